@@ -1,0 +1,46 @@
+"""manymodels: one model per partition, trained on Ray, versioned in a registry, served.
+
+import manymodels as mm
+
+summary = mm.train("store_sales.toml", "store_sales.csv", registry="./mmregistry")
+reg = mm.Registry.open("./mmregistry")
+model = reg.load_model({"store": 2, "brand": "tropicana"}).model
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ManyModelsError",
+    "Registry",
+    "RunSummary",
+    "Spec",
+    "__version__",
+    "train",
+]
+
+if TYPE_CHECKING:
+    from manymodels.exceptions import ManyModelsError
+    from manymodels.pipeline import RunSummary, train
+    from manymodels.registry import Registry
+    from manymodels.spec import Spec
+
+_LAZY = {
+    "ManyModelsError": "manymodels.exceptions",
+    "Registry": "manymodels.registry",
+    "RunSummary": "manymodels.pipeline",
+    "Spec": "manymodels.spec",
+    "train": "manymodels.pipeline",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Heavy modules (scikit-learn, pandas) load on first use, so ``manymodels --help`` is fast."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'manymodels' has no attribute {name!r}")

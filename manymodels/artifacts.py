@@ -1,0 +1,147 @@
+"""Content-addressed model artifacts: bytes stored under their sha256, verified on every read.
+
+Because the address *is* the hash, a write is idempotent (two partitions with identical models
+share one file), a crash mid-write leaves at most an orphan that ``gc`` can remove, and a
+tampered or truncated file is caught before it is ever unpickled. Partition keys never reach
+this module: paths are built from validated hex digests only.
+
+``LocalArtifactStore`` writes to a directory (temp file + fsync + atomic rename); stores for
+object storage implement the same three-method ``ArtifactStore`` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import joblib
+
+from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def serialize(model: Any) -> bytes:
+    """The artifact bytes of a fitted estimator (joblib's pickle format)."""
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    return buf.getvalue()
+
+
+def deserialize(data: bytes) -> Any:
+    """Only ever called on bytes whose sha256 has just been checked against the registry."""
+    return joblib.load(io.BytesIO(data))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_digest(digest: str) -> str:
+    if not _SHA256.match(digest):
+        raise ArtifactError(f"'{digest[:80]}' is not a sha256 hex digest")
+    return digest
+
+
+class ArtifactStore(Protocol):
+    """Where artifact bytes live. Implementations must be picklable: workers receive them."""
+
+    def put(self, data: bytes) -> tuple[str, int]:
+        """Store bytes durably; return their (sha256, size)."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """The bytes under ``digest``, verified: ArtifactNotFound / ArtifactCorrupted otherwise."""
+        ...
+
+    def exists(self, digest: str) -> bool: ...
+
+    def delete(self, digest: str) -> None: ...
+
+    def digests(self) -> Iterator[str]:
+        """Every digest held (for garbage collection)."""
+        ...
+
+    @property
+    def url(self) -> str: ...
+
+
+class LocalArtifactStore:
+    """Artifacts in a local (or shared network) directory, fanned out as ``ab/cd/<sha256>``."""
+
+    def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.fsync = fsync
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({str(self.root)!r})"
+
+    def path(self, digest: str) -> Path:
+        check_digest(digest)
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def put(self, data: bytes) -> tuple[str, int]:
+        digest = sha256(data)
+        target = self.path(digest)
+        if target.exists() and target.stat().st_size == len(data):
+            return digest, len(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise ArtifactError(
+                f"cannot write artifact {digest[:12]} under {self.root}: {e}"
+            ) from e
+        return digest, len(data)
+
+    def get(self, digest: str) -> bytes:
+        path = self.path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"artifact {digest} is missing from {self.root}") from None
+        actual = sha256(data)
+        if actual != digest:
+            raise ArtifactCorrupted(
+                f"artifact {digest} in {self.root} is corrupted or tampered with "
+                f"(its bytes hash to {actual[:12]}…); refusing to load it"
+            )
+        return data
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).exists()
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def digests(self) -> Iterator[str]:
+        if not self.root.exists():
+            return
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.match(path.name):
+                yield path.name
+
+
+def open_store(url: str | Path) -> ArtifactStore:
+    """A store for a local path (the only kind so far; fsspec URLs are the planned extension)."""
+    text = str(url)
+    if "://" in text and not text.startswith("file://"):
+        raise ArtifactError(f"artifact store URL '{text}': only local paths are supported yet")
+    return LocalArtifactStore(text.removeprefix("file://"))

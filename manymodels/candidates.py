@@ -1,0 +1,126 @@
+"""Estimators named in a spec: resolve, expand grids, build; and the naive baselines.
+
+A candidate is resolved and its parameter names checked when the spec is validated, so a
+misspelt estimator or parameter fails before any partition trains rather than in each of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.model_selection import ParameterGrid
+
+if TYPE_CHECKING:
+    from manymodels.spec import Candidate
+
+
+def resolve(path: str) -> Any:
+    """Import ``pkg.mod.Class`` or ``pkg.mod:factory`` and return the object."""
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ValueError(f"'{path}' is not an import path like 'sklearn.linear_model.Ridge'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ValueError(f"cannot import module '{module_name}' for '{path}' ({e})") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"module '{module_name}' has no attribute '{attr}'") from None
+    return obj
+
+
+def check_candidate(candidate: Candidate) -> None:
+    """Fail early on an estimator path or a parameter name that cannot work."""
+    obj = resolve(candidate.estimator)
+    if candidate.is_factory:
+        if not callable(obj):
+            raise ValueError(f"factory '{candidate.estimator}' is not callable")
+        try:
+            inspect.signature(obj).bind_partial(**candidate.params)
+        except TypeError as e:
+            raise ValueError(
+                f"factory '{candidate.estimator}' does not accept params: {e}"
+            ) from None
+        return
+    if not (inspect.isclass(obj) and hasattr(obj, "get_params") and hasattr(obj, "fit")):
+        raise ValueError(
+            f"'{candidate.estimator}' is not an estimator class; "
+            "name a factory as 'package.module:function' instead"
+        )
+    valid = set(obj().get_params(deep=False))  # type: ignore[attr-defined]
+    unknown = sorted(set(candidate.params) - valid)
+    if unknown:
+        raise ValueError(
+            f"{obj.__name__} has no parameter(s) {', '.join(unknown)} "
+            f"(valid: {', '.join(sorted(valid))})"
+        )
+
+
+def grid(candidate: Candidate) -> Iterator[dict[str, Any]]:
+    """Every parameter combination of one candidate, in a stable order."""
+    yield from ParameterGrid(candidate.params) if candidate.params else [{}]
+
+
+def build(
+    candidate: Candidate,
+    params: dict[str, Any],
+    *,
+    categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
+) -> Any:
+    """A fresh, unfitted estimator for one grid point.
+
+    Built-in estimators get a StandardScaler (``scale = true``) and a one-hot encoder for
+    categorical feature columns in front; a factory is trusted to bring its own preprocessing.
+    """
+    obj = resolve(candidate.estimator)
+    if candidate.is_factory:
+        return obj(**params)
+    estimator = obj(**params)
+    if categorical:
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        pre = ColumnTransformer(
+            [
+                ("onehot", OneHotEncoder(handle_unknown="ignore"), list(categorical)),
+                ("numeric", StandardScaler() if candidate.scale else "passthrough", list(numeric)),
+            ]
+        )
+        return make_pipeline(pre, estimator)
+    if candidate.scale:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), estimator)
+    return estimator
+
+
+class LastValueRegressor(RegressorMixin, BaseEstimator):
+    """The naive forecast for time series: tomorrow looks like the last value seen."""
+
+    def fit(self, X: Any, y: Any) -> LastValueRegressor:
+        self.last_ = float(np.asarray(y)[-1])
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.full(len(X), self.last_)
+
+
+def naive_baseline(task: str, *, time_ordered: bool) -> Any:
+    """What a model must beat to be worth serving: last value, mean, or majority class."""
+    if task == "classification":
+        return DummyClassifier(strategy="most_frequent")
+    return LastValueRegressor() if time_ordered else DummyRegressor(strategy="mean")

@@ -1,0 +1,234 @@
+"""The ``manymodels`` command.
+
+Heavy imports (pandas, scikit-learn, Ray) happen inside commands so ``manymodels --help`` is
+instant. Every error we raise on purpose is shown as one line, ``error: …``, with exit code 2
+for bad input (spec, data, unknown names) and 1 for everything else — never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from manymodels import __version__
+
+_BAD_INPUT_EXIT = 2
+
+
+class _Group(TyperGroup):
+    """Turns our own exceptions into one clear line on stderr, at the outermost edge."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
+        from manymodels.exceptions import DataError, ManyModelsError, SpecError
+
+        try:
+            return super().invoke(ctx)
+        except ManyModelsError as e:
+            typer.echo(f"error: {e}", err=True)
+            bad_input = isinstance(e, SpecError | DataError | LookupError)
+            ctx.exit(_BAD_INPUT_EXIT if bad_input else 1)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: committed partitions are kept; resume with --resume", err=True)
+            ctx.exit(130)
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Train, version and serve one model per partition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(cls=_Group, help="Browse registered models.", no_args_is_help=True)
+runs_app = typer.Typer(cls=_Group, help="Browse training runs.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+
+RegistryOpt = Annotated[
+    Path,
+    typer.Option(
+        "--registry",
+        envvar="MANYMODELS_REGISTRY",
+        help="Registry directory (registry.db + artifacts/).",
+        show_default=True,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DEFAULT_REGISTRY = Path("mmregistry")
+
+
+def _open(registry: Path) -> Any:
+    from manymodels.registry import Registry
+
+    return Registry.open(registry)
+
+
+@app.command()
+def train(
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
+    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="'ray' (default) or 'local' to train in this process.")
+    ] = "ray",
+    strict: Annotated[bool, typer.Option(help="Stop at the first failed partition.")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="Finish an interrupted run, skipping committed partitions.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train one model per partition of DATA as SPEC says, into the registry."""
+    from manymodels import console
+    from manymodels.pipeline import train as run_train
+    from manymodels.spec import Spec
+
+    parsed = Spec.from_toml(spec)
+    show_bar = not json_out and sys.stderr.isatty()
+    with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
+        summary = run_train(
+            parsed, data, registry,
+            backend=backend, ray_address=ray_address, strict=strict, progress=bar, resume=resume,
+        )  # fmt: skip
+    if json_out:
+        console.print_json(
+            {
+                "run": summary.run.to_dict(),
+                "failures": [f.to_dict() for f in summary.failures],
+                "seconds": summary.seconds,
+                "startup_seconds": summary.startup_seconds,
+                "registry": str(registry),
+            }
+        )
+    else:
+        console.run_summary(summary, str(registry))
+
+
+@models_app.command("list")
+def models_list(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Partitions with their production model, its metric and the naive baseline's."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        items = reg.list_partitions(limit=limit, offset=offset)
+        total = reg.count_partitions()
+    if json_out:
+        console.print_json(
+            {"total": total, "offset": offset, "items": [p.to_dict() for p in items]}
+        )
+    else:
+        console.partitions_table(items, total=total, offset=offset)
+
+
+@models_app.command("show")
+def models_show(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """All versions of one partition, its aliases, candidates tried, and alias history."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        part = reg.get_partition(key)
+        versions = reg.list_versions(part.key)
+        history = reg.alias_history(part.key)
+    if json_out:
+        console.print_json(
+            {
+                "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
+                "versions": [v.to_dict() for v in versions],
+                "alias_history": [m.to_dict() for m in history],
+            }
+        )
+        return
+    console.versions_table(part.key, versions)
+    prod = next((v for v in versions if "production" in v.aliases), None)
+    if prod is not None:
+        console.candidates_table(prod)
+    console.history_table(history)
+
+
+@runs_app.command("list")
+def runs_list(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Training runs, newest first."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        runs = reg.list_runs(limit=limit)
+    if json_out:
+        console.print_json([r.to_dict() for r in runs])
+    else:
+        console.runs_table(runs)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list').")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """One run: inputs, counts, and every failed or skipped partition with its reason."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        run = reg.get_run(run_id)
+        failed = reg.store.run_outcomes(run_id, status="failed")
+        skipped = reg.store.run_outcomes(run_id, status="skipped")
+    if json_out:
+        console.print_json(
+            {
+                "run": run.to_dict(),
+                "failed": [o.to_dict() for o in failed],
+                "skipped": [o.to_dict() for o in skipped],
+            }
+        )
+        return
+    console.run_detail(run)
+    if failed:
+        console.outcomes_table(failed, title="failed partitions")
+    if skipped:
+        console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
+
+
+@app.command()
+def demo(
+    registry: Annotated[
+        Path, typer.Option(help="Where the demo registry goes (replaced if it exists).")
+    ] = Path("mmdemo"),
+    backend: Annotated[str, typer.Option(help="'ray' or 'local'.")] = "ray",
+) -> None:
+    """Train the per-store sales sample end to end and show what happened."""
+    from manymodels.demo import run_demo
+
+    run_demo(registry, backend=backend)
+
+
+@app.command()
+def version() -> None:
+    """Print the manymodels version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

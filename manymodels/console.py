@@ -1,0 +1,197 @@
+"""How the CLI shows things: rich tables for people, JSON for machines, a progress bar on stderr.
+
+Progress and messages go to stderr so that ``--json`` output on stdout can be piped as is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from manymodels.pipeline import Progress as RunProgress
+from manymodels.pipeline import RunSummary
+from manymodels.registry.entities import (
+    AliasMove,
+    ModelVersion,
+    PartitionOutcome,
+    PartitionSummary,
+    Run,
+)
+
+# Piped output gets a wide fixed width: 80 columns would fold partition keys and metrics.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def fmt(x: float | None, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    return f"{x:.{digits}g}"
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.0%}"
+
+
+@contextmanager
+def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
+    """Yields a callback for ``train(progress=…)``: partitions done / failed / rate."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("partitions · [red]{task.fields[failed]} failed[/] · {task.fields[rate]}/s"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )
+    task = bar.add_task(label, total=None, failed=0, rate="—")
+    import time
+
+    t0 = time.perf_counter()
+
+    def update(p: RunProgress) -> None:
+        elapsed = max(time.perf_counter() - t0, 1e-9)
+        rate = f"{p.done / elapsed:,.0f}" if p.done else "—"
+        bar.update(task, total=p.total, completed=p.done, failed=p.failed, rate=rate)
+
+    with bar:
+        yield update
+
+
+def run_summary(summary: RunSummary, registry: str) -> None:
+    run = summary.run
+    out.print(
+        f"run [bold]{run.run_id}[/] {run.status}: {run.n_trained} trained, "
+        f"{run.n_skipped} skipped, {run.n_failed} failed of {run.n_partitions} partitions "
+        f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
+        f"{summary.startup_seconds:.1f}s start-up)"
+    )
+    if summary.failures:
+        outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
+    out.print(f"registry: {registry}")
+
+
+def outcomes_table(outcomes: Sequence[PartitionOutcome], *, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for col in ("partition", "status", "rows", "error"):
+        table.add_column(col)
+    for o in outcomes:
+        table.add_row(o.key, o.status, str(o.n_rows), f"{o.error_type}: {o.message}")
+    out.print(table)
+
+
+def metric_view(metric: str) -> tuple[str, float]:
+    """Scorers are "greater is better" (``neg_mean_absolute_error``); people read errors as
+    positive numbers, so ``neg_`` metrics are shown negated under their plain name."""
+    if metric.startswith("neg_"):
+        return metric.removeprefix("neg_"), -1.0
+    return metric, 1.0
+
+
+def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
+    metrics = {p.production.metric for p in items if p.production}
+    name, sign = metric_view(metrics.pop()) if len(metrics) == 1 else ("score", 1.0)
+    table = Table(
+        title=f"partitions {offset + 1}–{offset + len(items)} of {total} ({name} on validation)",
+        title_justify="left",
+    )
+    table.add_column("partition", overflow="fold", no_wrap=True)
+    for col in ("version", "estimator", "model", "naive", "skill", "rows"):
+        table.add_column(col, justify="left" if col == "estimator" else "right")
+    for p in items:
+        v = p.production
+        if v is None:
+            table.add_row(p.key, "—", "—", "—", "—", "—", "—")
+            continue
+        naive = None if v.naive_score is None else sign * v.naive_score
+        table.add_row(
+            p.key, str(v.version), short(v.estimator), fmt(sign * v.score), fmt(naive),
+            pct(v.skill), str(v.n_rows),
+        )  # fmt: skip
+    out.print(table)
+
+
+def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
+    name, sign = metric_view(versions[0].metric) if versions else ("score", 1.0)
+    table = Table(title=f"versions of {key} ({name} on validation)", title_justify="left")
+    for col in ("version", "aliases", "estimator", "params", "model", "naive", "skill", "rows",
+                "run", "created"):  # fmt: skip
+        table.add_column(col)
+    for v in versions:
+        naive = None if v.naive_score is None else sign * v.naive_score
+        table.add_row(
+            str(v.version), ", ".join(v.aliases) or "", short(v.estimator),
+            json.dumps(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
+            str(v.n_rows), v.run_id, v.created_at[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def candidates_table(version: ModelVersion) -> None:
+    name, sign = metric_view(version.metric)
+    table = Table(title=f"candidates tried for version {version.version} ({name} on validation)",
+                  title_justify="left")  # fmt: skip
+    for col in ("candidate", "params", name, "error"):
+        table.add_column(col)
+    for c in version.candidates:
+        score = None if c["score"] is None else sign * c["score"]
+        table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
+    out.print(table)
+
+
+def history_table(moves: Sequence[AliasMove]) -> None:
+    table = Table(title="alias history", title_justify="left")
+    for col in ("at", "alias", "from", "to", "reason", "run"):
+        table.add_column(col)
+    for m in moves:
+        table.add_row(
+            m.at[:19], m.alias, str(m.from_version or "—"), str(m.to_version or "—"), m.reason,
+            m.run_id or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+def runs_table(runs: Sequence[Run]) -> None:
+    table = Table(title="runs (newest first)", title_justify="left")
+    for col in ("run", "kind", "status", "spec", "partitions", "trained", "skipped", "failed",
+                "started", "ended"):  # fmt: skip
+        table.add_column(col)
+    for r in runs:
+        table.add_row(
+            r.run_id, r.kind, r.status, r.spec_name, str(r.n_partitions), str(r.n_trained),
+            str(r.n_skipped), str(r.n_failed), r.started_at[:19], (r.ended_at or "")[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def run_detail(run: Run) -> None:
+    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.status}")
+    for label, value in [
+        ("spec", f"{run.spec_name} (sha256 {run.spec_hash[:12]}…)"),
+        ("data", f"{run.data_source} (fingerprint {run.data_fingerprint[:12]}…)"),
+        ("started", run.started_at),
+        ("ended", run.ended_at or "—"),
+        ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
+                       f"{run.n_failed} failed"),
+    ] + ([("error", run.error)] if run.error else []):  # fmt: skip
+        out.print(f"  {label:<11} {value}")
+
+
+def short(path: str) -> str:
+    return path.replace(":", ".").rsplit(".", 1)[-1]

@@ -1,0 +1,131 @@
+"""Reading a table and checking it against a spec before any work starts.
+
+Everything that can be known about the whole table (a missing column, a text target for a
+regression, unparseable dates) is a ``DataError`` here, naming the source and the column. What
+can only go wrong inside one partition (all-NaN target, a single class) is left to training,
+where it becomes that partition's failure and nothing else's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError
+from manymodels.partition import PartitionedTable, split
+from manymodels.spec import Spec
+
+DataSource: TypeAlias = pd.DataFrame | str | Path
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The resolved column roles of one table under one spec."""
+
+    features: list[str]
+    categorical: list[str]
+
+
+def describe_source(source: DataSource) -> str:
+    return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def read_table(source: DataSource) -> pd.DataFrame:
+    """A DataFrame as is, or a CSV / Parquet file by its extension."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: data file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"} or path.is_dir():
+            return pd.read_parquet(path)
+        if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
+            return pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read table ({type(e).__name__}: {e})") from None
+    raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
+    """Check the table has what the spec needs; decide features and categorical columns."""
+    required = [*spec.partition_by, spec.target, *(spec.features or [])]
+    if spec.time_column:
+        required.append(spec.time_column)
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
+            f"spec '{spec.name}' (table has: {', '.join(map(str, df.columns))})"
+        )
+    roles = {*spec.partition_by, spec.target, spec.time_column}
+    features = spec.features or [c for c in df.columns if c not in roles]
+    if not features:
+        raise DataError(f"{source}: no feature columns left after keys, target and time")
+
+    text = [c for c in features if not _is_numeric(df[c])]
+    if spec.categorical is None:
+        categorical = text
+    else:
+        categorical = list(spec.categorical)
+        undeclared = [c for c in text if c not in categorical]
+        if undeclared:
+            raise DataError(
+                f"{source}: feature column(s) {', '.join(map(repr, undeclared))} hold text; "
+                "list them in 'categorical' or drop them from 'features'"
+            )
+    for col in features:
+        if ptypes.is_datetime64_any_dtype(df[col]):
+            raise DataError(
+                f"{source}: feature '{col}' is a datetime; name it as time_column instead"
+            )
+    if spec.task == "regression" and not _is_numeric(df[spec.target]):
+        raise DataError(
+            f"{source}: target '{spec.target}' must be numeric for a regression "
+            f"(found dtype {df[spec.target].dtype})"
+        )
+    return Columns(features=list(features), categorical=categorical)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return bool(ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s))
+
+
+def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
+    """Text dates become datetimes; numbers (period indexes) stay as they are."""
+    s = df[column]
+    if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
+        if s.isna().any():
+            raise DataError(f"{source}: time column '{column}' has missing values")
+        return df
+    try:
+        parsed = pd.to_datetime(s, format="ISO8601")
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{source}: time column '{column}' is not dates or numbers ({e})") from None
+    if parsed.isna().any():
+        raise DataError(f"{source}: time column '{column}' has missing values")
+    return df.assign(**{column: parsed})
+
+
+def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:
+    """Read, check and split: the one entry point training uses. Returns the table too, for the
+    fallback model and the run's record."""
+    name = describe_source(source)
+    df = read_table(source)
+    cols = resolve_columns(df, spec, source=name)
+    if spec.time_column:
+        df = parse_time(df, spec.time_column, source=name)
+    table = split(
+        df,
+        partition_by=spec.partition_by,
+        target=spec.target,
+        features=cols.features,
+        categorical=cols.categorical,
+        time_column=spec.time_column,
+    )
+    return table, df

@@ -1,0 +1,264 @@
+"""Partition keys and the one-pass split of a table into partitions.
+
+**Canonical key.** A partition's key has one string form used in URLs, logs and the registry:
+``col=value`` pairs in ``partition_by`` order, joined by ``,``, each value percent-encoded
+(``store=2,brand=minute_maid``; a value ``a/b`` becomes ``a%2Fb``). It is URL-safe, readable,
+unambiguous for composite keys, and it is never used to build a filesystem path.
+
+**Split.** The table is sorted once by key (and time), group boundaries are kept as offsets, and
+estimators get numpy slices. Building a DataFrame per group costs more than fitting a small model,
+so nothing here is per-partition pandas work; see DESIGN.md.
+
+**Fingerprint.** Each partition's data fingerprint is an order-independent hash of its rows (a
+sum of per-row hashes), so re-exporting the same data in another row order changes nothing, while
+any edited, added or removed row does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import DataError
+
+FALLBACK_KEY = "__fallback__"
+"""Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+# --------------------------------------------------------------------------------------------
+# canonical keys
+# --------------------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """The string form of one key value; integral floats read as ints (``2.0`` → ``2``)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            raise DataError("a partition key value is missing (NaN)")
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or value is pd.NA:
+        raise DataError("a partition key value is missing")
+    return str(value)
+
+
+def encode_key(values: Sequence[Any], columns: Sequence[str]) -> str:
+    """``encode_key([2, "a/b"], ["store", "brand"])`` → ``"store=2,brand=a%2Fb"``."""
+    return ",".join(
+        f"{col}={quote(format_value(v), safe=':')}" for col, v in zip(columns, values, strict=True)
+    )
+
+
+def key_from_mapping(key: Mapping[str, Any], columns: Sequence[str]) -> str:
+    """The canonical key of ``{"store": 2, "brand": "x"}``; every key column must be present."""
+    missing = [c for c in columns if c not in key]
+    if missing:
+        raise DataError(f"partition key is missing column(s) {', '.join(missing)}")
+    return encode_key([key[c] for c in columns], columns)
+
+
+def decode_key(key: str) -> dict[str, str]:
+    """Parse a canonical key back to ``{column: value-as-string}``.
+
+    Raises ``DataError`` for text that is not of the ``col=value,…`` form.
+    """
+    out: dict[str, str] = {}
+    for part in key.split(","):
+        col, sep, value = part.partition("=")
+        if not sep or not col or col in out:
+            raise DataError(f"'{key}' is not a partition key of the form col=value[,col=value]")
+        out[unquote(col)] = unquote(value)
+    return out
+
+
+def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
+    """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered."""
+    if isinstance(key, Mapping):
+        if columns is None:
+            columns = list(key)
+        return key_from_mapping(key, columns)
+    if key == FALLBACK_KEY:
+        return key
+    parsed = decode_key(key)
+    cols = list(columns) if columns is not None else list(parsed)
+    if columns is not None and set(parsed) != set(columns):
+        raise DataError(
+            f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
+        )
+    return ",".join(f"{c}={quote(parsed[c], safe=':')}" for c in cols)
+
+
+# --------------------------------------------------------------------------------------------
+# the partitioned table
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PartitionedTable:
+    """A table sorted by key (then time), with group offsets: partition ``i`` is rows
+    ``offsets[i]:offsets[i+1]``. ``X`` is float64 numpy unless some features are categorical,
+    in which case it is a DataFrame (categorical columns need their labels)."""
+
+    keys: list[str]
+    key_values: list[tuple[Any, ...]]
+    offsets: np.ndarray
+    X: np.ndarray | pd.DataFrame
+    y: np.ndarray
+    fingerprints: list[str]
+    features: list[str]
+    categorical: list[str]
+    feature_dtypes: dict[str, str]
+    time: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.offsets[-1] - self.offsets[0])
+
+    def rows(self, i: int) -> slice:
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    def chunk(self, start: int, stop: int) -> PartitionedTable:
+        """Partitions ``start:stop`` as a compact table: only their rows travel to a worker."""
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        X = self.X.iloc[lo:hi] if isinstance(self.X, pd.DataFrame) else self.X[lo:hi]
+        return PartitionedTable(
+            keys=self.keys[start:stop],
+            key_values=self.key_values[start:stop],
+            offsets=self.offsets[start : stop + 1] - lo,
+            X=X,
+            y=self.y[lo:hi],
+            fingerprints=self.fingerprints[start:stop],
+            features=self.features,
+            categorical=self.categorical,
+            feature_dtypes=self.feature_dtypes,
+            time=None if self.time is None else self.time[lo:hi],
+        )
+
+    def select(self, keys: set[str]) -> PartitionedTable:
+        """Only the named partitions (order kept); cost is proportional to what is kept."""
+        idx = [i for i, k in enumerate(self.keys) if k in keys]
+        if not idx:
+            return self.chunk(0, 0)
+        pieces = [self.chunk(i, i + 1) for i in idx]
+        return concat(pieces)
+
+
+def concat(pieces: Sequence[PartitionedTable]) -> PartitionedTable:
+    """Join chunks back together (the inverse of ``chunk``)."""
+    first = pieces[0]
+    sizes = [p.n_rows for p in pieces]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    offsets = np.concatenate(
+        [[0]] + [p.offsets[1:] + s for p, s in zip(pieces, starts, strict=True)]
+    ).astype(np.int64)
+    X: np.ndarray | pd.DataFrame
+    if isinstance(first.X, pd.DataFrame):
+        X = pd.concat([p.X for p in pieces], ignore_index=True)
+    else:
+        X = np.concatenate([p.X for p in pieces])
+    return PartitionedTable(
+        keys=[k for p in pieces for k in p.keys],
+        key_values=[k for p in pieces for k in p.key_values],
+        offsets=offsets,
+        X=X,
+        y=np.concatenate([p.y for p in pieces]),
+        fingerprints=[f for p in pieces for f in p.fingerprints],
+        features=first.features,
+        categorical=first.categorical,
+        feature_dtypes=first.feature_dtypes,
+        time=None if first.time is None else np.concatenate([p.time for p in pieces]),
+    )
+
+
+def split(
+    df: pd.DataFrame,
+    *,
+    partition_by: Sequence[str],
+    target: str,
+    features: Sequence[str],
+    categorical: Sequence[str] = (),
+    time_column: str | None = None,
+) -> PartitionedTable:
+    """Sort once, find group boundaries, fingerprint each group: O(rows log rows), no per-group
+    pandas. Rows keep their file order within a partition unless a time column orders them."""
+    if df.empty:
+        raise DataError("the table has no rows")
+    keys_df = df[list(partition_by)]
+    for col in partition_by:
+        n_missing = int(keys_df[col].isna().sum())
+        if n_missing:
+            raise DataError(f"partition column '{col}' has {n_missing} missing value(s)")
+    group = keys_df.groupby(list(partition_by), sort=True, observed=True).ngroup().to_numpy()
+    if time_column is not None:
+        order = np.lexsort((df[time_column].to_numpy(), group))
+    else:
+        order = np.argsort(group, kind="stable")
+    sorted_group = group[order]
+    counts = np.bincount(sorted_group)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    firsts = order[offsets[:-1]]
+
+    key_cols = [keys_df[c].to_numpy()[firsts] for c in partition_by]
+    key_values = list(zip(*key_cols, strict=True))
+    keys = [encode_key(v, partition_by) for v in key_values]
+
+    used = [*partition_by, *features, target] + ([time_column] if time_column else [])
+    fingerprints = _fingerprints(df[used], order, offsets)
+
+    ordered = df.iloc[order]
+    X: np.ndarray | pd.DataFrame
+    if categorical:
+        X = ordered[list(features)].reset_index(drop=True)
+    else:
+        X = ordered[list(features)].to_numpy(dtype=np.float64)
+    return PartitionedTable(
+        keys=keys,
+        key_values=[tuple(_plain(v) for v in kv) for kv in key_values],
+        offsets=offsets,
+        X=X,
+        y=ordered[target].to_numpy(),
+        fingerprints=fingerprints,
+        features=list(features),
+        categorical=list(categorical),
+        feature_dtypes={c: str(df[c].dtype) for c in features},
+        time=None if time_column is None else ordered[time_column].to_numpy(),
+    )
+
+
+def _fingerprints(used: pd.DataFrame, order: np.ndarray, offsets: np.ndarray) -> list[str]:
+    """Order-independent per-partition hashes: two uint64 sums of mixed per-row hashes."""
+    row_hash = pd.util.hash_pandas_object(used, index=False).to_numpy()[order]
+    mixed = (row_hash ^ (row_hash >> np.uint64(29))) * _MIX
+    starts = offsets[:-1]
+    s1 = np.add.reduceat(row_hash, starts)
+    s2 = np.add.reduceat(mixed, starts)
+    sig = "|".join(f"{c}:{used[c].dtype}" for c in used.columns)
+    n = np.diff(offsets)
+    return [
+        hashlib.blake2b(f"{sig}|{c}|{a}|{b}".encode(), digest_size=16).hexdigest()
+        for c, a, b in zip(n.tolist(), s1.tolist(), s2.tolist(), strict=True)
+    ]
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars → Python scalars, so key values serialise to JSON."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, pd.Timestamp | dt.datetime | dt.date):
+        return v.isoformat()
+    return v

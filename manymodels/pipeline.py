@@ -1,0 +1,261 @@
+"""Train many models: spec + data → partitions → chunks on a backend → registry, streamed.
+
+    summary = train("store_sales.toml", "store_sales.csv", registry="./mmregistry")
+    print(summary.run.n_trained, summary.run.n_failed)
+
+The driver only plans, ships chunks, and commits each finished chunk in one transaction; it
+never holds all models in memory. A chunk whose task dies (worker crash) marks its partitions
+failed and the run goes on. Ctrl-C cancels what is in flight and keeps what was committed; the
+run can then be resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from manymodels.artifacts import ArtifactStore
+from manymodels.data import DataSource, describe_source, prepare
+from manymodels.exceptions import TrainingError
+from manymodels.execution import Backend, make_backend, plan_chunks
+from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.registry.client import Registry, library_versions
+from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
+from manymodels.registry.store import now
+from manymodels.spec import Spec
+from manymodels.train import Result, train_chunk, train_fallback
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress bar needs after each committed chunk."""
+
+    total: int
+    trained: int
+    skipped: int
+    failed: int
+
+    @property
+    def done(self) -> int:
+        return self.trained + self.skipped + self.failed
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The outcome of ``train``: the run record, its failures, and where time went."""
+
+    run: Run
+    failures: list[PartitionOutcome]
+    seconds: float
+    startup_seconds: float
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Partitions per second, excluding backend start-up."""
+        work = max(self.seconds - self.startup_seconds, 1e-9)
+        return self.run.n_done / work
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def train(
+    spec: Spec | dict[str, Any] | str | Path,
+    data: DataSource,
+    registry: Registry | str | Path = "./mmregistry",
+    *,
+    backend: Backend | str = "ray",
+    ray_address: str | None = None,
+    strict: bool = False,
+    progress: ProgressCallback | None = None,
+    resume: str | None = None,
+    only: Iterable[str] | None = None,
+) -> RunSummary:
+    """Train (or resume) one run; returns its summary. Per-partition failures do not raise.
+
+    ``strict`` stops the run at the first failed partition and raises ``TrainingError``.
+    ``resume`` continues run ``resume`` (same spec), skipping partitions it already committed.
+    ``only`` restricts training to those canonical keys.
+    """
+    started = time.perf_counter()
+    spec = Spec.coerce(spec)
+    reg = registry if isinstance(registry, Registry) else Registry(registry)
+    table, _ = prepare(spec, data)
+
+    keep = set(only) if only is not None else None
+    run_id, todo, fallback_due = _plan_run(reg, spec, table, data, resume=resume, only=keep)
+
+    setup = time.perf_counter()
+    owned = isinstance(backend, str)
+    runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
+    startup = time.perf_counter() - setup
+    try:
+        versions = _execute(
+            reg, spec, table, todo, run_id, runner,
+            fallback=fallback_due, strict=strict, progress=progress,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        runner.cancel()
+        reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
+        raise
+    except TrainingError as e:
+        reg.store.finish_run(run_id, "failed", error=str(e))
+        raise
+    except Exception as e:
+        reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        if owned:
+            runner.close()
+    run = reg.store.finish_run(run_id, "completed")
+    return RunSummary(
+        run=run,
+        failures=reg.store.run_outcomes(run_id, status="failed", limit=100),
+        seconds=time.perf_counter() - started,
+        startup_seconds=startup,
+        versions=versions,
+    )
+
+
+def _plan_run(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    data: DataSource,
+    *,
+    resume: str | None,
+    only: set[str] | None,
+) -> tuple[str, PartitionedTable, bool]:
+    """Create (or reopen) the run record; decide which partitions still need training."""
+    todo = table if only is None else table.select(only)
+    if resume is not None:
+        previous = reg.get_run(resume)
+        if previous.spec_hash != spec.spec_hash:
+            raise TrainingError(
+                f"run {resume} was made with a different spec "
+                f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
+            )
+        done = reg.store.recorded_keys(resume)
+        remaining = {k for k in todo.keys if k not in done}
+        reg.store.reopen_run(resume, previous.n_partitions)
+        fallback_due = spec.fallback.enabled and FALLBACK_KEY not in done
+        return resume, todo.select(remaining), fallback_due
+    run = Run(
+        run_id=uuid.uuid4().hex[:12],
+        kind="train",
+        status="running",
+        spec_name=spec.name,
+        spec_hash=spec.spec_hash,
+        spec=spec.to_dict(),
+        data_source=describe_source(data),
+        data_fingerprint=table_fingerprint(table),
+        started_at=now(),
+        ended_at=None,
+        n_partitions=len(todo),
+        n_trained=0,
+        n_skipped=0,
+        n_failed=0,
+        options={"only": len(only)} if only is not None else {},
+    )
+    reg.store.create_run(run)
+    return run.run_id, todo, spec.fallback.enabled
+
+
+def table_fingerprint(table: PartitionedTable) -> str:
+    """The whole input's fingerprint: row-order independent like the partitions'."""
+    h = hashlib.blake2b(digest_size=16)
+    for key, fp in zip(table.keys, table.fingerprints, strict=True):
+        h.update(f"{key}\0{fp}\n".encode())
+    return h.hexdigest()
+
+
+def _execute(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    todo: PartitionedTable,
+    run_id: str,
+    backend: Backend,
+    *,
+    fallback: bool,
+    strict: bool,
+    progress: ProgressCallback | None,
+) -> dict[str, int]:
+    chunks = [todo.chunk(a, b) for a, b in plan_chunks(todo.offsets, backend.workers)]
+    store = reg.artifacts
+    libraries = library_versions()
+    counts = Progress(total=len(todo), trained=0, skipped=0, failed=0)
+    versions: dict[str, int] = {}
+    if progress:
+        progress(counts)
+
+    items: list[tuple[str, Any]] = [("chunk", c) for c in chunks]
+    if fallback:
+        items.insert(0, ("fallback", table))
+    for i, result in backend.map_unordered(_run_item, items, spec, store):
+        kind, payload = items[i]
+        items[i] = (kind, None)  # let the chunk's data go as soon as it is done
+        results: list[Result]
+        if isinstance(result, BaseException):
+            keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
+            results = [_task_died(k, result) for k in keys]
+        else:
+            results = result
+        new = [r for r in results if isinstance(r, NewVersion)]
+        lost = [r for r in results if isinstance(r, PartitionOutcome)]
+        versions.update(
+            reg.store.record(
+                run_id,
+                new,
+                lost,
+                libraries=libraries,
+                count=kind == "chunk",
+                promote=_promote(spec),
+            )
+        )
+        if kind == "chunk":
+            counts = Progress(
+                total=counts.total,
+                trained=counts.trained + len(new),
+                skipped=counts.skipped + sum(o.status == "skipped" for o in lost),
+                failed=counts.failed + sum(o.status == "failed" for o in lost),
+            )
+            if progress:
+                progress(counts)
+        failed = [o for o in lost if o.status == "failed"]
+        if strict and failed:
+            backend.cancel()
+            first = failed[0]
+            raise TrainingError(
+                f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
+                "stopped because of --strict"
+            )
+    return versions
+
+
+def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[Result]:
+    """The task body shipped to workers: a chunk, or the pooled fallback."""
+    kind, payload = item
+    if kind == "fallback":
+        return [train_fallback(payload, spec, store)]
+    return train_chunk(payload, spec, store)
+
+
+def _task_died(key: str, error: BaseException) -> PartitionOutcome:
+    text = str(error).strip().splitlines()
+    return PartitionOutcome(key, "failed", type(error).__name__, text[-1][:500] if text else "")
+
+
+def _promote(spec: Spec) -> Callable[[NewVersion], str | None]:
+    """Which retrained versions replace production right away (first versions always do)."""
+
+    def decide(v: NewVersion) -> str | None:
+        return "policy 'always'" if spec.promotion.policy == "always" else None
+
+    return decide

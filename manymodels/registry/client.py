@@ -1,0 +1,167 @@
+"""The registry as users see it: one object for metadata (SQL) and artifacts (sha256 store).
+
+    reg = Registry.open("./mmregistry")
+    reg.list_partitions(limit=20)
+    model = reg.load_model("store=2,brand=tropicana")          # production
+    model = reg.load_model({"store": 2, "brand": "tropicana"}, version=1)
+
+A registry directory holds ``registry.db`` (SQLite) and ``artifacts/``; both can instead be
+given as a database URL and an artifact store location.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from manymodels.artifacts import ArtifactStore, deserialize, open_store
+from manymodels.exceptions import RegistryError
+from manymodels.partition import FALLBACK_KEY, normalize_key
+from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
+from manymodels.registry.store import SqlStore
+
+DB_FILE = "registry.db"
+ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A fitted estimator together with the registry record it was loaded from."""
+
+    model: Any
+    version: ModelVersion
+
+
+@cache
+def library_versions() -> dict[str, str]:
+    """Recorded with every version: a model is only as reproducible as its stack."""
+    import joblib
+    import numpy
+    import pandas
+    import sklearn
+
+    from manymodels import __version__
+
+    return {
+        "python": platform.python_version(),
+        "manymodels": __version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+class Registry:
+    """Versioned models of many partitions: runs, versions, aliases, and their artifacts."""
+
+    def __init__(
+        self,
+        root: str | Path | None = None,
+        *,
+        db_url: str | None = None,
+        artifacts: str | Path | ArtifactStore | None = None,
+        create: bool = True,
+    ) -> None:
+        if root is None and (db_url is None or artifacts is None):
+            raise RegistryError("give a registry directory, or both a db_url and an artifact store")
+        self.root = Path(root) if root is not None else None
+        if self.root is not None:
+            if not self.root.exists():
+                if not create:
+                    raise RegistryError(f"no registry at {self.root} (train something first)")
+                self.root.mkdir(parents=True)
+            elif not self.root.is_dir():
+                raise RegistryError(f"registry path {self.root} is not a directory")
+            elif not create and not (self.root / DB_FILE).exists() and db_url is None:
+                raise RegistryError(f"no registry at {self.root} (train something first)")
+        self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
+        self.store = SqlStore(self.db_url)
+        if artifacts is None:
+            artifacts = self.root / ARTIFACTS_DIR  # type: ignore[operator]
+        self.artifacts: ArtifactStore = (
+            open_store(artifacts) if isinstance(artifacts, str | Path) else artifacts
+        )
+
+    @classmethod
+    def open(cls, root: str | Path, **kwargs: Any) -> Registry:
+        """Open an existing registry (``create=False``): a typo in a path is an error, not a new
+        empty registry."""
+        kwargs.setdefault("create", False)
+        return cls(root, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Registry(db={self.db_url!r}, artifacts={self.artifacts.url!r})"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- reads
+    def list_partitions(
+        self, *, limit: int = 100, offset: int = 0, after: str | None = None
+    ) -> list[PartitionSummary]:
+        return self.store.list_partitions(limit=limit, offset=offset, after=after)
+
+    def count_partitions(self) -> int:
+        return self.store.count_partitions()
+
+    def get_partition(self, key: str | Mapping[str, Any]) -> PartitionSummary:
+        return self.store.get_partition(self.key(key))
+
+    def list_versions(self, key: str | Mapping[str, Any]) -> list[ModelVersion]:
+        return self.store.list_versions(self.key(key))
+
+    def get_version(
+        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+    ) -> ModelVersion:
+        """A version by number, or whichever ``alias`` points at."""
+        k = self.key(key)
+        if version is not None:
+            return self.store.get_version(k, version)
+        return self.store.resolve_alias(k, alias)
+
+    def alias_history(
+        self, key: str | Mapping[str, Any], alias: str | None = None
+    ) -> list[AliasMove]:
+        return self.store.alias_history(self.key(key), alias)
+
+    def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
+        return self.store.list_runs(limit=limit, offset=offset)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    # ---------------------------------------------------------------------------- models
+    def load_model(
+        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+    ) -> LoadedModel:
+        """The fitted estimator of a partition, verified against its sha256 before unpickling."""
+        record = self.get_version(key, version, alias=alias)
+        return LoadedModel(self.load_artifact(record), record)
+
+    def load_artifact(self, record: ModelVersion) -> Any:
+        return deserialize(self.artifacts.get(record.artifact_sha256))
+
+    def has_fallback(self) -> bool:
+        return FALLBACK_KEY in self.store.alias_table("production")
+
+    # ---------------------------------------------------------------------------- writes
+    def set_alias(
+        self, key: str | Mapping[str, Any], alias: str, version: int, *, reason: str
+    ) -> AliasMove:
+        return self.store.set_alias(self.key(key), alias, version, reason=reason)
+
+    @staticmethod
+    def key(key: str | Mapping[str, Any]) -> str:
+        """The canonical form of a key given as a mapping or as (possibly unencoded) text."""
+        return normalize_key(key)

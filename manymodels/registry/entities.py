@@ -1,0 +1,163 @@
+"""What the registry stores and returns: frozen dataclasses, never database rows.
+
+Training produces ``NewVersion`` and ``PartitionOutcome`` (it knows nothing of SQL); the store
+turns them into rows and hands back ``ModelVersion``, ``Run``, ``AliasMove`` and friends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RunStatus = Literal["running", "completed", "failed", "interrupted"]
+OutcomeStatus = Literal["trained", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One grid point of one candidate, scored on the partition's validation rows."""
+
+    label: str
+    estimator: str
+    params: dict[str, Any]
+    score: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """A trained partition, its artifact already stored, waiting to be registered."""
+
+    key: str
+    key_values: dict[str, Any]
+    n_rows: int
+    data_fingerprint: str
+    estimator: str
+    params: dict[str, Any]
+    metric: str
+    score: float
+    naive_score: float | None
+    candidates: list[CandidateResult]
+    feature_schema: dict[str, Any]
+    artifact_sha256: str
+    artifact_size: int
+    train_seconds: float
+    warnings: list[str] = field(default_factory=list)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    """A partition that did not produce a version in a run, and why."""
+
+    key: str
+    status: OutcomeStatus
+    error_type: str
+    message: str
+    n_rows: int = 0
+    data_fingerprint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An immutable, registered model of one partition."""
+
+    key: str
+    version: int
+    run_id: str
+    created_at: str
+    estimator: str
+    params: dict[str, Any]
+    metric: str
+    score: float
+    naive_score: float | None
+    n_rows: int
+    data_fingerprint: str
+    feature_schema: dict[str, Any]
+    artifact_sha256: str
+    artifact_size: int
+    libraries: dict[str, str]
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    validation: dict[str, Any] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def skill(self) -> float | None:
+        """Relative improvement over the naive baseline (0.25 = 25 % better), when defined."""
+        if self.naive_score is None or self.naive_score == 0:
+            return None
+        return (self.score - self.naive_score) / abs(self.naive_score)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["aliases"] = list(self.aliases)
+        out["skill"] = self.skill
+        return out
+
+
+@dataclass(frozen=True)
+class PartitionSummary:
+    """One row of ``models list``: a partition and where its aliases point."""
+
+    key: str
+    key_values: dict[str, Any]
+    latest_version: int
+    aliases: dict[str, int]
+    production: ModelVersion | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["production"] = self.production.to_dict() if self.production else None
+        return out
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One entry of an alias's history: promotions, rollbacks and first registrations."""
+
+    key: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    run_id: str | None
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training or retraining job and its counts."""
+
+    run_id: str
+    kind: str
+    status: RunStatus
+    spec_name: str
+    spec_hash: str
+    spec: dict[str, Any]
+    data_source: str
+    data_fingerprint: str
+    started_at: str
+    ended_at: str | None
+    n_partitions: int
+    n_trained: int
+    n_skipped: int
+    n_failed: int
+    options: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def n_done(self) -> int:
+        return self.n_trained + self.n_skipped + self.n_failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,132 @@
+"""The registry's tables (SQLAlchemy Core): portable SQL, SQLite by default, PostgreSQL by URL.
+
+Timestamps are ISO-8601 UTC strings and structured fields are JSON text, so the schema needs
+nothing a particular database lacks. ``partitions.latest_version`` makes the next version number
+an O(1) lookup, and ``aliases`` is tiny and indexed so the router can mirror it cheaply.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+SCHEMA_VERSION = "1"
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("spec_name", String(100), nullable=False),
+    Column("spec_hash", String(64), nullable=False),
+    Column("spec_json", Text, nullable=False),
+    Column("data_source", Text, nullable=False),
+    Column("data_fingerprint", String(64), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32)),
+    Column("n_partitions", Integer, nullable=False),
+    Column("n_trained", Integer, nullable=False, default=0),
+    Column("n_skipped", Integer, nullable=False, default=0),
+    Column("n_failed", Integer, nullable=False, default=0),
+    Column("options_json", Text, nullable=False, default="{}"),
+    Column("error", Text),
+    Index("ix_runs_started", "started_at"),
+)
+
+partitions = Table(
+    "partitions",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column("key_json", Text, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), ForeignKey("partitions.key"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("estimator", Text, nullable=False),
+    Column("params_json", Text, nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("naive_score", Float),
+    Column("n_rows", Integer, nullable=False),
+    Column("data_fingerprint", String(64), nullable=False),
+    Column("feature_schema_json", Text, nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("artifact_size", Integer, nullable=False),
+    Column("libraries_json", Text, nullable=False),
+    Column("candidates_json", Text, nullable=False),
+    Column("warnings_json", Text, nullable=False),
+    Column("validation_json", Text, nullable=False),
+    UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
+    Index("ix_model_versions_run", "run_id"),
+    Index("ix_model_versions_sha", "artifact_sha256"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("key", String(512), ForeignKey("partitions.key"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    PrimaryKeyConstraint("key", "alias"),
+    Index("ix_aliases_updated", "updated_at"),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer),
+    Column("to_version", Integer),
+    Column("reason", Text, nullable=False),
+    Column("run_id", String(32)),
+    Column("at", String(32), nullable=False),
+    Index("ix_alias_history_key", "key", "alias", "id"),
+)
+
+run_partitions = Table(
+    "run_partitions",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("version", Integer),
+    Column("error_type", String(128)),
+    Column("message", Text),
+    Column("n_rows", Integer, nullable=False, default=0),
+    Column("data_fingerprint", String(64)),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index("ix_run_partitions_status", "run_id", "status"),
+)

@@ -1,0 +1,574 @@
+"""SQL store: entities in, entities out; database errors translated at this boundary.
+
+Writes come in batches (one transaction per finished chunk of partitions), because a
+per-partition transaction would make the registry the bottleneck at 100,000 partitions. Every
+write here is a single transaction: a version row, its alias move and its run record land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from manymodels.exceptions import (
+    AliasNotFound,
+    PartitionNotFound,
+    RegistryError,
+    RunNotFound,
+    VersionConflict,
+    VersionNotFound,
+)
+from manymodels.registry import schema as t
+from manymodels.registry.entities import (
+    AliasMove,
+    ModelVersion,
+    NewVersion,
+    PartitionOutcome,
+    PartitionSummary,
+    Run,
+)
+
+_BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _batches(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine; for SQLite, WAL (readers never block the writer) and a busy timeout."""
+    is_sqlite = url.startswith("sqlite")
+    engine = create_engine(
+        url, connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {}
+    )
+    if is_sqlite:
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+class SqlStore:
+    """The registry's metadata in a SQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = make_engine(url)
+            t.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                found = conn.execute(
+                    select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+                ).scalar()
+                if found is None:
+                    conn.execute(
+                        insert(t.meta).values(name="schema_version", value=t.SCHEMA_VERSION)
+                    )
+                elif found != t.SCHEMA_VERSION:
+                    raise RegistryError(
+                        f"registry {url} has schema version {found}; this manymodels "
+                        f"reads version {t.SCHEMA_VERSION}"
+                    )
+        except SQLAlchemyError as e:
+            raise RegistryError(
+                f"cannot open registry database {url}: {e.__class__.__name__}: {e}"
+            ) from e
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------------------- runs
+    def create_run(self, run: Run) -> None:
+        with self._begin() as conn:
+            conn.execute(
+                insert(t.runs).values(
+                    run_id=run.run_id,
+                    kind=run.kind,
+                    status=run.status,
+                    spec_name=run.spec_name,
+                    spec_hash=run.spec_hash,
+                    spec_json=_dumps(run.spec),
+                    data_source=run.data_source,
+                    data_fingerprint=run.data_fingerprint,
+                    started_at=run.started_at,
+                    ended_at=run.ended_at,
+                    n_partitions=run.n_partitions,
+                    n_trained=0,
+                    n_skipped=0,
+                    n_failed=0,
+                    options_json=_dumps(run.options),
+                )
+            )
+
+    def finish_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
+        with self._begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(status=status, ended_at=now(), error=error)
+            )
+        return self.get_run(run_id)
+
+    def reopen_run(self, run_id: str, n_partitions: int) -> None:
+        """Mark an interrupted run as running again, for resume."""
+        with self._begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(status="running", ended_at=None, error=None, n_partitions=n_partitions)
+            )
+
+    def get_run(self, run_id: str) -> Run:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"no run with id '{run_id}'")
+        return _run(row)
+
+    def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
+        q = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_run(r) for r in conn.execute(q)]
+
+    def run_outcomes(
+        self, run_id: str, *, status: str | None = None, limit: int = 1000
+    ) -> list[PartitionOutcome]:
+        c = t.run_partitions.c
+        q = select(t.run_partitions).where(c.run_id == run_id)
+        if status:
+            q = q.where(c.status == status)
+        q = q.order_by(c.key).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                PartitionOutcome(
+                    r.key,
+                    r.status,
+                    r.error_type or "",
+                    r.message or "",
+                    r.n_rows,
+                    r.data_fingerprint,
+                )
+                for r in conn.execute(q)
+            ]
+
+    def recorded_keys(self, run_id: str) -> set[str]:
+        """Keys with an outcome in this run: what a resumed run skips."""
+        q = select(t.run_partitions.c.key).where(t.run_partitions.c.run_id == run_id)
+        with self.engine.connect() as conn:
+            return set(conn.execute(q).scalars())
+
+    # ---------------------------------------------------------------------------- writes
+    def record(
+        self,
+        run_id: str,
+        versions: Sequence[NewVersion],
+        outcomes: Sequence[PartitionOutcome],
+        *,
+        libraries: dict[str, str],
+        promote: Callable[[NewVersion], str | None] | None = None,
+        candidate_alias: str | None = "candidate",
+        count: bool = True,
+    ) -> dict[str, int]:
+        """Register a chunk's results in one transaction; returns ``{key: new version}``.
+
+        A partition with no ``production`` alias gets it (reason "first version"); otherwise the
+        new version is promoted when ``promote(version)`` gives a reason, or else gets
+        ``candidate_alias``. ``count=False`` keeps the run's partition counts unchanged (the
+        fallback model is not one of the partitions).
+        """
+        stamp = now()
+        with self._begin() as conn:
+            keys = [v.key for v in versions]
+            latest = self._latest_versions(conn, keys)
+            production = self._alias_versions(conn, keys, "production")
+            new_numbers = {v.key: latest.get(v.key, 0) + 1 for v in versions}
+            fresh = [v for v in versions if v.key not in latest]
+            if fresh:
+                conn.execute(
+                    insert(t.partitions),
+                    [
+                        {
+                            "key": v.key,
+                            "key_json": _dumps(v.key_values),
+                            "latest_version": new_numbers[v.key],
+                            "created_at": stamp,
+                            "updated_at": stamp,
+                        }
+                        for v in fresh
+                    ],
+                )
+            known = [v for v in versions if v.key in latest]
+            if known:
+                conn.execute(
+                    update(t.partitions)
+                    .where(t.partitions.c.key == bindparam("k"))
+                    .values(latest_version=bindparam("v"), updated_at=stamp),
+                    [{"k": v.key, "v": new_numbers[v.key]} for v in known],
+                )
+            if versions:
+                conn.execute(
+                    insert(t.model_versions),
+                    [
+                        _version_row(v, new_numbers[v.key], run_id, stamp, libraries)
+                        for v in versions
+                    ],
+                )
+            moves: list[tuple[str, str, int, str]] = []
+            for v in versions:
+                reason = promote(v) if promote and v.key in production else None
+                if v.key not in production:
+                    moves.append((v.key, "production", new_numbers[v.key], "first version"))
+                elif reason:
+                    moves.append((v.key, "production", new_numbers[v.key], reason))
+                elif candidate_alias:
+                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version"))
+            self._move_aliases(conn, moves, run_id, stamp)
+            rows = [
+                {"run_id": run_id, "key": v.key, "status": "trained", "version": new_numbers[v.key],
+                 "error_type": None, "message": None, "n_rows": v.n_rows,
+                 "data_fingerprint": v.data_fingerprint}
+                for v in versions
+            ] + [
+                {"run_id": run_id, "key": o.key, "status": o.status, "version": None,
+                 "error_type": o.error_type, "message": o.message, "n_rows": o.n_rows,
+                 "data_fingerprint": o.data_fingerprint}
+                for o in outcomes
+            ]  # fmt: skip
+            if rows:
+                conn.execute(insert(t.run_partitions), rows)
+            if not count:
+                return new_numbers
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(
+                    n_trained=t.runs.c.n_trained + len(versions),
+                    n_skipped=t.runs.c.n_skipped + sum(o.status == "skipped" for o in outcomes),
+                    n_failed=t.runs.c.n_failed + sum(o.status == "failed" for o in outcomes),
+                )
+            )
+        return new_numbers
+
+    def set_alias(
+        self, key: str, alias: str, version: int, *, reason: str, run_id: str | None = None
+    ) -> AliasMove:
+        """Point ``alias`` at an existing version, with its history entry, in one transaction."""
+        with self._begin() as conn:
+            exists = conn.execute(
+                select(t.model_versions.c.id).where(
+                    and_(t.model_versions.c.key == key, t.model_versions.c.version == version)
+                )
+            ).first()
+            if exists is None:
+                self._require_partition(conn, key)
+                raise VersionNotFound(f"partition '{key}' has no version {version}")
+            return self._move_aliases(conn, [(key, alias, version, reason)], run_id, now())[0]
+
+    def _move_aliases(
+        self, conn: Connection, moves: list[tuple[str, str, int, str]], run_id: str | None, at: str
+    ) -> list[AliasMove]:
+        if not moves:
+            return []
+        out = []
+        for alias in {m[1] for m in moves}:
+            group = [m for m in moves if m[1] == alias]
+            before = self._alias_versions(conn, [m[0] for m in group], alias)
+            updates = [m for m in group if m[0] in before]
+            inserts = [m for m in group if m[0] not in before]
+            if updates:
+                conn.execute(
+                    update(t.aliases)
+                    .where(and_(t.aliases.c.key == bindparam("k"), t.aliases.c.alias == alias))
+                    .values(version=bindparam("v"), updated_at=at),
+                    [{"k": k, "v": v} for k, _, v, _ in updates],
+                )
+            if inserts:
+                conn.execute(
+                    insert(t.aliases),
+                    [
+                        {"key": k, "alias": a, "version": v, "updated_at": at}
+                        for k, a, v, _ in inserts
+                    ],
+                )
+            out += [AliasMove(k, a, before.get(k), v, r, run_id, at) for k, a, v, r in group]
+        conn.execute(insert(t.alias_history), [m.__dict__ for m in out])
+        return out
+
+    # ---------------------------------------------------------------------------- reads
+    def get_partition(self, key: str) -> PartitionSummary:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.partitions).where(t.partitions.c.key == key)).first()
+            if row is None:
+                raise PartitionNotFound(f"no partition '{key}' in the registry")
+            return self._summaries(conn, [row])[0]
+
+    def list_partitions(
+        self, *, limit: int = 100, offset: int = 0, after: str | None = None
+    ) -> list[PartitionSummary]:
+        """One page, ordered by key; ``after`` (the last key of the previous page) is O(page)."""
+        q = select(t.partitions).order_by(t.partitions.c.key).limit(limit)
+        q = q.where(t.partitions.c.key > after) if after is not None else q.offset(offset)
+        with self.engine.connect() as conn:
+            return self._summaries(conn, list(conn.execute(q)))
+
+    def count_partitions(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.partitions)).scalar_one())
+
+    def list_versions(self, key: str) -> list[ModelVersion]:
+        with self.engine.connect() as conn:
+            self._require_partition(conn, key)
+            rows = conn.execute(
+                select(t.model_versions)
+                .where(t.model_versions.c.key == key)
+                .order_by(t.model_versions.c.version.desc())
+            ).all()
+            names = self._aliases_of(conn, [key]).get(key, {})
+        return [_version(r, names) for r in rows]
+
+    def get_version(self, key: str, version: int) -> ModelVersion:
+        got = self.get_versions([(key, version)])
+        if not got:
+            with self.engine.connect() as conn:
+                self._require_partition(conn, key)
+            raise VersionNotFound(f"partition '{key}' has no version {version}")
+        return got[0]
+
+    def get_versions(self, pairs: Sequence[tuple[str, int]]) -> list[ModelVersion]:
+        """Many (key, version) rows in a few queries; missing pairs are left out."""
+        out: list[ModelVersion] = []
+        c = t.model_versions.c
+        with self.engine.connect() as conn:
+            for batch in _batches(list(pairs)):
+                keys = [k for k, _ in batch]
+                wanted = set(batch)
+                names = self._aliases_of(conn, keys)
+                rows = conn.execute(select(t.model_versions).where(c.key.in_(keys))).all()
+                out += [
+                    _version(r, names.get(r.key, {})) for r in rows if (r.key, r.version) in wanted
+                ]
+        return out
+
+    def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                select(t.aliases.c.version).where(
+                    and_(t.aliases.c.key == key, t.aliases.c.alias == alias)
+                )
+            ).scalar()
+            if version is None:
+                self._require_partition(conn, key)
+                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
+        return self.get_version(key, version)
+
+    def alias_table(self, alias: str = "production", *, since: str | None = None) -> dict[str, int]:
+        """``{key: version}`` for one alias, optionally only entries moved after ``since``."""
+        q = select(t.aliases.c.key, t.aliases.c.version).where(t.aliases.c.alias == alias)
+        if since is not None:
+            q = q.where(t.aliases.c.updated_at > since)
+        with self.engine.connect() as conn:
+            return {k: v for k, v in conn.execute(q)}
+
+    def alias_history(self, key: str, alias: str | None = None) -> list[AliasMove]:
+        c = t.alias_history.c
+        q = select(t.alias_history).where(c.key == key)
+        if alias:
+            q = q.where(c.alias == alias)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(c.id)).all()
+        return [
+            AliasMove(r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at)
+            for r in rows
+        ]
+
+    def referenced_digests(self) -> set[str]:
+        with self.engine.connect() as conn:
+            q = select(t.model_versions.c.artifact_sha256).distinct()
+            return set(conn.execute(q).scalars())
+
+    # ---------------------------------------------------------------------------- helpers
+    def _begin(self) -> Any:
+        return _Transaction(self.engine)
+
+    def _require_partition(self, conn: Connection, key: str) -> None:
+        if (
+            conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == key)).first()
+            is None
+        ):
+            raise PartitionNotFound(f"no partition '{key}' in the registry")
+
+    def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        c = t.partitions.c
+        for batch in _batches(keys):
+            out.update(conn.execute(select(c.key, c.latest_version).where(c.key.in_(batch))).all())
+        return out
+
+    def _alias_versions(self, conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        c = t.aliases.c
+        for batch in _batches(keys):
+            q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
+            out.update(conn.execute(q).all())
+        return out
+
+    def _aliases_of(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        c = t.aliases.c
+        for batch in _batches(keys):
+            for k, a, v in conn.execute(select(c.key, c.alias, c.version).where(c.key.in_(batch))):
+                out.setdefault(k, {})[a] = v
+        return out
+
+    def _summaries(self, conn: Connection, rows: Iterable[Row[Any]]) -> list[PartitionSummary]:
+        rows = list(rows)
+        keys = [r.key for r in rows]
+        names = self._aliases_of(conn, keys)
+        prod_pairs = [(k, names[k]["production"]) for k in keys if "production" in names.get(k, {})]
+        prod: dict[str, ModelVersion] = {}
+        c = t.model_versions.c
+        for batch in _batches(prod_pairs):
+            conds = [and_(c.key == k, c.version == v) for k, v in batch]
+            for r in conn.execute(select(t.model_versions).where(or_(*conds))):
+                prod[r.key] = _version(r, names.get(r.key, {}))
+        return [
+            PartitionSummary(
+                key=r.key,
+                key_values=json.loads(r.key_json),
+                latest_version=r.latest_version,
+                aliases=names.get(r.key, {}),
+                production=prod.get(r.key),
+            )
+            for r in rows
+        ]
+
+
+class _Transaction:
+    """``with store._begin() as conn``: one transaction; DB errors become registry errors."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._cm = engine.begin()
+
+    def __enter__(self) -> Connection:
+        try:
+            return self._cm.__enter__()
+        except OperationalError as e:
+            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+
+    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
+        try:
+            self._cm.__exit__(et, ev, tb)
+        except IntegrityError as e:
+            raise VersionConflict(f"registry write conflicted with another writer: {e.orig}") from e
+        except OperationalError as e:
+            raise RegistryError(f"registry write failed: {e.orig}") from e
+        if isinstance(ev, IntegrityError):
+            raise VersionConflict(
+                f"registry write conflicted with another writer: {ev.orig}"
+            ) from ev
+        if isinstance(ev, OperationalError):
+            raise RegistryError(f"registry write failed: {ev.orig}") from ev
+        return False
+
+
+def _version_row(
+    v: NewVersion, number: int, run_id: str, stamp: str, libraries: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "key": v.key,
+        "version": number,
+        "run_id": run_id,
+        "created_at": stamp,
+        "estimator": v.estimator,
+        "params_json": _dumps(v.params),
+        "metric": v.metric,
+        "score": v.score,
+        "naive_score": v.naive_score,
+        "n_rows": v.n_rows,
+        "data_fingerprint": v.data_fingerprint,
+        "feature_schema_json": _dumps(v.feature_schema),
+        "artifact_sha256": v.artifact_sha256,
+        "artifact_size": v.artifact_size,
+        "libraries_json": _dumps(libraries),
+        "candidates_json": _dumps([c.__dict__ for c in v.candidates]),
+        "warnings_json": _dumps(v.warnings),
+        "validation_json": _dumps(v.validation),
+    }
+
+
+def _version(r: Row[Any], names: dict[str, int]) -> ModelVersion:
+    return ModelVersion(
+        key=r.key,
+        version=r.version,
+        run_id=r.run_id,
+        created_at=r.created_at,
+        estimator=r.estimator,
+        params=json.loads(r.params_json),
+        metric=r.metric,
+        score=r.score,
+        naive_score=r.naive_score,
+        n_rows=r.n_rows,
+        data_fingerprint=r.data_fingerprint,
+        feature_schema=json.loads(r.feature_schema_json),
+        artifact_sha256=r.artifact_sha256,
+        artifact_size=r.artifact_size,
+        libraries=json.loads(r.libraries_json),
+        candidates=json.loads(r.candidates_json),
+        warnings=json.loads(r.warnings_json),
+        validation=json.loads(r.validation_json),
+        aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
+    )
+
+
+def _run(r: Row[Any]) -> Run:
+    return Run(
+        run_id=r.run_id,
+        kind=r.kind,
+        status=r.status,
+        spec_name=r.spec_name,
+        spec_hash=r.spec_hash,
+        spec=json.loads(r.spec_json),
+        data_source=r.data_source,
+        data_fingerprint=r.data_fingerprint,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        n_partitions=r.n_partitions,
+        n_trained=r.n_trained,
+        n_skipped=r.n_skipped,
+        n_failed=r.n_failed,
+        options=json.loads(r.options_json),
+        error=r.error,
+    )

@@ -1,0 +1,244 @@
+"""The spec: how a table becomes many models, declared once and validated up front.
+
+A spec is written in TOML (see ``data-samples/*.toml``) or built in Python. Validation happens
+here, before any data is read or Ray is started, so a typo costs a second and says where it is::
+
+    spec = Spec.from_toml("store_sales.toml")
+    spec = Spec(name="s", partition_by=["store"], target="units",
+                candidates=[{"estimator": "sklearn.linear_model.Ridge"}])
+
+Its ``spec_hash`` (sha256 of the canonical JSON form) is recorded with every run, so a registry
+can always say which spec produced which model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from manymodels.exceptions import SpecError
+
+Task = Literal["regression", "classification"]
+
+DEFAULT_METRIC: dict[str, str] = {
+    "regression": "neg_mean_absolute_error",
+    "classification": "accuracy",
+}
+
+
+class _Frozen(BaseModel):
+    """Unknown keys are errors (a misspelt option must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Validation(_Frozen):
+    """How each partition's rows are split to compare candidates.
+
+    ``last`` keeps the time order (the last ``size`` rows validate), ``holdout`` shuffles with
+    the spec's seed, ``kfold`` averages ``folds`` folds (expanding folds with a time column).
+    ``size`` is a row count when ≥ 1 and a fraction when < 1.
+    """
+
+    strategy: Literal["last", "holdout", "kfold"] | None = None
+    size: Annotated[float, Field(gt=0)] = 0.2
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+
+    @field_validator("size")
+    @classmethod
+    def _whole_rows(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError("a size of 1 or more is a row count and must be a whole number")
+        return v
+
+
+class Candidate(_Frozen):
+    """One estimator family to try, with its parameter grid.
+
+    ``estimator`` is either a class by dotted path (``sklearn.linear_model.Ridge``) or a factory
+    ``package.module:function`` returning any estimator or Pipeline. Every combination in ``params``
+    (scalars are grids of one) is fitted and scored per partition.
+    """
+
+    estimator: str
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    scale: bool = False
+
+    @field_validator("params")
+    @classmethod
+    def _grids_are_lists(cls, v: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in v.items():
+            grid = value if isinstance(value, list) else [value]
+            if not grid:
+                raise ValueError(f"params.{key} is an empty list; give at least one value")
+            out[key] = grid
+        return out
+
+    @model_validator(mode="after")
+    def _resolvable(self) -> Candidate:
+        # Imported here: resolving the path imports scikit-learn, which spec.py otherwise avoids.
+        from manymodels.candidates import check_candidate
+
+        check_candidate(self)
+        return self
+
+    @property
+    def label(self) -> str:
+        """A short readable name for tables and logs."""
+        return self.name or self.estimator.replace(":", ".").rsplit(".", 1)[-1]
+
+    @property
+    def is_factory(self) -> bool:
+        return ":" in self.estimator
+
+
+class Fallback(_Frozen):
+    """One global model over all partitions, for unknown keys and partitions below ``min_rows``."""
+
+    enabled: bool = True
+    max_rows: Annotated[int, Field(ge=10)] = 1_000_000
+
+
+class Promotion(_Frozen):
+    """When a retrained version replaces production: always, only if better, or by hand."""
+
+    policy: Literal["always", "if_better", "manual"] = "if_better"
+    min_improvement: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Spec(_Frozen):
+    """A validated, immutable description of one many-models job."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    task: Task = "regression"
+    partition_by: Annotated[list[str], Field(min_length=1)]
+    target: str
+    features: list[str] | None = None
+    categorical: list[str] | None = None
+    time_column: str | None = None
+    metric: str | None = None
+    min_rows: Annotated[int, Field(ge=2)] = 10
+    seed: int = 0
+    validation: Validation = Field(default_factory=Validation)
+    candidates: Annotated[list[Candidate], Field(min_length=1)]
+    fallback: Fallback = Field(default_factory=Fallback)
+    promotion: Promotion = Field(default_factory=Promotion)
+
+    @field_validator("partition_by")
+    @classmethod
+    def _distinct_keys(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("partition_by lists a column twice")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spec:
+        roles = set(self.partition_by)
+        if self.target in roles:
+            raise ValueError(f"target '{self.target}' is also a partition_by column")
+        if self.time_column is not None and self.time_column in (*roles, self.target):
+            raise ValueError(f"time_column '{self.time_column}' is also a key or the target")
+        for col in self.features or []:
+            if col in roles or col == self.target:
+                raise ValueError(f"feature '{col}' is also a key column or the target")
+        if self.features is not None and not self.features:
+            raise ValueError("features is empty; omit it to use all other columns")
+        for col in self.categorical or []:
+            if self.features is not None and col not in self.features:
+                raise ValueError(f"categorical column '{col}' is not one of the features")
+        if self.validation.strategy == "last" and self.time_column is None:
+            raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
+        _check_metric(self.metric_name, self.task)
+        return self
+
+    # -- derived, never stored -------------------------------------------------------------
+    @property
+    def metric_name(self) -> str:
+        return self.metric or DEFAULT_METRIC[self.task]
+
+    @property
+    def validation_strategy(self) -> str:
+        if self.validation.strategy:
+            return self.validation.strategy
+        return "last" if self.time_column else "holdout"
+
+    @property
+    def spec_hash(self) -> str:
+        """sha256 of the canonical JSON form: equal specs hash equal whatever their formatting."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<spec>") -> Spec:
+        """Validate a plain mapping; errors name ``source`` and the dotted key path."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise SpecError(_describe(e, source)) from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Spec:
+        """Read and validate a TOML spec file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise SpecError(f"{path}: spec file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError(f"{path}: cannot read spec file ({e})") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def coerce(cls, spec: Spec | dict[str, Any] | str | Path) -> Spec:
+        """Accept what users naturally pass: a Spec, a dict, or a path to a TOML file."""
+        if isinstance(spec, Spec):
+            return spec
+        if isinstance(spec, dict):
+            return cls.from_dict(spec)
+        return cls.from_toml(spec)
+
+
+def _check_metric(name: str, task: str) -> None:
+    from sklearn.metrics import get_scorer_names
+
+    if name not in get_scorer_names():
+        raise ValueError(
+            f"metric '{name}' is not a scikit-learn scorer name "
+            f"(e.g. {DEFAULT_METRIC[task]!r}; see sklearn.metrics.get_scorer_names())"
+        )
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    """One line per problem: ``file: key.path: message``."""
+    lines = []
+    for err in error.errors():
+        loc = _dotted(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the spec format)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
+    return "; ".join(lines)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

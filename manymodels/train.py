@@ -1,0 +1,359 @@
+"""Training one partition, and one chunk of partitions: pure functions — no Ray, no SQL.
+
+Per partition: check it is usable → split for validation → fit and score every candidate × grid
+point and the naive baseline → pick the best → refit it on all rows → serialise and store the
+artifact. Anything a partition's data makes go wrong is caught and becomes that partition's
+``PartitionOutcome``; the chunk carries on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import KFold, TimeSeriesSplit
+
+from manymodels import candidates as cands
+from manymodels.artifacts import ArtifactStore, serialize
+from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
+from manymodels.spec import Spec
+
+Split = tuple[Any, Any]  # (train rows, validation rows): slices or index arrays
+Result = NewVersion | PartitionOutcome
+
+
+class PartitionSkipped(Exception):
+    """The partition is fine but not trainable under the spec (too few rows): not a failure."""
+
+
+class Metric:
+    """A scikit-learn scorer, called without its per-call overhead when it only needs
+    ``predict`` (that overhead is comparable to fitting a small model)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._scorer = get_scorer(name)
+        func = getattr(self._scorer, "_score_func", None)
+        sign = getattr(self._scorer, "_sign", None)
+        kwargs = getattr(self._scorer, "_kwargs", None)
+        self._fast: tuple[Callable[..., float], int, dict[str, Any]] | None = None
+        if getattr(self._scorer, "_response_method", None) == "predict" and func and sign:
+            self._fast = (func, sign, dict(kwargs or {}))
+
+    def __call__(self, estimator: Any, X: Any, y: np.ndarray) -> float:
+        if self._fast is not None:
+            func, sign, kwargs = self._fast
+            return float(sign * func(y, estimator.predict(X), **kwargs))
+        return float(self._scorer(estimator, X, y))
+
+
+@lru_cache(maxsize=32)
+def metric(name: str) -> Metric:
+    return Metric(name)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A partition's chosen model and everything known about how it was chosen."""
+
+    model: Any
+    estimator: str
+    params: dict[str, Any]
+    score: float
+    naive_score: float | None
+    candidates: list[CandidateResult]
+    validation: dict[str, Any]
+    warnings: list[str]
+
+
+# --------------------------------------------------------------------------------------------
+# validation splits
+# --------------------------------------------------------------------------------------------
+def validation_splits(
+    n: int, spec: Spec, *, key: str, time_ordered: bool | None = None
+) -> list[Split]:
+    """The (train, validation) row sets for a partition of ``n`` rows sorted by time if any.
+
+    The shuffle is seeded from the spec seed *and* the key, so a partition gets the same split
+    whichever chunk or worker trains it.
+    """
+    strategy = spec.validation_strategy
+    ordered = spec.time_column is not None if time_ordered is None else time_ordered
+    size = spec.validation.size
+    rng_seed = [spec.seed, zlib.crc32(key.encode())]
+    if strategy == "kfold":
+        folds = spec.validation.folds
+        if n < folds + 1:
+            raise PartitionSkipped(f"{n} rows is too few for {folds}-fold validation")
+        if ordered:
+            return list(TimeSeriesSplit(n_splits=folds).split(np.empty(n)))
+        seed = int(np.random.default_rng(rng_seed).integers(2**31))
+        return list(KFold(folds, shuffle=True, random_state=seed).split(np.empty(n)))
+    k = int(size) if size >= 1 else max(1, round(n * size))
+    if n - k < 2:
+        raise PartitionSkipped(f"{n} rows leave fewer than 2 to train after {k} validation row(s)")
+    if strategy == "last" and ordered:
+        return [(slice(0, n - k), slice(n - k, n))]
+    perm = np.random.default_rng(rng_seed).permutation(n)
+    return [(np.sort(perm[k:]), np.sort(perm[:k]))]
+
+
+def _take(X: Any, rows: Any) -> Any:
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[rows]
+    return X[rows]
+
+
+# --------------------------------------------------------------------------------------------
+# one partition
+# --------------------------------------------------------------------------------------------
+def fit_partition(
+    X: Any,
+    y: np.ndarray,
+    spec: Spec,
+    *,
+    key: str,
+    categorical: Sequence[str] = (),
+    numeric: Sequence[str] = (),
+    time_ordered: bool | None = None,
+) -> Fitted:
+    """Select the best candidate on validation rows and refit it on all rows.
+
+    Raises ``PartitionSkipped`` when there are too few rows and ``ValueError`` when no candidate
+    could be fitted; any exception an estimator raises propagates for the caller to record.
+    """
+    n = len(y)
+    if n < spec.min_rows:
+        raise PartitionSkipped(f"{n} rows < min_rows {spec.min_rows}; served by the fallback")
+    if y.dtype.kind == "f":
+        n_nan = int(np.isnan(y).sum())
+        if n_nan:
+            raise ValueError(f"target '{spec.target}' has {n_nan} missing value(s) of {n}")
+    elif y.dtype == object and pd.isna(y).any():
+        raise ValueError(f"target '{spec.target}' has missing values")
+
+    splits = validation_splits(n, spec, key=key, time_ordered=time_ordered)
+    score_fn = metric(spec.metric_name)
+    results: list[CandidateResult] = []
+    best: tuple[float, Any, dict[str, Any]] | None = None
+
+    def cross_score(make: Callable[[], Any]) -> float:
+        scores = []
+        for tr, va in splits:
+            est = make()
+            est.fit(_take(X, tr), y[tr])
+            scores.append(score_fn(est, _take(X, va), y[va]))
+        value = float(np.mean(scores))
+        if not math.isfinite(value):
+            raise ValueError(f"{spec.metric_name} is not finite ({value})")
+        return value
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for cand in spec.candidates:
+            for params in cands.grid(cand):
+
+                def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
+                    return cands.build(c, p, categorical=categorical, numeric=numeric)
+
+                try:
+                    value = cross_score(make)
+                except Exception as e:  # an estimator's own complaint about this partition
+                    results.append(
+                        CandidateResult(cand.label, cand.estimator, params, None, _oneline(e))
+                    )
+                    continue
+                results.append(CandidateResult(cand.label, cand.estimator, params, value))
+                if best is None or value > best[0]:
+                    best = (value, cand, params)
+        try:
+            naive: float | None = cross_score(
+                lambda: cands.naive_baseline(spec.task, time_ordered=bool(spec.time_column))
+            )
+        except Exception:
+            naive = None
+        if best is None:
+            first = next(r.error for r in results if r.error)
+            raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
+        score, cand, params = best
+        model = cands.build(cand, params, categorical=categorical, numeric=numeric)
+        model.fit(X, y)
+
+    n_valid = sum(_count(va, n) for _, va in splits)
+    return Fitted(
+        model=model,
+        estimator=cand.estimator,
+        params=params,
+        score=score,
+        naive_score=naive,
+        candidates=results,
+        validation={"strategy": spec.validation_strategy, "folds": len(splits), "rows": n_valid},
+        warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
+    )
+
+
+def _count(rows: Any, n: int) -> int:
+    if isinstance(rows, slice):
+        return len(range(*rows.indices(n)))
+    return len(rows)
+
+
+def _oneline(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:500]
+
+
+# --------------------------------------------------------------------------------------------
+# a chunk: what one worker task does
+# --------------------------------------------------------------------------------------------
+def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
+    """What scoring rows are validated against later."""
+    return {
+        "features": table.features,
+        "dtypes": table.feature_dtypes,
+        "categorical": table.categorical,
+        "input": "dataframe" if table.categorical else "numpy",
+        "target": spec.target,
+        "task": spec.task,
+        "partition_by": spec.partition_by,
+        "time_column": spec.time_column,
+    }
+
+
+def train_chunk(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> list[Result]:
+    """Train every partition of a chunk; one partition's failure never stops the others."""
+    schema = feature_schema(table, spec)
+    numeric = [c for c in table.features if c not in table.categorical]
+    out: list[Result] = []
+    for i, key in enumerate(table.keys):
+        rows = table.rows(i)
+        out.append(
+            train_one(
+                _take(table.X, rows),
+                table.y[rows],
+                spec,
+                store,
+                key=key,
+                key_values=dict(zip(spec.partition_by, table.key_values[i], strict=True)),
+                fingerprint=table.fingerprints[i],
+                schema=schema,
+                numeric=numeric,
+            )
+        )
+    return out
+
+
+def train_one(
+    X: Any,
+    y: np.ndarray,
+    spec: Spec,
+    store: ArtifactStore,
+    *,
+    key: str,
+    key_values: dict[str, Any],
+    fingerprint: str,
+    schema: dict[str, Any],
+    numeric: Sequence[str],
+    time_ordered: bool | None = None,
+) -> Result:
+    """Fit, serialise and store one partition's model; every failure becomes an outcome."""
+    started = time.perf_counter()
+    n = len(y)
+    try:
+        fitted = fit_partition(
+            X,
+            y,
+            spec,
+            key=key,
+            categorical=schema["categorical"],
+            numeric=numeric,
+            time_ordered=time_ordered,
+        )
+        data = serialize(fitted.model)
+        sha, size = store.put(data)
+    except PartitionSkipped as e:
+        return PartitionOutcome(key, "skipped", "PartitionSkipped", str(e), n, fingerprint)
+    except Exception as e:
+        return PartitionOutcome(
+            key, "failed", type(e).__name__, _oneline(e).split(": ", 1)[-1], n, fingerprint
+        )
+    return NewVersion(
+        key=key,
+        key_values=key_values,
+        n_rows=n,
+        data_fingerprint=fingerprint,
+        estimator=fitted.estimator,
+        params=_jsonable(fitted.params),
+        metric=spec.metric_name,
+        score=fitted.score,
+        naive_score=fitted.naive_score,
+        candidates=[
+            CandidateResult(c.label, c.estimator, _jsonable(c.params), c.score, c.error)
+            for c in fitted.candidates
+        ],
+        feature_schema=schema,
+        artifact_sha256=sha,
+        artifact_size=size,
+        train_seconds=time.perf_counter() - started,
+        warnings=fitted.warnings,
+        validation=fitted.validation,
+    )
+
+
+def train_fallback(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> Result:
+    """One global model over (a sample of) all rows, for unknown and too-small partitions.
+
+    Validated on a time-ordered last 20 % (or a seeded 20 % holdout): the per-partition ``size``
+    means nothing for the pooled table.
+    """
+    n = table.n_rows
+    rng = np.random.default_rng(spec.seed)
+    idx = np.arange(n)
+    if n > spec.fallback.max_rows:
+        idx = np.sort(rng.choice(n, spec.fallback.max_rows, replace=False))
+    if table.time is not None:
+        idx = idx[np.argsort(table.time[idx], kind="stable")]
+    pooled = spec.model_copy(
+        update={
+            "validation": spec.validation.model_copy(
+                update={"strategy": "last" if table.time is not None else "holdout", "size": 0.2}
+            ),
+            "min_rows": 2,
+        }
+    )
+    fingerprint = zlib.crc32("".join(table.fingerprints).encode())
+    return train_one(
+        _take(table.X, idx),
+        table.y[idx],
+        pooled,
+        store,
+        key=FALLBACK_KEY,
+        key_values={},
+        fingerprint=f"pooled-{len(table)}-{fingerprint:08x}",
+        schema=feature_schema(table, spec),
+        numeric=[c for c in table.features if c not in table.categorical],
+    )
+
+
+def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Grid values as JSON-friendly scalars (numpy scalars and tuples crop up in grids)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif not isinstance(v, str | int | float | bool | list | dict | type(None)):
+            v = repr(v)
+        out[k] = v
+    return out
