@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -106,6 +107,8 @@ class RayBackend:
         self._owns = False
         self._pending: list[Any] = []
         if not ray.is_initialized():
+            if address:
+                _probe(address)
             try:
                 ray.init(
                     address=address,
@@ -158,6 +161,17 @@ class RayBackend:
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
         self._owns = False
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not minutes: ``ray.init`` retries an unreachable GCS for a long time."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or address == "auto":
+        return  # "auto" and other forms are Ray's to resolve
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise TrainingError(f"cannot start or reach the Ray cluster at {address}: {e}") from None
 
 
 def make_backend(name: str = "ray", *, address: str | None = None) -> Backend:
