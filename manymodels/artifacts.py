@@ -11,32 +11,57 @@ object storage implement the same three-method ``ArtifactStore`` protocol.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
-import io
 import os
+import pickle
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import joblib
-
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def serialize(model: Any) -> bytes:
-    """The artifact bytes of a fitted estimator (joblib's pickle format)."""
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    return buf.getvalue()
+    """The artifact bytes of a fitted estimator: pickle protocol 5.
+
+    joblib's format only pays off for large arrays kept out of band; per-partition models are
+    small, and its pure-Python pickler costs ~100 µs per dump and ~70 µs per load against
+    ~8 µs and ~6 µs here (measured) — at 100,000 partitions, and on every cold cache load.
+    """
+    return pickle.dumps(model, protocol=5)
 
 
 def deserialize(data: bytes) -> Any:
     """Only ever called on bytes whose sha256 has just been checked against the registry."""
-    return joblib.load(io.BytesIO(data))
+    return pickle.loads(data)  # safe only because the sha256 was verified by the caller
+
+
+@functools.cache
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
+
+
+def _syncfs(path: Path) -> None:
+    """Flush only the filesystem holding ``path`` (Linux ``syncfs``); elsewhere, ``os.sync``."""
+    libc = _libc()
+    if libc is not None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()
 
 
 def sha256(data: bytes) -> str:
@@ -44,7 +69,7 @@ def sha256(data: bytes) -> str:
 
 
 def check_digest(digest: str) -> str:
-    if not _SHA256.match(digest):
+    if not _SHA256.fullmatch(digest):
         raise ArtifactError(f"'{digest[:80]}' is not a sha256 hex digest")
     return digest
 
@@ -52,8 +77,13 @@ def check_digest(digest: str) -> str:
 class ArtifactStore(Protocol):
     """Where artifact bytes live. Implementations must be picklable: workers receive them."""
 
-    def put(self, data: bytes) -> tuple[str, int]:
-        """Store bytes durably; return their (sha256, size)."""
+    def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+        """Store bytes; return their (sha256, size). ``durable=False`` defers the flush to disk
+        to the next ``sync()``, so a chunk of artifacts costs one flush rather than one each."""
+        ...
+
+    def sync(self) -> None:
+        """Make every ``put`` so far durable."""
         ...
 
     def get(self, digest: str) -> bytes:
@@ -90,17 +120,16 @@ class LocalArtifactStore:
         check_digest(digest)
         return self.root / digest[:2] / digest[2:4] / digest
 
-    def put(self, data: bytes) -> tuple[str, int]:
+    def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         digest = sha256(data)
         target = self.path(digest)
-        if target.exists() and target.stat().st_size == len(data):
-            return digest, len(data)
+        # Always (re)write: a same-named file may be a corrupted copy, and rename is atomic.
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                if self.fsync:
+                if self.fsync and durable:
                     f.flush()
                     os.fsync(f.fileno())
             os.replace(tmp, target)
@@ -125,6 +154,11 @@ class LocalArtifactStore:
             )
         return data
 
+    def sync(self) -> None:
+        # One flush of everything written so far: fsync per file costs ~0.5 ms per artifact.
+        if self.fsync and self.root.exists():
+            _syncfs(self.root)
+
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
 
@@ -135,7 +169,7 @@ class LocalArtifactStore:
         if not self.root.exists():
             return
         for path in self.root.glob("??/??/*"):
-            if _SHA256.match(path.name):
+            if _SHA256.fullmatch(path.name):
                 yield path.name
 
 

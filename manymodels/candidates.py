@@ -6,6 +6,7 @@ misspelt estimator or parameter fails before any partition trains rather than in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from manymodels.spec import Candidate
 
 
+@functools.lru_cache(maxsize=256)
 def resolve(path: str) -> Any:
     """Import ``pkg.mod.Class`` or ``pkg.mod:factory`` and return the object."""
     if ":" in path:
@@ -40,12 +42,22 @@ def resolve(path: str) -> Any:
     return obj
 
 
-def check_candidate(candidate: Candidate) -> None:
-    """Fail early on an estimator path or a parameter name that cannot work."""
+def check_estimator_path(path: str) -> None:
+    """Fail early on an estimator path that cannot work."""
+    obj = resolve(path)
+    if ":" in path:
+        if not callable(obj):
+            raise ValueError(f"factory '{path}' is not callable")
+    elif not (inspect.isclass(obj) and hasattr(obj, "get_params") and hasattr(obj, "fit")):
+        raise ValueError(
+            f"'{path}' is not an estimator class; name a factory as 'package.module:function'"
+        )
+
+
+def check_params(candidate: Candidate) -> None:
+    """Fail early on a parameter name the estimator (or factory) does not take."""
     obj = resolve(candidate.estimator)
     if candidate.is_factory:
-        if not callable(obj):
-            raise ValueError(f"factory '{candidate.estimator}' is not callable")
         try:
             inspect.signature(obj).bind_partial(**candidate.params)
         except TypeError as e:
@@ -53,18 +65,18 @@ def check_candidate(candidate: Candidate) -> None:
                 f"factory '{candidate.estimator}' does not accept params: {e}"
             ) from None
         return
-    if not (inspect.isclass(obj) and hasattr(obj, "get_params") and hasattr(obj, "fit")):
-        raise ValueError(
-            f"'{candidate.estimator}' is not an estimator class; "
-            "name a factory as 'package.module:function' instead"
-        )
-    valid = set(obj().get_params(deep=False))  # type: ignore[attr-defined]
+    valid = set(obj().get_params(deep=False))
     unknown = sorted(set(candidate.params) - valid)
     if unknown:
         raise ValueError(
             f"{obj.__name__} has no parameter(s) {', '.join(unknown)} "
             f"(valid: {', '.join(sorted(valid))})"
         )
+
+
+@functools.cache
+def _takes_random_state(cls: type) -> bool:
+    return "random_state" in cls().get_params(deep=False)
 
 
 def grid(candidate: Candidate) -> Iterator[dict[str, Any]]:
@@ -78,15 +90,20 @@ def build(
     *,
     categorical: Sequence[str] = (),
     numeric: Sequence[str] = (),
+    seed: int | None = None,
 ) -> Any:
     """A fresh, unfitted estimator for one grid point.
 
     Built-in estimators get a StandardScaler (``scale = true``) and a one-hot encoder for
     categorical feature columns in front; a factory is trusted to bring its own preprocessing.
+    A randomised estimator gets ``random_state=seed`` unless the grid sets it, so the same spec
+    and data give the same model.
     """
     obj = resolve(candidate.estimator)
     if candidate.is_factory:
         return obj(**params)
+    if seed is not None and "random_state" not in params and _takes_random_state(obj):
+        params = {**params, "random_state": seed}
     estimator = obj(**params)
     if categorical:
         from sklearn.compose import ColumnTransformer

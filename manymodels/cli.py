@@ -207,6 +207,15 @@ def runs_show(
         console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
 
 
+def _register_serve() -> None:
+    from serving.command import serve  # typer only; FastAPI loads when the command runs
+
+    app.command("serve")(serve)
+
+
+_register_serve()
+
+
 @app.command()
 def demo(
     registry: Annotated[

@@ -54,7 +54,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
 
 def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
     """Check the table has what the spec needs; decide features and categorical columns."""
-    required = [*spec.partition_by, spec.target, *(spec.features or [])]
+    required = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
     if spec.time_column:
         required.append(spec.time_column)
     missing = [c for c in required if c not in df.columns]

@@ -110,8 +110,10 @@ class RayBackend:
             if address:
                 _probe(address)
             try:
+                # "local" starts an embedded instance; None would silently join any cluster
+                # that `ray start` left running on this machine.
                 ray.init(
-                    address=address,
+                    address=address or "local",
                     num_cpus=num_cpus if address is None else None,
                     object_store_memory=object_store_memory if address is None else None,
                     include_dashboard=False,

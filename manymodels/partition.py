@@ -48,6 +48,8 @@ def format_value(value: Any) -> str:
         if math.isnan(value):
             raise DataError("a partition key value is missing (NaN)")
         return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
     if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
         return value.isoformat()
     if value is None or value is pd.NA:
@@ -58,8 +60,12 @@ def format_value(value: Any) -> str:
 def encode_key(values: Sequence[Any], columns: Sequence[str]) -> str:
     """``encode_key([2, "a/b"], ["store", "brand"])`` → ``"store=2,brand=a%2Fb"``."""
     return ",".join(
-        f"{col}={quote(format_value(v), safe=':')}" for col, v in zip(columns, values, strict=True)
+        f"{_quote(col)}={_quote(format_value(v))}" for col, v in zip(columns, values, strict=True)
     )
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe=":")
 
 
 def key_from_mapping(key: Mapping[str, Any], columns: Sequence[str]) -> str:
@@ -98,7 +104,7 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
         raise DataError(
             f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
         )
-    return ",".join(f"{c}={quote(parsed[c], safe=':')}" for c in cols)
+    return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,9 +85,31 @@ def train(
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
-    reg = registry if isinstance(registry, Registry) else Registry(registry)
-    table, _ = prepare(spec, data)
+    table, _ = prepare(spec, data)  # bad input fails here, before the registry is touched
+    own_registry = not isinstance(registry, Registry)
+    reg = Registry(registry) if not isinstance(registry, Registry) else registry
+    try:
+        return _train(reg, spec, table, data, started, backend=backend, ray_address=ray_address,
+                      strict=strict, progress=progress, resume=resume, only=only)  # fmt: skip
+    finally:
+        if own_registry:
+            reg.close()
 
+
+def _train(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    data: DataSource,
+    started: float,
+    *,
+    backend: Backend | str,
+    ray_address: str | None,
+    strict: bool,
+    progress: ProgressCallback | None,
+    resume: str | None,
+    only: Iterable[str] | None,
+) -> RunSummary:
     keep = set(only) if only is not None else None
     run_id, todo, fallback_due = _plan_run(reg, spec, table, data, resume=resume, only=keep)
 

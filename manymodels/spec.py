@@ -70,6 +70,14 @@ class Candidate(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
     scale: bool = False
 
+    @field_validator("estimator")
+    @classmethod
+    def _importable(cls, v: str) -> str:
+        from manymodels.candidates import check_estimator_path
+
+        check_estimator_path(v)
+        return v
+
     @field_validator("params")
     @classmethod
     def _grids_are_lists(cls, v: dict[str, Any]) -> dict[str, Any]:
@@ -82,11 +90,14 @@ class Candidate(_Frozen):
         return out
 
     @model_validator(mode="after")
-    def _resolvable(self) -> Candidate:
+    def _params_fit_estimator(self) -> Candidate:
         # Imported here: resolving the path imports scikit-learn, which spec.py otherwise avoids.
-        from manymodels.candidates import check_candidate
+        from manymodels.candidates import check_params
 
-        check_candidate(self)
+        try:
+            check_params(self)
+        except ValueError as e:
+            raise ValueError(f"params: {e}") from None
         return self
 
     @property

@@ -36,12 +36,31 @@ class PartitionSkipped(Exception):
     """The partition is fine but not trainable under the spec (too few rows): not a failure."""
 
 
+def _mae(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - p)))
+
+
+def _mse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((y - p) ** 2))
+
+
+# Plain numpy for the commonest scorers on 1-D targets: sklearn's input checks cost ~3× the
+# arithmetic. Tests check each against sklearn.
+_NUMPY_SCORERS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "neg_mean_absolute_error": lambda y, p: -_mae(y, p),
+    "neg_mean_squared_error": lambda y, p: -_mse(y, p),
+    "neg_root_mean_squared_error": lambda y, p: -math.sqrt(_mse(y, p)),
+    "accuracy": lambda y, p: float(np.mean(y == p)),
+}
+
+
 class Metric:
     """A scikit-learn scorer, called without its per-call overhead when it only needs
     ``predict`` (that overhead is comparable to fitting a small model)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._numpy = _NUMPY_SCORERS.get(name)
         self._scorer = get_scorer(name)
         func = getattr(self._scorer, "_score_func", None)
         sign = getattr(self._scorer, "_sign", None)
@@ -51,6 +70,10 @@ class Metric:
             self._fast = (func, sign, dict(kwargs or {}))
 
     def __call__(self, estimator: Any, X: Any, y: np.ndarray) -> float:
+        if self._numpy is not None and y.ndim == 1 and y.dtype.kind in "fiub":
+            pred = np.asarray(estimator.predict(X))
+            if pred.shape == y.shape and pred.dtype.kind in "fiub":
+                return self._numpy(y, pred)
         if self._fast is not None:
             func, sign, kwargs = self._fast
             return float(sign * func(y, estimator.predict(X), **kwargs))
@@ -164,7 +187,9 @@ def fit_partition(
             for params in cands.grid(cand):
 
                 def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
-                    return cands.build(c, p, categorical=categorical, numeric=numeric)
+                    return cands.build(
+                        c, p, categorical=categorical, numeric=numeric, seed=spec.seed
+                    )
 
                 try:
                     value = cross_score(make)
@@ -186,7 +211,7 @@ def fit_partition(
             first = next(r.error for r in results if r.error)
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
         score, cand, params = best
-        model = cands.build(cand, params, categorical=categorical, numeric=numeric)
+        model = cands.build(cand, params, categorical=categorical, numeric=numeric, seed=spec.seed)
         model.fit(X, y)
 
     n_valid = sum(_count(va, n) for _, va in splits)
@@ -208,9 +233,13 @@ def _count(rows: Any, n: int) -> int:
     return len(rows)
 
 
-def _oneline(e: BaseException) -> str:
+def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:500]
+    return (text[0] if text else "")[:500]
+
+
+def _oneline(e: BaseException) -> str:
+    return f"{type(e).__name__}: {_first_line(e)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -248,8 +277,10 @@ def train_chunk(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> li
                 fingerprint=table.fingerprints[i],
                 schema=schema,
                 numeric=numeric,
+                durable=False,
             )
         )
+    store.sync()  # every artifact is on disk before the driver registers any of them
     return out
 
 
@@ -265,8 +296,12 @@ def train_one(
     schema: dict[str, Any],
     numeric: Sequence[str],
     time_ordered: bool | None = None,
+    durable: bool = True,
 ) -> Result:
-    """Fit, serialise and store one partition's model; every failure becomes an outcome."""
+    """Fit, serialise and store one partition's model; every failure becomes an outcome.
+
+    With ``durable=False`` the caller must ``store.sync()`` before the version is registered.
+    """
     started = time.perf_counter()
     n = len(y)
     try:
@@ -280,13 +315,11 @@ def train_one(
             time_ordered=time_ordered,
         )
         data = serialize(fitted.model)
-        sha, size = store.put(data)
+        sha, size = store.put(data, durable=durable)
     except PartitionSkipped as e:
         return PartitionOutcome(key, "skipped", "PartitionSkipped", str(e), n, fingerprint)
     except Exception as e:
-        return PartitionOutcome(
-            key, "failed", type(e).__name__, _oneline(e).split(": ", 1)[-1], n, fingerprint
-        )
+        return PartitionOutcome(key, "failed", type(e).__name__, _first_line(e), n, fingerprint)
     return NewVersion(
         key=key,
         key_values=key_values,
@@ -319,8 +352,9 @@ def train_fallback(table: PartitionedTable, spec: Spec, store: ArtifactStore) ->
     n = table.n_rows
     rng = np.random.default_rng(spec.seed)
     idx = np.arange(n)
-    if n > spec.fallback.max_rows:
-        idx = np.sort(rng.choice(n, spec.fallback.max_rows, replace=False))
+    idx = idx[~pd.isna(table.y)]  # one partition's missing targets must not sink the fallback
+    if len(idx) > spec.fallback.max_rows:
+        idx = np.sort(rng.choice(idx, spec.fallback.max_rows, replace=False))
     if table.time is not None:
         idx = idx[np.argsort(table.time[idx], kind="stable")]
     pooled = spec.model_copy(

@@ -11,6 +11,7 @@ given as a database URL and an artifact store location.
 
 from __future__ import annotations
 
+import json
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore, deserialize, open_store
 from manymodels.exceptions import RegistryError
-from manymodels.partition import FALLBACK_KEY, normalize_key
+from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore
 
@@ -83,6 +84,7 @@ class Registry:
         self.store = SqlStore(self.db_url)
         if artifacts is None:
             artifacts = self.root / ARTIFACTS_DIR  # type: ignore[operator]
+        self._partition_by: list[str] | None = None
         self.artifacts: ArtifactStore = (
             open_store(artifacts) if isinstance(artifacts, str | Path) else artifacts
         )
@@ -161,7 +163,27 @@ class Registry:
     ) -> AliasMove:
         return self.store.set_alias(self.key(key), alias, version, reason=reason)
 
-    @staticmethod
-    def key(key: str | Mapping[str, Any]) -> str:
-        """The canonical form of a key given as a mapping or as (possibly unencoded) text."""
-        return normalize_key(key)
+    def key(self, key: str | Mapping[str, Any]) -> str:
+        """The canonical form of a key given as a mapping (any order) or as text."""
+        columns = self.partition_by
+        if columns is not None and isinstance(key, Mapping) and set(key) != set(columns):
+            columns = None  # another spec's keys: keep the order given
+        is_text_key = isinstance(key, str) and key != FALLBACK_KEY
+        # decode_key raises DataError for text that is not of col=value form
+        if columns is not None and is_text_key and set(decode_key(str(key))) != set(columns):
+            columns = None
+        return normalize_key(key, columns)
+
+    @property
+    def partition_by(self) -> list[str] | None:
+        """The key columns of the first spec trained into this registry (or, failing that
+        record, of its first partition)."""
+        if self._partition_by is None:
+            raw = self.store.get_meta("partition_by")
+            if raw:
+                self._partition_by = json.loads(raw)
+            else:
+                first = [p.key for p in self.store.list_partitions(limit=2)]
+                first = [k for k in first if k != FALLBACK_KEY]
+                self._partition_by = list(decode_key(first[0])) if first else None
+        return self._partition_by

@@ -110,9 +110,25 @@ class SqlStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    # ---------------------------------------------------------------------------- meta
+    def get_meta(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+
     # ---------------------------------------------------------------------------- runs
     def create_run(self, run: Run) -> None:
+        """Insert the run; the first run also records the key columns (``partition_by``) so
+        keys given as mappings can be put in canonical column order."""
         with self._begin() as conn:
+            known = conn.execute(
+                select(t.meta.c.value).where(t.meta.c.name == "partition_by")
+            ).scalar()
+            if known is None and run.spec.get("partition_by"):
+                conn.execute(
+                    insert(t.meta).values(
+                        name="partition_by", value=_dumps(run.spec["partition_by"])
+                    )
+                )
             conn.execute(
                 insert(t.runs).values(
                     run_id=run.run_id,
@@ -418,6 +434,29 @@ class SqlStore:
         with self.engine.connect() as conn:
             q = select(t.model_versions.c.artifact_sha256).distinct()
             return set(conn.execute(q).scalars())
+
+    def alias_changes(
+        self, alias: str = "production", *, since: str | None = None
+    ) -> list[tuple[str, int, str]]:
+        """``(key, version, updated_at)`` for one alias, optionally only entries moved after
+        ``since``: what a router needs to mirror the table incrementally (O(changes))."""
+        c = t.aliases.c
+        q = select(c.key, c.version, c.updated_at).where(c.alias == alias)
+        if since is not None:
+            q = q.where(c.updated_at > since)
+        try:
+            with self.engine.connect() as conn:
+                return [(k, v, at) for k, v, at in conn.execute(q)]
+        except OperationalError as e:
+            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+
+    def ping(self) -> None:
+        """Raise ``RegistryError`` unless the database answers (a readiness check)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(select(1)).scalar()
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry database unavailable: {e}") from e
 
     # ---------------------------------------------------------------------------- helpers
     def _begin(self) -> Any:

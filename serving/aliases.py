@@ -1,0 +1,149 @@
+"""The router's in-memory mirror of one alias (``production``): ``{partition key: version}``.
+
+Loaded in full once at start, then refreshed incrementally: each refresh reads only the alias
+rows moved since the newest ``updated_at`` already seen (minus a small overlap, see below), so
+its cost is O(changes), not O(partitions). A promotion made through this router is applied at
+once with ``apply``; one made elsewhere (the CLI, another router, a retraining run) shows up
+within one refresh interval.
+
+Every entry keeps the ``updated_at`` it came with and a move only replaces an older one, so a
+refresh that read the table just before a promotion can never undo it.
+
+**Overlap.** A writer stamps ``updated_at`` before its transaction commits, so a row can become
+visible with a stamp older than rows already seen. Each refresh therefore re-reads the last
+``overlap_seconds`` too; applying a row twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Protocol
+
+logger = logging.getLogger("manymodels.serving.aliases")
+
+DEFAULT_OVERLAP_SECONDS = 30.0
+
+
+class AliasSource(Protocol):
+    """What the table reads from: ``SqlStore`` satisfies it."""
+
+    def alias_changes(
+        self, alias: str = "production", *, since: str | None = None
+    ) -> list[tuple[str, int, str]]: ...
+
+
+class AliasTable:
+    """``get(key)`` is a dict lookup: no lock and no database on the request path."""
+
+    def __init__(
+        self,
+        source: AliasSource,
+        alias: str = "production",
+        *,
+        overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+    ) -> None:
+        self.source = source
+        self.alias = alias
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self._versions: dict[str, int] = {}
+        self._stamps: dict[str, str] = {}
+        self._newest: str | None = None
+        self._lock = threading.Lock()  # serialises writers; readers never take it
+        self.loaded = False
+        self.last_refresh: float | None = None  # time.time() of the last successful read
+        self.refreshes = 0
+        self.changes = 0
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._versions
+
+    def get(self, key: str) -> int | None:
+        return self._versions.get(key)
+
+    def partitions(self) -> list[str]:
+        return list(self._versions)
+
+    def load(self) -> int:
+        """Read the whole alias table; returns its size."""
+        self._merge(self.source.alias_changes(self.alias), read=True)
+        self.loaded = True
+        return len(self)
+
+    def refresh(self) -> int:
+        """Apply what moved since the last read; returns how many entries changed."""
+        if not self.loaded:
+            self.load()
+            return len(self)
+        since = self._since()
+        return self._merge(self.source.alias_changes(self.alias, since=since), read=True)
+
+    def apply(self, key: str, version: int, updated_at: str) -> bool:
+        """Record a move we made ourselves (a promotion through the router) right away."""
+        return self._merge([(key, version, updated_at)], read=False) > 0
+
+    def _since(self) -> str | None:
+        if self._newest is None:
+            return None
+        try:
+            newest = datetime.fromisoformat(self._newest)
+        except ValueError:
+            return self._newest
+        return (newest - self.overlap).isoformat(timespec="microseconds")
+
+    def _merge(self, rows: list[tuple[str, int, str]], *, read: bool) -> int:
+        changed = 0
+        with self._lock:
+            for key, version, at in rows:
+                seen = self._stamps.get(key)
+                if seen is not None and at < seen:
+                    continue
+                self._stamps[key] = at
+                if self._newest is None or at > self._newest:
+                    self._newest = at
+                if self._versions.get(key) != version:
+                    self._versions[key] = version
+                    changed += 1
+            self.changes += changed
+            if read:
+                self.last_refresh = time.time()
+                self.refreshes += 1
+        if changed and self.loaded:
+            logger.info("alias '%s': %d partition(s) moved", self.alias, changed)
+        return changed
+
+
+class Refresher:
+    """A daemon thread calling ``table.refresh()`` every ``interval`` seconds until stopped.
+
+    A failed refresh (registry briefly unavailable) is logged and the router keeps serving from
+    the table it has.
+    """
+
+    def __init__(self, table: AliasTable, interval: float) -> None:
+        self.table = table
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alias-refresher", daemon=True)
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.table.refresh()
+            except Exception as e:
+                self.failures += 1
+                logger.warning("alias refresh failed (serving the last table): %s", e)

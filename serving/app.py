@@ -1,0 +1,110 @@
+"""The router application: ``create_app(settings)`` returns a FastAPI app.
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    app = create_app(Settings(registry=Path("mmregistry")))   # then: uvicorn, or TestClient
+
+Start-up (the lifespan) opens the registry, reads the production alias table, optionally warms
+the cache with ``preload`` models, and starts the thread that refreshes the alias table every
+``refresh_seconds``; shutdown stops it and closes the registry. Each app has its own metrics
+registry and state, so several can run in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from manymodels import __version__
+from manymodels.registry.client import Registry
+from serving.aliases import Refresher
+from serving.errors import install_handlers
+from serving.metrics import Metrics
+from serving.middleware import BodyLimit, Observe
+from serving.routes import admin, ops, partitions, predict
+from serving.service import ModelService
+from serving.settings import Settings
+
+logger = logging.getLogger("manymodels.serving")
+
+DESCRIPTION = """
+One scikit-learn model per partition, served from a manymodels registry.
+
+* **predict** — score rows with a partition's production model (`/v1/partitions/{key}/predict`)
+  or rows of many partitions at once (`/v1/predict`). Unknown partitions are answered by the
+  registry's fallback model, flagged `fallback: true`.
+* **partitions** — browse partitions, versions, metrics and lineage.
+* **admin** — promote / roll back production (bearer token).
+* **ops** — `/healthz`, `/readyz`, `/metrics` (Prometheus).
+
+Keys use the canonical form `col=value,col=value` with percent-encoded values, e.g.
+`store=2,brand=tropicana`.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """A router over ``settings.registry``; nothing is opened until the app starts."""
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        registry = await run_in_threadpool(Registry.open, settings.registry)
+        refresher: Refresher | None = None
+        try:
+            service = ModelService(
+                registry, cache_size=settings.cache_size, on_load=metrics.observe_load
+            )
+            await run_in_threadpool(service.start)
+            if settings.preload:
+                n = await run_in_threadpool(service.preload, settings.preload)
+                logger.info("preloaded %d model(s)", n)
+            refresher = Refresher(service.aliases, settings.refresh_seconds)
+            refresher.start()
+            metrics.watch(service)
+            app.state.service = service
+            logger.info(
+                json.dumps(
+                    {
+                        "event": "router ready",
+                        "registry": str(settings.registry),
+                        "partitions": len(service.aliases),
+                        "fallback": service.aliases.get("__fallback__") is not None,
+                        "admin": settings.admin_enabled,
+                        "startup_ms": round((time.perf_counter() - started) * 1000, 1),
+                    }
+                )
+            )
+            yield
+        finally:
+            app.state.service = None
+            metrics.unwatch()
+            if refresher is not None:
+                refresher.stop()
+            registry.close()
+
+    app = FastAPI(
+        title="manymodels router",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.service = None
+    install_handlers(app)
+    for module in (predict, partitions, admin, ops):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    static = frozenset(
+        path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
+    )
+    app.add_middleware(Observe, metrics=metrics, static_paths=static)  # outermost
+    return app

@@ -1,0 +1,150 @@
+"""An LRU of loaded models keyed by ``(partition key, version)``, bounded by count.
+
+The version is part of the key, so a promotion never invalidates anything: requests that
+resolved the old version finish on it, new requests load (or find) the new one, and the old
+entry simply ages out. Models never expire for being idle; only the size bound evicts.
+
+Concurrent first requests for one model load it once: the first caller loads under a per-key
+lock while the others wait on that lock and then find the model (double-checked locking, the
+habit of Ray Serve's ``multiplex.py``). A load that raises (a tampered artifact, a missing
+version) caches nothing, so the next request tries again and fails or succeeds on its own.
+
+All methods are blocking and thread-safe; async callers run ``get`` in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+logger = logging.getLogger("manymodels.serving.cache")
+
+T = TypeVar("T")
+CacheKey = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counters since start. ``misses`` waited for a load (their own or another caller's);
+    ``loads`` is how many loads actually ran, successful or not."""
+
+    hits: int
+    misses: int
+    loads: int
+    load_failures: int
+    evictions: int
+    load_seconds: float
+    size: int
+    max_size: int
+
+
+class ModelCache(Generic[T]):
+    """``get(key, version)`` returns the cached model or loads it with ``loader(key, version)``.
+
+    ``on_load(key, version, seconds)`` is called after each successful load (for metrics).
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[str, int], T],
+        *,
+        max_size: int,
+        on_load: Callable[[str, int, float], None] | None = None,
+    ) -> None:
+        if max_size < 1:
+            raise ValueError(f"max_size must be at least 1, not {max_size}")
+        self.loader = loader
+        self.max_size = max_size
+        self.on_load = on_load
+        self._items: OrderedDict[CacheKey, T] = OrderedDict()
+        self._lock = threading.Lock()  # guards _items, _loading and the counters
+        self._loading: dict[CacheKey, threading.Lock] = {}
+        self._hits = self._misses = self._loads = self._failures = self._evictions = 0
+        self._load_seconds = 0.0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def entries(self) -> list[CacheKey]:
+        """Cached keys, least recently used first."""
+        with self._lock:
+            return list(self._items)
+
+    def get(self, key: str, version: int) -> T:
+        k = (key, version)
+        with self._lock:
+            item = self._lookup(k)
+            if item is not None:
+                self._hits += 1
+                return item
+            self._misses += 1
+            key_lock = self._loading.setdefault(k, threading.Lock())
+        with key_lock:
+            with self._lock:
+                item = self._lookup(k)
+            if item is not None:  # another caller loaded it while we waited
+                return item
+            return self._load(k, key_lock)
+
+    def _lookup(self, k: CacheKey) -> T | None:
+        item = self._items.get(k)
+        if item is not None:
+            self._items.move_to_end(k)
+        return item
+
+    def _load(self, k: CacheKey, key_lock: threading.Lock) -> T:
+        started = time.perf_counter()
+        try:
+            item = self.loader(*k)
+        except BaseException:
+            with self._lock:
+                self._loads += 1
+                self._failures += 1
+                self._forget_lock(k, key_lock)
+            raise
+        seconds = time.perf_counter() - started
+        evicted: list[CacheKey] = []
+        with self._lock:
+            self._loads += 1
+            self._load_seconds += seconds
+            self._items[k] = item
+            self._items.move_to_end(k)
+            while len(self._items) > self.max_size:
+                evicted.append(self._items.popitem(last=False)[0])
+            self._evictions += len(evicted)
+            self._forget_lock(k, key_lock)
+        logger.info(
+            "loaded model %s v%d in %.1f ms%s",
+            k[0],
+            k[1],
+            seconds * 1000,
+            f"; evicted {', '.join(f'{e[0]} v{e[1]}' for e in evicted)}" if evicted else "",
+        )
+        if self.on_load is not None:
+            self.on_load(k[0], k[1], seconds)
+        return item
+
+    def _forget_lock(self, k: CacheKey, key_lock: threading.Lock) -> None:
+        if self._loading.get(k) is key_lock:
+            del self._loading[k]
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(
+                hits=self._hits,
+                misses=self._misses,
+                loads=self._loads,
+                load_failures=self._failures,
+                evictions=self._evictions,
+                load_seconds=self._load_seconds,
+                size=len(self._items),
+                max_size=self.max_size,
+            )

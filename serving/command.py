@@ -1,0 +1,95 @@
+"""``manymodels serve``: run the router over a registry with uvicorn.
+
+Only typer is imported at module level: the CLI imports this module to register the command,
+and ``manymodels --help`` must not pay for FastAPI, uvicorn or scikit-learn.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from serving.settings import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE
+
+
+def serve(
+    registry: Annotated[
+        Path,
+        typer.Option(
+            "--registry",
+            envvar="MANYMODELS_REGISTRY",
+            help="Registry directory (registry.db + artifacts/).",
+            show_default=True,
+        ),
+    ] = Path("mmregistry"),
+    host: Annotated[
+        str,
+        typer.Option(help="Interface to bind. The default keeps the router local to this host."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    cache_size: Annotated[
+        int, typer.Option(min=1, help="Models kept in memory (least recently used evicted).")
+    ] = 1000,
+    preload: Annotated[
+        int, typer.Option(min=0, help="Production models to load before accepting requests.")
+    ] = 0,
+    refresh_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05, help="How often to pick up promotions made elsewhere (CLI, other routers)."
+        ),
+    ] = 2.0,
+) -> None:
+    """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
+
+    Admin endpoints (promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the file
+    named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. API docs: /docs.
+    """
+    import uvicorn
+
+    from manymodels.registry.client import Registry
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    try:
+        settings = Settings.from_env(
+            registry=registry,
+            host=host,
+            port=port,
+            cache_size=cache_size,
+            preload=preload,
+            refresh_seconds=refresh_seconds,
+        )
+    except ValueError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    Registry.open(settings.registry).close()  # a wrong path is one clear line, not a traceback
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    served = logging.getLogger("manymodels.serving")
+    served.addHandler(handler)
+    served.setLevel(logging.INFO)
+    served.propagate = False
+
+    if not settings.admin_enabled:
+        typer.echo(
+            f"note: admin endpoints are disabled (set {ENV_ADMIN_TOKEN} or "
+            f"{ENV_ADMIN_TOKEN_FILE} to enable promote / rollback)",
+            err=True,
+        )
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
+    typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # the router logs one structured line per request itself
+        log_level="info",
+        ws="none",
+    )

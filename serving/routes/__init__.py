@@ -1,0 +1,25 @@
+"""HTTP routes, one module per concern; each exposes ``router`` (a FastAPI ``APIRouter``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+
+from serving.service import ModelService
+from serving.settings import Settings
+
+
+def get_service(request: Request) -> ModelService:
+    service = getattr(request.app.state, "service", None)
+    if service is None:
+        raise HTTPException(503, "the router is starting up (the registry is not open yet)")
+    return service
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+Service = Annotated[ModelService, Depends(get_service)]
+CurrentSettings = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,64 @@
+"""Mutating endpoints, behind the admin token: promote and roll back production.
+
+Both go through ``Registry.set_alias`` (one transaction with its history entry) and update this
+router's alias table at once; other routers see the move within their refresh interval.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.concurrency import run_in_threadpool
+
+from serving.auth import Admin
+from serving.keys import path_key
+from serving.middleware import log_fields
+from serving.routes import Service
+from serving.schemas import ERRORS, AliasMoveOut, ErrorOut, PromoteRequest, RollbackRequest
+
+router = APIRouter(tags=["admin"], dependencies=[Admin])
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "Missing or wrong admin token."},
+    403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
+    404: ERRORS[404],
+}
+
+
+@router.post(
+    "/v1/partitions/{key:path}/promote",
+    response_model=AliasMoveOut,
+    responses=AUTH_ERRORS,
+    summary="Point production at a version",
+)
+async def promote(
+    request: Request, key: str, body: PromoteRequest, service: Service
+) -> AliasMoveOut:
+    text = path_key(request, key, suffix="/promote")
+    move = await run_in_threadpool(
+        service.promote, text, body.version, reason=body.reason or "promoted via the router"
+    )
+    log_fields(request.scope, partition=move.key, version=move.to_version, admin="promote")
+    return AliasMoveOut.of(move)
+
+
+@router.post(
+    "/v1/partitions/{key:path}/rollback",
+    response_model=AliasMoveOut,
+    responses={**AUTH_ERRORS, 409: {"model": ErrorOut, "description": "Nothing to roll back to."}},
+    summary="Move production back to its previous version",
+)
+async def rollback(
+    request: Request,
+    key: str,
+    service: Service,
+    body: Annotated[RollbackRequest | None, Body()] = None,
+) -> AliasMoveOut:
+    """Production goes back to the version it pointed at before its last move (from the
+    alias history). Rolling back twice returns to where you started."""
+    text = path_key(request, key, suffix="/rollback")
+    reason = body.reason if body is not None else None
+    move = await run_in_threadpool(service.rollback, text, reason=reason)
+    log_fields(request.scope, partition=move.key, version=move.to_version, admin="rollback")
+    return AliasMoveOut.of(move)

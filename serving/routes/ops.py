@@ -1,0 +1,37 @@
+"""Operations: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from manymodels.exceptions import RegistryError
+from serving.metrics import CONTENT_TYPE, Metrics
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Readiness: registry reachable and alias table loaded")
+async def readyz(request: Request) -> JSONResponse:
+    service = getattr(request.app.state, "service", None)
+    if service is None or not service.aliases.loaded:
+        return JSONResponse({"detail": "starting up"}, status_code=503)
+    try:
+        await run_in_threadpool(service.registry.store.ping)
+    except RegistryError as e:
+        return JSONResponse({"detail": f"registry unreachable: {e}"}, status_code=503)
+    return JSONResponse(
+        {"status": "ready", "partitions": len(service.aliases), "models_loaded": len(service.cache)}
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,96 @@
+"""Browsing: pages of partitions, and one partition's versions, metrics and lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from manymodels.exceptions import PartitionNotFound
+from manymodels.registry.entities import PartitionSummary
+from serving.keys import path_key
+from serving.routes import Service
+from serving.schemas import (
+    ERRORS,
+    AliasMoveOut,
+    PartitionDetail,
+    PartitionItem,
+    PartitionPage,
+    ProductionOut,
+    RunOut,
+    ServingOut,
+    VersionOut,
+)
+from serving.service import ModelService
+
+router = APIRouter(tags=["partitions"])
+
+
+@router.get("/v1/partitions", response_model=PartitionPage, summary="List partitions")
+async def list_partitions(
+    service: Service,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    after: Annotated[
+        str | None, Query(max_length=512, description="The last key of the previous page.")
+    ] = None,
+) -> PartitionPage:
+    """Partitions ordered by key, a page at a time (keyset pagination: O(page) per call)."""
+    items = await run_in_threadpool(service.registry.list_partitions, limit=limit, after=after)
+    return PartitionPage(
+        partitions=[_item(p) for p in items],
+        next_after=items[-1].key if len(items) == limit else None,
+    )
+
+
+@router.get(
+    "/v1/partitions/{key:path}",
+    response_model=PartitionDetail,
+    responses={404: ERRORS[404]},
+    summary="One partition: versions, aliases, metrics, lineage",
+)
+async def get_partition(request: Request, key: str, service: Service) -> PartitionDetail:
+    text = path_key(request, key)
+    return await run_in_threadpool(_detail, service, text)
+
+
+def _item(p: PartitionSummary) -> PartitionItem:
+    v = p.production
+    return PartitionItem(
+        partition=p.key,
+        key_values=p.key_values,
+        latest_version=p.latest_version,
+        aliases=p.aliases,
+        production=ProductionOut(
+            version=v.version,
+            estimator=v.estimator,
+            metric=v.metric,
+            score=v.score,
+            naive_score=v.naive_score,
+            skill=v.skill,
+            created_at=v.created_at,
+        )
+        if v is not None
+        else None,
+    )
+
+
+def _detail(service: ModelService, text: str) -> PartitionDetail:
+    key = service.canonical(text)
+    if key is None:
+        raise PartitionNotFound(f"no partition '{text}' in the registry")
+    reg = service.registry
+    summary = reg.get_partition(key)
+    versions = reg.list_versions(key)
+    runs = [reg.get_run(r) for r in dict.fromkeys(v.run_id for v in versions)]
+    cached = sorted(v for k, v in service.cache.entries() if k == key)
+    return PartitionDetail(
+        partition=key,
+        key_values=summary.key_values,
+        latest_version=summary.latest_version,
+        aliases=summary.aliases,
+        serving=ServingOut(version=service.aliases.get(key), cached_versions=cached),
+        versions=[VersionOut.of(v) for v in versions],
+        runs=[RunOut.of(r) for r in runs],
+        alias_history=[AliasMoveOut.of(m) for m in reg.alias_history(key)],
+    )

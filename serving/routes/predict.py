@@ -1,0 +1,113 @@
+"""Scoring: one partition by key, or many partitions in one batch of rows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from serving.keys import path_key
+from serving.middleware import log_fields
+from serving.routes import CurrentSettings, Service
+from serving.schemas import (
+    ERRORS,
+    BatchPredictions,
+    BatchPredictRequest,
+    PartitionPredictions,
+    PredictRequest,
+)
+
+router = APIRouter(tags=["predict"])
+
+ALIAS_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+WithProbabilities = Annotated[
+    bool, Query(description="Also return class probabilities (classification models).")
+]
+
+
+def _check_size(rows: list[Any], limit: int) -> None:
+    if len(rows) > limit:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["body", "rows"],
+                    "msg": f"{len(rows)} rows is more than the limit of {limit} per request",
+                    "type": "too_long",
+                }
+            ],
+        )
+
+
+@router.post(
+    "/v1/partitions/{key:path}/predict",
+    response_model=PartitionPredictions,
+    responses=ERRORS,
+    summary="Score rows with one partition's model",
+)
+async def predict_partition(
+    request: Request,
+    key: str,
+    body: PredictRequest,
+    service: Service,
+    settings: CurrentSettings,
+    version: Annotated[int | None, Query(ge=1, description="Score this version.")] = None,
+    alias: Annotated[
+        str | None,
+        Query(pattern=ALIAS_PATTERN, description="Score the version this alias points at."),
+    ] = None,
+    probabilities: WithProbabilities = False,
+) -> PartitionPredictions:
+    """Rows are scored by the partition's production model (or ``?version=`` / ``?alias=``).
+
+    The key is the canonical ``col=value,…`` form with percent-encoded values
+    (``store=2,brand=tropicana``); unencoded or reordered keys are accepted too. An unknown key
+    is answered by the fallback model when the registry has one (``fallback: true``).
+    """
+    if version is not None and alias is not None:
+        raise HTTPException(422, "give ?version= or ?alias=, not both")
+    _check_size(body.rows, settings.max_batch_rows)
+    text = path_key(request, key, suffix="/predict")
+    scored = await run_in_threadpool(
+        service.score_partition,
+        text,
+        body.rows,
+        version=version,
+        alias=alias,
+        with_probabilities=probabilities,
+    )
+    t = scored.target
+    log_fields(
+        request.scope, partition=t.partition, version=t.version, fallback=t.fallback,
+        rows=len(body.rows),
+    )  # fmt: skip
+    return PartitionPredictions(
+        partition=t.partition,
+        version=t.version,
+        fallback=t.fallback,
+        predictions=scored.predictions,
+        probabilities=scored.probabilities,
+    )
+
+
+@router.post(
+    "/v1/predict",
+    response_model=BatchPredictions,
+    responses=ERRORS,
+    summary="Score rows of many partitions",
+)
+async def predict_rows(
+    request: Request,
+    body: BatchPredictRequest,
+    service: Service,
+    settings: CurrentSettings,
+    probabilities: WithProbabilities = False,
+) -> Any:
+    """Each row carries its partition_by columns; rows are grouped by partition once and each
+    group is scored by its own model in one call (unknown partitions by the fallback). Answers
+    come back in the request's row order."""
+    _check_size(body.rows, settings.max_batch_rows)
+    out = await run_in_threadpool(service.score_rows, body.rows, with_probabilities=probabilities)
+    log_fields(request.scope, rows=len(body.rows))
+    return {"predictions": out}

@@ -1,0 +1,160 @@
+"""JSON rows in, model input out, checked against the version's ``feature_schema``.
+
+The schema is what training recorded (``manymodels.train.feature_schema``): the feature order,
+each feature's dtype, which ones are categorical, and whether the model was fitted on a float64
+numpy array (``input = "numpy"``) or a DataFrame (``"dataframe"``, when there are categorical
+columns). A request is checked cell by cell so every problem is reported at once, each with its
+row and column, in the same shape FastAPI uses for its own 422 answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError
+
+MAX_REPORTED = 20  # problems listed in one 422; the rest are counted
+
+_MISSING = object()
+_NUMBER_TYPES = (int, float, bool)
+
+
+class InvalidRows(DataError):
+    """Rows that do not fit the model's feature schema; ``errors`` name row and column."""
+
+    def __init__(self, errors: list[dict[str, Any]], total: int | None = None) -> None:
+        self.errors = errors[:MAX_REPORTED]
+        self.total = len(errors) if total is None else total
+        first = self.errors[0]["msg"] if self.errors else "invalid rows"
+        super().__init__(first)
+
+    def detail(self) -> list[dict[str, Any]]:
+        out = list(self.errors)
+        if self.total > len(out):
+            out.append(
+                {
+                    "loc": ["body", "rows"],
+                    "msg": f"{self.total - len(out)} more problem(s) not listed",
+                    "type": "too_many_errors",
+                }
+            )
+        return out
+
+
+def problem(row: int, column: str | None, msg: str, kind: str) -> dict[str, Any]:
+    loc: list[Any] = ["body", "rows", row]
+    if column is not None:
+        loc.append(column)
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+@lru_cache(maxsize=256)
+def is_numeric(dtype: str) -> bool:
+    """Whether a recorded dtype name (``float64``, ``Int64``, ``bool``, ``str`` …) is numeric."""
+    try:
+        resolved = ptypes.pandas_dtype(dtype)
+    except TypeError:
+        return False
+    return bool(ptypes.is_numeric_dtype(resolved) or ptypes.is_bool_dtype(resolved))
+
+
+def model_input(
+    rows: Sequence[Mapping[str, Any]],
+    schema: Mapping[str, Any],
+    positions: Sequence[int] | None = None,
+) -> np.ndarray | pd.DataFrame:
+    """The model input for ``rows``; ``positions`` are their indexes in the request (for
+    error locations). Raises ``InvalidRows`` naming every bad cell."""
+    features: list[str] = list(schema["features"])
+    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+    numeric = [is_numeric(dtypes.get(f, "float64")) for f in features]
+    where = positions if positions is not None else range(len(rows))
+    errors: list[dict[str, Any]] = []
+    n_errors = 0
+
+    values = np.empty((len(rows), len(features)), dtype=np.float64)
+    text: dict[int, list[Any]] = {
+        j: [None] * len(rows) for j, f in enumerate(features) if not numeric[j]
+    }
+    for i, row in enumerate(rows):
+        for j, name in enumerate(features):
+            v = row.get(name, _MISSING)
+            if numeric[j]:
+                if type(v) in _NUMBER_TYPES:
+                    values[i, j] = v
+                    continue
+                if v is None:
+                    values[i, j] = math.nan
+                    continue
+            elif isinstance(v, str) or v is None:
+                text[j][i] = v
+                continue
+            n_errors += 1
+            if len(errors) < MAX_REPORTED:
+                errors.append(_describe(where[i], name, v, numeric[j]))
+    if n_errors:
+        raise InvalidRows(errors, n_errors)
+
+    if schema.get("input", "numpy") == "numpy" and not text:
+        return values
+    columns: dict[str, Any] = {}
+    for j, name in enumerate(features):
+        if j in text:
+            columns[name] = pd.Series(text[j], dtype=object)
+        else:
+            columns[name] = values[:, j]
+    return pd.DataFrame(columns, columns=features)
+
+
+def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
+    if value is _MISSING:
+        return problem(row, column, f"feature '{column}' is missing", "missing")
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    if numeric:
+        return problem(
+            row,
+            column,
+            f"feature '{column}' must be a number, not {_json_type(value)} {shown}",
+            "number_type",
+        )
+    return problem(
+        row, column, f"feature '{column}' must be text, not {_json_type(value)} {shown}", "str_type"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def to_json_list(values: Any) -> list[Any]:
+    """Predictions as plain JSON values; NaN and infinities become ``null``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        return [None if not math.isfinite(x) else x for x in arr.tolist()]
+    return list(arr.tolist())
+
+
+def probabilities(model: Any, X: Any) -> list[dict[str, float]] | None:
+    """``[{class: p}]`` per row when the model has ``predict_proba``, else ``None``."""
+    if not hasattr(model, "predict_proba"):
+        return None
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    labels = [str(c) for c in np.asarray(model.classes_).tolist()]
+    return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]

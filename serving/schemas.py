@@ -1,0 +1,223 @@
+"""Request and response bodies: the OpenAPI schema at ``/docs`` is generated from these."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from manymodels.registry.entities import AliasMove, ModelVersion, Run
+
+Rows = Annotated[
+    list[dict[str, Any]],
+    Field(
+        min_length=1,
+        description="One object per row: feature name → value (numbers, or text for "
+        "categorical features).",
+    ),
+]
+
+
+class PredictRequest(BaseModel):
+    rows: Rows
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"rows": [{"price": 2.49, "deal": 1, "feat": 0}]}]}
+    }
+
+
+class BatchPredictRequest(BaseModel):
+    rows: Annotated[
+        list[dict[str, Any]],
+        Field(
+            min_length=1,
+            description="Rows carrying the partition_by columns and the features; each is "
+            "scored by its own partition's model.",
+        ),
+    ]
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "rows": [
+                        {"store": 2, "brand": "tropicana", "price": 2.49, "deal": 1, "feat": 0},
+                        {"store": 5, "brand": "dominicks", "price": 1.99, "deal": 0, "feat": 0},
+                    ]
+                }
+            ]
+        }
+    }
+
+
+class PartitionPredictions(BaseModel):
+    partition: str = Field(description="The requested key, in canonical form when it is one.")
+    version: int = Field(description="Version of the model that answered.")
+    fallback: bool = Field(description="True when the global fallback model answered.")
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None = Field(
+        default=None, description="Class probabilities per row (classification, on request)."
+    )
+
+
+class RowPrediction(BaseModel):
+    partition: str
+    version: int
+    fallback: bool
+    prediction: Any
+    probabilities: dict[str, float] | None = None
+
+
+class BatchPredictions(BaseModel):
+    predictions: list[RowPrediction] = Field(description="One answer per row, in request order.")
+
+
+class PromoteRequest(BaseModel):
+    version: Annotated[int, Field(ge=1, description="The version production should serve.")]
+    reason: Annotated[str | None, Field(max_length=500)] = None
+
+
+class RollbackRequest(BaseModel):
+    reason: Annotated[str | None, Field(max_length=500)] = None
+
+
+class AliasMoveOut(BaseModel):
+    partition: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    run_id: str | None
+    at: str
+
+    @classmethod
+    def of(cls, move: AliasMove) -> AliasMoveOut:
+        return cls(
+            partition=move.key,
+            alias=move.alias,
+            from_version=move.from_version,
+            to_version=move.to_version,
+            reason=move.reason,
+            run_id=move.run_id,
+            at=move.at,
+        )
+
+
+class VersionOut(BaseModel):
+    version: int
+    created_at: str
+    run_id: str
+    estimator: str
+    params: dict[str, Any]
+    metric: str
+    score: float
+    naive_score: float | None
+    skill: float | None = Field(description="Relative improvement over the naive baseline.")
+    n_rows: int
+    data_fingerprint: str
+    features: list[str]
+    artifact_sha256: str
+    artifact_size: int
+    aliases: list[str]
+    libraries: dict[str, str]
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, v: ModelVersion) -> VersionOut:
+        return cls(
+            version=v.version,
+            created_at=v.created_at,
+            run_id=v.run_id,
+            estimator=v.estimator,
+            params=v.params,
+            metric=v.metric,
+            score=v.score,
+            naive_score=v.naive_score,
+            skill=v.skill,
+            n_rows=v.n_rows,
+            data_fingerprint=v.data_fingerprint,
+            features=list(v.feature_schema.get("features", [])),
+            artifact_sha256=v.artifact_sha256,
+            artifact_size=v.artifact_size,
+            aliases=list(v.aliases),
+            libraries=v.libraries,
+            warnings=v.warnings,
+        )
+
+
+class ProductionOut(BaseModel):
+    version: int
+    estimator: str
+    metric: str
+    score: float
+    naive_score: float | None
+    skill: float | None
+    created_at: str
+
+
+class PartitionItem(BaseModel):
+    partition: str
+    key_values: dict[str, Any]
+    latest_version: int
+    aliases: dict[str, int]
+    production: ProductionOut | None
+
+
+class PartitionPage(BaseModel):
+    partitions: list[PartitionItem]
+    next_after: str | None = Field(
+        description="Pass as ?after= for the next page; null on the last page."
+    )
+
+
+class RunOut(BaseModel):
+    run_id: str
+    kind: str
+    status: str
+    spec_name: str
+    spec_hash: str
+    data_source: str
+    data_fingerprint: str
+    started_at: str
+    ended_at: str | None
+
+    @classmethod
+    def of(cls, r: Run) -> RunOut:
+        return cls(
+            run_id=r.run_id,
+            kind=r.kind,
+            status=r.status,
+            spec_name=r.spec_name,
+            spec_hash=r.spec_hash,
+            data_source=r.data_source,
+            data_fingerprint=r.data_fingerprint,
+            started_at=r.started_at,
+            ended_at=r.ended_at,
+        )
+
+
+class ServingOut(BaseModel):
+    version: int | None = Field(description="The production version this router serves now.")
+    cached_versions: list[int]
+
+
+class PartitionDetail(BaseModel):
+    partition: str
+    key_values: dict[str, Any]
+    latest_version: int
+    aliases: dict[str, int]
+    serving: ServingOut
+    versions: list[VersionOut] = Field(description="Newest first.")
+    runs: list[RunOut] = Field(description="The runs that produced these versions.")
+    alias_history: list[AliasMoveOut] = Field(description="Every alias move, oldest first.")
+
+
+class ErrorOut(BaseModel):
+    detail: Any
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "Unknown partition or version (and no fallback)."},
+    409: {"model": ErrorOut, "description": "The model's artifact failed verification."},
+    422: {"model": ErrorOut, "description": "Rows that do not fit the model's features."},
+}

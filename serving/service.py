@@ -1,0 +1,382 @@
+"""What the router does, without HTTP: resolve a key to a model, score rows, move aliases.
+
+Blocking and thread-safe; the routes call it from worker threads. Per request it costs a dict
+lookup (the alias table) and, on a cache hit, nothing else: no database, no disk.
+
+Resolution: a canonical key that production points at is served by that version; anything
+else (a partition trained after the last refresh excepted) — an unknown key, text that is not
+``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
+one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from manymodels.exceptions import (
+    AliasNotFound,
+    ArtifactCorrupted,
+    ArtifactNotFound,
+    DataError,
+    PartitionNotFound,
+)
+from manymodels.partition import FALLBACK_KEY, decode_key, encode_key, normalize_key
+from manymodels.registry.client import LoadedModel, Registry
+from manymodels.registry.entities import AliasMove
+from serving.aliases import AliasTable
+from serving.cache import CacheStats, ModelCache
+from serving.errors import ModelNotServed, NothingToRollBack, ScoringFailed
+from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
+
+logger = logging.getLogger("manymodels.serving")
+
+MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
+PRODUCTION = "production"
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which model answers for a requested partition."""
+
+    partition: str  # what was asked for: the canonical key, or the text as given
+    key: str  # the registry key whose model answers (``__fallback__`` when falling back)
+    version: int
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class Scored:
+    target: Target
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+
+class ModelService:
+    """The router's state: the registry, the production alias table and the model cache."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        cache_size: int = 1000,
+        on_load: Any = None,
+    ) -> None:
+        self.registry = registry
+        self.aliases = AliasTable(registry.store, PRODUCTION)
+        self.cache: ModelCache[LoadedModel] = ModelCache(
+            self._load, max_size=cache_size, on_load=on_load
+        )
+        self._partition_by: list[str] | None = None
+        self._counts = {"fallback_uses": 0, "predicted_rows": 0}
+        self._counts_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Read the alias table; learn the key columns from it."""
+        n = self.aliases.load()
+        self.partition_by()
+        logger.info("alias table loaded: %d partition(s) in production", n)
+
+    def preload(self, n: int) -> int:
+        """Warm the cache with the fallback and up to ``n`` production models; returns how many
+        loaded. A model that fails to load is logged and skipped."""
+        keys = self.aliases.partitions()
+        keys.sort(key=lambda k: k != FALLBACK_KEY)
+        loaded = 0
+        for key in keys[: min(n, self.cache.max_size)]:
+            version = self.aliases.get(key)
+            if version is None:
+                continue
+            try:
+                self.cache.get(key, version)
+                loaded += 1
+            except ModelNotServed as e:
+                logger.warning("preload skipped %s v%d: %s", key, version, e)
+        return loaded
+
+    # ------------------------------------------------------------------------ resolution
+    def partition_by(self) -> list[str] | None:
+        """The key columns, from any key in the table (or the fallback's schema)."""
+        if self._partition_by is None:
+            for key in self.aliases.partitions():
+                if key != FALLBACK_KEY:
+                    self._partition_by = list(decode_key(key))
+                    break
+            else:
+                version = self.aliases.get(FALLBACK_KEY)
+                if version is not None:
+                    record = self.registry.store.get_version(FALLBACK_KEY, version)
+                    self._partition_by = list(record.feature_schema.get("partition_by") or [])
+        return self._partition_by or None
+
+    def canonical(self, text: str) -> str | None:
+        """The canonical form of a key given as text, or ``None`` if it cannot be one.
+
+        Values are re-encoded canonically; columns given out of order are put in
+        ``partition_by`` order unless the key as given is already known (a registry holding
+        partitions of more than one spec keeps working).
+        """
+        if not text or len(text) > MAX_KEY_LENGTH:
+            return None
+        try:
+            key = normalize_key(text)
+        except DataError:
+            return None
+        columns = self.partition_by()
+        if key in self.aliases or columns is None or key == FALLBACK_KEY:
+            return key
+        try:
+            return normalize_key(text, columns)
+        except DataError:
+            return key
+
+    def resolve(self, text: str, *, version: int | None = None, alias: str | None = None) -> Target:
+        key = self.canonical(text)
+        if version is not None or (alias is not None and alias != PRODUCTION):
+            if key is None:
+                raise PartitionNotFound(f"no partition '{text}' in the registry")
+            if version is None:
+                assert alias is not None
+                version = self.registry.store.resolve_alias(key, alias).version
+            return Target(key, key, version, key == FALLBACK_KEY)
+        current = self.aliases.get(key) if key is not None else None
+        if current is not None:
+            return Target(key or text, key or text, current, key == FALLBACK_KEY)
+        fallback = self.aliases.get(FALLBACK_KEY)
+        if fallback is None:
+            raise PartitionNotFound(
+                f"no partition '{key or text}' in production, and the registry has no "
+                "fallback model"
+            )
+        return Target(key or text, FALLBACK_KEY, fallback, True)
+
+    def model(self, target: Target) -> LoadedModel:
+        return self.cache.get(target.key, target.version)
+
+    def _load(self, key: str, version: int) -> LoadedModel:
+        try:
+            return self.registry.load_model(key, version)
+        except ArtifactCorrupted as e:
+            logger.error("refusing to serve %s v%d: %s", key, version, e)
+            raise ModelNotServed(
+                f"the artifact of partition '{key}' version {version} failed its sha256 check; "
+                "model not served"
+            ) from e
+        except ArtifactNotFound as e:
+            logger.error("cannot serve %s v%d: %s", key, version, e)
+            raise ModelNotServed(
+                f"the artifact of partition '{key}' version {version} is missing from the "
+                "artifact store; model not served"
+            ) from e
+
+    # ------------------------------------------------------------------------ scoring
+    def score_partition(
+        self,
+        text: str,
+        rows: Sequence[Row],
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        with_probabilities: bool = False,
+    ) -> Scored:
+        """Score rows with one partition's model (or the fallback for an unknown key)."""
+        target = self.resolve(text, version=version, alias=alias)
+        loaded = self.model(target)
+        X = model_input(rows, loaded.version.feature_schema)
+        preds, proba = _predict(loaded, X, with_probabilities)
+        self._count(len(rows), int(target.fallback and target.partition != FALLBACK_KEY))
+        return Scored(target, preds, proba)
+
+    def score_rows(
+        self, rows: Sequence[Row], *, with_probabilities: bool = False
+    ) -> list[dict[str, Any]]:
+        """Score rows that each carry their key columns: grouped by partition once, one
+        ``predict`` per model (every unknown key shares the fallback's), answers in row order."""
+        columns = self.partition_by()
+        if not columns:
+            raise PartitionNotFound("the registry has no models in production yet")
+        groups = _group(rows, columns)
+        targets: dict[str, Target] = {}
+        unknown: list[str] = []
+        for key in groups:
+            try:
+                targets[key] = self.resolve(key)
+            except PartitionNotFound:
+                unknown.append(key)
+        if unknown:
+            shown = ", ".join(f"'{k}'" for k in unknown[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise PartitionNotFound(
+                f"no partition {shown}{more} in production, and the registry has no fallback model"
+            )
+        by_model: dict[tuple[str, int], list[int]] = {}
+        for key, idx in groups.items():
+            t = targets[key]
+            by_model.setdefault((t.key, t.version), []).extend(idx)
+
+        inputs: list[tuple[LoadedModel, list[int], Any]] = []
+        errors: list[dict[str, Any]] = []
+        n_errors = 0
+        for (key, version), idx in by_model.items():
+            loaded = self.cache.get(key, version)
+            try:
+                X = model_input([rows[i] for i in idx], loaded.version.feature_schema, idx)
+            except InvalidRows as e:
+                errors += e.errors
+                n_errors += e.total
+                continue
+            inputs.append((loaded, idx, X))
+        if n_errors:
+            errors.sort(key=lambda err: err["loc"][2])
+            raise InvalidRows(errors, n_errors)
+
+        out: list[dict[str, Any]] = [{} for _ in rows]
+        for loaded, idx, X in inputs:
+            preds, proba = _predict(loaded, X, with_probabilities)
+            for n, i in enumerate(idx):
+                out[i]["prediction"] = preds[n]
+                if proba is not None:
+                    out[i]["probabilities"] = proba[n]
+        for key, idx in groups.items():
+            t = targets[key]
+            for i in idx:
+                out[i].update(partition=key, version=t.version, fallback=t.fallback)
+        n_fallback = sum(1 for t in targets.values() if t.fallback and t.partition != FALLBACK_KEY)
+        self._count(len(rows), n_fallback)
+        return out
+
+    # ------------------------------------------------------------------------ aliases
+    def promote(self, text: str, version: int, *, reason: str) -> AliasMove:
+        """Point production at ``version``; this router serves it from the next request.
+
+        Idempotent: promoting the version production already points at writes nothing and
+        returns the move that put it there.
+        """
+        key = self._existing(text)
+        history = self.registry.alias_history(key, PRODUCTION)
+        if history and history[-1].to_version == version:
+            self.aliases.apply(key, version, history[-1].at)
+            return history[-1]
+        move = self.registry.set_alias(key, PRODUCTION, version, reason=reason)
+        self.aliases.apply(key, move.to_version or version, move.at)
+        return move
+
+    def rollback(self, text: str, *, reason: str | None = None) -> AliasMove:
+        """Move production back to the version it pointed at before its last move."""
+        key = self._existing(text)
+        history = self.registry.alias_history(key, PRODUCTION)
+        if not history:
+            raise AliasNotFound(f"partition '{key}' has no '{PRODUCTION}' alias")
+        last = history[-1]
+        if last.from_version is None:
+            raise NothingToRollBack(
+                f"partition '{key}' production has never moved from its first version "
+                f"(v{last.to_version}); nothing to roll back to"
+            )
+        why = reason or f"rollback from v{last.to_version}"
+        move = self.registry.set_alias(key, PRODUCTION, last.from_version, reason=why)
+        self.aliases.apply(key, move.to_version or last.from_version, move.at)
+        return move
+
+    def _existing(self, text: str) -> str:
+        key = self.canonical(text)
+        if key is None:
+            raise PartitionNotFound(f"no partition '{text}' in the registry")
+        return key
+
+    # ------------------------------------------------------------------------ figures
+    def _count(self, rows: int, fallback_uses: int) -> None:
+        with self._counts_lock:
+            self._counts["predicted_rows"] += rows
+            self._counts["fallback_uses"] += fallback_uses
+
+    def counters(self) -> dict[str, int]:
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def cache_stats(self) -> CacheStats:
+        return self.cache.stats()
+
+    def alias_stats(self) -> dict[str, float]:
+        last = self.aliases.last_refresh
+        return {
+            "size": float(len(self.aliases)),
+            "age_seconds": time.time() - last if last is not None else float("nan"),
+        }
+
+
+def _group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
+    """``{canonical key: [row indexes]}`` in one pass; a missing or unusable key value is a 422.
+
+    Each distinct tuple of key values is encoded once (encoding costs more than the lookup).
+    """
+    groups: dict[str, list[int]] = {}
+    memo: dict[tuple[Any, ...], str] = {}
+    errors: list[dict[str, Any]] = []
+    n_errors = 0
+    for i, row in enumerate(rows):
+        values: tuple[Any, ...] = ()
+        try:
+            values = tuple([row[c] for c in columns])
+            key = memo.get(values)
+        except (KeyError, TypeError):  # a missing column, or an unhashable value
+            key = None
+        if key is None:
+            found = _key_of(i, row, columns)
+            if isinstance(found, dict):
+                n_errors += 1
+                if len(errors) < 20:
+                    errors.append(found)
+                continue
+            key = found
+            if all(type(v) in (int, float, str) for v in values):  # bools would alias 0 / 1
+                memo[values] = key
+        groups.setdefault(key, []).append(i)
+    if n_errors:
+        raise InvalidRows(errors, n_errors)
+    return groups
+
+
+def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:
+    """The canonical key of one row, or the problem that prevents it."""
+    values = []
+    for c in columns:
+        v = row.get(c)
+        if v is None:
+            what = "missing" if c not in row else "null"
+            msg = f"key column '{c}' is {what} (rows carry {', '.join(columns)})"
+            return problem(i, c, msg, "missing")
+        if not isinstance(v, str | int | float):
+            return problem(i, c, f"key column '{c}' must be text or a number", "value_error")
+        values.append(v)
+    try:
+        return encode_key(values, columns)
+    except DataError as e:
+        return problem(i, None, str(e), "value_error")
+
+
+def _predict(
+    loaded: LoadedModel, X: Any, with_probabilities: bool
+) -> tuple[list[Any], list[dict[str, float]] | None]:
+    schema = loaded.version.feature_schema
+    try:
+        preds = to_json_list(loaded.model.predict(X))
+        proba = (
+            probabilities(loaded.model, X)
+            if with_probabilities and schema.get("task") == "classification"
+            else None
+        )
+    except (ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ScoringFailed(
+            f"partition '{loaded.version.key}' v{loaded.version.version} could not score "
+            f"the rows: {first}"
+        ) from e
+    return preds, proba

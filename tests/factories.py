@@ -1,0 +1,98 @@
+"""Helpers for the core tests: an estimator factory a spec can name, and small builders.
+
+``factories:scaled_ridge`` is importable from a spec because pytest puts ``tests/`` on
+``sys.path`` (the directory has no ``__init__.py``). Only in-process backends may use it: Ray
+workers do not have ``tests/`` on their path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from manymodels.registry.entities import NewVersion, Run
+from manymodels.registry.store import now
+
+RIDGE = "sklearn.linear_model.Ridge"
+
+
+def scaled_ridge(alpha: float = 1.0) -> Pipeline:
+    """A user factory (``package.module:function``) returning a Pipeline."""
+    return Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
+
+
+def spec_dict(**overrides: Any) -> dict[str, Any]:
+    """A minimal, valid regression spec over ``synthetic()`` columns, Ridge only."""
+    spec: dict[str, Any] = {
+        "name": "test",
+        "partition_by": ["pid"],
+        "target": "y",
+        "time_column": "t",
+        "candidates": [{"estimator": RIDGE}],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def linear_frame(
+    n_partitions: int = 3, rows: int = 30, *, seed: int = 0, shuffle: bool = False
+) -> pd.DataFrame:
+    """Partitions ``pid`` with their own linear rule on x0, x1, time ``t``, target ``y``."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for p in range(n_partitions):
+        x = rng.normal(size=(rows, 2))
+        w = rng.normal(size=2) * 3
+        y = x @ w + p * 10 + rng.normal(scale=0.1, size=rows)
+        frames.append(
+            pd.DataFrame({"pid": p, "t": np.arange(rows), "x0": x[:, 0], "x1": x[:, 1], "y": y})
+        )
+    df = pd.concat(frames, ignore_index=True)
+    if shuffle:
+        df = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return df
+
+
+def make_run(run_id: str = "run1", *, spec_hash: str = "0" * 64, n_partitions: int = 0) -> Run:
+    return Run(
+        run_id=run_id,
+        kind="train",
+        status="running",
+        spec_name="test",
+        spec_hash=spec_hash,
+        spec={},
+        data_source="<test>",
+        data_fingerprint="f" * 32,
+        started_at=now(),
+        ended_at=None,
+        n_partitions=n_partitions,
+        n_trained=0,
+        n_skipped=0,
+        n_failed=0,
+    )
+
+
+def new_version(
+    key: str, sha: str, size: int, *, key_values: dict[str, Any] | None = None, score: float = -1.0
+) -> NewVersion:
+    return NewVersion(
+        key=key,
+        key_values=key_values if key_values is not None else {"k": key},
+        n_rows=10,
+        data_fingerprint="fp-" + key,
+        estimator=RIDGE,
+        params={"alpha": 1.0},
+        metric="neg_mean_absolute_error",
+        score=score,
+        naive_score=-2.0,
+        candidates=[],
+        feature_schema={"features": ["x"]},
+        artifact_sha256=sha,
+        artifact_size=size,
+        train_seconds=0.01,
+    )

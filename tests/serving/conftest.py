@@ -1,0 +1,112 @@
+"""Registries trained with the real pipeline (in-process backend), copied per test.
+
+Training happens once per session; each test that may write (promote, tamper) gets its own
+copy of the registry directory, so tests never see each other's changes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from routerkit import SALES_SPEC, TOKEN, TWO_VERSIONS, open_client, sales
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import sensor_readings, user_activity
+from serving.local import running_server
+from serving.settings import Settings
+
+
+def _train(spec: dict[str, Any], data: pd.DataFrame, root: Path, **kwargs: Any) -> None:
+    with Registry(root) as reg:
+        summary = train(spec, data, reg, backend="local", **kwargs)
+        assert summary.run.n_failed == 0, summary.failures
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Store × brand sales: 10 partitions + fallback at v1; two partitions (and the fallback)
+    also have a v2 'candidate' trained on doubled sales, so its predictions differ."""
+    root = tmp_path_factory.mktemp("sales") / "registry"
+    df = sales()
+    _train(SALES_SPEC, df, root)
+    _train(SALES_SPEC, df.assign(units=df["units"] * 2), root, only=set(TWO_VERSIONS))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_no_fallback(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("nofallback") / "registry"
+    _train({**SALES_SPEC, "fallback": {"enabled": False}}, sales(), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sensors") / "registry"
+    spec = {
+        "name": "pumps",
+        "task": "classification",
+        "partition_by": ["asset"],
+        "target": "failure_within_24h",
+        "time_column": "ts",
+        "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
+        "metric": "balanced_accuracy",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [
+            {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "scale": True,
+                "params": {"C": [1.0], "max_iter": [1000]},
+            }
+        ],
+    }
+    _train(spec, sensor_readings(n_assets=2, readings=60), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_categorical(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("users") / "registry"
+    spec = {
+        "name": "users",
+        "partition_by": ["user_id"],
+        "target": "minutes_active",
+        "time_column": "day",
+        "features": ["plan", "sessions", "pages", "notifications", "weekend"],
+        "categorical": ["plan"],
+        "validation": {"strategy": "last", "size": 7},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
+        ],
+    }
+    _train(spec, user_activity(n_users=3, days=30), root)
+    return root
+
+
+@pytest.fixture
+def registry_path(trained: Path, tmp_path: Path) -> Path:
+    """A private copy of the sales registry: safe to promote in or tamper with."""
+    return Path(shutil.copytree(trained, tmp_path / "registry"))
+
+
+@pytest.fixture
+def settings(registry_path: Path) -> Settings:
+    return Settings(registry=registry_path, admin_token=TOKEN, refresh_seconds=0.2)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Any]:
+    with open_client(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    with running_server(settings) as url:
+        yield url

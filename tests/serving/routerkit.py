@@ -1,0 +1,68 @@
+"""Constants and helpers shared by the router tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+from serving.app import create_app
+from serving.settings import Settings
+
+TOKEN = "s3cret-admin-token"
+SLASH_BRAND = "dominick's/own label"  # a key value with '/', an apostrophe and a space
+KEY = "store=2,brand=tropicana"
+SLASH_KEY = "store=1,brand=dominick%27s%2Fown%20label"
+TWO_VERSIONS = ("store=1,brand=tropicana", "store=3,brand=minute_maid")
+
+SALES_SPEC: dict[str, Any] = {
+    "name": "router-test",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [
+        {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
+    ],
+}
+
+
+def sales() -> pd.DataFrame:
+    df = store_sales(n_stores=4)
+    df["brand"] = df["brand"].replace({"dominicks": SLASH_BRAND})
+    return df
+
+
+def open_client(settings: Settings, **kwargs: Any) -> Any:
+    """A ``fastapi.testclient.TestClient`` over a new app (use it as a context manager so the
+    lifespan runs). Imported here without Starlette's notice that it prefers ``httpx2`` to
+    ``httpx``: warnings are errors in this suite."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings), **kwargs)
+
+
+def admin() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def feature_rows(n: int = 3, offset: float = 0.0) -> list[dict[str, Any]]:
+    return [
+        {"price": 2.0 + 0.25 * i + offset, "deal": i % 2, "feat": int(i % 3 == 0)} for i in range(n)
+    ]
+
+
+def expected(root: Path, key: str, rows: list[dict[str, Any]], version: int | None = None) -> list:
+    """What the registry's own model predicts for these rows (the ground truth)."""
+    with Registry.open(root) as reg:
+        loaded = reg.load_model(key, version)
+    X = np.array([[r["price"], r["deal"], r["feat"]] for r in rows], dtype=np.float64)
+    return [float(v) for v in loaded.model.predict(X)]

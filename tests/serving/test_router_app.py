@@ -1,0 +1,49 @@
+"""The app's lifecycle and error contract: not ready before start-up, JSON for every error,
+one metrics registry per app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from routerkit import KEY, feature_rows, open_client
+
+from serving.settings import Settings
+
+
+def test_not_ready_until_started(settings: Settings) -> None:
+    client = open_client(settings)  # not entered: the lifespan has not run
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 503
+    r = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)})
+    assert r.status_code == 503 and "starting" in r.json()["detail"]
+    with client:
+        assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_an_unexpected_error_is_json_without_a_traceback(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug with /secret/paths in it")
+
+    with open_client(settings, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(client.app.state.service, "score_partition", boom)
+        r = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)})
+    assert r.status_code == 500
+    assert r.json() == {"detail": "internal server error (see the server log)"}
+
+
+def test_every_routing_error_is_json(client: Any) -> None:
+    assert client.get("/nope").json() == {"detail": "Not Found"}
+    r = client.put(f"/v1/partitions/{KEY}/predict", json={})
+    assert r.status_code == 405 and "detail" in r.json()
+
+
+def test_apps_in_one_process_keep_their_own_metrics(registry_path: Path) -> None:
+    first, second = (open_client(Settings(registry=registry_path)) for _ in range(2))
+    with first, second:
+        first.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)})
+        assert "manymodels_predicted_rows_total 1.0" in first.get("/metrics").text
+        assert "manymodels_predicted_rows_total 0.0" in second.get("/metrics").text

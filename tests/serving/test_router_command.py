@@ -1,0 +1,67 @@
+"""``manymodels serve`` (the command function), the in-process server helper, and logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from routerkit import KEY, feature_rows
+from typer.testing import CliRunner
+
+from serving.command import serve
+from serving.local import running_server
+from serving.settings import Settings
+
+
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    app.command()(serve)
+    return app
+
+
+def test_importing_the_command_stays_light() -> None:
+    code = (
+        "import sys, serving.command; "
+        "heavy = {'fastapi', 'uvicorn', 'sklearn', 'pandas'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_help_comes_from_the_signature() -> None:
+    result = CliRunner().invoke(cli(), ["--help"])
+    assert result.exit_code == 0
+    for option in ("--registry", "--host", "--port", "--cache-size", "--preload"):
+        assert option in result.output
+    assert "--refresh-seconds" in result.output
+
+
+def test_a_missing_registry_fails_before_serving(tmp_path: Path) -> None:
+    from manymodels.exceptions import RegistryError
+
+    result = CliRunner().invoke(cli(), ["--registry", str(tmp_path / "nope"), "--port", "0"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RegistryError)
+
+
+def test_running_server_reports_a_failed_start(tmp_path: Path) -> None:
+    broken = running_server(Settings(registry=tmp_path / "nope"), timeout=10)
+    with pytest.raises(RuntimeError, match="failed to start"), broken:
+        pass
+
+
+def test_one_json_log_line_per_request(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="manymodels.serving.access"):
+        client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(2)})
+    lines = [r.getMessage() for r in caplog.records if r.name == "manymodels.serving.access"]
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["status"] == 200 and entry["route"] == "/v1/partitions/{key:path}/predict"
+    assert entry["partition"] == KEY and entry["version"] == 1 and entry["rows"] == 2

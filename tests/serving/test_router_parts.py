@@ -1,0 +1,242 @@
+"""The router's parts on their own: settings, the model cache, the alias table, row checking."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from routerkit import KEY, TWO_VERSIONS
+
+from manymodels.registry import Registry
+from serving.aliases import AliasTable
+from serving.cache import ModelCache
+from serving.rows import InvalidRows, model_input, to_json_list
+from serving.settings import Settings
+
+# ---------------------------------------------------------------------------------- settings
+
+
+def test_settings_defaults_are_local_and_frozen(tmp_path: Path) -> None:
+    s = Settings(registry=tmp_path)
+    assert (s.host, s.port, s.cache_size, s.refresh_seconds) == ("127.0.0.1", 8000, 1000, 2.0)
+    assert s.admin_token is None and not s.admin_enabled
+    assert s.max_body_bytes == 10 * 1024 * 1024
+    with pytest.raises(FrozenInstanceError):
+        s.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"cache_size": 0}, {"port": 70000}, {"refresh_seconds": 0}, {"admin_token": " "}],
+)
+def test_settings_reject_invalid_values(tmp_path: Path, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        Settings(registry=tmp_path, **bad)  # type: ignore[arg-type]
+
+
+def test_settings_from_env_reads_token_and_registry(tmp_path: Path) -> None:
+    env = {"MANYMODELS_REGISTRY": str(tmp_path), "MANYMODELS_ADMIN_TOKEN": "abc"}
+    s = Settings.from_env(env, port=9000, cache_size=None)
+    assert s.registry == tmp_path and s.admin_token == "abc" and s.port == 9000
+    assert s.cache_size == 1000  # None overrides are ignored
+    assert "abc" not in repr(s)
+
+
+def test_settings_token_file_and_conflicts(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-file\n")
+    s = Settings.from_env({"MANYMODELS_ADMIN_TOKEN_FILE": str(secret)}, registry=tmp_path)
+    assert s.admin_token == "from-file"
+    both = {"MANYMODELS_ADMIN_TOKEN_FILE": str(secret), "MANYMODELS_ADMIN_TOKEN": "x"}
+    with pytest.raises(ValueError, match="not both"):
+        Settings.from_env(both, registry=tmp_path)
+    with pytest.raises(ValueError, match="no registry"):
+        Settings.from_env({})
+    empty = Settings.from_env({"MANYMODELS_ADMIN_TOKEN": "  "}, registry=tmp_path)
+    assert empty.admin_token is None
+
+
+# ---------------------------------------------------------------------------------- cache
+
+
+def test_cache_is_lru_bounded_by_count() -> None:
+    cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=2)
+    cache.get("a", 1)
+    cache.get("b", 1)
+    cache.get("a", 1)  # a is now the most recent
+    cache.get("c", 1)  # evicts b
+    assert cache.entries() == [("a", 1), ("c", 1)]
+    s = cache.stats()
+    assert (s.hits, s.misses, s.loads, s.evictions, s.size) == (1, 3, 3, 1, 2)
+
+
+def test_cache_key_includes_the_version() -> None:
+    cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=10)
+    assert cache.get("a", 1) == "a@1"
+    assert cache.get("a", 2) == "a@2"
+    assert len(cache) == 2
+
+
+def test_concurrent_first_requests_load_once() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def slow(key: str, version: int) -> object:
+        calls.append((key, version))
+        time.sleep(0.2)
+        return object()
+
+    cache: ModelCache[object] = ModelCache(slow, max_size=4)
+    barrier = threading.Barrier(12)
+    got: list[object] = []
+
+    def worker() -> None:
+        barrier.wait()
+        got.append(cache.get("k", 1))
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [("k", 1)]
+    assert len(got) == 12 and all(g is got[0] for g in got)
+    assert cache.stats().loads == 1
+
+
+def test_failed_load_is_not_cached() -> None:
+    attempts = []
+
+    def flaky(key: str, version: int) -> str:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("tampered")
+        return "ok"
+
+    cache: ModelCache[str] = ModelCache(flaky, max_size=2)
+    with pytest.raises(RuntimeError):
+        cache.get("k", 1)
+    assert len(cache) == 0
+    assert cache.get("k", 1) == "ok"
+    assert cache.stats().load_failures == 1
+
+
+# ---------------------------------------------------------------------------------- aliases
+
+
+class FakeSource:
+    """An alias table in memory, recording each ``since`` it is asked for."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[int, str]] = {}
+        self.asked: list[str | None] = []
+
+    def alias_changes(
+        self, alias: str = "production", *, since: str | None = None
+    ) -> list[tuple[str, int, str]]:
+        self.asked.append(since)
+        return [(k, v, at) for k, (v, at) in self.rows.items() if since is None or at > since]
+
+
+def stamp(second: int) -> str:
+    return f"2030-01-01T00:00:{second:02d}.000000+00:00"
+
+
+def test_alias_table_refreshes_incrementally() -> None:
+    src = FakeSource()
+    src.rows = {"k=1": (1, stamp(1)), "k=2": (1, stamp(2))}
+    table = AliasTable(src, overlap_seconds=1)
+    assert table.load() == 2
+    src.rows["k=2"] = (2, stamp(30))
+    assert table.refresh() == 1
+    assert table.get("k=2") == 2
+    assert src.asked[-1] == stamp(1)  # newest seen (2 s) minus the 1 s overlap
+    assert table.refresh() == 0
+    assert src.asked[-1] == stamp(29)
+
+
+def test_alias_table_never_goes_back_in_time() -> None:
+    src = FakeSource()
+    src.rows = {"k=1": (1, stamp(1))}
+    table = AliasTable(src)
+    table.load()
+    assert table.apply("k=1", 2, stamp(5))  # a promotion made through the router
+    table.refresh()  # a read that started before the promotion committed
+    assert table.get("k=1") == 2
+
+
+class CountingSource:
+    """The real store, counting the rows each read returns."""
+
+    def __init__(self, root: Path) -> None:
+        self.registry = Registry.open(root)
+        self.returned: list[int] = []
+
+    def alias_changes(
+        self, alias: str = "production", *, since: str | None = None
+    ) -> list[tuple[str, int, str]]:
+        rows = self.registry.store.alias_changes(alias, since=since)
+        self.returned.append(len(rows))
+        return rows
+
+
+def test_alias_refresh_reads_only_what_moved(registry_path: Path) -> None:
+    source = CountingSource(registry_path)
+    try:
+        table = AliasTable(source, overlap_seconds=0.0)
+        assert table.load() == 11
+        assert table.refresh() == 0
+        source.registry.set_alias(KEY, "production", 1, reason="re-pointed, same version")
+        source.registry.set_alias(TWO_VERSIONS[0], "production", 2, reason="promoted")
+        assert table.refresh() == 1
+        assert table.get(TWO_VERSIONS[0]) == 2
+        assert source.returned == [11, 0, 2]
+    finally:
+        source.registry.close()
+
+
+# ---------------------------------------------------------------------------------- rows
+
+SCHEMA = {
+    "features": ["price", "deal"],
+    "dtypes": {"price": "float64", "deal": "int64"},
+    "categorical": [],
+    "input": "numpy",
+}
+
+
+def test_rows_become_a_float_array_in_feature_order() -> None:
+    X = model_input(
+        [{"deal": 1, "price": 2.5, "extra": "ignored"}, {"price": 3, "deal": True}], SCHEMA
+    )
+    assert isinstance(X, np.ndarray) and X.dtype == np.float64
+    assert X.tolist() == [[2.5, 1.0], [3.0, 1.0]]
+
+
+def test_bad_rows_name_row_and_column() -> None:
+    with pytest.raises(InvalidRows) as e:
+        model_input([{"price": 1.0, "deal": 0}, {"price": "cheap"}], SCHEMA, positions=[4, 7])
+    locs = [err["loc"] for err in e.value.detail()]
+    assert locs == [["body", "rows", 7, "price"], ["body", "rows", 7, "deal"]]
+
+
+def test_categorical_rows_become_a_dataframe() -> None:
+    schema = {
+        "features": ["plan", "sessions"],
+        "dtypes": {"plan": "str", "sessions": "int64"},
+        "categorical": ["plan"],
+        "input": "dataframe",
+    }
+    X = model_input([{"plan": "pro", "sessions": 3}], schema)
+    assert isinstance(X, pd.DataFrame) and list(X.columns) == ["plan", "sessions"]
+    with pytest.raises(InvalidRows, match="must be text"):
+        model_input([{"plan": 1, "sessions": 3}], schema)
+
+
+def test_non_finite_predictions_become_null() -> None:
+    assert to_json_list(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
+    assert to_json_list(np.array(["a", "b"])) == ["a", "b"]

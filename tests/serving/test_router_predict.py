@@ -1,0 +1,197 @@
+"""Scoring through the app (``TestClient``): keys, fallback, batches, validation errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+from routerkit import (
+    KEY,
+    SLASH_BRAND,
+    SLASH_KEY,
+    TWO_VERSIONS,
+    expected,
+    feature_rows,
+    open_client,
+)
+
+from manymodels.registry import Registry
+from serving.settings import Settings
+
+
+def predict(client: Any, key: str, rows: list[dict[str, Any]], **params: Any) -> Any:
+    return client.post(f"/v1/partitions/{key}/predict", json={"rows": rows}, params=params)
+
+
+def test_one_partition_matches_the_registry_model(client: Any, registry_path: Path) -> None:
+    rows = feature_rows(5)
+    r = predict(client, KEY, rows)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["partition"], body["version"], body["fallback"]) == (KEY, 1, False)
+    assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        SLASH_KEY,  # canonical, '/' sent as %2F
+        "brand=dominick%27s%2Fown%20label,store=1",  # reordered
+        quote("store=1,brand=dominick's/own label", safe="=,"),  # encoded by a generic client
+    ],
+)
+def test_key_spellings_reach_the_same_partition(
+    client: Any, registry_path: Path, spelling: str
+) -> None:
+    rows = feature_rows(2)
+    body = predict(client, spelling, rows).json()
+    assert body["partition"] == SLASH_KEY and body["fallback"] is False
+    assert body["predictions"] == pytest.approx(expected(registry_path, SLASH_KEY, rows))
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "store=999,brand=tropicana",  # well-formed, never trained
+        "store=1,brand=minute_maid",  # too few rows: skipped in training
+        "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",  # ../../etc/passwd
+        "store=..%2F..%2Fetc,brand=x",
+        "not-a-key",
+        "store=2",  # wrong columns
+    ],
+)
+def test_unknown_keys_are_served_by_the_fallback(
+    client: Any, registry_path: Path, key: str
+) -> None:
+    rows = feature_rows(3)
+    r = predict(client, key, rows)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["fallback"] is True
+    assert body["predictions"] == pytest.approx(expected(registry_path, "__fallback__", rows))
+
+
+def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
+    settings = Settings(registry=trained_no_fallback)
+    with open_client(settings) as client:
+        r = predict(client, "store=999,brand=x", feature_rows(1))
+        assert r.status_code == 404
+        assert "store=999,brand=x" in r.json()["detail"]
+        batch = [{"store": 1, "brand": "tropicana", **feature_rows(1)[0]}]
+        batch.append({"store": 77, "brand": "x", **feature_rows(1)[0]})
+        r = client.post("/v1/predict", json={"rows": batch})
+        assert r.status_code == 404 and "store=77,brand=x" in r.json()["detail"]
+
+
+def test_a_specific_version_or_alias(client: Any, registry_path: Path) -> None:
+    key = TWO_VERSIONS[0]
+    rows = feature_rows(3)
+    v1 = predict(client, key, rows).json()
+    v2 = predict(client, key, rows, version=2).json()
+    cand = predict(client, key, rows, alias="candidate").json()
+    assert v1["version"] == 1 and v2["version"] == 2 and cand["version"] == 2
+    assert v2["predictions"] == pytest.approx(expected(registry_path, key, rows, version=2))
+    assert v2["predictions"] != pytest.approx(v1["predictions"])
+    assert predict(client, key, rows, version=9).status_code == 404
+    assert predict(client, key, rows, alias="nope").status_code == 404
+    assert predict(client, "store=999,brand=x", rows, version=1).status_code == 404
+    assert predict(client, key, rows, version=1, alias="candidate").status_code == 422
+
+
+def test_many_partitions_in_one_batch_keep_row_order(client: Any, registry_path: Path) -> None:
+    keys = [
+        ({"store": 2, "brand": "tropicana"}, KEY),
+        ({"store": 1, "brand": SLASH_BRAND}, SLASH_KEY),
+        ({"store": 99, "brand": "tropicana"}, None),  # unknown: fallback
+        ({"store": "3", "brand": "minute_maid"}, "store=3,brand=minute_maid"),
+    ]
+    feats = feature_rows(12)
+    rows = [{**keys[i % 4][0], **feats[i]} for i in range(12)]
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    answers = r.json()["predictions"]
+    assert len(answers) == 12
+    for i, answer in enumerate(answers):
+        _, key = keys[i % 4]
+        truth = expected(registry_path, key or "__fallback__", [feats[i]])[0]
+        assert answer["prediction"] == pytest.approx(truth)
+        assert answer["fallback"] is (key is None)
+        assert answer["partition"] == (key or "store=99,brand=tropicana")
+        assert answer["version"] == 1
+
+
+def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
+    missing = predict(client, KEY, [{"price": 2.0, "deal": 1}])
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "rows", 0, "feat"]
+    wrong = predict(client, KEY, [{"price": "two", "deal": 1, "feat": 0}])
+    assert wrong.status_code == 422
+    assert "price" in wrong.json()["detail"][0]["msg"]
+    empty = predict(client, KEY, [])
+    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "rows"]
+    no_rows = client.post(f"/v1/partitions/{KEY}/predict", json={"data": []})
+    assert no_rows.status_code == 422
+    not_json = client.post(
+        f"/v1/partitions/{KEY}/predict", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422
+
+
+def test_batch_rows_need_their_key_columns(client: Any) -> None:
+    rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"store": 2, "price": 1.0}]
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "rows", 1, "brand"]
+
+
+def test_batch_row_limit(registry_path: Path) -> None:
+    settings = Settings(registry=registry_path, max_batch_rows=3)
+    with open_client(settings) as client:
+        assert predict(client, KEY, feature_rows(3)).status_code == 200
+        r = predict(client, KEY, feature_rows(4))
+        assert r.status_code == 422 and "limit of 3" in r.json()["detail"][0]["msg"]
+
+
+def test_classifier_returns_classes_and_probabilities(trained_classifier: Path) -> None:
+    row = {
+        "temperature": 71.0,
+        "vibration": 2.2,
+        "pressure": 2.3,
+        "rpm": 1880.0,
+        "hours_since_service": 12.0,
+    }
+    with Registry.open(trained_classifier) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.key != "__fallback__")
+        model = reg.load_model(key).model
+    X = np.array([list(row.values())])
+    with open_client(Settings(registry=trained_classifier)) as client:
+        body = predict(client, key, [row], probabilities="true").json()
+        assert body["predictions"] == model.predict(X).tolist()
+        (proba,) = body["probabilities"]
+        assert set(proba) == {str(c) for c in model.classes_}
+        assert sum(proba.values()) == pytest.approx(1.0)
+        batch = client.post(
+            "/v1/predict",
+            params={"probabilities": True},
+            json={"rows": [{"asset": key[6:], **row}]},
+        ).json()["predictions"][0]
+        assert batch["prediction"] == body["predictions"][0] and batch["probabilities"] == proba
+
+
+def test_categorical_features_score_as_a_dataframe(trained_categorical: Path) -> None:
+    row = {"plan": "pro", "sessions": 3, "pages": 14, "notifications": 2, "weekend": 0}
+    with Registry.open(trained_categorical) as reg:
+        loaded = reg.load_model("user_id=u0001")
+    assert loaded.version.feature_schema["input"] == "dataframe"
+    with open_client(Settings(registry=trained_categorical)) as client:
+        r = predict(client, "user_id=u0001", [row])
+        assert r.status_code == 200, r.text
+        import pandas as pd
+
+        truth = loaded.model.predict(pd.DataFrame([row]))
+        assert r.json()["predictions"] == pytest.approx(truth.tolist())
+        bad = predict(client, "user_id=u0001", [{**row, "plan": 3}])
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "plan"

@@ -1,0 +1,99 @@
+"""Tests for manymodels.candidates: resolving, grids, building, naive baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import RIDGE
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from manymodels.candidates import (
+    LastValueRegressor,
+    build,
+    grid,
+    naive_baseline,
+    resolve,
+)
+from manymodels.spec import Candidate
+
+
+def test_resolve_class_and_factory_paths() -> None:
+    assert resolve(RIDGE) is Ridge
+    import factories
+
+    assert resolve("factories:scaled_ridge") is factories.scaled_ridge
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("Ridge", "not an import path"),
+        ("sklearn.linear_model.", "not an import path"),
+        ("no_such_pkg.Thing", "cannot import module 'no_such_pkg'"),
+        ("sklearn.linear_model.Rige", "has no attribute 'Rige'"),
+    ],
+)
+def test_resolve_errors(path: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        resolve(path)
+
+
+def test_grid_expands_every_combination_in_a_stable_order() -> None:
+    cand = Candidate(estimator=RIDGE, params={"alpha": [0.1, 1.0], "fit_intercept": [True, False]})
+    points = list(grid(cand))
+    assert len(points) == 4
+    assert points == list(grid(cand))
+    assert {(p["alpha"], p["fit_intercept"]) for p in points} == {
+        (0.1, True), (0.1, False), (1.0, True), (1.0, False)
+    }  # fmt: skip
+    assert list(grid(Candidate(estimator=RIDGE))) == [{}]
+
+
+def test_build_plain_scaled_and_categorical() -> None:
+    plain = build(Candidate(estimator=RIDGE), {"alpha": 3.0})
+    assert isinstance(plain, Ridge)
+    assert plain.alpha == 3.0
+
+    scaled = build(Candidate(estimator=RIDGE, scale=True), {})
+    assert isinstance(scaled, Pipeline)
+    assert isinstance(scaled.steps[0][1], StandardScaler)
+
+    onehot = build(Candidate(estimator=RIDGE), {}, categorical=["plan"], numeric=["x"])
+    pre = onehot.steps[0][1]
+    assert isinstance(pre, ColumnTransformer)
+    assert isinstance(pre.transformers[0][1], OneHotEncoder)
+    X = pd.DataFrame({"plan": ["a", "b", "a", "b"], "x": [1.0, 2.0, 3.0, 4.0]})
+    onehot.fit(X, np.array([1.0, 2.0, 3.0, 4.0]))
+    # unseen categories at predict time do not raise
+    assert onehot.predict(pd.DataFrame({"plan": ["zzz"], "x": [1.0]})).shape == (1,)
+
+
+def test_build_returns_a_fresh_estimator_each_time() -> None:
+    cand = Candidate(estimator=RIDGE)
+    assert build(cand, {}) is not build(cand, {})
+
+
+def test_factory_builds_what_it_returns() -> None:
+    model = build(Candidate(estimator="factories:scaled_ridge"), {"alpha": 5.0})
+    assert isinstance(model, Pipeline)
+    assert model.named_steps["ridge"].alpha == 5.0
+
+
+def test_last_value_regressor() -> None:
+    model = LastValueRegressor().fit(np.zeros((3, 1)), np.array([1.0, 5.0, 2.0]))
+    assert model.predict(np.zeros((4, 1))).tolist() == [2.0] * 4
+
+
+def test_naive_baselines() -> None:
+    assert isinstance(naive_baseline("regression", time_ordered=True), LastValueRegressor)
+    mean = naive_baseline("regression", time_ordered=False)
+    assert isinstance(mean, DummyRegressor)
+    assert mean.strategy == "mean"
+    majority = naive_baseline("classification", time_ordered=True)
+    assert isinstance(majority, DummyClassifier)
+    assert majority.strategy == "most_frequent"

@@ -1,0 +1,257 @@
+"""Tests for manymodels.cli through typer's CliRunner, and the installed command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.registry import Registry
+
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result: Any, *expected: str) -> str:
+    """A failed command prints exactly one line, ``error: …``, and no traceback."""
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: ")
+    for text in expected:
+        assert text in line
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return line
+
+
+@pytest.fixture(scope="module")
+def trained(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One CLI training of the store_sales sample, shared by the read-only tests."""
+    registry = tmp_path_factory.mktemp("cli") / "registry"
+    result = invoke(
+        "train", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
+        "--registry", registry, "--json", "--backend", "local",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return {"registry": registry, "out": json.loads(result.stdout)}
+
+
+# ------------------------------------------------------------------------------ train
+def test_train_json(trained: dict[str, Any]) -> None:
+    out = trained["out"]
+    run = out["run"]
+    assert run["status"] == "completed"
+    assert (run["n_partitions"], run["n_trained"], run["n_skipped"], run["n_failed"]) == (
+        36, 34, 2, 0
+    )  # fmt: skip
+    assert run["spec_name"] == "store-sales"
+    assert out["failures"] == []
+    assert out["registry"] == str(trained["registry"])
+    assert out["seconds"] >= out["startup_seconds"] >= 0
+
+
+def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "train", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
+        "--registry", tmp_path / "r", "--backend", "local",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "completed: 34 trained, 2 skipped, 0 failed of 36 partitions" in result.stdout
+    assert f"registry: {tmp_path / 'r'}" in result.stdout
+
+
+# ------------------------------------------------------------------------------ models
+def test_models_list_json(trained: dict[str, Any]) -> None:
+    result = invoke("models", "list", "--registry", trained["registry"], "--json", "--limit", "5")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["total"] == 35
+    assert out["offset"] == 0
+    keys = [item["key"] for item in out["items"]]
+    assert keys == sorted(keys)
+    assert len(keys) == 5
+    first = out["items"][1]
+    assert first["key"] == "store=1,brand=dominicks"
+    assert first["key_values"] == {"store": 1, "brand": "dominicks"}
+    assert first["aliases"] == {"production": 1}
+    assert first["production"]["version"] == 1
+    page2 = invoke(
+        "models", "list", "--registry", trained["registry"], "--json", "--limit", "5",
+        "--offset", "5",
+    )  # fmt: skip
+    assert not set(keys) & {item["key"] for item in json.loads(page2.stdout)["items"]}
+
+
+def test_models_list_table_contains_partition_keys(trained: dict[str, Any]) -> None:
+    result = invoke("models", "list", "--registry", trained["registry"], "--limit", "100")
+    assert result.exit_code == 0, result.output
+    for key in ("__fallback__", "store=1,brand=dominicks", "store=12,brand=tropicana"):
+        assert key in result.stdout
+    assert "partitions 1–35 of 35" in result.stdout
+
+
+def test_models_show_json(trained: dict[str, Any]) -> None:
+    result = invoke(
+        "models", "show", "store=1,brand=tropicana", "--registry", trained["registry"], "--json"
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["partition"]["key"] == "store=1,brand=tropicana"
+    (version,) = out["versions"]
+    assert version["version"] == 1
+    assert version["aliases"] == ["production"]
+    assert version["run_id"] == trained["out"]["run"]["run_id"]
+    assert {c["label"] for c in version["candidates"]} == {"Ridge", "RandomForestRegressor"}
+    assert [m["reason"] for m in out["alias_history"]] == ["first version"]
+
+
+def test_models_show_table(trained: dict[str, Any]) -> None:
+    result = invoke("models", "show", "store=2,brand=dominicks", "--registry", trained["registry"])
+    assert result.exit_code == 0, result.output
+    assert "versions of store=2,brand=dominicks" in result.stdout
+    assert "production" in result.stdout
+    assert "first version" in result.stdout
+
+
+# ------------------------------------------------------------------------------ runs
+def test_runs_list_and_show_json(trained: dict[str, Any]) -> None:
+    run_id = trained["out"]["run"]["run_id"]
+    listed = invoke("runs", "list", "--registry", trained["registry"], "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [r["run_id"] for r in json.loads(listed.stdout)] == [run_id]
+    shown = invoke("runs", "show", run_id, "--registry", trained["registry"], "--json")
+    assert shown.exit_code == 0, shown.output
+    out = json.loads(shown.stdout)
+    assert out["run"]["run_id"] == run_id
+    assert out["failed"] == []
+    assert sorted(o["key"] for o in out["skipped"]) == [
+        "store=2,brand=minute_maid", "store=6,brand=tropicana"
+    ]  # fmt: skip
+    assert all(o["error_type"] == "PartitionSkipped" for o in out["skipped"])
+
+
+def test_runs_tables(trained: dict[str, Any]) -> None:
+    run_id = trained["out"]["run"]["run_id"]
+    listed = invoke("runs", "list", "--registry", trained["registry"])
+    assert run_id in listed.stdout
+    shown = invoke("runs", "show", run_id, "--registry", trained["registry"])
+    assert "34 trained, 2 skipped, 0 failed" in shown.stdout
+    assert "store=6,brand=tropicana" in shown.stdout
+
+
+# ------------------------------------------------------------------------------ errors
+def test_malformed_spec_is_one_line_and_creates_nothing(samples_dir: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text(
+        (samples_dir / "store_sales.toml")
+        .read_text()
+        .replace('target = "units"', 'targt = "units"')
+    )
+    registry = tmp_path / "registry"
+    result = invoke("train", spec, samples_dir / "store_sales.csv", "--registry", registry,
+                    "--backend", "local")  # fmt: skip
+    one_error_line(result, str(spec), "targt", "target")
+    assert result.exit_code == 2
+    assert not registry.exists()
+
+
+def test_bad_toml_is_one_line(tmp_path: Path, samples_dir: Path) -> None:
+    spec = tmp_path / "broken.toml"
+    spec.write_text('name = "unterminated\n')
+    result = invoke("train", spec, samples_dir / "store_sales.csv", "--registry",
+                    tmp_path / "registry", "--backend", "local")  # fmt: skip
+    one_error_line(result, str(spec), "not valid TOML")
+    assert not (tmp_path / "registry").exists()
+
+
+def test_missing_column_is_one_line_and_creates_no_run(samples_dir: Path, tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    result = invoke("train", samples_dir / "store_sales.toml", samples_dir / "user_activity.csv",
+                    "--registry", registry, "--backend", "local")  # fmt: skip
+    one_error_line(result, "user_activity.csv", "missing column(s)", "'units'")
+    assert result.exit_code == 2
+    if (registry / "registry.db").exists():
+        with Registry.open(registry) as reg:
+            assert reg.list_runs() == []
+            assert reg.count_partitions() == 0
+
+
+def test_missing_data_file_is_one_line(samples_dir: Path, tmp_path: Path) -> None:
+    result = invoke("train", samples_dir / "store_sales.toml", tmp_path / "nope.csv",
+                    "--registry", tmp_path / "registry", "--backend", "local")  # fmt: skip
+    one_error_line(result, "nope.csv", "data file not found")
+
+
+def test_unknown_partition_is_one_line(trained: dict[str, Any]) -> None:
+    result = invoke("models", "show", "store=99,brand=x", "--registry", trained["registry"])
+    one_error_line(result, "no partition 'store=99,brand=x'")
+    assert result.exit_code == 2
+    garbage = invoke("models", "show", "garbage", "--registry", trained["registry"])
+    one_error_line(garbage, "'garbage' is not a partition key")
+
+
+def test_unknown_run_is_one_line(trained: dict[str, Any]) -> None:
+    result = invoke("runs", "show", "deadbeef", "--registry", trained["registry"])
+    one_error_line(result, "no run with id 'deadbeef'")
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["runs", "list"],
+                                     ["models", "show", "a=1"], ["runs", "show", "x"]])  # fmt: skip
+def test_missing_registry_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "no-such-registry"
+    result = invoke(*command, "--registry", missing)
+    one_error_line(result, f"no registry at {missing}")
+    assert result.exit_code == 1
+    assert not missing.exists()
+
+
+def test_version() -> None:
+    result = invoke("version")
+    assert result.exit_code == 0
+    from manymodels import __version__
+
+    assert result.stdout.strip() == __version__
+
+
+# ------------------------------------------------------------------------------ start-up
+def command() -> list[str]:
+    script = Path(sys.executable).with_name("manymodels")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("manymodels")
+    return [found] if found else [sys.executable, "-m", "manymodels.cli"]
+
+
+def test_help_in_a_subprocess_is_quick() -> None:
+    started = time.perf_counter()
+    done = subprocess.run([*command(), "--help"], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr
+    for word in ("train", "models", "runs"):
+        assert word in done.stdout
+    assert elapsed < 5.0
+
+
+def test_importing_the_cli_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import json, sys; import manymodels.cli; "
+        "print(json.dumps(sorted(m for m in ('ray', 'sklearn', 'pandas', 'pyarrow', 'sqlalchemy')"
+        " if m in sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

@@ -1,0 +1,192 @@
+"""Tests for manymodels.data: reading CSV / Parquet / DataFrames and checking them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import RIDGE, spec_dict
+
+from manymodels.data import prepare, read_table
+from manymodels.exceptions import DataError
+from manymodels.samples import user_activity
+from manymodels.spec import Spec
+
+
+@pytest.fixture(scope="module")
+def store_spec(samples_dir: Path) -> Spec:
+    return Spec.from_toml(samples_dir / "store_sales.toml")
+
+
+def test_csv_parquet_and_dataframe_give_the_same_table(
+    samples_dir: Path, store_spec: Spec, tmp_path: Path
+) -> None:
+    csv = samples_dir / "store_sales.csv"
+    raw = pd.read_csv(csv)
+    parquet = tmp_path / "store_sales.parquet"
+    raw.to_parquet(parquet)
+    tables = [prepare(store_spec, src)[0] for src in (csv, str(parquet), raw)]
+    first = tables[0]
+    assert len(first) == 36
+    assert first.features == ["price", "deal", "feat"]
+    for other in tables[1:]:
+        assert other.keys == first.keys
+        assert other.fingerprints == first.fingerprints
+        assert np.array_equal(other.X, first.X)
+        assert np.array_equal(other.y, first.y)
+
+
+def test_time_column_text_is_parsed_to_dates(samples_dir: Path, store_spec: Spec) -> None:
+    _, df = prepare(store_spec, samples_dir / "store_sales.csv")
+    assert pd.api.types.is_datetime64_any_dtype(df["week"])
+
+
+def test_missing_columns_name_them_and_the_source(samples_dir: Path, store_spec: Spec) -> None:
+    source = samples_dir / "user_activity.csv"
+    with pytest.raises(DataError) as info:
+        prepare(store_spec, source)
+    message = str(info.value)
+    assert message.startswith(f"{source}: missing column(s)")
+    for col in ("'store'", "'brand'", "'units'", "'price'", "'week'"):
+        assert col in message
+    assert "store-sales" in message
+
+
+def test_missing_column_in_a_dataframe(store_spec: Spec, samples_dir: Path) -> None:
+    df = pd.read_csv(samples_dir / "store_sales.csv").drop(columns=["deal"])
+    with pytest.raises(DataError, match=r"^<DataFrame>: missing column\(s\) 'deal' "):
+        prepare(store_spec, df)
+
+
+def test_missing_categorical_column_is_a_data_error() -> None:
+    df = user_activity(n_users=3, days=25).drop(columns=["plan"])
+    spec = Spec.from_dict(
+        spec_dict(
+            partition_by=["user_id"], target="minutes_active", time_column="day",
+            categorical=["plan"],
+        )
+    )  # fmt: skip
+    with pytest.raises(DataError, match="'plan'"):
+        prepare(spec, df)
+
+
+def test_text_feature_must_be_declared_categorical() -> None:
+    df = user_activity(n_users=3, days=25)
+    spec = Spec.from_dict(
+        spec_dict(
+            partition_by=["user_id"], target="minutes_active", time_column="day",
+            features=["plan", "sessions"], categorical=[],
+        )
+    )  # fmt: skip
+    with pytest.raises(DataError, match=r"'plan' hold text; list them in 'categorical'"):
+        prepare(spec, df)
+
+
+def test_text_features_are_categorical_when_not_declared() -> None:
+    df = user_activity(n_users=3, days=25)
+    spec = Spec.from_dict(
+        spec_dict(partition_by=["user_id"], target="minutes_active", time_column="day")
+    )
+    table, _ = prepare(spec, df)
+    assert table.categorical == ["plan"]
+    assert table.features == ["plan", "sessions", "pages", "notifications", "weekend"]
+    assert isinstance(table.X, pd.DataFrame)
+
+
+def test_regression_target_must_be_numeric() -> None:
+    df = user_activity(n_users=3, days=25)
+    spec = Spec.from_dict(
+        spec_dict(
+            partition_by=["user_id"], target="plan", time_column="day",
+            features=["sessions", "pages"],
+        )
+    )  # fmt: skip
+    with pytest.raises(DataError, match=r"<DataFrame>: target 'plan' must be numeric"):
+        prepare(spec, df)
+
+
+def test_classification_accepts_a_text_target() -> None:
+    df = user_activity(n_users=3, days=25)
+    spec = Spec.from_dict(
+        spec_dict(
+            task="classification", partition_by=["user_id"], target="plan", time_column="day",
+            features=["sessions", "pages"],
+            candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        )
+    )  # fmt: skip
+    table, _ = prepare(spec, df)
+    assert set(table.y.tolist()) <= {"free", "pro"}
+
+
+def test_unparseable_time_column(samples_dir: Path, store_spec: Spec) -> None:
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    df.loc[5, "week"] = "last tuesday"
+    with pytest.raises(DataError, match=r"<DataFrame>: time column 'week' is not dates or numbers"):
+        prepare(store_spec, df)
+
+
+def test_missing_time_values(samples_dir: Path, store_spec: Spec) -> None:
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    df.loc[5, "week"] = None
+    with pytest.raises(DataError, match="time column 'week' has missing values"):
+        prepare(store_spec, df)
+
+
+def test_numeric_time_column_is_kept() -> None:
+    spec = Spec.from_dict(spec_dict())
+    df = pd.DataFrame({"pid": 1, "t": [3, 1, 2], "x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
+    table, _ = prepare(spec, df)
+    assert table.time is not None
+    assert table.time.tolist() == [1, 2, 3]
+    assert table.y.tolist() == [2.0, 3.0, 1.0]
+
+
+def test_datetime_feature_is_rejected() -> None:
+    spec = Spec.from_dict(spec_dict(time_column=None))
+    df = pd.DataFrame({"pid": 1, "when": pd.to_datetime(["2024-01-01"] * 3), "y": [1.0, 2, 3]})
+    with pytest.raises(DataError, match="feature 'when' is a datetime"):
+        prepare(spec, df)
+
+
+def test_no_features_left() -> None:
+    spec = Spec.from_dict(spec_dict())
+    df = pd.DataFrame({"pid": [1, 1], "t": [0, 1], "y": [1.0, 2.0]})
+    with pytest.raises(DataError, match="no feature columns left"):
+        prepare(spec, df)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match=f"^{path}: data file not found$"):
+        read_table(path)
+
+
+def test_unknown_extension(tmp_path: Path) -> None:
+    path = tmp_path / "sales.xlsx"
+    path.write_bytes(b"not really excel")
+    with pytest.raises(DataError, match=r"unknown data format '\.xlsx'"):
+        read_table(path)
+
+
+def test_unreadable_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"this is not parquet")
+    with pytest.raises(DataError, match=f"^{path}: cannot read table"):
+        read_table(path)
+
+
+def test_dataframe_passes_through() -> None:
+    df = pd.DataFrame({"a": [1]})
+    assert read_table(df) is df
+
+
+def test_all_columns_are_features_by_default() -> None:
+    spec = Spec.from_dict(spec_dict(candidates=[{"estimator": RIDGE}]))
+    df = pd.DataFrame(
+        {"pid": [1, 1, 2], "t": [0, 1, 0], "b": [1, 2, 3], "a": [0.5, 1.5, 2.5], "y": [1.0, 2, 3]}
+    )
+    table, _ = prepare(spec, df)
+    assert table.features == ["b", "a"]
+    assert table.X.dtype == np.float64

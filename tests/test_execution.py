@@ -1,0 +1,131 @@
+"""Tests for manymodels.execution: chunk planning and the in-process and Ray backends."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import numpy as np
+import pytest
+
+from manymodels.exceptions import TrainingError
+from manymodels.execution import (
+    MAX_PARTITIONS_PER_CHUNK,
+    InProcessBackend,
+    RayBackend,
+    make_backend,
+    plan_chunks,
+)
+
+
+def offsets_of(sizes: list[int] | np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
+def check_cover(chunks: list[tuple[int, int]], n: int) -> None:
+    """Every partition exactly once, in order, no empty chunk."""
+    covered = [i for a, b in chunks for i in range(a, b)]
+    assert covered == list(range(n))
+    assert all(b > a for a, b in chunks)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 100, 2_500, 20_000])
+@pytest.mark.parametrize("workers", [1, 2, 16])
+def test_every_partition_exactly_once(n: int, workers: int) -> None:
+    sizes = np.random.default_rng(n).integers(1, 50, n)
+    chunks = plan_chunks(offsets_of(sizes), workers)
+    check_cover(chunks, n)
+    assert all(b - a <= MAX_PARTITIONS_PER_CHUNK for a, b in chunks)
+
+
+def test_no_partitions_no_chunks() -> None:
+    assert plan_chunks(np.array([0], dtype=np.int64), 4) == []
+
+
+def test_large_n_is_not_one_task_per_partition() -> None:
+    chunks = plan_chunks(offsets_of(np.full(100_000, 20)), workers=2)
+    check_cover(chunks, 100_000)
+    assert len(chunks) == 100  # bounded by max partitions per chunk, not by N
+    assert len(plan_chunks(offsets_of(np.full(2_000, 30)), workers=2)) == 8
+
+
+def test_chunks_balance_rows() -> None:
+    sizes = np.random.default_rng(0).integers(5, 200, 5_000)
+    offsets = offsets_of(sizes)
+    chunks = plan_chunks(offsets, workers=4)
+    rows = [int(offsets[b] - offsets[a]) for a, b in chunks]
+    ideal = offsets[-1] / len(chunks)
+    assert len(chunks) == 16
+    assert max(rows) <= ideal + sizes.max()
+    assert min(rows) >= ideal - sizes.max()
+
+
+def test_a_huge_partition_does_not_drag_in_more_than_a_share() -> None:
+    sizes = [10] * 50 + [100_000] + [10] * 50
+    offsets = offsets_of(sizes)
+    chunks = plan_chunks(offsets, workers=2)
+    check_cover(chunks, len(sizes))
+    share = offsets[-1] / (2 * 4)
+    assert max(int(offsets[b] - offsets[a]) for a, b in chunks) <= 100_000 + share
+
+
+@pytest.mark.parametrize("max_partitions", [1, 3, 10])
+def test_respects_max_partitions_per_chunk(max_partitions: int) -> None:
+    sizes = [1] * 10 + [1_000] + [1] * 40
+    chunks = plan_chunks(offsets_of(sizes), workers=1, max_partitions=max_partitions)
+    check_cover(chunks, len(sizes))
+    assert max(b - a for a, b in chunks) <= max_partitions
+
+
+# ------------------------------------------------------------------------------ backends
+def collect(backend: Any, fn: Any, items: list[Any], *shared: Any) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for i, result in backend.map_unordered(fn, items, *shared):
+        assert i not in out
+        out[i] = result
+    return out
+
+
+def test_in_process_backend_yields_every_result_and_errors() -> None:
+    backend = InProcessBackend()
+    results = collect(backend, json.loads, ["1", "not json", "[2]"])
+    assert results[0] == 1
+    assert isinstance(results[1], json.JSONDecodeError)
+    assert results[2] == [2]
+    assert collect(backend, textwrap.indent, ["a", "b"], "> ") == {0: "> a", 1: "> b"}
+    backend.cancel()
+    backend.close()
+
+
+def test_make_backend() -> None:
+    assert isinstance(make_backend("local"), InProcessBackend)
+    with pytest.raises(TrainingError, match="unknown backend 'spark'"):
+        make_backend("spark")
+
+
+def test_ray_backend_yields_every_result(ray_session: Any) -> None:
+    backend = RayBackend()
+    assert backend.workers == 2
+    items = [str(i) for i in range(20)]
+    assert collect(backend, json.loads, items) == {i: i for i in range(20)}
+    assert collect(backend, textwrap.indent, ["a", "b", "c"], "> ") == {
+        0: "> a", 1: "> b", 2: "> c"
+    }  # fmt: skip
+
+
+def test_ray_backend_yields_a_raising_task_as_its_exception(ray_session: Any) -> None:
+    backend = RayBackend()
+    results = collect(backend, json.loads, ["1", "not json", "[2]", "{"])
+    assert results[0] == 1
+    assert results[2] == [2]
+    for i in (1, 3):
+        assert isinstance(results[i], ValueError)
+        assert "Expecting" in str(results[i])
+
+
+def test_ray_backend_reuses_and_leaves_an_initialised_ray(ray_session: Any) -> None:
+    backend = RayBackend()
+    backend.close()
+    assert ray_session.is_initialized()
+    assert collect(RayBackend(), json.loads, ["3"]) == {0: 3}

@@ -1,0 +1,260 @@
+"""Tests for manymodels.spec: loading, every error path, hashing, factory candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import RIDGE, spec_dict
+
+from manymodels.exceptions import SpecError
+from manymodels.spec import Spec
+
+VALID = """\
+name = "s"
+partition_by = ["store"]
+target = "units"
+time_column = "week"
+{top}
+[validation]
+strategy = "last"
+size = 8
+{validation}
+[[candidates]]
+estimator = "{estimator}"
+params = {params}
+{candidate}
+"""
+
+
+def write_spec(tmp_path: Path, name: str = "spec.toml", **parts: str) -> Path:
+    fields = {
+        "top": "",
+        "validation": "",
+        "candidate": "",
+        "estimator": RIDGE,
+        "params": "{ alpha = [0.1, 1.0] }",
+    }
+    fields.update(parts)
+    path = tmp_path / name
+    path.write_text(VALID.format(**fields), encoding="utf-8")
+    return path
+
+
+def spec_error(path: Path) -> str:
+    with pytest.raises(SpecError) as info:
+        Spec.from_toml(path)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("sample", ["store_sales", "sensor_readings", "user_activity"])
+def test_sample_specs_load(samples_dir: Path, sample: str) -> None:
+    spec = Spec.from_toml(samples_dir / f"{sample}.toml")
+    assert spec.name == sample.replace("_", "-")
+    assert spec.candidates
+    assert spec.validation_strategy == "last"
+    assert spec.time_column is not None
+
+
+def test_template_is_valid(tmp_path: Path) -> None:
+    spec = Spec.from_toml(write_spec(tmp_path))
+    assert spec.partition_by == ["store"]
+    assert spec.candidates[0].params == {"alpha": [0.1, 1.0]}
+
+
+@pytest.mark.parametrize(
+    ("parts", "dotted", "detail"),
+    [
+        ({"top": 'colour = "red"'}, "colour", "unknown key"),
+        ({"validation": "sise = 3"}, "validation.sise", "unknown key"),
+        ({"candidate": "scael = true"}, "candidates[0].scael", "unknown key"),
+        ({"estimator": "sklearn.linear_model.Rige"}, "candidates[0]", "Rige"),
+        ({"estimator": "sklearn.linear_modl.Ridge"}, "candidates[0]", "sklearn.linear_modl"),
+        ({"estimator": "no_such_pkg.models:make"}, "candidates[0]", "no_such_pkg"),
+        ({"estimator": "os.path"}, "candidates[0]", "not an estimator class"),
+        ({"params": "{ alhpa = [1.0] }"}, "candidates[0]", "alhpa"),
+        ({"params": "{ alpha = [] }"}, "candidates[0].params", "empty list"),
+        ({"top": 'metric = "mae"'}, "metric", "'mae' is not a scikit-learn scorer"),
+    ],
+)
+def test_errors_name_file_and_key(
+    tmp_path: Path, parts: dict[str, str], dotted: str, detail: str
+) -> None:
+    path = write_spec(tmp_path, **parts)
+    message = spec_error(path)
+    assert message.startswith(f"{path}: ")
+    assert dotted in message
+    assert detail in message
+
+
+@pytest.mark.parametrize(
+    ("text", "dotted", "detail"),
+    [
+        (
+            'name = "s"\npartition_by = ["a"]\n[[candidates]]\nestimator = "' + RIDGE + '"\n',
+            "target",
+            "required key is missing",
+        ),
+        (
+            'name = "s"\npartition_by = ["a"]\ntarget = "y"\n[validation]\nstrategy = "last"\n'
+            '[[candidates]]\nestimator = "' + RIDGE + '"\n',
+            "validation.strategy",
+            "needs a time_column",
+        ),
+        (
+            'name = "s"\npartition_by = ["a", "y"]\ntarget = "y"\n'
+            '[[candidates]]\nestimator = "' + RIDGE + '"\n',
+            "target",
+            "also a partition_by column",
+        ),
+        (
+            'name = "s"\npartition_by = ["a"]\ntarget = "y"\ncandidates = []\n',
+            "candidates",
+            "at least 1 item",
+        ),
+        (
+            'name = "s"\npartition_by = ["a"]\ntarget = "y"\n[validation]\nsize = 2.5\n'
+            '[[candidates]]\nestimator = "' + RIDGE + '"\n',
+            "validation.size",
+            "whole number",
+        ),
+    ],
+    ids=["missing-target", "last-without-time", "target-in-keys", "no-candidates", "size"],
+)
+def test_consistency_errors_name_file_and_key(
+    tmp_path: Path, text: str, dotted: str, detail: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    message = spec_error(path)
+    assert message.startswith(f"{path}: ")
+    assert dotted in message
+    assert detail in message
+
+
+def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "s\npartition_by = ["a"]\n', encoding="utf-8")
+    message = spec_error(path)
+    assert message.startswith(f"{path}: not valid TOML")
+    assert "line 1" in message
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.toml"
+    assert spec_error(path) == f"{path}: spec file not found"
+
+
+def test_spec_error_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="colour"):
+        Spec.from_toml(write_spec(tmp_path, top='colour = "red"'))
+
+
+def test_from_dict_names_its_source() -> None:
+    with pytest.raises(SpecError, match=r"^<spec>: features is empty"):
+        Spec.from_dict(spec_dict(features=[]))
+
+
+def test_several_problems_are_all_reported_on_one_line(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, top='colour = "red"', validation="sise = 3")
+    message = spec_error(path)
+    assert "\n" not in message
+    assert "colour" in message
+    assert "validation.sise" in message
+
+
+# ------------------------------------------------------------------------------ spec_hash
+def test_hash_ignores_key_order_formatting_and_comments(tmp_path: Path) -> None:
+    a = tmp_path / "a.toml"
+    a.write_text(
+        'name = "s"\npartition_by = ["store"]\ntarget = "units"\ntime_column = "week"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        "params = { alpha = [0.1, 1.0], fit_intercept = true }\n",
+        encoding="utf-8",
+    )
+    b = tmp_path / "b.toml"
+    b.write_text(
+        "# same spec, written differently\n"
+        'target    = "units"\n'
+        "time_column = 'week'\n"
+        'partition_by = [ "store", ]\n'
+        'name = "s"   # trailing comment\n\n'
+        "[[candidates]]\n"
+        "params.fit_intercept = true\n"
+        "params.alpha = [\n  0.1,\n  1.0,\n]\n"
+        'estimator = "sklearn.linear_model.Ridge"\n',
+        encoding="utf-8",
+    )
+    assert Spec.from_toml(a).spec_hash == Spec.from_toml(b).spec_hash
+    assert Spec.from_toml(a).spec_hash == Spec.from_dict(Spec.from_toml(b).to_dict()).spec_hash
+
+
+def test_scalar_param_is_a_grid_of_one() -> None:
+    one = Spec.from_dict(spec_dict(candidates=[{"estimator": RIDGE, "params": {"alpha": 1.0}}]))
+    grid = Spec.from_dict(spec_dict(candidates=[{"estimator": RIDGE, "params": {"alpha": [1.0]}}]))
+    assert one.spec_hash == grid.spec_hash
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"candidates": [{"estimator": RIDGE, "params": {"alpha": [2.0]}}]},
+        {"min_rows": 11},
+        {"seed": 1},
+        {"validation": {"strategy": "last", "size": 5}},
+        {"metric": "neg_mean_squared_error"},
+        {"partition_by": ["pid", "group"]},
+    ],
+)
+def test_hash_changes_with_content(change: dict[str, object]) -> None:
+    base = Spec.from_dict(spec_dict(candidates=[{"estimator": RIDGE, "params": {"alpha": [1.0]}}]))
+    assert Spec.from_dict(spec_dict(**change)).spec_hash != base.spec_hash
+    assert len(base.spec_hash) == 64
+
+
+def test_spec_is_frozen() -> None:
+    spec = Spec.from_dict(spec_dict())
+    with pytest.raises(ValueError, match="frozen"):
+        spec.min_rows = 3  # type: ignore[misc]
+
+
+def test_derived_defaults() -> None:
+    spec = Spec.from_dict(spec_dict(time_column=None))
+    assert spec.metric_name == "neg_mean_absolute_error"
+    assert spec.validation_strategy == "holdout"
+    timed = Spec.from_dict(spec_dict(task="classification", candidates=[
+        {"estimator": "sklearn.linear_model.LogisticRegression"}
+    ]))  # fmt: skip
+    assert timed.metric_name == "accuracy"
+    assert timed.validation_strategy == "last"
+
+
+def test_coerce_accepts_spec_dict_and_path(tmp_path: Path) -> None:
+    path = write_spec(tmp_path)
+    spec = Spec.from_toml(path)
+    assert Spec.coerce(spec) is spec
+    assert Spec.coerce(str(path)) == spec
+    assert Spec.coerce(spec.to_dict()) == spec
+
+
+# ------------------------------------------------------------------------------ factories
+def test_factory_candidate_is_accepted(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, estimator="factories:scaled_ridge")
+    spec = Spec.from_toml(path)
+    cand = spec.candidates[0]
+    assert cand.is_factory
+    assert cand.label == "scaled_ridge"
+
+
+def test_factory_with_unknown_param_is_rejected(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, estimator="factories:scaled_ridge", params="{ depth = [3] }")
+    message = spec_error(path)
+    assert "candidates[0]" in message
+    assert "does not accept params" in message
+
+
+def test_factory_must_exist(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, estimator="factories:no_such_factory", params="{}")
+    message = spec_error(path)
+    assert "candidates[0]" in message
+    assert "no_such_factory" in message

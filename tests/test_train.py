@@ -1,0 +1,346 @@
+"""Tests for manymodels.train: validation splits, selection, refit, baselines, outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import RIDGE, linear_frame, spec_dict
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import balanced_accuracy_score, get_scorer, mean_absolute_error
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from manymodels.artifacts import LocalArtifactStore, deserialize
+from manymodels.data import prepare
+from manymodels.partition import FALLBACK_KEY
+from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.spec import Spec
+from manymodels.train import Result, train_chunk, train_fallback, validation_splits
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalArtifactStore:
+    return LocalArtifactStore(tmp_path / "artifacts")
+
+
+def run(
+    spec: Spec | dict[str, Any], df: pd.DataFrame, store: LocalArtifactStore
+) -> dict[str, Result]:
+    spec = Spec.coerce(spec)
+    table, _ = prepare(spec, df)
+    return {r.key: r for r in train_chunk(table, spec, store)}
+
+
+def trained(result: Result) -> NewVersion:
+    assert isinstance(result, NewVersion), result
+    return result
+
+
+def model_of(version: NewVersion, store: LocalArtifactStore) -> Any:
+    return deserialize(store.get(version.artifact_sha256))
+
+
+# ------------------------------------------------------------------------------ validation
+def shifted_tail_frame(rows: int = 30, tail: int = 8) -> pd.DataFrame:
+    """One partition whose last ``tail`` rows (by time) follow another rule; rows shuffled."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=rows)
+    y = 2 * x + rng.normal(scale=0.1, size=rows)
+    y[-tail:] += 50  # the last rows differ: only a time-ordered split validates on them
+    df = pd.DataFrame({"pid": 1, "t": np.arange(rows), "x": x, "y": y})
+    return df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+
+
+def test_time_ordered_validation_uses_the_last_rows(store: LocalArtifactStore) -> None:
+    df = shifted_tail_frame()
+    spec = spec_dict(
+        validation={"strategy": "last", "size": 8},
+        candidates=[{"estimator": RIDGE, "params": {"alpha": [1.0]}}],
+    )
+    v = trained(run(spec, df, store)["pid=1"])
+    assert v.validation == {"strategy": "last", "folds": 1, "rows": 8}
+
+    ordered = df.sort_values("t")
+    X, y = ordered[["x"]].to_numpy(), ordered["y"].to_numpy()
+    manual = Ridge(alpha=1.0).fit(X[:22], y[:22])
+    expected = -mean_absolute_error(y[22:], manual.predict(X[22:]))
+    assert v.score == pytest.approx(expected, rel=1e-12)
+    assert v.candidates[0].score == pytest.approx(expected, rel=1e-12)
+    assert v.score < -40  # the shifted tail was really the validation set
+    # naive baseline with a time column: the last training value
+    assert v.naive_score == pytest.approx(-mean_absolute_error(y[22:], np.full(8, y[21])))
+    assert v.metric == "neg_mean_absolute_error"
+
+
+def test_fractional_size_is_a_share_of_rows(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(validation={"strategy": "last", "size": 0.25})
+    v = trained(run(spec, df, store)["pid=0"])
+    assert v.validation == {"strategy": "last", "folds": 1, "rows": 10}
+
+
+def test_holdout_is_reproducible_by_seed(store: LocalArtifactStore) -> None:
+    df = linear_frame(2, 40)
+    spec = Spec.from_dict(spec_dict(time_column=None, validation={"size": 0.25}))
+    first, again = run(spec, df, store), run(spec, df, store)
+    for key in first:
+        assert trained(first[key]).score == trained(again[key]).score
+        assert trained(first[key]).artifact_sha256 == trained(again[key]).artifact_sha256
+    (tr, va), = validation_splits(40, spec, key="pid=0")  # fmt: skip
+    assert len(va) == 10
+    assert sorted([*tr, *va]) == list(range(40))
+    assert np.array_equal(va, validation_splits(40, spec, key="pid=0")[0][1])
+    other_seed = spec.model_copy(update={"seed": 1})
+    assert not np.array_equal(va, validation_splits(40, other_seed, key="pid=0")[0][1])
+    assert not np.array_equal(va, validation_splits(40, spec, key="pid=1")[0][1])
+
+    # the recorded scores are those of this split, computed by hand
+    part = df[df.pid == 0]
+    X, y = part[["t", "x0", "x1"]].to_numpy(), part["y"].to_numpy()
+    v = trained(first["pid=0"])
+    manual = Ridge().fit(X[tr], y[tr])
+    assert v.score == pytest.approx(-mean_absolute_error(y[va], manual.predict(X[va])))
+    # naive baseline without a time column: the training mean
+    assert v.naive_score == pytest.approx(-mean_absolute_error(y[va], np.full(10, y[tr].mean())))
+    assert v.validation == {"strategy": "holdout", "folds": 1, "rows": 10}
+
+
+def test_kfold_validation(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 40)
+    timed = trained(
+        run(spec_dict(validation={"strategy": "kfold", "folds": 3}), df, store)["pid=0"]
+    )
+    assert timed.validation == {"strategy": "kfold", "folds": 3, "rows": 30}  # 3 expanding folds
+    spec = spec_dict(time_column=None, validation={"strategy": "kfold", "folds": 4})
+    shuffled = trained(run(spec, df, store)["pid=0"])
+    assert shuffled.validation == {"strategy": "kfold", "folds": 4, "rows": 40}
+
+
+@pytest.mark.parametrize(
+    ("metric", "task"),
+    [
+        ("neg_mean_absolute_error", "regression"),
+        ("neg_mean_squared_error", "regression"),
+        ("neg_root_mean_squared_error", "regression"),
+        ("r2", "regression"),
+        ("accuracy", "classification"),
+        ("balanced_accuracy", "classification"),
+    ],
+)
+def test_recorded_scores_equal_sklearn_scorers(
+    store: LocalArtifactStore, metric: str, task: str
+) -> None:
+    df = linear_frame(1, 40)
+    if task == "classification":
+        df = df.assign(y=(df.y > df.y.median()).astype(int))
+        estimator, cls = "sklearn.linear_model.LogisticRegression", LogisticRegression
+    else:
+        estimator, cls = RIDGE, Ridge
+    spec = spec_dict(
+        task=task,
+        metric=metric,
+        validation={"strategy": "last", "size": 10},
+        candidates=[{"estimator": estimator}],
+    )
+    v = trained(run(spec, df, store)["pid=0"])
+    X, y = df[["x0", "x1"]].to_numpy(), df["y"].to_numpy()
+    manual = cls().fit(X[:30], y[:30])
+    assert v.score == pytest.approx(get_scorer(metric)(manual, X[30:], y[30:]), rel=1e-9)
+    assert v.naive_score is not None
+
+
+def test_randomised_estimators_are_reproducible(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(
+        candidates=[
+            {"estimator": "sklearn.ensemble.RandomForestRegressor", "params": {"n_estimators": 5}}
+        ]
+    )
+    first = trained(run(spec, df, store)["pid=0"])
+    again = trained(run(spec, df, store)["pid=0"])
+    assert first.score == again.score
+    assert first.artifact_sha256 == again.artifact_sha256
+
+
+# ------------------------------------------------------------------------------ selection
+def test_best_candidate_is_picked_and_refit_on_all_rows(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(candidates=[{"estimator": RIDGE, "params": {"alpha": [1e4, 1e-3, 30.0]}}])
+    v = trained(run(spec, df, store)["pid=0"])
+    assert v.estimator == RIDGE
+    assert v.params == {"alpha": 1e-3}
+    assert [c.params["alpha"] for c in v.candidates] == [1e4, 1e-3, 30.0]
+    assert v.score == max(c.score for c in v.candidates if c.score is not None)
+    assert v.n_rows == 40
+
+    X, y = df[["x0", "x1"]].to_numpy(), df["y"].to_numpy()
+    model = model_of(v, store)
+    assert isinstance(model, Ridge)
+    manual = Ridge(alpha=1e-3).fit(X, y)  # refit on all 40 rows, not the 32 training rows
+    assert np.allclose(model.coef_, manual.coef_)
+    assert np.allclose(model.predict(X), manual.predict(X))
+    assert not np.allclose(model.coef_, Ridge(alpha=1e-3).fit(X[:32], y[:32]).coef_)
+    assert v.feature_schema["features"] == ["x0", "x1"]
+
+
+def test_a_failing_grid_point_does_not_stop_the_others(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 30)
+    spec = spec_dict(candidates=[{"estimator": RIDGE, "params": {"alpha": [-1.0, 1.0]}}])
+    v = trained(run(spec, df, store)["pid=0"])
+    bad, good = v.candidates
+    assert bad.params == {"alpha": -1.0}
+    assert bad.score is None
+    assert bad.error is not None
+    assert "alpha" in bad.error
+    assert good.error is None
+    assert v.params == {"alpha": 1.0}
+
+
+def test_factory_candidate_trains_its_pipeline(store: LocalArtifactStore) -> None:
+    df = linear_frame(1, 30)
+    spec = spec_dict(
+        candidates=[{"estimator": "factories:scaled_ridge", "params": {"alpha": [0.5]}}]
+    )
+    v = trained(run(spec, df, store)["pid=0"])
+    assert v.estimator == "factories:scaled_ridge"
+    model = model_of(v, store)
+    assert isinstance(model, Pipeline)
+    assert isinstance(model.steps[0][1], StandardScaler)
+    X = df[["x0", "x1"]].to_numpy()
+    manual = Pipeline([("s", StandardScaler()), ("r", Ridge(alpha=0.5))]).fit(X, df["y"])
+    assert np.allclose(model.predict(X), manual.predict(X))
+
+
+def test_estimator_warnings_are_recorded_not_raised(store: LocalArtifactStore) -> None:
+    # pytest turns warnings into errors here: a leak would fail this test
+    df = linear_frame(1, 40).assign(y=lambda d: (d.y > d.y.median()).astype(int))
+    spec = spec_dict(
+        task="classification",
+        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression",
+                     "params": {"max_iter": [1], "C": [1e6]}}],
+    )  # fmt: skip
+    v = trained(run(spec, df, store)["pid=0"])
+    assert any(w.startswith("ConvergenceWarning") for w in v.warnings)
+
+
+# ------------------------------------------------------------------------------ outcomes
+def test_too_few_rows_is_skipped(store: LocalArtifactStore) -> None:
+    df = linear_frame(2, 12)
+    df = df[~((df.pid == 1) & (df.t >= 8))]
+    results = run(spec_dict(min_rows=10), df, store)
+    trained(results["pid=0"])
+    skipped = results["pid=1"]
+    assert isinstance(skipped, PartitionOutcome)
+    assert skipped.status == "skipped"
+    assert skipped.error_type == "PartitionSkipped"
+    assert skipped.message == "8 rows < min_rows 10; served by the fallback"
+    assert skipped.n_rows == 8
+
+
+def test_validation_leaving_too_few_training_rows_is_skipped(store: LocalArtifactStore) -> None:
+    results = run(spec_dict(min_rows=5, validation={"size": 9}), linear_frame(1, 10), store)
+    outcome = results["pid=0"]
+    assert isinstance(outcome, PartitionOutcome)
+    assert outcome.status == "skipped"
+    assert "fewer than 2 to train" in outcome.message
+
+
+@pytest.mark.parametrize(("n_nan", "rows"), [(30, 30), (1, 30)])
+def test_missing_target_fails_the_partition_with_a_clear_message(
+    store: LocalArtifactStore, n_nan: int, rows: int
+) -> None:
+    df = linear_frame(2, rows)
+    df.loc[df.index[(df.pid == 1)][:n_nan], "y"] = np.nan
+    results = run(spec_dict(), df, store)
+    trained(results["pid=0"])
+    failed = results["pid=1"]
+    assert isinstance(failed, PartitionOutcome)
+    assert failed.status == "failed"
+    assert failed.error_type == "ValueError"
+    assert failed.message == f"target 'y' has {n_nan} missing value(s) of {rows}"
+    assert failed.data_fingerprint
+
+
+def test_all_candidates_failing_fails_the_partition(store: LocalArtifactStore) -> None:
+    df = linear_frame(2, 30)
+    df.loc[df.pid == 1, "x0"] = np.nan  # a degenerate column Ridge refuses
+    results = run(spec_dict(), df, store)
+    trained(results["pid=0"])
+    failed = results["pid=1"]
+    assert isinstance(failed, PartitionOutcome)
+    assert failed.status == "failed"
+    assert failed.message.startswith("all 1 candidate fit(s) failed; first: ValueError")
+    assert "NaN" in failed.message
+
+
+# ------------------------------------------------------------------------------ samples
+def test_categorical_one_hot_path(samples_dir: Path, store: LocalArtifactStore) -> None:
+    spec = Spec.from_toml(samples_dir / "user_activity.toml")
+    table, _ = prepare(spec, samples_dir / "user_activity.csv")
+    keys = set(table.keys[:3])
+    results = train_chunk(table.select(keys), spec, store)
+    assert len(results) == 3
+    for result in results:
+        v = trained(result)
+        assert v.validation == {"strategy": "last", "folds": 1, "rows": 7}
+        assert v.feature_schema["categorical"] == ["plan"]
+        assert v.feature_schema["input"] == "dataframe"
+        model = model_of(v, store)
+        assert isinstance(model, Pipeline)
+        pre = model.steps[0][1]
+        assert isinstance(pre, ColumnTransformer)
+        assert isinstance(pre.named_transformers_["onehot"], OneHotEncoder)
+        rows = table.X.iloc[table.rows(table.keys.index(v.key))]
+        assert model.predict(rows).shape == (len(rows),)
+        by_label = {c.label for c in v.candidates}
+        assert by_label == {"Ridge", "HistGradientBoostingRegressor"}
+
+
+def test_classification_sample(samples_dir: Path, store: LocalArtifactStore) -> None:
+    spec = Spec.from_toml(samples_dir / "sensor_readings.toml")
+    table, _ = prepare(spec, samples_dir / "sensor_readings.csv")
+    results = train_chunk(table.chunk(0, 2), spec, store)
+    for i, result in enumerate(results):
+        v = trained(result)
+        n = table.rows(i).stop - table.rows(i).start
+        k = round(n * 0.25)
+        assert v.validation == {"strategy": "last", "folds": 1, "rows": k}
+        X, y = table.X[table.rows(i)], table.y[table.rows(i)]
+        assert set(np.unique(y[n - k :])) == {0, 1}
+        # majority-class baseline: balanced accuracy of a constant prediction is 0.5
+        assert v.naive_score == pytest.approx(0.5)
+        for cand in v.candidates:
+            if cand.label != "LogisticRegression":
+                continue
+            manual = Pipeline(
+                [("s", StandardScaler()), ("m", LogisticRegression(**cand.params))]
+            ).fit(X[: n - k], y[: n - k])
+            expected = balanced_accuracy_score(y[n - k :], manual.predict(X[n - k :]))
+            assert cand.score == pytest.approx(expected)
+        model = model_of(v, store)
+        assert set(np.unique(model.predict(X))) <= {0, 1}
+        assert v.metric == "balanced_accuracy"
+
+
+# ------------------------------------------------------------------------------ fallback
+def test_fallback_pools_every_partition(store: LocalArtifactStore) -> None:
+    spec = Spec.from_dict(spec_dict())
+    table, _ = prepare(spec, linear_frame(4, 30))
+    v = trained(train_fallback(table, spec, store))
+    assert v.key == FALLBACK_KEY
+    assert v.key_values == {}
+    assert v.n_rows == 120
+    assert v.validation == {"strategy": "last", "folds": 1, "rows": 24}
+
+
+def test_fallback_survives_a_partition_with_missing_targets(store: LocalArtifactStore) -> None:
+    df = linear_frame(4, 30)
+    df.loc[df.pid == 2, "y"] = np.nan
+    spec = Spec.from_dict(spec_dict())
+    table, _ = prepare(spec, df)
+    trained(train_fallback(table, spec, store))
