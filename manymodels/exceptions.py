@@ -12,6 +12,7 @@ keep working::
     │   ├── VersionNotFound(LookupError)
     │   ├── AliasNotFound(LookupError)
     │   ├── RunNotFound(LookupError)
+    │   ├── NothingToRollBack            no earlier version to go back to
     │   └── VersionConflict              two writers raced for the same version number
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
@@ -55,6 +56,10 @@ class AliasNotFound(RegistryError, LookupError):
 
 class RunNotFound(RegistryError, LookupError):
     """No run with that id."""
+
+
+class NothingToRollBack(RegistryError):
+    """The alias has never moved forward, so there is nothing to roll back to."""
 
 
 class VersionConflict(RegistryError):

@@ -21,14 +21,14 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.data import DataSource, describe_source, prepare
-from manymodels.exceptions import TrainingError
+from manymodels.exceptions import DataError, TrainingError
 from manymodels.execution import Backend, make_backend, plan_chunks
-from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
 from manymodels.registry.store import now
 from manymodels.spec import Spec
-from manymodels.train import Result, train_chunk, train_fallback
+from manymodels.train import Champion, Result, train_chunk, train_fallback
 
 
 @dataclass(frozen=True)
@@ -76,52 +76,72 @@ def train(
     progress: ProgressCallback | None = None,
     resume: str | None = None,
     only: Iterable[str] | None = None,
+    changed_only: bool = False,
 ) -> RunSummary:
-    """Train (or resume) one run; returns its summary. Per-partition failures do not raise.
+    """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
-    ``strict`` stops the run at the first failed partition and raises ``TrainingError``.
-    ``resume`` continues run ``resume`` (same spec), skipping partitions it already committed.
-    ``only`` restricts training to those canonical keys.
+    A partition that already has a production version is *retrained*: the new version is the
+    challenger, evaluated against production on the same validation rows, and the spec's
+    promotion policy decides whether it replaces it. ``only`` trains exactly those keys;
+    ``changed_only`` only partitions whose data fingerprint differs from production's (and new
+    ones). ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
+    ``strict`` stops at the first failed partition and raises ``TrainingError``.
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
     table, _ = prepare(spec, data)  # bad input fails here, before the registry is touched
+    wanted = _wanted_keys(table, only)
     own_registry = not isinstance(registry, Registry)
     reg = Registry(registry) if not isinstance(registry, Registry) else registry
     try:
-        return _train(reg, spec, table, data, started, backend=backend, ray_address=ray_address,
-                      strict=strict, progress=progress, resume=resume, only=only)  # fmt: skip
+        plan = _plan_run(reg, spec, table, data, resume=resume, only=wanted,
+                         changed_only=changed_only)  # fmt: skip
+        return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
+                    strict=strict, progress=progress)  # fmt: skip
     finally:
         if own_registry:
             reg.close()
 
 
-def _train(
+@dataclass(frozen=True)
+class _Plan:
+    run_id: str
+    todo: PartitionedTable
+    champions: dict[str, Champion]
+    fallback: Champion | None
+    fallback_due: bool
+
+
+def _wanted_keys(table: PartitionedTable, only: Iterable[str] | None) -> set[str] | None:
+    if only is None:
+        return None
+    wanted = {normalize_key(k) for k in only}
+    missing = sorted(wanted - set(table.keys))
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise DataError(f"no rows in the data for partition(s) {shown}")
+    return wanted
+
+
+def _run(
     reg: Registry,
     spec: Spec,
     table: PartitionedTable,
-    data: DataSource,
+    plan: _Plan,
     started: float,
     *,
     backend: Backend | str,
     ray_address: str | None,
     strict: bool,
     progress: ProgressCallback | None,
-    resume: str | None,
-    only: Iterable[str] | None,
 ) -> RunSummary:
-    keep = set(only) if only is not None else None
-    run_id, todo, fallback_due = _plan_run(reg, spec, table, data, resume=resume, only=keep)
-
+    run_id = plan.run_id
     setup = time.perf_counter()
     owned = isinstance(backend, str)
     runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
     startup = time.perf_counter() - setup
     try:
-        versions = _execute(
-            reg, spec, table, todo, run_id, runner,
-            fallback=fallback_due, strict=strict, progress=progress,
-        )  # fmt: skip
+        versions = _execute(reg, spec, table, plan, runner, strict=strict, progress=progress)
     except KeyboardInterrupt:
         runner.cancel()
         reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
@@ -153,9 +173,32 @@ def _plan_run(
     *,
     resume: str | None,
     only: set[str] | None,
-) -> tuple[str, PartitionedTable, bool]:
-    """Create (or reopen) the run record; decide which partitions still need training."""
+    changed_only: bool,
+) -> _Plan:
+    """Create (or reopen) the run record; decide which partitions to train, and their champions.
+
+    Everything here is batched queries over the keys being trained, never per partition."""
     todo = table if only is None else table.select(only)
+    production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
+    options: dict[str, Any] = {}
+    if changed_only:
+        changed = {
+            k for k, fp in zip(todo.keys, todo.fingerprints, strict=True)
+            if k not in production or production[k][2] != fp
+        }  # fmt: skip
+        options = {"changed_only": True, "unchanged": len(todo) - len(changed)}
+        todo = todo.select(changed)
+    if only is not None:
+        options["only"] = len(only)
+    # The pooled fallback is retrained with full runs, and with changed-only runs that changed
+    # something; never when named partitions are retrained (that must not touch other models).
+    fallback_due = spec.fallback.enabled and only is None and (not changed_only or len(todo) > 0)
+    champions = {
+        k: Champion(production[k][0], production[k][1]) for k in todo.keys if k in production
+    }
+    fb = production.get(FALLBACK_KEY)
+    fallback = Champion(fb[0], fb[1]) if fb else None
+
     if resume is not None:
         previous = reg.get_run(resume)
         if previous.spec_hash != spec.spec_hash:
@@ -164,13 +207,16 @@ def _plan_run(
                 f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
             )
         done = reg.store.recorded_keys(resume)
-        remaining = {k for k in todo.keys if k not in done}
         reg.store.reopen_run(resume, previous.n_partitions)
-        fallback_due = spec.fallback.enabled and FALLBACK_KEY not in done
-        return resume, todo.select(remaining), fallback_due
+        remaining = todo.select({k for k in todo.keys if k not in done})
+        # champions of a resumed run are the production versions *before* it: partitions it
+        # already committed are skipped, the rest still have their old production
+        fallback_due = fallback_due and FALLBACK_KEY not in done
+        return _Plan(resume, remaining, champions, fallback, fallback_due)
+
     run = Run(
         run_id=uuid.uuid4().hex[:12],
-        kind="train",
+        kind="retrain" if champions else "train",
         status="running",
         spec_name=spec.name,
         spec_hash=spec.spec_hash,
@@ -183,10 +229,10 @@ def _plan_run(
         n_trained=0,
         n_skipped=0,
         n_failed=0,
-        options={"only": len(only)} if only is not None else {},
+        options=options,
     )
     reg.store.create_run(run)
-    return run.run_id, todo, spec.fallback.enabled
+    return _Plan(run.run_id, todo, champions, fallback, fallback_due)
 
 
 def table_fingerprint(table: PartitionedTable) -> str:
@@ -201,15 +247,13 @@ def _execute(
     reg: Registry,
     spec: Spec,
     table: PartitionedTable,
-    todo: PartitionedTable,
-    run_id: str,
+    plan: _Plan,
     backend: Backend,
     *,
-    fallback: bool,
     strict: bool,
     progress: ProgressCallback | None,
 ) -> dict[str, int]:
-    chunks = [todo.chunk(a, b) for a, b in plan_chunks(todo.offsets, backend.workers)]
+    todo = plan.todo
     store = reg.artifacts
     libraries = library_versions()
     counts = Progress(total=len(todo), trained=0, skipped=0, failed=0)
@@ -217,12 +261,16 @@ def _execute(
     if progress:
         progress(counts)
 
-    items: list[tuple[str, Any]] = [("chunk", c) for c in chunks]
-    if fallback:
-        items.insert(0, ("fallback", table))
+    items: list[tuple[str, Any]] = []
+    for a, b in plan_chunks(todo.offsets, backend.workers):
+        chunk = todo.chunk(a, b)
+        champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
+        items.append(("chunk", (chunk, champions)))
+    if plan.fallback_due:
+        items.insert(0, ("fallback", (table, plan.fallback)))
     for i, result in backend.map_unordered(_run_item, items, spec, store):
-        kind, payload = items[i]
-        items[i] = (kind, None)  # let the chunk's data go as soon as it is done
+        kind, (payload, _) = items[i]
+        items[i] = (kind, (None, None))  # let the chunk's data go as soon as it is done
         results: list[Result]
         if isinstance(result, BaseException):
             keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
@@ -231,16 +279,11 @@ def _execute(
             results = result
         new = [r for r in results if isinstance(r, NewVersion)]
         lost = [r for r in results if isinstance(r, PartitionOutcome)]
-        versions.update(
-            reg.store.record(
-                run_id,
-                new,
-                lost,
-                libraries=libraries,
-                count=kind == "chunk",
-                promote=_promote(spec),
-            )
-        )
+        committed = reg.store.record(
+            plan.run_id, new, lost, libraries=libraries, count=kind == "chunk",
+            promote=_promotion_reason,
+        )  # fmt: skip
+        versions.update(committed)
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,
@@ -263,10 +306,10 @@ def _execute(
 
 def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[Result]:
     """The task body shipped to workers: a chunk, or the pooled fallback."""
-    kind, payload = item
+    kind, (payload, champions) = item
     if kind == "fallback":
-        return [train_fallback(payload, spec, store)]
-    return train_chunk(payload, spec, store)
+        return [train_fallback(payload, spec, store, champion=champions)]
+    return train_chunk(payload, spec, store, champions)
 
 
 def _task_died(key: str, error: BaseException) -> PartitionOutcome:
@@ -274,10 +317,7 @@ def _task_died(key: str, error: BaseException) -> PartitionOutcome:
     return PartitionOutcome(key, "failed", type(error).__name__, text[-1][:500] if text else "")
 
 
-def _promote(spec: Spec) -> Callable[[NewVersion], str | None]:
-    """Which retrained versions replace production right away (first versions always do)."""
-
-    def decide(v: NewVersion) -> str | None:
-        return "policy 'always'" if spec.promotion.policy == "always" else None
-
-    return decide
+def _promotion_reason(version: NewVersion) -> str | None:
+    """The policy's verdict, made in the worker where both models were scored."""
+    evaluation = version.evaluation
+    return str(evaluation["reason"]) if evaluation.get("promote") else None

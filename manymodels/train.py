@@ -12,7 +12,7 @@ import math
 import time
 import warnings
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -23,7 +23,8 @@ from sklearn.metrics import get_scorer
 from sklearn.model_selection import KFold, TimeSeriesSplit
 
 from manymodels import candidates as cands
-from manymodels.artifacts import ArtifactStore, serialize
+from manymodels.artifacts import ArtifactStore, deserialize, serialize
+from manymodels.evaluate import decide
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
@@ -97,6 +98,16 @@ class Fitted:
     candidates: list[CandidateResult]
     validation: dict[str, Any]
     warnings: list[str]
+    champion_score: float | None = None
+    champion_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The production version a retrained partition is compared against."""
+
+    version: int
+    artifact_sha256: str
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,11 +160,13 @@ def fit_partition(
     categorical: Sequence[str] = (),
     numeric: Sequence[str] = (),
     time_ordered: bool | None = None,
+    champion: Any | None = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
-    Raises ``PartitionSkipped`` when there are too few rows and ``ValueError`` when no candidate
-    could be fitted; any exception an estimator raises propagates for the caller to record.
+    ``champion`` (a fitted model) is scored on the same validation rows, for the promotion
+    decision. Raises ``PartitionSkipped`` when there are too few rows and ``ValueError`` when no
+    candidate could be fitted; any exception an estimator raises propagates for the caller.
     """
     n = len(y)
     if n < spec.min_rows:
@@ -213,6 +226,14 @@ def fit_partition(
         score, cand, params = best
         model = cands.build(cand, params, categorical=categorical, numeric=numeric, seed=spec.seed)
         model.fit(X, y)
+        champion_score, champion_error = None, None
+        if champion is not None:
+            try:
+                champion_score = float(
+                    np.mean([score_fn(champion, _take(X, va), y[va]) for _, va in splits])
+                )
+            except Exception as e:  # e.g. the features changed since the champion was trained
+                champion_error = _oneline(e)
 
     n_valid = sum(_count(va, n) for _, va in splits)
     return Fitted(
@@ -224,6 +245,8 @@ def fit_partition(
         candidates=results,
         validation={"strategy": spec.validation_strategy, "folds": len(splits), "rows": n_valid},
         warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
+        champion_score=champion_score,
+        champion_error=champion_error,
     )
 
 
@@ -259,8 +282,16 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
     }
 
 
-def train_chunk(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> list[Result]:
-    """Train every partition of a chunk; one partition's failure never stops the others."""
+def train_chunk(
+    table: PartitionedTable,
+    spec: Spec,
+    store: ArtifactStore,
+    champions: Mapping[str, Champion] | None = None,
+) -> list[Result]:
+    """Train every partition of a chunk; one partition's failure never stops the others.
+
+    ``champions`` names the production version of partitions being retrained."""
+    champions = champions or {}
     schema = feature_schema(table, spec)
     numeric = [c for c in table.features if c not in table.categorical]
     out: list[Result] = []
@@ -278,6 +309,7 @@ def train_chunk(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> li
                 schema=schema,
                 numeric=numeric,
                 durable=False,
+                champion=champions.get(key),
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -297,13 +329,16 @@ def train_one(
     numeric: Sequence[str],
     time_ordered: bool | None = None,
     durable: bool = True,
+    champion: Champion | None = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
     With ``durable=False`` the caller must ``store.sync()`` before the version is registered.
+    With a ``champion``, the spec's promotion policy decides whether the new version replaces it.
     """
     started = time.perf_counter()
     n = len(y)
+    champion_model, load_error = _load_champion(champion, store)
     try:
         fitted = fit_partition(
             X,
@@ -313,6 +348,7 @@ def train_one(
             categorical=schema["categorical"],
             numeric=numeric,
             time_ordered=time_ordered,
+            champion=champion_model,
         )
         data = serialize(fitted.model)
         sha, size = store.put(data, durable=durable)
@@ -340,10 +376,32 @@ def train_one(
         train_seconds=time.perf_counter() - started,
         warnings=fitted.warnings,
         validation=fitted.validation,
+        evaluation=decide(
+            spec.promotion,
+            metric=spec.metric_name,
+            challenger=fitted.score,
+            champion_version=champion.version if champion else None,
+            champion=fitted.champion_score,
+            champion_error=load_error or fitted.champion_error,
+        ).to_dict(),
     )
 
 
-def train_fallback(table: PartitionedTable, spec: Spec, store: ArtifactStore) -> Result:
+def _load_champion(
+    champion: Champion | None, store: ArtifactStore
+) -> tuple[Any | None, str | None]:
+    """The production model to compare against; a load failure is recorded, not raised."""
+    if champion is None:
+        return None, None
+    try:
+        return deserialize(store.get(champion.artifact_sha256)), None
+    except Exception as e:
+        return None, _oneline(e)
+
+
+def train_fallback(
+    table: PartitionedTable, spec: Spec, store: ArtifactStore, champion: Champion | None = None
+) -> Result:
     """One global model over (a sample of) all rows, for unknown and too-small partitions.
 
     Validated on a time-ordered last 20 % (or a seeded 20 % holdout): the per-partition ``size``
@@ -376,6 +434,7 @@ def train_fallback(table: PartitionedTable, spec: Spec, store: ArtifactStore) ->
         fingerprint=f"pooled-{len(table)}-{fingerprint:08x}",
         schema=feature_schema(table, spec),
         numeric=[c for c in table.features if c not in table.categorical],
+        champion=champion,
     )
 
 

@@ -27,21 +27,20 @@ from manymodels.exceptions import (
     ArtifactError,
     DataError,
     ManyModelsError,
+    NothingToRollBack,
     RegistryError,
     SpecError,
     VersionConflict,
 )
 from serving.rows import InvalidRows
 
+__all__ = ["ModelNotServed", "NothingToRollBack", "ScoringFailed", "install_handlers"]
+
 logger = logging.getLogger("manymodels.serving")
 
 
 class ScoringFailed(DataError):
     """The rows passed the schema but the estimator refused them."""
-
-
-class NothingToRollBack(RegistryError):
-    """Production has no earlier version in its history."""
 
 
 class ModelNotServed(ArtifactError):

@@ -1,24 +1,22 @@
 """JSON rows in, model input out, checked against the version's ``feature_schema``.
 
-The schema is what training recorded (``manymodels.train.feature_schema``): the feature order,
-each feature's dtype, which ones are categorical, and whether the model was fitted on a float64
-numpy array (``input = "numpy"``) or a DataFrame (``"dataframe"``, when there are categorical
-columns). A request is checked cell by cell so every problem is reported at once, each with its
-row and column, in the same shape FastAPI uses for its own 422 answers.
+The schema is what training recorded (``manymodels.train.feature_schema``); what it means, and
+how the model input is built from checked values, live in ``manymodels.features`` (shared with
+batch scoring). A request is checked cell by cell so every problem is reported at once, each
+with its row and column, in the same shape FastAPI uses for its own 422 answers.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.features import assemble, feature_kinds
 
 MAX_REPORTED = 20  # problems listed in one 422; the rest are counted
 
@@ -55,16 +53,6 @@ def problem(row: int, column: str | None, msg: str, kind: str) -> dict[str, Any]
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-@lru_cache(maxsize=256)
-def is_numeric(dtype: str) -> bool:
-    """Whether a recorded dtype name (``float64``, ``Int64``, ``bool``, ``str`` …) is numeric."""
-    try:
-        resolved = ptypes.pandas_dtype(dtype)
-    except TypeError:
-        return False
-    return bool(ptypes.is_numeric_dtype(resolved) or ptypes.is_bool_dtype(resolved))
-
-
 def model_input(
     rows: Sequence[Mapping[str, Any]],
     schema: Mapping[str, Any],
@@ -72,9 +60,9 @@ def model_input(
 ) -> np.ndarray | pd.DataFrame:
     """The model input for ``rows``; ``positions`` are their indexes in the request (for
     error locations). Raises ``InvalidRows`` naming every bad cell."""
-    features: list[str] = list(schema["features"])
-    dtypes: Mapping[str, str] = schema.get("dtypes", {})
-    numeric = [is_numeric(dtypes.get(f, "float64")) for f in features]
+    kinds = feature_kinds(schema)
+    features = [name for name, _ in kinds]
+    numeric = [is_num for _, is_num in kinds]
     where = positions if positions is not None else range(len(rows))
     errors: list[dict[str, Any]] = []
     n_errors = 0
@@ -102,15 +90,7 @@ def model_input(
     if n_errors:
         raise InvalidRows(errors, n_errors)
 
-    if schema.get("input", "numpy") == "numpy" and not text:
-        return values
-    columns: dict[str, Any] = {}
-    for j, name in enumerate(features):
-        if j in text:
-            columns[name] = pd.Series(text[j], dtype=object)
-        else:
-            columns[name] = values[:, j]
-    return pd.DataFrame(columns, columns=features)
+    return assemble(schema, values, text)
 
 
 def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from manymodels.exceptions import (
-    AliasNotFound,
     ArtifactCorrupted,
     ArtifactNotFound,
     DataError,
@@ -30,7 +29,7 @@ from manymodels.registry.client import LoadedModel, Registry
 from manymodels.registry.entities import AliasMove
 from serving.aliases import AliasTable
 from serving.cache import CacheStats, ModelCache
-from serving.errors import ModelNotServed, NothingToRollBack, ScoringFailed
+from serving.errors import ModelNotServed, ScoringFailed
 from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
 
 logger = logging.getLogger("manymodels.serving")
@@ -260,29 +259,15 @@ class ModelService:
         returns the move that put it there.
         """
         key = self._existing(text)
-        history = self.registry.alias_history(key, PRODUCTION)
-        if history and history[-1].to_version == version:
-            self.aliases.apply(key, version, history[-1].at)
-            return history[-1]
-        move = self.registry.set_alias(key, PRODUCTION, version, reason=reason)
+        move = self.registry.promote(key, version, reason=reason)
         self.aliases.apply(key, move.to_version or version, move.at)
         return move
 
     def rollback(self, text: str, *, reason: str | None = None) -> AliasMove:
-        """Move production back to the version it pointed at before its last move."""
+        """Move production back to the version before its latest forward move."""
         key = self._existing(text)
-        history = self.registry.alias_history(key, PRODUCTION)
-        if not history:
-            raise AliasNotFound(f"partition '{key}' has no '{PRODUCTION}' alias")
-        last = history[-1]
-        if last.from_version is None:
-            raise NothingToRollBack(
-                f"partition '{key}' production has never moved from its first version "
-                f"(v{last.to_version}); nothing to roll back to"
-            )
-        why = reason or f"rollback from v{last.to_version}"
-        move = self.registry.set_alias(key, PRODUCTION, last.from_version, reason=why)
-        self.aliases.apply(key, move.to_version or last.from_version, move.at)
+        move = self.registry.rollback(key, reason=reason)
+        self.aliases.apply(key, move.to_version or 0, move.at)
         return move
 
     def _existing(self, text: str) -> str:

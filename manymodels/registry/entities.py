@@ -44,6 +44,7 @@ class NewVersion:
     train_seconds: float
     warnings: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +87,7 @@ class ModelVersion:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
     @property
@@ -129,6 +131,7 @@ class AliasMove:
     reason: str
     run_id: str | None
     at: str
+    action: str = "promote"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -86,6 +86,8 @@ model_versions = Table(
     Column("candidates_json", Text, nullable=False),
     Column("warnings_json", Text, nullable=False),
     Column("validation_json", Text, nullable=False),
+    # champion vs challenger: scores, policy, whether it was promoted and why
+    Column("evaluation_json", Text, nullable=False, default="{}"),
     UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
     Index("ix_model_versions_run", "run_id"),
     Index("ix_model_versions_sha", "artifact_sha256"),
@@ -111,6 +113,8 @@ alias_history = Table(
     Column("from_version", Integer),
     Column("to_version", Integer),
     Column("reason", Text, nullable=False),
+    # first | policy | promote | rollback: rollback replays this history, so it is explicit
+    Column("action", String(16), nullable=False),
     Column("run_id", String(32)),
     Column("at", String(32), nullable=False),
     Index("ix_alias_history_key", "key", "alias", "id"),

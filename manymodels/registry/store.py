@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from manymodels.exceptions import (
     AliasNotFound,
+    NothingToRollBack,
     PartitionNotFound,
     RegistryError,
     RunNotFound,
@@ -46,6 +47,7 @@ from manymodels.registry.entities import (
     Run,
 )
 
+_Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
 _BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
 
 
@@ -262,15 +264,17 @@ class SqlStore:
                         for v in versions
                     ],
                 )
-            moves: list[tuple[str, str, int, str]] = []
+            moves: list[_Move] = []
             for v in versions:
                 reason = promote(v) if promote and v.key in production else None
                 if v.key not in production:
-                    moves.append((v.key, "production", new_numbers[v.key], "first version"))
+                    moves.append(
+                        (v.key, "production", new_numbers[v.key], "first version", "first")
+                    )
                 elif reason:
-                    moves.append((v.key, "production", new_numbers[v.key], reason))
+                    moves.append((v.key, "production", new_numbers[v.key], reason, "policy"))
                 elif candidate_alias:
-                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version"))
+                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version", "new"))
             self._move_aliases(conn, moves, run_id, stamp)
             rows = [
                 {"run_id": run_id, "key": v.key, "status": "trained", "version": new_numbers[v.key],
@@ -299,7 +303,14 @@ class SqlStore:
         return new_numbers
 
     def set_alias(
-        self, key: str, alias: str, version: int, *, reason: str, run_id: str | None = None
+        self,
+        key: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str,
+        run_id: str | None = None,
+        action: str = "promote",
     ) -> AliasMove:
         """Point ``alias`` at an existing version, with its history entry, in one transaction."""
         with self._begin() as conn:
@@ -311,10 +322,39 @@ class SqlStore:
             if exists is None:
                 self._require_partition(conn, key)
                 raise VersionNotFound(f"partition '{key}' has no version {version}")
-            return self._move_aliases(conn, [(key, alias, version, reason)], run_id, now())[0]
+            return self._move_aliases(conn, [(key, alias, version, reason, action)], run_id, now())[
+                0
+            ]
+
+    def rollback_alias(self, key: str, alias: str = "production", *, reason: str) -> AliasMove:
+        """Move ``alias`` back to the version it pointed at before its latest forward move.
+
+        The history is replayed as a stack (a rollback pops), so rolling back twice goes two
+        versions back rather than toggling. Read and write happen in one transaction.
+        """
+        with self._begin() as conn:
+            self._require_partition(conn, key)
+            c = t.alias_history.c
+            rows = conn.execute(
+                select(c.to_version, c.action)
+                .where(and_(c.key == key, c.alias == alias))
+                .order_by(c.id)
+            ).all()
+            stack: list[int] = []
+            for to_version, action in rows:
+                if action == "rollback":
+                    stack.pop()
+                elif to_version is not None:
+                    stack.append(to_version)
+            if len(stack) < 2:
+                raise NothingToRollBack(
+                    f"partition '{key}' has no earlier '{alias}' version to roll back to"
+                )
+            move = (key, alias, stack[-2], reason, "rollback")
+            return self._move_aliases(conn, [move], None, now())[0]
 
     def _move_aliases(
-        self, conn: Connection, moves: list[tuple[str, str, int, str]], run_id: str | None, at: str
+        self, conn: Connection, moves: list[_Move], run_id: str | None, at: str
     ) -> list[AliasMove]:
         if not moves:
             return []
@@ -329,17 +369,19 @@ class SqlStore:
                     update(t.aliases)
                     .where(and_(t.aliases.c.key == bindparam("k"), t.aliases.c.alias == alias))
                     .values(version=bindparam("v"), updated_at=at),
-                    [{"k": k, "v": v} for k, _, v, _ in updates],
+                    [{"k": m[0], "v": m[2]} for m in updates],
                 )
             if inserts:
                 conn.execute(
                     insert(t.aliases),
                     [
-                        {"key": k, "alias": a, "version": v, "updated_at": at}
-                        for k, a, v, _ in inserts
+                        {"key": m[0], "alias": alias, "version": m[2], "updated_at": at}
+                        for m in inserts
                     ],
                 )
-            out += [AliasMove(k, a, before.get(k), v, r, run_id, at) for k, a, v, r in group]
+            out += [
+                AliasMove(k, a, before.get(k), v, r, run_id, at, act) for k, a, v, r, act in group
+            ]
         conn.execute(insert(t.alias_history), [m.__dict__ for m in out])
         return out
 
@@ -410,6 +452,21 @@ class SqlStore:
                 raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
         return self.get_version(key, version)
 
+    def production_info(self, keys: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+        """``{key: (version, artifact sha256, data fingerprint)}`` of the production versions of
+        ``keys``, in a few batched joins: what selective retraining and champions need."""
+        a, v = t.aliases.c, t.model_versions.c
+        out: dict[str, tuple[int, str, str]] = {}
+        with self.engine.connect() as conn:
+            for batch in _batches(keys):
+                q = (
+                    select(a.key, v.version, v.artifact_sha256, v.data_fingerprint)
+                    .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
+                    .where(and_(a.alias == "production", a.key.in_(batch)))
+                )
+                out.update({k: (ver, sha, fp) for k, ver, sha, fp in conn.execute(q)})
+        return out
+
     def alias_table(self, alias: str = "production", *, since: str | None = None) -> dict[str, int]:
         """``{key: version}`` for one alias, optionally only entries moved after ``since``."""
         q = select(t.aliases.c.key, t.aliases.c.version).where(t.aliases.c.alias == alias)
@@ -426,7 +483,9 @@ class SqlStore:
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(c.id)).all()
         return [
-            AliasMove(r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at)
+            AliasMove(
+                r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at, r.action
+            )
             for r in rows
         ]
 
@@ -565,6 +624,7 @@ def _version_row(
         "candidates_json": _dumps([c.__dict__ for c in v.candidates]),
         "warnings_json": _dumps(v.warnings),
         "validation_json": _dumps(v.validation),
+        "evaluation_json": _dumps(v.evaluation),
     }
 
 
@@ -588,6 +648,7 @@ def _version(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         candidates=json.loads(r.candidates_json),
         warnings=json.loads(r.warnings_json),
         validation=json.loads(r.validation_json),
+        evaluation=json.loads(r.evaluation_json),
         aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
     )
 

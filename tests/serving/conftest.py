@@ -30,12 +30,13 @@ def _train(spec: dict[str, Any], data: pd.DataFrame, root: Path, **kwargs: Any) 
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Store × brand sales: 10 partitions + fallback at v1; two partitions (and the fallback)
-    also have a v2 'candidate' trained on doubled sales, so its predictions differ."""
+    """Store × brand sales: 10 partitions + fallback at v1; two partitions also have a v2
+    'candidate' trained on doubled sales (manual promotion policy), so its predictions differ."""
     root = tmp_path_factory.mktemp("sales") / "registry"
     df = sales()
     _train(SALES_SPEC, df, root)
-    _train(SALES_SPEC, df.assign(units=df["units"] * 2), root, only=set(TWO_VERSIONS))
+    manual = {**SALES_SPEC, "promotion": {"policy": "manual"}}
+    _train(manual, df.assign(units=df["units"] * 2), root, only=set(TWO_VERSIONS))
     return root
 
 

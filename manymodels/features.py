@@ -1,0 +1,76 @@
+"""A version's ``feature_schema``, and building its model's input again from new data.
+
+Training records the schema (``manymodels.train.feature_schema``): the feature order, each
+feature's dtype, which ones are categorical, and whether the model was fitted on a float64 numpy
+array (``input = "numpy"``) or a DataFrame (``"dataframe"``, when there are categorical columns).
+The router (JSON rows, checked cell by cell) and batch scoring (a table, checked column by
+column) both finish with ``assemble``, so a model sees the same input whichever path scores it:
+numeric features as float64 (missing → NaN), text features as Python objects (missing → None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError
+
+
+@lru_cache(maxsize=256)
+def is_numeric(dtype: str) -> bool:
+    """Whether a recorded dtype name (``float64``, ``Int64``, ``bool``, ``str`` …) is numeric."""
+    try:
+        resolved = ptypes.pandas_dtype(dtype)
+    except TypeError:
+        return False
+    return bool(ptypes.is_numeric_dtype(resolved) or ptypes.is_bool_dtype(resolved))
+
+
+def feature_kinds(schema: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """``[(feature, is_numeric)]`` in the order the model was fitted on."""
+    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+    return [(f, is_numeric(dtypes.get(f, "float64"))) for f in schema["features"]]
+
+
+def assemble(
+    schema: Mapping[str, Any], values: np.ndarray, text: Mapping[int, Any]
+) -> np.ndarray | pd.DataFrame:
+    """The model input from ``values`` (rows × features, float64; text columns ignored) and
+    ``text`` (``{feature index: sequence of str | None}`` for the non-numeric features)."""
+    features: list[str] = list(schema["features"])
+    if schema.get("input", "numpy") == "numpy" and not text:
+        return values
+    columns: dict[str, Any] = {}
+    for j, name in enumerate(features):
+        if j in text:
+            columns[name] = pd.Series(text[j], dtype=object)
+        else:
+            columns[name] = values[:, j]
+    return pd.DataFrame(columns, columns=features)
+
+
+def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -> np.ndarray:
+    """One table column as a feature: float64 (missing → NaN) or text objects (missing →
+    None), checked for the whole column at once. ``DataError`` names the column and source."""
+    if numeric:
+        if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
+            raise DataError(
+                f"{source}: feature '{name}' must be numeric, as the model was trained on "
+                f"(found dtype {column.dtype})"
+            )
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        kind = ptypes.infer_dtype(column.cat.categories, skipna=True)
+    else:
+        kind = ptypes.infer_dtype(column, skipna=True)
+    if kind not in ("string", "empty"):
+        raise DataError(
+            f"{source}: feature '{name}' must be text, as the model was trained on "
+            f"(found {kind} values, dtype {column.dtype})"
+        )
+    return column.to_numpy(dtype=object, na_value=None)
