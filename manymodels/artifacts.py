@@ -94,6 +94,10 @@ class ArtifactStore(Protocol):
 
     def delete(self, digest: str) -> None: ...
 
+    def stat(self, digest: str) -> tuple[int, float]:
+        """(size in bytes, modification time) of a stored artifact."""
+        ...
+
     def digests(self) -> Iterator[str]:
         """Every digest held (for garbage collection)."""
         ...
@@ -164,6 +168,10 @@ class LocalArtifactStore:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+
+    def stat(self, digest: str) -> tuple[int, float]:
+        st = self.path(digest).stat()
+        return st.st_size, st.st_mtime
 
     def digests(self) -> Iterator[str]:
         if not self.root.exists():

@@ -83,24 +83,42 @@ def train(
     resume: Annotated[
         str | None, typer.Option(help="Finish an interrupted run, skipping committed partitions.")
     ] = None,
+    changed_only: Annotated[
+        bool,
+        typer.Option(help="Only partitions whose data differs from their production version's."),
+    ] = False,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option("--partitions", help="Train exactly these keys (repeat the option)."),
+    ] = None,
+    partitions_file: Annotated[
+        Path | None, typer.Option(help="Train exactly the keys listed in this file, one a line.")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Train one model per partition of DATA as SPEC says, into the registry."""
+    """Train one model per partition of DATA as SPEC says, into the registry.
+
+    A partition that already has a production model is retrained: the new version is evaluated
+    against production and the spec's promotion policy decides whether it replaces it.
+    """
     from manymodels import console
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
     parsed = Spec.from_toml(spec)
+    only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
     with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
         summary = run_train(
             parsed, data, registry,
             backend=backend, ray_address=ray_address, strict=strict, progress=bar, resume=resume,
+            only=only, changed_only=changed_only,
         )  # fmt: skip
     if json_out:
         console.print_json(
             {
                 "run": summary.run.to_dict(),
+                "decisions": summary.decisions,
                 "failures": [f.to_dict() for f in summary.failures],
                 "seconds": summary.seconds,
                 "startup_seconds": summary.startup_seconds,
@@ -109,6 +127,92 @@ def train(
         )
     else:
         console.run_summary(summary, str(registry))
+
+
+def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
+    """Keys from the command line and/or a file (blank lines and # comments ignored)."""
+    if keys is None and path is None:
+        return None
+    out = list(keys or [])
+    if path is not None:
+        from manymodels.exceptions import DataError
+
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read the partitions file ({e.strerror})") from None
+        out += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return out
+
+
+@app.command()
+def promote(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    version: Annotated[int, typer.Argument(min=1, help="The version to serve.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
+    json_out: JsonOpt = False,
+) -> None:
+    """Point a partition's production alias at VERSION (routers pick it up within seconds)."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
+    _show_move(move, json_out, console)
+
+
+@app.command()
+def rollback(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a partition's production alias back to the version it served before."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        move = reg.rollback(key)
+    _show_move(move, json_out, console)
+
+
+def _show_move(move: Any, json_out: bool, console: Any) -> None:
+    if json_out:
+        console.print_json(move.to_dict())
+    else:
+        console.out.print(
+            f"{move.key}: {move.alias} v{move.from_version} → v{move.to_version} ({move.reason})"
+        )
+
+
+@app.command()
+def gc(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    keep: Annotated[
+        int | None,
+        typer.Option(min=1, help="Keep this many newest versions per partition (+ aliased ones)."),
+    ] = None,
+    grace_seconds: Annotated[
+        float,
+        typer.Option(min=0, help="Spare unreferenced artifacts younger than this (seconds)."),
+    ] = 3600.0,
+    dry_run: Annotated[bool, typer.Option(help="Report what would go; delete nothing.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete versions past the retention limit and artifacts no version references."""
+    from manymodels import console
+    from manymodels.gc import collect
+
+    with _open(registry) as reg:
+        report = collect(reg, keep=keep, grace_seconds=grace_seconds, dry_run=dry_run)
+    if json_out:
+        console.print_json(report.to_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.out.print(
+        f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
+        f"artifact(s), {report.bytes_freed:,} bytes; {report.artifacts_kept_young} unreferenced "
+        f"artifact(s) younger than {grace_seconds:g}s kept"
+    )
 
 
 @models_app.command("list")
@@ -233,6 +337,56 @@ def demo(
 def version() -> None:
     """Print the manymodels version."""
     typer.echo(__version__)
+
+
+@app.command()
+def score(
+    data: Annotated[
+        Path, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Scores file, .parquet or .csv (written on success)."),
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    alias: Annotated[
+        str, typer.Option(help="Which version of each partition scores its rows.")
+    ] = "production",
+    backend: Annotated[
+        str, typer.Option(help="'ray' (default) or 'local' to score in this process.")
+    ] = "ray",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
+    ] = None,
+    skip_unknown: Annotated[
+        bool,
+        typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score every row of DATA with its partition's model at ALIAS into OUT.
+
+    Keys with no such model (unknown, too small to train, or without the alias) are scored by
+    the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
+    model_version, model_partition and fallback.
+    """
+    from manymodels import console
+    from manymodels.scoring import score_file
+
+    summary = score_file(
+        data, out, registry,
+        alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
+    )  # fmt: skip
+    if json_out:
+        console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
+        return
+    unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
+    typer.echo(
+        f"scored {summary.rows:,} rows of {summary.partitions:,} partitions "
+        f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
+        f"in {summary.seconds:.1f}s → {out}"
+    )
 
 
 def main() -> None:

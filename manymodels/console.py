@@ -82,6 +82,14 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
         f"{summary.startup_seconds:.1f}s start-up)"
     )
+    d = summary.decisions
+    if d.get("promoted") or d.get("kept"):
+        out.print(
+            f"retrained: {d.get('promoted', 0)} promoted to production, {d.get('kept', 0)} kept "
+            f"the champion (new version is the 'candidate'), {d.get('first', 0)} new partitions"
+        )
+    if run.options.get("changed_only"):
+        out.print(f"skipped {run.options.get('unchanged', 0)} partitions whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
     out.print(f"registry: {registry}")

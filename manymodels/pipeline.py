@@ -11,7 +11,6 @@ run can then be resumed.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -28,7 +27,13 @@ from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
 from manymodels.registry.store import now
 from manymodels.spec import Spec
-from manymodels.train import Champion, Result, train_chunk, train_fallback
+from manymodels.train import (
+    Champion,
+    Result,
+    pooled_fingerprint,
+    train_chunk,
+    train_fallback,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ class RunSummary:
     seconds: float
     startup_seconds: float
     versions: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    """How new versions fared: ``first`` (no production yet), ``promoted``, ``kept`` (the
+    champion stays; the new version is the ``candidate``)."""
 
     @property
     def rate(self) -> float:
@@ -90,7 +98,7 @@ def train(
     started = time.perf_counter()
     spec = Spec.coerce(spec)
     table, _ = prepare(spec, data)  # bad input fails here, before the registry is touched
-    wanted = _wanted_keys(table, only)
+    wanted = _wanted_keys(table, only, spec.partition_by)
     own_registry = not isinstance(registry, Registry)
     reg = Registry(registry) if not isinstance(registry, Registry) else registry
     try:
@@ -112,10 +120,12 @@ class _Plan:
     fallback_due: bool
 
 
-def _wanted_keys(table: PartitionedTable, only: Iterable[str] | None) -> set[str] | None:
+def _wanted_keys(
+    table: PartitionedTable, only: Iterable[str] | None, columns: list[str]
+) -> set[str] | None:
     if only is None:
         return None
-    wanted = {normalize_key(k) for k in only}
+    wanted = {normalize_key(k, columns) for k in only}
     missing = sorted(wanted - set(table.keys))
     if missing:
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
@@ -140,8 +150,11 @@ def _run(
     owned = isinstance(backend, str)
     runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
     startup = time.perf_counter() - setup
+    decisions: dict[str, int] = {}
     try:
-        versions = _execute(reg, spec, table, plan, runner, strict=strict, progress=progress)
+        versions = _execute(
+            reg, spec, table, plan, runner, strict=strict, progress=progress, decisions=decisions
+        )
     except KeyboardInterrupt:
         runner.cancel()
         reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
@@ -162,6 +175,7 @@ def _run(
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
         versions=versions,
+        decisions=decisions,
     )
 
 
@@ -181,22 +195,25 @@ def _plan_run(
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
     options: dict[str, Any] = {}
+    # "changed" = differs from the data the partition was last trained on (its newest version,
+    # promoted or not): retraining on identical data would only repeat the same decision.
+    last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY]) if changed_only else {}
     if changed_only:
         changed = {
-            k for k, fp in zip(todo.keys, todo.fingerprints, strict=True)
-            if k not in production or production[k][2] != fp
-        }  # fmt: skip
+            k for k, fp in zip(todo.keys, todo.fingerprints, strict=True) if last_seen.get(k) != fp
+        }
         options = {"changed_only": True, "unchanged": len(todo) - len(changed)}
         todo = todo.select(changed)
     if only is not None:
         options["only"] = len(only)
     # The pooled fallback is retrained with full runs, and with changed-only runs that changed
     # something; never when named partitions are retrained (that must not touch other models).
-    fallback_due = spec.fallback.enabled and only is None and (not changed_only or len(todo) > 0)
+    fb = production.get(FALLBACK_KEY)
+    pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
+    fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
     champions = {
         k: Champion(production[k][0], production[k][1]) for k in todo.keys if k in production
     }
-    fb = production.get(FALLBACK_KEY)
     fallback = Champion(fb[0], fb[1]) if fb else None
 
     if resume is not None:
@@ -222,7 +239,7 @@ def _plan_run(
         spec_hash=spec.spec_hash,
         spec=spec.to_dict(),
         data_source=describe_source(data),
-        data_fingerprint=table_fingerprint(table),
+        data_fingerprint=pooled_fingerprint(table),
         started_at=now(),
         ended_at=None,
         n_partitions=len(todo),
@@ -235,14 +252,6 @@ def _plan_run(
     return _Plan(run.run_id, todo, champions, fallback, fallback_due)
 
 
-def table_fingerprint(table: PartitionedTable) -> str:
-    """The whole input's fingerprint: row-order independent like the partitions'."""
-    h = hashlib.blake2b(digest_size=16)
-    for key, fp in zip(table.keys, table.fingerprints, strict=True):
-        h.update(f"{key}\0{fp}\n".encode())
-    return h.hexdigest()
-
-
 def _execute(
     reg: Registry,
     spec: Spec,
@@ -252,7 +261,9 @@ def _execute(
     *,
     strict: bool,
     progress: ProgressCallback | None,
+    decisions: dict[str, int],
 ) -> dict[str, int]:
+    """Ship chunks, commit each as it finishes; fills ``decisions`` with promotion counts."""
     todo = plan.todo
     store = reg.artifacts
     libraries = library_versions()
@@ -284,6 +295,10 @@ def _execute(
             promote=_promotion_reason,
         )  # fmt: skip
         versions.update(committed)
+        for v in new:
+            if kind == "chunk":
+                outcome = _outcome(v)
+                decisions[outcome] = decisions.get(outcome, 0) + 1
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,
@@ -315,6 +330,12 @@ def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[R
 def _task_died(key: str, error: BaseException) -> PartitionOutcome:
     text = str(error).strip().splitlines()
     return PartitionOutcome(key, "failed", type(error).__name__, text[-1][:500] if text else "")
+
+
+def _outcome(version: NewVersion) -> str:
+    if version.evaluation.get("champion_version") is None:
+        return "first"
+    return "promoted" if version.evaluation.get("promote") else "kept"
 
 
 def _promotion_reason(version: NewVersion) -> str | None:

@@ -8,6 +8,7 @@ artifact. Anything a partition's data makes go wrong is caught and becomes that 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import warnings
@@ -399,6 +400,14 @@ def _load_champion(
         return None, _oneline(e)
 
 
+def pooled_fingerprint(table: PartitionedTable) -> str:
+    """The fallback's data fingerprint: changes when any partition's does."""
+    h = hashlib.blake2b(digest_size=16)
+    for key, fp in zip(table.keys, table.fingerprints, strict=True):
+        h.update(f"{key}\0{fp}\n".encode())
+    return h.hexdigest()
+
+
 def train_fallback(
     table: PartitionedTable, spec: Spec, store: ArtifactStore, champion: Champion | None = None
 ) -> Result:
@@ -423,7 +432,6 @@ def train_fallback(
             "min_rows": 2,
         }
     )
-    fingerprint = zlib.crc32("".join(table.fingerprints).encode())
     return train_one(
         _take(table.X, idx),
         table.y[idx],
@@ -431,7 +439,7 @@ def train_fallback(
         store,
         key=FALLBACK_KEY,
         key_values={},
-        fingerprint=f"pooled-{len(table)}-{fingerprint:08x}",
+        fingerprint=pooled_fingerprint(table),
         schema=feature_schema(table, spec),
         numeric=[c for c in table.features if c not in table.categorical],
         champion=champion,

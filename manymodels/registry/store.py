@@ -18,11 +18,13 @@ from sqlalchemy import (
     and_,
     bindparam,
     create_engine,
+    delete,
     event,
     func,
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.engine import Connection, Row
@@ -467,6 +469,21 @@ class SqlStore:
                 out.update({k: (ver, sha, fp) for k, ver, sha, fp in conn.execute(q)})
         return out
 
+    def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
+        """``{key: data fingerprint of its newest version}``: what the data looked like the last
+        time each partition was trained, promoted or not."""
+        p, v = t.partitions.c, t.model_versions.c
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for batch in _batches(keys):
+                q = (
+                    select(p.key, v.data_fingerprint)
+                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
+                    .where(p.key.in_(batch))
+                )
+                out.update(dict(conn.execute(q).all()))
+        return out
+
     def alias_table(self, alias: str = "production", *, since: str | None = None) -> dict[str, int]:
         """``{key: version}`` for one alias, optionally only entries moved after ``since``."""
         q = select(t.aliases.c.key, t.aliases.c.version).where(t.aliases.c.alias == alias)
@@ -489,10 +506,38 @@ class SqlStore:
             for r in rows
         ]
 
-    def referenced_digests(self) -> set[str]:
+    def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
+        """Artifacts some version references (optionally as if ``exclude`` were deleted)."""
+        c = t.model_versions.c
+        gone = set(exclude)
         with self.engine.connect() as conn:
-            q = select(t.model_versions.c.artifact_sha256).distinct()
-            return set(conn.execute(q).scalars())
+            if not gone:
+                return set(conn.execute(select(c.artifact_sha256).distinct()).scalars())
+            rows = conn.execute(select(c.key, c.version, c.artifact_sha256))
+            return {sha for k, v, sha in rows if (k, v) not in gone}
+
+    def prune_versions(self, keep: int, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
+        """Delete versions older than each partition's ``keep`` newest, except aliased ones.
+
+        One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
+        """
+        if keep < 1:
+            raise RegistryError("retention must keep at least 1 version per partition")
+        c, a = t.model_versions.c, t.aliases.c
+        rank = func.row_number().over(partition_by=c.key, order_by=c.version.desc()).label("rank")
+        ranked = select(c.id, c.key, c.version, c.artifact_sha256, rank).subquery()
+        aliased = select(a.key, a.version)
+        q = select(ranked.c.id, ranked.c.key, ranked.c.version, ranked.c.artifact_sha256).where(
+            ranked.c.rank > keep,
+            ~tuple_(ranked.c.key, ranked.c.version).in_(aliased),
+        )
+        with self._begin() as conn:
+            doomed = conn.execute(q).all()
+            if doomed and not dry_run:
+                ids = [r.id for r in doomed]
+                for batch in _batches(ids):
+                    conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
+        return [(r.key, r.version, r.artifact_sha256) for r in doomed]
 
     def alias_changes(
         self, alias: str = "production", *, since: str | None = None

@@ -1,0 +1,62 @@
+"""Garbage collection: old versions past a retention limit, and artifacts nothing references.
+
+Order matters for safety: version rows are deleted first (one transaction), then artifacts no
+remaining version references. An artifact is only removed once it is older than a grace period,
+because a training run writes its artifacts *before* it commits their versions — a young
+unreferenced artifact may belong to a run still in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from manymodels.registry.client import Registry
+
+
+@dataclass(frozen=True)
+class GcReport:
+    dry_run: bool
+    versions_deleted: list[tuple[str, int]] = field(default_factory=list)
+    artifacts_deleted: int = 0
+    bytes_freed: int = 0
+    artifacts_kept_young: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def collect(
+    registry: Registry,
+    *,
+    keep: int | None = None,
+    grace_seconds: float = 3600.0,
+    dry_run: bool = False,
+) -> GcReport:
+    """Apply retention (``keep`` newest versions per partition, plus every aliased version),
+    then remove unreferenced artifacts older than ``grace_seconds``."""
+    pruned = registry.store.prune_versions(keep, dry_run=dry_run) if keep is not None else []
+    # after a real prune the rows are gone; a dry run asks "as if they were"
+    gone = [(k, v) for k, v, _ in pruned] if dry_run else []
+    referenced = registry.store.referenced_digests(exclude=gone)
+    cutoff = time.time() - grace_seconds
+    deleted = freed = young = 0
+    for digest in list(registry.artifacts.digests()):
+        if digest in referenced:
+            continue
+        size, mtime = registry.artifacts.stat(digest)
+        if mtime > cutoff:
+            young += 1
+            continue
+        if not dry_run:
+            registry.artifacts.delete(digest)
+        deleted += 1
+        freed += size
+    return GcReport(
+        dry_run=dry_run,
+        versions_deleted=[(k, v) for k, v, _ in pruned],
+        artifacts_deleted=deleted,
+        bytes_freed=freed,
+        artifacts_kept_young=young,
+    )

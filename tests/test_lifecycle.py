@@ -1,0 +1,300 @@
+"""Retraining, champion vs challenger, promote / roll back, resume after kill -9, and gc."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import DataError, NothingToRollBack
+from manymodels.gc import collect
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+BIN = Path(sys.executable).parent
+
+
+def versions(reg: Registry) -> dict[str, int]:
+    return {p.key: p.latest_version for p in reg.list_partitions(limit=10_000)}
+
+
+def production(reg: Registry) -> dict[str, int]:
+    return reg.store.alias_table("production")
+
+
+def noisy(
+    df: pd.DataFrame, pid: int, scale: float, seed: int = 1, *, keep_last: int = 0
+) -> pd.DataFrame:
+    """The partition's target replaced by noise, except its last ``keep_last`` rows (which stay
+    true, so a model fitted on the noise is worse on them than one that knows the rule)."""
+    out = df.copy()
+    mask = (out["pid"] == pid) & (out["t"] < out["t"].max() + 1 - keep_last)
+    out.loc[mask, "y"] = np.random.default_rng(seed).normal(scale=scale, size=int(mask.sum()))
+    return out
+
+
+# ------------------------------------------------------------------------ selective retraining
+def test_changed_only_touches_exactly_the_changed_partitions(tmp_path: Path) -> None:
+    df = linear_frame(6, 30)
+    spec = spec_dict(min_rows=10)
+    train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        before = versions(reg)
+        before_prod = production(reg)
+
+    changed = df.copy()
+    changed.loc[changed["pid"] == 2, "y"] += 1.0  # one partition's data moves
+    extra = linear_frame(1, 30, seed=9).assign(pid=99)  # one new partition
+    summary = train(
+        spec, pd.concat([changed, extra]), tmp_path / "reg", backend="local", changed_only=True
+    )
+    assert summary.run.n_partitions == 2
+    assert summary.run.options == {"changed_only": True, "unchanged": 5}
+    with Registry.open(tmp_path / "reg") as reg:
+        after = versions(reg)
+        assert after["pid=2"] == before["pid=2"] + 1
+        assert after["pid=99"] == 1
+        untouched = [k for k in before if k not in ("pid=2",)]
+        # the pooled fallback changed too (its data did), everything else is as it was
+        assert all(after[k] == before[k] for k in untouched if k != FALLBACK_KEY)
+        assert after[FALLBACK_KEY] == before[FALLBACK_KEY] + 1
+        assert all(production(reg)[k] == before_prod[k] for k in untouched if k != FALLBACK_KEY)
+
+    # nothing changed now: nothing is trained, not even the fallback
+    again = train(
+        spec, pd.concat([changed, extra]), tmp_path / "reg", backend="local", changed_only=True
+    )
+    assert again.run.n_partitions == 0 and again.versions == {}
+
+
+def test_named_partitions_retrain_alone_and_leave_the_fallback(tmp_path: Path) -> None:
+    df = linear_frame(4, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    summary = train(spec_dict(), df, tmp_path / "reg", backend="local", only=["pid=1", "pid=3"])
+    assert set(summary.versions) == {"pid=1", "pid=3"}
+    with Registry.open(tmp_path / "reg") as reg:
+        assert versions(reg) == {"pid=0": 1, "pid=1": 2, "pid=2": 1, "pid=3": 2, FALLBACK_KEY: 1}
+    with pytest.raises(DataError, match="no rows in the data for partition"):
+        train(spec_dict(), df, tmp_path / "reg", backend="local", only=["pid=7"])
+
+
+# ------------------------------------------------------------------------ policies
+@pytest.mark.parametrize(
+    ("policy", "worse_promoted", "better_promoted"),
+    [("always", True, True), ("if_better", False, True), ("manual", False, False)],
+)
+def test_promotion_policies(
+    tmp_path: Path, policy: str, worse_promoted: bool, better_promoted: bool
+) -> None:
+    df = linear_frame(2, 40)
+    spec = spec_dict(promotion={"policy": policy})
+    train(spec, noisy(df, 0, 1.0), tmp_path / "reg", backend="local")  # v1: modest noise
+
+    # v2 fitted on noise; the new validation rows (last 8 of 40) are true, and v2 loses on them
+    worse = noisy(df, 0, 50.0, seed=2, keep_last=8)
+    train(spec, worse, tmp_path / "reg", backend="local", only=["pid=0"])
+    with Registry.open(tmp_path / "reg") as reg:
+        v2 = reg.get_version("pid=0", 2)
+        ev = v2.evaluation
+        assert ev["policy"] == policy and ev["champion_version"] == 1
+        assert ev["champion_score"] is not None and ev["challenger_score"] == v2.score
+        assert ev["promote"] is worse_promoted
+        assert production(reg)["pid=0"] == (2 if worse_promoted else 1)
+        if not worse_promoted:
+            assert "candidate" in v2.aliases
+        reason = reg.alias_history("pid=0")[-1].reason
+        assert reason == ev["reason"] if worse_promoted else "new version"
+
+    # v3 trained on the clean relationship: clearly better than whatever is in production
+    train(spec, df, tmp_path / "reg", backend="local", only=["pid=0"])
+    with Registry.open(tmp_path / "reg") as reg:
+        v3 = reg.get_version("pid=0", 3)
+        assert v3.evaluation["promote"] is better_promoted
+        assert production(reg)["pid=0"] == (3 if better_promoted else (2 if worse_promoted else 1))
+        if policy == "if_better":
+            assert v3.evaluation["improvement"] > 0
+            assert v3.evaluation["reason"].startswith("promoted:")
+
+
+def test_min_improvement_is_relative(tmp_path: Path) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "if_better", "min_improvement": 10.0})  # +1000 %
+    train(spec, noisy(df, 0, 5.0), tmp_path / "reg", backend="local")
+    train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 2).evaluation
+        assert ev["improvement"] > 0 and not ev["promote"]
+        assert "kept champion" in ev["reason"] and production(reg)["pid=0"] == 1
+
+
+def test_a_champion_that_cannot_load_is_kept_and_says_why(tmp_path: Path) -> None:
+    df = linear_frame(1, 40)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        path = reg.artifacts.path(reg.get_version("pid=0", 1).artifact_sha256)  # type: ignore[attr-defined]
+    path.write_bytes(b"tampered")
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 2).evaluation
+        assert not ev["promote"] and "could not be evaluated" in ev["reason"]
+        assert "corrupted" in ev["reason"]
+
+
+# ------------------------------------------------------------------------ promote / rollback
+def test_promote_and_rollback_round_trip(tmp_path: Path) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    for _ in range(3):
+        train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        with pytest.raises(NothingToRollBack):
+            reg.rollback("pid=0")
+        reg.promote("pid=0", 2)
+        reg.promote("pid=0", 3)
+        assert reg.rollback("pid=0").to_version == 2
+        assert reg.rollback("pid=0").to_version == 1  # a second rollback goes further back
+        with pytest.raises(NothingToRollBack):
+            reg.rollback("pid=0")
+        actions = [m.action for m in reg.alias_history("pid=0", "production")]
+        assert actions == ["first", "promote", "promote", "rollback", "rollback"]
+        assert reg.promote("pid=0", 1).to_version == 1  # idempotent: nothing new written
+        assert len(reg.alias_history("pid=0", "production")) == 5
+
+
+def test_promote_and_rollback_from_the_cli(tmp_path: Path) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    train(spec, df, tmp_path / "reg", backend="local")
+    train(spec, df, tmp_path / "reg", backend="local")
+    runner = CliRunner()
+    reg = str(tmp_path / "reg")
+    out = runner.invoke(app, ["promote", "pid=0", "2", "--registry", reg, "--json"])
+    assert out.exit_code == 0, out.output
+    assert (json.loads(out.stdout)["from_version"], json.loads(out.stdout)["to_version"]) == (1, 2)
+    out = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
+    assert out.exit_code == 0 and "production v2 → v1" in out.stdout
+    bad = runner.invoke(app, ["promote", "pid=0", "9", "--registry", reg])
+    assert bad.exit_code == 2
+    assert bad.stderr.strip() == "error: partition 'pid=0' has no version 9"
+    none = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
+    assert none.exit_code == 1 and none.stderr.startswith("error: partition 'pid=0' has no earlier")
+    with Registry.open(tmp_path / "reg") as r:
+        assert production(r)["pid=0"] == 1
+
+
+# ------------------------------------------------------------------------ resume after kill -9
+def _wait_for(db: Path, query: str, ok: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db, timeout=1) as conn:
+                    value = conn.execute(query).fetchone()
+                if value is not None and ok(value[0]):
+                    return value[0]
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {query}")
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_resume(tmp_path: Path) -> None:
+    from manymodels.samples import synthetic
+
+    n = 3000
+    data = tmp_path / "big.parquet"
+    synthetic(n, 40).to_parquet(data)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "kill"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        "params = { alpha = [0.1, 1.0, 10.0] }\n"
+    )
+    reg = tmp_path / "reg"
+    db = reg / "registry.db"
+    proc = subprocess.Popen(
+        [BIN / "manymodels", "train", spec, data, "--registry", reg, "--backend", "local"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        committed = _wait_for(
+            db, "select count(*) from run_partitions where key != '__fallback__'", lambda c: c > 0
+        )
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert 0 < committed < n, "the kill must land mid-run"
+
+    with Registry.open(reg) as r:
+        run = r.list_runs()[0]
+        assert run.status == "running"  # it died without saying so
+        for p in r.list_partitions(limit=n + 1):  # never a half-written version
+            v = r.get_version(p.key)
+            assert r.artifacts.exists(v.artifact_sha256)
+
+    res = subprocess.run(
+        [BIN / "manymodels", "train", spec, data, "--registry", reg, "--backend", "local",
+         "--resume", run.run_id, "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)["run"]
+    assert out["run_id"] == run.run_id and out["status"] == "completed"
+    assert out["n_trained"] == n
+    with Registry.open(reg) as r:
+        assert r.count_partitions() == n + 1
+        assert all(p.latest_version == 1 for p in r.list_partitions(limit=n + 1))
+        report = collect(r, grace_seconds=0, dry_run=True)
+        # artifacts of the killed chunk may be orphans; nothing a version references is one
+        referenced = r.store.referenced_digests()
+        assert all(r.artifacts.exists(d) for d in referenced)
+        assert report.versions_deleted == []
+
+
+# ------------------------------------------------------------------------ gc
+def test_gc_retention_and_orphans(tmp_path: Path) -> None:
+    df = linear_frame(2, 40)
+    spec = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
+    for i in range(3):
+        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        orphan, _ = reg.artifacts.put(b"left behind by a crashed run")
+        old = reg.get_version("pid=0", 2).artifact_sha256
+        dry = collect(reg, keep=1, grace_seconds=0, dry_run=True)
+        assert sorted(dry.versions_deleted) == [("pid=0", 2), ("pid=1", 2)]
+        assert reg.artifacts.exists(old) and reg.artifacts.exists(orphan)  # dry run: untouched
+
+        young = collect(reg, grace_seconds=3600)
+        assert young.artifacts_deleted == 0 and young.artifacts_kept_young == 1
+
+        report = collect(reg, keep=1, grace_seconds=0)
+        assert sorted(report.versions_deleted) == [("pid=0", 2), ("pid=1", 2)]
+        assert not reg.artifacts.exists(old) and not reg.artifacts.exists(orphan)
+        # production (v1) and the newest (v3, the candidate) survive and still load
+        assert [v.version for v in reg.list_versions("pid=0")] == [3, 1]
+        assert reg.load_model("pid=0").version.version == 1
+        assert reg.load_model("pid=0", alias="candidate").version.version == 3
+
+
+def test_gc_cli(tmp_path: Path) -> None:
+    train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
+    out = CliRunner().invoke(app, ["gc", "--registry", str(tmp_path / "reg"), "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["artifacts_deleted"] == 0
