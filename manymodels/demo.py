@@ -1,18 +1,29 @@
 """``manymodels demo``: the whole story on the per-store sales sample, on embedded defaults.
 
-It is the README's first command, so it must work from a fresh install with nothing started
-by hand, and say plainly what it did and where things are.
+train → serve → score over HTTP → a consumer posts new weeks for one store → the challenger is
+evaluated against the champion → promoted (or not, with the reason) → the router answers with
+the new version → rollback. It is the README's first command, so it must work from a fresh
+install with nothing started by hand, and say plainly what it did and where things are.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from manymodels import console
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
+
+STORY_KEY = "store=5,brand=tropicana"
+"""The partition whose consumer posts new data in the demo."""
+UNKNOWN_KEY = {"store": 99, "brand": "tropicana"}
 
 
 def samples_dir() -> Path:
@@ -24,7 +35,20 @@ def samples_dir() -> Path:
     raise FileNotFoundError("data-samples not found; reinstall manymodels")
 
 
+def new_weeks(history: pd.DataFrame, weeks: int = 8, uplift: float = 1.5) -> pd.DataFrame:
+    """What a consumer might post: the next ``weeks`` weeks of one store × brand, after a
+    competitor closed and demand rose by ``uplift`` — the old model now under-forecasts."""
+    last = history.sort_values("week").tail(weeks).copy()
+    step = pd.Timedelta(weeks=weeks)
+    last["week"] = pd.to_datetime(last["week"]) + step
+    rng = np.random.default_rng(7)
+    last["units"] = (last["units"] * uplift * rng.normal(1.0, 0.05, len(last))).round(1)
+    return last
+
+
 def run_demo(registry: Path, *, backend: str = "ray") -> None:
+    from manymodels.execution import make_backend
+
     samples = samples_dir()
     spec_path, data_path = samples / "store_sales.toml", samples / "store_sales.csv"
     if registry.exists():
@@ -32,30 +56,132 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
     spec = Spec.from_toml(spec_path)
     out = console.out
     out.rule("[bold]manymodels demo[/]: one model per store × brand")
-    out.print(f"spec: {spec_path}\ndata: {data_path}\n")
+    out.print(f"spec: {spec_path}\ndata: {data_path}\nregistry: {registry.resolve()}\n")
 
-    out.rule("1. train")
-    with console.progress_bar(f"training {spec.name}", enabled=console.err.is_terminal) as bar:
-        summary = train(spec, data_path, registry, backend=backend, progress=bar)
-    console.run_summary(summary, str(registry.resolve()))
+    runner = make_backend(backend)  # one Ray instance for the whole story
+    try:
+        out.rule("1. train one model per partition")
+        with console.progress_bar(f"training {spec.name}", enabled=console.err.is_terminal) as bar:
+            summary = train(spec, data_path, registry, backend=runner, progress=bar)
+        console.run_summary(summary, str(registry.resolve()))
+        _show_models(registry, spec)
+        _serve_and_score(registry, spec, data_path, runner)
+    finally:
+        runner.close()
+    out.rule("try it yourself")
+    out.print(
+        f"manymodels models list --registry {registry}\n"
+        f"manymodels models show '{STORY_KEY}' --registry {registry}\n"
+        f"manymodels runs list --registry {registry}\n"
+        f"manymodels serve --registry {registry}    # then curl it as the README shows"
+    )
 
+
+def _show_models(registry: Path, spec: Spec) -> None:
     with Registry.open(registry) as reg:
         items = reg.list_partitions(limit=1000)
-        trained = [p for p in items if p.production and p.key != "__fallback__"]
-        beat = sum(1 for p in trained if (p.production and (p.production.skill or 0) > 0))
-        console.partitions_table(items, total=len(items), offset=0)
-        out.print(
-            f"{beat} of {len(trained)} partition models beat the naive last-value forecast "
-            f"on their validation weeks ({spec.metric_name})."
-        )
-        if summary.run.n_skipped:
-            out.print(
-                f"{summary.run.n_skipped} partition(s) had fewer than {spec.min_rows} rows: "
-                "the global fallback model (key __fallback__) serves them."
-            )
-    out.rule("next")
-    out.print(
-        f"browse: manymodels models list --registry {registry}\n"
-        f"        manymodels models show 'store=2,brand=tropicana' --registry {registry}\n"
-        f"        manymodels runs show {summary.run.run_id} --registry {registry}"
+    trained = [p for p in items if p.production and p.key != "__fallback__"]
+    beat = sum(1 for p in trained if p.production and (p.production.skill or 0) > 0)
+    console.partitions_table(items, total=len(items), offset=0)
+    console.out.print(
+        f"{beat} of {len(trained)} partition models beat the naive last-value forecast on their "
+        f"validation weeks. Partitions under {spec.min_rows} rows are served by the global "
+        "fallback model (key __fallback__)."
     )
+
+
+def _serve_and_score(registry: Path, spec: Spec, data_path: Path, runner: Any) -> None:
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    out = console.out
+    data = pd.read_csv(data_path)
+    token = secrets.token_urlsafe(16)
+    settings = Settings(registry=registry, admin_token=token, refresh_seconds=0.5)
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+        admin = {"Authorization": f"Bearer {token}"}
+        out.rule(f"2. serve: router on {url}")
+        rows = _latest_rows(data, [(1, "dominicks"), (2, "minute_maid"), (5, "tropicana")], spec)
+        rows.append({**UNKNOWN_KEY, **{f: rows[0][f] for f in spec.features or []}})
+        answer = _post(http, "/v1/predict", {"rows": rows})
+        _print_predictions("POST /v1/predict (4 rows, 4 partitions, one store unknown)", rows,
+                           answer["predictions"])  # fmt: skip
+
+        out.rule(f"3. a consumer posts 8 new weeks for {STORY_KEY}")
+        mask = (data["store"] == 5) & (data["brand"] == "tropicana")
+        posted = new_weeks(data[mask])
+        before = _score_one(http, posted.head(1), spec)
+        out.print(f"production serves v{before['version']}; it predicts "
+                  f"{before['predictions'][0]:,.0f} units for a week that sold "
+                  f"{posted['units'].iloc[0]:,.0f}")  # fmt: skip
+        history = pd.concat([data[mask], posted], ignore_index=True)
+        retrained = train(spec, history, registry, backend=runner, only=[STORY_KEY])
+        with Registry.open(registry) as reg:
+            new_version = reg.get_version(STORY_KEY, retrained.versions[STORY_KEY])
+        ev = new_version.evaluation
+        verdict = "[green]promoted[/]" if ev["promote"] else "[yellow]not promoted[/]"
+        out.print(f"challenger v{new_version.version} vs champion v{ev['champion_version']}, "
+                  f"both scored on the new validation weeks: {verdict}")  # fmt: skip
+        out.print(f"  reason: {ev['reason']}")
+
+        out.rule("4. the router answers with the new version")
+        after = _wait_for_version(http, posted.head(1), spec, new_version.version)
+        out.print(f"production now serves v{after['version']}: it predicts "
+                  f"{after['predictions'][0]:,.0f} units for that week")  # fmt: skip
+
+        out.rule("5. roll back")
+        back = _post(http, f"/v1/partitions/{STORY_KEY}/rollback", {}, headers=admin)
+        out.print(f"production {back['from_version']} → {back['to_version']} ({back['reason']})")
+        final = _score_one(http, posted.head(1), spec)
+        out.print(f"the router serves v{final['version']} again at once")
+
+
+def _latest_rows(
+    data: pd.DataFrame, keys: list[tuple[int, str]], spec: Spec
+) -> list[dict[str, Any]]:
+    rows = []
+    for store, brand in keys:
+        part = data[(data["store"] == store) & (data["brand"] == brand)].sort_values("week")
+        last = part.iloc[-1]
+        rows.append({"store": store, "brand": brand,
+                     **{f: last[f].item() for f in spec.features or []}})  # fmt: skip
+    return rows
+
+
+def _score_one(http: Any, rows: pd.DataFrame, spec: Spec) -> dict[str, Any]:
+    body = {"rows": rows[list(spec.features or [])].to_dict(orient="records")}
+    return _post(http, f"/v1/partitions/{STORY_KEY}/predict", body)
+
+
+def _wait_for_version(http: Any, rows: pd.DataFrame, spec: Spec, version: int) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + 10
+    answer = _score_one(http, rows, spec)
+    while answer["version"] != version and time.monotonic() < deadline:
+        time.sleep(0.1)
+        answer = _score_one(http, rows, spec)
+    return answer
+
+
+def _post(http: Any, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    response = http.post(path, json=body, **kwargs)
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _print_predictions(
+    title: str, rows: list[dict[str, Any]], answers: list[dict[str, Any]]
+) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in ("store", "brand", "served by", "version", "fallback", "prediction"):
+        table.add_column(col)
+    for row, a in zip(rows, answers, strict=True):
+        table.add_row(str(row["store"]), row["brand"], a["partition"], str(a["version"]),
+                      "yes" if a["fallback"] else "", f"{a['prediction']:,.0f}")  # fmt: skip
+    console.out.print(table)
