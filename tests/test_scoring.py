@@ -1,0 +1,335 @@
+"""Tests for manymodels.scoring: real registries trained from the samples, scored in process
+(and once through real Ray), every prediction checked against the partition's own model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels import samples
+from manymodels.artifacts import LocalArtifactStore
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactCorrupted, DataError
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.scoring import OUTPUT_COLUMNS, score, score_file, score_table
+
+SALES_FEATURES = ["price", "deal", "feat"]
+runner = CliRunner()
+
+
+def spec_dict(samples_dir: Path, name: str, **changes: Any) -> dict[str, Any]:
+    spec = tomllib.loads((samples_dir / f"{name}.toml").read_text())
+    spec.update(changes)
+    return spec
+
+
+def only_first_candidate(samples_dir: Path, name: str, **changes: Any) -> dict[str, Any]:
+    """The sample spec with its first (linear) candidate only: the tests score, not select."""
+    spec = spec_dict(samples_dir, name, **changes)
+    spec["candidates"] = spec["candidates"][:1]
+    return spec
+
+
+@pytest.fixture(scope="module")
+def sales(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The store_sales sample as is: 34 trained partitions, 2 short ones left to the fallback."""
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    root = tmp_path_factory.mktemp("scoring") / "reg"
+    summary = train(samples_dir / "store_sales.toml", df, root, backend="local")
+    assert (summary.run.n_trained, summary.run.n_skipped) == (34, 2)
+    with Registry.open(root) as reg:
+        trained = set(reg.store.alias_table("production")) - {FALLBACK_KEY}
+    return {"root": root, "df": df, "trained": trained}
+
+
+def expected(reg: Registry, key: str, X: Any, alias: str = "production") -> np.ndarray:
+    return np.asarray(reg.load_model(key, alias=alias).model.predict(X))
+
+
+def sales_key(row: Any) -> str:
+    return f"store={row.store},brand={row.brand}"
+
+
+# ------------------------------------------------------------------------------ predictions
+def test_every_partition_scored_by_its_own_model_in_input_order(sales: dict[str, Any]) -> None:
+    shuffled = sales["df"].sample(frac=1.0, random_state=7)
+    result = score_table(shuffled, sales["root"], backend="local")
+    out, summary = result.frame, result.summary
+
+    assert list(out.columns) == [*shuffled.columns, *OUTPUT_COLUMNS]
+    assert out.index.equals(shuffled.index)
+    pd.testing.assert_frame_equal(out[list(shuffled.columns)], shuffled)
+    assert (summary.rows, summary.partitions, summary.unscored_rows) == (2060, 36, 0)
+    assert (summary.fallback_partitions, summary.fallback_rows) == (2, 20)
+    assert summary.models == 35 and summary.chunks >= 1 and summary.seconds > 0
+
+    keys = np.array([sales_key(r) for r in out[["store", "brand"]].itertuples()])
+    with Registry.open(sales["root"]) as reg:
+        for key in sorted(set(keys)):
+            rows = out[keys == key]
+            own = key in sales["trained"]
+            model_key = key if own else FALLBACK_KEY
+            version = reg.get_version(model_key).version
+            assert (rows.model_partition == model_key).all()
+            assert (rows.model_version == version).all()
+            assert (rows.fallback == (not own)).all()
+            want = expected(reg, model_key, rows[SALES_FEATURES].to_numpy(dtype=np.float64))
+            np.testing.assert_allclose(rows.prediction.to_numpy(), want, rtol=1e-12, atol=1e-9)
+
+
+def test_unknown_keys_go_to_the_fallback(sales: dict[str, Any]) -> None:
+    df = sales["df"]
+    new = df.head(30).assign(store=99)  # a store the registry has never seen
+    data = pd.concat([df.iloc[::7], new], ignore_index=True)
+    out = score(data, sales["root"], backend="local")
+
+    unknown = out[out.store == 99]
+    assert len(unknown) == 30 and unknown.fallback.all()
+    assert (unknown.model_partition == FALLBACK_KEY).all()
+    with Registry.open(sales["root"]) as reg:
+        want = expected(reg, FALLBACK_KEY, new[SALES_FEATURES].to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(unknown.prediction.to_numpy(), want, rtol=1e-12)
+    assert not out[out.store != 99].model_partition.eq(FALLBACK_KEY).all()
+
+
+def test_many_fallback_rows_are_spread_over_chunks(sales: dict[str, Any]) -> None:
+    rng = np.random.default_rng(0)
+    n = 25_000
+    data = pd.DataFrame(
+        {
+            "store": rng.integers(100, 400, n),
+            "brand": rng.choice(["tropicana", "new_brand"], n),
+            "price": rng.uniform(1.5, 4.0, n).round(2),
+            "deal": rng.integers(0, 2, n),
+            "feat": rng.integers(0, 2, n),
+        }
+    )
+    result = score_table(data, sales["root"], backend="local")
+    assert result.summary.fallback_rows == n and result.summary.chunks > 1
+    with Registry.open(sales["root"]) as reg:
+        want = expected(reg, FALLBACK_KEY, data[SALES_FEATURES].to_numpy(dtype=np.float64))
+    np.testing.assert_allclose(result.frame.prediction.to_numpy(), want, rtol=1e-12)
+
+
+def test_alias(sales: dict[str, Any], tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    shutil.copytree(sales["root"], root)
+    key = sorted(sales["trained"])[0]
+    df = sales["df"].iloc[::5]
+
+    missing = score_table(df, root, alias="nightly", backend="local")
+    assert missing.summary.fallback_rows == len(df)
+    assert missing.frame.fallback.all() and missing.summary.alias == "nightly"
+
+    with Registry.open(root) as reg:
+        reg.set_alias(key, "candidate", 1, reason="test")
+    out = score(df, root, alias="candidate", backend="local")
+    mine = out.model_partition == key
+    assert mine.any() and not out[mine].fallback.any()
+    assert out[~mine].fallback.all()
+
+
+def test_categorical_features_get_a_dataframe(samples_dir: Path, tmp_path: Path) -> None:
+    df = pd.read_csv(samples_dir / "user_activity.csv")
+    users = sorted(df.user_id.unique())[:6]
+    df = df[df.user_id.isin(users)].reset_index(drop=True)
+    train(only_first_candidate(samples_dir, "user_activity"), df, tmp_path / "reg", backend="local")
+
+    shuffled = df.sample(frac=1.0, random_state=3)
+    out = score(shuffled, tmp_path / "reg", backend="local")
+    assert out.index.equals(shuffled.index) and not out.fallback.any()
+    features = ["plan", "sessions", "pages", "notifications", "weekend"]
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version(f"user_id={users[0]}").feature_schema["input"] == "dataframe"
+        for user in users:
+            rows = out[out.user_id == user]
+            want = expected(reg, f"user_id={user}", rows[features].reset_index(drop=True))
+            np.testing.assert_allclose(rows.prediction.to_numpy(), want, rtol=1e-12)
+
+
+def test_classification_predicts_class_labels(samples_dir: Path, tmp_path: Path) -> None:
+    df = samples.sensor_readings(n_assets=3, readings=120)
+    spec = only_first_candidate(samples_dir, "sensor_readings")
+    train(spec, df, tmp_path / "reg", backend="local")
+
+    out = score(df, tmp_path / "reg", backend="local")
+    labels = set(df.failure_within_24h.unique().tolist())
+    assert out.prediction.dtype == df.failure_within_24h.dtype
+    assert set(out.prediction.unique().tolist()) <= labels
+    with Registry.open(tmp_path / "reg") as reg:
+        for asset in df.asset.unique():
+            rows = out[out.asset == asset]
+            X = rows[spec["features"]].to_numpy(dtype=np.float64)
+            assert (rows.prediction.to_numpy() == expected(reg, f"asset={asset}", X)).all()
+
+
+# ------------------------------------------------------------------------------ unknown keys
+@pytest.fixture(scope="module")
+def no_fallback(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    df = df[df.store <= 2]
+    df = df[df.groupby(["store", "brand"]).week.transform("size") >= 20].reset_index(drop=True)
+    spec = only_first_candidate(samples_dir, "store_sales", fallback={"enabled": False})
+    root = tmp_path_factory.mktemp("nofallback") / "reg"
+    train(spec, df, root, backend="local")
+    return {"root": root, "df": df}
+
+
+def test_unknown_keys_without_a_fallback_are_an_error(no_fallback: dict[str, Any]) -> None:
+    df = no_fallback["df"]
+    strangers = pd.concat([df.head(1).assign(store=100 + i) for i in range(12)])
+    with pytest.raises(DataError, match="no fallback model") as e:
+        score(pd.concat([df, strangers]), no_fallback["root"], backend="local")
+    message = str(e.value)
+    assert "'store=100,brand=" in message and "and 2 more" in message
+    assert "store=111" not in message and "--skip-unknown" in message
+
+
+def test_skip_unknown_leaves_predictions_empty(no_fallback: dict[str, Any]) -> None:
+    df = no_fallback["df"]
+    data = pd.concat([df.head(3).assign(store=77), df], ignore_index=True)
+    result = score_table(data, no_fallback["root"], backend="local", skip_unknown=True)
+    out = result.frame
+    assert result.summary.unscored_rows == 3 and result.summary.fallback_rows == 0
+    assert out.prediction.head(3).isna().all() and out.prediction.iloc[3:].notna().all()
+    assert out.model_version.head(3).isna().all() and out.model_partition.head(3).isna().all()
+    assert not out.fallback.any()
+    with Registry.open(no_fallback["root"]) as reg:
+        rows = out.iloc[3:][(out.iloc[3:].store == 1) & (out.iloc[3:].brand == "tropicana")]
+        want = expected(reg, "store=1,brand=tropicana", rows[SALES_FEATURES].to_numpy(float))
+    np.testing.assert_allclose(rows.prediction.to_numpy(), want, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------ files and errors
+@pytest.mark.parametrize("name", ["scores.parquet", "scores.csv"])
+def test_writes_parquet_and_csv(sales: dict[str, Any], tmp_path: Path, name: str) -> None:
+    data = sales["df"].sample(frac=0.5, random_state=1)
+    path = tmp_path / "in.csv"
+    data.to_csv(path, index=False)
+    out = tmp_path / name
+    summary = score_file(path, out, sales["root"], backend="local")
+
+    back = pd.read_parquet(out) if name.endswith(".parquet") else pd.read_csv(out)
+    assert list(back.columns) == [*data.columns, *OUTPUT_COLUMNS]
+    assert len(back) == summary.rows == len(data)
+    assert back.week.tolist() == data.week.tolist() and back.store.tolist() == data.store.tolist()
+    direct = score(data, sales["root"], backend="local")
+    np.testing.assert_allclose(back.prediction, direct.prediction, rtol=1e-12)
+    assert back.fallback.tolist() == direct.fallback.tolist()
+    assert back.model_partition.astype(str).tolist() == direct.model_partition.astype(str).tolist()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", name])  # no temp file
+
+
+@pytest.mark.parametrize("dropped", ["price", "brand"])
+def test_missing_column_is_an_error_and_writes_nothing(
+    sales: dict[str, Any], tmp_path: Path, dropped: str
+) -> None:
+    path = tmp_path / "in.csv"
+    sales["df"].drop(columns=[dropped]).to_csv(path, index=False)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(DataError, match=f"'{dropped}'") as e:
+        score_file(path, out, sales["root"], backend="local")
+    assert str(path) in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> None:
+    df = sales["df"]
+    with pytest.raises(DataError, match="feature 'price' must be numeric"):
+        score(df.assign(price="cheap"), sales["root"], backend="local")
+    with pytest.raises(DataError, match="'prediction'"):
+        score(df.assign(prediction=1.0), sales["root"], backend="local")
+    with pytest.raises(DataError, match="key column 'store' has 1 missing"):
+        score(df.astype({"store": float}).assign(store=lambda d: d.store.where(d.index > 0)),
+              sales["root"], backend="local")  # fmt: skip
+
+
+def test_tampered_artifact_is_refused_and_writes_nothing(
+    sales: dict[str, Any], tmp_path: Path
+) -> None:
+    root = tmp_path / "reg"
+    shutil.copytree(sales["root"], root)
+    key = sorted(sales["trained"])[3]
+    with Registry.open(root) as reg:
+        assert isinstance(reg.artifacts, LocalArtifactStore)
+        path = reg.artifacts.path(reg.get_version(key).artifact_sha256)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    out = tmp_path / "scores.csv"
+    with pytest.raises(ArtifactCorrupted, match=f"'{key}'.*tampered"):
+        score_file(sales["df"], out, root, backend="local")
+    assert not out.exists()
+
+    data = tmp_path / "in.csv"
+    sales["df"].to_csv(data, index=False)
+    result = runner.invoke(
+        app, ["score", str(data), "--out", str(out), "--registry", str(root), "--backend", "local"]
+    )
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "tampered" in lines[0]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "reg"]
+
+
+# ------------------------------------------------------------------------------ Ray and CLI
+def test_through_ray_matches_in_process(sales: dict[str, Any], ray_session: Any) -> None:
+    data = pd.concat([sales["df"], sales["df"].head(10).assign(store=55)]).sample(
+        frac=1.0, random_state=2
+    )
+    local = score(data, sales["root"], backend="local")
+    on_ray = score_table(data, sales["root"], backend="ray")
+    assert on_ray.summary.chunks > 1
+    pd.testing.assert_frame_equal(on_ray.frame, local, check_exact=False, rtol=1e-12)
+    assert ray_session.is_initialized()  # the shared session was used, not shut down
+
+
+def test_cli_json_and_human_output(sales: dict[str, Any], tmp_path: Path) -> None:
+    data = tmp_path / "in.parquet"
+    sales["df"].to_parquet(data, index=False)
+    out = tmp_path / "scores.csv"
+    args = ["score", str(data), "--out", str(out), "--registry", str(sales["root"])]
+    result = runner.invoke(app, [*args, "--backend", "local", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["rows"] == 2060 and payload["partitions"] == 36
+    assert payload["fallback_rows"] == 20 and payload["out"] == str(out)
+    assert len(pd.read_csv(out)) == 2060
+
+    result = runner.invoke(app, [*args, "--backend", "local", "--alias", "nightly"])
+    assert result.exit_code == 0, result.output
+    line = result.stdout.strip()
+    assert "\n" not in line and line.startswith("scored 2,060 rows of 36 partitions")
+    assert "2,060 by the fallback" in line and str(out) in line
+
+
+@pytest.mark.parametrize(
+    ("data_name", "out_name", "expected_text"),
+    [
+        ("in.csv", "scores.parquet", "'deal'"),
+        ("in.csv", "scores.xlsx", "unknown output format"),
+        ("in.csv", "no/dir/scores.csv", "does not exist"),
+        ("nope.csv", "scores.csv", "data file not found"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    sales: dict[str, Any], tmp_path: Path, data_name: str, out_name: str, expected_text: str
+) -> None:
+    sales["df"].drop(columns=["deal"]).to_csv(tmp_path / "in.csv", index=False)
+    result = runner.invoke(
+        app,
+        ["score", str(tmp_path / data_name), "--out", str(tmp_path / out_name),
+         "--registry", str(sales["root"]), "--backend", "local"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected_text in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
