@@ -19,6 +19,7 @@ __all__ = [
     "RunSummary",
     "Spec",
     "__version__",
+    "score",
     "train",
 ]
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from manymodels.exceptions import ManyModelsError
     from manymodels.pipeline import RunSummary, train
     from manymodels.registry import Registry
+    from manymodels.scoring import score
     from manymodels.spec import Spec
 
 _LAZY = {
@@ -34,6 +36,7 @@ _LAZY = {
     "RunSummary": "manymodels.pipeline",
     "Spec": "manymodels.spec",
     "train": "manymodels.pipeline",
+    "score": "manymodels.scoring",
 }
 
 

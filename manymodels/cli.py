@@ -32,7 +32,11 @@ class _Group(TyperGroup):
             bad_input = isinstance(e, SpecError | DataError | LookupError)
             ctx.exit(_BAD_INPUT_EXIT if bad_input else 1)
         except KeyboardInterrupt:
-            typer.echo("interrupted: committed partitions are kept; resume with --resume", err=True)
+            typer.echo(
+                "interrupted: work already committed is kept "
+                "(an interrupted training run can be finished with --resume RUN_ID)",
+                err=True,
+            )
             ctx.exit(130)
 
 
@@ -387,6 +391,62 @@ def score(
         f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
         f"in {summary.seconds:.1f}s → {out}"
     )
+
+
+@app.command()
+def forecast(
+    horizon: Annotated[int, typer.Option(help="Periods to forecast per partition (1-1000).")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option("--partitions", help="Forecast only these keys (repeat the option)."),
+    ] = None,
+    future: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exogenous features of future periods (.csv or .parquet) with the key and time "
+            "columns. Partitions without rows in it carry their last known values forward."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Forecast the next HORIZON periods of each partition with its production model.
+
+    Only models trained from a spec with a time_column can be forecast; the fallback is not.
+    Steps continue each partition's last training time at the data's frequency. Exogenous
+    features come from --future when given, else each partition's last known values are carried
+    forward; with target lags in the spec, each step's prediction feeds the next step's lags.
+    """
+    from manymodels import console
+    from manymodels.forecast import forecast as run_forecast
+    from manymodels.timefeatures import time_to_json
+
+    if out is not None:
+        from manymodels.scoring import output_format, write_table
+
+        output_format(out)  # a bad extension or directory fails before any work
+    frame = run_forecast(registry, partitions, horizon=horizon, future=future)
+    n = len(frame) // horizon  # every partition has HORIZON rows
+    if out is not None:
+        write_table(frame, out)
+        if json_out:
+            console.print_json({"horizon": horizon, "partitions": n, "rows": len(frame),
+                                "out": str(out)})  # fmt: skip
+        else:
+            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s) → {out}")
+        return
+    if json_out:
+        rows = frame.to_dict(orient="records")
+        time_column = frame.columns[-3]
+        for row in rows:
+            row[time_column] = time_to_json(row[time_column])
+        console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
+    else:
+        console.out.print(frame.to_string(index=False), markup=False)
 
 
 def main() -> None:

@@ -8,13 +8,17 @@ where it becomes that partition's failure and nothing else's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeAlias
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from manymodels import timefeatures
 from manymodels.exceptions import DataError
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
@@ -50,6 +54,38 @@ def read_table(source: DataSource) -> pd.DataFrame:
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: cannot read table ({type(e).__name__}: {e})") from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+# --------------------------------------------------------------------------------------------
+# writing tables (scores, forecasts)
+# --------------------------------------------------------------------------------------------
+def output_format(path: Path) -> str:
+    """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else."""
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: output directory {path.parent} does not exist")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    raise DataError(f"{path}: unknown output format (expected .parquet or .csv)")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write under a temporary name in the same directory, then rename: never a partial file."""
+    kind = output_format(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            gzip = path.name.lower().endswith(".gz")
+            frame.to_csv(tmp, index=False, compression="gzip" if gzip else None)
+        os.replace(tmp, path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot write the table ({type(e).__name__}: {e})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
@@ -114,18 +150,75 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
 
 def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
-    fallback model and the run's record."""
+    fallback model and the run's record.
+
+    With a time column, the table's frequency goes into ``table.extra``; the spec's calendar
+    parts become feature columns before the split, its target lags after it (see
+    ``manymodels.timefeatures``)."""
     name = describe_source(source)
     df = read_table(source)
     cols = resolve_columns(df, spec, source=name)
+    features = cols.features
     if spec.time_column:
         df = parse_time(df, spec.time_column, source=name)
+        _check_derived(df, spec, source=name)
+        if spec.calendar:
+            df = add_calendar(df, spec, source=name)
+            features = [*features, *spec.calendar_columns]
     table = split(
         df,
         partition_by=spec.partition_by,
         target=spec.target,
-        features=cols.features,
+        features=features,
         categorical=cols.categorical,
         time_column=spec.time_column,
     )
+    if spec.time_column:
+        table = _add_time_series(table, spec, source=name)
     return table, df
+
+
+def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
+    taken = [c for c in (*spec.calendar_columns, *spec.lag_columns) if c in df.columns]
+    if taken:
+        raise DataError(
+            f"{source}: column(s) {', '.join(map(repr, taken))} already exist; the spec's "
+            "calendar / lags would derive them: rename them"
+        )
+
+
+def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
+    """The spec's calendar parts of the (parsed) time column as int64 columns."""
+    column = str(spec.time_column)
+    if not ptypes.is_datetime64_any_dtype(df[column]):
+        raise DataError(
+            f"{source}: calendar features need dates in time column '{column}' "
+            f"(found dtype {df[column].dtype})"
+        )
+    values = timefeatures.calendar_values(df[column], list(spec.calendar_columns.values()))
+    return df.assign(**{name: values[part] for name, part in spec.calendar_columns.items()})
+
+
+def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
+    """The table's frequency, and the spec's target lags appended as float64 features."""
+    extra = {**table.extra, "frequency": timefeatures.infer_frequency(table.time, table.offsets)}
+    lags = spec.lag_columns
+    if not lags:
+        return replace(table, extra=extra)
+    if table.y.dtype.kind not in "fiub":
+        raise DataError(
+            f"{source}: lags need a numeric target; '{spec.target}' has dtype {table.y.dtype}"
+        )
+    matrix = timefeatures.lag_matrix(table.y, table.offsets, list(lags.values()))
+    X: np.ndarray | pd.DataFrame
+    if isinstance(table.X, pd.DataFrame):
+        X = table.X.assign(**{name: matrix[:, j] for j, name in enumerate(lags)})
+    else:
+        X = np.hstack([table.X, matrix])
+    return replace(
+        table,
+        X=X,
+        features=[*table.features, *lags],
+        feature_dtypes={**table.feature_dtypes, **dict.fromkeys(lags, "float64")},
+        extra=extra,
+    )

@@ -17,7 +17,8 @@ keep working::
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
-    └── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
+    ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
+    └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
 
 A partition that fails to train is *not* an exception: it becomes a ``PartitionFailure`` record
 in the run, so one bad partition never sinks the others.
@@ -80,3 +81,7 @@ class ArtifactCorrupted(ArtifactError):
 
 class TrainingError(ManyModelsError, RuntimeError):
     """A whole run could not proceed (e.g. Ray could not start); single partitions never raise."""
+
+
+class ScoringError(ManyModelsError, RuntimeError):
+    """A batch-scoring task died; no output was written."""

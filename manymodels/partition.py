@@ -153,6 +153,7 @@ class PartitionedTable:
             categorical=self.categorical,
             feature_dtypes=self.feature_dtypes,
             time=None if self.time is None else self.time[lo:hi],
+            extra=self.extra,
         )
 
     def select(self, keys: set[str]) -> PartitionedTable:
@@ -188,7 +189,43 @@ def concat(pieces: Sequence[PartitionedTable]) -> PartitionedTable:
         categorical=first.categorical,
         feature_dtypes=first.feature_dtypes,
         time=None if first.time is None else np.concatenate([p.time for p in pieces]),
+        extra=first.extra,
     )
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Rows grouped by key: partition ``i`` is rows ``order[offsets[i]:offsets[i+1]]`` of the
+    table, whose canonical key is ``keys[i]``."""
+
+    keys: list[str]
+    key_values: list[tuple[Any, ...]]
+    order: np.ndarray
+    offsets: np.ndarray
+
+
+def group_rows(
+    df: pd.DataFrame, key_columns: Sequence[str], *, time_column: str | None = None
+) -> Grouping:
+    """One sort by key (then time), group boundaries as offsets, and one ``encode_key`` per
+    distinct key: no per-group pandas, so it stays cheap at 100,000 partitions."""
+    keys_df = df[list(key_columns)]
+    for col in key_columns:
+        n_missing = int(keys_df[col].isna().sum())
+        if n_missing:
+            raise DataError(f"partition column '{col}' has {n_missing} missing value(s)")
+    if df.empty:
+        return Grouping([], [], np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    group = keys_df.groupby(list(key_columns), sort=True, observed=True).ngroup().to_numpy()
+    if time_column is not None:
+        order = np.lexsort((df[time_column].to_numpy(), group))
+    else:
+        order = np.argsort(group, kind="stable")
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(group))]).astype(np.int64)
+    firsts = order[offsets[:-1]]
+    key_values = list(zip(*[keys_df[c].to_numpy()[firsts] for c in key_columns], strict=True))
+    keys = [encode_key(v, key_columns) for v in key_values]
+    return Grouping(keys, key_values, order, offsets)
 
 
 def split(
@@ -204,24 +241,10 @@ def split(
     pandas. Rows keep their file order within a partition unless a time column orders them."""
     if df.empty:
         raise DataError("the table has no rows")
-    keys_df = df[list(partition_by)]
-    for col in partition_by:
-        n_missing = int(keys_df[col].isna().sum())
-        if n_missing:
-            raise DataError(f"partition column '{col}' has {n_missing} missing value(s)")
-    group = keys_df.groupby(list(partition_by), sort=True, observed=True).ngroup().to_numpy()
-    if time_column is not None:
-        order = np.lexsort((df[time_column].to_numpy(), group))
-    else:
-        order = np.argsort(group, kind="stable")
-    sorted_group = group[order]
-    counts = np.bincount(sorted_group)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    firsts = order[offsets[:-1]]
-
-    key_cols = [keys_df[c].to_numpy()[firsts] for c in partition_by]
-    key_values = list(zip(*key_cols, strict=True))
-    keys = [encode_key(v, partition_by) for v in key_values]
+    grouping = group_rows(df, partition_by, time_column=time_column)
+    keys, key_values, order, offsets = (
+        grouping.keys, grouping.key_values, grouping.order, grouping.offsets
+    )  # fmt: skip
 
     used = [*partition_by, *features, target] + ([time_column] if time_column else [])
     fingerprints = _fingerprints(df[used], order, offsets)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,8 @@ def train(
     resume: str | None = None,
     only: Iterable[str] | None = None,
     changed_only: bool = False,
+    source: str | None = None,
+    notes: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -94,6 +96,9 @@ def train(
     ``changed_only`` only partitions whose data fingerprint differs from production's (and new
     ones). ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
     ``strict`` stops at the first failed partition and raises ``TrainingError``.
+    ``source`` describes where ``data`` came from (recorded as the run's ``data_source``, e.g.
+    ``artifact:<sha256>`` for rows stored in the artifact store); ``notes`` are recorded in the
+    run's options.
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
@@ -102,8 +107,8 @@ def train(
     own_registry = not isinstance(registry, Registry)
     reg = Registry(registry) if not isinstance(registry, Registry) else registry
     try:
-        plan = _plan_run(reg, spec, table, data, resume=resume, only=wanted,
-                         changed_only=changed_only)  # fmt: skip
+        plan = _plan_run(reg, spec, table, source or describe_source(data), resume=resume,
+                         only=wanted, changed_only=changed_only, notes=notes or {})  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
                     strict=strict, progress=progress)  # fmt: skip
     finally:
@@ -183,18 +188,19 @@ def _plan_run(
     reg: Registry,
     spec: Spec,
     table: PartitionedTable,
-    data: DataSource,
+    source: str,
     *,
     resume: str | None,
     only: set[str] | None,
     changed_only: bool,
+    notes: Mapping[str, Any],
 ) -> _Plan:
     """Create (or reopen) the run record; decide which partitions to train, and their champions.
 
     Everything here is batched queries over the keys being trained, never per partition."""
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(notes)
     # "changed" = differs from the data the partition was last trained on (its newest version,
     # promoted or not): retraining on identical data would only repeat the same decision.
     last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY]) if changed_only else {}
@@ -202,7 +208,7 @@ def _plan_run(
         changed = {
             k for k, fp in zip(todo.keys, todo.fingerprints, strict=True) if last_seen.get(k) != fp
         }
-        options = {"changed_only": True, "unchanged": len(todo) - len(changed)}
+        options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
         todo = todo.select(changed)
     if only is not None:
         options["only"] = len(only)
@@ -238,7 +244,7 @@ def _plan_run(
         spec_name=spec.name,
         spec_hash=spec.spec_hash,
         spec=spec.to_dict(),
-        data_source=describe_source(data),
+        data_source=source,
         data_fingerprint=pooled_fingerprint(table),
         started_at=now(),
         ended_at=None,

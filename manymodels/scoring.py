@@ -18,10 +18,9 @@ sha256, predicts on slices, and the predictions are scattered back into the inpu
 
 from __future__ import annotations
 
+import json
 import math
-import os
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.artifacts import ArtifactStore, deserialize
-from manymodels.data import DataSource, describe_source, read_table
+from manymodels.data import DataSource, describe_source, output_format, read_table, write_table
 from manymodels.exceptions import (
     AliasNotFound,
     ArtifactError,
@@ -39,11 +38,11 @@ from manymodels.exceptions import (
     ManyModelsError,
     PartitionNotFound,
     RegistryError,
-    TrainingError,
+    ScoringError,
 )
 from manymodels.execution import CHUNKS_PER_WORKER, Backend, make_backend, plan_chunks
 from manymodels.features import assemble, column_values, feature_kinds
-from manymodels.partition import FALLBACK_KEY, encode_key
+from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 
 OUTPUT_COLUMNS = ("prediction", "model_version", "model_partition", "fallback")
@@ -185,35 +184,6 @@ def score_file(
     return result.summary
 
 
-def output_format(path: Path) -> str:
-    """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else."""
-    if not path.parent.is_dir():
-        raise DataError(f"{path}: output directory {path.parent} does not exist")
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return "parquet"
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
-    raise DataError(f"{path}: unknown output format (expected .parquet or .csv)")
-
-
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write under a temporary name in the same directory, then rename: never a partial file."""
-    kind = output_format(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        if kind == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            gzip = path.name.lower().endswith(".gz")
-            frame.to_csv(tmp, index=False, compression="gzip" if gzip else None)
-        os.replace(tmp, path)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot write the scores ({type(e).__name__}: {e})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 # --------------------------------------------------------------------------------------------
 # the plan: everything checked and resolved before any model loads
 # --------------------------------------------------------------------------------------------
@@ -322,26 +292,11 @@ def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str)
 def _group(
     df: pd.DataFrame, key_columns: Sequence[str], *, source: str
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Canonical keys of the distinct key tuples, the row order grouping them and the group
-    offsets into it: ``partition.split``'s approach (one sort, no per-group pandas, one
-    ``encode_key`` per distinct tuple)."""
-    keys_df = df[list(key_columns)]
-    for col in key_columns:
-        n_missing = int(keys_df[col].isna().sum())
-        if n_missing:
-            raise DataError(f"{source}: key column '{col}' has {n_missing} missing value(s)")
-    if df.empty:
-        return [], np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
-    group = keys_df.groupby(list(key_columns), sort=True, observed=True).ngroup().to_numpy()
-    order = np.argsort(group, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(group))]).astype(np.int64)
-    firsts = order[offsets[:-1]]
-    key_values = zip(*[keys_df[c].to_numpy()[firsts] for c in key_columns], strict=True)
     try:
-        keys = [encode_key(v, key_columns) for v in key_values]
+        g = group_rows(df, key_columns)
     except DataError as e:
         raise DataError(f"{source}: {e}") from None
-    return keys, order, offsets
+    return g.keys, g.order, g.offsets
 
 
 def _refs(
@@ -352,15 +307,16 @@ def _refs(
     schemas: list[dict[str, Any]] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
-    for record in reg.store.get_versions(pairs):
-        fs = record.feature_schema
+    parsed: dict[str, dict[str, Any]] = {}  # schema JSON text → parsed, once per distinct text
+    for key, version, sha, schema_json in reg.store.model_refs(pairs):
+        fs = parsed.get(schema_json)
+        if fs is None:
+            fs = parsed[schema_json] = json.loads(schema_json)
         same = (tuple(feature_kinds(fs)), fs.get("input", "numpy"))
         if same not in index:
             index[same] = len(schemas)
             schemas.append(fs)
-        refs[record.key, record.version] = ModelRef(
-            record.key, record.version, record.artifact_sha256, index[same]
-        )
+        refs[key, version] = ModelRef(key, version, sha, index[same])
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]
@@ -502,7 +458,7 @@ def _task_error(error: BaseException) -> ManyModelsError:
     if isinstance(error, ManyModelsError):
         return error
     last = (str(error).strip().splitlines() or [""])[-1][:500]
-    return TrainingError(f"a scoring task failed ({type(error).__name__}: {last})")
+    return ScoringError(f"a scoring task failed ({type(error).__name__}: {last})")
 
 
 # --------------------------------------------------------------------------------------------

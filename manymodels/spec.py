@@ -24,6 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from manymodels.exceptions import SpecError
 
 Task = Literal["regression", "classification"]
+CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
+MAX_LAG = 1000
+_LATER_OPTIONS = ("calendar", "lags")  # left out of spec_hash when unset, see Spec.spec_hash
 
 DEFAULT_METRIC: dict[str, str] = {
     "regression": "neg_mean_absolute_error",
@@ -125,7 +128,24 @@ class Promotion(_Frozen):
 
 
 class Spec(_Frozen):
-    """A validated, immutable description of one many-models job."""
+    """A validated, immutable description of one many-models job.
+
+    Two options turn a spec with a ``time_column`` into a forecasting spec; both need it, and
+    specs without them train exactly as before:
+
+    * ``calendar`` — parts of the (date) time column added as numeric features, named
+      ``<time_column>_<part>``: any of ``year``, ``month``, ``week`` (ISO week), ``day_of_week``
+      (Monday = 0), ``day_of_year``, ``quarter``. ``calendar = ["week", "month"]`` adds
+      ``week_week`` and ``week_month`` for a time column ``week``.
+    * ``lags`` — earlier values of the (numeric) target within the same partition, named
+      ``<target>_lag<k>``: ``lags = [1, 2]`` adds ``units_lag1`` and ``units_lag2``. Lags count
+      rows of the time-sorted partition (periods of a regular series); rows whose lags reach
+      before the partition's first row are not trained on. ``manymodels forecast`` feeds each
+      step's prediction into the next step's lags.
+
+    Derived columns are ordinary features: scoring a row directly (``score``, ``/predict``)
+    needs them in the row; ``forecast`` builds them itself.
+    """
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     task: Task = "regression"
@@ -134,6 +154,8 @@ class Spec(_Frozen):
     features: list[str] | None = None
     categorical: list[str] | None = None
     time_column: str | None = None
+    calendar: list[CalendarPart] | None = None
+    lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
     seed: int = 0
@@ -147,6 +169,16 @@ class Spec(_Frozen):
     def _distinct_keys(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError("partition_by lists a column twice")
+        return v
+
+    @field_validator("calendar", "lags")
+    @classmethod
+    def _distinct_options(cls, v: list[Any] | None) -> list[Any] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("is empty; omit it instead")
+            if len(set(v)) != len(v):
+                raise ValueError("lists a value twice")
         return v
 
     @model_validator(mode="after")
@@ -166,6 +198,16 @@ class Spec(_Frozen):
                 raise ValueError(f"categorical column '{col}' is not one of the features")
         if self.validation.strategy == "last" and self.time_column is None:
             raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
+        for option in _LATER_OPTIONS:
+            if getattr(self, option) and self.time_column is None:
+                raise ValueError(f"{option} needs a time_column")
+        taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
+        for col in (*self.calendar_columns, *self.lag_columns):
+            if col in taken:
+                raise ValueError(
+                    f"'{col}' is derived from calendar / lags; it cannot also be a key, the "
+                    "target or a listed feature"
+                )
         _check_metric(self.metric_name, self.task)
         return self
 
@@ -181,9 +223,26 @@ class Spec(_Frozen):
         return "last" if self.time_column else "holdout"
 
     @property
+    def calendar_columns(self) -> dict[str, str]:
+        """``{derived feature: calendar part}``, e.g. ``{"week_month": "month"}``."""
+        return {f"{self.time_column}_{part}": part for part in self.calendar or []}
+
+    @property
+    def lag_columns(self) -> dict[str, int]:
+        """``{derived feature: lag}``, e.g. ``{"units_lag1": 1}``."""
+        return {f"{self.target}_lag{k}": k for k in self.lags or []}
+
+    @property
     def spec_hash(self) -> str:
-        """sha256 of the canonical JSON form: equal specs hash equal whatever their formatting."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """sha256 of the canonical JSON form: equal specs hash equal whatever their formatting.
+
+        Options added after the first release are left out while unset, so a spec that does
+        not use them keeps its hash (and its runs stay resumable)."""
+        data = self.model_dump(mode="json")
+        for option in _LATER_OPTIONS:
+            if data.get(option) is None:
+                data.pop(option, None)
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from manymodels.evaluate import decide
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
+from manymodels.timefeatures import time_to_json
 
 Split = tuple[Any, Any]  # (train rows, validation rows): slices or index arrays
 Result = NewVersion | PartitionOutcome
@@ -270,8 +271,13 @@ def _oneline(e: BaseException) -> str:
 # a chunk: what one worker task does
 # --------------------------------------------------------------------------------------------
 def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
-    """What scoring rows are validated against later."""
-    return {
+    """What scoring rows are validated against later.
+
+    With a time column, ``forecast`` adds what forecasting needs of every partition: the
+    table's ``frequency``, the derived ``calendar`` and ``lags`` columns (name → part / lag) and
+    the ``exogenous`` features (the others); each partition's version then also records its
+    ``history`` (see ``partition_history``)."""
+    schema: dict[str, Any] = {
         "features": table.features,
         "dtypes": table.feature_dtypes,
         "categorical": table.categorical,
@@ -281,6 +287,72 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
         "partition_by": spec.partition_by,
         "time_column": spec.time_column,
     }
+    if spec.time_column:
+        derived = {*spec.calendar_columns, *spec.lag_columns}
+        schema["forecast"] = {
+            "frequency": table.extra.get("frequency"),
+            "calendar": spec.calendar_columns,
+            "lags": spec.lag_columns,
+            "exogenous": [f for f in table.features if f not in derived],
+        }
+    return schema
+
+
+def partition_history(
+    table: PartitionedTable, i: int, schema: dict[str, Any], key_values: dict[str, Any]
+) -> dict[str, Any]:
+    """What forecasting partition ``i`` starts from, small enough for its feature schema: its
+    key values, its last time, its last ``max(lags)`` targets (oldest first) and its last row of
+    exogenous features."""
+    assert table.time is not None
+    rows = table.rows(i)
+    last = rows.stop - 1
+    plan = schema["forecast"]
+    depth = max(plan["lags"].values(), default=0)
+    if isinstance(table.X, pd.DataFrame):
+        row = table.X.iloc[last]
+        features = {f: _json_scalar(row[f]) for f in plan["exogenous"]}
+    else:
+        at = {f: j for j, f in enumerate(table.features)}
+        features = {f: _json_scalar(table.X[last, at[f]]) for f in plan["exogenous"]}
+    return {
+        "key": key_values,
+        "time": time_to_json(table.time[last]),
+        "target": [
+            _json_scalar(v) for v in table.y[max(rows.start, rows.stop - depth) : rows.stop]
+        ],
+        "features": features,
+    }
+
+
+def _json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value
+
+
+def trainable_rows(table: PartitionedTable, spec: Spec) -> np.ndarray | None:
+    """Rows whose target lags are all defined (a mask over the table), or ``None`` without
+    lags: the first ``max(lags)`` rows of each partition have nothing to look back at."""
+    lags = list(spec.lag_columns)
+    if not lags:
+        return None
+    if isinstance(table.X, pd.DataFrame):
+        return np.asarray(table.X[lags].notna().all(axis=1).to_numpy(), dtype=bool)
+    at = [table.features.index(c) for c in lags]
+    return np.asarray(np.isfinite(table.X[:, at]).all(axis=1))
+
+
+def _trainable(rows: slice, usable: np.ndarray | None) -> slice | np.ndarray:
+    """A partition's rows to train on: a slice when they are contiguous (the usual case)."""
+    if usable is None:
+        return rows
+    keep = np.flatnonzero(usable[rows]) + rows.start
+    if len(keep) and int(keep[-1] - keep[0]) + 1 == len(keep):
+        return slice(int(keep[0]), int(keep[-1]) + 1)
+    return keep
 
 
 def train_chunk(
@@ -295,9 +367,16 @@ def train_chunk(
     champions = champions or {}
     schema = feature_schema(table, spec)
     numeric = [c for c in table.features if c not in table.categorical]
+    usable = trainable_rows(table, spec)
     out: list[Result] = []
     for i, key in enumerate(table.keys):
-        rows = table.rows(i)
+        rows = _trainable(table.rows(i), usable)
+        key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
+        if "forecast" in schema:
+            history = partition_history(table, i, schema, key_values)
+            schema_i = {**schema, "history": history}
+        else:
+            schema_i = schema
         out.append(
             train_one(
                 _take(table.X, rows),
@@ -305,9 +384,9 @@ def train_chunk(
                 spec,
                 store,
                 key=key,
-                key_values=dict(zip(spec.partition_by, table.key_values[i], strict=True)),
+                key_values=key_values,
                 fingerprint=table.fingerprints[i],
-                schema=schema,
+                schema=schema_i,
                 numeric=numeric,
                 durable=False,
                 champion=champions.get(key),
@@ -420,6 +499,9 @@ def train_fallback(
     rng = np.random.default_rng(spec.seed)
     idx = np.arange(n)
     idx = idx[~pd.isna(table.y)]  # one partition's missing targets must not sink the fallback
+    usable = trainable_rows(table, spec)
+    if usable is not None:
+        idx = idx[usable[idx]]
     if len(idx) > spec.fallback.max_rows:
         idx = np.sort(rng.choice(idx, spec.fallback.max_rows, replace=False))
     if table.time is not None:

@@ -7,8 +7,9 @@
 
 Start-up (the lifespan) opens the registry, reads the production alias table, optionally warms
 the cache with ``preload`` models, and starts the thread that refreshes the alias table every
-``refresh_seconds``; shutdown stops it and closes the registry. Each app has its own metrics
-registry and state, so several can run in one process.
+``refresh_seconds``; shutdown waits for a running retrain job (queued ones are dropped), stops
+Ray if a retrain started it, stops the refresher and closes the registry. Each app has its own
+metrics registry and state, so several can run in one process.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import Counter
 
 from manymodels import __version__
 from manymodels.registry.client import Registry
 from serving.aliases import Refresher
 from serving.errors import install_handlers
+from serving.jobs import Job, JobManager
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
-from serving.routes import admin, ops, partitions, predict
+from serving.retrain import Retrainer
+from serving.routes import admin, forecast, ops, partitions, predict, retrain
 from serving.service import ModelService
 from serving.settings import Settings
 
@@ -41,7 +45,8 @@ One scikit-learn model per partition, served from a manymodels registry.
   or rows of many partitions at once (`/v1/predict`). Unknown partitions are answered by the
   registry's fallback model, flagged `fallback: true`.
 * **partitions** — browse partitions, versions, metrics and lineage.
-* **admin** — promote / roll back production (bearer token).
+* **admin** — retrain a partition on new rows (a job: poll `/v1/jobs/{job_id}`), promote /
+  roll back production (bearer token).
 * **ops** — `/healthz`, `/readyz`, `/metrics` (Prometheus).
 
 Keys use the canonical form `col=value,col=value` with percent-encoded values, e.g.
@@ -49,15 +54,32 @@ Keys use the canonical form `col=value,col=value` with percent-encoded values, e
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A router over ``settings.registry``; nothing is opened until the app starts."""
+def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI:
+    """A router over ``settings.registry``; nothing is opened until the app starts.
+
+    Retrain jobs run on ``jobs`` (by default a ``JobManager`` sized by the settings); the app
+    closes it on shutdown.
+    """
     metrics = Metrics()
+    jobs = jobs or JobManager(workers=settings.retrain_workers, history=settings.retrain_history)
+    retrains = Counter(
+        "manymodels_retrain_jobs",
+        "Finished retrain jobs by outcome: promoted, kept, first (no production before), failed.",
+        ["outcome"],
+        registry=metrics.registry,
+    )
+
+    def count(job: Job) -> None:
+        retrains.labels(job.outcome or "failed").inc()
+
+    jobs.add_listener(count)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         registry = await run_in_threadpool(Registry.open, settings.registry)
         refresher: Refresher | None = None
+        retrainer: Retrainer | None = None
         try:
             service = ModelService(
                 registry, cache_size=settings.cache_size, on_load=metrics.observe_load
@@ -69,7 +91,9 @@ def create_app(settings: Settings) -> FastAPI:
             refresher = Refresher(service.aliases, settings.refresh_seconds)
             refresher.start()
             metrics.watch(service)
+            retrainer = Retrainer(service, backend=settings.retrain_backend)
             app.state.service = service
+            app.state.retrainer = retrainer
             logger.info(
                 json.dumps(
                     {
@@ -78,12 +102,17 @@ def create_app(settings: Settings) -> FastAPI:
                         "partitions": len(service.aliases),
                         "fallback": service.aliases.get("__fallback__") is not None,
                         "admin": settings.admin_enabled,
+                        "retrain_backend": settings.retrain_backend,
                         "startup_ms": round((time.perf_counter() - started) * 1000, 1),
                     }
                 )
             )
             yield
         finally:
+            app.state.retrainer = None
+            await run_in_threadpool(jobs.close)  # before the registry it writes to closes
+            if retrainer is not None:
+                await run_in_threadpool(retrainer.close)
             app.state.service = None
             metrics.unwatch()
             if refresher is not None:
@@ -99,8 +128,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = None
+    app.state.jobs = jobs
+    app.state.retrainer = None
     install_handlers(app)
-    for module in (predict, partitions, admin, ops):
+    for module in (predict, forecast, partitions, admin, retrain, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(

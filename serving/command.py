@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from serving.settings import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE
+from serving.settings import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE, RetrainBackend
 
 
 def serve(
@@ -43,11 +43,21 @@ def serve(
             min=0.05, help="How often to pick up promotions made elsewhere (CLI, other routers)."
         ),
     ] = 2.0,
+    retrain_backend: Annotated[
+        RetrainBackend,
+        typer.Option(
+            help="Where retrain jobs run: 'ray' (embedded Ray, started on the first retrain) "
+            "or 'local' (in the router process)."
+        ),
+    ] = "ray",
+    retrain_workers: Annotated[
+        int, typer.Option(min=1, help="Retrain jobs run at a time (others queue).")
+    ] = 1,
 ) -> None:
     """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
 
-    Admin endpoints (promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the file
-    named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. API docs: /docs.
+    Admin endpoints (retrain, promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the
+    file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. API docs: /docs.
     """
     import uvicorn
 
@@ -63,6 +73,8 @@ def serve(
             cache_size=cache_size,
             preload=preload,
             refresh_seconds=refresh_seconds,
+            retrain_backend=retrain_backend,
+            retrain_workers=retrain_workers,
         )
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
@@ -79,7 +91,7 @@ def serve(
     if not settings.admin_enabled:
         typer.echo(
             f"note: admin endpoints are disabled (set {ENV_ADMIN_TOKEN} or "
-            f"{ENV_ADMIN_TOKEN_FILE} to enable promote / rollback)",
+            f"{ENV_ADMIN_TOKEN_FILE} to enable retrain / promote / rollback)",
             err=True,
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):

@@ -270,6 +270,22 @@ class ModelService:
         self.aliases.apply(key, move.to_version or 0, move.at)
         return move
 
+    def follow(self, key: str) -> int | None:
+        """Serve the version production points at now (read from the registry) from the next
+        request, after a move made in this process outside ``promote`` — a retrain its policy
+        promoted. The model is loaded first, so no request waits for it; returns the version."""
+        history = self.registry.alias_history(key, PRODUCTION)
+        if not history or history[-1].to_version is None:
+            return None
+        move = history[-1]
+        version = move.to_version or 0
+        try:
+            self.cache.get(key, version)
+        except ModelNotServed as e:  # requests will say so; the alias moved all the same
+            logger.warning("cannot warm %s v%d: %s", key, version, e)
+        self.aliases.apply(key, version, move.at)
+        return version
+
     def _existing(self, text: str) -> str:
         key = self.canonical(text)
         if key is None:

@@ -15,7 +15,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
+
+RetrainBackend = Literal["ray", "local"]
 
 ENV_REGISTRY = "MANYMODELS_REGISTRY"
 ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
@@ -29,7 +31,10 @@ class Settings:
     """Everything the router needs to start. Invalid values fail here, not mid-request.
 
     ``admin_token`` of ``None`` disables the mutating endpoints (they answer 403); it is never
-    shown in ``repr`` so settings can be logged.
+    shown in ``repr`` so settings can be logged. Retrain jobs run on ``retrain_backend``:
+    ``"ray"`` (an embedded Ray instance started on the first retrain and stopped with the app)
+    or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
+    ``retrain_history`` finished jobs are kept in memory.
     """
 
     registry: Path
@@ -41,6 +46,9 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 10 * MiB
     max_batch_rows: int = 100_000
+    retrain_backend: RetrainBackend = "ray"
+    retrain_workers: int = 1
+    retrain_history: int = 100
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry", Path(self.registry))
@@ -58,6 +66,14 @@ class Settings:
             raise ValueError(f"max_body_bytes must be at least 1, not {self.max_body_bytes}")
         if self.max_batch_rows < 1:
             raise ValueError(f"max_batch_rows must be at least 1, not {self.max_batch_rows}")
+        if self.retrain_backend not in get_args(RetrainBackend):
+            raise ValueError(
+                f"retrain_backend must be 'ray' or 'local', not {self.retrain_backend!r}"
+            )
+        if self.retrain_workers < 1:
+            raise ValueError(f"retrain_workers must be at least 1, not {self.retrain_workers}")
+        if self.retrain_history < 1:
+            raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
 
     @property
     def admin_enabled(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -298,3 +299,17 @@ def test_gc_cli(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["gc", "--registry", str(tmp_path / "reg"), "--json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["artifacts_deleted"] == 0
+
+
+def test_gc_keeps_training_data_a_run_records_as_its_source(tmp_path: Path) -> None:
+    df = linear_frame(1, 30)
+    with Registry(tmp_path / "reg") as reg:
+        sha, _ = reg.artifacts.put(df.to_parquet(index=False))
+        summary = train(
+            spec_dict(), df, reg, backend="local", source=f"artifact:{sha}", notes={"rows": 30}
+        )
+        run = reg.get_run(summary.run.run_id)
+        assert run.data_source == f"artifact:{sha}" and run.options["rows"] == 30
+        report = collect(reg, grace_seconds=0)
+        assert report.artifacts_deleted == 0 and reg.artifacts.exists(sha)
+        assert pd.read_parquet(io.BytesIO(reg.artifacts.get(sha))).equals(df)

@@ -249,7 +249,7 @@ def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> No
         score(df.assign(price="cheap"), sales["root"], backend="local")
     with pytest.raises(DataError, match="'prediction'"):
         score(df.assign(prediction=1.0), sales["root"], backend="local")
-    with pytest.raises(DataError, match="key column 'store' has 1 missing"):
+    with pytest.raises(DataError, match="partition column 'store' has 1 missing"):
         score(df.astype({"store": float}).assign(store=lambda d: d.store.where(d.index > 0)),
               sales["root"], backend="local")  # fmt: skip
 

@@ -1,0 +1,136 @@
+"""Time-series features, computed for a whole table at once: calendar parts, target lags, and
+the table's frequency.
+
+Training derives them in ``data.prepare`` (calendar parts before the split, lags after it, from
+the sorted target and the group offsets); forecasting derives the same features for future
+times from what each version recorded (``train.feature_schema``). Everything here is
+vectorised over rows; nothing is per partition.
+
+Times are either dates (``datetime64``, possibly with a time zone) or numbers (period indexes).
+The frequency of a dated table is an offset alias: month, quarter and year starts or ends when
+every time sits on one (``MS``, ``QE`` …), else the median spacing, ``7D`` for weekly data; a
+numbered table's frequency is its median step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+from pandas.tseries.frequencies import to_offset
+
+Frequency = str | int | float
+
+_DAY = 86_400 * 10**9  # nanoseconds
+# (shortest, longest spacing in days, start alias, end alias, start test, end test)
+_ANCHORED = (
+    (28, 31, "MS", "ME", "is_month_start", "is_month_end"),
+    (89, 92, "QS", "QE", "is_quarter_start", "is_quarter_end"),
+    (365, 366, "YS", "YE", "is_year_start", "is_year_end"),
+)
+
+
+def is_datetime(values: Any) -> bool:
+    """Dates (naive or zone-aware), as opposed to numbered periods."""
+    if ptypes.is_datetime64_any_dtype(values):
+        return True
+    arr = np.asarray(values)
+    return arr.dtype == object and len(arr) > 0 and isinstance(arr[0], pd.Timestamp)
+
+
+def calendar_values(times: Any, parts: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{part: int64 array}`` for dates; ``week`` is the ISO week, ``day_of_week`` Monday = 0."""
+    index = pd.DatetimeIndex(times)
+    out: dict[str, np.ndarray] = {}
+    for part in parts:
+        if part == "week":
+            out[part] = index.isocalendar()["week"].to_numpy(dtype=np.int64)
+        else:
+            out[part] = np.asarray(getattr(index, part), dtype=np.int64)
+    return out
+
+
+def partition_positions(offsets: np.ndarray) -> np.ndarray:
+    """Each row's position within its partition (0 for a partition's first row)."""
+    counts = np.diff(offsets)
+    return np.arange(int(offsets[-1] - offsets[0])) - np.repeat(offsets[:-1] - offsets[0], counts)
+
+
+def lag_matrix(y: np.ndarray, offsets: np.ndarray, lags: Sequence[int]) -> np.ndarray:
+    """``out[i, j]`` = the target ``lags[j]`` rows before row ``i`` in the same partition, NaN
+    where that reaches before the partition's first row. Rows must be sorted by key and time."""
+    values = np.asarray(y, dtype=np.float64)
+    position = partition_positions(offsets)
+    out = np.full((len(values), len(lags)), np.nan)
+    rows = np.arange(len(values))
+    for j, k in enumerate(lags):
+        ok = position >= k
+        out[ok, j] = values[rows[ok] - k]
+    return out
+
+
+def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
+    """The median spacing of consecutive times within partitions (repeated times ignored), as
+    an offset alias for dates or a number for periods; ``None`` when no partition has two
+    distinct times."""
+    dated = is_datetime(time)
+    index = pd.DatetimeIndex(time) if dated else None
+    stamps = index.as_unit("ns").asi8 if index is not None else np.asarray(time, dtype=np.float64)
+    if len(stamps) < 2:
+        return None
+    steps = np.diff(stamps)
+    within = np.ones(len(steps), dtype=bool)
+    starts = np.asarray(offsets[1:-1], dtype=np.int64) - int(offsets[0])
+    within[starts[(starts > 0) & (starts <= len(steps))] - 1] = False
+    steps = steps[within & (steps > 0)]
+    if not len(steps):
+        return None
+    median = np.median(steps)
+    if index is None:
+        return int(median) if float(median).is_integer() else float(median)
+    return _date_frequency(int(median), index)
+
+
+def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
+    days = median_ns / _DAY
+    for low, high, start, end, is_start, is_end in _ANCHORED:
+        if low <= days <= high:
+            if bool(np.all(getattr(index, is_start))):
+                return start
+            if bool(np.all(getattr(index, is_end))):
+                return end
+    if median_ns % _DAY == 0:
+        return f"{median_ns // _DAY}D"
+    return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)
+
+
+def advance(last: Sequence[Any], frequency: Frequency, horizon: int) -> Any:
+    """The next ``horizon`` times after each of ``last``, partition-major: rows
+    ``p * horizon : (p + 1) * horizon`` continue ``last[p]``. A ``DatetimeIndex`` for dates
+    (``last`` as ISO text or timestamps), a numpy array for periods."""
+    if isinstance(frequency, str):
+        base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
+        step = to_offset(frequency)
+        shifted = [base + step * k for k in range(1, horizon + 1)]
+        by_step = shifted[0].append(shifted[1:])  # step-major: all partitions' step 1, then 2 …
+        order = np.arange(len(base) * horizon).reshape(horizon, len(base)).T.ravel()
+        return by_step[order]
+    start = np.asarray(last, dtype=np.float64)
+    out = (start[:, None] + float(frequency) * np.arange(1, horizon + 1)).ravel()
+    if isinstance(frequency, int) and np.all(out == np.round(out)):
+        return out.astype(np.int64)
+    return out
+
+
+def time_to_json(value: Any) -> str | int | float:
+    """A time as JSON: ISO text for dates, a number for periods."""
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

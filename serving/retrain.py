@@ -1,0 +1,193 @@
+"""The retrain a job runs: check posted rows, store them, retrain one partition on them.
+
+Before a job is accepted the rows are checked against the spec of the run that produced the
+partition's production version and stored as Parquet bytes in the artifact store (content
+addressed), so the retrain can be reproduced from that sha256 — the run records it as its data
+source. The job calls ``manymodels.pipeline.train(spec, rows, registry, only=[key])``: the new
+version is evaluated against production on the same validation rows and the spec's promotion
+policy decides; when it promotes, this router serves the new version from the next request.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from manymodels.data import describe_source, prepare
+from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.partition import FALLBACK_KEY, format_value
+from manymodels.pipeline import RunSummary, train
+from manymodels.registry.client import Registry
+from manymodels.registry.entities import ModelVersion
+from manymodels.spec import Spec
+from serving.jobs import JobFailed, RetrainResult, UploadedData
+from serving.service import ModelService
+from serving.settings import RetrainBackend
+
+
+# --------------------------------------------------------------------------------------------
+# the retrain
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetrainTarget:
+    """A partition that can be retrained, and the spec its production version was made with."""
+
+    key: str
+    key_values: dict[str, Any]
+    spec: Spec
+    production: ModelVersion
+
+
+@dataclass(frozen=True)
+class RetrainPlan:
+    target: RetrainTarget
+    data: UploadedData
+
+
+class Retrainer:
+    """Checks and stores posted rows, then retrains one partition on them.
+
+    ``backend="ray"`` starts an embedded Ray instance on the first retrain (unless this process
+    already runs one) and keeps it for the next ones; ``close`` stops it if it started it.
+    """
+
+    def __init__(self, service: ModelService, *, backend: RetrainBackend = "ray") -> None:
+        self.service = service
+        self.backend = backend
+        self._ray: Any = None  # the RayBackend that started Ray, if we did
+        self._ray_lock = threading.Lock()
+
+    def target(self, text: str) -> RetrainTarget:
+        """The partition named by ``text``: it must exist and have a production version."""
+        key = self.service.canonical(text)
+        if key == FALLBACK_KEY:
+            raise DataError(
+                "the fallback model is trained on every partition's rows: retrain it with a "
+                "full training run, not through this endpoint"
+            )
+        if key is None:
+            raise PartitionNotFound(f"no partition '{text}' in the registry")
+        reg = self.service.registry
+        summary = reg.get_partition(key)
+        production = reg.get_version(key)
+        spec = Spec.coerce(reg.get_run(production.run_id).spec)
+        return RetrainTarget(key, summary.key_values, spec, production)
+
+    def prepare(
+        self, target: RetrainTarget, frame: pd.DataFrame, *, fmt: str, filename: str | None = None
+    ) -> RetrainPlan:
+        """Check the rows (a ``DataError`` names what is wrong) and store them; blocking."""
+        table = training_frame(frame, target)
+        data = to_parquet(table)
+        sha, size = self.service.registry.artifacts.put(data)
+        return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename))
+
+    def run(self, plan: RetrainPlan) -> RetrainResult:
+        """Retrain on exactly the stored bytes (verified by sha256); the job's body."""
+        reg = self.service.registry
+        key, data = plan.target.key, plan.data
+        frame = pd.read_parquet(io.BytesIO(reg.artifacts.get(data.sha256)))
+        summary = train(
+            plan.target.spec, frame, reg, backend=self._backend(), only=[key],
+            source=f"artifact:{data.sha256}",
+            notes={"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows},
+        )  # fmt: skip
+        run_id = summary.run.run_id
+        number = summary.versions.get(key)
+        if number is None:
+            production = self.service.follow(key)
+            raise JobFailed(_why_not(summary, reg, key), RetrainResult(run_id, None, production))
+        version = reg.get_version(key, number)
+        production = self.service.follow(key)  # serves the new version now if it was promoted
+        return RetrainResult(run_id, version, production)
+
+    def close(self) -> None:
+        with self._ray_lock:
+            if self._ray is not None:
+                self._ray.close()  # shuts Ray down only if it started it
+                self._ray = None
+
+    def _backend(self) -> str:
+        if self.backend == "ray":
+            with self._ray_lock:
+                if self._ray is None:
+                    from manymodels.execution import RayBackend
+
+                    self._ray = RayBackend()  # started once, reused by every later retrain
+        return self.backend
+
+
+def _why_not(summary: RunSummary, reg: Registry, key: str) -> str:
+    """Why the run produced no version of ``key``: its failure, or why it was skipped."""
+    outcomes = [o for o in summary.failures if o.key == key]
+    outcomes += reg.store.run_outcomes(summary.run.run_id, status="skipped")
+    for o in outcomes:
+        if o.key == key:
+            return f"partition '{key}' {o.status}: {o.error_type}: {o.message}"
+    return f"the run produced no version of partition '{key}'"
+
+
+def training_frame(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
+    """The rows with the key columns filled in from the partition, checked against the spec.
+
+    Rows that carry key columns must all belong to the partition; columns the spec needs
+    (target, time, features) must be there, named in the error when they are not.
+    """
+    spec = target.spec
+    if len(frame) == 0:
+        raise DataError("no rows to train on")
+    for col in spec.partition_by:
+        if col not in frame.columns:
+            continue
+        expected = format_value(target.key_values[col])
+        others = [v for v in frame[col].unique() if _formatted(v) != expected]
+        if others:
+            shown = ", ".join(repr(_formatted(v)) for v in others[:5])
+            raise DataError(
+                f"rows of another partition: key column '{col}' holds {shown}, but the rows are "
+                f"posted to partition '{target.key}' ({col}={expected}); omit the key columns "
+                "or post each partition's rows to its own URL"
+            )
+    frame = frame.assign(**{c: target.key_values[c] for c in spec.partition_by})
+    needed = [(spec.target, "target")]
+    needed += [(spec.time_column, "time column")] if spec.time_column else []
+    features = [*(spec.features or []), *(spec.categorical or [])]
+    needed += [(c, "feature") for c in dict.fromkeys(features)]
+    missing = [f"'{c}' ({role})" for c, role in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
+            f"'{target.key}' with spec '{spec.name}'"
+        )
+    if len(frame) < spec.min_rows:
+        raise DataError(
+            f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
+            "the partition would not be trained"
+        )
+    try:
+        prepare(spec, frame)  # what training checks first: types, dates, derived features…
+    except DataError as e:
+        reason = str(e).removeprefix(f"{describe_source(frame)}: ")
+        raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
+    return frame
+
+
+def _formatted(value: Any) -> str:
+    try:
+        return format_value(value)
+    except DataError:
+        return "<missing>"
+
+
+def to_parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        frame.to_parquet(buffer, index=False)
+    except (ValueError, TypeError) as e:  # pyarrow's ArrowInvalid / ArrowTypeError
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"the rows cannot be stored as a table (mixed types?): {first}") from e
+    return buffer.getvalue()

@@ -1,0 +1,142 @@
+"""Forecasting one partition: the next periods from its production model and recorded history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from manymodels import timefeatures
+from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.forecast import (
+    MAX_HORIZON,
+    build_steps,
+    future_table,
+    predict_steps,
+    unforecastable,
+)
+from manymodels.partition import FALLBACK_KEY
+from serving.keys import path_key
+from serving.routes import CurrentSettings, Service
+from serving.rows import to_json_list
+from serving.schemas import ERRORS
+from serving.service import ModelService
+
+router = APIRouter(tags=["forecast"])
+
+
+class ForecastRequest(BaseModel):
+    horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, description="Periods to forecast.")]
+    future: Annotated[
+        list[dict[str, Any]] | None,
+        Field(
+            description="Exogenous features of the future periods, one object per step: with "
+            "the time column to match steps by time, or without it for exactly `horizon` rows "
+            "in step order. Omitted: the partition's last known values are carried forward."
+        ),
+    ] = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {"horizon": 2},
+                {
+                    "horizon": 2,
+                    "future": [
+                        {"price": 2.49, "deal": 1, "feat": 1},
+                        {"price": 2.99, "deal": 0, "feat": 0},
+                    ],
+                },
+            ]
+        }
+    }
+
+
+class ForecastPoint(BaseModel):
+    time: Any = Field(description="The step's time: ISO 8601 text for dates, else a number.")
+    prediction: Any
+
+
+class PartitionForecast(BaseModel):
+    partition: str = Field(description="The canonical key.")
+    version: int = Field(description="The production version that forecast.")
+    forecast: list[ForecastPoint]
+
+
+@router.post(
+    "/v1/partitions/{key:path}/forecast",
+    response_model=PartitionForecast,
+    responses=ERRORS,
+    summary="Forecast the next periods of one partition",
+)
+async def forecast_partition(
+    request: Request,
+    key: str,
+    body: ForecastRequest,
+    service: Service,
+    settings: CurrentSettings,
+) -> PartitionForecast:
+    """The next ``horizon`` periods of a partition trained from a time-series spec, by its
+    production model. Steps continue the partition's last training time at the data's
+    frequency; target lags are fed with the forecast's own earlier steps. An unknown key is a
+    404 (the fallback model is not forecast)."""
+    if body.future is not None and len(body.future) > settings.max_batch_rows:
+        raise HTTPException(
+            422, f"{len(body.future)} future rows is more than the limit of "
+            f"{settings.max_batch_rows} per request",
+        )  # fmt: skip
+    text = path_key(request, key, suffix="/forecast")
+    return await run_in_threadpool(_forecast, service, text, body)
+
+
+def _forecast(service: ModelService, text: str, body: ForecastRequest) -> PartitionForecast:
+    key = service.canonical(text)
+    if key == FALLBACK_KEY:
+        raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
+    version = service.aliases.get(key) if key is not None else None
+    if key is None or version is None:
+        raise PartitionNotFound(f"no partition '{text}' in production")
+    loaded = service.cache.get(key, version)
+    schema = loaded.version.feature_schema
+    reason = unforecastable(schema)
+    if reason is not None:
+        raise DataError(f"cannot forecast partition '{key}': {reason}")
+    future = None if body.future is None else _future(body.future, schema, key, body.horizon)
+    steps = build_steps([schema], body.horizon, future)
+    try:
+        predictions = predict_steps(loaded.model, schema, steps, 0, body.horizon)
+    except (ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None
+    times = [timefeatures.time_to_json(t) for t in steps.times]
+    return PartitionForecast(
+        partition=key,
+        version=version,
+        forecast=[
+            ForecastPoint(time=t, prediction=p)
+            for t, p in zip(times, to_json_list(predictions), strict=True)
+        ],
+    )
+
+
+def _future(
+    rows: list[dict[str, Any]], schema: dict[str, Any], key: str, horizon: int
+) -> pd.DataFrame:
+    """Request rows as a ``future_table``; rows without times are the steps in order."""
+    time_column = schema["time_column"]
+    frame = pd.DataFrame(rows)
+    if time_column not in frame.columns:
+        if len(rows) != horizon:
+            raise DataError(
+                f"future: {len(rows)} row(s) without '{time_column}' for a horizon of {horizon}; "
+                f"give one row per step, or a '{time_column}' in each row"
+            )
+        frame[time_column] = timefeatures.advance(
+            [schema["history"]["time"]], schema["forecast"]["frequency"], horizon
+        )
+    return future_table(
+        frame, [schema], key_columns=None, time_column=time_column, key=key, source="future"
+    )

@@ -1,0 +1,187 @@
+"""Retraining through the router, behind the admin token: post rows, then poll the job.
+
+``POST /v1/partitions/{key}/retrain`` takes JSON ``{"rows": [...]}`` or a multipart upload of a
+CSV or Parquet file (field ``file``). The rows are checked against the partition's spec and
+stored before the answer (202), so what is accepted can run; the retrain itself is a job off the
+request path (``serving.jobs``). ``GET /v1/jobs/{job_id}`` reports it: the new version, both
+models' scores on the same validation rows, and the promotion policy's decision.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from manymodels.exceptions import DataError
+from serving.auth import Admin
+from serving.jobs import JobConflict, JobManager, JobQueueFull
+from serving.keys import path_key
+from serving.middleware import log_fields
+from serving.retrain import Retrainer
+from serving.routes.admin import AUTH_ERRORS
+from serving.schemas import ErrorOut, JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
+
+router = APIRouter(tags=["admin"], dependencies=[Admin])
+
+PARQUET_MAGIC = b"PAR1"
+MAX_FILENAME = 200
+
+
+def get_jobs(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+def get_retrainer(request: Request) -> Retrainer:
+    retrainer = getattr(request.app.state, "retrainer", None)
+    if retrainer is None:
+        raise HTTPException(503, "the router is starting up (the registry is not open yet)")
+    return retrainer
+
+
+Jobs = Annotated[JobManager, Depends(get_jobs)]
+CurrentRetrainer = Annotated[Retrainer, Depends(get_retrainer)]
+
+_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": RetrainRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "A CSV file (with a header row) or a Parquet file.",
+                        }
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/partitions/{key:path}/retrain",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={
+        **AUTH_ERRORS,
+        409: {"model": ErrorOut, "description": "A retrain of this partition is in progress."},
+        415: {"model": ErrorOut, "description": "Neither JSON nor a multipart upload."},
+        422: {"model": ErrorOut, "description": "Rows that do not fit the partition's spec."},
+        429: {"model": ErrorOut, "description": "Too many retrain jobs queued."},
+    },
+    openapi_extra=_BODY,
+    summary="Retrain one partition on new rows (a job)",
+)
+async def retrain(
+    request: Request, response: Response, key: str, retrainer: CurrentRetrainer, jobs: Jobs
+) -> JobAccepted:
+    """The new rows become the partition's latest training data: stored (Parquet, by sha256)
+    and recorded with the run. The new version is evaluated against production on the same
+    validation rows; the spec's promotion policy decides, and a promotion is served at once.
+    One retrain per partition at a time (409 while one is queued or running)."""
+    text = path_key(request, key, suffix="/retrain")
+    target = await run_in_threadpool(retrainer.target, text)
+    _refuse_if_busy(jobs, target.key)
+    frame, fmt, filename = await _read_table(request)
+    plan = await run_in_threadpool(retrainer.prepare, target, frame, fmt=fmt, filename=filename)
+    try:
+        job = jobs.submit(
+            target.key, lambda: retrainer.run(plan), backend=retrainer.backend, data=plan.data
+        )
+    except JobConflict as e:
+        raise HTTPException(409, str(e)) from None
+    except JobQueueFull as e:
+        raise HTTPException(429, str(e)) from None
+    log_fields(request.scope, partition=target.key, admin="retrain", job=job.job_id)
+    link = f"/v1/jobs/{job.job_id}"
+    response.headers["Location"] = link
+    return JobAccepted(
+        job_id=job.job_id,
+        status=job.status,
+        partition=job.partition,
+        data=UploadedDataOut.of(plan.data),
+        links={"self": link},
+    )
+
+
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=JobOut,
+    responses={**AUTH_ERRORS, 404: {"model": ErrorOut, "description": "No such job."}},
+    summary="One retrain job: status, scores, decision",
+)
+async def get_job(job_id: str, jobs: Jobs) -> JobOut:
+    return JobOut.of(jobs.get(job_id))
+
+
+@router.get("/v1/jobs", response_model=JobList, responses=AUTH_ERRORS, summary="Recent jobs")
+async def list_jobs(
+    jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="How many.")] = 50
+) -> JobList:
+    """Jobs held in memory, newest first: every active one and the newest finished ones."""
+    return JobList(jobs=[JobOut.of(j) for j in jobs.recent(limit=limit)])
+
+
+def _refuse_if_busy(jobs: JobManager, key: str) -> None:
+    """409 before the rows are read and stored; ``submit`` checks again, atomically."""
+    busy = jobs.active(key)
+    if busy is not None:
+        raise HTTPException(409, str(JobConflict(busy)))
+
+
+async def _read_table(request: Request) -> tuple[pd.DataFrame, str, str | None]:
+    """The posted rows as a DataFrame, the format they came in, and the file's name."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json" or kind.endswith("+json"):
+        body = await request.body()
+        try:
+            rows = RetrainRequest.model_validate_json(body).rows
+        except ValidationError as e:
+            errors = e.errors(include_url=False)
+            raise RequestValidationError(
+                [{**err, "loc": ("body", *err["loc"])} for err in errors]
+            ) from None
+        return await run_in_threadpool(pd.DataFrame.from_records, rows), "json", None
+    if kind == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise DataError("send the table as a file in the multipart field 'file'")
+            data = await upload.read()
+            filename = (upload.filename or "")[:MAX_FILENAME] or None
+        frame, fmt = await run_in_threadpool(_read_file, data, filename)
+        return frame, fmt, filename
+    raise HTTPException(
+        415,
+        'send the rows as JSON {"rows": [...]} (Content-Type: application/json) or as a '
+        "CSV / Parquet file in a multipart form field 'file'",
+    )
+
+
+def _read_file(data: bytes, filename: str | None) -> tuple[pd.DataFrame, str]:
+    """Parquet by its magic bytes (or name), CSV otherwise."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
+    if not data.strip():
+        raise DataError("the uploaded file is empty")
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(data)), fmt
+        return pd.read_csv(io.BytesIO(data)), fmt
+    except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None

@@ -1,0 +1,450 @@
+"""Retraining through the router: ``POST /v1/partitions/{key}/retrain`` and ``/v1/jobs``.
+
+Registries are trained with the real pipeline; retrains run on the in-process backend except in
+the Ray test. A job is held running deterministically with the job manager's ``before_run``
+hook and an Event, never with sleeps.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import threading
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from routerkit import KEY, SALES_SPEC, TOKEN, admin, expected, feature_rows, sales
+from typer.testing import CliRunner
+
+from manymodels.data import prepare
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+from serving.app import create_app
+from serving.jobs import SHUTDOWN, Job, JobManager, JobNotFound, RetrainResult
+from serving.local import running_server
+from serving.settings import Settings
+
+OTHER = "store=4,brand=minute_maid"
+NEIGHBOUR = "store=2,brand=minute_maid"
+
+
+# ------------------------------------------------------------------------------------- helpers
+def _trained(factory: pytest.TempPathFactory, policy: str) -> Path:
+    root = factory.mktemp(policy) / "registry"
+    with Registry(root) as reg:
+        spec = {**SALES_SPEC, "promotion": {"policy": policy}}
+        assert train(spec, sales(), reg, backend="local").run.n_failed == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def always_trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained(tmp_path_factory, "always")
+
+
+@pytest.fixture(scope="session")
+def manual_trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _trained(tmp_path_factory, "manual")
+
+
+def _settings(root: Path, tmp_path: Path, **kwargs: Any) -> Settings:
+    copy = Path(shutil.copytree(root, tmp_path / "copy"))
+    values: dict[str, Any] = {"admin_token": TOKEN, "refresh_seconds": 0.2}
+    return Settings(registry=copy, **{**values, "retrain_backend": "local", **kwargs})
+
+
+@pytest.fixture
+def local(settings: Settings) -> Settings:
+    """The shared sales registry (policy ``if_better``), retraining in this process."""
+    return replace(settings, retrain_backend="local")
+
+
+def open_app(settings: Settings, jobs: JobManager | None = None) -> Any:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings, jobs=jobs))
+
+
+def partition_rows(
+    store: int = 2, brand: str = "tropicana", *, scale: float = 2.0, keys: bool = False
+) -> pd.DataFrame:
+    """A partition's sales with units scaled (so a retrained model differs), dates as text."""
+    df = sales()
+    part = df[(df["store"] == store) & (df["brand"] == brand)].reset_index(drop=True)
+    part = part.assign(units=part["units"] * scale, week=part["week"].dt.strftime("%Y-%m-%d"))
+    return part if keys else part.drop(columns=["store", "brand"])
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON rows: a missing value is null."""
+    rows = frame.to_dict("records")
+    return [{str(k): None if pd.isna(v) else v for k, v in row.items()} for row in rows]
+
+
+def post_rows(client: Any, key: str, frame: pd.DataFrame, **kwargs: Any) -> Any:
+    return client.post(
+        f"/v1/partitions/{key}/retrain", json={"rows": records(frame)}, headers=admin(), **kwargs
+    )
+
+
+def finished(client: Any, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(f"/v1/jobs/{job_id}", headers=admin())
+        assert r.status_code == 200, r.text
+        job = r.json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        assert time.monotonic() < deadline, f"job still {job['status']}"
+        time.sleep(0.02)
+
+
+def served_version(client: Any, key: str) -> int:
+    r = client.post(f"/v1/partitions/{key}/predict", json={"rows": feature_rows(1)})
+    assert r.status_code == 200, r.text
+    return int(r.json()["version"])
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, dict[str, int]]]:
+    with Registry.open(root) as reg:
+        return {p.key: (p.latest_version, p.aliases) for p in reg.list_partitions(limit=100)}
+
+
+def retrain_counts(client: Any) -> dict[str, float]:
+    prefix = "manymodels_retrain_jobs_total{outcome="
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(prefix)]
+    return {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in lines}
+
+
+class Gate:
+    """Holds every job at its start until opened; ``started`` is set when one is held."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.open = threading.Event()
+
+    def __call__(self, job: Job) -> None:
+        self.started.set()
+        assert self.open.wait(30), "the test never opened the gate"
+
+
+# --------------------------------------------------------------------------------------- tests
+def test_retrain_over_http_is_promoted_and_served_at_once(
+    always_trained: Path, tmp_path: Path
+) -> None:
+    """Policy 'always': the job reports both scores, and the router answers with the new
+    version as soon as the job is done, while requests keep flowing during the swap."""
+    settings = _settings(always_trained, tmp_path)
+    before = snapshot(settings.registry)
+    frame = partition_rows()
+    statuses: list[int] = []
+    flowing, stop = threading.Event(), threading.Event()
+
+    with running_server(settings) as url:
+
+        def keep_predicting() -> None:
+            with httpx.Client(base_url=url) as c:
+                while not stop.is_set():
+                    rows = {"rows": feature_rows(2)}
+                    statuses.append(c.post(f"/v1/partitions/{KEY}/predict", json=rows).status_code)
+                    flowing.set()
+
+        traffic = threading.Thread(target=keep_predicting)
+        traffic.start()
+        try:
+            assert flowing.wait(30)
+            with httpx.Client(base_url=url, timeout=30) as client:
+                r = post_rows(client, KEY, frame)
+                assert r.status_code == 202, r.text
+                accepted = r.json()
+                assert accepted["status"] == "queued" and accepted["partition"] == KEY
+                assert accepted["links"]["self"] == f"/v1/jobs/{accepted['job_id']}"
+                assert r.headers["location"] == accepted["links"]["self"]
+                job = finished(client, accepted["job_id"])
+                served = client.post(
+                    f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(3)}
+                ).json()
+                assert retrain_counts(client) == {"promoted": 1.0}
+        finally:
+            stop.set()
+            traffic.join()
+
+    assert job["status"] == "succeeded", job
+    assert (job["version"], job["production_version"], job["error"]) == (2, 2, None)
+    decision = job["decision"]
+    assert decision["outcome"] == "promoted" and decision["promoted"] is True
+    assert decision["reason"] == "policy 'always'" and decision["policy"] == "always"
+    assert decision["metric"] == "neg_mean_absolute_error"
+    assert decision["challenger"]["version"] == 2 and decision["champion"]["version"] == 1
+    assert isinstance(decision["challenger"]["score"], float)
+    assert isinstance(decision["champion"]["score"], float)
+    assert served["version"] == 2
+    assert served["predictions"] == pytest.approx(
+        expected(settings.registry, KEY, feature_rows(3), 2)
+    )
+    assert statuses and set(statuses) == {200}  # nothing failed during the swap
+    after = snapshot(settings.registry)
+    assert after.pop(KEY) == (2, {"production": 2})
+    before.pop(KEY)
+    assert after == before  # other partitions untouched
+
+
+def test_manual_policy_keeps_production_and_adds_a_candidate(
+    manual_trained: Path, tmp_path: Path
+) -> None:
+    settings = _settings(manual_trained, tmp_path)
+    with open_app(settings) as client:
+        r = post_rows(client, KEY, partition_rows(keys=True))
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "succeeded", job
+        assert (job["version"], job["production_version"]) == (2, 1)
+        decision = job["decision"]
+        assert decision["outcome"] == "kept" and decision["promoted"] is False
+        assert "manual" in decision["reason"]
+        assert decision["champion"]["version"] == 1
+        assert served_version(client, KEY) == 1
+        assert retrain_counts(client) == {"kept": 1.0}
+    with Registry.open(settings.registry) as reg:
+        assert reg.get_version(KEY).version == 1
+        assert reg.get_version(KEY, 2).aliases == ("candidate",)
+
+
+def test_csv_upload_reports_the_policy_decision(local: Settings) -> None:
+    """Policy 'if_better' (the shared registry): whichever way it goes, the job says so and
+    the router serves what production points at."""
+    csv = partition_rows(store=4, brand="minute_maid", scale=1.1, keys=True).to_csv(index=False)
+    with open_app(local) as client:
+        r = client.post(
+            f"/v1/partitions/{OTHER}/retrain",
+            files={"file": ("minute_maid.csv", csv.encode(), "text/csv")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["data"]["format"] == "csv"
+        assert r.json()["data"]["filename"] == "minute_maid.csv"
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "succeeded", job
+        decision = job["decision"]
+        assert decision["policy"] == "if_better" and decision["outcome"] in ("promoted", "kept")
+        assert decision["champion"]["version"] == 1 and decision["challenger"]["version"] == 2
+        assert "vs champion v1" in decision["reason"]
+        assert job["production_version"] == (2 if decision["promoted"] else 1)
+        assert served_version(client, OTHER) == job["production_version"]
+
+
+def test_uploaded_rows_are_stored_and_reproduce_the_training_data(
+    local: Settings, tmp_path: Path
+) -> None:
+    frame = partition_rows(scale=1.5)
+    parquet = io.BytesIO()
+    frame.to_parquet(parquet, index=False)
+    with open_app(local) as client:
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            files={"file": ("rows.bin", parquet.getvalue(), "application/octet-stream")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
+        data = r.json()["data"]
+        assert data["format"] == "parquet" and data["rows"] == len(frame)
+        job = finished(client, r.json()["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["data"] == data
+    with Registry.open(local.registry) as reg:
+        stored = pd.read_parquet(io.BytesIO(reg.artifacts.get(data["sha256"])))  # sha256-checked
+        run = reg.get_run(job["run_id"])
+        version = reg.get_version(KEY, job["version"])
+    # the stored table is the posted rows with the key columns filled in from the URL
+    sent = frame.assign(store=2, brand="tropicana")
+    pd.testing.assert_frame_equal(stored, sent, check_dtype=False)
+    assert run.options["uploaded_data_sha256"] == data["sha256"]
+    assert run.data_source == f"artifact:{data['sha256']}"
+    # ...and it reproduces the data the version was trained on, to the fingerprint
+    table, _ = prepare(Spec.coerce(run.spec), stored)
+    assert dict(zip(table.keys, table.fingerprints, strict=True))[KEY] == version.data_fingerprint
+
+
+def test_admin_token_is_required(local: Settings) -> None:
+    rows = {"rows": records(partition_rows())}
+    with open_app(local) as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            r = client.post(f"/v1/partitions/{KEY}/retrain", json=rows, headers=headers)
+            assert r.status_code == 401
+            assert client.get("/v1/jobs", headers=headers).status_code == 401
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+    with open_app(replace(local, admin_token=None)) as client:
+        r = client.post(f"/v1/partitions/{KEY}/retrain", json=rows, headers=admin())
+        assert r.status_code == 403 and "disabled" in r.json()["detail"]
+
+
+def test_unknown_partition_job_and_fallback(local: Settings) -> None:
+    rows = records(partition_rows())
+    with open_app(local) as client:
+        r = post_rows(client, "store=99,brand=tropicana", partition_rows())
+        assert r.status_code == 404 and "store=99" in r.json()["detail"]
+        r = client.post("/v1/partitions/__fallback__/retrain", json={"rows": rows}, headers=admin())
+        assert r.status_code == 422 and "fallback" in r.json()["detail"]
+        assert client.get("/v1/jobs/nope", headers=admin()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("drop", "named"),
+    [(["units"], ["'units' (target)"]), (["week", "price"], ["'week' (time column)", "'price'"])],
+)
+def test_rows_missing_columns_are_422_naming_them(
+    local: Settings, drop: list[str], named: list[str]
+) -> None:
+    with open_app(local) as client:
+        r = post_rows(client, KEY, partition_rows().drop(columns=drop))
+        assert r.status_code == 422
+        for text in named:
+            assert text in r.json()["detail"]
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
+    frame = partition_rows()
+    with open_app(local) as client:
+        empty = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": []}, headers=admin())
+        assert empty.status_code == 422
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain", files={"file": ("e.csv", b"", "text/csv")},
+            headers=admin(),
+        )  # fmt: skip
+        assert r.status_code == 422 and "empty" in r.json()["detail"]
+        header_only = ",".join(frame.columns).encode()
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain", files={"file": ("h.csv", header_only, "text/csv")},
+            headers=admin(),
+        )  # fmt: skip
+        assert r.status_code == 422 and "no rows" in r.json()["detail"]
+        r = post_rows(client, KEY, partition_rows(store=3, keys=True))
+        assert r.status_code == 422 and "another partition" in r.json()["detail"]
+        r = post_rows(client, KEY, frame.head(5))
+        assert r.status_code == 422 and "min_rows" in r.json()["detail"]
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain", content=b"a,b\n1,2\n", headers={
+                **admin(), "Content-Type": "text/csv"},
+        )  # fmt: skip
+        assert r.status_code == 415
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+def test_a_second_retrain_of_a_busy_partition_is_409(local: Settings) -> None:
+    gate = Gate()
+    with open_app(local, JobManager(before_run=gate)) as client:
+        first = post_rows(client, KEY, partition_rows())
+        assert first.status_code == 202, first.text
+        assert gate.started.wait(30)
+        busy = post_rows(client, KEY, partition_rows(scale=3.0))
+        assert busy.status_code == 409
+        assert first.json()["job_id"] in busy.json()["detail"]
+        assert "already running" in busy.json()["detail"]
+        other = post_rows(client, NEIGHBOUR, partition_rows(brand="minute_maid"))
+        assert other.status_code == 202, other.text  # another partition queues behind it
+        listed = client.get("/v1/jobs", headers=admin()).json()["jobs"]
+        assert [j["status"] for j in listed] == ["queued", "running"]
+        gate.open.set()
+        done = [finished(client, r.json()["job_id"]) for r in (first, other)]
+        assert [j["status"] for j in done] == ["succeeded", "succeeded"]
+        again = post_rows(client, KEY, partition_rows(scale=3.0))  # free again once finished
+        assert again.status_code == 202
+        assert finished(client, again.json()["job_id"])["version"] == 3
+
+
+def test_a_partition_that_fails_to_train_fails_the_job(local: Settings) -> None:
+    frame = partition_rows()
+    frame.loc[3, "units"] = None  # a missing target value: this partition's training fails
+    with open_app(local) as client:
+        r = post_rows(client, KEY, frame)
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "failed"
+        assert "missing value" in job["error"] and KEY in job["error"]
+        assert job["run_id"] and job["version"] is None and job["production_version"] == 1
+        assert served_version(client, KEY) == 1
+        assert retrain_counts(client) == {"failed": 1.0}
+
+
+def test_retrain_on_ray(ray_session: Any, always_trained: Path, tmp_path: Path) -> None:
+    settings = _settings(always_trained, tmp_path, retrain_backend="ray")
+    with open_app(settings) as client:
+        r = post_rows(client, KEY, partition_rows())
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"], timeout=50)
+        assert job["status"] == "succeeded", job
+        assert job["backend"] == "ray" and job["decision"]["outcome"] == "promoted"
+        assert served_version(client, KEY) == 2
+    assert ray_session.is_initialized()  # the app did not stop a Ray it had not started
+
+
+def nothing() -> RetrainResult:
+    return RetrainResult("run", None, None)
+
+
+def test_the_job_manager_keeps_a_bounded_history() -> None:
+    jobs = JobManager(history=2)
+    seen: list[str] = []
+    all_done = threading.Event()
+
+    def listener(job: Job) -> None:
+        seen.append(job.status)
+        if len(seen) == 4:
+            all_done.set()
+
+    jobs.add_listener(listener)
+    ids = [jobs.submit(f"p={i}", nothing, backend="local").job_id for i in range(4)]
+    assert all_done.wait(30)
+    assert seen == ["succeeded"] * 4
+    assert [j.job_id for j in jobs.recent()] == ids[:1:-1]  # the newest two
+    with pytest.raises(JobNotFound):
+        jobs.get(ids[0])
+    jobs.close()
+
+
+def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones() -> None:
+    gate = Gate()
+    jobs = JobManager(before_run=gate)
+    running = jobs.submit("p=1", nothing, backend="local")
+    assert gate.started.wait(30)
+    queued = jobs.submit("p=2", nothing, backend="local")
+    closing = threading.Thread(target=jobs.close)
+    closing.start()
+    deadline = time.monotonic() + 30
+    while jobs.get(queued.job_id).status == "queued":  # close drops it before it waits
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert jobs.get(queued.job_id).error == SHUTDOWN
+    assert closing.is_alive()  # still waiting for the running job
+    gate.open.set()
+    closing.join(30)
+    assert jobs.get(running.job_id).status == "succeeded"
+    again = jobs.submit("p=2", nothing, backend="local")  # usable after close (app restart)
+    while jobs.get(again.job_id).active:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert jobs.get(again.job_id).status == "succeeded"
+    jobs.close()
+
+
+def test_retrain_settings_and_command_options(tmp_path: Path) -> None:
+    import typer
+
+    from serving.command import serve
+
+    assert Settings(registry=tmp_path).retrain_backend == "ray"
+    with pytest.raises(ValueError, match="retrain_backend"):
+        Settings(registry=tmp_path, retrain_backend="spark")  # type: ignore[arg-type]
+    app = typer.Typer()
+    app.command()(serve)
+    out = CliRunner().invoke(app, ["--help"]).output
+    assert "--retrain-backend" in out and "--retrain-workers" in out

@@ -1,0 +1,306 @@
+"""Tests for manymodels.forecast, the ``forecast`` command and the router's forecast route,
+on the per-store sales sample with its forecasting spec (calendar parts and target lags)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.forecast import forecast
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import sensor_readings
+from serving.app import create_app
+from serving.settings import Settings
+
+KEY = "store=2,brand=tropicana"
+OTHER = "store=5,brand=dominicks"
+RIDGE_KEY = "store=5,brand=minute_maid"  # a Ridge model: every lag moves its prediction
+SKIPPED = "store=2,brand=minute_maid"  # 10 weeks < min_rows: served by the fallback
+WEEK = pd.Timedelta(days=7)
+FUTURE_WEEKS = ["2025-02-24", "2025-03-03", "2025-03-10"]
+
+
+@pytest.fixture(scope="module")
+def sales(samples_dir: Path) -> pd.DataFrame:
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    return df.assign(week=pd.to_datetime(df["week"])).sort_values(["store", "brand", "week"])
+
+
+@pytest.fixture(scope="module")
+def registry(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("forecast") / "registry"
+    spec = samples_dir / "store_sales_forecast.toml"
+    summary = train(spec, samples_dir / "store_sales.csv", root, backend="local")
+    assert (summary.run.n_trained, summary.run.n_skipped, summary.run.n_failed) == (34, 2, 0)
+    return root
+
+
+def series(sales: pd.DataFrame, key: str) -> pd.DataFrame:
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    return sales[(sales["store"] == int(store)) & (sales["brand"] == brand)]
+
+
+def by_hand(
+    root: Path, part: pd.DataFrame, exogenous: list[list[float]], *, recursive: bool = True
+) -> list[float]:
+    """The recursive forecast computed step by step with the registry's own model: calendar
+    parts of each new week, and lags that take the previous steps' predictions (or, with
+    ``recursive=False``, wrongly keep the last observed targets)."""
+    with Registry.open(root) as reg:
+        model = reg.load_model(part.iloc[0][["store", "brand"]].to_dict()).model
+    recent = part["units"].tolist()
+    week = part["week"].iloc[-1]
+    out = []
+    for x in exogenous:
+        week += WEEK
+        row = [*x, week.isocalendar().week, week.month, recent[-1], recent[-2]]
+        pred = float(model.predict(np.array([row], dtype=np.float64))[0])
+        out.append(pred)
+        if recursive:
+            recent.append(pred)
+    return out
+
+
+def future_rows(key: str, weeks: list[str], price: float = 1.49) -> pd.DataFrame:
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    n = len(weeks)
+    return pd.DataFrame(
+        {"store": int(store), "brand": brand, "week": weeks, "price": [price] * n,
+         "deal": [1] * n, "feat": [1] * n}
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ the library
+def test_one_row_per_partition_and_step_continuing_the_weekly_cadence(
+    registry: Path, sales: pd.DataFrame
+) -> None:
+    frame = forecast(registry, horizon=5)
+    assert list(frame.columns) == ["store", "brand", "week", "prediction", "model_version"]
+    assert len(frame) == 34 * 5
+    assert (frame.groupby(["store", "brand"]).size() == 5).all()
+    assert (frame["model_version"] == 1).all()
+    keys = set(zip(frame["store"], frame["brand"], strict=True))
+    assert (2, "minute_maid") not in keys  # skipped partitions are not forecast
+    last = sales.groupby(["store", "brand"])["week"].max()
+    for (store, brand), weeks in frame.groupby(["store", "brand"])["week"]:
+        expected = [last[store, brand] + WEEK * k for k in range(1, 6)]
+        assert list(weeks) == expected
+    assert frame["prediction"].notna().all()
+
+
+def test_lags_are_recursive(registry: Path, sales: pd.DataFrame) -> None:
+    part = series(sales, RIDGE_KEY)
+    last = part.iloc[-1]
+    carried = [[last["price"], last["deal"], last["feat"]]] * 3
+    with Registry.open(registry) as reg:
+        assert reg.get_version(RIDGE_KEY).estimator.endswith("Ridge")
+    frame = forecast(registry, [RIDGE_KEY], horizon=3)
+    assert frame["prediction"].tolist() == pytest.approx(by_hand(registry, part, carried))
+    stale = by_hand(registry, part, carried, recursive=False)
+    assert frame["prediction"].iloc[0] == pytest.approx(stale[0])
+    assert frame["prediction"].iloc[1] != pytest.approx(stale[1])  # step 2 saw step 1
+
+
+def test_future_rows_replace_the_carried_forward_values(
+    registry: Path, sales: pd.DataFrame
+) -> None:
+    plain = forecast(registry, [KEY, OTHER], horizon=3)
+    promo = forecast(registry, [KEY, OTHER], horizon=3,
+                     future=future_rows(KEY, FUTURE_WEEKS))  # fmt: skip
+    expected = by_hand(registry, series(sales, KEY), [[1.49, 1, 1]] * 3)
+    mine = promo[promo["brand"] == "tropicana"]
+    assert mine["prediction"].tolist() == pytest.approx(expected)
+    assert mine["prediction"].tolist() != pytest.approx(
+        plain[plain["brand"] == "tropicana"]["prediction"].tolist()
+    )
+    # a partition without rows in `future` carries its last values forward
+    others = promo["brand"] == "dominicks"
+    assert promo.loc[others, "prediction"].tolist() == pytest.approx(
+        plain.loc[plain["brand"] == "dominicks", "prediction"].tolist()
+    )
+
+
+def test_future_file_and_extra_rows(registry: Path, tmp_path: Path) -> None:
+    later = future_rows(KEY, [*FUTURE_WEEKS, "2025-03-17"]).sample(frac=1.0, random_state=0)
+    path = tmp_path / "future.csv"
+    later.to_csv(path, index=False)
+    from_file = forecast(registry, [KEY], horizon=3, future=path)
+    from_frame = forecast(registry, [KEY], horizon=3, future=future_rows(KEY, FUTURE_WEEKS))
+    pd.testing.assert_frame_equal(from_file, from_frame)
+
+
+@pytest.mark.parametrize(
+    ("future", "text"),
+    [
+        (future_rows(KEY, FUTURE_WEEKS[:2]), "has rows for some forecast steps but not for"),
+        (future_rows(KEY, FUTURE_WEEKS).drop(columns="deal"), "missing column(s) 'deal'"),
+        (future_rows(KEY, [FUTURE_WEEKS[0]] * 2 + [FUTURE_WEEKS[1]]), "more than one row"),
+        (future_rows(KEY, FUTURE_WEEKS).assign(price="cheap"), "'price' must be numeric"),
+        (future_rows(KEY, ["2025-02-24", "soon", "later"]), "must hold dates"),
+    ],
+)
+def test_bad_future_tables(registry: Path, future: pd.DataFrame, text: str) -> None:
+    with pytest.raises(DataError) as info:
+        forecast(registry, [KEY], horizon=3, future=future)
+    assert text in str(info.value)
+
+
+@pytest.mark.parametrize("horizon", [0, -1, 1001, 2.5, True])
+def test_bad_horizon(registry: Path, horizon: Any) -> None:
+    with pytest.raises(DataError, match="horizon must be"):
+        forecast(registry, [KEY], horizon=horizon)
+
+
+def test_unknown_skipped_and_fallback_partitions(registry: Path) -> None:
+    with pytest.raises(PartitionNotFound, match="store=99"):
+        forecast(registry, ["store=99,brand=tropicana"], horizon=2)
+    with pytest.raises(PartitionNotFound, match="minute_maid"):
+        forecast(registry, [SKIPPED], horizon=2)
+    with pytest.raises(DataError, match="fallback model"):
+        forecast(registry, [FALLBACK_KEY], horizon=2)
+
+
+def test_keys_as_mappings(registry: Path) -> None:
+    frame = forecast(registry, [{"brand": "tropicana", "store": 2}], horizon=2)
+    assert frame[["store", "brand"]].drop_duplicates().values.tolist() == [[2, "tropicana"]]
+
+
+def test_numbered_periods_and_partitions_without_a_time_column(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    with Registry(tmp_path / "timed") as reg:
+        train(spec_dict(lags=[1]), df, reg, backend="local")
+        frame = forecast(reg, horizon=3)
+    assert frame["t"].tolist() == [30, 31, 32] * 2
+    assert frame["pid"].tolist() == [0, 0, 0, 1, 1, 1]
+
+    untimed = spec_dict(time_column=None, validation={"strategy": "holdout"})
+    with Registry(tmp_path / "untimed") as reg:
+        train(untimed, df, reg, backend="local")
+        with pytest.raises(DataError, match="without a time_column"):
+            forecast(reg, horizon=3)
+
+
+def test_classification_forecasts_classes(tmp_path: Path) -> None:
+    spec = {
+        "name": "pumps",
+        "task": "classification",
+        "partition_by": ["asset"],
+        "target": "failure_within_24h",
+        "time_column": "ts",
+        "features": ["temperature", "vibration"],
+        "calendar": ["day_of_week"],
+        "lags": [1],
+        "metric": "accuracy",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+        ],
+    }
+    with Registry(tmp_path / "reg") as reg:
+        summary = train(spec, sensor_readings(n_assets=2, readings=80), reg, backend="local")
+        assert summary.run.n_failed == 0, summary.failures
+        frame = forecast(reg, horizon=4)
+    assert len(frame) == 8
+    assert set(frame["prediction"].tolist()) <= {0, 1}
+    assert frame["prediction"].dtype.kind == "i"
+    assert (frame.groupby("asset")["ts"].diff().dropna() == pd.Timedelta(hours=1)).all()
+
+
+# ------------------------------------------------------------------------------ the command
+runner = CliRunner()
+
+
+def test_cli_forecast_json_and_file(registry: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["forecast", "--horizon", "3", "--registry", str(registry), "--partitions", KEY,
+              "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["horizon"], out["partitions"]) == (3, 1)
+    assert [r["week"] for r in out["forecast"]] == [f"{w}T00:00:00" for w in FUTURE_WEEKS]
+    expected = forecast(registry, [KEY], horizon=3)["prediction"].tolist()
+    assert [r["prediction"] for r in out["forecast"]] == pytest.approx(expected)
+    assert {r["store"] for r in out["forecast"]} == {2}
+
+    path = tmp_path / "forecast.csv"
+    result = runner.invoke(
+        app, ["forecast", "--horizon", "2", "--registry", str(registry), "--out", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "34 partition(s)" in result.stdout
+    assert len(pd.read_csv(path)) == 68
+
+
+def test_cli_forecast_errors_are_one_line(registry: Path) -> None:
+    for args, text in (
+        (["--horizon", "0"], "horizon must be between 1 and 1000"),
+        (["--horizon", "2", "--partitions", "store=99,brand=x"], "no production model"),
+    ):
+        result = runner.invoke(app, ["forecast", "--registry", str(registry), *args])
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0]
+
+
+# ------------------------------------------------------------------------------ the router
+@pytest.fixture(scope="module")
+def client(registry: Path) -> Iterator[Any]:
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=registry))) as c:
+        yield c
+
+
+def test_route_forecasts_like_the_library(client: Any, registry: Path) -> None:
+    r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["partition"], body["version"]) == (KEY, 1)
+    assert [p["time"] for p in body["forecast"]] == [f"{w}T00:00:00" for w in FUTURE_WEEKS]
+    expected = forecast(registry, [KEY], horizon=3)["prediction"].tolist()
+    assert [p["prediction"] for p in body["forecast"]] == pytest.approx(expected)
+
+
+def test_route_future_rows_by_position_or_time(client: Any, registry: Path) -> None:
+    rows = future_rows(KEY, FUTURE_WEEKS)
+    expected = forecast(registry, [KEY], horizon=3, future=rows)["prediction"].tolist()
+    exogenous = rows[["price", "deal", "feat"]].to_dict(orient="records")
+    timed = rows[["week", "price", "deal", "feat"]].iloc[::-1].to_dict(orient="records")
+    for future in (exogenous, timed):
+        r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": future})
+        assert r.status_code == 200, r.text
+        assert [p["prediction"] for p in r.json()["forecast"]] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "status", "text"),
+    [
+        ("store=99,brand=tropicana", {"horizon": 2}, 404, "no partition"),
+        (SKIPPED, {"horizon": 2}, 404, "no partition"),
+        (FALLBACK_KEY, {"horizon": 2}, 422, "not forecast"),
+        (KEY, {"horizon": 0}, 422, "greater than or equal to 1"),
+        (KEY, {"horizon": 1001}, 422, "less than or equal to 1000"),
+        (KEY, {"horizon": 3, "future": [{"price": 2.0, "deal": 0, "feat": 0}]}, 422, "1 row(s)"),
+        (KEY, {"horizon": 1, "future": [{"price": "x", "deal": 0, "feat": 0}]}, 422, "numeric"),
+    ],
+)
+def test_route_errors(client: Any, key: str, body: dict[str, Any], status: int, text: str) -> None:
+    r = client.post(f"/v1/partitions/{key}/forecast", json=body)
+    assert r.status_code == status, r.text
+    assert text in r.text

@@ -1,0 +1,202 @@
+"""Tests for manymodels.timefeatures and the time-series spec options as training sees them:
+calendar parts, target lags, the inferred frequency and what each version records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels import timefeatures as tf
+from manymodels.data import prepare
+from manymodels.exceptions import DataError, SpecError
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+
+
+def weekly_frame(*, shuffle: bool = False) -> pd.DataFrame:
+    """Two partitions of weekly dates, the second starting earlier; y = 10 × pid + row."""
+    a = pd.DataFrame({"pid": 1, "t": pd.date_range("2024-01-01", periods=5, freq="7D")})
+    b = pd.DataFrame({"pid": 2, "t": pd.date_range("2023-06-19", periods=4, freq="7D")})
+    df = pd.concat([a, b], ignore_index=True)
+    df["y"] = df["pid"] * 10.0 + df.groupby("pid").cumcount()
+    df["x0"] = np.arange(len(df), dtype=np.float64)
+    df["t"] = df["t"].dt.strftime("%Y-%m-%d")  # text dates, as a CSV gives them
+    return df.sample(frac=1.0, random_state=1).reset_index(drop=True) if shuffle else df
+
+
+# ------------------------------------------------------------------------------ calendar
+def test_calendar_values_of_known_dates() -> None:
+    # a Monday in ISO week 1; a leap day; a Monday that is already ISO week 1 of 2025
+    dates = pd.to_datetime(["2024-01-01", "2024-02-29", "2024-12-30"])
+    parts = tf.calendar_values(dates, ["year", "month", "week", "day_of_week", "day_of_year",
+                                       "quarter"])  # fmt: skip
+    assert parts["year"].tolist() == [2024, 2024, 2024]
+    assert parts["month"].tolist() == [1, 2, 12]
+    assert parts["week"].tolist() == [1, 9, 1]
+    assert parts["day_of_week"].tolist() == [0, 3, 0]
+    assert parts["day_of_year"].tolist() == [1, 60, 365]
+    assert parts["quarter"].tolist() == [1, 1, 4]
+    assert all(v.dtype == np.int64 for v in parts.values())
+
+
+def test_prepare_adds_calendar_features_named_after_the_time_column() -> None:
+    spec = Spec.from_dict(spec_dict(calendar=["month", "day_of_year"]))
+    table, _ = prepare(spec, weekly_frame(shuffle=True))
+    assert table.features == ["x0", "t_month", "t_day_of_year"]
+    assert table.feature_dtypes["t_month"] == "int64"
+    assert isinstance(table.X, np.ndarray)
+    # partition 2 starts on Monday 2023-06-19, day 170 of the year, and runs into July
+    rows = table.rows(table.keys.index("pid=2"))
+    assert table.X[rows, 1].tolist() == [6, 6, 7, 7]
+    assert table.X[rows, 2].tolist() == [170, 177, 184, 191]
+
+
+# ------------------------------------------------------------------------------ lags
+def test_lag_matrix_stays_within_partitions() -> None:
+    y = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
+    out = tf.lag_matrix(y, np.array([0, 3, 5]), [1, 2])
+    expected = [[np.nan, np.nan], [1, np.nan], [2, 1], [np.nan, np.nan], [10, np.nan]]
+    np.testing.assert_array_equal(out, np.array(expected, dtype=np.float64))
+
+
+def test_prepare_lags_follow_time_order_not_file_order() -> None:
+    spec = Spec.from_dict(spec_dict(lags=[1, 3]))
+    table, _ = prepare(spec, weekly_frame(shuffle=True))
+    assert table.features == ["x0", "y_lag1", "y_lag3"]
+    for key, base in (("pid=1", 10.0), ("pid=2", 20.0)):
+        rows = table.rows(table.keys.index(key))
+        y = table.y[rows]
+        assert y.tolist() == [base + i for i in range(len(y))]  # sorted by time
+        np.testing.assert_array_equal(table.X[rows, 1], [np.nan, *y[:-1]])
+        np.testing.assert_array_equal(table.X[rows, 2], [np.nan] * 3 + list(y[:-3]))
+
+
+def test_lags_with_categorical_features_extend_the_dataframe() -> None:
+    df = weekly_frame().assign(colour=lambda d: np.where(d["x0"] % 2 == 0, "red", "blue"))
+    table, _ = prepare(Spec.from_dict(spec_dict(lags=[1])), df)
+    assert isinstance(table.X, pd.DataFrame)
+    assert list(table.X.columns) == ["x0", "colour", "y_lag1"]
+    assert table.X["y_lag1"].isna().sum() == 2  # each partition's first row
+
+
+def test_training_drops_rows_without_lags_and_records_history(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    spec = spec_dict(lags=[1, 2], calendar=None, validation={"strategy": "last", "size": 5})
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, df, reg, backend="local")
+        v = reg.get_version("pid=1")
+        fallback = reg.get_version("__fallback__")
+    assert v.n_rows == 28  # 30 rows less the two without a lag2
+    assert fallback.n_rows == 56
+    assert v.feature_schema["features"] == ["x0", "x1", "y_lag1", "y_lag2"]
+    last = df[df["pid"] == 1].sort_values("t")
+    assert v.feature_schema["forecast"] == {
+        "frequency": 1,
+        "calendar": {},
+        "lags": {"y_lag1": 1, "y_lag2": 2},
+        "exogenous": ["x0", "x1"],
+    }
+    history = v.feature_schema["history"]
+    assert history["key"] == {"pid": 1}
+    assert history["time"] == 29
+    assert history["target"] == pytest.approx(last["y"].to_numpy()[-2:].tolist())
+    assert history["features"] == pytest.approx(last[["x0", "x1"]].iloc[-1].to_dict())
+    assert "history" not in fallback.feature_schema
+
+
+def test_specs_without_the_options_train_as_before(tmp_path: Path) -> None:
+    with Registry(tmp_path / "reg") as reg:
+        train(spec_dict(), linear_frame(2, 30), reg, backend="local")
+        v = reg.get_version("pid=0")
+    assert v.n_rows == 30
+    assert v.feature_schema["features"] == ["x0", "x1"]
+    assert v.feature_schema["forecast"]["lags"] == {}
+
+
+# ------------------------------------------------------------------------------ frequency
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (pd.date_range("2024-01-01", periods=6, freq="7D"), "7D"),
+        (pd.date_range("2024-01-01", periods=6, freq="D"), "1D"),
+        (pd.date_range("2024-01-01", periods=6, freq="h"), "h"),
+        (pd.date_range("2024-01-01", periods=6, freq="MS"), "MS"),
+        (pd.date_range("2024-01-31", periods=6, freq="ME"), "ME"),
+        (pd.date_range("2024-01-01", periods=6, freq="QS"), "QS"),
+        (pd.date_range("2020-01-01", periods=6, freq="YS"), "YS"),
+        (np.arange(6), 1),
+        (np.arange(6) * 2.5, 2.5),
+    ],
+)
+def test_infer_frequency(times: object, expected: object) -> None:
+    values = np.asarray(times)
+    assert tf.infer_frequency(values, np.array([0, len(values)])) == expected
+
+
+def test_frequency_is_the_median_within_partitions() -> None:
+    # partition 2 starts long before partition 1 ends; one gap of 3 weeks; repeated time
+    weeks = pd.to_datetime(["2024-03-04", "2024-03-11", "2024-04-01", "2024-04-08",
+                            "2023-01-02", "2023-01-09", "2023-01-09", "2023-01-16"])  # fmt: skip
+    assert tf.infer_frequency(weeks.to_numpy(), np.array([0, 4, 8])) == "7D"
+    assert tf.infer_frequency(np.array([5, 7]), np.array([0, 1, 2])) is None
+
+
+def test_advance_is_partition_major() -> None:
+    times = tf.advance(["2025-01-27T00:00:00", "2024-11-01T00:00:00"], "MS", 2)
+    assert list(times.strftime("%Y-%m-%d")) == ["2025-02-01", "2025-03-01",
+                                                "2024-12-01", "2025-01-01"]  # fmt: skip
+    weekly = tf.advance(["2025-02-17T00:00:00"], "7D", 3)
+    assert list(weekly.strftime("%Y-%m-%d")) == ["2025-02-24", "2025-03-03", "2025-03-10"]
+    assert tf.advance([29, 9], 1, 2).tolist() == [30, 31, 10, 11]
+    assert tf.advance([1.0], 0.5, 2).tolist() == [1.5, 2.0]
+
+
+# ------------------------------------------------------------------------ spec and data checks
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"calendar": ["month"], "time_column": None, "validation": {"strategy": "holdout"}},
+         "calendar needs a time_column"),
+        ({"lags": [1], "time_column": None, "validation": {"strategy": "holdout"}},
+         "lags needs a time_column"),
+        ({"calendar": ["weekday"]}, "calendar[0]"),
+        ({"calendar": []}, "calendar: is empty"),
+        ({"lags": [1, 1]}, "lists a value twice"),
+        ({"lags": [0]}, "lags[0]"),
+        ({"lags": [1.5]}, "lags[0]"),
+        ({"lags": [1], "features": ["x0", "y_lag1"]}, "'y_lag1' is derived"),
+    ],
+)  # fmt: skip
+def test_spec_options_are_validated(change: dict[str, object], text: str) -> None:
+    with pytest.raises(SpecError) as info:
+        Spec.from_dict(spec_dict(**change))
+    assert text in str(info.value)
+
+
+def test_spec_hash_of_specs_without_the_options_is_unchanged(samples_dir: Path) -> None:
+    # the hashes the spec format had before calendar and lags existed (resume depends on them)
+    assert Spec.from_dict(spec_dict()).spec_hash == (
+        "37865fa77074d2de4c418ed4fe8838f87bebd4739a81e56aae6af80e01739fb9"
+    )
+    assert Spec.from_toml(samples_dir / "store_sales.toml").spec_hash == (
+        "ae1031af9f963b1d6fd69cb8919082f0b010fc961e9e75eab16ff76056a496e2"
+    )
+    assert Spec.from_dict(spec_dict(lags=[1])).spec_hash != Spec.from_dict(spec_dict()).spec_hash
+
+
+def test_data_errors_for_the_options() -> None:
+    numbered = linear_frame(1, 10)
+    with pytest.raises(DataError, match="calendar features need dates"):
+        prepare(Spec.from_dict(spec_dict(calendar=["month"])), numbered)
+    with pytest.raises(DataError, match="'y_lag1' already exist"):
+        prepare(Spec.from_dict(spec_dict(lags=[1])), numbered.assign(y_lag1=0.0))
+    labels = numbered.assign(y=np.where(numbered["y"] > 0, "up", "down"))
+    logistic = [{"estimator": "sklearn.linear_model.LogisticRegression"}]
+    spec = spec_dict(task="classification", lags=[1], candidates=logistic)
+    with pytest.raises(DataError, match="lags need a numeric target"):
+        prepare(Spec.from_dict(spec), labels)
