@@ -65,7 +65,7 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
             summary = train(spec, data_path, registry, backend=runner, progress=bar)
         console.run_summary(summary, str(registry.resolve()))
         _show_models(registry, spec)
-        _serve_and_score(registry, spec, data_path, runner)
+        _serve_and_score(registry, spec, data_path, backend)
     finally:
         runner.close()
     out.rule("try it yourself")
@@ -90,7 +90,7 @@ def _show_models(registry: Path, spec: Spec) -> None:
     )
 
 
-def _serve_and_score(registry: Path, spec: Spec, data_path: Path, runner: Any) -> None:
+def _serve_and_score(registry: Path, spec: Spec, data_path: Path, backend: str) -> None:
     import httpx
 
     from serving.local import running_server
@@ -99,7 +99,12 @@ def _serve_and_score(registry: Path, spec: Spec, data_path: Path, runner: Any) -
     out = console.out
     data = pd.read_csv(data_path)
     token = secrets.token_urlsafe(16)
-    settings = Settings(registry=registry, admin_token=token, refresh_seconds=0.5)
+    settings = Settings(
+        registry=registry,
+        admin_token=token,
+        refresh_seconds=0.5,
+        retrain_backend="local" if backend == "local" else "ray",  # reuses the demo's Ray
+    )
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
         admin = {"Authorization": f"Bearer {token}"}
         out.rule(f"2. serve: router on {url}")
@@ -116,18 +121,25 @@ def _serve_and_score(registry: Path, spec: Spec, data_path: Path, runner: Any) -
         out.print(f"production serves v{before['version']}; it predicts "
                   f"{before['predictions'][0]:,.0f} units for a week that sold "
                   f"{posted['units'].iloc[0]:,.0f}")  # fmt: skip
+        # the consumer posts the store's series with the new weeks; the router stores the rows,
+        # retrains this one partition off the request path, and applies the promotion policy
         history = pd.concat([data[mask], posted], ignore_index=True)
-        retrained = train(spec, history, registry, backend=runner, only=[STORY_KEY])
-        with Registry.open(registry) as reg:
-            new_version = reg.get_version(STORY_KEY, retrained.versions[STORY_KEY])
-        ev = new_version.evaluation
-        verdict = "[green]promoted[/]" if ev["promote"] else "[yellow]not promoted[/]"
-        out.print(f"challenger v{new_version.version} vs champion v{ev['champion_version']}, "
-                  f"both scored on the new validation weeks: {verdict}")  # fmt: skip
-        out.print(f"  reason: {ev['reason']}")
+        rows = history.drop(columns=spec.partition_by).assign(week=history["week"].astype(str))
+        accepted = _post(http, f"/v1/partitions/{STORY_KEY}/retrain",
+                         {"rows": rows.to_dict(orient="records")}, headers=admin)  # fmt: skip
+        out.print(f"POST /v1/partitions/{STORY_KEY}/retrain → 202, job {accepted['job_id']} "
+                  f"(rows stored as artifact {accepted['data']['sha256'][:12]}…)")  # fmt: skip
+        job = _wait_for_job(http, accepted["links"]["self"], admin)
+        decision = job["decision"]
+        verdict = "[green]promoted[/]" if decision["promoted"] else "[yellow]not promoted[/]"
+        out.print(f"job {job['status']}: challenger v{decision['challenger']['version']} vs "
+                  f"champion v{decision['champion']['version']}, both scored on the new "
+                  f"validation weeks: {verdict}")  # fmt: skip
+        out.print(f"  reason: {decision['reason']}")
+        new_version = decision["challenger"]["version"]
 
         out.rule("4. the router answers with the new version")
-        after = _wait_for_version(http, posted.head(1), spec, new_version.version)
+        after = _wait_for_version(http, posted.head(1), spec, new_version)
         out.print(f"production now serves v{after['version']}: it predicts "
                   f"{after['predictions'][0]:,.0f} units for that week")  # fmt: skip
 
@@ -164,6 +176,20 @@ def _wait_for_version(http: Any, rows: pd.DataFrame, spec: Spec, version: int) -
         time.sleep(0.1)
         answer = _score_one(http, rows, spec)
     return answer
+
+
+def _wait_for_job(http: Any, link: str, headers: dict[str, str]) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = http.get(link, headers=headers).raise_for_status().json()
+        if job["status"] in ("succeeded", "failed"):
+            if job["status"] == "failed":
+                raise RuntimeError(f"the retrain job failed: {job.get('error')}")
+            return job
+        time.sleep(0.1)
+    raise TimeoutError("the retrain job did not finish within 300 s")
 
 
 def _post(http: Any, path: str, body: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
