@@ -89,7 +89,7 @@ def train(
     ] = None,
     changed_only: Annotated[
         bool,
-        typer.Option(help="Only partitions whose data differs from their production version's."),
+        typer.Option(help="Only partitions whose data changed since they were last trained."),
     ] = False,
     partitions: Annotated[
         list[str] | None,
