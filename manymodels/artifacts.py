@@ -64,6 +64,21 @@ def _syncfs(path: Path) -> None:
     os.sync()
 
 
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once: from /proc on Linux, else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -132,6 +147,9 @@ class LocalArtifactStore:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
+                # mkstemp creates 0600: give the file the mode a plain open() would, so a
+                # router running as another user (same group, or a permissive umask) can read it.
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
                 f.write(data)
                 if self.fsync and durable:
                     f.flush()
@@ -150,6 +168,11 @@ class LocalArtifactStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise ArtifactNotFound(f"artifact {digest} is missing from {self.root}") from None
+        except OSError as e:  # PermissionError, EIO, a directory in the way…
+            raise ArtifactError(
+                f"cannot read artifact {digest} from {self.root}: {e.strerror or e} "
+                f"({type(e).__name__}); check the file's permissions"
+            ) from None
         actual = sha256(data)
         if actual != digest:
             raise ArtifactCorrupted(

@@ -34,12 +34,26 @@ def resolve(path: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as e:
         raise ValueError(f"cannot import module '{module_name}' for '{path}' ({e})") from None
+    except Exception as e:  # the module itself raised while importing (SyntaxError, …)
+        raise ValueError(
+            f"importing module '{module_name}' for '{path}' failed: {_first_line(e)}"
+        ) from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise ValueError(f"module '{module_name}' has no attribute '{attr}'") from None
+        except Exception as e:  # a module-level __getattr__ that raises something else
+            raise ValueError(
+                f"cannot get '{attr}' from '{module_name}': {_first_line(e)}"
+            ) from None
     return obj
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def check_estimator_path(path: str) -> None:
@@ -52,10 +66,13 @@ def check_estimator_path(path: str) -> None:
         raise ValueError(
             f"'{path}' is not an estimator class; name a factory as 'package.module:function'"
         )
+    else:
+        _instantiate(obj)  # the default instance is what parameter names are checked against
 
 
 def check_params(candidate: Candidate) -> None:
-    """Fail early on a parameter name the estimator (or factory) does not take."""
+    """Fail early on a parameter name the estimator (or factory) does not take, and on a value
+    scikit-learn's own parameter validation rejects (``alpha = "abc"``)."""
     obj = resolve(candidate.estimator)
     if candidate.is_factory:
         try:
@@ -65,13 +82,37 @@ def check_params(candidate: Candidate) -> None:
                 f"factory '{candidate.estimator}' does not accept params: {e}"
             ) from None
         return
-    valid = set(obj().get_params(deep=False))
+    valid = set(_instantiate(obj).get_params(deep=False))
     unknown = sorted(set(candidate.params) - valid)
     if unknown:
         raise ValueError(
             f"{obj.__name__} has no parameter(s) {', '.join(unknown)} "
             f"(valid: {', '.join(sorted(valid))})"
         )
+    # Parameters are checked one value at a time: sklearn validates each on its own, so this
+    # finds every bad value without building the whole (possibly large) grid.
+    for name, values in candidate.params.items():
+        for value in values if isinstance(values, list) else [values]:
+            try:
+                estimator = obj(**{name: value})
+                validate = getattr(estimator, "_validate_params", None)
+                if callable(validate):
+                    validate()
+            except Exception as e:
+                raise ValueError(
+                    f"{name} = {value!r} does not fit {obj.__name__}: {_first_line(e)}"
+                ) from None
+
+
+def _instantiate(cls: Any) -> Any:
+    """``cls()``, or a ValueError saying why an estimator class cannot be named directly."""
+    try:
+        return cls()
+    except Exception as e:
+        raise ValueError(
+            f"{cls.__name__}() cannot be built without arguments ({_first_line(e)}); write a "
+            "factory 'package.module:function' that builds it and name that instead"
+        ) from None
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from manymodels import __version__
 
 _BAD_INPUT_EXIT = 2
+MAX_INT = 2**31 - 1  # bound on integer options: SQLite would overflow past 2**63 - 1
 
 
 class _Group(TyperGroup):
@@ -152,7 +153,7 @@ def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
 @app.command()
 def promote(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
-    version: Annotated[int, typer.Argument(min=1, help="The version to serve.")],
+    version: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The version to serve.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
     json_out: JsonOpt = False,
@@ -193,7 +194,11 @@ def gc(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     keep: Annotated[
         int | None,
-        typer.Option(min=1, help="Keep this many newest versions per partition (+ aliased ones)."),
+        typer.Option(
+            min=1,
+            max=MAX_INT,
+            help="Keep this many newest versions per partition (+ aliased ones).",
+        ),
     ] = None,
     grace_seconds: Annotated[
         float,
@@ -223,7 +228,7 @@ def gc(
 def models_list(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per page.")] = 50,
-    offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Partitions with their production model, its metric and the naive baseline's."""
@@ -297,7 +302,7 @@ def runs_show(
 
     with _open(registry) as reg:
         run = reg.get_run(run_id)
-        failed = reg.store.run_outcomes(run_id, status="failed")
+        failed = reg.store.run_outcomes(run_id, status=("failed", "lost"))
         skipped = reg.store.run_outcomes(run_id, status="skipped")
     if json_out:
         console.print_json(

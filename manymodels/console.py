@@ -32,7 +32,28 @@ err = Console(stderr=True, highlight=False)
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+    """Strict JSON: NaN and infinities (an improvement over a zero score…) become null."""
+    text = json.dumps(_finite(value), indent=2, default=_fallback, allow_nan=False)
+    sys.stdout.write(text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _fallback(value: Any) -> Any:
+    """What json cannot encode by itself: numpy numbers as numbers, the rest as text."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return str(value)
 
 
 def fmt(x: float | None, digits: int = 4) -> str:

@@ -52,7 +52,9 @@ def read_table(source: DataSource) -> pd.DataFrame:
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             return pd.read_csv(path)
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot read table ({type(e).__name__}: {e})") from None
+        raise DataError(
+            f"{path}: cannot read table ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
 
 
@@ -83,7 +85,9 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
             frame.to_csv(tmp, index=False, compression="gzip" if gzip else None)
         os.replace(tmp, path)
     except (OSError, ValueError) as e:
-        raise DataError(f"{path}: cannot write the table ({type(e).__name__}: {e})") from None
+        raise DataError(
+            f"{path}: cannot write the table ({type(e).__name__}: {_first_line(e)})"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -105,6 +109,10 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
         raise DataError(f"{source}: no feature columns left after keys, target and time")
 
     text = [c for c in features if not _is_numeric(df[c])]
+    declared = set(spec.categorical or [])
+    for col in text:
+        if col not in declared:
+            _check_not_stray_text(df[col], col, role="feature", source=source)
     if spec.categorical is None:
         categorical = text
     else:
@@ -121,11 +129,42 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
                 f"{source}: feature '{col}' is a datetime; name it as time_column instead"
             )
     if spec.task == "regression" and not _is_numeric(df[spec.target]):
+        _check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "
             f"(found dtype {df[spec.target].dtype})"
         )
     return Columns(features=list(features), categorical=categorical)
+
+
+MOSTLY_NUMERIC = 0.9
+"""A text column whose values parse as numbers at least this often is numbers with a typo."""
+
+
+def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -> None:
+    """A column of numbers with a few stray words (``"abc"``, ``"n/a"``) reads as text: as a
+    feature it would silently turn one-hot, and every later number sent to ``/predict`` be
+    refused. Name the first stray value instead."""
+    if ptypes.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        return
+    present = s.dropna()
+    if present.empty:
+        return
+    parsed = pd.to_numeric(present, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    n_bad = int(bad.sum())
+    if n_bad == 0 or n_bad > (1 - MOSTLY_NUMERIC) * len(present):
+        return
+    first = int(np.flatnonzero(bad)[0])
+    row = int(s.index.get_loc(present.index[first])) if s.index.is_unique else None
+    where = f" in row {row + 1}" if isinstance(row, int) else ""
+    value = repr(present.iloc[first])
+    value = value if len(value) <= 40 else value[:37] + "..."
+    listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""
+    raise DataError(
+        f"{source}: {role} '{column}' holds numbers except {n_bad} value(s), the first "
+        f"{value}{where} (counting data rows from 1): fix or remove those rows{listed}"
+    )
 
 
 def _is_numeric(s: pd.Series) -> bool:
@@ -142,10 +181,19 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     try:
         parsed = pd.to_datetime(s, format="ISO8601")
     except (ValueError, TypeError) as e:
-        raise DataError(f"{source}: time column '{column}' is not dates or numbers ({e})") from None
+        raise DataError(
+            f"{source}: time column '{column}' is not dates or numbers ({_first_line(e)})"
+        ) from None
     if parsed.isna().any():
         raise DataError(f"{source}: time column '{column}' has missing values")
     return df.assign(**{column: parsed})
+
+
+def _first_line(error: BaseException) -> str:
+    """pandas appends multi-line hints to some errors; one line is what a user is shown."""
+    text = str(error).strip()
+    first = text.splitlines()[0].strip() if text else type(error).__name__
+    return first.removesuffix("You might want to try:").strip()
 
 
 def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:

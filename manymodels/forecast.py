@@ -131,6 +131,14 @@ def _production(
         if unknown:
             raise PartitionNotFound(f"no production model for partition(s) {_listed(unknown)}")
     records = reg.store.get_versions([(k, table[k]) for k in wanted])
+    found = {r.key for r in records}
+    missing = [k for k in wanted if k not in found]
+    if missing:  # production points at a version that no longer exists (gc, or a race with it)
+        shown = _listed([f"{k} v{table[k]}" for k in missing])
+        raise RegistryError(
+            f"the production version of partition(s) {shown} is missing from the registry; "
+            "promote an existing version"
+        )
     records.sort(key=lambda r: r.key)
     problems = [(r.key, why) for r in records if (why := unforecastable(r.feature_schema))]
     if problems:

@@ -225,7 +225,34 @@ def group_rows(
     firsts = order[offsets[:-1]]
     key_values = list(zip(*[keys_df[c].to_numpy()[firsts] for c in key_columns], strict=True))
     keys = [encode_key(v, key_columns) for v in key_values]
+    if len(set(keys)) != len(keys):
+        _clashing_keys(keys, key_values, key_columns)
     return Grouping(keys, key_values, order, offsets)
+
+
+def _clashing_keys(
+    keys: Sequence[str], key_values: Sequence[tuple[Any, ...]], key_columns: Sequence[str]
+) -> None:
+    """Distinct values with one canonical form (``2`` and ``"2"``, ``2`` and ``2.0`` in a mixed
+    column) would be one partition trained twice: refuse the table, naming them."""
+    seen: dict[str, tuple[Any, ...]] = {}
+    for key, values in zip(keys, key_values, strict=True):
+        if key in seen:
+            first = seen[key]
+            shown = " and ".join(
+                "(" + ", ".join(f"{_typed(v)}" for v in vs) + ")" for vs in (first, values)
+            )
+            raise DataError(
+                f"partition column(s) {', '.join(key_columns)} hold different values with the "
+                f"same key '{key}': {shown}; make each key column a single type (e.g. all "
+                "numbers or all text)"
+            )
+        seen[key] = values
+
+
+def _typed(value: Any) -> str:
+    v = value.item() if isinstance(value, np.generic) else value
+    return f"{v!r} ({type(v).__name__})"
 
 
 def split(
@@ -271,17 +298,38 @@ def split(
 
 def _fingerprints(used: pd.DataFrame, order: np.ndarray, offsets: np.ndarray) -> list[str]:
     """Order-independent per-partition hashes: two uint64 sums of mixed per-row hashes."""
-    row_hash = pd.util.hash_pandas_object(used, index=False).to_numpy()[order]
+    canonical = pd.DataFrame({c: _canonical(used[c]) for c in used.columns})
+    row_hash = pd.util.hash_pandas_object(canonical, index=False).to_numpy()[order]
     mixed = (row_hash ^ (row_hash >> np.uint64(29))) * _MIX
     starts = offsets[:-1]
     s1 = np.add.reduceat(row_hash, starts)
     s2 = np.add.reduceat(mixed, starts)
-    sig = "|".join(f"{c}:{used[c].dtype}" for c in used.columns)
+    # Column names only: the dtype is storage (int32 from Parquet, int64 from CSV, float64 once
+    # one value is missing), not data; values are hashed in one canonical form per kind.
+    sig = "|".join(str(c) for c in used.columns)
     n = np.diff(offsets)
     return [
         hashlib.blake2b(f"{sig}|{c}|{a}|{b}".encode(), digest_size=16).hexdigest()
         for c, a, b in zip(n.tolist(), s1.tolist(), s2.tolist(), strict=True)
     ]
+
+
+def _canonical(s: pd.Series) -> Any:
+    """One form per kind of value, so equal data hashes equal whatever the dtype: numbers as
+    float64 (one NaN, no negative zero; the model sees float64 anyway), datetimes as UTC
+    nanoseconds, text and everything else as they are."""
+    dtype = s.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        values = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isnan(values), np.nan, values + 0.0)
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        if getattr(dtype, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        try:
+            return s.astype("datetime64[ns]").to_numpy()
+        except (ValueError, OverflowError):  # beyond the nanosecond range: keep its own unit
+            return s.to_numpy()
+    return s.array  # positional: the frame's index may repeat labels
 
 
 def _plain(v: Any) -> Any:

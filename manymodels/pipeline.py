@@ -176,7 +176,7 @@ def _run(
     run = reg.store.finish_run(run_id, "completed")
     return RunSummary(
         run=run,
-        failures=reg.store.run_outcomes(run_id, status="failed", limit=100),
+        failures=reg.store.run_outcomes(run_id, status=("failed", "lost"), limit=100),
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
         versions=versions,
@@ -218,16 +218,27 @@ def _plan_run(
     pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
     fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
     champions = {
-        k: Champion(production[k][0], production[k][1]) for k in todo.keys if k in production
+        k: Champion(production[k].version, production[k].artifact_sha256, production[k].last_time)
+        for k in todo.keys
+        if k in production
     }
-    fallback = Champion(fb[0], fb[1]) if fb else None
+    fallback = Champion(fb.version, fb.artifact_sha256, fb.last_time) if fb else None
 
     if resume is not None:
         previous = reg.get_run(resume)
+        lost = reg.store.run_outcomes(resume, status="lost", limit=1)
+        if previous.status == "completed" and not lost:
+            raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
         if previous.spec_hash != spec.spec_hash:
             raise TrainingError(
                 f"run {resume} was made with a different spec "
                 f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
+            )
+        if previous.data_fingerprint != pooled_fingerprint(table):
+            raise TrainingError(
+                f"run {resume} was made from different data (fingerprint "
+                f"{previous.data_fingerprint[:12]} vs {pooled_fingerprint(table)[:12]}); "
+                "resume it with the same table, or start a new run"
             )
         done = reg.store.recorded_keys(resume)
         reg.store.reopen_run(resume, previous.n_partitions)
@@ -310,11 +321,11 @@ def _execute(
                 total=counts.total,
                 trained=counts.trained + len(new),
                 skipped=counts.skipped + sum(o.status == "skipped" for o in lost),
-                failed=counts.failed + sum(o.status == "failed" for o in lost),
+                failed=counts.failed + sum(o.status in ("failed", "lost") for o in lost),
             )
             if progress:
                 progress(counts)
-        failed = [o for o in lost if o.status == "failed"]
+        failed = [o for o in lost if o.status in ("failed", "lost")]
         if strict and failed:
             backend.cancel()
             first = failed[0]
@@ -334,8 +345,10 @@ def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[R
 
 
 def _task_died(key: str, error: BaseException) -> PartitionOutcome:
+    """The whole task died (worker crash, lost node): its partitions are ``lost`` — counted as
+    failed, but a resumed run trains them again."""
     text = str(error).strip().splitlines()
-    return PartitionOutcome(key, "failed", type(error).__name__, text[-1][:500] if text else "")
+    return PartitionOutcome(key, "lost", type(error).__name__, text[-1][:500] if text else "")
 
 
 def _outcome(version: NewVersion) -> str:

@@ -227,6 +227,12 @@ def _plan(df: pd.DataFrame, reg: Registry, *, source: str, alias: str, skip_unkn
     keys, order, offsets = _group(df, key_columns, source=source)
 
     table = reg.store.alias_table(alias)
+    if alias != "production" and not any(k != FALLBACK_KEY for k in table):
+        # A misspelt alias would otherwise score every row with the fallback, silently.
+        raise DataError(
+            f"no partition in the registry has a '{alias}' model: check the alias name "
+            "(the fallback alone would score every row)"
+        )
     fallback = table.get(FALLBACK_KEY)
     if fallback is None and alias != "production":
         try:

@@ -78,7 +78,12 @@ class Candidate(_Frozen):
     def _importable(cls, v: str) -> str:
         from manymodels.candidates import check_estimator_path
 
-        check_estimator_path(v)
+        try:
+            check_estimator_path(v)
+        except ValueError as e:
+            raise ValueError(_one_line(e)) from None
+        except Exception as e:  # a module that fails to import, a broken __getattr__…
+            raise ValueError(f"cannot use '{v}': {_one_line(e)}") from None
         return v
 
     @field_validator("params")
@@ -99,8 +104,8 @@ class Candidate(_Frozen):
 
         try:
             check_params(self)
-        except ValueError as e:
-            raise ValueError(f"params: {e}") from None
+        except Exception as e:  # any failure to build the estimator is the spec's problem
+            raise ValueError(f"params: {_one_line(e)}") from None
         return self
 
     @property
@@ -158,7 +163,7 @@ class Spec(_Frozen):
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # numpy and sklearn take 0 … 2**32 - 1
     validation: Validation = Field(default_factory=Validation)
     candidates: Annotated[list[Candidate], Field(min_length=1)]
     fallback: Fallback = Field(default_factory=Fallback)
@@ -169,6 +174,15 @@ class Spec(_Frozen):
     def _distinct_keys(cls, v: list[str]) -> list[str]:
         if len(set(v)) != len(v):
             raise ValueError("partition_by lists a column twice")
+        return v
+
+    @field_validator("features", "categorical")
+    @classmethod
+    def _distinct_columns(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            twice = sorted({c for c in v if v.count(c) > 1})
+            if twice:
+                raise ValueError(f"lists column(s) {', '.join(map(repr, twice))} more than once")
         return v
 
     @field_validator("calendar", "lags")
@@ -191,6 +205,12 @@ class Spec(_Frozen):
         for col in self.features or []:
             if col in roles or col == self.target:
                 raise ValueError(f"feature '{col}' is also a key column or the target")
+        for col in (*(self.features or []), *(self.categorical or [])):
+            if col == self.time_column:
+                raise ValueError(
+                    f"time_column '{col}' cannot also be a feature; calendar derives features "
+                    "from it"
+                )
         if self.features is not None and not self.features:
             raise ValueError("features is empty; omit it to use all other columns")
         for col in self.categorical or []:
@@ -284,13 +304,30 @@ class Spec(_Frozen):
 
 
 def _check_metric(name: str, task: str) -> None:
-    from sklearn.metrics import get_scorer_names
+    from sklearn.metrics import get_scorer, get_scorer_names
 
     if name not in get_scorer_names():
         raise ValueError(
             f"metric '{name}' is not a scikit-learn scorer name "
             f"(e.g. {DEFAULT_METRIC[task]!r}; see sklearn.metrics.get_scorer_names())"
         )
+    if task == "regression":
+        # Regressors only predict: a scorer needing probabilities or decision values
+        # (roc_auc, neg_log_loss…) would fail in every partition.
+        method = getattr(get_scorer(name), "_response_method", "predict")
+        if method != "predict":
+            raise ValueError(
+                f"metric '{name}' scores classifiers' probabilities or decision values; a "
+                f"regression needs a metric on predictions (e.g. {DEFAULT_METRIC[task]!r})"
+            )
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(error, ValueError) and first:
+        return first
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
 
 def _describe(error: ValidationError, source: str) -> str:

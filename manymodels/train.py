@@ -100,16 +100,17 @@ class Fitted:
     candidates: list[CandidateResult]
     validation: dict[str, Any]
     warnings: list[str]
-    champion_score: float | None = None
-    champion_error: str | None = None
+    comparison: Comparison | None = None
 
 
 @dataclass(frozen=True)
 class Champion:
-    """The production version a retrained partition is compared against."""
+    """The production version a retrained partition is compared against; ``last_time`` is the
+    newest time in its training data (JSON form), so only newer rows judge it."""
 
     version: int
     artifact_sha256: str
+    last_time: Any = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,6 +164,7 @@ def fit_partition(
     numeric: Sequence[str] = (),
     time_ordered: bool | None = None,
     champion: Any | None = None,
+    unseen: np.ndarray | None = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -185,16 +187,22 @@ def fit_partition(
     results: list[CandidateResult] = []
     best: tuple[float, Any, dict[str, Any]] | None = None
 
+    fitted_last: list[Any] = []  # the validation fits of the last cross_score call
+
     def cross_score(make: Callable[[], Any]) -> float:
         scores = []
+        fitted_last.clear()
         for tr, va in splits:
             est = make()
             est.fit(_take(X, tr), y[tr])
             scores.append(score_fn(est, _take(X, va), y[va]))
+            fitted_last.append(est)
         value = float(np.mean(scores))
         if not math.isfinite(value):
             raise ValueError(f"{spec.metric_name} is not finite ({value})")
         return value
+
+    best_fits: list[Any] = []
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -216,6 +224,7 @@ def fit_partition(
                 results.append(CandidateResult(cand.label, cand.estimator, params, value))
                 if best is None or value > best[0]:
                     best = (value, cand, params)
+                    best_fits = list(fitted_last)
         try:
             naive: float | None = cross_score(
                 lambda: cands.naive_baseline(spec.task, time_ordered=bool(spec.time_column))
@@ -228,14 +237,9 @@ def fit_partition(
         score, cand, params = best
         model = cands.build(cand, params, categorical=categorical, numeric=numeric, seed=spec.seed)
         model.fit(X, y)
-        champion_score, champion_error = None, None
+        comparison: Comparison | None = None
         if champion is not None:
-            try:
-                champion_score = float(
-                    np.mean([score_fn(champion, _take(X, va), y[va]) for _, va in splits])
-                )
-            except Exception as e:  # e.g. the features changed since the champion was trained
-                champion_error = _oneline(e)
+            comparison = compare(champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen)
 
     n_valid = sum(_count(va, n) for _, va in splits)
     return Fitted(
@@ -247,9 +251,50 @@ def fit_partition(
         candidates=results,
         validation={"strategy": spec.validation_strategy, "folds": len(splits), "rows": n_valid},
         warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
-        champion_score=champion_score,
-        champion_error=champion_error,
+        comparison=comparison,
     )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Champion and challenger scored on the same rows: validation rows the champion never saw
+    (when that can be told), by the challenger as fitted on the training rows."""
+
+    challenger: float | None
+    champion: float | None
+    rows: int
+    error: str | None = None
+
+
+def compare(
+    champion: Any,
+    challenger_fits: Sequence[Any],
+    splits: Sequence[Split],
+    X: Any,
+    y: np.ndarray,
+    score_fn: Metric,
+    *,
+    n: int,
+    unseen: np.ndarray | None,
+) -> Comparison:
+    """Like for like: the champion is only judged on rows it was not trained on, or it would
+    grade itself on its own training data and almost never lose."""
+    ours, theirs, rows = [], [], 0
+    for (_, va), est in zip(splits, challenger_fits, strict=True):
+        idx = np.arange(n)[va]
+        if unseen is not None:
+            idx = idx[unseen[idx]]
+        if len(idx) == 0:
+            continue
+        rows += len(idx)
+        ours.append(score_fn(est, _take(X, idx), y[idx]))
+        try:
+            theirs.append(score_fn(champion, _take(X, idx), y[idx]))
+        except Exception as e:  # e.g. the features changed since the champion was trained
+            return Comparison(None, None, rows, _oneline(e))
+    if not rows:
+        return Comparison(None, None, 0, "no validation rows newer than its training data")
+    return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows)
 
 
 def _count(rows: Any, n: int) -> int:
@@ -390,6 +435,7 @@ def train_chunk(
                 numeric=numeric,
                 durable=False,
                 champion=champions.get(key),
+                times=None if table.time is None else table.time[rows],
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -410,6 +456,7 @@ def train_one(
     time_ordered: bool | None = None,
     durable: bool = True,
     champion: Champion | None = None,
+    times: np.ndarray | None = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
@@ -429,6 +476,7 @@ def train_one(
             numeric=numeric,
             time_ordered=time_ordered,
             champion=champion_model,
+            unseen=_newer_than(times, champion.last_time if champion else None),
         )
         data = serialize(fitted.model)
         sha, size = store.put(data, durable=durable)
@@ -456,15 +504,37 @@ def train_one(
         train_seconds=time.perf_counter() - started,
         warnings=fitted.warnings,
         validation=fitted.validation,
-        evaluation=decide(
-            spec.promotion,
-            metric=spec.metric_name,
-            challenger=fitted.score,
-            champion_version=champion.version if champion else None,
-            champion=fitted.champion_score,
-            champion_error=load_error or fitted.champion_error,
-        ).to_dict(),
+        evaluation=_evaluation(spec, fitted, champion, load_error),
     )
+
+
+def _evaluation(
+    spec: Spec, fitted: Fitted, champion: Champion | None, load_error: str | None
+) -> dict[str, Any]:
+    cmp = fitted.comparison
+    decision = decide(
+        spec.promotion,
+        metric=spec.metric_name,
+        challenger=cmp.challenger if cmp and cmp.challenger is not None else fitted.score,
+        champion_version=champion.version if champion else None,
+        champion=cmp.champion if cmp else None,
+        champion_error=load_error or (cmp.error if cmp else None),
+    )
+    return {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
+
+
+def _newer_than(times: np.ndarray | None, last: Any) -> np.ndarray | None:
+    """Rows after ``last`` (a champion's newest training time, in JSON form); ``None`` when it
+    cannot be told (no time column, or a champion without that record)."""
+    if times is None or last is None:
+        return None
+    try:
+        if times.dtype.kind == "M":
+            bound = pd.Timestamp(last).to_datetime64().astype(times.dtype)
+            return np.asarray(times > bound)
+        return np.asarray(times > float(last))
+    except (ValueError, TypeError):
+        return None
 
 
 def _load_champion(

@@ -9,9 +9,14 @@ within one refresh interval.
 Every entry keeps the ``updated_at`` it came with and a move only replaces an older one, so a
 refresh that read the table just before a promotion can never undo it.
 
-**Overlap.** A writer stamps ``updated_at`` before its transaction commits, so a row can become
-visible with a stamp older than rows already seen. Each refresh therefore re-reads the last
-``overlap_seconds`` too; applying a row twice is harmless.
+**Stamps and overlap.** A writer stamps ``updated_at`` inside its write transaction, after
+``BEGIN IMMEDIATE`` has taken SQLite's write lock, so on one machine stamps follow commit order
+and a row that becomes visible after a refresh is stamped later than anything that refresh saw.
+Each refresh still re-reads the last ``overlap_seconds`` (applying a row twice is harmless), as
+a margin for what that ordering does not cover: a wall clock stepped back, writers on other
+hosts, databases without ``BEGIN IMMEDIATE``. The default is several times the registry's busy
+timeout (how long a writer may wait for the lock), so even a writer whose stamp was taken
+before its wait is not missed.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from manymodels.exceptions import RegistryError
+from manymodels.registry.store import BUSY_TIMEOUT_SECONDS
+
 logger = logging.getLogger("manymodels.serving.aliases")
 
-DEFAULT_OVERLAP_SECONDS = 30.0
+DEFAULT_OVERLAP_SECONDS = 4 * BUSY_TIMEOUT_SECONDS  # safely above the busy timeout
 
 
 class AliasSource(Protocol):
@@ -84,8 +92,25 @@ class AliasTable:
         return self._merge(self.source.alias_changes(self.alias, since=since), read=True)
 
     def apply(self, key: str, version: int, updated_at: str) -> bool:
-        """Record a move we made ourselves (a promotion through the router) right away."""
-        return self._merge([(key, version, updated_at)], read=False) > 0
+        """Record a move we made ourselves (a promotion through the router) right away.
+
+        The caller's ``(version, updated_at)`` is not trusted blindly: an idempotent promotion
+        returns an old move, and another writer may have moved the alias since. When the source
+        can read one row (``alias_entry``, as ``SqlStore`` can) the committed row is applied
+        instead; the caller's values are used only if that read is impossible.
+        """
+        row = (key, version, updated_at)
+        read_one = getattr(self.source, "alias_entry", None)
+        if read_one is not None:
+            try:
+                committed = read_one(key, self.alias)
+            except RegistryError as e:
+                logger.warning("cannot re-read alias '%s' of %s: %s", self.alias, key, e)
+            else:
+                if committed is None:  # the alias is gone: nothing to serve from it
+                    return False
+                row = (key, committed[0], committed[1])
+        return self._merge([row], read=False) > 0
 
     def _since(self) -> str | None:
         if self._newest is None:

@@ -163,6 +163,13 @@ def training_frame(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
+    if spec.target in frame.columns:
+        n_missing = int(frame[spec.target].isna().sum())
+        if n_missing:
+            raise DataError(
+                f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s): "
+                "every row trained on needs a target value; drop those rows"
+            )
     if len(frame) < spec.min_rows:
         raise DataError(
             f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
@@ -187,7 +194,29 @@ def to_parquet(frame: pd.DataFrame) -> bytes:
     buffer = io.BytesIO()
     try:
         frame.to_parquet(buffer, index=False)
-    except (ValueError, TypeError) as e:  # pyarrow's ArrowInvalid / ArrowTypeError
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"the rows cannot be stored as a table (mixed types?): {first}") from e
+    except (ValueError, TypeError, OverflowError) as e:  # ArrowInvalid, ArrowTypeError…
+        column = _unstorable_column(frame)
+        where = f"column '{column}'" if column is not None else "the rows"
+        raise DataError(
+            f"{where} cannot be stored as a table (mixed types, or a number too large for "
+            f"64 bits?): {_first_line(e)}"
+        ) from None
     return buffer.getvalue()
+
+
+def _unstorable_column(frame: pd.DataFrame) -> str | None:
+    """The first column pyarrow cannot convert on its own, to name it in the error."""
+    import pyarrow as pa
+
+    for col in frame.columns:
+        try:
+            pa.Table.from_pandas(frame[[col]], preserve_index=False)
+        except (ValueError, TypeError, OverflowError, pa.ArrowException):
+            return str(col)
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    args = [a for a in error.args if isinstance(a, str) and a.strip()]
+    text = args[0].strip() if args else str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -76,8 +76,14 @@ def model_input(
             v = row.get(name, _MISSING)
             if numeric[j]:
                 if type(v) in _NUMBER_TYPES:
-                    values[i, j] = v
-                    continue
+                    try:
+                        values[i, j] = v
+                        continue
+                    except OverflowError:  # a JSON integer beyond float64 (e.g. 10**400)
+                        n_errors += 1
+                        if len(errors) < MAX_REPORTED:
+                            errors.append(_too_large(where[i], name, v))
+                        continue
                 if v is None:
                     values[i, j] = math.nan
                     continue
@@ -93,10 +99,27 @@ def model_input(
     return assemble(schema, values, text)
 
 
+def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
+    return problem(
+        row,
+        column,
+        f"feature '{column}' is too large a number ({_shown(value)}): it does not fit a float",
+        "number_too_large",
+    )
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's str() digit limit
+        return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
     if value is _MISSING:
         return problem(row, column, f"feature '{column}' is missing", "missing")
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    shown = _shown(value)
     if numeric:
         return problem(
             row,

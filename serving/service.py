@@ -274,16 +274,15 @@ class ModelService:
         """Serve the version production points at now (read from the registry) from the next
         request, after a move made in this process outside ``promote`` — a retrain its policy
         promoted. The model is loaded first, so no request waits for it; returns the version."""
-        history = self.registry.alias_history(key, PRODUCTION)
-        if not history or history[-1].to_version is None:
+        entry = self.registry.store.alias_entry(key, PRODUCTION)
+        if entry is None:
             return None
-        move = history[-1]
-        version = move.to_version or 0
+        version, at = entry
         try:
             self.cache.get(key, version)
         except ModelNotServed as e:  # requests will say so; the alias moved all the same
             logger.warning("cannot warm %s v%d: %s", key, version, e)
-        self.aliases.apply(key, version, move.at)
+        self.aliases.apply(key, version, at)
         return version
 
     def _existing(self, text: str) -> str:

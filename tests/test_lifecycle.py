@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import DataError, NothingToRollBack
+from manymodels.execution import InProcessBackend
 from manymodels.gc import collect
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
@@ -101,18 +102,20 @@ def test_named_partitions_retrain_alone_and_leave_the_fallback(tmp_path: Path) -
 def test_promotion_policies(
     tmp_path: Path, policy: str, worse_promoted: bool, better_promoted: bool
 ) -> None:
-    df = linear_frame(2, 40)
+    full = linear_frame(2, 56)  # periods t = 0..55; each retrain appends 8 new ones
     spec = spec_dict(promotion={"policy": policy})
-    train(spec, noisy(df, 0, 1.0), tmp_path / "reg", backend="local")  # v1: modest noise
+    train(spec, noisy(full[full.t < 40], 0, 1.0), tmp_path / "reg", backend="local")  # v1
 
-    # v2 fitted on noise; the new validation rows (last 8 of 40) are true, and v2 loses on them
-    worse = noisy(df, 0, 50.0, seed=2, keep_last=8)
+    # v2 is fitted on noise; the 8 new periods (t 40..47) are true, and v2 loses on them
+    worse = noisy(full[full.t < 48], 0, 50.0, seed=2, keep_last=8)
     train(spec, worse, tmp_path / "reg", backend="local", only=["pid=0"])
     with Registry.open(tmp_path / "reg") as reg:
         v2 = reg.get_version("pid=0", 2)
         ev = v2.evaluation
         assert ev["policy"] == policy and ev["champion_version"] == 1
-        assert ev["champion_score"] is not None and ev["challenger_score"] == v2.score
+        # judged only on the periods v1 never saw: t 40..47 (the validation rows are t 38..47)
+        assert ev["compared_rows"] == 8
+        assert ev["challenger_score"] < ev["champion_score"]
         assert ev["promote"] is worse_promoted
         assert production(reg)["pid=0"] == (2 if worse_promoted else 1)
         if not worse_promoted:
@@ -120,22 +123,36 @@ def test_promotion_policies(
         reason = reg.alias_history("pid=0")[-1].reason
         assert reason == ev["reason"] if worse_promoted else "new version"
 
-    # v3 trained on the clean relationship: clearly better than whatever is in production
-    train(spec, df, tmp_path / "reg", backend="local", only=["pid=0"])
+    # v3 is fitted on the clean relationship: clearly better than whatever is in production
+    train(spec, full, tmp_path / "reg", backend="local", only=["pid=0"])
     with Registry.open(tmp_path / "reg") as reg:
         v3 = reg.get_version("pid=0", 3)
         assert v3.evaluation["promote"] is better_promoted
+        assert v3.evaluation["challenger_score"] > v3.evaluation["champion_score"]
         assert production(reg)["pid=0"] == (3 if better_promoted else (2 if worse_promoted else 1))
         if policy == "if_better":
             assert v3.evaluation["improvement"] > 0
             assert v3.evaluation["reason"].startswith("promoted:")
 
 
-def test_min_improvement_is_relative(tmp_path: Path) -> None:
+def test_the_champion_is_only_judged_on_periods_it_never_saw(tmp_path: Path) -> None:
+    """Retraining on the same periods gives nothing to judge the champion on: scoring it on
+    its own training rows would flatter it, so the challenger is kept back and says why."""
     df = linear_frame(1, 40)
-    spec = spec_dict(promotion={"policy": "if_better", "min_improvement": 10.0})  # +1000 %
+    spec = spec_dict(promotion={"policy": "if_better"})
     train(spec, noisy(df, 0, 5.0), tmp_path / "reg", backend="local")
     train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 2).evaluation
+        assert ev["compared_rows"] == 0 and not ev["promote"]
+        assert "no validation rows newer than its training data" in ev["reason"]
+
+
+def test_min_improvement_is_relative(tmp_path: Path) -> None:
+    full = linear_frame(1, 48)
+    spec = spec_dict(promotion={"policy": "if_better", "min_improvement": 10.0})  # +1000 %
+    train(spec, noisy(full[full.t < 40], 0, 5.0), tmp_path / "reg", backend="local")
+    train(spec, full, tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         ev = reg.get_version("pid=0", 2).evaluation
         assert ev["improvement"] > 0 and not ev["promote"]
@@ -313,3 +330,102 @@ def test_gc_keeps_training_data_a_run_records_as_its_source(tmp_path: Path) -> N
         report = collect(reg, grace_seconds=0)
         assert report.artifacts_deleted == 0 and reg.artifacts.exists(sha)
         assert pd.read_parquet(io.BytesIO(reg.artifacts.get(sha))).equals(df)
+
+
+class _FirstTaskDies(InProcessBackend):
+    """A backend whose first task dies the way a crashed worker's does: the Backend protocol
+    yields the exception in place of the result."""
+
+    def map_unordered(self, fn: Any, items: Any, *shared: Any) -> Any:
+        for i, result in super().map_unordered(fn, items, *shared):
+            yield i, (RuntimeError("worker died (OOM)") if i == 0 else result)
+
+
+def test_resume_retrains_partitions_whose_task_died(tmp_path: Path) -> None:
+    from manymodels.exceptions import TrainingError
+
+    df = linear_frame(12, 30)
+    spec = spec_dict(fallback={"enabled": False})
+    first = train(spec, df, tmp_path / "reg", backend=_FirstTaskDies())
+    run = first.run
+    assert run.status == "completed" and 0 < run.n_failed < 12
+    assert {f.status for f in first.failures} == {"lost"}
+    assert "worker died" in first.failures[0].message
+
+    with pytest.raises(TrainingError, match="different data"):
+        train(spec, df.assign(y=df["y"] + 1), tmp_path / "reg", backend="local", resume=run.run_id)
+    resumed = train(spec, df, tmp_path / "reg", backend="local", resume=run.run_id)
+    assert resumed.run.run_id == run.run_id
+    assert (resumed.run.n_trained, resumed.run.n_failed) == (12, 0)
+    with Registry.open(tmp_path / "reg") as reg:
+        assert all(p.latest_version == 1 for p in reg.list_partitions(limit=100))
+    with pytest.raises(TrainingError, match="already completed"):
+        train(spec, df, tmp_path / "reg", backend="local", resume=run.run_id)
+
+
+# ------------------------------------------------------------------------ gc vs rollback
+def test_rollback_after_gc_skips_deleted_versions(tmp_path: Path) -> None:
+    """gc --keep deletes versions production once pointed at; a later rollback must not move
+    production (of a partition or of the fallback) onto one of them."""
+    from serving.service import ModelService
+
+    df = linear_frame(2, 40)
+    spec = spec_dict(promotion={"policy": "always"})
+    for i in range(4):
+        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+    runner = CliRunner()
+    where = ["--registry", str(tmp_path / "reg")]
+    out = runner.invoke(app, ["gc", *where, "--keep", "2", "--grace-seconds", "0", "--json"])
+    assert out.exit_code == 0, out.output
+    assert ["pid=0", 1] in json.loads(out.stdout)["versions_deleted"]
+
+    out = runner.invoke(app, ["rollback", "pid=0", *where])
+    assert out.exit_code == 0 and "production v4 → v3" in out.stdout, out.output
+    none = runner.invoke(app, ["rollback", "pid=0", *where])  # v2 and v1 are gone
+    assert none.exit_code == 1 and "no earlier 'production' version" in none.stderr
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.load_model("pid=0").version.version == 3
+        assert reg.rollback(FALLBACK_KEY).to_version == 3
+        with pytest.raises(NothingToRollBack):
+            reg.rollback(FALLBACK_KEY)
+        assert reg.load_model(FALLBACK_KEY).version.version == 3
+        service = ModelService(reg)
+        service.start()
+        target = service.resolve("pid=12345")  # an unknown key: served by the fallback
+        assert (target.key, target.version) == (FALLBACK_KEY, 3)
+        assert service.model(target).version.version == 3
+
+
+def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: Path) -> None:
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
+    for i in range(3):
+        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        reg.promote("pid=0", 2)
+        reg.promote("pid=0", 3)  # production history 1 → 2 → 3
+        reg.set_alias("pid=0", "pinned", 1, reason="kept for audit")  # v1 survives gc
+        report = collect(reg, keep=1, grace_seconds=0)
+        assert report.versions_deleted == [("pid=0", 2)]
+        move = reg.rollback("pid=0")
+        assert (move.from_version, move.to_version, move.reason) == (3, 1, "rollback from v3")
+        assert reg.load_model("pid=0").version.version == 1
+        with pytest.raises(NothingToRollBack):
+            reg.rollback("pid=0")
+        reg.promote("pid=0", 3)
+        assert reg.rollback("pid=0").to_version == 1  # the replayed history stays consistent
+
+
+def test_forecast_says_when_a_production_version_is_missing(tmp_path: Path) -> None:
+    from manymodels.exceptions import RegistryError
+    from manymodels.forecast import forecast
+
+    train(spec_dict(), linear_frame(2, 40), tmp_path / "reg", backend="local")
+    with sqlite3.connect(tmp_path / "reg" / "registry.db") as raw:  # what a racing gc leaves
+        raw.execute("DELETE FROM model_versions WHERE key = 'pid=1' AND version = 1")
+    raw.close()
+    with pytest.raises(RegistryError, match=r"'pid=1 v1' is missing from the registry"):
+        forecast(tmp_path / "reg", horizon=2)
+    with pytest.raises(RegistryError, match="missing from the registry"):
+        forecast(tmp_path / "reg", ["pid=1"], horizon=2)
+    assert len(forecast(tmp_path / "reg", ["pid=0"], horizon=2)) == 2

@@ -127,9 +127,8 @@ def test_alias(sales: dict[str, Any], tmp_path: Path) -> None:
     key = sorted(sales["trained"])[0]
     df = sales["df"].iloc[::5]
 
-    missing = score_table(df, root, alias="nightly", backend="local")
-    assert missing.summary.fallback_rows == len(df)
-    assert missing.frame.fallback.all() and missing.summary.alias == "nightly"
+    with pytest.raises(DataError, match="no partition in the registry has a 'nightly' model"):
+        score_table(df, root, alias="nightly", backend="local")  # a typo, not all-fallback
 
     with Registry.open(root) as reg:
         reg.set_alias(key, "candidate", 1, reason="test")
@@ -304,11 +303,11 @@ def test_cli_json_and_human_output(sales: dict[str, Any], tmp_path: Path) -> Non
     assert payload["fallback_rows"] == 20 and payload["out"] == str(out)
     assert len(pd.read_csv(out)) == 2060
 
-    result = runner.invoke(app, [*args, "--backend", "local", "--alias", "nightly"])
+    result = runner.invoke(app, [*args, "--backend", "local"])
     assert result.exit_code == 0, result.output
     line = result.stdout.strip()
     assert "\n" not in line and line.startswith("scored 2,060 rows of 36 partitions")
-    assert "2,060 by the fallback" in line and str(out) in line
+    assert "20 by the fallback" in line and "at 'production'" in line and str(out) in line
 
 
 @pytest.mark.parametrize(

@@ -164,20 +164,18 @@ class Registry:
         """Point ``production`` at ``version`` (one transaction, kept in the alias history).
 
         Idempotent: promoting the version production already points at writes nothing and
-        returns the move that put it there.
+        returns the move that put it there (decided inside the write transaction, so two
+        concurrent promotions of the same version write one move).
         """
-        k = self.key(key)
-        history = self.store.alias_history(k, "production")
-        if history and history[-1].to_version == version:
-            return history[-1]
-        return self.store.set_alias(k, "production", version, reason=reason, action="promote")
+        return self.store.set_alias(
+            self.key(key), "production", version, reason=reason, action="promote", idempotent=True
+        )
 
     def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
         """Move ``production`` back to the version before its latest forward move; rolling
-        back twice goes two versions back. Raises ``NothingToRollBack`` at the first version."""
-        k = self.key(key)
-        current = self.store.resolve_alias(k, "production").version
-        return self.store.rollback_alias(k, reason=reason or f"rollback from v{current}")
+        back twice goes two versions back; versions deleted by ``gc`` are skipped. Raises
+        ``NothingToRollBack`` when no earlier version exists."""
+        return self.store.rollback_alias(self.key(key), reason=reason)
 
     def set_alias(
         self, key: str | Mapping[str, Any], alias: str, version: int, *, reason: str

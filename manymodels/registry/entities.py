@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
-OutcomeStatus = Literal["trained", "skipped", "failed"]
+OutcomeStatus = Literal["trained", "skipped", "failed", "lost"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import (
     Engine,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     tuple_,
@@ -49,8 +50,18 @@ from manymodels.registry.entities import (
     Run,
 )
 
+
+class ProductionRef(NamedTuple):
+    version: int
+    artifact_sha256: str
+    data_fingerprint: str
+    last_time: Any  # newest time of its training data (JSON form), when the spec has one
+
+
 _Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
 _BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
+BUSY_TIMEOUT_SECONDS = 30.0  # how long a SQLite writer waits for the write lock
+_WRITE = "manymodels_write"  # execution option: this connection's transaction writes
 
 
 def now() -> str:
@@ -67,20 +78,39 @@ def _batches(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]
 
 
 def make_engine(url: str) -> Engine:
-    """An engine; for SQLite, WAL (readers never block the writer) and a busy timeout."""
+    """An engine; for SQLite, WAL (readers never block the writer), a busy timeout, and
+    serialised writes.
+
+    pysqlite defers ``BEGIN`` until the first INSERT/UPDATE, so the reads a write transaction
+    makes before writing (the next version number, where an alias points, the alias history)
+    would run outside the write lock and two writers could both act on the same stale state.
+    Following SQLAlchemy's pysqlite recipe we issue ``BEGIN`` ourselves: ``BEGIN IMMEDIATE``
+    (take the write lock now, waiting up to the busy timeout) for a write transaction — a
+    connection opened by ``SqlStore._begin`` — and a plain deferred ``BEGIN`` for reads, which
+    under WAL never block and are never blocked.
+    """
     is_sqlite = url.startswith("sqlite")
     engine = create_engine(
-        url, connect_args={"timeout": 30, "check_same_thread": False} if is_sqlite else {}
+        url,
+        connect_args=(
+            {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False} if is_sqlite else {}
+        ),
     )
     if is_sqlite:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # no implicit BEGIN: _begin_sqlite issues it
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_sqlite(conn: Connection) -> None:
+            write = conn.get_execution_options().get(_WRITE)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
 
@@ -92,20 +122,22 @@ class SqlStore:
         self.url = url
         try:
             self.engine = make_engine(url)
-            t.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                found = conn.execute(
-                    select(t.meta.c.value).where(t.meta.c.name == "schema_version")
-                ).scalar()
-                if found is None:
-                    conn.execute(
-                        insert(t.meta).values(name="schema_version", value=t.SCHEMA_VERSION)
-                    )
-                elif found != t.SCHEMA_VERSION:
-                    raise RegistryError(
-                        f"registry {url} has schema version {found}; this manymodels "
-                        f"reads version {t.SCHEMA_VERSION}"
-                    )
+            found = self._schema_version()
+            if found is None:  # a new registry: create it under the write lock
+                conn = self.engine.connect().execution_options(**{_WRITE: True})
+                with conn, conn.begin():
+                    t.metadata.create_all(conn)
+                    found = conn.execute(
+                        select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+                    ).scalar()
+                    if found is None:
+                        found = t.SCHEMA_VERSION
+                        conn.execute(insert(t.meta).values(name="schema_version", value=found))
+            if found != t.SCHEMA_VERSION:
+                raise RegistryError(
+                    f"registry {url} has schema version {found}; this manymodels "
+                    f"reads version {t.SCHEMA_VERSION}"
+                )
         except SQLAlchemyError as e:
             raise RegistryError(
                 f"cannot open registry database {url}: {e.__class__.__name__}: {e}"
@@ -113,6 +145,16 @@ class SqlStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _schema_version(self) -> str | None:
+        """The recorded schema version, or ``None`` unless every table exists (a read only:
+        opening an existing registry takes no write lock)."""
+        with self.engine.connect() as conn:
+            if not set(t.metadata.tables) <= set(inspect(conn).get_table_names()):
+                return None
+            return conn.execute(
+                select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+            ).scalar()
 
     # ---------------------------------------------------------------------------- meta
     def get_meta(self, name: str) -> str | None:
@@ -163,13 +205,21 @@ class SqlStore:
         return self.get_run(run_id)
 
     def reopen_run(self, run_id: str, n_partitions: int) -> None:
-        """Mark an interrupted run as running again, for resume."""
+        """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
+        forgotten (and uncounted) so they can be trained and recorded again."""
+        c = t.run_partitions.c
+        lost = and_(c.run_id == run_id, c.status == "lost")
         with self._begin() as conn:
+            n_lost = conn.execute(select(func.count()).where(lost)).scalar_one()
+            conn.execute(delete(t.run_partitions).where(lost))
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
-                .values(status="running", ended_at=None, error=None, n_partitions=n_partitions)
-            )
+                .values(
+                    status="running", ended_at=None, error=None, n_partitions=n_partitions,
+                    n_failed=t.runs.c.n_failed - n_lost,
+                )
+            )  # fmt: skip
 
     def get_run(self, run_id: str) -> Run:
         with self.engine.connect() as conn:
@@ -184,12 +234,12 @@ class SqlStore:
             return [_run(r) for r in conn.execute(q)]
 
     def run_outcomes(
-        self, run_id: str, *, status: str | None = None, limit: int = 1000
+        self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
     ) -> list[PartitionOutcome]:
         c = t.run_partitions.c
         q = select(t.run_partitions).where(c.run_id == run_id)
         if status:
-            q = q.where(c.status == status)
+            q = q.where(c.status.in_([status] if isinstance(status, str) else status))
         q = q.order_by(c.key).limit(limit)
         with self.engine.connect() as conn:
             return [
@@ -205,8 +255,10 @@ class SqlStore:
             ]
 
     def recorded_keys(self, run_id: str) -> set[str]:
-        """Keys with an outcome in this run: what a resumed run skips."""
-        q = select(t.run_partitions.c.key).where(t.run_partitions.c.run_id == run_id)
+        """Keys with an outcome in this run: what a resumed run skips (not ``lost`` ones,
+        whose task died: those are trained again)."""
+        c = t.run_partitions.c
+        q = select(c.key).where(and_(c.run_id == run_id, c.status != "lost"))
         with self.engine.connect() as conn:
             return set(conn.execute(q).scalars())
 
@@ -226,11 +278,14 @@ class SqlStore:
 
         A partition with no ``production`` alias gets it (reason "first version"); otherwise the
         new version is promoted when ``promote(version)`` gives a reason, or else gets
-        ``candidate_alias``. ``count=False`` keeps the run's partition counts unchanged (the
-        fallback model is not one of the partitions).
+        ``candidate_alias``. A verdict is only applied while production still points at the
+        champion it was made against (``evaluation["champion_version"]``): if production moved
+        during the run (a manual promotion or rollback), the new version becomes a candidate.
+        ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
+        of the partitions).
         """
-        stamp = now()
         with self._begin() as conn:
+            stamp = now()  # under the write lock: stamps follow commit order
             keys = [v.key for v in versions]
             latest = self._latest_versions(conn, keys)
             production = self._alias_versions(conn, keys, "production")
@@ -273,6 +328,10 @@ class SqlStore:
                     moves.append(
                         (v.key, "production", new_numbers[v.key], "first version", "first")
                     )
+                elif reason and (moved := _moved_since_planned(v, production[v.key])):
+                    if candidate_alias:
+                        why = f"not promoted: {moved}; the verdict was '{reason}'"
+                        moves.append((v.key, candidate_alias, new_numbers[v.key], why, "new"))
                 elif reason:
                     moves.append((v.key, "production", new_numbers[v.key], reason, "policy"))
                 elif candidate_alias:
@@ -299,7 +358,8 @@ class SqlStore:
                 .values(
                     n_trained=t.runs.c.n_trained + len(versions),
                     n_skipped=t.runs.c.n_skipped + sum(o.status == "skipped" for o in outcomes),
-                    n_failed=t.runs.c.n_failed + sum(o.status == "failed" for o in outcomes),
+                    n_failed=t.runs.c.n_failed
+                    + sum(o.status in ("failed", "lost") for o in outcomes),
                 )
             )
         return new_numbers
@@ -313,26 +373,40 @@ class SqlStore:
         reason: str,
         run_id: str | None = None,
         action: str = "promote",
+        idempotent: bool = False,
     ) -> AliasMove:
-        """Point ``alias`` at an existing version, with its history entry, in one transaction."""
+        """Point ``alias`` at an existing version, with its history entry, in one transaction.
+
+        ``idempotent``: when ``alias`` already points at ``version``, write nothing and return
+        the history entry that put it there (checked inside the same transaction).
+        """
         with self._begin() as conn:
-            exists = conn.execute(
-                select(t.model_versions.c.id).where(
-                    and_(t.model_versions.c.key == key, t.model_versions.c.version == version)
-                )
-            ).first()
-            if exists is None:
+            if not self._version_exists(conn, key, version):
                 self._require_partition(conn, key)
                 raise VersionNotFound(f"partition '{key}' has no version {version}")
-            return self._move_aliases(conn, [(key, alias, version, reason, action)], run_id, now())[
-                0
-            ]
+            if idempotent and self._alias_versions(conn, [key], alias).get(key) == version:
+                c = t.alias_history.c
+                last = conn.execute(
+                    select(t.alias_history)
+                    .where(and_(c.key == key, c.alias == alias))
+                    .order_by(c.id.desc())
+                    .limit(1)
+                ).first()
+                if last is not None and last.to_version == version:
+                    return _move(last)
+            move = (key, alias, version, reason, action)
+            return self._move_aliases(conn, [move], run_id, now())[0]
 
-    def rollback_alias(self, key: str, alias: str = "production", *, reason: str) -> AliasMove:
+    def rollback_alias(
+        self, key: str, alias: str = "production", *, reason: str | None = None
+    ) -> AliasMove:
         """Move ``alias`` back to the version it pointed at before its latest forward move.
 
         The history is replayed as a stack (a rollback pops), so rolling back twice goes two
-        versions back rather than toggling. Read and write happen in one transaction.
+        versions back rather than toggling. Versions deleted since (``gc --keep``) are skipped:
+        the alias goes to the newest earlier version that still exists, and
+        ``NothingToRollBack`` is raised when none does. Read and write happen in one
+        transaction (under the write lock). ``reason`` defaults to "rollback from vN".
         """
         with self._begin() as conn:
             self._require_partition(conn, key)
@@ -342,18 +416,22 @@ class SqlStore:
                 .where(and_(c.key == key, c.alias == alias))
                 .order_by(c.id)
             ).all()
-            stack: list[int] = []
-            for to_version, action in rows:
-                if action == "rollback":
-                    stack.pop()
-                elif to_version is not None:
-                    stack.append(to_version)
-            if len(stack) < 2:
+            stack = _replay(rows)
+            current = self._alias_versions(conn, [key], alias).get(key)
+            if current is None:
+                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
+            if stack and stack[-1] != current:  # moved outside the history: start from there
+                stack.append(current)
+            earlier = stack[:-1]
+            exists = self._existing_versions(conn, key, earlier)
+            target = next((v for v in reversed(earlier) if v in exists), None)
+            if target is None:
                 raise NothingToRollBack(
                     f"partition '{key}' has no earlier '{alias}' version to roll back to"
+                    + (" that still exists" if earlier else "")
                 )
-            move = (key, alias, stack[-2], reason, "rollback")
-            return self._move_aliases(conn, [move], None, now())[0]
+            why = reason or f"rollback from v{current}"
+            return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
 
     def _move_aliases(
         self, conn: Connection, moves: list[_Move], run_id: str | None, at: str
@@ -447,13 +525,9 @@ class SqlStore:
         c = t.model_versions.c
         with self.engine.connect() as conn:
             for batch in _batches(list(pairs)):
-                keys = [k for k, _ in batch]
-                wanted = set(batch)
-                names = self._aliases_of(conn, keys)
-                rows = conn.execute(select(t.model_versions).where(c.key.in_(keys))).all()
-                out += [
-                    _version(r, names.get(r.key, {})) for r in rows if (r.key, r.version) in wanted
-                ]
+                names = self._aliases_of(conn, sorted({k for k, _ in batch}))
+                q = select(t.model_versions).where(tuple_(c.key, c.version).in_(list(batch)))
+                out += [_version(r, names.get(r.key, {})) for r in conn.execute(q)]
         return out
 
     def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
@@ -468,19 +542,24 @@ class SqlStore:
                 raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
         return self.get_version(key, version)
 
-    def production_info(self, keys: Sequence[str]) -> dict[str, tuple[int, str, str]]:
-        """``{key: (version, artifact sha256, data fingerprint)}`` of the production versions of
-        ``keys``, in a few batched joins: what selective retraining and champions need."""
+    def production_info(self, keys: Sequence[str]) -> dict[str, ProductionRef]:
+        """The production versions of ``keys`` — version, artifact, data fingerprint and the
+        newest time in its training data — in a few batched joins: what champions need."""
         a, v = t.aliases.c, t.model_versions.c
-        out: dict[str, tuple[int, str, str]] = {}
+        out: dict[str, ProductionRef] = {}
         with self.engine.connect() as conn:
             for batch in _batches(keys):
                 q = (
-                    select(a.key, v.version, v.artifact_sha256, v.data_fingerprint)
+                    select(
+                        a.key, v.version, v.artifact_sha256, v.data_fingerprint,
+                        v.feature_schema_json,
+                    )
                     .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
                     .where(and_(a.alias == "production", a.key.in_(batch)))
-                )
-                out.update({k: (ver, sha, fp) for k, ver, sha, fp in conn.execute(q)})
+                )  # fmt: skip
+                for k, ver, sha, fp, schema in conn.execute(q):
+                    last = json.loads(schema).get("history", {}).get("time")
+                    out[k] = ProductionRef(ver, sha, fp, last)
         return out
 
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
@@ -513,12 +592,7 @@ class SqlStore:
             q = q.where(c.alias == alias)
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(c.id)).all()
-        return [
-            AliasMove(
-                r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at, r.action
-            )
-            for r in rows
-        ]
+        return [_move(r) for r in rows]
 
     def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
         """Artifacts something references: a version's model (optionally as if ``exclude``
@@ -573,6 +647,17 @@ class SqlStore:
         except OperationalError as e:
             raise RegistryError(f"registry database unavailable: {e.orig}") from e
 
+    def alias_entry(self, key: str, alias: str = "production") -> tuple[int, str] | None:
+        """``(version, updated_at)`` of one alias row as committed, or ``None``."""
+        c = t.aliases.c
+        q = select(c.version, c.updated_at).where(and_(c.key == key, c.alias == alias))
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(q).first()
+        except OperationalError as e:
+            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+        return (row[0], row[1]) if row is not None else None
+
     def ping(self) -> None:
         """Raise ``RegistryError`` unless the database answers (a readiness check)."""
         try:
@@ -583,6 +668,19 @@ class SqlStore:
 
     def _begin(self) -> Any:
         return _Transaction(self.engine)
+
+    def _version_exists(self, conn: Connection, key: str, version: int) -> bool:
+        c = t.model_versions.c
+        q = select(c.id).where(and_(c.key == key, c.version == version))
+        return conn.execute(q).first() is not None
+
+    def _existing_versions(self, conn: Connection, key: str, versions: Sequence[int]) -> set[int]:
+        c = t.model_versions.c
+        found: set[int] = set()
+        for batch in _batches(sorted(set(versions))):
+            q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
+            found.update(conn.execute(q).scalars())
+        return found
 
     def _require_partition(self, conn: Connection, key: str) -> None:
         if (
@@ -638,24 +736,45 @@ class SqlStore:
 
 
 class _Transaction:
-    """``with store._begin() as conn``: one transaction; DB errors become registry errors."""
+    """``with store._begin() as conn``: one write transaction; DB errors become registry errors.
+
+    The connection is marked as a writer, so on SQLite its transaction starts with
+    ``BEGIN IMMEDIATE``: it holds the write lock from its first read to its commit, and writes
+    are serialised (see ``make_engine``).
+    """
 
     def __init__(self, engine: Engine) -> None:
-        self._cm = engine.begin()
+        self._engine = engine
+        self._conn: Connection | None = None
+        self._cm: Any = None
 
     def __enter__(self) -> Connection:
+        conn: Connection | None = None
         try:
-            return self._cm.__enter__()
+            conn = self._engine.connect().execution_options(**{_WRITE: True})
+            self._cm = conn.begin()
+            self._cm.__enter__()
         except OperationalError as e:
+            if conn is not None:
+                conn.close()
             raise RegistryError(f"registry database unavailable: {e.orig}") from e
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        self._conn = conn
+        return conn
 
     def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
+        assert self._conn is not None
         try:
             self._cm.__exit__(et, ev, tb)
         except IntegrityError as e:
             raise VersionConflict(f"registry write conflicted with another writer: {e.orig}") from e
         except OperationalError as e:
             raise RegistryError(f"registry write failed: {e.orig}") from e
+        finally:
+            self._conn.close()
         if isinstance(ev, IntegrityError):
             raise VersionConflict(
                 f"registry write conflicted with another writer: {ev.orig}"
@@ -663,6 +782,43 @@ class _Transaction:
         if isinstance(ev, OperationalError):
             raise RegistryError(f"registry write failed: {ev.orig}") from ev
         return False
+
+
+def _replay(rows: Iterable[Any]) -> list[int]:
+    """The alias history ``(to_version, action)`` replayed as a stack: a forward move pushes,
+    a rollback pops back to its target. Never fails, whatever the history holds."""
+    stack: list[int] = []
+    for to_version, action in rows:
+        if action == "rollback":
+            if stack:
+                stack.pop()
+            if to_version is None or (stack and stack[-1] == to_version):
+                continue
+            if to_version in stack:  # it skipped versions deleted since: back to its target
+                del stack[len(stack) - stack[::-1].index(to_version) :]
+            else:  # a history written by racing writers (before writes were serialised)
+                stack.append(to_version)
+        elif to_version is not None:
+            stack.append(to_version)
+    return stack
+
+
+def _moved_since_planned(v: NewVersion, current: int) -> str | None:
+    """Why a promotion verdict no longer applies, or ``None`` if it does: the verdict compared
+    the new version against the production version of when the run was planned."""
+    if "champion_version" not in v.evaluation:
+        return None  # no champion recorded: nothing to compare (a direct store call)
+    planned = v.evaluation.get("champion_version")
+    if planned == current:
+        return None
+    against = f"v{planned}" if planned is not None else "no production version"
+    return f"production moved during the run (evaluated against {against}, now v{current})"
+
+
+def _move(r: Row[Any]) -> AliasMove:
+    return AliasMove(
+        r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at, r.action
+    )
 
 
 def _version_row(

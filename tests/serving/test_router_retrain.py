@@ -76,10 +76,13 @@ def open_app(settings: Settings, jobs: JobManager | None = None) -> Any:
 def partition_rows(
     store: int = 2, brand: str = "tropicana", *, scale: float = 2.0, keys: bool = False
 ) -> pd.DataFrame:
-    """A partition's sales with units scaled (so a retrained model differs), dates as text."""
+    """The partition's next stretch of weeks (after the ones it was trained on, so the champion
+    can be judged on weeks it never saw), units scaled so a retrained model differs; dates as
+    text."""
     df = sales()
     part = df[(df["store"] == store) & (df["brand"] == brand)].reset_index(drop=True)
-    part = part.assign(units=part["units"] * scale, week=part["week"].dt.strftime("%Y-%m-%d"))
+    later = part["week"] + pd.Timedelta(weeks=len(part))
+    part = part.assign(units=part["units"] * scale, week=later.dt.strftime("%Y-%m-%d"))
     return part if keys else part.drop(columns=["store", "brand"])
 
 
@@ -363,13 +366,13 @@ def test_a_second_retrain_of_a_busy_partition_is_409(local: Settings) -> None:
 
 def test_a_partition_that_fails_to_train_fails_the_job(local: Settings) -> None:
     frame = partition_rows()
-    frame.loc[3, "units"] = None  # a missing target value: this partition's training fails
+    frame.loc[3, "price"] = None  # a missing feature value: Ridge cannot fit, the job fails
     with open_app(local) as client:
         r = post_rows(client, KEY, frame)
         assert r.status_code == 202, r.text
         job = finished(client, r.json()["job_id"])
         assert job["status"] == "failed"
-        assert "missing value" in job["error"] and KEY in job["error"]
+        assert "NaN" in job["error"] and KEY in job["error"]
         assert job["run_id"] and job["version"] is None and job["production_version"] == 1
         assert served_version(client, KEY) == 1
         assert retrain_counts(client) == {"failed": 1.0}

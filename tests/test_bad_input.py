@@ -1,0 +1,446 @@
+"""Bad input gets one clear error and loses nothing: specs, tables, CLI arguments, HTTP bodies.
+
+Every test goes through the real entry point (a TOML file and the CLI, a CSV / Parquet file, a
+TestClient over the router) and checks both the message and that nothing was half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import stat
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame
+from typer.testing import CliRunner
+
+from manymodels import console
+from manymodels.artifacts import LocalArtifactStore, sha256
+from manymodels.candidates import resolve
+from manymodels.cli import app
+from manymodels.data import parse_time, prepare, resolve_columns
+from manymodels.exceptions import ArtifactError, DataError
+from manymodels.partition import group_rows, split
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.scoring import score_table
+from manymodels.spec import Spec
+from serving.app import create_app
+from serving.settings import Settings
+
+runner = CliRunner()
+TOKEN = "bad-input-token"
+RIDGE = "sklearn.linear_model.Ridge"
+
+
+# ------------------------------------------------------------------------------------ helpers
+def one_error_line(result: Any, *expected: str) -> str:
+    """A failed command prints exactly one line, ``error: …``, and no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for text in expected:
+        assert text in lines[0], lines[0]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return lines[0]
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return str(value)
+
+
+def write_spec(path: Path, **overrides: Any) -> Path:
+    spec: dict[str, Any] = {
+        "name": "bad-input",
+        "partition_by": ["pid"],
+        "target": "y",
+        "time_column": "t",
+        "min_rows": 5,
+        "candidates": [{"estimator": RIDGE}],
+    }
+    spec.update(overrides)
+    tables = {k: v for k, v in spec.items() if k == "candidates"}
+    lines = [f"{k} = {toml_value(v)}" for k, v in spec.items() if k not in tables]
+    for cand in spec["candidates"]:
+        lines += ["", "[[candidates]]"] + [f"{k} = {toml_value(v)}" for k, v in cand.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def cli_train(tmp_path: Path, data: Path | None = None, **overrides: Any) -> Any:
+    spec = write_spec(tmp_path / "spec.toml", **overrides)
+    if data is None:
+        data = tmp_path / "data.csv"
+        linear_frame(3, 20).to_csv(data, index=False)
+    args = ["train", spec, data, "--registry", tmp_path / "registry", "--backend", "local"]
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def nothing_registered(root: Path) -> bool:
+    if not (root / "registry.db").exists():
+        return True
+    with Registry.open(root) as reg:
+        return reg.list_runs() == [] and reg.count_partitions() == 0
+
+
+def test_client(settings: Settings) -> Any:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings))
+
+
+test_client.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three partitions ``pid`` over features x0, x1 (time ``t``), plus the fallback."""
+    root = tmp_path_factory.mktemp("bad-input") / "registry"
+    spec = Spec.from_dict(
+        {
+            "name": "bad-input",
+            "partition_by": ["pid"],
+            "target": "y",
+            "time_column": "t",
+            "features": ["x0", "x1"],
+            "min_rows": 5,
+            "candidates": [{"estimator": RIDGE}],
+        }
+    )
+    with Registry(root) as reg:
+        assert train(spec, linear_frame(3, 20), reg, backend="local").run.n_failed == 0
+    return root
+
+
+@pytest.fixture
+def router(trained: Path, tmp_path: Path) -> Any:
+    copy = Path(shutil.copytree(trained, tmp_path / "copy"))
+    settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
+    with test_client(settings) as client:
+        yield client, copy
+
+
+def snapshot(root: Path) -> tuple[Any, ...]:
+    with Registry.open(root) as reg:
+        parts = [(p.key, p.latest_version, p.aliases) for p in reg.list_partitions(limit=100)]
+        return tuple(parts), len(reg.list_runs())
+
+
+# -------------------------------------------------------- 1. spec problems known at spec time
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"seed": -1}, ["seed", "greater than or equal to 0"]),
+        ({"seed": 2**32}, ["seed", "less than 4294967296"]),
+        (
+            {"candidates": [{"estimator": RIDGE, "params": {"alpha": "abc"}}]},
+            ["candidates[0]", "params", "alpha = 'abc'", "Ridge"],
+        ),
+        (
+            {"candidates": [{"estimator": RIDGE, "params": {"alpha": [1.0, -3.0]}}]},
+            ["candidates[0]", "alpha = -3.0"],
+        ),
+        ({"metric": "roc_auc"}, ["metric 'roc_auc'", "regression"]),
+        ({"metric": "neg_log_loss"}, ["metric 'neg_log_loss'", "regression"]),
+    ],
+)
+def test_spec_errors_that_used_to_fail_every_partition(
+    tmp_path: Path, overrides: dict[str, Any], expected: list[str]
+) -> None:
+    result = cli_train(tmp_path, **overrides)
+    one_error_line(result, "spec.toml", *expected)
+    assert nothing_registered(tmp_path / "registry")
+
+
+def test_seed_bounds_and_classification_metrics_still_accepted() -> None:
+    base = {"name": "s", "partition_by": ["k"], "target": "y", "candidates": [{"estimator": RIDGE}]}
+    assert Spec.from_dict({**base, "seed": 2**32 - 1}).seed == 2**32 - 1
+    logistic = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [0.5]}}
+    spec = {**base, "task": "classification", "metric": "roc_auc", "candidates": [logistic]}
+    assert Spec.from_dict(spec).metric_name == "roc_auc"
+
+
+# ----------------------------------------------------------- 2. tracebacks instead of a line
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"candidates": [{"estimator": "sklearn.ensemble.VotingRegressor"}]},
+            ["candidates[0].estimator", "VotingRegressor()", "factory"],
+        ),
+        ({"features": ["x0", "x0"]}, ["features", "'x0' more than once"]),
+        ({"features": ["t", "x0"]}, ["time_column 't'", "feature"]),
+        ({"features": ["x0", "x1"], "categorical": ["x0", "x0"]}, ["categorical", "'x0'"]),
+    ],
+)
+def test_spec_errors_that_used_to_be_tracebacks(
+    tmp_path: Path, overrides: dict[str, Any], expected: list[str]
+) -> None:
+    result = cli_train(tmp_path, **overrides)
+    one_error_line(result, "spec.toml", *expected)
+    assert nothing_registered(tmp_path / "registry")
+
+
+def test_an_estimator_module_that_raises_on_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_estimators.py").write_text("raise RuntimeError('no licence server')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match="no licence server"):
+        resolve("broken_estimators.Model")
+    result = cli_train(tmp_path, candidates=[{"estimator": "broken_estimators:make"}])
+    one_error_line(result, "candidates[0].estimator", "RuntimeError: no licence server")
+
+
+@pytest.mark.parametrize("command", [["promote", "pid=1"], ["gc", "--keep"]])
+def test_huge_cli_integers_are_usage_errors_not_tracebacks(
+    trained: Path, tmp_path: Path, command: list[str]
+) -> None:
+    copy = shutil.copytree(trained, tmp_path / "copy")
+    before = snapshot(copy)
+    args = [*command, "99999999999999999999999", "--registry", str(copy)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "Invalid value" in result.stderr and "2147483647" in result.stderr
+    assert snapshot(copy) == before
+
+
+# ------------------------------------------------------------ 3. artifacts readable by others
+def test_artifacts_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts", fsync=False)
+    old = os.umask(0o022)
+    try:
+        import manymodels.artifacts as artifacts
+
+        artifacts._umask.cache_clear()
+        digest, _ = store.put(b"model bytes")
+    finally:
+        os.umask(old)
+        artifacts._umask.cache_clear()
+    assert stat.S_IMODE(store.path(digest).stat().st_mode) == 0o644
+
+
+def test_unreadable_artifact_is_an_artifact_error(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts", fsync=False)
+    digest = sha256(b"never written")
+    store.path(digest).mkdir(parents=True)  # something unreadable in its place (root ignores modes)
+    with pytest.raises(ArtifactError, match=f"cannot read artifact {digest}"):
+        store.get(digest)
+
+
+# --------------------------------------------------------------- 4. huge JSON integers over HTTP
+def test_predict_with_a_huge_integer_is_422_naming_the_column(router: Any) -> None:
+    client, _ = router
+    body = '{"rows": [{"x0": 1.0, "x1": ' + "1" + "0" * 400 + "}]}"
+    r = client.post(
+        "/v1/partitions/pid=1/predict", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert "x1" in json.dumps(r.json()["detail"]) and "too large" in r.text
+    ok = client.post("/v1/partitions/pid=1/predict", json={"rows": [{"x0": 1, "x1": 10**30}]})
+    assert ok.status_code == 200, ok.text  # large but finite: a float64 like any other
+
+
+def retrain_rows() -> list[dict[str, Any]]:
+    frame = linear_frame(3, 20).query("pid == 1").drop(columns=["pid"])
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def test_retrain_with_a_huge_integer_is_422_naming_the_column(router: Any) -> None:
+    client, root = router
+    before = snapshot(root)
+    rows = retrain_rows()
+    rows[2]["x0"] = 10**30
+    r = client.post(
+        "/v1/partitions/pid=1/retrain",
+        json={"rows": rows},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 422, r.text
+    assert "'x0'" in r.json()["detail"]
+    assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {TOKEN}"}).json()["jobs"] == []
+    assert snapshot(root) == before
+
+
+# ------------------------------------------------------------- 11. a target the rows cannot train
+@pytest.mark.parametrize("missing", [[3], "all"])
+def test_retrain_rows_without_target_values_are_422(router: Any, missing: Any) -> None:
+    client, root = router
+    before = snapshot(root)
+    rows = retrain_rows()
+    for i in range(len(rows)) if missing == "all" else missing:
+        rows[i]["y"] = None
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
+    assert r.status_code == 422, r.text
+    n = len(rows) if missing == "all" else 1
+    assert f"target 'y' is missing in {n} of {len(rows)} row(s)" in r.json()["detail"]
+    assert client.get("/v1/jobs", headers=auth).json()["jobs"] == []
+    assert snapshot(root) == before
+
+
+# ----------------------------------------------------- 5. keys that differ only by their type
+def test_mixed_type_key_values_with_one_canonical_key_are_refused(tmp_path: Path) -> None:
+    df = linear_frame(2, 10)
+    df["pid"] = df["pid"].astype(object)
+    df.loc[df.index[:5], "pid"] = "0"  # partition 0 spelt both as 0 and as "0"
+    with pytest.raises(DataError, match=r"same key 'pid=0'.*0 \(int\).*'0' \(str\)"):
+        group_rows(df, ["pid"])
+    root = tmp_path / "registry"
+    with Registry(root) as reg, pytest.raises(DataError, match="same key 'pid=0'"):
+        train(write_spec(tmp_path / "spec.toml"), df, reg, backend="local")
+    assert nothing_registered(root)
+
+
+# --------------------------------------------------- 6. a numeric column with one stray word
+def test_one_stray_word_in_a_numeric_feature_names_it(tmp_path: Path) -> None:
+    df = linear_frame(3, 20)
+    df["x1"] = df["x1"].astype(object)
+    df.loc[17, "x1"] = "abc"
+    data = tmp_path / "data.csv"
+    df.to_csv(data, index=False)
+    result = cli_train(tmp_path, data, features=["x0", "x1"])
+    one_error_line(result, "data.csv", "feature 'x1'", "'abc'", "row 18")
+    assert nothing_registered(tmp_path / "registry")
+
+
+def test_text_columns_are_still_categorical(tmp_path: Path) -> None:
+    spec = Spec.from_dict(
+        {"name": "s", "partition_by": ["pid"], "target": "y", "candidates": [{"estimator": RIDGE}]}
+    )
+    df = linear_frame(1, 20).assign(colour=["red", "blue"] * 10)
+    assert resolve_columns(df, spec, source="x").categorical == ["colour"]
+    codes = df.assign(code=[str(i) for i in range(19)] + ["A7"])
+    with pytest.raises(DataError, match=r"feature 'code'.*'A7'.*row 20"):
+        resolve_columns(codes, spec, source="x")
+    declared = spec.model_copy(update={"categorical": ["colour", "code"]})  # said to be text
+    assert resolve_columns(codes, declared, source="x").categorical == ["colour", "code"]
+
+
+# -------------------------------------------------- 7. fingerprints ignore the storage dtype
+def fingerprints(df: pd.DataFrame) -> list[str]:
+    return split(df, partition_by=["pid"], target="y", features=["x0", "x1", "n"]).fingerprints
+
+
+def test_fingerprints_do_not_depend_on_dtype_or_file_format(tmp_path: Path) -> None:
+    df = linear_frame(3, 10).assign(n=np.arange(30) % 7)
+    base = fingerprints(df)
+    assert fingerprints(df.astype({"n": "float64", "pid": "int32"})) == base
+    assert fingerprints(df.astype({"n": "Int64"})) == base
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.astype({"n": "int32", "pid": "int16"}).to_parquet(tmp_path / "d.parquet", index=False)
+    assert fingerprints(pd.read_csv(tmp_path / "d.csv")) == base
+    assert fingerprints(pd.read_parquet(tmp_path / "d.parquet")) == base
+
+    # one NaN elsewhere makes the column float64: the other partitions keep their fingerprint
+    holes = df.astype({"n": "float64"})
+    holes.loc[25, "n"] = math.nan
+    got = fingerprints(holes)
+    assert got[:2] == base[:2] and got[2] != base[2]
+    assert fingerprints(holes.astype({"n": "Float64"})) == got  # pd.NA is the same hole
+
+    edited = df.copy()
+    edited.loc[3, "n"] = 99
+    assert fingerprints(edited) == [fingerprints(edited)[0], *base[1:]]
+    assert fingerprints(edited)[0] != base[0]
+
+
+def test_time_column_fingerprint_ignores_the_datetime_unit() -> None:
+    df = linear_frame(2, 10).assign(n=1)
+    df["t"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(df["t"], unit="D")
+
+    def prints(frame: pd.DataFrame) -> list[str]:
+        return split(
+            frame, partition_by=["pid"], target="y", features=["x0", "n"], time_column="t"
+        ).fingerprints
+
+    assert prints(df.astype({"t": "datetime64[us]"})) == prints(df.astype({"t": "datetime64[ns]"}))
+
+
+# -------------------------------------------------------------- 8. one line for a bad date
+def test_a_bad_date_is_one_line(tmp_path: Path) -> None:
+    df = pd.DataFrame({"t": ["2024-01-01", "2024-01-08", "next week"]})
+    with pytest.raises(DataError) as e:
+        parse_time(df, "t", source="d.csv")
+    assert "\n" not in str(e.value) and "time column 't'" in str(e.value)
+    assert not str(e.value).endswith(":)")
+    frame = linear_frame(3, 20).assign(t=lambda d: d["t"].astype(str))
+    frame.loc[4, "t"] = "not a date"
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    one_error_line(cli_train(tmp_path, data), "time column 't'", "not dates or numbers")
+    assert nothing_registered(tmp_path / "registry")
+
+
+# ------------------------------------------------------------- 9. an alias nobody has
+def test_scoring_at_an_alias_no_partition_has_is_an_error(trained: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    linear_frame(3, 5).to_csv(data, index=False)
+    out = tmp_path / "scores.csv"
+    args = ["score", str(data), "--out", str(out), "--registry", str(trained), "--backend", "local"]
+    one_error_line(runner.invoke(app, [*args, "--alias", "nope"]), "'nope'", "alias")
+    assert not out.exists()
+    copy = Path(shutil.copytree(trained, tmp_path / "copy"))
+    with Registry.open(copy) as reg:  # the fallback alone at that alias does not count
+        reg.set_alias("__fallback__", "nope", 1, reason="test")
+    with pytest.raises(DataError, match="no partition in the registry has a 'nope' model"):
+        score_table(linear_frame(3, 5), copy, alias="nope", backend="local")
+    with Registry.open(copy) as reg:
+        reg.set_alias("pid=1", "nope", 1, reason="test")
+    result = score_table(linear_frame(3, 5), copy, alias="nope", backend="local")
+    assert result.summary.fallback_rows == 10  # pid 0 and 2 by the fallback, as documented
+
+
+# -------------------------------------------------------------- 10. strict JSON output
+def test_json_output_has_no_infinity_or_nan(capsys: pytest.CaptureFixture[str]) -> None:
+    console.print_json(
+        {
+            "improvement": math.inf,
+            "worse": -math.inf,
+            "nan": [math.nan, np.float64("nan")],
+            "n": np.int64(3),
+            "ok": 1.5,
+        }
+    )
+    text = capsys.readouterr().out
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {
+        "improvement": None, "worse": None, "nan": [None, None], "n": 3, "ok": 1.5
+    }  # fmt: skip
+
+
+def test_prepare_still_accepts_good_data() -> None:
+    spec = write_spec_dict()
+    table, _ = prepare(spec, linear_frame(2, 10))
+    assert len(table) == 2
+
+
+def write_spec_dict() -> Spec:
+    return Spec.from_dict(
+        {
+            "name": "s",
+            "partition_by": ["pid"],
+            "target": "y",
+            "time_column": "t",
+            "candidates": [{"estimator": RIDGE}],
+        }
+    )
