@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from manymodels.exceptions import RegistryError
-from manymodels.registry.store import BUSY_TIMEOUT_SECONDS
+from manymodels.registry.engine import BUSY_TIMEOUT_SECONDS
 
 logger = logging.getLogger("manymodels.serving.aliases")
 

@@ -262,7 +262,7 @@ def test_apply_uses_the_committed_row_not_the_callers_stamp(reg: Registry) -> No
 
 
 def test_default_overlap_is_above_the_busy_timeout() -> None:
-    from manymodels.registry.store import BUSY_TIMEOUT_SECONDS
+    from manymodels.registry.engine import BUSY_TIMEOUT_SECONDS
     from serving.aliases import DEFAULT_OVERLAP_SECONDS
 
     assert DEFAULT_OVERLAP_SECONDS >= 2 * BUSY_TIMEOUT_SECONDS

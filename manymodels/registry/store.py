@@ -9,17 +9,13 @@ together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
-    Engine,
     and_,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     inspect,
@@ -29,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from manymodels.exceptions import (
     AliasNotFound,
@@ -37,10 +33,18 @@ from manymodels.exceptions import (
     PartitionNotFound,
     RegistryError,
     RunNotFound,
-    VersionConflict,
     VersionNotFound,
 )
 from manymodels.registry import schema as t
+from manymodels.registry.engine import (
+    WRITE_OPTION,
+    Move,
+    WriteTransaction,
+    batches,
+    dumps,
+    make_engine,
+    now,
+)
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -49,6 +53,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
+from manymodels.registry.rows import move_entity, run_entity, version_entity, version_row
 
 
 class ProductionRef(NamedTuple):
@@ -56,63 +61,6 @@ class ProductionRef(NamedTuple):
     artifact_sha256: str
     data_fingerprint: str
     last_time: Any  # newest time of its training data (JSON form), when the spec has one
-
-
-_Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
-_BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
-BUSY_TIMEOUT_SECONDS = 30.0  # how long a SQLite writer waits for the write lock
-_WRITE = "manymodels_write"  # execution option: this connection's transaction writes
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def _batches(items: Sequence[Any], size: int = _BATCH) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def make_engine(url: str) -> Engine:
-    """An engine; for SQLite, WAL (readers never block the writer), a busy timeout, and
-    serialised writes.
-
-    pysqlite defers ``BEGIN`` until the first INSERT/UPDATE, so the reads a write transaction
-    makes before writing (the next version number, where an alias points, the alias history)
-    would run outside the write lock and two writers could both act on the same stale state.
-    Following SQLAlchemy's pysqlite recipe we issue ``BEGIN`` ourselves: ``BEGIN IMMEDIATE``
-    (take the write lock now, waiting up to the busy timeout) for a write transaction — a
-    connection opened by ``SqlStore._begin`` — and a plain deferred ``BEGIN`` for reads, which
-    under WAL never block and are never blocked.
-    """
-    is_sqlite = url.startswith("sqlite")
-    engine = create_engine(
-        url,
-        connect_args=(
-            {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False} if is_sqlite else {}
-        ),
-    )
-    if is_sqlite:
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # no implicit BEGIN: _begin_sqlite issues it
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_sqlite(conn: Connection) -> None:
-            write = conn.get_execution_options().get(_WRITE)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
 
 
 class SqlStore:
@@ -124,7 +72,7 @@ class SqlStore:
             self.engine = make_engine(url)
             found = self._schema_version()
             if found is None:  # a new registry: create it under the write lock
-                conn = self.engine.connect().execution_options(**{_WRITE: True})
+                conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
                 with conn, conn.begin():
                     t.metadata.create_all(conn)
                     found = conn.execute(
@@ -172,7 +120,7 @@ class SqlStore:
             if known is None and run.spec.get("partition_by"):
                 conn.execute(
                     insert(t.meta).values(
-                        name="partition_by", value=_dumps(run.spec["partition_by"])
+                        name="partition_by", value=dumps(run.spec["partition_by"])
                     )
                 )
             conn.execute(
@@ -182,7 +130,7 @@ class SqlStore:
                     status=run.status,
                     spec_name=run.spec_name,
                     spec_hash=run.spec_hash,
-                    spec_json=_dumps(run.spec),
+                    spec_json=dumps(run.spec),
                     data_source=run.data_source,
                     data_fingerprint=run.data_fingerprint,
                     started_at=run.started_at,
@@ -191,7 +139,7 @@ class SqlStore:
                     n_trained=0,
                     n_skipped=0,
                     n_failed=0,
-                    options_json=_dumps(run.options),
+                    options_json=dumps(run.options),
                 )
             )
 
@@ -226,12 +174,12 @@ class SqlStore:
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
         if row is None:
             raise RunNotFound(f"no run with id '{run_id}'")
-        return _run(row)
+        return run_entity(row)
 
     def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
         q = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
         with self.engine.connect() as conn:
-            return [_run(r) for r in conn.execute(q)]
+            return [run_entity(r) for r in conn.execute(q)]
 
     def run_outcomes(
         self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
@@ -297,7 +245,7 @@ class SqlStore:
                     [
                         {
                             "key": v.key,
-                            "key_json": _dumps(v.key_values),
+                            "key_json": dumps(v.key_values),
                             "latest_version": new_numbers[v.key],
                             "created_at": stamp,
                             "updated_at": stamp,
@@ -317,11 +265,11 @@ class SqlStore:
                 conn.execute(
                     insert(t.model_versions),
                     [
-                        _version_row(v, new_numbers[v.key], run_id, stamp, libraries)
+                        version_row(v, new_numbers[v.key], run_id, stamp, libraries)
                         for v in versions
                     ],
                 )
-            moves: list[_Move] = []
+            moves: list[Move] = []
             for v in versions:
                 reason = promote(v) if promote and v.key in production else None
                 if v.key not in production:
@@ -393,7 +341,7 @@ class SqlStore:
                     .limit(1)
                 ).first()
                 if last is not None and last.to_version == version:
-                    return _move(last)
+                    return move_entity(last)
             move = (key, alias, version, reason, action)
             return self._move_aliases(conn, [move], run_id, now())[0]
 
@@ -434,7 +382,7 @@ class SqlStore:
             return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
 
     def _move_aliases(
-        self, conn: Connection, moves: list[_Move], run_id: str | None, at: str
+        self, conn: Connection, moves: list[Move], run_id: str | None, at: str
     ) -> list[AliasMove]:
         if not moves:
             return []
@@ -495,7 +443,7 @@ class SqlStore:
                 .order_by(t.model_versions.c.version.desc())
             ).all()
             names = self._aliases_of(conn, [key]).get(key, {})
-        return [_version(r, names) for r in rows]
+        return [version_entity(r, names) for r in rows]
 
     def get_version(self, key: str, version: int) -> ModelVersion:
         got = self.get_versions([(key, version)])
@@ -512,7 +460,7 @@ class SqlStore:
         c = t.model_versions.c
         out: list[tuple[str, int, str, str]] = []
         with self.engine.connect() as conn:
-            for batch in _batches(list(pairs)):
+            for batch in batches(list(pairs)):
                 q = select(c.key, c.version, c.artifact_sha256, c.feature_schema_json).where(
                     tuple_(c.key, c.version).in_(batch)
                 )
@@ -524,10 +472,10 @@ class SqlStore:
         out: list[ModelVersion] = []
         c = t.model_versions.c
         with self.engine.connect() as conn:
-            for batch in _batches(list(pairs)):
+            for batch in batches(list(pairs)):
                 names = self._aliases_of(conn, sorted({k for k, _ in batch}))
                 q = select(t.model_versions).where(tuple_(c.key, c.version).in_(list(batch)))
-                out += [_version(r, names.get(r.key, {})) for r in conn.execute(q)]
+                out += [version_entity(r, names.get(r.key, {})) for r in conn.execute(q)]
         return out
 
     def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
@@ -548,7 +496,7 @@ class SqlStore:
         a, v = t.aliases.c, t.model_versions.c
         out: dict[str, ProductionRef] = {}
         with self.engine.connect() as conn:
-            for batch in _batches(keys):
+            for batch in batches(keys):
                 q = (
                     select(
                         a.key, v.version, v.artifact_sha256, v.data_fingerprint,
@@ -568,7 +516,7 @@ class SqlStore:
         p, v = t.partitions.c, t.model_versions.c
         out: dict[str, str] = {}
         with self.engine.connect() as conn:
-            for batch in _batches(keys):
+            for batch in batches(keys):
                 q = (
                     select(p.key, v.data_fingerprint)
                     .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
@@ -592,7 +540,7 @@ class SqlStore:
             q = q.where(c.alias == alias)
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(c.id)).all()
-        return [_move(r) for r in rows]
+        return [move_entity(r) for r in rows]
 
     def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
         """Artifacts something references: a version's model (optionally as if ``exclude``
@@ -628,7 +576,7 @@ class SqlStore:
             doomed = conn.execute(q).all()
             if doomed and not dry_run:
                 ids = [r.id for r in doomed]
-                for batch in _batches(ids):
+                for batch in batches(ids):
                     conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
         return [(r.key, r.version, r.artifact_sha256) for r in doomed]
 
@@ -667,7 +615,7 @@ class SqlStore:
             raise RegistryError(f"registry database unavailable: {e}") from e
 
     def _begin(self) -> Any:
-        return _Transaction(self.engine)
+        return WriteTransaction(self.engine)
 
     def _version_exists(self, conn: Connection, key: str, version: int) -> bool:
         c = t.model_versions.c
@@ -677,7 +625,7 @@ class SqlStore:
     def _existing_versions(self, conn: Connection, key: str, versions: Sequence[int]) -> set[int]:
         c = t.model_versions.c
         found: set[int] = set()
-        for batch in _batches(sorted(set(versions))):
+        for batch in batches(sorted(set(versions))):
             q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
             found.update(conn.execute(q).scalars())
         return found
@@ -692,14 +640,14 @@ class SqlStore:
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         c = t.partitions.c
-        for batch in _batches(keys):
+        for batch in batches(keys):
             out.update(conn.execute(select(c.key, c.latest_version).where(c.key.in_(batch))).all())
         return out
 
     def _alias_versions(self, conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
         out: dict[str, int] = {}
         c = t.aliases.c
-        for batch in _batches(keys):
+        for batch in batches(keys):
             q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
             out.update(conn.execute(q).all())
         return out
@@ -707,7 +655,7 @@ class SqlStore:
     def _aliases_of(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         c = t.aliases.c
-        for batch in _batches(keys):
+        for batch in batches(keys):
             for k, a, v in conn.execute(select(c.key, c.alias, c.version).where(c.key.in_(batch))):
                 out.setdefault(k, {})[a] = v
         return out
@@ -719,10 +667,10 @@ class SqlStore:
         prod_pairs = [(k, names[k]["production"]) for k in keys if "production" in names.get(k, {})]
         prod: dict[str, ModelVersion] = {}
         c = t.model_versions.c
-        for batch in _batches(prod_pairs):
+        for batch in batches(prod_pairs):
             conds = [and_(c.key == k, c.version == v) for k, v in batch]
             for r in conn.execute(select(t.model_versions).where(or_(*conds))):
-                prod[r.key] = _version(r, names.get(r.key, {}))
+                prod[r.key] = version_entity(r, names.get(r.key, {}))
         return [
             PartitionSummary(
                 key=r.key,
@@ -733,55 +681,6 @@ class SqlStore:
             )
             for r in rows
         ]
-
-
-class _Transaction:
-    """``with store._begin() as conn``: one write transaction; DB errors become registry errors.
-
-    The connection is marked as a writer, so on SQLite its transaction starts with
-    ``BEGIN IMMEDIATE``: it holds the write lock from its first read to its commit, and writes
-    are serialised (see ``make_engine``).
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._conn: Connection | None = None
-        self._cm: Any = None
-
-    def __enter__(self) -> Connection:
-        conn: Connection | None = None
-        try:
-            conn = self._engine.connect().execution_options(**{_WRITE: True})
-            self._cm = conn.begin()
-            self._cm.__enter__()
-        except OperationalError as e:
-            if conn is not None:
-                conn.close()
-            raise RegistryError(f"registry database unavailable: {e.orig}") from e
-        except BaseException:
-            if conn is not None:
-                conn.close()
-            raise
-        self._conn = conn
-        return conn
-
-    def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
-        assert self._conn is not None
-        try:
-            self._cm.__exit__(et, ev, tb)
-        except IntegrityError as e:
-            raise VersionConflict(f"registry write conflicted with another writer: {e.orig}") from e
-        except OperationalError as e:
-            raise RegistryError(f"registry write failed: {e.orig}") from e
-        finally:
-            self._conn.close()
-        if isinstance(ev, IntegrityError):
-            raise VersionConflict(
-                f"registry write conflicted with another writer: {ev.orig}"
-            ) from ev
-        if isinstance(ev, OperationalError):
-            raise RegistryError(f"registry write failed: {ev.orig}") from ev
-        return False
 
 
 def _replay(rows: Iterable[Any]) -> list[int]:
@@ -813,81 +712,3 @@ def _moved_since_planned(v: NewVersion, current: int) -> str | None:
         return None
     against = f"v{planned}" if planned is not None else "no production version"
     return f"production moved during the run (evaluated against {against}, now v{current})"
-
-
-def _move(r: Row[Any]) -> AliasMove:
-    return AliasMove(
-        r.key, r.alias, r.from_version, r.to_version, r.reason, r.run_id, r.at, r.action
-    )
-
-
-def _version_row(
-    v: NewVersion, number: int, run_id: str, stamp: str, libraries: dict[str, str]
-) -> dict[str, Any]:
-    return {
-        "key": v.key,
-        "version": number,
-        "run_id": run_id,
-        "created_at": stamp,
-        "estimator": v.estimator,
-        "params_json": _dumps(v.params),
-        "metric": v.metric,
-        "score": v.score,
-        "naive_score": v.naive_score,
-        "n_rows": v.n_rows,
-        "data_fingerprint": v.data_fingerprint,
-        "feature_schema_json": _dumps(v.feature_schema),
-        "artifact_sha256": v.artifact_sha256,
-        "artifact_size": v.artifact_size,
-        "libraries_json": _dumps(libraries),
-        "candidates_json": _dumps([c.__dict__ for c in v.candidates]),
-        "warnings_json": _dumps(v.warnings),
-        "validation_json": _dumps(v.validation),
-        "evaluation_json": _dumps(v.evaluation),
-    }
-
-
-def _version(r: Row[Any], names: dict[str, int]) -> ModelVersion:
-    return ModelVersion(
-        key=r.key,
-        version=r.version,
-        run_id=r.run_id,
-        created_at=r.created_at,
-        estimator=r.estimator,
-        params=json.loads(r.params_json),
-        metric=r.metric,
-        score=r.score,
-        naive_score=r.naive_score,
-        n_rows=r.n_rows,
-        data_fingerprint=r.data_fingerprint,
-        feature_schema=json.loads(r.feature_schema_json),
-        artifact_sha256=r.artifact_sha256,
-        artifact_size=r.artifact_size,
-        libraries=json.loads(r.libraries_json),
-        candidates=json.loads(r.candidates_json),
-        warnings=json.loads(r.warnings_json),
-        validation=json.loads(r.validation_json),
-        evaluation=json.loads(r.evaluation_json),
-        aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
-    )
-
-
-def _run(r: Row[Any]) -> Run:
-    return Run(
-        run_id=r.run_id,
-        kind=r.kind,
-        status=r.status,
-        spec_name=r.spec_name,
-        spec_hash=r.spec_hash,
-        spec=json.loads(r.spec_json),
-        data_source=r.data_source,
-        data_fingerprint=r.data_fingerprint,
-        started_at=r.started_at,
-        ended_at=r.ended_at,
-        n_partitions=r.n_partitions,
-        n_trained=r.n_trained,
-        n_skipped=r.n_skipped,
-        n_failed=r.n_failed,
-        options=json.loads(r.options_json),
-        error=r.error,
-    )
