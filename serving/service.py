@@ -22,6 +22,7 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
     DataError,
+    ManyModelsError,
     PartitionNotFound,
 )
 from manymodels.partition import FALLBACK_KEY, decode_key, encode_key, normalize_key
@@ -155,6 +156,16 @@ class ModelService:
                 "fallback model"
             )
         return Target(key or text, FALLBACK_KEY, fallback, True)
+
+    def is_hot(self, text: str) -> bool:
+        """Whether scoring ``text`` with its production model needs no I/O: the alias resolves
+        in memory and the model is cached. The route then scores on the event loop, because a
+        thread hop costs more than predicting a few rows with a cached model."""
+        try:
+            target = self.resolve(text)
+        except ManyModelsError:
+            return False
+        return (target.key, target.version) in self.cache
 
     def model(self, target: Target) -> LoadedModel:
         return self.cache.get(target.key, target.version)

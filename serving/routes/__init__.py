@@ -10,14 +10,16 @@ from serving.service import ModelService
 from serving.settings import Settings
 
 
-def get_service(request: Request) -> ModelService:
+# Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and these only read app state — a thread hop each would cost more than the work.
+async def get_service(request: Request) -> ModelService:
     service = getattr(request.app.state, "service", None)
     if service is None:
         raise HTTPException(503, "the router is starting up (the registry is not open yet)")
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

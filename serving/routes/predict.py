@@ -26,6 +26,9 @@ WithProbabilities = Annotated[
 ]
 
 
+INLINE_ROWS = 100  # a cached model scores this many rows faster than a thread hop takes
+
+
 def _check_size(rows: list[Any], limit: int) -> None:
     if len(rows) > limit:
         raise HTTPException(
@@ -69,14 +72,17 @@ async def predict_partition(
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
     text = path_key(request, key, suffix="/predict")
-    scored = await run_in_threadpool(
-        service.score_partition,
-        text,
-        body.rows,
-        version=version,
-        alias=alias,
-        with_probabilities=probabilities,
-    )
+    if version is None and alias is None and len(body.rows) <= INLINE_ROWS and service.is_hot(text):
+        scored = service.score_partition(text, body.rows, with_probabilities=probabilities)
+    else:  # a cold model loads from disk, and big batches take a while: off the event loop
+        scored = await run_in_threadpool(
+            service.score_partition,
+            text,
+            body.rows,
+            version=version,
+            alias=alias,
+            with_probabilities=probabilities,
+        )
     t = scored.target
     log_fields(
         request.scope, partition=t.partition, version=t.version, fallback=t.fallback,
