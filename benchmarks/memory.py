@@ -1,0 +1,155 @@
+"""Memory: the router's RSS follows its cache size, not the partition count; the training
+driver's peak RSS stays bounded at 100,000 partitions.
+
+    python benchmarks/memory.py                     # caches 100 / 1,000 / 10,000 over 10,000
+    python benchmarks/memory.py --smoke
+
+Router: a server subprocess per configuration (same settings as ``serve.py``); its RSS is read
+from ``/proc/<pid>/status`` after start-up and after one request to every partition (bounded:
+exactly N requests, 8 at a time, under a time limit). A second, smaller registry with the
+smallest cache shows what N alone costs.
+
+Driver: ``pipeline.train`` of N partitions (R=20, Ridge, on Ray) in a subprocess of its own;
+its peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the driver only, not Ray's
+workers, which ``DESIGN.md`` bounds separately by chunk size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import MiB, goal_row, header, ratio_line, rss_bytes, serving_registry, table
+from _server import ROW, served
+
+TOUCH_SECONDS = 900  # hard time bound for touching every partition once
+
+
+async def touch_all(url: str, n: int, *, connections: int = 8) -> int:
+    """One one-row request to each of ``pid=0 … pid=n-1``; returns how many succeeded."""
+    import httpx
+
+    keys = iter(range(n))
+    ok = 0
+    deadline = time.monotonic() + TOUCH_SECONDS
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal ok
+        for k in keys:
+            if time.monotonic() > deadline:
+                return
+            r = await client.post(f"/v1/partitions/pid={k}/predict", json={"rows": [ROW]})
+            ok += r.status_code == 200
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(connections)))
+    return ok
+
+
+def router_rss(n: int, cache: int) -> tuple[int, int, int]:
+    """(RSS after start-up, RSS after touching every partition, models loaded)."""
+    import httpx
+
+    root = serving_registry(n)
+    with served("router", "--registry", str(root), "--cache-size", str(cache)) as server:
+        idle = rss_bytes(server.pid)
+        ok = asyncio.run(touch_all(server.url, n))
+        if ok != n:
+            raise RuntimeError(f"only {ok} of {n} partitions answered")
+        loaded = httpx.get(f"{server.url}/readyz", timeout=10).json()["models_loaded"]
+        return idle, rss_bytes(server.pid), loaded
+
+
+DRIVER = """
+import resource, sys, time
+import ray
+from _common import bench_spec
+from manymodels.pipeline import train
+from manymodels.samples import synthetic
+import tempfile
+n, rows = int(sys.argv[1]), int(sys.argv[2])
+df = synthetic(n, rows)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False)
+with tempfile.TemporaryDirectory() as tmp:
+    t = time.perf_counter()
+    s = train(bench_spec(rows), df, tmp + "/registry", backend="ray")
+    took = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("DRIVER", s.run.n_trained, before * 1024, peak * 1024, took)
+"""
+
+
+def driver_peak(n: int, rows: int) -> tuple[int, int, float]:
+    """(peak RSS before training, peak RSS after, training seconds) of a fresh driver."""
+    here = str(Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", DRIVER, str(n), str(rows)],
+        capture_output=True, text=True, timeout=3600, check=True, cwd=here,
+    )  # fmt: skip
+    line = next(x for x in out.stdout.splitlines() if x.startswith("DRIVER "))
+    trained, before, peak, took = line.split()[1:]
+    if int(trained) != n:
+        raise RuntimeError(f"driver trained {trained} of {n}")
+    return int(before), int(peak), float(took)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--partitions", type=int, default=10_000)
+    p.add_argument("--small", type=int, default=1_000, help="the smaller registry's N")
+    p.add_argument("--caches", type=int, nargs="+", default=[100, 1_000, 10_000])
+    p.add_argument("--driver-partitions", type=int, default=100_000)
+    p.add_argument("--smoke", action="store_true")
+    args = p.parse_args()
+    if args.smoke:
+        args.partitions, args.small, args.caches = 300, 100, [10, 300]
+        args.driver_partitions = 2_000
+    header("memory: router RSS vs cache size and N; training driver peak RSS")
+    n, small, caches = args.partitions, args.small, sorted(args.caches)
+
+    runs = [(n, c) for c in caches] + [(small, caches[0])]
+    router = {}
+    for nn, c in runs:
+        router[nn, c] = router_rss(nn, c)
+        print(f"  router N={nn:,} cache={c:,}: {router[nn, c][1] / MiB:.0f} MiB", flush=True)
+    before, peak, took = driver_peak(args.driver_partitions, 20)
+
+    rows = [[f"{nn:,}", f"{c:,}", loaded, idle / MiB, rss / MiB]
+            for (nn, c), (idle, rss, loaded) in router.items()]  # fmt: skip
+    print("\nrouter RSS (MiB), after start-up and after one request to every partition:\n")
+    print(table(["N", "cache", "models cached", "RSS idle", "RSS after"], rows))
+    lo, hi = caches[0], caches[-1]
+    per_model = (router[n, hi][1] - router[n, lo][1]) / (hi - lo)
+    per_partition = (router[n, lo][1] - router[small, lo][1]) / (n - small)
+    print(f"\nper cached model: {per_model / 1024:.1f} KiB; per partition at a fixed cache: "
+          f"{per_partition / 1024:.2f} KiB")  # fmt: skip
+    print(f"driver: peak RSS {peak / MiB:,.0f} MiB training {args.driver_partitions:,} partitions "
+          f"(R=20) in {took:.0f} s; {before / MiB:,.0f} MiB with the data alone")  # fmt: skip
+
+    grows = all(router[n, a][1] < router[n, b][1] for a, b in itertools.pairwise(caches))
+    goals = [
+        [f"RSS rises with cache ({', '.join(f'{c:,}' for c in caches)})",
+         " → ".join(f"{router[n, c][1] / MiB:.0f}" for c in caches) + " MiB", "increasing",
+         "MET" if grows else "MISSED"],
+        goal_row("bytes per partition / bytes per cached model", per_partition / per_model, 0.1,
+                 at_most=True),
+        goal_row(f"driver peak RSS at {args.driver_partitions:,} partitions", peak / 1024**3, 2.0,
+                 at_most=True, unit=" GiB"),
+    ]  # fmt: skip
+    print("\n" + table(["goal", "measured", "target", "verdict"], goals))
+    print("\n" + ratio_line({
+        f"rss@cache{hi}/rss@cache{lo}": router[n, hi][1] / router[n, lo][1],
+        f"rss@N{n}/rss@N{small}": router[n, lo][1] / router[small, lo][1],
+        "partition/model-bytes": per_partition / per_model,
+        "driver-peak-GiB": peak / 1024**3,
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
