@@ -1,0 +1,69 @@
+"""What the shipped packages import must be installed by ``pip install manymodels`` alone.
+
+CI installs the ``dev`` extra, which would hide a runtime import that only a dev dependency
+provides (the demo once imported httpx that way and failed on a fresh install).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_PARTY = {"manymodels", "serving"}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _runtime_closure() -> set[str]:
+    """The runtime dependencies and, recursively, what they require (without extras)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    todo = [_name(r) for r in project["dependencies"]]
+    seen: set[str] = set()
+    while todo:
+        dist = todo.pop()
+        if dist in seen:
+            continue
+        seen.add(dist)
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [_name(r) for r in requires if "extra ==" not in r]
+    return seen
+
+
+def _imported_modules() -> dict[str, str]:
+    """Top-level third-party modules imported anywhere in the shipped packages → a file."""
+    found: dict[str, str] = {}
+    for package in FIRST_PARTY:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in FIRST_PARTY and top not in sys.stdlib_module_names:
+                        found.setdefault(top, str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_runtime_import_is_a_runtime_dependency() -> None:
+    closure = _runtime_closure()
+    providers = metadata.packages_distributions()
+    missing = {}
+    for module, where in _imported_modules().items():
+        dists = {d.lower().replace("_", "-") for d in providers.get(module, [])}
+        if not dists & closure:
+            missing[module] = (where, sorted(dists))
+    assert not missing, f"imported but not installed by the runtime dependencies: {missing}"
