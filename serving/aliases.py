@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from manymodels.exceptions import RegistryError
@@ -59,6 +59,7 @@ class AliasTable:
         self._versions: dict[str, int] = {}
         self._stamps: dict[str, str] = {}
         self._newest: str | None = None
+        self._read_started: datetime | None = None  # start of the last successful read
         self._lock = threading.Lock()  # serialises writers; readers never take it
         self.loaded = False
         self.last_refresh: float | None = None  # time.time() of the last successful read
@@ -79,7 +80,9 @@ class AliasTable:
 
     def load(self) -> int:
         """Read the whole alias table; returns its size."""
+        started = datetime.now(UTC)
         self._merge(self.source.alias_changes(self.alias), read=True)
+        self._read_started = started
         self.loaded = True
         return len(self)
 
@@ -89,7 +92,10 @@ class AliasTable:
             self.load()
             return len(self)
         since = self._since()
-        return self._merge(self.source.alias_changes(self.alias, since=since), read=True)
+        started = datetime.now(UTC)
+        changed = self._merge(self.source.alias_changes(self.alias, since=since), read=True)
+        self._read_started = started
+        return changed
 
     def apply(self, key: str, version: int, updated_at: str) -> bool:
         """Record a move we made ourselves (a promotion through the router) right away.
@@ -113,13 +119,21 @@ class AliasTable:
         return self._merge([row], read=False) > 0
 
     def _since(self) -> str | None:
+        """``min(newest stamp seen, start of the last read − overlap)``: every row stamped after
+        what we hold is read, and so is a commit in flight during the last read (stamped under
+        the write lock at most a transaction's length before it committed). Anchoring on the
+        newest stamp minus the overlap alone made a quiet router re-read the tail of the last
+        bulk run on every refresh, forever; this way a quiet router reads nothing."""
         if self._newest is None:
             return None
         try:
             newest = datetime.fromisoformat(self._newest)
         except ValueError:
             return self._newest
-        return (newest - self.overlap).isoformat(timespec="microseconds")
+        if self._read_started is None or newest.tzinfo is None:
+            return (newest - self.overlap).isoformat(timespec="microseconds")
+        since = min(newest, self._read_started - self.overlap)
+        return since.isoformat(timespec="microseconds")
 
     def _merge(self, rows: list[tuple[str, int, str]], *, read: bool) -> int:
         changed = 0
