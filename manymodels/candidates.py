@@ -17,6 +17,8 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.model_selection import ParameterGrid
 
+from manymodels.exceptions import first_line
+
 if TYPE_CHECKING:
     from manymodels.spec import Candidate
 
@@ -51,9 +53,10 @@ def resolve(path: str) -> Any:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    """``Type: first line`` (the type alone when the message is empty)."""
+    if not str(error).strip():
+        return type(error).__name__
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def check_estimator_path(path: str) -> None:

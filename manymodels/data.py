@@ -19,7 +19,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels import timefeatures
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, first_line
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
 
@@ -191,9 +191,7 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
 
 def _first_line(error: BaseException) -> str:
     """pandas appends multi-line hints to some errors; one line is what a user is shown."""
-    text = str(error).strip()
-    first = text.splitlines()[0].strip() if text else type(error).__name__
-    return first.removesuffix("You might want to try:").strip()
+    return first_line(error).removesuffix("You might want to try:").strip()
 
 
 def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:

@@ -27,6 +27,13 @@ in the run, so one bad partition never sinks the others.
 from __future__ import annotations
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none: libraries
+    append multi-line hints to their errors, and a user is shown one line."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 class ManyModelsError(Exception):
     """Base class of every error raised on purpose by manymodels."""
 

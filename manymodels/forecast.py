@@ -36,7 +36,7 @@ import pandas as pd
 
 from manymodels import timefeatures
 from manymodels.data import DataSource, describe_source, read_table
-from manymodels.exceptions import DataError, PartitionNotFound, RegistryError
+from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
 from manymodels.features import assemble, column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
@@ -160,8 +160,7 @@ def unforecastable(schema: Mapping[str, Any]) -> str | None:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:500] if text else type(e).__name__
+    return first_line(e)[:500]
 
 
 def _listed(keys: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import SpecError, first_line
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
@@ -323,11 +323,10 @@ def _check_metric(name: str, task: str) -> None:
 
 
 def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    first = text.splitlines()[0] if text else ""
-    if isinstance(error, ValueError) and first:
-        return first
-    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if not str(error).strip():
+        return type(error).__name__
+    first = first_line(error)
+    return first if isinstance(error, ValueError) else f"{type(error).__name__}: {first}"
 
 
 def _describe(error: ValidationError, source: str) -> str:

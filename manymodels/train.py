@@ -26,6 +26,7 @@ from sklearn.model_selection import KFold, TimeSeriesSplit
 from manymodels import candidates as cands
 from manymodels.artifacts import ArtifactStore, deserialize, serialize
 from manymodels.evaluate import decide
+from manymodels.exceptions import first_line
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
@@ -304,8 +305,9 @@ def _count(rows: Any, n: int) -> int:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return (text[0] if text else "")[:500]
+    """At most 500 characters of the first line; empty for an error without a message (its type
+    is recorded beside it)."""
+    return first_line(e)[:500] if str(e).strip() else ""
 
 
 def _oneline(e: BaseException) -> str:

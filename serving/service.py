@@ -24,6 +24,7 @@ from manymodels.exceptions import (
     DataError,
     ManyModelsError,
     PartitionNotFound,
+    first_line,
 )
 from manymodels.partition import FALLBACK_KEY, decode_key, encode_key, normalize_key
 from manymodels.registry.client import LoadedModel, Registry
@@ -385,7 +386,7 @@ def _predict(
             else None
         )
     except (ValueError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise ScoringFailed(
             f"partition '{loaded.version.key}' v{loaded.version.version} could not score "
             f"the rows: {first}"

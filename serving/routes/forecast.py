@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from manymodels import timefeatures
-from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.forecast import (
     MAX_HORIZON,
     build_steps,
@@ -109,7 +109,7 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
     try:
         predictions = predict_steps(loaded.model, schema, steps, 0, body.horizon)
     except (ValueError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None
     times = [timefeatures.time_to_json(t) for t in steps.times]
     return PartitionForecast(

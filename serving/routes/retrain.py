@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, first_line
 from serving.auth import Admin
 from serving.jobs import JobConflict, JobManager, JobQueueFull
 from serving.keys import path_key
@@ -183,5 +183,5 @@ def _read_file(data: bytes, filename: str | None) -> tuple[pd.DataFrame, str]:
             return pd.read_parquet(io.BytesIO(data)), fmt
         return pd.read_csv(io.BytesIO(data)), fmt
     except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
