@@ -219,6 +219,65 @@ def test_missing_registry_is_one_line(tmp_path: Path, command: list[str]) -> Non
     assert not missing.exists()
 
 
+# ------------------------------------------------------------------------------ usage errors
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["models", "list", "--limit", "-1"], ["--limit: ", "greater than or equal to 1 (got -1)"]),
+        (["models", "list", "--limit", "10001"], ["--limit: ", "less than or equal to 10000"]),
+        (["models", "list", "--offset", "-1"], ["--offset: ", "greater than or equal to 0"]),
+        (["models", "list", "--limit", "many"], ["--limit: ", "valid integer", "got many"]),
+        (["runs", "list", "--limit", "0"], ["--limit: ", "greater than or equal to 1", "got 0"]),
+        (["promote", "store=1,brand=x", "0"], ["VERSION: ", "greater than or equal to 1"]),
+        (["gc", "--keep", "0"], ["--keep: ", "greater than or equal to 1", "got 0"]),
+        (["gc", "--grace-seconds", "-5"], ["--grace-seconds: ", "greater than or equal to 0"]),
+        (["serve", "--cache-size", "0"], ["--cache-size: ", "greater than or equal to 1"]),
+        (["serve", "--preload", "-1"], ["--preload: ", "greater than or equal to 0"]),
+        (["serve", "--refresh-seconds", "0"], ["--refresh-seconds: ", "greater than or equal"]),
+        (["serve", "--retrain-workers", "0"], ["--retrain-workers: ", "greater than or equal"]),
+        (["serve", "--port", "70000"], ["port must be within 0..65535, not 70000"]),
+    ],
+)
+def test_out_of_range_option_is_one_line(args: list[str], expected: list[str]) -> None:
+    """Checked before the registry is opened: the default ./mmregistry need not exist."""
+    result = invoke(*args)
+    one_error_line(result, *expected)
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--bogus"], ["no such option: --bogus"]),
+        (["train", "--bogus"], ["no such option: --bogus"]),
+        (["train", "spec.toml"], ["missing argument", "data"]),
+        (["score", "table.csv"], ["missing option", "--out"]),
+        (["trian"], ["no such command 'trian'", "'train'"]),
+        (["models", "lst"], ["no such command 'lst'", "'list'"]),
+        (["version", "extra"], ["unexpected extra argument", "extra"]),
+    ],
+)
+def test_other_usage_errors_are_one_line(args: list[str], expected: list[str]) -> None:
+    result = invoke(*args)
+    one_error_line(result, *expected)
+    assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["--help"], ["models", "list", "--help"], ["serve", "--help"]])
+def test_help_still_works(args: list[str]) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("args", [[], ["models"]])
+def test_a_group_without_a_command_shows_its_help_not_an_error(args: list[str]) -> None:
+    result = invoke(*args)
+    assert "Usage" in result.stdout
+    assert "error:" not in result.output
+
+
 def test_version() -> None:
     result = invoke("version")
     assert result.exit_code == 0
@@ -244,6 +303,17 @@ def test_help_in_a_subprocess_is_quick() -> None:
     for word in ("train", "models", "runs"):
         assert word in done.stdout
     assert elapsed < 5.0
+
+
+def test_usage_error_of_the_installed_command_is_one_line() -> None:
+    done = subprocess.run(
+        [*command(), "models", "list", "--limit", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "error: --limit: input should be greater than or equal to 1 (got 0)"
+    ]
 
 
 def test_importing_the_cli_does_not_import_heavy_libraries() -> None:

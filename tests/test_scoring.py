@@ -332,3 +332,21 @@ def test_cli_bad_input_is_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected_text in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+# ------------------------------------------------------------------------------ the package
+def test_the_package_keeps_the_names_the_module_had() -> None:
+    """manymodels.scoring is a package (plan, worker, output, job) that was one module: what
+    callers imported from the module still imports from the package, as the same objects."""
+    import manymodels.scoring as scoring
+    from manymodels import data
+    from manymodels.scoring import job, plan, worker
+
+    for name in ("score", "score_table", "score_file", "ScoreResult", "ScoreSummary"):
+        assert getattr(scoring, name) is getattr(job, name)
+    for name in ("OUTPUT_COLUMNS", "ModelRef", "ScoreChunk", "MAX_LISTED_KEYS"):
+        assert getattr(scoring, name) is getattr(plan, name)
+    assert scoring.score_chunk is worker.score_chunk
+    assert scoring.output_format is data.output_format
+    assert scoring.write_table is data.write_table
+    assert all(hasattr(scoring, name) for name in scoring.__all__)

@@ -1,0 +1,154 @@
+"""The scoring entry points: plan, run the chunks on a backend, assemble the output.
+
+Only this module knows about backends and registries being opened and closed; the plan, the
+worker's task and the output are plain functions of their inputs, so each can be read (and
+tested) on its own.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.data import DataSource, describe_source, output_format, read_table, write_table
+from manymodels.execution import Backend, make_backend
+from manymodels.registry.client import Registry
+from manymodels.scoring.output import scored_frame
+from manymodels.scoring.plan import make_chunks, make_plan
+from manymodels.scoring.worker import score_chunk, task_error
+
+
+@dataclass(frozen=True)
+class ScoreSummary:
+    """What a scoring job did: rows, partitions, how many went to the fallback, and time."""
+
+    rows: int
+    partitions: int
+    fallback_rows: int
+    fallback_partitions: int
+    unscored_rows: int
+    models: int
+    chunks: int
+    alias: str
+    seconds: float
+    startup_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """The scored table (input columns + ``OUTPUT_COLUMNS``, input row order) and its summary."""
+
+    frame: pd.DataFrame
+    summary: ScoreSummary
+
+
+def score(
+    data: DataSource,
+    registry: Registry | str | Path = "./mmregistry",
+    *,
+    alias: str = "production",
+    backend: Backend | str = "ray",
+    ray_address: str | None = None,
+    skip_unknown: bool = False,
+) -> pd.DataFrame:
+    """Score every row of ``data`` (a DataFrame, or a .csv / .parquet path) with its
+    partition's model at ``alias``; ``score_table`` also returns the summary.
+
+    Raises ``DataError`` for a missing or mistyped key or feature column, and for keys with
+    neither a model nor a fallback (``skip_unknown`` leaves their prediction empty instead);
+    ``ArtifactCorrupted`` when a model's bytes fail their sha256 check.
+
+        frame = score("next_week.csv", "./mmregistry", backend="local")
+        frame.loc[frame.fallback, ["store", "brand", "prediction"]]
+    """
+    return score_table(
+        data, registry, alias=alias, backend=backend, ray_address=ray_address,
+        skip_unknown=skip_unknown,
+    ).frame  # fmt: skip
+
+
+def score_table(
+    data: DataSource,
+    registry: Registry | str | Path = "./mmregistry",
+    *,
+    alias: str = "production",
+    backend: Backend | str = "ray",
+    ray_address: str | None = None,
+    skip_unknown: bool = False,
+) -> ScoreResult:
+    """``score``, returning the scored frame together with its ``ScoreSummary``."""
+    started = time.perf_counter()
+    source = describe_source(data)
+    df = read_table(data)
+    reg = registry if isinstance(registry, Registry) else Registry.open(registry)
+    try:
+        plan = make_plan(df, reg, source=source, alias=alias, skip_unknown=skip_unknown)
+    finally:
+        if reg is not registry:
+            reg.close()
+
+    startup = 0.0
+    done: list[tuple[int, list[np.ndarray]]] = []
+    chunks: list[Any] = []
+    if plan.n_scored:
+        setup = time.perf_counter()
+        runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
+        startup = time.perf_counter() - setup
+        try:
+            chunks, starts = make_chunks(plan, runner.workers)
+            for i, result in runner.map_unordered(score_chunk, chunks, reg.artifacts):
+                chunks[i] = None  # let the chunk's rows go as soon as it is done
+                if isinstance(result, BaseException):
+                    runner.cancel()
+                    raise task_error(result)
+                done.append((starts[i], result))
+        except KeyboardInterrupt:
+            runner.cancel()
+            raise
+        finally:
+            if runner is not backend:
+                runner.close()
+
+    summary = ScoreSummary(
+        rows=len(df),
+        partitions=plan.n_partitions,
+        fallback_rows=plan.fallback_rows,
+        fallback_partitions=plan.fallback_partitions,
+        unscored_rows=len(df) - plan.n_scored,
+        models=len({(u.key, u.version) for u in plan.units}),
+        chunks=len(chunks),
+        alias=alias,
+        seconds=time.perf_counter() - started,
+        startup_seconds=startup,
+    )
+    return ScoreResult(scored_frame(df, plan, done), summary)
+
+
+def score_file(
+    data: DataSource,
+    out: str | Path,
+    registry: Registry | str | Path = "./mmregistry",
+    *,
+    alias: str = "production",
+    backend: Backend | str = "ray",
+    ray_address: str | None = None,
+    skip_unknown: bool = False,
+) -> ScoreSummary:
+    """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
+    when everything succeeded: it is written under a temporary name, then renamed."""
+    out = Path(out)
+    output_format(out)  # a bad extension or directory fails before any work
+    result = score_table(
+        data, registry, alias=alias, backend=backend, ray_address=ray_address,
+        skip_unknown=skip_unknown,
+    )  # fmt: skip
+    write_table(result.frame, out)
+    return result.summary

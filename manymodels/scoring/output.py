@@ -1,0 +1,71 @@
+"""The scored table: the input's columns, in its row order, plus ``OUTPUT_COLUMNS``.
+
+Chunks finish in any order and each holds its rows in the plan's (key) order, so predictions
+are scattered back through the plan's ``positions``; rows no model scored stay missing, as
+nullable values rather than a sentinel a caller could mistake for a prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.partition import FALLBACK_KEY
+from manymodels.scoring.plan import Plan
+
+
+def scored_frame(
+    df: pd.DataFrame, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]]
+) -> pd.DataFrame:
+    """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
+    its prediction arrays) and which model answered each row."""
+    n, at = len(df), plan.positions
+    counts = np.diff(plan.offsets)
+    names = list(dict.fromkeys(u.key for u in plan.units))
+    code_of = {k: i for i, k in enumerate(names)}
+    codes = np.full(n, -1, dtype=np.int64)
+    codes[at] = np.repeat([code_of[u.key] for u in plan.units], counts)
+    fallback = np.zeros(n, dtype=bool)
+    fallback[at] = np.repeat([u.key == FALLBACK_KEY for u in plan.units], counts)
+    versions = np.zeros(n, dtype=np.int64)
+    versions[at] = np.repeat([u.version for u in plan.units], counts)
+    return df.assign(
+        prediction=_predictions(n, plan, done),
+        model_version=_with_missing(versions, plan),
+        model_partition=pd.Categorical.from_codes(codes, categories=names),
+        fallback=fallback,
+    )
+
+
+def _predictions(n: int, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]]) -> Any:
+    """Predictions scattered into input order; unscored rows missing (NaN, <NA> or None)."""
+    pieces = [p for _, chunk in done for p in chunk]
+    try:
+        dtype = np.result_type(*{p.dtype for p in pieces}) if pieces else np.dtype(np.float64)
+    except TypeError:  # e.g. text labels from one model, numbers from another
+        dtype = np.dtype(object)
+    if dtype.kind == "f":
+        out = np.full(n, np.nan, dtype=dtype)
+    elif dtype.kind in "iub":
+        out = np.zeros(n, dtype=dtype)
+    else:
+        out = np.full(n, None, dtype=object)
+    for start, chunk in done:
+        for p in chunk:
+            out[plan.positions[start : start + len(p)]] = p
+            start += len(p)
+    return _with_missing(out, plan) if dtype.kind in "iub" else out
+
+
+def _with_missing(values: np.ndarray, plan: Plan) -> Any:
+    """Integers or booleans as is, or as a nullable array when some rows went unscored."""
+    if plan.n_scored == len(values):
+        return values
+    mask = np.ones(len(values), dtype=bool)
+    mask[plan.positions] = False
+    if values.dtype.kind == "b":
+        return pd.arrays.BooleanArray(values, mask)
+    return pd.arrays.IntegerArray(values.astype(np.int64), mask)

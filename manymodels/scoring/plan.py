@@ -1,0 +1,239 @@
+"""The scoring plan: which model scores which rows, everything checked and resolved before any
+model loads, and the chunks the backend runs.
+
+Every problem with the table itself (a missing key or feature column, a mistyped value, a key
+with no model and no fallback) is found here, before any model loads, rather than by a worker
+after minutes of loading models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
+from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
+from manymodels.features import column_values, feature_kinds
+from manymodels.partition import FALLBACK_KEY, group_rows
+from manymodels.registry.client import Registry
+
+# The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
+OUTPUT_COLUMNS = ("prediction", "model_version", "model_partition", "fallback")
+MAX_LISTED_KEYS = 10
+MIN_FALLBACK_PIECE = 10_000  # fallback rows travel in pieces of at least this many rows
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model to load (``key`` v``version``, verified against ``sha256``) and the index of
+    its feature schema."""
+
+    key: str
+    version: int
+    sha256: str
+    schema: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Scored rows in unit order: unit ``u`` is input rows ``positions[offsets[u]:offsets[u+1]]``
+    scored by ``units[u]``; one unit per modelled partition in key order, then the fallback's
+    rows, if any, as one last unit. ``columns`` hold the features in the same row order."""
+
+    positions: np.ndarray
+    offsets: np.ndarray
+    units: list[ModelRef]
+    schemas: list[dict[str, Any]]
+    columns: dict[tuple[str, bool], np.ndarray]
+    n_partitions: int
+    fallback_partitions: int
+    fallback_rows: int
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.positions)
+
+
+def make_plan(
+    df: pd.DataFrame, reg: Registry, *, source: str, alias: str, skip_unknown: bool
+) -> Plan:
+    """The whole job resolved from one pass over ``df`` and batched registry reads; raises
+    ``DataError`` / ``RegistryError`` for anything that would otherwise fail mid-job."""
+    key_columns = reg.partition_by
+    if not key_columns:
+        where = reg.root if reg.root is not None else reg.db_url
+        raise RegistryError(f"the registry at {where} has no trained partitions yet")
+    _check_columns(df, key_columns, source=source)
+    keys, order, offsets = _group(df, key_columns, source=source)
+
+    table = reg.store.alias_table(alias)
+    if alias != "production" and not any(k != FALLBACK_KEY for k in table):
+        # A misspelt alias would otherwise score every row with the fallback, silently.
+        raise DataError(
+            f"no partition in the registry has a '{alias}' model: check the alias name "
+            "(the fallback alone would score every row)"
+        )
+    fallback = table.get(FALLBACK_KEY)
+    if fallback is None and alias != "production":
+        try:
+            fallback = reg.store.resolve_alias(FALLBACK_KEY, "production").version
+        except (PartitionNotFound, AliasNotFound):
+            fallback = None
+    versions = [table.get(k) for k in keys]
+    own = np.array([v is not None for v in versions], dtype=bool)
+    if fallback is None and not own.all() and not skip_unknown:
+        unknown = [k for k, v in zip(keys, versions, strict=True) if v is None]
+        shown = ", ".join(f"'{k}'" for k in unknown[:MAX_LISTED_KEYS])
+        more = len(unknown) - MAX_LISTED_KEYS
+        raise DataError(
+            f"{source}: no '{alias}' model for partition(s) {shown}"
+            f"{f' and {more} more' if more > 0 else ''}, and the registry has no fallback "
+            "model; skip_unknown (--skip-unknown) leaves their rows unscored"
+        )
+    wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
+    if fallback is not None and not own.all():
+        wanted.add((FALLBACK_KEY, fallback))
+    schemas, refs = _refs(reg, sorted(wanted), alias=alias)
+    fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
+
+    # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
+    sizes = np.diff(offsets)
+    positions = order if own.all() else order[np.argsort(np.repeat(~own, sizes), kind="stable")]
+    units = [refs[k, v] for k, v in zip(keys, versions, strict=True) if v is not None]
+    counts = sizes[own]
+    fallback_rows = int(sizes[~own].sum()) if fallback_ref is not None else 0
+    if fallback_ref is not None and fallback_rows:
+        units.append(fallback_ref)
+        counts = np.append(counts, fallback_rows)
+    positions = positions[: int(counts.sum())]
+    used = [schemas[i] for i in sorted({u.schema for u in units})]
+    return Plan(
+        positions=positions,
+        offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        units=units,
+        schemas=schemas,
+        columns=_columns(df, positions, used, source=source, alias=alias),
+        n_partitions=len(set(keys)),
+        fallback_partitions=int((~own).sum()) if fallback_rows else 0,
+        fallback_rows=fallback_rows,
+    )
+
+
+def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str) -> None:
+    missing = [c for c in key_columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: missing key column(s) {', '.join(map(repr, missing))}: the registry's "
+            f"partitions are keyed by {', '.join(key_columns)} "
+            f"(table has: {', '.join(map(str, df.columns))})"
+        )
+    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
+    if taken:
+        raise DataError(
+            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
+            "writes; drop or rename them"
+        )
+
+
+def _group(
+    df: pd.DataFrame, key_columns: Sequence[str], *, source: str
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    try:
+        g = group_rows(df, key_columns)
+    except DataError as e:
+        raise DataError(f"{source}: {e}") from None
+    return g.keys, g.order, g.offsets
+
+
+def _refs(
+    reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str
+) -> tuple[list[dict[str, Any]], dict[tuple[str, int], ModelRef]]:
+    """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
+    all of them) share one entry."""
+    schemas: list[dict[str, Any]] = []
+    index: dict[Any, int] = {}
+    refs: dict[tuple[str, int], ModelRef] = {}
+    parsed: dict[str, dict[str, Any]] = {}  # schema JSON text → parsed, once per distinct text
+    for key, version, sha, schema_json in reg.store.model_refs(pairs):
+        fs = parsed.get(schema_json)
+        if fs is None:
+            fs = parsed[schema_json] = json.loads(schema_json)
+        same = (tuple(feature_kinds(fs)), fs.get("input", "numpy"))
+        if same not in index:
+            index[same] = len(schemas)
+            schemas.append(fs)
+        refs[key, version] = ModelRef(key, version, sha, index[same])
+    lost = [p for p in pairs if p not in refs]
+    if lost:
+        key, version = lost[0]
+        raise RegistryError(f"'{alias}' of partition '{key}' points at v{version}, which is gone")
+    return schemas, refs
+
+
+def _columns(
+    df: pd.DataFrame,
+    positions: np.ndarray,
+    schemas: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    alias: str,
+) -> dict[tuple[str, bool], np.ndarray]:
+    """Every feature the models need, converted and checked once, in the plan's row order."""
+    needed = list(dict.fromkeys(kind for s in schemas for kind in feature_kinds(s)))
+    missing = list(dict.fromkeys(name for name, _ in needed if name not in df.columns))
+    if missing:
+        raise DataError(
+            f"{source}: missing feature column(s) {', '.join(map(repr, missing))} that the "
+            f"'{alias}' models were trained on (table has: {', '.join(map(str, df.columns))})"
+        )
+    out: dict[tuple[str, bool], np.ndarray] = {}
+    for name, numeric in needed:
+        values = column_values(df[name], numeric=numeric, name=name, source=source)
+        out[name, numeric] = values[positions]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# chunks: the plan cut into backend tasks
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreChunk:
+    """Consecutive units: unit ``i`` is rows ``offsets[i]:offsets[i+1]`` of ``columns`` (keyed
+    by feature name and whether it is numeric; already checked), scored by ``units[i]``."""
+
+    offsets: np.ndarray
+    units: list[ModelRef]
+    schemas: dict[int, dict[str, Any]]
+    columns: dict[tuple[str, bool], np.ndarray]
+
+
+def make_chunks(plan: Plan, workers: int) -> tuple[list[Any], list[int]]:
+    """Chunks of roughly equal rows, and where each starts in the plan's row order; the
+    fallback's unit is first cut into pieces so that it spreads over the workers too."""
+    offsets, units = plan.offsets, list(plan.units)
+    if plan.fallback_rows:
+        piece = max(MIN_FALLBACK_PIECE, math.ceil(plan.n_scored / (workers * CHUNKS_PER_WORKER)))
+        cuts = np.arange(int(offsets[-2]) + piece, int(offsets[-1]), piece, dtype=np.int64)
+        offsets = np.concatenate([offsets[:-1], cuts, offsets[-1:]])
+        units += [units[-1]] * len(cuts)
+    chunks: list[Any] = []
+    starts: list[int] = []
+    for a, b in plan_chunks(offsets, workers):
+        lo, hi = int(offsets[a]), int(offsets[b])
+        chunk_units = units[a:b]
+        chunks.append(
+            ScoreChunk(
+                offsets=offsets[a : b + 1] - lo,
+                units=chunk_units,
+                schemas={u.schema: plan.schemas[u.schema] for u in chunk_units},
+                columns={k: v[lo:hi] for k, v in plan.columns.items()},
+            )
+        )
+        starts.append(lo)
+    return chunks, starts

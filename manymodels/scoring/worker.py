@@ -1,0 +1,95 @@
+"""What a worker does with one chunk: load each model once, verified by its sha256, and predict
+on slices of the chunk's rows.
+
+``score_chunk`` is the task body the backend ships (a Ray task, or a call in this process), so
+it only takes picklable plain data and the artifact store, and it returns our own errors rather
+than raising them: ``task_error`` turns whatever comes back into one ``ManyModelsError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from manymodels.artifacts import ArtifactStore, deserialize
+from manymodels.exceptions import ArtifactError, DataError, ManyModelsError, ScoringError
+from manymodels.features import assemble, feature_kinds
+from manymodels.scoring.plan import ModelRef, ScoreChunk
+
+
+def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray] | ManyModelsError:
+    """The task body shipped to workers: one prediction array per unit. Our own errors are
+    returned, not raised, so they reach the driver as themselves rather than wrapped."""
+    try:
+        return _score_chunk(chunk, store)
+    except ManyModelsError as e:
+        return e
+
+
+def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
+    inputs: dict[int, tuple[np.ndarray, dict[int, np.ndarray]]] = {}
+    models: dict[tuple[str, int], Any] = {}
+    out: list[np.ndarray] = []
+    for i, ref in enumerate(chunk.units):
+        lo, hi = int(chunk.offsets[i]), int(chunk.offsets[i + 1])
+        schema = chunk.schemas[ref.schema]
+        if ref.schema not in inputs:
+            inputs[ref.schema] = _matrix(chunk, schema)
+        values, text = inputs[ref.schema]
+        X = assemble(schema, values[lo:hi], {j: t[lo:hi] for j, t in text.items()})
+        if (ref.key, ref.version) not in models:
+            models[ref.key, ref.version] = _load(ref, store)
+        try:
+            pred = np.asarray(models[ref.key, ref.version].predict(X))
+        except (ValueError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise DataError(
+                f"partition '{ref.key}' v{ref.version} could not score its {hi - lo} row(s): "
+                f"{first}"
+            ) from None
+        if pred.shape[:1] != (hi - lo,):
+            raise DataError(
+                f"partition '{ref.key}' v{ref.version} returned {len(pred)} prediction(s) for "
+                f"{hi - lo} row(s)"
+            )
+        out.append(pred)
+    return out
+
+
+def _matrix(chunk: ScoreChunk, schema: Mapping[str, Any]) -> tuple[np.ndarray, dict[int, Any]]:
+    """The whole chunk as one schema's float64 matrix and text columns; units take slices."""
+    kinds = feature_kinds(schema)
+    values = np.zeros((int(chunk.offsets[-1]), len(kinds)), dtype=np.float64)
+    text: dict[int, np.ndarray] = {}
+    for j, (name, numeric) in enumerate(kinds):
+        if numeric:
+            values[:, j] = chunk.columns[name, True]
+        else:
+            text[j] = chunk.columns[name, False]
+    return values, text
+
+
+def _load(ref: ModelRef, store: ArtifactStore) -> Any:
+    """Bytes checked against the registry's sha256 before they are unpickled."""
+    try:
+        data = store.get(ref.sha256)
+    except ArtifactError as e:
+        raise type(e)(f"cannot score partition '{ref.key}' v{ref.version}: {e}") from None
+    try:
+        return deserialize(data)
+    except Exception as e:  # e.g. pickled by an incompatible library version
+        raise ArtifactError(
+            f"cannot score partition '{ref.key}' v{ref.version}: its artifact does not load "
+            f"({type(e).__name__}: {e})"
+        ) from None
+
+
+def task_error(error: BaseException) -> ManyModelsError:
+    """A failed task as the error the driver raises: ours as is, anything else (a worker
+    crash, a lost node) as a ``ScoringError`` carrying its last line."""
+    if isinstance(error, ManyModelsError):
+        return error
+    last = (str(error).strip().splitlines() or [""])[-1][:500]
+    return ScoringError(f"a scoring task failed ({type(error).__name__}: {last})")
