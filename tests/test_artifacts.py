@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 import pickle
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
+from manymodels import artifacts
 from manymodels.artifacts import (
     LocalArtifactStore,
     check_digest,
@@ -173,3 +182,134 @@ def test_store_is_picklable(store: LocalArtifactStore) -> None:
     digest, _ = store.put(b"shipped to workers")
     clone = pickle.loads(pickle.dumps(store))
     assert clone.get(digest) == b"shipped to workers"
+
+
+# ------------------------------------------------------------------ put(): temp files, dirs
+def temp_files(store: LocalArtifactStore) -> list[Path]:
+    return [p for p in store.root.rglob(".tmp-*")]
+
+
+def test_put_after_its_fan_out_directory_was_removed(store: LocalArtifactStore) -> None:
+    """put() makes a fan-out directory when the open finds it missing: gc may remove one."""
+    digest, _ = store.put(b"first")
+    shutil.rmtree(store.root / digest[:2])
+    assert store.put(b"first") == (digest, 5)
+    assert store.get(digest) == b"first"
+    shutil.rmtree(store.root)
+    other, _ = store.put(b"second")
+    assert store.get(other) == b"second"
+    assert not temp_files(store)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_artifact_mode_follows_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts", fsync=False)
+    old = os.umask(umask)
+    try:
+        digest, _ = store.put(b"model bytes")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(store.path(digest).stat().st_mode) == mode
+
+
+@pytest.mark.parametrize(
+    ("fsync", "durable", "calls"), [(True, True, 1), (True, False, 0), (False, True, 0)]
+)
+def test_only_a_durable_put_fsyncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsync: bool, durable: bool, calls: int
+) -> None:
+    seen: list[int] = []
+    monkeypatch.setattr(os, "fsync", seen.append)
+    LocalArtifactStore(tmp_path / "artifacts", fsync=fsync).put(b"x", durable=durable)
+    assert len(seen) == calls
+
+
+@pytest.mark.parametrize("fails", ["write", "fsync", "replace"])
+def test_a_failed_put_leaves_no_temp_file(
+    store: LocalArtifactStore, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    def broken(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if fails == "write":
+        monkeypatch.setattr(artifacts, "_write_all", broken)
+    else:
+        monkeypatch.setattr(os, fails, broken)
+    with pytest.raises(ArtifactError, match=r"cannot write artifact [0-9a-f]{12} under .*No space"):
+        store.put(b"model bytes")
+    monkeypatch.undo()
+    assert not temp_files(store)
+    assert list(store.digests()) == []
+
+
+def test_a_temp_name_taken_by_someone_else_is_refused_not_overwritten(
+    store: LocalArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O_EXCL: a put never writes into, nor removes, a temp file it did not create."""
+    data = b"model bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(artifacts, "_TMP_COUNTER", itertools.count(7))
+    theirs = store.root / digest[:2] / digest[2:4] / f".tmp-{digest}-{artifacts._TMP_TAG}-7"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"someone else's half-written file")
+    with pytest.raises(ArtifactError, match="cannot write artifact"):
+        store.put(data)
+    assert theirs.read_bytes() == b"someone else's half-written file"
+    assert store.put(data) == (digest, len(data))  # the next name is free
+
+
+def test_concurrent_puts_of_the_same_bytes_from_threads(store: LocalArtifactStore) -> None:
+    data = serialize(fitted())
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> list[tuple[str, int]]:
+        barrier.wait()
+        return [store.put(data) for _ in range(25)] + [store.put(f"{i}".encode())]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [r for rs in pool.map(work, range(8)) for r in rs]
+    digest = hashlib.sha256(data).hexdigest()
+    assert results.count((digest, len(data))) == 200
+    assert store.get(digest) == data
+    assert len(list(store.digests())) == 9
+    assert not temp_files(store)
+
+
+_PUT_LOOP = """
+import sys
+from manymodels.artifacts import LocalArtifactStore
+store = LocalArtifactStore(sys.argv[1], fsync=False)
+data = bytes.fromhex(sys.argv[2])
+for _ in range(300):
+    assert store.put(data) == (sys.argv[3], len(data))
+"""
+
+
+def test_concurrent_puts_of_the_same_bytes_from_processes(store: LocalArtifactStore) -> None:
+    data = serialize(fitted())
+    digest = hashlib.sha256(data).hexdigest()
+    args = [sys.executable, "-c", _PUT_LOOP, str(store.root), data.hex(), digest]
+    procs = [subprocess.Popen(args, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert store.get(digest) == data
+    assert list(store.digests()) == [digest]
+    assert not temp_files(store)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_names_its_temp_files_apart() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its tag, leave without running any cleanup
+        try:
+            os.write(write, artifacts._TMP_TAG.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child_tag = f.read()
+    os.waitpid(pid, 0)
+    assert child_tag and child_tag != artifacts._TMP_TAG
+    assert child_tag.startswith(f"{pid}-")

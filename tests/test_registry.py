@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,28 @@ def test_set_alias_to_a_missing_version_writes_nothing(reg: Registry) -> None:
     with pytest.raises(PartitionNotFound):
         reg.set_alias("k=zzz", "production", 1, reason="typo")
     assert snapshot(reg) == before
+
+
+def test_model_ref_is_the_artifact_and_schema_of_exactly_that_version(reg: Registry) -> None:
+    record(reg, "k=a", "k=b")
+    record(reg, "k=a")
+    for key, version in [("k=a", 1), ("k=a", 2), ("k=b", 1)]:
+        full = reg.get_version(key, version)
+        sha, schema_json = reg.store.model_ref(key, version) or ("", "")
+        assert sha == full.artifact_sha256
+        assert json.loads(schema_json) == full.feature_schema
+    assert reg.store.model_ref("k=a", 3) is None
+    assert reg.store.model_ref("k=zzz", 1) is None
+    assert reg.store.model_ref("k=a'; drop table model_versions; --", 1) is None
+    assert reg.store.model_ref("k=a", 1) is not None
+
+
+def test_model_ref_reports_an_unreadable_database(tmp_path: Path) -> None:
+    with Registry(tmp_path / "r") as reg:
+        with reg.store.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE model_versions")
+        with pytest.raises(RegistryError, match="registry database unavailable"):
+            reg.store.model_ref("k=a", 1)
 
 
 def test_lookups_of_what_does_not_exist(reg: Registry) -> None:
