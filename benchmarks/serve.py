@@ -12,7 +12,7 @@ Scenarios, each server in its own subprocess on 127.0.0.1 (same uvicorn settings
 * **router cold** — keys uniform over all partitions, cache 1,000 (≈ 90 % misses).
 
 Scenarios are interleaved within each repeat. Then, in this process: one cold model load
-(``ModelCache`` → ``Registry.load_model``: SQL read + sha256 + unpickle) vs ``joblib.load``; and
+(``ModelCache`` → ``load_served``: SQL read + file read + sha256 + unpickle) vs ``joblib.load``; and
 over HTTP, 1,000 rows across 100 partitions (``POST /v1/predict``) vs 1,000 rows of one.
 """
 
@@ -38,34 +38,43 @@ from _common import (
 )
 from _server import ROW, Load, load, served
 
+MISS = "cache miss: ModelCache.get → serving.served.load_served"
+
 
 def cold_loads(root: Path, n_samples: int) -> dict[str, float]:
     """Median milliseconds of each step of a cache miss, over distinct partitions."""
+    from manymodels.artifacts import deserialize
     from manymodels.registry.client import Registry
     from serving.cache import ModelCache
+    from serving.served import ServedModel, load_served
 
     q = n_samples
     with Registry.open(root) as reg, tempfile.TemporaryDirectory() as tmp:
         # Each step reads its own partitions, so none finds another's work in any cache.
-        size = min(q + 3, reg.count_partitions() // 4)
+        size = min(q + 3, reg.count_partitions() // 5)
         q = size - 3
-        k1, k2, k3, k4 = ([f"pid={i}" for i in range(j * size, (j + 1) * size)] for j in range(4))
-        rec = [reg.get_version(k, 1) for k in k3]
+        k1, k2, k3, k4, k5 = (
+            [f"pid={i}" for i in range(j * size, (j + 1) * size)] for j in range(5)
+        )
+        shas = [(reg.store.model_ref(k, 1) or ("", ""))[0] for k in k3]
         files = [Path(tmp) / f"{i}.joblib" for i in range(size)]
         for k, f in zip(k4, files, strict=True):  # the bare baseline: the same models, joblib
             joblib.dump(reg.load_model(k, 1).model, f)
-        cache: ModelCache[Any] = ModelCache(reg.load_model, max_size=10)
+        cache: ModelCache[ServedModel] = ModelCache(
+            lambda k, v: load_served(reg, k, v), max_size=10
+        )
         out = {
-            "cache miss: ModelCache.get → Registry.load_model": samples(
-                lambda i: cache.get(k1[i], 1), q
-            ),
-            "  of which SQL read (Registry.get_version)": samples(
-                lambda i: reg.get_version(k2[i], 1), q
+            MISS: samples(lambda i: cache.get(k1[i], 1), q),
+            "  of which SQL read (SqlStore.model_ref)": samples(
+                lambda i: reg.store.model_ref(k2[i], 1), q
             ),
             "  of which artifact (read + sha256 + unpickle)": samples(
-                lambda i: reg.load_artifact(rec[i]), q
+                lambda i: deserialize(reg.artifacts.get(shas[i])), q
             ),
             "bare joblib.load of one Ridge": samples(lambda i: joblib.load(files[i]), q),
+            "Registry.load_model (whole record, for comparison)": samples(
+                lambda i: reg.load_model(k5[i], 1), q
+            ),
         }
     return {k: median(v) * 1e3 for k, v in out.items()}
 
@@ -163,7 +172,7 @@ def main() -> None:
     print("\n" + table(["request (router, hot cache)", "median ms"], requests))
 
     bare = fig["bare"]
-    cold_ms = load_ms["cache miss: ModelCache.get → Registry.load_model"]
+    cold_ms = load_ms[MISS]
     bare_load = load_ms["bare joblib.load of one Ridge"]
     ratios = {
         "hot/bare rps": fig["router hot"][0] / bare[0],

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,30 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
             f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
+
+
+_DECIMAL = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)")
+
+
+def numbers_as_trained(key: str) -> str | None:
+    """``store=2.0`` → ``store=2``: the key with decimal-looking values written the way
+    training writes a numeric key value (``format_value``), or ``None`` if nothing changes.
+
+    A key in a URL is text, so ``2.0`` cannot be told from a string column's ``"2.0"``;
+    callers try this form only after the key as given was not found.
+    """
+    try:
+        parsed = decode_key(key)
+    except DataError:
+        return None
+    changed = False
+    for column, value in parsed.items():
+        if _DECIMAL.fullmatch(value):
+            number = float(value)
+            if math.isfinite(number) and (text := format_value(number)) != value:
+                parsed[column] = text
+                changed = True
+    return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
 
 
 # --------------------------------------------------------------------------------------------

@@ -82,7 +82,10 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         retrainer: Retrainer | None = None
         try:
             service = ModelService(
-                registry, cache_size=settings.cache_size, on_load=metrics.observe_load
+                registry,
+                cache_size=settings.cache_size,
+                on_load=metrics.observe_load,
+                inline_loads=settings.inline_loads,
             )
             await run_in_threadpool(service.start)
             if settings.preload:

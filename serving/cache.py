@@ -121,13 +121,14 @@ class ModelCache(Generic[T]):
                 evicted.append(self._items.popitem(last=False)[0])
             self._evictions += len(evicted)
             self._forget_lock(k, key_lock)
-        logger.info(
-            "loaded model %s v%d in %.1f ms%s",
-            k[0],
-            k[1],
-            seconds * 1000,
-            f"; evicted {', '.join(f'{e[0]} v{e[1]}' for e in evicted)}" if evicted else "",
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # one per miss: metrics count them, logs need not
+            logger.debug(
+                "loaded model %s v%d in %.1f ms%s",
+                k[0],
+                k[1],
+                seconds * 1000,
+                f"; evicted {', '.join(f'{e[0]} v{e[1]}' for e in evicted)}" if evicted else "",
+            )
         if self.on_load is not None:
             self.on_load(k[0], k[1], seconds)
         return item

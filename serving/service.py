@@ -18,21 +18,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
     DataError,
-    ManyModelsError,
     PartitionNotFound,
     first_line,
 )
-from manymodels.partition import FALLBACK_KEY, decode_key, encode_key, normalize_key
-from manymodels.registry.client import LoadedModel, Registry
+from manymodels.partition import (
+    FALLBACK_KEY,
+    decode_key,
+    encode_key,
+    normalize_key,
+    numbers_as_trained,
+)
+from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
 from serving.aliases import AliasTable
 from serving.cache import CacheStats, ModelCache
 from serving.errors import ModelNotServed, ScoringFailed
 from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
+from serving.served import ServedModel, load_served
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -68,10 +75,12 @@ class ModelService:
         *,
         cache_size: int = 1000,
         on_load: Any = None,
+        inline_loads: bool | None = None,
     ) -> None:
         self.registry = registry
+        self.inline_loads = local_registry(registry) if inline_loads is None else inline_loads
         self.aliases = AliasTable(registry.store, PRODUCTION)
-        self.cache: ModelCache[LoadedModel] = ModelCache(
+        self.cache: ModelCache[ServedModel] = ModelCache(
             self._load, max_size=cache_size, on_load=on_load
         )
         self._partition_by: list[str] | None = None
@@ -134,9 +143,14 @@ class ModelService:
         if key in self.aliases or columns is None or key == FALLBACK_KEY:
             return key
         try:
-            return normalize_key(text, columns)
+            key = normalize_key(text, columns)
         except DataError:
             return key
+        if key not in self.aliases:  # a URL's "store=2.0" for the "store=2" training wrote
+            variant = numbers_as_trained(key)
+            if variant is not None and variant in self.aliases:
+                return variant
+        return key
 
     def resolve(self, text: str, *, version: int | None = None, alias: str | None = None) -> Target:
         key = self.canonical(text)
@@ -158,22 +172,21 @@ class ModelService:
             )
         return Target(key or text, FALLBACK_KEY, fallback, True)
 
-    def is_hot(self, text: str) -> bool:
-        """Whether scoring ``text`` with its production model needs no I/O: the alias resolves
-        in memory and the model is cached. The route then scores on the event loop, because a
-        thread hop costs more than predicting a few rows with a cached model."""
-        try:
-            target = self.resolve(text)
-        except ManyModelsError:
-            return False
-        return (target.key, target.version) in self.cache
+    def scores_inline(self, target: Target) -> bool:
+        """Whether the route should score ``target`` on the event loop rather than in a worker
+        thread: when its model is cached (no I/O at all), or when a miss is local I/O only
+        (``inline_loads``). A thread hop costs more than predicting a few rows, and a loading
+        thread makes several blocking calls (SQLite, open, read), each of which must win the
+        GIL back from the busy event loop: measured on 2 cores with 90 % misses, +14 %
+        throughput and a p99 of 8.5 ms instead of 51 ms when loads run inline."""
+        return self.inline_loads or (target.key, target.version) in self.cache
 
-    def model(self, target: Target) -> LoadedModel:
+    def model(self, target: Target) -> ServedModel:
         return self.cache.get(target.key, target.version)
 
-    def _load(self, key: str, version: int) -> LoadedModel:
+    def _load(self, key: str, version: int) -> ServedModel:
         try:
-            return self.registry.load_model(key, version)
+            return load_served(self.registry, key, version)
         except ArtifactCorrupted as e:
             logger.error("refusing to serve %s v%d: %s", key, version, e)
             raise ModelNotServed(
@@ -199,8 +212,14 @@ class ModelService:
     ) -> Scored:
         """Score rows with one partition's model (or the fallback for an unknown key)."""
         target = self.resolve(text, version=version, alias=alias)
+        return self.score_target(target, rows, with_probabilities=with_probabilities)
+
+    def score_target(
+        self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
+    ) -> Scored:
+        """Score rows with the model of an already resolved target."""
         loaded = self.model(target)
-        X = model_input(rows, loaded.version.feature_schema)
+        X = model_input(rows, loaded.feature_schema)
         preds, proba = _predict(loaded, X, with_probabilities)
         self._count(len(rows), int(target.fallback and target.partition != FALLBACK_KEY))
         return Scored(target, preds, proba)
@@ -232,13 +251,13 @@ class ModelService:
             t = targets[key]
             by_model.setdefault((t.key, t.version), []).extend(idx)
 
-        inputs: list[tuple[LoadedModel, list[int], Any]] = []
+        inputs: list[tuple[ServedModel, list[int], Any]] = []
         errors: list[dict[str, Any]] = []
         n_errors = 0
         for (key, version), idx in by_model.items():
             loaded = self.cache.get(key, version)
             try:
-                X = model_input([rows[i] for i in idx], loaded.version.feature_schema, idx)
+                X = model_input([rows[i] for i in idx], loaded.feature_schema, idx)
             except InvalidRows as e:
                 errors += e.errors
                 n_errors += e.total
@@ -324,6 +343,14 @@ class ModelService:
         }
 
 
+def local_registry(registry: Registry) -> bool:
+    """A SQLite file and a local artifact directory: a cache miss reads only local files
+    (~0.1 ms from the page cache), never waiting on a network."""
+    return registry.store.engine.dialect.name == "sqlite" and isinstance(
+        registry.artifacts, LocalArtifactStore
+    )
+
+
 def _group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
     """``{canonical key: [row indexes]}`` in one pass; a missing or unusable key value is a 422.
 
@@ -375,11 +402,11 @@ def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:
 
 
 def _predict(
-    loaded: LoadedModel, X: Any, with_probabilities: bool
+    loaded: ServedModel, X: Any, with_probabilities: bool
 ) -> tuple[list[Any], list[dict[str, float]] | None]:
-    schema = loaded.version.feature_schema
+    schema = loaded.feature_schema
     try:
-        preds = to_json_list(loaded.model.predict(X))
+        preds = to_json_list(loaded.predict(X))
         proba = (
             probabilities(loaded.model, X)
             if with_probabilities and schema.get("task") == "classification"
@@ -388,7 +415,6 @@ def _predict(
     except (ValueError, TypeError) as e:
         first = first_line(e)
         raise ScoringFailed(
-            f"partition '{loaded.version.key}' v{loaded.version.version} could not score "
-            f"the rows: {first}"
+            f"partition '{loaded.key}' v{loaded.version} could not score the rows: {first}"
         ) from e
     return preds, proba

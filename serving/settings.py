@@ -34,7 +34,9 @@ class Settings:
     shown in ``repr`` so settings can be logged. Retrain jobs run on ``retrain_backend``:
     ``"ray"`` (an embedded Ray instance started on the first retrain and stopped with the app)
     or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
-    ``retrain_history`` finished jobs are kept in memory.
+    ``retrain_history`` finished jobs are kept in memory. ``inline_loads`` loads a model
+    missing from the cache on the event loop instead of a worker thread; ``None`` (the
+    default) does so when the registry is a SQLite file with a local artifact directory.
     """
 
     registry: Path
@@ -49,6 +51,7 @@ class Settings:
     retrain_backend: RetrainBackend = "ray"
     retrain_workers: int = 1
     retrain_history: int = 100
+    inline_loads: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry", Path(self.registry))

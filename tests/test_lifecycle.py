@@ -393,7 +393,7 @@ def test_rollback_after_gc_skips_deleted_versions(tmp_path: Path) -> None:
         service.start()
         target = service.resolve("pid=12345")  # an unknown key: served by the fallback
         assert (target.key, target.version) == (FALLBACK_KEY, 3)
-        assert service.model(target).version.version == 3
+        assert service.model(target).version == 3
 
 
 def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from manymodels.partition import (
     format_value,
     key_from_mapping,
     normalize_key,
+    numbers_as_trained,
     split,
 )
 
@@ -253,3 +254,22 @@ def test_fingerprints_differ_between_partitions_with_identical_rows() -> None:
     fps = list(fingerprints(df).values())
     assert len(fps) == 2
     assert fps[0] != fps[1]
+
+
+@pytest.mark.parametrize(
+    "key,variant",
+    [
+        ("store=2.0", "store=2"),
+        ("store=-3.0,brand=2.50", "store=-3,brand=2.5"),
+        ("store=1e3", "store=1000"),
+        ("store=.5", "store=0.5"),
+        ("store=2", None),  # already as training writes it
+        ("store=02", None),  # could be a text id: left alone
+        ("brand=x.y", None),
+        ("store=nan", None),
+        ("store=1e400", None),  # not a finite float
+        ("not a key", None),
+    ],
+)
+def test_numbers_as_trained(key: str, variant: str | None) -> None:
+    assert numbers_as_trained(key) == variant

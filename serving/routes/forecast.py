@@ -100,7 +100,7 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
     if key is None or version is None:
         raise PartitionNotFound(f"no partition '{text}' in production")
     loaded = service.cache.get(key, version)
-    schema = loaded.version.feature_schema
+    schema = dict(loaded.feature_schema)
     reason = unforecastable(schema)
     if reason is not None:
         raise DataError(f"cannot forecast partition '{key}': {reason}")

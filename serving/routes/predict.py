@@ -72,9 +72,15 @@ async def predict_partition(
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
     text = path_key(request, key, suffix="/predict")
-    if version is None and alias is None and len(body.rows) <= INLINE_ROWS and service.is_hot(text):
-        scored = service.score_partition(text, body.rows, with_probabilities=probabilities)
-    else:  # a cold model loads from disk, and big batches take a while: off the event loop
+    if version is None and alias is None:  # production: resolved in memory, no I/O
+        target = service.resolve(text)
+        if len(body.rows) <= INLINE_ROWS and service.scores_inline(target):
+            scored = service.score_target(target, body.rows, with_probabilities=probabilities)
+        else:  # a remote load, or a big batch: off the event loop
+            scored = await run_in_threadpool(
+                service.score_target, target, body.rows, with_probabilities=probabilities
+            )
+    else:
         scored = await run_in_threadpool(
             service.score_partition,
             text,

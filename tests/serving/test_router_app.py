@@ -29,7 +29,7 @@ def test_an_unexpected_error_is_json_without_a_traceback(
         raise RuntimeError("a bug with /secret/paths in it")
 
     with open_client(settings, raise_server_exceptions=False) as client:
-        monkeypatch.setattr(client.app.state.service, "score_partition", boom)
+        monkeypatch.setattr(client.app.state.service, "score_target", boom)
         r = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)})
     assert r.status_code == 500
     assert r.json() == {"detail": "internal server error (see the server log)"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -50,6 +51,16 @@ def test_key_spellings_reach_the_same_partition(
     body = predict(client, spelling, rows).json()
     assert body["partition"] == SLASH_KEY and body["fallback"] is False
     assert body["predictions"] == pytest.approx(expected(registry_path, SLASH_KEY, rows))
+
+
+@pytest.mark.parametrize("spelling", ["store=2.0,brand=tropicana", "brand=tropicana,store=2.00"])
+def test_a_number_written_as_a_decimal_reaches_its_partition(
+    client: Any, registry_path: Path, spelling: str
+) -> None:
+    rows = feature_rows(2)
+    body = predict(client, spelling, rows).json()
+    assert (body["partition"], body["fallback"]) == (KEY, False)
+    assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
 
 
 @pytest.mark.parametrize(
@@ -195,3 +206,27 @@ def test_categorical_features_score_as_a_dataframe(trained_categorical: Path) ->
         assert r.json()["predictions"] == pytest.approx(truth.tolist())
         bad = predict(client, "user_id=u0001", [{**row, "plan": 3}])
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "plan"
+
+
+@pytest.mark.parametrize("inline", [True, False, None])
+def test_a_cache_miss_loads_on_the_event_loop_only_when_told_or_local(
+    registry_path: Path, inline: bool | None
+) -> None:
+    """A miss is loaded inline (local registry, or ``inline_loads=True``) or in a worker
+    thread (``inline_loads=False``); both give the registry model's answer."""
+    threads: list[str] = []
+    with open_client(Settings(registry=registry_path, inline_loads=inline)) as client:
+        service = client.app.state.service
+        load = service.cache.loader
+
+        def spy(key: str, version: int) -> Any:
+            threads.append(threading.current_thread().name)
+            return load(key, version)
+
+        service.cache.loader = spy
+        rows = feature_rows(2)
+        body = predict(client, KEY, rows).json()
+        assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+        predict(client, KEY, rows)  # a hit: no second load
+    assert len(threads) == 1
+    assert threads[0].startswith("AnyIO worker") == (inline is False), threads

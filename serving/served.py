@@ -1,0 +1,138 @@
+"""What the router keeps per cached model, and how a cache miss loads it.
+
+A cached entry holds the estimator and only what scoring needs (key, version, feature schema),
+not the whole registry record: a miss then costs one indexed lookup of two columns
+(``SqlStore.model_ref``), one file read, a sha256 and an unpickle — at a high miss rate that is
+the router's throughput, so nothing else is read. (A schema cannot be shared between
+partitions: it carries each one's history for forecasting.)
+
+Linear regressors score through their coefficients directly. scikit-learn's ``predict``
+re-validates its input at every step (``validate_data``: array conversion, dataframe
+detection, finiteness, feature count), which costs several times the arithmetic for the one to
+a hundred rows of a typical request. ``model_input`` has already built a float64 matrix from
+rows checked against the schema, so for a linear regressor — alone, or behind a
+``StandardScaler`` as ``scale = true`` builds it — the router does the same arithmetic
+scikit-learn would (``(X - mean_) / scale_ @ coef_ + intercept_``, the same operations in the
+same order, so the same bits), after the two checks it would still make (feature count,
+finiteness). Anything else — another estimator or pipeline, a dataframe input, a NaN — goes
+through ``predict`` as it would without the shortcut.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import (
+    ElasticNet,
+    ElasticNetCV,
+    HuberRegressor,
+    Lasso,
+    LassoCV,
+    LinearRegression,
+    Ridge,
+    RidgeCV,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from manymodels.artifacts import deserialize
+from manymodels.registry.client import Registry
+
+# Exact classes (not subclasses: a subclass may override predict) whose predict is
+# ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
+# against scikit-learn's own predict, so an upgrade that changes one fails there.
+LINEAR_REGRESSORS: frozenset[type] = frozenset(
+    {LinearRegression, Ridge, RidgeCV, Lasso, LassoCV, ElasticNet, ElasticNetCV, HuberRegressor}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Affine:
+    """``predict(X) = ((X - mean) / scale) @ coef + intercept``; ``mean`` and ``scale`` are
+    those of a fitted ``StandardScaler`` in front, ``None`` when there is none."""
+
+    coef: np.ndarray
+    intercept: Any
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def accepts(self, X: Any) -> bool:
+        return (
+            type(X) is np.ndarray
+            and X.dtype == np.float64
+            and X.ndim == 2
+            and X.shape[1] == self.coef.shape[-1]
+            and bool(np.isfinite(X).all())
+        )
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        if self.mean is not None:
+            X = X - self.mean
+        if self.scale is not None:
+            X = X / self.scale
+        return X @ (self.coef if self.coef.ndim == 1 else self.coef.T) + self.intercept
+
+
+@dataclass(frozen=True, slots=True)
+class ServedModel:
+    """A loaded estimator and what scoring needs to feed it."""
+
+    model: Any
+    key: str
+    version: int
+    feature_schema: Mapping[str, Any]
+    affine: Affine | None = None  # set when predict is an affine map of X
+
+    def predict(self, X: Any) -> Any:
+        if self.affine is not None and self.affine.accepts(X):
+            return self.affine(X)
+        return self.model.predict(X)
+
+
+def served_model(model: Any, key: str, version: int, schema: Mapping[str, Any]) -> ServedModel:
+    return ServedModel(model, key, version, schema, affine_of(model))
+
+
+def affine_of(model: Any) -> Affine | None:
+    """The affine map a fitted model's ``predict`` computes, if it is one we know exactly."""
+    scaler = None
+    if type(model) is Pipeline and len(model.steps) == 2:
+        scaler, model = model.steps[0][1], model.steps[1][1]
+        if type(scaler) is not StandardScaler:
+            return None
+    if type(model) not in LINEAR_REGRESSORS:
+        return None
+    coef = getattr(model, "coef_", None)
+    if not isinstance(coef, np.ndarray) or not _floats(coef) or coef.ndim not in (1, 2):
+        return None
+    if scaler is None:
+        return Affine(coef, model.intercept_)
+    mean = scaler.mean_ if scaler.with_mean else None
+    scale = scaler.scale_ if scaler.with_std else None
+    if not all(v is None or (_floats(v) and v.shape == (coef.shape[-1],)) for v in (mean, scale)):
+        return None
+    return Affine(coef, model.intercept_, mean, scale)
+
+
+def _floats(value: Any) -> bool:
+    return isinstance(value, np.ndarray) and value.dtype == np.float64
+
+
+def load_served(registry: Registry, key: str, version: int) -> ServedModel:
+    """One version's model, verified against its sha256 before unpickling.
+
+    Raises what ``Registry.get_version`` raises for a missing partition or version (the
+    precise message is worth a second query on that rare path), ``ArtifactNotFound`` /
+    ``ArtifactCorrupted`` for the artifact.
+    """
+    ref = registry.store.model_ref(key, version)
+    if ref is None:
+        registry.store.get_version(key, version)  # raises PartitionNotFound / VersionNotFound
+        raise AssertionError(f"{key} v{version} has no row yet get_version found it")
+    sha, schema_json = ref
+    model = deserialize(registry.artifacts.get(sha))
+    return served_model(model, key, version, json.loads(schema_json))

@@ -1,0 +1,120 @@
+"""serving.served: what a cache miss loads, and the affine shortcut for linear models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from manymodels.exceptions import ArtifactCorrupted, PartitionNotFound, VersionNotFound
+from manymodels.registry import Registry
+from serving.served import LINEAR_REGRESSORS, affine_of, load_served, served_model
+
+RNG = np.random.default_rng(7)
+X_TRAIN = RNG.normal(size=(60, 4)) * [1.0, 10.0, 0.1, 3.0] + [0.0, 50.0, -2.0, 1.0]
+Y_TRAIN = X_TRAIN @ [1.5, -0.2, 4.0, 0.3] + RNG.normal(size=60)
+ROWS_1 = RNG.normal(size=(1, 4))
+ROWS_100 = RNG.normal(size=(100, 4)) * 5
+
+
+def _fitted(estimator: Any, y: np.ndarray = Y_TRAIN) -> Any:
+    return estimator.fit(X_TRAIN, y)
+
+
+LINEAR = sorted(LINEAR_REGRESSORS, key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("cls", LINEAR, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("scaled", [False, True], ids=["bare", "scaled"])
+def test_the_shortcut_gives_scikit_learns_predictions_bit_for_bit(cls: type, scaled: bool) -> None:
+    model = _fitted(make_pipeline(StandardScaler(), cls()) if scaled else cls())
+    served = served_model(model, "k=1", 1, {})
+    assert served.affine is not None
+    for X in (ROWS_1, ROWS_100):
+        assert np.array_equal(served.predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("with_mean,with_std", [(False, True), (True, False), (False, False)])
+def test_a_partial_scaler_is_followed_exactly(with_mean: bool, with_std: bool) -> None:
+    model = _fitted(make_pipeline(StandardScaler(with_mean=with_mean, with_std=with_std), Ridge()))
+    served = served_model(model, "k=1", 1, {})
+    assert served.affine is not None
+    assert np.array_equal(served.predict(ROWS_100), model.predict(ROWS_100))
+
+
+def test_multi_output_ridge_is_followed_exactly() -> None:
+    model = _fitted(Ridge(), np.column_stack([Y_TRAIN, -Y_TRAIN]))
+    served = served_model(model, "k=1", 1, {})
+    assert served.affine is not None and served.affine.coef.ndim == 2
+    assert np.array_equal(served.predict(ROWS_100), model.predict(ROWS_100))
+
+
+class MyRidge(Ridge):
+    def predict(self, X: Any) -> Any:
+        return super().predict(X) + 1.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _fitted(RandomForestRegressor(n_estimators=3, random_state=0)),
+        lambda: _fitted(LogisticRegression(), (np.median(Y_TRAIN) < Y_TRAIN).astype(int)),
+        lambda: _fitted(MyRidge()),  # a subclass may change predict: never assumed
+        lambda: _fitted(make_pipeline(MinMaxScaler(), Ridge())),
+        lambda: _fitted(make_pipeline(StandardScaler(), StandardScaler(), Ridge())),
+    ],
+    ids=["forest", "logistic", "subclass", "other-scaler", "three-steps"],
+)
+def test_anything_else_goes_through_its_own_predict(make: Callable[[], Any]) -> None:
+    model = make()
+    served = served_model(model, "k=1", 1, {})
+    assert affine_of(model) is None and served.affine is None
+    assert np.array_equal(served.predict(ROWS_100), model.predict(ROWS_100))
+
+
+def test_input_scikit_learn_would_refuse_still_gets_its_error() -> None:
+    model = _fitted(make_pipeline(StandardScaler(), Ridge()))
+    served = served_model(model, "k=1", 1, {})
+    with_nan = ROWS_1.copy()
+    with_nan[0, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        served.predict(with_nan)
+    with pytest.raises(ValueError, match="features"):
+        served.predict(np.ones((2, 3)))
+
+
+def test_load_served_reads_the_model_and_schema_of_that_version(registry_path: Path) -> None:
+    with Registry.open(registry_path) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.key != "__fallback__")
+        record = reg.get_version(key)
+        served = load_served(reg, key, record.version)
+        assert (served.key, served.version) == (key, record.version)
+        assert served.feature_schema == record.feature_schema
+        X = np.ones((2, len(record.feature_schema["features"])))
+        assert np.array_equal(served.predict(X), reg.load_model(key).model.predict(X))
+
+
+def test_load_served_names_what_is_missing(registry_path: Path) -> None:
+    with Registry.open(registry_path) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.key != "__fallback__")
+        with pytest.raises(VersionNotFound, match="no version 99"):
+            load_served(reg, key, 99)
+        with pytest.raises(PartitionNotFound):
+            load_served(reg, "store=999,brand=nobody", 1)
+
+
+def test_load_served_refuses_a_tampered_artifact(registry_path: Path) -> None:
+    with Registry.open(registry_path) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.key != "__fallback__")
+        record = reg.get_version(key)
+        path = Path(reg.artifacts.url) / record.artifact_sha256[:2] / record.artifact_sha256[2:4]
+        (path / record.artifact_sha256).write_bytes(b"not a model")
+        with pytest.raises(ArtifactCorrupted):
+            load_served(reg, key, record.version)
