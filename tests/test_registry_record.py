@@ -18,7 +18,7 @@ import pytest
 from factories import make_run, new_version
 
 from manymodels.exceptions import VersionConflict
-from manymodels.registry import PartitionOutcome, rows
+from manymodels.registry import PartitionOutcome, bulk, rows
 from manymodels.registry import schema as tables
 from manymodels.registry import store as store_module
 from manymodels.registry.engine import dumps
@@ -146,7 +146,7 @@ def test_record_stores_what_the_sqlalchemy_path_stores(
 ) -> None:
     record_twice(tmp_path / "fast.db")
     with monkeypatch.context() as m:
-        m.setattr(store_module, "_bulk_insert", lambda *args: None)  # conn.execute(insert, dicts)
+        m.setattr(bulk, "_bulk_insert", lambda *args: None)  # conn.execute(insert, dicts)
         record_twice(tmp_path / "plain.db")
     fast, plain = stored(tmp_path / "fast.db"), stored(tmp_path / "plain.db")
     assert fast == plain

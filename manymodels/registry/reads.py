@@ -1,0 +1,277 @@
+"""Reads from the SQL store: partitions, versions, aliases, and what they reference.
+
+Reads take no write lock: under SQLite's WAL they neither block the writer nor wait for it
+(see ``engine``). They hand out entities or plain tuples, never rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from manymodels.exceptions import (
+    AliasNotFound,
+    PartitionNotFound,
+    RegistryError,
+    VersionNotFound,
+)
+from manymodels.registry import schema as t
+from manymodels.registry.base import StoreBase
+from manymodels.registry.engine import batches
+from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary
+from manymodels.registry.rows import move_entity, version_entity
+
+
+class ProductionRef(NamedTuple):
+    version: int
+    artifact_sha256: str
+    data_fingerprint: str
+    last_time: Any  # newest time of its training data (JSON form), when the spec has one
+
+
+class ReadsMixin(StoreBase):
+    """``SqlStore``'s reads."""
+
+    # ---------------------------------------------------------------------------- reads
+    def get_partition(self, key: str) -> PartitionSummary:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.partitions).where(t.partitions.c.key == key)).first()
+            if row is None:
+                raise PartitionNotFound(f"no partition '{key}' in the registry")
+            return self._summaries(conn, [row])[0]
+
+    def list_partitions(
+        self, *, limit: int = 100, offset: int = 0, after: str | None = None
+    ) -> list[PartitionSummary]:
+        """One page, ordered by key; ``after`` (the last key of the previous page) is O(page)."""
+        q = select(t.partitions).order_by(t.partitions.c.key).limit(limit)
+        q = q.where(t.partitions.c.key > after) if after is not None else q.offset(offset)
+        with self.engine.connect() as conn:
+            return self._summaries(conn, list(conn.execute(q)))
+
+    def count_partitions(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.partitions)).scalar_one())
+
+    def list_versions(self, key: str) -> list[ModelVersion]:
+        with self.engine.connect() as conn:
+            self._require_partition(conn, key)
+            rows = conn.execute(
+                select(t.model_versions)
+                .where(t.model_versions.c.key == key)
+                .order_by(t.model_versions.c.version.desc())
+            ).all()
+            names = self._aliases_of(conn, [key]).get(key, {})
+        return [version_entity(r, names) for r in rows]
+
+    def get_version(self, key: str, version: int) -> ModelVersion:
+        got = self.get_versions([(key, version)])
+        if not got:
+            with self.engine.connect() as conn:
+                self._require_partition(conn, key)
+            raise VersionNotFound(f"partition '{key}' has no version {version}")
+        return got[0]
+
+    def model_refs(self, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int, str, str]]:
+        """``(key, version, artifact sha256, feature schema JSON)`` for many (key, version)
+        pairs: only what loading and feeding a model needs, one indexed lookup per pair in
+        batched queries (``get_versions`` builds whole entities, ~10× the work)."""
+        c = t.model_versions.c
+        out: list[tuple[str, int, str, str]] = []
+        with self.engine.connect() as conn:
+            for batch in batches(list(pairs)):
+                q = select(c.key, c.version, c.artifact_sha256, c.feature_schema_json).where(
+                    tuple_(c.key, c.version).in_(batch)
+                )
+                out += [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
+        return out
+
+    def model_ref(self, key: str, version: int) -> tuple[str, str] | None:
+        """``(artifact sha256, feature schema JSON)`` of one version, or ``None``: a router's
+        cache miss. At a high miss rate this read *is* the router's throughput, so it runs a
+        statement compiled once on a pooled DBAPI connection (~12 µs); SQLAlchemy's execution
+        path costs ~60 µs for the same indexed lookup, ``get_version`` ~380 µs."""
+        sql, bind = self._model_ref_statement
+        try:
+            raw = self.engine.raw_connection()  # a pool timeout or a failed connect: below
+        except SQLAlchemyError as e:
+            raise RegistryError(f"registry database unavailable: {e}") from e
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute(sql, bind(key, version))
+                rows = cur.fetchall()  # to the end: an unfinished read would pin a snapshot
+            finally:
+                cur.close()
+        except Exception as e:  # the DBAPI's own errors: not SQLAlchemy-wrapped on this path
+            if self.engine.dialect.is_disconnect(e, raw.dbapi_connection, None):  # type: ignore[arg-type]
+                raw.invalidate(e)  # a dead connection must not go back to the pool
+            raise RegistryError(f"registry database unavailable: {e}") from e
+        finally:
+            raw.close()  # back to the pool (a no-op once invalidated)
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    @functools.cached_property
+    def _model_ref_statement(self) -> tuple[str, Callable[[str, int], Any]]:
+        """The SQL text of ``model_ref`` in this database's dialect, and how to bind it."""
+        c = t.model_versions.c
+        stmt = select(c.artifact_sha256, c.feature_schema_json).where(
+            c.key == bindparam("k"), c.version == bindparam("v")
+        )
+        compiled = stmt.compile(dialect=self.engine.dialect)
+        names = compiled.positiontup
+        if self.engine.dialect.positional and names is not None:
+            return compiled.string, lambda k, v: tuple({"k": k, "v": v}[n] for n in names)
+        return compiled.string, lambda k, v: {"k": k, "v": v}
+
+    def get_versions(self, pairs: Sequence[tuple[str, int]]) -> list[ModelVersion]:
+        """Many (key, version) rows in a few queries; missing pairs are left out."""
+        out: list[ModelVersion] = []
+        c = t.model_versions.c
+        with self.engine.connect() as conn:
+            for batch in batches(list(pairs)):
+                names = self._aliases_of(conn, sorted({k for k, _ in batch}))
+                q = select(t.model_versions).where(tuple_(c.key, c.version).in_(list(batch)))
+                out += [version_entity(r, names.get(r.key, {})) for r in conn.execute(q)]
+        return out
+
+    def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
+        with self.engine.connect() as conn:
+            version = conn.execute(
+                select(t.aliases.c.version).where(
+                    and_(t.aliases.c.key == key, t.aliases.c.alias == alias)
+                )
+            ).scalar()
+            if version is None:
+                self._require_partition(conn, key)
+                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
+        return self.get_version(key, version)
+
+    def production_info(self, keys: Sequence[str]) -> dict[str, ProductionRef]:
+        """The production versions of ``keys`` — version, artifact, data fingerprint and the
+        newest time in its training data — in a few batched joins: what champions need."""
+        a, v = t.aliases.c, t.model_versions.c
+        out: dict[str, ProductionRef] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(keys):
+                q = (
+                    select(
+                        a.key, v.version, v.artifact_sha256, v.data_fingerprint,
+                        v.feature_schema_json,
+                    )
+                    .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
+                    .where(and_(a.alias == "production", a.key.in_(batch)))
+                )  # fmt: skip
+                for k, ver, sha, fp, schema in conn.execute(q):
+                    last = json.loads(schema).get("history", {}).get("time")
+                    out[k] = ProductionRef(ver, sha, fp, last)
+        return out
+
+    def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
+        """``{key: data fingerprint of its newest version}``: what the data looked like the last
+        time each partition was trained, promoted or not."""
+        p, v = t.partitions.c, t.model_versions.c
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(keys):
+                q = (
+                    select(p.key, v.data_fingerprint)
+                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
+                    .where(p.key.in_(batch))
+                )
+                out.update(dict(conn.execute(q).all()))
+        return out
+
+    def alias_table(self, alias: str = "production", *, since: str | None = None) -> dict[str, int]:
+        """``{key: version}`` for one alias, optionally only entries moved after ``since``."""
+        q = select(t.aliases.c.key, t.aliases.c.version).where(t.aliases.c.alias == alias)
+        if since is not None:
+            q = q.where(t.aliases.c.updated_at > since)
+        with self.engine.connect() as conn:
+            return {k: v for k, v in conn.execute(q)}
+
+    def alias_history(self, key: str, alias: str | None = None) -> list[AliasMove]:
+        c = t.alias_history.c
+        q = select(t.alias_history).where(c.key == key)
+        if alias:
+            q = q.where(c.alias == alias)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(c.id)).all()
+        return [move_entity(r) for r in rows]
+
+    def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
+        """Artifacts something references: a version's model (optionally as if ``exclude``
+        were deleted), or a run's training data stored as ``artifact:<sha256>``."""
+        c = t.model_versions.c
+        gone = set(exclude)
+        with self.engine.connect() as conn:
+            if not gone:
+                out = set(conn.execute(select(c.artifact_sha256).distinct()).scalars())
+            else:
+                rows = conn.execute(select(c.key, c.version, c.artifact_sha256))
+                out = {sha for k, v, sha in rows if (k, v) not in gone}
+            q = select(t.runs.c.data_source).where(t.runs.c.data_source.like("artifact:%"))
+            out |= {s.removeprefix("artifact:") for s in conn.execute(q).scalars()}
+        return out
+
+    def alias_changes(
+        self, alias: str = "production", *, since: str | None = None
+    ) -> list[tuple[str, int, str]]:
+        """``(key, version, updated_at)`` for one alias, optionally only entries moved after
+        ``since``: what a router needs to mirror the table incrementally (O(changes))."""
+        c = t.aliases.c
+        q = select(c.key, c.version, c.updated_at).where(c.alias == alias)
+        if since is not None:
+            q = q.where(c.updated_at > since)
+        try:
+            with self.engine.connect() as conn:
+                return [(k, v, at) for k, v, at in conn.execute(q)]
+        except OperationalError as e:
+            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+
+    def alias_entry(self, key: str, alias: str = "production") -> tuple[int, str] | None:
+        """``(version, updated_at)`` of one alias row as committed, or ``None``."""
+        c = t.aliases.c
+        q = select(c.version, c.updated_at).where(and_(c.key == key, c.alias == alias))
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(q).first()
+        except OperationalError as e:
+            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+        return (row[0], row[1]) if row is not None else None
+
+    def _aliases_of(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        c = t.aliases.c
+        for batch in batches(keys):
+            for k, a, v in conn.execute(select(c.key, c.alias, c.version).where(c.key.in_(batch))):
+                out.setdefault(k, {})[a] = v
+        return out
+
+    def _summaries(self, conn: Connection, rows: Iterable[Row[Any]]) -> list[PartitionSummary]:
+        rows = list(rows)
+        keys = [r.key for r in rows]
+        names = self._aliases_of(conn, keys)
+        prod_pairs = [(k, names[k]["production"]) for k in keys if "production" in names.get(k, {})]
+        prod: dict[str, ModelVersion] = {}
+        c = t.model_versions.c
+        for batch in batches(prod_pairs):
+            conds = [and_(c.key == k, c.version == v) for k, v in batch]
+            for r in conn.execute(select(t.model_versions).where(or_(*conds))):
+                prod[r.key] = version_entity(r, names.get(r.key, {}))
+        return [
+            PartitionSummary(
+                key=r.key,
+                key_values=json.loads(r.key_json),
+                latest_version=r.latest_version,
+                aliases=names.get(r.key, {}),
+                production=prod.get(r.key),
+            )
+            for r in rows
+        ]

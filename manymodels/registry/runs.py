@@ -1,0 +1,117 @@
+"""Runs in the SQL store: create, finish and reopen them; read them and their outcomes."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from manymodels.exceptions import RunNotFound
+from manymodels.registry import schema as t
+from manymodels.registry.base import StoreBase
+from manymodels.registry.engine import dumps, now
+from manymodels.registry.entities import PartitionOutcome, Run
+from manymodels.registry.rows import run_entity
+
+
+class RunsMixin(StoreBase):
+    """``SqlStore``'s runs: one row per run, one ``run_partitions`` row per outcome."""
+
+    # ---------------------------------------------------------------------------- runs
+    def create_run(self, run: Run) -> None:
+        """Insert the run; the first run also records the key columns (``partition_by``) so
+        keys given as mappings can be put in canonical column order."""
+        with self._begin() as conn:
+            known = conn.execute(
+                select(t.meta.c.value).where(t.meta.c.name == "partition_by")
+            ).scalar()
+            if known is None and run.spec.get("partition_by"):
+                conn.execute(
+                    insert(t.meta).values(
+                        name="partition_by", value=dumps(run.spec["partition_by"])
+                    )
+                )
+            conn.execute(
+                insert(t.runs).values(
+                    run_id=run.run_id,
+                    kind=run.kind,
+                    status=run.status,
+                    spec_name=run.spec_name,
+                    spec_hash=run.spec_hash,
+                    spec_json=dumps(run.spec),
+                    data_source=run.data_source,
+                    data_fingerprint=run.data_fingerprint,
+                    started_at=run.started_at,
+                    ended_at=run.ended_at,
+                    n_partitions=run.n_partitions,
+                    n_trained=0,
+                    n_skipped=0,
+                    n_failed=0,
+                    options_json=dumps(run.options),
+                )
+            )
+
+    def finish_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
+        with self._begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(status=status, ended_at=now(), error=error)
+            )
+        return self.get_run(run_id)
+
+    def reopen_run(self, run_id: str, n_partitions: int) -> None:
+        """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
+        forgotten (and uncounted) so they can be trained and recorded again."""
+        c = t.run_partitions.c
+        lost = and_(c.run_id == run_id, c.status == "lost")
+        with self._begin() as conn:
+            n_lost = conn.execute(select(func.count()).where(lost)).scalar_one()
+            conn.execute(delete(t.run_partitions).where(lost))
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(
+                    status="running", ended_at=None, error=None, n_partitions=n_partitions,
+                    n_failed=t.runs.c.n_failed - n_lost,
+                )
+            )  # fmt: skip
+
+    def get_run(self, run_id: str) -> Run:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"no run with id '{run_id}'")
+        return run_entity(row)
+
+    def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
+        q = select(t.runs).order_by(t.runs.c.started_at.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [run_entity(r) for r in conn.execute(q)]
+
+    def run_outcomes(
+        self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
+    ) -> list[PartitionOutcome]:
+        c = t.run_partitions.c
+        q = select(t.run_partitions).where(c.run_id == run_id)
+        if status:
+            q = q.where(c.status.in_([status] if isinstance(status, str) else status))
+        q = q.order_by(c.key).limit(limit)
+        with self.engine.connect() as conn:
+            return [
+                PartitionOutcome(
+                    r.key,
+                    r.status,
+                    r.error_type or "",
+                    r.message or "",
+                    r.n_rows,
+                    r.data_fingerprint,
+                )
+                for r in conn.execute(q)
+            ]
+
+    def recorded_keys(self, run_id: str) -> set[str]:
+        """Keys with an outcome in this run: what a resumed run skips (not ``lost`` ones,
+        whose task died: those are trained again)."""
+        c = t.run_partitions.c
+        q = select(c.key).where(and_(c.run_id == run_id, c.status != "lost"))
+        with self.engine.connect() as conn:
+            return set(conn.execute(q).scalars())

@@ -1,0 +1,327 @@
+"""Writes to the SQL store: versions and their alias moves, alias changes, pruning.
+
+Writes come in batches (one transaction per finished chunk of partitions), because a
+per-partition transaction would make the registry the bottleneck at 100,000 partitions. Every
+write here is a single transaction: a version row, its alias move and its run record land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy.engine import Connection
+
+from manymodels.exceptions import (
+    AliasNotFound,
+    NothingToRollBack,
+    RegistryError,
+    VersionNotFound,
+)
+from manymodels.registry import schema as t
+from manymodels.registry.base import StoreBase
+from manymodels.registry.bulk import _insert_rows
+from manymodels.registry.engine import Move, batches, now
+from manymodels.registry.entities import AliasMove, NewVersion, PartitionOutcome
+from manymodels.registry.rows import (
+    VERSION_COLUMNS,
+    JsonMemo,
+    encode_json,
+    move_entity,
+    version_row,
+)
+
+
+class WritesMixin(StoreBase):
+    """``SqlStore``'s writes: each method is one write transaction."""
+
+    # ---------------------------------------------------------------------------- writes
+    def record(
+        self,
+        run_id: str,
+        versions: Sequence[NewVersion],
+        outcomes: Sequence[PartitionOutcome],
+        *,
+        libraries: dict[str, str],
+        promote: Callable[[NewVersion], str | None] | None = None,
+        candidate_alias: str | None = "candidate",
+        count: bool = True,
+    ) -> dict[str, int]:
+        """Register a chunk's results in one transaction; returns ``{key: new version}``.
+
+        A partition with no ``production`` alias gets it (reason "first version"); otherwise the
+        new version is promoted when ``promote(version)`` gives a reason, or else gets
+        ``candidate_alias``. A verdict is only applied while production still points at the
+        champion it was made against (``evaluation["champion_version"]``): if production moved
+        during the run (a manual promotion or rollback), the new version becomes a candidate.
+        ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
+        of the partitions).
+        """
+        with self._begin() as conn:
+            stamp = now()  # under the write lock: stamps follow commit order
+            keys = [v.key for v in versions]
+            latest = self._latest_versions(conn, keys)
+            production = self._alias_versions(conn, keys, "production")
+            new_numbers = {v.key: latest.get(v.key, 0) + 1 for v in versions}
+            fresh = [v for v in versions if v.key not in latest]
+            if fresh:
+                _insert_rows(
+                    conn,
+                    t.partitions,
+                    _PARTITION_COLUMNS,
+                    [
+                        (v.key, encode_json(v.key_values), new_numbers[v.key], stamp, stamp)
+                        for v in fresh
+                    ],
+                )
+            known = [v for v in versions if v.key in latest]
+            if known:
+                conn.execute(
+                    update(t.partitions)
+                    .where(t.partitions.c.key == bindparam("k"))
+                    .values(latest_version=bindparam("v"), updated_at=stamp),
+                    [{"k": v.key, "v": new_numbers[v.key]} for v in known],
+                )
+            if versions:
+                libraries_json, memo = encode_json(libraries), JsonMemo()
+                _insert_rows(
+                    conn,
+                    t.model_versions,
+                    VERSION_COLUMNS,
+                    [
+                        version_row(v, new_numbers[v.key], run_id, stamp, libraries_json, memo)
+                        for v in versions
+                    ],
+                )
+            moves: list[Move] = []
+            for v in versions:
+                reason = promote(v) if promote and v.key in production else None
+                if v.key not in production:
+                    moves.append(
+                        (v.key, "production", new_numbers[v.key], "first version", "first")
+                    )
+                elif reason and (moved := _moved_since_planned(v, production[v.key])):
+                    if candidate_alias:
+                        why = f"not promoted: {moved}; the verdict was '{reason}'"
+                        moves.append((v.key, candidate_alias, new_numbers[v.key], why, "new"))
+                elif reason:
+                    moves.append((v.key, "production", new_numbers[v.key], reason, "policy"))
+                elif candidate_alias:
+                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version", "new"))
+            self._move_aliases(conn, moves, run_id, stamp)
+            rows = [
+                (run_id, v.key, "trained", new_numbers[v.key], None, None, v.n_rows,
+                 v.data_fingerprint)
+                for v in versions
+            ] + [
+                (run_id, o.key, o.status, None, o.error_type, o.message, o.n_rows,
+                 o.data_fingerprint)
+                for o in outcomes
+            ]  # fmt: skip
+            if rows:
+                _insert_rows(conn, t.run_partitions, _RUN_PARTITION_COLUMNS, rows)
+            if not count:
+                return new_numbers
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(
+                    n_trained=t.runs.c.n_trained + len(versions),
+                    n_skipped=t.runs.c.n_skipped + sum(o.status == "skipped" for o in outcomes),
+                    n_failed=t.runs.c.n_failed
+                    + sum(o.status in ("failed", "lost") for o in outcomes),
+                )
+            )
+        return new_numbers
+
+    def set_alias(
+        self,
+        key: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str,
+        run_id: str | None = None,
+        action: str = "promote",
+        idempotent: bool = False,
+    ) -> AliasMove:
+        """Point ``alias`` at an existing version, with its history entry, in one transaction.
+
+        ``idempotent``: when ``alias`` already points at ``version``, write nothing and return
+        the history entry that put it there (checked inside the same transaction).
+        """
+        with self._begin() as conn:
+            if not self._version_exists(conn, key, version):
+                self._require_partition(conn, key)
+                raise VersionNotFound(f"partition '{key}' has no version {version}")
+            if idempotent and self._alias_versions(conn, [key], alias).get(key) == version:
+                c = t.alias_history.c
+                last = conn.execute(
+                    select(t.alias_history)
+                    .where(and_(c.key == key, c.alias == alias))
+                    .order_by(c.id.desc())
+                    .limit(1)
+                ).first()
+                if last is not None and last.to_version == version:
+                    return move_entity(last)
+            move = (key, alias, version, reason, action)
+            return self._move_aliases(conn, [move], run_id, now())[0]
+
+    def rollback_alias(
+        self, key: str, alias: str = "production", *, reason: str | None = None
+    ) -> AliasMove:
+        """Move ``alias`` back to the version it pointed at before its latest forward move.
+
+        The history is replayed as a stack (a rollback pops), so rolling back twice goes two
+        versions back rather than toggling. Versions deleted since (``gc --keep``) are skipped:
+        the alias goes to the newest earlier version that still exists, and
+        ``NothingToRollBack`` is raised when none does. Read and write happen in one
+        transaction (under the write lock). ``reason`` defaults to "rollback from vN".
+        """
+        with self._begin() as conn:
+            self._require_partition(conn, key)
+            c = t.alias_history.c
+            rows = conn.execute(
+                select(c.to_version, c.action)
+                .where(and_(c.key == key, c.alias == alias))
+                .order_by(c.id)
+            ).all()
+            stack = _replay(rows)
+            current = self._alias_versions(conn, [key], alias).get(key)
+            if current is None:
+                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
+            if stack and stack[-1] != current:  # moved outside the history: start from there
+                stack.append(current)
+            earlier = stack[:-1]
+            exists = self._existing_versions(conn, key, earlier)
+            target = next((v for v in reversed(earlier) if v in exists), None)
+            if target is None:
+                raise NothingToRollBack(
+                    f"partition '{key}' has no earlier '{alias}' version to roll back to"
+                    + (" that still exists" if earlier else "")
+                )
+            why = reason or f"rollback from v{current}"
+            return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
+
+    def _move_aliases(
+        self, conn: Connection, moves: list[Move], run_id: str | None, at: str
+    ) -> list[AliasMove]:
+        if not moves:
+            return []
+        out = []
+        for alias in {m[1] for m in moves}:
+            group = [m for m in moves if m[1] == alias]
+            before = self._alias_versions(conn, [m[0] for m in group], alias)
+            updates = [m for m in group if m[0] in before]
+            inserts = [m for m in group if m[0] not in before]
+            if updates:
+                conn.execute(
+                    update(t.aliases)
+                    .where(and_(t.aliases.c.key == bindparam("k"), t.aliases.c.alias == alias))
+                    .values(version=bindparam("v"), updated_at=at),
+                    [{"k": m[0], "v": m[2]} for m in updates],
+                )
+            if inserts:
+                conn.execute(
+                    insert(t.aliases),
+                    [
+                        {"key": m[0], "alias": alias, "version": m[2], "updated_at": at}
+                        for m in inserts
+                    ],
+                )
+            out += [
+                AliasMove(k, a, before.get(k), v, r, run_id, at, act) for k, a, v, r, act in group
+            ]
+        conn.execute(insert(t.alias_history), [m.__dict__ for m in out])
+        return out
+
+    def prune_versions(self, keep: int, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
+        """Delete versions older than each partition's ``keep`` newest, except aliased ones.
+
+        One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
+        """
+        if keep < 1:
+            raise RegistryError("retention must keep at least 1 version per partition")
+        c, a = t.model_versions.c, t.aliases.c
+        rank = func.row_number().over(partition_by=c.key, order_by=c.version.desc()).label("rank")
+        ranked = select(c.id, c.key, c.version, c.artifact_sha256, rank).subquery()
+        aliased = select(a.key, a.version)
+        q = select(ranked.c.id, ranked.c.key, ranked.c.version, ranked.c.artifact_sha256).where(
+            ranked.c.rank > keep,
+            ~tuple_(ranked.c.key, ranked.c.version).in_(aliased),
+        )
+        with self._begin() as conn:
+            doomed = conn.execute(q).all()
+            if doomed and not dry_run:
+                ids = [r.id for r in doomed]
+                for batch in batches(ids):
+                    conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
+        return [(r.key, r.version, r.artifact_sha256) for r in doomed]
+
+    def _version_exists(self, conn: Connection, key: str, version: int) -> bool:
+        c = t.model_versions.c
+        q = select(c.id).where(and_(c.key == key, c.version == version))
+        return conn.execute(q).first() is not None
+
+    def _existing_versions(self, conn: Connection, key: str, versions: Sequence[int]) -> set[int]:
+        c = t.model_versions.c
+        found: set[int] = set()
+        for batch in batches(sorted(set(versions))):
+            q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
+            found.update(conn.execute(q).scalars())
+        return found
+
+    def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        c = t.partitions.c
+        for batch in batches(keys):
+            out.update(conn.execute(select(c.key, c.latest_version).where(c.key.in_(batch))).all())
+        return out
+
+    def _alias_versions(self, conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
+        out: dict[str, int] = {}
+        c = t.aliases.c
+        for batch in batches(keys):
+            q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
+            out.update(conn.execute(q).all())
+        return out
+
+
+def _replay(rows: Iterable[Any]) -> list[int]:
+    """The alias history ``(to_version, action)`` replayed as a stack: a forward move pushes,
+    a rollback pops back to its target. Never fails, whatever the history holds."""
+    stack: list[int] = []
+    for to_version, action in rows:
+        if action == "rollback":
+            if stack:
+                stack.pop()
+            if to_version is None or (stack and stack[-1] == to_version):
+                continue
+            if to_version in stack:  # it skipped versions deleted since: back to its target
+                del stack[len(stack) - stack[::-1].index(to_version) :]
+            else:  # a history written by racing writers (before writes were serialised)
+                stack.append(to_version)
+        elif to_version is not None:
+            stack.append(to_version)
+    return stack
+
+
+def _moved_since_planned(v: NewVersion, current: int) -> str | None:
+    """Why a promotion verdict no longer applies, or ``None`` if it does: the verdict compared
+    the new version against the production version of when the run was planned."""
+    if "champion_version" not in v.evaluation:
+        return None  # no champion recorded: nothing to compare (a direct store call)
+    planned = v.evaluation.get("champion_version")
+    if planned == current:
+        return None
+    against = f"v{planned}" if planned is not None else "no production version"
+    return f"production moved during the run (evaluated against {against}, now v{current})"
+
+
+# Column order of the tuples record() builds (each table's own order, as INSERT compiles it).
+_PARTITION_COLUMNS = ("key", "key_json", "latest_version", "created_at", "updated_at")
+_RUN_PARTITION_COLUMNS = (
+    "run_id", "key", "status", "version", "error_type", "message", "n_rows", "data_fingerprint",
+)  # fmt: skip
