@@ -1,0 +1,46 @@
+"""The ``manymodels`` command.
+
+Heavy imports (pandas, scikit-learn, Ray) happen inside commands so ``manymodels --help`` is
+instant. Every error we raise on purpose is shown as one line, ``error: …``, with exit code 2
+for bad input (spec, data, unknown names) and 1 for everything else — never a traceback. A bad
+command line (an option out of range, an unknown option, a missing argument) is one such line
+too, with exit code 2.
+
+The commands live in modules by job: ``train`` (train, score, forecast), ``registry``
+(promote, rollback, gc, and the ``models`` and ``runs`` groups), ``intro`` (demo, version) and
+``serving.command`` (serve); ``errors`` holds the error handling every group shares and
+``options`` the options several commands share. This module assembles the app in one place, so
+the order ``manymodels --help`` lists commands in is written down here rather than following
+from the order modules happen to be imported in.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from manymodels.cli import intro, registry, train
+from manymodels.cli.errors import Group
+from serving.command import serve  # typer only; FastAPI loads when the command runs
+
+app = typer.Typer(
+    cls=Group,
+    help="Train, version and serve one model per partition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(registry.models_app, name="models")
+app.add_typer(registry.runs_app, name="runs")
+app.command()(train.train)
+app.command()(registry.promote)
+app.command()(registry.rollback)
+app.command()(registry.gc)
+app.command("serve")(serve)
+app.command()(intro.demo)
+app.command()(intro.version)
+app.command()(train.score)
+app.command()(train.forecast)
+
+
+def main() -> None:
+    app()

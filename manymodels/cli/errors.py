@@ -1,0 +1,91 @@
+"""How the ``manymodels`` command fails: one ``error: …`` line on stderr, never a traceback.
+
+Kept apart from the commands because every group (the top-level app and ``models``/``runs``)
+uses the same class, and the rules for exit codes live in one place: 2 for bad input (spec, data,
+unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+_BAD_INPUT_EXIT = 2
+
+
+class Group(TyperGroup):
+    """Turns our own exceptions, and typer's usage errors, into one clear line on stderr, at the
+    outermost edge.
+
+    Typer would show a bad option (``--limit 0``, ``--bogus``, a missing argument) as a usage
+    line, a hint and a boxed message; every other error of ours is one ``error: …`` line that
+    scripts and people read the same way, so these are too.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        # A group's own command line is parsed here, before ``invoke``: ``manymodels --bogus``.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.TyperException as e:
+            _exit_on_usage_error(e)
+            raise
+
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context type is private
+        from manymodels.exceptions import DataError, ManyModelsError, SpecError
+
+        try:
+            return super().invoke(ctx)
+        except ManyModelsError as e:
+            typer.echo(f"error: {e}", err=True)
+            bad_input = isinstance(e, SpecError | DataError | LookupError)
+            ctx.exit(_BAD_INPUT_EXIT if bad_input else 1)
+        except typer.TyperException as e:  # a subcommand's name, options or arguments
+            _exit_on_usage_error(e)
+            raise
+        except KeyboardInterrupt:
+            typer.echo(
+                "interrupted: work already committed is kept "
+                "(an interrupted training run can be finished with --resume RUN_ID)",
+                err=True,
+            )
+            ctx.exit(130)
+
+
+def _exit_on_usage_error(error: typer.TyperException) -> None:
+    """Print ``error`` (click's BadParameter, NoSuchOption, UsageError… which typer ≥ 0.26
+    vendors under the public base ``TyperException``) as one line and exit with its code (2 for
+    usage errors). Returns only for the help shown when a group is run without arguments,
+    which click signals with a usage error too; typer itself recognises it by name."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return
+    typer.echo(f"error: {_usage_line(error)}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+def _usage_line(error: typer.TyperException) -> str:
+    """``--limit: input should be less than or equal to 1000 (got 5000)``: which option or
+    argument, then what is wrong with it, as in our other errors; other usage errors keep
+    click's message (``no such option: --bogus``, ``missing argument 'data'``)."""
+    if isinstance(error, typer.BadParameter) and error.message and error.param is not None:
+        where = error.param.get_error_hint().replace("'", "")
+        if error.param.param_type_name == "argument":
+            where = where.upper()  # as the commands' help names them: SPEC, DATA, VERSION
+        text = f"{where}: {_lower_first(error.message)}"
+        from pydantic import ValidationError  # what typer validates values with
+
+        problems = error.__cause__.errors() if isinstance(error.__cause__, ValidationError) else []
+        if problems and problems[0].get("input") is not None:
+            text = f"{text.rstrip('.')} (got {problems[0]['input']})"
+    else:
+        text = _lower_first(error.format_message())
+    text = " ".join(text.split())  # one line, whatever the message
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
+
+
+def _lower_first(text: str) -> str:
+    """``Missing option`` → ``missing option``, like our own messages; ``VERSION …`` stays."""
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text

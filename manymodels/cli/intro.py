@@ -1,0 +1,31 @@
+"""The commands a newcomer runs first: ``demo`` (the README's first command) and ``version``.
+
+Neither needs a registry of the user's; they are kept apart from the training and registry
+commands, whose shared options they do not use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manymodels import __version__
+
+
+def demo(
+    registry: Annotated[
+        Path, typer.Option(help="Where the demo registry goes (replaced if it exists).")
+    ] = Path("mmdemo"),
+    backend: Annotated[str, typer.Option(help="'ray' or 'local'.")] = "ray",
+) -> None:
+    """Train the per-store sales sample end to end and show what happened."""
+    from manymodels.demo import run_demo
+
+    run_demo(registry, backend=backend)
+
+
+def version() -> None:
+    """Print the manymodels version."""
+    typer.echo(__version__)

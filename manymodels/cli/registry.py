@@ -1,0 +1,193 @@
+"""The commands that look after a registry: ``promote``, ``rollback``, ``gc`` and the ``models``
+and ``runs`` groups.
+
+None of them trains or scores; they open the registry, do one thing, and print it as a table or
+``--json``. The groups are built here with their commands, and added to the top-level app in
+``manymodels.cli``, which also registers the top-level commands in the order ``--help`` lists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from manymodels.cli.errors import Group
+from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt
+
+models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
+runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
+
+
+def _open(registry: Path) -> Any:
+    from manymodels.registry import Registry
+
+    return Registry.open(registry)
+
+
+def promote(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    version: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The version to serve.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
+    json_out: JsonOpt = False,
+) -> None:
+    """Point a partition's production alias at VERSION (routers pick it up within seconds)."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
+    _show_move(move, json_out, console)
+
+
+def rollback(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a partition's production alias back to the version it served before."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        move = reg.rollback(key)
+    _show_move(move, json_out, console)
+
+
+def _show_move(move: Any, json_out: bool, console: Any) -> None:
+    if json_out:
+        console.print_json(move.to_dict())
+    else:
+        console.out.print(
+            f"{move.key}: {move.alias} v{move.from_version} → v{move.to_version} ({move.reason})"
+        )
+
+
+def gc(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_INT,
+            help="Keep this many newest versions per partition (+ aliased ones).",
+        ),
+    ] = None,
+    grace_seconds: Annotated[
+        float,
+        typer.Option(min=0, help="Spare unreferenced artifacts younger than this (seconds)."),
+    ] = 3600.0,
+    dry_run: Annotated[bool, typer.Option(help="Report what would go; delete nothing.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Delete versions past the retention limit and artifacts no version references."""
+    from manymodels import console
+    from manymodels.gc import collect
+
+    with _open(registry) as reg:
+        report = collect(reg, keep=keep, grace_seconds=grace_seconds, dry_run=dry_run)
+    if json_out:
+        console.print_json(report.to_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console.out.print(
+        f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
+        f"artifact(s), {report.bytes_freed:,} bytes; {report.artifacts_kept_young} unreferenced "
+        f"artifact(s) younger than {grace_seconds:g}s kept"
+    )
+
+
+@models_app.command("list")
+def models_list(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Partitions with their production model, its metric and the naive baseline's."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        items = reg.list_partitions(limit=limit, offset=offset)
+        total = reg.count_partitions()
+    if json_out:
+        console.print_json(
+            {"total": total, "offset": offset, "items": [p.to_dict() for p in items]}
+        )
+    else:
+        console.partitions_table(items, total=total, offset=offset)
+
+
+@models_app.command("show")
+def models_show(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """All versions of one partition, its aliases, candidates tried, and alias history."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        part = reg.get_partition(key)
+        versions = reg.list_versions(part.key)
+        history = reg.alias_history(part.key)
+    if json_out:
+        console.print_json(
+            {
+                "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
+                "versions": [v.to_dict() for v in versions],
+                "alias_history": [m.to_dict() for m in history],
+            }
+        )
+        return
+    console.versions_table(part.key, versions)
+    prod = next((v for v in versions if "production" in v.aliases), None)
+    if prod is not None:
+        console.candidates_table(prod)
+    console.history_table(history)
+
+
+@runs_app.command("list")
+def runs_list(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Training runs, newest first."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        runs = reg.list_runs(limit=limit)
+    if json_out:
+        console.print_json([r.to_dict() for r in runs])
+    else:
+        console.runs_table(runs)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list').")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """One run: inputs, counts, and every failed or skipped partition with its reason."""
+    from manymodels import console
+
+    with _open(registry) as reg:
+        run = reg.get_run(run_id)
+        failed = reg.store.run_outcomes(run_id, status=("failed", "lost"))
+        skipped = reg.store.run_outcomes(run_id, status="skipped")
+    if json_out:
+        console.print_json(
+            {
+                "run": run.to_dict(),
+                "failed": [o.to_dict() for o in failed],
+                "skipped": [o.to_dict() for o in skipped],
+            }
+        )
+        return
+    console.run_detail(run)
+    if failed:
+        console.outcomes_table(failed, title="failed partitions")
+    if skipped:
+        console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")

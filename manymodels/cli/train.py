@@ -1,0 +1,197 @@
+"""The commands that run models over data: ``train``, ``score`` and ``forecast``.
+
+They share the compute choices (``--backend``, ``--ray-address``) and report a summary of the
+work done; the commands that look after a registry (promote, rollback, gc, browsing) are in
+``manymodels.cli.registry``. Heavy imports stay inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+
+
+def train(
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
+    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="'ray' (default) or 'local' to train in this process.")
+    ] = "ray",
+    strict: Annotated[bool, typer.Option(help="Stop at the first failed partition.")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="Finish an interrupted run, skipping committed partitions.")
+    ] = None,
+    changed_only: Annotated[
+        bool,
+        typer.Option(help="Only partitions whose data changed since they were last trained."),
+    ] = False,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option("--partitions", help="Train exactly these keys (repeat the option)."),
+    ] = None,
+    partitions_file: Annotated[
+        Path | None, typer.Option(help="Train exactly the keys listed in this file, one a line.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train one model per partition of DATA as SPEC says, into the registry.
+
+    A partition that already has a production model is retrained: the new version is evaluated
+    against production and the spec's promotion policy decides whether it replaces it.
+    """
+    from manymodels import console
+    from manymodels.pipeline import train as run_train
+    from manymodels.spec import Spec
+
+    parsed = Spec.from_toml(spec)
+    only = _keys_from(partitions, partitions_file)
+    show_bar = not json_out and sys.stderr.isatty()
+    with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
+        summary = run_train(
+            parsed, data, registry,
+            backend=backend, ray_address=ray_address, strict=strict, progress=bar, resume=resume,
+            only=only, changed_only=changed_only,
+        )  # fmt: skip
+    if json_out:
+        console.print_json(
+            {
+                "run": summary.run.to_dict(),
+                "decisions": summary.decisions,
+                "failures": [f.to_dict() for f in summary.failures],
+                "seconds": summary.seconds,
+                "startup_seconds": summary.startup_seconds,
+                "registry": str(registry),
+            }
+        )
+    else:
+        console.run_summary(summary, str(registry))
+
+
+def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
+    """Keys from the command line and/or a file (blank lines and # comments ignored)."""
+    if keys is None and path is None:
+        return None
+    out = list(keys or [])
+    if path is not None:
+        from manymodels.exceptions import DataError
+
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise DataError(f"{path}: cannot read the partitions file ({e.strerror})") from None
+        out += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return out
+
+
+def score(
+    data: Annotated[
+        Path, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Scores file, .parquet or .csv (written on success)."),
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    alias: Annotated[
+        str, typer.Option(help="Which version of each partition scores its rows.")
+    ] = "production",
+    backend: Annotated[
+        str, typer.Option(help="'ray' (default) or 'local' to score in this process.")
+    ] = "ray",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
+    ] = None,
+    skip_unknown: Annotated[
+        bool,
+        typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score every row of DATA with its partition's model at ALIAS into OUT.
+
+    Keys with no such model (unknown, too small to train, or without the alias) are scored by
+    the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
+    model_version, model_partition and fallback.
+    """
+    from manymodels import console
+    from manymodels.scoring import score_file
+
+    summary = score_file(
+        data, out, registry,
+        alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
+    )  # fmt: skip
+    if json_out:
+        console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
+        return
+    unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
+    typer.echo(
+        f"scored {summary.rows:,} rows of {summary.partitions:,} partitions "
+        f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
+        f"in {summary.seconds:.1f}s → {out}"
+    )
+
+
+def forecast(
+    horizon: Annotated[int, typer.Option(help="Periods to forecast per partition (1-1000).")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option("--partitions", help="Forecast only these keys (repeat the option)."),
+    ] = None,
+    future: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exogenous features of future periods (.csv or .parquet) with the key and time "
+            "columns. Partitions without rows in it carry their last known values forward."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Forecast the next HORIZON periods of each partition with its production model.
+
+    Only models trained from a spec with a time_column can be forecast; the fallback is not.
+    Steps continue each partition's last training time at the data's frequency. Exogenous
+    features come from --future when given, else each partition's last known values are carried
+    forward; with target lags in the spec, each step's prediction feeds the next step's lags.
+    """
+    from manymodels import console
+    from manymodels.forecast import forecast as run_forecast
+    from manymodels.timefeatures import time_to_json
+
+    if out is not None:
+        from manymodels.data import output_format, write_table
+
+        output_format(out)  # a bad extension or directory fails before any work
+    frame = run_forecast(registry, partitions, horizon=horizon, future=future)
+    n = len(frame) // horizon  # every partition has HORIZON rows
+    if out is not None:
+        write_table(frame, out)
+        if json_out:
+            console.print_json({"horizon": horizon, "partitions": n, "rows": len(frame),
+                                "out": str(out)})  # fmt: skip
+        else:
+            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s) → {out}")
+        return
+    if json_out:
+        rows = frame.to_dict(orient="records")
+        time_column = frame.columns[-3]
+        for row in rows:
+            row[time_column] = time_to_json(row[time_column])
+        console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
+    else:
+        console.out.print(frame.to_string(index=False), markup=False)
