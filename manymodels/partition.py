@@ -108,15 +108,18 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
 
 
-_DECIMAL = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)")
+_INTEGRAL_DECIMAL = re.compile(r"(-?)0*(\d+)\.0+")
 
 
 def numbers_as_trained(key: str) -> str | None:
-    """``store=2.0`` → ``store=2``: the key with decimal-looking values written the way
-    training writes a numeric key value (``format_value``), or ``None`` if nothing changes.
+    """``store=2.0`` → ``store=2``: the key with integral values written as decimals
+    (``2.0``, ``-7.00``) written the way training writes an integral number (``format_value``),
+    or ``None`` if no value changes.
 
-    A key in a URL is text, so ``2.0`` cannot be told from a string column's ``"2.0"``;
-    callers try this form only after the key as given was not found.
+    Clients that keep keys as floats (JavaScript, a pandas column with a NaN) send ``2.0`` for
+    the partition trained as ``2``. The rewrite is textual, so no value is rounded; and since a
+    URL's text cannot say whether ``2.0`` was meant as a number or a label, callers try this
+    form only when the key as given is not in production, and only to read.
     """
     try:
         parsed = decode_key(key)
@@ -124,11 +127,11 @@ def numbers_as_trained(key: str) -> str | None:
         return None
     changed = False
     for column, value in parsed.items():
-        if _DECIMAL.fullmatch(value):
-            number = float(value)
-            if math.isfinite(number) and (text := format_value(number)) != value:
-                parsed[column] = text
-                changed = True
+        match = _INTEGRAL_DECIMAL.fullmatch(value)
+        if match:
+            sign, digits = match.groups()
+            parsed[column] = f"{sign}{digits}" if digits != "0" else "0"
+            changed = True
     return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
 
 

@@ -78,6 +78,14 @@ class ModelCache(Generic[T]):
         with self._lock:
             return list(self._items)
 
+    def peek(self, key: str, version: int) -> T | None:
+        """The cached model, or ``None``: never loads. A hit counts and refreshes its place."""
+        with self._lock:
+            item = self._lookup((key, version))
+            if item is not None:
+                self._hits += 1
+            return item
+
     def get(self, key: str, version: int) -> T:
         k = (key, version)
         with self._lock:

@@ -53,6 +53,16 @@ def serve(
     retrain_workers: Annotated[
         int, typer.Option(min=1, help="Retrain jobs run at a time (others queue).")
     ] = 1,
+    inline_loads: Annotated[
+        bool | None,
+        typer.Option(
+            "--inline-loads/--thread-loads",
+            help="Load a model missing from the cache on the event loop, or in a worker "
+            "thread. Default: inline when the registry is a SQLite file with local artifacts "
+            "and loads are quick (< 2 ms on average).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
 
@@ -75,6 +85,7 @@ def serve(
             refresh_seconds=refresh_seconds,
             retrain_backend=retrain_backend,
             retrain_workers=retrain_workers,
+            inline_loads=inline_loads,
         )
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)

@@ -65,6 +65,7 @@ class Affine:
             type(X) is np.ndarray
             and X.dtype == np.float64
             and X.ndim == 2
+            and X.shape[0] >= 1
             and X.shape[1] == self.coef.shape[-1]
             and bool(np.isfinite(X).all())
         )

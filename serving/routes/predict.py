@@ -17,6 +17,7 @@ from serving.schemas import (
     PartitionPredictions,
     PredictRequest,
 )
+from serving.served import ServedModel
 
 router = APIRouter(tags=["predict"])
 
@@ -74,8 +75,12 @@ async def predict_partition(
     text = path_key(request, key, suffix="/predict")
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text)
-        if len(body.rows) <= INLINE_ROWS and service.scores_inline(target):
-            scored = service.score_target(target, body.rows, with_probabilities=probabilities)
+        inline = service.inline_model(target) if len(body.rows) <= INLINE_ROWS else False
+        if inline is not False:
+            model = inline if isinstance(inline, ServedModel) else None
+            scored = service.score_target(
+                target, body.rows, with_probabilities=probabilities, model=model
+            )
         else:  # a remote load, or a big batch: off the event loop
             scored = await run_in_threadpool(
                 service.score_target, target, body.rows, with_probabilities=probabilities

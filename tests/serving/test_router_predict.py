@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -230,3 +231,33 @@ def test_a_cache_miss_loads_on_the_event_loop_only_when_told_or_local(
         predict(client, KEY, rows)  # a hit: no second load
     assert len(threads) == 1
     assert threads[0].startswith("AnyIO worker") == (inline is False), threads
+
+
+def test_after_a_slow_load_misses_go_to_threads_until_loads_are_quick_again(
+    registry_path: Path,
+) -> None:
+    with Registry.open(registry_path) as reg:
+        keys = [p.key for p in reg.list_partitions() if p.production is not None]
+    threads: list[str] = []
+    with open_client(Settings(registry=registry_path)) as client:
+        service = client.app.state.service
+        load, read = service.cache.loader, service.registry.artifacts.get
+
+        def spy(key: str, version: int) -> Any:
+            threads.append(threading.current_thread().name)
+            return load(key, version)
+
+        def slow_first_read(digest: str) -> bytes:  # a big model, or a disk that stalled once
+            if len(threads) == 1:
+                time.sleep(0.05)
+            return read(digest)
+
+        service.cache.loader = spy
+        service.registry.artifacts.get = slow_first_read
+        for key in keys:
+            assert predict(client, key, feature_rows(1)).status_code == 200
+    in_thread = [name.startswith("AnyIO worker") for name in threads]
+    assert len(in_thread) == len(keys) >= 8
+    assert not in_thread[0]  # quick so far: inline
+    assert in_thread[1]  # the slow load sends the next miss to a thread
+    assert not in_thread[-1], in_thread  # quick loads since: inline again
