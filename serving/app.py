@@ -106,6 +106,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                         "fallback": service.aliases.get("__fallback__") is not None,
                         "admin": settings.admin_enabled,
                         "retrain_backend": settings.retrain_backend,
+                        "inline_loads": service.inline_loads,
                         "startup_ms": round((time.perf_counter() - started) * 1000, 1),
                     }
                 )

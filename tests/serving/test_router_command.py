@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,27 @@ def test_a_missing_registry_fails_before_serving(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["--registry", str(tmp_path / "nope"), "--port", "0"])
     assert result.exit_code != 0
     assert isinstance(result.exception, RegistryError)
+
+
+@pytest.mark.parametrize("flag,inline", [([], True), (["--thread-loads"], False)])
+def test_serve_says_where_cache_misses_load(
+    registry_path: Path, flag: list[str], inline: bool
+) -> None:
+    """A local registry loads misses on the event loop unless told otherwise; the start-up
+    log line says which."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+           "--port", str(port), *flag]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            ready = next((line for line in proc.stderr if "router ready" in line), "")
+        finally:
+            proc.terminate()
+    fields = json.loads(ready[ready.index("{") :])
+    assert fields["inline_loads"] is inline
 
 
 def test_running_server_reports_a_failed_start(tmp_path: Path) -> None:
