@@ -68,6 +68,7 @@ def _syncfs(path: Path) -> None:
 # Temp names must never collide, or O_EXCL refuses the write: not between threads (the counter),
 # forked processes (the pid), nor hosts sharing a network directory (the random part).
 _TMP_COUNTER = itertools.count()
+_TMP_PREFIX = ".tmp-"  # never a digest, so readers and digests() ignore these files
 # O_EXCL: never write into a file someone else created. Mode 0o666 lets the umask (and default
 # ACLs) decide, as a plain open() would, so a router running as another user can read the file.
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -146,6 +147,11 @@ class ArtifactStore(Protocol):
         """Every digest held (for garbage collection)."""
         ...
 
+    def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        """Remove half-written leftovers (a writer killed between create and rename) last
+        modified before ``older_than`` (epoch seconds); returns (files, bytes)."""
+        ...
+
     @property
     def url(self) -> str: ...
 
@@ -183,7 +189,7 @@ class LocalArtifactStore:
         """
         digest = sha256(data)
         parent = os.path.join(self.root, digest[:2], digest[2:4])
-        tmp = os.path.join(parent, f".tmp-{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}")
+        tmp = os.path.join(parent, f"{_TMP_PREFIX}{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}")
         created = False
         try:
             try:
@@ -250,6 +256,25 @@ class LocalArtifactStore:
         for path in self.root.glob("??/??/*"):
             if _SHA256.fullmatch(path.name):
                 yield path.name
+
+    def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        # A live temp file exists for the milliseconds between open and rename, so a grace
+        # period of minutes can never catch one in flight.
+        files = freed = 0
+        if not self.root.exists():
+            return files, freed
+        for path in self.root.glob(f"??/??/{_TMP_PREFIX}*"):
+            try:
+                st = path.stat()
+                if st.st_mtime >= older_than:
+                    continue
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+            files += 1
+            freed += st.st_size
+        return files, freed
 
 
 def open_store(url: str | Path) -> ArtifactStore:

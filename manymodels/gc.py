@@ -22,6 +22,7 @@ class GcReport:
     artifacts_deleted: int = 0
     bytes_freed: int = 0
     artifacts_kept_young: int = 0
+    temp_files_deleted: int = 0  # half-written artifacts of killed writers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,7 +36,8 @@ def collect(
     dry_run: bool = False,
 ) -> GcReport:
     """Apply retention (``keep`` newest versions per partition, plus every aliased version),
-    then remove unreferenced artifacts older than ``grace_seconds``."""
+    then remove unreferenced artifacts, and temp files of killed writers, older than
+    ``grace_seconds``."""
     pruned = registry.store.prune_versions(keep, dry_run=dry_run) if keep is not None else []
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
@@ -53,10 +55,13 @@ def collect(
             registry.artifacts.delete(digest)
         deleted += 1
         freed += size
+    temp_files, temp_bytes = registry.artifacts.sweep_temporaries(cutoff, dry_run=dry_run)
+    freed += temp_bytes
     return GcReport(
         dry_run=dry_run,
         versions_deleted=[(k, v) for k, v, _ in pruned],
         artifacts_deleted=deleted,
         bytes_freed=freed,
         artifacts_kept_young=young,
+        temp_files_deleted=temp_files,
     )

@@ -311,6 +311,29 @@ def test_gc_retention_and_orphans(tmp_path: Path) -> None:
         assert reg.load_model("pid=0", alias="candidate").version.version == 3
 
 
+def test_gc_removes_old_leftovers_of_killed_writers_only(tmp_path: Path) -> None:
+    train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        digest = reg.get_version("pid=0", 1).artifact_sha256
+        folder = Path(reg.artifacts.url) / digest[:2] / digest[2:4]
+        old, fresh = folder / f".tmp-{digest}-1-dead-0", folder / f".tmp-{digest}-2-live-0"
+        old.write_bytes(b"half a model")
+        fresh.write_bytes(b"being written")
+        os.utime(old, (time.time() - 7200, time.time() - 7200))
+
+        dry = collect(reg, grace_seconds=3600, dry_run=True)
+        assert dry.temp_files_deleted == 1 and old.exists()
+        report = collect(reg, grace_seconds=3600)
+        assert (report.temp_files_deleted, report.bytes_freed) == (1, len(b"half a model"))
+        assert not old.exists() and fresh.exists()
+        assert reg.load_model("pid=0").version.version == 1  # the real artifact is untouched
+
+    out = CliRunner().invoke(
+        app, ["gc", "--registry", str(tmp_path / "reg"), "--grace-seconds", "0"]
+    )
+    assert out.exit_code == 0 and "1 leftover temp file(s)" in out.stdout, out.output
+
+
 def test_gc_cli(tmp_path: Path) -> None:
     train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
     out = CliRunner().invoke(app, ["gc", "--registry", str(tmp_path / "reg"), "--json"])

@@ -90,10 +90,13 @@ def gc(
         console.print_json(report.to_dict())
         return
     verb = "would delete" if dry_run else "deleted"
+    temps = f" and {report.temp_files_deleted} leftover temp file(s)" * bool(
+        report.temp_files_deleted
+    )
     console.out.print(
         f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
-        f"artifact(s), {report.bytes_freed:,} bytes; {report.artifacts_kept_young} unreferenced "
-        f"artifact(s) younger than {grace_seconds:g}s kept"
+        f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
+        f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
     )
 
 
