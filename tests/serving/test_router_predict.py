@@ -236,10 +236,10 @@ def test_a_cache_miss_loads_on_the_event_loop_only_when_told_or_local(
 def test_after_a_slow_load_misses_go_to_threads_until_loads_are_quick_again(
     registry_path: Path,
 ) -> None:
-    with Registry.open(registry_path) as reg:
-        keys = [p.key for p in reg.list_partitions() if p.production is not None]
+    """With a cache of one model and two keys taken in turn, every request is a miss."""
+    keys = [KEY, SLASH_KEY]
     threads: list[str] = []
-    with open_client(Settings(registry=registry_path)) as client:
+    with open_client(Settings(registry=registry_path, cache_size=1)) as client:
         service = client.app.state.service
         load, read = service.cache.loader, service.registry.artifacts.get
 
@@ -254,10 +254,12 @@ def test_after_a_slow_load_misses_go_to_threads_until_loads_are_quick_again(
 
         service.cache.loader = spy
         service.registry.artifacts.get = slow_first_read
-        for key in keys:
-            assert predict(client, key, feature_rows(1)).status_code == 200
+        for i in range(100):  # until a miss loads inline again (~10 quick loads), at most 100
+            assert predict(client, keys[i % 2], feature_rows(1)).status_code == 200
+            if i >= 2 and not threads[-1].startswith("AnyIO worker"):
+                break
     in_thread = [name.startswith("AnyIO worker") for name in threads]
-    assert len(in_thread) == len(keys) >= 8
+    assert len(in_thread) == i + 1  # every request was a miss
     assert not in_thread[0]  # quick so far: inline
     assert in_thread[1]  # the slow load sends the next miss to a thread
     assert not in_thread[-1], in_thread  # quick loads since: inline again
