@@ -108,7 +108,7 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
 
 
-_INTEGRAL_DECIMAL = re.compile(r"(-?)0*(\d+)\.0+")
+_INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
 
 
 def numbers_as_trained(key: str) -> str | None:

@@ -86,6 +86,11 @@ class ModelCache(Generic[T]):
                 self._hits += 1
             return item
 
+    def loading(self, key: str, version: int) -> bool:
+        """Whether a load of this model is under way (a ``get`` now would wait for it)."""
+        with self._lock:
+            return (key, version) in self._loading
+
     def get(self, key: str, version: int) -> T:
         k = (key, version)
         with self._lock:

@@ -57,9 +57,10 @@ def serve(
         bool | None,
         typer.Option(
             "--inline-loads/--thread-loads",
-            help="Load a model missing from the cache on the event loop, or in a worker "
-            "thread. Default: inline when the registry is a SQLite file with local artifacts "
-            "and loads are quick (< 2 ms on average).",
+            help="Where a model missing from the cache loads. --inline-loads: on the event "
+            "loop while loads stay quick (< 2 ms on average; after a slow one, in worker "
+            "threads until they are quick again). --thread-loads: always in a worker thread. "
+            "Default: --inline-loads for a SQLite file with a local artifact directory.",
             show_default=False,
         ),
     ] = None,

@@ -34,9 +34,10 @@ class Settings:
     shown in ``repr`` so settings can be logged. Retrain jobs run on ``retrain_backend``:
     ``"ray"`` (an embedded Ray instance started on the first retrain and stopped with the app)
     or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
-    ``retrain_history`` finished jobs are kept in memory. ``inline_loads`` loads a model
-    missing from the cache on the event loop instead of a worker thread; ``None`` (the
-    default) does so when the registry is a SQLite file with a local artifact directory.
+    ``retrain_history`` finished jobs are kept in memory. ``inline_loads=True`` loads a model
+    missing from the cache on the event loop while loads stay quick (see
+    ``ModelService.inline_model``), ``False`` always in a worker thread; ``None`` (the
+    default) is ``True`` for a SQLite file with a local artifact directory.
     """
 
     registry: Path

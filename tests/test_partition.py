@@ -271,6 +271,8 @@ def test_fingerprints_differ_between_partitions_with_identical_rows() -> None:
         ("store=1e-400", None),
         ("v=2.10", None),  # a label, or 2.1: either way not the partition "2.1"
         ("store=02", None),  # could be a text id: left alone
+        ("store=02.0", None),  # likewise
+        ("store=\u0662.0", None),  # an Arabic-Indic digit is not how training writes 2
         ("brand=x.y", None),
         ("not a key", None),
     ],

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +58,30 @@ def test_serve_says_where_cache_misses_load(
 ) -> None:
     """A local registry loads misses on the event loop unless told otherwise; the start-up
     log line says which."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
-           "--port", str(port), *flag]  # fmt: skip
+           "--port", "0", *flag]  # fmt: skip
+    lines: list[str] = []
     with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        stderr = proc.stderr
+
+        def read() -> None:
+            for line in stderr:
+                lines.append(line)
+                if "router ready" in line:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        proc.terminate()
         try:
-            assert proc.stderr is not None
-            ready = next((line for line in proc.stderr if "router ready" in line), "")
-        finally:
-            proc.terminate()
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+    ready = next((line for line in lines if "router ready" in line), None)
+    assert ready is not None, "".join(lines)
     fields = json.loads(ready[ready.index("{") :])
     assert fields["inline_loads"] is inline
 

@@ -108,6 +108,62 @@ def test_concurrent_first_requests_load_once() -> None:
     assert cache.stats().loads == 1
 
 
+def test_peek_never_loads_and_loading_says_when_a_get_would_wait() -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow(key: str, version: int) -> str:
+        started.set()
+        release.wait(10)
+        return f"{key}@{version}"
+
+    cache: ModelCache[str] = ModelCache(slow, max_size=2)
+    assert cache.peek("a", 1) is None and not cache.loading("a", 1)
+    t = threading.Thread(target=cache.get, args=("a", 1))
+    t.start()
+    assert started.wait(10)
+    assert cache.loading("a", 1) and not cache.loading("a", 2)
+    assert cache.peek("a", 1) is None  # still loading: peek does not wait
+    release.set()
+    t.join(10)
+    assert not cache.loading("a", 1) and cache.peek("a", 1) == "a@1"
+    assert cache.stats().loads == 1
+
+
+def test_inline_loads_stop_after_a_slow_one_and_failures_do_not_restart_them(
+    registry_path: Path,
+) -> None:
+    from manymodels.exceptions import VersionNotFound
+    from serving.service import ModelService
+
+    with Registry.open(registry_path) as reg:
+        service = ModelService(reg, cache_size=1)  # every get of another model is a load
+        service.start()
+        assert service.inline_loads  # a SQLite file and a local artifact directory
+        other = service.resolve(TWO_VERSIONS[0])
+        assert service.inline_model(other) is True
+        read = reg.artifacts.get
+
+        def slow_read(digest: str) -> bytes:
+            time.sleep(0.05)
+            return read(digest)
+
+        reg.artifacts.get = slow_read  # type: ignore[method-assign]
+        service.model(service.resolve(KEY))
+        reg.artifacts.get = read  # type: ignore[method-assign]
+        assert service.inline_model(other) is False  # after a slow load: a thread
+        for _ in range(30):  # quick failures say nothing about how long a real load takes
+            with pytest.raises(VersionNotFound):
+                service.cache.get(KEY, 999)
+        assert service.inline_model(other) is False
+        loads = service.cache.stats().loads
+        for _ in range(20):  # quick real loads bring inline loading back
+            service.cache.get(KEY, 1)
+            service.cache.get(TWO_VERSIONS[1], 1)
+        assert service.cache.stats().loads == loads + 39  # KEY was cached at the start
+        assert service.inline_model(other) is True  # not cached, and loads are quick again
+
+
 def test_failed_load_is_not_cached() -> None:
     attempts = []
 
