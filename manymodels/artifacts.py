@@ -139,6 +139,12 @@ class ArtifactStore(Protocol):
 
     def delete(self, digest: str) -> None: ...
 
+    def delete_if_older(self, digest: str, older_than: float) -> int | None:
+        """Delete an artifact last written before ``older_than`` (epoch seconds); returns the
+        bytes freed, or ``None`` if it is younger or gone. Atomic against a writer storing the
+        same bytes at the same moment: that write survives."""
+        ...
+
     def stat(self, digest: str) -> tuple[int, float]:
         """(size in bytes, modification time) of a stored artifact."""
         ...
@@ -245,6 +251,27 @@ class LocalArtifactStore:
 
     def delete(self, digest: str) -> None:
         self.path(digest).unlink(missing_ok=True)
+
+    def delete_if_older(self, digest: str, older_than: float) -> int | None:
+        # stat-then-unlink would race a put of identical bytes (a new version about to
+        # reference them): the fresh file would be unlinked. Moving the file aside first
+        # means whatever is judged is exactly what gets deleted; a young one goes back. The
+        # aside name is a temp name, so a gc killed in between leaves a file the next
+        # sweep_temporaries removes.
+        path = str(self.path(digest))
+        aside = os.path.join(
+            os.path.dirname(path), f"{_TMP_PREFIX}gc-{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}"
+        )
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return None
+        st = os.stat(aside)
+        if st.st_mtime >= older_than:
+            os.replace(aside, path)  # a put since then wrote the same bytes: either copy will do
+            return None
+        os.unlink(aside)
+        return st.st_size
 
     def stat(self, digest: str) -> tuple[int, float]:
         st = self.path(digest).stat()

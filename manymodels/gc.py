@@ -47,14 +47,16 @@ def collect(
     for digest in list(registry.artifacts.digests()):
         if digest in referenced:
             continue
-        size, mtime = registry.artifacts.stat(digest)
-        if mtime > cutoff:
+        if dry_run:
+            size, mtime = registry.artifacts.stat(digest)
+            freed_now: int | None = size if mtime < cutoff else None
+        else:
+            freed_now = registry.artifacts.delete_if_older(digest, cutoff)
+        if freed_now is None:
             young += 1
             continue
-        if not dry_run:
-            registry.artifacts.delete(digest)
         deleted += 1
-        freed += size
+        freed += freed_now
     temp_files, temp_bytes = registry.artifacts.sweep_temporaries(cutoff, dry_run=dry_run)
     freed += temp_bytes
     return GcReport(

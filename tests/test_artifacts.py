@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -313,3 +314,35 @@ def test_a_forked_child_names_its_temp_files_apart() -> None:
     os.waitpid(pid, 0)
     assert child_tag and child_tag != artifacts._TMP_TAG
     assert child_tag.startswith(f"{pid}-")
+
+
+def test_delete_if_older_judges_the_file_it_deletes(store: LocalArtifactStore) -> None:
+    old, _ = store.put(b"an old model")
+    young, _ = store.put(b"a model written just now")
+    past = time.time() - 7200
+    os.utime(store.path(old), (past, past))
+    cutoff = time.time() - 3600
+    assert store.delete_if_older(young, cutoff) is None and store.get(young)  # kept, intact
+    assert store.delete_if_older(old, cutoff) == len(b"an old model")
+    assert not store.exists(old)
+    assert store.delete_if_older(old, cutoff) is None  # already gone
+    leftovers = [p.name for p in Path(store.url).glob("??/??/*") if p.name.startswith(".tmp-")]
+    assert leftovers == []  # nothing left aside
+
+
+def test_a_put_of_the_same_bytes_during_gc_survives(store: LocalArtifactStore) -> None:
+    """The race stat-then-unlink lost: an old orphan is judged, a new run stores identical
+    bytes, the judged file is deleted. Here the file judged is the file deleted."""
+    digest, _ = store.put(b"identical model bytes")
+    past = time.time() - 7200
+    os.utime(store.path(digest), (past, past))
+    real_rename = os.rename
+
+    def rename_then_put(src: str, dst: str) -> None:  # the writer lands right after the move
+        real_rename(src, dst)
+        store.put(b"identical model bytes")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "rename", rename_then_put)
+        assert store.delete_if_older(digest, time.time() - 3600) == len(b"identical model bytes")
+    assert store.get(digest) == b"identical model bytes"  # the new run's file is still there
