@@ -26,6 +26,7 @@ logger = logging.getLogger("manymodels.serving.cache")
 
 T = TypeVar("T")
 CacheKey = tuple[str, int]
+LOAD_SMOOTHING = 0.2  # weight of the newest load in recent_load_seconds
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class ModelCache(Generic[T]):
         self._loading: dict[CacheKey, threading.Lock] = {}
         self._hits = self._misses = self._loads = self._failures = self._evictions = 0
         self._load_seconds = 0.0
+        self._recent_seconds = 0.0  # moving average of load times: see recent_load_seconds
 
     def __len__(self) -> int:
         return len(self._items)
@@ -85,6 +87,13 @@ class ModelCache(Generic[T]):
             if item is not None:
                 self._hits += 1
             return item
+
+    @property
+    def recent_load_seconds(self) -> float:
+        """A moving average of load times (0 before the first load). A failed load may raise
+        it (a disk that timed out) but never lowers it: a missing file fails fast and says
+        nothing about how long real loads take."""
+        return self._recent_seconds
 
     def loading(self, key: str, version: int) -> bool:
         """Whether a load of this model is under way (a ``get`` now would wait for it)."""
@@ -118,9 +127,12 @@ class ModelCache(Generic[T]):
         try:
             item = self.loader(*k)
         except BaseException:
+            took = time.perf_counter() - started
             with self._lock:
                 self._loads += 1
                 self._failures += 1
+                if took > self._recent_seconds:  # a failure may raise the average, not lower it
+                    self._recent_seconds += LOAD_SMOOTHING * (took - self._recent_seconds)
                 self._forget_lock(k, key_lock)
             raise
         seconds = time.perf_counter() - started
@@ -128,6 +140,7 @@ class ModelCache(Generic[T]):
         with self._lock:
             self._loads += 1
             self._load_seconds += seconds
+            self._recent_seconds += LOAD_SMOOTHING * (seconds - self._recent_seconds)
             self._items[k] = item
             self._items.move_to_end(k)
             while len(self._items) > self.max_size:

@@ -36,7 +36,7 @@ class Settings:
     or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
     ``retrain_history`` finished jobs are kept in memory. ``inline_loads=True`` loads a model
     missing from the cache on the event loop while loads stay quick (see
-    ``ModelService.inline_model``), ``False`` always in a worker thread; ``None`` (the
+    ``ModelService.loads_inline``), ``False`` always in a worker thread; ``None`` (the
     default) is ``True`` for a SQLite file with a local artifact directory.
     """
 

@@ -17,7 +17,6 @@ from serving.schemas import (
     PartitionPredictions,
     PredictRequest,
 )
-from serving.served import ServedModel
 
 router = APIRouter(tags=["predict"])
 
@@ -75,13 +74,12 @@ async def predict_partition(
     text = path_key(request, key, suffix="/predict")
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text)
-        inline = service.inline_model(target) if len(body.rows) <= INLINE_ROWS else False
-        if inline is not False:
-            model = inline if isinstance(inline, ServedModel) else None
-            scored = service.score_target(
-                target, body.rows, with_probabilities=probabilities, model=model
-            )
-        else:  # a remote load, or a big batch: off the event loop
+        scored = (
+            service.score_inline(target, body.rows, with_probabilities=probabilities)
+            if len(body.rows) <= INLINE_ROWS
+            else None
+        )
+        if scored is None:  # a remote load, or a big batch: off the event loop
             scored = await run_in_threadpool(
                 service.score_target, target, body.rows, with_probabilities=probabilities
             )

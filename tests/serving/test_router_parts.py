@@ -141,7 +141,7 @@ def test_inline_loads_stop_after_a_slow_one_and_failures_do_not_restart_them(
         service.start()
         assert service.inline_loads  # a SQLite file and a local artifact directory
         other = service.resolve(TWO_VERSIONS[0])
-        assert service.inline_model(other) is True
+        assert service.loads_inline(other) is True
         read = reg.artifacts.get
 
         def slow_read(digest: str) -> bytes:
@@ -151,17 +151,17 @@ def test_inline_loads_stop_after_a_slow_one_and_failures_do_not_restart_them(
         reg.artifacts.get = slow_read  # type: ignore[method-assign]
         service.model(service.resolve(KEY))
         reg.artifacts.get = read  # type: ignore[method-assign]
-        assert service.inline_model(other) is False  # after a slow load: a thread
+        assert service.loads_inline(other) is False  # after a slow load: a thread
         for _ in range(30):  # quick failures say nothing about how long a real load takes
             with pytest.raises(VersionNotFound):
                 service.cache.get(KEY, 999)
-        assert service.inline_model(other) is False
+        assert service.loads_inline(other) is False
         loads = service.cache.stats().loads
         for _ in range(20):  # quick real loads bring inline loading back
             service.cache.get(KEY, 1)
             service.cache.get(TWO_VERSIONS[1], 1)
         assert service.cache.stats().loads == loads + 39  # KEY was cached at the start
-        assert service.inline_model(other) is True  # not cached, and loads are quick again
+        assert service.loads_inline(other) is True  # not cached, and loads are quick again
 
 
 def test_failed_load_is_not_cached() -> None:
