@@ -54,10 +54,20 @@ class BatchPredictRequest(BaseModel):
     }
 
 
+# Who answered, in every scoring answer (and in `manymodels score` output, whose columns have
+# the same names): the key asked for, the registry key whose model answered, and whether that
+# was the fallback. A client can tell a misspelt key from a served one without parsing text.
+PARTITION = "The requested key, in canonical form when it is one."
+SERVED_BY = "The registry key whose model answered: `__fallback__` when the fallback did."
+VERSION = "Version of the model that answered."
+FALLBACK = "True when the global fallback model answered."
+
+
 class PartitionPredictions(BaseModel):
-    partition: str = Field(description="The requested key, in canonical form when it is one.")
-    version: int = Field(description="Version of the model that answered.")
-    fallback: bool = Field(description="True when the global fallback model answered.")
+    partition: str = Field(description=PARTITION)
+    served_by: str = Field(description=SERVED_BY)
+    version: int = Field(description=VERSION)
+    fallback: bool = Field(description=FALLBACK)
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None = Field(
         default=None, description="Class probabilities per row (classification, on request)."
@@ -65,9 +75,10 @@ class PartitionPredictions(BaseModel):
 
 
 class RowPrediction(BaseModel):
-    partition: str
-    version: int
-    fallback: bool
+    partition: str = Field(description=PARTITION)
+    served_by: str = Field(description=SERVED_BY)
+    version: int = Field(description=VERSION)
+    fallback: bool = Field(description=FALLBACK)
     prediction: Any
     probabilities: dict[str, float] | None = None
 

@@ -302,7 +302,9 @@ class ModelService:
         for key, idx in groups.items():
             t = targets[key]
             for i in idx:
-                out[i].update(partition=key, version=t.version, fallback=t.fallback)
+                out[i].update(
+                    partition=key, served_by=t.key, version=t.version, fallback=t.fallback
+                )
         n_fallback = sum(1 for t in targets.values() if t.fallback and t.partition != FALLBACK_KEY)
         self._count(len(rows), n_fallback)
         return out

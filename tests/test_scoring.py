@@ -80,7 +80,8 @@ def test_every_partition_scored_by_its_own_model_in_input_order(sales: dict[str,
             own = key in sales["trained"]
             model_key = key if own else FALLBACK_KEY
             version = reg.get_version(model_key).version
-            assert (rows.model_partition == model_key).all()
+            assert (rows.partition == key).all()  # the row's own key, fallback or not
+            assert (rows.served_by == model_key).all()
             assert (rows.model_version == version).all()
             assert (rows.fallback == (not own)).all()
             want = expected(reg, model_key, rows[SALES_FEATURES].to_numpy(dtype=np.float64))
@@ -95,11 +96,12 @@ def test_unknown_keys_go_to_the_fallback(sales: dict[str, Any]) -> None:
 
     unknown = out[out.store == 99]
     assert len(unknown) == 30 and unknown.fallback.all()
-    assert (unknown.model_partition == FALLBACK_KEY).all()
+    assert (unknown.served_by == FALLBACK_KEY).all()
+    assert (unknown.partition == unknown.brand.map(lambda b: f"store=99,brand={b}")).all()
     with Registry.open(sales["root"]) as reg:
         want = expected(reg, FALLBACK_KEY, new[SALES_FEATURES].to_numpy(dtype=np.float64))
     np.testing.assert_allclose(unknown.prediction.to_numpy(), want, rtol=1e-12)
-    assert not out[out.store != 99].model_partition.eq(FALLBACK_KEY).all()
+    assert not out[out.store != 99].served_by.eq(FALLBACK_KEY).all()
 
 
 def test_many_fallback_rows_are_spread_over_chunks(sales: dict[str, Any]) -> None:
@@ -133,7 +135,7 @@ def test_alias(sales: dict[str, Any], tmp_path: Path) -> None:
     with Registry.open(root) as reg:
         reg.set_alias(key, "candidate", 1, reason="test")
     out = score(df, root, alias="candidate", backend="local")
-    mine = out.model_partition == key
+    mine = out.served_by == key
     assert mine.any() and not out[mine].fallback.any()
     assert out[~mine].fallback.all()
 
@@ -201,7 +203,8 @@ def test_skip_unknown_leaves_predictions_empty(no_fallback: dict[str, Any]) -> N
     out = result.frame
     assert result.summary.unscored_rows == 3 and result.summary.fallback_rows == 0
     assert out.prediction.head(3).isna().all() and out.prediction.iloc[3:].notna().all()
-    assert out.model_version.head(3).isna().all() and out.model_partition.head(3).isna().all()
+    assert out.model_version.head(3).isna().all() and out.served_by.head(3).isna().all()
+    assert out.partition.head(3).tolist() == [sales_key(r) for r in data.head(3).itertuples()]
     assert not out.fallback.any()
     with Registry.open(no_fallback["root"]) as reg:
         rows = out.iloc[3:][(out.iloc[3:].store == 1) & (out.iloc[3:].brand == "tropicana")]
@@ -225,7 +228,8 @@ def test_writes_parquet_and_csv(sales: dict[str, Any], tmp_path: Path, name: str
     direct = score(data, sales["root"], backend="local")
     np.testing.assert_allclose(back.prediction, direct.prediction, rtol=1e-12)
     assert back.fallback.tolist() == direct.fallback.tolist()
-    assert back.model_partition.astype(str).tolist() == direct.model_partition.astype(str).tolist()
+    for column in ("partition", "served_by"):
+        assert back[column].astype(str).tolist() == direct[column].astype(str).tolist()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", name])  # no temp file
 
 
@@ -248,6 +252,8 @@ def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> No
         score(df.assign(price="cheap"), sales["root"], backend="local")
     with pytest.raises(DataError, match="'prediction'"):
         score(df.assign(prediction=1.0), sales["root"], backend="local")
+    with pytest.raises(DataError, match=r"already has column.*'partition'"):
+        score(df.assign(partition="x"), sales["root"], backend="local")
     with pytest.raises(DataError, match="partition column 'store' has 1 missing"):
         score(df.astype({"store": float}).assign(store=lambda d: d.store.where(d.index > 0)),
               sales["root"], backend="local")  # fmt: skip

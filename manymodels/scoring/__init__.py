@@ -7,7 +7,9 @@
 A row is scored by the version its partition's ``alias`` points at; a key without one (unknown,
 too small to train, or lacking that alias) by the ``__fallback__`` model at ``alias``, else at
 ``production``. The output is the input's columns, in its row order, plus ``prediction``,
-``model_version``, ``model_partition`` (the registry key whose model answered) and ``fallback``.
+``model_version``, ``partition`` (the row's canonical key), ``served_by`` (the registry key whose
+model answered: ``__fallback__`` when falling back) and ``fallback`` — the names the router's
+JSON answers use.
 
 Cheap at 100,000 partitions, like training: one sort by key, one ``encode_key`` per distinct
 key, one alias-table read and batched version reads, and every problem with the table found

@@ -21,7 +21,7 @@ def scored_frame(
     df: pd.DataFrame, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]]
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
-    its prediction arrays) and which model answered each row."""
+    its prediction arrays), each row's own key and which model answered it."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -35,7 +35,8 @@ def scored_frame(
     return df.assign(
         prediction=_predictions(n, plan, done),
         model_version=_with_missing(versions, plan),
-        model_partition=pd.Categorical.from_codes(codes, categories=names),
+        partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),
+        served_by=pd.Categorical.from_codes(codes, categories=names),
         fallback=fallback,
     )
 

@@ -24,7 +24,9 @@ from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
-OUTPUT_COLUMNS = ("prediction", "model_version", "model_partition", "fallback")
+# ``partition`` is the row's own key (canonical), ``served_by`` the registry key whose model
+# answered (``__fallback__`` when falling back): the router's JSON answers use the same names.
+OUTPUT_COLUMNS = ("prediction", "model_version", "partition", "served_by", "fallback")
 MAX_LISTED_KEYS = 10
 MIN_FALLBACK_PIECE = 10_000  # fallback rows travel in pieces of at least this many rows
 
@@ -44,7 +46,8 @@ class ModelRef:
 class Plan:
     """Scored rows in unit order: unit ``u`` is input rows ``positions[offsets[u]:offsets[u+1]]``
     scored by ``units[u]``; one unit per modelled partition in key order, then the fallback's
-    rows, if any, as one last unit. ``columns`` hold the features in the same row order."""
+    rows, if any, as one last unit. ``columns`` hold the features in the same row order.
+    ``keys[key_codes[i]]`` is input row ``i``'s canonical key, scored or not."""
 
     positions: np.ndarray
     offsets: np.ndarray
@@ -54,6 +57,8 @@ class Plan:
     n_partitions: int
     fallback_partitions: int
     fallback_rows: int
+    keys: list[str]
+    key_codes: np.ndarray
 
     @property
     def n_scored(self) -> int:
@@ -122,7 +127,16 @@ def make_plan(
         n_partitions=len(set(keys)),
         fallback_partitions=int((~own).sum()) if fallback_rows else 0,
         fallback_rows=fallback_rows,
+        keys=keys,
+        key_codes=_key_codes(order, sizes),
     )
+
+
+def _key_codes(order: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Each input row's index into the grouping's keys (``order`` lists rows group by group)."""
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    return codes
 
 
 def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str) -> None:

@@ -22,7 +22,7 @@ from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key
 from serving.routes import CurrentSettings, Service
 from serving.rows import to_json_list
-from serving.schemas import ERRORS
+from serving.schemas import ERRORS, SERVED_BY
 from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"])
@@ -61,8 +61,13 @@ class ForecastPoint(BaseModel):
 
 
 class PartitionForecast(BaseModel):
+    """Who answered, named as in predictions; the fallback model never forecasts, so
+    ``served_by`` is the partition itself and ``fallback`` is always false."""
+
     partition: str = Field(description="The canonical key.")
+    served_by: str = Field(description=SERVED_BY)
     version: int = Field(description="The production version that forecast.")
+    fallback: bool = Field(default=False, description="Always false: see `served_by`.")
     forecast: list[ForecastPoint]
 
 
@@ -114,6 +119,7 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
     times = [timefeatures.time_to_json(t) for t in steps.times]
     return PartitionForecast(
         partition=key,
+        served_by=key,
         version=version,
         forecast=[
             ForecastPoint(time=t, prediction=p)

@@ -99,6 +99,7 @@ async def predict_partition(
     )  # fmt: skip
     return PartitionPredictions(
         partition=t.partition,
+        served_by=t.key,
         version=t.version,
         fallback=t.fallback,
         predictions=scored.predictions,

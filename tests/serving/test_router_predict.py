@@ -33,7 +33,8 @@ def test_one_partition_matches_the_registry_model(client: Any, registry_path: Pa
     r = predict(client, KEY, rows)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["partition"], body["version"], body["fallback"]) == (KEY, 1, False)
+    assert (body["partition"], body["served_by"], body["version"]) == (KEY, KEY, 1)
+    assert body["fallback"] is False
     assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
 
 
@@ -60,7 +61,7 @@ def test_a_number_written_as_a_decimal_reaches_its_partition(
 ) -> None:
     rows = feature_rows(2)
     body = predict(client, spelling, rows).json()
-    assert (body["partition"], body["fallback"]) == (KEY, False)
+    assert (body["partition"], body["served_by"], body["fallback"]) == (KEY, KEY, False)
     assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
 
 
@@ -82,7 +83,8 @@ def test_unknown_keys_are_served_by_the_fallback(
     r = predict(client, key, rows)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["fallback"] is True
+    assert body["fallback"] is True and body["served_by"] == "__fallback__"
+    assert body["partition"] != "__fallback__"  # what was asked for, not who answered
     assert body["predictions"] == pytest.approx(expected(registry_path, "__fallback__", rows))
 
 
@@ -132,7 +134,16 @@ def test_many_partitions_in_one_batch_keep_row_order(client: Any, registry_path:
         assert answer["prediction"] == pytest.approx(truth)
         assert answer["fallback"] is (key is None)
         assert answer["partition"] == (key or "store=99,brand=tropicana")
+        assert answer["served_by"] == (key or "__fallback__")
         assert answer["version"] == 1
+
+
+def test_forecast_names_who_answered_like_predictions(client: Any) -> None:
+    r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["partition"], body["served_by"], body["version"]) == (KEY, KEY, 1)
+    assert body["fallback"] is False and len(body["forecast"]) == 2
 
 
 def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
