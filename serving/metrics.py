@@ -102,8 +102,14 @@ class _ServiceCollector(Collector):
         c = self.service.counters()
         yield CounterMetricFamily(
             "manymodels_fallback_uses",
-            "Partitions (per request) answered by the fallback model.",
+            "Fallback answers: each request adds the partitions it asked for that the fallback "
+            "model answered (no label per partition).",
             value=c["fallback_uses"],
+        )
+        yield CounterMetricFamily(
+            "manymodels_fallback_rows",
+            "Rows answered by the fallback model (compare with manymodels_predicted_rows).",
+            value=c["fallback_rows"],
         )
         yield CounterMetricFamily(
             "manymodels_predicted_rows", "Rows scored.", value=c["predicted_rows"]

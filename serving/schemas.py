@@ -380,7 +380,11 @@ class ErrorOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "Unknown partition or version (and no fallback)."},
+    404: {
+        "model": ErrorOut,
+        "description": "Unknown partition or version (and no fallback model, or "
+        "`?fallback=false`).",
+    },
     409: {"model": ErrorOut, "description": "The model's artifact failed verification."},
     422: {"model": ErrorOut, "description": "Rows that do not fit the model's features."},
 }

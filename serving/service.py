@@ -6,7 +6,9 @@ lookup (the alias table) and, on a cache hit, nothing else: no database, no disk
 Resolution: a canonical key that production points at is served by that version; anything
 else (a partition trained after the last refresh excepted) — an unknown key, text that is not
 ``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
-one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back.
+one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
+does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
+instead of a plausible answer from the fallback model.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ logger = logging.getLogger("manymodels.serving")
 MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
 PRODUCTION = "production"
 INLINE_LOAD_SECONDS = 0.002  # misses load on the event loop while loads average less
+REFUSED = "and the request refused the fallback model (fallback=false)"
 
 Row = Mapping[str, Any]
 
@@ -85,7 +88,7 @@ class ModelService:
             self._load, max_size=cache_size, on_load=on_load
         )
         self._partition_by: list[str] | None = None
-        self._counts = {"fallback_uses": 0, "predicted_rows": 0}
+        self._counts = {"fallback_uses": 0, "fallback_rows": 0, "predicted_rows": 0}
         self._counts_lock = threading.Lock()
 
     # ------------------------------------------------------------------------ lifecycle
@@ -148,7 +151,16 @@ class ModelService:
         except DataError:
             return key
 
-    def resolve(self, text: str, *, version: int | None = None, alias: str | None = None) -> Target:
+    def resolve(
+        self,
+        text: str,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        fallback: bool = True,
+    ) -> Target:
+        """The model that answers for ``text``; ``fallback=False`` makes a key without a
+        production model a 404 (``PartitionNotFound``) even when the registry has a fallback."""
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
             if key is None:
@@ -164,13 +176,15 @@ class ModelService:
                 key = variant
         if current is not None:
             return Target(key or text, key or text, current, key == FALLBACK_KEY)
-        fallback = self.aliases.get(FALLBACK_KEY)
-        if fallback is None:
+        if not fallback:
+            raise PartitionNotFound(f"no partition '{key or text}' in production, {REFUSED}")
+        version = self.aliases.get(FALLBACK_KEY)
+        if version is None:
             raise PartitionNotFound(
                 f"no partition '{key or text}' in production, and the registry has no "
                 "fallback model"
             )
-        return Target(key or text, FALLBACK_KEY, fallback, True)
+        return Target(key or text, FALLBACK_KEY, version, True)
 
     def score_inline(
         self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
@@ -228,9 +242,11 @@ class ModelService:
         version: int | None = None,
         alias: str | None = None,
         with_probabilities: bool = False,
+        fallback: bool = True,
     ) -> Scored:
-        """Score rows with one partition's model (or the fallback for an unknown key)."""
-        target = self.resolve(text, version=version, alias=alias)
+        """Score rows with one partition's model (or the fallback for an unknown key, unless
+        ``fallback`` is false)."""
+        target = self.resolve(text, version=version, alias=alias, fallback=fallback)
         return self.score_target(target, rows, with_probabilities=with_probabilities)
 
     def score_target(
@@ -246,14 +262,18 @@ class ModelService:
         loaded = model if model is not None else self.model(target)
         X = model_input(rows, loaded.feature_schema)
         preds, proba = _predict(loaded, X, with_probabilities)
-        self._count(len(rows), int(target.fallback and target.partition != FALLBACK_KEY))
+        fell_back = target.fallback and target.partition != FALLBACK_KEY
+        self._count(len(rows), int(fell_back), len(rows) if fell_back else 0)
         return Scored(target, preds, proba)
 
     def score_rows(
-        self, rows: Sequence[Row], *, with_probabilities: bool = False
+        self, rows: Sequence[Row], *, with_probabilities: bool = False, fallback: bool = True
     ) -> list[dict[str, Any]]:
         """Score rows that each carry their key columns: grouped by partition once, one
-        ``predict`` per model (every unknown key shares the fallback's), answers in row order."""
+        ``predict`` per model (every unknown key shares the fallback's), answers in row order.
+
+        Unknown keys with no fallback model, or with ``fallback`` false, are one 404 naming the
+        first ten of them (in row order) before anything is scored: no partial answers."""
         columns = self.partition_by()
         if not columns:
             raise PartitionNotFound("the registry has no models in production yet")
@@ -262,15 +282,14 @@ class ModelService:
         unknown: list[str] = []
         for key in groups:
             try:
-                targets[key] = self.resolve(key)
+                targets[key] = self.resolve(key, fallback=fallback)
             except PartitionNotFound:
                 unknown.append(key)
         if unknown:
             shown = ", ".join(f"'{k}'" for k in unknown[:10])
             more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            raise PartitionNotFound(
-                f"no partition {shown}{more} in production, and the registry has no fallback model"
-            )
+            why = REFUSED if not fallback else "and the registry has no fallback model"
+            raise PartitionNotFound(f"no partition {shown}{more} in production, {why}")
         by_model: dict[tuple[str, int], list[int]] = {}
         for key, idx in groups.items():
             t = targets[key]
@@ -305,8 +324,8 @@ class ModelService:
                 out[i].update(
                     partition=key, served_by=t.key, version=t.version, fallback=t.fallback
                 )
-        n_fallback = sum(1 for t in targets.values() if t.fallback and t.partition != FALLBACK_KEY)
-        self._count(len(rows), n_fallback)
+        fell_back = [k for k, t in targets.items() if t.fallback and t.partition != FALLBACK_KEY]
+        self._count(len(rows), len(fell_back), sum(len(groups[k]) for k in fell_back))
         return out
 
     # ------------------------------------------------------------------------ aliases
@@ -350,10 +369,11 @@ class ModelService:
         return key
 
     # ------------------------------------------------------------------------ figures
-    def _count(self, rows: int, fallback_uses: int) -> None:
+    def _count(self, rows: int, fallback_uses: int, fallback_rows: int) -> None:
         with self._counts_lock:
             self._counts["predicted_rows"] += rows
             self._counts["fallback_uses"] += fallback_uses
+            self._counts["fallback_rows"] += fallback_rows
 
     def counters(self) -> dict[str, int]:
         with self._counts_lock:

@@ -24,6 +24,13 @@ ALIAS_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 WithProbabilities = Annotated[
     bool, Query(description="Also return class probabilities (classification models).")
 ]
+AllowFallback = Annotated[
+    bool,
+    Query(
+        description="Let the fallback model answer for a key without a production model. "
+        "`false` makes such a key (e.g. a misspelt one) a 404 naming it, and nothing is scored."
+    ),
+]
 
 
 INLINE_ROWS = 100  # a cached model scores this many rows faster than a thread hop takes
@@ -61,19 +68,21 @@ async def predict_partition(
         Query(pattern=ALIAS_PATTERN, description="Score the version this alias points at."),
     ] = None,
     probabilities: WithProbabilities = False,
+    fallback: AllowFallback = True,
 ) -> PartitionPredictions:
     """Rows are scored by the partition's production model (or ``?version=`` / ``?alias=``).
 
     The key is the canonical ``col=value,…`` form with percent-encoded values
     (``store=2,brand=tropicana``); unencoded or reordered keys are accepted too. An unknown key
-    is answered by the fallback model when the registry has one (``fallback: true``).
+    is answered by the fallback model when the registry has one (``fallback: true``), unless
+    ``?fallback=false``.
     """
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
     text = path_key(request, key, suffix="/predict")
     if version is None and alias is None:  # production: resolved in memory, no I/O
-        target = service.resolve(text)
+        target = service.resolve(text, fallback=fallback)
         scored = (
             service.score_inline(target, body.rows, with_probabilities=probabilities)
             if len(body.rows) <= INLINE_ROWS
@@ -91,6 +100,7 @@ async def predict_partition(
             version=version,
             alias=alias,
             with_probabilities=probabilities,
+            fallback=fallback,
         )
     t = scored.target
     log_fields(
@@ -119,11 +129,16 @@ async def predict_rows(
     service: Service,
     settings: CurrentSettings,
     probabilities: WithProbabilities = False,
+    fallback: AllowFallback = True,
 ) -> Any:
     """Each row carries its partition_by columns; rows are grouped by partition once and each
     group is scored by its own model in one call (unknown partitions by the fallback). Answers
-    come back in the request's row order."""
+    come back in the request's row order. With ``?fallback=false`` any unknown partition makes
+    the whole request a 404 naming the first ten unknown keys (in row order); nothing is
+    scored."""
     _check_size(body.rows, settings.max_batch_rows)
-    out = await run_in_threadpool(service.score_rows, body.rows, with_probabilities=probabilities)
+    out = await run_in_threadpool(
+        service.score_rows, body.rows, with_probabilities=probabilities, fallback=fallback
+    )
     log_fields(request.scope, rows=len(body.rows))
     return {"predictions": out}

@@ -100,6 +100,67 @@ def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
         assert r.status_code == 404 and "store=77,brand=x" in r.json()["detail"]
 
 
+MISSPELT = "store=3,brand=minute maid"  # the partition is store=3,brand=minute_maid
+
+
+def metric(client: Any, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(f"{name} "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_fallback_false_makes_a_misspelt_key_a_404_naming_it(client: Any) -> None:
+    rows = feature_rows(2)
+    assert predict(client, MISSPELT, rows).json()["served_by"] == "__fallback__"  # default
+    for params in ({"fallback": "false"}, {"fallback": "false", "alias": "production"}):
+        r = predict(client, MISSPELT, rows, **params)
+        assert r.status_code == 404, r.text
+        assert "'store=3,brand=minute%20maid'" in r.json()["detail"]
+        assert "fallback=false" in r.json()["detail"]
+    known = predict(client, "store=3,brand=minute_maid", rows, fallback="false")
+    assert known.status_code == 200 and known.json()["fallback"] is False
+    asked = predict(client, "__fallback__", rows, fallback="false")  # asked for, not fallen to
+    assert asked.status_code == 200 and asked.json()["served_by"] == "__fallback__"
+
+
+def test_fallback_false_on_a_batch_is_one_404_and_scores_nothing(client: Any) -> None:
+    feats = feature_rows(4)
+    rows = [
+        {"store": 2, "brand": "tropicana", **feats[0]},
+        {"store": 3, "brand": "minute maid", **feats[1]},
+        {"store": 77, "brand": "tropicana", **feats[2]},
+        {"store": 3, "brand": "minute maid", **feats[3]},
+    ]
+    r = client.post("/v1/predict", json={"rows": rows}, params={"fallback": False})
+    assert r.status_code == 404, r.text
+    detail = r.json()["detail"]
+    assert "'store=3,brand=minute%20maid', 'store=77,brand=tropicana'" in detail  # row order
+    assert "fallback=false" in detail
+    assert metric(client, "manymodels_predicted_rows_total") == 0
+    ok = client.post("/v1/predict", json={"rows": rows[:1]}, params={"fallback": False})
+    assert ok.status_code == 200 and ok.json()["predictions"][0]["fallback"] is False
+
+
+def test_fallback_answers_are_counted_in_metrics(client: Any) -> None:
+    assert metric(client, "manymodels_fallback_uses_total") == 0
+    predict(client, MISSPELT, feature_rows(3))  # 1 partition, 3 rows by the fallback
+    feats = feature_rows(4)
+    batch = [
+        {"store": 2, "brand": "tropicana", **feats[0]},  # its own model
+        {"store": 77, "brand": "x", **feats[1]},
+        {"store": 78, "brand": "x", **feats[2]},
+        {"store": 77, "brand": "x", **feats[3]},
+    ]
+    assert client.post("/v1/predict", json={"rows": batch}).status_code == 200
+    predict(client, "__fallback__", feature_rows(1))  # asked for by name: not a fallback
+    predict(client, MISSPELT, feature_rows(1), fallback="false")  # a 404: nothing answered
+    assert metric(client, "manymodels_fallback_uses_total") == 3
+    assert metric(client, "manymodels_fallback_rows_total") == 6
+    assert metric(client, "manymodels_predicted_rows_total") == 8
+    assert "manymodels_fallback_uses_total{" not in client.get("/metrics").text  # no labels
+
+
 def test_a_specific_version_or_alias(client: Any, registry_path: Path) -> None:
     key = TWO_VERSIONS[0]
     rows = feature_rows(3)
