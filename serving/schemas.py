@@ -12,6 +12,13 @@ from manymodels.registry.entities import AliasMove, ModelVersion, Run
 if TYPE_CHECKING:
     from serving.jobs import Job, UploadedData
 
+MAX_VERSION = 2**31 - 1
+"""The largest version number a request may name, as the CLI's ``MAX_INT``: a bigger integer
+could never be a version, and past 2**63 - 1 SQLite cannot even bind it (a 503 or a 500 instead
+of the client's 422)."""
+
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+
 Rows = Annotated[
     list[dict[str, Any]],
     Field(
@@ -88,7 +95,7 @@ class BatchPredictions(BaseModel):
 
 
 class PromoteRequest(BaseModel):
-    version: Annotated[int, Field(ge=1, description="The version production should serve.")]
+    version: Annotated[Version, Field(description="The version production should serve.")]
     reason: Annotated[str | None, Field(max_length=500)] = None
 
 

@@ -12,6 +12,7 @@ from serving.middleware import log_fields
 from serving.routes import CurrentSettings, Service
 from serving.schemas import (
     ERRORS,
+    MAX_VERSION,
     BatchPredictions,
     BatchPredictRequest,
     PartitionPredictions,
@@ -62,7 +63,9 @@ async def predict_partition(
     body: PredictRequest,
     service: Service,
     settings: CurrentSettings,
-    version: Annotated[int | None, Query(ge=1, description="Score this version.")] = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="Score this version.")
+    ] = None,
     alias: Annotated[
         str | None,
         Query(pattern=ALIAS_PATTERN, description="Score the version this alias points at."),
