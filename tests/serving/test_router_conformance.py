@@ -47,9 +47,7 @@ def test_the_largest_version_is_looked_up_not_refused(client: Any) -> None:
     """``MAX_VERSION`` itself reaches the registry: a plain 404, as for any missing version."""
     r = client.post(PREDICT, params={"version": MAX_VERSION}, json={"rows": feature_rows(1)})
     assert r.status_code == 404 and str(MAX_VERSION) in r.json()["detail"]
-    r = client.post(
-        f"/v1/partitions/{KEY}/promote", json={"version": MAX_VERSION}, headers=admin()
-    )
+    r = client.post(f"/v1/partitions/{KEY}/promote", json={"version": MAX_VERSION}, headers=admin())
     assert r.status_code == 404, r.text
 
 
