@@ -135,7 +135,10 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     app.state.jobs = jobs
     app.state.retrainer = None
     install_handlers(app)
-    for module in (predict, forecast, partitions, admin, retrain, ops):
+    # GET /v1/partitions/{key:path} also matches ".../promote", ".../retrain" and the like, and
+    # a 405 carries the Allow header of the first route whose path matches: every action under
+    # a partition is included before it, so OPTIONS .../promote answers "Allow: POST".
+    for module in (predict, forecast, admin, retrain, partitions, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(

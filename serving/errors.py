@@ -13,6 +13,12 @@
 
 The registry being unreachable is a 503; only a bug is a 500, and even then the client gets a
 JSON body without a traceback (the traceback goes to the server log).
+
+A body that cannot be read at all is a 422 like any other invalid body, located at ``["body"]``:
+FastAPI already answers JSON with a syntax error so (``json_invalid``), but answers a 400 —
+which no route's OpenAPI entry declares — when the JSON is not UTF-8 or is nested too deeply,
+and Starlette does for a malformed multipart upload. Nothing here chose a 400; one status for
+"this body is unusable", the one the OpenAPI document lists, is what a client can rely on.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from manymodels.exceptions import (
     ArtifactError,
@@ -31,6 +39,7 @@ from manymodels.exceptions import (
     RegistryError,
     SpecError,
     VersionConflict,
+    first_line,
 )
 from serving.rows import InvalidRows
 
@@ -78,6 +87,35 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal server error (see the server log)"}, status_code=500)
 
 
+async def _http(request: Request, exc: Exception) -> Response:
+    """Starlette's and FastAPI's own errors as they are (headers included: a 405's ``Allow``, a
+    401's ``WWW-Authenticate``), except the 400 of an unreadable body: a 422."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code != 400:
+        return await http_exception_handler(request, exc)
+    return JSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)
+
+
+def unreadable_body(request: Request, exc: BaseException) -> dict[str, Any]:
+    """The validation error of a body that could not be parsed, shaped like FastAPI's own."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    cause = exc.__cause__  # FastAPI raises its 400 "from" what failed; Starlette does not
+    if isinstance(cause, UnicodeDecodeError):
+        why = "it is not UTF-8 text"
+    elif isinstance(cause, RecursionError):
+        why = "it is nested too deeply"
+    elif cause is not None:
+        why = first_line(cause)
+    else:
+        why = str(getattr(exc, "detail", exc))  # e.g. the multipart parser's "Missing boundary"
+    return {
+        "type": "multipart_invalid" if kind.startswith("multipart/") else "json_invalid",
+        "loc": ["body"],
+        "msg": f"the request body cannot be read: {why}",
+    }
+
+
 def install_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(ManyModelsError, _ours)
     app.add_exception_handler(Exception, _unexpected)

@@ -393,5 +393,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "`?fallback=false`).",
     },
     409: {"model": ErrorOut, "description": "The model's artifact failed verification."},
-    422: {"model": ErrorOut, "description": "Rows that do not fit the model's features."},
+    422: {
+        "model": ErrorOut,
+        "description": "Rows that do not fit the model's features, a parameter out of range, "
+        "or a body that cannot be read (not JSON, not UTF-8, nested too deeply).",
+    },
 }

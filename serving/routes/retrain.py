@@ -80,7 +80,11 @@ _BODY: dict[str, Any] = {
         **AUTH_ERRORS,
         409: {"model": ErrorOut, "description": "A retrain of this partition is in progress."},
         415: {"model": ErrorOut, "description": "Neither JSON nor a multipart upload."},
-        422: {"model": ErrorOut, "description": "Rows that do not fit the partition's spec."},
+        422: {
+            "model": ErrorOut,
+            "description": "Rows that do not fit the partition's spec, or a body that cannot "
+            "be read (not JSON, not UTF-8, a malformed upload).",
+        },
         429: {"model": ErrorOut, "description": "Too many retrain jobs queued."},
     },
     openapi_extra=_BODY,
@@ -151,10 +155,8 @@ async def _read_table(request: Request) -> tuple[pd.DataFrame, str, str | None]:
         try:
             rows = RetrainRequest.model_validate_json(body).rows
         except ValidationError as e:
-            errors = e.errors(include_url=False)
-            raise RequestValidationError(
-                [{**err, "loc": ("body", *err["loc"])} for err in errors]
-            ) from None
+            errors = [_located(err) for err in e.errors(include_url=False)]
+            raise RequestValidationError(errors) from None
         return await run_in_threadpool(pd.DataFrame.from_records, rows), "json", None
     if kind == "multipart/form-data":
         async with request.form(max_files=1, max_fields=10) as form:
@@ -170,6 +172,15 @@ async def _read_table(request: Request) -> tuple[pd.DataFrame, str, str | None]:
         'send the rows as JSON {"rows": [...]} (Content-Type: application/json) or as a '
         "CSV / Parquet file in a multipart form field 'file'",
     )
+
+
+def _located(error: Any) -> dict[str, Any]:
+    """A pydantic error of the JSON body, located under ``body`` like FastAPI's own. A body that
+    is not JSON comes back as its raw bytes, which are not echoed: they may be megabytes, and
+    are not UTF-8 when that is what is wrong with them."""
+    out = {k: v for k, v in error.items() if k != "input" or not isinstance(v, bytes | bytearray)}
+    out["loc"] = ("body", *error["loc"])
+    return out
 
 
 def _read_file(data: bytes, filename: str | None) -> tuple[pd.DataFrame, str]:

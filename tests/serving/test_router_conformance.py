@@ -53,3 +53,88 @@ def test_the_largest_version_is_looked_up_not_refused(client: Any) -> None:
 
 def test_versions_have_the_bound_the_cli_has() -> None:
     assert MAX_VERSION == MAX_INT
+
+
+# ------------------------------------------------------------------------------ 405 and Allow
+def concrete(path: str) -> str:
+    return path.replace("{key:path}", KEY).replace("{key}", KEY).replace("{job_id}", "j1")
+
+
+def test_a_405_allows_exactly_the_methods_the_openapi_document_gives_the_path(
+    client: Any,
+) -> None:
+    """``/v1/partitions/{key}`` (GET) also matches ``…/promote``: the Allow header must still
+    be the action's own ``POST``, for every path and every method it does not have."""
+    paths = client.get("/openapi.json").json()["paths"]
+    assert len(paths) > 10
+    for path, ops in paths.items():
+        allowed = {method.upper() for method in ops}
+        probes = {"OPTIONS", "DELETE", "PUT", "PATCH", "POST", "GET"} - allowed
+        if path.startswith("/v1/partitions/{key}/"):  # a GET is of the partition "KEY/promote"
+            probes.discard("GET")
+        for method in probes:
+            r = client.request(method, concrete(path), headers=admin())
+            assert r.status_code == 405, (method, path, r.status_code)
+            assert set(r.headers["allow"].split(", ")) == allowed, (method, path)
+            assert "detail" in r.json()
+
+
+# ------------------------------------------------------------------------------ bodies
+UNREADABLE = [
+    pytest.param(b"{", "application/json", id="json-syntax"),
+    pytest.param(b'\xff\xfe{"rows": []}', "application/json", id="not-utf8"),
+    pytest.param(b"[" * 100_000, "application/json", id="nested-too-deeply"),
+]
+
+
+def body_routes(client: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, responses) of every operation the OpenAPI document gives a body."""
+    paths = client.get("/openapi.json").json()["paths"]
+    return [
+        (method.upper(), path, op["responses"])
+        for path, ops in paths.items()
+        for method, op in ops.items()
+        if "requestBody" in op
+    ]
+
+
+@pytest.mark.parametrize(("content", "kind"), UNREADABLE)
+def test_an_unreadable_body_is_the_422_the_openapi_document_declares(
+    client: Any, content: bytes, kind: str
+) -> None:
+    routes = body_routes(client)
+    assert {path for _, path, _ in routes} >= {
+        "/v1/predict",
+        "/v1/partitions/{key}/predict",
+        "/v1/partitions/{key}/forecast",
+        "/v1/partitions/{key}/promote",
+        "/v1/partitions/{key}/rollback",
+        "/v1/partitions/{key}/retrain",
+    }
+    for method, path, responses in routes:
+        r = client.request(
+            method, concrete(path), content=content, headers={"content-type": kind, **admin()}
+        )
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert str(r.status_code) in responses and "400" not in responses, path
+        (error,) = r.json()["detail"]
+        assert error["type"] == "json_invalid" and error["loc"][0] == "body", (path, error)
+
+
+def test_a_malformed_upload_is_a_422_saying_what_is_wrong(client: Any) -> None:
+    r = client.post(
+        f"/v1/partitions/{KEY}/retrain",
+        content=b"--x\r\n",
+        headers={"content-type": "multipart/form-data", **admin()},  # no boundary
+    )
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["type"] == "multipart_invalid" and error["loc"] == ["body"]
+    assert "boundary" in error["msg"].lower()
+
+
+def test_other_errors_keep_their_status_and_headers(client: Any) -> None:
+    """Only the unreadable body's 400 changes: a 401 still says how to authenticate."""
+    r = client.post(f"/v1/partitions/{KEY}/promote", json={"version": 1})
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert client.get("/nope").status_code == 404
