@@ -109,6 +109,20 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
+def _kept(path: str, digest: str) -> bool:
+    """True when ``path`` already holds the bytes of ``digest``; its modification time is then
+    renewed. A file that vanishes meanwhile (gc moved it aside) is written again by the caller.
+    """
+    try:
+        with open(path, "rb") as f:
+            if sha256(f.read()) != digest:
+                return False
+        os.utime(path)
+    except OSError:  # missing (the usual case), or unreadable: write it
+        return False
+    return True
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -183,7 +197,11 @@ class LocalArtifactStore:
     def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         """Write ``data`` under its digest: a temp file of our own, then an atomic rename.
 
-        Always (re)writes: a same-named file may be a corrupted copy, and rename is atomic.
+        Bytes already stored intact are kept, not rewritten: a registered version may
+        reference them, and a rewrite with ``durable=False`` would put bytes that are not yet
+        on disk in their place until ``sync()``. Their modification time is renewed instead,
+        which is what tells ``gc`` they are wanted again. A same-named file whose bytes do
+        not match (corrupted, truncated) is replaced: the new bytes repair it.
         Per artifact this is ``open`` + ``write`` + ``close`` + ``rename`` (+ ``fsync`` when
         durable), against 11 with ``Path.mkdir`` + ``mkstemp`` + ``fchmod`` + ``fdopen``
         (strace): each call also slows the model fits around it (caches), which cost more than
@@ -195,6 +213,8 @@ class LocalArtifactStore:
         """
         digest = sha256(data)
         parent = os.path.join(self.root, digest[:2], digest[2:4])
+        if _kept(os.path.join(parent, digest), digest):
+            return digest, len(data)
         tmp = os.path.join(parent, f"{_TMP_PREFIX}{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}")
         created = False
         try:

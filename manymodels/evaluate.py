@@ -1,18 +1,23 @@
 """Champion vs challenger: does a retrained version replace the one in production?
 
-Both are scored on the *same* validation rows of the new data — the challenger as fitted on the
-training rows, the champion as it is in production — so the comparison is like for like. The
-spec's promotion policy turns the two scores into a ``Decision`` whose reason is recorded with
-the version and in the alias history.
+Both are scored on the *same* validation rows of the new data, so the comparison is like for
+like. The challenger is scored as fitted on the training rows. The champion is scored as it is
+in production on the validation rows it never saw (basis ``unseen``); when none of them is newer
+than its training data (a corrected history, or the same data again), its estimator and
+parameters are refitted on the challenger's training rows instead (basis ``refit``): scoring it
+as it is would grade it on its own training rows. The spec's promotion policy turns the two
+scores into a ``Decision`` whose reason is recorded with the version and in the alias history.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from manymodels.spec import Promotion
+
+Basis = Literal["unseen", "refit"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,7 @@ class Decision:
     champion_version: int | None = None
     champion_score: float | None = None
     improvement: float | None = None
+    basis: Basis | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,13 +52,19 @@ def decide(
     champion_version: int | None,
     champion: float | None,
     champion_error: str | None = None,
+    basis: Basis | None = None,
 ) -> Decision:
-    """Apply the policy; every outcome carries a reason a person can read."""
+    """Apply the policy; every outcome carries a reason a person can read.
+
+    On the ``refit`` basis a tie promotes: the challenger is then the champion's own method
+    fitted on the newer (or corrected) data, and the champion as served was fitted on the old.
+    """
 
     def verdict(promote: bool, reason: str, gain: float | None = None) -> Decision:
         return Decision(
-            promote, reason, promotion.policy, challenger, champion_version, champion, gain
-        )
+            promote, reason, promotion.policy, challenger, champion_version, champion, gain,
+            basis,
+        )  # fmt: skip
 
     if champion_version is None:
         return verdict(True, "first version")
@@ -65,11 +77,18 @@ def decide(
         return verdict(False, f"champion v{champion_version} could not be evaluated ({why}); kept")
     gain = improvement(challenger, champion)
     needed = promotion.min_improvement
-    better = challenger > champion and gain >= needed
+    refit = basis == "refit"
+    better = (challenger >= champion if refit else challenger > champion) and gain >= needed
+    what = (
+        f"champion v{champion_version} refitted on the same training rows (no validation row "
+        "is newer than its training data)"
+        if refit
+        else f"champion v{champion_version}"
+    )
     return verdict(
         better,
-        f"{'promoted' if better else 'kept champion'}: {metric} {challenger:.6g} vs champion "
-        f"v{champion_version} {champion:.6g} ({gain:+.1%}; policy 'if_better' needs > 0 "
+        f"{'promoted' if better else 'kept champion'}: {metric} {challenger:.6g} vs {what} "
+        f"{champion:.6g} ({gain:+.1%}; policy 'if_better' needs {'≥' if refit else '>'} 0 "
         f"and ≥ {needed:.1%})",
         gain,
     )

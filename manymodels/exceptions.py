@@ -18,7 +18,11 @@ keep working::
     │   ├── ArtifactNotFound(LookupError)
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
     ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
+    │   └── RunFailed                    a run finished, but failed as a whole (see its summary)
     └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
+
+``RunInterrupted(KeyboardInterrupt)`` is Ctrl-C during a run: still a KeyboardInterrupt, and it
+carries the run's id so that it can be resumed.
 
 A partition that fails to train is *not* an exception: it becomes a ``PartitionFailure`` record
 in the run, so one bad partition never sinks the others.
@@ -26,12 +30,25 @@ in the run, so one bad partition never sinks the others.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when it has none: libraries
     append multi-line hints to their errors, and a user is shown one line."""
     text = str(error).strip()
     return text.splitlines()[0].strip() if text else type(error).__name__
+
+
+def short_message(error: BaseException) -> str:
+    """At most 500 characters of the first line; empty for an error without a message (its
+    type is recorded beside it)."""
+    return first_line(error)[:500] if str(error).strip() else ""
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: first line`` of an error, as recorded for a candidate or a champion."""
+    return f"{type(error).__name__}: {short_message(error)}"
 
 
 class ManyModelsError(Exception):
@@ -92,3 +109,21 @@ class TrainingError(ManyModelsError, RuntimeError):
 
 class ScoringError(ManyModelsError, RuntimeError):
     """A batch-scoring task died; no output was written."""
+
+
+class RunFailed(TrainingError):
+    """A run that finished but failed as a whole: no partition trained, more failed than
+    ``max_failed_fraction`` allows, or the fallback model failed. Every partition that did
+    train is committed; ``summary`` (a ``RunSummary``) says what happened."""
+
+    def __init__(self, message: str, summary: Any) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: what was committed is kept, and ``run_id`` can be resumed."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id

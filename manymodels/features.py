@@ -1,6 +1,6 @@
 """A version's ``feature_schema``, and building its model's input again from new data.
 
-Training records the schema (``manymodels.train.feature_schema``): the feature order, each
+Training records the schema (``manymodels.training.schema.feature_schema``): the feature order, each
 feature's dtype, which ones are categorical, and whether the model was fitted on a float64 numpy
 array (``input = "numpy"``) or a DataFrame (``"dataframe"``, when there are categorical columns).
 The router (JSON rows, checked cell by cell) and batch scoring (a table, checked column by

@@ -20,20 +20,21 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.data import DataSource, describe_source, prepare
-from manymodels.exceptions import DataError, TrainingError
+from manymodels.exceptions import DataError, RunFailed, RunInterrupted, TrainingError
 from manymodels.execution import Backend, make_backend, plan_chunks
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
 from manymodels.registry.store import now
 from manymodels.spec import Spec
-from manymodels.train import (
+from manymodels.training import (
     Champion,
     Result,
     pooled_fingerprint,
     train_chunk,
     train_fallback,
 )
+from manymodels.training.rows import total
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ class RunSummary:
     decisions: dict[str, int] = field(default_factory=dict)
     """How new versions fared: ``first`` (no production yet), ``promoted``, ``kept`` (the
     champion stays; the new version is the ``candidate``)."""
+    rows_dropped: dict[str, int] = field(default_factory=dict)
+    """Rows left out of training, by reason (``missing_target``, ``undefined_lags``), summed
+    over the partitions trained."""
+    chosen: dict[str, int] = field(default_factory=dict)
+    """How many partitions chose a candidate and how many the naive baseline."""
+    fallback: str | None = None
+    """``trained``, ``failed: …`` or ``None`` when the run did not train the fallback."""
 
     @property
     def rate(self) -> float:
@@ -87,6 +95,8 @@ def train(
     changed_only: bool = False,
     source: str | None = None,
     notes: Mapping[str, Any] | None = None,
+    max_failed_fraction: float = 1.0,
+    append: bool = False,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -99,20 +109,43 @@ def train(
     ``source`` describes where ``data`` came from (recorded as the run's ``data_source``, e.g.
     ``artifact:<sha256>`` for rows stored in the artifact store); ``notes`` are recorded in the
     run's options.
+
+    ``append`` treats ``data`` as new rows: each partition in it is trained on its production
+    version's training rows plus these (a new row replaces a kept one with the same time
+    value), and only those partitions are trained; the fallback is left as it is.
+
+    The run fails as a whole (``RunFailed``, after committing every partition that trained)
+    when no partition trained, when more than ``max_failed_fraction`` of them failed, or when
+    the fallback model failed.
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
-    table, _ = prepare(spec, data)  # bad input fails here, before the registry is touched
-    wanted = _wanted_keys(table, only, spec.partition_by)
+    if not 0.0 <= max_failed_fraction <= 1.0:
+        raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")
     own_registry = not isinstance(registry, Registry)
-    reg = Registry(registry) if not isinstance(registry, Registry) else registry
+    reg: Registry | None = registry if isinstance(registry, Registry) else None
     try:
+        if append:
+            from manymodels.appending import with_training_rows
+
+            if reg is None:
+                reg = Registry(registry)  # type: ignore[arg-type]
+            merged = with_training_rows(reg, spec, data)
+            source = source or f"{describe_source(data)} (appended)"
+            notes = {**(notes or {}), "append": merged.counts}
+            only = merged.keys if only is None else only
+            data = merged.frame
+        table, _ = prepare(spec, data)  # bad input fails here, before the registry is written
+        wanted = _wanted_keys(table, only, spec.partition_by)
+        if reg is None:
+            reg = Registry(registry)  # type: ignore[arg-type]
         plan = _plan_run(reg, spec, table, source or describe_source(data), resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {})  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
-                    strict=strict, progress=progress)  # fmt: skip
+                    strict=strict, progress=progress,
+                    max_failed_fraction=max_failed_fraction)  # fmt: skip
     finally:
-        if own_registry:
+        if own_registry and reg is not None:
             reg.close()
 
 
@@ -149,39 +182,80 @@ def _run(
     ray_address: str | None,
     strict: bool,
     progress: ProgressCallback | None,
+    max_failed_fraction: float = 1.0,
 ) -> RunSummary:
     run_id = plan.run_id
-    setup = time.perf_counter()
-    owned = isinstance(backend, str)
-    runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
-    startup = time.perf_counter() - setup
-    decisions: dict[str, int] = {}
-    try:
-        versions = _execute(
-            reg, spec, table, plan, runner, strict=strict, progress=progress, decisions=decisions
-        )
-    except KeyboardInterrupt:
-        runner.cancel()
-        reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
-        raise
-    except TrainingError as e:
-        reg.store.finish_run(run_id, "failed", error=str(e))
-        raise
-    except Exception as e:
-        reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
-        raise
-    finally:
-        if owned:
-            runner.close()
-    run = reg.store.finish_run(run_id, "completed")
-    return RunSummary(
+    tally = _Tally()
+    startup = 0.0
+    if len(plan.todo) or plan.fallback_due:  # nothing to train starts nothing (Ray takes ~10 s)
+        setup = time.perf_counter()
+        owned = isinstance(backend, str)
+        runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
+        startup = time.perf_counter() - setup
+        try:
+            _execute(reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally)
+        except KeyboardInterrupt:
+            runner.cancel()
+            reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
+            raise RunInterrupted(run_id) from None
+        except TrainingError as e:
+            reg.store.finish_run(run_id, "failed", error=str(e))
+            raise
+        except Exception as e:
+            reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            if owned:
+                runner.close()
+    elif progress:
+        progress(Progress(total=0, trained=0, skipped=0, failed=0))
+    dropped = total(tally.dropped)
+    run = reg.store.get_run(run_id)
+    failure = _run_failure(run, tally.fallback, max_failed_fraction)
+    run = reg.store.finish_run(
+        run_id, "failed" if failure else "completed", error=failure,
+        options={"rows_dropped": dropped} if dropped else None,
+    )  # fmt: skip
+    summary = RunSummary(
         run=run,
         failures=reg.store.run_outcomes(run_id, status=("failed", "lost"), limit=100),
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
-        versions=versions,
-        decisions=decisions,
+        versions=tally.versions,
+        decisions=tally.decisions,
+        rows_dropped=dropped,
+        chosen=tally.chosen,
+        fallback=tally.fallback,
     )
+    if failure:
+        raise RunFailed(failure, summary)
+    return summary
+
+
+def _run_failure(run: Run, fallback: str | None, max_failed_fraction: float) -> str | None:
+    """Why a finished run failed as a whole, or ``None``."""
+    n, failed = run.n_partitions, run.n_failed
+    if n and run.n_trained == 0:
+        return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped"
+    if n and failed / n > max_failed_fraction:
+        return (
+            f"{failed} of {n} partitions failed ({failed / n:.1%}), more than "
+            f"--max-failed-fraction {max_failed_fraction:g} allows"
+        )
+    if fallback is not None and fallback.startswith(("failed", "lost")):
+        return f"the fallback model {fallback}; unknown keys would not be served by it"
+    return None
+
+
+@dataclass
+class _Tally:
+    """What the driver learns from each committed chunk, for the run's summary."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    chosen: dict[str, int] = field(default_factory=dict)
+    dropped: list[dict[str, int]] = field(default_factory=list)
+    fallback: str | None = None
 
 
 def _plan_run(
@@ -278,14 +352,13 @@ def _execute(
     *,
     strict: bool,
     progress: ProgressCallback | None,
-    decisions: dict[str, int],
-) -> dict[str, int]:
-    """Ship chunks, commit each as it finishes; fills ``decisions`` with promotion counts."""
+    tally: _Tally,
+) -> None:
+    """Ship chunks, commit each as it finishes, and tally what they did."""
     todo = plan.todo
     store = reg.artifacts
     libraries = library_versions()
     counts = Progress(total=len(todo), trained=0, skipped=0, failed=0)
-    versions: dict[str, int] = {}
     if progress:
         progress(counts)
 
@@ -311,11 +384,19 @@ def _execute(
             plan.run_id, new, lost, libraries=libraries, count=kind == "chunk",
             promote=_promotion_reason,
         )  # fmt: skip
-        versions.update(committed)
+        tally.versions.update(committed)
+        if kind == "fallback":
+            outcome = results[0]
+            tally.fallback = (
+                "trained" if isinstance(outcome, NewVersion) else
+                f"{outcome.status}: {outcome.error_type}: {outcome.message}"
+            )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                outcome = _outcome(v)
-                decisions[outcome] = decisions.get(outcome, 0) + 1
+                _count(tally.decisions, _outcome(v))
+                _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
+                if v.validation.get("dropped"):
+                    tally.dropped.append(v.validation["dropped"])
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,
@@ -333,7 +414,10 @@ def _execute(
                 f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
                 "stopped because of --strict"
             )
-    return versions
+
+
+def _count(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
 
 
 def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[Result]:

@@ -26,7 +26,7 @@ from manymodels.exceptions import SpecError, first_line
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
 MAX_LAG = 1000
-_LATER_OPTIONS = ("calendar", "lags")  # left out of spec_hash when unset, see Spec.spec_hash
+_TIME_OPTIONS = ("calendar", "lags")  # these need a time_column
 
 DEFAULT_METRIC: dict[str, str] = {
     "regression": "neg_mean_absolute_error",
@@ -132,6 +132,18 @@ class Promotion(_Frozen):
     min_improvement: Annotated[float, Field(ge=0)] = 0.0
 
 
+class Selection(_Frozen):
+    """What a partition's production model is chosen from, besides the candidates.
+
+    ``naive_candidate`` makes the naive baseline (last value with a time column, else the
+    mean; the majority class for classification) a candidate like any other: a partition whose
+    candidates all score worse than it on its validation rows serves the naive model, so no
+    partition serves a model that lost to naive.
+    """
+
+    naive_candidate: bool = True
+
+
 class Spec(_Frozen):
     """A validated, immutable description of one many-models job.
 
@@ -150,6 +162,10 @@ class Spec(_Frozen):
 
     Derived columns are ordinary features: scoring a row directly (``score``, ``/predict``)
     needs them in the row; ``forecast`` builds them itself.
+
+    ``missing_target`` says what a row without a target value means: ``drop`` (the default)
+    leaves it out of its partition's training rows and counts it in the version's record and
+    the run's summary; ``error`` fails the partition instead.
     """
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -163,11 +179,13 @@ class Spec(_Frozen):
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
+    missing_target: Literal["drop", "error"] = "drop"
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # numpy and sklearn take 0 … 2**32 - 1
     validation: Validation = Field(default_factory=Validation)
     candidates: Annotated[list[Candidate], Field(min_length=1)]
     fallback: Fallback = Field(default_factory=Fallback)
     promotion: Promotion = Field(default_factory=Promotion)
+    selection: Selection = Field(default_factory=Selection)
 
     @field_validator("partition_by")
     @classmethod
@@ -218,7 +236,7 @@ class Spec(_Frozen):
                 raise ValueError(f"categorical column '{col}' is not one of the features")
         if self.validation.strategy == "last" and self.time_column is None:
             raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
-        for option in _LATER_OPTIONS:
+        for option in _TIME_OPTIONS:
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
         taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
@@ -256,11 +274,11 @@ class Spec(_Frozen):
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON form: equal specs hash equal whatever their formatting.
 
-        Options added after the first release are left out while unset, so a spec that does
-        not use them keeps its hash (and its runs stay resumable)."""
+        Options added after the first release are left out while they hold their default, so
+        a spec that does not use them keeps its hash (and its runs stay resumable)."""
         data = self.model_dump(mode="json")
-        for option in _LATER_OPTIONS:
-            if data.get(option) is None:
+        for option, default in _later_defaults().items():
+            if data.get(option) == default:
                 data.pop(option, None)
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -301,6 +319,16 @@ class Spec(_Frozen):
         if isinstance(spec, dict):
             return cls.from_dict(spec)
         return cls.from_toml(spec)
+
+
+def _later_defaults() -> dict[str, Any]:
+    """Options added after the first release, with their defaults in JSON form."""
+    return {
+        "calendar": None,
+        "lags": None,
+        "missing_target": "drop",
+        "selection": Selection().model_dump(mode="json"),
+    }
 
 
 def _check_metric(name: str, task: str) -> None:

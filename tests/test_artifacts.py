@@ -164,6 +164,23 @@ def test_put_repairs_a_corrupted_artifact_of_the_same_size(store: LocalArtifactS
     assert store.get(digest) == data
 
 
+def test_put_keeps_intact_bytes_in_place_and_renews_their_age(
+    store: LocalArtifactStore,
+) -> None:
+    """Bytes a version may reference are never replaced: not even by a deferred-durability
+    rewrite of the same bytes (which would sit in the page cache until ``sync()``). Renewing
+    the modification time is what keeps gc off an orphan that a new version now wants."""
+    data = serialize(fitted())
+    digest, _ = store.put(data)
+    path = store.path(digest)
+    os.utime(path, (1_000_000, 1_000_000))
+    inode = path.stat().st_ino
+    assert store.put(data, durable=False) == (digest, len(data))
+    assert path.stat().st_ino == inode  # the same file, not a renamed-in copy
+    assert path.stat().st_mtime > time.time() - 60
+    assert store.delete_if_older(digest, time.time() - 3600) is None  # young again: kept
+
+
 def test_delete(store: LocalArtifactStore) -> None:
     digest, _ = store.put(b"x")
     store.delete(digest)

@@ -135,17 +135,26 @@ def test_promotion_policies(
             assert v3.evaluation["reason"].startswith("promoted:")
 
 
-def test_the_champion_is_only_judged_on_periods_it_never_saw(tmp_path: Path) -> None:
-    """Retraining on the same periods gives nothing to judge the champion on: scoring it on
-    its own training rows would flatter it, so the challenger is kept back and says why."""
-    df = linear_frame(1, 40)
+def test_corrected_history_is_judged_by_refitting_the_champion(tmp_path: Path) -> None:
+    """Corrected history holds no period the champion never saw: scoring it as served would
+    grade it on its own (wrong) training rows, and before it was kept forever. Its estimator
+    and parameters are refitted on the challenger's training rows instead, both are scored on
+    the same validation rows, and the reason says so."""
+    df = linear_frame(2, 40)
     spec = spec_dict(promotion={"policy": "if_better"})
     train(spec, noisy(df, 0, 5.0), tmp_path / "reg", backend="local")
     train(spec, df, tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         ev = reg.get_version("pid=0", 2).evaluation
-        assert ev["compared_rows"] == 0 and not ev["promote"]
-        assert "no validation rows newer than its training data" in ev["reason"]
+        assert ev["basis"] == "refit" and ev["compared_rows"] == 8
+        assert ev["promote"] and production(reg)["pid=0"] == 2
+        assert "refitted on the same training rows" in ev["reason"]
+        assert ev["challenger_score"] >= ev["champion_score"]
+        # the champion as served would have been graded on its own noisy rows; refitted, it
+        # is the champion's method on the corrected rows, which the challenger matches or beats
+        unchanged = reg.get_version("pid=1", 2).evaluation
+        assert unchanged["basis"] == "refit" and unchanged["improvement"] == 0.0
+        assert unchanged["promote"]  # the same method on the same rows: a tie promotes
 
 
 def test_min_improvement_is_relative(tmp_path: Path) -> None:
@@ -160,7 +169,10 @@ def test_min_improvement_is_relative(tmp_path: Path) -> None:
 
 
 def test_a_champion_that_cannot_load_is_kept_and_says_why(tmp_path: Path) -> None:
-    df = linear_frame(1, 40)
+    """Two partitions: with one, the pooled fallback is byte-identical to its model, and
+    storing it repairs the tampered file before the champion is read (the cause of this test
+    failing on a fresh clone)."""
+    df = linear_frame(2, 40)
     train(spec_dict(), df, tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         path = reg.artifacts.path(reg.get_version("pid=0", 1).artifact_sha256)  # type: ignore[attr-defined]

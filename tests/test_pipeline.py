@@ -27,13 +27,18 @@ def test_poisoned_partitions_fail_alone_on_ray(ray_session: Any, tmp_path: Path)
     df = synthetic(8, 30)
     df.loc[df.pid == 1, "y"] = np.nan  # all-NaN target
     df.loc[df.pid == 2, "x0"] = np.nan  # a degenerate column Ridge refuses
-    summary = train(spec_dict(fallback={"enabled": False}), df, tmp_path / "reg", backend="ray")
+    spec = spec_dict(fallback={"enabled": False}, missing_target="error")
+    summary = train(spec, df, tmp_path / "reg", backend="ray")
     run = summary.run
     assert (run.status, run.n_partitions, run.n_trained, run.n_failed) == ("completed", 8, 6, 2)
     with Registry.open(tmp_path / "reg") as reg:
         failed = outcomes(reg, run.run_id, "failed")
         assert failed == {
-            "pid=1": ("ValueError", "target 'y' has 30 missing value(s) of 30"),
+            "pid=1": (
+                "ValueError",
+                "target 'y' has 30 missing value(s) of 30 "
+                '(missing_target = "error"; "drop" leaves those rows out)',
+            ),
             "pid=2": (
                 "ValueError",
                 "all 1 candidate fit(s) failed; first: ValueError: Input X contains NaN.",
@@ -114,8 +119,8 @@ def test_strict_raises_and_marks_the_run_failed(tmp_path: Path) -> None:
     df = linear_frame(4, 30)
     df.loc[df.pid == 2, "y"] = np.nan
     with pytest.raises(TrainingError, match=r"partition 'pid=2' failed \(ValueError: target"):
-        train(spec_dict(fallback={"enabled": False}), df, tmp_path / "reg", backend="local",
-              strict=True)  # fmt: skip
+        train(spec_dict(fallback={"enabled": False}, missing_target="error"), df,
+              tmp_path / "reg", backend="local", strict=True)  # fmt: skip
     with Registry.open(tmp_path / "reg") as reg:
         (run,) = reg.list_runs()
         assert run.status == "failed"
@@ -190,7 +195,7 @@ def test_retraining_adds_candidates_unless_policy_always(tmp_path: Path) -> None
     df = linear_frame(2, 20)
     reg_path = tmp_path / "reg"
     train(spec_dict(), df, reg_path, backend="local")
-    second = train(spec_dict(), df, reg_path, backend="local")
+    second = train(spec_dict(promotion={"policy": "manual"}), df, reg_path, backend="local")
     assert second.versions == {"pid=0": 2, "pid=1": 2, FALLBACK_KEY: 2}
     always = spec_dict(promotion={"policy": "always"})
     train(always, df, reg_path, backend="local")

@@ -154,6 +154,23 @@ class Registry:
     def load_artifact(self, record: ModelVersion) -> Any:
         return deserialize(self.artifacts.get(record.artifact_sha256))
 
+    def training_rows(
+        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+    ) -> Any:
+        """The input rows a version was trained on, as a pandas DataFrame (sha256-verified).
+
+        Raises ``ArtifactNotFound`` for a version that kept none (the fallback, or a version
+        trained before rows were kept)."""
+        from manymodels.exceptions import ArtifactNotFound
+        from manymodels.training.history import decode_rows
+
+        record = self.get_version(key, version, alias=alias)
+        if record.data_sha256 is None:
+            raise ArtifactNotFound(
+                f"version {record.version} of '{record.key}' kept no training rows"
+            )
+        return decode_rows(self.artifacts.get(record.data_sha256))
+
     def has_fallback(self) -> bool:
         return FALLBACK_KEY in self.store.alias_table("production")
 

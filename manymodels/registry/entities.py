@@ -45,6 +45,8 @@ class NewVersion:
     warnings: list[str] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str | None = None
+    """The partition's input rows in the artifact store (``None`` for the fallback)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +91,8 @@ class ModelVersion:
     validation: dict[str, Any] = field(default_factory=dict)
     evaluation: dict[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    data_sha256: str | None = None
+    """The rows it was trained on, as given (see ``Registry.training_rows``)."""
 
     @property
     def skill(self) -> float | None:

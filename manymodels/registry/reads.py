@@ -33,6 +33,7 @@ class ProductionRef(NamedTuple):
     artifact_sha256: str
     data_fingerprint: str
     last_time: Any  # newest time of its training data (JSON form), when the spec has one
+    data_sha256: str | None = None  # its training rows in the artifact store
 
 
 class ReadsMixin(StoreBase):
@@ -163,14 +164,14 @@ class ReadsMixin(StoreBase):
                 q = (
                     select(
                         a.key, v.version, v.artifact_sha256, v.data_fingerprint,
-                        v.feature_schema_json,
+                        v.feature_schema_json, v.data_sha256,
                     )
                     .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
                     .where(and_(a.alias == "production", a.key.in_(batch)))
                 )  # fmt: skip
-                for k, ver, sha, fp, schema in conn.execute(q):
+                for k, ver, sha, fp, schema, data in conn.execute(q):
                     last = json.loads(schema).get("history", {}).get("time")
-                    out[k] = ProductionRef(ver, sha, fp, last)
+                    out[k] = ProductionRef(ver, sha, fp, last, data)
         return out
 
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
@@ -206,16 +207,19 @@ class ReadsMixin(StoreBase):
         return [move_entity(r) for r in rows]
 
     def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
-        """Artifacts something references: a version's model (optionally as if ``exclude``
-        were deleted), or a run's training data stored as ``artifact:<sha256>``."""
+        """Artifacts something references: a version's model and its training rows (optionally
+        as if ``exclude`` were deleted), or a run's training data stored as
+        ``artifact:<sha256>``."""
         c = t.model_versions.c
         gone = set(exclude)
         with self.engine.connect() as conn:
-            if not gone:
-                out = set(conn.execute(select(c.artifact_sha256).distinct()).scalars())
-            else:
-                rows = conn.execute(select(c.key, c.version, c.artifact_sha256))
-                out = {sha for k, v, sha in rows if (k, v) not in gone}
+            rows = conn.execute(select(c.key, c.version, c.artifact_sha256, c.data_sha256))
+            out = set()
+            for k, v, sha, data in rows:
+                if (k, v) not in gone:
+                    out.add(sha)
+                    if data is not None:
+                        out.add(data)
             q = select(t.runs.c.data_source).where(t.runs.c.data_source.like("artifact:%"))
             out |= {s.removeprefix("artifact:") for s in conn.execute(q).scalars()}
         return out

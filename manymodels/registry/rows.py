@@ -54,7 +54,7 @@ VERSION_COLUMNS = (
     "key", "version", "run_id", "created_at", "estimator", "params_json", "metric", "score",
     "naive_score", "n_rows", "data_fingerprint", "feature_schema_json", "artifact_sha256",
     "artifact_size", "libraries_json", "candidates_json", "warnings_json", "validation_json",
-    "evaluation_json",
+    "evaluation_json", "data_sha256",
 )  # fmt: skip
 
 
@@ -82,7 +82,8 @@ def version_row(
         encode_json([c.__dict__ for c in v.candidates]),  # a new list each time: nothing to share
         memo(v.warnings),
         memo(v.validation),
-        encode_json(v.evaluation),  # made per partition (train._evaluation)
+        encode_json(v.evaluation),  # made per partition (training.chunk._evaluation)
+        v.data_sha256,
     )
 
 
@@ -108,6 +109,7 @@ def version_entity(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         validation=json.loads(r.validation_json),
         evaluation=json.loads(r.evaluation_json),
         aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
+        data_sha256=r.data_sha256,
     )
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from manymodels.exceptions import RunNotFound
@@ -49,13 +53,22 @@ class RunsMixin(StoreBase):
                 )
             )
 
-    def finish_run(self, run_id: str, status: str, *, error: str | None = None) -> Run:
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Close a run; ``options`` are merged into the options it was created with."""
         with self._begin() as conn:
-            conn.execute(
-                update(t.runs)
-                .where(t.runs.c.run_id == run_id)
-                .values(status=status, ended_at=now(), error=error)
-            )
+            values: dict[str, Any] = {"status": status, "ended_at": now(), "error": error}
+            if options:
+                q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
+                current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
+                values["options_json"] = dumps({**current, **options})
+            conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
         return self.get_run(run_id)
 
     def reopen_run(self, run_id: str, n_partitions: int) -> None:

@@ -21,7 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""1 → 2: ``model_versions.data_sha256`` (see ``manymodels.registry.migrations``)."""
 
 metadata = MetaData()
 
@@ -88,6 +89,8 @@ model_versions = Table(
     Column("validation_json", Text, nullable=False),
     # champion vs challenger: scores, policy, whether it was promoted and why
     Column("evaluation_json", Text, nullable=False, default="{}"),
+    # the partition's input rows in the artifact store, for retraining by appending new rows
+    Column("data_sha256", String(64)),
     UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
     Index("ix_model_versions_run", "run_id"),
     Index("ix_model_versions_sha", "artifact_sha256"),

@@ -15,6 +15,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
 from manymodels.registry.engine import WRITE_OPTION, make_engine, now
+from manymodels.registry.migrations import upgrade
 from manymodels.registry.reads import ProductionRef, ReadsMixin
 from manymodels.registry.runs import RunsMixin
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
@@ -46,10 +47,14 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin):
                         found = t.SCHEMA_VERSION
                         conn.execute(insert(t.meta).values(name="schema_version", value=found))
             if found != t.SCHEMA_VERSION:
-                raise RegistryError(
-                    f"registry {url} has schema version {found}; this manymodels "
-                    f"reads version {t.SCHEMA_VERSION}"
-                )
+                conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+                with conn, conn.begin():
+                    # read again under the write lock: another process may have upgraded it
+                    now_found = conn.execute(
+                        select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+                    ).scalar()
+                    if now_found != t.SCHEMA_VERSION:
+                        upgrade(conn, str(now_found), url)
         except SQLAlchemyError as e:
             raise RegistryError(
                 f"cannot open registry database {url}: {e.__class__.__name__}: {e}"

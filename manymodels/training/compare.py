@@ -1,0 +1,124 @@
+"""Scoring the champion beside the challenger on the same validation rows.
+
+The champion as served is judged on the validation rows it never saw (newer than its training
+data). When there are none, scoring it as it is would grade it on its own training rows, so
+its estimator and parameters are refitted on the challenger's training rows instead and scored
+on the same validation rows (see ``manymodels.evaluate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from manymodels.artifacts import ArtifactStore, deserialize
+from manymodels.evaluate import Basis
+from manymodels.exceptions import error_text
+from manymodels.training.metrics import Metric
+from manymodels.training.splits import Split, take
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The production version a retrained partition is compared against; ``last_time`` is the
+    newest time in its training data (JSON form), so only newer rows judge it as it is."""
+
+    version: int
+    artifact_sha256: str
+    last_time: Any = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Champion and challenger scored on the same validation rows."""
+
+    challenger: float | None
+    champion: float | None
+    rows: int
+    error: str | None = None
+    basis: Basis | None = None
+
+
+def compare(
+    champion: Any,
+    challenger_fits: Sequence[Any],
+    splits: Sequence[Split],
+    X: Any,
+    y: np.ndarray,
+    score_fn: Metric,
+    *,
+    n: int,
+    unseen: np.ndarray | None,
+) -> Comparison:
+    """``challenger_fits`` are the challenger's fits on each split's training rows;
+    ``unseen`` marks rows newer than the champion's training data (``None``: cannot be told,
+    and every validation row is used)."""
+    ours, theirs, rows = [], [], 0
+    for (_, va), est in zip(splits, challenger_fits, strict=True):
+        idx = np.arange(n)[va]
+        if unseen is not None:
+            idx = idx[unseen[idx]]
+        if len(idx) == 0:
+            continue
+        rows += len(idx)
+        ours.append(score_fn(est, take(X, idx), y[idx]))
+        try:
+            theirs.append(score_fn(champion, take(X, idx), y[idx]))
+        except Exception as e:  # e.g. the features changed since the champion was trained
+            return Comparison(None, None, rows, error_text(e), "unseen")
+    if rows:
+        return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="unseen")
+    return _refit(champion, challenger_fits, splits, X, y, score_fn, n=n)
+
+
+def _refit(
+    champion: Any,
+    challenger_fits: Sequence[Any],
+    splits: Sequence[Split],
+    X: Any,
+    y: np.ndarray,
+    score_fn: Metric,
+    *,
+    n: int,
+) -> Comparison:
+    """The champion's estimator and parameters, fitted on each split's training rows."""
+    ours, theirs, rows = [], [], 0
+    for (tr, va), est in zip(splits, challenger_fits, strict=True):
+        Xva, yva = take(X, va), y[va]
+        rows += len(yva)
+        ours.append(score_fn(est, Xva, yva))
+        try:
+            refitted = clone(champion).fit(take(X, tr), y[tr])
+            theirs.append(score_fn(refitted, Xva, yva))
+        except Exception as e:
+            return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
+    return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit")
+
+
+def newer_than(times: np.ndarray | None, last: Any) -> np.ndarray | None:
+    """Rows after ``last`` (a champion's newest training time, in JSON form); ``None`` when it
+    cannot be told (no time column, or a champion without that record)."""
+    if times is None or last is None:
+        return None
+    try:
+        if times.dtype.kind == "M":
+            bound = pd.Timestamp(last).to_datetime64().astype(times.dtype)
+            return np.asarray(times > bound)
+        return np.asarray(times > float(last))
+    except (ValueError, TypeError):
+        return None
+
+
+def load_champion(champion: Champion | None, store: ArtifactStore) -> tuple[Any | None, str | None]:
+    """The production model to compare against; a load failure is recorded, not raised."""
+    if champion is None:
+        return None, None
+    try:
+        return deserialize(store.get(champion.artifact_sha256)), None
+    except Exception as e:
+        return None, error_text(e)

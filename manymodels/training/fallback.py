@@ -1,0 +1,68 @@
+"""The pooled fallback: one global model over (a sample of) every partition's usable rows, for
+unknown keys and partitions too small to train."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from manymodels.artifacts import ArtifactStore
+from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.spec import Spec
+from manymodels.training.chunk import Result, train_one
+from manymodels.training.compare import Champion
+from manymodels.training.rows import drop_masks, kept_rows
+from manymodels.training.schema import feature_schema
+from manymodels.training.splits import take
+
+
+def pooled_fingerprint(table: PartitionedTable) -> str:
+    """The fallback's data fingerprint: changes when any partition's does."""
+    h = hashlib.blake2b(digest_size=16)
+    for key, fp in zip(table.keys, table.fingerprints, strict=True):
+        h.update(f"{key}\0{fp}\n".encode())
+    return h.hexdigest()
+
+
+def train_fallback(
+    table: PartitionedTable, spec: Spec, store: ArtifactStore, champion: Champion | None = None
+) -> Result:
+    """Train the fallback on the rows that can train.
+
+    One partition's missing targets or infinite feature values must not sink the model every
+    unknown key is served by: those rows are left out and counted by reason in the version's
+    ``validation.dropped``. Validated on a time-ordered last 20 % (or a seeded 20 % holdout):
+    the per-partition ``size`` means nothing for the pooled table. The naive baseline is not a
+    candidate here: the last value of a pooled table is some partition's last value.
+    """
+    rng = np.random.default_rng(spec.seed)
+    rows, dropped = kept_rows(slice(0, table.n_rows), drop_masks(table, spec, pooled=True))
+    idx = np.arange(table.n_rows)[rows]
+    if len(idx) > spec.fallback.max_rows:
+        idx = np.sort(rng.choice(idx, spec.fallback.max_rows, replace=False))
+    if table.time is not None:
+        idx = idx[np.argsort(table.time[idx], kind="stable")]
+    pooled = spec.model_copy(
+        update={
+            "validation": spec.validation.model_copy(
+                update={"strategy": "last" if table.time is not None else "holdout", "size": 0.2}
+            ),
+            "min_rows": 2,
+            "missing_target": "drop",
+            "selection": spec.selection.model_copy(update={"naive_candidate": False}),
+        }
+    )
+    return train_one(
+        take(table.X, idx),
+        table.y[idx],
+        pooled,
+        store,
+        key=FALLBACK_KEY,
+        key_values={},
+        fingerprint=pooled_fingerprint(table),
+        schema=feature_schema(table, spec),
+        numeric=[c for c in table.features if c not in table.categorical],
+        champion=champion,
+        dropped=dropped,
+    )

@@ -1,0 +1,103 @@
+"""Which rows a model trains on, and why the others are left out.
+
+A row is left out for one reason, the first that applies, in this order:
+
+* ``missing_target`` — no target value (the spec's ``missing_target = "drop"``, the default);
+* ``undefined_lags`` — its target lags reach before the partition's first row;
+* ``non_finite_features`` — a numeric feature is NaN or infinite (the pooled fallback only: a
+  partition's own bad value fails that partition, while the fallback, which pools every
+  partition's rows, must not be sunk by one of them).
+
+The counts are recorded with each version (``validation.dropped``) and summed in the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from manymodels.partition import PartitionedTable
+from manymodels.spec import Spec
+
+Masks = dict[str, np.ndarray]  # reason → rows it leaves out, over the whole table
+Rows = slice | np.ndarray
+
+
+def missing_target(y: np.ndarray) -> np.ndarray:
+    """Rows whose target is missing (NaN, None, pandas NA)."""
+    if y.dtype.kind == "f":
+        return np.isnan(y)
+    if y.dtype.kind in "iub":
+        return np.zeros(len(y), dtype=bool)
+    return np.asarray(pd.isna(y), dtype=bool)
+
+
+def undefined_lags(table: PartitionedTable, spec: Spec) -> np.ndarray | None:
+    """Rows with a target lag that reaches before the partition's first row (or at a missing
+    target), or ``None`` without lags."""
+    lags = list(spec.lag_columns)
+    if not lags:
+        return None
+    if isinstance(table.X, pd.DataFrame):
+        return np.asarray(table.X[lags].isna().any(axis=1).to_numpy(), dtype=bool)
+    at = [table.features.index(c) for c in lags]
+    return np.asarray(~np.isfinite(table.X[:, at]).all(axis=1))
+
+
+def non_finite_features(table: PartitionedTable) -> np.ndarray:
+    """Rows with a NaN or infinite numeric feature."""
+    if isinstance(table.X, pd.DataFrame):
+        numeric = [c for c in table.features if c not in table.categorical]
+        if not numeric:
+            return np.zeros(len(table.X), dtype=bool)
+        values = table.X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = table.X
+    return np.asarray(~np.isfinite(values).all(axis=1))
+
+
+def drop_masks(table: PartitionedTable, spec: Spec, *, pooled: bool = False) -> Masks:
+    """The reasons that apply to this table, each as a mask over its rows (empty ones left out).
+
+    ``pooled`` (the fallback) always drops missing targets and non-finite features."""
+    masks: Masks = {}
+    if pooled or spec.missing_target == "drop":
+        masks["missing_target"] = missing_target(table.y)
+    lags = undefined_lags(table, spec)
+    if lags is not None:
+        masks["undefined_lags"] = lags
+    if pooled:
+        masks["non_finite_features"] = non_finite_features(table)
+    return {reason: m for reason, m in masks.items() if m.any()}
+
+
+def kept_rows(rows: slice, masks: Mapping[str, np.ndarray]) -> tuple[Rows, dict[str, int]]:
+    """A partition's rows to train on (a slice when they are contiguous, the usual case) and
+    how many each reason left out."""
+    if not masks:
+        return rows, {}
+    dropped = np.zeros(rows.stop - rows.start, dtype=bool)
+    counts: dict[str, int] = {}
+    for reason, mask in masks.items():
+        new = mask[rows] & ~dropped
+        n = int(new.sum())
+        if n:
+            counts[reason] = n
+            dropped |= new
+    if not counts:
+        return rows, {}
+    keep = np.flatnonzero(~dropped) + rows.start
+    if len(keep) and int(keep[-1] - keep[0]) + 1 == len(keep):
+        return slice(int(keep[0]), int(keep[-1]) + 1), counts
+    return keep, counts
+
+
+def total(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
+    """Per-reason sums over many versions' counts."""
+    out: dict[str, int] = {}
+    for c in counts:
+        for reason, n in c.items():
+            out[reason] = out.get(reason, 0) + n
+    return out

@@ -1,0 +1,75 @@
+"""What a version records about its inputs, so scoring rows can be checked and forecasts start
+from the right place: the feature schema and, with a time column, the partition's history."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.partition import PartitionedTable
+from manymodels.spec import Spec
+from manymodels.timefeatures import time_to_json
+
+
+def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
+    """What scoring rows are validated against later.
+
+    With a time column, ``forecast`` adds what forecasting needs of every partition: the
+    table's ``frequency``, the derived ``calendar`` and ``lags`` columns (name → part / lag) and
+    the ``exogenous`` features (the others); each partition's version then also records its
+    ``history`` (see ``partition_history``)."""
+    schema: dict[str, Any] = {
+        "features": table.features,
+        "dtypes": table.feature_dtypes,
+        "categorical": table.categorical,
+        "input": "dataframe" if table.categorical else "numpy",
+        "target": spec.target,
+        "task": spec.task,
+        "partition_by": spec.partition_by,
+        "time_column": spec.time_column,
+    }
+    if spec.time_column:
+        derived = {*spec.calendar_columns, *spec.lag_columns}
+        schema["forecast"] = {
+            "frequency": table.extra.get("frequency"),
+            "calendar": spec.calendar_columns,
+            "lags": spec.lag_columns,
+            "exogenous": [f for f in table.features if f not in derived],
+        }
+    return schema
+
+
+def partition_history(
+    table: PartitionedTable, i: int, schema: dict[str, Any], key_values: dict[str, Any]
+) -> dict[str, Any]:
+    """What forecasting partition ``i`` starts from, small enough for its feature schema: its
+    key values, its last time, its last ``max(lags)`` targets (oldest first) and its last row of
+    exogenous features."""
+    assert table.time is not None
+    rows = table.rows(i)
+    last = rows.stop - 1
+    plan = schema["forecast"]
+    depth = max(plan["lags"].values(), default=0)
+    if isinstance(table.X, pd.DataFrame):
+        row = table.X.iloc[last]
+        features = {f: json_scalar(row[f]) for f in plan["exogenous"]}
+    else:
+        at = {f: j for j, f in enumerate(table.features)}
+        features = {f: json_scalar(table.X[last, at[f]]) for f in plan["exogenous"]}
+    return {
+        "key": key_values,
+        "time": time_to_json(table.time[last]),
+        "target": [json_scalar(v) for v in table.y[max(rows.start, rows.stop - depth) : rows.stop]],
+        "features": features,
+    }
+
+
+def json_scalar(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    return value

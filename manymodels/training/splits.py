@@ -1,0 +1,60 @@
+"""Which rows of a partition validate its candidates: last rows, a seeded holdout, or k folds."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, TimeSeriesSplit
+
+from manymodels.spec import Spec
+
+Split = tuple[Any, Any]  # (train rows, validation rows): slices or index arrays
+
+
+class PartitionSkipped(Exception):
+    """The partition is fine but not trainable under the spec (too few rows): not a failure."""
+
+
+def validation_splits(
+    n: int, spec: Spec, *, key: str, time_ordered: bool | None = None
+) -> list[Split]:
+    """The (train, validation) row sets for a partition of ``n`` rows sorted by time if any.
+
+    The shuffle is seeded from the spec seed *and* the key, so a partition gets the same split
+    whichever chunk or worker trains it.
+    """
+    strategy = spec.validation_strategy
+    ordered = spec.time_column is not None if time_ordered is None else time_ordered
+    size = spec.validation.size
+    rng_seed = [spec.seed, zlib.crc32(key.encode())]
+    if strategy == "kfold":
+        folds = spec.validation.folds
+        if n < folds + 1:
+            raise PartitionSkipped(f"{n} rows is too few for {folds}-fold validation")
+        if ordered:
+            return list(TimeSeriesSplit(n_splits=folds).split(np.empty(n)))
+        seed = int(np.random.default_rng(rng_seed).integers(2**31))
+        return list(KFold(folds, shuffle=True, random_state=seed).split(np.empty(n)))
+    k = int(size) if size >= 1 else max(1, round(n * size))
+    if n - k < 2:
+        raise PartitionSkipped(f"{n} rows leave fewer than 2 to train after {k} validation row(s)")
+    if strategy == "last" and ordered:
+        return [(slice(0, n - k), slice(n - k, n))]
+    perm = np.random.default_rng(rng_seed).permutation(n)
+    return [(np.sort(perm[k:]), np.sort(perm[:k]))]
+
+
+def take(X: Any, rows: Any) -> Any:
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[rows]
+    return X[rows]
+
+
+def count_rows(rows: Any, n: int) -> int:
+    """How many rows a slice or an index array selects out of ``n``."""
+    if isinstance(rows, slice):
+        return len(range(*rows.indices(n)))
+    return len(rows)
