@@ -12,7 +12,9 @@
         └── ModelNotServed              409: the artifact failed its sha256 check (or is missing)
 
 The registry being unreachable is a 503; only a bug is a 500, and even then the client gets a
-JSON body without a traceback (the traceback goes to the server log).
+JSON body without a traceback (the traceback goes to the server log). A message that names a
+local path (an artifact directory, the database file) shows it only to a request carrying the
+admin token; others see the path's last component (``serving.redact``).
 
 A body that cannot be read at all is a 422 like any other invalid body, located at ``["body"]``:
 FastAPI already answers JSON with a syntax error so (``json_invalid``), but answers a 400 —
@@ -41,6 +43,8 @@ from manymodels.exceptions import (
     VersionConflict,
     first_line,
 )
+from serving.auth import carries_admin_token
+from serving.redact import local_roots, redact_text
 from serving.rows import InvalidRows
 
 __all__ = ["ModelNotServed", "NothingToRollBack", "ScoringFailed", "install_handlers"]
@@ -79,7 +83,11 @@ async def _ours(request: Request, exc: Exception) -> JSONResponse:
     status = status_for(exc)
     if status >= 500:
         logger.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
-    return JSONResponse({"detail": detail_for(exc)}, status_code=status)
+    detail = detail_for(exc)
+    if isinstance(detail, str) and not carries_admin_token(request):
+        service = getattr(request.app.state, "service", None)
+        detail = redact_text(detail, local_roots(service.registry if service else None))
+    return JSONResponse({"detail": detail}, status_code=status)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,7 +7,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from manymodels.exceptions import RegistryError
+from serving.auth import carries_admin_token
 from serving.metrics import CONTENT_TYPE, Metrics
+from serving.redact import local_roots, redact_text
 
 router = APIRouter(tags=["ops"])
 
@@ -25,7 +27,12 @@ async def readyz(request: Request) -> JSONResponse:
     try:
         await run_in_threadpool(service.registry.store.ping)
     except RegistryError as e:
-        return JSONResponse({"detail": f"registry unreachable: {e}"}, status_code=503)
+        why = (
+            str(e)
+            if carries_admin_token(request)
+            else redact_text(str(e), local_roots(service.registry))
+        )
+        return JSONResponse({"detail": f"registry unreachable: {why}"}, status_code=503)
     return JSONResponse(
         {"status": "ready", "partitions": len(service.aliases), "models_loaded": len(service.cache)}
     )

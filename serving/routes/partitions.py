@@ -8,8 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from manymodels.exceptions import PartitionNotFound
-from manymodels.registry.entities import PartitionSummary
+from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
+from serving.auth import AdminView
 from serving.keys import path_key
+from serving.redact import local_roots, redact_source, redact_text
 from serving.routes import Service
 from serving.schemas import (
     ERRORS,
@@ -49,9 +51,13 @@ async def list_partitions(
     responses={404: ERRORS[404]},
     summary="One partition: versions, aliases, metrics, lineage",
 )
-async def get_partition(request: Request, key: str, service: Service) -> PartitionDetail:
+async def get_partition(
+    request: Request, key: str, service: Service, show_paths: AdminView
+) -> PartitionDetail:
+    """Local file paths — a run's `data_source` when it trained on a file — are shown to
+    requests carrying the admin token; others see the file's name only (`sales.csv`)."""
     text = path_key(request, key)
-    return await run_in_threadpool(_detail, service, text)
+    return await run_in_threadpool(_detail, service, text, show_paths)
 
 
 def _item(p: PartitionSummary) -> PartitionItem:
@@ -75,7 +81,7 @@ def _item(p: PartitionSummary) -> PartitionItem:
     )
 
 
-def _detail(service: ModelService, text: str) -> PartitionDetail:
+def _detail(service: ModelService, text: str, show_paths: bool) -> PartitionDetail:
     key = service.canonical(text)
     if key is None:
         raise PartitionNotFound(f"no partition '{text}' in the registry")
@@ -84,13 +90,30 @@ def _detail(service: ModelService, text: str) -> PartitionDetail:
     versions = reg.list_versions(key)
     runs = [reg.get_run(r) for r in dict.fromkeys(v.run_id for v in versions)]
     cached = sorted(v for k, v in service.cache.entries() if k == key)
+    roots = local_roots(reg)
     return PartitionDetail(
         partition=key,
         key_values=summary.key_values,
         latest_version=summary.latest_version,
         aliases=summary.aliases,
         serving=ServingOut(version=service.aliases.get(key), cached_versions=cached),
-        versions=[VersionOut.of(v) for v in versions],
-        runs=[RunOut.of(r) for r in runs],
+        versions=[_version(v, show_paths, roots) for v in versions],
+        runs=[_run(r, show_paths) for r in runs],
         alias_history=[AliasMoveOut.of(m) for m in reg.alias_history(key)],
     )
+
+
+def _version(version: ModelVersion, show_paths: bool, roots: list[str]) -> VersionOut:
+    """Training warnings may quote a path (a library's message about a file)."""
+    out = VersionOut.of(version)
+    if show_paths:
+        return out
+    return out.model_copy(update={"warnings": [redact_text(w, roots) for w in out.warnings]})
+
+
+def _run(run: Run, show_paths: bool) -> RunOut:
+    """A run trained on a file records the file's path as its data source."""
+    out = RunOut.of(run)
+    if show_paths:
+        return out
+    return out.model_copy(update={"data_source": redact_source(out.data_source)})
