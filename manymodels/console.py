@@ -96,13 +96,30 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
 
 
 def run_summary(summary: RunSummary, registry: str) -> None:
+    """Failures first: a run whose partitions failed must not read like a success."""
     run = summary.run
+    failed = f"[bold red]{run.n_failed} failed[/]" if run.n_failed else "0 failed"
     out.print(
-        f"run [bold]{run.run_id}[/] {run.status}: {run.n_trained} trained, "
-        f"{run.n_skipped} skipped, {run.n_failed} failed of {run.n_partitions} partitions "
+        f"run [bold]{run.run_id}[/] {run.status}: {failed}, {run.n_trained} trained, "
+        f"{run.n_skipped} skipped of {run.n_partitions} partitions "
         f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
         f"{summary.startup_seconds:.1f}s start-up)"
     )
+    if run.error:
+        out.print(f"[bold red]run failed:[/] {run.error}", markup=True)
+    naive = summary.chosen.get("naive", 0)
+    if naive:
+        out.print(
+            f"{naive} of {run.n_trained} trained partitions serve the naive baseline: no "
+            "candidate beat it on their validation rows"
+        )
+    if summary.rows_dropped:
+        why = ", ".join(
+            f"{n:,} {reason.replace('_', ' ')}" for reason, n in summary.rows_dropped.items()
+        )
+        out.print(f"rows left out of training: {why}")
+    if summary.fallback and summary.fallback != "trained":
+        out.print(f"[bold red]fallback {summary.fallback}[/]")
     d = summary.decisions
     if d.get("promoted") or d.get("kept"):
         out.print(

@@ -203,6 +203,8 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     ``manymodels.timefeatures``)."""
     name = describe_source(source)
     df = read_table(source)
+    if df.empty:  # before the column checks: a header alone has columns of no type at all
+        raise DataError(f"{name}: the table has no rows (only a header?)")
     cols = resolve_columns(df, spec, source=name)
     features = cols.features
     if spec.time_column:

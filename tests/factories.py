@@ -26,6 +26,25 @@ def scaled_ridge(alpha: float = 1.0) -> Pipeline:
     return Pipeline([("scale", StandardScaler()), ("ridge", Ridge(alpha=alpha))])
 
 
+class _RidgeUpTo(Ridge):
+    """A Ridge that refuses more than ``limit`` rows: a candidate that fits every partition
+    but not the pooled fallback."""
+
+    def __init__(self, alpha: float = 1.0, limit: int = 40) -> None:
+        super().__init__(alpha=alpha)
+        self.limit = limit
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _RidgeUpTo:
+        if len(X) > self.limit:
+            raise ValueError(f"{len(X)} rows is more than this estimator takes ({self.limit})")
+        return super().fit(X, y, sample_weight)
+
+
+def fails_on_many_rows(limit: int = 40) -> Ridge:
+    """A user factory (``factories:fails_on_many_rows``)."""
+    return _RidgeUpTo(limit=limit)
+
+
 def spec_dict(**overrides: Any) -> dict[str, Any]:
     """A minimal, valid regression spec over ``synthetic()`` columns, Ridge only."""
     spec: dict[str, Any] = {

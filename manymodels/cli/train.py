@@ -7,9 +7,10 @@ work done; the commands that look after a registry (promote, rollback, gc, brows
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,31 +43,82 @@ def train(
     partitions_file: Annotated[
         Path | None, typer.Option(help="Train exactly the keys listed in this file, one a line.")
     ] = None,
+    append: Annotated[
+        bool,
+        typer.Option(
+            help="DATA holds new rows only: each partition in it trains on its production "
+            "version's training rows plus these (a new row replaces a kept one with the same "
+            "time). Only those partitions train; the fallback is left as it is."
+        ),
+    ] = False,
+    max_failed_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fail the run (exit 1) when more than this share of partitions failed.",
+        ),
+    ] = 1.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Train one model per partition of DATA as SPEC says, into the registry.
 
     A partition that already has a production model is retrained: the new version is evaluated
-    against production and the spec's promotion policy decides whether it replaces it.
+    against production and the spec's promotion policy decides whether it replaces it. The
+    command exits 1 when no partition trained, when more than --max-failed-fraction of them
+    failed, or when the fallback model failed; what did train is kept either way.
     """
     from manymodels import console
+    from manymodels.exceptions import RunFailed, RunInterrupted
+    from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
-    with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
-        summary = run_train(
-            parsed, data, registry,
-            backend=backend, ray_address=ray_address, strict=strict, progress=bar, resume=resume,
-            only=only, changed_only=changed_only,
-        )  # fmt: skip
+    summary: RunSummary
+    try:
+        with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
+            summary = run_train(
+                parsed, data, registry,
+                backend=backend, ray_address=ray_address, strict=strict, progress=bar,
+                resume=resume, only=only, changed_only=changed_only, append=append,
+                max_failed_fraction=max_failed_fraction,
+            )  # fmt: skip
+    except RunFailed as e:
+        _report(e.summary, registry, json_out=json_out)
+        raise
+    except RunInterrupted as e:
+        words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
+        if backend != "ray":
+            words += ["--backend", backend]
+        for key in only or []:
+            words += ["--partitions", key]
+        words += ["--append"] if append else []
+        words += ["--changed-only"] if changed_only else []
+        words += ["--ray-address", ray_address] if ray_address else []
+        words += ["--resume", e.run_id]
+        typer.echo(
+            f"interrupted: run {e.run_id} keeps what it committed; finish it with: "
+            f"{shlex.join(words)}",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    _report(summary, registry, json_out=json_out)
+
+
+def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
+    from manymodels import console
+
     if json_out:
         console.print_json(
             {
                 "run": summary.run.to_dict(),
                 "decisions": summary.decisions,
+                "chosen": summary.chosen,
+                "rows_dropped": summary.rows_dropped,
+                "fallback": summary.fallback,
                 "failures": [f.to_dict() for f in summary.failures],
                 "seconds": summary.seconds,
                 "startup_seconds": summary.startup_seconds,

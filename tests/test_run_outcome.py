@@ -1,0 +1,225 @@
+"""A run's outcome a user cannot miss: failures first, non-zero exits, the fallback on usable
+rows, missing targets counted, Ctrl-C with its resume command, and no Ray for no work."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import RunFailed
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+runner = CliRunner()
+BIN = Path(sys.executable).parent
+SPEC = """
+name = "outcome"
+partition_by = ["pid"]
+target = "y"
+time_column = "t"
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+"""
+
+
+def write(tmp_path: Path, df: pd.DataFrame, spec: str = SPEC) -> tuple[Path, Path]:
+    (tmp_path / "spec.toml").write_text(spec)
+    df.to_csv(tmp_path / "data.csv", index=False)
+    return tmp_path / "spec.toml", tmp_path / "data.csv"
+
+
+def cli(*args: Any) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# ------------------------------------------------------------------------ one bad partition
+def test_an_infinite_feature_no_longer_sinks_the_fallback(tmp_path: Path) -> None:
+    """One partition's inf made the pooled fit fail, and every unknown key went unserved."""
+    df = linear_frame(4, 30)
+    df.loc[(df.pid == 2) & (df.t == 5), "x0"] = np.inf
+    df.loc[(df.pid == 3) & (df.t < 3), "y"] = np.nan
+    summary = train(spec_dict(), df, tmp_path / "reg", backend="local")
+    assert summary.fallback == "trained"
+    assert summary.run.n_failed == 1  # pid=2 itself: Ridge refuses its inf
+    with Registry.open(tmp_path / "reg") as reg:
+        fb = reg.get_version(FALLBACK_KEY)
+        assert fb.validation["dropped"] == {"missing_target": 3, "non_finite_features": 1}
+        assert fb.n_rows == 4 * 30 - 4
+        assert reg.get_version("pid=3").validation["dropped"] == {"missing_target": 3}
+    assert summary.rows_dropped == {"missing_target": 3}
+
+
+def test_a_fallback_that_still_fails_fails_the_run(tmp_path: Path) -> None:
+    """Every partition trains, the fallback cannot (its candidate rejects the pooled table):
+    the run is failed and says so, the partitions stay committed."""
+    df = linear_frame(3, 30)
+    df["x1"] = df["pid"] * 1.0  # fine per partition (constant), pooled fine too …
+    spec = spec_dict(
+        candidates=[{"estimator": "factories:fails_on_many_rows", "params": {"limit": 40}}],
+    )
+    with pytest.raises(RunFailed, match="the fallback model failed") as caught:
+        train(spec, df, tmp_path / "reg", backend="local")
+    summary = caught.value.summary
+    assert summary.run.status == "failed" and summary.run.n_trained == 3
+    assert summary.fallback is not None and summary.fallback.startswith("failed: ")
+    with Registry.open(tmp_path / "reg") as reg:
+        assert not reg.has_fallback()
+        assert reg.get_version("pid=1").version == 1
+
+
+# ------------------------------------------------------------------------ missing targets
+def test_missing_targets_are_counted_in_the_run_and_the_cli_summary(tmp_path: Path) -> None:
+    df = linear_frame(3, 30)
+    df.loc[df.index[df.pid == 1][:4], "y"] = np.nan
+    spec, data = write(tmp_path, df)
+    res = cli("train", spec, data, "--registry", tmp_path / "reg", "--backend", "local")
+    assert res.exit_code == 0, res.output
+    first = res.stdout.splitlines()[0]
+    assert first.index("0 failed") < first.index("3 trained")  # failures named first
+    assert "rows left out of training: 4 missing target" in res.stdout
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.list_runs()[0].options["rows_dropped"] == {"missing_target": 4}
+
+
+# ------------------------------------------------------------------------ exit codes
+def test_no_partition_trained_exits_non_zero_and_shows_the_failures(tmp_path: Path) -> None:
+    df = linear_frame(3, 30)
+    df["x0"] = np.nan  # every partition fails, and the fallback is left nothing
+    spec, data = write(tmp_path, df, SPEC + "[fallback]\nenabled = false\n")
+    res = cli("train", spec, data, "--registry", tmp_path / "reg", "--backend", "local")
+    assert res.exit_code == 1, res.output
+    assert "3 failed" in res.stdout.splitlines()[0]
+    assert "pid=0" in res.stdout  # the failures table came before the error
+    assert res.stderr.strip().splitlines() == [
+        "error: no partition trained: 3 of 3 failed, 0 skipped"
+    ]
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.list_runs()[0].status == "failed"
+
+
+@pytest.mark.parametrize(("fraction", "code"), [("0.2", 1), ("0.25", 0), ("1", 0)])
+def test_max_failed_fraction(tmp_path: Path, fraction: str, code: int) -> None:
+    df = linear_frame(4, 30)
+    df.loc[df.pid == 1, "x0"] = np.nan  # 1 of 4 partitions fails: 25 %
+    spec, data = write(tmp_path, df)
+    res = cli(
+        "train", spec, data, "--registry", tmp_path / "reg", "--backend", "local",
+        "--max-failed-fraction", fraction,
+    )  # fmt: skip
+    assert res.exit_code == code, res.output
+    if code:
+        assert res.stderr.strip() == (
+            "error: 1 of 4 partitions failed (25.0%), more than --max-failed-fraction 0.2 allows"
+        )
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.count_partitions() == 4  # 3 partitions + the fallback, kept either way
+
+
+def test_max_failed_fraction_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    spec, data = write(tmp_path, linear_frame(2, 30))
+    res = cli("train", spec, data, "--registry", tmp_path / "reg", "--max-failed-fraction", "2")
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: --max-failed-fraction")
+    assert not (tmp_path / "reg").exists()
+
+
+# ------------------------------------------------------------------------ bad tables
+def test_a_header_only_csv_says_the_table_has_no_rows(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("pid,t,x0,x1,y\n")
+    spec, _ = write(tmp_path, linear_frame(1, 5))
+    res = cli("train", spec, tmp_path / "empty.csv", "--registry", tmp_path / "reg")
+    assert res.exit_code == 2
+    assert (
+        res.stderr.strip()
+        == f"error: {tmp_path / 'empty.csv'}: the table has no rows (only a header?)"
+    )
+    assert not (tmp_path / "reg").exists()
+
+
+# ------------------------------------------------------------------------ no work, no Ray
+def test_changed_only_with_nothing_changed_starts_no_backend(tmp_path: Path) -> None:
+    """11 s of Ray start-up to do nothing: the plan comes first, the backend only for work."""
+    script = f"""
+import sys
+from factories import linear_frame, spec_dict
+from manymodels.pipeline import train
+df = linear_frame(3, 30)
+train(spec_dict(), df, {str(tmp_path / "reg")!r}, backend="local")
+summary = train(spec_dict(), df, {str(tmp_path / "reg")!r}, backend="ray", changed_only=True)
+print(summary.run.n_partitions, summary.startup_seconds, "ray" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parent, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0", "0.0", "False"]
+
+
+# ------------------------------------------------------------------------ Ctrl-C
+@pytest.mark.slow
+def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> None:
+    from manymodels.samples import synthetic
+
+    n = 3000
+    synthetic(n, 40).to_parquet(tmp_path / "big.parquet")
+    spec, _ = write(tmp_path, linear_frame(1, 5))
+    reg = tmp_path / "reg"
+    proc = subprocess.Popen(
+        [BIN / "manymodels", "train", spec, tmp_path / "big.parquet", "--registry", reg,
+         "--backend", "local"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with Registry.open(reg) if (reg / "registry.db").exists() else _Nothing() as r:
+                if r is not None and r.list_runs() and r.count_partitions() > 0:
+                    break
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    with Registry.open(reg) as r:
+        run = r.list_runs()[0]
+        assert run.status == "interrupted"
+    line = err.strip().splitlines()[-1]
+    assert line.startswith(
+        f"interrupted: run {run.run_id} keeps what it committed; finish it with: "
+    )
+    command = line.split("finish it with: ", 1)[1]
+    assert command.endswith(f"--resume {run.run_id}")
+    import shlex
+
+    words = shlex.split(command)
+    res = subprocess.run(
+        [BIN / words[0], *words[1:], "--json"], capture_output=True, text=True, timeout=300
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)["run"]
+    assert (out["run_id"], out["status"], out["n_trained"]) == (run.run_id, "completed", n)
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: Any) -> None:
+        return None
