@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from manymodels.data import describe_source, prepare
-from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.exceptions import DataError, PartitionNotFound, RunFailed
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
@@ -91,11 +91,14 @@ class Retrainer:
         reg = self.service.registry
         key, data = plan.target.key, plan.data
         frame = pd.read_parquet(io.BytesIO(reg.artifacts.get(data.sha256)))
-        summary = train(
-            plan.target.spec, frame, reg, backend=self._backend(), only=[key],
-            source=f"artifact:{data.sha256}",
-            notes={"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows},
-        )  # fmt: skip
+        try:
+            summary = train(
+                plan.target.spec, frame, reg, backend=self._backend(), only=[key],
+                source=f"artifact:{data.sha256}",
+                notes={"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows},
+            )  # fmt: skip
+        except RunFailed as e:  # the one partition failed: the job says why, from its outcome
+            summary = e.summary
         run_id = summary.run.run_id
         number = summary.versions.get(key)
         if number is None:
