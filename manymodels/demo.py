@@ -208,6 +208,6 @@ def _print_predictions(
     for col in ("store", "brand", "served by", "version", "fallback", "prediction"):
         table.add_column(col)
     for row, a in zip(rows, answers, strict=True):
-        table.add_row(str(row["store"]), row["brand"], a["partition"], str(a["version"]),
+        table.add_row(str(row["store"]), row["brand"], a["served_by"], str(a["version"]),
                       "yes" if a["fallback"] else "", f"{a['prediction']:,.0f}")  # fmt: skip
     console.out.print(table)

@@ -56,8 +56,11 @@ def decide(
 ) -> Decision:
     """Apply the policy; every outcome carries a reason a person can read.
 
-    On the ``refit`` basis a tie promotes: the challenger is then the champion's own method
-    fitted on the newer (or corrected) data, and the champion as served was fitted on the old.
+    A tie promotes (unless ``min_improvement`` asks for more): scored on the same rows, the
+    challenger's method is then as good as the champion's, and the challenger is fitted on the
+    newer (or corrected) data. A consumer posting exactly ``size`` new rows gets such a tie
+    whenever the same candidate wins: the challenger's validation fit is trained on the very
+    rows the champion was, and a strict "better" kept the stale champion forever.
     """
 
     def verdict(promote: bool, reason: str, gain: float | None = None) -> Decision:
@@ -78,7 +81,7 @@ def decide(
     gain = improvement(challenger, champion)
     needed = promotion.min_improvement
     refit = basis == "refit"
-    better = (challenger >= champion if refit else challenger > champion) and gain >= needed
+    better = challenger >= champion and gain >= needed
     what = (
         f"champion v{champion_version} refitted on the same training rows (no validation row "
         "is newer than its training data)"
@@ -88,7 +91,6 @@ def decide(
     return verdict(
         better,
         f"{'promoted' if better else 'kept champion'}: {metric} {challenger:.6g} vs {what} "
-        f"{champion:.6g} ({gain:+.1%}; policy 'if_better' needs {'≥' if refit else '>'} 0 "
-        f"and ≥ {needed:.1%})",
+        f"{champion:.6g} ({gain:+.1%}; policy 'if_better' needs ≥ {needed:.1%})",
         gain,
     )

@@ -381,3 +381,45 @@ def test_fallback_survives_a_partition_with_missing_targets(store: LocalArtifact
     spec = Spec.from_dict(spec_dict())
     table, _ = prepare(spec, df)
     trained(train_fallback(table, spec, store))
+
+
+# ------------------------------------------------------------------------------ naive candidate
+def random_walk_frame(rows: int = 60, seed: int = 4) -> pd.DataFrame:
+    """A partition whose target is a random walk and whose features are noise: nothing beats
+    'tomorrow looks like today', as on many real series (plm::Produc, Wyoming)."""
+    rng = np.random.default_rng(seed)
+    y = np.cumsum(rng.normal(size=rows)) + 100
+    x = rng.normal(size=(rows, 2))
+    return pd.DataFrame({"pid": 1, "t": np.arange(rows), "x0": x[:, 0], "x1": x[:, 1], "y": y})
+
+
+def test_a_partition_never_serves_a_model_that_lost_to_naive(store: LocalArtifactStore) -> None:
+    df = random_walk_frame()
+    v = trained(run(spec_dict(), df, store)["pid=1"])
+    assert v.validation["chosen"] == "naive" and v.validation["naive_candidate"] is True
+    assert v.estimator == "manymodels.candidates.LastValueRegressor"
+    assert v.score == v.naive_score > v.candidates[0].score  # the Ridge lost on these rows
+    model = model_of(v, store)  # a real stored estimator, loaded like any other
+    assert model.predict(np.zeros((3, 2))).tolist() == [df.y.iloc[-1]] * 3
+
+    without = trained(run(spec_dict(selection={"naive_candidate": False}), df, store)["pid=1"])
+    assert without.estimator == RIDGE and without.validation["chosen"] == "candidate"
+    assert without.score < without.naive_score
+
+
+def test_naive_for_classification_is_the_majority_class(store: LocalArtifactStore) -> None:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(
+        {"pid": 1, "t": np.arange(60), "x0": rng.normal(size=60), "x1": rng.normal(size=60),
+         "y": np.where(rng.random(60) < 0.85, "stay", "churn")}
+    )  # fmt: skip
+    spec = spec_dict(
+        task="classification", time_column=None, validation={"strategy": "holdout", "size": 0.3},
+        candidates=[{"estimator": "sklearn.tree.DecisionTreeClassifier",
+                     "params": {"max_depth": [None]}}],
+    )  # fmt: skip
+    v = trained(run(spec, df, store)["pid=1"])
+    if v.validation["chosen"] == "naive":
+        assert v.estimator == "sklearn.dummy.DummyClassifier"
+        assert set(model_of(v, store).predict(df[["x0", "x1"]].to_numpy())) == {"stay"}
+    assert v.score >= v.naive_score  # whichever won, it did not lose to the majority class

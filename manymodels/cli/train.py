@@ -174,7 +174,7 @@ def score(
 
     Keys with no such model (unknown, too small to train, or without the alias) are scored by
     the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
-    model_version, model_partition and fallback.
+    model_version, partition (the key), served_by (whose model answered) and fallback.
     """
     from manymodels import console
     from manymodels.scoring import score_file

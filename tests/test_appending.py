@@ -1,0 +1,154 @@
+"""Retraining from new rows only (``append``): each version keeps its training rows, a retrain
+merges them with the posted ones, a posted row replaces a kept one of the same time."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactNotFound, DataError
+from manymodels.gc import collect
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+
+def test_every_version_keeps_its_input_rows(tmp_path: Path) -> None:
+    df = linear_frame(3, 30)
+    df["label"] = np.where(df["t"] % 2 == 0, "even", "odd")
+    df["count"] = df["t"] * 2  # an integer feature: it travels as float64, comes back as int
+    spec = spec_dict(calendar=None, lags=[1], categorical=["label"])
+    train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=1")
+        expected = df[df.pid == 1].reset_index(drop=True)
+        assert list(rows.columns) == ["pid", "t", "x0", "x1", "label", "count", "y"]
+        pd.testing.assert_frame_equal(rows, expected[rows.columns], check_dtype=False)
+        assert rows["count"].dtype == np.int64 and rows["label"].tolist()[:2] == ["even", "odd"]
+        assert "y_lag1" not in rows  # derived again by training, never stored
+        with pytest.raises(ArtifactNotFound, match="kept no training rows"):
+            reg.training_rows(FALLBACK_KEY)
+
+
+def test_unchanged_partitions_store_nothing_new(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        before = set(reg.artifacts.digests())
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        assert set(reg.artifacts.digests()) == before  # same models, same rows, same bytes
+        assert reg.get_version("pid=0", 1).data_sha256 == reg.get_version("pid=0", 2).data_sha256
+
+
+def test_append_trains_on_kept_rows_plus_the_new_ones(tmp_path: Path) -> None:
+    """A consumer posts only the new weeks: 8 rows is less than min_rows, and used to be a
+    422. Exactly ``size`` new rows are the validation rows, all newer than the champion's
+    training data, so the champion as served is judged on them (no 0.0 % tie)."""
+    full = linear_frame(2, 48)
+    old, new = full[full.t < 40], full[(full.t >= 40) & (full.pid == 1)]
+    spec = spec_dict(validation={"strategy": "last", "size": 8})
+    train(spec, old, tmp_path / "reg", backend="local")
+    summary = train(spec, new, tmp_path / "reg", backend="local", append=True)
+    assert summary.run.n_partitions == 1  # only the partition in the new rows
+    assert summary.run.options["append"] == {"partitions": 1, "with_history": 1, "kept_rows": 40}
+    assert summary.versions == {"pid=1": 2}  # neither pid=0 nor the fallback
+    with Registry.open(tmp_path / "reg") as reg:
+        v2 = reg.get_version("pid=1", 2)
+        assert v2.n_rows == 48
+        ev = v2.evaluation
+        assert (ev["basis"], ev["compared_rows"]) == ("unseen", 8)
+        # the challenger's validation fit saw exactly the champion's rows: a tie, which
+        # promotes the model that also knows the new weeks
+        assert ev["promote"] and ev["improvement"] == 0.0 and "needs ≥ 0.0%" in ev["reason"]
+        rows = reg.training_rows("pid=1", 2)
+        assert rows["t"].tolist() == list(range(48))
+
+
+def test_a_posted_row_replaces_the_kept_row_of_the_same_time(tmp_path: Path) -> None:
+    df = linear_frame(1, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    fix = df[df.t == 7].assign(y=1000.0)
+    train(spec_dict(), fix, tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=0", 2)
+        assert len(rows) == 30 and rows.loc[rows.t == 7, "y"].tolist() == [1000.0]
+        assert reg.get_version("pid=0", 2).n_rows == 30
+
+
+def test_append_to_a_new_partition_trains_it_from_the_posted_rows(tmp_path: Path) -> None:
+    train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
+    other = linear_frame(1, 30, seed=5).assign(pid=7)
+    summary = train(spec_dict(), other, tmp_path / "reg", backend="local", append=True)
+    assert summary.run.options["append"]["with_history"] == 0
+    assert summary.versions == {"pid=7": 1}
+
+
+def test_append_without_key_columns_is_a_data_error(tmp_path: Path) -> None:
+    train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
+    with pytest.raises(DataError, match="missing key column"):
+        train(spec_dict(), linear_frame(1, 5).drop(columns="pid"), tmp_path / "reg",
+              backend="local", append=True)  # fmt: skip
+    with Registry.open(tmp_path / "reg") as reg:
+        assert len(reg.list_runs()) == 1  # nothing half-written
+
+
+def test_append_from_the_cli(tmp_path: Path, samples_dir: Path) -> None:
+    data = pd.read_csv(samples_dir / "store_sales.csv")
+    last = data["week"].max()
+    data[data.week < last].to_csv(tmp_path / "old.csv", index=False)
+    key = (data.store == 2) & (data.brand == "tropicana")
+    data[key & (data.week == last)].to_csv(tmp_path / "new.csv", index=False)
+    spec = samples_dir / "store_sales.toml"
+    runner = CliRunner()
+    reg = tmp_path / "reg"
+    first = runner.invoke(app, ["train", str(spec), str(tmp_path / "old.csv"),
+                                "--registry", str(reg), "--backend", "local"])  # fmt: skip
+    assert first.exit_code == 0, first.output
+    res = runner.invoke(app, ["train", str(spec), str(tmp_path / "new.csv"), "--append",
+                              "--registry", str(reg), "--backend", "local"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    with Registry.open(reg) as r:
+        v = r.get_version("store=2,brand=tropicana", 2)
+        assert v.n_rows == int(key.sum())
+        assert r.training_rows("store=2,brand=tropicana", 2)["week"].max() == pd.Timestamp(last)
+
+
+def test_gc_keeps_training_rows_while_a_version_references_them(tmp_path: Path) -> None:
+    df = linear_frame(1, 30)
+    for i in range(3):
+        train(spec_dict(), df.assign(y=df.y + i), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        kept = {v.data_sha256 for v in reg.list_versions("pid=0")}
+        report = collect(reg, keep=1, grace_seconds=0)
+        assert report.versions_deleted  # older versions went, their rows with them
+        (v,) = [v for v in reg.list_versions("pid=0") if "production" in v.aliases]
+        assert reg.artifacts.exists(v.data_sha256)
+        gone = kept - {x.data_sha256 for x in reg.list_versions("pid=0")}
+        assert gone and not any(reg.artifacts.exists(d) for d in gone)
+
+
+def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A registry written before training rows were kept: opened, it gains the column, keeps
+    every row, and appending to its partitions trains from the posted rows alone."""
+    df = linear_frame(2, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    db = tmp_path / "reg" / "registry.db"
+    with sqlite3.connect(db) as conn:  # what manymodels 0.1 wrote
+        conn.execute("ALTER TABLE model_versions DROP COLUMN data_sha256")
+        conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=0").data_sha256 is None
+        assert reg.store.get_meta("schema_version") == "2"
+        assert reg.count_partitions() == 3
+    summary = train(spec_dict(), df[df.pid == 0], tmp_path / "reg", backend="local", append=True)
+    assert summary.run.options["append"]["with_history"] == 0
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=0", 2).data_sha256 is not None

@@ -1,0 +1,50 @@
+"""Tests for manymodels.evaluate: the promotion policy's decision and its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from manymodels.evaluate import decide, improvement
+from manymodels.spec import Promotion
+
+IF_BETTER = Promotion(policy="if_better")
+METRIC = "neg_mean_absolute_error"
+
+
+def test_a_tie_promotes_the_fresher_model() -> None:
+    d = decide(IF_BETTER, metric=METRIC, challenger=-1.0, champion_version=1, champion=-1.0,
+               basis="unseen")  # fmt: skip
+    assert d.promote and d.improvement == 0.0 and d.basis == "unseen"
+    assert d.reason == (
+        "promoted: neg_mean_absolute_error -1 vs champion v1 -1 (+0.0%; policy 'if_better' "
+        "needs ≥ 0.0%)"
+    )
+
+
+def test_worse_is_kept_and_min_improvement_is_relative() -> None:
+    worse = decide(IF_BETTER, metric=METRIC, challenger=-1.1, champion_version=2, champion=-1.0)
+    assert not worse.promote and worse.reason.startswith("kept champion:")
+    strict = Promotion(policy="if_better", min_improvement=0.1)
+    assert not decide(strict, metric=METRIC, challenger=-1.0, champion_version=1,
+                      champion=-1.0).promote  # fmt: skip
+    assert decide(strict, metric=METRIC, challenger=-0.85, champion_version=1,
+                  champion=-1.0).promote  # fmt: skip
+    assert improvement(-0.9, -1.0) == pytest.approx(0.1)
+
+
+def test_the_refit_basis_says_what_was_compared() -> None:
+    d = decide(IF_BETTER, metric=METRIC, challenger=-0.5, champion_version=3, champion=-0.8,
+               basis="refit")  # fmt: skip
+    assert d.promote and d.basis == "refit"
+    assert "vs champion v3 refitted on the same training rows (no validation row is newer " in (
+        d.reason
+    )
+
+
+def test_an_unscored_champion_is_kept_with_the_cause() -> None:
+    d = decide(IF_BETTER, metric=METRIC, challenger=-0.5, champion_version=1, champion=None,
+               champion_error="ArtifactCorrupted: artifact x is corrupted")  # fmt: skip
+    assert not d.promote
+    assert d.reason == (
+        "champion v1 could not be evaluated (ArtifactCorrupted: artifact x is corrupted); kept"
+    )
