@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -42,10 +42,14 @@ class RetrainTarget:
     production: ModelVersion
 
 
+RetrainMode = Literal["append", "replace"]
+
+
 @dataclass(frozen=True)
 class RetrainPlan:
     target: RetrainTarget
     data: UploadedData
+    mode: RetrainMode = "append"
 
 
 class Retrainer:
@@ -78,13 +82,23 @@ class Retrainer:
         return RetrainTarget(key, summary.key_values, spec, production)
 
     def prepare(
-        self, target: RetrainTarget, frame: pd.DataFrame, *, fmt: str, filename: str | None = None
+        self,
+        target: RetrainTarget,
+        frame: pd.DataFrame,
+        *,
+        fmt: str,
+        filename: str | None = None,
+        mode: RetrainMode = "append",
     ) -> RetrainPlan:
-        """Check the rows (a ``DataError`` names what is wrong) and store them; blocking."""
-        table = training_frame(frame, target)
+        """Check the rows (a ``DataError`` names what is wrong) and store them; blocking.
+
+        Appending to a production version that kept its training rows needs no minimum of
+        posted rows: the kept ones count toward ``min_rows``."""
+        kept = mode == "append" and target.production.data_sha256 is not None
+        table = training_frame(frame, target, check_min_rows=not kept)
         data = to_parquet(table)
         sha, size = self.service.registry.artifacts.put(data)
-        return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename))
+        return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename), mode)
 
     def run(self, plan: RetrainPlan) -> RetrainResult:
         """Retrain on exactly the stored bytes (verified by sha256); the job's body."""
@@ -94,7 +108,7 @@ class Retrainer:
         try:
             summary = train(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],
-                source=f"artifact:{data.sha256}",
+                source=f"artifact:{data.sha256}", append=plan.mode == "append",
                 notes={"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows},
             )  # fmt: skip
         except RunFailed as e:  # the one partition failed: the job says why, from its outcome
@@ -134,7 +148,9 @@ def _why_not(summary: RunSummary, reg: Registry, key: str) -> str:
     return f"the run produced no version of partition '{key}'"
 
 
-def training_frame(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
+def training_frame(
+    frame: pd.DataFrame, target: RetrainTarget, *, check_min_rows: bool = True
+) -> pd.DataFrame:
     """The rows with the key columns filled in from the partition, checked against the spec.
 
     Rows that carry key columns must all belong to the partition; columns the spec needs
@@ -173,7 +189,7 @@ def training_frame(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
                 f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s): "
                 "every row trained on needs a target value; drop those rows"
             )
-    if len(frame) < spec.min_rows:
+    if check_min_rows and len(frame) < spec.min_rows:
         raise DataError(
             f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
             "the partition would not be trained"

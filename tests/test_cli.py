@@ -69,7 +69,7 @@ def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
         "--registry", tmp_path / "r", "--backend", "local",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "completed: 34 trained, 2 skipped, 0 failed of 36 partitions" in result.stdout
+    assert "completed: 0 failed, 34 trained, 2 skipped of 36 partitions" in result.stdout
     assert f"registry: {tmp_path / 'r'}" in result.stdout
 
 

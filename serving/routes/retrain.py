@@ -25,7 +25,7 @@ from serving.auth import Admin
 from serving.jobs import JobConflict, JobManager, JobQueueFull
 from serving.keys import path_key
 from serving.middleware import log_fields
-from serving.retrain import Retrainer
+from serving.retrain import Retrainer, RetrainMode
 from serving.routes.admin import AUTH_ERRORS
 from serving.schemas import ErrorOut, JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
 
@@ -91,17 +91,32 @@ _BODY: dict[str, Any] = {
     summary="Retrain one partition on new rows (a job)",
 )
 async def retrain(
-    request: Request, response: Response, key: str, retrainer: CurrentRetrainer, jobs: Jobs
+    request: Request,
+    response: Response,
+    key: str,
+    retrainer: CurrentRetrainer,
+    jobs: Jobs,
+    mode: Annotated[
+        RetrainMode,
+        Query(
+            description="``append`` (default): train on the production version's training "
+            "rows plus these, a posted row replacing a kept one with the same time value. "
+            "``replace``: train on these rows alone."
+        ),
+    ] = "append",
 ) -> JobAccepted:
-    """The new rows become the partition's latest training data: stored (Parquet, by sha256)
-    and recorded with the run. The new version is evaluated against production on the same
-    validation rows; the spec's promotion policy decides, and a promotion is served at once.
-    One retrain per partition at a time (409 while one is queued or running)."""
+    """The posted rows are stored (Parquet, by sha256) and recorded with the run. By default
+    they are *appended* to the rows production was trained on, so a consumer posts only what
+    is new. The new version is evaluated against production on the same validation rows; the
+    spec's promotion policy decides, and a promotion is served at once. One retrain per
+    partition at a time (409 while one is queued or running)."""
     text = path_key(request, key, suffix="/retrain")
     target = await run_in_threadpool(retrainer.target, text)
     _refuse_if_busy(jobs, target.key)
     frame, fmt, filename = await _read_table(request)
-    plan = await run_in_threadpool(retrainer.prepare, target, frame, fmt=fmt, filename=filename)
+    plan = await run_in_threadpool(
+        retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode
+    )
     try:
         job = jobs.submit(
             target.key, lambda: retrainer.run(plan), backend=retrainer.backend, data=plan.data

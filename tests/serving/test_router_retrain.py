@@ -266,13 +266,17 @@ def test_uploaded_rows_are_stored_and_reproduce_the_training_data(
         stored = pd.read_parquet(io.BytesIO(reg.artifacts.get(data["sha256"])))  # sha256-checked
         run = reg.get_run(job["run_id"])
         version = reg.get_version(KEY, job["version"])
+        trained_on = reg.training_rows(KEY, job["version"])
+        kept = reg.training_rows(KEY, 1)
     # the stored table is the posted rows with the key columns filled in from the URL
     sent = frame.assign(store=2, brand="tropicana")
     pd.testing.assert_frame_equal(stored, sent, check_dtype=False)
     assert run.options["uploaded_data_sha256"] == data["sha256"]
     assert run.data_source == f"artifact:{data['sha256']}"
-    # ...and it reproduces the data the version was trained on, to the fingerprint
-    table, _ = prepare(Spec.coerce(run.spec), stored)
+    # appended to what v1 was trained on, the version's rows reproduce its data to the
+    # fingerprint
+    assert len(trained_on) == len(kept) + len(frame)
+    table, _ = prepare(Spec.coerce(run.spec), trained_on)
     assert dict(zip(table.keys, table.fingerprints, strict=True))[KEY] == version.data_fingerprint
 
 
@@ -332,14 +336,53 @@ def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
         assert r.status_code == 422 and "no rows" in r.json()["detail"]
         r = post_rows(client, KEY, partition_rows(store=3, keys=True))
         assert r.status_code == 422 and "another partition" in r.json()["detail"]
-        r = post_rows(client, KEY, frame.head(5))
+        r = post_rows(client, KEY, frame.head(5), params={"mode": "replace"})
         assert r.status_code == 422 and "min_rows" in r.json()["detail"]
+        r = post_rows(client, KEY, frame.head(5), params={"mode": "merge"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "mode"]
         r = client.post(
             f"/v1/partitions/{KEY}/retrain", content=b"a,b\n1,2\n", headers={
                 **admin(), "Content-Type": "text/csv"},
         )  # fmt: skip
         assert r.status_code == 415
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+def test_a_consumer_posts_only_the_new_weeks(local: Settings) -> None:
+    """The README's story: exactly ``size`` new weeks, fewer than ``min_rows``, used to be a
+    422. They are appended to the rows production was trained on; being the newest, they are
+    the validation rows, which the champion never saw."""
+    size = int(SALES_SPEC["validation"]["size"])
+    with Registry.open(local.registry) as reg:
+        before = reg.get_version(KEY)
+        kept = reg.training_rows(KEY)
+    new = partition_rows(scale=1.0).head(size)  # the weeks right after the kept ones
+    with open_app(local) as client:
+        r = post_rows(client, KEY, new)
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "succeeded", job
+    with Registry.open(local.registry) as reg:
+        v = reg.get_version(KEY, job["version"])
+        assert v.n_rows == before.n_rows + size
+        assert (v.evaluation["basis"], v.evaluation["compared_rows"]) == ("unseen", size)
+        rows = reg.training_rows(KEY, v.version)
+        assert len(rows) == len(kept) + size
+        assert rows["week"].max() == pd.Timestamp(new["week"].iloc[-1])
+        run = reg.get_run(v.run_id)
+        assert run.options["append"] == {
+            "partitions": 1, "with_history": 1, "kept_rows": len(kept)
+        }  # fmt: skip
+
+
+def test_replace_trains_on_the_posted_rows_alone(local: Settings) -> None:
+    frame = partition_rows()
+    with open_app(local) as client:
+        r = post_rows(client, KEY, frame, params={"mode": "replace"})
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+    with Registry.open(local.registry) as reg:
+        assert reg.get_version(KEY, job["version"]).n_rows == len(frame)
 
 
 def test_a_second_retrain_of_a_busy_partition_is_409(local: Settings) -> None:
