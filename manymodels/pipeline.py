@@ -211,7 +211,7 @@ def _run(
         progress(Progress(total=0, trained=0, skipped=0, failed=0))
     dropped = total(tally.dropped)
     run = reg.store.get_run(run_id)
-    failure = _run_failure(run, tally.fallback, max_failed_fraction)
+    failure = _run_failure(run, tally.fallback, max_failed_fraction, tally.lost)
     run = reg.store.finish_run(
         run_id, "failed" if failure else "completed", error=failure,
         options={"rows_dropped": dropped} if dropped else None,
@@ -232,9 +232,18 @@ def _run(
     return summary
 
 
-def _run_failure(run: Run, fallback: str | None, max_failed_fraction: float) -> str | None:
-    """Why a finished run failed as a whole, or ``None``."""
+def _run_failure(
+    run: Run, fallback: str | None, max_failed_fraction: float, lost: int = 0
+) -> str | None:
+    """Why a finished run failed as a whole, or ``None``. Partitions lost to the infrastructure
+    (a dead worker, a full disk) always fail it: the run is incomplete, and resumable."""
     n, failed = run.n_partitions, run.n_failed
+    if lost:
+        return (
+            f"{lost} of {n} partition(s) were lost to infrastructure faults (a worker died, the "
+            f"disk is full…; see `manymodels runs show {run.run_id}`); once fixed, finish the "
+            f"run with --resume {run.run_id}"
+        )
     if n and run.n_trained == 0:
         return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped"
     if n and failed / n > max_failed_fraction:
@@ -256,6 +265,7 @@ class _Tally:
     chosen: dict[str, int] = field(default_factory=dict)
     dropped: list[dict[str, int]] = field(default_factory=list)
     fallback: str | None = None
+    lost: int = 0
 
 
 def _plan_run(
@@ -380,6 +390,7 @@ def _execute(
             results = result
         new = [r for r in results if isinstance(r, NewVersion)]
         lost = [r for r in results if isinstance(r, PartitionOutcome)]
+        tally.lost += sum(o.status == "lost" and kind == "chunk" for o in lost)
         committed = reg.store.record(
             plan.run_id, new, lost, libraries=libraries, count=kind == "chunk",
             promote=_promotion_reason,

@@ -381,9 +381,14 @@ def test_resume_retrains_partitions_whose_task_died(tmp_path: Path) -> None:
 
     df = linear_frame(12, 30)
     spec = spec_dict(fallback={"enabled": False})
-    first = train(spec, df, tmp_path / "reg", backend=_FirstTaskDies())
+    from manymodels.exceptions import RunFailed
+
+    with pytest.raises(RunFailed, match="lost to infrastructure faults") as caught:
+        train(spec, df, tmp_path / "reg", backend=_FirstTaskDies())
+    first = caught.value.summary
     run = first.run
-    assert run.status == "completed" and 0 < run.n_failed < 12
+    assert run.status == "failed" and 0 < run.n_failed < 12  # incomplete: never "completed"
+    assert f"--resume {run.run_id}" in str(caught.value)
     assert {f.status for f in first.failures} == {"lost"}
     assert "worker died" in first.failures[0].message
 

@@ -3,7 +3,9 @@
 Per partition: leave out the rows that cannot train (``rows``) → fit and select (``select``) →
 store the model and the partition's input rows in the artifact store → a ``NewVersion`` for
 the driver to register. Anything a partition's data makes go wrong becomes that partition's
-``PartitionOutcome``; the chunk carries on.
+``failed`` outcome; the chunk carries on. What the infrastructure makes go wrong (a full disk,
+an I/O error while storing) is a ``lost`` outcome instead: not the partition's fault, and a
+resumed run trains it again.
 """
 
 from __future__ import annotations
@@ -119,11 +121,15 @@ def train_one(
             champion=champion_model,
             unseen=newer_than(times, champion.last_time if champion else None),
         )
-        sha, size = store.put(serialize(fitted.model), durable=durable)
+        data = serialize(fitted.model)
     except PartitionSkipped as e:
         return PartitionOutcome(key, "skipped", "PartitionSkipped", str(e), n, fingerprint)
     except Exception as e:
         return PartitionOutcome(key, "failed", type(e).__name__, short_message(e), n, fingerprint)
+    try:
+        sha, size = store.put(data, durable=durable)
+    except Exception as e:  # the disk, not the data (ENOSPC, EIO…): resumable, never "failed"
+        return PartitionOutcome(key, "lost", type(e).__name__, short_message(e), n, fingerprint)
     warnings = list(fitted.warnings)
     data_sha: str | None = None
     if input_rows is not None:

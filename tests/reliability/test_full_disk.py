@@ -1,0 +1,70 @@
+"""A full disk is the infrastructure's fault, not the partitions': they are ``lost``, the run
+fails loudly with the count, and once there is room ``--resume`` finishes it.
+
+The disk is real: a 96 KiB tmpfs mounted for the test (root only; a user's machine without
+root skips, CI — which runs as root — never does).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels.exceptions import RunFailed
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+pytestmark = pytest.mark.slow
+
+
+def _unavailable(why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must run this test: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        _unavailable("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        _unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_loses_partitions_resumably_and_fails_the_run(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    df = linear_frame(60, 40)
+    spec = spec_dict(fallback={"enabled": False})
+    db = f"sqlite:///{tmp_path / 'registry.db'}"
+    with Registry(db_url=db, artifacts=small_disk / "artifacts") as reg:
+        with pytest.raises(RunFailed, match="lost to infrastructure faults") as caught:
+            train(spec, df, reg, backend="local")
+        run = caught.value.summary.run
+        assert run.status == "failed" and 0 < run.n_trained < 60
+        lost = reg.store.run_outcomes(run.run_id, status="lost", limit=100)
+        assert lost and all("No space left on device" in o.message for o in lost)
+        assert not reg.store.run_outcomes(run.run_id, status="failed", limit=100)
+        for p in reg.list_partitions(limit=100):  # what committed is whole and verifiable
+            reg.load_model(p.key)
+
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+        resumed = train(spec, df, reg, backend="local", resume=run.run_id)
+        assert (resumed.run.run_id, resumed.run.status) == (run.run_id, "completed")
+        assert (resumed.run.n_trained, resumed.run.n_failed) == (60, 0)
+        assert all(reg.load_model(f"pid={i}").version.version == 1 for i in range(60))
