@@ -113,6 +113,12 @@ def run_summary(summary: RunSummary, registry: str) -> None:
             f"{naive} of {run.n_trained} trained partitions serve the naive baseline: no "
             "candidate beat it on their validation rows"
         )
+    for warning in run.options.get("warnings", []):
+        out.print(f"[yellow]warning:[/] {warning}", markup=True)
+    if run.options.get("bad_rows_dropped"):
+        bad = run.options["bad_rows_dropped"]
+        why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
+        out.print(f"rows with a stray word in a numeric column left out: {why}")
     if summary.rows_dropped:
         why = ", ".join(
             f"{n:,} {reason.replace('_', ' ')}" for reason, n in summary.rows_dropped.items()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeAlias
 
@@ -28,10 +28,12 @@ DataSource: TypeAlias = pd.DataFrame | str | Path
 
 @dataclass(frozen=True)
 class Columns:
-    """The resolved column roles of one table under one spec."""
+    """The resolved column roles of one table under one spec, and what a person should know
+    about them (``warnings``)."""
 
     features: list[str]
     categorical: list[str]
+    warnings: list[str] = field(default_factory=list)
 
 
 def describe_source(source: DataSource) -> str:
@@ -113,8 +115,17 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
     for col in text:
         if col not in declared:
             _check_not_stray_text(df[col], col, role="feature", source=source)
+    warnings = []
     if spec.categorical is None:
         categorical = text
+        for col in text:
+            share = _numeric_share(df[col])
+            if share >= MOSTLY_TEXT_WARNING:
+                warnings.append(
+                    f"feature '{col}' holds numbers in {share:.0%} of its rows and text in the "
+                    "rest: it is one-hot encoded as text; list it in 'categorical' if that is "
+                    "meant, or fix its values"
+                )
     else:
         categorical = list(spec.categorical)
         undeclared = [c for c in text if c not in categorical]
@@ -134,11 +145,56 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
             f"{source}: target '{spec.target}' must be numeric for a regression "
             f"(found dtype {df[spec.target].dtype})"
         )
-    return Columns(features=list(features), categorical=categorical)
+    return Columns(features=list(features), categorical=categorical, warnings=warnings)
 
 
 MOSTLY_NUMERIC = 0.9
 """A text column whose values parse as numbers at least this often is numbers with a typo."""
+MOSTLY_TEXT_WARNING = 0.5
+"""A text feature whose values parse as numbers at least this often (but less than
+``MOSTLY_NUMERIC``) is one-hot encoded as asked, with a warning naming it."""
+
+
+def _numeric_share(s: pd.Series) -> float:
+    """The share of present values that parse as numbers (0 for datetimes and categoricals)."""
+    if ptypes.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
+        return 0.0
+    present = s.dropna()
+    if present.empty:
+        return 0.0
+    return float(pd.to_numeric(present, errors="coerce").notna().mean())
+
+
+def drop_bad_rows(
+    df: pd.DataFrame, spec: Spec, *, source: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``bad_rows = "drop"``: rows whose value in a numeric column (a regression target, a
+    feature not declared categorical) is a stray word are left out; the column becomes
+    numeric. Returns the rows kept and, per column, how many were dropped."""
+    declared = set(spec.categorical or [])
+    roles = {*spec.partition_by, spec.target, spec.time_column}
+    features = spec.features or [c for c in df.columns if c not in roles]
+    columns = [c for c in features if c not in declared and c in df.columns]
+    if spec.task == "regression" and spec.target in df.columns:
+        columns.append(spec.target)
+    bad = np.zeros(len(df), dtype=bool)
+    counts: dict[str, int] = {}
+    converted: dict[str, pd.Series] = {}
+    for col in columns:
+        s = df[col]
+        if _is_numeric(s) or _numeric_share(s) < MOSTLY_NUMERIC:
+            continue  # numbers already, or text meant as text
+        parsed = pd.to_numeric(s, errors="coerce")
+        stray = (parsed.isna() & s.notna()).to_numpy()
+        counts[col] = int((stray & ~bad).sum())
+        bad |= stray
+        converted[col] = parsed
+    if not counts:
+        return df, {}
+    kept = df.assign(**converted)[~bad]
+    if kept.empty:
+        raise DataError(f"{source}: every row holds a stray word in a numeric column")
+    return kept, {c: n for c, n in counts.items() if n}
 
 
 def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -> None:
@@ -163,7 +219,8 @@ def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) 
     listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""
     raise DataError(
         f"{source}: {role} '{column}' holds numbers except {n_bad} value(s), the first "
-        f"{value}{where} (counting data rows from 1): fix or remove those rows{listed}"
+        f"{value}{where} (counting data rows from 1): fix or remove those rows "
+        f'(bad_rows = "drop" in the spec leaves them out){listed}'
     )
 
 
@@ -205,6 +262,9 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
+    bad_rows: dict[str, int] = {}
+    if spec.bad_rows == "drop":
+        df, bad_rows = drop_bad_rows(df, spec, source=name)
     cols = resolve_columns(df, spec, source=name)
     features = cols.features
     if spec.time_column:
@@ -223,6 +283,10 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     )
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
+    notes: dict[str, object] = {"warnings": cols.warnings} if cols.warnings else {}
+    notes |= {"bad_rows_dropped": bad_rows} if bad_rows else {}
+    if notes:
+        table = replace(table, extra={**table.extra, **notes})
     return table, df
 
 

@@ -136,6 +136,7 @@ def train(
             only = merged.keys if only is None else only
             data = merged.frame
         table, _ = prepare(spec, data)  # bad input fails here, before the registry is written
+        notes = {**(notes or {}), **_table_notes(table)}
         wanted = _wanted_keys(table, only, spec.partition_by)
         if reg is None:
             reg = Registry(registry)  # type: ignore[arg-type]
@@ -147,6 +148,11 @@ def train(
     finally:
         if own_registry and reg is not None:
             reg.close()
+
+
+def _table_notes(table: PartitionedTable) -> dict[str, Any]:
+    """What reading the table found that a person should see: warnings, rows dropped."""
+    return {k: table.extra[k] for k in ("warnings", "bad_rows_dropped") if k in table.extra}
 
 
 @dataclass(frozen=True)

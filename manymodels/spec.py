@@ -166,6 +166,10 @@ class Spec(_Frozen):
     ``missing_target`` says what a row without a target value means: ``drop`` (the default)
     leaves it out of its partition's training rows and counts it in the version's record and
     the run's summary; ``error`` fails the partition instead.
+
+    ``bad_rows`` says what a stray word in a column of numbers means (``"n/a"`` in a price
+    column): ``error`` (the default) rejects the table naming the first one; ``drop`` leaves
+    those rows out and records how many per column in the run.
     """
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -180,6 +184,7 @@ class Spec(_Frozen):
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
     missing_target: Literal["drop", "error"] = "drop"
+    bad_rows: Literal["error", "drop"] = "error"
     seed: Annotated[int, Field(ge=0, lt=2**32)] = 0  # numpy and sklearn take 0 … 2**32 - 1
     validation: Validation = Field(default_factory=Validation)
     candidates: Annotated[list[Candidate], Field(min_length=1)]
@@ -327,6 +332,7 @@ def _later_defaults() -> dict[str, Any]:
         "calendar": None,
         "lags": None,
         "missing_target": "drop",
+        "bad_rows": "error",
         "selection": Selection().model_dump(mode="json"),
     }
 

@@ -441,3 +441,41 @@ def write_spec_dict() -> Spec:
             "candidates": [{"estimator": RIDGE}],
         }
     )
+
+
+# -------------------------------------------------- 8. whole-table checks: warn, or drop
+def test_a_mostly_numeric_text_feature_is_encoded_with_a_warning_naming_it(
+    tmp_path: Path,
+) -> None:
+    """20 % text in a numeric column used to be one-hot encoded for every partition, silently."""
+    df = linear_frame(3, 20)
+    df["x1"] = df["x1"].round(2).astype(object)
+    df.loc[df.index % 5 == 0, "x1"] = "missing"
+    data = tmp_path / "data.csv"
+    df.to_csv(data, index=False)
+    result = cli_train(tmp_path, data, features=["x0", "x1"])
+    assert result.exit_code == 0, result.output
+    warning = "warning: feature 'x1' holds numbers in 80% of its rows and text in the rest"
+    assert warning in result.stdout
+    with Registry.open(tmp_path / "registry") as reg:
+        (run,) = reg.list_runs()
+        assert run.options["warnings"][0].startswith("feature 'x1' holds numbers in 80%")
+
+
+def test_bad_rows_drop_leaves_out_stray_words_and_counts_them(tmp_path: Path) -> None:
+    df = linear_frame(3, 20)
+    df["x1"] = df["x1"].astype(object)
+    df.loc[[3, 17], "x1"] = "n/a"
+    df["y"] = df["y"].astype(object)
+    df.loc[25, "y"] = "??"
+    spec = {"name": "s", "partition_by": ["pid"], "target": "y", "time_column": "t",
+            "candidates": [{"estimator": RIDGE}], "min_rows": 5}  # fmt: skip
+    with pytest.raises(DataError, match='bad_rows = "drop" in the spec leaves them out'):
+        train(spec, df, tmp_path / "r1", backend="local")
+    summary = train({**spec, "bad_rows": "drop"}, df, tmp_path / "r2", backend="local")
+    assert summary.run.options["bad_rows_dropped"] == {"x1": 2, "y": 1}
+    assert summary.run.n_trained == 3
+    with Registry.open(tmp_path / "r2") as reg:
+        assert reg.get_version("pid=0").n_rows == 18  # rows 3 and 17 left out
+        assert reg.get_version("pid=1").n_rows == 19  # row 25
+        assert reg.get_version("pid=0").feature_schema["dtypes"]["x1"] == "float64"

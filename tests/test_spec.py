@@ -258,3 +258,25 @@ def test_factory_must_exist(tmp_path: Path) -> None:
     message = spec_error(path)
     assert "candidates[0]" in message
     assert "no_such_factory" in message
+
+
+@pytest.mark.parametrize(
+    ("sample", "digest"),
+    [
+        ("store_sales", "ae1031af9f963b1d6fd69cb8919082f0b010fc961e9e75eab16ff76056a496e2"),
+        ("user_activity", "9c7f8500ef3eb194ff2d63c357e4c83501da6cffabfe9da90b384347acd1207e"),
+        (
+            "store_sales_forecast",
+            "2296610e20f4c8e7791aeb329e41e6490f7e1eedd6269de1b3db0088be8582a9",
+        ),
+    ],
+)
+def test_options_added_later_keep_the_hash_of_specs_without_them(
+    samples_dir: Path, sample: str, digest: str
+) -> None:
+    """Hashes computed by manymodels before missing_target, bad_rows and [selection] existed:
+    a registry's interrupted runs must stay resumable after an upgrade."""
+    spec = Spec.from_toml(samples_dir / f"{sample}.toml")
+    assert spec.spec_hash == digest
+    changed = spec.model_copy(update={"missing_target": "error"})
+    assert changed.spec_hash != digest
