@@ -57,7 +57,7 @@ def test_an_infinite_feature_no_longer_sinks_the_fallback(tmp_path: Path) -> Non
     assert summary.run.n_failed == 1  # pid=2 itself: Ridge refuses its inf
     with Registry.open(tmp_path / "reg") as reg:
         fb = reg.get_version(FALLBACK_KEY)
-        assert fb.validation["dropped"] == {"missing_target": 3, "non_finite_features": 1}
+        assert fb.validation["dropped"] == {"missing_target": 3, "unusable_features": 1}
         assert fb.n_rows == 4 * 30 - 4
         assert reg.get_version("pid=3").validation["dropped"] == {"missing_target": 3}
     assert summary.rows_dropped == {"missing_target": 3}

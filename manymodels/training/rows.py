@@ -4,9 +4,11 @@ A row is left out for one reason, the first that applies, in this order:
 
 * ``missing_target`` — no target value (the spec's ``missing_target = "drop"``, the default);
 * ``undefined_lags`` — its target lags reach before the partition's first row;
-* ``non_finite_features`` — a numeric feature is NaN or infinite (the pooled fallback only: a
-  partition's own bad value fails that partition, while the fallback, which pools every
-  partition's rows, must not be sunk by one of them).
+* ``unusable_target`` and ``unusable_features`` — an infinite target, or a NaN or infinite
+  numeric feature, or one too large to square in float64 (``|x| > 1e150``: least squares
+  overflows on it). The pooled fallback only: a partition's own bad value fails that
+  partition, while the fallback, which pools every partition's rows, must not be sunk by one
+  of them.
 
 The counts are recorded with each version (``validation.dropped``) and summed in the run.
 """
@@ -46,8 +48,17 @@ def undefined_lags(table: PartitionedTable, spec: Spec) -> np.ndarray | None:
     return np.asarray(~np.isfinite(table.X[:, at]).all(axis=1))
 
 
-def non_finite_features(table: PartitionedTable) -> np.ndarray:
-    """Rows with a NaN or infinite numeric feature."""
+HUGE = 1e150
+"""Above this a value's square overflows float64 (1.8e308): least squares cannot use it."""
+
+
+def _unusable(values: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(values) | (np.abs(values) > HUGE)
+
+
+def unusable_features(table: PartitionedTable) -> np.ndarray:
+    """Rows with a numeric feature that is NaN, infinite or too large to square."""
     if isinstance(table.X, pd.DataFrame):
         numeric = [c for c in table.features if c not in table.categorical]
         if not numeric:
@@ -55,13 +66,13 @@ def non_finite_features(table: PartitionedTable) -> np.ndarray:
         values = table.X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         values = table.X
-    return np.asarray(~np.isfinite(values).all(axis=1))
+    return np.asarray(_unusable(values).any(axis=1))
 
 
 def drop_masks(table: PartitionedTable, spec: Spec, *, pooled: bool = False) -> Masks:
     """The reasons that apply to this table, each as a mask over its rows (empty ones left out).
 
-    ``pooled`` (the fallback) always drops missing targets and non-finite features."""
+    ``pooled`` (the fallback) always drops missing targets and non-finite values."""
     masks: Masks = {}
     if pooled or spec.missing_target == "drop":
         masks["missing_target"] = missing_target(table.y)
@@ -69,7 +80,9 @@ def drop_masks(table: PartitionedTable, spec: Spec, *, pooled: bool = False) -> 
     if lags is not None:
         masks["undefined_lags"] = lags
     if pooled:
-        masks["non_finite_features"] = non_finite_features(table)
+        if table.y.dtype.kind == "f":
+            masks["unusable_target"] = _unusable(table.y) & ~np.isnan(table.y)
+        masks["unusable_features"] = unusable_features(table)
     return {reason: m for reason, m in masks.items() if m.any()}
 
 
