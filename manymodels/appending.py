@@ -2,10 +2,11 @@
 
 Every version keeps the input rows it was trained on in the artifact store (see
 ``manymodels.training.history``). Appending merges, for each partition in the new rows, its
-production version's rows with the new ones; a new row replaces a kept row of the same
-partition with the same time value (a correction), and without a time column rows are simply
-added. The cost is one artifact read per partition in the new rows, never a scan of the
-registry.
+newest version's rows — promoted or not: under a ``manual`` policy, or when a champion was kept,
+rows posted earlier are in the newest version only — with the new ones; a new row replaces a
+kept row of the same partition with the same time value (a correction), and without a time
+column rows are simply added. The cost is one artifact read per partition in the new rows,
+never a scan of the registry.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Appended:
 
 
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
-    """``data`` plus the production training rows of every partition it holds."""
+    """``data`` plus the newest version's training rows of every partition it holds."""
     name = describe_source(data)
     new = read_table(data)
     if new.empty:
@@ -45,18 +46,21 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             raise DataError(f"{name}: missing time column '{spec.time_column}'")
         new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
-    production = reg.store.production_info(keys)
+    latest = reg.store.latest_data(keys)
     kept: list[pd.DataFrame] = []
     without = 0
     for key in keys:
-        ref = production.get(key)
-        if ref is None or ref.data_sha256 is None:
+        digest = latest.get(key)
+        if digest is None:
             without += 1  # a new partition, or a version trained before rows were kept
             continue
-        kept.append(decode_rows(reg.artifacts.get(ref.data_sha256)))
+        kept.append(decode_rows(reg.artifacts.get(digest)))
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
     old = pd.concat(kept, ignore_index=True)
+    new = _as_kept(
+        new, old, [*spec.partition_by, *([spec.time_column] if spec.time_column else [])]
+    )
     if spec.time_column:
         old = _not_replaced(old, new, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
@@ -66,6 +70,20 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         "kept_rows": len(old),
     }
     return Appended(merged, keys, counts)
+
+
+def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The new rows' key and time columns in the kept rows' types (a key kept as text ``"7"``
+    and read from a CSV as the number 7 is the same partition)."""
+    cast = {}
+    for col in columns:
+        if new[col].dtype != old[col].dtype:
+            text = pd.api.types.is_string_dtype(old[col]) or old[col].dtype == object
+            try:
+                cast[col] = new[col].astype(str) if text else new[col].astype(old[col].dtype)
+            except (TypeError, ValueError):
+                continue  # left as it is: _not_replaced names the mismatch
+    return new.assign(**cast) if cast else new
 
 
 def _not_replaced(old: pd.DataFrame, new: pd.DataFrame, on: list[str]) -> pd.DataFrame:

@@ -34,7 +34,6 @@ from manymodels.training import (
     train_chunk,
     train_fallback,
 )
-from manymodels.training.rows import total
 
 
 @dataclass(frozen=True)
@@ -215,7 +214,7 @@ def _run(
                 runner.close()
     elif progress:
         progress(Progress(total=0, trained=0, skipped=0, failed=0))
-    dropped = total(tally.dropped)
+    dropped = tally.dropped
     run = reg.store.get_run(run_id)
     failure = _run_failure(run, tally.fallback, max_failed_fraction, tally.lost)
     run = reg.store.finish_run(
@@ -244,13 +243,14 @@ def _run_failure(
     """Why a finished run failed as a whole, or ``None``. Partitions lost to the infrastructure
     (a dead worker, a full disk) always fail it: the run is incomplete, and resumable."""
     n, failed = run.n_partitions, run.n_failed
+    served_by_fallback = failed == 0 and fallback == "trained"  # every partition too small
     if lost:
         return (
             f"{lost} of {n} partition(s) were lost to infrastructure faults (a worker died, the "
             f"disk is full…; see `manymodels runs show {run.run_id}`); once fixed, finish the "
             f"run with --resume {run.run_id}"
         )
-    if n and run.n_trained == 0:
+    if n and run.n_trained == 0 and not served_by_fallback:
         return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped"
     if n and failed / n > max_failed_fraction:
         return (
@@ -269,7 +269,7 @@ class _Tally:
     versions: dict[str, int] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
     chosen: dict[str, int] = field(default_factory=dict)
-    dropped: list[dict[str, int]] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
     fallback: str | None = None
     lost: int = 0
 
@@ -412,8 +412,8 @@ def _execute(
             if kind == "chunk":
                 _count(tally.decisions, _outcome(v))
                 _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
-                if v.validation.get("dropped"):
-                    tally.dropped.append(v.validation["dropped"])
+                for reason, n in v.validation.get("dropped", {}).items():
+                    tally.dropped[reason] = tally.dropped.get(reason, 0) + n
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,

@@ -92,7 +92,7 @@ class Retrainer:
     ) -> RetrainPlan:
         """Check the rows (a ``DataError`` names what is wrong) and store them; blocking.
 
-        Appending to a production version that kept its training rows needs no minimum of
+        Appending to a partition whose versions kept their training rows needs no minimum of
         posted rows: the kept ones count toward ``min_rows``."""
         kept = mode == "append" and target.production.data_sha256 is not None
         table = training_frame(frame, target, check_min_rows=not kept)
@@ -182,12 +182,12 @@ def training_frame(
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
-    if spec.target in frame.columns:
+    if spec.target in frame.columns and spec.missing_target == "error":
         n_missing = int(frame[spec.target].isna().sum())
         if n_missing:
             raise DataError(
-                f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s): "
-                "every row trained on needs a target value; drop those rows"
+                f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s), and "
+                f"spec '{spec.name}' says missing_target = \"error\": drop those rows"
             )
     if check_min_rows and len(frame) < spec.min_rows:
         raise DataError(

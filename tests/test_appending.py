@@ -152,3 +152,28 @@ def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
     assert summary.run.options["append"]["with_history"] == 0
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=0", 2).data_sha256 is not None
+
+
+def test_append_builds_on_the_newest_version_promoted_or_not(tmp_path: Path) -> None:
+    """Under a manual policy (or a kept champion) rows posted earlier live in the newest
+    version only: building on production's rows lost them."""
+    full = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    train(spec, full[full.t < 30], tmp_path / "reg", backend="local")
+    train(spec, full[(full.t >= 30) & (full.t < 35)], tmp_path / "reg", backend="local",
+          append=True)  # fmt: skip
+    train(spec, full[full.t >= 35], tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=0").version == 1  # nothing promoted
+        assert reg.training_rows("pid=0", 3)["t"].tolist() == list(range(40))
+
+
+def test_appended_keys_are_matched_in_the_kept_rows_types(tmp_path: Path) -> None:
+    """Keys trained as text ("7") and appended from a table read as numbers (7)."""
+    df = linear_frame(1, 30).assign(pid="7")
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    fix = df[df.t == 4].assign(pid=7, y=500.0)
+    train(spec_dict(), fix, tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=7", 2)
+        assert len(rows) == 30 and rows.loc[rows.t == 4, "y"].tolist() == [500.0]

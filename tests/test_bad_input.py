@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import stat
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -279,20 +280,58 @@ def test_retrain_with_a_huge_integer_is_422_naming_the_column(router: Any) -> No
 
 
 # ------------------------------------------------------------- 11. a target the rows cannot train
+@pytest.fixture(scope="module")
+def trained_strict(tmp_path_factory: pytest.TempPathFactory, trained: Path) -> Path:
+    """The same registry, its runs made by a spec that says ``missing_target = "error"``."""
+    root = tmp_path_factory.mktemp("bad-input-strict") / "registry"
+    with Registry.open(trained) as reg:
+        spec = {**reg.list_runs()[0].spec, "missing_target": "error"}
+    with Registry(root) as reg:
+        assert train(spec, linear_frame(3, 20), reg, backend="local").run.n_failed == 0
+    return root
+
+
 @pytest.mark.parametrize("missing", [[3], "all"])
-def test_retrain_rows_without_target_values_are_422(router: Any, missing: Any) -> None:
+def test_retrain_rows_without_target_values_are_422_when_the_spec_says_error(
+    trained_strict: Path, tmp_path: Path, missing: Any
+) -> None:
+    copy = Path(shutil.copytree(trained_strict, tmp_path / "copy"))
+    settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
+    with test_client(settings) as client:
+        before = snapshot(copy)
+        rows = retrain_rows()
+        for i in range(len(rows)) if missing == "all" else missing:
+            rows[i]["y"] = None
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
+        assert r.status_code == 422, r.text
+        n = len(rows) if missing == "all" else 1
+        assert f"target 'y' is missing in {n} of {len(rows)} row(s)" in r.json()["detail"]
+        assert 'missing_target = "error"' in r.json()["detail"]
+        assert client.get("/v1/jobs", headers=auth).json()["jobs"] == []
+        assert snapshot(copy) == before
+
+
+def test_retrain_rows_without_target_values_are_dropped_and_counted_by_default(
+    router: Any,
+) -> None:
     client, root = router
-    before = snapshot(root)
     rows = retrain_rows()
-    for i in range(len(rows)) if missing == "all" else missing:
-        rows[i]["y"] = None
+    rows[3]["y"] = None
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
-    assert r.status_code == 422, r.text
-    n = len(rows) if missing == "all" else 1
-    assert f"target 'y' is missing in {n} of {len(rows)} row(s)" in r.json()["detail"]
-    assert client.get("/v1/jobs", headers=auth).json()["jobs"] == []
-    assert snapshot(root) == before
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 60
+    while (job := client.get(r.headers["Location"], headers=auth).json())["status"] not in (
+        "succeeded", "failed"
+    ):  # fmt: skip
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        assert reg.get_version("pid=1", job["version"]).validation["dropped"] == {
+            "missing_target": 1
+        }
 
 
 # ----------------------------------------------------- 5. keys that differ only by their type

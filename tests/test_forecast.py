@@ -304,3 +304,19 @@ def test_route_errors(client: Any, key: str, body: dict[str, Any], status: int, 
     r = client.post(f"/v1/partitions/{key}/forecast", json=body)
     assert r.status_code == status, r.text
     assert text in r.text
+
+
+def test_forecast_starts_after_the_last_row_trained_on(tmp_path: Path) -> None:
+    """The last weeks have no target yet: they are left out of training, and the forecast
+    (with its lags) continues from the last week that has one, not from NaN."""
+
+    df = linear_frame(1, 40)
+    df.loc[df.t >= 37, "y"] = np.nan
+    train(spec_dict(lags=[1, 2]), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        history = reg.get_version("pid=0").feature_schema["history"]
+    assert history["time"] == 36
+    assert history["target"] == pytest.approx(df.y[df.t.isin([35, 36])].tolist())
+    frame = forecast(tmp_path / "reg", horizon=3)
+    assert frame["t"].tolist() == [37, 38, 39]
+    assert frame["prediction"].notna().all()

@@ -152,9 +152,9 @@ def test_corrected_history_is_judged_by_refitting_the_champion(tmp_path: Path) -
         assert ev["challenger_score"] >= ev["champion_score"]
         # the champion as served would have been graded on its own noisy rows; refitted, it
         # is the champion's method on the corrected rows, which the challenger matches or beats
-        unchanged = reg.get_version("pid=1", 2).evaluation
+        unchanged = reg.get_version("pid=1", 2).evaluation  # the same rows: the same bytes
         assert unchanged["basis"] == "refit" and unchanged["improvement"] == 0.0
-        assert unchanged["promote"]  # the same method on the same rows: a tie promotes
+        assert not unchanged["promote"] and unchanged["reason"].startswith("identical to")
 
 
 def test_min_improvement_is_relative(tmp_path: Path) -> None:
@@ -469,3 +469,36 @@ def test_forecast_says_when_a_production_version_is_missing(tmp_path: Path) -> N
     with pytest.raises(RegistryError, match="missing from the registry"):
         forecast(tmp_path / "reg", ["pid=1"], horizon=2)
     assert len(forecast(tmp_path / "reg", ["pid=0"], horizon=2)) == 2
+
+
+def test_without_a_time_column_the_champion_is_refitted_not_graded_on_its_own_rows(
+    tmp_path: Path,
+) -> None:
+    """No time column: which validation rows the champion saw cannot be told, and scored as
+    served it graded itself on its training rows (MAE 0.0 for a tree) and was never beaten."""
+    df = linear_frame(2, 40)
+    spec = spec_dict(
+        time_column=None,
+        candidates=[{"estimator": "sklearn.tree.DecisionTreeRegressor"}],
+        promotion={"policy": "if_better"},
+    )
+    train(spec, df, tmp_path / "reg", backend="local")
+    corrected = df.assign(y=np.where(df.index == 5, df.y + 100, df.y))
+    train(spec, corrected, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 2).evaluation
+        assert ev["basis"] == "refit" and ev["champion_score"] < 0
+        assert ev["promote"], ev["reason"]
+
+
+def test_the_same_data_again_is_kept_not_promoted(tmp_path: Path) -> None:
+    """A tie promotes the fresher model, but byte-identical bytes are not fresher: moving
+    production would only lengthen the alias history (and make rollback a no-op)."""
+    df = linear_frame(2, 40)
+    for _ in range(3):
+        train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 3).evaluation
+        assert not ev["promote"] and ev["reason"] == "identical to champion v1 (same bytes); kept"
+        assert production(reg)["pid=0"] == 1
+        assert [m.action for m in reg.alias_history("pid=0", "production")] == ["first"]

@@ -198,7 +198,7 @@ def test_retraining_adds_candidates_unless_policy_always(tmp_path: Path) -> None
     second = train(spec_dict(promotion={"policy": "manual"}), df, reg_path, backend="local")
     assert second.versions == {"pid=0": 2, "pid=1": 2, FALLBACK_KEY: 2}
     always = spec_dict(promotion={"policy": "always"})
-    train(always, df, reg_path, backend="local")
+    train(always, df.assign(y=df["y"] + 1), reg_path, backend="local")
     with Registry.open(reg_path) as reg:
         assert reg.get_partition("pid=0").aliases == {"production": 3, "candidate": 2}
         assert [r.status for r in reg.list_runs()] == ["completed"] * 3

@@ -186,10 +186,7 @@ def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> 
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with Registry.open(reg) if (reg / "registry.db").exists() else _Nothing() as r:
-                if r is not None and r.list_runs() and r.count_partitions() > 0:
-                    break
+        while time.monotonic() < deadline and _committed(reg / "registry.db") == 0:
             time.sleep(0.05)
         os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -217,9 +214,39 @@ def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> 
     assert (out["run_id"], out["status"], out["n_trained"]) == (run.run_id, "completed", n)
 
 
-class _Nothing:
-    def __enter__(self) -> None:
-        return None
+def _committed(db: Path) -> int:
+    """Versions committed so far, read with sqlite3 while the run writes (and before the
+    registry exists at all)."""
+    import sqlite3
 
-    def __exit__(self, *_: Any) -> None:
-        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("select count(*) from model_versions").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def test_every_partition_too_small_but_the_fallback_serving_them_is_a_success(
+    tmp_path: Path,
+) -> None:
+    """A valid setup: tiny partitions, one pooled model serves them all."""
+    summary = train(spec_dict(min_rows=50), linear_frame(10, 8), tmp_path / "reg",
+                    backend="local")  # fmt: skip
+    assert (summary.run.status, summary.run.n_skipped, summary.fallback) == (
+        "completed", 10, "trained"
+    )  # fmt: skip
+    # without a fallback nothing would serve them: that run trained nothing, and fails
+    with pytest.raises(RunFailed, match="no partition trained: 0 of 10 failed, 10 skipped"):
+        train(spec_dict(min_rows=50, fallback={"enabled": False}), linear_frame(10, 8),
+              tmp_path / "reg2", backend="local")  # fmt: skip
+
+
+def test_a_skipped_partition_says_how_many_rows_were_left_out(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    df.loc[df.index[df.pid == 1][:25], "y"] = np.nan
+    summary = train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        (skipped,) = reg.store.run_outcomes(summary.run.run_id, status="skipped")
+    assert skipped.message == (
+        "5 rows < min_rows 10; served by the fallback (25 more left out: 25 missing target)"
+    )

@@ -93,9 +93,13 @@ def train(
         words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
         if backend != "ray":
             words += ["--backend", backend]
-        for key in only or []:
+        for key in partitions or []:
             words += ["--partitions", key]
+        words += ["--partitions-file", str(partitions_file)] if partitions_file else []
         words += ["--append"] if append else []
+        words += ["--strict"] if strict else []
+        if max_failed_fraction != 1.0:
+            words += ["--max-failed-fraction", f"{max_failed_fraction:g}"]
         words += ["--changed-only"] if changed_only else []
         words += ["--ray-address", ray_address] if ray_address else []
         words += ["--resume", e.run_id]

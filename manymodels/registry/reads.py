@@ -177,12 +177,21 @@ class ReadsMixin(StoreBase):
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
         """``{key: data fingerprint of its newest version}``: what the data looked like the last
         time each partition was trained, promoted or not."""
+        return self._latest(keys, t.model_versions.c.data_fingerprint)
+
+    def latest_data(self, keys: Sequence[str]) -> dict[str, str | None]:
+        """``{key: training rows of its newest version}`` (``None``: it kept none): the rows
+        known so far, promoted or not, which appending new rows builds on."""
+        return self._latest(keys, t.model_versions.c.data_sha256)
+
+    def _latest(self, keys: Sequence[str], column: Any) -> dict[str, Any]:
+        """One column of each key's newest version, in batched joins."""
         p, v = t.partitions.c, t.model_versions.c
-        out: dict[str, str] = {}
+        out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for batch in batches(keys):
                 q = (
-                    select(p.key, v.data_fingerprint)
+                    select(p.key, column)
                     .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
                     .where(p.key.in_(batch))
                 )
@@ -213,13 +222,18 @@ class ReadsMixin(StoreBase):
         c = t.model_versions.c
         gone = set(exclude)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(c.key, c.version, c.artifact_sha256, c.data_sha256))
-            out = set()
-            for k, v, sha, data in rows:
-                if (k, v) not in gone:
-                    out.add(sha)
-                    if data is not None:
-                        out.add(data)
+            if not gone:
+                out = set(conn.execute(select(c.artifact_sha256).distinct()).scalars())
+                q = select(c.data_sha256).where(c.data_sha256.is_not(None)).distinct()
+                out |= set(conn.execute(q).scalars())
+            else:
+                out = set()
+                rows = conn.execute(select(c.key, c.version, c.artifact_sha256, c.data_sha256))
+                for k, v, sha, data in rows:
+                    if (k, v) not in gone:
+                        out.add(sha)
+                        if data is not None:
+                            out.add(data)
             q = select(t.runs.c.data_source).where(t.runs.c.data_source.like("artifact:%"))
             out |= {s.removeprefix("artifact:") for s in conn.execute(q).scalars()}
         return out

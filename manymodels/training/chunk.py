@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
 from manymodels.training.compare import Champion, load_champion, newer_than
-from manymodels.training.history import encode_rows
+from manymodels.training.history import ChunkRows
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
 from manymodels.training.select import Fitted, fit_partition
@@ -45,19 +46,18 @@ def train_chunk(
     schema = feature_schema(table, spec)
     numeric = [c for c in table.features if c not in table.categorical]
     masks = drop_masks(table, spec)
+    kept_rows_of = ChunkRows(table, spec)
     out: list[Result] = []
     for i, key in enumerate(table.keys):
         given = table.rows(i)
         rows, dropped = kept_rows(given, masks)
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
         if "forecast" in schema:
-            history = partition_history(table, i, schema, key_values)
+            last = _last_row(rows)
+            history = partition_history(table, i, schema, key_values, last=last)
             schema_i = {**schema, "history": history}
         else:
             schema_i = schema
-
-        def input_rows(r: slice = given, kv: dict[str, Any] = key_values) -> bytes:
-            return encode_rows(table, r, kv, spec)
 
         out.append(
             train_one(
@@ -74,7 +74,7 @@ def train_chunk(
                 champion=champions.get(key),
                 times=None if table.time is None else table.time[rows],
                 dropped=dropped,
-                input_rows=input_rows,
+                input_rows=partial(kept_rows_of.encode, given),
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -123,7 +123,9 @@ def train_one(
         )
         data = serialize(fitted.model)
     except PartitionSkipped as e:
-        return PartitionOutcome(key, "skipped", "PartitionSkipped", str(e), n, fingerprint)
+        left_out = sum((dropped or {}).values())
+        why = f"{e} ({left_out} more left out: {_reasons(dropped)})" if left_out else str(e)
+        return PartitionOutcome(key, "skipped", "PartitionSkipped", why, n, fingerprint)
     except Exception as e:
         return PartitionOutcome(key, "failed", type(e).__name__, short_message(e), n, fingerprint)
     try:
@@ -134,9 +136,17 @@ def train_one(
     data_sha: str | None = None
     if input_rows is not None:
         try:
-            data_sha, _ = store.put(input_rows(), durable=durable)
-        except Exception as e:  # a column Arrow cannot type: the model is still good
+            rows_data: bytes | None = input_rows()
+        except Exception as e:  # a column Arrow cannot type (mixed types): the model is good
+            rows_data = None
             warnings.append(f"training rows not kept: {error_text(e)}")
+        if rows_data is not None:
+            try:
+                data_sha, _ = store.put(rows_data, durable=durable)
+            except Exception as e:  # the disk, as for the model: a later append needs them
+                return PartitionOutcome(
+                    key, "lost", type(e).__name__, short_message(e), n, fingerprint
+                )
     return NewVersion(
         key=key,
         key_values=key_values,
@@ -157,9 +167,20 @@ def train_one(
         train_seconds=time.perf_counter() - started,
         warnings=warnings,
         validation=_validation(spec, fitted, dropped),
-        evaluation=_evaluation(spec, fitted, champion, load_error),
+        evaluation=_evaluation(spec, fitted, champion, load_error, identical=_same(champion, sha)),
         data_sha256=data_sha,
     )
+
+
+def _reasons(dropped: Mapping[str, int] | None) -> str:
+    return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (dropped or {}).items())
+
+
+def _last_row(rows: slice | np.ndarray) -> int | None:
+    """The table row of a partition's last row trained on (``None`` when it has none)."""
+    if isinstance(rows, slice):
+        return rows.stop - 1 if rows.stop > rows.start else None
+    return int(rows[-1]) if len(rows) else None
 
 
 def _validation(spec: Spec, fitted: Fitted, dropped: Mapping[str, int] | None) -> dict[str, Any]:
@@ -173,9 +194,21 @@ def _validation(spec: Spec, fitted: Fitted, dropped: Mapping[str, int] | None) -
     return out
 
 
+def _same(champion: Champion | None, sha: str) -> bool:
+    return champion is not None and champion.artifact_sha256 == sha
+
+
 def _evaluation(
-    spec: Spec, fitted: Fitted, champion: Champion | None, load_error: str | None
+    spec: Spec,
+    fitted: Fitted,
+    champion: Champion | None,
+    load_error: str | None,
+    *,
+    identical: bool = False,
 ) -> dict[str, Any]:
+    """The policy's decision. A challenger byte-identical to its champion (the same data
+    again) is never promoted: the move would change nothing but the alias history, and make
+    a rollback step back to the same model."""
     cmp = fitted.comparison
     decision = decide(
         spec.promotion,
@@ -186,7 +219,11 @@ def _evaluation(
         champion_error=load_error or (cmp.error if cmp else None),
         basis=cmp.basis if cmp else None,
     )
-    return {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
+    out = {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
+    if identical and champion is not None and decision.promote:
+        version = champion.version
+        out |= {"promote": False, "reason": f"identical to champion v{version} (same bytes); kept"}
+    return out
 
 
 def jsonable(params: dict[str, Any]) -> dict[str, Any]:

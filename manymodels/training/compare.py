@@ -1,9 +1,10 @@
 """Scoring the champion beside the challenger on the same validation rows.
 
 The champion as served is judged on the validation rows it never saw (newer than its training
-data). When there are none, scoring it as it is would grade it on its own training rows, so
-its estimator and parameters are refitted on the challenger's training rows instead and scored
-on the same validation rows (see ``manymodels.evaluate``).
+data). When there are none, or when it cannot be told which rows it saw (no time column),
+scoring it as it is would grade it on its own training rows, so its estimator and parameters
+are refitted on the challenger's training rows instead and scored on the same validation rows
+(see ``manymodels.evaluate``).
 """
 
 from __future__ import annotations
@@ -56,13 +57,14 @@ def compare(
     unseen: np.ndarray | None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
-    ``unseen`` marks rows newer than the champion's training data (``None``: cannot be told,
-    and every validation row is used)."""
+    ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
+    the pooled fallback) means it cannot be told which rows the champion saw: it is refitted."""
+    if unseen is None:
+        return _refit(champion, challenger_fits, splits, X, y, score_fn, n=n)
     ours, theirs, rows = [], [], 0
     for (_, va), est in zip(splits, challenger_fits, strict=True):
         idx = np.arange(n)[va]
-        if unseen is not None:
-            idx = idx[unseen[idx]]
+        idx = idx[unseen[idx]]
         if len(idx) == 0:
             continue
         rows += len(idx)

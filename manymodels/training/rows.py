@@ -15,7 +15,7 @@ The counts are recorded with each version (``validation.dropped``) and summed in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -105,12 +105,3 @@ def kept_rows(rows: slice, masks: Mapping[str, np.ndarray]) -> tuple[Rows, dict[
     if len(keep) and int(keep[-1] - keep[0]) + 1 == len(keep):
         return slice(int(keep[0]), int(keep[-1]) + 1), counts
     return keep, counts
-
-
-def total(counts: Sequence[Mapping[str, int]]) -> dict[str, int]:
-    """Per-reason sums over many versions' counts."""
-    out: dict[str, int] = {}
-    for c in counts:
-        for reason, n in c.items():
-            out[reason] = out.get(reason, 0) + n
-    return out

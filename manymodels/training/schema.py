@@ -43,14 +43,23 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
 
 
 def partition_history(
-    table: PartitionedTable, i: int, schema: dict[str, Any], key_values: dict[str, Any]
+    table: PartitionedTable,
+    i: int,
+    schema: dict[str, Any],
+    key_values: dict[str, Any],
+    *,
+    last: int | None = None,
 ) -> dict[str, Any]:
     """What forecasting partition ``i`` starts from, small enough for its feature schema: its
     key values, its last time, its last ``max(lags)`` targets (oldest first) and its last row of
-    exogenous features."""
+    exogenous features.
+
+    ``last`` is the table row of the last row trained on (default: the partition's last row):
+    rows after it were left out (no target), so the forecast starts where the model's data
+    ends, and its lags are the targets up to that row."""
     assert table.time is not None
     rows = table.rows(i)
-    last = rows.stop - 1
+    last = rows.stop - 1 if last is None else last
     plan = schema["forecast"]
     depth = max(plan["lags"].values(), default=0)
     if isinstance(table.X, pd.DataFrame):
@@ -62,7 +71,7 @@ def partition_history(
     return {
         "key": key_values,
         "time": time_to_json(table.time[last]),
-        "target": [json_scalar(v) for v in table.y[max(rows.start, rows.stop - depth) : rows.stop]],
+        "target": [json_scalar(v) for v in table.y[max(rows.start, last + 1 - depth) : last + 1]],
         "features": features,
     }
 

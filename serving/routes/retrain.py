@@ -97,21 +97,25 @@ async def retrain(
     retrainer: CurrentRetrainer,
     jobs: Jobs,
     mode: Annotated[
-        RetrainMode,
+        RetrainMode | None,
         Query(
-            description="``append`` (default): train on the production version's training "
-            "rows plus these, a posted row replacing a kept one with the same time value. "
-            "``replace``: train on these rows alone."
+            description="``append``: train on the partition's newest training rows plus "
+            "these, a posted row replacing a kept one with the same time value. ``replace``: "
+            "train on these rows alone. Default: ``append`` when the spec has a time column, "
+            "``replace`` otherwise (without one, a posted row cannot be told from a repeated "
+            "one)."
         ),
-    ] = "append",
+    ] = None,
 ) -> JobAccepted:
-    """The posted rows are stored (Parquet, by sha256) and recorded with the run. By default
-    they are *appended* to the rows production was trained on, so a consumer posts only what
-    is new. The new version is evaluated against production on the same validation rows; the
-    spec's promotion policy decides, and a promotion is served at once. One retrain per
-    partition at a time (409 while one is queued or running)."""
+    """The posted rows are stored (Parquet, by sha256) and recorded with the run. With a time
+    column they are by default *appended* to the partition's newest training rows, so a
+    consumer posts only what is new. The new version is evaluated against production on the
+    same validation rows; the spec's promotion policy decides, and a promotion is served at
+    once. One retrain per partition at a time (409 while one is queued or running)."""
     text = path_key(request, key, suffix="/retrain")
     target = await run_in_threadpool(retrainer.target, text)
+    if mode is None:
+        mode = "append" if target.spec.time_column else "replace"
     _refuse_if_busy(jobs, target.key)
     frame, fmt, filename = await _read_table(request)
     plan = await run_in_threadpool(

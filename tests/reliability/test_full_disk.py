@@ -62,6 +62,7 @@ def test_a_full_disk_loses_partitions_resumably_and_fails_the_run(
         assert not reg.store.run_outcomes(run.run_id, status="failed", limit=100)
         for p in reg.list_partitions(limit=100):  # what committed is whole and verifiable
             reg.load_model(p.key)
+            assert len(reg.training_rows(p.key)) == 40  # with its rows: never committed without
 
         subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
         resumed = train(spec, df, reg, backend="local", resume=run.run_id)
