@@ -1,9 +1,6 @@
 """Partition keys and the one-pass split of a table into partitions.
 
-**Canonical key.** A partition's key has one string form used in URLs, logs and the registry:
-``col=value`` pairs in ``partition_by`` order, joined by ``,``, each value percent-encoded
-(``store=2,brand=minute_maid``; a value ``a/b`` becomes ``a%2Fb``). It is URL-safe, readable,
-unambiguous for composite keys, and it is never used to build a filesystem path.
+**Canonical key.** See ``manymodels.keys`` (pure Python; its names are re-exported here).
 
 **Split.** The table is sorted once by key (and time), group boundaries are kept as offsets, and
 estimators get numpy slices. Building a DataFrame per group costs more than fitting a small model,
@@ -18,121 +15,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError
 
-FALLBACK_KEY = "__fallback__"
-"""Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
+# Keys were defined here first: their names are re-exported for the modules that import them.
+from manymodels.keys import FALLBACK_KEY as FALLBACK_KEY
+from manymodels.keys import decode_key as decode_key
+from manymodels.keys import encode_key as encode_key
+from manymodels.keys import format_value as format_value
+from manymodels.keys import key_from_mapping as key_from_mapping
+from manymodels.keys import normalize_key as normalize_key
+from manymodels.keys import numbers_as_trained as numbers_as_trained
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-# --------------------------------------------------------------------------------------------
-# canonical keys
-# --------------------------------------------------------------------------------------------
-def format_value(value: Any) -> str:
-    """The string form of one key value; integral floats read as ints (``2.0`` → ``2``)."""
-    if isinstance(value, bool | np.bool_):
-        return "true" if value else "false"
-    if isinstance(value, int | np.integer):
-        return str(int(value))
-    if isinstance(value, float | np.floating):
-        if math.isnan(value):
-            raise DataError("a partition key value is missing (NaN)")
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-    if isinstance(value, np.datetime64):
-        value = pd.Timestamp(value)
-    if isinstance(value, pd.Timestamp | dt.datetime | dt.date):
-        return value.isoformat()
-    if value is None or value is pd.NA:
-        raise DataError("a partition key value is missing")
-    return str(value)
-
-
-def encode_key(values: Sequence[Any], columns: Sequence[str]) -> str:
-    """``encode_key([2, "a/b"], ["store", "brand"])`` → ``"store=2,brand=a%2Fb"``."""
-    return ",".join(
-        f"{_quote(col)}={_quote(format_value(v))}" for col, v in zip(columns, values, strict=True)
-    )
-
-
-def _quote(text: str) -> str:
-    return quote(text, safe=":")
-
-
-def key_from_mapping(key: Mapping[str, Any], columns: Sequence[str]) -> str:
-    """The canonical key of ``{"store": 2, "brand": "x"}``; every key column must be present."""
-    missing = [c for c in columns if c not in key]
-    if missing:
-        raise DataError(f"partition key is missing column(s) {', '.join(missing)}")
-    return encode_key([key[c] for c in columns], columns)
-
-
-def decode_key(key: str) -> dict[str, str]:
-    """Parse a canonical key back to ``{column: value-as-string}``.
-
-    Raises ``DataError`` for text that is not of the ``col=value,…`` form.
-    """
-    out: dict[str, str] = {}
-    for part in key.split(","):
-        col, sep, value = part.partition("=")
-        if not sep or not col or col in out:
-            raise DataError(f"'{key}' is not a partition key of the form col=value[,col=value]")
-        out[unquote(col)] = unquote(value)
-    return out
-
-
-def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
-    """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered."""
-    if isinstance(key, Mapping):
-        if columns is None:
-            columns = list(key)
-        return key_from_mapping(key, columns)
-    if key == FALLBACK_KEY:
-        return key
-    parsed = decode_key(key)
-    cols = list(columns) if columns is not None else list(parsed)
-    if columns is not None and set(parsed) != set(columns):
-        raise DataError(
-            f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
-        )
-    return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
-
-
-_INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
-
-
-def numbers_as_trained(key: str) -> str | None:
-    """``store=2.0`` → ``store=2``: the key with integral values written as decimals
-    (``2.0``, ``-7.00``) written the way training writes an integral number (``format_value``),
-    or ``None`` if no value changes.
-
-    Clients that keep keys as floats (JavaScript, a pandas column with a NaN) send ``2.0`` for
-    the partition trained as ``2``. The rewrite is textual, so no value is rounded; and since a
-    URL's text cannot say whether ``2.0`` was meant as a number or a label, callers try this
-    form only when the key as given is not in production, and only to read.
-    """
-    try:
-        parsed = decode_key(key)
-    except DataError:
-        return None
-    changed = False
-    for column, value in parsed.items():
-        match = _INTEGRAL_DECIMAL.fullmatch(value)
-        if match:
-            sign, digits = match.groups()
-            parsed[column] = f"{sign}{digits}" if digits != "0" else "0"
-            changed = True
-    return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
 
 
 # --------------------------------------------------------------------------------------------
