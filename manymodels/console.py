@@ -10,14 +10,12 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from manymodels.pipeline import Progress as RunProgress
-from manymodels.pipeline import RunSummary
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -25,6 +23,10 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
+
+if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
+    from manymodels.pipeline import Progress as RunProgress
+    from manymodels.pipeline import RunSummary
 
 # Piped output gets a wide fixed width: 80 columns would fold partition keys and metrics.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
