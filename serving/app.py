@@ -14,6 +14,7 @@ metrics registry and state, so several can run in one process.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -91,6 +92,11 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             if settings.preload:
                 n = await run_in_threadpool(service.preload, settings.preload)
                 logger.info("preloaded %d model(s)", n)
+            # Everything start-up made (modules, the alias table, preloaded models) lives as long
+            # as the router: out of the collector's sight, full collections under cold load
+            # walk only what requests allocate (they took 136–140 ms every few seconds).
+            gc.collect()
+            gc.freeze()
             refresher = Refresher(service.aliases, settings.refresh_seconds)
             refresher.start()
             metrics.watch(service)
@@ -122,6 +128,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             if refresher is not None:
                 refresher.stop()
             registry.close()
+            gc.unfreeze()  # an app embedded in a longer process (tests) gives its objects back
 
     app = FastAPI(
         title="manymodels router",

@@ -15,9 +15,10 @@ All methods are blocking and thread-safe; async callers run ``get`` in a worker 
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -26,7 +27,7 @@ logger = logging.getLogger("manymodels.serving.cache")
 
 T = TypeVar("T")
 CacheKey = tuple[str, int]
-LOAD_SMOOTHING = 0.2  # weight of the newest load in recent_load_seconds
+RECENT_LOADS = 9  # recent_load_seconds is the median of this many loads
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class ModelCache(Generic[T]):
         self._loading: dict[CacheKey, threading.Lock] = {}
         self._hits = self._misses = self._loads = self._failures = self._evictions = 0
         self._load_seconds = 0.0
-        self._recent_seconds = 0.0  # moving average of load times: see recent_load_seconds
+        self._recent: deque[float] = deque(maxlen=RECENT_LOADS)  # see recent_load_seconds
+        self._recent_seconds = 0.0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -90,10 +92,20 @@ class ModelCache(Generic[T]):
 
     @property
     def recent_load_seconds(self) -> float:
-        """A moving average of load times (0 before the first load). A failed load may raise
-        it (a disk that timed out) but never lowers it: a missing file fails fast and says
-        nothing about how long real loads take."""
+        """The median of the last ``RECENT_LOADS`` load times (0 before the first load).
+
+        A median, not a mean: a full garbage collection (~140 ms under cold load) or a
+        scheduler hiccup that lands inside one load is timed as that load, and a moving average
+        jumped from ~1 ms to ~28 ms on it, sending every miss to a thread for seconds. Only
+        loads that are slow again and again move the median. A failed load may count (a disk
+        that timed out) but only when it took longer than the median: a missing file fails
+        fast and says nothing about how long real loads take."""
         return self._recent_seconds
+
+    def _record(self, seconds: float) -> None:
+        """Under ``_lock``: one more load time for ``recent_load_seconds``."""
+        self._recent.append(seconds)
+        self._recent_seconds = statistics.median(self._recent)
 
     def loading(self, key: str, version: int) -> bool:
         """Whether a load of this model is under way (a ``get`` now would wait for it)."""
@@ -131,8 +143,8 @@ class ModelCache(Generic[T]):
             with self._lock:
                 self._loads += 1
                 self._failures += 1
-                if took > self._recent_seconds:  # a failure may raise the average, not lower it
-                    self._recent_seconds += LOAD_SMOOTHING * (took - self._recent_seconds)
+                if took > self._recent_seconds:  # a failure may raise the median, not lower it
+                    self._record(took)
                 self._forget_lock(k, key_lock)
             raise
         seconds = time.perf_counter() - started
@@ -140,7 +152,7 @@ class ModelCache(Generic[T]):
         with self._lock:
             self._loads += 1
             self._load_seconds += seconds
-            self._recent_seconds += LOAD_SMOOTHING * (seconds - self._recent_seconds)
+            self._record(seconds)
             self._items[k] = item
             self._items.move_to_end(k)
             while len(self._items) > self.max_size:

@@ -6,8 +6,6 @@ and ``manymodels --help`` must not pay for FastAPI, uvicorn or scikit-learn.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +51,13 @@ def serve(
     retrain_workers: Annotated[
         int, typer.Option(min=1, help="Retrain jobs run at a time (others queue).")
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="One JSON line per request on stderr, written by a background thread.",
+        ),
+    ] = True,
     inline_loads: Annotated[
         bool | None,
         typer.Option(
@@ -93,12 +98,9 @@ def serve(
         raise typer.Exit(2) from None
     Registry.open(settings.registry).close()  # a wrong path is one clear line, not a traceback
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    served = logging.getLogger("manymodels.serving")
-    served.addHandler(handler)
-    served.setLevel(logging.INFO)
-    served.propagate = False
+    from serving import logs
+
+    listener = logs.start(access_log=access_log)
 
     if not settings.admin_enabled:
         typer.echo(
@@ -109,11 +111,14 @@ def serve(
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
     typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,  # the router logs one structured line per request itself
-        log_level="info",
-        ws="none",
-    )
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=False,  # the router logs one structured line per request itself
+            log_level="info",
+            ws="none",
+        )
+    finally:
+        listener.stop()  # writes what is still queued

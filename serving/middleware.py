@@ -13,9 +13,10 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.logs import ACCESS, JsonLine
 from serving.metrics import Metrics
 
-access_log = logging.getLogger("manymodels.serving.access")
+access_log = logging.getLogger(ACCESS)
 
 LOG_FIELDS = "manymodels.log"  # scope key: a dict routes add fields to (partition, version…)
 
@@ -138,7 +139,7 @@ class Observe:
                     "client": client[0] if client else None,
                     **fields,
                 }
-                access_log.info(json.dumps(record, default=str))
+                access_log.info("%s", JsonLine(record))  # JSON on the log thread
 
 
 def log_fields(scope: Scope, **values: Any) -> None:

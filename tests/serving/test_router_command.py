@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +101,56 @@ def test_one_json_log_line_per_request(client: Any, caplog: pytest.LogCaptureFix
     entry = json.loads(lines[0])
     assert entry["status"] == 200 and entry["route"] == "/v1/partitions/{key:path}/predict"
     assert entry["partition"] == KEY and entry["version"] == 1 and entry["rows"] == 2
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("flag,lines_per_request", [([], 1), (["--no-access-log"], 0)])
+def test_serve_writes_one_access_line_per_request_from_its_log_thread(
+    registry_path: Path, flag: list[str], lines_per_request: int
+) -> None:
+    """The command as a user starts it: the line is formatted and written by the log thread
+    (the event loop only queues the record), and everything queued is written at shutdown."""
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+           "--port", str(port), *flag]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and proc.poll() is None, "never ready"
+                time.sleep(0.1)
+            for _ in range(3):
+                r = httpx.post(
+                    f"http://127.0.0.1:{port}/v1/partitions/{KEY}/predict",
+                    json={"rows": feature_rows(1)}, timeout=10,
+                )  # fmt: skip
+                assert r.status_code == 200, r.text
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+    access = [ln for ln in err.splitlines() if "manymodels.serving.access" in ln]
+    predicts = [ln for ln in access if '"route": "/v1/partitions/{key:path}/predict"' in ln]
+    assert len(predicts) == 3 * lines_per_request, err[-3000:]
+    for line in predicts:
+        entry = json.loads(line[line.index("{") :])
+        assert entry["status"] == 200 and entry["partition"] == KEY
+
+
+def test_start_up_objects_are_frozen_out_of_the_collectors_sight(client: Any) -> None:
+    import gc
+
+    assert gc.get_freeze_count() > 0  # the app's lifespan ran gc.freeze()

@@ -164,6 +164,31 @@ def test_inline_loads_stop_after_a_slow_one_and_failures_do_not_restart_them(
         assert service.loads_inline(other) is True  # not cached, and loads are quick again
 
 
+def test_one_slow_load_among_quick_ones_does_not_flip_loads_to_threads() -> None:
+    """A full GC pause (~140 ms) that lands inside one load is timed as that load: a moving
+    average jumped past the 2 ms inline limit on it and sent misses to threads for seconds.
+    The median of recent loads only moves when loads are slow again and again."""
+    pause = {"next": False}
+
+    def loader(key: str, version: int) -> str:
+        if pause["next"]:
+            time.sleep(0.1)
+            pause["next"] = False
+        return key
+
+    cache: ModelCache[str] = ModelCache(loader, max_size=100)
+    for i in range(9):
+        cache.get(f"k{i}", 1)
+    assert cache.recent_load_seconds < 0.002
+    pause["next"] = True
+    cache.get("paused", 1)
+    assert cache.recent_load_seconds < 0.002  # one outlier: still quick
+    for i in range(5):  # slow again and again: the median follows
+        pause["next"] = True
+        cache.get(f"slow{i}", 1)
+    assert cache.recent_load_seconds >= 0.1
+
+
 def test_failed_load_is_not_cached() -> None:
     attempts = []
 
