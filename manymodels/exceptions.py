@@ -8,6 +8,7 @@ keep working::
     ├── SpecError(ValueError)            the spec file or object is malformed
     ├── DataError(ValueError)            the table does not fit the spec (missing column, bad key…)
     ├── RegistryError
+    │   ├── NoRegistry                   no registry here: no directory, no database, an empty one
     │   ├── PartitionNotFound(LookupError)
     │   ├── VersionNotFound(LookupError)
     │   ├── AliasNotFound(LookupError)
@@ -65,6 +66,14 @@ class DataError(ManyModelsError, ValueError):
 
 class RegistryError(ManyModelsError):
     """The registry could not answer or could not be written."""
+
+
+class NoRegistry(RegistryError):
+    """The location holds no registry: no directory, no database file, or an empty database.
+
+    Not a ``LookupError``: it is the place that is wrong, not a name in it. Only a write that
+    means to create a registry (``Registry(..., create=True)``) may start one, and never over
+    an artifact store that already holds models (their database has been lost)."""
 
 
 class PartitionNotFound(RegistryError, LookupError):

@@ -3,7 +3,9 @@
 Order matters for safety: version rows are deleted first (one transaction), then artifacts no
 remaining version references. An artifact is only removed once it is older than a grace period,
 because a training run writes its artifacts *before* it commits their versions — a young
-unreferenced artifact may belong to a run still in flight.
+unreferenced artifact may belong to a run still in flight. And gc deletes nothing when the
+registry references none of the artifacts its store holds: that is a lost or mismatched
+database, not a store full of garbage.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from manymodels.exceptions import RegistryError
 from manymodels.registry.client import Registry
+from manymodels.registry.store import describe_url
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,18 @@ def collect(
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
     referenced = registry.store.referenced_digests(exclude=gone)
+    held = list(registry.artifacts.digests())
+    if held and referenced.isdisjoint(held):
+        database = describe_url(registry.db_url)
+        raise RegistryError(
+            f"the registry references none of the {len(held)} artifact(s) its store "
+            f"{registry.artifacts.url} holds: refusing to delete them all (is {database} the "
+            "database of this store? restore it from a backup; if the registry really has no "
+            "versions, remove the artifacts by hand)"
+        )
     cutoff = time.time() - grace_seconds
     deleted = freed = young = 0
-    for digest in list(registry.artifacts.digests()):
+    for digest in held:
         if digest in referenced:
             continue
         if dry_run:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, deserialize, open_store
-from manymodels.exceptions import RegistryError
+from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore
@@ -58,7 +58,12 @@ def library_versions() -> dict[str, str]:
 
 
 class Registry:
-    """Versioned models of many partitions: runs, versions, aliases, and their artifacts."""
+    """Versioned models of many partitions: runs, versions, aliases, and their artifacts.
+
+    ``create=True`` (the default, for writers such as training) starts a new registry in a
+    new or empty directory; it refuses (``NoRegistry``) when the database is missing or empty
+    while the artifact store holds models. Readers use ``Registry.open``.
+    """
 
     def __init__(
         self,
@@ -74,25 +79,38 @@ class Registry:
         if self.root is not None:
             if not self.root.exists():
                 if not create:
-                    raise RegistryError(f"no registry at {self.root} (train something first)")
+                    raise NoRegistry(f"no registry at {self.root} (train something first)")
                 self.root.mkdir(parents=True)
             elif not self.root.is_dir():
                 raise RegistryError(f"registry path {self.root} is not a directory")
             elif not create and not (self.root / DB_FILE).exists() and db_url is None:
-                raise RegistryError(f"no registry at {self.root} (train something first)")
+                raise NoRegistry(f"no registry at {self.root} (train something first)")
         self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
-        self.store = SqlStore(self.db_url)
         if artifacts is None:
             artifacts = self.root / ARTIFACTS_DIR  # type: ignore[operator]
         self._partition_by: list[str] | None = None
         self.artifacts: ArtifactStore = (
             open_store(artifacts) if isinstance(artifacts, str | Path) else artifacts
         )
+        # A new registry starts only where no models are stored: an artifact store holding
+        # some beside an empty or missing database means the database was lost, and a new
+        # one would let gc delete every model.
+        held = create and _holds_artifacts(self.artifacts)
+        try:
+            self.store = SqlStore(self.db_url, create=create and not held)
+        except NoRegistry as e:
+            if held or _holds_artifacts(self.artifacts):
+                raise NoRegistry(
+                    f"{e}, yet its artifact store {self.artifacts.url} holds models: refusing "
+                    "to start a new registry over them (restore the database from a backup, "
+                    "or move the artifacts aside to start afresh)"
+                ) from e
+            raise
 
     @classmethod
     def open(cls, root: str | Path, **kwargs: Any) -> Registry:
-        """Open an existing registry (``create=False``): a typo in a path is an error, not a new
-        empty registry."""
+        """Open an existing registry (``create=False``): a typo in a path, or a database that
+        is missing or empty, is ``NoRegistry`` — nothing is created or written."""
         kwargs.setdefault("create", False)
         return cls(root, **kwargs)
 
@@ -223,3 +241,8 @@ class Registry:
                 first = [k for k in first if k != FALLBACK_KEY]
                 self._partition_by = list(decode_key(first[0])) if first else None
         return self._partition_by
+
+
+def _holds_artifacts(store: ArtifactStore) -> bool:
+    """Whether the store holds at least one artifact (stops at the first)."""
+    return next(iter(store.digests()), None) is not None

@@ -2,15 +2,18 @@
 
 ``SqlStore`` is composed of one mixin per job — ``runs`` (runs and their outcomes), ``writes``
 (versions, aliases, pruning) and ``reads`` — on a shared ``base``; this module opens the
-database (creating or checking its schema) and combines them.
+database (creating or checking its schema) and combines them. A database is only created on
+request (``create=True``); opening one that is missing, empty or another program's is an error.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import insert, inspect, select
-from sqlalchemy.exc import SQLAlchemyError
+from pathlib import Path
 
-from manymodels.exceptions import RegistryError
+from sqlalchemy import insert, inspect, make_url, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from manymodels.exceptions import NoRegistry, RegistryError, first_line
 from manymodels.registry import schema as t
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
@@ -29,36 +32,62 @@ __all__ = ["ProductionRef", "SqlStore", "now"]
 
 
 class SqlStore(RunsMixin, WritesMixin, ReadsMixin):
-    """The registry's metadata in a SQL database."""
+    """The registry's metadata in a SQL database.
 
-    def __init__(self, url: str) -> None:
+    ``create=False`` opens an existing registry only: a missing SQLite file or a database
+    without tables is ``NoRegistry``, and nothing is written to it (not even SQLite's WAL
+    header), so reading a wrong path never leaves an empty registry behind. ``create=True``
+    makes the tables of an empty database. A database holding other tables than a
+    registry's is refused either way.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
+        where = describe_url(url)
+        if not create:
+            _require_sqlite_file(url, where)
         try:
             self.engine = make_engine(url)
-            found = self._schema_version()
-            if found is None:  # a new registry: create it under the write lock
-                conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-                with conn, conn.begin():
-                    t.metadata.create_all(conn)
-                    found = conn.execute(
-                        select(t.meta.c.value).where(t.meta.c.name == "schema_version")
-                    ).scalar()
-                    if found is None:
-                        found = t.SCHEMA_VERSION
-                        conn.execute(insert(t.meta).values(name="schema_version", value=found))
-            if found != t.SCHEMA_VERSION:
-                conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-                with conn, conn.begin():
-                    # read again under the write lock: another process may have upgraded it
-                    now_found = conn.execute(
-                        select(t.meta.c.value).where(t.meta.c.name == "schema_version")
-                    ).scalar()
-                    if now_found != t.SCHEMA_VERSION:
-                        upgrade(conn, str(now_found), url)
         except SQLAlchemyError as e:
-            raise RegistryError(
-                f"cannot open registry database {url}: {e.__class__.__name__}: {e}"
-            ) from e
+            raise _open_error(where, e) from e
+        try:
+            self._open(where, create=create)
+        except SQLAlchemyError as e:
+            self.engine.dispose()
+            raise _open_error(where, e) from e
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _open(self, where: str, *, create: bool) -> None:
+        found = self._schema_version(where)
+        if found is None:  # an empty database
+            if not create:
+                raise NoRegistry(f"registry database {where} is empty: it holds no registry")
+            found = self._create()
+        if found != t.SCHEMA_VERSION:
+            conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+            with conn, conn.begin():
+                # read again under the write lock: another process may have upgraded it
+                now_found = conn.execute(
+                    select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+                ).scalar()
+                if now_found != t.SCHEMA_VERSION:
+                    upgrade(conn, str(now_found), self.url)
+
+    def _create(self) -> str:
+        """Make every table and record the schema version, under the write lock; returns
+        the recorded version (another process may have made them first)."""
+        conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn, conn.begin():
+            t.metadata.create_all(conn)
+            found = conn.execute(
+                select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+            ).scalar()
+            if found is None:
+                found = t.SCHEMA_VERSION
+                conn.execute(insert(t.meta).values(name="schema_version", value=found))
+        return str(found)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,17 +100,75 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin):
         except SQLAlchemyError as e:
             raise RegistryError(f"registry database unavailable: {e}") from e
 
-    def _schema_version(self) -> str | None:
-        """The recorded schema version, or ``None`` unless every table exists (a read only:
-        opening an existing registry takes no write lock)."""
+    def _schema_version(self, where: str) -> str | None:
+        """The recorded schema version; ``None`` for an empty database (a read only: opening
+        an existing registry takes no write lock).
+
+        A database with tables but no ``meta`` table is someone else's: refused, never
+        written into. A registry missing one of today's tables gets it with the version
+        recorded (as it did before opening checked this); one missing its version row is
+        recorded as today's.
+        """
         with self.engine.connect() as conn:
-            if not set(t.metadata.tables) <= set(inspect(conn).get_table_names()):
+            names = set(inspect(conn).get_table_names())
+            if not names:
                 return None
-            return conn.execute(
+            if t.meta.name not in names:
+                shown = ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
+                raise RegistryError(
+                    f"registry database {where} is not a manymodels registry (it holds other "
+                    f"tables: {shown}); refusing to write into it"
+                )
+            found = conn.execute(
                 select(t.meta.c.value).where(t.meta.c.name == "schema_version")
             ).scalar()
+        if found is None or not set(t.metadata.tables) <= names:
+            return self._create()
+        return str(found)
 
     # ---------------------------------------------------------------------------- meta
     def get_meta(self, name: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+
+
+def _open_error(where: str, e: SQLAlchemyError) -> RegistryError:
+    """One line: the driver's own message, without SQLAlchemy's SQL echo and link."""
+    cause = e.orig if isinstance(e, DBAPIError) and e.orig is not None else e
+    return RegistryError(
+        f"cannot open registry database {where}: {type(e).__name__}: {first_line(cause)}"
+    )
+
+
+def describe_url(url: str) -> str:
+    """How messages name a database: a SQLite file by its path, others by URL without the
+    password."""
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError:
+        return url
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return str(parsed.database)
+    return parsed.render_as_string(hide_password=True)
+
+
+def _require_sqlite_file(url: str, where: str) -> None:
+    """``NoRegistry`` for a SQLite file that is missing or empty (0 bytes), checked before
+    connecting: SQLite would create the one and write a header into the other."""
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError:
+        return  # connecting says why
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = Path(str(parsed.database))
+    if str(parsed.database).startswith("file:"):
+        return  # a URI filename: SQLite's own rules apply
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise NoRegistry(f"no registry database at {where}") from None
+    except OSError:
+        return  # unreadable: connecting says why
+    if size == 0:
+        raise NoRegistry(f"registry database {where} is empty: it holds no registry")

@@ -1,0 +1,198 @@
+"""Opening a registry: only a writer creates one, and never over models whose database is lost.
+
+A ``registry.db`` that was emptied (a full disk, a bad copy, ``truncate``) used to be taken for
+a new registry: every command answered as if nothing was trained, and ``gc`` then deleted every
+artifact. These tests plant such databases in real registry directories.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.gc import collect
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+SPEC_TOML = """
+name = "test"
+partition_by = ["pid"]
+target = "y"
+time_column = "t"
+
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+"""
+
+
+def one_error_line(result: Any, *expected: str) -> str:
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("open") / "reg"
+    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+    return root
+
+
+def artifact_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "artifacts").rglob("*") if p.is_file())
+
+
+def emptied(trained: Path, tmp_path: Path) -> Path:
+    """A copy of ``trained`` whose database was truncated to 0 bytes (no -wal, no -shm)."""
+    import shutil
+
+    root = Path(shutil.copytree(trained, tmp_path / "reg"))
+    for suffix in ("-wal", "-shm"):
+        (root / f"registry.db{suffix}").unlink(missing_ok=True)
+    (root / "registry.db").write_bytes(b"")
+    return root
+
+
+def test_an_emptied_database_beside_artifacts_is_refused_by_readers_and_writers(
+    trained: Path, tmp_path: Path
+) -> None:
+    root = emptied(trained, tmp_path)
+    files = artifact_files(root)
+    assert files
+    for opener in (Registry.open, Registry):
+        with pytest.raises(NoRegistry, match=r"is empty.*holds models: refusing"):
+            opener(root)
+    assert (root / "registry.db").stat().st_size == 0  # not even a header was written
+    assert artifact_files(root) == files
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["models", "list"],
+        ["runs", "list"],
+        ["promote", "pid=0", "1"],
+        ["rollback", "pid=0"],
+        ["gc", "--keep", "1", "--grace-seconds", "0"],
+        pytest.param(["serve"], marks=pytest.mark.timeout(60)),  # it would serve forever
+    ],
+)
+def test_cli_commands_refuse_an_emptied_database(
+    trained: Path, tmp_path: Path, command: list[str]
+) -> None:
+    root = emptied(trained, tmp_path)
+    files = artifact_files(root)
+    result = CliRunner().invoke(app, [*command, "--registry", str(root)])
+    one_error_line(result, "registry.db is empty", "holds models")
+    assert result.exit_code == 1
+    assert artifact_files(root) == files
+    assert (root / "registry.db").stat().st_size == 0
+
+
+def test_training_into_an_emptied_database_is_refused(trained: Path, tmp_path: Path) -> None:
+    root = emptied(trained, tmp_path)
+    files = artifact_files(root)
+    (tmp_path / "spec.toml").write_text(SPEC_TOML)
+    linear_frame(2, 30).to_csv(tmp_path / "data.csv", index=False)
+    result = CliRunner().invoke(
+        app,
+        ["train", str(tmp_path / "spec.toml"), str(tmp_path / "data.csv"),
+         "--registry", str(root), "--backend", "local"],
+    )  # fmt: skip
+    one_error_line(result, "is empty", "refusing to start a new registry")
+    assert artifact_files(root) == files
+
+
+def test_a_deleted_database_beside_artifacts_is_refused(trained: Path, tmp_path: Path) -> None:
+    root = emptied(trained, tmp_path)
+    (root / "registry.db").unlink()
+    with pytest.raises(NoRegistry, match=r"no registry database at .*holds models"):
+        Registry(root)
+    assert not (root / "registry.db").exists()
+    with pytest.raises(NoRegistry, match="no registry at"):
+        Registry.open(root)
+
+
+def test_the_router_refuses_to_start_over_an_emptied_database(
+    trained: Path, tmp_path: Path
+) -> None:
+    import warnings
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with warnings.catch_warnings():  # Starlette's notice that it prefers httpx2
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+
+    root = emptied(trained, tmp_path)
+    client = TestClient(create_app(Settings(registry=root)))
+    with pytest.raises(NoRegistry, match="is empty"), client:
+        pass
+
+
+def test_an_empty_database_without_artifacts_is_new_to_a_writer_only(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    root.mkdir()
+    (root / "registry.db").write_bytes(b"")
+    with pytest.raises(NoRegistry, match=r"is empty: it holds no registry$"):
+        Registry.open(root)
+    assert (root / "registry.db").stat().st_size == 0
+    with Registry(root) as reg:  # an explicit writer: nothing to lose, so a new registry
+        assert reg.count_partitions() == 0
+    with Registry.open(root) as reg:
+        assert reg.count_partitions() == 0
+
+
+def test_another_programs_database_is_never_written_into(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    root.mkdir()
+    with sqlite3.connect(root / "registry.db") as raw:
+        raw.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+    raw.close()
+    for opener in (Registry.open, Registry):
+        with pytest.raises(RegistryError, match=r"is not a manymodels registry.*users"):
+            opener(root)
+    with sqlite3.connect(root / "registry.db") as raw:
+        names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    raw.close()
+    assert names == {"users"}
+
+
+def test_an_unreadable_database_is_one_line(trained: Path, tmp_path: Path) -> None:
+    root = emptied(trained, tmp_path)
+    (root / "registry.db").write_bytes(b"not a database, " * 512)
+    result = CliRunner().invoke(app, ["models", "list", "--registry", str(root)])
+    one_error_line(result, "cannot open registry database", "file is not a database")
+
+
+def test_gc_deletes_nothing_when_the_registry_references_none_of_the_store(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Belt and braces: a database paired with another registry's artifact store (or one that
+    lost its versions) references none of them; gc must not take that for garbage."""
+    other = tmp_path / "other"
+    train(spec_dict(), linear_frame(1, 30).assign(y=lambda d: d["y"] * 3), other, backend="local")
+    files = artifact_files(other)
+    with Registry.open(trained, artifacts=other / "artifacts") as reg:
+        for dry_run in (True, False):
+            with pytest.raises(RegistryError, match=r"references none of the .* artifact"):
+                collect(reg, keep=1, grace_seconds=0, dry_run=dry_run)
+    assert artifact_files(other) == files
+
+    with Registry(tmp_path / "fresh") as reg:  # no versions at all, yet an orphan in its store
+        reg.artifacts.put(b"left behind by a crashed first run")
+        with pytest.raises(RegistryError, match="remove the artifacts by hand"):
+            collect(reg, grace_seconds=0)
+        assert len(list(reg.artifacts.digests())) == 1
