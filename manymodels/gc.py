@@ -1,22 +1,31 @@
 """Garbage collection: old versions past a retention limit, and artifacts nothing references.
 
 Order matters for safety: version rows are deleted first (one transaction), then artifacts no
-remaining version references. An artifact is only removed once it is older than a grace period,
-because a training run writes its artifacts *before* it commits their versions — a young
-unreferenced artifact may belong to a run still in flight. And gc deletes nothing when the
-registry references none of the artifacts its store holds: that is a lost or mismatched
-database, not a store full of garbage.
+remaining version references. A version an alias pointed at within the alias grace period is
+kept whatever the retention says: routers may not have seen the move yet. An artifact is only
+removed once it is older than a grace period, because a training run writes its artifacts
+*before* it commits their versions — a young unreferenced artifact may belong to a run still in
+flight. And gc deletes nothing when the registry references none of the artifacts its store
+holds: that is a lost or mismatched database, not a store full of garbage.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry.client import Registry
 from manymodels.registry.store import describe_url
+
+ALIAS_GRACE_SECONDS = 600.0
+"""Versions an alias left (or reached) this recently are kept. A router follows ``production``
+from an in-memory table it refreshes every 2 s by default (``serve --refresh-seconds``), and
+keeps serving from that table while the registry is briefly unreachable: until it sees a move,
+the version it knows must still exist. Ten minutes is 300 default refresh intervals, and 5×
+the window each refresh re-reads (``serving.aliases``)."""
 
 
 @dataclass(frozen=True)
@@ -37,12 +46,19 @@ def collect(
     *,
     keep: int | None = None,
     grace_seconds: float = 3600.0,
+    alias_grace_seconds: float = ALIAS_GRACE_SECONDS,
     dry_run: bool = False,
 ) -> GcReport:
-    """Apply retention (``keep`` newest versions per partition, plus every aliased version),
-    then remove unreferenced artifacts, and temp files of killed writers, older than
+    """Apply retention (``keep`` newest versions per partition, plus every aliased version,
+    plus every version an alias moved onto or off within ``alias_grace_seconds``), then
+    remove unreferenced artifacts, and temp files of killed writers, older than
     ``grace_seconds``."""
-    pruned = registry.store.prune_versions(keep, dry_run=dry_run) if keep is not None else []
+    pruned = []
+    if keep is not None:
+        since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)
+        pruned = registry.store.prune_versions(
+            keep, dry_run=dry_run, moved_since=since.isoformat(timespec="microseconds")
+        )
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
     referenced = registry.store.referenced_digests(exclude=gone)

@@ -118,6 +118,18 @@ class AliasTable:
                 row = (key, committed[0], committed[1])
         return self._merge([row], read=False) > 0
 
+    def reread(self, key: str) -> int | None:
+        """Read one key's committed alias row now and apply it; returns the version the table
+        then holds. For a version found missing (``gc`` deleted the one this table still
+        named): the move that replaced it is picked up at once rather than at the next
+        refresh. A source that cannot read one row leaves the table as it is."""
+        read_one = getattr(self.source, "alias_entry", None)
+        if read_one is not None:
+            committed = read_one(key, self.alias)
+            if committed is not None:
+                self._merge([(key, committed[0], committed[1])], read=False)
+        return self.get(key)
+
     def _since(self) -> str | None:
         """``min(newest stamp seen, start of the last read − overlap)``: every row stamped after
         what we hold is read, and so is a commit in flight during the last read (stamped under

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from manymodels.artifacts import LocalArtifactStore
@@ -26,6 +26,7 @@ from manymodels.exceptions import (
     ArtifactNotFound,
     DataError,
     PartitionNotFound,
+    VersionNotFound,
     first_line,
 )
 from manymodels.partition import (
@@ -61,6 +62,7 @@ class Target:
     key: str  # the registry key whose model answers (``__fallback__`` when falling back)
     version: int
     fallback: bool
+    from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ class ModelService:
             if variant is not None and (current := self.aliases.get(variant)) is not None:
                 key = variant
         if current is not None:
-            return Target(key or text, key or text, current, key == FALLBACK_KEY)
+            return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
         if not fallback:
             raise PartitionNotFound(f"no partition '{key or text}' in production, {REFUSED}")
         version = self.aliases.get(FALLBACK_KEY)
@@ -184,7 +186,7 @@ class ModelService:
                 f"no partition '{key or text}' in production, and the registry has no "
                 "fallback model"
             )
-        return Target(key or text, FALLBACK_KEY, version, True)
+        return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
 
     def score_inline(
         self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
@@ -215,7 +217,30 @@ class ModelService:
         )
 
     def model(self, target: Target) -> ServedModel:
-        return self.cache.get(target.key, target.version)
+        return self.load(target)[1]
+
+    def load(self, target: Target) -> tuple[Target, ServedModel]:
+        """The model that answers for ``target``, and the target it answered as.
+
+        A version read from the alias table may have been deleted since: promoted away from
+        and removed by ``gc`` before this router's next refresh. Such a target re-reads its
+        alias once and is served by the version production points at now (the answer names
+        it), rather than being a 404 for a version nobody serves any more. An explicit
+        ``version`` is never substituted.
+        """
+        try:
+            return target, self.cache.get(target.key, target.version)
+        except VersionNotFound:
+            if not target.from_alias:
+                raise
+            current = self.aliases.reread(target.key)
+            if current is None or current == target.version:
+                raise
+            logger.info(
+                "%s v%d is gone; production points at v%d now", target.key, target.version, current
+            )
+        fresh = replace(target, version=current)
+        return fresh, self.cache.get(fresh.key, fresh.version)
 
     def _load(self, key: str, version: int) -> ServedModel:
         try:
@@ -259,7 +284,10 @@ class ModelService:
     ) -> Scored:
         """Score rows with the model of an already resolved target (``model``, if the caller
         has it already)."""
-        loaded = model if model is not None else self.model(target)
+        if model is None:
+            target, loaded = self.load(target)
+        else:
+            loaded = model
         X = model_input(rows, loaded.feature_schema)
         preds, proba = _predict(loaded, X, with_probabilities)
         fell_back = target.fallback and target.partition != FALLBACK_KEY
@@ -291,15 +319,20 @@ class ModelService:
             why = REFUSED if not fallback else "and the registry has no fallback model"
             raise PartitionNotFound(f"no partition {shown}{more} in production, {why}")
         by_model: dict[tuple[str, int], list[int]] = {}
+        asked: dict[tuple[str, int], list[str]] = {}  # the keys each model answers for
         for key, idx in groups.items():
             t = targets[key]
             by_model.setdefault((t.key, t.version), []).extend(idx)
+            asked.setdefault((t.key, t.version), []).append(key)
 
         inputs: list[tuple[ServedModel, list[int], Any]] = []
         errors: list[dict[str, Any]] = []
         n_errors = 0
-        for (key, version), idx in by_model.items():
-            loaded = self.cache.get(key, version)
+        for pair, idx in by_model.items():
+            fresh, loaded = self.load(targets[asked[pair][0]])
+            if fresh.version != pair[1]:  # its alias moved on: so did the answer
+                for key in asked[pair]:
+                    targets[key] = replace(targets[key], version=fresh.version)
             try:
                 X = model_input([rows[i] for i in idx], loaded.feature_schema, idx)
             except InvalidRows as e:

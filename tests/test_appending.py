@@ -127,7 +127,7 @@ def test_gc_keeps_training_rows_while_a_version_references_them(tmp_path: Path) 
         train(spec_dict(), df.assign(y=df.y + i), tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         kept = {v.data_sha256 for v in reg.list_versions("pid=0")}
-        report = collect(reg, keep=1, grace_seconds=0)
+        report = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
         assert report.versions_deleted  # older versions went, their rows with them
         (v,) = [v for v in reg.list_versions("pid=0") if "production" in v.aliases]
         assert reg.artifacts.exists(v.data_sha256)

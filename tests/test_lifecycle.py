@@ -307,14 +307,15 @@ def test_gc_retention_and_orphans(tmp_path: Path) -> None:
     with Registry.open(tmp_path / "reg") as reg:
         orphan, _ = reg.artifacts.put(b"left behind by a crashed run")
         old = reg.get_version("pid=0", 2).artifact_sha256
-        dry = collect(reg, keep=1, grace_seconds=0, dry_run=True)
+        # the candidate alias moved off v2 seconds ago: no alias grace, to test retention alone
+        dry = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0, dry_run=True)
         assert sorted(dry.versions_deleted) == [("pid=0", 2), ("pid=1", 2)]
         assert reg.artifacts.exists(old) and reg.artifacts.exists(orphan)  # dry run: untouched
 
         young = collect(reg, grace_seconds=3600)
         assert young.artifacts_deleted == 0 and young.artifacts_kept_young == 1
 
-        report = collect(reg, keep=1, grace_seconds=0)
+        report = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
         assert sorted(report.versions_deleted) == [("pid=0", 2), ("pid=1", 2)]
         assert not reg.artifacts.exists(old) and not reg.artifacts.exists(orphan)
         # production (v1) and the newest (v3, the candidate) survive and still load
@@ -415,7 +416,10 @@ def test_rollback_after_gc_skips_deleted_versions(tmp_path: Path) -> None:
         train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
     runner = CliRunner()
     where = ["--registry", str(tmp_path / "reg")]
-    out = runner.invoke(app, ["gc", *where, "--keep", "2", "--grace-seconds", "0", "--json"])
+    out = runner.invoke(
+        app, ["gc", *where, "--keep", "2", "--grace-seconds", "0", "--alias-grace-seconds", "0",
+              "--json"],
+    )  # fmt: skip
     assert out.exit_code == 0, out.output
     assert ["pid=0", 1] in json.loads(out.stdout)["versions_deleted"]
 
@@ -445,7 +449,7 @@ def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: 
         reg.promote("pid=0", 2)
         reg.promote("pid=0", 3)  # production history 1 → 2 → 3
         reg.set_alias("pid=0", "pinned", 1, reason="kept for audit")  # v1 survives gc
-        report = collect(reg, keep=1, grace_seconds=0)
+        report = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
         assert report.versions_deleted == [("pid=0", 2)]
         move = reg.rollback("pid=0")
         assert (move.from_version, move.to_version, move.reason) == (3, 1, "rollback from v3")

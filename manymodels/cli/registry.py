@@ -77,6 +77,15 @@ def gc(
         float,
         typer.Option(min=0, help="Spare unreferenced artifacts younger than this (seconds)."),
     ] = 3600.0,
+    alias_grace_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Spare versions an alias (production, candidate…) moved onto or off within "
+            "this many seconds: routers follow aliases from a table refreshed every "
+            "--refresh-seconds.",
+        ),
+    ] = 600.0,
     dry_run: Annotated[bool, typer.Option(help="Report what would go; delete nothing.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -85,7 +94,13 @@ def gc(
     from manymodels.gc import collect
 
     with _open(registry) as reg:
-        report = collect(reg, keep=keep, grace_seconds=grace_seconds, dry_run=dry_run)
+        report = collect(
+            reg,
+            keep=keep,
+            grace_seconds=grace_seconds,
+            alias_grace_seconds=alias_grace_seconds,
+            dry_run=dry_run,
+        )
     if json_out:
         console.print_json(report.to_dict())
         return

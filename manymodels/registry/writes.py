@@ -237,8 +237,13 @@ class WritesMixin(StoreBase):
         conn.execute(insert(t.alias_history), [m.__dict__ for m in out])
         return out
 
-    def prune_versions(self, keep: int, *, dry_run: bool = False) -> list[tuple[str, int, str]]:
-        """Delete versions older than each partition's ``keep`` newest, except aliased ones.
+    def prune_versions(
+        self, keep: int, *, dry_run: bool = False, moved_since: str | None = None
+    ) -> list[tuple[str, int, str]]:
+        """Delete versions older than each partition's ``keep`` newest, except aliased ones
+        and, with ``moved_since`` (a timestamp as ``now()`` writes them), any version an alias
+        moved onto or off after it: a router may still be serving it until it re-reads the
+        alias.
 
         One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
         """
@@ -247,11 +252,15 @@ class WritesMixin(StoreBase):
         c, a = t.model_versions.c, t.aliases.c
         rank = func.row_number().over(partition_by=c.key, order_by=c.version.desc()).label("rank")
         ranked = select(c.id, c.key, c.version, c.artifact_sha256, rank).subquery()
-        aliased = select(a.key, a.version)
+        pair = tuple_(ranked.c.key, ranked.c.version)
         q = select(ranked.c.id, ranked.c.key, ranked.c.version, ranked.c.artifact_sha256).where(
-            ranked.c.rank > keep,
-            ~tuple_(ranked.c.key, ranked.c.version).in_(aliased),
+            ranked.c.rank > keep, ~pair.in_(select(a.key, a.version))
         )
+        if moved_since is not None:
+            h = t.alias_history.c
+            for end in (h.from_version, h.to_version):
+                moved = select(h.key, end).where(h.at > moved_since, end.is_not(None))
+                q = q.where(~pair.in_(moved))
         with self._begin() as conn:
             doomed = conn.execute(q).all()
             if doomed and not dry_run:

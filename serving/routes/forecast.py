@@ -23,7 +23,7 @@ from serving.keys import path_key
 from serving.routes import CurrentSettings, Service
 from serving.rows import to_json_list
 from serving.schemas import ERRORS, SERVED_BY
-from serving.service import ModelService
+from serving.service import ModelService, Target
 
 router = APIRouter(tags=["forecast"])
 
@@ -104,7 +104,8 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
     version = service.aliases.get(key) if key is not None else None
     if key is None or version is None:
         raise PartitionNotFound(f"no partition '{text}' in production")
-    loaded = service.cache.get(key, version)
+    target, loaded = service.load(Target(key, key, version, False, from_alias=True))
+    version = target.version
     schema = dict(loaded.feature_schema)
     reason = unforecastable(schema)
     if reason is not None:

@@ -1,0 +1,93 @@
+"""gc next to a running router: a promotion followed at once by ``gc --keep 1``.
+
+The router follows ``production`` from a table it refreshes every ``refresh_seconds``; here
+the interval is an hour, so every request below falls inside the window in which the router
+still believes production is v1. gc must keep v1 through that window (its alias grace), and a
+router that finds its version gone anyway (the grace set to 0) re-reads the alias instead of
+answering 404 "has no version 1".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from routerkit import TWO_VERSIONS, expected, feature_rows
+
+from manymodels.gc import collect
+from manymodels.registry import Registry
+from serving.local import running_server
+from serving.settings import Settings
+
+A, B = TWO_VERSIONS  # at v1 in production, with a v2 candidate
+
+
+@pytest.fixture
+def router(registry_path: Path) -> Iterator[str]:
+    with running_server(Settings(registry=registry_path, refresh_seconds=3600)) as url:
+        yield url
+
+
+def promote_then_gc(root: Path, *keys: str, **options: float) -> list[tuple[str, int]]:
+    """What an operator does from a shell while the router runs: promote v2, then gc."""
+    with Registry.open(root) as reg:
+        for key in keys:
+            reg.promote(key, 2)
+        return collect(reg, keep=1, **options).versions_deleted
+
+
+def test_gc_keeps_a_version_production_just_left(router: str, registry_path: Path) -> None:
+    deleted = promote_then_gc(registry_path, A)
+    assert (A, 1) not in deleted
+    rows = feature_rows()
+    r = httpx.post(f"{router}/v1/partitions/{A}/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 1  # the router has not seen the move: v1 still answers
+    assert r.json()["predictions"] == pytest.approx(expected(registry_path, A, rows, 1))
+
+    later = promote_then_gc(registry_path, alias_grace_seconds=0)  # the grace is what kept it
+    assert (A, 1) in later
+
+
+def test_a_router_finding_its_version_gone_rereads_the_alias(
+    router: str, registry_path: Path
+) -> None:
+    deleted = promote_then_gc(registry_path, A, B, alias_grace_seconds=0)
+    assert {(A, 1), (B, 1)} <= set(deleted)
+    rows = feature_rows()
+
+    r = httpx.post(f"{router}/v1/partitions/{A}/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    assert (r.json()["served_by"], r.json()["version"]) == (A, 2)
+    assert r.json()["predictions"] == pytest.approx(expected(registry_path, A, rows, 2))
+
+    store, brand = (part.split("=")[1] for part in B.split(","))
+    batch = [{"store": int(store), "brand": brand, **row} for row in rows]
+    r = httpx.post(f"{router}/v1/predict", json={"rows": batch})
+    assert r.status_code == 200, r.text
+    answers = r.json()["predictions"]
+    assert {(a["served_by"], a["version"]) for a in answers} == {(B, 2)}
+    assert [a["prediction"] for a in answers] == pytest.approx(expected(registry_path, B, rows, 2))
+
+    # the table learnt the move: the next request needs no second look
+    r = httpx.post(f"{router}/v1/partitions/{A}/forecast", json={"horizon": 2})
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == 2
+
+
+def test_a_forecast_finding_its_version_gone_rereads_the_alias(
+    router: str, registry_path: Path
+) -> None:
+    promote_then_gc(registry_path, A, alias_grace_seconds=0)
+    r = httpx.post(f"{router}/v1/partitions/{A}/forecast", json={"horizon": 2})
+    assert r.status_code == 200, r.text
+    assert (r.json()["served_by"], r.json()["version"]) == (A, 2)
+
+
+def test_an_explicit_version_that_is_gone_stays_a_404(router: str, registry_path: Path) -> None:
+    promote_then_gc(registry_path, A, alias_grace_seconds=0)
+    r = httpx.post(f"{router}/v1/partitions/{A}/predict?version=1", json={"rows": feature_rows()})
+    assert r.status_code == 404
+    assert "has no version 1" in r.json()["detail"]
