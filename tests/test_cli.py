@@ -325,3 +325,38 @@ def test_importing_the_cli_does_not_import_heavy_libraries() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+READ_ONLY = [
+    ["models", "list"],
+    ["models", "list", "--json"],
+    ["models", "show", "store=2,brand=tropicana"],
+    ["models", "show", "store=2,brand=tropicana", "--json"],
+    ["runs", "list"],
+    ["runs", "list", "--json"],
+    ["runs", "show", "RUN"],
+    ["runs", "show", "RUN", "--json"],
+]
+HEAVY = ("sklearn", "pandas", "pyarrow", "ray", "numpy", "scipy")
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=" ".join)
+def test_read_only_commands_import_no_heavy_library(
+    trained: dict[str, Any], args: list[str]
+) -> None:
+    """Browsing a registry took 2–5 s, most of it importing scikit-learn and pandas that
+    nothing in it uses; Ray workers likewise imported SQLAlchemy."""
+    run_id = trained["out"]["run"]["run_id"]
+    argv = [a.replace("RUN", run_id) for a in args] + ["--registry", str(trained["registry"])]
+    script = (
+        "import sys\n"
+        f"sys.argv = ['manymodels', *{argv!r}]\n"
+        "from manymodels.cli import app\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        f"print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip(), "the command printed nothing"
+    assert "HEAVY []" in done.stderr, done.stderr[-500:]

@@ -21,7 +21,7 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore, deserialize, open_store
 from manymodels.exceptions import NoRegistry, RegistryError
-from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
+from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore
 
