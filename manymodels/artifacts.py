@@ -72,6 +72,7 @@ _TMP_PREFIX = ".tmp-"  # never a digest, so readers and digests() ignore these f
 # O_EXCL: never write into a file someone else created. Mode 0o666 lets the umask (and default
 # ACLs) decide, as a plain open() would, so a router running as another user can read the file.
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _tmp_tag() -> str:
@@ -90,14 +91,38 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_retag_after_fork)
 
 
-def _make_dir(path: str) -> None:
-    """``mkdir`` that tolerates a racing writer making it first, and makes missing parents."""
+def _make_dir(path: str) -> list[str]:
+    """``mkdir`` that tolerates a racing writer making it first, and makes missing parents;
+    returns the directories it created, outermost first (their entries need flushing too)."""
     try:
         os.mkdir(path)
+        return [path]
     except FileExistsError:
-        pass  # a file in its place fails the open that follows, with a clear error
+        return []  # a file in its place fails the open that follows, with a clear error
     except FileNotFoundError:
-        os.makedirs(path, exist_ok=True)
+        pass
+    missing = []
+    while not os.path.isdir(path) and path != os.path.dirname(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    created = []
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+            created.append(directory)
+        except FileExistsError:
+            pass
+    return created
+
+
+def _fsync_dir(path: str) -> None:
+    """Flush a directory's entries: a renamed or created name is durable only once its
+    directory is (POSIX leaves it to the directory's own fsync)."""
+    fd = os.open(path, _DIR_FLAGS)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -109,15 +134,21 @@ def _write_all(fd: int, data: bytes) -> None:
             view = view[os.write(fd, view) :]
 
 
-def _kept(path: str, digest: str) -> bool:
+def _kept(path: str, digest: str, *, flush: bool) -> bool:
     """True when ``path`` already holds the bytes of ``digest``; its modification time is then
-    renewed. A file that vanishes meanwhile (gc moved it aside) is written again by the caller.
+    renewed, and with ``flush`` the file and its name are made durable (a ``durable=False``
+    put of the same bytes may not have been synced yet). A file that vanishes meanwhile (gc
+    moved it aside) is written again by the caller.
     """
     try:
         with open(path, "rb") as f:
             if sha256(f.read()) != digest:
                 return False
+            if flush:
+                os.fsync(f.fileno())
         os.utime(path)
+        if flush:
+            _fsync_dir(os.path.dirname(path))
     except OSError:  # missing (the usual case), or unreadable: write it
         return False
     return True
@@ -202,10 +233,15 @@ class LocalArtifactStore:
         on disk in their place until ``sync()``. Their modification time is renewed instead,
         which is what tells ``gc`` they are wanted again. A same-named file whose bytes do
         not match (corrupted, truncated) is replaced: the new bytes repair it.
-        Per artifact this is ``open`` + ``write`` + ``close`` + ``rename`` (+ ``fsync`` when
-        durable), against 11 with ``Path.mkdir`` + ``mkstemp`` + ``fchmod`` + ``fdopen``
-        (strace): each call also slows the model fits around it (caches), which cost more than
-        the calls themselves.
+        A durable put returns once the bytes *and their name* are on disk: the file is
+        fsynced before the rename and its directory after it (and, when the put made fan-out
+        directories, each one's parent), since a rename lives in the directory, and a crash
+        could otherwise lose a name a version is already registered under. A put with
+        ``durable=False`` flushes nothing; ``sync()`` covers its bytes and names at once.
+        Per artifact this is ``open`` + ``write`` + ``close`` + ``rename`` (+ ``fsync`` of
+        the file and of its directory when durable), against 11 with ``Path.mkdir`` +
+        ``mkstemp`` + ``fchmod`` + ``fdopen`` (strace): each call also slows the model fits
+        around it (caches), which cost more than the calls themselves.
         The fan-out directory is made only when the open says it is missing, rather than
         checked per artifact or remembered per instance: workers get a fresh store per chunk,
         and 1,000 artifacts over 65,536 directories seldom meet the same one twice. Paths are
@@ -213,24 +249,30 @@ class LocalArtifactStore:
         """
         digest = sha256(data)
         parent = os.path.join(self.root, digest[:2], digest[2:4])
-        if _kept(os.path.join(parent, digest), digest):
+        flush = self.fsync and durable
+        if _kept(os.path.join(parent, digest), digest, flush=flush):
             return digest, len(data)
         tmp = os.path.join(parent, f"{_TMP_PREFIX}{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}")
         created = False
+        made: list[str] = []
         try:
             try:
                 fd = os.open(tmp, _TMP_FLAGS, 0o666)
             except FileNotFoundError:  # its first artifact, or gc removed the directory: once
-                _make_dir(parent)
+                made = _make_dir(parent)
                 fd = os.open(tmp, _TMP_FLAGS, 0o666)
             created = True
             try:
                 _write_all(fd, data)
-                if self.fsync and durable:
+                if flush:
                     os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, os.path.join(parent, digest))
+            if flush:  # the new name, then the entries of the directories made for it
+                _fsync_dir(parent)
+                for directory in reversed(made):
+                    _fsync_dir(os.path.dirname(directory))
         except OSError as e:
             if created:  # never unlink a name we did not create (O_EXCL refused it)
                 with contextlib.suppress(OSError):
@@ -262,7 +304,15 @@ class LocalArtifactStore:
         return data
 
     def sync(self) -> None:
-        # One flush of everything written so far: fsync per file costs ~0.5 ms per artifact.
+        """One flush of everything written so far: fsync per file costs ~0.5 ms per artifact.
+
+        ``syncfs`` (Linux) writes back every dirty inode of the filesystem and commits its
+        journal — file data and the directory entries of renames and ``mkdir`` alike — so
+        after it returns each ``put(durable=False)`` made so far is as durable as a durable
+        one, names included: no per-directory fsync is needed. Where ``syncfs`` is missing,
+        ``os.sync`` flushes every filesystem, directories included (POSIX lets ``sync``
+        return before the writes end; Linux's waits for them).
+        """
         if self.fsync and self.root.exists():
             _syncfs(self.root)
 
