@@ -216,7 +216,8 @@ def _run(
         progress(Progress(total=0, trained=0, skipped=0, failed=0))
     dropped = tally.dropped
     run = reg.store.get_run(run_id)
-    failure = _run_failure(run, tally.fallback, max_failed_fraction, tally.lost)
+    fallback = tally.fallback or ("trained" if plan.fallback is not None else None)
+    failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
     run = reg.store.finish_run(
         run_id, "failed" if failure else "completed", error=failure,
         options={"rows_dropped": dropped} if dropped else None,
@@ -243,7 +244,8 @@ def _run_failure(
     """Why a finished run failed as a whole, or ``None``. Partitions lost to the infrastructure
     (a dead worker, a full disk) always fail it: the run is incomplete, and resumable."""
     n, failed = run.n_partitions, run.n_failed
-    served_by_fallback = failed == 0 and fallback == "trained"  # every partition too small
+    # every partition too small, and a fallback (trained now or before) serves them
+    served_by_fallback = failed == 0 and fallback == "trained"
     if lost:
         return (
             f"{lost} of {n} partition(s) were lost to infrastructure faults (a worker died, the "
