@@ -1,5 +1,5 @@
-"""The commands that look after a registry: ``promote``, ``rollback``, ``gc`` and the ``models``
-and ``runs`` groups.
+"""The commands that look after a registry: ``promote``, ``rollback``, ``gc``, ``doctor`` and the
+``models`` and ``runs`` groups.
 
 None of them trains or scores; they open the registry, do one thing, and print it as a table or
 ``--json``. The groups are built here with their commands, and added to the top-level app in
@@ -113,6 +113,47 @@ def gc(
         f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
         f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
     )
+
+
+def doctor(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Fix what loses no data: remove old temp files of killed writers, move an "
+            "alias off a missing version back to the newest earlier one that verifies."
+        ),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Check every version's artifacts (sha256), every alias, and every unfinished run.
+
+    Prints each problem and exits 1 while any is left; prints one 'ok' line otherwise.
+    Nothing is deleted: a missing or tampered artifact, or a run to resume, is reported
+    with what to do.
+    """
+    from manymodels import console
+    from manymodels.doctor import check
+
+    with _open(registry) as reg:
+        checkup = check(reg, repair=repair)
+    if json_out:
+        console.print_json(checkup.to_dict())
+    elif checkup.problems:
+        for p in checkup.problems:
+            typer.echo(f"{'repaired' if p.repaired else 'problem'}: {p.message}")
+        repaired = len(checkup.problems) - len(checkup.unresolved)
+        typer.echo(
+            f"{len(checkup.problems)} problem(s), {repaired} repaired; checked {checkup.counts()}"
+        )
+    else:
+        typer.echo(f"ok: {checkup.counts()}; no problems")
+    if not checkup.ok:
+        fixable = sum(p.repairable for p in checkup.unresolved)
+        hint = f", {fixable} of them for --repair" if fixable and not repair else ""
+        left = len(checkup.unresolved)
+        typer.echo(f"error: {left} problem(s) in registry {registry}{hint}", err=True)
+        raise typer.Exit(1)
 
 
 @models_app.command("list")

@@ -22,6 +22,7 @@ from typing import Any
 from manymodels.artifacts import ArtifactStore, deserialize, open_store
 from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
+from manymodels.registry.checks import VersionDigests
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore
 
@@ -161,6 +162,25 @@ class Registry:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
+    # ---------------------------------------------------------------------------- checks
+    def version_digests(self) -> list[VersionDigests]:
+        """Every version's model and training-rows digests (what ``doctor`` verifies)."""
+        return self.store.version_digests()
+
+    def dangling_aliases(self) -> list[tuple[str, str, int]]:
+        """``(key, alias, version)`` of aliases pointing at a version that does not exist."""
+        return self.store.dangling_aliases()
+
+    def unfinished_runs(self) -> list[tuple[Run, int]]:
+        """Runs ``--resume`` would finish, each with its count of ``lost`` partitions."""
+        return self.store.unfinished_runs()
+
+    def count_aliases(self) -> int:
+        return self.store.count_aliases()
+
+    def count_runs(self) -> int:
+        return self.store.count_runs()
+
     # ---------------------------------------------------------------------------- models
     def load_model(
         self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
@@ -216,6 +236,16 @@ class Registry:
         self, key: str | Mapping[str, Any], alias: str, version: int, *, reason: str
     ) -> AliasMove:
         return self.store.set_alias(self.key(key), alias, version, reason=reason)
+
+    def restore_alias(
+        self, key: str, alias: str, missing: int, version: int, *, reason: str
+    ) -> AliasMove | None:
+        """Move ``alias`` off ``missing`` (a version that no longer exists) back to
+        ``version``, recorded as a rollback; ``None`` if the alias no longer points at
+        ``missing`` (someone moved it meanwhile, and that move stands)."""
+        return self.store.move_alias_from(
+            key, alias, missing, version, reason=reason, action="rollback"
+        )
 
     def key(self, key: str | Mapping[str, Any]) -> str:
         """The canonical form of a key given as a mapping (any order) or as text."""

@@ -1,9 +1,10 @@
 """SQL store: entities in, entities out; database errors translated at this boundary.
 
 ``SqlStore`` is composed of one mixin per job — ``runs`` (runs and their outcomes), ``writes``
-(versions, aliases, pruning) and ``reads`` — on a shared ``base``; this module opens the
-database (creating or checking its schema) and combines them. A database is only created on
-request (``create=True``); opening one that is missing, empty or another program's is an error.
+(versions, aliases, pruning), ``reads`` and ``checks`` (consistency reads) — on a shared
+``base``; this module opens the database (creating or checking its schema) and combines them.
+A database is only created on request (``create=True``); opening one that is missing, empty
+or another program's is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from manymodels.exceptions import NoRegistry, RegistryError, first_line
 from manymodels.registry import schema as t
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
+from manymodels.registry.checks import ChecksMixin
 from manymodels.registry.engine import WRITE_OPTION, make_engine, now
 from manymodels.registry.migrations import upgrade
 from manymodels.registry.reads import ProductionRef, ReadsMixin
@@ -31,7 +33,7 @@ from manymodels.registry.writes import WritesMixin
 __all__ = ["ProductionRef", "SqlStore", "now"]
 
 
-class SqlStore(RunsMixin, WritesMixin, ReadsMixin):
+class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
     """The registry's metadata in a SQL database.
 
     ``create=False`` opens an existing registry only: a missing SQLite file or a database

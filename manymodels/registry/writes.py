@@ -169,6 +169,19 @@ class WritesMixin(StoreBase):
             move = (key, alias, version, reason, action)
             return self._move_aliases(conn, [move], run_id, now())[0]
 
+    def move_alias_from(
+        self, key: str, alias: str, current: int, version: int, *, reason: str, action: str
+    ) -> AliasMove | None:
+        """Move ``alias`` from ``current`` to ``version`` (which must exist), in one
+        transaction, only if it still points at ``current``; ``None`` when it has moved
+        meanwhile (compare-and-set: a repair never overwrites a newer promotion)."""
+        with self._begin() as conn:
+            if self._alias_versions(conn, [key], alias).get(key) != current:
+                return None
+            if not self._version_exists(conn, key, version):
+                raise VersionNotFound(f"partition '{key}' has no version {version}")
+            return self._move_aliases(conn, [(key, alias, version, reason, action)], None, now())[0]
+
     def rollback_alias(
         self, key: str, alias: str = "production", *, reason: str | None = None
     ) -> AliasMove:

@@ -1,0 +1,247 @@
+"""Checking a registry: can every version be loaded, every alias served, every run finished?
+
+``check(registry)`` verifies every artifact a version references (its model and, when kept,
+its training rows) against its sha256, looks for aliases pointing at versions that no longer
+exist, lists the runs a ``--resume`` would finish, and counts half-written temp files of
+killed writers. ``repair=True`` fixes only what needs no data it does not have:
+
+- temp files older than the grace period are removed (as ``gc`` would);
+- an alias pointing at a missing version is moved back along its history to the newest
+  version that still exists, if that version's artifact verifies (recorded as a rollback, and
+  only if nobody moved the alias meanwhile).
+
+Nothing else is touched: no version row is deleted, no artifact rewritten, no run resumed —
+those need the bytes or the data, and each problem says what to do instead.
+
+Cost: five queries over whole tables, and one read and sha256 of each *distinct* artifact (a
+global model shared by every partition is read once): O(versions + bytes stored).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from manymodels.exceptions import (
+    ArtifactCorrupted,
+    ArtifactError,
+    ArtifactNotFound,
+    VersionNotFound,
+    first_line,
+)
+from manymodels.registry.checks import VersionDigests
+from manymodels.registry.client import Registry
+from manymodels.registry.entities import Run
+from manymodels.registry.store import describe_url
+
+TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong; ``key``/``version``/``alias``/``run_id``/``sha256`` say where."""
+
+    kind: str  # model_missing | model_corrupted | model_unreadable | rows_… | dangling_alias
+    #            | unfinished_run | temp_files
+    message: str
+    repairable: bool = False
+    repaired: bool = False
+    key: str | None = None
+    version: int | None = None
+    alias: str | None = None
+    run_id: str | None = None
+    sha256: str | None = None
+    versions: int = 0  # how many versions reference a bad artifact
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Checkup:
+    """What ``check`` looked at and what it found."""
+
+    registry: str
+    versions: int
+    artifacts: int
+    aliases: int
+    runs: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[Problem]:
+        return [p for p in self.problems if not p.repaired]
+
+    @property
+    def ok(self) -> bool:
+        return not self.unresolved
+
+    def counts(self) -> str:
+        return (
+            f"{self.versions} version(s), {self.artifacts} artifact(s) verified, "
+            f"{self.aliases} alias(es), {self.runs} run(s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "registry": self.registry,
+            "checked": {
+                "versions": self.versions,
+                "artifacts": self.artifacts,
+                "aliases": self.aliases,
+                "runs": self.runs,
+            },
+            "problems": [p.to_dict() for p in self.problems],
+            "repaired": sum(p.repaired for p in self.problems),
+        }
+
+
+def check(
+    registry: Registry, *, repair: bool = False, grace_seconds: float = TEMP_GRACE_SECONDS
+) -> Checkup:
+    """Check ``registry`` and, with ``repair``, fix what can be fixed without losing data."""
+    rows = registry.version_digests()
+    verdicts = _verify(registry, (d for r in rows for d in (r.artifact_sha256, r.data_sha256)))
+    problems = _bad_artifacts(rows, verdicts)
+    for key, alias, version in registry.dangling_aliases():
+        problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
+    where = str(registry.root) if registry.root is not None else describe_url(registry.db_url)
+    problems += [_unfinished(run, lost, where) for run, lost in registry.unfinished_runs()]
+    temp = _temp_files(registry, grace_seconds, repair=repair)
+    problems += [temp] if temp is not None else []
+    return Checkup(
+        registry=where,
+        versions=len(rows),
+        artifacts=len(verdicts),
+        aliases=registry.count_aliases(),
+        runs=registry.count_runs(),
+        problems=problems,
+    )
+
+
+def _verify(registry: Registry, digests: Iterable[str | None]) -> dict[str, str | None]:
+    """``{digest: None if intact, else what is wrong}``, each distinct digest read once."""
+    verdicts: dict[str, str | None] = {}
+    for digest in digests:
+        if digest is None or digest in verdicts:
+            continue
+        try:
+            registry.artifacts.get(digest)
+            verdicts[digest] = None
+        except ArtifactNotFound:
+            verdicts[digest] = "missing"
+        except ArtifactCorrupted:
+            verdicts[digest] = "corrupted"
+        except ArtifactError as e:
+            verdicts[digest] = f"unreadable: {first_line(e)}"
+    return verdicts
+
+
+_SAYS = {
+    "missing": "is missing from the artifact store",
+    "corrupted": "fails its sha256 check: corrupted or tampered with",
+}
+
+
+def _bad_artifacts(
+    rows: Iterable[VersionDigests], verdicts: dict[str, str | None]
+) -> list[Problem]:
+    """One problem per bad artifact (a shared one is named once, with its version count)."""
+    found: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for r in rows:
+        for role, digest in (("model", r.artifact_sha256), ("rows", r.data_sha256)):
+            if digest is not None and verdicts[digest] is not None:
+                found.setdefault((role, digest), []).append((r.key, r.version))
+    problems = []
+    for (role, digest), versions in found.items():
+        verdict = verdicts[digest] or ""
+        kind = verdict.split(":")[0]
+        key, version = versions[0]
+        what = "the model artifact" if role == "model" else "the training-rows artifact"
+        others = f" (and of {len(versions) - 1} other version(s))" if len(versions) > 1 else ""
+        says = _SAYS.get(kind, f"is {verdict}")
+        problems.append(
+            Problem(
+                kind=f"{role}_{kind}",
+                message=f"{what} of {key} v{version}{others}, sha256 {digest[:12]}…, {says} "
+                "(restore the file from a backup, or train the partition again)",
+                key=key,
+                version=version,
+                sha256=digest,
+                versions=len(versions),
+            )
+        )
+    return problems
+
+
+def _dangling(
+    registry: Registry,
+    key: str,
+    alias: str,
+    version: int,
+    verdicts: dict[str, str | None],
+    *,
+    repair: bool,
+) -> Problem:
+    said = f"alias '{alias}' of {key} points at v{version}, which does not exist"
+    existing = {v.version: v for v in registry.list_versions(key)}
+    earlier = [m.to_version for m in reversed(registry.alias_history(key, alias))]
+    target = next((v for v in earlier if v is not None and v != version and v in existing), None)
+    problem = Problem("dangling_alias", said, key=key, version=version, alias=alias)
+    if target is None:
+        return replace(problem, message=f"{said}; none of the versions it pointed at before exists")
+    verdict = verdicts.get(existing[target].artifact_sha256)
+    if verdict is not None:
+        return replace(
+            problem,
+            message=f"{said}; v{target}, the newest it pointed at before, has an artifact "
+            f"that is {verdict}: not moved",
+        )
+    if not repair:
+        return replace(
+            problem, message=f"{said}; --repair moves it back to v{target}", repairable=True
+        )
+    try:
+        move = registry.restore_alias(
+            key, alias, version, target, reason=f"doctor: v{version} no longer exists"
+        )
+    except VersionNotFound:  # deleted since we looked
+        move = None
+    if move is None:
+        return replace(problem, message=f"{said}; it moved or v{target} went meanwhile: run again")
+    return replace(
+        problem, message=f"{said}: moved back to v{target}", repairable=True, repaired=True
+    )
+
+
+def _unfinished(run: Run, lost: int, where: str) -> Problem:
+    if run.status == "running":
+        state = "is still marked running (killed, unless it is training right now)"
+    elif run.status == "interrupted":
+        state = "was interrupted"
+    else:
+        state = f"{run.status} with {lost} partition(s) lost to infrastructure faults"
+    return Problem(
+        "unfinished_run",
+        f"run {run.run_id} (spec '{run.spec_name}', data {run.data_source}) {state}: finish it "
+        f"with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}",
+        run_id=run.run_id,
+    )
+
+
+def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Problem | None:
+    cutoff = time.time() - grace_seconds
+    files, size = registry.artifacts.sweep_temporaries(cutoff, dry_run=True)
+    if not files:
+        return None
+    said = (
+        f"{files} half-written temp file(s) of killed writers ({size:,} bytes), older than "
+        f"{grace_seconds:g}s, in the artifact store"
+    )
+    if repair:
+        registry.artifacts.sweep_temporaries(cutoff)
+        return Problem("temp_files", f"{said}: removed", repairable=True, repaired=True)
+    return Problem("temp_files", f"{said}; --repair removes them", repairable=True)

@@ -1,0 +1,76 @@
+"""Reads for checking a registry's consistency (``manymodels doctor``): each is one or two
+queries over a whole table, so a check costs O(versions) however many partitions there are.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, or_, select
+
+from manymodels.registry import schema as t
+from manymodels.registry.base import StoreBase
+from manymodels.registry.entities import Run
+from manymodels.registry.rows import run_entity
+
+UNFINISHED = ("running", "interrupted")
+
+
+class VersionDigests(NamedTuple):
+    key: str
+    version: int
+    artifact_sha256: str
+    data_sha256: str | None
+
+
+class ChecksMixin(StoreBase):
+    """``SqlStore``'s consistency reads."""
+
+    def version_digests(self) -> list[VersionDigests]:
+        """Every version's model and training-rows digests, in (key, version) order."""
+        c = t.model_versions.c
+        q = select(c.key, c.version, c.artifact_sha256, c.data_sha256).order_by(c.key, c.version)
+        with self.engine.connect() as conn:
+            return [VersionDigests(*row) for row in conn.execute(q)]
+
+    def count_aliases(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.aliases)).scalar_one())
+
+    def dangling_aliases(self) -> list[tuple[str, str, int]]:
+        """``(key, alias, version)`` of every alias pointing at a version with no row."""
+        a, v = t.aliases.c, t.model_versions.c
+        q = (
+            select(a.key, a.alias, a.version)
+            .select_from(
+                t.aliases.outerjoin(t.model_versions, and_(v.key == a.key, v.version == a.version))
+            )
+            .where(v.id.is_(None))
+            .order_by(a.key, a.alias)
+        )
+        with self.engine.connect() as conn:
+            return [(k, al, ver) for k, al, ver in conn.execute(q)]
+
+    def unfinished_runs(self) -> list[tuple[Run, int]]:
+        """Runs a ``--resume`` would finish, oldest first, each with its count of ``lost``
+        partitions: still marked running (killed, or training now), interrupted, or finished
+        with partitions lost to infrastructure faults."""
+        rp = t.run_partitions.c
+        lost = (
+            select(rp.run_id, func.count().label("n"))
+            .where(rp.status == "lost")
+            .group_by(rp.run_id)
+            .subquery()
+        )
+        q = (
+            select(t.runs, func.coalesce(lost.c.n, 0))
+            .select_from(t.runs.outerjoin(lost, lost.c.run_id == t.runs.c.run_id))
+            .where(or_(t.runs.c.status.in_(UNFINISHED), lost.c.n > 0))
+            .order_by(t.runs.c.started_at)
+        )
+        with self.engine.connect() as conn:
+            return [(run_entity(row), int(row[-1])) for row in conn.execute(q)]
+
+    def count_runs(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.runs)).scalar_one())

@@ -1,0 +1,270 @@
+"""``manymodels doctor`` through typer's CliRunner, on real registries with planted faults:
+a tampered artifact, a missing one, missing training rows, an alias left pointing at a deleted
+version, a half-written temp file, a run killed with SIGKILL and one that lost partitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import RunFailed
+from manymodels.execution import InProcessBackend
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+BIN = Path(sys.executable).parent
+SPEC = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
+
+
+def doctor(root: Path, *args: str) -> Any:
+    return CliRunner().invoke(app, ["doctor", "--registry", str(root), *args])
+
+
+def report(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = doctor(root, "--json", *args)
+    return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 partitions × 3 versions: v1 production, v3 candidate (it moved there from v2)."""
+    root = tmp_path_factory.mktemp("doctor") / "reg"
+    df = linear_frame(4, 30)
+    for i in range(3):
+        train(SPEC, df.assign(y=df["y"] + i), root, backend="local")
+    return root
+
+
+@pytest.fixture
+def root(trained: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "reg"))
+
+
+def artifact_path(root: Path, digest: str) -> Path:
+    return root / "artifacts" / digest[:2] / digest[2:4] / digest
+
+
+def delete_version(root: Path, key: str, version: int) -> None:
+    """What a gc racing a promotion used to leave: an alias on a version with no row."""
+    with sqlite3.connect(root / "registry.db") as raw:
+        raw.execute("DELETE FROM model_versions WHERE key = ? AND version = ?", (key, version))
+    raw.close()
+
+
+def plant_faults(root: Path) -> dict[str, Any]:
+    with Registry.open(root) as reg:
+        tampered = reg.get_version("pid=0", 1).artifact_sha256
+        missing = reg.get_version("pid=1", 1).artifact_sha256
+        rows = reg.get_version("pid=3", 1).data_sha256
+        reg.promote("pid=2", 2)  # production 1 → 2, then v2 is deleted under it
+    assert rows is not None
+    artifact_path(root, tampered).write_bytes(b"tampered with")
+    artifact_path(root, missing).unlink()
+    artifact_path(root, rows).unlink()
+    delete_version(root, "pid=2", 2)
+    temp = artifact_path(root, tampered).parent / f".tmp-{tampered}-1-dead-0"
+    temp.write_bytes(b"half a model")
+    os.utime(temp, (time.time() - 7200, time.time() - 7200))
+    return {"tampered": tampered, "missing": missing, "rows": rows, "temp": temp}
+
+
+def kinds(out: dict[str, Any]) -> list[tuple[str, str | None, int | None]]:
+    return sorted((p["kind"], p["key"], p["version"]) for p in out["problems"])
+
+
+def test_a_healthy_registry_is_one_ok_line(root: Path) -> None:
+    result = doctor(root)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "ok: 12 version(s), 24 artifact(s) verified, 8 alias(es), 3 run(s); no problems"
+    ]
+    code, out = report(root)
+    assert code == 0 and out["ok"] is True and out["problems"] == []
+    assert out["checked"] == {"versions": 12, "artifacts": 24, "aliases": 8, "runs": 3}
+
+
+def test_every_planted_fault_is_reported_and_nothing_is_changed(root: Path) -> None:
+    planted = plant_faults(root)
+    before = {p: p.read_bytes() for p in (root / "artifacts").rglob("*") if p.is_file()}
+
+    code, out = report(root)
+    assert code == 1 and out["ok"] is False
+    assert kinds(out) == [
+        ("dangling_alias", "pid=2", 2),
+        ("model_corrupted", "pid=0", 1),
+        ("model_missing", "pid=1", 1),
+        ("rows_missing", "pid=3", 1),
+        ("temp_files", None, None),
+    ]
+    by_kind = {p["kind"]: p for p in out["problems"]}
+    assert by_kind["model_corrupted"]["sha256"] == planted["tampered"]
+    assert by_kind["dangling_alias"]["alias"] == "production"
+    assert [p["kind"] for p in out["problems"] if p["repairable"]] == [
+        "dangling_alias",
+        "temp_files",
+    ]
+
+    result = doctor(root)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6 and all(line.startswith("problem: ") for line in lines[:5])
+    text = result.stdout
+    sha = planted["tampered"][:12]
+    assert f"the model artifact of pid=0 v1, sha256 {sha}…, fails its sha256 check" in text
+    assert "the model artifact of pid=1 v1, sha256 " in text
+    assert "the training-rows artifact of pid=3 v1, sha256 " in text
+    assert text.count("is missing from the artifact store") == 2
+    assert (
+        "alias 'production' of pid=2 points at v2, which does not exist; --repair moves it" in text
+    )
+    assert result.stderr.strip().splitlines() == [
+        f"error: 5 problem(s) in registry {root}, 2 of them for --repair"
+    ]
+    after = {p: p.read_bytes() for p in (root / "artifacts").rglob("*") if p.is_file()}
+    assert after == before  # a check writes nothing
+    with Registry.open(root) as reg:
+        assert reg.store.alias_table("production")["pid=2"] == 2
+
+
+def test_repair_fixes_what_loses_no_data_and_nothing_else(root: Path) -> None:
+    planted = plant_faults(root)
+    with Registry.open(root) as reg:
+        n_versions = len(reg.version_digests())
+
+    code, out = report(root, "--repair")
+    assert code == 1  # the tampered and missing artifacts cannot be repaired
+    repaired = {p["kind"]: p["message"] for p in out["problems"] if p["repaired"]}
+    assert set(repaired) == {"dangling_alias", "temp_files"} and out["repaired"] == 2
+    assert repaired["dangling_alias"].endswith("moved back to v1")
+
+    assert not planted["temp"].exists()
+    assert artifact_path(root, planted["tampered"]).read_bytes() == b"tampered with"
+    with Registry.open(root) as reg:
+        assert len(reg.version_digests()) == n_versions  # no version row deleted
+        assert reg.store.alias_table("production")["pid=2"] == 1
+        last = reg.alias_history("pid=2", "production")[-1]
+        assert (last.from_version, last.to_version, last.action) == (2, 1, "rollback")
+        assert last.reason == "doctor: v2 no longer exists"
+        assert reg.load_model("pid=2").version.version == 1
+        assert reg.store.alias_table("candidate")["pid=2"] == 3  # other aliases untouched
+
+    code, out = report(root)
+    assert kinds(out) == [
+        ("model_corrupted", "pid=0", 1),
+        ("model_missing", "pid=1", 1),
+        ("rows_missing", "pid=3", 1),
+    ]
+
+
+def test_repair_of_only_repairable_faults_leaves_an_ok_registry(root: Path) -> None:
+    with Registry.open(root) as reg:
+        reg.promote("pid=2", 2)
+    delete_version(root, "pid=2", 2)
+    result = doctor(root, "--repair")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0].startswith("repaired: alias 'production' of pid=2")
+    assert doctor(root).exit_code == 0
+
+
+def test_an_alias_is_not_moved_onto_a_version_that_fails_its_check(root: Path) -> None:
+    with Registry.open(root) as reg:
+        reg.promote("pid=2", 2)
+        earlier = reg.get_version("pid=2", 1).artifact_sha256
+    delete_version(root, "pid=2", 2)
+    artifact_path(root, earlier).write_bytes(b"tampered with")
+    code, out = report(root, "--repair")
+    assert code == 1 and out["repaired"] == 0
+    (dangling,) = [p for p in out["problems"] if p["kind"] == "dangling_alias"]
+    assert not dangling["repairable"]
+    assert (
+        "v1, the newest it pointed at before, has an artifact that is corrupted"
+        in (dangling["message"])
+    )
+    with Registry.open(root) as reg:
+        assert reg.store.alias_table("production")["pid=2"] == 2
+
+
+class _FirstTaskDies(InProcessBackend):
+    """The first task dies as a crashed worker's does: its partitions are ``lost``."""
+
+    def map_unordered(self, fn: Any, items: Any, *shared: Any) -> Any:
+        for i, result in super().map_unordered(fn, items, *shared):
+            yield i, (RuntimeError("worker died (OOM)") if i == 0 else result)
+
+
+def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "doctor"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    data = tmp_path / "data.csv"
+    linear_frame(600, 30).to_csv(data, index=False)
+    with pytest.raises(RunFailed, match="lost to infrastructure faults") as caught:
+        train(SPEC, linear_frame(12, 30), root, backend=_FirstTaskDies())
+    lossy = caught.value.summary
+    assert lossy.run.n_failed > 0
+
+    proc = subprocess.Popen(
+        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        killed = _wait_for_running_run(root / "registry.db", other_than=lossy.run.run_id)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    code, out = report(root)
+    assert code == 1
+    runs = {p["run_id"]: p["message"] for p in out["problems"] if p["kind"] == "unfinished_run"}
+    assert set(runs) == {lossy.run.run_id, killed}
+    assert "still marked running" in runs[killed]
+    assert f"--registry {root} --resume {killed}" in runs[killed]
+    assert "partition(s) lost to infrastructure faults" in runs[lossy.run.run_id]
+
+    # what the problem says to do works: the killed run resumes, and is no longer listed
+    done = CliRunner().invoke(
+        app,
+        ["train", str(spec), str(data), "--registry", str(root), "--backend", "local",
+         "--resume", killed],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    code, out = report(root)
+    assert [p["run_id"] for p in out["problems"]] == [lossy.run.run_id]
+
+
+def _wait_for_running_run(db: Path, *, other_than: str, timeout: float = 120) -> str:
+    """The id of a run the subprocess has started, once it has committed a partition."""
+    deadline = time.monotonic() + timeout
+    query = (
+        "SELECT r.run_id FROM runs r JOIN run_partitions p ON p.run_id = r.run_id "
+        "WHERE r.status = 'running' AND r.run_id != ? LIMIT 1"
+    )
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db, timeout=1) as conn:
+                row = conn.execute(query, (other_than,)).fetchone()
+            conn.close()
+            if row is not None:
+                return str(row[0])
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError("the training subprocess never committed a partition")
