@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from manymodels.exceptions import NoRegistry
 from manymodels.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -76,10 +77,12 @@ def _one_trial(tmp: Path, spec: Path, data: Path, rng: random.Random) -> Trial:
     proc.wait(60)
 
     status = None
-    if (reg / "registry.db").exists():
+    try:
         with Registry.open(reg) as r:
             runs = r.list_runs()
         status = runs[0].status if runs else None
+    except NoRegistry:  # killed before the registry existed, or while its file was created
+        pass
     if status != "completed":  # resume what it left, or train again if it left no run
         again = ["--resume", runs[0].run_id] if status else []
         done = subprocess.run(
