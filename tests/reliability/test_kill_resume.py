@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 TRIALS = 10
-PARTITIONS = 600
+PARTITIONS = 400
 SPEC = """
 name = "kill"
 partition_by = ["pid"]
@@ -61,15 +62,26 @@ def _committed(db: Path) -> int:
         return 0
 
 
-def _one_trial(tmp: Path, spec: Path, data: Path, rng: random.Random) -> Trial:
+def _one_trial(tmp: Path, spec: Path, data: Path, rng: random.Random, *, by_commits: bool) -> Trial:
+    """Kill after a random delay (anywhere: start-up, planning, training, the end), or — with
+    ``by_commits`` — once a random number of versions is committed (surely mid-run, however
+    fast or slow the machine)."""
     tmp.mkdir()
     reg = tmp / "reg"
-    delay = rng.uniform(0.3, 6.0)
+    delay = rng.uniform(0.3, 4.0)
+    wanted = rng.randint(1, PARTITIONS // 2)
     proc = subprocess.Popen(
         [BIN / "manymodels", "train", spec, data, "--registry", reg, "--backend", "local"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    time.sleep(delay)
+    started = time.monotonic()
+    if by_commits:
+        while _committed(reg / "registry.db") < wanted and proc.poll() is None:
+            assert time.monotonic() - started < 120, "the run never committed"
+            time.sleep(0.01)
+    else:
+        time.sleep(delay)
+    delay = time.monotonic() - started
     finished = proc.poll() is not None
     committed = _committed(reg / "registry.db")
     if not finished:
@@ -114,11 +126,19 @@ def test_kill_9_at_random_points_then_resume(tmp_path: Path) -> None:
     spec.write_text(SPEC)
     seed = int(os.environ.get("MANYMODELS_KILL_SEED", "20261130"))
     rng = random.Random(seed)
-    trials = [_one_trial(tmp_path / f"t{i}", spec, data, rng) for i in range(TRIALS)]
-    killed_mid_run = [t for t in trials if not t.finished_before_kill and t.run_existed]
-    # the delays must really land inside runs, or the test proves nothing
-    assert len(killed_mid_run) >= TRIALS // 2, trials
-    assert any(0 < t.committed_at_kill < PARTITIONS for t in killed_mid_run), trials
+    draws = [random.Random(rng.random()) for _ in range(TRIALS)]  # one stream per trial
+    with ThreadPoolExecutor(2) as pool:  # two trials at a time: each mostly waits on processes
+        trials = list(
+            pool.map(
+                lambda i: _one_trial(
+                    tmp_path / f"t{i}", spec, data, draws[i], by_commits=i % 2 == 0
+                ),
+                range(TRIALS),
+            )
+        )
+    # half the kills must land inside runs with work committed, or the test proves nothing
+    mid_run = [t for t in trials if not t.finished_before_kill and t.committed_at_kill > 0]
+    assert len(mid_run) >= TRIALS // 2, trials
     print(f"\nkill -9 trials (seed {seed}):")
     for t in trials:
         print(f"  delay {t.delay:4.1f}s run={t.run_existed} committed={t.committed_at_kill} "
