@@ -60,7 +60,7 @@ def compare(
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
     the pooled fallback) means it cannot be told which rows the champion saw: it is refitted."""
     if unseen is None:
-        return _refit(champion, challenger_fits, splits, X, y, score_fn, n=n)
+        return _refit(champion, challenger_fits, splits, X, y, score_fn)
     ours, theirs, rows = [], [], 0
     for (_, va), est in zip(splits, challenger_fits, strict=True):
         idx = np.arange(n)[va]
@@ -75,7 +75,7 @@ def compare(
             return Comparison(None, None, rows, error_text(e), "unseen")
     if rows:
         return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="unseen")
-    return _refit(champion, challenger_fits, splits, X, y, score_fn, n=n)
+    return _refit(champion, challenger_fits, splits, X, y, score_fn)
 
 
 def _refit(
@@ -85,8 +85,6 @@ def _refit(
     X: Any,
     y: np.ndarray,
     score_fn: Metric,
-    *,
-    n: int,
 ) -> Comparison:
     """The champion's estimator and parameters, fitted on each split's training rows."""
     ours, theirs, rows = [], [], 0
