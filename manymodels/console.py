@@ -115,6 +115,12 @@ def run_summary(summary: RunSummary, registry: str) -> None:
             f"{naive} of {run.n_trained} trained partitions serve the naive baseline: no "
             "candidate beat it on their validation rows"
         )
+    single = summary.chosen.get("single_class", 0)
+    if single:
+        out.print(
+            f"{single} single-class: partitions whose training rows hold one class serve "
+            "constant probabilities (smoothed toward the table's class rates)"
+        )
     for warning in run.options.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", markup=True)
     if run.options.get("bad_rows_dropped"):

@@ -19,6 +19,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels import timefeatures
+from manymodels.classes import class_prior
 from manymodels.exceptions import DataError, first_line
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
@@ -285,6 +286,8 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
         table = _add_time_series(table, spec, source=name)
     notes: dict[str, object] = {"warnings": cols.warnings} if cols.warnings else {}
     notes |= {"bad_rows_dropped": bad_rows} if bad_rows else {}
+    if spec.task == "classification":  # every partition answers with the table's classes
+        notes["class_prior"] = class_prior(table.y)
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df

@@ -142,6 +142,38 @@ class Selection(_Frozen):
     """
 
     naive_candidate: bool = True
+    fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"
+    """Classification: what decides a partition whose validation rows hold one class, where
+    the spec's ``metric`` (``roc_auc``, ``f1``… anything but ``accuracy``) is undefined. The
+    version records the metric that decided (``neg_log_loss``, ``neg_brier_score``)."""
+    prior_rows: Annotated[float, Field(ge=0)] = 2.0
+    """Classification: a partition whose training rows hold one class serves constant
+    probabilities ``(k + m·p) / (n + m)`` — its ``k`` rows of a class out of ``n``, smoothed
+    toward that class's rate ``p`` over the whole table with ``m = prior_rows`` pseudo-rows."""
+
+
+class Cost(_Frozen):
+    """What one wrong label costs: a false positive and a false negative."""
+
+    fp: Annotated[float, Field(gt=0)] = 1.0
+    fn: Annotated[float, Field(gt=0)] = 1.0
+
+
+class Decision(_Frozen):
+    """How a binary classifier's probability becomes a label, per partition.
+
+    ``threshold = "f1"`` picks the threshold maximising F1 on the partition's validation rows,
+    ``"cost"`` the one minimising ``cost.fp · FP + cost.fn · FN``. A partition with fewer than
+    ``min_positives`` positive validation rows (or a constant model) takes the global threshold
+    instead: ``fp / (fp + fn)`` for ``cost`` (the Bayes threshold of calibrated probabilities)
+    and ``p / (1 + p)`` for ``f1``, ``p`` the table's positive rate (the F1-optimal threshold of
+    a calibrated model that knows only the base rate: half its F1). The positive class is the
+    greater of the two (``1``, ``True``, ``"yes"`` over ``"no"``).
+    """
+
+    threshold: Literal["f1", "cost"]
+    cost: Cost = Field(default_factory=Cost)
+    min_positives: Annotated[int, Field(ge=1)] = 5
 
 
 class Spec(_Frozen):
@@ -191,6 +223,7 @@ class Spec(_Frozen):
     fallback: Fallback = Field(default_factory=Fallback)
     promotion: Promotion = Field(default_factory=Promotion)
     selection: Selection = Field(default_factory=Selection)
+    decision: Decision | None = None
 
     @field_validator("partition_by")
     @classmethod
@@ -252,6 +285,8 @@ class Spec(_Frozen):
                     "target or a listed feature"
                 )
         _check_metric(self.metric_name, self.task)
+        if self.decision is not None and self.task != "classification":
+            raise ValueError('[decision] thresholds need task = "classification"')
         return self
 
     # -- derived, never stored -------------------------------------------------------------
@@ -285,6 +320,10 @@ class Spec(_Frozen):
         for option, default in _later_defaults().items():
             if data.get(option) == default:
                 data.pop(option, None)
+        for table, defaults in _later_sub_defaults().items():
+            for option, default in defaults.items():
+                if isinstance(data.get(table), dict) and data[table].get(option) == default:
+                    del data[table][option]
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -334,7 +373,14 @@ def _later_defaults() -> dict[str, Any]:
         "missing_target": "drop",
         "bad_rows": "error",
         "selection": Selection().model_dump(mode="json"),
+        "decision": None,
     }
+
+
+def _later_sub_defaults() -> dict[str, dict[str, Any]]:
+    """Options added to a table after the table itself, with their defaults in JSON form: a
+    table that sets only its older options keeps its hash."""
+    return {"selection": {"fallback_metric": "log_loss", "prior_rows": 2.0}}
 
 
 def _check_metric(name: str, task: str) -> None:

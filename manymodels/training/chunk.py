@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, serialize
+from manymodels.classes import ClassPrior
 from manymodels.evaluate import decide
 from manymodels.exceptions import error_text, short_message
 from manymodels.partition import PartitionedTable
@@ -75,6 +76,7 @@ def train_chunk(
                 times=None if table.time is None else table.time[rows],
                 dropped=dropped,
                 input_rows=partial(kept_rows_of.encode, given),
+                prior=table.extra.get("class_prior"),
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -98,6 +100,7 @@ def train_one(
     times: np.ndarray | None = None,
     dropped: Mapping[str, int] | None = None,
     input_rows: Callable[[], bytes] | None = None,
+    prior: ClassPrior | None = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
@@ -105,6 +108,8 @@ def train_one(
     With a ``champion``, the spec's promotion policy decides whether the new version replaces
     it. ``input_rows`` gives the partition's input rows to keep beside the model (encoded only
     once the model is stored); ``dropped`` counts the rows left out of training, by reason.
+    ``prior`` (classification) holds the table's classes: the version's feature schema lists
+    them, so every version answers with the same probability columns.
     """
     started = time.perf_counter()
     n = len(y)
@@ -120,6 +125,7 @@ def train_one(
             time_ordered=time_ordered,
             champion=champion_model,
             unseen=newer_than(times, champion.last_time if champion else None),
+            prior=prior,
         )
         data = serialize(fitted.model)
     except PartitionSkipped as e:
@@ -154,14 +160,14 @@ def train_one(
         data_fingerprint=fingerprint,
         estimator=fitted.estimator,
         params=jsonable(fitted.params),
-        metric=spec.metric_name,
+        metric=fitted.metric or spec.metric_name,
         score=fitted.score,
         naive_score=fitted.naive_score,
         candidates=[
             CandidateResult(c.label, c.estimator, jsonable(c.params), c.score, c.error)
             for c in fitted.candidates
         ],
-        feature_schema=schema,
+        feature_schema=_with_classes(schema, prior, fitted),
         artifact_sha256=sha,
         artifact_size=size,
         train_seconds=time.perf_counter() - started,
@@ -170,6 +176,21 @@ def train_one(
         evaluation=_evaluation(spec, fitted, champion, load_error, identical=_same(champion, sha)),
         data_sha256=data_sha,
     )
+
+
+def _with_classes(
+    schema: dict[str, Any], prior: ClassPrior | None, fitted: Fitted
+) -> dict[str, Any]:
+    """A classifier's schema also lists the table's classes (what its probabilities are
+    answered over) and its decision threshold, if the spec asks for one."""
+    if schema.get("task") != "classification":
+        return schema
+    out = dict(schema)
+    if prior is not None:
+        out["classes"] = prior.labels
+    if fitted.decision:
+        out["decision"] = fitted.decision
+    return out
 
 
 def _reasons(dropped: Mapping[str, int] | None) -> str:
@@ -212,7 +233,7 @@ def _evaluation(
     cmp = fitted.comparison
     decision = decide(
         spec.promotion,
-        metric=spec.metric_name,
+        metric=fitted.metric or spec.metric_name,
         challenger=cmp.challenger if cmp and cmp.challenger is not None else fitted.score,
         champion_version=champion.version if champion else None,
         champion=cmp.champion if cmp else None,
@@ -220,6 +241,10 @@ def _evaluation(
         basis=cmp.basis if cmp else None,
     )
     out = {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
+    if fitted.metric:  # the spec's metric is undefined on this partition's validation rows
+        out["metric"] = fitted.metric
+    if fitted.single_class:
+        out["single_class"] = fitted.single_class
     if identical and champion is not None and decision.promote:
         version = champion.version
         out |= {"promote": False, "reason": f"identical to champion v{version} (same bytes); kept"}

@@ -65,4 +65,5 @@ def train_fallback(
         numeric=[c for c in table.features if c not in table.categorical],
         champion=champion,
         dropped=dropped,
+        prior=table.extra.get("class_prior"),
     )

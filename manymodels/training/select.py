@@ -13,14 +13,16 @@ import numpy as np
 import pandas as pd
 
 from manymodels import candidates as cands
+from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
+from manymodels.training import classify
 from manymodels.training.compare import Comparison, compare
-from manymodels.training.metrics import metric
+from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
-Chosen = Literal["candidate", "naive"]
+Chosen = Literal["candidate", "naive", "single_class"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Fitted:
     warnings: list[str]
     comparison: Comparison | None = None
     chosen: Chosen = "candidate"
+    metric: str | None = None  # the metric that decided, when not the spec's
+    single_class: dict[str, Any] | None = None  # where the rows hold one class, and which
+    decision: dict[str, Any] | None = None  # the decision threshold, with a [decision] rule
 
 
 def estimator_path(model: Any) -> str:
@@ -70,6 +75,7 @@ def fit_partition(
     time_ordered: bool | None = None,
     champion: Any | None = None,
     unseen: np.ndarray | None = None,
+    prior: ClassPrior | None = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -78,6 +84,11 @@ def fit_partition(
     same validation rows, for the promotion decision. Raises ``PartitionSkipped`` when there
     are too few rows and ``ValueError`` when no candidate could be fitted; any exception an
     estimator raises propagates for the caller.
+
+    Classification (see ``manymodels.training.classify``): ``prior`` holds the table's classes
+    and their rates (this partition's own when not given). A partition whose training rows
+    hold one class serves constant probabilities; one whose validation rows hold one class is
+    decided by ``[selection] fallback_metric``; ``[decision]`` adds a threshold.
     """
     n = len(y)
     if n < spec.min_rows:
@@ -86,7 +97,13 @@ def fit_partition(
 
     ordered = bool(spec.time_column) if time_ordered is None else time_ordered
     splits = validation_splits(n, spec, key=key, time_ordered=time_ordered)
-    score_fn = metric(spec.metric_name)
+    score_fn: Metric = metric(spec.metric_name)
+    one_class: str | None = None
+    if spec.task == "classification":
+        prior = prior if prior is not None and len(prior.classes) else class_prior(y)
+        one_class = classify.single_class(y, splits)
+        if not classify.metric_defined(spec.metric_name, y, splits):
+            score_fn = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
     results: list[CandidateResult] = []
     best: tuple[float, Any, dict[str, Any]] | None = None
 
@@ -110,9 +127,15 @@ def fit_partition(
     def naive() -> Any:
         return cands.naive_baseline(spec.task, time_ordered=ordered)
 
+    def constant() -> Any:
+        assert prior is not None
+        return cands.ConstantProbabilityClassifier(
+            prior.labels, prior.rates.tolist(), spec.selection.prior_rows
+        )
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for cand in spec.candidates:
+        for cand in [] if one_class else spec.candidates:
             for params in cands.grid(cand):
 
                 def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
@@ -135,12 +158,22 @@ def fit_partition(
             naive_score: float | None = cross_score(naive)
         except Exception:
             naive_score = None
+        if one_class:  # nothing to fit, nothing to compare: constant probabilities
+            why = f"not fitted: its {one_class} hold one class"
+            results = [
+                CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates
+            ]
+            best = (cross_score(constant), None, {"prior_rows": spec.selection.prior_rows})
+            best_fits = list(fitted_last)
         if best is None:
             first = next(r.error for r in results if r.error)
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
         score, cand, params = best
         chosen: Chosen = "candidate"
-        if spec.selection.naive_candidate and naive_score is not None and naive_score > score:
+        if one_class:
+            chosen, model = "single_class", constant()
+            estimator = estimator_path(model)
+        elif spec.selection.naive_candidate and naive_score is not None and naive_score > score:
             chosen, score, best_fits = "naive", naive_score, list(fitted_last)
             model = naive()
             estimator, params = estimator_path(model), {}
@@ -153,6 +186,11 @@ def fit_partition(
         comparison: Comparison | None = None
         if champion is not None:
             comparison = compare(champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen)
+        decision = None
+        if spec.decision is not None and prior is not None and prior.binary:
+            decision = classify.threshold(
+                spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
+            )
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
@@ -166,4 +204,17 @@ def fit_partition(
         warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
         comparison=comparison,
         chosen=chosen,
+        metric=score_fn.name if score_fn.name != spec.metric_name else None,
+        single_class=_single_class(one_class, y, spec) if one_class else None,
+        decision=decision,
     )
+
+
+def _single_class(where: str, y: np.ndarray, spec: Spec) -> dict[str, Any]:
+    """What a version records of a partition served constant probabilities."""
+    classes, counts = np.unique(y, return_counts=True)
+    return {
+        "where": where,
+        "rows": {str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist(), strict=True)},
+        "prior_rows": spec.selection.prior_rows,
+    }

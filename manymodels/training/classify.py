@@ -1,0 +1,145 @@
+"""Classification per partition where real data is lopsided: partitions whose training rows
+hold one class, validation windows on which the spec's metric is undefined, and the decision
+threshold that turns a probability into a label.
+
+* A partition whose rows — or the training rows of one of its validation splits — hold one
+  class cannot fit a classifier (``LogisticRegression`` refuses) and cannot be compared with
+  one: it serves a ``ConstantProbabilityClassifier`` smoothed toward the table's class rates.
+* On a validation window of one class only ``accuracy`` keeps its meaning (``roc_auc`` is
+  undefined, ``f1`` and ``log_loss`` are degenerate or refuse): the partition is decided by the
+  spec's ``[selection] fallback_metric`` instead, computed here over the table's classes so it
+  is defined on any window, and the version records which metric decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from manymodels.classes import ClassPrior
+from manymodels.spec import Decision
+from manymodels.training.metrics import Metric
+from manymodels.training.splits import Split, take
+
+FALLBACK_METRICS = {"log_loss": "neg_log_loss", "brier": "neg_brier_score", "accuracy": "accuracy"}
+_EPS = float(np.finfo(np.float64).eps)  # the clipping scikit-learn's log_loss uses
+
+
+def aligned_proba(model: Any, X: Any, classes: np.ndarray) -> np.ndarray:
+    """``predict_proba`` with one column per class of the table (0 for a class the model never
+    saw), in the table's class order."""
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    out = np.zeros((proba.shape[0], len(classes)))
+    for j, c in enumerate(np.asarray(model.classes_)):
+        hit = np.flatnonzero(classes == c)
+        if len(hit):
+            out[:, hit[0]] = proba[:, j]
+    return out
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Mean negative log probability of the true class (clipped as scikit-learn clips)."""
+    idx = np.searchsorted(classes, y)
+    p = proba[np.arange(len(y)), idx]
+    return float(-np.mean(np.log(np.clip(p, _EPS, 1.0))))
+
+
+def brier(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Mean squared distance of the probabilities from the one-hot truth, halved: for two
+    classes this is scikit-learn's ``brier_score_loss`` of the positive class."""
+    onehot = (y[:, None] == classes[None, :]).astype(np.float64)
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)) / 2)
+
+
+class ProbaMetric(Metric):
+    """A metric defined on any validation window, one class or many (greater is better)."""
+
+    def __init__(self, option: str, classes: np.ndarray) -> None:
+        self.name = FALLBACK_METRICS[option]
+        self.option = option
+        self.classes = classes
+
+    def __call__(self, estimator: Any, X: Any, y: np.ndarray) -> float:
+        if self.option == "accuracy":
+            return float(np.mean(np.asarray(estimator.predict(X)) == y))
+        proba = aligned_proba(estimator, X, self.classes)
+        y = np.asarray(y)
+        if self.option == "brier":
+            return -brier(y, proba, self.classes)
+        return -log_loss(y, proba, self.classes)
+
+
+def single_class(y: np.ndarray, splits: Sequence[Split]) -> str | None:
+    """Where a partition holds one class: ``"all rows"``, ``"training rows"`` (of a
+    validation split), or ``None`` when every set it trains on holds two or more."""
+    if len(np.unique(y)) < 2:
+        return "all rows"
+    if any(len(np.unique(y[tr])) < 2 for tr, _ in splits):
+        return "training rows"
+    return None
+
+
+def metric_defined(name: str, y: np.ndarray, splits: Sequence[Split]) -> bool:
+    """Whether ``name`` means something on every validation window of the partition."""
+    return name == "accuracy" or all(len(np.unique(y[va])) >= 2 for _, va in splits)
+
+
+def threshold(
+    decision: Decision,
+    prior: ClassPrior,
+    fits: Sequence[Any],
+    splits: Sequence[Split],
+    X: Any,
+    y: np.ndarray,
+    *,
+    constant: bool = False,
+) -> dict[str, Any]:
+    """The partition's decision threshold on the positive class's probability, chosen on its
+    validation rows (``chosen_on = "validation"``), or the global one when they hold fewer
+    than ``min_positives`` positives or the model is constant (``chosen_on = "global"``)."""
+    positive = prior.classes[-1]
+    rule = decision.threshold
+    out: dict[str, Any] = {"rule": rule, "positive": prior.labels[-1]}
+    if rule == "cost":
+        out["cost"] = {"fp": decision.cost.fp, "fn": decision.cost.fn}
+    p_parts, y_parts = [], []
+    for (_, va), est in zip(splits, fits, strict=True):
+        p_parts.append(aligned_proba(est, take(X, va), prior.classes)[:, -1])
+        y_parts.append(np.asarray(y[va]) == positive)
+    p, truth = np.concatenate(p_parts), np.concatenate(y_parts)
+    positives = int(truth.sum())
+    out["positives"] = positives
+    if constant or positives < decision.min_positives or positives == len(truth):
+        return out | {"threshold": global_threshold(decision, prior), "chosen_on": "global"}
+    return out | {"threshold": best_threshold(decision, p, truth), "chosen_on": "validation"}
+
+
+def global_threshold(decision: Decision, prior: ClassPrior) -> float:
+    """The threshold without a partition's evidence (see ``manymodels.spec.Decision``)."""
+    if decision.threshold == "cost":
+        return decision.cost.fp / (decision.cost.fp + decision.cost.fn)
+    rate = float(prior.rates[-1])
+    return rate / (1 + rate)
+
+
+def best_threshold(decision: Decision, p: np.ndarray, truth: np.ndarray) -> float:
+    """The probability ``t`` (label positive when ``p ≥ t``) that scores best on these rows.
+
+    Every ``t`` between a validation probability and the next lower one labels the rows
+    alike; the midpoint is taken, so a new row is not labelled by which side of a validation
+    row it happens to fall. Among equally good labellings, the highest threshold wins."""
+    cuts = np.unique(p)[::-1]  # descending: each cut labels one more group positive
+    p_sorted = np.sort(p)[::-1]
+    t_sorted = truth[np.argsort(-p, kind="stable")]
+    tp, fp = np.cumsum(t_sorted), np.cumsum(~t_sorted)
+    last = np.searchsorted(-p_sorted, -cuts, side="right") - 1  # last row with p ≥ cut
+    tp_at, fp_at = tp[last], fp[last]
+    fn_at = int(truth.sum()) - tp_at
+    if decision.threshold == "cost":
+        value = -(decision.cost.fp * fp_at + decision.cost.fn * fn_at)
+    else:
+        value = 2 * tp_at / np.maximum(2 * tp_at + fp_at + fn_at, 1)
+    i = int(np.argmax(value))
+    return float(cuts[i] + cuts[i + 1]) / 2 if i + 1 < len(cuts) else float(cuts[i])
