@@ -103,6 +103,8 @@ def check(
     registry: Registry, *, repair: bool = False, grace_seconds: float = TEMP_GRACE_SECONDS
 ) -> Checkup:
     """Check ``registry`` and, with ``repair``, fix what can be fixed without losing data."""
+    if repair:
+        registry.require_writable("--repair writes to it (a check without it only reads)")
     rows = registry.version_digests()
     verdicts = _verify(registry, (d for r in rows for d in (r.artifact_sha256, r.data_sha256)))
     problems = _bad_artifacts(rows, verdicts)

@@ -9,6 +9,7 @@ keep working::
     ├── DataError(ValueError)            the table does not fit the spec (missing column, bad key…)
     ├── RegistryError
     │   ├── NoRegistry                   no registry here: no directory, no database, an empty one
+    │   ├── ReadOnlyRegistry             a write to a registry this process can only read
     │   ├── PartitionNotFound(LookupError)
     │   ├── VersionNotFound(LookupError)
     │   ├── AliasNotFound(LookupError)
@@ -74,6 +75,11 @@ class NoRegistry(RegistryError):
     Not a ``LookupError``: it is the place that is wrong, not a name in it. Only a write that
     means to create a registry (``Registry(..., create=True)``) may start one, and never over
     an artifact store that already holds models (their database has been lost)."""
+
+
+class ReadOnlyRegistry(RegistryError):
+    """A write (train, promote, gc, a repair…) to a registry on a read-only filesystem, or
+    one this user may not write: every reading command still works on it."""
 
 
 class PartitionNotFound(RegistryError, LookupError):

@@ -53,6 +53,8 @@ def collect(
     plus every version an alias moved onto or off within ``alias_grace_seconds``), then
     remove unreferenced artifacts, and temp files of killed writers, older than
     ``grace_seconds``."""
+    if not dry_run:
+        registry.require_writable("gc deletes from it (--dry-run only reads)")
     pruned = []
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)

@@ -68,6 +68,7 @@ class Retrainer:
     def target(self, text: str) -> RetrainTarget:
         """The partition named by ``text``: it must exist and have a production version."""
         key = self.service.canonical(text)
+        self.service.registry.require_writable("a retrain writes a new version into it")
         if key == FALLBACK_KEY:
             raise DataError(
                 "the fallback model is trained on every partition's rows: retrain it with a "

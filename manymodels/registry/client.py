@@ -19,12 +19,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from manymodels.artifacts import ArtifactStore, deserialize, open_store
+from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
 from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
+from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
-from manymodels.registry.store import SqlStore
+from manymodels.registry.store import SqlStore, describe_url
 
 DB_FILE = "registry.db"
 ARTIFACTS_DIR = "artifacts"
@@ -81,7 +82,10 @@ class Registry:
             if not self.root.exists():
                 if not create:
                     raise NoRegistry(f"no registry at {self.root} (train something first)")
-                self.root.mkdir(parents=True)
+                try:
+                    self.root.mkdir(parents=True)
+                except OSError as e:  # a read-only filesystem, a parent of another user…
+                    raise RegistryError(f"cannot create a registry at {self.root}: {e}") from e
             elif not self.root.is_dir():
                 raise RegistryError(f"registry path {self.root} is not a directory")
             elif not create and not (self.root / DB_FILE).exists() and db_url is None:
@@ -107,6 +111,9 @@ class Registry:
                     "or move the artifacts aside to start afresh)"
                 ) from e
             raise
+        if create and self.read_only is not None:  # a writer: fail now, not at its first write
+            self.close()
+            self.require_writable("cannot open it for writing (reading works)")
 
     @classmethod
     def open(cls, root: str | Path, **kwargs: Any) -> Registry:
@@ -117,6 +124,25 @@ class Registry:
 
     def __repr__(self) -> str:
         return f"Registry(db={self.db_url!r}, artifacts={self.artifacts.url!r})"
+
+    @property
+    def read_only(self) -> str | None:
+        """Why this process cannot write this registry (its database, or a local artifact
+        store), or ``None``. A read-only registry serves every read; writes raise
+        ``ReadOnlyRegistry``."""
+        found = engine_read_only(self.store.engine)
+        if found is None and isinstance(self.artifacts, LocalArtifactStore):
+            root = str(self.artifacts.root)
+            why = read_only_reason(root)
+            found = (root, why) if why is not None else None
+        return None if found is None else found[1]
+
+    def require_writable(self, doing: str) -> None:
+        """Raise ``ReadOnlyRegistry`` (saying what needed to write) unless writable."""
+        why = self.read_only
+        if why is not None:
+            where = self.root.absolute() if self.root is not None else describe_url(self.db_url)
+            raise read_only_error(str(where), why, doing)
 
     def close(self) -> None:
         self.store.close()

@@ -3,11 +3,38 @@
 SQLite runs in WAL mode (readers never block the writer) with a busy timeout, and every write
 transaction takes the write lock at its start (``BEGIN IMMEDIATE``), so the reads it makes
 before writing see the state it will write over. Database errors become registry errors here.
+
+A registry this process cannot write (a read-only mount, a directory of another user) is
+opened read-only, and every write to it is refused with ``ReadOnlyRegistry`` before it starts.
+SQLite reads a WAL database through its ``-shm`` file, which a plain open — and even
+``?mode=ro`` — creates when it is missing: on a read-only directory that is "unable to open
+database file" (https://www.sqlite.org/wal.html#readonly). Each connection chooses:
+
+- ``?mode=ro`` when the ``-shm`` file exists (a writer has the database open through another,
+  writable mount, or left it there): SQLite ≥ 3.22 reads it from a read-only ``-shm``, takes
+  its read locks, and sees every commit of that writer — correct with writers about;
+- ``?immutable=1`` only when the *filesystem* is mounted read-only and there is no ``-wal``
+  content. Immutable means no locks and no change detection, and SQLite does not even look at
+  a ``-wal`` file, so it is correct only while nobody writes. Nobody writes a read-only
+  filesystem itself; a read-only *bind* of a writable directory (a container's ``:ro``
+  volume) can be written through its source, but a writer with the database open has its
+  ``-wal`` and ``-shm`` beside it, and then the next connection uses ``mode=ro``. Read-only
+  engines pool no connections, so each read transaction decides afresh; what remains is a
+  writer that opens, commits *and* checkpoints into the file during one read transaction of
+  a few milliseconds, which that read may see half of (an error, or rows of both states).
+- A directory that is only closed to this user (its filesystem is writable, so someone may
+  be writing) is never opened immutable: without a ``-shm`` file it cannot be read, and the
+  error says so.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import sqlite3
+import urllib.parse
+import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -16,11 +43,14 @@ from sqlalchemy import (
     Engine,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.pool import NullPool
 
 from manymodels.exceptions import (
+    ReadOnlyRegistry,
     RegistryError,
     VersionConflict,
 )
@@ -44,6 +74,102 @@ def batches(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+# engine → (the database's directory, why it cannot be written), for read-only engines
+_READ_ONLY: weakref.WeakKeyDictionary[Engine, tuple[str, str]] = weakref.WeakKeyDictionary()
+
+
+def sqlite_file(url: str) -> str | None:
+    """The absolute path of the SQLite file ``url`` names; ``None`` for another database, an
+    in-memory one or a ``file:`` URI (SQLite's own rules apply to those)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return None if name.startswith("file:") else os.path.abspath(name)
+
+
+def mounted_read_only(path: str) -> bool:
+    """Whether the filesystem holding ``path`` is mounted read-only (for everyone, root too)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # gone, or no statvfs (Windows): not known to be
+        return False
+
+
+def read_only_reason(directory: str, file: str | None = None) -> str | None:
+    """Why this process cannot write in ``directory`` (and to ``file`` there), or ``None``.
+
+    ``os.access`` rather than a trial write: it writes nothing, and answers EROFS for root on
+    a read-only mount, where permission bits alone would say yes."""
+    if not os.path.isdir(directory):
+        return None  # nothing there yet: whatever creates it reports its own error
+    if mounted_read_only(directory):
+        return "its filesystem is mounted read-only"
+    if not os.access(directory, os.W_OK) or (
+        file is not None and os.path.exists(file) and not os.access(file, os.W_OK)
+    ):
+        return "this user may not write to it"
+    return None
+
+
+def read_only_error(directory: str, why: str, doing: str = "") -> ReadOnlyRegistry:
+    doing = f": {doing}" if doing else ": it can be read, not written"
+    return ReadOnlyRegistry(f"registry at {directory} is read-only ({why}){doing}")
+
+
+def engine_read_only(engine: Engine) -> tuple[str, str] | None:
+    """``(directory, why)`` when ``engine`` was opened read-only, else ``None``."""
+    return _READ_ONLY.get(engine)
+
+
+def _connect_read_only(path: str, why: str) -> sqlite3.Connection:
+    """A read-only connection: ``mode=ro`` when SQLite can read the WAL, ``immutable=1`` only on
+    read-only media with nothing in a ``-wal`` file (see the module's docstring)."""
+    directory = os.path.dirname(path)
+    if not os.path.exists(path):
+        raise read_only_error(directory, why, "cannot create its database")
+    on_read_only_media = mounted_read_only(directory)
+    failure: sqlite3.OperationalError | None = None
+    if os.path.exists(f"{path}-shm") or not on_read_only_media:
+        conn = _sqlite_connect(path, "mode=ro")
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()  # reads the header, and the WAL
+            return conn
+        except sqlite3.OperationalError as e:
+            conn.close()
+            failure = e
+    if on_read_only_media and _wal_bytes(path) == 0:
+        return _sqlite_connect(path, "immutable=1")
+    if on_read_only_media:
+        raise RegistryError(
+            f"cannot read registry database {path}: it is on a read-only filesystem with "
+            "changes still in its -wal file, which SQLite reads only through a -shm file it "
+            "cannot create there (open the registry once where it is writable — any command "
+            "folds the -wal into the database — then mount it read-only again)"
+        )
+    raise RegistryError(
+        f"cannot read registry database {path} ({failure}): this user may not write to its "
+        "directory, and SQLite reads a WAL database through a -shm file it must create there "
+        "(give this user write access, or mount the registry read-only: a read-only mount is "
+        "read without one)"
+    )
+
+
+def _sqlite_connect(path: str, mode: str) -> sqlite3.Connection:
+    uri = f"file:{urllib.parse.quote(path)}?{mode}"
+    return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+
+
+def _wal_bytes(path: str) -> int:
+    try:
+        return os.path.getsize(f"{path}-wal")
+    except OSError:
+        return 0
+
+
 def make_engine(url: str) -> Engine:
     """An engine; for SQLite, WAL (readers never block the writer), a busy timeout, and
     serialised writes.
@@ -55,28 +181,45 @@ def make_engine(url: str) -> Engine:
     (take the write lock now, waiting up to the busy timeout) for a write transaction — a
     connection opened by ``SqlStore._begin`` — and a plain deferred ``BEGIN`` for reads, which
     under WAL never block and are never blocked.
+
+    A SQLite file this process cannot write is opened read-only (the module's docstring says
+    how), and a write transaction on it raises ``ReadOnlyRegistry`` before it begins.
     """
     is_sqlite = url.startswith("sqlite")
-    engine = create_engine(
-        url,
-        connect_args=(
-            {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False} if is_sqlite else {}
-        ),
-    )
+    path = sqlite_file(url) if is_sqlite else None
+    why = read_only_reason(os.path.dirname(path), path) if path is not None else None
+    if path is not None and why is not None:
+        engine = create_engine(
+            url, creator=functools.partial(_connect_read_only, path, why), poolclass=NullPool
+        )
+        _READ_ONLY[engine] = (os.path.dirname(path), why)
+    else:
+        engine = create_engine(
+            url,
+            connect_args=(
+                {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False} if is_sqlite else {}
+            ),
+        )
     if is_sqlite:
+        read_only = _READ_ONLY.get(engine)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # no implicit BEGIN: _begin_sqlite issues it
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            if read_only is None:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+            else:
+                cur.execute("PRAGMA query_only=ON")  # a write that slipped through fails too
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")
         def _begin_sqlite(conn: Connection) -> None:
             write = conn.get_execution_options().get(WRITE_OPTION)
+            if write and read_only is not None:
+                raise read_only_error(*read_only)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
@@ -119,7 +262,7 @@ class WriteTransaction:
         except IntegrityError as e:
             raise VersionConflict(f"registry write conflicted with another writer: {e.orig}") from e
         except OperationalError as e:
-            raise RegistryError(f"registry write failed: {e.orig}") from e
+            raise _write_failed(self._engine, e) from e
         finally:
             self._conn.close()
         if isinstance(ev, IntegrityError):
@@ -127,5 +270,17 @@ class WriteTransaction:
                 f"registry write conflicted with another writer: {ev.orig}"
             ) from ev
         if isinstance(ev, OperationalError):
-            raise RegistryError(f"registry write failed: {ev.orig}") from ev
+            raise _write_failed(self._engine, ev) from ev
         return False
+
+
+def _write_failed(engine: Engine, error: OperationalError) -> RegistryError:
+    """``ReadOnlyRegistry`` when SQLite says the database became read-only (remounted under a
+    running process), a plain ``RegistryError`` otherwise."""
+    name = getattr(error.orig, "sqlite_errorname", "")
+    path = sqlite_file(str(engine.url))
+    if name.startswith("SQLITE_READONLY") and path is not None:
+        directory = os.path.dirname(path)
+        why = read_only_reason(directory, path) or f"SQLite says: {error.orig}"
+        return read_only_error(directory, why)
+    return RegistryError(f"registry write failed: {error.orig}")

@@ -19,7 +19,13 @@ from manymodels.registry import schema as t
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
 from manymodels.registry.checks import ChecksMixin
-from manymodels.registry.engine import WRITE_OPTION, make_engine, now
+from manymodels.registry.engine import (
+    WRITE_OPTION,
+    engine_read_only,
+    make_engine,
+    now,
+    read_only_error,
+)
 from manymodels.registry.migrations import upgrade
 from manymodels.registry.reads import ProductionRef, ReadsMixin
 from manymodels.registry.runs import RunsMixin
@@ -68,6 +74,12 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
                 raise NoRegistry(f"registry database {where} is empty: it holds no registry")
             found = self._create()
         if found != t.SCHEMA_VERSION:
+            if (read_only := engine_read_only(self.engine)) is not None:
+                raise read_only_error(
+                    *read_only,
+                    f"its schema (version {found}) must first be upgraded to version "
+                    f"{t.SCHEMA_VERSION}, which writes: open it once where it is writable",
+                )
             conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
             with conn, conn.begin():
                 # read again under the write lock: another process may have upgraded it

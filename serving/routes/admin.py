@@ -23,6 +23,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong admin token."},
     403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
     404: ERRORS[404],
+    503: {"model": ErrorOut, "description": "The registry is unreachable, or read-only."},
 }
 
 
