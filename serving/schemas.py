@@ -79,6 +79,16 @@ class PartitionPredictions(BaseModel):
     probabilities: list[dict[str, float]] | None = Field(
         default=None, description="Class probabilities per row (classification, on request)."
     )
+    labels: list[Any] | None = Field(
+        default=None,
+        description="Each row's label at `threshold` (binary classifiers trained with a "
+        "[decision] rule, or asked with ?threshold=).",
+    )
+    threshold: float | None = Field(
+        default=None,
+        description="The positive class's probability at which a row is labelled"
+        " positive: the version's own, or the request's.",
+    )
 
 
 class RowPrediction(BaseModel):
@@ -88,6 +98,8 @@ class RowPrediction(BaseModel):
     fallback: bool = Field(description=FALLBACK)
     prediction: Any
     probabilities: dict[str, float] | None = None
+    label: Any = Field(default=None, description="As `labels` of a partition's answer.")
+    threshold: float | None = None
 
 
 class BatchPredictions(BaseModel):

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SCRIPTS = ["train.py", "serve.py", "memory.py", "registry.py", "retrain.py", "cli.py"]
+SCRIPTS = [
+    "train.py",
+    "serve.py",
+    "memory.py",
+    "registry.py",
+    "retrain.py",
+    "cli.py",
+    "classification.py",
+]
 TIMEOUT = 170  # seconds; a bound on a hung script, not the expected time (~30 s together)
 
 

@@ -280,3 +280,42 @@ def test_options_added_later_keep_the_hash_of_specs_without_them(
     assert spec.spec_hash == digest
     changed = spec.model_copy(update={"missing_target": "error"})
     assert changed.spec_hash != digest
+
+
+CLICKS = {
+    "name": "clicks",
+    "task": "classification",
+    "partition_by": ["user"],
+    "target": "clicked",
+    "metric": "roc_auc",
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    "selection": {"naive_candidate": False},
+}
+
+
+def test_selection_options_added_later_keep_the_hash_of_a_selection_table() -> None:
+    """Computed before [selection] fallback_metric and prior_rows, and [decision], existed."""
+    digest = "6681b3c95ef213e9f0ed1360d1bab551e4ef95941c5004183499ad1b08f030c2"
+    spec = Spec.from_dict(CLICKS)
+    assert spec.spec_hash == digest
+    for change in (
+        {"selection": {"naive_candidate": False, "fallback_metric": "brier"}},
+        {"selection": {"naive_candidate": False, "prior_rows": 5}},
+        {"decision": {"threshold": "f1"}},
+    ):
+        assert Spec.from_dict({**CLICKS, **change}).spec_hash != digest
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"decision": {"threshold": "youden"}}, "decision.threshold"),
+        ({"decision": {"threshold": "cost", "cost": {"fp": 0}}}, "decision.cost.fp"),
+        ({"selection": {"fallback_metric": "roc_auc"}}, "selection.fallback_metric"),
+        ({"selection": {"prior_rows": -1}}, "selection.prior_rows"),
+        ({"task": "regression", "metric": None, "decision": {"threshold": "f1"}}, "decision"),
+    ],
+)
+def test_classification_options_are_checked(change: dict[str, object], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        Spec.from_dict({**CLICKS, **change})

@@ -1,0 +1,255 @@
+"""Per-user classification on real-shaped data: how many partitions get a model, and how good
+their probabilities are against the global model alone and the base rate (issue #18).
+
+    python benchmarks/classification.py --users 2000 10000
+    python benchmarks/classification.py --smoke
+
+The data is the issue's: ``users`` × 20 daily rows (two features, a click label), 30 % of the
+users only ever clicked or never did (a fifth of those always, the rest never), the others
+click with their own logistic rule. Five more days per user are kept out of training and
+score every method:
+
+* **manymodels** — ``train(spec, df)``: ``LogisticRegression`` (``scale = true``, ``C`` in
+  0.1 / 1), ``metric = "roc_auc"``, validation the last 5 rows, a pooled fallback, a cost
+  threshold (fp 1, fn 20); each user is scored by its production version (constant
+  probabilities for a single-class user);
+* **global model alone** — the run's pooled fallback model for every user;
+* **base rate** — the training rows' click rate for every user.
+
+Per user: log loss and Brier score over its five held-out rows (the medians are reported, and
+the pooled means); calibration error is the expected calibration error over all held-out rows
+(10 equal-width bins).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import goal_row, header, median, ratio_line, start_ray, table, timed
+
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry.client import Registry
+from manymodels.training.classify import aligned_proba
+
+ROWS, TEST_ROWS = 20, 5
+CLASSES = np.array([0, 1])
+
+
+def per_user(users: int, *, single_share: float = 0.3, seed: int = 0) -> pd.DataFrame:
+    """``users`` × 25 days: the first 20 train, the last 5 are held out."""
+    rng = np.random.default_rng(seed)
+    days = ROWS + TEST_ROWS
+    x = rng.standard_normal((2, users, days))
+    intercept = rng.normal(-1.0, 1.0, users)
+    slopes = np.array([1.0, -0.5]) + rng.normal(0.0, 0.5, (users, 2))
+    logits = intercept[:, None] + slopes[:, :1] * x[0] + slopes[:, 1:] * x[1]
+    clicked = rng.random((users, days)) < 1 / (1 + np.exp(-logits))
+    single = rng.random(users) < single_share
+    always = single & (rng.random(users) < 0.2)
+    clicked[single] = False
+    clicked[always] = True
+    return pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(users), days),
+            "day": np.tile(np.arange(1, days + 1), users),
+            "x1": x[0].ravel(),
+            "x2": x[1].ravel(),
+            "clicked": clicked.ravel().astype(np.int64),
+        }
+    )
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "name": "clicks",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "clicked",
+        "time_column": "day",
+        "features": ["x1", "x2"],
+        "metric": "roc_auc",
+        "min_rows": 10,
+        "validation": {"strategy": "last", "size": 5},
+        "candidates": [
+            {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "scale": True,
+                "params": {"C": [0.1, 1.0]},
+            }
+        ],
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 20}},
+    }
+
+
+def _losses(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    p = np.clip(p, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+    log_loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    return log_loss, float(np.mean((p - y) ** 2))
+
+
+def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted gap between mean probability and click
+    rate over equal-width probability bins."""
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in range(bins):
+        hit = which == b
+        if hit.any():
+            gap += hit.sum() * abs(float(p[hit].mean()) - float(y[hit].mean()))
+    return gap / len(p)
+
+
+def measure(users: int, backend: str, workdir: Path) -> dict[str, Any]:
+    df = per_user(users)
+    train_df = df[df["day"] <= ROWS]
+    test = df[df["day"] > ROWS]
+    root = workdir / f"registry-{users}"
+    seconds, summary = timed(lambda: train(spec(), train_df, root, backend=backend))
+    run = summary.run
+    methods: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
+    truth: list[np.ndarray] = []
+    with_model = 0
+    decided: dict[str, int] = {}
+    chosen_on: dict[str, int] = {}
+    rate = float(train_df["clicked"].mean())
+    with Registry(root) as reg:
+        fallback = reg.load_model(FALLBACK_KEY).model
+        for user, rows in test.groupby("user", sort=True):
+            X = rows[["x1", "x2"]].to_numpy(dtype=np.float64)
+            truth.append(rows["clicked"].to_numpy())
+            methods["global"].append(aligned_proba(fallback, X, CLASSES)[:, 1])
+            methods["base"].append(np.full(len(X), rate))
+            try:
+                loaded = reg.load_model(f"user={user}")
+            except LookupError:  # no model of its own: the fallback answers, as it would serve
+                methods["manymodels"].append(methods["global"][-1])
+                continue
+            with_model += 1
+            record = loaded.version
+            _count(decided, record.metric)
+            _count(chosen_on, str(record.feature_schema.get("decision", {}).get("chosen_on")))
+            methods["manymodels"].append(aligned_proba(loaded.model, X, CLASSES)[:, 1])
+    y_all = np.concatenate(truth).astype(np.float64)
+    figures: dict[str, dict[str, float]] = {}
+    for name, ps in methods.items():
+        per = [_losses(p, y.astype(np.float64)) for p, y in zip(ps, truth, strict=True)]
+        pooled_p = np.concatenate(ps)
+        figures[name] = {
+            "log_loss": median([a for a, _ in per]),
+            "brier": median([b for _, b in per]),
+            "pooled_log_loss": _losses(pooled_p, y_all)[0],
+            "ece": calibration_error(pooled_p, y_all),
+        }
+    return {
+        "users": users,
+        "seconds": seconds,
+        "trained": run.n_trained,
+        "failed": run.n_failed,
+        "skipped": run.n_skipped,
+        "single_class": summary.chosen.get("single_class", 0),
+        "with_model": with_model,
+        "decided": decided,
+        "chosen_on": chosen_on,
+        "figures": figures,
+    }
+
+
+def _count(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[2000])
+    parser.add_argument("--backend", choices=["ray", "local"], default="ray")
+    parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
+    args = parser.parse_args()
+    if args.smoke:
+        args.users, args.backend = [60], "local"
+    header("per-user classification: partitions with a model, probability quality")
+    if args.backend == "ray":
+        print(f"Ray start-up: {start_ray():.1f} s (not counted below)\n")
+    workdir = Path(tempfile.mkdtemp(prefix="manymodels-classification-"))
+    try:
+        results = [measure(n, args.backend, workdir) for n in args.users]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    rows = []
+    for r in results:
+        for name, label in (
+            ("manymodels", "manymodels (per user)"),
+            ("global", "global model alone"),
+            ("base", "base rate"),
+        ):
+            f = r["figures"][name]
+            share = r["with_model"] / r["users"] if name == "manymodels" else 1.0
+            rows.append(
+                [
+                    f"{r['users']:,}",
+                    label,
+                    f"{share:.1%}",
+                    f["log_loss"],
+                    f["brier"],
+                    f["pooled_log_loss"],
+                    f["ece"],
+                ]
+            )
+    print(
+        table(
+            [
+                "users",
+                "method",
+                "with a model",
+                "median log loss",
+                "median Brier",
+                "pooled log loss",
+                "calibration error",
+            ],
+            rows,
+        )
+    )
+    print()
+    for r in results:
+        print(
+            f"{r['users']:,} users in {r['seconds']:.1f} s (taken on a busy machine): "
+            f"{r['trained']:,} trained ({r['single_class']:,} single-class), "
+            f"{r['failed']} failed, {r['skipped']} skipped; decided by {r['decided']}; "
+            f"thresholds chosen on {r['chosen_on']}"
+        )
+    last = results[-1]
+    print()
+    print(
+        table(
+            ["goal", "measured", "target", "verdict"],
+            [
+                goal_row(
+                    "partitions with a model",
+                    last["with_model"] / last["users"],
+                    1.0,
+                    at_most=False,
+                )
+            ],
+        )
+    )
+    f = last["figures"]
+    print(
+        ratio_line(
+            {
+                "log_loss_vs_global": f["manymodels"]["log_loss"] / f["global"]["log_loss"],
+                "log_loss_vs_base": f["manymodels"]["log_loss"] / f["base"]["log_loss"],
+                "brier_vs_global": f["manymodels"]["brier"] / f["global"]["brier"],
+                "brier_vs_base": f["manymodels"]["brier"] / f["base"]["brier"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

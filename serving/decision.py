@@ -1,0 +1,101 @@
+"""Labels from probabilities: a binary classifier's answer beside its probability.
+
+A version trained with a spec's ``[decision]`` rule records its threshold in its feature
+schema (``decision.threshold``, chosen on its validation rows or the global one); a request
+may override it (``?threshold=0.3``). A row is labelled the positive class when the positive
+class's probability is at least the threshold. Versions without a rule, asked without a
+threshold, answer as before: no label.
+
+Kept beside the scoring path rather than in it: the probabilities are computed again here
+(one ``predict_proba`` per model), which costs little against a request and leaves the
+batch path's stacked linear scoring untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from manymodels.exceptions import first_line
+from serving.errors import ScoringFailed
+from serving.rows import model_input
+from serving.served import ServedModel
+
+Row = Mapping[str, Any]
+Pair = tuple[str, int]
+
+_DECIDES: dict[Pair, bool] = {}  # (key, version) → labels by default; versions never change
+_DECIDES_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class Labels:
+    labels: list[Any]
+    threshold: float
+
+
+def decides(pair: Pair, load: Callable[[], ServedModel]) -> bool:
+    """Whether the version ``pair`` labels its rows by default (its schema has a threshold).
+
+    Remembered per version (versions are immutable), so a request asks the model cache only
+    the first time it meets a version: the scoring path already counted its own hit."""
+    known = _DECIDES.get(pair)
+    if known is None:
+        if len(_DECIDES) >= _DECIDES_MAX:
+            _DECIDES.clear()
+        known = _DECIDES[pair] = bool(load().feature_schema.get("decision"))
+    return known
+
+
+def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None) -> Labels:
+    """The labels of ``rows`` at ``threshold`` (the version's own when ``None``).
+
+    A threshold asked of a model that is not a binary classifier is a ``ScoringFailed``
+    (422) naming the partition: a label needs a probability of one positive class."""
+    schema = loaded.feature_schema
+    model = loaded.model
+    classes = np.asarray(getattr(model, "classes_", []))
+    where = f"partition '{loaded.key}' v{loaded.version}"
+    if schema.get("task") != "classification" or not hasattr(model, "predict_proba"):
+        raise ScoringFailed(f"{where} is not a classifier: a threshold needs probabilities")
+    known = schema.get("classes") or classes.tolist()
+    if len(known) != 2:
+        raise ScoringFailed(
+            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
+        )
+    decision = schema.get("decision") or {}
+    positive = decision.get("positive", known[-1])
+    negative = known[0] if positive == known[-1] else known[-1]
+    t = float(threshold if threshold is not None else decision["threshold"])
+    try:
+        proba = np.asarray(model.predict_proba(model_input(rows, schema)), dtype=np.float64)
+    except (ValueError, TypeError) as e:
+        raise ScoringFailed(f"{where} could not score the rows: {first_line(e)}") from e
+    hit = np.flatnonzero(classes == positive)
+    p = proba[:, hit[0]] if len(hit) else np.zeros(len(proba))
+    return Labels([positive if v >= t else negative for v in p.tolist()], t)
+
+
+def label_answers(
+    load: Callable[[Pair], ServedModel],
+    rows: Sequence[Row],
+    answers: list[dict[str, Any]],
+    threshold: float | None,
+) -> None:
+    """Add ``label`` and ``threshold`` to the answers of a batch, in place: per model that
+    answered (``served_by``, ``version``), the rows it scored, when it labels by default or
+    the request gave a threshold."""
+    by_model: dict[Pair, list[int]] = {}
+    for i, answer in enumerate(answers):
+        by_model.setdefault((answer["served_by"], answer["version"]), []).append(i)
+    for pair, idx in by_model.items():
+        if threshold is None and not decides(pair, partial(load, pair)):
+            continue
+        found = label_rows(load(pair), [rows[i] for i in idx], threshold)
+        for n, i in enumerate(idx):
+            answers[i]["label"] = found.labels[n]
+            answers[i]["threshold"] = found.threshold

@@ -1,0 +1,263 @@
+"""Per-user classification on real-shaped data (issue #18): single-class partitions, metrics
+undefined on one-class validation rows, decision thresholds — trained on real Ray, served by a
+real router."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.candidates import ConstantProbabilityClassifier
+from manymodels.classes import class_prior
+from manymodels.exceptions import SpecError
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import RunSummary, train
+from manymodels.registry import Registry
+from manymodels.spec import Decision, Spec
+from manymodels.training import fit_partition
+from manymodels.training.classify import best_threshold, brier, log_loss
+from serving.local import running_server
+from serving.settings import Settings
+
+DAYS = 20
+NEVER, ALWAYS, LATE = 0, 1, 2  # users who never click, always click, click only at the end
+
+
+def clicks(users: int = 12, seed: int = 0) -> pd.DataFrame:
+    """``users`` × 20 days of two features and a click; user 0 never clicks, user 1 always
+    does, user 2 clicks only in its last 5 days (its training rows hold one class)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, users, DAYS))
+    logits = -0.5 + 2.0 * x[0] - 1.0 * x[1]
+    y = rng.random((users, DAYS)) < 1 / (1 + np.exp(-logits))
+    y[:, :2] = [True, False]  # every other user has both classes early on
+    y[NEVER], y[ALWAYS] = False, True
+    y[LATE, :15], y[LATE, 15:] = False, [True, False, True, False, False]
+    return pd.DataFrame(
+        {
+            "user": np.repeat(np.arange(users), DAYS),
+            "day": np.tile(np.arange(DAYS), users),
+            "x1": x[0].ravel(),
+            "x2": x[1].ravel(),
+            "clicked": y.ravel().astype(np.int64),
+        }
+    )
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "clicks",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "clicked",
+        "time_column": "day",
+        "features": ["x1", "x2"],
+        "metric": "roc_auc",
+        "validation": {"strategy": "last", "size": 5},
+        "candidates": [
+            {
+                "estimator": "sklearn.linear_model.LogisticRegression",
+                "scale": True,
+                "params": {"C": [0.1, 1.0]},
+            }
+        ],
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 20}},
+        **changes,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    root = tmp_path_factory.mktemp("clicks") / "registry"
+    summary = train(spec(), clicks(), root, backend="ray")
+    return root, summary
+
+
+# ---------------------------------------------------------------------- the pipeline, on Ray
+@pytest.mark.slow
+def test_every_partition_gets_a_model_and_single_class_ones_are_counted_apart(
+    trained: tuple[Path, RunSummary],
+) -> None:
+    _, summary = trained
+    assert summary.run.n_failed == 0, summary.failures
+    assert summary.run.n_trained == 12
+    assert summary.chosen.get("single_class") == 3  # never, always, and late (training rows)
+    assert summary.fallback == "trained"
+
+
+@pytest.mark.slow
+def test_single_class_versions_serve_smoothed_constant_probabilities(
+    trained: tuple[Path, RunSummary],
+) -> None:
+    root, _ = trained
+    df = clicks()
+    rate = df["clicked"].mean()
+    X = np.zeros((3, 2))
+    with Registry(root) as reg:
+        never = reg.load_model(f"user={NEVER}")
+        late = reg.load_model(f"user={LATE}")
+        fitted = reg.load_model("user=5")
+    assert isinstance(never.model, ConstantProbabilityClassifier)
+    assert never.version.evaluation["single_class"]["where"] == "all rows"
+    assert never.version.validation["chosen"] == "single_class"
+    # (k + m·p) / (n + m) with m = 2 pseudo-rows at the table's click rate
+    assert never.model.predict_proba(X)[:, 1] == pytest.approx([2 * rate / 22] * 3)
+    assert late.version.evaluation["single_class"]["where"] == "training rows"
+    assert late.model.predict_proba(X)[0, 1] == pytest.approx((2 + 2 * rate) / 22)
+    # the same columns as a fitted version's, in the same class order
+    assert never.model.predict_proba(X).shape == fitted.model.predict_proba(X).shape == (3, 2)
+    assert list(never.model.classes_) == list(fitted.model.classes_) == [0, 1]
+    assert never.version.feature_schema["classes"] == [0, 1]
+
+
+@pytest.mark.slow
+def test_an_undefined_metric_falls_back_to_log_loss_and_says_so(
+    trained: tuple[Path, RunSummary],
+) -> None:
+    root, _ = trained
+    with Registry(root) as reg:
+        never = reg.get_version(f"user={NEVER}")
+        late = reg.get_version(f"user={LATE}")  # validation rows hold both classes
+        fallback = reg.get_version(FALLBACK_KEY)
+    assert never.metric == "neg_log_loss"
+    assert never.evaluation["metric"] == "neg_log_loss"
+    assert math.isfinite(never.score) and never.score < 0
+    assert late.metric == "roc_auc" and late.score == pytest.approx(0.5)  # constant: no ranking
+    assert fallback.metric == "roc_auc"
+
+
+@pytest.mark.slow
+def test_thresholds_are_stored_per_version(trained: tuple[Path, RunSummary]) -> None:
+    root, _ = trained
+    with Registry(root) as reg:
+        never = reg.get_version(f"user={NEVER}").feature_schema["decision"]
+        fallback = reg.get_version(FALLBACK_KEY).feature_schema["decision"]
+    assert never == {
+        "rule": "cost",
+        "positive": 1,
+        "cost": {"fp": 1.0, "fn": 20.0},
+        "positives": 0,
+        "threshold": pytest.approx(1 / 21),
+        "chosen_on": "global",
+    }
+    assert fallback["chosen_on"] == "validation" and 0 < fallback["threshold"] < 1
+
+
+# ---------------------------------------------------------------------- the router
+@pytest.fixture(scope="module")
+def router(trained: tuple[Path, RunSummary]) -> Iterator[str]:
+    with running_server(Settings(registry=trained[0])) as url:
+        yield url
+
+
+ROWS = [{"x1": 2.0, "x2": -1.0}, {"x1": -2.0, "x2": 1.0}]
+
+
+@pytest.mark.slow
+def test_router_answers_label_and_threshold_beside_the_probability(router: str) -> None:
+    answer = httpx.post(
+        f"{router}/v1/partitions/user={NEVER}/predict?probabilities=true", json={"rows": ROWS}
+    ).json()
+    assert answer["threshold"] == pytest.approx(1 / 21)
+    p = [row["1"] for row in answer["probabilities"]]
+    assert set(answer["probabilities"][0]) == {"0", "1"}  # every class, though it saw one
+    assert answer["labels"] == [1 if v >= 1 / 21 else 0 for v in p]
+
+    fitted = httpx.post(
+        f"{router}/v1/partitions/user=5/predict?probabilities=true", json={"rows": ROWS}
+    ).json()
+    t = fitted["threshold"]
+    assert fitted["labels"] == [1 if row["1"] >= t else 0 for row in fitted["probabilities"]]
+
+
+@pytest.mark.slow
+def test_router_threshold_is_overridable_per_request(router: str) -> None:
+    url = f"{router}/v1/partitions/user=5/predict?probabilities=true"
+    low = httpx.post(f"{url}&threshold=0", json={"rows": ROWS}).json()
+    high = httpx.post(f"{url}&threshold=1", json={"rows": ROWS}).json()
+    assert low["threshold"] == 0 and low["labels"] == [1, 1]
+    assert high["threshold"] == 1 and high["labels"] == [0, 0]
+    bad = httpx.post(f"{url}&threshold=1.5", json={"rows": ROWS})
+    assert bad.status_code == 422
+
+
+@pytest.mark.slow
+def test_router_batch_rows_carry_label_and_threshold(router: str) -> None:
+    rows = [{"user": NEVER, **ROWS[0]}, {"user": 5, **ROWS[1]}, {"user": 999, **ROWS[0]}]
+    answers = httpx.post(f"{router}/v1/predict?threshold=0.3", json={"rows": rows}).json()
+    got = answers["predictions"]
+    assert [a["threshold"] for a in got] == [0.3, 0.3, 0.3]
+    assert all(a["label"] in (0, 1) for a in got)
+    assert got[2]["fallback"] is True
+    own = httpx.post(f"{router}/v1/predict", json={"rows": rows}).json()["predictions"]
+    assert own[0]["threshold"] == pytest.approx(1 / 21)
+
+
+# ---------------------------------------------------------------------- the parts, in-process
+def test_constant_model_smooths_toward_the_prior() -> None:
+    model = ConstantProbabilityClassifier([0, 1], [0.7, 0.3], prior_rows=2).fit(
+        np.zeros((20, 1)), np.zeros(20, dtype=int)
+    )
+    assert model.predict_proba(np.zeros((1, 1)))[0] == pytest.approx([21.4 / 22, 0.6 / 22])
+    assert list(model.predict(np.zeros((2, 1)))) == [0, 0]
+
+
+def test_a_partition_whose_training_rows_hold_one_class_does_not_fail() -> None:
+    y = np.array([0] * 15 + [1, 0, 1, 0, 0])
+    X = np.random.default_rng(0).standard_normal((20, 2))
+    s = Spec.from_dict(spec())
+    fitted = fit_partition(X, y, s, key="user=2", time_ordered=True, prior=class_prior(y))
+    assert fitted.chosen == "single_class"
+    assert fitted.single_class is not None and fitted.single_class["where"] == "training rows"
+    assert fitted.decision is not None and fitted.decision["chosen_on"] == "global"
+
+
+def test_one_class_validation_rows_are_decided_by_the_fallback_metric() -> None:
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((20, 2))
+    y = np.array([0, 1] * 7 + [0] + [0] * 5)
+    brier_spec = Spec.from_dict(spec(selection={"fallback_metric": "brier"}))
+    fitted = fit_partition(X, y, brier_spec, key="u", time_ordered=True)
+    assert fitted.chosen != "single_class"
+    assert fitted.metric == "neg_brier_score"
+    assert all(c.error is None for c in fitted.candidates)
+
+
+def test_probability_metrics_agree_with_sklearn() -> None:
+    from sklearn.metrics import brier_score_loss
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    y = np.array([0, 1, 1, 0, 1])
+    p1 = np.array([0.2, 0.7, 0.9, 0.4, 0.5])
+    proba = np.column_stack([1 - p1, p1])
+    classes = np.array([0, 1])
+    assert log_loss(y, proba, classes) == pytest.approx(sk_log_loss(y, proba))
+    assert brier(y, proba, classes) == pytest.approx(brier_score_loss(y, p1))
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"threshold": "f1"}, 0.75),  # the top two rows: F1 0.8, against 0.67 for all six
+        ({"threshold": "cost", "cost": {"fp": 1, "fn": 20}}, 0.1),  # a miss costs 20 alarms
+        ({"threshold": "cost", "cost": {"fp": 1, "fn": 1}}, 0.75),
+    ],
+)
+def test_best_threshold_lies_midway_below_the_best_cut(
+    rule: dict[str, Any], expected: float
+) -> None:
+    p = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1])
+    truth = np.array([1, 1, 0, 0, 0, 1], dtype=bool)
+    assert best_threshold(Decision.model_validate(rule), p, truth) == pytest.approx(expected)
+
+
+def test_decision_needs_a_classification_spec() -> None:
+    with pytest.raises(SpecError, match="decision"):
+        Spec.from_dict(spec(task="regression", metric=None))
