@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from serving import decision
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.routes import CurrentSettings, Service
@@ -30,6 +31,17 @@ AllowFallback = Annotated[
     Query(
         description="Let the fallback model answer for a key without a production model. "
         "`false` makes such a key (e.g. a misspelt one) a 404 naming it, and nothing is scored."
+    ),
+]
+
+
+Threshold = Annotated[
+    float | None,
+    Query(
+        ge=0,
+        le=1,
+        description="Label rows of binary classifiers at this probability of the positive "
+        "class instead of the version's own threshold (a spec's [decision] rule).",
     ),
 ]
 
@@ -72,13 +84,15 @@ async def predict_partition(
     ] = None,
     probabilities: WithProbabilities = False,
     fallback: AllowFallback = True,
+    threshold: Threshold = None,
 ) -> PartitionPredictions:
     """Rows are scored by the partition's production model (or ``?version=`` / ``?alias=``).
 
     The key is the canonical ``col=value,…`` form with percent-encoded values
     (``store=2,brand=tropicana``); unencoded or reordered keys are accepted too. An unknown key
     is answered by the fallback model when the registry has one (``fallback: true``), unless
-    ``?fallback=false``.
+    ``?fallback=false``. A binary classifier trained with a ``[decision]`` rule (or asked
+    with ``?threshold=``) also answers each row's ``label`` and the ``threshold`` used.
     """
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
@@ -110,6 +124,9 @@ async def predict_partition(
         request.scope, partition=t.partition, version=t.version, fallback=t.fallback,
         rows=len(body.rows),
     )  # fmt: skip
+    labels = None
+    if threshold is not None or decision.decides((t.key, t.version), lambda: service.model(t)):
+        labels = decision.label_rows(service.model(t), body.rows, threshold)
     return PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
@@ -117,6 +134,8 @@ async def predict_partition(
         fallback=t.fallback,
         predictions=scored.predictions,
         probabilities=scored.probabilities,
+        labels=labels.labels if labels else None,
+        threshold=labels.threshold if labels else None,
     )
 
 
@@ -133,6 +152,7 @@ async def predict_rows(
     settings: CurrentSettings,
     probabilities: WithProbabilities = False,
     fallback: AllowFallback = True,
+    threshold: Threshold = None,
 ) -> Any:
     """Each row carries its partition_by columns; rows are grouped by partition once and each
     group is scored by its own model in one call (unknown partitions by the fallback). Answers
@@ -143,5 +163,6 @@ async def predict_rows(
     out = await run_in_threadpool(
         service.score_rows, body.rows, with_probabilities=probabilities, fallback=fallback
     )
+    decision.label_answers(lambda pair: service.cache.get(*pair), body.rows, out, threshold)
     log_fields(request.scope, rows=len(body.rows))
     return {"predictions": out}
