@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
+from manymodels.tempnames import TEMP_NAME, writer_alive, writer_tag
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -66,7 +67,9 @@ def _syncfs(path: Path) -> None:
 
 
 # Temp names must never collide, or O_EXCL refuses the write: not between threads (the counter),
-# forked processes (the pid), nor hosts sharing a network directory (the random part).
+# forked processes (the pid), nor hosts sharing a network directory (the random part); and they
+# name their writer, so a sweep can tell a dead writer's leftover from a live one's file
+# (``manymodels.tempnames``).
 _TMP_COUNTER = itertools.count()
 _TMP_PREFIX = ".tmp-"  # never a digest, so readers and digests() ignore these files
 # O_EXCL: never write into a file someone else created. Mode 0o666 lets the umask (and default
@@ -76,7 +79,7 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXE
 
 
 def _tmp_tag() -> str:
-    return f"{os.getpid()}-{os.urandom(6).hex()}"
+    return f"{writer_tag()}-{os.urandom(6).hex()}"
 
 
 _TMP_TAG = _tmp_tag()
@@ -200,7 +203,8 @@ class ArtifactStore(Protocol):
 
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
         """Remove half-written leftovers (a writer killed between create and rename) last
-        modified before ``older_than`` (epoch seconds); returns (files, bytes)."""
+        modified before ``older_than`` (epoch seconds) — at once when their writer is known
+        to have died, never while it is known to run; returns (files, bytes freed)."""
         ...
 
     @property
@@ -355,15 +359,29 @@ class LocalArtifactStore:
                 yield path.name
 
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
-        # A live temp file exists for the milliseconds between open and rename, so a grace
-        # period of minutes can never catch one in flight.
+        """A temp file's name says who writes it. One whose writer died on this machine can
+        never be finished, so it goes at once; one whose writer still runs is left alone,
+        however old. Others (another machine's) go once older than ``older_than``: a live
+        writer's temp file exists for the milliseconds between open and rename, so a grace
+        period of minutes never catches one in flight.
+
+        An artifact ``gc`` moved aside (``delete_if_older``) and did not get to judge — gc was
+        killed in between — is put back under its name if nothing took that name meanwhile:
+        it may be a young artifact gc was about to return, and the next gc judges it again.
+        """
         files = freed = 0
         if not self.root.exists():
             return files, freed
         for path in self.root.glob(f"??/??/{_TMP_PREFIX}*"):
             try:
                 st = path.stat()
-                if st.st_mtime >= older_than:
+                alive = writer_alive(path.name)
+                if alive or (alive is None and st.st_mtime >= older_than):
+                    continue
+                match = TEMP_NAME.fullmatch(path.name)
+                digest = match["digest"] if match is not None and match["aside"] else None
+                if digest is not None and _put_back(path, path.parent / digest, dry_run=dry_run):
+                    files += 1
                     continue
                 if not dry_run:
                     path.unlink()
@@ -372,6 +390,19 @@ class LocalArtifactStore:
             files += 1
             freed += st.st_size
         return files, freed
+
+
+def _put_back(aside: Path, path: Path, *, dry_run: bool) -> bool:
+    """Return an artifact gc moved aside to its name, unless the name is taken (then the
+    caller deletes the aside copy). ``link`` never replaces an existing name."""
+    if dry_run:
+        return not path.exists()
+    try:
+        os.link(aside, path)
+    except FileExistsError:
+        return False
+    aside.unlink()
+    return True
 
 
 def open_store(url: str | Path) -> ArtifactStore:

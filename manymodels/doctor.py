@@ -5,7 +5,8 @@ its training rows) against its sha256, looks for aliases pointing at versions th
 exist, lists the runs a ``--resume`` would finish, and counts half-written temp files of
 killed writers. ``repair=True`` fixes only what needs no data it does not have:
 
-- temp files older than the grace period are removed (as ``gc`` would);
+- temp files of writers that died on this machine, and others older than the grace period,
+  are removed (as ``gc`` would: ``manymodels.tempnames`` says how a writer is known dead);
 - an alias pointing at a missing version is moved back along its history to the newest
   version that still exists, if that version's artifact verifies (recorded as a rollback, and
   only if nobody moved the alias meanwhile).
@@ -240,8 +241,9 @@ def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Pr
     if not files:
         return None
     said = (
-        f"{files} half-written temp file(s) of killed writers ({size:,} bytes), older than "
-        f"{grace_seconds:g}s, in the artifact store"
+        f"{files} half-written temp file(s) of killed writers ({size:,} bytes) in the "
+        f"artifact store: their writers died on this machine, or they are older than "
+        f"{grace_seconds:g}s"
     )
     if repair:
         registry.artifacts.sweep_temporaries(cutoff)

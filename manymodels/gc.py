@@ -51,8 +51,9 @@ def collect(
 ) -> GcReport:
     """Apply retention (``keep`` newest versions per partition, plus every aliased version,
     plus every version an alias moved onto or off within ``alias_grace_seconds``), then
-    remove unreferenced artifacts, and temp files of killed writers, older than
-    ``grace_seconds``."""
+    remove unreferenced artifacts older than ``grace_seconds``, and temp files of killed
+    writers: at once when the writer died on this machine, otherwise once older than
+    ``grace_seconds`` (``manymodels.tempnames``)."""
     if not dry_run:
         registry.require_writable("gc deletes from it (--dry-run only reads)")
     pruned = []

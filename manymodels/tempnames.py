@@ -1,0 +1,75 @@
+"""Who wrote a temp file: names that let a sweep tell a dead writer's leftover from live work.
+
+The artifact store writes each artifact to a temp file, then renames it into place; a writer
+killed in between leaves the temp file behind. Its name carries ``<pid>-<start>-<machine>``:
+
+- ``start`` is when that pid's process started (``/proc/<pid>/stat``; ``x`` where unknown), so
+  a pid that was reused by a later process is not taken for the writer;
+- ``machine`` hashes what makes two pids comparable: the host name, this boot of its kernel
+  and the pid namespace — two containers on one host see different processes under one pid.
+
+A temp file of this machine whose writer no longer runs can never be finished and may go at
+once; one whose writer runs is being written; another machine's can only be judged by age.
+
+    .tmp-<sha256>-<pid>-<start>-<machine>-<random>-<counter>        a put's temp file
+    .tmp-gc-<sha256>-<pid>-<start>-<machine>-<random>-<counter>     an artifact gc moved aside
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+
+TEMP_NAME = re.compile(
+    r"\.tmp-(?P<aside>gc-)?(?P<digest>[0-9a-f]{64})-(?P<pid>\d+)-(?P<start>\d+|x)"
+    r"-(?P<machine>[0-9a-f]{12})-[0-9a-f]+-\d+"
+)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _machine() -> str:
+    """Whose pids a writer's are: the host, this boot of its kernel, and the pid namespace."""
+    parts = [os.uname().nodename, (_read("/proc/sys/kernel/random/boot_id") or "").strip()]
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
+
+
+MACHINE = _machine()
+
+
+def process(pid: int) -> tuple[str, str] | None:
+    """``(state, start time)`` of process ``pid`` (Linux ``/proc``); ``None`` if none runs, or
+    where there is no ``/proc`` to ask."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return fields[0], fields[19]  # fields 3 and 22 of proc(5): state, starttime
+
+
+def writer_tag() -> str:
+    """``<pid>-<start>-<machine>`` of the calling process (call it again after a fork)."""
+    pid = os.getpid()
+    found = process(pid)
+    return f"{pid}-{found[1] if found is not None else 'x'}-{MACHINE}"
+
+
+def writer_alive(name: str) -> bool | None:
+    """Whether the process that named the temp file ``name`` still runs: ``False`` once it
+    died (a zombie included) or its pid went to a later process; ``None`` when this machine
+    cannot tell — another machine's file, or one named before writers were."""
+    match = TEMP_NAME.fullmatch(name)
+    if match is None or match["machine"] != MACHINE or match["start"] == "x":
+        return None
+    now = process(int(match["pid"]))
+    return now is not None and now[0] not in ("Z", "X") and now[1] == match["start"]

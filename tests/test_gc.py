@@ -1,0 +1,157 @@
+"""Leftovers of killed writers: a temp file whose writer died on this machine goes at once, one
+whose writer runs stays, another machine's waits for the grace period; an artifact a killed
+gc had moved aside comes back (``manymodels.tempnames``, ``LocalArtifactStore``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels.artifacts import LocalArtifactStore
+from manymodels.doctor import check
+from manymodels.gc import collect
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.tempnames import MACHINE, process, writer_alive, writer_tag
+
+HOUR = 3600.0
+
+# Puts 8 MB artifacts until killed: each one's temp file lives through its write and fsync.
+_WRITER = """
+import sys
+from manymodels.artifacts import LocalArtifactStore
+store = LocalArtifactStore(sys.argv[1])
+block = bytes(8 << 20)
+for i in range(1_000_000):
+    store.put(i.to_bytes(8, "big") + block)
+"""
+
+
+def _temp_files(root: Path) -> list[Path]:
+    return list(root.glob("??/??/.tmp-*"))
+
+
+def _kill_mid_put(root: Path, timeout: float = 60.0) -> Path:
+    """Start a writer, freeze it (SIGSTOP) the moment a temp file of its exists, and if the
+    file is still there ``kill -9`` it: the temp file is then a real killed writer's."""
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(root)])
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = _temp_files(root)
+            if found:
+                os.kill(writer.pid, signal.SIGSTOP)
+                if found[0].exists():  # frozen: it can no longer rename it
+                    os.kill(writer.pid, signal.SIGKILL)
+                    writer.wait(timeout=10)
+                    return found[0]
+                os.kill(writer.pid, signal.SIGCONT)
+            time.sleep(0.0005)
+        raise AssertionError("never caught the writer between create and rename")
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(timeout=10)
+
+
+def test_a_temp_file_of_a_writer_killed_mid_put_goes_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(1, 30), root, backend="local")
+    leftover = _kill_mid_put(root / "artifacts")
+    assert writer_alive(leftover.name) is False
+    with Registry.open(root) as reg:
+        found = [p for p in check(reg, grace_seconds=HOUR).problems if p.kind == "temp_files"]
+        assert len(found) == 1 and "died on this machine" in found[0].message
+        report = collect(reg, grace_seconds=HOUR)  # the hour of grace does not apply to it
+        assert report.temp_files_deleted == 1
+        assert not _temp_files(root / "artifacts")
+        assert reg.load_model("pid=0").version.version == 1
+        assert check(reg, grace_seconds=HOUR).ok
+
+
+def _dead_writer_tag() -> str:
+    """The writer tag of a process that has exited (and been reaped)."""
+    code = "from manymodels.tempnames import writer_tag; print(writer_tag())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _temp(store: LocalArtifactStore, digest: str, tag: str, *, aside: bool = False) -> Path:
+    folder = store.root / digest[:2] / digest[2:4]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".tmp-{'gc-' if aside else ''}{digest}-{tag}-0123456789ab-0"
+    path.write_bytes(b"half a model")
+    return path
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_live_writers_stay_dead_ones_go_and_other_machines_wait(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    digest, _ = store.put(b"a stored model")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        found = process(sleeper.pid)
+        assert found is not None
+        ours = _temp(store, "a" * 64, writer_tag())  # this process: a live writer
+        _age(ours, 2 * HOUR)  # however old
+        dead = _temp(store, "b" * 64, _dead_writer_tag())
+        reused = _temp(store, "c" * 64, f"{sleeper.pid}-{int(found[1]) - 1}-{MACHINE}")
+        elsewhere = _temp(store, "d" * 64, f"{sleeper.pid}-{found[1]}-{'0' * 12}")
+        legacy = _temp(store, "e" * 64, "1-dead")  # named before writers were
+        assert store.sweep_temporaries(time.time() - HOUR, dry_run=True) == (2, 24)
+        assert store.sweep_temporaries(time.time() - HOUR) == (2, 24)
+        assert ours.exists() and elsewhere.exists() and legacy.exists()
+        assert not dead.exists() and not reused.exists()  # a pid now running something else
+
+        _age(elsewhere, 2 * HOUR)
+        _age(legacy, 2 * HOUR)
+        assert store.sweep_temporaries(time.time() - HOUR) == (2, 24)  # their grace is over
+        assert ours.exists() and store.get(digest) == b"a stored model"
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
+
+
+def test_an_artifact_a_killed_gc_moved_aside_comes_back(tmp_path: Path) -> None:
+    """gc moves an artifact aside before judging its age; killed in between, it leaves the
+    artifact under a temp name, and a referenced version's file missing."""
+    store = LocalArtifactStore(tmp_path / "artifacts")
+    digest, _ = store.put(b"a referenced model")
+    aside = _temp(store, digest, _dead_writer_tag(), aside=True)
+    os.replace(store.path(digest), aside)
+    assert store.sweep_temporaries(time.time() - HOUR) == (1, 0)  # put back, nothing freed
+    assert store.get(digest) == b"a referenced model" and not aside.exists()
+
+    stale = _temp(store, digest, _dead_writer_tag(), aside=True)  # the name was taken since
+    assert store.sweep_temporaries(time.time() - HOUR) == (1, len(b"half a model"))
+    assert not stale.exists() and store.get(digest) == b"a referenced model"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_is_its_own_writer() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its tag and liveness, leave without any cleanup
+        try:
+            from manymodels import artifacts
+
+            os.write(write, artifacts._TMP_TAG.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child_tag = f.read()
+    os.waitpid(pid, 0)
+    name = f".tmp-{'f' * 64}-{child_tag}-0"
+    assert child_tag.startswith(f"{pid}-") and writer_alive(name) is False
