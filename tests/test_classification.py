@@ -22,7 +22,7 @@ from manymodels.pipeline import RunSummary, train
 from manymodels.registry import Registry
 from manymodels.spec import Decision, Spec
 from manymodels.training import fit_partition
-from manymodels.training.classify import best_threshold, brier, log_loss
+from manymodels.training.classify import best_threshold, brier, calibration_error, log_loss
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -115,6 +115,10 @@ def test_single_class_versions_serve_smoothed_constant_probabilities(
     assert never.model.predict_proba(X).shape == fitted.model.predict_proba(X).shape == (3, 2)
     assert list(never.model.classes_) == list(fitted.model.classes_) == [0, 1]
     assert never.version.feature_schema["classes"] == [0, 1]
+    for version in (never.version, late.version, fitted.version):  # probability quality
+        quality = {k: version.validation[k] for k in ("log_loss", "brier", "calibration_error")}
+        assert all(math.isfinite(v) and v >= 0 for v in quality.values()), quality
+        assert version.validation["brier"] <= 1
 
 
 @pytest.mark.slow
@@ -228,6 +232,13 @@ def test_one_class_validation_rows_are_decided_by_the_fallback_metric() -> None:
     assert fitted.chosen != "single_class"
     assert fitted.metric == "neg_brier_score"
     assert all(c.error is None for c in fitted.candidates)
+
+
+def test_calibration_error_of_the_top_class() -> None:
+    classes = np.array([0, 1])
+    proba = np.array([[0.8, 0.2]] * 5)
+    assert calibration_error(np.array([0, 0, 0, 0, 1]), proba, classes) == pytest.approx(0.0)
+    assert calibration_error(np.array([0, 0, 1, 1, 1]), proba, classes) == pytest.approx(0.4)
 
 
 def test_probability_metrics_agree_with_sklearn() -> None:

@@ -71,6 +71,39 @@ class ProbaMetric(Metric):
         return -log_loss(y, proba, self.classes)
 
 
+def calibration_error(
+    y: np.ndarray, proba: np.ndarray, classes: np.ndarray, bins: int = 10
+) -> float:
+    """Expected calibration error of the top class: over equal-width bins of its probability,
+    the row-weighted gap between mean probability and how often it was right."""
+    top = np.argmax(proba, axis=1)
+    confidence = proba[np.arange(len(y)), top]
+    right = classes[top] == y
+    which = np.minimum((confidence * bins).astype(int), bins - 1)
+    gap = 0.0
+    for b in np.unique(which):
+        hit = which == b
+        gap += hit.sum() * abs(float(confidence[hit].mean()) - float(right[hit].mean()))
+    return gap / len(y)
+
+
+def quality(
+    fits: Sequence[Any], splits: Sequence[Split], X: Any, y: np.ndarray, classes: np.ndarray
+) -> dict[str, float]:
+    """How good the chosen model's probabilities were on its validation rows (pooled over
+    folds): log loss, Brier score and calibration error, recorded with every classifier."""
+    probas, truths = [], []
+    for (_, va), est in zip(splits, fits, strict=True):
+        probas.append(aligned_proba(est, take(X, va), classes))
+        truths.append(np.asarray(y[va]))
+    proba, truth = np.concatenate(probas), np.concatenate(truths)
+    return {
+        "log_loss": log_loss(truth, proba, classes),
+        "brier": brier(truth, proba, classes),
+        "calibration_error": calibration_error(truth, proba, classes),
+    }
+
+
 def single_class(y: np.ndarray, splits: Sequence[Split]) -> str | None:
     """Where a partition holds one class: ``"all rows"``, ``"training rows"`` (of a
     validation split), or ``None`` when every set it trains on holds two or more."""

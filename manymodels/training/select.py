@@ -186,6 +186,9 @@ def fit_partition(
         comparison: Comparison | None = None
         if champion is not None:
             comparison = compare(champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen)
+        probability: dict[str, float] = {}
+        if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
+            probability = classify.quality(best_fits, splits, X, y, prior.classes)
         decision = None
         if spec.decision is not None and prior is not None and prior.binary:
             decision = classify.threshold(
@@ -200,7 +203,12 @@ def fit_partition(
         score=score,
         naive_score=naive_score,
         candidates=results,
-        validation={"strategy": spec.validation_strategy, "folds": len(splits), "rows": n_valid},
+        validation={
+            "strategy": spec.validation_strategy,
+            "folds": len(splits),
+            "rows": n_valid,
+            **probability,
+        },
         warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
         comparison=comparison,
         chosen=chosen,
