@@ -11,6 +11,11 @@ killed writers. ``repair=True`` fixes only what needs no data it does not have:
   version that still exists, if that version's artifact verifies (recorded as a rollback, and
   only if nobody moved the alias meanwhile).
 
+With a signing key, every version's signature is checked too: unsigned versions are one
+problem (``manymodels sign`` signs them: a deliberate act of whoever holds the key, never a
+repair, since it vouches for rows nobody has checked), and each signature that does not
+verify is one (an altered row or another key's: nothing here can tell which bytes to trust).
+
 Nothing else is touched: no version row is deleted, no artifact rewritten, no run resumed —
 those need the bytes or the data, and each problem says what to do instead.
 
@@ -29,6 +34,7 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactError,
     ArtifactNotFound,
+    BadSignature,
     VersionNotFound,
     first_line,
 )
@@ -36,6 +42,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
+from manymodels.signing import Signer
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -45,7 +52,7 @@ class Problem:
     """One thing wrong; ``key``/``version``/``alias``/``run_id``/``sha256`` say where."""
 
     kind: str  # model_missing | model_corrupted | model_unreadable | rows_… | dangling_alias
-    #            | unfinished_run | temp_files
+    #            | unfinished_run | temp_files | signature_missing | signature_invalid
     message: str
     repairable: bool = False
     repaired: bool = False
@@ -107,11 +114,13 @@ def check(
     if repair:
         registry.require_writable("--repair writes to it (a check without it only reads)")
     rows = registry.version_digests()
+    where = str(registry.root) if registry.root is not None else describe_url(registry.db_url)
     verdicts = _verify(registry, (d for r in rows for d in (r.artifact_sha256, r.data_sha256)))
     problems = _bad_artifacts(rows, verdicts)
+    if registry.signer is not None:
+        problems += _bad_signatures(rows, registry.signer, where)
     for key, alias, version in registry.dangling_aliases():
         problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
-    where = str(registry.root) if registry.root is not None else describe_url(registry.db_url)
     problems += [_unfinished(run, lost, where) for run, lost in registry.unfinished_runs()]
     temp = _temp_files(registry, grace_seconds, repair=repair)
     problems += [temp] if temp is not None else []
@@ -175,6 +184,43 @@ def _bad_artifacts(
                 version=version,
                 sha256=digest,
                 versions=len(versions),
+            )
+        )
+    return problems
+
+
+def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> list[Problem]:
+    """One problem per signature that does not verify, one for all unsigned versions."""
+    problems, unsigned = [], []
+    for r in rows:
+        if r.signature is None:
+            unsigned.append(r)
+            continue
+        try:
+            signer.verify(r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256)
+        except BadSignature as e:
+            problems.append(
+                Problem(
+                    "signature_invalid",
+                    f"{e} (restore the database from a backup, or train the partition again; "
+                    "`manymodels sign` never replaces a signature)",
+                    key=r.key,
+                    version=r.version,
+                    sha256=r.artifact_sha256,
+                    versions=1,
+                )
+            )
+    if unsigned:
+        first = unsigned[0]
+        problems.append(
+            Problem(
+                "signature_missing",
+                f"{len(unsigned)} version(s) are not signed (the first: {first.key} "
+                f"v{first.version}), so they are never loaded while a signing key is set; once "
+                f"you trust them, sign them with: manymodels sign --registry {where}",
+                key=first.key,
+                version=first.version,
+                versions=len(unsigned),
             )
         )
     return problems

@@ -19,6 +19,8 @@ keep working::
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
+    │       └── BadSignature             a signing key is set and a version's signature is
+    │                                    missing or does not vouch for its digests
     ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
     │   └── RunFailed                    a run finished, but failed as a whole (see its summary)
     └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
@@ -116,6 +118,11 @@ class ArtifactNotFound(ArtifactError, LookupError):
 
 class ArtifactCorrupted(ArtifactError):
     """The stored bytes do not hash to the sha256 the registry recorded; never unpickled."""
+
+
+class BadSignature(ArtifactCorrupted):
+    """A signing key is set and a version's signature is missing, another key's, or does not
+    match its digests (see ``manymodels.signing``); its artifact is never unpickled."""
 
 
 class TrainingError(ManyModelsError, RuntimeError):

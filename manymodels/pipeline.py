@@ -20,12 +20,20 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.data import DataSource, describe_source, prepare
-from manymodels.exceptions import DataError, RunFailed, RunInterrupted, TrainingError
+from manymodels.exceptions import (
+    BadSignature,
+    DataError,
+    RunFailed,
+    RunInterrupted,
+    TrainingError,
+    error_text,
+)
 from manymodels.execution import Backend, make_backend, plan_chunks
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
-from manymodels.registry.store import now
+from manymodels.registry.store import ProductionRef, now
+from manymodels.signing import Signer, verify
 from manymodels.spec import Spec
 from manymodels.training import (
     Champion,
@@ -96,6 +104,7 @@ def train(
     notes: Mapping[str, Any] | None = None,
     max_failed_fraction: float = 1.0,
     append: bool = False,
+    signer: Signer | None = None,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -113,6 +122,10 @@ def train(
     version's training rows plus these (a new row replaces a kept one with the same time
     value), and only those partitions are trained; the fallback is left as it is.
 
+    ``signer`` signs every version registered (and checks each champion's signature before
+    it is compared) when ``train`` opens the registry itself; a ``Registry`` given brings its
+    own.
+
     The run fails as a whole (``RunFailed``, after committing every partition that trained)
     when no partition trained, when more than ``max_failed_fraction`` of them failed, or when
     the fallback model failed.
@@ -128,7 +141,7 @@ def train(
             from manymodels.appending import with_training_rows
 
             if reg is None:
-                reg = Registry(registry)  # type: ignore[arg-type]
+                reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
             merged = with_training_rows(reg, spec, data)
             source = source or f"{describe_source(data)} (appended)"
             notes = {**(notes or {}), "append": merged.counts}
@@ -138,7 +151,7 @@ def train(
         notes = {**(notes or {}), **_table_notes(table)}
         wanted = _wanted_keys(table, only, spec.partition_by)
         if reg is None:
-            reg = Registry(registry)  # type: ignore[arg-type]
+            reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
         plan = _plan_run(reg, spec, table, source or describe_source(data), resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {})  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
@@ -161,6 +174,17 @@ class _Plan:
     champions: dict[str, Champion]
     fallback: Champion | None
     fallback_due: bool
+
+
+def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
+    """The champion a worker compares against. Its signature is checked here, in the driver,
+    which holds the key: the worker then gets a sha256 the key vouches for, and checks the
+    bytes against it, so the key never travels to workers."""
+    try:
+        verify(reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256)
+    except BadSignature as e:
+        return Champion(ref.version, ref.artifact_sha256, ref.last_time, error_text(e))
+    return Champion(ref.version, ref.artifact_sha256, ref.last_time)
 
 
 def _wanted_keys(
@@ -309,12 +333,8 @@ def _plan_run(
     fb = production.get(FALLBACK_KEY)
     pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
     fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
-    champions = {
-        k: Champion(production[k].version, production[k].artifact_sha256, production[k].last_time)
-        for k in todo.keys
-        if k in production
-    }
-    fallback = Champion(fb.version, fb.artifact_sha256, fb.last_time) if fb else None
+    champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
+    fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 
     if resume is not None:
         previous = reg.get_run(resume)

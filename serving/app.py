@@ -78,7 +78,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
-        registry = await run_in_threadpool(Registry.open, settings.registry)
+        registry = await run_in_threadpool(Registry.open, settings.registry, signer=settings.signer)
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None
         try:

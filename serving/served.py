@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
+from manymodels.signing import verify
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -124,16 +125,18 @@ def _floats(value: Any) -> bool:
 
 
 def load_served(registry: Registry, key: str, version: int) -> ServedModel:
-    """One version's model, verified against its sha256 before unpickling.
+    """One version's model: its signature checked (with a signing key), then its bytes
+    against their sha256, and only then unpickled.
 
     Raises what ``Registry.get_version`` raises for a missing partition or version (the
     precise message is worth a second query on that rare path), ``ArtifactNotFound`` /
-    ``ArtifactCorrupted`` for the artifact.
+    ``ArtifactCorrupted`` for the artifact, ``BadSignature`` (an ``ArtifactCorrupted``) for
+    a missing or wrong signature.
     """
     ref = registry.store.model_ref(key, version)
     if ref is None:
         registry.store.get_version(key, version)  # raises PartitionNotFound / VersionNotFound
         raise AssertionError(f"{key} v{version} has no row yet get_version found it")
-    sha, schema_json = ref
-    model = deserialize(registry.artifacts.get(sha))
-    return served_model(model, key, version, json.loads(schema_json))
+    verify(registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256)
+    model = deserialize(registry.artifacts.get(ref.artifact_sha256))
+    return served_model(model, key, version, json.loads(ref.feature_schema_json))

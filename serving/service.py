@@ -24,6 +24,7 @@ from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
+    BadSignature,
     DataError,
     PartitionNotFound,
     VersionNotFound,
@@ -245,6 +246,12 @@ class ModelService:
     def _load(self, key: str, version: int) -> ServedModel:
         try:
             return load_served(self.registry, key, version)
+        except BadSignature as e:
+            logger.error("refusing to serve %s v%d: %s", key, version, e)
+            raise ModelNotServed(
+                f"the artifact of partition '{key}' version {version} failed its signature "
+                "check; model not served"
+            ) from e
         except ArtifactCorrupted as e:
             logger.error("refusing to serve %s v%d: %s", key, version, e)
             raise ModelNotServed(

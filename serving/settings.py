@@ -2,7 +2,7 @@
 
 Nothing else under ``serving/`` reads the environment; ``Settings.from_env`` is the one place
 that does, and only for what must not appear on a command line (the admin token) or is a
-shared convention (``MANYMODELS_REGISTRY``)::
+shared convention (``MANYMODELS_REGISTRY``); the signing key likewise::
 
     settings = Settings.from_env(registry=Path("mmregistry"), port=8080)
     app = create_app(settings)
@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-RetrainBackend = Literal["ray", "local"]
+from manymodels.signing import Signer
+
+RetrainBackend = Literal["auto", "ray", "local"]
 
 ENV_REGISTRY = "MANYMODELS_REGISTRY"
 ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
@@ -32,12 +34,16 @@ class Settings:
 
     ``admin_token`` of ``None`` disables the mutating endpoints (they answer 403); it is never
     shown in ``repr`` so settings can be logged. Retrain jobs run on ``retrain_backend``:
+    ``"auto"`` (chosen per job by the pipeline; a one-partition retrain runs in this process),
     ``"ray"`` (an embedded Ray instance started on the first retrain and stopped with the app)
     or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
     ``retrain_history`` finished jobs are kept in memory. ``inline_loads=True`` loads a model
     missing from the cache on the event loop while loads stay quick (see
     ``ModelService.loads_inline``), ``False`` always in a worker thread; ``None`` (the
-    default) is ``True`` for a SQLite file with a local artifact directory.
+    default) is ``True`` for a SQLite file with a local artifact directory. ``signer``
+    (from ``MANYMODELS_SIGNING_KEY`` or ``MANYMODELS_SIGNING_KEY_FILE``) makes the router
+    refuse any version whose signature does not verify (``manymodels.signing``), and sign the
+    versions its retrains register.
     """
 
     registry: Path
@@ -49,10 +55,11 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     max_body_bytes: int = 10 * MiB
     max_batch_rows: int = 100_000
-    retrain_backend: RetrainBackend = "ray"
+    retrain_backend: RetrainBackend = "auto"
     retrain_workers: int = 1
     retrain_history: int = 100
     inline_loads: bool | None = None
+    signer: Signer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry", Path(self.registry))
@@ -72,7 +79,7 @@ class Settings:
             raise ValueError(f"max_batch_rows must be at least 1, not {self.max_batch_rows}")
         if self.retrain_backend not in get_args(RetrainBackend):
             raise ValueError(
-                f"retrain_backend must be 'ray' or 'local', not {self.retrain_backend!r}"
+                f"retrain_backend must be 'auto', 'ray' or 'local', not {self.retrain_backend!r}"
             )
         if self.retrain_workers < 1:
             raise ValueError(f"retrain_workers must be at least 1, not {self.retrain_workers}")
@@ -102,6 +109,9 @@ class Settings:
         token = _admin_token(env)
         if token is not None:
             values["admin_token"] = token
+        signer = Signer.from_env(env)
+        if signer is not None:
+            values["signer"] = signer
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "registry" not in values:
             raise ValueError(f"no registry given (pass registry= or set {ENV_REGISTRY})")

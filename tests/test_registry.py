@@ -135,9 +135,10 @@ def test_model_ref_is_the_artifact_and_schema_of_exactly_that_version(reg: Regis
     record(reg, "k=a")
     for key, version in [("k=a", 1), ("k=a", 2), ("k=b", 1)]:
         full = reg.get_version(key, version)
-        sha, schema_json = reg.store.model_ref(key, version) or ("", "")
-        assert sha == full.artifact_sha256
-        assert json.loads(schema_json) == full.feature_schema
+        ref = reg.store.model_ref(key, version)
+        assert ref is not None and ref.artifact_sha256 == full.artifact_sha256
+        assert json.loads(ref.feature_schema_json) == full.feature_schema
+        assert (ref.data_sha256, ref.signature) == (full.data_sha256, full.signature)
     assert reg.store.model_ref("k=a", 3) is None
     assert reg.store.model_ref("k=zzz", 1) is None
     assert reg.store.model_ref("k=a'; drop table model_versions; --", 1) is None

@@ -7,7 +7,7 @@ command line (an option out of range, an unknown option, a missing argument) is 
 too, with exit code 2.
 
 The commands live in modules by job: ``train`` (train, score, forecast), ``registry``
-(promote, rollback, gc, doctor, and the ``models`` and ``runs`` groups), ``intro`` (demo,
+(promote, rollback, gc, doctor, sign, and the ``models`` and ``runs`` groups), ``intro`` (demo,
 version) and ``serving.command`` (serve); ``errors`` holds the error handling every group
 shares and ``options`` the options several commands share. This module assembles the app in
 one place, so the order ``manymodels --help`` lists commands in is written down here rather
@@ -36,6 +36,7 @@ app.command()(registry.promote)
 app.command()(registry.rollback)
 app.command()(registry.gc)
 app.command()(registry.doctor)
+app.command()(registry.sign)
 app.command("serve")(serve)
 app.command()(intro.demo)
 app.command()(intro.version)

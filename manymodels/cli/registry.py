@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from manymodels.cli.errors import Group
-from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt
+from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt, signer
 
 models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
 runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
@@ -23,7 +23,7 @@ runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=
 def _open(registry: Path) -> Any:
     from manymodels.registry import Registry
 
-    return Registry.open(registry)
+    return Registry.open(registry, signer=signer())
 
 
 def promote(
@@ -130,7 +130,8 @@ def doctor(
 
     Prints each problem and exits 1 while any is left; prints one 'ok' line otherwise.
     Nothing is deleted: a missing or tampered artifact, or a run to resume, is reported
-    with what to do.
+    with what to do. With MANYMODELS_SIGNING_KEY set, unsigned versions and signatures that
+    do not verify are problems too ('manymodels sign' signs the former).
     """
     from manymodels import console
     from manymodels.doctor import check
@@ -153,6 +154,48 @@ def doctor(
         hint = f", {fixable} of them for --repair" if fixable and not repair else ""
         left = len(checkup.unresolved)
         typer.echo(f"error: {left} problem(s) in registry {registry}{hint}", err=True)
+        raise typer.Exit(1)
+
+
+def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) -> None:
+    """Sign the versions registered without a signature, with MANYMODELS_SIGNING_KEY.
+
+    While a signing key is set, a version without a valid signature is never loaded (by
+    serve, score, forecast or a retrain). Signing vouches for the registry as it is now: run
+    'manymodels doctor' first, and sign only a registry you trust. A signature already there
+    is never replaced; versions whose signature does not verify make this command exit 1.
+    """
+    from manymodels import console
+    from manymodels.exceptions import BadSignature
+
+    key = signer()
+    if key is None:
+        typer.echo(
+            "error: set MANYMODELS_SIGNING_KEY (or MANYMODELS_SIGNING_KEY_FILE) to sign with",
+            err=True,
+        )
+        raise typer.Exit(2)
+    with _open(registry) as reg:
+        signed = reg.sign_unsigned()
+        bad = 0
+        for r in reg.version_digests():
+            try:
+                key.verify(r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256)
+            except BadSignature:
+                bad += 1
+    if json_out:
+        console.print_json(
+            {"key_id": key.key_id, "signed": [{"key": k, "version": v} for k, v in signed],
+             "bad_signatures": bad}
+        )  # fmt: skip
+    else:
+        typer.echo(f"signed {len(signed)} version(s) with key {key.key_id}")
+    if bad:
+        typer.echo(
+            f"error: {bad} version(s) carry a signature that does not verify with this key; "
+            f"see: manymodels doctor --registry {registry}",
+            err=True,
+        )
         raise typer.Exit(1)
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt, signer
 
 
 def train(
@@ -74,6 +74,7 @@ def train(
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
+    signing = signer()
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
@@ -84,7 +85,7 @@ def train(
                 parsed, data, registry,
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
-                max_failed_fraction=max_failed_fraction,
+                max_failed_fraction=max_failed_fraction, signer=signing,
             )  # fmt: skip
     except RunFailed as e:
         _report(e.summary, registry, json_out=json_out)
@@ -186,6 +187,7 @@ def score(
     summary = score_file(
         data, out, registry,
         alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
+        signer=signer(),
     )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
@@ -233,7 +235,10 @@ def forecast(
         from manymodels.data import output_format, write_table
 
         output_format(out)  # a bad extension or directory fails before any work
-    frame = run_forecast(registry, partitions, horizon=horizon, future=future)
+    from manymodels.registry import Registry
+
+    with Registry.open(registry, signer=signer()) as reg:
+        frame = run_forecast(reg, partitions, horizon=horizon, future=future)
     n = len(frame) // horizon  # every partition has HORIZON rows
     if out is not None:
         write_table(frame, out)

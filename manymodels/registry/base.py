@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from manymodels.exceptions import PartitionNotFound
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction
+from manymodels.signing import Signer
 
 
 class StoreBase:
@@ -23,6 +24,7 @@ class StoreBase:
 
     url: str
     engine: Engine
+    signer: Signer | None = None  # set by ``Registry``: versions are signed as they are recorded
 
     def _begin(self) -> Any:
         return WriteTransaction(self.engine)

@@ -26,6 +26,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore, describe_url
+from manymodels.signing import Signer, verify
 
 DB_FILE = "registry.db"
 ARTIFACTS_DIR = "artifacts"
@@ -74,6 +75,7 @@ class Registry:
         db_url: str | None = None,
         artifacts: str | Path | ArtifactStore | None = None,
         create: bool = True,
+        signer: Signer | None = None,
     ) -> None:
         if root is None and (db_url is None or artifacts is None):
             raise RegistryError("give a registry directory, or both a db_url and an artifact store")
@@ -111,6 +113,8 @@ class Registry:
                     "or move the artifacts aside to start afresh)"
                 ) from e
             raise
+        self.signer = signer
+        self.store.signer = signer  # every version recorded through this registry is signed
         if create and self.read_only is not None:  # a writer: fail now, not at its first write
             self.close()
             self.require_writable("cannot open it for writing (reading works)")
@@ -216,7 +220,26 @@ class Registry:
         return LoadedModel(self.load_artifact(record), record)
 
     def load_artifact(self, record: ModelVersion) -> Any:
+        """The model of ``record``: its signature checked (with a signing key), then its bytes
+        against their sha256, and only then unpickled."""
+        self.verify(record)
         return deserialize(self.artifacts.get(record.artifact_sha256))
+
+    def verify(self, record: ModelVersion) -> None:
+        """Raise ``BadSignature`` unless the signing key vouches for ``record``'s digests; a
+        no-op without a key."""
+        verify(
+            self.signer, record.signature, record.key, record.version, record.artifact_sha256,
+            record.data_sha256,
+        )  # fmt: skip
+
+    def sign_unsigned(self) -> list[tuple[str, int]]:
+        """Sign every version registered without a signature (before a key was set); returns
+        their ``(key, version)``. Signing vouches for the rows as they are now: check the
+        registry (``manymodels doctor``) first."""
+        if self.signer is None:
+            raise RegistryError("no signing key is set: nothing to sign with")
+        return self.store.sign_unsigned(self.signer)
 
     def training_rows(
         self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
@@ -233,6 +256,7 @@ class Registry:
             raise ArtifactNotFound(
                 f"version {record.version} of '{record.key}' kept no training rows"
             )
+        self.verify(record)
         return decode_rows(self.artifacts.get(record.data_sha256))
 
     def has_fallback(self) -> bool:

@@ -93,6 +93,8 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     data_sha256: str | None = None
     """The rows it was trained on, as given (see ``Registry.training_rows``)."""
+    signature: str | None = None
+    """HMAC of its key, version and digests, when it was signed (``manymodels.signing``)."""
 
     @property
     def skill(self) -> float | None:

@@ -20,9 +20,15 @@ def _add_data_sha256(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN data_sha256 VARCHAR(64)")
 
 
+def _add_signature(conn: Connection) -> None:
+    """Versions registered before signing have none: ``manymodels sign`` signs them."""
+    conn.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN signature VARCHAR(128)")
+
+
 # recorded version → (the step that upgrades it, the version it leaves)
 STEPS: dict[str, tuple[Callable[[Connection], None], str]] = {
     "1": (_add_data_sha256, "2"),
+    "2": (_add_signature, "3"),
 }
 
 

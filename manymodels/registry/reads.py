@@ -34,6 +34,16 @@ class ProductionRef(NamedTuple):
     data_fingerprint: str
     last_time: Any  # newest time of its training data (JSON form), when the spec has one
     data_sha256: str | None = None  # its training rows in the artifact store
+    signature: str | None = None  # of its digests (``manymodels.signing``)
+
+
+class ModelRow(NamedTuple):
+    """What loading and feeding one version's model needs, and what vouches for it."""
+
+    artifact_sha256: str
+    feature_schema_json: str
+    data_sha256: str | None
+    signature: str | None
 
 
 class ReadsMixin(StoreBase):
@@ -79,22 +89,23 @@ class ReadsMixin(StoreBase):
             raise VersionNotFound(f"partition '{key}' has no version {version}")
         return got[0]
 
-    def model_refs(self, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int, str, str]]:
-        """``(key, version, artifact sha256, feature schema JSON)`` for many (key, version)
-        pairs: only what loading and feeding a model needs, one indexed lookup per pair in
-        batched queries (``get_versions`` builds whole entities, ~10× the work)."""
+    def model_refs(self, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int, ModelRow]]:
+        """``(key, version, ModelRow)`` for many (key, version) pairs: only what loading and
+        feeding a model needs, one indexed lookup per pair in batched queries
+        (``get_versions`` builds whole entities, ~10× the work)."""
         c = t.model_versions.c
-        out: list[tuple[str, int, str, str]] = []
+        out: list[tuple[str, int, ModelRow]] = []
         with self.engine.connect() as conn:
             for batch in batches(list(pairs)):
-                q = select(c.key, c.version, c.artifact_sha256, c.feature_schema_json).where(
-                    tuple_(c.key, c.version).in_(batch)
-                )
-                out += [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
+                q = select(
+                    c.key, c.version, c.artifact_sha256, c.feature_schema_json, c.data_sha256,
+                    c.signature,
+                ).where(tuple_(c.key, c.version).in_(batch))  # fmt: skip
+                out += [(r[0], r[1], ModelRow(r[2], r[3], r[4], r[5])) for r in conn.execute(q)]
         return out
 
-    def model_ref(self, key: str, version: int) -> tuple[str, str] | None:
-        """``(artifact sha256, feature schema JSON)`` of one version, or ``None``: a router's
+    def model_ref(self, key: str, version: int) -> ModelRow | None:
+        """What loading one version's model needs (``ModelRow``), or ``None``: a router's
         cache miss. At a high miss rate this read *is* the router's throughput, so it runs a
         statement compiled once on a pooled DBAPI connection (~12 µs); SQLAlchemy's execution
         path costs ~60 µs for the same indexed lookup, ``get_version`` ~380 µs."""
@@ -116,13 +127,13 @@ class ReadsMixin(StoreBase):
             raise RegistryError(f"registry database unavailable: {e}") from e
         finally:
             raw.close()  # back to the pool (a no-op once invalidated)
-        return (rows[0][0], rows[0][1]) if rows else None
+        return ModelRow(*rows[0]) if rows else None
 
     @functools.cached_property
     def _model_ref_statement(self) -> tuple[str, Callable[[str, int], Any]]:
         """The SQL text of ``model_ref`` in this database's dialect, and how to bind it."""
         c = t.model_versions.c
-        stmt = select(c.artifact_sha256, c.feature_schema_json).where(
+        stmt = select(c.artifact_sha256, c.feature_schema_json, c.data_sha256, c.signature).where(
             c.key == bindparam("k"), c.version == bindparam("v")
         )
         compiled = stmt.compile(dialect=self.engine.dialect)
@@ -164,14 +175,14 @@ class ReadsMixin(StoreBase):
                 q = (
                     select(
                         a.key, v.version, v.artifact_sha256, v.data_fingerprint,
-                        v.feature_schema_json, v.data_sha256,
+                        v.feature_schema_json, v.data_sha256, v.signature,
                     )
                     .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
                     .where(and_(a.alias == "production", a.key.in_(batch)))
                 )  # fmt: skip
-                for k, ver, sha, fp, schema, data in conn.execute(q):
+                for k, ver, sha, fp, schema, data, sig in conn.execute(q):
                     last = json.loads(schema).get("history", {}).get("time")
-                    out[k] = ProductionRef(ver, sha, fp, last, data)
+                    out[k] = ProductionRef(ver, sha, fp, last, data, sig)
         return out
 
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:

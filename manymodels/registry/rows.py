@@ -13,6 +13,7 @@ from manymodels.registry.entities import (
     NewVersion,
     Run,
 )
+from manymodels.signing import Signer
 
 
 def move_entity(r: Row[Any]) -> AliasMove:
@@ -54,15 +55,22 @@ VERSION_COLUMNS = (
     "key", "version", "run_id", "created_at", "estimator", "params_json", "metric", "score",
     "naive_score", "n_rows", "data_fingerprint", "feature_schema_json", "artifact_sha256",
     "artifact_size", "libraries_json", "candidates_json", "warnings_json", "validation_json",
-    "evaluation_json", "data_sha256",
+    "evaluation_json", "data_sha256", "signature",
 )  # fmt: skip
 
 
 def version_row(
-    v: NewVersion, number: int, run_id: str, stamp: str, libraries_json: str, memo: JsonMemo
+    v: NewVersion,
+    number: int,
+    run_id: str,
+    stamp: str,
+    libraries_json: str,
+    memo: JsonMemo,
+    signer: Signer | None = None,
 ) -> tuple[Any, ...]:
     """The ``VERSION_COLUMNS`` values of a new version: the caller encodes ``libraries`` once
-    per batch, and ``memo`` encodes the objects versions may share once."""
+    per batch, and ``memo`` encodes the objects versions may share once; with a ``signer``,
+    the row carries the signature of its digests."""
     return (
         v.key,
         number,
@@ -84,6 +92,7 @@ def version_row(
         memo(v.validation),
         encode_json(v.evaluation),  # made per partition (training.chunk._evaluation)
         v.data_sha256,
+        signer.sign(v.key, number, v.artifact_sha256, v.data_sha256) if signer else None,
     )
 
 
@@ -110,6 +119,7 @@ def version_entity(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         evaluation=json.loads(r.evaluation_json),
         aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
         data_sha256=r.data_sha256,
+        signature=r.signature,
     )
 
 

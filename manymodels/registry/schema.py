@@ -21,8 +21,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = "2"
-"""1 → 2: ``model_versions.data_sha256`` (see ``manymodels.registry.migrations``)."""
+SCHEMA_VERSION = "3"
+"""1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature`` (see
+``manymodels.registry.migrations``)."""
 
 metadata = MetaData()
 
@@ -91,6 +92,8 @@ model_versions = Table(
     Column("evaluation_json", Text, nullable=False, default="{}"),
     # the partition's input rows in the artifact store, for retraining by appending new rows
     Column("data_sha256", String(64)),
+    # HMAC of its key, version and digests when a signing key is set (manymodels.signing)
+    Column("signature", String(128)),
     UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
     Index("ix_model_versions_run", "run_id"),
     Index("ix_model_versions_sha", "artifact_sha256"),

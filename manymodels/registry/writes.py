@@ -32,6 +32,7 @@ from manymodels.registry.rows import (
     move_entity,
     version_row,
 )
+from manymodels.signing import Signer
 
 
 class WritesMixin(StoreBase):
@@ -57,7 +58,8 @@ class WritesMixin(StoreBase):
         champion it was made against (``evaluation["champion_version"]``): if production moved
         during the run (a manual promotion or rollback), the new version becomes a candidate.
         ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
-        of the partitions).
+        of the partitions). With a signing key (``self.signer``), each version's row carries the
+        signature of its digests from the start.
         """
         with self._begin() as conn:
             stamp = now()  # under the write lock: stamps follow commit order
@@ -91,7 +93,9 @@ class WritesMixin(StoreBase):
                     t.model_versions,
                     VERSION_COLUMNS,
                     [
-                        version_row(v, new_numbers[v.key], run_id, stamp, libraries_json, memo)
+                        version_row(
+                            v, new_numbers[v.key], run_id, stamp, libraries_json, memo, self.signer
+                        )
                         for v in versions
                     ],
                 )
@@ -135,6 +139,28 @@ class WritesMixin(StoreBase):
                 )
             )
         return new_numbers
+
+    def sign_unsigned(self, signer: Signer) -> list[tuple[str, int]]:
+        """Sign every version that has no signature, in one transaction; returns their
+        ``(key, version)``. A signature already there is never replaced: one that does not
+        verify may mark an altered row, and signing it again would vouch for it."""
+        c = t.model_versions.c
+        q = select(c.id, c.key, c.version, c.artifact_sha256, c.data_sha256).where(
+            c.signature.is_(None)
+        )
+        with self._begin() as conn:
+            rows = conn.execute(q.order_by(c.key, c.version)).all()
+            if rows:
+                conn.execute(
+                    update(t.model_versions)
+                    .where(c.id == bindparam("row"))
+                    .values(signature=bindparam("sig")),
+                    [
+                        {"row": r.id, "sig": signer.sign(r.key, r.version, r[3], r.data_sha256)}
+                        for r in rows
+                    ],
+                )
+        return [(r.key, r.version) for r in rows]
 
     def set_alias(
         self,

@@ -21,6 +21,7 @@ from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import make_chunks, make_plan
 from manymodels.scoring.worker import score_chunk, task_error
+from manymodels.signing import Signer
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,23 @@ def score(
     backend: Backend | str = "ray",
     ray_address: str | None = None,
     skip_unknown: bool = False,
+    signer: Signer | None = None,
 ) -> pd.DataFrame:
     """Score every row of ``data`` (a DataFrame, or a .csv / .parquet path) with its
     partition's model at ``alias``; ``score_table`` also returns the summary.
 
     Raises ``DataError`` for a missing or mistyped key or feature column, and for keys with
     neither a model nor a fallback (``skip_unknown`` leaves their prediction empty instead);
-    ``ArtifactCorrupted`` when a model's bytes fail their sha256 check.
+    ``ArtifactCorrupted`` when a model's bytes fail their sha256 check, ``BadSignature`` (one
+    of them) when a ``signer`` is given, for a registry opened here, and a version's signature
+    is missing or wrong: the driver checks every signature before any task is shipped.
 
         frame = score("next_week.csv", "./mmregistry", backend="local")
         frame.loc[frame.fallback, ["store", "brand", "prediction"]]
     """
     return score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown,
+        skip_unknown=skip_unknown, signer=signer,
     ).frame  # fmt: skip
 
 
@@ -83,12 +87,13 @@ def score_table(
     backend: Backend | str = "ray",
     ray_address: str | None = None,
     skip_unknown: bool = False,
+    signer: Signer | None = None,
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
     source = describe_source(data)
     df = read_table(data)
-    reg = registry if isinstance(registry, Registry) else Registry.open(registry)
+    reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
     try:
         plan = make_plan(df, reg, source=source, alias=alias, skip_unknown=skip_unknown)
     finally:
@@ -141,6 +146,7 @@ def score_file(
     backend: Backend | str = "ray",
     ray_address: str | None = None,
     skip_unknown: bool = False,
+    signer: Signer | None = None,
 ) -> ScoreSummary:
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
@@ -148,7 +154,7 @@ def score_file(
     output_format(out)  # a bad extension or directory fails before any work
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown,
+        skip_unknown=skip_unknown, signer=signer,
     )  # fmt: skip
     write_table(result.frame, out)
     return result.summary

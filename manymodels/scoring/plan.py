@@ -22,6 +22,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.signing import verify
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
 # ``partition`` is the row's own key (canonical), ``served_by`` the registry key whose model
@@ -169,12 +170,17 @@ def _refs(
     reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, int], ModelRef]]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
-    all of them) share one entry."""
+    all of them) share one entry. With a signing key, a version whose signature does not
+    verify fails the whole job (``BadSignature``) before any task is shipped."""
     schemas: list[dict[str, Any]] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
     parsed: dict[str, dict[str, Any]] = {}  # schema JSON text → parsed, once per distinct text
-    for key, version, sha, schema_json in reg.store.model_refs(pairs):
+    for key, version, row in reg.store.model_refs(pairs):
+        # The driver holds the key: workers get only sha256s it vouches for, and check the
+        # bytes against them before unpickling.
+        verify(reg.signer, row.signature, key, version, row.artifact_sha256, row.data_sha256)
+        sha, schema_json = row.artifact_sha256, row.feature_schema_json
         fs = parsed.get(schema_json)
         if fs is None:
             fs = parsed[schema_json] = json.loads(schema_json)

@@ -32,6 +32,9 @@ class Champion:
     version: int
     artifact_sha256: str
     last_time: Any = None
+    refused: str | None = None
+    """Why it must not be loaded (its signature did not verify, checked by the driver,
+    which holds the signing key): it is then never unpickled, and cannot be evaluated."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ def load_champion(champion: Champion | None, store: ArtifactStore) -> tuple[Any 
     """The production model to compare against; a load failure is recorded, not raised."""
     if champion is None:
         return None, None
+    if champion.refused is not None:
+        return None, champion.refused
     try:
         return deserialize(store.get(champion.artifact_sha256)), None
     except Exception as e:
