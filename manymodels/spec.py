@@ -176,6 +176,23 @@ class Decision(_Frozen):
     min_positives: Annotated[int, Field(ge=1)] = 5
 
 
+class Calibration(_Frozen):
+    """Calibrated probabilities per partition: the chosen candidate wrapped in scikit-learn's
+    ``CalibratedClassifierCV`` (``sigmoid`` or ``isotonic``, ``folds`` stratified folds) where
+    the partition has at least ``min_rows_per_class`` rows of each class; elsewhere it serves
+    as fitted, and its version says why (``validation.calibration``)."""
+
+    method: Literal["sigmoid", "isotonic"]
+    folds: Annotated[int, Field(ge=2, le=10)] = 3
+    min_rows_per_class: Annotated[int, Field(ge=2)] = 10
+
+    @model_validator(mode="after")
+    def _enough_rows_for_folds(self) -> Calibration:
+        if self.min_rows_per_class < self.folds:
+            raise ValueError("min_rows_per_class must be at least folds (each fold needs a row)")
+        return self
+
+
 class Spec(_Frozen):
     """A validated, immutable description of one many-models job.
 
@@ -224,6 +241,7 @@ class Spec(_Frozen):
     promotion: Promotion = Field(default_factory=Promotion)
     selection: Selection = Field(default_factory=Selection)
     decision: Decision | None = None
+    calibration: Calibration | None = None
 
     @field_validator("partition_by")
     @classmethod
@@ -287,6 +305,8 @@ class Spec(_Frozen):
         _check_metric(self.metric_name, self.task)
         if self.decision is not None and self.task != "classification":
             raise ValueError('[decision] thresholds need task = "classification"')
+        if self.calibration is not None and self.task != "classification":
+            raise ValueError('[calibration] needs task = "classification"')
         return self
 
     # -- derived, never stored -------------------------------------------------------------
@@ -374,6 +394,7 @@ def _later_defaults() -> dict[str, Any]:
         "bad_rows": "error",
         "selection": Selection().model_dump(mode="json"),
         "decision": None,
+        "calibration": None,
     }
 
 

@@ -272,3 +272,34 @@ def test_best_threshold_lies_midway_below_the_best_cut(
 def test_decision_needs_a_classification_spec() -> None:
     with pytest.raises(SpecError, match="decision"):
         Spec.from_dict(spec(task="regression", metric=None))
+
+
+def test_calibration_wraps_partitions_with_enough_rows_of_each_class() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 2))
+    y = (X[:, 0] + rng.normal(0, 0.5, 60) > 0).astype(int)
+    s = Spec.from_dict(spec(calibration={"method": "sigmoid"}, validation={"size": 20}))
+    fitted = fit_partition(X, y, s, key="u", time_ordered=True)
+    assert isinstance(fitted.model, CalibratedClassifierCV)
+    assert fitted.validation["calibration"] == {"method": "sigmoid", "folds": 3, "validated": True}
+    assert fitted.model.predict_proba(X[:4]).shape == (4, 2)
+
+    rare = np.zeros(60, dtype=int)
+    rare[[3, 10, 17, 25, 33, 41, 48, 55]] = 1  # 8 positives < min_rows_per_class 10
+    fitted = fit_partition(X, rare, s, key="u", time_ordered=True)
+    assert not isinstance(fitted.model, CalibratedClassifierCV)
+    assert fitted.validation["calibration"]["reason"].startswith("8 row(s) of a class")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"task": "regression", "metric": None, "decision": None}, "calibration"),
+        ({"calibration": {"method": "sigmoid", "folds": 5, "min_rows_per_class": 3}}, "folds"),
+    ],
+)
+def test_calibration_options_are_checked(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        Spec.from_dict({**spec(calibration={"method": "isotonic"}), **change})

@@ -13,13 +13,13 @@ threshold that turns a probability into a label.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from manymodels.classes import ClassPrior
-from manymodels.spec import Decision
+from manymodels.spec import Calibration, Decision
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
 
@@ -102,6 +102,43 @@ def quality(
         "brier": brier(truth, proba, classes),
         "calibration_error": calibration_error(truth, proba, classes),
     }
+
+
+def calibrate(
+    make: Callable[[], Any],
+    X: Any,
+    y: np.ndarray,
+    splits: Sequence[Split],
+    calibration: Calibration,
+) -> tuple[Any | None, list[Any] | None, dict[str, Any]]:
+    """The chosen candidate wrapped for calibration (unfitted), its calibrated fits on each
+    split's training rows (``None`` when one split has too few rows of a class for the folds:
+    the validation figures are then the uncalibrated fits'), and what the version records. No
+    wrapper when the partition has fewer than ``min_rows_per_class`` rows of a class."""
+    from sklearn.calibration import CalibratedClassifierCV
+
+    least = _least_class(y)
+    if least < calibration.min_rows_per_class:
+        why = f"{least} row(s) of a class < min_rows_per_class {calibration.min_rows_per_class}"
+        return None, None, {"method": None, "reason": why}
+
+    def wrapped() -> Any:
+        return CalibratedClassifierCV(make(), method=calibration.method, cv=calibration.folds)
+
+    fits: list[Any] | None = []
+    for tr, _ in splits:
+        if fits is None or _least_class(y[tr]) < calibration.folds:
+            fits = None
+            break
+        fits.append(wrapped().fit(take(X, tr), y[tr]))
+    record = {"method": calibration.method, "folds": calibration.folds, "validated": bool(fits)}
+    return wrapped(), fits, record
+
+
+def _least_class(y: np.ndarray) -> int:
+    """Rows of the rarest class (0 with fewer than two classes)."""
+    _, counts = np.unique(y, return_counts=True)
+    return int(counts.min()) if len(counts) >= 2 else 0
 
 
 def single_class(y: np.ndarray, splits: Sequence[Split]) -> str | None:

@@ -182,6 +182,18 @@ def fit_partition(
                 cand, params, categorical=categorical, numeric=numeric, seed=spec.seed
             )
             estimator = cand.estimator
+        calibration: dict[str, Any] = {}
+        if spec.calibration is not None and chosen == "candidate" and prior is not None:
+
+            def chosen_model(c: Any = cand, p: dict[str, Any] = params) -> Any:
+                return cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
+
+            wrapped, fits, calibration = classify.calibrate(
+                chosen_model, X, y, splits, spec.calibration
+            )
+            if wrapped is not None:
+                model = wrapped
+                best_fits = fits or best_fits
         model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
@@ -208,6 +220,7 @@ def fit_partition(
             "folds": len(splits),
             "rows": n_valid,
             **probability,
+            **({"calibration": calibration} if calibration else {}),
         },
         warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught})[:5],
         comparison=comparison,
