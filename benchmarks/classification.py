@@ -10,9 +10,9 @@ click with their own logistic rule. Five more days per user are kept out of trai
 score every method:
 
 * **manymodels** — ``train(spec, df)``: ``LogisticRegression`` (``scale = true``, ``C`` in
-  0.1 / 1), ``metric = "roc_auc"``, validation the last 5 rows, a pooled fallback, a cost
-  threshold (fp 1, fn 20); each user is scored by its production version (constant
-  probabilities for a single-class user);
+  0.1 / 1), ``metric = "roc_auc"`` (or ``--metric``), validation the last 5 rows, a pooled
+  fallback, a cost threshold (fp 1, fn 20); each user is scored by its production version
+  (constant probabilities for a single-class user);
 * **global model alone** — the run's pooled fallback model for every user;
 * **base rate** — the training rows' click rate for every user.
 
@@ -66,7 +66,7 @@ def per_user(users: int, *, single_share: float = 0.3, seed: int = 0) -> pd.Data
     )
 
 
-def spec() -> dict[str, Any]:
+def spec(metric: str = "roc_auc") -> dict[str, Any]:
     return {
         "name": "clicks",
         "task": "classification",
@@ -74,7 +74,7 @@ def spec() -> dict[str, Any]:
         "target": "clicked",
         "time_column": "day",
         "features": ["x1", "x2"],
-        "metric": "roc_auc",
+        "metric": metric,
         "min_rows": 10,
         "validation": {"strategy": "last", "size": 5},
         "candidates": [
@@ -106,12 +106,12 @@ def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return gap / len(p)
 
 
-def measure(users: int, backend: str, workdir: Path) -> dict[str, Any]:
+def measure(users: int, backend: str, workdir: Path, metric: str) -> dict[str, Any]:
     df = per_user(users)
     train_df = df[df["day"] <= ROWS]
     test = df[df["day"] > ROWS]
     root = workdir / f"registry-{users}"
-    seconds, summary = timed(lambda: train(spec(), train_df, root, backend=backend))
+    seconds, summary = timed(lambda: train(spec(metric), train_df, root, backend=backend))
     run = summary.run
     methods: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
     truth: list[np.ndarray] = []
@@ -169,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[2000])
     parser.add_argument("--backend", choices=["ray", "local"], default="ray")
+    parser.add_argument("--metric", default="roc_auc", help="the spec's metric (roc_auc)")
     parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
     args = parser.parse_args()
     if args.smoke:
@@ -178,7 +179,7 @@ def main() -> None:
         print(f"Ray start-up: {start_ray():.1f} s (not counted below)\n")
     workdir = Path(tempfile.mkdtemp(prefix="manymodels-classification-"))
     try:
-        results = [measure(n, args.backend, workdir) for n in args.users]
+        results = [measure(n, args.backend, workdir, args.metric) for n in args.users]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = []
