@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -92,30 +91,33 @@ class Signer:
     ) -> None:
         """Return if ``signature`` vouches for these digests under this key, else raise
         ``BadSignature`` saying whether it is missing, another key's, or wrong."""
-        what = f"version {version} of partition '{key}'"
         if signature is None:
             raise BadSignature(
-                f"{what} is not signed and a signing key is set: refusing to load it (sign "
-                "the versions you trust with `manymodels sign`)"
+                f"version {version} of partition '{key}' is not signed and a signing key is "
+                "set: refusing to load it (sign the versions you trust with `manymodels sign`)"
             )
         scheme, _, rest = signature.partition(":")
         key_id, _, mac = rest.partition(":")
         if scheme == SCHEME and key_id != self.key_id and mac:
             raise BadSignature(
-                f"{what} is signed with another key (id {key_id[:8]}, this key's is "
-                f"{self.key_id}): refusing to load it"
+                f"version {version} of partition '{key}' is signed with another key (id "
+                f"{key_id[:8]}, this key's is {self.key_id}): refusing to load it"
             )
         expected = self._mac(key, version, artifact_sha256, data_sha256)
         if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise BadSignature(
-                f"the signature of {what} does not match its digests: its registry row was "
-                "altered; refusing to load it"
+                f"the signature of version {version} of partition '{key}' does not match its "
+                "digests: its registry row was altered; refusing to load it"
             )
 
     def _mac(self, key: str, version: int, artifact_sha256: str, data_sha256: str | None) -> str:
-        # JSON: an unambiguous encoding of the fields, whatever characters a key holds
-        message = json.dumps(["manymodels-v1", key, version, artifact_sha256, data_sha256])
-        return hmac.new(self.key, message.encode("utf-8"), hashlib.sha256).hexdigest()
+        # Unambiguous whatever characters a key holds: the key is length-prefixed, and the
+        # other fields (an integer, hex digests, "-" for none) hold no newline. One-shot
+        # ``hmac.digest`` and no JSON: ~1/3 of the cost, on every cold load of the router.
+        message = (
+            f"manymodels-v1\n{len(key)}:{key}\n{version}\n{artifact_sha256}\n{data_sha256 or '-'}"
+        )
+        return hmac.digest(self.key, message.encode("utf-8"), "sha256").hex()
 
 
 def verify(

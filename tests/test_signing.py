@@ -176,6 +176,7 @@ def test_a_retrain_never_loads_a_forged_champion(root: Path, tmp_path: Path) -> 
         reg.load_model(PART, 2)  # the new version is signed
 
 
+@pytest.mark.slow  # a real uvicorn router: 5.6–11 s on the busy 2-core machine (imports, start-up)
 def test_a_router_refuses_a_forged_version_as_a_tampered_one(root: Path, tmp_path: Path) -> None:
     tripwire = tmp_path / "tripwire"
     forge(root, tripwire)
