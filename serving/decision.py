@@ -13,6 +13,7 @@ batch path's stacked linear scoring untouched.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -28,7 +29,8 @@ from serving.served import ServedModel
 Row = Mapping[str, Any]
 Pair = tuple[str, int]
 
-_DECIDES: dict[Pair, bool] = {}  # (key, version) → labels by default; versions never change
+# per router (service): (key, version) → labels by default; a version never changes
+_DECIDES: weakref.WeakKeyDictionary[object, dict[Pair, bool]] = weakref.WeakKeyDictionary()
 _DECIDES_MAX = 100_000
 
 
@@ -38,16 +40,18 @@ class Labels:
     threshold: float
 
 
-def decides(pair: Pair, load: Callable[[], ServedModel]) -> bool:
-    """Whether the version ``pair`` labels its rows by default (its schema has a threshold).
+def decides(router: object, pair: Pair, load: Callable[[], ServedModel]) -> bool:
+    """Whether the version ``pair`` of ``router``'s registry labels its rows by default (its
+    schema has a threshold).
 
-    Remembered per version (versions are immutable), so a request asks the model cache only
-    the first time it meets a version: the scoring path already counted its own hit."""
-    known = _DECIDES.get(pair)
+    Remembered per router and version (versions are immutable), so a request asks the model
+    cache only the first time it meets a version: the scoring path already counted its hit."""
+    memo = _DECIDES.setdefault(router, {})
+    known = memo.get(pair)
     if known is None:
-        if len(_DECIDES) >= _DECIDES_MAX:
-            _DECIDES.clear()
-        known = _DECIDES[pair] = bool(load().feature_schema.get("decision"))
+        if len(memo) >= _DECIDES_MAX:
+            memo.clear()
+        known = memo[pair] = bool(load().feature_schema.get("decision"))
     return known
 
 
@@ -81,6 +85,7 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
 
 
 def label_answers(
+    router: object,
     load: Callable[[Pair], ServedModel],
     rows: Sequence[Row],
     answers: list[dict[str, Any]],
@@ -93,7 +98,7 @@ def label_answers(
     for i, answer in enumerate(answers):
         by_model.setdefault((answer["served_by"], answer["version"]), []).append(i)
     for pair, idx in by_model.items():
-        if threshold is None and not decides(pair, partial(load, pair)):
+        if threshold is None and not decides(router, pair, partial(load, pair)):
             continue
         found = label_rows(load(pair), [rows[i] for i in idx], threshold)
         for n, i in enumerate(idx):

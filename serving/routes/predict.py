@@ -125,7 +125,9 @@ async def predict_partition(
         rows=len(body.rows),
     )  # fmt: skip
     labels = None
-    if threshold is not None or decision.decides((t.key, t.version), lambda: service.model(t)):
+    if threshold is not None or decision.decides(
+        service, (t.key, t.version), lambda: service.model(t)
+    ):
         labels = decision.label_rows(service.model(t), body.rows, threshold)
     return PartitionPredictions(
         partition=t.partition,
@@ -163,6 +165,8 @@ async def predict_rows(
     out = await run_in_threadpool(
         service.score_rows, body.rows, with_probabilities=probabilities, fallback=fallback
     )
-    decision.label_answers(lambda pair: service.cache.get(*pair), body.rows, out, threshold)
+    decision.label_answers(
+        service, lambda pair: service.cache.get(*pair), body.rows, out, threshold
+    )
     log_fields(request.scope, rows=len(body.rows))
     return {"predictions": out}
