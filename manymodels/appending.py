@@ -19,6 +19,7 @@ from manymodels.data import DataSource, describe_source, parse_time, read_table
 from manymodels.exceptions import DataError
 from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
+from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.training.history import decode_rows
 
@@ -50,11 +51,13 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     kept: list[pd.DataFrame] = []
     without = 0
     for key in keys:
-        digest = latest.get(key)
-        if digest is None:
+        ref = latest.get(key)
+        if ref is None or ref.data_sha256 is None:
             without += 1  # a new partition, or a version trained before rows were kept
             continue
-        kept.append(decode_rows(reg.artifacts.get(digest)))
+        # with a signing key, rows its signature does not vouch for are never read
+        verify(reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256)
+        kept.append(decode_rows(reg.artifacts.get(ref.data_sha256)))
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
     old = pd.concat(kept, ignore_index=True)

@@ -176,6 +176,22 @@ def test_a_retrain_never_loads_a_forged_champion(root: Path, tmp_path: Path) -> 
         reg.load_model(PART, 2)  # the new version is signed
 
 
+def test_appending_never_reads_rows_the_key_does_not_vouch_for(root: Path) -> None:
+    """Another partition's training rows swapped in for pid=0's: refused before reading."""
+    with sqlite3.connect(root / "registry.db") as conn:
+        conn.execute(
+            "UPDATE model_versions SET data_sha256 = (SELECT data_sha256 FROM model_versions "
+            "WHERE key = 'pid=1') WHERE key = ?",
+            (PART,),
+        )
+    df = linear_frame(3, 30)
+    new = df[df.pid == 0].assign(t=df["t"] + 100)
+    with pytest.raises(BadSignature, match="does not match"):
+        train(SPEC, new, root, backend="local", signer=SIGNER, append=True)
+    with Registry.open(root, signer=SIGNER) as reg, pytest.raises(BadSignature):
+        reg.training_rows(PART)
+
+
 @pytest.mark.slow  # a real uvicorn router: 5.6–11 s on the busy 2-core machine (imports, start-up)
 def test_a_router_refuses_a_forged_version_as_a_tampered_one(root: Path, tmp_path: Path) -> None:
     tripwire = tmp_path / "tripwire"

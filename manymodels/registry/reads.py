@@ -23,6 +23,7 @@ from manymodels.exceptions import (
 )
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
+from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import batches
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary
 from manymodels.registry.rows import move_entity, version_entity
@@ -190,23 +191,28 @@ class ReadsMixin(StoreBase):
         time each partition was trained, promoted or not."""
         return self._latest(keys, t.model_versions.c.data_fingerprint)
 
-    def latest_data(self, keys: Sequence[str]) -> dict[str, str | None]:
-        """``{key: training rows of its newest version}`` (``None``: it kept none): the rows
-        known so far, promoted or not, which appending new rows builds on."""
-        return self._latest(keys, t.model_versions.c.data_sha256)
+    def latest_data(self, keys: Sequence[str]) -> dict[str, VersionDigests]:
+        """``{key: digests of its newest version}``: its training rows (``data_sha256``,
+        ``None`` when it kept none) are the rows known so far, promoted or not, which appending
+        new rows builds on; its signature vouches for them."""
+        v = t.model_versions.c
+        found = self._latest(keys, v.version, v.artifact_sha256, v.data_sha256, v.signature)
+        return {k: VersionDigests(k, *row) for k, row in found.items()}
 
-    def _latest(self, keys: Sequence[str], column: Any) -> dict[str, Any]:
-        """One column of each key's newest version, in batched joins."""
+    def _latest(self, keys: Sequence[str], *columns: Any) -> dict[str, Any]:
+        """Columns of each key's newest version (a value, or a tuple of several), in batched
+        joins."""
         p, v = t.partitions.c, t.model_versions.c
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for batch in batches(keys):
                 q = (
-                    select(p.key, column)
+                    select(p.key, *columns)
                     .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
                     .where(p.key.in_(batch))
                 )
-                out.update(dict(conn.execute(q).all()))
+                for key, *values in conn.execute(q):
+                    out[key] = values[0] if len(columns) == 1 else tuple(values)
         return out
 
     def alias_table(self, alias: str = "production", *, since: str | None = None) -> dict[str, int]:
