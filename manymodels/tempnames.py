@@ -71,5 +71,20 @@ def writer_alive(name: str) -> bool | None:
     match = TEMP_NAME.fullmatch(name)
     if match is None or match["machine"] != MACHINE or match["start"] == "x":
         return None
-    now = process(int(match["pid"]))
+    pid = int(match["pid"])
+    now = process(pid)
+    if now is None and _hidden(pid):
+        return None  # it runs, but /proc hides it (``hidepid``): its start time is unknown
     return now is not None and now[0] not in ("Z", "X") and now[1] == match["start"]
+
+
+def _hidden(pid: int) -> bool:
+    """A process that runs though ``/proc`` does not show it: signal 0 is refused (EPERM)
+    rather than finding no such process (ESRCH)."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except (ProcessLookupError, OverflowError, OSError):
+        return False
+    return True  # ours to signal, yet not in /proc: do not take it for dead
