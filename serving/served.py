@@ -60,6 +60,9 @@ class Affine:
     intercept: Any
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    # for one output: ``[mean | scale | coef | intercept]`` in one row (a missing scaler as
+    # mean 0, scale 1, which change no bit), stacked with other models' by a batch
+    packed: np.ndarray | None = None
 
     def accepts(self, X: Any) -> bool:
         return (
@@ -72,11 +75,12 @@ class Affine:
         )
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        if self.mean is not None:
-            X = X - self.mean
-        if self.scale is not None:
-            X = X / self.scale
-        return X @ (self.coef if self.coef.ndim == 1 else self.coef.T) + self.intercept
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow answers null
+            if self.mean is not None:
+                X = X - self.mean
+            if self.scale is not None:
+                X = X / self.scale
+            return X @ (self.coef if self.coef.ndim == 1 else self.coef.T) + self.intercept
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,7 @@ class ServedModel:
     version: int
     feature_schema: Mapping[str, Any]
     affine: Affine | None = None  # set when predict is an affine map of X
+    layout: tuple[Any, ...] = ()  # what its input is built from: equal layouts, same input
 
     def predict(self, X: Any) -> Any:
         if self.affine is not None and self.affine.accepts(X):
@@ -96,7 +101,19 @@ class ServedModel:
 
 
 def served_model(model: Any, key: str, version: int, schema: Mapping[str, Any]) -> ServedModel:
-    return ServedModel(model, key, version, schema, affine_of(model))
+    return ServedModel(model, key, version, schema, affine_of(model), layout_of(schema))
+
+
+def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What ``model_input`` reads from a schema: models with equal layouts (partitions of one
+    spec) take the same input for the same rows, so a batch builds it once for all of them."""
+    features = tuple(schema.get("features", ()))
+    dtypes = schema.get("dtypes", {})
+    return (
+        features,
+        tuple(str(dtypes.get(f, "float64")) for f in features),
+        schema.get("input", "numpy"),
+    )
 
 
 def affine_of(model: Any) -> Affine | None:
@@ -112,12 +129,31 @@ def affine_of(model: Any) -> Affine | None:
     if not isinstance(coef, np.ndarray) or not _floats(coef) or coef.ndim not in (1, 2):
         return None
     if scaler is None:
-        return Affine(coef, model.intercept_)
+        return Affine(coef, model.intercept_, packed=_packed(coef, model.intercept_))
     mean = scaler.mean_ if scaler.with_mean else None
     scale = scaler.scale_ if scaler.with_std else None
     if not all(v is None or (_floats(v) and v.shape == (coef.shape[-1],)) for v in (mean, scale)):
         return None
-    return Affine(coef, model.intercept_, mean, scale)
+    return Affine(coef, model.intercept_, mean, scale, _packed(coef, model.intercept_, mean, scale))
+
+
+def _packed(
+    coef: np.ndarray,
+    intercept: Any,
+    mean: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+) -> np.ndarray | None:
+    if coef.ndim != 1 or np.ndim(intercept) != 0:
+        return None
+    n = coef.shape[0]
+    return np.concatenate(
+        [
+            np.zeros(n) if mean is None else mean,
+            np.ones(n) if scale is None else scale,
+            coef,
+            [float(intercept)],
+        ]
+    )
 
 
 def _floats(value: Any) -> bool:

@@ -28,21 +28,21 @@ from manymodels.exceptions import (
     DataError,
     PartitionNotFound,
     VersionNotFound,
-    first_line,
 )
 from manymodels.partition import (
     FALLBACK_KEY,
     decode_key,
-    encode_key,
     normalize_key,
     numbers_as_trained,
 )
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
+from serving import batch
 from serving.aliases import AliasTable
+from serving.batch import predict_one
 from serving.cache import CacheStats, ModelCache
-from serving.errors import ModelNotServed, ScoringFailed
-from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
+from serving.errors import ModelNotServed
+from serving.rows import model_input
 from serving.served import ServedModel, load_served
 
 logger = logging.getLogger("manymodels.serving")
@@ -189,6 +189,14 @@ class ModelService:
             )
         return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
 
+    def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
+        """``resolve`` for a key already in canonical form (one the batch path encoded): a
+        production key costs one dict lookup, without parsing the key again."""
+        current = self.aliases.get(key)
+        if current is not None:
+            return Target(key, key, current, key == FALLBACK_KEY, from_alias=True)
+        return self.resolve(key, fallback=fallback)
+
     def score_inline(
         self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
     ) -> Scored | None:
@@ -296,77 +304,21 @@ class ModelService:
         else:
             loaded = model
         X = model_input(rows, loaded.feature_schema)
-        preds, proba = _predict(loaded, X, with_probabilities)
+        preds, proba = predict_one(loaded, X, with_probabilities)
         fell_back = target.fallback and target.partition != FALLBACK_KEY
-        self._count(len(rows), int(fell_back), len(rows) if fell_back else 0)
+        self.count(len(rows), int(fell_back), len(rows) if fell_back else 0)
         return Scored(target, preds, proba)
 
     def score_rows(
         self, rows: Sequence[Row], *, with_probabilities: bool = False, fallback: bool = True
     ) -> list[dict[str, Any]]:
-        """Score rows that each carry their key columns: grouped by partition once, one
-        ``predict`` per model (every unknown key shares the fallback's), answers in row order.
+        """Score rows that each carry their key columns (``serving.batch``): grouped by
+        partition once, answers in row order.
 
         Unknown keys with no fallback model, or with ``fallback`` false, are one 404 naming the
         first ten of them (in row order) before anything is scored: no partial answers."""
-        columns = self.partition_by()
-        if not columns:
-            raise PartitionNotFound("the registry has no models in production yet")
-        groups = _group(rows, columns)
-        targets: dict[str, Target] = {}
-        unknown: list[str] = []
-        for key in groups:
-            try:
-                targets[key] = self.resolve(key, fallback=fallback)
-            except PartitionNotFound:
-                unknown.append(key)
-        if unknown:
-            shown = ", ".join(f"'{k}'" for k in unknown[:10])
-            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-            why = REFUSED if not fallback else "and the registry has no fallback model"
-            raise PartitionNotFound(f"no partition {shown}{more} in production, {why}")
-        by_model: dict[tuple[str, int], list[int]] = {}
-        asked: dict[tuple[str, int], list[str]] = {}  # the keys each model answers for
-        for key, idx in groups.items():
-            t = targets[key]
-            by_model.setdefault((t.key, t.version), []).extend(idx)
-            asked.setdefault((t.key, t.version), []).append(key)
-
-        inputs: list[tuple[ServedModel, list[int], Any]] = []
-        errors: list[dict[str, Any]] = []
-        n_errors = 0
-        for pair, idx in by_model.items():
-            fresh, loaded = self.load(targets[asked[pair][0]])
-            if fresh.version != pair[1]:  # its alias moved on: so did the answer
-                for key in asked[pair]:
-                    targets[key] = replace(targets[key], version=fresh.version)
-            try:
-                X = model_input([rows[i] for i in idx], loaded.feature_schema, idx)
-            except InvalidRows as e:
-                errors += e.errors
-                n_errors += e.total
-                continue
-            inputs.append((loaded, idx, X))
-        if n_errors:
-            errors.sort(key=lambda err: err["loc"][2])
-            raise InvalidRows(errors, n_errors)
-
-        out: list[dict[str, Any]] = [{} for _ in rows]
-        for loaded, idx, X in inputs:
-            preds, proba = _predict(loaded, X, with_probabilities)
-            for n, i in enumerate(idx):
-                out[i]["prediction"] = preds[n]
-                if proba is not None:
-                    out[i]["probabilities"] = proba[n]
-        for key, idx in groups.items():
-            t = targets[key]
-            for i in idx:
-                out[i].update(
-                    partition=key, served_by=t.key, version=t.version, fallback=t.fallback
-                )
-        fell_back = [k for k, t in targets.items() if t.fallback and t.partition != FALLBACK_KEY]
-        self._count(len(rows), len(fell_back), sum(len(groups[k]) for k in fell_back))
-        return out
+        planned = batch.plan(self, rows, fallback=fallback)
+        return batch.score(self, planned, rows, with_probabilities=with_probabilities)
 
     # ------------------------------------------------------------------------ aliases
     def promote(self, text: str, version: int, *, reason: str) -> AliasMove:
@@ -409,7 +361,7 @@ class ModelService:
         return key
 
     # ------------------------------------------------------------------------ figures
-    def _count(self, rows: int, fallback_uses: int, fallback_rows: int) -> None:
+    def count(self, rows: int, fallback_uses: int, fallback_rows: int) -> None:
         with self._counts_lock:
             self._counts["predicted_rows"] += rows
             self._counts["fallback_uses"] += fallback_uses
@@ -436,72 +388,3 @@ def local_registry(registry: Registry) -> bool:
     return registry.store.engine.dialect.name == "sqlite" and isinstance(
         registry.artifacts, LocalArtifactStore
     )
-
-
-def _group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
-    """``{canonical key: [row indexes]}`` in one pass; a missing or unusable key value is a 422.
-
-    Each distinct tuple of key values is encoded once (encoding costs more than the lookup).
-    """
-    groups: dict[str, list[int]] = {}
-    memo: dict[tuple[Any, ...], str] = {}
-    errors: list[dict[str, Any]] = []
-    n_errors = 0
-    for i, row in enumerate(rows):
-        values: tuple[Any, ...] = ()
-        try:
-            values = tuple([row[c] for c in columns])
-            key = memo.get(values)
-        except (KeyError, TypeError):  # a missing column, or an unhashable value
-            key = None
-        if key is None:
-            found = _key_of(i, row, columns)
-            if isinstance(found, dict):
-                n_errors += 1
-                if len(errors) < 20:
-                    errors.append(found)
-                continue
-            key = found
-            if all(type(v) in (int, float, str) for v in values):  # bools would alias 0 / 1
-                memo[values] = key
-        groups.setdefault(key, []).append(i)
-    if n_errors:
-        raise InvalidRows(errors, n_errors)
-    return groups
-
-
-def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:
-    """The canonical key of one row, or the problem that prevents it."""
-    values = []
-    for c in columns:
-        v = row.get(c)
-        if v is None:
-            what = "missing" if c not in row else "null"
-            msg = f"key column '{c}' is {what} (rows carry {', '.join(columns)})"
-            return problem(i, c, msg, "missing")
-        if not isinstance(v, str | int | float):
-            return problem(i, c, f"key column '{c}' must be text or a number", "value_error")
-        values.append(v)
-    try:
-        return encode_key(values, columns)
-    except DataError as e:
-        return problem(i, None, str(e), "value_error")
-
-
-def _predict(
-    loaded: ServedModel, X: Any, with_probabilities: bool
-) -> tuple[list[Any], list[dict[str, float]] | None]:
-    schema = loaded.feature_schema
-    try:
-        preds = to_json_list(loaded.predict(X))
-        proba = (
-            probabilities(loaded.model, X)
-            if with_probabilities and schema.get("task") == "classification"
-            else None
-        )
-    except (ValueError, TypeError) as e:
-        first = first_line(e)
-        raise ScoringFailed(
-            f"partition '{loaded.key}' v{loaded.version} could not score the rows: {first}"
-        ) from e
-    return preds, proba

@@ -1,0 +1,165 @@
+"""serving.batch: rows of many partitions in one request give, row by row, the bits a one-row
+request to each partition gives — whichever path scored them (stacked linear models, one
+``predict`` per other model, a shared or a per-model input) — in row order."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from routerkit import open_client
+from sklearn.tree import DecisionTreeRegressor
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import synthetic
+from serving.settings import Settings
+
+FEATURES = ["x0", "x1", "x2"]
+N = 40
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, str]]:
+    """Partitions whose selected models differ: linear ones (scaled or not, of several
+    classes) beside trees, so one batch takes every path."""
+    root = tmp_path_factory.mktemp("mixed") / "registry"
+    spec = {
+        "name": "mixed",
+        "partition_by": ["pid"],
+        "target": "y",
+        "features": FEATURES,
+        "validation": {"strategy": "holdout", "size": 0.25},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [0.1]}, "scale": True},
+            {"estimator": "sklearn.linear_model.LinearRegression"},
+            {"estimator": "sklearn.tree.DecisionTreeRegressor", "params": {"max_depth": [3]}},
+        ],
+    }
+    data = synthetic(N, 24, n_features=3, seed=3)
+    rng = random.Random(3)
+    odd = data["pid"] % 3 == 0  # a third of the partitions follow a step, which trees fit
+    data.loc[odd, "y"] = [10.0 * (x > 0) + rng.gauss(0, 0.01) for x in data.loc[odd, "x0"]]
+    with Registry(root) as reg:
+        summary = train(spec, data, reg, backend="local")
+        assert summary.run.n_trained == N
+        kinds = {p: _kind(reg.load_model(f"pid={p}").model) for p in range(N)}
+    assert Counter(kinds.values())["tree"] >= 2 and Counter(kinds.values())["linear"] >= 2, kinds
+    return root, kinds
+
+
+def _kind(model: Any) -> str:
+    return "tree" if isinstance(model, DecisionTreeRegressor) else "linear"
+
+
+@pytest.fixture
+def client(trained: tuple[Path, dict[int, str]]) -> Iterator[Any]:
+    with open_client(Settings(registry=trained[0], cache_size=100)) as c:
+        yield c
+
+
+@pytest.fixture
+def kinds(trained: tuple[Path, dict[int, str]]) -> dict[int, str]:
+    return trained[1]
+
+
+def _rows(seed: int, n: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [
+        {"pid": rng.randrange(N + 3), **{f: rng.uniform(-3, 3) for f in FEATURES}} for _ in range(n)
+    ]  # pid N … N+2 are unknown: the fallback answers them
+
+
+def _one_row(client: Any, row: dict[str, Any]) -> dict[str, Any]:
+    features = {f: row[f] for f in FEATURES}
+    r = client.post(f"/v1/partitions/pid={row['pid']}/predict", json={"rows": [features]})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["loading", "cached"])
+def test_each_row_is_what_a_one_row_request_to_its_partition_answers(
+    client: Any, cached: bool
+) -> None:
+    rows = _rows(1, 90)
+    if cached:  # every model in the cache: the batch is scored on the event loop
+        client.post("/v1/predict", json={"rows": rows}).raise_for_status()
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    answers = r.json()["predictions"]
+    assert len(answers) == len(rows)
+    for row, answer in zip(rows, answers, strict=True):
+        alone = _one_row(client, row)
+        assert answer["prediction"] == alone["predictions"][0]  # the same bits
+        assert answer["partition"] == f"pid={row['pid']}"
+        assert answer["served_by"] == alone["served_by"]
+        assert answer["version"] == alone["version"]
+        assert answer["fallback"] is (row["pid"] >= N)
+        assert answer["probabilities"] is None
+
+
+def test_a_missing_value_is_scored_by_each_models_own_predict(
+    client: Any, kinds: dict[int, str]
+) -> None:
+    tree = next(p for p, k in kinds.items() if k == "tree")
+    linear = next(p for p, k in kinds.items() if k == "linear")
+    rows = [r for r in _rows(2, 30) if r["pid"] < N]
+    rows[4] = {**rows[4], "pid": tree, "x1": None}  # NaN: no stacked arithmetic for this input
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text  # trees take NaN
+    # each model's predict saw its rows together, as a request of those rows to its key would
+    answers = r.json()["predictions"]
+    for pid in {row["pid"] for row in rows}:
+        mine = [i for i, row in enumerate(rows) if row["pid"] == pid]
+        alone = client.post(
+            f"/v1/partitions/pid={pid}/predict",
+            json={"rows": [{f: rows[i][f] for f in FEATURES} for i in mine]},
+        ).json()["predictions"]
+        assert [answers[i]["prediction"] for i in mine] == alone
+
+    rows[5] = {**rows[5], "pid": linear, "x1": None}  # scikit-learn's linear models refuse it
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(f"partition 'pid={linear}' v1 could not score the rows")
+
+
+def test_one_bad_cell_anywhere_is_one_422_naming_every_bad_cell_and_scores_nothing(
+    client: Any,
+) -> None:
+    rows = _rows(3, 50)
+    rows[7]["x2"] = "high"
+    rows[31].pop("x0")
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 422, r.text
+    where = [(e["loc"][2], e["loc"][3]) for e in r.json()["detail"]]
+    assert where == [(7, "x2"), (31, "x0")]
+
+
+def test_an_overflowing_prediction_is_null_as_in_a_validated_answer(
+    client: Any, kinds: dict[int, str]
+) -> None:
+    linear = [p for p, k in kinds.items() if k == "linear"][:2]
+    rows = [{"pid": p, "x0": 1e308, "x1": -1e308, "x2": 1e308} for p in linear]
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 200, r.text
+    assert "Infinity" not in r.text and "NaN" not in r.text
+    for row, answer in zip(rows, r.json()["predictions"], strict=True):
+        assert answer["prediction"] == _one_row(client, row)["predictions"][0]
+    assert any(a["prediction"] is None for a in r.json()["predictions"])
+
+
+def test_values_that_compare_equal_are_still_their_own_keys(client: Any) -> None:
+    """1, 1.0 and True are one dict key in Python; as partition keys 1 and 1.0 are pid=1 and
+    True is pid=true (unknown here, so the fallback answers it) — whatever came first."""
+    features = {f: 0.5 for f in FEATURES}
+    rows = [{"pid": v, **features} for v in (1, True, 1.0, True, 1)]
+    for order in (rows, rows[::-1]):
+        r = client.post("/v1/predict", json={"rows": order})
+        assert r.status_code == 200, r.text
+        got = [(a["partition"], a["fallback"]) for a in r.json()["predictions"]]
+        want = [("pid=true", True) if v["pid"] is True else ("pid=1", False) for v in order]
+        assert got == want
