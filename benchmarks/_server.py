@@ -1,13 +1,15 @@
 """Servers under test, each in a subprocess of its own, and a bounded load generator.
 
     python benchmarks/_server.py bare                       # one in-memory Ridge, inline
-    python benchmarks/_server.py bare-thread                # the same, scored in the threadpool
-    python benchmarks/_server.py router --registry DIR --cache-size 1000
+    python benchmarks/_server.py router --registry DIR --cache-size 1000   # in-process, quiet
 
 Every server binds 127.0.0.1 on an ephemeral port, prints ``PORT <n>`` and runs uvicorn with
-the same settings (one worker, ``log_level="warning"``, access log off). ``served(...)`` starts
-one from a benchmark and yields its URL and pid; ``load(...)`` drives it with ``wrk`` (a Lua
-script picks a key per request) or, without wrk, a bounded asyncio + httpx client.
+the settings ``manymodels serve`` uses (one worker, ``log_level="info"``, uvicorn's access log
+off, ``ws="none"``). ``served(...)`` starts one from a benchmark and yields its URL and pid;
+``shipped(...)`` does the same for the ``manymodels serve`` command itself, as a user starts it
+(default flags and logging; its stderr goes to a file, as under systemd or docker).
+``load(...)`` drives a server with ``wrk`` (a Lua script picks a key per request) or, without
+wrk, a bounded asyncio + httpx client.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Body(BaseModel):
     rows: list[dict[str, Any]]
 
 
-def bare_app(inline: bool) -> Any:
+def bare_app() -> Any:
     """What a user writes without manymodels: one model in memory, a pydantic body."""
     import numpy as np
     from fastapi import FastAPI
@@ -55,21 +57,18 @@ def bare_app(inline: bool) -> Any:
 
     app = FastAPI()
 
-    def score(key: str, body: Body) -> dict[str, Any]:
+    async def score(key: str, body: Body) -> dict[str, Any]:
         X = np.array([[row[f] for f in FEATURES] for row in body.rows], dtype=np.float64)
         return {"partition": key, "predictions": model.predict(X).tolist()}
 
-    async def score_inline(key: str, body: Body) -> dict[str, Any]:
-        return score(key, body)
-
-    app.post("/v1/partitions/{key:path}/predict")(score_inline if inline else score)
+    app.post("/v1/partitions/{key:path}/predict")(score)
     app.get("/healthz")(lambda: {"status": "ok"})
     return app
 
 
 def serve_main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("kind", choices=["bare", "bare-thread", "router"])
+    p.add_argument("kind", choices=["bare", "router"])
     p.add_argument("--registry", type=Path)
     p.add_argument("--cache-size", type=int, default=1000)
     args = p.parse_args()
@@ -81,12 +80,13 @@ def serve_main() -> None:
 
         app = create_app(Settings(registry=args.registry, cache_size=args.cache_size))
     else:
-        app = bare_app(inline=args.kind == "bare")
+        app = bare_app()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(f"PORT {sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, workers=1, ws="none")
+    # what serving/command.py passes to uvicorn.run
+    config = uvicorn.Config(app, log_level="info", access_log=False, workers=1, ws="none")
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -102,16 +102,46 @@ class Server:
 @contextmanager
 def served(kind: str, *args: str, timeout: float = 120.0) -> Iterator[Server]:
     """Start ``_server.py kind *args``; yield once ``/healthz`` answers; stop it on exit."""
-    import httpx
-
     cmd = [sys.executable, str(Path(__file__).with_name("_server.py")), kind, *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the port comes before the app (and registry) starts
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"server {kind} did not start (exit code {proc.wait(10)})")
+    with _running(proc, f"http://127.0.0.1:{int(line.split()[1])}", kind, timeout) as server:
+        yield server
+
+
+@contextmanager
+def shipped(registry: Path, *flags: str, timeout: float = 120.0) -> Iterator[Server]:
+    """``manymodels serve --registry DIR --port P *flags`` as a user starts it: the installed
+    command (start-up and all), default logging to stderr, here a file."""
+    with socket.socket() as s:  # a free port; the command binds it a moment later
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = shutil.which("manymodels", path=str(Path(sys.executable).parent)) or "manymodels"
+    cmd = [command, "serve", "--registry", str(registry), "--port", str(port), *flags]
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        started = False
+        try:
+            with _running(proc, f"http://127.0.0.1:{port}", "manymodels serve", timeout) as srv:
+                started = True
+                yield srv
+        except RuntimeError:
+            if started:
+                raise
+            stderr.seek(0)
+            raise RuntimeError(f"manymodels serve failed: {stderr.read()[-2000:]}") from None
+
+
+@contextmanager
+def _running(proc: subprocess.Popen[str], url: str, name: str, timeout: float) -> Iterator[Server]:
+    """Wait until ``proc`` answers ``/healthz`` and scores a row; stop it on exit."""
+    import httpx
+
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the port comes before the app (and registry) starts
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"server {kind} did not start (exit code {proc.wait(10)})")
-        url = f"http://127.0.0.1:{int(line.split()[1])}"
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -120,11 +150,11 @@ def served(kind: str, *args: str, timeout: float = 120.0) -> Iterator[Server]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server {kind} is not healthy (exit code {proc.poll()})")
+                raise RuntimeError(f"server {name} is not healthy (exit code {proc.poll()})")
             time.sleep(0.1)
         check = httpx.post(f"{url}/v1/partitions/pid=0/predict", json=json.loads(BODY), timeout=30)
         if check.status_code != 200 or len(check.json()["predictions"]) != 1:
-            raise RuntimeError(f"server {kind} answers {check.status_code}: {check.text[:300]}")
+            raise RuntimeError(f"server {name} answers {check.status_code}: {check.text[:300]}")
         yield Server(url, proc.pid)
     finally:
         proc.terminate()
@@ -148,14 +178,28 @@ class Load:
         return self.requests / self.seconds
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """What a load run sends: ``path`` with ``{key}`` replaced by a key drawn uniformly from
+    ``keys`` for each request (or the same path for all), and one JSON ``body``."""
+
+    keys: range
+    path: str = "/v1/partitions/pid={key}/predict"
+    body: str = BODY
+
+
 LUA = """
 local lo, hi = %(lo)d, %(hi)d
+local head, tail, keyed = '%(head)s', '%(tail)s', %(keyed)s
 local body = '%(body)s'
 local headers = {["Content-Type"] = "application/json"}
 math.randomseed(%(seed)d)
 request = function()
-  return wrk.format("POST", "/v1/partitions/pid=" .. math.random(lo, hi) .. "/predict",
-                    headers, body)
+  local path = head
+  if keyed then
+    path = head .. math.random(lo, hi) .. tail
+  end
+  return wrk.format("POST", path, headers, body)
 end
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -166,23 +210,29 @@ end
 """
 
 
-def load(url: str, keys: range, *, connections: int, seconds: float) -> Load:
-    """Drive ``url`` for ``seconds`` with ``connections`` concurrent keep-alive connections,
-    one-row POSTs to ``/v1/partitions/pid=<k>/predict``, ``k`` uniform over ``keys``."""
+def load(url: str, traffic: Traffic | range, *, connections: int, seconds: float) -> Load:
+    """Drive ``url`` for ``seconds`` with ``connections`` concurrent keep-alive connections
+    sending ``traffic`` (a ``range`` of keys: one-row POSTs to the per-key endpoint)."""
+    if isinstance(traffic, range):
+        traffic = Traffic(traffic)
     if shutil.which("wrk"):
-        result = _wrk(url, keys, connections=connections, seconds=seconds)
+        result = _wrk(url, traffic, connections=connections, seconds=seconds)
     else:
-        result = asyncio.run(_httpx(url, keys, connections=connections, seconds=seconds))
+        result = asyncio.run(_httpx(url, traffic, connections=connections, seconds=seconds))
     if result.errors:  # a benchmark of error answers measures nothing
         raise RuntimeError(f"{result.errors} of {result.requests} requests to {url} failed")
     return result
 
 
-def _wrk(url: str, keys: range, *, connections: int, seconds: float) -> Load:
+def _wrk(url: str, traffic: Traffic, *, connections: int, seconds: float) -> Load:
+    head, _, tail = traffic.path.partition("{key}")
     lua = LUA % {
-        "lo": keys.start,
-        "hi": keys.stop - 1,
-        "body": BODY,
+        "lo": traffic.keys.start,
+        "hi": traffic.keys.stop - 1,
+        "head": head,
+        "tail": tail,
+        "keyed": "true" if "{key}" in traffic.path else "false",
+        "body": traffic.body,
         "seed": random.randrange(1 << 30),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
@@ -196,7 +246,7 @@ def _wrk(url: str, keys: range, *, connections: int, seconds: float) -> Load:
     return Load(r["requests"], r["errors"], r["us"] / 1e6, r["p50"] / 1e3, r["p99"] / 1e3)
 
 
-async def _httpx(url: str, keys: range, *, connections: int, seconds: float) -> Load:
+async def _httpx(url: str, traffic: Traffic, *, connections: int, seconds: float) -> Load:
     import httpx
 
     latencies: list[float] = []
@@ -210,8 +260,8 @@ async def _httpx(url: str, keys: range, *, connections: int, seconds: float) -> 
         while time.perf_counter() < deadline and len(latencies) + errors < limit:
             t = time.perf_counter()
             r = await client.post(
-                f"/v1/partitions/pid={random.choice(keys)}/predict",
-                content=BODY, headers={"content-type": "application/json"},
+                traffic.path.format(key=random.choice(traffic.keys)),
+                content=traffic.body, headers={"content-type": "application/json"},
             )  # fmt: skip
             if r.status_code == 200:
                 latencies.append(time.perf_counter() - t)
