@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -27,6 +29,8 @@ from manymodels.registry.entities import (
 if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
     from manymodels.pipeline import Progress as RunProgress
     from manymodels.pipeline import RunSummary
+
+DEFAULT_REGISTRY = "mmregistry"  # as manymodels.cli.options, without importing the CLI
 
 # Piped output gets a wide fixed width: 80 columns would fold partition keys and metrics.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -98,7 +102,8 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
 
 
 def run_summary(summary: RunSummary, registry: str) -> None:
-    """Failures first: a run whose partitions failed must not read like a success."""
+    """Failures first: a run whose partitions failed must not read like a success. The last
+    line is the one a person reads first (``verdict_line``)."""
     run = summary.run
     failed = f"[bold red]{run.n_failed} failed[/]" if run.n_failed else "0 failed"
     out.print(
@@ -107,6 +112,9 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
         f"{summary.startup_seconds:.1f}s start-up)"
     )
+    if summary.backend and summary.backend != "none":
+        where = {"local": "in this process", "ray": "on Ray"}.get(summary.backend, summary.backend)
+        out.print(f"trained {where}: {summary.backend_reason}", markup=False)
     if run.error:
         out.print(f"[bold red]run failed:[/] {run.error}", markup=True)
     naive = summary.chosen.get("naive", 0)
@@ -144,7 +152,28 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         out.print(f"skipped {run.options.get('unchanged', 0)} partitions whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
-    out.print(f"registry: {registry}")
+    out.print(verdict_line(summary, registry), markup=False)
+
+
+def verdict_line(summary: RunSummary, registry: str) -> str:
+    """One line: what trained, how it fares against naive, where it is, what to run next."""
+    run = summary.run
+    parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped", f"{run.n_failed} failed"]
+    skill = summary.skill
+    if skill is not None:
+        share = skill.beat_naive / skill.compared
+        parts.append(
+            f"{skill.beat_naive} of {skill.compared} ({share:.0%}) beat naive, "
+            f"median skill {pct(skill.median)}"
+        )
+    parts.append(f"registry: {registry}")
+    default = Path(registry) == Path(DEFAULT_REGISTRY)
+    where = "" if default else f" --registry {shlex.quote(registry)}"
+    if run.status == "completed":
+        parts.append(f"next: manymodels serve{where}")
+    else:
+        parts.append(f"next: manymodels runs show {run.run_id}{where}")
+    return " · ".join(parts)
 
 
 def outcomes_table(outcomes: Sequence[PartitionOutcome], *, title: str) -> None:

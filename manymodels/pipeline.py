@@ -11,6 +11,8 @@ run can then be resumed.
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore
+from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
 from manymodels.exceptions import (
     BadSignature,
@@ -28,7 +31,7 @@ from manymodels.exceptions import (
     TrainingError,
     error_text,
 )
-from manymodels.execution import Backend, make_backend, plan_chunks
+from manymodels.execution import BACKENDS, Backend, choose_backend, make_backend, plan_chunks
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
@@ -77,12 +80,35 @@ class RunSummary:
     """How many partitions chose a candidate and how many the naive baseline."""
     fallback: str | None = None
     """``trained``, ``failed: …`` or ``None`` when the run did not train the fallback."""
+    backend: str = ""
+    """Where the work ran (``local``, ``ray``, or the class of a backend passed in), and why
+    (``backend_reason``): ``auto`` picks by the size of the job."""
+    backend_reason: str = ""
+    skill: SkillSummary | None = None
+    """How the new versions compare with the naive baseline on their validation rows."""
 
     @property
     def rate(self) -> float:
         """Partitions per second, excluding backend start-up."""
         work = max(self.seconds - self.startup_seconds, 1e-9)
         return self.run.n_done / work
+
+
+@dataclass(frozen=True)
+class SkillSummary:
+    """Of ``compared`` new versions with a naive score, ``beat_naive`` scored strictly better;
+    ``median`` is the median of their skill, ``(score − naive) / |naive|`` (0.25 = 25 %
+    better, as ``ModelVersion.skill``)."""
+
+    compared: int
+    beat_naive: int
+    median: float
+
+    @classmethod
+    def of(cls, skills: list[float]) -> SkillSummary | None:
+        if not skills:
+            return None
+        return cls(len(skills), sum(s > 0 for s in skills), float(statistics.median(skills)))
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -93,7 +119,7 @@ def train(
     data: DataSource,
     registry: Registry | str | Path = "./mmregistry",
     *,
-    backend: Backend | str = "ray",
+    backend: Backend | str = "auto",
     ray_address: str | None = None,
     strict: bool = False,
     progress: ProgressCallback | None = None,
@@ -114,6 +140,8 @@ def train(
     ``changed_only`` only partitions whose data fingerprint differs from production's (and new
     ones). ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
     ``strict`` stops at the first failed partition and raises ``TrainingError``.
+    ``backend`` is ``auto`` (in this process for small jobs, Ray for large ones; see
+    ``manymodels.execution.choose_backend``), ``ray``, ``local``, or a ``Backend`` to reuse.
     ``source`` describes where ``data`` came from (recorded as the run's ``data_source``, e.g.
     ``artifact:<sha256>`` for rows stored in the artifact store); ``notes`` are recorded in the
     run's options.
@@ -216,10 +244,11 @@ def _run(
     run_id = plan.run_id
     tally = _Tally()
     startup = 0.0
+    name, why = _which_backend(spec, table, plan, backend, ray_address)
     if len(plan.todo) or plan.fallback_due:  # nothing to train starts nothing (Ray takes ~10 s)
         setup = time.perf_counter()
         owned = isinstance(backend, str)
-        runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
+        runner = make_backend(name, address=ray_address) if isinstance(backend, str) else backend
         startup = time.perf_counter() - setup
         try:
             _execute(reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally)
@@ -244,7 +273,7 @@ def _run(
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
     run = reg.store.finish_run(
         run_id, "failed" if failure else "completed", error=failure,
-        options={"rows_dropped": dropped} if dropped else None,
+        options={"backend": name, **({"rows_dropped": dropped} if dropped else {})},
     )  # fmt: skip
     summary = RunSummary(
         run=run,
@@ -256,10 +285,36 @@ def _run(
         rows_dropped=dropped,
         chosen=tally.chosen,
         fallback=tally.fallback,
+        backend=name,
+        backend_reason=why,
+        skill=SkillSummary.of(tally.skills),
     )
     if failure:
         raise RunFailed(failure, summary)
     return summary
+
+
+def _which_backend(
+    spec: Spec,
+    table: PartitionedTable,
+    plan: _Plan,
+    backend: Backend | str,
+    ray_address: str | None,
+) -> tuple[str, str]:
+    """Where this run's work goes, and why: the work is the rows to train (the whole table
+    again when the pooled fallback trains) times the candidate configurations fitted on them."""
+    if not isinstance(backend, str):
+        return str(getattr(backend, "name", type(backend).__name__)), "a backend was passed in"
+    if backend not in BACKENDS:
+        raise TrainingError(f"unknown backend '{backend}' (expected 'auto', 'ray' or 'local')")
+    if not len(plan.todo) and not plan.fallback_due:
+        return "none", "nothing to train"
+    folds = spec.validation.folds if spec.validation.strategy == "kfold" else 1
+    configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds
+    rows = plan.todo.n_rows + (table.n_rows if plan.fallback_due else 0)
+    tasks = len(plan.todo) + (1 if plan.fallback_due else 0)
+    return choose_backend(backend, rows=rows, configurations=configurations, partitions=tasks,
+                          address=ray_address)  # fmt: skip
 
 
 def _run_failure(
@@ -298,6 +353,7 @@ class _Tally:
     dropped: dict[str, int] = field(default_factory=dict)
     fallback: str | None = None
     lost: int = 0
+    skills: list[float] = field(default_factory=list)
 
 
 def _plan_run(
@@ -434,6 +490,8 @@ def _execute(
             if kind == "chunk":
                 _count(tally.decisions, _outcome(v))
                 _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
+                if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
+                    tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
                 for reason, n in v.validation.get("dropped", {}).items():
                     tally.dropped[reason] = tally.dropped.get(reason, 0) + n
         if kind == "chunk":

@@ -6,6 +6,7 @@ and ``manymodels --help`` must not pay for FastAPI, uvicorn or scikit-learn.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -44,10 +45,11 @@ def serve(
     retrain_backend: Annotated[
         RetrainBackend,
         typer.Option(
-            help="Where retrain jobs run: 'ray' (embedded Ray, started on the first retrain) "
-            "or 'local' (in the router process)."
+            help="Where retrain jobs run: 'auto' (chosen per job as `train --backend auto` "
+            "does: a one-partition retrain runs in the router process), 'ray' (embedded Ray, "
+            "started on the first retrain, stopped with the router) or 'local'."
         ),
-    ] = "ray",
+    ] = "auto",
     retrain_workers: Annotated[
         int, typer.Option(min=1, help="Retrain jobs run at a time (others queue).")
     ] = 1,
@@ -111,6 +113,10 @@ def serve(
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
     typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
+    # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
+    # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
+    # one that stops Ray) never ran. Read when Ray is imported; a user's setting wins.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         uvicorn.run(
             create_app(settings),

@@ -57,9 +57,10 @@ class Retrainer:
 
     ``backend="ray"`` starts an embedded Ray instance on the first retrain (unless this process
     already runs one) and keeps it for the next ones; ``close`` stops it if it started it.
+    ``"auto"`` lets the pipeline choose per job: one partition is one task, so it runs here.
     """
 
-    def __init__(self, service: ModelService, *, backend: RetrainBackend = "ray") -> None:
+    def __init__(self, service: ModelService, *, backend: RetrainBackend = "auto") -> None:
         self.service = service
         self.backend = backend
         self._ray: Any = None  # the RayBackend that started Ray, if we did

@@ -10,11 +10,13 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt, signer
+
+Backend = Literal["auto", "ray", "local"]
 
 
 def train(
@@ -26,8 +28,13 @@ def train(
         typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),
     ] = None,
     backend: Annotated[
-        str, typer.Option(help="'ray' (default) or 'local' to train in this process.")
-    ] = "ray",
+        Backend,
+        typer.Option(
+            help="'auto': in this process for small jobs (rows × candidate configurations "
+            "below 2,000,000, or one partition), on Ray for large ones or with --ray-address; "
+            "'ray' or 'local' to force either."
+        ),
+    ] = "auto",
     strict: Annotated[bool, typer.Option(help="Stop at the first failed partition.")] = False,
     resume: Annotated[
         str | None, typer.Option(help="Finish an interrupted run, skipping committed partitions.")
@@ -92,7 +99,7 @@ def train(
         raise
     except RunInterrupted as e:
         words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
-        if backend != "ray":
+        if backend != "auto":
             words += ["--backend", backend]
         for key in partitions or []:
             words += ["--partitions", key]
@@ -114,6 +121,8 @@ def train(
 
 
 def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
+    from dataclasses import asdict
+
     from manymodels import console
 
     if json_out:
@@ -127,6 +136,9 @@ def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
                 "failures": [f.to_dict() for f in summary.failures],
                 "seconds": summary.seconds,
                 "startup_seconds": summary.startup_seconds,
+                "backend": summary.backend,
+                "backend_reason": summary.backend_reason,
+                "skill": asdict(summary.skill) if summary.skill else None,
                 "registry": str(registry),
             }
         )

@@ -487,7 +487,7 @@ def test_retrain_settings_and_command_options(tmp_path: Path) -> None:
 
     from serving.command import serve
 
-    assert Settings(registry=tmp_path).retrain_backend == "ray"
+    assert Settings(registry=tmp_path).retrain_backend == "auto"
     with pytest.raises(ValueError, match="retrain_backend"):
         Settings(registry=tmp_path, retrain_backend="spark")  # type: ignore[arg-type]
     app = typer.Typer()
