@@ -265,6 +265,25 @@ def test_classifier_returns_classes_and_probabilities(trained_classifier: Path) 
         assert batch["prediction"] == body["predictions"][0] and batch["probabilities"] == proba
 
 
+def test_threshold_labels_binary_classifiers_only(client: Any, trained_classifier: Path) -> None:
+    """Without a spec's [decision] rule no label is answered unless asked (?threshold=); at
+    0.5 the labels are LogisticRegression's own predictions. A regression cannot be labelled."""
+    row = {"temperature": 71.0, "vibration": 2.2, "pressure": 2.3, "rpm": 1880.0,
+           "hours_since_service": 12.0}  # fmt: skip
+    with Registry.open(trained_classifier) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.key != "__fallback__")
+        model = reg.load_model(key).model
+    with open_client(Settings(registry=trained_classifier)) as classifier:
+        plain = predict(classifier, key, [row]).json()
+        assert plain["labels"] is None and plain["threshold"] is None
+        asked = predict(classifier, key, [row], threshold=0.5).json()
+        assert asked["threshold"] == 0.5
+        assert asked["labels"] == model.predict(np.array([list(row.values())])).tolist()
+    regression = predict(client, KEY, feature_rows(1), threshold=0.5)
+    assert regression.status_code == 422
+    assert "not a classifier" in str(regression.json()["detail"])
+
+
 def test_categorical_features_score_as_a_dataframe(trained_categorical: Path) -> None:
     row = {"plan": "pro", "sessions": 3, "pages": 14, "notifications": 2, "weekend": 0}
     with Registry.open(trained_categorical) as reg:
