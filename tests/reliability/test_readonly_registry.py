@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,47 @@ def test_a_read_only_view_sees_every_commit_of_a_writer_through_the_source(
         with pytest.raises(ReadOnlyRegistry, match=f"registry at {view} is read-only"):
             reader.rollback("pid=1")
     assert sorted(os.listdir(view)) == ["artifacts", "registry.db"]  # the reader left nothing
+
+
+_CRASH_AFTER_COMMIT = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA wal_autocheckpoint=0")  # the commit stays in the -wal file
+conn.execute("INSERT INTO meta VALUES ('committed-before-the-kill', 'yes')")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_commit_left_in_the_wal_by_a_killed_writer_is_read_or_refused_never_missed(
+    tmp_path: Path,
+) -> None:
+    """A writer killed after a commit leaves it in ``-wal`` (with ``-shm``); the filesystem is
+    then made read-only. ``immutable=1`` would ignore the -wal and answer without that commit,
+    so: read through ``mode=ro`` while the -shm is there, and without it an error that says
+    what to do — never an answer that silently misses a commit."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    _mount("-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt))
+    try:
+        root = mnt / "reg"
+        _train_into(root)
+        db = root / "registry.db"
+        killed = subprocess.run([sys.executable, "-c", _CRASH_AFTER_COMMIT, str(db)], check=False)
+        assert killed.returncode == -9 and Path(f"{db}-wal").stat().st_size > 0
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        with Registry.open(root) as reg:
+            assert reg.store.get_meta("committed-before-the-kill") == "yes"
+
+        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+        Path(f"{db}-shm").unlink()
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        result = invoke("models", "list", "--registry", root)
+        assert result.exit_code == 1
+        assert result.stderr.strip().splitlines() == [
+            f"error: cannot read registry database {db}: it is on a read-only filesystem with "
+            "changes still in its -wal file, which SQLite reads only through a -shm file it "
+            "cannot create there (open the registry once where it is writable — any command "
+            "folds the -wal into the database — then mount it read-only again)"
+        ]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
