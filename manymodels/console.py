@@ -114,7 +114,7 @@ def run_summary(summary: RunSummary, registry: str) -> None:
     )
     if summary.backend and summary.backend != "none":
         where = {"local": "in this process", "ray": "on Ray"}.get(summary.backend, summary.backend)
-        out.print(f"trained {where}: {summary.backend_reason}", markup=False)
+        out.print(f"trained {where}: {summary.backend_reason}", markup=False, soft_wrap=True)
     if run.error:
         out.print(f"[bold red]run failed:[/] {run.error}", markup=True)
     naive = summary.chosen.get("naive", 0)
@@ -152,7 +152,7 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         out.print(f"skipped {run.options.get('unchanged', 0)} partitions whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
-    out.print(verdict_line(summary, registry), markup=False)
+    out.print(verdict_line(summary, registry), markup=False, soft_wrap=True)  # one line
 
 
 def verdict_line(summary: RunSummary, registry: str) -> str:

@@ -61,16 +61,25 @@ def test_train_json(trained: dict[str, Any]) -> None:
     assert out["failures"] == []
     assert out["registry"] == str(trained["registry"])
     assert out["seconds"] >= out["startup_seconds"] >= 0
+    assert (out["backend"], out["backend_reason"]) == ("local", "--backend local")
+    skill = out["skill"]
+    assert (skill["compared"], skill["beat_naive"]) == (34, 31) and skill["median"] > 0
 
 
 def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
-    result = invoke(
-        "train", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
-        "--registry", tmp_path / "r", "--backend", "local",
-    )  # fmt: skip
+    """The default backend is auto: the sample is a small job, trained in process. The last
+    line is the verdict a person reads first, with the command to run next."""
+    root = tmp_path / "r"
+    result = invoke("train", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
+                    "--registry", root)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "completed: 0 failed, 34 trained, 2 skipped of 36 partitions" in result.stdout
-    assert f"registry: {tmp_path / 'r'}" in result.stdout
+    assert "trained in this process: small job: 4,120 rows × 4 configuration(s)" in result.stdout
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("34 trained · 2 skipped · 0 failed · 31 of 34 (91%) beat naive, ")
+    assert f"registry: {root} · next: manymodels serve --registry {root}" in last
+    with Registry.open(root) as reg:
+        assert reg.list_runs()[0].options["backend"] == "local"
 
 
 # ------------------------------------------------------------------------------ models

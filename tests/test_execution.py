@@ -12,8 +12,10 @@ import pytest
 from manymodels.exceptions import TrainingError
 from manymodels.execution import (
     MAX_PARTITIONS_PER_CHUNK,
+    RAY_MIN_WORK,
     InProcessBackend,
     RayBackend,
+    choose_backend,
     make_backend,
     plan_chunks,
 )
@@ -96,6 +98,32 @@ def test_in_process_backend_yields_every_result_and_errors() -> None:
     assert collect(backend, textwrap.indent, ["a", "b"], "> ") == {0: "> a", 1: "> b"}
     backend.cancel()
     backend.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "partitions", "address", "cpus", "chosen", "why"),
+    [
+        ("ray", 10, 2, None, 8, "ray", "--backend ray"),  # forced either way
+        ("local", 10**9, 10**5, "10.0.0.1:6379", 8, "local", "--backend local"),
+        ("auto", 10, 2, "10.0.0.1:6379", 8, "ray", "a Ray cluster was given"),
+        ("auto", 10**9, 1, None, 8, "local", "one partition is one task"),
+        ("auto", 10**9, 10**5, None, 1, "local", "one CPU"),
+        ("auto", RAY_MIN_WORK // 2 - 1, 10**4, None, 8, "local", "small job"),
+        ("auto", RAY_MIN_WORK // 2, 10**4, None, 8, "ray", "large job"),
+    ],
+)
+def test_auto_backend_follows_the_documented_rule(
+    name: str, rows: int, partitions: int, address: str | None, cpus: int, chosen: str, why: str
+) -> None:
+    got, reason = choose_backend(
+        name, rows=rows, configurations=2, partitions=partitions, address=address, cpus=cpus
+    )
+    assert got == chosen and why in reason
+
+
+def test_an_unknown_backend_is_refused() -> None:
+    with pytest.raises(TrainingError, match="unknown backend 'spark'"):
+        choose_backend("spark", rows=1, configurations=1, partitions=1)
 
 
 def test_make_backend() -> None:
