@@ -175,7 +175,9 @@ def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) ->
             err=True,
         )
         raise typer.Exit(2)
-    with _open(registry) as reg:
+    from manymodels.registry import Registry
+
+    with Registry.open(registry, signer=key) as reg:
         signed = reg.sign_unsigned()
         bad = 0
         for r in reg.version_digests():
