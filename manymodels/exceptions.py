@@ -7,6 +7,7 @@ keep working::
     ManyModelsError
     ├── SpecError(ValueError)            the spec file or object is malformed
     ├── DataError(ValueError)            the table does not fit the spec (missing column, bad key…)
+    │   └── InvalidRows                  rows that do not fit a model's feature schema, by cell
     ├── RegistryError
     │   ├── NoRegistry                   no registry here: no directory, no database, an empty one
     │   ├── ReadOnlyRegistry             a write to a registry this process can only read
@@ -65,6 +66,40 @@ class SpecError(ManyModelsError, ValueError):
 
 class DataError(ManyModelsError, ValueError):
     """The data does not fit the spec: a missing column, a wrong type, an unusable key."""
+
+
+MAX_REPORTED = 20  # problems listed in one 422; the rest are counted
+
+
+class InvalidRows(DataError):
+    """Rows that do not fit the model's feature schema; ``errors`` name row and column."""
+
+    def __init__(self, errors: list[dict[str, Any]], total: int | None = None) -> None:
+        self.errors = errors[:MAX_REPORTED]
+        self.total = len(errors) if total is None else total
+        super().__init__(_summary(self.errors, self.total))
+
+    def detail(self) -> list[dict[str, Any]]:
+        out = list(self.errors)
+        if self.total > len(out):
+            out.append(
+                {
+                    "loc": ["body", "rows"],
+                    "msg": f"{self.total - len(out)} more problem(s) not listed",
+                    "type": "too_many_errors",
+                }
+            )
+        return out
+
+
+def _summary(errors: list[dict[str, Any]], total: int) -> str:
+    """``row 3: feature 'price' must be a number, not text 'abc' (and 2 more problems)``."""
+    if not errors:
+        return "invalid rows"
+    first = errors[0]
+    where = [x for x in first["loc"][2:3] if isinstance(x, int)]
+    more = f" (and {total - 1} more problem{'s' if total > 2 else ''})" if total > 1 else ""
+    return (f"row {where[0]}: " if where else "") + first["msg"] + more
 
 
 class RegistryError(ManyModelsError):

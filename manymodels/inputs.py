@@ -1,0 +1,167 @@
+"""A model's input, built from rows or a table and checked against its version's feature schema.
+
+The schema is what training recorded (``manymodels.training.schema.feature_schema``); what it
+means, and how the model input is assembled from checked values, live in
+``manymodels.features`` (shared with batch scoring and forecasting). Every door to a model goes
+through here — the router's JSON rows, ``LoadedModel.predict`` in Python — so a bad value gets
+the same answer wherever it is sent: rows are checked cell by cell and every problem is
+reported at once, each with its row and column, in the shape FastAPI uses for its own 422s.
+A table is checked column by column (fast), and cell by cell only when a column fails, to
+say which rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows
+from manymodels.features import assemble, column_values, feature_kinds
+
+_MISSING = object()
+_NUMBER_TYPES = (int, float, bool)
+
+
+def problem(row: int, column: str | None, msg: str, kind: str) -> dict[str, Any]:
+    loc: list[Any] = ["body", "rows", row]
+    if column is not None:
+        loc.append(column)
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
+def from_rows(
+    rows: Sequence[Mapping[str, Any]],
+    schema: Mapping[str, Any],
+    positions: Sequence[int] | None = None,
+) -> np.ndarray | pd.DataFrame:
+    """The model input for ``rows``; ``positions`` are their indexes in the request (for
+    error locations). Raises ``InvalidRows`` naming every bad cell."""
+    kinds = feature_kinds(schema)
+    features = [name for name, _ in kinds]
+    numeric = [is_num for _, is_num in kinds]
+    where = positions if positions is not None else range(len(rows))
+    errors: list[dict[str, Any]] = []
+    n_errors = 0
+
+    values = np.empty((len(rows), len(features)), dtype=np.float64)
+    text: dict[int, list[Any]] = {
+        j: [None] * len(rows) for j, f in enumerate(features) if not numeric[j]
+    }
+    for i, row in enumerate(rows):
+        for j, name in enumerate(features):
+            v = row.get(name, _MISSING)
+            if numeric[j]:
+                if type(v) in _NUMBER_TYPES:
+                    try:
+                        values[i, j] = v
+                        continue
+                    except OverflowError:  # a JSON integer beyond float64 (e.g. 10**400)
+                        n_errors += 1
+                        if len(errors) < MAX_REPORTED:
+                            errors.append(_too_large(where[i], name, v))
+                        continue
+                if v is None:
+                    values[i, j] = math.nan
+                    continue
+            elif isinstance(v, str) or v is None:
+                text[j][i] = v
+                continue
+            n_errors += 1
+            if len(errors) < MAX_REPORTED:
+                errors.append(_describe(where[i], name, v, numeric[j]))
+    if n_errors:
+        raise InvalidRows(errors, n_errors)
+
+    return assemble(schema, values, text)
+
+
+def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
+    return problem(
+        row,
+        column,
+        f"feature '{column}' is too large a number ({_shown(value)}): it does not fit a float",
+        "number_too_large",
+    )
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's str() digit limit
+        return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
+    if value is _MISSING:
+        return problem(row, column, f"feature '{column}' is missing", "missing")
+    shown = _shown(value)
+    if numeric:
+        return problem(
+            row,
+            column,
+            f"feature '{column}' must be a number, not {_json_type(value)} {shown}",
+            "number_type",
+        )
+    return problem(
+        row, column, f"feature '{column}' must be text, not {_json_type(value)} {shown}", "str_type"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def from_frame(df: pd.DataFrame, schema: Mapping[str, Any]) -> np.ndarray | pd.DataFrame:
+    """The model input for a table holding (at least) the version's features.
+
+    Columns are checked whole, as batch scoring checks them; when one fails, its cells are
+    checked one by one so that the error names rows and values exactly as the router would
+    (``InvalidRows``)."""
+    kinds = feature_kinds(schema)
+    missing = [name for name, _ in kinds if name not in df.columns]
+    if missing:
+        errors = [problem(0, name, f"feature '{name}' is missing", "missing") for name in missing]
+        raise InvalidRows(errors)
+    values = np.empty((len(df), len(kinds)), dtype=np.float64)
+    text: dict[int, Any] = {}
+    for j, (name, numeric) in enumerate(kinds):
+        try:
+            column = column_values(df[name], numeric=numeric, name=name, source="rows")
+        except DataError:
+            records = df[[n for n, _ in kinds]].to_dict("records")
+            return from_rows(records, schema)  # raises InvalidRows naming the cells
+        if numeric:
+            values[:, j] = column
+        else:
+            text[j] = column
+    return assemble(schema, values, text)
+
+
+def model_input(data: Any, schema: Mapping[str, Any]) -> np.ndarray | pd.DataFrame:
+    """``from_frame`` for a DataFrame, ``from_rows`` for a list of dicts (or one dict)."""
+    if isinstance(data, pd.DataFrame):
+        return from_frame(data, schema)
+    if isinstance(data, Mapping):
+        data = [data]
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        if not all(isinstance(row, Mapping) for row in data):
+            raise DataError("rows must be mappings of feature name to value (or a DataFrame)")
+        return from_rows(data, schema)
+    raise DataError(
+        f"a model scores a pandas DataFrame or a list of dicts, not {type(data).__name__}"
+    )

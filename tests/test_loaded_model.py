@@ -1,0 +1,192 @@
+"""LoadedModel: one way to score a version from Python, whatever the spec built.
+
+``reg.load_model(key).predict(frame_or_rows)`` takes a DataFrame or a list of dicts for every
+estimator and spec (numpy-fitted, scaled pipelines, categorical features fitted on a frame,
+classifiers, the fallback), checks it as the router checks a request — the same messages —
+and gives what the estimator gives for the input it was fitted on, with no warning (warnings
+are errors in this suite, so scikit-learn's "X has feature names" would fail here).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.exceptions import DataError, InvalidRows
+from manymodels.features import assemble, feature_kinds
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import sensor_readings, store_sales, user_activity
+from serving.settings import Settings
+
+SPECS: dict[str, tuple[dict[str, Any], Any]] = {
+    "ridge, numpy": (
+        {
+            "name": "sales",
+            "partition_by": ["store", "brand"],
+            "target": "units",
+            "time_column": "week",
+            "features": ["price", "deal", "feat"],
+            "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+        },
+        lambda: store_sales(n_stores=2, weeks=40),
+    ),
+    "scaled trees and ridge": (
+        {
+            "name": "sales2",
+            "partition_by": ["store", "brand"],
+            "target": "units",
+            "time_column": "week",
+            "features": ["price", "deal", "feat"],
+            "candidates": [
+                {"estimator": "sklearn.linear_model.Ridge", "scale": True},
+                {"estimator": "sklearn.tree.DecisionTreeRegressor", "params": {"max_depth": [3]}},
+            ],
+        },
+        lambda: store_sales(n_stores=2, weeks=40),
+    ),
+    "categorical, dataframe": (
+        {
+            "name": "users",
+            "partition_by": ["user_id"],
+            "target": "minutes_active",
+            "time_column": "day",
+            "features": ["plan", "sessions", "pages", "notifications", "weekend"],
+            "categorical": ["plan"],
+            "validation": {"strategy": "last", "size": 7},
+            "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
+        },
+        lambda: user_activity(n_users=3, days=30),
+    ),
+    "classifier": (
+        {
+            "name": "pumps",
+            "task": "classification",
+            "partition_by": ["asset"],
+            "target": "failure_within_24h",
+            "time_column": "ts",
+            "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
+            "metric": "balanced_accuracy",
+            "validation": {"strategy": "last", "size": 0.25},
+            "candidates": [
+                {
+                    "estimator": "sklearn.linear_model.LogisticRegression",
+                    "scale": True,
+                    "params": {"max_iter": [1000]},
+                }
+            ],
+        },
+        lambda: sensor_readings(n_assets=2, readings=60),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(SPECS))
+def trained(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Registry, pd.DataFrame, dict[str, Any]]]:
+    spec, data = SPECS[request.param]
+    df = data()
+    root = tmp_path_factory.mktemp("loaded") / "registry"
+    with Registry(root) as reg:
+        summary = train(spec, df, reg, backend="local")
+        assert summary.run.n_trained >= 2, summary.failures
+        yield reg, df, spec
+
+
+def _as_fitted(schema: dict[str, Any], df: pd.DataFrame) -> Any:
+    """The input the estimator was fitted on, built by hand from the frame's columns."""
+    kinds = feature_kinds(schema)
+    values = np.column_stack(
+        [df[n].to_numpy(np.float64) if num else np.zeros(len(df)) for n, num in kinds]
+    )
+    text = {j: df[n].astype(object).tolist() for j, (n, num) in enumerate(kinds) if not num}
+    return assemble(schema, values, text)
+
+
+def test_a_frame_and_a_list_of_dicts_give_what_the_estimator_gives(
+    trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
+) -> None:
+    reg, df, spec = trained
+    for key in [p.key for p in reg.list_partitions()][:3]:
+        loaded = reg.load_model(key)
+        schema = loaded.version.feature_schema
+        rows = df.head(7)  # any rows with the features (and other columns) will do
+        want = loaded.model.predict(_as_fitted(schema, rows))
+        assert list(loaded.features) == list(spec["features"])
+        np.testing.assert_array_equal(loaded.predict(rows), want)
+        records = rows[spec["features"]].to_dict("records")
+        np.testing.assert_array_equal(loaded.predict(records), want)
+        one = loaded.model.predict(_as_fitted(schema, rows.head(1)))  # BLAS: 1 row ≠ 7 rows
+        np.testing.assert_array_equal(loaded.predict(records[0]), one)
+        if spec.get("task") == "classification":
+            proba = loaded.predict_proba(records)
+            assert proba.shape == (7, len(loaded.model.classes_))
+            np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        else:
+            with pytest.raises(AttributeError, match="has no predict_proba"):
+                loaded.predict_proba(records)
+
+
+def test_the_fallback_scores_the_same_way(
+    trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
+) -> None:
+    reg, df, _spec = trained
+    assert reg.has_fallback()  # every spec above trains one (the default)
+    loaded = reg.load_model("__fallback__")
+    rows = df.head(4)
+    want = loaded.model.predict(_as_fitted(loaded.version.feature_schema, rows))
+    np.testing.assert_array_equal(loaded.predict(rows), want)
+
+
+def test_a_bad_cell_is_the_routers_422_message(tmp_path: Path) -> None:
+    """The same rows sent to the router and to ``LoadedModel.predict``: the same problems."""
+    with warnings.catch_warnings():  # Starlette's notice that it prefers httpx2
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+
+    spec, data = SPECS["ridge, numpy"]
+    df = data()
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        train(spec, df, reg, backend="local")
+        key = reg.list_partitions()[0].key
+        loaded = reg.load_model(key)
+    rows = [
+        {"price": 2.0, "deal": 1, "feat": 0},
+        {"price": "cheap", "deal": 1, "feat": 0},
+        {"price": 2.0, "feat": 0},
+    ]
+    with pytest.raises(InvalidRows) as raised:
+        loaded.predict(rows)
+    with TestClient(create_app(Settings(registry=root))) as client:
+        r = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
+    assert r.status_code == 422
+    assert [e["msg"] for e in r.json()["detail"]] == [e["msg"] for e in raised.value.errors]
+    assert str(raised.value) == (
+        "row 1: feature 'price' must be a number, not text 'cheap' (and 1 more problem)"
+    )
+    # a frame whose column does not fit is checked cell by cell, for the same messages
+    with pytest.raises(InvalidRows) as from_frame:
+        loaded.predict(pd.DataFrame(rows[:2]))
+    assert [e["msg"] for e in from_frame.value.errors] == [raised.value.errors[0]["msg"]]
+    with pytest.raises(InvalidRows, match="feature 'deal' is missing"):
+        loaded.predict(pd.DataFrame({"price": [1.0], "feat": [0]}))
+
+
+@pytest.mark.parametrize("data", ["price=2", 3.5, [1, 2], None])
+def test_what_is_neither_a_frame_nor_rows_is_a_data_error(tmp_path: Path, data: Any) -> None:
+    spec, make = SPECS["ridge, numpy"]
+    with Registry(tmp_path / "r") as reg:
+        train(spec, make(), reg, backend="local")
+        loaded = reg.load_model(reg.list_partitions()[0].key)
+    with pytest.raises(DataError, match="DataFrame"), warnings.catch_warnings():
+        loaded.predict(data)
