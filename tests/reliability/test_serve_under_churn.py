@@ -11,7 +11,7 @@ times a second through the library (as another router or a script would: this ro
 those moves only at its next refresh), and one runs ``manymodels gc --keep 1`` in a loop with
 the shipped graces.
 
-The registry's three versions are made to look two hours old (their alias moves and
+The registry's two versions are made to look two hours old (their alias moves and
 artifact files), so the shipped graces let gc delete that history while the test runs — that is
 what gives a router something to trip over. Every answer names the version that served it; a
 version counts as *stale* when the registry no longer holds it once the answer has arrived.
@@ -274,9 +274,9 @@ def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 120)
 
 @pytest.fixture
 def router(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """``manymodels serve`` over 120 partitions (and the fallback) at v3, each version trained
+    """``manymodels serve`` over 120 partitions (and the fallback) at v2, each version trained
     on other data, the history aged. The router starts after v1 (its start-up overlaps the
-    training of v2 and v3, which it picks up as any promotion made elsewhere)."""
+    training of v2, which it picks up as any promotion made elsewhere)."""
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC)
     root = tmp_path / "registry"
@@ -288,7 +288,7 @@ def router(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     with Registry(root) as reg, (tmp_path / "serve.log").open("w") as log:
         server = None
         try:
-            for seed in (1, 2, 3):
+            for seed in (1, 2):
                 data = synthetic(PARTITIONS, ROWS, seed=seed)
                 assert train(spec, data, reg, backend="local").run.n_failed == 0
                 if server is None:
@@ -352,7 +352,7 @@ def test_serving_through_train_promote_rollback_and_gc(
     assert set(statuses) == {200}, server_log
     assert ops.problems == [], ops.problems
     # the experiment happened: versions were made, moved and deleted while answers flowed
-    assert ops.trains >= 1 and ops.gc_runs >= 1 and len(ops.deleted) >= PARTITIONS
+    assert ops.trains >= 1 and ops.gc_runs >= 1 and len(ops.deleted) >= PARTITIONS // 2
     assert len(tally.answers) >= 100
 
     doctor = _run("doctor", "--registry", registry)
