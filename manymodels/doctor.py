@@ -77,6 +77,7 @@ class Checkup:
     aliases: int
     runs: int
     problems: list[Problem] = field(default_factory=list)
+    signed: bool = False  # whether signatures were checked (a signing key was set)
 
     @property
     def unresolved(self) -> list[Problem]:
@@ -90,6 +91,7 @@ class Checkup:
         return (
             f"{self.versions} version(s), {self.artifacts} artifact(s) verified, "
             f"{self.aliases} alias(es), {self.runs} run(s)"
+            + (", signatures checked" if self.signed else "")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +104,7 @@ class Checkup:
                 "aliases": self.aliases,
                 "runs": self.runs,
             },
+            "signatures_checked": self.signed,
             "problems": [p.to_dict() for p in self.problems],
             "repaired": sum(p.repaired for p in self.problems),
         }
@@ -131,6 +134,7 @@ def check(
         aliases=registry.count_aliases(),
         runs=registry.count_runs(),
         problems=problems,
+        signed=registry.signer is not None,
     )
 
 

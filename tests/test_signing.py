@@ -253,6 +253,7 @@ def test_doctor_lists_bad_and_missing_signatures(root: Path, tmp_path: Path) -> 
     assert found["signature_missing"]["key"] == "pid=1"
     assert "manymodels sign" in found["signature_missing"]["message"]
     assert not (tmp_path / "tripwire").exists()
+    assert json.loads(result.stdout)["signatures_checked"] is True
     # without the key, doctor checks what it can: the forged bytes match their sha256
     result = runner.invoke(app, ["doctor", "--registry", str(root)], env={ENV_SIGNING_KEY: ""})
     assert result.exit_code == 0, result.output
