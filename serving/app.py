@@ -113,6 +113,8 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                         "admin": settings.admin_enabled,
                         "retrain_backend": settings.retrain_backend,
                         "inline_loads": service.inline_loads,
+                        # which key checks signatures (its id: the key itself is never logged)
+                        "signing_key_id": settings.signer.key_id if settings.signer else None,
                         "startup_ms": round((time.perf_counter() - started) * 1000, 1),
                     }
                 )

@@ -10,6 +10,7 @@ version row pointing at it. Its sha256 check passes; only the signature stops it
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shutil
@@ -193,17 +194,25 @@ def test_appending_never_reads_rows_the_key_does_not_vouch_for(root: Path) -> No
 
 
 @pytest.mark.slow  # a real uvicorn router: 5.6–11 s on the busy 2-core machine (imports, start-up)
-def test_a_router_refuses_a_forged_version_as_a_tampered_one(root: Path, tmp_path: Path) -> None:
+def test_a_router_refuses_a_forged_version_as_a_tampered_one(
+    root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """409 as for a tampered artifact; the start-up line names the key by its id only."""
     tripwire = tmp_path / "tripwire"
     forge(root, tripwire)
     body = {"rows": [{"t": 1, "x0": 0.5, "x1": -0.5}]}
-    with running_server(Settings(registry=root, signer=SIGNER)) as url:
+    with (
+        caplog.at_level(logging.INFO, logger="manymodels.serving"),
+        running_server(Settings(registry=root, signer=SIGNER)) as url,
+    ):
         bad = httpx.post(f"{url}/v1/partitions/{PART}/predict", json=body)
         good = httpx.post(f"{url}/v1/partitions/pid=1/predict", json=body)
     assert bad.status_code == 409, bad.text
     assert "signature" in bad.json()["detail"] and "not served" in bad.json()["detail"]
     assert good.status_code == 200, good.text
     assert not tripwire.exists()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f'"signing_key_id": "{SIGNER.key_id}"' in logged and KEY not in logged
 
 
 # ------------------------------------------------------------------------------ migration
