@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import BadSignature
+from manymodels.forecast import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
@@ -124,6 +125,7 @@ def test_signed_versions_load_and_score(signed: Path) -> None:
         assert reg.load_model(PART).model is not None
         assert len(reg.training_rows(PART)) == 30
         frame = score(linear_frame(3, 30).drop(columns=["y"]), reg, backend="local")
+        assert len(forecast(reg, [PART], horizon=2)) == 2
     assert frame["prediction"].notna().all()
 
 
@@ -139,6 +141,8 @@ def test_a_forged_pickle_is_never_unpickled(
             reg.load_model(PART)
         with pytest.raises(BadSignature):
             score(rows(), reg, backend="local")
+        with pytest.raises(BadSignature):
+            forecast(reg, [PART], horizon=2)
     result = CliRunner().invoke(
         app, ["score", "--registry", str(root), "--backend", "local", "-o", str(tmp_path / "o.csv"),
               str(_csv(tmp_path))], env={ENV_SIGNING_KEY: KEY},
