@@ -65,7 +65,7 @@ def test_changed_only_touches_exactly_the_changed_partitions(tmp_path: Path) -> 
         spec, pd.concat([changed, extra]), tmp_path / "reg", backend="local", changed_only=True
     )
     assert summary.run.n_partitions == 2
-    assert summary.run.options == {"changed_only": True, "unchanged": 5}
+    assert summary.run.options == {"changed_only": True, "unchanged": 5, "backend": "local"}
     with Registry.open(tmp_path / "reg") as reg:
         after = versions(reg)
         assert after["pid=2"] == before["pid=2"] + 1
