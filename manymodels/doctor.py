@@ -42,7 +42,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
-from manymodels.signing import Signer
+from manymodels.signing import Signer, key_id_of
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -53,6 +53,7 @@ class Problem:
 
     kind: str  # model_missing | model_corrupted | model_unreadable | rows_… | dangling_alias
     #            | unfinished_run | temp_files | signature_missing | signature_invalid
+    #            | signature_other_key
     message: str
     repairable: bool = False
     repaired: bool = False
@@ -194,11 +195,15 @@ def _bad_artifacts(
 
 
 def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> list[Problem]:
-    """One problem per signature that does not verify, one for all unsigned versions."""
-    problems, unsigned = [], []
+    """One problem per signature that does not match its row; versions signed with another
+    key are one problem per key, and unsigned versions one (a registry of 100,000 versions
+    and a wrong key is one line, not 100,000)."""
+    problems: list[Problem] = []
+    groups: dict[str | None, list[VersionDigests]] = {}  # key id (None: unsigned) → versions
     for r in rows:
-        if r.signature is None:
-            unsigned.append(r)
+        other = key_id_of(r.signature)
+        if r.signature is None or (other is not None and other != signer.key_id):
+            groups.setdefault(other, []).append(r)
             continue
         try:
             signer.verify(r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256)
@@ -214,18 +219,24 @@ def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> l
                     versions=1,
                 )
             )
-    if unsigned:
-        first = unsigned[0]
-        problems.append(
-            Problem(
-                "signature_missing",
-                f"{len(unsigned)} version(s) are not signed (the first: {first.key} "
-                f"v{first.version}), so they are never loaded while a signing key is set; once "
-                f"you trust them, sign them with: manymodels sign --registry {where}",
-                key=first.key,
-                version=first.version,
-                versions=len(unsigned),
+    for key_id, versions in groups.items():
+        first = versions[0]
+        said = f"{len(versions)} version(s) (the first: {first.key} v{first.version})"
+        if key_id is None:
+            kind = "signature_missing"
+            message = (
+                f"{said} are not signed, so they are never loaded while a signing key is set; "
+                f"once you trust them, sign them with: manymodels sign --registry {where}"
             )
+        else:
+            kind = "signature_other_key"
+            message = (
+                f"{said} are signed with another key (id {key_id}; this key's is "
+                f"{signer.key_id}), so they are never loaded with this one: set the key they "
+                "were signed with (keys cannot be rotated yet)"
+            )
+        problems.append(
+            Problem(kind, message, key=first.key, version=first.version, versions=len(versions))
         )
     return problems
 

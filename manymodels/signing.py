@@ -96,13 +96,14 @@ class Signer:
                 f"version {version} of partition '{key}' is not signed and a signing key is "
                 "set: refusing to load it (sign the versions you trust with `manymodels sign`)"
             )
-        scheme, _, rest = signature.partition(":")
-        key_id, _, mac = rest.partition(":")
-        if scheme == SCHEME and key_id != self.key_id and mac:
+        key_id = key_id_of(signature)
+        if key_id is not None and key_id != self.key_id:
             raise BadSignature(
                 f"version {version} of partition '{key}' is signed with another key (id "
                 f"{key_id[:8]}, this key's is {self.key_id}): refusing to load it"
             )
+        scheme, _, rest = signature.partition(":")
+        mac = rest.partition(":")[2]
         expected = self._mac(key, version, artifact_sha256, data_sha256)
         if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise BadSignature(
@@ -118,6 +119,15 @@ class Signer:
             f"manymodels-v1\n{len(key)}:{key}\n{version}\n{artifact_sha256}\n{data_sha256 or '-'}"
         )
         return hmac.digest(self.key, message.encode("utf-8"), "sha256").hex()
+
+
+def key_id_of(signature: str | None) -> str | None:
+    """The id of the key a well-formed signature names (``None`` for none or garbage)."""
+    if signature is None:
+        return None
+    scheme, _, rest = signature.partition(":")
+    key_id, _, mac = rest.partition(":")
+    return key_id if scheme == SCHEME and key_id and mac else None
 
 
 def verify(

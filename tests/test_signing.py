@@ -267,6 +267,13 @@ def test_doctor_lists_bad_and_missing_signatures(root: Path, tmp_path: Path) -> 
     assert "manymodels sign" in found["signature_missing"]["message"]
     assert not (tmp_path / "tripwire").exists()
     assert json.loads(result.stdout)["signatures_checked"] is True
+    result = runner.invoke(
+        app,
+        ["doctor", "--registry", str(root), "--json"],
+        env={ENV_SIGNING_KEY: "another key, 16+ bytes"},
+    )
+    found = {p["kind"]: p["versions"] for p in json.loads(result.stdout)["problems"]}
+    assert found == {"signature_other_key": 2, "signature_missing": 1}  # one line per key
     # without the key, doctor checks what it can: the forged bytes match their sha256
     result = runner.invoke(app, ["doctor", "--registry", str(root)], env={ENV_SIGNING_KEY: ""})
     assert result.exit_code == 0, result.output
