@@ -31,7 +31,7 @@ def train(
         Backend,
         typer.Option(
             help="'auto': in this process for small jobs (rows × candidate configurations "
-            "below 2,000,000, or one partition), on Ray for large ones or with --ray-address; "
+            "below 1,000,000, or one partition), on Ray for large ones or with --ray-address; "
             "'ray' or 'local' to force either."
         ),
     ] = "auto",
