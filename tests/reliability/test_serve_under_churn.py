@@ -106,7 +106,7 @@ def _free_port() -> int:
 def _age(root: Path, hours: float = 2.0) -> None:
     """Make the registry's history look ``hours`` old: its alias moves and artifact files."""
     then = datetime.now(UTC) - timedelta(hours=hours)
-    with sqlite3.connect(root / "registry.db") as conn:
+    with closing(sqlite3.connect(root / "registry.db")) as conn, conn:
         conn.execute("update alias_history set at = ?", (then.isoformat(timespec="microseconds"),))
     stamp = then.timestamp()
     for path in (root / "artifacts").rglob("*"):
@@ -115,14 +115,15 @@ def _age(root: Path, hours: float = 2.0) -> None:
 
 
 def _versions(root: Path, key: str) -> list[int]:
-    with sqlite3.connect(f"file:{root / 'registry.db'}?mode=ro", uri=True, timeout=10) as conn:
+    db = f"file:{root / 'registry.db'}?mode=ro"
+    with closing(sqlite3.connect(db, uri=True, timeout=10)) as conn:
         rows = conn.execute("select version from model_versions where key = ?", (key,)).fetchall()
     return [int(v) for (v,) in rows]
 
 
 def _production_ever(root: Path) -> set[tuple[str, int]]:
     """Every (key, version) production pointed at, from the alias history."""
-    with sqlite3.connect(root / "registry.db") as conn:
+    with closing(sqlite3.connect(root / "registry.db")) as conn:
         rows = conn.execute(
             "select key, to_version from alias_history "
             "where alias = 'production' and to_version is not null"
@@ -178,15 +179,17 @@ def _run(*args: Any) -> subprocess.CompletedProcess[str]:
 def _trainer(root: Path, tmp: Path, stop: threading.Event, ops: Operations) -> None:
     """``manymodels train`` on two hot and ten random partitions: new versions, promoted."""
     rng = random.Random(7)
-    while not stop.is_set():
-        ops.trains += 1
+    for round_ in range(1, 10**6):
+        if stop.is_set():
+            return
         pids = [0, 1, *rng.sample(range(5, PARTITIONS), 10)]
-        df = synthetic(PARTITIONS, ROWS, seed=100 + ops.trains)
-        data = tmp / f"round{ops.trains}.parquet"
+        df = synthetic(PARTITIONS, ROWS, seed=100 + round_)
+        data = tmp / f"round{round_}.parquet"
         df[df["pid"].isin(pids)].to_parquet(data)
         done = _run("train", tmp / "spec.toml", data, "--registry", root, "--backend", "local")
         if done.returncode != 0:
             ops.problems.append(f"train exited {done.returncode}: {done.stderr[-500:]}")
+        ops.trains += 1
 
 
 def _random_key(rng: random.Random) -> str:
@@ -249,6 +252,7 @@ def _library(root: Path, stop: threading.Event, ops: Operations) -> None:
 
 
 def _collector(root: Path, stop: threading.Event, ops: Operations) -> None:
+    """``manymodels gc --keep 1`` with the shipped graces, again and again."""
     while not stop.is_set():
         done = _run("gc", "--registry", root, "--keep", "1", "--json")
         ops.gc_runs += 1
