@@ -90,6 +90,12 @@ class ModelCache(Generic[T]):
                 self._hits += 1
             return item
 
+    def held(self, key: str, version: int) -> T | None:
+        """The cached model, or ``None``, without counting a hit or refreshing its place: a
+        second look at a model the request has already used (and counted)."""
+        with self._lock:
+            return self._items.get((key, version))
+
     @property
     def recent_load_seconds(self) -> float:
         """The median of the last ``RECENT_LOADS`` load times (0 before the first load).

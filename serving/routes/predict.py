@@ -21,6 +21,8 @@ from serving.schemas import (
     PartitionPredictions,
     PredictRequest,
 )
+from serving.served import ServedModel
+from serving.service import ModelService
 
 router = APIRouter(tags=["predict"])
 
@@ -61,6 +63,12 @@ def json_response(content: dict[str, Any], model: type[BaseModel]) -> Response:
     except ValueError:
         text = model.model_validate(content).model_dump_json()
     return Response(text, media_type="application/json")
+
+
+def _used(service: ModelService, pair: tuple[str, int]) -> ServedModel:
+    """A model this request has scored with: held by the cache (not counted as another hit),
+    or loaded again if evicted since."""
+    return service.cache.held(*pair) or service.cache.get(*pair)
 
 
 def _check_size(rows: list[Any], limit: int) -> None:
@@ -140,9 +148,9 @@ async def predict_partition(
     )  # fmt: skip
     labels = None
     if threshold is not None or decision.decides(
-        service, (t.key, t.version), lambda: service.model(t)
+        service, (t.key, t.version), lambda: _used(service, (t.key, t.version))
     ):
-        labels = decision.label_rows(service.model(t), body.rows, threshold)
+        labels = decision.label_rows(_used(service, (t.key, t.version)), body.rows, threshold)
     return PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
@@ -186,8 +194,6 @@ async def predict_rows(
         out = await run_in_threadpool(
             batch.score, service, planned, body.rows, with_probabilities=probabilities
         )
-    decision.label_answers(
-        service, lambda pair: service.cache.get(*pair), body.rows, out, threshold
-    )
+    decision.label_answers(service, lambda pair: _used(service, pair), body.rows, out, threshold)
     log_fields(request.scope, rows=len(body.rows))
     return json_response({"predictions": out}, BatchPredictions)
