@@ -319,9 +319,10 @@ def report(
             [f"{n:,}", method, s, s / n * 1e3, n / s, ", ".join(f"{r:.2f}" for r in runs),
              "; ".join(f"{k} {v:.2f}" for k, v in notes.items())]
         )  # fmt: skip
-    print(f"\nmodel {args.model}, rows {args.rows}, medians of {args.repeat} run(s):\n")
-    heads = ["N", "method", "seconds", "ms / model", "models / s", "runs (s)", "notes"]
-    print(table(heads, rows))
+    if rows:  # none with --only none --e2e
+        print(f"\nmodel {args.model}, rows {args.rows}, medians of {args.repeat} run(s):\n")
+        heads = ["N", "method", "seconds", "ms / model", "models / s", "runs (s)", "notes"]
+        print(table(heads, rows))
 
     ratios: dict[str, float] = {}
     goals = []
