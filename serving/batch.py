@@ -99,11 +99,15 @@ def score(
     *,
     with_probabilities: bool = False,
     models: Mapping[Pair, ServedModel] | None = None,
+    used: dict[Pair, ServedModel] | None = None,
 ) -> list[dict[str, Any]]:
     """One answer per row, in row order: ``partition``, ``served_by``, ``version``,
     ``fallback``, ``prediction`` (and ``probabilities`` on request). ``models`` are those
     ``cached`` found; others are loaded (a version deleted since the alias table was read
-    is replaced by the one production points at now, and the answer says so)."""
+    is replaced by the one production points at now, and the answer says so). ``used``, if
+    given, receives every model that answered, by ``(served_by, version)``: what a caller
+    adds to the answers needs no second cache lookup (which, past the cache's size, would
+    load evicted models again)."""
     targets = dict(batch.targets)
     by_model: dict[Pair, tuple[ServedModel, list[int]]] = {}
     for pair, keys in batch.pairs.items():
@@ -114,6 +118,8 @@ def score(
                 for key in keys:
                     targets[key] = replace(targets[key], version=fresh.version)
         idx = [i for key in keys for i in batch.groups[key]]
+        if used is not None:
+            used[(loaded.key, loaded.version)] = loaded
         if (loaded.key, loaded.version) in by_model:  # two aliases now at the same version
             by_model[(loaded.key, loaded.version)][1].extend(idx)
         else:

@@ -53,7 +53,7 @@ def test_poisoned_partitions_fail_alone_on_ray(ray_session: Any, tmp_path: Path)
         assert reg.count_partitions() == 6
 
 
-def test_a_single_class_partition_fails_alone(tmp_path: Path) -> None:
+def test_a_single_class_partition_is_a_constant_model_not_a_failure(tmp_path: Path) -> None:
     df = synthetic(5, 40, task="classification")
     df.loc[df.pid == 3, "y"] = 1  # a constant target: LogisticRegression cannot fit one class
     spec = spec_dict(
@@ -62,11 +62,14 @@ def test_a_single_class_partition_fails_alone(tmp_path: Path) -> None:
         fallback={"enabled": False},
     )
     summary = train(spec, df, tmp_path / "reg", backend="local")
-    assert (summary.run.n_trained, summary.run.n_failed) == (4, 1)
-    (failure,) = summary.failures
-    assert failure.key == "pid=3"
-    assert failure.error_type == "ValueError"
-    assert "class" in failure.message
+    assert (summary.run.n_trained, summary.run.n_failed) == (5, 0), summary.failures
+    assert summary.chosen.get("single_class") == 1
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=3")
+        assert loaded.version.validation["chosen"] == "single_class"
+        rows = df[df.pid == 3].head(3)
+        assert list(loaded.predict(rows)) == [1, 1, 1]
+        assert (loaded.predict_proba(rows)[:, list(loaded.model.classes_).index(1)] > 0.5).all()
 
 
 # ------------------------------------------------------------------------------ keys, fallback

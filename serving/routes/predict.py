@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -186,14 +187,18 @@ async def predict_rows(
     _check_size(body.rows, settings.max_batch_rows)
     planned = batch.plan(service, body.rows, fallback=fallback)  # memory only
     models = batch.cached(service, planned) if len(body.rows) <= INLINE_ROWS else None
+    used: dict[tuple[str, int], ServedModel] = {}
     if models is not None:  # no I/O and little work: a thread hop would cost more
         out = batch.score(
-            service, planned, body.rows, with_probabilities=probabilities, models=models
+            service, planned, body.rows, with_probabilities=probabilities, models=models, used=used
         )
     else:
         out = await run_in_threadpool(
-            batch.score, service, planned, body.rows, with_probabilities=probabilities
+            partial(batch.score, with_probabilities=probabilities, used=used),
+            service,
+            planned,
+            body.rows,
         )
-    decision.label_answers(service, lambda pair: _used(service, pair), body.rows, out, threshold)
+    decision.label_answers(service, used.__getitem__, body.rows, out, threshold)
     log_fields(request.scope, rows=len(body.rows))
     return json_response({"predictions": out}, BatchPredictions)
