@@ -67,6 +67,9 @@ def from_rows(
                 if v is None:
                     values[i, j] = math.nan
                     continue
+                if isinstance(v, np.integer | np.floating | np.bool_):  # rows built in Python
+                    values[i, j] = v
+                    continue
             elif isinstance(v, str) or v is None:
                 text[j][i] = v
                 continue

@@ -190,3 +190,19 @@ def test_what_is_neither_a_frame_nor_rows_is_a_data_error(tmp_path: Path, data: 
         loaded = reg.load_model(reg.list_partitions()[0].key)
     with pytest.raises(DataError, match="DataFrame"), warnings.catch_warnings():
         loaded.predict(data)
+
+
+def test_numpy_numbers_in_rows_are_numbers(tmp_path: Path) -> None:
+    """Rows built from numpy arrays carry np.float64 / np.int64 / np.bool_ values."""
+    spec, make = SPECS["ridge, numpy"]
+    with Registry(tmp_path / "r") as reg:
+        train(spec, make(), reg, backend="local")
+        loaded = reg.load_model(reg.list_partitions()[0].key)
+    plain = loaded.predict([{"price": 2.5, "deal": 1, "feat": 0}])
+    typed = loaded.predict(
+        [{"price": np.float64(2.5), "deal": np.int64(1), "feat": np.bool_(False)}]
+    )
+    np.testing.assert_array_equal(typed, plain)
+    np.testing.assert_array_equal(
+        loaded.predict([{"price": np.float32(2.5), "deal": 1, "feat": 0}]), plain
+    )
