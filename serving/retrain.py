@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from manymodels.data import describe_source, prepare
-from manymodels.exceptions import DataError, PartitionNotFound, RunFailed
+from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
@@ -80,7 +80,19 @@ class Retrainer:
         reg = self.service.registry
         summary = reg.get_partition(key)
         production = reg.get_version(key)
-        spec = Spec.coerce(reg.get_run(production.run_id).spec)
+        run = reg.get_run(production.run_id)
+        spec = Spec.coerce(run.spec)
+        factories = [c.estimator for c in spec.candidates if c.is_factory]
+        if reg.signer is not None and factories:
+            # A spec read back from the database is not signed: whoever can write the database
+            # could name any function ('os:system') as a factory. Classes must still be
+            # estimators (fit, get_params), and their parameters are JSON values.
+            raise BadSignature(
+                f"the spec of run {run.run_id} names the factory '{factories[0]}': with a "
+                "signing key the router does not call factories named by a spec read from the "
+                "database, which is not signed; retrain this partition with `manymodels train` "
+                "and the spec file"
+            )
         return RetrainTarget(key, summary.key_values, spec, production)
 
     def prepare(

@@ -283,3 +283,31 @@ def _csv(tmp_path: Path) -> Path:
     path = tmp_path / "rows.csv"
     rows().to_csv(path, index=False)
     return path
+
+
+def test_a_router_retrain_never_calls_a_factory_named_in_the_database(
+    root: Path, tmp_path: Path
+) -> None:
+    """The spec a retrain reads back from ``runs`` is not signed: a database writer could name
+    ``os:mkdir`` as a factory. With a key the router refuses factories from there (409)."""
+    tripwire = tmp_path / "tripwire"
+    evil = {
+        **SPEC,
+        "candidates": [{"estimator": "os:mkdir", "params": {"path": [str(tripwire)]}}],
+    }
+    with sqlite3.connect(root / "registry.db") as conn:
+        conn.execute("UPDATE runs SET spec_json = ?", (json.dumps(evil),))
+    token = "a-router-admin-token"
+    settings = Settings(registry=root, signer=SIGNER, admin_token=token, retrain_backend="local")
+    frame = linear_frame(3, 30).query("pid == 0")
+    body = {"rows": json.loads(frame.to_json(orient="records"))}
+    with running_server(settings) as url:
+        r = httpx.post(
+            f"{url}/v1/partitions/{PART}/retrain",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+    assert r.status_code == 409, r.text
+    assert "factory 'os:mkdir'" in r.json()["detail"]
+    assert not tripwire.exists()
