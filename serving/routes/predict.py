@@ -148,10 +148,15 @@ async def predict_partition(
         rows=len(body.rows),
     )  # fmt: skip
     labels = None
-    if threshold is not None or decision.decides(
-        service, (t.key, t.version), lambda: _used(service, (t.key, t.version))
-    ):
-        labels = decision.label_rows(_used(service, (t.key, t.version)), body.rows, threshold)
+    pair = (t.key, t.version)
+    if threshold is not None or decision.decides(service, pair, lambda: _used(service, pair)):
+        held = service.cache.held(*pair)
+        if held is not None and len(body.rows) <= INLINE_ROWS:
+            labels = decision.label_rows(held, body.rows, threshold)
+        else:  # a big batch (or a model evicted since): off the event loop, as scoring was
+            labels = await run_in_threadpool(
+                lambda: decision.label_rows(_used(service, pair), body.rows, threshold)
+            )
     return PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
@@ -199,6 +204,10 @@ async def predict_rows(
             planned,
             body.rows,
         )
-    decision.label_answers(service, used.__getitem__, body.rows, out, threshold)
+    label = partial(decision.label_answers, service, used.__getitem__, body.rows, out, threshold)
+    if models is not None:
+        label()
+    else:  # as big a batch as was scored in a thread: labelled there too
+        await run_in_threadpool(label)
     log_fields(request.scope, rows=len(body.rows))
     return json_response({"predictions": out}, BatchPredictions)
