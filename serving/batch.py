@@ -30,7 +30,7 @@ import numpy as np
 
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.partition import FALLBACK_KEY, encode_key
-from serving.errors import ScoringFailed
+from serving.errors import REFUSED, ScoringFailed
 from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
 from serving.served import ServedModel
 
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 Row = Mapping[str, Any]
 Pair = tuple[str, int]  # (registry key, version): one model
-REFUSED = "and the request refused the fallback model (fallback=false)"
 
 
 @dataclass(frozen=True)

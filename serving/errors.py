@@ -49,6 +49,9 @@ from serving.rows import InvalidRows
 
 __all__ = ["ModelNotServed", "NothingToRollBack", "ScoringFailed", "install_handlers"]
 
+# the end of a 404 for a key a request would not let the fallback answer
+REFUSED = "and the request refused the fallback model (fallback=false)"
+
 logger = logging.getLogger("manymodels.serving")
 
 

@@ -37,11 +37,10 @@ from manymodels.partition import (
 )
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
-from serving import batch
 from serving.aliases import AliasTable
 from serving.batch import predict_one
 from serving.cache import CacheStats, ModelCache
-from serving.errors import ModelNotServed
+from serving.errors import REFUSED, ModelNotServed
 from serving.rows import model_input
 from serving.served import ServedModel, load_served
 
@@ -50,7 +49,6 @@ logger = logging.getLogger("manymodels.serving")
 MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
 PRODUCTION = "production"
 INLINE_LOAD_SECONDS = 0.002  # misses load on the event loop while loads average less
-REFUSED = "and the request refused the fallback model (fallback=false)"
 
 Row = Mapping[str, Any]
 
@@ -308,17 +306,6 @@ class ModelService:
         fell_back = target.fallback and target.partition != FALLBACK_KEY
         self.count(len(rows), int(fell_back), len(rows) if fell_back else 0)
         return Scored(target, preds, proba)
-
-    def score_rows(
-        self, rows: Sequence[Row], *, with_probabilities: bool = False, fallback: bool = True
-    ) -> list[dict[str, Any]]:
-        """Score rows that each carry their key columns (``serving.batch``): grouped by
-        partition once, answers in row order.
-
-        Unknown keys with no fallback model, or with ``fallback`` false, are one 404 naming the
-        first ten of them (in row order) before anything is scored: no partial answers."""
-        planned = batch.plan(self, rows, fallback=fallback)
-        return batch.score(self, planned, rows, with_probabilities=with_probabilities)
 
     # ------------------------------------------------------------------------ aliases
     def promote(self, text: str, version: int, *, reason: str) -> AliasMove:
