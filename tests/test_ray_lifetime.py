@@ -3,7 +3,8 @@
 ``manymodels train --backend ray`` runs as a user starts it, in its own process; it is killed
 with SIGKILL while a Ray worker runs one of its tasks. Ray ties its GCS and raylet to the
 driver itself, but its agents used to outlive the driver by ~70 s; the reaper started with
-the embedded cluster (``manymodels.execution._Reaper``) must leave nothing after 10 s.
+the embedded cluster (``manymodels.execution._Reaper``) must leave nothing behind well before
+that: within 30 s on a busy 2-core CI machine (it takes a few seconds on a quiet one).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def test_a_killed_train_leaves_no_ray_process_and_ray_says_nothing(tmp_path: Pat
         finally:
             train.send_signal(signal.SIGKILL)
             train.wait(30)
-        left = wait_gone(tree, timeout=10)
-        assert left == {}, f"still running 10 s after kill -9 of the driver: {left}"
+        left = wait_gone(tree, timeout=30)
+        assert left == {}, f"still running 30 s after kill -9 of the driver: {left}"
         assert TOKEN_NOTICE not in _text(out)
 
 
