@@ -1,7 +1,13 @@
-"""Shared fixtures for the core tests: sample paths, small specs, and one real Ray session."""
+"""Shared fixtures for the core tests: sample paths, small specs, and one real Ray session.
+
+Tests marked ``slow`` (several processes, kill trials, benchmarks' smoke runs, real clusters)
+run in CI (``CI=true``, as ``.ci/run`` sets it) or with ``--run-slow``; a plain ``pytest``
+skips them, saying so, so that the default run stays a few minutes on two cores.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +15,24 @@ from typing import Any
 import pytest
 
 DATA_SAMPLES = Path(__file__).resolve().parents[1] / "data-samples"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (CI=true runs them too)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    asked = "slow" in (config.getoption("markexpr") or "")  # pytest -m slow
+    if asked or config.getoption("--run-slow") or os.environ.get("CI") == "true":
+        return
+    skip = pytest.mark.skip(reason="slow: runs in CI (CI=true) or with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
