@@ -56,7 +56,10 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             without += 1  # a new partition, or a version trained before rows were kept
             continue
         # with a signing key, rows its signature does not vouch for are never read
-        verify(reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256)
+        verify(
+            reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
+            ref.feature_schema_json,
+        )  # fmt: skip
         kept.append(decode_rows(reg.artifacts.get(ref.data_sha256)))
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})

@@ -42,7 +42,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
-from manymodels.signing import Signer, key_id_of
+from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -200,13 +200,20 @@ def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> l
     and a wrong key is one line, not 100,000)."""
     problems: list[Problem] = []
     groups: dict[str | None, list[VersionDigests]] = {}  # key id (None: unsigned) → versions
+    old: list[VersionDigests] = []  # signed in the first format, which skips the schema
     for r in rows:
+        if r.signature is not None and r.signature.startswith(f"{OLD_SCHEME}:"):
+            old.append(r)
+            continue
         other = key_id_of(r.signature)
         if r.signature is None or (other is not None and other != signer.key_id):
             groups.setdefault(other, []).append(r)
             continue
         try:
-            signer.verify(r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256)
+            signer.verify(
+                r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256,
+                r.feature_schema_json,
+            )  # fmt: skip
         except BadSignature as e:
             problems.append(
                 Problem(
@@ -237,6 +244,20 @@ def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> l
             )
         problems.append(
             Problem(kind, message, key=first.key, version=first.version, versions=len(versions))
+        )
+    if old:
+        first = old[0]
+        problems.append(
+            Problem(
+                "signature_old_format",
+                f"{len(old)} version(s) (the first: {first.key} v{first.version}) carry a "
+                "signature in the old format, which does not cover the feature schema, so they "
+                "are never loaded: re-sign them (those whose old signature verifies) with: "
+                f"manymodels sign --registry {where}",
+                key=first.key,
+                version=first.version,
+                versions=len(old),
+            )
         )
     return problems
 

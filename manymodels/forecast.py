@@ -41,6 +41,7 @@ from manymodels.features import assemble, column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
+from manymodels.signing import Signer
 
 MAX_HORIZON = 1000
 MAX_LISTED_KEYS = 10
@@ -66,6 +67,7 @@ def forecast(
     *,
     horizon: int,
     future: DataSource | None = None,
+    signer: Signer | None = None,
 ) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods of each partition with its production model.
 
@@ -78,14 +80,18 @@ def forecast(
 
     Raises ``DataError`` for a horizon outside 1 … 1000, for partitions trained without a time
     column, and for a ``future`` table that lacks columns or covers only some of a partition's
-    steps; ``PartitionNotFound`` for keys with no production model.
+    steps; ``PartitionNotFound`` for keys with no production model; ``BadSignature`` (one of
+    them) when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
+    checks with its own), and a version's signature is missing or wrong.
 
         frame = forecast("./mmregistry", ["store=2,brand=tropicana"], horizon=4)
         frame.pivot(index="week", columns="brand", values="prediction")
     """
     horizon = check_horizon(horizon)
     own_registry = not isinstance(registry, Registry)
-    reg = Registry.open(registry) if not isinstance(registry, Registry) else registry
+    reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
+    if not own_registry and signer is not None and signer != reg.signer:
+        raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
         records = _production(reg, keys)
         key_columns, time_column = _common_layout(records)

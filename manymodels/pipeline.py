@@ -209,7 +209,10 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
     which holds the key: the worker then gets a sha256 the key vouches for, and checks the
     bytes against it, so the key never travels to workers."""
     try:
-        verify(reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256)
+        verify(
+            reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
+            ref.feature_schema_json,
+        )  # fmt: skip
     except BadSignature as e:
         return Champion(ref.version, ref.artifact_sha256, ref.last_time, error_text(e))
     return Champion(ref.version, ref.artifact_sha256, ref.last_time)

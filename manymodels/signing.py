@@ -9,10 +9,24 @@ library code), every version's digests are HMAC-SHA256-signed when it is registe
 every load checks the signature (``hmac.compare_digest``) before any byte is unpickled.
 
 What is signed is one version's identity and content: its partition key, version number,
-model sha256 and training-rows sha256, so a signature cannot be moved to another partition or
-version, nor a model swapped for another signed one. A signature reads
-``hmac-sha256:<key id>:<hex mac>``; the key id (8 hex characters derived from the key, which
-it does not reveal) tells "signed with another key" from "altered".
+model sha256, training-rows sha256 and the sha256 of its feature schema (feature order,
+dtypes, classes, a decision threshold: how the model is fed and its output labelled), so a
+signature cannot be moved to another partition or version, nor a model swapped for another
+signed one, nor a signed model fed differently. The schema's digest is of its canonical form
+(``schema_sha256``: the parsed dict dumped with sorted keys), so a verifier holding the dict and
+one holding the stored text agree. A signature reads ``hmac-sha256-v2:<key id>:<hex mac>``; the
+key id (8 hex characters derived from the key, which it does not reveal) tells "signed with
+another key" from "altered".
+
+The first format (``hmac-sha256:…``, before the schema was signed) is refused at every load
+with a message saying to run ``manymodels sign``, which re-signs such a version only when its
+old signature verifies with the key (``Signer.upgrade``): the schema is then vouched for as it
+is now, as signing an unsigned version vouches for it.
+
+The first signature written to a registry records the key id in its ``meta`` table
+(``SIGNED_META``): a process that opens it without a key can then say that nothing is being
+verified (a warning, not a refusal: a database writer can delete that row, so it guards
+against a forgotten key, not an attacker).
 
 A version without a signature is refused while a key is set, as pip's hash-checking mode
 refuses a requirement without a hash: a switch that accepted unsigned versions would let
@@ -27,17 +41,43 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 from manymodels.exceptions import BadSignature
 
 ENV_SIGNING_KEY = "MANYMODELS_SIGNING_KEY"
 ENV_SIGNING_KEY_FILE = "MANYMODELS_SIGNING_KEY_FILE"
 MIN_KEY_BYTES = 16  # HMAC-SHA256 keys shorter than this are guessable offline
-SCHEME = "hmac-sha256"
+SCHEME = "hmac-sha256-v2"  # signs the feature schema too
+OLD_SCHEME = "hmac-sha256"  # the first format: refused at load, upgraded by ``manymodels sign``
+SIGNED_META = "signing_key_id"  # ``meta`` row naming the key of the first signature written
+
+Schema = Mapping[str, Any] | str  # a feature schema, parsed or as the stored JSON text
+
+
+def schema_sha256(schema: Schema) -> str:
+    """The sha256 of a feature schema's canonical form: the parsed dict as
+    ``json.dumps(schema, sort_keys=True, separators=(",", ":"))``, so the dict and any text
+    encoding of it give one digest. Stored texts are cached (the versions of a run usually
+    share one schema text; a router's cold loads meet the same few)."""
+    if isinstance(schema, str):
+        return _text_sha256(schema)
+    return _canonical_sha256(schema)
+
+
+@lru_cache(maxsize=1024)
+def _text_sha256(text: str) -> str:
+    return _canonical_sha256(json.loads(text))
+
+
+def _canonical_sha256(schema: Mapping[str, Any]) -> str:
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,9 +117,17 @@ class Signer:
         the key (an HMAC of a constant), so it says which key without revealing it."""
         return hmac.new(self.key, b"manymodels key id", hashlib.sha256).hexdigest()[:8]
 
-    def sign(self, key: str, version: int, artifact_sha256: str, data_sha256: str | None) -> str:
-        """The signature of one version's digests."""
-        return f"{SCHEME}:{self.key_id}:{self._mac(key, version, artifact_sha256, data_sha256)}"
+    def sign(
+        self,
+        key: str,
+        version: int,
+        artifact_sha256: str,
+        data_sha256: str | None,
+        schema: Schema,
+    ) -> str:
+        """The signature of one version's digests and feature schema."""
+        mac = self._mac(key, version, artifact_sha256, data_sha256, schema_sha256(schema))
+        return f"{SCHEME}:{self.key_id}:{mac}"
 
     def verify(
         self,
@@ -88,13 +136,21 @@ class Signer:
         version: int,
         artifact_sha256: str,
         data_sha256: str | None,
+        schema: Schema,
     ) -> None:
-        """Return if ``signature`` vouches for these digests under this key, else raise
-        ``BadSignature`` saying whether it is missing, another key's, or wrong."""
+        """Return if ``signature`` vouches for these digests and this feature schema under
+        this key, else raise ``BadSignature`` saying whether it is missing, in the old format,
+        another key's, or wrong."""
         if signature is None:
             raise BadSignature(
                 f"version {version} of partition '{key}' is not signed and a signing key is "
                 "set: refusing to load it (sign the versions you trust with `manymodels sign`)"
+            )
+        if signature.startswith(f"{OLD_SCHEME}:"):
+            raise BadSignature(
+                f"version {version} of partition '{key}' carries a signature in the old format, "
+                "which does not cover its feature schema: refusing to load it (run "
+                "`manymodels sign` again to re-sign it)"
             )
         key_id = key_id_of(signature)
         if key_id is not None and key_id != self.key_id:
@@ -104,20 +160,51 @@ class Signer:
             )
         scheme, _, rest = signature.partition(":")
         mac = rest.partition(":")[2]
-        expected = self._mac(key, version, artifact_sha256, data_sha256)
+        expected = self._mac(key, version, artifact_sha256, data_sha256, schema_sha256(schema))
         if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise BadSignature(
                 f"the signature of version {version} of partition '{key}' does not match its "
                 "digests: its registry row was altered; refusing to load it"
             )
 
-    def _mac(self, key: str, version: int, artifact_sha256: str, data_sha256: str | None) -> str:
+    def upgrade(
+        self,
+        signature: str | None,
+        key: str,
+        version: int,
+        artifact_sha256: str,
+        data_sha256: str | None,
+        schema: Schema,
+    ) -> str | None:
+        """The new-format signature of a version whose old-format signature verifies with
+        this key, else ``None`` (not old-format, another key's, or altered: never re-signed).
+        The old format never vouched for the schema; the new signature vouches for it as it
+        is now, as ``manymodels sign`` does for an unsigned version."""
+        if signature is None or not signature.startswith(f"{OLD_SCHEME}:"):
+            return None
+        key_id, _, mac = signature[len(OLD_SCHEME) + 1 :].partition(":")
+        old = self._mac(key, version, artifact_sha256, data_sha256, None)
+        if key_id != self.key_id or not hmac.compare_digest(mac.encode(), old.encode()):
+            return None
+        return self.sign(key, version, artifact_sha256, data_sha256, schema)
+
+    def _mac(
+        self,
+        key: str,
+        version: int,
+        artifact_sha256: str,
+        data_sha256: str | None,
+        schema_digest: str | None,
+    ) -> str:
         # Unambiguous whatever characters a key holds: the key is length-prefixed, and the
         # other fields (an integer, hex digests, "-" for none) hold no newline. One-shot
-        # ``hmac.digest`` and no JSON: ~1/3 of the cost, on every cold load of the router.
-        message = (
-            f"manymodels-v1\n{len(key)}:{key}\n{version}\n{artifact_sha256}\n{data_sha256 or '-'}"
-        )
+        # ``hmac.digest``: ~1/3 of the cost, on every cold load of the router. A schema
+        # digest of ``None`` is the first format's message (only ``upgrade`` checks it).
+        message = f"{len(key)}:{key}\n{version}\n{artifact_sha256}\n{data_sha256 or '-'}"
+        if schema_digest is None:
+            message = f"manymodels-v1\n{message}"
+        else:
+            message = f"manymodels-v2\n{message}\n{schema_digest}"
         return hmac.digest(self.key, message.encode("utf-8"), "sha256").hex()
 
 
@@ -137,7 +224,22 @@ def verify(
     version: int,
     artifact_sha256: str,
     data_sha256: str | None,
+    schema: Schema,
 ) -> None:
-    """``signer.verify(...)`` when a key is set; nothing without one (behaviour unchanged)."""
+    """``signer.verify(...)`` when a key is set; nothing without one (behaviour unchanged,
+    and the schema is not even hashed)."""
     if signer is not None:
-        signer.verify(signature, key, version, artifact_sha256, data_sha256)
+        signer.verify(signature, key, version, artifact_sha256, data_sha256, schema)
+
+
+def unverified_warning(signed_by: str | None, signer: Signer | None, where: str) -> str | None:
+    """What to tell whoever opens a registry holding signed versions (``signed_by``: the key
+    id ``meta`` records) without a key: nothing is verified, silently otherwise. A warning,
+    not a refusal: the marker lives in the database a key guards against, so a writer could
+    delete it; it catches a forgotten key, which is the common way verification goes off."""
+    if signed_by is None or signer is not None:
+        return None
+    return (
+        f"registry {where} holds signed versions (key id {signed_by}) but no signing key is "
+        f"set: signatures are NOT checked (set {ENV_SIGNING_KEY} or {ENV_SIGNING_KEY_FILE})"
+    )

@@ -80,6 +80,7 @@ def serve(
     import uvicorn
 
     from manymodels.registry.client import Registry
+    from manymodels.signing import unverified_warning
     from serving.app import create_app
     from serving.settings import Settings
 
@@ -98,7 +99,10 @@ def serve(
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    Registry.open(settings.registry).close()  # a wrong path is one clear line, not a traceback
+    with Registry.open(settings.registry) as reg:  # a wrong path: one clear line, no traceback
+        unverified = unverified_warning(reg.signed_by, settings.signer, str(settings.registry))
+    if unverified is not None:
+        typer.echo(f"warning: {unverified}", err=True)
 
     from serving import logs
 

@@ -173,6 +173,9 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     if ref is None:
         registry.store.get_version(key, version)  # raises PartitionNotFound / VersionNotFound
         raise AssertionError(f"{key} v{version} has no row yet get_version found it")
-    verify(registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256)
+    schema = json.loads(ref.feature_schema_json)
+    verify(
+        registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
+    )
     model = deserialize(registry.artifacts.get(ref.artifact_sha256))
-    return served_model(model, key, version, json.loads(ref.feature_schema_json))
+    return served_model(model, key, version, schema)

@@ -15,6 +15,8 @@ import os
 import pickle
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,13 @@ from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
 from manymodels.scoring import score
-from manymodels.signing import ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE, Signer
+from manymodels.signing import (
+    ENV_SIGNING_KEY,
+    ENV_SIGNING_KEY_FILE,
+    SIGNED_META,
+    Signer,
+    schema_sha256,
+)
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -89,20 +97,53 @@ def rows(part: int = 0) -> Any:
 
 
 # ------------------------------------------------------------------------------ the signer
-def test_a_signature_binds_key_version_and_both_digests() -> None:
-    sig = SIGNER.sign("k=a", 1, "a" * 64, "b" * 64)
-    assert sig.startswith(f"hmac-sha256:{SIGNER.key_id}:") and len(sig) <= 128
-    SIGNER.verify(sig, "k=a", 1, "a" * 64, "b" * 64)
-    for changed in [("k=b", 1, "a" * 64, "b" * 64), ("k=a", 2, "a" * 64, "b" * 64),
-                    ("k=a", 1, "c" * 64, "b" * 64), ("k=a", 1, "a" * 64, None)]:  # fmt: skip
+FS = {"features": ["x0", "x1"], "dtypes": {"x0": "float64", "x1": "float64"}}
+
+
+def test_a_signature_binds_key_version_both_digests_and_the_schema() -> None:
+    sig = SIGNER.sign("k=a", 1, "a" * 64, "b" * 64, FS)
+    assert sig.startswith(f"hmac-sha256-v2:{SIGNER.key_id}:") and len(sig) <= 128
+    SIGNER.verify(sig, "k=a", 1, "a" * 64, "b" * 64, FS)
+    swapped = {**FS, "features": ["x1", "x0"]}
+    for changed in [("k=b", 1, "a" * 64, "b" * 64, FS), ("k=a", 2, "a" * 64, "b" * 64, FS),
+                    ("k=a", 1, "c" * 64, "b" * 64, FS), ("k=a", 1, "a" * 64, None, FS),
+                    ("k=a", 1, "a" * 64, "b" * 64, swapped)]:  # fmt: skip
         with pytest.raises(BadSignature, match="does not match its digests"):
             SIGNER.verify(sig, *changed)
     with pytest.raises(BadSignature, match="not signed"):
-        SIGNER.verify(None, "k=a", 1, "a" * 64, None)
+        SIGNER.verify(None, "k=a", 1, "a" * 64, None, FS)
     with pytest.raises(BadSignature, match="another key"):
-        Signer(b"another key, 16+ bytes").verify(sig, "k=a", 1, "a" * 64, "b" * 64)
+        Signer(b"another key, 16+ bytes").verify(sig, "k=a", 1, "a" * 64, "b" * 64, FS)
     with pytest.raises(BadSignature, match="does not match"):
-        SIGNER.verify("garbage", "k=a", 1, "a" * 64, "b" * 64)
+        SIGNER.verify("garbage", "k=a", 1, "a" * 64, "b" * 64, FS)
+
+
+def test_the_schema_is_signed_in_canonical_form() -> None:
+    """The parsed dict and any JSON text of it (key order, spacing) verify alike."""
+    sig = SIGNER.sign("k=a", 1, "a" * 64, None, json.dumps(FS))
+    reordered = '{"dtypes": {"x1": "float64", "x0": "float64"}, "features": ["x0", "x1"]}'
+    for schema in (FS, reordered, json.dumps(FS, indent=2)):
+        SIGNER.verify(sig, "k=a", 1, "a" * 64, None, schema)
+    assert schema_sha256(FS) == schema_sha256(reordered)
+
+
+def test_an_old_format_signature_is_refused_and_only_upgraded_when_it_verifies() -> None:
+    """The first format did not cover the schema: refused with what to do; ``upgrade`` (what
+    ``manymodels sign`` runs) re-signs it only if its old MAC is right for this key."""
+    old = old_signature("k=a", 1, "a" * 64, "b" * 64)
+    with pytest.raises(BadSignature, match=r"old format.*manymodels sign"):
+        SIGNER.verify(old, "k=a", 1, "a" * 64, "b" * 64, FS)
+    new = SIGNER.upgrade(old, "k=a", 1, "a" * 64, "b" * 64, FS)
+    assert new is not None
+    SIGNER.verify(new, "k=a", 1, "a" * 64, "b" * 64, FS)
+    assert SIGNER.upgrade(old, "k=a", 1, "c" * 64, "b" * 64, FS) is None  # altered row
+    assert Signer(b"another key, 16+ bytes").upgrade(old, "k=a", 1, "a" * 64, "b" * 64, FS) is None
+    assert SIGNER.upgrade(new, "k=a", 1, "a" * 64, "b" * 64, FS) is None  # already new
+
+
+def old_signature(key: str, version: int, artifact: str, data: str | None) -> str:
+    """A first-format signature, as manymodels wrote before the schema was signed."""
+    return f"hmac-sha256:{SIGNER.key_id}:{SIGNER._mac(key, version, artifact, data, None)}"
 
 
 def test_the_key_is_never_shown_and_must_be_long_enough(tmp_path: Path) -> None:
@@ -201,9 +242,18 @@ def test_appending_never_reads_rows_the_key_does_not_vouch_for(root: Path) -> No
 def test_a_router_refuses_a_forged_version_as_a_tampered_one(
     root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """409 as for a tampered artifact; the start-up line names the key by its id only."""
+    """409 as for a tampered artifact, for a forged pickle (pid=0) as for a signed model
+    whose feature schema was altered (pid=2, features swapped); the start-up line names the
+    key by its id only."""
     tripwire = tmp_path / "tripwire"
     forge(root, tripwire)
+    with sqlite3.connect(root / "registry.db") as conn:
+        conn.execute(
+            "UPDATE model_versions SET feature_schema_json = replace(feature_schema_json, "
+            '\'"features":["x0","x1"]\', \'"features":["x1","x0"]\') '
+            "WHERE key = 'pid=2'"
+        )
+        assert conn.total_changes == 1
     body = {"rows": [{"t": 1, "x0": 0.5, "x1": -0.5}]}
     with (
         caplog.at_level(logging.INFO, logger="manymodels.serving"),
@@ -211,7 +261,9 @@ def test_a_router_refuses_a_forged_version_as_a_tampered_one(
     ):
         bad = httpx.post(f"{url}/v1/partitions/{PART}/predict", json=body)
         good = httpx.post(f"{url}/v1/partitions/pid=1/predict", json=body)
+        swapped = httpx.post(f"{url}/v1/partitions/pid=2/predict", json=body)
     assert bad.status_code == 409, bad.text
+    assert swapped.status_code == 409 and "signature" in swapped.json()["detail"], swapped.text
     assert "signature" in bad.json()["detail"] and "not served" in bad.json()["detail"]
     assert good.status_code == 200, good.text
     assert not tripwire.exists()
@@ -311,3 +363,136 @@ def test_a_router_retrain_never_calls_a_factory_named_in_the_database(
     assert r.status_code == 409, r.text
     assert "factory 'os:mkdir'" in r.json()["detail"]
     assert not tripwire.exists()
+
+
+# ------------------------------------------------------------------------------ feature schema
+def tamper_schema(root: Path, change: str) -> None:
+    """Rewrite ``PART``'s stored feature schema as a database writer would: its two features
+    swapped (each fed the other's column), or a decision threshold set."""
+    with sqlite3.connect(root / "registry.db") as conn:
+        (text,) = conn.execute(
+            "SELECT feature_schema_json FROM model_versions WHERE key = ?", (PART,)
+        ).fetchone()
+        schema = json.loads(text)
+        if change == "swap":
+            schema["features"] = schema["features"][::-1]
+        else:
+            schema["decision"] = {"threshold": 0.99}
+        conn.execute(
+            "UPDATE model_versions SET feature_schema_json = ? WHERE key = ?",
+            (json.dumps(schema), PART),
+        )
+
+
+@pytest.mark.parametrize("change", ["swap", "threshold"])
+def test_a_tampered_feature_schema_is_refused(root: Path, tmp_path: Path, change: str) -> None:
+    """The model is the signed one; only how it is fed (or labelled) changed."""
+    tamper_schema(root, change)
+    with Registry.open(root, signer=SIGNER) as reg:
+        with pytest.raises(BadSignature, match="does not match"):
+            reg.load_model(PART)
+        with pytest.raises(BadSignature, match="does not match"):
+            score(rows(), reg, backend="local")
+        reg.load_model("pid=1")  # the others are untouched
+    result = CliRunner().invoke(
+        app, ["doctor", "--registry", str(root), "--json"], env={ENV_SIGNING_KEY: KEY}
+    )
+    assert result.exit_code == 1
+    found = [(p["kind"], p["key"]) for p in json.loads(result.stdout)["problems"]]
+    assert found == [("signature_invalid", PART)]
+
+
+def test_old_format_signatures_are_refused_until_sign_re_signs_them(root: Path) -> None:
+    """Signatures written before the schema was signed: refused with what to do, listed by
+    doctor; ``manymodels sign`` re-signs those whose old signature verifies, never an
+    altered one."""
+    with sqlite3.connect(root / "registry.db") as conn:
+        found = conn.execute(
+            "SELECT key, version, artifact_sha256, data_sha256 FROM model_versions"
+        ).fetchall()
+        for key, version, artifact, data in found:
+            old = old_signature(key, version, artifact, data)
+            if key == "pid=2":
+                old = old_signature(key, version + 1, artifact, data)  # an altered row's
+            conn.execute(
+                "UPDATE model_versions SET signature = ? WHERE key = ? AND version = ?",
+                (old, key, version),
+            )
+    with Registry.open(root, signer=SIGNER) as reg, pytest.raises(BadSignature) as refused:
+        reg.load_model(PART)
+    assert "old format" in str(refused.value) and "`manymodels sign`" in str(refused.value)
+    runner, env = CliRunner(), {ENV_SIGNING_KEY: KEY}
+    result = runner.invoke(app, ["doctor", "--registry", str(root), "--json"], env=env)
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["kind"], p["versions"]) for p in problems] == [("signature_old_format", 3)]
+    assert "manymodels sign" in problems[0]["message"]
+    result = runner.invoke(app, ["sign", "--registry", str(root), "--json"], env=env)
+    assert result.exit_code == 1 and "1 version(s) carry a signature" in result.stderr
+    assert [s["key"] for s in json.loads(result.stdout)["signed"]] == ["pid=0", "pid=1"]
+    with Registry.open(root, signer=SIGNER) as reg:
+        reg.load_model(PART)
+        reg.load_model("pid=1")
+        with pytest.raises(BadSignature, match="old format"):
+            reg.load_model("pid=2")
+
+
+# ------------------------------------------------------------------------------ switched off
+def test_forecast_takes_a_signer_as_score_does(root: Path, tmp_path: Path) -> None:
+    """A path opened by ``forecast`` checks with ``signer``; a ``Registry`` checks with its
+    own, and a different signer beside one is a mistake, not silently ignored."""
+    assert len(forecast(root, [PART], horizon=2, signer=SIGNER)) == 2
+    forge(root, tmp_path / "tripwire")
+    with pytest.raises(BadSignature):
+        forecast(root, [PART], horizon=2, signer=SIGNER)
+    with Registry.open(root) as reg:
+        for run in (
+            lambda: forecast(reg, [PART], horizon=2, signer=SIGNER),
+            lambda: score(rows(), reg, backend="local", signer=SIGNER),
+        ):
+            with pytest.raises(ValueError, match=r"Registry\.open"):
+                run()
+    assert not (tmp_path / "tripwire").exists()
+
+
+def test_a_signed_registry_opened_without_a_key_says_so(root: Path, tmp_path: Path) -> None:
+    """The first signature records the key id in ``meta``; CLI commands that load models
+    then print one ``warning:`` line without a key (and none with it)."""
+    with Registry.open(root) as reg:
+        assert reg.store.get_meta(SIGNED_META) == reg.signed_by == SIGNER.key_id
+    runner = CliRunner()
+    score_args = ["score", "--registry", str(root), "--backend", "local", "-o",
+                  str(tmp_path / "o.csv"), str(_csv(tmp_path))]  # fmt: skip
+    forecast_args = ["forecast", "--registry", str(root), "--horizon", "2"]
+    for args in (score_args, forecast_args, ["doctor", "--registry", str(root)]):
+        result = runner.invoke(app, args, env={ENV_SIGNING_KEY: ""})
+        assert result.exit_code == 0, result.output
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1 and SIGNER.key_id in warnings[0], result.stderr
+        assert "NOT checked" in warnings[0] and ENV_SIGNING_KEY in warnings[0]
+        result = runner.invoke(app, args, env={ENV_SIGNING_KEY: KEY})
+        assert result.exit_code == 0 and "warning:" not in result.stderr, result.output
+    unsigned = tmp_path / "unsigned"
+    train(SPEC, linear_frame(1, 30), unsigned, backend="local")
+    result = runner.invoke(app, ["doctor", "--registry", str(unsigned)], env={ENV_SIGNING_KEY: ""})
+    assert result.exit_code == 0 and "warning:" not in result.stderr
+
+
+@pytest.mark.slow  # a `manymodels serve` process up to its docs line: 5.6 s on the busy machine
+def test_serve_warns_when_a_signed_registry_has_no_key(signed: Path) -> None:
+    """``manymodels serve`` says so before serving (read up to its ``docs:`` line)."""
+    env = {k: v for k, v in os.environ.items() if k not in (ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE)}
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(signed),
+           "--port", "0", "--no-access-log"]  # fmt: skip
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env) as proc:
+        assert proc.stderr is not None
+        try:
+            for line in proc.stderr:
+                lines.append(line)
+                if line.startswith(("docs:", "error:")):
+                    break
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and SIGNER.key_id in warnings[0], "".join(lines)

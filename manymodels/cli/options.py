@@ -26,14 +26,35 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 DEFAULT_REGISTRY = Path("mmregistry")
 
 
-def signer() -> Signer | None:
+def signer(registry: Path | None = None) -> Signer | None:
     """The signing key of ``MANYMODELS_SIGNING_KEY`` (or ``…_FILE``), read here at the edge
     and passed down as a ``Signer``; ``None`` without one. A key that is too short, or set
-    both ways, is one ``error:`` line (exit 2)."""
+    both ways, is one ``error:`` line (exit 2). Commands that load models name their
+    ``registry``: without a key, one that holds signed versions gets one ``warning:`` line
+    (nothing would be verified, silently otherwise)."""
     from manymodels.signing import Signer
 
     try:
-        return Signer.from_env(os.environ)
+        key = Signer.from_env(os.environ)
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    if key is None and registry is not None:
+        warn_if_unverified(registry)
+    return key
+
+
+def warn_if_unverified(registry: Path) -> None:
+    """One ``warning:`` line on stderr if ``registry`` holds signed versions (its ``meta``
+    says so) while no key is set; silent when it cannot be opened (the command says why)."""
+    from manymodels.exceptions import ManyModelsError
+    from manymodels.registry import Registry
+    from manymodels.signing import unverified_warning
+
+    try:
+        with Registry.open(registry) as reg:
+            said = unverified_warning(reg.signed_by, None, str(registry))
+    except ManyModelsError:
+        return
+    if said is not None:
+        typer.echo(f"warning: {said}", err=True)

@@ -135,8 +135,9 @@ def doctor(
     """
     from manymodels import console
     from manymodels.doctor import check
+    from manymodels.registry import Registry
 
-    with _open(registry) as reg:
+    with Registry.open(registry, signer=signer(registry)) as reg:
         checkup = check(reg, repair=repair)
     if json_out:
         console.print_json(checkup.to_dict())
@@ -162,8 +163,10 @@ def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) ->
 
     While a signing key is set, a version without a valid signature is never loaded (by
     serve, score, forecast or a retrain). Signing vouches for the registry as it is now: run
-    'manymodels doctor' first, and sign only a registry you trust. A signature already there
-    is never replaced; versions whose signature does not verify make this command exit 1.
+    'manymodels doctor' first, and sign only a registry you trust. A signature in the old
+    format (which did not cover the feature schema) is re-signed when it verifies with the
+    key; any other signature already there is never replaced; versions whose signature does
+    not verify make this command exit 1.
     """
     from manymodels import console
     from manymodels.exceptions import BadSignature
@@ -182,7 +185,10 @@ def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) ->
         bad = 0
         for r in reg.version_digests():
             try:
-                key.verify(r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256)
+                key.verify(
+                    r.signature, r.key, r.version, r.artifact_sha256, r.data_sha256,
+                    r.feature_schema_json,
+                )  # fmt: skip
             except BadSignature:
                 bad += 1
     if json_out:

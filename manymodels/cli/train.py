@@ -81,7 +81,7 @@ def train(
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
-    signing = signer()
+    signing = signer(registry)
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
@@ -199,7 +199,7 @@ def score(
     summary = score_file(
         data, out, registry,
         alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
-        signer=signer(),
+        signer=signer(registry),
     )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
@@ -249,7 +249,7 @@ def forecast(
         output_format(out)  # a bad extension or directory fails before any work
     from manymodels.registry import Registry
 
-    with Registry.open(registry, signer=signer()) as reg:
+    with Registry.open(registry, signer=signer(registry)) as reg:
         frame = run_forecast(reg, partitions, horizon=horizon, future=future)
     n = len(frame) // horizon  # every partition has HORIZON rows
     if out is not None:

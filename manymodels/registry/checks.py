@@ -21,17 +21,20 @@ class VersionDigests(NamedTuple):
     version: int
     artifact_sha256: str
     data_sha256: str | None
-    signature: str | None = None
+    signature: str | None
+    feature_schema_json: str  # signed with the digests (``manymodels.signing``)
 
 
 class ChecksMixin(StoreBase):
     """``SqlStore``'s consistency reads."""
 
     def version_digests(self) -> list[VersionDigests]:
-        """Every version's model and training-rows digests and its signature, in (key,
-        version) order."""
+        """Every version's model and training-rows digests, its signature and the feature
+        schema it signs, in (key, version) order."""
         c = t.model_versions.c
-        q = select(c.key, c.version, c.artifact_sha256, c.data_sha256, c.signature)
+        q = select(
+            c.key, c.version, c.artifact_sha256, c.data_sha256, c.signature, c.feature_schema_json
+        )
         q = q.order_by(c.key, c.version)
         with self.engine.connect() as conn:
             return [VersionDigests(*row) for row in conn.execute(q)]

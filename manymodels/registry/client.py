@@ -26,7 +26,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore, describe_url
-from manymodels.signing import Signer, verify
+from manymodels.signing import SIGNED_META, Signer, verify
 
 DB_FILE = "registry.db"
 ARTIFACTS_DIR = "artifacts"
@@ -270,8 +270,15 @@ class Registry:
         no-op without a key."""
         verify(
             self.signer, record.signature, record.key, record.version, record.artifact_sha256,
-            record.data_sha256,
+            record.data_sha256, record.feature_schema,
         )  # fmt: skip
+
+    @property
+    def signed_by(self) -> str | None:
+        """The key id of the first signature written to this registry (``meta``), or
+        ``None`` if none ever was: a registry that has it, opened without a key, verifies
+        nothing (``signing.unverified_warning``)."""
+        return self.store.get_meta(SIGNED_META)
 
     def sign_unsigned(self) -> list[tuple[str, int]]:
         """Sign every version registered without a signature (before a key was set); returns

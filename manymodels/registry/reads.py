@@ -34,6 +34,7 @@ class ProductionRef(NamedTuple):
     artifact_sha256: str
     data_fingerprint: str
     last_time: Any  # newest time of its training data (JSON form), when the spec has one
+    feature_schema_json: str  # signed with the digests (``manymodels.signing``)
     data_sha256: str | None = None  # its training rows in the artifact store
     signature: str | None = None  # of its digests (``manymodels.signing``)
 
@@ -183,7 +184,7 @@ class ReadsMixin(StoreBase):
                 )  # fmt: skip
                 for k, ver, sha, fp, schema, data, sig in conn.execute(q):
                     last = json.loads(schema).get("history", {}).get("time")
-                    out[k] = ProductionRef(ver, sha, fp, last, data, sig)
+                    out[k] = ProductionRef(ver, sha, fp, last, schema, data, sig)
         return out
 
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:
@@ -196,7 +197,9 @@ class ReadsMixin(StoreBase):
         ``None`` when it kept none) are the rows known so far, promoted or not, which appending
         new rows builds on; its signature vouches for them."""
         v = t.model_versions.c
-        found = self._latest(keys, v.version, v.artifact_sha256, v.data_sha256, v.signature)
+        found = self._latest(
+            keys, v.version, v.artifact_sha256, v.data_sha256, v.signature, v.feature_schema_json
+        )
         return {k: VersionDigests(k, *row) for k, row in found.items()}
 
     def _latest(self, keys: Sequence[str], *columns: Any) -> dict[str, Any]:

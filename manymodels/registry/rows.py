@@ -70,7 +70,9 @@ def version_row(
 ) -> tuple[Any, ...]:
     """The ``VERSION_COLUMNS`` values of a new version: the caller encodes ``libraries`` once
     per batch, and ``memo`` encodes the objects versions may share once; with a ``signer``,
-    the row carries the signature of its digests."""
+    the row carries the signature of its digests and of its feature schema as stored (the
+    text, so what is signed is exactly what verifiers read back)."""
+    schema_json = memo(v.feature_schema)
     return (
         v.key,
         number,
@@ -83,7 +85,7 @@ def version_row(
         v.naive_score,
         v.n_rows,
         v.data_fingerprint,
-        memo(v.feature_schema),
+        schema_json,
         v.artifact_sha256,
         v.artifact_size,
         libraries_json,
@@ -92,7 +94,9 @@ def version_row(
         memo(v.validation),
         encode_json(v.evaluation),  # made per partition (training.chunk._evaluation)
         v.data_sha256,
-        signer.sign(v.key, number, v.artifact_sha256, v.data_sha256) if signer else None,
+        signer.sign(v.key, number, v.artifact_sha256, v.data_sha256, schema_json)
+        if signer
+        else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import (
@@ -32,7 +32,7 @@ from manymodels.registry.rows import (
     move_entity,
     version_row,
 )
-from manymodels.signing import Signer
+from manymodels.signing import OLD_SCHEME, SIGNED_META, Signer
 
 
 class WritesMixin(StoreBase):
@@ -87,6 +87,8 @@ class WritesMixin(StoreBase):
                     [{"k": v.key, "v": new_numbers[v.key]} for v in known],
                 )
             if versions:
+                if self.signer is not None:
+                    _mark_signed(conn, self.signer)
                 libraries_json, memo = encode_json(libraries), JsonMemo()
                 _insert_rows(
                     conn,
@@ -141,26 +143,38 @@ class WritesMixin(StoreBase):
         return new_numbers
 
     def sign_unsigned(self, signer: Signer) -> list[tuple[str, int]]:
-        """Sign every version that has no signature, in one transaction; returns their
-        ``(key, version)``. A signature already there is never replaced: one that does not
-        verify may mark an altered row, and signing it again would vouch for it."""
+        """Sign every version that has no signature, and re-sign those whose signature is in
+        the old format (which did not cover the feature schema) when it verifies with this
+        key, in one transaction; returns their ``(key, version)``. Any other signature is
+        never replaced: one that does not verify may mark an altered row, and signing it
+        again would vouch for it."""
         c = t.model_versions.c
-        q = select(c.id, c.key, c.version, c.artifact_sha256, c.data_sha256).where(
-            c.signature.is_(None)
-        )
+        q = select(
+            c.id, c.key, c.version, c.artifact_sha256, c.data_sha256, c.signature,
+            c.feature_schema_json,
+        ).where(or_(c.signature.is_(None), c.signature.like(f"{OLD_SCHEME}:%")))  # fmt: skip
         with self._begin() as conn:
-            rows = conn.execute(q.order_by(c.key, c.version)).all()
-            if rows:
+            signed: list[tuple[str, int]] = []
+            params: list[dict[str, Any]] = []
+            for r in conn.execute(q.order_by(c.key, c.version)):
+                digests = (r.key, r.version, r.artifact_sha256, r.data_sha256)
+                sig = (
+                    signer.sign(*digests, r.feature_schema_json)
+                    if r.signature is None
+                    else signer.upgrade(r.signature, *digests, r.feature_schema_json)
+                )
+                if sig is not None:
+                    params.append({"row": r.id, "sig": sig})
+                    signed.append((r.key, r.version))
+            if params:
                 conn.execute(
                     update(t.model_versions)
                     .where(c.id == bindparam("row"))
                     .values(signature=bindparam("sig")),
-                    [
-                        {"row": r.id, "sig": signer.sign(r.key, r.version, r[3], r.data_sha256)}
-                        for r in rows
-                    ],
+                    params,
                 )
-        return [(r.key, r.version) for r in rows]
+                _mark_signed(conn, signer)
+        return signed
 
     def set_alias(
         self,
@@ -373,3 +387,11 @@ _PARTITION_COLUMNS = ("key", "key_json", "latest_version", "created_at", "update
 _RUN_PARTITION_COLUMNS = (
     "run_id", "key", "status", "version", "error_type", "message", "n_rows", "data_fingerprint",
 )  # fmt: skip
+
+
+def _mark_signed(conn: Connection, signer: Signer) -> None:
+    """Record in ``meta`` that the registry holds signed versions (the key id of the first
+    signature written), so a process opening it without a key can say nothing is verified."""
+    marked = select(t.meta.c.name).where(t.meta.c.name == SIGNED_META)
+    if conn.execute(marked).first() is None:
+        conn.execute(insert(t.meta).values(name=SIGNED_META, value=signer.key_id))

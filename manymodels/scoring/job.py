@@ -94,6 +94,8 @@ def score_table(
     source = describe_source(data)
     df = read_table(data)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
+    if reg is registry and signer is not None and signer != reg.signer:
+        raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
         plan = make_plan(df, reg, source=source, alias=alias, skip_unknown=skip_unknown)
     finally:

@@ -179,8 +179,8 @@ def _refs(
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
         # bytes against them before unpickling.
-        verify(reg.signer, row.signature, key, version, row.artifact_sha256, row.data_sha256)
         sha, schema_json = row.artifact_sha256, row.feature_schema_json
+        verify(reg.signer, row.signature, key, version, sha, row.data_sha256, schema_json)
         fs = parsed.get(schema_json)
         if fs is None:
             fs = parsed[schema_json] = json.loads(schema_json)
