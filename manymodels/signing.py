@@ -72,7 +72,11 @@ def schema_sha256(schema: Schema) -> str:
 
 @lru_cache(maxsize=1024)
 def _text_sha256(text: str) -> str:
-    return _canonical_sha256(json.loads(text))
+    try:
+        schema = json.loads(text)
+    except ValueError:  # no signed schema reads so: a refusal (BadSignature), not a crash
+        return hashlib.sha256(b"not json\n" + text.encode("utf-8", "replace")).hexdigest()
+    return _canonical_sha256(schema)
 
 
 def _canonical_sha256(schema: Mapping[str, Any]) -> str:

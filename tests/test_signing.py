@@ -125,6 +125,8 @@ def test_the_schema_is_signed_in_canonical_form() -> None:
     for schema in (FS, reordered, json.dumps(FS, indent=2)):
         SIGNER.verify(sig, "k=a", 1, "a" * 64, None, schema)
     assert schema_sha256(FS) == schema_sha256(reordered)
+    with pytest.raises(BadSignature, match="does not match"):  # not a crash
+        SIGNER.verify(sig, "k=a", 1, "a" * 64, None, '{"features": ["x0"')
 
 
 def test_an_old_format_signature_is_refused_and_only_upgraded_when_it_verifies() -> None:
