@@ -157,3 +157,19 @@ def test_ray_backend_reuses_and_leaves_an_initialised_ray(ray_session: Any) -> N
     backend.close()
     assert ray_session.is_initialized()
     assert collect(RayBackend(), json.loads, ["3"]) == {0: 3}
+
+
+def _pool_threads(_item: Any) -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info()]
+
+
+def test_in_process_fits_use_one_thread_per_native_pool_as_ray_workers_do() -> None:
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime HistGradientBoosting uses)
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    ((_, inside),) = list(InProcessBackend().map_unordered(_pool_threads, [0]))
+    assert inside and set(inside) == {1}, inside
+    assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored after
