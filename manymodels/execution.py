@@ -216,18 +216,62 @@ _OWNER_ENV = "MANYMODELS_RAY_OWNER"
 # The reaper's whole program: wait for EOF on stdin (the driver closed it, or died), then
 # SIGKILL every process that inherited the driver's token, until none is left (bounded).
 _REAPER = r"""
-import os, signal, sys, time
-sys.stdin.buffer.read()
+import os, select, signal, sys, time
 mark = f"{sys.argv[1]}={sys.argv[2]}".encode() + b"\0"
+driver = sys.argv[3]
+
+def started(pid):
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[19]
+
+def marked(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return mark in f.read()
+
+def children(pid):
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += f.read().split()
+        except OSError:
+            pass
+    return out
+
+def descendants(pid, out):
+    # Ray's processes: the driver's children that carry the token (GCS, raylet) and all
+    # below them (the raylet's agents, workers), each with its start time, so that a pid the
+    # system gives to someone else later is never killed; nothing else the driver started
+    for child in children(pid):
+        try:
+            if child not in out and (pid != driver or marked(child)):
+                out[child] = started(child)
+                descendants(child, out)
+        except OSError:
+            pass
+
+seen = {}
+while True:  # until the driver closes the pipe or dies: note Ray's processes, every 2 s
+    descendants(driver, seen)
+    ready, _, _ = select.select([sys.stdin], [], [], 2.0)
+    if ready and not os.read(sys.stdin.fileno(), 4096):
+        break
+descendants(driver, seen)  # a clean close: the driver still runs; anything started since
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
     found = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if mark in f.read():
-                    os.kill(int(pid), signal.SIGKILL)
-                    found += 1
+            # processes started between two looks carry the token (unless they rewrote
+            # their environment, as setproctitle does: hence the looks)
+            hit = (pid in seen and started(pid) == seen[pid]) or marked(pid)
+            if hit and pid != driver:
+                os.kill(int(pid), signal.SIGKILL)
+                found += 1
         except OSError:
             pass
     if not found:
@@ -261,8 +305,11 @@ class _Reaper:
     agents outlive a SIGKILLed driver by ~70 s (Ray 2.60: they spend a 60 s timeout reporting
     the raylet's death to the dead GCS), and workers linger with them. Ray's own reaper would
     make the driver a process-group leader, which breaks Ctrl-C in a terminal; this one waits
-    for EOF on a pipe only the driver holds, then kills every process carrying the token
-    ``_owned_env`` gave them. Linux only (``/proc``); elsewhere it is not started.
+    for EOF on a pipe only the driver holds, noting the driver's descendants every 2 s, then
+    kills them and every process carrying the token ``_owned_env`` gave them. (The token alone
+    was not enough: the agents' ``setproctitle`` can overwrite their environment, and in one CI
+    run of ten two agents outlived the driver.) Linux only (``/proc``); elsewhere it is not
+    started.
     """
 
     def __init__(self, token: str) -> None:
@@ -271,7 +318,7 @@ class _Reaper:
             return
         env = {k: v for k, v in os.environ.items() if k != _OWNER_ENV}  # never kills itself
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _REAPER, _OWNER_ENV, token],
+            [sys.executable, "-c", _REAPER, _OWNER_ENV, token, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
