@@ -9,10 +9,11 @@ httpx client) for a fixed duration:
 * **bare** — what a user writes without manymodels: an ``async def`` route scoring one
   in-memory Ridge, run by uvicorn with the settings ``manymodels serve`` passes to it;
 * **serve hot** — the ``manymodels serve --registry DIR --port P`` command with its default
-  flags and logging (an access line per request, stderr to a file), one-row requests, keys
-  uniform over 100 partitions, all cached;
+  flags and logging (stderr to a file), one-row requests, keys uniform over 100 partitions,
+  all cached;
 * **serve cold** — the same command, keys uniform over all partitions (default cache 1,000:
   ≈ 90 % misses at 10,000);
+* **serve --access-log, hot** — the command with its per-request JSON line turned on;
 * **in-process router (no access log), hot** — ``create_app`` under uvicorn without the
   command's logging: the earlier figure, kept as a labelled reference row;
 * **batch** — on the hot server: ``POST /v1/predict`` with 100 rows over 100 partitions, the
@@ -132,6 +133,7 @@ def main() -> None:
         "bare": Traffic(range(0, hot)),
         "serve hot": Traffic(range(0, hot)),
         "serve cold": Traffic(range(0, n)),
+        "serve --access-log, hot": Traffic(range(0, hot)),
         "in-process router (no access log), hot": Traffic(range(0, hot)),
         **batches,
     }
@@ -140,6 +142,7 @@ def main() -> None:
         bare = stack.enter_context(served("bare"))
         serve_hot = stack.enter_context(shipped(root, *serve_flags))
         serve_cold = stack.enter_context(shipped(root, *serve_flags))
+        logged = stack.enter_context(shipped(root, *serve_flags, "--access-log"))
         quiet = stack.enter_context(
             served(
                 "router", "--registry", str(root), "--cache-size", "30" if args.smoke else "1000"
@@ -149,10 +152,15 @@ def main() -> None:
             "bare": bare,
             "serve hot": serve_hot,
             "serve cold": serve_cold,
+            "serve --access-log, hot": logged,
             "in-process router (no access log), hot": quiet,
             **{name: serve_hot for name in batches},
         }
-        for name in ("serve hot", "in-process router (no access log), hot"):
+        for name in (
+            "serve hot",
+            "serve --access-log, hot",
+            "in-process router (no access log), hot",
+        ):
             with httpx.Client(base_url=servers[name].url, timeout=30) as client:
                 for k in range(hot):  # bounded: one request per hot partition
                     client.post(
@@ -213,6 +221,7 @@ def main() -> None:
         "hot/bare p99": fig["serve hot"][2] / bare_p99,
         "cold/bare rps": fig["serve cold"][0] / bare_rps,
         "cold/bare p99": fig["serve cold"][2] / bare_p99,
+        "access-log hot/bare rps": fig["serve --access-log, hot"][0] / bare_rps,
         "in-process hot/bare rps": fig["in-process router (no access log), hot"][0] / bare_rps,
         "batch over/one": over / one,
         "batch one/per-key": one / per_key,

@@ -111,7 +111,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.parametrize("flag,lines_per_request", [([], 1), (["--no-access-log"], 0)])
+@pytest.mark.parametrize(
+    "flag,lines_per_request", [(["--access-log"], 1), ([], 0), (["--no-access-log"], 0)]
+)
 def test_serve_writes_one_access_line_per_request_from_its_log_thread(
     registry_path: Path, flag: list[str], lines_per_request: int
 ) -> None:
