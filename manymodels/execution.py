@@ -15,6 +15,7 @@ import itertools
 import logging
 import math
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -184,6 +185,8 @@ class RayBackend:
         self._pending = []
 
     def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.look()
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
         if self._reaper is not None:
@@ -258,8 +261,11 @@ seen = {}
 while True:  # until the driver closes the pipe or dies: note Ray's processes, every 2 s
     descendants(driver, seen)
     ready, _, _ = select.select([sys.stdin], [], [], 2.0)
-    if ready and not os.read(sys.stdin.fileno(), 4096):
-        break
+    if ready:
+        if not os.read(sys.stdin.fileno(), 4096):
+            break
+        descendants(driver, seen)  # asked to look now (before ray.shutdown): then say so
+        os.write(sys.stdout.fileno(), b"k")
 descendants(driver, seen)  # a clean close: the driver still runs; anything started since
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
@@ -320,11 +326,27 @@ class _Reaper:
         self._proc = subprocess.Popen(
             [sys.executable, "-c", _REAPER, _OWNER_ENV, token, str(os.getpid())],
             stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # Ctrl-C in the terminal must not stop it before its job
         )
+
+    def look(self, timeout: float = 5.0) -> None:
+        """Have the reaper note Ray's processes now, and wait (bounded) until it has: called
+        before ``ray.shutdown``, which stops the raylet first and leaves its agents to init,
+        where an agent started since the last look (its token erased by ``setproctitle``)
+        could no longer be found."""
+        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
+            return
+        try:
+            self._proc.stdin.write(b"?")
+            self._proc.stdin.flush()
+            ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+            if ready:
+                os.read(self._proc.stdout.fileno(), 1)
+        except OSError:  # the reaper is gone: close() will say nothing more either
+            pass
 
     def close(self) -> None:
         """Reap now (after a clean ``ray.shutdown``), waiting a bounded time for it."""
