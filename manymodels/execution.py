@@ -223,9 +223,12 @@ import os, select, signal, sys, time
 mark = f"{sys.argv[1]}={sys.argv[2]}".encode() + b"\0"
 driver = sys.argv[3]
 
-def started(pid):
+def stat(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()[19]
+        return f.read().rsplit(b")", 1)[1].split()
+
+def started(pid):
+    return stat(pid)[19]
 
 def marked(pid):
     with open(f"/proc/{pid}/environ", "rb") as f:
@@ -248,11 +251,14 @@ def children(pid):
 def descendants(pid, out):
     # Ray's processes: the driver's children that carry the token (GCS, raylet) and all
     # below them (the raylet's agents, workers), each with its start time, so that a pid the
-    # system gives to someone else later is never killed; nothing else the driver started
+    # system gives to someone else later is never killed; nothing else the driver started.
+    # Every look walks the whole tree again: a process noted before (the raylet) may have
+    # started children since (its agents, whose setproctitle can erase the token).
     for child in children(pid):
         try:
-            if child not in out and (pid != driver or marked(child)):
-                out[child] = started(child)
+            start = started(child)
+            if pid != driver or out.get(child) == start or marked(child):
+                out[child] = start
                 descendants(child, out)
         except OSError:
             pass
@@ -275,7 +281,7 @@ while time.monotonic() < deadline:
             # processes started between two looks carry the token (unless they rewrote
             # their environment, as setproctitle does: hence the looks)
             hit = (pid in seen and started(pid) == seen[pid]) or marked(pid)
-            if hit and pid != driver:
+            if hit and pid != driver and stat(pid)[0] != b"Z":  # a zombie is dead already
                 os.kill(int(pid), signal.SIGKILL)
                 found += 1
         except OSError:
@@ -358,6 +364,9 @@ class _Reaper:
             self._proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self._proc.kill()
+            self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
         self._proc = None
 
 

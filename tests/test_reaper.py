@@ -1,0 +1,92 @@
+"""The reaper of an embedded Ray cluster, on a process tree shaped like Ray's.
+
+Ray's raylet (a child of the driver, carrying the owner token) starts its agents *after* the
+reaper first noted it, and an agent's ``setproctitle`` may erase the token from its
+environment. A reaper that stopped walking below a process it had already noted missed those
+agents: in CI they outlived ``manymodels serve`` (tests/serving/test_serve_ray_lifetime.py).
+Here a stand-in "raylet" starts a token-less "agent" between two looks, deterministically.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from manymodels.execution import _OWNER_ENV, _Reaper
+
+pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reaper reads /proc")
+
+RAYLET = r"""
+import subprocess, sys, time
+sys.stdin.readline()  # started after the reaper's first look, like the raylet's agents
+env = {"PATH": "/usr/bin:/bin"}  # no owner token: what setproctitle can leave
+agent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], env=env)
+print(agent.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _running(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_children_started_after_a_process_was_noted_are_reaped_without_the_token() -> None:
+    token = uuid.uuid4().hex
+    reaper = _Reaper(token)
+    agent = 0
+    with subprocess.Popen(
+        [sys.executable, "-c", RAYLET],
+        env={**os.environ, _OWNER_ENV: token},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as raylet:
+        try:
+            reaper.look()  # notes the raylet, which has no children yet
+            assert raylet.stdin is not None and raylet.stdout is not None
+            raylet.stdin.write("start\n")
+            raylet.stdin.flush()
+            agent = int(raylet.stdout.readline())
+            assert _OWNER_ENV.encode() not in Path(f"/proc/{agent}/environ").read_bytes()
+            reaper.look()  # the agent exists now; only the tree below the raylet leads to it
+            started = time.monotonic()
+            reaper.close()
+            assert time.monotonic() - started < 5, "the reaper waited on a zombie"
+            assert raylet.wait(10) == -9  # the reaper's SIGKILL, not the cleanup below
+            assert _gone(agent, 10), "the raylet's token-less agent outlived the reaper"
+        finally:
+            raylet.kill()
+            if agent and _running(agent):
+                os.kill(agent, 9)
+
+
+def test_processes_without_the_token_outside_ray_are_left_alone() -> None:
+    token = uuid.uuid4().hex
+    reaper = _Reaper(token)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        reaper.look()
+        reaper.close()
+        assert bystander.poll() is None, "a child of the driver without the token was killed"
+    finally:
+        bystander.kill()
+        bystander.wait()
