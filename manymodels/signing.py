@@ -45,10 +45,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from pathlib import Path
 from typing import Any
 
 from manymodels.exceptions import BadSignature
+from manymodels.secrets import secret_from_env
 
 ENV_SIGNING_KEY = "MANYMODELS_SIGNING_KEY"
 ENV_SIGNING_KEY_FILE = "MANYMODELS_SIGNING_KEY_FILE"
@@ -102,18 +102,8 @@ class Signer:
         """The key from ``MANYMODELS_SIGNING_KEY`` or the file named by
         ``MANYMODELS_SIGNING_KEY_FILE`` (a mounted secret); ``None`` when neither is set.
         Both at once is an error: one of them would be silently ignored."""
-        direct = environ.get(ENV_SIGNING_KEY, "").strip()
-        path = environ.get(ENV_SIGNING_KEY_FILE, "").strip()
-        if direct and path:
-            raise ValueError(f"set {ENV_SIGNING_KEY} or {ENV_SIGNING_KEY_FILE}, not both")
-        if path:
-            try:
-                direct = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as e:
-                raise ValueError(f"{ENV_SIGNING_KEY_FILE}={path}: cannot read it ({e})") from None
-            if not direct:
-                raise ValueError(f"{ENV_SIGNING_KEY_FILE}={path}: the file is empty")
-        return cls(direct.encode("utf-8")) if direct else None
+        secret = secret_from_env(environ, ENV_SIGNING_KEY, ENV_SIGNING_KEY_FILE)
+        return cls(secret.text.encode("utf-8")) if secret is not None else None
 
     @cached_property
     def key_id(self) -> str:

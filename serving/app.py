@@ -28,6 +28,7 @@ from prometheus_client import Counter
 from manymodels import __version__
 from manymodels.registry.client import Registry
 from serving.aliases import Refresher
+from serving.auth import read_dependencies
 from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
 from serving.metrics import Metrics
@@ -49,6 +50,9 @@ One scikit-learn model per partition, served from a manymodels registry.
 * **admin** — retrain a partition on new rows (a job: poll `/v1/jobs/{job_id}`), promote /
   roll back production (bearer token).
 * **ops** — `/healthz`, `/readyz`, `/metrics` (Prometheus).
+
+When the router has read tokens (`MANYMODELS_READ_TOKEN`), every endpoint but `/healthz` and
+`/readyz` needs `Authorization: Bearer <read or admin token>`; without them reading is open.
 
 Keys use the canonical form `col=value,col=value` with percent-encoded values, e.g.
 `store=2,brand=tropicana`.
@@ -111,6 +115,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                         "partitions": len(service.aliases),
                         "fallback": service.aliases.get("__fallback__") is not None,
                         "admin": settings.admin_enabled,
+                        "reads_need_token": settings.reads_need_token,
                         "retrain_backend": settings.retrain_backend,
                         "inline_loads": service.inline_loads,
                         # which key checks signatures (its id: the key itself is never logged)
@@ -147,8 +152,11 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     # GET /v1/partitions/{key:path} also matches ".../promote", ".../retrain" and the like, and
     # a 405 carries the Allow header of the first route whose path matches: every action under
     # a partition is included before it, so OPTIONS .../promote answers "Allow: POST".
+    # Every router gets the read-token check here (``serving.auth``: probes stay open), so a
+    # router added to this tuple is covered; one included elsewhere takes the same list.
+    reads = read_dependencies(settings)
     for module in (predict, forecast, admin, retrain, partitions, ops):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=reads)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

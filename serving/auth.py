@@ -1,9 +1,24 @@
-"""Admin authentication: a bearer token for every mutating endpoint.
+"""Authentication: bearer tokens of two scopes, *admin* (mutating endpoints) and *read* (data).
 
-No token configured means the admin endpoints are *disabled* (403), never open. A wrong or
-missing token is a 401. The comparison is constant-time (``hmac.compare_digest``)::
+Admin: no token configured means the admin endpoints are *disabled* (403), never open; a wrong or
+missing token is a 401::
 
     @router.post("/v1/partitions/{key:path}/retrain", dependencies=[Depends(require_admin)])
+
+Read: with read tokens configured (``MANYMODELS_READ_TOKEN`` / ``_FILE``), every data endpoint
+— scoring, forecasting, partitions, jobs, ``/metrics`` — needs a read or an admin token (an
+admin also reads), else a 401 with ``WWW-Authenticate: Bearer``; without them reading is open,
+as it was before read tokens existed. ``create_app`` puts ``read_dependencies(settings)`` on
+every router it includes, so a new router is covered by being included; a router included
+elsewhere takes ``dependencies=[Reader]``. Probes stay open for load balancers and
+orchestrators: the routes in ``OPEN_PATHS`` (``/healthz``, ``/readyz``, the Open Inference
+Protocol's ``/v2/health/live`` and ``/v2/health/ready``); so do ``/docs`` and
+``/openapi.json``, which describe the API (public in the source anyway), not the data.
+
+Each scope may hold several tokens at once, which is how one is rotated without downtime (the
+README's "Tokens"). Every check compares the sha256 of what the client sent with every
+configured token in constant time (``manymodels.secrets.Tokens``); no token is ever logged,
+echoed in an error, or shown in ``repr``.
 
 Public routes may show an admin more (local paths, see ``serving.redact``): ``AdminView`` is a
 ``bool`` dependency that never refuses, and ``carries_admin_token`` answers the same question
@@ -12,19 +27,33 @@ where no dependency runs (error handlers).
 
 from __future__ import annotations
 
-import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
-from serving.settings import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE, Settings
+from manymodels.secrets import Tokens
+from serving.settings import (
+    ENV_ADMIN_TOKEN,
+    ENV_ADMIN_TOKEN_FILE,
+    ENV_READ_TOKEN,
+    ENV_READ_TOKEN_FILE,
+    Settings,
+)
+
+# Routes a probe calls: open even when reads need a token.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="admin token",
     description=f"The router's admin token ({ENV_ADMIN_TOKEN} or {ENV_ADMIN_TOKEN_FILE}).",
+)
+read_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="read token",
+    description=f"A read token ({ENV_READ_TOKEN} or {ENV_READ_TOKEN_FILE}) or an admin token.",
 )
 
 
@@ -32,10 +61,10 @@ def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    """A FastAPI dependency: passes with the right token, raises 403 / 401 otherwise."""
+    """A FastAPI dependency: passes with an admin token, raises 403 / 401 otherwise."""
     settings: Settings = request.app.state.settings
-    token = settings.admin_token
-    if token is None:
+    admins = settings.admin_tokens
+    if admins is None:
         raise HTTPException(
             status_code=403,
             detail=(
@@ -43,7 +72,7 @@ def require_admin(
                 f"{ENV_ADMIN_TOKEN} or {ENV_ADMIN_TOKEN_FILE} set"
             ),
         )
-    if not _valid(token, credentials.credentials if credentials is not None else ""):
+    if not _valid(admins, credentials.credentials if credentials is not None else ""):
         raise HTTPException(
             status_code=401,
             detail="a valid admin token is required (Authorization: Bearer <token>)",
@@ -54,14 +83,48 @@ def require_admin(
 Admin = Depends(require_admin)
 
 
+async def require_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(read_bearer)],
+) -> None:
+    """A FastAPI dependency: passes when reads are open, for a probe (``OPEN_PATHS``), or with
+    a read or an admin token; raises 401 otherwise. ``async``: a check costs microseconds,
+    less than the thread hop a plain ``def`` dependency takes."""
+    settings: Settings = request.app.state.settings
+    readers = settings.read_tokens
+    if readers is None:
+        return
+    route = request.scope.get("route")
+    if getattr(route, "path", None) in OPEN_PATHS:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    # both scopes are always checked (``|``, not ``or``): the time taken says nothing of which
+    if not (_valid(readers, given) | _valid(settings.admin_tokens, given)):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid read or admin token is required (Authorization: Bearer <token>)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+Reader = Depends(require_reader)
+
+
+def read_dependencies(settings: Settings) -> list[Any]:
+    """What ``create_app`` puts on every router it includes: ``[Reader]`` when reads need a
+    token, nothing otherwise — an open router pays nothing per request, and its OpenAPI
+    document does not claim a token it does not ask for."""
+    return [Reader] if settings.reads_need_token else []
+
+
 async def admin_view(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> bool:
-    """A FastAPI dependency for public routes: whether the request carries the admin token."""
+    """A FastAPI dependency for public routes: whether the request carries an admin token."""
     settings: Settings = request.app.state.settings
     given = credentials.credentials if credentials is not None else ""
-    return _valid(settings.admin_token, given)
+    return _valid(settings.admin_tokens, given)
 
 
 AdminView = Annotated[bool, Depends(admin_view)]
@@ -71,12 +134,10 @@ def carries_admin_token(request: Request) -> bool:
     """``admin_view`` outside dependency injection: read the Authorization header itself."""
     settings: Settings | None = getattr(request.app.state, "settings", None)
     scheme, given = get_authorization_scheme_param(request.headers.get("Authorization"))
-    token = settings.admin_token if settings is not None else None
-    return scheme.lower() == "bearer" and _valid(token, given)
+    admins = settings.admin_tokens if settings is not None else None
+    return scheme.lower() == "bearer" and _valid(admins, given)
 
 
-def _valid(token: str | None, given: str) -> bool:
-    """Constant-time; no token configured matches nothing."""
-    if not token or not given:
-        return False
-    return hmac.compare_digest(given.encode(), token.encode())
+def _valid(tokens: Tokens | None, given: str) -> bool:
+    """Constant-time against every token; no token configured matches nothing."""
+    return tokens is not None and tokens.matches(given)

@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from serving.settings import ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE, RetrainBackend
+from serving.settings import (
+    ENV_ADMIN_TOKEN,
+    ENV_ADMIN_TOKEN_FILE,
+    ENV_READ_TOKEN,
+    ENV_READ_TOKEN_FILE,
+    RetrainBackend,
+)
 
 
 def serve(
@@ -77,7 +83,10 @@ def serve(
     """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
 
     Admin endpoints (retrain, promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the
-    file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. API docs: /docs.
+    file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. With
+    MANYMODELS_READ_TOKEN (or _FILE) set, every other endpoint but /healthz and /readyz needs a
+    read or admin token too. Several tokens, comma-separated (one per line in a file), let one
+    be rotated; a file is re-read when it changes. API docs: /docs.
     """
     import uvicorn
 
@@ -114,6 +123,12 @@ def serve(
         typer.echo(
             f"note: admin endpoints are disabled (set {ENV_ADMIN_TOKEN} or "
             f"{ENV_ADMIN_TOKEN_FILE} to enable retrain / promote / rollback)",
+            err=True,
+        )
+    if not settings.reads_need_token:
+        typer.echo(
+            "note: scoring, partitions, forecasts and /metrics are open to any client that can "
+            f"reach the router (set {ENV_READ_TOKEN} or {ENV_READ_TOKEN_FILE} to require a token)",
             err=True,
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):

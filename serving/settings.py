@@ -1,8 +1,8 @@
 """The router's configuration: built once at the edge (CLI, tests), frozen, passed down.
 
 Nothing else under ``serving/`` reads the environment; ``Settings.from_env`` is the one place
-that does, and only for what must not appear on a command line (the admin token) or is a
-shared convention (``MANYMODELS_REGISTRY``); the signing key likewise::
+that does, and only for what must not appear on a command line (the admin and read tokens, the
+signing key: ``manymodels.secrets``) or is a shared convention (``MANYMODELS_REGISTRY``)::
 
     settings = Settings.from_env(registry=Path("mmregistry"), port=8080)
     app = create_app(settings)
@@ -10,6 +10,7 @@ shared convention (``MANYMODELS_REGISTRY``); the signing key likewise::
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from manymodels.secrets import Tokens, parse_tokens, secret_from_env
 from manymodels.signing import Signer
 
 RetrainBackend = Literal["auto", "ray", "local"]
@@ -24,20 +26,29 @@ RetrainBackend = Literal["auto", "ray", "local"]
 ENV_REGISTRY = "MANYMODELS_REGISTRY"
 ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
 ENV_ADMIN_TOKEN_FILE = "MANYMODELS_ADMIN_TOKEN_FILE"
+ENV_READ_TOKEN = "MANYMODELS_READ_TOKEN"
+ENV_READ_TOKEN_FILE = "MANYMODELS_READ_TOKEN_FILE"
 
 MiB = 1024 * 1024
+
+_log = logging.getLogger("manymodels.serving.auth")  # a token file's re-reads, in the router's log
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything the router needs to start. Invalid values fail here, not mid-request.
 
-    ``admin_token`` of ``None`` disables the mutating endpoints (they answer 403); it is never
-    shown in ``repr`` so settings can be logged. Retrain jobs run on ``retrain_backend``:
-    ``"auto"`` (chosen per job by the pipeline; a one-partition retrain runs in this process),
-    ``"ray"`` (an embedded Ray instance started on the first retrain and stopped with the app)
-    or ``"local"`` (in this process), ``retrain_workers`` at a time; the newest
-    ``retrain_history`` finished jobs are kept in memory. ``inline_loads=True`` loads a model
+    ``admin_token`` holds one or more tokens separated by commas (several at once let one be
+    rotated without downtime); ``admin_token_file`` names a file of them instead, one per line,
+    re-read when it changes (``manymodels.secrets.Tokens``); with neither, the mutating
+    endpoints are disabled (they answer 403). ``read_token`` / ``read_token_file`` likewise:
+    when set, every data endpoint needs a read or an admin token (``serving.auth.Reader``);
+    unset, reading is open. Tokens are never shown in ``repr``, so settings can be logged.
+    Retrain jobs run on ``retrain_backend``: ``"auto"`` (chosen per job by the pipeline; a
+    one-partition retrain runs in this process), ``"ray"`` (an embedded Ray instance started
+    on the first retrain and stopped with the app) or ``"local"`` (in this process),
+    ``retrain_workers`` at a time; the newest ``retrain_history`` finished jobs are kept in
+    memory. ``inline_loads=True`` loads a model
     missing from the cache on the event loop while loads stay quick (see
     ``ModelService.loads_inline``), ``False`` always in a worker thread; ``None`` (the
     default) is ``True`` for a SQLite file with a local artifact directory. ``signer``
@@ -53,6 +64,9 @@ class Settings:
     preload: int = 0
     refresh_seconds: float = 2.0
     admin_token: str | None = field(default=None, repr=False)
+    admin_token_file: Path | None = None
+    read_token: str | None = field(default=None, repr=False)
+    read_token_file: Path | None = None
     max_body_bytes: int = 10 * MiB
     max_batch_rows: int = 100_000
     retrain_backend: RetrainBackend = "auto"
@@ -71,8 +85,12 @@ class Settings:
             raise ValueError(f"preload must be 0 or more, not {self.preload}")
         if not (math.isfinite(self.refresh_seconds) and self.refresh_seconds > 0):
             raise ValueError(f"refresh_seconds must be > 0, not {self.refresh_seconds}")
-        if self.admin_token is not None and not self.admin_token.strip():
-            raise ValueError("admin_token is empty; leave it unset to disable admin endpoints")
+        admins = _tokens(
+            "admin_token", self.admin_token, self.admin_token_file, ENV_ADMIN_TOKEN_FILE
+        )
+        readers = _tokens("read_token", self.read_token, self.read_token_file, ENV_READ_TOKEN_FILE)
+        object.__setattr__(self, "_admin_tokens", admins)  # built once: a file is followed
+        object.__setattr__(self, "_read_tokens", readers)
         if self.max_body_bytes < 1:
             raise ValueError(f"max_body_bytes must be at least 1, not {self.max_body_bytes}")
         if self.max_batch_rows < 1:
@@ -87,16 +105,34 @@ class Settings:
             raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
 
     @property
+    def admin_tokens(self) -> Tokens | None:
+        """The admin tokens; ``None`` disables the mutating endpoints."""
+        tokens: Tokens | None = self.__dict__["_admin_tokens"]
+        return tokens
+
+    @property
+    def read_tokens(self) -> Tokens | None:
+        """The read tokens; ``None`` leaves the data endpoints open."""
+        tokens: Tokens | None = self.__dict__["_read_tokens"]
+        return tokens
+
+    @property
     def admin_enabled(self) -> bool:
-        return self.admin_token is not None
+        return self.admin_tokens is not None
+
+    @property
+    def reads_need_token(self) -> bool:
+        return self.read_tokens is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``MANYMODELS_*`` variables, then ``overrides`` (which win).
 
-        The admin token comes from ``MANYMODELS_ADMIN_TOKEN`` or from the file named by
-        ``MANYMODELS_ADMIN_TOKEN_FILE`` (a mounted secret); setting both is an error, since
-        one of them would be silently ignored. Overrides given as ``None`` are ignored.
+        Admin tokens come from ``MANYMODELS_ADMIN_TOKEN`` (comma-separated) or from the file
+        named by ``MANYMODELS_ADMIN_TOKEN_FILE`` (a mounted secret, one per line), read tokens
+        from ``MANYMODELS_READ_TOKEN`` or ``MANYMODELS_READ_TOKEN_FILE``; setting both of a
+        pair is an error, since one of them would be silently ignored. Overrides given as
+        ``None`` are ignored.
         """
         env = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)}
@@ -106,9 +142,15 @@ class Settings:
         values: dict[str, Any] = {}
         if env.get(ENV_REGISTRY):
             values["registry"] = Path(env[ENV_REGISTRY])
-        token = _admin_token(env)
-        if token is not None:
-            values["admin_token"] = token
+        for scope, name, file_name in (
+            ("admin_token", ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE),
+            ("read_token", ENV_READ_TOKEN, ENV_READ_TOKEN_FILE),
+        ):
+            secret = secret_from_env(env, name, file_name)
+            if secret is not None and secret.path is not None:
+                values[f"{scope}_file"] = secret.path
+            elif secret is not None:
+                values[scope] = secret.text
         signer = Signer.from_env(env)
         if signer is not None:
             values["signer"] = signer
@@ -118,17 +160,16 @@ class Settings:
         return cls(**values)
 
 
-def _admin_token(env: Mapping[str, str]) -> str | None:
-    direct = env.get(ENV_ADMIN_TOKEN, "").strip()
-    path = env.get(ENV_ADMIN_TOKEN_FILE, "").strip()
-    if direct and path:
-        raise ValueError(f"set {ENV_ADMIN_TOKEN} or {ENV_ADMIN_TOKEN_FILE}, not both")
-    if path:
-        try:
-            token = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as e:
-            raise ValueError(f"{ENV_ADMIN_TOKEN_FILE}={path}: cannot read it ({e})") from None
-        if not token:
-            raise ValueError(f"{ENV_ADMIN_TOKEN_FILE}={path}: the file is empty")
-        return token
-    return direct or None
+def _tokens(name: str, text: str | None, path: Path | None, file_name: str) -> Tokens | None:
+    """One scope's tokens from its setting or its file (both is an error); ``None`` for
+    neither. Re-reads of the file log through the router's logger."""
+    if text is not None and path is not None:
+        raise ValueError(f"set {name} or {name}_file, not both")
+    if path is not None:
+        return Tokens.from_file(Path(path), file_name, log=_log)
+    if text is None:
+        return None
+    tokens = parse_tokens(text)
+    if not tokens:
+        raise ValueError(f"{name} holds no token; leave it unset instead")
+    return Tokens(tokens)

@@ -51,7 +51,7 @@ def test_settings_token_file_and_conflicts(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("from-file\n")
     s = Settings.from_env({"MANYMODELS_ADMIN_TOKEN_FILE": str(secret)}, registry=tmp_path)
-    assert s.admin_token == "from-file"
+    assert s.admin_token_file == secret and s.admin_tokens and s.admin_tokens.matches("from-file")
     both = {"MANYMODELS_ADMIN_TOKEN_FILE": str(secret), "MANYMODELS_ADMIN_TOKEN": "x"}
     with pytest.raises(ValueError, match="not both"):
         Settings.from_env(both, registry=tmp_path)
