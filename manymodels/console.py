@@ -27,6 +27,7 @@ from manymodels.registry.entities import (
 )
 
 if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
+    from manymodels.explain import Explanation
     from manymodels.pipeline import Progress as RunProgress
     from manymodels.pipeline import RunSummary
 
@@ -242,6 +243,26 @@ def candidates_table(version: ModelVersion) -> None:
         score = None if c["score"] is None else sign * c["score"]
         table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
     out.print(table)
+
+
+def explanation_table(why: Explanation) -> None:
+    """What the production version weighs (``manymodels.explain``), largest first."""
+    name, sign = metric_view(why.metric)
+    naive = "—" if why.naive_score is None else fmt(sign * why.naive_score)
+    title = (f"why version {why.version}: {why.estimator.rsplit('.', 1)[-1]}, {name} "
+             f"{fmt(sign * why.score)} vs naive {naive}")  # fmt: skip
+    table = Table(title=title, title_justify="left")
+    per_class = any(t.cls is not None for t in why.terms)
+    for col in ("feature", "class", "value") if per_class else ("feature", "value"):
+        table.add_column(col)
+    for b in why.intercept:
+        table.add_row("(intercept)", *([""] if per_class else []), fmt(b))
+    for t in why.terms:
+        table.add_row(t.feature, *([t.cls or ""] if per_class else []), fmt(t.value))
+    if why.n_terms > len(why.terms):
+        table.add_row(f"… {why.n_terms - len(why.terms)} more", *([""] if per_class else []), "")
+    out.print(table)
+    out.print(f"{why.kind}: {why.units}", highlight=False)
 
 
 def history_table(moves: Sequence[AliasMove]) -> None:

@@ -232,6 +232,14 @@ def models_list(
 def models_show(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Why this model: the production version's coefficients (per unit of each "
+            "feature) or importances, beside its candidates' and the naive baseline's scores.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """All versions of one partition, its aliases, candidates tried, and alias history."""
@@ -241,20 +249,32 @@ def models_show(
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
         history = reg.alias_history(part.key)
+        why = _explanation(reg, part.key) if explain else None
     if json_out:
-        console.print_json(
-            {
-                "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
-                "versions": [v.to_dict() for v in versions],
-                "alias_history": [m.to_dict() for m in history],
-            }
-        )
+        out: dict[str, Any] = {
+            "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
+            "versions": [v.to_dict() for v in versions],
+            "alias_history": [m.to_dict() for m in history],
+        }
+        if why is not None:
+            out["explain"] = why.to_dict()
+        console.print_json(out)
         return
     console.versions_table(part.key, versions)
     prod = next((v for v in versions if "production" in v.aliases), None)
     if prod is not None:
         console.candidates_table(prod)
     console.history_table(history)
+    if why is not None:
+        console.explanation_table(why)
+
+
+def _explanation(reg: Any, key: str) -> Any:
+    """The production version's explanation (its model loaded, digest and signature checked)."""
+    from manymodels.explain import explain
+
+    loaded = reg.load_model(key)
+    return explain(loaded.version, loaded.model)
 
 
 @runs_app.command("list")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from manymodels.exceptions import PartitionNotFound
+from manymodels.explain import Explanation, explain
 from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
 from serving.auth import AdminView
 from serving.keys import path_key
@@ -24,7 +25,7 @@ from serving.schemas import (
     ServingOut,
     VersionOut,
 )
-from serving.service import ModelService
+from serving.service import ModelService, Target
 
 router = APIRouter(tags=["partitions"])
 
@@ -43,6 +44,33 @@ async def list_partitions(
         partitions=[_item(p) for p in items],
         next_after=items[-1].key if len(items) == limit else None,
     )
+
+
+@router.get(
+    "/v1/partitions/{key:path}/explain",
+    response_model=Explanation,
+    responses={404: ERRORS[404]},
+    summary="Why this model: candidate and naive scores, coefficients or importances",
+)
+async def explain_partition(
+    request: Request,
+    key: str,
+    service: Service,
+    version: Annotated[
+        int | None, Query(ge=1, description="A version; default: the one in production.")
+    ] = None,
+) -> Explanation:
+    """The version this router serves for the key (or `version`): its validation score, the
+    naive baseline's, every candidate tried, and what the estimator weighs — coefficients per
+    unit of each feature as sent for linear models, importances for trees (`kind`, `units`).
+    A key without a model of its own is a 404, never the fallback's explanation."""
+    target = service.resolve(path_key(request, key, "/explain"), version=version, fallback=False)
+    return await run_in_threadpool(_explain, service, target)
+
+
+def _explain(service: ModelService, target: Target) -> Explanation:
+    target, served = service.load(target)
+    return explain(service.registry.get_version(target.key, target.version), served.model)
 
 
 @router.get(

@@ -1,0 +1,160 @@
+"""Why this model: what a partition's version learned, beside the scores that chose it.
+
+One view for a person asking "why does store 7 forecast that?": the candidates tried and their
+validation scores, the naive baseline's score, and what the chosen estimator weighs —
+coefficients for linear models, impurity importances for trees, the probabilities of a
+constant model. Used by ``manymodels models show --explain`` and
+``GET /v1/partitions/{key}/explain``.
+
+Coefficients are given **per unit of the feature as the user sent it**: a ``scale = true``
+candidate is fitted on standardized inputs, and its raw coefficients (per standard deviation)
+would rank features by a different yardstick than the one in the user's table; the
+``StandardScaler`` is folded back in (``coef / scale``, the intercept shifted by
+``coef · mean / scale``) so that ``intercept + Σ coef·x`` is the model's prediction for a row
+``x`` of raw values. With one-hot encoded text features the terms are named as scikit-learn
+names its output columns (``onehot__store_7``) and stay per unit of that column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from manymodels.registry.entities import ModelVersion
+
+Kind = Literal["coefficients", "importances", "constant", "none"]
+MAX_TERMS = 50
+"""Terms shown, largest first (a one-hot encoded key can give thousands of columns)."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One input column of the estimator and its weight (``cls``: the class, for a
+    multi-class linear model, which has one coefficient per feature and class)."""
+
+    feature: str
+    value: float
+    cls: str | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A version's scores and what its estimator weighs; ``units`` says how to read a term."""
+
+    key: str
+    version: int
+    estimator: str
+    metric: str
+    score: float
+    naive_score: float | None
+    skill: float | None
+    kind: Kind
+    units: str
+    terms: list[Term] = field(default_factory=list)
+    intercept: list[float] = field(default_factory=list)
+    n_terms: int = 0
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def explain(version: ModelVersion, model: Any) -> Explanation:
+    """The explanation of ``version`` whose fitted estimator is ``model`` (as loaded by
+    ``Registry.load_model``, i.e. after its digest and signature were checked)."""
+    features = [str(f) for f in version.feature_schema.get("features", [])]
+    kind, units, terms, intercept = weights(model, features)
+    terms.sort(key=lambda t: -abs(t.value))
+    return Explanation(
+        key=version.key,
+        version=version.version,
+        estimator=version.estimator,
+        metric=version.metric,
+        score=version.score,
+        naive_score=version.naive_score,
+        skill=version.skill,
+        kind=kind,
+        units=units,
+        terms=terms[:MAX_TERMS],
+        intercept=intercept,
+        n_terms=len(terms),
+        candidates=[dict(c) for c in version.candidates],
+    )
+
+
+def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], list[float]]:
+    """``(kind, units, terms, intercept)`` of a fitted estimator or scikit-learn Pipeline."""
+    estimator, names, scaler = _unwrap(model, features)
+    coef = getattr(estimator, "coef_", None)
+    if coef is not None and np.ndim(coef) in (1, 2):
+        return _linear(estimator, np.asarray(coef, dtype=np.float64), names, scaler)
+    importances = getattr(estimator, "feature_importances_", None)
+    if importances is not None:
+        values = np.asarray(importances, dtype=np.float64)
+        terms = [Term(n, float(v)) for n, v in zip(names, values, strict=False)]
+        return "importances", "share of the trees' impurity reduction (sums to 1)", terms, []
+    for attribute, name in (("last_", "last value"), ("constant_", "constant")):
+        value = getattr(estimator, attribute, None)  # the naive baselines
+        if value is not None and np.size(value) == 1:
+            terms = [Term(name, float(np.ravel(value)[0]))]
+            return "constant", f"the {name} seen in training, whatever the row", terms, []
+    proba = getattr(estimator, "proba_", None)
+    if proba is not None:  # ConstantProbabilityClassifier: the same answer for every row
+        classes = [str(c) for c in getattr(estimator, "classes_", [])]
+        terms = [Term("probability", float(p), c) for c, p in zip(classes, proba, strict=False)]
+        return "constant", "the probability of each class, whatever the row", terms, []
+    why = f"{type(estimator).__name__} exposes neither coefficients nor feature importances"
+    return "none", why, [], []
+
+
+def _unwrap(model: Any, features: list[str]) -> tuple[Any, list[str], Any]:
+    """The final estimator, the names of the columns it was fitted on, and the
+    ``StandardScaler`` in front of it when that is the only transformation."""
+    steps = getattr(model, "steps", None)
+    if not steps:
+        return model, features, None
+    *front, (_, last) = steps
+    if len(front) == 1 and type(front[0][1]).__name__ == "StandardScaler":
+        return last, features, front[0][1]
+    try:
+        names = [str(n) for n in model[:-1].get_feature_names_out(features)]
+    except (AttributeError, ValueError, TypeError):  # a user's transformer without names
+        names = [f"column {i}" for i in range(_width(last, len(features)))]
+    return last, names, None
+
+
+def _linear(
+    estimator: Any, coef: np.ndarray, names: list[str], scaler: Any
+) -> tuple[Kind, str, list[Term], list[float]]:
+    rows = coef.reshape(1, -1) if coef.ndim == 1 else coef
+    intercept = np.broadcast_to(
+        np.asarray(getattr(estimator, "intercept_", 0.0), dtype=np.float64), (rows.shape[0],)
+    ).copy()
+    units = "per unit of the feature (the model's input column)"
+    if scaler is not None:
+        scale = _attr(scaler, "scale_", 1.0)  # None when with_std=False
+        mean = _attr(scaler, "mean_", 0.0)
+        rows = rows / scale
+        intercept = intercept - rows @ np.broadcast_to(mean, (rows.shape[1],))
+        units = "per unit of the feature as sent (the scaler folded back in)"
+    classes = [str(c) for c in getattr(estimator, "classes_", [])]
+    per_class = rows.shape[0] > 1 and len(classes) == rows.shape[0]
+    terms = [
+        Term(name, float(value), classes[i] if per_class else None)
+        for i, row in enumerate(rows)
+        for name, value in zip(names, row, strict=False)
+    ]
+    return "coefficients", units, terms, [float(b) for b in intercept]
+
+
+def _width(estimator: Any, default: int) -> int:
+    """How many columns the estimator was fitted on (its coefficients' or importances' size)."""
+    n = getattr(estimator, "n_features_in_", None)
+    return int(n) if n is not None else default
+
+
+def _attr(obj: Any, name: str, default: float) -> np.ndarray:
+    value = getattr(obj, name, None)
+    return np.asarray(default if value is None else value, dtype=np.float64)

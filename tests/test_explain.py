@@ -1,0 +1,146 @@
+"""Why this model (manymodels.explain): weights read off real fitted scikit-learn estimators,
+checked against what the estimators predict, and ``models show --explain``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from typer.testing import CliRunner
+
+from manymodels.candidates import ConstantProbabilityClassifier, LastValueRegressor
+from manymodels.cli import app
+from manymodels.explain import MAX_TERMS, weights
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(loc=[10.0, -3.0, 100.0], scale=[2.0, 0.5, 30.0], size=(200, 3))
+Y = 4.0 * X[:, 0] - 7.0 * X[:, 1] + 0.05 * X[:, 2] + RNG.normal(scale=0.1, size=200)
+FEATURES = ["price", "deal", "feat"]
+
+
+def test_scaled_linear_coefficients_are_per_unit_of_the_raw_feature() -> None:
+    model = make_pipeline(StandardScaler(), Ridge(alpha=1e-6)).fit(X, Y)
+    kind, units, terms, intercept = weights(model, FEATURES)
+    assert kind == "coefficients" and "as sent" in units
+    coef = {t.feature: t.value for t in terms}
+    assert coef == pytest.approx({"price": 4.0, "deal": -7.0, "feat": 0.05}, abs=0.05)
+    by_hand = intercept[0] + X[:5] @ np.array([coef[f] for f in FEATURES])
+    np.testing.assert_allclose(by_hand, model.predict(X[:5]), rtol=1e-9)
+
+
+def test_tree_importances_sum_to_one_and_rank_the_strong_feature_first() -> None:
+    model = RandomForestRegressor(n_estimators=10, random_state=0).fit(X, Y)
+    kind, _, terms, intercept = weights(model, FEATURES)
+    assert kind == "importances" and intercept == []
+    assert sum(t.value for t in terms) == pytest.approx(1.0)
+    assert max(terms, key=lambda t: t.value).feature in ("price", "deal")
+
+
+def test_one_hot_columns_are_named_as_scikit_learn_names_them() -> None:
+    frame = pd.DataFrame({"city": ["a", "b", "c", "a"] * 10, "price": np.arange(40.0)})
+    pre = ColumnTransformer(
+        [("onehot", OneHotEncoder(), ["city"]), ("numeric", "passthrough", ["price"])]
+    )
+    model = make_pipeline(pre, Ridge()).fit(frame, np.arange(40.0) * 2)
+    _, _, terms, _ = weights(model, ["city", "price"])
+    assert {t.feature for t in terms} == {
+        "onehot__city_a", "onehot__city_b", "onehot__city_c", "numeric__price",
+    }  # fmt: skip
+
+
+def test_a_multiclass_linear_model_has_one_coefficient_per_feature_and_class() -> None:
+    y = np.digitize(X[:, 0], [9.0, 11.0])
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    _, _, terms, intercept = weights(model, FEATURES)
+    assert len(terms) == 9 and len(intercept) == 3
+    assert {t.cls for t in terms} == {"0", "1", "2"}
+
+
+def test_constant_models_say_what_they_answer() -> None:
+    naive = LastValueRegressor().fit(X, Y)
+    assert weights(naive, FEATURES)[0] == "constant"
+    assert weights(naive, FEATURES)[2][0].value == pytest.approx(Y[-1])
+    one_class = ConstantProbabilityClassifier(classes=[0, 1], prior=[0.7, 0.3])
+    one_class.fit(X, np.zeros(200))
+    kind, _, terms, _ = weights(one_class, FEATURES)
+    assert kind == "constant" and [t.cls for t in terms] == ["0", "1"]
+    assert sum(t.value for t in terms) == pytest.approx(1.0)
+
+
+def test_an_estimator_without_weights_says_so() -> None:
+    model = HistGradientBoostingRegressor(max_iter=5).fit(X, Y)
+    kind, units, terms, _ = weights(model, FEATURES)
+    assert (kind, terms) == ("none", []) and "HistGradientBoostingRegressor" in units
+
+
+SPEC = {
+    "name": "explain",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [
+        {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("explain") / "registry"
+    with Registry(root) as reg:
+        assert train(SPEC, store_sales(n_stores=2), reg, backend="local").run.n_failed == 0
+    return root
+
+
+def test_models_show_explain_matches_the_served_model(registry: Path) -> None:
+    with Registry.open(registry) as reg:
+        key = next(p.key for p in reg.list_partitions() if p.production is not None
+                   and p.production.estimator.endswith("Ridge"))  # fmt: skip
+        loaded = reg.load_model(key)
+    result = CliRunner().invoke(app, ["models", "show", key, "--registry", str(registry),
+                                      "--explain", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    why = json.loads(result.output)["explain"]
+    assert why["version"] == loaded.version.version and why["kind"] == "coefficients"
+    assert why["naive_score"] == loaded.version.naive_score
+    labels = [c["label"] for c in loaded.version.candidates]
+    assert [c["label"] for c in why["candidates"]] == labels
+    row = {"price": 2.5, "deal": 1, "feat": 0}
+    coef = {t["feature"]: t["value"] for t in why["terms"]}
+    by_hand = why["intercept"][0] + sum(coef[f] * v for f, v in row.items())
+    assert by_hand == pytest.approx(float(loaded.predict([row])[0]))
+    table = CliRunner().invoke(app, ["models", "show", key, "--registry", str(registry),
+                                     "--explain"])  # fmt: skip
+    assert table.exit_code == 0 and "(intercept)" in table.output
+    assert "per unit of the feature as sent" in table.output
+
+
+def test_terms_are_capped_and_counted() -> None:
+    wide = RNG.normal(size=(100, MAX_TERMS + 10))
+    model = Ridge().fit(wide, wide[:, 0])
+    from manymodels.explain import explain
+    from manymodels.registry.entities import ModelVersion
+
+    version = ModelVersion(
+        key="k", version=1, run_id="r", created_at="", estimator="Ridge", params={},
+        metric="neg_mean_absolute_error", score=-1.0, naive_score=-2.0, n_rows=100,
+        data_fingerprint="", feature_schema={"features": [f"f{i}" for i in range(wide.shape[1])]},
+        artifact_sha256="", artifact_size=0, libraries={},
+    )  # fmt: skip
+    why = explain(version, model)
+    assert len(why.terms) == MAX_TERMS and why.n_terms == MAX_TERMS + 10
+    assert why.terms[0].feature == "f0"  # largest first
