@@ -1,0 +1,85 @@
+"""The commands that move models between manymodels and other tools: ``export`` and ``import``.
+
+Both need the ``mlflow`` extra, imported only when they run (``manymodels --help`` stays fast,
+and a registry without MLflow installed works as before).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt, signer
+
+
+class ExportFormat(StrEnum):
+    mlflow = "mlflow"
+
+
+def export(
+    key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
+    out: Annotated[Path, typer.Argument(help="New (or empty) directory to write the model to.")],
+    format: Annotated[
+        ExportFormat, typer.Option("--format", help="What to write: an MLflow model directory.")
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    version: Annotated[
+        int | None, typer.Option(min=1, max=MAX_INT, help="This version (default: --alias).")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="The version this alias points at.")] = "production",
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a partition's version as an MLflow model (pyfunc, and sklearn when it is plain
+    scikit-learn), with a signature from its feature schema and an input example.
+
+    mlflow.pyfunc.load_model(OUT).predict(frame) then gives what manymodels gives. A model that
+    is not plain scikit-learn (a naive or single-class model, a class of your own) is written
+    as a pyfunc model that needs manymodels importable where it is loaded.
+    """
+    from manymodels import console
+    from manymodels.interop.mlflow_io import export_mlflow
+    from manymodels.registry import Registry
+
+    with Registry.open(registry, signer=signer(registry)) as reg:
+        done = export_mlflow(reg, key, out, version=version, alias=alias)
+    if json_out:
+        console.print_json(done.to_dict())
+        return
+    needs = f" (needs {', '.join(done.foreign_modules)} to load)" * bool(done.foreign_modules)
+    typer.echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}"
+               f"{needs}")  # fmt: skip
+
+
+def import_model(
+    source: Annotated[Path, typer.Argument(help="An MLflow model directory (holds MLmodel).")],
+    key: Annotated[
+        str, typer.Option("--key", help="Partition key to register it under, e.g. 'store=2'.")
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    promote: Annotated[
+        bool,
+        typer.Option(help="Serve it at once: point production at it (default: 'candidate')."),
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Register an MLflow scikit-learn model as a new version of a partition.
+
+    Its feature schema comes from the model's signature (required). It is recorded as
+    imported: no training rows, no validation score (metric 'none'). The partition's first
+    version serves at once; a later one becomes its 'candidate' unless --promote. Loading an
+    MLflow model unpickles it: import only models you trust.
+    """
+    from manymodels import console
+    from manymodels.interop.mlflow_io import import_mlflow
+    from manymodels.registry import Registry
+
+    with Registry(registry, signer=signer()) as reg:
+        v = import_mlflow(reg, source, key, promote=promote)
+    if json_out:
+        console.print_json(v.to_dict())
+        return
+    aliases = f" ({', '.join(v.aliases)})" if v.aliases else ""
+    typer.echo(f"imported {source} as {v.key} v{v.version}{aliases}, run {v.run_id}")

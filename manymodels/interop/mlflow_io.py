@@ -1,0 +1,415 @@
+"""A version as an MLflow model, and an MLflow scikit-learn model as a version.
+
+**Export.** A version whose model is plain scikit-learn (every class it pickles comes from
+scikit-learn, numpy or scipy) is written with MLflow's sklearn flavour, so
+``mlflow.sklearn.load_model`` gives a scikit-learn object and ``mlflow.pyfunc.load_model``
+scores it without manymodels installed. A model fitted on a float64 matrix (the feature schema's
+``input = "numpy"``) is exported as ``Pipeline([("features", FunctionTransformer(numpy.asarray,
+dtype float64)), ("model", <the estimator>)])``: MLflow hands a model a DataFrame in signature
+order, and the first step turns it into the very matrix ``LoadedModel.predict`` builds (the
+estimator itself is not altered, and scikit-learn's "X has feature names" warning is avoided).
+Any other model (our naive ``LastValueRegressor``, the single-class
+``ConstantProbabilityClassifier``, a user's estimator class) is exported as a pyfunc
+``python_model`` that carries the estimator and its feature schema and scores through
+``manymodels.inputs.model_input`` as the router does: loading it needs ``manymodels`` (and the
+user's module) importable. Both carry a signature built from the feature schema (names and
+types, ``feature_signature``), an input example (the version's first training rows, when it kept
+them), and the version's identity under ``metadata.manymodels``. Labels are what
+``LoadedModel.predict`` gives: a ``[decision]`` threshold is applied by the router, not by the
+model, so it is not part of the export.
+
+**Import.** An MLflow model with the sklearn flavour and a column signature becomes a new
+version of a partition: its feature schema is read from the signature, its estimator stored in
+the artifact store like any other (signed when the registry has a signing key), in a run of
+kind ``import``. It was neither trained nor validated here, and its row says so: ``n_rows`` 0,
+no training rows, ``metric = "none"`` and ``score = -inf`` (below any measured score; shown as
+"—" and as ``null`` in JSON), ``validation = {"strategy": "none"}`` and ``evaluation.imported``
+naming the source. Loading an MLflow model unpickles it: import only directories you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import pickle
+import pickletools
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from manymodels.exceptions import DataError, ManyModelsError
+from manymodels.registry.entities import ModelVersion, NewVersion, Run
+
+if TYPE_CHECKING:
+    from manymodels.registry import Registry
+
+# Packages whose classes a plain scikit-learn model may pickle (and pickle's own helpers).
+PLAIN_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "builtins", "copyreg", "_codecs"})
+# Recorded dtype (pandas name) → MLflow column type; other numeric dtypes widen to these.
+_MLFLOW_TYPES = {"float64": "double", "float32": "float", "bool": "boolean", "boolean": "boolean"}
+_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+           "boolean": "bool", "string": "object"}  # fmt: skip
+EXAMPLE_ROWS = 3
+IMPORTED_METRIC = "none"
+MLFLOW_IMPORT_WARNING = r".*Any type hint is inferred as AnyType"
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export_mlflow`` wrote: which version, where, and as which flavour."""
+
+    key: str
+    version: int
+    path: Path
+    flavor: str  # "sklearn" (with pyfunc) or "pyfunc" (a python_model carrying our wrapper)
+    foreign_modules: tuple[str, ...]  # why it is not plain scikit-learn (empty when it is)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "version": self.version, "path": str(self.path),
+                "flavor": self.flavor, "foreign_modules": list(self.foreign_modules)}  # fmt: skip
+
+
+def require_mlflow() -> Any:
+    """The ``mlflow`` module, or one clear error saying which extra installs it."""
+    try:
+        with warnings.catch_warnings():
+            # MLflow warns about its own type hints while importing pyfunc (3.x)
+            warnings.filterwarnings("ignore", MLFLOW_IMPORT_WARNING, UserWarning)
+            import mlflow
+            import mlflow.pyfunc
+            import mlflow.sklearn
+    except ImportError:
+        raise ManyModelsError(
+            "MLflow is not installed: pip install 'manymodels[mlflow]' (or mlflow-skinny)"
+        ) from None
+    return mlflow
+
+
+# ---------------------------------------------------------------------------------- export
+def export_mlflow(
+    reg: Registry,
+    key: str | Mapping[str, Any],
+    path: Path,
+    *,
+    version: int | None = None,
+    alias: str = "production",
+) -> Exported:
+    """Write ``key``'s version (by number, or where ``alias`` points) to ``path``, a new or
+    empty directory, as an MLflow model (see the module docstring)."""
+    mlflow = require_mlflow()
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise DataError(f"{path}: exists and is not an empty directory")
+    loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
+    record, model = loaded.version, loaded.model
+    schema = record.feature_schema
+    foreign = foreign_modules(model)
+    common: dict[str, Any] = {
+        "signature": feature_signature(schema),
+        "input_example": _example(reg, record),
+        "pip_requirements": _requirements(with_manymodels=bool(foreign)),
+        "metadata": {"manymodels": _provenance(record)},
+    }
+    if path.exists():
+        path.rmdir()  # MLflow creates the directory itself
+    with _quiet_mlflow():
+        if foreign:
+            from manymodels.interop.pyfunc import ManyModelsModel
+
+            mlflow.pyfunc.save_model(
+                str(path), python_model=ManyModelsModel(model, schema), **common
+            )
+        else:
+            mlflow.sklearn.save_model(
+                _fed_as_fitted(model, schema), str(path), serialization_format="pickle", **common
+            )
+    return Exported(
+        record.key, record.version, path, "pyfunc" if foreign else "sklearn", tuple(foreign)
+    )
+
+
+def foreign_modules(model: Any) -> list[str]:
+    """The modules outside scikit-learn, numpy and scipy whose classes ``model`` pickles (read
+    from the GLOBAL opcodes of a protocol-2 pickle, which name each class's module)."""
+    found: set[str] = set()
+    for op, arg, _ in pickletools.genops(pickle.dumps(model, protocol=2)):
+        if op.name == "GLOBAL":
+            module = str(arg).split(" ", 1)[0]
+            if module.split(".", 1)[0] not in PLAIN_PACKAGES:
+                found.add(module)
+    return sorted(found)
+
+
+def feature_signature(schema: Mapping[str, Any]) -> Any:
+    """An MLflow ``ModelSignature`` of the version's features, in order, with their types:
+    text features ``string``; numeric ones ``double``/``float``/``boolean`` as recorded, any
+    integer dtype ``long`` (MLflow refuses an int column where ``double`` is declared, while
+    the model is fed float64 whatever the number's type)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from manymodels.features import feature_kinds
+
+    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+    cols: list[Any] = []
+    for name, numeric in feature_kinds(schema):
+        dtype = str(dtypes.get(name, "float64"))
+        kind = "string" if not numeric else _MLFLOW_TYPES.get(dtype.lower(), "long")
+        if numeric and kind == "long" and "int" not in dtype.lower():
+            kind = "double"  # e.g. a nullable Float64 or a decimal dtype
+        cols.append(ColSpec(kind, name))
+    return ModelSignature(inputs=Schema(cols))
+
+
+def _fed_as_fitted(model: Any, schema: Mapping[str, Any]) -> Any:
+    """``model`` as scikit-learn scores it from a DataFrame: as is when it was fitted on one;
+    behind a step that makes the float64 matrix it was fitted on otherwise."""
+    if schema.get("input", "numpy") != "numpy":
+        return model
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    features = list(schema["features"])
+    to_matrix = FunctionTransformer(np.asarray, kw_args={"dtype": "float64"})
+    to_matrix.fit(pd.DataFrame({f: [0.0] for f in features}))  # learns the names, nothing else
+    return Pipeline([("features", to_matrix), ("model", model)])
+
+
+def _example(reg: Registry, record: ModelVersion) -> Any:
+    """The version's first training rows, features only, or ``None`` (a version that kept
+    none, such as the fallback, or whose derived features are not columns of its rows)."""
+    if record.data_sha256 is None:
+        return None
+    rows = reg.training_rows(record.key, record.version)
+    features = list(record.feature_schema["features"])
+    if not set(features) <= set(rows.columns):
+        return None
+    return rows[features].head(EXAMPLE_ROWS).reset_index(drop=True)
+
+
+def _requirements(*, with_manymodels: bool) -> list[str]:
+    """Pinned to what exported it; given, so MLflow need not infer them (it loads the model in
+    a subprocess to do so, ~10 s)."""
+    from manymodels.registry.client import library_versions
+
+    v = library_versions()
+    pins = [f"scikit-learn=={v['scikit-learn']}", f"numpy=={v['numpy']}",
+            f"pandas=={v['pandas']}"]  # fmt: skip
+    return [*pins, f"manymodels=={v['manymodels']}"] if with_manymodels else pins
+
+
+def _provenance(record: ModelVersion) -> dict[str, Any]:
+    score = record.score if math.isfinite(record.score) else None
+    return {
+        "key": record.key, "version": record.version, "run_id": record.run_id,
+        "estimator": record.estimator, "metric": record.metric, "score": score,
+        "artifact_sha256": record.artifact_sha256, "task": record.feature_schema.get("task"),
+    }  # fmt: skip
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """MLflow logs a warning on every pickle-format save; the format is chosen knowingly (the
+    artifact is pickled already) and documented, so it is not repeated at every export."""
+    log = logging.getLogger("mlflow")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------- import
+def import_mlflow(reg: Registry, path: Path, key: str, *, promote: bool = False) -> ModelVersion:
+    """Register the MLflow sklearn model at ``path`` as a new version of ``key``.
+
+    The partition's first version becomes ``production``; a later one ``candidate`` unless
+    ``promote``. Refuses (``DataError``) a directory that is not an MLflow model, a model
+    without the sklearn flavour, or one without a column signature."""
+    require_mlflow()
+    from mlflow.models import Model
+
+    if not (path / "MLmodel").is_file():
+        raise DataError(f"{path}: not an MLflow model directory (no MLmodel file)")
+    try:
+        meta = Model.load(str(path))
+    except Exception as e:  # MLflow raises its own (and yaml's) errors for a bad MLmodel
+        raise DataError(f"{path}: cannot read its MLmodel file ({_first_line(e)})") from None
+    if "sklearn" not in meta.flavors:
+        found = ", ".join(sorted(meta.flavors)) or "none"
+        raise DataError(f"{path}: not a scikit-learn MLflow model (flavours: {found})")
+    columns = _signature_columns(path, meta.signature)
+    canonical = reg.key(key)
+    _check_key_columns(reg, canonical)
+    model = _load_sklearn(path)
+    schema = _schema_from(columns, model, canonical)
+    return _register(reg, path, canonical, model, schema, meta, promote=promote)
+
+
+def _signature_columns(path: Path, signature: Any) -> list[tuple[str, str]]:
+    """``[(name, mlflow type)]`` of a column signature; ``DataError`` for anything else."""
+    inputs = None if signature is None else signature.inputs
+    if inputs is None or not inputs.has_input_names():
+        raise DataError(
+            f"{path}: the model has no column signature: its feature names and types are needed "
+            "(log it with signature=infer_signature(X, model.predict(X)))"
+        )
+    out = []
+    for col in inputs.inputs:
+        kind = getattr(getattr(col, "type", None), "name", None)
+        if kind not in _DTYPES:
+            raise DataError(
+                f"{path}: input '{col.name}' is of MLflow type {col.type}; a feature must be "
+                f"one of {', '.join(_DTYPES)}"
+            )
+        out.append((str(col.name), str(kind)))
+    return out
+
+
+def _check_key_columns(reg: Registry, key: str) -> None:
+    from manymodels.keys import FALLBACK_KEY, decode_key
+
+    columns = reg.partition_by
+    if key == FALLBACK_KEY or columns is None:
+        return
+    if list(decode_key(key)) != list(columns):
+        raise DataError(
+            f"'{key}' is not a key of this registry: its partitions are keyed by "
+            f"{', '.join(columns)}"
+        )
+
+
+def _load_sklearn(path: Path) -> Any:
+    import mlflow.sklearn
+
+    try:
+        with _quiet_mlflow():
+            model = mlflow.sklearn.load_model(str(path))
+    except Exception as e:  # a missing module, a corrupt pickle, a skops type not trusted…
+        raise DataError(f"{path}: cannot load its scikit-learn model ({_first_line(e)})") from None
+    if not callable(getattr(model, "predict", None)):
+        raise DataError(f"{path}: its model ({type(model).__name__}) has no predict method")
+    return model
+
+
+def _schema_from(columns: list[tuple[str, str]], model: Any, key: str) -> dict[str, Any]:
+    """The feature schema of an imported model: fed a DataFrame in signature order (a model
+    logged by MLflow was usually fitted on one), or the float64 matrix when it was fitted on
+    numbers without names."""
+    from sklearn.base import is_classifier
+
+    from manymodels.keys import FALLBACK_KEY, decode_key
+
+    text = [name for name, kind in columns if kind == "string"]
+    named = hasattr(model, "feature_names_in_") or bool(text)
+    schema: dict[str, Any] = {
+        "features": [name for name, _ in columns],
+        "dtypes": {name: _DTYPES[kind] for name, kind in columns},
+        "categorical": text,
+        "input": "dataframe" if named else "numpy",
+        "target": None,
+        "task": "classification" if is_classifier(model) else "regression",
+        "partition_by": [] if key == FALLBACK_KEY else list(decode_key(key)),
+        "time_column": None,
+    }
+    classes = getattr(model, "classes_", None)
+    if schema["task"] == "classification" and classes is not None:
+        schema["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
+    return schema
+
+
+def _register(
+    reg: Registry,
+    path: Path,
+    key: str,
+    model: Any,
+    schema: dict[str, Any],
+    meta: Any,
+    *,
+    promote: bool,
+) -> ModelVersion:
+    """Store the artifact, then the run and the version (one transaction for the version
+    and its alias move, as training does)."""
+    from manymodels.artifacts import serialize
+    from manymodels.keys import FALLBACK_KEY, decode_key
+    from manymodels.registry.client import library_versions
+    from manymodels.registry.engine import now
+
+    reg.require_writable("cannot import a model")
+    data = serialize(model)
+    digest, size = reg.artifacts.put(data)
+    mlmodel = (path / "MLmodel").read_bytes()
+    source: dict[str, Any] = {
+        "from": "mlflow", "path": str(path.resolve()),
+        "mlflow_version": getattr(meta, "mlflow_version", None),
+        "model_uuid": getattr(meta, "model_uuid", None),
+        "run_id": getattr(meta, "run_id", None),
+        "mlmodel_sha256": hashlib.sha256(mlmodel).hexdigest(),
+    }  # fmt: skip
+    if isinstance(meta.metadata, dict) and "manymodels" in meta.metadata:
+        source["exported_from"] = meta.metadata["manymodels"]  # a round trip: say from where
+    try:
+        current = reg.get_version(key).version
+    except LookupError:
+        current = None
+    run = Run(
+        run_id=uuid.uuid4().hex[:12], kind="import", status="running",
+        spec_name="mlflow-import", spec_hash=source["mlmodel_sha256"],
+        spec={"partition_by": schema["partition_by"], "imported": source},
+        data_source=str(path.resolve()), data_fingerprint=digest[:32], started_at=now(),
+        ended_at=None, n_partitions=1, n_trained=0, n_skipped=0, n_failed=0,
+    )  # fmt: skip
+    values: dict[str, Any] = {} if key == FALLBACK_KEY else dict(decode_key(key))
+    with suppress(LookupError):
+        values = reg.get_partition(key).key_values
+    version = NewVersion(
+        key=key, key_values=values, n_rows=0, data_fingerprint=f"imported:{digest[:32]}",
+        estimator=_class_path(model), params=_params(model), metric=IMPORTED_METRIC,
+        score=-math.inf, naive_score=None, candidates=[], feature_schema=schema,
+        artifact_sha256=digest, artifact_size=size, train_seconds=0.0,
+        warnings=["imported from MLflow: not trained or validated by manymodels"],
+        validation={"strategy": "none"},
+        evaluation={"imported": source, "champion_version": current},
+    )  # fmt: skip
+    reg.store.create_run(run)
+    libraries = {**library_versions(), "mlflow": str(source["mlflow_version"])}
+    reason = "imported from MLflow, promoted on import (--promote)"
+    numbers = reg.store.record(
+        run.run_id, [version], [], libraries=libraries,
+        promote=(lambda _v: reason) if promote else None,
+    )  # fmt: skip
+    reg.store.finish_run(run.run_id, "completed")
+    return reg.get_version(key, numbers[key])
+
+
+def _class_path(model: Any) -> str:
+    cls = type(model)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _params(model: Any) -> dict[str, Any]:
+    """The estimator's top-level parameters that are JSON values (nested estimators by name)."""
+    get = getattr(model, "get_params", None)
+    if get is None:
+        return {}
+    out: dict[str, Any] = {}
+    for name, value in get(deep=False).items():
+        try:
+            json.dumps(value, allow_nan=False)
+            out[name] = value
+        except (TypeError, ValueError):
+            out[name] = type(value).__name__ if hasattr(value, "fit") else repr(value)[:200]
+    return out
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
