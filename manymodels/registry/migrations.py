@@ -25,10 +25,17 @@ def _add_signature(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN signature VARCHAR(128)")
 
 
+def _add_monitoring(conn: Connection) -> None:
+    """The monitoring tables start empty: drift and live accuracy accrue from now on."""
+    for table in (t.monitor_drift, t.monitor_actuals):
+        table.create(conn, checkfirst=True)
+
+
 # recorded version → (the step that upgrades it, the version it leaves)
 STEPS: dict[str, tuple[Callable[[Connection], None], str]] = {
     "1": (_add_data_sha256, "2"),
     "2": (_add_signature, "3"),
+    "3": (_add_monitoring, "4"),
 }
 
 

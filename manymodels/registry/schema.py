@@ -21,8 +21,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-SCHEMA_VERSION = "3"
-"""1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature`` (see
+SCHEMA_VERSION = "4"
+"""1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
+monitoring tables ``monitor_drift`` and ``monitor_actuals`` (see
 ``manymodels.registry.migrations``)."""
 
 metadata = MetaData()
@@ -139,4 +140,40 @@ run_partitions = Table(
     Column("data_fingerprint", String(64)),
     PrimaryKeyConstraint("run_id", "key"),
     Index("ix_run_partitions_status", "run_id", "status"),
+)
+
+# Monitoring (``manymodels.monitoring``): bounded per partition, written and read by key.
+monitor_drift = Table(
+    "monitor_drift",
+    metadata,
+    # one row per partition: the binned counts of rows the routers sampled from the version
+    # that served them, decayed with a half-life as they are added to (so the row never grows)
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("rows", Float, nullable=False),
+    Column("counts_json", Text, nullable=False),
+    Column("score", Float),  # largest PSI over features, None under the minimum sample
+    Column("feature", String(256)),
+    Column("updated_at", String(32), nullable=False),
+    Index("ix_monitor_drift_score", "score"),
+)
+
+monitor_actuals = Table(
+    "monitor_actuals",
+    metadata,
+    # one row per partition, version and UTC day actuals arrived; only the newest few days
+    # of each (partition, version) are kept
+    Column("key", String(512), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("abs_error", Float, nullable=False),
+    Column("sq_error", Float, nullable=False),
+    Column("wrong", Integer, nullable=False),
+    Column("naive_abs_error", Float, nullable=False),
+    Column("naive_sq_error", Float, nullable=False),
+    Column("naive_wrong", Integer, nullable=False),
+    Column("last_actual", Text),  # JSON: the previous actual, the next rows' naive answer
+    Column("updated_at", String(32), nullable=False),
+    PrimaryKeyConstraint("key", "version", "day"),
 )
