@@ -199,9 +199,15 @@ class Registry:
 
     # ---------------------------------------------------------------------------- reads
     def list_partitions(
-        self, *, limit: int = 100, offset: int = 0, after: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
     ) -> list[PartitionSummary]:
-        return self.store.list_partitions(limit=limit, offset=offset, after=after)
+        """A page of partitions by key; ``prefix`` keeps the keys that start with it."""
+        return self.store.list_partitions(limit=limit, offset=offset, after=after, prefix=prefix)
 
     def count_partitions(self) -> int:
         return self.store.count_partitions()

@@ -60,11 +60,24 @@ class ReadsMixin(StoreBase):
             return self._summaries(conn, [row])[0]
 
     def list_partitions(
-        self, *, limit: int = 100, offset: int = 0, after: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
     ) -> list[PartitionSummary]:
-        """One page, ordered by key; ``after`` (the last key of the previous page) is O(page)."""
-        q = select(t.partitions).order_by(t.partitions.c.key).limit(limit)
-        q = q.where(t.partitions.c.key > after) if after is not None else q.offset(offset)
+        """One page, ordered by key; ``after`` (the last key of the previous page) is O(page).
+        ``prefix`` keeps keys that start with it, as a range of the primary key's index
+        (``prefix <= key < upper``) so a search among 100,000 partitions reads one page, not
+        the table; ``substr`` re-checks the range under collations that are not bytewise."""
+        key = t.partitions.c.key
+        q = select(t.partitions).order_by(key).limit(limit)
+        q = q.where(key > after) if after is not None else q.offset(offset)
+        if prefix:
+            q = q.where(key >= prefix, func.substr(key, 1, len(prefix)) == prefix)
+            upper = prefix_upper(prefix)
+            q = q.where(key < upper) if upper is not None else q
         with self.engine.connect() as conn:
             return self._summaries(conn, list(conn.execute(q)))
 
@@ -313,3 +326,13 @@ class ReadsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def prefix_upper(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (code-point order, which
+    is UTF-8 byte order): its last character incremented; ``None`` when none exists."""
+    stripped = prefix.rstrip(chr(0x10FFFF))
+    if not stripped:
+        return None
+    after = ord(stripped[-1]) + 1
+    return stripped[:-1] + chr(0xE000 if 0xD800 <= after < 0xE000 else after)  # no surrogates

@@ -37,9 +37,19 @@ async def list_partitions(
     after: Annotated[
         str | None, Query(max_length=512, description="The last key of the previous page.")
     ] = None,
+    prefix: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="Only keys that start with this canonical text, e.g. `store=2,`.",
+        ),
+    ] = None,
 ) -> PartitionPage:
-    """Partitions ordered by key, a page at a time (keyset pagination: O(page) per call)."""
-    items = await run_in_threadpool(service.registry.list_partitions, limit=limit, after=after)
+    """Partitions ordered by key, a page at a time (keyset pagination: O(page) per call);
+    `prefix` is a range of the key's index, so a search costs one page too."""
+    items = await run_in_threadpool(
+        service.registry.list_partitions, limit=limit, after=after, prefix=prefix
+    )
     return PartitionPage(
         partitions=[_item(p) for p in items],
         next_after=items[-1].key if len(items) == limit else None,
