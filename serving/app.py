@@ -34,7 +34,7 @@ from serving.jobs import Job, JobManager
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.retrain import Retrainer
-from serving.routes import admin, forecast, ops, partitions, predict, retrain
+from serving.routes import admin, forecast, ops, partitions, predict, retrain, ui
 from serving.service import ModelService
 from serving.settings import Settings
 
@@ -157,6 +157,8 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     reads = read_dependencies(settings)
     for module in (predict, forecast, admin, retrain, partitions, ops):
         app.include_router(module.router, dependencies=reads)
+    # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
+    app.include_router(ui.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
