@@ -1,11 +1,11 @@
 """A version as an MLflow model, and an MLflow scikit-learn model as a version.
 
 **Export.** A version whose model is plain scikit-learn (every class it pickles comes from
-scikit-learn, numpy or scipy) is written with MLflow's sklearn flavour, so
+scikit-learn, numpy, scipy or pandas) is written with MLflow's sklearn flavour, so
 ``mlflow.sklearn.load_model`` gives a scikit-learn object and ``mlflow.pyfunc.load_model``
 scores it without manymodels installed. A model fitted on a float64 matrix (the feature schema's
-``input = "numpy"``) is exported as ``Pipeline([("features", FunctionTransformer(numpy.asarray,
-dtype float64)), ("model", <the estimator>)])``: MLflow hands a model a DataFrame in signature
+``input = "numpy"``) is exported as ``Pipeline([("features",
+FunctionTransformer(numpy.ascontiguousarray, dtype float64)), ("model", <the estimator>)])``: MLflow hands a model a DataFrame in signature
 order, and the first step turns it into the very matrix ``LoadedModel.predict`` builds (the
 estimator itself is not altered, and scikit-learn's "X has feature names" warning is avoided).
 Any other model (our naive ``LastValueRegressor``, the single-class
@@ -49,8 +49,12 @@ from manymodels.registry.entities import ModelVersion, NewVersion, Run
 if TYPE_CHECKING:
     from manymodels.registry import Registry
 
-# Packages whose classes a plain scikit-learn model may pickle (and pickle's own helpers).
-PLAIN_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "builtins", "copyreg", "_codecs"})
+# Packages whose classes a plain scikit-learn model may pickle (and pickle's own helpers, by
+# their Python 2 names too: protocol 2 writes ``__builtin__`` and ``copy_reg``).
+PLAIN_PACKAGES = frozenset(
+    {"sklearn", "numpy", "scipy", "pandas", "builtins", "__builtin__", "copyreg", "copy_reg",
+     "_codecs"}
+)  # fmt: skip
 # Recorded dtype (pandas name) → MLflow column type; other numeric dtypes widen to these.
 _MLFLOW_TYPES = {"float64": "double", "float32": "float", "bool": "boolean", "boolean": "boolean"}
 _DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
@@ -177,7 +181,7 @@ def _fed_as_fitted(model: Any, schema: Mapping[str, Any]) -> Any:
     from sklearn.preprocessing import FunctionTransformer
 
     features = list(schema["features"])
-    to_matrix = FunctionTransformer(np.asarray, kw_args={"dtype": "float64"})
+    to_matrix = FunctionTransformer(np.ascontiguousarray, kw_args={"dtype": "float64"})
     to_matrix.fit(pd.DataFrame({f: [0.0] for f in features}))  # learns the names, nothing else
     return Pipeline([("features", to_matrix), ("model", model)])
 
@@ -185,13 +189,19 @@ def _fed_as_fitted(model: Any, schema: Mapping[str, Any]) -> Any:
 def _example(reg: Registry, record: ModelVersion) -> Any:
     """The version's first training rows, features only, or ``None`` (a version that kept
     none, such as the fallback, or whose derived features are not columns of its rows)."""
+    import pandas as pd
+
     if record.data_sha256 is None:
         return None
     rows = reg.training_rows(record.key, record.version)
     features = list(record.feature_schema["features"])
     if not set(features) <= set(rows.columns):
         return None
-    return rows[features].head(EXAMPLE_ROWS).reset_index(drop=True)
+    example = rows[features].head(EXAMPLE_ROWS).reset_index(drop=True)
+    # object column labels: MLflow compares them with a range, which pandas 3 deprecates for
+    # its default (Arrow) string labels, with a warning at every export
+    example.columns = pd.Index(features, dtype=object)
+    return example
 
 
 def _requirements(*, with_manymodels: bool) -> list[str]:

@@ -1,0 +1,318 @@
+"""MLflow interchange: ``manymodels export --format mlflow`` and ``manymodels import``.
+
+An export is judged by MLflow's own loader (``mlflow.pyfunc.load_model``, and ``mlflow models
+serve`` in the slow test), which must give exactly what ``LoadedModel.predict`` gives for the
+same rows: a plain scikit-learn version (fitted on a float64 matrix, or on a DataFrame with a
+categorical feature) and one that is not (the naive ``LastValueRegressor``, written as a pyfunc
+``python_model``). An import is judged by the router serving it like any version, by its
+registry row saying it was imported, and by its signature when the registry signs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.interop.mlflow_io import require_mlflow
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import store_sales, user_activity
+from manymodels.signing import Signer
+
+runner = CliRunner()
+SALES = {
+    "name": "sales",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
+}
+SPECS: dict[str, tuple[dict[str, Any], Any]] = {
+    "ridge on a float64 matrix": (SALES, lambda: store_sales(n_stores=2, weeks=40)),
+    "categorical, fitted on a frame": (
+        {
+            "name": "users",
+            "partition_by": ["user_id"],
+            "target": "minutes_active",
+            "time_column": "day",
+            "features": ["plan", "sessions", "pages", "notifications", "weekend"],
+            "categorical": ["plan"],
+            "validation": {"strategy": "last", "size": 7},
+            "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
+        },
+        lambda: user_activity(n_users=3, days=30),
+    ),
+    "naive, not plain scikit-learn": (
+        {
+            **SALES,
+            "name": "naive",
+            "candidates": [{"estimator": "manymodels.candidates.LastValueRegressor"}],
+        },
+        lambda: store_sales(n_stores=1, weeks=30),
+    ),  # fmt: skip
+}
+
+
+def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Any:
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+def one_error_line(result: Any, *expected: str) -> str:
+    assert result.exit_code != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return str(lines[0])
+
+
+@pytest.fixture(scope="module")
+def mlflow() -> Any:
+    return require_mlflow()  # imported once, without MLflow's own import-time warning
+
+
+@pytest.fixture(scope="module")
+def registries(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Callable[[str], tuple[Path, pd.DataFrame]]:
+    """``get(name)``: a registry trained on ``SPECS[name]`` (once per module) and its data."""
+    made: dict[str, tuple[Path, pd.DataFrame]] = {}
+
+    def get(name: str) -> tuple[Path, pd.DataFrame]:
+        if name not in made:
+            spec, data = SPECS[name]
+            df = data()
+            root = tmp_path_factory.mktemp("mlflow") / "registry"
+            with Registry(root) as reg:
+                summary = train(spec, df, reg, backend="local")
+                assert summary.run.n_trained >= 1, summary.failures
+            made[name] = root, df
+        return made[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_an_export_loads_with_mlflow_and_predicts_as_manymodels_does(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], name: str, mlflow: Any, tmp_path: Path
+) -> None:
+    root, df = registries(name)
+    with Registry.open(root) as reg:
+        key = next(p.key for p in reg.list_partitions() if not p.key.startswith("__"))
+        loaded = reg.load_model(key)
+    out = tmp_path / "model"
+    result = invoke("export", key, out, "--format", "mlflow", "--registry", root, "--json")
+    assert result.exit_code == 0, result.stderr
+    done = json.loads(result.stdout)
+    plain = "not plain" not in name
+    assert (done["flavor"], done["version"]) == ("sklearn" if plain else "pyfunc", 1)
+    assert done["foreign_modules"] == ([] if plain else ["manymodels.candidates"])
+
+    meta = mlflow.models.Model.load(str(out))
+    assert ("sklearn" in meta.flavors) is plain and "python_function" in meta.flavors
+    features = loaded.features
+    assert meta.signature.inputs.input_names() == features
+    assert meta.metadata["manymodels"]["key"] == key
+    example = json.loads((out / "input_example.json").read_text())
+    assert example["columns"] == features and len(example["data"]) == 3
+
+    rows = df.tail(9)  # with the key, time and target columns besides the features
+    got = mlflow.pyfunc.load_model(str(out)).predict(rows[features])
+    np.testing.assert_array_equal(got, loaded.predict(rows))
+    if plain:  # the scikit-learn object itself, the version's estimator as its last step
+        sk = mlflow.sklearn.load_model(str(out))
+        last = sk.steps[-1][1] if loaded.version.feature_schema["input"] == "numpy" else sk
+        assert type(last) is type(loaded.model)
+        np.testing.assert_array_equal(sk.predict(rows[features]), got)
+
+
+def test_export_chooses_versions_as_other_reads_do_and_refuses_with_one_line(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    root, _ = registries("ridge on a float64 matrix")
+    key = "store=1,brand=tropicana"
+    ok = invoke("export", key, tmp_path / "v1", "--format", "mlflow", "--registry", root,
+                "--version", 1)  # fmt: skip
+    assert ok.exit_code == 0 and "exported store=1,brand=tropicana v1" in ok.stdout
+    one_error_line(
+        invoke("export", key, tmp_path / "a", "--format", "mlflow", "--registry", root,
+               "--version", 7), "version 7")  # fmt: skip
+    one_error_line(
+        invoke("export", key, tmp_path / "b", "--format", "mlflow", "--registry", root,
+               "--alias", "candidate"), "candidate")  # fmt: skip
+    one_error_line(
+        invoke("export", key, tmp_path / "v1", "--format", "mlflow", "--registry", root),
+        "not an empty directory",
+    )
+    one_error_line(invoke("export", key, tmp_path / "c", "--format", "onnx"), "--format")
+    one_error_line(
+        invoke("export", "store=99,brand=x", tmp_path / "d", "--format", "mlflow",
+               "--registry", root), "store=99")  # fmt: skip
+
+
+def _frame_model(mlflow: Any, out: Path, *, signature: bool = True) -> tuple[Any, pd.DataFrame]:
+    """A scikit-learn pipeline fitted on a DataFrame elsewhere, saved by MLflow."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"price": rng.uniform(1, 4, 40), "deal": rng.integers(0, 2, 40),
+                      "feat": rng.integers(0, 2, 40).astype(float)})  # fmt: skip
+    y = 500 - 80 * X["price"] + 40 * X["deal"]
+    model = make_pipeline(StandardScaler(), Ridge()).fit(X, y)
+    columns = Schema([ColSpec("double", "price"), ColSpec("long", "deal"),
+                      ColSpec("double", "feat")])  # fmt: skip
+    mlflow.sklearn.save_model(
+        model, str(out), serialization_format="pickle", pip_requirements=["scikit-learn"],
+        signature=ModelSignature(inputs=columns) if signature else None,
+    )  # fmt: skip
+    return model, X
+
+
+def _client(root: Path) -> Any:
+    """A router over ``root`` (Starlette's notice about httpx2 is not ours to fix)."""
+    import warnings
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(Settings(registry=root)))
+
+
+def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        train(SALES, store_sales(n_stores=2, weeks=40), reg, backend="local")
+    model, X = _frame_model(mlflow, tmp_path / "elsewhere")
+    new = "store=9,brand=tropicana"
+    result = invoke("import", tmp_path / "elsewhere", "--key", new, "--registry", root)
+    assert result.exit_code == 0, result.stderr
+    assert f"as {new} v1 (production)" in result.stdout
+
+    with Registry.open(root) as reg:
+        v = reg.get_version(new)
+        run = reg.get_run(v.run_id)
+        assert (run.kind, run.status, run.n_trained) == ("import", "completed", 1)
+        assert (v.metric, v.score, v.n_rows, v.data_sha256) == ("none", -np.inf, 0, None)
+        assert v.evaluation["imported"]["from"] == "mlflow" and v.validation == {"strategy": "none"}
+        assert v.estimator == "sklearn.pipeline.Pipeline"
+        schema = v.feature_schema
+        assert schema["features"] == ["price", "deal", "feat"]
+        assert schema["dtypes"] == {"price": "float64", "deal": "int64", "feat": "float64"}
+        assert (schema["input"], schema["task"]) == ("dataframe", "regression")
+        np.testing.assert_array_equal(reg.load_model(new).predict(X), model.predict(X))
+
+    rows = X.head(4).to_dict("records")
+    with _client(root) as client:
+        r = client.post(f"/v1/partitions/{new}/predict", json={"rows": rows})
+        assert r.status_code == 200, r.text
+        assert (r.json()["version"], r.json()["fallback"]) == (1, False)
+        np.testing.assert_allclose(r.json()["predictions"], model.predict(X.head(4)), rtol=1e-12)
+        detail = client.get(f"/v1/partitions/{new}")
+        assert detail.status_code == 200, detail.text  # a score of -inf is no 500
+    shown = invoke("models", "list", "--registry", root, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    mine = [p for p in json.loads(shown.stdout)["items"] if p["key"] == new]
+    assert mine[0]["production"]["score"] is None  # strict JSON: no score to show
+
+    old = "store=1,brand=tropicana"  # a trained partition: the import waits as its candidate
+    again = invoke("import", tmp_path / "elsewhere", "--key", old, "--registry", root)
+    assert again.exit_code == 0 and f"as {old} v2 (candidate)" in again.stdout
+    promoted = invoke("import", tmp_path / "elsewhere", "--key", old, "--registry", root,
+                      "--promote")  # fmt: skip
+    assert promoted.exit_code == 0 and f"as {old} v3 (production)" in promoted.stdout
+
+
+def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path) -> None:
+    from manymodels.exceptions import BadSignature
+
+    key = "a" * 32
+    _frame_model(mlflow, tmp_path / "m")
+    root = tmp_path / "registry"  # created by the import
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root,
+                    env={"MANYMODELS_SIGNING_KEY": key})  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(root, signer=Signer(key.encode())) as reg:
+        assert reg.get_version("shop=1").signature is not None
+        assert reg.signed_by is not None
+        reg.load_model("shop=1")  # verifies
+    with Registry.open(root, signer=Signer(b"another key of 16+ bytes")) as reg:
+        with pytest.raises(BadSignature):
+            reg.load_model("shop=1")
+
+
+def test_an_export_imports_back_with_the_same_predictions(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    root, df = registries("categorical, fitted on a frame")
+    key = "user_id=u0001"
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    dest = tmp_path / "other"
+    result = invoke("import", out, "--key", key, "--registry", dest)
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(root) as a, Registry.open(dest) as b:
+        want, got = a.load_model(key), b.load_model(key)
+        assert got.version.evaluation["imported"]["exported_from"]["key"] == key
+        assert got.features == want.features
+        rows = df.head(6)
+        np.testing.assert_array_equal(got.predict(rows), want.predict(rows))
+
+
+def test_import_refuses_what_it_cannot_register_with_one_line(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    root, _ = registries("naive, not plain scikit-learn")
+    key = "store=1,brand=tropicana"
+    unsigned = tmp_path / "unsigned"
+    _frame_model(mlflow, unsigned, signature=False)
+    one_error_line(
+        invoke("import", unsigned, "--key", key, "--registry", root), "no column signature"
+    )
+    pyfunc = tmp_path / "pyfunc"
+    assert invoke("export", key, pyfunc, "--format", "mlflow", "--registry", root).exit_code == 0
+    one_error_line(
+        invoke("import", pyfunc, "--key", key, "--registry", root),
+        "not a scikit-learn MLflow model (flavours: python_function)",
+    )
+    one_error_line(invoke("import", tmp_path, "--key", key, "--registry", root), "no MLmodel")
+    signed = tmp_path / "signed"
+    _frame_model(mlflow, signed)
+    one_error_line(
+        invoke("import", signed, "--key", "shop=1", "--registry", root), "keyed by store, brand"
+    )
+    with Registry.open(root) as reg:
+        assert [v.version for v in reg.list_versions(key)] == [1]  # nothing was registered
+
+
+def test_the_core_does_not_import_mlflow() -> None:
+    code = (
+        "import sys, manymodels, manymodels.cli, manymodels.registry\n"
+        "import manymodels.interop.mlflow_io  # lazy itself: mlflow loads when a function runs\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
