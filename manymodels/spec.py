@@ -132,6 +132,48 @@ class Promotion(_Frozen):
     min_improvement: Annotated[float, Field(ge=0)] = 0.0
 
 
+class Schedule(_Frozen):
+    """When ``manymodels scheduler`` retrains: a cron expression in ``timezone``.
+
+    Five fields (``minute hour day month day_of_week``, ``"0 3 * * mon"``: Mondays at 03:00)
+    or six with seconds first. Each firing trains the spec on its data again, only the
+    partitions whose data changed unless ``changed_only = false``; the expression is checked
+    here when the scheduler's library is installed, else when ``manymodels scheduler`` starts.
+    """
+
+    cron: Annotated[str, Field(min_length=1, max_length=200)]
+    timezone: str = "UTC"
+    changed_only: bool = True
+
+    @model_validator(mode="after")
+    def _parses(self) -> Schedule:
+        from manymodels.schedule import check_schedule
+
+        check_schedule(self.cron, self.timezone)
+        return self
+
+
+class Artifacts(_Frozen):
+    """How trained models are stored (``manymodels.serialization``).
+
+    ``pickle`` (the default) is fast, but loading a pickle runs whatever code its bytes name.
+    ``skops`` stores the model as data and loads it only when every type in it is on an
+    explicit list (scikit-learn's estimators and manymodels' own), so a shared store can be
+    read by a process that must not run code from it. It needs ``pip install
+    'manymodels[skops]'``, and costs a few milliseconds per model to store and to load.
+    """
+
+    format: Literal["pickle", "skops"] = "pickle"
+
+    @model_validator(mode="after")
+    def _installed(self) -> Artifacts:
+        if self.format == "skops":
+            from manymodels.serialization import require_skops
+
+            require_skops()
+        return self
+
+
 class Selection(_Frozen):
     """What a partition's production model is chosen from, besides the candidates.
 
@@ -242,6 +284,8 @@ class Spec(_Frozen):
     selection: Selection = Field(default_factory=Selection)
     decision: Decision | None = None
     calibration: Calibration | None = None
+    schedule: Schedule | None = None
+    artifacts: Artifacts = Field(default_factory=Artifacts)
 
     @field_validator("partition_by")
     @classmethod
@@ -337,6 +381,7 @@ class Spec(_Frozen):
         Options added after the first release are left out while they hold their default, so
         a spec that does not use them keeps its hash (and its runs stay resumable)."""
         data = self.model_dump(mode="json")
+        data.pop("schedule", None)  # when it trains is not what it trains
         for option, default in _later_defaults().items():
             if data.get(option) == default:
                 data.pop(option, None)
@@ -395,6 +440,7 @@ def _later_defaults() -> dict[str, Any]:
         "selection": Selection().model_dump(mode="json"),
         "decision": None,
         "calibration": None,
+        "artifacts": Artifacts().model_dump(mode="json"),
     }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from manymodels.cli import interop, intro, registry, train
+from manymodels.cli import interop, intro, registry, schedule, train
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
@@ -42,6 +42,7 @@ app.command()(intro.demo)
 app.command()(intro.version)
 app.command()(train.score)
 app.command()(train.forecast)
+app.command()(schedule.scheduler)
 app.command()(interop.export)
 app.command("import")(interop.import_model)
 

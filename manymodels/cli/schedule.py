@@ -1,0 +1,85 @@
+"""``manymodels scheduler``: retrain on the spec's ``[schedule] cron`` (``manymodels.schedule``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, RegistryOpt, signer
+from manymodels.cli.train import Backend
+
+
+def scheduler(
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a [schedule] table.")],
+    data: Annotated[Path, typer.Argument(help="Data file, read again at every firing.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    backend: Annotated[Backend, typer.Option(help="As for 'manymodels train'.")] = "auto",
+    max_runs: Annotated[
+        int | None, typer.Option(min=1, max=MAX_INT, help="Stop after this many firings.")
+    ] = None,
+    next_: Annotated[
+        int | None,
+        typer.Option("--next", min=1, max=1000, help="Print the next N firings and exit."),
+    ] = None,
+) -> None:
+    """Retrain on the spec's [schedule]: each firing trains SPEC on DATA as
+    'manymodels train --changed-only' does (every partition with changed_only = false), and
+    the run is recorded like any run. A failed firing is one line; the scheduler goes on.
+    SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
+    from manymodels.exceptions import ManyModelsError
+    from manymodels.schedule import next_times, run_schedule
+    from manymodels.spec import Spec
+
+    parsed = Spec.from_toml(spec)
+    if parsed.schedule is None:
+        raise ManyModelsError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
+    plan = parsed.schedule
+    if next_ is not None:
+        for when in next_times(plan.cron, plan.timezone, next_):
+            typer.echo(when.isoformat())
+        return
+    signing = signer(registry)
+
+    def started() -> None:
+        first = next_times(plan.cron, plan.timezone, 1)
+        typer.echo(
+            f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
+            f"{'changed partitions only' if plan.changed_only else 'every partition'}; "
+            f"next {_when(first[0] if first else None)}",
+            err=True,
+        )
+
+    def fire() -> Any:
+        from manymodels.pipeline import train
+
+        current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
+        return train(
+            current, data, registry, backend=backend, signer=signing,
+            changed_only=plan.changed_only,
+            notes={"trigger": "schedule", "cron": plan.cron},
+        )  # fmt: skip
+
+    firings = run_schedule(spec, fire, max_runs=max_runs, report=_report, started=started)
+    if firings and firings[-1].error is not None:
+        raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
+
+
+def _report(firing: Any, following: datetime | None) -> None:
+    """One line per firing, on stdout: what it did and when the next one is."""
+    after = f" · next {_when(following)}" if following is not None else ""
+    if firing.error is not None:
+        run = f" (run {firing.run_id})" if firing.run_id else ""
+        typer.echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
+        return
+    r = firing.summary.run
+    typer.echo(
+        f"{_when(firing.at)} run {r.run_id}: {r.n_trained} trained · {r.n_skipped} skipped · "
+        f"{r.n_failed} failed{after}"
+    )
+
+
+def _when(at: datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at is not None else "never"

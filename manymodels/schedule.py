@@ -1,0 +1,212 @@
+"""Scheduled retraining: ``[schedule] cron`` in the spec, run by ``manymodels scheduler``.
+
+The cron arithmetic (day-of-week names, ranges, daylight-saving gaps, missed firings) is
+APScheduler's, not ours: ``BlockingScheduler`` fires one job on a ``CronTrigger``, never two
+at once (``max_instances=1``), and folds firings missed while a long run went on into one
+(``coalesce``). Each firing re-reads the spec file and the data, then trains exactly as
+``manymodels train … --changed-only`` would (every partition with ``changed_only = false``),
+so a scheduled run is recorded like any run, with ``{"trigger": "schedule", "cron": …}`` in
+its options. A firing that fails (the data file is missing, the run failed) is reported on one
+line and the scheduler waits for the next one; it never stops on a run's failure.
+
+APScheduler is an optional dependency (``pip install 'manymodels[schedule]'``): only this
+module imports it, and only when a schedule is parsed or run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from manymodels.exceptions import ManyModelsError, first_line
+
+INSTALL = "pip install 'manymodels[schedule]'"
+CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+
+
+def check_schedule(cron: str, timezone: str) -> None:
+    """``ValueError`` naming what is wrong with ``cron`` or ``timezone`` (spec validation).
+
+    Fields read as cron's (``crontab(5)``), except that when both the day of the month and the
+    day of the week are restricted a firing needs both to match (cron needs either). Without
+    APScheduler installed only the shape is checked here; ``trigger`` checks the rest when the
+    scheduler starts."""
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {timezone!r} (an IANA name: 'UTC', 'Europe/Paris')"
+        ) from None
+    fields = cron.split()
+    if len(fields) not in (5, 6):
+        raise ValueError(
+            f"cron {cron!r} has {len(fields)} field(s); expected 5 (minute hour day month "
+            "day_of_week) or 6 (second first)"
+        )
+    with contextlib.suppress(ImportError):  # checked again when the scheduler starts
+        _trigger(cron, timezone)
+
+
+def trigger(cron: str, timezone: str) -> Any:
+    """The ``CronTrigger`` for a spec's schedule; ``ManyModelsError`` without APScheduler."""
+    try:
+        return _trigger(cron, timezone)
+    except ImportError:
+        raise ManyModelsError(f"manymodels scheduler needs APScheduler: {INSTALL}") from None
+
+
+def _trigger(cron: str, timezone: str) -> Any:
+    from apscheduler.triggers.cron import CronTrigger
+
+    fields = cron.split()
+    names = CRON_FIELDS if len(fields) == 5 else ("second", *CRON_FIELDS)
+    try:
+        values = dict(zip(names, fields, strict=True))
+        values["day_of_week"] = day_of_week(values["day_of_week"])
+        return CronTrigger(**values, timezone=ZoneInfo(timezone))
+    except ValueError as e:
+        raise ValueError(f"cron {cron!r}: {first_line(e)}") from None
+
+
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def day_of_week(field: str) -> str:
+    """A cron day-of-week field (0 or 7 = Sunday, 1 = Monday; names; ranges, lists, steps) as
+    the day names APScheduler reads: its numbers start at Monday = 0, so ``"0 3 * * 1"`` —
+    Mondays for cron, ``crontab(5)`` — would fire on Tuesdays if passed through."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        part, slash, step = item.partition("/")
+        every = int(step) if step.isdigit() and int(step) > 0 else 0
+        if slash and not every:
+            raise ValueError(f"day_of_week {field!r}: bad step {step!r}")
+        if part == "*":
+            first, last = 0, 6
+        else:
+            a, dash, b = part.partition("-")
+            first = _day(a, field)
+            last = _day(b, field) if dash else (6 if slash else first)
+        if last < first:
+            raise ValueError(f"day_of_week {field!r}: range {part!r} runs backwards")
+        days.update(d % 7 for d in range(first, last + 1, every or 1))
+    return ",".join(DAYS[d] for d in sorted(days))
+
+
+def _day(token: str, field: str) -> int:
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token in DAYS:
+        return DAYS.index(token)
+    raise ValueError(f"day_of_week {field!r}: {token!r} is not a day (0-7, sun-sat)")
+
+
+def next_times(cron: str, timezone: str, n: int, after: datetime | None = None) -> list[datetime]:
+    """The next ``n`` firings after ``after`` (default: now), in the schedule's timezone."""
+    when = trigger(cron, timezone)
+    out: list[datetime] = []
+    previous = None
+    now = after or datetime.now(ZoneInfo(timezone))
+    while len(out) < n:
+        fire = when.get_next_fire_time(previous, now)
+        if fire is None:
+            break
+        out.append(fire)
+        previous, now = fire, fire
+    return out
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One scheduled run as reported: ``run_id`` and ``summary`` (``RunSummary``) when it
+    trained, ``error`` (one line) when it could not."""
+
+    at: datetime
+    run_id: str | None = None
+    summary: Any = None
+    error: str | None = None
+
+
+def run_schedule(
+    spec_path: Path,
+    fire: Callable[[], Any],
+    *,
+    max_runs: int | None = None,
+    report: Callable[[Firing, datetime | None], None],
+    started: Callable[[], None] = lambda: None,
+) -> list[Firing]:
+    """Fire ``fire()`` on the spec's schedule until stopped; returns the firings.
+
+    ``fire`` trains once and returns its ``RunSummary`` (an exception is that firing's error
+    line). SIGTERM or Ctrl-C stops the scheduler after the current run; a second one stops at
+    once (the run stays resumable, as any interrupted run). ``max_runs`` stops after that many
+    firings (for tests, and for a one-off "at the next 03:00")."""
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from manymodels.spec import Spec
+
+    schedule = Spec.from_toml(spec_path).schedule
+    if schedule is None:
+        raise ManyModelsError(f'{spec_path}: no [schedule] table (e.g. cron = "0 3 * * mon")')
+    when = trigger(schedule.cron, schedule.timezone)
+    scheduler = BlockingScheduler(timezone=ZoneInfo(schedule.timezone))
+    fired: list[Firing] = []
+
+    def job() -> None:
+        at = datetime.now(ZoneInfo(schedule.timezone))
+        try:
+            summary = fire()
+            firing = Firing(at, summary.run.run_id, summary)
+        except Exception as e:  # a firing's failure is reported; the schedule goes on
+            run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
+            firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))
+        fired.append(firing)
+        done = max_runs is not None and len(fired) >= max_runs
+        job_ref = scheduler.get_job("retrain")
+        report(firing, None if done or job_ref is None else job_ref.next_run_time)
+        if done:
+            scheduler.shutdown(wait=False)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        print("stopping after the current run, if one is going (again to stop now)",
+              file=sys.stderr)  # fmt: skip
+        signal.signal(signal.SIGINT, now)
+        signal.signal(signal.SIGTERM, now)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def now(signum: int, frame: FrameType | None) -> None:
+        print("stopped: `manymodels doctor` lists an interrupted run and how to resume it",
+              file=sys.stderr)  # fmt: skip
+        os._exit(130)
+
+    def overlapped(event: Any) -> None:  # APScheduler would log its own multi-line warning
+        late = event.scheduled_run_times[0].isoformat(timespec="seconds")
+        print(f"{late} skipped: the previous run is still going", file=sys.stderr)
+
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    scheduler.add_listener(overlapped, EVENT_JOB_MAX_INSTANCES)
+    scheduler.add_job(job, when, id="retrain", max_instances=1, coalesce=True,
+                      misfire_grace_time=None)  # fmt: skip
+    previous = (signal.signal(signal.SIGINT, stop), signal.signal(signal.SIGTERM, stop))
+    # said once running, after the signal handlers: a SIGTERM from then on stops it gracefully
+    scheduler.add_listener(lambda event: started(), EVENT_SCHEDULER_STARTED)
+    try:
+        scheduler.start()  # blocks until shutdown
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    return fired

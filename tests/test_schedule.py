@@ -1,0 +1,174 @@
+"""Scheduled retraining: ``[schedule]`` in the spec and ``manymodels scheduler``.
+
+The firing tests run the installed command on a six-field cron (seconds first) with
+``--max-runs``, so they wait seconds, not until 03:00.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import SpecError
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+from manymodels.schedule import day_of_week, next_times
+from manymodels.spec import Spec
+
+BIN = Path(sys.executable).parent
+SPEC = """
+name = "scheduled"
+partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+features = ["price", "deal", "feat"]
+min_rows = 20
+
+[validation]
+strategy = "last"
+size = 8
+
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+
+[schedule]
+cron = "{cron}"
+"""
+
+
+def _parse(text: str) -> Spec:
+    return Spec.from_dict(tomllib.loads(text))
+
+
+def _spec(tmp_path: Path, cron: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.format(cron=cron))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("field", "days"),
+    [
+        ("1", "mon"),  # cron's Monday; APScheduler's own 1 is Tuesday
+        ("0", "sun"),
+        ("7", "sun"),
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("5-7", "sun,fri,sat"),
+        ("*/3", "sun,wed,sat"),
+        ("mon,wed", "mon,wed"),
+        ("*", "*"),
+    ],
+)
+def test_day_of_week_reads_as_cron_reads_it(field: str, days: str) -> None:
+    assert day_of_week(field) == days
+
+
+def test_the_issue_example_fires_on_mondays_at_three_local_time() -> None:
+    after = datetime(2026, 3, 20, tzinfo=ZoneInfo("Europe/Paris"))  # DST starts on the 29th
+    times = next_times("0 3 * * 1", "Europe/Paris", 3, after=after)
+    assert [t.strftime("%a %H:%M") for t in times] == ["Mon 03:00"] * 3
+    assert [t.utcoffset().total_seconds() / 3600 for t in times] == [1.0, 2.0, 2.0]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone", "message"),
+    [
+        ("0 3 * *", "UTC", "has 4 field(s)"),
+        ("0 25 * * *", "UTC", "higher than the maximum"),
+        ("0 3 * * 8", "UTC", "'8' is not a day"),
+        ("0 3 * * 1", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
+    ],
+)
+def test_a_bad_schedule_is_a_spec_error_naming_it(cron: str, timezone: str, message: str) -> None:
+    text = SPEC.format(cron=cron) + f'timezone = "{timezone}"\n'
+    with pytest.raises(SpecError, match="schedule") as e:
+        _parse(text)
+    assert message in str(e.value)
+
+
+def test_a_schedule_does_not_change_what_is_trained() -> None:
+    with_schedule = _parse(SPEC.format(cron="0 3 * * 1"))
+    without = _parse(SPEC.split("[schedule]")[0])
+    assert with_schedule.spec_hash == without.spec_hash
+
+
+def test_next_prints_the_coming_firings_and_writes_nothing(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "30 4 * * sat")
+    args = ["scheduler", str(spec), str(tmp_path / "absent.csv"), "--registry",
+            str(tmp_path / "r"), "--next", "2"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    times = [datetime.fromisoformat(line) for line in result.output.split()]
+    assert len(times) == 2 and all(t.strftime("%a %H:%M") == "Sat 04:30" for t in times)
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_spec_without_a_schedule_is_one_error_line(tmp_path: Path) -> None:
+    spec = tmp_path / "plain.toml"
+    spec.write_text(SPEC.split("[schedule]")[0])
+    result = CliRunner().invoke(app, ["scheduler", str(spec), "data.csv", "--next", "1"])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f'error: {spec}: no [schedule] table (e.g. cron = "0 3 * * mon")'
+    ]
+
+
+def _scheduler(spec: Path, data: Path, root: Path, *extra: str) -> subprocess.Popen[str]:
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", *extra]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_each_firing_is_a_recorded_run_of_the_changed_partitions(tmp_path: Path) -> None:
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=2).to_csv(data, index=False)
+    root = tmp_path / "registry"
+    proc = _scheduler(_spec(tmp_path, "*/2 * * * * *"), data, root, "--max-runs", "2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out
+    assert " 4 trained" in lines[0] and " 0 trained" in lines[1], out  # nothing changed since
+    with Registry.open(root) as reg:
+        runs = reg.list_runs()
+    assert len(runs) == 2
+    assert all(r.options.get("trigger") == "schedule" for r in runs)
+    assert all(r.options.get("cron") == "*/2 * * * * *" for r in runs)
+    assert {r.run_id for r in runs} == {line.split(" run ")[1].split(":")[0] for line in lines}
+
+
+@pytest.mark.slow
+def test_a_failed_firing_is_one_line_and_the_scheduler_goes_on(tmp_path: Path) -> None:
+    missing = tmp_path / "not-yet.csv"
+    proc = _scheduler(_spec(tmp_path, "*/1 * * * * *"), missing, tmp_path / "r", "--max-runs", "2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, (out, err)  # the last firing failed
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(" error: " in line and "not-yet.csv" in line for line in lines)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_a_waiting_scheduler_at_once(tmp_path: Path) -> None:
+    proc = _scheduler(_spec(tmp_path, "0 3 1 1 *"), tmp_path / "d.csv", tmp_path / "r")
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    assert banner.startswith("scheduler: scheduled on '0 3 1 1 *' (UTC)"), banner
+    started = time.monotonic()
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and time.monotonic() - started < 10
+    assert "stopping after the current run" in err
+    assert not (tmp_path / "r").exists()  # never fired: nothing was written
