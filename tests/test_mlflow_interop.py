@@ -65,11 +65,11 @@ SPECS: dict[str, tuple[dict[str, Any], Any]] = {
             "candidates": [{"estimator": "manymodels.candidates.LastValueRegressor"}],
         },
         lambda: store_sales(n_stores=1, weeks=30),
-    ),  # fmt: skip
+    ),
 }
 
 
-def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Any:
+def invoke(*args: str | Path | int, env: dict[str, str] | None = None) -> Any:
     return runner.invoke(app, [str(a) for a in args], env=env)
 
 
@@ -260,9 +260,11 @@ def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path
         assert reg.get_version("shop=1").signature is not None
         assert reg.signed_by is not None
         reg.load_model("shop=1")  # verifies
-    with Registry.open(root, signer=Signer(b"another key of 16+ bytes")) as reg:
-        with pytest.raises(BadSignature):
-            reg.load_model("shop=1")
+    with (
+        Registry.open(root, signer=Signer(b"another key of 16+ bytes")) as reg,
+        pytest.raises(BadSignature),
+    ):
+        reg.load_model("shop=1")
 
 
 def test_an_export_imports_back_with_the_same_predictions(
@@ -316,3 +318,61 @@ def test_the_core_does_not_import_mlflow() -> None:
         "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_invocations_as_manymodels_predicts(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    """``mlflow models serve --env-manager local`` (MLflow's own server, started as a user
+    would, ~20 s on a busy machine) scores an export as ``LoadedModel.predict`` does."""
+    root, df = registries("ridge on a float64 matrix")
+    key = "store=2,brand=tropicana"
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)  # it starts `uvicorn` from PATH
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    server = subprocess.Popen(
+        [f"{bin_dir}/mlflow", "models", "serve", "-m", str(out), "--env-manager", "local",
+         "--host", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    base, err = f"http://127.0.0.1:{port}", server.stderr
+    assert err is not None
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, err.read().decode()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow models serve did not answer in 120 s"
+            time.sleep(0.5)
+        with Registry.open(root) as reg:
+            loaded = reg.load_model(key)
+        rows = df.tail(5)[loaded.features]
+        body = json.dumps({"dataframe_records": rows.to_dict("records")}).encode()
+        request = urllib.request.Request(
+            f"{base}/invocations", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as r:
+            got = json.loads(r.read())["predictions"]
+        np.testing.assert_array_equal(got, loaded.predict(rows))  # JSON floats round-trip
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the server and its uvicorn worker
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
+        err.close()

@@ -3,14 +3,15 @@
 **Export.** A version whose model is plain scikit-learn (every class it pickles comes from
 scikit-learn, numpy, scipy or pandas) is written with MLflow's sklearn flavour, so
 ``mlflow.sklearn.load_model`` gives a scikit-learn object and ``mlflow.pyfunc.load_model``
-scores it without manymodels installed. A model fitted on a float64 matrix (the feature schema's
-``input = "numpy"``) is exported as ``Pipeline([("features",
-FunctionTransformer(numpy.ascontiguousarray, dtype float64)), ("model", <the estimator>)])``: MLflow hands a model a DataFrame in signature
-order, and the first step turns it into the very matrix ``LoadedModel.predict`` builds (the
-estimator itself is not altered, and scikit-learn's "X has feature names" warning is avoided).
-Any other model (our naive ``LastValueRegressor``, the single-class
-``ConstantProbabilityClassifier``, a user's estimator class) is exported as a pyfunc
-``python_model`` that carries the estimator and its feature schema and scores through
+scores it without manymodels installed. A model fitted on a float64 matrix (the feature
+schema's ``input = "numpy"``) is exported behind one step, ``Pipeline([("features",
+FunctionTransformer(numpy.ascontiguousarray, dtype float64)), ("model", <the estimator>)])``:
+MLflow hands a model a DataFrame in signature order, and that step turns it into the very
+matrix ``LoadedModel.predict`` builds (same values, same memory order, so the same bits), with
+no "X has feature names" warning; the estimator itself is not altered. Any other model (our
+naive ``LastValueRegressor``, the single-class ``ConstantProbabilityClassifier``, a user's
+estimator class) is exported as a pyfunc ``python_model`` (``interop.pyfunc.ManyModelsModel``)
+that carries the estimator and its feature schema and scores through
 ``manymodels.inputs.model_input`` as the router does: loading it needs ``manymodels`` (and the
 user's module) importable. Both carry a signature built from the feature schema (names and
 types, ``feature_signature``), an input example (the version's first training rows, when it kept
