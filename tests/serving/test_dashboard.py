@@ -1,0 +1,282 @@
+"""The dashboard at /ui, driven by a real headless Chromium against a real router.
+
+Chromium is Debian's ``chromium`` (``apt-get install chromium``; ``.ci/run`` installs it). On a
+developer's machine without it the browser tests are skipped, saying why; under ``CI=true`` a
+missing browser fails them, so CI never passes by skipping. Each browser run loads the page with
+``--dump-dom`` (the DOM after the page's scripts ran) or ``--screenshot``; screenshots go to
+``$MANYMODELS_SCREENSHOTS`` (CI keeps that directory) or to the test's tmp directory.
+
+The page says when it is done: ``<body data-state="ready">`` (or ``"error"``), rows carry
+``data-key``, the partition view's production version is ``#production-version``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from fastapi.responses import HTMLResponse
+from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, open_client
+from sqlalchemy import event, text
+
+from manymodels.registry import Registry
+from manymodels.registry.reads import prefix_upper
+from serving.app import create_app
+from serving.local import running_server
+from serving.settings import Settings
+
+READER = "dashboard-read-token"
+BROWSER_TIMEOUT = 60  # seconds for one Chromium run; a run takes 1–3 s
+
+
+# ---------------------------------------------------------------------------- the browser
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The Chromium binary; skipped when missing on a user's machine, a failure under CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = "no Chromium on PATH (Debian: apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must run the dashboard tests in a real browser")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``$MANYMODELS_SCREENSHOTS`` (kept by CI) or the test's tmp dir."""
+    where = Path(os.environ.get("MANYMODELS_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None = None) -> str:
+    """The page's DOM after its scripts ran (or, with ``screenshot``, a PNG of it): one fresh
+    headless Chromium with its own profile, so runs never share a session or a cache."""
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    args = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000",
+    ]
+    if screenshot is not None:
+        args += [f"--screenshot={screenshot}", "--window-size=1280,900"]
+    else:
+        args += ["--dump-dom"]
+    done = subprocess.run(
+        [*args, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    if screenshot is not None:
+        assert screenshot.stat().st_size > 10_000, "an empty screenshot"
+    return done.stdout
+
+
+def page_state(dom: str) -> str:
+    found = re.search(r'<body[^>]*\bdata-state="([a-z]+)"', dom)
+    return found.group(1) if found else "none"
+
+
+def row_keys(dom: str) -> list[str]:
+    return [html.unescape(k) for k in re.findall(r'<tr data-key="([^"]*)"', dom)]
+
+
+def text_of(dom: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', dom)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def view(base: str, **params: str) -> str:
+    """The dashboard's URL for a view: its state lives in the hash (never sent to the server)."""
+    return f"{base}/ui#" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+
+
+def api_keys(base: str, prefix: str) -> list[str]:
+    page = httpx.get(f"{base}/v1/partitions", params={"prefix": prefix, "limit": 1000}).json()
+    return [p["partition"] for p in page["partitions"]]
+
+
+# ---------------------------------------------------------------------------- in the browser
+@pytest.mark.slow
+def test_a_search_in_the_url_lists_the_matching_partitions(
+    chromium: str, server: str, tmp_path: Path, shots: Path
+) -> None:
+    everything = browse(chromium, f"{server}/ui", tmp_path)
+    assert page_state(everything) == "ready"
+    assert sorted(row_keys(everything)) == sorted(api_keys(server, ""))
+
+    url = view(server, q="store=3,", sort="skill")
+    dom = browse(chromium, url, tmp_path)
+    assert page_state(dom) == "ready"
+    found = row_keys(dom)
+    assert found and sorted(found) == sorted(api_keys(server, "store=3,"))
+    assert all(k.startswith("store=3,") for k in found)
+    skills = [
+        p["production"]["skill"]
+        for k in found
+        for p in httpx.get(f"{server}/v1/partitions", params={"prefix": k}).json()["partitions"]
+        if p["partition"] == k
+    ]
+    assert skills == sorted(skills)  # "skill vs naive", worst first
+    browse(chromium, url, tmp_path, screenshot=shots / "dashboard-search.png")
+
+
+@pytest.mark.slow
+def test_a_promotion_shows_up_on_the_partition_view(
+    chromium: str, server: str, tmp_path: Path, shots: Path
+) -> None:
+    key = TWO_VERSIONS[0]
+    url = view(server, p=key)
+    before = browse(chromium, url, tmp_path)
+    assert page_state(before) == "ready"
+    assert text_of(before, "production-version") == "v1"
+    assert re.findall(r'<tr data-version="(\d+)"', before) == ["2", "1"]
+    assert "Why this model" in before and 'id="forecast"' in before
+
+    reason = "dashboard test: v2 after review"
+    promoted = httpx.post(
+        f"{server}/v1/partitions/{key}/promote",
+        json={"version": 2, "reason": reason},
+        headers=admin(),
+    )
+    assert promoted.status_code == 200, promoted.text
+
+    after = browse(chromium, url, tmp_path)
+    assert text_of(after, "production-version") == "v2"
+    assert reason in html.unescape(after)  # the alias history, with the reason
+    browse(chromium, url, tmp_path, screenshot=shots / "dashboard-partition.png")
+
+
+@pytest.mark.slow
+def test_with_read_tokens_the_page_asks_for_one_and_sends_it(
+    chromium: str, registry_path: Path, tmp_path: Path
+) -> None:
+    """The shell is open, its data is not: without a token the page says what to do; with one
+    in the tab's sessionStorage (set here by a test-only page in the same tab, as the token
+    form does) every fetch carries it. The token never appears in a URL the page builds."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN, read_token=READER)
+    app = create_app(settings)
+
+    @app.get("/test-login", include_in_schema=False)
+    async def login() -> HTMLResponse:
+        return HTMLResponse(
+            f"<script>sessionStorage.setItem('manymodels.token', '{READER}');"
+            f"location.replace('/ui#q=' + encodeURIComponent('store=2,'));</script>"
+        )
+
+    with running_server(settings, app=app) as base:
+        assert httpx.get(f"{base}/ui").status_code == 200
+        assert httpx.get(f"{base}/v1/partitions").status_code == 401
+        locked = browse(chromium, view(base, q="store=2,"), tmp_path)
+        assert page_state(locked) == "error"
+        assert "needs a read token" in text_of(locked, "status")
+        assert row_keys(locked) == []
+
+        dom = browse(chromium, f"{base}/test-login", tmp_path)
+        assert page_state(dom) == "ready", text_of(dom, "status")
+        assert sorted(row_keys(dom)) == sorted(
+            k for k in _keys(registry_path) if k.startswith("store=2,")
+        )
+        assert READER not in dom
+
+
+def _keys(root: Path) -> list[str]:
+    with Registry.open(root) as reg:
+        return [p.key for p in reg.list_partitions(limit=1000)]
+
+
+# ---------------------------------------------------------------------------- no browser
+def test_the_shell_is_open_static_and_not_api(settings: Settings) -> None:
+    guarded = replace(settings, read_token=READER)
+    with open_client(guarded) as client:
+        page = client.get("/ui")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert "http" not in re.sub(r"https?://www\.w3\.org/\S+", "", page.text)  # no CDN
+        for asset, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
+            got = client.get(f"/ui/{asset}")
+            assert got.status_code == 200 and got.headers["content-type"].startswith(media)
+        script = client.get("/ui/app.js").text
+        assert "innerHTML" not in script  # data goes in as text nodes
+        assert client.get("/v1/partitions").status_code == 401  # the data is not open
+        assert client.get("/ui/secrets.txt").status_code == 404
+        assert not [p for p in client.get("/openapi.json", headers=admin()).json()["paths"]
+                    if p.startswith("/ui")]  # fmt: skip
+
+
+def test_a_prefix_search_pages_through_matching_keys_only(client: Any) -> None:
+    every = [p["partition"] for p in client.get("/v1/partitions?limit=1000").json()["partitions"]]
+    wanted = [k for k in every if k.startswith("store=1,")]
+    assert len(wanted) >= 2
+
+    first = client.get("/v1/partitions", params={"prefix": "store=1,", "limit": 1}).json()
+    assert [p["partition"] for p in first["partitions"]] == wanted[:1]
+    rest = client.get(
+        "/v1/partitions", params={"prefix": "store=1,", "limit": 1000, "after": first["next_after"]}
+    ).json()
+    assert [p["partition"] for p in rest["partitions"]] == wanted[1:]
+    assert rest["next_after"] is None
+
+    assert client.get("/v1/partitions", params={"prefix": KEY}).json()["partitions"][0][
+        "partition"
+    ] == KEY  # fmt: skip
+    for nothing in ("store=9", "zzz", "\U0010ffff", "é"):
+        got = client.get("/v1/partitions", params={"prefix": nothing})
+        assert got.status_code == 200 and got.json()["partitions"] == []
+    assert client.get("/v1/partitions", params={"prefix": "x" * 513}).status_code == 422
+
+
+def test_prefix_upper_bounds_every_key_that_starts_with_the_prefix() -> None:
+    assert prefix_upper("store=1,") == "store=1-"
+    assert prefix_upper("a\U0010ffff") == "b"
+    assert prefix_upper("\U0010ffff") is None
+    assert prefix_upper("a\ud7ff") == "a\ue000"  # never a surrogate: not encodable as UTF-8
+    for key in ("store=1,brand=x", "store=1,\U0010ffff", "store=1,"):
+        assert "store=1," <= key < "store=1-"
+
+
+def test_a_prefix_search_reads_a_range_of_the_key_index(trained: Path) -> None:
+    """SQLite's plan for the search: a SEARCH of the key's index bounded on both sides, never
+    a SCAN of the partitions table (the page of 100,000 partitions costs one page)."""
+    with Registry.open(trained) as reg:
+        engine = reg.store.engine
+        seen: list[tuple[str, Any]] = []
+
+        def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if "FROM partitions" in statement and "substr" in statement:
+                seen.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            assert [p.key for p in reg.list_partitions(prefix="store=2,")]
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        statement, params = seen[0]
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            plan = " ".join(
+                str(row[-1]) for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)
+            )
+        assert "SEARCH partitions USING INDEX" in plan and "key>? AND key<?" in plan, plan
+        assert "SCAN partitions" not in plan, plan
+        with engine.connect() as conn:  # the same answer as a full scan would give
+            every = [r[0] for r in conn.execute(text("SELECT key FROM partitions ORDER BY key"))]
+        assert [p.key for p in reg.list_partitions(prefix="store=2,", limit=1000)] == [
+            k for k in every if k.startswith("store=2,")
+        ]
