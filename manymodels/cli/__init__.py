@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from manymodels.cli import interop, intro, registry, schedule, train
+from manymodels.cli import backup, interop, intro, registry, schedule, train
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
@@ -45,6 +45,8 @@ app.command()(train.forecast)
 app.command()(schedule.scheduler)
 app.command()(interop.export)
 app.command("import")(interop.import_model)
+app.command("export-registry")(backup.export_registry)
+app.command("import-registry")(backup.import_registry)
 
 
 def main() -> None:

@@ -1,0 +1,63 @@
+"""The commands that back a registry up and restore it: ``export-registry``, ``import-registry``.
+
+``manymodels.backup`` does the work; these read the command line and print one line (or
+``--json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+
+
+def export_registry(
+    out: Annotated[Path, typer.Argument(help="The tar file to write (replaced if it exists).")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Back the registry up into one tar: a consistent snapshot of its database and every
+    artifact that snapshot references, with a manifest of their sha256.
+
+    Safe while the router serves and a training run writes. OUT appears only once complete;
+    a missing or corrupted artifact stops the backup with its name.
+    """
+    from manymodels import console
+    from manymodels.backup import export_registry as export
+    from manymodels.registry import Registry
+
+    with Registry.open(registry) as reg:
+        done = export(reg, out)
+    if json_out:
+        console.print_json(done.to_dict())
+        return
+    typer.echo(
+        f"exported {done.counts['versions']} version(s) of {done.counts['partitions']} "
+        f"partition(s) and {done.artifacts} artifact(s) ({done.bytes:,} bytes) → {out}"
+    )
+
+
+def import_registry(
+    backup: Annotated[Path, typer.Argument(help="A tar written by export-registry.")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Restore a backup as a new registry at --registry (a new or empty directory).
+
+    Every member is checked against the manifest's sha256 before the registry appears; a
+    backup of an older schema is upgraded as any registry is when opened.
+    """
+    from manymodels import console
+    from manymodels.backup import import_registry as restore
+
+    done = restore(backup, registry)
+    if json_out:
+        console.print_json(done.to_dict())
+        return
+    typer.echo(
+        f"restored {done.counts['versions']} version(s) of {done.counts['partitions']} "
+        f"partition(s) and {done.artifacts} artifact(s) into {registry}"
+    )
