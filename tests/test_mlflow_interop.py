@@ -2,10 +2,11 @@
 
 An export is judged by MLflow's own loader (``mlflow.pyfunc.load_model``, and ``mlflow models
 serve`` in the slow test), which must give exactly what ``LoadedModel.predict`` gives for the
-same rows: a plain scikit-learn version (fitted on a float64 matrix, or on a DataFrame with a
-categorical feature) and one that is not (the naive ``LastValueRegressor``, written as a pyfunc
-``python_model``). An import is judged by the router serving it like any version, by its
-registry row saying it was imported, and by its signature when the registry signs.
+same rows: plain scikit-learn versions (fitted on a float64 matrix, on a DataFrame with a
+categorical feature, a calibrated classifier with its probabilities) and one that is not (the
+naive ``LastValueRegressor``, written as a pyfunc ``python_model``). An import is judged by
+the router serving it like any version, by its registry row saying it was imported, and by its
+signature when the registry signs.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from manymodels.cli import app
 from manymodels.interop.mlflow_io import require_mlflow
 from manymodels.pipeline import train
 from manymodels.registry import Registry
-from manymodels.samples import store_sales, user_activity
+from manymodels.samples import sensor_readings, store_sales, user_activity
 from manymodels.signing import Signer
 
 runner = CliRunner()
@@ -57,6 +58,21 @@ SPECS: dict[str, tuple[dict[str, Any], Any]] = {
             "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
         },
         lambda: user_activity(n_users=3, days=30),
+    ),
+    "calibrated classifier": (
+        {
+            "name": "pumps",
+            "task": "classification",
+            "partition_by": ["asset"],
+            "target": "failure_within_24h",
+            "time_column": "ts",
+            "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
+            "metric": "balanced_accuracy",
+            "validation": {"strategy": "last", "size": 0.25},
+            "calibration": {"method": "sigmoid", "folds": 2},
+            "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression", "scale": True}],
+        },
+        lambda: sensor_readings(n_assets=2, readings=60),
     ),
     "naive, not plain scikit-learn": (
         {
@@ -140,6 +156,9 @@ def test_an_export_loads_with_mlflow_and_predicts_as_manymodels_does(
         last = sk.steps[-1][1] if loaded.version.feature_schema["input"] == "numpy" else sk
         assert type(last) is type(loaded.model)
         np.testing.assert_array_equal(sk.predict(rows[features]), got)
+        if hasattr(loaded.model, "predict_proba"):  # a calibrated classifier's probabilities
+            want = loaded.predict_proba(rows)
+            np.testing.assert_array_equal(sk.predict_proba(rows[features]), want)
 
 
 def test_export_chooses_versions_as_other_reads_do_and_refuses_with_one_line(
