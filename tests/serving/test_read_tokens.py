@@ -24,10 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
+import typer
 from routerkit import KEY, TOKEN, admin, feature_rows, open_client
+from typer.testing import CliRunner
 
 from manymodels.secrets import Tokens, parse_tokens, secret_from_env
 from serving.auth import OPEN_PATHS
+from serving.command import serve
 from serving.settings import Settings
 
 OLD, NEW = "read-token-old-7f3a", "read-token-new-c91e"
@@ -104,6 +107,29 @@ def test_read_and_admin_tokens_read_and_only_admin_tokens_write(guarded: Setting
         assert client.post(promote, json={"version": 1}, headers=admin()).status_code == 200
         assert client.get("/v1/jobs", headers=bearer(NEW)).status_code == 401  # admin's
         assert client.get("/v1/jobs", headers=admin()).status_code == 200
+
+
+def test_several_admin_tokens_each_administer(settings: Settings) -> None:
+    """Rotation works for the admin scope the same way."""
+    with open_client(replace(settings, admin_token=f"{TOKEN},{NEW}")) as client:
+        for token in (TOKEN, NEW):
+            r = client.post(
+                f"/v1/partitions/{KEY}/promote", json={"version": 1}, headers=bearer(token)
+            )
+            assert r.status_code == 200, r.text
+        r = client.post(f"/v1/partitions/{KEY}/promote", json={"version": 1}, headers=bearer(OLD))
+        assert r.status_code == 401
+
+
+def test_serve_refuses_a_token_file_it_cannot_read(registry_path: Path, tmp_path: Path) -> None:
+    """One ``error:`` line naming the variable and the path, before anything starts."""
+    app = typer.Typer()
+    app.command()(serve)
+    env = {"MANYMODELS_READ_TOKEN_FILE": str(tmp_path / "missing")}
+    result = CliRunner().invoke(app, ["--registry", str(registry_path), "--port", "0"], env=env)
+    assert result.exit_code == 2
+    (line,) = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert line.startswith("error: MANYMODELS_READ_TOKEN_FILE=") and "cannot read it" in line
 
 
 def test_without_read_tokens_reading_is_open(settings: Settings) -> None:
