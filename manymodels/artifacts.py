@@ -2,8 +2,9 @@
 
 Because the address *is* the hash, a write is idempotent (two partitions with identical models
 share one file), a crash mid-write leaves at most an orphan that ``gc`` can remove, and a
-tampered or truncated file is caught before it is ever unpickled. Partition keys never reach
-this module: paths are built from validated hex digests only.
+tampered or truncated file is caught before it is ever loaded (``manymodels.serialization``
+says how, and in which formats). Partition keys never reach this module: paths are built from
+validated hex digests only.
 
 ``LocalArtifactStore`` writes to a directory (temp file + fsync + atomic rename); stores for
 object storage implement the same three-method ``ArtifactStore`` protocol.
@@ -17,31 +18,31 @@ import functools
 import hashlib
 import itertools
 import os
-import pickle
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
+from manymodels.serialization import ALL_FORMATS, Format, dumps, loads
 from manymodels.tempnames import TEMP_NAME, writer_alive, writer_tag
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def serialize(model: Any) -> bytes:
-    """The artifact bytes of a fitted estimator: pickle protocol 5.
-
-    joblib's format only pays off for large arrays kept out of band; per-partition models are
-    small, and its pure-Python pickler costs ~100 µs per dump and ~70 µs per load against
-    ~8 µs and ~6 µs here (measured) — at 100,000 partitions, and on every cold cache load.
-    """
-    return pickle.dumps(model, protocol=5)
+def serialize(model: Any, format: Format = "pickle") -> bytes:
+    """The artifact bytes of a fitted estimator: pickle protocol 5, or skops
+    (``manymodels.serialization``)."""
+    return dumps(model, format)
 
 
-def deserialize(data: bytes) -> Any:
-    """Only ever called on bytes whose sha256 has just been checked against the registry."""
-    return pickle.loads(data)  # safe only because the sha256 was verified by the caller
+def deserialize(
+    data: bytes, formats: Iterable[str] = ALL_FORMATS, *, what: str = "artifact"
+) -> Any:
+    """Only ever called on bytes whose sha256 has just been checked against the registry; a
+    format outside ``formats`` (a store's ``formats``, its registry's policy) is refused
+    before it is read."""
+    return loads(data, formats, what=what)
 
 
 @functools.cache
@@ -168,7 +169,13 @@ def check_digest(digest: str) -> str:
 
 
 class ArtifactStore(Protocol):
-    """Where artifact bytes live. Implementations must be picklable: workers receive them."""
+    """Where artifact bytes live. Implementations must be picklable: workers receive them.
+
+    ``formats`` are the artifact formats readers of this store may load (its registry's
+    policy, set when the registry opens, and carried to workers with the store); the store
+    itself only moves bytes."""
+
+    formats: frozenset[str]
 
     def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         """Store bytes; return their (sha256, size). ``durable=False`` defers the flush to disk
@@ -214,9 +221,12 @@ class ArtifactStore(Protocol):
 class LocalArtifactStore:
     """Artifacts in a local (or shared network) directory, fanned out as ``ab/cd/<sha256>``."""
 
-    def __init__(self, root: str | Path, *, fsync: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, *, fsync: bool = True, formats: Iterable[str] = ALL_FORMATS
+    ) -> None:
         self.root = Path(root)
         self.fsync = fsync
+        self.formats = frozenset(formats)
 
     @property
     def url(self) -> str:

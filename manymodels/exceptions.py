@@ -19,6 +19,8 @@ keep working::
     │   └── VersionConflict              two writers raced for the same version number
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
+    │   ├── UntrustedArtifact            a format the registry does not trust (a pickle in a
+    │   │                                skops-only one), or a skops type off the trusted list
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
     │       └── BadSignature             a signing key is set and a version's signature is
     │                                    missing or does not vouch for its digests
@@ -149,6 +151,11 @@ class ArtifactError(ManyModelsError):
 
 class ArtifactNotFound(ArtifactError, LookupError):
     """The registry names an artifact the store does not hold."""
+
+
+class UntrustedArtifact(ArtifactError):
+    """An artifact in a format its registry does not trust (``manymodels trust``),
+    or a skops artifact naming a type off the trusted list; refused before it is loaded."""
 
 
 class ArtifactCorrupted(ArtifactError):

@@ -36,6 +36,7 @@ from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
 from manymodels.registry.store import ProductionRef, now
+from manymodels.serialization import artifact_libraries, require_trusted_format
 from manymodels.signing import Signer, verify
 from manymodels.spec import Spec
 from manymodels.training import (
@@ -180,6 +181,7 @@ def train(
         wanted = _wanted_keys(table, only, spec.partition_by)
         if reg is None:
             reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
+        require_trusted_format(spec.artifacts.format, reg.trusted_formats)
         plan = _plan_run(reg, spec, table, source or describe_source(data), resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {})  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
@@ -454,7 +456,7 @@ def _execute(
     """Ship chunks, commit each as it finishes, and tally what they did."""
     todo = plan.todo
     store = reg.artifacts
-    libraries = library_versions()
+    libraries = artifact_libraries(library_versions(), spec.artifacts.format)
     counts = Progress(total=len(todo), trained=0, skipped=0, failed=0)
     if progress:
         progress(counts)

@@ -177,5 +177,6 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     verify(
         registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
     )
-    model = deserialize(registry.artifacts.get(ref.artifact_sha256))
+    data = registry.artifacts.get(ref.artifact_sha256)
+    model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
     return served_model(model, key, version, schema)

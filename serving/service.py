@@ -27,6 +27,7 @@ from manymodels.exceptions import (
     BadSignature,
     DataError,
     PartitionNotFound,
+    UntrustedArtifact,
     VersionNotFound,
 )
 from manymodels.partition import (
@@ -264,6 +265,9 @@ class ModelService:
                 f"the artifact of partition '{key}' version {version} failed its sha256 check; "
                 "model not served"
             ) from e
+        except UntrustedArtifact as e:  # a pickle in a skops-only registry: never unpickled
+            logger.error("refusing to serve %s v%d: %s", key, version, e)
+            raise ModelNotServed(f"{e}; model not served") from e
         except ArtifactNotFound as e:
             logger.error("cannot serve %s v%d: %s", key, version, e)
             raise ModelNotServed(

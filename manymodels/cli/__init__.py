@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import typer
 
-from manymodels.cli import backup, interop, intro, registry, schedule, train
+from manymodels.cli import backup, interop, intro, registry, schedule, train, trust
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
@@ -37,6 +37,7 @@ app.command()(registry.rollback)
 app.command()(registry.gc)
 app.command()(registry.doctor)
 app.command()(registry.sign)
+app.command()(trust.trust)
 app.command("serve")(serve)
 app.command()(intro.demo)
 app.command()(intro.version)

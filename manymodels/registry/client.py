@@ -26,6 +26,7 @@ from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 from manymodels.registry.store import SqlStore, describe_url
+from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
 from manymodels.signing import SIGNED_META, Signer, verify
 
 DB_FILE = "registry.db"
@@ -155,6 +156,8 @@ class Registry:
             raise
         self.signer = signer
         self.store.signer = signer  # every version recorded through this registry is signed
+        # workers get the store, not the registry: its formats carry the policy to them
+        self.artifacts.formats = self.trusted_formats
         if create and self.read_only is not None:  # a writer: fail now, not at its first write
             self.close()
             self.require_writable("cannot open it for writing (reading works)")
@@ -267,9 +270,32 @@ class Registry:
 
     def load_artifact(self, record: ModelVersion) -> Any:
         """The model of ``record``: its signature checked (with a signing key), then its bytes
-        against their sha256, and only then unpickled."""
+        against their sha256, then their format against the formats this registry trusts
+        (read now: a policy set since the registry opened applies), and only then loaded."""
         self.verify(record)
-        return deserialize(self.artifacts.get(record.artifact_sha256))
+        what = f"partition '{record.key}' v{record.version}"
+        data = self.artifacts.get(record.artifact_sha256)
+        return deserialize(data, self.trusted_formats, what=what)
+
+    @property
+    def trusted_formats(self) -> frozenset[str]:
+        """The artifact formats this registry loads (``manymodels.serialization``): every
+        format unless ``manymodels trust`` narrowed them (``"skops"`` forbids
+        pickles). Read from the database on every use (one indexed row), so a long-lived
+        reader such as the router follows a policy set after it started."""
+        try:
+            return parse_formats(self.store.get_meta(TRUSTED_META))
+        except ValueError as e:  # written by a newer manymodels: trust nothing it does not know
+            raise RegistryError(f"registry {self!r}: {TRUSTED_META} {e}") from None
+
+    def set_trusted_formats(self, formats: frozenset[str]) -> None:
+        """Make this registry load only ``formats`` from now on (all of them: no limit).
+        Artifacts already stored in another format stay, and are refused when loaded."""
+        self.require_writable("cannot change the formats it trusts")
+        chosen = parse_formats(formats)
+        value = None if chosen == ALL_FORMATS else ",".join(sorted(chosen))
+        self.store.set_meta(TRUSTED_META, value)
+        self.artifacts.formats = chosen
 
     def verify(self, record: ModelVersion) -> None:
         """Raise ``BadSignature`` unless the signing key vouches for ``record``'s digests; a

@@ -97,6 +97,12 @@ class ModelVersion:
     """HMAC of its key, version and digests, when it was signed (``manymodels.signing``)."""
 
     @property
+    def artifact_format(self) -> str:
+        """``skops`` when skops stored its model (recorded in ``libraries``), else ``pickle``.
+        A record only: loaders go by the bytes (``manymodels.serialization``)."""
+        return "skops" if "skops" in self.libraries else "pickle"
+
+    @property
     def skill(self) -> float | None:
         """Relative improvement over the naive baseline (0.25 = 25 % better), when defined."""
         if self.naive_score is None or self.naive_score == 0:

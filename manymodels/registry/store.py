@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import insert, inspect, make_url, select
+from sqlalchemy import delete, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from manymodels.exceptions import NoRegistry, RegistryError, first_line
@@ -144,6 +144,14 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
     def get_meta(self, name: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+
+    def set_meta(self, name: str, value: str | None) -> None:
+        """Write (or, with ``None``, remove) one ``meta`` row, in one transaction."""
+        conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn, conn.begin():
+            conn.execute(delete(t.meta).where(t.meta.c.name == name))
+            if value is not None:
+                conn.execute(insert(t.meta).values(name=name, value=value))
 
 
 def _open_error(where: str, e: SQLAlchemyError) -> RegistryError:

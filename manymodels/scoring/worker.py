@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, deserialize
-from manymodels.exceptions import ArtifactError, DataError, ManyModelsError, ScoringError
+from manymodels.exceptions import (
+    ArtifactError,
+    DataError,
+    ManyModelsError,
+    ScoringError,
+    UntrustedArtifact,
+)
 from manymodels.features import assemble, feature_kinds
 from manymodels.scoring.plan import ModelRef, ScoreChunk
 
@@ -78,7 +84,9 @@ def _load(ref: ModelRef, store: ArtifactStore) -> Any:
     except ArtifactError as e:
         raise type(e)(f"cannot score partition '{ref.key}' v{ref.version}: {e}") from None
     try:
-        return deserialize(data)
+        return deserialize(data, store.formats, what=f"partition '{ref.key}' v{ref.version}")
+    except UntrustedArtifact:
+        raise  # names the partition and the registry's policy already
     except Exception as e:  # e.g. pickled by an incompatible library version
         raise ArtifactError(
             f"cannot score partition '{ref.key}' v{ref.version}: its artifact does not load "

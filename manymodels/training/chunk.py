@@ -127,7 +127,7 @@ def train_one(
             unseen=newer_than(times, champion.last_time if champion else None),
             prior=prior,
         )
-        data = serialize(fitted.model)
+        data = serialize(fitted.model, spec.artifacts.format)
     except PartitionSkipped as e:
         left_out = sum((dropped or {}).values())
         why = f"{e} ({left_out} more left out: {_reasons(dropped)})" if left_out else str(e)

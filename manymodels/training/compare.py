@@ -124,6 +124,6 @@ def load_champion(champion: Champion | None, store: ArtifactStore) -> tuple[Any 
     if champion.refused is not None:
         return None, champion.refused
     try:
-        return deserialize(store.get(champion.artifact_sha256)), None
+        return deserialize(store.get(champion.artifact_sha256), store.formats), None
     except Exception as e:
         return None, error_text(e)

@@ -1,0 +1,57 @@
+"""``manymodels trust``: which artifact formats a registry loads (``manymodels.serialization``).
+
+Kept in its own module: it is the one command that sets a registry's security policy, and
+its rules (which formats, what a reader does with the others) live beside the loader.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+
+FormatsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trusted-formats",
+        help="Comma-separated formats the registry loads: 'skops' forbids pickles; "
+        "'pickle,skops' lifts the limit. Omit to show the current policy.",
+    ),
+]
+
+
+def trust(
+    trusted_formats: FormatsOpt = None,
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show or set the artifact formats a registry loads.
+
+    With '--trusted-formats skops' every reader of the registry — serve, score, forecast,
+    retrains, Registry.load_model — refuses a pickled model before unpickling a byte of it
+    (exit 1 here, HTTP 409 from the router), so a shared store can be read without running
+    code from it. Train with '[artifacts] format = "skops"' in the spec; a spec that would
+    store pickles is refused before it trains. Models already stored as pickles stay, and
+    are refused until retrained.
+    """
+    from manymodels import console
+    from manymodels.registry import Registry
+    from manymodels.serialization import describe, parse_formats
+
+    chosen = None
+    if trusted_formats is not None:
+        try:
+            chosen = parse_formats(trusted_formats)
+        except ValueError as e:
+            typer.echo(f"error: --trusted-formats: {e}", err=True)
+            raise typer.Exit(2) from None
+    with Registry.open(registry) as reg:
+        if chosen is not None:
+            reg.set_trusted_formats(chosen)
+        now = reg.trusted_formats
+    if json_out:
+        console.print_json({"registry": str(registry), "trusted_formats": sorted(now)})
+    else:
+        typer.echo(f"registry {registry} loads {describe(now)} artifacts")

@@ -1,0 +1,303 @@
+"""``[artifacts] format = "skops"`` and skops-only registries (``manymodels.serialization``).
+
+Models trained through ``manymodels train`` (in this process) are stored as skops zips, and
+scored, forecast and served from a registry that refuses pickles; a pickle in such a registry
+is refused by every reader before a byte of it is unpickled — proven by a tripwire whose
+unpickling would create a file — and loads once the policy allows pickles again (so the
+tripwire is live).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import make_run
+from sklearn.linear_model import Ridge
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactError, SpecError, UntrustedArtifact
+from manymodels.registry import Registry
+from manymodels.registry.entities import NewVersion
+from manymodels.samples import store_sales
+from manymodels.serialization import TRUSTED_TYPES, dumps, format_of, loads
+from manymodels.spec import Spec
+
+runner = CliRunner()
+KEY = "store=1,brand=tropicana"
+ADMIN = "skops-test-admin-token"
+
+SPEC = """
+name = "skops-sales"
+partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+features = ["price", "deal", "feat"]
+lags = [1]
+min_rows = 20
+
+[validation]
+strategy = "last"
+size = 6
+
+[[candidates]]
+estimator = "sklearn.ensemble.RandomForestRegressor"
+params = { n_estimators = [5], max_depth = [3] }
+"""
+
+
+class _Tripwire:
+    """Unpickling this creates a file: proof that bytes were (or were not) unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.marker,))
+
+
+def invoke(*args: str | Path) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result: Any, *expected: str) -> str:
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One ``manymodels train`` with ``format = "skops"``: 6 partitions + the fallback."""
+    root = tmp_path_factory.mktemp("skops")
+    data = root / "sales.csv"
+    store_sales(n_stores=2, weeks=30).to_csv(data, index=False)
+    (root / "spec.toml").write_text(SPEC + '\n[artifacts]\nformat = "skops"\n')
+    (root / "pickle.toml").write_text(SPEC)
+    registry = root / "registry"
+    result = invoke("train", root / "spec.toml", data, "--registry", registry, "--backend", "local")
+    assert result.exit_code == 0, result.output
+    return {"registry": registry, "data": data, "root": root}
+
+
+@pytest.fixture
+def registry(trained: dict[str, Path], tmp_path: Path) -> Path:
+    """A private copy, made skops-only through the CLI."""
+    copy = Path(shutil.copytree(trained["registry"], tmp_path / "registry"))
+    result = invoke("trust", "--registry", copy, "--trusted-formats", "skops", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["trusted_formats"] == ["skops"]
+    return copy
+
+
+def _rows(data: Path, key: str = KEY) -> pd.DataFrame:
+    df = pd.read_csv(data)
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    return df[(df["store"] == int(store)) & (df["brand"] == brand)].tail(4)
+
+
+def _client(registry: Path) -> Any:
+    import warnings
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(Settings(registry=registry, admin_token=ADMIN)))
+
+
+def _plant_pickle(registry: Path, marker: Path) -> int:
+    """Register a tripwire pickle as ``KEY``'s production version (a copy of its skops
+    version's record otherwise): what a pickle stored before the policy, or by another
+    writer, looks like to readers."""
+    with Registry.open(registry) as reg:
+        current = reg.get_version(KEY)
+        sha, size = reg.artifacts.put(pickle.dumps(_Tripwire(marker), protocol=5))
+        reg.store.create_run(make_run("planted"))
+        planted = NewVersion(
+            key=KEY, key_values={"store": 1, "brand": "tropicana"}, n_rows=current.n_rows,
+            data_fingerprint="planted", estimator=current.estimator, params={},
+            metric=current.metric, score=current.score + 1, naive_score=current.naive_score,
+            candidates=[], feature_schema=current.feature_schema, artifact_sha256=sha,
+            artifact_size=size, train_seconds=0.0,
+        )  # fmt: skip
+        numbers = reg.store.record("planted", [planted], [], libraries={}, promote=lambda v: "t")
+        assert reg.get_version(KEY).version == numbers[KEY]
+    return numbers[KEY]
+
+
+# ------------------------------------------------------------------------------ skops round trip
+@pytest.mark.slow  # trains the module's registry when it runs first (~15 s on a busy machine)
+def test_trained_models_are_skops_and_serve_from_a_skops_only_registry(
+    trained: dict[str, Path], registry: Path, tmp_path: Path
+) -> None:
+    with Registry.open(registry) as reg:
+        versions = [reg.get_version(p.key) for p in reg.list_partitions()]
+        assert reg.trusted_formats == {"skops"}
+        for v in versions:
+            assert v.artifact_format == "skops" and "skops" in v.libraries
+            assert format_of(reg.artifacts.get(v.artifact_sha256)) == "skops"
+        kinds = {type(reg.load_artifact(v)).__name__ for v in versions}
+        assert "RandomForestRegressor" in kinds, kinds  # trees: a type skops does not trust
+        loaded = reg.load_model(KEY)
+        rows = _rows(trained["data"])
+        features = loaded.version.feature_schema["features"]
+        frame = rows.assign(units_lag1=rows["units"].shift(1).fillna(rows["units"].mean()))
+        expected = loaded.predict(frame[features])
+
+    scored = tmp_path / "scored.csv"
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    result = invoke(
+        "score", tmp_path / "rows.csv", "--out", scored, "--registry", registry, "--backend",
+        "local",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(pd.read_csv(scored)["prediction"], expected)
+
+    result = invoke(
+        "forecast", "--registry", registry, "--horizon", "2", "--out", tmp_path / "fc.csv"
+    )
+    assert result.exit_code == 0, result.output
+    partitions = [v for v in versions if not v.key.startswith("__")]  # not the fallback
+    assert len(pd.read_csv(tmp_path / "fc.csv")) == 2 * len(partitions)
+
+    body = {"rows": frame[features].to_dict(orient="records")}
+    with _client(registry) as client:
+        answer = client.post(f"/v1/partitions/{KEY}/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json()["predictions"], expected)
+
+
+# ------------------------------------------------------------------------------ pickle refused
+def test_a_pickle_in_a_skops_only_registry_is_never_unpickled(
+    trained: dict[str, Path], registry: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "unpickled"
+    version = _plant_pickle(registry, marker)
+    named = f"'{KEY}' v{version}"
+
+    with Registry.open(registry) as reg, pytest.raises(UntrustedArtifact, match="pickle"):
+        reg.load_model(KEY)
+    assert not marker.exists()
+
+    rows = tmp_path / "rows.csv"
+    _rows(trained["data"]).assign(units_lag1=1.0).to_csv(rows, index=False)
+    result = invoke(
+        "score", rows, "--out", tmp_path / "o.csv", "--registry", registry, "--backend", "local"
+    )
+    one_error_line(result, named, "pickle", "skops")
+    result = invoke(
+        "forecast", "--registry", registry, "--horizon", "1", "--out", tmp_path / "f.csv",
+        "--partitions", KEY,
+    )  # fmt: skip
+    one_error_line(result, named, "pickle")
+    assert not marker.exists()
+
+    with _client(registry) as client:
+        answer = client.post(
+            f"/v1/partitions/{KEY}/predict",
+            json={"rows": [{"price": 2.0, "deal": 0, "feat": 0, "units_lag1": 10.0}]},
+        )
+    assert answer.status_code == 409, answer.text
+    assert "pickle" in answer.json()["detail"] and KEY in answer.json()["detail"]
+    assert not marker.exists()
+
+    # the control: the same registry trusting pickles again does unpickle it
+    assert (
+        invoke("trust", "--registry", registry, "--trusted-formats", "pickle,skops").exit_code == 0
+    )
+    with Registry.open(registry) as reg:
+        reg.load_model(KEY)
+    assert marker.exists()
+
+
+def test_a_skops_only_registry_refuses_to_train_pickles(
+    trained: dict[str, Path], registry: Path
+) -> None:
+    with Registry.open(registry) as reg:
+        runs = reg.count_runs()
+    result = invoke(
+        "train", trained["root"] / "pickle.toml", trained["data"], "--registry", registry,
+        "--backend", "local",
+    )  # fmt: skip
+    one_error_line(result, "trusts only skops", "format = 'skops'")
+    with Registry.open(registry) as reg:
+        assert reg.count_runs() == runs
+
+
+def test_uploads_stay_data(registry: Path, tmp_path: Path) -> None:
+    """The one route that takes a file reads it as CSV or Parquet, never as a pickle."""
+    marker = tmp_path / "unpickled"
+    with _client(registry) as client:
+        answer = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            files={"file": ("rows.pkl", pickle.dumps(_Tripwire(marker)))},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+    assert answer.status_code == 422, answer.text
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------ the trusted list
+class _Custom(Ridge):
+    """A user's estimator class: not on the trusted list."""
+
+
+def test_a_type_off_the_trusted_list_is_refused_when_stored_and_when_loaded() -> None:
+    X = np.arange(12.0).reshape(6, 2)
+    with pytest.raises(UntrustedArtifact, match=r"_Custom.*format = 'pickle'"):
+        dumps(_Custom().fit(X, X.sum(axis=1)), "skops")
+    import skops.io
+
+    crafted = skops.io.dumps(_Custom().fit(X, X.sum(axis=1)))  # e.g. written by another tool
+    with pytest.raises(UntrustedArtifact, match="_Custom"):
+        loads(crafted, what="partition 'k=1' v1")
+    assert type(loads(dumps(Ridge().fit(X, X[:, 0]), "skops"), {"skops"})) is Ridge
+    assert "sklearn.tree._tree.Tree" in TRUSTED_TYPES
+
+
+def test_trust_command_rejects_unknown_formats(registry: Path) -> None:
+    one_error_line(
+        invoke("trust", "--registry", registry, "--trusted-formats", "joblib"), "joblib", "skops"
+    )
+    result = invoke("trust", "--registry", registry)
+    assert result.stdout.strip().endswith("loads skops artifacts")
+
+
+# ------------------------------------------------------------------------------ skops not installed
+def test_without_skops_a_skops_spec_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    zipped = dumps(Ridge().fit(np.eye(3), [1.0, 2.0, 3.0]), "skops")
+    for name in [m for m in sys.modules if m == "skops" or m.startswith("skops.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "skops", None)  # what an environment without it sees
+    with pytest.raises(SpecError, match=r"pip install 'manymodels\[skops\]'"):
+        Spec.from_dict(
+            {"name": "s", "partition_by": ["k"], "target": "y", "artifacts": {"format": "skops"},
+             "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+        )  # fmt: skip
+    with pytest.raises(ArtifactError, match=r"manymodels\[skops\]"):
+        loads(zipped)
+
+
+@pytest.mark.slow  # a fresh interpreter importing the CLI and the router
+def test_the_package_imports_without_skops() -> None:
+    code = (
+        "import sys; sys.modules['skops'] = None\n"
+        "import manymodels.pipeline, manymodels.cli, manymodels.scoring, serving.app\n"
+        "assert sys.modules['skops'] is None"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
