@@ -67,7 +67,9 @@ function status(text, isError = false) {
 }
 
 function failed(error) {
-  if (error.status === 401) {
+  if (error.status === 401 && token()) {
+    status("The router refused this token: enter another one above, or forget it.", true);
+  } else if (error.status === 401) {
     status("This router needs a read token: enter it above (it is kept for this tab only).", true);
   } else {
     status(`Error: ${error.message}`, true);
@@ -188,7 +190,7 @@ async function renderJobs() {
           el("td", {}, j.status),
           el("td", {}, j.decision ? j.decision.outcome : "–"),
           el("td", { class: "num" }, j.version ? `v${j.version}` : "–"),
-          el("td", {}, age(j.created_at)),
+          el("td", { class: "when" }, age(j.created_at)),
           el("td", { class: "bad" }, j.error || ""),
         ))),
       ),
@@ -233,13 +235,10 @@ function chart(points) {
   const w = 560, h = 200, pad = 40;
   const ys = points.map((p) => Number(p.prediction));
   const lo = Math.min(...ys), hi = Math.max(...ys);
-  const span = hi - lo || Math.abs(hi) || 1;
   const x = (i) => pad + (i * (w - 2 * pad)) / Math.max(1, points.length - 1);
-  const y = (v) => h - pad - ((v - lo) * (h - 2 * pad)) / span;
+  const y = (v) => (hi === lo ? h / 2 : h - pad - ((v - lo) * (h - 2 * pad)) / (hi - lo));
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("class", "chart");
-  svg.setAttribute("width", w);
-  svg.setAttribute("height", h);
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   const add = (tag, attrs, text) => {
     const node = document.createElementNS(ns, tag);
@@ -294,13 +293,13 @@ async function renderPartition(key) {
             el("td", { class: "num" }, fmt(v.naive_score, 4)),
             skillCell(v.skill),
             el("td", { class: "num" }, v.n_rows),
-            el("td", {}, age(v.created_at)),
+            el("td", { class: "when" }, age(v.created_at)),
             el("td", {}, v.aliases.join(", ")),
           ))),
         el("h2", {}, "Alias history"),
         table(["at", "alias", "move", "reason", "run"],
           detail.alias_history.slice().reverse().map((m) => el("tr", { class: "move" },
-            el("td", {}, age(m.at)),
+            el("td", { class: "when" }, age(m.at)),
             el("td", {}, m.alias),
             el("td", {}, `${m.from_version ? `v${m.from_version}` : "–"} → ${m.to_version ? `v${m.to_version}` : "–"}`),
             el("td", { class: "reason" }, m.reason),
@@ -313,9 +312,9 @@ async function renderPartition(key) {
             el("td", {}, r.kind),
             el("td", { class: r.status === "completed" ? "" : "bad" }, r.status),
             el("td", {}, r.spec_name),
-            el("td", {}, r.data_source),
-            el("td", {}, age(r.started_at)),
-            el("td", {}, r.ended_at ? age(r.ended_at) : "–"),
+            el("td", { class: "long", title: r.data_source }, r.data_source.length > 32 ? `${r.data_source.slice(0, 31)}…` : r.data_source),
+            el("td", { class: "when" }, age(r.started_at)),
+            el("td", { class: "when" }, r.ended_at ? age(r.ended_at) : "–"),
           ))),
       ),
       el("div", {},
