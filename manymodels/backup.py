@@ -50,7 +50,7 @@ from typing import IO, Any
 
 from sqlalchemy import func, select
 
-from manymodels.exceptions import ArtifactError, ManyModelsError, RegistryError
+from manymodels.exceptions import ArtifactError, ManyModelsError, RegistryError, first_line
 from manymodels.registry import schema as t
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
 from manymodels.registry.engine import now, sqlite_file
@@ -315,7 +315,7 @@ def _open_tar(backup: Path) -> Iterator[tarfile.TarFile]:
     try:
         tar = tarfile.open(backup, "r:*")  # noqa: SIM115 (closed by the with below)
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise BadBackup(f"{backup} is not a manymodels registry backup (not a tar: {e})") from e
+        raise BadBackup(f"{backup} is not a manymodels registry backup (not a tar file)") from e
     with tar:
         yield tar
 
@@ -328,7 +328,7 @@ def _read_manifest(
     try:
         infos = tar.getmembers()
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise BadBackup(f"{backup} is truncated or damaged: {e}") from e
+        raise BadBackup(f"{backup} is truncated or damaged: {first_line(e)}") from e
     names = [i.name for i in infos]
     if len(set(names)) != len(names):
         twice = next(n for n in names if names.count(n) > 1)

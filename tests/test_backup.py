@@ -1,0 +1,370 @@
+"""Registry backups (``manymodels.backup``, ``manymodels export-registry`` / ``import-registry``).
+
+A backup taken while a router answers and a training run commits restores into an empty
+registry that serves the same answers; a damaged, tampered or foreign file, and a target that
+already holds something, are one ``error:`` line each and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.backup import MANIFEST, export_registry, import_registry
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactCorrupted, ArtifactNotFound, BadSignature
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from manymodels.signing import Signer
+from serving.local import running_server
+from serving.settings import Settings
+
+SPEC = spec_dict(features=["x0", "x1"])
+ROWS = [{"x0": 0.5, "x1": -1.0}, {"x0": 2.0, "x1": 0.25}]
+TABLES = ("runs", "partitions", "model_versions", "aliases", "alias_history", "run_partitions",
+          "meta")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry of three partitions and the fallback, trained twice (two versions each where
+    the data changed), kept read-only by the tests (each copies it first if it writes)."""
+    root = tmp_path_factory.mktemp("backup") / "reg"
+    train(SPEC, linear_frame(3, 30), root, backend="local")
+    train(SPEC, linear_frame(3, 30, seed=1), root, backend="local")
+    return root
+
+
+def _copy(trained: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    shutil.copytree(trained, root)
+    return root
+
+
+def _rows(db: Path, table: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return sorted(conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def _error_line(result: Any) -> str:
+    """The one line a failing command printed (CliRunner mixes stderr into output)."""
+    lines = result.output.strip().splitlines()
+    assert result.exit_code != 0 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_round_trip_restores_every_row_and_exactly_the_referenced_artifacts(
+    trained: Path, tmp_path: Path
+) -> None:
+    out, restored = tmp_path / "b.tar", tmp_path / "restored"
+    result = _cli("export-registry", str(out), "--registry", str(trained), "--json")
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.output)
+    with Registry.open(trained) as reg:
+        referenced = reg.store.referenced_digests()
+        held = set(reg.artifacts.digests())
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+    assert names[0] == "registry.db" and names[-1] == MANIFEST
+    assert {n.removeprefix("artifacts/") for n in names[1:-1]} == referenced
+    assert len(referenced) == exported["artifacts"] and referenced <= held
+    assert manifest["schema_version"] == t.SCHEMA_VERSION
+    assert manifest["counts"]["versions"] == exported["counts"]["versions"] > 4
+
+    result = _cli("import-registry", str(out), "--registry", str(restored))
+    assert result.exit_code == 0, result.output
+    for table in TABLES:
+        assert _rows(restored / "registry.db", table) == _rows(trained / "registry.db", table)
+    with Registry.open(restored) as new, Registry.open(trained) as old:
+        assert set(new.artifacts.digests()) == referenced
+        for p in old.list_partitions(limit=100):
+            assert (
+                new.load_model(p.key).predict(ROWS) == old.load_model(p.key).predict(ROWS)
+            ).all()
+    assert _cli("doctor", "--registry", str(restored)).exit_code == 0
+    assert {p.name for p in tmp_path.iterdir()} == {"b.tar", "restored"}  # no temp left
+
+
+def test_export_is_a_snapshot_beside_an_open_write_transaction(
+    trained: Path, tmp_path: Path
+) -> None:
+    """A writer holding the write lock mid-transaction neither blocks the export nor leaks
+    its uncommitted rows into it."""
+    root = _copy(trained, tmp_path)
+    writer = sqlite3.connect(root / "registry.db", isolation_level=None, timeout=1)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO partitions VALUES ('pid=99', '{\"pid\": 99}', 1, 'x', 'x')")
+    try:
+        started = time.monotonic()
+        with Registry.open(root) as reg:
+            done = export_registry(reg, tmp_path / "b.tar")
+        assert time.monotonic() - started < 10  # not the 30 s busy timeout
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+    import_registry(tmp_path / "b.tar", tmp_path / "restored")
+    keys = [r[0] for r in _rows(tmp_path / "restored" / "registry.db", "partitions")]
+    assert "pid=99" not in keys and len(keys) == done.counts["partitions"] == 4
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupted"])
+def test_a_referenced_artifact_missing_or_corrupted_stops_the_export(
+    trained: Path, tmp_path: Path, damage: str
+) -> None:
+    root = _copy(trained, tmp_path)
+    with Registry.open(root) as reg:
+        digest = reg.load_model("pid=1").version.artifact_sha256
+        path = reg.artifacts.path(digest)  # type: ignore[attr-defined]
+    if damage == "missing":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes() + b"x")
+    out = tmp_path / "out" / "b.tar"
+    out.parent.mkdir()
+    out.write_bytes(b"the previous backup")
+    with Registry.open(root) as reg, pytest.raises((ArtifactNotFound, ArtifactCorrupted)) as e:
+        export_registry(reg, out)
+    assert digest in str(e.value) and "partition 'pid=1'" in str(e.value)
+    line = _error_line(_cli("export-registry", str(out), "--registry", str(root)))
+    assert digest in line and "no backup was written" in line
+    assert [p.name for p in out.parent.iterdir()] == ["b.tar"]  # no temp file left
+    assert out.read_bytes() == b"the previous backup"
+
+
+@pytest.fixture(scope="module")
+def backup_tar(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tar") / "b.tar"
+    with Registry.open(trained) as reg:
+        export_registry(reg, out)
+    return out
+
+
+def _rewrite(src: Path, dst: Path, change: dict[str, bytes]) -> None:
+    """Copy the tar ``src`` to ``dst`` with some members' bytes replaced (headers kept apart
+    from their size)."""
+    with tarfile.open(src) as old, tarfile.open(dst, "w") as new:
+        for info in old.getmembers():
+            data = change.get(info.name, old.extractfile(info).read())  # type: ignore[union-attr]
+            info.size = len(data)
+            new.addfile(info, io.BytesIO(data))
+
+
+def _artifact_member(tar_path: Path) -> str:
+    with tarfile.open(tar_path) as tar:
+        return next(n for n in tar.getnames() if n.startswith("artifacts/"))
+
+
+def test_a_tampered_member_is_refused_by_name_and_nothing_is_left(
+    backup_tar: Path, tmp_path: Path
+) -> None:
+    name = _artifact_member(backup_tar)
+    with tarfile.open(backup_tar) as tar:
+        data = bytearray(tar.extractfile(name).read())  # type: ignore[union-attr]
+    data[-1] ^= 1  # same size: only the sha256 can tell
+    bad = tmp_path / "bad.tar"
+    _rewrite(backup_tar, bad, {name: bytes(data)})
+    target = tmp_path / "restored"
+    line = _error_line(_cli("import-registry", str(bad), "--registry", str(target)))
+    assert f"member {name} does not match its sha256" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar"]
+
+
+def test_a_tampered_database_or_manifest_is_refused(backup_tar: Path, tmp_path: Path) -> None:
+    with tarfile.open(backup_tar) as tar:
+        db = tar.extractfile("registry.db").read()  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+    cases = {
+        "db": {"registry.db": db[:-1] + bytes([db[-1] ^ 1])},
+        "count": {MANIFEST: json.dumps({**manifest, "counts": {**manifest["counts"],
+                                                               "versions": 1}}).encode()},
+        "extra": {},
+    }  # fmt: skip
+    for case, change in cases.items():
+        bad = tmp_path / f"{case}.tar"
+        _rewrite(backup_tar, bad, change)
+        if case == "extra":
+            with tarfile.open(bad, "a") as tar:
+                info = tarfile.TarInfo("../evil")
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+        line = _error_line(_cli("import-registry", str(bad), "--registry", str(tmp_path / "r")))
+        expected = {"db": "member registry.db does not match its sha256",
+                    "count": "its manifest counts 1 versions",
+                    "extra": "member ../evil is not in its manifest"}[case]  # fmt: skip
+        assert expected in line, line
+        assert not (tmp_path / "r").exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_bad_inputs_are_one_error_line(backup_tar: Path, tmp_path: Path) -> None:
+    target = tmp_path / "restored"
+    line = _error_line(_cli("import-registry", str(tmp_path / "nope.tar"), "--registry",
+                            str(target)))  # fmt: skip
+    assert "no backup file at" in line
+    text = tmp_path / "notes.tar"
+    text.write_text("not a tar at all\n" * 100)
+    line = _error_line(_cli("import-registry", str(text), "--registry", str(target)))
+    assert "is not a manymodels registry backup" in line
+    truncated = tmp_path / "half.tar"
+    truncated.write_bytes(backup_tar.read_bytes()[: backup_tar.stat().st_size // 2])
+    line = _error_line(_cli("import-registry", str(truncated), "--registry", str(target)))
+    assert "half.tar" in line
+    assert not target.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_non_empty_target_is_refused_and_an_empty_one_is_used(
+    backup_tar: Path, trained: Path, tmp_path: Path
+) -> None:
+    line = _error_line(_cli("import-registry", str(backup_tar), "--registry", str(trained)))
+    assert "is not empty" in line and "give another --registry" in line
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _cli("import-registry", str(backup_tar), "--registry", str(empty)).exit_code == 0
+    assert (empty / "registry.db").exists()
+
+
+def test_a_signed_registry_restored_verifies_with_the_same_key(tmp_path: Path) -> None:
+    key, other = Signer(b"k" * 32), Signer(b"o" * 32)
+    train(SPEC, linear_frame(2, 30), tmp_path / "src", backend="local", signer=key)
+    with Registry.open(tmp_path / "src") as reg:
+        export_registry(reg, tmp_path / "b.tar")
+    import_registry(tmp_path / "b.tar", tmp_path / "restored")
+    with Registry.open(tmp_path / "restored", signer=key) as reg:
+        assert reg.signed_by == key.key_id
+        assert len(reg.load_model("pid=0").predict(ROWS)) == 2
+    with Registry.open(tmp_path / "restored", signer=other) as reg, pytest.raises(BadSignature):
+        reg.load_model("pid=0")
+
+
+def test_an_older_schema_is_upgraded_on_import(backup_tar: Path, tmp_path: Path) -> None:
+    """A backup written by a manymodels of schema 3 (no monitoring tables) is restored and
+    upgraded by the usual open path."""
+    with tarfile.open(backup_tar) as tar:
+        db = tar.extractfile("registry.db").read()  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+    old = tmp_path / "old.db"
+    old.write_bytes(db)
+    with sqlite3.connect(old) as conn:
+        conn.execute("DROP TABLE monitor_drift")
+        conn.execute("DROP TABLE monitor_actuals")
+        conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
+    conn.close()
+    import hashlib
+
+    data = old.read_bytes()
+    manifest["schema_version"] = "3"
+    manifest["members"]["registry.db"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                          "size": len(data)}  # fmt: skip
+    tar_path = tmp_path / "old.tar"
+    _rewrite(backup_tar, tar_path, {"registry.db": data, MANIFEST: json.dumps(manifest).encode()})
+    result = _cli("import-registry", str(tar_path), "--registry", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    with Registry.open(tmp_path / "r") as reg:
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
+        assert len(reg.load_model("pid=0").predict(ROWS)) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow  # a `manymodels serve` process, two training runs and a second router
+def test_a_backup_under_load_restores_and_serves_identically(tmp_path: Path) -> None:
+    """The issue's "done when": a router answers in a loop and a training run commits while
+    backups are taken; the last backup taken during the run, restored into an empty
+    registry, serves the same versions and the same answers."""
+    src = tmp_path / "src"
+    train(SPEC, linear_frame(30, 30), src, backend="local")
+    port = _free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(src),
+           "--port", str(port), "--refresh-seconds", "0.2"]  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    statuses: list[int] = []
+    stop = threading.Event()
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
+        try:
+            _wait_ready(base, proc)
+
+            def load() -> None:
+                with httpx.Client(base_url=base, timeout=10) as client:
+                    while not stop.is_set():
+                        for key in ("pid=0", "pid=7", "pid=29"):
+                            r = client.post(f"/v1/partitions/{key}/predict", json={"rows": ROWS})
+                            statuses.append(r.status_code)
+
+            loader = threading.Thread(target=load)
+            loader.start()
+            trainer = threading.Thread(
+                target=train, args=(SPEC, linear_frame(30, 30, seed=1), src),
+                kwargs={"backend": "local"},
+            )  # fmt: skip
+            trainer.start()
+            taken = 0
+            while trainer.is_alive():
+                with Registry.open(src) as reg:
+                    export_registry(reg, tmp_path / "b.tar")
+                taken += 1 if trainer.is_alive() else 0
+            trainer.join()
+            stop.set()
+            loader.join()
+            assert taken >= 1 and statuses and set(statuses) == {200}
+            import_registry(tmp_path / "b.tar", tmp_path / "restored")
+            with Registry.open(tmp_path / "restored") as new, Registry.open(src) as old:
+                restored = {p.key: p.aliases["production"] for p in new.list_partitions(limit=100)}
+                versions = {(v.key, v.version): v for v in new.store.version_digests()}
+                original = {(v.key, v.version): v for v in old.store.version_digests()}
+            assert len(restored) == 31
+            assert all(original[k] == v for k, v in versions.items())  # same rows, signatures
+            with running_server(Settings(registry=tmp_path / "restored")) as url:
+                for key, version in restored.items():
+                    if key == "__fallback__":
+                        continue
+                    path = f"/v1/partitions/{key}/predict"
+                    mine = httpx.post(f"{url}{path}", json={"rows": ROWS}).json()
+                    theirs = httpx.post(
+                        f"{base}{path}", params={"version": version}, json={"rows": ROWS}
+                    ).json()
+                    assert mine["version"] == version
+                    assert mine["predictions"] == theirs["predictions"]
+        finally:
+            stop.set()
+            proc.terminate()
+            proc.wait(30)
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "manymodels serve exited"
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("manymodels serve did not become ready")
