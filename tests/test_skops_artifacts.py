@@ -14,6 +14,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from typer.testing import CliRunner
 from manymodels.cli import app
 from manymodels.exceptions import ArtifactError, SpecError, UntrustedArtifact
 from manymodels.registry import Registry
+from manymodels.registry.client import FORMATS_TTL
 from manymodels.registry.entities import NewVersion
 from manymodels.samples import store_sales
 from manymodels.serialization import TRUSTED_TYPES, dumps, format_of, loads
@@ -108,7 +110,7 @@ def _rows(data: Path, key: str = KEY) -> pd.DataFrame:
     return df[(df["store"] == int(store)) & (df["brand"] == brand)].tail(4)
 
 
-def _client(registry: Path) -> Any:
+def _client(registry: Path, **settings: Any) -> Any:
     import warnings
 
     from serving.app import create_app
@@ -117,7 +119,7 @@ def _client(registry: Path) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
         from fastapi.testclient import TestClient
-    return TestClient(create_app(Settings(registry=registry, admin_token=ADMIN)))
+    return TestClient(create_app(Settings(registry=registry, admin_token=ADMIN, **settings)))
 
 
 def _plant_pickle(registry: Path, marker: Path) -> int:
@@ -223,6 +225,23 @@ def test_a_pickle_in_a_skops_only_registry_is_never_unpickled(
     with Registry.open(registry) as reg:
         reg.load_model(KEY)
     assert marker.exists()
+
+
+def test_a_running_router_follows_a_policy_set_after_it_started(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    registry = Path(shutil.copytree(trained["registry"], tmp_path / "registry"))
+    marker = tmp_path / "unpickled"
+    row = {"price": 2.0, "deal": 0, "feat": 0, "units_lag1": 10.0}
+    with _client(registry, refresh_seconds=0.1) as client:
+        assert client.post(f"/v1/partitions/{KEY}/predict", json={"rows": [row]}).is_success
+        assert invoke("trust", "--registry", registry, "--trusted-formats", "skops").exit_code == 0
+        version = _plant_pickle(registry, marker)
+        time.sleep(FORMATS_TTL + 0.3)  # the policy's cache, and the router's alias refresh
+        answer = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": [row]})
+    assert answer.status_code == 409, answer.text
+    assert f"v{version}" in answer.json()["detail"]
+    assert not marker.exists()
 
 
 def test_a_skops_only_registry_refuses_to_train_pickles(

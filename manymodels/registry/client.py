@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,8 @@ from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
 from manymodels.signing import SIGNED_META, Signer, verify
 
 DB_FILE = "registry.db"
+FORMATS_TTL = 1.0
+"""Seconds a registry's trusted formats are remembered before they are read again."""
 ARTIFACTS_DIR = "artifacts"
 
 
@@ -157,6 +160,7 @@ class Registry:
         self.signer = signer
         self.store.signer = signer  # every version recorded through this registry is signed
         # workers get the store, not the registry: its formats carry the policy to them
+        self._formats: tuple[float, frozenset[str]] | None = None
         self.artifacts.formats = self.trusted_formats
         if create and self.read_only is not None:  # a writer: fail now, not at its first write
             self.close()
@@ -281,12 +285,18 @@ class Registry:
     def trusted_formats(self) -> frozenset[str]:
         """The artifact formats this registry loads (``manymodels.serialization``): every
         format unless ``manymodels trust`` narrowed them (``"skops"`` forbids
-        pickles). Read from the database on every use (one indexed row), so a long-lived
-        reader such as the router follows a policy set after it started."""
+        pickles). Read again from the database once ``FORMATS_TTL`` seconds have passed, so
+        a long-lived reader such as the router follows a policy set after it started, without
+        a query on every cold load (a SQLite connection costs ~0.1-3 ms)."""
+        cached = self._formats
+        if cached is not None and time.monotonic() - cached[0] < FORMATS_TTL:
+            return cached[1]
         try:
-            return parse_formats(self.store.get_meta(TRUSTED_META))
+            found = parse_formats(self.store.get_meta(TRUSTED_META))
         except ValueError as e:  # written by a newer manymodels: trust nothing it does not know
             raise RegistryError(f"registry {self!r}: {TRUSTED_META} {e}") from None
+        self._formats = (time.monotonic(), found)
+        return found
 
     def set_trusted_formats(self, formats: frozenset[str]) -> None:
         """Make this registry load only ``formats`` from now on (all of them: no limit).
@@ -295,6 +305,7 @@ class Registry:
         chosen = parse_formats(formats)
         value = None if chosen == ALL_FORMATS else ",".join(sorted(chosen))
         self.store.set_meta(TRUSTED_META, value)
+        self._formats = (time.monotonic(), chosen)
         self.artifacts.formats = chosen
 
     def verify(self, record: ModelVersion) -> None:
