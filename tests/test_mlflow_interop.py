@@ -258,6 +258,8 @@ def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
     mine = [p for p in json.loads(shown.stdout)["items"] if p["key"] == new]
     assert mine[0]["production"]["score"] is None  # strict JSON: no score to show
 
+    assert invoke("models", "show", new, "--registry", root).exit_code == 0  # no score: "—"
+
     old = "store=1,brand=tropicana"  # a trained partition: the import waits as its candidate
     again = invoke("import", tmp_path / "elsewhere", "--key", old, "--registry", root)
     assert again.exit_code == 0 and f"as {old} v2 (candidate)" in again.stdout
@@ -321,6 +323,9 @@ def test_import_refuses_what_it_cannot_register_with_one_line(
         "not a scikit-learn MLflow model (flavours: python_function)",
     )
     one_error_line(invoke("import", tmp_path, "--key", key, "--registry", root), "no MLmodel")
+    nowhere = tmp_path / "new-registry"
+    one_error_line(invoke("import", tmp_path, "--key", key, "--registry", nowhere), "no MLmodel")
+    assert not nowhere.exists()  # checked before a registry is created
     signed = tmp_path / "signed"
     _frame_model(mlflow, signed)
     one_error_line(
@@ -330,10 +335,25 @@ def test_import_refuses_what_it_cannot_register_with_one_line(
         assert [v.version for v in reg.list_versions(key)] == [1]  # nothing was registered
 
 
+def test_without_mlflow_both_commands_say_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed: import fails
+    one_error_line(
+        invoke("export", "k=1", tmp_path / "m", "--format", "mlflow", "--registry", tmp_path),
+        "pip install 'manymodels[mlflow]'",
+    )
+    one_error_line(
+        invoke("import", tmp_path, "--key", "k=1", "--registry", tmp_path / "r"),
+        "pip install 'manymodels[mlflow]'",
+    )
+    assert not (tmp_path / "r").exists()  # no registry created for nothing
+
+
 def test_the_core_does_not_import_mlflow() -> None:
     code = (
         "import sys, manymodels, manymodels.cli, manymodels.registry\n"
-        "import manymodels.interop.mlflow_io  # lazy itself: mlflow loads when a function runs\n"
+        "import manymodels.interop.mlflow_io, manymodels.interop.mlflow_import  # lazy themselves\n"
         "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

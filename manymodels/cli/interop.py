@@ -40,9 +40,10 @@ def export(
     as a pyfunc model that needs manymodels importable where it is loaded.
     """
     from manymodels import console
-    from manymodels.interop.mlflow_io import export_mlflow
+    from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
     from manymodels.registry import Registry
 
+    require_mlflow()  # before the registry is opened: say what to install first
     with Registry.open(registry, signer=signer(registry)) as reg:
         done = export_mlflow(reg, key, out, version=version, alias=alias)
     if json_out:
@@ -73,11 +74,13 @@ def import_model(
     MLflow model unpickles it: import only models you trust.
     """
     from manymodels import console
-    from manymodels.interop.mlflow_io import import_mlflow
+    from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
     from manymodels.registry import Registry
 
-    with Registry(registry, signer=signer()) as reg:
-        v = import_mlflow(reg, source, key, promote=promote)
+    key_signer = signer()
+    model = read_mlflow(source)  # before a registry is created for a model that cannot be read
+    with Registry(registry, signer=key_signer) as reg:
+        v = import_mlflow(reg, model, key, promote=promote)
     if json_out:
         console.print_json(v.to_dict())
         return
