@@ -33,8 +33,10 @@ from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
+from serving.monitor import start_monitor, stop_monitor
 from serving.retrain import Retrainer
 from serving.routes import admin, forecast, ops, partitions, predict, retrain, ui
+from serving.routes import monitor as monitor_routes
 from serving.service import ModelService
 from serving.settings import Settings
 
@@ -104,6 +106,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             refresher = Refresher(service.aliases, settings.refresh_seconds)
             refresher.start()
             metrics.watch(service)
+            start_monitor(app, service, settings, metrics.registry)
             retrainer = Retrainer(service, backend=settings.retrain_backend)
             app.state.service = service
             app.state.retrainer = retrainer
@@ -130,6 +133,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             await run_in_threadpool(jobs.close)  # before the registry it writes to closes
             if retrainer is not None:
                 await run_in_threadpool(retrainer.close)
+            await run_in_threadpool(stop_monitor, app, metrics.registry)  # flushes its sample
             app.state.service = None
             metrics.unwatch()
             if refresher is not None:
@@ -159,6 +163,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)
+    app.include_router(monitor_routes.router, dependencies=reads)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

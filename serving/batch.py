@@ -128,6 +128,10 @@ def score(
     proba: list[Any] | None = [None] * len(rows) if with_probabilities else None
     for X, members in _inputs(rows, by_model.values()):
         _predict_all(X, members, answers, proba)
+    if service.sampler is not None:  # drift monitoring: a bounded sample of each model's rows
+        for (key, version), (_, idx) in by_model.items():
+            if key != FALLBACK_KEY:
+                service.sampler.offer(key, version, rows, idx)
 
     out: list[dict[str, Any]] = []
     row_key = [""] * len(rows)

@@ -42,6 +42,7 @@ from serving.aliases import AliasTable
 from serving.batch import predict_one
 from serving.cache import CacheStats, ModelCache
 from serving.errors import REFUSED, ModelNotServed
+from serving.monitor import RowSampler
 from serving.rows import model_input
 from serving.served import ServedModel, load_served
 
@@ -92,6 +93,7 @@ class ModelService:
         self._partition_by: list[str] | None = None
         self._counts = {"fallback_uses": 0, "fallback_rows": 0, "predicted_rows": 0}
         self._counts_lock = threading.Lock()
+        self.sampler: RowSampler | None = None  # set while monitoring runs (serving.monitor)
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -307,6 +309,8 @@ class ModelService:
             loaded = model
         X = model_input(rows, loaded.feature_schema)
         preds, proba = predict_one(loaded, X, with_probabilities)
+        if self.sampler is not None and not target.fallback:
+            self.sampler.offer(target.key, target.version, rows)
         fell_back = target.fallback and target.partition != FALLBACK_KEY
         self.count(len(rows), int(fell_back), len(rows) if fell_back else 0)
         return Scored(target, preds, proba)

@@ -54,7 +54,8 @@ class Settings:
     default) is ``True`` for a SQLite file with a local artifact directory. ``signer``
     (from ``MANYMODELS_SIGNING_KEY`` or ``MANYMODELS_SIGNING_KEY_FILE``) makes the router
     refuse any version whose signature does not verify (``manymodels.signing``), and sign the
-    versions its retrains register.
+    versions its retrains register. ``monitor`` samples scored rows for drift, flushed to the
+    registry every ``monitor_flush_seconds`` (``serving.monitor``).
     """
 
     registry: Path
@@ -74,6 +75,8 @@ class Settings:
     retrain_history: int = 100
     inline_loads: bool | None = None
     signer: Signer | None = field(default=None, repr=False)
+    monitor: bool = True
+    monitor_flush_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry", Path(self.registry))
@@ -101,6 +104,10 @@ class Settings:
             )
         if self.retrain_workers < 1:
             raise ValueError(f"retrain_workers must be at least 1, not {self.retrain_workers}")
+        if not (math.isfinite(self.monitor_flush_seconds) and self.monitor_flush_seconds > 0):
+            raise ValueError(
+                f"monitor_flush_seconds must be > 0, not {self.monitor_flush_seconds}"
+            )
         if self.retrain_history < 1:
             raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
 

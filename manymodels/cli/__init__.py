@@ -19,6 +19,7 @@ from __future__ import annotations
 import typer
 
 from manymodels.cli import backup, interop, intro, registry, schedule, train, trust
+from manymodels.cli import monitor as monitoring
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
@@ -46,6 +47,9 @@ app.command()(train.forecast)
 app.command()(schedule.scheduler)
 app.command()(interop.export)
 app.command("import")(interop.import_model)
+app.command()(monitoring.monitor)
+app.command()(monitoring.actuals)
+app.command()(monitoring.retrain)
 app.command("export-registry")(backup.export_registry)
 app.command("import-registry")(backup.import_registry)
 

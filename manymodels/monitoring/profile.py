@@ -34,14 +34,18 @@ OTHER = "__other__"
 
 
 def numeric_stats(values: np.ndarray) -> dict[str, Any]:
-    """Decile edges of the finite values and the count of training rows in each bin."""
-    x = np.asarray(values, dtype=np.float64)
+    """Decile edges of the finite values (nearest rank: a sort, not ``np.quantile``, which
+    costs ten times more on a partition's hundred rows) and the count of training rows in
+    each bin."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
     x = x[np.isfinite(x)]
     if len(x) == 0:
         return {"edges": [], "counts": [0]}
-    edges = np.unique(np.quantile(x, QUANTILES))
-    counts = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(edges) + 1)
-    return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}
+    edges = x[(QUANTILES * (len(x) - 1)).round().astype(np.intp)]
+    edges = edges[np.concatenate(([True], edges[1:] != edges[:-1]))]  # sorted: drop repeats
+    bounds = np.searchsorted(x, edges, side="left")  # bin i: edges[i-1] <= x < edges[i]
+    counts = np.diff(bounds, prepend=0, append=len(x))
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
 def text_stats(values: Iterable[Any]) -> dict[str, Any]:
@@ -72,7 +76,7 @@ def build_profile(
     y: np.ndarray,
     *,
     task: str,
-    last_time: str | None,
+    last_time: str | int | float | None,
     naive: Any,
 ) -> dict[str, Any]:
     """The profile of one version's training rows: ``columns`` maps each feature name to
@@ -161,3 +165,35 @@ def drift(profile: Mapping[str, Any], live: Mapping[str, Sequence[float]]) -> tu
         if value is not None and value > best:
             best, worst = value, name
     return max(best, 0.0), worst
+
+
+def version_profile(
+    X: Any,
+    y: np.ndarray,
+    *,
+    features: Sequence[str],
+    categorical: Sequence[str],
+    task: str,
+    time_ordered: bool,
+    times: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The profile training records for one version (``X`` a numpy matrix in ``features``
+    order, or a DataFrame)."""
+    if hasattr(X, "columns"):
+        columns = {f: X[f].to_numpy() for f in features if f in X.columns}
+    else:
+        matrix = np.asarray(X)
+        columns = {f: matrix[:, j] for j, f in enumerate(features) if j < matrix.shape[1]}
+    last_time: str | int | float | None = None
+    if times is not None and len(times):
+        from manymodels.timefeatures import time_to_json
+
+        last_time = time_to_json(np.max(times))
+    return build_profile(
+        columns,
+        categorical,
+        np.asarray(y),
+        task=task,
+        last_time=last_time,
+        naive=naive_answer(np.asarray(y), task=task, time_ordered=time_ordered),
+    )

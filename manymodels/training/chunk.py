@@ -21,6 +21,7 @@ from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
 from manymodels.evaluate import decide
 from manymodels.exceptions import error_text, short_message
+from manymodels.monitoring.profile import version_profile
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
@@ -167,7 +168,7 @@ def train_one(
             CandidateResult(c.label, c.estimator, jsonable(c.params), c.score, c.error)
             for c in fitted.candidates
         ],
-        feature_schema=_with_classes(schema, prior, fitted),
+        feature_schema=_with_profile(_with_classes(schema, prior, fitted), X, y, spec, times),
         artifact_sha256=sha,
         artifact_size=size,
         train_seconds=time.perf_counter() - started,
@@ -191,6 +192,22 @@ def _with_classes(
     if fitted.decision:
         out["decision"] = fitted.decision
     return out
+
+
+def _with_profile(
+    schema: dict[str, Any], X: Any, y: np.ndarray, spec: Spec, times: np.ndarray | None
+) -> dict[str, Any]:
+    """The schema with the training rows' profile (``manymodels.monitoring.profile``), what
+    drift and live accuracy are measured against; a profile that cannot be made is left out
+    (monitoring then has no reference for this version), never a failed partition."""
+    try:
+        profile = version_profile(
+            X, y, features=schema["features"], categorical=schema["categorical"],
+            task=spec.task, time_ordered=spec.time_column is not None, times=times,
+        )  # fmt: skip
+    except Exception:
+        return schema
+    return {**schema, "profile": profile}
 
 
 def _reasons(dropped: Mapping[str, int] | None) -> str:

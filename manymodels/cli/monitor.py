@@ -1,0 +1,240 @@
+"""The monitoring commands: ``monitor`` (partitions worst first), ``actuals`` (observed values
+in, live accuracy out) and ``retrain --when`` (retrain only what the monitor flags).
+
+The numbers come from ``manymodels.monitoring``: drift is the largest PSI over features between
+a version's training rows and the rows routers sampled from its traffic; live error is the
+spec's metric on posted actuals, beside the validation error and the naive answer's error on
+the same rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt, signer
+
+Trigger = Literal["drifted", "stale", "degraded", "changed"]
+SortBy = Literal["drift", "error", "naive", "age", "key"]
+
+DriftOpt = Annotated[
+    float, typer.Option(min=0.0, help="Drifted: the worst feature's PSI is at least this.")
+]
+ErrorRatioOpt = Annotated[
+    float, typer.Option(min=0.0, help="Degraded: live error over validation error ≥ this …")
+]
+NaiveRatioOpt = Annotated[
+    float, typer.Option(min=0.0, help="… or live error over the naive answer's > this.")
+]
+MinActualsOpt = Annotated[
+    int, typer.Option(min=1, help="Degraded needs at least this many rows of actuals.")
+]
+MaxAgeOpt = Annotated[float, typer.Option(min=0.0, help="Stale: model older than this (days).")]
+MaxDataAgeOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Stale: newest training row older than this (days; dates only)."),
+]
+
+
+def _thresholds(**values: Any) -> Any:
+    from manymodels.monitoring.report import Thresholds
+
+    return Thresholds(**values)
+
+
+def monitor(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    sort: Annotated[
+        SortBy,
+        typer.Option(help="drift (PSI), error (live/validation), naive (live/naive), age, key."),
+    ] = "drift",
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """List partitions in production worst first: drift, live error against validation and
+    naive, model and data age, and the retrain triggers each meets (default thresholds)."""
+    from manymodels import console
+    from manymodels.monitoring import report
+    from manymodels.registry import Registry
+
+    with Registry.open(registry) as reg:
+        engine = reg.store.engine
+        rows = report.ranked(report.health(engine), sort)
+        page = report.with_data_age(engine, rows[offset : offset + limit])
+    limits = report.Thresholds()
+    if json_out:
+        console.print_json(
+            {
+                "total": len(rows),
+                "sort": sort,
+                "partitions": [{**r.to_dict(), "flags": r.flags(limits)} for r in page],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(
+        title=f"partitions {offset + 1}–{offset + len(page)} of {len(rows)}, worst {sort} first",
+        title_justify="left",
+    )
+    table.add_column("partition", overflow="fold", no_wrap=True)
+    for col in ("v", "drift", "feature", "live rows", "live/val", "live/naive", "age d", "flags"):
+        table.add_column(col, justify="left" if col in ("feature", "flags") else "right")
+    for r in page:
+        table.add_row(
+            r.key, str(r.version), console.fmt(r.drift, 3), r.drift_feature or "—",
+            str(r.live_rows), console.fmt(r.error_ratio, 3), console.fmt(r.naive_ratio, 3),
+            f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
+        )  # fmt: skip
+    console.out.print(table)
+
+
+def actuals(
+    data: Annotated[
+        Path,
+        typer.Argument(help="Observed values (.csv or .parquet): key columns, features, target."),
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+) -> None:
+    """Record observed values of rows the models scored, for live accuracy.
+
+    Each partition's rows are scored again by its production version (or the version named
+    in a ``version`` column: the one that answered) and the errors of the model and of the
+    naive answer are added to the partition's window of the day. Keys not in the registry
+    are skipped with a warning; a file without the target column is an error.
+    """
+    from manymodels import console
+    from manymodels.data import read_table
+    from manymodels.exceptions import DataError, PartitionNotFound
+    from manymodels.monitoring.actuals import record
+    from manymodels.registry import Registry
+
+    df = read_table(data)
+    done: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    with Registry.open(registry, signer=signer(registry)) as reg:
+        columns = reg.partition_by
+        if not columns:
+            raise DataError(f"registry {registry} has no partitions yet")
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise DataError(f"{data}: no key column(s) {', '.join(map(repr, missing))}")
+        by = [*columns, "version"] if "version" in df.columns else columns
+        for values, group in df.groupby(by, sort=False, dropna=False):
+            values = values if isinstance(values, tuple) else (values,)
+            key = reg.key(dict(zip(columns, values[: len(columns)], strict=True)))
+            version = int(values[-1]) if "version" in df.columns else None
+            try:
+                loaded = reg.load_model(key, version)
+            except PartitionNotFound:
+                unknown.append(key)
+                continue
+            target = str(loaded.version.feature_schema["target"])
+            if target not in df.columns:
+                raise DataError(f"{data}: no target column '{target}'")
+            rows = group[group[target].notna()].to_dict("records")
+            if not rows:
+                continue
+            done.append(
+                record(
+                    reg.store.engine, key=key, version=loaded.version.version,
+                    metric=loaded.version.metric, schema=loaded.version.feature_schema,
+                    predict=loaded.predict, rows=rows,
+                ).to_dict()
+            )  # fmt: skip
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+        typer.echo(
+            f"warning: {len(unknown)} key(s) not in the registry, skipped: {shown}", err=True
+        )
+    if json_out:
+        console.print_json({"recorded": done, "unknown": unknown})
+    else:
+        n = sum(r["rows"] for r in done)
+        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {registry}")
+
+
+def retrain(
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
+    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
+    when: Annotated[
+        list[str],
+        typer.Option(
+            help="drifted | stale | degraded | changed (repeat: any of them). 'changed' "
+            "(data fingerprint differs) stands alone.",
+        ),
+    ],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    drift_threshold: DriftOpt = 0.25,
+    error_ratio: ErrorRatioOpt = 1.5,
+    naive_ratio: NaiveRatioOpt = 1.0,
+    min_actuals: MinActualsOpt = 20,
+    max_age_days: MaxAgeOpt = 30.0,
+    max_data_age_days: MaxDataAgeOpt = None,
+    append: Annotated[
+        bool, typer.Option(help="DATA holds new rows only (as train --append).")
+    ] = False,
+    backend: Annotated[str, typer.Option(help="auto | ray | local (as train).")] = "auto",
+    dry_run: Annotated[bool, typer.Option(help="List the partitions; train nothing.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Retrain only the partitions the monitor flags, through the usual lifecycle: each new
+    version is a challenger to production under the spec's promotion policy, recorded as a
+    run with its history."""
+    from manymodels.exceptions import DataError
+
+    triggers = set(when)
+    bad = triggers - {"drifted", "stale", "degraded", "changed"}
+    if bad:
+        raise DataError(f"--when takes drifted, stale, degraded or changed, not {sorted(bad)}")
+    if "changed" in triggers and len(triggers) > 1:
+        raise DataError("--when changed stands alone (run once per kind)")
+    only: list[str] | None = None
+    if triggers != {"changed"}:
+        only = _selected(registry, triggers, _thresholds(
+            drift=drift_threshold, error_ratio=error_ratio, naive_ratio=naive_ratio,
+            min_actuals=min_actuals, max_age_days=max_age_days,
+            max_data_age_days=max_data_age_days,
+        ))  # fmt: skip
+        if not only or dry_run:
+            _nothing(only or [], triggers, json_out=json_out)
+            return
+    elif dry_run:
+        raise DataError(
+            "--dry-run needs drifted, stale or degraded (changed is decided by training)"
+        )
+    from manymodels.cli.train import _report
+    from manymodels.pipeline import train as run_train
+    from manymodels.spec import Spec
+
+    summary = run_train(
+        Spec.from_toml(spec), data, registry, backend=backend, only=only,
+        changed_only=only is None, append=append, signer=signer(registry),
+    )  # fmt: skip
+    _report(summary, registry, json_out=json_out)
+
+
+def _selected(registry: Path, triggers: set[str], limits: Any) -> list[str]:
+    from manymodels.monitoring import report
+    from manymodels.registry import Registry
+
+    with Registry.open(registry) as reg:
+        rows = report.health(reg.store.engine)
+        if "stale" in triggers and limits.max_data_age_days is not None:
+            rows = report.with_data_age(reg.store.engine, rows)
+    return report.select_keys(rows, triggers, limits)
+
+
+def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:
+    from manymodels import console
+
+    if json_out:
+        console.print_json({"selected": keys, "when": sorted(triggers), "trained": False})
+    elif keys:
+        typer.echo("\n".join(keys))
+    else:
+        typer.echo(f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}")

@@ -1,0 +1,84 @@
+"""Recording actuals: score the posted rows again with the version that answered them, and
+add the model's and the naive answer's errors to the partition's window of the day."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from manymodels.monitoring import store
+from manymodels.monitoring.live import ErrorSums, error_sums, live_error, targets
+
+Row = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What one batch of actuals added: its rows, the day window, and this batch's errors."""
+
+    key: str
+    version: int
+    day: str
+    rows: int
+    error: float | None
+    naive_error: float | None
+    metric: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def in_time_order(rows: Sequence[Row], time_column: str | None) -> list[Row]:
+    """Rows sorted by their time column (when every row has one, of comparable values), so
+    the naive answer of each is the actual before it; else as given."""
+    if not time_column or not all(row.get(time_column) is not None for row in rows):
+        return list(rows)
+    try:
+        return sorted(rows, key=lambda row: row[time_column])
+    except TypeError:
+        return list(rows)
+
+
+def record(
+    engine: Engine,
+    *,
+    key: str,
+    version: int,
+    metric: str,
+    schema: Mapping[str, Any],
+    predict: Callable[[Sequence[Row]], Any],
+    rows: Sequence[Row],
+    day: str | None = None,
+) -> Recorded:
+    """Score ``rows`` with ``predict`` (the version's model) and add the errors against their
+    target values to the day's window. Raises ``InvalidRows`` (the target or a feature
+    missing or mistyped) before anything is written."""
+    task = str(schema.get("task") or "regression")
+    ordered = in_time_order(rows, schema.get("time_column"))
+    actual = targets(ordered, str(schema["target"]), task=task)
+    predicted = list(predict(ordered))
+    profile = schema.get("profile") or {}
+    time_ordered = bool(schema.get("time_column"))
+    previous = store.previous_actual(engine, key, version) if time_ordered else None
+    sums, last = error_sums(
+        actual, predicted, task=task, naive=profile.get("naive"),
+        time_ordered=time_ordered, previous=previous,
+    )  # fmt: skip
+    day = day or datetime.now(UTC).date().isoformat()
+    store.add_actuals(engine, key, version, day, sums, last)
+    return _recorded(key, version, day, sums, metric, task)
+
+
+def _recorded(
+    key: str, version: int, day: str, sums: ErrorSums, metric: str, task: str
+) -> Recorded:
+    from manymodels.monitoring.live import live_metric
+
+    return Recorded(
+        key, version, day, sums.rows, live_error(metric, task, sums),
+        live_error(metric, task, sums, naive=True), live_metric(metric, task),
+    )  # fmt: skip

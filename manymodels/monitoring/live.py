@@ -1,0 +1,152 @@
+"""Live accuracy: the error of a version on rows whose actual values came later.
+
+Predictions are not stored: the version that answered is deterministic, so the posted rows
+are scored again by it (the answer named its version) and compared with their actuals. Only
+sums are kept — per partition, version and UTC day of arrival, the newest ``WINDOWS`` days —
+from which the spec's metric is computed when it decomposes into per-row parts (MAE, MSE,
+RMSE, accuracy); any other metric is reported as MAE (regression) or the error rate
+(classification), and then not compared with the validation score, which is in other units.
+
+The naive answer on the same rows is what training's naive baseline would answer
+(``candidates.naive_baseline``): the majority class, the training mean, or — time-ordered —
+the previous actual (the last training target for the first actual of a version).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from manymodels.exceptions import InvalidRows
+from manymodels.inputs import problem
+
+WINDOWS = 14
+"""Days of actuals kept per partition and version (older days are deleted as new ones come)."""
+
+DECOMPOSABLE = {
+    "neg_mean_absolute_error",
+    "neg_mean_squared_error",
+    "neg_root_mean_squared_error",
+    "accuracy",
+}
+
+
+@dataclass(frozen=True)
+class ErrorSums:
+    """What one batch of actuals adds to a window: the model's and the naive answer's error
+    parts over ``rows`` rows."""
+
+    rows: int
+    abs_error: float
+    sq_error: float
+    wrong: int
+    naive_abs_error: float
+    naive_sq_error: float
+    naive_wrong: int
+
+    def __add__(self, other: ErrorSums) -> ErrorSums:
+        return ErrorSums(
+            *(a + b for a, b in zip(self.astuple(), other.astuple(), strict=True))  # type: ignore[arg-type]
+        )
+
+    def astuple(self) -> tuple[float, ...]:
+        return (
+            self.rows, self.abs_error, self.sq_error, self.wrong,
+            self.naive_abs_error, self.naive_sq_error, self.naive_wrong,
+        )  # fmt: skip
+
+
+def targets(rows: Sequence[Mapping[str, Any]], target: str, *, task: str) -> list[Any]:
+    """The actual value of every row; ``InvalidRows`` naming the target column for a row
+    without one (or, for regression, with one that is not a number)."""
+    errors: list[dict[str, Any]] = []
+    out: list[Any] = []
+    for i, row in enumerate(rows):
+        value = row.get(target)
+        if value is None:
+            errors.append(problem(i, target, f"target '{target}' is missing", "missing"))
+        elif task != "classification" and (
+            isinstance(value, bool) or not isinstance(value, int | float | np.number)
+        ):
+            errors.append(problem(i, target, f"target '{target}' must be a number", "float_type"))
+        out.append(value)
+    if errors:
+        raise InvalidRows(errors)
+    return out
+
+
+def error_sums(
+    actual: Sequence[Any],
+    predicted: Sequence[Any],
+    *,
+    task: str,
+    naive: Any,
+    time_ordered: bool,
+    previous: Any = None,
+) -> tuple[ErrorSums, Any]:
+    """The error parts of ``predicted`` and of the naive answer against ``actual`` (rows in
+    time order), and the last actual (the next batch's first naive answer when
+    time-ordered). ``previous`` is the last actual posted before these."""
+    n = len(actual)
+    if task == "classification":
+        wrong = sum(str(p) != str(a) for p, a in zip(predicted, actual, strict=True))
+        naive_wrong = sum(str(naive) != str(a) for a in actual)
+        sums = ErrorSums(n, 0.0, 0.0, wrong, 0.0, 0.0, naive_wrong)
+        return sums, actual[-1] if n else previous
+    y = np.asarray(actual, dtype=np.float64)
+    p = np.asarray(predicted, dtype=np.float64)
+    if time_ordered:
+        first = previous if previous is not None else naive
+        base = np.concatenate(([np.nan if first is None else float(first)], y[:-1]))
+    else:
+        base = np.full(n, np.nan if naive is None else float(naive))
+    e, b = y - p, y - base
+    sums = ErrorSums(
+        n, float(np.abs(e).sum()), float((e**2).sum()), 0,
+        float(np.abs(b).sum()), float((b**2).sum()), 0,
+    )  # fmt: skip
+    return sums, float(y[-1]) if n else previous
+
+
+def live_error(metric: str, task: str, sums: ErrorSums, *, naive: bool = False) -> float | None:
+    """The error (lower is better) on live rows in the units of ``live_metric(metric)``."""
+    if sums.rows <= 0:
+        return None
+    n = sums.rows
+    name = live_metric(metric, task)
+    if name == "accuracy":
+        return (sums.naive_wrong if naive else sums.wrong) / n
+    sq = sums.naive_sq_error if naive else sums.sq_error
+    if name == "neg_mean_squared_error":
+        return sq / n
+    if name == "neg_root_mean_squared_error":
+        return math.sqrt(sq / n)
+    return (sums.naive_abs_error if naive else sums.abs_error) / n
+
+
+def live_metric(metric: str, task: str) -> str:
+    """The metric live errors are reported in: the spec's when it decomposes per row."""
+    if metric in DECOMPOSABLE:
+        return metric
+    return "accuracy" if task == "classification" else "neg_mean_absolute_error"
+
+
+def validation_error(metric: str, score: float | None) -> float | None:
+    """A version's validation score as an error comparable with ``live_error`` (``None`` for
+    metrics that are not decomposable)."""
+    if score is None or metric not in DECOMPOSABLE or not math.isfinite(score):
+        return None
+    return 1.0 - score if metric == "accuracy" else -score
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """``a / b`` for errors; ``None`` when undefined (a zero error beats everything)."""
+    if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
+        return None
+    if b == 0:
+        return None if a == 0 else math.inf
+    return a / b

@@ -1,0 +1,217 @@
+"""The monitor: every partition in production with its drift, live accuracy and age, worst
+first, and the partitions a triggered retrain (``retrain --when``) selects from it.
+
+One pass over the production aliases (key, version, metric, score, created) joined in memory
+with the drift rows and the live sums: small columns only, so 100,000 partitions cost one
+query each and well under a second of Python. The data age needs the version's profile (in
+its feature schema), so it is read only for the partitions shown, and for all of them only
+when staleness by data age is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Engine, and_, select
+
+from manymodels.keys import FALLBACK_KEY
+from manymodels.monitoring import store
+from manymodels.monitoring.live import live_error, live_metric, ratio, validation_error
+from manymodels.registry import schema as t
+from manymodels.registry.engine import batches
+
+SortBy = Literal["drift", "error", "naive", "age", "key"]
+Trigger = Literal["drifted", "stale", "degraded", "changed"]
+SORTS: tuple[str, ...] = ("drift", "error", "naive", "age", "key")
+CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "precision",
+                          "recall", "neg_log_loss", "average_precision")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a partition counts as drifted, degraded or stale (``retrain --when``)."""
+
+    drift: float = 0.25
+    """PSI of its worst feature: > 0.25 is a major shift by the usual convention."""
+    error_ratio: float = 1.5
+    """Live error over validation error."""
+    naive_ratio: float = 1.0
+    """Live error over the naive answer's on the same rows: above 1, naive does better."""
+    min_actuals: int = 20
+    """Rows of actuals needed before live accuracy counts."""
+    max_age_days: float = 30.0
+    """Model age (since its version was trained)."""
+    max_data_age_days: float | None = None
+    """Age of its newest training row (a time column's dates only)."""
+
+
+@dataclass(frozen=True)
+class PartitionHealth:
+    """One partition's production version as the monitor sees it."""
+
+    key: str
+    version: int
+    metric: str
+    trained_at: str
+    model_age_days: float
+    validation_error: float | None
+    live_metric: str
+    live_rows: int
+    live_error: float | None
+    naive_error: float | None
+    error_ratio: float | None
+    naive_ratio: float | None
+    drift: float | None
+    drift_feature: str | None
+    sampled_rows: float
+    data_time: Any = None
+    data_age_days: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: a non-finite ratio (an error against a perfect one) is ``None``."""
+        return {
+            k: None if isinstance(v, float) and not math.isfinite(v) else v
+            for k, v in asdict(self).items()
+        }
+
+    def flags(self, limits: Thresholds) -> list[str]:
+        """Which triggers this partition meets."""
+        out = []
+        if self.drift is not None and self.drift >= limits.drift:
+            out.append("drifted")
+        if self.live_rows >= limits.min_actuals and (
+            (self.error_ratio is not None and self.error_ratio >= limits.error_ratio)
+            or (self.naive_ratio is not None and self.naive_ratio > limits.naive_ratio)
+        ):
+            out.append("degraded")
+        old_data = (
+            limits.max_data_age_days is not None
+            and self.data_age_days is not None
+            and self.data_age_days >= limits.max_data_age_days
+        )
+        if self.model_age_days >= limits.max_age_days or old_data:
+            out.append("stale")
+        return out
+
+
+def health(engine: Engine, *, at: datetime | None = None) -> list[PartitionHealth]:
+    """Every partition in production (not the fallback), unsorted, without data ages."""
+    at = at or datetime.now(UTC)
+    a, v = t.aliases.c, t.model_versions.c
+    q = (
+        select(a.key, a.version, v.metric, v.score, v.created_at)
+        .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
+        .where(and_(a.alias == "production", a.key != FALLBACK_KEY))
+    )
+    with engine.connect() as conn:
+        production = conn.execute(q).all()
+    drifts = store.drift_rows(engine)
+    sums = store.live_sums(engine)
+    out = []
+    for key, version, metric, score, created in production:
+        d = drifts.get(key)
+        if d is not None and d.version != version:
+            d = None  # sampled from a version production no longer points at
+        live = sums.get((key, version))
+        task = _task(metric, live[0] if live else None)
+        name = live_metric(metric, task)
+        err = naive = None
+        rows = 0
+        if live is not None:
+            rows = live[0].rows
+            err = live_error(metric, task, live[0])
+            naive = live_error(metric, task, live[0], naive=True)
+        val = validation_error(metric, score) if name == metric else None
+        out.append(
+            PartitionHealth(
+                key=key,
+                version=version,
+                metric=metric,
+                trained_at=created,
+                model_age_days=_days(at, created) or 0.0,
+                validation_error=val,
+                live_metric=name,
+                live_rows=rows,
+                live_error=err,
+                naive_error=naive,
+                error_ratio=ratio(err, val),
+                naive_ratio=ratio(err, naive),
+                drift=d.score if d else None,
+                drift_feature=d.feature if d else None,
+                sampled_rows=round(d.rows, 1) if d else 0.0,
+            )
+        )
+    return out
+
+
+def _task(metric: str, sums: Any) -> str:
+    """The versions table keeps the metric, not the task: a classification scorer, or wrong
+    answers counted, mean classification (a perfect score reads the same either way)."""
+    if metric in CLASSIFICATION_METRICS or (sums is not None and sums.wrong + sums.naive_wrong):
+        return "classification"
+    return "regression"
+
+
+def ranked(rows: Iterable[PartitionHealth], by: str = "drift") -> list[PartitionHealth]:
+    """Worst first by ``by``: drift, live error over validation (``error``), over naive
+    (``naive``), model ``age``; unknown values last. ``key`` sorts by key."""
+    if by == "key":
+        return sorted(rows, key=lambda r: r.key)
+    if by not in SORTS:
+        raise ValueError(f"sort by one of {', '.join(SORTS)}, not {by!r}")
+
+    def worst(r: PartitionHealth) -> tuple[bool, float, str]:
+        value = {"drift": r.drift, "error": r.error_ratio, "naive": r.naive_ratio,
+                 "age": r.model_age_days}[by]  # fmt: skip
+        return (value is None, -(value if value is not None else 0.0), r.key)
+
+    return sorted(rows, key=worst)
+
+
+def with_data_age(
+    engine: Engine, rows: Sequence[PartitionHealth], *, at: datetime | None = None
+) -> list[PartitionHealth]:
+    """``rows`` with the newest training time of each version (its profile) and its age."""
+    at = at or datetime.now(UTC)
+    v = t.model_versions.c
+    times: dict[tuple[str, int], Any] = {}
+    with engine.connect() as conn:
+        for chunk in batches(list(rows)):
+            keys = [r.key for r in chunk]
+            wanted = {(r.key, r.version) for r in chunk}
+            q = select(v.key, v.version, v.feature_schema_json).where(v.key.in_(keys))
+            for key, version, schema in conn.execute(q):
+                if (key, version) in wanted:
+                    profile = json.loads(schema).get("profile") or {}
+                    times[(key, version)] = profile.get("last_time")
+    out = []
+    for r in rows:
+        when = times.get((r.key, r.version))
+        out.append(replace(r, data_time=when, data_age_days=_days(at, when)))
+    return out
+
+
+def select_keys(
+    rows: Sequence[PartitionHealth], when: Iterable[str], limits: Thresholds
+) -> list[str]:
+    """Keys meeting any of ``when`` (drifted, degraded, stale), worst drift first."""
+    wanted = set(when)
+    return [r.key for r in ranked(rows) if wanted & set(r.flags(limits))]
+
+
+def _days(at: datetime, when: Any) -> float | None:
+    """Days from ``when`` (ISO text) to ``at``; ``None`` for a period number or bad text."""
+    if not isinstance(when, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return (at - stamp).total_seconds() / 86400.0

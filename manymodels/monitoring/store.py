@@ -1,0 +1,227 @@
+"""The monitoring tables (``registry.schema.monitor_drift`` / ``monitor_actuals``): reads and
+writes by key, each write one transaction that touches only the partitions it names.
+
+Storage is bounded per partition: one drift row (bin counts decayed by ``HALF_LIFE_DAYS`` as
+samples are added, so recent traffic weighs most and the row never grows), and at most
+``live.WINDOWS`` day rows of actuals per version. Two routers adding samples of one partition
+at once are serialised by the write transaction (SQLite's write lock; a row lock elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+
+from manymodels.monitoring.live import WINDOWS, ErrorSums
+from manymodels.monitoring.profile import MIN_DRIFT_ROWS, drift
+from manymodels.registry import schema as t
+from manymodels.registry.engine import WriteTransaction, batches, now
+
+HALF_LIFE_DAYS = 7.0
+"""Sampled counts lose half their weight per week: drift reflects recent traffic."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Bin counts of rows one router scored with one version since its last flush."""
+
+    key: str
+    version: int
+    rows: int
+    counts: dict[str, list[int]]
+    profile: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    key: str
+    version: int
+    rows: float
+    score: float | None
+    feature: str | None
+    updated_at: str
+
+
+def _decay(since: str, stamp: str) -> float:
+    try:
+        days = (datetime.fromisoformat(stamp) - datetime.fromisoformat(since)).total_seconds()
+    except ValueError:
+        return 1.0
+    return 0.5 ** (max(days, 0.0) / 86400.0 / HALF_LIFE_DAYS)
+
+
+def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
+    """Fold samples into each partition's drift row and score it, in one transaction. A row
+    of another version (production moved) is replaced: drift is against the serving version."""
+    d = t.monitor_drift.c
+    with WriteTransaction(engine) as conn:
+        stamp = now()
+        for chunk in batches(samples):
+            found = {
+                row.key: row
+                for row in conn.execute(
+                    select(d.key, d.version, d.rows, d.counts_json, d.updated_at).where(
+                        d.key.in_([s.key for s in chunk])
+                    )
+                )
+            }
+            for s in chunk:
+                old = found.get(s.key)
+                rows = float(s.rows)
+                counts: dict[str, list[float]] = {
+                    f: [float(c) for c in v] for f, v in s.counts.items()
+                }
+                if old is not None and old.version == s.version:
+                    w = _decay(old.updated_at, stamp)
+                    rows += old.rows * w
+                    for f, prev in json.loads(old.counts_json).items():
+                        mine = counts.get(f)
+                        if mine is None or len(mine) != len(prev):
+                            counts[f] = [c * w for c in prev] if mine is None else mine
+                        else:
+                            counts[f] = [a + b * w for a, b in zip(mine, prev, strict=True)]
+                score, feature = (
+                    drift(s.profile, counts) if rows >= MIN_DRIFT_ROWS else (None, None)
+                )
+                values = {
+                    "version": s.version,
+                    "rows": rows,
+                    "counts_json": json.dumps(counts),
+                    "score": score,
+                    "feature": feature or None,
+                    "updated_at": stamp,
+                }
+                if old is None:
+                    conn.execute(insert(t.monitor_drift).values(key=s.key, **values))
+                else:
+                    conn.execute(update(t.monitor_drift).where(d.key == s.key).values(**values))
+
+
+def drift_rows(engine: Engine, keys: Sequence[str] | None = None) -> dict[str, DriftRow]:
+    d = t.monitor_drift.c
+    q = select(d.key, d.version, d.rows, d.score, d.feature, d.updated_at)
+    out: dict[str, DriftRow] = {}
+    with engine.connect() as conn:
+        for chunk in [None] if keys is None else batches(keys):
+            where = q if chunk is None else q.where(d.key.in_(chunk))
+            for row in conn.execute(where):
+                out[row.key] = DriftRow(*row)
+    return out
+
+
+def previous_actual(engine: Engine, key: str, version: int) -> Any:
+    """The last actual recorded for a version (JSON-decoded), or ``None``."""
+    a = t.monitor_actuals.c
+    q = (
+        select(a.last_actual)
+        .where(and_(a.key == key, a.version == version))
+        .order_by(a.day.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        raw = conn.execute(q).scalar()
+    return None if raw is None else json.loads(raw)
+
+
+def add_actuals(
+    engine: Engine, key: str, version: int, day: str, sums: ErrorSums, last_actual: Any
+) -> None:
+    """Add a batch's error sums to the day's window and drop windows past the newest
+    ``WINDOWS`` of the version (one transaction, by primary key)."""
+    a = t.monitor_actuals.c
+    where = and_(a.key == key, a.version == version)
+    names = (
+        "rows",
+        "abs_error",
+        "sq_error",
+        "wrong",
+        "naive_abs_error",
+        "naive_sq_error",
+        "naive_wrong",
+    )
+    with WriteTransaction(engine) as conn:
+        stamp = now()
+        row = conn.execute(select(*(a[n] for n in names)).where(and_(where, a.day == day))).first()
+        total = sums if row is None else sums + from_row(row)
+        values: dict[str, Any] = dict(zip(names, total.astuple(), strict=True))
+        values |= {"last_actual": json.dumps(last_actual, default=str), "updated_at": stamp}
+        if row is None:
+            conn.execute(
+                insert(t.monitor_actuals).values(key=key, version=version, day=day, **values)
+            )
+        else:
+            conn.execute(
+                update(t.monitor_actuals).where(and_(where, a.day == day)).values(**values)
+            )
+        old = [
+            d
+            for (d,) in conn.execute(
+                select(a.day).where(where).order_by(a.day.desc()).offset(WINDOWS)
+            )
+        ]
+        if old:
+            conn.execute(delete(t.monitor_actuals).where(and_(where, a.day.in_(old))))
+
+
+def live_sums(
+    engine: Engine, pairs: Iterable[tuple[str, int]] | None = None
+) -> dict[tuple[str, int], tuple[ErrorSums, int]]:
+    """``{(key, version): (sums over its kept windows, number of windows)}``."""
+    a = t.monitor_actuals.c
+    columns = [
+        func.sum(a[n])
+        for n in (
+            "rows",
+            "abs_error",
+            "sq_error",
+            "wrong",
+            "naive_abs_error",
+            "naive_sq_error",
+            "naive_wrong",
+        )
+    ]
+    q = select(a.key, a.version, *columns, func.count()).group_by(a.key, a.version)
+    wanted = None if pairs is None else set(pairs)
+    out: dict[tuple[str, int], tuple[ErrorSums, int]] = {}
+    with engine.connect() as conn:
+        keys = None if wanted is None else sorted({k for k, _ in wanted})
+        for chunk in [None] if keys is None else batches(keys):
+            for key, version, *values, n in conn.execute(
+                q if chunk is None else q.where(a.key.in_(chunk))
+            ):
+                if wanted is None or (key, version) in wanted:
+                    sums = from_row(values)
+                    out[(key, version)] = (sums, int(n))
+    return out
+
+
+def from_row(values: Sequence[Any]) -> ErrorSums:
+    """Sums as read back (SUM() may come back as float or Decimal)."""
+    n, ae, se, wrong, nae, nse, nwrong = values
+    return ErrorSums(int(n), float(ae), float(se), int(wrong), float(nae), float(nse), int(nwrong))
+
+
+def windows(engine: Engine, key: str, version: int) -> list[dict[str, Any]]:
+    """A version's kept day windows, newest first (what ``GET .../monitor`` shows)."""
+    a = t.monitor_actuals.c
+    q = select(t.monitor_actuals).where(and_(a.key == key, a.version == version))
+    with engine.connect() as conn:
+        rows = conn.execute(q.order_by(a.day.desc())).mappings().all()
+    return [{k: v for k, v in r.items() if k not in ("key", "last_actual")} for r in rows]
+
+
+def is_finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def count_drifted(engine: Engine, threshold: float) -> int:
+    """Partitions whose drift score is at least ``threshold`` (an index range scan)."""
+    d = t.monitor_drift.c
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(d.score >= threshold)).scalar() or 0)

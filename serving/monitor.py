@@ -1,0 +1,238 @@
+"""What the router keeps of the rows it scores, for drift: a bounded sample, flushed to the
+registry as bin counts.
+
+On the hot path (``RowSampler.offer``) a request costs one lock and a few list operations: at
+most ``PER_REQUEST`` of its rows go into its partition's reservoir of ``rows_per_partition``
+rows (a uniform sample of what that partition served since the last flush), and at most
+``max_partitions`` partitions are held at once — past that, rows of further partitions are
+dropped (counted) and the flusher is woken early. So memory is bounded by
+``max_partitions × rows_per_partition`` rows whatever the traffic.
+
+Every ``flush_seconds`` (and at shutdown) the flusher swaps the reservoirs out, bins each
+partition's rows with its version's training profile (``manymodels.monitoring.profile``) and
+adds the counts to the registry (``monitoring.store.add_samples``) in one transaction, off the
+request path. Prometheus sees totals only — rows sampled and dropped, actuals received, and
+how many partitions are over the drift threshold — never a label per partition.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from manymodels.monitoring.profile import bin_counts
+from manymodels.monitoring.report import Thresholds
+
+if TYPE_CHECKING:
+    from serving.service import ModelService
+
+logger = logging.getLogger("manymodels.serving")
+
+PER_REQUEST = 16
+Pair = tuple[str, int]
+
+
+class RowSampler:
+    """Per (partition, version), a reservoir of the rows scored since the last flush."""
+
+    def __init__(self, *, rows_per_partition: int = 64, max_partitions: int = 10_000) -> None:
+        self.rows_per_partition = rows_per_partition
+        self.max_partitions = max_partitions
+        self._pending: dict[Pair, tuple[list[Mapping[str, Any]], list[int]]] = {}
+        self._lock = threading.Lock()
+        self._random = random.Random(0)
+        self.full = threading.Event()  # the partition bound was hit: flush early
+        self.sampled_rows = 0
+        self.dropped_rows = 0
+
+    def offer(
+        self,
+        key: str,
+        version: int,
+        rows: Sequence[Mapping[str, Any]],
+        idx: Sequence[int] | None = None,
+    ) -> None:
+        """Consider a request's rows of one model (``idx`` selects them from ``rows``)."""
+        n = len(idx) if idx is not None else len(rows)
+        if n == 0:
+            return
+        step = max(n // PER_REQUEST, 1)
+        picks = range(0, n, step)[:PER_REQUEST]
+        with self._lock:
+            entry = self._pending.get((key, version))
+            if entry is None:
+                if len(self._pending) >= self.max_partitions:
+                    self.dropped_rows += len(picks)
+                    self.full.set()
+                    return
+                entry = self._pending[(key, version)] = ([], [0])
+            reservoir, seen = entry
+            for j in picks:
+                row = rows[idx[j]] if idx is not None else rows[j]
+                seen[0] += 1
+                if len(reservoir) < self.rows_per_partition:
+                    reservoir.append(row)
+                else:
+                    slot = self._random.randrange(seen[0])
+                    if slot < self.rows_per_partition:
+                        reservoir[slot] = row
+            self.sampled_rows += len(picks)
+
+    def take(self) -> dict[Pair, list[Mapping[str, Any]]]:
+        """Everything sampled since the last take (the reservoirs start empty again)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self.full.clear()
+        return {pair: rows for pair, (rows, _) in pending.items()}
+
+    def held(self) -> int:
+        with self._lock:
+            return sum(len(rows) for rows, _ in self._pending.values())
+
+
+class Monitor:
+    """The sampler, its flusher thread and the monitoring figures of one router."""
+
+    def __init__(
+        self,
+        service: ModelService,
+        *,
+        flush_seconds: float = 60.0,
+        sampler: RowSampler | None = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.service = service
+        self.flush_seconds = flush_seconds
+        self.sampler = sampler or RowSampler()
+        self.thresholds = thresholds or Thresholds()
+        self.actual_rows = 0
+        self.flushes = 0
+        self.drifted = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._flush_lock = threading.Lock()
+
+    def start(self) -> None:
+        self.service.sampler = self.sampler
+        self._thread = threading.Thread(target=self._run, name="monitor-flush", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop sampling, then flush what is held (so a restart loses nothing sampled)."""
+        self.service.sampler = None
+        self._stop.set()
+        self.sampler.full.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_seconds
+        while not self._stop.is_set():
+            self.sampler.full.wait(timeout=max(deadline - time.monotonic(), 0.0))
+            if self._stop.is_set():
+                return
+            self.flush()
+            deadline = time.monotonic() + self.flush_seconds
+
+    def flush(self) -> int:
+        """Bin what was sampled and add it to the registry; returns partitions written. A
+        failure (a read-only or unreachable registry) is logged and the sample dropped."""
+        from manymodels.monitoring import store
+
+        with self._flush_lock:
+            pending = self.sampler.take()
+            if not pending:
+                return 0
+            try:
+                samples = [s for pair, rows in pending.items() if (s := self._sample(pair, rows))]
+                engine = self.service.registry.store.engine
+                if samples:
+                    store.add_samples(engine, samples)
+                self.drifted = store.count_drifted(engine, self.thresholds.drift)
+            except Exception as e:
+                logger.warning("monitoring flush of %d partition(s) failed: %s", len(pending), e)
+                return 0
+            self.flushes += 1
+            return len(samples)
+
+    def _sample(self, pair: Pair, rows: list[Mapping[str, Any]]) -> Any:
+        from manymodels.monitoring.store import Sample
+
+        key, version = pair
+        model = self.service.cache.held(key, version)
+        if model is not None:
+            schema = model.feature_schema
+        else:
+            schema = self.service.registry.store.get_version(key, version).feature_schema
+        profile = schema.get("profile")
+        if not profile:
+            return None  # trained before profiles were recorded: nothing to compare with
+        counts = {
+            name: bin_counts(stats, [row.get(name) for row in rows if name in row])
+            for name, stats in profile.get("features", {}).items()
+        }
+        return Sample(key, version, len(rows), counts, profile)
+
+    def collector(self) -> Collector:
+        return _MonitorCollector(self)
+
+
+class _MonitorCollector(Collector):
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.monitor
+        yield CounterMetricFamily(
+            "manymodels_monitor_sampled_rows",
+            "Scored rows kept for drift.",
+            value=m.sampler.sampled_rows,
+        )
+        yield CounterMetricFamily(
+            "manymodels_monitor_dropped_rows",
+            "Scored rows not sampled because the partition bound was reached.",
+            value=m.sampler.dropped_rows,
+        )
+        yield CounterMetricFamily(
+            "manymodels_monitor_flushes", "Drift samples written to the registry.", value=m.flushes
+        )
+        yield CounterMetricFamily(
+            "manymodels_actual_rows", "Rows of actuals received.", value=m.actual_rows
+        )
+        yield GaugeMetricFamily(
+            "manymodels_partitions_drifted",
+            f"Partitions with a drift score of {m.thresholds.drift:g} or more (last flush).",
+            value=m.drifted,
+        )
+
+
+def start_monitor(app: Any, service: ModelService, settings: Any, metrics: Any) -> None:
+    """Start sampling for the app (unless ``settings.monitor`` is off); ``app.state.monitor``
+    holds it either way (actuals are counted without sampling)."""
+    monitor = Monitor(service, flush_seconds=settings.monitor_flush_seconds)
+    if settings.monitor:
+        monitor.start()
+    app.state.monitor = monitor
+    app.state.monitor_collector = monitor.collector()
+    metrics.register(app.state.monitor_collector)
+
+
+def stop_monitor(app: Any, metrics: Any) -> None:
+    monitor: Monitor | None = getattr(app.state, "monitor", None)
+    if monitor is None:
+        return
+    if monitor._thread is not None:
+        monitor.stop()
+    metrics.unregister(app.state.monitor_collector)
+    app.state.monitor = None

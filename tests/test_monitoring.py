@@ -1,0 +1,313 @@
+"""Monitoring (#15): drift from sampled traffic, live accuracy from actuals, retrain --when.
+
+Real training (in process), the real router (``TestClient`` with its lifespan, so sampling and
+flushing run as in production), real SQLite; the numbers are checked against hand computations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import RIDGE
+from typer.testing import CliRunner
+
+from manymodels.cli import app as cli_app
+from manymodels.monitoring import actuals as live_actuals
+from manymodels.monitoring import profile as prof
+from manymodels.monitoring import report, store
+from manymodels.monitoring.live import WINDOWS
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from serving.app import create_app
+from serving.settings import Settings
+
+N_PARTITIONS = 40
+SHIFTED = (7, 23)  # 5 % of the partitions
+ROWS = 200
+SPEC: dict[str, Any] = {
+    "name": "drift",
+    "partition_by": ["pid"],
+    "target": "y",
+    "features": ["x0", "x1"],
+    "candidates": [{"estimator": RIDGE}],
+    "validation": {"strategy": "holdout", "size": 0.2},
+    "fallback": {"enabled": False},
+    "promotion": {"policy": "always"},
+}
+runner = CliRunner()
+
+
+def frame(seed: int = 0, shift: float = 0.0, shifted: tuple[int, ...] = ()) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for p in range(N_PARTITIONS):
+        x = rng.normal(size=(ROWS, 2))
+        if p in shifted:
+            x[:, 0] += shift
+        y = x @ np.array([2.0, -1.0]) + p + rng.normal(scale=0.1, size=ROWS)
+        parts.append(pd.DataFrame({"pid": p, "x0": x[:, 0], "x1": x[:, 1], "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def client(root: Path, **settings: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    cfg = Settings(registry=root, monitor_flush_seconds=3600, **settings)
+    return TestClient(create_app(cfg))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("monitoring") / "registry"
+    summary = train(SPEC, frame(), root, backend="local")
+    assert summary.run.n_trained == N_PARTITIONS
+    return root
+
+
+@pytest.fixture
+def registry(trained: Path, tmp_path: Path) -> Iterator[Path]:
+    import shutil
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained, root)
+    yield root
+
+
+# ------------------------------------------------------------------------------ profile / PSI
+def test_profile_bins_match_between_training_and_serving() -> None:
+    """Training counts and live binning use the same rule (edges[i-1] ≤ x < edges[i]), ties
+    included, so the same rows give PSI 0."""
+    x = np.r_[np.zeros(50), np.arange(50.0)]
+    stats = prof.numeric_stats(x)
+    assert bin_counts_equal(stats, x)
+    assert prof.psi(stats["counts"], prof.bin_counts(stats, list(x))) == 0.0
+    text = prof.text_stats(["a"] * 5 + ["b"] * 3 + [f"c{i}" for i in range(10)])
+    assert text["top"][:2] == ["a", "b"] and sum(text["counts"]) == 18
+    assert prof.bin_counts(text, ["a", "zzz", None]) == [1] + [0] * 7 + [1]
+
+
+def bin_counts_equal(stats: dict[str, Any], x: np.ndarray) -> bool:
+    return bool(prof.bin_counts(stats, list(x)) == stats["counts"])
+
+
+def test_psi_by_hand() -> None:
+    q, p = [50, 50], [90, 10]
+    by_hand = (0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5)
+    assert prof.psi(q, p) == pytest.approx(by_hand)
+    assert prof.psi([10, 0], [0, 10]) == pytest.approx(2 * (1 - 1e-4) * math.log(1 / 1e-4))
+
+
+def test_every_version_records_a_profile(trained: Path) -> None:
+    with Registry.open(trained) as reg:
+        v = reg.get_version("pid=3")
+        rows = reg.training_rows("pid=3")
+    p = v.feature_schema["profile"]
+    assert p["rows"] == v.n_rows and set(p["features"]) == {"x0", "x1"}
+    assert sum(p["features"]["x0"]["counts"]) == v.n_rows
+    assert p["naive"] == pytest.approx(rows["y"].mean())  # no time column: the mean
+
+
+# ------------------------------------------------------------------------------ drift
+def _traffic(shifted: tuple[int, ...], requests: int, seed: int) -> Iterator[list[dict[str, Any]]]:
+    for r in range(requests):
+        df = frame(seed=seed + r, shift=4.0, shifted=shifted).groupby("pid").head(16)
+        yield df.drop(columns="y").to_dict("records")
+
+
+def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
+    registry: Path, tmp_path: Path
+) -> None:
+    with client(registry) as c:
+        for i, rows in enumerate(_traffic(SHIFTED, 12, seed=100)):
+            assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+            if i % 4 == 3:
+                assert c.app.state.monitor.flush() == N_PARTITIONS
+        page = c.get("/v1/monitor", params={"limit": 5}).json()
+        metrics = c.get("/metrics").text
+    top = [p["key"] for p in page["partitions"]]
+    assert page["total"] == N_PARTITIONS
+    assert sorted(top[:2]) == sorted(f"pid={p}" for p in SHIFTED)
+    assert all(p["drift_feature"] == "x0" for p in page["partitions"][:2])
+    assert page["partitions"][0]["sampled_rows"] == 192
+    assert [p["flags"] for p in page["partitions"][:3]] == [["drifted"], ["drifted"], []]
+    assert "manymodels_partitions_drifted 2.0" in metrics
+    assert "pid=" not in metrics  # aggregates only
+
+    result = runner.invoke(cli_app, ["monitor", "--registry", str(registry), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [p["key"] for p in json.loads(result.output)["partitions"][:2]] == top[:2]
+
+    data = tmp_path / "new.csv"
+    frame(seed=5, shift=4.0, shifted=SHIFTED).to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(_toml(SPEC))
+    result = runner.invoke(
+        cli_app,
+        ["retrain", str(spec), str(data), "--when", "drifted", "--registry", str(registry),
+         "--backend", "local", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.output)["run"]
+    assert run["n_trained"] == 2 and run["options"]["only"] == 2
+    with Registry.open(registry) as reg:
+        retrained = {
+            k for k in (f"pid={p}" for p in range(N_PARTITIONS))
+            if reg.get_partition(k).latest_version == 2
+        }  # fmt: skip
+    assert retrained == {f"pid={p}" for p in SHIFTED}
+
+
+def _toml(spec: dict[str, Any]) -> str:
+    """SPEC as TOML (what a user's spec file holds)."""
+    assert spec is SPEC
+    return f"""name = "drift"
+partition_by = ["pid"]
+target = "y"
+features = ["x0", "x1"]
+
+[validation]
+strategy = "holdout"
+size = 0.2
+
+[[candidates]]
+estimator = "{RIDGE}"
+
+[fallback]
+enabled = false
+
+[promotion]
+policy = "always"
+"""
+
+
+# ------------------------------------------------------------------------------ actuals
+def test_actuals_give_live_error_against_validation_and_naive(registry: Path) -> None:
+    key = "pid=5"
+    rows = frame(seed=9).query("pid == 5").head(10).to_dict("records")
+    with Registry.open(registry) as reg:
+        loaded = reg.load_model(key)
+        training = reg.training_rows(key)
+    predicted = loaded.predict([{k: r[k] for k in ("x0", "x1")} for r in rows])
+    y = np.array([r["y"] for r in rows])
+    mae = np.mean(np.abs(y - predicted))
+    naive_mae = np.mean(np.abs(y - training["y"].mean()))
+    with client(registry) as c:
+        got = c.post(f"/v1/partitions/{key}/actuals", json={"rows": rows})
+        assert got.status_code == 200, got.text
+        assert got.json()["error"] == pytest.approx(mae)
+        assert got.json()["naive_error"] == pytest.approx(naive_mae)
+        page = c.get("/v1/monitor", params={"sort": "naive", "limit": 40}).json()
+        metrics = c.get("/metrics").text
+    mine = next(p for p in page["partitions"] if p["key"] == key)
+    assert mine["live_rows"] == 10 and mine["live_error"] == pytest.approx(mae)
+    assert mine["error_ratio"] == pytest.approx(mae / -loaded.version.score)
+    assert mine["naive_ratio"] == pytest.approx(mae / naive_mae)
+    assert page["partitions"][0]["key"] == key  # the only one with actuals sorts first
+    assert "manymodels_actual_rows_total 10.0" in metrics
+
+
+def test_time_ordered_naive_is_the_previous_actual(tmp_path: Path) -> None:
+    """With a time column, the naive answer of each actual is the one before it (the last
+    training target for the first), across batches and in time order within one."""
+    df = frame().query("pid < 2").assign(t=lambda d: d.groupby("pid").cumcount())
+    root = tmp_path / "reg"
+    train({**SPEC, "time_column": "t", "validation": {"strategy": "last", "size": 20}}, df, root,
+          backend="local")  # fmt: skip
+    with Registry.open(root) as reg:
+        v = reg.get_version("pid=1")
+        model = reg.load_model("pid=1")
+        last = float(df.query("pid == 1")["y"].iloc[-1])
+        rows = [{"t": 300 + i, "x0": 0.1 * i, "x1": 0.0, "y": 10.0 + i} for i in range(4)]
+
+        def post(batch: list[dict[str, Any]]) -> Any:
+            return live_actuals.record(
+                reg.store.engine, key="pid=1", version=v.version, metric=v.metric,
+                schema=v.feature_schema, predict=model.predict, rows=batch,
+            )  # fmt: skip
+
+        first = post([rows[1], rows[0]])  # out of order: sorted by t
+        second = post(rows[2:])
+    assert first.naive_error == pytest.approx((abs(10.0 - last) + 1.0) / 2)
+    assert second.naive_error == pytest.approx(1.0)  # 12 vs 11, 13 vs 12
+
+
+def test_storage_is_bounded_per_partition_and_version(registry: Path) -> None:
+    with Registry.open(registry) as reg:
+        v = reg.get_version("pid=1")
+        model = reg.load_model("pid=1")
+        rows = [{"x0": 0.0, "x1": 0.0, "y": 1.0}]
+        for day in range(1, 31):
+            live_actuals.record(
+                reg.store.engine, key="pid=1", version=v.version, metric=v.metric,
+                schema=v.feature_schema, predict=model.predict, rows=rows,
+                day=f"2026-01-{day:02d}",
+            )  # fmt: skip
+        kept = store.windows(reg.store.engine, "pid=1", v.version)
+        sums, n = store.live_sums(reg.store.engine)[("pid=1", v.version)]
+    assert len(kept) == n == WINDOWS
+    assert kept[0]["day"] == "2026-01-30" and kept[-1]["day"] == "2026-01-17"
+    assert sums.rows == WINDOWS
+
+
+def test_bad_actuals(registry: Path, tmp_path: Path) -> None:
+    with client(registry) as c:
+        unknown = c.post(
+            "/v1/partitions/pid=999/actuals", json={"rows": [{"x0": 1, "x1": 2, "y": 3}]}
+        )
+        missing = c.post("/v1/partitions/pid=1/actuals", json={"rows": [{"x0": 1, "x1": 2}]})
+        no_rows = c.post("/v1/partitions/pid=1/actuals", json={"rows": []})
+    assert unknown.status_code == 404 and "pid=999" in unknown.json()["detail"]
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["loc"] == ["body", "rows", 0, "y"]
+    assert "target 'y' is missing" in missing.json()["detail"][0]["msg"]
+    assert no_rows.status_code == 422
+
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"pid": [1], "x0": [1.0], "x1": [2.0]}).to_csv(bad, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(bad), "--registry", str(registry)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {bad}: no target column 'y'"
+    result = runner.invoke(cli_app, ["retrain", str(bad), str(bad), "--when", "sideways",
+                                     "--registry", str(registry)])  # fmt: skip
+    assert result.exit_code == 2 and result.output.startswith("error:")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> None:
+    """Actuals from a file; a partition whose live error is far above validation is degraded
+    and is the one --when degraded selects."""
+    df = frame(seed=3).groupby("pid").head(25)
+    df.loc[df.pid == 11, "y"] += 50.0  # the world changed for one partition
+    path = tmp_path / "actuals.parquet"
+    df.to_parquet(path)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry), "--json"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["recorded"]) == N_PARTITIONS
+    result = runner.invoke(
+        cli_app,
+        ["retrain", str(path), str(path), "--when", "degraded", "--registry", str(registry),
+         "--error-ratio", "3", "--dry-run", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["selected"] == ["pid=11"]
+
+
+def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
+    with sqlite3.connect(registry / "registry.db") as conn:
+        conn.execute("DROP TABLE monitor_drift")
+        conn.execute("DROP TABLE monitor_actuals")
+        conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
+    with Registry.open(registry) as reg:
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "4"
+        assert report.health(reg.store.engine)[0].live_rows == 0
