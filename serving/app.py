@@ -159,11 +159,12 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     # Every router gets the read-token check here (``serving.auth``: probes stay open), so a
     # router added to this tuple is covered; one included elsewhere takes the same list.
     reads = read_dependencies(settings)
+    # before partitions' GET {key:path}, so a 405 on .../actuals allows POST (see above)
+    app.include_router(monitor_routes.router, dependencies=reads)
     for module in (predict, forecast, admin, retrain, partitions, ops):
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)
-    app.include_router(monitor_routes.router, dependencies=reads)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
