@@ -288,6 +288,24 @@ def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path
         reg.load_model("shop=1")
 
 
+def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    from manymodels.serialization import format_of
+
+    model, X = _frame_model(mlflow, tmp_path / "m")
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root)
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(root) as reg:
+        v = reg.get_version("shop=1")
+        assert format_of(reg.artifacts.get(v.artifact_sha256)) == "skops"
+        assert "skops" in v.libraries
+        np.testing.assert_array_equal(reg.load_model("shop=1").predict(X), model.predict(X))
+
+
 def test_an_export_imports_back_with_the_same_predictions(
     registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
 ) -> None:

@@ -2,11 +2,12 @@
 
 **Import.** An MLflow model with the sklearn flavour and a column signature becomes a new
 version of a partition: its feature schema is read from the signature, its estimator stored in
-the artifact store like any other (signed when the registry has a signing key), in a run of
-kind ``import``. It was neither trained nor validated here, and its row says so: ``n_rows`` 0,
-no training rows, ``metric = "none"`` and ``score = -inf`` (below any measured score; shown as
-"—" and as ``null`` in JSON), ``validation = {"strategy": "none"}`` and ``evaluation.imported``
-naming the source. Loading an MLflow model unpickles it: import only directories you trust.
+the artifact store like any other (with skops when the registry trusts no pickles; signed when
+it has a signing key), in a run of kind ``import``. It was neither trained nor validated here,
+and its row says so: ``n_rows`` 0, no training rows, ``metric = "none"`` and ``score = -inf``
+(below any measured score; shown as "—" and as ``null`` in JSON), ``validation = {"strategy":
+"none"}`` and ``evaluation.imported`` naming the source. Loading an MLflow model unpickles it:
+import only directories you trust.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from manymodels.registry.entities import ModelVersion, NewVersion, Run
 
 if TYPE_CHECKING:
     from manymodels.registry import Registry
+    from manymodels.serialization import Format
 
 # MLflow column type → the dtype recorded in the feature schema (pandas name)
 _DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
@@ -166,9 +168,12 @@ def _register(
     from manymodels.keys import FALLBACK_KEY, decode_key
     from manymodels.registry.client import library_versions
     from manymodels.registry.engine import now
+    from manymodels.serialization import artifact_libraries
 
     reg.require_writable("cannot import a model")
-    data = serialize(model)
+    # stored as the registry's readers will load it: skops where pickles are refused
+    format: Format = "pickle" if "pickle" in reg.trusted_formats else "skops"
+    data = serialize(model, format)  # UntrustedArtifact: a type skops is not trusted to load
     digest, size = reg.artifacts.put(data)
     mlmodel = (path / "MLmodel").read_bytes()
     source: dict[str, Any] = {
@@ -204,7 +209,9 @@ def _register(
         evaluation={"imported": source, "champion_version": current},
     )  # fmt: skip
     reg.store.create_run(run)
-    libraries = {**library_versions(), "mlflow": str(source["mlflow_version"])}
+    libraries = artifact_libraries(
+        {**library_versions(), "mlflow": str(source["mlflow_version"])}, format
+    )
     reason = "imported from MLflow, promoted on import (--promote)"
     numbers = reg.store.record(
         run.run_id, [version], [], libraries=libraries,
