@@ -21,10 +21,19 @@ def _name(requirement: str) -> str:
     return re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def _runtime_closure() -> set[str]:
-    """The runtime dependencies and, recursively, what they require (without extras)."""
+# Extras that ship no feature: what tests and benchmarks need, never imported by the packages.
+NOT_FEATURES = {"dev", "bench"}
+
+
+def _runtime_closure(*, extras: bool = False) -> set[str]:
+    """The runtime dependencies and, recursively, what they require (without extras); with
+    ``extras``, those of the optional features too (``pip install 'manymodels[skops]'``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     todo = [_name(r) for r in project["dependencies"]]
+    if extras:
+        for extra, requirements in project.get("optional-dependencies", {}).items():
+            if extra not in NOT_FEATURES:
+                todo += [_name(r) for r in requirements]
     seen: set[str] = set()
     while todo:
         dist = todo.pop()
@@ -59,7 +68,9 @@ def _imported_modules() -> dict[str, str]:
 
 
 def test_every_runtime_import_is_a_runtime_dependency() -> None:
-    closure = _runtime_closure()
+    """Or an optional feature's (skops, mlflow, apscheduler), imported only where the feature
+    is used: e.g. ``tests/test_skops_artifacts.py`` imports the package without skops."""
+    closure = _runtime_closure(extras=True)
     providers = metadata.packages_distributions()
     missing = {}
     for module, where in _imported_modules().items():
