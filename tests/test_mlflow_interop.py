@@ -138,6 +138,7 @@ def test_an_export_loads_with_mlflow_and_predicts_as_manymodels_does(
     done = json.loads(result.stdout)
     plain = "not plain" not in name
     assert (done["flavor"], done["version"]) == ("sklearn" if plain else "pyfunc", 1)
+    assert done["format"] == ("pickle" if plain else "cloudpickle")
     assert done["foreign_modules"] == ([] if plain else ["manymodels.candidates"])
 
     meta = mlflow.models.Model.load(str(out))
@@ -304,6 +305,34 @@ def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
         assert format_of(reg.artifacts.get(v.artifact_sha256)) == "skops"
         assert "skops" in v.libraries
         np.testing.assert_array_equal(reg.load_model("shop=1").predict(X), model.predict(X))
+
+
+@pytest.mark.parametrize("name", ["ridge on a float64 matrix", "naive, not plain scikit-learn"])
+def test_a_registry_that_refuses_pickles_exports_with_skops(
+    name: str, mlflow: Any, tmp_path: Path
+) -> None:
+    spec, data = SPECS[name]
+    df = data()
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+        train({**spec, "artifacts": {"format": "skops"}}, df, reg, backend="local")
+        key = "store=1,brand=tropicana"
+        loaded = reg.load_model(key)
+    out = tmp_path / "model"
+    result = invoke("export", key, out, "--format", "mlflow", "--registry", root, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["flavor"], json.loads(result.stdout)["format"]) == (
+        "sklearn",
+        "skops",
+    )
+    assert not list(out.glob("*.pkl"))  # no pickle anywhere in the export
+    sk = mlflow.models.Model.load(str(out)).flavors["sklearn"]
+    assert sk["serialization_format"] == "skops"
+    assert "numpy.ascontiguousarray" in sk["skops_trusted_types"]
+    rows = df.tail(6)
+    got = mlflow.pyfunc.load_model(str(out)).predict(rows[loaded.features])
+    np.testing.assert_array_equal(got, loaded.predict(rows))
 
 
 def test_an_export_imports_back_with_the_same_predictions(

@@ -15,7 +15,10 @@ that carries the estimator and its feature schema and scores through
 ``manymodels.inputs.model_input`` as the router does: loading it needs ``manymodels`` (and the
 user's module) importable. Both carry a signature built from the feature schema (names and
 types, ``feature_signature``), an input example (the version's first training rows, when it kept
-them), and the version's identity under ``metadata.manymodels``. Labels are what
+them), and the version's identity under ``metadata.manymodels``. From a registry that trusts no
+pickles (``manymodels trust --trusted-formats skops``) every model is written with the sklearn
+flavour in skops' format, its extra trusted types (``skops_types``) recorded for MLflow's loader
+(our naive and single-class models then need ``manymodels`` importable too). Labels are what
 ``LoadedModel.predict`` gives: a ``[decision]`` threshold is applied by the router, not by the
 model, so it is not part of the export.
 
@@ -61,11 +64,13 @@ class Exported:
     version: int
     path: Path
     flavor: str  # "sklearn" (with pyfunc) or "pyfunc" (a python_model carrying our wrapper)
+    format: str  # how MLflow stored the model: pickle, skops, or cloudpickle (a python_model)
     foreign_modules: tuple[str, ...]  # why it is not plain scikit-learn (empty when it is)
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "version": self.version, "path": str(self.path),
-                "flavor": self.flavor, "foreign_modules": list(self.foreign_modules)}  # fmt: skip
+                "flavor": self.flavor, "format": self.format,
+                "foreign_modules": list(self.foreign_modules)}  # fmt: skip
 
 
 def require_mlflow() -> Any:
@@ -102,28 +107,51 @@ def export_mlflow(
     record, model = loaded.version, loaded.model
     schema = record.feature_schema
     foreign = foreign_modules(model)
+    pickle_free = "pickle" not in reg.trusted_formats  # the registry refuses pickles
     common: dict[str, Any] = {
         "signature": feature_signature(schema),
         "input_example": _example(reg, record),
-        "pip_requirements": _requirements(with_manymodels=bool(foreign)),
+        "pip_requirements": _requirements(with_manymodels=bool(foreign), with_skops=pickle_free),
         "metadata": {"manymodels": _provenance(record)},
     }
     if path.exists():
         path.rmdir()  # MLflow creates the directory itself
     with quiet_mlflow():
-        if foreign:
+        if foreign and not pickle_free:
             from manymodels.interop.pyfunc import ManyModelsModel
 
             mlflow.pyfunc.save_model(
                 str(path), python_model=ManyModelsModel(model, schema), **common
             )
+            flavor, format = "pyfunc", "cloudpickle"
         else:
-            mlflow.sklearn.save_model(
-                _fed_as_fitted(model, schema), str(path), serialization_format="pickle", **common
-            )
-    return Exported(
-        record.key, record.version, path, "pyfunc" if foreign else "sklearn", tuple(foreign)
-    )
+            fed = _fed_as_fitted(model, schema)
+            format = "skops" if pickle_free else "pickle"
+            how: dict[str, Any] = {"serialization_format": format}
+            if pickle_free:
+                how["skops_trusted_types"] = skops_types(fed)
+            mlflow.sklearn.save_model(fed, str(path), **how, **common)
+            flavor = "sklearn"
+    return Exported(record.key, record.version, path, flavor, format, tuple(foreign))
+
+
+def skops_types(model: Any) -> list[str]:
+    """The types beyond skops' defaults that loading ``model`` from skops needs, recorded in
+    the export for MLflow's loader: only those manymodels trusts (``TRUSTED_TYPES``) and the
+    float64 step in front; any other is refused (``UntrustedArtifact``)."""
+    import skops.io as sio
+
+    from manymodels.exceptions import UntrustedArtifact
+    from manymodels.serialization import TRUSTED_TYPES
+
+    needed = set(sio.get_untrusted_types(data=sio.dumps(model)))
+    refused = sorted(needed - {*TRUSTED_TYPES, "numpy.ascontiguousarray"})
+    if refused:
+        raise UntrustedArtifact(
+            f"this registry trusts no pickles, and {type(model).__name__} cannot be exported "
+            f"with skops: it holds {', '.join(refused)}"
+        )
+    return sorted(needed)
 
 
 def foreign_modules(model: Any) -> list[str]:
@@ -193,14 +221,18 @@ def _example(reg: Registry, record: ModelVersion) -> Any:
     return example
 
 
-def _requirements(*, with_manymodels: bool) -> list[str]:
+def _requirements(*, with_manymodels: bool, with_skops: bool) -> list[str]:
     """Pinned to what exported it; given, so MLflow need not infer them (it loads the model in
     a subprocess to do so, ~10 s)."""
+    from importlib.metadata import version
+
     from manymodels.registry.client import library_versions
 
     v = library_versions()
     pins = [f"scikit-learn=={v['scikit-learn']}", f"numpy=={v['numpy']}",
             f"pandas=={v['pandas']}"]  # fmt: skip
+    if with_skops:
+        pins.append(f"skops=={version('skops')}")
     return [*pins, f"manymodels=={v['manymodels']}"] if with_manymodels else pins
 
 
