@@ -47,6 +47,14 @@ async function api(path, init = {}) {
   return body;
 }
 
+/** A key as one path segment: canonical keys percent-encode their values already, so only what
+ * could leave the segment ("/", "?", "#", "\\", spaces…) is encoded here. A crafted link (#p=k/rollback?)
+ * must never turn the page's POST …/forecast into a call to another endpoint. */
+function keyPath(key) {
+  if (/^(?:\.|%2e)+$/i.test(key)) throw new ApiError(404, `no partition '${key}'`); // a dot-segment
+  return key.replace(/[^A-Za-z0-9=,%._~!$&'()*+;:@-]/g, (c) => encodeURIComponent(c));
+}
+
 function state() {
   const params = new URLSearchParams(location.hash.slice(1));
   return { q: params.get("q") || "", sort: params.get("sort") || "key", p: params.get("p") || "" };
@@ -255,7 +263,7 @@ function chart(points) {
 
 async function forecastBox(key) {
   try {
-    const body = await api(`/v1/partitions/${key}/forecast`, {
+    const body = await api(`/v1/partitions/${keyPath(key)}/forecast`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ horizon: HORIZON }),
@@ -270,9 +278,9 @@ async function forecastBox(key) {
 
 async function renderPartition(key) {
   const view = $("#partition-view");
-  const detail = await api(`/v1/partitions/${key}`);
+  const detail = await api(`/v1/partitions/${keyPath(key)}`);
   const [ex, forecast] = await Promise.all([
-    api(`/v1/partitions/${key}/explain`).catch((error) => error),
+    api(`/v1/partitions/${keyPath(key)}/explain`).catch((error) => error),
     forecastBox(key),
   ]);
   const production = detail.aliases.production;
