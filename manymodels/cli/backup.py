@@ -51,7 +51,7 @@ def import_registry(
     backup of an older schema is upgraded as any registry is when opened.
     """
     from manymodels import console
-    from manymodels.backup import import_registry as restore
+    from manymodels.restore import import_registry as restore
 
     done = restore(backup, registry)
     if json_out:
