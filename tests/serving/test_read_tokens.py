@@ -30,7 +30,6 @@ from typer.testing import CliRunner
 
 from manymodels.secrets import Tokens, parse_tokens, secret_from_env
 from serving.auth import OPEN_PATHS
-from serving.command import serve
 from serving.settings import Settings
 
 OLD, NEW = "read-token-old-7f3a", "read-token-new-c91e"
@@ -123,6 +122,8 @@ def test_several_admin_tokens_each_administer(settings: Settings) -> None:
 
 def test_serve_refuses_a_token_file_it_cannot_read(registry_path: Path, tmp_path: Path) -> None:
     """One ``error:`` line naming the variable and the path, before anything starts."""
+    from serving.command import serve
+
     app = typer.Typer()
     app.command()(serve)
     env = {"MANYMODELS_READ_TOKEN_FILE": str(tmp_path / "missing")}
