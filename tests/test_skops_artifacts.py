@@ -185,6 +185,7 @@ def test_trained_models_are_skops_and_serve_from_a_skops_only_registry(
 
 
 # ------------------------------------------------------------------------------ pickle refused
+@pytest.mark.slow  # the CLI's score and forecast, and a router
 def test_a_pickle_in_a_skops_only_registry_is_never_unpickled(
     trained: dict[str, Path], registry: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +228,7 @@ def test_a_pickle_in_a_skops_only_registry_is_never_unpickled(
     assert marker.exists()
 
 
+@pytest.mark.slow  # waits out the policy's cache
 def test_a_running_router_follows_a_policy_set_after_it_started(
     trained: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -242,6 +244,27 @@ def test_a_running_router_follows_a_policy_set_after_it_started(
     assert answer.status_code == 409, answer.text
     assert f"v{version}" in answer.json()["detail"]
     assert not marker.exists()
+
+
+@pytest.mark.slow  # trains a partition again
+def test_retraining_with_skops_replaces_a_pickled_champion_without_unpickling_it(
+    trained: dict[str, Path], registry: Path, tmp_path: Path
+) -> None:
+    """The way out of pickles: the champion cannot be compared (it is never read), and no
+    reader would serve it, so ``if_better`` does not keep it."""
+    marker = tmp_path / "unpickled"
+    planted = _plant_pickle(registry, marker)
+    result = invoke(
+        "train", trained["root"] / "spec.toml", trained["data"], "--registry", registry,
+        "--backend", "local", "--partitions", KEY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    with Registry.open(registry) as reg:
+        production = reg.get_version(KEY)
+        assert production.version == planted + 1 and production.artifact_format == "skops"
+        assert "no longer loads" in production.evaluation["reason"]
+        reg.load_model(KEY)
 
 
 def test_a_skops_only_registry_refuses_to_train_pickles(

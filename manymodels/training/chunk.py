@@ -114,7 +114,7 @@ def train_one(
     """
     started = time.perf_counter()
     n = len(y)
-    champion_model, load_error = load_champion(champion, store)
+    champion_model, load_error, unservable = load_champion(champion, store)
     try:
         fitted = fit_partition(
             X,
@@ -174,7 +174,14 @@ def train_one(
         train_seconds=time.perf_counter() - started,
         warnings=warnings,
         validation=_validation(spec, fitted, dropped),
-        evaluation=_evaluation(spec, fitted, champion, load_error, identical=_same(champion, sha)),
+        evaluation=_evaluation(
+            spec,
+            fitted,
+            champion,
+            load_error,
+            identical=_same(champion, sha),
+            unservable=unservable,
+        ),
         data_sha256=data_sha,
     )
 
@@ -243,10 +250,12 @@ def _evaluation(
     load_error: str | None,
     *,
     identical: bool = False,
+    unservable: bool = False,
 ) -> dict[str, Any]:
     """The policy's decision. A challenger byte-identical to its champion (the same data
     again) is never promoted: the move would change nothing but the alias history, and make
-    a rollback step back to the same model."""
+    a rollback step back to the same model. A champion in a format the registry no longer
+    loads (``unservable``) is replaced under ``if_better``: no reader would serve it."""
     cmp = fitted.comparison
     decision = decide(
         spec.promotion,
@@ -262,6 +271,9 @@ def _evaluation(
         out["metric"] = fitted.metric
     if fitted.single_class:
         out["single_class"] = fitted.single_class
+    if unservable and champion is not None and spec.promotion.policy == "if_better":
+        why = f"champion v{champion.version} is in a format this registry no longer loads"
+        out |= {"promote": True, "reason": f"{why} ({load_error}); replaced"}
     if identical and champion is not None and decision.promote:
         version = champion.version
         out |= {"promote": False, "reason": f"identical to champion v{version} (same bytes); kept"}

@@ -19,7 +19,7 @@ from sklearn.base import clone
 
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.evaluate import Basis
-from manymodels.exceptions import error_text
+from manymodels.exceptions import UntrustedArtifact, error_text
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
 
@@ -117,13 +117,20 @@ def newer_than(times: np.ndarray | None, last: Any) -> np.ndarray | None:
         return None
 
 
-def load_champion(champion: Champion | None, store: ArtifactStore) -> tuple[Any | None, str | None]:
-    """The production model to compare against; a load failure is recorded, not raised."""
+def load_champion(
+    champion: Champion | None, store: ArtifactStore
+) -> tuple[Any | None, str | None, bool]:
+    """The production model to compare against; a load failure is recorded, not raised. The
+    flag says the champion is in a format its registry no longer loads (a pickle in a
+    skops-only registry): never read, and served by nobody, so it does not block a
+    challenger (``manymodels.serialization``)."""
     if champion is None:
-        return None, None
+        return None, None, False
     if champion.refused is not None:
-        return None, champion.refused
+        return None, champion.refused, False
     try:
-        return deserialize(store.get(champion.artifact_sha256), store.formats), None
+        return deserialize(store.get(champion.artifact_sha256), store.formats), None, False
+    except UntrustedArtifact as e:
+        return None, error_text(e), True
     except Exception as e:
-        return None, error_text(e)
+        return None, error_text(e), False
