@@ -1,0 +1,395 @@
+"""The Open Inference Protocol (KServe V2) beside ``/v1``: health, metadata and inference.
+
+Each partition is one V2 model named by its **canonical key**; resolution, the model cache,
+the fallback, validation and decision labels are those of ``/v1/partitions/{key}/predict``.
+A multi-column key is one path segment, ``store=2,brand=tropicana``: sent as it is, or
+percent-encoded whole as clients encode a model name (``tritonclient`` sends
+``store%3D2%2Cbrand%3Dtropicana``). The rule: a segment with a literal ``=`` is a key as ``/v1``
+takes it; one without is decoded once first. A value's own ``/`` stays ``%2F`` in the key
+(``%252F`` once encoded whole).
+
+Errors are the protocol's ``{"error": "..."}``: 400 for a request that does not fit the model
+(``/v1`` answers 422), 404 for a model that does not exist, 401 for a missing read token; the
+health answers are bodiless 200 / 400 (the protocol: a 4xx means "false").
+
+Parameters a request may set (others, e.g. tritonclient's ``binary_data_output``, are ignored;
+answers are always JSON): ``fallback`` (bool, default true: an unknown key is answered by the
+fallback model) and ``threshold`` (0–1: label a binary classifier's rows at it). Outputs:
+``predict``; for classifiers ``predict_proba`` (shape ``[n, classes]``, the class order in its
+``classes`` parameter) and ``label`` when a ``[decision]`` rule or ``threshold`` gives one.
+The response's ``parameters`` say which model answered (``served_by``, ``fallback``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Annotated, Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.types import Scope
+
+from manymodels import __version__
+from manymodels.exceptions import InvalidRows, ManyModelsError, RegistryError
+from manymodels.partition import FALLBACK_KEY
+from serving import decision
+from serving.auth import carries_admin_token
+from serving.errors import detail_for, status_for
+from serving.redact import local_roots, redact_text
+from serving.routes import CurrentSettings, Service
+from serving.served import ServedModel
+from serving.service import ModelService, Target
+from serving.v2_schemas import (
+    ErrorResponse,
+    InferenceRequest,
+    InferenceResponse,
+    MetadataTensor,
+    ModelMetadata,
+    ResponseOutput,
+    ServerMetadata,
+    TensorError,
+    input_tensors,
+    output,
+    split_binary,
+    to_rows,
+)
+
+logger = logging.getLogger("manymodels.serving")
+
+PREFIX = "/v2/models/"
+INLINE_ROWS = 100  # as /v1: a cached model scores this many rows faster than a thread hop
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "The request does not fit the model"},
+    404: {"model": ErrorResponse, "description": "No such model (partition) or version"},
+}
+Fallback = Annotated[
+    bool, Query(description="Let the fallback model answer for a key without a model.")
+]
+
+
+BINARY_SCOPE = "manymodels.v2.binary"  # where a request's binary tensor data waits for the route
+
+
+class V2Request(Request):
+    """A request whose body, for FastAPI, is only its JSON part: with Triton's binary tensor
+    extension (``Inference-Header-Content-Length``) the raw tensors after it are set aside in
+    the scope for ``to_rows``."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_json_part"):
+            raw = await super().body()
+            length = self.headers.get("inference-header-content-length")
+            self._json_part, self.scope[BINARY_SCOPE] = split_binary(raw, length)
+        return self._json_part
+
+
+class V2Route(APIRoute):
+    """A route whose every error is the protocol's ``{"error": "..."}`` (FastAPI's own
+    validation errors and ours alike); statuses as ``/v1``'s, but a 422 is the protocol's
+    400, and a 5xx never shows more than a line."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(V2Request(_as_json(request.scope), request.receive))
+            except RequestValidationError as e:
+                problems = "; ".join(_located(err) for err in e.errors()[:5])
+                return error(400, f"invalid inference request: {problems}")
+            except (TensorError, ValidationError) as e:
+                return error(400, _pydantic(e) if isinstance(e, ValidationError) else str(e))
+            except HTTPException as e:
+                return error(e.status_code, str(e.detail), e.headers)
+            except ManyModelsError as e:
+                return error(*_ours(request, e))
+            except Exception:
+                logger.exception("%s %s failed", request.method, request.url.path)
+                return error(500, "internal server error (see the server log)")
+
+        return run
+
+
+def _as_json(scope: Scope) -> Scope:
+    """``scope`` with a JSON content type: a V2 body is a JSON object whatever its
+    ``Content-Type`` says (tritonclient sends none that FastAPI reads as JSON)."""
+    headers = scope.get("headers", [])
+    if scope.get("method") != "POST" or (b"content-type", b"application/json") in headers:
+        return scope
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+
+
+router = APIRouter(tags=["open inference protocol (v2)"], route_class=V2Route)
+
+
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
+    status = status_for(e)
+    if status >= 500:
+        logger.error("%s %s: %s: %s", request.method, request.url.path, type(e).__name__, e)
+    if isinstance(e, InvalidRows):
+        message = "; ".join(_located(err) for err in e.detail()[:5])
+    else:
+        message = str(detail_for(e))
+    if not carries_admin_token(request):
+        service = getattr(request.app.state, "service", None)
+        message = redact_text(message, local_roots(service.registry if service else None))
+    return (400 if status == 422 else status), message
+
+
+def _located(err: Any) -> str:
+    """One validation problem as text: ``row 2, feature 'price': must be a number …``."""
+    loc = [x for x in err.get("loc", ()) if x not in ("body", "rows", "path", "query")]
+    where = ", ".join(f"row {x}" if isinstance(x, int) else str(x) for x in loc)
+    return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
+
+
+def _pydantic(e: ValidationError) -> str:
+    return "invalid inference request: " + "; ".join(
+        _located(err) for err in e.errors(include_url=False)[:5]
+    )
+
+
+def model_name(request: Request, decoded: str) -> str:
+    """The key from the raw path (see the module docstring); ``decoded`` without one."""
+    raw = request.scope.get("raw_path")
+    text = decoded
+    if isinstance(raw, bytes | bytearray):
+        path = bytes(raw).decode("utf-8", "replace")
+        start = path.find(PREFIX)
+        if start >= 0:
+            rest = path[start + len(PREFIX) :]
+            # what follows the key: the route's own suffix, as many segments as it has
+            tail = request.url.path[len(PREFIX) + len(decoded) :]
+            text = rest[: len(rest) - len(tail)] if tail else rest
+    if "/" in text:
+        if text.endswith("/infer"):  # a GET of an inference URL, matched as a model name
+            raise HTTPException(405, "inference is a POST", {"Allow": "POST"})
+        raise HTTPException(
+            400, f"'{text}' is not a model name: percent-encode a '/' in a key value as %2F"
+        )
+    return text if "=" in text else unquote(text)
+
+
+def _version(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+        raise HTTPException(404, f"no version '{text}': versions are numbers from 1")
+    return int(text)
+
+
+# ---------------------------------------------------------------------------- health, server
+@router.get("/v2/health/live", summary="Server live", status_code=200, response_class=Response)
+async def live() -> Response:
+    return Response(status_code=200)
+
+
+@router.get("/v2/health/ready", summary="Server ready", response_class=Response)
+async def ready(request: Request) -> Response:
+    """200 once the registry is open and the alias table read (``/readyz``); 400 before, or
+    when the registry is unreachable (the protocol's "false")."""
+    service: ModelService | None = getattr(request.app.state, "service", None)
+    if service is None or not service.aliases.loaded:
+        return Response(status_code=400)
+    try:
+        await run_in_threadpool(service.registry.store.ping)
+    except RegistryError:
+        return Response(status_code=400)
+    return Response(status_code=200)
+
+
+@router.get("/v2", response_model=ServerMetadata, summary="Server metadata")
+async def server_metadata() -> ServerMetadata:
+    return ServerMetadata(name="manymodels", version=__version__, extensions=[])
+
+
+router.add_api_route(
+    "/v2/", server_metadata, methods=["GET"], response_model=ServerMetadata, include_in_schema=False
+)
+
+
+# ---------------------------------------------------------------------------- models
+def _outputs(model: ServedModel, threshold: float | None = None) -> list[MetadataTensor]:
+    out = [MetadataTensor(name="predict", datatype=_predict_type(model), shape=[-1])]
+    schema = model.feature_schema
+    if schema.get("task") == "classification" and hasattr(model.model, "predict_proba"):
+        k = len(getattr(model.model, "classes_", ()))
+        out.append(MetadataTensor(name="predict_proba", datatype="FP64", shape=[-1, k]))
+        if schema.get("decision") or threshold is not None:
+            out.append(MetadataTensor(name="label", datatype=_predict_type(model), shape=[-1]))
+    return out
+
+
+def _predict_type(model: ServedModel) -> str:
+    if model.feature_schema.get("task") != "classification":
+        return "FP64"
+    classes = getattr(model.model, "classes_", None)
+    return output("x", classes.tolist()).datatype if classes is not None else "BYTES"
+
+
+async def _resolve(
+    service: ModelService, text: str, version: int | None, fallback: bool
+) -> tuple[Target, ServedModel]:
+    target = service.resolve(text, version=version, fallback=fallback)
+    return await run_in_threadpool(service.load, target)
+
+
+def _metadata(service: ModelService, target: Target, model: ServedModel) -> ModelMetadata:
+    versions: list[str] = []
+    if not target.fallback or target.partition == FALLBACK_KEY:
+        numbers = sorted(v.version for v in service.registry.list_versions(target.key))
+        versions = [str(n) for n in numbers]
+    return ModelMetadata(
+        name=target.partition,
+        versions=versions,
+        platform="sklearn",
+        inputs=input_tensors(model.feature_schema),
+        outputs=_outputs(model),
+        parameters={
+            "served_by": target.key,
+            "version": target.version,
+            "fallback": target.fallback,
+        },
+    )
+
+
+async def model_ready(
+    request: Request, key: str, service: Service, version: str | None = None
+) -> Response:
+    """200 when the model that would answer loads (its sha256 and signature checked: a
+    readiness probe also warms the cache); 400 otherwise."""
+    try:
+        await _resolve(service, model_name(request, key), _version(version), True)
+    except (ManyModelsError, HTTPException):
+        return Response(status_code=400)
+    return Response(status_code=200)
+
+
+async def model_metadata(
+    request: Request,
+    key: str,
+    service: Service,
+    version: str | None = None,
+    fallback: Fallback = True,
+) -> ModelMetadata:
+    """A partition's model: its feature columns as inputs (in the order a 2-D input takes
+    them), its outputs, and the versions that may be asked for by URL. An unknown key is
+    described by the fallback model that would answer it (``parameters.fallback``)."""
+    target, model = await _resolve(service, model_name(request, key), _version(version), fallback)
+    return await run_in_threadpool(_metadata, service, target, model)
+
+
+async def infer(
+    request: Request,
+    key: str,
+    body: InferenceRequest,
+    service: Service,
+    settings: CurrentSettings,
+    version: str | None = None,
+) -> Response:
+    """Score the rows the input tensors describe with the partition's production model (or
+    the version in the URL; an unknown key by the fallback unless ``parameters.fallback`` is
+    false). See the module docstring for inputs, outputs and parameters."""
+    params = body.parameters or {}
+    fallback = params.get("fallback", True)
+    if not isinstance(fallback, bool):
+        raise TensorError("parameter 'fallback' must be true or false")
+    threshold = params.get("threshold")
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 <= threshold <= 1
+    ):
+        raise TensorError("parameter 'threshold' must be a number from 0 to 1")
+    target = service.resolve(model_name(request, key), version=_version(version), fallback=fallback)
+    cached = service.cache.peek(target.key, target.version)
+    if cached is None:
+        target, model = await run_in_threadpool(service.load, target)
+    else:
+        model = cached
+    binary = request.scope.get(BINARY_SCOPE, b"")
+    rows = to_rows(body, model.feature_schema["features"], binary, settings.max_batch_rows)
+    available = [t.name for t in _outputs(model, threshold)]
+    wanted = [o.name for o in body.outputs] if body.outputs else available
+    unknown = [name for name in wanted if name not in available]
+    if unknown:
+        raise TensorError(
+            f"unknown output(s) {', '.join(unknown)}: this model gives {', '.join(available)}"
+        )
+    small = len(rows) <= INLINE_ROWS
+    if small:
+        outputs = _answer(service, target, model, rows, wanted, threshold)
+    else:
+        outputs = await run_in_threadpool(_answer, service, target, model, rows, wanted, threshold)
+    response = InferenceResponse(
+        model_name=target.partition,
+        model_version=str(target.version),
+        id=body.id,
+        parameters={"served_by": target.key, "fallback": target.fallback},
+        outputs=outputs,
+    )
+    return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
+
+
+def _answer(
+    service: ModelService,
+    target: Target,
+    model: ServedModel,
+    rows: list[dict[str, Any]],
+    wanted: list[str],
+    threshold: float | None,
+) -> list[ResponseOutput]:
+    """The wanted outputs, in the order asked; scored as ``/v1`` scores (and counted)."""
+    proba = "predict_proba" in wanted
+    scored = service.score_target(target, rows, with_probabilities=proba, model=model)
+    out: dict[str, ResponseOutput] = {"predict": output("predict", scored.predictions)}
+    if proba and scored.probabilities is not None:
+        classes = list(scored.probabilities[0]) if scored.probabilities else []
+        flat = [p for row in scored.probabilities for p in row.values()]
+        shape = [len(rows), len(classes)]
+        out["predict_proba"] = output("predict_proba", flat, shape, classes=json.dumps(classes))
+    if "label" in wanted:
+        labels = decision.label_rows(model, rows, threshold)
+        out["label"] = output("label", labels.labels, threshold=labels.threshold)
+    return [out[name] for name in wanted if name in out]
+
+
+for path in ("/v2/models/{key:path}/versions/{version}/infer", "/v2/models/{key:path}/infer"):
+    router.add_api_route(
+        path,
+        infer,
+        methods=["POST"],
+        response_model=InferenceResponse,
+        responses=ERRORS,
+        summary="Inference" + (" with one version" if "versions" in path else ""),
+    )
+for path in ("/v2/models/{key:path}/versions/{version}/ready", "/v2/models/{key:path}/ready"):
+    router.add_api_route(
+        path,
+        model_ready,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"description": "Ready"}, 400: {"description": "Not ready"}},
+        summary="Model ready" + (" (one version)" if "versions" in path else ""),
+    )
+for path in ("/v2/models/{key:path}/versions/{version}", "/v2/models/{key:path}"):
+    router.add_api_route(
+        path,
+        model_metadata,
+        methods=["GET"],
+        response_model=ModelMetadata,
+        responses=ERRORS,
+        summary="Model metadata" + (" (one version)" if "versions" in path else ""),
+    )

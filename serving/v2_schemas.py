@@ -1,0 +1,313 @@
+"""The Open Inference Protocol (KServe V2) in and out: its JSON objects, and tensors ↔ rows.
+
+The protocol is KServe's ``docs/predict-api/v2/required_api.md``; its OpenAPI document is
+vendored in ``tests/data/`` and every answer here is checked against it in
+``tests/serving/test_v2_protocol.py``. A partition's model is one V2 model whose inputs are its
+feature columns, so a request is turned into the same rows ``POST /v1/partitions/{key}/predict``
+takes and goes through the same validation (``manymodels.inputs``); only the envelope differs.
+
+Two input layouts are accepted:
+
+- **columnar** — one tensor per feature, named after it, shape ``[n]`` or ``[n, 1]``;
+- **one 2-D tensor** — any other name, shape ``[n, n_features]``, columns in the order of the
+  model's metadata ``inputs`` (the order the model was fitted on).
+
+Tensor data may be flat (row-major) or nested, as the protocol allows, or sent as raw bytes
+after the JSON header (Triton's binary tensor extension: ``Inference-Header-Content-Length``
+and the input's ``binary_data_size`` parameter), which ``tritonclient`` uses by default.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from manymodels.features import is_numeric
+
+Row = dict[str, Any]
+
+# numpy types of the protocol's datatypes (FP16 and BF16 arrive as JSON numbers, or as bytes)
+NUMPY: dict[str, Any] = {
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
+DATATYPES = frozenset({*NUMPY, "BYTES", "BF16"})
+MAX_DEPTH = 32  # nested tensor data deeper than any shape we accept is a client's mistake
+
+
+class TensorError(ValueError):
+    """A request whose tensors do not describe the model's rows: answered as a 400."""
+
+
+Parameters = dict[str, Any]  # the protocol: name → string | number | boolean
+
+
+class MetadataTensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadata(BaseModel):
+    """``$metadata_model_response``; ``parameters`` (ours) says which model answers."""
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[MetadataTensor]
+    outputs: list[MetadataTensor]
+    parameters: Parameters | None = None
+
+
+class RequestInput(BaseModel):
+    name: str
+    shape: list[int] = Field(max_length=8)
+    datatype: str
+    parameters: Parameters | None = None
+    data: list[Any] | None = None  # absent when the tensor is sent as binary data
+
+
+class RequestOutput(BaseModel):
+    name: str
+    parameters: Parameters | None = None
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    parameters: Parameters | None = None
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    parameters: Parameters | None = None
+    data: list[Any]
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: Parameters | None = None
+    outputs: list[ResponseOutput]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+# ---------------------------------------------------------------------------- metadata
+def feature_datatype(dtype: str) -> str:
+    """The V2 datatype of a feature recorded with pandas dtype name ``dtype``."""
+    if not is_numeric(dtype):
+        return "BYTES"
+    if dtype.lower().startswith("bool"):
+        return "BOOL"
+    if "int" in dtype.lower():
+        return "INT64"
+    return "FP64"
+
+
+def value_datatype(values: Sequence[Any]) -> str:
+    """The datatype of a list of JSON values (predictions, class labels)."""
+    if values and all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and values:
+        return "INT64"
+    if all((isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values):
+        return "FP64"
+    return "BYTES"
+
+
+def input_tensors(schema: Mapping[str, Any]) -> list[MetadataTensor]:
+    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+    return [
+        MetadataTensor(name=f, datatype=feature_datatype(dtypes.get(f, "float64")), shape=[-1])
+        for f in schema["features"]
+    ]
+
+
+# ---------------------------------------------------------------------------- inputs → rows
+def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON part of a request and the binary tensor data after it."""
+    if header_length is None:
+        return body, b""
+    try:
+        n = int(header_length)
+    except ValueError:
+        raise TensorError("Inference-Header-Content-Length must be an integer") from None
+    if not 0 < n <= len(body):
+        raise TensorError(
+            f"Inference-Header-Content-Length is {n}, but the body has {len(body)} bytes"
+        )
+    return body[:n], body[n:]
+
+
+def to_rows(
+    request: InferenceRequest, features: Sequence[str], binary: bytes, limit: int
+) -> list[Row]:
+    """The rows a request's tensors describe, in the model's feature order (see the module's
+    docstring for the two layouts). Values are passed on as sent: the feature schema's
+    validation judges them, as it judges ``/v1`` rows."""
+    tensors = _values(request.inputs, binary)
+    names = [t.name for t in request.inputs]
+    if len(set(names)) != len(names):
+        raise TensorError(f"input names must be unique, got {names}")
+    expected = ", ".join(features)
+    if len(request.inputs) == 1 and names[0] not in features:  # one 2-D tensor
+        t = request.inputs[0]
+        if len(t.shape) != 2 or t.shape[1] != len(features):
+            raise TensorError(
+                f"input '{t.name}' is not a feature, so it must be one 2-D tensor of shape "
+                f"[n, {len(features)}] with the columns {expected}; its shape is {t.shape}"
+            )
+        n, width = t.shape
+        _check_rows(n, limit)
+        values = tensors[t.name]
+        return [
+            dict(zip(features, values[i * width : (i + 1) * width], strict=True)) for i in range(n)
+        ]
+    unknown = [n for n in names if n not in features]
+    missing = [f for f in features if f not in names]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown input(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing input(s) {', '.join(missing)}")
+        raise TensorError(
+            f"{' and '.join(parts)}: send one tensor per feature ({expected}) or one 2-D tensor"
+        )
+    lengths = set()
+    for t in request.inputs:
+        if not (len(t.shape) == 1 or (len(t.shape) == 2 and t.shape[1] == 1)):
+            raise TensorError(f"input '{t.name}' must have shape [n] or [n, 1], not {t.shape}")
+        lengths.add(t.shape[0])
+    if len(lengths) != 1:
+        raise TensorError(f"every input must have the same number of rows, got {sorted(lengths)}")
+    n = lengths.pop()
+    _check_rows(n, limit)
+    columns = [tensors[f] for f in features]
+    return [dict(zip(features, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _check_rows(n: int, limit: int) -> None:
+    if n < 1:
+        raise TensorError("the inputs hold no rows")
+    if n > limit:
+        raise TensorError(f"{n} rows is more than the limit of {limit} per request")
+
+
+def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any]]:
+    """Each input's elements, flat and row-major, checked against its shape and datatype."""
+    out: dict[str, list[Any]] = {}
+    offset = 0
+    for t in inputs:
+        if t.datatype not in DATATYPES:
+            raise TensorError(
+                f"input '{t.name}' has datatype '{t.datatype}'; the protocol's are "
+                f"{', '.join(sorted(DATATYPES))}"
+            )
+        if any(d < 0 for d in t.shape):
+            raise TensorError(f"input '{t.name}' has a negative dimension in {t.shape}")
+        size = math.prod(t.shape)
+        params = t.parameters or {}
+        if "binary_data_size" in params:
+            length = params["binary_data_size"]
+            if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+                raise TensorError(f"input '{t.name}': binary_data_size must be a count of bytes")
+            if offset + length > len(binary):
+                raise TensorError(f"input '{t.name}': the body ends before its binary data")
+            values = _from_bytes(t, binary[offset : offset + length])
+            offset += length
+        elif t.data is None:
+            raise TensorError(f"input '{t.name}' has no data")
+        else:
+            values = []
+            _flatten(t.data, values, 0, t.name)
+        if len(values) != size:
+            raise TensorError(
+                f"input '{t.name}' has {len(values)} element(s), but its shape {t.shape} "
+                f"holds {size}"
+            )
+        out[t.name] = values
+    if offset != len(binary):
+        raise TensorError(f"{len(binary) - offset} byte(s) of binary data belong to no input")
+    return out
+
+
+def _flatten(data: list[Any], out: list[Any], depth: int, name: str) -> None:
+    if depth > MAX_DEPTH:
+        raise TensorError(f"input '{name}' is nested too deeply")
+    for item in data:
+        if isinstance(item, list):
+            _flatten(item, out, depth + 1, name)
+        else:
+            out.append(item)
+
+
+def _from_bytes(t: RequestInput, raw: bytes) -> list[Any]:
+    """Elements of a tensor sent as binary data: little-endian numbers, or ``BYTES`` as
+    4-byte little-endian lengths each followed by that many bytes (UTF-8 text for us)."""
+    if t.datatype == "BYTES":
+        values: list[Any] = []
+        i = 0
+        while i < len(raw):
+            if i + 4 > len(raw):
+                raise TensorError(f"input '{t.name}': truncated BYTES element")
+            n = int.from_bytes(raw[i : i + 4], "little")
+            chunk = raw[i + 4 : i + 4 + n]
+            if len(chunk) != n:
+                raise TensorError(f"input '{t.name}': truncated BYTES element")
+            try:
+                values.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise TensorError(f"input '{t.name}': a BYTES element is not UTF-8") from None
+            i += 4 + n
+        return values
+    if t.datatype == "BF16":
+        raise TensorError(f"input '{t.name}': BF16 tensors are not supported")
+    dtype = np.dtype(NUMPY[t.datatype]).newbyteorder("<")
+    if len(raw) % dtype.itemsize:
+        raise TensorError(
+            f"input '{t.name}': {len(raw)} bytes is not a whole number of {t.datatype} elements"
+        )
+    return list(np.frombuffer(raw, dtype=dtype).tolist())
+
+
+# ---------------------------------------------------------------------------- outputs
+def output(
+    name: str, values: list[Any], shape: list[int] | None = None, **params: Any
+) -> ResponseOutput:
+    return ResponseOutput(
+        name=name,
+        shape=shape if shape is not None else [len(values)],
+        datatype=value_datatype(values),
+        parameters=params or None,
+        data=values,
+    )

@@ -1,0 +1,269 @@
+"""The Open Inference Protocol (KServe V2) routes, checked against the protocol's own OpenAPI
+document (vendored in tests/data/, see its header) and used by a real V2 client, tritonclient's
+HTTP client, against the router under uvicorn.
+
+Answers must equal what ``/v1`` answers for the same rows: the two APIs share resolution, the
+model cache, validation and the fallback; only the envelope differs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jsonschema
+import numpy as np
+import pytest
+import yaml
+from routerkit import KEY, SLASH_KEY, TWO_VERSIONS, expected, feature_rows, open_client
+
+from serving.local import running_server
+from serving.settings import Settings
+
+DOCUMENT = yaml.safe_load(
+    (Path(__file__).parents[1] / "data" / "kserve_rest_predict_v2.yaml").read_text()
+)
+FEATURES = ["price", "deal", "feat"]
+
+
+def conforms(body: Any, schema: str) -> None:
+    """``body`` is valid against ``components/schemas/<schema>`` of the protocol's document."""
+    root = {"$ref": f"#/components/schemas/{schema}", "components": DOCUMENT["components"]}
+    jsonschema.Draft202012Validator(root).validate(body)
+
+
+def columnar(rows: list[dict[str, Any]], *, column: bool = False) -> list[dict[str, Any]]:
+    """One tensor per feature, shape [n] (or [n, 1] with ``column``)."""
+    n = len(rows)
+    return [
+        {
+            "name": f,
+            "datatype": "FP64" if f == "price" else "INT64",
+            "shape": [n, 1] if column else [n],
+            "data": [r[f] for r in rows],
+        }
+        for f in FEATURES
+    ]
+
+
+def matrix(rows: list[dict[str, Any]], *, nested: bool = False) -> list[dict[str, Any]]:
+    """One 2-D tensor in feature order, flat row-major (or nested)."""
+    data = [[float(r[f]) for f in FEATURES] for r in rows]
+    flat = [v for row in data for v in row]
+    return [
+        {"name": "X", "datatype": "FP64", "shape": [len(rows), 3], "data": data if nested else flat}
+    ]
+
+
+def infer(client: Any, key: str, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
+    r = client.post(f"/v2/models/{key}/infer", json=body)
+    assert r.status_code == status, r.text
+    answer: dict[str, Any] = r.json()
+    conforms(answer, "inference_response" if status == 200 else "inference_error_response")
+    return answer
+
+
+def test_health_and_server_metadata(client: Any) -> None:
+    for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{KEY}/ready"):
+        r = client.get(path)
+        assert (r.status_code, r.content) == (200, b""), path
+    assert client.get(f"/v2/models/{KEY}/versions/7/ready").status_code == 400
+    for path in ("/v2", "/v2/"):
+        r = client.get(path)
+        assert r.status_code == 200
+        conforms(r.json(), "metadata_server_response")
+        assert r.json()["name"] == "manymodels"
+
+
+def test_model_metadata_describes_the_partition_model(client: Any) -> None:
+    r = client.get(f"/v2/models/{KEY}")
+    assert r.status_code == 200, r.text
+    meta = r.json()
+    conforms(meta, "metadata_model_response")
+    assert meta["name"] == KEY and meta["versions"] == ["1"]
+    assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
+        ("price", "FP64", [-1]),
+        ("deal", "INT64", [-1]),
+        ("feat", "INT64", [-1]),
+    ]
+    assert [t["name"] for t in meta["outputs"]] == ["predict"]
+    two = client.get(f"/v2/models/{TWO_VERSIONS[0]}").json()
+    assert two["versions"] == ["1", "2"] and two["parameters"]["version"] == 1
+    assert (
+        client.get(f"/v2/models/{TWO_VERSIONS[0]}/versions/2").json()["parameters"]["version"] == 2
+    )
+    unknown = client.get("/v2/models/store=99,brand=tropicana").json()
+    assert unknown["parameters"] == {"served_by": "__fallback__", "version": 1, "fallback": True}
+    r = client.get("/v2/models/store=99,brand=tropicana?fallback=false")
+    assert r.status_code == 404
+    conforms(r.json(), "metadata_model_error_response")
+
+
+@pytest.mark.parametrize("layout", ["columnar", "column", "matrix", "nested"])
+def test_infer_answers_as_v1(client: Any, registry_path: Path, layout: str) -> None:
+    rows = feature_rows(5)
+    inputs = {
+        "columnar": columnar(rows),
+        "column": columnar(rows, column=True),
+        "matrix": matrix(rows),
+        "nested": matrix(rows, nested=True),
+    }[layout]
+    answer = infer(client, KEY, {"id": "req-1", "inputs": inputs})
+    v1 = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": rows}).json()
+    assert answer["id"] == "req-1" and answer["model_name"] == KEY
+    assert answer["model_version"] == "1"
+    assert answer["parameters"] == {"served_by": KEY, "fallback": False}
+    [out] = answer["outputs"]
+    assert (out["name"], out["datatype"], out["shape"]) == ("predict", "FP64", [5])
+    assert out["data"] == v1["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+
+
+def test_keys_versions_and_fallback(client: Any, registry_path: Path) -> None:
+    rows = feature_rows(3)
+    # a key with a '/' in a value: canonical in the path, or encoded whole as clients do
+    for spelled in (SLASH_KEY, quote(SLASH_KEY, safe="")):
+        answer = infer(client, spelled, {"inputs": columnar(rows)})
+        assert answer["model_name"] == SLASH_KEY
+    key = TWO_VERSIONS[0]
+    v2 = client.post(f"/v2/models/{key}/versions/2/infer", json={"inputs": columnar(rows)})
+    assert v2.status_code == 200, v2.text
+    conforms(v2.json(), "inference_response")
+    assert v2.json()["model_version"] == "2"
+    assert v2.json()["outputs"][0]["data"] == pytest.approx(
+        expected(registry_path, key, rows, version=2)
+    )
+    unknown = infer(client, "store=99,brand=tropicana", {"inputs": columnar(rows)})
+    assert unknown["parameters"] == {"served_by": "__fallback__", "fallback": True}
+    refused = {"inputs": columnar(rows), "parameters": {"fallback": False}}
+    assert "fallback" in infer(client, "store=99,brand=tropicana", refused, 404)["error"]
+    r = client.post(f"/v2/models/{key}/versions/9/infer", json={"inputs": columnar(rows)})
+    assert r.status_code == 404
+    conforms(r.json(), "inference_error_response")
+
+
+BAD: list[tuple[str, Any, str]] = [
+    ("not an object", [1, 2], "invalid inference request"),
+    ("no inputs", {"inputs": []}, "inputs"),
+    ("unknown input", {"inputs": [*columnar(feature_rows(2)), {
+        "name": "colour", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]},
+     "unknown input(s) colour"),
+    ("missing input", {"inputs": columnar(feature_rows(2))[:2]}, "missing input(s) feat"),
+    ("bad shape", {"inputs": [{**t, "shape": [1, 2]} for t in columnar(feature_rows(2))]},
+     "shape [n] or [n, 1]"),
+    ("wrong size", {"inputs": [{**t, "shape": [3]} for t in columnar(feature_rows(2))]},
+     "has 2 element(s)"),
+    ("text for a number", {"inputs": [{**t, "data": ["abc", 1.0]} if t["name"] == "price" else t
+                                      for t in columnar(feature_rows(2))]},
+     "row 0, price: feature 'price' must be a number"),
+    ("bad datatype", {"inputs": [{**t, "datatype": "FLOAT"} for t in columnar(feature_rows(2))]},
+     "datatype 'FLOAT'"),
+    ("matrix width", {"inputs": [{"name": "X", "datatype": "FP64", "shape": [1, 2],
+                                  "data": [1.0, 2.0]}]}, "[n, 3]"),
+    ("unknown output", {"inputs": columnar(feature_rows(2)), "outputs": [{"name": "proba"}]},
+     "unknown output(s) proba"),
+    ("bad parameter", {"inputs": columnar(feature_rows(2)), "parameters": {"fallback": "no"}},
+     "'fallback' must be true or false"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "message"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_client_mistakes_are_400_errors(client: Any, body: Any, message: str) -> None:
+    answer = infer(client, KEY, body, 400)
+    assert message in answer["error"]
+
+
+def test_unreadable_body_is_a_400_error(client: Any) -> None:
+    r = client.post(f"/v2/models/{KEY}/infer", content=b"{not json")
+    assert r.status_code == 400
+    conforms(r.json(), "inference_error_response")
+    r = client.get(f"/v2/models/{KEY}/infer")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+def test_classifier_outputs(trained_classifier: Path) -> None:
+    rows = [
+        {"temperature": 70.0 + i, "vibration": 0.5, "pressure": 30.0, "rpm": 1500.0,
+         "hours_since_service": 100.0 * i}
+        for i in range(4)
+    ]  # fmt: skip
+    names = list(rows[0])
+    inputs = [
+        {"name": n, "datatype": "FP64", "shape": [4], "data": [r[n] for r in rows]} for n in names
+    ]
+    with open_client(Settings(registry=trained_classifier)) as client:
+        key = client.get("/v1/partitions").json()["partitions"][0]["partition"]
+        meta = client.get(f"/v2/models/{key}").json()
+        conforms(meta, "metadata_model_response")
+        assert [t["name"] for t in meta["outputs"]] == ["predict", "predict_proba"]
+        answer = infer(client, key, {"inputs": inputs, "parameters": {"threshold": 0.5}})
+        v1 = client.post(
+            f"/v1/partitions/{key}/predict?probabilities=true&threshold=0.5", json={"rows": rows}
+        ).json()
+    out = {o["name"]: o for o in answer["outputs"]}
+    assert list(out) == ["predict", "predict_proba", "label"]
+    assert out["predict"]["data"] == v1["predictions"]
+    proba = out["predict_proba"]
+    classes = json.loads(proba["parameters"]["classes"])
+    assert proba["shape"] == [4, len(classes)]
+    assert np.reshape(proba["data"], proba["shape"]).tolist() == [
+        [p[c] for c in classes] for p in v1["probabilities"]
+    ]
+    assert out["label"]["data"] == v1["labels"]
+    assert out["label"]["parameters"] == {"threshold": 0.5}
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_tritonclient_scores_through_uvicorn(
+    server: str, registry_path: Path, binary: bool
+) -> None:
+    """tritonclient's HTTP client, as a Triton user calls it; by default it sends tensors as
+    binary data after the JSON header (Triton's binary tensor extension)."""
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    rows = feature_rows(4)
+    client = triton.InferenceServerClient(server.removeprefix("http://"))
+    try:
+        assert client.is_server_live() and client.is_server_ready()
+        assert client.is_model_ready(SLASH_KEY)
+        meta = client.get_model_metadata(SLASH_KEY)
+        assert meta["name"] == SLASH_KEY
+        assert client.get_server_metadata()["name"] == "manymodels"
+        X = np.array([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+        tensor = triton.InferInput("X", list(X.shape), "FP64")
+        tensor.set_data_from_numpy(X, binary_data=binary)
+        outputs = [triton.InferRequestedOutput("predict", binary_data=False)] if binary else None
+        result = client.infer(SLASH_KEY, [tensor], request_id="7", outputs=outputs)
+        assert result.get_response()["id"] == "7"
+        assert result.as_numpy("predict").tolist() == pytest.approx(
+            expected(registry_path, SLASH_KEY, rows)
+        )
+        columns = []
+        for j, f in enumerate(FEATURES):
+            column = triton.InferInput(f, [len(rows), 1], "FP64")
+            column.set_data_from_numpy(X[:, j : j + 1].copy(), binary_data=binary)
+            columns.append(column)
+        again = client.infer(SLASH_KEY, columns, model_version="1")
+        assert again.as_numpy("predict").tolist() == result.as_numpy("predict").tolist()
+        with pytest.raises(InferenceServerException, match="missing input"):
+            client.infer(SLASH_KEY, columns[:2])
+    finally:
+        client.close()
+
+
+def test_read_token_guards_data_not_health(registry_path: Path) -> None:
+    settings = Settings(registry=registry_path, read_tokens="reader-token")  # type: ignore[arg-type]
+    with running_server(settings) as url:
+        import httpx
+
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+        r = httpx.post(f"{url}/v2/models/{KEY}/infer", json={"inputs": columnar(feature_rows(1))})
+        assert r.status_code == 401 and "error" in r.json()
+        ok = httpx.post(
+            f"{url}/v2/models/{KEY}/infer",
+            json={"inputs": columnar(feature_rows(1))},
+            headers={"Authorization": "Bearer reader-token"},
+        )
+        assert ok.status_code == 200, ok.text
