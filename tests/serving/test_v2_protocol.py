@@ -254,7 +254,7 @@ def test_tritonclient_scores_through_uvicorn(
 
 
 def test_read_token_guards_data_not_health(registry_path: Path) -> None:
-    settings = Settings(registry=registry_path, read_tokens="reader-token")  # type: ignore[arg-type]
+    settings = Settings(registry=registry_path, read_token="reader-token")
     with running_server(settings) as url:
         import httpx
 
