@@ -135,9 +135,31 @@ function sorted(rows, sort) {
   });
 }
 
+/** Python's quote(text, safe=":"), the encoding of a canonical key's columns and values. */
+function quote(text) {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%3A/g, ":");
+}
+
+/** A search as the canonical key text it must prefix: "store=1,brand=dominick's" as typed
+ * becomes "store=1,brand=dominick%27s" (each column and value encoded as the registry does,
+ * character by character, so a partial value still matches). Text with a "%" is taken as
+ * already canonical (copied from a key). */
+function canonicalPrefix(text) {
+  if (text.includes("%")) return text;
+  return text
+    .split(",")
+    .map((part) => {
+      const at = part.indexOf("=");
+      return at < 0 ? quote(part) : `${quote(part.slice(0, at))}=${quote(part.slice(at + 1))}`;
+    })
+    .join(",");
+}
+
 async function loadPage(q, after) {
   const params = new URLSearchParams({ limit: String(PAGE) });
-  if (q) params.set("prefix", q);
+  if (q) params.set("prefix", canonicalPrefix(q));
   if (after) params.set("after", after);
   const page = await api(`/v1/partitions?${params}`);
   listed = listed.concat(page.partitions);

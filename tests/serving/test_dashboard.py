@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.responses import HTMLResponse
-from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, open_client
+from routerkit import KEY, SLASH_BRAND, SLASH_KEY, TOKEN, TWO_VERSIONS, admin, open_client
 from sqlalchemy import event, text
 
 from manymodels.registry import Registry
@@ -134,6 +134,10 @@ def test_a_search_in_the_url_lists_the_matching_partitions(
     ]
     assert skills == sorted(skills)  # "skill vs naive", worst first
     browse(chromium, url, tmp_path, screenshot=shots / "dashboard-search.png")
+
+    # Typed as the value reads, found by its canonical (percent-encoded) key.
+    typed = browse(chromium, view(server, q=f"store=1,brand={SLASH_BRAND[:10]}"), tmp_path)
+    assert row_keys(typed) == [SLASH_KEY]
 
 
 @pytest.mark.slow
