@@ -7,11 +7,12 @@ explicit list, ``TRUSTED_TYPES`` — never ``trusted=True``.
 
 The loader goes by what the bytes are, never by what a database row says: a skops file is a
 zip archive (``PK\\x03\\x04``), and anything else is treated as a pickle. A row can be edited,
-but a pickle cannot pass for a zip, so a registry that trusts only skops
-(``manymodels trust --trusted-formats skops``) refuses a pickle by its first four bytes, before any
-of it is unpickled. The formats a registry trusts live in its ``meta`` table
-(``TRUSTED_META``): every reader of it — ``Registry.load_model``, batch scoring and
-forecasting, the router, the champion a retrain compares against — enforces them.
+but a pickle cannot pass for a zip, so a registry that trusts only skops (``manymodels trust
+--trusted-formats skops``) refuses a pickle by its first four bytes, before any of it is
+unpickled. The formats a registry trusts live in its ``meta`` table (``TRUSTED_META``): every
+reader of it — ``Registry.load_model``, batch scoring and forecasting, the router (which reads
+the policy again after ``FORMATS_TTL``), the champion a retrain compares against — enforces
+them, and a champion refused so is replaced by its challenger (``training.compare``).
 
 skops is an optional dependency (``pip install 'manymodels[skops]'``), imported only when a
 skops artifact is written or read.
