@@ -71,6 +71,8 @@ def serve_main() -> None:
     p.add_argument("kind", choices=["bare", "router"])
     p.add_argument("--registry", type=Path)
     p.add_argument("--cache-size", type=int, default=1000)
+    p.add_argument("--no-monitor", action="store_true", help="no drift sampling (monitoring.py)")
+    p.add_argument("--flush-seconds", type=float, default=60.0)
     args = p.parse_args()
     import uvicorn
 
@@ -78,7 +80,11 @@ def serve_main() -> None:
         from serving.app import create_app
         from serving.settings import Settings
 
-        app = create_app(Settings(registry=args.registry, cache_size=args.cache_size))
+        settings = Settings(
+            registry=args.registry, cache_size=args.cache_size,
+            monitor=not args.no_monitor, monitor_flush_seconds=args.flush_seconds,
+        )  # fmt: skip
+        app = create_app(settings)
     else:
         app = bare_app()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

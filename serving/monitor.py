@@ -42,7 +42,7 @@ Pair = tuple[str, int]
 class RowSampler:
     """Per (partition, version), a reservoir of the rows scored since the last flush."""
 
-    def __init__(self, *, rows_per_partition: int = 64, max_partitions: int = 10_000) -> None:
+    def __init__(self, *, rows_per_partition: int = 64, max_partitions: int = 2_000) -> None:
         self.rows_per_partition = rows_per_partition
         self.max_partitions = max_partitions
         self._pending: dict[Pair, tuple[list[Mapping[str, Any]], list[int]]] = {}
