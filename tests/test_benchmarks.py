@@ -22,6 +22,7 @@ SCRIPTS = [
     "retrain.py",
     "cli.py",
     "classification.py",
+    "monitoring.py",
 ]
 TIMEOUT = 170  # seconds; a bound on a hung script, not the expected time (~30 s together)
 
