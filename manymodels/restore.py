@@ -59,13 +59,14 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
         raise BadBackup(f"no backup file at {backup}")
     if not backup.is_file():
         raise BadBackup(f"{backup} is not a file: give the path of a backup tar")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise RegistryError(f"cannot create a registry at {target}: {e}") from e
+    made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
     staging = target.parent / f".tmp-import-{writer_tag()}-{os.urandom(4).hex()}-{target.name}"
     try:
-        staging.mkdir()
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
+        except OSError as e:
+            raise RegistryError(f"cannot create a registry at {target}: {e}") from e
         with _open_tar(backup) as tar:
             manifest, listed = _read_manifest(tar, backup)
             for info in listed:
@@ -75,6 +76,9 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        for directory in made:  # the parents it made, innermost first: nothing left behind
+            with contextlib.suppress(OSError):
+                directory.rmdir()
         raise
     return BackupSummary(str(target), *summary)
 

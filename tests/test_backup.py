@@ -221,7 +221,7 @@ def test_a_tampered_database_or_manifest_is_refused(backup_tar: Path, tmp_path: 
 
 
 def test_bad_inputs_are_one_error_line(backup_tar: Path, tmp_path: Path) -> None:
-    target = tmp_path / "restored"
+    target = tmp_path / "deep" / "er" / "restored"
     line = _error_line(_cli("import-registry", str(tmp_path / "nope.tar"), "--registry",
                             str(target)))  # fmt: skip
     assert "no backup file at" in line
@@ -233,8 +233,19 @@ def test_bad_inputs_are_one_error_line(backup_tar: Path, tmp_path: Path) -> None
     truncated.write_bytes(backup_tar.read_bytes()[: backup_tar.stat().st_size // 2])
     line = _error_line(_cli("import-registry", str(truncated), "--registry", str(target)))
     assert "half.tar" in line
-    assert not target.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["half.tar", "notes.tar"]
+
+
+def test_bad_export_targets_are_one_error_line(trained: Path, tmp_path: Path) -> None:
+    for args, says in [
+        (["export-registry", str(tmp_path / "b.tar"), "--registry", str(tmp_path / "nope")],
+         "no registry at"),
+        (["export-registry", str(tmp_path), "--registry", str(trained)], "is a directory"),
+        (["export-registry", str(tmp_path / "no" / "b.tar"), "--registry", str(trained)],
+         "does not exist"),
+    ]:  # fmt: skip
+        assert says in _error_line(_cli(*args))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_non_empty_target_is_refused_and_an_empty_one_is_used(
