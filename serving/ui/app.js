@@ -199,7 +199,8 @@ async function renderList() {
   nextAfter = null;
   await loadPage(q, null);
   drawList();
-  status(q ? `Partitions whose key starts with “${q}”.` : "All partitions, by key.");
+  const order = $("#sort").selectedOptions[0].textContent;
+  status(`${q ? `Partitions whose key starts with “${q}”` : "All partitions"}, by ${order}.`);
   await renderJobs();
 }
 
