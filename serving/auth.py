@@ -14,6 +14,9 @@ elsewhere takes ``dependencies=[Reader]``. Probes stay open for load balancers a
 orchestrators: the routes in ``OPEN_PATHS`` (``/healthz``, ``/readyz``, the Open Inference
 Protocol's ``/v2/health/live`` and ``/v2/health/ready``); so do ``/docs`` and
 ``/openapi.json``, which describe the API (public in the source anyway), not the data.
+FastAPI reads a JSON body before it solves dependencies, so an anonymous request whose body is
+not JSON gets that 422 rather than the 401, and a body (up to ``max_body_bytes``) is read
+before it is refused — as for the admin endpoints; the check itself never sees the body.
 
 Each scope may hold several tokens at once, which is how one is rotated without downtime (the
 README's "Tokens"). Every check compares the sha256 of what the client sent with every
