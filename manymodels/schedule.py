@@ -3,10 +3,11 @@
 The cron arithmetic (day-of-week names, ranges, daylight-saving gaps, missed firings) is
 APScheduler's, not ours: ``BlockingScheduler`` fires one job on a ``CronTrigger``, never two
 at once (``max_instances=1``), and folds firings missed while a long run went on into one
-(``coalesce``). Each firing re-reads the spec file and the data, then trains exactly as
-``manymodels train … --changed-only`` would (every partition with ``changed_only = false``),
-so a scheduled run is recorded like any run, with ``{"trigger": "schedule", "cron": …}`` in
-its options. A firing that fails (the data file is missing, the run failed) is reported on one
+(``coalesce``). Each firing re-reads the spec file and the data, then trains what the
+schedule's ``when`` names (changed partitions by default, as ``manymodels train …
+--changed-only``), so a scheduled run is recorded like any run, with ``{"trigger":
+"schedule", "cron": …}`` in its options; a change to the schedule itself applies on restart. A
+firing that fails (the data file is missing, the run failed) is reported on one
 line and the scheduler waits for the next one; it never stops on a run's failure.
 
 APScheduler is an optional dependency (``pip install 'manymodels[schedule]'``): only this
@@ -168,8 +169,8 @@ def run_schedule(
     def job() -> None:
         at = datetime.now(ZoneInfo(schedule.timezone))
         try:
-            summary = fire()
-            firing = Firing(at, summary.run.run_id, summary)
+            summary = fire()  # None: nothing to retrain
+            firing = Firing(at, summary.run.run_id if summary else None, summary)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))

@@ -136,20 +136,27 @@ class Schedule(_Frozen):
     """When ``manymodels scheduler`` retrains: a cron expression in ``timezone``.
 
     Five fields (``minute hour day month day_of_week``, ``"0 3 * * mon"``: Mondays at 03:00)
-    or six with seconds first. Each firing trains the spec on its data again, only the
-    partitions whose data changed unless ``changed_only = false``; the expression is checked
-    here when the scheduler's library is installed, else when ``manymodels scheduler`` starts.
+    or six with seconds first; checked here when the scheduler's library is installed, else
+    when ``manymodels scheduler`` starts. Each firing trains the spec on its data again, the
+    partitions ``when`` names: ``changed`` (the default: those whose data changed, as
+    ``train --changed-only``), ``all``, or any of the monitor's ``drifted``, ``stale``,
+    ``degraded`` (as ``retrain --when``, with its default thresholds).
     """
 
     cron: Annotated[str, Field(min_length=1, max_length=200)]
     timezone: str = "UTC"
-    changed_only: bool = True
+    when: Annotated[
+        list[Literal["changed", "all", "drifted", "stale", "degraded"]], Field(min_length=1)
+    ] = ["changed"]
 
     @model_validator(mode="after")
     def _parses(self) -> Schedule:
         from manymodels.schedule import check_schedule
 
         check_schedule(self.cron, self.timezone)
+        alone = {"changed", "all"} & set(self.when)
+        if alone and len(set(self.when)) > 1:
+            raise ValueError(f"when: '{sorted(alone)[0]}' stands alone")
         return self
 
 

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import SpecError
+from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
 from manymodels.schedule import day_of_week, next_times
@@ -88,6 +89,7 @@ def test_the_issue_example_fires_on_mondays_at_three_local_time() -> None:
         ("0 25 * * *", "UTC", "higher than the maximum"),
         ("0 3 * * 8", "UTC", "'8' is not a day"),
         ("0 3 * * 1", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
+        ('0 3 * * 1"\nwhen = ["changed", "drifted"]\n#"', "UTC", "'changed' stands alone"),
     ],
 )
 def test_a_bad_schedule_is_a_spec_error_naming_it(cron: str, timezone: str, message: str) -> None:
@@ -122,6 +124,23 @@ def test_a_spec_without_a_schedule_is_one_error_line(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         f'error: {spec}: no [schedule] table (e.g. cron = "0 3 * * mon")'
     ]
+
+
+@pytest.mark.slow
+def test_a_schedule_of_drifted_partitions_trains_nothing_when_none_drifted(tmp_path: Path) -> None:
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=2).to_csv(data, index=False)
+    root = tmp_path / "registry"
+    spec = _spec(tmp_path, '*/1 * * * * *"\nwhen = ["drifted", "degraded"]\n#"')
+    with Registry(root) as reg:
+        train(_parse(spec.read_text()), data, reg, backend="local")
+    proc = _scheduler(spec, data, root, "--max-runs", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.strip().endswith("nothing to retrain: no partition is flagged"), out
+    assert "retraining drifted or degraded partitions" in err
+    with Registry.open(root) as reg:
+        assert len(reg.list_runs()) == 1  # the first training only
 
 
 def _scheduler(spec: Path, data: Path, root: Path, *extra: str) -> subprocess.Popen[str]:
@@ -165,7 +184,9 @@ def test_sigterm_stops_a_waiting_scheduler_at_once(tmp_path: Path) -> None:
     proc = _scheduler(_spec(tmp_path, "0 3 1 1 *"), tmp_path / "d.csv", tmp_path / "r")
     assert proc.stderr is not None
     banner = proc.stderr.readline()
-    assert banner.startswith("scheduler: scheduled on '0 3 1 1 *' (UTC)"), banner
+    assert banner.startswith("scheduler: scheduled on '0 3 1 1 *' (UTC), retraining changed"), (
+        banner
+    )
     started = time.monotonic()
     os.kill(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

@@ -223,10 +223,7 @@ def _selected(registry: Path, triggers: set[str], limits: Any) -> list[str]:
     from manymodels.registry import Registry
 
     with Registry.open(registry) as reg:
-        rows = report.health(reg.store.engine)
-        if "stale" in triggers and limits.max_data_age_days is not None:
-            rows = report.with_data_age(reg.store.engine, rows)
-    return report.select_keys(rows, triggers, limits)
+        return report.flagged(reg, triggers, limits)
 
 
 def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:

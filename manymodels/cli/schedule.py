@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,8 +27,10 @@ def scheduler(
     ] = None,
 ) -> None:
     """Retrain on the spec's [schedule]: each firing trains SPEC on DATA as
-    'manymodels train --changed-only' does (every partition with changed_only = false), and
-    the run is recorded like any run. A failed firing is one line; the scheduler goes on.
+    'manymodels train --changed-only' does (when = ["changed"], the default), every partition
+    (["all"]) or those the monitor flags (["drifted", "stale", "degraded"], as 'retrain
+    --when'), and the run is recorded like any run. A failed firing is one line; the
+    scheduler goes on.
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
     from manymodels.exceptions import ManyModelsError
     from manymodels.schedule import next_times, run_schedule
@@ -47,7 +50,7 @@ def scheduler(
         first = next_times(plan.cron, plan.timezone, 1)
         typer.echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
-            f"{'changed partitions only' if plan.changed_only else 'every partition'}; "
+            f"retraining {' or '.join(plan.when)} partitions; "
             f"next {_when(first[0] if first else None)}",
             err=True,
         )
@@ -55,16 +58,31 @@ def scheduler(
     def fire() -> Any:
         from manymodels.pipeline import train
 
+        only = _flagged(registry, plan.when)
+        if only == []:
+            return None  # nothing drifted, stale or degraded: no run
         current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
         return train(
-            current, data, registry, backend=backend, signer=signing,
-            changed_only=plan.changed_only,
-            notes={"trigger": "schedule", "cron": plan.cron},
+            current, data, registry, backend=backend, signer=signing, only=only,
+            changed_only=plan.when == ["changed"],
+            notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
         )  # fmt: skip
 
     firings = run_schedule(spec, fire, max_runs=max_runs, report=_report, started=started)
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
+
+
+def _flagged(registry: Path, when: Sequence[str]) -> list[str] | None:
+    """The partitions the monitor flags for ``when``; ``None`` for ``changed`` and ``all``
+    (training decides)."""
+    if set(when) & {"changed", "all"}:
+        return None
+    from manymodels.monitoring.report import Thresholds, flagged
+    from manymodels.registry import Registry
+
+    with Registry.open(registry) as reg:
+        return flagged(reg, when, Thresholds())
 
 
 def _report(firing: Any, following: datetime | None) -> None:
@@ -73,6 +91,9 @@ def _report(firing: Any, following: datetime | None) -> None:
     if firing.error is not None:
         run = f" (run {firing.run_id})" if firing.run_id else ""
         typer.echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
+        return
+    if firing.summary is None:
+        typer.echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
     r = firing.summary.run
     typer.echo(

@@ -215,3 +215,13 @@ def _days(at: datetime, when: Any) -> float | None:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return (at - stamp).total_seconds() / 86400.0
+
+
+def flagged(registry: Any, when: Iterable[str], limits: Thresholds) -> list[str]:
+    """The keys of ``registry`` (a ``Registry``) meeting any of ``when`` (drifted, degraded,
+    stale), worst drift first: what ``retrain --when`` and a ``[schedule] when`` retrain."""
+    wanted = set(when)
+    rows = health(registry.store.engine)
+    if "stale" in wanted and limits.max_data_age_days is not None:
+        rows = with_data_age(registry.store.engine, rows)
+    return select_keys(rows, wanted, limits)
