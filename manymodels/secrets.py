@@ -160,7 +160,7 @@ class Tokens:
             clock=clock,
             log=log,
         )
-        made._seen = seen  # as it was when read: a change since is picked up at once
+        made._seen = seen  # as it was before the read: a change during it is seen next look
         return made
 
     def __len__(self) -> int:
