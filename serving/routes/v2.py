@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from manymodels import __version__
@@ -41,7 +42,7 @@ from manymodels.exceptions import InvalidRows, ManyModelsError, RegistryError
 from manymodels.partition import FALLBACK_KEY
 from serving import decision
 from serving.auth import carries_admin_token
-from serving.errors import detail_for, status_for
+from serving.errors import detail_for, status_for, unreadable_body
 from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
 from serving.served import ServedModel
@@ -106,7 +107,9 @@ class V2Route(APIRoute):
                 return error(400, f"invalid inference request: {problems}")
             except (TensorError, ValidationError) as e:
                 return error(400, _pydantic(e) if isinstance(e, ValidationError) else str(e))
-            except HTTPException as e:
+            except StarletteHTTPException as e:
+                if e.status_code == 400:  # FastAPI's for a body it cannot read (not UTF-8 …)
+                    return error(400, unreadable_body(request, e)["msg"])
                 return error(e.status_code, str(e.detail), e.headers)
             except ManyModelsError as e:
                 return error(*_ours(request, e))
@@ -176,8 +179,8 @@ def model_name(request: Request, decoded: str) -> str:
     if "/" in text:
         if text.endswith("/infer"):  # a GET of an inference URL, matched as a model name
             raise HTTPException(405, "inference is a POST", {"Allow": "POST"})
-        raise HTTPException(
-            400, f"'{text}' is not a model name: percent-encode a '/' in a key value as %2F"
+        raise TensorError(
+            f"'{text}' is not a model name: percent-encode a '/' in a key value as %2F"
         )
     return text if "=" in text else unquote(text)
 
@@ -272,7 +275,7 @@ async def model_ready(
     readiness probe also warms the cache); 400 otherwise."""
     try:
         await _resolve(service, model_name(request, key), _version(version), True)
-    except (ManyModelsError, HTTPException):
+    except (ManyModelsError, HTTPException, TensorError):
         return Response(status_code=400)
     return Response(status_code=200)
 

@@ -175,9 +175,12 @@ def test_client_mistakes_are_400_errors(client: Any, body: Any, message: str) ->
 
 
 def test_unreadable_body_is_a_400_error(client: Any) -> None:
-    r = client.post(f"/v2/models/{KEY}/infer", content=b"{not json")
-    assert r.status_code == 400
-    conforms(r.json(), "inference_error_response")
+    for body in (b"{not json", b'{"id": "\xff"}'):
+        r = client.post(f"/v2/models/{KEY}/infer", content=body)
+        assert r.status_code == 400
+        conforms(r.json(), "inference_error_response")
+    r = client.post(f"/v2/models/{KEY}/infer", content=body)
+    assert "not UTF-8" in r.json()["error"]
     r = client.get(f"/v2/models/{KEY}/infer")
     assert r.status_code == 405 and r.headers["allow"] == "POST"
 
