@@ -129,9 +129,9 @@ def score(
     for X, members in _inputs(rows, by_model.values()):
         _predict_all(X, members, answers, proba)
     if service.sampler is not None:  # drift monitoring: a bounded sample of each model's rows
-        for (key, version), (_, idx) in by_model.items():
-            if key != FALLBACK_KEY:
-                service.sampler.offer(key, version, rows, idx)
+        service.sampler.offer_many(
+            rows, ((k, v, idx) for (k, v), (_, idx) in by_model.items() if k != FALLBACK_KEY)
+        )
 
     out: list[dict[str, Any]] = []
     row_key = [""] * len(rows)

@@ -1,9 +1,11 @@
 """What the router keeps of the rows it scores, for drift: a bounded sample, flushed to the
 registry as bin counts.
 
-On the hot path (``RowSampler.offer``) a request costs one lock and a few list operations: at
-most ``PER_REQUEST`` of its rows go into its partition's reservoir of ``rows_per_partition``
-rows (a uniform sample of what that partition served since the last flush), and at most
+On the hot path (``RowSampler.offer_many``) a request costs one lock and a few list operations
+per model: at most ``PER_REQUEST`` of its rows per model go into that partition's reservoir of
+``rows_per_partition`` rows (a uniform sample of what it served since the last flush: once
+full, the gap to the next row kept is drawn — exponential with mean ``seen / rows`` — so rows
+passed over cost a comparison, not a random number), and at most
 ``max_partitions`` partitions are held at once — past that, rows of further partitions are
 dropped (counted) and the flusher is woken early. So memory is bounded by
 ``max_partitions × rows_per_partition`` rows whatever the traffic.
@@ -21,7 +23,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -45,6 +47,7 @@ class RowSampler:
     def __init__(self, *, rows_per_partition: int = 64, max_partitions: int = 2_000) -> None:
         self.rows_per_partition = rows_per_partition
         self.max_partitions = max_partitions
+        # per model: its reservoir, and [rows seen, the next row to keep once it is full]
         self._pending: dict[Pair, tuple[list[Mapping[str, Any]], list[int]]] = {}
         self._lock = threading.Lock()
         self._random = random.Random(0)
@@ -60,30 +63,43 @@ class RowSampler:
         idx: Sequence[int] | None = None,
     ) -> None:
         """Consider a request's rows of one model (``idx`` selects them from ``rows``)."""
-        n = len(idx) if idx is not None else len(rows)
-        if n == 0:
-            return
-        step = max(n // PER_REQUEST, 1)
-        picks = range(0, n, step)[:PER_REQUEST]
+        self.offer_many(rows, ((key, version, idx),))
+
+    def offer_many(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        models: Iterable[tuple[str, int, Sequence[int] | None]],
+    ) -> None:
+        """Consider a request's rows of several models at once (one lock for all): each
+        ``(key, version, idx)`` names a model and its rows' indexes (``None``: all rows)."""
+        cap = self.rows_per_partition
+        pending = self._pending
         with self._lock:
-            entry = self._pending.get((key, version))
-            if entry is None:
-                if len(self._pending) >= self.max_partitions:
-                    self.dropped_rows += len(picks)
-                    self.full.set()
-                    return
-                entry = self._pending[(key, version)] = ([], [0])
-            reservoir, seen = entry
-            for j in picks:
-                row = rows[idx[j]] if idx is not None else rows[j]
-                seen[0] += 1
-                if len(reservoir) < self.rows_per_partition:
-                    reservoir.append(row)
-                else:
-                    slot = self._random.randrange(seen[0])
-                    if slot < self.rows_per_partition:
-                        reservoir[slot] = row
-            self.sampled_rows += len(picks)
+            for key, version, idx in models:
+                n = len(idx) if idx is not None else len(rows)
+                step = n // PER_REQUEST or 1
+                entry = pending.get((key, version))
+                if entry is None:
+                    if len(pending) >= self.max_partitions:
+                        self.dropped_rows += min(n, PER_REQUEST)
+                        self.full.set()
+                        continue
+                    entry = pending[(key, version)] = ([], [0, 0])
+                reservoir, state = entry  # state: rows seen, the next one to keep once full
+                taken = 0
+                for j in range(0, n, step):
+                    if taken == PER_REQUEST:
+                        break
+                    taken += 1
+                    state[0] += 1
+                    if len(reservoir) < cap:
+                        reservoir.append(rows[idx[j]] if idx is not None else rows[j])
+                    elif state[0] >= state[1]:  # kept with probability cap/seen, by skipping
+                        reservoir[self._random.randrange(cap)] = (
+                            rows[idx[j]] if idx is not None else rows[j]
+                        )
+                        state[1] = state[0] + 1 + int(self._random.expovariate(cap / state[0]))
+                self.sampled_rows += taken
 
     def take(self) -> dict[Pair, list[Mapping[str, Any]]]:
         """Everything sampled since the last take (the reservoirs start empty again)."""
@@ -171,7 +187,10 @@ class Monitor:
         if model is not None:
             schema = model.feature_schema
         else:
-            schema = self.service.registry.store.get_version(key, version).feature_schema
+            try:
+                schema = self.service.registry.store.get_version(key, version).feature_schema
+            except LookupError:  # deleted by gc since it answered: nothing to compare with
+                return None
         profile = schema.get("profile")
         if not profile:
             return None  # trained before profiles were recorded: nothing to compare with

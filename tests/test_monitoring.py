@@ -311,3 +311,21 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with Registry.open(registry) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "4"
         assert report.health(reg.store.engine)[0].live_rows == 0
+
+
+def test_the_sampler_holds_a_bounded_sample() -> None:
+    """However many partitions and rows it is offered, it holds at most max_partitions ×
+    rows_per_partition rows, counts what it turned away and asks for an early flush."""
+    from serving.monitor import PER_REQUEST, RowSampler
+
+    sampler = RowSampler(rows_per_partition=8, max_partitions=3)
+    for k in range(5):
+        for _ in range(10):
+            sampler.offer(f"pid={k}", 1, [{"x0": float(k)}] * 100)
+    assert sampler.held() == 3 * 8
+    assert sampler.sampled_rows == 3 * 10 * PER_REQUEST
+    assert sampler.dropped_rows == 2 * 10 * PER_REQUEST
+    assert sampler.full.is_set()
+    taken = sampler.take()
+    assert sorted(taken) == [("pid=0", 1), ("pid=1", 1), ("pid=2", 1)]
+    assert sampler.held() == 0 and not sampler.full.is_set()
