@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -103,10 +103,10 @@ class V2Route(APIRoute):
             try:
                 return await handler(V2Request(_as_json(request.scope), request.receive))
             except RequestValidationError as e:
-                problems = "; ".join(_located(err) for err in e.errors()[:5])
-                return error(400, f"invalid inference request: {problems}")
+                return error(400, _invalid(e.errors()))
             except (TensorError, ValidationError) as e:
-                return error(400, _pydantic(e) if isinstance(e, ValidationError) else str(e))
+                text = _invalid(e.errors()) if isinstance(e, ValidationError) else str(e)
+                return error(400, text)
             except StarletteHTTPException as e:
                 if e.status_code == 400:  # FastAPI's for a body it cannot read (not UTF-8 …)
                     return error(400, unreadable_body(request, e)["msg"])
@@ -152,16 +152,23 @@ def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
 
 
 def _located(err: Any) -> str:
-    """One validation problem as text: ``row 2, feature 'price': must be a number …``."""
-    loc = [x for x in err.get("loc", ()) if x not in ("body", "rows", "path", "query")]
+    """One problem of ``InvalidRows`` as text: ``row 2, price: feature 'price' must be …``."""
+    loc = [x for x in err.get("loc", ()) if x not in ("body", "rows")]
     where = ", ".join(f"row {x}" if isinstance(x, int) else str(x) for x in loc)
     return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
 
 
-def _pydantic(e: ValidationError) -> str:
-    return "invalid inference request: " + "; ".join(
-        _located(err) for err in e.errors(include_url=False)[:5]
-    )
+def _invalid(errors: Sequence[Any]) -> str:
+    """FastAPI's or pydantic's validation errors as one line: ``inputs.0.shape: …``."""
+    for err in errors:
+        if err.get("type") == "json_invalid":  # the body is not JSON (or not UTF-8)
+            why = (err.get("ctx") or {}).get("error", err.get("msg", ""))
+            return f"the request body cannot be read: it is not JSON ({why})"
+    parts = []
+    for err in errors[:5]:
+        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
+        parts.append(f"{'.'.join(loc)}: {err.get('msg', '')}" if loc else str(err.get("msg")))
+    return "invalid inference request: " + "; ".join(parts)
 
 
 def model_name(request: Request, decoded: str) -> str:

@@ -76,7 +76,8 @@ def test_a_405_allows_exactly_the_methods_the_openapi_document_gives_the_path(
             r = client.request(method, concrete(path), headers=admin())
             assert r.status_code == 405, (method, path, r.status_code)
             assert set(r.headers["allow"].split(", ")) == allowed, (method, path)
-            assert "detail" in r.json()
+            # the Open Inference Protocol's own routes answer its {"error": ...} where they can
+            assert "detail" in r.json() or (path.startswith("/v2/") and "error" in r.json())
 
 
 # ------------------------------------------------------------------------------ bodies
@@ -115,6 +116,10 @@ def test_an_unreadable_body_is_the_422_the_openapi_document_declares(
         r = client.request(
             method, concrete(path), content=content, headers={"content-type": kind, **admin()}
         )
+        if path.startswith("/v2/"):  # the Open Inference Protocol's: a 400 {"error": ...}
+            assert r.status_code == 400 and "400" in responses, (path, r.status_code, r.text)
+            assert "cannot be read" in r.json()["error"], (path, r.text)
+            continue
         assert r.status_code == 422, (path, r.status_code, r.text)
         assert str(r.status_code) in responses and "400" not in responses, path
         (error,) = r.json()["detail"]
