@@ -79,6 +79,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    registry_db: Annotated[
+        str | None,
+        typer.Option(
+            "--registry-db",
+            envvar="MANYMODELS_REGISTRY_DB",
+            help="Registry database URL instead of --registry's registry.db, e.g. "
+            "postgresql+psycopg://user@host/db (artifacts stay in --registry).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
 
@@ -98,6 +108,7 @@ def serve(
     try:
         settings = Settings.from_env(
             registry=registry,
+            registry_db=registry_db,
             host=host,
             port=port,
             cache_size=cache_size,
@@ -110,7 +121,8 @@ def serve(
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
-    with Registry.open(settings.registry) as reg:  # a wrong path: one clear line, no traceback
+    # a wrong path: one clear line, no traceback
+    with Registry.open(settings.registry, db_url=settings.registry_db) as reg:
         unverified = unverified_warning(reg.signed_by, settings.signer, str(settings.registry))
     if unverified is not None:
         typer.echo(f"warning: {unverified}", err=True)

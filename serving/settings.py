@@ -24,6 +24,7 @@ from manymodels.signing import Signer
 RetrainBackend = Literal["auto", "ray", "local"]
 
 ENV_REGISTRY = "MANYMODELS_REGISTRY"
+ENV_REGISTRY_DB = "MANYMODELS_REGISTRY_DB"
 ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
 ENV_ADMIN_TOKEN_FILE = "MANYMODELS_ADMIN_TOKEN_FILE"
 ENV_READ_TOKEN = "MANYMODELS_READ_TOKEN"
@@ -59,6 +60,9 @@ class Settings:
     """
 
     registry: Path
+    # the registry's database by URL (``MANYMODELS_REGISTRY_DB``), instead of the SQLite file in
+    # ``registry``; its artifacts stay there. Not in repr: the URL may hold a password.
+    registry_db: str | None = field(default=None, repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
     cache_size: int = 1000
@@ -105,9 +109,7 @@ class Settings:
         if self.retrain_workers < 1:
             raise ValueError(f"retrain_workers must be at least 1, not {self.retrain_workers}")
         if not (math.isfinite(self.monitor_flush_seconds) and self.monitor_flush_seconds > 0):
-            raise ValueError(
-                f"monitor_flush_seconds must be > 0, not {self.monitor_flush_seconds}"
-            )
+            raise ValueError(f"monitor_flush_seconds must be > 0, not {self.monitor_flush_seconds}")
         if self.retrain_history < 1:
             raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
 
@@ -149,6 +151,8 @@ class Settings:
         values: dict[str, Any] = {}
         if env.get(ENV_REGISTRY):
             values["registry"] = Path(env[ENV_REGISTRY])
+        if env.get(ENV_REGISTRY_DB):
+            values["registry_db"] = env[ENV_REGISTRY_DB]
         for scope, name, file_name in (
             ("admin_token", ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE),
             ("read_token", ENV_READ_TOKEN, ENV_READ_TOKEN_FILE),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from manymodels.registry import Registry
     from manymodels.signing import Signer
 
 MAX_INT = 2**31 - 1  # bound on integer options: SQLite would overflow past 2**63 - 1
@@ -22,8 +23,28 @@ RegistryOpt = Annotated[
         show_default=True,
     ),
 ]
+RegistryDbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--registry-db",
+        envvar="MANYMODELS_REGISTRY_DB",
+        help="Registry database URL instead of --registry's registry.db, e.g. "
+        "postgresql+psycopg://user@host/db (artifacts stay in --registry).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DEFAULT_REGISTRY = Path("mmregistry")
+
+
+def open_registry(
+    registry: Path, db_url: str | None, *, create: bool = False, signer: Signer | None = None
+) -> Registry:
+    """The registry of ``--registry`` (its artifacts, and its database unless ``--registry-db``
+    names another): opened (``create=False``) or started (``create=True``)."""
+    from manymodels.registry import Registry
+
+    return Registry(registry, db_url=db_url, create=create, signer=signer)
 
 
 def signer(registry: Path | None = None) -> Signer | None:

@@ -14,16 +14,22 @@ from typing import Annotated, Any
 import typer
 
 from manymodels.cli.errors import Group
-from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt, signer
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    MAX_INT,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+    signer,
+)
 
 models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
 runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
 
 
-def _open(registry: Path) -> Any:
-    from manymodels.registry import Registry
-
-    return Registry.open(registry, signer=signer())
+def _open(registry: Path, db_url: str | None = None) -> Any:
+    return open_registry(registry, db_url, signer=signer())
 
 
 def promote(
@@ -32,11 +38,12 @@ def promote(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Point a partition's production alias at VERSION (routers pick it up within seconds)."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
     _show_move(move, json_out, console)
 
@@ -45,11 +52,12 @@ def rollback(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Move a partition's production alias back to the version it served before."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         move = reg.rollback(key)
     _show_move(move, json_out, console)
 
@@ -213,11 +221,12 @@ def models_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per page.")] = 50,
     offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Partitions with their production model, its metric and the naive baseline's."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         items = reg.list_partitions(limit=limit, offset=offset)
         total = reg.count_partitions()
     if json_out:
@@ -241,11 +250,12 @@ def models_show(
         ),
     ] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """All versions of one partition, its aliases, candidates tried, and alias history."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
         history = reg.alias_history(part.key)

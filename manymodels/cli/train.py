@@ -7,6 +7,7 @@ work done; the commands that look after a registry (promote, rollback, gc, brows
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt, signer
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+    signer,
+)
 
 Backend = Literal["auto", "ray", "local"]
 
@@ -67,6 +75,7 @@ def train(
         ),
     ] = 1.0,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Train one model per partition of DATA as SPEC says, into the registry.
 
@@ -86,10 +95,19 @@ def train(
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
     summary: RunSummary
+    # another database than --registry's own: opened here, closed by the with below
+    target: Any = (
+        registry
+        if registry_db is None
+        else open_registry(registry, registry_db, create=True, signer=signing)
+    )
     try:
-        with console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar:
+        with (
+            target if registry_db is not None else contextlib.nullcontext(),
+            console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar,
+        ):
             summary = run_train(
-                parsed, data, registry,
+                parsed, data, target,
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
                 max_failed_fraction=max_failed_fraction, signer=signing,
@@ -186,6 +204,7 @@ def score(
         typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
     ] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Score every row of DATA with its partition's model at ALIAS into OUT.
 
@@ -196,11 +215,18 @@ def score(
     from manymodels import console
     from manymodels.scoring import score_file
 
-    summary = score_file(
-        data, out, registry,
-        alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
-        signer=signer(registry),
-    )  # fmt: skip
+    if registry_db is None:
+        summary = score_file(
+            data, out, registry,
+            alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
+            signer=signer(registry),
+        )  # fmt: skip
+    else:
+        with open_registry(registry, registry_db, signer=signer()) as reg:
+            summary = score_file(
+                data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
+                skip_unknown=skip_unknown,
+            )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
         return

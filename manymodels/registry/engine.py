@@ -1,4 +1,5 @@
-"""The database engine and write transactions: SQLite made safe for one writer, many readers.
+"""The database engine and write transactions: SQLite made safe for one writer, many readers
+(and PostgreSQL given the same guarantees with an advisory lock, ``POSTGRESQL_WRITE_BEGIN``).
 
 SQLite runs in WAL mode (readers never block the writer) with a busy timeout, and every write
 transaction takes the write lock at its start (``BEGIN IMMEDIATE``), so the reads it makes
@@ -184,6 +185,8 @@ def make_engine(url: str) -> Engine:
 
     A SQLite file this process cannot write is opened read-only (the module's docstring says
     how), and a write transaction on it raises ``ReadOnlyRegistry`` before it begins.
+
+    On PostgreSQL a write transaction takes an advisory lock instead (``POSTGRESQL_WRITE_BEGIN``).
     """
     is_sqlite = url.startswith("sqlite")
     path = sqlite_file(url) if is_sqlite else None
@@ -193,13 +196,27 @@ def make_engine(url: str) -> Engine:
             url, creator=functools.partial(_connect_read_only, path, why), poolclass=NullPool
         )
         _READ_ONLY[engine] = (os.path.dirname(path), why)
-    else:
+    elif is_sqlite:
         engine = create_engine(
-            url,
-            connect_args=(
-                {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False} if is_sqlite else {}
-            ),
+            url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
         )
+    else:
+        postgresql = make_url(url).get_backend_name() == "postgresql"
+        try:
+            engine = (
+                create_engine(url, isolation_level="REPEATABLE READ", pool_pre_ping=True)
+                if postgresql
+                else create_engine(url)
+            )
+        except ModuleNotFoundError as e:  # the URL's driver is not installed
+            extra = (
+                " (PostgreSQL: a postgresql+psycopg:// URL, pip install 'manymodels[postgres]')"
+                if postgresql
+                else ""
+            )
+            raise RegistryError(
+                f"the registry database's driver is not installed: no module {e.name!r}{extra}"
+            ) from e
     if is_sqlite:
         read_only = _READ_ONLY.get(engine)
 
@@ -222,7 +239,30 @@ def make_engine(url: str) -> Engine:
                 raise read_only_error(*read_only)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+    elif engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "begin")
+        def _begin_postgresql(conn: Connection) -> None:
+            if conn.get_execution_options().get(WRITE_OPTION):
+                for statement in POSTGRESQL_WRITE_BEGIN:
+                    conn.exec_driver_sql(statement)
+
     return engine
+
+
+# PostgreSQL has no database-wide write lock to take with ``BEGIN IMMEDIATE``; a write
+# transaction takes this transaction-scoped advisory lock first instead (released at commit or
+# rollback), so writers are serialised exactly as on SQLite: the next version number, where an
+# alias points and the alias history are read under the lock that covers their write, from
+# every process. It runs at READ COMMITTED (each statement sees what committed before it, so
+# everything after the lock sees the previous writer's commit), while reads keep one snapshot
+# per transaction (the engine's REPEATABLE READ), as SQLite's deferred ``BEGIN`` does.
+POSTGRESQL_WRITE_LOCK = 0x6D616E796D6F64  # "manymod"; advisory locks are per database
+POSTGRESQL_WRITE_BEGIN = (
+    "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    f"SET LOCAL lock_timeout = '{int(BUSY_TIMEOUT_SECONDS * 1000)}ms'",
+    f"SELECT pg_advisory_xact_lock({POSTGRESQL_WRITE_LOCK})",
+)
 
 
 class WriteTransaction:

@@ -1,0 +1,60 @@
+"""Fixtures of the registry contract suite: every test runs once per database — a SQLite file
+and a real PostgreSQL server (one per session, a fresh database per test).
+
+Without PostgreSQL's binaries or its driver the PostgreSQL half is skipped with the reason on a
+user's machine, and fails in CI (``CI=true``), where a missing server is a broken set-up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pgcluster import PostgresServer, find_bin_dir
+
+from manymodels.registry import Registry
+
+DATABASES = ["sqlite", "postgresql"]
+
+
+def _unavailable(reason: str) -> None:
+    reason += " — pip install -e '.[dev]' installs both"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session, under a temporary directory."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        _unavailable("no PostgreSQL server binaries (the pgserver wheel, or Debian's postgresql)")
+    if importlib.util.find_spec("psycopg") is None:
+        _unavailable("no PostgreSQL driver (psycopg)")
+    assert bin_dir is not None
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty registry database: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()
+
+
+@pytest.fixture
+def reg(db_url: str, tmp_path: Path) -> Iterator[Registry]:
+    """A new registry on ``db_url``, its artifacts in a local directory."""
+    with Registry(tmp_path / "registry", db_url=db_url) as registry:
+        yield registry

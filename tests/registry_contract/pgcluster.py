@@ -1,0 +1,92 @@
+"""A real PostgreSQL server for the tests: ``initdb`` into a temporary directory, started with
+``pg_ctl``, reachable only through a unix socket in that directory (no TCP port to collide with
+another test run), stopped and deleted at the end of the session.
+
+The server binaries come from the ``pgserver`` wheel (in the ``dev`` extra, so the README's
+test command installs them) or else from Debian's ``postgresql`` package. PostgreSQL refuses to
+run as root, so under root (containers, CI) the server runs as ``nobody``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PORT = 5432  # names the socket file only: the socket lives in this server's own directory
+START_TIMEOUT_SECONDS = 60
+
+
+def find_bin_dir() -> Path | None:
+    """Where ``initdb`` and ``pg_ctl`` are: the ``pgserver`` wheel's, else Debian's newest."""
+    spec = importlib.util.find_spec("pgserver")  # found, not imported: it sets up more than we need
+    candidates: list[Path] = []
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / "pginstall" / "bin" for p in spec.submodule_search_locations]
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((d for d in candidates if (d / "initdb").is_file()), None)
+
+
+class PostgresServer:
+    """One throw-away PostgreSQL cluster; ``database()`` makes a fresh database in it."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        # short on purpose: a unix socket's path must stay under ~100 bytes
+        self.root = Path(tempfile.mkdtemp(prefix="mmpg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "server.log"
+        self._names = itertools.count(1)
+        self._as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
+            self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run(
+            [str(self.bin_dir / args[0]), *args[1:]],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_SECONDS,
+            **self._as,
+        )
+        if done.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()}\n{log[-2000:]}")
+
+    def start(self) -> None:
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "--encoding=UTF8", "--no-locale", "--no-sync")  # fmt: skip
+        options = (
+            f"-c listen_addresses='' -k {self.root} -p {PORT} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )  # durability is not under test here: the tests' data dies with the directory
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t",
+                  str(START_TIMEOUT_SECONDS), "-o", options, "start")  # fmt: skip
+
+    def stop(self) -> None:
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={PORT}"
+
+    def database(self) -> str:
+        """A new, empty database; its SQLAlchemy URL."""
+        import psycopg
+
+        name = f"mm_{next(self._names)}"
+        dsn = f"dbname=postgres user=postgres host={self.root} port={PORT}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url(name)

@@ -1,0 +1,140 @@
+"""The registry's contract, held by every database it runs on (SQLite and PostgreSQL).
+
+Each test runs once per database (``conftest.db_url``): the same calls must give the same
+versions, aliases, history and runs, and the same errors, whichever database is behind them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import make_run, new_version
+
+from manymodels.exceptions import (
+    AliasNotFound,
+    NoRegistry,
+    NothingToRollBack,
+    PartitionNotFound,
+    VersionNotFound,
+)
+from manymodels.registry import Registry
+from manymodels.registry.entities import NewVersion, PartitionOutcome
+
+LIBS = {"python": "3.11"}
+
+
+def record(reg: Registry, run_id: str, *versions: NewVersion) -> dict[str, int]:
+    reg.store.create_run(make_run(run_id, n_partitions=len(versions)))
+    return reg.store.record(run_id, list(versions), [], libraries=LIBS)
+
+
+def test_versions_are_numbered_per_partition_and_read_back(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"model-bytes")
+    assert record(reg, "r1", new_version("k=a", sha, size), new_version("k=b", sha, size)) == {
+        "k=a": 1,
+        "k=b": 1,
+    }
+    assert record(reg, "r2", new_version("k=a", sha, size, score=-0.5)) == {"k=a": 2}
+
+    assert [p.key for p in reg.list_partitions()] == ["k=a", "k=b"]
+    assert [p.key for p in reg.list_partitions(prefix="k=b")] == ["k=b"]
+    assert [p.key for p in reg.list_partitions(after="k=a")] == ["k=b"]
+    assert reg.count_partitions() == 2
+    a = reg.get_partition("k=a")
+    assert a.latest_version == 2
+    assert [v.version for v in reg.list_versions("k=a")] == [2, 1]
+    v2 = reg.get_version("k=a", 2)
+    assert (v2.run_id, v2.score, v2.artifact_sha256) == ("r2", -0.5, sha)
+    assert v2.params == {"alpha": 1.0}
+    # the first version took production; the second is a candidate
+    assert reg.get_version("k=a").version == 1
+    assert reg.get_version("k=a", alias="candidate").version == 2
+    assert reg.store.model_ref("k=a", 2) is not None
+    assert reg.store.model_ref("k=a", 3) is None
+    assert {(k, v) for k, v, _ in reg.store.model_refs([("k=a", 1), ("k=b", 1)])} == {
+        ("k=a", 1),
+        ("k=b", 1),
+    }
+    assert reg.store.production_info(["k=a", "k=b"])["k=b"].version == 1
+    assert reg.artifacts.get(v2.artifact_sha256) == b"model-bytes"  # verified on read
+
+
+def test_missing_things_raise_the_same_errors(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    record(reg, "r1", new_version("k=a", sha, size))
+    with pytest.raises(PartitionNotFound):
+        reg.get_partition("k=zz")
+    with pytest.raises(VersionNotFound):
+        reg.get_version("k=a", 9)
+    with pytest.raises(VersionNotFound):
+        reg.promote("k=a", 9)
+    with pytest.raises(AliasNotFound):
+        reg.get_version("k=a", alias="staging")
+    with pytest.raises(NothingToRollBack):
+        reg.rollback("k=a")
+
+
+def test_promote_rollback_and_history(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    for i in range(3):
+        record(reg, f"r{i}", new_version("k=a", sha, size))
+    reg.promote("k=a", 2)
+    reg.promote("k=a", 3)
+    again = reg.promote("k=a", 3)  # idempotent: the move that put it there
+    assert again.from_version == 2
+
+    assert reg.rollback("k=a").to_version == 2
+    assert reg.rollback("k=a").to_version == 1  # a stack: twice goes two back
+    with pytest.raises(NothingToRollBack):
+        reg.rollback("k=a")
+    moves = [
+        (m.from_version, m.to_version, m.action) for m in reg.alias_history("k=a", "production")
+    ]
+    assert moves == [
+        (None, 1, "first"),
+        (1, 2, "promote"),
+        (2, 3, "promote"),
+        (3, 2, "rollback"),
+        (2, 1, "rollback"),
+    ]
+    assert reg.store.alias_table("production") == {"k=a": 1}
+    assert reg.restore_alias("k=a", "production", 5, 3, reason="x") is None  # compare-and-set
+
+
+def test_runs_and_their_outcomes(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    reg.store.create_run(make_run("r1", n_partitions=3))
+    failed = PartitionOutcome(
+        key="k=c", status="failed", error_type="ValueError", message="boom", n_rows=3,
+        data_fingerprint="fp",
+    )  # fmt: skip
+    reg.store.record("r1", [new_version("k=a", sha, size)], [failed], libraries=LIBS)
+    run = reg.store.finish_run("r1", "succeeded", options={"note": "x"})
+    assert (run.status, run.n_trained, run.n_failed) == ("succeeded", 1, 1)
+    assert [r.run_id for r in reg.list_runs()] == ["r1"]
+    assert reg.get_run("r1").options["note"] == "x"
+    assert reg.store.recorded_keys("r1") == {"k=a", "k=c"}
+    assert reg.count_runs() == 1
+
+
+def test_pruning_keeps_aliased_versions(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"m")
+    for i in range(4):
+        record(reg, f"r{i}", new_version("k=a", sha, size))
+    doomed = reg.store.prune_versions(1)
+    assert sorted(v for _, v, _ in doomed) == [2, 3]  # v1 production, v4 candidate and newest
+    assert [v.version for v in reg.list_versions("k=a")] == [4, 1]
+
+
+def test_reopening_finds_the_registry_and_nothing_is_created_by_reading(
+    db_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "registry"
+    with Registry(root, db_url=db_url) as reg:
+        sha, size = reg.artifacts.put(b"m")
+        record(reg, "r1", new_version("k=a", sha, size))
+    with Registry.open(root, db_url=db_url) as reg:
+        assert reg.get_version("k=a").version == 1
+    with pytest.raises(NoRegistry):
+        Registry.open(tmp_path / "elsewhere", db_url=db_url)
