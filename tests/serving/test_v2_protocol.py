@@ -8,7 +8,12 @@ model cache, validation and the fallback; only the envelope differs.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import re
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -270,3 +275,40 @@ def test_read_token_guards_data_not_health(registry_path: Path) -> None:
             headers={"Authorization": "Bearer reader-token"},
         )
         assert ok.status_code == 200, ok.text
+
+
+DOC = Path(__file__).parents[2] / "docs" / "open-inference-protocol.md"
+
+
+def _blocks(text: str) -> list[tuple[str, str]]:
+    """(language, code) of every fenced block of a markdown page."""
+    return re.findall(r"^```(\w+)\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def _matches(expected: str, line: str) -> bool:
+    """``expected`` with ``…`` standing for anything, as in the README's examples."""
+    pattern = ".*".join(re.escape(part) for part in expected.split("…"))
+    return re.fullmatch(pattern, line) is not None
+
+
+def test_the_docs_page_examples_run(server: str) -> None:
+    """docs/open-inference-protocol.md: the curl and Python examples run against a router and
+    print what the page says they print."""
+    blocks = _blocks(DOC.read_text())
+    assert [lang for lang, _ in blocks] == ["bash", "python", "python"]
+    command, _, shown = blocks[0][1].rpartition("\n# ")
+    done = subprocess.run(
+        ["bash", "-c", command],
+        env={**os.environ, "URL": server},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert _matches(shown.strip(), done.stdout.strip()), done.stdout
+    for _, code in blocks[1:]:
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, str(DOC), "exec"), {"URL": server})
+        wanted = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
+        assert printed.getvalue().splitlines() == wanted
