@@ -103,6 +103,7 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
         raise BadBackup(f"{out} is a directory: give the path of the tar file to write")
     if not out.parent.is_dir():
         raise BadBackup(f"cannot write {out}: directory {out.parent} does not exist")
+    _check_target(out, [Path(source).parent, *([registry.root] if registry.root else [])])
     tmp = out.parent / f".tmp-export-{writer_tag()}-{os.urandom(4).hex()}-{out.name}"
     snapshot = tmp.with_name(tmp.name + ".db")
     try:
@@ -143,6 +144,19 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
 
 
 _TAR_FORMAT = tarfile.PAX_FORMAT
+
+
+def _check_target(out: Path, roots: list[Path]) -> None:
+    """Refuse an ``out`` the final rename would wrongly replace: a path inside the registry
+    (its own ``registry.db`` would be overwritten by the tar) or an existing non-regular file
+    (a device, a FIFO: replaced by a regular file, not written to)."""
+    where = out.resolve()
+    for root in roots:
+        if where.is_relative_to(root.resolve()):
+            raise BadBackup(f"cannot write {out}: it is inside the registry at {root}; "
+                            "write the backup elsewhere")  # fmt: skip
+    if out.exists() and not out.is_file():
+        raise BadBackup(f"cannot write {out}: it exists and is not a regular file")
 
 
 def _snapshot(registry: Registry, path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
 import socket
 import sqlite3
@@ -246,6 +247,25 @@ def test_bad_export_targets_are_one_error_line(trained: Path, tmp_path: Path) ->
     ]:  # fmt: skip
         assert says in _error_line(_cli(*args))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_onto_the_registry_itself_or_a_non_file_is_refused(
+    trained: Path, tmp_path: Path
+) -> None:
+    """export-registry replaces OUT by rename: onto the registry's own database (a typo) it
+    would destroy the registry, onto a device or FIFO it would replace that node."""
+    reg = _copy(trained, tmp_path)
+    before = _rows(reg / "registry.db", "model_versions")
+    for out in (reg / "registry.db", reg / "b.tar", reg / "artifacts" / "b.tar"):
+        assert "inside the registry" in _error_line(_cli("export-registry", str(out),
+                                                         "--registry", str(reg)))  # fmt: skip
+    assert _rows(reg / "registry.db", "model_versions") == before
+    assert not (reg / "b.tar").exists()
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    line = _error_line(_cli("export-registry", str(fifo), "--registry", str(reg)))
+    assert "not a regular file" in line
+    assert fifo.is_fifo()
 
 
 def test_a_non_empty_target_is_refused_and_an_empty_one_is_used(
