@@ -1,4 +1,4 @@
-"""The Open Inference Protocol (KServe V2) in and out: its JSON objects, and tensors ↔ rows.
+"""The Open Inference Protocol (KServe V2) in and out: its JSON objects, tensors ↔ rows, errors.
 
 The protocol is KServe's ``docs/predict-api/v2/required_api.md``; its OpenAPI document is
 vendored in ``tests/data/`` and every answer here is checked against it in
@@ -298,6 +298,27 @@ def _from_bytes(t: RequestInput, raw: bytes) -> list[Any]:
             f"input '{t.name}': {len(raw)} bytes is not a whole number of {t.datatype} elements"
         )
     return list(np.frombuffer(raw, dtype=dtype).tolist())
+
+
+# ---------------------------------------------------------------------------- errors
+def row_problem(err: Any) -> str:
+    """One problem of ``InvalidRows`` as text: ``row 2, price: feature 'price' must be …``."""
+    loc = [x for x in err.get("loc", ()) if x not in ("body", "rows")]
+    where = ", ".join(f"row {x}" if isinstance(x, int) else str(x) for x in loc)
+    return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
+
+
+def invalid_request(errors: Sequence[Any]) -> str:
+    """FastAPI's or pydantic's validation errors as one line: ``inputs.0.shape: …``."""
+    for err in errors:
+        if err.get("type") == "json_invalid":  # the body is not JSON (or not UTF-8)
+            why = (err.get("ctx") or {}).get("error", err.get("msg", ""))
+            return f"the request body cannot be read: it is not JSON ({why})"
+    parts = []
+    for err in errors[:5]:
+        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
+        parts.append(f"{'.'.join(loc)}: {err.get('msg', '')}" if loc else str(err.get("msg")))
+    return "invalid inference request: " + "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------- outputs

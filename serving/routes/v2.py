@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 from urllib.parse import unquote
 
@@ -57,7 +57,9 @@ from serving.v2_schemas import (
     ServerMetadata,
     TensorError,
     input_tensors,
+    invalid_request,
     output,
+    row_problem,
     split_binary,
     to_rows,
 )
@@ -69,6 +71,7 @@ INLINE_ROWS = 100  # as /v1: a cached model scores this many rows faster than a 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request does not fit the model"},
     404: {"model": ErrorResponse, "description": "No such model (partition) or version"},
+    409: {"model": ErrorResponse, "description": "The model's artifact failed verification"},
 }
 Fallback = Annotated[
     bool, Query(description="Let the fallback model answer for a key without a model.")
@@ -103,9 +106,9 @@ class V2Route(APIRoute):
             try:
                 return await handler(V2Request(_as_json(request.scope), request.receive))
             except RequestValidationError as e:
-                return error(400, _invalid(e.errors()))
+                return error(400, invalid_request(e.errors()))
             except (TensorError, ValidationError) as e:
-                text = _invalid(e.errors()) if isinstance(e, ValidationError) else str(e)
+                text = invalid_request(e.errors()) if isinstance(e, ValidationError) else str(e)
                 return error(400, text)
             except StarletteHTTPException as e:
                 if e.status_code == 400:  # FastAPI's for a body it cannot read (not UTF-8 …)
@@ -142,33 +145,13 @@ def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
     if status >= 500:
         logger.error("%s %s: %s: %s", request.method, request.url.path, type(e).__name__, e)
     if isinstance(e, InvalidRows):
-        message = "; ".join(_located(err) for err in e.detail()[:5])
+        message = "; ".join(row_problem(err) for err in e.detail()[:5])
     else:
         message = str(detail_for(e))
     if not carries_admin_token(request):
         service = getattr(request.app.state, "service", None)
         message = redact_text(message, local_roots(service.registry if service else None))
     return (400 if status == 422 else status), message
-
-
-def _located(err: Any) -> str:
-    """One problem of ``InvalidRows`` as text: ``row 2, price: feature 'price' must be …``."""
-    loc = [x for x in err.get("loc", ()) if x not in ("body", "rows")]
-    where = ", ".join(f"row {x}" if isinstance(x, int) else str(x) for x in loc)
-    return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
-
-
-def _invalid(errors: Sequence[Any]) -> str:
-    """FastAPI's or pydantic's validation errors as one line: ``inputs.0.shape: …``."""
-    for err in errors:
-        if err.get("type") == "json_invalid":  # the body is not JSON (or not UTF-8)
-            why = (err.get("ctx") or {}).get("error", err.get("msg", ""))
-            return f"the request body cannot be read: it is not JSON ({why})"
-    parts = []
-    for err in errors[:5]:
-        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
-        parts.append(f"{'.'.join(loc)}: {err.get('msg', '')}" if loc else str(err.get("msg")))
-    return "invalid inference request: " + "; ".join(parts)
 
 
 def model_name(request: Request, decoded: str) -> str:
