@@ -16,6 +16,7 @@ from serving.redact import local_roots, redact_source, redact_text
 from serving.routes import Service
 from serving.schemas import (
     ERRORS,
+    MAX_VERSION,
     AliasMoveOut,
     PartitionDetail,
     PartitionItem,
@@ -67,7 +68,8 @@ async def explain_partition(
     key: str,
     service: Service,
     version: Annotated[
-        int | None, Query(ge=1, description="A version; default: the one in production.")
+        int | None,
+        Query(ge=1, le=MAX_VERSION, description="A version; default: the one in production."),
     ] = None,
 ) -> Explanation:
     """The version this router serves for the key (or `version`): its validation score, the

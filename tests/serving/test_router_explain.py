@@ -48,3 +48,5 @@ def test_unknown_key_or_version_is_a_404_never_the_fallback(client: Any) -> None
     r = client.get(f"/v1/partitions/{KEY}/explain", params={"version": 99})
     assert r.status_code == 404, r.text
     assert client.get(f"/v1/partitions/{KEY}/explain", params={"version": 0}).status_code == 422
+    too_big = client.get(f"/v1/partitions/{KEY}/explain", params={"version": 2**63})
+    assert too_big.status_code == 422, too_big.text  # was a 503: SQLite's INTEGER overflowed
