@@ -284,6 +284,22 @@ def test_bad_actuals(registry: Path, tmp_path: Path) -> None:
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_a_non_finite_actual_is_refused_and_writes_nothing(registry: Path) -> None:
+    """1e400 in JSON reads as inf, NaN as nan: one such row made the day's window Inf, so
+    the partition's live error read null (and never 'degraded') until the window aged out."""
+    with client(registry) as c:
+        for raw in (
+            '{"rows": [{"x0": 1, "x1": 2, "y": 1e400}]}',
+            '{"rows": [{"x0": 1, "x1": 2, "y": 3}, {"x0": 1, "x1": 2, "y": NaN}]}',
+        ):
+            r = c.post("/v1/partitions/pid=1/actuals", content=raw,
+                       headers={"content-type": "application/json"})  # fmt: skip
+            assert r.status_code == 422, r.text
+            assert "finite" in r.json()["detail"][0]["msg"]
+    with Registry.open(registry) as reg:
+        assert store.live_sums(reg.store.engine, [("pid=1", 1)]) == {}
+
+
 def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> None:
     """Actuals from a file; a partition whose live error is far above validation is degraded
     and is the one --when degraded selects."""

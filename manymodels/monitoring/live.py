@@ -73,6 +73,8 @@ def targets(rows: Sequence[Mapping[str, Any]], target: str, *, task: str) -> lis
             isinstance(value, bool) or not isinstance(value, int | float | np.number)
         ):
             errors.append(problem(i, target, f"target '{target}' must be a number", "float_type"))
+        elif task != "classification" and not math.isfinite(value):  # 1e400 or NaN in JSON
+            errors.append(problem(i, target, f"target '{target}' must be finite", "finite_number"))
         out.append(value)
     if errors:
         raise InvalidRows(errors)
