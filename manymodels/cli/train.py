@@ -88,6 +88,7 @@ def train(
     from manymodels.exceptions import RunFailed, RunInterrupted
     from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
+    from manymodels.registry.store import describe_url
     from manymodels.spec import Spec
 
     signing = signer(registry)
@@ -117,6 +118,8 @@ def train(
         raise
     except RunInterrupted as e:
         words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
+        if registry_db is not None:  # its password, if any, is not printed: ***
+            words += ["--registry-db", describe_url(registry_db)]
         if backend != "auto":
             words += ["--backend", backend]
         for key in partitions or []:

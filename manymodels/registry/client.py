@@ -129,7 +129,7 @@ class Registry:
                 if not create:
                     raise NoRegistry(f"no registry at {self.root} (train something first)")
                 try:
-                    self.root.mkdir(parents=True)
+                    self.root.mkdir(parents=True, exist_ok=True)  # another process may race us
                 except OSError as e:  # a read-only filesystem, a parent of another user…
                     raise RegistryError(f"cannot create a registry at {self.root}: {e}") from e
             elif not self.root.is_dir():

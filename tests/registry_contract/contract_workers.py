@@ -40,16 +40,31 @@ def record_one(reg: Registry, run_id: str) -> int:
 
 
 def write_and_promote(
-    db_url: str, root: str, worker: int, rounds: int, start: Any, results: Any
+    db_url: str, root: str, rounds: int, worker: int, start: Any, results: Any
 ) -> None:
     """``rounds`` times: record a new version of ``KEY`` (one transaction), then promote it
-    (another). Puts ``(worker, [version per round])`` on ``results``."""
+    (another). Puts ``(worker, [version per round])`` on ``results``, or the error's text."""
     got: list[int] = []
-    with Registry.open(Path(root), db_url=db_url) as reg:
-        reg.get_partition(KEY)  # connected before the start: the race is over writes only
-        start.wait(timeout=60)  # every writer begins together
-        for i in range(rounds):
-            number = record_one(reg, f"w{worker}r{i}")
-            reg.promote(KEY, number, reason=f"worker {worker}")
-            got.append(number)
+    try:
+        with Registry.open(Path(root), db_url=db_url) as reg:
+            reg.get_partition(KEY)  # connected before the start: the race is over writes only
+            start.wait(timeout=60)  # every writer begins together
+            for i in range(rounds):
+                number = record_one(reg, f"w{worker}r{i}")
+                reg.promote(KEY, number, reason=f"worker {worker}")
+                got.append(number)
+    except Exception as e:  # reported, not lost with the process: the test shows it
+        results.put((worker, f"{type(e).__name__}: {e}"))
+        return
     results.put((worker, got))
+
+
+def create_and_record(db_url: str, root: str, worker: int, start: Any, results: Any) -> None:
+    """Start the registry (``create=True``) at once with the other writers, then record one
+    version of ``KEY``; puts ``(worker, version)`` on ``results``, or the error's text."""
+    start.wait(timeout=60)
+    try:
+        with Registry(Path(root), db_url=db_url) as reg:
+            results.put((worker, record_one(reg, f"first{worker}")))
+    except Exception as e:  # reported, not lost with the process: the test shows it
+        results.put((worker, f"{type(e).__name__}: {e}"))

@@ -91,3 +91,16 @@ def test_train_browse_promote_rollback_score_and_serve(db_url: str, tmp_path: Pa
     cli("score", data, "--out", out, *by_flag, "--backend", "local")
     scored = pd.read_csv(out)
     assert len(scored) == len(frame) and scored["prediction"].notna().all()
+
+
+def test_an_unreachable_registry_db_is_one_error_line_without_its_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql+psycopg://mm:hunter2@/registry?host={tmp_path}/no-server"
+    (tmp_path / "registry").mkdir()
+    result = runner.invoke(app, ["models", "list", "--registry", str(tmp_path / "registry"),
+                                 "--registry-db", url])  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open registry database")
+    assert "hunter2" not in result.output and "Traceback" not in result.output
