@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from factories import make_run, new_version
+from sqlalchemy import inspect, update
 
 from manymodels.exceptions import (
     AliasNotFound,
@@ -19,6 +20,7 @@ from manymodels.exceptions import (
     VersionNotFound,
 )
 from manymodels.registry import Registry
+from manymodels.registry import schema as t
 from manymodels.registry.entities import NewVersion, PartitionOutcome
 
 LIBS = {"python": "3.11"}
@@ -138,3 +140,24 @@ def test_reopening_finds_the_registry_and_nothing_is_created_by_reading(
         assert reg.get_version("k=a").version == 1
     with pytest.raises(NoRegistry):
         Registry.open(tmp_path / "elsewhere", db_url=db_url)
+
+
+def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> None:
+    """A schema-1 registry (no ``data_sha256``, no ``signature``, no monitoring tables) is
+    brought to today's schema by the same portable steps on every database, rows kept."""
+    root = tmp_path / "registry"
+    with Registry(root, db_url=db_url) as reg:
+        sha, size = reg.artifacts.put(b"m")
+        record(reg, "r1", new_version("k=a", sha, size))
+        with reg.store.engine.begin() as conn:
+            for table in (t.monitor_drift, t.monitor_actuals):
+                table.drop(conn)
+            for column in ("data_sha256", "signature"):
+                conn.exec_driver_sql(f"ALTER TABLE model_versions DROP COLUMN {column}")
+            conn.execute(update(t.meta).where(t.meta.c.name == "schema_version").values(value="1"))
+    with Registry.open(root, db_url=db_url) as reg:
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
+        assert reg.get_version("k=a").version == 1
+        columns = {c["name"] for c in inspect(reg.store.engine).get_columns("model_versions")}
+        assert {"data_sha256", "signature"} <= columns
+        assert set(t.metadata.tables) <= set(inspect(reg.store.engine).get_table_names())
