@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, update
 
 from manymodels.monitoring.live import WINDOWS, ErrorSums
 from manymodels.monitoring.profile import MIN_DRIFT_ROWS, drift
@@ -60,6 +60,8 @@ def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
     """Fold samples into each partition's drift row and score it, in one transaction. A row
     of another version (production moved) is replaced: drift is against the serving version."""
     d = t.monitor_drift.c
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     with WriteTransaction(engine) as conn:
         stamp = now()
         for chunk in batches(samples):
@@ -98,9 +100,20 @@ def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
                     "updated_at": stamp,
                 }
                 if old is None:
-                    conn.execute(insert(t.monitor_drift).values(key=s.key, **values))
+                    inserts.append({"key": s.key, **values})
                 else:
-                    conn.execute(update(t.monitor_drift).where(d.key == s.key).values(**values))
+                    updates.append({"k": s.key, **{f"new_{k}": v for k, v in values.items()}})
+        # one statement per kind, many rows each: a flush of 2,000 partitions is two round trips
+        if inserts:
+            conn.execute(insert(t.monitor_drift), inserts)
+        if updates:
+            columns = ("version", "rows", "counts_json", "score", "feature", "updated_at")
+            conn.execute(
+                update(t.monitor_drift)
+                .where(d.key == bindparam("k"))
+                .values({c: bindparam(f"new_{c}") for c in columns}),
+                updates,
+            )
 
 
 def drift_rows(engine: Engine, keys: Sequence[str] | None = None) -> dict[str, DriftRow]:
