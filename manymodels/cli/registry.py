@@ -96,12 +96,13 @@ def gc(
     ] = 600.0,
     dry_run: Annotated[bool, typer.Option(help="Report what would go; delete nothing.")] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Delete versions past the retention limit and artifacts no version references."""
     from manymodels import console
     from manymodels.gc import collect
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         report = collect(
             reg,
             keep=keep,
@@ -133,6 +134,7 @@ def doctor(
         ),
     ] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Check every version's artifacts (sha256), every alias, and every unfinished run.
 
@@ -143,9 +145,8 @@ def doctor(
     """
     from manymodels import console
     from manymodels.doctor import check
-    from manymodels.registry import Registry
 
-    with Registry.open(registry, signer=signer(registry)) as reg:
+    with open_registry(registry, registry_db, signer=signer(registry)) as reg:
         checkup = check(reg, repair=repair)
     if json_out:
         console.print_json(checkup.to_dict())
@@ -292,11 +293,12 @@ def runs_list(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """Training runs, newest first."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         runs = reg.list_runs(limit=limit)
     if json_out:
         console.print_json([r.to_dict() for r in runs])
@@ -309,11 +311,12 @@ def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list').")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
 ) -> None:
     """One run: inputs, counts, and every failed or skipped partition with its reason."""
     from manymodels import console
 
-    with _open(registry) as reg:
+    with _open(registry, registry_db) as reg:
         run = reg.get_run(run_id)
         failed = reg.store.run_outcomes(run_id, status=("failed", "lost"))
         skipped = reg.store.run_outcomes(run_id, status="skipped")

@@ -1,7 +1,7 @@
 """End to end on every database: ``manymodels train --registry-db URL`` (artifacts in
 ``--registry``), browse, promote and roll back by the command line — the URL given by the flag
-or by ``MANYMODELS_REGISTRY_DB`` — score, and a real router (uvicorn) serving from it that
-follows a promotion and a rollback made by the command line."""
+or by ``MANYMODELS_REGISTRY_DB`` — a real router (uvicorn) serving from it that follows a
+promotion and a rollback made by the command line, then runs, doctor, gc and score."""
 
 from __future__ import annotations
 
@@ -86,6 +86,13 @@ def test_train_browse_promote_rollback_score_and_serve(db_url: str, tmp_path: Pa
         wait_for_version(base, 2)
         cli("rollback", KEY, "--registry", root, env=by_env)
         wait_for_version(base, 1)
+
+    runs = json.loads(cli("runs", "list", *by_flag, "--json").stdout)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"completed"}
+    cli("runs", "show", runs[0]["run_id"], "--registry", root, env=by_env)
+    assert cli("doctor", *by_flag).stdout.startswith("ok:")
+    gone = json.loads(cli("gc", *by_flag, "--keep", "1", "--dry-run", "--json").stdout)
+    assert gone["versions_deleted"] == []  # v1 production, v2 candidate: both aliased
 
     out = tmp_path / "scores.csv"
     cli("score", data, "--out", out, *by_flag, "--backend", "local")
