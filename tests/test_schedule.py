@@ -126,6 +126,18 @@ def test_a_spec_without_a_schedule_is_one_error_line(tmp_path: Path) -> None:
     ]
 
 
+def test_a_cron_that_never_fires_is_one_error_line(tmp_path: Path) -> None:
+    """February 31st: --next printed nothing and exited 0, and the scheduler itself said
+    "next never" and then waited for ever (the check runs before either)."""
+    spec = _spec(tmp_path, "0 3 31 2 *")
+    args = ["scheduler", str(spec), "data.csv", "--registry", str(tmp_path / "r"), "--next", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "never fires" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_a_schedule_of_drifted_partitions_trains_nothing_when_none_drifted(tmp_path: Path) -> None:
     data = tmp_path / "sales.csv"

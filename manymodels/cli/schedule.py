@@ -40,6 +40,8 @@ def scheduler(
     if parsed.schedule is None:
         raise ManyModelsError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
     plan = parsed.schedule
+    if not next_times(plan.cron, plan.timezone, 1):  # "0 3 31 2 *": it would wait for ever
+        raise ManyModelsError(f"{spec}: schedule: cron '{plan.cron}' never fires")
     if next_ is not None:
         for when in next_times(plan.cron, plan.timezone, next_):
             typer.echo(when.isoformat())
