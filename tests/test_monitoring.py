@@ -319,6 +319,29 @@ def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> No
     assert json.loads(result.output)["selected"] == ["pid=11"]
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [("y", "inf", "finite"), ("version", "abc", "version"),
+     ("version", "99999999999999999999", "version"), ("version", "", "version")],
+)  # fmt: skip
+def test_cli_actuals_with_a_bad_row_write_nothing(
+    registry: Path, tmp_path: Path, column: str, value: str, says: str
+) -> None:
+    """A bad row in a later partition used to stop the command after earlier partitions'
+    actuals were written (a fixed re-run counted them twice), and a version column that is
+    not a version was a traceback."""
+    df = frame(seed=3).query("pid < 3").groupby("pid").head(4).assign(version=1).astype(object)
+    df.iloc[-1, df.columns.get_loc(column)] = value
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines
+    with Registry.open(registry) as reg:
+        assert store.live_sums(reg.store.engine) == {}
+
+
 def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
         conn.execute("DROP TABLE monitor_drift")

@@ -110,11 +110,13 @@ def actuals(
     from manymodels import console
     from manymodels.data import read_table
     from manymodels.exceptions import DataError, PartitionNotFound
-    from manymodels.monitoring.actuals import record
+    from manymodels.monitoring.actuals import Measured, measure, save
     from manymodels.registry import Registry
 
     df = read_table(data)
-    done: list[dict[str, Any]] = []
+    if "version" in df.columns:
+        df["version"] = _versions(df["version"], data)
+    measured: list[Measured] = []
     unknown: list[str] = []
     with Registry.open(registry, signer=signer(registry)) as reg:
         columns = reg.partition_by
@@ -139,13 +141,16 @@ def actuals(
             rows = group[group[target].notna()].to_dict("records")
             if not rows:
                 continue
-            done.append(
-                record(
+            measured.append(
+                measure(
                     reg.store.engine, key=key, version=loaded.version.version,
                     metric=loaded.version.metric, schema=loaded.version.feature_schema,
                     predict=loaded.predict, rows=rows,
-                ).to_dict()
+                )
             )  # fmt: skip
+        # written only once every partition's rows were checked and scored: a bad row in
+        # the file writes nothing, so the fixed file can be recorded again without doubling
+        done = [save(reg.store.engine, m).to_dict() for m in measured]
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(
@@ -156,6 +161,24 @@ def actuals(
     else:
         n = sum(r["rows"] for r in done)
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {registry}")
+
+
+def _versions(column: Any, data: Path) -> Any:
+    """A ``version`` column as integers; ``DataError`` naming the first row that is not a
+    version (blank, text, out of range) before anything is read or written."""
+    import pandas as pd
+
+    from manymodels.exceptions import DataError
+
+    numbers = pd.to_numeric(column, errors="coerce")
+    bad = ~(numbers.notna() & (numbers >= 1) & (numbers <= 2**31 - 1) & (numbers % 1 == 0))
+    if bad.any():
+        row = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{data}: row {row}: version {column.iloc[row]!r} is not a version number "
+            "(an integer from 1)"
+        )
+    return numbers.astype("int64")
 
 
 def retrain(

@@ -43,6 +43,53 @@ def in_time_order(rows: Sequence[Row], time_column: str | None) -> list[Row]:
         return list(rows)
 
 
+@dataclass(frozen=True)
+class Measured:
+    """One batch scored and compared with its actuals, not yet written (``save`` does)."""
+
+    key: str
+    version: int
+    metric: str
+    task: str
+    sums: ErrorSums
+    last: Any
+
+
+def measure(
+    engine: Engine,
+    *,
+    key: str,
+    version: int,
+    metric: str,
+    schema: Mapping[str, Any],
+    predict: Callable[[Sequence[Row]], Any],
+    rows: Sequence[Row],
+) -> Measured:
+    """Score ``rows`` with ``predict`` (the version's model) and sum the errors against their
+    target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
+    mistyped), so a caller with several batches can check them all before writing one."""
+    task = str(schema.get("task") or "regression")
+    ordered = in_time_order(rows, schema.get("time_column"))
+    actual = targets(ordered, str(schema["target"]), task=task)
+    predicted = list(predict(ordered))
+    profile = schema.get("profile") or {}
+    time_ordered = bool(schema.get("time_column"))
+    previous = store.previous_actual(engine, key, version) if time_ordered else None
+    sums, last = error_sums(
+        actual, predicted, task=task, naive=profile.get("naive"),
+        time_ordered=time_ordered, previous=previous,
+    )  # fmt: skip
+    return Measured(key, version, metric, task, sums, last)
+
+
+def save(engine: Engine, measured: Measured, day: str | None = None) -> Recorded:
+    """Add a measured batch to its partition's window of ``day`` (default: today, UTC)."""
+    m = measured
+    day = day or datetime.now(UTC).date().isoformat()
+    store.add_actuals(engine, m.key, m.version, day, m.sums, m.last)
+    return _recorded(m.key, m.version, day, m.sums, m.metric, m.task)
+
+
 def record(
     engine: Engine,
     *,
@@ -57,20 +104,11 @@ def record(
     """Score ``rows`` with ``predict`` (the version's model) and add the errors against their
     target values to the day's window. Raises ``InvalidRows`` (the target or a feature
     missing or mistyped) before anything is written."""
-    task = str(schema.get("task") or "regression")
-    ordered = in_time_order(rows, schema.get("time_column"))
-    actual = targets(ordered, str(schema["target"]), task=task)
-    predicted = list(predict(ordered))
-    profile = schema.get("profile") or {}
-    time_ordered = bool(schema.get("time_column"))
-    previous = store.previous_actual(engine, key, version) if time_ordered else None
-    sums, last = error_sums(
-        actual, predicted, task=task, naive=profile.get("naive"),
-        time_ordered=time_ordered, previous=previous,
+    measured = measure(
+        engine, key=key, version=version, metric=metric, schema=schema, predict=predict,
+        rows=rows,
     )  # fmt: skip
-    day = day or datetime.now(UTC).date().isoformat()
-    store.add_actuals(engine, key, version, day, sums, last)
-    return _recorded(key, version, day, sums, metric, task)
+    return save(engine, measured, day)
 
 
 def _recorded(
