@@ -186,7 +186,9 @@ def test_export_chooses_versions_as_other_reads_do_and_refuses_with_one_line(
                "--registry", root), "store=99")  # fmt: skip
 
 
-def _frame_model(mlflow: Any, out: Path, *, signature: bool = True) -> tuple[Any, pd.DataFrame]:
+def _frame_model(
+    mlflow: Any, out: Path, *, signature: bool = True, format: str = "pickle"
+) -> tuple[Any, pd.DataFrame]:
     """A scikit-learn pipeline fitted on a DataFrame elsewhere, saved by MLflow."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -202,7 +204,7 @@ def _frame_model(mlflow: Any, out: Path, *, signature: bool = True) -> tuple[Any
     columns = Schema([ColSpec("double", "price"), ColSpec("long", "deal"),
                       ColSpec("double", "feat")])  # fmt: skip
     mlflow.sklearn.save_model(
-        model, str(out), serialization_format="pickle", pip_requirements=["scikit-learn"],
+        model, str(out), serialization_format=format, pip_requirements=["scikit-learn"],
         signature=ModelSignature(inputs=columns) if signature else None,
     )  # fmt: skip
     return model, X
@@ -294,7 +296,7 @@ def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
 ) -> None:
     from manymodels.serialization import format_of
 
-    model, X = _frame_model(mlflow, tmp_path / "m")
+    model, X = _frame_model(mlflow, tmp_path / "m", format="skops")
     root = tmp_path / "registry"
     with Registry(root) as reg:
         reg.set_trusted_formats(frozenset({"skops"}))
@@ -305,6 +307,24 @@ def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
         assert format_of(reg.artifacts.get(v.artifact_sha256)) == "skops"
         assert "skops" in v.libraries
         np.testing.assert_array_equal(reg.load_model("shop=1").predict(X), model.predict(X))
+
+
+def test_a_registry_that_refuses_pickles_never_unpickles_an_import(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """An MLflow pickle was unpickled (running whatever it names) before the registry's
+    policy was looked at."""
+    _frame_model(mlflow, tmp_path / "m")
+    marker = tmp_path / "ran"
+    (tmp_path / "m" / "model.pkl").write_bytes(
+        b"cos\nsystem\n(V" + f"touch {marker}".encode() + b"\ntR."
+    )
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root)
+    one_error_line(result, "stored its model as pickle", "refusing to unpickle")
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("name", ["ridge on a float64 matrix", "naive, not plain scikit-learn"])

@@ -76,9 +76,14 @@ def import_model(
     from manymodels import console
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
     from manymodels.registry import Registry
+    from manymodels.registry.client import DB_FILE
 
     key_signer = signer()
-    model = read_mlflow(source)  # before a registry is created for a model that cannot be read
+    formats = None  # a registry that refuses pickles gets no pickle unpickled for it
+    if (registry / DB_FILE).is_file():
+        with Registry.open(registry) as reg:
+            formats = reg.trusted_formats
+    model = read_mlflow(source, formats)  # before a registry is made for a model it refuses
     with Registry(registry, signer=key_signer) as reg:
         v = import_mlflow(reg, model, key, promote=promote)
     if json_out:

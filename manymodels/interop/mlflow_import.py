@@ -7,7 +7,8 @@ it has a signing key), in a run of kind ``import``. It was neither trained nor v
 and its row says so: ``n_rows`` 0, no training rows, ``metric = "none"`` and ``score = -inf``
 (below any measured score; shown as "—" and as ``null`` in JSON), ``validation = {"strategy":
 "none"}`` and ``evaluation.imported`` naming the source. Loading an MLflow model unpickles it:
-import only directories you trust.
+import only directories you trust — except into a registry that trusts no pickles, where a
+pickled model is refused unread and a skops one read with manymodels' trusted types.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import json
 import math
 import uuid
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,17 +55,22 @@ def import_mlflow(
     The partition's first version becomes ``production``; a later one ``candidate`` unless
     ``promote``. Refuses (``DataError``) what ``read_mlflow`` refuses, and a key whose columns
     are not the registry's."""
-    read = source if isinstance(source, MlflowSklearn) else read_mlflow(source)
+    read = source if isinstance(source, MlflowSklearn) else read_mlflow(source, reg.trusted_formats)
     canonical = reg.key(key)
     _check_key_columns(reg, canonical)
     schema = _schema_from(read.columns, read.model, canonical)
     return _register(reg, read.path, canonical, read.model, schema, read.meta, promote=promote)
 
 
-def read_mlflow(path: Path) -> MlflowSklearn:
+def read_mlflow(path: Path, formats: Iterable[str] | None = None) -> MlflowSklearn:
     """The MLflow model at ``path``, loaded (unpickled: trust it first). Refuses
     (``DataError``) a directory that is not an MLflow model, a model without the sklearn
-    flavour, or one without a column signature of types a feature can have."""
+    flavour, or one without a column signature of types a feature can have.
+
+    ``formats``: those the target registry trusts (default: all). Without ``pickle``, a
+    model MLflow pickled is refused unread, and a skops one is read by
+    ``manymodels.serialization`` with its own trusted types — never the list the MLmodel
+    file offers (a crafted one could name any callable)."""
     require_mlflow()
     from mlflow.models import Model
 
@@ -77,7 +84,11 @@ def read_mlflow(path: Path) -> MlflowSklearn:
         found = ", ".join(sorted(meta.flavors)) or "none"
         raise DataError(f"{path}: not a scikit-learn MLflow model (flavours: {found})")
     columns = _signature_columns(path, meta.signature)
-    return MlflowSklearn(path, _load_sklearn(path), columns, meta)
+    if formats is not None and "pickle" not in set(formats):
+        model = _load_skops_only(path, meta.flavors["sklearn"], formats)
+    else:
+        model = _load_sklearn(path)
+    return MlflowSklearn(path, model, columns, meta)
 
 
 def _signature_columns(path: Path, signature: Any) -> list[tuple[str, str]]:
@@ -111,6 +122,26 @@ def _check_key_columns(reg: Registry, key: str) -> None:
             f"'{key}' is not a key of this registry: its partitions are keyed by "
             f"{', '.join(columns)}"
         )
+
+
+def _load_skops_only(path: Path, flavor: dict[str, Any], formats: Iterable[str]) -> Any:
+    from manymodels.exceptions import UntrustedArtifact
+    from manymodels.serialization import describe, loads
+
+    found = flavor.get("serialization_format")
+    if found != "skops":
+        raise UntrustedArtifact(
+            f"{path}: MLflow stored its model as {found}, and this registry trusts only "
+            f"{describe(formats)} artifacts: refusing to unpickle it (save the model with "
+            "serialization_format='skops')"
+        )
+    file = (path / str(flavor.get("pickled_model", ""))).resolve()
+    if not file.is_relative_to(path.resolve()) or not file.is_file():
+        raise DataError(f"{path}: its MLmodel names no model file inside the directory")
+    model = loads(file.read_bytes(), formats, what=f"{path}: its model")
+    if not callable(getattr(model, "predict", None)):
+        raise DataError(f"{path}: its model ({type(model).__name__}) has no predict method")
+    return model
 
 
 def _load_sklearn(path: Path) -> Any:
