@@ -271,6 +271,25 @@ def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
     assert promoted.exit_code == 0 and f"as {old} v3 (production)" in promoted.stdout
 
 
+def test_actuals_for_an_imported_model_say_it_records_no_target(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """An imported version has no target column: actuals were refused as "target 'None' is
+    missing" (over HTTP) or "no target column 'None'" (CLI)."""
+    _frame_model(mlflow, tmp_path / "m")
+    root = tmp_path / "registry"
+    assert invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root).exit_code == 0
+    row = {"price": 2.0, "deal": 1, "feat": 0.0, "units": 3.0}
+    with _client(root) as client:
+        r = client.post("/v1/partitions/shop=1/actuals", json={"rows": [row]})
+    assert r.status_code == 422, r.text
+    assert "imported" in r.json()["detail"] and "None" not in r.json()["detail"]
+    data = tmp_path / "actuals.csv"
+    pd.DataFrame([{"shop": 1, **row}]).to_csv(data, index=False)
+    line = one_error_line(invoke("actuals", data, "--registry", root), "imported")
+    assert "None" not in line
+
+
 def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path) -> None:
     from manymodels.exceptions import BadSignature
 

@@ -110,7 +110,7 @@ def actuals(
     from manymodels import console
     from manymodels.data import read_table
     from manymodels.exceptions import DataError, PartitionNotFound
-    from manymodels.monitoring.actuals import Measured, measure, save
+    from manymodels.monitoring.actuals import Measured, measure, save, target_of
     from manymodels.registry import Registry
 
     df = read_table(data)
@@ -135,7 +135,7 @@ def actuals(
             except PartitionNotFound:
                 unknown.append(key)
                 continue
-            target = str(loaded.version.feature_schema["target"])
+            target = target_of(loaded.version.feature_schema, key, loaded.version.version)
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
             rows = group[group[target].notna()].to_dict("records")

@@ -43,6 +43,20 @@ def in_time_order(rows: Sequence[Row], time_column: str | None) -> list[Row]:
         return list(rows)
 
 
+def target_of(schema: Mapping[str, Any], key: str, version: int) -> str:
+    """The version's target column; ``DataError`` for a version that records none (imported
+    from MLflow: its rows were never seen here), so its actuals cannot be scored."""
+    from manymodels.exceptions import DataError
+
+    target = schema.get("target")
+    if not target:
+        raise DataError(
+            f"partition '{key}' v{version} was imported and records no target column: "
+            "actuals cannot be scored against it"
+        )
+    return str(target)
+
+
 @dataclass(frozen=True)
 class Measured:
     """One batch scored and compared with its actuals, not yet written (``save`` does)."""
@@ -70,7 +84,7 @@ def measure(
     mistyped), so a caller with several batches can check them all before writing one."""
     task = str(schema.get("task") or "regression")
     ordered = in_time_order(rows, schema.get("time_column"))
-    actual = targets(ordered, str(schema["target"]), task=task)
+    actual = targets(ordered, target_of(schema, key, version), task=task)
     predicted = list(predict(ordered))
     profile = schema.get("profile") or {}
     time_ordered = bool(schema.get("time_column"))
