@@ -194,6 +194,28 @@ def test_a_tampered_member_is_refused_by_name_and_nothing_is_left(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar"]
 
 
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE], ids=["symlink", "hardlink"])
+def test_a_listed_member_that_is_a_link_is_refused(
+    backup_tar: Path, tmp_path: Path, kind: bytes
+) -> None:
+    """A member the manifest lists, swapped for a symlink or hard link of the same name
+    (pointing out of the target, or at another member), is refused before anything lands."""
+    name = _artifact_member(backup_tar)
+    bad = tmp_path / "links.tar"
+    with tarfile.open(backup_tar) as old, tarfile.open(bad, "w") as new:
+        for info in old.getmembers():
+            if info.name == name:
+                link = tarfile.TarInfo(name)
+                link.type = kind
+                link.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else "registry.db"
+                new.addfile(link)
+            else:
+                new.addfile(info, old.extractfile(info))
+    line = _error_line(_cli("import-registry", str(bad), "--registry", str(tmp_path / "r")))
+    assert f"member {name} is not the file its manifest lists" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["links.tar"]
+
+
 def test_a_tampered_database_or_manifest_is_refused(backup_tar: Path, tmp_path: Path) -> None:
     with tarfile.open(backup_tar) as tar:
         db = tar.extractfile("registry.db").read()  # type: ignore[union-attr]
