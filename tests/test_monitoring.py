@@ -129,6 +129,7 @@ def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
     registry: Path, tmp_path: Path
 ) -> None:
     with client(registry) as c:
+        c.app.state.monitor.sampler.models_per_request = N_PARTITIONS  # every model, every batch
         for i, rows in enumerate(_traffic(SHIFTED, 12, seed=100)):
             assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
             if i % 4 == 3:
@@ -350,6 +351,18 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with Registry.open(registry) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "4"
         assert report.health(reg.store.engine)[0].live_rows == 0
+
+
+def test_a_batch_of_many_models_offers_each_in_turn() -> None:
+    """Over k requests of a batch of 8·k models, every model is offered exactly once."""
+    from serving.monitor import RowSampler
+
+    sampler = RowSampler(models_per_request=8)
+    rows = [{"x0": 1.0}]
+    for _ in range(5):
+        sampler.offer_many(rows, [(f"pid={k}", 1, [0]) for k in range(40)])
+    taken = sampler.take()
+    assert len(taken) == 40 and all(len(r) == 1 for r in taken.values())
 
 
 def test_the_sampler_holds_a_bounded_sample() -> None:
