@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -176,9 +177,12 @@ class Refresher:
     the table it has.
     """
 
-    def __init__(self, table: AliasTable, interval: float) -> None:
+    def __init__(
+        self, table: AliasTable, interval: float, also: Sequence[Callable[[], object]] = ()
+    ) -> None:
         self.table = table
         self.interval = interval
+        self.also = tuple(also)  # more to follow at the same pace (the trusted formats)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="alias-refresher", daemon=True)
         self.failures = 0
@@ -195,6 +199,8 @@ class Refresher:
         while not self._stop.wait(self.interval):
             try:
                 self.table.refresh()
+                for follow in self.also:
+                    follow()
             except Exception as e:
                 self.failures += 1
                 logger.warning("alias refresh failed (serving the last table): %s", e)

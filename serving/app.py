@@ -105,7 +105,9 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             # walk only what requests allocate (they took 136–140 ms every few seconds).
             gc.collect()
             gc.freeze()
-            refresher = Refresher(service.aliases, settings.refresh_seconds)
+            refresher = Refresher(
+                service.aliases, settings.refresh_seconds, also=[service.follow_trust]
+            )
             refresher.start()
             metrics.watch(service)
             start_monitor(app, service, settings, metrics.registry)

@@ -82,6 +82,15 @@ class ModelCache(Generic[T]):
         with self._lock:
             return list(self._items)
 
+    def discard(self, unwanted: Callable[[T], bool]) -> int:
+        """Drop every cached model ``unwanted`` says must go (O(cache), for a rare event such
+        as a policy change); returns how many went. A load in flight is not stopped."""
+        with self._lock:
+            gone = [k for k, item in self._items.items() if unwanted(item)]
+            for k in gone:
+                del self._items[k]
+            return len(gone)
+
     def peek(self, key: str, version: int) -> T | None:
         """The cached model, or ``None``: never loads. A hit counts and refreshes its place."""
         with self._lock:

@@ -41,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
+from manymodels.serialization import format_of
 from manymodels.signing import verify
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
@@ -93,6 +94,7 @@ class ServedModel:
     feature_schema: Mapping[str, Any]
     affine: Affine | None = None  # set when predict is an affine map of X
     layout: tuple[Any, ...] = ()  # what its input is built from: equal layouts, same input
+    artifact_format: str = "pickle"  # how it was stored: dropped if the registry stops trusting it
 
     def predict(self, X: Any) -> Any:
         if self.affine is not None and self.affine.accepts(X):
@@ -100,8 +102,12 @@ class ServedModel:
         return self.model.predict(X)
 
 
-def served_model(model: Any, key: str, version: int, schema: Mapping[str, Any]) -> ServedModel:
-    return ServedModel(model, key, version, schema, affine_of(model), layout_of(schema))
+def served_model(
+    model: Any, key: str, version: int, schema: Mapping[str, Any], artifact_format: str = "pickle"
+) -> ServedModel:
+    return ServedModel(
+        model, key, version, schema, affine_of(model), layout_of(schema), artifact_format
+    )
 
 
 def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -179,4 +185,4 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     )
     data = registry.artifacts.get(ref.artifact_sha256)
     model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
-    return served_model(model, key, version, schema)
+    return served_model(model, key, version, schema, format_of(data))

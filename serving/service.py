@@ -94,6 +94,7 @@ class ModelService:
         self._counts = {"fallback_uses": 0, "fallback_rows": 0, "predicted_rows": 0}
         self._counts_lock = threading.Lock()
         self.sampler: RowSampler | None = None  # set while monitoring runs (serving.monitor)
+        self._trusted: frozenset[str] | None = None  # the formats follow_trust last saw
 
     # ------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -276,6 +277,20 @@ class ModelService:
                 f"the artifact of partition '{key}' version {version} is missing from the "
                 "artifact store; model not served"
             ) from e
+
+    def follow_trust(self) -> int:
+        """Drop cached models stored in a format the registry no longer trusts (``manymodels
+        trust --trusted-formats skops`` while the router runs): a cold load would refuse them
+        (409), and a model already in memory must not answer on. Called with each alias
+        refresh; costs one cached read of the policy (``FORMATS_TTL``) unless it changed."""
+        trusted = self.registry.trusted_formats
+        if trusted == self._trusted:
+            return 0
+        self._trusted = trusted
+        gone = self.cache.discard(lambda m: m.artifact_format not in trusted)
+        if gone:
+            logger.warning("dropped %d cached model(s) in formats no longer trusted", gone)
+        return gone
 
     # ------------------------------------------------------------------------ scoring
     def score_partition(
