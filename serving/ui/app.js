@@ -1,6 +1,6 @@
 // The manymodels dashboard: a static page over the router's JSON API (no build step, no CDN).
-// The view lives in the URL hash (#q=<prefix>&sort=<key|skill|score|age>&p=<partition key>) so
-// a link reproduces it; a token, when the user enters one, lives in sessionStorage only and is
+// The view lives in the URL hash (#q=<prefix>&sort=<key|skill|score|age>&p=<partition key>, or
+// #health=<drift|error|naive|age|key> for the monitor) so a link reproduces it; a token, when the user enters one, lives in sessionStorage only and is
 // sent as "Authorization: Bearer" on every API call, never in a URL.
 "use strict";
 
@@ -57,7 +57,12 @@ function keyPath(key) {
 
 function state() {
   const params = new URLSearchParams(location.hash.slice(1));
-  return { q: params.get("q") || "", sort: params.get("sort") || "key", p: params.get("p") || "" };
+  return {
+    q: params.get("q") || "",
+    sort: params.get("sort") || "key",
+    p: params.get("p") || "",
+    health: params.get("health") || "",
+  };
 }
 
 function go(next) {
@@ -232,6 +237,53 @@ async function renderJobs() {
   }
 }
 
+// ------------------------------------------------------------------ health (GET /v1/monitor)
+let healthRows = []; // the monitor's rows loaded so far, in the API's order (worst first)
+let healthTotal = 0;
+
+const days = (x) => (x === null || x === undefined ? "–" : `${Number(x).toFixed(1)} d`);
+
+/** A ratio of errors (live over validation, live over naive): red from 1 up, as the monitor's
+ * "degraded" trigger reads it; the API's order is kept, the page never sorts these rows. */
+function ratioCell(x) {
+  const known = x !== null && x !== undefined;
+  return el("td", { class: `num${known && x >= 1 ? " bad" : ""}` }, known ? fmt(x) : "–");
+}
+
+async function loadHealth(sort, offset) {
+  const params = new URLSearchParams({ sort, limit: String(PAGE), offset: String(offset) });
+  const page = await api(`/v1/monitor?${params}`);
+  healthRows = healthRows.concat(page.partitions);
+  healthTotal = page.total;
+}
+
+function drawHealth() {
+  $("#health tbody").replaceChildren(
+    ...healthRows.map((h) => el("tr", { "data-key": h.key },
+      el("td", {}, el("a", { href: "#", title: h.key, onclick: (e) => { e.preventDefault(); go({ p: h.key, health: "" }); } }, h.key)),
+      el("td", { class: "num" }, `v${h.version}`),
+      el("td", { class: "num drift" }, h.drift === null ? "–" : `${fmt(h.drift)} (${h.drift_feature})`),
+      ratioCell(h.error_ratio),
+      ratioCell(h.naive_ratio),
+      el("td", { class: "num" }, h.live_error === null ? "–" : `${h.live_metric} ${fmt(h.live_error, 4)}`),
+      el("td", { class: "num" }, h.live_rows),
+      el("td", { class: "num" }, days(h.model_age_days)),
+      el("td", { class: "num" }, days(h.data_age_days)),
+      el("td", { class: "flags" }, h.flags.map((f) => el("span", { class: "badge flag" }, f))),
+    )),
+  );
+  $("#health-more").hidden = healthRows.length >= healthTotal;
+  $("#health-note").textContent = `${healthRows.length} of ${healthTotal} partition(s) in production, worst first (the router's order).`;
+}
+
+async function renderHealth(sort) {
+  $("#health-sort").value = sort;
+  healthRows = [];
+  await loadHealth(sort, 0);
+  drawHealth();
+  status(`Partition health, worst first by ${$("#health-sort").selectedOptions[0].textContent}.`);
+}
+
 // ------------------------------------------------------------------ one partition
 function table(headers, rows) {
   return el("table", {},
@@ -362,12 +414,14 @@ async function renderPartition(key) {
 // ------------------------------------------------------------------ wiring
 async function render() {
   document.body.dataset.state = "loading";
-  const { p } = state();
-  $("#list-view").hidden = Boolean(p);
+  const { p, health } = state();
+  $("#list-view").hidden = Boolean(p || health);
+  $("#health-view").hidden = Boolean(p || !health);
   $("#partition-view").hidden = !p;
   $("#token-state").textContent = token() ? "token set for this tab" : "no token";
   try {
     if (p) await renderPartition(p);
+    else if (health) await renderHealth(health);
     else await renderList();
     document.body.dataset.state = "ready";
   } catch (error) {
@@ -380,6 +434,15 @@ $("#search-form").addEventListener("submit", (e) => {
   go({ q: $("#q").value.trim(), sort: $("#sort").value, p: "" });
 });
 $("#sort").addEventListener("change", () => go({ sort: $("#sort").value }));
+$("#health-sort").addEventListener("change", () => go({ health: $("#health-sort").value }));
+$("#health-more").addEventListener("click", async () => {
+  try {
+    await loadHealth(state().health, healthRows.length);
+    drawHealth();
+  } catch (error) {
+    failed(error);
+  }
+});
 $("#more").addEventListener("click", async () => {
   try {
     await loadPage(state().q, nextAfter);

@@ -25,7 +25,16 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.responses import HTMLResponse
-from routerkit import KEY, SLASH_BRAND, SLASH_KEY, TOKEN, TWO_VERSIONS, admin, open_client
+from routerkit import (
+    KEY,
+    SLASH_BRAND,
+    SLASH_KEY,
+    TOKEN,
+    TWO_VERSIONS,
+    admin,
+    open_client,
+    sales,
+)
 from sqlalchemy import event, text
 
 from manymodels.registry import Registry
@@ -164,6 +173,47 @@ def test_a_promotion_shows_up_on_the_partition_view(
     assert text_of(after, "production-version") == "v2"
     assert reason in html.unescape(after)  # the alias history, with the reason
     browse(chromium, url, tmp_path, screenshot=shots / "dashboard-partition.png")
+
+
+@pytest.mark.slow
+def test_the_health_view_lists_the_monitor_in_its_order(
+    chromium: str, server: str, tmp_path: Path, shots: Path
+) -> None:
+    """``#health=error`` lists ``GET /v1/monitor?sort=error`` row for row, in the API's order,
+    with its ratios and flags. Actuals are posted first so the order is not just the keys':
+    one partition's observed values five times what it was trained on (degraded), one as
+    trained; the rest have none (unknown, last)."""
+    df = sales()
+    posts = ((KEY, 2, "tropicana", 1.0), (TWO_VERSIONS[1], 3, "minute_maid", 5.0))
+    for key, store, brand, scale in posts:
+        part = df[(df["store"] == store) & (df["brand"] == brand)].tail(30)
+        rows = [
+            {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+             "units": r.units * scale}
+            for r in part.itertuples()
+        ]  # fmt: skip
+        posted = httpx.post(f"{server}/v1/partitions/{key}/actuals", json={"rows": rows})
+        assert posted.status_code == 200, posted.text
+    api = httpx.get(f"{server}/v1/monitor", params={"sort": "error", "limit": 1000}).json()
+    expected = [h["key"] for h in api["partitions"]]
+    assert expected[:2] == [TWO_VERSIONS[1], KEY]  # worse live/validation ratio first
+    assert "degraded" in api["partitions"][0]["flags"]
+
+    dom = browse(chromium, view(server, health="error"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    assert row_keys(dom) == expected
+    assert "worst first by live error vs validation" in text_of(dom, "status")
+    first = dom.split(f'<tr data-key="{html.escape(expected[0])}"')[1].split("</tr>")[0]
+    assert f">{api['partitions'][0]['error_ratio']:#.3g}<" in first  # JS toPrecision(3)
+    assert '<span class="badge flag">degraded</span>' in first
+    assert text_of(dom, "health-note").startswith(f"{len(expected)} of {api['total']} ")
+
+    by_age = browse(chromium, view(server, health="age"), tmp_path)
+    age_api = httpx.get(f"{server}/v1/monitor", params={"sort": "age", "limit": 1000}).json()
+    assert row_keys(by_age) == [h["key"] for h in age_api["partitions"]]
+    browse(
+        chromium, view(server, health="error"), tmp_path, screenshot=shots / "dashboard-health.png"
+    )
 
 
 @pytest.mark.slow
