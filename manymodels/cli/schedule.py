@@ -14,7 +14,7 @@ from manymodels.cli.train import Backend
 
 
 def scheduler(
-    spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a [schedule] table.")],
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a schedule table (cron = …).")],
     data: Annotated[Path, typer.Argument(help="Data file, read again at every firing.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     backend: Annotated[Backend, typer.Option(help="As for 'manymodels train'.")] = "auto",
@@ -26,7 +26,7 @@ def scheduler(
         typer.Option("--next", min=1, max=1000, help="Print the next N firings and exit."),
     ] = None,
 ) -> None:
-    """Retrain on the spec's [schedule]: each firing trains SPEC on DATA as
+    """Retrain on the spec's cron schedule: each firing trains SPEC on DATA as
     'manymodels train --changed-only' does (when = ["changed"], the default), every partition
     (["all"]) or those the monitor flags (["drifted", "stale", "degraded"], as 'retrain
     --when'), and the run is recorded like any run. A failed firing is one line; the
