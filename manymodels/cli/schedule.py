@@ -14,7 +14,7 @@ from manymodels.cli.train import Backend
 
 
 def scheduler(
-    spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a schedule table (cron = …).")],
+    spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a schedule (cron = …).")],
     data: Annotated[Path, typer.Argument(help="Data file, read again at every firing.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     backend: Annotated[Backend, typer.Option(help="As for 'manymodels train'.")] = "auto",
