@@ -416,8 +416,11 @@ def _put_back(aside: Path, path: Path, *, dry_run: bool) -> bool:
 
 
 def open_store(url: str | Path) -> ArtifactStore:
-    """A store for a local path (the only kind so far; fsspec URLs are the planned extension)."""
+    """A store for a local path (or ``file://``), or for any other fsspec URL such as
+    ``s3://bucket/prefix`` (``manymodels.artifact_stores``, imported only then)."""
     text = str(url)
     if "://" in text and not text.startswith("file://"):
-        raise ArtifactError(f"artifact store URL '{text}': only local paths are supported yet")
+        from manymodels.artifact_stores import FsspecArtifactStore
+
+        return FsspecArtifactStore(text)
     return LocalArtifactStore(text.removeprefix("file://"))

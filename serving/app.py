@@ -85,7 +85,11 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         started = time.perf_counter()
         registry = await run_in_threadpool(
-            Registry.open, settings.registry, db_url=settings.registry_db, signer=settings.signer
+            Registry.open,
+            settings.registry,
+            db_url=settings.registry_db,
+            artifacts=settings.artifacts,
+            signer=settings.signer,
         )
         refresher: Refresher | None = None
         retrainer: Retrainer | None = None

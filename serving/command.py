@@ -89,6 +89,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            envvar="MANYMODELS_ARTIFACTS",
+            help="Artifact store URL instead of --registry's artifacts/, e.g. "
+            "s3://bucket/prefix (any fsspec URL).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
 
@@ -109,6 +119,7 @@ def serve(
         settings = Settings.from_env(
             registry=registry,
             registry_db=registry_db,
+            artifacts=artifacts,
             host=host,
             port=port,
             cache_size=cache_size,
@@ -122,7 +133,9 @@ def serve(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     # a wrong path: one clear line, no traceback
-    with Registry.open(settings.registry, db_url=settings.registry_db) as reg:
+    with Registry.open(
+        settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
+    ) as reg:
         unverified = unverified_warning(reg.signed_by, settings.signer, str(settings.registry))
     if unverified is not None:
         typer.echo(f"warning: {unverified}", err=True)

@@ -25,6 +25,7 @@ RetrainBackend = Literal["auto", "ray", "local"]
 
 ENV_REGISTRY = "MANYMODELS_REGISTRY"
 ENV_REGISTRY_DB = "MANYMODELS_REGISTRY_DB"
+ENV_ARTIFACTS = "MANYMODELS_ARTIFACTS"
 ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
 ENV_ADMIN_TOKEN_FILE = "MANYMODELS_ADMIN_TOKEN_FILE"
 ENV_READ_TOKEN = "MANYMODELS_READ_TOKEN"
@@ -63,6 +64,9 @@ class Settings:
     # the registry's database by URL (``MANYMODELS_REGISTRY_DB``), instead of the SQLite file in
     # ``registry``; its artifacts stay there. Not in repr: the URL may hold a password.
     registry_db: str | None = field(default=None, repr=False)
+    # the artifact store by URL (``MANYMODELS_ARTIFACTS``, e.g. ``s3://bucket/prefix``),
+    # instead of ``registry``'s artifacts/ directory (``manymodels.artifact_stores``)
+    artifacts: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     cache_size: int = 1000
@@ -153,6 +157,8 @@ class Settings:
             values["registry"] = Path(env[ENV_REGISTRY])
         if env.get(ENV_REGISTRY_DB):
             values["registry_db"] = env[ENV_REGISTRY_DB]
+        if env.get(ENV_ARTIFACTS):
+            values["artifacts"] = env[ENV_ARTIFACTS]
         for scope, name, file_name in (
             ("admin_token", ENV_ADMIN_TOKEN, ENV_ADMIN_TOKEN_FILE),
             ("read_token", ENV_READ_TOKEN, ENV_READ_TOKEN_FILE),

@@ -33,18 +33,34 @@ RegistryDbOpt = Annotated[
         show_default=False,
     ),
 ]
+ArtifactsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--artifacts",
+        envvar="MANYMODELS_ARTIFACTS",
+        help="Artifact store URL instead of --registry's artifacts/, e.g. s3://bucket/prefix "
+        "(any fsspec URL; credentials from the backend's own configuration).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DEFAULT_REGISTRY = Path("mmregistry")
 
 
 def open_registry(
-    registry: Path, db_url: str | None, *, create: bool = False, signer: Signer | None = None
+    registry: Path,
+    db_url: str | None,
+    artifacts: str | None = None,
+    *,
+    create: bool = False,
+    signer: Signer | None = None,
 ) -> Registry:
-    """The registry of ``--registry`` (its artifacts, and its database unless ``--registry-db``
-    names another): opened (``create=False``) or started (``create=True``)."""
+    """The registry of ``--registry`` (its database unless ``--registry-db`` names another,
+    its artifacts unless ``--artifacts`` does): opened (``create=False``) or started
+    (``create=True``)."""
     from manymodels.registry import Registry
 
-    return Registry(registry, db_url=db_url, create=create, signer=signer)
+    return Registry(registry, db_url=db_url, artifacts=artifacts, create=create, signer=signer)
 
 
 def signer(registry: Path | None = None) -> Signer | None:

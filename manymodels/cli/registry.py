@@ -17,6 +17,7 @@ from manymodels.cli.errors import Group
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     MAX_INT,
+    ArtifactsOpt,
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
@@ -28,8 +29,8 @@ models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is
 runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
 
 
-def _open(registry: Path, db_url: str | None = None) -> Any:
-    return open_registry(registry, db_url, signer=signer())
+def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
+    return open_registry(registry, db_url, artifacts, signer=signer())
 
 
 def promote(
@@ -39,11 +40,12 @@ def promote(
     reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Point a partition's production alias at VERSION (routers pick it up within seconds)."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
     _show_move(move, json_out, console)
 
@@ -53,11 +55,12 @@ def rollback(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Move a partition's production alias back to the version it served before."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         move = reg.rollback(key)
     _show_move(move, json_out, console)
 
@@ -97,12 +100,13 @@ def gc(
     dry_run: Annotated[bool, typer.Option(help="Report what would go; delete nothing.")] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Delete versions past the retention limit and artifacts no version references."""
     from manymodels import console
     from manymodels.gc import collect
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         report = collect(
             reg,
             keep=keep,
@@ -135,6 +139,7 @@ def doctor(
     ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Check every version's artifacts (sha256), every alias, and every unfinished run.
 
@@ -146,7 +151,7 @@ def doctor(
     from manymodels import console
     from manymodels.doctor import check
 
-    with open_registry(registry, registry_db, signer=signer(registry)) as reg:
+    with open_registry(registry, registry_db, artifacts, signer=signer(registry)) as reg:
         checkup = check(reg, repair=repair)
     if json_out:
         console.print_json(checkup.to_dict())
@@ -223,11 +228,12 @@ def models_list(
     offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Partitions with their production model, its metric and the naive baseline's."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         items = reg.list_partitions(limit=limit, offset=offset)
         total = reg.count_partitions()
     if json_out:
@@ -252,11 +258,12 @@ def models_show(
     ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """All versions of one partition, its aliases, candidates tried, and alias history."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
         history = reg.alias_history(part.key)
@@ -294,11 +301,12 @@ def runs_list(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Training runs, newest first."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         runs = reg.list_runs(limit=limit)
     if json_out:
         console.print_json([r.to_dict() for r in runs])
@@ -312,11 +320,12 @@ def runs_show(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """One run: inputs, counts, and every failed or skipped partition with its reason."""
     from manymodels import console
 
-    with _open(registry, registry_db) as reg:
+    with _open(registry, registry_db, artifacts) as reg:
         run = reg.get_run(run_id)
         failed = reg.store.run_outcomes(run_id, status=("failed", "lost"))
         skipped = reg.store.run_outcomes(run_id, status="skipped")

@@ -17,6 +17,7 @@ import typer
 
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
+    ArtifactsOpt,
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
@@ -76,6 +77,7 @@ def train(
     ] = 1.0,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Train one model per partition of DATA as SPEC says, into the registry.
 
@@ -96,15 +98,16 @@ def train(
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
     summary: RunSummary
-    # another database than --registry's own: opened here, closed by the with below
+    # another database or artifact store than --registry's own: opened here, closed below
+    elsewhere = registry_db is not None or artifacts is not None
     target: Any = (
-        registry
-        if registry_db is None
-        else open_registry(registry, registry_db, create=True, signer=signing)
+        open_registry(registry, registry_db, artifacts, create=True, signer=signing)
+        if elsewhere
+        else registry
     )
     try:
         with (
-            target if registry_db is not None else contextlib.nullcontext(),
+            target if elsewhere else contextlib.nullcontext(),
             console.progress_bar(f"training {parsed.name}", enabled=show_bar) as bar,
         ):
             summary = run_train(
@@ -120,6 +123,8 @@ def train(
         words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
         if registry_db is not None:  # its password, if any, is not printed: ***
             words += ["--registry-db", describe_url(registry_db)]
+        if artifacts is not None:
+            words += ["--artifacts", artifacts]
         if backend != "auto":
             words += ["--backend", backend]
         for key in partitions or []:
@@ -208,6 +213,7 @@ def score(
     ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Score every row of DATA with its partition's model at ALIAS into OUT.
 
@@ -218,14 +224,14 @@ def score(
     from manymodels import console
     from manymodels.scoring import score_file
 
-    if registry_db is None:
+    if registry_db is None and artifacts is None:
         summary = score_file(
             data, out, registry,
             alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
             signer=signer(registry),
         )  # fmt: skip
     else:
-        with open_registry(registry, registry_db, signer=signer()) as reg:
+        with open_registry(registry, registry_db, artifacts, signer=signer()) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
                 skip_unknown=skip_unknown,

@@ -1,0 +1,173 @@
+"""Artifacts in object storage, by fsspec URL (``s3://bucket/prefix``, ``gs://…``, ``memory://…``).
+
+The same content-addressed layout as ``LocalArtifactStore`` (``<prefix>/ab/cd/<sha256>``) and
+the same verification on read, so every node of a Ray cluster writes and reads artifacts
+directly, without a shared directory. Object stores put an object atomically, so there is no
+temp-file-and-rename here and nothing for ``sweep_temporaries`` to find. Credentials and the
+endpoint come from the backend's own configuration (for S3: ``AWS_ACCESS_KEY_ID``,
+``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``~/.aws``), never from the URL, so the URL
+can be printed and logged. Needs the ``s3`` extra (``s3fs``) for ``s3://``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
+from manymodels.serialization import ALL_FORMATS
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _hexdigest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check(digest: str) -> str:
+    if not _SHA256.fullmatch(digest):
+        raise ArtifactError(f"'{digest[:80]}' is not a sha256 hex digest")
+    return digest
+
+
+def _check_backend(url: str) -> None:
+    """Refuse, at once and in one line, a scheme fsspec does not know or whose package is not
+    installed: a typo in ``--artifacts`` must not surface as a traceback at the first write."""
+    from fsspec.registry import get_filesystem_class
+
+    protocol = url.split("://", 1)[0]
+    try:
+        get_filesystem_class(protocol)
+    except ValueError:
+        raise ArtifactError(f"artifact store URL '{url}': unknown scheme '{protocol}://'") from None
+    except ImportError as e:
+        raise ArtifactError(
+            f"artifact store URL '{url}' needs a package that is missing: {e} "
+            "(pip install 'manymodels[s3]' for s3://)"
+        ) from None
+
+
+class FsspecArtifactStore:
+    """Artifacts under an fsspec URL; picklable (workers receive it): the filesystem object is
+    rebuilt from the URL in each process, never pickled with its connections."""
+
+    def __init__(self, url: str, *, formats: Iterable[str] = ALL_FORMATS) -> None:
+        self._url = url.rstrip("/")
+        self.formats = frozenset(formats)
+        self._fs: Any = None
+        self._root = ""
+        _check_backend(self._url)
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def __repr__(self) -> str:
+        return f"FsspecArtifactStore({self._url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_url": self._url, "formats": self.formats, "_fs": None, "_root": ""}
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, made on first use in each process."""
+        if self._fs is None:
+            from fsspec.core import url_to_fs
+
+            self._fs, root = url_to_fs(self._url)  # the backend was checked at construction
+            self._root = root.rstrip("/")
+        return self._fs
+
+    def path(self, digest: str) -> str:
+        fs = self.fs
+        del fs  # sets _root
+        return f"{self._root}/{_check(digest)[:2]}/{digest[2:4]}/{digest}"
+
+    def _error(self, doing: str, digest: str, e: Exception) -> ArtifactError:
+        return ArtifactError(f"cannot {doing} artifact {digest[:12]} in {self._url}: {e}")
+
+    def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+        """One PUT of the whole object under its digest: atomic on object stores, so a reader
+        sees all the bytes or none. An object already there is written again with the same
+        bytes — content-addressed, so what readers get cannot change — because the write is
+        also what renews its modification time, which is how ``gc`` knows a new version may
+        reference it (the local store renews its mtime for the same reason). ``durable`` is
+        moot: the PUT returns once the store holds the object."""
+        digest = _hexdigest(data)
+        try:
+            self.fs.pipe_file(self.path(digest), data)
+        except (OSError, ValueError) as e:
+            raise self._error("write", digest, e) from e
+        return digest, len(data)
+
+    def sync(self) -> None:
+        """Nothing to flush: every ``put`` is already durable when it returns."""
+
+    def get(self, digest: str) -> bytes:
+        try:
+            data: bytes = self.fs.cat_file(self.path(digest))
+        except FileNotFoundError:
+            raise ArtifactNotFound(f"artifact {digest} is missing from {self._url}") from None
+        except OSError as e:
+            raise self._error("read", digest, e) from None
+        actual = _hexdigest(data)
+        if actual != digest:
+            raise ArtifactCorrupted(
+                f"artifact {digest} in {self._url} is corrupted or tampered with "
+                f"(its bytes hash to {actual[:12]}…); refusing to load it"
+            )
+        return data
+
+    def exists(self, digest: str) -> bool:
+        path = self.path(digest)
+        self.fs.invalidate_cache(path)
+        return bool(self.fs.exists(path))
+
+    def delete(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self.path(digest))
+
+    def delete_if_older(self, digest: str, older_than: float) -> int | None:
+        """Object stores have no rename-aside to judge and delete atomically: the object is
+        checked, then deleted. A put of identical bytes landing in the milliseconds between
+        would be lost — only for bytes no version referenced when gc listed them and older
+        than its grace period, which is what makes that overlap unlikely; ``verify`` reports
+        any version whose artifact went missing."""
+        try:
+            size, mtime = self.stat(digest)
+        except FileNotFoundError:
+            return None
+        if mtime >= older_than:
+            return None
+        self.delete(digest)
+        return size
+
+    def stat(self, digest: str) -> tuple[int, float]:
+        path = self.path(digest)
+        self.fs.invalidate_cache(path)
+        info = self.fs.info(path)  # FileNotFoundError when gone, as Path.stat
+        modified = self.fs.modified(path)
+        stamp = modified.timestamp() if isinstance(modified, datetime) else float(modified)
+        return int(info["size"]), stamp
+
+    def digests(self) -> Iterator[str]:
+        fs = self.fs
+        fs.invalidate_cache()
+        try:
+            found = fs.find(self._root)
+        except FileNotFoundError:
+            return
+        for path in found:
+            parts = path.rstrip("/").split("/")
+            name = parts[-1]
+            if _SHA256.fullmatch(name) and parts[-3:-1] == [name[:2], name[2:4]]:
+                yield name
+
+    def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
+        """No temporaries: a PUT is atomic, so a killed writer leaves nothing behind."""
+        return 0, 0
