@@ -227,3 +227,21 @@ def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> No
         assert (report.artifacts_deleted, report.bytes_freed) == (1, size)
         assert not reg.artifacts.exists(orphan)
         assert set(reg.artifacts.digests()) == referenced
+
+
+@pytest.mark.slow
+def test_ray_workers_write_to_s3_directly(s3: str, samples_dir: Path, tmp_path: Path) -> None:
+    """Ray tasks receive the store (pickled, without its connections) and each puts its own
+    artifacts: the driver never holds the model bytes."""
+    url = f"s3://{BUCKET}/ray-{uuid.uuid4().hex[:8]}"
+    result = runner.invoke(
+        app,
+        ["train", str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv"),
+         "--registry", str(tmp_path / "registry"), "--artifacts", url, "--backend", "ray",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Registry.open(tmp_path / "registry", artifacts=url) as reg:
+        referenced = reg.store.referenced_digests()
+        assert referenced and referenced <= set(reg.artifacts.digests())
+        assert not (tmp_path / "registry" / "artifacts").exists()
