@@ -82,7 +82,10 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = subprocess.Popen(
         [weed, "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          f"-master.port={base}", f"-volume.port={base + 1}", f"-filer.port={base + 2}",
-         "-s3", f"-s3.port={base + 3}", "-master.volumeSizeLimitMB=64", "-volume.max=0"],
+         "-s3", f"-s3.port={base + 3}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
+         # ports SeaweedFS opens by default (two servers, or anything else on 8181 / 9101,
+         # made the second fail to start), and no telemetry from a test
+         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     env = {
