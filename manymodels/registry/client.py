@@ -174,7 +174,8 @@ class Registry:
         return cls(root, **kwargs)
 
     def __repr__(self) -> str:
-        return f"Registry(db={self.db_url!r}, artifacts={self.artifacts.url!r})"
+        # describe_url drops a password: a repr lands in logs and tracebacks.
+        return f"Registry(db={describe_url(self.db_url)!r}, artifacts={self.artifacts.url!r})"
 
     @property
     def read_only(self) -> str | None:
