@@ -72,6 +72,10 @@ class Candidate(_Frozen):
     name: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     scale: bool = False
+    scope: Literal["local", "global"] = "local"
+    """``local``: fitted per partition on its own rows. ``global``: fitted once per run on every
+    partition's training rows, the ``partition_by`` columns as categorical features
+    (``manymodels.training.global_fit``), and chosen per partition like any other candidate."""
 
     @field_validator("estimator")
     @classmethod
@@ -191,6 +195,8 @@ class Selection(_Frozen):
     """
 
     naive_candidate: bool = True
+    ensemble: Literal["none", "top2"] = "none"
+    """``top2``: the mean of the two best models' predictions competes too, per partition."""
     fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"
     """Classification: what decides a partition whose validation rows hold one class, where
     the spec's ``metric`` (``roc_auc``, ``f1``… anything but ``accuracy``) is undefined. The
@@ -389,6 +395,9 @@ class Spec(_Frozen):
         a spec that does not use them keeps its hash (and its runs stay resumable)."""
         data = self.model_dump(mode="json")
         data.pop("schedule", None)  # when it trains is not what it trains
+        for cand in data.get("candidates", []):  # added later: a local candidate keeps its hash
+            if cand.get("scope") == "local":
+                del cand["scope"]
         for option, default in _later_defaults().items():
             if data.get(option) == default:
                 data.pop(option, None)
@@ -454,7 +463,7 @@ def _later_defaults() -> dict[str, Any]:
 def _later_sub_defaults() -> dict[str, dict[str, Any]]:
     """Options added to a table after the table itself, with their defaults in JSON form: a
     table that sets only its older options keeps its hash."""
-    return {"selection": {"fallback_metric": "log_loss", "prior_rows": 2.0}}
+    return {"selection": {"fallback_metric": "log_loss", "prior_rows": 2.0, "ensemble": "none"}}
 
 
 def _check_metric(name: str, task: str) -> None:
