@@ -26,7 +26,7 @@ from manymodels.exceptions import SpecError, first_line
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
 MAX_LAG = 1000
-_TIME_OPTIONS = ("calendar", "lags")  # these need a time_column
+_TIME_OPTIONS = ("calendar", "lags", "rolling")  # these need a time_column
 
 DEFAULT_METRIC: dict[str, str] = {
     "regression": "neg_mean_absolute_error",
@@ -120,6 +120,22 @@ class Candidate(_Frozen):
     @property
     def is_factory(self) -> bool:
         return ":" in self.estimator
+
+
+class Rolling(_Frozen):
+    """A rolling statistic of the target as a feature: ``stat`` over the ``window`` targets
+    ending ``lag`` rows earlier (the window slides over the series already shifted by the lag,
+    as mlforecast's ``lag_transforms``), named ``<target>_roll_<stat>_lag<lag>_w<window>``."""
+
+    lag: Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]
+    window: Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]
+    stat: Literal["mean", "std", "min", "max"] = "mean"
+
+    @model_validator(mode="after")
+    def _std_needs_two(self) -> Rolling:
+        if self.stat == "std" and self.window < 2:
+            raise ValueError("a rolling std needs a window of at least 2")
+        return self
 
 
 class Fallback(_Frozen):
@@ -248,6 +264,26 @@ class Calibration(_Frozen):
         return self
 
 
+class Intervals(_Frozen):
+    """Conformal prediction intervals (``manymodels.intervals``), regression only: each
+    version records, per level, a quantile of its validation rows' absolute errors, and
+    ``forecast``, ``score`` and the router (``?levels=``) answer ``lo-<level>`` /
+    ``hi-<level>`` beside each prediction. ``levels`` are coverages in percent, e.g. ``[80, 95]``.
+    """
+
+    levels: Annotated[list[float], Field(min_length=1, max_length=10)]
+
+    @field_validator("levels")
+    @classmethod
+    def _percentages(cls, v: list[float]) -> list[float]:
+        bad = [lv for lv in v if not 0 < lv < 100]
+        if bad:
+            raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a level twice")
+        return sorted(v)
+
+
 class Spec(_Frozen):
     """A validated, immutable description of one many-models job.
 
@@ -262,7 +298,15 @@ class Spec(_Frozen):
       ``<target>_lag<k>``: ``lags = [1, 2]`` adds ``units_lag1`` and ``units_lag2``. Lags count
       rows of the time-sorted partition (periods of a regular series); rows whose lags reach
       before the partition's first row are not trained on. ``manymodels forecast`` feeds each
-      step's prediction into the next step's lags.
+      step's prediction into the next step's lags — or, when every lag is at least the
+      horizon, predicts all steps at once (direct).
+    * ``rolling`` — rolling statistics of lagged targets, ``[{ lag = 8, window = 4, stat =
+      "mean" }]`` adds ``units_roll_mean_lag8_w4`` (see ``Rolling``); stats ``mean``, ``std``,
+      ``min``, ``max``.
+    * ``target_transform`` — ``difference`` (each period's change) or ``scale`` (the
+      partition's mean and standard deviation) turns each partition's target before lags are
+      taken and the model is fitted; forecasts are turned back. Validation metrics are then in
+      the transformed units.
 
     Derived columns are ordinary features: scoring a row directly (``score``, ``/predict``)
     needs them in the row; ``forecast`` builds them itself.
@@ -285,6 +329,8 @@ class Spec(_Frozen):
     time_column: str | None = None
     calendar: list[CalendarPart] | None = None
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
+    rolling: list[Rolling] | None = None
+    target_transform: Literal["none", "difference", "scale"] = "none"
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
     missing_target: Literal["drop", "error"] = "drop"
@@ -299,6 +345,7 @@ class Spec(_Frozen):
     calibration: Calibration | None = None
     schedule: Schedule | None = None
     artifacts: Artifacts = Field(default_factory=Artifacts)
+    intervals: Intervals | None = None
 
     @field_validator("partition_by")
     @classmethod
@@ -316,7 +363,7 @@ class Spec(_Frozen):
                 raise ValueError(f"lists column(s) {', '.join(map(repr, twice))} more than once")
         return v
 
-    @field_validator("calendar", "lags")
+    @field_validator("calendar", "lags", "rolling")
     @classmethod
     def _distinct_options(cls, v: list[Any] | None) -> list[Any] | None:
         if v is not None:
@@ -353,17 +400,25 @@ class Spec(_Frozen):
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
         taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
-        for col in (*self.calendar_columns, *self.lag_columns):
+        for col in self.derived_columns:
             if col in taken:
                 raise ValueError(
-                    f"'{col}' is derived from calendar / lags; it cannot also be a key, the "
-                    "target or a listed feature"
+                    f"'{col}' is derived from calendar / lags / rolling; it cannot also be a "
+                    "key, the target or a listed feature"
                 )
         _check_metric(self.metric_name, self.task)
+        if self.target_transform != "none" and (
+            self.task != "regression" or not (self.lags or self.rolling)
+        ):
+            raise ValueError(
+                "target_transform needs a regression task with lags or rolling features"
+            )
         if self.decision is not None and self.task != "classification":
             raise ValueError('[decision] thresholds need task = "classification"')
         if self.calibration is not None and self.task != "classification":
             raise ValueError('[calibration] needs task = "classification"')
+        if self.intervals is not None and self.task != "regression":
+            raise ValueError("[intervals] are for regression: a class label has no interval")
         return self
 
     # -- derived, never stored -------------------------------------------------------------
@@ -386,6 +441,18 @@ class Spec(_Frozen):
     def lag_columns(self) -> dict[str, int]:
         """``{derived feature: lag}``, e.g. ``{"units_lag1": 1}``."""
         return {f"{self.target}_lag{k}": k for k in self.lags or []}
+
+    @property
+    def rolling_columns(self) -> dict[str, Rolling]:
+        """``{derived feature: rolling}``, e.g. ``{"units_roll_mean_lag8_w4": Rolling(...)}``."""
+        return {
+            f"{self.target}_roll_{r.stat}_lag{r.lag}_w{r.window}": r for r in self.rolling or []
+        }
+
+    @property
+    def derived_columns(self) -> list[str]:
+        """Every feature training derives: calendar parts, lags, rolling statistics."""
+        return [*self.calendar_columns, *self.lag_columns, *self.rolling_columns]
 
     @property
     def spec_hash(self) -> str:
@@ -451,12 +518,15 @@ def _later_defaults() -> dict[str, Any]:
     return {
         "calendar": None,
         "lags": None,
+        "rolling": None,
+        "target_transform": "none",
         "missing_target": "drop",
         "bad_rows": "error",
         "selection": Selection().model_dump(mode="json"),
         "decision": None,
         "calibration": None,
         "artifacts": Artifacts().model_dump(mode="json"),
+        "intervals": None,
     }
 
 
