@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels import intervals as conformal
 from manymodels import timefeatures
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
@@ -68,6 +69,7 @@ def forecast(
     horizon: int,
     future: DataSource | None = None,
     signer: Signer | None = None,
+    levels: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods of each partition with its production model.
 
@@ -76,7 +78,9 @@ def forecast(
     feature values of future periods, with the key and time columns; partitions it does not
     mention carry their last known values forward. Returns one row per partition and step,
     sorted by key then time: the key columns, the time column (named as in the spec),
-    ``prediction`` and ``model_version``.
+    ``prediction`` and ``model_version``. Versions trained with ``[intervals]`` add
+    ``lo-<level>`` / ``hi-<level>`` columns (``manymodels.intervals``): every recorded level,
+    or ``levels`` (a level some partition did not record is a ``DataError``).
 
     Raises ``DataError`` for a horizon outside 1 … 1000, for partitions trained without a time
     column, and for a ``future`` table that lacks columns or covers only some of a partition's
@@ -95,6 +99,8 @@ def forecast(
     try:
         records = _production(reg, keys)
         key_columns, time_column = _common_layout(records)
+        named = [(f"partition '{r.key}' v{r.version}", r.feature_schema) for r in records]
+        levels = conformal.choose_levels(named, levels)
         fut = None
         if future is not None:
             fut = future_table(future, records, key_columns=key_columns, time_column=time_column)
@@ -116,7 +122,7 @@ def forecast(
     finally:
         if own_registry:
             reg.close()
-    return _output(records, key_columns, time_column, horizon, times, predictions)
+    return _output(records, key_columns, time_column, horizon, times, predictions, levels)
 
 
 def _production(
@@ -423,6 +429,7 @@ def _output(
     horizon: int,
     times: Sequence[Any],
     predictions: Sequence[np.ndarray],
+    levels: Sequence[float] = (),
 ) -> pd.DataFrame:
     keys = [r.feature_schema["history"]["key"] for r in records]
     out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
@@ -431,6 +438,8 @@ def _output(
     else:
         out[time_column] = np.concatenate(times)
     out["prediction"] = np.concatenate(predictions)
+    schemas = [r.feature_schema for r in records]
+    out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)
     frame = pd.DataFrame(out)
     by_key = np.argsort(np.array([r.key for r in records], dtype=object), kind="stable")

@@ -8,6 +8,7 @@ tested) on its own.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from manymodels.data import DataSource, describe_source, output_format, read_tab
 from manymodels.execution import Backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
-from manymodels.scoring.plan import make_chunks, make_plan
+from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
 
@@ -60,6 +61,7 @@ def score(
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
+    levels: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Score every row of ``data`` (a DataFrame, or a .csv / .parquet path) with its
     partition's model at ``alias``; ``score_table`` also returns the summary.
@@ -70,12 +72,16 @@ def score(
     of them) when a ``signer`` is given, for a registry opened here, and a version's signature
     is missing or wrong: the driver checks every signature before any task is shipped.
 
+    Models trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
+    (``manymodels.intervals``): every recorded level, or ``levels`` (a level some answering
+    version did not record is a ``DataError``).
+
         frame = score("next_week.csv", "./mmregistry", backend="local")
         frame.loc[frame.fallback, ["store", "brand", "prediction"]]
     """
     return score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown, signer=signer,
+        skip_unknown=skip_unknown, signer=signer, levels=levels,
     ).frame  # fmt: skip
 
 
@@ -88,6 +94,7 @@ def score_table(
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
+    levels: Sequence[float] | None = None,
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
@@ -101,6 +108,7 @@ def score_table(
     finally:
         if reg is not registry:
             reg.close()
+    levels = interval_levels(df, plan, levels, source=source)
 
     startup = 0.0
     done: list[tuple[int, list[np.ndarray]]] = []
@@ -136,7 +144,7 @@ def score_table(
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
     )
-    return ScoreResult(scored_frame(df, plan, done), summary)
+    return ScoreResult(scored_frame(df, plan, done, levels), summary)
 
 
 def score_file(
@@ -149,6 +157,7 @@ def score_file(
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
+    levels: Sequence[float] | None = None,
 ) -> ScoreSummary:
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
@@ -156,7 +165,7 @@ def score_file(
     output_format(out)  # a bad extension or directory fails before any work
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown, signer=signer,
+        skip_unknown=skip_unknown, signer=signer, levels=levels,
     )  # fmt: skip
     write_table(result.frame, out)
     return result.summary

@@ -13,15 +13,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels import intervals as conformal
 from manymodels.partition import FALLBACK_KEY
 from manymodels.scoring.plan import Plan
 
 
 def scored_frame(
-    df: pd.DataFrame, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]]
+    df: pd.DataFrame,
+    plan: Plan,
+    done: Sequence[tuple[int, list[np.ndarray]]],
+    levels: Sequence[float] = (),
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
-    its prediction arrays), each row's own key and which model answered it."""
+    its prediction arrays), each row's own key and which model answered it, and ``lo-`` /
+    ``hi-`` columns for ``levels`` (each row's model's pooled interval; NaN where it has none)."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -32,13 +37,29 @@ def scored_frame(
     fallback[at] = np.repeat([u.key == FALLBACK_KEY for u in plan.units], counts)
     versions = np.zeros(n, dtype=np.int64)
     versions[at] = np.repeat([u.version for u in plan.units], counts)
+    predictions = _predictions(n, plan, done)
     return df.assign(
-        prediction=_predictions(n, plan, done),
+        prediction=predictions,
+        **_bands(predictions, plan, counts, levels),
         model_version=_with_missing(versions, plan),
         partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),
         served_by=pd.Categorical.from_codes(codes, categories=names),
         fallback=fallback,
     )
+
+
+def _bands(
+    predictions: Any, plan: Plan, counts: np.ndarray, levels: Sequence[float]
+) -> dict[str, np.ndarray]:
+    """Each row's interval columns: its model's pooled half-width around its prediction."""
+    if not levels:
+        return {}
+    units = [conformal.widths({"intervals": u.intervals}, levels)[:, 0] for u in plan.units]
+    half = np.full((len(levels), len(predictions)), np.nan)
+    if units:
+        half[:, plan.positions] = np.repeat(np.array(units).T, counts, axis=1)
+    pred = np.asarray(predictions, dtype=np.float64)
+    return conformal.bands(pred, half, levels)
 
 
 def _predictions(n: int, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]]) -> Any:

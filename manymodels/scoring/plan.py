@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels import intervals as conformal
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.features import column_values, feature_kinds
@@ -41,6 +42,7 @@ class ModelRef:
     version: int
     sha256: str
     schema: int
+    intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ def _refs(
         if same not in index:
             index[same] = len(schemas)
             schemas.append(fs)
-        refs[key, version] = ModelRef(key, version, sha, index[same])
+        refs[key, version] = ModelRef(key, version, sha, index[same], conformal.stored(fs))
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]
@@ -257,3 +259,25 @@ def make_chunks(plan: Plan, workers: int) -> tuple[list[Any], list[int]]:
         )
         starts.append(lo)
     return chunks, starts
+
+
+def interval_levels(
+    df: pd.DataFrame, plan: Plan, levels: Sequence[float] | None, *, source: str
+) -> list[float]:
+    """The interval levels the scored table carries (``intervals.choose_levels`` over the
+    answering versions), checked not to clash with the table's own columns."""
+    named = [
+        (
+            f"partition '{u.key}' v{u.version}",
+            {"task": plan.schemas[u.schema].get("task"), "intervals": u.intervals},
+        )
+        for u in {(u.key, u.version): u for u in plan.units}.values()
+    ]
+    chosen = conformal.choose_levels(named, levels)
+    taken = [c for c in conformal.column_names(chosen) if c in df.columns]
+    if taken:
+        raise DataError(
+            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
+            "writes for prediction intervals; drop or rename them"
+        )
+    return chosen

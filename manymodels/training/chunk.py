@@ -190,7 +190,10 @@ def _with_classes(
     schema: dict[str, Any], prior: ClassPrior | None, fitted: Fitted
 ) -> dict[str, Any]:
     """A classifier's schema also lists the table's classes (what its probabilities are
-    answered over) and its decision threshold, if the spec asks for one."""
+    answered over) and its decision threshold, if the spec asks for one; a regressor's, its
+    interval record (``manymodels.intervals``), if the spec asks for one."""
+    if fitted.intervals:
+        schema = {**schema, "intervals": fitted.intervals}
     if schema.get("task") != "classification":
         return schema
     out = dict(schema)

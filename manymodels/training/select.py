@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import candidates as cands
+from manymodels import intervals as conformal
 from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
@@ -42,6 +43,7 @@ class Fitted:
     metric: str | None = None  # the metric that decided, when not the spec's
     single_class: dict[str, Any] | None = None  # where the rows hold one class, and which
     decision: dict[str, Any] | None = None  # the decision threshold, with a [decision] rule
+    intervals: dict[str, Any] | None = None  # validation error quantiles (manymodels.intervals)
 
 
 def estimator_path(model: Any) -> str:
@@ -206,6 +208,7 @@ def fit_partition(
             decision = classify.threshold(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
+        recorded = conformal.from_fits(spec, best_fits, splits, X, y, ordered=ordered)
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
@@ -228,6 +231,7 @@ def fit_partition(
         metric=score_fn.name if score_fn.name != spec.metric_name else None,
         single_class=_single_class(one_class, y, spec) if one_class else None,
         decision=decision,
+        intervals=recorded,
     )
 
 

@@ -1,0 +1,273 @@
+"""Conformal prediction intervals from each partition's validation residuals.
+
+A spec with ``[intervals] levels = [80, 95]`` makes every regression version record, per level,
+a quantile ``q`` of the absolute errors its chosen model made on the partition's validation
+rows; an answer's interval is then ``prediction ± q``, in columns named as statsforecast and
+mlforecast name theirs: ``lo-80``, ``hi-80``, ``lo-95``, ``hi-95``.
+
+How it relates to theirs. mlforecast's ``PredictionIntervals(n_windows, h,
+method="conformal_distribution")`` and statsforecast's ``ConformalIntervals`` refit the model
+on ``n_windows`` extra cross-validation windows, take the absolute errors per horizon step, and
+read each level off ``numpy.quantile`` (interpolated) of the paths ``forecast ± error``. We
+take the errors the winner already made while it was being selected — no extra fit — and use
+the *finite-sample* split-conformal quantile: with ``n`` errors, the
+``⌈(n + 1) · level / 100⌉``-th smallest, which covers a new exchangeable error with probability
+at least ``level`` (the largest error when ``n`` is too small for that rank: the interval is
+then narrower than the guarantee needs, and the version says so through ``rows``).
+
+Per horizon step, as theirs, when the steps have enough errors each: with a time column the
+``i``-th validation row after the training rows' end is step ``i``, and k expanding folds give
+``k`` errors per step. A step's quantile is recorded only when every level's rank fits in its
+errors (``level = 80`` needs 4 folds, ``95`` needs 19); otherwise one pooled quantile over all
+validation rows serves every step — the usual case with one ``last`` window. A forecast longer
+than the recorded steps uses the pooled quantile for all its steps.
+
+Caveat: validation rows are predicted with their *true* lags, so for a model with lags shorter
+than the horizon the recorded errors are one-step errors and a recursive forecast's later steps
+are wider than its intervals.
+
+The record lives in the version's feature schema (``"intervals"``), which every reader —
+``forecast``, ``score``'s plan and the router's cache — already has: no extra read per answer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from manymodels.exceptions import DataError
+from manymodels.spec import Spec
+
+MAX_LEVELS = 10
+
+
+def level_name(level: float) -> str:
+    """``80`` → ``"80"``, ``97.5`` → ``"97.5"``: the suffix of ``lo-`` / ``hi-``."""
+    return f"{level:g}"
+
+
+def column_names(levels: Sequence[float]) -> list[str]:
+    """``lo-<level>`` and ``hi-<level>`` for each level, in the order answers carry them."""
+    return [f"{side}-{level_name(lv)}" for lv in levels for side in ("lo", "hi")]
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The ``⌈(n + 1) · level / 100⌉``-th smallest of ``n`` scores (the largest when the
+    rank exceeds ``n``); NaN without scores."""
+    n = len(scores)
+    if n == 0:
+        return math.nan
+    k = min(_rank(n, level), n)
+    return float(np.partition(np.asarray(scores, dtype=np.float64), k - 1)[k - 1])
+
+
+def _rank(n: int, level: float) -> int:
+    # (n + 1) · level / 100 in exact arithmetic where it is whole (20 · 95 / 100 = 19)
+    return math.ceil(round((n + 1) * level / 100, 9))
+
+
+# --------------------------------------------------------------------------------------------
+# training: the record a version keeps
+# --------------------------------------------------------------------------------------------
+def record(
+    folds: Sequence[tuple[np.ndarray, np.ndarray]], levels: Sequence[float], *, ordered: bool
+) -> dict[str, Any] | None:
+    """What a version keeps of its validation errors: ``levels``, ``rows`` (how many errors),
+    ``quantiles`` (pooled, one per level) and, with ``ordered`` folds whose steps each hold
+    enough errors, ``steps`` (one list of per-level quantiles per step). ``folds`` are the
+    (true targets, predictions) of each validation fold, in row order. ``None`` when no
+    error is finite (nothing to calibrate on)."""
+    errors = [_abs_errors(y, p) for y, p in folds]
+    pooled = np.concatenate(errors) if errors else np.zeros(0)
+    pooled = pooled[np.isfinite(pooled)]
+    if not len(pooled):
+        return None
+    out: dict[str, Any] = {
+        "levels": [float(lv) for lv in levels],
+        "rows": len(pooled),
+        "quantiles": [conformal_quantile(pooled, lv) for lv in levels],
+    }
+    if ordered and errors:
+        n_steps = min(len(e) for e in errors)
+        need = max(_needed(lv) for lv in levels)
+        per_step = [np.array([e[i] for e in errors]) for i in range(n_steps)]
+        if n_steps and all(np.isfinite(s).sum() >= need for s in per_step):
+            out["steps"] = [
+                [conformal_quantile(s[np.isfinite(s)], lv) for lv in levels] for s in per_step
+            ]
+    return out
+
+
+def _needed(level: float) -> int:
+    """The fewest errors whose conformal rank at ``level`` is within them."""
+    n = 1
+    while _rank(n, level) > n:
+        n += 1
+    return n
+
+
+def _abs_errors(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(y, dtype=np.float64) - np.asarray(pred, dtype=np.float64))
+
+
+def from_fits(
+    spec: Spec,
+    fits: Sequence[Any],
+    splits: Sequence[tuple[Any, Any]],
+    X: Any,
+    y: np.ndarray,
+    *,
+    ordered: bool,
+) -> dict[str, Any] | None:
+    """``record`` of the chosen model's validation fits (one per split, as selection fitted
+    them): one more ``predict`` per fold, no fit. ``None`` without ``[intervals]``, for a
+    classifier, or when a fit cannot predict its fold (the version then has no intervals;
+    nothing fails)."""
+    if spec.intervals is None or spec.task != "regression" or len(fits) != len(splits):
+        return None
+    levels = spec.intervals.levels
+    from manymodels.training.splits import take  # training imports this module, not vice versa
+
+    try:
+        folds = [
+            (y[va], np.asarray(fit.predict(take(X, va)), dtype=np.float64))
+            for fit, (_, va) in zip(fits, splits, strict=True)
+        ]
+        return record(folds, levels, ordered=ordered)
+    except (ValueError, TypeError):
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# answering: which levels, and the bands around predictions
+# --------------------------------------------------------------------------------------------
+def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
+    """``"80,95"`` (a query or CLI value) or a list of numbers as sorted, distinct levels;
+    ``None`` for ``None``. Raises ``DataError`` for anything that is not a percentage."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
+    out: list[float] = []
+    for part in parts:
+        try:
+            value = float(part)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not 0 < value < 100:
+            raise DataError(
+                f"levels: {str(part)!r} is not a coverage in percent between 0 and 100 "
+                "(e.g. levels=80,95)"
+            )
+        out.append(value)
+    if not out or len(out) > MAX_LEVELS:
+        raise DataError(f"levels: give 1 to {MAX_LEVELS} levels (e.g. levels=80,95)")
+    return sorted(set(out))
+
+
+def stored(schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A version's interval record (from its feature schema), if it has one."""
+    value = schema.get("intervals")
+    return value if isinstance(value, dict) else None
+
+
+def check_levels(schema: Mapping[str, Any], levels: Sequence[float], *, what: str) -> None:
+    """``DataError`` naming the first level ``what`` (a partition and version) did not record,
+    and the levels it did."""
+    if schema.get("task") == "classification":
+        raise DataError(
+            f"{what} is a classifier: prediction intervals are for regression models only"
+        )
+    rec = stored(schema)
+    have = [float(v) for v in rec["levels"]] if rec else []
+    missing = [lv for lv in levels if float(lv) not in have]
+    if missing:
+        kept = ", ".join(level_name(v) for v in have) if have else "none"
+        raise DataError(
+            f"{what} has no {level_name(missing[0])}% interval (levels recorded: {kept}; "
+            "[intervals] levels in the spec records them when it trains)"
+        )
+
+
+def widths(
+    schema: Mapping[str, Any], levels: Sequence[float], steps: int | None = None
+) -> np.ndarray:
+    """Half-widths, shape ``(len(levels), steps or 1)``: per forecast step when the version
+    recorded at least ``steps`` steps, else its pooled quantile repeated. NaN for a level it
+    did not record (``check_levels`` first where that is an error)."""
+    rec = stored(schema)
+    n = steps or 1
+    out = np.full((len(levels), n), np.nan)
+    if rec is None:
+        return out
+    have = [float(v) for v in rec["levels"]]
+    by_step = rec.get("steps") if steps is not None else None
+    for i, lv in enumerate(levels):
+        if float(lv) not in have:
+            continue
+        j = have.index(float(lv))
+        if by_step is not None and len(by_step) >= n:
+            out[i] = [_float(by_step[s][j]) for s in range(n)]
+        else:
+            out[i] = _float(rec["quantiles"][j])
+    return out
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def bands(
+    predictions: np.ndarray, half_widths: np.ndarray, levels: Sequence[float]
+) -> dict[str, np.ndarray]:
+    """``{"lo-80": prediction - q, "hi-80": prediction + q, …}``; ``half_widths`` as
+    ``widths`` returns them, with one column or one per prediction."""
+    pred = np.asarray(predictions, dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    for i, lv in enumerate(levels):
+        q = half_widths[i] if half_widths.shape[1] == len(pred) else half_widths[i, 0]
+        out[f"lo-{level_name(lv)}"] = pred - q
+        out[f"hi-{level_name(lv)}"] = pred + q
+    return out
+
+
+def recorded_levels(schemas: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Every level any of ``schemas`` recorded: the columns an answer carries by default."""
+    found = {float(v) for s in schemas if (rec := stored(s)) for v in rec["levels"]}
+    return sorted(found)
+
+
+def choose_levels(
+    schemas: Sequence[tuple[str, Mapping[str, Any]]], levels: Sequence[float] | None
+) -> list[float]:
+    """The levels an answer over these ``(what, schema)`` pairs carries: ``levels`` when every
+    version recorded them (else ``DataError`` naming the first that did not), or by default
+    every level any of them recorded (columns stay NaN for a version without that level)."""
+    if levels is None:
+        return recorded_levels([s for _, s in schemas])
+    for what, schema in schemas:
+        check_levels(schema, levels, what=what)
+    return list(levels)
+
+
+def stacked_bands(
+    schemas: Sequence[Mapping[str, Any]],
+    predictions: Sequence[np.ndarray],
+    levels: Sequence[float],
+    *,
+    steps: int | None = None,
+) -> dict[str, np.ndarray]:
+    """``bands`` of several versions' predictions (one array each, ``steps`` forecast steps
+    long when given), concatenated in the same order."""
+    if not levels:
+        return {}
+    parts = [
+        bands(p, widths(s, levels, steps), levels)
+        for s, p in zip(schemas, predictions, strict=True)
+    ]
+    names = column_names(levels)
+    if not parts:
+        return {name: np.zeros(0) for name in names}
+    return {name: np.concatenate([part[name] for part in parts]) for name in names}
