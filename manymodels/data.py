@@ -21,6 +21,7 @@ from pandas.api import types as ptypes
 from manymodels import timefeatures
 from manymodels.classes import class_prior
 from manymodels.exceptions import DataError, first_line
+from manymodels.lagfeatures import LagPlan, table_features
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
 
@@ -108,8 +109,11 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
-    if not features:
-        raise DataError(f"{source}: no feature columns left after keys, target and time")
+    if not features and not spec.derived_columns:
+        raise DataError(
+            f"{source}: no feature columns left after keys, target and time (calendar, lags "
+            "or rolling in the spec would derive some)"
+        )
 
     text = [c for c in features if not _is_numeric(df[c])]
     declared = set(spec.categorical or [])
@@ -294,11 +298,11 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
-    taken = [c for c in (*spec.calendar_columns, *spec.lag_columns) if c in df.columns]
+    taken = [c for c in spec.derived_columns if c in df.columns]
     if taken:
         raise DataError(
             f"{source}: column(s) {', '.join(map(repr, taken))} already exist; the spec's "
-            "calendar / lags would derive them: rename them"
+            "calendar / lags / rolling would derive them: rename them"
         )
 
 
@@ -315,16 +319,18 @@ def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
 
 
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
-    """The table's frequency, and the spec's target lags appended as float64 features."""
+    """The table's frequency, and the spec's target lags and rolling statistics appended as
+    float64 features (``manymodels.lagfeatures``)."""
     extra = {**table.extra, "frequency": timefeatures.infer_frequency(table.time, table.offsets)}
-    lags = spec.lag_columns
+    plan = LagPlan.from_spec(spec)
+    lags = plan.columns
     if not lags:
         return replace(table, extra=extra)
     if table.y.dtype.kind not in "fiub":
         raise DataError(
             f"{source}: lags need a numeric target; '{spec.target}' has dtype {table.y.dtype}"
         )
-    matrix = timefeatures.lag_matrix(table.y, table.offsets, list(lags.values()))
+    matrix = table_features(table.y, table.offsets, plan)
     X: np.ndarray | pd.DataFrame
     if isinstance(table.X, pd.DataFrame):
         X = table.X.assign(**{name: matrix[:, j] for j, name in enumerate(lags)})

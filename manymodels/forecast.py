@@ -14,8 +14,10 @@ of that frequency after the previous one; its features are
 * exogenous features, from ``future`` rows matched by key and time when given, otherwise the
   partition's last known values carried forward (a partition absent from ``future`` carries
   forward too; one with only some of its steps there is an error);
-* target lags, from the recorded targets and then from the forecast itself: step 2's
-  ``lag1`` is step 1's prediction (so lags make the forecast recursive, one ``predict`` per step).
+* target lags and rolling statistics (``manymodels.lagfeatures``), from the recorded targets
+  and then from the forecast itself: step 2's ``lag1`` is step 1's prediction (so a lag
+  shorter than the horizon makes the forecast recursive, one ``predict`` per step; when every
+  lag is at least the horizon it is direct, one ``predict`` for all steps).
 
 Classification models forecast the predicted class of each step. The fallback model is not
 forecast: it has no history of its own.
@@ -39,6 +41,7 @@ from manymodels import timefeatures
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
 from manymodels.features import assemble, column_values, feature_kinds
+from manymodels.lagfeatures import LagPlan, step_features
 from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -382,33 +385,45 @@ def _parse_times(values: pd.Series, schema: Mapping[str, Any], *, source: str) -
 def predict_steps(
     model: Any, schema: Mapping[str, Any], steps: Steps, p: int, horizon: int
 ) -> np.ndarray:
-    """The predictions of partition ``p``'s steps: one ``predict`` for all of them, or one per
-    step when the model has target lags (each prediction becomes the next steps' lag)."""
+    """The predictions of partition ``p``'s steps. Target lags and rolling statistics come
+    from ``lagfeatures.step_features`` on the recorded history — the code training used. One
+    ``predict`` for all steps when no feature reads a prediction (no target features, or every
+    lag ≥ ``horizon``: direct); otherwise one per step, each prediction appended to the history
+    for the next steps' features (recursive)."""
     lo = p * horizon
     kinds = feature_kinds(schema)
-    lags: Mapping[str, int] = schema["forecast"]["lags"]
+    plan = LagPlan.from_schema(schema, horizon)
+    derived = {name: d for d, name in enumerate(plan.columns)}
     values = np.zeros((horizon, len(kinds)), dtype=np.float64)
     text: dict[int, np.ndarray] = {}
-    lag_at: list[tuple[int, int]] = []
+    target_at: list[tuple[int, int]] = []  # (model input column, step_features column)
     for j, (name, numeric) in enumerate(kinds):
-        if name in lags:
-            lag_at.append((j, lags[name]))
+        if name in derived:
+            target_at.append((j, derived[name]))
         elif numeric:
             values[:, j] = steps.columns[name][lo : lo + horizon]
         else:
             text[j] = steps.columns[name][lo : lo + horizon]
-    if not lag_at:
+    if not target_at:
         return _predict(model, assemble(schema, values, text), horizon)
 
-    recent = [np.nan if v is None else float(v) for v in schema["history"]["target"]]
+    recent = np.array([[np.nan if v is None else float(v) for v in schema["history"]["target"]]])
+    if plan.direct:
+        for s in range(horizon):
+            features = step_features(recent, plan, s + 1)[0]
+            for j, d in target_at:
+                values[s, j] = features[d]
+        return _predict(model, assemble(schema, values, text), horizon)
+
     out = []
     for s in range(horizon):
-        for j, k in lag_at:
-            values[s, j] = recent[-k] if k <= len(recent) else np.nan
+        features = step_features(recent, plan, 1)[0]
+        for j, d in target_at:
+            values[s, j] = features[d]
         row = assemble(schema, values[s : s + 1], {j: t[s : s + 1] for j, t in text.items()})
         pred = _predict(model, row, 1)[0]
         out.append(pred)
-        recent.append(float(pred))
+        recent = np.append(recent, [[float(pred)]], axis=1)
     return np.asarray(out)
 
 

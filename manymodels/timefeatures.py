@@ -1,10 +1,11 @@
-"""Time-series features, computed for a whole table at once: calendar parts, target lags, and
-the table's frequency.
+"""Time-series features, computed for a whole table at once: calendar parts, the table's
+frequency and the times of future steps. Target lags and rolling statistics live in
+``manymodels.lagfeatures``.
 
-Training derives them in ``data.prepare`` (calendar parts before the split, lags after it, from
-the sorted target and the group offsets); forecasting derives the same features for future
-times from what each version recorded (``train.feature_schema``). Everything here is
-vectorised over rows; nothing is per partition.
+Training derives them in ``data.prepare`` (calendar parts before the split); forecasting derives
+the same features for future times from what each version recorded
+(``training.schema.feature_schema``). Everything here is vectorised over rows; nothing is per
+partition.
 
 Times are either dates (``datetime64``, possibly with a time zone) or numbers (period indexes).
 The frequency of a dated table is an offset alias: month, quarter and year starts or ends when
@@ -50,25 +51,6 @@ def calendar_values(times: Any, parts: Sequence[str]) -> dict[str, np.ndarray]:
             out[part] = index.isocalendar()["week"].to_numpy(dtype=np.int64)
         else:
             out[part] = np.asarray(getattr(index, part), dtype=np.int64)
-    return out
-
-
-def partition_positions(offsets: np.ndarray) -> np.ndarray:
-    """Each row's position within its partition (0 for a partition's first row)."""
-    counts = np.diff(offsets)
-    return np.arange(int(offsets[-1] - offsets[0])) - np.repeat(offsets[:-1] - offsets[0], counts)
-
-
-def lag_matrix(y: np.ndarray, offsets: np.ndarray, lags: Sequence[int]) -> np.ndarray:
-    """``out[i, j]`` = the target ``lags[j]`` rows before row ``i`` in the same partition, NaN
-    where that reaches before the partition's first row. Rows must be sorted by key and time."""
-    values = np.asarray(y, dtype=np.float64)
-    position = partition_positions(offsets)
-    out = np.full((len(values), len(lags)), np.nan)
-    rows = np.arange(len(values))
-    for j, k in enumerate(lags):
-        ok = position >= k
-        out[ok, j] = values[rows[ok] - k]
     return out
 
 

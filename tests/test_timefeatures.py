@@ -13,6 +13,7 @@ from factories import linear_frame, spec_dict
 from manymodels import timefeatures as tf
 from manymodels.data import prepare
 from manymodels.exceptions import DataError, SpecError
+from manymodels.lagfeatures import LagPlan, table_features
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
@@ -57,9 +58,9 @@ def test_prepare_adds_calendar_features_named_after_the_time_column() -> None:
 
 
 # ------------------------------------------------------------------------------ lags
-def test_lag_matrix_stays_within_partitions() -> None:
+def test_lags_stay_within_partitions() -> None:
     y = np.array([1.0, 2.0, 3.0, 10.0, 20.0])
-    out = tf.lag_matrix(y, np.array([0, 3, 5]), [1, 2])
+    out = table_features(y, np.array([0, 3, 5]), LagPlan("y", lags=(1, 2)))
     expected = [[np.nan, np.nan], [1, np.nan], [2, 1], [np.nan, np.nan], [10, np.nan]]
     np.testing.assert_array_equal(out, np.array(expected, dtype=np.float64))
 

@@ -26,7 +26,7 @@ from manymodels.spec import Spec
 
 def base_features(table: PartitionedTable, spec: Spec) -> list[str]:
     """The features the table came with, without those training derives."""
-    derived = {*spec.calendar_columns, *spec.lag_columns}
+    derived = set(spec.derived_columns)
     return [f for f in table.features if f not in derived]
 
 

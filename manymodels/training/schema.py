@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.lagfeatures import LagPlan
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
 from manymodels.timefeatures import time_to_json
@@ -18,9 +19,9 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
     """What scoring rows are validated against later.
 
     With a time column, ``forecast`` adds what forecasting needs of every partition: the
-    table's ``frequency``, the derived ``calendar`` and ``lags`` columns (name → part / lag) and
-    the ``exogenous`` features (the others); each partition's version then also records its
-    ``history`` (see ``partition_history``)."""
+    table's ``frequency``, the derived ``calendar``, ``lags`` and ``rolling`` columns (name →
+    part / lag / ``{lag, window, stat}``) and the ``exogenous`` features (the others); each
+    partition's version then also records its ``history`` (see ``partition_history``)."""
     schema: dict[str, Any] = {
         "features": table.features,
         "dtypes": table.feature_dtypes,
@@ -32,13 +33,17 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
         "time_column": spec.time_column,
     }
     if spec.time_column:
-        derived = {*spec.calendar_columns, *spec.lag_columns}
+        derived = set(spec.derived_columns)
         schema["forecast"] = {
             "frequency": table.extra.get("frequency"),
             "calendar": spec.calendar_columns,
             "lags": spec.lag_columns,
             "exogenous": [f for f in table.features if f not in derived],
         }
+        if spec.rolling:  # left out otherwise: versions without rolling read as before
+            schema["forecast"]["rolling"] = {
+                name: r.model_dump() for name, r in spec.rolling_columns.items()
+            }
     return schema
 
 
@@ -51,8 +56,8 @@ def partition_history(
     last: int | None = None,
 ) -> dict[str, Any]:
     """What forecasting partition ``i`` starts from, small enough for its feature schema: its
-    key values, its last time, its last ``max(lags)`` targets (oldest first) and its last row of
-    exogenous features.
+    key values, its last time, its last ``LagPlan.depth`` targets (oldest first) and its last row
+    of exogenous features.
 
     ``last`` is the table row of the last row trained on (default: the partition's last row):
     rows after it were left out (no target), so the forecast starts where the model's data
@@ -61,7 +66,7 @@ def partition_history(
     rows = table.rows(i)
     last = rows.stop - 1 if last is None else last
     plan = schema["forecast"]
-    depth = max(plan["lags"].values(), default=0)
+    depth = LagPlan.from_schema(schema).depth
     if isinstance(table.X, pd.DataFrame):
         row = table.X.iloc[last]
         features = {f: json_scalar(row[f]) for f in plan["exogenous"]}

@@ -1,0 +1,186 @@
+"""Tests for manymodels.lagfeatures: target lags and rolling statistics for training
+(``table_features``) and forecasting (``step_features``), the spec options that declare them,
+and a train → forecast round trip on the direct and recursive paths."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import spec_dict
+
+from manymodels.exceptions import SpecError
+from manymodels.forecast import forecast
+from manymodels.lagfeatures import LagPlan, RollingFeature, step_features, table_features
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+
+ROLLINGS = [
+    RollingFeature(lag, window, stat)
+    for lag, window, stat in itertools.product((1, 2, 3), (1, 2, 4), ("mean", "std", "min", "max"))
+    if not (stat == "std" and window < 2)
+]
+
+
+# ------------------------------------------------------------------------ one feature code
+@pytest.mark.parametrize("rolling", ROLLINGS, ids=lambda r: r.name("y"))
+@pytest.mark.parametrize("lags", [(1,), (2, 3), (3, 7)])
+def test_last_training_row_equals_the_forecast_step_features(
+    lags: tuple[int, ...], rolling: RollingFeature
+) -> None:
+    """The same feature code serves training, scoring, the router and forecasting: the last
+    row of each partition in ``table_features`` is what ``step_features`` derives from the rows
+    before it, for every step the features can see (``step ≤`` the smallest lag)."""
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=40) * 10
+    offsets = np.array([0, 13, 40])
+    plan = LagPlan("y", lags=lags, rolling=(rolling,))
+    table = table_features(y, offsets, plan)
+    assert table.shape == (40, 1 + len(lags))
+    for lo, hi in itertools.pairwise(offsets.tolist()):
+        for step in range(1, plan.min_lag + 1):  # type: ignore[operator]
+            history = y[lo : hi - step]
+            np.testing.assert_array_equal(step_features(history, plan, step)[0], table[hi - 1])
+            short = history[-plan.depth :]  # what a version records: the last `depth` targets
+            np.testing.assert_array_equal(step_features(short, plan, step)[0], table[hi - 1])
+
+
+def test_rolling_windows_slide_over_the_lagged_series() -> None:
+    y = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 100.0, 200.0])
+    offsets = np.array([0, 6, 8])
+    rolling = tuple(RollingFeature(2, 3, s) for s in ("mean", "std", "min", "max"))
+    out = table_features(y, offsets, LagPlan("y", rolling=rolling))
+    nan = np.nan
+    expected_mean = [nan, nan, nan, nan, 7 / 3, 14 / 3, nan, nan]  # rows 4, 5: y[0:3], y[1:4]
+    np.testing.assert_allclose(out[:, 0], expected_mean)
+    np.testing.assert_allclose(out[4:6, 1], [np.std([1, 2, 4], ddof=1), np.std([2, 4, 8], ddof=1)])
+    np.testing.assert_array_equal(out[4:6, 2], [1.0, 2.0])
+    np.testing.assert_array_equal(out[4:6, 3], [4.0, 8.0])
+    assert np.isnan(out[6:]).all()  # the second partition is too short for any window
+
+
+def test_a_missing_target_in_a_window_makes_the_feature_missing() -> None:
+    y = np.array([1.0, np.nan, 3.0, 4.0, 5.0, 6.0])
+    out = table_features(
+        y, np.array([0, 6]), LagPlan("y", lags=(1,), rolling=(RollingFeature(1, 2),))
+    )
+    np.testing.assert_array_equal(np.isnan(out[:, 1]), [True, True, True, True, False, False])
+    assert np.isnan(step_features(y[:3], LagPlan("y", rolling=(RollingFeature(1, 2),)))[0, 0])
+
+
+def test_plan_names_depth_and_direct() -> None:
+    plan = LagPlan("units", lags=(8, 9, 12), rolling=(RollingFeature(8, 4),))
+    assert plan.columns == ["units_lag8", "units_lag9", "units_lag12", "units_roll_mean_lag8_w4"]
+    assert plan.depth == 12
+    assert LagPlan("y", rolling=(RollingFeature(8, 6, "max"),)).depth == 13
+    assert not plan.direct  # no horizon known
+    assert plan.with_horizon(8).direct and not plan.with_horizon(9).direct
+    assert LagPlan("y").with_horizon(50).direct  # nothing reads a prediction
+    with pytest.raises(ValueError, match="lag 8 is not known 9 step"):
+        step_features(np.zeros(12), plan, 9)
+
+
+def test_plan_from_spec_matches_the_columns_training_adds() -> None:
+    spec = Spec.from_dict(
+        spec_dict(lags=[2], rolling=[{"lag": 3, "window": 2, "stat": "max"}], calendar=None)
+    )
+    assert LagPlan.from_spec(spec).columns == ["y_lag2", "y_roll_max_lag3_w2"]
+    assert spec.derived_columns == ["y_lag2", "y_roll_max_lag3_w2"]
+
+
+# ------------------------------------------------------------------------------ the spec
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"rolling": [{"lag": 0, "window": 2}]}, "rolling[0].lag"),
+        ({"rolling": [{"lag": 1, "window": 0}]}, "rolling[0].window"),
+        ({"rolling": [{"lag": 1, "window": 2, "stat": "median"}]}, "rolling[0].stat"),
+        ({"rolling": [{"lag": 1, "window": 1, "stat": "std"}]}, "std needs a window of at least 2"),
+        ({"rolling": [{"lag": 1}]}, "rolling[0].window: required key is missing"),
+        ({"rolling": [{"lag": 1, "window": 2, "how": "x"}]}, "rolling[0].how: unknown key"),
+        ({"rolling": []}, "rolling: is empty"),
+        ({"rolling": [{"lag": 1, "window": 2}] * 2}, "rolling: lists a value twice"),
+        ({"rolling": [{"lag": 1, "window": 2}], "time_column": None,
+          "validation": {"strategy": "holdout"}}, "rolling needs a time_column"),
+        ({"rolling": [{"lag": 1, "window": 2}], "features": ["x0", "y_roll_mean_lag1_w2"]},
+         "'y_roll_mean_lag1_w2' is derived"),
+        ({"target_transform": "log"}, "target_transform"),
+        ({"target_transform": "scale"}, "target_transform needs a regression task with lags"),
+    ],
+)  # fmt: skip
+def test_spec_errors_name_the_field(change: dict[str, object], text: str) -> None:
+    with pytest.raises(SpecError) as info:
+        Spec.from_dict(spec_dict(**change))
+    assert text in str(info.value)
+
+
+def test_specs_without_rolling_keep_their_hash() -> None:
+    plain = Spec.from_dict(spec_dict(lags=[1]))
+    assert Spec.from_dict(spec_dict(lags=[1], target_transform="none")).spec_hash == (
+        plain.spec_hash
+    )
+    rolled = Spec.from_dict(spec_dict(lags=[1], rolling=[{"lag": 1, "window": 2}]))
+    assert rolled.spec_hash != plain.spec_hash
+
+
+# ------------------------------------------------------------------ train → forecast
+def seasonal_frame(n_partitions: int = 2, rows: int = 40) -> pd.DataFrame:
+    """Keys, time and target only (no feature column): a level per partition, a period-4
+    pattern and noise."""
+    rng = np.random.default_rng(3)
+    frames = []
+    for p in range(n_partitions):
+        t = np.arange(rows)
+        y = 50.0 * (p + 1) + 5 * np.sin(t * np.pi / 2) + rng.normal(scale=0.5, size=rows)
+        frames.append(pd.DataFrame({"pid": p, "t": t, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def by_hand(model: object, y: np.ndarray, plan: LagPlan, horizon: int) -> list[float]:
+    """Each step's lags and rolling means computed here, with numpy, from the series and the
+    predictions so far (the forecast's own arithmetic is not used)."""
+    series = list(y)
+    out = []
+    for _ in range(horizon):
+        row = [series[-k] for k in plan.lags]
+        row += [float(np.mean(series[len(series) - r.depth : len(series) - r.lag + 1]))
+                for r in plan.rolling]  # fmt: skip
+        pred = float(model.predict(np.array([row]))[0])  # type: ignore[attr-defined]
+        out.append(pred)
+        series.append(pred)
+    return out
+
+
+@pytest.mark.parametrize("horizon", [3, 6])
+def test_train_then_forecast_direct_and_recursive(tmp_path: Path, horizon: int) -> None:
+    """lags ≥ 3 and a rolling mean of lag 3: a horizon of 3 is direct (one predict), 6 is
+    recursive; both equal the forecast computed by hand. The table has no feature column of its
+    own: lags and the rolling mean are its features."""
+    df = seasonal_frame()
+    spec = spec_dict(
+        lags=[3, 4],
+        rolling=[{"lag": 3, "window": 4, "stat": "mean"}],
+        validation={"strategy": "last", "size": 5},
+        selection={"naive_candidate": False},
+    )
+    plan = LagPlan.from_spec(Spec.from_dict(spec), horizon)
+    assert plan.direct is (horizon == 3)
+    with Registry(tmp_path / "reg") as reg:
+        summary = train(spec, df, reg, backend="local")
+        assert summary.run.n_trained == 2
+        version = reg.get_version("pid=1")
+        assert version.feature_schema["features"] == ["y_lag3", "y_lag4", "y_roll_mean_lag3_w4"]
+        assert version.n_rows == 40 - 6  # the first 6 rows have no full window
+        assert len(version.feature_schema["history"]["target"]) == plan.depth == 6
+        model = reg.load_model("pid=1").model
+        frame = forecast(reg, horizon=horizon)
+    assert len(frame) == 2 * horizon
+    assert frame["t"].tolist()[:horizon] == list(range(40, 40 + horizon))
+    got = frame.loc[frame["pid"] == 1, "prediction"].to_numpy()
+    expected = by_hand(model, df.loc[df["pid"] == 1, "y"].to_numpy(), plan, horizon)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.abs(got - 100).max() < 15  # near partition 1's level, not a runaway recursion
