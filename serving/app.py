@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                         "reads_need_token": settings.reads_need_token,
                         "retrain_backend": settings.retrain_backend,
                         "inline_loads": service.inline_loads,
+                        "monitor": settings.monitor,  # --no-monitor: no row sampling
                         # which key checks signatures (its id: the key itself is never logged)
                         "signing_key_id": settings.signer.key_id if settings.signer else None,
                         "startup_ms": round((time.perf_counter() - started) * 1000, 1),

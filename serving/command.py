@@ -18,6 +18,7 @@ from serving.settings import (
     ENV_READ_TOKEN,
     ENV_READ_TOKEN_FILE,
     RetrainBackend,
+    Settings,
 )
 
 
@@ -89,6 +90,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor/--no-monitor",
+            help="Sample scored rows for drift and flush them to the registry "
+            "(docs/monitoring.md). --no-monitor turns sampling off; posted actuals are "
+            "still recorded.",
+        ),
+    ] = True,
     artifacts: Annotated[
         str | None,
         typer.Option(
@@ -96,6 +106,24 @@ def serve(
             envvar="MANYMODELS_ARTIFACTS",
             help="Artifact store URL instead of --registry's artifacts/, e.g. "
             "s3://bucket/prefix (any fsspec URL).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_serve: Annotated[
+        bool,
+        typer.Option(
+            "--ray-serve",
+            help="Run the router as a Ray Serve deployment of --replicas copies behind "
+            "Serve's proxy, each partition's requests kept on a replica that has its model "
+            "(docs/deployment.md). Needs the serve extra: pip install 'manymodels[serve]'.",
+        ),
+    ] = False,
+    replicas: Annotated[int, typer.Option(min=1, help="Router replicas with --ray-serve.")] = 2,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RAY_ADDRESS",
+            help="With --ray-serve: an existing Ray cluster (default: embedded Ray).",
             show_default=False,
         ),
     ] = None,
@@ -128,6 +156,7 @@ def serve(
             retrain_backend=retrain_backend,
             retrain_workers=retrain_workers,
             inline_loads=inline_loads,
+            monitor=monitor,
         )
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
@@ -158,6 +187,12 @@ def serve(
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
+    if ray_serve:
+        try:
+            _ray_serve(settings, replicas=replicas, ray_address=ray_address)
+        finally:
+            listener.stop()
+        return
     typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
     # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
     # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
@@ -174,3 +209,26 @@ def serve(
         )
     finally:
         listener.stop()  # writes what is still queued
+
+
+def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) -> None:
+    """``--ray-serve``: a missing extra or an unreachable cluster is one ``error:`` line."""
+    from manymodels.exceptions import ManyModelsError
+
+    try:
+        import ray.serve  # noqa: F401
+    except ImportError:
+        typer.echo("error: --ray-serve needs Ray Serve: pip install 'manymodels[serve]'", err=True)
+        raise typer.Exit(1) from None
+    from serving.ray_serve import run
+
+    try:
+        run(
+            settings,
+            replicas=replicas,
+            ray_address=ray_address,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    except ManyModelsError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
