@@ -21,7 +21,7 @@ from pandas.api import types as ptypes
 from manymodels import timefeatures
 from manymodels.classes import class_prior
 from manymodels.exceptions import DataError, first_line
-from manymodels.lagfeatures import LagPlan, table_features
+from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
 
@@ -330,6 +330,10 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         raise DataError(
             f"{source}: lags need a numeric target; '{spec.target}' has dtype {table.y.dtype}"
         )
+    raw_y = None
+    if plan.transform != "none":  # the model learns the transformed target, lags included
+        raw_y = table.y
+        table = replace(table, y=fit_transforms(table.y, table.offsets, plan.transform)[0])
     matrix = table_features(table.y, table.offsets, plan)
     X: np.ndarray | pd.DataFrame
     if isinstance(table.X, pd.DataFrame):
@@ -342,4 +346,5 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         features=[*table.features, *lags],
         feature_dtypes={**table.feature_dtypes, **dict.fromkeys(lags, "float64")},
         extra=extra,
+        raw_y=raw_y,
     )

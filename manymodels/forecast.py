@@ -41,7 +41,7 @@ from manymodels import timefeatures
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
 from manymodels.features import assemble, column_values, feature_kinds
-from manymodels.lagfeatures import LagPlan, step_features
+from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -413,7 +413,7 @@ def predict_steps(
             features = step_features(recent, plan, s + 1)[0]
             for j, d in target_at:
                 values[s, j] = features[d]
-        return _predict(model, assemble(schema, values, text), horizon)
+        return _untransformed(_predict(model, assemble(schema, values, text), horizon), schema)
 
     out = []
     for s in range(horizon):
@@ -424,7 +424,17 @@ def predict_steps(
         pred = _predict(model, row, 1)[0]
         out.append(pred)
         recent = np.append(recent, [[float(pred)]], axis=1)
-    return np.asarray(out)
+    return _untransformed(np.asarray(out), schema)
+
+
+def _untransformed(predictions: np.ndarray, schema: Mapping[str, Any]) -> np.ndarray:
+    """Predictions of a model fitted on a transformed target, in the target's units again."""
+    recorded = schema["history"].get("transform")
+    if recorded is None:
+        return predictions
+    last = recorded.get("last")
+    transform = TargetTransform.from_json(recorded)
+    return transform.invert(predictions, np.nan if last is None else float(last))
 
 
 def _predict(model: Any, X: Any, n: int) -> np.ndarray:

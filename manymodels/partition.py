@@ -56,6 +56,9 @@ class PartitionedTable:
     feature_dtypes: dict[str, str]
     time: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    raw_y: np.ndarray | None = None
+    """The target as the table gave it, when ``y`` holds it transformed per partition
+    (``spec.target_transform``, ``manymodels.lagfeatures``); ``None`` otherwise."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -83,6 +86,7 @@ class PartitionedTable:
             feature_dtypes=self.feature_dtypes,
             time=None if self.time is None else self.time[lo:hi],
             extra=self.extra,
+            raw_y=None if self.raw_y is None else self.raw_y[lo:hi],
         )
 
     def select(self, keys: set[str]) -> PartitionedTable:
@@ -119,6 +123,7 @@ def concat(pieces: Sequence[PartitionedTable]) -> PartitionedTable:
         feature_dtypes=first.feature_dtypes,
         time=None if first.time is None else np.concatenate([p.time for p in pieces]),
         extra=first.extra,
+        raw_y=None if first.raw_y is None else np.concatenate([p.raw_y for p in pieces]),
     )
 
 

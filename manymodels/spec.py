@@ -305,8 +305,9 @@ class Spec(_Frozen):
       ``min``, ``max``.
     * ``target_transform`` — ``difference`` (each period's change) or ``scale`` (the
       partition's mean and standard deviation) turns each partition's target before lags are
-      taken and the model is fitted; forecasts are turned back. Validation metrics are then in
-      the transformed units.
+      taken and the model is fitted; forecasts (library, CLI, router) are turned back.
+      Validation metrics, and ``score`` / ``/predict`` (whose rows carry the lag features), are
+      in the transformed units.
 
     Derived columns are ordinary features: scoring a row directly (``score``, ``/predict``)
     needs them in the row; ``forecast`` builds them itself.

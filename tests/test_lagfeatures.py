@@ -14,7 +14,13 @@ from factories import spec_dict
 
 from manymodels.exceptions import SpecError
 from manymodels.forecast import forecast
-from manymodels.lagfeatures import LagPlan, RollingFeature, step_features, table_features
+from manymodels.lagfeatures import (
+    LagPlan,
+    RollingFeature,
+    fit_transforms,
+    step_features,
+    table_features,
+)
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
@@ -184,3 +190,51 @@ def test_train_then_forecast_direct_and_recursive(tmp_path: Path, horizon: int) 
     expected = by_hand(model, df.loc[df["pid"] == 1, "y"].to_numpy(), plan, horizon)
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert np.abs(got - 100).max() < 15  # near partition 1's level, not a runaway recursion
+
+
+# ------------------------------------------------------------------ target transforms
+def test_transforms_are_per_partition_and_invert() -> None:
+    y = np.array([10.0, 12.0, 14.0, 1000.0, 1010.0, 1030.0])
+    offsets = np.array([0, 3, 6])
+    scaled, fitted = fit_transforms(y, offsets, "scale")
+    np.testing.assert_allclose(scaled[:3], [-1.2247449, 0, 1.2247449], atol=1e-6)
+    assert fitted[1].center == pytest.approx(1013.3333333)
+    np.testing.assert_allclose(fitted[1].invert(scaled[3:], np.nan), y[3:])
+    diffs, fitted = fit_transforms(y, offsets, "difference")
+    np.testing.assert_array_equal(diffs, [np.nan, 2, 2, np.nan, 10, 20])
+    np.testing.assert_array_equal(fitted[0].invert(np.array([1.0, 3.0]), 14.0), [15.0, 18.0])
+    constant, fitted = fit_transforms(np.full(4, 5.0), np.array([0, 4]), "scale")
+    assert fitted[0].spread == 1.0 and (constant == 0).all()  # no division by zero
+
+
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_train_then_forecast_with_a_target_transform(tmp_path: Path, kind: str) -> None:
+    """The model learns the transformed target (lags taken from it); the forecast turns its
+    predictions back with the partition's own transform; the stored rows stay as given."""
+    df = seasonal_frame()
+    df.loc[df["pid"] == 1, "y"] += 1000.0  # levels far apart
+    spec = spec_dict(
+        lags=[2, 3],
+        rolling=[{"lag": 2, "window": 2}],
+        target_transform=kind,
+        validation={"strategy": "last", "size": 5},
+        selection={"naive_candidate": False},
+    )
+    plan = LagPlan.from_spec(Spec.from_dict(spec), 4)
+    raw = df.loc[df["pid"] == 1, "y"].to_numpy()
+    transformed, fitted = fit_transforms(raw, np.array([0, len(raw)]), kind)  # type: ignore[arg-type]
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, df, reg, backend="local")
+        version = reg.get_version("pid=1")
+        model = reg.load_model("pid=1").model
+        rows = reg.training_rows("pid=1", version.version)
+        frame = forecast(reg, horizon=4)
+    np.testing.assert_array_equal(rows["y"].to_numpy(), raw)  # kept as given, not transformed
+    history = version.feature_schema["history"]
+    assert history["target"] == pytest.approx(transformed[-plan.depth :].tolist())
+    assert history["transform"]["kind"] == kind
+    steps = by_hand(model, transformed, plan, 4)
+    expected = fitted[0].invert(np.array(steps), raw[-1])
+    got = frame.loc[frame["pid"] == 1, "prediction"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.abs(got - raw.mean()).max() < 15  # in the partition's units again

@@ -71,7 +71,7 @@ def _chunk_table(table: PartitionedTable, spec: Spec) -> pa.Table:
         at = {f: j for j, f in enumerate(table.features)}
         for f in base_features(table, spec):
             columns[f] = _array(_restore(X[:, at[f]], table.feature_dtypes.get(f)))
-    columns[spec.target] = _array(table.y)
+    columns[spec.target] = _array(table.y if table.raw_y is None else table.raw_y)
     return pa.table(columns)
 
 

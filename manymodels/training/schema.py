@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.lagfeatures import LagPlan
+from manymodels.lagfeatures import LagPlan, fit_transforms
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
 from manymodels.timefeatures import time_to_json
@@ -40,6 +40,8 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
             "lags": spec.lag_columns,
             "exogenous": [f for f in table.features if f not in derived],
         }
+        if spec.target_transform != "none":
+            schema["forecast"]["transform"] = {"kind": spec.target_transform}
         if spec.rolling:  # left out otherwise: versions without rolling read as before
             schema["forecast"]["rolling"] = {
                 name: r.model_dump() for name, r in spec.rolling_columns.items()
@@ -73,12 +75,17 @@ def partition_history(
     else:
         at = {f: j for j, f in enumerate(table.features)}
         features = {f: json_scalar(table.X[last, at[f]]) for f in plan["exogenous"]}
-    return {
+    history = {
         "key": key_values,
         "time": time_to_json(table.time[last]),
         "target": [json_scalar(v) for v in table.y[max(rows.start, last + 1 - depth) : last + 1]],
         "features": features,
     }
+    if table.raw_y is not None:  # the partition's transform, to turn forecasts back
+        kind = plan.get("transform", {}).get("kind", "none")
+        fitted = fit_transforms(table.raw_y[rows], np.array([0, rows.stop - rows.start]), kind)
+        history["transform"] = {**fitted[1][0].to_json(), "last": json_scalar(table.raw_y[last])}
+    return history
 
 
 def json_scalar(value: Any) -> Any:
