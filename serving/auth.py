@@ -1,7 +1,7 @@
 """Authentication: bearer tokens of two scopes, *admin* (mutating endpoints) and *read* (data).
 
 Admin: no token configured means the admin endpoints are *disabled* (403), never open; a wrong or
-missing token is a 401::
+missing token is a 401, a read token a 403 (known, but not allowed)::
 
     @router.post("/v1/partitions/{key:path}/retrain", dependencies=[Depends(require_admin)])
 
@@ -68,7 +68,14 @@ def require_admin(
                 f"{ENV_ADMIN_TOKEN} or {ENV_ADMIN_TOKEN_FILE} set"
             ),
         )
-    if not _valid(admins, credentials.credentials if credentials is not None else ""):
+    given = credentials.credentials if credentials is not None else ""
+    if not _valid(admins, given):
+        if _valid(settings.read_tokens, given):
+            # authenticated, not allowed: a 401 would tell the client to try its token again
+            raise HTTPException(
+                status_code=403,
+                detail="this is a read token: changing the registry needs an admin token",
+            )
         raise HTTPException(
             status_code=401,
             detail="a valid admin token is required (Authorization: Bearer <token>)",
