@@ -32,7 +32,7 @@ from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.partition import FALLBACK_KEY, encode_key
 from serving.errors import REFUSED, ScoringFailed
 from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
-from serving.served import ServedModel
+from serving.served import ServedModel, can_score
 
 if TYPE_CHECKING:
     from serving.service import ModelService, Target
@@ -80,11 +80,14 @@ def plan(service: ModelService, rows: Sequence[Row], *, fallback: bool = True) -
 
 
 def cached(service: ModelService, batch: Plan) -> dict[Pair, ServedModel] | None:
-    """Every model the plan needs, if all are in the cache already (else ``None``): then
-    scoring needs no I/O and may run on the event loop."""
+    """Every model the plan needs, if all are in memory already (else ``None``): then
+    scoring needs no I/O and may run on the event loop. A linear model's coefficients count
+    only when a load would run on the loop anyway (``inline_loads``): a row they cannot
+    score (a NaN) makes the full model load."""
     models: dict[Pair, ServedModel] = {}
+    peek = service.in_memory if service.inline_loads else service.cache.peek
     for pair in batch.pairs:
-        model = service.cache.peek(*pair)
+        model = peek(*pair)
         if model is None:
             return None
         models[pair] = model
@@ -110,7 +113,7 @@ def score(
     targets = dict(batch.targets)
     by_model: dict[Pair, tuple[ServedModel, list[int]]] = {}
     for pair, keys in batch.pairs.items():
-        loaded = models.get(pair) if models is not None else None
+        loaded = models.get(pair) if models is not None else service.in_memory(*pair)
         if loaded is None:
             fresh, loaded = service.load(targets[keys[0]])
             if fresh.version != pair[1]:  # its alias moved on: so did the answer
@@ -124,10 +127,10 @@ def score(
         else:
             by_model[(loaded.key, loaded.version)] = (loaded, idx)
 
-    answers: list[Any] = [None] * len(rows)
+    out_values: list[Any] = [None] * len(rows)
     proba: list[Any] | None = [None] * len(rows) if with_probabilities else None
     for X, members in _inputs(rows, by_model.values()):
-        _predict_all(X, members, answers, proba)
+        _predict_all(X, members, out_values, proba, service)
     if service.sampler is not None:  # drift monitoring: a bounded sample of each model's rows
         service.sampler.offer_many(
             rows, ((k, v, idx) for (k, v), (_, idx) in by_model.items() if k != FALLBACK_KEY)
@@ -144,7 +147,7 @@ def score(
     }
     for i, key in enumerate(row_key):
         probs = proba[i] if proba is not None else None
-        out.append({**head[key], "prediction": answers[i], "probabilities": probs})
+        out.append({**head[key], "prediction": out_values[i], "probabilities": probs})
     fell_back = [k for k, t in targets.items() if t.fallback and t.partition != FALLBACK_KEY]
     service.count(len(rows), len(fell_back), sum(len(batch.groups[k]) for k in fell_back))
     return out
@@ -187,9 +190,14 @@ def _inputs(
 
 
 def _predict_all(
-    X: Any, members: list[Member], answers: list[Any], proba: list[Any] | None
+    X: Any,
+    members: list[Member],
+    answers: list[Any],
+    proba: list[Any] | None,
+    service: ModelService,
 ) -> None:
-    """Fill ``answers`` (and ``proba``) for the rows of ``members``, all fed from ``X``."""
+    """Fill ``answers`` (and ``proba``) for the rows of ``members``, all fed from ``X``; a
+    model held as coefficients only that cannot score its rows is loaded in full."""
     linear: list[Member] = []
     rest: list[Member] = []
     if len(members) > 1 and proba is None and type(X) is np.ndarray and np.isfinite(X).all():
@@ -204,6 +212,8 @@ def _predict_all(
         rest = members
     for loaded, idx, rows_in_x in rest:
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x]
+        if not can_score(loaded, Xm):
+            loaded = service.cache.get(loaded.key, loaded.version)
         preds, probs = predict_one(loaded, Xm, proba is not None)
         for n, i in enumerate(idx):
             answers[i] = preds[n]

@@ -48,7 +48,8 @@ class CacheStats:
 class ModelCache(Generic[T]):
     """``get(key, version)`` returns the cached model or loads it with ``loader(key, version)``.
 
-    ``on_load(key, version, seconds)`` is called after each successful load (for metrics).
+    ``on_load(key, version, seconds)`` is called after each successful load (for metrics),
+    ``on_evict(key, version, model)`` for each model the size bound evicts (outside the lock).
     """
 
     def __init__(
@@ -57,12 +58,14 @@ class ModelCache(Generic[T]):
         *,
         max_size: int,
         on_load: Callable[[str, int, float], None] | None = None,
+        on_evict: Callable[[str, int, T], None] | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, not {max_size}")
         self.loader = loader
         self.max_size = max_size
         self.on_load = on_load
+        self.on_evict = on_evict
         self._items: OrderedDict[CacheKey, T] = OrderedDict()
         self._lock = threading.Lock()  # guards _items, _loading and the counters
         self._loading: dict[CacheKey, threading.Lock] = {}
@@ -163,7 +166,7 @@ class ModelCache(Generic[T]):
                 self._forget_lock(k, key_lock)
             raise
         seconds = time.perf_counter() - started
-        evicted: list[CacheKey] = []
+        evicted: list[tuple[CacheKey, T]] = []
         with self._lock:
             self._loads += 1
             self._load_seconds += seconds
@@ -171,7 +174,7 @@ class ModelCache(Generic[T]):
             self._items[k] = item
             self._items.move_to_end(k)
             while len(self._items) > self.max_size:
-                evicted.append(self._items.popitem(last=False)[0])
+                evicted.append(self._items.popitem(last=False))
             self._evictions += len(evicted)
             self._forget_lock(k, key_lock)
         if logger.isEnabledFor(logging.DEBUG):  # one per miss: metrics count them, logs need not
@@ -180,8 +183,11 @@ class ModelCache(Generic[T]):
                 k[0],
                 k[1],
                 seconds * 1000,
-                f"; evicted {', '.join(f'{e[0]} v{e[1]}' for e in evicted)}" if evicted else "",
+                f"; evicted {', '.join(f'{e[0]} v{e[1]}' for e, _ in evicted)}" if evicted else "",
             )
+        if self.on_evict is not None:
+            for (key, version), gone in evicted:
+                self.on_evict(key, version, gone)
         if self.on_load is not None:
             self.on_load(k[0], k[1], seconds)
         return item
@@ -202,3 +208,54 @@ class ModelCache(Generic[T]):
                 size=len(self._items),
                 max_size=self.max_size,
             )
+
+
+class CoefficientCache(Generic[T]):
+    """A second, larger LRU for what the model cache evicts when a smaller form of it can
+    still answer: for a linear model, its coefficients (``serving.served.coefficients_only``).
+
+    A Ridge behind a scaler is a few dozen floats, yet the unpickled estimator, its feature
+    schema (with the partition's history for forecasting) and the objects around them cost
+    kilobytes and dozens of objects the garbage collector walks. Keeping only the floats for
+    ten times as many partitions costs about the memory of the model cache itself, and a
+    router whose traffic spreads over more partitions than ``cache_size`` answers most
+    requests without a load: no read, no sha256, no unpickle. Entries come only from models
+    that were loaded — verified and unpickled — in this process, so the artifact checks are
+    never skipped, only not repeated. ``get`` never loads.
+    """
+
+    def __init__(self, *, max_size: int) -> None:
+        self.max_size = max_size
+        self._items: OrderedDict[CacheKey, T] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: str, version: int) -> T | None:
+        if not self._items:  # max_size 0, or nothing evicted yet: no lock
+            return None
+        with self._lock:
+            item = self._items.get((key, version))
+            if item is not None:
+                self._items.move_to_end((key, version))
+                self.hits += 1
+            return item
+
+    def put(self, key: str, version: int, item: T) -> None:
+        if self.max_size < 1:
+            return
+        with self._lock:
+            self._items[(key, version)] = item
+            self._items.move_to_end((key, version))
+            while len(self._items) > self.max_size:
+                self._items.popitem(last=False)
+
+    def discard(self, unwanted: Callable[[T], bool]) -> int:
+        """Drop every entry ``unwanted`` says must go; returns how many went."""
+        with self._lock:
+            gone = [k for k, item in self._items.items() if unwanted(item)]
+            for k in gone:
+                del self._items[k]
+            return len(gone)

@@ -21,6 +21,7 @@ through ``predict`` as it would without the shortcut.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
 from manymodels.serialization import format_of
 from manymodels.signing import verify
+from manymodels.training.global_fit import GlobalModel, bind_key
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -108,6 +110,38 @@ def served_model(
     return ServedModel(
         model, key, version, schema, affine_of(model), layout_of(schema), artifact_format
     )
+
+
+_SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
+_SLIM_SCHEMAS_MAX = 10_000
+
+
+def coefficients_only(served: ServedModel) -> ServedModel | None:
+    """``served`` without its estimator (``model`` is ``None``), for a model whose answers
+    are its ``affine`` map: what ``CoefficientCache`` keeps of an evicted linear model.
+
+    Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
+    is shared with every equal one. It answers rows its affine map accepts; for others (a
+    NaN) the caller loads the full model, which answers as it always did."""
+    if served.affine is None or served.model is None:
+        return None
+    schema = {k: v for k, v in served.feature_schema.items() if k != "history"}
+    text = json.dumps(schema, sort_keys=True, default=str)
+    shared = _SLIM_SCHEMAS.get(text)
+    if shared is None:
+        if len(_SLIM_SCHEMAS) >= _SLIM_SCHEMAS_MAX:
+            _SLIM_SCHEMAS.clear()
+        shared = _SLIM_SCHEMAS[text] = schema
+    return ServedModel(
+        None, served.key, served.version, shared, served.affine, served.layout,
+        served.artifact_format,
+    )  # fmt: skip
+
+
+def can_score(served: ServedModel, X: Any) -> bool:
+    """Whether ``served`` can score ``X`` as it is: a full model always can (or raises as
+    its estimator does); coefficients alone only when their affine map accepts ``X``."""
+    return served.model is not None or (served.affine is not None and served.affine.accepts(X))
 
 
 def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -183,6 +217,21 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     verify(
         registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
     )
-    data = registry.artifacts.get(ref.artifact_sha256)
-    model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
-    return served_model(model, key, version, schema, format_of(data))
+    sha = ref.artifact_sha256
+    model = _SHARED.get(sha) if "global" in schema else None
+    if model is not None:  # one global model, already loaded (and verified) for another key
+        fmt = _FORMATS[sha]
+    else:
+        data = registry.artifacts.get(sha)
+        model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
+        fmt = format_of(data)
+        if "global" in schema and isinstance(model, GlobalModel):
+            _SHARED[sha], _FORMATS[sha] = model, fmt
+    return served_model(bind_key(model, schema), key, version, schema, fmt)
+
+
+_SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()
+"""Global models by sha256: every partition served by one global model shares one loaded
+copy (one read, one unpickle) for as long as any cache entry holds it; when the last entry
+referencing it is evicted, it goes. (Keyed by content: a sha256 names one model.)"""
+_FORMATS: dict[str, str] = {}  # their artifact formats: one short entry per global model

@@ -332,6 +332,7 @@ def test_after_a_slow_load_misses_go_to_threads_until_loads_are_quick_again(
     threads: list[str] = []
     with open_client(Settings(registry=registry_path, cache_size=1)) as client:
         service = client.app.state.service
+        service.coefficients.max_size = 0  # no evicted model answers from its coefficients
         load, read = service.cache.loader, service.registry.artifacts.get
 
         def spy(key: str, version: int) -> Any:
