@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from manymodels.artifacts import ArtifactStore
 from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
@@ -45,6 +47,13 @@ from manymodels.training import (
     pooled_fingerprint,
     train_chunk,
     train_fallback,
+)
+from manymodels.training.global_fit import (
+    External,
+    GlobalFit,
+    fit_global,
+    global_candidates,
+    rescore_global,
 )
 
 
@@ -204,6 +213,7 @@ class _Plan:
     champions: dict[str, Champion]
     fallback: Champion | None
     fallback_due: bool
+    partial: bool = False  # named partitions retrained: global models re-scored, not refitted
 
 
 def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
@@ -278,7 +288,8 @@ def _run(
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
     run = reg.store.finish_run(
         run_id, "failed" if failure else "completed", error=failure,
-        options={"backend": name, **({"rows_dropped": dropped} if dropped else {})},
+        options={"backend": name, **({"rows_dropped": dropped} if dropped else {}),
+                 **({"global": tally.global_models} if tally.global_models else {})},
     )  # fmt: skip
     summary = RunSummary(
         run=run,
@@ -359,6 +370,7 @@ class _Tally:
     fallback: str | None = None
     lost: int = 0
     skills: list[float] = field(default_factory=list)
+    global_models: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _plan_run(
@@ -419,7 +431,7 @@ def _plan_run(
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
         fallback_due = fallback_due and FALLBACK_KEY not in done
-        return _Plan(resume, remaining, champions, fallback, fallback_due)
+        return _Plan(resume, remaining, champions, fallback, fallback_due, only is not None)
 
     run = Run(
         run_id=uuid.uuid4().hex[:12],
@@ -439,7 +451,7 @@ def _plan_run(
         options=options,
     )
     reg.store.create_run(run)
-    return _Plan(run.run_id, todo, champions, fallback, fallback_due)
+    return _Plan(run.run_id, todo, champions, fallback, fallback_due, only is not None)
 
 
 def _execute(
@@ -461,16 +473,17 @@ def _execute(
     if progress:
         progress(counts)
 
+    fits, source = _global_phase(reg, spec, table, plan, backend, tally)
     items: list[tuple[str, Any]] = []
     for a, b in plan_chunks(todo.offsets, backend.workers):
         chunk = todo.chunk(a, b)
         champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
-        items.append(("chunk", (chunk, champions)))
+        items.append(("chunk", (chunk, champions, _slices(fits, source, chunk))))
     if plan.fallback_due:
-        items.insert(0, ("fallback", (table, plan.fallback)))
+        items.insert(0, ("fallback", (table, plan.fallback, ())))
     for i, result in backend.map_unordered(_run_item, items, spec, store):
-        kind, (payload, _) = items[i]
-        items[i] = (kind, (None, None))  # let the chunk's data go as soon as it is done
+        kind, (payload, *_) = items[i]
+        items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
         results: list[Result]
         if isinstance(result, BaseException):
             keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
@@ -522,12 +535,79 @@ def _count(counts: dict[str, int], name: str) -> None:
     counts[name] = counts.get(name, 0) + 1
 
 
-def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> list[Result]:
-    """The task body shipped to workers: a chunk, or the pooled fallback."""
-    kind, (payload, champions) = item
+def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> Any:
+    """The task body shipped to workers: a chunk, the pooled fallback, or a global model."""
+    kind, (payload, champions, external) = item
     if kind == "fallback":
         return [train_fallback(payload, spec, store, champion=champions)]
-    return train_chunk(payload, spec, store, champions)
+    if kind == "global":
+        return fit_global(payload, spec, store, *champions)
+    return train_chunk(payload, spec, store, champions, external)
+
+
+def _global_phase(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    plan: _Plan,
+    backend: Backend,
+    tally: _Tally,
+) -> tuple[list[GlobalFit], PartitionedTable]:
+    """The run's global models, before any chunk: a full run fits each global grid point (one
+    task each, on every partition's rows); retraining named partitions re-scores the last
+    full run's global models on their rows instead. Returns them with the table their
+    validation predictions are aligned to."""
+    pairs = global_candidates(spec)
+    if not pairs or not len(plan.todo):
+        return [], table
+    fits: list[GlobalFit] = []
+    if plan.partial:
+        source = plan.todo
+        for record in _current_globals(reg, spec):
+            fits.append(rescore_global(source, spec, reg.artifacts, record))
+    else:
+        source = table
+        items = [("global", (table, (cand, params), ())) for cand, params in pairs]
+        fits = [GlobalFit(c.label, c.estimator, dict(p)) for c, p in pairs]
+        for i, result in backend.map_unordered(_run_item, items, spec, reg.artifacts):
+            if isinstance(result, BaseException):
+                result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
+            fits[i] = result
+    for f in fits:
+        tally.global_models.append(
+            {"label": f.label, "estimator": f.estimator, "params": f.params, "sha256": f.sha256,
+             "size": f.size, "seconds": round(f.seconds, 3), **({"error": f.error} if f.error
+                                                                 else {})}
+        )  # fmt: skip
+    return [f for f in fits if f.error is None and f.val_pred is not None], source
+
+
+def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
+    """The global models of the newest completed full run of this spec (bounded look-up)."""
+    for run in reg.list_runs(limit=50):
+        found = run.options.get("global") if run.spec_name == spec.name else None
+        if run.status == "completed" and found and "only" not in run.options:
+            return [g for g in found if g.get("sha256")]
+    return []
+
+
+def _slices(
+    fits: list[GlobalFit], source: PartitionedTable, chunk: PartitionedTable
+) -> list[External]:
+    """Each global model's validation predictions of ``chunk``'s rows only: a chunk ships
+    O(its rows), never the whole table's."""
+    if not fits:
+        return []
+    at = {k: i for i, k in enumerate(source.keys)}
+    rows = np.concatenate(
+        [np.arange(source.offsets[at[k]], source.offsets[at[k] + 1]) for k in chunk.keys]
+    )
+    out = []
+    for f in fits:
+        assert f.sha256 is not None and f.val_pred is not None
+        label = f"{f.label} (global)"
+        out.append(External(label, f.estimator, f.params, f.sha256, f.size, f.val_pred[rows]))
+    return out
 
 
 def _task_died(key: str, error: BaseException) -> PartitionOutcome:

@@ -21,6 +21,7 @@ through ``predict`` as it would without the shortcut.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
 from manymodels.serialization import format_of
 from manymodels.signing import verify
+from manymodels.training.global_fit import GlobalModel, bind_key
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -215,6 +217,21 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     verify(
         registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
     )
-    data = registry.artifacts.get(ref.artifact_sha256)
-    model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
-    return served_model(model, key, version, schema, format_of(data))
+    sha = ref.artifact_sha256
+    model = _SHARED.get(sha) if "global" in schema else None
+    if model is not None:  # one global model, already loaded (and verified) for another key
+        fmt = _FORMATS[sha]
+    else:
+        data = registry.artifacts.get(sha)
+        model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
+        fmt = format_of(data)
+        if "global" in schema and isinstance(model, GlobalModel):
+            _SHARED[sha], _FORMATS[sha] = model, fmt
+    return served_model(bind_key(model, schema), key, version, schema, fmt)
+
+
+_SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()
+"""Global models by sha256: every partition served by one global model shares one loaded
+copy (one read, one unpickle) for as long as any cache entry holds it; when the last entry
+referencing it is evicted, it goes. (Keyed by content: a sha256 names one model.)"""
+_FORMATS: dict[str, str] = {}  # their artifact formats: one short entry per global model

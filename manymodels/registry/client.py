@@ -280,7 +280,12 @@ class Registry:
         self.verify(record)
         what = f"partition '{record.key}' v{record.version}"
         data = self.artifacts.get(record.artifact_sha256)
-        return deserialize(data, self.trusted_formats, what=what)
+        model = deserialize(data, self.trusted_formats, what=what)
+        if "global" in record.feature_schema:  # a global model: bound to this partition's key
+            from manymodels.training.global_fit import bind_key
+
+            model = bind_key(model, record.feature_schema)
+        return model
 
     @property
     def trusted_formats(self) -> frozenset[str]:

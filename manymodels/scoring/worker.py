@@ -23,6 +23,7 @@ from manymodels.exceptions import (
 )
 from manymodels.features import assemble, feature_kinds
 from manymodels.scoring.plan import ModelRef, ScoreChunk
+from manymodels.training.global_fit import bind_key
 
 
 def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray] | ManyModelsError:
@@ -46,7 +47,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
         values, text = inputs[ref.schema]
         X = assemble(schema, values[lo:hi], {j: t[lo:hi] for j, t in text.items()})
         if (ref.key, ref.version) not in models:
-            models[ref.key, ref.version] = _load(ref, store)
+            models[ref.key, ref.version] = bind_key(_load(ref, store), schema)
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
         except (ValueError, TypeError) as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -26,6 +27,7 @@ from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
 from manymodels.training.compare import Champion, load_champion, newer_than
+from manymodels.training.global_fit import External, GlobalModel, bound
 from manymodels.training.history import ChunkRows
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
@@ -40,10 +42,12 @@ def train_chunk(
     spec: Spec,
     store: ArtifactStore,
     champions: Mapping[str, Champion] | None = None,
+    external: Sequence[External] = (),
 ) -> list[Result]:
     """Train every partition of a chunk; one partition's failure never stops the others.
 
-    ``champions`` names the production version of partitions being retrained."""
+    ``champions`` names the production version of partitions being retrained; ``external``
+    the run's global models, each with its predictions of this chunk's rows only."""
     champions = champions or {}
     schema = feature_schema(table, spec)
     numeric = [c for c in table.features if c not in table.categorical]
@@ -78,6 +82,7 @@ def train_chunk(
                 dropped=dropped,
                 input_rows=partial(kept_rows_of.encode, given),
                 prior=table.extra.get("class_prior"),
+                external=[replace(e, pred=e.pred[rows]) for e in external],
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -102,6 +107,7 @@ def train_one(
     dropped: Mapping[str, int] | None = None,
     input_rows: Callable[[], bytes] | None = None,
     prior: ClassPrior | None = None,
+    external: Sequence[External] = (),
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
@@ -115,6 +121,8 @@ def train_one(
     started = time.perf_counter()
     n = len(y)
     champion_model, load_error, unservable = load_champion(champion, store)
+    if isinstance(champion_model, GlobalModel):  # it needs this partition's key values
+        champion_model = bound(champion_model, key_values)
     try:
         fitted = fit_partition(
             X,
@@ -127,19 +135,22 @@ def train_one(
             champion=champion_model,
             unseen=newer_than(times, champion.last_time if champion else None),
             prior=prior,
+            external=external,
         )
-        data = serialize(fitted.model, spec.artifacts.format)
+        data = b"" if fitted.artifact else serialize(fitted.model, spec.artifacts.format)
     except PartitionSkipped as e:
         left_out = sum((dropped or {}).values())
         why = f"{e} ({left_out} more left out: {_reasons(dropped)})" if left_out else str(e)
         return PartitionOutcome(key, "skipped", "PartitionSkipped", why, n, fingerprint)
     except Exception as e:
         return PartitionOutcome(key, "failed", type(e).__name__, short_message(e), n, fingerprint)
-    try:
-        sha, size = store.put(data, durable=durable)
+    try:  # a global model chosen is stored already: the version references its bytes
+        sha, size = _global(fitted) or store.put(data, durable=durable)
     except Exception as e:  # the disk, not the data (ENOSPC, EIO…): resumable, never "failed"
         return PartitionOutcome(key, "lost", type(e).__name__, short_message(e), n, fingerprint)
     warnings = list(fitted.warnings)
+    if fitted.artifact is not None:
+        schema = {**schema, "global": {"key": key_values, "label": fitted.artifact.label}}
     data_sha: str | None = None
     if input_rows is not None:
         try:
@@ -220,6 +231,11 @@ def _with_profile(
     return {**schema, "profile": profile}
 
 
+def _global(fitted: Fitted) -> tuple[str, int] | None:
+    art = fitted.artifact
+    return None if art is None else (art.sha256, art.size)
+
+
 def _reasons(dropped: Mapping[str, int] | None) -> str:
     return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (dropped or {}).items())
 
@@ -237,6 +253,9 @@ def _validation(spec: Spec, fitted: Fitted, dropped: Mapping[str, int] | None) -
         "chosen": fitted.chosen,
         "naive_candidate": spec.selection.naive_candidate,
     }
+    if fitted.artifact is not None:  # which global model: the run's, by its sha256
+        out["scope"] = "global"
+        out["global"] = {"label": fitted.artifact.label, "sha256": fitted.artifact.sha256}
     if dropped:
         out["dropped"] = dict(dropped)
     return out

@@ -71,7 +71,8 @@ def compare(
         if len(idx) == 0:
             continue
         rows += len(idx)
-        ours.append(score_fn(est, take(X, idx), y[idx]))
+        at = getattr(est, "at", None)  # a global model's predictions (global_fit.Precomputed)
+        ours.append(score_fn(at(idx) if at else est, take(X, idx), y[idx]))
         try:
             theirs.append(score_fn(champion, take(X, idx), y[idx]))
         except Exception as e:  # e.g. the features changed since the champion was trained

@@ -20,10 +20,11 @@ from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
 from manymodels.training import classify
 from manymodels.training.compare import Comparison, compare
+from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
-Chosen = Literal["candidate", "naive", "single_class"]
+Chosen = Literal["candidate", "naive", "single_class", "global"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Fitted:
     metric: str | None = None  # the metric that decided, when not the spec's
     single_class: dict[str, Any] | None = None  # where the rows hold one class, and which
     decision: dict[str, Any] | None = None  # the decision threshold, with a [decision] rule
+    artifact: External | None = None  # the global model chosen: stored already, by sha256
     intervals: dict[str, Any] | None = None  # validation error quantiles (manymodels.intervals)
 
 
@@ -78,6 +80,7 @@ def fit_partition(
     champion: Any | None = None,
     unseen: np.ndarray | None = None,
     prior: ClassPrior | None = None,
+    external: Sequence[External] = (),
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -91,6 +94,10 @@ def fit_partition(
     and their rates (this partition's own when not given). A partition whose training rows
     hold one class serves constant probabilities; one whose validation rows hold one class is
     decided by ``[selection] fallback_metric``; ``[decision]`` adds a threshold.
+
+    ``external`` are the run's global models (``training.global_fit``), each with its
+    predictions of this partition's rows: scored on the same validation rows, and chosen like
+    a candidate — but never refitted here (``Fitted.artifact`` names the stored model).
     """
     n = len(y)
     if n < spec.min_rows:
@@ -156,6 +163,16 @@ def fit_partition(
                 if best is None or value > best[0]:
                     best = (value, cand, params)
                     best_fits = list(fitted_last)
+        for ext in [] if one_class else external:
+            try:
+                value, ext_fits = _score_external(ext, splits, X, y, score_fn, prior, n)
+            except Exception as e:
+                results.append(CandidateResult(ext.label, ext.estimator, ext.params, None,
+                                               error_text(e)))  # fmt: skip
+                continue
+            results.append(CandidateResult(ext.label, ext.estimator, ext.params, value))
+            if best is None or value > best[0]:
+                best, best_fits = (value, ext, ext.params), ext_fits
         try:
             naive_score: float | None = cross_score(naive)
         except Exception:
@@ -179,6 +196,8 @@ def fit_partition(
             chosen, score, best_fits = "naive", naive_score, list(fitted_last)
             model = naive()
             estimator, params = estimator_path(model), {}
+        elif isinstance(cand, External):
+            chosen, model, estimator = "global", None, cand.estimator
         else:
             model = cands.build(
                 cand, params, categorical=categorical, numeric=numeric, seed=spec.seed
@@ -196,7 +215,8 @@ def fit_partition(
             if wrapped is not None:
                 model = wrapped
                 best_fits = fits or best_fits
-        model.fit(X, y)
+        if model is not None:
+            model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
             comparison = compare(champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen)
@@ -230,9 +250,35 @@ def fit_partition(
         chosen=chosen,
         metric=score_fn.name if score_fn.name != spec.metric_name else None,
         single_class=_single_class(one_class, y, spec) if one_class else None,
+        artifact=cand if chosen == "global" else None,
         decision=decision,
         intervals=recorded,
     )
+
+
+def _score_external(
+    ext: External,
+    splits: Sequence[Any],
+    X: Any,
+    y: np.ndarray,
+    score_fn: Metric,
+    prior: ClassPrior | None,
+    n: int,
+) -> tuple[float, list[Any]]:
+    """A global model's score on this partition's validation rows, from its predictions."""
+    fits, scores = [], []
+    classes = prior.classes if prior is not None else None
+    for _, va in splits:
+        rows = np.arange(n)[va]
+        if np.isnan(ext.pred[rows]).any():
+            raise ValueError("the global model has no prediction of these validation rows")
+        fit = ext.scorer(rows, classes)
+        fits.append(fit)
+        scores.append(score_fn(fit, take(X, va), y[va]))
+    value = float(np.mean(scores))
+    if not math.isfinite(value):
+        raise ValueError(f"{score_fn.name} is not finite ({value})")
+    return value, fits
 
 
 def _single_class(where: str, y: np.ndarray, spec: Spec) -> dict[str, Any]:

@@ -1,0 +1,361 @@
+"""Global candidates: one model per run over every partition's rows, chosen per partition.
+
+A candidate with ``scope = "global"`` is fitted once per grid point (one task each, before the
+chunks) on the training rows of all partitions, the ``partition_by`` columns added as
+categorical features with a fixed category list. Each partition's validation rows — the same
+``validation_splits`` its local candidates use — are left out of that fit and predicted in one
+call; the predictions travel to each chunk as a slice, where the partition scores them with
+its own metric beside its local candidates (``select.fit_partition``, ``External``). The model
+is then refitted on all rows and stored once; every version that chose it references the same
+sha256, so ``gc`` keeps it while any does.
+
+A version that chose it records ``feature_schema["global"] = {"key": …}``; every loader
+(``Registry.load_artifact``, batch scoring, forecasting, the router) binds the stored
+``GlobalModel`` to that key with ``bind_key``, so clients never send key columns.
+
+The pooled fallback (``training.fallback``) is the degenerate case — no key columns, one
+pooled holdout, scored on no partition — and keeps its own small module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from manymodels import candidates as cands
+from manymodels.artifacts import ArtifactStore, deserialize, serialize
+from manymodels.exceptions import error_text
+from manymodels.partition import PartitionedTable
+from manymodels.spec import Candidate, Spec
+from manymodels.training.rows import drop_masks, kept_rows
+from manymodels.training.splits import PartitionSkipped, validation_splits
+
+NATIVE_CATEGORICAL = ("lightgbm.",)
+"""Estimators that split on pandas ``category`` columns themselves: no one-hot encoder."""
+
+
+def native_categorical(candidate: Candidate) -> bool:
+    return candidate.estimator.startswith(NATIVE_CATEGORICAL)
+
+
+class GlobalModel(BaseEstimator):
+    """An estimator over every partition's rows, the key columns as categorical features.
+
+    ``predict(X, keys)`` takes the partition's usual input (a float64 matrix or a frame of its
+    features) and the key values per row (one sequence per key column); the frame the inner
+    estimator sees has the features, then the keys, categorical columns as pandas categories
+    over the category lists fixed at fit time (an unseen key becomes a missing category)."""
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        features: Sequence[str] = (),
+        categorical: Sequence[str] = (),
+        keys: Sequence[str] = (),
+    ) -> None:
+        self.estimator = estimator
+        self.features = features
+        self.categorical = categorical
+        self.keys = keys
+
+    def frame(self, X: Any, keys: Sequence[Sequence[Any]]) -> pd.DataFrame:
+        if isinstance(X, pd.DataFrame):
+            df = X.loc[:, list(self.features)].reset_index(drop=True)
+        else:
+            df = pd.DataFrame(np.asarray(X, dtype=np.float64), columns=list(self.features))
+        for name, values in zip(self.keys, keys, strict=True):
+            df[name] = list(values) if len(values) == len(df) else list(values) * len(df)
+        cats: Mapping[str, list[Any]] = getattr(self, "categories_", {})
+        for name in (*self.categorical, *self.keys):
+            df[name] = pd.Categorical(df[name].tolist(), categories=cats.get(name))
+        return df
+
+    def fit(self, X: Any, y: Any, keys: Sequence[Sequence[Any]] = ()) -> GlobalModel:
+        self.categories_ = {}
+        df = self.frame(X, keys)
+        self.categories_ = {
+            name: [c for c in df[name].cat.categories.tolist()]
+            for name in (*self.categorical, *self.keys)
+        }
+        df = self.frame(X, keys)  # the same categories at fit and at predict time
+        self.estimator.fit(df, y)
+        self.classes_ = getattr(self.estimator, "classes_", None)
+        return self
+
+    def predict(self, X: Any, keys: Sequence[Sequence[Any]] = ()) -> np.ndarray:
+        return np.asarray(self.estimator.predict(self.frame(X, keys)))
+
+    def predict_proba(self, X: Any, keys: Sequence[Sequence[Any]] = ()) -> np.ndarray:
+        return np.asarray(self.estimator.predict_proba(self.frame(X, keys)))
+
+
+class KeyBound:
+    """A ``GlobalModel`` serving one partition: its key values go in with every row.
+
+    Built by the loaders, never stored: the artifact stays one, shared by every version."""
+
+    def __init__(self, model: GlobalModel, key: Mapping[str, Any]) -> None:
+        self.model = model
+        self.key = dict(key)
+        self._keys = [[self.key.get(name)] for name in model.keys]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.model.predict(X, self._keys)
+
+
+class KeyBoundClassifier(KeyBound):
+    """A bound global classifier: probabilities over the global model's classes."""
+
+    def __init__(self, model: GlobalModel, key: Mapping[str, Any]) -> None:
+        super().__init__(model, key)
+        self.classes_ = model.classes_
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model.predict_proba(X, self._keys)
+
+
+def bind_key(model: Any, schema: Mapping[str, Any]) -> Any:
+    """``model`` as a version serves it: a global model bound to the version's key values."""
+    if isinstance(model, GlobalModel) and isinstance(schema.get("global"), Mapping):
+        return bound(model, schema["global"]["key"])
+    return model
+
+
+def bound(model: GlobalModel, key: Mapping[str, Any]) -> KeyBound:
+    if getattr(model, "classes_", None) is not None:
+        return KeyBoundClassifier(model, key)
+    return KeyBound(model, key)
+
+
+@dataclass(frozen=True)
+class GlobalFit:
+    """One global grid point: its artifact and its predictions of every validation row
+    (``val_pred``, aligned to the table's rows: NaN — or a row of NaN probabilities — for rows
+    no partition validates on). ``error`` when it could not be fitted."""
+
+    label: str
+    estimator: str
+    params: dict[str, Any]
+    sha256: str | None = None
+    size: int = 0
+    val_pred: np.ndarray | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    rows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:
+    """Every (candidate, grid point) with ``scope = "global"``: one fit each per run."""
+    return [(c, p) for c in spec.candidates if c.scope == "global" for p in cands.grid(c)]
+
+
+def row_keys(table: PartitionedTable, rows: Any) -> list[Any]:
+    """The key values of table ``rows``, one array per key column."""
+    which = np.repeat(np.arange(len(table.keys)), np.diff(table.offsets))[rows]
+    out: list[Any] = []
+    for j in range(len(table.key_values[0]) if table.key_values else 0):
+        values = np.empty(len(table.key_values), dtype=object)
+        values[:] = [kv[j] for kv in table.key_values]
+        out.append(values[which])
+    return out
+
+
+def _build(
+    candidate: Candidate, params: dict[str, Any], table: PartitionedTable, spec: Spec
+) -> Any:
+    keys = list(spec.partition_by)
+    numeric = [c for c in table.features if c not in table.categorical]
+    if native_categorical(candidate):
+        if "verbose" not in params:
+            params = {**params, "verbose": -1}
+        inner = cands.build(candidate, params, seed=spec.seed)
+    else:
+        inner = cands.build(
+            candidate, params, categorical=[*table.categorical, *keys], numeric=numeric,
+            seed=spec.seed,
+        )  # fmt: skip
+    return GlobalModel(inner, list(table.features), list(table.categorical), keys)
+
+
+def _splits(
+    table: PartitionedTable, spec: Spec
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    """Rows every fit may use, and per fold the (train, validation) table rows: each
+    partition's fold ``f`` of the same ``validation_splits`` its chunk computes."""
+    masks = drop_masks(table, spec)
+    usable = np.ones(table.n_rows, dtype=bool)
+    for m in drop_masks(table, spec, pooled=True).values():
+        usable &= ~m
+    for m in masks.values():
+        usable &= ~m
+    folds: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
+    always: list[np.ndarray] = []
+    for i, key in enumerate(table.keys):
+        kept, _ = kept_rows(table.rows(i), masks)
+        idx = np.arange(table.n_rows)[kept]
+        try:
+            if len(idx) < spec.min_rows:
+                raise PartitionSkipped(key)
+            splits = validation_splits(len(idx), spec, key=key)
+        except PartitionSkipped:
+            always.append(idx)
+            continue
+        while len(folds) < len(splits):
+            folds.append(([], []))
+        for f, (tr, va) in enumerate(splits):
+            folds[f][0].append(idx[tr])
+            folds[f][1].append(idx[va])
+    everyone = np.concatenate(always) if always else np.empty(0, dtype=np.int64)
+    out = []
+    for tr, va in folds:
+        train = np.sort(np.concatenate([everyone, *tr]))
+        out.append((train[usable[train]], np.concatenate(va)))
+    return np.flatnonzero(usable), out
+
+
+def fit_global(
+    table: PartitionedTable,
+    spec: Spec,
+    store: ArtifactStore,
+    candidate: Candidate,
+    params: dict[str, Any],
+) -> GlobalFit:
+    """Fit one global grid point: per fold on the training rows of all partitions, predicting
+    their validation rows in one call; then on every usable row, stored once."""
+    started = time.perf_counter()
+    base = GlobalFit(candidate.label, candidate.estimator, dict(params))
+    try:
+        everything, folds = _splits(table, spec)
+        val = _empty(table, spec)
+        for train, valid in folds:
+            model = _build(candidate, params, table, spec)
+            model.fit(_take(table.X, train), table.y[train], row_keys(table, train))
+            _predict_into(val, model, table, valid)
+        model = _build(candidate, params, table, spec)
+        model.fit(_take(table.X, everything), table.y[everything], row_keys(table, everything))
+        sha, size = store.put(serialize(model, spec.artifacts.format))
+    except Exception as e:
+        return GlobalFit(**{**base.__dict__, "error": error_text(e)})
+    return GlobalFit(
+        candidate.label, candidate.estimator, dict(params), sha, size, val,
+        time.perf_counter() - started, rows=len(everything),
+    )  # fmt: skip
+
+
+def rescore_global(
+    table: PartitionedTable, spec: Spec, store: ArtifactStore, record: Mapping[str, Any]
+) -> GlobalFit:
+    """A stored global model (``record``: a run's ``options["global"]`` entry) predicting
+    ``table``'s validation rows, never refitted: retraining one partition scores the current
+    global model on its new rows beside freshly fitted local candidates."""
+    started = time.perf_counter()
+    label, estimator, params = record["label"], record["estimator"], dict(record["params"])
+    try:
+        model = deserialize(store.get(record["sha256"]), store.formats)
+        if not isinstance(model, GlobalModel):
+            raise TypeError(f"artifact {record['sha256'][:12]} is not a global model")
+        _, folds = _splits(table, spec)
+        val = _empty(table, spec)
+        for _, valid in folds:
+            _predict_into(val, model, table, valid)
+    except Exception as e:
+        return GlobalFit(label, estimator, params, error=error_text(e))
+    seconds = time.perf_counter() - started
+    return GlobalFit(label, estimator, params, record["sha256"], record["size"], val, seconds)
+
+
+def _empty(table: PartitionedTable, spec: Spec) -> np.ndarray:
+    """NaN predictions of every row (a row of NaN probabilities for a classifier)."""
+    if spec.task != "classification":
+        return np.full(table.n_rows, np.nan)
+    return np.full((table.n_rows, len(_classes(table))), np.nan)
+
+
+def _classes(table: PartitionedTable) -> np.ndarray:
+    prior = table.extra.get("class_prior")
+    return np.asarray(prior.classes) if prior is not None else np.unique(table.y)
+
+
+def _predict_into(val: np.ndarray, model: GlobalModel, table: PartitionedTable, rows: Any) -> None:
+    X, keys = _take(table.X, rows), row_keys(table, rows)
+    if val.ndim == 2:
+        val[rows] = _aligned(model, model.predict_proba(X, keys), _classes(table))
+    else:
+        val[rows] = model.predict(X, keys)
+
+
+def _aligned(model: GlobalModel, proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    out = np.zeros((proba.shape[0], len(classes)))
+    for j, c in enumerate(np.asarray(model.classes_)):
+        hit = np.flatnonzero(classes == c)
+        if len(hit):
+            out[:, hit[0]] = proba[:, j]
+    return out
+
+
+def _take(X: Any, rows: np.ndarray) -> Any:
+    return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
+
+
+class Precomputed(BaseEstimator):
+    """A fitted model's predictions of one partition's rows, scored like an estimator.
+
+    ``full`` is aligned to the partition's rows; ``rows`` are the rows this object answers
+    for (a fold's validation rows): ``predict(X)`` needs ``len(X) == len(rows)``."""
+
+    def __init__(self, full: np.ndarray, rows: np.ndarray, classes: Any = None) -> None:
+        self.full = full
+        self.rows = rows
+        self.classes = classes
+        if classes is not None:
+            self.classes_ = np.asarray(classes)
+
+    def at(self, rows: np.ndarray) -> Precomputed:
+        return type(self)(self.full, np.asarray(rows), self.classes)
+
+    def _values(self, X: Any) -> np.ndarray:
+        if len(X) != len(self.rows):
+            raise ValueError(f"precomputed for {len(self.rows)} row(s), asked {len(X)}")
+        return np.asarray(self.full[self.rows])
+
+    def predict(self, X: Any) -> np.ndarray:
+        values = self._values(X)
+        if self.classes is None:
+            return values
+        return np.asarray(self.classes_)[np.argmax(values, axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self._values(X)
+
+
+class PrecomputedRegressor(RegressorMixin, Precomputed):
+    pass
+
+
+class PrecomputedClassifier(ClassifierMixin, Precomputed):
+    pass
+
+
+@dataclass(frozen=True)
+class External:
+    """A global grid point as one partition sees it: its artifact and its predictions of the
+    partition's (kept) rows, NaN outside the validation rows."""
+
+    label: str
+    estimator: str
+    params: dict[str, Any]
+    sha256: str
+    size: int
+    pred: np.ndarray
+
+    def scorer(self, rows: np.ndarray, classes: Any = None) -> Precomputed:
+        if classes is None:
+            return PrecomputedRegressor(self.pred, rows)
+        return PrecomputedClassifier(self.pred, rows, classes)

@@ -1,0 +1,245 @@
+"""Global candidates (#12): one model over every partition's rows, chosen per partition.
+
+The panel is built so the choice must differ: most shops are short and noisy around one shared
+slope (a local fit on 7 rows extrapolates badly; the global model borrows the slope from every
+shop), while a few shops follow the same line exactly (a local fit is perfect there, so no
+model fitted on everyone's noise beats it).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.exceptions import SpecError
+from manymodels.forecast import forecast
+from manymodels.gc import collect
+from manymodels.pipeline import train
+from manymodels.registry.client import Registry
+from manymodels.scoring import score
+from manymodels.spec import Spec
+from manymodels.training.global_fit import GlobalModel, KeyBound
+
+EXACT = {f"shop=s{k:02d}" for k in range(18, 24)}
+
+
+def panel(seed: int = 0, n_noisy: int = 10, n_exact: int = 12) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(24):
+        exact = f"shop=s{k:02d}" in EXACT
+        n = n_exact if exact else n_noisy
+        x = np.arange(n) + rng.uniform(0, 1, n)
+        y = 2.0 * x + 3.0 * (k % 5) + (0.0 if exact else rng.normal(0, 2.0, n))
+        days = pd.date_range("2024-01-01", periods=n)
+        frames.append(pd.DataFrame({"shop": f"s{k:02d}", "day": days, "x": x, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "shops",
+        "partition_by": ["shop"],
+        "target": "y",
+        "time_column": "day",
+        "features": ["x"],
+        "validation": {"strategy": "last", "size": 3},
+        "fallback": {"enabled": False},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LinearRegression"},
+            {
+                "estimator": "sklearn.linear_model.Ridge",
+                "scope": "global",
+                "params": {"alpha": 0.1},
+            },
+        ],
+    }
+    out.update(overrides)
+    return out
+
+
+def chosen(reg: Registry) -> dict[str, str]:
+    return {
+        p.key: str(reg.get_version(p.key).validation.get("chosen"))
+        for p in reg.list_partitions(limit=1000)
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("global") / "reg"
+    train(spec(), panel(), root, backend="local")
+    return root
+
+
+def test_global_wins_for_some_partitions_and_local_for_others(trained: Path) -> None:
+    with Registry(trained) as reg:
+        picks = chosen(reg)
+        run = reg.list_runs(limit=1)[0]
+    assert {picks[k] for k in EXACT} == {"candidate"}
+    noisy = [v for k, v in picks.items() if k not in EXACT]
+    assert noisy.count("global") >= len(noisy) // 2, picks
+    (glob,) = run.options["global"]
+    assert glob["estimator"] == "sklearn.linear_model.Ridge" and glob["sha256"]
+
+
+def test_one_artifact_referenced_by_every_version_that_chose_it(trained: Path) -> None:
+    with Registry(trained) as reg:
+        sha = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+        model = reg.artifacts.get(sha)
+    globals_ = [v for v in versions if v.validation.get("chosen") == "global"]
+    assert len(globals_) >= 5
+    assert {v.artifact_sha256 for v in globals_} == {sha}
+    for v in globals_:  # which global model, as `models show` prints the validation record
+        assert v.validation["scope"] == "global"
+        assert v.validation["global"]["sha256"] == sha
+        assert v.feature_schema["global"]["key"] == {"shop": v.key.split("=")[1]}
+        assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
+    assert model  # stored once, verified on read
+
+
+def test_gc_keeps_the_shared_global_artifact(trained: Path) -> None:
+    with Registry(trained) as reg:
+        sha = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        collect(reg, dry_run=False)
+        assert reg.artifacts.get(sha)
+
+
+def test_load_score_and_forecast_a_partition_that_chose_global(trained: Path) -> None:
+    with Registry(trained) as reg:
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+        loaded = reg.load_model(key)
+        assert isinstance(loaded.model, KeyBound)
+        shop = key.split("=")[1]
+        rows = pd.DataFrame({"x": [20.0, 21.0]})
+        pred = np.asarray(loaded.predict(rows))
+        inner = loaded.model.model
+        assert isinstance(inner, GlobalModel)
+        other = np.asarray(inner.predict(rows.to_numpy(), [["s18"]]))
+        assert pred.shape == (2,) and not np.allclose(pred, other)  # the key is a feature
+        scored = score(
+            pd.DataFrame({"shop": [shop, shop], "x": [20.0, 21.0]}), reg, backend="local"
+        )
+        assert np.allclose(scored["prediction"].to_numpy(), pred)
+        future = pd.DataFrame(
+            {"shop": [shop, shop], "day": pd.date_range("2024-01-11", periods=2), "x": [20.0, 21.0]}
+        )
+        out = forecast(reg, [key], horizon=2, future=future)
+        assert np.allclose(out["prediction"].to_numpy(), pred)
+
+
+def test_router_predicts_for_a_partition_that_chose_global(trained: Path) -> None:
+    with warnings.catch_warnings():  # Starlette's notice that it prefers httpx2
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with Registry(trained) as reg:
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+        expected = np.asarray(reg.load_model(key).predict(pd.DataFrame({"x": [20.0]})))
+    app = create_app(Settings(registry=trained))
+    with TestClient(app) as client:
+        r = client.post(f"/v1/partitions/{key}/predict", json={"rows": [{"x": 20.0}]})
+        assert r.status_code == 200, r.text
+        assert np.allclose(r.json()["predictions"], expected)
+
+
+def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    train(spec(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        sha = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+    data = panel(seed=0, n_noisy=11)
+    summary = train(spec(), data, root, backend="local", only=[key])
+    assert summary.run.options["global"][0]["sha256"] == sha  # re-scored, never refitted
+    with Registry(root) as reg:
+        v = max(reg.list_versions(key), key=lambda m: m.version)
+    assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
+
+
+def test_a_bad_scope_is_a_spec_error() -> None:
+    bad = spec()
+    bad["candidates"] = [{"estimator": "sklearn.linear_model.Ridge", "scope": "everywhere"}]
+    with pytest.raises(SpecError, match="scope"):
+        Spec.from_dict(bad)
+
+
+def test_local_candidates_keep_their_spec_hash() -> None:
+    plain = spec()
+    plain["candidates"] = [{"estimator": "sklearn.linear_model.Ridge"}]
+    scoped = spec()
+    scoped["candidates"] = [{"estimator": "sklearn.linear_model.Ridge", "scope": "local"}]
+    assert Spec.from_dict(plain).spec_hash == Spec.from_dict(scoped).spec_hash
+
+
+def test_lightgbm_as_a_global_candidate_with_native_categorical_keys(tmp_path: Path) -> None:
+    pytest.importorskip("lightgbm")
+    lgbm = {
+        "estimator": "lightgbm.LGBMRegressor",
+        "scope": "global",
+        "params": {"n_estimators": 50, "min_child_samples": 5},
+    }
+    s = spec(candidates=[{"estimator": "sklearn.linear_model.LinearRegression"}, lgbm])
+    summary = train(s, panel(), tmp_path / "reg", backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    with Registry(tmp_path / "reg") as reg:
+        model = reg.load_model("shop=s00").model
+        inner = model.model if isinstance(model, KeyBound) else None
+        if inner is None:
+            blob = reg.artifacts.get(glob["sha256"])
+            from manymodels.artifacts import deserialize
+
+            inner = deserialize(blob)
+        assert type(inner.estimator).__name__ == "LGBMRegressor"  # no one-hot encoder in front
+        frame = inner.frame(np.array([[1.0]]), [["s00"]])
+        assert str(frame["shop"].dtype) == "category"
+
+
+def test_classifiers_borrow_strength_through_a_global_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frames = []
+    for u in range(30):
+        n = 16
+        x = rng.normal(0, 1, n)
+        y = (x + rng.normal(0, 0.3, n) > 0).astype(int)
+        days = pd.date_range("2024-01-01", periods=n)
+        frames.append(pd.DataFrame({"user": f"u{u}", "day": days, "x": x, "click": y}))
+    s = {
+        "name": "clicks",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "click",
+        "time_column": "day",
+        "features": ["x"],
+        "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 4},
+        "fallback": {"enabled": False},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression"},
+            {"estimator": "sklearn.linear_model.LogisticRegression", "scope": "global"},
+        ],
+    }
+    summary = train(s, pd.concat(frames, ignore_index=True), tmp_path / "reg", backend="local")
+    assert summary.chosen.get("global", 0) >= 1, summary.chosen
+    with Registry(tmp_path / "reg") as reg:
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+        proba = np.asarray(reg.load_model(key).predict_proba(pd.DataFrame({"x": [-2.0, 2.0]})))
+    assert proba.shape == (2, 2) and proba[0, 1] < 0.5 < proba[1, 1]
+
+
+@pytest.mark.slow
+def test_ray_fits_the_global_model_in_its_own_task(tmp_path: Path, ray_session: Any) -> None:
+    summary = train(spec(), panel(), tmp_path / "reg", backend="ray")
+    (glob,) = summary.run.options["global"]
+    assert glob["sha256"] and "error" not in glob
+    assert summary.chosen.get("global", 0) >= 5 and summary.chosen.get("candidate", 0) >= 6
