@@ -359,30 +359,39 @@ def _answer(
     return [out[name] for name in wanted if name in out]
 
 
-for path in ("/v2/models/{key:path}/versions/{version}/infer", "/v2/models/{key:path}/infer"):
-    router.add_api_route(
-        path,
+# Each model route exists twice, with and without ``/versions/{version}``. Registered in this
+# order: ``{key:path}`` is greedy, so ``…/infer`` and ``…/ready`` must match before metadata.
+_MODEL_ROUTES: tuple[tuple[str, Callable[..., Any], str, str, dict[str, Any]], ...] = (
+    (
+        "/infer",
         infer,
-        methods=["POST"],
-        response_model=InferenceResponse,
-        responses=ERRORS,
-        summary="Inference" + (" with one version" if "versions" in path else ""),
-    )
-for path in ("/v2/models/{key:path}/versions/{version}/ready", "/v2/models/{key:path}/ready"):
-    router.add_api_route(
-        path,
+        "POST",
+        "Inference",
+        {"response_model": InferenceResponse, "responses": ERRORS},
+    ),
+    (
+        "/ready",
         model_ready,
-        methods=["GET"],
-        response_class=Response,
-        responses={200: {"description": "Ready"}, 400: {"description": "Not ready"}},
-        summary="Model ready" + (" (one version)" if "versions" in path else ""),
-    )
-for path in ("/v2/models/{key:path}/versions/{version}", "/v2/models/{key:path}"):
-    router.add_api_route(
-        path,
+        "GET",
+        "Model ready",
+        {
+            "response_class": Response,
+            "responses": {200: {"description": "Ready"}, 400: {"description": "Not ready"}},
+        },
+    ),
+    (
+        "",
         model_metadata,
-        methods=["GET"],
-        response_model=ModelMetadata,
-        responses=ERRORS,
-        summary="Model metadata" + (" (one version)" if "versions" in path else ""),
-    )
+        "GET",
+        "Model metadata",
+        {"response_model": ModelMetadata, "responses": ERRORS},
+    ),
+)
+for suffix, endpoint, method, summary, options in _MODEL_ROUTES:
+    for prefix, which in (
+        ("/v2/models/{key:path}/versions/{version}", " (one version)"),
+        ("/v2/models/{key:path}", ""),
+    ):
+        router.add_api_route(
+            prefix + suffix, endpoint, methods=[method], summary=summary + which, **options
+        )
