@@ -271,3 +271,27 @@ def stacked_bands(
     if not parts:
         return {name: np.zeros(0) for name in names}
     return {name: np.concatenate([part[name] for part in parts]) for name in names}
+
+
+# --------------------------------------------------------------------------------------------
+# JSON answers (the router)
+# --------------------------------------------------------------------------------------------
+def json_bands(
+    schema: Mapping[str, Any],
+    levels: Sequence[float],
+    predictions: Sequence[Any],
+    *,
+    what: str,
+    steps: int | None = None,
+) -> dict[str, list[float | None]]:
+    """``{"lo-80": […], "hi-80": […]}`` around one version's JSON predictions (null where a
+    bound is not finite); ``DataError`` when it did not record a level (``check_levels``).
+    ``steps``: the predictions are that many forecast steps."""
+    check_levels(schema, levels, what=what)
+    pred = np.array([math.nan if p is None else p for p in predictions], dtype=np.float64)
+    out = bands(pred, widths(schema, levels, steps), levels)
+    return {name: [_json(v) for v in values.tolist()] for name, values in out.items()}
+
+
+def _json(value: float) -> float | None:
+    return value if math.isfinite(value) else None

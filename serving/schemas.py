@@ -68,6 +68,10 @@ PARTITION = "The requested key, in canonical form when it is one."
 SERVED_BY = "The registry key whose model answered: `__fallback__` when the fallback did."
 VERSION = "Version of the model that answered."
 FALLBACK = "True when the global fallback model answered."
+INTERVALS = (
+    "Prediction intervals, on request (`?levels=80,95`): `lo-<level>` / `hi-<level>` around "
+    "each prediction, from the version's validation errors (regression, `[intervals]` specs)."
+)
 
 
 class PartitionPredictions(BaseModel):
@@ -89,6 +93,7 @@ class PartitionPredictions(BaseModel):
         description="The positive class's probability at which a row is labelled"
         " positive: the version's own, or the request's.",
     )
+    intervals: dict[str, list[float | None]] | None = Field(default=None, description=INTERVALS)
 
 
 class RowPrediction(BaseModel):
@@ -100,6 +105,7 @@ class RowPrediction(BaseModel):
     probabilities: dict[str, float] | None = None
     label: Any = Field(default=None, description="As `labels` of a partition's answer.")
     threshold: float | None = None
+    intervals: dict[str, float | None] | None = Field(default=None, description=INTERVALS)
 
 
 class BatchPredictions(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from manymodels import intervals as conformal
 from manymodels import timefeatures
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.forecast import (
@@ -21,8 +22,9 @@ from manymodels.forecast import (
 from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key
 from serving.routes import CurrentSettings, Service
+from serving.routes.predict import Levels
 from serving.rows import to_json_list
-from serving.schemas import ERRORS, SERVED_BY
+from serving.schemas import ERRORS, INTERVALS, SERVED_BY
 from serving.service import ModelService, Target
 
 router = APIRouter(tags=["forecast"])
@@ -58,6 +60,9 @@ class ForecastRequest(BaseModel):
 class ForecastPoint(BaseModel):
     time: Any = Field(description="The step's time: ISO 8601 text for dates, else a number.")
     prediction: Any
+    intervals: dict[str, float | None] | None = Field(
+        default=None, description=f"{INTERVALS} Per horizon step when the version recorded them."
+    )
 
 
 class PartitionForecast(BaseModel):
@@ -83,6 +88,7 @@ async def forecast_partition(
     body: ForecastRequest,
     service: Service,
     settings: CurrentSettings,
+    levels: Levels = None,
 ) -> PartitionForecast:
     """The next ``horizon`` periods of a partition trained from a time-series spec, by its
     production model. Steps continue the partition's last training time at the data's
@@ -94,10 +100,13 @@ async def forecast_partition(
             f"{settings.max_batch_rows} per request",
         )  # fmt: skip
     text = path_key(request, key, suffix="/forecast")
-    return await run_in_threadpool(_forecast, service, text, body)
+    wanted = conformal.parse_levels(levels)
+    return await run_in_threadpool(_forecast, service, text, body, wanted)
 
 
-def _forecast(service: ModelService, text: str, body: ForecastRequest) -> PartitionForecast:
+def _forecast(
+    service: ModelService, text: str, body: ForecastRequest, levels: list[float] | None = None
+) -> PartitionForecast:
     key = service.canonical(text)
     if key == FALLBACK_KEY:
         raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
@@ -110,6 +119,9 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
     reason = unforecastable(schema)
     if reason is not None:
         raise DataError(f"cannot forecast partition '{key}': {reason}")
+    what = f"partition '{key}' v{version}"
+    if levels is not None:
+        conformal.check_levels(schema, levels, what=what)
     future = None if body.future is None else _future(body.future, schema, key, body.horizon)
     steps = build_steps([schema], body.horizon, future)
     try:
@@ -118,13 +130,18 @@ def _forecast(service: ModelService, text: str, body: ForecastRequest) -> Partit
         first = first_line(e)
         raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None
     times = [timefeatures.time_to_json(t) for t in steps.times]
+    answers = to_json_list(predictions)
+    bands: list[dict[str, float | None] | None] = [None] * len(answers)
+    if levels is not None:
+        by_name = conformal.json_bands(schema, levels, answers, what=what, steps=body.horizon)
+        bands = [{name: v[s] for name, v in by_name.items()} for s in range(len(answers))]
     return PartitionForecast(
         partition=key,
         served_by=key,
         version=version,
         forecast=[
-            ForecastPoint(time=t, prediction=p)
-            for t, p in zip(times, to_json_list(predictions), strict=True)
+            ForecastPoint(time=t, prediction=p, intervals=b)
+            for t, p, b in zip(times, answers, bands, strict=True)
         ],
     )
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from manymodels import intervals as conformal
 from serving import batch, decision
 from serving.keys import path_key
 from serving.middleware import log_fields
@@ -47,6 +48,17 @@ Threshold = Annotated[
         le=1,
         description="Label rows of binary classifiers at this probability of the positive "
         "class instead of the version's own threshold (a spec's [decision] rule).",
+    ),
+]
+
+
+Levels = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="Also answer prediction intervals at these coverages, e.g. `80,95` "
+        "(`lo-80`/`hi-80`…), from the version's validation errors; a level it did not record "
+        "is a 422.",
     ),
 ]
 
@@ -108,6 +120,7 @@ async def predict_partition(
     probabilities: WithProbabilities = False,
     fallback: AllowFallback = True,
     threshold: Threshold = None,
+    levels: Levels = None,
 ) -> PartitionPredictions:
     """Rows are scored by the partition's production model (or ``?version=`` / ``?alias=``).
 
@@ -120,6 +133,7 @@ async def predict_partition(
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
+    wanted = conformal.parse_levels(levels)
     text = path_key(request, key, suffix="/predict")
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
@@ -157,6 +171,7 @@ async def predict_partition(
             labels = await run_in_threadpool(
                 lambda: decision.label_rows(_used(service, pair), body.rows, threshold)
             )
+    bands = None if wanted is None else _bands(_used(service, pair), wanted, scored.predictions)
     return PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
@@ -166,7 +181,14 @@ async def predict_partition(
         probabilities=scored.probabilities,
         labels=labels.labels if labels else None,
         threshold=labels.threshold if labels else None,
+        intervals=bands,
     )
+
+
+def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> dict[str, Any]:
+    """``lo-``/``hi-`` lists around one version's predictions (422 for a level it lacks)."""
+    what = f"partition '{loaded.key}' v{loaded.version}"
+    return conformal.json_bands(loaded.feature_schema, levels, predictions, what=what)
 
 
 @router.post(
@@ -183,6 +205,7 @@ async def predict_rows(
     probabilities: WithProbabilities = False,
     fallback: AllowFallback = True,
     threshold: Threshold = None,
+    levels: Levels = None,
 ) -> Any:
     """Each row carries its partition_by columns; rows are grouped by partition once and each
     group is scored by its own model in one call (unknown partitions by the fallback). Answers
@@ -190,6 +213,7 @@ async def predict_rows(
     the whole request a 404 naming the first ten unknown keys (in row order); nothing is
     scored."""
     _check_size(body.rows, settings.max_batch_rows)
+    wanted = conformal.parse_levels(levels)
     planned = batch.plan(service, body.rows, fallback=fallback)  # memory only
     models = batch.cached(service, planned) if len(body.rows) <= INLINE_ROWS else None
     used: dict[tuple[str, int], ServedModel] = {}
@@ -209,5 +233,20 @@ async def predict_rows(
         label()
     else:  # as big a batch as was scored in a thread: labelled there too
         await run_in_threadpool(label)
+    if wanted is not None:
+        _row_bands(used, wanted, out)
     log_fields(request.scope, rows=len(body.rows))
     return json_response({"predictions": out}, BatchPredictions)
+
+
+def _row_bands(
+    used: dict[tuple[str, int], ServedModel], levels: list[float], answers: list[dict[str, Any]]
+) -> None:
+    """Each answer's ``intervals``, from the version that answered it."""
+    rows: dict[tuple[str, int], list[int]] = {}
+    for i, answer in enumerate(answers):
+        rows.setdefault((answer["served_by"], answer["version"]), []).append(i)
+    for pair, idx in rows.items():
+        bands = _bands(used[pair], levels, [answers[i]["prediction"] for i in idx])
+        for n, i in enumerate(idx):
+            answers[i]["intervals"] = {name: values[n] for name, values in bands.items()}
