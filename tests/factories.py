@@ -20,6 +20,19 @@ from manymodels.registry.store import now
 
 RIDGE = "sklearn.linear_model.Ridge"
 
+# The store-sales sample's spec the router and explain tests train: one scaled Ridge, the
+# last 8 weeks validate. A test that needs another name writes ``{**SALES_SPEC, "name": …}``.
+SALES_SPEC: dict[str, Any] = {
+    "name": "router-test",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [{"estimator": RIDGE, "scale": True, "params": {"alpha": [1.0]}}],
+}
+
 
 def scaled_ridge(alpha: float = 1.0) -> Pipeline:
     """A user factory (``package.module:function``) returning a Pipeline."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from factories import SALES_SPEC
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -84,18 +85,7 @@ def test_an_estimator_without_weights_says_so() -> None:
     assert (kind, terms) == ("none", []) and "HistGradientBoostingRegressor" in units
 
 
-SPEC = {
-    "name": "explain",
-    "partition_by": ["store", "brand"],
-    "target": "units",
-    "time_column": "week",
-    "features": ["price", "deal", "feat"],
-    "min_rows": 20,
-    "validation": {"strategy": "last", "size": 8},
-    "candidates": [
-        {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
-    ],
-}
+SPEC = {**SALES_SPEC, "name": "explain"}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from factories import SALES_SPEC as SALES_SPEC  # re-exported: the router tests import it from here
 
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
@@ -19,19 +20,6 @@ SLASH_BRAND = "dominick's/own label"  # a key value with '/', an apostrophe and 
 KEY = "store=2,brand=tropicana"
 SLASH_KEY = "store=1,brand=dominick%27s%2Fown%20label"
 TWO_VERSIONS = ("store=1,brand=tropicana", "store=3,brand=minute_maid")
-
-SALES_SPEC: dict[str, Any] = {
-    "name": "router-test",
-    "partition_by": ["store", "brand"],
-    "target": "units",
-    "time_column": "week",
-    "features": ["price", "deal", "feat"],
-    "min_rows": 20,
-    "validation": {"strategy": "last", "size": 8},
-    "candidates": [
-        {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
-    ],
-}
 
 
 def sales() -> pd.DataFrame:
