@@ -4,6 +4,7 @@ columns of ``forecast`` and ``score``, and ``?levels=`` on the router over real 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -274,3 +275,33 @@ def test_a_level_the_version_did_not_record_is_a_422_naming_it(
         assert "no 90% interval" in missing.text and "levels recorded: 80, 95" in missing.text
         bad = http.post(path, params={"levels": "eighty"}, json=body)
         assert bad.status_code == 422 and "'eighty' is not a coverage" in bad.text
+
+
+# --------------------------------------------------------------------------------- CLI
+def test_cli_forecast_and_score_take_levels_and_name_a_missing_one(
+    sales_registry: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    runner = CliRunner()
+    args = ["forecast", "--horizon", "2", "--registry", str(sales_registry)]
+    ok = runner.invoke(app, [*args, "--partitions", KEY, "--levels", "80", "--json"])
+    assert ok.exit_code == 0, ok.output
+    points = json.loads(ok.output)["forecast"]
+    assert points[0]["week"].startswith("20") and "hi-80" in points[0] and "lo-95" not in points[0]
+    missing = runner.invoke(app, [*args, "--levels", "90"])
+    assert missing.exit_code != 0
+    lines = [ln for ln in missing.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no 90% interval" in lines[0]
+
+    data = tmp_path / "rows.csv"
+    store_sales(n_stores=2).drop(columns="units").head(3).to_csv(data, index=False)
+    out = tmp_path / "scores.csv"
+    scored = runner.invoke(
+        app, ["score", str(data), "--out", str(out), "--registry", str(sales_registry),
+              "--backend", "local", "--levels", "95"],
+    )  # fmt: skip
+    assert scored.exit_code == 0, scored.output
+    assert {"lo-95", "hi-95"} <= set(pd.read_csv(out).columns)

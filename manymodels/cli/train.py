@@ -188,6 +188,15 @@ def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
     return out
 
 
+LevelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Prediction interval levels to write as lo-<level>/hi-<level> columns, e.g. 80,95 "
+        "(default: every level the models recorded; a level one did not record is an error)."
+    ),
+]
+
+
 def score(
     data: Annotated[
         Path, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
@@ -211,6 +220,7 @@ def score(
         bool,
         typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
     ] = False,
+    levels: LevelsOpt = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -219,22 +229,25 @@ def score(
 
     Keys with no such model (unknown, too small to train, or without the alias) are scored by
     the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
-    model_version, partition (the key), served_by (whose model answered) and fallback.
+    model_version, partition (the key), served_by (whose model answered) and fallback; models
+    trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     """
     from manymodels import console
+    from manymodels.intervals import parse_levels
     from manymodels.scoring import score_file
 
+    wanted = parse_levels(levels)
     if registry_db is None and artifacts is None:
         summary = score_file(
             data, out, registry,
             alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
-            signer=signer(registry),
+            signer=signer(registry), levels=wanted,
         )  # fmt: skip
     else:
         with open_registry(registry, registry_db, artifacts, signer=signer()) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
-                skip_unknown=skip_unknown,
+                skip_unknown=skip_unknown, levels=wanted,
             )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
@@ -265,6 +278,7 @@ def forecast(
         Path | None,
         typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
     ] = None,
+    levels: LevelsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Forecast the next HORIZON periods of each partition with its production model.
@@ -273,10 +287,14 @@ def forecast(
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
     forward; with target lags in the spec, each step's prediction feeds the next step's lags.
+    Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     """
     from manymodels import console
     from manymodels.forecast import forecast as run_forecast
+    from manymodels.intervals import parse_levels
     from manymodels.timefeatures import time_to_json
+
+    wanted = parse_levels(levels)
 
     if out is not None:
         from manymodels.data import output_format, write_table
@@ -285,7 +303,7 @@ def forecast(
     from manymodels.registry import Registry
 
     with Registry.open(registry, signer=signer(registry)) as reg:
-        frame = run_forecast(reg, partitions, horizon=horizon, future=future)
+        frame = run_forecast(reg, partitions, horizon=horizon, future=future, levels=wanted)
     n = len(frame) // horizon  # every partition has HORIZON rows
     if out is not None:
         write_table(frame, out)
@@ -297,7 +315,7 @@ def forecast(
         return
     if json_out:
         rows = frame.to_dict(orient="records")
-        time_column = frame.columns[-3]
+        time_column = frame.columns[frame.columns.get_loc("prediction") - 1]
         for row in rows:
             row[time_column] = time_to_json(row[time_column])
         console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
