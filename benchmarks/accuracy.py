@@ -174,10 +174,14 @@ def mm_features(panel: Panel) -> list[str]:
     return [*panel.exog, *panel.static] or ["t"]
 
 
-def mm_spec(panel: Panel, *, naive_candidate: bool) -> dict[str, Any]:
+def mm_spec(
+    panel: Panel, *, naive_candidate: bool, global_candidate: bool = False
+) -> dict[str, Any]:
     """The spec a manymodels user writes for this panel: local only (``naive_candidate`` off)
     takes the mlforecast row's lags ≥ h and rolling mean of lag h (a direct forecast); + naive
-    keeps the recursive short lags of the first version of this benchmark."""
+    keeps the recursive short lags of the first version of this benchmark. ``global_candidate``
+    adds the mlforecast row's LightGBM as a ``scope = "global"`` candidate (the key columns as
+    categories), chosen per series against the local ones: "local + global"."""
     spec: dict[str, Any] = {
         "name": f"accuracy-{panel.name}".lower(),
         "partition_by": panel.keys,
@@ -198,6 +202,14 @@ def mm_spec(panel: Panel, *, naive_candidate: bool) -> dict[str, Any]:
         "fallback": {"enabled": False},  # unknown keys only; a forecast never uses it
         "selection": {"naive_candidate": naive_candidate},
     }
+    if global_candidate:
+        spec["candidates"].append(
+            {
+                "estimator": "lightgbm.LGBMRegressor",
+                "scope": "global",
+                "params": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31},
+            }
+        )
     if not naive_candidate:
         lags, window = direct_lags(panel)
         spec["lags"] = lags
@@ -209,13 +221,21 @@ def mm_spec(panel: Panel, *, naive_candidate: bool) -> dict[str, Any]:
 
 
 def manymodels_run(
-    panel: Panel, train: pd.DataFrame, test: pd.DataFrame, *, naive_candidate: bool, root: Path
+    panel: Panel,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    naive_candidate: bool,
+    root: Path,
+    global_candidate: bool = False,
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
     from manymodels.forecast import forecast
 
     label = "manymodels + naive" if naive_candidate else "manymodels local only"
+    if global_candidate:
+        label = "manymodels local + global"
     registry = root / label.replace(" ", "-").replace("+", "plus")
     columns = mm_features(panel)
     if columns == ["t"]:  # manymodels needs one column besides lags and calendar parts
@@ -224,7 +244,7 @@ def manymodels_run(
         train["t"], test["t"] = t.loc[train.index], t.loc[test.index]
     data = train[[*panel.keys, "ds", "y", *columns]]
     future = test[[*panel.keys, "ds", *columns]]
-    spec = mm_spec(panel, naive_candidate=naive_candidate)
+    spec = mm_spec(panel, naive_candidate=naive_candidate, global_candidate=global_candidate)
     summary: Any = None
 
     def run() -> pd.DataFrame:
@@ -331,6 +351,11 @@ def run_panel(panel: Panel, root: Path) -> dict[str, float]:
         lambda: mlforecast_lgbm(panel, train, test),
         lambda: [manymodels_run(panel, train, test, naive_candidate=False, root=root)],
         lambda: [manymodels_run(panel, train, test, naive_candidate=True, root=root)],
+        lambda: [
+            manymodels_run(
+                panel, train, test, naive_candidate=False, root=root, global_candidate=True
+            )
+        ],
     ]
     results: list[Result] = []
     for method in methods:
@@ -384,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"(other processes used {busy:.0%} of the CPUs before this panel)")
             for method, ratio in run_panel(panel, Path(tmp) / name).items():
                 if method.startswith("manymodels"):
-                    short = "mm_naive" if "naive" in method else "mm_local"
+                    short = (
+                        "mm_naive" if "naive" in method
+                        else "mm_global" if "global" in method else "mm_local"
+                    )  # fmt: skip
                     ratios[f"{name}:{short}/best_peer"] = ratio
     print(ratio_line(ratios))
     return 0
