@@ -21,6 +21,7 @@ import pandas as pd
 
 from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows
 from manymodels.features import assemble, column_values, feature_kinds
+from manymodels.rowlags import derived_missing, fill_rows
 
 _MISSING = object()
 _NUMBER_TYPES = (int, float, bool)
@@ -39,7 +40,11 @@ def from_rows(
     positions: Sequence[int] | None = None,
 ) -> np.ndarray | pd.DataFrame:
     """The model input for ``rows``; ``positions`` are their indexes in the request (for
-    error locations). Raises ``InvalidRows`` naming every bad cell."""
+    error locations). Raises ``InvalidRows`` naming every bad cell. Rows that leave out the
+    target lags, rolling statistics or calendar parts and give their time get them from the
+    version's history (``manymodels.rowlags``)."""
+    if derived_missing(rows, schema):
+        rows = fill_rows(rows, schema, positions)
     kinds = feature_kinds(schema)
     features = [name for name, _ in kinds]
     numeric = [is_num for _, is_num in kinds]
@@ -137,6 +142,12 @@ def from_frame(df: pd.DataFrame, schema: Mapping[str, Any]) -> np.ndarray | pd.D
     (``InvalidRows``)."""
     kinds = feature_kinds(schema)
     missing = [name for name, _ in kinds if name not in df.columns]
+    if (
+        missing
+        and schema.get("time_column") in df.columns
+        and derived_missing([dict.fromkeys(df.columns)], schema)
+    ):
+        return from_rows(df.to_dict("records"), schema)  # derived features from the history
     if missing:
         errors = [problem(0, name, f"feature '{name}' is missing", "missing") for name in missing]
         raise InvalidRows(errors)

@@ -5,6 +5,7 @@ and a train → forecast round trip on the direct and recursive paths."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from factories import spec_dict
 
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import InvalidRows, SpecError
 from manymodels.forecast import forecast
 from manymodels.lagfeatures import (
     LagPlan,
@@ -24,6 +25,8 @@ from manymodels.lagfeatures import (
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
+from serving.app import create_app
+from serving.settings import Settings
 
 ROLLINGS = [
     RollingFeature(lag, window, stat)
@@ -238,3 +241,40 @@ def test_train_then_forecast_with_a_target_transform(tmp_path: Path, kind: str) 
     got = frame.loc[frame["pid"] == 1, "prediction"].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     assert np.abs(got - raw.mean()).max() < 15  # in the partition's units again
+
+
+# ------------------------------------------------------------------ lags at serve time
+def test_rows_without_lags_get_them_from_the_history(tmp_path: Path) -> None:
+    """A row that gives its time instead of its lags is scored with the features its forecast
+    step would have — in Python and through the router's /predict; a lag the history cannot
+    supply, or a time that is not one of the next periods, is a 422 naming it."""
+    spec = spec_dict(
+        lags=[3, 4],
+        rolling=[{"lag": 3, "window": 4, "stat": "mean"}],
+        validation={"strategy": "last", "size": 5},
+        selection={"naive_candidate": False},
+    )
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, seasonal_frame(), reg, backend="local")
+        stepped = forecast(reg, ["pid=1"], horizon=3)["prediction"].to_numpy()
+        loaded = reg.load_model("pid=1")
+        by_time = loaded.predict([{"t": 40}, {"t": 41}, {"t": 42}])
+        framed = loaded.predict(pd.DataFrame({"t": [42, 40]}))
+        with pytest.raises(InvalidRows, match="lag 3 of a row 4 period"):
+            loaded.predict([{"t": 43}])
+    np.testing.assert_allclose(by_time, stepped, rtol=1e-12)
+    np.testing.assert_allclose(framed, stepped[[2, 0]], rtol=1e-12)
+
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=tmp_path / "reg"))) as client:
+        url = "/v1/partitions/pid=1/predict"
+        ok = client.post(url, json={"rows": [{"t": 41}]})
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["predictions"] == pytest.approx([stepped[1]], rel=1e-12)
+        late = client.post(url, json={"rows": [{"t": 41}, {"t": 44}]})
+        assert late.status_code == 422
+        assert "y_lag3" in late.text and "lag 3" in late.text
+        before = client.post(url, json={"rows": [{"t": 39}]})
+        assert before.status_code == 422 and "not one of the periods after" in before.text
