@@ -22,13 +22,18 @@ and every key is served.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
+from json import dumps
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
+from manymodels.features import is_numeric
 from manymodels.partition import FALLBACK_KEY, encode_key
 from serving.errors import REFUSED, ScoringFailed
 from serving.rows import InvalidRows, model_input, probabilities, problem, to_json_list
@@ -172,7 +177,7 @@ def _inputs(
     for sharing in layouts.values():
         idx = [i for _, member_idx in sharing for i in member_idx]
         try:
-            X = model_input([rows[i] for i in idx], sharing[0][0].feature_schema, idx)
+            X = input_of(sharing[0][0], [rows[i] for i in idx], idx)
         except InvalidRows as e:
             errors += e.errors
             n_errors += e.total
@@ -277,10 +282,13 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
 
     Each distinct tuple of key values is encoded once (encoding costs more than the lookup).
     """
-    groups: dict[str, list[int]] = {}
     memo = _encoded.setdefault(tuple(columns), {})
     if len(memo) > ENCODED_LIMIT:
         memo.clear()
+    fast = _group_by_values(rows, columns, memo)
+    if fast is not None:
+        return fast
+    groups: dict[str, list[int]] = {}
     errors: list[dict[str, Any]] = []
     n_errors = 0
     for i, row in enumerate(rows):
@@ -305,6 +313,112 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
     if n_errors:
         raise InvalidRows(errors, n_errors)
     return groups
+
+
+KEY_TYPES = (str, int, float)
+
+
+def _group_by_values(
+    rows: Sequence[Row], columns: Sequence[str], memo: dict[tuple[Any, ...], str]
+) -> dict[str, list[int]] | None:
+    """``group`` when every key column holds values of one type (str, int or float) in every
+    row: the values are read and their types checked in C (``itemgetter``, ``map``), rows
+    grouped by value, and each distinct value looked up once. ``None`` for anything else — a
+    missing column, mixed types (1 and 1.0 and True compare equal, yet are not one key), a
+    value that cannot be a key — which the row-by-row path groups or reports."""
+    try:
+        values = list(map(itemgetter(*columns), rows))
+    except (KeyError, TypeError):
+        return None
+    types: list[type] = []
+    for column in [values] if len(columns) == 1 else list(zip(*values, strict=True)):
+        kinds = set(map(type, column))
+        if len(kinds) != 1 or (kind := kinds.pop()) not in KEY_TYPES:
+            return None
+        types.append(kind)
+    by_value: dict[Any, list[int]] = {}
+    try:
+        for i, v in enumerate(values):
+            found = by_value.get(v)
+            if found is None:
+                by_value[v] = [i]
+            else:
+                found.append(i)
+    except TypeError:
+        return None
+    groups: dict[str, list[int]] = {}
+    for v, idx in by_value.items():
+        tag = (v, *types) if len(columns) == 1 else (*v, *types)
+        key = memo.get(tag)
+        if key is None:
+            found_key = _key_of(idx[0], rows[idx[0]], columns)
+            if isinstance(found_key, dict):
+                return None
+            key = memo[tag] = found_key
+        if key in groups:  # two values of one key (0.0 and -0.0): rows stay in order
+            groups[key] = sorted(groups[key] + idx)
+        else:
+            groups[key] = idx
+    return groups
+
+
+def input_of(
+    loaded: ServedModel, rows: Sequence[Row], positions: Sequence[int] | None = None
+) -> Any:
+    """``model_input(rows, loaded.feature_schema, positions)``, the same matrix, built in one
+    numpy call when it can be: a numpy input of numeric features whose cells are all
+    ``float`` / ``int`` / ``bool`` (read and type-checked in C). Cell by cell it cost more
+    than scoring a batch; any other input goes through ``model_input``, which checks every
+    cell and names each problem."""
+    layout = loaded.layout
+    if len(rows) and layout and layout[2] == "numpy" and _all_numeric(layout[1]):
+        features = layout[0]
+        try:
+            cells = list(map(itemgetter(*features), rows))
+        except (KeyError, TypeError):
+            cells = None
+        if cells is not None:
+            flat = cells if len(features) == 1 else chain.from_iterable(cells)
+            if set(map(type, flat)) <= NUMBER_TYPES:
+                try:
+                    return np.array(cells, dtype=np.float64).reshape(len(rows), len(features))
+                except OverflowError:  # an integer beyond float64: model_input says so
+                    pass
+    return model_input(rows, loaded.feature_schema, positions)
+
+
+NUMBER_TYPES = frozenset({float, int, bool})
+_NUMERIC: dict[tuple[str, ...], bool] = {}
+
+
+def _all_numeric(dtypes: tuple[str, ...]) -> bool:
+    known = _NUMERIC.get(dtypes)
+    if known is None:
+        known = _NUMERIC[dtypes] = all(is_numeric(d) for d in dtypes)
+    return known
+
+
+def encode(answers: list[dict[str, Any]]) -> str | None:
+    """``{"predictions": answers}`` as the JSON text ``json.dumps`` writes (compact, UTF-8),
+    when every answer has the plain shape ``score`` gives — six fields, a finite float
+    prediction, no probabilities — else ``None``. Each answer's head (key, model, version,
+    fallback) is encoded once per partition and each prediction with ``float.__repr__``, as
+    ``json`` does: encoding 100 answers through ``json.dumps`` cost more than scoring them."""
+    heads: dict[tuple[Any, ...], str] = {}
+    parts: list[str] = []
+    for a in answers:
+        p = a["prediction"]
+        if len(a) != 6 or a["probabilities"] is not None or type(p) is not float:
+            return None
+        if not math.isfinite(p):
+            return None
+        h = (a["partition"], a["served_by"], a["version"], a["fallback"])
+        head = heads.get(h)
+        if head is None:
+            fields = dict(zip(("partition", "served_by", "version", "fallback"), h, strict=True))
+            head = heads[h] = dumps(fields, ensure_ascii=False, separators=(",", ":"))[:-1]
+        parts.append(f'{head},"prediction":{float.__repr__(p)},"probabilities":null}}')
+    return '{"predictions":[' + ",".join(parts) + "]}"
 
 
 def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:

@@ -39,11 +39,10 @@ from manymodels.partition import (
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
 from serving.aliases import AliasTable
-from serving.batch import predict_one
+from serving.batch import input_of, predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
 from serving.errors import REFUSED, ModelNotServed
 from serving.monitor import RowSampler
-from serving.rows import model_input
 from serving.served import ServedModel, can_score, coefficients_only, load_served
 
 logger = logging.getLogger("manymodels.serving")
@@ -244,7 +243,7 @@ class ModelService:
         slim = self.coefficients.get(target.key, target.version)
         if slim is None:
             return None
-        X = model_input(rows, slim.feature_schema)
+        X = input_of(slim, rows)
         if not can_score(slim, X):
             return None
         return self._scored(target, rows, slim, X, False)
@@ -359,7 +358,7 @@ class ModelService:
             target, loaded = self.load(target)
         else:
             loaded = model
-        X = model_input(rows, loaded.feature_schema)
+        X = input_of(loaded, rows)
         return self._scored(target, rows, loaded, X, with_probabilities)
 
     def _scored(

@@ -236,6 +236,9 @@ async def predict_rows(
     if wanted is not None:
         _row_bands(used, wanted, out)
     log_fields(request.scope, rows=len(body.rows))
+    text = batch.encode(out)  # the usual answer, written directly; anything else as before
+    if text is not None:
+        return Response(text, media_type="application/json")
     return json_response({"predictions": out}, BatchPredictions)
 
 

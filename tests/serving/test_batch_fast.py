@@ -1,0 +1,116 @@
+"""serving.batch's quick paths give what the careful ones give: the same groups, the same input
+matrix (bit for bit), the same JSON text; anything they do not handle goes the careful way."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from manymodels.exceptions import InvalidRows
+from manymodels.partition import encode_key
+from serving.batch import encode, group, input_of
+from serving.rows import model_input
+from serving.served import served_model
+
+FEATURES = ["a", "b", "c"]
+SCHEMA = {"features": FEATURES, "dtypes": dict.fromkeys(FEATURES, "float64"), "input": "numpy"}
+
+
+def _model() -> Any:
+    rng = np.random.default_rng(0)
+    return served_model(Ridge().fit(rng.normal(size=(9, 3)), rng.normal(size=9)), "k=1", 1, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [[0.1, 2, True], [1e308, -0.0, 3]],  # floats, ints, a bool
+        [[2**70, 1, 0.5]],  # an int a float64 rounds
+    ],
+)
+def test_the_input_is_model_inputs_matrix_bit_for_bit(cells: list[list[Any]]) -> None:
+    rows = [dict(zip(FEATURES, c, strict=True)) for c in cells]
+    got = input_of(_model(), rows)
+    want = model_input(rows, SCHEMA)
+    assert got.dtype == np.float64 and got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize(
+    "row", [{"a": 1.0, "b": None, "c": 2}, {"a": "1", "b": 1, "c": 2}, {"a": 1.0, "b": 2.0}]
+)
+def test_anything_else_goes_through_model_input(row: dict[str, Any]) -> None:
+    try:
+        want: Any = model_input([row], SCHEMA)
+    except InvalidRows as e:
+        with pytest.raises(InvalidRows) as got:
+            input_of(_model(), [row])
+        assert got.value.errors == e.errors
+    else:
+        assert np.array_equal(input_of(_model(), [row]), want, equal_nan=True)
+
+
+def test_an_integer_beyond_float64_is_named_as_model_input_names_it() -> None:
+    with pytest.raises(InvalidRows, match="too large"):
+        input_of(_model(), [{"a": 10**400, "b": 1, "c": 2}])
+
+
+def test_groups_are_in_first_seen_order_with_rows_in_request_order() -> None:
+    rows = [
+        {"store": 2, "brand": "x/y"},
+        {"store": 1, "brand": "x/y"},
+        {"store": 2, "brand": "x/y"},
+        {"store": 2, "brand": "z"},
+    ]
+    got = group(rows, ["store", "brand"])
+    assert got == {
+        encode_key([2, "x/y"], ["store", "brand"]): [0, 2],
+        encode_key([1, "x/y"], ["store", "brand"]): [1],
+        encode_key([2, "z"], ["store", "brand"]): [3],
+    }
+    assert list(got) == [
+        encode_key(v, ["store", "brand"]) for v in ([2, "x/y"], [1, "x/y"], [2, "z"])
+    ]
+    assert group([{"p": 1.5}, {"p": 2}, {"p": 1.5}], ["p"]) == {"p=1.5": [0, 2], "p=2": [1]}
+
+
+def test_a_key_problem_is_reported_for_its_row() -> None:
+    with pytest.raises(InvalidRows) as e:
+        group([{"p": 1}, {"q": 1}, {"p": None}], ["p"])
+    assert [err["loc"][2] for err in e.value.errors] == [1, 2]
+
+
+def _answer(key: str, prediction: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "partition": key,
+        "served_by": key if key != "p=9" else "__fallback__",
+        "version": 3,
+        "fallback": key == "p=9",
+        "prediction": prediction,
+        "probabilities": None,
+        **extra,
+    }
+
+
+def test_the_answer_text_is_what_json_dumps_writes() -> None:
+    answers = [
+        _answer(k, v) for k, v in (("p=1", 0.1), ('p=é"/', -1e-300), ("p=9", 2.0), ("p=1", 1 / 3))
+    ]
+    want = json.dumps({"predictions": answers}, ensure_ascii=False, separators=(",", ":"))
+    assert encode(answers) == want
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        _answer("p=1", float("nan")),  # JSON has no NaN: the validated answer writes null
+        _answer("p=1", 3),  # a label, not a float
+        _answer("p=1", 0.5, label="yes"),
+        {**_answer("p=1", 0.5), "probabilities": {"a": 0.5}},
+    ],
+)
+def test_answers_of_another_shape_are_left_to_the_general_encoder(odd: dict[str, Any]) -> None:
+    assert encode([_answer("p=2", 1.0), odd]) is None
