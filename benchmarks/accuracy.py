@@ -20,9 +20,10 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   candidates lose to the last value on its validation rows serves the last value).
 
 Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
-empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none — manymodels
-until #12's intervals exist), wall seconds (fit + forecast; Ray start-up reported apart) and the
-ratio of each median MAE to the best peer's (best of AutoETS, AutoARIMA, LightGBM).
+empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none; manymodels'
+are conformal, from each series' validation errors — ``[intervals]``, no extra fit), wall
+seconds (fit + forecast; Ray start-up reported apart) and the ratio of each median MAE to the
+best peer's (best of AutoETS, AutoARIMA, LightGBM).
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``), kept out of ``dev``: statsforecast and
 mlforecast require pandas < 3. ``--smoke`` runs 3 short series of each panel in about a minute.
@@ -201,6 +202,7 @@ def mm_spec(
         ],
         "fallback": {"enabled": False},  # unknown keys only; a forecast never uses it
         "selection": {"naive_candidate": naive_candidate},
+        "intervals": {"levels": list(LEVELS)},
     }
     if global_candidate:
         spec["candidates"].append(
@@ -255,7 +257,9 @@ def manymodels_run(
     seconds, fc = _timed(run)
     fc = fc.copy()
     fc["unique_id"] = fc[panel.keys].astype(str).agg("/".join, axis=1)
-    frame = fc.rename(columns={"prediction": "yhat"})[["unique_id", "ds", "yhat"]]
+    bands = {f"{side}-{lv}": f"yhat-{side}-{lv}" for lv in LEVELS for side in ("lo", "hi")}
+    frame = fc.rename(columns={"prediction": "yhat", **bands})
+    frame = frame[["unique_id", "ds", "yhat", *bands.values()]]
     chosen = _chosen(registry)
     note = (
         f"{summary.run.n_done} trained, {len(summary.failures)} failed, Ray start-up in the run "
