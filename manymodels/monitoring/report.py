@@ -99,8 +99,11 @@ class PartitionHealth:
         return out
 
 
-def health(engine: Engine, *, at: datetime | None = None) -> list[PartitionHealth]:
-    """Every partition in production (not the fallback), unsorted, without data ages."""
+def health(
+    engine: Engine, *, at: datetime | None = None, keys: Sequence[str] | None = None
+) -> list[PartitionHealth]:
+    """Every partition in production (not the fallback), unsorted, without data ages; with
+    ``keys``, only those (read by key: a partition page's health row costs a few lookups)."""
     at = at or datetime.now(UTC)
     a, v = t.aliases.c, t.model_versions.c
     q = (
@@ -109,9 +112,14 @@ def health(engine: Engine, *, at: datetime | None = None) -> list[PartitionHealt
         .where(and_(a.alias == "production", a.key != FALLBACK_KEY))
     )
     with engine.connect() as conn:
-        production = conn.execute(q).all()
-    drifts = store.drift_rows(engine)
-    sums = store.live_sums(engine)
+        if keys is None:
+            production = conn.execute(q).all()
+        else:
+            production = [
+                r for chunk in batches(keys) for r in conn.execute(q.where(a.key.in_(chunk)))
+            ]
+    drifts = store.drift_rows(engine, keys)
+    sums = store.live_sums(engine, None if keys is None else [(r[0], r[1]) for r in production])
     out = []
     for key, version, metric, score, created in production:
         d = drifts.get(key)

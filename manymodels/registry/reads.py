@@ -19,13 +19,19 @@ from manymodels.exceptions import (
     AliasNotFound,
     PartitionNotFound,
     RegistryError,
+    RunNotFound,
     VersionNotFound,
 )
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import batches
-from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary
+from manymodels.registry.entities import (
+    AliasMove,
+    ModelVersion,
+    PartitionOutcome,
+    PartitionSummary,
+)
 from manymodels.registry.rows import move_entity, version_entity
 
 
@@ -46,6 +52,11 @@ class ModelRow(NamedTuple):
     feature_schema_json: str
     data_sha256: str | None
     signature: str | None
+
+
+RANKS: tuple[str, ...] = ("skill", "score", "age")
+"""Orders of ``ReadsMixin.ranked_partitions``, worst first: skill vs naive, validation score,
+model age."""
 
 
 class ReadsMixin(StoreBase):
@@ -296,6 +307,98 @@ class ReadsMixin(StoreBase):
         except OperationalError as e:
             raise RegistryError(f"registry database unavailable: {e.orig}") from e
         return (row[0], row[1]) if row is not None else None
+
+    # ------------------------------------------------- whole-registry orders, failures (#15)
+    # A page at a time along an index (``schema``'s ``ix_model_versions_*`` and
+    # ``ix_run_partitions_outcome``): O(page) at 100,000 partitions, never a table scan.
+    def ranked_partitions(
+        self,
+        by: str,
+        *,
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[PartitionSummary]:
+        """Partitions in production, worst first ``by`` skill vs naive (lowest first, those
+        without a naive score last), validation ``score`` (lowest first) or ``age`` (oldest
+        first), ties by key. ``after`` is the last key of the previous page: its production
+        version's value is read back to resume (``PartitionNotFound`` when it has none any
+        more: the listing moved, start again). ``prefix`` keeps keys that start with it."""
+        if by not in RANKS:
+            raise ValueError(f"rank by one of {', '.join(RANKS)}, not {by!r}")
+        v, a = t.model_versions.c, t.aliases.c
+        value = {"skill": t.SKILL, "score": v.score, "age": v.created_at}[by]
+        in_production = (
+            select(a.key)
+            .where(and_(a.key == v.key, a.alias == "production", a.version == v.version))
+            .exists()
+        )
+        base = select(v.key).where(in_production)
+        if prefix:
+            base = base.where(v.key >= prefix, func.substr(v.key, 1, len(prefix)) == prefix)
+            upper = prefix_upper(prefix)
+            base = base.where(v.key < upper) if upper is not None else base
+        with self.engine.connect() as conn:
+            start: Any = None
+            null_phase = False  # past the rows with a value: those without one, by key
+            if after is not None:
+                q = select(value).where(in_production, v.key == after)
+                found = conn.execute(q).first()
+                if found is None:
+                    raise PartitionNotFound(
+                        f"partition '{after}' has no production version any more: the "
+                        "listing moved since the last page, start again"
+                    )
+                start, null_phase = found[0], found[0] is None
+            keys: list[str] = []
+            if not null_phase:
+                q = base.where(value.is_not(None))
+                if after is not None:
+                    q = q.where(value >= start, or_(value > start, v.key > after))
+                keys = list(conn.execute(q.order_by(value, v.key).limit(limit)).scalars())
+                after = None
+            if len(keys) < limit:
+                q = base.where(value.is_(None))
+                q = q.where(v.key > after) if after is not None else q
+                q = q.order_by(v.key).limit(limit - len(keys))
+                keys += conn.execute(q).scalars()
+            rows = conn.execute(select(t.partitions).where(t.partitions.c.key.in_(keys))).all()
+            by_key = {r.key: r for r in rows}
+            return self._summaries(conn, [by_key[k] for k in keys if k in by_key])
+
+    def run_failures(
+        self,
+        run_id: str,
+        *,
+        statuses: Sequence[str] = ("failed", "skipped"),
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[PartitionOutcome]:
+        """A run's partitions with one of ``statuses``, by key, a page after ``after``: one
+        range of ``ix_run_partitions_outcome`` per status, merged (never the run's every
+        outcome). ``RunNotFound`` for an unknown run."""
+        c = t.run_partitions.c
+        out: list[PartitionOutcome] = []
+        with self.engine.connect() as conn:
+            known = select(t.runs.c.run_id).where(t.runs.c.run_id == run_id)
+            if conn.execute(known).first() is None:
+                raise RunNotFound(f"no run with id '{run_id}'")
+            for status in dict.fromkeys(statuses):
+                q = select(t.run_partitions).where(and_(c.run_id == run_id, c.status == status))
+                q = q.where(c.key > after) if after is not None else q
+                if prefix:
+                    q = q.where(c.key >= prefix, func.substr(c.key, 1, len(prefix)) == prefix)
+                    upper = prefix_upper(prefix)
+                    q = q.where(c.key < upper) if upper is not None else q
+                for r in conn.execute(q.order_by(c.key).limit(limit)):
+                    out.append(
+                        PartitionOutcome(
+                            r.key, r.status, r.error_type or "", r.message or "", r.n_rows,
+                            r.data_fingerprint,
+                        )
+                    )  # fmt: skip
+        return sorted(out, key=lambda o: o.key)[:limit]
 
     def _aliases_of(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 
 SCHEMA_VERSION = "4"
@@ -176,4 +177,22 @@ monitor_actuals = Table(
     Column("last_actual", Text),  # JSON: the previous actual, the next rows' naive answer
     Column("updated_at", String(32), nullable=False),
     PrimaryKeyConstraint("key", "version", "day"),
+)
+
+# Orders of the whole registry for the partitions listing (``ReadsMixin.ranked_partitions``):
+# walking one of these in order, checking each row's production alias by primary key, reads a
+# page — not the table — at 100,000 partitions. The skill expression is literal SQL text so that
+# the query's ORDER BY is the indexed expression word for word (SQLite matches it as text).
+SKILL = literal_column("(score - naive_score) / nullif(abs(naive_score), 0)", Float)
+"""A version's skill vs the naive baseline (``ModelVersion.skill``); NULL without a naive score."""
+# (in parentheses: PostgreSQL takes an expression in an index only so; SQLite matches either)
+Index("ix_model_versions_skill", literal_column(f"({SKILL.name})", Float), model_versions.c.key)
+Index("ix_model_versions_score", model_versions.c.score, model_versions.c.key)
+Index("ix_model_versions_created", model_versions.c.created_at, model_versions.c.key)
+# A run's failed / skipped partitions in key order (``ReadsMixin.run_failures``).
+Index(
+    "ix_run_partitions_outcome",
+    run_partitions.c.run_id,
+    run_partitions.c.status,
+    run_partitions.c.key,
 )

@@ -8,10 +8,13 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import report
+from serving.auth import AdminView
 from serving.batch import predict_one
 from serving.keys import path_key
+from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
 from serving.rows import model_input
 from serving.schemas import ERRORS, MAX_VERSION
@@ -116,18 +119,135 @@ async def get_monitor(
     ] = "drift",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    key: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=512,
+            description="One partition's row only (a partition page's health row): read by "
+            "key, not the whole monitor. An unknown key is a 404.",
+        ),
+    ] = None,
 ) -> MonitorPage:
     """One page of the monitor: each partition's production version with its drift score
     (largest PSI over features, and which feature), live error, validation and naive error
     on the same rows, their ratios, model and data age, and the triggers it meets
     (``flags``: drifted, degraded, stale — the defaults of ``manymodels retrain --when``)."""
-    return await run_in_threadpool(_page, service, sort, limit, offset)
+    return await run_in_threadpool(_page, service, sort, limit, offset, key)
 
 
-def _page(service: ModelService, sort: str, limit: int, offset: int) -> MonitorPage:
+def _page(
+    service: ModelService, sort: str, limit: int, offset: int, key: str | None = None
+) -> MonitorPage:
     engine = service.registry.store.engine
-    rows = report.ranked(report.health(engine), sort)
+    keys = None
+    if key is not None:
+        canonical = service.canonical(key)
+        if canonical is None:
+            raise PartitionNotFound(f"no partition '{key}' in the registry")
+        service.registry.get_partition(canonical)  # PartitionNotFound: a 404
+        keys = [canonical]
+    rows = report.ranked(report.health(engine, keys=keys), sort)
     page = report.with_data_age(engine, rows[offset : offset + limit])
     limits = report.Thresholds()
     shown = [{**r.to_dict(), "flags": r.flags(limits)} for r in page]
     return MonitorPage(total=len(rows), sort=sort, partitions=shown)
+
+
+class FailureOut(BaseModel):
+    partition: str
+    status: str
+    error_type: str
+    message: str
+    rows: int
+
+
+class FailurePage(BaseModel):
+    run_id: str | None
+    run_kind: str | None = None
+    run_started_at: str | None = None
+    n_failed: int = 0
+    n_skipped: int = 0
+    failures: list[FailureOut]
+    next_after: str | None = None
+
+
+@router.get(
+    "/v1/failures",
+    response_model=FailurePage,
+    responses=ERRORS,
+    summary="A run's partitions that failed or were skipped, with the reason",
+)
+async def get_failures(
+    service: Service,
+    show_paths: AdminView,
+    run: Annotated[
+        str | None,
+        Query(min_length=1, max_length=32, description="A run id; default: the newest run."),
+    ] = None,
+    status: Annotated[
+        list[Literal["failed", "skipped", "lost"]] | None,
+        Query(description="Which outcomes (repeat it); default: failed and skipped."),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        Query(max_length=512, description="Only keys that start with this canonical text."),
+    ] = None,
+    after: Annotated[
+        str | None, Query(max_length=512, description="The last key of the previous page.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+) -> FailurePage:
+    """The partitions of one run (default: the newest) that produced no version, by key, a
+    page at a time: each with its outcome (``failed``: an error in training, ``skipped``:
+    e.g. fewer rows than ``min_rows``; ``lost``: its task died), the error's type and
+    message, and its rows. Read along an index of the run's outcomes (O(page), never a scan
+    of 100,000 partitions). Local paths in messages are shown to the admin token only."""
+    statuses = tuple(status or ("failed", "skipped"))
+    return await run_in_threadpool(
+        _failures, service, run, statuses, prefix, after, limit, show_paths
+    )
+
+
+def _failures(
+    service: ModelService,
+    run_id: str | None,
+    statuses: tuple[str, ...],
+    prefix: str | None,
+    after: str | None,
+    limit: int,
+    show_paths: bool,
+) -> FailurePage:
+    reg = service.registry
+    if run_id is None:
+        newest = reg.list_runs(limit=1)
+        if not newest:
+            return FailurePage(run_id=None, failures=[])
+        run_id = newest[0].run_id
+    run = reg.get_run(run_id)  # RunNotFound: a 404
+    found = reg.store.run_failures(
+        run_id, statuses=statuses, limit=limit, after=after, prefix=prefix
+    )
+    roots = local_roots(reg)
+
+    def message(text: str) -> str:
+        return text if show_paths else redact_text(text, roots)
+
+    return FailurePage(
+        run_id=run.run_id,
+        run_kind=run.kind,
+        run_started_at=run.started_at,
+        n_failed=run.n_failed,
+        n_skipped=run.n_skipped,
+        failures=[
+            FailureOut(
+                partition=o.key,
+                status=o.status,
+                error_type=o.error_type,
+                message=message(o.message),
+                rows=o.n_rows,
+            )
+            for o in found
+        ],
+        next_after=found[-1].key if len(found) == limit else None,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -45,12 +45,28 @@ async def list_partitions(
             description="Only keys that start with this canonical text, e.g. `store=2,`.",
         ),
     ] = None,
+    sort: Annotated[
+        Literal["key", "skill", "score", "age"],
+        Query(
+            description="key; or the whole registry's production versions worst first: skill "
+            "vs naive, validation score, model age (oldest first).",
+        ),
+    ] = "key",
 ) -> PartitionPage:
     """Partitions ordered by key, a page at a time (keyset pagination: O(page) per call);
-    `prefix` is a range of the key's index, so a search costs one page too."""
-    items = await run_in_threadpool(
-        service.registry.list_partitions, limit=limit, after=after, prefix=prefix
-    )
+    `prefix` is a range of the key's index, so a search costs one page too. With `sort`
+    other than key, the order is over every partition in production (those without one are
+    left out), along an index of the versions: still O(page), and `after` is still the last
+    key of the previous page."""
+    if sort == "key":
+        items = await run_in_threadpool(
+            service.registry.list_partitions, limit=limit, after=after, prefix=prefix
+        )
+    else:
+        items = await run_in_threadpool(
+            service.registry.store.ranked_partitions, sort, limit=limit, after=after,
+            prefix=prefix,
+        )  # fmt: skip
     return PartitionPage(
         partitions=[_item(p) for p in items],
         next_after=items[-1].key if len(items) == limit else None,

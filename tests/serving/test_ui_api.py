@@ -1,0 +1,199 @@
+"""The API behind the dashboard's operating views (#15): a run's failed and skipped partitions
+(``GET /v1/failures``), the whole registry ordered by skill, score or age
+(``GET /v1/partitions?sort=…``), and one partition's health row (``GET /v1/monitor?key=…``)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from routerkit import KEY, SALES_SPEC, TOKEN, open_client, sales
+from sqlalchemy import event
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from serving.settings import Settings
+
+TINY = ("store=7,brand=tiny_a", "store=7,brand=tiny_b", "store=8,brand=tiny_c")
+
+
+def tiny_partitions() -> pd.DataFrame:
+    """Three partitions of 5 rows each: under the spec's ``min_rows`` (20), so skipped."""
+    base = sales().head(5)
+    parts = []
+    for key in TINY:
+        store, brand = (kv.split("=")[1] for kv in key.split(","))
+        parts.append(base.assign(store=int(store), brand=brand))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def with_failures(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sales registry plus a run over three too-small partitions (skipped) and one whose
+    target is all missing (failed)."""
+    root = Path(shutil.copytree(trained, tmp_path_factory.mktemp("failures") / "registry"))
+    broken = (
+        sales()
+        .query("store == 2 and brand == 'tropicana'")
+        .assign(store=9, brand="broken", units=np.nan)
+    )
+    data = pd.concat([tiny_partitions(), broken], ignore_index=True)
+    with Registry(root) as reg:
+        summary = train(SALES_SPEC, data, reg, backend="local")
+        assert summary.run.n_skipped + summary.run.n_failed == 4, summary.failures
+    return root
+
+
+@pytest.fixture
+def api(with_failures: Path, tmp_path: Path) -> Iterator[Any]:
+    root = Path(shutil.copytree(with_failures, tmp_path / "registry"))
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as c:
+        yield c
+
+
+# ---------------------------------------------------------------------------- failures
+def test_the_newest_runs_failures_are_listed_with_their_reasons(api: Any) -> None:
+    page = api.get("/v1/failures").json()
+    assert page["n_skipped"] + page["n_failed"] == 4
+    got = {f["partition"]: f for f in page["failures"]}
+    assert sorted(got) == sorted([*TINY, "store=9,brand=broken"])
+    assert got[TINY[0]]["status"] == "skipped" and "20" in got[TINY[0]]["message"]
+    assert got[TINY[0]]["rows"] == 5
+    broken = got["store=9,brand=broken"]
+    assert broken["message"] and broken["error_type"]
+    assert [f["partition"] for f in page["failures"]] == sorted(got)  # by key
+
+    # the run by id, one status, a prefix search, and pages of one
+    run = page["run_id"]
+    assert api.get("/v1/failures", params={"run": run}).json() == page
+    only = api.get("/v1/failures", params={"status": "skipped"}).json()["failures"]
+    assert {f["status"] for f in only} == {"skipped"}
+    found = api.get("/v1/failures", params={"prefix": "store=7,"}).json()["failures"]
+    assert [f["partition"] for f in found] == list(TINY[:2])
+    seen, after = [], None
+    while True:
+        params = {"limit": 1, **({"after": after} if after else {})}
+        one = api.get("/v1/failures", params=params).json()
+        seen += [f["partition"] for f in one["failures"]]
+        if not (after := one["next_after"]):
+            break
+    assert seen == sorted(got)
+
+
+def test_bad_failures_requests_are_4xx_json(api: Any) -> None:
+    for params, status in (
+        ({"run": "no-such-run"}, 404),
+        ({"status": "exploded"}, 422),
+        ({"limit": 0}, 422),
+        ({"limit": 1001}, 422),
+        ({"run": "x" * 33}, 422),
+        ({"prefix": "x" * 513}, 422),
+    ):
+        got = api.get("/v1/failures", params=params)
+        assert got.status_code == status, (params, got.text)
+        assert "detail" in got.json()
+
+
+def test_a_run_without_failures_lists_none(client: Any) -> None:
+    page = client.get("/v1/failures").json()
+    assert page["failures"] == [] and page["run_id"]
+
+
+# ---------------------------------------------------------------------------- sorting
+def production(api: Any) -> list[dict[str, Any]]:
+    rows = api.get("/v1/partitions", params={"limit": 1000}).json()["partitions"]
+    return [p for p in rows if p["production"]]
+
+
+@pytest.mark.parametrize("sort", ["skill", "score", "age"])
+def test_the_whole_registry_sorts_server_side_across_pages(api: Any, sort: str) -> None:
+    """Pages of 3 put together are every production partition worst first, as a sort of the
+    full listing gives (skill: those without a naive score last)."""
+    everything = production(api)
+    field = {"skill": "skill", "score": "score", "age": "created_at"}[sort]
+
+    def worst(p: dict[str, Any]) -> tuple[bool, Any, str]:
+        value = p["production"][field]
+        return (value is None, value if value is not None else 0, p["partition"])
+
+    expected = [p["partition"] for p in sorted(everything, key=worst)]
+    seen, after = [], None
+    while True:
+        params = {"sort": sort, "limit": 3, **({"after": after} if after else {})}
+        page = api.get("/v1/partitions", params=params)
+        assert page.status_code == 200, page.text
+        seen += [p["partition"] for p in page.json()["partitions"]]
+        if not (after := page.json()["next_after"]):
+            break
+    assert seen == expected
+    first = api.get("/v1/partitions", params={"sort": sort, "prefix": "store=1,"}).json()
+    assert [p["partition"] for p in first["partitions"]] == [
+        k for k in expected if k.startswith("store=1,")
+    ]
+
+
+def test_bad_sort_requests_are_4xx_json(api: Any) -> None:
+    got = api.get("/v1/partitions", params={"sort": "drift"})
+    assert got.status_code == 422 and "detail" in got.json()
+    gone = api.get("/v1/partitions", params={"sort": "skill", "after": "store=99,brand=x"})
+    assert gone.status_code == 404 and "start again" in gone.json()["detail"]
+
+
+def test_sorting_walks_an_index_not_the_table(with_failures: Path) -> None:
+    """SQLite's plans: the skill order reads ``ix_model_versions_skill`` in order (checking
+    production by the aliases' primary key), a run's failures a range of
+    ``ix_run_partitions_outcome``: neither sorts nor scans a table."""
+    with Registry.open(with_failures) as reg:
+        engine = reg.store.engine
+        seen: list[tuple[str, Any]] = []
+
+        def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+            if "EXISTS" in statement or "FROM run_partitions" in statement:
+                seen.append((statement, params))
+
+        event.listen(engine, "before_cursor_execute", keep)
+        try:
+            page = reg.store.ranked_partitions("skill", limit=2)
+            reg.store.ranked_partitions("skill", limit=2, after=page[-1].key)
+            run = reg.list_runs(limit=1)[0].run_id
+            reg.store.run_failures(run, limit=2)
+        finally:
+            event.remove(engine, "before_cursor_execute", keep)
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            plans = [
+                " ".join(str(r[-1]) for r in raw.execute(f"EXPLAIN QUERY PLAN {s}", p))
+                for s, p in seen
+                if "ORDER BY" in s
+            ]
+    skill = [p for p in plans if "model_versions" in p]
+    assert skill and all("USING INDEX ix_model_versions_skill" in p for p in skill), plans
+    failures = [p for p in plans if "run_partitions" in p]
+    assert failures and all("ix_run_partitions_outcome" in p for p in failures), plans
+    assert not [p for p in plans if "TEMP B-TREE" in p], plans
+
+
+# ---------------------------------------------------------------------------- health row
+def test_one_partitions_health_row(client: Any) -> None:
+    rows = [{"week": "2024-01-01", "price": 2.0, "deal": 0, "feat": 0, "units": 10.0}] * 3
+    assert client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": rows}).status_code == 200
+    page = client.get("/v1/monitor", params={"key": KEY}).json()
+    assert page["total"] == 1 and [h["key"] for h in page["partitions"]] == [KEY]
+    whole = client.get("/v1/monitor", params={"limit": 1000}).json()["partitions"]
+    same = next(h for h in whole if h["key"] == KEY)
+    ages = ("model_age_days", "data_age_days")  # read a moment apart
+    assert {k: v for k, v in page["partitions"][0].items() if k not in ages} == {
+        k: v for k, v in same.items() if k not in ages
+    }
+    typed = client.get("/v1/monitor", params={"key": "store=2,brand=tropicana"}).json()
+    assert typed["partitions"][0]["live_rows"] == 3
+    for bad, status in (("store=99,brand=x", 404), ("", 422), ("x" * 513, 422)):
+        got = client.get("/v1/monitor", params={"key": bad})
+        assert got.status_code == status, got.text
+        assert "detail" in got.json()
