@@ -34,6 +34,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 Stat = Literal["mean", "std", "min", "max"]
 TransformKind = Literal["none", "difference", "scale"]
 STATS: tuple[str, ...] = ("mean", "std", "min", "max")
+_BLOCK = 1 << 16
+"""Rows per gathered block of rolling windows: memory stays ~``_BLOCK × window × 8`` bytes
+whatever the table's size."""
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,10 @@ def table_features(y: np.ndarray, offsets: np.ndarray, plan: LagPlan) -> np.ndar
         if not ok.any():
             continue
         windows = sliding_window_view(values, r.window)  # windows[s] = values[s : s + window]
-        out[ok, j] = _stat(windows[rows[ok] - r.depth], r.stat)
+        at = np.flatnonzero(ok)
+        for lo in range(0, len(at), _BLOCK):  # a copy of block × window values at a time
+            block = at[lo : lo + _BLOCK]
+            out[block, j] = _stat(windows[block - r.depth], r.stat)
     return out
 
 

@@ -309,8 +309,9 @@ class Spec(_Frozen):
       Validation metrics, and ``score`` / ``/predict`` (whose rows carry the lag features), are
       in the transformed units.
 
-    Derived columns are ordinary features: scoring a row directly (``score``, ``/predict``)
-    needs them in the row; ``forecast`` builds them itself.
+    Derived columns are ordinary features: ``forecast`` builds them itself; a row scored
+    directly (``/predict``, ``LoadedModel.predict``) carries them, or gives its time and gets
+    them from the version's history when its lags reach no further (``manymodels.rowlags``).
 
     ``missing_target`` says what a row without a target value means: ``drop`` (the default)
     leaves it out of its partition's training rows and counts it in the version's record and

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from factories import spec_dict
 
+from manymodels import lagfeatures
 from manymodels.exceptions import InvalidRows, SpecError
 from manymodels.forecast import forecast
 from manymodels.lagfeatures import (
@@ -278,3 +279,12 @@ def test_rows_without_lags_get_them_from_the_history(tmp_path: Path) -> None:
         assert "y_lag3" in late.text and "lag 3" in late.text
         before = client.post(url, json={"rows": [{"t": 39}]})
         assert before.status_code == 422 and "not one of the periods after" in before.text
+
+
+def test_rolling_blocks_do_not_change_the_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long tables gather their windows a block of rows at a time; the result is the same."""
+    y = np.random.default_rng(1).normal(size=50)
+    plan = LagPlan("y", rolling=(RollingFeature(2, 5, "std"), RollingFeature(1, 3, "max")))
+    whole = table_features(y, np.array([0, 20, 50]), plan)
+    monkeypatch.setattr(lagfeatures, "_BLOCK", 7)
+    np.testing.assert_array_equal(table_features(y, np.array([0, 20, 50]), plan), whole)
