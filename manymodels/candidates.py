@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.model_selection import ParameterGrid
+from sklearn.utils.metaestimators import available_if
 
 from manymodels.exceptions import first_line
 
@@ -216,6 +217,32 @@ class ConstantProbabilityClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return np.full(len(X), self.classes_[int(np.argmax(self.proba_))])
+
+
+class MeanOf(BaseEstimator):
+    """``[selection] ensemble = "top2"``: the mean of its members' predictions (of their
+    probabilities, for classifiers). Members are fitted on the same rows."""
+
+    def __init__(self, members: Sequence[Any] = ()) -> None:
+        self.members = members
+
+    def fit(self, X: Any, y: Any) -> MeanOf:
+        for m in self.members:
+            m.fit(X, y)
+        return self
+
+    @property
+    def classes_(self) -> Any:
+        return self.members[0].classes_  # AttributeError for regressors, as sklearn expects
+
+    def predict(self, X: Any) -> np.ndarray:
+        if hasattr(self.members[0], "classes_"):
+            return np.asarray(self.classes_)[np.argmax(self.predict_proba(X), axis=1)]
+        return np.mean([np.asarray(m.predict(X), dtype=np.float64) for m in self.members], axis=0)
+
+    @available_if(lambda self: all(hasattr(m, "predict_proba") for m in self.members))
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.mean([np.asarray(m.predict_proba(X)) for m in self.members], axis=0)
 
 
 def naive_baseline(task: str, *, time_ordered: bool) -> Any:

@@ -243,3 +243,24 @@ def test_ray_fits_the_global_model_in_its_own_task(tmp_path: Path, ray_session: 
     (glob,) = summary.run.options["global"]
     assert glob["sha256"] and "error" not in glob
     assert summary.chosen.get("global", 0) >= 5 and summary.chosen.get("candidate", 0) >= 6
+
+
+def test_top2_ensemble_competes_and_serves_the_mean_of_two(tmp_path: Path) -> None:
+    s = spec(
+        selection={"ensemble": "top2", "naive_candidate": False},
+        candidates=[
+            {"estimator": "sklearn.linear_model.LinearRegression"},
+            {"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0, 100.0]}},
+        ],
+    )
+    summary = train(s, panel(), tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+        assert all(any(c["label"] == "top2" for c in v.candidates) for v in versions)
+        picked = [v for v in versions if v.validation["chosen"] == "ensemble"]
+        assert picked, summary.chosen
+        v = picked[0]
+        model = reg.load_model(v.key).model
+        rows = pd.DataFrame({"x": [5.0]})
+        members = [np.asarray(m.predict(rows.to_numpy()))[0] for m in model.members]
+        assert np.isclose(np.asarray(model.predict(rows.to_numpy()))[0], np.mean(members))

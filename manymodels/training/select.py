@@ -24,7 +24,8 @@ from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
-Chosen = Literal["candidate", "naive", "single_class", "global"]
+Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble"]
+ENSEMBLE = "manymodels.candidates.MeanOf"
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ def fit_partition(
         return value
 
     best_fits: list[Any] = []
+    scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # local grid points
 
     def naive() -> Any:
         return cands.naive_baseline(spec.task, time_ordered=ordered)
@@ -160,6 +162,8 @@ def fit_partition(
                     )
                     continue
                 results.append(CandidateResult(cand.label, cand.estimator, params, value))
+                if spec.selection.ensemble == "top2":
+                    scored.append((value, cand, params, list(fitted_last)))
                 if best is None or value > best[0]:
                     best = (value, cand, params)
                     best_fits = list(fitted_last)
@@ -177,6 +181,22 @@ def fit_partition(
             naive_score: float | None = cross_score(naive)
         except Exception:
             naive_score = None
+        top2: list[tuple[float, Any, dict[str, Any], list[Any]]] = []
+        if spec.selection.ensemble == "top2" and len(scored) >= 2 and best is not None:
+            top2 = sorted(scored, key=lambda t: -t[0])[:2]
+            members = [f"{c.label}{p or ''}" for _, c, p, _ in top2]
+            pairs = [cands.MeanOf([a, b]) for a, b in zip(top2[0][3], top2[1][3], strict=True)]
+            try:
+                folds = zip(pairs, splits, strict=True)
+                value = float(np.mean([score_fn(f, take(X, va), y[va]) for f, (_, va) in folds]))
+            except Exception as e:
+                value = math.nan
+                results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, None,
+                                               error_text(e)))  # fmt: skip
+            if math.isfinite(value):
+                results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, value))
+                if value > best[0]:
+                    best, best_fits = (value, "top2", {"members": members}), pairs
         if one_class:  # nothing to fit, nothing to compare: constant probabilities
             why = f"not fitted: its {one_class} hold one class"
             results = [
@@ -198,6 +218,12 @@ def fit_partition(
             estimator, params = estimator_path(model), {}
         elif isinstance(cand, External):
             chosen, model, estimator = "global", None, cand.estimator
+        elif cand == "top2":  # the mean of the two best local grid points, both refitted
+            chosen, estimator = "ensemble", ENSEMBLE
+            model = cands.MeanOf(
+                [cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
+                 for _, c, p, _ in top2]
+            )  # fmt: skip
         else:
             model = cands.build(
                 cand, params, categorical=categorical, numeric=numeric, seed=spec.seed
