@@ -226,11 +226,17 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
     for v in versions:
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
-            str(v.version), ", ".join(v.aliases) or "", short(v.estimator),
+            str(v.version), ", ".join(v.aliases) or "", _estimator(v),
             json.dumps(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
             str(v.n_rows), v.run_id, v.created_at[:19],
         )  # fmt: skip
     out.print(table)
+
+
+def _estimator(v: ModelVersion) -> str:
+    """The estimator's short name; a global model chosen says so (one model, every key)."""
+    chosen = v.validation.get("chosen")
+    return short(v.estimator) + (f" ({chosen})" if chosen in ("global", "ensemble") else "")
 
 
 def candidates_table(version: ModelVersion) -> None:
