@@ -264,3 +264,9 @@ def test_top2_ensemble_competes_and_serves_the_mean_of_two(tmp_path: Path) -> No
         rows = pd.DataFrame({"x": [5.0]})
         members = [np.asarray(m.predict(rows.to_numpy()))[0] for m in model.members]
         assert np.isclose(np.asarray(model.predict(rows.to_numpy()))[0], np.mean(members))
+
+
+def test_a_global_candidate_is_not_also_fitted_per_partition(trained: Path) -> None:
+    with Registry(trained) as reg:
+        v = reg.get_version("shop=s00")
+    assert [c["label"] for c in v.candidates] == ["LinearRegression", "Ridge (global)"]

@@ -146,7 +146,8 @@ def fit_partition(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for cand in [] if one_class else spec.candidates:
+        local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
+        for cand in [] if one_class else local:
             for params in cands.grid(cand):
 
                 def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
@@ -205,7 +206,7 @@ def fit_partition(
             best = (cross_score(constant), None, {"prior_rows": spec.selection.prior_rows})
             best_fits = list(fitted_last)
         if best is None:
-            first = next(r.error for r in results if r.error)
+            first = next((r.error for r in results if r.error), "no model to fit")
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
         score, cand, params = best
         chosen: Chosen = "candidate"
