@@ -349,7 +349,7 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
         conn.execute("DROP TABLE monitor_actuals")
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "4"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "5"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -22,10 +22,11 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
-monitoring tables ``monitor_drift`` and ``monitor_actuals`` (see
-``manymodels.registry.migrations``)."""
+monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``. Each step is an
+alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
+needs one (see ``manymodels.registry.migrations``)."""
 
 metadata = MetaData()
 
@@ -177,6 +178,34 @@ monitor_actuals = Table(
     Column("last_actual", Text),  # JSON: the previous actual, the next rows' naive answer
     Column("updated_at", String(32), nullable=False),
     PrimaryKeyConstraint("key", "version", "day"),
+)
+
+# Retrain jobs of the routers (``manymodels.registry.jobs``): small, pruned to a history.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # submission order
+    Column("job_id", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("partition", String(512), nullable=False),
+    Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
+    Column("backend", String(16), nullable=False),
+    # the router process running it (host:pid:nonce), and when it last said it still is
+    Column("owner", String(128), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("started_at", String(32)),
+    Column("finished_at", String(32)),
+    Column("heartbeat_at", String(32), nullable=False),
+    Column("data_json", Text),  # the stored rows it trains on (sha256, size, rows, format)
+    Column("run_id", String(32)),
+    Column("version", Integer),  # the version it registered
+    Column("production", Integer),  # where production pointed when it finished
+    Column("error", Text),
+    # the partition while the job is queued or running, NULL after: the unique constraint is
+    # what makes one retrain per partition hold across every router sharing the database
+    Column("active_partition", String(512)),
+    UniqueConstraint("job_id", name="uq_jobs_job_id"),
+    UniqueConstraint("active_partition", name="uq_jobs_active_partition"),
 )
 
 # Orders of the whole registry for the partitions listing (``ReadsMixin.ranked_partitions``):

@@ -26,7 +26,7 @@ from manymodels.registry.engine import (
     now,
     read_only_error,
 )
-from manymodels.registry.migrations import upgrade
+from manymodels.registry.migrations import check_version, record_new, upgrade
 from manymodels.registry.reads import ProductionRef, ReadsMixin
 from manymodels.registry.runs import RunsMixin
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
@@ -73,6 +73,7 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
             if not create:
                 raise NoRegistry(f"registry database {where} is empty: it holds no registry")
             found = self._create()
+        check_version(found, where)  # a newer registry is refused before anything is written
         if found != t.SCHEMA_VERSION:
             if (read_only := engine_read_only(self.engine)) is not None:
                 raise read_only_error(
@@ -87,7 +88,7 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
                     select(t.meta.c.value).where(t.meta.c.name == "schema_version")
                 ).scalar()
                 if now_found != t.SCHEMA_VERSION:
-                    upgrade(conn, str(now_found), self.url)
+                    upgrade(conn, str(now_found), where)
 
     def _create(self) -> str:
         """Make every table and record the schema version, under the write lock; returns
@@ -101,6 +102,7 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
             if found is None:
                 found = t.SCHEMA_VERSION
                 conn.execute(insert(t.meta).values(name="schema_version", value=found))
+                record_new(conn)
         return str(found)
 
     def close(self) -> None:
@@ -120,8 +122,9 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
 
         A database with tables but no ``meta`` table is someone else's: refused, never
         written into. A registry missing one of today's tables gets it with the version
-        recorded (as it did before opening checked this); one missing its version row is
-        recorded as today's.
+        recorded (as it did before opening checked this) when it is at today's version — an
+        older one gets its tables from its migrations; one missing its version row is recorded
+        as today's.
         """
         with self.engine.connect() as conn:
             names = set(inspect(conn).get_table_names())
@@ -136,7 +139,7 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
             found = conn.execute(
                 select(t.meta.c.value).where(t.meta.c.name == "schema_version")
             ).scalar()
-        if found is None or not set(t.metadata.tables) <= names:
+        if found is None or (found == t.SCHEMA_VERSION and not set(t.metadata.tables) <= names):
             return self._create()
         return str(found)
 
