@@ -1,0 +1,259 @@
+"""``manymodels serve --ray-serve``: the router's FastAPI app as a Ray Serve deployment.
+
+The same app ``serving.app.create_app`` builds runs in each of N replicas (``@serve.ingress``
+with a builder, so each replica builds its own app, registry connection, alias table and
+cache). Everything else is Ray Serve's: its HTTP proxy in front, its controller restarting a
+replica that dies, its router choosing a replica per request.
+
+**Model multiplexing by partition key.** Serve routes a request that carries a multiplexed
+model id (the ``serve_multiplexed_model_id`` header) to a replica that reported that id as
+loaded (``@serve.multiplexed``: each replica pushes its loaded ids to the controller every
+0.1 s, the controller broadcasts them to the proxies), and an id no replica has to the replica
+with the fewest. The choice is made *in the proxy*, from the headers it received, before any
+replica sees the request, so a middleware inside the replicas could not set it. Two pieces:
+
+- ``PartitionAffinity`` runs in the proxy (Serve's ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``
+  hook, read when the proxy starts: set by ``run`` before an embedded Ray starts; on a cluster,
+  set where ``ray start`` runs) and sets the model id of ``/v1/partitions/{key}/predict``,
+  ``/forecast`` and ``/explain`` to the key as it appears in the path. Clients need not know
+  Serve exists, and a client cannot split one partition's affinity by sending another id.
+- ``ReplicaTag`` runs in each replica: it passes the request's model id through a
+  ``@serve.multiplexed`` loader, so the replica reports the key as loaded, and names the
+  replica in an ``x-manymodels-replica`` response header. The multiplexer holds only the key:
+  the model itself lives in the router's own cache, keyed ``(partition, version)``, so a
+  promotion needs no eviction here and in-flight requests finish on the version they started
+  with. Its bound is the cache's size, so what a replica advertises is what its cache holds.
+
+Without the proxy hook (a cluster started without it) every request still gets an answer:
+Serve then routes by queue length only, and each replica's cache sees every key.
+
+**Promotions reach every replica** because each replica runs the app's own lifespan: its alias
+table is refreshed from the registry every ``--refresh-seconds``, and a promotion made through
+one replica's admin API is applied there at once and by the others at their next refresh, as
+between several ``manymodels serve`` processes.
+
+**Shutdown.** SIGTERM and Ctrl-C delete the application (``serve.shutdown`` on an embedded
+Ray, only this application on a cluster others share), then stop the embedded Ray through
+``RayBackend.close``, whose reaper kills whatever Ray leaves behind, even after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.settings import Settings
+
+logger = logging.getLogger("manymodels.serving.ray_serve")
+
+APP_NAME = "manymodels"
+MODEL_ID_HEADER = b"serve_multiplexed_model_id"
+REPLICA_HEADER = b"x-manymodels-replica"
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+PROXY_CALLBACK = "serving.ray_serve:proxy_middlewares"
+MAX_ONGOING_REQUESTS = 64
+"""Requests a replica takes at once (Serve's default is 5): the app is asynchronous, and a
+replica at its limit makes Serve send a key to a replica that does not have it."""
+
+_PREFIX = b"/v1/partitions/"
+_SCORING = (b"/predict", b"/forecast", b"/explain")
+
+
+def partition_of(raw_path: bytes) -> bytes | None:
+    """The key (percent-encoded, as in the URL) of a route that loads a partition's model."""
+    if not raw_path.startswith(_PREFIX):
+        return None
+    for suffix in _SCORING:
+        if raw_path.endswith(suffix):
+            key = raw_path[len(_PREFIX) : -len(suffix)]
+            return key or None
+    return None
+
+
+def _is_model_id(name: bytes) -> bool:
+    # Serve accepts the header with '-' for '_' and in any case (what some proxies send)
+    return name.lower().replace(b"-", b"_") == MODEL_ID_HEADER
+
+
+class PartitionAffinity:
+    """Proxy-side ASGI middleware: a scoring request's model id is its partition key."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope["path"].encode()
+            key = partition_of(raw.split(b"?", 1)[0])
+            if key is not None:
+                headers = [(k, v) for k, v in scope["headers"] if not _is_model_id(k)]
+                scope = {**scope, "headers": [*headers, (MODEL_ID_HEADER, key)]}
+        await self.app(scope, receive, send)
+
+
+def proxy_middlewares() -> list[Middleware]:
+    """What Serve's proxy calls (``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``)."""
+    return [Middleware(PartitionAffinity)]
+
+
+class ReplicaTag:
+    """Replica-side ASGI middleware: report the request's key as loaded here (``remember``, a
+    ``@serve.multiplexed`` function) and name this replica in the response."""
+
+    def __init__(
+        self, app: ASGIApp, *, replica: str, remember: Callable[[str], Awaitable[object]]
+    ) -> None:
+        self.app = app
+        self.replica = replica.encode()
+        self.remember = remember
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from ray import serve
+
+        model_id = serve.get_multiplexed_model_id()
+        if model_id:
+            await self.remember(model_id)
+        replica = self.replica
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (REPLICA_HEADER, replica)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+def application(settings: Settings, *, replicas: int) -> Any:
+    """The bound Serve application: ``replicas`` copies of the router over ``settings``."""
+    from ray import serve
+
+    cache_size = settings.cache_size
+
+    def build() -> ASGIApp:  # runs in each replica, when it starts
+        from ray import serve
+
+        from serving.app import create_app
+
+        @serve.multiplexed(max_num_models_per_replica=cache_size)
+        async def remember(key: str) -> str:
+            return key
+
+        context = serve.get_replica_context()
+        replica_id = getattr(context, "replica_id", None)
+        name = str(getattr(replica_id, "unique_id", None) or getattr(context, "replica_tag", ""))
+        app = create_app(settings)
+        app.add_middleware(ReplicaTag, replica=name, remember=remember)
+        return app
+
+    router = serve.deployment(
+        name="router", num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS
+    )(serve.ingress(build)())
+    return router.bind()
+
+
+SHUTDOWN_SECONDS = 15.0
+"""How long the replicas get to finish their requests and run the app's shutdown (a running
+retrain job, the monitor's last flush) before Ray is stopped under them. A Ctrl-C in a
+terminal reaches Ray's own processes too, and Serve's controller may then never answer."""
+
+
+def _bounded(stop: Callable[[], object], seconds: float = SHUTDOWN_SECONDS) -> None:
+    """Run ``stop`` for at most ``seconds``: Serve's own shutdown waits 30 s on a controller
+    that no longer answers."""
+
+    def attempt() -> None:
+        try:
+            stop()
+        except Exception as e:  # Ray going down under it: what is left is stopped next
+            logger.warning("Ray Serve did not shut down cleanly: %s", e)
+
+    thread = threading.Thread(target=attempt, name="serve-shutdown", daemon=True)
+    thread.start()
+    thread.join(seconds)
+
+
+class _Signals:
+    """SIGTERM and SIGINT while starting: ``KeyboardInterrupt`` (a start can hang, say on a
+    replica that cannot be placed); once serving: the ``stop`` event, so the clean-up runs
+    outside a signal handler. While cleaning up, further ones are ignored (the reaper covers
+    a SIGKILL)."""
+
+    handled = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.serving = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.stop.set()
+        if not self.serving:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _Signals:
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.handled}
+        return self
+
+    def ignore(self) -> None:
+        for sig in self.handled:
+            signal.signal(sig, signal.SIG_IGN)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run(
+    settings: Settings,
+    *,
+    replicas: int,
+    ray_address: str | None,
+    echo: Callable[[str], None],
+) -> None:
+    """Deploy ``replicas`` routers on Ray Serve and serve until SIGTERM or Ctrl-C."""
+    from manymodels.execution import RayBackend
+
+    # read by processes Ray starts from here (an embedded cluster's proxy); a user's wins
+    os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    # replicas do not share the command's working directory
+    settings = replace(settings, registry=settings.registry.resolve())
+    # an embedded Ray gets a CPU per replica even on a smaller machine: a replica asks for one
+    cpus = None if ray_address else max(os.cpu_count() or 1, replicas)
+    with _Signals() as signals:
+        backend = RayBackend(ray_address, num_cpus=cpus)
+        try:
+            from ray import serve
+
+            # after ray.init, which installs a SIGTERM handler of its own in the driver
+            signal.signal(signal.SIGTERM, signals._handle)
+            serve.start(http_options={"host": settings.host, "port": settings.port})
+            serve.run(
+                application(settings, replicas=replicas),
+                name=APP_NAME,
+                route_prefix="/",
+                blocking=False,
+            )
+            signals.serving = True
+            url = f"http://{settings.host}:{settings.port}"
+            echo(f"ray serve: {replicas} router replica(s) at {url} (docs: {url}/docs)")
+            while not signals.stop.wait(0.5):
+                pass
+            signals.ignore()
+            echo("stopping Ray Serve")
+            _bounded(serve.shutdown if ray_address is None else lambda: serve.delete(APP_NAME))
+        finally:
+            signals.ignore()
+            backend.close()
