@@ -55,6 +55,7 @@ STORY = (  # bash blocks, run in this order in one directory: train â†’ serve â†
     "# new rows arrive: two weeks of store 2",
     'curl -s -X POST -H "Authorization: Bearer $MANYMODELS_ADMIN_TOKEN"',
     "manymodels score data-samples/store_sales.csv",
+    "# prediction intervals: [intervals] in the spec",
     "manymodels export-registry backup.tar",
 )
 PYTHON_EXAMPLE = "import manymodels as mm"
