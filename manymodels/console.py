@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from manymodels.jsonout import print_json as print_json
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -38,31 +38,6 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False)
 
 
-def print_json(value: Any) -> None:
-    """Strict JSON: NaN and infinities (an improvement over a zero score…) become null."""
-    text = json.dumps(_finite(value), indent=2, default=_fallback, allow_nan=False)
-    sys.stdout.write(text + "\n")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _fallback(value: Any) -> Any:
-    """What json cannot encode by itself: numpy numbers as numbers, the rest as text."""
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    return str(value)
-
-
 def fmt(x: float | None, digits: int = 4) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "—"
@@ -79,6 +54,14 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.progress import (  # ~10 ms that only training needs
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

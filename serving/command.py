@@ -7,11 +7,13 @@ and ``manymodels --help`` must not pay for FastAPI, uvicorn or scikit-learn.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+# one declaration of the options every command shares (manymodels.cli imports no command
+# module, so importing its options from here is no cycle)
+from manymodels.cli.options import DEFAULT_REGISTRY, ArtifactsOpt, RegistryDbOpt, RegistryOpt
 from serving.settings import (
     ENV_ADMIN_TOKEN,
     ENV_ADMIN_TOKEN_FILE,
@@ -23,15 +25,7 @@ from serving.settings import (
 
 
 def serve(
-    registry: Annotated[
-        Path,
-        typer.Option(
-            "--registry",
-            envvar="MANYMODELS_REGISTRY",
-            help="Registry directory (registry.db + artifacts/).",
-            show_default=True,
-        ),
-    ] = Path("mmregistry"),
+    registry: RegistryOpt = DEFAULT_REGISTRY,
     host: Annotated[
         str,
         typer.Option(help="Interface to bind. The default keeps the router local to this host."),
@@ -80,16 +74,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    registry_db: Annotated[
-        str | None,
-        typer.Option(
-            "--registry-db",
-            envvar="MANYMODELS_REGISTRY_DB",
-            help="Registry database URL instead of --registry's registry.db, e.g. "
-            "postgresql+psycopg://user@host/db (artifacts stay in --registry).",
-            show_default=False,
-        ),
-    ] = None,
+    registry_db: RegistryDbOpt = None,
     monitor: Annotated[
         bool,
         typer.Option(
@@ -99,16 +84,7 @@ def serve(
             "still recorded.",
         ),
     ] = True,
-    artifacts: Annotated[
-        str | None,
-        typer.Option(
-            "--artifacts",
-            envvar="MANYMODELS_ARTIFACTS",
-            help="Artifact store URL instead of --registry's artifacts/, e.g. "
-            "s3://bucket/prefix (any fsspec URL).",
-            show_default=False,
-        ),
-    ] = None,
+    artifacts: ArtifactsOpt = None,
     ray_serve: Annotated[
         bool,
         typer.Option(

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from manymodels.cli import views
 from manymodels.cli.errors import Group
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
@@ -231,17 +232,10 @@ def models_list(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Partitions with their production model, its metric and the naive baseline's."""
-    from manymodels import console
-
     with _open(registry, registry_db, artifacts) as reg:
         items = reg.list_partitions(limit=limit, offset=offset)
         total = reg.count_partitions()
-    if json_out:
-        console.print_json(
-            {"total": total, "offset": offset, "items": [p.to_dict() for p in items]}
-        )
-    else:
-        console.partitions_table(items, total=total, offset=offset)
+    views.models_list(items, total=total, offset=offset, json_out=json_out)
 
 
 @models_app.command("show")
@@ -261,30 +255,12 @@ def models_show(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """All versions of one partition, its aliases, candidates tried, and alias history."""
-    from manymodels import console
-
     with _open(registry, registry_db, artifacts) as reg:
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
         history = reg.alias_history(part.key)
         why = _explanation(reg, part.key) if explain else None
-    if json_out:
-        out: dict[str, Any] = {
-            "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
-            "versions": [v.to_dict() for v in versions],
-            "alias_history": [m.to_dict() for m in history],
-        }
-        if why is not None:
-            out["explain"] = why.to_dict()
-        console.print_json(out)
-        return
-    console.versions_table(part.key, versions)
-    prod = next((v for v in versions if "production" in v.aliases), None)
-    if prod is not None:
-        console.candidates_table(prod)
-    console.history_table(history)
-    if why is not None:
-        console.explanation_table(why)
+    views.models_show(part, versions, history, json_out=json_out, why=why)
 
 
 def _explanation(reg: Any, key: str) -> Any:
@@ -304,14 +280,9 @@ def runs_list(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """Training runs, newest first."""
-    from manymodels import console
-
     with _open(registry, registry_db, artifacts) as reg:
         runs = reg.list_runs(limit=limit)
-    if json_out:
-        console.print_json([r.to_dict() for r in runs])
-    else:
-        console.runs_table(runs)
+    views.runs_list(runs, json_out=json_out)
 
 
 @runs_app.command("show")
@@ -323,23 +294,8 @@ def runs_show(
     artifacts: ArtifactsOpt = None,
 ) -> None:
     """One run: inputs, counts, and every failed or skipped partition with its reason."""
-    from manymodels import console
-
     with _open(registry, registry_db, artifacts) as reg:
         run = reg.get_run(run_id)
-        failed = reg.store.run_outcomes(run_id, status=("failed", "lost"))
-        skipped = reg.store.run_outcomes(run_id, status="skipped")
-    if json_out:
-        console.print_json(
-            {
-                "run": run.to_dict(),
-                "failed": [o.to_dict() for o in failed],
-                "skipped": [o.to_dict() for o in skipped],
-            }
-        )
-        return
-    console.run_detail(run)
-    if failed:
-        console.outcomes_table(failed, title="failed partitions")
-    if skipped:
-        console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
+        failed = reg.store.run_outcomes(run_id, status=views.FAILED)
+        skipped = reg.store.run_outcomes(run_id, status=views.SKIPPED)
+    views.runs_show(run, failed, skipped, json_out=json_out)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from sqlalchemy.engine import Row
+from typing import TYPE_CHECKING, Any
 
 from manymodels.registry.entities import (
     AliasMove,
@@ -13,7 +11,11 @@ from manymodels.registry.entities import (
     NewVersion,
     Run,
 )
-from manymodels.signing import Signer
+
+if TYPE_CHECKING:  # the CLI's SQLite browser (browse.py) maps rows here without SQLAlchemy
+    from sqlalchemy.engine import Row
+
+    from manymodels.signing import Signer
 
 
 def move_entity(r: Row[Any]) -> AliasMove:

@@ -1,0 +1,46 @@
+"""The typer app of the ``manymodels`` command, assembled in one place.
+
+The order ``manymodels --help`` lists commands in is written down here rather than following
+from the order modules happen to be imported in. ``manymodels.cli`` builds it on first use
+(``manymodels.cli.app``), so the read-only commands answered by ``manymodels.cli.fastpath``
+never import typer.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from manymodels.cli import backup, interop, intro, registry, schedule, train, trust
+from manymodels.cli import monitor as monitoring
+from manymodels.cli.errors import Group
+from serving.command import serve  # typer only; FastAPI loads when the command runs
+
+app = typer.Typer(
+    cls=Group,
+    help="Train, version and serve one model per partition.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(registry.models_app, name="models")
+app.add_typer(registry.runs_app, name="runs")
+app.command()(train.train)
+app.command()(registry.promote)
+app.command()(registry.rollback)
+app.command()(registry.gc)
+app.command()(registry.doctor)
+app.command()(registry.sign)
+app.command()(trust.trust)
+app.command("serve")(serve)
+app.command()(intro.demo)
+app.command()(intro.version)
+app.command()(train.score)
+app.command()(train.forecast)
+app.command()(schedule.scheduler)
+app.command()(interop.export)
+app.command("import")(interop.import_model)
+app.command()(monitoring.monitor)
+app.command()(monitoring.actuals)
+app.command()(monitoring.retrain)
+app.command("export-registry")(backup.export_registry)
+app.command("import-registry")(backup.import_registry)

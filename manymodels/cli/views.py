@@ -1,0 +1,101 @@
+"""What ``models list``, ``models show``, ``runs list`` and ``runs show`` print, given what they
+read: one place for both ways of reading (``Registry``, or the SQLite browser of
+``manymodels.cli.fastpath``), so the two can only differ in speed, never in output.
+
+No typer here (``fastpath`` answers without it); ``manymodels.console`` (rich) loads only to
+print a table, ``--json`` needs just ``manymodels.jsonout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from manymodels.jsonout import print_json
+
+if TYPE_CHECKING:
+    from manymodels.registry.entities import (
+        AliasMove,
+        ModelVersion,
+        PartitionOutcome,
+        PartitionSummary,
+        Run,
+    )
+
+FAILED = ("failed", "lost")  # the outcomes ``runs show`` lists as failed partitions
+SKIPPED = ("skipped",)
+
+
+def models_list(
+    items: Sequence[PartitionSummary], *, total: int, offset: int, json_out: bool
+) -> None:
+    if json_out:
+        print_json({"total": total, "offset": offset, "items": [p.to_dict() for p in items]})
+    else:
+        from manymodels import console
+
+        console.partitions_table(items, total=total, offset=offset)
+
+
+def models_show(
+    part: PartitionSummary,
+    versions: Sequence[ModelVersion],
+    history: Sequence[AliasMove],
+    *,
+    json_out: bool,
+    why: Any = None,
+) -> None:
+    """``why``: the production version's ``manymodels.explain.Explanation``, with --explain."""
+    if json_out:
+        out: dict[str, Any] = {
+            "partition": {k: v for k, v in part.to_dict().items() if k != "production"},
+            "versions": [v.to_dict() for v in versions],
+            "alias_history": [m.to_dict() for m in history],
+        }
+        if why is not None:
+            out["explain"] = why.to_dict()
+        print_json(out)
+        return
+    from manymodels import console
+
+    console.versions_table(part.key, versions)
+    prod = next((v for v in versions if "production" in v.aliases), None)
+    if prod is not None:
+        console.candidates_table(prod)
+    console.history_table(history)
+    if why is not None:
+        console.explanation_table(why)
+
+
+def runs_list(runs: Sequence[Run], *, json_out: bool) -> None:
+    if json_out:
+        print_json([r.to_dict() for r in runs])
+    else:
+        from manymodels import console
+
+        console.runs_table(runs)
+
+
+def runs_show(
+    run: Run,
+    failed: Sequence[PartitionOutcome],
+    skipped: Sequence[PartitionOutcome],
+    *,
+    json_out: bool,
+) -> None:
+    if json_out:
+        print_json(
+            {
+                "run": run.to_dict(),
+                "failed": [o.to_dict() for o in failed],
+                "skipped": [o.to_dict() for o in skipped],
+            }
+        )
+        return
+    from manymodels import console
+
+    console.run_detail(run)
+    if failed:
+        console.outcomes_table(failed, title="failed partitions")
+    if skipped:
+        console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")

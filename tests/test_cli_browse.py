@@ -1,0 +1,166 @@
+"""The read-only commands' fast path (``manymodels.cli.fastpath`` over
+``manymodels.registry.browse``): the same output as the typer commands, and typer's answer for
+anything it is not sure of."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.cli.fastpath import answer, parse
+from manymodels.registry import schema
+from manymodels.registry.browse import READABLE_SCHEMAS, open_browser
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def registry(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The store_sales sample trained in process: 34 versions, 2 skipped partitions."""
+    root = tmp_path_factory.mktemp("browse") / "registry"
+    done = runner.invoke(app, [
+        "train", str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv"),
+        "--registry", str(root), "--backend", "local", "--json",
+    ])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    with sqlite3.connect(root / "registry.db") as conn:
+        (run_id,) = conn.execute("SELECT run_id FROM runs").fetchone()
+    return {"root": root, "run": run_id}
+
+
+COMMANDS = [
+    "models list",
+    "models list --json",
+    "models list --limit 3 --offset 5",
+    "models list --limit=7 --json --offset=30",
+    "models show store=2,brand=tropicana",
+    "models show brand=tropicana,store=2 --json",  # reordered: canonicalised as Registry does
+    "runs list",
+    "runs list --json --limit 1",
+    "runs show RUN",
+    "runs show RUN --json",
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_fast_path_prints_what_the_typer_command_prints(
+    registry: dict[str, Any], command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*command.replace("RUN", registry["run"]).split(), "--registry", str(registry["root"])]
+    assert answer(argv) == 0
+    fast = capsys.readouterr()
+    typer_run = runner.invoke(app, argv)
+    assert typer_run.exit_code == 0, typer_run.output
+    assert fast.out == typer_run.stdout
+    assert fast.err == ""
+    assert len(fast.out.splitlines()) > 3
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        "models list --help",
+        "models list --limit 0",  # typer's error line names the bound
+        "models list --limit 10001",
+        "models list --limit -1",
+        "models list --limit ten",
+        "models list --limit 3 --limit 4",
+        "models list --bogus",
+        "models list extra",
+        "models list --json=1",
+        "models list --registry",
+        "models show",
+        "models show a=1 b=2",
+        "models show a=1 --explain",
+        "models show -- a=1",
+        "runs list --limit 1001",
+        "runs list --offset 1",
+        "runs show",
+        "models list --registry-db sqlite:///x.db",
+        "models list --artifacts /tmp/x",
+        "models promote a=1 2",
+        "train a b",
+        "models",
+        "",
+    ],
+)
+def test_command_lines_it_does_not_fully_understand_go_to_typer(argv: str) -> None:
+    assert parse(argv.split()) is None
+
+
+def test_variables_that_change_what_typer_does_send_the_command_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert parse(["models", "list"]) is not None
+    for name in ("MANYMODELS_REGISTRY_DB", "MANYMODELS_ARTIFACTS", "MANYMODELS_SIGNING_KEY",
+                 "MANYMODELS_SIGNING_KEY_FILE"):  # fmt: skip
+        with monkeypatch.context() as m:
+            m.setenv(name, "x")
+            assert parse(["models", "list"]) is None, name
+    monkeypatch.setenv("MANYMODELS_REGISTRY", "elsewhere")
+    found = parse(["runs", "list"])
+    assert found is not None and found.registry == Path("elsewhere")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    ["models show nosuch=1", "models show store=2", "models show notakey", "runs show nosuch"],
+)
+def test_an_unknown_key_or_run_is_typer_s_error(registry: dict[str, Any], argv: str) -> None:
+    """Nothing printed by the fast path: the typer command says what is wrong, its way."""
+    full = [*argv.split(), "--registry", str(registry["root"])]
+    assert answer(full) is None
+
+
+def test_registries_it_cannot_read_as_registry_does_are_left_to_registry(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    assert open_browser(tmp_path / "missing") is None
+    assert open_browser(tmp_path) is None  # no registry.db
+    (tmp_path / "registry.db").write_bytes(b"")
+    assert open_browser(tmp_path) is None  # empty: Registry says so
+    (tmp_path / "registry.db").unlink()
+    with sqlite3.connect(tmp_path / "registry.db") as conn:  # another program's database
+        conn.execute("CREATE TABLE other (x)")
+    assert open_browser(tmp_path) is None
+    old = tmp_path / "old"
+    old.mkdir()
+    with sqlite3.connect(old / "registry.db") as conn:  # a schema Registry would upgrade
+        conn.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '3')")
+    assert open_browser(old) is None
+    browser = open_browser(registry["root"])
+    assert browser is not None
+    browser.close()
+
+
+def test_the_current_schema_is_one_the_browser_was_checked_against() -> None:
+    """A new schema version must be added to READABLE_SCHEMAS after checking browse.py's
+    queries against it (until then every read-only command is typer's, slower)."""
+    assert schema.SCHEMA_VERSION in READABLE_SCHEMAS
+
+
+def test_the_installed_command_answers_a_read_only_command(
+    registry: dict[str, Any],
+) -> None:
+    script = Path(sys.executable).with_name("manymodels")
+    if not script.exists():
+        pytest.skip("the manymodels command is not installed beside this Python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MANYMODELS_")}
+    done = subprocess.run(
+        [str(script), "models", "list", "--registry", str(registry["root"]), "--json"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(registry["root"] / "registry.db") as conn:
+        (n,) = conn.execute("SELECT count(*) FROM partitions").fetchone()
+    assert json.loads(done.stdout)["total"] == n == 35  # 34 trained + the fallback
