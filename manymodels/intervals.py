@@ -24,7 +24,9 @@ than the recorded steps uses the pooled quantile for all its steps.
 
 Caveat: validation rows are predicted with their *true* lags, so for a model with lags shorter
 than the horizon the recorded errors are one-step errors and a recursive forecast's later steps
-are wider than its intervals.
+are wider than its intervals. With a ``target_transform`` the errors are in the transformed
+units: a forecast's widths are turned back (``scale``: times the partition's spread;
+``difference``: times ``√step``, as ``step`` independent one-step errors add up).
 
 The record lives in the version's feature schema (``"intervals"``), which every reader —
 ``forecast``, ``score``'s plan and the router's cache — already has: no extra read per answer.
@@ -212,7 +214,22 @@ def widths(
             out[i] = [_float(by_step[s][j]) for s in range(n)]
         else:
             out[i] = _float(rec["quantiles"][j])
-    return out
+    return out if steps is None else out * _untransformed(schema, n)
+
+
+def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
+    """What turns a forecast's half-widths, learnt on a transformed target (``[lags]
+    target_transform``), back into the target's units, per step: ``scale`` multiplies by the
+    partition's spread; ``difference`` sums ``s`` predicted changes by step ``s``, whose error
+    — of ``s`` independent one-step errors — grows as ``√s``."""
+    history = schema.get("history")
+    transform = history.get("transform") if isinstance(history, Mapping) else None
+    kind = transform.get("kind") if isinstance(transform, Mapping) else None
+    if kind == "scale":
+        return np.full(steps, float(transform.get("spread", 1.0)))  # type: ignore[union-attr]
+    if kind == "difference":
+        return np.sqrt(np.arange(1, steps + 1, dtype=np.float64))
+    return np.ones(steps)
 
 
 def _float(value: Any) -> float:

@@ -106,6 +106,17 @@ def test_bands_widths_per_step_or_pooled() -> None:
     assert intervals.column_names([80, 97.5]) == ["lo-80", "hi-80", "lo-97.5", "hi-97.5"]
 
 
+def test_forecast_widths_return_to_the_targets_units_after_a_target_transform() -> None:
+    record = {"levels": [80.0], "rows": 8, "quantiles": [2.0]}
+    scaled = {"intervals": record, "history": {"transform": {"kind": "scale", "spread": 3.0}}}
+    assert intervals.widths(scaled, [80], steps=2).tolist() == [[6.0, 6.0]]
+    summed = {"intervals": record, "history": {"transform": {"kind": "difference"}}}
+    assert np.allclose(
+        intervals.widths(summed, [80], steps=4), [[2.0, 2.0 * 2**0.5, 2.0 * 3**0.5, 4.0]]
+    )
+    assert intervals.widths(scaled, [80]).tolist() == [[2.0]]  # rows scored as the model answers
+
+
 def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     base = {"name": "s", "partition_by": ["k"], "target": "y", "candidates": RIDGE}
     spec = Spec.from_dict({**base, "intervals": {"levels": [95, 80]}})
