@@ -1,4 +1,4 @@
-"""The dashboard at ``/ui``: three static files shipped in ``serving/ui/``.
+"""The dashboard at ``/ui``: static files shipped in ``serving/ui/`` (a page, ES modules, CSS).
 
 The page is a shell: it holds no data, so it is served without a token even when reads need
 one (``create_app`` includes this router without the read dependency). Every number it shows
@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 router = APIRouter(tags=["dashboard"], include_in_schema=False)
 
@@ -35,9 +35,12 @@ def _read(name: str) -> bytes:
 
 
 INDEX = _read("index.html")
+MEDIA = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# Every script module and style sheet in the directory, by name: nothing else is served.
 ASSETS = {
-    "app.js": (_read("app.js"), "text/javascript; charset=utf-8"),
-    "app.css": (_read("app.css"), "text/css; charset=utf-8"),
+    f.name: (f.read_bytes(), MEDIA[suffix])
+    for f in _FILES.iterdir()
+    if (suffix := "." + f.name.rpartition(".")[2]) in MEDIA
 }
 
 
@@ -47,13 +50,11 @@ async def index() -> Response:
     return HTMLResponse(INDEX, headers=HEADERS)
 
 
-@router.get("/ui/app.js")
-async def script() -> Response:
-    body, media = ASSETS["app.js"]
-    return Response(body, media_type=media, headers=HEADERS)
-
-
-@router.get("/ui/app.css")
-async def style() -> Response:
-    body, media = ASSETS["app.css"]
+@router.get("/ui/{name}")
+async def asset(name: str) -> Response:
+    """One of the page's ES modules (``app.js`` imports the others) or its style sheet."""
+    found = ASSETS.get(name)
+    if found is None:
+        return JSONResponse({"detail": f"no file '{name}' in the dashboard"}, status_code=404)
+    body, media = found
     return Response(body, media_type=media, headers=HEADERS)

@@ -32,21 +32,25 @@ def tiny_partitions() -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def with_failures(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sales registry plus a run over three too-small partitions (skipped) and one whose
-    target is all missing (failed)."""
-    root = Path(shutil.copytree(trained, tmp_path_factory.mktemp("failures") / "registry"))
-    broken = (
-        sales()
-        .query("store == 2 and brand == 'tropicana'")
-        .assign(store=9, brand="broken", units=np.nan)
-    )
-    data = pd.concat([tiny_partitions(), broken], ignore_index=True)
+def add_failures(root: Path) -> Path:
+    """A run over ``root``'s registry adding three too-small partitions (skipped), one whose
+    feature is infinite (failed: the estimator refuses it) and one that trains."""
+    rows = sales().query("store == 2 and brand == 'tropicana'")
+    broken = rows.assign(store=9, brand="broken", price=np.inf)
+    fresh = rows.assign(store=6, brand="fresh")
+    data = pd.concat([tiny_partitions(), broken, fresh], ignore_index=True)
     with Registry(root) as reg:
         summary = train(SALES_SPEC, data, reg, backend="local")
-        assert summary.run.n_skipped + summary.run.n_failed == 4, summary.failures
+        assert (summary.run.n_skipped, summary.run.n_failed) == (3, 1), summary.failures
     return root
+
+
+@pytest.fixture(scope="module")
+def with_failures(trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sales registry plus a run with skipped and failed partitions (``add_failures``)."""
+    return add_failures(
+        Path(shutil.copytree(trained, tmp_path_factory.mktemp("failures") / "registry"))
+    )
 
 
 @pytest.fixture
@@ -59,13 +63,14 @@ def api(with_failures: Path, tmp_path: Path) -> Iterator[Any]:
 # ---------------------------------------------------------------------------- failures
 def test_the_newest_runs_failures_are_listed_with_their_reasons(api: Any) -> None:
     page = api.get("/v1/failures").json()
-    assert page["n_skipped"] + page["n_failed"] == 4
+    assert (page["n_skipped"], page["n_failed"]) == (3, 1)
     got = {f["partition"]: f for f in page["failures"]}
     assert sorted(got) == sorted([*TINY, "store=9,brand=broken"])
     assert got[TINY[0]]["status"] == "skipped" and "20" in got[TINY[0]]["message"]
     assert got[TINY[0]]["rows"] == 5
     broken = got["store=9,brand=broken"]
-    assert broken["message"] and broken["error_type"]
+    assert broken["status"] == "failed" and "infinity" in broken["message"].lower()
+    assert broken["error_type"]
     assert [f["partition"] for f in page["failures"]] == sorted(got)  # by key
 
     # the run by id, one status, a prefix search, and pages of one

@@ -1,0 +1,60 @@
+// DOM and formatting helpers shared by the dashboard's views. API data always goes in as text
+// nodes (never as HTML), so a key or a message cannot inject markup.
+
+export const $ = (sel) => document.querySelector(sel);
+
+/** An element with attributes and children; text goes in as text nodes, never as HTML. */
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function table(headers, rows, attrs = {}) {
+  return el("table", attrs,
+    el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows));
+}
+
+export const known = (x) => x !== null && x !== undefined;
+export const fmt = (x, digits = 3) => (known(x) ? Number(x).toPrecision(digits) : "–");
+export const pct = (x) => (known(x) ? `${(100 * x).toFixed(1)} %` : "–");
+export const days = (x) => (known(x) ? `${Number(x).toFixed(1)} d` : "–");
+export const shortEstimator = (name) => (name || "").split(/[.:]/).pop();
+
+export function age(iso) {
+  if (!iso) return "–";
+  const d = (Date.now() - Date.parse(iso)) / 86400000;
+  const minutes = Math.max(0, Math.round(d * 1440));
+  const ago = minutes < 60 ? `${minutes} min ago` : d < 1 ? `${Math.round(d * 24)} h ago` : `${Math.round(d)} d ago`;
+  return `${iso.slice(0, 16).replace("T", " ")} (${ago})`;
+}
+
+/** "store=1, brand=dominick's/own label": the key's values as sent, not percent-encoded. */
+export function readable(p) {
+  const pairs = Object.entries(p.key_values || {});
+  return pairs.length ? pairs.map(([k, v]) => `${k}=${v}`).join(", ") : p.partition;
+}
+
+export function skillCell(skill) {
+  return el("td", { class: `num ${known(skill) && skill <= 0 ? "bad" : "good"}` }, pct(skill));
+}
+
+/** A ratio of errors (live over validation, live over naive): red from 1 up, as the monitor's
+ * "degraded" trigger reads it. */
+export function ratioCell(x) {
+  return el("td", { class: `num${known(x) && x >= 1 ? " bad" : ""}` }, known(x) ? fmt(x) : "–");
+}
+
+export function badges(aliases) {
+  return Object.entries(aliases || {}).map(([name, v]) => el("span", { class: "badge" }, `${name}: v${v}`));
+}

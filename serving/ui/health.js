@@ -1,0 +1,75 @@
+// Health: GET /v1/monitor a page at a time, worst first in the router's order (the page never
+// re-sorts these rows); and one partition's health row (GET /v1/monitor?key=…, read by key).
+import { $, days, el, fmt, known, ratioCell, table } from "./dom.js";
+import { api, pageSize, go, status } from "./api.js";
+
+let healthRows = [];
+let healthTotal = 0;
+
+const HEADERS = ["drift (feature)", "live / validation", "live / naive", "live error", "actuals", "model age", "data age", "flags"];
+
+/** The monitor's cells of one partition, after its key and version. */
+function cells(h) {
+  return [
+    el("td", { class: "num drift" }, known(h.drift) ? `${fmt(h.drift)} (${h.drift_feature})` : "–"),
+    ratioCell(h.error_ratio),
+    ratioCell(h.naive_ratio),
+    el("td", { class: "num" }, known(h.live_error) ? `${h.live_metric} ${fmt(h.live_error, 4)}` : "–"),
+    el("td", { class: "num" }, h.live_rows),
+    el("td", { class: "num" }, days(h.model_age_days)),
+    el("td", { class: "num" }, days(h.data_age_days)),
+    el("td", { class: "flags" }, h.flags.map((f) => el("span", { class: "badge flag" }, f))),
+  ];
+}
+
+async function loadHealth(sort, offset) {
+  const params = new URLSearchParams({ sort, limit: String(pageSize()), offset: String(offset) });
+  const page = await api(`/v1/monitor?${params}`);
+  healthRows = healthRows.concat(page.partitions);
+  healthTotal = page.total;
+}
+
+function drawHealth() {
+  $("#health tbody").replaceChildren(
+    ...healthRows.map((h) => el("tr", { "data-key": h.key },
+      el("td", {}, el("a", { href: "#", title: h.key, onclick: (e) => { e.preventDefault(); go({ p: h.key, health: "" }); } }, h.key)),
+      el("td", { class: "num" }, `v${h.version}`),
+      ...cells(h),
+    )),
+  );
+  $("#health-more").hidden = healthRows.length >= healthTotal;
+  $("#health-note").textContent = `${healthRows.length} of ${healthTotal} partition(s) in production, worst first (the router's order).`;
+}
+
+export async function renderHealth(sort) {
+  $("#health-sort").value = sort;
+  healthRows = [];
+  await loadHealth(sort, 0);
+  drawHealth();
+  status(`Partition health, worst first by ${$("#health-sort").selectedOptions[0].textContent}.`);
+}
+
+export async function moreHealth(sort) {
+  await loadHealth(sort, healthRows.length);
+  drawHealth();
+}
+
+/** The partition page's health row: drift, live error vs validation and naive, data and model
+ * age, flags — or why there is none. */
+export async function healthRow(key) {
+  try {
+    const page = await api(`/v1/monitor?${new URLSearchParams({ key })}`);
+    const h = page.partitions[0];
+    if (!h) return el("p", { class: "hint", id: "health-row" }, "No health row: the partition has no production version (or it is the fallback).");
+    return el("div", { id: "health-row" },
+      table(["version", "validation error", ...HEADERS],
+        el("tr", { "data-health": h.key },
+          el("td", { class: "num" }, `v${h.version}`),
+          el("td", { class: "num" }, known(h.validation_error) ? `${h.live_metric} ${fmt(h.validation_error, 4)}` : "–"),
+          ...cells(h))),
+      el("p", { class: "hint" }, h.live_rows ? `Live error on ${h.live_rows} posted actual(s).` : "No actuals posted for this version yet (POST …/actuals)."));
+  } catch (error) {
+    if (error.status === 401) throw error;
+    return el("p", { class: "hint", id: "health-row" }, `No health row: ${error.message}`);
+  }
+}

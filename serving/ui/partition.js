@@ -1,0 +1,121 @@
+// One partition: its health row, versions, alias history with reasons, the runs that made
+// them, why this model, and its forecast (with prediction intervals when the version has them).
+import { $, age, badges, el, fmt, pct, readable, shortEstimator, skillCell, table } from "./dom.js";
+import { api, go, keyPath, status } from "./api.js";
+import { chart, levelsOf } from "./chart.js";
+import { healthRow } from "./health.js";
+
+const HORIZON = 8; // forecast periods drawn
+const LEVELS = "80,95"; // interval levels asked for; a version without them answers 422
+
+function explanation(ex) {
+  const biggest = Math.max(1e-12, ...ex.terms.map((t) => Math.abs(t.value)));
+  return el("div", {},
+    el("p", {}, `v${ex.version} · ${ex.estimator} · ${ex.metric} ${fmt(ex.score, 4)} vs naive ${fmt(ex.naive_score, 4)} (skill ${pct(ex.skill)})`),
+    table(["candidate", "params", "score", "error"], ex.candidates.map((c) => el("tr", {},
+      el("td", {}, c.label || shortEstimator(c.estimator)),
+      el("td", {}, el("code", {}, JSON.stringify(c.params || {}))),
+      el("td", { class: "num" }, fmt(c.score, 4)),
+      el("td", { class: "bad" }, c.error || ""),
+    ))),
+    el("p", { class: "hint" }, `${ex.kind}: ${ex.units}` + (ex.intercept.length ? ` · intercept ${ex.intercept.map((x) => fmt(x, 4)).join(", ")}` : "")),
+    ex.terms.length
+      ? table(["feature", "value", ""], ex.terms.map((t) => el("tr", {},
+          el("td", {}, t.cls === null ? t.feature : `${t.feature} (${t.cls})`),
+          el("td", { class: "num" }, fmt(t.value, 4)),
+          el("td", {}, el("span", { class: `bar${t.value < 0 ? " neg" : ""}`, style: `width:${(120 * Math.abs(t.value)) / biggest}px` })),
+        )))
+      : null,
+  );
+}
+
+async function forecastOf(key, levels) {
+  return api(`/v1/partitions/${keyPath(key)}/forecast${levels ? `?levels=${levels}` : ""}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ horizon: HORIZON }),
+  });
+}
+
+async function forecastBox(key) {
+  try {
+    let body;
+    try {
+      body = await forecastOf(key, LEVELS);
+    } catch (error) {
+      if (error.status !== 422) throw error;
+      body = await forecastOf(key, ""); // no intervals recorded: the forecast alone
+    }
+    const levels = levelsOf(body.forecast);
+    return el("div", { id: "forecast", "data-levels": levels.join(",") }, chart(body.forecast),
+      el("p", { class: "hint" }, `The next ${HORIZON} periods from production v${body.version}, exogenous features carried forward` +
+        (levels.length ? `, with ${levels.map((l) => `${l} %`).join(" and ")} prediction intervals.` : "; this version recorded no prediction intervals.") +
+        " Posted actuals are kept as error sums per day (the health row above), not as points, so they are not drawn."));
+  } catch (error) {
+    if (error.status === 401) throw error;
+    return el("p", { class: "hint", id: "forecast" }, `No forecast: ${error.message}`);
+  }
+}
+
+export async function renderPartition(key) {
+  const view = $("#partition-view");
+  const detail = await api(`/v1/partitions/${keyPath(key)}`);
+  const [ex, forecast, health] = await Promise.all([
+    api(`/v1/partitions/${keyPath(key)}/explain`).catch((error) => error),
+    forecastBox(key),
+    healthRow(detail.partition),
+  ]);
+  const production = detail.aliases.production;
+  view.dataset.key = detail.partition;
+  view.replaceChildren(
+    el("p", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); go({ p: "" }); } }, "← all partitions")),
+    el("h2", { title: detail.partition }, readable(detail)),
+    el("p", {}, "production ", el("strong", { id: "production-version" }, production ? `v${production}` : "none"),
+      ` · router serves ${detail.serving.version ? `v${detail.serving.version}` : "–"} · `, badges(detail.aliases)),
+    el("h2", {}, "Health"),
+    health,
+    el("div", { class: "grid" },
+      el("div", {},
+        el("h2", {}, "Versions"),
+        table(["version", "estimator", "score", "naive", "skill", "rows", "created", "aliases"],
+          detail.versions.map((v) => el("tr", { "data-version": v.version },
+            el("td", { class: "num" }, `v${v.version}`),
+            el("td", {}, shortEstimator(v.estimator)),
+            el("td", { class: "num" }, fmt(v.score, 4)),
+            el("td", { class: "num" }, fmt(v.naive_score, 4)),
+            skillCell(v.skill),
+            el("td", { class: "num" }, v.n_rows),
+            el("td", { class: "when" }, age(v.created_at)),
+            el("td", {}, v.aliases.join(", ")),
+          ))),
+        el("h2", {}, "Alias history"),
+        table(["at", "alias", "move", "reason", "run"],
+          detail.alias_history.slice().reverse().map((m) => el("tr", { class: "move" },
+            el("td", { class: "when" }, age(m.at)),
+            el("td", {}, m.alias),
+            el("td", {}, `${m.from_version ? `v${m.from_version}` : "–"} → ${m.to_version ? `v${m.to_version}` : "–"}`),
+            el("td", { class: "reason" }, m.reason),
+            el("td", {}, m.run_id ? el("code", {}, m.run_id) : "–"),
+          ))),
+        el("h2", {}, "Runs that made these versions"),
+        table(["run", "kind", "status", "spec", "data", "started", "ended"],
+          detail.runs.map((r) => el("tr", {},
+            el("td", {}, el("code", {}, r.run_id)),
+            el("td", {}, r.kind),
+            el("td", { class: r.status === "completed" ? "" : "bad" }, r.status),
+            el("td", {}, r.spec_name),
+            el("td", { class: "long", title: r.data_source }, r.data_source.length > 32 ? `${r.data_source.slice(0, 31)}…` : r.data_source),
+            el("td", { class: "when" }, age(r.started_at)),
+            el("td", { class: "when" }, r.ended_at ? age(r.ended_at) : "–"),
+          ))),
+      ),
+      el("div", {},
+        el("h2", {}, "Why this model"),
+        ex instanceof Error ? el("p", { class: "hint" }, `No explanation: ${ex.message}`) : explanation(ex),
+        el("h2", {}, "Forecast"),
+        forecast,
+      ),
+    ),
+  );
+  status(`Partition ${detail.partition}.`);
+}

@@ -1,0 +1,173 @@
+"""The dashboard's operating views in a real headless Chromium (#15): a run's failures searched
+by key, one partition's health row, and the list sorted by skill over the whole registry.
+
+Helpers as in ``test_dashboard`` (whose docstring says how Chromium is found, and why a
+missing one fails under CI): the page marks itself ``<body data-state="ready">`` when done and
+rows carry ``data-key``; screenshots go to ``$MANYMODELS_SCREENSHOTS`` or the tmp directory.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from routerkit import KEY, TOKEN, sales
+from test_ui_api import TINY, add_failures
+
+from serving.local import running_server
+from serving.settings import Settings
+
+BROWSER_TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = "no Chromium on PATH (Debian: apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must run the dashboard tests in a real browser")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("MANYMODELS_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@pytest.fixture
+def failing_server(trained: Path, tmp_path: Path) -> Iterator[str]:
+    root = add_failures(Path(shutil.copytree(trained, tmp_path / "registry")))
+    with running_server(Settings(registry=root, admin_token=TOKEN)) as url:
+        yield url
+
+
+def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None = None) -> str:
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-extensions", f"--user-data-dir={profile}",
+            "--virtual-time-budget=5000"]  # fmt: skip
+    if screenshot is not None:
+        args += [f"--screenshot={screenshot}", "--window-size=1280,900"]
+    else:
+        args += ["--dump-dom"]
+    done = subprocess.run(
+        [*args, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def page_state(dom: str) -> str:
+    found = re.search(r'<body[^>]*\bdata-state="([a-z]+)"', dom)
+    return found.group(1) if found else "none"
+
+
+def row_keys(dom: str) -> list[str]:
+    return [html.unescape(k) for k in re.findall(r'<tr data-key="([^"]*)"', dom)]
+
+
+def text_of(dom: str, element_id: str) -> str:
+    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', dom)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def view(base: str, **params: str) -> str:
+    return f"{base}/ui#" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+
+
+@pytest.mark.slow
+def test_a_search_among_failures_finds_the_failed_partition(
+    chromium: str, failing_server: str, tmp_path: Path, shots: Path
+) -> None:
+    everything = browse(chromium, view(failing_server, failures="latest"), tmp_path)
+    assert page_state(everything) == "ready", text_of(everything, "status")
+    api = httpx.get(f"{failing_server}/v1/failures").json()
+    assert row_keys(everything) == [f["partition"] for f in api["failures"]]
+    assert "1 failed, 3 skipped" in text_of(everything, "failures-note")
+
+    dom = browse(chromium, view(failing_server, failures="latest", q="store=9,"), tmp_path)
+    assert page_state(dom) == "ready"
+    assert row_keys(dom) == ["store=9,brand=broken"]
+    row = dom.split('<tr data-key="store=9,brand=broken"')[1].split("</tr>")[0]
+    assert ">failed<" in row
+    reason = next(f for f in api["failures"] if f["partition"] == "store=9,brand=broken")
+    assert html.escape(reason["message"], quote=False)[:40] in row
+
+    tiny = browse(chromium, view(failing_server, failures="latest", q="store=7,"), tmp_path)
+    assert row_keys(tiny) == list(TINY[:2])
+    browse(
+        chromium,
+        view(failing_server, failures="latest"),
+        tmp_path,
+        screenshot=shots / "dashboard-failures.png",
+    )
+
+
+@pytest.mark.slow
+def test_the_partition_page_shows_its_health_row(
+    chromium: str, server: str, tmp_path: Path, shots: Path
+) -> None:
+    part = sales().query("store == 2 and brand == 'tropicana'").tail(30)
+    rows = [
+        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+         "units": r.units * 3}
+        for r in part.itertuples()
+    ]  # fmt: skip
+    assert httpx.post(f"{server}/v1/partitions/{KEY}/actuals", json={"rows": rows}).is_success
+    health = httpx.get(f"{server}/v1/monitor", params={"key": KEY}).json()["partitions"][0]
+
+    dom = browse(chromium, view(server, p=KEY), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    row = dom.split(f'<tr data-health="{KEY}"')[1].split("</tr>")[0]
+    assert f">{health['error_ratio']:#.3g}<" in row  # live / validation, JS toPrecision(3)
+    assert f">{health['live_rows']}<" in row
+    assert f">{health['model_age_days']:.1f} d<" in row
+    for flag in health["flags"]:
+        assert f'<span class="badge flag">{flag}</span>' in row
+    assert "Live error on 30 posted actual(s)." in html.unescape(dom)
+    assert 'id="forecast"' in dom
+    browse(
+        chromium, view(server, p=KEY), tmp_path, screenshot=shots / "dashboard-partition-health.png"
+    )
+
+
+@pytest.mark.slow
+def test_sorting_by_skill_is_over_the_whole_registry_not_the_loaded_page(
+    chromium: str, server: str, tmp_path: Path, shots: Path
+) -> None:
+    """With pages of 3, the first page is the registry's 3 worst partitions by skill — not the
+    first 3 keys sorted — and the page says the order covers every partition."""
+    listed = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}).json()["partitions"]
+    with_skill = [p for p in listed if p["production"] and p["production"]["skill"] is not None]
+    worst = [p["partition"] for p in sorted(with_skill, key=lambda p: p["production"]["skill"])]
+    first_keys = sorted(
+        listed[:3], key=lambda p: (p["production"] or {}).get("skill") or float("inf")
+    )
+    assert [p["partition"] for p in first_keys] != worst[:3]  # the test can tell them apart
+
+    dom = browse(chromium, view(server, sort="skill", limit="3"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    assert row_keys(dom) == worst[:3]
+    assert "over every partition in production" in text_of(dom, "list-note")
+    assert "more match" in text_of(dom, "list-note")
+    everything = browse(chromium, view(server, sort="skill"), tmp_path)
+    assert row_keys(everything)[: len(worst)] == worst
+    browse(
+        chromium,
+        view(server, sort="skill"),
+        tmp_path,
+        screenshot=shots / "dashboard-partitions.png",
+    )
