@@ -12,7 +12,8 @@ from sklearn.linear_model import Ridge
 
 from manymodels.exceptions import InvalidRows
 from manymodels.partition import encode_key
-from serving.batch import encode, group, input_of
+from serving.batch import encode, input_of
+from serving.grouping import group
 from serving.rows import model_input
 from serving.served import served_model
 
