@@ -5,10 +5,11 @@ time instead. They are then computed from the version's recorded history
 ``lagfeatures.step_features``, the code training and forecasting use, so a row ``s`` periods
 after the version's last time gets exactly the features its forecast step ``s`` would.
 
-A row whose missing lag reaches past the history (a lag shorter than its step: the target it
-needs is not known) or whose time is not one of the next periods is refused with a problem
-naming the row and the lag or time, never filled with NaN. Rows that carry every derived
-feature are passed through untouched.
+Rows that carry the target (posted actuals, with their time) extend that history for the other
+rows of the same request, and only for them. A row whose missing lag reaches past what is known
+(a lag shorter than its step, and no row posting the target it needs) or whose time is not one
+of the next periods is refused with a problem naming the row and the feature or time, never
+filled with NaN. Rows that carry every derived feature are passed through untouched.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 
 from manymodels import timefeatures
 from manymodels.exceptions import InvalidRows
-from manymodels.lagfeatures import LagPlan, step_features
+from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 
 
 def derived_missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> bool:
@@ -43,55 +44,81 @@ def fill_rows(
     positions: Sequence[int] | None = None,
 ) -> list[Mapping[str, Any]]:
     """``rows`` with their missing derived features computed from the time column and the
-    version's history. Raises ``InvalidRows`` for rows it cannot fill (see the module)."""
+    version's history, extended by the targets that rows of this request carry (posted
+    actuals). Raises ``InvalidRows`` for rows it cannot fill (see the module)."""
     plan = LagPlan.from_schema(schema)
     derived = _derived(schema)
-    time_column = str(schema["time_column"])
+    time_column, target = str(schema["time_column"]), str(schema["target"])
     where = positions if positions is not None else range(len(rows))
     history = schema["history"]
     frequency = schema["forecast"]["frequency"]
-    recent = np.array([[np.nan if v is None else float(v) for v in history["target"]]])
-    reach = max(plan.depth, 1)
+    recent = np.array([np.nan if v is None else float(v) for v in history["target"]])
+    reach = max(plan.depth, 1) + sum(1 for row in rows if target in row)
     upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach))
+    steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+             for row in rows]  # fmt: skip
+    posted = _posted(rows, steps, target, history, reach)
     errors: list[dict[str, Any]] = []
     out: list[Mapping[str, Any]] = []
-    for i, row in enumerate(rows):
+    for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
         missing = [name for name in derived if name not in row]
         if not missing or time_column not in row:
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
-        step = _step(row[time_column], upcoming, frequency)
         if step is None:
             errors.append(_problem(where[i], time_column, _not_next(row, time_column, history)))
             out.append(row)
             continue
-        filled = dict(row)
-        filled.update(_calendar(row[time_column], plan, missing, frequency))
         lags = {name: k for name, k in plan.lag_columns.items() if name in missing}
         windows = {name: r for name, r in plan.rolling_columns.items() if name in missing}
-        late = [(n, k) for n, k in lags.items() if k < step]
-        late += [(n, r.lag) for n, r in windows.items() if r.lag < step]
-        for name, k in late:
-            errors.append(
-                _problem(
-                    where[i],
-                    name,
-                    f"lag {k} of a row {step} period(s) after the model's last time "
-                    f"({history['time']}) needs a target the model has not seen: send "
-                    f"'{name}' in the row",
-                )
-            )
-        if late:
+        reads = {name: range(step - k, step - k + 1) for name, k in lags.items()}
+        reads |= {name: range(step - r.depth, step - r.lag + 1) for name, r in windows.items()}
+        unknown = [(name, t) for name, span in reads.items() for t in span
+                   if t >= 1 and not np.isfinite(posted[t - 1])]  # fmt: skip
+        for name, t in dict(unknown).items():
+            errors.append(_problem(where[i], name, _unseen(name, step, t, history)))
+        if unknown:
             out.append(row)
             continue
+        filled = dict(row)
+        filled.update(_calendar(row[time_column], plan, missing, frequency))
         sub = LagPlan(plan.target, tuple(lags.values()), tuple(windows.values()))
-        values = step_features(recent, sub, step)[0]
+        extended = np.concatenate([recent, posted[: step - 1]])
+        values = step_features(extended, sub, 1)[0]
         for name, v in zip(sub.columns, values.tolist(), strict=True):
             filled[name] = None if np.isnan(v) else v
         out.append(filled)
     if errors:
         raise InvalidRows(errors)
     return out
+
+
+def _posted(
+    rows: Sequence[Mapping[str, Any]],
+    steps: Sequence[int | None],
+    target: str,
+    history: Mapping[str, Any],
+    reach: int,
+) -> np.ndarray:
+    """The targets rows carry for the next ``reach`` periods (NaN where none), in the units
+    the model's lags are in (the version's target transform applied)."""
+    raw = np.full(reach + 1, np.nan)
+    recorded = history.get("transform") or {}
+    if recorded.get("last") is not None:
+        raw[0] = float(recorded["last"])
+    for row, step in zip(rows, steps, strict=True):
+        value = row.get(target)
+        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            raw[step] = float(value)
+    return TargetTransform.from_json(recorded or None).apply(raw)[1:]
+
+
+def _unseen(name: str, step: int, needed: int, history: Mapping[str, Any]) -> str:
+    return (
+        f"'{name}' of a row {step} period(s) after the model's last time ({history['time']}) "
+        f"needs the target of period {needed} after it, which the model has not seen: post "
+        f"that period's target in an earlier row, or send '{name}' in the row"
+    )
 
 
 def _as_keys(times: Any) -> list[Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from manymodels.lagfeatures import (
 )
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.rowlags import fill_rows
 from manymodels.spec import Spec
 from serving.app import create_app
 from serving.settings import Settings
@@ -261,10 +263,16 @@ def test_rows_without_lags_get_them_from_the_history(tmp_path: Path) -> None:
         loaded = reg.load_model("pid=1")
         by_time = loaded.predict([{"t": 40}, {"t": 41}, {"t": 42}])
         framed = loaded.predict(pd.DataFrame({"t": [42, 40]}))
-        with pytest.raises(InvalidRows, match="lag 3 of a row 4 period"):
+        with pytest.raises(InvalidRows, match=r"'y_lag3' of a row 4 period.* period 1 after"):
             loaded.predict([{"t": 43}])
+        # a posted actual for period 40 makes lag 3 of period 43 known, for this request only
+        posted = loaded.predict([{"t": 40, "y": 123.0}, {"t": 43}])
     np.testing.assert_allclose(by_time, stepped, rtol=1e-12)
     np.testing.assert_allclose(framed, stepped[[2, 0]], rtol=1e-12)
+    y = seasonal_frame().query("pid == 1")["y"].to_numpy()
+    row43 = [123.0, y[-1], [*y[-3:], 123.0]]  # y_lag3, y_lag4, the window of y_roll_mean_lag3_w4
+    expected = loaded.model.predict(np.array([[row43[0], row43[1], np.mean(row43[2])]]))[0]
+    assert posted[1] == pytest.approx(expected, rel=1e-12)
 
     with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
         warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
@@ -276,7 +284,7 @@ def test_rows_without_lags_get_them_from_the_history(tmp_path: Path) -> None:
         assert ok.json()["predictions"] == pytest.approx([stepped[1]], rel=1e-12)
         late = client.post(url, json={"rows": [{"t": 41}, {"t": 44}]})
         assert late.status_code == 422
-        assert "y_lag3" in late.text and "lag 3" in late.text
+        assert late.json()["detail"][0]["loc"] == ["body", "rows", 1, "y_lag3"]
         before = client.post(url, json={"rows": [{"t": 39}]})
         assert before.status_code == 422 and "not one of the periods after" in before.text
 
@@ -288,3 +296,20 @@ def test_rolling_blocks_do_not_change_the_values(monkeypatch: pytest.MonkeyPatch
     whole = table_features(y, np.array([0, 20, 50]), plan)
     monkeypatch.setattr(lagfeatures, "_BLOCK", 7)
     np.testing.assert_array_equal(table_features(y, np.array([0, 20, 50]), plan), whole)
+
+
+def test_posted_actuals_are_transformed_like_the_history() -> None:
+    """With ``difference``, a posted target becomes its change from the period before (the
+    version's last level for the first period) before it feeds a lag."""
+    schema = {
+        "target": "y",
+        "time_column": "t",
+        "forecast": {"frequency": 1, "calendar": {}, "lags": {"y_lag1": 1, "y_lag2": 2}},
+        "history": {"time": 9, "target": [0.5, 2.0], "transform": {
+            "kind": "difference", "center": 0.0, "spread": 1.0, "last": 100.0}},
+    }  # fmt: skip
+    rows: list[dict[str, Any]] = [{"t": 10, "y": 104.0}, {"t": 11, "y": 101.0}, {"t": 12}]
+    filled = fill_rows(rows, schema)
+    assert (filled[0]["y_lag1"], filled[0]["y_lag2"]) == (2.0, 0.5)
+    assert (filled[1]["y_lag1"], filled[1]["y_lag2"]) == (4.0, 2.0)  # 104 − 100
+    assert (filled[2]["y_lag1"], filled[2]["y_lag2"]) == (-3.0, 4.0)  # 101 − 104
