@@ -574,11 +574,10 @@ def _global_phase(
                 result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
             fits[i] = result
     for f in fits:
-        tally.global_models.append(
-            {"label": f.label, "estimator": f.estimator, "params": f.params, "sha256": f.sha256,
-             "size": f.size, "seconds": round(f.seconds, 3), **({"error": f.error} if f.error
-                                                                 else {})}
-        )  # fmt: skip
+        record = {"label": f.label, "estimator": f.estimator, "params": f.params}
+        record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
+        record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
+        tally.global_models.append(record)
     return [f for f in fits if f.error is None and f.val_pred is not None], source
 
 

@@ -123,6 +123,8 @@ def test_load_score_and_forecast_a_partition_that_chose_global(trained: Path) ->
         assert isinstance(inner, GlobalModel)
         other = np.asarray(inner.predict(rows.to_numpy(), [["s18"]]))
         assert pred.shape == (2,) and not np.allclose(pred, other)  # the key is a feature
+        unseen = np.asarray(inner.predict(rows.to_numpy(), [["never-seen"]]))
+        assert np.isfinite(unseen).all()  # an unknown key is a missing category, not an error
         scored = score(
             pd.DataFrame({"shop": [shop, shop], "x": [20.0, 21.0]}), reg, backend="local"
         )
@@ -270,3 +272,24 @@ def test_a_global_candidate_is_not_also_fitted_per_partition(trained: Path) -> N
     with Registry(trained) as reg:
         v = reg.get_version("shop=s00")
     assert [c["label"] for c in v.candidates] == ["LinearRegression", "Ridge (global)"]
+
+
+def test_the_router_loads_one_global_model_for_every_partition_on_it(trained: Path) -> None:
+    from serving.served import load_served
+
+    with Registry(trained) as reg:
+        keys = [k for k, v in chosen(reg).items() if v == "global"][:3]
+        served = [load_served(reg, k, reg.get_version(k).version) for k in keys]
+    inner = {id(s.model.model) for s in served}
+    assert len(inner) == 1  # one unpickled copy, bound to three keys
+    assert [s.model.key["shop"] for s in served] == [k.split("=")[1] for k in keys]
+
+
+def test_a_global_fit_samples_its_training_rows_above_max_rows(tmp_path: Path) -> None:
+    summary = train(
+        spec(fallback={"enabled": False, "max_rows": 50}), panel(), tmp_path / "reg",
+        backend="local",
+    )  # fmt: skip
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    assert glob["rows"] == 50

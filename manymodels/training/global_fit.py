@@ -73,7 +73,7 @@ class GlobalModel(BaseEstimator):
             df[name] = list(values) if len(values) == len(df) else list(values) * len(df)
         cats: Mapping[str, list[Any]] = getattr(self, "categories_", {})
         for name in (*self.categorical, *self.keys):
-            df[name] = pd.Categorical(df[name].tolist(), categories=cats.get(name))
+            df[name] = _categorical(df[name].tolist(), cats.get(name))
         return df
 
     def fit(self, X: Any, y: Any, keys: Sequence[Sequence[Any]] = ()) -> GlobalModel:
@@ -93,6 +93,15 @@ class GlobalModel(BaseEstimator):
 
     def predict_proba(self, X: Any, keys: Sequence[Sequence[Any]] = ()) -> np.ndarray:
         return np.asarray(self.estimator.predict_proba(self.frame(X, keys)))
+
+
+def _categorical(values: list[Any], categories: list[Any] | None) -> pd.Categorical:
+    """``values`` over fixed ``categories``; one not among them (a key the model never saw)
+    is missing, which LightGBM routes as missing and a one-hot encoder ignores."""
+    if categories is None:
+        return pd.Categorical(values)
+    codes = pd.Index(categories, dtype=object).get_indexer(pd.Index(values, dtype=object))
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 class KeyBound:
@@ -216,8 +225,17 @@ def _splits(
     out = []
     for tr, va in folds:
         train = np.sort(np.concatenate([everyone, *tr]))
-        out.append((train[usable[train]], np.concatenate(va)))
-    return np.flatnonzero(usable), out
+        out.append((_capped(train[usable[train]], spec), np.concatenate(va)))
+    return _capped(np.flatnonzero(usable), spec), out
+
+
+def _capped(rows: np.ndarray, spec: Spec) -> np.ndarray:
+    """At most ``[fallback] max_rows`` training rows, a seeded sample above it, as the pooled
+    fallback samples: one task must hold them. Every validation row is still predicted."""
+    limit = spec.fallback.max_rows
+    if len(rows) <= limit:
+        return rows
+    return np.sort(np.random.default_rng(spec.seed).choice(rows, limit, replace=False))
 
 
 def fit_global(
