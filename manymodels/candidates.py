@@ -150,6 +150,8 @@ def build(
         return obj(**params)
     if seed is not None and "random_state" not in params and _takes_random_state(obj):
         params = {**params, "random_state": seed}
+    if candidate.estimator.startswith("lightgbm.") and "verbose" not in params:
+        params = {**params, "verbose": -1}  # its own log lines on stdout, per fit
     estimator = obj(**params)
     if categorical:
         from sklearn.compose import ColumnTransformer

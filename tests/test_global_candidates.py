@@ -188,9 +188,10 @@ def test_lightgbm_as_a_global_candidate_with_native_categorical_keys(tmp_path: P
     lgbm = {
         "estimator": "lightgbm.LGBMRegressor",
         "scope": "global",
-        "params": {"n_estimators": 50, "min_child_samples": 5},
+        "params": {"n_estimators": 20, "min_child_samples": 5, "n_jobs": 1},
     }
-    s = spec(candidates=[{"estimator": "sklearn.linear_model.LinearRegression"}, lgbm])
+    local = {**lgbm, "scope": "local"}
+    s = spec(candidates=[{"estimator": "sklearn.linear_model.LinearRegression"}, local, lgbm])
     summary = train(s, panel(), tmp_path / "reg", backend="local")
     (glob,) = summary.run.options["global"]
     assert "error" not in glob, glob
@@ -203,6 +204,8 @@ def test_lightgbm_as_a_global_candidate_with_native_categorical_keys(tmp_path: P
 
             inner = deserialize(blob)
         assert type(inner.estimator).__name__ == "LGBMRegressor"  # no one-hot encoder in front
+        labels = {c["label"]: c for c in reg.get_version("shop=s00").candidates}
+        assert labels["LGBMRegressor"]["score"] is not None  # the local one, per partition
         frame = inner.frame(np.array([[1.0]]), [["s00"]])
         assert str(frame["shop"].dtype) == "category"
 

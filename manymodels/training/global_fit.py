@@ -182,8 +182,6 @@ def _build(
     keys = list(spec.partition_by)
     numeric = [c for c in table.features if c not in table.categorical]
     if native_categorical(candidate):
-        if "verbose" not in params:
-            params = {**params, "verbose": -1}
         inner = cands.build(candidate, params, seed=spec.seed)
     else:
         inner = cands.build(
