@@ -97,6 +97,15 @@ def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, f
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used (``/proc/<pid>/stat``): per request, a
+    figure that stays comparable when other processes share the machine."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def visit_all(url: str, n: int) -> None:
     """One row to every partition, in batches of 500 (bounded: ``n`` rows in all)."""
     with httpx.Client(base_url=url, timeout=120) as client:
@@ -213,6 +222,7 @@ def main() -> None:
     }
     scenarios = {k: v for k, v in every.items() if group_of[k] in only | {"bare"}}
     runs: dict[str, list[Load]] = {s: [] for s in scenarios}
+    cpu: dict[str, list[float]] = {s: [] for s in scenarios}  # server CPU µs per request
     with ExitStack() as stack:
         servers: dict[str, Server] = {"bare": stack.enter_context(served("bare"))}
         if only & {"hot", "batch"}:
@@ -256,13 +266,15 @@ def main() -> None:
             for name, server in servers.items():
                 if not args.smoke:
                     wait_quiet(max_wait=args.max_wait)
+                used = cpu_seconds(server.pid)
                 r = load(
                     server.url, scenarios[name], connections=args.connections, seconds=args.seconds
                 )
                 runs[name].append(r)
+                cpu[name].append((cpu_seconds(server.pid) - used) / max(r.requests, 1) * 1e6)
                 print(
                     f"  {name:<48} run {rep + 1}: {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-                    f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
+                    f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}  CPU {cpu[name][-1]:6.0f} µs/req",
                     flush=True,
                 )
 
@@ -277,12 +289,13 @@ def main() -> None:
             median([r.p50_ms for r in rs]),
             median([r.p99_ms for r in rs]),
             sum(r.errors for r in rs),
+            median(cpu[name]),
         )
         for name, rs in runs.items()
     }
     print(
         table(
-            ["scenario", "requests/s", "p50 ms", "p99 ms", "errors"],
+            ["scenario", "requests/s", "p50 ms", "p99 ms", "errors", "server CPU µs/req"],
             [[k, *v] for k, v in fig.items()],
         )
     )
@@ -296,6 +309,7 @@ def main() -> None:
     if "serve hot" in fig:
         ratios["hot/bare rps"] = fig["serve hot"][0] / bare_rps
         ratios["hot/bare p99"] = fig["serve hot"][2] / bare_p99
+        ratios["hot/bare cpu"] = fig["serve hot"][4] / fig["bare"][4]
         goals += [
             goal_row("serve hot throughput vs bare", ratios["hot/bare rps"], 0.95, at_most=False),
             goal_row("serve hot p99 vs bare", ratios["hot/bare p99"], 1.2, at_most=True),
@@ -303,6 +317,7 @@ def main() -> None:
     if "serve cold" in fig:
         ratios["cold/bare rps"] = fig["serve cold"][0] / bare_rps
         ratios["cold/bare p99"] = fig["serve cold"][2] / bare_p99
+        ratios["cold/bare cpu"] = fig["serve cold"][4] / fig["bare"][4]
         goals += [
             goal_row("serve cold throughput vs bare", ratios["cold/bare rps"], 0.6, at_most=False),
             goal_row("serve cold p99 vs bare", ratios["cold/bare p99"], 3, at_most=True),
@@ -317,6 +332,9 @@ def main() -> None:
         over, one, per_key = (fig[name][0] for name in batches)
         ratios["batch over/one"] = over / one
         ratios["batch one/per-key"] = one / per_key
+        over_cpu, one_cpu, per_key_cpu = (fig[name][4] for name in batches)
+        ratios["batch cpu one/over"] = one_cpu / over_cpu  # ≥ 0.8 as the rps goal would be
+        ratios["batch cpu per-key/one"] = per_key_cpu / one_cpu
         goals += [
             goal_row(
                 f"batch: {hot} partitions vs 1 partition (rps)",
