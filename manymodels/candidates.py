@@ -74,6 +74,17 @@ def check_estimator_path(path: str) -> None:
         _instantiate(obj)  # the default instance is what parameter names are checked against
 
 
+def _takes_any_keyword(cls: type) -> bool:
+    """Whether ``cls.__init__`` has ``**kwargs``: LightGBM and XGBoost pass extra keywords
+    through to their engine (``verbose = -1`` is how LightGBM is silenced), so a name outside
+    ``get_params`` is still a parameter there."""
+    try:
+        parameters = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def check_params(candidate: Candidate) -> None:
     """Fail early on a parameter name the estimator (or factory) does not take, and on a value
     scikit-learn's own parameter validation rejects (``alpha = "abc"``)."""
@@ -88,7 +99,7 @@ def check_params(candidate: Candidate) -> None:
         return
     valid = set(_instantiate(obj).get_params(deep=False))
     unknown = sorted(set(candidate.params) - valid)
-    if unknown:
+    if unknown and not _takes_any_keyword(obj):
         raise ValueError(
             f"{obj.__name__} has no parameter(s) {', '.join(unknown)} "
             f"(valid: {', '.join(sorted(valid))})"

@@ -97,3 +97,13 @@ def test_naive_baselines() -> None:
     majority = naive_baseline("classification", time_ordered=True)
     assert isinstance(majority, DummyClassifier)
     assert majority.strategy == "most_frequent"
+
+
+def test_an_estimator_taking_any_keyword_gets_parameters_outside_get_params() -> None:
+    """LightGBM passes extra keywords to its engine (``verbose = -1`` silences it): the spec
+    takes them there, and still refuses an unknown name on an estimator without ``**kwargs``."""
+    lgbm = Candidate(estimator="lightgbm.LGBMRegressor", params={"verbose": [-1]})
+    model = build(lgbm, next(grid(lgbm)))
+    assert model.get_params()["verbose"] == -1
+    with pytest.raises(ValueError, match="Ridge has no parameter"):
+        Candidate(estimator=RIDGE, params={"verbose": [-1]})
