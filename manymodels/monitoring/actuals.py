@@ -67,6 +67,22 @@ class Measured:
     task: str
     sums: ErrorSums
     last: Any
+    points: tuple[store.Point, ...] = ()
+
+
+def _points(
+    rows: Sequence[Row], actual: Sequence[Any], predicted: Sequence[Any], time_column: Any
+) -> tuple[store.Point, ...]:
+    """(time, actual, prediction) of the newest ``store.RECENT`` rows, as JSON values."""
+
+    def plain(x: Any) -> Any:
+        return x.item() if hasattr(x, "item") else x
+
+    start = max(0, len(rows) - store.RECENT)
+    return tuple(
+        (rows[i].get(time_column) if time_column else None, plain(actual[i]), plain(predicted[i]))
+        for i in range(start, len(rows))
+    )
 
 
 def measure(
@@ -93,14 +109,15 @@ def measure(
         actual, predicted, task=task, naive=profile.get("naive"),
         time_ordered=time_ordered, previous=previous,
     )  # fmt: skip
-    return Measured(key, version, metric, task, sums, last)
+    points = _points(ordered, actual, predicted, schema.get("time_column"))
+    return Measured(key, version, metric, task, sums, last, points)
 
 
 def save(engine: Engine, measured: Measured, day: str | None = None) -> Recorded:
     """Add a measured batch to its partition's window of ``day`` (default: today, UTC)."""
     m = measured
     day = day or datetime.now(UTC).date().isoformat()
-    store.add_actuals(engine, m.key, m.version, day, m.sums, m.last)
+    store.add_actuals(engine, m.key, m.version, day, m.sums, m.last, m.points)
     return _recorded(m.key, m.version, day, m.sums, m.metric, m.task)
 
 

@@ -25,6 +25,22 @@ from manymodels.registry.engine import WriteTransaction, batches, now
 
 HALF_LIFE_DAYS = 7.0
 """Sampled counts lose half their weight per week: drift reflects recent traffic."""
+RECENT = 64
+"""Actuals kept as points per day window (time, actual, the version's prediction), for the
+dashboard's forecast-vs-actual chart: bounded like the sums, never one row per prediction."""
+
+Point = tuple[Any, Any, Any]  # (time or None, actual, prediction)
+
+
+def _decode(raw: str | None) -> tuple[Any, list[Any]]:
+    """``last_actual``'s JSON: ``{"last": …, "recent": [[time, actual, prediction], …]}``, or
+    a bare value as written before points were kept (no points then)."""
+    if raw is None:
+        return None, []
+    value = json.loads(raw)
+    if isinstance(value, dict) and "recent" in value:  # an actual itself is never an object
+        return value.get("last"), list(value["recent"])
+    return value, []
 
 
 @dataclass(frozen=True)
@@ -139,14 +155,35 @@ def previous_actual(engine: Engine, key: str, version: int) -> Any:
     )
     with engine.connect() as conn:
         raw = conn.execute(q).scalar()
-    return None if raw is None else json.loads(raw)
+    return _decode(raw)[0]
+
+
+def recent_actuals(engine: Engine, key: str, version: int, limit: int = RECENT) -> list[Point]:
+    """The newest ``limit`` actual points of a version (oldest first): what the dashboard
+    draws against the forecast. Reads the version's kept day rows by primary key."""
+    a = t.monitor_actuals.c
+    q = select(a.last_actual).where(and_(a.key == key, a.version == version))
+    points: list[Point] = []
+    with engine.connect() as conn:
+        for raw in conn.execute(q.order_by(a.day.desc())).scalars():
+            points = [(p[0], p[1], p[2]) for p in _decode(raw)[1]] + points
+            if len(points) >= limit:
+                break
+    return points[-limit:]
 
 
 def add_actuals(
-    engine: Engine, key: str, version: int, day: str, sums: ErrorSums, last_actual: Any
+    engine: Engine,
+    key: str,
+    version: int,
+    day: str,
+    sums: ErrorSums,
+    last_actual: Any,
+    points: Sequence[Point] = (),
 ) -> None:
-    """Add a batch's error sums to the day's window and drop windows past the newest
-    ``WINDOWS`` of the version (one transaction, by primary key)."""
+    """Add a batch's error sums (and its newest ``RECENT`` points) to the day's window and
+    drop windows past the newest ``WINDOWS`` of the version (one transaction, by primary
+    key)."""
     a = t.monitor_actuals.c
     where = and_(a.key == key, a.version == version)
     names = (
@@ -160,10 +197,13 @@ def add_actuals(
     )
     with WriteTransaction(engine) as conn:
         stamp = now()
-        row = conn.execute(select(*(a[n] for n in names)).where(and_(where, a.day == day))).first()
-        total = sums if row is None else sums + from_row(row)
+        q = select(*(a[n] for n in names), a.last_actual).where(and_(where, a.day == day))
+        row = conn.execute(q).first()
+        total = sums if row is None else sums + from_row(row[: len(names)])
         values: dict[str, Any] = dict(zip(names, total.astuple(), strict=True))
-        values |= {"last_actual": json.dumps(last_actual, default=str), "updated_at": stamp}
+        kept = ([] if row is None else _decode(row[-1])[1]) + [list(p) for p in points]
+        stored = {"last": last_actual, "recent": kept[-RECENT:]}
+        values |= {"last_actual": json.dumps(stored, default=str), "updated_at": stamp}
         if row is None:
             conn.execute(
                 insert(t.monitor_actuals).values(key=key, version=version, day=day, **values)

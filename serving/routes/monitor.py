@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
-from manymodels.monitoring import report
+from manymodels.monitoring import report, store
 from serving.auth import AdminView
 from serving.batch import predict_one
 from serving.keys import path_key
@@ -59,10 +59,21 @@ class ActualsRecorded(BaseModel):
     metric: str
 
 
+class ActualPoint(BaseModel):
+    time: Any = Field(description="The row's time column as posted (null without one).")
+    actual: Any
+    prediction: Any = Field(description="What the version answered for the row.")
+
+
 class MonitorPage(BaseModel):
     total: int
     sort: str
     partitions: list[dict[str, Any]]
+    actuals: list[ActualPoint] | None = Field(
+        default=None,
+        description="With `key`: the production version's newest posted actuals (at most "
+        "64 per day kept), oldest first, each with the version's prediction.",
+    )
 
 
 @router.post(
@@ -151,7 +162,14 @@ def _page(
     page = report.with_data_age(engine, rows[offset : offset + limit])
     limits = report.Thresholds()
     shown = [{**r.to_dict(), "flags": r.flags(limits)} for r in page]
-    return MonitorPage(total=len(rows), sort=sort, partitions=shown)
+    points = None
+    if keys is not None:
+        points = [
+            ActualPoint(time=when, actual=y, prediction=p)
+            for r in page
+            for when, y, p in store.recent_actuals(engine, r.key, r.version)
+        ]
+    return MonitorPage(total=len(rows), sort=sort, partitions=shown, actuals=points)
 
 
 class FailureOut(BaseModel):

@@ -54,22 +54,28 @@ export async function moreHealth(sort) {
   drawHealth();
 }
 
-/** The partition page's health row: drift, live error vs validation and naive, data and model
- * age, flags — or why there is none. */
-export async function healthRow(key) {
+/** One partition's monitor page (its health row and recent actuals), or the error (the page
+ * shows why there is no row; a 401 is thrown: the token form must say so). */
+export async function monitorOf(key) {
   try {
-    const page = await api(`/v1/monitor?${new URLSearchParams({ key })}`);
-    const h = page.partitions[0];
-    if (!h) return el("p", { class: "hint", id: "health-row" }, "No health row: the partition has no production version (or it is the fallback).");
-    return el("div", { id: "health-row" },
-      table(["version", "validation error", ...HEADERS],
-        el("tr", { "data-health": h.key },
-          el("td", { class: "num" }, `v${h.version}`),
-          el("td", { class: "num" }, known(h.validation_error) ? `${h.live_metric} ${fmt(h.validation_error, 4)}` : "–"),
-          ...cells(h))),
-      el("p", { class: "hint" }, h.live_rows ? `Live error on ${h.live_rows} posted actual(s).` : "No actuals posted for this version yet (POST …/actuals)."));
+    return await api(`/v1/monitor?${new URLSearchParams({ key })}`);
   } catch (error) {
     if (error.status === 401) throw error;
-    return el("p", { class: "hint", id: "health-row" }, `No health row: ${error.message}`);
+    return error;
   }
+}
+
+/** The partition page's health row: drift, live error vs validation and naive, data and model
+ * age, flags — or why there is none. */
+export function healthRow(page) {
+  if (page instanceof Error) return el("p", { class: "hint", id: "health-row" }, `No health row: ${page.message}`);
+  const h = page.partitions[0];
+  if (!h) return el("p", { class: "hint", id: "health-row" }, "No health row: the partition has no production version (or it is the fallback).");
+  return el("div", { id: "health-row" },
+    table(["version", "validation error", ...HEADERS],
+      el("tr", { "data-health": h.key },
+        el("td", { class: "num" }, `v${h.version}`),
+        el("td", { class: "num" }, known(h.validation_error) ? `${h.live_metric} ${fmt(h.validation_error, 4)}` : "–"),
+        ...cells(h))),
+    el("p", { class: "hint" }, h.live_rows ? `Live error on ${h.live_rows} posted actual(s).` : "No actuals posted for this version yet (POST …/actuals)."));
 }

@@ -3,7 +3,7 @@
 import { $, age, badges, el, fmt, pct, readable, shortEstimator, skillCell, table } from "./dom.js";
 import { api, go, keyPath, status } from "./api.js";
 import { chart, levelsOf } from "./chart.js";
-import { healthRow } from "./health.js";
+import { healthRow, monitorOf } from "./health.js";
 
 const HORIZON = 8; // forecast periods drawn
 const LEVELS = "80,95"; // interval levels asked for; a version without them answers 422
@@ -37,7 +37,7 @@ async function forecastOf(key, levels) {
   });
 }
 
-async function forecastBox(key) {
+async function forecastBox(key, actuals) {
   try {
     let body;
     try {
@@ -47,10 +47,12 @@ async function forecastBox(key) {
       body = await forecastOf(key, ""); // no intervals recorded: the forecast alone
     }
     const levels = levelsOf(body.forecast);
-    return el("div", { id: "forecast", "data-levels": levels.join(",") }, chart(body.forecast),
+    return el("div", { id: "forecast", "data-levels": levels.join(","), "data-actuals": actuals.length }, chart(body.forecast, actuals),
       el("p", { class: "hint" }, `The next ${HORIZON} periods from production v${body.version}, exogenous features carried forward` +
         (levels.length ? `, with ${levels.map((l) => `${l} %`).join(" and ")} prediction intervals.` : "; this version recorded no prediction intervals.") +
-        " Posted actuals are kept as error sums per day (the health row above), not as points, so they are not drawn."));
+        (actuals.length
+          ? ` Before it, the newest ${actuals.length} posted actual(s) (grey) and what v${body.version} answered for them (dashed).`
+          : " No actuals posted for this version yet: POST …/actuals draws them here.")));
   } catch (error) {
     if (error.status === 401) throw error;
     return el("p", { class: "hint", id: "forecast" }, `No forecast: ${error.message}`);
@@ -60,11 +62,13 @@ async function forecastBox(key) {
 export async function renderPartition(key) {
   const view = $("#partition-view");
   const detail = await api(`/v1/partitions/${keyPath(key)}`);
-  const [ex, forecast, health] = await Promise.all([
+  const monitor = await monitorOf(detail.partition);
+  const actuals = monitor instanceof Error ? [] : monitor.actuals || [];
+  const [ex, forecast] = await Promise.all([
     api(`/v1/partitions/${keyPath(key)}/explain`).catch((error) => error),
-    forecastBox(key),
-    healthRow(detail.partition),
+    forecastBox(key, actuals),
   ]);
+  const health = healthRow(monitor);
   const production = detail.aliases.production;
   view.dataset.key = detail.partition;
   view.replaceChildren(

@@ -198,7 +198,36 @@ def test_one_partitions_health_row(client: Any) -> None:
     }
     typed = client.get("/v1/monitor", params={"key": "store=2,brand=tropicana"}).json()
     assert typed["partitions"][0]["live_rows"] == 3
+    points = typed["actuals"]
+    assert [(p["time"], p["actual"]) for p in points] == [("2024-01-01", 10.0)] * 3
+    assert all(isinstance(p["prediction"], float) for p in points)
+    assert whole and client.get("/v1/monitor").json()["actuals"] is None  # only with a key
     for bad, status in (("store=99,brand=x", 404), ("", 422), ("x" * 513, 422)):
         got = client.get("/v1/monitor", params={"key": bad})
         assert got.status_code == status, got.text
         assert "detail" in got.json()
+
+
+def test_recent_actuals_are_bounded_and_old_rows_still_read(registry_path: Path) -> None:
+    """At most ``RECENT`` points per day window, newest kept; a row written before points
+    were kept (a bare last value) still gives the naive answer and no points."""
+    from manymodels.monitoring import store
+    from manymodels.monitoring.live import ErrorSums
+    from manymodels.registry import schema as t
+
+    sums = ErrorSums(1, 1.0, 1.0, 0, 1.0, 1.0, 0)
+    with Registry.open(registry_path) as reg:
+        engine = reg.store.engine
+        for i in range(100):
+            store.add_actuals(engine, KEY, 1, "2024-01-02", sums, float(i), [(i, float(i), 0.5)])
+        points = store.recent_actuals(engine, KEY, 1)
+        assert [p[0] for p in points] == list(range(100 - store.RECENT, 100))
+        assert store.previous_actual(engine, KEY, 1) == 99.0
+        with engine.begin() as conn:
+            conn.execute(
+                t.monitor_actuals.update()
+                .where(t.monitor_actuals.c.key == KEY)
+                .values(last_actual="41.5")
+            )
+        assert store.previous_actual(engine, KEY, 1) == 41.5
+        assert store.recent_actuals(engine, KEY, 1) == []

@@ -138,7 +138,9 @@ def test_the_partition_page_shows_its_health_row(
     for flag in health["flags"]:
         assert f'<span class="badge flag">{flag}</span>' in row
     assert "Live error on 30 posted actual(s)." in html.unescape(dom)
-    assert 'id="forecast"' in dom
+    assert 'data-actuals="30"' in dom  # forecast vs actual: the posted points are drawn
+    assert "the newest 30 posted actual(s)" in html.unescape(dom)
+    assert 'class="actual"' in dom and 'class="answered"' in dom
     browse(
         chromium, view(server, p=KEY), tmp_path, screenshot=shots / "dashboard-partition-health.png"
     )
