@@ -115,6 +115,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             refresher.start()
             metrics.watch(service)
             start_monitor(app, service, settings, metrics.registry)
+            await run_in_threadpool(jobs.attach, registry)  # jobs live in its database
             retrainer = Retrainer(service, backend=settings.retrain_backend)
             app.state.service = service
             app.state.retrainer = retrainer

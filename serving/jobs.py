@@ -1,18 +1,22 @@
-"""Retraining off the request path: a small in-memory job manager (the work is
-``serving.retrain.Retrainer``).
+"""Retraining off the request path: a job manager whose jobs live in the registry database
+(the work is ``serving.retrain.Retrainer``).
 
     jobs, retrainer = JobManager(workers=1), Retrainer(service, backend="local")
+    jobs.attach(registry)                                   # the app does this as it starts
     target = retrainer.target("store=2,brand=tropicana")   # 404 / 422 before anything else
     plan = retrainer.prepare(target, frame, fmt="json")     # checked, then stored (sha256)
     job = jobs.submit(target.key, lambda: retrainer.run(plan), backend="local", data=plan.data)
     jobs.get(job.job_id).status                 # queued → running → succeeded | failed
 
-``JobManager`` runs jobs on a bounded thread pool (one worker by default: a retrain already fans
-out on its backend) and keeps them in memory: every queued or running job and the newest
-``history`` finished ones. A restart forgets them; the registry (runs, versions, alias history)
-is the durable record. At most one job per partition is queued or running, so two retrains of
-one partition never interleave: a second one is a ``JobConflict``.
-
+``JobManager`` runs this router's jobs on a bounded thread pool (one worker by default: a
+retrain already fans out on its backend) and records them in the registry's ``jobs`` table
+(``manymodels.registry.jobs``): every router sharing the database answers for every job, and
+at most one job per partition is queued or running across all of them (a second one is a
+``JobConflict``), so two retrains of one partition never interleave. The work itself (a closure
+over the posted rows) lives only in the router that accepted it: a router that stops without
+finishing its jobs — killed, crashed — leaves them to be failed visibly ("router restarted")
+by the next router that looks, at once on the same host and after ``lease_seconds`` elsewhere.
+The newest ``history`` finished jobs are kept.
 """
 
 from __future__ import annotations
@@ -20,15 +24,18 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal, cast
 
-from manymodels.exceptions import ManyModelsError
+from manymodels.exceptions import ManyModelsError, RegistryError
 from manymodels.registry.entities import ModelVersion
+from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.store import now
+
+if TYPE_CHECKING:
+    from manymodels.registry.client import Registry
 
 logger = logging.getLogger("manymodels.serving.jobs")
 
@@ -99,8 +106,7 @@ class Job:
 
 
 class JobNotFound(ManyModelsError, LookupError):
-    """No job with that id in memory (never submitted, evicted from the history, or lost in a
-    restart)."""
+    """No job with that id in the registry (never submitted, or evicted from the history)."""
 
 
 class JobConflict(ManyModelsError):
@@ -134,13 +140,15 @@ Work = Callable[[], RetrainResult]
 
 
 class JobManager:
-    """Jobs on a bounded thread pool, kept in memory; one active job per partition.
+    """This router's jobs on a bounded thread pool, recorded in the registry database.
 
+    ``attach(registry)`` (the app does it once the registry is open) must come before
+    ``submit``; it also fails the jobs of routers that stopped without finishing theirs.
     ``before_run(job)`` is called in the worker thread as each job starts running (a seam for
     tests that need a job to stay running). Listeners added with ``add_listener`` are called
-    with every finished job (metrics). The pool is created on the first ``submit``; ``close``
-    fails the queued jobs and waits for the running ones, and may be followed by more submits
-    (an app started twice).
+    with every job this manager ends (metrics). The pool is created on the first ``submit``;
+    ``close`` fails the queued jobs and waits for the running ones, and may be followed by more
+    submits (an app started twice).
     """
 
     def __init__(
@@ -149,83 +157,115 @@ class JobManager:
         workers: int = 1,
         history: int = 100,
         max_pending: int = 100,
+        lease_seconds: float = 60.0,
         before_run: Callable[[Job], None] | None = None,
     ) -> None:
-        if workers < 1 or history < 1 or max_pending < 1:
-            raise ValueError("workers, history and max_pending must each be at least 1")
+        if workers < 1 or history < 1 or max_pending < 1 or lease_seconds <= 0:
+            raise ValueError(
+                "workers, history and max_pending must each be at least 1, lease_seconds > 0"
+            )
         self.workers = workers
         self.history = history
         self.max_pending = max_pending
+        self.lease_seconds = lease_seconds
         self.before_run = before_run
+        self.owner = router_id()
+        self._registry: Registry | None = None
         self._lock = threading.Lock()
-        self._jobs: OrderedDict[str, Job] = OrderedDict()  # in submission order
-        self._active: dict[str, str] = {}  # partition → id of its queued or running job
-        self._finished: deque[str] = deque()
+        self._mine: set[str] = set()  # ids of this manager's queued or running jobs
         self._listeners: list[Callable[[Job], None]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._stop = threading.Event()
+        self._beating: threading.Thread | None = None
 
     def add_listener(self, listener: Callable[[Job], None]) -> None:
         self._listeners.append(listener)
+
+    def attach(self, registry: Registry) -> None:
+        """Keep jobs in ``registry``'s database; fail those whose router is gone."""
+        self._registry = registry
+        if registry.read_only is None:
+            self._notify([self._job(r) for r in registry.jobs.expire(self.lease_seconds)])
+
+    @property
+    def table(self) -> JobTable:
+        if self._registry is None:
+            raise RegistryError("the job manager has no registry yet (attach one first)")
+        return self._registry.jobs
 
     def submit(
         self, partition: str, work: Work, *, backend: str, data: UploadedData | None = None
     ) -> Job:
         """Queue ``work`` for ``partition``; raises ``JobConflict`` if it already has a job
-        queued or running, ``JobQueueFull`` past ``max_pending`` active jobs."""
+        queued or running on any router, ``JobQueueFull`` past ``max_pending`` active jobs
+        here."""
+        table = self.table
         with self._lock:
-            current = self._active.get(partition)
-            if current is not None:
-                raise JobConflict(self._jobs[current])
-            if len(self._active) >= self.max_pending:
+            if len(self._mine) >= self.max_pending:
                 raise JobQueueFull(
-                    f"{len(self._active)} retrain jobs are queued or running already; "
+                    f"{len(self._mine)} retrain jobs are queued or running already; "
                     "retry once some have finished"
                 )
-            job = Job(uuid.uuid4().hex[:16], partition, "queued", now(), backend, data)
-            self._jobs[job.job_id] = job
-            self._active[partition] = job.job_id
+            at = now()
+            record = JobRecord(
+                job_id=uuid.uuid4().hex[:16], partition=partition, status="queued",
+                backend=backend, owner=self.owner, created_at=at, heartbeat_at=at,
+                data=asdict(data) if data is not None else None,
+            )  # fmt: skip
+            try:
+                table.submit(record, lease=self.lease_seconds)
+            except JobBusy as e:
+                raise JobConflict(self._job(e.job)) from None
+            self._mine.add(record.job_id)
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="retrain")
-            self._pool.submit(self._run, job.job_id, work)
-        logger.info("job %s queued: retrain %s", job.job_id, partition)
-        return job
+            self._pool.submit(self._run, record.job_id, work)
+            self._start_heartbeat()
+        logger.info("job %s queued: retrain %s", record.job_id, partition)
+        return self._job(record)
 
     def get(self, job_id: str) -> Job:
-        job = self._jobs.get(job_id)
-        if job is None:
+        record = self.table.get(job_id, lease=self.lease_seconds)
+        if record is None:
             raise JobNotFound(
-                f"no job '{job_id}' (jobs are kept in memory: every active one and the newest "
-                f"{self.history} finished ones, not across restarts)"
+                f"no job '{job_id}' (the registry keeps every active job and the newest "
+                f"{self.history} finished ones)"
             )
-        return job
+        return self._job(record)
 
     def recent(self, *, limit: int = 50) -> list[Job]:
-        """The newest jobs first."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        return jobs[::-1][:limit]
+        """The newest jobs first, of every router sharing the registry."""
+        return [self._job(r) for r in self.table.recent(limit=limit)]
 
     def active(self, partition: str) -> Job | None:
-        job_id = self._active.get(partition)
-        return self._jobs.get(job_id) if job_id is not None else None
+        record = self.table.active(partition, lease=self.lease_seconds)
+        return self._job(record) if record is not None else None
 
     def close(self) -> None:
         """Fail the queued jobs (they will not start), then wait for the running ones."""
         with self._lock:
             pool, self._pool = self._pool, None
-            queued = [j for j in self._active.values() if self._jobs[j].status == "queued"]
-            dropped = [self._end(j, "failed", error=SHUTDOWN) for j in queued]
-        self._notify(dropped)
+        if self._registry is not None and self._mine:
+            dropped = self.table.fail_queued(self.owner, SHUTDOWN)
+            with self._lock:
+                self._mine.difference_update(r.job_id for r in dropped)
+            self._notify([self._job(r) for r in dropped])
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()
+        if self._beating is not None:
+            self._beating.join(10)
+            self._beating = None
+        self._stop.clear()
 
     # ---------------------------------------------------------------------------- worker
     def _run(self, job_id: str, work: Work) -> None:
-        with self._lock:
-            job = self._jobs[job_id]
-            if job.status != "queued":  # dropped by ``close`` meanwhile
-                return
-            job = self._jobs[job_id] = replace(job, status="running", started_at=now())
+        record = self.table.start(job_id)
+        if record is None:  # failed meanwhile (dropped by ``close``)
+            with self._lock:
+                self._mine.discard(job_id)
+            return
+        job = self._job(record)
         logger.info("job %s running: retrain %s", job_id, job.partition)
         try:
             if self.before_run is not None:
@@ -241,22 +281,66 @@ class JobManager:
         else:
             self._finish(job_id, "succeeded", result=result)
 
-    def _finish(self, job_id: str, status: JobStatus, **fields: Any) -> None:
-        with self._lock:
-            job = self._end(job_id, status, **fields)
-        self._notify([job])
+    def _finish(
+        self, job_id: str, status: JobStatus, *, error: str | None = None,
+        result: RetrainResult | None = None,
+    ) -> None:  # fmt: skip
+        version = result.version if result is not None else None
+        try:
+            record = self.table.finish(
+                job_id, status, history=self.history, error=error,
+                run_id=result.run_id if result is not None else None,
+                version=version.version if version is not None else None,
+                production=result.production if result is not None else None,
+            )  # fmt: skip
+        finally:
+            with self._lock:
+                self._mine.discard(job_id)
+        if record is not None:
+            self._notify([self._job(record)])
 
-    def _end(self, job_id: str, status: JobStatus, **fields: Any) -> Job:
-        """Record a job's end (the lock is held) and forget the oldest beyond ``history``."""
-        job = self._jobs[job_id] = replace(
-            self._jobs[job_id], status=status, finished_at=now(), **fields
+    def _start_heartbeat(self) -> None:
+        """One thread per manager says its jobs are alive every quarter lease (the lock is
+        held)."""
+        if self._beating is None or not self._beating.is_alive():
+            self._beating = threading.Thread(
+                target=self._beat, name="retrain-heartbeat", daemon=True
+            )
+            self._beating.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 4):
+            with self._lock:
+                mine = sorted(self._mine)
+            try:
+                self.table.heartbeat(mine)
+            except RegistryError:  # the database is away for a moment: the next beat retries
+                logger.warning("retrain job heartbeat failed", exc_info=True)
+
+    def _job(self, record: JobRecord) -> Job:
+        """The job as the API shows it: its data and result read back as entities."""
+        result = None
+        if record.run_id is not None:
+            version = None
+            if record.version is not None and self._registry is not None:
+                try:
+                    version = self._registry.get_version(record.partition, record.version)
+                except RegistryError:  # collected since: the job still says what it did
+                    version = None
+            result = RetrainResult(record.run_id, version, record.production)
+        return Job(
+            job_id=record.job_id,
+            partition=record.partition,
+            status=cast(JobStatus, record.status),
+            created_at=record.created_at,
+            backend=record.backend,
+            data=UploadedData(**record.data) if record.data is not None else None,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            result=result,
+            error=record.error,
+            kind=record.kind,
         )
-        if self._active.get(job.partition) == job_id:
-            del self._active[job.partition]
-        self._finished.append(job_id)
-        while len(self._finished) > self.history:
-            self._jobs.pop(self._finished.popleft(), None)
-        return job
 
     def _notify(self, jobs: list[Job]) -> None:
         for job in jobs:

@@ -26,6 +26,7 @@ from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
+from manymodels.registry.jobs import JobTable
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
 from manymodels.signing import SIGNED_META, Signer, verify
@@ -195,6 +196,12 @@ class Registry:
         if why is not None:
             where = self.root.absolute() if self.root is not None else describe_url(self.db_url)
             raise read_only_error(str(where), why, doing)
+
+    @property
+    def jobs(self) -> JobTable:
+        """The routers' retrain jobs, in this registry's database (``serving.jobs`` runs
+        them; ``manymodels.registry.jobs`` keeps them)."""
+        return self.store.jobs
 
     def close(self) -> None:
         self.store.close()

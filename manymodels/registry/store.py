@@ -9,6 +9,7 @@ or another program's is an error.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from sqlalchemy import delete, insert, inspect, make_url, select
@@ -26,6 +27,7 @@ from manymodels.registry.engine import (
     now,
     read_only_error,
 )
+from manymodels.registry.jobs import JobTable
 from manymodels.registry.migrations import check_version, record_new, upgrade
 from manymodels.registry.reads import ProductionRef, ReadsMixin
 from manymodels.registry.runs import RunsMixin
@@ -104,6 +106,11 @@ class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
                 conn.execute(insert(t.meta).values(name="schema_version", value=found))
                 record_new(conn)
         return str(found)
+
+    @cached_property
+    def jobs(self) -> JobTable:
+        """The routers' retrain jobs (``manymodels.registry.jobs``)."""
+        return JobTable(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,7 +3,8 @@
 ``POST /v1/partitions/{key}/retrain`` takes JSON ``{"rows": [...]}`` or a multipart upload of a
 CSV or Parquet file (field ``file``). The rows are checked against the partition's spec and
 stored before the answer (202), so what is accepted can run; the retrain itself is a job off the
-request path (``serving.jobs``). ``GET /v1/jobs/{job_id}`` reports it: the new version, both
+request path (``serving.jobs``), recorded in the registry database so that every router
+sharing it answers for it. ``GET /v1/jobs/{job_id}`` reports it: the new version, both
 models' scores on the same validation rows, and the promotion policy's decision.
 """
 
@@ -116,14 +117,18 @@ async def retrain(
     target = await run_in_threadpool(retrainer.target, text)
     if mode is None:
         mode = "append" if target.spec.time_column else "replace"
-    _refuse_if_busy(jobs, target.key)
+    await run_in_threadpool(_refuse_if_busy, jobs, target.key)
     frame, fmt, filename = await _read_table(request)
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode
     )
     try:
-        job = jobs.submit(
-            target.key, lambda: retrainer.run(plan), backend=retrainer.backend, data=plan.data
+        job = await run_in_threadpool(
+            jobs.submit,
+            target.key,
+            lambda: retrainer.run(plan),
+            backend=retrainer.backend,
+            data=plan.data,
         )
     except JobConflict as e:
         raise HTTPException(409, str(e)) from None
@@ -148,15 +153,16 @@ async def retrain(
     summary="One retrain job: status, scores, decision",
 )
 async def get_job(job_id: str, jobs: Jobs) -> JobOut:
-    return JobOut.of(jobs.get(job_id))
+    return JobOut.of(await run_in_threadpool(jobs.get, job_id))
 
 
 @router.get("/v1/jobs", response_model=JobList, responses=AUTH_ERRORS, summary="Recent jobs")
 async def list_jobs(
     jobs: Jobs, limit: Annotated[int, Query(ge=1, le=1000, description="How many.")] = 50
 ) -> JobList:
-    """Jobs held in memory, newest first: every active one and the newest finished ones."""
-    return JobList(jobs=[JobOut.of(j) for j in jobs.recent(limit=limit)])
+    """Jobs of every router sharing the registry, newest first: every active one and the
+    newest finished ones."""
+    return JobList(jobs=[JobOut.of(j) for j in await run_in_threadpool(jobs.recent, limit=limit)])
 
 
 def _refuse_if_busy(jobs: JobManager, key: str) -> None:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -20,11 +23,15 @@ import httpx
 import pandas as pd
 import pytest
 from routerkit import KEY, SALES_SPEC, TOKEN, admin, expected, feature_rows, sales
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from manymodels.data import prepare
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from manymodels.registry.engine import now
+from manymodels.registry.jobs import JobRecord
 from manymodels.spec import Spec
 from serving.app import create_app
 from serving.jobs import SHUTDOWN, Job, JobManager, JobNotFound, RetrainResult
@@ -437,8 +444,10 @@ def nothing() -> RetrainResult:
     return RetrainResult("run", None, None)
 
 
-def test_the_job_manager_keeps_a_bounded_history() -> None:
+def test_the_job_manager_keeps_a_bounded_history(tmp_path: Path) -> None:
     jobs = JobManager(history=2)
+    reg = Registry(tmp_path / "reg")
+    jobs.attach(reg)
     seen: list[str] = []
     all_done = threading.Event()
 
@@ -455,11 +464,16 @@ def test_the_job_manager_keeps_a_bounded_history() -> None:
     with pytest.raises(JobNotFound):
         jobs.get(ids[0])
     jobs.close()
+    reg.close()
 
 
-def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones() -> None:
+def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones(
+    tmp_path: Path,
+) -> None:
     gate = Gate()
     jobs = JobManager(before_run=gate)
+    reg = Registry(tmp_path / "reg")
+    jobs.attach(reg)
     running = jobs.submit("p=1", nothing, backend="local")
     assert gate.started.wait(30)
     queued = jobs.submit("p=2", nothing, backend="local")
@@ -480,6 +494,78 @@ def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones() 
         time.sleep(0.01)
     assert jobs.get(again.job_id).status == "succeeded"
     jobs.close()
+    reg.close()
+
+
+# ------------------------------------------------------------------- jobs across routers
+@pytest.mark.slow  # two uvicorn routers and two retrains: ~5 s on a busy machine
+def test_two_routers_share_their_jobs_and_one_retrain_per_partition(local: Settings) -> None:
+    """Two real routers (uvicorn) on one SQLite registry: a job started on one is answered by
+    the other, which refuses a concurrent retrain of the same partition (409)."""
+    gate = Gate()
+    first_app = create_app(local, jobs=JobManager(before_run=gate))
+    with (
+        running_server(local, app=first_app) as one,
+        running_server(local) as two,
+        httpx.Client(base_url=one, timeout=30) as a,
+        httpx.Client(base_url=two, timeout=30) as b,
+    ):
+        started = post_rows(a, KEY, partition_rows())
+        assert started.status_code == 202, started.text
+        job_id = started.json()["job_id"]
+        assert gate.started.wait(30)
+        seen = b.get(f"/v1/jobs/{job_id}", headers=admin())
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["status"] == "running" and seen.json()["partition"] == KEY
+        busy = post_rows(b, KEY, partition_rows(scale=3.0))
+        assert busy.status_code == 409, busy.text
+        assert job_id in busy.json()["detail"] and "already running" in busy.json()["detail"]
+        assert [j["job_id"] for j in b.get("/v1/jobs", headers=admin()).json()["jobs"]] == [job_id]
+        gate.open.set()
+        done = finished(b, job_id)
+        assert done["status"] == "succeeded" and done["version"] == 2, done
+        assert done["decision"] is not None and done["production_version"] is not None
+        again = post_rows(b, KEY, partition_rows(scale=3.0))  # free on every router now
+        assert again.status_code == 202, again.text
+        assert finished(a, again.json()["job_id"])["version"] == 3
+
+
+def _gone_pid() -> int:
+    """The id of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(30)
+    return child.pid
+
+
+def test_jobs_of_a_router_that_stopped_are_failed_visibly(local: Settings) -> None:
+    """A router killed while running a job (here: its row, written as that router wrote it)
+    leaves it to the next router: failed at once when it ran on this host and its process is
+    gone, after the lease when another host's router stopped beating; the partitions are free."""
+    host = socket.gethostname()
+    with Registry.open(local.registry) as reg:
+        for job_id, owner, beat in (
+            ("restarted", f"{host}:{_gone_pid()}:0", now()),
+            ("lost", "elsewhere:1:0", "2026-01-01T00:00:00.000000+00:00"),
+            ("alive", "elsewhere:2:0", now()),
+        ):
+            partition = {"restarted": KEY, "lost": OTHER, "alive": NEIGHBOUR}[job_id]
+            record = JobRecord(job_id, partition, "queued", "local", owner, beat, beat)
+            reg.jobs.submit(record, lease=3600)
+            assert reg.jobs.start(job_id) is not None
+            with reg.store.engine.begin() as conn:  # its router's last heartbeat
+                conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(
+                    heartbeat_at=beat
+                ))  # fmt: skip
+    with open_app(local, JobManager(lease_seconds=30)) as client:
+        jobs = {j["job_id"]: j for j in client.get("/v1/jobs", headers=admin()).json()["jobs"]}
+        assert {k: j["status"] for k, j in jobs.items()} == {
+            "restarted": "failed", "lost": "failed", "alive": "running"
+        }  # fmt: skip
+        for job_id in ("restarted", "lost"):
+            assert jobs[job_id]["error"].startswith("router restarted: the router running")
+        assert retrain_counts(client) == {"failed": 2.0}  # counted by the router that saw it
+        assert post_rows(client, KEY, partition_rows()).status_code == 202
+        assert post_rows(client, NEIGHBOUR, partition_rows(brand="minute_maid")).status_code == 409
 
 
 def test_retrain_settings_and_command_options(tmp_path: Path) -> None:

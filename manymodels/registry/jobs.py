@@ -1,0 +1,280 @@
+"""The routers' retrain jobs in the registry database, so that they outlive a router and every
+router sharing the database answers for all of them (``serving.jobs`` runs them).
+
+One retrain per partition holds across routers by a constraint, not by memory: a job holds
+``active_partition`` (unique) while it is queued or running and lets go when it ends. Each
+router says which of its jobs are still alive (``heartbeat``) every few seconds; a job whose
+router stopped without ending it — killed, crashed, restarted — is failed by the first router
+that looks at it ("router restarted"): at once when that router ran on the same host (its
+process is gone), otherwise once its heartbeat is ``lease`` seconds old. Writes take the
+registry's write lock (``engine.WriteTransaction``), as every other write does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from manymodels.exceptions import RegistryError, VersionConflict
+from manymodels.registry import schema as t
+from manymodels.registry.engine import WriteTransaction, engine_read_only, now
+
+ENDED = ("succeeded", "failed")
+RESTARTED = "router restarted"
+
+
+def router_id() -> str:
+    """Who runs a job: this host, this process, and a nonce (two routers in one process)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as the database holds it; ``data`` is what the router stored it with."""
+
+    job_id: str
+    partition: str
+    status: str
+    backend: str
+    owner: str
+    created_at: str
+    heartbeat_at: str
+    kind: str = "retrain"
+    started_at: str | None = None
+    finished_at: str | None = None
+    data: dict[str, Any] | None = field(default=None, hash=False)
+    run_id: str | None = None
+    version: int | None = None
+    production: int | None = None
+    error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status not in ENDED
+
+
+class JobBusy(RegistryError):
+    """The partition already has a job queued or running (on any router)."""
+
+    def __init__(self, job: JobRecord) -> None:
+        self.job = job
+        super().__init__(f"partition '{job.partition}' has job {job.job_id} {job.status}")
+
+
+class JobTable:
+    """Jobs by id, newest first, one active per partition; see the module's docstring."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------------------ reads
+    def get(self, job_id: str, *, lease: float | None = None) -> JobRecord | None:
+        """The job, failed first if its router is gone (with ``lease``, on a writable
+        registry)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
+        job = _entity(row) if row is not None else None
+        if job is None or not job.active or lease is None:
+            return job
+        gone = _gone(job.owner, job.heartbeat_at, _cutoff(lease))
+        if gone and self._writable() and self.expire(lease, job_ids=[job_id]):
+            return self.get(job_id)
+        return job
+
+    def active(self, partition: str, *, lease: float | None = None) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            job_id = conn.execute(
+                select(t.jobs.c.job_id).where(t.jobs.c.active_partition == partition)
+            ).scalar()
+        job = self.get(job_id, lease=lease) if job_id is not None else None
+        return job if job is not None and job.active else None
+
+    def recent(self, *, limit: int = 50) -> list[JobRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.jobs).order_by(t.jobs.c.seq.desc()).limit(limit))
+            return [_entity(r) for r in rows]
+
+    # ----------------------------------------------------------------------------- writes
+    def submit(self, job: JobRecord, *, lease: float) -> JobRecord:
+        """Record a queued job; ``JobBusy`` when its partition has an active one (after
+        failing it if its router is gone)."""
+        busy: JobRecord | None = None
+        try:
+            with WriteTransaction(self.engine) as conn:
+                _expire(conn, lease, partition=job.partition)
+                row = conn.execute(
+                    select(t.jobs).where(t.jobs.c.active_partition == job.partition)
+                ).first()
+                if row is not None:
+                    busy = _entity(row)
+                else:
+                    conn.execute(insert(t.jobs).values(**_row(job)))
+        except VersionConflict:  # the unique constraint: another writer got there first
+            busy = self.active(job.partition)
+            if busy is None:
+                raise
+        if busy is not None:
+            raise JobBusy(busy)
+        return job
+
+    def start(self, job_id: str) -> JobRecord | None:
+        """Queued → running; ``None`` when it is no longer queued (failed meanwhile)."""
+        at = now()
+        with WriteTransaction(self.engine) as conn:
+            changed = conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.job_id == job_id, t.jobs.c.status == "queued")
+                .values(status="running", started_at=at, heartbeat_at=at)
+            ).rowcount
+        return self.get(job_id) if changed else None
+
+    def finish(self, job_id: str, status: str, *, history: int, **fields: Any) -> JobRecord | None:
+        """End an active job (``fields``: error, run_id, version, production), free its
+        partition, and forget all but the newest ``history`` ended jobs. A job already ended
+        (failed as its router's by another router) is left as it is: ``None``."""
+        with WriteTransaction(self.engine) as conn:
+            changed = conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.job_id == job_id, t.jobs.c.active_partition.is_not(None))
+                .values(status=status, finished_at=now(), active_partition=None, **fields)
+            ).rowcount
+            _prune(conn, history)
+        return self.get(job_id) if changed else None
+
+    def fail_queued(self, owner: str, error: str) -> list[JobRecord]:
+        """Fail the jobs ``owner`` queued and never started (it is shutting down)."""
+        with WriteTransaction(self.engine) as conn:
+            where = (t.jobs.c.owner == owner, t.jobs.c.status == "queued")
+            ids = list(conn.execute(select(t.jobs.c.job_id).where(*where)).scalars())
+            _end(conn, ids, error)
+        return [j for j in (self.get(i) for i in ids) if j is not None]
+
+    def heartbeat(self, job_ids: list[str]) -> None:
+        """Say these jobs' router is alive."""
+        if job_ids:
+            with WriteTransaction(self.engine) as conn:
+                conn.execute(
+                    update(t.jobs)
+                    .where(t.jobs.c.job_id.in_(job_ids), t.jobs.c.active_partition.is_not(None))
+                    .values(heartbeat_at=now())
+                )
+
+    def expire(self, lease: float, *, job_ids: list[str] | None = None) -> list[JobRecord]:
+        """Fail the active jobs (of ``job_ids``, or all) whose router is gone; returns them."""
+        with WriteTransaction(self.engine) as conn:
+            ids = _expire(conn, lease, job_ids=job_ids)
+        return [j for j in (self.get(i) for i in ids) if j is not None]
+
+    def _writable(self) -> bool:
+        return engine_read_only(self.engine) is None
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _expire(
+    conn: Connection,
+    lease: float,
+    *,
+    partition: str | None = None,
+    job_ids: list[str] | None = None,
+) -> list[str]:
+    """In ``conn``'s write transaction: fail the active jobs whose router is gone."""
+    query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
+        t.jobs.c.active_partition.is_not(None)
+    )
+    if partition is not None:
+        query = query.where(t.jobs.c.active_partition == partition)
+    if job_ids is not None:
+        query = query.where(t.jobs.c.job_id.in_(job_ids))
+    cutoff = _cutoff(lease)
+    gone = [
+        (job_id, owner, beat)
+        for job_id, owner, beat in conn.execute(query)
+        if _gone(owner, beat, cutoff)
+    ]
+    for job_id, owner, beat in gone:
+        _end(
+            conn,
+            [job_id],
+            f"{RESTARTED}: the router running this job ({owner}) stopped before it finished "
+            f"(its last heartbeat {beat}); post the rows again to retrain",
+        )
+    return [g[0] for g in gone]
+
+
+def _end(conn: Connection, job_ids: list[str], error: str) -> None:
+    if job_ids:
+        conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.job_id.in_(job_ids), t.jobs.c.active_partition.is_not(None))
+            .values(status="failed", finished_at=now(), active_partition=None, error=error)
+        )
+
+
+def _prune(conn: Connection, history: int) -> None:
+    ended = t.jobs.c.active_partition.is_(None)
+    oldest_kept = (
+        select(t.jobs.c.seq).where(ended).order_by(t.jobs.c.seq.desc()).offset(history - 1)
+    ).limit(1)
+    seq = conn.execute(oldest_kept).scalar()
+    if seq is not None:
+        conn.execute(delete(t.jobs).where(ended, t.jobs.c.seq < seq))
+
+
+def _cutoff(lease: float) -> str:
+    """Heartbeats older than this (ISO-8601 UTC, compared as text) are a router's last."""
+    return (datetime.now(UTC) - timedelta(seconds=lease)).isoformat(timespec="microseconds")
+
+
+def _gone(owner: str, heartbeat_at: str, cutoff: str) -> bool:
+    return heartbeat_at < cutoff or _process_gone(owner)
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether ``owner`` ran on this host in a process that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
+
+
+def _row(job: JobRecord) -> dict[str, Any]:
+    values = {c.name: getattr(job, c.name) for c in t.jobs.columns if hasattr(job, c.name)}
+    values["data_json"] = json.dumps(job.data) if job.data is not None else None
+    values["active_partition"] = job.partition if job.active else None
+    return values
+
+
+def _entity(r: Row[Any]) -> JobRecord:
+    m = r._mapping
+    return JobRecord(
+        job_id=m["job_id"],
+        partition=m["partition"],
+        status=m["status"],
+        backend=m["backend"],
+        owner=m["owner"],
+        created_at=m["created_at"],
+        heartbeat_at=m["heartbeat_at"],
+        kind=m["kind"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        data=json.loads(m["data_json"]) if m["data_json"] else None,
+        run_id=m["run_id"],
+        version=m["version"],
+        production=m["production"],
+        error=m["error"],
+    )
