@@ -40,6 +40,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # set on a BaseEstimator, no __setstate__ or __reduce__ of their own.
     "manymodels.candidates.ConstantProbabilityClassifier",
     "manymodels.candidates.LastValueRegressor",
+    "manymodels.candidates.MeanOf",  # [selection] ensemble = "top2": a list of estimators
+    "manymodels.training.global_fit.GlobalModel",  # an estimator and lists of key values
     # the fitted parts of CalibratedClassifierCV ([calibration] in a spec): arrays and floats
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",

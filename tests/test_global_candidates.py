@@ -296,3 +296,16 @@ def test_a_global_fit_samples_its_training_rows_above_max_rows(tmp_path: Path) -
     (glob,) = summary.run.options["global"]
     assert "error" not in glob, glob
     assert glob["rows"] == 50
+
+
+@pytest.mark.slow  # skops' import and its type checks: ~5-12 s on a busy machine
+def test_global_models_and_ensembles_store_as_skops(tmp_path: Path) -> None:
+    pytest.importorskip("skops")
+    s = spec(artifacts={"format": "skops"}, selection={"ensemble": "top2"})
+    s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
+    summary = train(s, panel(), tmp_path / "reg", backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    with Registry(tmp_path / "reg") as reg:
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+        assert isinstance(reg.load_model(key).model, KeyBound)
