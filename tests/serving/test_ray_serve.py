@@ -1,0 +1,145 @@
+"""``manymodels serve --ray-serve --replicas 2``: the router on real Ray Serve, over real HTTP.
+
+One embedded Ray and one Serve application per test (starting them takes 20-60 s on a busy
+2-core machine), so the checks share it: every partition answers as the plain router does, the
+two replicas both answer, a promotion through one replica's admin API is served by both, and
+SIGTERM leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
+from routerkit import TOKEN, TWO_VERSIONS, admin, expected, feature_rows
+
+from serving.ray_serve import REPLICA_HEADER, partition_of
+
+BIN = Path(sys.executable).parent
+REPLICA = REPLICA_HEADER.decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_partition_of_reads_scoring_routes_only() -> None:
+    assert partition_of(b"/v1/partitions/store=2,brand=tropicana/predict") == (
+        b"store=2,brand=tropicana"
+    )
+    assert partition_of(b"/v1/partitions/store=1,brand=a%2Fb/forecast") == b"store=1,brand=a%2Fb"
+    assert partition_of(b"/v1/partitions/store=2/explain") == b"store=2"
+    for other in (b"/v1/predict", b"/v1/partitions/store=2", b"/v1/partitions//predict",
+                  b"/v1/partitions/store=2/promote", b"/healthz"):  # fmt: skip
+        assert partition_of(other) is None
+
+
+@pytest.fixture
+def serve_url(registry_path: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The command as a user runs it; SIGTERM at the end, then nothing of it may be left."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "2",
+                             "--registry", registry_path, "--port", str(port),
+                             "--refresh-seconds", "0.2", "--no-access-log"]  # fmt: skip
+    env = {**os.environ, "MANYMODELS_ADMIN_TOKEN": TOKEN}
+    env.pop("RAY_ADDRESS", None)
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w+") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        tree: set[int] = set()
+        try:
+            deadline = time.monotonic() + 240
+            # Serve's proxy answers once one replica runs; the command says so when all do
+            while "router replica(s) at" not in log_path.read_text() or not _ready(url):
+                assert server.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, "never ready: " + log_path.read_text()[-3000:]
+                time.sleep(0.5)
+            tree = descendants(server.pid)
+            assert len(ray_processes(tree)) >= 4, alive(tree)
+            yield url, server
+            tree |= descendants(server.pid)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            code = server.wait(90)
+        left = wait_gone(tree, timeout=15)
+        text = log_path.read_text()
+    assert code == 0, f"exit {code}: {text[-3000:]}"
+    assert "stopping Ray Serve" in text, text[-3000:]
+    assert left == {}, f"still running 15 s after the command exited: {left}"
+    assert TOKEN_NOTICE not in text
+
+
+def _predict(url: str, key: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    r = httpx.post(f"{url}/v1/partitions/{key}/predict", json={"rows": rows}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json(), r.headers[REPLICA]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_two_replicas_answer_every_partition_and_follow_a_promotion(
+    serve_url: tuple[str, subprocess.Popen[bytes]], server: str, registry_path: Path
+) -> None:
+    url, _ = serve_url
+    rows = feature_rows()
+    page = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}, timeout=30).json()
+    keys = [item["partition"] for item in page["partitions"] if item["partition"] != "__fallback__"]
+    assert len(keys) >= 10
+    replicas: set[str] = set()
+    for key in keys:  # every partition, as the plain router (uvicorn, same registry) answers
+        plain = httpx.post(f"{server}/v1/partitions/{key}/predict", json={"rows": rows}).json()
+        answer, replica = _predict(url, key, rows)
+        replicas.add(replica)
+        assert answer["version"] == plain["version"] and not answer["fallback"], answer
+        assert answer["predictions"] == pytest.approx(plain["predictions"], rel=1e-12)
+    assert len(replicas) == 2, replicas  # new keys go to the replica with the fewest
+
+    # affinity: a key's later requests go to the replica that reported it loaded (ids reach
+    # the proxy within ~0.1 s); random routing would put ~1/2 of them on the other replica
+    time.sleep(1.0)
+    stayed = 0
+    for key in keys:
+        seen = [_predict(url, key, rows[:1])[1] for _ in range(5)]
+        stayed += max(seen.count(r) for r in set(seen))
+    assert stayed >= 0.9 * 5 * len(keys), stayed
+
+    key = TWO_VERSIONS[0]
+    r = httpx.post(f"{url}/v1/partitions/{key}/promote", json={"version": 2},
+                   headers=admin(), timeout=30)  # fmt: skip
+    assert r.status_code == 200 and r.json()["to_version"] == 2, r.text
+    promoted = expected(registry_path, key, rows[:1], version=2)
+    store, brand = (part.split("=", 1)[1] for part in key.split(","))
+    batch = [{"store": int(store), "brand": brand, **rows[0]}]
+    served_by: dict[str, int] = {}
+    deadline = time.monotonic() + 60
+    # /v1/predict carries no partition in its path: Serve spreads it over both replicas
+    while len(served_by) < 2 and time.monotonic() < deadline:
+        r = httpx.post(f"{url}/v1/predict", json={"rows": batch}, timeout=30)
+        assert r.status_code == 200, r.text
+        (answer,) = r.json()["predictions"]
+        if answer["version"] == 2:  # the other replica may take one refresh to see it
+            assert answer["prediction"] == pytest.approx(promoted[0], rel=1e-12)
+            served_by[r.headers[REPLICA]] = answer["version"]
+    assert set(served_by) == replicas, served_by
+    answer, _ = _predict(url, key, rows[:1])
+    assert answer["version"] == 2 and answer["predictions"] == pytest.approx(promoted)
