@@ -197,3 +197,36 @@ def version_profile(
         last_time=last_time,
         naive=naive_answer(np.asarray(y), task=task, time_ordered=time_ordered),
     )
+
+
+def with_calendar(
+    rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
+) -> Sequence[Mapping[str, Any]]:
+    """``rows`` with the version's calendar parts (``forecast.calendar``: column → part, e.g.
+    ``week_month`` → ``month``) computed from their time column where a row lacks them, so
+    derived features drift like any other: a request may leave them out and give its time.
+    Computed by the same ``timefeatures.calendar_values`` training uses; rows whose time
+    cannot be read keep what they had (and are not counted for those features)."""
+    calendar = (schema.get("forecast") or {}).get("calendar") or {}
+    time_column = schema.get("time_column")
+    if not calendar or not time_column:
+        return rows
+    missing = [c for c in calendar if any(c not in row for row in rows)]
+    dated = [i for i, row in enumerate(rows) if row.get(time_column) is not None]
+    if not missing or not dated:
+        return rows
+    import pandas as pd
+
+    from manymodels.timefeatures import calendar_values
+
+    try:
+        times = pd.to_datetime([rows[i][time_column] for i in dated])
+        values = calendar_values(times, sorted({calendar[c] for c in missing}))
+    except (ValueError, TypeError, OverflowError):
+        return rows
+    out = [dict(row) for row in rows]
+    for column in missing:
+        part = values[calendar[column]]
+        for j, i in enumerate(dated):
+            out[i].setdefault(column, int(part[j]))
+    return out
