@@ -113,6 +113,17 @@ def run_summary(summary: RunSummary, registry: str) -> None:
             f"{single} single-class: partitions whose training rows hold one class serve "
             "constant probabilities (smoothed toward the table's class rates)"
         )
+    for model in run.options.get("global", []):  # [[candidates]] scope = "global"
+        label = model.get("label", "?")
+        if model.get("error"):
+            why = f"warning: global model {label} failed: {model['error']}"
+            out.print(why, markup=False, soft_wrap=True, style="yellow")
+    if run.options.get("global"):
+        n = summary.chosen.get("global", 0)
+        out.print(
+            f"{n} of {run.n_trained} trained partitions serve a global model (one model over "
+            "every partition's rows, chosen on their validation rows)"
+        )
     for warning in run.options.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", markup=True)
     if run.options.get("bad_rows_dropped"):
