@@ -24,9 +24,11 @@ than the recorded steps uses the pooled quantile for all its steps.
 
 Caveat: validation rows are predicted with their *true* lags, so for a model with lags shorter
 than the horizon the recorded errors are one-step errors and a recursive forecast's later steps
-are wider than its intervals. With a ``target_transform`` the errors are in the transformed
-units: a forecast's widths are turned back (``scale``: times the partition's spread;
-``difference``: times ``√step``, as ``step`` independent one-step errors add up).
+are wider than its intervals. With a ``target_transform`` the errors are taken in the target's
+units (``manymodels.targetunits``; the record says ``"units": "target"``); a ``difference``
+forecast's widths grow as ``√step`` (``step`` independent one-step errors add up). A record
+without ``units`` (versions trained before) holds transformed errors: ``scale`` widths are then
+multiplied by the partition's spread.
 
 The record lives in the version's feature schema (``"intervals"``), which every reader —
 ``forecast``, ``score``'s plan and the router's cache — already has: no extra read per answer.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -92,17 +95,15 @@ def record(
         "rows": len(pooled),
         "quantiles": [conformal_quantile(pooled, lv) for lv in levels],
     }
-    if ordered and errors:
+    if ordered and len(errors) >= max(_needed(lv) for lv in levels):  # one error per fold
         n_steps = min(len(e) for e in errors)
-        need = max(_needed(lv) for lv in levels)
-        per_step = [np.array([e[i] for e in errors]) for i in range(n_steps)]
-        if n_steps and all(np.isfinite(s).sum() >= need for s in per_step):
-            out["steps"] = [
-                [conformal_quantile(s[np.isfinite(s)], lv) for lv in levels] for s in per_step
-            ]
+        grid = np.stack([e[:n_steps] for e in errors])  # folds × steps
+        if n_steps and np.isfinite(grid).all():
+            out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
     return out
 
 
+@lru_cache(maxsize=64)
 def _needed(level: float) -> int:
     """The fewest errors whose conformal rank at ``level`` is within them."""
     n = 1
@@ -225,7 +226,7 @@ def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
     history = schema.get("history")
     transform = history.get("transform") if isinstance(history, Mapping) else None
     kind = transform.get("kind") if isinstance(transform, Mapping) else None
-    if kind == "scale":
+    if kind == "scale" and (schema.get("intervals") or {}).get("units") != "target":
         return np.full(steps, float(transform.get("spread", 1.0)))  # type: ignore[union-attr]
     if kind == "difference":
         return np.sqrt(np.arange(1, steps + 1, dtype=np.float64))
