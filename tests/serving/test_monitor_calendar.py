@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
@@ -22,7 +23,11 @@ CALENDAR_SPEC = {**SALES_SPEC, "calendar": ["month"], "fallback": {"enabled": Fa
 
 def test_calendar_parts_come_from_the_time_when_left_out() -> None:
     schema = {"time_column": "week", "forecast": {"calendar": {"week_month": "month"}}}
-    rows = [{"week": "2024-03-04"}, {"week": "2024-07-01", "week_month": 1}, {"price": 2}]
+    rows: list[dict[str, Any]] = [
+        {"week": "2024-03-04"},
+        {"week": "2024-07-01", "week_month": 1},
+        {"price": 2},
+    ]
     assert with_calendar(rows, schema) == [
         {"week": "2024-03-04", "week_month": 3},
         {"week": "2024-07-01", "week_month": 1},  # sent: kept as sent
