@@ -1,0 +1,55 @@
+"""The routers' retrain jobs (``manymodels.registry.jobs``) behave the same on every database:
+one active job per partition, a bounded history, and the jobs of a stopped router failed."""
+
+from __future__ import annotations
+
+import pytest
+
+from manymodels.registry import Registry
+from manymodels.registry.engine import now
+from manymodels.registry.jobs import RESTARTED, JobBusy, JobRecord, router_id
+
+OLD = "2026-01-01T00:00:00.000000+00:00"
+
+
+def job(
+    job_id: str, partition: str, owner: str | None = None, beat: str | None = None
+) -> JobRecord:
+    at = now()
+    return JobRecord(job_id, partition, "queued", "local", owner or router_id(), at, beat or at)
+
+
+def test_one_active_job_per_partition_and_a_bounded_history(reg: Registry) -> None:
+    jobs = reg.jobs
+    jobs.submit(job("a", "k=1"), lease=60)
+    with pytest.raises(JobBusy) as busy:
+        jobs.submit(job("b", "k=1"), lease=60)
+    assert busy.value.job.job_id == "a" and busy.value.job.status == "queued"
+    jobs.submit(job("c", "k=2"), lease=60)  # another partition is free
+    started = jobs.start("a")
+    assert started is not None and started.status == "running" and started.started_at
+    assert jobs.start("a") is None  # started once
+    done = jobs.finish("a", "succeeded", history=2, run_id="r1", version=2, production=2)
+    assert done is not None and (done.status, done.version, done.production) == ("succeeded", 2, 2)
+    assert jobs.active("k=1") is None
+    assert jobs.finish("a", "failed", history=2, error="late") is None  # an ended job stays
+    for i in range(3):  # free again: three more, each ended, leave the newest two
+        jobs.submit(job(f"n{i}", "k=1"), lease=60)
+        jobs.finish(f"n{i}", "failed", history=2, error="x")
+    assert [j.job_id for j in jobs.recent()] == ["n2", "n1", "c"]  # c is still queued
+    assert jobs.get("a") is None
+
+
+def test_jobs_of_a_stopped_router_are_failed_and_free_their_partition(reg: Registry) -> None:
+    jobs = reg.jobs
+    jobs.submit(job("stale", "k=1", owner="elsewhere:1:x", beat=OLD), lease=3600 * 24 * 3650)
+    jobs.submit(job("fresh", "k=2", owner="elsewhere:2:x"), lease=60)
+    assert jobs.get("stale") is not None and jobs.get("stale").active  # type: ignore[union-attr]
+    ended = jobs.get("stale", lease=60)
+    assert ended is not None and ended.status == "failed" and ended.error
+    assert ended.error.startswith(RESTARTED) and "elsewhere:1:x" in ended.error
+    assert jobs.active("k=1") is None
+    assert jobs.get("fresh", lease=60).status == "queued"  # type: ignore[union-attr]
+    jobs.heartbeat(["fresh"])
+    jobs.submit(job("next", "k=1"), lease=60)
+    assert [j.job_id for j in jobs.fail_queued("elsewhere:2:x", "shut down")] == ["fresh"]
