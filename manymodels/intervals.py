@@ -221,8 +221,10 @@ def widths(
 def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
     """What turns a forecast's half-widths, learnt on a transformed target (``[lags]
     target_transform``), back into the target's units, per step: ``scale`` multiplies by the
-    partition's spread; ``difference`` sums ``s`` predicted changes by step ``s``, whose error
-    — of ``s`` independent one-step errors — grows as ``√s``."""
+    partition's spread, unless the record's errors are in ``"units": "target"`` already (the
+    training hook turns validation predictions back); ``difference`` sums ``s`` predicted
+    changes by step ``s``, whose error — of ``s`` independent one-step errors — grows as
+    ``√s``."""
     history = schema.get("history")
     transform = history.get("transform") if isinstance(history, Mapping) else None
     kind = transform.get("kind") if isinstance(transform, Mapping) else None

@@ -115,6 +115,8 @@ def test_forecast_widths_return_to_the_targets_units_after_a_target_transform() 
         intervals.widths(summed, [80], steps=4), [[2.0, 2.0 * 2**0.5, 2.0 * 3**0.5, 4.0]]
     )
     assert intervals.widths(scaled, [80]).tolist() == [[2.0]]  # rows scored as the model answers
+    in_units = {**scaled, "intervals": {**record, "units": "target"}}  # errors turned back already
+    assert intervals.widths(in_units, [80], steps=2).tolist() == [[2.0, 2.0]]
 
 
 def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
