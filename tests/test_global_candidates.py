@@ -317,3 +317,19 @@ def test_global_models_and_ensembles_store_as_skops(tmp_path: Path) -> None:
     with Registry(tmp_path / "reg") as reg:
         key = next(k for k, v in chosen(reg).items() if v == "global")
         assert isinstance(reg.load_model(key).model, KeyBound)
+
+
+@pytest.mark.parametrize("validation", [{"strategy": "holdout", "size": 3}, {"strategy": "kfold"}])
+def test_global_candidates_without_a_time_column(tmp_path: Path, validation: Any) -> None:
+    s = spec(
+        validation={**validation, "folds": 3} if validation["strategy"] == "kfold" else validation
+    )
+    del s["time_column"]
+    summary = train(s, panel().drop(columns="day"), tmp_path / "reg", backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    with Registry(tmp_path / "reg") as reg:
+        v = reg.get_version("shop=s00")
+    (scored,) = [c for c in v.candidates if c["label"] == "Ridge (global)"]
+    assert scored["score"] is not None, scored
+    assert v.validation["folds"] == (3 if validation["strategy"] == "kfold" else 1)
