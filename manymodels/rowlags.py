@@ -93,6 +93,68 @@ def fill_rows(
     return out
 
 
+def previous_targets(
+    rows: Sequence[Mapping[str, Any]],
+    schema: Mapping[str, Any],
+    positions: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Each row's previous target, as given (not transformed): what a ``difference`` model's
+    predicted change is added to. A row gives its time; the row one period after the
+    version's last time follows its recorded last target, a later one the target another row
+    of the same request posts for the period before it. Raises ``InvalidRows`` naming every
+    row whose previous target is not known (no time, a time that is not one of the next
+    periods, or the period before it not posted)."""
+    history = schema.get("history") or {}
+    recorded = history.get("transform") or {}
+    time_column, target = schema.get("time_column"), str(schema.get("target"))
+    where = positions if positions is not None else range(len(rows))
+    frequency = (schema.get("forecast") or {}).get("frequency")
+    steps: list[int | None] = [None] * len(rows)
+    reach = len(rows) + 1
+    if time_column and history.get("time") is not None and frequency is not None:
+        upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach))
+        steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+                 for row in rows]  # fmt: skip
+    known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
+    if recorded.get("last") is not None:
+        known[0] = float(recorded["last"])
+    for row, step in zip(rows, steps, strict=True):
+        value = row.get(target)
+        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            known[step] = float(value)
+    out = np.full(len(rows), np.nan)
+    errors: list[dict[str, Any]] = []
+    for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
+        if step is not None and np.isfinite(known[step - 1]):
+            out[i] = known[step - 1]
+            continue
+        given = bool(time_column) and str(time_column) in row
+        errors.append(_problem(where[i], str(time_column), _no_previous(given, step, history)))
+    if errors:
+        raise InvalidRows(errors)
+    return out
+
+
+def _no_previous(given: bool, step: int | None, history: Mapping[str, Any]) -> str:
+    why = "the model predicts the change from the previous period's target (target_transform "
+    why += "= 'difference'), "
+    last = history.get("time")
+    if not given:
+        return why + (
+            f"so the row must give its time, one of the periods after the model's last time "
+            f"({last})"
+        )
+    if step is None:
+        return why + (
+            f"and the target of the period before this row's is not known (the model's last "
+            f"time is {last}): post each period's target since then in the request"
+        )
+    return why + (
+        f"and the target of period {step - 1} after the model's last time ({last}) is not "
+        "known: post it in an earlier row of the request"
+    )
+
+
 def _posted(
     rows: Sequence[Mapping[str, Any]],
     steps: Sequence[int | None],

@@ -35,6 +35,8 @@ import numpy as np
 from manymodels.exceptions import PartitionNotFound, first_line
 from manymodels.features import is_numeric
 from manymodels.partition import FALLBACK_KEY
+from manymodels.rowlags import derived_missing
+from manymodels.targetunits import recorded, to_target_units
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list
@@ -137,6 +139,12 @@ def score(
     proba: list[Any] | None = [None] * len(rows) if with_probabilities else None
     for X, members in _inputs(rows, by_model.values()):
         _predict_all(X, members, out_values, proba, service)
+    for loaded, idx in by_model.values():  # a target_transform: answers back in its units
+        if recorded(loaded.feature_schema) is not None:
+            mine = to_target_units([out_values[i] for i in idx], [rows[i] for i in idx],
+                                   loaded.feature_schema, idx)  # fmt: skip
+            for i, value in zip(idx, to_json_list(mine), strict=True):
+                out_values[i] = value
     if service.sampler is not None:  # drift monitoring: a bounded sample of each model's rows
         service.sampler.offer_many(
             rows, ((k, v, idx) for (k, v), (_, idx) in by_model.items() if k != FALLBACK_KEY)
@@ -171,6 +179,8 @@ def _inputs(
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
         shared = loaded.layout and loaded.layout[2] == "numpy"
+        if shared and "forecast" in loaded.feature_schema:  # lags left out: from its own history
+            shared = not derived_missing([rows[i] for i in idx], loaded.feature_schema)
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []
     errors: list[dict[str, Any]] = []

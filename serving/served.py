@@ -44,6 +44,7 @@ from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
 from manymodels.serialization import format_of
 from manymodels.signing import verify
+from manymodels.targetunits import recorded
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
@@ -123,8 +124,8 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
     is shared with every equal one. It answers rows its affine map accepts; for others (a
     NaN) the caller loads the full model, which answers as it always did."""
-    if served.affine is None or served.model is None:
-        return None
+    if served.affine is None or served.model is None or recorded(served.feature_schema):
+        return None  # a target_transform's answers are turned back with the history it drops
     schema = {k: v for k, v in served.feature_schema.items() if k != "history"}
     text = json.dumps(schema, sort_keys=True, default=str)
     shared = _SLIM_SCHEMAS.get(text)

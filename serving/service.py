@@ -38,11 +38,13 @@ from manymodels.partition import (
 )
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
+from manymodels.targetunits import recorded, to_target_units
 from serving.aliases import AliasTable
 from serving.batch import input_of, predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
 from serving.errors import REFUSED, ModelNotServed
 from serving.monitor import RowSampler
+from serving.rows import to_json_list
 from serving.served import ServedModel, can_score, coefficients_only, load_served
 
 logger = logging.getLogger("manymodels.serving")
@@ -370,6 +372,8 @@ class ModelService:
         with_probabilities: bool,
     ) -> Scored:
         preds, proba = predict_one(loaded, X, with_probabilities)
+        if recorded(loaded.feature_schema) is not None:  # a target_transform: back to its units
+            preds = to_json_list(to_target_units(preds, rows, loaded.feature_schema))
         if self.sampler is not None and not target.fallback:
             self.sampler.offer(target.key, target.version, rows)
         fell_back = target.fallback and target.partition != FALLBACK_KEY

@@ -61,10 +61,16 @@ class LoadedModel:
 
     def predict(self, data: Any) -> Any:
         """Predictions for ``data`` (a DataFrame, a list of dicts, or one dict), as a numpy
-        array with one value per row."""
+        array with one value per row, in the target's units (a version trained with a
+        ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
         from manymodels.inputs import model_input
+        from manymodels.targetunits import recorded, to_target_units
 
-        return self.model.predict(model_input(data, self.version.feature_schema))
+        schema = self.version.feature_schema
+        predictions = self.model.predict(model_input(data, schema))
+        if recorded(schema) is None:
+            return predictions
+        return to_target_units(predictions, data, schema)
 
     def predict_proba(self, data: Any) -> Any:
         """Class probabilities for ``data``, one row per input row, columns in the order of

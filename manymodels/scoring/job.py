@@ -23,6 +23,7 @@ from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
+from manymodels.targetunits import apply_inverses, plan_inverses
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def score_table(
         if reg is not registry:
             reg.close()
     levels = interval_levels(df, plan, levels, source=source)
+    inverses = plan_inverses(df, plan, source=source)  # target transforms: back to its units
 
     startup = 0.0
     done: list[tuple[int, list[np.ndarray]]] = []
@@ -144,6 +146,7 @@ def score_table(
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
     )
+    apply_inverses(inverses, plan.offsets, done)
     return ScoreResult(scored_frame(df, plan, done, levels), summary)
 
 

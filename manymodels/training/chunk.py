@@ -22,10 +22,12 @@ from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
 from manymodels.evaluate import decide
 from manymodels.exceptions import error_text, short_message
+from manymodels.lagfeatures import TargetTransform
 from manymodels.monitoring.profile import version_profile
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
+from manymodels.targetunits import RawTarget
 from manymodels.training.compare import Champion, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalModel, bound
 from manymodels.training.history import ChunkRows
@@ -83,10 +85,25 @@ def train_chunk(
                 input_rows=partial(kept_rows_of.encode, given),
                 prior=table.extra.get("class_prior"),
                 external=[replace(e, pred=e.pred[rows]) for e in external],
+                raw=raw_target(table, given, rows, schema_i),
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
     return out
+
+
+def raw_target(
+    table: PartitionedTable, given: slice, rows: Any, schema: Mapping[str, Any]
+) -> RawTarget | None:
+    """The kept ``rows`` of the partition at ``given`` as the table gave them (target, and
+    each row's previous target), with the transform its history records; ``None`` without a
+    ``target_transform``. A partition's first row has no previous target (NaN)."""
+    recorded = (schema.get("history") or {}).get("transform")
+    if table.raw_y is None or recorded is None:
+        return None
+    index = np.arange(len(table.y))[rows]
+    previous = np.where(index > given.start, table.raw_y[np.maximum(index - 1, 0)], np.nan)
+    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(recorded))
 
 
 def train_one(
@@ -108,6 +125,7 @@ def train_one(
     input_rows: Callable[[], bytes] | None = None,
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
+    raw: RawTarget | None = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
@@ -136,6 +154,7 @@ def train_one(
             unseen=newer_than(times, champion.last_time if champion else None),
             prior=prior,
             external=external,
+            raw=raw,
         )
         data = b"" if fitted.artifact else serialize(fitted.model, spec.artifacts.format)
     except PartitionSkipped as e:

@@ -18,6 +18,7 @@ from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
+from manymodels.targetunits import RawTarget
 from manymodels.training import classify
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
@@ -82,6 +83,7 @@ def fit_partition(
     unseen: np.ndarray | None = None,
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
+    raw: RawTarget | None = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -99,6 +101,10 @@ def fit_partition(
     ``external`` are the run's global models (``training.global_fit``), each with its
     predictions of this partition's rows: scored on the same validation rows, and chosen like
     a candidate — but never refitted here (``Fitted.artifact`` names the stored model).
+
+    ``raw`` (a ``target_transform``: ``y`` is transformed) holds the rows' target as given:
+    every fit is then scored, and interval residuals taken, on its predictions turned back to
+    the target's units (``manymodels.targetunits``), so metrics compare across transforms.
     """
     n = len(y)
     if n < spec.min_rows:
@@ -119,13 +125,19 @@ def fit_partition(
 
     fitted_last: list[Any] = []  # the validation fits of the last cross_score call
 
+    def judge(fit: Any, va: Any) -> tuple[Any, Any, np.ndarray]:
+        """What the metric sees of ``fit`` on validation rows ``va``: in the target's units."""
+        if raw is None:
+            return fit, take(X, va), y[va]
+        return raw.judged(fit, va), take(X, va), raw.y[va]
+
     def cross_score(make: Callable[[], Any]) -> float:
         scores = []
         fitted_last.clear()
         for tr, va in splits:
             est = make()
             est.fit(take(X, tr), y[tr])
-            scores.append(score_fn(est, take(X, va), y[va]))
+            scores.append(score_fn(*judge(est, va)))
             fitted_last.append(est)
         value = float(np.mean(scores))
         if not math.isfinite(value):
@@ -170,7 +182,7 @@ def fit_partition(
                     best_fits = list(fitted_last)
         for ext in [] if one_class else external:
             try:
-                value, ext_fits = _score_external(ext, splits, X, y, score_fn, prior, n)
+                value, ext_fits = _score_external(ext, splits, judge, score_fn, prior, n)
             except Exception as e:
                 results.append(CandidateResult(ext.label, ext.estimator, ext.params, None,
                                                error_text(e)))  # fmt: skip
@@ -189,7 +201,7 @@ def fit_partition(
             pairs = [cands.MeanOf([a, b]) for a, b in zip(top2[0][3], top2[1][3], strict=True)]
             try:
                 folds = zip(pairs, splits, strict=True)
-                value = float(np.mean([score_fn(f, take(X, va), y[va]) for f, (_, va) in folds]))
+                value = float(np.mean([score_fn(*judge(f, va)) for f, (_, va) in folds]))
             except Exception as e:
                 value = math.nan
                 results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, None,
@@ -255,7 +267,14 @@ def fit_partition(
             decision = classify.threshold(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
-        recorded = conformal.from_fits(spec, best_fits, splits, X, y, ordered=ordered)
+        judged = best_fits
+        if raw is not None:  # residuals in the target's units
+            judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
+        recorded = conformal.from_fits(
+            spec, judged, splits, X, y if raw is None else raw.y, ordered=ordered
+        )
+        if recorded is not None and raw is not None:
+            recorded["units"] = "target"  # not transformed: forecast widths need no spread
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
@@ -286,8 +305,7 @@ def fit_partition(
 def _score_external(
     ext: External,
     splits: Sequence[Any],
-    X: Any,
-    y: np.ndarray,
+    judge: Callable[[Any, Any], tuple[Any, Any, np.ndarray]],
     score_fn: Metric,
     prior: ClassPrior | None,
     n: int,
@@ -301,7 +319,7 @@ def _score_external(
             raise ValueError("the global model has no prediction of these validation rows")
         fit = ext.scorer(rows, classes)
         fits.append(fit)
-        scores.append(score_fn(fit, take(X, va), y[va]))
+        scores.append(score_fn(*judge(fit, va)))
     value = float(np.mean(scores))
     if not math.isfinite(value):
         raise ValueError(f"{score_fn.name} is not finite ({value})")

@@ -1,0 +1,174 @@
+"""Answers in the target's units when the model learnt a transformed target
+(``target_transform``, ``manymodels.lagfeatures.TargetTransform``).
+
+Every reader of a model's predictions — validation, ``LoadedModel.predict``, batch ``score``,
+the router's ``/predict`` and ``/v1/predict``, ``forecast`` — turns them back before a person
+or a metric sees them:
+
+* ``scale`` is the partition's affine map, recorded in the version's history
+  (``feature_schema["history"]["transform"]``: ``center``, ``spread``): ``p * spread + center``.
+* ``difference``: the model predicts the change from the previous period, so a row's answer is
+  its *previous target* plus the prediction — one step ahead from the actual previous value.
+  Validation rows follow training rows in time, and each is turned back with the actual target
+  of the row before it (what ``/predict`` does with known history), not with a chain of earlier
+  predictions; so their errors are one-step errors in the target's units. Serving finds the
+  previous target from the row's time (``rowlags.previous_targets``): the version's last
+  recorded target for the period right after it, or a target posted by another row of the same
+  request. When it cannot be known the row is refused (``InvalidRows``: a 422 naming the row),
+  never answered in the wrong units.
+
+A version without a transform costs one dictionary lookup (``recorded``) and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.lagfeatures import TargetTransform
+
+
+def recorded(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The version's recorded target transform, or ``None`` (most versions)."""
+    history = schema.get("history")
+    return history.get("transform") if isinstance(history, Mapping) else None
+
+
+def to_target_units(
+    predictions: Any,
+    data: Any,
+    schema: Mapping[str, Any],
+    positions: Sequence[int] | None = None,
+) -> Any:
+    """``predictions`` of the rows ``data`` (a DataFrame, a list of dicts or one dict) in the
+    target's units; unchanged for a version without a transform. Raises ``InvalidRows`` for
+    ``difference`` rows whose previous target is not known (see the module)."""
+    transform = recorded(schema)
+    if transform is None:
+        return predictions
+    fitted = TargetTransform.from_json(transform)
+    before = None
+    if fitted.kind == "difference":
+        from manymodels.rowlags import previous_targets  # inputs → rowlags; keep this light
+
+        before = previous_targets(_records(data), schema, positions)
+    return invert_rows(fitted, np.asarray(predictions, dtype=np.float64), before)
+
+
+def invert_rows(
+    transform: TargetTransform, predictions: np.ndarray, before: np.ndarray | None
+) -> np.ndarray:
+    """Row-wise inversion: each row on its own (``before``: each row's previous target, for
+    ``difference``), unlike ``TargetTransform.invert``, which chains consecutive steps."""
+    if transform.kind == "difference":
+        assert before is not None
+        return np.asarray(before, dtype=np.float64) + predictions
+    return transform.invert(predictions, np.nan)
+
+
+def _records(data: Any) -> list[Mapping[str, Any]]:
+    if isinstance(data, pd.DataFrame):
+        return list(data.to_dict("records"))
+    if isinstance(data, Mapping):
+        return [data]
+    return list(data)
+
+
+class Untransformed:
+    """A fitted model's validation predictions in the target's units, scored like an
+    estimator: ``predict(X)`` for the rows ``rows`` of a partition (``len(X) == len(rows)``),
+    each turned back with ``before[rows]`` (the previous raw targets, ``difference``).
+    ``at(rows)`` answers a subset, as ``global_fit.Precomputed`` does."""
+
+    def __init__(
+        self, model: Any, transform: TargetTransform, before: np.ndarray, rows: np.ndarray
+    ) -> None:
+        self.model = model
+        self.transform = transform
+        self.before = before
+        self.rows = rows
+
+    def at(self, rows: np.ndarray) -> Untransformed:
+        inner = getattr(self.model, "at", None)
+        model = inner(rows) if inner is not None else self.model
+        return Untransformed(model, self.transform, self.before, np.asarray(rows))
+
+    def predict(self, X: Any) -> np.ndarray:
+        pred = np.asarray(self.model.predict(X), dtype=np.float64)
+        return invert_rows(self.transform, pred, self.before[self.rows])
+
+
+class RawTarget:
+    """One partition's kept rows as given: ``y`` (the raw target), ``before`` (each row's
+    previous raw target, NaN where none) and the partition's ``transform``. Selection scores
+    every fit through ``judged``, so validation metrics, the naive comparison and interval
+    residuals are in the target's units."""
+
+    def __init__(self, y: np.ndarray, before: np.ndarray, transform: TargetTransform) -> None:
+        self.y = np.asarray(y, dtype=np.float64)
+        self.before = np.asarray(before, dtype=np.float64)
+        self.transform = transform
+
+    def judged(self, fit: Any, rows: Any) -> Untransformed:
+        """``fit`` answering validation ``rows`` (a slice or index array) in raw units."""
+        index = np.arange(len(self.y))[rows]
+        inner = getattr(fit, "at", None)
+        return Untransformed(inner(index) if inner else fit, self.transform, self.before, index)
+
+
+# --------------------------------------------------------------------------------------------
+# batch scoring (``manymodels.scoring``): checked with the plan, applied to the results
+# --------------------------------------------------------------------------------------------
+Inverses = dict[int, tuple[TargetTransform, np.ndarray | None]]
+
+
+def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
+    """How each scoring unit with a target transform turns its predictions back, by unit
+    index; found before any model loads, so a ``difference`` row whose previous target is not
+    known (no time column, or a period whose predecessor the table does not carry) is a
+    ``DataError`` naming that row up front, not after the work."""
+    from manymodels.exceptions import DataError, InvalidRows
+    from manymodels.rowlags import previous_targets
+
+    out: Inverses = {}
+    for u, ref in enumerate(plan.units):
+        schema = plan.schemas[ref.schema]
+        transform = recorded(schema)
+        if transform is None:
+            continue
+        fitted = TargetTransform.from_json(transform)
+        before = None
+        if fitted.kind == "difference":
+            positions = plan.positions[plan.offsets[u] : plan.offsets[u + 1]]
+            wanted = [c for c in (schema.get("time_column"), schema.get("target")) if c in df]
+            rows = df.iloc[positions][wanted].to_dict("records")
+            try:
+                before = previous_targets(rows, schema, positions.tolist())
+            except InvalidRows as e:
+                first = e.errors[0]
+                raise DataError(
+                    f"{source}: row {first['loc'][2]} (partition '{ref.key}' "
+                    f"v{ref.version}): {first['msg']}"
+                ) from None
+        out[u] = (fitted, before)
+    return out
+
+
+def apply_inverses(
+    inverses: Inverses, offsets: np.ndarray, done: list[tuple[int, list[np.ndarray]]]
+) -> None:
+    """Each finished chunk's predictions (``(its first row in the plan's order, one array per
+    unit)``) turned back in place; ``offsets`` are the plan's unit offsets. (A chunk that starts
+    inside the fallback's rows holds fallback pieces only: no transform.)"""
+    if not inverses:
+        return
+    first_unit = {int(lo): u for u, lo in enumerate(offsets[:-1].tolist())}
+    for start, arrays in done:
+        u0 = first_unit.get(int(start))
+        for j, pred in enumerate(arrays):
+            if u0 is not None and u0 + j in inverses:
+                fitted, before = inverses[u0 + j]
+                arrays[j] = invert_rows(fitted, np.asarray(pred, dtype=np.float64), before)

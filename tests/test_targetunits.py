@@ -1,0 +1,185 @@
+"""Every answer of a model trained with a ``target_transform`` is in the target's units:
+validation metrics (candidates, naive, interval residuals), ``LoadedModel.predict``, batch
+``score``, and the router's ``/predict`` and ``/v1/predict`` over real HTTP — each checked
+against a hand-computed inversion, and against the same model trained without a transform on
+a linear trend, where every variant is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from factories import spec_dict
+from sklearn.linear_model import LinearRegression
+
+from manymodels.exceptions import DataError, InvalidRows
+from manymodels.inputs import model_input
+from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.scoring import score
+from manymodels.spec import Spec
+from serving.local import running_server
+from serving.settings import Settings
+
+OLS = "sklearn.linear_model.LinearRegression"
+ROWS, VALID = 40, 8
+
+
+def trend(noise: float = 0.0) -> pd.DataFrame:
+    """Two partitions on their own linear trends (levels 100 apart), ``t`` = 0 … 39."""
+    rng = np.random.default_rng(3)
+    t = np.arange(ROWS)
+    frames = [
+        pd.DataFrame({"pid": p, "t": t, "y": 50.0 + 100 * p + 3.0 * t + rng.normal(0, noise, ROWS)})
+        for p in (0, 1)
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def spec(kind: str, **extra: Any) -> dict[str, Any]:
+    return spec_dict(
+        candidates=[{"estimator": OLS}],
+        lags=[1, 2],
+        validation={"strategy": "last", "size": VALID},
+        **({"target_transform": kind} if kind != "none" else {}),
+        **extra,
+    )
+
+
+def trained(root: Path, kind: str, noise: float = 0.0, **extra: Any) -> Path:
+    with Registry(root) as reg:
+        train(spec(kind, **extra), trend(noise), reg, backend="local")
+    return root
+
+
+# ------------------------------------------------------------------------------ validation
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_validation_scores_are_in_the_targets_units(tmp_path: Path, kind: str) -> None:
+    """The version's MAE, its naive MAE and its interval residuals equal a hand computation:
+    the model fitted on the transformed training rows, its validation predictions turned back
+    (``difference``: each on the actual previous target) and compared with the raw target."""
+    df = trend(noise=2.0)
+    raw = df.loc[df["pid"] == 1, "y"].to_numpy()
+    z, fitted = fit_transforms(raw, np.array([0, ROWS]), kind)  # type: ignore[arg-type]
+    X = table_features(z, np.array([0, ROWS]), LagPlan.from_spec(Spec.from_dict(spec(kind))))
+    ok = np.isfinite(X).all(axis=1) & np.isfinite(z)  # rows the model trains on
+    X, z, y, before = X[ok], z[ok], raw[ok], np.concatenate([[np.nan], raw[:-1]])[ok]
+    tr, va = slice(0, len(z) - VALID), slice(len(z) - VALID, len(z))
+
+    def back(p: np.ndarray) -> np.ndarray:
+        return before[va] + p if kind == "difference" else p * fitted[0].spread + fitted[0].center
+
+    model = back(LinearRegression().fit(X[tr], z[tr]).predict(X[va]))
+    naive = back(np.full(VALID, z[tr][-1]))
+    with Registry(tmp_path / "reg") as reg:
+        train(spec(kind, intervals={"levels": [80]}), df, reg, backend="local")
+        version = reg.get_version("pid=1")
+    assert version.score == pytest.approx(-np.abs(model - y[va]).mean(), rel=1e-9)
+    assert version.naive_score == pytest.approx(-np.abs(naive - y[va]).mean(), rel=1e-9)
+    record = version.feature_schema["intervals"]
+    assert record["units"] == "target"
+    assert record["quantiles"][0] <= np.abs(model - y[va]).max() + 1e-9
+    assert record["quantiles"][0] >= np.sort(np.abs(model - y[va]))[VALID // 2] - 1e-9
+
+
+def test_scores_compare_across_transforms_on_an_exact_trend(tmp_path: Path) -> None:
+    """On a noiseless trend every variant is exact, so each scores ~0 in the target's units.
+    The naive baseline is the last value, turned back like any prediction: with ``scale`` the
+    raw last value (the same MAE as without a transform: 3, 6, … 24 off), with ``difference``
+    the last change carried on from the actual previous target (exact on a trend)."""
+    naive = {}
+    for kind in ("none", "scale", "difference"):
+        with Registry(trained(tmp_path / kind, kind)) as reg:
+            version = reg.get_version("pid=0")
+        assert abs(version.score) < 1e-8, kind
+        naive[kind] = version.naive_score
+    assert naive["none"] == pytest.approx(-3.0 * np.arange(1, VALID + 1).mean())
+    assert naive["scale"] == pytest.approx(naive["none"], rel=1e-9)
+    assert naive["difference"] == pytest.approx(0.0, abs=1e-9)
+
+
+# ------------------------------------------------------------------- answers in raw units
+@pytest.fixture(scope="module")
+def registries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("units")
+    return {kind: trained(root / kind, kind) for kind in ("none", "scale", "difference")}
+
+
+def level(pid: int, t: float) -> float:
+    return 50.0 + 100 * pid + 3.0 * t
+
+
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_loaded_model_predicts_in_the_targets_units(registries: dict[str, Path], kind: str) -> None:
+    rows: list[dict[str, Any]] = [{"t": 40, "y": level(1, 40)}, {"t": 41}]
+    with Registry.open(registries[kind]) as reg:
+        loaded = reg.load_model("pid=1")
+        got = loaded.predict(rows)
+        framed = loaded.predict(pd.DataFrame(rows))
+        own = loaded.model.predict(model_input(rows, loaded.version.feature_schema))
+        if kind == "difference":
+            with pytest.raises(InvalidRows, match="must give its time"):
+                loaded.predict([{"y_lag1": 3.0, "y_lag2": 3.0}])
+            with pytest.raises(InvalidRows, match="period before this row"):
+                loaded.predict([{"t": 42, "y_lag1": 3.0, "y_lag2": 3.0}])
+    with Registry.open(registries["none"]) as reg:
+        untransformed = reg.load_model("pid=1").predict(rows)
+    np.testing.assert_allclose(got, [level(1, 40), level(1, 41)], rtol=1e-9)
+    np.testing.assert_allclose(got, untransformed, rtol=1e-9)
+    np.testing.assert_allclose(framed, got, rtol=1e-12)
+    assert np.abs(own - got).min() > 10  # the estimator itself answers in transformed units
+
+
+def test_batch_score_is_in_the_targets_units(registries: dict[str, Path]) -> None:
+    """``score`` rows carry the lag features in the model's units (as the version was
+    trained); the answers come back in the target's."""
+    with Registry.open(registries["scale"]) as reg:
+        history = reg.get_version("pid=0").feature_schema["history"]
+    lag1, lag2 = history["target"][-1], history["target"][-2]
+    table = pd.DataFrame({"pid": [0], "t": [40], "y_lag1": [lag1], "y_lag2": [lag2]})
+    got = score(table, registries["scale"], backend="local")["prediction"].to_numpy()
+    np.testing.assert_allclose(got, [level(0, 40)], rtol=1e-9)
+
+    table = pd.DataFrame({"pid": [0, 0], "t": [40, 41], "y": [level(0, 40), np.nan],
+                          "y_lag1": [3.0, 3.0], "y_lag2": [3.0, 3.0]})  # fmt: skip
+    got = score(table, registries["difference"], backend="local")["prediction"].to_numpy()
+    np.testing.assert_allclose(got, [level(0, 40), level(0, 41)], rtol=1e-9)
+    with pytest.raises(DataError, match=r"row 1 \(partition 'pid=0' v1\).*period 1 after"):
+        score(table.drop(columns="y"), registries["difference"], backend="local")
+
+
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: str) -> None:
+    """``/predict`` and the batch ``/v1/predict`` over real HTTP, against the version trained
+    without a transform and the trend itself; a row whose previous target is unknown is a 422
+    naming it."""
+    one = [{"t": 40, "y": level(1, 40)}, {"t": 41}]
+    many = [{"pid": 0, "t": 40, "y": level(0, 40)}, {"pid": 1, "t": 40}, {"pid": 0, "t": 41}]
+    answers: dict[str, tuple[list[float], list[float]]] = {}
+    for name in (kind, "none"):
+        with running_server(Settings(registry=registries[name])) as url:
+            single = httpx.post(f"{url}/v1/partitions/pid=1/predict", json={"rows": one})
+            batch = httpx.post(f"{url}/v1/predict", json={"rows": many})
+            assert single.status_code == 200 and batch.status_code == 200, single.text + batch.text
+            answers[name] = (
+                single.json()["predictions"],
+                [a["prediction"] for a in batch.json()["predictions"]],
+            )
+            if name == "difference":
+                bad = httpx.post(
+                    f"{url}/v1/predict", json={"rows": [{"pid": 1, "y_lag1": 3, "y_lag2": 3}]}
+                )
+                assert bad.status_code == 422, bad.text
+                assert bad.json()["detail"][0]["loc"] == ["body", "rows", 0, "t"]
+                assert "must give its time" in bad.text
+    expected_one = [level(1, 40), level(1, 41)]
+    expected_many = [level(0, 40), level(1, 40), level(0, 41)]
+    np.testing.assert_allclose(answers[kind][0], expected_one, rtol=1e-9)
+    np.testing.assert_allclose(answers[kind][1], expected_many, rtol=1e-9)
+    np.testing.assert_allclose(answers[kind][0], answers["none"][0], rtol=1e-9)
+    np.testing.assert_allclose(answers[kind][1], answers["none"][1], rtol=1e-9)
