@@ -50,7 +50,7 @@ class Settings:
     one-partition retrain runs in this process), ``"ray"`` (an embedded Ray instance started
     on the first retrain and stopped with the app) or ``"local"`` (in this process),
     ``retrain_workers`` at a time; the newest ``retrain_history`` finished jobs are kept in
-    memory. ``inline_loads=True`` loads a model
+    the registry database (``serving.jobs``). ``inline_loads=True`` loads a model
     missing from the cache on the event loop while loads stay quick (see
     ``ModelService.loads_inline``), ``False`` always in a worker thread; ``None`` (the
     default) is ``True`` for a SQLite file with a local artifact directory. ``signer``
