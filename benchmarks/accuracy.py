@@ -170,9 +170,9 @@ def mlforecast_lgbm(panel: Panel, train: pd.DataFrame, test: pd.DataFrame) -> li
 
 
 def mm_features(panel: Panel) -> list[str]:
-    """The panel's exogenous and static columns; ``t`` (the period's index) when it has none:
-    manymodels rejects a table with no column besides keys, target and time, even with lags."""
-    return [*panel.exog, *panel.static] or ["t"]
+    """The panel's exogenous and static columns, possibly none: a table with only keys, target
+    and time trains when lags, rolling means or calendar parts derive its features."""
+    return [*panel.exog, *panel.static]
 
 
 def mm_spec(
@@ -216,7 +216,8 @@ def mm_spec(
         lags, window = direct_lags(panel)
         spec["lags"] = lags
         spec["rolling"] = [{"lag": panel.h, "window": window, "stat": "mean"}]
-    spec["features"] = mm_features(panel)
+    if mm_features(panel):  # left out otherwise: the derived features are the only ones
+        spec["features"] = mm_features(panel)
     if panel.calendar:
         spec["calendar"] = panel.calendar
     return spec
@@ -240,10 +241,6 @@ def manymodels_run(
         label = "manymodels local + global"
     registry = root / label.replace(" ", "-").replace("+", "plus")
     columns = mm_features(panel)
-    if columns == ["t"]:  # manymodels needs one column besides lags and calendar parts
-        train, test = train.copy(), test.copy()
-        t = panel.df.groupby("unique_id").cumcount().astype("float64")
-        train["t"], test["t"] = t.loc[train.index], t.loc[test.index]
     data = train[[*panel.keys, "ds", "y", *columns]]
     future = test[[*panel.keys, "ds", *columns]]
     spec = mm_spec(panel, naive_candidate=naive_candidate, global_candidate=global_candidate)
@@ -328,7 +325,7 @@ def report(panel: Panel, results: list[Result], test: pd.DataFrame) -> dict[str,
         f"{panel.n_series} series, h = {panel.h}, season {panel.season}, "
         f"{len(panel.df) // panel.n_series} periods each; exogenous: "
         f"{', '.join(panel.exog) or 'none'}; static: {', '.join(panel.static) or 'none'}; "
-        f"manymodels features: {', '.join(mm_features(panel))}\n"
+        f"manymodels features: {', '.join(mm_features(panel)) or 'derived only'}\n"
     )
     headers = ["method", "median MAE", "beats naive", "cov 80", "cov 95", "wall s", "÷ best peer"]
     print(table(headers, rows))
