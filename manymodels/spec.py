@@ -305,9 +305,10 @@ class Spec(_Frozen):
       ``min``, ``max``.
     * ``target_transform`` — ``difference`` (each period's change) or ``scale`` (the
       partition's mean and standard deviation) turns each partition's target before lags are
-      taken and the model is fitted; forecasts (library, CLI, router) are turned back.
-      Validation metrics, and ``score`` / ``/predict`` (whose rows carry the lag features), are
-      in the transformed units.
+      taken and the model is fitted; every answer is turned back to the target's units —
+      forecasts, validation metrics, ``score``, ``LoadedModel.predict``, ``/predict`` (see
+      ``manymodels.targetunits``). Lag features a row carries are in the model's
+      (transformed) units, as the version's history records them.
 
     Derived columns are ordinary features: ``forecast`` builds them itself; a row scored
     directly (``/predict``, ``LoadedModel.predict``) carries them, or gives its time and gets

@@ -153,6 +153,7 @@ def test_batch_score_is_in_the_targets_units(registries: dict[str, Path]) -> Non
         score(table.drop(columns="y"), registries["difference"], backend="local")
 
 
+@pytest.mark.slow  # two routers started per transform (~5 s each on a busy machine)
 @pytest.mark.parametrize("kind", ["scale", "difference"])
 def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: str) -> None:
     """``/predict`` and the batch ``/v1/predict`` over real HTTP, against the version trained
