@@ -318,7 +318,8 @@ def _which_backend(
     ray_address: str | None,
 ) -> tuple[str, str]:
     """Where this run's work goes, and why: the work is the rows to train (the whole table
-    again when the pooled fallback trains) times the candidate configurations fitted on them."""
+    again for the pooled fallback, and for each global model a full run fits) times the
+    candidate configurations fitted on them."""
     if not isinstance(backend, str):
         return str(getattr(backend, "name", type(backend).__name__)), "a backend was passed in"
     if backend not in BACKENDS:
@@ -327,8 +328,9 @@ def _which_backend(
         return "none", "nothing to train"
     folds = spec.validation.folds if spec.validation.strategy == "kfold" else 1
     configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds
-    rows = plan.todo.n_rows + (table.n_rows if plan.fallback_due else 0)
-    tasks = len(plan.todo) + (1 if plan.fallback_due else 0)
+    fits = len(global_candidates(spec)) if len(plan.todo) and not plan.partial else 0
+    rows = plan.todo.n_rows + table.n_rows * ((1 if plan.fallback_due else 0) + fits)
+    tasks = len(plan.todo) + (1 if plan.fallback_due else 0) + fits
     return choose_backend(backend, rows=rows, configurations=configurations, partitions=tasks,
                           address=ray_address)  # fmt: skip
 
