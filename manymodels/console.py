@@ -14,10 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
 from manymodels.jsonout import print_json as print_json
+from manymodels.plaintable import LazyConsole, Table
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -34,8 +32,9 @@ if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list`
 DEFAULT_REGISTRY = "mmregistry"  # as manymodels.cli.options, without importing the CLI
 
 # Piped output gets a wide fixed width: 80 columns would fold partition keys and metrics.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False)
+# rich loads on the first print a pipe cannot take as plain text (manymodels.plaintable).
+out = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = LazyConsole(stderr=True, highlight=False)
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
@@ -68,7 +67,7 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
         MofNCompleteColumn(),
         TextColumn("partitions · [red]{task.fields[failed]} failed[/] · {task.fields[rate]}/s"),
         TimeElapsedColumn(),
-        console=err,
+        console=err.rich,
         transient=False,
     )
     task = bar.add_task(label, total=None, failed=0, rate="—")
