@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +232,21 @@ def test_recent_actuals_are_bounded_and_old_rows_still_read(registry_path: Path)
             )
         assert store.previous_actual(engine, KEY, 1) == 41.5
         assert store.recent_actuals(engine, KEY, 1) == []
+
+
+def test_every_module_of_the_page_is_served_and_nothing_else(client: Any) -> None:
+    """The page is ES modules imported from ``app.js``: each is served (as JavaScript, with the
+    page's CSP), none writes HTML from data, and only files of ``serving/ui`` are served."""
+    from serving.routes.ui import ASSETS
+
+    script = client.get("/ui/app.js").text
+    imported = set(re.findall(r'from "\./([a-z]+\.js)"', script))
+    assert imported >= {"dom.js", "api.js", "list.js", "health.js", "failures.js", "partition.js"}
+    for name in {n for n in ASSETS if n.endswith(".js")}:
+        got = client.get(f"/ui/{name}")
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/javascript")
+        assert "default-src 'none'" in got.headers["content-security-policy"]
+        assert "innerHTML" not in got.text and "insertAdjacentHTML" not in got.text, name
+    for missing in ("secrets.txt", "index.html.bak", "..%2Fui.py", "app.py"):
+        got = client.get(f"/ui/{missing}")
+        assert got.status_code == 404, missing
