@@ -16,9 +16,10 @@ import pytest
 from factories import spec_dict
 from sklearn.linear_model import LinearRegression
 
-from manymodels.exceptions import DataError, InvalidRows
+from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
 from manymodels.inputs import model_input
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
+from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score
@@ -184,3 +185,17 @@ def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: 
     np.testing.assert_allclose(answers[kind][1], expected_many, rtol=1e-9)
     np.testing.assert_allclose(answers[kind][0], answers["none"][0], rtol=1e-9)
     np.testing.assert_allclose(answers[kind][1], answers["none"][1], rtol=1e-9)
+
+
+def test_no_fallback_answers_in_no_partitions_units(registries: dict[str, Path]) -> None:
+    """A pooled fallback has no partition's transform to turn its answers back with: with a
+    target transform none is trained (skipped, saying why), so an unknown key is refused."""
+    with Registry.open(registries["none"]) as reg:
+        assert reg.get_version(FALLBACK_KEY).key == FALLBACK_KEY
+    with Registry.open(registries["scale"]) as reg:
+        with pytest.raises(PartitionNotFound):
+            reg.get_version(FALLBACK_KEY)
+        with pytest.raises(DataError, match="no fallback"):
+            score(
+                pd.DataFrame({"pid": [7], "y_lag1": [0.0], "y_lag2": [0.0]}), reg, backend="local"
+            )

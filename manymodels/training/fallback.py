@@ -9,6 +9,7 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.registry.entities import PartitionOutcome
 from manymodels.spec import Spec
 from manymodels.training.chunk import Result, train_one
 from manymodels.training.compare import Champion
@@ -35,7 +36,21 @@ def train_fallback(
     ``validation.dropped``. Validated on a time-ordered last 20 % (or a seeded 20 % holdout):
     the per-partition ``size`` means nothing for the pooled table. The naive baseline is not a
     candidate here: the last value of a pooled table is some partition's last value.
+
+    With a ``target_transform`` there is no fallback (skipped, saying why): its rows pool
+    every partition's transformed targets, and an unknown key has no transform to turn its
+    answers back with — it would answer in no partition's units (``manymodels.targetunits``).
+    Unknown keys and partitions below ``min_rows`` are then refused, never answered wrongly.
     """
+    if table.raw_y is not None:
+        why = (
+            f"no fallback with target_transform = '{spec.target_transform}': a model pooled "
+            "over partitions has no partition's transform to answer in the target's units"
+        )
+        return PartitionOutcome(
+            FALLBACK_KEY, "skipped", "PartitionSkipped", why, table.n_rows,
+            pooled_fingerprint(table),
+        )  # fmt: skip
     rng = np.random.default_rng(spec.seed)
     rows, dropped = kept_rows(slice(0, table.n_rows), drop_masks(table, spec, pooled=True))
     idx = np.arange(table.n_rows)[rows]
