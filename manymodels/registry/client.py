@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,7 +25,13 @@ from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
-from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
+from manymodels.registry.entities import (
+    AliasMove,
+    ModelVersion,
+    PartitionOutcome,
+    PartitionSummary,
+    Run,
+)
 from manymodels.registry.jobs import JobTable
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
@@ -232,6 +238,28 @@ class Registry:
 
     def count_partitions(self) -> int:
         return self.store.count_partitions()
+
+    def ranked_partitions(
+        self, by: str, *, limit: int = 100, after: str | None = None, prefix: str | None = None
+    ) -> list[PartitionSummary]:
+        """Partitions in production, worst first by ``skill`` vs naive, ``score`` or ``age``,
+        over the whole registry, a page after the key ``after`` (along an index: O(page))."""
+        return self.store.ranked_partitions(by, limit=limit, after=after, prefix=prefix)
+
+    def run_failures(
+        self,
+        run_id: str,
+        *,
+        statuses: Sequence[str] = ("failed", "skipped"),
+        limit: int = 100,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[PartitionOutcome]:
+        """A run's partitions that produced no version (``failed``, ``skipped``, ``lost``),
+        with the reason, by key, a page after ``after``."""
+        return self.store.run_failures(
+            run_id, statuses=statuses, limit=limit, after=after, prefix=prefix
+        )
 
     def get_partition(self, key: str | Mapping[str, Any]) -> PartitionSummary:
         return self.store.get_partition(self.key(key))

@@ -243,9 +243,7 @@ def _failures(
             return FailurePage(run_id=None, failures=[])
         run_id = newest[0].run_id
     run = reg.get_run(run_id)  # RunNotFound: a 404
-    found = reg.store.run_failures(
-        run_id, statuses=statuses, limit=limit, after=after, prefix=prefix
-    )
+    found = reg.run_failures(run_id, statuses=statuses, limit=limit, after=after, prefix=prefix)
     roots = local_roots(reg)
 
     def message(text: str) -> str:

@@ -64,7 +64,7 @@ async def list_partitions(
         )
     else:
         items = await run_in_threadpool(
-            service.registry.store.ranked_partitions, sort, limit=limit, after=after,
+            service.registry.ranked_partitions, sort, limit=limit, after=after,
             prefix=prefix,
         )  # fmt: skip
     return PartitionPage(
