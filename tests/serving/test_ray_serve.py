@@ -53,6 +53,19 @@ def test_partition_of_reads_scoring_routes_only() -> None:
         assert partition_of(other) is None
 
 
+@pytest.mark.slow  # ~6 s of imports (Ray Serve's among them) on 2 cores; far more when busy
+def test_an_unreachable_cluster_is_one_error_line(registry_path: Path) -> None:
+    port = _free_port()  # nothing listens there
+    cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--registry",
+                             registry_path, "--ray-address", f"127.0.0.1:{port}"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 1, out.stderr
+    assert len(errors) == 1, out.stderr
+    assert errors[0].startswith(f"error: cannot start or reach the Ray cluster at 127.0.0.1:{port}")
+    assert "Traceback" not in out.stderr
+
+
 @pytest.fixture
 def serve_url(registry_path: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """The command as a user runs it; SIGTERM at the end, then nothing of it may be left."""
