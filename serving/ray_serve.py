@@ -230,8 +230,10 @@ def run(
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     # replicas do not share the command's working directory
     settings = replace(settings, registry=settings.registry.resolve())
-    # an embedded Ray gets a CPU per replica even on a smaller machine: a replica asks for one
-    cpus = None if ray_address else max(os.cpu_count() or 1, replicas)
+    # A replica asks Ray for one CPU (Serve's default, what a cluster's autoscaler plans by):
+    # an embedded Ray counts them on top of the machine's, so that every replica is placed
+    # and a retrain job on Ray (--retrain-backend ray) still finds the cores to run on.
+    cpus = None if ray_address else (os.cpu_count() or 1) + replicas
     with _Signals() as signals:
         backend = RayBackend(ray_address, num_cpus=cpus)
         try:
