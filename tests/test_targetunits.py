@@ -199,3 +199,30 @@ def test_no_fallback_answers_in_no_partitions_units(registries: dict[str, Path])
             score(
                 pd.DataFrame({"pid": [7], "y_lag1": [0.0], "y_lag2": [0.0]}), reg, backend="local"
             )
+
+
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_champion_and_challenger_compare_in_the_targets_units(tmp_path: Path, kind: str) -> None:
+    """Retrained on 8 new periods, the challenger's comparison score is its validation score
+    (same rows, same units), and the champion's is its own one-step error on those rows in the
+    target's units (``difference``: by hand)."""
+    df = trend(noise=2.0)
+    t = np.arange(ROWS + VALID)
+    rng = np.random.default_rng(5)
+    newer = pd.DataFrame({"pid": 1, "t": t[ROWS:], "y": 150.0 + 3.0 * t[ROWS:]
+                          + rng.normal(0, 2.0, VALID)})  # fmt: skip
+    both = pd.concat([df, newer], ignore_index=True)
+    with Registry(tmp_path / "reg") as reg:
+        train(spec(kind), df, reg, backend="local")
+        champion = reg.load_model("pid=1").model
+        train(spec(kind), both, reg, backend="local")
+        version = reg.get_version("pid=1", 2)
+    evaluation = version.evaluation
+    assert evaluation["basis"] == "unseen"
+    assert evaluation["challenger_score"] == pytest.approx(version.score, rel=1e-12)
+    if kind == "difference":
+        raw = both.loc[both["pid"] == 1, "y"].to_numpy()
+        z = np.concatenate([[np.nan], np.diff(raw)])
+        X = table_features(z, np.array([0, len(z)]), LagPlan("y", lags=(1, 2)))[-VALID:]
+        mine = raw[-VALID - 1 : -1] + champion.predict(X)
+        assert evaluation["champion_score"] == pytest.approx(-np.abs(mine - raw[-VALID:]).mean())

@@ -20,6 +20,7 @@ from sklearn.base import clone
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.evaluate import Basis
 from manymodels.exceptions import UntrustedArtifact, error_text
+from manymodels.targetunits import RawTarget
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
 
@@ -58,12 +59,15 @@ def compare(
     *,
     n: int,
     unseen: np.ndarray | None,
+    raw: RawTarget | None = None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
-    the pooled fallback) means it cannot be told which rows the champion saw: it is refitted."""
+    the pooled fallback) means it cannot be told which rows the champion saw: it is refitted.
+    ``raw`` (a ``target_transform``): both are scored in the target's units, turned back with
+    this version's transform — the champion is fed this version's features too."""
     if unseen is None:
-        return _refit(champion, challenger_fits, splits, X, y, score_fn)
+        return _refit(champion, challenger_fits, splits, X, y, score_fn, raw)
     ours, theirs, rows = [], [], 0
     for (_, va), est in zip(splits, challenger_fits, strict=True):
         idx = np.arange(n)[va]
@@ -72,14 +76,19 @@ def compare(
             continue
         rows += len(idx)
         at = getattr(est, "at", None)  # a global model's predictions (global_fit.Precomputed)
-        ours.append(score_fn(at(idx) if at else est, take(X, idx), y[idx]))
+        yva = (y if raw is None else raw.y)[idx]
+        ours.append(score_fn(_judged(raw, at(idx) if at else est, idx), take(X, idx), yva))
         try:
-            theirs.append(score_fn(champion, take(X, idx), y[idx]))
+            theirs.append(score_fn(_judged(raw, champion, idx), take(X, idx), yva))
         except Exception as e:  # e.g. the features changed since the champion was trained
             return Comparison(None, None, rows, error_text(e), "unseen")
     if rows:
         return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="unseen")
-    return _refit(champion, challenger_fits, splits, X, y, score_fn)
+    return _refit(champion, challenger_fits, splits, X, y, score_fn, raw)
+
+
+def _judged(raw: RawTarget | None, fit: Any, rows: Any) -> Any:
+    return fit if raw is None else raw.judged(fit, rows)
 
 
 def _refit(
@@ -89,16 +98,17 @@ def _refit(
     X: Any,
     y: np.ndarray,
     score_fn: Metric,
+    raw: RawTarget | None = None,
 ) -> Comparison:
     """The champion's estimator and parameters, fitted on each split's training rows."""
     ours, theirs, rows = [], [], 0
     for (tr, va), est in zip(splits, challenger_fits, strict=True):
-        Xva, yva = take(X, va), y[va]
+        Xva, yva = take(X, va), (y if raw is None else raw.y)[va]
         rows += len(yva)
-        ours.append(score_fn(est, Xva, yva))
+        ours.append(score_fn(_judged(raw, est, va), Xva, yva))
         try:
             refitted = clone(champion).fit(take(X, tr), y[tr])
-            theirs.append(score_fn(refitted, Xva, yva))
+            theirs.append(score_fn(_judged(raw, refitted, va), Xva, yva))
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
     return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit")

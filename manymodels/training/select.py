@@ -145,7 +145,7 @@ def fit_partition(
         return value
 
     best_fits: list[Any] = []
-    scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # local grid points
+    scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # for top2: all but naive
 
     def naive() -> Any:
         return cands.naive_baseline(spec.task, time_ordered=ordered)
@@ -188,6 +188,8 @@ def fit_partition(
                                                error_text(e)))  # fmt: skip
                 continue
             results.append(CandidateResult(ext.label, ext.estimator, ext.params, value))
+            if spec.selection.ensemble == "top2":
+                scored.append((value, ext, ext.params, ext_fits))
             if best is None or value > best[0]:
                 best, best_fits = (value, ext, ext.params), ext_fits
         try:
@@ -231,10 +233,11 @@ def fit_partition(
             estimator, params = estimator_path(model), {}
         elif isinstance(cand, External):
             chosen, model, estimator = "global", None, cand.estimator
-        elif cand == "top2":  # the mean of the two best local grid points, both refitted
+        elif cand == "top2":  # the mean of the two best: a local one refitted, a global as is
             chosen, estimator = "ensemble", ENSEMBLE
             model = cands.MeanOf(
-                [cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
+                [c.bound() if isinstance(c, External) else
+                 cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
                  for _, c, p, _ in top2]
             )  # fmt: skip
         else:
@@ -258,7 +261,9 @@ def fit_partition(
             model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
-            comparison = compare(champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen)
+            comparison = compare(
+                champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw
+            )
         probability: dict[str, float] = {}
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
             probability = classify.quality(best_fits, splits, X, y, prior.classes)
