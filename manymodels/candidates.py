@@ -234,15 +234,22 @@ class ConstantProbabilityClassifier(ClassifierMixin, BaseEstimator):
 
 class MeanOf(BaseEstimator):
     """``[selection] ensemble = "top2"``: the mean of its members' predictions (of their
-    probabilities, for classifiers). Members are fitted on the same rows."""
+    probabilities, for classifiers). ``fit`` fits the members that can be (a global model
+    bound to a partition's key has no ``fit``: it is used as it was fitted)."""
 
     def __init__(self, members: Sequence[Any] = ()) -> None:
         self.members = members
 
     def fit(self, X: Any, y: Any) -> MeanOf:
         for m in self.members:
-            m.fit(X, y)
+            if hasattr(m, "fit"):
+                m.fit(X, y)
         return self
+
+    def at(self, rows: Any) -> MeanOf:
+        """Members that are precomputed predictions (``global_fit.Precomputed``) narrowed to
+        ``rows``, for scoring on a subset of a fold's validation rows."""
+        return MeanOf([m.at(rows) if hasattr(m, "at") else m for m in self.members])
 
     @property
     def classes_(self) -> Any:

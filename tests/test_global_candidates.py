@@ -333,3 +333,22 @@ def test_global_candidates_without_a_time_column(tmp_path: Path, validation: Any
     (scored,) = [c for c in v.candidates if c["label"] == "Ridge (global)"]
     assert scored["score"] is not None, scored
     assert v.validation["folds"] == (3 if validation["strategy"] == "kfold" else 1)
+
+
+def test_top2_may_pair_a_local_model_with_the_global_one(tmp_path: Path) -> None:
+    s = spec(selection={"ensemble": "top2", "naive_candidate": False})
+    s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
+    train(s, panel(), tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+        top2 = {v.key: next(c for c in v.candidates if c["label"] == "top2") for v in versions}
+        mixed = [k for k, c in top2.items() if any("(global)" in m for m in c["params"]["members"])]
+        assert mixed and all(top2[k]["score"] is not None for k in mixed)
+        served = [v for v in versions if v.key in mixed and v.validation["chosen"] == "ensemble"]
+        assert served, {v.key: v.validation["chosen"] for v in versions}
+        model = reg.load_model(served[0].key).model
+    kinds = {type(m).__name__ for m in model.members}
+    assert "KeyBound" in kinds  # the global model inside, bound to the partition's key
+    rows = np.array([[5.0]])
+    members = [np.asarray(m.predict(rows))[0] for m in model.members]
+    assert np.isclose(np.asarray(model.predict(rows))[0], np.mean(members))

@@ -29,7 +29,7 @@ from manymodels.registry.entities import CandidateResult, NewVersion, PartitionO
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.compare import Champion, load_champion, newer_than
-from manymodels.training.global_fit import External, GlobalModel, bound
+from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
 from manymodels.training.history import ChunkRows
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
@@ -55,6 +55,7 @@ def train_chunk(
     numeric = [c for c in table.features if c not in table.categorical]
     masks = drop_masks(table, spec)
     kept_rows_of = ChunkRows(table, spec)
+    load_global = GlobalLoader(store)
     out: list[Result] = []
     for i, key in enumerate(table.keys):
         given = table.rows(i)
@@ -84,7 +85,10 @@ def train_chunk(
                 dropped=dropped,
                 input_rows=partial(kept_rows_of.encode, given),
                 prior=table.extra.get("class_prior"),
-                external=[replace(e, pred=e.pred[rows]) for e in external],
+                external=[
+                    replace(e, pred=e.pred[rows], load=partial(load_global, e.sha256, key_values))
+                    for e in external
+                ],
                 raw=raw_target(table, given, rows, schema_i),
             )
         )

@@ -20,7 +20,7 @@ pooled holdout, scored on no partition — and keeps its own small module.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,19 @@ NATIVE_CATEGORICAL = ("lightgbm.",)
 
 def native_categorical(candidate: Candidate) -> bool:
     return candidate.estimator.startswith(NATIVE_CATEGORICAL)
+
+
+class GlobalLoader:
+    """A chunk's global models, read from the store once each, bound to a key on demand."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+        self._models: dict[str, GlobalModel] = {}
+
+    def __call__(self, sha256: str, key: Mapping[str, Any]) -> KeyBound:
+        if sha256 not in self._models:
+            self._models[sha256] = deserialize(self.store.get(sha256), self.store.formats)
+        return bound(self._models[sha256], key)
 
 
 class GlobalModel(BaseEstimator):
@@ -370,6 +383,13 @@ class External:
     sha256: str
     size: int
     pred: np.ndarray
+    load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
+
+    def bound(self) -> KeyBound:
+        """The global model itself, bound to this partition's key (a ``top2`` member)."""
+        if self.load is None:
+            raise ValueError(f"global model {self.label} cannot be loaded here")
+        return self.load()
 
     def scorer(self, rows: np.ndarray, classes: Any = None) -> Precomputed:
         if classes is None:
