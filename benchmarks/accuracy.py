@@ -175,23 +175,42 @@ def mm_features(panel: Panel) -> list[str]:
     return [*panel.exog, *panel.static]
 
 
+MAX_FOLDS = 5
+
+
+def mm_folds(panel: Panel, rows: int) -> int:
+    """Expanding validation folds of ``h`` rows each: 5, or fewer when a series' usable rows
+    (after its deepest lag) would leave less than ``h`` rows to train the first fold — a rule
+    the series' length dictates, the same for every panel, never tuned on the test split."""
+    lags, _ = direct_lags(panel)
+    usable = rows - panel.h - max(lags)  # training rows per series after the deepest lag
+    return max(2, min(MAX_FOLDS, usable // panel.h - 1))
+
+
 def mm_spec(
-    panel: Panel, *, naive_candidate: bool, global_candidate: bool = False
+    panel: Panel,
+    *,
+    naive_candidate: bool,
+    global_candidate: bool = False,
+    target_transform: str = "none",
 ) -> dict[str, Any]:
-    """The spec a manymodels user writes for this panel: local only (``naive_candidate`` off)
-    takes the mlforecast row's lags ≥ h and rolling mean of lag h (a direct forecast); + naive
-    keeps the recursive short lags of the first version of this benchmark. ``global_candidate``
-    adds the mlforecast row's LightGBM as a ``scope = "global"`` candidate (the key columns as
-    categories), chosen per series against the local ones: "local + global"."""
+    """The spec a manymodels user writes for this panel, as our docs tell one: the mlforecast
+    row's lags ≥ h and rolling mean of lag h (a direct forecast), candidates chosen on expanding
+    folds of ``h`` rows (``validation.strategy = "kfold"`` with a time column, see
+    ``mm_folds``) whose errors also give the conformal intervals. Local only has
+    ``naive_candidate`` off; + naive is the default. ``global_candidate`` adds the mlforecast
+    row's LightGBM as a ``scope = "global"`` candidate (the key columns as categories), chosen
+    per series against the local ones and naive, with ``ensemble = "top2"``: "local + global";
+    ``target_transform = "scale"`` scales each series before lags and fits (#12 "scaled")."""
+    rows = len(panel.df) // panel.n_series
     spec: dict[str, Any] = {
         "name": f"accuracy-{panel.name}".lower(),
         "partition_by": panel.keys,
         "target": "y",
         "time_column": "ds",
-        "lags": panel.mm_lags,
         "metric": "neg_mean_absolute_error",
         "min_rows": 2,
-        "validation": {"strategy": "last", "size": panel.h},
+        "validation": {"strategy": "kfold", "size": panel.h, "folds": mm_folds(panel, rows)},
         "candidates": [
             {
                 "estimator": "sklearn.linear_model.Ridge",
@@ -201,7 +220,10 @@ def mm_spec(
             {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor"},
         ],
         "fallback": {"enabled": False},  # unknown keys only; a forecast never uses it
-        "selection": {"naive_candidate": naive_candidate},
+        "selection": {
+            "naive_candidate": naive_candidate,
+            "ensemble": "top2" if global_candidate else "none",
+        },
         "intervals": {"levels": list(LEVELS)},
     }
     if global_candidate:
@@ -212,10 +234,11 @@ def mm_spec(
                 "params": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31},
             }
         )
-    if not naive_candidate:
-        lags, window = direct_lags(panel)
-        spec["lags"] = lags
-        spec["rolling"] = [{"lag": panel.h, "window": window, "stat": "mean"}]
+    lags, window = direct_lags(panel)
+    spec["lags"] = lags
+    spec["rolling"] = [{"lag": panel.h, "window": window, "stat": "mean"}]
+    if target_transform != "none":
+        spec["target_transform"] = target_transform
     if mm_features(panel):  # left out otherwise: the derived features are the only ones
         spec["features"] = mm_features(panel)
     if panel.calendar:
@@ -231,6 +254,7 @@ def manymodels_run(
     naive_candidate: bool,
     root: Path,
     global_candidate: bool = False,
+    target_transform: str = "none",
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
@@ -239,11 +263,18 @@ def manymodels_run(
     label = "manymodels + naive" if naive_candidate else "manymodels local only"
     if global_candidate:
         label = "manymodels local + global"
+    if target_transform != "none":
+        label += f", {target_transform}d"
     registry = root / label.replace(" ", "-").replace("+", "plus")
     columns = mm_features(panel)
     data = train[[*panel.keys, "ds", "y", *columns]]
     future = test[[*panel.keys, "ds", *columns]]
-    spec = mm_spec(panel, naive_candidate=naive_candidate, global_candidate=global_candidate)
+    spec = mm_spec(
+        panel,
+        naive_candidate=naive_candidate,
+        global_candidate=global_candidate,
+        target_transform=target_transform,
+    )
     summary: Any = None
 
     def run() -> pd.DataFrame:
@@ -258,9 +289,10 @@ def manymodels_run(
     frame = fc.rename(columns={"prediction": "yhat", **bands})
     frame = frame[["unique_id", "ds", "yhat", *bands.values()]]
     chosen = _chosen(registry)
+    folds = spec["validation"]["folds"]
     note = (
-        f"{summary.run.n_done} trained, {len(summary.failures)} failed, Ray start-up in the run "
-        f"{summary.startup_seconds:.2f} s; production: {chosen}"
+        f"{folds} folds of {panel.h}; {summary.run.n_done} trained, {len(summary.failures)} "
+        f"failed, Ray start-up in the run {summary.startup_seconds:.2f} s; production: {chosen}"
     )
     return Result(label, frame, seconds, note)
 
@@ -343,7 +375,7 @@ def missing_dependencies() -> list[str]:
     return [name for name in BENCH_DEPS if importlib.util.find_spec(name) is None]
 
 
-def run_panel(panel: Panel, root: Path) -> dict[str, float]:
+def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[str, float]:
     train, test = panel.split()
     methods: list[Callable[[], list[Result]]] = [
         lambda: [naive(panel, train, test)],
@@ -354,7 +386,18 @@ def run_panel(panel: Panel, root: Path) -> dict[str, float]:
         lambda: [manymodels_run(panel, train, test, naive_candidate=True, root=root)],
         lambda: [
             manymodels_run(
-                panel, train, test, naive_candidate=False, root=root, global_candidate=True
+                panel, train, test, naive_candidate=True, root=root, global_candidate=True
+            )
+        ],
+        lambda: [
+            manymodels_run(
+                panel,
+                train,
+                test,
+                naive_candidate=True,
+                root=root,
+                global_candidate=True,
+                target_transform="scale",
             )
         ],
     ]
@@ -364,6 +407,10 @@ def run_panel(panel: Panel, root: Path) -> dict[str, float]:
         for r in done:  # progress on stderr: a long panel shows where it is
             print(f"  {panel.name}: {r.method} {r.seconds:.1f} s", file=sys.stderr, flush=True)
         results += done
+    if plot_dir is not None:
+        from plot_forecasts import plot_panel
+
+        print(f"plot: {plot_panel(panel, train, test, results, plot_dir)}")
     return report(panel, results, test)
 
 
@@ -375,7 +422,7 @@ def warm_up(root: Path) -> float:
     import mlforecast  # noqa: F401
     import statsforecast  # noqa: F401
 
-    panel = smoke(PANELS["Cigar"](), n_series=3, periods=20)
+    panel = smoke(PANELS["Cigar"](), n_series=3, periods=30)
     train, test = panel.split()
     manymodels_run(panel, train, test, naive_candidate=True, root=root / "warm-up")
     return time.perf_counter() - started
@@ -385,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--panels", nargs="+", choices=sorted(PANELS), default=list(PANELS))
     p.add_argument("--smoke", action="store_true", help="3 short series per panel: ~1 minute")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/<panel>.png: forecast vs actual with 80/95 %% intervals (matplotlib)",
+    )
     args = p.parse_args(argv)
     missing = missing_dependencies()
     if missing:
@@ -408,10 +461,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 busy = wait_quiet(max_wait=30.0)
                 print(f"(other processes used {busy:.0%} of the CPUs before this panel)")
-            for method, ratio in run_panel(panel, Path(tmp) / name).items():
+            for method, ratio in run_panel(panel, Path(tmp) / name, args.plot).items():
                 if method.startswith("manymodels"):
                     short = (
-                        "mm_naive" if "naive" in method
+                        "mm_scaled" if "scaled" in method
+                        else "mm_naive" if "naive" in method
                         else "mm_global" if "global" in method else "mm_local"
                     )  # fmt: skip
                     ratios[f"{name}:{short}/best_peer"] = ratio

@@ -20,7 +20,13 @@ from manymodels.data import prepare
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.spec import Spec
-from manymodels.training import Result, train_chunk, train_fallback, validation_splits
+from manymodels.training import (
+    PartitionSkipped,
+    Result,
+    train_chunk,
+    train_fallback,
+    validation_splits,
+)
 
 
 @pytest.fixture
@@ -125,6 +131,20 @@ def test_kfold_validation(store: LocalArtifactStore) -> None:
     spec = spec_dict(time_column=None, validation={"strategy": "kfold", "folds": 4})
     shuffled = trained(run(spec, df, store)["pid=0"])
     assert split_of(shuffled) == {"strategy": "kfold", "folds": 4, "rows": 40}
+
+
+def test_kfold_folds_sized_by_a_row_count() -> None:
+    """With a time column, ``size = h`` makes each expanding fold the horizon's length — the
+    forecasting user's backtest — and too few rows for the folds skip the partition."""
+    spec = Spec.coerce(spec_dict(validation={"strategy": "kfold", "folds": 3, "size": 5}))
+    splits = validation_splits(40, spec, key="pid=0")
+    assert [(len(tr), list(va)) for tr, va in splits] == [
+        (25, list(range(25, 30))),
+        (30, list(range(30, 35))),
+        (35, list(range(35, 40))),
+    ]
+    with pytest.raises(PartitionSkipped, match="fewer than 2 to train before 3 folds of 5"):
+        validation_splits(16, spec, key="pid=0")
 
 
 @pytest.mark.parametrize(

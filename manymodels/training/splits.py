@@ -34,8 +34,13 @@ def validation_splits(
         folds = spec.validation.folds
         if n < folds + 1:
             raise PartitionSkipped(f"{n} rows is too few for {folds}-fold validation")
-        if ordered:
-            return list(TimeSeriesSplit(n_splits=folds).split(np.empty(n)))
+        if ordered:  # a row-count size sizes each expanding fold (e.g. the horizon)
+            test_size = int(size) if size >= 1 else None
+            if test_size is not None and n - folds * test_size < 2:
+                raise PartitionSkipped(
+                    f"{n} rows leave fewer than 2 to train before {folds} folds of {test_size}"
+                )
+            return list(TimeSeriesSplit(n_splits=folds, test_size=test_size).split(np.empty(n)))
         seed = int(np.random.default_rng(rng_seed).integers(2**31))
         return list(KFold(folds, shuffle=True, random_state=seed).split(np.empty(n)))
     k = int(size) if size >= 1 else max(1, round(n * size))
