@@ -79,7 +79,7 @@ def _takes_any_keyword(cls: type) -> bool:
     through to their engine (``verbose = -1`` is how LightGBM is silenced), so a name outside
     ``get_params`` is still a parameter there."""
     try:
-        parameters = inspect.signature(cls.__init__).parameters.values()
+        parameters = inspect.signature(cls).parameters.values()  # its __init__'s, less self
     except (TypeError, ValueError):
         return False
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
