@@ -42,6 +42,7 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.registry.client import Registry
+from manymodels.rowlags import derived_missing
 from manymodels.serialization import format_of
 from manymodels.signing import verify
 from manymodels.targetunits import recorded
@@ -122,11 +123,14 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     are its ``affine`` map: what ``CoefficientCache`` keeps of an evicted linear model.
 
     Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
-    is shared with every equal one. It answers rows its affine map accepts; for others (a
+    is shared with every equal one — unless the version derives lags or calendar parts a row
+    may leave out (``rowlags``): those are computed from that history, which stays. It answers rows its affine map accepts; for others (a
     NaN) the caller loads the full model, which answers as it always did."""
     if served.affine is None or served.model is None or recorded(served.feature_schema):
         return None  # a target_transform's answers are turned back with the history it drops
-    schema = {k: v for k, v in served.feature_schema.items() if k != "history"}
+    schema = dict(served.feature_schema)
+    if not derived_missing([{}], schema):  # rows may leave out lags: they need the history
+        schema.pop("history", None)
     text = json.dumps(schema, sort_keys=True, default=str)
     shared = _SLIM_SCHEMAS.get(text)
     if shared is None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from routerkit import expected, feature_rows, open_client
+from routerkit import feature_rows, open_client
 from sklearn.linear_model import Ridge
 from sklearn.tree import DecisionTreeRegressor
 
 from manymodels.partition import FALLBACK_KEY, decode_key
+from manymodels.registry import Registry
 from serving.cache import CoefficientCache
 from serving.served import coefficients_only, served_model
 from serving.settings import Settings
@@ -38,19 +39,26 @@ def test_evicted_linear_models_answer_from_their_coefficients_bit_for_bit(
             assert _predict(client, key, rows).status_code == 200
         loads = service.cache_stats().loads
         assert len(service.coefficients) == len(keys) - 1
+        with Registry.open(registry_path) as reg:  # what the registry's own models predict
+            models = {key: reg.load_model(key).model for key in keys}
         for key in keys:
             r = _predict(client, key, rows)
             assert r.status_code == 200, r.text
-            assert r.json()["predictions"] == expected(registry_path, key, rows)  # same bits
+            assert r.json()["predictions"] == _truth(models[key], rows)  # same bits
         batch = [
             {**dict(zip(("store", "brand"), _values(k), strict=True)), **rows[0]} for k in keys
         ]
         r = client.post("/v1/predict", json={"rows": batch})
         assert r.status_code == 200, r.text
         for key, answer in zip(keys, r.json()["predictions"], strict=True):
-            assert answer["prediction"] == expected(registry_path, key, rows[:1])[0]
+            assert answer["prediction"] == _truth(models[key], rows[:1])[0]
         assert service.cache_stats().loads == loads  # nothing was read, verified or unpickled
         assert service.coefficients.hits >= 2 * (len(keys) - 1)
+
+
+def _truth(model: Any, rows: list[dict[str, Any]]) -> list[float]:
+    X = np.array([[r["price"], r["deal"], r["feat"]] for r in rows], dtype=np.float64)
+    return [float(v) for v in model.predict(X)]
 
 
 def _values(key: str) -> list[Any]:
@@ -115,3 +123,19 @@ def test_only_affine_models_have_coefficients_and_equal_schemas_are_shared() -> 
     tree = served_model(DecisionTreeRegressor().fit(X, y), "k=3", 1, base)
     assert coefficients_only(tree) is None
     assert math.isfinite(float(slim_b.predict(X[:1])[0]))
+
+
+def test_a_version_deriving_lags_keeps_the_history_they_are_computed_from() -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(30, 2)), rng.normal(size=30)
+    schema = {
+        "features": ["a", "y_lag1"],
+        "input": "numpy",
+        "task": "regression",
+        "target": "y",
+        "time_column": "t",
+        "forecast": {"frequency": 1, "lags": {"y_lag1": 1}, "calendar": {}},
+        "history": {"key": {"k": 1}, "time": 29, "target": [0.5], "features": {}},
+    }
+    slim = coefficients_only(served_model(Ridge().fit(X, y), "k=1", 1, schema))
+    assert slim is not None and slim.feature_schema["history"] == schema["history"]
