@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pytest
 from routerkit import KEY, feature_rows
 from sqlalchemy import func, select
 
@@ -47,6 +48,7 @@ def ready_line(cmd: list[str]) -> dict[str, object]:
     return dict(json.loads(ready[ready.index("{") :]))
 
 
+@pytest.mark.slow  # a router process: 4 s idle, 20 s on a loaded machine
 def test_the_flag_reaches_the_router(registry_path: Path) -> None:
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
            "--port", "0", "--no-monitor"]  # fmt: skip
