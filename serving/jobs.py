@@ -260,7 +260,11 @@ class JobManager:
 
     # ---------------------------------------------------------------------------- worker
     def _run(self, job_id: str, work: Work) -> None:
-        record = self.table.start(job_id)
+        try:
+            record = self.table.start(job_id)
+        except RegistryError:  # the database is away: unbeaten, it fails after the lease
+            logger.exception("job %s could not start", job_id)
+            record = None
         if record is None:  # failed meanwhile (dropped by ``close``)
             with self._lock:
                 self._mine.discard(job_id)
