@@ -157,9 +157,9 @@ def test_batch_score_is_in_the_targets_units(registries: dict[str, Path]) -> Non
 @pytest.mark.slow  # two routers started per transform (~5 s each on a busy machine)
 @pytest.mark.parametrize("kind", ["scale", "difference"])
 def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: str) -> None:
-    """``/predict`` and the batch ``/v1/predict`` over real HTTP, against the version trained
-    without a transform and the trend itself; a row whose previous target is unknown is a 422
-    naming it."""
+    """``/predict``, the batch ``/v1/predict`` and posted actuals' live error over real HTTP,
+    against the version trained without a transform and the trend itself; a row whose
+    previous target is unknown is a 422 naming it."""
     one = [{"t": 40, "y": level(1, 40)}, {"t": 41}]
     many = [{"pid": 0, "t": 40, "y": level(0, 40)}, {"pid": 1, "t": 40}, {"pid": 0, "t": 41}]
     answers: dict[str, tuple[list[float], list[float]]] = {}
@@ -168,6 +168,10 @@ def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: 
             single = httpx.post(f"{url}/v1/partitions/pid=1/predict", json={"rows": one})
             batch = httpx.post(f"{url}/v1/predict", json={"rows": many})
             assert single.status_code == 200 and batch.status_code == 200, single.text + batch.text
+            posted = [{"t": 40, "y": level(1, 40) + 1.0}]  # live error from posted actuals
+            live = httpx.post(f"{url}/v1/partitions/pid=1/actuals", json={"rows": posted})
+            assert live.status_code == 200, live.text
+            assert abs(live.json()["error"]) == pytest.approx(1.0, rel=1e-9), name
             answers[name] = (
                 single.json()["predictions"],
                 [a["prediction"] for a in batch.json()["predictions"]],

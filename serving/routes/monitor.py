@@ -11,12 +11,14 @@ from pydantic import BaseModel, Field
 from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import report, store
+from manymodels.targetunits import recorded as recorded_transform
+from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
 from serving.keys import path_key
 from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
-from serving.rows import model_input
+from serving.rows import model_input, to_json_list
 from serving.schemas import ERRORS, MAX_VERSION
 from serving.service import ModelService
 
@@ -108,7 +110,11 @@ def _record(
     loaded = service.model(target)
 
     def predict(ordered: Any) -> list[Any]:
-        return predict_one(loaded, model_input(ordered, loaded.feature_schema), False)[0]
+        schema = loaded.feature_schema
+        predictions = predict_one(loaded, model_input(ordered, schema), False)[0]
+        if recorded_transform(schema) is None:
+            return predictions
+        return to_json_list(to_target_units(predictions, ordered, schema))  # as /predict answers
 
     return live_actuals.record(
         service.registry.store.engine, key=target.key, version=target.version,
