@@ -6,7 +6,7 @@ table out with it (~30 ms for 50 rows) was half of what those commands cost (iss
 with no styles at all: fixed characters this module can draw. It does so only when it is sure
 of drawing the same characters: every cell plain text (no ``[`` rich would read as markup, no
 ``:name:`` it could take for an emoji, no wide or combining character), the table no wider
-than the console, its title no wider than the table. Anything else is printed by rich, as
+than the console, no word of its title wider than the table. Anything else is printed by rich, as
 before — ``LazyConsole`` creates its rich ``Console`` on the first such print.
 ``tests/test_plaintable.py`` holds the two to the same output.
 """
@@ -77,7 +77,10 @@ class Table:
         widths = [max(len(line[i]) for line in lines) for i in range(len(self.columns))]
         total = sum(widths) + 3 * len(widths) + 1
         title = self.title or ""
-        if total > width or len(title) > total or not plain_text(title):
+        if total > width or not plain_text(title):
+            return None
+        title_lines = _wrap(title, total) if title else []
+        if title_lines is None:
             return None
 
         def rule(box: str) -> str:
@@ -90,11 +93,27 @@ class Table:
             ]
             return box[0] + box[1].join(f" {c} " for c in padded) + box[2]
 
-        out = [title.ljust(total)] if title else []
+        out = [line.ljust(total) for line in title_lines]
         out += [rule(_TOP), row(lines[0], _HEAD), rule(_HEAD_SEP)]
         out += [row(cells, _ROW) for cells in self.rows]
         out.append(rule(_BOTTOM))
         return "\n".join(out) + "\n"
+
+
+def _wrap(text: str, width: int) -> list[str] | None:
+    """``text`` in lines of at most ``width`` columns, broken between words as rich breaks a
+    title, or ``None`` when a word is longer than a line (rich would fold it)."""
+    lines: list[str] = []
+    line = ""
+    for word in re.findall(r"\S+\s*", text):
+        if len(word.rstrip()) > width:
+            return None
+        if line and len(line) + len(word.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += word
+    lines.append(line.rstrip())
+    return lines
 
 
 class LazyConsole:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import random
 from typing import Any
 
 import pytest
@@ -40,10 +41,15 @@ DRAWN = [  # tables like manymodels.console's: drawn here, exactly as rich draws
     table("a title exactly as wide", ["column one", "b"], [["x" * 15, "y"]]),
     table("versions", ["params"], [['{"alpha": 0.1, "x": "a:b"}'], ['{}']]),
     table("x", ["at"], [["12:00:00 and 10:30"], ["… more"]]),
+    table("a title much wider than its table", ["a"], [["x"]]),
+    table("candidates tried for version 1 (mean_absolute_error on validation)",
+          ["candidate", "params", "mean_absolute_error", "error"], [["Ridge", "{}", "0.4", ""]]),
+    table("one  two   three four", ["ab", "cd"], [["x", "y"]]),
+    table("abcdefg hij", ["abcdefg"], [["x"]]),
 ]  # fmt: skip
 LEFT_TO_RICH = [  # rich would wrap, style, or read markup / emoji: left to it
     table("t", ["a"], []),  # no rows
-    table("a title much wider than its table", ["a"], [["x"]]),
+    table("a_title_word_wider_than_its_table", ["a"], [["x"]]),  # rich folds the word
     table("t", ["a", "b"], [["x" * 100, "y" * 70]]),  # wider than the console
     table("t", ["a"], [["[bold]x[/]"]]),
     table("t", ["a"], [["x :smile: y"]]),
@@ -99,3 +105,21 @@ def test_a_terminal_gets_rich(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORCE_COLOR", "1")
     assert console._plain_width() is None
     assert LazyConsole(highlight=False, width=None)._plain_width() is None
+
+
+def test_random_titles_and_cells_are_drawn_as_rich_draws_them() -> None:
+    """Titles broken over lines at every position a word can end, cells of every width."""
+    rng = random.Random(13)
+    words = ["a", "ab", "version", "(mean_absolute_error", "on", "validation)", "—", "x" * 12]
+    drawn = 0
+    for _ in range(150):
+        title = (" " * rng.randint(1, 2)).join(rng.choice(words) for _ in range(rng.randint(1, 9)))
+        n = rng.randint(1, 4)
+        rows = [["y" * rng.randint(0, 9) for _ in range(n)] for _ in range(rng.randint(1, 3))]
+        t = table(title, [rng.choice(words) for _ in range(n)], rows, justify=rng.choice(
+            ["left", "right"]))  # fmt: skip
+        plain = t.plain(WIDTH)
+        if plain is not None:
+            drawn += 1
+            assert plain == rich_text(t.to_rich()), title
+    assert drawn > 120
