@@ -133,3 +133,23 @@ def test_a_newer_registry_is_refused_and_nothing_written(db_url: str, tmp_path: 
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == newer
         assert "jobs" not in inspect(conn).get_table_names()
     engine.dispose()
+
+
+@pytest.mark.slow  # four processes: 8-10 s on a busy machine
+def test_processes_opening_an_older_registry_together_upgrade_it_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Each upgrade runs under the write lock and reads the version again there: the first
+    upgrades, the others find it done, and every writer's version counts."""
+    from contract_workers import KEY, create_and_record
+    from test_contract_concurrency import WRITERS, run_writers
+
+    build(db_url, "1").dispose()
+    root = tmp_path / "registry"
+    numbers = run_writers(create_and_record, (db_url, str(root)))
+    assert sorted(numbers.values()) == list(range(1, WRITERS + 1))
+    with Registry.open(root, db_url=db_url) as reg:
+        assert reg.get_partition(KEY).latest_version == WRITERS
+        assert reg.get_version("k=a").version == 1
+        assert current_revision(reg.store.engine) == t.SCHEMA_VERSION
+        assert differences(reg.store.engine) == []
