@@ -46,6 +46,7 @@ from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.signing import Signer
+from manymodels.training.global_fit import GlobalModel, bind_key
 
 MAX_HORIZON = 1000
 MAX_LISTED_KEYS = 10
@@ -109,11 +110,12 @@ def forecast(
             fut = future_table(future, records, key_columns=key_columns, time_column=time_column)
         predictions: list[np.ndarray] = []
         times: list[Any] = []
+        shared: dict[str, GlobalModel] = {}
         for group in _groups(records):
             steps = build_steps(group, horizon, fut)
             times.append(steps.times)
             for p, record in enumerate(group):
-                model = reg.load_artifact(record)  # one model held at a time
+                model = _load(reg, record, shared)  # one model held at a time, or a global
                 try:
                     pred = predict_steps(model, record.feature_schema, steps, p, horizon)
                 except (ValueError, TypeError) as e:
@@ -126,6 +128,22 @@ def forecast(
         if own_registry:
             reg.close()
     return _output(records, key_columns, time_column, horizon, times, predictions, levels)
+
+
+def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -> Any:
+    """A partition's model. A global model (``training.global_fit``) is read and unpickled once
+    per forecast, each partition's version still checked against its signature, and bound to
+    the partition's key: 10,000 partitions on one global model are one load, not 10,000."""
+    sha = record.artifact_sha256
+    if "global" not in record.feature_schema:
+        return reg.load_artifact(record)
+    if sha in shared:
+        reg.verify(record)
+        return bind_key(shared[sha], record.feature_schema)
+    loaded = reg.load_artifact(record)
+    if isinstance(getattr(loaded, "model", None), GlobalModel):
+        shared[sha] = loaded.model
+    return loaded
 
 
 def _production(

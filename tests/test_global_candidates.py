@@ -352,3 +352,18 @@ def test_top2_may_pair_a_local_model_with_the_global_one(tmp_path: Path) -> None
     rows = np.array([[5.0]])
     members = [np.asarray(m.predict(rows))[0] for m in model.members]
     assert np.isclose(np.asarray(model.predict(rows))[0], np.mean(members))
+
+
+def test_forecast_of_many_partitions_on_one_global_model(trained: Path) -> None:
+    with Registry(trained) as reg:
+        keys = [k for k, v in chosen(reg).items() if v == "global"][:4]
+        shops = [k.split("=")[1] for k in keys]
+        future = pd.DataFrame({"shop": shops, "day": pd.Timestamp("2024-01-11"), "x": 20.0})
+        out = forecast(reg, keys, horizon=1, future=future)
+        expected = {
+            s: float(np.asarray(reg.load_model(k).predict(pd.DataFrame({"x": [20.0]})))[0])
+            for k, s in zip(keys, shops, strict=True)
+        }
+    got = dict(zip(out["shop"], out["prediction"], strict=True))
+    assert got == pytest.approx(expected)
+    assert len(set(expected.values())) == len(keys)  # each bound to its own key
