@@ -29,7 +29,8 @@ def derived_missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
     """Whether some row lacks a derived feature that its version could compute."""
     if "forecast" not in schema or "history" not in schema:
         return False
-    derived = _derived(schema)
+    plan = schema["forecast"]  # the recorded names, read as they are: the router asks per batch
+    derived = [*plan.get("lags", ()), *plan.get("rolling", ()), *plan.get("calendar", ())]
     return bool(derived) and any(name not in row for row in rows for name in derived)
 
 
