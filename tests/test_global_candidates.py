@@ -367,3 +367,16 @@ def test_forecast_of_many_partitions_on_one_global_model(trained: Path) -> None:
     got = dict(zip(out["shop"], out["prediction"], strict=True))
     assert got == pytest.approx(expected)
     assert len(set(expected.values())) == len(keys)  # each bound to its own key
+
+
+def test_batch_scoring_of_many_partitions_on_one_global_model(trained: Path) -> None:
+    with Registry(trained) as reg:
+        keys = [k for k, v in chosen(reg).items() if v == "global"][:4]
+        shops = [k.split("=")[1] for k in keys]
+        scored = score(pd.DataFrame({"shop": shops, "x": 20.0}), reg, backend="local")
+        expected = [
+            float(np.asarray(reg.load_model(k).predict(pd.DataFrame({"x": [20.0]})))[0])
+            for k in keys
+        ]
+    assert scored["prediction"].tolist() == pytest.approx(expected)
+    assert len(set(expected)) == len(keys)

@@ -43,6 +43,7 @@ class ModelRef:
     sha256: str
     schema: int
     intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
+    bound: dict[str, Any] | None = None  # a global model's key binding (schema "global")
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ def _refs(
         if same not in index:
             index[same] = len(schemas)
             schemas.append(fs)
-        refs[key, version] = ModelRef(key, version, sha, index[same], conformal.stored(fs))
+        refs[key, version] = ModelRef(
+            key, version, sha, index[same], conformal.stored(fs), fs.get("global")
+        )  # equal schemas are shared, so a global model's key travels here
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]

@@ -23,7 +23,7 @@ from manymodels.exceptions import (
 )
 from manymodels.features import assemble, feature_kinds
 from manymodels.scoring.plan import ModelRef, ScoreChunk
-from manymodels.training.global_fit import bind_key
+from manymodels.training.global_fit import GlobalModel, bind_key
 
 
 def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray] | ManyModelsError:
@@ -38,6 +38,7 @@ def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray] | M
 def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
     inputs: dict[int, tuple[np.ndarray, dict[int, np.ndarray]]] = {}
     models: dict[tuple[str, int], Any] = {}
+    shared: dict[str, GlobalModel] = {}
     out: list[np.ndarray] = []
     for i, ref in enumerate(chunk.units):
         lo, hi = int(chunk.offsets[i]), int(chunk.offsets[i + 1])
@@ -46,8 +47,11 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
             inputs[ref.schema] = _matrix(chunk, schema)
         values, text = inputs[ref.schema]
         X = assemble(schema, values[lo:hi], {j: t[lo:hi] for j, t in text.items()})
-        if (ref.key, ref.version) not in models:
-            models[ref.key, ref.version] = bind_key(_load(ref, store), schema)
+        if (ref.key, ref.version) not in models:  # a global model: read once per chunk
+            base = shared[ref.sha256] if ref.sha256 in shared else _load(ref, store)
+            if isinstance(base, GlobalModel):
+                shared[ref.sha256] = base
+            models[ref.key, ref.version] = bind_key(base, {"global": ref.bound})
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
         except (ValueError, TypeError) as e:
