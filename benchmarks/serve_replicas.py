@@ -23,6 +23,7 @@ takes 20-60 s to start), each scenario ``--repeat`` times after a warm-up run; m
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -41,7 +42,7 @@ READY = "router replica(s) at"  # the line --ray-serve prints once every replica
 
 
 @contextmanager
-def command(registry: Path, *flags: str, timeout: float = 300.0) -> Iterator[str]:
+def command(registry: Path, *flags: str, timeout: float = 300.0) -> Iterator[tuple[str, int]]:
     """``manymodels serve --registry DIR --port P *flags``; yields its URL once it scores a
     row (with --ray-serve: once every replica runs); SIGTERM on exit, as a service manager."""
     with socket.socket() as s:
@@ -58,7 +59,7 @@ def command(registry: Path, *flags: str, timeout: float = 300.0) -> Iterator[str
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{' '.join(cmd[1:])} did not start: {_read(log)[-2000:]}")
                 time.sleep(0.5)
-            yield url
+            yield url, proc.pid
         finally:
             proc.terminate()
             try:
@@ -82,6 +83,42 @@ def _scores(url: str) -> bool:
     return r.status_code == 200
 
 
+ROLES = (("ProxyActor", "proxy"), ("ServeReplica", "replicas"), ("ServeController", "controller"))
+
+
+def cpu_seconds(root: int) -> dict[str, float]:
+    """CPU time (user + system) so far of ``root`` and every process under it, by role: Serve's
+    proxy, its replicas, its controller, the command itself, the rest of Ray (Linux)."""
+    parent: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, IndexError, ValueError):
+                parent[int(entry.name)] = int(_stat(int(entry.name))[1])
+    tree, todo = {root}, [root]
+    while todo:
+        pid = todo.pop()
+        for child in (c for c, p in parent.items() if p == pid and c not in tree):
+            tree.add(child)
+            todo.append(child)
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in tree:
+        try:
+            fields = _stat(pid)
+            line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        role = "command" if pid == root else "ray (other)"
+        role = next((name for mark, name in ROLES if mark in line), role)
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _stat(pid: int) -> list[str]:
+    """``/proc/<pid>/stat`` after the command name: state, ppid, …, utime (11), stime (12)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def run_load(url: str, traffic: Traffic, *, connections: int, seconds: float) -> Load:
     """One load run; with wrk, requests that failed (on a busy machine: a few over wrk's 5 s
     timeout) are counted and reported rather than ending the benchmark."""
@@ -91,9 +128,10 @@ def run_load(url: str, traffic: Traffic, *, connections: int, seconds: float) ->
 
 
 def measure(
-    url: str, n: int, *, seconds: float, connections: int, repeat: int
-) -> dict[str, list[Load]]:
-    """hot, cold and serial runs on one server, each after a warm-up run."""
+    url: str, pid: int, n: int, *, seconds: float, connections: int, repeat: int
+) -> tuple[dict[str, list[Load]], dict[str, float]]:
+    """hot, cold and serial runs on one server, each after a warm-up run; and the CPU time
+    each of its processes spent per hot request (ms)."""
     scenarios = {
         "hot": (Traffic(range(min(100, n))), connections),
         "cold": (Traffic(range(n)), connections),
@@ -102,10 +140,16 @@ def measure(
     out: dict[str, list[Load]] = {name: [] for name in scenarios}
     for traffic, conns in scenarios.values():
         run_load(url, traffic, connections=conns, seconds=seconds)  # warm-up (cold: every key)
+    cpu: dict[str, float] = {}
     for _ in range(repeat):
         for name, (traffic, conns) in scenarios.items():
+            before = cpu_seconds(pid) if name == "hot" else {}
             out[name].append(run_load(url, traffic, connections=conns, seconds=seconds))
-    return out
+            if name == "hot":
+                after, done = cpu_seconds(pid), out[name][-1].requests
+                for role, t in after.items():
+                    cpu[role] = cpu.get(role, 0.0) + (t - before.get(role, 0.0)) * 1e3 / done
+    return out, {role: ms / repeat for role, ms in sorted(cpu.items())}
 
 
 def main() -> None:
@@ -126,11 +170,21 @@ def main() -> None:
         "Serve, 1 replica": ("--ray-serve", "--replicas", "1"),
     }
     results: dict[str, dict[str, list[Load]]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     for name, flags in servers.items():
-        wait_quiet(max_wait=20)  # a shared machine is rarely quiet: a bounded wait
-        with command(root, "--no-access-log", *flags) as url:
-            results[name] = measure(url, args.partitions, seconds=args.seconds,
-                                    connections=args.connections, repeat=args.repeat)  # fmt: skip
+        for attempt in (1, 2):  # embedded Ray can time out starting on a busy machine
+            wait_quiet(max_wait=20)  # a shared machine is rarely quiet: a bounded wait
+            try:
+                with command(root, "--no-access-log", *flags) as (url, pid):
+                    results[name], cpu[name] = measure(
+                        url, pid, args.partitions, seconds=args.seconds,
+                        connections=args.connections, repeat=args.repeat,
+                    )  # fmt: skip
+                break
+            except RuntimeError as e:
+                if attempt == 2 or "did not start" not in str(e):
+                    raise
+                print(f"({name}: {str(e).splitlines()[-1]}; once more)", flush=True)
 
     def rps(name: str, scenario: str) -> float:
         return median([r.rps for r in results[name][scenario]])
@@ -149,6 +203,12 @@ def main() -> None:
           f"{args.repeat} per scenario (median), taken on a busy machine")  # fmt: skip
     print(table(["server", "hot req/s", "hot p50 ms", "cold req/s", "cold p50 ms",
                  "serial req/s", "serial p50 ms", "failed"], rows))  # fmt: skip
+    roles = ["command", "proxy", "replicas", "controller", "ray (other)"]
+    print("\nCPU ms per hot request, by process (user + system; wrk's own not counted)")
+    print(table(["server", *roles, "total"], [
+        [name, *(f"{cpu[name].get(r, 0.0):.2f}" for r in roles), f"{sum(cpu[name].values()):.2f}"]
+        for name in servers
+    ]))  # fmt: skip
     overhead = p50("Serve, 1 replica", "serial") - p50("1 process", "serial")
     print(f"\nServe proxy's per-request overhead (serial p50, 1 replica − 1 process): "
           f"{overhead:.2f} ms")  # fmt: skip
