@@ -145,21 +145,25 @@ def test_router_predicts_for_a_partition_that_chose_global(trained: Path) -> Non
     from serving.settings import Settings
 
     with Registry(trained) as reg:
-        key = next(k for k, v in chosen(reg).items() if v == "global")
+        key, key2 = [k for k, v in chosen(reg).items() if v == "global"][:2]
         expected = np.asarray(reg.load_model(key).predict(pd.DataFrame({"x": [20.0]})))
+        expected2 = np.asarray(reg.load_model(key2).predict(pd.DataFrame({"x": [20.0]})))
     app = create_app(Settings(registry=trained))
     with TestClient(app) as client:
         r = client.post(f"/v1/partitions/{key}/predict", json={"rows": [{"x": 20.0}]})
         assert r.status_code == 200, r.text
         assert np.allclose(r.json()["predictions"], expected)
         shop = key.split("=")[1]  # the batch route: the key from the row's key field
-        rows = [{"shop": shop, "x": 20.0}, {"shop": "s18", "x": 20.0}]
+        shop2 = key2.split("=")[1]  # a second partition on the same global model
+        rows = [{"shop": shop, "x": 20.0}, {"shop": "s18", "x": 20.0}, {"shop": shop2, "x": 20.0}]
         for _ in range(2):  # loading, then from the cache
             r = client.post("/v1/predict", json={"rows": rows})
             assert r.status_code == 200, r.text
             answers = r.json()["predictions"]
             assert np.isclose(answers[0]["prediction"], expected[0])
             assert answers[1]["partition"] == "shop=s18"
+            assert np.isclose(answers[2]["prediction"], expected2[0])
+            assert not np.isclose(expected[0], expected2[0])
 
 
 def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Path) -> None:
