@@ -124,8 +124,9 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
 
     Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
     is shared with every equal one — unless the version derives lags or calendar parts a row
-    may leave out (``rowlags``): those are computed from that history, which stays. It answers rows its affine map accepts; for others (a
-    NaN) the caller loads the full model, which answers as it always did."""
+    may leave out (``rowlags``): those are computed from that history, which stays. It
+    answers rows its affine map accepts; for others (a NaN) the caller loads the full model,
+    which answers as it always did."""
     if served.affine is None or served.model is None or recorded(served.feature_schema):
         return None  # a target_transform's answers are turned back with the history it drops
     schema = dict(served.feature_schema)
