@@ -168,7 +168,12 @@ class JobTable:
                 )
 
     def expire(self, lease: float, *, job_ids: list[str] | None = None) -> list[JobRecord]:
-        """Fail the active jobs (of ``job_ids``, or all) whose router is gone; returns them."""
+        """Fail the active jobs (of ``job_ids``, or all) whose router is gone; returns them.
+        Looked for first without the write lock (a router's start takes it only when there
+        is something to fail), then again under it."""
+        with self.engine.connect() as conn:
+            if not _stale(conn, lease, job_ids=job_ids):
+                return []
         with WriteTransaction(self.engine) as conn:
             ids = _expire(conn, lease, job_ids=job_ids)
         return [j for j in (self.get(i) for i in ids) if j is not None]
@@ -186,19 +191,7 @@ def _expire(
     job_ids: list[str] | None = None,
 ) -> list[str]:
     """In ``conn``'s write transaction: fail the active jobs whose router is gone."""
-    query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
-        t.jobs.c.active_partition.is_not(None)
-    )
-    if partition is not None:
-        query = query.where(t.jobs.c.active_partition == partition)
-    if job_ids is not None:
-        query = query.where(t.jobs.c.job_id.in_(job_ids))
-    cutoff = _cutoff(lease)
-    gone = [
-        (job_id, owner, beat)
-        for job_id, owner, beat in conn.execute(query)
-        if _gone(owner, beat, cutoff)
-    ]
+    gone = _stale(conn, lease, partition=partition, job_ids=job_ids)
     for job_id, owner, beat in gone:
         _end(
             conn,
@@ -207,6 +200,26 @@ def _expire(
             f"(its last heartbeat {beat}); post the rows again to retrain",
         )
     return [g[0] for g in gone]
+
+
+def _stale(
+    conn: Connection,
+    lease: float,
+    *,
+    partition: str | None = None,
+    job_ids: list[str] | None = None,
+) -> list[tuple[str, str, str]]:
+    """``(job_id, owner, heartbeat_at)`` of the active jobs whose router is gone."""
+    query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
+        t.jobs.c.active_partition.is_not(None)
+    )
+    if partition is not None:
+        query = query.where(t.jobs.c.active_partition == partition)
+    if job_ids is not None:
+        query = query.where(t.jobs.c.job_id.in_(job_ids))
+    cutoff = _cutoff(lease)
+    rows = conn.execute(query)
+    return [(job_id, owner, beat) for job_id, owner, beat in rows if _gone(owner, beat, cutoff)]
 
 
 def _end(conn: Connection, job_ids: list[str], error: str) -> None:
