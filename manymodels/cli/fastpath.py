@@ -116,7 +116,7 @@ def answer(argv: Sequence[str]) -> int | None:
     try:
         with browser:
             show = _READ[parsed.command](browser, parsed)
-    except Unsure:
+    except (Unsure, ValueError):  # ValueError: a row's JSON unreadable: Registry says so
         return None
     show()
     return 0
