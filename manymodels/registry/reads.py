@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -19,7 +19,6 @@ from manymodels.exceptions import (
     AliasNotFound,
     PartitionNotFound,
     RegistryError,
-    RunNotFound,
     VersionNotFound,
 )
 from manymodels.registry import schema as t
@@ -29,7 +28,6 @@ from manymodels.registry.engine import batches
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
-    PartitionOutcome,
     PartitionSummary,
 )
 from manymodels.registry.rows import move_entity, version_entity
@@ -54,9 +52,6 @@ class ModelRow(NamedTuple):
     signature: str | None
 
 
-RANKS: tuple[str, ...] = ("skill", "score", "age")
-"""Orders of ``ReadsMixin.ranked_partitions``, worst first: skill vs naive, validation score,
-model age."""
 
 
 class ReadsMixin(StoreBase):
@@ -85,10 +80,7 @@ class ReadsMixin(StoreBase):
         key = t.partitions.c.key
         q = select(t.partitions).order_by(key).limit(limit)
         q = q.where(key > after) if after is not None else q.offset(offset)
-        if prefix:
-            q = q.where(key >= prefix, func.substr(key, 1, len(prefix)) == prefix)
-            upper = prefix_upper(prefix)
-            q = q.where(key < upper) if upper is not None else q
+        q = with_prefix(q, key, prefix)
         with self.engine.connect() as conn:
             return self._summaries(conn, list(conn.execute(q)))
 
@@ -308,98 +300,6 @@ class ReadsMixin(StoreBase):
             raise RegistryError(f"registry database unavailable: {e.orig}") from e
         return (row[0], row[1]) if row is not None else None
 
-    # ------------------------------------------------- whole-registry orders, failures (#15)
-    # A page at a time along an index (``schema``'s ``ix_model_versions_*`` and
-    # ``ix_run_partitions_outcome``): O(page) at 100,000 partitions, never a table scan.
-    def ranked_partitions(
-        self,
-        by: str,
-        *,
-        limit: int = 100,
-        after: str | None = None,
-        prefix: str | None = None,
-    ) -> list[PartitionSummary]:
-        """Partitions in production, worst first ``by`` skill vs naive (lowest first, those
-        without a naive score last), validation ``score`` (lowest first) or ``age`` (oldest
-        first), ties by key. ``after`` is the last key of the previous page: its production
-        version's value is read back to resume (``PartitionNotFound`` when it has none any
-        more: the listing moved, start again). ``prefix`` keeps keys that start with it."""
-        if by not in RANKS:
-            raise ValueError(f"rank by one of {', '.join(RANKS)}, not {by!r}")
-        v, a = t.model_versions.c, t.aliases.c
-        value = {"skill": t.SKILL, "score": v.score, "age": v.created_at}[by]
-        in_production = (
-            select(a.key)
-            .where(and_(a.key == v.key, a.alias == "production", a.version == v.version))
-            .exists()
-        )
-        base = select(v.key).where(in_production)
-        if prefix:
-            base = base.where(v.key >= prefix, func.substr(v.key, 1, len(prefix)) == prefix)
-            upper = prefix_upper(prefix)
-            base = base.where(v.key < upper) if upper is not None else base
-        with self.engine.connect() as conn:
-            start: Any = None
-            null_phase = False  # past the rows with a value: those without one, by key
-            if after is not None:
-                q = select(value).where(in_production, v.key == after)
-                found = conn.execute(q).first()
-                if found is None:
-                    raise PartitionNotFound(
-                        f"partition '{after}' has no production version any more: the "
-                        "listing moved since the last page, start again"
-                    )
-                start, null_phase = found[0], found[0] is None
-            keys: list[str] = []
-            if not null_phase:
-                q = base.where(value.is_not(None))
-                if after is not None:
-                    q = q.where(value >= start, or_(value > start, v.key > after))
-                keys = list(conn.execute(q.order_by(value, v.key).limit(limit)).scalars())
-                after = None
-            if len(keys) < limit:
-                q = base.where(value.is_(None))
-                q = q.where(v.key > after) if after is not None else q
-                q = q.order_by(v.key).limit(limit - len(keys))
-                keys += conn.execute(q).scalars()
-            rows = conn.execute(select(t.partitions).where(t.partitions.c.key.in_(keys))).all()
-            by_key = {r.key: r for r in rows}
-            return self._summaries(conn, [by_key[k] for k in keys if k in by_key])
-
-    def run_failures(
-        self,
-        run_id: str,
-        *,
-        statuses: Sequence[str] = ("failed", "skipped"),
-        limit: int = 100,
-        after: str | None = None,
-        prefix: str | None = None,
-    ) -> list[PartitionOutcome]:
-        """A run's partitions with one of ``statuses``, by key, a page after ``after``: one
-        range of ``ix_run_partitions_outcome`` per status, merged (never the run's every
-        outcome). ``RunNotFound`` for an unknown run."""
-        c = t.run_partitions.c
-        out: list[PartitionOutcome] = []
-        with self.engine.connect() as conn:
-            known = select(t.runs.c.run_id).where(t.runs.c.run_id == run_id)
-            if conn.execute(known).first() is None:
-                raise RunNotFound(f"no run with id '{run_id}'")
-            for status in dict.fromkeys(statuses):
-                q = select(t.run_partitions).where(and_(c.run_id == run_id, c.status == status))
-                q = q.where(c.key > after) if after is not None else q
-                if prefix:
-                    q = q.where(c.key >= prefix, func.substr(c.key, 1, len(prefix)) == prefix)
-                    upper = prefix_upper(prefix)
-                    q = q.where(c.key < upper) if upper is not None else q
-                for r in conn.execute(q.order_by(c.key).limit(limit)):
-                    out.append(
-                        PartitionOutcome(
-                            r.key, r.status, r.error_type or "", r.message or "", r.n_rows,
-                            r.data_fingerprint,
-                        )
-                    )  # fmt: skip
-        return sorted(out, key=lambda o: o.key)[:limit]
-
     def _aliases_of(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         c = t.aliases.c
@@ -429,6 +329,17 @@ class ReadsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def with_prefix(q: Select[Any], column: Any, prefix: str | None) -> Select[Any]:
+    """``q`` kept to ``column`` values that start with ``prefix``, as a range of the column's
+    index (``prefix <= value < upper``) so a search reads one page, not the table; ``substr``
+    re-checks the range under collations that are not bytewise."""
+    if not prefix:
+        return q
+    q = q.where(column >= prefix, func.substr(column, 1, len(prefix)) == prefix)
+    upper = prefix_upper(prefix)
+    return q.where(column < upper) if upper is not None else q
 
 
 def prefix_upper(prefix: str) -> str | None:

@@ -208,7 +208,7 @@ jobs = Table(
     UniqueConstraint("active_partition", name="uq_jobs_active_partition"),
 )
 
-# Orders of the whole registry for the partitions listing (``ReadsMixin.ranked_partitions``):
+# Orders of the whole registry for the partitions listing (``ListingMixin.ranked_partitions``):
 # walking one of these in order, checking each row's production alias by primary key, reads a
 # page — not the table — at 100,000 partitions. The skill expression is literal SQL text so that
 # the query's ORDER BY is the indexed expression word for word (SQLite matches it as text).
@@ -218,7 +218,7 @@ SKILL = literal_column("(score - naive_score) / nullif(abs(naive_score), 0)", Fl
 Index("ix_model_versions_skill", literal_column(f"({SKILL.name})", Float), model_versions.c.key)
 Index("ix_model_versions_score", model_versions.c.score, model_versions.c.key)
 Index("ix_model_versions_created", model_versions.c.created_at, model_versions.c.key)
-# A run's failed / skipped partitions in key order (``ReadsMixin.run_failures``).
+# A run's failed / skipped partitions in key order (``ListingMixin.run_failures``).
 Index(
     "ix_run_partitions_outcome",
     run_partitions.c.run_id,

@@ -28,8 +28,9 @@ from manymodels.registry.engine import (
     read_only_error,
 )
 from manymodels.registry.jobs import JobTable
+from manymodels.registry.listing import ListingMixin
 from manymodels.registry.migrations import check_version, record_new, upgrade
-from manymodels.registry.reads import ProductionRef, ReadsMixin
+from manymodels.registry.reads import ProductionRef
 from manymodels.registry.runs import RunsMixin
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
 from manymodels.registry.writes import _RUN_PARTITION_COLUMNS as _RUN_PARTITION_COLUMNS
@@ -41,7 +42,7 @@ from manymodels.registry.writes import WritesMixin
 __all__ = ["ProductionRef", "SqlStore", "now"]
 
 
-class SqlStore(RunsMixin, WritesMixin, ReadsMixin, ChecksMixin):
+class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin):
     """The registry's metadata in a SQL database.
 
     ``create=False`` opens an existing registry only: a missing SQLite file or a database
