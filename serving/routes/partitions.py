@@ -31,7 +31,13 @@ from serving.service import ModelService, Target
 router = APIRouter(tags=["partitions"])
 
 
-@router.get("/v1/partitions", response_model=PartitionPage, summary="List partitions")
+@router.get(
+    "/v1/partitions",
+    response_model=PartitionPage,
+    # with a sort other than key, `after` must still have a production version (else: start again)
+    responses={404: ERRORS[404]},
+    summary="List partitions",
+)
 async def list_partitions(
     service: Service,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
@@ -57,7 +63,8 @@ async def list_partitions(
     `prefix` is a range of the key's index, so a search costs one page too. With `sort`
     other than key, the order is over every partition in production (those without one are
     left out), along an index of the versions: still O(page), and `after` is still the last
-    key of the previous page."""
+    key of the previous page — a 404 when that partition has no production version any more
+    (the order moved under the listing: start again without `after`)."""
     if sort == "key":
         items = await run_in_threadpool(
             service.registry.list_partitions, limit=limit, after=after, prefix=prefix
