@@ -180,6 +180,20 @@ def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Pa
     assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
 
 
+def test_global_candidates_only_with_the_default_fallback(tmp_path: Path) -> None:
+    """A spec of global candidates only, with the fallback on (the default): the fallback fits
+    them as pooled models. It failed the whole run with "no model to fit"."""
+    only_global = spec(fallback={"enabled": True})
+    only_global["candidates"] = [only_global["candidates"][1]]
+    summary = train(only_global, panel(), tmp_path / "reg", backend="local")
+    assert summary.run.n_failed == 0 and summary.run.n_trained == 24
+    with Registry(tmp_path / "reg") as reg:
+        fallback = reg.load_model("__fallback__")
+        per_partition = {k: v for k, v in chosen(reg).items() if k != "__fallback__"}
+        assert set(per_partition.values()) <= {"global", "naive"}
+    assert fallback.version.estimator.endswith("Ridge")
+
+
 def test_a_bad_scope_is_a_spec_error() -> None:
     bad = spec()
     bad["candidates"] = [{"estimator": "sklearn.linear_model.Ridge", "scope": "everywhere"}]

@@ -10,7 +10,7 @@ import numpy as np
 from manymodels.artifacts import ArtifactStore
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.entities import PartitionOutcome
-from manymodels.spec import Spec
+from manymodels.spec import Candidate, Spec
 from manymodels.training.chunk import Result, train_one
 from manymodels.training.compare import Champion
 from manymodels.training.rows import drop_masks, kept_rows
@@ -66,6 +66,7 @@ def train_fallback(
             "min_rows": 2,
             "missing_target": "drop",
             "selection": spec.selection.model_copy(update={"naive_candidate": False}),
+            "candidates": _pooled_candidates(spec),
         }
     )
     return train_one(
@@ -82,3 +83,11 @@ def train_fallback(
         dropped=dropped,
         prior=table.extra.get("class_prior"),
     )
+
+
+def _pooled_candidates(spec: Spec) -> list[Candidate]:
+    """What the fallback fits: the local candidates; a spec of global candidates only has its
+    global ones fitted as pooled models (without the key columns — an unknown key has none to
+    give), rather than a run that fails with "no model to fit"."""
+    local = [c for c in spec.candidates if c.scope == "local"]
+    return local or [c.model_copy(update={"scope": "local"}) for c in spec.candidates]
