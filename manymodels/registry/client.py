@@ -287,6 +287,10 @@ class Registry:
     def get_run(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
 
+    def run_progress(self, run_id: str) -> dict[str, int]:
+        """A run's recorded outcomes by status (see ``RunsMixin.run_progress``)."""
+        return self.store.run_progress(run_id)
+
     # ---------------------------------------------------------------------------- checks
     def version_digests(self) -> list[VersionDigests]:
         """Every version's model and training-rows digests (what ``doctor`` verifies)."""

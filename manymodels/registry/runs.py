@@ -121,6 +121,16 @@ class RunsMixin(StoreBase):
                 for r in conn.execute(q)
             ]
 
+    def run_progress(self, run_id: str) -> dict[str, int]:
+        """Recorded outcomes of one run counted by status (trained, failed, skipped, lost...):
+        one GROUP BY along ``ix_run_partitions_outcome`` (run_id, status, key), so a dashboard
+        polling a running run reads O(statuses), never the outcomes of other runs. The
+        pipeline records outcomes per chunk as chunks finish, so this moves chunk by chunk."""
+        c = t.run_partitions.c
+        q = select(c.status, func.count()).where(c.run_id == run_id).group_by(c.status)
+        with self.engine.connect() as conn:
+            return {str(s): int(n) for s, n in conn.execute(q)}
+
     def recorded_keys(self, run_id: str) -> set[str]:
         """Keys with an outcome in this run: what a resumed run skips (not ``lost`` ones,
         whose task died: those are trained again)."""
