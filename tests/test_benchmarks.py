@@ -23,8 +23,12 @@ SCRIPTS = [
     "cli.py",
     "classification.py",
     "monitoring.py",
+    "cluster.py",
 ]
 TIMEOUT = 170  # seconds; a bound on a hung script, not the expected time (~30 s together)
+# cluster.py starts PostgreSQL, SeaweedFS, a two-node Ray cluster and embedded Ray: ~1 min
+# quiet, 3-4 min on a loaded machine
+TIMEOUTS = {"cluster.py": 420}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +46,7 @@ def outputs() -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
     done: dict[str, subprocess.CompletedProcess[str]] = {}
     try:
         for name, proc in procs.items():
-            out, err = proc.communicate(timeout=TIMEOUT)
+            out, err = proc.communicate(timeout=TIMEOUTS.get(name, TIMEOUT))
             done[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     finally:
         for proc in procs.values():

