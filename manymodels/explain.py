@@ -13,10 +13,17 @@ would rank features by a different yardstick than the one in the user's table; t
 ``coef · mean / scale``) so that ``intercept + Σ coef·x`` is the model's prediction for a row
 ``x`` of raw values. With one-hot encoded text features the terms are named as scikit-learn
 names its output columns (``onehot__store_7``) and stay per unit of that column.
+
+Under a ``target_transform`` the estimator never saw the target as the user sent it, so its
+weights are in the transformed target's units, and ``units`` says so with the numbers needed
+to read them (``scale``: the partition's center and spread; ``difference``: the change from
+the previous period). They are not converted: with lag features computed on the transformed
+target no per-feature conversion is both exact and short.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -66,6 +73,8 @@ def explain(version: ModelVersion, model: Any) -> Explanation:
     ``Registry.load_model``, i.e. after its digest and signature were checked)."""
     features = [str(f) for f in version.feature_schema.get("features", [])]
     kind, units, terms, intercept = weights(model, features)
+    if kind in ("coefficients", "constant"):
+        units += _transformed(version.feature_schema)
     terms.sort(key=lambda t: -abs(t.value))
     return Explanation(
         key=version.key,
@@ -107,6 +116,25 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
         return "constant", "the probability of each class, whatever the row", terms, []
     why = f"{type(estimator).__name__} exposes neither coefficients nor feature importances"
     return "none", why, [], []
+
+
+def _transformed(schema: Mapping[str, Any]) -> str:
+    """What a weight means under the version's target transform ('' without one)."""
+    history = schema.get("history")
+    transform = history.get("transform") if isinstance(history, Mapping) else None
+    if not transform:
+        return ""
+    from manymodels.lagfeatures import TargetTransform  # pandas: only for such versions
+
+    fitted = TargetTransform.from_json(transform)
+    if fitted.kind == "scale":
+        return (
+            f"; in the scaled target: target = answer × {fitted.spread:.6g} + "
+            f"{fitted.center:.6g} (the partition's training spread and mean)"
+        )
+    if fitted.kind == "difference":
+        return "; in the change of the target from the previous period (target_transform)"
+    return ""
 
 
 def _unwrap(model: Any, features: list[str]) -> tuple[Any, list[str], Any]:

@@ -17,6 +17,7 @@ from factories import spec_dict
 from sklearn.linear_model import LinearRegression
 
 from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
+from manymodels.explain import explain
 from manymodels.inputs import model_input
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.partition import FALLBACK_KEY
@@ -230,3 +231,30 @@ def test_champion_and_challenger_compare_in_the_targets_units(tmp_path: Path, ki
         X = table_features(z, np.array([0, len(z)]), LagPlan("y", lags=(1, 2)))[-VALID:]
         mine = raw[-VALID - 1 : -1] + champion.predict(X)
         assert evaluation["champion_score"] == pytest.approx(-np.abs(mine - raw[-VALID:]).mean())
+
+
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_explain_says_its_weights_are_in_the_transformed_targets_units(
+    registries: dict[str, Path], kind: str
+) -> None:
+    """The coefficients are the estimator's (transformed units); ``units`` says how to read
+    them, with the numbers that turn a scaled answer back into the target."""
+    rows: list[dict[str, Any]] = [{"t": 40, "y": level(1, 40)}, {"t": 41}]
+    with Registry.open(registries[kind]) as reg:
+        loaded = reg.load_model("pid=1")
+        why = explain(loaded.version, loaded.model)
+        got = loaded.predict(rows)
+        x = np.asarray(model_input(rows, loaded.version.feature_schema), dtype=np.float64)
+        names = [str(f) for f in loaded.version.feature_schema["features"]]
+    with Registry.open(registries["none"]) as reg:
+        plain = reg.load_model("pid=1")
+        assert "target" not in explain(plain.version, plain.model).units
+    coef = {term.feature: term.value for term in why.terms}
+    answer = why.intercept[0] + x @ np.array([coef[name] for name in names])
+    if kind == "scale":
+        transform = loaded.version.feature_schema["history"]["transform"]
+        assert f"{transform['spread']:.6g} + {transform['center']:.6g}" in why.units
+        np.testing.assert_allclose(answer * transform["spread"] + transform["center"], got)
+    else:
+        assert "change of the target from the previous period" in why.units
+        np.testing.assert_allclose(answer[0] + level(1, 39), got[0], rtol=1e-9)
