@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
-from manymodels.monitoring import report, store
+from manymodels.monitoring import pages, report, store
 from manymodels.targetunits import recorded as recorded_transform
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
@@ -157,25 +157,29 @@ def _page(
     service: ModelService, sort: str, limit: int, offset: int, key: str | None = None
 ) -> MonitorPage:
     engine = service.registry.store.engine
-    keys = None
+    one = None
     if key is not None:
-        canonical = service.canonical(key)
-        if canonical is None:
+        one = service.canonical(key)
+        if one is None:
             raise PartitionNotFound(f"no partition '{key}' in the registry")
-        service.registry.get_partition(canonical)  # PartitionNotFound: a 404
-        keys = [canonical]
-    rows = report.ranked(report.health(engine, keys=keys), sort)
-    page = report.with_data_age(engine, rows[offset : offset + limit])
+        service.registry.get_partition(one)  # PartitionNotFound: a 404
+    if one is None and sort in pages.PAGED_SORTS:  # one page's rows, not the whole pass
+        keys, total = pages.page_keys(engine, sort, limit, offset)
+        page = report.with_data_age(engine, report.ranked(report.health(engine, keys=keys), sort))
+    else:
+        rows = report.ranked(report.health(engine, keys=None if one is None else [one]), sort)
+        total = len(rows)
+        page = report.with_data_age(engine, rows[offset : offset + limit])
     limits = report.Thresholds()
     shown = [{**r.to_dict(), "flags": r.flags(limits)} for r in page]
     points = None
-    if keys is not None:
+    if one is not None:
         points = [
             ActualPoint(time=when, actual=y, prediction=p)
             for r in page
             for when, y, p in store.recent_actuals(engine, r.key, r.version)
         ]
-    return MonitorPage(total=len(rows), sort=sort, partitions=shown, actuals=points)
+    return MonitorPage(total=total, sort=sort, partitions=shown, actuals=points)
 
 
 class FailureOut(BaseModel):

@@ -1,0 +1,66 @@
+"""One page of the monitor in the database's order, for the orders an index answers.
+
+``report.health`` builds every production partition's row and ``report.ranked`` sorts them:
+right for ``manymodels monitor`` and ``retrain --when`` (which look at every partition), but
+a dashboard paging through 100,000 partitions would pay that whole pass — seconds — for each
+page of 50. For ``drift`` (``ix_monitor_drift_score``), ``age`` (the versions' creation time)
+and ``key`` the page's keys come from one ``ORDER BY … LIMIT … OFFSET`` query, and only those
+partitions' rows are built (``report.health(keys=…)``). The order is ``report.ranked``'s to
+the row: drift highest first (a drift row of a version production no longer points at, or one
+without a score, counts as none), then the partitions without a score by key; age oldest
+first; ties by key. ``error`` and ``naive`` are ratios of sums kept per day window, which no
+index orders, so they still take the whole pass.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, and_, func, select
+
+from manymodels.partition import FALLBACK_KEY
+from manymodels.registry import schema as t
+
+PAGED_SORTS: tuple[str, ...] = ("drift", "age", "key")
+"""Monitor orders answered a page at a time (see the module)."""
+
+
+def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[str], int]:
+    """The keys of one page of production partitions (the fallback excluded) in ``sort``
+    order, and how many such partitions there are."""
+    if sort not in PAGED_SORTS:
+        raise ValueError(f"a page in SQL sorts by one of {', '.join(PAGED_SORTS)}, not {sort!r}")
+    a, v, d = t.aliases.c, t.model_versions.c, t.monitor_drift.c
+    production = and_(a.alias == "production", a.key != FALLBACK_KEY)
+    with engine.connect() as conn:
+        total = int(
+            conn.execute(select(func.count()).select_from(t.aliases).where(production)).scalar_one()
+        )
+        if sort == "key":
+            q = select(a.key).where(production).order_by(a.key)
+            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
+        if sort == "age":
+            q = (
+                select(a.key)
+                .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
+                .where(production)
+                .order_by(v.created_at, a.key)
+            )
+            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
+        current = and_(d.key == a.key, d.version == a.version, d.score.is_not(None))
+        scored = select(d.key).join(t.aliases, current).where(production)
+        n_scored = int(
+            conn.execute(select(func.count()).select_from(scored.subquery())).scalar_one()
+        )
+        keys: list[str] = []
+        if offset < n_scored:
+            q = scored.order_by(d.score.desc(), d.key).limit(limit).offset(offset)
+            keys = list(conn.execute(q).scalars())
+        if len(keys) < limit:
+            unscored = (
+                select(a.key)
+                .where(production, ~select(d.key).where(current).exists())
+                .order_by(a.key)
+                .limit(limit - len(keys))
+                .offset(max(0, offset - n_scored))
+            )
+            keys += conn.execute(unscored).scalars()
+        return keys, total
