@@ -232,16 +232,28 @@ def split(
 
 def _fingerprints(used: pd.DataFrame, order: np.ndarray, offsets: np.ndarray) -> list[str]:
     """Order-independent per-partition hashes: two uint64 sums of mixed per-row hashes."""
-    canonical = pd.DataFrame({c: _canonical(used[c]) for c in used.columns})
-    row_hash = pd.util.hash_pandas_object(canonical, index=False).to_numpy()[order]
-    mixed = (row_hash ^ (row_hash >> np.uint64(29))) * _MIX
+    row_hash, mixed = row_hashes(used)
     starts = offsets[:-1]
-    s1 = np.add.reduceat(row_hash, starts)
-    s2 = np.add.reduceat(mixed, starts)
+    s1 = np.add.reduceat(row_hash[order], starts)
+    s2 = np.add.reduceat(mixed[order], starts)
+    return fingerprint_digests(list(used.columns), np.diff(offsets), s1, s2)
+
+
+def row_hashes(used: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's two uint64 hashes; a partition's fingerprint is made of their sums (mod
+    2**64), so rows read in batches (``manymodels.datasets``) add up to the same fingerprint."""
+    canonical = pd.DataFrame({c: _canonical(used[c]) for c in used.columns})
+    row_hash = pd.util.hash_pandas_object(canonical, index=False).to_numpy()
+    return row_hash, (row_hash ^ (row_hash >> np.uint64(29))) * _MIX
+
+
+def fingerprint_digests(
+    columns: Sequence[str], n: np.ndarray, s1: np.ndarray, s2: np.ndarray
+) -> list[str]:
+    """Per partition: its row count and the sums of its rows' ``row_hashes``, as one digest."""
     # Column names only: the dtype is storage (int32 from Parquet, int64 from CSV, float64 once
     # one value is missing), not data; values are hashed in one canonical form per kind.
-    sig = "|".join(str(c) for c in used.columns)
-    n = np.diff(offsets)
+    sig = "|".join(str(c) for c in columns)
     return [
         hashlib.blake2b(f"{sig}|{c}|{a}|{b}".encode(), digest_size=16).hexdigest()
         for c, a, b in zip(n.tolist(), s1.tolist(), s2.tolist(), strict=True)

@@ -25,6 +25,7 @@ import numpy as np
 from manymodels.artifacts import ArtifactStore
 from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
+from manymodels.datasets import is_dataset, prepare_streamed, shuffled, streams
 from manymodels.exceptions import (
     BadSignature,
     DataError,
@@ -185,7 +186,11 @@ def train(
             notes = {**(notes or {}), "append": merged.counts}
             only = merged.keys if only is None else only
             data = merged.frame
-        table, _ = prepare(spec, data)  # bad input fails here, before the registry is written
+        # bad input fails here, before the registry is written
+        if is_dataset(data) and streams(spec):  # a Parquet directory: never whole in memory here
+            table = prepare_streamed(spec, data)
+        else:
+            table, _ = prepare(spec, data)
         notes = {**(notes or {}), **_table_notes(table)}
         wanted = _wanted_keys(table, only, spec.partition_by)
         if reg is None:
@@ -477,12 +482,16 @@ def _execute(
 
     fits, source = _global_phase(reg, spec, table, plan, backend, tally)
     items: list[tuple[str, Any]] = []
-    for a, b in plan_chunks(todo.offsets, backend.workers):
+    streamed = shuffled(table)  # a Parquet dataset's rows stay on disk until a task reads them
+    for a, b in [] if streamed else plan_chunks(todo.offsets, backend.workers):
         chunk = todo.chunk(a, b)
         champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
         items.append(("chunk", (chunk, champions, _slices(fits, source, chunk))))
+    if streamed:
+        items = streamed.items(todo, plan.champions)
     if plan.fallback_due:
-        items.insert(0, ("fallback", (table, plan.fallback, ())))
+        rows = streamed.sample(spec, table) if streamed else table
+        items.insert(0, ("fallback", (rows, plan.fallback, ())))
     for i, result in backend.map_unordered(_run_item, items, spec, store):
         kind, (payload, *_) = items[i]
         items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
@@ -540,6 +549,8 @@ def _count(counts: dict[str, int], name: str) -> None:
 def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> Any:
     """The task body shipped to workers: a chunk, the pooled fallback, or a global model."""
     kind, (payload, champions, external) = item
+    if hasattr(payload, "run"):  # a Parquet dataset's rows (manymodels.datasets): read here
+        return payload.run(spec, store, champions, external)
     if kind == "fallback":
         return [train_fallback(payload, spec, store, champion=champions)]
     if kind == "global":

@@ -30,7 +30,13 @@ Backend = Literal["auto", "ray", "local"]
 
 def train(
     spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
-    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="Data: a .csv or .parquet file, or a Parquet directory (hive-partitioned or "
+            "not; local or an fsspec URL such as s3://bucket/sales/), read in batches.",
+        ),
+    ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     ray_address: Annotated[
         str | None,

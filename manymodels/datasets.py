@@ -1,0 +1,407 @@
+"""Training from a Parquet dataset larger than memory: a directory (hive-partitioned or flat),
+local or by fsspec URL (``s3://bucket/sales/``), read with ``pyarrow.dataset``.
+
+The driver never holds the table. It reads it twice, one record batch at a time:
+
+1. **Index** — the key columns only: each partition's row count, hence the chunk plan
+   (``execution.plan_chunks``: roughly equal rows per chunk, the same plan a table in memory
+   gets).
+2. **Check and shuffle** — every column the spec uses, batch by batch: the checks ``prepare``
+   makes (columns, stray words, dates, derived names), each error naming the *file* and the
+   column; each partition's fingerprint as sums of row hashes (``partition.row_hashes``: the
+   same fingerprint its rows give in memory); and the batch's rows appended, bucketed by chunk,
+   to a temporary Parquet dataset (``pyarrow.dataset.write_dataset``, hive-partitioned by
+   bucket; the shuffle Ray Data's ``groupby`` makes, on disk).
+
+What the pipeline gets is an *index table*: a ``PartitionedTable`` with keys, row offsets and
+fingerprints but no rows (``X`` and ``y`` are empty), carrying a ``Shuffled`` in its ``extra``.
+Each chunk's task reads only its bucket and runs ``data.prepare`` on it — the same checks and
+the same calendar, lag and rolling features as a table in memory, on whole partitions. The
+fallback's task reads a seeded uniform sample of at most ``fallback.max_rows`` rows (the sample
+a table in memory gets, drawn bucket by bucket). Peak memory: one batch in the driver, one
+chunk in a worker.
+
+Differences from a table in memory, by design: the frequency is inferred per chunk (the same
+for regularly spaced data), and a column's "mostly numbers" share is judged per batch. Specs
+the shuffle cannot serve yet — classification (its class prior needs every partition's
+classes) and global candidates (fitted on every row at once) — read the dataset whole, as
+before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import DataError, first_line
+from manymodels.lagfeatures import LagPlan
+from manymodels.partition import (
+    PartitionedTable,
+    fingerprint_digests,
+    group_rows,
+    row_hashes,
+)
+from manymodels.spec import Spec
+
+BUCKET = "__manymodels_bucket"
+BATCH_ROWS = 65_536
+"""Rows per record batch read: what the driver holds at once (a few MiB per column)."""
+STREAMED = "streamed"
+"""The ``extra`` entry of an index table that holds its ``Shuffled``."""
+
+
+def is_dataset(source: object) -> bool:
+    """A directory, or an fsspec URL (``s3://…``) other than a CSV file: read as a Parquet
+    dataset. A single local file and a DataFrame keep the in-memory path."""
+    if isinstance(source, pd.DataFrame):
+        return False
+    text = str(source)
+    if "://" in text and not text.startswith("file://"):
+        return not text.lower().endswith((".csv", ".csv.gz", ".txt"))
+    return Path(text.removeprefix("file://")).is_dir()
+
+
+def streams(spec: Spec) -> bool:
+    """Whether the shuffle serves this spec (see the module docstring for those it does not)."""
+    return spec.task == "regression" and not any(c.scope == "global" for c in spec.candidates)
+
+
+@dataclass(frozen=True)
+class Shuffled:
+    """Where a dataset's rows were bucketed by chunk, and which keys each bucket holds."""
+
+    root: str
+    bucket_of: dict[str, int]
+    n_rows: int
+
+    def items(self, todo: PartitionedTable, champions: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """One task item per bucket holding partitions to train (all of a full run's)."""
+        keys: dict[int, list[str]] = {}
+        for key in todo.keys:
+            keys.setdefault(self.bucket_of[key], []).append(key)
+        out: list[tuple[str, Any]] = []
+        for bucket, wanted in sorted(keys.items()):
+            mine = {k: champions[k] for k in wanted if k in champions}
+            out.append(("chunk", (StreamedChunk(self.root, bucket, wanted), mine, ())))
+        return out
+
+    def sample(self, spec: Spec, table: PartitionedTable) -> StreamedSample:
+        from manymodels.training import pooled_fingerprint
+
+        return StreamedSample(self.root, spec.fallback.max_rows, self.n_rows,
+                              pooled_fingerprint(table))  # fmt: skip
+
+
+def shuffled(table: PartitionedTable) -> Shuffled | None:
+    """The ``Shuffled`` of an index table; ``None`` for a table in memory."""
+    found = table.extra.get(STREAMED)
+    return found if isinstance(found, Shuffled) else None
+
+
+@dataclass(frozen=True)
+class StreamedChunk:
+    """One chunk's partitions, read by the task that trains them (``keys``: for the pipeline's
+    record of a task that died)."""
+
+    root: str
+    bucket: int
+    keys: list[str] = field(default_factory=list)
+
+    def load(self, spec: Spec) -> PartitionedTable:
+        frame = _read_bucket(self.root, self.bucket)
+        table, _ = prepare(spec, frame)
+        return table if len(table) == len(self.keys) else table.select(set(self.keys))
+
+    def run(self, spec: Spec, store: Any, champions: Any, external: Any) -> Any:
+        from manymodels.training import train_chunk
+
+        return train_chunk(self.load(spec), spec, store, champions, external)
+
+
+@dataclass(frozen=True)
+class StreamedSample:
+    """The fallback's rows: a seeded uniform sample of at most ``max_rows`` (all rows when the
+    dataset is that small), drawn bucket by bucket. Its version records the whole dataset's
+    pooled fingerprint, as a table in memory's would."""
+
+    root: str
+    max_rows: int
+    n_rows: int
+    fingerprint: str
+    keys: list[str] = field(default_factory=lambda: ["__fallback__"])
+
+    def load(self, spec: Spec) -> PartitionedTable:
+        rng = np.random.default_rng(spec.seed)
+        share = min(1.0, self.max_rows / max(self.n_rows, 1))
+        pieces = []
+        for bucket in _buckets(self.root):
+            frame = _read_bucket(self.root, bucket)
+            pieces.append(frame if share >= 1.0 else frame[rng.random(len(frame)) < share])
+        table, _ = prepare(spec, pd.concat(pieces, ignore_index=True))
+        return table
+
+    def run(self, spec: Spec, store: Any, champion: Any, external: Any) -> Any:
+        from manymodels.training import train_fallback
+
+        result = train_fallback(self.load(spec), spec, store, champion=champion)
+        return [replace(result, data_fingerprint=self.fingerprint)]
+
+
+# --------------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------------
+def open_dataset(source: str | Path) -> Any:
+    """A ``pyarrow.dataset`` over ``source``: hive directories (``store=2/``) give their key
+    columns; files starting with ``_`` or ``.`` (``_SUCCESS``) are left out."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    text = str(source)
+    try:
+        if "://" in text and not text.startswith("file://"):
+            from fsspec.core import url_to_fs
+
+            fs, path = url_to_fs(text)
+            return ds.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
+        return ds.dataset(text.removeprefix("file://"), format="parquet", partitioning="hive")
+    except (OSError, ValueError, ImportError, pa.ArrowException) as e:
+        raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
+
+
+def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
+    """The dataset's schema over ``columns``, from every file's footer: integers and floats mix
+    (as float64); a column of text in one file and numbers in the others is that file's error."""
+    import pyarrow as pa
+
+    kinds: dict[str, dict[str, list[str]]] = {c: {} for c in columns}
+    types: dict[str, set[Any]] = {c: set() for c in columns}
+    part_names = set(dataset.partitioning.schema.names) if dataset.partitioning else set()
+    for fragment in dataset.get_fragments():
+        schema = fragment.physical_schema
+        for col in columns:
+            if col in part_names:
+                continue
+            if col not in schema.names:
+                raise DataError(f"{fragment.path}: missing column '{col}' (other files have it)")
+            typ = schema.field(col).type
+            types[col].add(typ)
+            kinds[col].setdefault(_kind(typ), []).append(fragment.path)
+    fields = []
+    for col in columns:
+        if col in part_names:
+            fields.append(dataset.schema.field(col))
+            continue
+        seen = kinds[col]
+        if len(seen) > 1:
+            odd = min(seen, key=lambda k: len(seen[k]))
+            common = max(seen, key=lambda k: len(seen[k]))
+            raise DataError(
+                f"{seen[odd][0]}: column '{col}' holds {odd} here but {common} in "
+                f"{len(seen[common])} other file(s) of {source}: fix or remove this file"
+            )
+        typ = types[col].pop() if len(types[col]) == 1 else pa.float64()
+        fields.append(pa.field(col, typ))
+    return pa.schema(fields)
+
+
+def _kind(typ: Any) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return "numbers"
+    if pa.types.is_boolean(typ):
+        return "booleans"
+    if pa.types.is_temporal(typ):
+        return "dates"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        return "text"
+    return str(typ)
+
+
+def _batches(dataset: Any, schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]]:
+    """``(file, rows as pandas, rows as arrow)`` one record batch at a time, in file order."""
+    import pyarrow as pa
+
+    scanner = dataset.replace_schema(schema).scanner(
+        columns=schema.names, batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
+    )
+    path = source
+    try:
+        for tagged in scanner.scan_batches():
+            path = tagged.fragment.path
+            batch = tagged.record_batch
+            if batch.num_rows:
+                yield path, batch.to_pandas(), batch
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise DataError(f"{path}: cannot read ({_line(e)})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# the two passes
+# --------------------------------------------------------------------------------------------
+def prepare_streamed(
+    spec: Spec, source: str | Path, *, workers: int | None = None
+) -> PartitionedTable:
+    """Index, check and shuffle ``source`` (see the module docstring); the index table."""
+    from manymodels.data import (
+        _check_derived,
+        add_calendar,
+        drop_bad_rows,
+        parse_time,
+        resolve_columns,
+    )
+    from manymodels.execution import plan_chunks
+
+    name = str(source)
+    dataset = open_dataset(source)
+    keys_by = list(spec.partition_by)
+    wanted = [*keys_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
+    wanted += [spec.time_column] if spec.time_column else []
+    present = dataset.schema.names
+    missing = [c for c in dict.fromkeys(wanted) if c not in present]
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(map(repr, missing))} required by spec "
+            f"'{spec.name}' (the dataset has: {', '.join(present)})"
+        )
+    columns = list(dict.fromkeys(wanted if spec.features else [*wanted, *present]))
+    schema = _unified_schema(dataset, columns, name)
+
+    # 1. index: rows per key, from the key columns alone
+    counts: dict[tuple[Any, ...], int] = {}
+    for path, frame, _ in _batches(dataset, _select(schema, keys_by), name):
+        for col in keys_by:
+            n_missing = int(frame[col].isna().sum())
+            if n_missing:
+                raise DataError(
+                    f"{path}: partition column '{col}' has {n_missing} missing value(s)"
+                )
+        for key, n in frame.value_counts(sort=False).items():
+            k = key if isinstance(key, tuple) else (key,)
+            counts[k] = counts.get(k, 0) + int(n)
+    if not counts:
+        raise DataError(f"{name}: the dataset has no rows")
+    distinct = pd.DataFrame(list(counts), columns=keys_by)
+    grouping = group_rows(distinct, keys_by)  # sorted as in memory; clashing keys refused
+    index = pd.MultiIndex.from_frame(distinct.iloc[grouping.order].reset_index(drop=True))
+    sizes = np.asarray(list(counts.values()), dtype=np.int64)[grouping.order]
+    plan = plan_chunks(np.concatenate([[0], np.cumsum(sizes)]), workers or os.cpu_count() or 1)
+    bucket = np.zeros(len(sizes), dtype=np.int32)
+    for b, (lo, hi) in enumerate(plan):
+        bucket[lo:hi] = b
+
+    # 2. check every batch as prepare() would, fingerprint, and shuffle to disk
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    root = tempfile.mkdtemp(prefix="manymodels-shuffle-")
+    cleanup = weakref.finalize(distinct, shutil.rmtree, root, True)  # on any error below
+    kept = np.zeros(len(sizes), dtype=np.int64)
+    s1 = np.zeros(len(sizes), dtype=np.uint64)
+    s2 = np.zeros(len(sizes), dtype=np.uint64)
+    warnings: dict[str, None] = {}
+    dropped: dict[str, int] = {}
+    used: list[str] = []
+    dtypes: dict[str, str] = {}
+    categorical: list[str] = []
+    for i, (path, frame, batch) in enumerate(_batches(dataset, schema, name)):
+        part = index.get_indexer(pd.MultiIndex.from_frame(frame[keys_by]))
+        df = frame
+        if spec.bad_rows == "drop":
+            df, bad = drop_bad_rows(frame, spec, source=path)
+            for col, n in bad.items():
+                dropped[col] = dropped.get(col, 0) + n
+        cols = resolve_columns(df, spec, source=path)
+        warnings |= dict.fromkeys(cols.warnings)
+        features = cols.features
+        if spec.time_column:
+            df = parse_time(df, spec.time_column, source=path)
+            _check_derived(df, spec, source=path)
+            if spec.calendar:
+                df = add_calendar(df, spec, source=path)
+                features = [*features, *spec.calendar_columns]
+        used = [*keys_by, *features, spec.target] + ([spec.time_column] if spec.time_column else [])
+        dtypes = dtypes or {c: str(df[c].dtype) for c in features}
+        categorical = cols.categorical
+        rows = part[df.index.to_numpy()] if len(df) != len(frame) else part
+        h1, h2 = row_hashes(df[used])
+        np.add.at(s1, rows, h1)
+        np.add.at(s2, rows, h2)
+        kept += np.bincount(rows, minlength=len(sizes))
+        out = pa.Table.from_batches([batch]).append_column(BUCKET, pa.array(bucket[part]))
+        try:
+            ds.write_dataset(
+                out, root, format="parquet", partitioning=[BUCKET], partitioning_flavor="hive",
+                basename_template=f"b{i:07d}-{{i}}.parquet",
+                existing_data_behavior="overwrite_or_ignore",
+            )  # fmt: skip
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{root}: cannot write the shuffled rows ({_line(e)})") from None
+
+    # the index table: keys, offsets and fingerprints of the partitions with rows left
+    live = np.flatnonzero(kept)
+    if not len(live):
+        raise DataError(f"{name}: every row holds a stray word in a numeric column")
+    keys = [grouping.keys[j] for j in live]
+    shuffle = Shuffled(root, dict(zip(keys, bucket[live].tolist(), strict=True)),
+                       int(kept.sum()))  # fmt: skip
+    weakref.finalize(shuffle, shutil.rmtree, root, True)
+    cleanup.detach()
+    features = used[len(keys_by) : len(used) - 1 - bool(spec.time_column)]
+    extra: dict[str, Any] = {STREAMED: shuffle}
+    extra |= {"warnings": list(warnings)} if warnings else {}
+    extra |= {"bad_rows_dropped": dropped} if dropped else {}
+    lags = LagPlan.from_spec(spec).columns if spec.time_column else []
+    from manymodels.partition import _plain
+
+    return PartitionedTable(
+        keys=keys,
+        key_values=[tuple(_plain(v) for v in grouping.key_values[j]) for j in live],
+        offsets=np.concatenate([[0], np.cumsum(kept[live])]).astype(np.int64),
+        X=np.empty((0, len(features) + len(lags))),
+        y=np.empty(0),
+        fingerprints=fingerprint_digests(used, kept[live], s1[live], s2[live]),
+        features=[*features, *lags],
+        categorical=categorical,
+        feature_dtypes={**dtypes, **dict.fromkeys(lags, "float64")},
+        extra=extra,
+    )
+
+
+def _select(schema: Any, names: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([schema.field(n) for n in names])
+
+
+def _buckets(root: str) -> list[int]:
+    prefix = f"{BUCKET}="
+    return sorted(int(p.name[len(prefix) :]) for p in Path(root).iterdir()
+                  if p.name.startswith(prefix))  # fmt: skip
+
+
+def _read_bucket(root: str, bucket: int) -> pd.DataFrame:
+    """One bucket's rows, in the order they were read (file names number the batches)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((Path(root) / f"{BUCKET}={bucket}").glob("*.parquet"))
+    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+
+
+def prepare(spec: Spec, frame: pd.DataFrame) -> tuple[PartitionedTable, pd.DataFrame]:
+    from manymodels.data import prepare as prepare_frame
+
+    return prepare_frame(spec, frame)
+
+
+def _line(error: BaseException) -> str:
+    return first_line(error)[:300]
