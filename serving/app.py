@@ -35,7 +35,7 @@ from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
 from serving.retrain import Retrainer
-from serving.routes import admin, forecast, ops, partitions, predict, retrain, ui, v2
+from serving.routes import admin, forecast, ops, partitions, predict, retrain, runs, ui, v2
 from serving.routes import monitor as monitor_routes
 from serving.service import ModelService
 from serving.settings import Settings
@@ -171,7 +171,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     reads = read_dependencies(settings)
     # before partitions' GET {key:path}, so a 405 on .../actuals allows POST (see above)
     app.include_router(monitor_routes.router, dependencies=reads)
-    for module in (predict, forecast, admin, retrain, partitions, v2, ops):
+    for module in (predict, forecast, admin, retrain, partitions, runs, v2, ops):
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)

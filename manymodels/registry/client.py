@@ -33,6 +33,7 @@ from manymodels.registry.entities import (
     Run,
 )
 from manymodels.registry.jobs import JobTable
+from manymodels.registry.progress import RunProgress, counted, progress_of
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
 from manymodels.signing import SIGNED_META, Signer, verify
@@ -290,6 +291,23 @@ class Registry:
     def run_progress(self, run_id: str) -> dict[str, int]:
         """A run's recorded outcomes by status (see ``RunsMixin.run_progress``)."""
         return self.store.run_progress(run_id)
+
+    def runs_page(self, *, limit: int = 50, after: str | None = None) -> list[RunProgress]:
+        """Runs newest first, a page after the run ``after``, each with its progress from the
+        counts its row keeps (one more read for their ``lost`` outcomes: O(page))."""
+        runs = self.store.runs_page(limit=limit, after=after)
+        lost = self.store.lost_counts([r.run_id for r in runs])
+        return [progress_of(r, counted(r, lost.get(r.run_id, 0))) for r in runs]
+
+    def get_run_progress(self, run_id: str) -> RunProgress:
+        """One run's progress from its recorded outcomes (``registry.progress``); the
+        fallback model's outcome is reported apart from the planned partitions'."""
+        run = self.store.get_run(run_id)
+        by_status = self.store.run_progress(run_id)
+        fallback = self.store.outcome_status(run_id, FALLBACK_KEY)
+        if fallback is not None and by_status.get(fallback):
+            by_status[fallback] -= 1
+        return progress_of(run, by_status, fallback=fallback)
 
     # ---------------------------------------------------------------------------- checks
     def version_digests(self) -> list[VersionDigests]:

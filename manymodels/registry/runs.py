@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from manymodels.exceptions import RunNotFound
 from manymodels.registry import schema as t
@@ -73,18 +73,28 @@ class RunsMixin(StoreBase):
 
     def reopen_run(self, run_id: str, n_partitions: int) -> None:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
-        forgotten (and uncounted) so they can be trained and recorded again."""
+        forgotten (and uncounted) so they can be trained and recorded again (an outcome is one
+        row per run and key). Progress stays monotonic through this: a ``lost`` partition
+        never counted as done (``registry.progress``), so forgetting it takes nothing away.
+        The options record when the run was resumed and how many partitions were settled then
+        (``resumed_at``, ``done_at_resume``): the rate and ETA of a resumed run are measured
+        from there, not across the pause."""
         c = t.run_partitions.c
         lost = and_(c.run_id == run_id, c.status == "lost")
         with self._begin() as conn:
             n_lost = conn.execute(select(func.count()).where(lost)).scalar_one()
             conn.execute(delete(t.run_partitions).where(lost))
+            row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+            options = json.loads(row.options_json or "{}") if row is not None else {}
+            if row is not None:
+                settled = row.n_trained + row.n_skipped + row.n_failed - n_lost
+                options |= {"resumed_at": now(), "done_at_resume": settled}
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
                 .values(
                     status="running", ended_at=None, error=None, n_partitions=n_partitions,
-                    n_failed=t.runs.c.n_failed - n_lost,
+                    n_failed=t.runs.c.n_failed - n_lost, options_json=dumps(options),
                 )
             )  # fmt: skip
 
@@ -130,6 +140,43 @@ class RunsMixin(StoreBase):
         q = select(c.status, func.count()).where(c.run_id == run_id).group_by(c.status)
         with self.engine.connect() as conn:
             return {str(s): int(n) for s, n in conn.execute(q)}
+
+    def runs_page(self, *, limit: int = 50, after: str | None = None) -> list[Run]:
+        """Runs newest first (by start, then id), a page after the run ``after`` (keyset:
+        its start is read back, ``RunNotFound`` when it is not a run), along ``ix_runs_started``."""
+        r = t.runs.c
+        q = select(t.runs).order_by(r.started_at.desc(), r.run_id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            if after is not None:
+                start = conn.execute(select(r.started_at).where(r.run_id == after)).scalar()
+                if start is None:
+                    raise RunNotFound(f"no run with id '{after}'")
+                q = q.where(
+                    or_(r.started_at < start, and_(r.started_at == start, r.run_id < after))
+                )
+            return [run_entity(row) for row in conn.execute(q)]
+
+    def lost_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """``lost`` outcomes per run, for the runs named: a range of ``ix_run_partitions_outcome``
+        each (O(lost), usually nothing), never the runs' every outcome."""
+        if not run_ids:
+            return {}
+        c = t.run_partitions.c
+        q = (
+            select(c.run_id, func.count())
+            .where(and_(c.run_id.in_(list(run_ids)), c.status == "lost"))
+            .group_by(c.run_id)
+        )
+        with self.engine.connect() as conn:
+            return {str(run): int(n) for run, n in conn.execute(q)}
+
+    def outcome_status(self, run_id: str, key: str) -> str | None:
+        """The status one key recorded in a run (a primary-key read), or ``None``."""
+        c = t.run_partitions.c
+        q = select(c.status).where(and_(c.run_id == run_id, c.key == key))
+        with self.engine.connect() as conn:
+            found = conn.execute(q).scalar()
+        return None if found is None else str(found)
 
     def recorded_keys(self, run_id: str) -> set[str]:
         """Keys with an outcome in this run: what a resumed run skips (not ``lost`` ones,
