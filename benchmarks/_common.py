@@ -212,6 +212,12 @@ def start_ray() -> float:
     return seconds
 
 
+CACHE_FORMAT = "2"
+"""What a cached registry was built as: bump it when training writes something new into a
+version that benchmarks read (2: every version has its monitoring profile, which the router's
+drift sampler needs), so that no benchmark measures a registry today's code would not build."""
+
+
 def serving_registry(n_partitions: int, rows: int = 20) -> Path:
     """A registry of ``n_partitions`` Ridge models trained by the pipeline, built once and
     kept under the temp dir (rebuilt if missing, incomplete, or unreadable)."""
@@ -227,7 +233,7 @@ def _serving_registry(root: Path, n_partitions: int, rows: int) -> Path:
     from manymodels.registry.client import Registry
 
     done = root / "COMPLETE"
-    if done.exists():
+    if done.exists() and done.read_text().strip() == CACHE_FORMAT:
         try:
             with Registry.open(root) as reg:
                 if reg.count_partitions() == n_partitions:
@@ -247,7 +253,7 @@ def _serving_registry(root: Path, n_partitions: int, rows: int) -> Path:
     )
     if summary.run.n_trained != n_partitions:
         raise RuntimeError(f"registry build trained {summary.run.n_trained} of {n_partitions}")
-    done.write_text("ok\n")
+    done.write_text(CACHE_FORMAT + "\n")
     return root
 
 

@@ -24,6 +24,7 @@ SCRIPTS = [
     "classification.py",
     "monitoring.py",
     "cluster.py",
+    "monitor_pages.py",
 ]
 TIMEOUT = 170  # seconds; a bound on a hung script, not the expected time (~30 s together)
 # cluster.py starts PostgreSQL, SeaweedFS, a two-node Ray cluster and embedded Ray: ~1 min
