@@ -42,7 +42,7 @@ export function keyPath(key) {
 }
 
 /** The view: #q=<prefix>&sort=<key|skill|score|age>, #p=<partition key>,
- * #health=<drift|error|naive|age|key>, #failures=<run id|latest>&q=<prefix>; &limit=<n> pages. */
+ * #health=<drift|error|naive|age|key>, #failures=<run id|latest>&q=<prefix>, #runs=recent; &limit=<n> pages. */
 export function state() {
   const params = new URLSearchParams(location.hash.slice(1));
   return {
@@ -51,6 +51,7 @@ export function state() {
     p: params.get("p") || "",
     health: params.get("health") || "",
     failures: params.get("failures") || "",
+    runs: params.get("runs") || "", // #runs=recent: the Runs panel
     limit: params.get("limit") || "", // rows per page, when not PAGE (a link may ask for fewer)
   };
 }
