@@ -16,8 +16,10 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   ``manymodels.train`` on Ray and ``manymodels.forecast`` for the ``h`` held-out periods with the
   held-out rows' exogenous values as ``future``. Two variants: *local only*
   (``naive_candidate = false``; the mlforecast row's lags ≥ ``h`` and rolling mean of lag ``h``,
-  so its forecast is direct) and *+ naive* (the default, recursive short lags: a partition whose
-  candidates lose to the last value on its validation rows serves the last value).
+  so its forecast is direct) and *+ naive* (the default: a partition whose candidates lose to
+  the last value by ``[selection] naive_margin`` on its validation folds serves the last
+  value); *local + global* adds a global LightGBM, *scaled* a per-series scaled target and
+  *prefer global* ``global_margin = 0.1`` (a local model must beat the global one by 10 %).
 
 Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
 empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none; manymodels'
@@ -176,6 +178,7 @@ def mm_features(panel: Panel) -> list[str]:
 
 
 MAX_FOLDS = 5
+PREFER_GLOBAL = 0.1  # ``[selection] global_margin`` of the "prefer global" row: set a priori
 
 
 def mm_folds(panel: Panel, rows: int) -> int:
@@ -193,6 +196,7 @@ def mm_spec(
     naive_candidate: bool,
     global_candidate: bool = False,
     target_transform: str = "none",
+    global_margin: float = 0.0,
 ) -> dict[str, Any]:
     """The spec a manymodels user writes for this panel, as our docs tell one: the mlforecast
     row's lags ≥ h and rolling mean of lag h (a direct forecast), candidates chosen on expanding
@@ -223,6 +227,7 @@ def mm_spec(
         "selection": {
             "naive_candidate": naive_candidate,
             "ensemble": "top2" if global_candidate else "none",
+            **({"global_margin": global_margin} if global_margin else {}),
         },
         "intervals": {"levels": list(LEVELS)},
     }
@@ -255,6 +260,7 @@ def manymodels_run(
     root: Path,
     global_candidate: bool = False,
     target_transform: str = "none",
+    global_margin: float = 0.0,
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
@@ -265,6 +271,8 @@ def manymodels_run(
         label = "manymodels local + global"
     if target_transform != "none":
         label += f", {target_transform}d"
+    if global_margin:
+        label += ", prefer global"
     registry = root / label.replace(" ", "-").replace("+", "plus")
     columns = mm_features(panel)
     data = train[[*panel.keys, "ds", "y", *columns]]
@@ -274,6 +282,7 @@ def manymodels_run(
         naive_candidate=naive_candidate,
         global_candidate=global_candidate,
         target_transform=target_transform,
+        global_margin=global_margin,
     )
     summary: Any = None
 
@@ -400,6 +409,18 @@ def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[st
                 target_transform="scale",
             )
         ],
+        lambda: [
+            manymodels_run(
+                panel,
+                train,
+                test,
+                naive_candidate=True,
+                root=root,
+                global_candidate=True,
+                target_transform="scale",
+                global_margin=PREFER_GLOBAL,
+            )
+        ],
     ]
     results: list[Result] = []
     for method in methods:
@@ -464,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
             for method, ratio in run_panel(panel, Path(tmp) / name, args.plot).items():
                 if method.startswith("manymodels"):
                     short = (
-                        "mm_scaled" if "scaled" in method
+                        "mm_prefer_global" if "prefer global" in method
+                        else "mm_scaled" if "scaled" in method
                         else "mm_naive" if "naive" in method
                         else "mm_global" if "global" in method else "mm_local"
                     )  # fmt: skip

@@ -212,6 +212,16 @@ class Selection(_Frozen):
     """
 
     naive_candidate: bool = True
+    naive_margin: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """How much better than the best fitted candidate the naive baseline must score on the
+    validation folds to be served, as a fraction of that candidate's score (with an error
+    metric: 0.1 = an error at least 10 % lower). Naive's forecast rests on one value, the last,
+    so its fold scores swing more than a fitted model's; a narrow win is more often luck than
+    skill (benchmarks/README.md, #12). 0: strictly better wins. Naive is scored either way."""
+    global_margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """How much better a local candidate (or the ``top2`` mean) must score than the best
+    ``scope = "global"`` candidate to be served instead of it, as a fraction of the global
+    one's score. 0: the best score wins; > 0 prefers the model fitted on every partition."""
     ensemble: Literal["none", "top2"] = "none"
     """``top2``: the mean of the two best models' predictions competes too, per partition."""
     fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"
@@ -537,7 +547,15 @@ def _later_defaults() -> dict[str, Any]:
 def _later_sub_defaults() -> dict[str, dict[str, Any]]:
     """Options added to a table after the table itself, with their defaults in JSON form: a
     table that sets only its older options keeps its hash."""
-    return {"selection": {"fallback_metric": "log_loss", "prior_rows": 2.0, "ensemble": "none"}}
+    return {
+        "selection": {
+            "fallback_metric": "log_loss",
+            "naive_margin": 0.1,
+            "global_margin": 0.0,
+            "prior_rows": 2.0,
+            "ensemble": "none",
+        }
+    }
 
 
 def _check_metric(name: str, task: str) -> None:

@@ -88,7 +88,9 @@ def fit_partition(
     """Select the best candidate on validation rows and refit it on all rows.
 
     With ``spec.selection.naive_candidate`` the naive baseline competes too and wins when it
-    scores strictly better than every candidate. ``champion`` (a fitted model) is scored on the
+    beats the best candidate by ``[selection] naive_margin`` (``beats``); a local candidate
+    (or the top-2 mean) replaces the best global candidate only when it beats it by
+    ``global_margin``. ``champion`` (a fitted model) is scored on the
     same validation rows, for the promotion decision. Raises ``PartitionSkipped`` when there
     are too few rows and ``ValueError`` when no candidate could be fitted; any exception an
     estimator raises propagates for the caller.
@@ -145,6 +147,7 @@ def fit_partition(
         return value
 
     best_fits: list[Any] = []
+    best_global: tuple[tuple[float, Any, dict[str, Any]], list[Any]] | None = None
     scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # for top2: all but naive
 
     def naive() -> Any:
@@ -190,6 +193,8 @@ def fit_partition(
             results.append(CandidateResult(ext.label, ext.estimator, ext.params, value))
             if spec.selection.ensemble == "top2":
                 scored.append((value, ext, ext.params, ext_fits))
+            if best_global is None or value > best_global[0][0]:
+                best_global = ((value, ext, ext.params), ext_fits)
             if best is None or value > best[0]:
                 best, best_fits = (value, ext, ext.params), ext_fits
         try:
@@ -212,6 +217,13 @@ def fit_partition(
                 results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, value))
                 if value > best[0]:
                     best, best_fits = (value, "top2", {"members": members}), pairs
+        if (
+            best_global is not None
+            and best is not None
+            and not isinstance(best[1], External)
+            and not beats(best[0], best_global[0][0], spec.selection.global_margin)
+        ):
+            best, best_fits = best_global  # a local win within the margin is noise
         if one_class:  # nothing to fit, nothing to compare: constant probabilities
             why = f"not fitted: its {one_class} hold one class"
             results = [
@@ -227,7 +239,11 @@ def fit_partition(
         if one_class:
             chosen, model = "single_class", constant()
             estimator = estimator_path(model)
-        elif spec.selection.naive_candidate and naive_score is not None and naive_score > score:
+        elif (
+            spec.selection.naive_candidate
+            and naive_score is not None
+            and beats(naive_score, score, spec.selection.naive_margin)
+        ):
             chosen, score, best_fits = "naive", naive_score, list(fitted_last)
             model = naive()
             estimator, params = estimator_path(model), {}
@@ -305,6 +321,16 @@ def fit_partition(
         decision=decision,
         intervals=recorded,
     )
+
+
+def beats(challenger: float, incumbent: float, margin: float) -> bool:
+    """Whether score ``challenger`` beats ``incumbent`` by ``margin`` of the incumbent's
+    magnitude (scores are higher-is-better: for an error metric, an error ``margin`` lower).
+
+    A win smaller than the margin on a few validation folds is as likely noise as skill; the
+    incumbent (a fitted model against naive, the global model against a local one) keeps it.
+    ``margin = 0``: strictly better wins, the plain argmax."""
+    return challenger > incumbent + margin * abs(incumbent)
 
 
 def _score_external(
