@@ -81,7 +81,19 @@ def _hwm(pid: int) -> int | None:
 
 
 def driver_peak(spec: Path, data: Path, registry: Path) -> tuple[int, float, str]:
-    """(peak RSS of the ``manymodels train`` process, seconds, its last output line)."""
+    """(peak RSS of the ``manymodels train`` process, seconds, its last output line); tried
+    again (up to 3 times) when embedded Ray fails to start on a busy machine."""
+    for attempt in range(3):
+        try:
+            return _driver_peak(spec, data, registry)
+        except RuntimeError as e:
+            if "cannot start or reach" not in str(e) or attempt == 2:
+                raise
+            print(f"  (Ray did not start, attempt {attempt + 1}; again)", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _driver_peak(spec: Path, data: Path, registry: Path) -> tuple[int, float, str]:
     cli = Path(sys.executable).with_name("manymodels")
     cmd = [str(cli), "train", str(spec), str(data), "--registry", str(registry),
            "--backend", "ray", "--json"]  # fmt: skip
@@ -94,7 +106,9 @@ def driver_peak(spec: Path, data: Path, registry: Path) -> tuple[int, float, str
     took = time.perf_counter() - started
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"manymodels train failed ({proc.returncode}): {err[-1500:]} {out[-1500:]}")
+        raise RuntimeError(
+            f"manymodels train failed ({proc.returncode}): {err[-1500:]} {out[-1500:]}"
+        )
     return peak, took, (out.strip().splitlines() or [""])[-1][:200]
 
 

@@ -159,9 +159,10 @@ class StreamedSample:
 # --------------------------------------------------------------------------------------------
 # reading
 # --------------------------------------------------------------------------------------------
-def open_dataset(source: str | Path) -> Any:
-    """A ``pyarrow.dataset`` over ``source``: hive directories (``store=2/``) give their key
-    columns; files starting with ``_`` or ``.`` (``_SUCCESS``) are left out."""
+def open_dataset(source: str | Path, schema: Any = None) -> Any:
+    """A ``pyarrow.dataset`` over ``source`` (read as ``schema`` when given): hive directories
+    (``store=2/``) give their key columns; files starting with ``_`` or ``.`` (``_SUCCESS``)
+    are left out."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -171,8 +172,12 @@ def open_dataset(source: str | Path) -> Any:
             from fsspec.core import url_to_fs
 
             fs, path = url_to_fs(text)
-            return ds.dataset(path, format="parquet", partitioning="hive", filesystem=fs)
-        return ds.dataset(text.removeprefix("file://"), format="parquet", partitioning="hive")
+            return ds.dataset(
+                path, schema=schema, format="parquet", partitioning="hive", filesystem=fs
+            )
+        return ds.dataset(
+            text.removeprefix("file://"), schema=schema, format="parquet", partitioning="hive"
+        )
     except (OSError, ValueError, ImportError, pa.ArrowException) as e:
         raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
 
@@ -181,11 +186,13 @@ def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
     """The dataset's schema over ``columns``, from every file's footer: integers and floats mix
     (as float64); a column of text in one file and numbers in the others is that file's error."""
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
     kinds: dict[str, dict[str, list[str]]] = {c: {} for c in columns}
     types: dict[str, set[Any]] = {c: set() for c in columns}
-    part_names = set(dataset.partitioning.schema.names) if dataset.partitioning else set()
-    for fragment in dataset.get_fragments():
+    fragments = list(dataset.get_fragments())
+    part_names = {k for f in fragments for k in ds.get_partition_keys(f.partition_expression)}
+    for fragment in fragments:
         schema = fragment.physical_schema
         for col in columns:
             if col in part_names:
@@ -208,9 +215,16 @@ def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
                 f"{seen[odd][0]}: column '{col}' holds {odd} here but {common} in "
                 f"{len(seen[common])} other file(s) of {source}: fix or remove this file"
             )
-        typ = types[col].pop() if len(types[col]) == 1 else pa.float64()
+        typ = types[col].pop() if len(types[col]) == 1 else _widest(types[col])
         fields.append(pa.field(col, typ))
     return pa.schema(fields)
+
+
+def _widest(types: set[Any]) -> Any:
+    """int64 for integers of several widths, float64 once a float is among them."""
+    import pyarrow as pa
+
+    return pa.int64() if all(pa.types.is_integer(t) for t in types) else pa.float64()
 
 
 def _kind(typ: Any) -> str:
@@ -227,11 +241,11 @@ def _kind(typ: Any) -> str:
     return str(typ)
 
 
-def _batches(dataset: Any, schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]]:
+def _batches(schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]]:
     """``(file, rows as pandas, rows as arrow)`` one record batch at a time, in file order."""
     import pyarrow as pa
 
-    scanner = dataset.replace_schema(schema).scanner(
+    scanner = open_dataset(source, schema).scanner(
         columns=schema.names, batch_size=BATCH_ROWS, batch_readahead=1, fragment_readahead=1
     )
     path = source
@@ -278,7 +292,7 @@ def prepare_streamed(
 
     # 1. index: rows per key, from the key columns alone
     counts: dict[tuple[Any, ...], int] = {}
-    for path, frame, _ in _batches(dataset, _select(schema, keys_by), name):
+    for path, frame, _ in _batches(_select(schema, keys_by), name):
         for col in keys_by:
             n_missing = int(frame[col].isna().sum())
             if n_missing:
@@ -313,7 +327,7 @@ def prepare_streamed(
     used: list[str] = []
     dtypes: dict[str, str] = {}
     categorical: list[str] = []
-    for i, (path, frame, batch) in enumerate(_batches(dataset, schema, name)):
+    for i, (path, frame, batch) in enumerate(_batches(schema, name)):
         part = index.get_indexer(pd.MultiIndex.from_frame(frame[keys_by]))
         df = frame
         if spec.bad_rows == "drop":

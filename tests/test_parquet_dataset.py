@@ -1,0 +1,169 @@
+"""Training from a Parquet directory (``manymodels.datasets``): the same versions as the same
+rows in one file, whether the directory is flat, hive-partitioned or behind an fsspec URL, and
+bad input in one file is one error naming that file, before anything is registered."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.datasets import is_dataset
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import synthetic
+
+SPEC: dict[str, Any] = {
+    "name": "parquet-dir",
+    "partition_by": ["pid"],
+    "target": "y",
+    "time_column": "t",
+    "features": ["x0", "x1", "x2"],
+    "calendar": ["month", "day_of_week"],
+    "lags": [1, 2],
+    "min_rows": 5,
+    "validation": {"strategy": "last", "size": 6},
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [0.1, 10.0]}}],
+}
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    """12 partitions × 30 dated rows (one too small to train), shuffled so that every file of
+    a flat directory holds some rows of every partition."""
+    df = synthetic(12, 30, n_features=3, seed=3)
+    df["t"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(df["t"] * 7, unit="D")
+    df = df[~((df.pid == 11) & (df.t > pd.Timestamp("2024-02-01")))]  # pid=11: 5 rows
+    return df.sample(frac=1.0, random_state=0).reset_index(drop=True)
+
+
+def write_flat(df: pd.DataFrame, where: Path, files: int = 3) -> Path:
+    where.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(df)), files)):
+        df.iloc[part].to_parquet(where / f"part-{i}.parquet", index=False)
+    (where / "_SUCCESS").touch()  # left out, as Spark writes it
+    return where
+
+
+def production(registry: Path) -> dict[str, tuple[str, str]]:
+    """Each partition's production version: its artifact sha256 and data fingerprint."""
+    with Registry.open(registry) as reg:
+        keys = [p.key for p in reg.list_partitions(limit=1000)]
+        info = reg.store.production_info(keys)
+        return {k: (v.artifact_sha256, reg.get_version(k, v.version).data_fingerprint)
+                for k, v in info.items()}  # fmt: skip
+
+
+@pytest.mark.slow  # four runs: ~18 s on a busy 2-core machine
+def test_flat_hive_and_url_directories_train_the_versions_of_one_file(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    one = tmp_path / "one.parquet"
+    rows.to_parquet(one, index=False)
+    flat = write_flat(rows, tmp_path / "flat")
+    hive = tmp_path / "hive"  # pid=0/…, pid=1/…: the key lives in the directory names
+    ds.write_dataset(pa.Table.from_pandas(rows, preserve_index=False), hive, format="parquet",
+                     partitioning=["pid"], partitioning_flavor="hive")  # fmt: skip
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    for i, part in enumerate(np.array_split(np.arange(len(rows)), 2)):
+        with memory.open(f"/h3-parquet/sales/part-{i}.parquet", "wb") as f:
+            rows.iloc[part].to_parquet(f, index=False)
+
+    expected = train(SPEC, one, tmp_path / "reg-one", backend="local")
+    assert expected.run.n_trained == 11 and expected.run.n_skipped == 1
+    want = production(tmp_path / "reg-one")
+    assert FALLBACK_KEY in want
+    for name, source in [("flat", flat), ("hive", hive), ("url", "memory://h3-parquet/sales/")]:
+        got = train(SPEC, source, tmp_path / f"reg-{name}", backend="local")
+        assert got.run.data_fingerprint == expected.run.data_fingerprint, name
+        assert (got.run.n_trained, got.run.n_skipped) == (11, 1), name
+        assert production(tmp_path / f"reg-{name}") == want, name
+
+
+@pytest.mark.slow  # three runs: ~10 s on a busy 2-core machine
+def test_named_and_changed_only_runs_read_only_their_chunks(
+    rows: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flat = write_flat(rows, tmp_path / "flat")
+    shuffles = tmp_path / "tmp"
+    shuffles.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(shuffles))
+    train(SPEC, flat, tmp_path / "reg", backend="local")
+    again = train(SPEC, flat, tmp_path / "reg", backend="local", only=["pid=3"])
+    assert (again.run.n_partitions, again.run.n_trained) == (1, 1)
+    assert again.versions == {"pid=3": 2}
+    unchanged = train(SPEC, flat, tmp_path / "reg", backend="local", changed_only=True)
+    # the driver's fingerprints are the versions' own: only pid=11 (too small, no version) is due
+    assert (unchanged.run.n_partitions, unchanged.run.n_trained) == (1, 0)
+    assert unchanged.run.options["unchanged"] == 11
+    assert list(shuffles.iterdir()) == []  # each run's shuffled copy is gone with it
+
+
+@pytest.mark.slow  # Ray
+def test_a_directory_trains_on_ray_as_in_memory(
+    ray_session: Any, rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    one = tmp_path / "one.parquet"
+    rows.to_parquet(one, index=False)
+    flat = write_flat(rows, tmp_path / "flat")
+    train(SPEC, one, tmp_path / "reg-one", backend="ray")
+    summary = train(SPEC, flat, tmp_path / "reg-flat", backend="ray")
+    assert summary.run.n_trained == 11
+    assert production(tmp_path / "reg-flat") == production(tmp_path / "reg-one")
+
+
+def one_error_line(result: Any) -> str:
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return str(lines[0])
+
+
+@pytest.mark.parametrize(
+    ("spoil", "expected"),
+    [
+        (lambda df: df.assign(y=df["y"].map("{:.3f}".format)), "column 'y' holds text here"),
+        (
+            lambda df: df.assign(pid=df["pid"].where(df.index != df.index[0])),
+            "partition column 'pid' has 1 missing value(s)",
+        ),
+        (lambda df: df.drop(columns="x1"), "missing column 'x1'"),
+    ],
+    ids=["text-target", "missing-key", "missing-column"],
+)
+def test_bad_input_in_one_file_is_one_error_naming_it(
+    rows: pd.DataFrame, tmp_path: Path, spoil: Any, expected: str
+) -> None:
+    flat = write_flat(rows, tmp_path / "flat")
+    bad = flat / "part-1.parquet"
+    spoil(pd.read_parquet(bad)).to_parquet(bad, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
+        'estimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(app, ["train", str(spec), str(flat), "--registry",
+                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    line = one_error_line(result)
+    assert str(bad) in line and expected in line, line
+    assert not (tmp_path / "reg").exists()  # nothing registered, not even a run
+
+
+def test_what_counts_as_a_dataset(tmp_path: Path) -> None:
+    (tmp_path / "a.parquet").touch()
+    assert is_dataset(tmp_path) and is_dataset(str(tmp_path))
+    assert is_dataset("s3://bucket/sales/") and is_dataset("gs://b/sales.parquet")
+    assert not is_dataset(tmp_path / "a.parquet") and not is_dataset("s3://bucket/sales.csv")
+    assert not is_dataset(pd.DataFrame({"a": [1]}))
