@@ -20,6 +20,9 @@ class ClassPrior:
 
     classes: np.ndarray
     rates: np.ndarray
+    strength: float | None = None
+    """How many pseudo-rows of the table's rates a partition's own counts are smoothed with,
+    estimated from the partitions (``prior_strength``); ``None`` when not estimated."""
 
     @property
     def labels(self) -> list[Any]:
@@ -36,11 +39,55 @@ class ClassPrior:
         return float(self.rates[hit[0]]) if len(hit) else 0.0
 
 
-def class_prior(y: np.ndarray) -> ClassPrior:
-    """The classes of ``y`` and their rates, leaving out missing targets."""
+def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
+    """The classes of ``y`` and their rates, leaving out missing targets; with the table's
+    partition ``offsets``, also the prior's ``strength`` (``prior_strength``)."""
     y = np.asarray(y)
-    known = y[~np.asarray(pd.isna(y), dtype=bool)] if y.dtype.kind in "fOUS" else y
+    known_mask = ~np.asarray(pd.isna(y), dtype=bool) if y.dtype.kind in "fOUS" else None
+    known = y if known_mask is None else y[known_mask]
     if not len(known):
         return ClassPrior(np.asarray([], dtype=y.dtype), np.asarray([], dtype=np.float64))
     classes, counts = np.unique(known, return_counts=True)
-    return ClassPrior(classes, counts / counts.sum())
+    rates = counts / counts.sum()
+    strength = None
+    if offsets is not None and len(classes) >= 2:
+        strength = prior_strength(y, offsets, classes, rates, known_mask)
+    return ClassPrior(classes, rates, strength)
+
+
+MAX_STRENGTH = 1000.0  # partitions indistinguishable from the table: the table's rates, nearly
+
+
+def prior_strength(
+    y: np.ndarray,
+    offsets: np.ndarray,
+    classes: np.ndarray,
+    rates: np.ndarray,
+    known: np.ndarray | None = None,
+) -> float:
+    """Empirical Bayes: the pseudo-row count ``m`` of a Dirichlet prior at the table's class
+    rates that the partitions' own rates look drawn from.
+
+    A partition of ``n`` rows drawn at rate ``p`` spreads its observed rate by ``p(1-p)/n``
+    by chance alone; whatever spread there is beyond that is real difference between
+    partitions. The moment estimator of the intra-partition correlation ``ρ = 1 / (m + 1)``
+    from ``Σ n_i (r_i − p)² = p(1−p)·(P + ρ·(N − P))`` (``P`` partitions, ``N`` rows,
+    summed over classes) gives ``m``: large when partitions differ little (every partition
+    is smoothed hard toward the table), small when they differ much (their own counts
+    speak). Partitions of fewer than two rows say nothing about the spread and are left out;
+    ``m`` lies in ``[0, MAX_STRENGTH]``."""
+    ok = np.ones(len(y), dtype=bool) if known is None else known
+    n = np.diff(np.concatenate([[0], np.cumsum(ok)])[np.asarray(offsets) - offsets[0]])
+    use = n >= 2
+    big_p, big_n = int(use.sum()), float(n[use].sum())
+    if big_p < 2 or big_n <= big_p:
+        return MAX_STRENGTH
+    spread = 0.0
+    for c, p in zip(classes, rates, strict=True):
+        hits = np.concatenate([[0], np.cumsum((y == c) & ok)])[np.asarray(offsets) - offsets[0]]
+        k = np.diff(hits)[use]
+        spread += float(np.sum((k - n[use] * p) ** 2 / n[use]))
+    chance = float(np.sum(rates * (1 - rates)))
+    rho = (spread / chance - big_p) / (big_n - big_p)
+    rho = min(max(rho, 1 / (MAX_STRENGTH + 1)), 1.0)
+    return 1 / rho - 1

@@ -112,6 +112,12 @@ def run_summary(summary: RunSummary, registry: str) -> None:
             f"{single} single-class: partitions whose training rows hold one class serve "
             "constant probabilities (smoothed toward the table's class rates)"
         )
+    few = summary.chosen.get("too_few_rows", 0)
+    if few:
+        out.print(
+            f"{few} too few rows → constant: partitions below min_rows serve their own rates "
+            "smoothed toward the table's ([selection] too_few_rows = \"fallback\" skips them)"
+        )
     for model in run.options.get("global", []):  # [[candidates]] scope = "global"
         label = model.get("label", "?")
         if model.get("error"):

@@ -291,7 +291,7 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     notes: dict[str, object] = {"warnings": cols.warnings} if cols.warnings else {}
     notes |= {"bad_rows_dropped": bad_rows} if bad_rows else {}
     if spec.task == "classification":  # every partition answers with the table's classes
-        notes["class_prior"] = class_prior(table.y)
+        notes["class_prior"] = class_prior(table.y, table.offsets)
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df

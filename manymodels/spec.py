@@ -228,10 +228,23 @@ class Selection(_Frozen):
     """Classification: what decides a partition whose validation rows hold one class, where
     the spec's ``metric`` (``roc_auc``, ``f1``… anything but ``accuracy``) is undefined. The
     version records the metric that decided (``neg_log_loss``, ``neg_brier_score``)."""
-    prior_rows: Annotated[float, Field(ge=0)] = 2.0
-    """Classification: a partition whose training rows hold one class serves constant
-    probabilities ``(k + m·p) / (n + m)`` — its ``k`` rows of a class out of ``n``, smoothed
-    toward that class's rate ``p`` over the whole table with ``m = prior_rows`` pseudo-rows."""
+    prior_rows: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
+    """Classification: a constant model (a partition whose training rows hold one class, one
+    with too few rows, the naive candidate) serves ``(k + m·p) / (n + m)`` — its ``k`` rows of
+    a class out of ``n``, smoothed toward that class's rate ``p`` over the whole table with
+    ``m = prior_rows`` pseudo-rows. ``"auto"``: ``m`` estimated from how much the partitions'
+    class rates vary beyond chance (empirical Bayes, ``manymodels.classes.prior_strength``)."""
+    min_class_rows: Annotated[int, Field(ge=1)] = 5
+    """Classification: a ranking or threshold metric (``roc_auc``, ``average_precision``,
+    ``f1``…) decides a partition only where each validation window holds at least this many
+    rows of every class; elsewhere ``fallback_metric`` does (a proper scoring rule stays
+    meaningful on a few rows; a ranking of 10 rows with one positive is noise). 1: only where
+    the metric is defined."""
+    too_few_rows: Literal["auto", "constant", "fallback"] = "auto"
+    """A partition with fewer than ``min_rows`` rows: ``"constant"`` gives it a version of its
+    own, constant probabilities smoothed as above (classification only); ``"fallback"`` skips
+    it and the fallback model serves it. ``"auto"``: constant for classification, fallback
+    for regression."""
 
 
 class Cost(_Frozen):
@@ -431,6 +444,8 @@ class Spec(_Frozen):
             raise ValueError('[decision] thresholds need task = "classification"')
         if self.calibration is not None and self.task != "classification":
             raise ValueError('[calibration] needs task = "classification"')
+        if self.selection.too_few_rows == "constant" and self.task != "classification":
+            raise ValueError('[selection] too_few_rows = "constant" needs task = "classification"')
         if self.intervals is not None and self.task != "regression":
             raise ValueError("[intervals] are for regression: a class label has no interval")
         return self
@@ -552,8 +567,10 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "fallback_metric": "log_loss",
             "naive_margin": 0.1,
             "global_margin": 0.0,
-            "prior_rows": 2.0,
+            "prior_rows": "auto",
             "ensemble": "none",
+            "min_class_rows": 5,
+            "too_few_rows": "auto",
         }
     }
 

@@ -442,6 +442,7 @@ def test_naive_for_classification_is_the_majority_class(store: LocalArtifactStor
     )  # fmt: skip
     v = trained(run(spec, df, store)["pid=1"])
     assert v.validation["chosen"] == "naive"  # a tree on noise loses to "always stay"
-    assert v.estimator == "sklearn.dummy.DummyClassifier"
+    # the majority class's smoothed rate (#18): "always stay", never with certainty
+    assert v.estimator == "manymodels.candidates.ConstantProbabilityClassifier"
     assert v.score == v.naive_score > v.candidates[0].score
     assert set(model_of(v, store).predict(df[["x0", "x1"]].to_numpy())) == {"stay"}

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.classes import ClassPrior
-from manymodels.spec import Calibration, Decision
+from manymodels.spec import Calibration, Decision, Spec
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
 
@@ -151,9 +151,41 @@ def single_class(y: np.ndarray, splits: Sequence[Split]) -> str | None:
     return None
 
 
-def metric_defined(name: str, y: np.ndarray, splits: Sequence[Split]) -> bool:
-    """Whether ``name`` means something on every validation window of the partition."""
-    return name == "accuracy" or all(len(np.unique(y[va])) >= 2 for _, va in splits)
+PROPER = frozenset({"neg_log_loss", "neg_brier_score"})  # meaningful on any two-class window
+
+
+def metric_defined(
+    name: str, y: np.ndarray, splits: Sequence[Split], min_class_rows: int = 1
+) -> bool:
+    """Whether ``name`` can decide the partition: defined on every validation window, and
+    for a ranking or threshold metric, each window holding ``min_class_rows`` rows of every
+    class (``[selection] min_class_rows``: ``roc_auc`` over one positive ranks one row)."""
+    if name == "accuracy":
+        return True
+    need = 1 if name in PROPER else min_class_rows
+    for _, va in splits:
+        _, counts = np.unique(y[va], return_counts=True)
+        if len(counts) < 2 or counts.min() < need:
+            return False
+    return True
+
+
+def prior_rows(spec: Spec, prior: ClassPrior) -> float:
+    """The pseudo-rows a constant model is smoothed with: the spec's, or with ``"auto"`` the
+    table's estimate (``manymodels.classes.prior_strength``; 2 when there is none, as for a
+    table of one partition)."""
+    m = spec.selection.prior_rows
+    if m == "auto":
+        return float(prior.strength) if prior.strength is not None else 2.0
+    return float(m)
+
+
+def gets_constant(spec: Spec, n: int) -> bool:
+    """Whether a partition of ``n`` (> 0) rows below ``min_rows`` gets a constant model of its
+    own (``[selection] too_few_rows``) rather than being skipped for the fallback."""
+    policy = spec.selection.too_few_rows
+    wanted = policy == "constant" or (policy == "auto" and spec.task == "classification")
+    return wanted and n > 0
 
 
 def threshold(

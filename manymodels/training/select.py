@@ -25,7 +25,7 @@ from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
-Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble"]
+Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
 ENSEMBLE = "manymodels.candidates.MeanOf"
 
 
@@ -109,6 +109,10 @@ def fit_partition(
     the target's units (``manymodels.targetunits``), so metrics compare across transforms.
     """
     n = len(y)
+    if n < spec.min_rows and spec.task == "classification" and classify.gets_constant(spec, n):
+        from manymodels.training.small import few_rows_constant  # it builds a ``Fitted``
+
+        return few_rows_constant(X, y, spec, _prior(prior, y))
     if n < spec.min_rows:
         raise PartitionSkipped(f"{n} rows < min_rows {spec.min_rows}; served by the fallback")
     _check_target(y, spec)
@@ -118,9 +122,9 @@ def fit_partition(
     score_fn: Metric = metric(spec.metric_name)
     one_class: str | None = None
     if spec.task == "classification":
-        prior = prior if prior is not None and len(prior.classes) else class_prior(y)
+        prior = _prior(prior, y)
         one_class = classify.single_class(y, splits)
-        if not classify.metric_defined(spec.metric_name, y, splits):
+        if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
             score_fn = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
     results: list[CandidateResult] = []
     best: tuple[float, Any, dict[str, Any]] | None = None
@@ -150,13 +154,15 @@ def fit_partition(
     best_global: tuple[tuple[float, Any, dict[str, Any]], list[Any]] | None = None
     scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # for top2: all but naive
 
-    def naive() -> Any:
+    def naive() -> Any:  # for classification, the smoothed constant: never a certain 0 or 1
+        if prior is not None:
+            return constant()
         return cands.naive_baseline(spec.task, time_ordered=ordered)
 
     def constant() -> Any:
         assert prior is not None
         return cands.ConstantProbabilityClassifier(
-            prior.labels, prior.rates.tolist(), spec.selection.prior_rows
+            prior.labels, prior.rates.tolist(), classify.prior_rows(spec, prior)
         )
 
     with warnings.catch_warnings(record=True) as caught:
@@ -229,7 +235,8 @@ def fit_partition(
             results = [
                 CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates
             ]
-            best = (cross_score(constant), None, {"prior_rows": spec.selection.prior_rows})
+            m = classify.prior_rows(spec, _prior(prior, y))
+            best = (cross_score(constant), None, {"prior_rows": m})
             best_fits = list(fitted_last)
         if best is None:
             first = next((r.error for r in results if r.error), "no model to fit")
@@ -316,7 +323,7 @@ def fit_partition(
         comparison=comparison,
         chosen=chosen,
         metric=score_fn.name if score_fn.name != spec.metric_name else None,
-        single_class=_single_class(one_class, y, spec) if one_class else None,
+        single_class=_single_class(one_class, y, spec, prior) if one_class else None,
         artifact=cand if chosen == "global" else None,
         decision=decision,
         intervals=recorded,
@@ -357,11 +364,18 @@ def _score_external(
     return value, fits
 
 
-def _single_class(where: str, y: np.ndarray, spec: Spec) -> dict[str, Any]:
+def _prior(prior: ClassPrior | None, y: np.ndarray) -> ClassPrior:
+    """The table's classes, or this partition's own when the table's are not given."""
+    return prior if prior is not None and len(prior.classes) else class_prior(y)
+
+
+def _single_class(
+    where: str, y: np.ndarray, spec: Spec, prior: ClassPrior | None
+) -> dict[str, Any]:
     """What a version records of a partition served constant probabilities."""
     classes, counts = np.unique(y, return_counts=True)
     return {
         "where": where,
         "rows": {str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist(), strict=True)},
-        "prior_rows": spec.selection.prior_rows,
+        "prior_rows": classify.prior_rows(spec, prior) if prior else spec.selection.prior_rows,
     }
