@@ -239,6 +239,7 @@ def measure(data: Dataset, backend: str, workdir: Path, variant: str) -> dict[st
         "failed": run.n_failed,
         "skipped": run.n_skipped,
         "single_class": summary.chosen.get("single_class", 0),
+        "too_few_rows": summary.chosen.get("too_few_rows", 0),
         "with_model": with_model,
         "decided": decided,
         "chosen_on": chosen_on,
@@ -259,6 +260,12 @@ def main() -> None:
         "--panel", choices=["planes"], help="a real panel instead of the synthetic users"
     )
     parser.add_argument("--smoke", action="store_true", help="60 users, in-process: for CI")
+    parser.add_argument(
+        "--variants",
+        choices=["local", "both"],
+        default="both",
+        help="local: the local candidates only (skips the slow local + global run)",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.users, args.backend = [60], "local"
@@ -272,12 +279,13 @@ def main() -> None:
     if args.backend == "ray":
         print(f"Ray start-up: {start_ray():.1f} s (not counted below)\n")
     workdir = Path(tempfile.mkdtemp(prefix="manymodels-classification-"))
+    variants = VARIANTS[:1] if args.variants == "local" else VARIANTS
     try:
         datasets = (
             [planes(args.metric)] if args.panel else [clicks(n, args.metric) for n in args.users]
         )
         results = [
-            [measure(d, args.backend, workdir, variant) for variant in VARIANTS] for d in datasets
+            [measure(d, args.backend, workdir, variant) for variant in variants] for d in datasets
         ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -316,7 +324,8 @@ def report(results: list[list[dict[str, Any]]]) -> None:
             print(
                 f"{r['name']} ({r['variant']}), {r['trained_partitions']:,} partitions with "
                 f"training rows, in {r['seconds']:.1f} s (taken on a busy machine): "
-                f"{r['trained']:,} trained ({r['single_class']:,} single-class), "
+                f"{r['trained']:,} trained ({r['single_class']:,} single-class, "
+                f"{r['too_few_rows']:,} too few rows → constant), "
                 f"{r['failed']} failed, {r['skipped']} skipped (fewer rows than min_rows: the "
                 f"fallback answers); chose {r['chose']}; decided by {r['decided']}; "
                 f"thresholds chosen on {r['chosen_on']}"

@@ -217,7 +217,9 @@ class Selection(_Frozen):
     validation folds to be served, as a fraction of that candidate's score (with an error
     metric: 0.1 = an error at least 10 % lower). Naive's forecast rests on one value, the last,
     so its fold scores swing more than a fitted model's; a narrow win is more often luck than
-    skill (benchmarks/README.md, #12). 0: strictly better wins. Naive is scored either way."""
+    skill (benchmarks/README.md, #12). 0: strictly better wins. Naive is scored either way.
+    Regression only: a classifier's naive is the smoothed constant, the steadier model of the
+    two on a few validation rows (#18), and wins when strictly better."""
     global_margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """How much better a local candidate (or the ``top2`` mean) must score than the best
     ``scope = "global"`` candidate to be served instead of it, as a fraction of the global

@@ -249,7 +249,7 @@ def fit_partition(
         elif (
             spec.selection.naive_candidate
             and naive_score is not None
-            and beats(naive_score, score, spec.selection.naive_margin)
+            and beats(naive_score, score, 0.0 if prior else spec.selection.naive_margin)
         ):
             chosen, score, best_fits = "naive", naive_score, list(fitted_last)
             model = naive()
