@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from manymodels.monitoring.profile import bin_counts, with_calendar
+from manymodels.monitoring.profile import bin_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ class Monitor:
         profile = schema.get("profile")
         if not profile:
             return None  # trained before profiles were recorded: nothing to compare with
-        rows = list(with_calendar(rows, schema))  # derived calendar parts drift too
+        rows = list(with_calendar(with_lags(rows, schema), schema))  # derived features drift too
         counts = {
             name: bin_counts(stats, [row.get(name) for row in rows if name in row])
             for name, stats in profile.get("features", {}).items()

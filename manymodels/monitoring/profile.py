@@ -16,6 +16,13 @@ and a partition's drift score is its largest PSI over features. By convention PS
 stable, 0.1–0.25 a moderate shift and > 0.25 a major one. Sampling noise alone gives about
 ``(bins − 1) · (1/n_live + 1/n_train)``: with 10 bins, 200 sampled rows and 100 training rows,
 ~0.13 — which is why the monitor reports no score under ``MIN_DRIFT_ROWS`` sampled rows.
+
+Derived features are profiled like the others: training's matrix holds the target lags,
+rolling statistics and calendar parts, so each version's profile has their bins. A request may
+leave them out and give its time; the router's sample then gets them as the router computed
+them to score the row (``with_lags``, ``with_calendar``), so they drift like any other feature.
+Rows concentrated in time read as drift of these features by nature: every row of the period
+after training has the same lags from the version's history, and the same month.
 """
 
 from __future__ import annotations
@@ -229,4 +236,54 @@ def with_calendar(
         part = values[calendar[column]]
         for j, i in enumerate(dated):
             out[i].setdefault(column, int(part[j]))
+    return out
+
+
+def with_lags(
+    rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
+) -> Sequence[Mapping[str, Any]]:
+    """``rows`` with the version's target lags and rolling statistics (``forecast.lags`` and
+    ``forecast.rolling``) computed from its recorded history where a row lacks them and gives
+    its time — as the router computed them to score it (``rowlags.fill_rows``, the code
+    training and forecasting use), so lag features drift like any other. Rows that send them
+    keep what they sent.
+
+    Sampled rows come from many requests, so each is filled from the version's history alone:
+    a target that a row posts (an actual) is not used for the other rows of the sample, which
+    may come from other requests. A row whose lag needed a target posted earlier in its own
+    request (a lag shorter than its step), or whose time is not one of the next periods, is
+    kept as it was and not counted for that feature. All rows are filled in one call (one
+    walk of the calendar); rows it refuses are set aside and the rest filled again."""
+    forecast = schema.get("forecast") or {}
+    derived = [*(forecast.get("lags") or {}), *(forecast.get("rolling") or {})]
+    time_column, target = schema.get("time_column"), str(schema.get("target") or "")
+    if not derived or not time_column or "history" not in schema:
+        return rows
+    todo = [
+        i for i, row in enumerate(rows)
+        if row.get(time_column) is not None and any(name not in row for name in derived)
+    ]  # fmt: skip
+    if not todo:
+        return rows
+    from manymodels.exceptions import InvalidRows
+    from manymodels.rowlags import fill_rows
+
+    out = list(rows)
+    for _ in range(8):  # each retry sets aside the rows refused (up to MAX_REPORTED of them)
+        batch = [{k: v for k, v in rows[i].items() if k != target} for i in todo]
+        try:
+            filled = fill_rows(batch, schema)
+        except InvalidRows as e:
+            refused = {err["loc"][2] for err in e.errors if len(err.get("loc", ())) > 2}
+            if not refused:
+                return out
+            todo = [i for j, i in enumerate(todo) if j not in refused]
+            if not todo:
+                return out
+            continue
+        except (ValueError, TypeError, KeyError, OverflowError):
+            return out  # a history this code cannot read: nothing derived, nothing counted
+        for i, row in zip(todo, filled, strict=True):
+            out[i] = {**row, **({target: rows[i][target]} if target in rows[i] else {})}
+        return out
     return out
