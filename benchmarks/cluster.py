@@ -23,7 +23,8 @@ The two alternate, ``--repeat`` times, each after ``wait_quiet``. Then, to say w
 difference goes, the parts that differ are timed alone in this process: the registry's writes
 (the pipeline's ``record`` of every version, one transaction per 1,000-partition chunk) on
 PostgreSQL vs SQLite, and artifact puts (a real Ridge artifact's size) to S3 vs the local
-directory, one after another as each worker does them.
+directory: one PUT each, and deferred (``put(durable=False)``) then written by ``sync()`` as a
+training chunk does since the S3 store batches them (one worker's view, scaled to N).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -139,15 +141,19 @@ def parts(n: int, pg: PostgresServer, work: Path, puts: int) -> dict[str, dict[s
     # distinct bytes (content-addressed: equal ones would be one object), a real artifact's size
     fits = [Ridge().fit([[0.0, i], [1.0, 2.0], [2.0, 1.0]], [0, 1, i]) for i in range(puts)]
     data = [serialize(m) for m in fits]
-    for name, where in (("local", str(work / "parts-local")), ("s3", f"s3://{BUCKET}/parts")):
-        store = open_store(where)
+    for durable in (True, False):  # one PUT each vs a chunk's: deferred, written by sync()
+        part = "artifact puts" if durable else "artifact puts, deferred + sync"
+        for name, where in (("local", str(work / f"parts-{durable}")),
+                            ("s3", f"s3://{BUCKET}/parts-{durable}")):  # fmt: skip
+            store = open_store(where)
 
-        def put_all(store: Any = store) -> None:
-            for d in data:
-                store.put(d)
+            def put_all(store: Any = store, durable: bool = durable) -> None:
+                for d in data:
+                    store.put(d, durable=durable)
+                store.sync()
 
-        seconds, _ = timed(put_all)
-        out.setdefault("artifact puts", {})[name] = seconds * n / puts
+            seconds, _ = timed(put_all)
+            out.setdefault(part, {})[name] = seconds * n / puts
     return out
 
 
@@ -158,11 +164,14 @@ def main() -> None:
     p.add_argument("--model", choices=["ridge", "forest"], default="ridge")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--puts", type=int, default=500, help="artifact puts timed for the split")
+    p.add_argument("--max-wait", type=float, default=120.0, help="wait_quiet's bound, s")
     p.add_argument("--smoke", action="store_true", help="tiny sizes, one run each")
     args = p.parse_args()
     if args.smoke:
         args.partitions, args.rows, args.repeat, args.puts = 20, 20, 1, 20
     header("cluster: two-node Ray + PostgreSQL + S3 vs embedded Ray + SQLite + local directory")
+    # a SIGTERM unwinds like an error does: the servers and the Ray nodes are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # short: Ray's unix sockets live under it and their paths must stay under ~100 bytes
     work = Path(tempfile.mkdtemp(prefix="mmc-", dir="/tmp"))
     runs: dict[str, list[dict[str, float]]] = {"cluster": [], "embedded": []}
@@ -171,22 +180,31 @@ def main() -> None:
         spec.write_text(spec_toml(bench_spec(args.rows, args.model)))
         synthetic(args.partitions, args.rows).to_csv(csv, index=False)
         with engines(work) as up:
+            print_parts(parts(args.partitions, up[0], work, args.puts), args.puts)
             for rep in range(args.repeat):
                 for setup in ("cluster", "embedded"):
-                    busy = -1.0 if args.smoke else wait_quiet()
+                    busy = -1.0 if args.smoke else wait_quiet(max_wait=args.max_wait)
                     figures = train_once(setup, spec, csv, work, up)
                     runs[setup].append(figures)
                     print(f"  {setup:<8} run {rep + 1}: {figures['wall']:7.2f} s "
                           f"(busy before {busy:.2f})", flush=True)  # fmt: skip
-            split = parts(args.partitions, up[0], work, args.puts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report(args, runs, split)
+    report(args, runs)
 
 
-def report(
-    args: argparse.Namespace, runs: dict[str, list[dict[str, float]]], split: dict[str, Any]
-) -> None:
+def print_parts(split: dict[str, dict[str, float]], puts: int) -> None:
+    """The parts table (printed before the runs: a run cut short still has it)."""
+    rows = []
+    for part, by in split.items():
+        pg, lite = by.get("postgresql", by.get("s3", 0.0)), by.get("sqlite", by.get("local", 0.0))
+        label = part if part == "registry writes" else f"{part} (from {puts:,})"
+        rows.append([label, pg, lite, pg - lite])
+    print("\nthe parts that differ, timed alone in one process (s per run of this size):\n")
+    print(table(["part", "PostgreSQL / S3", "SQLite / local", "difference"], rows), flush=True)
+
+
+def report(args: argparse.Namespace, runs: dict[str, list[dict[str, float]]]) -> None:
     n = args.partitions
     print(f"\n`manymodels train`, {n:,} partitions × {args.rows} rows, {args.model}, "
           f"medians of {args.repeat} run(s):\n")  # fmt: skip
@@ -200,14 +218,6 @@ def report(
     heads = ["setup", "wall s", "Ray start/connect s", "training s", "outside pipeline s",
              "models / s", "runs (s)"]  # fmt: skip
     print(table(heads, rows))
-    print("\nthe parts that differ, timed alone in one process (s per run of this size):\n")
-    print(table(["part", "PostgreSQL / S3", "SQLite / local", "difference"],
-                [["registry writes (1,000 per transaction)", split["registry writes"]["postgresql"],
-                  split["registry writes"]["sqlite"],
-                  split["registry writes"]["postgresql"] - split["registry writes"]["sqlite"]],
-                 [f"artifact puts, serial (from {args.puts:,})", split["artifact puts"]["s3"],
-                  split["artifact puts"]["local"],
-                  split["artifact puts"]["s3"] - split["artifact puts"]["local"]]]))  # fmt: skip
     speed = median([r["wall"] for r in runs["embedded"]]) / median(
         [r["wall"] for r in runs["cluster"]]
     )

@@ -21,6 +21,9 @@ from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotF
 from manymodels.serialization import ALL_FORMATS
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Deferred puts (``durable=False``) are written together once this many objects or bytes wait
+PENDING_OBJECTS = 256
+PENDING_BYTES = 64 * 1024 * 1024
 
 
 def _hexdigest(data: bytes) -> str:
@@ -54,13 +57,22 @@ def _check_backend(url: str) -> None:
 
 class FsspecArtifactStore:
     """Artifacts under an fsspec URL; picklable (workers receive it): the filesystem object is
-    rebuilt from the URL in each process, never pickled with its connections."""
+    rebuilt from the URL in each process, never pickled with its connections.
+
+    ``put(data, durable=False)`` (a training chunk's puts) defers the PUT: ``sync()`` — which a
+    chunk calls before it returns, so before the driver registers any of its versions — writes
+    every deferred object at once with fsspec's concurrent ``pipe`` (s3fs: many requests in
+    flight on one connection pool). One PUT per object each waiting its round trip made a
+    worker spend most of its time waiting on the object store (``benchmarks/cluster.py``).
+    """
 
     def __init__(self, url: str, *, formats: Iterable[str] = ALL_FORMATS) -> None:
         self._url = url.rstrip("/")
         self.formats = frozenset(formats)
         self._fs: Any = None
         self._root = ""
+        self._pending: dict[str, bytes] = {}  # path → bytes of deferred puts
+        self._pending_bytes = 0
         _check_backend(self._url)
 
     @property
@@ -71,7 +83,8 @@ class FsspecArtifactStore:
         return f"FsspecArtifactStore({self._url!r})"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_url": self._url, "formats": self.formats, "_fs": None, "_root": ""}
+        return {"_url": self._url, "formats": self.formats, "_fs": None, "_root": "",
+                "_pending": {}, "_pending_bytes": 0}  # fmt: skip
 
     @property
     def fs(self) -> Any:
@@ -96,9 +109,17 @@ class FsspecArtifactStore:
         sees all the bytes or none. An object already there is written again with the same
         bytes — content-addressed, so what readers get cannot change — because the write is
         also what renews its modification time, which is how ``gc`` knows a new version may
-        reference it (the local store renews its mtime for the same reason). ``durable`` is
-        moot: the PUT returns once the store holds the object."""
+        reference it (the local store renews its mtime for the same reason). With ``durable``
+        the PUT returns once the store holds the object; without, it waits for ``sync()`` (or
+        for ``PENDING_OBJECTS`` / ``PENDING_BYTES`` to fill), which writes them concurrently."""
         digest = _hexdigest(data)
+        if not durable:
+            path = self.path(digest)
+            self._pending_bytes += 0 if path in self._pending else len(data)
+            self._pending[path] = data
+            if len(self._pending) >= PENDING_OBJECTS or self._pending_bytes >= PENDING_BYTES:
+                self.sync()
+            return digest, len(data)
         try:
             self.fs.pipe_file(self.path(digest), data)
         except (OSError, ValueError) as e:
@@ -106,11 +127,21 @@ class FsspecArtifactStore:
         return digest, len(data)
 
     def sync(self) -> None:
-        """Nothing to flush: every ``put`` is already durable when it returns."""
+        """Write every deferred put, concurrently; each object is atomic, as with ``put``."""
+        pending, self._pending, self._pending_bytes = self._pending, {}, 0
+        if not pending:
+            return
+        try:
+            self.fs.pipe(pending)
+        except (OSError, ValueError) as e:
+            raise ArtifactError(
+                f"cannot write {len(pending)} artifact(s) to {self._url}: {e}"
+            ) from e
 
     def get(self, digest: str) -> bytes:
         try:
-            data: bytes = self.fs.cat_file(self.path(digest))
+            path = self.path(digest)
+            data: bytes = self._pending.get(path) or self.fs.cat_file(path)
         except FileNotFoundError:
             raise ArtifactNotFound(f"artifact {digest} is missing from {self._url}") from None
         except OSError as e:
@@ -125,6 +156,8 @@ class FsspecArtifactStore:
 
     def exists(self, digest: str) -> bool:
         path = self.path(digest)
+        if path in self._pending:
+            return True
         self.fs.invalidate_cache(path)
         return bool(self.fs.exists(path))
 

@@ -102,6 +102,25 @@ def test_a_tampered_object_is_refused_and_a_put_repairs_it(url: str) -> None:
     assert store.get(digest) == data
 
 
+def test_deferred_puts_are_written_together_by_sync(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training chunk's puts (``durable=False``) wait for ``sync()`` or a full batch, which
+    writes them concurrently; meanwhile the store answers for them from memory."""
+    from manymodels import artifact_stores
+
+    monkeypatch.setattr(artifact_stores, "PENDING_OBJECTS", 16)
+    store = open_store(url)
+    blobs = [f"model bytes {i}".encode() for i in range(20)]
+    digests = [store.put(b, durable=False)[0] for b in blobs]
+    assert store.get(digests[-1]) == blobs[-1] and store.exists(digests[-1])
+    assert len(set(store.digests())) == 16  # the first full batch is written, the rest waits
+    store.sync()
+    fresh = open_store(url)  # another process's view
+    assert sorted(fresh.digests()) == sorted(digests)
+    assert [fresh.get(d) for d in digests] == blobs
+
+
 def _train(samples_dir: Path, registry: Path, url: str) -> dict[str, Any]:
     result = runner.invoke(
         app,
