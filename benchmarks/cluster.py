@@ -80,7 +80,9 @@ def engines(root: Path) -> Iterator[tuple[PostgresServer, SeaweedServer, RayClus
         os.environ.update(s3.env)  # this process's s3fs, and every process started below
         stack.callback(s3.stop)
         s3.start()
-        cluster = RayCluster(root / "ray", nodes=2, num_cpus=1, extra_env=s3.env, temp_dirs=True)
+        cluster = RayCluster(
+            root / "ray", nodes=2, num_cpus=1, extra_env=s3.env, temp_dirs=True, start_timeout=300
+        )
         (root / "ray").mkdir()
         stack.callback(cluster.stop)
         started, _ = timed(cluster.start)

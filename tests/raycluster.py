@@ -60,8 +60,10 @@ class RayCluster:
         num_cpus: int = 1,
         extra_env: dict[str, str] | None = None,
         temp_dirs: bool = False,
+        start_timeout: float = 90.0,
     ) -> None:
         self.root, self.nodes, self.num_cpus, self.temp_dirs = root, nodes, num_cpus, temp_dirs
+        self.start_timeout = start_timeout  # per node; minutes on a loaded machine
         self.env = {
             **os.environ,
             **(extra_env or {}),
@@ -95,10 +97,10 @@ class RayCluster:
         try:
             self._node(0, "--head", f"--port={port}", "--include-dashboard=false",
                        "--disable-usage-stats", *head)  # fmt: skip
-            wait_for_nodes(self.address, self.env, 1)
+            wait_for_nodes(self.address, self.env, 1, self.start_timeout)
             for i in range(1, self.nodes):
                 self._node(i, f"--address={self.address}")
-                wait_for_nodes(self.address, self.env, i + 1)
+                wait_for_nodes(self.address, self.env, i + 1, self.start_timeout)
         except BaseException:
             self.stop()
             raise
@@ -120,10 +122,14 @@ def wait_for_nodes(address: str, env: dict[str, str], n: int, timeout: float = 9
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        res = subprocess.run(
-            [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
+        try:
+            res = subprocess.run(
+                [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True,
+                timeout=max(1.0, min(60.0, deadline - time.monotonic())),
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:  # a loaded machine: ask again until the deadline
+            last = "the probe timed out"
+            continue
         last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else res.stderr[-500:]
         if res.returncode == 0 and last.isdigit() and int(last) >= n:
             return
