@@ -207,8 +207,8 @@ class Selection(_Frozen):
 
     ``naive_candidate`` makes the naive baseline (last value with a time column, else the
     mean; the majority class for classification) a candidate like any other: a partition whose
-    candidates all score worse than it on its validation rows serves the naive model, so no
-    partition serves a model that lost to naive.
+    candidates all score worse than it by ``naive_margin`` on its validation rows serves the
+    naive model; its score is recorded either way, as the baseline of every version's skill.
     """
 
     naive_candidate: bool = True
