@@ -76,6 +76,10 @@ class AliasTable:
     def get(self, key: str) -> int | None:
         return self._versions.get(key)
 
+    def get_many(self, keys: Sequence[str]) -> list[int | None]:
+        """``get`` of each key, in one C-level pass (a batch over 100 partitions)."""
+        return list(map(self._versions.get, keys))
+
     def partitions(self) -> list[str]:
         return list(self._versions)
 

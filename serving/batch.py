@@ -17,7 +17,8 @@ one row of arithmetic. Here the work is split so that per-partition costs are di
   its key would; BLAS may round a product of several rows differently in the last bit).
 
 Answers come back in the request's row order; nothing is scored unless every row is valid
-and every key is served.
+and every key is served. The common case — every key in production, every model in memory,
+nothing to add to the answers — skips ``plan`` and ``score``: ``serving.plain``.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ from manymodels.targetunits import recorded, to_target_units
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list
-from serving.served import ServedModel, can_score
+from serving.served import ServedModel, can_score, may_derive
 
 if TYPE_CHECKING:
-    from serving.service import ModelService, Target
+    from serving.resolution import Target
+    from serving.service import ModelService
 
 Row = Mapping[str, Any]
 Pair = tuple[str, int]  # (registry key, version): one model
@@ -60,15 +62,28 @@ class Plan:
     pairs: dict[Pair, list[str]]
 
 
-def plan(service: ModelService, rows: Sequence[Row], *, fallback: bool = True) -> Plan:
-    """Group ``rows`` by partition and resolve each group (memory only).
-
-    Raises ``InvalidRows`` for rows without usable key values and ``PartitionNotFound``
-    naming the first ten unknown keys (in row order) when they cannot fall back."""
+def grouped(service: ModelService, rows: Sequence[Row]) -> dict[str, list[int]]:
+    """``{canonical key: [row indexes]}``; ``InvalidRows`` for rows without usable key values,
+    ``PartitionNotFound`` while the registry has no models in production."""
     columns = service.partition_by()
     if not columns:
         raise PartitionNotFound("the registry has no models in production yet")
-    groups = group(rows, columns)
+    return group(rows, columns)
+
+
+def plan(
+    service: ModelService,
+    rows: Sequence[Row],
+    *,
+    fallback: bool = True,
+    groups: dict[str, list[int]] | None = None,
+) -> Plan:
+    """Group ``rows`` by partition (unless ``groups`` has) and resolve each group (memory only).
+
+    Raises what ``grouped`` raises, and ``PartitionNotFound`` naming the first ten unknown
+    keys (in row order) when they cannot fall back."""
+    if groups is None:
+        groups = grouped(service, rows)
     targets: dict[str, Target] = {}
     unknown: list[str] = []
     for key in groups:
@@ -179,7 +194,7 @@ def _inputs(
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
         shared = loaded.layout and loaded.layout[2] == "numpy"
-        if shared and _may_derive(loaded.feature_schema):  # lags left out: from its own history
+        if shared and may_derive(loaded.feature_schema):  # lags left out: from its own history
             shared = not derived_missing([rows[i] for i in idx], loaded.feature_schema)
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []
@@ -203,18 +218,6 @@ def _inputs(
         errors.sort(key=lambda err: err["loc"][2])
         raise InvalidRows(errors, n_errors)
     return out
-
-
-def _may_derive(schema: Mapping[str, Any]) -> bool:
-    """Whether ``rowlags.derived_missing`` could find anything: a version with a history and
-    lags, rolling statistics or calendar parts. A look at three keys, where it builds a
-    ``LagPlan`` (~10 µs, once per model in a batch of 100 partitions)."""
-    if "history" not in schema:  # coefficients only, or a version without a time column
-        return False
-    plan = schema.get("forecast")
-    return type(plan) is dict and bool(
-        plan.get("lags") or plan.get("rolling") or plan.get("calendar")
-    )
 
 
 def _predict_all(
@@ -273,23 +276,30 @@ def predict_one(
 def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
     """Score the rows of many single-output linear models at once: per row, its model's
     ``((x - mean) / scale) @ coef + intercept``, as a stack of one-row matrix products."""
-    n = X.shape[1]
     packed = np.array([m.affine.packed for m, _, _ in members])  # type: ignore[union-attr]
     lengths = [len(idx) for _, idx, _ in members]
     if max(lengths) > 1:
         packed = packed[np.repeat(np.arange(len(members)), lengths)]
     if sum(lengths) < X.shape[0]:  # other models' rows are in X too
         X = X[[i for _, _, s in members for i in range(s.start, s.stop)]]
-    with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
-        Z = (X - packed[:, :n]) / packed[:, n : 2 * n]
-        y = np.matmul(Z[:, None, :], packed[:, 2 * n : 3 * n, None])[:, 0, 0]
-        y += packed[:, 3 * n]
-    values = to_json_list(y)
+    values = to_json_list(affine_rows(X, packed))
     start = 0
     for _, idx, _ in members:
         for k, i in enumerate(idx):
             answers[i] = values[start + k]
         start += len(idx)
+
+
+def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
+    """Row ``i``'s ``((x - mean) / scale) @ coef + intercept`` with the ``packed`` row ``i``
+    (``Affine.packed``): a stack of one-row products, each the dot product a one-row request
+    to that partition computes (and scikit-learn's ``predict`` of that row)."""
+    n = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
+        Z = (X - packed[:, :n]) / packed[:, n : 2 * n]
+        y = np.matmul(Z[:, None, :], packed[:, 2 * n : 3 * n, None])[:, 0, 0]
+        y += packed[:, 3 * n]
+    return y
 
 
 def input_of(
@@ -302,19 +312,26 @@ def input_of(
     cell and names each problem."""
     layout = loaded.layout
     if len(rows) and layout and layout[2] == "numpy" and _all_numeric(layout[1]):
-        features = layout[0]
-        try:
-            cells = list(map(itemgetter(*features), rows))
-        except (KeyError, TypeError):
-            cells = None
-        if cells is not None:
-            flat = cells if len(features) == 1 else chain.from_iterable(cells)
-            if set(map(type, flat)) <= NUMBER_TYPES:
-                try:
-                    return np.array(cells, dtype=np.float64).reshape(len(rows), len(features))
-                except OverflowError:  # an integer beyond float64: model_input says so
-                    pass
+        X = numeric_matrix(layout[0], rows)
+        if X is not None:
+            return X
     return model_input(rows, loaded.feature_schema, positions)
+
+
+def numeric_matrix(features: tuple[str, ...], rows: Sequence[Row]) -> np.ndarray | None:
+    """The float64 matrix of ``features`` when every cell is a ``float`` / ``int`` / ``bool``
+    that fits (read and type-checked in C), else ``None``: ``model_input`` names the problem."""
+    try:
+        cells = list(map(itemgetter(*features), rows))
+    except (KeyError, TypeError):
+        return None
+    flat = cells if len(features) == 1 else chain.from_iterable(cells)
+    if not set(map(type, flat)) <= NUMBER_TYPES:
+        return None
+    try:
+        return np.array(cells, dtype=np.float64).reshape(len(rows), len(features))
+    except OverflowError:  # an integer beyond float64
+        return None
 
 
 NUMBER_TYPES = frozenset({float, int, bool})

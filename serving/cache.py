@@ -19,7 +19,7 @@ import statistics
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -101,6 +101,20 @@ class ModelCache(Generic[T]):
             if item is not None:
                 self._hits += 1
             return item
+
+    def peek_many(self, keys: Sequence[CacheKey]) -> list[T | None]:
+        """``peek`` of many models under one lock, counting no hit: the caller counts those it
+        used (``add_hits``), or asks again by ``peek`` if it does not use them."""
+        with self._lock:
+            found = list(map(self._items.get, keys))
+            for k, item in zip(keys, found, strict=True):
+                if item is not None:
+                    self._items.move_to_end(k)
+            return found
+
+    def add_hits(self, n: int) -> None:
+        with self._lock:
+            self._hits += n
 
     def held(self, key: str, version: int) -> T | None:
         """The cached model, or ``None``, without counting a hit or refreshing its place: a
@@ -243,6 +257,21 @@ class CoefficientCache(Generic[T]):
                 self._items.move_to_end((key, version))
                 self.hits += 1
             return item
+
+    def peek_many(self, keys: Sequence[CacheKey]) -> list[T | None]:
+        """``get`` of many entries under one lock, counting no hit (``hits`` is the caller's)."""
+        if not self._items:
+            return [None] * len(keys)
+        with self._lock:
+            found = list(map(self._items.get, keys))
+            for k, item in zip(keys, found, strict=True):
+                if item is not None:
+                    self._items.move_to_end(k)
+            return found
+
+    def add_hits(self, n: int) -> None:
+        with self._lock:
+            self.hits += n
 
     def put(self, key: str, version: int, item: T) -> None:
         if self.max_size < 1:

@@ -1,14 +1,9 @@
 """What the router does, without HTTP: resolve a key to a model, score rows, move aliases.
 
 Blocking and thread-safe; the routes call it from worker threads. Per request it costs a dict
-lookup (the alias table) and, on a cache hit, nothing else: no database, no disk.
-
-Resolution: a canonical key that production points at is served by that version; anything
-else (a partition trained after the last refresh excepted) — an unknown key, text that is not
-``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
-one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
-does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
-instead of a plausible answer from the fallback model.
+lookup (the alias table) and, on a cache hit, nothing else: no database, no disk. Which model
+answers for a key (the alias table, canonical keys, the fallback) is ``serving.resolution``;
+this module loads, caches and scores that model and moves aliases.
 """
 
 from __future__ import annotations
@@ -25,47 +20,27 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
     BadSignature,
-    DataError,
-    PartitionNotFound,
     UntrustedArtifact,
     VersionNotFound,
 )
-from manymodels.partition import (
-    FALLBACK_KEY,
-    decode_key,
-    normalize_key,
-    numbers_as_trained,
-)
+from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
 from manymodels.targetunits import recorded, to_target_units
-from serving.aliases import AliasTable
 from serving.batch import input_of, predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
-from serving.errors import REFUSED, ModelNotServed
+from serving.errors import ModelNotServed
 from serving.monitor import RowSampler
+from serving.resolution import PRODUCTION, Resolver, Target
 from serving.rows import to_json_list
 from serving.served import ServedModel, can_score, coefficients_only, load_served
 
 logger = logging.getLogger("manymodels.serving")
 
-MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
-PRODUCTION = "production"
 INLINE_LOAD_SECONDS = 0.002  # misses load on the event loop while loads average less
 COEFFICIENTS_PER_MODEL = 10  # the coefficient cache holds this many times ``cache_size``
 
 Row = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Target:
-    """Which model answers for a requested partition."""
-
-    partition: str  # what was asked for: the canonical key, or the text as given
-    key: str  # the registry key whose model answers (``__fallback__`` when falling back)
-    version: int
-    fallback: bool
-    from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
 
 
 @dataclass(frozen=True)
@@ -75,8 +50,9 @@ class Scored:
     probabilities: list[dict[str, float]] | None
 
 
-class ModelService:
-    """The router's state: the registry, the production alias table and the model cache."""
+class ModelService(Resolver):
+    """The router's state: the registry, the production alias table (``Resolver``) and the
+    model cache."""
 
     def __init__(
         self,
@@ -87,9 +63,8 @@ class ModelService:
         inline_loads: bool | None = None,
         coefficient_cache_size: int | None = None,
     ) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.inline_loads = local_registry(registry) if inline_loads is None else inline_loads
-        self.aliases = AliasTable(registry.store, PRODUCTION)
         # linear models the model cache evicts keep answering from their coefficients
         self.coefficients: CoefficientCache[ServedModel] = CoefficientCache(
             max_size=COEFFICIENTS_PER_MODEL * cache_size
@@ -99,7 +74,6 @@ class ModelService:
         self.cache: ModelCache[ServedModel] = ModelCache(
             self._load, max_size=cache_size, on_load=on_load, on_evict=self._keep_coefficients
         )
-        self._partition_by: list[str] | None = None
         self._counts = {"fallback_uses": 0, "fallback_rows": 0, "predicted_rows": 0}
         self._counts_lock = threading.Lock()
         self.sampler: RowSampler | None = None  # set while monitoring runs (serving.monitor)
@@ -130,84 +104,6 @@ class ModelService:
         return loaded
 
     # ------------------------------------------------------------------------ resolution
-    def partition_by(self) -> list[str] | None:
-        """The key columns, from any key in the table (or the fallback's schema)."""
-        if self._partition_by is None:
-            for key in self.aliases.partitions():
-                if key != FALLBACK_KEY:
-                    self._partition_by = list(decode_key(key))
-                    break
-            else:
-                version = self.aliases.get(FALLBACK_KEY)
-                if version is not None:
-                    record = self.registry.store.get_version(FALLBACK_KEY, version)
-                    self._partition_by = list(record.feature_schema.get("partition_by") or [])
-        return self._partition_by or None
-
-    def canonical(self, text: str) -> str | None:
-        """The canonical form of a key given as text, or ``None`` if it cannot be one.
-
-        Values are re-encoded canonically; columns given out of order are put in
-        ``partition_by`` order unless the key as given is already known (a registry holding
-        partitions of more than one spec keeps working).
-        """
-        if not text or len(text) > MAX_KEY_LENGTH:
-            return None
-        try:
-            key = normalize_key(text)
-        except DataError:
-            return None
-        columns = self.partition_by()
-        if key in self.aliases or columns is None or key == FALLBACK_KEY:
-            return key
-        try:
-            return normalize_key(text, columns)
-        except DataError:
-            return key
-
-    def resolve(
-        self,
-        text: str,
-        *,
-        version: int | None = None,
-        alias: str | None = None,
-        fallback: bool = True,
-    ) -> Target:
-        """The model that answers for ``text``; ``fallback=False`` makes a key without a
-        production model a 404 (``PartitionNotFound``) even when the registry has a fallback."""
-        key = self.canonical(text)
-        if version is not None or (alias is not None and alias != PRODUCTION):
-            if key is None:
-                raise PartitionNotFound(f"no partition '{text}' in the registry")
-            if version is None:
-                assert alias is not None
-                version = self.registry.store.resolve_alias(key, alias).version
-            return Target(key, key, version, key == FALLBACK_KEY)
-        current = self.aliases.get(key) if key is not None else None
-        if current is None and key is not None:  # "store=2.0" for the "store=2" training wrote
-            variant = numbers_as_trained(key)
-            if variant is not None and (current := self.aliases.get(variant)) is not None:
-                key = variant
-        if current is not None:
-            return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
-        if not fallback:
-            raise PartitionNotFound(f"no partition '{key or text}' in production, {REFUSED}")
-        version = self.aliases.get(FALLBACK_KEY)
-        if version is None:
-            raise PartitionNotFound(
-                f"no partition '{key or text}' in production, and the registry has no "
-                "fallback model"
-            )
-        return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
-
-    def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
-        """``resolve`` for a key already in canonical form (one the batch path encoded): a
-        production key costs one dict lookup, without parsing the key again."""
-        current = self.aliases.get(key)
-        if current is not None:
-            return Target(key, key, current, key == FALLBACK_KEY, from_alias=True)
-        return self.resolve(key, fallback=fallback)
-
     def score_inline(
         self, target: Target, rows: Sequence[Row], *, with_probabilities: bool = False
     ) -> Scored | None:
@@ -413,12 +309,6 @@ class ModelService:
             logger.warning("cannot warm %s v%d: %s", key, version, e)
         self.aliases.apply(key, version, at)
         return version
-
-    def _existing(self, text: str) -> str:
-        key = self.canonical(text)
-        if key is None:
-            raise PartitionNotFound(f"no partition '{text}' in the registry")
-        return key
 
     # ------------------------------------------------------------------------ figures
     def count(self, rows: int, fallback_uses: int, fallback_rows: int) -> None:

@@ -21,11 +21,12 @@ from manymodels.forecast import (
 )
 from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key
+from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.predict import Levels
 from serving.rows import to_json_list
 from serving.schemas import ERRORS, INTERVALS, SERVED_BY
-from serving.service import ModelService, Target
+from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"])
 

@@ -13,6 +13,7 @@ from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
 from serving.auth import AdminView
 from serving.keys import path_key
 from serving.redact import local_roots, redact_source, redact_text
+from serving.resolution import Target
 from serving.routes import Service
 from serving.schemas import (
     ERRORS,
@@ -26,7 +27,7 @@ from serving.schemas import (
     ServingOut,
     VersionOut,
 )
-from serving.service import ModelService, Target
+from serving.service import ModelService
 
 router = APIRouter(tags=["partitions"])
 

@@ -14,6 +14,7 @@ from manymodels import intervals as conformal
 from serving import batch, decision
 from serving.keys import path_key
 from serving.middleware import log_fields
+from serving.plain import plain_text
 from serving.routes import CurrentSettings, Service
 from serving.schemas import (
     ERRORS,
@@ -214,7 +215,13 @@ async def predict_rows(
     scored."""
     _check_size(body.rows, settings.max_batch_rows)
     wanted = conformal.parse_levels(levels)
-    planned = batch.plan(service, body.rows, fallback=fallback)  # memory only
+    groups = batch.grouped(service, body.rows)
+    if not probabilities and threshold is None and wanted is None and len(body.rows) <= INLINE_ROWS:
+        text = plain_text(service, body.rows, groups)  # memory only, or None
+        if text is not None:
+            log_fields(request.scope, rows=len(body.rows))
+            return Response(text, media_type="application/json")
+    planned = batch.plan(service, body.rows, fallback=fallback, groups=groups)  # memory only
     models = batch.cached(service, planned) if len(body.rows) <= INLINE_ROWS else None
     used: dict[tuple[str, int], ServedModel] = {}
     if models is not None:  # no I/O and little work: a thread hop would cost more

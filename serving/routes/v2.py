@@ -44,9 +44,10 @@ from serving import decision
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.redact import local_roots, redact_text
+from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.served import ServedModel
-from serving.service import ModelService, Target
+from serving.service import ModelService
 from serving.v2_schemas import (
     ErrorResponse,
     InferenceRequest,

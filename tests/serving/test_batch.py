@@ -17,6 +17,9 @@ from sklearn.tree import DecisionTreeRegressor
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import synthetic
+from serving import batch
+from serving.plain import plain_text
+from serving.service import ModelService
 from serving.settings import Settings
 
 FEATURES = ["x0", "x1", "x2"]
@@ -163,3 +166,39 @@ def test_values_that_compare_equal_are_still_their_own_keys(client: Any) -> None
         got = [(a["partition"], a["fallback"]) for a in r.json()["predictions"]]
         want = [("pid=true", True) if v["pid"] is True else ("pid=1", False) for v in order]
         assert got == want
+
+
+def test_the_plain_path_writes_the_text_the_careful_path_writes(
+    trained: tuple[Path, dict[int, str]],
+) -> None:
+    """``plain_text`` (every key in production, every model in memory) answers with the
+    bytes ``plan`` → ``score`` → ``encode`` answer with: linear models stacked beside trees,
+    one partition alone, linear models held as coefficients only; anything else it declines."""
+    root, kinds = trained
+    rows = [r for r in _rows(5, 90) if r["pid"] < N]
+    linear = [r for r in rows if kinds[r["pid"]] == "linear"]
+    alone = [r for r in rows if r["pid"] == rows[0]["pid"]]
+
+    def careful(service: ModelService, subset: list[dict[str, Any]]) -> str | None:
+        return batch.encode(batch.score(service, batch.plan(service, subset), subset))
+
+    with Registry.open(root) as reg:
+        service = ModelService(reg, cache_size=100)
+        service.start()
+        assert plain_text(service, rows, batch.grouped(service, rows)) is None  # not loaded
+        careful(service, rows)  # loads every model
+        for subset in (rows, linear, alone):
+            text = plain_text(service, subset, batch.grouped(service, subset))
+            assert text is not None and text == careful(service, subset)
+        nan = [{**rows[0], "x1": float("nan")}, *rows[1:]]
+        unknown = [*rows, {**rows[0], "pid": N + 1}]
+        for declined in (nan, unknown):
+            assert plain_text(service, declined, batch.grouped(service, declined)) is None
+
+        slim = ModelService(reg, cache_size=1, coefficient_cache_size=N)  # coefficients answer
+        slim.start()
+        careful(slim, linear)
+        assert len(slim.coefficients) >= 2
+        text = plain_text(slim, linear, batch.grouped(slim, linear))
+        assert text is not None and text == careful(service, linear)
+        assert plain_text(slim, rows, batch.grouped(slim, rows)) is None  # evicted trees

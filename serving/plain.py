@@ -1,0 +1,150 @@
+"""The plain batch of ``POST /v1/predict``, answered without ``batch.plan`` / ``batch.score``:
+every key in production, every model in memory, one numeric layout, nothing added to the
+answers. Its JSON text is written straight from the predictions.
+
+Over 100 partitions the careful path cost ~20 µs of Python per partition beside one row of
+arithmetic (resolve, cache lookup, per-model checks of the schema, an answer dict, labels,
+target units); this one asks the alias table and the cache for all keys at once, reads two
+attributes each model decided at load (``ServedModel.plain``, ``stacks``), and builds one
+string per row. Same arithmetic, so the same bits and the same bytes as ``batch.encode``
+writes (tests/serving/test_batch.py compares them); anything else — a fallback, a NaN, a
+model not in memory, probabilities, labels, intervals — goes the careful way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
+from operator import add, attrgetter
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from manymodels.partition import FALLBACK_KEY
+from serving.batch import Pair, Row, affine_rows, numeric_matrix
+from serving.served import ServedModel, can_score
+
+if TYPE_CHECKING:
+    from serving.service import ModelService
+
+
+def plain_text(
+    service: ModelService, rows: Sequence[Row], groups: dict[str, list[int]]
+) -> str | None:
+    """The answer's JSON text (as ``encode`` writes it) when the batch is the plain case —
+    every key in production, every model in memory and ``plain`` with one layout, every cell
+    a finite number, every answer a finite float — else ``None`` (nothing counted): ``plan``
+    and ``score`` answer then.
+
+    Per partition this costs a lookup in the alias table and the cache, two attributes of
+    the model and (a linear one) its packed row. The arithmetic is ``score``'s: the rows of
+    linear models stacked in one product when there are several (``affine_rows``, the bits
+    of a one-row request to each key), every other model's rows by its own ``predict``; no
+    answer dicts, and no labels or target units to add."""
+    if FALLBACK_KEY in groups:
+        return None
+    keys = list(groups)
+    versions = service.aliases.get_many(keys)
+    if None in versions:  # a fallback, or a key as a number training wrote otherwise
+        return None
+    pairs: list[Pair] = list(zip(keys, versions, strict=True))  # type: ignore[arg-type]
+    models = service.cache.peek_many(pairs)
+    n_held = len(models) - sum(m is None for m in models)  # ``is``: no dataclass __eq__
+    if n_held < len(models):  # coefficients count where a load would run inline (``cached``)
+        if not service.inline_loads:
+            return None
+        slim = service.coefficients.peek_many(
+            [p for p, m in zip(pairs, models, strict=True) if m is None]
+        )
+        it = iter(slim)
+        models = [m if m is not None else next(it) for m in models]
+        if any(m is None for m in slim):
+            return None
+    layouts = set(map(_PLAIN, models))
+    if len(layouts) != 1 or None in layouts:
+        return None
+    X = numeric_matrix(models[0].plain[0], rows)  # type: ignore[union-attr,index]
+    if X is None or not np.isfinite(X).all():
+        return None
+    row_model = [0] * len(rows)
+    for m, idx in enumerate(groups.values()):
+        for i in idx:
+            row_model[i] = m
+    y = _plain_predictions(X, models, row_model, list(groups.values()))  # type: ignore[arg-type]
+    if y is None or not np.isfinite(y).all():  # null answers: ``encode`` declines them too
+        return None
+    service.cache.add_hits(n_held)
+    if n_held < len(models):
+        service.coefficients.add_hits(len(models) - n_held)
+    if service.sampler is not None:
+        service.sampler.offer_many(rows, ((k, v, groups[k]) for k, v in pairs))
+    service.count(len(rows), 0, 0)
+    heads = list(map(_HEADS.get, pairs))
+    if any(h is None for h in heads):
+        heads = list(map(_head, pairs))
+    starts = list(map(heads.__getitem__, row_model))
+    answers = ',"probabilities":null},'.join(map(add, starts, map(float.__repr__, y.tolist())))
+    return '{"predictions":[' + answers + ',"probabilities":null}]}'
+
+
+def _plain_predictions(
+    X: np.ndarray, models: list[ServedModel], row_model: list[int], rows_of: list[list[int]]
+) -> np.ndarray | None:
+    """Each row's prediction by its model (``row_model``), as ``_predict_all`` computes it;
+    ``None`` if a model answers anything but one float per row."""
+    if len(models) == 1:
+        if not can_score(models[0], X):
+            return None
+        return _floats(models[0].predict(X), len(row_model))
+    linear = list(map(_STACKS, models))
+    n_linear = sum(linear)
+    y = np.empty(len(row_model))
+    if n_linear > 1:  # as ``_predict_all``: one linear model alone goes through its predict
+        codes = np.array(row_model)
+        stacked = [m.affine for m, s in zip(models, linear, strict=True) if s]
+        packed = np.array([a.packed for a in stacked])  # type: ignore[union-attr]
+        if n_linear == len(models):
+            y = affine_rows(X, packed[codes])
+        else:
+            where = np.cumsum(linear) - 1  # a linear model's row in ``packed``
+            sel = np.flatnonzero(np.array(linear)[codes])
+            y[sel] = affine_rows(X[sel], packed[where[codes[sel]]])
+    for m, model in enumerate(models):
+        if n_linear > 1 and linear[m]:
+            continue
+        idx = rows_of[m]
+        Xm = X[idx]
+        if not can_score(model, Xm):  # coefficients that refuse these rows: ``score`` loads
+            return None
+        got = _floats(model.predict(Xm), len(idx))
+        if got is None:
+            return None
+        y[idx] = got
+    return y
+
+
+def _floats(values: Any, n: int) -> np.ndarray | None:
+    """``values`` if they are ``n`` floats in a 1-d array (what ``encode`` writes as is)."""
+    ok = type(values) is np.ndarray and values.dtype.kind == "f" and values.shape == (n,)
+    return values if ok else None
+
+
+_PLAIN = attrgetter("plain")
+_STACKS = attrgetter("stacks")
+_HEADS: dict[Pair, str] = {}  # an answer's head per production model: encoded once
+_HEADS_MAX = 100_000
+
+
+def _head(pair: Pair) -> str:
+    """``encode``'s answer by partition ``pair[0]``'s own model (no fallback), up to its
+    prediction."""
+    head = _HEADS.get(pair)
+    if head is None:
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        key, version = pair
+        head = _HEADS[pair] = (
+            f'{{"partition":{_string(key)},"served_by":{_string(key)},'
+            f'"version":{int.__repr__(version)},"fallback":false,"prediction":'
+        )
+    return head

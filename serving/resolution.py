@@ -1,0 +1,131 @@
+"""Which model answers for a requested key: the alias table, the key columns, a key given as
+text put in canonical form.
+
+Resolution: a canonical key that production points at is served by that version; anything
+else (a partition trained after the last refresh excepted) — an unknown key, text that is not
+``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
+one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
+does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
+instead of a plausible answer from the fallback model.
+
+Memory only on the request path (a dict lookup), except an explicit non-production alias,
+which reads the registry. ``ModelService`` (``serving.service``) is a ``Resolver`` that also
+loads, caches and scores models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
+from manymodels.registry.client import Registry
+from serving.aliases import AliasTable
+from serving.errors import REFUSED
+
+MAX_KEY_LENGTH = 512  # the registry's key column; anything longer cannot be a partition
+PRODUCTION = "production"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which model answers for a requested partition."""
+
+    partition: str  # what was asked for: the canonical key, or the text as given
+    key: str  # the registry key whose model answers (``__fallback__`` when falling back)
+    version: int
+    fallback: bool
+    from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
+
+
+class Resolver:
+    """Requested keys → ``Target``s, from the in-memory ``production`` alias table."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.aliases = AliasTable(registry.store, PRODUCTION)
+        self._partition_by: list[str] | None = None
+
+    def partition_by(self) -> list[str] | None:
+        """The key columns, from any key in the table (or the fallback's schema)."""
+        if self._partition_by is None:
+            for key in self.aliases.partitions():
+                if key != FALLBACK_KEY:
+                    self._partition_by = list(decode_key(key))
+                    break
+            else:
+                version = self.aliases.get(FALLBACK_KEY)
+                if version is not None:
+                    record = self.registry.store.get_version(FALLBACK_KEY, version)
+                    self._partition_by = list(record.feature_schema.get("partition_by") or [])
+        return self._partition_by or None
+
+    def canonical(self, text: str) -> str | None:
+        """The canonical form of a key given as text, or ``None`` if it cannot be one.
+
+        Values are re-encoded canonically; columns given out of order are put in
+        ``partition_by`` order unless the key as given is already known (a registry holding
+        partitions of more than one spec keeps working).
+        """
+        if not text or len(text) > MAX_KEY_LENGTH:
+            return None
+        try:
+            key = normalize_key(text)
+        except DataError:
+            return None
+        columns = self.partition_by()
+        if key in self.aliases or columns is None or key == FALLBACK_KEY:
+            return key
+        try:
+            return normalize_key(text, columns)
+        except DataError:
+            return key
+
+    def resolve(
+        self,
+        text: str,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
+        fallback: bool = True,
+    ) -> Target:
+        """The model that answers for ``text``; ``fallback=False`` makes a key without a
+        production model a 404 (``PartitionNotFound``) even when the registry has a fallback."""
+        key = self.canonical(text)
+        if version is not None or (alias is not None and alias != PRODUCTION):
+            if key is None:
+                raise PartitionNotFound(f"no partition '{text}' in the registry")
+            if version is None:
+                assert alias is not None
+                version = self.registry.store.resolve_alias(key, alias).version
+            return Target(key, key, version, key == FALLBACK_KEY)
+        current = self.aliases.get(key) if key is not None else None
+        if current is None and key is not None:  # "store=2.0" for the "store=2" training wrote
+            variant = numbers_as_trained(key)
+            if variant is not None and (current := self.aliases.get(variant)) is not None:
+                key = variant
+        if current is not None:
+            return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
+        if not fallback:
+            raise PartitionNotFound(f"no partition '{key or text}' in production, {REFUSED}")
+        version = self.aliases.get(FALLBACK_KEY)
+        if version is None:
+            raise PartitionNotFound(
+                f"no partition '{key or text}' in production, and the registry has no "
+                "fallback model"
+            )
+        return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
+
+    def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
+        """``resolve`` for a key already in canonical form (one the batch path encoded): a
+        production key costs one dict lookup, without parsing the key again."""
+        current = self.aliases.get(key)
+        if current is not None:
+            return Target(key, key, current, key == FALLBACK_KEY, from_alias=True)
+        return self.resolve(key, fallback=fallback)
+
+    def _existing(self, text: str) -> str:
+        key = self.canonical(text)
+        if key is None:
+            raise PartitionNotFound(f"no partition '{text}' in the registry")
+        return key
