@@ -99,8 +99,15 @@ class RayCluster:
                        "--disable-usage-stats", *head)  # fmt: skip
             wait_for_nodes(self.address, self.env, 1, self.start_timeout)
             for i in range(1, self.nodes):
-                self._node(i, f"--address={self.address}")
-                wait_for_nodes(self.address, self.env, i + 1, self.start_timeout)
+                for attempt in range(3):  # Ray gives a joining raylet 30 s, hard-coded: a
+                    self._node(i, f"--address={self.address}")  # loaded machine misses it
+                    try:
+                        wait_for_nodes(self.address, self.env, i + 1, self.start_timeout,
+                                       self._procs[-1])  # fmt: skip
+                        break
+                    except NodeExited:
+                        if attempt == 2:
+                            raise
         except BaseException:
             self.stop()
             raise
@@ -113,8 +120,19 @@ class RayCluster:
         self._procs, self._logs = [], []
 
 
-def wait_for_nodes(address: str, env: dict[str, str], n: int, timeout: float = 90) -> None:
-    """Until the cluster at ``address`` has ``n`` live nodes (a probe process joins it)."""
+class NodeExited(AssertionError):
+    """A ``ray start`` process gave up before its node joined."""
+
+
+def wait_for_nodes(
+    address: str,
+    env: dict[str, str],
+    n: int,
+    timeout: float = 90,
+    node: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Until the cluster at ``address`` has ``n`` live nodes (a probe process joins it); raises
+    ``NodeExited`` as soon as the ``node`` being waited for has exited."""
     probe = (
         "import ray,sys; ray.init(address=sys.argv[1], log_to_driver=False);"
         "print(sum(1 for x in ray.nodes() if x['Alive']))"
@@ -122,6 +140,8 @@ def wait_for_nodes(address: str, env: dict[str, str], n: int, timeout: float = 9
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
+        if node is not None and node.poll() is not None:
+            raise NodeExited(f"ray start exited {node.returncode} before its node joined")
         try:
             res = subprocess.run(
                 [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True,
