@@ -70,7 +70,8 @@ VERSION = "Version of the model that answered."
 FALLBACK = "True when the global fallback model answered."
 INTERVALS = (
     "Prediction intervals, on request (`?levels=80,95`): `lo-<level>` / `hi-<level>` around "
-    "each prediction, from the version's validation errors (regression, `[intervals]` specs)."
+    "each prediction, from the version's validation errors (regression, `[intervals]` specs). "
+    "Absent unless asked."
 )
 
 

@@ -71,11 +71,12 @@ def json_response(content: dict[str, Any], model: type[BaseModel]) -> Response:
     """``content`` as JSON, written the way FastAPI writes a response, without validating it
     against ``model`` again: it is built from checked values only, and validating 100 answers
     cost more than scoring them. A non-finite number (JSON has none) goes through ``model``,
-    which writes it as null, as a validated answer would."""
+    which writes it as null, as a validated answer would (and leaves out the fields the
+    content leaves out: ``intervals`` unless asked, ``label`` unless labelled)."""
     try:
         text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        text = model.model_validate(content).model_dump_json()
+        text = model.model_validate(content).model_dump_json(exclude_unset=True)
     return Response(text, media_type="application/json")
 
 
@@ -102,6 +103,7 @@ def _check_size(rows: list[Any], limit: int) -> None:
 @router.post(
     "/v1/partitions/{key:path}/predict",
     response_model=PartitionPredictions,
+    response_model_exclude_unset=True,
     responses=ERRORS,
     summary="Score rows with one partition's model",
 )
@@ -172,8 +174,7 @@ async def predict_partition(
             labels = await run_in_threadpool(
                 lambda: decision.label_rows(_used(service, pair), body.rows, threshold)
             )
-    bands = None if wanted is None else _bands(_used(service, pair), wanted, scored.predictions)
-    return PartitionPredictions(
+    answer = PartitionPredictions(
         partition=t.partition,
         served_by=t.key,
         version=t.version,
@@ -182,8 +183,10 @@ async def predict_partition(
         probabilities=scored.probabilities,
         labels=labels.labels if labels else None,
         threshold=labels.threshold if labels else None,
-        intervals=bands,
-    )
+    )  # ``intervals`` left unset, so left out (``response_model_exclude_unset``), unless asked
+    if wanted is not None:
+        answer.intervals = _bands(_used(service, pair), wanted, scored.predictions)
+    return answer
 
 
 def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ router = APIRouter(tags=["admin"], dependencies=[Admin])
 
 PARQUET_MAGIC = b"PAR1"
 MAX_FILENAME = 200
+MAX_JOB_ID = 64  # ids are 16 hex digits; anything this long is no job (a 422, not a lookup)
 
 
 def get_jobs(request: Request) -> JobManager:
@@ -152,7 +153,9 @@ async def retrain(
     responses={**AUTH_ERRORS, 404: {"model": ErrorOut, "description": "No such job."}},
     summary="One retrain job: status, scores, decision",
 )
-async def get_job(job_id: str, jobs: Jobs) -> JobOut:
+async def get_job(
+    job_id: Annotated[str, Path(min_length=1, max_length=MAX_JOB_ID)], jobs: Jobs
+) -> JobOut:
     return JobOut.of(await run_in_threadpool(jobs.get, job_id))
 
 

@@ -202,3 +202,23 @@ def test_the_plain_path_writes_the_text_the_careful_path_writes(
         text = plain_text(slim, linear, batch.grouped(slim, linear))
         assert text is not None and text == careful(service, linear)
         assert plain_text(slim, rows, batch.grouped(slim, rows)) is None  # evicted trees
+
+
+def test_intervals_are_absent_unless_asked(client: Any) -> None:
+    """No ``"intervals": null`` in any scoring answer without ``?levels=``: per key, a plain
+    batch, and a batch the careful path answers (an unknown key: the fallback)."""
+    features = {f: 0.5 for f in FEATURES}
+    r = client.post("/v1/partitions/pid=1/predict", json={"rows": [features]})
+    assert r.status_code == 200 and "intervals" not in r.json(), r.text
+    for pids in ([1, 2], [1, N + 1]):
+        r = client.post("/v1/predict", json={"rows": [{"pid": p, **features} for p in pids]})
+        assert r.status_code == 200, r.text
+        assert all("intervals" not in a for a in r.json()["predictions"]), r.text
+
+
+def test_a_job_id_longer_than_any_job_is_a_422(trained: tuple[Path, dict[int, str]]) -> None:
+    with open_client(Settings(registry=trained[0], admin_token="t0ken")) as c:
+        auth = {"Authorization": "Bearer t0ken"}
+        r = c.get(f"/v1/jobs/{'a' * 65}", headers=auth)
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["path", "job_id"]
+        assert c.get(f"/v1/jobs/{'a' * 64}", headers=auth).status_code == 404
