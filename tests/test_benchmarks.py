@@ -28,8 +28,8 @@ SCRIPTS = [
 ]
 TIMEOUT = 170  # seconds; a bound on a hung script, not the expected time (~30 s together)
 # cluster.py starts PostgreSQL, SeaweedFS, a two-node Ray cluster and embedded Ray: ~1 min
-# quiet, 3-4 min on a loaded machine
-TIMEOUTS = {"cluster.py": 420, "classification.py": 420}  # classification: ~2 min on a loaded machine
+# quiet, 3-4 min on a loaded machine; classification.py ~2 min on a loaded machine
+TIMEOUTS = {"cluster.py": 420, "classification.py": 420}
 
 
 @pytest.fixture(scope="module")
