@@ -52,8 +52,6 @@ class ModelRow(NamedTuple):
     signature: str | None
 
 
-
-
 class ReadsMixin(StoreBase):
     """``SqlStore``'s reads."""
 
