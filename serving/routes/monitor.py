@@ -135,7 +135,7 @@ async def get_monitor(
         Query(description="drift (PSI), error (live/validation), naive (live/naive), age, key"),
     ] = "drift",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # SQL OFFSET is 64-bit: beyond, a 422
     key: Annotated[
         str | None,
         Query(
