@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -304,14 +303,21 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "manymodels.cli"]
 
 
-def test_help_in_a_subprocess_is_quick() -> None:
-    started = time.perf_counter()
+def test_help_in_a_subprocess_imports_nothing_heavy() -> None:
+    """``--help`` lists the commands without importing what only work needs (how long it
+    takes is for ``benchmarks/cli.py``, not a timed test: a loaded machine made it flaky)."""
     done = subprocess.run([*command(), "--help"], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - started
     assert done.returncode == 0, done.stderr
     for word in ("train", "models", "runs"):
         assert word in done.stdout
-    assert elapsed < 5.0
+    code = (
+        "import json, sys; sys.argv = ['manymodels', '--help']; from manymodels.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('ray', 'sklearn', 'scipy', 'pandas', 'pyarrow', 'sqlalchemy')\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)"
+    )
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert json.loads(probe.stderr.strip().splitlines()[-1]) == []
 
 
 def test_usage_error_of_the_installed_command_is_one_line() -> None:
