@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -221,12 +220,13 @@ def test_synthetic_rejects_bad_arguments() -> None:
         synthetic(3, 1, task="classification")
 
 
-def test_synthetic_is_fast_at_100k_partitions() -> None:
-    start = time.perf_counter()
+def test_synthetic_builds_100k_partitions_in_key_then_time_order() -> None:
+    """The benchmarks' 100,000-partition table (its speed is theirs to report: no timed
+    unit tests)."""
     df = synthetic(100_000, 20)
-    elapsed = time.perf_counter() - start
     assert len(df) == 2_000_000 and df["pid"].iloc[-1] == 99_999
-    assert elapsed < 5.0, f"synthetic(100_000, 20) took {elapsed:.2f}s"
+    assert df["pid"].is_monotonic_increasing
+    assert (df.groupby("pid")["t"].diff().dropna() > 0).all()
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
