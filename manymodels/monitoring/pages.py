@@ -14,6 +14,8 @@ index orders, so they still take the whole pass.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, and_, func, select
 
 from manymodels.partition import FALLBACK_KEY
@@ -30,6 +32,12 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
         raise ValueError(f"a page in SQL sorts by one of {', '.join(PAGED_SORTS)}, not {sort!r}")
     a, v, d = t.aliases.c, t.model_versions.c, t.monitor_drift.c
     production = and_(a.alias == "production", a.key != FALLBACK_KEY)
+
+    def serves(key: Any, version: Any) -> Any:
+        """``key``'s production alias points at ``version``: a primary-key probe per row of
+        the ordering index, so the walk stops after ``offset + limit`` rows."""
+        return select(a.key).where(a.key == key, a.alias == "production", a.version == version)
+
     with engine.connect() as conn:
         total = int(
             conn.execute(select(func.count()).select_from(t.aliases).where(production)).scalar_one()
@@ -37,24 +45,23 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
         if sort == "key":
             q = select(a.key).where(production).order_by(a.key)
             return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
-        if sort == "age":
+        if sort == "age":  # along ix_model_versions_created (created_at, key)
             q = (
-                select(a.key)
-                .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
-                .where(production)
-                .order_by(v.created_at, a.key)
+                select(v.key)
+                .where(v.key != FALLBACK_KEY, serves(v.key, v.version).exists())
+                .order_by(v.created_at, v.key)
             )
             return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
-        current = and_(d.key == a.key, d.version == a.version, d.score.is_not(None))
-        scored = select(d.key).join(t.aliases, current).where(production)
-        n_scored = int(
-            conn.execute(select(func.count()).select_from(scored.subquery())).scalar_one()
+        scored = select(d.key).where(  # along ix_monitor_drift_score
+            d.score.is_not(None), d.key != FALLBACK_KEY, serves(d.key, d.version).exists()
         )
-        keys: list[str] = []
-        if offset < n_scored:
-            q = scored.order_by(d.score.desc(), d.key).limit(limit).offset(offset)
-            keys = list(conn.execute(q).scalars())
-        if len(keys) < limit:
+        q = scored.order_by(d.score.desc(), d.key).limit(limit).offset(offset)
+        keys = list(conn.execute(q).scalars())
+        if len(keys) < limit:  # past the scored ones: the rest by key
+            n_scored = int(
+                conn.execute(select(func.count()).select_from(scored.subquery())).scalar_one()
+            )
+            current = and_(d.key == a.key, d.version == a.version, d.score.is_not(None))
             unscored = (
                 select(a.key)
                 .where(production, ~select(d.key).where(current).exists())
