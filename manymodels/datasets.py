@@ -193,13 +193,20 @@ def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
     fragments = list(dataset.get_fragments())
     part_names = {k for f in fragments for k in ds.get_partition_keys(f.partition_expression)}
     for fragment in fragments:
-        schema = fragment.physical_schema
+        try:
+            schema = fragment.physical_schema
+        except (OSError, pa.ArrowException) as e:
+            raise DataError(f"{fragment.path}: not a readable Parquet file ({_line(e)})") from None
         for col in columns:
             if col in part_names:
                 continue
             if col not in schema.names:
                 raise DataError(f"{fragment.path}: missing column '{col}' (other files have it)")
             typ = schema.field(col).type
+            if pa.types.is_dictionary(typ):  # pandas' category: its values' type
+                typ = typ.value_type
+            if pa.types.is_null(typ):  # a file where the column is all missing fits any type
+                continue
             types[col].add(typ)
             kinds[col].setdefault(_kind(typ), []).append(fragment.path)
     fields = []
@@ -208,9 +215,12 @@ def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
             fields.append(dataset.schema.field(col))
             continue
         seen = kinds[col]
+        if not types[col]:  # missing in every file
+            fields.append(pa.field(col, pa.null()))
+            continue
         if len(seen) > 1:
             odd = min(seen, key=lambda k: len(seen[k]))
-            common = max(seen, key=lambda k: len(seen[k]))
+            common = max((k for k in seen if k != odd), key=lambda k: len(seen[k]))
             raise DataError(
                 f"{seen[odd][0]}: column '{col}' holds {odd} here but {common} in "
                 f"{len(seen[common])} other file(s) of {source}: fix or remove this file"
@@ -221,9 +231,17 @@ def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
 
 
 def _widest(types: set[Any]) -> Any:
-    """int64 for integers of several widths, float64 once a float is among them."""
+    """int64 for integers of several widths, float64 once a float is among them; timestamps
+    of several units in nanoseconds (their zone when they share one); text as large text."""
     import pyarrow as pa
 
+    if all(pa.types.is_timestamp(t) for t in types):
+        zones = {t.tz for t in types}
+        return pa.timestamp("ns", tz=zones.pop() if len(zones) == 1 else "UTC")
+    if all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in types):
+        return pa.large_string()
+    if all(pa.types.is_date(t) for t in types):
+        return pa.date64()
     return pa.int64() if all(pa.types.is_integer(t) for t in types) else pa.float64()
 
 

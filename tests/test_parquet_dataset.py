@@ -167,3 +167,45 @@ def test_what_counts_as_a_dataset(tmp_path: Path) -> None:
     assert is_dataset("s3://bucket/sales/") and is_dataset("gs://b/sales.parquet")
     assert not is_dataset(tmp_path / "a.parquet") and not is_dataset("s3://bucket/sales.csv")
     assert not is_dataset(pd.DataFrame({"a": [1]}))
+
+
+def test_a_file_that_is_not_parquet_is_one_error_naming_it(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    flat = write_flat(rows, tmp_path / "flat")
+    (flat / "part-7.parquet").write_bytes(b"PAR1garbage")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
+        'estimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(app, ["train", str(spec), str(flat), "--registry",
+                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    line = one_error_line(result)
+    assert str(flat / "part-7.parquet") in line and "not a readable Parquet file" in line, line
+    assert not (tmp_path / "reg").exists()
+
+
+def test_files_that_differ_only_as_writers_differ_train_as_one_table(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Timestamps in ms in one file and ns in the others, and a pandas category key in a
+    third: the same rows, written differently, train the versions of one file."""
+    import pyarrow.parquet as pq
+
+    flat = write_flat(rows, tmp_path / "flat")
+    table = pa.Table.from_pandas(pd.read_parquet(flat / "part-0.parquet"), preserve_index=False)
+    column = table.schema.get_field_index("t")
+    pq.write_table(table.set_column(column, "t", table["t"].cast(pa.timestamp("ms"))),
+                   flat / "part-0.parquet")  # fmt: skip
+    third = pd.read_parquet(flat / "part-2.parquet")
+    third.assign(pid=third["pid"].astype("category")).to_parquet(
+        flat / "part-2.parquet", index=False
+    )
+    one = tmp_path / "one.parquet"
+    rows.to_parquet(one, index=False)
+    train(SPEC, one, tmp_path / "reg-one", backend="local")
+    summary = train(SPEC, str(flat), tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 11
+    assert production(tmp_path / "reg") == production(tmp_path / "reg-one")
