@@ -133,11 +133,14 @@ class FsspecArtifactStore:
             return
         try:
             self.fs.pipe(pending)
-        except (OSError, ValueError) as e:
-            # kept for the next sync: a chunk's last sync must fail too, or versions put before
-            # a failed threshold flush would be registered with their bytes never written
+        except BaseException as e:
+            # kept for the next sync, whatever went wrong (a botocore error, a KeyboardInterrupt):
+            # a chunk's last sync must fail too, or versions put before a failed threshold
+            # flush would be registered with their bytes never written
             self._pending = {**pending, **self._pending}
             self._pending_bytes = sum(map(len, self._pending.values()))
+            if not isinstance(e, Exception):
+                raise
             raise ArtifactError(
                 f"cannot write {len(pending)} artifact(s) to {self._url}: {e}"
             ) from e

@@ -29,7 +29,7 @@ from manymodels import gc
 from manymodels.artifact_stores import FsspecArtifactStore
 from manymodels.artifacts import open_store, serialize
 from manymodels.cli import app
-from manymodels.exceptions import ArtifactCorrupted, ArtifactNotFound
+from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.registry import Registry
 
 BUCKET = "manymodels-test"
@@ -119,6 +119,25 @@ def test_deferred_puts_are_written_together_by_sync(
     fresh = open_store(url)  # another process's view
     assert sorted(fresh.digests()) == sorted(digests)
     assert [fresh.get(d) for d in digests] == blobs
+
+
+def test_a_failed_sync_keeps_its_puts_until_one_succeeds() -> None:
+    """Deferred puts whose write fails (here one object's path is taken by a directory, on
+    fsspec's in-memory filesystem): every sync fails and keeps them all — a chunk's last sync
+    too, so no version is registered whose bytes were never written — and once the path is
+    free the next sync writes every one."""
+    store = open_store(f"memory://sync-{uuid.uuid4().hex[:8]}/a")
+    assert isinstance(store, FsspecArtifactStore)
+    blobs = [f"deferred {i}".encode() for i in range(5)]
+    digests = [store.put(b, durable=False)[0] for b in blobs]
+    store.fs.mkdir(store.path(digests[2]))
+    for _ in range(2):
+        with pytest.raises(ArtifactError, match="cannot write 5 artifact"):
+            store.sync()
+    store.fs.rm(store.path(digests[2]), recursive=True)
+    store.sync()
+    assert sorted(store.digests()) == sorted(digests)
+    assert [store.get(d) for d in digests] == blobs
 
 
 def _train(samples_dir: Path, registry: Path, url: str) -> dict[str, Any]:
