@@ -303,6 +303,8 @@ def prepare_streamed(
     wanted = [*keys_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
     wanted += [spec.time_column] if spec.time_column else []
     present = dataset.schema.names
+    if not present and not dataset.files:
+        raise DataError(f"{name}: no Parquet files in it")
     missing = [c for c in dict.fromkeys(wanted) if c not in present]
     if missing:
         raise DataError(

@@ -209,3 +209,16 @@ def test_files_that_differ_only_as_writers_differ_train_as_one_table(
     summary = train(SPEC, str(flat), tmp_path / "reg", backend="local")
     assert summary.run.n_trained == 11
     assert production(tmp_path / "reg") == production(tmp_path / "reg-one")
+
+
+def test_an_empty_directory_is_one_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\n[[candidates]]\n'
+        'estimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(app, ["train", str(spec), str(tmp_path / "empty"), "--registry",
+                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    assert "no Parquet files in it" in one_error_line(result)
+    assert not (tmp_path / "reg").exists()
