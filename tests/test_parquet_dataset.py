@@ -123,6 +123,18 @@ def test_a_directory_trains_on_ray_as_in_memory(
     assert production(tmp_path / "reg-flat") == production(tmp_path / "reg-one")
 
 
+def train_command(data: Path, tmp_path: Path) -> Any:
+    """``manymodels train`` of a small Ridge spec over ``data``, into ``tmp_path / "reg"``."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
+        'estimator = "sklearn.linear_model.Ridge"\n'
+    )
+    return CliRunner().invoke(app, ["train", str(spec), str(data), "--registry",
+                                    str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+
+
 def one_error_line(result: Any) -> str:
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
@@ -148,14 +160,7 @@ def test_bad_input_in_one_file_is_one_error_naming_it(
     flat = write_flat(rows, tmp_path / "flat")
     bad = flat / "part-1.parquet"
     spoil(pd.read_parquet(bad)).to_parquet(bad, index=False)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
-        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
-        'estimator = "sklearn.linear_model.Ridge"\n'
-    )
-    result = CliRunner().invoke(app, ["train", str(spec), str(flat), "--registry",
-                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    result = train_command(flat, tmp_path)
     line = one_error_line(result)
     assert str(bad) in line and expected in line, line
     assert not (tmp_path / "reg").exists()  # nothing registered, not even a run
@@ -174,14 +179,7 @@ def test_a_file_that_is_not_parquet_is_one_error_naming_it(
 ) -> None:
     flat = write_flat(rows, tmp_path / "flat")
     (flat / "part-7.parquet").write_bytes(b"PAR1garbage")
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
-        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
-        'estimator = "sklearn.linear_model.Ridge"\n'
-    )
-    result = CliRunner().invoke(app, ["train", str(spec), str(flat), "--registry",
-                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    result = train_command(flat, tmp_path)
     line = one_error_line(result)
     assert str(flat / "part-7.parquet") in line and "not a readable Parquet file" in line, line
     assert not (tmp_path / "reg").exists()
@@ -213,12 +211,6 @@ def test_files_that_differ_only_as_writers_differ_train_as_one_table(
 
 def test_an_empty_directory_is_one_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "p"\npartition_by = ["pid"]\ntarget = "y"\n[[candidates]]\n'
-        'estimator = "sklearn.linear_model.Ridge"\n'
-    )
-    result = CliRunner().invoke(app, ["train", str(spec), str(tmp_path / "empty"), "--registry",
-                                      str(tmp_path / "reg"), "--backend", "local"])  # fmt: skip
+    result = train_command(tmp_path / "empty", tmp_path)
     assert "no Parquet files in it" in one_error_line(result)
     assert not (tmp_path / "reg").exists()
