@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger("manymodels.serving.cache")
 
@@ -106,11 +106,7 @@ class ModelCache(Generic[T]):
         """``peek`` of many models under one lock, counting no hit: the caller counts those it
         used (``add_hits``), or asks again by ``peek`` if it does not use them."""
         with self._lock:
-            found = list(map(self._items.get, keys))
-            for k, item in zip(keys, found, strict=True):
-                if item is not None:
-                    self._items.move_to_end(k)
-            return found
+            return _touch_many(self._items, keys)
 
     def add_hits(self, n: int) -> None:
         with self._lock:
@@ -263,11 +259,7 @@ class CoefficientCache(Generic[T]):
         if not self._items:
             return [None] * len(keys)
         with self._lock:
-            found = list(map(self._items.get, keys))
-            for k, item in zip(keys, found, strict=True):
-                if item is not None:
-                    self._items.move_to_end(k)
-            return found
+            return _touch_many(self._items, keys)
 
     def add_hits(self, n: int) -> None:
         with self._lock:
@@ -289,3 +281,13 @@ class CoefficientCache(Generic[T]):
             for k in gone:
                 del self._items[k]
             return len(gone)
+
+
+def _touch_many(items: OrderedDict[Any, Any], keys: Sequence[Any]) -> list[Any]:
+    """Each key's item or ``None``, the found ones moved to the recent end (the caller holds
+    the cache's lock)."""
+    found = list(map(items.get, keys))
+    for k, item in zip(keys, found, strict=True):
+        if item is not None:
+            items.move_to_end(k)
+    return found
