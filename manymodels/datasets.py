@@ -44,6 +44,7 @@ import pandas as pd
 
 from manymodels.exceptions import DataError, first_line
 from manymodels.lagfeatures import LagPlan
+from manymodels.parquet_schema import unified_schema
 from manymodels.partition import (
     PartitionedTable,
     fingerprint_digests,
@@ -182,83 +183,6 @@ def open_dataset(source: str | Path, schema: Any = None) -> Any:
         raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
 
 
-def _unified_schema(dataset: Any, columns: list[str], source: str) -> Any:
-    """The dataset's schema over ``columns``, from every file's footer: integers and floats mix
-    (as float64); a column of text in one file and numbers in the others is that file's error."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    kinds: dict[str, dict[str, list[str]]] = {c: {} for c in columns}
-    types: dict[str, set[Any]] = {c: set() for c in columns}
-    fragments = list(dataset.get_fragments())
-    part_names = {k for f in fragments for k in ds.get_partition_keys(f.partition_expression)}
-    for fragment in fragments:
-        try:
-            schema = fragment.physical_schema
-        except (OSError, pa.ArrowException) as e:
-            raise DataError(f"{fragment.path}: not a readable Parquet file ({_line(e)})") from None
-        for col in columns:
-            if col in part_names:
-                continue
-            if col not in schema.names:
-                raise DataError(f"{fragment.path}: missing column '{col}' (other files have it)")
-            typ = schema.field(col).type
-            if pa.types.is_dictionary(typ):  # pandas' category: its values' type
-                typ = typ.value_type
-            if pa.types.is_null(typ):  # a file where the column is all missing fits any type
-                continue
-            types[col].add(typ)
-            kinds[col].setdefault(_kind(typ), []).append(fragment.path)
-    fields = []
-    for col in columns:
-        if col in part_names:
-            fields.append(dataset.schema.field(col))
-            continue
-        seen = kinds[col]
-        if not types[col]:  # missing in every file
-            fields.append(pa.field(col, pa.null()))
-            continue
-        if len(seen) > 1:
-            odd = min(seen, key=lambda k: len(seen[k]))
-            common = max((k for k in seen if k != odd), key=lambda k: len(seen[k]))
-            raise DataError(
-                f"{seen[odd][0]}: column '{col}' holds {odd} here but {common} in "
-                f"{len(seen[common])} other file(s) of {source}: fix or remove this file"
-            )
-        typ = types[col].pop() if len(types[col]) == 1 else _widest(types[col])
-        fields.append(pa.field(col, typ))
-    return pa.schema(fields)
-
-
-def _widest(types: set[Any]) -> Any:
-    """int64 for integers of several widths, float64 once a float is among them; timestamps
-    of several units in nanoseconds (their zone when they share one); text as large text."""
-    import pyarrow as pa
-
-    if all(pa.types.is_timestamp(t) for t in types):
-        zones = {t.tz for t in types}
-        return pa.timestamp("ns", tz=zones.pop() if len(zones) == 1 else "UTC")
-    if all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in types):
-        return pa.large_string()
-    if all(pa.types.is_date(t) for t in types):
-        return pa.date64()
-    return pa.int64() if all(pa.types.is_integer(t) for t in types) else pa.float64()
-
-
-def _kind(typ: Any) -> str:
-    import pyarrow as pa
-
-    if pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        return "numbers"
-    if pa.types.is_boolean(typ):
-        return "booleans"
-    if pa.types.is_temporal(typ):
-        return "dates"
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        return "text"
-    return str(typ)
-
-
 def _batches(schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]]:
     """``(file, rows as pandas, rows as arrow)`` one record batch at a time, in file order."""
     import pyarrow as pa
@@ -312,7 +236,7 @@ def prepare_streamed(
             f"'{spec.name}' (the dataset has: {', '.join(present)})"
         )
     columns = list(dict.fromkeys(wanted if spec.features else [*wanted, *present]))
-    schema = _unified_schema(dataset, columns, name)
+    schema = unified_schema(dataset, columns, name)
 
     # 1. index: rows per key, from the key columns alone
     counts: dict[tuple[Any, ...], int] = {}
