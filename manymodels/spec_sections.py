@@ -1,0 +1,298 @@
+"""The spec's sections: one validated, frozen model per table of the TOML (``[validation]``,
+``[[candidates]]``, ``[selection]``, ``[decision]``, …). ``manymodels.spec.Spec`` composes them
+and re-exports every name, so ``manymodels.spec.Selection`` keeps working; this module holds
+them so that the spec's own module holds the cross-section rules only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from manymodels.exceptions import first_line
+
+MAX_LAG = 1000
+
+
+class _Frozen(BaseModel):
+    """Unknown keys are errors (a misspelt option must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Validation(_Frozen):
+    """How each partition's rows are split to compare candidates.
+
+    ``last`` keeps the time order (the last ``size`` rows validate), ``holdout`` shuffles with
+    the spec's seed, ``kfold`` averages ``folds`` folds (expanding folds with a time column).
+    ``size`` is a row count when ≥ 1 and a fraction when < 1; with ``kfold`` and a time column
+    a row count sizes each expanding fold (the forecast horizon, say), a fraction is ignored.
+    """
+
+    strategy: Literal["last", "holdout", "kfold"] | None = None
+    size: Annotated[float, Field(gt=0)] = 0.2
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+
+    @field_validator("size")
+    @classmethod
+    def _whole_rows(cls, v: float) -> float:
+        if v >= 1 and v != int(v):
+            raise ValueError("a size of 1 or more is a row count and must be a whole number")
+        return v
+
+
+class Candidate(_Frozen):
+    """One estimator family to try, with its parameter grid.
+
+    ``estimator`` is either a class by dotted path (``sklearn.linear_model.Ridge``) or a factory
+    ``package.module:function`` returning any estimator or Pipeline. Every combination in ``params``
+    (scalars are grids of one) is fitted and scored per partition.
+    """
+
+    estimator: str
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    scale: bool = False
+    scope: Literal["local", "global"] = "local"
+    """``local``: fitted per partition on its own rows. ``global``: fitted once per run on every
+    partition's training rows, the ``partition_by`` columns as categorical features
+    (``manymodels.training.global_fit``), and chosen per partition like any other candidate."""
+
+    @field_validator("estimator")
+    @classmethod
+    def _importable(cls, v: str) -> str:
+        from manymodels.candidates import check_estimator_path
+
+        try:
+            check_estimator_path(v)
+        except ValueError as e:
+            raise ValueError(_one_line(e)) from None
+        except Exception as e:  # a module that fails to import, a broken __getattr__…
+            raise ValueError(f"cannot use '{v}': {_one_line(e)}") from None
+        return v
+
+    @field_validator("params")
+    @classmethod
+    def _grids_are_lists(cls, v: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in v.items():
+            grid = value if isinstance(value, list) else [value]
+            if not grid:
+                raise ValueError(f"params.{key} is an empty list; give at least one value")
+            out[key] = grid
+        return out
+
+    @model_validator(mode="after")
+    def _params_fit_estimator(self) -> Candidate:
+        # Imported here: resolving the path imports scikit-learn, which spec.py otherwise avoids.
+        from manymodels.candidates import check_params
+
+        try:
+            check_params(self)
+        except Exception as e:  # any failure to build the estimator is the spec's problem
+            raise ValueError(f"params: {_one_line(e)}") from None
+        return self
+
+    @property
+    def label(self) -> str:
+        """A short readable name for tables and logs."""
+        return self.name or self.estimator.replace(":", ".").rsplit(".", 1)[-1]
+
+    @property
+    def is_factory(self) -> bool:
+        return ":" in self.estimator
+
+
+class Rolling(_Frozen):
+    """A rolling statistic of the target as a feature: ``stat`` over the ``window`` targets
+    ending ``lag`` rows earlier (the window slides over the series already shifted by the lag,
+    as mlforecast's ``lag_transforms``), named ``<target>_roll_<stat>_lag<lag>_w<window>``."""
+
+    lag: Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]
+    window: Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]
+    stat: Literal["mean", "std", "min", "max"] = "mean"
+
+    @model_validator(mode="after")
+    def _std_needs_two(self) -> Rolling:
+        if self.stat == "std" and self.window < 2:
+            raise ValueError("a rolling std needs a window of at least 2")
+        return self
+
+
+class Fallback(_Frozen):
+    """One global model over all partitions, for unknown keys and partitions below ``min_rows``."""
+
+    enabled: bool = True
+    max_rows: Annotated[int, Field(ge=10)] = 1_000_000
+
+
+class Promotion(_Frozen):
+    """When a retrained version replaces production: always, only if better, or by hand."""
+
+    policy: Literal["always", "if_better", "manual"] = "if_better"
+    min_improvement: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Schedule(_Frozen):
+    """When ``manymodels scheduler`` retrains: a cron expression in ``timezone``.
+
+    Five fields (``minute hour day month day_of_week``, ``"0 3 * * mon"``: Mondays at 03:00)
+    or six with seconds first; checked here when the scheduler's library is installed, else
+    when ``manymodels scheduler`` starts. Each firing trains the spec on its data again, the
+    partitions ``when`` names: ``changed`` (the default: those whose data changed, as
+    ``train --changed-only``), ``all``, or any of the monitor's ``drifted``, ``stale``,
+    ``degraded`` (as ``retrain --when``, with its default thresholds).
+    """
+
+    cron: Annotated[str, Field(min_length=1, max_length=200)]
+    timezone: str = "UTC"
+    when: Annotated[
+        list[Literal["changed", "all", "drifted", "stale", "degraded"]], Field(min_length=1)
+    ] = ["changed"]
+
+    @model_validator(mode="after")
+    def _parses(self) -> Schedule:
+        from manymodels.schedule import check_schedule
+
+        check_schedule(self.cron, self.timezone)
+        alone = {"changed", "all"} & set(self.when)
+        if alone and len(set(self.when)) > 1:
+            raise ValueError(f"when: '{sorted(alone)[0]}' stands alone")
+        return self
+
+
+class Artifacts(_Frozen):
+    """How trained models are stored (``manymodels.serialization``).
+
+    ``pickle`` (the default) is fast, but loading a pickle runs whatever code its bytes name.
+    ``skops`` stores the model as data and loads it only when every type in it is on an
+    explicit list (scikit-learn's estimators and manymodels' own), so a shared store can be
+    read by a process that must not run code from it. It needs ``pip install
+    'manymodels[skops]'``, and costs a few milliseconds per model to store and to load.
+    """
+
+    format: Literal["pickle", "skops"] = "pickle"
+
+    @model_validator(mode="after")
+    def _installed(self) -> Artifacts:
+        if self.format == "skops":
+            from manymodels.serialization import require_skops
+
+            require_skops()
+        return self
+
+
+class Selection(_Frozen):
+    """What a partition's production model is chosen from, besides the candidates.
+
+    ``naive_candidate`` makes the naive baseline (last value with a time column, else the
+    mean; the majority class for classification) a candidate like any other: a partition whose
+    candidates all score worse than it by ``naive_margin`` on its validation rows serves the
+    naive model; its score is recorded either way, as the baseline of every version's skill.
+    """
+
+    naive_candidate: bool = True
+    naive_margin: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """How much better than the best fitted candidate the naive baseline must score on the
+    validation folds to be served, as a fraction of that candidate's score (with an error
+    metric: 0.1 = an error at least 10 % lower). Naive's forecast rests on one value, the last,
+    so its fold scores swing more than a fitted model's; a narrow win is more often luck than
+    skill (benchmarks/README.md, #12). 0: strictly better wins. Naive is scored either way.
+    Regression only: a classifier's naive is the smoothed constant, the steadier model of the
+    two on a few validation rows (#18), and wins when strictly better."""
+    global_margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """How much better a local candidate (or the ``top2`` mean) must score than the best
+    ``scope = "global"`` candidate to be served instead of it, as a fraction of the global
+    one's score. 0: the best score wins; > 0 prefers the model fitted on every partition."""
+    ensemble: Literal["none", "top2"] = "none"
+    """``top2``: the mean of the two best models' predictions competes too, per partition."""
+    fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"
+    """Classification: what decides a partition whose validation rows hold one class, where
+    the spec's ``metric`` (``roc_auc``, ``f1``… anything but ``accuracy``) is undefined. The
+    version records the metric that decided (``neg_log_loss``, ``neg_brier_score``)."""
+    prior_rows: Annotated[float, Field(ge=0)] | Literal["auto"] = "auto"
+    """Classification: a constant model (a partition whose training rows hold one class, one
+    with too few rows, the naive candidate) serves ``(k + m·p) / (n + m)`` — its ``k`` rows of
+    a class out of ``n``, smoothed toward that class's rate ``p`` over the whole table with
+    ``m = prior_rows`` pseudo-rows. ``"auto"``: ``m`` estimated from how much the partitions'
+    class rates vary beyond chance (empirical Bayes, ``manymodels.classes.prior_strength``)."""
+    min_class_rows: Annotated[int, Field(ge=1)] = 5
+    """Classification: a ranking or threshold metric (``roc_auc``, ``average_precision``,
+    ``f1``…) decides a partition only where each validation window holds at least this many
+    rows of every class; elsewhere ``fallback_metric`` does (a proper scoring rule stays
+    meaningful on a few rows; a ranking of 10 rows with one positive is noise). 1: only where
+    the metric is defined."""
+    too_few_rows: Literal["auto", "constant", "fallback"] = "auto"
+    """A partition with fewer than ``min_rows`` rows: ``"constant"`` gives it a version of its
+    own, constant probabilities smoothed as above (classification only); ``"fallback"`` skips
+    it and the fallback model serves it. ``"auto"``: constant for classification, fallback
+    for regression."""
+
+
+class Cost(_Frozen):
+    """What one wrong label costs: a false positive and a false negative."""
+
+    fp: Annotated[float, Field(gt=0)] = 1.0
+    fn: Annotated[float, Field(gt=0)] = 1.0
+
+
+class Decision(_Frozen):
+    """How a binary classifier's probability becomes a label, per partition.
+
+    ``threshold = "f1"`` picks the threshold maximising F1 on the partition's validation rows,
+    ``"cost"`` the one minimising ``cost.fp · FP + cost.fn · FN``. A partition with fewer than
+    ``min_positives`` positive validation rows (or a constant model) takes the global threshold
+    instead: ``fp / (fp + fn)`` for ``cost`` (the Bayes threshold of calibrated probabilities)
+    and ``p / (1 + p)`` for ``f1``, ``p`` the table's positive rate (the F1-optimal threshold of
+    a calibrated model that knows only the base rate: half its F1). The positive class is the
+    greater of the two (``1``, ``True``, ``"yes"`` over ``"no"``).
+    """
+
+    threshold: Literal["f1", "cost"]
+    cost: Cost = Field(default_factory=Cost)
+    min_positives: Annotated[int, Field(ge=1)] = 5
+
+
+class Calibration(_Frozen):
+    """Calibrated probabilities per partition: the chosen candidate wrapped in scikit-learn's
+    ``CalibratedClassifierCV`` (``sigmoid`` or ``isotonic``, ``folds`` stratified folds) where
+    the partition has at least ``min_rows_per_class`` rows of each class; elsewhere it serves
+    as fitted, and its version says why (``validation.calibration``)."""
+
+    method: Literal["sigmoid", "isotonic"]
+    folds: Annotated[int, Field(ge=2, le=10)] = 3
+    min_rows_per_class: Annotated[int, Field(ge=2)] = 10
+
+    @model_validator(mode="after")
+    def _enough_rows_for_folds(self) -> Calibration:
+        if self.min_rows_per_class < self.folds:
+            raise ValueError("min_rows_per_class must be at least folds (each fold needs a row)")
+        return self
+
+
+class Intervals(_Frozen):
+    """Conformal prediction intervals (``manymodels.intervals``), regression only: each
+    version records, per level, a quantile of its validation rows' absolute errors, and
+    ``forecast``, ``score`` and the router (``?levels=``) answer ``lo-<level>`` /
+    ``hi-<level>`` beside each prediction. ``levels`` are coverages in percent, e.g. ``[80, 95]``.
+    """
+
+    levels: Annotated[list[float], Field(min_length=1, max_length=10)]
+
+    @field_validator("levels")
+    @classmethod
+    def _percentages(cls, v: list[float]) -> list[float]:
+        bad = [lv for lv in v if not 0 < lv < 100]
+        if bad:
+            raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
+        if len(set(v)) != len(v):
+            raise ValueError("lists a level twice")
+        return sorted(v)
+
+
+def _one_line(error: BaseException) -> str:
+    if not str(error).strip():
+        return type(error).__name__
+    first = first_line(error)
+    return first if isinstance(error, ValueError) else f"{type(error).__name__}: {first}"
