@@ -17,12 +17,20 @@ from serving.rows import InvalidRows, problem
 
 Row = Mapping[str, Any]
 
-# Canonical keys of recently seen key values, per key columns: encoding (percent-escaping each
-# value) cost more than the rest of a batch row. Tagged with the values' types, as 1, 1.0
-# and True are one dict key but need not be one partition. Cleared when it grows past
-# ENCODED_LIMIT; a race between two threads can only encode a key twice.
+# Canonical keys of recently seen key values, per key columns and the values' types: encoding
+# (percent-escaping each value) cost more than the rest of a batch row. Kept by type, as 1,
+# 1.0 and True are one dict key but need not be one partition; a value is the column's value
+# (one key column) or the tuple of them. Cleared when one grows past ENCODED_LIMIT; a race
+# between two threads can only encode a key twice.
 ENCODED_LIMIT = 100_000
-_encoded: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {}
+_encoded: dict[tuple[tuple[str, ...], tuple[type, ...]], dict[Any, str]] = {}
+
+
+def _memo(columns: Sequence[str], types: tuple[type, ...]) -> dict[Any, str]:
+    memo = _encoded.get((tuple(columns), types))
+    if memo is None or len(memo) > ENCODED_LIMIT:
+        memo = _encoded[(tuple(columns), types)] = {}
+    return memo
 
 
 def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
@@ -30,21 +38,20 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
 
     Each distinct tuple of key values is encoded once (encoding costs more than the lookup).
     """
-    memo = _encoded.setdefault(tuple(columns), {})
-    if len(memo) > ENCODED_LIMIT:
-        memo.clear()
-    fast = _group_by_values(rows, columns, memo)
+    fast = _group_by_values(rows, columns)
     if fast is not None:
         return fast
     groups: dict[str, list[int]] = {}
     errors: list[dict[str, Any]] = []
     n_errors = 0
     for i, row in enumerate(rows):
-        tag: tuple[Any, ...] = ()
+        memo: dict[Any, str] | None = None
         try:
             values = [row[c] for c in columns]
-            tag = (*values, *[type(v) for v in values])
-            key = memo.get(tag)
+            value = values[0] if len(values) == 1 else tuple(values)
+            table = _memo(columns, tuple(map(type, values)))
+            key = table.get(value)
+            memo = table  # only once ``value`` has proved hashable
         except (KeyError, TypeError):  # a missing column, or an unhashable value
             key = None
         if key is None:
@@ -55,8 +62,8 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
                     errors.append(found)
                 continue
             key = found
-            if tag:
-                memo[tag] = key
+            if memo is not None:
+                memo[value] = key
         groups.setdefault(key, []).append(i)
     if n_errors:
         raise InvalidRows(errors, n_errors)
@@ -66,14 +73,12 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
 KEY_TYPES = (str, int, float)
 
 
-def _group_by_values(
-    rows: Sequence[Row], columns: Sequence[str], memo: dict[tuple[Any, ...], str]
-) -> dict[str, list[int]] | None:
+def _group_by_values(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]] | None:
     """``group`` when every key column holds values of one type (str, int or float) in every
     row: the values are read and their types checked in C (``itemgetter``, ``map``), rows
-    grouped by value, and each distinct value looked up once. ``None`` for anything else — a
-    missing column, mixed types (1 and 1.0 and True compare equal, yet are not one key), a
-    value that cannot be a key — which the row-by-row path groups or reports."""
+    grouped by value, and the distinct values' keys looked up together. ``None`` for anything
+    else — a missing column, mixed types (1 and 1.0 and True compare equal, yet are not one
+    key), a value that cannot be a key — which the row-by-row path groups or reports."""
     try:
         values = list(map(itemgetter(*columns), rows))
     except (KeyError, TypeError):
@@ -94,19 +99,23 @@ def _group_by_values(
                 found.append(i)
     except TypeError:
         return None
+    memo = _memo(columns, tuple(types))
+    keys = list(map(memo.get, by_value))
+    if None in keys:
+        for n, (v, idx) in enumerate(by_value.items()):
+            if keys[n] is None:
+                found_key = _key_of(idx[0], rows[idx[0]], columns)
+                if isinstance(found_key, dict):
+                    return None
+                keys[n] = memo[v] = found_key
+    if len(set(keys)) == len(keys):
+        return dict(zip(keys, by_value.values(), strict=True))  # type: ignore[arg-type]
     groups: dict[str, list[int]] = {}
-    for v, idx in by_value.items():
-        tag = (v, *types) if len(columns) == 1 else (*v, *types)
-        key = memo.get(tag)
-        if key is None:
-            found_key = _key_of(idx[0], rows[idx[0]], columns)
-            if isinstance(found_key, dict):
-                return None
-            key = memo[tag] = found_key
+    for key, idx in zip(keys, by_value.values(), strict=True):
         if key in groups:  # two values of one key (0.0 and -0.0): rows stay in order
             groups[key] = sorted(groups[key] + idx)
         else:
-            groups[key] = idx
+            groups[key] = idx  # type: ignore[index]
     return groups
 
 

@@ -13,9 +13,10 @@ model not in memory, probabilities, labels, intervals — goes the careful way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain, compress
 from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
-from operator import add, attrgetter
+from operator import add, attrgetter, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,17 +61,16 @@ def plain_text(
         models = [m if m is not None else next(it) for m in models]
         if any(m is None for m in slim):
             return None
-    layouts = set(map(_PLAIN, models))
-    if len(layouts) != 1 or None in layouts:
+    layouts = list(map(_PLAIN, models))
+    layout = layouts[0]  # interned by ``plain_of``: ``count`` finds it by identity first
+    if layout is None or layouts.count(layout) != len(layouts):
         return None
-    X = numeric_matrix(models[0].plain[0], rows)  # type: ignore[union-attr,index]
+    X = numeric_matrix(layout[0], rows)
     if X is None or not np.isfinite(X).all():
         return None
-    row_model = [0] * len(rows)
-    for m, idx in enumerate(groups.values()):
-        for i in idx:
-            row_model[i] = m
-    y = _plain_predictions(X, models, row_model, list(groups.values()))  # type: ignore[arg-type]
+    rows_of = list(groups.values())
+    codes = _row_models(rows_of, len(rows)) if len(models) > 1 else None
+    y = _plain_predictions(X, models, codes, rows_of)  # type: ignore[arg-type]
     if y is None or not np.isfinite(y).all():  # null answers: ``encode`` declines them too
         return None
     service.cache.add_hits(n_held)
@@ -80,39 +80,47 @@ def plain_text(
         service.sampler.offer_many(rows, ((k, v, groups[k]) for k, v in pairs))
     service.count(len(rows), 0, 0)
     heads = list(map(_HEADS.get, pairs))
-    if any(h is None for h in heads):
+    if None in heads:
         heads = list(map(_head, pairs))
-    starts = list(map(heads.__getitem__, row_model))
+    starts = heads * len(rows) if codes is None else list(map(heads.__getitem__, codes.tolist()))
     answers = ',"probabilities":null},'.join(map(add, starts, map(float.__repr__, y.tolist())))
     return '{"predictions":[' + answers + ',"probabilities":null}]}'
 
 
+def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
+    """Each of ``n`` rows' model: the position of its group, from the groups' row indexes."""
+    codes = np.empty(n, dtype=np.intp)
+    if len(rows_of) == n:  # a row per group, as in a batch of one row to each partition
+        codes[list(chain.from_iterable(rows_of))] = np.arange(n)
+    else:
+        sizes = list(map(len, rows_of))
+        codes[list(chain.from_iterable(rows_of))] = np.repeat(np.arange(len(rows_of)), sizes)
+    return codes
+
+
 def _plain_predictions(
-    X: np.ndarray, models: list[ServedModel], row_model: list[int], rows_of: list[list[int]]
+    X: np.ndarray, models: list[ServedModel], codes: np.ndarray | None, rows_of: list[list[int]]
 ) -> np.ndarray | None:
-    """Each row's prediction by its model (``row_model``), as ``_predict_all`` computes it;
-    ``None`` if a model answers anything but one float per row."""
-    if len(models) == 1:
+    """Each row's prediction by its model (``codes``: each row's, ``None`` for one model), as
+    ``_predict_all`` computes it; ``None`` if a model answers anything but one float per row."""
+    if codes is None:
         if not can_score(models[0], X):
             return None
-        return _floats(models[0].predict(X), len(row_model))
+        return _floats(models[0].predict(X), len(X))
     linear = list(map(_STACKS, models))
     n_linear = sum(linear)
-    y = np.empty(len(row_model))
+    y = np.empty(len(X))
+    others: Iterable[int] = range(len(models))
     if n_linear > 1:  # as ``_predict_all``: one linear model alone goes through its predict
-        codes = np.array(row_model)
-        stacked = [m.affine for m, s in zip(models, linear, strict=True) if s]
-        packed = np.array([a.packed for a in stacked])  # type: ignore[union-attr]
+        packed = np.array([m.affine.packed for m in compress(models, linear)])  # type: ignore[union-attr]
         if n_linear == len(models):
-            y = affine_rows(X, packed[codes])
-        else:
-            where = np.cumsum(linear) - 1  # a linear model's row in ``packed``
-            sel = np.flatnonzero(np.array(linear)[codes])
-            y[sel] = affine_rows(X[sel], packed[where[codes[sel]]])
-    for m, model in enumerate(models):
-        if n_linear > 1 and linear[m]:
-            continue
-        idx = rows_of[m]
+            return affine_rows(X, packed[codes])
+        where = np.cumsum(linear) - 1  # a linear model's row in ``packed``
+        sel = np.flatnonzero(np.array(linear)[codes])
+        y[sel] = affine_rows(X[sel], packed[where[codes[sel]]])
+        others = compress(range(len(models)), map(not_, linear))
+    for m in others:
+        model, idx = models[m], rows_of[m]
         Xm = X[idx]
         if not can_score(model, Xm):  # coefficients that refuse these rows: ``score`` loads
             return None

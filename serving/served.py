@@ -165,7 +165,13 @@ def plain_of(schema: Mapping[str, Any], layout: tuple[Any, ...]) -> tuple[Any, .
         return None
     if recorded(schema) is not None or schema.get("decision") or may_derive(schema):
         return None
-    return layout
+    if len(_PLAIN_LAYOUTS) >= 1_000:  # a few per spec; bounded all the same
+        _PLAIN_LAYOUTS.clear()
+    return _PLAIN_LAYOUTS.setdefault(layout, layout)
+
+
+# One object per distinct plain layout, so a batch compares its models' layouts by identity.
+_PLAIN_LAYOUTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def may_derive(schema: Mapping[str, Any]) -> bool:

@@ -78,6 +78,16 @@ def test_groups_are_in_first_seen_order_with_rows_in_request_order() -> None:
     assert group([{"p": 1.5}, {"p": 2}, {"p": 1.5}], ["p"]) == {"p=1.5": [0, 2], "p=2": [1]}
 
 
+def test_equal_values_of_other_types_keep_their_own_keys_across_requests() -> None:
+    """1 == 1.0 == True as dict keys, yet True is its own partition: the remembered keys are
+    kept by type, in the one-type path and in the row-by-row one (mixed types)."""
+    for value in (1, True, 1.0, True, 1):
+        assert group([{"p": value}] * 2, ["p"]) == {encode_key([value], ["p"]): [0, 1]}
+    mixed = group([{"p": 1}, {"p": True}, {"p": 1.0}], ["p"])
+    assert mixed == {"p=1": [0, 2], "p=true": [1]}
+    assert group([{"p": 0.0}, {"p": -0.0}, {"p": 2.5}], ["p"]) == {"p=0": [0, 1], "p=2.5": [2]}
+
+
 def test_a_key_problem_is_reported_for_its_row() -> None:
     with pytest.raises(InvalidRows) as e:
         group([{"p": 1}, {"q": 1}, {"p": None}], ["p"])
