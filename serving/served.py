@@ -131,13 +131,17 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     are its ``affine`` map: what ``CoefficientCache`` keeps of an evicted linear model.
 
     Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
-    is shared with every equal one — unless the version derives lags or calendar parts a row
-    may leave out (``rowlags``): those are computed from that history, which stays. It
-    answers rows its affine map accepts; for others (a NaN) the caller loads the full model,
-    which answers as it always did."""
+    its monitoring ``profile`` (the drift flusher reads that from the model cache or the
+    registry), and is shared with every equal one — unless the version derives lags or
+    calendar parts a row may leave out (``rowlags``): those are computed from that history,
+    which stays. Kept per partition, the profile's histograms were ~25 objects per entry for
+    the collector to walk: at ten thousand entries, full collections of ~90 ms under cold
+    load. It answers rows its affine map accepts; for others (a NaN) the caller loads the
+    full model, which answers as it always did."""
     if served.affine is None or served.model is None or recorded(served.feature_schema):
         return None  # a target_transform's answers are turned back with the history it drops
     schema = dict(served.feature_schema)
+    schema.pop("profile", None)
     if not derived_missing([{}], schema):  # rows may leave out lags: they need the history
         schema.pop("history", None)
     text = json.dumps(schema, sort_keys=True, default=str)

@@ -113,11 +113,16 @@ def test_only_affine_models_have_coefficients_and_equal_schemas_are_shared() -> 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
     base = {"features": ["a", "b", "c"], "input": "numpy", "task": "regression"}
-    a = served_model(Ridge().fit(X, y), "k=1", 1, {**base, "history": {"key": {"k": 1}}})
-    b = served_model(Ridge().fit(X, -y), "k=2", 1, {**base, "history": {"key": {"k": 2}}})
+    own = [  # each partition's history and monitoring profile are its own
+        {**base, "history": {"key": {"k": k}}, "profile": {"rows": 30, "naive": float(k)}}
+        for k in (1, 2)
+    ]
+    a = served_model(Ridge().fit(X, y), "k=1", 1, own[0])
+    b = served_model(Ridge().fit(X, -y), "k=2", 1, own[1])
     slim_a, slim_b = coefficients_only(a), coefficients_only(b)
     assert slim_a is not None and slim_b is not None
     assert slim_a.model is None and "history" not in slim_a.feature_schema
+    assert "profile" not in slim_a.feature_schema and "profile" in a.feature_schema
     assert slim_a.feature_schema is slim_b.feature_schema
     assert slim_a.predict(X).tolist() == a.model.predict(X).tolist()
     tree = served_model(DecisionTreeRegressor().fit(X, y), "k=3", 1, base)
