@@ -13,6 +13,13 @@ from serving.settings import Settings
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
 # thread pool, and these only read app state — a thread hop each would cost more than the work.
 async def get_service(request: Request) -> ModelService:
+    return service_of(request)
+
+
+def service_of(request: Request) -> ModelService:
+    """The app's ``ModelService``, or a 503 while it starts. The scoring routes call this
+    rather than declaring the dependency: FastAPI's dependency resolution cost more per
+    one-row request than the scoring (serving/routes/options.py)."""
     service = getattr(request.app.state, "service", None)
     if service is None:
         raise HTTPException(503, "the router is starting up (the registry is not open yet)")

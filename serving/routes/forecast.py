@@ -23,7 +23,7 @@ from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
-from serving.routes.predict import Levels
+from serving.routes.options import Levels
 from serving.rows import to_json_list
 from serving.schemas import ERRORS, INTERVALS, SERVED_BY
 from serving.service import ModelService

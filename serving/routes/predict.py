@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
@@ -15,10 +15,10 @@ from serving import batch, decision
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.plain import plain_text
-from serving.routes import CurrentSettings, Service
+from serving.routes import service_of
+from serving.routes.options import PartitionOptions, ScoreOptions, documented, options_of
 from serving.schemas import (
     ERRORS,
-    MAX_VERSION,
     BatchPredictions,
     BatchPredictRequest,
     PartitionPredictions,
@@ -28,41 +28,6 @@ from serving.served import ServedModel
 from serving.service import ModelService
 
 router = APIRouter(tags=["predict"])
-
-ALIAS_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-WithProbabilities = Annotated[
-    bool, Query(description="Also return class probabilities (classification models).")
-]
-AllowFallback = Annotated[
-    bool,
-    Query(
-        description="Let the fallback model answer for a key without a production model. "
-        "`false` makes such a key (e.g. a misspelt one) a 404 naming it, and nothing is scored."
-    ),
-]
-
-
-Threshold = Annotated[
-    float | None,
-    Query(
-        ge=0,
-        le=1,
-        description="Label rows of binary classifiers at this probability of the positive "
-        "class instead of the version's own threshold (a spec's [decision] rule).",
-    ),
-]
-
-
-Levels = Annotated[
-    str | None,
-    Query(
-        max_length=200,
-        description="Also answer prediction intervals at these coverages, e.g. `80,95` "
-        "(`lo-80`/`hi-80`…), from the version's validation errors; a level it did not record "
-        "is a 422.",
-    ),
-]
-
 
 INLINE_ROWS = 100  # a cached model scores this many rows faster than a thread hop takes
 
@@ -106,25 +71,9 @@ def _check_size(rows: list[Any], limit: int) -> None:
     response_model_exclude_unset=True,
     responses=ERRORS,
     summary="Score rows with one partition's model",
+    openapi_extra=documented(PartitionOptions),
 )
-async def predict_partition(
-    request: Request,
-    key: str,
-    body: PredictRequest,
-    service: Service,
-    settings: CurrentSettings,
-    version: Annotated[
-        int | None, Query(ge=1, le=MAX_VERSION, description="Score this version.")
-    ] = None,
-    alias: Annotated[
-        str | None,
-        Query(pattern=ALIAS_PATTERN, description="Score the version this alias points at."),
-    ] = None,
-    probabilities: WithProbabilities = False,
-    fallback: AllowFallback = True,
-    threshold: Threshold = None,
-    levels: Levels = None,
-) -> PartitionPredictions:
+async def predict_partition(request: Request, key: str, body: PredictRequest) -> Any:
     """Rows are scored by the partition's production model (or ``?version=`` / ``?alias=``).
 
     The key is the canonical ``col=value,…`` form with percent-encoded values
@@ -133,10 +82,14 @@ async def predict_partition(
     ``?fallback=false``. A binary classifier trained with a ``[decision]`` rule (or asked
     with ``?threshold=``) also answers each row's ``label`` and the ``threshold`` used.
     """
+    service, settings = service_of(request), request.app.state.settings
+    asked = options_of(request, PartitionOptions)
+    version, alias, fallback = asked.version, asked.alias, asked.fallback
+    probabilities, threshold = asked.probabilities, asked.threshold
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
-    wanted = conformal.parse_levels(levels)
+    wanted = conformal.parse_levels(asked.levels)
     text = path_key(request, key, suffix="/predict")
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
@@ -200,24 +153,19 @@ def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> 
     response_model=BatchPredictions,
     responses=ERRORS,
     summary="Score rows of many partitions",
+    openapi_extra=documented(ScoreOptions),
 )
-async def predict_rows(
-    request: Request,
-    body: BatchPredictRequest,
-    service: Service,
-    settings: CurrentSettings,
-    probabilities: WithProbabilities = False,
-    fallback: AllowFallback = True,
-    threshold: Threshold = None,
-    levels: Levels = None,
-) -> Any:
+async def predict_rows(request: Request, body: BatchPredictRequest) -> Any:
     """Each row carries its partition_by columns; rows are grouped by partition once and each
     group is scored by its own model in one call (unknown partitions by the fallback). Answers
     come back in the request's row order. With ``?fallback=false`` any unknown partition makes
     the whole request a 404 naming the first ten unknown keys (in row order); nothing is
     scored."""
+    service, settings = service_of(request), request.app.state.settings
+    asked = options_of(request, ScoreOptions)
+    probabilities, fallback, threshold = asked.probabilities, asked.fallback, asked.threshold
     _check_size(body.rows, settings.max_batch_rows)
-    wanted = conformal.parse_levels(levels)
+    wanted = conformal.parse_levels(asked.levels)
     groups = batch.grouped(service, body.rows)
     if not probabilities and threshold is None and wanted is None and len(body.rows) <= INLINE_ROWS:
         text = plain_text(service, body.rows, groups)  # memory only, or None

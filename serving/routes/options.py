@@ -1,0 +1,96 @@
+"""The query options of the two scoring routes, read without FastAPI's per-parameter machinery.
+
+Declared one by one (``version: Annotated[int | None, Query(...)]`` …), six optional query
+parameters and the two app-state dependencies cost a one-row request to a cached model ~60 µs
+of FastAPI's work (it inspects each parameter's annotation again on every request) — more than
+the rest of the route, the model's arithmetic included, and what kept ``manymodels serve`` at
+0.82 of a bare FastAPI app (benchmarks/README.md §2). Here a request without a query string
+takes the defaults at once; one with a query string is validated as one pydantic model, and a
+bad value is the same 422 FastAPI writes (``loc: ["query", name]``). The OpenAPI document lists
+the same parameters, generated from the same model (``documented``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from serving.schemas import MAX_VERSION
+
+ALIAS_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+LEVELS_HELP = (
+    "Also answer prediction intervals at these coverages, e.g. `80,95` (`lo-80`/`hi-80`…), "
+    "from the version's validation errors; a level it did not record is a 422."
+)
+Levels = Annotated[str | None, Query(max_length=200, description=LEVELS_HELP)]
+
+
+class ScoreOptions(BaseModel):
+    """``?probabilities=&fallback=&threshold=&levels=`` of a scoring request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    probabilities: bool = Field(
+        default=False, description="Also return class probabilities (classification models)."
+    )
+    fallback: bool = Field(
+        default=True,
+        description="Let the fallback model answer for a key without a production model. "
+        "`false` makes such a key (e.g. a misspelt one) a 404 naming it, and nothing is scored.",
+    )
+    threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Label rows of binary classifiers at this probability of the positive "
+        "class instead of the version's own threshold (a spec's [decision] rule).",
+    )
+    levels: str | None = Field(default=None, max_length=200, description=LEVELS_HELP)
+
+
+class PartitionOptions(ScoreOptions):
+    """``ScoreOptions`` and the version to score, by number or alias."""
+
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="Score this version."
+    )
+    alias: str | None = Field(
+        default=None, pattern=ALIAS_PATTERN, description="Score the version this alias points at."
+    )
+
+
+Options = TypeVar("Options", bound=ScoreOptions)
+_DEFAULTS: dict[type[ScoreOptions], ScoreOptions] = {}
+
+
+def options_of(request: Request, model: type[Options]) -> Options:
+    """The request's options: the defaults when it has no query string, else its query
+    parameters validated as ``model`` (a 422 as FastAPI writes it, naming each bad one)."""
+    if not request.scope.get("query_string"):
+        default = _DEFAULTS.get(model)
+        if default is None:
+            default = _DEFAULTS[model] = model()
+        return default  # type: ignore[return-value]
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as e:
+        errors = [{**err, "loc": ("query", *err["loc"])} for err in e.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` listing ``model``'s fields as optional query parameters, as FastAPI
+    documents a parameter declared with ``Query``."""
+    schema = model.model_json_schema()
+    parameters = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        description = prop.pop("description", None)
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "schema": prop}
+            | ({"description": description} if description else {})
+        )
+    return {"parameters": parameters}

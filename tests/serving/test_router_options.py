@@ -1,0 +1,68 @@
+"""The scoring routes' query options (serving/routes/options.py): read without FastAPI's
+per-parameter machinery, yet documented, validated and answered as FastAPI would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from routerkit import KEY, feature_rows
+
+PREDICT = f"/v1/partitions/{KEY}/predict"
+BATCH = "/v1/predict"
+SCORE_OPTIONS = {"probabilities", "fallback", "threshold", "levels"}
+
+
+def _parameters(client: Any, path: str) -> dict[str, dict[str, Any]]:
+    op = client.get("/openapi.json").json()["paths"][path]["post"]
+    return {p["name"]: p for p in op.get("parameters", []) if p["in"] == "query"}
+
+
+def test_the_openapi_document_lists_each_option_with_its_bounds(client: Any) -> None:
+    per_key = _parameters(client, "/v1/partitions/{key}/predict")
+    assert set(per_key) == SCORE_OPTIONS | {"version", "alias"}
+    assert set(_parameters(client, BATCH)) == SCORE_OPTIONS
+    assert not any(p["required"] for p in per_key.values())
+    version = per_key["version"]["schema"]["anyOf"][0]
+    assert version["type"] == "integer" and version["minimum"] == 1
+    threshold = per_key["threshold"]["schema"]["anyOf"][0]
+    assert (threshold["minimum"], threshold["maximum"]) == (0, 1)
+    assert "fallback" in per_key["fallback"]["description"].lower()
+
+
+@pytest.mark.parametrize("url", [PREDICT, BATCH])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("threshold", "2"), ("threshold", "x"), ("probabilities", "maybe"), ("levels", "9" * 201)],
+)
+def test_a_bad_option_is_a_422_naming_it(client: Any, url: str, name: str, value: str) -> None:
+    rows = feature_rows(1) if url == PREDICT else [{"store": 1, "brand": "x", **feature_rows(1)[0]}]
+    r = client.post(url, params={name: value}, json={"rows": rows})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["query", name], error
+
+
+@pytest.mark.parametrize(("name", "value"), [("version", "0"), ("alias", "no spaces")])
+def test_a_bad_version_or_alias_is_a_422_naming_it(client: Any, name: str, value: str) -> None:
+    r = client.post(PREDICT, params={name: value}, json={"rows": feature_rows(1)})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", name]
+
+
+def test_options_given_as_their_defaults_answer_as_none_given(client: Any) -> None:
+    body = {"rows": feature_rows(3)}
+    plain = client.post(PREDICT, json=body)
+    spelt = client.post(
+        PREDICT, params={"probabilities": "false", "fallback": "true", "other": "1"}, json=body
+    )
+    assert plain.status_code == spelt.status_code == 200, (plain.text, spelt.text)
+    assert plain.json() == spelt.json()
+
+
+def test_options_are_read_from_the_query_string(client: Any) -> None:
+    """``?fallback=false`` turns an unknown key into a 404; without it the fallback answers."""
+    unknown = PREDICT.replace(KEY, "store=999,brand=nope")
+    assert client.post(unknown, json={"rows": feature_rows(1)}).status_code == 200
+    refused = client.post(unknown, params={"fallback": "0"}, json={"rows": feature_rows(1)})
+    assert refused.status_code == 404, refused.text
