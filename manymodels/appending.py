@@ -21,7 +21,7 @@ from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.training.history import decode_rows
+from manymodels.training.history import KeptRows
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
     kept: list[pd.DataFrame] = []
+    read: dict[str, KeptRows] = {}
     without = 0
     for key in keys:
         ref = latest.get(key)
@@ -60,7 +61,10 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
             ref.feature_schema_json,
         )  # fmt: skip
-        kept.append(decode_rows(reg.artifacts.get(ref.data_sha256)))
+        objects = read.get(ref.data_sha256)  # a chunk's partitions share one object
+        if objects is None:
+            objects = read[ref.data_sha256] = KeptRows(reg.artifacts.get(ref.data_sha256))
+        kept.append(objects.of(key))
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
     old = pd.concat(kept, ignore_index=True)

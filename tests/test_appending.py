@@ -37,6 +37,39 @@ def test_every_version_keeps_its_input_rows(tmp_path: Path) -> None:
             reg.training_rows(FALLBACK_KEY)
 
 
+def test_a_chunks_partitions_share_one_rows_object_each_reading_its_own(tmp_path: Path) -> None:
+    """One PUT of rows per training chunk, not one per partition (an object store's PUTs cost
+    the client CPU each); every version references its chunk's and reads back its own rows."""
+    df = linear_frame(40, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")  # 4 chunks of 10 (one worker)
+    with Registry.open(tmp_path / "reg") as reg:
+        versions = [reg.get_version(f"pid={k}") for k in range(40)]
+        rows_objects = {v.data_sha256 for v in versions}
+        assert len(rows_objects) == 4 and None not in rows_objects
+        models = {v.artifact_sha256 for v in versions}
+        models.add(reg.get_version(FALLBACK_KEY).artifact_sha256)
+        assert set(reg.artifacts.digests()) == models | rows_objects
+        for k in (0, 9, 10, 39):  # the first and last of a chunk, the first of the next
+            want = df[df.pid == k].reset_index(drop=True)
+            got = reg.training_rows(f"pid={k}")
+            pd.testing.assert_frame_equal(got, want[got.columns], check_dtype=False)
+
+
+def test_rows_kept_one_object_per_partition_read_as_before(tmp_path: Path) -> None:
+    """Objects written before chunks shared one (no row index) are a partition's rows whole."""
+    import pyarrow as pa
+
+    from manymodels.training.history import decode_rows
+
+    rows = linear_frame(1, 5)
+    sink = pa.BufferOutputStream()
+    table = pa.Table.from_pandas(rows, preserve_index=False)
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    got = decode_rows(sink.getvalue().to_pybytes(), "pid=0")
+    pd.testing.assert_frame_equal(got, rows.reset_index(drop=True))
+
+
 def test_unchanged_partitions_store_nothing_new(tmp_path: Path) -> None:
     df = linear_frame(2, 30)
     train(spec_dict(), df, tmp_path / "reg", backend="local")

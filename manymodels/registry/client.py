@@ -416,7 +416,7 @@ class Registry:
                 f"version {record.version} of '{record.key}' kept no training rows"
             )
         self.verify(record)
-        return decode_rows(self.artifacts.get(record.data_sha256))
+        return decode_rows(self.artifacts.get(record.data_sha256), record.key)
 
     def has_fallback(self) -> bool:
         return FALLBACK_KEY in self.store.alias_table("production")

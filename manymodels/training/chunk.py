@@ -11,7 +11,7 @@ resumed run trains it again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -83,7 +83,7 @@ def train_chunk(
                 champion=champions.get(key),
                 times=None if table.time is None else table.time[rows],
                 dropped=dropped,
-                input_rows=partial(kept_rows_of.encode, given),
+                kept=kept_rows_of,
                 prior=table.extra.get("class_prior"),
                 external=[
                     replace(e, pred=e.pred[rows], load=partial(load_global, e.sha256, key_values))
@@ -126,7 +126,7 @@ def train_one(
     champion: Champion | None = None,
     times: np.ndarray | None = None,
     dropped: Mapping[str, int] | None = None,
-    input_rows: Callable[[], bytes] | None = None,
+    kept: ChunkRows | None = None,
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
     raw: RawTarget | None = None,
@@ -135,8 +135,9 @@ def train_one(
 
     With ``durable=False`` the caller must ``store.sync()`` before the version is registered.
     With a ``champion``, the spec's promotion policy decides whether the new version replaces
-    it. ``input_rows`` gives the partition's input rows to keep beside the model (encoded only
-    once the model is stored); ``dropped`` counts the rows left out of training, by reason.
+    it. ``kept`` holds the chunk's input rows, stored once for all its partitions (only
+    once a model is stored) and referenced by this version; ``dropped`` counts the rows left
+    out of training, by reason.
     ``prior`` (classification) holds the table's classes: the version's feature schema lists
     them, so every version answers with the same probability columns.
     """
@@ -175,15 +176,14 @@ def train_one(
     if fitted.artifact is not None:
         schema = {**schema, "global": {"key": key_values, "label": fitted.artifact.label}}
     data_sha: str | None = None
-    if input_rows is not None:
+    if kept is not None:
         try:
-            rows_data: bytes | None = input_rows()
+            kept.encoded()
         except Exception as e:  # a column Arrow cannot type (mixed types): the model is good
-            rows_data = None
             warnings.append(f"training rows not kept: {error_text(e)}")
-        if rows_data is not None:
+        else:
             try:
-                data_sha, _ = store.put(rows_data, durable=durable)
+                data_sha = kept.stored(store, durable=durable)
             except Exception as e:  # the disk, as for the model: a later append needs them
                 return PartitionOutcome(
                     key, "lost", type(e).__name__, short_message(e), n, fingerprint

@@ -5,21 +5,28 @@ on come from here (``append``). They are the partition's rows as the table gave 
 columns, time column, the spec's own features and the target — before any derived column
 (calendar parts, target lags), which training derives again.
 
-They are written by the worker that trains the partition, content-addressed like models, so a
-partition whose data did not change stores nothing new. The format is the Arrow IPC file format
-(Feather v2: ``pandas.read_feather`` reads it): a slice of the chunk's table written as IPC
-costs ~30 µs per partition of 100 rows, against ~400–600 µs for Parquet (measured), which at
-100,000 partitions is the difference between a few seconds and a minute of every run.
+A training chunk writes the rows of all its partitions as **one** object, content-addressed like
+models, and every version of the chunk references it; the object's schema metadata holds each
+partition's row range (``ROWS_INDEX``), so a reader takes its own slice. One object per
+partition made a run's object-store PUTs twice its models (each PUT costs the client
+milliseconds of CPU: signing, a round trip, the reply), the half that cost the most on a
+cluster with S3 artifacts (benchmarks/README.md §1b). Objects written one per partition before
+(no index) read as before. The format is the Arrow IPC file format (Feather v2:
+``pandas.read_feather`` reads the whole chunk): writing it costs ~30 µs per partition of 100
+rows, against ~400–600 µs for Parquet (measured).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from manymodels.artifacts import ArtifactStore
+from manymodels.exceptions import RegistryError
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
 
@@ -30,28 +37,76 @@ def base_features(table: PartitionedTable, spec: Spec) -> list[str]:
     return [f for f in table.features if f not in derived]
 
 
-class ChunkRows:
-    """A chunk's input rows as one Arrow table, built on first use; a partition's rows are a
-    slice of it, written as their own IPC file.
+ROWS_INDEX = b"manymodels.rows"  # schema metadata: {partition key: [first row, end row]}
 
-    Building per partition cost ~110–180 µs (an Arrow array per column per partition, key
-    columns rebuilt from Python lists); a slice of the chunk's table costs ~30 µs (measured).
-    """
+
+class ChunkRows:
+    """A chunk's input rows as one Arrow IPC object, encoded and stored once, on first use,
+    for every partition of the chunk (``stored``).
+
+    A failure is kept too and raised again to each partition that asks: encoding (a column
+    Arrow cannot type) leaves every version without kept rows; storing (the disk, the
+    network) makes every partition of the chunk ``lost``, as its own PUT failing did."""
 
     def __init__(self, table: PartitionedTable, spec: Spec) -> None:
         self._table = table
         self._spec = spec
-        self._whole: pa.Table | None = None
+        self._encoded: bytes | Exception | None = None
+        self._stored: str | Exception | None = None
 
-    def encode(self, rows: slice) -> bytes:
-        """The IPC bytes of the chunk's ``rows`` (one partition's rows as given)."""
-        if self._whole is None:
-            self._whole = _chunk_table(self._table, self._spec)
-        part = self._whole.slice(rows.start, rows.stop - rows.start)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, part.schema) as writer:
-            writer.write_table(part)
-        return bytes(sink.getvalue().to_pybytes())
+    def encoded(self) -> bytes:
+        """The chunk's rows as IPC bytes, with each partition's row range in the metadata."""
+        if self._encoded is None:
+            try:
+                self._encoded = _encode(self._table, self._spec)
+            except Exception as e:
+                self._encoded = e
+        if isinstance(self._encoded, Exception):
+            raise self._encoded
+        return self._encoded
+
+    def stored(self, store: ArtifactStore, *, durable: bool) -> str:
+        """The sha256 of ``encoded()`` in ``store``, put on the first call."""
+        if self._stored is None:
+            data = self.encoded()
+            try:
+                self._stored = store.put(data, durable=durable)[0]
+            except Exception as e:
+                self._stored = e
+        if isinstance(self._stored, Exception):
+            raise self._stored
+        return self._stored
+
+
+def _encode(table: PartitionedTable, spec: Spec) -> bytes:
+    whole = _chunk_table(table, spec)
+    ranges = {key: [int(table.offsets[i]), int(table.offsets[i + 1])]
+              for i, key in enumerate(table.keys)}  # fmt: skip
+    whole = whole.replace_schema_metadata({ROWS_INDEX: json.dumps(ranges).encode()})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, whole.schema) as writer:
+        writer.write_table(whole)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+class KeptRows:
+    """One stored rows object, read once: each partition's rows are a slice of it."""
+
+    def __init__(self, data: bytes) -> None:
+        with pa.ipc.open_file(pa.BufferReader(data)) as reader:
+            self._table = reader.read_all()
+        index = (self._table.schema.metadata or {}).get(ROWS_INDEX)
+        self._ranges: dict[str, list[int]] | None = json.loads(index) if index else None
+
+    def of(self, key: str) -> pd.DataFrame:
+        """``key``'s rows (all the rows of an object written for one partition)."""
+        if self._ranges is None:
+            return self._table.to_pandas()
+        found = self._ranges.get(key)
+        if found is None:
+            raise RegistryError(f"the kept training rows hold no rows of '{key}'")
+        start, stop = found
+        return self._table.slice(start, stop - start).to_pandas()
 
 
 def _chunk_table(table: PartitionedTable, spec: Spec) -> pa.Table:
@@ -80,10 +135,9 @@ def _array(values: np.ndarray) -> pa.Array:
     return pa.array(values, from_pandas=True)
 
 
-def decode_rows(data: bytes) -> pd.DataFrame:
-    """The rows ``encode_rows`` stored, as a DataFrame."""
-    with pa.ipc.open_file(pa.BufferReader(data)) as reader:
-        return reader.read_all().to_pandas()
+def decode_rows(data: bytes, key: str) -> pd.DataFrame:
+    """Partition ``key``'s rows of a stored rows object, as a DataFrame."""
+    return KeptRows(data).of(key)
 
 
 def _restore(values: np.ndarray, dtype: str | None) -> np.ndarray:
