@@ -77,17 +77,67 @@ def prior_strength(
     speak). Partitions of fewer than two rows say nothing about the spread and are left out;
     ``m`` lies in ``[0, MAX_STRENGTH]``."""
     ok = np.ones(len(y), dtype=bool) if known is None else known
-    n = np.diff(np.concatenate([[0], np.cumsum(ok)])[np.asarray(offsets) - offsets[0]])
+    starts = np.asarray(offsets) - offsets[0]
+    counts = np.empty((len(starts) - 1, len(classes)), dtype=np.int64)
+    for j, c in enumerate(classes):
+        counts[:, j] = np.diff(np.concatenate([[0], np.cumsum((y == c) & ok)])[starts])
+    return strength_of_counts(counts, rates)
+
+
+def strength_of_counts(counts: np.ndarray, rates: np.ndarray) -> float:
+    """``prior_strength`` from each partition's count of each class (``counts[i, j]``: rows
+    of partition ``i`` holding class ``j``): all it reads of the rows, so a table streamed in
+    batches (``ClassTally``) gets the strength its rows in memory would."""
+    n = counts.sum(axis=1)
     use = n >= 2
     big_p, big_n = int(use.sum()), float(n[use].sum())
     if big_p < 2 or big_n <= big_p:
         return MAX_STRENGTH
     spread = 0.0
-    for c, p in zip(classes, rates, strict=True):
-        hits = np.concatenate([[0], np.cumsum((y == c) & ok)])[np.asarray(offsets) - offsets[0]]
-        k = np.diff(hits)[use]
+    for j, p in enumerate(rates):
+        k = counts[use, j]
         spread += float(np.sum((k - n[use] * p) ** 2 / n[use]))
     chance = float(np.sum(rates * (1 - rates)))
     rho = (spread / chance - big_p) / (big_n - big_p)
     rho = min(max(rho, 1 / (MAX_STRENGTH + 1)), 1.0)
     return 1 / rho - 1
+
+
+class ClassTally:
+    """Each partition's count of each class, added batch by batch: the table's ``ClassPrior``
+    (classes, rates and strength, as ``class_prior`` gives them for the rows in memory) without
+    ever holding the target column."""
+
+    def __init__(self, n_partitions: int) -> None:
+        self._n = n_partitions
+        self._counts: dict[Any, np.ndarray] = {}
+        self._dtype: np.dtype[Any] | None = None
+
+    def add(self, y: np.ndarray, partition: np.ndarray) -> None:
+        """Rows of target values ``y`` in partitions ``partition`` (indexes); missing
+        targets are left out, as ``class_prior`` leaves them."""
+        y = np.asarray(y)  # batches of one column can differ (ints, then ints with a null)
+        self._dtype = y.dtype if self._dtype is None else np.result_type(self._dtype, y.dtype)
+        if y.dtype.kind in "fOUS":
+            known = ~np.asarray(pd.isna(y), dtype=bool)
+            y, partition = y[known], partition[known]
+        if not len(y):
+            return
+        values, which = np.unique(y, return_inverse=True)
+        for j, value in enumerate(values.tolist()):
+            found = self._counts.get(value)
+            if found is None:
+                found = self._counts[value] = np.zeros(self._n, dtype=np.int64)
+            found += np.bincount(partition[which == j], minlength=self._n)
+
+    def prior(self, partitions: np.ndarray) -> ClassPrior:
+        """The prior over ``partitions`` (indexes: those that kept rows), in key order."""
+        dtype = self._dtype if self._dtype is not None else np.dtype(object)
+        if not self._counts:
+            return ClassPrior(np.asarray([], dtype=dtype), np.asarray([], dtype=np.float64))
+        classes = np.asarray(sorted(self._counts), dtype=dtype)
+        counts = np.stack([self._counts[c] for c in classes.tolist()], axis=1)[partitions]
+        totals = counts.sum(axis=0)
+        rates = totals / totals.sum()
+        strength = strength_of_counts(counts, rates) if len(classes) >= 2 else None
+        return ClassPrior(classes, rates, strength)

@@ -21,11 +21,14 @@ fallback's task reads a seeded uniform sample of at most ``fallback.max_rows`` r
 a table in memory gets, drawn bucket by bucket). Peak memory: one batch in the driver, one
 chunk in a worker.
 
+A classification table's class prior (its classes, their rates, and how hard a partition's
+own counts are smoothed toward them) needs every partition's classes: the check pass counts
+them per partition (``classes.ClassTally``), and every chunk and the fallback train with that
+prior, as the table in memory would give it.
+
 Differences from a table in memory, by design: the frequency is inferred per chunk (the same
 for regularly spaced data), and a column's "mostly numbers" share is judged per batch. Specs
-the shuffle cannot serve yet — classification (its class prior needs every partition's
-classes) and global candidates (fitted on every row at once) — read the dataset whole, as
-before.
+with global candidates (fitted on every row at once) read the dataset whole, as before.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.classes import ClassPrior, ClassTally
 from manymodels.exceptions import DataError, first_line
 from manymodels.lagfeatures import LagPlan
 from manymodels.parquet_schema import unified_schema
@@ -73,7 +77,7 @@ def is_dataset(source: object) -> bool:
 
 def streams(spec: Spec) -> bool:
     """Whether the shuffle serves this spec (see the module docstring for those it does not)."""
-    return spec.task == "regression" and not any(c.scope == "global" for c in spec.candidates)
+    return not any(c.scope == "global" for c in spec.candidates)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class Shuffled:
     root: str
     bucket_of: dict[str, int]
     n_rows: int
+    prior: ClassPrior | None = None  # classification: the whole table's
 
     def items(self, todo: PartitionedTable, champions: Mapping[str, Any]) -> list[tuple[str, Any]]:
         """One task item per bucket holding partitions to train (all of a full run's)."""
@@ -92,14 +97,23 @@ class Shuffled:
         out: list[tuple[str, Any]] = []
         for bucket, wanted in sorted(keys.items()):
             mine = {k: champions[k] for k in wanted if k in champions}
-            out.append(("chunk", (StreamedChunk(self.root, bucket, wanted), mine, ())))
+            chunk = StreamedChunk(self.root, bucket, wanted, self.prior)
+            out.append(("chunk", (chunk, mine, ())))
         return out
 
     def sample(self, spec: Spec, table: PartitionedTable) -> StreamedSample:
         from manymodels.training import pooled_fingerprint
 
         return StreamedSample(self.root, spec.fallback.max_rows, self.n_rows,
-                              pooled_fingerprint(table))  # fmt: skip
+                              pooled_fingerprint(table), prior=self.prior)  # fmt: skip
+
+
+def with_prior(table: PartitionedTable, prior: ClassPrior | None) -> PartitionedTable:
+    """``table`` (a chunk, or the fallback's sample) with the whole table's class prior in
+    place of its own: every partition answers with the table's classes."""
+    if prior is None:
+        return table
+    return replace(table, extra={**table.extra, "class_prior": prior})
 
 
 def shuffled(table: PartitionedTable) -> Shuffled | None:
@@ -116,10 +130,11 @@ class StreamedChunk:
     root: str
     bucket: int
     keys: list[str] = field(default_factory=list)
+    prior: ClassPrior | None = None
 
     def load(self, spec: Spec) -> PartitionedTable:
         frame = _read_bucket(self.root, self.bucket)
-        table, _ = prepare(spec, frame)
+        table = with_prior(prepare(spec, frame)[0], self.prior)
         return table if len(table) == len(self.keys) else table.select(set(self.keys))
 
     def run(self, spec: Spec, store: Any, champions: Any, external: Any) -> Any:
@@ -139,6 +154,7 @@ class StreamedSample:
     n_rows: int
     fingerprint: str
     keys: list[str] = field(default_factory=lambda: ["__fallback__"])
+    prior: ClassPrior | None = None
 
     def load(self, spec: Spec) -> PartitionedTable:
         rng = np.random.default_rng(spec.seed)
@@ -148,7 +164,7 @@ class StreamedSample:
             frame = _read_bucket(self.root, bucket)
             pieces.append(frame if share >= 1.0 else frame[rng.random(len(frame)) < share])
         table, _ = prepare(spec, pd.concat(pieces, ignore_index=True))
-        return table
+        return with_prior(table, self.prior)
 
     def run(self, spec: Spec, store: Any, champion: Any, external: Any) -> Any:
         from manymodels.training import train_fallback
@@ -268,6 +284,7 @@ def prepare_streamed(
     root = tempfile.mkdtemp(prefix="manymodels-shuffle-")
     cleanup = weakref.finalize(distinct, shutil.rmtree, root, True)  # on any error below
     kept = np.zeros(len(sizes), dtype=np.int64)
+    tally = ClassTally(len(sizes)) if spec.task == "classification" else None
     s1 = np.zeros(len(sizes), dtype=np.uint64)
     s2 = np.zeros(len(sizes), dtype=np.uint64)
     warnings: dict[str, None] = {}
@@ -299,6 +316,8 @@ def prepare_streamed(
         np.add.at(s1, rows, h1)
         np.add.at(s2, rows, h2)
         kept += np.bincount(rows, minlength=len(sizes))
+        if tally is not None:
+            tally.add(df[spec.target].to_numpy(), rows)
         out = pa.Table.from_batches([batch]).append_column(BUCKET, pa.array(bucket[part]))
         try:
             ds.write_dataset(
@@ -314,12 +333,14 @@ def prepare_streamed(
     if not len(live):
         raise DataError(f"{name}: every row holds a stray word in a numeric column")
     keys = [grouping.keys[j] for j in live]
+    prior = tally.prior(live) if tally is not None else None
     shuffle = Shuffled(root, dict(zip(keys, bucket[live].tolist(), strict=True)),
-                       int(kept.sum()))  # fmt: skip
+                       int(kept.sum()), prior)  # fmt: skip
     weakref.finalize(shuffle, shutil.rmtree, root, True)
     cleanup.detach()
     features = used[len(keys_by) : len(used) - 1 - bool(spec.time_column)]
     extra: dict[str, Any] = {STREAMED: shuffle}
+    extra |= {"class_prior": prior} if prior is not None else {}
     extra |= {"warnings": list(warnings)} if warnings else {}
     extra |= {"bad_rows_dropped": dropped} if dropped else {}
     lags = LagPlan.from_spec(spec).columns if spec.time_column else []

@@ -214,3 +214,55 @@ def test_an_empty_directory_is_one_error(tmp_path: Path) -> None:
     result = train_command(tmp_path / "empty", tmp_path)
     assert "no Parquet files in it" in one_error_line(result)
     assert not (tmp_path / "reg").exists()
+
+
+def clicks(users: int = 12, days: int = 20) -> pd.DataFrame:
+    """``users`` × ``days`` of two features and a click: user 0 never clicks, user 1 always
+    does, the last user has 4 days (below ``min_rows``: a smoothed constant of the prior)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, users, days))
+    y = rng.random((users, days)) < 1 / (1 + np.exp(-(2.0 * x[0] - x[1])))
+    y[:, :2] = [True, False]
+    y[0], y[1] = False, True
+    df = pd.DataFrame({
+        "user": np.repeat(np.arange(users), days), "day": np.tile(np.arange(days), users),
+        "x1": x[0].ravel(), "x2": x[1].ravel(), "clicked": y.ravel().astype(np.int64),
+    })  # fmt: skip
+    return df[(df.user != users - 1) | (df.day < 4)].reset_index(drop=True)
+
+
+CLICKS: dict[str, Any] = {
+    "name": "clicks-dir",
+    "task": "classification",
+    "partition_by": ["user"],
+    "target": "clicked",
+    "time_column": "day",
+    "features": ["x1", "x2"],
+    "metric": "neg_log_loss",
+    "min_rows": 8,
+    "validation": {"strategy": "last", "size": 5},
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression", "scale": True}],
+}
+
+
+def test_classification_streams_with_the_whole_tables_class_prior(tmp_path: Path) -> None:
+    """A classification spec reads a directory batch by batch too, and its versions are those
+    of the same rows in one file: every chunk and the fallback train with the whole table's
+    class prior (classes, rates, smoothing strength), counted per partition as batches pass —
+    a chunk's own prior would give single-class and small partitions other probabilities."""
+    from manymodels.datasets import streams
+    from manymodels.spec import Spec
+
+    assert streams(Spec.from_dict(CLICKS))
+    df = clicks()
+    one = tmp_path / "one.parquet"
+    df.to_parquet(one, index=False)
+    flat = write_flat(df.sample(frac=1.0, random_state=1).reset_index(drop=True), tmp_path / "flat")
+    expected = train(CLICKS, one, tmp_path / "reg-one", backend="local")
+    got = train(CLICKS, flat, tmp_path / "reg-flat", backend="local")
+    assert expected.run.n_failed == 0 and expected.chosen.get("single_class") == 2, expected.chosen
+    assert got.run.data_fingerprint == expected.run.data_fingerprint
+    assert got.chosen == expected.chosen
+    assert production(tmp_path / "reg-flat") == production(tmp_path / "reg-one")
+    with Registry.open(tmp_path / "reg-flat") as reg:  # more than one chunk: the prior mattered
+        assert len({reg.get_version(f"user={u}").data_sha256 for u in range(12)}) > 1
