@@ -179,24 +179,46 @@ class StreamedSample:
 def open_dataset(source: str | Path, schema: Any = None) -> Any:
     """A ``pyarrow.dataset`` over ``source`` (read as ``schema`` when given): hive directories
     (``store=2/``) give their key columns; files starting with ``_`` or ``.`` (``_SUCCESS``)
-    are left out."""
+    are left out. Files that hold a directory's key column too (written whole, then filed
+    under ``store=2/``) are read with the key typed as the files hold it."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     text = str(source)
     try:
+        fs, path = None, text.removeprefix("file://")
         if "://" in text and not text.startswith("file://"):
             from fsspec.core import url_to_fs
 
             fs, path = url_to_fs(text)
+        try:
             return ds.dataset(
                 path, schema=schema, format="parquet", partitioning="hive", filesystem=fs
             )
-        return ds.dataset(
-            text.removeprefix("file://"), schema=schema, format="parquet", partitioning="hive"
-        )
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:  # "Unable to merge: Field store …"
+            hive = _keys_in_files(path, fs) if "Unable to merge" in str(e) else None
+            if hive is None:
+                raise
+            return ds.dataset(path, schema=schema, format="parquet", partitioning=hive,
+                              filesystem=fs)  # fmt: skip
     except (OSError, ValueError, ImportError, pa.ArrowException) as e:
         raise DataError(f"{text}: cannot read a Parquet dataset ({_line(e)})") from None
+
+
+def _keys_in_files(path: str, fs: Any) -> Any:
+    """A hive partitioning whose keys are typed as the files' own columns of those names, when
+    every key of the directory names is such a column; else ``None``."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = ds.dataset(path, format="parquet", filesystem=fs)
+    if not files.files:
+        return None
+    relative = files.files[0][len(str(path).rstrip("/")) :].strip("/")
+    names = [part.split("=", 1)[0] for part in relative.split("/")[:-1] if "=" in part]
+    if not names or not all(n in files.schema.names for n in names):
+        return None
+    return ds.partitioning(pa.schema([files.schema.field(n) for n in names]), flavor="hive")
 
 
 def _batches(schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]]:

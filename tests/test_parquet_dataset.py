@@ -216,6 +216,23 @@ def test_an_empty_directory_is_one_error(tmp_path: Path) -> None:
     assert not (tmp_path / "reg").exists()
 
 
+def test_hive_files_that_also_hold_the_key_column_train_as_one_file(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Files written whole and filed under ``pid=3/`` hold the key column too; Arrow types the
+    directory's key (int32) apart from the files' (int64) and refused to merge them."""
+    one = tmp_path / "one.parquet"
+    rows.to_parquet(one, index=False)
+    hive = tmp_path / "hive"
+    for pid, part in rows.groupby("pid"):
+        (hive / f"pid={pid}").mkdir(parents=True)
+        part.to_parquet(hive / f"pid={pid}" / "part-0.parquet", index=False)  # pid kept inside
+    expected = train(SPEC, one, tmp_path / "reg-one", backend="local")
+    got = train(SPEC, hive, tmp_path / "reg-hive", backend="local")
+    assert got.run.data_fingerprint == expected.run.data_fingerprint
+    assert production(tmp_path / "reg-hive") == production(tmp_path / "reg-one")
+
+
 def clicks(users: int = 12, days: int = 20) -> pd.DataFrame:
     """``users`` × ``days`` of two features and a click: user 0 never clicks, user 1 always
     does, the last user has 4 days (below ``min_rows``: a smoothed constant of the prior)."""
