@@ -34,8 +34,6 @@ with global candidates (fitted on every row at once) read the dataset whole, as 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -45,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels import shuffle as shuffle_store
 from manymodels.classes import ClassPrior, ClassTally
 from manymodels.exceptions import DataError, first_line
 from manymodels.lagfeatures import LagPlan
@@ -55,9 +54,9 @@ from manymodels.partition import (
     group_rows,
     row_hashes,
 )
+from manymodels.shuffle import BUCKET
 from manymodels.spec import Spec
 
-BUCKET = "__manymodels_bucket"
 BATCH_ROWS = 65_536
 """Rows per record batch read: what the driver holds at once (a few MiB per column)."""
 STREAMED = "streamed"
@@ -133,7 +132,7 @@ class StreamedChunk:
     prior: ClassPrior | None = None
 
     def load(self, spec: Spec) -> PartitionedTable:
-        frame = _read_bucket(self.root, self.bucket)
+        frame = shuffle_store.read_bucket(self.root, self.bucket)
         table = with_prior(prepare(spec, frame)[0], self.prior)
         return table if len(table) == len(self.keys) else table.select(set(self.keys))
 
@@ -160,8 +159,8 @@ class StreamedSample:
         rng = np.random.default_rng(spec.seed)
         share = min(1.0, self.max_rows / max(self.n_rows, 1))
         pieces = []
-        for bucket in _buckets(self.root):
-            frame = _read_bucket(self.root, bucket)
+        for bucket in shuffle_store.buckets(self.root):
+            frame = shuffle_store.read_bucket(self.root, bucket)
             pieces.append(frame if share >= 1.0 else frame[rng.random(len(frame)) < share])
         table, _ = prepare(spec, pd.concat(pieces, ignore_index=True))
         return with_prior(table, self.prior)
@@ -247,9 +246,11 @@ def _batches(schema: Any, source: str) -> Iterator[tuple[str, pd.DataFrame, Any]
 # the two passes
 # --------------------------------------------------------------------------------------------
 def prepare_streamed(
-    spec: Spec, source: str | Path, *, workers: int | None = None
+    spec: Spec, source: str | Path, *, workers: int | None = None, shuffle_dir: str | None = None
 ) -> PartitionedTable:
-    """Index, check and shuffle ``source`` (see the module docstring); the index table."""
+    """Index, check and shuffle ``source`` (see the module docstring); the index table. The
+    shuffled copy goes under ``shuffle_dir`` (a directory or fsspec URL every Ray node reads;
+    by default a local temporary directory: one machine)."""
     from manymodels.data import (
         _check_derived,
         add_calendar,
@@ -301,10 +302,9 @@ def prepare_streamed(
 
     # 2. check every batch as prepare() would, fingerprint, and shuffle to disk
     import pyarrow as pa
-    import pyarrow.dataset as ds
 
-    root = tempfile.mkdtemp(prefix="manymodels-shuffle-")
-    cleanup = weakref.finalize(distinct, shutil.rmtree, root, True)  # on any error below
+    root = shuffle_store.new_root(shuffle_dir)
+    cleanup = weakref.finalize(distinct, shuffle_store.remove, root)  # on any error below
     kept = np.zeros(len(sizes), dtype=np.int64)
     tally = ClassTally(len(sizes)) if spec.task == "classification" else None
     s1 = np.zeros(len(sizes), dtype=np.uint64)
@@ -342,11 +342,7 @@ def prepare_streamed(
             tally.add(df[spec.target].to_numpy(), rows)
         out = pa.Table.from_batches([batch]).append_column(BUCKET, pa.array(bucket[part]))
         try:
-            ds.write_dataset(
-                out, root, format="parquet", partitioning=[BUCKET], partitioning_flavor="hive",
-                basename_template=f"b{i:07d}-{{i}}.parquet",
-                existing_data_behavior="overwrite_or_ignore",
-            )  # fmt: skip
+            shuffle_store.write(out, root, i)
         except (OSError, pa.ArrowException) as e:
             raise DataError(f"{root}: cannot write the shuffled rows ({_line(e)})") from None
 
@@ -358,7 +354,7 @@ def prepare_streamed(
     prior = tally.prior(live) if tally is not None else None
     shuffle = Shuffled(root, dict(zip(keys, bucket[live].tolist(), strict=True)),
                        int(kept.sum()), prior)  # fmt: skip
-    weakref.finalize(shuffle, shutil.rmtree, root, True)
+    weakref.finalize(shuffle, shuffle_store.remove, root)
     cleanup.detach()
     features = used[len(keys_by) : len(used) - 1 - bool(spec.time_column)]
     extra: dict[str, Any] = {STREAMED: shuffle}
@@ -386,20 +382,6 @@ def _select(schema: Any, names: list[str]) -> Any:
     import pyarrow as pa
 
     return pa.schema([schema.field(n) for n in names])
-
-
-def _buckets(root: str) -> list[int]:
-    prefix = f"{BUCKET}="
-    return sorted(int(p.name[len(prefix) :]) for p in Path(root).iterdir()
-                  if p.name.startswith(prefix))  # fmt: skip
-
-
-def _read_bucket(root: str, bucket: int) -> pd.DataFrame:
-    """One bucket's rows, in the order they were read (file names number the batches)."""
-    import pyarrow.parquet as pq
-
-    files = sorted((Path(root) / f"{BUCKET}={bucket}").glob("*.parquet"))
-    return pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
 
 
 def prepare(spec: Spec, frame: pd.DataFrame) -> tuple[PartitionedTable, pd.DataFrame]:

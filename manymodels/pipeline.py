@@ -142,6 +142,7 @@ def train(
     max_failed_fraction: float = 1.0,
     append: bool = False,
     signer: Signer | None = None,
+    shuffle_dir: str | None = None,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -188,7 +189,7 @@ def train(
             data = merged.frame
         # bad input fails here, before the registry is written
         if is_dataset(data) and streams(spec):  # a Parquet directory: never whole in memory here
-            table = prepare_streamed(spec, data)
+            table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
             table, _ = prepare(spec, data)
         notes = {**(notes or {}), **_table_notes(table)}

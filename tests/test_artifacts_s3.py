@@ -236,3 +236,48 @@ def test_ray_workers_write_to_s3_directly(s3: str, samples_dir: Path, tmp_path: 
         referenced = reg.store.referenced_digests()
         assert referenced and referenced <= set(reg.artifacts.digests())
         assert not (tmp_path / "registry" / "artifacts").exists()
+
+
+@pytest.mark.slow
+def test_a_parquet_directorys_shuffle_under_s3_is_what_ray_workers_read(
+    s3: str, samples_dir: Path, tmp_path: Path
+) -> None:
+    """``--shuffle-dir s3://…``: the bucketed copy of a Parquet directory goes to the object
+    store, where a worker on any node reads its chunk — nothing under the local temporary
+    directory — and is removed when the run ends. The command as a user runs it, on Ray."""
+    import pandas as pd
+
+    from manymodels.datasets import streams
+    from manymodels.spec import Spec
+
+    assert streams(Spec.from_toml(samples_dir / "store_sales.toml"))  # read batch by batch
+    data = tmp_path / "sales"
+    data.mkdir()
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    for i, part in enumerate((df.iloc[::2], df.iloc[1::2])):
+        part.to_parquet(data / f"part-{i}.parquet", index=False)
+    import shutil
+    import tempfile
+
+    local = Path(tempfile.mkdtemp(prefix="mmt", dir="/tmp"))  # short: Ray's socket paths live here
+    shuffles = f"s3://{BUCKET}/shuffle-{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "manymodels"), "train",
+         str(samples_dir / "store_sales.toml"), str(data), "--registry", str(tmp_path / "reg"),
+         "--backend", "ray", "--shuffle-dir", shuffles, "--json"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(local)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = json.loads(result.stdout)["run"]
+    n_keys = df[["store", "brand"]].drop_duplicates().shape[0]
+    assert run["n_failed"] == 0 and run["n_trained"] + run["n_skipped"] == n_keys, run
+    leftovers = [p for p in local.iterdir() if p.name.startswith("manymodels-shuffle-")]
+    shutil.rmtree(local, ignore_errors=True)
+    assert not leftovers
+    import s3fs
+
+    from manymodels.shuffle import PREFIX
+
+    fs = s3fs.S3FileSystem()
+    left = [p for p in fs.find(shuffles.removeprefix("s3://"), withdirs=True) if PREFIX in p]
+    assert left == [], left  # the run's copy is gone (SeaweedFS may keep the base as a folder)

@@ -233,6 +233,27 @@ def test_hive_files_that_also_hold_the_key_column_train_as_one_file(
     assert production(tmp_path / "reg-hive") == production(tmp_path / "reg-one")
 
 
+def test_the_shuffled_copy_lives_under_a_given_url_and_goes_with_the_run(
+    rows: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``shuffle_dir`` (``--shuffle-dir``): the bucketed copy is written and read under any
+    fsspec URL — where every node of a cluster reads it — and nothing is left there, nor in
+    the local temporary directory."""
+    import fsspec
+
+    flat = write_flat(rows, tmp_path / "flat")
+    local = tmp_path / "tmp"
+    local.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(local))
+    expected = train(SPEC, flat, tmp_path / "reg-local", backend="local")
+    got = train(SPEC, flat, tmp_path / "reg-url", backend="local", shuffle_dir="memory://tmp/mm")
+    assert got.run.data_fingerprint == expected.run.data_fingerprint
+    assert production(tmp_path / "reg-url") == production(tmp_path / "reg-local")
+    memory = fsspec.filesystem("memory")
+    assert memory.exists("/tmp/mm") and memory.ls("/tmp/mm") == []  # written there, then removed
+    assert list(local.iterdir()) == []
+
+
 def clicks(users: int = 12, days: int = 20) -> pd.DataFrame:
     """``users`` × ``days`` of two features and a click: user 0 never clicks, user 1 always
     does, the last user has 4 days (below ``min_rows``: a smoothed constant of the prior)."""

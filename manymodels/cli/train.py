@@ -84,6 +84,17 @@ def train(
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
+    shuffle_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--shuffle-dir",
+            envvar="MANYMODELS_SHUFFLE_DIR",
+            help="Where a Parquet directory's rows wait, bucketed by chunk, while they train: "
+            "a directory or fsspec URL every Ray node reads (s3://bucket/tmp/) on a cluster of "
+            "several machines (default: a local temporary directory).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Train one model per partition of DATA as SPEC says, into the registry.
 
@@ -120,7 +131,7 @@ def train(
                 parsed, data, target,
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
-                max_failed_fraction=max_failed_fraction, signer=signing,
+                max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
             )  # fmt: skip
     except RunFailed as e:
         _report(e.summary, registry, json_out=json_out)
@@ -131,6 +142,7 @@ def train(
             words += ["--registry-db", describe_url(registry_db)]
         if artifacts is not None:
             words += ["--artifacts", artifacts]
+        words += ["--shuffle-dir", shuffle_dir] if shuffle_dir else []
         if backend != "auto":
             words += ["--backend", backend]
         for key in partitions or []:
