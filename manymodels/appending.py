@@ -49,7 +49,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
     kept: list[pd.DataFrame] = []
-    read: dict[str, KeptRows] = {}
+    last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
     without = 0
     for key in keys:
         ref = latest.get(key)
@@ -61,10 +61,10 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
             ref.feature_schema_json,
         )  # fmt: skip
-        objects = read.get(ref.data_sha256)  # a chunk's partitions share one object
-        if objects is None:
-            objects = read[ref.data_sha256] = KeptRows(reg.artifacts.get(ref.data_sha256))
-        kept.append(objects.of(key))
+        # a chunk's partitions share one object, and sorted keys meet them one after another
+        if last is None or last[0] != ref.data_sha256:
+            last = (ref.data_sha256, KeptRows(reg.artifacts.get(ref.data_sha256)))
+        kept.append(last[1].of(key))
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
     old = pd.concat(kept, ignore_index=True)

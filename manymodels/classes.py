@@ -110,12 +110,13 @@ class ClassTally:
 
     def __init__(self, n_partitions: int) -> None:
         self._n = n_partitions
-        self._counts: dict[Any, np.ndarray] = {}
+        self._ids: dict[Any, int] = {}  # class value → its column in ``_counts``
+        self._counts = np.zeros((n_partitions, 0), dtype=np.int64)
         self._dtype: np.dtype[Any] | None = None
 
     def add(self, y: np.ndarray, partition: np.ndarray) -> None:
         """Rows of target values ``y`` in partitions ``partition`` (indexes); missing
-        targets are left out, as ``class_prior`` leaves them."""
+        targets are left out, as ``class_prior`` leaves them. O(rows), whatever the classes."""
         y = np.asarray(y)  # batches of one column can differ (ints, then ints with a null)
         self._dtype = y.dtype if self._dtype is None else np.result_type(self._dtype, y.dtype)
         if y.dtype.kind in "fOUS":
@@ -124,19 +125,21 @@ class ClassTally:
         if not len(y):
             return
         values, which = np.unique(y, return_inverse=True)
-        for j, value in enumerate(values.tolist()):
-            found = self._counts.get(value)
-            if found is None:
-                found = self._counts[value] = np.zeros(self._n, dtype=np.int64)
-            found += np.bincount(partition[which == j], minlength=self._n)
+        ids = np.array([self._ids.setdefault(v, len(self._ids)) for v in values.tolist()])
+        if len(self._ids) > self._counts.shape[1]:  # a class not seen before: a new column
+            grown = np.zeros((self._n, len(self._ids)), dtype=np.int64)
+            grown[:, : self._counts.shape[1]] = self._counts
+            self._counts = grown
+        np.add.at(self._counts, (partition, ids[which.reshape(-1)]), 1)
 
     def prior(self, partitions: np.ndarray) -> ClassPrior:
         """The prior over ``partitions`` (indexes: those that kept rows), in key order."""
         dtype = self._dtype if self._dtype is not None else np.dtype(object)
-        if not self._counts:
+        if not self._ids:
             return ClassPrior(np.asarray([], dtype=dtype), np.asarray([], dtype=np.float64))
-        classes = np.asarray(sorted(self._counts), dtype=dtype)
-        counts = np.stack([self._counts[c] for c in classes.tolist()], axis=1)[partitions]
+        order = sorted(self._ids)
+        classes = np.asarray(order, dtype=dtype)
+        counts = self._counts[np.asarray(partitions)][:, [self._ids[c] for c in order]]
         totals = counts.sum(axis=0)
         rates = totals / totals.sum()
         strength = strength_of_counts(counts, rates) if len(classes) >= 2 else None

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -42,6 +42,7 @@ logger = logging.getLogger("manymodels.serving")
 
 PER_REQUEST = 16
 Pair = tuple[str, int]
+T = TypeVar("T")
 
 
 class RowSampler:
@@ -76,6 +77,25 @@ class RowSampler:
         """Consider a request's rows of one model (``idx`` selects them from ``rows``)."""
         self.offer_many(rows, ((key, version, idx),))
 
+    def offer_groups(
+        self,
+        rows: Sequence[Mapping[str, Any]],
+        pairs: Sequence[Pair],
+        groups: Mapping[str, Sequence[int]],
+    ) -> None:
+        """``offer_many`` for a batch's models (``pairs``) and their rows (``groups``, by
+        key): this request's turn of them is chosen before their entries are built."""
+        self.offer_many(rows, [(k, v, groups[k]) for k, v in self._turn_of(pairs)])
+
+    def _turn_of(self, models: Sequence[T]) -> Sequence[T]:
+        """All of ``models``, or, past ``models_per_request``, every k-th from this request's
+        turn (round robin: each model offered one request in k)."""
+        if len(models) <= self.models_per_request:
+            return models
+        k = -(-len(models) // self.models_per_request)
+        self._turn = (self._turn + 1) % k
+        return models[self._turn :: k]
+
     def offer_many(
         self,
         rows: Sequence[Mapping[str, Any]],
@@ -85,11 +105,7 @@ class RowSampler:
         ``(key, version, idx)`` names a model and its rows' indexes (``None``: all rows)."""
         cap = self.rows_per_partition
         pending = self._pending
-        chosen = list(models)
-        if len(chosen) > self.models_per_request:  # round robin: each model 1 request in k
-            k = -(-len(chosen) // self.models_per_request)
-            self._turn = (self._turn + 1) % k
-            chosen = chosen[self._turn :: k]
+        chosen = self._turn_of(list(models))
         with self._lock:
             for key, version, idx in chosen:
                 n = len(idx) if idx is not None else len(rows)

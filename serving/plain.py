@@ -14,9 +14,9 @@ model not in memory, probabilities, labels, intervals — goes the careful way.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import chain, compress
+from itertools import chain, compress, repeat
 from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
-from operator import add, attrgetter, not_
+from operator import add, attrgetter, is_, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +50,7 @@ def plain_text(
         return None
     pairs: list[Pair] = list(zip(keys, versions, strict=True))  # type: ignore[arg-type]
     models = service.cache.peek_many(pairs)
-    n_held = len(models) - sum(m is None for m in models)  # ``is``: no dataclass __eq__
+    n_held = len(models) - sum(map(is_, models, repeat(None)))  # no dataclass __eq__
     if n_held < len(models):  # coefficients count where a load would run inline (``cached``)
         if not service.inline_loads:
             return None
@@ -77,7 +77,7 @@ def plain_text(
     if n_held < len(models):
         service.coefficients.add_hits(len(models) - n_held)
     if service.sampler is not None:
-        service.sampler.offer_many(rows, ((k, v, groups[k]) for k, v in pairs))
+        service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
     heads = list(map(_HEADS.get, pairs))
     if None in heads:

@@ -41,6 +41,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
+from manymodels.candidates import LastValueRegressor
 from manymodels.features import is_numeric
 from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
@@ -115,7 +116,8 @@ class ServedModel:
 def served_model(
     model: Any, key: str, version: int, schema: Mapping[str, Any], artifact_format: str = "pickle"
 ) -> ServedModel:
-    affine, layout = affine_of(model), layout_of(schema)
+    layout = layout_of(schema)
+    affine = affine_of(model, len(layout[0]))
     plain = plain_of(schema, layout)
     stacks = plain is not None and affine is not None and affine.packed is not None
     stacks = stacks and affine.coef.shape[0] == len(layout[0])  # type: ignore[union-attr]
@@ -202,8 +204,19 @@ def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def affine_of(model: Any) -> Affine | None:
-    """The affine map a fitted model's ``predict`` computes, if it is one we know exactly."""
+def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
+    """The affine map a fitted model's ``predict`` computes, if it is one we know exactly.
+
+    The naive ``LastValueRegressor`` (with the number of features it is given) is one too:
+    zero weights and its last value, so a batch stacks its rows with the linear models' and
+    the coefficient cache keeps it. ``x · 0 + c`` is ``c`` to the bit for every finite row
+    (the rows an affine map accepts), save a last value of -0.0, left to ``predict``."""
+    if type(model) is LastValueRegressor:
+        last = getattr(model, "last_", None)
+        if n_features is None or type(last) is not float or (last == 0.0 and np.signbit(last)):
+            return None
+        zeros = np.zeros(n_features)
+        return Affine(zeros, last, packed=_packed(zeros, last))
     scaler = None
     if type(model) is Pipeline and len(model.steps) == 2:
         scaler, model = model.steps[0][1], model.steps[1][1]

@@ -448,3 +448,32 @@ def test_naive_for_classification_is_the_majority_class(store: LocalArtifactStor
     assert v.estimator == "manymodels.candidates.ConstantProbabilityClassifier"
     assert v.score == v.naive_score > v.candidates[0].score
     assert set(model_of(v, store).predict(df[["x0", "x1"]].to_numpy())) == {"stay"}
+
+
+class _RowsPutFails(LocalArtifactStore):
+    """A local store whose first ``failures`` puts of a rows object (Arrow IPC) raise, as a
+    flaky network or a briefly full disk does: what cannot be made to happen on purpose here."""
+
+    def __init__(self, root: Path, failures: int) -> None:
+        super().__init__(root)
+        self.failures = failures
+
+    def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
+        if data[:6] == b"ARROW1" and self.failures > 0:
+            self.failures -= 1
+            raise OSError(28, "No space left on device")
+        return super().put(data, durable=durable)
+
+
+@pytest.mark.parametrize(("failures", "lost"), [(1, 1), (3, 4)])
+def test_a_failed_put_of_a_chunks_rows_is_tried_again_by_its_next_partitions(
+    tmp_path: Path, failures: int, lost: int
+) -> None:
+    """One transient failure costs the partition that met it (lost: a resume trains it
+    again), not the chunk; a store that keeps failing is given up after PUT_ATTEMPTS."""
+    store = _RowsPutFails(tmp_path / "artifacts", failures)
+    results = run(spec_dict(), linear_frame(4, 30), store)
+    statuses = [getattr(r, "status", "trained") for r in results.values()]
+    assert statuses.count("lost") == lost and all(s in ("lost", "trained") for s in statuses)
+    kept = {r.data_sha256 for r in results.values() if isinstance(r, NewVersion)}
+    assert len(kept) == (1 if lost < 4 else 0)

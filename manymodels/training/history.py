@@ -38,21 +38,24 @@ def base_features(table: PartitionedTable, spec: Spec) -> list[str]:
 
 
 ROWS_INDEX = b"manymodels.rows"  # schema metadata: {partition key: [first row, end row]}
+PUT_ATTEMPTS = 3  # puts of a chunk's rows object tried before its partitions give up
 
 
 class ChunkRows:
     """A chunk's input rows as one Arrow IPC object, encoded and stored once, on first use,
     for every partition of the chunk (``stored``).
 
-    A failure is kept too and raised again to each partition that asks: encoding (a column
-    Arrow cannot type) leaves every version without kept rows; storing (the disk, the
-    network) makes every partition of the chunk ``lost``, as its own PUT failing did."""
+    An encoding failure (a column Arrow cannot type) is kept and raised again to each
+    partition that asks: every version goes without kept rows. A failed put is tried again by
+    the next partitions that ask, ``PUT_ATTEMPTS`` in all, so one transient error costs the
+    partition that met it (``lost``: a resumed run trains it again), not the whole chunk."""
 
     def __init__(self, table: PartitionedTable, spec: Spec) -> None:
         self._table = table
         self._spec = spec
         self._encoded: bytes | Exception | None = None
-        self._stored: str | Exception | None = None
+        self._stored: str | None = None
+        self._failed: list[Exception] = []
 
     def encoded(self) -> bytes:
         """The chunk's rows as IPC bytes, with each partition's row range in the metadata."""
@@ -67,14 +70,16 @@ class ChunkRows:
 
     def stored(self, store: ArtifactStore, *, durable: bool) -> str:
         """The sha256 of ``encoded()`` in ``store``, put on the first call."""
-        if self._stored is None:
-            data = self.encoded()
-            try:
-                self._stored = store.put(data, durable=durable)[0]
-            except Exception as e:
-                self._stored = e
-        if isinstance(self._stored, Exception):
-            raise self._stored
+        if self._stored is not None:
+            return self._stored
+        if len(self._failed) >= PUT_ATTEMPTS:  # the store is down: stop hammering it
+            raise self._failed[-1]
+        data = self.encoded()
+        try:
+            self._stored = store.put(data, durable=durable)[0]
+        except Exception as e:
+            self._failed.append(e)
+            raise
         return self._stored
 
 

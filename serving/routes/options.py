@@ -8,6 +8,11 @@ the rest of the route, the model's arithmetic included, and what kept ``manymode
 takes the defaults at once; one with a query string is validated as one pydantic model, and a
 bad value is the same 422 FastAPI writes (``loc: ["query", name]``). The OpenAPI document lists
 the same parameters, generated from the same model (``documented``).
+
+Two differences from declared parameters, both for requests that are wrong anyway: FastAPI
+validates the body before the route runs, so a request with a bad body *and* a bad option is
+answered with the body's 422 alone (the option's comes once the body is right), and a bad body
+sent while the router starts is a 422 rather than the 503 a good one gets.
 """
 
 from __future__ import annotations
@@ -51,8 +56,10 @@ class ScoreOptions(BaseModel):
     levels: str | None = Field(default=None, max_length=200, description=LEVELS_HELP)
 
 
-class PartitionOptions(ScoreOptions):
-    """``ScoreOptions`` and the version to score, by number or alias."""
+class VersionChoice(BaseModel):
+    """``?version=`` / ``?alias=``: which version of a partition scores."""
+
+    model_config = ConfigDict(frozen=True)
 
     version: int | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="Score this version."
@@ -60,6 +67,11 @@ class PartitionOptions(ScoreOptions):
     alias: str | None = Field(
         default=None, pattern=ALIAS_PATTERN, description="Score the version this alias points at."
     )
+
+
+class PartitionOptions(ScoreOptions, VersionChoice):
+    """``VersionChoice`` and ``ScoreOptions``, in that order (pydantic lists a later base's
+    fields first): the order the parameters were declared in, and their errors come in."""
 
 
 Options = TypeVar("Options", bound=ScoreOptions)

@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from manymodels.candidates import LastValueRegressor
 from manymodels.exceptions import ArtifactCorrupted, PartitionNotFound, VersionNotFound
 from manymodels.registry import Registry
 from serving.served import LINEAR_REGRESSORS, affine_of, load_served, served_model
@@ -47,6 +48,27 @@ def test_a_partial_scaler_is_followed_exactly(with_mean: bool, with_std: bool) -
     served = served_model(model, "k=1", 1, {})
     assert served.affine is not None
     assert np.array_equal(served.predict(ROWS_100), model.predict(ROWS_100))
+
+
+@pytest.mark.parametrize("last", [3.25, -7.0, 0.0, 1e300])
+def test_the_naive_model_is_an_affine_map_of_zero_weights_bit_for_bit(last: float) -> None:
+    """A naive partition stacks with linear ones in a batch and keeps its coefficients when
+    evicted: ``x · 0 + last`` gives ``last`` to the bit, whatever the (finite) row."""
+    schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
+    model = LastValueRegressor().fit(X_TRAIN, np.append(Y_TRAIN, last))
+    served = served_model(model, "k=1", 1, schema)
+    assert served.affine is not None and served.stacks
+    for X in (ROWS_1, ROWS_100, -ROWS_100, ROWS_100 * 1e200):
+        got, want = served.predict(X), model.predict(X)
+        assert got.tobytes() == want.tobytes()  # the sign of a zero too
+
+
+def test_a_naive_last_value_of_minus_zero_is_left_to_its_predict() -> None:
+    model = LastValueRegressor().fit(X_TRAIN, np.append(Y_TRAIN, -0.0))
+    assert (
+        affine_of(model, 4) is None
+        and affine_of(LastValueRegressor().fit(X_TRAIN, Y_TRAIN)) is None
+    )
 
 
 def test_multi_output_ridge_is_followed_exactly() -> None:
