@@ -89,12 +89,11 @@ def plain_text(
 
 def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
     """Each of ``n`` rows' model: the position of its group, from the groups' row indexes."""
+    if len(rows_of) == n:  # a row per group: groups are in first-seen order, so row i's is i
+        return np.arange(n)
     codes = np.empty(n, dtype=np.intp)
-    if len(rows_of) == n:  # a row per group, as in a batch of one row to each partition
-        codes[list(chain.from_iterable(rows_of))] = np.arange(n)
-    else:
-        sizes = list(map(len, rows_of))
-        codes[list(chain.from_iterable(rows_of))] = np.repeat(np.arange(len(rows_of)), sizes)
+    sizes = list(map(len, rows_of))
+    codes[list(chain.from_iterable(rows_of))] = np.repeat(np.arange(len(rows_of)), sizes)
     return codes
 
 

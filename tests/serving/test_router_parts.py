@@ -75,6 +75,16 @@ def test_cache_is_lru_bounded_by_count() -> None:
     assert (s.hits, s.misses, s.loads, s.evictions, s.size) == (1, 3, 3, 1, 2)
 
 
+def test_a_batch_look_refreshes_the_models_it_finds_and_counts_no_hit() -> None:
+    cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=3)
+    for key in "abc":
+        cache.get(key, 1)
+    assert cache.peek_many([("a", 1), ("x", 1), ("b", 1)]) == ["a@1", None, "b@1"]
+    cache.get("d", 1)  # evicts c, the one the batch did not use
+    assert cache.entries() == [("a", 1), ("b", 1), ("d", 1)]
+    assert cache.stats().hits == 0
+
+
 def test_cache_key_includes_the_version() -> None:
     cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=10)
     assert cache.get("a", 1) == "a@1"
