@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -116,8 +116,10 @@ class ReadsMixin(StoreBase):
                 q = select(
                     c.key, c.version, c.artifact_sha256, c.feature_schema_json, c.data_sha256,
                     c.signature,
-                ).where(tuple_(c.key, c.version).in_(batch))  # fmt: skip
-                out += [(r[0], r[1], ModelRow(r[2], r[3], r[4], r[5])) for r in conn.execute(q)]
+                ).where(pairs_in(c, batch))  # fmt: skip
+                wanted = set(batch)
+                out += [(r[0], r[1], ModelRow(r[2], r[3], r[4], r[5])) for r in conn.execute(q)
+                        if (r[0], r[1]) in wanted]  # fmt: skip
         return out
 
     def model_ref(self, key: str, version: int) -> ModelRow | None:
@@ -165,8 +167,10 @@ class ReadsMixin(StoreBase):
         with self.engine.connect() as conn:
             for batch in batches(list(pairs)):
                 names = self._aliases_of(conn, sorted({k for k, _ in batch}))
-                q = select(t.model_versions).where(tuple_(c.key, c.version).in_(list(batch)))
-                out += [version_entity(r, names.get(r.key, {})) for r in conn.execute(q)]
+                q = select(t.model_versions).where(pairs_in(c, batch))
+                wanted = set(batch)
+                out += [version_entity(r, names.get(r.key, {})) for r in conn.execute(q)
+                        if (r.key, r.version) in wanted]  # fmt: skip
         return out
 
     def resolve_alias(self, key: str, alias: str = "production") -> ModelVersion:
@@ -310,12 +314,19 @@ class ReadsMixin(StoreBase):
         rows = list(rows)
         keys = [r.key for r in rows]
         names = self._aliases_of(conn, keys)
-        prod_pairs = [(k, names[k]["production"]) for k in keys if "production" in names.get(k, {})]
+        with_production = [k for k in keys if "production" in names.get(k, {})]
         prod: dict[str, ModelVersion] = {}
-        c = t.model_versions.c
-        for batch in batches(prod_pairs):
-            conds = [and_(c.key == k, c.version == v) for k, v in batch]
-            for r in conn.execute(select(t.model_versions).where(or_(*conds))):
+        c, a = t.model_versions.c, t.aliases.c
+        # production versions through the alias rows, by key: both primary keys' indexes on
+        # SQLite and PostgreSQL (an OR of 100 (key, version) pairs cost ms to compile, and a
+        # (key, version) IN list scanned the table on SQLite)
+        for batch in batches(with_production):
+            q = (
+                select(t.model_versions)
+                .join(t.aliases, and_(a.key == c.key, a.version == c.version))
+                .where(a.alias == "production", a.key.in_(list(batch)))
+            )
+            for r in conn.execute(q):
                 prod[r.key] = version_entity(r, names.get(r.key, {}))
         return [
             PartitionSummary(
@@ -327,6 +338,15 @@ class ReadsMixin(StoreBase):
             )
             for r in rows
         ]
+
+
+def pairs_in(c: Any, pairs: Sequence[tuple[str, int]]) -> Any:
+    """A condition that holds for every ``(key, version)`` of ``pairs`` (and possibly other
+    combinations of their keys and versions: filter the rows by the pairs). ``(key, version)
+    IN (…)`` reads the whole table on SQLite for two pairs or more (8.5 ms at 10,000 versions,
+    ~10x that at 100,000); ``key IN (…) AND version IN (…)`` walks the primary key's index."""
+    keys, versions = sorted({k for k, _ in pairs}), sorted({v for _, v in pairs})
+    return and_(c.key.in_(keys), c.version.in_(versions))
 
 
 def with_prefix(q: Select[Any], column: Any, prefix: str | None) -> Select[Any]:

@@ -58,6 +58,11 @@ def test_versions_are_numbered_per_partition_and_read_back(reg: Registry) -> Non
         ("k=a", 1),
         ("k=b", 1),
     }
+    # exactly the pairs asked for, not every pairing of their keys and versions
+    record(reg, "r3", new_version("k=b", sha, size))  # k=b has v1 and v2, as k=a does
+    asked = [("k=a", 2), ("k=b", 1)]
+    assert sorted((k, v) for k, v, _ in reg.store.model_refs(asked)) == asked
+    assert sorted((v.key, v.version) for v in reg.store.get_versions(asked)) == asked
     assert reg.store.production_info(["k=a", "k=b"])["k=b"].version == 1
     assert reg.artifacts.get(v2.artifact_sha256) == b"model-bytes"  # verified on read
 
