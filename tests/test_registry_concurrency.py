@@ -283,5 +283,7 @@ def test_get_versions_reads_only_the_pairs_asked_for(reg: Registry) -> None:
     got = reg.store.get_versions([(KEY, 2), ("k=b", 5), (KEY, 9)])
     assert sorted((v.key, v.version) for v in got) == [(KEY, 2), ("k=b", 5)]
     assert {a for v in got for a in v.aliases} == {"candidate"}
-    # one query, filtered by (key, version) in SQL: 3 pairs → 6 parameters, not 3 keys
-    assert params == [6]
+    # one query, filtered in SQL by the pairs' keys and their versions (2 keys + 3 versions:
+    # the primary key's index; a (key, version) IN list scanned the table on SQLite), never
+    # every version of the keys; the rows kept are the pairs asked for
+    assert params == [5]
