@@ -155,3 +155,22 @@ def test_partitions_alike_are_smoothed_hard_toward_the_table() -> None:
     assert prior.strength is not None and prior.strength > 100
     assert prior.strength <= MAX_STRENGTH
     assert class_prior(y).strength is None  # no partitions given: the spec's 2 rows apply
+
+
+def test_monitoring_compares_live_answers_with_the_naive_training_compared_with(
+    tmp_path: Path,
+) -> None:
+    """A version's recorded naive answer (what live accuracy is measured against) is the class
+    of the smoothed constant, training's naive baseline — not the partition's own majority,
+    which a few rows can tip the other way."""
+    df = assets([20] * 8 + [12], seed=3)
+    df["failed"] = 0
+    df.loc[df.index[df.asset < 8][::25], "failed"] = 1  # the table: rarely a failure
+    small = df.index[df.asset == 8]
+    df.loc[small, "failed"] = [1, 0] * 5 + [1, 1]  # asset 8: 7 of 12 days failed
+    summary = train(spec(selection={"prior_rows": 50}), df, tmp_path / "reg", backend="local")
+    assert summary.run.n_failed == 0, summary.failures
+    with Registry.open(tmp_path / "reg") as reg:
+        profile = reg.get_version("asset=8").feature_schema["profile"]
+    assert df.loc[small, "failed"].mean() > 0.5  # its own majority: failed
+    assert profile["naive"] == 0  # smoothed toward the table's rate of ~4 %: not failed

@@ -8,8 +8,9 @@ RMSE, accuracy); any other metric is reported as MAE (regression) or the error r
 (classification), and then not compared with the validation score, which is in other units.
 
 The naive answer on the same rows is what training's naive baseline would answer
-(``candidates.naive_baseline``): the majority class, the training mean, or — time-ordered —
-the previous actual (the last training target for the first actual of a version).
+(``candidates.naive_baseline``): for a classifier the class of the smoothed constant (its
+counts pulled toward the table's class rates), the training mean, or — time-ordered — the
+previous actual (the last training target for the first actual of a version).
 """
 
 from __future__ import annotations

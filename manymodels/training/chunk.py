@@ -202,7 +202,9 @@ def train_one(
             CandidateResult(c.label, c.estimator, jsonable(c.params), c.score, c.error)
             for c in fitted.candidates
         ],
-        feature_schema=_with_profile(_with_classes(schema, prior, fitted), X, y, spec, times),
+        feature_schema=_with_profile(
+            _with_classes(schema, prior, fitted), X, y, spec, times, prior
+        ),
         artifact_sha256=sha,
         artifact_size=size,
         train_seconds=time.perf_counter() - started,
@@ -239,16 +241,34 @@ def _with_classes(
 
 
 def _with_profile(
-    schema: dict[str, Any], X: Any, y: np.ndarray, spec: Spec, times: np.ndarray | None
+    schema: dict[str, Any],
+    X: Any,
+    y: np.ndarray,
+    spec: Spec,
+    times: np.ndarray | None,
+    prior: ClassPrior | None = None,
 ) -> dict[str, Any]:
     """The schema with the training rows' profile (``manymodels.monitoring.profile``), what
     drift and live accuracy are measured against; a profile that cannot be made is left out
-    (monitoring then has no reference for this version), never a failed partition."""
+    (monitoring then has no reference for this version), never a failed partition.
+
+    A classifier's naive answer is training's naive baseline: the class of the smoothed
+    constant (its counts pulled toward the table's rates), which a small partition's own
+    majority need not be."""
     try:
         profile = version_profile(
             X, y, features=schema["features"], categorical=schema["categorical"],
             task=spec.task, time_ordered=spec.time_column is not None, times=times,
         )  # fmt: skip
+        if spec.task == "classification" and prior is not None and len(y):
+            from manymodels.candidates import ConstantProbabilityClassifier
+            from manymodels.training.classify import prior_rows
+
+            smoothed = ConstantProbabilityClassifier(
+                prior.labels, prior.rates.tolist(), prior_rows(spec, prior)
+            ).fit(X, y)
+            label = smoothed.predict(np.zeros((1, 1)))[0]
+            profile["naive"] = label.item() if isinstance(label, np.generic) else label
     except Exception:
         return schema
     return {**schema, "profile": profile}
