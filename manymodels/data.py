@@ -256,6 +256,28 @@ def _first_line(error: BaseException) -> str:
     return first_line(error).removesuffix("You might want to try:").strip()
 
 
+def checked(
+    df: pd.DataFrame, spec: Spec, *, source: str
+) -> tuple[pd.DataFrame, Columns, list[str], dict[str, int]]:
+    """The checks every table's rows pass before they are split, in memory or one batch of a
+    Parquet directory at a time (``manymodels.datasets``): bad rows dropped (``bad_rows =
+    "drop"``; how many per column), column roles resolved, the time column parsed and the
+    calendar parts added. Returns the rows, their columns, the features (calendar parts
+    included) and the dropped counts; errors name ``source``."""
+    bad_rows: dict[str, int] = {}
+    if spec.bad_rows == "drop":
+        df, bad_rows = drop_bad_rows(df, spec, source=source)
+    cols = resolve_columns(df, spec, source=source)
+    features = cols.features
+    if spec.time_column:
+        df = parse_time(df, spec.time_column, source=source)
+        _check_derived(df, spec, source=source)
+        if spec.calendar:
+            df = add_calendar(df, spec, source=source)
+            features = [*features, *spec.calendar_columns]
+    return df, cols, features, bad_rows
+
+
 def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
@@ -267,17 +289,7 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
-    bad_rows: dict[str, int] = {}
-    if spec.bad_rows == "drop":
-        df, bad_rows = drop_bad_rows(df, spec, source=name)
-    cols = resolve_columns(df, spec, source=name)
-    features = cols.features
-    if spec.time_column:
-        df = parse_time(df, spec.time_column, source=name)
-        _check_derived(df, spec, source=name)
-        if spec.calendar:
-            df = add_calendar(df, spec, source=name)
-            features = [*features, *spec.calendar_columns]
+    df, cols, features, bad_rows = checked(df, spec, source=name)
     table = split(
         df,
         partition_by=spec.partition_by,

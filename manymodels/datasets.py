@@ -251,13 +251,7 @@ def prepare_streamed(
     """Index, check and shuffle ``source`` (see the module docstring); the index table. The
     shuffled copy goes under ``shuffle_dir`` (a directory or fsspec URL every Ray node reads;
     by default a local temporary directory: one machine)."""
-    from manymodels.data import (
-        _check_derived,
-        add_calendar,
-        drop_bad_rows,
-        parse_time,
-        resolve_columns,
-    )
+    from manymodels.data import checked
     from manymodels.execution import plan_chunks
 
     name = str(source)
@@ -316,20 +310,10 @@ def prepare_streamed(
     categorical: list[str] = []
     for i, (path, frame, batch) in enumerate(_batches(schema, name)):
         part = index.get_indexer(pd.MultiIndex.from_frame(frame[keys_by]))
-        df = frame
-        if spec.bad_rows == "drop":
-            df, bad = drop_bad_rows(frame, spec, source=path)
-            for col, n in bad.items():
-                dropped[col] = dropped.get(col, 0) + n
-        cols = resolve_columns(df, spec, source=path)
+        df, cols, features, bad = checked(frame, spec, source=path)
+        for col, n in bad.items():
+            dropped[col] = dropped.get(col, 0) + n
         warnings |= dict.fromkeys(cols.warnings)
-        features = cols.features
-        if spec.time_column:
-            df = parse_time(df, spec.time_column, source=path)
-            _check_derived(df, spec, source=path)
-            if spec.calendar:
-                df = add_calendar(df, spec, source=path)
-                features = [*features, *spec.calendar_columns]
         used = [*keys_by, *features, spec.target] + ([spec.time_column] if spec.time_column else [])
         dtypes = dtypes or {c: str(df[c].dtype) for c in features}
         categorical = cols.categorical
