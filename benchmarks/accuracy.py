@@ -391,37 +391,17 @@ def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[st
         lambda: [statsforecast_model("AutoETS", panel, train, test)],
         lambda: [statsforecast_model("AutoARIMA", panel, train, test)],
         lambda: mlforecast_lgbm(panel, train, test),
-        lambda: [manymodels_run(panel, train, test, naive_candidate=False, root=root)],
-        lambda: [manymodels_run(panel, train, test, naive_candidate=True, root=root)],
-        lambda: [
-            manymodels_run(
-                panel, train, test, naive_candidate=True, root=root, global_candidate=True
-            )
-        ],
-        lambda: [
-            manymodels_run(
-                panel,
-                train,
-                test,
-                naive_candidate=True,
-                root=root,
-                global_candidate=True,
-                target_transform="scale",
-            )
-        ],
-        lambda: [
-            manymodels_run(
-                panel,
-                train,
-                test,
-                naive_candidate=True,
-                root=root,
-                global_candidate=True,
-                target_transform="scale",
-                global_margin=PREFER_GLOBAL,
-            )
-        ],
     ]
+    # manymodels' variants, each adding one option to the one before it
+    variants: list[dict[str, Any]] = [{"naive_candidate": False}, {"naive_candidate": True}]
+    variants.append({**variants[-1], "global_candidate": True})
+    variants.append({**variants[-1], "target_transform": "scale"})
+    variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
+
+    def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
+        return lambda: [manymodels_run(panel, train, test, root=root, **options)]
+
+    methods += [ours(v) for v in variants]
     results: list[Result] = []
     for method in methods:
         done = method()
