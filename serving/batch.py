@@ -345,6 +345,15 @@ def _all_numeric(dtypes: tuple[str, ...]) -> bool:
     return known
 
 
+def answer_head(partition: str, served_by: str, version: int, fallback: bool) -> str:
+    """An answer's JSON text up to its prediction (without the comma before it), as
+    ``json.dumps`` writes those four fields: the part a partition's answers share."""
+    return (
+        f'{{"partition":{_string(partition)},"served_by":{_string(served_by)},'
+        f'"version":{int.__repr__(version)},"fallback":{"true" if fallback else "false"}'
+    )
+
+
 def encode(answers: list[dict[str, Any]]) -> str | None:
     """``{"predictions": answers}`` as the JSON text ``json.dumps`` writes (compact, UTF-8),
     when every answer has the plain shape ``score`` gives — six fields, a finite float
@@ -368,9 +377,6 @@ def encode(answers: list[dict[str, Any]]) -> str | None:
                 return None
             if type(version) is not int or type(fallback) is not bool:
                 return None
-            head = heads[h] = (
-                f'{{"partition":{_string(partition)},"served_by":{_string(served_by)},'
-                f'"version":{int.__repr__(version)},"fallback":{"true" if fallback else "false"}'
-            )
+            head = heads[h] = answer_head(partition, served_by, version, fallback)
         parts.append(f'{head},"prediction":{float.__repr__(p)},"probabilities":null}}')
     return '{"predictions":[' + ",".join(parts) + "]}"

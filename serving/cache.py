@@ -289,6 +289,6 @@ def _touch_many(items: OrderedDict[Any, Any], keys: Sequence[Any]) -> list[Any]:
     """Each key's item or ``None``, the found ones moved to the recent end (the caller holds
     the cache's lock)."""
     found = list(map(items.get, keys))
-    # the found ones moved to the recent end, consumed in C (no Python step per key)
+    # consumed in C: no Python step per key
     deque(map(items.move_to_end, compress(keys, map(is_not, found, repeat(None)))), maxlen=0)
     return found

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import chain, compress, repeat
-from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
 from operator import add, attrgetter, is_, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from manymodels.partition import FALLBACK_KEY
-from serving.batch import Pair, Row, affine_rows, numeric_matrix
+from serving.batch import Pair, Row, affine_rows, answer_head, numeric_matrix
 from serving.served import ServedModel, can_score
 
 if TYPE_CHECKING:
@@ -150,8 +149,5 @@ def _head(pair: Pair) -> str:
         if len(_HEADS) >= _HEADS_MAX:
             _HEADS.clear()
         key, version = pair
-        head = _HEADS[pair] = (
-            f'{{"partition":{_string(key)},"served_by":{_string(key)},'
-            f'"version":{int.__repr__(version)},"fallback":false,"prediction":'
-        )
+        head = _HEADS[pair] = answer_head(key, key, version, False) + ',"prediction":'
     return head
