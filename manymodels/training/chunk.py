@@ -28,6 +28,7 @@ from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
+from manymodels.training.classify import smoothed_constant
 from manymodels.training.compare import Champion, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
 from manymodels.training.history import ChunkRows
@@ -261,13 +262,7 @@ def _with_profile(
             task=spec.task, time_ordered=spec.time_column is not None, times=times,
         )  # fmt: skip
         if spec.task == "classification" and prior is not None and len(y):
-            from manymodels.candidates import ConstantProbabilityClassifier
-            from manymodels.training.classify import prior_rows
-
-            smoothed = ConstantProbabilityClassifier(
-                prior.labels, prior.rates.tolist(), prior_rows(spec, prior)
-            ).fit(X, y)
-            label = smoothed.predict(np.zeros((1, 1)))[0]
+            label = smoothed_constant(spec, prior).fit(X, y).predict(np.zeros((1, 1)))[0]
             profile["naive"] = label.item() if isinstance(label, np.generic) else label
     except Exception:
         return schema

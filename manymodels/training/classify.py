@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
 from manymodels.spec import Calibration, Decision, Spec
 from manymodels.training.metrics import Metric
@@ -178,6 +179,14 @@ def prior_rows(spec: Spec, prior: ClassPrior) -> float:
     if m == "auto":
         return float(prior.strength) if prior.strength is not None else 2.0
     return float(m)
+
+
+def smoothed_constant(spec: Spec, prior: ClassPrior) -> ConstantProbabilityClassifier:
+    """The constant-probability model (unfitted) a partition's classes are smoothed with
+    toward the table's rates: training's naive for a classifier, a single-class or small
+    partition's model, and the naive answer monitoring compares live answers with."""
+    m = prior_rows(spec, prior)
+    return ConstantProbabilityClassifier(prior.labels, prior.rates.tolist(), m)
 
 
 def gets_constant(spec: Spec, n: int) -> bool:

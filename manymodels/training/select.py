@@ -161,9 +161,7 @@ def fit_partition(
 
     def constant() -> Any:
         assert prior is not None
-        return cands.ConstantProbabilityClassifier(
-            prior.labels, prior.rates.tolist(), classify.prior_rows(spec, prior)
-        )
+        return classify.smoothed_constant(spec, prior)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

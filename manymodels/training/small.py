@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
@@ -27,8 +26,8 @@ from manymodels.training.select import Fitted, estimator_path
 
 def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> Fitted:
     """The constant-probability version of a partition of ``len(y)`` < ``min_rows`` rows."""
-    m = classify.prior_rows(spec, prior)
-    model = ConstantProbabilityClassifier(prior.labels, prior.rates.tolist(), m).fit(X, y)
+    model = classify.smoothed_constant(spec, prior).fit(X, y)
+    m = model.prior_rows
     scorer = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
     classes, counts = np.unique(y, return_counts=True)
     why = f"not fitted: {len(y)} rows < min_rows {spec.min_rows}"
