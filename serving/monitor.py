@@ -26,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -43,6 +43,12 @@ logger = logging.getLogger("manymodels.serving")
 PER_REQUEST = 16
 Pair = tuple[str, int]
 T = TypeVar("T")
+
+
+def production_last(samples: list[Any], production: Callable[[str], int | None]) -> list[Any]:
+    """``samples`` with each partition's production version after its others: of several
+    samples of one partition, the drift row keeps the last (``store.add_samples``)."""
+    return sorted(samples, key=lambda s: s.version == production(s.key))  # stable
 
 
 class RowSampler:
@@ -201,6 +207,7 @@ class Monitor:
                 return 0
             try:
                 samples = [s for pair, rows in pending.items() if (s := self._sample(pair, rows))]
+                samples = production_last(samples, self.service.aliases.get)
                 engine = self.service.registry.store.engine
                 if samples:
                     store.add_samples(engine, samples)

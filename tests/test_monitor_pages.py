@@ -92,3 +92,27 @@ def test_the_router_pages_the_monitor_without_the_whole_pass(registry: Path) -> 
 def test_an_order_no_index_answers_is_refused() -> None:
     with pytest.raises(ValueError, match="error"):
         pages.page_keys(None, "error", 10, 0)  # type: ignore[arg-type]
+
+
+def test_two_versions_of_one_partition_in_one_flush_keep_one_drift_row(tmp_path: Path) -> None:
+    """A router that scored two versions of a partition since its last flush (a promotion,
+    then a rollback) hands both samples over: the flush keeps one drift row, of the version
+    put last — the one it serves (``production_last``) — instead of failing the whole flush
+    on the table's unique key (``manymodels demo`` printed that warning)."""
+    from serving.monitor import production_last
+
+    with Registry(tmp_path / "r") as reg:
+        train(spec_dict(features=["x0"]), synthetic(3, 30, n_features=1), reg, backend="local")
+        engine = reg.store.engine
+        keys = sorted(p.key for p in reg.list_partitions() if p.key != FALLBACK_KEY)
+        live = reg.get_version(keys[0], alias="production").version
+        older, serving = (
+            samples(reg, keys[0], 200, 1, version=live + 1),
+            samples(reg, keys[0], 200, 2),
+        )
+        other = samples(reg, keys[1], 200, 3)
+        batch = production_last([serving, other, older], {keys[0]: live, keys[1]: 1}.get)
+        assert batch.index(older) < batch.index(serving)  # per partition, production last
+        store.add_samples(engine, batch)
+        rows = store.drift_rows(engine, keys[:2])
+        assert rows[keys[0]].version == live and keys[1] in rows

@@ -74,7 +74,13 @@ def _decay(since: str, stamp: str) -> float:
 
 def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
     """Fold samples into each partition's drift row and score it, in one transaction. A row
-    of another version (production moved) is replaced: drift is against the serving version."""
+    of another version (production moved) is replaced: drift is against the serving version.
+
+    A partition has one drift row, so of several samples of one key (a router that scored two
+    versions of it since its last flush: a promotion, then a rollback) the last one counts;
+    the caller puts the version it serves last. Two inserts of one key failed the whole
+    flush on the table's unique key."""
+    samples = list({s.key: s for s in samples}.values())
     d = t.monitor_drift.c
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
