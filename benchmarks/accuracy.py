@@ -19,7 +19,9 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   so its forecast is direct) and *+ naive* (the default: a partition whose candidates lose to
   the last value by ``[selection] naive_margin`` on its validation folds serves the last
   value); *local + global* adds a global LightGBM, *scaled* a per-series scaled target and
-  *prefer global* ``global_margin = 0.1`` (a local model must beat the global one by 10 %).
+  *prefer global* ``global_margin = 0.1`` (a local model must beat the global one by 10 %);
+  *differenced* is local + global on every series' changes, *auto-diff* on the changes of the
+  series whose KPSS test finds no stable level (``target_transform = "auto_difference"``).
 
 Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
 empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none; manymodels'
@@ -178,6 +180,7 @@ def mm_features(panel: Panel) -> list[str]:
 
 
 MAX_FOLDS = 5
+TRANSFORM_WORDS = {"scale": "scaled", "difference": "differenced", "auto_difference": "auto-diff"}
 PREFER_GLOBAL = 0.1  # ``[selection] global_margin`` of the "prefer global" row: set a priori
 
 
@@ -270,7 +273,7 @@ def manymodels_run(
     if global_candidate:
         label = "manymodels local + global"
     if target_transform != "none":
-        label += f", {target_transform}d"
+        label += f", {TRANSFORM_WORDS[target_transform]}"
     if global_margin:
         label += ", prefer global"
     registry = root / label.replace(" ", "-").replace("+", "plus")
@@ -307,19 +310,24 @@ def manymodels_run(
 
 
 def _chosen(registry: Path) -> str:
-    """How many partitions serve each estimator (naive included), e.g. ``Ridge 30, naive 4``."""
+    """How many partitions serve each estimator (naive included), e.g. ``Ridge 30, naive 4``,
+    and how many of them learnt their target's changes (``difference``)."""
     import manymodels as mm
 
     reg = mm.Registry.open(registry)
     try:
         counts: dict[str, int] = {}
+        differenced = 0
         for part in reg.list_partitions(limit=100_000):
             if part.production is not None:
                 name = part.production.estimator.rsplit(".", 1)[-1]
                 counts[name] = counts.get(name, 0) + 1
+                history = part.production.feature_schema.get("history") or {}
+                differenced += (history.get("transform") or {}).get("kind") == "difference"
     finally:
         reg.close()
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    chosen = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return chosen + (f"; {differenced} differenced" if differenced else "")
 
 
 # ------------------------------------------------------------------------------------------
@@ -397,6 +405,8 @@ def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[st
     variants.append({**variants[-1], "global_candidate": True})
     variants.append({**variants[-1], "target_transform": "scale"})
     variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
+    variants.append({**variants[2], "target_transform": "difference"})  # + global, differenced
+    variants.append({**variants[2], "target_transform": "auto_difference"})  # per series (KPSS)
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
         return lambda: [manymodels_run(panel, train, test, root=root, **options)]
@@ -466,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
                 if method.startswith("manymodels"):
                     short = (
                         "mm_prefer_global" if "prefer global" in method
+                        else "mm_differenced" if "differenced" in method
+                        else "mm_auto_diff" if "auto-diff" in method
                         else "mm_scaled" if "scaled" in method
                         else "mm_naive" if "naive" in method
                         else "mm_global" if "global" in method else "mm_local"

@@ -17,8 +17,10 @@ the horizon) all steps' features come from the history alone, and a forecast is 
 otherwise it is recursive, one step at a time, each prediction appended to the history.
 
 An optional per-partition target transform (``difference``: mlforecast's ``Differences([1])``;
-``scale``: its ``LocalStandardScaler``) is applied before the features are computed and
-inverted after ``predict`` (``TargetTransform``), so a model sees series of any level alike.
+``scale``: its ``LocalStandardScaler``; ``auto_difference``: its ``AutoDifferences(1)``, a
+difference where the KPSS test finds the partition's level wandering, ``manymodels.stationarity``)
+is applied before the features are computed and inverted after ``predict``
+(``TargetTransform``), so a model sees series of any level alike.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 Stat = Literal["mean", "std", "min", "max"]
-TransformKind = Literal["none", "difference", "scale"]
+TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 STATS: tuple[str, ...] = ("mean", "std", "min", "max")
 _BLOCK = 1 << 16
 """Rows per gathered block of rolling windows: memory stays ~``_BLOCK × window × 8`` bytes
@@ -216,7 +218,8 @@ class TargetTransform:
     """A per-partition target transform and what it learned of one partition: ``scale``
     subtracts ``center`` and divides by ``spread`` (the partition's training mean and
     standard deviation, 1 when it is 0); ``difference`` takes ``y[t] - y[t-1]`` and sums the
-    predicted differences back onto the last known level."""
+    predicted differences back onto the last known level. ``kind`` is what the partition got:
+    ``auto_difference`` resolves to ``difference`` or ``none`` (``fit_transforms``)."""
 
     kind: TransformKind = "none"
     center: float = 0.0
@@ -256,15 +259,22 @@ def fit_transforms(
     y: np.ndarray, offsets: np.ndarray, kind: TransformKind
 ) -> tuple[np.ndarray, list[TargetTransform]]:
     """The whole table's targets transformed partition by partition, and each partition's
-    ``TargetTransform`` (``scale`` learns its mean and spread from the finite targets)."""
+    ``TargetTransform`` (``scale`` learns its mean and spread from the finite targets;
+    ``auto_difference`` differences the partitions whose KPSS test rejects a stable level and
+    leaves the others as they are, kind ``none``)."""
     values = np.asarray(y, dtype=np.float64)
     if kind == "none":
         return values, [TargetTransform() for _ in range(len(offsets) - 1)]
+    if kind == "auto_difference":
+        from manymodels.stationarity import needs_difference
     out = np.empty_like(values)
     fitted: list[TargetTransform] = []
     for lo, hi in itertools.pairwise(offsets.tolist()):
         part = values[lo:hi]
-        t = TargetTransform(kind)
+        if kind == "auto_difference":
+            t = TargetTransform("difference" if needs_difference(part) else "none")
+        else:
+            t = TargetTransform(kind)
         if kind == "scale":
             finite = part[np.isfinite(part)]
             center = float(finite.mean()) if len(finite) else 0.0

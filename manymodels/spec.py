@@ -69,8 +69,10 @@ class Spec(_Frozen):
     * ``rolling`` — rolling statistics of lagged targets, ``[{ lag = 8, window = 4, stat =
       "mean" }]`` adds ``units_roll_mean_lag8_w4`` (see ``Rolling``); stats ``mean``, ``std``,
       ``min``, ``max``.
-    * ``target_transform`` — ``difference`` (each period's change) or ``scale`` (the
-      partition's mean and standard deviation) turns each partition's target before lags are
+    * ``target_transform`` — ``difference`` (each period's change), ``scale`` (the
+      partition's mean and standard deviation) or ``auto_difference`` (a difference where the
+      partition's KPSS test finds no stable level, none elsewhere: ``manymodels.stationarity``)
+      turns each partition's target before lags are
       taken and the model is fitted; every answer is turned back to the target's units —
       forecasts, validation metrics, ``score``, ``LoadedModel.predict``, ``/predict`` (see
       ``manymodels.targetunits``). Lag features a row carries are in the model's
@@ -99,7 +101,7 @@ class Spec(_Frozen):
     calendar: list[CalendarPart] | None = None
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     rolling: list[Rolling] | None = None
-    target_transform: Literal["none", "difference", "scale"] = "none"
+    target_transform: Literal["none", "difference", "scale", "auto_difference"] = "none"
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
     missing_target: Literal["drop", "error"] = "drop"

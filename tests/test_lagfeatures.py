@@ -213,6 +213,18 @@ def test_transforms_are_per_partition_and_invert() -> None:
     assert fitted[0].spread == 1.0 and (constant == 0).all()  # no division by zero
 
 
+def test_auto_difference_resolves_per_partition() -> None:
+    """A trending partition is differenced, a partition of noise around a level is left as
+    given (kind ``none``), in one table."""
+    rng = np.random.default_rng(2)
+    y = np.concatenate([np.arange(50.0) + rng.normal(0, 0.5, 50), 10 + rng.normal(0, 1, 50)])
+    out, fitted = fit_transforms(y, np.array([0, 50, 100]), "auto_difference")
+    assert [f.kind for f in fitted] == ["difference", "none"]
+    np.testing.assert_array_equal(out[1:50], np.diff(y[:50]))
+    assert np.isnan(out[0])
+    np.testing.assert_array_equal(out[50:], y[50:])
+
+
 @pytest.mark.parametrize("kind", ["scale", "difference"])
 def test_train_then_forecast_with_a_target_transform(tmp_path: Path, kind: str) -> None:
     """The model learns the transformed target (lags taken from it); the forecast turns its

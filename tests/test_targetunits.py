@@ -105,6 +105,40 @@ def test_scores_compare_across_transforms_on_an_exact_trend(tmp_path: Path) -> N
     assert naive["difference"] == pytest.approx(0.0, abs=1e-9)
 
 
+def test_auto_difference_differences_only_the_partition_whose_level_wanders(
+    tmp_path: Path,
+) -> None:
+    """Partition 0 trends (the KPSS test rejects a stable level), partition 1 is noise around
+    one level: ``auto_difference`` trains 0 as ``difference`` does and 1 as no transform does —
+    the same scores, histories and forecasts, and 1's version records no transform at all."""
+    from manymodels.forecast import forecast
+
+    rng = np.random.default_rng(5)
+    t = np.arange(60)
+    df = pd.concat(
+        [
+            pd.DataFrame({"pid": 0, "t": t, "y": 50.0 + 3.0 * t + rng.normal(0, 2.0, 60)}),
+            pd.DataFrame({"pid": 1, "t": t, "y": 200.0 + rng.normal(0, 2.0, 60)}),
+        ],
+        ignore_index=True,
+    )
+    got: dict[str, Any] = {}
+    for kind in ("auto_difference", "difference", "none"):
+        with Registry(tmp_path / kind) as reg:
+            train(spec(kind), df, reg, backend="local")
+            versions = {key: reg.get_version(key) for key in ("pid=0", "pid=1")}
+            ahead = forecast(reg, horizon=3).set_index(["pid", "t"])["prediction"]
+            got[kind] = (versions, ahead)
+    (auto, auto_ahead), (diff, diff_ahead), (none, none_ahead) = got.values()
+    assert auto["pid=0"].feature_schema["history"]["transform"]["kind"] == "difference"
+    assert "transform" not in auto["pid=1"].feature_schema["history"]
+    assert auto["pid=0"].score == pytest.approx(diff["pid=0"].score, rel=1e-12)
+    assert auto["pid=1"].score == pytest.approx(none["pid=1"].score, rel=1e-12)
+    np.testing.assert_allclose(auto_ahead.loc[0], diff_ahead.loc[0], rtol=1e-12)
+    np.testing.assert_allclose(auto_ahead.loc[1], none_ahead.loc[1], rtol=1e-12)
+    assert auto_ahead.loc[0].min() > 200  # the trend carried on (t = 60: ~230)
+
+
 # ------------------------------------------------------------------- answers in raw units
 @pytest.fixture(scope="module")
 def registries(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:

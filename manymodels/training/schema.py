@@ -84,7 +84,9 @@ def partition_history(
     if table.raw_y is not None:  # the partition's transform, to turn forecasts back
         kind = plan.get("transform", {}).get("kind", "none")
         fitted = fit_transforms(table.raw_y[rows], np.array([0, rows.stop - rows.start]), kind)
-        history["transform"] = {**fitted[1][0].to_json(), "last": json_scalar(table.raw_y[last])}
+        got = fitted[1][0]
+        if got.kind != "none":  # auto_difference left it as it is: a version like any other
+            history["transform"] = {**got.to_json(), "last": json_scalar(table.raw_y[last])}
     return history
 
 
