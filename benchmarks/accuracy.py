@@ -21,7 +21,9 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   value); *local + global* adds a global LightGBM, *scaled* a per-series scaled target and
   *prefer global* ``global_margin = 0.1`` (a local model must beat the global one by 10 %);
   *differenced* is local + global on every series' changes, *auto-diff* on the changes of the
-  series whose KPSS test finds no stable level (``target_transform = "auto_difference"``).
+  series whose KPSS test finds no stable level (``target_transform = "auto_difference"``);
+  *global only* is the global LightGBM alone (no local candidates, no naive): mlforecast's
+  model, trained, versioned and forecast by manymodels.
 
 Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
 empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none; manymodels'
@@ -200,6 +202,7 @@ def mm_spec(
     global_candidate: bool = False,
     target_transform: str = "none",
     global_margin: float = 0.0,
+    local_candidates: bool = True,
 ) -> dict[str, Any]:
     """The spec a manymodels user writes for this panel, as our docs tell one: the mlforecast
     row's lags ≥ h and rolling mean of lag h (a direct forecast), candidates chosen on expanding
@@ -208,7 +211,9 @@ def mm_spec(
     ``naive_candidate`` off; + naive is the default. ``global_candidate`` adds the mlforecast
     row's LightGBM as a ``scope = "global"`` candidate (the key columns as categories), chosen
     per series against the local ones and naive, with ``ensemble = "top2"``: "local + global";
-    ``target_transform = "scale"`` scales each series before lags and fits (#12 "scaled")."""
+    ``target_transform = "scale"`` scales each series before lags and fits (#12 "scaled").
+    Without ``local_candidates`` the global LightGBM is the only model: "global only", the
+    mlforecast row's own model."""
     rows = len(panel.df) // panel.n_series
     spec: dict[str, Any] = {
         "name": f"accuracy-{panel.name}".lower(),
@@ -225,7 +230,9 @@ def mm_spec(
                 "params": {"alpha": [0.1, 1.0, 10.0]},
             },
             {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor"},
-        ],
+        ]
+        if local_candidates
+        else [],
         "fallback": {"enabled": False},  # unknown keys only; a forecast never uses it
         "selection": {
             "naive_candidate": naive_candidate,
@@ -264,6 +271,7 @@ def manymodels_run(
     global_candidate: bool = False,
     target_transform: str = "none",
     global_margin: float = 0.0,
+    local_candidates: bool = True,
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
@@ -271,7 +279,7 @@ def manymodels_run(
 
     label = "manymodels + naive" if naive_candidate else "manymodels local only"
     if global_candidate:
-        label = "manymodels local + global"
+        label = "manymodels local + global" if local_candidates else "manymodels global only"
     if target_transform != "none":
         label += f", {TRANSFORM_WORDS[target_transform]}"
     if global_margin:
@@ -286,6 +294,7 @@ def manymodels_run(
         global_candidate=global_candidate,
         target_transform=target_transform,
         global_margin=global_margin,
+        local_candidates=local_candidates,
     )
     summary: Any = None
 
@@ -407,6 +416,7 @@ def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[st
     variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
     variants.append({**variants[2], "target_transform": "difference"})  # + global, differenced
     variants.append({**variants[2], "target_transform": "auto_difference"})  # per series (KPSS)
+    variants.append({**variants[0], "global_candidate": True, "local_candidates": False})
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
         return lambda: [manymodels_run(panel, train, test, root=root, **options)]
@@ -478,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                         "mm_prefer_global" if "prefer global" in method
                         else "mm_differenced" if "differenced" in method
                         else "mm_auto_diff" if "auto-diff" in method
+                        else "mm_global_only" if "global only" in method
                         else "mm_scaled" if "scaled" in method
                         else "mm_naive" if "naive" in method
                         else "mm_global" if "global" in method else "mm_local"
