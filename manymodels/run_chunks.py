@@ -1,0 +1,243 @@
+"""A run's work on a backend: the global models first, then every chunk of partitions (and the
+pooled fallback) shipped to workers, each finished task committed in one transaction and
+tallied for the run's summary. A task that dies marks its partitions ``lost``; the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from manymodels.artifacts import ArtifactStore
+from manymodels.datasets import shuffled
+from manymodels.exceptions import TrainingError, error_text
+from manymodels.execution import Backend, plan_chunks
+from manymodels.partition import FALLBACK_KEY, PartitionedTable
+from manymodels.registry.client import Registry, library_versions
+from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.run_plan import RunPlan
+from manymodels.serialization import artifact_libraries
+from manymodels.spec import Spec
+from manymodels.training import Result, train_chunk, train_fallback
+from manymodels.training.global_fit import (
+    External,
+    GlobalFit,
+    fit_global,
+    global_candidates,
+    rescore_global,
+)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress bar needs after each committed chunk."""
+
+    total: int
+    trained: int
+    skipped: int
+    failed: int
+
+    @property
+    def done(self) -> int:
+        return self.trained + self.skipped + self.failed
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class Tally:
+    """What the driver learns from each committed chunk, for the run's summary."""
+
+    versions: dict[str, int] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    chosen: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)
+    fallback: str | None = None
+    lost: int = 0
+    skills: list[float] = field(default_factory=list)
+    global_models: list[dict[str, Any]] = field(default_factory=list)
+
+
+def execute(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    plan: RunPlan,
+    backend: Backend,
+    *,
+    strict: bool,
+    progress: ProgressCallback | None,
+    tally: Tally,
+) -> None:
+    """Ship chunks, commit each as it finishes, and tally what they did."""
+    todo = plan.todo
+    store = reg.artifacts
+    libraries = artifact_libraries(library_versions(), spec.artifacts.format)
+    counts = Progress(total=len(todo), trained=0, skipped=0, failed=0)
+    if progress:
+        progress(counts)
+
+    fits, source = _global_phase(reg, spec, table, plan, backend, tally)
+    items: list[tuple[str, Any]] = []
+    streamed = shuffled(table)  # a Parquet dataset's rows stay on disk until a task reads them
+    for a, b in [] if streamed else plan_chunks(todo.offsets, backend.workers):
+        chunk = todo.chunk(a, b)
+        champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
+        items.append(("chunk", (chunk, champions, _slices(fits, source, chunk))))
+    if streamed:
+        items = streamed.items(todo, plan.champions)
+    if plan.fallback_due:
+        rows = streamed.sample(spec, table) if streamed else table
+        items.insert(0, ("fallback", (rows, plan.fallback, ())))
+    for i, result in backend.map_unordered(_run_item, items, spec, store):
+        kind, (payload, *_) = items[i]
+        items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
+        results: list[Result]
+        if isinstance(result, BaseException):
+            keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
+            results = [_task_died(k, result) for k in keys]
+        else:
+            results = result
+        new = [r for r in results if isinstance(r, NewVersion)]
+        lost = [r for r in results if isinstance(r, PartitionOutcome)]
+        tally.lost += sum(o.status == "lost" and kind == "chunk" for o in lost)
+        committed = reg.store.record(
+            plan.run_id, new, lost, libraries=libraries, count=kind == "chunk",
+            promote=_promotion_reason,
+        )  # fmt: skip
+        tally.versions.update(committed)
+        if kind == "fallback":
+            outcome = results[0]
+            tally.fallback = (
+                "trained" if isinstance(outcome, NewVersion) else
+                f"{outcome.status}: {outcome.error_type}: {outcome.message}"
+            )  # fmt: skip
+        for v in new:
+            if kind == "chunk":
+                _count(tally.decisions, _outcome(v))
+                _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
+                if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
+                    tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
+                for reason, n in v.validation.get("dropped", {}).items():
+                    tally.dropped[reason] = tally.dropped.get(reason, 0) + n
+        if kind == "chunk":
+            counts = Progress(
+                total=counts.total,
+                trained=counts.trained + len(new),
+                skipped=counts.skipped + sum(o.status == "skipped" for o in lost),
+                failed=counts.failed + sum(o.status in ("failed", "lost") for o in lost),
+            )
+            if progress:
+                progress(counts)
+        failed = [o for o in lost if o.status in ("failed", "lost")]
+        if strict and failed:
+            backend.cancel()
+            first = failed[0]
+            raise TrainingError(
+                f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
+                "stopped because of --strict"
+            )
+
+
+def _count(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
+def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> Any:
+    """The task body shipped to workers: a chunk, the pooled fallback, or a global model."""
+    kind, (payload, champions, external) = item
+    if hasattr(payload, "run"):  # a Parquet dataset's rows (manymodels.datasets): read here
+        return payload.run(spec, store, champions, external)
+    if kind == "fallback":
+        return [train_fallback(payload, spec, store, champion=champions)]
+    if kind == "global":
+        return fit_global(payload, spec, store, *champions)
+    return train_chunk(payload, spec, store, champions, external)
+
+
+def _global_phase(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    plan: RunPlan,
+    backend: Backend,
+    tally: Tally,
+) -> tuple[list[GlobalFit], PartitionedTable]:
+    """The run's global models, before any chunk: a full run fits each global grid point (one
+    task each, on every partition's rows); retraining named partitions re-scores the last
+    full run's global models on their rows instead. Returns them with the table their
+    validation predictions are aligned to."""
+    pairs = global_candidates(spec)
+    if not pairs or not len(plan.todo):
+        return [], table
+    fits: list[GlobalFit] = []
+    if plan.partial:
+        source = plan.todo
+        for record in _current_globals(reg, spec):
+            fits.append(rescore_global(source, spec, reg.artifacts, record))
+    else:
+        source = table
+        items = [("global", (table, (cand, params), ())) for cand, params in pairs]
+        fits = [GlobalFit(c.label, c.estimator, dict(p)) for c, p in pairs]
+        for i, result in backend.map_unordered(_run_item, items, spec, reg.artifacts):
+            if isinstance(result, BaseException):
+                result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
+            fits[i] = result
+    for f in fits:
+        record = {"label": f.label, "estimator": f.estimator, "params": f.params}
+        record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
+        record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
+        tally.global_models.append(record)
+    return [f for f in fits if f.error is None and f.val_pred is not None], source
+
+
+def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
+    """The global models of the newest completed full run of this spec (bounded look-up)."""
+    for run in reg.list_runs(limit=50):
+        found = run.options.get("global") if run.spec_name == spec.name else None
+        if run.status == "completed" and found and "only" not in run.options:
+            return [g for g in found if g.get("sha256")]
+    return []
+
+
+def _slices(
+    fits: list[GlobalFit], source: PartitionedTable, chunk: PartitionedTable
+) -> list[External]:
+    """Each global model's validation predictions of ``chunk``'s rows only: a chunk ships
+    O(its rows), never the whole table's."""
+    if not fits:
+        return []
+    at = {k: i for i, k in enumerate(source.keys)}
+    rows = np.concatenate(
+        [np.arange(source.offsets[at[k]], source.offsets[at[k] + 1]) for k in chunk.keys]
+    )
+    out = []
+    for f in fits:
+        assert f.sha256 is not None and f.val_pred is not None
+        label = f"{f.label} (global)"
+        out.append(External(label, f.estimator, f.params, f.sha256, f.size, f.val_pred[rows]))
+    return out
+
+
+def _task_died(key: str, error: BaseException) -> PartitionOutcome:
+    """The whole task died (worker crash, lost node): its partitions are ``lost`` — counted as
+    failed, but a resumed run trains them again."""
+    text = str(error).strip().splitlines()
+    return PartitionOutcome(key, "lost", type(error).__name__, text[-1][:500] if text else "")
+
+
+def _outcome(version: NewVersion) -> str:
+    if version.evaluation.get("champion_version") is None:
+        return "first"
+    return "promoted" if version.evaluation.get("promote") else "kept"
+
+
+def _promotion_reason(version: NewVersion) -> str | None:
+    """The policy's verdict, made in the worker where both models were scored."""
+    evaluation = version.evaluation
+    return str(evaluation["reason"]) if evaluation.get("promote") else None

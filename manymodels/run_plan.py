@@ -1,0 +1,143 @@
+"""Which partitions a run trains, and against which champions: the run record created (or a
+run reopened to resume it), ``only`` and ``changed_only`` applied, each champion's signature
+checked in the driver. Batched queries over the keys being trained, never one per partition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from manymodels.exceptions import BadSignature, DataError, TrainingError, error_text
+from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
+from manymodels.registry.client import Registry
+from manymodels.registry.entities import Run
+from manymodels.registry.store import ProductionRef, now
+from manymodels.signing import verify
+from manymodels.spec import Spec
+from manymodels.training import Champion, pooled_fingerprint
+
+
+def table_notes(table: PartitionedTable) -> dict[str, Any]:
+    """What reading the table found that a person should see: warnings, rows dropped."""
+    return {k: table.extra[k] for k in ("warnings", "bad_rows_dropped") if k in table.extra}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_id: str
+    todo: PartitionedTable
+    champions: dict[str, Champion]
+    fallback: Champion | None
+    fallback_due: bool
+    partial: bool = False  # named partitions retrained: global models re-scored, not refitted
+
+
+def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
+    """The champion a worker compares against. Its signature is checked here, in the driver,
+    which holds the key: the worker then gets a sha256 the key vouches for, and checks the
+    bytes against it, so the key never travels to workers."""
+    try:
+        verify(
+            reg.signer, ref.signature, key, ref.version, ref.artifact_sha256, ref.data_sha256,
+            ref.feature_schema_json,
+        )  # fmt: skip
+    except BadSignature as e:
+        return Champion(ref.version, ref.artifact_sha256, ref.last_time, error_text(e))
+    return Champion(ref.version, ref.artifact_sha256, ref.last_time)
+
+
+def wanted_keys(
+    table: PartitionedTable, only: Iterable[str] | None, columns: list[str]
+) -> set[str] | None:
+    if only is None:
+        return None
+    wanted = {normalize_key(k, columns) for k in only}
+    missing = sorted(wanted - set(table.keys))
+    if missing:
+        shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
+        raise DataError(f"no rows in the data for partition(s) {shown}")
+    return wanted
+
+
+def plan_run(
+    reg: Registry,
+    spec: Spec,
+    table: PartitionedTable,
+    source: str,
+    *,
+    resume: str | None,
+    only: set[str] | None,
+    changed_only: bool,
+    notes: Mapping[str, Any],
+) -> RunPlan:
+    """Create (or reopen) the run record; decide which partitions to train, and their champions.
+
+    Everything here is batched queries over the keys being trained, never per partition."""
+    todo = table if only is None else table.select(only)
+    production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
+    options: dict[str, Any] = dict(notes)
+    # "changed" = differs from the data the partition was last trained on (its newest version,
+    # promoted or not): retraining on identical data would only repeat the same decision.
+    last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY]) if changed_only else {}
+    if changed_only:
+        changed = {
+            k for k, fp in zip(todo.keys, todo.fingerprints, strict=True) if last_seen.get(k) != fp
+        }
+        options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
+        todo = todo.select(changed)
+    if only is not None:
+        options["only"] = len(only)
+    # The pooled fallback is retrained with full runs, and with changed-only runs that changed
+    # something; never when named partitions are retrained (that must not touch other models).
+    fb = production.get(FALLBACK_KEY)
+    pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
+    fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
+    champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
+    fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
+
+    if resume is not None:
+        previous = reg.get_run(resume)
+        lost = reg.store.run_outcomes(resume, status="lost", limit=1)
+        if previous.status == "completed" and not lost:
+            raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
+        if previous.spec_hash != spec.spec_hash:
+            raise TrainingError(
+                f"run {resume} was made with a different spec "
+                f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
+            )
+        if previous.data_fingerprint != pooled_fingerprint(table):
+            raise TrainingError(
+                f"run {resume} was made from different data (fingerprint "
+                f"{previous.data_fingerprint[:12]} vs {pooled_fingerprint(table)[:12]}); "
+                "resume it with the same table, or start a new run"
+            )
+        done = reg.store.recorded_keys(resume)
+        reg.store.reopen_run(resume, previous.n_partitions)
+        remaining = todo.select({k for k in todo.keys if k not in done})
+        # champions of a resumed run are the production versions *before* it: partitions it
+        # already committed are skipped, the rest still have their old production
+        fallback_due = fallback_due and FALLBACK_KEY not in done
+        return RunPlan(resume, remaining, champions, fallback, fallback_due, only is not None)
+
+    run = Run(
+        run_id=uuid.uuid4().hex[:12],
+        kind="retrain" if champions else "train",
+        status="running",
+        spec_name=spec.name,
+        spec_hash=spec.spec_hash,
+        spec=spec.to_dict(),
+        data_source=source,
+        data_fingerprint=pooled_fingerprint(table),
+        started_at=now(),
+        ended_at=None,
+        n_partitions=len(todo),
+        n_trained=0,
+        n_skipped=0,
+        n_failed=0,
+        options=options,
+    )
+    reg.store.create_run(run)
+    return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)
