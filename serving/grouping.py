@@ -91,12 +91,15 @@ def _group_by_values(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, l
         types.append(kind)
     by_value: dict[Any, list[int]] = {}
     try:
-        for i, v in enumerate(values):
-            found = by_value.get(v)
-            if found is None:
-                by_value[v] = [i]
-            else:
-                found.append(i)
+        if len(distinct := set(values)) == 1:  # one partition's rows: no loop over them
+            by_value[distinct.pop()] = list(range(len(values)))
+        else:
+            for i, v in enumerate(values):
+                found = by_value.get(v)
+                if found is None:
+                    by_value[v] = [i]
+                else:
+                    found.append(i)
     except TypeError:
         return None
     memo = _memo(columns, tuple(types))

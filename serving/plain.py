@@ -19,6 +19,7 @@ from operator import add, attrgetter, is_, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic_core import to_json
 
 from manymodels.partition import FALLBACK_KEY
 from serving.batch import Pair, Row, affine_rows, answer_head, numeric_matrix
@@ -81,9 +82,14 @@ def plain_text(
     heads = list(map(_HEADS.get, pairs))
     if None in heads:
         heads = list(map(_head, pairs))
-    starts = heads * len(rows) if codes is None else list(map(heads.__getitem__, codes.tolist()))
-    answers = ',"probabilities":null},'.join(map(add, starts, map(float.__repr__, y.tolist())))
-    return '{"predictions":[' + answers + ',"probabilities":null}]}'
+    tail = ',"probabilities":null}'
+    floats = to_json(y.tolist()).decode()[1:-1]  # as ``float_texts``, not yet split
+    if codes is None:  # one partition: its head goes between the predictions, in C
+        answers = heads[0] + floats.replace(",", tail + "," + heads[0])
+    else:
+        starts = list(map(heads.__getitem__, codes.tolist()))
+        answers = (tail + ",").join(map(add, starts, floats.split(",")))
+    return '{"predictions":[' + answers + tail + "]}"
 
 
 def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from manymodels import intervals as conformal
 from serving import batch, decision
+from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.plain import plain_text
@@ -27,7 +28,7 @@ from serving.schemas import (
 from serving.served import ServedModel
 from serving.service import ModelService
 
-router = APIRouter(tags=["predict"])
+router = APIRouter(tags=["predict"], route_class=FastJSONRoute)
 
 INLINE_ROWS = 100  # a cached model scores this many rows faster than a thread hop takes
 

@@ -4,10 +4,12 @@ matrix (bit for bit), the same JSON text; anything they do not handle goes the c
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 import pytest
+from pydantic_core import to_json
 from sklearn.linear_model import Ridge
 
 from manymodels.exceptions import InvalidRows
@@ -106,12 +108,24 @@ def _answer(key: str, prediction: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_the_answer_text_is_what_json_dumps_writes() -> None:
-    answers = [
-        _answer(k, v) for k, v in (("p=1", 0.1), ('p=é"/', -1e-300), ("p=9", 2.0), ("p=1", 1 / 3))
+def test_the_answer_text_reads_back_as_the_answers_with_floats_as_the_per_key_route_writes() -> (
+    None
+):
+    """The text is JSON whose values are the answers, bit for bit (``-0.0`` and the smallest
+    subnormal included), its floats written as pydantic writes a per-key answer's — the
+    shortest text that reads back the same (``0.00001``, not ``repr``'s ``1e-05``)."""
+    values = (0.1, -1e-300, 2.0, 1 / 3, 1e-05, -0.0, 5e-324, 1.5e300, 123456.789)
+    keys = ("p=1", 'p=é"/', "p=9", "p=1", "p=1", "p=2", "p=2", "p=3", "p=1")
+    answers = [_answer(k, v) for k, v in zip(keys, values, strict=True)]
+    text = encode(answers)
+    assert text is not None
+    back = json.loads(text)["predictions"]
+    assert back == answers
+    assert [math.copysign(1, a["prediction"]) for a in back] == [
+        math.copysign(1, v) for v in values
     ]
-    want = json.dumps({"predictions": answers}, ensure_ascii=False, separators=(",", ":"))
-    assert encode(answers) == want
+    assert text == to_json({"predictions": answers}).decode()  # as the per-key route writes
+    assert encode([]) == json.dumps({"predictions": []}, separators=(",", ":"))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,84 @@
+"""serving.jsonbody: the scoring routes read bodies with pydantic-core's parser and accept and
+refuse exactly what ``json.loads`` accepts and refuses."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from routerkit import open_client
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import synthetic
+from serving.jsonbody import parse
+from serving.settings import Settings
+
+ACCEPTED = [
+    b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400}',
+    b'{"a": 123456789012345678901234567890, "b": -0.0, "c": 5e-324}',
+    b'{"a": 1, "a": 2}',
+    b'{"a": "\\ud800"}',  # a lone surrogate: refused by the fast parser, read by json.loads
+    codecs.BOM_UTF8 + b'{"a": 1}',
+    '{"a": "é"}'.encode("utf-16"),
+    b' {"x": [1.0000000000000002, 0.1]}\n',
+]
+REFUSED = [b'{"a": "x\ny"}', b"[1,]", b"{'a': 1}", b"01", b'{"a": 1} x', b"nan", b"[" * 3000]
+
+
+@pytest.mark.parametrize("body", ACCEPTED)
+def test_a_body_reads_as_json_loads_reads_it(body: bytes) -> None:
+    assert repr(parse(body)) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize("body", REFUSED)
+def test_a_body_json_loads_refuses_is_refused_with_its_error(body: bytes) -> None:
+    with pytest.raises((json.JSONDecodeError, RecursionError)) as expected:
+        json.loads(body)
+    with pytest.raises(expected.type):
+        parse(body)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    root: Path = tmp_path_factory.mktemp("jsonbody") / "registry"
+    spec = {
+        "name": "jsonbody",
+        "partition_by": ["pid"],
+        "target": "y",
+        "features": ["x0", "x1"],
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }
+    with Registry(root) as reg:
+        train(spec, synthetic(2, 30, n_features=2, seed=1), reg, backend="local")
+    with open_client(Settings(registry=root)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    ("path", "row"),
+    [
+        ("/v1/predict", {"pid": 1, "x0": 0.5, "x1": -1.0}),
+        ("/v1/partitions/pid=1/predict", {"x0": 0.5, "x1": -1.0}),
+    ],
+)
+def test_the_routes_answer_as_for_the_same_json_in_any_encoding(
+    client: Any, path: str, row: dict[str, Any]
+) -> None:
+    """The same rows as UTF-8, with a byte-order mark, or as UTF-16 (which only the standard
+    library reads) give the same answer; a broken body is the usual 422 ``json_invalid``."""
+    text = json.dumps({"rows": [row, row]})
+    headers = {"content-type": "application/json"}
+    answers = [
+        client.post(path, content=body, headers=headers)
+        for body in (text.encode(), codecs.BOM_UTF8 + text.encode(), text.encode("utf-16"))
+    ]
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert answers[0].json() == answers[1].json() == answers[2].json()
+    broken = client.post(path, content=text[:-1].encode(), headers=headers)
+    assert broken.status_code == 422
+    assert broken.json()["detail"][0]["type"] == "json_invalid"
