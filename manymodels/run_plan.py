@@ -27,6 +27,9 @@ def table_notes(table: PartitionedTable) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RunPlan:
+    """A run about to start: its id, the partitions left to train (``todo``, the rest of a
+    resumed run) and their champions, and whether the pooled fallback is trained too."""
+
     run_id: str
     todo: PartitionedTable
     champions: dict[str, Champion]
