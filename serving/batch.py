@@ -277,7 +277,7 @@ def predict_one(
 def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
     """Score the rows of many single-output linear models at once: per row, its model's
     ``((x - mean) / scale) @ coef + intercept``, as a stack of one-row matrix products."""
-    packed = np.array([m.affine.packed for m, _, _ in members])  # type: ignore[union-attr]
+    packed = stacked([m.affine.packed for m, _, _ in members])  # type: ignore[union-attr,misc]
     lengths = [len(idx) for _, idx, _ in members]
     if max(lengths) > 1:
         packed = packed[np.repeat(np.arange(len(members)), lengths)]
@@ -289,6 +289,11 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
         for k, i in enumerate(idx):
             answers[i] = values[start + k]
         start += len(idx)
+
+
+def stacked(rows: list[bytes]) -> np.ndarray:
+    """Models' packed rows (``Affine.packed``) as one float64 matrix, a model a row."""
+    return np.frombuffer(b"".join(rows), dtype=np.float64).reshape(len(rows), -1)
 
 
 def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:

@@ -93,6 +93,8 @@ def _group_by_values(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, l
     try:
         if len(distinct := set(values)) == 1:  # one partition's rows: no loop over them
             by_value[distinct.pop()] = list(range(len(values)))
+        elif len(distinct) == len(values):  # a row per partition: no look-up per row
+            by_value = dict(zip(values, [[i] for i in range(len(values))], strict=True))
         else:
             for i, v in enumerate(values):
                 found = by_value.get(v)

@@ -17,7 +17,7 @@ Used by the scoring routes through ``FastJSONRoute`` (FastAPI's documented custo
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
@@ -43,7 +43,7 @@ class FastJSONRequest(Request):
 class FastJSONRoute(APIRoute):
     """An ``APIRoute`` whose handler reads a JSON body with ``parse``."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route_handler(request: Request) -> Response:

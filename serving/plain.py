@@ -5,7 +5,7 @@ answers. Its JSON text is written straight from the predictions.
 Over 100 partitions the careful path cost ~20 µs of Python per partition beside one row of
 arithmetic (resolve, cache lookup, per-model checks of the schema, an answer dict, labels,
 target units); this one asks the alias table and the cache for all keys at once, reads two
-attributes each model decided at load (``ServedModel.plain``, ``stacks``), and builds one
+attributes each model decided at load (``ServedModel.plain``, ``stack_row``), and builds one
 string per row. Same arithmetic, so the same bits and the same bytes as ``batch.encode``
 writes (tests/serving/test_batch.py compares them); anything else — a fallback, a NaN, a
 model not in memory, probabilities, labels, intervals — goes the careful way.
@@ -22,7 +22,7 @@ import numpy as np
 from pydantic_core import to_json
 
 from manymodels.partition import FALLBACK_KEY
-from serving.batch import Pair, Row, affine_rows, answer_head, numeric_matrix
+from serving.batch import Pair, Row, affine_rows, answer_head, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
 
 if TYPE_CHECKING:
@@ -79,15 +79,15 @@ def plain_text(
     if service.sampler is not None:
         service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
-    heads = list(map(_HEADS.get, pairs))
-    if None in heads:
-        heads = list(map(_head, pairs))
+    found = list(map(_HEADS.get, pairs))
+    heads: list[str] = list(map(_head, pairs)) if None in found else found  # type: ignore[assignment]
     tail = ',"probabilities":null}'
     floats = to_json(y.tolist()).decode()[1:-1]  # as ``float_texts``, not yet split
     if codes is None:  # one partition: its head goes between the predictions, in C
         answers = heads[0] + floats.replace(",", tail + "," + heads[0])
     else:
-        starts = list(map(heads.__getitem__, codes.tolist()))
+        # a row per model: groups are in first-seen order, so row i's head is heads[i]
+        starts = heads if len(heads) == len(rows) else list(map(heads.__getitem__, codes.tolist()))
         answers = (tail + ",").join(map(add, starts, floats.split(",")))
     return '{"predictions":[' + answers + tail + "]}"
 
@@ -111,14 +111,16 @@ def _plain_predictions(
         if not can_score(models[0], X):
             return None
         return _floats(models[0].predict(X), len(X))
-    linear = list(map(_STACKS, models))
+    rows = list(map(_STACK_ROW, models))  # each model's packed row, None if it does not stack
+    if None not in rows:  # every model linear: one stacked product, no per-model step
+        packed = stacked(rows)
+        return affine_rows(X, packed if len(models) == len(X) else packed[codes])
+    linear = [r is not None for r in rows]
     n_linear = sum(linear)
     y = np.empty(len(X))
     others: Iterable[int] = range(len(models))
     if n_linear > 1:  # as ``_predict_all``: one linear model alone goes through its predict
-        packed = np.array([m.affine.packed for m in compress(models, linear)])  # type: ignore[union-attr]
-        if n_linear == len(models):
-            return affine_rows(X, packed[codes])
+        packed = stacked([r for r in rows if r is not None])
         where = np.cumsum(linear) - 1  # a linear model's row in ``packed``
         sel = np.flatnonzero(np.array(linear)[codes])
         y[sel] = affine_rows(X[sel], packed[where[codes[sel]]])
@@ -142,7 +144,7 @@ def _floats(values: Any, n: int) -> np.ndarray | None:
 
 
 _PLAIN = attrgetter("plain")
-_STACKS = attrgetter("stacks")
+_STACK_ROW = attrgetter("stack_row")
 _HEADS: dict[Pair, str] = {}  # an answer's head per production model: encoded once
 _HEADS_MAX = 100_000
 

@@ -173,11 +173,15 @@ def test_the_plain_path_writes_the_text_the_careful_path_writes(
 ) -> None:
     """``plain_text`` (every key in production, every model in memory) answers with the
     bytes ``plan`` → ``score`` → ``encode`` answer with: linear models stacked beside trees,
-    one partition alone, linear models held as coefficients only; anything else it declines."""
+    one partition alone, a row per partition (no lookup per row, no gather), linear models
+    held as coefficients only; anything else it declines."""
     root, kinds = trained
     rows = [r for r in _rows(5, 90) if r["pid"] < N]
     linear = [r for r in rows if kinds[r["pid"]] == "linear"]
     alone = [r for r in rows if r["pid"] == rows[0]["pid"]]
+    each = list({r["pid"]: r for r in rows}.values())  # a row per partition
+    each_linear = [r for r in each if kinds[r["pid"]] == "linear"]
+    assert len(each_linear) > 1 and len(each) > len(each_linear)
 
     def careful(service: ModelService, subset: list[dict[str, Any]]) -> str | None:
         return batch.encode(batch.score(service, batch.plan(service, subset), subset))
@@ -187,7 +191,7 @@ def test_the_plain_path_writes_the_text_the_careful_path_writes(
         service.start()
         assert plain_text(service, rows, batch.grouped(service, rows)) is None  # not loaded
         careful(service, rows)  # loads every model
-        for subset in (rows, linear, alone):
+        for subset in (rows, linear, alone, each, each_linear):
             text = plain_text(service, subset, batch.grouped(service, subset))
             assert text is not None and text == careful(service, subset)
         nan = [{**rows[0], "x1": float("nan")}, *rows[1:]]

@@ -57,7 +57,7 @@ def test_the_naive_model_is_an_affine_map_of_zero_weights_bit_for_bit(last: floa
     schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
     model = LastValueRegressor().fit(X_TRAIN, np.append(Y_TRAIN, last))
     served = served_model(model, "k=1", 1, schema)
-    assert served.affine is not None and served.stacks
+    assert served.affine is not None and served.stack_row == served.affine.packed
     for X in (ROWS_1, ROWS_100, -ROWS_100, ROWS_100 * 1e200):
         got, want = served.predict(X), model.predict(X)
         assert got.tobytes() == want.tobytes()  # the sign of a zero too
