@@ -57,7 +57,8 @@ GROUPS = ("hot", "cold", "access-log", "in-process", "batch")
 
 def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, float]:
     """The collector's pauses over ``requests`` cold one-row requests, in process: the
-    longest full (generation 2) one, how many ran, and the longest of any generation."""
+    longest full (generation 2) one, how many ran, the longest of any generation, and a full
+    collection timed at the end with the cache full (and how many objects it walked)."""
     import gc
     import random
     import time
@@ -86,14 +87,22 @@ def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, f
             for _ in range(requests):
                 target = service.resolve(f"pid={rng.randrange(n)}")
                 service.score_inline(target, rows) or service.score_target(target, rows)
+            # a run may hold no full collection at all (few objects outlive a load): time one
+            # at its end, with everything the cache holds, for what the next one would cost
+            t = time.perf_counter()
+            gc.collect()
+            forced = time.perf_counter() - t
+            tracked = len(gc.get_objects())  # what a full collection walks (not the frozen)
         finally:
             gc.callbacks.remove(hook)
             gc.unfreeze()
-    full = [s for g, s in pauses if g == 2]
+    full = [s for g, s in pauses if g == 2][:-1]  # the forced one is counted apart
     return {
         "full collections": float(len(full)),
         "longest full collection ms": max(full, default=0.0) * 1e3,
-        "longest collection ms": max((s for _, s in pauses), default=0.0) * 1e3,
+        "longest collection ms": max((s for _, s in pauses[:-1]), default=0.0) * 1e3,
+        "full collection at the end ms": forced * 1e3,
+        "tracked objects at the end": float(tracked),
     }
 
 
@@ -351,14 +360,15 @@ def main() -> None:
         ]
     ratios["cold-load ms"] = cold_ms
     ratios["cold-load/joblib.load"] = cold_ms / load_ms["bare joblib.load of one Ridge"]
-    ratios["longest full gc ms"] = gc_ms["longest full collection ms"]
+    worst_full = max(gc_ms["longest full collection ms"], gc_ms["full collection at the end ms"])
+    ratios["longest full gc ms"] = worst_full
     goals += [
         goal_row(
             "cold load of one model (median, in-process)", cold_ms, 1.0, at_most=True, unit=" ms"
         ),
         goal_row(
-            "longest full collection under cold load (in-process)",
-            gc_ms["longest full collection ms"],
+            "longest full collection under cold load, or one forced at its end (in-process)",
+            worst_full,
             20,
             at_most=True,
             unit=" ms",

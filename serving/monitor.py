@@ -224,13 +224,13 @@ class Monitor:
         key, version = pair
         model = self.service.cache.held(key, version)
         if model is not None:
-            schema = model.feature_schema
+            schema, profile = model.feature_schema, model.profile()  # the profile kept as text
         else:
             try:
                 schema = self.service.registry.store.get_version(key, version).feature_schema
             except LookupError:  # deleted by gc since it answered: nothing to compare with
                 return None
-        profile = schema.get("profile")
+            profile = schema.get("profile")
         if not profile:
             return None  # trained before profiles were recorded: nothing to compare with
         rows = list(with_calendar(with_lags(rows, schema), schema))  # derived features drift too

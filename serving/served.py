@@ -110,6 +110,14 @@ class ServedModel:
     # plain, and a one-output affine map: its ``affine.packed`` row, stacked with other
     # models' in a batch (``None`` when it does not stack); read in C by ``attrgetter``
     stack_row: bytes | None = None
+    # the version's monitoring profile as JSON text, out of ``feature_schema``: only the
+    # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
+    # of what a full garbage collection walks under cold load (a str is not walked)
+    profile_json: str | None = None
+
+    def profile(self) -> dict[str, Any] | None:
+        """The version's monitoring profile (``manymodels.monitoring.profile``), if any."""
+        return json.loads(self.profile_json) if self.profile_json else None
 
     def predict(self, X: Any) -> Any:
         if self.affine is not None and self.affine.accepts(X):
@@ -118,7 +126,12 @@ class ServedModel:
 
 
 def served_model(
-    model: Any, key: str, version: int, schema: Mapping[str, Any], artifact_format: str = "pickle"
+    model: Any,
+    key: str,
+    version: int,
+    schema: Mapping[str, Any],
+    artifact_format: str = "pickle",
+    profile_json: str | None = None,
 ) -> ServedModel:
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
@@ -126,7 +139,9 @@ def served_model(
     stacks = plain is not None and affine is not None and affine.packed is not None
     stacks = stacks and affine.coef.shape[0] == len(layout[0])  # type: ignore[union-attr]
     row = affine.packed if stacks else None  # type: ignore[union-attr]
-    return ServedModel(model, key, version, schema, affine, layout, artifact_format, plain, row)
+    return ServedModel(
+        model, key, version, schema, affine, layout, artifact_format, plain, row, profile_json
+    )
 
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
@@ -292,7 +307,9 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         fmt = format_of(data)
         if "global" in schema and isinstance(model, GlobalModel):
             _SHARED[sha], _FORMATS[sha] = model, fmt
-    return served_model(bind_key(model, schema), key, version, schema, fmt)
+    profile = schema.pop("profile", None)  # kept as text: see ``ServedModel.profile_json``
+    profile_json = json.dumps(profile) if profile else None
+    return served_model(bind_key(model, schema), key, version, schema, fmt, profile_json)
 
 
 _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()

@@ -118,7 +118,10 @@ def test_load_served_reads_the_model_and_schema_of_that_version(registry_path: P
         record = reg.get_version(key)
         served = load_served(reg, key, record.version)
         assert (served.key, served.version) == (key, record.version)
-        assert served.feature_schema == record.feature_schema
+        schema = dict(record.feature_schema)
+        profile = schema.pop("profile")  # kept as JSON text, out of the collector's way
+        assert served.feature_schema == schema and served.profile() == profile
+        assert isinstance(served.profile_json, str)
         X = np.ones((2, len(record.feature_schema["features"])))
         assert np.array_equal(served.predict(X), reg.load_model(key).model.predict(X))
 
