@@ -247,12 +247,18 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
     coef = getattr(model, "coef_", None)
     if not isinstance(coef, np.ndarray) or not _floats(coef) or coef.ndim not in (1, 2):
         return None
+    # owned copies: an unpickled array is a view of the artifact's buffer, through a
+    # memoryview and its managed buffer, two more objects per cached model for every full
+    # garbage collection to walk (the same values: the product does not depend on where the
+    # array lies; tests/serving/test_cache_coefficients.py compares bits with the model's)
+    coef = coef.copy()
     if scaler is None:
         return Affine(coef, model.intercept_, packed=_packed(coef, model.intercept_))
     mean = scaler.mean_ if scaler.with_mean else None
     scale = scaler.scale_ if scaler.with_std else None
     if not all(v is None or (_floats(v) and v.shape == (coef.shape[-1],)) for v in (mean, scale)):
         return None
+    mean, scale = (None if v is None else v.copy() for v in (mean, scale))
     return Affine(coef, model.intercept_, mean, scale, _packed(coef, model.intercept_, mean, scale))
 
 
