@@ -23,13 +23,16 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   *differenced* is local + global on every series' changes, *auto-diff* on the changes of the
   series whose KPSS test finds no stable level (``target_transform = "auto_difference"``);
   *global only* is the global LightGBM alone (no local candidates, no naive): mlforecast's
-  model, trained, versioned and forecast by manymodels.
+  model with its parameters (the other rows' global candidate has 200 trees at rate 0.05),
+  trained, versioned and forecast by manymodels.
 
 Printed per panel: median per-series MAE, the share of series whose MAE beats naive's, the
 empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has none; manymodels'
 are conformal, from each series' validation errors — ``[intervals]``, no extra fit), wall
-seconds (fit + forecast; Ray start-up reported apart) and the ratio of each median MAE to the
-best peer's (best of AutoETS, AutoARIMA, LightGBM).
+seconds (fit + forecast; Ray start-up reported apart), those seconds ÷ mlforecast's — its
+point run, and its run with intervals (``PredictionIntervals``: the work that gives what every
+manymodels row gives, point forecasts and intervals) — and the ratio of each median MAE to
+the best peer's (best of AutoETS, AutoARIMA, LightGBM).
 
 Needs the ``bench`` extra (``pip install -e '.[bench]'``), kept out of ``dev``: statsforecast and
 mlforecast require pandas < 3. ``--smoke`` runs 3 short series of each panel in about a minute.
@@ -66,6 +69,7 @@ class Result:
     frame: pd.DataFrame
     seconds: float
     note: str = ""
+    interval_seconds: float | None = None  # mlforecast: its run with conformal intervals
 
 
 def _timed(fn: Callable[[], pd.DataFrame]) -> tuple[float, pd.DataFrame]:
@@ -172,7 +176,7 @@ def mlforecast_lgbm(panel: Panel, train: pd.DataFrame, test: pd.DataFrame) -> li
         on=["unique_id", "ds"],
     )
     note = f"lags {lags}; intervals run {i_seconds:.1f} s"
-    return [Result("LightGBM (mlforecast)", frame, seconds, note)]
+    return [Result("LightGBM (mlforecast)", frame, seconds, note, i_seconds)]
 
 
 def mm_features(panel: Panel) -> list[str]:
@@ -242,12 +246,15 @@ def mm_spec(
         "intervals": {"levels": list(LEVELS)},
     }
     if global_candidate:
+        # beside local candidates, the boosted model chosen for #12's first pass; alone, the
+        # mlforecast row's own ``LGBMRegressor(verbosity=-1, random_state=0)``
+        params = (
+            {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31}
+            if local_candidates
+            else {"verbosity": -1, "random_state": 0}
+        )
         spec["candidates"].append(
-            {
-                "estimator": "lightgbm.LGBMRegressor",
-                "scope": "global",
-                "params": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31},
-            }
+            {"estimator": "lightgbm.LGBMRegressor", "scope": "global", "params": params}
         )
     lags, window = direct_lags(panel)
     spec["lags"] = lags
@@ -359,11 +366,16 @@ def coverage(result: Result, test: pd.DataFrame, level: int) -> float | None:
     return float(inside.mean())
 
 
-def report(panel: Panel, results: list[Result], test: pd.DataFrame) -> dict[str, float]:
-    """Prints the panel's table; returns ``{method: median MAE ÷ best peer's}``."""
+def report(
+    panel: Panel, results: list[Result], test: pd.DataFrame
+) -> dict[str, tuple[float, float, float]]:
+    """Prints the panel's table; returns ``{method: (median MAE ÷ best peer's, wall seconds
+    ÷ mlforecast's point run, ÷ its run with intervals)}``."""
     maes = {r.method: per_series_mae(r, test) for r in results}
     medians = {m: float(v.median()) for m, v in maes.items()}
     best_peer = min(medians[p] for p in PEERS if p in medians)
+    mlf = next(r for r in results if r.method == "LightGBM (mlforecast)")
+    mlf_intervals = mlf.interval_seconds or float("nan")
     rows = []
     for r in results:
         beats = float((maes[r.method] < maes["naive"]).mean())
@@ -375,6 +387,7 @@ def report(panel: Panel, results: list[Result], test: pd.DataFrame) -> dict[str,
                 f"{beats:.0%}",
                 *("n/a" if c is None else f"{c:.0%}" for c in covs),
                 f"{r.seconds:.2f}",
+                f"{r.seconds / mlf.seconds:.1f} / {r.seconds / mlf_intervals:.1f}",
                 f"{medians[r.method] / best_peer:.3f}",
             ]
         )
@@ -385,13 +398,20 @@ def report(panel: Panel, results: list[Result], test: pd.DataFrame) -> dict[str,
         f"{', '.join(panel.exog) or 'none'}; static: {', '.join(panel.static) or 'none'}; "
         f"manymodels features: {', '.join(mm_features(panel)) or 'derived only'}\n"
     )
-    headers = ["method", "median MAE", "beats naive", "cov 80", "cov 95", "wall s", "÷ best peer"]
+    headers = [
+        "method", "median MAE", "beats naive", "cov 80", "cov 95", "wall s",
+        "÷ mlf s / with intervals", "÷ best peer",
+    ]  # fmt: skip
     print(table(headers, rows))
     for r in results:
         if r.note:
             print(f"- {r.method}: {r.note}")
     print(flush=True)
-    return {m: v / best_peer for m, v in medians.items()}
+    seconds = {r.method: r.seconds for r in results}
+    return {
+        m: (v / best_peer, seconds[m] / mlf.seconds, seconds[m] / mlf_intervals)
+        for m, v in medians.items()
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -401,7 +421,9 @@ def missing_dependencies() -> list[str]:
     return [name for name in BENCH_DEPS if importlib.util.find_spec(name) is None]
 
 
-def run_panel(panel: Panel, root: Path, plot_dir: Path | None = None) -> dict[str, float]:
+def run_panel(
+    panel: Panel, root: Path, plot_dir: Path | None = None
+) -> dict[str, tuple[float, float, float]]:
     train, test = panel.split()
     methods: list[Callable[[], list[Result]]] = [
         lambda: [naive(panel, train, test)],
@@ -482,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 busy = wait_quiet(max_wait=30.0)
                 print(f"(other processes used {busy:.0%} of the CPUs before this panel)")
-            for method, ratio in run_panel(panel, Path(tmp) / name, args.plot).items():
+            for method, (ratio, time_ratio, time_ratio_i) in run_panel(
+                panel, Path(tmp) / name, args.plot
+            ).items():
                 if method.startswith("manymodels"):
                     short = (
                         "mm_prefer_global" if "prefer global" in method
@@ -494,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
                         else "mm_global" if "global" in method else "mm_local"
                     )  # fmt: skip
                     ratios[f"{name}:{short}/best_peer"] = ratio
+                    ratios[f"{name}:{short}_s/mlf_s"] = time_ratio
+                    ratios[f"{name}:{short}_s/mlf_intervals_s"] = time_ratio_i
     print(ratio_line(ratios))
     return 0
 
