@@ -91,6 +91,7 @@ def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, f
                 service.score_inline(target, rows) or service.score_target(target, rows)
             # a run may hold no full collection at all (few objects outlive a load): time one
             # at its end, with everything the cache holds, for what the next one would cost
+            mark = len(pauses)  # the run's pauses; the forced one is counted apart
             t = time.perf_counter()
             gc.collect()
             forced = time.perf_counter() - t
@@ -98,11 +99,11 @@ def gc_pauses(root: Path, n: int, requests: int, cache_size: int) -> dict[str, f
         finally:
             gc.callbacks.remove(hook)
             gc.unfreeze()
-    full = [s for g, s in pauses if g == 2][:-1]  # the forced one is counted apart
+    full = [s for g, s in pauses[:mark] if g == 2]
     return {
         "full collections": float(len(full)),
         "longest full collection ms": max(full, default=0.0) * 1e3,
-        "longest collection ms": max((s for _, s in pauses[:-1]), default=0.0) * 1e3,
+        "longest collection ms": max((s for _, s in pauses[:mark]), default=0.0) * 1e3,
         "full collection at the end ms": forced * 1e3,
         "tracked objects at the end": float(tracked),
     }

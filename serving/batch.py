@@ -292,14 +292,18 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
 
 
 def stacked(rows: list[bytes]) -> np.ndarray:
-    """Models' packed rows (``Affine.packed``) as one float64 matrix, a model a row."""
-    return np.frombuffer(b"".join(rows), dtype=np.float64).reshape(len(rows), -1)
+    """Models' packed rows (``Affine.packed``, all of one width) as one float64 matrix, a
+    model a row."""
+    joined = b"".join(rows)
+    if len(joined) != len(rows) * len(rows[0]):
+        raise ValueError("packed rows of different widths cannot be stacked")
+    return np.frombuffer(joined, dtype=np.float64).reshape(len(rows), -1)
 
 
 def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
-    """Row ``i``'s ``((x - mean) / scale) @ coef + intercept`` with the ``packed`` row ``i``
-    (``Affine.packed``): a stack of one-row products, each the dot product a one-row request
-    to that partition computes (and scikit-learn's ``predict`` of that row)."""
+    """Row ``i``'s ``((x - mean) / scale) @ coef + intercept`` with row ``i`` of ``packed``
+    (``stacked`` rows of ``Affine.packed``): a stack of one-row products, each the dot product a
+    one-row request to that partition computes (and scikit-learn's ``predict`` of that row)."""
     n = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
         Z = (X - packed[:, :n]) / packed[:, n : 2 * n]

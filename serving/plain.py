@@ -37,11 +37,11 @@ def plain_text(
     a finite number, every answer a finite float — else ``None`` (nothing counted): ``plan``
     and ``score`` answer then.
 
-    Per partition this costs a lookup in the alias table and the cache, two attributes of
-    the model and (a linear one) its packed row. The arithmetic is ``score``'s: the rows of
-    linear models stacked in one product when there are several (``affine_rows``, the bits
-    of a one-row request to each key), every other model's rows by its own ``predict``; no
-    answer dicts, and no labels or target units to add."""
+    Per partition this costs a lookup in the alias table and the cache and two attributes of the
+    model (``plain``; ``stack_row``, a linear one's packed coefficients). The arithmetic is
+    ``score``'s: the rows of linear models stacked in one product when there are several
+    (``affine_rows``, the bits of a one-row request to each key), every other model's rows by
+    its own ``predict``; no answer dicts, and no labels or target units to add."""
     if FALLBACK_KEY in groups:
         return None
     keys = list(groups)

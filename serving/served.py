@@ -1,10 +1,11 @@
 """What the router keeps per cached model, and how a cache miss loads it.
 
-A cached entry holds the estimator and only what scoring needs (key, version, feature schema),
-not the whole registry record: a miss then costs one indexed lookup of two columns
-(``SqlStore.model_ref``), one file read, a sha256 and an unpickle — at a high miss rate that is
-the router's throughput, so nothing else is read. (A schema cannot be shared between
-partitions: it carries each one's history for forecasting.)
+A cached entry holds the estimator and only what scoring needs (key, version, feature schema;
+the version's drift profile as one JSON text, for the monitor), not the whole registry record: a
+miss then costs one indexed lookup of two columns (``SqlStore.model_ref``), one file read, a
+sha256 and an unpickle — at a high miss rate that is the router's throughput, so nothing else is
+read. (A schema cannot be shared between partitions: it carries each one's history for
+forecasting.)
 
 Linear regressors score through their coefficients directly. scikit-learn's ``predict``
 re-validates its input at every step (``validate_data``: array conversion, dataframe
@@ -126,13 +127,15 @@ class ServedModel:
 
 
 def served_model(
-    model: Any,
-    key: str,
-    version: int,
-    schema: Mapping[str, Any],
-    artifact_format: str = "pickle",
-    profile_json: str | None = None,
+    model: Any, key: str, version: int, schema: Mapping[str, Any], artifact_format: str = "pickle"
 ) -> ServedModel:
+    """A model ready to serve; the schema's monitoring ``profile`` moves to
+    ``profile_json`` (see ``ServedModel``)."""
+    profile_json = None
+    if "profile" in schema:
+        schema = dict(schema)
+        profile = schema.pop("profile")
+        profile_json = json.dumps(profile) if profile else None
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
     plain = plain_of(schema, layout)
@@ -152,8 +155,8 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     """``served`` without its estimator (``model`` is ``None``), for a model whose answers
     are its ``affine`` map: what ``CoefficientCache`` keeps of an evicted linear model.
 
-    Its schema drops the partition's ``history`` (forecasting reads it from a full model) and
-    its monitoring ``profile`` (the drift flusher reads that from the model cache or the
+    Its schema drops the partition's ``history`` (forecasting reads it from a full model), it
+    keeps no monitoring profile (the drift flusher reads that from the model cache or the
     registry), and is shared with every equal one — unless the version derives lags or
     calendar parts a row may leave out (``rowlags``): those are computed from that history,
     which stays. Kept per partition, the profile's histograms were ~25 objects per entry for
@@ -163,7 +166,6 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     if served.affine is None or served.model is None or recorded(served.feature_schema):
         return None  # a target_transform's answers are turned back with the history it drops
     schema = dict(served.feature_schema)
-    schema.pop("profile", None)
     if not derived_missing([{}], schema):  # rows may leave out lags: they need the history
         schema.pop("history", None)
     text = json.dumps(schema, sort_keys=True, default=str)
@@ -248,18 +250,22 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
     if not isinstance(coef, np.ndarray) or not _floats(coef) or coef.ndim not in (1, 2):
         return None
     # owned copies: an unpickled array is a view of the artifact's buffer, through a
-    # memoryview and its managed buffer, two more objects per cached model for every full
-    # garbage collection to walk (the same values: the product does not depend on where the
-    # array lies; tests/serving/test_cache_coefficients.py compares bits with the model's)
+    # memoryview and its managed buffer, two more objects for every full garbage collection
+    # to walk in each coefficient entry, which outlives the estimator (the same values: the
+    # product does not depend on where the array lies; tests/serving/test_cache_coefficients.py
+    # compares bits with the model's)
     coef = coef.copy()
+    intercept = model.intercept_
+    if isinstance(intercept, np.ndarray):
+        intercept = intercept.copy()
     if scaler is None:
-        return Affine(coef, model.intercept_, packed=_packed(coef, model.intercept_))
+        return Affine(coef, intercept, packed=_packed(coef, intercept))
     mean = scaler.mean_ if scaler.with_mean else None
     scale = scaler.scale_ if scaler.with_std else None
     if not all(v is None or (_floats(v) and v.shape == (coef.shape[-1],)) for v in (mean, scale)):
         return None
     mean, scale = (None if v is None else v.copy() for v in (mean, scale))
-    return Affine(coef, model.intercept_, mean, scale, _packed(coef, model.intercept_, mean, scale))
+    return Affine(coef, intercept, mean, scale, _packed(coef, intercept, mean, scale))
 
 
 def _packed(
@@ -313,9 +319,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         fmt = format_of(data)
         if "global" in schema and isinstance(model, GlobalModel):
             _SHARED[sha], _FORMATS[sha] = model, fmt
-    profile = schema.pop("profile", None)  # kept as text: see ``ServedModel.profile_json``
-    profile_json = json.dumps(profile) if profile else None
-    return served_model(bind_key(model, schema), key, version, schema, fmt, profile_json)
+    return served_model(bind_key(model, schema), key, version, schema, fmt)
 
 
 _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()

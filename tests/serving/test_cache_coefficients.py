@@ -122,7 +122,8 @@ def test_only_affine_models_have_coefficients_and_equal_schemas_are_shared() -> 
     slim_a, slim_b = coefficients_only(a), coefficients_only(b)
     assert slim_a is not None and slim_b is not None
     assert slim_a.model is None and "history" not in slim_a.feature_schema
-    assert "profile" not in slim_a.feature_schema and "profile" in a.feature_schema
+    assert "profile" not in slim_a.feature_schema and slim_a.profile() is None
+    assert "profile" not in a.feature_schema and a.profile() == own[0]["profile"]  # as text
     assert slim_a.feature_schema is slim_b.feature_schema
     assert slim_a.predict(X).tolist() == a.model.predict(X).tolist()
     tree = served_model(DecisionTreeRegressor().fit(X, y), "k=3", 1, base)
