@@ -42,7 +42,7 @@ from manymodels.targetunits import recorded, to_target_units
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list
-from serving.served import ServedModel, can_score, may_derive
+from serving.served import COEF, PACKED, ServedModel, can_score, may_derive
 
 if TYPE_CHECKING:
     from serving.resolution import Target
@@ -236,7 +236,7 @@ def _predict_all(
         n_features = X.shape[1]
         for m in members:
             a = m[0].affine
-            flat = a is not None and a.packed is not None and a.coef.shape[0] == n_features
+            flat = a is not None and a[PACKED] is not None and a[COEF].shape[0] == n_features
             (linear if flat else rest).append(m)
     if len(linear) > 1:
         _stacked(X, linear, answers)
@@ -277,7 +277,7 @@ def predict_one(
 def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
     """Score the rows of many single-output linear models at once: per row, its model's
     ``((x - mean) / scale) @ coef + intercept``, as a stack of one-row matrix products."""
-    packed = stacked([m.affine.packed for m, _, _ in members])  # type: ignore[union-attr,misc]
+    packed = stacked([m.affine[PACKED] for m, _, _ in members])  # type: ignore[index,misc]
     lengths = [len(idx) for _, idx, _ in members]
     if max(lengths) > 1:
         packed = packed[np.repeat(np.arange(len(members)), lengths)]
@@ -292,7 +292,7 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
 
 
 def stacked(rows: list[bytes]) -> np.ndarray:
-    """Models' packed rows (``Affine.packed``, all of one width) as one float64 matrix, a
+    """Models' packed rows (``Affine``'s ``packed``, all of one width) as one float64 matrix, a
     model a row."""
     joined = b"".join(rows)
     if len(joined) != len(rows) * len(rows[0]):
@@ -302,8 +302,9 @@ def stacked(rows: list[bytes]) -> np.ndarray:
 
 def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
     """Row ``i``'s ``((x - mean) / scale) @ coef + intercept`` with row ``i`` of ``packed``
-    (``stacked`` rows of ``Affine.packed``): a stack of one-row products, each the dot product a
-    one-row request to that partition computes (and scikit-learn's ``predict`` of that row)."""
+    (``stacked`` rows of ``Affine``'s ``packed``): a stack of one-row products, each the dot
+    product a one-row request to that partition computes (and scikit-learn's ``predict`` of
+    that row)."""
     n = X.shape[1]
     with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
         Z = (X - packed[:, :n]) / packed[:, n : 2 * n]

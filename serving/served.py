@@ -25,7 +25,7 @@ import json
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from sklearn.linear_model import (
@@ -59,38 +59,42 @@ LINEAR_REGRESSORS: frozenset[type] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Affine:
-    """``predict(X) = ((X - mean) / scale) @ coef + intercept``; ``mean`` and ``scale`` are
-    those of a fitted ``StandardScaler`` in front, ``None`` when there is none."""
+# An affine map, ``predict(X) = ((X - mean) / scale) @ coef + intercept`` (``mean`` and
+# ``scale`` those of a fitted ``StandardScaler`` in front, ``None`` when there is none), kept as
+# an exact tuple ``(coef, intercept, mean, scale, packed)``: a tuple of arrays, numbers and bytes
+# is untracked by CPython's collector, where an instance of a class is walked by every full
+# collection — and every coefficient entry of a router that has run a while holds one.
+# ``packed``, for one output: ``[mean | scale | coef | intercept]`` in one row (a missing scaler
+# as mean 0, scale 1, which change no bit), stacked with other models' by a batch; kept as the
+# row's float64 bytes: 100 of them join into one matrix in ~3 µs, where ``np.array`` of 100
+# small arrays took ~30 µs (``batch.stacked``).
+Affine = tuple[np.ndarray, Any, np.ndarray | None, np.ndarray | None, bytes | None]
+COEF: Final = 0  # the positions of its parts
+PACKED: Final = 4
 
-    coef: np.ndarray
-    intercept: Any
-    mean: np.ndarray | None = None
-    scale: np.ndarray | None = None
-    # for one output: ``[mean | scale | coef | intercept]`` in one row (a missing scaler as
-    # mean 0, scale 1, which change no bit), stacked with other models' by a batch; kept as
-    # the row's float64 bytes: 100 of them join into one matrix in ~3 µs, where
-    # ``np.array`` of 100 small arrays took ~30 µs (``batch.stacked``)
-    packed: bytes | None = None
 
-    def accepts(self, X: Any) -> bool:
-        return (
-            type(X) is np.ndarray
-            and X.dtype == np.float64
-            and X.ndim == 2
-            and X.shape[0] >= 1
-            and X.shape[1] == self.coef.shape[-1]
-            and bool(np.isfinite(X).all())
-        )
+def accepts(affine: Affine, X: Any) -> bool:
+    """Whether ``affine`` computes what the model's ``predict`` would for ``X``: a finite
+    float64 matrix of its width (anything else goes through ``predict``)."""
+    return (
+        type(X) is np.ndarray
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and X.shape[0] >= 1
+        and X.shape[1] == affine[COEF].shape[-1]
+        and bool(np.isfinite(X).all())
+    )
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        with np.errstate(over="ignore", invalid="ignore"):  # an overflow answers null
-            if self.mean is not None:
-                X = X - self.mean
-            if self.scale is not None:
-                X = X / self.scale
-            return X @ (self.coef if self.coef.ndim == 1 else self.coef.T) + self.intercept
+
+def apply(affine: Affine, X: np.ndarray) -> np.ndarray:
+    """``affine`` of the rows of ``X``: the operations scikit-learn makes, in its order."""
+    coef, intercept, mean, scale, _ = affine
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow answers null
+        if mean is not None:
+            X = X - mean
+        if scale is not None:
+            X = X / scale
+        return X @ (coef if coef.ndim == 1 else coef.T) + intercept
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,7 @@ class ServedModel:
     # predictions as they are: numeric numpy input, nothing to add to its answers (no target
     # transform, derived lags or decision rule); see ``plain_of``
     plain: tuple[Any, ...] | None = None
-    # plain, and a one-output affine map: its ``affine.packed`` row, stacked with other
+    # plain, and a one-output affine map: its ``affine``'s packed row, stacked with other
     # models' in a batch (``None`` when it does not stack); read in C by ``attrgetter``
     stack_row: bytes | None = None
     # the version's monitoring profile as JSON text, out of ``feature_schema``: only the
@@ -121,8 +125,8 @@ class ServedModel:
         return json.loads(self.profile_json) if self.profile_json else None
 
     def predict(self, X: Any) -> Any:
-        if self.affine is not None and self.affine.accepts(X):
-            return self.affine(X)
+        if self.affine is not None and accepts(self.affine, X):
+            return apply(self.affine, X)
         return self.model.predict(X)
 
 
@@ -131,17 +135,16 @@ def served_model(
 ) -> ServedModel:
     """A model ready to serve; the schema's monitoring ``profile`` moves to
     ``profile_json`` (see ``ServedModel``)."""
-    profile_json = None
-    if "profile" in schema:
-        schema = dict(schema)
-        profile = schema.pop("profile")
-        profile_json = json.dumps(profile) if profile else None
+    schema = dict(schema)
+    profile = schema.pop("profile", None)
+    profile_json = json.dumps(profile) if profile else None
+    _share_parts(schema)
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
     plain = plain_of(schema, layout)
-    stacks = plain is not None and affine is not None and affine.packed is not None
-    stacks = stacks and affine.coef.shape[0] == len(layout[0])  # type: ignore[union-attr]
-    row = affine.packed if stacks else None  # type: ignore[union-attr]
+    stacks = plain is not None and affine is not None and affine[PACKED] is not None
+    stacks = stacks and affine[COEF].shape[0] == len(layout[0])  # type: ignore[index]
+    row = affine[PACKED] if stacks else None  # type: ignore[index]
     return ServedModel(
         model, key, version, schema, affine, layout, artifact_format, plain, row, profile_json
     )
@@ -149,6 +152,28 @@ def served_model(
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
 _SLIM_SCHEMAS_MAX = 10_000
+_PARTS: dict[str, dict[str, Any]] = {}  # equal schema parts shared (one spec's partitions)
+
+
+def _share_parts(schema: dict[str, Any]) -> None:
+    """Replace the schema's lists and dicts — all but the partition's ``history`` — by equal
+    ones (the same JSON text, key order included) that earlier loads kept: the partitions of
+    one spec have the same features, dtypes and forecast plan, and each full model held its
+    own ~8 copies for every full garbage collection to walk. Nothing mutates a served schema
+    (coefficient entries share whole ones already)."""
+    parts = {k: v for k, v in schema.items() if k != "history" and type(v) in (dict, list)}
+    if not parts:
+        return
+    try:
+        text = json.dumps(parts)
+    except (TypeError, ValueError):  # not JSON (a schema built by hand): kept as it is
+        return
+    shared = _PARTS.get(text)
+    if shared is None:
+        if len(_PARTS) >= _SLIM_SCHEMAS_MAX:
+            _PARTS.clear()
+        shared = _PARTS[text] = parts
+    schema.update(shared)
 
 
 def coefficients_only(served: ServedModel) -> ServedModel | None:
@@ -183,7 +208,7 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
 def can_score(served: ServedModel, X: Any) -> bool:
     """Whether ``served`` can score ``X`` as it is: a full model always can (or raises as
     its estimator does); coefficients alone only when their affine map accepts ``X``."""
-    return served.model is not None or (served.affine is not None and served.affine.accepts(X))
+    return served.model is not None or (served.affine is not None and accepts(served.affine, X))
 
 
 def plain_of(schema: Mapping[str, Any], layout: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -238,7 +263,7 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
         if n_features is None or type(last) is not float or (last == 0.0 and np.signbit(last)):
             return None
         zeros = np.zeros(n_features)
-        return Affine(zeros, last, packed=_packed(zeros, last))
+        return (zeros, last, None, None, _packed(zeros, last))
     scaler = None
     if type(model) is Pipeline and len(model.steps) == 2:
         scaler, model = model.steps[0][1], model.steps[1][1]
@@ -259,13 +284,13 @@ def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
     if isinstance(intercept, np.ndarray):
         intercept = intercept.copy()
     if scaler is None:
-        return Affine(coef, intercept, packed=_packed(coef, intercept))
+        return (coef, intercept, None, None, _packed(coef, intercept))
     mean = scaler.mean_ if scaler.with_mean else None
     scale = scaler.scale_ if scaler.with_std else None
     if not all(v is None or (_floats(v) and v.shape == (coef.shape[-1],)) for v in (mean, scale)):
         return None
     mean, scale = (None if v is None else v.copy() for v in (mean, scale))
-    return Affine(coef, intercept, mean, scale, _packed(coef, intercept, mean, scale))
+    return (coef, intercept, mean, scale, _packed(coef, intercept, mean, scale))
 
 
 def _packed(

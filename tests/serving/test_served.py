@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from manymodels.candidates import LastValueRegressor
 from manymodels.exceptions import ArtifactCorrupted, PartitionNotFound, VersionNotFound
 from manymodels.registry import Registry
-from serving.served import LINEAR_REGRESSORS, affine_of, load_served, served_model
+from serving.served import COEF, LINEAR_REGRESSORS, PACKED, affine_of, load_served, served_model
 
 RNG = np.random.default_rng(7)
 X_TRAIN = RNG.normal(size=(60, 4)) * [1.0, 10.0, 0.1, 3.0] + [0.0, 50.0, -2.0, 1.0]
@@ -57,7 +58,7 @@ def test_the_naive_model_is_an_affine_map_of_zero_weights_bit_for_bit(last: floa
     schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
     model = LastValueRegressor().fit(X_TRAIN, np.append(Y_TRAIN, last))
     served = served_model(model, "k=1", 1, schema)
-    assert served.affine is not None and served.stack_row == served.affine.packed
+    assert served.affine is not None and served.stack_row == served.affine[PACKED]
     for X in (ROWS_1, ROWS_100, -ROWS_100, ROWS_100 * 1e200):
         got, want = served.predict(X), model.predict(X)
         assert got.tobytes() == want.tobytes()  # the sign of a zero too
@@ -74,7 +75,7 @@ def test_a_naive_last_value_of_minus_zero_is_left_to_its_predict() -> None:
 def test_multi_output_ridge_is_followed_exactly() -> None:
     model = _fitted(Ridge(), np.column_stack([Y_TRAIN, -Y_TRAIN]))
     served = served_model(model, "k=1", 1, {})
-    assert served.affine is not None and served.affine.coef.ndim == 2
+    assert served.affine is not None and served.affine[COEF].ndim == 2
     assert np.array_equal(served.predict(ROWS_100), model.predict(ROWS_100))
 
 
@@ -143,3 +144,26 @@ def test_load_served_refuses_a_tampered_artifact(registry_path: Path) -> None:
         (path / record.artifact_sha256).write_bytes(b"not a model")
         with pytest.raises(ArtifactCorrupted):
             load_served(reg, key, record.version)
+
+
+def test_equal_schema_parts_are_shared_between_partitions_and_history_is_not() -> None:
+    """A full model's schema keeps its own history; its other lists and dicts are the ones an
+    earlier load of an equal part kept (fewer objects for the collector); the content is the
+    same, and the profile is kept as text."""
+    base = {
+        "features": ["a", "b", "c", "d"],
+        "dtypes": {f: "float64" for f in "abcd"},
+        "input": "numpy",
+        "forecast": {"lags": {"y": [1, 2]}, "calendar": {}},
+    }
+    model = _fitted(Ridge())
+    own = [{"key": {"k": k}, "target": [float(k)]} for k in (1, 2)]
+    a = served_model(model, "k=1", 1, {**base, "history": own[0], "profile": {"rows": 3}})
+    copy = json.loads(json.dumps(base))  # equal, not the same objects
+    b = served_model(model, "k=2", 1, {**copy, "history": own[1]})
+    for part in ("features", "dtypes", "forecast"):
+        assert a.feature_schema[part] is b.feature_schema[part]
+    assert a.feature_schema == {**base, "history": own[0]} and a.profile() == {"rows": 3}
+    assert b.feature_schema == {**base, "history": own[1]} and b.profile() is None
+    other = served_model(model, "k=3", 1, {**base, "features": ["d", "c", "b", "a"]})
+    assert other.feature_schema["features"] == ["d", "c", "b", "a"]  # order is content
