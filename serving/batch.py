@@ -365,12 +365,17 @@ def answer_head(partition: str, served_by: str, version: int, fallback: bool) ->
     )
 
 
+def floats_text(values: list[float]) -> str:
+    """Finite floats' shortest round-trip JSON texts, comma-separated, as the per-key answer
+    (pydantic's serializer) writes them — ``0.00001`` where ``repr`` writes ``1e-05``, the
+    same value read back. Written in one call in Rust: ``float.__repr__`` took ~1 µs a float,
+    more than the rest of an answer."""
+    return to_json(values).decode()[1:-1]
+
+
 def float_texts(values: list[float]) -> list[str]:
-    """Each finite float's shortest round-trip JSON text, as the per-key answer (pydantic's
-    serializer) writes it — ``0.00001`` where ``repr`` writes ``1e-05``, the same value read
-    back. Written in one call in Rust: ``float.__repr__`` took ~1 µs a float, more than the
-    rest of an answer."""
-    return to_json(values).decode()[1:-1].split(",") if values else []
+    """Each float's text as ``floats_text`` writes it."""
+    return floats_text(values).split(",") if values else []
 
 
 def encode(answers: list[dict[str, Any]]) -> str | None:

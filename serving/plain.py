@@ -19,10 +19,17 @@ from operator import add, attrgetter, is_, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic_core import to_json
 
 from manymodels.partition import FALLBACK_KEY
-from serving.batch import Pair, Row, affine_rows, answer_head, numeric_matrix, stacked
+from serving.batch import (
+    Pair,
+    Row,
+    affine_rows,
+    answer_head,
+    floats_text,
+    numeric_matrix,
+    stacked,
+)
 from serving.served import ServedModel, can_score
 
 if TYPE_CHECKING:
@@ -82,7 +89,7 @@ def plain_text(
     found = list(map(_HEADS.get, pairs))
     heads: list[str] = list(map(_head, pairs)) if None in found else found  # type: ignore[assignment]
     tail = ',"probabilities":null}'
-    floats = to_json(y.tolist()).decode()[1:-1]  # as ``float_texts``, not yet split
+    floats = floats_text(y.tolist())
     if codes is None:  # one partition: its head goes between the predictions, in C
         answers = heads[0] + floats.replace(",", tail + "," + heads[0])
     else:

@@ -4,8 +4,8 @@ A cached entry holds the estimator and only what scoring needs (key, version, fe
 the version's drift profile as one JSON text, for the monitor), not the whole registry record: a
 miss then costs one indexed lookup of two columns (``SqlStore.model_ref``), one file read, a
 sha256 and an unpickle — at a high miss rate that is the router's throughput, so nothing else is
-read. (A schema cannot be shared between partitions: it carries each one's history for
-forecasting.)
+read. (A whole schema cannot be shared between partitions: it carries each one's history for
+forecasting; its other parts are, ``_share_parts``.)
 
 Linear regressors score through their coefficients directly. scikit-learn's ``predict``
 re-validates its input at every step (``validate_data``: array conversion, dataframe
@@ -151,8 +151,18 @@ def served_model(
 
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
-_SLIM_SCHEMAS_MAX = 10_000
 _PARTS: dict[str, dict[str, Any]] = {}  # equal schema parts shared (one spec's partitions)
+_SHARED_MAX = 10_000  # entries of each table; cleared past it (a new spec's versions refill it)
+
+
+def _interned(table: dict[str, Any], text: str, value: Any) -> Any:
+    """The value ``table`` keeps for the JSON ``text``, ``value`` if none yet."""
+    shared = table.get(text)
+    if shared is None:
+        if len(table) >= _SHARED_MAX:
+            table.clear()
+        shared = table[text] = value
+    return shared
 
 
 def _share_parts(schema: dict[str, Any]) -> None:
@@ -168,12 +178,7 @@ def _share_parts(schema: dict[str, Any]) -> None:
         text = json.dumps(parts)
     except (TypeError, ValueError):  # not JSON (a schema built by hand): kept as it is
         return
-    shared = _PARTS.get(text)
-    if shared is None:
-        if len(_PARTS) >= _SLIM_SCHEMAS_MAX:
-            _PARTS.clear()
-        shared = _PARTS[text] = parts
-    schema.update(shared)
+    schema.update(_interned(_PARTS, text, parts))
 
 
 def coefficients_only(served: ServedModel) -> ServedModel | None:
@@ -194,11 +199,7 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     if not derived_missing([{}], schema):  # rows may leave out lags: they need the history
         schema.pop("history", None)
     text = json.dumps(schema, sort_keys=True, default=str)
-    shared = _SLIM_SCHEMAS.get(text)
-    if shared is None:
-        if len(_SLIM_SCHEMAS) >= _SLIM_SCHEMAS_MAX:
-            _SLIM_SCHEMAS.clear()
-        shared = _SLIM_SCHEMAS[text] = schema
+    shared = _interned(_SLIM_SCHEMAS, text, schema)
     return ServedModel(
         None, served.key, served.version, shared, served.affine, served.layout,
         served.artifact_format, served.plain, served.stack_row,
@@ -310,7 +311,7 @@ def _packed(
             [float(intercept)],
         ]
     )
-    return row.astype(np.float64).tobytes()
+    return row.tobytes()  # float64: coef, mean and scale are (``_floats``), so is the rest
 
 
 def _floats(value: Any) -> bool:
