@@ -58,6 +58,10 @@ class AliasTable:
         self.alias = alias
         self.overlap = timedelta(seconds=overlap_seconds)
         self._versions: dict[str, int] = {}
+        # each key's ``(key, version)``, one tuple kept while the alias stays: a batch looks up
+        # the cache with these very objects (found by identity; a fresh tuple is hashed and
+        # compared item by item: a third of the cache lookup of a 100-partition batch)
+        self._pairs: dict[str, tuple[str, int]] = {}
         self._stamps: dict[str, str] = {}
         self._newest: str | None = None
         self._read_started: datetime | None = None  # start of the last successful read
@@ -76,9 +80,16 @@ class AliasTable:
     def get(self, key: str) -> int | None:
         return self._versions.get(key)
 
-    def get_many(self, keys: Sequence[str]) -> list[int | None]:
-        """``get`` of each key, in one C-level pass (a batch over 100 partitions)."""
-        return list(map(self._versions.get, keys))
+    def pairs_many(self, keys: Sequence[str]) -> list[tuple[str, int] | None]:
+        """Each key's ``(key, version)`` (``None`` where it has none), the same tuple every
+        call until the alias moves: the cache's lookup key, found by identity."""
+        return list(map(self._pairs.get, keys))
+
+    def pair(self, key: str, version: int) -> tuple[str, int]:
+        """``(key, version)``: this table's own tuple when the alias names that version (what
+        ``pairs_many`` returns, so a cache keyed by it finds the entry by identity)."""
+        found = self._pairs.get(key)
+        return found if found is not None and found[1] == version else (key, version)
 
     def partitions(self) -> list[str]:
         return list(self._versions)
@@ -164,6 +175,7 @@ class AliasTable:
                     self._newest = at
                 if self._versions.get(key) != version:
                     self._versions[key] = version
+                    self._pairs[key] = (key, version)
                     changed += 1
             self.changes += changed
             if read:

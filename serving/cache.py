@@ -52,6 +52,9 @@ class ModelCache(Generic[T]):
 
     ``on_load(key, version, seconds)`` is called after each successful load (for metrics),
     ``on_evict(key, version, model)`` for each model the size bound evicts (outside the lock).
+    ``key_of(key, version)`` gives the tuple a loaded model is stored under (an equal one):
+    callers that look models up with the same objects (``AliasTable.pairs_many``) are then
+    answered by identity, without comparing tuples item by item.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class ModelCache(Generic[T]):
         max_size: int,
         on_load: Callable[[str, int, float], None] | None = None,
         on_evict: Callable[[str, int, T], None] | None = None,
+        key_of: Callable[[str, int], CacheKey] | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1, not {max_size}")
@@ -68,6 +72,7 @@ class ModelCache(Generic[T]):
         self.max_size = max_size
         self.on_load = on_load
         self.on_evict = on_evict
+        self.key_of = key_of
         self._items: OrderedDict[CacheKey, T] = OrderedDict()
         self._lock = threading.Lock()  # guards _items, _loading and the counters
         self._loading: dict[CacheKey, threading.Lock] = {}
@@ -179,6 +184,8 @@ class ModelCache(Generic[T]):
             raise
         seconds = time.perf_counter() - started
         evicted: list[tuple[CacheKey, T]] = []
+        if self.key_of is not None:
+            k = self.key_of(*k)
         with self._lock:
             self._loads += 1
             self._load_seconds += seconds
@@ -290,5 +297,8 @@ def _touch_many(items: OrderedDict[Any, Any], keys: Sequence[Any]) -> list[Any]:
     the cache's lock)."""
     found = list(map(items.get, keys))
     # consumed in C: no Python step per key
-    deque(map(items.move_to_end, compress(keys, map(is_not, found, repeat(None)))), maxlen=0)
+    try:  # all found, as a batch's mostly are: no filter
+        deque(map(items.move_to_end, keys), maxlen=0)
+    except KeyError:  # those moved before the missing one move again, in the same order
+        deque(map(items.move_to_end, compress(keys, map(is_not, found, repeat(None)))), maxlen=0)
     return found

@@ -51,11 +51,10 @@ def plain_text(
     its own ``predict``; no answer dicts, and no labels or target units to add."""
     if FALLBACK_KEY in groups:
         return None
-    keys = list(groups)
-    versions = service.aliases.get_many(keys)
-    if None in versions:  # a fallback, or a key as a number training wrote otherwise
+    found_pairs = service.aliases.pairs_many(list(groups))
+    if None in found_pairs:  # a fallback, or a key as a number training wrote otherwise
         return None
-    pairs: list[Pair] = list(zip(keys, versions, strict=True))  # type: ignore[arg-type]
+    pairs: list[Pair] = found_pairs  # type: ignore[assignment]
     models = service.cache.peek_many(pairs)
     n_held = len(models) - sum(map(is_, models, repeat(None)))  # no dataclass __eq__
     if n_held < len(models):  # coefficients count where a load would run inline (``cached``)

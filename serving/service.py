@@ -72,7 +72,11 @@ class ModelService(Resolver):
             else coefficient_cache_size
         )
         self.cache: ModelCache[ServedModel] = ModelCache(
-            self._load, max_size=cache_size, on_load=on_load, on_evict=self._keep_coefficients
+            self._load,
+            max_size=cache_size,
+            on_load=on_load,
+            on_evict=self._keep_coefficients,
+            key_of=self.aliases.pair,
         )
         self._counts = {"fallback_uses": 0, "fallback_rows": 0, "predicted_rows": 0}
         self._counts_lock = threading.Lock()

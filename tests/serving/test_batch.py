@@ -17,7 +17,7 @@ from sklearn.tree import DecisionTreeRegressor
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import synthetic
-from serving import batch
+from serving import batch, grouping
 from serving.plain import plain_text
 from serving.service import ModelService
 from serving.settings import Settings
@@ -206,6 +206,8 @@ def test_the_plain_path_writes_the_text_the_careful_path_writes(
         text = plain_text(slim, linear, batch.grouped(slim, linear))
         assert text is not None and text == careful(service, linear)
         assert plain_text(slim, rows, batch.grouped(slim, rows)) is None  # evicted trees
+    # a row per partition was grouped into the shared one-row lists: no path changed them
+    assert all(idx == [i] for i, idx in enumerate(grouping._ONE_ROW))
 
 
 def test_intervals_are_absent_unless_asked(client: Any) -> None:

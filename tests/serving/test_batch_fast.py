@@ -90,6 +90,16 @@ def test_equal_values_of_other_types_keep_their_own_keys_across_requests() -> No
     assert group([{"p": 0.0}, {"p": -0.0}, {"p": 2.5}], ["p"]) == {"p=0": [0, 1], "p=2.5": [2]}
 
 
+def test_a_row_per_partition_gives_each_row_its_own_group_once_its_keys_are_known() -> None:
+    """The second request finds every key remembered and takes the path without a lookup
+    per row: the same groups, in the same order."""
+    rows = [{"p": v} for v in (7, 3, 5, 11)]
+    for _ in range(2):
+        got = group(rows, ["p"])
+        assert got == {"p=7": [0], "p=3": [1], "p=5": [2], "p=11": [3]}
+        assert list(got) == ["p=7", "p=3", "p=5", "p=11"]
+
+
 def test_a_key_problem_is_reported_for_its_row() -> None:
     with pytest.raises(InvalidRows) as e:
         group([{"p": 1}, {"q": 1}, {"p": None}], ["p"])

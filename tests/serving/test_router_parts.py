@@ -85,6 +85,19 @@ def test_a_batch_look_refreshes_the_models_it_finds_and_counts_no_hit() -> None:
     assert cache.stats().hits == 0
 
 
+def test_a_loaded_model_is_stored_under_the_tuple_key_of_gives() -> None:
+    """The router stores models under the alias table's own ``(key, version)`` tuples, so a
+    batch that looks them up with those very objects is answered by identity."""
+    kept = ("a", 1)
+    cache: ModelCache[str] = ModelCache(
+        lambda k, v: f"{k}@{v}", max_size=3, key_of=lambda k, v: kept if (k, v) == kept else (k, v)
+    )
+    cache.get("a", 1)
+    cache.get("b", 1)
+    assert cache.entries()[0] is kept and cache.entries()[1] is not kept
+    assert cache.peek_many([kept]) == ["a@1"]
+
+
 def test_cache_key_includes_the_version() -> None:
     cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=10)
     assert cache.get("a", 1) == "a@1"
@@ -258,6 +271,23 @@ def test_alias_table_never_goes_back_in_time() -> None:
     assert table.apply("k=1", 2, stamp(5))  # a promotion made through the router
     table.refresh()  # a read that started before the promotion committed
     assert table.get("k=1") == 2
+
+
+def test_alias_pairs_are_the_same_tuples_until_the_alias_moves() -> None:
+    src = FakeSource()
+    src.rows = {"k=1": (1, stamp(1)), "k=2": (4, stamp(2))}
+    table = AliasTable(src)
+    table.load()
+    first = table.pairs_many(["k=1", "k=2", "k=9"])
+    assert first == [("k=1", 1), ("k=2", 4), None]
+    again = table.pairs_many(["k=1", "k=2"])
+    assert again[0] is first[0] and again[1] is first[1]
+    assert table.pair("k=2", 4) is first[1]
+    assert table.pair("k=2", 3) == ("k=2", 3)  # not the alias's version: a tuple of its own
+    src.rows["k=2"] = (5, stamp(9))
+    table.refresh()
+    assert table.pairs_many(["k=1", "k=2"]) == [("k=1", 1), ("k=2", 5)]
+    assert table.pairs_many(["k=1"])[0] is first[0]
 
 
 class CountingSource:
