@@ -114,6 +114,8 @@ def test_forecast_widths_return_to_the_targets_units_after_a_target_transform() 
     assert np.allclose(
         intervals.widths(summed, [80], steps=4), [[2.0, 2.0 * 2**0.5, 2.0 * 3**0.5, 4.0]]
     )
+    chained = {**summed, "intervals": {**record, "units": "target", "chained": True}}
+    assert intervals.widths(chained, [80], steps=3).tolist() == [[2.0, 2.0, 2.0]]  # per step
     assert intervals.widths(scaled, [80]).tolist() == [[2.0]]  # rows scored as the model answers
     in_units = {**scaled, "intervals": {**record, "units": "target"}}  # errors turned back already
     assert intervals.widths(in_units, [80], steps=2).tolist() == [[2.0, 2.0]]

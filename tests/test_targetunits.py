@@ -64,7 +64,8 @@ def trained(root: Path, kind: str, noise: float = 0.0, **extra: Any) -> Path:
 def test_validation_scores_are_in_the_targets_units(tmp_path: Path, kind: str) -> None:
     """The version's MAE, its naive MAE and its interval residuals equal a hand computation:
     the model fitted on the transformed training rows, its validation predictions turned back
-    (``difference``: each on the actual previous target) and compared with the raw target."""
+    (``difference``: summed onto the last training target, as a forecast of the fold) and
+    compared with the raw target."""
     df = trend(noise=2.0)
     raw = df.loc[df["pid"] == 1, "y"].to_numpy()
     z, fitted = fit_transforms(raw, np.array([0, ROWS]), kind)  # type: ignore[arg-type]
@@ -74,7 +75,9 @@ def test_validation_scores_are_in_the_targets_units(tmp_path: Path, kind: str) -
     tr, va = slice(0, len(z) - VALID), slice(len(z) - VALID, len(z))
 
     def back(p: np.ndarray) -> np.ndarray:
-        return before[va] + p if kind == "difference" else p * fitted[0].spread + fitted[0].center
+        if kind == "difference":  # a forecast from the fold's origin, not row by row
+            return before[va][0] + np.cumsum(p)
+        return p * fitted[0].spread + fitted[0].center
 
     model = back(LinearRegression().fit(X[tr], z[tr]).predict(X[va]))
     naive = back(np.full(VALID, z[tr][-1]))
@@ -85,6 +88,7 @@ def test_validation_scores_are_in_the_targets_units(tmp_path: Path, kind: str) -
     assert version.naive_score == pytest.approx(-np.abs(naive - y[va]).mean(), rel=1e-9)
     record = version.feature_schema["intervals"]
     assert record["units"] == "target"
+    assert record.get("chained", False) is (kind == "difference")  # no √step growth on top
     assert record["quantiles"][0] <= np.abs(model - y[va]).max() + 1e-9
     assert record["quantiles"][0] >= np.sort(np.abs(model - y[va]))[VALID // 2] - 1e-9
 
@@ -93,7 +97,7 @@ def test_scores_compare_across_transforms_on_an_exact_trend(tmp_path: Path) -> N
     """On a noiseless trend every variant is exact, so each scores ~0 in the target's units.
     The naive baseline is the last value, turned back like any prediction: with ``scale`` the
     raw last value (the same MAE as without a transform: 3, 6, … 24 off), with ``difference``
-    the last change carried on from the actual previous target (exact on a trend)."""
+    the last change summed on from the last training target (a drift: exact on a trend)."""
     naive = {}
     for kind in ("none", "scale", "difference"):
         with Registry(trained(tmp_path / kind, kind)) as reg:
@@ -243,8 +247,8 @@ def test_no_fallback_answers_in_no_partitions_units(registries: dict[str, Path])
 @pytest.mark.parametrize("kind", ["scale", "difference"])
 def test_champion_and_challenger_compare_in_the_targets_units(tmp_path: Path, kind: str) -> None:
     """Retrained on 8 new periods, the challenger's comparison score is its validation score
-    (same rows, same units), and the champion's is its own one-step error on those rows in the
-    target's units (``difference``: by hand)."""
+    (same rows, same units), and the champion's is its own error on those rows in the
+    target's units (``difference``: by hand, its changes summed from the rows' origin)."""
     df = trend(noise=2.0)
     t = np.arange(ROWS + VALID)
     rng = np.random.default_rng(5)
@@ -263,7 +267,7 @@ def test_champion_and_challenger_compare_in_the_targets_units(tmp_path: Path, ki
         raw = both.loc[both["pid"] == 1, "y"].to_numpy()
         z = np.concatenate([[np.nan], np.diff(raw)])
         X = table_features(z, np.array([0, len(z)]), LagPlan("y", lags=(1, 2)))[-VALID:]
-        mine = raw[-VALID - 1 : -1] + champion.predict(X)
+        mine = raw[-VALID - 1] + np.cumsum(champion.predict(X))
         assert evaluation["champion_score"] == pytest.approx(-np.abs(mine - raw[-VALID:]).mean())
 
 

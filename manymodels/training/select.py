@@ -18,7 +18,7 @@ from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
-from manymodels.targetunits import RawTarget
+from manymodels.targetunits import RawTarget, chained
 from manymodels.training import classify
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
@@ -301,6 +301,10 @@ def fit_partition(
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread
+            if raw.transform.kind == "difference" and all(
+                chained(np.arange(n)[va]) for _, va in splits
+            ):
+                recorded["chained"] = True  # forecast errors already: no √step growth
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
