@@ -265,8 +265,15 @@ class MeanOf(BaseEstimator):
         return np.mean([np.asarray(m.predict_proba(X)) for m in self.members], axis=0)
 
 
-def naive_baseline(task: str, *, time_ordered: bool) -> Any:
-    """What a model must beat to be worth serving: last value, mean, or majority class."""
+def naive_baseline(task: str, *, time_ordered: bool, differenced: bool = False) -> Any:
+    """What a model must beat to be worth serving: last value, mean, or majority class.
+
+    ``differenced``: the model learns each period's change (``target_transform``), and the
+    naive forecast is still the last value — no change. The last *change* carried on (a
+    ``LastValueRegressor`` of the changes) is a drift drawn through two noisy points, not
+    the baseline a forecaster compares with; with it the naive score differed by transform."""
     if task == "classification":
         return DummyClassifier(strategy="most_frequent")
+    if differenced:
+        return DummyRegressor(strategy="constant", constant=0.0)
     return LastValueRegressor() if time_ordered else DummyRegressor(strategy="mean")

@@ -94,6 +94,9 @@ def test_naive_baselines() -> None:
     mean = naive_baseline("regression", time_ordered=False)
     assert isinstance(mean, DummyRegressor)
     assert mean.strategy == "mean"
+    changes = naive_baseline("regression", time_ordered=True, differenced=True)
+    changes.fit(np.zeros((3, 1)), np.array([4.0, -1.0, 7.0]))  # the last change is not carried
+    assert changes.predict(np.zeros((2, 1))).tolist() == [0.0, 0.0]  # no change: the last value
     majority = naive_baseline("classification", time_ordered=True)
     assert isinstance(majority, DummyClassifier)
     assert majority.strategy == "most_frequent"

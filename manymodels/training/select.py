@@ -157,7 +157,8 @@ def fit_partition(
     def naive() -> Any:  # for classification, the smoothed constant: never a certain 0 or 1
         if prior is not None:
             return constant()
-        return cands.naive_baseline(spec.task, time_ordered=ordered)
+        differenced = raw is not None and raw.transform.kind == "difference"
+        return cands.naive_baseline(spec.task, time_ordered=ordered, differenced=differenced)
 
     def constant() -> Any:
         assert prior is not None
