@@ -21,7 +21,9 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   value); *local + global* adds a global LightGBM, *scaled* a per-series scaled target and
   *prefer global* ``global_margin = 0.1`` (a local model must beat the global one by 10 %);
   *differenced* is local + global on every series' changes, *auto-diff* on the changes of the
-  series whose KPSS test finds no stable level (``target_transform = "auto_difference"``);
+  series whose KPSS test finds no stable level (``target_transform = "auto_difference"``),
+  *level or changes* fits every series both ways and keeps the better validation score
+  (``target_transform = ["none", "difference"]``);
   *global only* is the global LightGBM alone (no local candidates, no naive): mlforecast's
   model with its parameters (the other rows' global candidate has 200 trees at rate 0.05),
   trained, versioned and forecast by manymodels.
@@ -186,7 +188,12 @@ def mm_features(panel: Panel) -> list[str]:
 
 
 MAX_FOLDS = 5
-TRANSFORM_WORDS = {"scale": "scaled", "difference": "differenced", "auto_difference": "auto-diff"}
+TRANSFORM_WORDS = {
+    "scale": "scaled",
+    "difference": "differenced",
+    "auto_difference": "auto-diff",
+    "none,difference": "level or changes",
+}
 PREFER_GLOBAL = 0.1  # ``[selection] global_margin`` of the "prefer global" row: set a priori
 
 
@@ -204,7 +211,7 @@ def mm_spec(
     *,
     naive_candidate: bool,
     global_candidate: bool = False,
-    target_transform: str = "none",
+    target_transform: str | list[str] = "none",
     global_margin: float = 0.0,
     local_candidates: bool = True,
 ) -> dict[str, Any]:
@@ -276,7 +283,7 @@ def manymodels_run(
     naive_candidate: bool,
     root: Path,
     global_candidate: bool = False,
-    target_transform: str = "none",
+    target_transform: str | list[str] = "none",
     global_margin: float = 0.0,
     local_candidates: bool = True,
 ) -> Result:
@@ -288,7 +295,8 @@ def manymodels_run(
     if global_candidate:
         label = "manymodels local + global" if local_candidates else "manymodels global only"
     if target_transform != "none":
-        label += f", {TRANSFORM_WORDS[target_transform]}"
+        listed = [target_transform] if isinstance(target_transform, str) else target_transform
+        label += f", {TRANSFORM_WORDS[','.join(listed)]}"
     if global_margin:
         label += ", prefer global"
     registry = root / label.replace(" ", "-").replace("+", "plus")
@@ -438,6 +446,7 @@ def run_panel(
     variants.append({**variants[-1], "global_margin": PREFER_GLOBAL})
     variants.append({**variants[2], "target_transform": "difference"})  # + global, differenced
     variants.append({**variants[2], "target_transform": "auto_difference"})  # per series (KPSS)
+    variants.append({**variants[2], "target_transform": ["none", "difference"]})  # by validation
     variants.append({**variants[0], "global_candidate": True, "local_candidates": False})
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
@@ -511,6 +520,7 @@ def main(argv: list[str] | None = None) -> int:
                     short = (
                         "mm_prefer_global" if "prefer global" in method
                         else "mm_differenced" if "differenced" in method
+                        else "mm_level_or_changes" if "level or changes" in method
                         else "mm_auto_diff" if "auto-diff" in method
                         else "mm_global_only" if "global only" in method
                         else "mm_scaled" if "scaled" in method

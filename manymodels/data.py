@@ -343,8 +343,8 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
             f"{source}: lags need a numeric target; '{spec.target}' has dtype {table.y.dtype}"
         )
     raw_y = None
-    if plan.transform != "none":  # the model learns the transformed target, lags included
-        raw_y = table.y
+    if spec.transforms != ("none",):  # the model learns the transformed target, lags included
+        raw_y = table.y  # kept also when the first is none: a chunk derives the others from it
         table = replace(table, y=fit_transforms(table.y, table.offsets, plan.transform)[0])
     matrix = table_features(table.y, table.offsets, plan)
     X: np.ndarray | pd.DataFrame

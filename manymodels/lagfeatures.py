@@ -82,7 +82,7 @@ class LagPlan:
             lags=tuple(spec.lags or ()),
             rolling=rolling,
             calendar=tuple(spec.calendar_columns.items()),
-            transform=getattr(spec, "target_transform", "none"),
+            transform=getattr(spec, "transform", "none"),  # the first, when several are tried
             horizon=horizon,
         )
 

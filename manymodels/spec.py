@@ -42,6 +42,8 @@ from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.sp
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
+TransformKind = Literal["none", "difference", "scale", "auto_difference"]
+ChoosableTransform = Literal["none", "difference", "scale"]  # in a list: chosen by validation
 _TIME_OPTIONS = ("calendar", "lags", "rolling")  # these need a time_column
 
 DEFAULT_METRIC: dict[str, str] = {
@@ -76,7 +78,11 @@ class Spec(_Frozen):
       taken and the model is fitted; every answer is turned back to the target's units —
       forecasts, validation metrics, ``score``, ``LoadedModel.predict``, ``/predict`` (see
       ``manymodels.targetunits``). Lag features a row carries are in the model's
-      (transformed) units, as the version's history records them.
+      (transformed) units, as the version's history records them. A list, e.g.
+      ``["none", "difference"]``, tries each per partition — lags and every candidate — and
+      keeps the one whose validation score is best, as a grid of ``params`` does: a trending
+      series learns its changes, a level series its level. Global candidates are fitted once,
+      on the first transform's target, and compete there.
 
     Derived columns are ordinary features: ``forecast`` builds them itself; a row scored
     directly (``/predict``, ``LoadedModel.predict``) carries them, or gives its time and gets
@@ -101,7 +107,9 @@ class Spec(_Frozen):
     calendar: list[CalendarPart] | None = None
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     rolling: list[Rolling] | None = None
-    target_transform: Literal["none", "difference", "scale", "auto_difference"] = "none"
+    target_transform: TransformKind | Annotated[list[ChoosableTransform], Field(min_length=1)] = (
+        "none"
+    )
     metric: str | None = None
     min_rows: Annotated[int, Field(ge=2)] = 10
     missing_target: Literal["drop", "error"] = "drop"
@@ -178,7 +186,9 @@ class Spec(_Frozen):
                     "key, the target or a listed feature"
                 )
         _check_metric(self.metric_name, self.task)
-        if self.target_transform != "none" and (
+        if len(set(self.transforms)) != len(self.transforms):
+            raise ValueError("target_transform lists a transform twice")
+        if self.transforms != ("none",) and (
             self.task != "regression" or not (self.lags or self.rolling)
         ):
             raise ValueError(
@@ -195,6 +205,18 @@ class Spec(_Frozen):
         return self
 
     # -- derived, never stored -------------------------------------------------------------
+    @property
+    def transforms(self) -> tuple[str, ...]:
+        """Every target transform a partition tries (one, unless ``target_transform`` lists
+        several)."""
+        t = self.target_transform
+        return tuple(t) if isinstance(t, list) else (t,)
+
+    @property
+    def transform(self) -> str:
+        """The first of ``transforms``: the table's, and the global candidates'."""
+        return self.transforms[0]
+
     @property
     def metric_name(self) -> str:
         return self.metric or DEFAULT_METRIC[self.task]

@@ -16,7 +16,7 @@ import pytest
 from factories import spec_dict
 from sklearn.linear_model import LinearRegression
 
-from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
+from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, SpecError
 from manymodels.explain import explain
 from manymodels.inputs import model_input
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
@@ -43,7 +43,7 @@ def trend(noise: float = 0.0) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def spec(kind: str, **extra: Any) -> dict[str, Any]:
+def spec(kind: str | list[str], **extra: Any) -> dict[str, Any]:
     return spec_dict(
         candidates=[{"estimator": OLS}],
         lags=[1, 2],
@@ -140,6 +140,52 @@ def test_auto_difference_differences_only_the_partition_whose_level_wanders(
     np.testing.assert_allclose(auto_ahead.loc[0], diff_ahead.loc[0], rtol=1e-12)
     np.testing.assert_allclose(auto_ahead.loc[1], none_ahead.loc[1], rtol=1e-12)
     assert auto_ahead.loc[0].min() > 200  # the trend carried on (t = 60: ~230)
+
+
+def test_a_list_of_transforms_keeps_each_partitions_best(tmp_path: Path) -> None:
+    """``target_transform = ["none", "difference"]`` fits each partition both ways and keeps
+    the better validation score: the version is the one that transform alone trains (score,
+    history, forecast), and records both scores. With lags of 8 and more (direct: both judged
+    as 8-step forecasts) the random walk learns its changes and the level stays a level."""
+    from manymodels.forecast import forecast
+
+    rng = np.random.default_rng(5)
+    t = np.arange(60)
+    df = pd.concat(
+        [
+            pd.DataFrame({"pid": 0, "t": t, "y": 50.0 + np.cumsum(3.0 + rng.normal(0, 2.0, 60))}),
+            pd.DataFrame({"pid": 1, "t": t, "y": 200.0 + rng.normal(0, 2.0, 60)}),
+        ],
+        ignore_index=True,
+    )
+    got: dict[str, Any] = {}
+    for name, kind in (("both", ["none", "difference"]), ("difference", "difference"),
+                       ("none", "none")):  # fmt: skip
+        with Registry(tmp_path / name) as reg:
+            train({**spec(kind), "lags": [8, 9]}, df, reg, backend="local")
+            versions = {key: reg.get_version(key) for key in ("pid=0", "pid=1")}
+            ahead = forecast(reg, horizon=3).set_index(["pid", "t"])["prediction"]
+            got[name] = (versions, ahead)
+    (both, both_ahead), (diff, diff_ahead), (none, none_ahead) = got.values()
+    for key, alone, alone_ahead, pid in (("pid=0", diff, diff_ahead, 0),
+                                         ("pid=1", none, none_ahead, 1)):  # fmt: skip
+        scores = both[key].validation["transforms"]
+        assert scores == {
+            "none": pytest.approx(none[key].score, rel=1e-12),
+            "difference": pytest.approx(diff[key].score, rel=1e-12),
+        }
+        assert both[key].score == pytest.approx(alone[key].score, rel=1e-12)
+        assert both[key].score == max(scores.values())
+        np.testing.assert_allclose(both_ahead.loc[pid], alone_ahead.loc[pid], rtol=1e-12)
+    assert both["pid=0"].feature_schema["history"]["transform"]["kind"] == "difference"
+    assert "transform" not in both["pid=1"].feature_schema["history"]
+
+
+def test_a_list_of_transforms_is_checked() -> None:
+    with pytest.raises(SpecError, match="lists a transform twice"):
+        Spec.from_dict(spec(["difference", "difference"]))
+    with pytest.raises(SpecError, match="target_transform"):
+        Spec.from_dict(spec(["none", "auto_difference"]))
 
 
 # ------------------------------------------------------------------- answers in raw units

@@ -11,8 +11,8 @@ resumed run trains it again.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -36,6 +36,7 @@ from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
 from manymodels.training.select import Fitted, fit_partition
 from manymodels.training.splits import PartitionSkipped, take
+from manymodels.training.transforms import View, alternative_views
 
 Result = NewVersion | PartitionOutcome
 
@@ -52,49 +53,85 @@ def train_chunk(
     ``champions`` names the production version of partitions being retrained; ``external``
     the run's global models, each with its predictions of this chunk's rows only."""
     champions = champions or {}
-    schema = feature_schema(table, spec)
+    views = [View(table, spec), *alternative_views(table, spec)]
+    schemas = [feature_schema(v.table, v.spec) for v in views]
+    masks = [drop_masks(v.table, v.spec) for v in views]
     numeric = [c for c in table.features if c not in table.categorical]
-    masks = drop_masks(table, spec)
     kept_rows_of = ChunkRows(table, spec)
     load_global = GlobalLoader(store)
     out: list[Result] = []
     for i, key in enumerate(table.keys):
-        given = table.rows(i)
-        rows, dropped = kept_rows(given, masks)
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
-        if "forecast" in schema:
-            last = _last_row(rows)
-            history = partition_history(table, i, schema, key_values, last=last)
-            schema_i = {**schema, "history": history}
-        else:
-            schema_i = schema
-
+        first, *others = [
+            _inputs(v.table, i, schema, mask, key_values)
+            for v, schema, mask in zip(views, schemas, masks, strict=True)
+        ]
         out.append(
             train_one(
-                take(table.X, rows),
-                table.y[rows],
+                first.X,
+                first.y,
                 spec,
                 store,
                 key=key,
                 key_values=key_values,
                 fingerprint=table.fingerprints[i],
-                schema=schema_i,
+                schema=first.schema,
                 numeric=numeric,
                 durable=False,
                 champion=champions.get(key),
-                times=None if table.time is None else table.time[rows],
-                dropped=dropped,
+                times=first.times,
+                dropped=first.dropped,
                 kept=kept_rows_of,
                 prior=table.extra.get("class_prior"),
                 external=[
-                    replace(e, pred=e.pred[rows], load=partial(load_global, e.sha256, key_values))
+                    replace(
+                        e, pred=e.pred[first.rows], load=partial(load_global, e.sha256, key_values)
+                    )
                     for e in external
                 ],
-                raw=raw_target(table, given, rows, schema_i),
+                raw=first.raw,
+                alternatives=others,
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
     return out
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """One partition's rows as one target transform sees them (``training.transforms``)."""
+
+    X: Any
+    y: np.ndarray
+    schema: dict[str, Any]
+    raw: RawTarget | None
+    times: np.ndarray | None
+    dropped: Mapping[str, int]
+    rows: Any = None
+
+
+def _inputs(
+    table: PartitionedTable,
+    i: int,
+    schema: dict[str, Any],
+    masks: Mapping[str, np.ndarray],
+    key_values: dict[str, Any],
+) -> Inputs:
+    """Partition ``i``'s kept rows, schema (with its history) and raw target in ``table``."""
+    given = table.rows(i)
+    rows, dropped = kept_rows(given, masks)
+    if "forecast" in schema:
+        history = partition_history(table, i, schema, key_values, last=_last_row(rows))
+        schema = {**schema, "history": history}
+    return Inputs(
+        take(table.X, rows),
+        table.y[rows],
+        schema,
+        raw_target(table, given, rows, schema),
+        None if table.time is None else table.time[rows],
+        dropped,
+        rows,
+    )
 
 
 def raw_target(
@@ -131,6 +168,7 @@ def train_one(
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
     raw: RawTarget | None = None,
+    alternatives: Sequence[Inputs] = (),
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome.
 
@@ -141,27 +179,38 @@ def train_one(
     out of training, by reason.
     ``prior`` (classification) holds the table's classes: the version's feature schema lists
     them, so every version answers with the same probability columns.
+    ``alternatives`` are the partition's rows under the spec's other target transforms: each
+    is fitted too (without the global candidates, fitted on the first transform's target),
+    and the best validation score is kept, with its inputs.
     """
     started = time.perf_counter()
     n = len(y)
     champion_model, load_error, unservable = load_champion(champion, store)
     if isinstance(champion_model, GlobalModel):  # it needs this partition's key values
         champion_model = bound(champion_model, key_values)
-    try:
-        fitted = fit_partition(
-            X,
-            y,
+
+    def fit(inputs: Inputs, external: Sequence[External]) -> Fitted:
+        return fit_partition(
+            inputs.X,
+            inputs.y,
             spec,
             key=key,
-            categorical=schema["categorical"],
+            categorical=inputs.schema["categorical"],
             numeric=numeric,
             time_ordered=time_ordered,
             champion=champion_model,
-            unseen=newer_than(times, champion.last_time if champion else None),
+            unseen=newer_than(inputs.times, champion.last_time if champion else None),
             prior=prior,
             external=external,
-            raw=raw,
+            raw=inputs.raw,
         )
+
+    try:
+        given = Inputs(X, y, schema, raw, times, dropped or {})
+        fitted, chosen = best_transform(fit, given, external, alternatives)
+        X, y, schema, raw, times, dropped = (
+            chosen.X, chosen.y, chosen.schema, chosen.raw, chosen.times, chosen.dropped
+        )  # fmt: skip
         data = b"" if fitted.artifact else serialize(fitted.model, spec.artifacts.format)
     except PartitionSkipped as e:
         left_out = sum((dropped or {}).values())
@@ -221,6 +270,43 @@ def train_one(
         ),
         data_sha256=data_sha,
     )
+
+
+def best_transform(
+    fit: Callable[[Inputs, Sequence[External]], Fitted],
+    given: Inputs,
+    external: Sequence[External],
+    alternatives: Sequence[Inputs],
+) -> tuple[Fitted, Inputs]:
+    """The best-scoring fit of ``given`` (with the global candidates) and of each alternative
+    transform's inputs, and the inputs it was fitted on. A transform that cannot fit this
+    partition (too few rows once differenced, a candidate's complaint) drops out; the first
+    one's error is raised when none fits. With alternatives, the version's validation record
+    keeps every transform's score (``transforms``: kind → score, ``None`` where it failed)."""
+    tried: list[tuple[Inputs, Fitted | None]] = []
+    error: Exception | None = None
+    for n, inputs in enumerate([given, *alternatives]):
+        try:
+            tried.append((inputs, fit(inputs, external if n == 0 else ())))
+        except Exception as e:
+            error = error or e
+            tried.append((inputs, None))
+    done = [(inputs, f) for inputs, f in tried if f is not None]
+    if not done:
+        assert error is not None
+        raise error
+    inputs, fitted = max(done, key=lambda t: t[1].score)  # the first of equal scores
+    if alternatives:
+        scores = {_kind(i): (f.score if f is not None else None) for i, f in tried}
+        fitted = replace(fitted, validation={**fitted.validation, "transforms": scores})
+    return fitted, inputs
+
+
+def _kind(inputs: Inputs) -> str:
+    history = inputs.schema.get("history") or {}
+    forecast = inputs.schema.get("forecast") or {}
+    recorded = history.get("transform") or forecast.get("transform") or {}
+    return str(recorded.get("kind", "none"))
 
 
 def _with_classes(

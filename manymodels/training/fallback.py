@@ -44,7 +44,7 @@ def train_fallback(
     """
     if table.raw_y is not None:
         why = (
-            f"no fallback with target_transform = '{spec.target_transform}': a model pooled "
+            f"no fallback with target_transform = {spec.target_transform!r}: a model pooled "
             "over partitions has no partition's transform to answer in the target's units"
         )
         return PartitionOutcome(

@@ -40,8 +40,8 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
             "lags": spec.lag_columns,
             "exogenous": [f for f in table.features if f not in derived],
         }
-        if spec.target_transform != "none":
-            schema["forecast"]["transform"] = {"kind": spec.target_transform}
+        if spec.transform != "none":
+            schema["forecast"]["transform"] = {"kind": spec.transform}
         if spec.rolling:  # left out otherwise: versions without rolling read as before
             schema["forecast"]["rolling"] = {
                 name: r.model_dump() for name, r in spec.rolling_columns.items()
