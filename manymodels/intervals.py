@@ -26,10 +26,11 @@ Caveat: validation rows are predicted with their *true* lags, so for a model wit
 than the horizon the recorded errors are one-step errors and a recursive forecast's later steps
 are wider than its intervals. With a ``target_transform`` the errors are taken in the target's
 units (``manymodels.targetunits``; the record says ``"units": "target"``). A ``difference``
-model's folds are judged as forecasts, its predicted changes summed from the fold's origin, so
-its errors are already those of each step (``"chained": true``); a version recorded before
-that holds one-step errors, and its forecast's widths grow as ``√step`` (``step`` independent
-one-step errors add up). A record without ``units`` holds transformed errors: ``scale`` widths
+model's folds ordered in time are judged as forecasts, its predicted changes summed from the
+fold's origin, so its errors are already those of steps 1 … ``k`` (``"chained": k``) and its
+widths grow only past them, as ``√(step / k)``; a version with one-step errors (folds not in
+time order, or recorded before) grows them as ``√step`` (``step`` independent one-step errors
+add up). A record without ``units`` holds transformed errors: ``scale`` widths
 are then multiplied by the partition's spread.
 
 The record lives in the version's feature schema (``"intervals"``), which every reader —
@@ -226,15 +227,17 @@ def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
     partition's spread, unless the record's errors are in ``"units": "target"`` already (the
     training hook turns validation predictions back); ``difference`` sums ``s`` predicted
     changes by step ``s``, whose error — of ``s`` independent one-step errors — grows as
-    ``√s``, unless the errors were taken of such sums already (``"chained"``)."""
+    ``√s``; errors taken of such sums already (``"chained": k``, folds of ``k`` steps) grow
+    only past the ``k``-th step, as ``√(s / k)``."""
     history = schema.get("history")
     transform = history.get("transform") if isinstance(history, Mapping) else None
     kind = transform.get("kind") if isinstance(transform, Mapping) else None
     record = schema.get("intervals") or {}
     if kind == "scale" and record.get("units") != "target":
         return np.full(steps, float(transform.get("spread", 1.0)))  # type: ignore[union-attr]
-    if kind == "difference" and not record.get("chained"):
-        return np.sqrt(np.arange(1, steps + 1, dtype=np.float64))
+    if kind == "difference":  # errors of forecasts ``chained`` steps long already grew
+        known = max(int(record.get("chained") or 1), 1)
+        return np.sqrt(np.maximum(np.arange(1, steps + 1, dtype=np.float64) / known, 1.0))
     return np.ones(steps)
 
 

@@ -5,6 +5,7 @@ checked in the driver. Batched queries over the keys being trained, never one pe
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -48,8 +49,19 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
             ref.feature_schema_json,
         )  # fmt: skip
     except BadSignature as e:
-        return Champion(ref.version, ref.artifact_sha256, ref.last_time, error_text(e))
-    return Champion(ref.version, ref.artifact_sha256, ref.last_time)
+        refused: str | None = error_text(e)
+    else:
+        refused = None
+    kind = _transform(ref.feature_schema_json)
+    return Champion(ref.version, ref.artifact_sha256, ref.last_time, refused, kind)
+
+
+def _transform(schema_json: str | None) -> str:
+    """The target transform a version's history records ("none" for most: no parse)."""
+    if not schema_json or '"transform"' not in schema_json:
+        return "none"
+    history = json.loads(schema_json).get("history") or {}
+    return str((history.get("transform") or {}).get("kind", "none"))
 
 
 def wanted_keys(

@@ -84,51 +84,79 @@ def _records(data: Any) -> list[Mapping[str, Any]]:
 class Untransformed:
     """A fitted model's validation predictions in the target's units, scored like an
     estimator: ``predict(X)`` for the rows ``rows`` of a partition (``len(X) == len(rows)``),
-    each turned back with ``before[rows]`` (the previous raw targets, ``difference``).
-    ``at(rows)`` answers a subset, as ``global_fit.Precomputed`` does."""
+    each turned back with ``before[rows]`` (the previous raw targets, ``difference``) — or,
+    when ``forecast`` says they are a forecast from the row before them (``chained``), as one:
+    the predicted changes summed from that row's target. ``at(rows)`` answers a subset, as
+    ``global_fit.Precomputed`` does."""
 
     def __init__(
-        self, model: Any, transform: TargetTransform, before: np.ndarray, rows: np.ndarray
+        self,
+        model: Any,
+        transform: TargetTransform,
+        before: np.ndarray,
+        rows: np.ndarray,
+        forecast: np.ndarray | None = None,
     ) -> None:
         self.model = model
         self.transform = transform
         self.before = before
         self.rows = rows
+        self.forecast = forecast  # each kept row's period in the partition; None: row by row
 
     def at(self, rows: np.ndarray) -> Untransformed:
         inner = getattr(self.model, "at", None)
         model = inner(rows) if inner is not None else self.model
-        return Untransformed(model, self.transform, self.before, np.asarray(rows))
+        return Untransformed(model, self.transform, self.before, np.asarray(rows), self.forecast)
 
     def predict(self, X: Any) -> np.ndarray:
         pred = np.asarray(self.model.predict(X), dtype=np.float64)
-        if self.transform.kind == "difference" and chained(self.rows):
+        if self.transform.kind == "difference" and chained(self.rows, self.forecast):
             return self.transform.invert(pred, float(self.before[self.rows[0]]))
         return invert_rows(self.transform, pred, self.before[self.rows])
 
 
-def chained(rows: np.ndarray) -> bool:
-    """Whether ``rows`` (indexes of a partition's kept rows, in time order) are one run of
-    consecutive rows, as a validation fold is: a forecast from the row before the first."""
-    return len(rows) > 0 and bool((np.diff(rows) == 1).all())
+def chained(rows: np.ndarray, periods: np.ndarray | None) -> bool:
+    """Whether ``rows`` (indexes of a partition's kept rows) are a forecast from the row before
+    the first: ``periods`` given (folds ordered in time, ``last`` or ``kfold``) and the rows'
+    periods one run with no gap — a row dropped inside it (a missing target) would leave the
+    change across the gap out of the sum."""
+    if periods is None or len(rows) == 0:
+        return False
+    at = periods[np.asarray(rows)]
+    return bool((np.diff(at) == 1).all())
 
 
 class RawTarget:
     """One partition's kept rows as given: ``y`` (the raw target), ``before`` (each row's
     previous raw target, NaN where none) and the partition's ``transform``. Selection scores
     every fit through ``judged``, so validation metrics, the naive comparison and interval
-    residuals are in the target's units."""
+    residuals are in the target's units. ``periods`` (each kept row's position among the
+    partition's rows) is given when validation folds are ordered in time: a differenced
+    model's fold is then judged as a forecast (``chained``)."""
 
-    def __init__(self, y: np.ndarray, before: np.ndarray, transform: TargetTransform) -> None:
+    def __init__(
+        self,
+        y: np.ndarray,
+        before: np.ndarray,
+        transform: TargetTransform,
+        periods: np.ndarray | None = None,
+    ) -> None:
         self.y = np.asarray(y, dtype=np.float64)
         self.before = np.asarray(before, dtype=np.float64)
         self.transform = transform
+        self.periods = periods
 
     def judged(self, fit: Any, rows: Any) -> Untransformed:
         """``fit`` answering validation ``rows`` (a slice or index array) in raw units."""
         index = np.arange(len(self.y))[rows]
         inner = getattr(fit, "at", None)
-        return Untransformed(inner(index) if inner else fit, self.transform, self.before, index)
+        model = inner(index) if inner else fit
+        return Untransformed(model, self.transform, self.before, index, self.periods)
+
+    def chained(self, rows: Any) -> bool:
+        """Whether a differenced fit of validation ``rows`` is judged as a forecast."""
+        index = np.arange(len(self.y))[rows]
+        return self.transform.kind == "difference" and chained(index, self.periods)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,12 +19,13 @@ from sklearn.linear_model import LinearRegression
 from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, SpecError
 from manymodels.explain import explain
 from manymodels.inputs import model_input
-from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
+from manymodels.lagfeatures import LagPlan, TargetTransform, fit_transforms, table_features
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score
 from manymodels.spec import Spec
+from manymodels.targetunits import RawTarget
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -88,7 +89,7 @@ def test_validation_scores_are_in_the_targets_units(tmp_path: Path, kind: str) -
     assert version.naive_score == pytest.approx(-np.abs(naive - y[va]).mean(), rel=1e-9)
     record = version.feature_schema["intervals"]
     assert record["units"] == "target"
-    assert record.get("chained", False) is (kind == "difference")  # no √step growth on top
+    assert record.get("chained") == (VALID if kind == "difference" else None)  # steps judged
     assert record["quantiles"][0] <= np.abs(model - y[va]).max() + 1e-9
     assert record["quantiles"][0] >= np.sort(np.abs(model - y[va]))[VALID // 2] - 1e-9
 
@@ -179,6 +180,46 @@ def test_a_list_of_transforms_keeps_each_partitions_best(tmp_path: Path) -> None
         np.testing.assert_allclose(both_ahead.loc[pid], alone_ahead.loc[pid], rtol=1e-12)
     assert both["pid=0"].feature_schema["history"]["transform"]["kind"] == "difference"
     assert "transform" not in both["pid=1"].feature_schema["history"]
+    assert (
+        both["pid=0"].n_rows == diff["pid=0"].n_rows == none["pid=0"].n_rows - 1
+    )  # one change less
+
+
+def test_a_fold_is_judged_as_a_forecast_only_when_its_rows_follow_in_time() -> None:
+    """A differenced fold is summed from its origin when its rows are consecutive periods of
+    folds ordered in time; a row dropped inside it, or folds not in time order (a holdout),
+    leave each row turned back on its own previous target."""
+    changes = TargetTransform("difference")
+    y = np.array([10.0, 11.0, 13.0, 16.0, 20.0])
+    before = np.array([np.nan, 10.0, 11.0, 13.0, 16.0])
+
+    class Ones:
+        def predict(self, X: Any) -> np.ndarray:
+            return np.ones(len(X))
+
+    def judged(periods: np.ndarray | None) -> list[float]:
+        raw = RawTarget(y, before, changes, periods)
+        return raw.judged(Ones(), slice(2, 5)).predict(np.zeros((3, 1))).tolist()
+
+    assert judged(np.arange(5)) == [12.0, 13.0, 14.0]  # 11 + 1, + 1, + 1: a forecast
+    assert judged(np.array([0, 1, 2, 4, 5])) == [12.0, 14.0, 17.0]  # a period missing: by row
+    assert judged(None) == [12.0, 14.0, 17.0]  # not in time order
+    assert RawTarget(y, before, changes, np.arange(5)).chained(slice(2, 5))
+    assert not RawTarget(y, before, TargetTransform("scale"), np.arange(5)).chained(slice(2, 5))
+
+
+def test_a_champion_of_another_transform_is_kept_unscored(tmp_path: Path) -> None:
+    """Retrained under another transform, the challenger cannot score the champion on its own
+    features and units: the comparison says why and the champion is kept."""
+    df = trend(noise=2.0)
+    with Registry(tmp_path / "reg") as reg:
+        train(spec("none"), df, reg, backend="local")
+        train(spec("difference"), df.assign(y=df["y"] + 0.5), reg, backend="local")
+        version = reg.get_version("pid=1", 2)
+        assert reg.get_version("pid=1").version == 1
+    assert version.evaluation["promote"] is False
+    assert version.evaluation["champion_score"] is None
+    assert "target_transform 'none'" in version.evaluation["reason"]
 
 
 def test_a_list_of_transforms_is_checked() -> None:

@@ -29,7 +29,7 @@ from manymodels.registry.entities import CandidateResult, NewVersion, PartitionO
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.classify import smoothed_constant
-from manymodels.training.compare import Champion, load_champion, newer_than
+from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
 from manymodels.training.history import ChunkRows
 from manymodels.training.rows import drop_masks, kept_rows
@@ -54,6 +54,7 @@ def train_chunk(
     the run's global models, each with its predictions of this chunk's rows only."""
     champions = champions or {}
     views = [View(table, spec), *alternative_views(table, spec)]
+    ordered = bool(spec.time_column) and spec.validation_strategy in ("last", "kfold")
     schemas = [feature_schema(v.table, v.spec) for v in views]
     masks = [drop_masks(v.table, v.spec) for v in views]
     numeric = [c for c in table.features if c not in table.categorical]
@@ -63,7 +64,7 @@ def train_chunk(
     for i, key in enumerate(table.keys):
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
         first, *others = [
-            _inputs(v.table, i, schema, mask, key_values)
+            _inputs(v.table, i, schema, mask, key_values, ordered=ordered)
             for v, schema, mask in zip(views, schemas, masks, strict=True)
         ]
         out.append(
@@ -116,6 +117,8 @@ def _inputs(
     schema: dict[str, Any],
     masks: Mapping[str, np.ndarray],
     key_values: dict[str, Any],
+    *,
+    ordered: bool,
 ) -> Inputs:
     """Partition ``i``'s kept rows, schema (with its history) and raw target in ``table``."""
     given = table.rows(i)
@@ -127,7 +130,7 @@ def _inputs(
         take(table.X, rows),
         table.y[rows],
         schema,
-        raw_target(table, given, rows, schema),
+        raw_target(table, given, rows, schema, ordered=ordered),
         None if table.time is None else table.time[rows],
         dropped,
         rows,
@@ -135,17 +138,25 @@ def _inputs(
 
 
 def raw_target(
-    table: PartitionedTable, given: slice, rows: Any, schema: Mapping[str, Any]
+    table: PartitionedTable,
+    given: slice,
+    rows: Any,
+    schema: Mapping[str, Any],
+    *,
+    ordered: bool = False,
 ) -> RawTarget | None:
     """The kept ``rows`` of the partition at ``given`` as the table gave them (target, and
     each row's previous target), with the transform its history records; ``None`` without a
-    ``target_transform``. A partition's first row has no previous target (NaN)."""
+    ``target_transform``. A partition's first row has no previous target (NaN). ``ordered``:
+    validation folds follow the rows in time, so a differenced fold is judged as a forecast
+    (``RawTarget.periods``)."""
     recorded = (schema.get("history") or {}).get("transform")
     if table.raw_y is None or recorded is None:
         return None
-    index = np.arange(len(table.y))[rows]
+    index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
     previous = np.where(index > given.start, table.raw_y[np.maximum(index - 1, 0)], np.nan)
-    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(recorded))
+    periods = index - given.start if ordered else None
+    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(recorded), periods)
 
 
 def train_one(
@@ -190,7 +201,9 @@ def train_one(
         champion_model = bound(champion_model, key_values)
 
     def fit(inputs: Inputs, external: Sequence[External]) -> Fitted:
-        return fit_partition(
+        kind = _kind(inputs)
+        other = champion is not None and champion_model is not None and champion.transform != kind
+        fitted = fit_partition(
             inputs.X,
             inputs.y,
             spec,
@@ -198,12 +211,20 @@ def train_one(
             categorical=inputs.schema["categorical"],
             numeric=numeric,
             time_ordered=time_ordered,
-            champion=champion_model,
+            champion=None if other else champion_model,
             unseen=newer_than(inputs.times, champion.last_time if champion else None),
             prior=prior,
             external=external,
             raw=inputs.raw,
         )
+        if other:  # its features and units are another transform's: never scored on these
+            assert champion is not None
+            why = (
+                f"the champion learnt target_transform '{champion.transform}', this version "
+                f"'{kind}': no common features and units to score both on"
+            )
+            fitted = replace(fitted, comparison=Comparison(None, None, 0, why))
+        return fitted
 
     try:
         given = Inputs(X, y, schema, raw, times, dropped or {})
@@ -211,6 +232,7 @@ def train_one(
         X, y, schema, raw, times, dropped = (
             chosen.X, chosen.y, chosen.schema, chosen.raw, chosen.times, chosen.dropped
         )  # fmt: skip
+        n = len(y)
         data = b"" if fitted.artifact else serialize(fitted.model, spec.artifacts.format)
     except PartitionSkipped as e:
         left_out = sum((dropped or {}).values())
@@ -284,21 +306,28 @@ def best_transform(
     one's error is raised when none fits. With alternatives, the version's validation record
     keeps every transform's score (``transforms``: kind → score, ``None`` where it failed)."""
     tried: list[tuple[Inputs, Fitted | None]] = []
-    error: Exception | None = None
+    errors: list[Exception] = []
     for n, inputs in enumerate([given, *alternatives]):
         try:
             tried.append((inputs, fit(inputs, external if n == 0 else ())))
         except Exception as e:
-            error = error or e
+            errors.append(e)
             tried.append((inputs, None))
     done = [(inputs, f) for inputs, f in tried if f is not None]
     if not done:
-        assert error is not None
-        raise error
+        raise errors[0]
     inputs, fitted = max(done, key=lambda t: t[1].score)  # the first of equal scores
     if alternatives:
         scores = {_kind(i): (f.score if f is not None else None) for i, f in tried}
-        fitted = replace(fitted, validation={**fitted.validation, "transforms": scores})
+        failed = [
+            f"target_transform '{_kind(i)}' not fitted: {error_text(e)}"
+            for (i, f), e in zip([t for t in tried if t[1] is None], errors, strict=True)
+        ]
+        fitted = replace(
+            fitted,
+            validation={**fitted.validation, "transforms": scores},
+            warnings=[*fitted.warnings, *failed],
+        )
     return fitted, inputs
 
 

@@ -36,6 +36,9 @@ class Champion:
     refused: str | None = None
     """Why it must not be loaded (its signature did not verify, checked by the driver,
     which holds the signing key): it is then never unpickled, and cannot be evaluated."""
+    transform: str = "none"
+    """The target transform it learnt (its history's): scored only beside a challenger that
+    learnt the same one — on other features and in other units it cannot be."""
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
-from manymodels.targetunits import RawTarget, chained
+from manymodels.targetunits import RawTarget
 from manymodels.training import classify
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
@@ -302,10 +302,8 @@ def fit_partition(
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread
-            if raw.transform.kind == "difference" and all(
-                chained(np.arange(n)[va]) for _, va in splits
-            ):
-                recorded["chained"] = True  # forecast errors already: no √step growth
+            if all(raw.chained(va) for _, va in splits):  # forecast errors already
+                recorded["chained"] = min(count_rows(va, n) for _, va in splits)  # steps
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
