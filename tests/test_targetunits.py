@@ -208,6 +208,20 @@ def test_a_fold_is_judged_as_a_forecast_only_when_its_rows_follow_in_time() -> N
     assert not RawTarget(y, before, TargetTransform("scale"), np.arange(5)).chained(slice(2, 5))
 
 
+def test_a_champion_left_as_it_is_by_auto_difference_is_scored(tmp_path: Path) -> None:
+    """``auto_difference`` leaves a level series as it is: its champion learnt no transform,
+    and neither does the challenger, so the two are compared as usual."""
+    rng = np.random.default_rng(2)
+    t = np.arange(ROWS + VALID)
+    df = pd.DataFrame({"pid": 1, "t": t, "y": 200.0 + rng.normal(0, 2.0, ROWS + VALID)})
+    with Registry(tmp_path / "reg") as reg:
+        train(spec("auto_difference"), df.iloc[:ROWS], reg, backend="local")
+        train(spec("auto_difference"), df, reg, backend="local")
+        version = reg.get_version("pid=1", 2)
+    assert "transform" not in version.feature_schema["history"]
+    assert version.evaluation["champion_score"] is not None, version.evaluation
+
+
 def test_a_champion_of_another_transform_is_kept_unscored(tmp_path: Path) -> None:
     """Retrained under another transform, the challenger cannot score the champion on its own
     features and units: the comparison says why and the champion is kept."""

@@ -332,10 +332,10 @@ def best_transform(
 
 
 def _kind(inputs: Inputs) -> str:
+    """The transform these inputs' model learns, as its history records it (``auto_difference``
+    resolved; none recorded: ``none``)."""
     history = inputs.schema.get("history") or {}
-    forecast = inputs.schema.get("forecast") or {}
-    recorded = history.get("transform") or forecast.get("transform") or {}
-    return str(recorded.get("kind", "none"))
+    return str((history.get("transform") or {}).get("kind", "none"))
 
 
 def _with_classes(
