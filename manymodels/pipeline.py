@@ -252,8 +252,12 @@ def _which_backend(
     if not len(plan.todo) and not plan.fallback_due:
         return "none", "nothing to train"
     folds = spec.validation.folds if spec.validation.strategy == "kfold" else 1
-    configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds
-    fits = len(global_candidates(spec)) if len(plan.todo) and not plan.partial else 0
+    configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds * len(spec.transforms)
+    fits = (
+        len(global_candidates(spec)) * len(spec.transforms)
+        if len(plan.todo) and not plan.partial
+        else 0
+    )
     rows = plan.todo.n_rows + table.n_rows * ((1 if plan.fallback_due else 0) + fits)
     tasks = len(plan.todo) + (1 if plan.fallback_due else 0) + fits
     return choose_backend(backend, rows=rows, configurations=configurations, partitions=tasks,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from manymodels.training.global_fit import (
     global_candidates,
     rescore_global,
 )
+from manymodels.training.transforms import View, alternative_views
 
 
 @dataclass(frozen=True)
@@ -178,18 +179,29 @@ def _global_phase(
     fits: list[GlobalFit] = []
     if plan.partial:
         source = plan.todo
+        by_kind = {
+            v.transform: v.table for v in [View(source, spec), *alternative_views(source, spec)]
+        }
         for record in _current_globals(reg, spec):
-            fits.append(rescore_global(source, spec, reg.artifacts, record))
+            kind = record.get("transform") or spec.transform
+            if kind in by_kind:  # a transform the spec no longer lists has no view to score on
+                fit = rescore_global(by_kind[kind], spec, reg.artifacts, record)
+                fits.append(replace(fit, transform=kind))
     else:
         source = table
-        items = [("global", (table, (cand, params), ())) for cand, params in pairs]
-        fits = [GlobalFit(c.label, c.estimator, dict(p)) for c, p in pairs]
+        # one fit per grid point and target transform: each view learns its own target
+        views = [View(table, spec), *alternative_views(table, spec)]
+        grid = [(v, cand, params) for v in views for cand, params in pairs]
+        items = [("global", (v.table, (cand, params), ())) for v, cand, params in grid]
+        fits = [GlobalFit(c.label, c.estimator, dict(p), transform=v.transform) for v, c, p in grid]
         for i, result in backend.map_unordered(_run_item, items, spec, reg.artifacts):
             if isinstance(result, BaseException):
                 result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
-            fits[i] = result
+            fits[i] = replace(result, transform=fits[i].transform)
     for f in fits:
         record = {"label": f.label, "estimator": f.estimator, "params": f.params}
+        if len(spec.transforms) > 1:
+            record["transform"] = f.transform
         record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
         record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
         tally.global_models.append(record)
@@ -220,7 +232,10 @@ def _slices(
     for f in fits:
         assert f.sha256 is not None and f.val_pred is not None
         label = f"{f.label} (global)"
-        out.append(External(label, f.estimator, f.params, f.sha256, f.size, f.val_pred[rows]))
+        pred = f.val_pred[rows]
+        out.append(
+            External(label, f.estimator, f.params, f.sha256, f.size, pred, None, f.transform)
+        )
     return out
 
 

@@ -81,8 +81,8 @@ class Spec(_Frozen):
       (transformed) units, as the version's history records them. A list, e.g.
       ``["none", "difference"]``, tries each per partition — lags and every candidate — and
       keeps the one whose validation score is best, as a grid of ``params`` does: a trending
-      series learns its changes, a level series its level. Global candidates are fitted once,
-      on the first transform's target, and compete there. The scores compare forecasts when
+      series learns its changes, a level series its level. Global candidates are fitted once
+      per transform, each on its target, and compete under it. The scores compare forecasts when
       every lag is at least the validation ``size`` (direct): with shorter lags a level
       model's fold is scored on its true lags, one step ahead, a differenced one's as a
       forecast from the fold's start. A champion that learnt another transform is not scored

@@ -64,7 +64,10 @@ def train_chunk(
     for i, key in enumerate(table.keys):
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
         first, *others = [
-            _inputs(v.table, i, schema, mask, key_values, ordered=ordered)
+            _inputs(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
+                [e for e in external if (e.transform or spec.transform) == v.transform],
+                partial(load_global, key=key_values),
+            )
             for v, schema, mask in zip(views, schemas, masks, strict=True)
         ]
         out.append(
@@ -84,12 +87,7 @@ def train_chunk(
                 dropped=first.dropped,
                 kept=kept_rows_of,
                 prior=table.extra.get("class_prior"),
-                external=[
-                    replace(
-                        e, pred=e.pred[first.rows], load=partial(load_global, e.sha256, key_values)
-                    )
-                    for e in external
-                ],
+                external=first.external,
                 raw=first.raw,
                 alternatives=others,
             )
@@ -109,6 +107,13 @@ class Inputs:
     times: np.ndarray | None
     dropped: Mapping[str, int]
     rows: Any = None
+    external: Sequence[External] = ()  # the global models fitted on this transform's target
+
+    def with_external(self, external: Sequence[External], load: Callable[..., Any]) -> Inputs:
+        """These inputs with the run's global models of their transform, each holding its
+        predictions of these rows and able to load itself (``load(sha256)``)."""
+        mine = [replace(e, pred=e.pred[self.rows], load=partial(load, e.sha256)) for e in external]
+        return replace(self, external=mine)
 
 
 def _inputs(
@@ -190,9 +195,9 @@ def train_one(
     out of training, by reason.
     ``prior`` (classification) holds the table's classes: the version's feature schema lists
     them, so every version answers with the same probability columns.
-    ``alternatives`` are the partition's rows under the spec's other target transforms: each
-    is fitted too (without the global candidates, fitted on the first transform's target),
-    and the best validation score is kept, with its inputs.
+    ``alternatives`` are the partition's rows under the spec's other target transforms (with
+    the global models fitted on each): each is fitted too, and the best validation score is
+    kept, with its inputs.
     """
     started = time.perf_counter()
     n = len(y)
@@ -200,7 +205,7 @@ def train_one(
     if isinstance(champion_model, GlobalModel):  # it needs this partition's key values
         champion_model = bound(champion_model, key_values)
 
-    def fit(inputs: Inputs, external: Sequence[External]) -> Fitted:
+    def fit(inputs: Inputs) -> Fitted:
         kind = _kind(inputs)
         other = champion is not None and champion_model is not None and champion.transform != kind
         fitted = fit_partition(
@@ -214,7 +219,7 @@ def train_one(
             champion=None if other else champion_model,
             unseen=newer_than(inputs.times, champion.last_time if champion else None),
             prior=prior,
-            external=external,
+            external=inputs.external,
             raw=inputs.raw,
         )
         if other:  # its features and units are another transform's: never scored on these
@@ -227,8 +232,8 @@ def train_one(
         return fitted
 
     try:
-        given = Inputs(X, y, schema, raw, times, dropped or {})
-        fitted, chosen = best_transform(fit, given, external, alternatives)
+        given = Inputs(X, y, schema, raw, times, dropped or {}, external=external)
+        fitted, chosen = best_transform(fit, given, alternatives)
         X, y, schema, raw, times, dropped = (
             chosen.X, chosen.y, chosen.schema, chosen.raw, chosen.times, chosen.dropped
         )  # fmt: skip
@@ -295,21 +300,19 @@ def train_one(
 
 
 def best_transform(
-    fit: Callable[[Inputs, Sequence[External]], Fitted],
-    given: Inputs,
-    external: Sequence[External],
-    alternatives: Sequence[Inputs],
+    fit: Callable[[Inputs], Fitted], given: Inputs, alternatives: Sequence[Inputs]
 ) -> tuple[Fitted, Inputs]:
-    """The best-scoring fit of ``given`` (with the global candidates) and of each alternative
-    transform's inputs, and the inputs it was fitted on. A transform that cannot fit this
-    partition (too few rows once differenced, a candidate's complaint) drops out; the first
-    one's error is raised when none fits. With alternatives, the version's validation record
-    keeps every transform's score (``transforms``: kind → score, ``None`` where it failed)."""
+    """The best-scoring fit of ``given`` and of each alternative transform's inputs (each
+    with the global models fitted on its target), and the inputs it was fitted on. A
+    transform that cannot fit this partition (too few rows once differenced, a candidate's
+    complaint) drops out; the first one's error is raised when none fits. With alternatives,
+    the version's validation record keeps every transform's score (``transforms``: kind →
+    score, ``None`` where it failed)."""
     tried: list[tuple[Inputs, Fitted | None]] = []
     errors: list[Exception] = []
-    for n, inputs in enumerate([given, *alternatives]):
+    for inputs in [given, *alternatives]:
         try:
-            tried.append((inputs, fit(inputs, external if n == 0 else ())))
+            tried.append((inputs, fit(inputs)))
         except Exception as e:
             errors.append(e)
             tried.append((inputs, None))

@@ -171,6 +171,7 @@ class GlobalFit:
     error: str | None = None
     rows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    transform: str | None = None  # the target transform it learnt (None: the spec's first)
 
 
 def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:
@@ -384,6 +385,7 @@ class External:
     size: int
     pred: np.ndarray
     load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
+    transform: str | None = None  # the target transform it learnt (None: the spec's first)
 
     def bound(self) -> KeyBound:
         """The global model itself, bound to this partition's key (a ``top2`` member)."""

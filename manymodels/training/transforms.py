@@ -9,9 +9,9 @@ every view and keeps the one whose validation score is best (``train_one``): its
 the target's units whatever the transform (``manymodels.targetunits``), so they compare.
 
 The cost is one more fit of every local candidate per transform, for the chunk's partitions
-only; nothing is built for the whole table. Global candidates are fitted once per run, on the
-first transform's target, and compete under that view only: their predictions are in its
-units.
+only. Global candidates are fitted once per run *and transform* (``run_chunks``: the whole
+table's view under each), and each competes under its own view: its predictions are in that
+transform's units.
 """
 
 from __future__ import annotations

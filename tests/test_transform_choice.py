@@ -1,0 +1,100 @@
+"""A target transform chosen per partition (``target_transform = ["none", "difference"]``)
+beside global candidates: one global model per transform, each competing under its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.registry.client import Registry
+
+BOTH = ["none", "difference"]
+
+
+def panel(n: int = 40) -> pd.DataFrame:
+    """Six random walks with drift and six noisy levels, daily."""
+    rng = np.random.default_rng(11)
+    days = pd.date_range("2024-01-01", periods=n)
+    frames = []
+    for k in range(12):
+        noise = rng.normal(0, 1.0, n)
+        y = 20.0 + np.cumsum(1.5 + noise) if k < 6 else 50.0 + 5 * k + noise
+        frames.append(pd.DataFrame({"shop": f"s{k:02d}", "day": days, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "walks",
+        "partition_by": ["shop"],
+        "target": "y",
+        "time_column": "day",
+        "lags": [3, 4],
+        "target_transform": BOTH,
+        "validation": {"strategy": "kfold", "size": 3, "folds": 2},
+        "fallback": {"enabled": False},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LinearRegression"},
+            {"estimator": "sklearn.linear_model.Ridge", "scope": "global", "params": {"alpha": 1}},
+        ],
+    }
+    out.update(overrides)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("choice") / "reg"
+    train(spec(), panel(), root, backend="local")
+    return root
+
+
+def _kind(version: Any) -> str:
+    return str((version.feature_schema["history"].get("transform") or {}).get("kind", "none"))
+
+
+def test_one_global_model_per_transform_each_chosen_under_its_own(trained: Path) -> None:
+    with Registry.open(trained) as reg:
+        records = reg.list_runs(limit=1)[0].options["global"]
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=100)]
+    by_kind = {r["transform"]: r["sha256"] for r in records}
+    assert sorted(by_kind) == sorted(BOTH) and len(set(by_kind.values())) == 2
+    assert any(v.validation.get("scope") == "global" and _kind(v) == "difference" for v in versions)
+    kinds = {_kind(v) for v in versions}
+    assert kinds == set(BOTH), kinds  # the walks learn changes, the levels their level
+    for v in versions:
+        assert set(v.validation["transforms"]) == set(BOTH)
+        if v.validation.get("scope") == "global":
+            assert v.artifact_sha256 == by_kind[_kind(v)]  # the model of its own transform
+        scores = [s for s in v.validation["transforms"].values() if s is not None]
+        assert v.score == max(scores)
+
+
+def test_forecasts_of_every_partition_are_in_the_targets_units(trained: Path) -> None:
+    with Registry.open(trained) as reg:
+        ahead = forecast(reg, horizon=3)
+    assert len(ahead) == 12 * 3 and np.isfinite(ahead["prediction"]).all()
+    last = panel().groupby("shop")["y"].last()
+    first_step = ahead.groupby("shop")["prediction"].first()
+    assert (first_step - last).abs().max() < 15  # levels, not changes of ~1.5
+
+
+def test_retraining_one_partition_rescores_each_transforms_global_model(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    train(spec(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        before = {r["transform"]: r["sha256"] for r in reg.list_runs(limit=1)[0].options["global"]}
+    summary = train(spec(), panel(41), root, backend="local", only=["shop=s00"])
+    after = {r["transform"]: r["sha256"] for r in summary.run.options["global"]}
+    assert after == before  # re-scored under each transform, never refitted
+    with Registry(root) as reg:
+        v = max(reg.list_versions("shop=s00"), key=lambda m: m.version)
+    assert v.version == 2
+    scored = [c for c in v.candidates if c["label"] == "Ridge (global)"]
+    assert scored and all(c["score"] is not None for c in scored)
