@@ -249,6 +249,14 @@ def candidates_table(version: ModelVersion) -> None:
         score = None if c["score"] is None else sign * c["score"]
         table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
     out.print(table)
+    tried = version.validation.get("transforms")
+    if tried:  # target_transform listed several: the candidates above are the chosen one's
+        history = version.feature_schema.get("history") or {}
+        kind = (history.get("transform") or {}).get("kind", "none")
+        scores = ", ".join(
+            f"{k} {'failed' if v is None else fmt(sign * v)}" for k, v in tried.items()
+        )
+        out.print(f"target transform: {kind}, the best of {scores} ({name})", highlight=False)
 
 
 def explanation_table(why: Explanation) -> None:

@@ -98,3 +98,30 @@ def test_retraining_one_partition_rescores_each_transforms_global_model(tmp_path
     assert v.version == 2
     scored = [c for c in v.candidates if c["label"] == "Ridge (global)"]
     assert scored and all(c["score"] is not None for c in scored)
+
+
+def test_models_show_says_which_transform_won(
+    trained: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of drawing ``models show`` (the fast path and the typer command) name the
+    transform a partition kept and every transform's validation score."""
+    from typer.testing import CliRunner
+
+    from manymodels import plaintable
+    from manymodels.cli import app
+    from manymodels.cli.fastpath import answer
+
+    with Registry.open(trained) as reg:
+        v = reg.get_version("shop=s00")
+    want = (
+        f"target transform: {_kind(v)}, the best of "
+        f"none {-v.validation['transforms']['none']:.4g}, "
+        f"difference {-v.validation['transforms']['difference']:.4g} (mean_absolute_error)"
+    )
+    argv = ["models", "show", "shop=s00", "--registry", str(trained)]
+    assert answer(argv) == 0
+    fast = capsys.readouterr().out
+    monkeypatch.setattr(plaintable, "ENABLED", False)
+    typed = CliRunner().invoke(app, argv)
+    assert typed.exit_code == 0, typed.output
+    assert want in fast.splitlines() and fast == typed.stdout
