@@ -252,13 +252,15 @@ def _which_backend(
     if not len(plan.todo) and not plan.fallback_due:
         return "none", "nothing to train"
     folds = spec.validation.folds if spec.validation.strategy == "kfold" else 1
-    configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds * len(spec.transforms)
+    configurations = sum(len(list(grid(c))) for c in spec.candidates) * folds
     fits = (
         len(global_candidates(spec)) * len(spec.transforms)
         if len(plan.todo) and not plan.partial
         else 0
     )
-    rows = plan.todo.n_rows + table.n_rows * ((1 if plan.fallback_due else 0) + fits)
+    # every partition is fitted once per listed transform; each global fit reads the table
+    local = plan.todo.n_rows * len(spec.transforms)
+    rows = local + table.n_rows * ((1 if plan.fallback_due else 0) + fits)
     tasks = len(plan.todo) + (1 if plan.fallback_due else 0) + fits
     return choose_backend(backend, rows=rows, configurations=configurations, partitions=tasks,
                           address=ray_address)  # fmt: skip

@@ -30,7 +30,7 @@ from manymodels.training.global_fit import (
     global_candidates,
     rescore_global,
 )
-from manymodels.training.transforms import View, alternative_views
+from manymodels.training.transforms import view
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,11 @@ def execute(
     fits, source = _global_phase(reg, spec, table, plan, backend, tally)
     items: list[tuple[str, Any]] = []
     streamed = shuffled(table)  # a Parquet dataset's rows stay on disk until a task reads them
+    position = {k: i for i, k in enumerate(source.keys)} if fits else {}
     for a, b in [] if streamed else plan_chunks(todo.offsets, backend.workers):
         chunk = todo.chunk(a, b)
         champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
-        items.append(("chunk", (chunk, champions, _slices(fits, source, chunk))))
+        items.append(("chunk", (chunk, champions, _slices(fits, source, position, chunk))))
     if streamed:
         items = streamed.items(todo, plan.champions)
     if plan.fallback_due:
@@ -179,29 +180,29 @@ def _global_phase(
     fits: list[GlobalFit] = []
     if plan.partial:
         source = plan.todo
-        by_kind = {
-            v.transform: v.table for v in [View(source, spec), *alternative_views(source, spec)]
-        }
+        views: dict[str, PartitionedTable] = {spec.transform: source}
         for record in _current_globals(reg, spec):
-            kind = record.get("transform") or spec.transform
-            if kind in by_kind:  # a transform the spec no longer lists has no view to score on
-                fit = rescore_global(by_kind[kind], spec, reg.artifacts, record)
-                fits.append(replace(fit, transform=kind))
+            kind = record["transform"]
+            if kind not in spec.transforms:  # a transform the spec no longer lists: no view
+                continue
+            if kind not in views:
+                views[kind] = view(source, spec, kind).table
+            fit = rescore_global(views[kind], spec, reg.artifacts, record)
+            fits.append(replace(fit, transform=kind))
     else:
         source = table
-        # one fit per grid point and target transform: each view learns its own target
-        views = [View(table, spec), *alternative_views(table, spec)]
-        grid = [(v, cand, params) for v in views for cand, params in pairs]
-        items = [("global", (v.table, (cand, params), ())) for v, cand, params in grid]
-        fits = [GlobalFit(c.label, c.estimator, dict(p), transform=v.transform) for v, c, p in grid]
+        # one fit per grid point and target transform, each on its transform's target: the
+        # worker builds the view (the driver holds one table, not one per transform)
+        grid = [(kind, cand, params) for kind in spec.transforms for cand, params in pairs]
+        items = [("global", (table, (cand, params, kind), ())) for kind, cand, params in grid]
+        fits = [GlobalFit(c.label, c.estimator, dict(p), transform=k) for k, c, p in grid]
         for i, result in backend.map_unordered(_run_item, items, spec, reg.artifacts):
             if isinstance(result, BaseException):
                 result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
             fits[i] = replace(result, transform=fits[i].transform)
     for f in fits:
         record = {"label": f.label, "estimator": f.estimator, "params": f.params}
-        if len(spec.transforms) > 1:
-            record["transform"] = f.transform
+        record["transform"] = f.transform
         record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
         record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
         tally.global_models.append(record)
@@ -213,18 +214,24 @@ def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
     for run in reg.list_runs(limit=50):
         found = run.options.get("global") if run.spec_name == spec.name else None
         if run.status == "completed" and found and "only" not in run.options:
-            return [g for g in found if g.get("sha256")]
+            # a run before transforms were recorded fitted its spec's (first) transform
+            listed = run.spec.get("target_transform", "none")
+            first = listed[0] if isinstance(listed, list) else listed
+            return [{"transform": first, **g} for g in found if g.get("sha256")]
     return []
 
 
 def _slices(
-    fits: list[GlobalFit], source: PartitionedTable, chunk: PartitionedTable
+    fits: list[GlobalFit],
+    source: PartitionedTable,
+    position: dict[str, int],
+    chunk: PartitionedTable,
 ) -> list[External]:
     """Each global model's validation predictions of ``chunk``'s rows only: a chunk ships
     O(its rows), never the whole table's."""
     if not fits:
         return []
-    at = {k: i for i, k in enumerate(source.keys)}
+    at = position  # each key's partition in ``source``, built once per run
     rows = np.concatenate(
         [np.arange(source.offsets[at[k]], source.offsets[at[k] + 1]) for k in chunk.keys]
     )

@@ -125,3 +125,24 @@ def test_models_show_says_which_transform_won(
     typed = CliRunner().invoke(app, argv)
     assert typed.exit_code == 0, typed.output
     assert want in fast.splitlines() and fast == typed.stdout
+
+
+def test_a_global_model_recorded_before_transforms_were_is_rescored_under_its_own(
+    tmp_path: Path,
+) -> None:
+    """A run's global models recorded without their transform (before it was recorded)
+    learnt the run spec's: a retrain under a list scores each under that transform's view."""
+    import json
+    import sqlite3
+
+    root = tmp_path / "reg"
+    train(spec(target_transform="difference"), panel(), root, backend="local")
+    with sqlite3.connect(root / "registry.db") as conn:
+        (options,) = conn.execute("SELECT options_json FROM runs").fetchone()
+        old = json.loads(options)
+        for record in old["global"]:
+            del record["transform"]
+        conn.execute("UPDATE runs SET options_json = ?", (json.dumps(old),))
+    summary = train(spec(), panel(41), root, backend="local", only=["shop=s00"])
+    (record,) = summary.run.options["global"]
+    assert record["transform"] == "difference" and record["sha256"] == old["global"][0]["sha256"]

@@ -35,6 +35,7 @@ from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
+from manymodels.training.transforms import view
 
 NATIVE_CATEGORICAL = ("lightgbm.",)
 """Estimators that split on pandas ``category`` columns themselves: no one-hot encoder."""
@@ -256,12 +257,16 @@ def fit_global(
     store: ArtifactStore,
     candidate: Candidate,
     params: dict[str, Any],
+    transform: str | None = None,
 ) -> GlobalFit:
     """Fit one global grid point: per fold on the training rows of all partitions, predicting
-    their validation rows in one call; then on every usable row, stored once."""
+    their validation rows in one call; then on every usable row, stored once. ``transform``:
+    one of the spec's listed target transforms, learnt instead of the first."""
     started = time.perf_counter()
-    base = GlobalFit(candidate.label, candidate.estimator, dict(params))
+    base = GlobalFit(candidate.label, candidate.estimator, dict(params), transform=transform)
     try:
+        if transform is not None:
+            table = view(table, spec, transform).table
         everything, folds = _splits(table, spec)
         val = _empty(table, spec)
         for train, valid in folds:
@@ -275,7 +280,7 @@ def fit_global(
         return GlobalFit(**{**base.__dict__, "error": error_text(e)})
     return GlobalFit(
         candidate.label, candidate.estimator, dict(params), sha, size, val,
-        time.perf_counter() - started, rows=len(everything),
+        time.perf_counter() - started, rows=len(everything), transform=transform,
     )  # fmt: skip
 
 

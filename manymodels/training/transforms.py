@@ -9,9 +9,9 @@ every view and keeps the one whose validation score is best (``train_one``): its
 the target's units whatever the transform (``manymodels.targetunits``), so they compare.
 
 The cost is one more fit of every local candidate per transform, for the chunk's partitions
-only. Global candidates are fitted once per run *and transform* (``run_chunks``: the whole
-table's view under each), and each competes under its own view: its predictions are in that
-transform's units.
+only. Global candidates are fitted once per run *and transform* (``global_fit.fit_global``
+builds the whole table's view in its task), and each competes under its own view: its
+predictions are in that transform's units.
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ def alternative_views(table: PartitionedTable, spec: Spec) -> list[View]:
     """The chunk under each transform after the first (none for a single transform)."""
     if len(spec.transforms) < 2 or table.raw_y is None:
         return []
-    return [_view(table, spec, kind) for kind in spec.transforms[1:]]
+    return [view(table, spec, kind) for kind in spec.transforms[1:]]
 
 
-def _view(table: PartitionedTable, spec: Spec, kind: str) -> View:
+def view(table: PartitionedTable, spec: Spec, kind: str) -> View:
+    """``table`` (built under the spec's first transform) as ``kind`` sees it; the table
+    itself for the first."""
+    if kind == spec.transform:
+        return View(table, spec)
     assert table.raw_y is not None
     alone = spec.model_copy(update={"target_transform": kind})
     plan = LagPlan.from_spec(alone)
