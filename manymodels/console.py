@@ -23,6 +23,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
+from manymodels.schemahistory import recorded_kind
 
 if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
     from manymodels.explain import Explanation
@@ -251,8 +252,7 @@ def candidates_table(version: ModelVersion) -> None:
     out.print(table)
     tried = version.validation.get("transforms")
     if tried:  # target_transform listed several: the candidates above are the chosen one's
-        history = version.feature_schema.get("history") or {}
-        kind = (history.get("transform") or {}).get("kind", "none")
+        kind = recorded_kind(version.feature_schema)
         scores = ", ".join(
             f"{k} {'failed' if v is None else fmt(sign * v)}" for k, v in tried.items()
         )

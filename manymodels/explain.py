@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from manymodels.registry.entities import ModelVersion
+from manymodels.schemahistory import recorded
 
 Kind = Literal["coefficients", "importances", "constant", "none"]
 MAX_TERMS = 50
@@ -120,8 +121,7 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
 
 def _transformed(schema: Mapping[str, Any]) -> str:
     """What a weight means under the version's target transform ('' without one)."""
-    history = schema.get("history")
-    transform = history.get("transform") if isinstance(history, Mapping) else None
+    transform = recorded(schema)
     if not transform:
         return ""
     from manymodels.lagfeatures import TargetTransform  # pandas: only for such versions

@@ -45,6 +45,7 @@ from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY, encode_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
+from manymodels.schemahistory import recorded
 from manymodels.signing import Signer
 from manymodels.training.global_fit import GlobalModel, bind_key
 
@@ -447,12 +448,12 @@ def predict_steps(
 
 def _untransformed(predictions: np.ndarray, schema: Mapping[str, Any]) -> np.ndarray:
     """Predictions of a model fitted on a transformed target, in the target's units again."""
-    recorded = schema["history"].get("transform")
-    if recorded is None:
+    transform = recorded(schema)
+    if transform is None:
         return predictions
-    last = recorded.get("last")
-    transform = TargetTransform.from_json(recorded)
-    return transform.invert(predictions, np.nan if last is None else float(last))
+    last = transform.get("last")
+    fitted = TargetTransform.from_json(transform)
+    return fitted.invert(predictions, np.nan if last is None else float(last))
 
 
 def _predict(model: Any, X: Any, n: int) -> np.ndarray:

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import DataError
+from manymodels.schemahistory import recorded
 from manymodels.spec import Spec
 
 MAX_LEVELS = 10
@@ -229,12 +230,11 @@ def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
     changes by step ``s``, whose error — of ``s`` independent one-step errors — grows as
     ``√s``; errors taken of such sums already (``"chained": k``, folds of ``k`` steps) grow
     only past the ``k``-th step, as ``√(s / k)``."""
-    history = schema.get("history")
-    transform = history.get("transform") if isinstance(history, Mapping) else None
-    kind = transform.get("kind") if isinstance(transform, Mapping) else None
+    transform = recorded(schema) or {}
+    kind = transform.get("kind")
     record = schema.get("intervals") or {}
     if kind == "scale" and record.get("units") != "target":
-        return np.full(steps, float(transform.get("spread", 1.0)))  # type: ignore[union-attr]
+        return np.full(steps, float(transform.get("spread", 1.0)))
     if kind == "difference":  # errors of forecasts ``chained`` steps long already grew
         known = max(int(record.get("chained") or 1), 1)
         return np.sqrt(np.maximum(np.arange(1, steps + 1, dtype=np.float64) / known, 1.0))

@@ -237,12 +237,10 @@ def _slices(
     )
     out = []
     for f in fits:
-        assert f.sha256 is not None and f.val_pred is not None
+        assert f.sha256 is not None and f.val_pred is not None and f.transform is not None
         label = f"{f.label} (global)"
         pred = f.val_pred[rows]
-        out.append(
-            External(label, f.estimator, f.params, f.sha256, f.size, pred, None, f.transform)
-        )
+        out.append(External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform))
     return out
 
 

@@ -5,7 +5,6 @@ checked in the driver. Batched queries over the keys being trained, never one pe
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import ProductionRef, now
+from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.training import Champion, pooled_fingerprint
@@ -52,16 +52,8 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
         refused: str | None = error_text(e)
     else:
         refused = None
-    kind = _transform(ref.feature_schema_json)
+    kind = recorded_kind_json(ref.feature_schema_json)
     return Champion(ref.version, ref.artifact_sha256, ref.last_time, refused, kind)
-
-
-def _transform(schema_json: str | None) -> str:
-    """The target transform a version's history records ("none" for most: no parse)."""
-    if not schema_json or '"transform"' not in schema_json:
-        return "none"
-    history = json.loads(schema_json).get("history") or {}
-    return str((history.get("transform") or {}).get("kind", "none"))
 
 
 def wanted_keys(

@@ -33,12 +33,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.lagfeatures import TargetTransform
-
-
-def recorded(schema: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The version's recorded target transform, or ``None`` (most versions)."""
-    history = schema.get("history")
-    return history.get("transform") if isinstance(history, Mapping) else None
+from manymodels.schemahistory import recorded
 
 
 def to_target_units(
@@ -148,15 +143,18 @@ class RawTarget:
 
     def judged(self, fit: Any, rows: Any) -> Untransformed:
         """``fit`` answering validation ``rows`` (a slice or index array) in raw units."""
-        index = np.arange(len(self.y))[rows]
+        index = self._index(rows)
         inner = getattr(fit, "at", None)
         model = inner(index) if inner else fit
         return Untransformed(model, self.transform, self.before, index, self.periods)
 
     def chained(self, rows: Any) -> bool:
         """Whether a differenced fit of validation ``rows`` is judged as a forecast."""
-        index = np.arange(len(self.y))[rows]
-        return self.transform.kind == "difference" and chained(index, self.periods)
+        return self.transform.kind == "difference" and chained(self._index(rows), self.periods)
+
+    def _index(self, rows: Any) -> np.ndarray:
+        """``rows`` (a slice or index array) as positions in this partition's kept rows."""
+        return np.arange(len(self.y))[rows]
 
 
 # --------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from manymodels.lagfeatures import TargetTransform
 from manymodels.monitoring.profile import version_profile
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
+from manymodels.schemahistory import recorded, recorded_kind
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.classify import smoothed_constant
@@ -65,7 +66,7 @@ def train_chunk(
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
         first, *others = [
             _inputs(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
-                [e for e in external if (e.transform or spec.transform) == v.transform],
+                [e for e in external if e.transform == v.transform],
                 partial(load_global, key=key_values),
             )
             for v, schema, mask in zip(views, schemas, masks, strict=True)
@@ -155,13 +156,13 @@ def raw_target(
     ``target_transform``. A partition's first row has no previous target (NaN). ``ordered``:
     validation folds follow the rows in time, so a differenced fold is judged as a forecast
     (``RawTarget.periods``)."""
-    recorded = (schema.get("history") or {}).get("transform")
-    if table.raw_y is None or recorded is None:
+    transform = recorded(schema)
+    if table.raw_y is None or transform is None:
         return None
     index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
     previous = np.where(index > given.start, table.raw_y[np.maximum(index - 1, 0)], np.nan)
     periods = index - given.start if ordered else None
-    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(recorded), periods)
+    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(transform), periods)
 
 
 def train_one(
@@ -337,8 +338,7 @@ def best_transform(
 def _kind(inputs: Inputs) -> str:
     """The transform these inputs' model learns, as its history records it (``auto_difference``
     resolved; none recorded: ``none``)."""
-    history = inputs.schema.get("history") or {}
-    return str((history.get("transform") or {}).get("kind", "none"))
+    return recorded_kind(inputs.schema)
 
 
 def _with_classes(

@@ -389,8 +389,8 @@ class External:
     sha256: str
     size: int
     pred: np.ndarray
+    transform: str  # the target transform it learnt: scored only on that transform's view
     load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
-    transform: str | None = None  # the target transform it learnt (None: the spec's first)
 
     def bound(self) -> KeyBound:
         """The global model itself, bound to this partition's key (a ``top2`` member)."""
