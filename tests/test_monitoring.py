@@ -97,6 +97,19 @@ def test_profile_bins_match_between_training_and_serving() -> None:
     assert prof.bin_counts(text, ["a", "zzz", None]) == [1] + [0] * 7 + [1]
 
 
+def test_live_binning_counts_as_numpy_searchsorted_would() -> None:
+    """The flush bins by bisection; numpy's searchsorted(side="right") + bincount is the rule
+    training's counts follow. Missing, infinite and unparseable values count nowhere."""
+    rng = np.random.default_rng(3)
+    stats = prof.numeric_stats(rng.normal(size=500).round(1))
+    live = [*rng.normal(size=300).round(1), *stats["edges"], None, "x", math.nan, math.inf]
+    x = np.array([float(v) for v in live if isinstance(v, float) and math.isfinite(v)])
+    edges = np.asarray(stats["edges"])
+    want = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(stats["counts"]))
+    assert prof.bin_counts(stats, live) == want[: len(stats["counts"])].tolist()
+    assert sum(prof.bin_counts(stats, live)) == len(x)
+
+
 def bin_counts_equal(stats: dict[str, Any], x: np.ndarray) -> bool:
     return bool(prof.bin_counts(stats, list(x)) == stats["counts"])
 
@@ -167,6 +180,35 @@ def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
             if reg.get_partition(k).latest_version == 2
         }  # fmt: skip
     assert retrained == {f"pid={p}" for p in SHIFTED}
+
+
+def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
+    trained: Path, tmp_path: Path
+) -> None:
+    """Under cold traffic most sampled models are gone from the cache by the flush: their
+    profiles are read from the registry in batched reads, and the drift written is the same
+    as a router's that held every model."""
+    import shutil
+
+    pages = []
+    for cache_size in (4, 1000):
+        root = tmp_path / f"cache-{cache_size}"
+        shutil.copytree(trained, root)
+        with client(root, cache_size=cache_size) as c:
+            c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
+            for rows in _traffic(SHIFTED, 4, seed=100):
+                assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+            cache = c.app.state.service.cache
+            held = [p for p in range(N_PARTITIONS) if cache.held(f"pid={p}", 1) is not None]
+            assert len(held) == min(cache_size, N_PARTITIONS)
+            assert c.app.state.monitor.flush() == N_PARTITIONS
+            page = c.get("/v1/monitor", params={"limit": N_PARTITIONS}).json()
+        assert page["total"] == N_PARTITIONS
+        assert {p["key"] for p in page["partitions"][:2]} == {f"pid={p}" for p in SHIFTED}
+        assert all(p["sampled_rows"] == 64 for p in page["partitions"])
+        pages.append({p["key"]: (p["drift"], p["drift_feature"]) for p in page["partitions"]})
+    evicted, held_all = pages
+    assert evicted == held_all
 
 
 def _toml(spec: dict[str, Any]) -> str:
