@@ -7,6 +7,10 @@ workers do not have ``tests/`` on their path.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -128,3 +132,13 @@ def new_version(
         artifact_size=size,
         train_seconds=0.01,
     )
+
+
+def imported_by(statement: str, modules: Iterable[str]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``statement``:
+    what keeps a light command light is asserted in a process of its own."""
+    wanted = json.dumps(sorted(modules))
+    found = f"sorted(set({wanted}) & set(sys.modules))"
+    code = f"import json, sys\n{statement}\nprint(json.dumps({found}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import typer
+from factories import imported_by
 from routerkit import KEY, feature_rows
 from typer.testing import CliRunner
 
@@ -28,13 +29,7 @@ def cli() -> typer.Typer:
 
 
 def test_importing_the_command_stays_light() -> None:
-    code = (
-        "import sys, serving.command; "
-        "heavy = {'fastapi', 'uvicorn', 'sklearn', 'pandas'} & set(sys.modules); "
-        "print(sorted(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert imported_by("import serving.command", ["fastapi", "uvicorn", "sklearn", "pandas"]) == []
 
 
 def test_help_comes_from_the_signature() -> None:
