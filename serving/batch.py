@@ -38,7 +38,8 @@ from manymodels.exceptions import PartitionNotFound, first_line
 from manymodels.features import is_numeric
 from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
-from manymodels.targetunits import recorded, to_target_units
+from manymodels.schemahistory import recorded
+from manymodels.targetunits import to_target_units
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list

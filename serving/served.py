@@ -46,9 +46,9 @@ from manymodels.candidates import LastValueRegressor
 from manymodels.features import is_numeric
 from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
+from manymodels.schemahistory import recorded
 from manymodels.serialization import format_of
 from manymodels.signing import verify
-from manymodels.targetunits import recorded
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is

@@ -26,7 +26,8 @@ from manymodels.exceptions import (
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
-from manymodels.targetunits import recorded, to_target_units
+from manymodels.schemahistory import recorded
+from manymodels.targetunits import to_target_units
 from serving.batch import input_of, predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
 from serving.errors import ModelNotServed

@@ -102,12 +102,20 @@ def test_live_binning_counts_as_numpy_searchsorted_would() -> None:
     training's counts follow. Missing, infinite and unparseable values count nowhere."""
     rng = np.random.default_rng(3)
     stats = prof.numeric_stats(rng.normal(size=500).round(1))
-    live = [*rng.normal(size=300).round(1), *stats["edges"], None, "x", math.nan, math.inf]
-    x = np.array([float(v) for v in live if isinstance(v, float) and math.isfinite(v)])
+    odd = [None, "x", math.nan, math.inf, True, "1.5", np.int64(2), -math.inf]
+    live = [*rng.normal(size=300).round(1), *stats["edges"], *odd]
+    x = np.array([f for v in live if (f := _parsed(v)) is not None and math.isfinite(f)])
     edges = np.asarray(stats["edges"])
     want = np.bincount(np.searchsorted(edges, x, side="right"), minlength=len(stats["counts"]))
     assert prof.bin_counts(stats, live) == want[: len(stats["counts"])].tolist()
     assert sum(prof.bin_counts(stats, live)) == len(x)
+
+
+def _parsed(v: Any) -> float | None:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
 
 
 def bin_counts_equal(stats: dict[str, Any], x: np.ndarray) -> bool:
@@ -156,6 +164,7 @@ def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
     assert page["partitions"][0]["sampled_rows"] == 192
     assert [p["flags"] for p in page["partitions"][:3]] == [["drifted"], ["drifted"], []]
     assert "manymodels_partitions_drifted 2.0" in metrics
+    assert "manymodels_monitor_last_flush_seconds " in metrics
     assert "pid=" not in metrics  # aggregates only
 
     result = runner.invoke(cli_app, ["monitor", "--registry", str(registry), "--json"])
@@ -183,13 +192,18 @@ def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
 
 
 def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
-    trained: Path, tmp_path: Path
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under cold traffic most sampled models are gone from the cache by the flush: their
-    profiles are read from the registry in batched reads, and the drift written is the same
-    as a router's that held every model."""
+    profiles are read from the registry in batched reads (here chunks of 7), and the drift
+    written is the same as a router's that held every model. A sampled version the registry
+    no longer has (deleted by gc since it answered) is left out, the rest written."""
     import shutil
 
+    import serving.monitor
+
+    monkeypatch.setattr(serving.monitor, "FLUSH_CHUNK", 7)
+    monkeypatch.setattr(serving.monitor, "YIELD_EVERY", 3)
     pages = []
     for cache_size in (4, 1000):
         root = tmp_path / f"cache-{cache_size}"
@@ -201,7 +215,9 @@ def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
             cache = c.app.state.service.cache
             held = [p for p in range(N_PARTITIONS) if cache.held(f"pid={p}", 1) is not None]
             assert len(held) == min(cache_size, N_PARTITIONS)
+            c.app.state.monitor.sampler.offer("pid=3", 99, rows[:2])  # no such version
             assert c.app.state.monitor.flush() == N_PARTITIONS
+            assert c.app.state.monitor.last_flush_seconds > 0
             page = c.get("/v1/monitor", params={"limit": N_PARTITIONS}).json()
         assert page["total"] == N_PARTITIONS
         assert {p["key"] for p in page["partitions"][:2]} == {f"pid={p}" for p in SHIFTED}

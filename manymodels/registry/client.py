@@ -71,7 +71,8 @@ class LoadedModel:
         array with one value per row, in the target's units (a version trained with a
         ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
         from manymodels.inputs import model_input
-        from manymodels.targetunits import recorded, to_target_units
+        from manymodels.schemahistory import recorded
+        from manymodels.targetunits import to_target_units
 
         schema = self.version.feature_schema
         predictions = self.model.predict(model_input(data, schema))

@@ -172,7 +172,7 @@ class GlobalFit:
     error: str | None = None
     rows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-    transform: str | None = None  # the target transform it learnt (None: the spec's first)
+    transform: str | None = None  # the target transform it learnt (set by the run's phase)
 
 
 def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
-from manymodels.targetunits import recorded as recorded_transform
+from manymodels.schemahistory import recorded as recorded_transform
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
