@@ -35,6 +35,7 @@ from prometheus_client.registry import Collector
 
 from manymodels.monitoring.profile import bin_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
+from manymodels.registry.engine import batches
 
 if TYPE_CHECKING:
     from serving.served import ServedModel
@@ -219,9 +220,7 @@ class Monitor:
             try:
                 started = time.perf_counter()
                 samples = []
-                pairs = list(pending)
-                for start in range(0, len(pairs), FLUSH_CHUNK):
-                    chunk = pairs[start : start + FLUSH_CHUNK]
+                for chunk in batches(list(pending), FLUSH_CHUNK):
                     sources = self._sources(chunk)
                     for i, pair in enumerate(chunk, 1):
                         s = self._sample(pair, pending[pair], sources.get(pair))
@@ -241,7 +240,7 @@ class Monitor:
             self.last_flush_seconds = time.perf_counter() - started
             return len(samples)
 
-    def _sources(self, pairs: list[Pair]) -> dict[Pair, ServedModel | str]:
+    def _sources(self, pairs: Sequence[Pair]) -> dict[Pair, ServedModel | str]:
         """Where each sampled version's feature schema and training profile are: the cached
         model (``ServedModel``), or, for a model the cache has evicted, its schema's JSON text,
         read from the registry in a few batched reads. One ``get_version`` per evicted model (a
