@@ -27,12 +27,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
-from json.encoder import encode_basestring as _string  # what json.dumps(ensure_ascii=False) uses
 from operator import add, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic_core import to_json
 
 from manymodels.exceptions import PartitionNotFound, first_line
 from manymodels.features import is_numeric
@@ -40,6 +38,7 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.schemahistory import recorded
 from manymodels.targetunits import to_target_units
+from serving.answer_text import TAIL, answer_head, float_texts
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list
@@ -357,28 +356,6 @@ def _all_numeric(dtypes: tuple[str, ...]) -> bool:
     return known
 
 
-def answer_head(partition: str, served_by: str, version: int, fallback: bool) -> str:
-    """An answer's JSON text up to its prediction (without the comma before it), as
-    ``json.dumps`` writes those four fields: the part a partition's answers share."""
-    return (
-        f'{{"partition":{_string(partition)},"served_by":{_string(served_by)},'
-        f'"version":{int.__repr__(version)},"fallback":{"true" if fallback else "false"}'
-    )
-
-
-def floats_text(values: list[float]) -> str:
-    """Finite floats' shortest round-trip JSON texts, comma-separated, as the per-key answer
-    (pydantic's serializer) writes them — ``0.00001`` where ``repr`` writes ``1e-05``, the
-    same value read back. Written in one call in Rust: ``float.__repr__`` took ~1 µs a float,
-    more than the rest of an answer."""
-    return to_json(values).decode()[1:-1]
-
-
-def float_texts(values: list[float]) -> list[str]:
-    """Each float's text as ``floats_text`` writes it."""
-    return floats_text(values).split(",") if values else []
-
-
 def encode(answers: list[dict[str, Any]]) -> str | None:
     """``{"predictions": answers}`` as compact UTF-8 JSON text, when every answer has the
     plain shape ``score`` gives — six fields, a finite float prediction, no probabilities —
@@ -404,7 +381,6 @@ def encode(answers: list[dict[str, Any]]) -> str | None:
             head = heads[h] = answer_head(partition, served_by, version, fallback)
         parts.append(f'{head},"prediction":')
     texts = float_texts([a["prediction"] for a in answers])
-    tail = ',"probabilities":null}'
     return (
-        '{"predictions":[' + (tail + ",").join(map(add, parts, texts)) + tail * bool(parts) + "]}"
+        '{"predictions":[' + (TAIL + ",").join(map(add, parts, texts)) + TAIL * bool(parts) + "]}"
     )

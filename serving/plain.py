@@ -4,32 +4,26 @@ answers. Its JSON text is written straight from the predictions.
 
 Over 100 partitions the careful path cost ~20 µs of Python per partition beside one row of
 arithmetic (resolve, cache lookup, per-model checks of the schema, an answer dict, labels,
-target units); this one asks the alias table and the cache for all keys at once, reads two
-attributes each model decided at load (``ServedModel.plain``, ``stack_row``), and builds one
-string per row. Same arithmetic, so the same bits and the same bytes as ``batch.encode``
-writes (tests/serving/test_batch.py compares them); anything else — a fallback, a NaN, a
-model not in memory, probabilities, labels, intervals — goes the careful way.
+target units); this one asks the alias table and the cache for all keys at once, reads three
+attributes each model decided at load (``ServedModel.plain``, ``stack_row``, ``joined_head``),
+and joins the answers' text in one call. Same arithmetic, so the same bits and the same bytes
+as ``batch.encode`` writes (tests/serving/test_batch.py compares them); anything else — a
+fallback, a NaN, a model not in memory, probabilities, labels, intervals — goes the careful
+way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from itertools import chain, compress, repeat
-from operator import add, attrgetter, is_, not_
+from operator import attrgetter, is_, not_
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from manymodels.partition import FALLBACK_KEY
-from serving.batch import (
-    Pair,
-    Row,
-    affine_rows,
-    answer_head,
-    floats_text,
-    numeric_matrix,
-    stacked,
-)
+from serving.answer_text import TAIL, floats_text
+from serving.batch import Pair, Row, affine_rows, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
 
 if TYPE_CHECKING:
@@ -44,8 +38,9 @@ def plain_text(
     a finite number, every answer a finite float — else ``None`` (nothing counted): ``plan``
     and ``score`` answer then.
 
-    Per partition this costs a lookup in the alias table and the cache and two attributes of the
-    model (``plain``; ``stack_row``, a linear one's packed coefficients). The arithmetic is
+    Per partition this costs a lookup in the alias table and the cache and three attributes of
+    the model (``plain``; ``stack_row``, a linear one's packed coefficients; ``joined_head``,
+    its answers' text before the prediction). The arithmetic is
     ``score``'s: the rows of linear models stacked in one product when there are several
     (``affine_rows``, the bits of a one-row request to each key), every other model's rows by
     its own ``predict``; no answer dicts, and no labels or target units to add."""
@@ -85,17 +80,18 @@ def plain_text(
     if service.sampler is not None:
         service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
-    found = list(map(_HEADS.get, pairs))
-    heads: list[str] = list(map(_head, pairs)) if None in found else found  # type: ignore[assignment]
-    tail = ',"probabilities":null}'
+    heads: list[str] = list(map(_JOINED_HEAD, models))  # every plain model has one
     floats = floats_text(y.tolist())
     if codes is None:  # one partition: its head goes between the predictions, in C
-        answers = heads[0] + floats.replace(",", tail + "," + heads[0])
-    else:
-        # a row per model: groups are in first-seen order, so row i's head is heads[i]
+        text = heads[0] + floats.replace(",", heads[0])
+    else:  # row i's head, then its prediction: groups are in first-seen order
         starts = heads if len(heads) == len(rows) else list(map(heads.__getitem__, codes.tolist()))
-        answers = (tail + ",").join(map(add, starts, floats.split(",")))
-    return '{"predictions":[' + answers + tail + "]}"
+        parts: list[str] = [""] * (2 * len(rows))
+        parts[0::2] = starts
+        parts[1::2] = floats.split(",")
+        text = "".join(parts)
+    # the first answer's head has no answer before it to close
+    return '{"predictions":[' + text[_FIRST:] + TAIL + "]}"
 
 
 def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
@@ -118,7 +114,7 @@ def _plain_predictions(
             return None
         return _floats(models[0].predict(X), len(X))
     rows = list(map(_STACK_ROW, models))  # each model's packed row, None if it does not stack
-    if None not in rows:  # every model linear: one stacked product, no per-model step
+    if all(rows):  # every model linear (a packed row is never empty): one stacked product
         packed = stacked(rows)
         return affine_rows(X, packed if len(models) == len(X) else packed[codes])
     linear = [r is not None for r in rows]
@@ -151,17 +147,5 @@ def _floats(values: Any, n: int) -> np.ndarray | None:
 
 _PLAIN = attrgetter("plain")
 _STACK_ROW = attrgetter("stack_row")
-_HEADS: dict[Pair, str] = {}  # an answer's head per production model: encoded once
-_HEADS_MAX = 100_000
-
-
-def _head(pair: Pair) -> str:
-    """``encode``'s answer by partition ``pair[0]``'s own model (no fallback), up to its
-    prediction."""
-    head = _HEADS.get(pair)
-    if head is None:
-        if len(_HEADS) >= _HEADS_MAX:
-            _HEADS.clear()
-        key, version = pair
-        head = _HEADS[pair] = answer_head(key, key, version, False) + ',"prediction":'
-    return head
+_JOINED_HEAD = attrgetter("joined_head")
+_FIRST = len(TAIL) + 1  # where a joined head's own answer starts

@@ -50,6 +50,7 @@ from manymodels.schemahistory import recorded
 from manymodels.serialization import format_of
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
+from serving.answer_text import joined_head
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -119,6 +120,9 @@ class ServedModel:
     # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
     # of what a full garbage collection walks under cold load (a str is not walked)
     profile_json: str | None = None
+    # set when ``plain`` is: the text before each of its predictions in a batch answer, the
+    # previous answer's close (``TAIL,``) included (``answer_text.joined_head``)
+    joined_head: str | None = None
 
     def profile(self) -> dict[str, Any] | None:
         """The version's monitoring profile (``manymodels.monitoring.profile``), if any."""
@@ -145,9 +149,11 @@ def served_model(
     stacks = plain is not None and affine is not None and affine[PACKED] is not None
     stacks = stacks and affine[COEF].shape[0] == len(layout[0])  # type: ignore[index]
     row = affine[PACKED] if stacks else None  # type: ignore[index]
+    head = joined_head(key, version) if plain is not None else None
     return ServedModel(
-        model, key, version, schema, affine, layout, artifact_format, plain, row, profile_json
-    )
+        model, key, version, schema, affine, layout, artifact_format, plain, row, profile_json,
+        head,
+    )  # fmt: skip
 
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
@@ -202,7 +208,7 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     shared = _interned(_SLIM_SCHEMAS, text, schema)
     return ServedModel(
         None, served.key, served.version, shared, served.affine, served.layout,
-        served.artifact_format, served.plain, served.stack_row,
+        served.artifact_format, served.plain, served.stack_row, None, served.joined_head,
     )  # fmt: skip
 
 

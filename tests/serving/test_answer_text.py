@@ -1,0 +1,37 @@
+"""serving.answer_text: batch answers written in pieces are the bytes ``json.dumps`` writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from serving.answer_text import TAIL, answer_head, floats_text, joined_head
+
+AWKWARD = ["store=1", 'name=say "hi"', "path=a\\b", "city=Zürich", "tab=\t", "emoji=🙂"]
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("key", AWKWARD)
+def test_joined_heads_and_floats_make_the_answers_json_writes(key: str) -> None:
+    values = [0.1, -2.5, 1e-05, 123456789.0]
+    answers = [
+        {"partition": key, "served_by": key, "version": 7, "fallback": False,
+         "prediction": v, "probabilities": None}
+        for v in values
+    ]  # fmt: skip
+    head = joined_head(key, 7)
+    text = head + floats_text(values).replace(",", head)
+    written = '{"predictions":[' + text[len(TAIL) + 1 :] + TAIL + "]}"
+    assert json.loads(written) == {"predictions": answers}
+    assert written == dumps({"predictions": answers}).replace("1e-05", "0.00001")
+
+
+def test_answer_head_writes_a_fallback_as_json_does() -> None:
+    head = answer_head("store=9", "__fallback__", 3, True)
+    expected = dumps({"partition": "store=9", "served_by": "__fallback__", "version": 3,
+                      "fallback": True})  # fmt: skip
+    assert head + "}" == expected
