@@ -28,7 +28,7 @@ def answer_head(partition: str, served_by: str, version: int, fallback: bool) ->
 def joined_head(key: str, version: int) -> str:
     """What comes before a prediction of partition ``key``'s own model (no fallback) in a
     batch answer that is not the first: the previous answer's close, then this one's head.
-    Kept on the served model (``ServedModel.joined_head``), so a batch over 100 partitions
+    Kept on the served model (in ``ServedModel.plain``), so a batch over 100 partitions
     reads an attribute of each rather than looking its head up."""
     return f'{TAIL},{answer_head(key, key, version, False)},"prediction":'
 

@@ -291,7 +291,7 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
         start += len(idx)
 
 
-def stacked(rows: list[bytes]) -> np.ndarray:
+def stacked(rows: Sequence[bytes]) -> np.ndarray:
     """Models' packed rows (``Affine``'s ``packed``, all of one width) as one float64 matrix, a
     model a row."""
     joined = b"".join(rows)

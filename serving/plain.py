@@ -4,12 +4,12 @@ answers. Its JSON text is written straight from the predictions.
 
 Over 100 partitions the careful path cost ~20 µs of Python per partition beside one row of
 arithmetic (resolve, cache lookup, per-model checks of the schema, an answer dict, labels,
-target units); this one asks the alias table and the cache for all keys at once, reads three
-attributes each model decided at load (``ServedModel.plain``, ``stack_row``, ``joined_head``),
-and joins the answers' text in one call. Same arithmetic, so the same bits and the same bytes
-as ``batch.encode`` writes (tests/serving/test_batch.py compares them); anything else — a
-fallback, a NaN, a model not in memory, probabilities, labels, intervals — goes the careful
-way.
+target units); this one asks the alias table and the cache for all keys at once, reads one
+attribute each model decided at load (``ServedModel.plain``: its layout, packed coefficients
+and answer head), and joins the answers' text in one call. Same arithmetic, so the same bits
+and the same bytes as ``batch.encode`` writes (tests/serving/test_batch.py compares them);
+anything else — a fallback, a NaN, a model not in memory, probabilities, labels, intervals —
+goes the careful way.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def plain_text(
     a finite number, every answer a finite float — else ``None`` (nothing counted): ``plan``
     and ``score`` answer then.
 
-    Per partition this costs a lookup in the alias table and the cache and three attributes of
-    the model (``plain``; ``stack_row``, a linear one's packed coefficients; ``joined_head``,
-    its answers' text before the prediction). The arithmetic is
+    Per partition this costs a lookup in the alias table and the cache and one attribute of the
+    model (``plain``: its layout; a linear one's packed coefficients; its answers' text before
+    the prediction). The arithmetic is
     ``score``'s: the rows of linear models stacked in one product when there are several
     (``affine_rows``, the bits of a one-row request to each key), every other model's rows by
     its own ``predict``; no answer dicts, and no labels or target units to add."""
@@ -62,16 +62,19 @@ def plain_text(
         models = [m if m is not None else next(it) for m in models]
         if any(m is None for m in slim):
             return None
-    layouts = list(map(_PLAIN, models))
+    plains = list(map(_PLAIN, models))
+    if not all(plains):  # a model that is not plain
+        return None
+    layouts, stack_rows, heads = zip(*plains, strict=True)  # in C: no step per model
     layout = layouts[0]  # interned by ``plain_of``: ``count`` finds it by identity first
-    if layout is None or layouts.count(layout) != len(layouts):
+    if layouts.count(layout) != len(layouts):
         return None
     X = numeric_matrix(layout[0], rows)
     if X is None or not np.isfinite(X).all():
         return None
     rows_of = list(groups.values())
     codes = _row_models(rows_of, len(rows)) if len(models) > 1 else None
-    y = _plain_predictions(X, models, codes, rows_of)  # type: ignore[arg-type]
+    y = _plain_predictions(X, models, codes, rows_of, stack_rows)  # type: ignore[arg-type]
     if y is None or not np.isfinite(y).all():  # null answers: ``encode`` declines them too
         return None
     service.cache.add_hits(n_held)
@@ -80,7 +83,6 @@ def plain_text(
     if service.sampler is not None:
         service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
-    heads: list[str] = list(map(_JOINED_HEAD, models))  # every plain model has one
     floats = floats_text(y.tolist())
     if codes is None:  # one partition: its head goes between the predictions, in C
         text = heads[0] + floats.replace(",", heads[0])
@@ -105,17 +107,21 @@ def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
 
 
 def _plain_predictions(
-    X: np.ndarray, models: list[ServedModel], codes: np.ndarray | None, rows_of: list[list[int]]
+    X: np.ndarray,
+    models: list[ServedModel],
+    codes: np.ndarray | None,
+    rows_of: list[list[int]],
+    rows: Sequence[bytes | None],
 ) -> np.ndarray | None:
     """Each row's prediction by its model (``codes``: each row's, ``None`` for one model), as
-    ``_predict_all`` computes it; ``None`` if a model answers anything but one float per row."""
+    ``_predict_all`` computes it; ``None`` if a model answers anything but one float per row.
+    ``rows`` are the models' packed rows (``None`` for one that does not stack)."""
     if codes is None:
         if not can_score(models[0], X):
             return None
         return _floats(models[0].predict(X), len(X))
-    rows = list(map(_STACK_ROW, models))  # each model's packed row, None if it does not stack
     if all(rows):  # every model linear (a packed row is never empty): one stacked product
-        packed = stacked(rows)
+        packed = stacked(rows)  # type: ignore[arg-type]  # none is None
         return affine_rows(X, packed if len(models) == len(X) else packed[codes])
     linear = [r is not None for r in rows]
     n_linear = sum(linear)
@@ -146,6 +152,4 @@ def _floats(values: Any, n: int) -> np.ndarray | None:
 
 
 _PLAIN = attrgetter("plain")
-_STACK_ROW = attrgetter("stack_row")
-_JOINED_HEAD = attrgetter("joined_head")
 _FIRST = len(TAIL) + 1  # where a joined head's own answer starts

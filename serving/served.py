@@ -98,6 +98,14 @@ def apply(affine: Affine, X: np.ndarray) -> np.ndarray:
         return X @ (coef if coef.ndim == 1 else coef.T) + intercept
 
 
+# ``ServedModel.plain``: its ``layout`` (interned by ``plain_of``: batches compare layouts by
+# identity); its ``affine``'s packed row when it is a one-output affine map, stacked with
+# other models' in a batch (``None`` when it does not stack); and the text before each of its
+# predictions in a batch answer, the previous answer's close included
+# (``answer_text.joined_head``)
+PlainParts = tuple[tuple[Any, ...], bytes | None, str]
+
+
 @dataclass(frozen=True, slots=True)
 class ServedModel:
     """A loaded estimator and what scoring needs to feed it."""
@@ -109,20 +117,17 @@ class ServedModel:
     affine: Affine | None = None  # set when predict is an affine map of X
     layout: tuple[Any, ...] = ()  # what its input is built from: equal layouts, same input
     artifact_format: str = "pickle"  # how it was stored: dropped if the registry stops trusting it
-    # ``layout`` when a batch may feed it a shared float64 matrix and answer with its
-    # predictions as they are: numeric numpy input, nothing to add to its answers (no target
-    # transform, derived lags or decision rule); see ``plain_of``
-    plain: tuple[Any, ...] | None = None
-    # plain, and a one-output affine map: its ``affine``'s packed row, stacked with other
-    # models' in a batch (``None`` when it does not stack); read in C by ``attrgetter``
-    stack_row: bytes | None = None
+    # what a plain batch (``serving.plain``) reads of it, set when a batch may feed it a shared
+    # float64 matrix and answer with its predictions as they are (numeric numpy input, no
+    # target transform, derived lags or decision rule): ``(layout, stack row, joined head)``,
+    # see ``PlainParts``. One exact tuple of untracked objects, which the collector stops
+    # walking: each slot more made every cached model a bigger allocation, and a full
+    # collection under cold load took twice as long (15 → 29 ms with 8,700 models held)
+    plain: PlainParts | None = None
     # the version's monitoring profile as JSON text, out of ``feature_schema``: only the
     # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
     # of what a full garbage collection walks under cold load (a str is not walked)
     profile_json: str | None = None
-    # set when ``plain`` is: the text before each of its predictions in a batch answer, the
-    # previous answer's close (``TAIL,``) included (``answer_text.joined_head``)
-    joined_head: str | None = None
 
     def profile(self) -> dict[str, Any] | None:
         """The version's monitoring profile (``manymodels.monitoring.profile``), if any."""
@@ -145,15 +150,22 @@ def served_model(
     _share_parts(schema)
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
-    plain = plain_of(schema, layout)
-    stacks = plain is not None and affine is not None and affine[PACKED] is not None
-    stacks = stacks and affine[COEF].shape[0] == len(layout[0])  # type: ignore[index]
-    row = affine[PACKED] if stacks else None  # type: ignore[index]
-    head = joined_head(key, version) if plain is not None else None
     return ServedModel(
-        model, key, version, schema, affine, layout, artifact_format, plain, row, profile_json,
-        head,
+        model, key, version, schema, affine, layout, artifact_format,
+        plain_parts(key, version, plain_of(schema, layout), affine), profile_json,
     )  # fmt: skip
+
+
+def plain_parts(
+    key: str, version: int, plain: tuple[Any, ...] | None, affine: Affine | None
+) -> PlainParts | None:
+    """``ServedModel.plain`` of a model whose ``plain_of`` is ``plain`` (``None``: not plain)."""
+    if plain is None:
+        return None
+    stacks = affine is not None and affine[PACKED] is not None
+    stacks = stacks and affine[COEF].shape[0] == len(plain[0])  # type: ignore[index]
+    row = affine[PACKED] if stacks else None  # type: ignore[index]
+    return (plain, row, joined_head(key, version))
 
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
@@ -208,7 +220,7 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     shared = _interned(_SLIM_SCHEMAS, text, schema)
     return ServedModel(
         None, served.key, served.version, shared, served.affine, served.layout,
-        served.artifact_format, served.plain, served.stack_row, None, served.joined_head,
+        served.artifact_format, served.plain,
     )  # fmt: skip
 
 
@@ -219,8 +231,9 @@ def can_score(served: ServedModel, X: Any) -> bool:
 
 
 def plain_of(schema: Mapping[str, Any], layout: tuple[Any, ...]) -> tuple[Any, ...] | None:
-    """``ServedModel.plain``: decided once per load, so that a batch over 100 partitions asks
-    one attribute of each model rather than four questions of its schema."""
+    """The interned layout of ``ServedModel.plain`` (``None``: not plain): decided once per
+    load, so that a batch over 100 partitions asks one attribute of each model rather than
+    four questions of its schema."""
     if layout[2] != "numpy" or not all(is_numeric(d) for d in layout[1]):
         return None
     if recorded(schema) is not None or schema.get("decision") or may_derive(schema):

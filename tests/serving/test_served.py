@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +59,8 @@ def test_the_naive_model_is_an_affine_map_of_zero_weights_bit_for_bit(last: floa
     schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
     model = LastValueRegressor().fit(X_TRAIN, np.append(Y_TRAIN, last))
     served = served_model(model, "k=1", 1, schema)
-    assert served.affine is not None and served.stack_row == served.affine[PACKED]
+    assert served.affine is not None and served.plain is not None
+    assert served.plain[1] == served.affine[PACKED]
     for X in (ROWS_1, ROWS_100, -ROWS_100, ROWS_100 * 1e200):
         got, want = served.predict(X), model.predict(X)
         assert got.tobytes() == want.tobytes()  # the sign of a zero too
@@ -167,3 +169,20 @@ def test_equal_schema_parts_are_shared_between_partitions_and_history_is_not() -
     assert b.feature_schema == {**base, "history": own[1]} and b.profile() is None
     other = served_model(model, "k=3", 1, {**base, "features": ["d", "c", "b", "a"]})
     assert other.feature_schema["features"] == ["d", "c", "b", "a"]  # order is content
+
+
+def test_what_a_plain_batch_reads_of_a_model_is_one_tuple_the_collector_stops_walking() -> None:
+    """``ServedModel.plain`` is an exact tuple of untracked objects: once collections have
+    seen it the collector no longer walks it, however many models the caches hold (one more slot per
+    model, or a tracked named tuple, doubled a full collection under cold load)."""
+    schema = {"features": ["a", "b", "c", "d"], "input": "numpy"}
+    served = served_model(Ridge().fit(X_TRAIN, Y_TRAIN), "k=1", 3, schema)
+    assert served.plain is not None and type(served.plain) is tuple
+    layout, row, head = served.plain
+    assert layout == served.layout and served.affine is not None and row == served.affine[PACKED]
+    assert head.endswith(
+        '{"partition":"k=1","served_by":"k=1","version":3,"fallback":false,"prediction":'
+    )
+    gc.collect()  # untracks the layout's inner tuples, then, next time, the tuples holding them
+    gc.collect()
+    assert not gc.is_tracked(served.plain)
