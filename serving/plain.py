@@ -65,7 +65,7 @@ def plain_text(
     plains = list(map(_PLAIN, models))
     if not all(plains):  # a model that is not plain
         return None
-    layouts, stack_rows, heads = zip(*plains, strict=True)  # in C: no step per model
+    layouts, stack_rows, heads = zip(*plains, strict=True)  # transposed in C
     layout = layouts[0]  # interned by ``plain_of``: ``count`` finds it by identity first
     if layouts.count(layout) != len(layouts):
         return None

@@ -3,6 +3,7 @@ one metrics registry per app."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +48,18 @@ def test_apps_in_one_process_keep_their_own_metrics(registry_path: Path) -> None
         first.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)})
         assert "manymodels_predicted_rows_total 1.0" in first.get("/metrics").text
         assert "manymodels_predicted_rows_total 0.0" in second.get("/metrics").text
+
+
+def test_start_up_leaves_preloaded_models_plain_parts_out_of_the_collectors_walk(
+    registry_path: Path,
+) -> None:
+    """Start-up collects twice before it freezes: a layout's tuple is untracked only after its
+    inner tuples are, and a shared layout frozen while tracked would keep every later model's
+    ``ServedModel.plain`` in each full collection's walk."""
+    with open_client(Settings(registry=registry_path, preload=5)) as client:
+        service = client.app.state.service
+        pairs = [p for p in service.aliases.pairs_many(service.aliases.partitions()) if p]
+        held = [m for m in (service.cache.held(*p) for p in pairs) if m is not None]
+        plains = [m.plain for m in held if m.plain is not None]
+        assert plains, "no preloaded model is plain: nothing checked"
+        assert not any(gc.is_tracked(p) or gc.is_tracked(p[0]) for p in plains)
