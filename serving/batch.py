@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.schemahistory import recorded
 from manymodels.targetunits import to_target_units
-from serving.answer_text import TAIL, answer_head, float_texts
+from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, model_input, probabilities, to_json_list
@@ -361,9 +361,9 @@ def encode(answers: list[dict[str, Any]]) -> str | None:
     plain shape ``score`` gives — six fields, a finite float prediction, no probabilities —
     else ``None``. Each answer's head (key, model, version, fallback) is encoded once per
     partition, with the string encoder ``json.dumps`` uses, and the predictions together by
-    ``float_texts``: encoding 100 answers through ``json.dumps`` cost more than scoring them."""
+    ``floats_text``: encoding 100 answers through ``json.dumps`` cost more than scoring them."""
     heads: dict[tuple[Any, ...], str] = {}
-    parts: list[str] = []
+    starts: list[str] = []
     for a in answers:
         p = a["prediction"]
         if len(a) != 6 or a["probabilities"] is not None or type(p) is not float:
@@ -378,9 +378,6 @@ def encode(answers: list[dict[str, Any]]) -> str | None:
                 return None
             if type(version) is not int or type(fallback) is not bool:
                 return None
-            head = heads[h] = answer_head(partition, served_by, version, fallback)
-        parts.append(f'{head},"prediction":')
-    texts = float_texts([a["prediction"] for a in answers])
-    return (
-        '{"predictions":[' + (TAIL + ",").join(map(add, parts, texts)) + TAIL * bool(parts) + "]}"
-    )
+            head = heads[h] = joined_head(partition, served_by, version, fallback)
+        starts.append(head)
+    return predictions_text(starts, floats_text([a["prediction"] for a in answers]))

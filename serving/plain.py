@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from manymodels.partition import FALLBACK_KEY
-from serving.answer_text import TAIL, floats_text
+from serving.answer_text import floats_text, one_model_text, predictions_text
 from serving.batch import Pair, Row, affine_rows, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
 
@@ -84,16 +84,11 @@ def plain_text(
         service.sampler.offer_groups(rows, pairs, groups)
     service.count(len(rows), 0, 0)
     floats = floats_text(y.tolist())
-    if codes is None:  # one partition: its head goes between the predictions, in C
-        text = heads[0] + floats.replace(",", heads[0])
-    else:  # row i's head, then its prediction: groups are in first-seen order
-        starts = heads if len(heads) == len(rows) else list(map(heads.__getitem__, codes.tolist()))
-        parts: list[str] = [""] * (2 * len(rows))
-        parts[0::2] = starts
-        parts[1::2] = floats.split(",")
-        text = "".join(parts)
-    # the first answer's head has no answer before it to close
-    return '{"predictions":[' + text[_FIRST:] + TAIL + "]}"
+    if codes is None:
+        return one_model_text(heads[0], floats)
+    # row i's head: groups are in first-seen order
+    starts = heads if len(heads) == len(rows) else list(map(heads.__getitem__, codes.tolist()))
+    return predictions_text(starts, floats)
 
 
 def _row_models(rows_of: list[list[int]], n: int) -> np.ndarray:
@@ -152,4 +147,3 @@ def _floats(values: Any, n: int) -> np.ndarray | None:
 
 
 _PLAIN = attrgetter("plain")
-_FIRST = len(TAIL) + 1  # where a joined head's own answer starts

@@ -165,7 +165,7 @@ def plain_parts(
     stacks = affine is not None and affine[PACKED] is not None
     stacks = stacks and affine[COEF].shape[0] == len(plain[0])  # type: ignore[index]
     row = affine[PACKED] if stacks else None  # type: ignore[index]
-    return (plain, row, joined_head(key, version))
+    return (plain, row, joined_head(key, key, version, False))
 
 
 _SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)

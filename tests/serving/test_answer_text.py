@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from serving.answer_text import TAIL, answer_head, floats_text, joined_head
+from serving.answer_text import (
+    answer_head,
+    floats_text,
+    joined_head,
+    one_model_text,
+    predictions_text,
+)
 
 AWKWARD = ["store=1", 'name=say "hi"', "path=a\\b", "city=Zürich", "tab=\t", "emoji=🙂"]
 
@@ -23,11 +29,26 @@ def test_joined_heads_and_floats_make_the_answers_json_writes(key: str) -> None:
          "prediction": v, "probabilities": None}
         for v in values
     ]  # fmt: skip
-    head = joined_head(key, 7)
-    text = head + floats_text(values).replace(",", head)
-    written = '{"predictions":[' + text[len(TAIL) + 1 :] + TAIL + "]}"
-    assert json.loads(written) == {"predictions": answers}
-    assert written == dumps({"predictions": answers}).replace("1e-05", "0.00001")
+    head = joined_head(key, key, 7, False)
+    floats = floats_text(values)
+    expected = dumps({"predictions": answers}).replace("1e-05", "0.00001")
+    for written in (one_model_text(head, floats), predictions_text([head] * len(values), floats)):
+        assert json.loads(written) == {"predictions": answers}
+        assert written == expected
+
+
+def test_mixed_heads_and_no_answers_are_written_as_json_does() -> None:
+    answers = [
+        {"partition": "a", "served_by": "a", "version": 1, "fallback": False,
+         "prediction": 1.5, "probabilities": None},
+        {"partition": "b", "served_by": "__fallback__", "version": 2, "fallback": True,
+         "prediction": -0.25, "probabilities": None},
+    ]  # fmt: skip
+    starts = [joined_head(a["partition"], a["served_by"], a["version"], a["fallback"])
+              for a in answers]  # fmt: skip
+    written = predictions_text(starts, floats_text([a["prediction"] for a in answers]))
+    assert written == dumps({"predictions": answers})
+    assert predictions_text([], "") == one_model_text("x", "") == dumps({"predictions": []})
 
 
 def test_answer_head_writes_a_fallback_as_json_does() -> None:
