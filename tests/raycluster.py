@@ -8,6 +8,7 @@ other Ray instance on the machine. Used by ``tests/test_cluster.py`` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -28,6 +29,8 @@ def free_port() -> int:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a node's process group: TERM, then KILL; what is left of a group whose ``ray
+    start`` already exited (a raylet, a GCS) is killed too."""
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
         if proc.poll() is not None:
             break
@@ -39,6 +42,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
             continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 class RayCluster:
@@ -91,26 +96,37 @@ class RayCluster:
         self._procs.append(proc)
 
     def start(self) -> None:
-        """Start every node, waiting for each to join; stop what started if one fails."""
-        port = self.address.rsplit(":", 1)[1]
-        head = [f"--ray-client-server-port={free_port()}"] if self.temp_dirs else []
+        """Start every node, waiting for each to join; stop what started if one fails.
+
+        A node whose ``ray start`` exits before it joins is started again (three tries): the
+        head when a port picked free was taken before Ray bound it (other Ray instances start
+        on this machine at the same time), a joining raylet when a loaded machine missed the
+        30 s Ray gives it (hard-coded)."""
         try:
-            self._node(0, "--head", f"--port={port}", "--include-dashboard=false",
-                       "--disable-usage-stats", *head)  # fmt: skip
-            wait_for_nodes(self.address, self.env, 1, self.start_timeout)
-            for i in range(1, self.nodes):
-                for attempt in range(3):  # Ray gives a joining raylet 30 s, hard-coded: a
-                    self._node(i, f"--address={self.address}")  # loaded machine misses it
+            for i in range(self.nodes):
+                for attempt in range(3):
+                    if i == 0:
+                        self.address = f"127.0.0.1:{free_port()}"
+                        port = self.address.rsplit(":", 1)[1]
+                        head = [f"--ray-client-server-port={free_port()}"] if self.temp_dirs else []
+                        self._node(0, "--head", f"--port={port}", "--include-dashboard=false",
+                                   "--disable-usage-stats", *head)  # fmt: skip
+                    else:
+                        self._node(i, f"--address={self.address}")
                     try:
                         wait_for_nodes(self.address, self.env, i + 1, self.start_timeout,
                                        self._procs[-1])  # fmt: skip
                         break
-                    except NodeExited:
+                    except NodeExited as exc:  # stop() still signals its process group
                         if attempt == 2:
-                            raise
+                            raise NodeExited(f"{exc}; its log ends: {self._log_tail(i)}") from exc
         except BaseException:
             self.stop()
             raise
+
+    def _log_tail(self, i: int) -> str:
+        log = self.root / f"node{i}.log"
+        return log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
 
     def stop(self) -> None:
         for p in reversed(self._procs):
