@@ -22,14 +22,14 @@ of that frequency after the previous one; its features are
 Classification models forecast the predicted class of each step. The fallback model is not
 forecast: it has no history of its own.
 
-Times, calendar parts and the matching of ``future`` rows are vectorised over all partitions;
-per partition there is one model load and one ``predict`` (per step, with lags).
+Times, calendar parts and the matching of ``future`` rows (``manymodels.forecast_steps``) are
+vectorised over all partitions; per partition there is one model load and one ``predict`` (per
+step, with lags).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,12 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
-from manymodels import timefeatures
-from manymodels.data import DataSource, describe_source, read_table
+from manymodels.data import DataSource
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
-from manymodels.features import assemble, column_values, feature_kinds
+from manymodels.features import assemble, feature_kinds
+from manymodels.forecast_steps import Steps, build_steps, future_table
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
-from manymodels.partition import FALLBACK_KEY, encode_key
+from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.schemahistory import recorded
@@ -52,7 +52,6 @@ from manymodels.training.global_fit import GlobalModel, bind_key
 MAX_HORIZON = 1000
 MAX_LISTED_KEYS = 10
 OUTPUT_COLUMNS = ("prediction", "model_version")
-_KEY, _TIME = "__key__", "__time__"
 
 
 def check_horizon(horizon: Any) -> int:
@@ -230,172 +229,6 @@ def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
 
 def _frequency(record: ModelVersion) -> Any:
     return record.feature_schema["forecast"]["frequency"]
-
-
-# --------------------------------------------------------------------------------------------
-# the steps: times and every feature but the lags, for a batch of partitions at once
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Steps:
-    """The future steps of a batch of partitions sharing a frequency, partition-major: rows
-    ``p * horizon : (p + 1) * horizon`` belong to partition ``p``. ``columns`` hold every
-    calendar and exogenous feature (float64, or objects for text); lags are filled in by
-    ``predict_steps``."""
-
-    times: Any  # DatetimeIndex for dates, numpy array for periods
-    columns: dict[str, np.ndarray]
-
-
-def build_steps(
-    schemas: Sequence[ModelVersion | Mapping[str, Any]],
-    horizon: int,
-    future: pd.DataFrame | None = None,
-) -> Steps:
-    """Times, calendar parts and exogenous features of the next ``horizon`` steps of each
-    partition (versions, or their feature schemas). ``future`` is a table from
-    ``future_table``: its values replace the carried-forward ones where key and time match."""
-    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
-    n = len(fs)
-    frequency = fs[0]["forecast"]["frequency"]
-    times = timefeatures.advance([s["history"]["time"] for s in fs], frequency, horizon)
-    columns: dict[str, np.ndarray] = {}
-
-    calendar = {name: part for s in fs for name, part in s["forecast"]["calendar"].items()}
-    if calendar:
-        parts = timefeatures.calendar_values(times, sorted(set(calendar.values())))
-        columns.update({name: parts[part].astype(np.float64) for name, part in calendar.items()})
-
-    kinds = {name: num for s in fs for name, num in feature_kinds(s)}
-    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
-    for name in exogenous:
-        last = [s["history"]["features"].get(name) for s in fs]
-        if kinds.get(name, True):
-            values = np.array([np.nan if v is None else v for v in last], dtype=np.float64)
-        else:
-            values = np.array(last, dtype=object)
-        columns[name] = np.repeat(values, horizon)
-
-    if future is not None and exogenous:
-        keys = np.repeat(np.array([_key_of(s) for s in fs], dtype=object), horizon)
-        found, matched = _match_future(future, keys, times, exogenous, horizon, n)
-        for name in exogenous:
-            columns[name] = np.where(found, matched[name], columns[name])
-    return Steps(times=times, columns=columns)
-
-
-def _key_of(schema: Mapping[str, Any]) -> str:
-    key = schema["history"]["key"]
-    return encode_key(list(key.values()), list(key))
-
-
-def _match_future(
-    future: pd.DataFrame,
-    keys: np.ndarray,
-    times: Any,
-    exogenous: Sequence[str],
-    horizon: int,
-    n: int,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which steps ``future`` has a row for, and its values there (one vectorised merge)."""
-    steps = pd.DataFrame({_KEY: keys, _TIME: _time_key(times)})
-    try:
-        merged = steps.merge(
-            future[[_KEY, _TIME, *exogenous]], on=[_KEY, _TIME], how="left", indicator=True
-        )
-    except (ValueError, TypeError) as e:  # e.g. zone-aware times against naive ones
-        raise DataError(f"future: its times do not compare with the forecast's ({e})") from None
-    found = (merged["_merge"] == "both").to_numpy()
-    per_partition = found.reshape(n, horizon)
-    partial = np.flatnonzero(per_partition.any(axis=1) & ~per_partition.all(axis=1))
-    if len(partial):
-        p = int(partial[0])
-        missing = times[p * horizon + int(np.flatnonzero(~per_partition[p])[0])]
-        raise DataError(
-            f"future: partition '{keys[p * horizon]}' has rows for some forecast steps but not "
-            f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
-            f"of them to carry its last values forward); {len(partial)} partition(s) affected"
-        )
-    return found, {name: merged[name].to_numpy() for name in exogenous}
-
-
-def _time_key(times: Any) -> Any:
-    """Times in one comparable form: datetime64[ns] (zone kept) or float64."""
-    if isinstance(times, pd.DatetimeIndex):
-        return times.as_unit("ns")
-    if timefeatures.is_datetime(times):
-        return pd.DatetimeIndex(times).as_unit("ns")
-    return np.asarray(times, dtype=np.float64)
-
-
-def future_table(
-    data: DataSource,
-    schemas: Sequence[ModelVersion | Mapping[str, Any]],
-    *,
-    key_columns: Sequence[str] | None,
-    time_column: str,
-    key: str | None = None,
-    source: str | None = None,
-) -> pd.DataFrame:
-    """``data`` checked and keyed for ``build_steps``: a canonical key per row (from
-    ``key_columns``, or ``key`` for rows of one partition), its time, and the exogenous
-    features the models need, each converted and checked once for the whole column."""
-    source = source or f"future ({describe_source(data)})"
-    df = read_table(data)
-    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
-    kinds = {name: num for s in fs for name, num in feature_kinds(s)}
-    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
-    required = [*(key_columns or []), time_column, *exogenous]
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} (future rows carry "
-            f"the key and time columns and the exogenous features {', '.join(exogenous)})"
-        )
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    out[_KEY] = _row_keys(df, key_columns, source=source) if key is None else key
-    out[_TIME] = _parse_times(df[time_column], fs[0], source=source)
-    for name in exogenous:
-        numeric = kinds.get(name, True)
-        out[name] = column_values(df[name], numeric=numeric, name=name, source=source)
-    duplicated = out.duplicated([_KEY, _TIME])
-    if duplicated.any():
-        first = out.loc[duplicated.to_numpy()].iloc[0]
-        raise DataError(
-            f"{source}: more than one row for partition '{first[_KEY]}' at "
-            f"{timefeatures.time_to_json(first[_TIME])}"
-        )
-    return out
-
-
-def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: str) -> np.ndarray:
-    """The canonical key of every row: one ``encode_key`` per distinct key, not per row."""
-    columns = list(key_columns or [])
-    keys_df = df[columns]
-    if keys_df.isna().any().any():
-        raise DataError(f"{source}: a key column has missing values")
-    if df.empty:
-        return np.zeros(0, dtype=object)
-    group = keys_df.groupby(columns, sort=False, observed=True).ngroup().to_numpy()
-    _, firsts = np.unique(group, return_index=True)
-    values = zip(*[keys_df[c].to_numpy()[firsts] for c in columns], strict=True)
-    names = np.array([encode_key(v, columns) for v in values], dtype=object)
-    return names[group]
-
-
-def _parse_times(values: pd.Series, schema: Mapping[str, Any], *, source: str) -> Any:
-    """The time column as the forecast's times compare: datetime64[ns] or float64."""
-    dated = isinstance(schema["forecast"]["frequency"], str)
-    try:
-        if dated:
-            parsed: Any = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
-        else:
-            parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as e:
-        what = "dates" if dated else "numbers"
-        raise DataError(f"{source}: time column '{values.name}' must hold {what} ({e})") from None
-    if pd.isna(parsed).any():
-        raise DataError(f"{source}: time column '{values.name}' has missing values")
-    return parsed
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,13 +12,8 @@ from pydantic import BaseModel, Field
 from manymodels import intervals as conformal
 from manymodels import timefeatures
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
-from manymodels.forecast import (
-    MAX_HORIZON,
-    build_steps,
-    future_table,
-    predict_steps,
-    unforecastable,
-)
+from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
+from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key
 from serving.resolution import Target
