@@ -44,7 +44,7 @@ def build_steps(
     """Times, calendar parts and exogenous features of the next ``horizon`` steps of each
     partition (versions, or their feature schemas). ``future`` is a table from
     ``future_table``: its values replace the carried-forward ones where key and time match."""
-    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
+    fs, kinds, exogenous = _exogenous(schemas)
     n = len(fs)
     frequency = fs[0]["forecast"]["frequency"]
     times = timefeatures.advance([s["history"]["time"] for s in fs], frequency, horizon)
@@ -55,8 +55,6 @@ def build_steps(
         parts = timefeatures.calendar_values(times, sorted(set(calendar.values())))
         columns.update({name: parts[part].astype(np.float64) for name, part in calendar.items()})
 
-    kinds = {name: num for s in fs for name, num in feature_kinds(s)}
-    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
     for name in exogenous:
         last = [s["history"]["features"].get(name) for s in fs]
         if kinds.get(name, True):
@@ -71,6 +69,17 @@ def build_steps(
         for name in exogenous:
             columns[name] = np.where(found, matched[name], columns[name])
     return Steps(times=times, columns=columns)
+
+
+def _exogenous(
+    schemas: Sequence[ModelVersion | Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], dict[str, bool], list[str]]:
+    """The feature schemas, whether each feature is numeric, and the exogenous features the
+    partitions' models need, in first-seen order (what the steps and the future table fill)."""
+    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
+    kinds = {name: num for s in fs for name, num in feature_kinds(s)}
+    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
+    return fs, kinds, exogenous
 
 
 def _key_of(schema: Mapping[str, Any]) -> str:
@@ -131,9 +140,7 @@ def future_table(
     features the models need, each converted and checked once for the whole column."""
     source = source or f"future ({describe_source(data)})"
     df = read_table(data)
-    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
-    kinds = {name: num for s in fs for name, num in feature_kinds(s)}
-    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
+    fs, kinds, exogenous = _exogenous(schemas)
     required = [*(key_columns or []), time_column, *exogenous]
     missing = [c for c in required if c not in df.columns]
     if missing:
