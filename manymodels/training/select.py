@@ -19,7 +19,7 @@ from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training import classify
+from manymodels.training import classify, ridge_grid
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, metric
@@ -53,6 +53,17 @@ class Fitted:
 def estimator_path(model: Any) -> str:
     """The import path a version records for a model built here (the naive baselines)."""
     return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
+def _grid_fits(
+    cand: Any, points: list[dict[str, Any]], X: Any, y: np.ndarray, splits: Any
+) -> list[list[Any]] | None:
+    """Every grid point's validation fits at once where ``ridge_grid`` can make them (a
+    regression Ridge over ``alpha``, numeric features only): ``[grid point][fold]``."""
+    alpha_grid = ridge_grid.alphas(cand, points)
+    if alpha_grid is None:
+        return None
+    return ridge_grid.fold_fits(X, y, splits, alpha_grid, scale=cand.scale)
 
 
 def _check_target(y: np.ndarray, spec: Spec) -> None:
@@ -137,18 +148,29 @@ def fit_partition(
             return fit, take(X, va), y[va]
         return raw.judged(fit, va), take(X, va), raw.y[va]
 
-    def cross_score(make: Callable[[], Any]) -> float:
+    def cross_score(make: Callable[[], Any], ready: Sequence[Any] | None = None) -> float:
+        """``make``'s mean score over the folds; ``ready`` holds its fold fits already made
+        (``ridge_grid``), one per fold."""
         scores = []
         fitted_last.clear()
-        for tr, va in splits:
-            est = make()
-            est.fit(take(X, tr), y[tr])
+        for at, (tr, va) in enumerate(splits):
+            if ready is None:
+                est = make()
+                est.fit(take(X, tr), y[tr])
+            else:
+                est = ready[at]
             scores.append(score_fn(*judge(est, va)))
             fitted_last.append(est)
         value = float(np.mean(scores))
         if not math.isfinite(value):
             raise ValueError(f"{spec.metric_name} is not finite ({value})")
         return value
+
+    def sklearn_fits(c: Any, p: dict[str, Any]) -> list[Any]:
+        """A local candidate's validation fits made by its estimator itself."""
+        made = [cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
+                for _ in splits]  # fmt: skip
+        return [est.fit(take(X, tr), y[tr]) for est, (tr, _) in zip(made, splits, strict=True)]
 
     best_fits: list[Any] = []
     best_global: tuple[tuple[float, Any, dict[str, Any]], list[Any]] | None = None
@@ -168,7 +190,13 @@ def fit_partition(
         warnings.simplefilter("always")
         local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
         for cand in [] if one_class else local:
-            for params in cands.grid(cand):
+            points = list(cands.grid(cand))
+            ready = (
+                _grid_fits(cand, points, X, y, splits)
+                if spec.task == "regression" and not categorical
+                else None
+            )
+            for at, params in enumerate(points):
 
                 def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
                     return cands.build(
@@ -176,7 +204,7 @@ def fit_partition(
                     )
 
                 try:
-                    value = cross_score(make)
+                    value = cross_score(make, None if ready is None else ready[at])
                 except Exception as e:  # an estimator's own complaint about this partition
                     results.append(
                         CandidateResult(cand.label, cand.estimator, params, None, error_text(e))
@@ -283,6 +311,13 @@ def fit_partition(
             model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
+            # the champion is refitted by scikit-learn: so is the challenger it is compared
+            # with, or a tie between the same model twice falls to rounding (ridge_grid)
+            if chosen == "candidate" and ridge_grid.made(best_fits):
+                best_fits = sklearn_fits(cand, params)
+            elif chosen == "ensemble" and any(ridge_grid.made(f) for *_, f in top2):
+                made = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
+                best_fits = [cands.MeanOf(list(pair)) for pair in zip(*made, strict=True)]
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw
             )

@@ -1,0 +1,114 @@
+"""A Ridge candidate's whole alpha grid cross-validated from one decomposition per fold.
+
+Selection fits every grid point on every validation fold. For the most common candidate —
+``sklearn.linear_model.Ridge``, scaled or not, a grid over ``alpha`` — that is a scikit-learn
+``Pipeline(StandardScaler(), Ridge(alpha))`` fitted ``folds × alphas`` times per partition,
+~4–5 ms each of which nearly all is scikit-learn's per-call input checks on a few hundred
+rows (benchmarks/README.md, #12: 2,750 such fits were 18 of 28 s of a 91-series run). The
+solution itself is a ``p × p`` system: ``(ZᵀZ + αI) w = Zᵀ(y − ȳ)`` on the centred (and, with
+``scale``, standardised) features ``Z``. One eigendecomposition of ``ZᵀZ`` per fold solves it
+for every ``alpha`` at once, as ``RidgeCV`` and glmnet do.
+
+Only the validation fits come from here, and they are the same model: the scaler's mean and
+scale (near-constant columns scaled by 1, exactly as ``StandardScaler``), Ridge's centring and
+intercept; ``tests/training/test_ridge_grid.py`` holds the predictions to scikit-learn's. The
+chosen grid point is still refitted on all rows by scikit-learn, so the stored model is the
+same ``Pipeline`` as before. Anything else (other parameters, categorical columns, missing or
+infinite values, ``alpha <= 0``) takes the general path, which fits the estimator itself and
+reports its own errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from manymodels.spec_sections import Candidate
+
+RIDGE = "sklearn.linear_model.Ridge"
+_EPS = np.finfo(np.float64).eps
+
+
+class RidgeFoldFit:
+    """One validation fold's fitted Ridge (behind a scaler or not): what selection needs of a
+    fit — ``predict`` — and nothing it would store."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float):
+        self.mean = mean
+        self.scale = scale
+        self.coef = coef
+        self.intercept = intercept
+
+    def predict(self, X: Any) -> np.ndarray:
+        Z = (np.ascontiguousarray(X, dtype=np.float64) - self.mean) / self.scale
+        return Z @ self.coef + self.intercept
+
+
+def made(fits: Sequence[Any]) -> bool:
+    """Whether these validation fits were made here rather than by scikit-learn."""
+    return any(isinstance(f, RidgeFoldFit) for f in fits)
+
+
+def alphas(candidate: Candidate, grid: Sequence[dict[str, Any]]) -> list[float] | None:
+    """The grid's ``alpha`` values when this candidate can be cross-validated here, else None:
+    a class-path Ridge whose grid sets nothing but a positive ``alpha`` (1.0 when unset)."""
+    if candidate.estimator != RIDGE or candidate.is_factory:
+        return None
+    out: list[float] = []
+    for params in grid:
+        if set(params) - {"alpha"}:
+            return None
+        alpha = params.get("alpha", 1.0)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+            return None
+        out.append(float(alpha))
+    return out
+
+
+def fold_fits(
+    X: Any,
+    y: np.ndarray,
+    splits: Sequence[tuple[Any, Any]],
+    alpha_grid: Sequence[float],
+    *,
+    scale: bool,
+) -> list[list[RidgeFoldFit]] | None:
+    """``[grid point][fold]`` fits of ``Ridge(alpha)`` (after ``StandardScaler`` with
+    ``scale``) on each fold's training rows; None when the rows are not all finite numbers
+    (scikit-learn then fits, and says what is wrong)."""
+    try:
+        # C order whatever the caller's layout: the same rows give the same bits (BLAS sums
+        # in another order over a Fortran-ordered copy)
+        values = np.ascontiguousarray(X, dtype=np.float64)
+        target = np.ascontiguousarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if values.ndim != 2 or not np.isfinite(values).all() or not np.isfinite(target).all():
+        return None
+    out: list[list[RidgeFoldFit]] = [[] for _ in alpha_grid]
+    for train, _ in splits:
+        rows, ys = values[train], target[train]
+        if len(rows) == 0:
+            return None
+        mean, spread = _scaler(rows) if scale else (np.zeros(rows.shape[1]), np.ones(rows.shape[1]))
+        Z = (rows - mean) / spread
+        z_mean, y_mean = Z.mean(axis=0), float(ys.mean())
+        Zc = Z - z_mean
+        eigvals, eigvecs = np.linalg.eigh(Zc.T @ Zc)
+        projected = eigvecs.T @ (Zc.T @ (ys - y_mean))
+        for at, alpha in enumerate(alpha_grid):
+            coef = eigvecs @ (projected / (np.clip(eigvals, 0.0, None) + alpha))
+            out[at].append(RidgeFoldFit(mean, spread, coef, y_mean - float(z_mean @ coef)))
+    return out
+
+
+def _scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``StandardScaler``'s mean and scale: a column whose variance is indistinguishable from
+    rounding error (its ``_is_constant_feature`` bound) is scaled by 1."""
+    n = len(rows)
+    mean = rows.mean(axis=0)
+    var = rows.var(axis=0)
+    constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
+    return mean, np.where(constant, 1.0, np.sqrt(var))

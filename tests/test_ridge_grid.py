@@ -1,0 +1,146 @@
+"""A Ridge grid's validation fits made from one decomposition per fold (``ridge_grid``) are
+scikit-learn's fits: the same predictions, the same scores, the same choice — and anything the
+shortcut does not cover goes to scikit-learn itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_absolute_error
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from manymodels.spec import Spec
+from manymodels.spec_sections import Candidate
+from manymodels.training import ridge_grid
+from manymodels.training.select import fit_partition
+from manymodels.training.splits import validation_splits
+
+ALPHAS = [0.01, 1.0, 30.0]
+
+
+def features(rows: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Columns on very different scales, one constant and one constant up to rounding error
+    (``StandardScaler`` scales both by 1), and a target that depends on some of them."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack(
+        [
+            rng.normal(size=rows) * 1000 + 5e4,
+            rng.normal(size=rows) * 0.01,
+            np.full(rows, 7.0),
+            np.where(np.arange(rows) % 2, np.nextafter(1e5, np.inf), 1e5),  # one ulp apart
+            rng.integers(0, 2, size=rows).astype(float),
+        ]
+    )
+    y = 0.002 * X[:, 0] + 300 * X[:, 1] + 3 * X[:, 4] + rng.normal(size=rows)
+    return X, y
+
+
+def sklearn_fit(X: np.ndarray, y: np.ndarray, alpha: float, scale: bool) -> Any:
+    model = make_pipeline(StandardScaler(), Ridge(alpha)) if scale else Ridge(alpha)
+    return model.fit(X, y)
+
+
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("rows", [60, 4])  # 4 rows < 5 columns: more unknowns than rows
+def test_fold_fits_predict_what_scikit_learn_predicts(scale: bool, rows: int) -> None:
+    X, y = features(rows + 10)
+    splits = [
+        (slice(0, rows), slice(rows, rows + 5)),
+        (np.arange(rows + 5), np.arange(rows + 5, rows + 10)),
+    ]
+    fits = ridge_grid.fold_fits(X, y, splits, ALPHAS, scale=scale)
+    assert fits is not None and len(fits) == len(ALPHAS)
+    for alpha, per_fold in zip(ALPHAS, fits, strict=True):
+        assert len(per_fold) == len(splits)
+        for fit, (train, valid) in zip(per_fold, splits, strict=True):
+            expected = sklearn_fit(X[train], y[train], alpha, scale).predict(X[valid])
+            np.testing.assert_allclose(fit.predict(X[valid]), expected, rtol=1e-7, atol=1e-7)
+
+
+def test_only_a_ridge_grid_over_positive_alphas_takes_the_shortcut() -> None:
+    ridge = Candidate(estimator="sklearn.linear_model.Ridge", params={"alpha": ALPHAS})
+    assert ridge_grid.alphas(ridge, [{"alpha": a} for a in ALPHAS]) == ALPHAS
+    assert ridge_grid.alphas(ridge, [{}]) == [1.0]  # Ridge's default
+    for grid in ([{"alpha": 1.0, "fit_intercept": False}], [{"alpha": 0.0}], [{"alpha": "1"}]):
+        assert ridge_grid.alphas(ridge, grid) is None
+    lasso = Candidate(estimator="sklearn.linear_model.Lasso")
+    assert ridge_grid.alphas(lasso, [{"alpha": 1.0}]) is None
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_rows_that_are_not_finite_go_to_scikit_learn(bad: float) -> None:
+    X, y = features(30)
+    X[3, 1] = bad
+    assert ridge_grid.fold_fits(X, y, [(slice(0, 20), slice(20, 30))], ALPHAS, scale=True) is None
+    X, y = features(30)
+    y[2] = bad
+    assert ridge_grid.fold_fits(X, y, [(slice(0, 20), slice(20, 30))], ALPHAS, scale=True) is None
+
+
+def spec(**validation: Any) -> Spec:
+    return Spec.from_dict(
+        {
+            "name": "ridge",
+            "partition_by": ["pid"],
+            "target": "y",
+            "time_column": "t",
+            "features": [f"x{i}" for i in range(5)],
+            "metric": "neg_mean_absolute_error",
+            "candidates": [
+                {
+                    "estimator": "sklearn.linear_model.Ridge",
+                    "scale": True,
+                    "params": {"alpha": ALPHAS},
+                },
+            ],
+            "validation": validation,
+            "selection": {"naive_candidate": False},
+            "fallback": {"enabled": False},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "validation",
+    [{"strategy": "kfold", "size": 6, "folds": 3}, {"strategy": "last", "size": 8}],
+)
+def test_selection_scores_each_alpha_as_scikit_learn_fits_score_it(
+    validation: dict[str, Any],
+) -> None:
+    X, y = features(48, seed=3)
+    s = spec(**validation)
+    fitted = fit_partition(X, y, s, key="pid=1")
+    splits = validation_splits(len(y), s, key="pid=1")
+    expected = {
+        alpha: -np.mean(
+            [
+                mean_absolute_error(y[va], sklearn_fit(X[tr], y[tr], alpha, True).predict(X[va]))
+                for tr, va in splits
+            ]
+        )
+        for alpha in ALPHAS
+    }
+    scores = {c.params["alpha"]: c.score for c in fitted.candidates}
+    assert scores == pytest.approx(expected, rel=1e-9)
+    best = max(expected, key=lambda a: expected[a])
+    assert fitted.params == {"alpha": best}
+    # the stored model is scikit-learn's own, refitted on every row
+    assert type(fitted.model).__name__ == "Pipeline"
+    np.testing.assert_allclose(
+        fitted.model.predict(X), sklearn_fit(X, y, best, True).predict(X), rtol=1e-12
+    )
+
+
+def test_a_candidate_scikit_learn_rejects_is_recorded_with_its_error() -> None:
+    X, y = features(48)
+    X[5, 0] = np.nan  # the scaler passes NaN through; Ridge refuses it
+    fitted_error = None
+    try:
+        fit_partition(X, y, spec(strategy="last", size=8), key="pid=1")
+    except ValueError as e:  # every grid point failed, so the partition fails
+        fitted_error = str(e)
+    assert fitted_error is not None and "NaN" in fitted_error
