@@ -337,6 +337,7 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "fallback_metric": "log_loss",
             "naive_margin": 0.1,
             "global_margin": 0.0,
+            "transform_margin": 0.1,
             "prior_rows": "auto",
             "ensemble": "none",
             "min_class_rows": 5,

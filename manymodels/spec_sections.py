@@ -205,6 +205,13 @@ class Selection(_Frozen):
     """How much better a local candidate (or the ``top2`` mean) must score than the best
     ``scope = "global"`` candidate to be served instead of it, as a fraction of the global
     one's score. 0: the best score wins; > 0 prefers the model fitted on every partition."""
+    transform_margin: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """With several ``target_transform`` listed, how much better than the first one's model
+    another transform's must score on the validation folds to be served, as a fraction of the
+    first one's score. A model of changes forecasts from one value, the last, as naive does,
+    so its fold scores swing as much: on the daily flight delays of benchmarks/README.md
+    (#12), four series whose changes won by 2–9 % on validation lost by 3–5× on the next
+    fortnight. 0: the best score wins."""
     ensemble: Literal["none", "top2"] = "none"
     """``top2``: the mean of the two best models' predictions competes too, per partition."""
     fallback_metric: Literal["log_loss", "brier", "accuracy"] = "log_loss"

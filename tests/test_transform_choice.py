@@ -72,8 +72,38 @@ def test_one_global_model_per_transform_each_chosen_under_its_own(trained: Path)
         assert set(v.validation["transforms"]) == set(BOTH)
         if v.validation.get("scope") == "global":
             assert v.artifact_sha256 == by_kind[_kind(v)]  # the model of its own transform
-        scores = [s for s in v.validation["transforms"].values() if s is not None]
-        assert v.score == max(scores)
+        scores = v.validation["transforms"]
+        best = max(s for s in scores.values() if s is not None)
+        # the first transform keeps its partition unless another beats it by the margin
+        first = scores["none"]
+        wins = first is None or best > first + 0.1 * abs(first)
+        assert v.score == (best if wins else first)
+        assert _kind(v) == ("none" if not wins else max(scores, key=lambda k: scores[k] or -1e9))
+
+
+def test_another_transform_is_served_only_when_it_wins_by_the_margin(tmp_path: Path) -> None:
+    """``[selection] transform_margin``: a model of changes serves a partition only when it
+    beats the first transform's by that fraction of its score — pinned by reading a run's
+    recorded scores and setting the margin either side of one partition's gap."""
+    margin0 = spec(selection={"transform_margin": 0.0})
+    train(margin0, panel(), tmp_path / "m0", backend="local")
+    with Registry.open(tmp_path / "m0") as reg:
+        versions = [reg.get_version(p.key) for p in reg.list_partitions(limit=100)]
+    gaps = {
+        v.key: (v.validation["transforms"]["difference"] - v.validation["transforms"]["none"])
+        / abs(v.validation["transforms"]["none"])
+        for v in versions
+        if _kind(v) == "difference"
+    }
+    assert gaps and all(g > 0 for g in gaps.values())  # margin 0: strictly better wins
+    key, gap = min(gaps.items(), key=lambda kv: kv[1])  # the narrowest win
+    for margin, served in ((gap * 0.99, "difference"), (min(gap * 1.01, 0.99), "none")):
+        root = tmp_path / f"m{margin}"
+        train(spec(selection={"transform_margin": margin}), panel(), root, backend="local")
+        with Registry.open(root) as reg:
+            v = reg.get_version(key)
+        assert _kind(v) == served, (margin, gap)
+        assert v.score == v.validation["transforms"][served]
 
 
 def test_forecasts_of_every_partition_are_in_the_targets_units(trained: Path) -> None:

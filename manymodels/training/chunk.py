@@ -35,7 +35,7 @@ from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, 
 from manymodels.training.history import ChunkRows
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
-from manymodels.training.select import Fitted, fit_partition
+from manymodels.training.select import Fitted, beats, fit_partition
 from manymodels.training.splits import PartitionSkipped, take
 from manymodels.training.transforms import View, alternative_views
 
@@ -234,7 +234,8 @@ def train_one(
 
     try:
         given = Inputs(X, y, schema, raw, times, dropped or {}, external=external)
-        fitted, chosen = best_transform(fit, given, alternatives)
+        margin = spec.selection.transform_margin
+        fitted, chosen = best_transform(fit, given, alternatives, margin=margin)
         X, y, schema, raw, times, dropped = (
             chosen.X, chosen.y, chosen.schema, chosen.raw, chosen.times, chosen.dropped
         )  # fmt: skip
@@ -301,10 +302,16 @@ def train_one(
 
 
 def best_transform(
-    fit: Callable[[Inputs], Fitted], given: Inputs, alternatives: Sequence[Inputs]
+    fit: Callable[[Inputs], Fitted],
+    given: Inputs,
+    alternatives: Sequence[Inputs],
+    *,
+    margin: float = 0.0,
 ) -> tuple[Fitted, Inputs]:
     """The best-scoring fit of ``given`` and of each alternative transform's inputs (each
-    with the global models fitted on its target), and the inputs it was fitted on. A
+    with the global models fitted on its target), and the inputs it was fitted on; an
+    alternative replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
+    transform_margin``). A
     transform that cannot fit this partition (too few rows once differenced, a candidate's
     complaint) drops out; the first one's error is raised when none fits. With alternatives,
     the version's validation record keeps every transform's score (``transforms``: kind →
@@ -321,6 +328,9 @@ def best_transform(
     if not done:
         raise errors[0]
     inputs, fitted = max(done, key=lambda t: t[1].score)  # the first of equal scores
+    first = tried[0][1]
+    if first is not None and fitted is not first and not beats(fitted.score, first.score, margin):
+        inputs, fitted = tried[0][0], first  # a narrow win of another transform is noise
     if alternatives:
         scores = {_kind(i): (f.score if f is not None else None) for i, f in tried}
         failed = [
