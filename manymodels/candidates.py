@@ -161,8 +161,14 @@ def build(
         return obj(**params)
     if seed is not None and "random_state" not in params and _takes_random_state(obj):
         params = {**params, "random_state": seed}
-    if candidate.estimator.startswith("lightgbm.") and "verbose" not in params:
-        params = {**params, "verbose": -1}  # its own log lines on stdout, per fit
+    if candidate.estimator.startswith("lightgbm."):
+        if "verbose" not in params:
+            params = {**params, "verbose": -1}  # its own log lines on stdout, per fit
+        if not {"n_jobs", "num_threads"} & set(params):
+            # one thread, as every task gets one CPU: LightGBM's default takes every core
+            # whatever OMP_NUM_THREADS or threadpoolctl say, and two such fits side by side
+            # on 2 cores took 4-9x as long as one (benchmarks/README.md, #12)
+            params = {**params, "n_jobs": 1}
     estimator = obj(**params)
     if categorical:
         from sklearn.compose import ColumnTransformer

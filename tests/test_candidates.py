@@ -110,3 +110,13 @@ def test_an_estimator_taking_any_keyword_gets_parameters_outside_get_params() ->
     assert model.get_params()["verbose"] == -1
     with pytest.raises(ValueError, match="Ridge has no parameter"):
         Candidate(estimator=RIDGE, params={"verbose": [-1]})
+
+
+def test_lightgbm_fits_on_one_thread_unless_the_spec_says_otherwise() -> None:
+    """Every task gets one CPU; LightGBM's default takes every core whatever the thread
+    limits around it say, so fits side by side would fight over them."""
+    lgbm = Candidate(estimator="lightgbm.LGBMRegressor")
+    assert build(lgbm, {}).get_params()["n_jobs"] == 1
+    assert build(lgbm, {"n_jobs": 4}).get_params()["n_jobs"] == 4
+    chosen = build(lgbm, {"num_threads": 2}).get_params()
+    assert chosen["num_threads"] == 2 and chosen.get("n_jobs") is None
