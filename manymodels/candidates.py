@@ -141,6 +141,10 @@ def grid(candidate: Candidate) -> Iterator[dict[str, Any]]:
     yield from ParameterGrid(candidate.params) if candidate.params else [{}]
 
 
+LIGHTGBM_THREADS = {"n_jobs", "num_threads", "num_thread", "nthread", "nthreads"}
+"""LightGBM's names for its thread count: a spec that sets any of them keeps its own."""
+
+
 def build(
     candidate: Candidate,
     params: dict[str, Any],
@@ -164,7 +168,7 @@ def build(
     if candidate.estimator.startswith("lightgbm."):
         if "verbose" not in params:
             params = {**params, "verbose": -1}  # its own log lines on stdout, per fit
-        if not {"n_jobs", "num_threads"} & set(params):
+        if not LIGHTGBM_THREADS & set(params):
             # one thread, as every task gets one CPU: LightGBM's default takes every core
             # whatever OMP_NUM_THREADS or threadpoolctl say, and two such fits side by side
             # on 2 cores took 4-9x as long as one (benchmarks/README.md, #12)

@@ -118,5 +118,6 @@ def test_lightgbm_fits_on_one_thread_unless_the_spec_says_otherwise() -> None:
     lgbm = Candidate(estimator="lightgbm.LGBMRegressor")
     assert build(lgbm, {}).get_params()["n_jobs"] == 1
     assert build(lgbm, {"n_jobs": 4}).get_params()["n_jobs"] == 4
-    chosen = build(lgbm, {"num_threads": 2}).get_params()
-    assert chosen["num_threads"] == 2 and chosen.get("n_jobs") is None
+    for alias in ("num_threads", "nthread"):
+        chosen = build(lgbm, {alias: 2}).get_params()
+        assert chosen[alias] == 2 and chosen.get("n_jobs") is None

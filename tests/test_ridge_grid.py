@@ -4,15 +4,19 @@ shortcut does not cover goes to scikit-learn itself."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from manymodels.pipeline import train as train_spec
+from manymodels.registry.client import Registry
 from manymodels.spec import Spec
 from manymodels.spec_sections import Candidate
 from manymodels.training import ridge_grid
@@ -65,7 +69,14 @@ def test_only_a_ridge_grid_over_positive_alphas_takes_the_shortcut() -> None:
     ridge = Candidate(estimator="sklearn.linear_model.Ridge", params={"alpha": ALPHAS})
     assert ridge_grid.alphas(ridge, [{"alpha": a} for a in ALPHAS]) == ALPHAS
     assert ridge_grid.alphas(ridge, [{}]) == [1.0]  # Ridge's default
-    for grid in ([{"alpha": 1.0, "fit_intercept": False}], [{"alpha": 0.0}], [{"alpha": "1"}]):
+    assert ridge_grid.alphas(ridge, [{"alpha": np.float64(2.0)}, {"alpha": 3}]) == [2.0, 3.0]
+    for grid in (
+        [{"alpha": 1.0, "fit_intercept": False}],
+        [{"alpha": 0.0}],
+        [{"alpha": "1"}],
+        [{"alpha": True}],
+        [{"alpha": 1.0}, {"alpha": -1.0}],
+    ):
         assert ridge_grid.alphas(ridge, grid) is None
     lasso = Candidate(estimator="sklearn.linear_model.Lasso")
     assert ridge_grid.alphas(lasso, [{"alpha": 1.0}]) is None
@@ -135,12 +146,61 @@ def test_selection_scores_each_alpha_as_scikit_learn_fits_score_it(
     )
 
 
-def test_a_candidate_scikit_learn_rejects_is_recorded_with_its_error() -> None:
+def test_rows_scikit_learn_rejects_fail_as_scikit_learn_says() -> None:
     X, y = features(48)
-    X[5, 0] = np.nan  # the scaler passes NaN through; Ridge refuses it
-    fitted_error = None
-    try:
+    X[5, 0] = np.nan  # the scaler passes NaN through; Ridge refuses it: every grid point fails
+    with pytest.raises(ValueError, match="NaN"):
         fit_partition(X, y, spec(strategy="last", size=8), key="pid=1")
-    except ValueError as e:  # every grid point failed, so the partition fails
-        fitted_error = str(e)
-    assert fitted_error is not None and "NaN" in fitted_error
+
+
+def test_selection_takes_the_shortcut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shortcut is wired in: selection asks it once per Ridge candidate (a spy that
+    delegates: the real fits still run) and fits no Ridge per fold itself."""
+    calls: list[list[float]] = []
+    real = ridge_grid.fold_fits
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(list(args[3]))
+        return real(*args, **kwargs)
+
+    fitted_rows: list[int] = []
+    real_fit = Ridge.fit
+
+    def counted(self: Ridge, X: Any, y: Any, *a: Any, **k: Any) -> Ridge:
+        fitted_rows.append(len(y))
+        return real_fit(self, X, y, *a, **k)
+
+    monkeypatch.setattr(ridge_grid, "fold_fits", spy)
+    monkeypatch.setattr(Ridge, "fit", counted)
+    X, y = features(48, seed=3)
+    fit_partition(X, y, spec(strategy="kfold", size=6, folds=3), key="pid=1")
+    assert calls == [ALPHAS]
+    assert fitted_rows == [48]  # only the chosen grid point's refit, on every row
+
+
+def test_a_retrain_on_the_same_rows_ties_exactly(tmp_path: Path) -> None:
+    """A champion refitted by scikit-learn against the challenger's fits: the same model on
+    the same rows must score the same to the last bit, alone or in a top-2 mean — else the
+    comparison would promote or keep on rounding."""
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(6):
+        X, y = features(40, seed=k)
+        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+        frames.append(frame.assign(pid=k, t=np.arange(40), y=y + rng.normal(size=40) * k))
+    df = pd.concat(frames, ignore_index=True)
+    s = spec(strategy="kfold", size=6, folds=3).model_dump(mode="json", exclude_none=True)
+    s["candidates"].append(
+        {"estimator": "sklearn.linear_model.Ridge", "name": "unscaled", "params": {"alpha": [5.0]}}
+    )
+    s["selection"] = {"naive_candidate": False, "ensemble": "top2"}
+    s["promotion"] = {"policy": "if_better"}
+    for _ in range(2):
+        train_spec(s, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        second = [reg.get_version(p.key, 2) for p in reg.list_partitions(limit=100)]
+    assert {v.validation["chosen"] for v in second} >= {"ensemble"}
+    for v in second:
+        ev = v.evaluation
+        assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
+        assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")

@@ -10,12 +10,14 @@ solution itself is a ``p × p`` system: ``(ZᵀZ + αI) w = Zᵀ(y − ȳ)`` on 
 for every ``alpha`` at once, as ``RidgeCV`` and glmnet do.
 
 Only the validation fits come from here, and they are the same model: the scaler's mean and
-scale (near-constant columns scaled by 1, exactly as ``StandardScaler``), Ridge's centring and
-intercept; ``tests/training/test_ridge_grid.py`` holds the predictions to scikit-learn's. The
-chosen grid point is still refitted on all rows by scikit-learn, so the stored model is the
-same ``Pipeline`` as before. Anything else (other parameters, categorical columns, missing or
-infinite values, ``alpha <= 0``) takes the general path, which fits the estimator itself and
-reports its own errors.
+scale (its variance formula and near-constant rule), Ridge's centring and intercept;
+``tests/test_ridge_grid.py`` holds the predictions to scikit-learn's. The chosen grid point
+is still refitted on all rows by scikit-learn, so the stored model is the same ``Pipeline``
+as before. Anything else (other parameters, categorical columns, missing or infinite values,
+no feature column, a system too ill-conditioned to solve to working precision — where
+scikit-learn warns) takes the general path, which fits the estimator itself and reports its
+own errors and warnings. With more features than rows the ``p × p`` system costs more than
+scikit-learn's ``n × n`` kernel form; partitions have few features.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def made(fits: Sequence[Any]) -> bool:
 def alphas(candidate: Candidate, grid: Sequence[dict[str, Any]]) -> list[float] | None:
     """The grid's ``alpha`` values when this candidate can be cross-validated here, else None:
     a class-path Ridge whose grid sets nothing but a positive ``alpha`` (1.0 when unset)."""
-    if candidate.estimator != RIDGE or candidate.is_factory:
+    if candidate.estimator != RIDGE:
         return None
     out: list[float] = []
     for params in grid:
@@ -85,30 +87,53 @@ def fold_fits(
         target = np.ascontiguousarray(y, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    if values.ndim != 2 or not np.isfinite(values).all() or not np.isfinite(target).all():
+    if values.ndim != 2 or values.shape[1] == 0 or target.ndim != 1:
         return None
+    if not np.isfinite(values).all() or not np.isfinite(target).all():
+        return None
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            return _solved(values, target, splits, alpha_grid, scale)
+    except (ArithmeticError, np.linalg.LinAlgError, ValueError):  # overflow, no convergence
+        return None
+
+
+def _solved(
+    values: np.ndarray,
+    target: np.ndarray,
+    splits: Sequence[tuple[Any, Any]],
+    alpha_grid: Sequence[float],
+    scale: bool,
+) -> list[list[RidgeFoldFit]] | None:
     out: list[list[RidgeFoldFit]] = [[] for _ in alpha_grid]
+    width = values.shape[1]
     for train, _ in splits:
         rows, ys = values[train], target[train]
         if len(rows) == 0:
             return None
-        mean, spread = _scaler(rows) if scale else (np.zeros(rows.shape[1]), np.ones(rows.shape[1]))
+        mean, spread = _scaler(rows) if scale else (np.zeros(width), np.ones(width))
         Z = (rows - mean) / spread
         z_mean, y_mean = Z.mean(axis=0), float(ys.mean())
         Zc = Z - z_mean
         eigvals, eigvecs = np.linalg.eigh(Zc.T @ Zc)
+        eigvals = np.clip(eigvals, 0.0, None)
         projected = eigvecs.T @ (Zc.T @ (ys - y_mean))
         for at, alpha in enumerate(alpha_grid):
-            coef = eigvecs @ (projected / (np.clip(eigvals, 0.0, None) + alpha))
+            if (eigvals[0] + alpha) < _EPS * (eigvals[-1] + alpha):
+                return None  # scikit-learn solves it with a warning: let it
+            coef = eigvecs @ (projected / (eigvals + alpha))
             out[at].append(RidgeFoldFit(mean, spread, coef, y_mean - float(z_mean @ coef)))
     return out
 
 
 def _scaler(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``StandardScaler``'s mean and scale: a column whose variance is indistinguishable from
-    rounding error (its ``_is_constant_feature`` bound) is scaled by 1."""
+    """``StandardScaler``'s mean and scale: its corrected two-pass variance
+    (``_incremental_mean_and_var``), and a column whose variance is indistinguishable from
+    rounding error (its ``_is_constant_feature`` bound) scaled by 1."""
     n = len(rows)
-    mean = rows.mean(axis=0)
-    var = rows.var(axis=0)
+    mean = rows.sum(axis=0) / n
+    centred = rows - mean
+    correction = centred.sum(axis=0)
+    var = ((centred**2).sum(axis=0) - correction**2 / n) / n
     constant = var <= n * _EPS * var + (n * mean * _EPS) ** 2
     return mean, np.where(constant, 1.0, np.sqrt(var))

@@ -17,7 +17,7 @@ from manymodels import intervals as conformal
 from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
-from manymodels.spec import Spec
+from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training import classify, ridge_grid
 from manymodels.training.compare import Comparison, compare
@@ -56,7 +56,11 @@ def estimator_path(model: Any) -> str:
 
 
 def _grid_fits(
-    cand: Any, points: list[dict[str, Any]], X: Any, y: np.ndarray, splits: Any
+    cand: Candidate,
+    points: list[dict[str, Any]],
+    X: Any,
+    y: np.ndarray,
+    splits: Sequence[tuple[Any, Any]],
 ) -> list[list[Any]] | None:
     """Every grid point's validation fits at once where ``ridge_grid`` can make them (a
     regression Ridge over ``alpha``, numeric features only): ``[grid point][fold]``."""
@@ -166,7 +170,7 @@ def fit_partition(
             raise ValueError(f"{spec.metric_name} is not finite ({value})")
         return value
 
-    def sklearn_fits(c: Any, p: dict[str, Any]) -> list[Any]:
+    def sklearn_fits(c: Candidate, p: dict[str, Any]) -> list[Any]:
         """A local candidate's validation fits made by its estimator itself."""
         made = [cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
                 for _ in splits]  # fmt: skip
@@ -196,7 +200,7 @@ def fit_partition(
                 if spec.task == "regression" and not categorical
                 else None
             )
-            for at, params in enumerate(points):
+            for point, params in enumerate(points):
 
                 def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
                     return cands.build(
@@ -204,7 +208,7 @@ def fit_partition(
                     )
 
                 try:
-                    value = cross_score(make, None if ready is None else ready[at])
+                    value = cross_score(make, None if ready is None else ready[point])
                 except Exception as e:  # an estimator's own complaint about this partition
                     results.append(
                         CandidateResult(cand.label, cand.estimator, params, None, error_text(e))
@@ -311,13 +315,14 @@ def fit_partition(
             model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
-            # the champion is refitted by scikit-learn: so is the challenger it is compared
-            # with, or a tie between the same model twice falls to rounding (ridge_grid)
+            # where ``compare`` refits the champion (no time column, or no row newer than
+            # its data) scikit-learn fits it: so the challenger's fits come from scikit-learn
+            # too, or a tie of the same model twice would fall to rounding (ridge_grid)
             if chosen == "candidate" and ridge_grid.made(best_fits):
                 best_fits = sklearn_fits(cand, params)
             elif chosen == "ensemble" and any(ridge_grid.made(f) for *_, f in top2):
-                made = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
-                best_fits = [cands.MeanOf(list(pair)) for pair in zip(*made, strict=True)]
+                refits = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
+                best_fits = [cands.MeanOf(list(pair)) for pair in zip(*refits, strict=True)]
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw
             )
