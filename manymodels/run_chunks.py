@@ -14,7 +14,7 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
-from manymodels.exceptions import TrainingError, error_text
+from manymodels.exceptions import TrainingError
 from manymodels.execution import Backend, plan_chunks
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
@@ -22,11 +22,10 @@ from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
-from manymodels.training import Result, train_chunk, train_fallback
+from manymodels.training import Result, global_tasks, train_chunk, train_fallback
 from manymodels.training.global_fit import (
     External,
     GlobalFit,
-    fit_global,
     global_candidates,
     rescore_global,
 )
@@ -151,14 +150,12 @@ def _count(counts: dict[str, int], name: str) -> None:
 
 
 def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> Any:
-    """The task body shipped to workers: a chunk, the pooled fallback, or a global model."""
+    """The task body shipped to workers: a chunk or the pooled fallback."""
     kind, (payload, champions, external) = item
     if hasattr(payload, "run"):  # a Parquet dataset's rows (manymodels.datasets): read here
         return payload.run(spec, store, champions, external)
     if kind == "fallback":
         return [train_fallback(payload, spec, store, champion=champions)]
-    if kind == "global":
-        return fit_global(payload, spec, store, *champions)
     return train_chunk(payload, spec, store, champions, external)
 
 
@@ -193,13 +190,21 @@ def _global_phase(
         source = table
         # one fit per grid point and target transform, each on its transform's target: the
         # worker builds the view (the driver holds one table, not one per transform)
+        # each a task per fold and one for the refit (``global_tasks``), the table shipped once
         grid = [(kind, cand, params) for kind in spec.transforms for cand, params in pairs]
-        items = [("global", (table, (cand, params, kind), ())) for kind, cand, params in grid]
-        fits = [GlobalFit(c.label, c.estimator, dict(p), transform=k) for k, c, p in grid]
-        for i, result in backend.map_unordered(_run_item, items, spec, reg.artifacts):
-            if isinstance(result, BaseException):
-                result = GlobalFit(**{**fits[i].__dict__, "error": error_text(result)})
-            fits[i] = replace(result, transform=fits[i].transform)
+        work = global_tasks.tasks(spec, grid)
+        done: list[Any] = [None] * len(work)
+        shared = (spec, reg.artifacts, table)
+        for i, result in backend.map_unordered(global_tasks.run_task, work, *shared):
+            done[i] = result
+        each = len(work) // len(grid)
+        fits = [
+            global_tasks.assemble(
+                GlobalFit(c.label, c.estimator, dict(p), transform=k),
+                done[at * each : (at + 1) * each], table, spec,
+            )
+            for at, (k, c, p) in enumerate(grid)
+        ]  # fmt: skip
     for f in fits:
         record = {"label": f.label, "estimator": f.estimator, "params": f.params}
         record["transform"] = f.transform

@@ -1,13 +1,14 @@
 """Global candidates: one model per run over every partition's rows, chosen per partition.
 
-A candidate with ``scope = "global"`` is fitted once per grid point (one task each, before the
-chunks) on the training rows of all partitions, the ``partition_by`` columns added as
-categorical features with a fixed category list. Each partition's validation rows — the same
-``validation_splits`` its local candidates use — are left out of that fit and predicted in one
-call; the predictions travel to each chunk as a slice, where the partition scores them with
-its own metric beside its local candidates (``select.fit_partition``, ``External``). The model
-is then refitted on all rows and stored once; every version that chose it references the same
-sha256, so ``gc`` keeps it while any does.
+A candidate with ``scope = "global"`` is fitted once per grid point, before the chunks (a
+task per validation fold and one for the refit: ``global_tasks``), on the training rows of
+all partitions, the ``partition_by`` columns added as categorical features with a fixed
+category list. Each partition's validation rows — the same ``validation_splits`` its local
+candidates use — are left out of that fit and predicted in one call; the predictions travel
+to each chunk as a slice, where the partition scores them with its own metric beside its
+local candidates (``select.fit_partition``, ``External``). The model is then refitted on all
+rows and stored once; every version that chose it references the same sha256, so ``gc``
+keeps it while any does.
 
 A version that chose it records ``feature_schema["global"] = {"key": …}``; every loader
 (``Registry.load_artifact``, batch scoring, forecasting, the router) binds the stored
@@ -29,13 +30,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from manymodels import candidates as cands
-from manymodels.artifacts import ArtifactStore, deserialize, serialize
+from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.exceptions import error_text
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
-from manymodels.training.transforms import view
 
 NATIVE_CATEGORICAL = ("lightgbm.",)
 """Estimators that split on pandas ``category`` columns themselves: no one-hot encoder."""
@@ -191,7 +191,7 @@ def row_keys(table: PartitionedTable, rows: Any) -> list[Any]:
     return out
 
 
-def _build(
+def build_model(
     candidate: Candidate, params: dict[str, Any], table: PartitionedTable, spec: Spec
 ) -> Any:
     keys = list(spec.partition_by)
@@ -206,7 +206,7 @@ def _build(
     return GlobalModel(inner, list(table.features), list(table.categorical), keys)
 
 
-def _splits(
+def fold_rows(
     table: PartitionedTable, spec: Spec
 ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
     """Rows every fit may use, and per fold the (train, validation) table rows: each
@@ -251,39 +251,6 @@ def _capped(rows: np.ndarray, spec: Spec) -> np.ndarray:
     return np.sort(np.random.default_rng(spec.seed).choice(rows, limit, replace=False))
 
 
-def fit_global(
-    table: PartitionedTable,
-    spec: Spec,
-    store: ArtifactStore,
-    candidate: Candidate,
-    params: dict[str, Any],
-    transform: str | None = None,
-) -> GlobalFit:
-    """Fit one global grid point: per fold on the training rows of all partitions, predicting
-    their validation rows in one call; then on every usable row, stored once. ``transform``:
-    one of the spec's listed target transforms, learnt instead of the first."""
-    started = time.perf_counter()
-    base = GlobalFit(candidate.label, candidate.estimator, dict(params), transform=transform)
-    try:
-        if transform is not None:
-            table = view(table, spec, transform).table
-        everything, folds = _splits(table, spec)
-        val = _empty(table, spec)
-        for train, valid in folds:
-            model = _build(candidate, params, table, spec)
-            model.fit(_take(table.X, train), table.y[train], row_keys(table, train))
-            _predict_into(val, model, table, valid)
-        model = _build(candidate, params, table, spec)
-        model.fit(_take(table.X, everything), table.y[everything], row_keys(table, everything))
-        sha, size = store.put(serialize(model, spec.artifacts.format))
-    except Exception as e:
-        return GlobalFit(**{**base.__dict__, "error": error_text(e)})
-    return GlobalFit(
-        candidate.label, candidate.estimator, dict(params), sha, size, val,
-        time.perf_counter() - started, rows=len(everything), transform=transform,
-    )  # fmt: skip
-
-
 def rescore_global(
     table: PartitionedTable, spec: Spec, store: ArtifactStore, record: Mapping[str, Any]
 ) -> GlobalFit:
@@ -296,17 +263,17 @@ def rescore_global(
         model = deserialize(store.get(record["sha256"]), store.formats)
         if not isinstance(model, GlobalModel):
             raise TypeError(f"artifact {record['sha256'][:12]} is not a global model")
-        _, folds = _splits(table, spec)
-        val = _empty(table, spec)
+        _, folds = fold_rows(table, spec)
+        val = empty_predictions(table, spec)
         for _, valid in folds:
-            _predict_into(val, model, table, valid)
+            predict_into(val, model, table, valid)
     except Exception as e:
         return GlobalFit(label, estimator, params, error=error_text(e))
     seconds = time.perf_counter() - started
     return GlobalFit(label, estimator, params, record["sha256"], record["size"], val, seconds)
 
 
-def _empty(table: PartitionedTable, spec: Spec) -> np.ndarray:
+def empty_predictions(table: PartitionedTable, spec: Spec) -> np.ndarray:
     """NaN predictions of every row (a row of NaN probabilities for a classifier)."""
     if spec.task != "classification":
         return np.full(table.n_rows, np.nan)
@@ -318,8 +285,8 @@ def _classes(table: PartitionedTable) -> np.ndarray:
     return np.asarray(prior.classes) if prior is not None else np.unique(table.y)
 
 
-def _predict_into(val: np.ndarray, model: GlobalModel, table: PartitionedTable, rows: Any) -> None:
-    X, keys = _take(table.X, rows), row_keys(table, rows)
+def predict_into(val: np.ndarray, model: GlobalModel, table: PartitionedTable, rows: Any) -> None:
+    X, keys = take_rows(table.X, rows), row_keys(table, rows)
     if val.ndim == 2:
         val[rows] = _aligned(model, model.predict_proba(X, keys), _classes(table))
     else:
@@ -335,7 +302,7 @@ def _aligned(model: GlobalModel, proba: np.ndarray, classes: np.ndarray) -> np.n
     return out
 
 
-def _take(X: Any, rows: np.ndarray) -> Any:
+def take_rows(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
 
 

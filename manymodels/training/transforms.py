@@ -9,8 +9,8 @@ every view and keeps the one whose validation score is best (``train_one``): its
 the target's units whatever the transform (``manymodels.targetunits``), so they compare.
 
 The cost is one more fit of every local candidate per transform, for the chunk's partitions
-only. Global candidates are fitted once per run *and transform* (``global_fit.fit_global``
-builds the whole table's view in its task), and each competes under its own view: its
+only. Global candidates are fitted once per run *and transform* (each of ``global_tasks``
+builds the whole table's view), and each competes under its own view: its
 predictions are in that transform's units.
 """
 

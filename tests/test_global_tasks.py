@@ -1,0 +1,116 @@
+"""A global grid point's folds and refit as separate tasks (``global_tasks``): put back
+together they are the fits one task made in turn — every validation row predicted by the fold
+that left it out, nothing else predicted, the refit stored once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from manymodels.artifacts import LocalArtifactStore, deserialize
+from manymodels.partition import PartitionedTable, split
+from manymodels.spec import Spec
+from manymodels.training import global_tasks
+from manymodels.training.global_fit import (
+    GlobalFit,
+    GlobalModel,
+    build_model,
+    fold_rows,
+    row_keys,
+    take_rows,
+)
+from tests.test_global_candidates import panel
+from tests.test_global_candidates import spec as global_spec
+
+
+def kfold_spec(folds: int) -> Spec:
+    return Spec.from_dict(global_spec(validation={"strategy": "kfold", "size": 2, "folds": folds}))
+
+
+def table_of(spec: Spec) -> PartitionedTable:
+    return split(
+        panel(), partition_by=list(spec.partition_by), target=spec.target, features=["x"],
+        time_column=spec.time_column,
+    )  # fmt: skip
+
+
+def run_all(
+    spec: Spec, store: LocalArtifactStore
+) -> tuple[list[global_tasks.GlobalTask], list[Any]]:
+    table = table_of(spec)
+    cand = next(c for c in spec.candidates if c.scope == "global")
+    work = global_tasks.tasks(spec, [(None, cand, {"alpha": 0.1})])
+    return work, [global_tasks.run_task(t, spec, store, table) for t in work]
+
+
+def test_the_refit_and_one_task_per_fold(tmp_path: Path) -> None:
+    spec = kfold_spec(3)
+    work, _ = run_all(spec, LocalArtifactStore(tmp_path))
+    assert [t.fold for t in work] == [global_tasks.REFIT, 0, 1, 2]
+    last = Spec.from_dict(global_spec())
+    assert global_tasks.fold_count(last) == 1
+
+
+def test_assembled_tasks_are_the_folds_fitted_in_turn(tmp_path: Path) -> None:
+    spec = kfold_spec(3)
+    store = LocalArtifactStore(tmp_path)
+    table = table_of(spec)
+    work, results = run_all(spec, store)
+    cand = work[0].candidate
+    fit = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), results, table, spec)
+    assert fit.error is None and fit.val_pred is not None
+
+    # the reference: each fold fitted in turn, as one task did before
+    everything, folds = fold_rows(table, spec)
+    expected = np.full(table.n_rows, np.nan)
+    for train, valid in folds:
+        model = build_model(cand, {"alpha": 0.1}, table, spec)
+        model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
+        expected[valid] = model.predict(take_rows(table.X, valid), row_keys(table, valid))
+        assert not np.isin(valid, train).any()  # a fold never sees the rows it predicts
+    np.testing.assert_array_equal(np.isnan(fit.val_pred), np.isnan(expected))
+    assert (~np.isnan(expected)).sum() == sum(len(v) for _, v in folds) > 0
+    np.testing.assert_allclose(fit.val_pred, expected, rtol=1e-12)
+
+    stored = deserialize(store.get(fit.sha256), store.formats)
+    assert isinstance(stored, GlobalModel) and fit.rows == len(everything) == table.n_rows
+
+
+def test_a_fold_no_partition_has_predicts_nothing(tmp_path: Path) -> None:
+    spec = kfold_spec(2)
+    table = table_of(spec)
+    cand = next(c for c in spec.candidates if c.scope == "global")
+    extra = global_tasks.GlobalTask(cand, {"alpha": 0.1}, None, 7)
+    result = global_tasks.run_task(extra, spec, LocalArtifactStore(tmp_path), table)
+    assert result.rows is None and result.pred is None
+
+
+def test_a_failed_task_fails_its_grid_point_with_the_error(tmp_path: Path) -> None:
+    spec = kfold_spec(2)
+    work, results = run_all(spec, LocalArtifactStore(tmp_path))
+    results[1] = ValueError("the worker ran out of memory")
+    cand = work[0].candidate
+    fit = global_tasks.assemble(
+        GlobalFit(cand.label, cand.estimator, {}), results, table_of(spec), spec
+    )
+    assert fit.error is not None and "ran out of memory" in fit.error and fit.sha256 is None
+
+
+@pytest.mark.parametrize("folds", [2, 3])
+def test_every_task_fits_in_its_own_right(tmp_path: Path, folds: int) -> None:
+    """No task depends on another's result: run in any order they give the same answer."""
+    spec = kfold_spec(folds)
+    store = LocalArtifactStore(tmp_path)
+    table = table_of(spec)
+    cand = next(c for c in spec.candidates if c.scope == "global")
+    work = global_tasks.tasks(spec, [(None, cand, {"alpha": 0.1})])
+    forward = [global_tasks.run_task(t, spec, store, table) for t in work]
+    backward = [global_tasks.run_task(t, spec, store, table) for t in reversed(work)][::-1]
+    base = GlobalFit(cand.label, cand.estimator, {})
+    a = global_tasks.assemble(base, forward, table, spec)
+    b = global_tasks.assemble(base, backward, table, spec)
+    assert a.sha256 == b.sha256
+    np.testing.assert_array_equal(a.val_pred, b.val_pred)
