@@ -188,9 +188,9 @@ def _global_phase(
             fits.append(replace(fit, transform=kind))
     else:
         source = table
-        # one fit per grid point and target transform, each on its transform's target: the
-        # worker builds the view (the driver holds one table, not one per transform)
-        # each a task per fold and one for the refit (``global_tasks``), the table shipped once
+        # every grid point under every target transform, each a task per fold and one for
+        # the refit (``global_tasks``): the table is shipped once and each task builds its
+        # transform's view (the driver holds one table, not one per transform)
         grid = [(kind, cand, params) for kind in spec.transforms for cand, params in pairs]
         work = global_tasks.tasks(spec, grid)
         done: list[Any] = [None] * len(work)
