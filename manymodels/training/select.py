@@ -7,6 +7,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -170,11 +171,13 @@ def fit_partition(
             raise ValueError(f"{spec.metric_name} is not finite ({value})")
         return value
 
+    def built(c: Candidate, p: dict[str, Any]) -> Any:
+        """A fresh estimator of one local candidate's grid point, for this partition."""
+        return cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
+
     def sklearn_fits(c: Candidate, p: dict[str, Any]) -> list[Any]:
         """A local candidate's validation fits made by its estimator itself."""
-        made = [cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
-                for _ in splits]  # fmt: skip
-        return [est.fit(take(X, tr), y[tr]) for est, (tr, _) in zip(made, splits, strict=True)]
+        return [built(c, p).fit(take(X, tr), y[tr]) for tr, _ in splits]
 
     best_fits: list[Any] = []
     best_global: tuple[tuple[float, Any, dict[str, Any]], list[Any]] | None = None
@@ -201,12 +204,7 @@ def fit_partition(
                 else None
             )
             for point, params in enumerate(points):
-
-                def make(c: Any = cand, p: dict[str, Any] = params) -> Any:
-                    return cands.build(
-                        c, p, categorical=categorical, numeric=numeric, seed=spec.seed
-                    )
-
+                make = partial(built, cand, params)
                 try:
                     value = cross_score(make, None if ready is None else ready[point])
                 except Exception as e:  # an estimator's own complaint about this partition
@@ -290,23 +288,15 @@ def fit_partition(
         elif cand == "top2":  # the mean of the two best: a local one refitted, a global as is
             chosen, estimator = "ensemble", ENSEMBLE
             model = cands.MeanOf(
-                [c.bound() if isinstance(c, External) else
-                 cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
-                 for _, c, p, _ in top2]
-            )  # fmt: skip
-        else:
-            model = cands.build(
-                cand, params, categorical=categorical, numeric=numeric, seed=spec.seed
+                [c.bound() if isinstance(c, External) else built(c, p) for _, c, p, _ in top2]
             )
+        else:
+            model = built(cand, params)
             estimator = cand.estimator
         calibration: dict[str, Any] = {}
         if spec.calibration is not None and chosen == "candidate" and prior is not None:
-
-            def chosen_model(c: Any = cand, p: dict[str, Any] = params) -> Any:
-                return cands.build(c, p, categorical=categorical, numeric=numeric, seed=spec.seed)
-
             wrapped, fits, calibration = classify.calibrate(
-                chosen_model, X, y, splits, spec.calibration
+                partial(built, cand, params), X, y, splits, spec.calibration
             )
             if wrapped is not None:
                 model = wrapped
