@@ -1,15 +1,18 @@
 """Conformal prediction intervals from each partition's validation residuals.
 
 A spec with ``[intervals] levels = [80, 95]`` makes every regression version record, per level,
-a quantile ``q`` of the absolute errors its chosen model made on the partition's validation
-rows; an answer's interval is then ``prediction ± q``, in columns named as statsforecast and
+a quantile ``q`` of absolute errors on the partition's validation rows: with two folds or more,
+each fold's errors are those of the model selection would have chosen without that fold
+(``training.heldout``: the winner's own errors are the luckiest draw, ``"held_out": true`` in
+the record), else the chosen model's own; an answer's interval is then ``prediction ± q``, in columns named as statsforecast and
 mlforecast name theirs: ``lo-80``, ``hi-80``, ``lo-95``, ``hi-95``.
 
 How it relates to theirs. mlforecast's ``PredictionIntervals(n_windows, h,
 method="conformal_distribution")`` and statsforecast's ``ConformalIntervals`` refit the model
 on ``n_windows`` extra cross-validation windows, take the absolute errors per horizon step, and
 read each level off ``numpy.quantile`` (interpolated) of the paths ``forecast ± error``. We
-take the errors the winner already made while it was being selected — no extra fit — and use
+take errors selection already made — no extra fit; statsforecast reruns AutoARIMA's order
+search in each window, and the held-out replay is the cheap counterpart — and use
 the *finite-sample* split-conformal quantile: with ``n`` errors, the
 ``⌈(n + 1) · level / 100⌉``-th smallest, which covers a new exchangeable error with probability
 at least ``level`` (the largest error when ``n`` is too small for that rank: the interval is

@@ -20,7 +20,8 @@ from manymodels.exceptions import SpecError
 from manymodels.pipeline import train
 from manymodels.registry.client import Registry
 from manymodels.spec import Spec
-from manymodels.training.select import beats, fit_partition
+from manymodels.training.metrics import beats
+from manymodels.training.select import fit_partition
 from tests.test_global_candidates import panel
 from tests.test_global_candidates import spec as global_spec
 

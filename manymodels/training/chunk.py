@@ -33,9 +33,10 @@ from manymodels.training.classify import smoothed_constant
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
 from manymodels.training.history import ChunkRows
+from manymodels.training.metrics import beats
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
-from manymodels.training.select import Fitted, beats, fit_partition
+from manymodels.training.select import Fitted, fit_partition
 from manymodels.training.splits import PartitionSkipped, take
 from manymodels.training.transforms import View, alternative_views
 

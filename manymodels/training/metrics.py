@@ -59,3 +59,13 @@ class Metric:
 @lru_cache(maxsize=32)
 def metric(name: str) -> Metric:
     return Metric(name)
+
+
+def beats(challenger: float, incumbent: float, margin: float) -> bool:
+    """Whether score ``challenger`` beats ``incumbent`` by ``margin`` of the incumbent's
+    magnitude (scores are higher-is-better: for an error metric, an error ``margin`` lower).
+
+    A win smaller than the margin on a few validation folds is as likely noise as skill; the
+    incumbent (a fitted model against naive, the global model against a local one) keeps it.
+    ``margin = 0``: strictly better wins, the plain argmax."""
+    return challenger > incumbent + margin * abs(incumbent)

@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 
 from manymodels import candidates as cands
-from manymodels import intervals as conformal
 from manymodels.classes import ClassPrior, class_prior
 from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training import classify, ridge_grid
+from manymodels.training import classify, heldout, ridge_grid
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
-from manymodels.training.metrics import Metric, metric
+from manymodels.training.metrics import Metric, beats, metric
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
 Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
@@ -146,6 +145,8 @@ def fit_partition(
     best: tuple[float, Any, dict[str, Any]] | None = None
 
     fitted_last: list[Any] = []  # the validation fits of the last cross_score call
+    # every option's fold predictions, for interval residuals of the selection (``heldout``)
+    trail = heldout.Trail(score_fn) if spec.intervals and spec.task == "regression" else None
 
     def judge(fit: Any, va: Any) -> tuple[Any, Any, np.ndarray]:
         """What the metric sees of ``fit`` on validation rows ``va``: in the target's units."""
@@ -153,22 +154,33 @@ def fit_partition(
             return fit, take(X, va), y[va]
         return raw.judged(fit, va), take(X, va), raw.y[va]
 
-    def cross_score(make: Callable[[], Any], ready: Sequence[Any] | None = None) -> float:
+    def fold_score(fit: Any, va: Any) -> float:
+        return trail.score(*judge(fit, va)) if trail else score_fn(*judge(fit, va))
+
+    def cross_score(
+        make: Callable[[], Any],
+        ready: Sequence[Any] | None = None,
+        kind: heldout.Kind | None = None,
+    ) -> float:
         """``make``'s mean score over the folds; ``ready`` holds its fold fits already made
-        (``ridge_grid``), one per fold."""
+        (``ridge_grid``), one per fold. ``kind``: the trail keeps it as an option."""
         scores = []
         fitted_last.clear()
+        if trail:
+            trail.start()
         for at, (tr, va) in enumerate(splits):
             if ready is None:
                 est = make()
                 est.fit(take(X, tr), y[tr])
             else:
                 est = ready[at]
-            scores.append(score_fn(*judge(est, va)))
+            scores.append(fold_score(est, va))
             fitted_last.append(est)
         value = float(np.mean(scores))
         if not math.isfinite(value):
             raise ValueError(f"{spec.metric_name} is not finite ({value})")
+        if trail and kind:
+            trail.keep(kind)
         return value
 
     def built(c: Candidate, p: dict[str, Any]) -> Any:
@@ -206,7 +218,7 @@ def fit_partition(
             for point, params in enumerate(points):
                 make = partial(built, cand, params)
                 try:
-                    value = cross_score(make, None if ready is None else ready[point])
+                    value = cross_score(make, None if ready is None else ready[point], "local")
                 except Exception as e:  # an estimator's own complaint about this partition
                     results.append(
                         CandidateResult(cand.label, cand.estimator, params, None, error_text(e))
@@ -220,7 +232,11 @@ def fit_partition(
                     best_fits = list(fitted_last)
         for ext in [] if one_class else external:
             try:
-                value, ext_fits = _score_external(ext, splits, judge, score_fn, prior, n)
+                if trail:
+                    trail.start()
+                value, ext_fits = _score_external(ext, splits, fold_score, score_fn.name, prior, n)
+                if trail:
+                    trail.keep("global")
             except Exception as e:
                 results.append(CandidateResult(ext.label, ext.estimator, ext.params, None,
                                                error_text(e)))  # fmt: skip
@@ -233,7 +249,9 @@ def fit_partition(
             if best is None or value > best[0]:
                 best, best_fits = (value, ext, ext.params), ext_fits
         try:
-            naive_score: float | None = cross_score(naive)
+            naive_score: float | None = cross_score(
+                naive, kind="naive" if spec.selection.naive_candidate else None
+            )
         except Exception:
             naive_score = None
         top2: list[tuple[float, Any, dict[str, Any], list[Any]]] = []
@@ -324,11 +342,8 @@ def fit_partition(
             decision = classify.threshold(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
-        judged = best_fits
-        if raw is not None:  # residuals in the target's units
-            judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
-        recorded = conformal.from_fits(
-            spec, judged, splits, X, y if raw is None else raw.y, ordered=ordered
+        recorded = heldout.interval_record(
+            spec, trail, best_fits, splits, X, y if raw is None else raw.y, raw, ordered=ordered
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread
@@ -361,21 +376,11 @@ def fit_partition(
     )
 
 
-def beats(challenger: float, incumbent: float, margin: float) -> bool:
-    """Whether score ``challenger`` beats ``incumbent`` by ``margin`` of the incumbent's
-    magnitude (scores are higher-is-better: for an error metric, an error ``margin`` lower).
-
-    A win smaller than the margin on a few validation folds is as likely noise as skill; the
-    incumbent (a fitted model against naive, the global model against a local one) keeps it.
-    ``margin = 0``: strictly better wins, the plain argmax."""
-    return challenger > incumbent + margin * abs(incumbent)
-
-
 def _score_external(
     ext: External,
     splits: Sequence[Any],
-    judge: Callable[[Any, Any], tuple[Any, Any, np.ndarray]],
-    score_fn: Metric,
+    fold_score: Callable[[Any, Any], float],
+    metric_name: str,
     prior: ClassPrior | None,
     n: int,
 ) -> tuple[float, list[Any]]:
@@ -388,10 +393,10 @@ def _score_external(
             raise ValueError("the global model has no prediction of these validation rows")
         fit = ext.scorer(rows, classes)
         fits.append(fit)
-        scores.append(score_fn(*judge(fit, va)))
+        scores.append(fold_score(fit, va))
     value = float(np.mean(scores))
     if not math.isfinite(value):
-        raise ValueError(f"{score_fn.name} is not finite ({value})")
+        raise ValueError(f"{metric_name} is not finite ({value})")
     return value, fits
 
 

@@ -1,0 +1,143 @@
+"""Interval residuals of the selection (``manymodels.training.heldout``): each fold's errors
+come from what the rule chooses on the other folds — the replay against hand-made scores for
+each step of the rule, and ``fit_partition``'s record against a hand computation with
+scikit-learn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.dummy import DummyRegressor
+
+from manymodels import intervals
+from manymodels.spec import Spec
+from manymodels.training.heldout import Predicted, Rule, Trail
+from manymodels.training.metrics import metric
+from manymodels.training.select import fit_partition
+from manymodels.training.splits import take, validation_splits
+
+MAE = metric("neg_mean_absolute_error")
+TRUTH = [np.zeros(2), np.zeros(2), np.zeros(2)]
+PLAIN = Rule(top2=False, global_margin=0.0, naive_margin=None)
+
+
+def _trail(options: Sequence[tuple[str, Sequence[float]]]) -> Trail:
+    """A trail of options whose fold-``f`` predictions are ``[e, -e]`` for absolute error
+    ``e`` (so each fold's MAE is ``e``)."""
+    trail = Trail(MAE)
+    for kind, errors in options:
+        trail.start()
+        for f, e in enumerate(errors):
+            trail.score(Predicted(np.array([e, -e])), None, TRUTH[f])
+        trail.keep(kind)  # type: ignore[arg-type]
+    return trail
+
+
+def _errors(trail: Trail, rule: Rule) -> list[float]:
+    folds = trail.held_out(TRUTH[: len(trail.options[0].scores)], rule)
+    assert folds is not None
+    return [float(np.abs(y - p).mean()) for y, p in folds]
+
+
+def test_each_fold_gets_the_option_chosen_without_it() -> None:
+    # A wins overall (mean 2.5 against 3) but only thanks to fold 0: left out, B is chosen
+    trail = _trail([("local", [1.0, 4.0]), ("local", [3.0, 3.0])])
+    assert _errors(trail, PLAIN) == [3.0, 4.0]  # fold 0: B (by fold 1); fold 1: A (by fold 0)
+
+
+def test_the_first_of_equal_options_is_chosen_as_selection_does() -> None:
+    trail = _trail([("local", [2.0, 2.0, 5.0]), ("local", [2.0, 2.0, 1.0])])
+    # folds 0 and 1 left out: the second (1.5 against 3.5) errs by 2 there; fold 2 left out:
+    # both score 2, the first is chosen and errs by 5
+    assert _errors(trail, PLAIN) == [2.0, 2.0, 5.0]
+
+
+def test_naive_replaces_the_best_only_by_its_margin() -> None:
+    options = [("local", [4.0, 10.0, 10.0]), ("naive", [9.5, 9.5, 1.0])]
+    # left out fold 0: local 10 against naive 5.25 (47 % better); fold 1: local 7 against
+    # 5.25 (25 % better); fold 2: local 7 against naive 9.5, the local model
+    assert _errors(_trail(options), Rule(False, 0.0, 0.1)) == [9.5, 9.5, 10.0]
+    # a 30 % margin: naive still wins without fold 0, no longer without fold 1
+    assert _errors(_trail(options), Rule(False, 0.0, 0.3)) == [9.5, 10.0, 10.0]
+    # naive that does not compete (``naive_candidate = false``) is never chosen
+    assert _errors(_trail(options), PLAIN) == [4.0, 10.0, 10.0]
+
+
+def test_the_global_model_keeps_a_fold_a_local_one_wins_within_the_margin() -> None:
+    options = [("global", [5.0, 5.0]), ("local", [4.8, 1.0])]
+    # left out fold 0: local 1 against global 5 (a clear win); fold 1: 4.8 against 5, 4 %
+    assert _errors(_trail(options), Rule(False, 0.1, None)) == [4.8, 5.0]
+    assert _errors(_trail(options), PLAIN) == [4.8, 1.0]  # no margin: any win is a win
+
+
+def test_the_mean_of_the_two_best_is_chosen_where_it_scores_best() -> None:
+    trail = Trail(MAE)
+    truth = [np.zeros(1), np.zeros(1)]
+    for kind, preds in [("local", [1.0, 1.0]), ("global", [-1.0, -1.0]), ("local", [3.0, 3.0])]:
+        trail.start()
+        for f, p in enumerate(preds):
+            trail.score(Predicted(np.array([p])), None, truth[f])
+        trail.keep(kind)  # type: ignore[arg-type]
+    folds = trail.held_out(truth, Rule(True, 0.0, None))
+    assert folds is not None
+    assert [float(p[0]) for _, p in folds] == [0.0, 0.0]  # (1 + -1) / 2: error 0
+    # without the pair the first local model and the global one tie: a tie goes to the
+    # global model, as in selection (a local one must beat it)
+    no_pair = trail.held_out(truth, PLAIN)
+    assert no_pair is not None and [float(p[0]) for _, p in no_pair] == [-1.0, -1.0]
+
+
+def test_no_replay_with_one_fold_or_without_a_model() -> None:
+    assert _trail([("local", [1.0])]).held_out(TRUTH[:1], PLAIN) is None
+    assert _trail([("naive", [1.0, 2.0])]).held_out(TRUTH[:2], Rule(False, 0.0, 0.1)) is None
+
+
+def test_fit_partition_records_the_errors_of_each_folds_held_out_choice() -> None:
+    """Two constant models, chosen per fold by hand with scikit-learn: the record's quantiles
+    are those of the held-out choices' errors, not of the winner's own."""
+    rng = np.random.default_rng(3)
+    y = np.concatenate([rng.normal(0, 1, 30), rng.normal(0, 1, 10) + 3, rng.normal(0, 1, 10)])
+    X = np.arange(len(y), dtype=np.float64).reshape(-1, 1)
+    spec = Spec.model_validate(
+        {
+            "name": "heldout",
+            "partition_by": ["k"],
+            "target": "y",
+            "features": ["x"],
+            "time_column": "t",
+            "validation": {"strategy": "kfold", "size": 10, "folds": 2},
+            "selection": {"naive_candidate": False},
+            "candidates": [
+                {
+                    "estimator": "sklearn.dummy.DummyRegressor",
+                    "params": {"strategy": ["mean", "median"]},
+                }
+            ],
+            "intervals": {"levels": [50, 80]},
+        }
+    )
+    fitted = fit_partition(X, y, spec, key="k=1", time_ordered=True)
+    splits = validation_splits(len(y), spec, key="k=1", time_ordered=True)
+    fold_preds = [
+        [
+            DummyRegressor(strategy=s).fit(take(X, tr), y[tr]).predict(take(X, va))
+            for tr, va in splits
+        ]
+        for s in ("mean", "median")
+    ]
+    maes = np.array(
+        [[np.abs(y[va] - p[f]).mean() for f, (_, va) in enumerate(splits)] for p in fold_preds]
+    )
+    # on each fold alone a different model is better, or the test proves nothing
+    picks = [int(np.argmin(maes[:, 1])), int(np.argmin(maes[:, 0]))]  # fold 0 by fold 1, …
+    folds = [(y[va], fold_preds[picks[f]][f]) for f, (_, va) in enumerate(splits)]
+    expected = intervals.record(folds, [50, 80], ordered=True)
+    assert expected is not None and fitted.intervals is not None
+    assert fitted.intervals["held_out"] is True
+    assert fitted.intervals["quantiles"] == expected["quantiles"]
+    winner = int(np.argmin(maes.mean(axis=1)))
+    own = [(y[va], fold_preds[winner][f]) for f, (_, va) in enumerate(splits)]
+    own_record = intervals.record(own, [50, 80], ordered=True)
+    assert own_record is not None and picks != [winner, winner]
+    assert own_record["quantiles"] != expected["quantiles"]
