@@ -4,8 +4,9 @@ A spec with ``[intervals] levels = [80, 95]`` makes every regression version rec
 a quantile ``q`` of absolute errors on the partition's validation rows: with two folds or more,
 each fold's errors are those of the model selection would have chosen without that fold
 (``training.heldout``: the winner's own errors are the luckiest draw, ``"held_out": true`` in
-the record), else the chosen model's own; an answer's interval is then ``prediction ± q``, in columns named as statsforecast and
-mlforecast name theirs: ``lo-80``, ``hi-80``, ``lo-95``, ``hi-95``.
+the record), else the chosen model's own; an answer's interval is then ``prediction ± q``, in
+columns named as statsforecast and mlforecast name theirs: ``lo-80``, ``hi-80``, ``lo-95``,
+``hi-95``.
 
 How it relates to theirs. mlforecast's ``PredictionIntervals(n_windows, h,
 method="conformal_distribution")`` and statsforecast's ``ConformalIntervals`` refit the model
