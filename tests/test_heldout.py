@@ -12,7 +12,15 @@ from sklearn.dummy import DummyRegressor
 
 from manymodels import intervals
 from manymodels.spec import Spec
-from manymodels.training.heldout import Predicted, Rule, Trail
+from manymodels.training.heldout import (
+    HeldOut,
+    HeldOutErrors,
+    Predicted,
+    Rule,
+    Trail,
+    across_transforms,
+    rerecorded,
+)
 from manymodels.training.metrics import metric
 from manymodels.training.select import fit_partition
 from manymodels.training.splits import take, validation_splits
@@ -37,13 +45,15 @@ def _trail(options: Sequence[tuple[str, Sequence[float]]]) -> Trail:
 def _errors(trail: Trail, rule: Rule) -> list[float]:
     folds = trail.held_out(TRUTH[: len(trail.options[0].scores)], rule)
     assert folds is not None
-    return [float(np.abs(y - p).mean()) for y, p in folds]
+    return [float(np.abs(h.truth - h.prediction).mean()) for h in folds]
 
 
 def test_each_fold_gets_the_option_chosen_without_it() -> None:
     # A wins overall (mean 2.5 against 3) but only thanks to fold 0: left out, B is chosen
     trail = _trail([("local", [1.0, 4.0]), ("local", [3.0, 3.0])])
     assert _errors(trail, PLAIN) == [3.0, 4.0]  # fold 0: B (by fold 1); fold 1: A (by fold 0)
+    held = trail.held_out(TRUTH[:2], PLAIN)
+    assert held is not None and [h.score for h in held] == [-3.0, -1.0]  # on the other fold
 
 
 def test_the_first_of_equal_options_is_chosen_as_selection_does() -> None:
@@ -81,11 +91,11 @@ def test_the_mean_of_the_two_best_is_chosen_where_it_scores_best() -> None:
         trail.keep(kind)  # type: ignore[arg-type]
     folds = trail.held_out(truth, Rule(True, 0.0, None))
     assert folds is not None
-    assert [float(p[0]) for _, p in folds] == [0.0, 0.0]  # (1 + -1) / 2: error 0
+    assert [float(h.prediction[0]) for h in folds] == [0.0, 0.0]  # (1 + -1) / 2: error 0
     # without the pair the first local model and the global one tie: a tie goes to the
     # global model, as in selection (a local one must beat it)
     no_pair = trail.held_out(truth, PLAIN)
-    assert no_pair is not None and [float(p[0]) for _, p in no_pair] == [-1.0, -1.0]
+    assert no_pair is not None and [float(h.prediction[0]) for h in no_pair] == [-1.0, -1.0]
 
 
 def test_no_replay_with_one_fold_or_without_a_model() -> None:
@@ -141,3 +151,38 @@ def test_fit_partition_records_the_errors_of_each_folds_held_out_choice() -> Non
     own_record = intervals.record(own, [50, 80], ordered=True)
     assert own_record is not None and picks != [winner, winner]
     assert own_record["quantiles"] != expected["quantiles"]
+
+
+def _errors_of(scores: Sequence[float], errors: Sequence[float]) -> HeldOutErrors:
+    """Held-out choices over ``len(scores)`` folds of one row each, erring by ``errors``."""
+    folds = tuple(
+        HeldOut(s, np.zeros(1), np.array([e])) for s, e in zip(scores, errors, strict=True)
+    )
+    return HeldOutErrors(folds, (50.0,), ordered=False)
+
+
+def test_the_transform_choice_is_replayed_fold_by_fold_with_its_margin() -> None:
+    level = _errors_of([-5.0, -5.0], [1.0, 2.0])
+    changes = _errors_of([-4.8, -2.0], [3.0, 4.0])  # 4 % better without fold 0, 60 % without 1
+    kept = across_transforms([level, changes], first_fitted=True, margin=0.1)
+    assert kept is not None and [float(h.prediction[0]) for h in kept.folds] == [1.0, 4.0]
+    plain = across_transforms([level, changes], first_fitted=True, margin=0.0)
+    assert plain is not None and [float(h.prediction[0]) for h in plain.folds] == [3.0, 4.0]
+    # the first transform did not fit: the others compete without a margin
+    alone = across_transforms([changes, level], first_fitted=False, margin=0.1)
+    assert alone is not None and [float(h.prediction[0]) for h in alone.folds] == [3.0, 4.0]
+
+
+def test_no_transform_replay_unless_every_transform_has_the_same_folds() -> None:
+    level = _errors_of([-5.0, -5.0], [1.0, 2.0])
+    assert across_transforms([level, None], first_fitted=True, margin=0.1) is None
+    three = _errors_of([-1.0, -1.0, -1.0], [1.0, 1.0, 1.0])
+    assert across_transforms([level, three], first_fitted=True, margin=0.1) is None
+
+
+def test_a_rerecorded_version_keeps_its_units_and_takes_the_new_quantiles() -> None:
+    old = {"levels": [50.0], "rows": 9, "quantiles": [0.1], "steps": [[0.1]], "units": "target",
+           "chained": 3, "held_out": True}  # fmt: skip
+    new = rerecorded(old, _errors_of([-1.0, -1.0, -1.0], [1.0, 2.0, 3.0]))
+    assert new == {"levels": [50.0], "rows": 3, "quantiles": [2.0], "units": "target",
+                   "chained": 3, "held_out": True}  # fmt: skip

@@ -179,3 +179,29 @@ def test_a_global_model_recorded_before_transforms_were_is_rescored_under_its_ow
     summary = train(spec(), panel(41), root, backend="local", only=["shop=s00"])
     (record,) = summary.run.options["global"]
     assert record["transform"] == "difference" and record["sha256"] == old["global"][0]["sha256"]
+
+
+def test_interval_errors_come_from_the_transform_chosen_without_each_fold(tmp_path: Path) -> None:
+    """A version's bands come from its transform's held-out choices, except on folds where,
+    without that fold, another transform would have won (``training.heldout``): against runs
+    with each transform alone, most partitions' records are their own transform's, and at
+    least one that kept its level took a fold's errors from its model of changes."""
+    folds = {"strategy": "kfold", "size": 3, "folds": 4}
+    levels = {"levels": [50, 80]}
+    train(spec(intervals=levels, validation=folds), panel(), tmp_path / "both", backend="local")
+    for kind in BOTH:
+        alone = spec(intervals=levels, validation=folds, target_transform=kind)
+        train(alone, panel(), tmp_path / kind, backend="local")
+    same, moved = 0, []
+    with Registry.open(tmp_path / "both") as reg:
+        for p in reg.list_partitions(limit=100):
+            v = reg.get_version(p.key)
+            record = v.feature_schema["intervals"]
+            assert record["held_out"] is True and record["rows"] == 12
+            with Registry.open(tmp_path / _kind(v)) as alone_reg:
+                own = alone_reg.get_version(p.key).feature_schema["intervals"]
+            if record["quantiles"] == own["quantiles"]:
+                same += 1
+            else:
+                moved.append((_kind(v), p.key))
+    assert same >= 8 and ("none", "shop=s01") in moved, moved

@@ -32,6 +32,7 @@ from manymodels.targetunits import RawTarget
 from manymodels.training.classify import smoothed_constant
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
+from manymodels.training.heldout import across_transforms, rerecorded
 from manymodels.training.history import ChunkRows
 from manymodels.training.metrics import beats
 from manymodels.training.rows import drop_masks, kept_rows
@@ -316,7 +317,8 @@ def best_transform(
     transform that cannot fit this partition (too few rows once differenced, a candidate's
     complaint) drops out; the first one's error is raised when none fits. With alternatives,
     the version's validation record keeps every transform's score (``transforms``: kind →
-    score, ``None`` where it failed)."""
+    score, ``None`` where it failed), and its interval record the errors of this choice too,
+    replayed without each fold (``training.heldout``)."""
     tried: list[tuple[Inputs, Fitted | None]] = []
     errors: list[Exception] = []
     for inputs in [given, *alternatives]:
@@ -332,6 +334,12 @@ def best_transform(
     first = tried[0][1]
     if first is not None and fitted is not first and not beats(fitted.score, first.score, margin):
         inputs, fitted = tried[0][0], first  # a narrow win of another transform is noise
+    if alternatives and fitted.intervals:  # bands from errors of the transform choice too
+        held = across_transforms(
+            [f.held_out for _, f in done], first_fitted=first is not None, margin=margin
+        )
+        if held is not None:
+            fitted = replace(fitted, intervals=rerecorded(fitted.intervals, held))
     if alternatives:
         scores = {_kind(i): (f.score if f is not None else None) for i, f in tried}
         failed = [

@@ -42,6 +42,34 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class HeldOut:
+    """What selection chose without one fold: its mean score on the other folds (what a
+    further choice — between target transforms — compares), and its predictions of the fold
+    beside the fold's true targets."""
+
+    score: float
+    truth: np.ndarray
+    prediction: np.ndarray
+
+
+@dataclass(frozen=True)
+class HeldOutErrors:
+    """One ``HeldOut`` per validation fold, and what the interval record needs besides."""
+
+    folds: tuple[HeldOut, ...]
+    levels: tuple[float, ...]
+    ordered: bool  # folds in time order: per-step quantiles may be recorded
+
+    def record(self) -> dict[str, Any] | None:
+        """The interval record of these errors (``manymodels.intervals.record``)."""
+        pairs = [(h.truth, h.prediction) for h in self.folds]
+        out = conformal.record(pairs, self.levels, ordered=self.ordered)
+        if out is not None:
+            out["held_out"] = True
+        return out
+
+
+@dataclass(frozen=True)
 class Option:
     """One scored option (a local grid point, a global model or naive): its score and its
     predictions (in the target's units) on each validation fold."""
@@ -93,19 +121,21 @@ class Trail:
         self.options.append(Option(kind, tuple(self._scores), tuple(self._predictions)))
         self.start()
 
-    def held_out(
-        self, truth: Sequence[np.ndarray], rule: Rule
-    ) -> list[tuple[np.ndarray, np.ndarray]] | None:
-        """Per fold, its true targets and the predictions of the option ``rule`` chooses on
-        the other folds; ``None`` when there is no replay (one fold, no model option, a
-        metric that needs an estimator, or an option that missed a fold)."""
+    def held_out(self, truth: Sequence[np.ndarray], rule: Rule) -> list[HeldOut] | None:
+        """Per fold, what ``rule`` chooses on the other folds; ``None`` when there is no
+        replay (one fold, no model option, a metric that needs an estimator, or an option
+        that missed a fold)."""
         k = len(truth)
         models = [o for o in self.options if o.kind != "naive"]
         if self.broken or k < 2 or not models:
             return None
         if any(len(o.scores) != k for o in self.options):
             return None
-        return [(truth[j], _chosen(self.options, truth, rule, self._score, j)[j]) for j in range(k)]
+        out = []
+        for j in range(k):
+            value, predictions = _chosen(self.options, truth, rule, self._score, j)
+            out.append(HeldOut(value, truth[j], np.asarray(predictions[j])))
+        return out
 
     def _score(self, y: np.ndarray, pred: np.ndarray) -> float:
         return self.score_fn(Predicted(pred), None, y)
@@ -117,9 +147,10 @@ def _chosen(
     rule: Rule,
     score: Callable[[np.ndarray, np.ndarray], float],
     left_out: int,
-) -> Sequence[np.ndarray]:
-    """The per-fold predictions of what ``rule`` chooses from the folds other than
-    ``left_out`` — the same steps, in the same order, as ``select.fit_partition``."""
+) -> tuple[float, Sequence[np.ndarray]]:
+    """The mean score on the other folds and the per-fold predictions of what ``rule``
+    chooses from the folds other than ``left_out`` — the same steps, in the same order, as
+    ``select.fit_partition``."""
     folds = [f for f in range(len(truth)) if f != left_out]
 
     def mean(scores: Sequence[float]) -> float:
@@ -146,13 +177,61 @@ def _chosen(
         and rule.naive_margin is not None
         and beats(mean(naive.scores), best_value, rule.naive_margin)
     ):
-        chosen = naive.predictions
-    return chosen
+        best_value, chosen = mean(naive.scores), naive.predictions
+    return best_value, chosen
+
+
+def across_transforms(
+    fits: Sequence[HeldOutErrors | None], *, first_fitted: bool, margin: float
+) -> HeldOutErrors | None:
+    """Each transform's held-out choices (in ``target_transform`` order, those that fitted)
+    replayed through ``chunk.best_transform``'s rule, fold by fold: the best score on the
+    other folds, the first transform (when ``first_fitted``) kept unless another beats it by
+    ``margin``. ``None`` unless every transform has them over the same folds."""
+    if not fits or any(f is None for f in fits):
+        return None
+    done = [f for f in fits if f is not None]
+    k = len(done[0].folds)
+    if any(len(f.folds) != k for f in done) or any(
+        len(f.folds[j].truth) != len(done[0].folds[j].truth) for f in done for j in range(k)
+    ):
+        return None
+    chosen = []
+    for j in range(k):
+        best = max(done, key=lambda f: f.folds[j].score)  # the first of equals
+        first = done[0].folds[j]
+        if first_fitted and not beats(best.folds[j].score, first.score, margin):
+            best = done[0]  # a narrow win of another transform is noise
+        chosen.append(best.folds[j])
+    return HeldOutErrors(tuple(chosen), done[0].levels, done[0].ordered)
+
+
+def replay(
+    spec: Spec,
+    trail: Trail | None,
+    splits: Sequence[tuple[Any, Any]],
+    truth: np.ndarray,
+    *,
+    ordered: bool,
+) -> HeldOutErrors | None:
+    """``trail``'s held-out choices under ``spec``'s selection rule, when it asks for
+    intervals."""
+    if trail is None or spec.intervals is None:
+        return None
+    rule = Rule(
+        top2=spec.selection.ensemble == "top2",
+        global_margin=spec.selection.global_margin,
+        naive_margin=spec.selection.naive_margin if spec.selection.naive_candidate else None,
+    )
+    folds = trail.held_out([truth[va] for _, va in splits], rule)
+    if folds is None:
+        return None
+    return HeldOutErrors(tuple(folds), tuple(spec.intervals.levels), ordered)
 
 
 def interval_record(
     spec: Spec,
-    trail: Trail | None,
+    held: HeldOutErrors | None,
     best_fits: Sequence[Any],
     splits: Sequence[tuple[Any, Any]],
     X: Any,
@@ -162,21 +241,21 @@ def interval_record(
     ordered: bool,
 ) -> dict[str, Any] | None:
     """The version's interval record (``manymodels.intervals``): from the errors of what
-    selection chose on each fold without that fold (``Trail.held_out``), else from the chosen
-    model's own validation errors."""
-    rule = Rule(
-        top2=spec.selection.ensemble == "top2",
-        global_margin=spec.selection.global_margin,
-        naive_margin=spec.selection.naive_margin if spec.selection.naive_candidate else None,
-    )
-    folds = trail.held_out([truth[va] for _, va in splits], rule) if trail else None
-    if folds is not None and spec.intervals is not None:
-        recorded = conformal.record(folds, spec.intervals.levels, ordered=ordered)
-        if recorded is not None:
-            recorded["held_out"] = True
-    else:
-        judged = best_fits
-        if raw is not None:  # residuals in the target's units
-            judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
-        recorded = conformal.from_fits(spec, judged, splits, X, truth, ordered=ordered)
-    return recorded
+    selection chose on each fold without that fold (``held``), else from the chosen model's
+    own validation errors."""
+    if held is not None:
+        return held.record()
+    judged = best_fits
+    if raw is not None:  # residuals in the target's units
+        judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
+    return conformal.from_fits(spec, judged, splits, X, truth, ordered=ordered)
+
+
+def rerecorded(record: dict[str, Any], held: HeldOutErrors) -> dict[str, Any]:
+    """``record`` (a version's, with its ``units`` and ``chained``) with its quantiles taken
+    again from ``held`` (``across_transforms``)."""
+    fresh = held.record()
+    if fresh is None:
+        return record
+    kept = {k: v for k, v in record.items() if k not in ("rows", "quantiles", "steps")}
+    return {**kept, **fresh}

@@ -48,6 +48,7 @@ class Fitted:
     decision: dict[str, Any] | None = None  # the decision threshold, with a [decision] rule
     artifact: External | None = None  # the global model chosen: stored already, by sha256
     intervals: dict[str, Any] | None = None  # validation error quantiles (manymodels.intervals)
+    held_out: heldout.HeldOutErrors | None = None  # the errors they came from (``heldout``)
 
 
 def estimator_path(model: Any) -> str:
@@ -342,8 +343,10 @@ def fit_partition(
             decision = classify.threshold(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
+        truth = y if raw is None else raw.y
+        held = heldout.replay(spec, trail, splits, truth, ordered=ordered)
         recorded = heldout.interval_record(
-            spec, trail, best_fits, splits, X, y if raw is None else raw.y, raw, ordered=ordered
+            spec, held, best_fits, splits, X, truth, raw, ordered=ordered
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread
@@ -373,6 +376,7 @@ def fit_partition(
         artifact=cand if chosen == "global" else None,
         decision=decision,
         intervals=recorded,
+        held_out=held,
     )
 
 
