@@ -6,11 +6,15 @@ scikit-learn."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from sklearn.dummy import DummyRegressor
 
 from manymodels import intervals
+from manymodels.candidates import naive_baseline
+from manymodels.pipeline import train
+from manymodels.registry.client import Registry
 from manymodels.spec import Spec
 from manymodels.training.heldout import (
     HeldOut,
@@ -24,6 +28,8 @@ from manymodels.training.heldout import (
 from manymodels.training.metrics import metric
 from manymodels.training.select import fit_partition
 from manymodels.training.splits import take, validation_splits
+from tests.test_transform_choice import panel as walk_panel
+from tests.test_transform_choice import spec as walk_spec
 
 MAE = metric("neg_mean_absolute_error")
 TRUTH = [np.zeros(2), np.zeros(2), np.zeros(2)]
@@ -153,12 +159,14 @@ def test_fit_partition_records_the_errors_of_each_folds_held_out_choice() -> Non
     assert own_record["quantiles"] != expected["quantiles"]
 
 
-def _errors_of(scores: Sequence[float], errors: Sequence[float]) -> HeldOutErrors:
+def _errors_of(
+    scores: Sequence[float], errors: Sequence[float], chained: int | None = None
+) -> HeldOutErrors:
     """Held-out choices over ``len(scores)`` folds of one row each, erring by ``errors``."""
     folds = tuple(
         HeldOut(s, np.zeros(1), np.array([e])) for s, e in zip(scores, errors, strict=True)
     )
-    return HeldOutErrors(folds, (50.0,), ordered=False)
+    return HeldOutErrors(folds, (50.0,), ordered=False, chained=chained)
 
 
 def test_the_transform_choice_is_replayed_fold_by_fold_with_its_margin() -> None:
@@ -168,6 +176,14 @@ def test_the_transform_choice_is_replayed_fold_by_fold_with_its_margin() -> None
     assert kept is not None and [float(h.prediction[0]) for h in kept.folds] == [1.0, 4.0]
     plain = across_transforms([level, changes], first_fitted=True, margin=0.0)
     assert plain is not None and [float(h.prediction[0]) for h in plain.folds] == [3.0, 4.0]
+    # errors of forecasts ``chained`` steps long only where every fold's came from such a model
+    assert kept.chained is None and plain.chained is None
+    both_chained = across_transforms(
+        [_errors_of([-5.0, -5.0], [1.0, 2.0], 3), _errors_of([-4.8, -2.0], [3.0, 4.0], 2)],
+        first_fitted=True,
+        margin=0.1,
+    )
+    assert both_chained is not None and both_chained.chained == 2
     # the first transform did not fit: the others compete without a margin
     alone = across_transforms([changes, level], first_fitted=False, margin=0.1)
     assert alone is not None and [float(h.prediction[0]) for h in alone.folds] == [3.0, 4.0]
@@ -183,6 +199,96 @@ def test_no_transform_replay_unless_every_transform_has_the_same_folds() -> None
 def test_a_rerecorded_version_keeps_its_units_and_takes_the_new_quantiles() -> None:
     old = {"levels": [50.0], "rows": 9, "quantiles": [0.1], "steps": [[0.1]], "units": "target",
            "chained": 3, "held_out": True}  # fmt: skip
-    new = rerecorded(old, _errors_of([-1.0, -1.0, -1.0], [1.0, 2.0, 3.0]))
+    new = rerecorded(old, _errors_of([-1.0, -1.0, -1.0], [1.0, 2.0, 3.0], chained=3))
     assert new == {"levels": [50.0], "rows": 3, "quantiles": [2.0], "units": "target",
                    "chained": 3, "held_out": True}  # fmt: skip
+    # a fold's errors from a level model: one-step errors, the record no longer ``chained``
+    mixed = rerecorded(old, _errors_of([-1.0, -1.0, -1.0], [1.0, 2.0, 3.0], chained=None))
+    assert "chained" not in mixed and mixed["quantiles"] == [2.0]
+
+
+def _walk_spec(**overrides: object) -> Spec:
+    return Spec.model_validate(
+        {
+            "name": "heldout-walk",
+            "partition_by": ["k"],
+            "target": "y",
+            "features": ["x"],
+            "time_column": "t",
+            "validation": {"strategy": "kfold", "size": 5, "folds": 3},
+            "candidates": [{"estimator": "sklearn.dummy.DummyRegressor"}],
+            "intervals": {"levels": [50, 80]},
+            **overrides,
+        }
+    )
+
+
+def test_naive_chosen_without_a_fold_gives_that_folds_errors() -> None:
+    """A random walk with drift: the last value beats the mean on every fold, so every
+    fold's errors are naive's own — the same the naive version would record alone."""
+    rng = np.random.default_rng(5)
+    y = 50 + np.cumsum(1.0 + rng.normal(0, 1, 40))
+    X = np.arange(len(y), dtype=np.float64).reshape(-1, 1)
+    spec = _walk_spec()
+    fitted = fit_partition(X, y, spec, key="k=1", time_ordered=True)
+    assert fitted.chosen == "naive" and fitted.intervals is not None
+    splits = validation_splits(len(y), spec, key="k=1", time_ordered=True)
+    naive = [
+        (y[va], naive_baseline("regression", time_ordered=True).fit(take(X, tr), y[tr]).predict(
+            take(X, va)))
+        for tr, va in splits
+    ]  # fmt: skip
+    expected = intervals.record(naive, [50, 80], ordered=True)
+    assert expected is not None and fitted.intervals["held_out"] is True
+    assert fitted.intervals["quantiles"] == expected["quantiles"]
+
+
+def test_a_candidate_the_metric_rejects_leaves_the_replay_on() -> None:
+    """A negative constant has no squared log error: that candidate fails and is left out,
+    and the others' errors are still replayed."""
+    rng = np.random.default_rng(6)
+    y = 10 + rng.gamma(2.0, 1.0, 40)
+    X = np.arange(len(y), dtype=np.float64).reshape(-1, 1)
+    spec = _walk_spec(
+        metric="neg_mean_squared_log_error",
+        selection={"naive_candidate": False},
+        candidates=[
+            {"estimator": "sklearn.dummy.DummyRegressor", "params": {"strategy": "median"}},
+            {
+                "estimator": "sklearn.dummy.DummyRegressor",
+                "params": {"strategy": "constant", "constant": -3.0},
+            },
+        ],
+    )
+    fitted = fit_partition(X, y, spec, key="k=1", time_ordered=True)
+    assert [r.error is not None for r in fitted.candidates] == [False, True]
+    assert fitted.intervals is not None and fitted.intervals.get("held_out") is True
+
+
+def test_a_global_model_kept_by_its_margin_gives_every_folds_errors(tmp_path: Path) -> None:
+    """With a global margin of 99 % no local model clears, the global model is chosen without
+    every fold, so each version's record is the one it gets with the global model alone."""
+    levels = {"levels": [50, 80]}
+    base = walk_spec(target_transform="none", intervals=levels)
+    kept = {**base, "selection": {"global_margin": 0.99, "naive_candidate": False}}
+    alone = {
+        **base,
+        "selection": {"naive_candidate": False},
+        "candidates": [c for c in base["candidates"] if c.get("scope") == "global"],
+    }
+    train(kept, walk_panel(), tmp_path / "kept", backend="local")
+    train(alone, walk_panel(), tmp_path / "alone", backend="local")
+    with Registry.open(tmp_path / "kept") as reg, Registry.open(tmp_path / "alone") as ref:
+        keys = [p.key for p in reg.list_partitions(limit=100)]
+        for key in keys:
+            record = reg.get_version(key).feature_schema["intervals"]
+            assert record["held_out"] is True
+            assert record == ref.get_version(key).feature_schema["intervals"], key
+        # the local model is better somewhere, or the margin proves nothing
+        local_wins = [
+            key
+            for key in keys
+            if (local := reg.get_version(key).candidates[0]["score"]) is not None
+            and local > reg.get_version(key).score
+        ]
+    assert local_wins

@@ -59,11 +59,15 @@ class HeldOutErrors:
     folds: tuple[HeldOut, ...]
     levels: tuple[float, ...]
     ordered: bool  # folds in time order: per-step quantiles may be recorded
+    chained: int | None = None  # each fold's errors are of forecasts this many steps long
 
     def record(self) -> dict[str, Any] | None:
         """The interval record of these errors (``manymodels.intervals.record``)."""
         pairs = [(h.truth, h.prediction) for h in self.folds]
-        out = conformal.record(pairs, self.levels, ordered=self.ordered)
+        try:
+            out = conformal.record(pairs, self.levels, ordered=self.ordered)
+        except (ValueError, TypeError):  # predictions of another shape: no record
+            return None
         if out is not None:
             out["held_out"] = True
         return out
@@ -110,9 +114,10 @@ class Trail:
         pred = np.asarray(model.predict(X))
         try:
             value = self.score_fn(Predicted(pred), X, y)
-        except Exception:  # a scorer that needs the estimator itself
-            self.broken = True
-            return self.score_fn(model, X, y)
+        except Exception:
+            value = self.score_fn(model, X, y)  # raises where the predictions are wrong
+            self.broken = True  # a scorer that needs the estimator itself: no replay
+            return value
         self._scores.append(value)
         self._predictions.append(pred)
         return value
@@ -131,54 +136,62 @@ class Trail:
             return None
         if any(len(o.scores) != k for o in self.options):
             return None
-        out = []
-        for j in range(k):
-            value, predictions = _chosen(self.options, truth, rule, self._score, j)
-            out.append(HeldOut(value, truth[j], np.asarray(predictions[j])))
-        return out
+        return _replay(self.options, truth, rule, self._score)
 
     def _score(self, y: np.ndarray, pred: np.ndarray) -> float:
         return self.score_fn(Predicted(pred), None, y)
 
 
-def _chosen(
+def _replay(
     options: Sequence[Option],
     truth: Sequence[np.ndarray],
     rule: Rule,
     score: Callable[[np.ndarray, np.ndarray], float],
-    left_out: int,
-) -> tuple[float, Sequence[np.ndarray]]:
-    """The mean score on the other folds and the per-fold predictions of what ``rule``
-    chooses from the folds other than ``left_out`` — the same steps, in the same order, as
-    ``select.fit_partition``."""
-    folds = [f for f in range(len(truth)) if f != left_out]
+) -> list[HeldOut]:
+    """For each fold, what ``rule`` chooses from the other folds' scores — the same steps, in
+    the same order, as ``select.fit_partition`` — with its mean score there and its
+    predictions of the fold. Every option's mean without each fold comes from one matrix."""
+    k = len(truth)
+    scores = np.array([o.scores for o in options], dtype=np.float64)  # options × folds
+    without = (scores.sum(axis=1, keepdims=True) - scores) / (k - 1)
+    models = [i for i, o in enumerate(options) if o.kind != "naive"]
+    globals_ = [i for i in models if options[i].kind == "global"]
+    naive = next((i for i, o in enumerate(options) if o.kind == "naive"), None)
+    pairs: dict[tuple[int, int], tuple[list[np.ndarray], np.ndarray]] = {}
 
-    def mean(scores: Sequence[float]) -> float:
-        return float(np.mean([scores[f] for f in folds]))
+    def pair(a: int, b: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """The mean of options ``a`` and ``b`` (as ``candidates.MeanOf``): per-fold
+        predictions and scores."""
+        if (a, b) not in pairs:
+            both = zip(options[a].predictions, options[b].predictions, strict=True)
+            preds = [np.mean([p, q], axis=0) for p, q in both]
+            values = [score(t, p) for t, p in zip(truth, preds, strict=True)]
+            pairs[a, b] = (preds, np.array(values))
+        return pairs[a, b]
 
-    models = [(mean(o.scores), o) for o in options if o.kind != "naive"]
-    best_value, best = max(models, key=lambda t: t[0])  # the first of equals, as selection
-    chosen: Sequence[np.ndarray] = best.predictions
-    chosen_kind: str = best.kind
-    if rule.top2 and len(models) >= 2:
-        (_, a), (_, b) = sorted(models, key=lambda t: -t[0])[:2]
-        pair = [np.mean([p, q], axis=0) for p, q in zip(a.predictions, b.predictions, strict=True)]
-        value = float(np.mean([score(truth[f], pair[f]) for f in folds]))
-        if value > best_value:
-            best_value, chosen, chosen_kind = value, pair, "top2"
-    glob = [(v, o) for v, o in models if o.kind == "global"]
-    if glob and chosen_kind != "global":
-        g_value, g = max(glob, key=lambda t: t[0])
-        if not beats(best_value, g_value, rule.global_margin):
-            best_value, chosen = g_value, g.predictions
-    naive = next((o for o in options if o.kind == "naive"), None)
-    if (
-        naive is not None
-        and rule.naive_margin is not None
-        and beats(mean(naive.scores), best_value, rule.naive_margin)
-    ):
-        best_value, chosen = mean(naive.scores), naive.predictions
-    return best_value, chosen
+    out = []
+    for j in range(k):
+        mean = without[:, j]
+        ranked = sorted(models, key=lambda i: -mean[i])  # stable: the first of equals first
+        value, chosen = float(mean[ranked[0]]), options[ranked[0]].predictions[j]
+        kind: str = options[ranked[0]].kind
+        if rule.top2 and len(ranked) >= 2:
+            preds, pair_scores = pair(ranked[0], ranked[1])
+            pair_value = float((pair_scores.sum() - pair_scores[j]) / (k - 1))
+            if pair_value > value:
+                value, chosen, kind = pair_value, preds[j], "top2"
+        if globals_ and kind != "global":
+            g = max(globals_, key=lambda i: mean[i])  # the first of equals
+            if not beats(value, float(mean[g]), rule.global_margin):
+                value, chosen = float(mean[g]), options[g].predictions[j]
+        if (
+            naive is not None
+            and rule.naive_margin is not None
+            and beats(float(mean[naive]), value, rule.naive_margin)
+        ):
+            value, chosen = float(mean[naive]), options[naive].predictions[j]
+        out.append(HeldOut(value, truth[j], np.asarray(chosen)))
+    return out
 
 
 def across_transforms(
@@ -196,14 +209,18 @@ def across_transforms(
         len(f.folds[j].truth) != len(done[0].folds[j].truth) for f in done for j in range(k)
     ):
         return None
-    chosen = []
+    chosen, sources = [], []
     for j in range(k):
         best = max(done, key=lambda f: f.folds[j].score)  # the first of equals
         first = done[0].folds[j]
         if first_fitted and not beats(best.folds[j].score, first.score, margin):
             best = done[0]  # a narrow win of another transform is noise
         chosen.append(best.folds[j])
-    return HeldOutErrors(tuple(chosen), done[0].levels, done[0].ordered)
+        sources.append(best.chained)
+    # forecast errors ``chained`` steps long only if every fold's are: a level model's
+    # errors are one-step errors, and bands grown from them must say so
+    chained = None if None in sources else min(c for c in sources if c is not None)
+    return HeldOutErrors(tuple(chosen), done[0].levels, done[0].ordered, chained)
 
 
 def replay(
@@ -213,9 +230,11 @@ def replay(
     truth: np.ndarray,
     *,
     ordered: bool,
+    chained: int | None,
 ) -> HeldOutErrors | None:
     """``trail``'s held-out choices under ``spec``'s selection rule, when it asks for
-    intervals."""
+    intervals; ``None`` where there is no replay, or it fails (predictions of members that
+    cannot be averaged): the chosen model's own errors then serve, as with one fold."""
     if trail is None or spec.intervals is None:
         return None
     rule = Rule(
@@ -223,10 +242,13 @@ def replay(
         global_margin=spec.selection.global_margin,
         naive_margin=spec.selection.naive_margin if spec.selection.naive_candidate else None,
     )
-    folds = trail.held_out([truth[va] for _, va in splits], rule)
+    try:
+        folds = trail.held_out([truth[va] for _, va in splits], rule)
+    except (ValueError, TypeError):
+        return None
     if folds is None:
         return None
-    return HeldOutErrors(tuple(folds), tuple(spec.intervals.levels), ordered)
+    return HeldOutErrors(tuple(folds), tuple(spec.intervals.levels), ordered, chained)
 
 
 def interval_record(
@@ -243,8 +265,9 @@ def interval_record(
     """The version's interval record (``manymodels.intervals``): from the errors of what
     selection chose on each fold without that fold (``held``), else from the chosen model's
     own validation errors."""
-    if held is not None:
-        return held.record()
+    recorded = held.record() if held is not None else None
+    if recorded is not None:
+        return recorded
     judged = best_fits
     if raw is not None:  # residuals in the target's units
         judged = [raw.judged(f, va) for f, (_, va) in zip(best_fits, splits, strict=False)]
@@ -257,5 +280,6 @@ def rerecorded(record: dict[str, Any], held: HeldOutErrors) -> dict[str, Any]:
     fresh = held.record()
     if fresh is None:
         return record
-    kept = {k: v for k, v in record.items() if k not in ("rows", "quantiles", "steps")}
-    return {**kept, **fresh}
+    gone = ("rows", "quantiles", "steps", "chained")
+    kept = {k: v for k, v in record.items() if k not in gone}
+    return {**kept, **fresh, **({"chained": held.chained} if held.chained else {})}

@@ -344,14 +344,17 @@ def fit_partition(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
         truth = y if raw is None else raw.y
-        held = heldout.replay(spec, trail, splits, truth, ordered=ordered)
+        chained = None  # folds of forecast errors already: how many steps
+        if raw is not None and all(raw.chained(va) for _, va in splits):
+            chained = min(count_rows(va, n) for _, va in splits)
+        held = heldout.replay(spec, trail, splits, truth, ordered=ordered, chained=chained)
         recorded = heldout.interval_record(
             spec, held, best_fits, splits, X, truth, raw, ordered=ordered
         )
         if recorded is not None and raw is not None:
             recorded["units"] = "target"  # not transformed: forecast widths need no spread
-            if all(raw.chained(va) for _, va in splits):  # forecast errors already
-                recorded["chained"] = min(count_rows(va, n) for _, va in splits)  # steps
+            if chained:
+                recorded["chained"] = chained
 
     n_valid = sum(count_rows(va, n) for _, va in splits)
     return Fitted(
