@@ -12,8 +12,10 @@ Here each fold's errors come from the option the same rule would have chosen *wi
 fold*: best mean score over the other folds, the top-2 mean, the global margin, the naive
 margin. Those scores and predictions already exist (selection made them), so nothing is
 refitted: a ``Trail`` keeps every option's per-fold scores and predictions while selection
-runs, and ``Trail.held_out`` replays the rule once per left-out fold. With one fold there is
-nothing to choose by, and the winner's own errors are used as before.
+runs, and ``Trail.held_out`` replays the rule once per left-out fold. With
+``target_transform = [...]`` the choice of transform is replayed the same way
+(``across_transforms``, called by ``chunk.best_transform``). With one fold there is nothing
+to choose by, and the winner's own errors are used as before.
 """
 
 from __future__ import annotations
@@ -217,8 +219,9 @@ def across_transforms(
             best = done[0]  # a narrow win of another transform is noise
         chosen.append(best.folds[j])
         sources.append(best.chained)
-    # forecast errors ``chained`` steps long only if every fold's are: a level model's
-    # errors are one-step errors, and bands grown from them must say so
+    # forecast errors ``chained`` steps long only if every fold's are: a level model's are
+    # not known to be (with a lag shorter than the fold they are one-step errors), so a
+    # mixed record's widths grow from the first step, wider rather than narrower
     chained = None if None in sources else min(c for c in sources if c is not None)
     return HeldOutErrors(tuple(chosen), done[0].levels, done[0].ordered, chained)
 
