@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from manymodels import intervals as conformal
+from manymodels.candidates import MeanOf
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.metrics import Metric, beats
@@ -162,11 +163,11 @@ def _replay(
     pairs: dict[tuple[int, int], tuple[list[np.ndarray], np.ndarray]] = {}
 
     def pair(a: int, b: int) -> tuple[list[np.ndarray], np.ndarray]:
-        """The mean of options ``a`` and ``b`` (as ``candidates.MeanOf``): per-fold
-        predictions and scores."""
+        """The ``top2`` ensemble of options ``a`` and ``b`` (``candidates.MeanOf``, as
+        selection scores it): per-fold predictions and scores."""
         if (a, b) not in pairs:
             both = zip(options[a].predictions, options[b].predictions, strict=True)
-            preds = [np.mean([p, q], axis=0) for p, q in both]
+            preds = [MeanOf([Predicted(p), Predicted(q)]).predict(None) for p, q in both]
             values = [score(t, p) for t, p in zip(truth, preds, strict=True)]
             pairs[a, b] = (preds, np.array(values))
         return pairs[a, b]
