@@ -19,7 +19,7 @@ from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training import classify, heldout, ridge_grid
+from manymodels.training import classify, constant_fits, heldout, ridge_grid
 from manymodels.training.compare import Comparison, compare
 from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, beats, metric
@@ -63,12 +63,16 @@ def _grid_fits(
     y: np.ndarray,
     splits: Sequence[tuple[Any, Any]],
 ) -> list[list[Any]] | None:
-    """Every grid point's validation fits at once where ``ridge_grid`` can make them (a
-    regression Ridge over ``alpha``, numeric features only): ``[grid point][fold]``."""
+    """Every grid point's validation fits at once where ``ridge_grid`` (a regression Ridge
+    over ``alpha``) or ``constant_fits`` (a mean or median ``DummyRegressor``) can make them,
+    numeric features only: ``[grid point][fold]``."""
     alpha_grid = ridge_grid.alphas(cand, points)
-    if alpha_grid is None:
-        return None
-    return ridge_grid.fold_fits(X, y, splits, alpha_grid, scale=cand.scale)
+    if alpha_grid is not None:
+        return ridge_grid.fold_fits(X, y, splits, alpha_grid, scale=cand.scale)
+    strategy_grid = constant_fits.strategies(cand, points)
+    if strategy_grid is not None:
+        return constant_fits.fold_fits(y, splits, strategy_grid)
+    return None
 
 
 def _check_target(y: np.ndarray, spec: Spec) -> None:
