@@ -4,16 +4,17 @@ The mean or median of a partition's target is the baseline most specs carry (the
 the MAE-optimal constant, the one spec of ``benchmarks/accuracy.py`` has it). Selection fits
 it on every validation fold of every partition and transform, and each ``fit`` is ~250 µs of
 scikit-learn's parameter validation, ``check_array`` and dataframe detection around one
-``np.median``: on us_employment (147 series, 5 folds, two transforms) 2,232 such fits were
-~0.5 s of a 4.3 s run, more than every Ridge of the grid.
+``np.median``: in a profile of the one spec on us_employment (147 series, 5 folds, two
+transforms, in process) 2,232 such fits were ~0.5 s of a 4.3 s run.
 
 Its prediction is the constant whatever the features, so a fold's fit is that constant,
 computed by the same numpy call ``DummyRegressor.fit`` makes (``np.average`` / ``np.median``
 of the target as an ``(n, 1)`` column, so the same bits). Only validation fits come from
 here; the chosen one is refitted by scikit-learn on all rows, so the stored model is the same
 ``DummyRegressor`` as before. Anything else — a ``constant`` or ``quantile`` strategy, another
-parameter, a scaler in front (``scale = true``), categorical columns, a target that is not
-finite float64, an empty fold — is fitted by scikit-learn, which reports its own errors.
+parameter, a scaler in front (``scale = true``), a target that is not finite float64, an
+empty fold; and, as ``select`` asks only for regression without categorical columns, those —
+is fitted by scikit-learn, which reports its own errors.
 """
 
 from __future__ import annotations

@@ -168,7 +168,8 @@ def fit_partition(
         kind: heldout.Kind | None = None,
     ) -> float:
         """``make``'s mean score over the folds; ``ready`` holds its fold fits already made
-        (``ridge_grid``), one per fold. ``kind``: the trail keeps it as an option."""
+        (``ridge_grid``, ``constant_fits``), one per fold. ``kind``: the trail keeps it as an
+        option."""
         scores = []
         fitted_last.clear()
         if trail:
