@@ -145,8 +145,21 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "scikit-learn": sklearn.__version__,
+        "blas": _blas(),
         "git": _git_revision(),
     }
+
+
+def _blas() -> str:
+    """The BLAS numpy calls and the CPU kernel it picked (``openblas SkylakeX``): the same
+    code gives other digits on another kernel, and a fragile fit other models (statsforecast's
+    AutoARIMA with Cigar's price chose models 1.9× apart in MAE on Haswell and SkylakeX
+    kernels, benchmarks/README.md #12)."""
+    from threadpoolctl import threadpool_info  # a scikit-learn dependency
+
+    found = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    kinds = dict.fromkeys(f"{i.get('internal_api')} {i.get('architecture')}" for i in found)
+    return ", ".join(kinds) or "none"  # numpy's and scipy's own copies: once each kind
 
 
 def _git_revision() -> str:
