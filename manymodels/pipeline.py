@@ -182,7 +182,7 @@ def _run(
     max_failed_fraction: float = 1.0,
 ) -> RunSummary:
     run_id = plan.run_id
-    tally = Tally()
+    tally = Tally(run_id=run_id)
     startup = 0.0
     name, why = _which_backend(spec, table, plan, backend, ray_address)
     if len(plan.todo) or plan.fallback_due:  # nothing to train starts nothing (Ray takes ~10 s)

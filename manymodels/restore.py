@@ -242,7 +242,9 @@ def _check_restored(
             f"says {manifest['schema_version']!r}"
         )
     with Registry.open(staging) as reg:
-        referenced = reg.store.referenced_digests()
+        # not a run's global models: a backup made before gc kept the newest full run's (when
+        # no version chose them) does not hold them, and retraining only scores them if found
+        referenced = reg.store.referenced_digests(global_models=False)
         with reg.store.engine.connect() as conn:
             counts = {
                 name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -61,6 +61,7 @@ class Tally:
     lost: int = 0
     skills: list[float] = field(default_factory=list)
     global_models: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str = ""  # the run's own (its global models are recorded on it as they are made)
 
 
 def execute(
@@ -211,6 +212,10 @@ def _global_phase(
         record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
         record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
         tally.global_models.append(record)
+    if tally.run_id and tally.global_models:
+        # on the run before any chunk loads them: ``gc`` keeps a running run's global models
+        # (``referenced_digests``), however long it runs past the young-artifact grace
+        reg.store.record_run_options(tally.run_id, {"global": tally.global_models})
     return [f for f in fits if f.error is None and f.val_pred is not None], source
 
 

@@ -180,6 +180,61 @@ def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Pa
     assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
 
 
+def _losing_global(constant: float = 1e6, **overrides: Any) -> dict[str, Any]:
+    """A spec whose global candidate (a constant far off every target) no partition chooses."""
+    far = {"estimator": "sklearn.dummy.DummyRegressor", "scope": "global"}
+    far["params"] = {"strategy": "constant", "constant": constant}
+    return spec(candidates=[spec()["candidates"][0], far], **overrides)
+
+
+def test_gc_keeps_the_current_global_model_though_no_version_chose_it(tmp_path: Path) -> None:
+    """Retraining one partition re-scores the newest full run's global models: gc keeps them
+    even when every partition chose a local model (it deleted them, and the retrain then
+    lost its global candidate without a word); a superseded run's unchosen one goes."""
+    root = tmp_path / "reg"
+    train(_losing_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        first = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        assert "global" not in set(chosen(reg).values())
+        collect(reg, grace_seconds=0)
+        assert reg.artifacts.get(first)
+    key = "shop=s01"
+    train(_losing_global(), panel(seed=0, n_noisy=11), root, backend="local", only=[key])
+    with Registry(root) as reg:
+        v = max(reg.list_versions(key), key=lambda m: m.version)
+        assert v.version == 2
+    scored = {c["label"]: c for c in v.candidates}
+    assert scored["DummyRegressor (global)"]["score"] is not None, v.candidates
+    # a new full run fits another global model: the first one is superseded
+    train(_losing_global(2e6), panel(), root, backend="local")
+    with Registry(root) as reg:
+        second = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        assert second != first
+        report = collect(reg, grace_seconds=0)
+        assert report.artifacts_deleted >= 1
+        assert reg.artifacts.get(second)
+        assert first not in reg.store.referenced_digests()
+        with pytest.raises(Exception, match=first[:12]):
+            reg.artifacts.get(first)
+
+
+def test_a_running_runs_global_models_are_referenced(tmp_path: Path) -> None:
+    """A run's global models are recorded on it before any chunk loads them: a gc during a
+    run longer than the young-artifact grace keeps them."""
+    root = tmp_path / "reg"
+    seen: list[tuple[str, bool]] = []
+
+    def during(_: Any) -> None:
+        with Registry(root) as reg:
+            run = reg.list_runs(limit=1)[0]
+            models = run.options.get("global") or []
+            held = bool(models) and models[0]["sha256"] in reg.store.referenced_digests()
+            seen.append((run.status, held))
+
+    train(_losing_global(), panel(), root, backend="local", progress=during)
+    assert ("running", True) in seen, seen
+
+
 def test_global_candidates_only_with_the_default_fallback(tmp_path: Path) -> None:
     """A spec of global candidates only, with the fallback on (the default): the fallback fits
     them as pooled models. It failed the whole run with "no model to fit"."""

@@ -253,10 +253,13 @@ class ReadsMixin(StoreBase):
             rows = conn.execute(q.order_by(c.id)).all()
         return [move_entity(r) for r in rows]
 
-    def referenced_digests(self, *, exclude: Sequence[tuple[str, int]] = ()) -> set[str]:
+    def referenced_digests(
+        self, *, exclude: Sequence[tuple[str, int]] = (), global_models: bool = True
+    ) -> set[str]:
         """Artifacts something references: a version's model and its training rows (optionally
-        as if ``exclude`` were deleted), or a run's training data stored as
-        ``artifact:<sha256>``."""
+        as if ``exclude`` were deleted), a run's training data stored as
+        ``artifact:<sha256>``, and, with ``global_models``, the global models a run may still
+        load (``_run_global_models``)."""
         c = t.model_versions.c
         gone = set(exclude)
         with self.engine.connect() as conn:
@@ -274,6 +277,8 @@ class ReadsMixin(StoreBase):
                             out.add(data)
             q = select(t.runs.c.data_source).where(t.runs.c.data_source.like("artifact:%"))
             out |= {s.removeprefix("artifact:") for s in conn.execute(q).scalars()}
+            if global_models:
+                out |= _run_global_models(conn)
         return out
 
     def alias_changes(
@@ -368,3 +373,30 @@ def prefix_upper(prefix: str) -> str | None:
         return None
     after = ord(stripped[-1]) + 1
     return stripped[:-1] + chr(0xE000 if 0xD800 <= after < 0xE000 else after)  # no surrogates
+
+
+def _run_global_models(conn: Connection) -> set[str]:
+    """The global models runs recorded (``options["global"]``) that a run may still load,
+    though no version chose one: per spec, its newest completed full run's, which retraining
+    one partition re-scores (``run_chunks._current_globals``; without them the retrain would
+    quietly lose its global candidate); and every unfinished run's (running, interrupted or
+    failed: a chunk, or a resume, loads them). A superseded run's are kept only by the
+    versions that chose them. Runs are few (one per job): their options are read whole."""
+    r = t.runs.c
+    q = (
+        select(r.spec_name, r.status, r.options_json)
+        .where(r.options_json.like('%"global"%'))
+        .order_by(r.started_at.desc())
+    )
+    out: set[str] = set()
+    current: set[str] = set()  # specs whose newest completed full run is counted
+    for spec_name, status, text in conn.execute(q):
+        options = json.loads(text or "{}")
+        models = options.get("global") or []
+        shas = {g["sha256"] for g in models if isinstance(g, dict) and g.get("sha256")}
+        if status != "completed":
+            out |= shas
+        elif shas and "only" not in options and spec_name not in current:
+            current.add(spec_name)
+            out |= shas
+    return out

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RunNotFound
 from manymodels.registry import schema as t
@@ -65,11 +66,19 @@ class RunsMixin(StoreBase):
         with self._begin() as conn:
             values: dict[str, Any] = {"status": status, "ended_at": now(), "error": error}
             if options:
-                q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
-                current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
-                values["options_json"] = dumps({**current, **options})
+                values["options_json"] = _merged(conn, run_id, options)
             conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
         return self.get_run(run_id)
+
+    def record_run_options(self, run_id: str, options: Mapping[str, Any]) -> None:
+        """Merge ``options`` into a run's while it runs: what it has made that something may
+        load before it ends (its global models, which ``referenced_digests`` then keeps)."""
+        with self._begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id)
+                .values(options_json=_merged(conn, run_id, options))
+            )
 
     def reopen_run(self, run_id: str, n_partitions: int) -> None:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
@@ -185,3 +194,10 @@ class RunsMixin(StoreBase):
         q = select(c.key).where(and_(c.run_id == run_id, c.status != "lost"))
         with self.engine.connect() as conn:
             return set(conn.execute(q).scalars())
+
+
+def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
+    """The run's options with ``options`` merged in, as stored."""
+    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
+    current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
+    return dumps({**current, **options})
