@@ -44,7 +44,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from manymodels.exceptions import ArtifactError, ManyModelsError, RegistryError
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactNotFound,
+    ManyModelsError,
+    RegistryError,
+)
 from manymodels.registry import schema as t
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now, sqlite_file
@@ -108,15 +113,22 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
     snapshot = tmp.with_name(tmp.name + ".db")
     try:
         _snapshot(registry, snapshot)
-        schema_version, counts, digests = _describe(snapshot)
+        schema_version, counts, required, optional = _describe(snapshot)
         db_sha, db_size = _file_digest(snapshot)
         members: dict[str, dict[str, Any]] = {DB_MEMBER: {"sha256": db_sha, "size": db_size}}
+        digests: list[str] = []
         with open(tmp, "xb") as f, tarfile.open(fileobj=f, mode="w", format=_TAR_FORMAT) as tar:
             tar.add(snapshot, arcname=DB_MEMBER, recursive=False, filter=_plain)
-            for digest in sorted(digests):  # one artifact in memory at a time, read verified
-                data = _read_artifact(registry, digest, snapshot)
+            for digest in sorted(required | optional):  # one in memory at a time, read verified
+                try:
+                    data = _read_artifact(registry, digest, snapshot)
+                except ArtifactNotFound:
+                    if digest in required:
+                        raise
+                    continue  # a run's global model an older gc deleted: retraining goes on
                 _add_bytes(tar, ARTIFACT_PREFIX + digest, data)
                 members[ARTIFACT_PREFIX + digest] = {"sha256": digest, "size": len(data)}
+                digests.append(digest)
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
@@ -178,13 +190,15 @@ def _snapshot(registry: Registry, path: Path) -> None:
         raw.close()
 
 
-def _describe(snapshot: Path) -> tuple[str, dict[str, int], set[str]]:
+def _describe(snapshot: Path) -> tuple[str, dict[str, int], set[str], set[str]]:
     """The snapshot's schema version, row counts and referenced artifacts (what ``gc``
-    keeps: ``SqlStore.referenced_digests``), read through the usual open path; then it is
-    switched to journal mode DELETE, so the member is one self-contained file."""
+    keeps: ``SqlStore.referenced_digests``) — those versions and runs' data need, and the
+    runs' global models, written when present — read through the usual open path; then it
+    is switched to journal mode DELETE, so the member is one self-contained file."""
     store = SqlStore(f"sqlite:///{snapshot}", create=False)
     try:
-        digests = store.referenced_digests()
+        digests = store.referenced_digests(global_models=False)
+        optional = store.referenced_digests() - digests
         with store.engine.connect() as conn:
             version = conn.execute(
                 select(t.meta.c.value).where(t.meta.c.name == "schema_version")
@@ -197,7 +211,7 @@ def _describe(snapshot: Path) -> tuple[str, dict[str, int], set[str]]:
         store.close()
     with contextlib.closing(sqlite3.connect(snapshot)) as conn:
         conn.execute("PRAGMA journal_mode=DELETE")
-    return str(version), counts, digests
+    return str(version), counts, digests, optional
 
 
 def _read_artifact(registry: Registry, digest: str, snapshot: Path) -> bytes:

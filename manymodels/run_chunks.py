@@ -214,7 +214,8 @@ def _global_phase(
         tally.global_models.append(record)
     if tally.run_id and tally.global_models:
         # on the run before any chunk loads them: ``gc`` keeps a running run's global models
-        # (``referenced_digests``), however long it runs past the young-artifact grace
+        # (``referenced_digests``) however long its chunks take; during the global phase
+        # itself the young-artifact grace covers them
         reg.store.record_run_options(tally.run_id, {"global": tally.global_models})
     return [f for f in fits if f.error is None and f.val_pred is not None], source
 
@@ -223,6 +224,8 @@ def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
     """The global models of the newest completed full run of this spec (bounded look-up)."""
     for run in reg.list_runs(limit=50):
         found = run.options.get("global") if run.spec_name == spec.name else None
+        if not isinstance(found, list):  # none recorded (or a caller's note of that name)
+            continue
         if run.status == "completed" and found and "only" not in run.options:
             # a run before transforms were recorded fitted its spec's (first) transform
             listed = run.spec.get("target_transform", "none")

@@ -235,6 +235,61 @@ def test_a_running_runs_global_models_are_referenced(tmp_path: Path) -> None:
     assert ("running", True) in seen, seen
 
 
+def test_an_interrupted_run_or_a_failed_global_fit_keeps_nothing_more(tmp_path: Path) -> None:
+    """What gc keeps of runs' global models is what ``_current_globals`` loads (the newest
+    completed full run's, even when every fit failed) and what a running run loads: not an
+    interrupted run's (a resume fits its own), nor an older run's behind a failed one."""
+    from manymodels.exceptions import RunInterrupted
+    from manymodels.run_chunks import _current_globals
+
+    root = tmp_path / "reg"
+    train(_losing_global(), panel(), root, backend="local")
+    calls = [0]
+
+    def stop(_: Any) -> None:
+        calls[0] += 1
+        if calls[0] == 2:  # after the global phase, at the first chunk
+            raise KeyboardInterrupt
+
+    with pytest.raises(RunInterrupted):
+        train(_losing_global(3e6), panel(), root, backend="local", progress=stop)
+    with Registry(root) as reg:
+        runs = reg.list_runs(limit=5)
+        assert [r.status for r in runs[:2]] == ["interrupted", "completed"]
+        stopped, done = (r.options["global"][0]["sha256"] for r in runs[:2])
+        assert stopped in set(reg.artifacts.digests()) and done in reg.store.referenced_digests()
+        assert stopped not in reg.store.referenced_digests()
+    # a full run whose global fit fails: retraining scores no global model, gc keeps none
+    broken = _losing_global()
+    broken["candidates"][1]["params"] = {"strategy": "constant"}  # no constant: fit fails
+    train(broken, panel(), root, backend="local")
+    with Registry(root) as reg:
+        assert _current_globals(reg, Spec.from_dict(broken)) == []
+        assert done not in reg.store.referenced_digests()
+
+
+def test_a_backup_holds_the_current_global_model_or_does_without_a_lost_one(
+    tmp_path: Path,
+) -> None:
+    """A backup writes the current global model when the store has it, and is still written
+    (and restored) when an older gc deleted it: a retrain then goes without it, as it did."""
+    from manymodels.backup import export_registry
+    from manymodels.restore import import_registry
+
+    root = tmp_path / "reg"
+    train(_losing_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        sha = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
+        full = export_registry(reg, tmp_path / "full.tar")
+        reg.artifacts.delete(sha)  # as gc did before it kept the current global model
+        lost = export_registry(reg, tmp_path / "lost.tar")
+    assert lost.artifacts == full.artifacts - 1
+    for name in ("full", "lost"):
+        import_registry(tmp_path / f"{name}.tar", tmp_path / f"restored-{name}")
+        with Registry(tmp_path / f"restored-{name}") as restored:
+            assert (sha in set(restored.artifacts.digests())) == (name == "full")
+
+
 def test_global_candidates_only_with_the_default_fallback(tmp_path: Path) -> None:
     """A spec of global candidates only, with the fallback on (the default): the fallback fits
     them as pooled models. It failed the whole run with "no model to fit"."""

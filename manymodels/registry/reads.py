@@ -377,10 +377,11 @@ def prefix_upper(prefix: str) -> str | None:
 
 def _run_global_models(conn: Connection) -> set[str]:
     """The global models runs recorded (``options["global"]``) that a run may still load,
-    though no version chose one: per spec, its newest completed full run's, which retraining
-    one partition re-scores (``run_chunks._current_globals``; without them the retrain would
-    quietly lose its global candidate); and every unfinished run's (running, interrupted or
-    failed: a chunk, or a resume, loads them). A superseded run's are kept only by the
+    though no version chose one: per spec, those of its newest completed full run that
+    recorded any, which retraining one partition re-scores (the run
+    ``run_chunks._current_globals`` picks; without them the retrain would quietly lose its
+    global candidate); and a running run's, which its chunks load. An interrupted or failed
+    run's are not kept (a resume fits its own again), nor a superseded run's, beyond the
     versions that chose them. Runs are few (one per job): their options are read whole."""
     r = t.runs.c
     q = (
@@ -392,11 +393,13 @@ def _run_global_models(conn: Connection) -> set[str]:
     current: set[str] = set()  # specs whose newest completed full run is counted
     for spec_name, status, text in conn.execute(q):
         options = json.loads(text or "{}")
-        models = options.get("global") or []
+        models = options.get("global")
+        if not models or not isinstance(models, list):
+            continue
         shas = {g["sha256"] for g in models if isinstance(g, dict) and g.get("sha256")}
-        if status != "completed":
+        if status == "running":
             out |= shas
-        elif shas and "only" not in options and spec_name not in current:
-            current.add(spec_name)
+        elif status == "completed" and "only" not in options and spec_name not in current:
+            current.add(spec_name)  # as ``_current_globals``: this run, even if every fit failed
             out |= shas
     return out
