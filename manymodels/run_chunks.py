@@ -221,17 +221,15 @@ def _global_phase(
 
 
 def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
-    """The global models of the newest completed full run of this spec (bounded look-up)."""
-    for run in reg.list_runs(limit=50):
-        found = run.options.get("global") if run.spec_name == spec.name else None
-        if not isinstance(found, list):  # none recorded (or a caller's note of that name)
-            continue
-        if run.status == "completed" and found and "only" not in run.options:
-            # a run before transforms were recorded fitted its spec's (first) transform
-            listed = run.spec.get("target_transform", "none")
-            first = listed[0] if isinstance(listed, list) else listed
-            return [{"transform": first, **g} for g in found if g.get("sha256")]
-    return []
+    """The global models of the newest completed full run of this spec (``gc`` keeps them:
+    ``referenced_digests``)."""
+    run = reg.store.newest_global_run(spec.name)
+    if run is None:
+        return []
+    # a run before transforms were recorded fitted its spec's (first) transform
+    listed = run.spec.get("target_transform", "none")
+    first = listed[0] if isinstance(listed, list) else listed
+    return [{"transform": first, **g} for g in run.options["global"] if g.get("sha256")]
 
 
 def _slices(

@@ -290,6 +290,41 @@ def test_a_backup_holds_the_current_global_model_or_does_without_a_lost_one(
             assert (sha in set(restored.artifacts.digests())) == (name == "full")
 
 
+def test_many_newer_runs_do_not_hide_the_current_global_model(tmp_path: Path) -> None:
+    """A retrain re-scores the newest full run's global models however many runs came after
+    it — other specs' runs, and retrains of named partitions (one run each): it looked only
+    at the newest 50 runs of any spec, and then lost its global candidate without a word."""
+    import dataclasses
+
+    from manymodels.registry.engine import now
+    from manymodels.run_chunks import _current_globals
+
+    root = tmp_path / "reg"
+    train(_losing_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        full = reg.list_runs(limit=1)[0]
+        sha = full.options["global"][0]["sha256"]
+        for i in range(26):  # another spec's runs, and retrains of this one's partitions
+            other = {"spec_name": "other", "options": {}}
+            retrain = {"options": {"only": ["shop=s02"], "global": full.options["global"]}}
+            for n, changes in enumerate((other, retrain)):
+                reg.store.create_run(
+                    dataclasses.replace(
+                        full, run_id=f"x{n}{i:03d}", started_at=now(), status="completed",
+                        **changes,
+                    )
+                )  # fmt: skip
+        assert reg.list_runs(limit=1)[0].run_id != full.run_id
+        found = _current_globals(reg, Spec.from_dict(_losing_global()))
+        assert [g["sha256"] for g in found] == [sha]
+    key = "shop=s01"
+    train(_losing_global(), panel(seed=0, n_noisy=11), root, backend="local", only=[key])
+    with Registry(root) as reg:
+        v = max(reg.list_versions(key), key=lambda m: m.version)
+    assert any(c["label"] == "DummyRegressor (global)" and c["score"] is not None
+               for c in v.candidates), v.candidates  # fmt: skip
+
+
 def test_global_candidates_only_with_the_default_fallback(tmp_path: Path) -> None:
     """A spec of global candidates only, with the fallback on (the default): the fallback fits
     them as pooled models. It failed the whole run with "no model to fit"."""

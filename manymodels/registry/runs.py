@@ -119,6 +119,27 @@ class RunsMixin(StoreBase):
         with self.engine.connect() as conn:
             return [run_entity(r) for r in conn.execute(q)]
 
+    def newest_global_run(self, spec_name: str, *, look_back: int = 50) -> Run | None:
+        """The newest completed full run of ``spec_name`` that recorded global models (the
+        ones retraining named partitions re-scores), among that spec's ``look_back`` newest
+        such runs: looked up by spec, so runs of other specs and named-partition retrains
+        (each a run) cannot push it out of sight, as they did out of the newest 50 runs."""
+        r = t.runs.c
+        q = (
+            select(t.runs)
+            .where(r.spec_name == spec_name, r.status == "completed")
+            .where(r.options_json.like('%"global"%'), r.options_json.not_like('%"only"%'))
+            .order_by(r.started_at.desc())
+            .limit(look_back)
+        )
+        with self.engine.connect() as conn:
+            for row in conn.execute(q):
+                run = run_entity(row)
+                found = run.options.get("global")
+                if isinstance(found, list) and found and "only" not in run.options:
+                    return run
+        return None
+
     def run_outcomes(
         self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
     ) -> list[PartitionOutcome]:
