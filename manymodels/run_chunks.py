@@ -229,7 +229,8 @@ def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
     # a run before transforms were recorded fitted its spec's (first) transform
     listed = run.spec.get("target_transform", "none")
     first = listed[0] if isinstance(listed, list) else listed
-    return [{"transform": first, **g} for g in run.options["global"] if g.get("sha256")]
+    found = run.options["global"]  # a list: ``current_global``
+    return [{"transform": first, **g} for g in found if isinstance(g, dict) and g.get("sha256")]
 
 
 def _slices(

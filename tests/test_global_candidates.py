@@ -325,6 +325,23 @@ def test_many_newer_runs_do_not_hide_the_current_global_model(tmp_path: Path) ->
                for c in v.candidates), v.candidates  # fmt: skip
 
 
+def test_a_full_run_whose_notes_say_only_is_still_the_current_one(tmp_path: Path) -> None:
+    """Retraining and gc agree on the current run by one rule: a full run's notes (merged
+    into its options) that hold the word "only" do not make it a named-partition retrain."""
+    from manymodels.run_chunks import _current_globals
+
+    root = tmp_path / "reg"
+    train(_losing_global(), panel(), root, backend="local")
+    notes = {"scope": "only", "filter": {"only": ["EU"]}}
+    train(_losing_global(2e6), panel(), root, backend="local", notes=notes)
+    with Registry(root) as reg:
+        first, second = (r.options["global"][0]["sha256"] for r in reg.list_runs(limit=2)[::-1])
+        found = _current_globals(reg, Spec.from_dict(_losing_global(2e6)))
+        assert [g["sha256"] for g in found] == [second]
+        kept = reg.store.referenced_digests()
+        assert second in kept and first not in kept
+
+
 def test_global_candidates_only_with_the_default_fallback(tmp_path: Path) -> None:
     """A spec of global candidates only, with the fallback on (the default): the fallback fits
     them as pooled models. It failed the whole run with "no model to fit"."""

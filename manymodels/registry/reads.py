@@ -31,6 +31,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
 )
 from manymodels.registry.rows import move_entity, version_entity
+from manymodels.registry.runs import current_global
 
 
 class ProductionRef(NamedTuple):
@@ -387,7 +388,7 @@ def _run_global_models(conn: Connection) -> set[str]:
     q = (
         select(r.spec_name, r.status, r.options_json)
         .where(r.options_json.like('%"global"%'))
-        .order_by(r.started_at.desc())
+        .order_by(r.started_at.desc(), r.run_id.desc())  # as ``newest_global_run``
     )
     out: set[str] = set()
     current: set[str] = set()  # specs whose newest completed full run is counted
@@ -399,7 +400,7 @@ def _run_global_models(conn: Connection) -> set[str]:
         shas = {g["sha256"] for g in models if isinstance(g, dict) and g.get("sha256")}
         if status == "running":
             out |= shas
-        elif status == "completed" and "only" not in options and spec_name not in current:
-            current.add(spec_name)  # as ``_current_globals``: this run, even if every fit failed
+        elif spec_name not in current and current_global(status, options):
+            current.add(spec_name)  # this run, even if every fit failed (nothing is kept then)
             out |= shas
     return out

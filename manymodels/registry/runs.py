@@ -119,24 +119,23 @@ class RunsMixin(StoreBase):
         with self.engine.connect() as conn:
             return [run_entity(r) for r in conn.execute(q)]
 
-    def newest_global_run(self, spec_name: str, *, look_back: int = 50) -> Run | None:
+    def newest_global_run(self, spec_name: str) -> Run | None:
         """The newest completed full run of ``spec_name`` that recorded global models (the
-        ones retraining named partitions re-scores), among that spec's ``look_back`` newest
-        such runs: looked up by spec, so runs of other specs and named-partition retrains
-        (each a run) cannot push it out of sight, as they did out of the newest 50 runs."""
+        ones retraining named partitions re-scores, and ``gc`` keeps: ``current_global``),
+        looked up by spec — runs of other specs cannot push it out of sight, as they did out
+        of the newest 50 runs of every spec. Rows stream newest first and the walk stops at
+        the first such run: it reads the spec's retrains since its last full run."""
         r = t.runs.c
         q = (
             select(t.runs)
             .where(r.spec_name == spec_name, r.status == "completed")
-            .where(r.options_json.like('%"global"%'), r.options_json.not_like('%"only"%'))
-            .order_by(r.started_at.desc())
-            .limit(look_back)
+            .where(r.options_json.like('%"global"%'))
+            .order_by(r.started_at.desc(), r.run_id.desc())
         )
         with self.engine.connect() as conn:
             for row in conn.execute(q):
                 run = run_entity(row)
-                found = run.options.get("global")
-                if isinstance(found, list) and found and "only" not in run.options:
+                if current_global(run.status, run.options):
                     return run
         return None
 
@@ -222,3 +221,16 @@ def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
     q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
     current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
     return dumps({**current, **options})
+
+
+def current_global(status: str, options: Mapping[str, Any]) -> bool:
+    """Whether a run of these ``status`` and ``options`` may be its spec's source of current
+    global models (the newest such run is): completed, full (no ``only``), with a list of
+    them recorded. One rule for ``newest_global_run`` and for what ``gc`` keeps."""
+    models = options.get("global")
+    return (
+        status == "completed"
+        and "only" not in options
+        and isinstance(models, list)
+        and bool(models)
+    )
