@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -123,8 +124,9 @@ class RunsMixin(StoreBase):
         """The newest completed full run of ``spec_name`` that recorded global models (the
         ones retraining named partitions re-scores, and ``gc`` keeps: ``current_global``),
         looked up by spec — runs of other specs cannot push it out of sight, as they did out
-        of the newest 50 runs of every spec. Rows stream newest first and the walk stops at
-        the first such run: it reads the spec's retrains since its last full run."""
+        of the newest 50 runs of every spec. Read a page at a time, newest first, until the
+        first such run: the spec's retrains since its last full run, not all its runs (a
+        PostgreSQL cursor would otherwise fetch every row of the query at once)."""
         r = t.runs.c
         q = (
             select(t.runs)
@@ -132,12 +134,17 @@ class RunsMixin(StoreBase):
             .where(r.options_json.like('%"global"%'))
             .order_by(r.started_at.desc(), r.run_id.desc())
         )
+        page = 50
         with self.engine.connect() as conn:
-            for row in conn.execute(q):
-                run = run_entity(row)
-                if current_global(run.status, run.options):
-                    return run
-        return None
+            for offset in itertools.count(0, page):
+                rows = conn.execute(q.limit(page).offset(offset)).all()
+                for row in rows:
+                    run = run_entity(row)
+                    if current_global(run.status, run.options):
+                        return run
+                if len(rows) < page:
+                    return None
+        return None  # unreachable: the pages end
 
     def run_outcomes(
         self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
