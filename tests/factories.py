@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from manymodels.registry.entities import NewVersion, Run
+from manymodels.registry.entities import ModelVersion, NewVersion, Run
 from manymodels.registry.store import now
 
 RIDGE = "sklearn.linear_model.Ridge"
@@ -142,3 +143,40 @@ def imported_by(statement: str, modules: Iterable[str]) -> list[str]:
     code = f"import json, sys\n{statement}\nprint(json.dumps({found}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def noisy_panel(
+    make: Callable[..., tuple[np.ndarray, np.ndarray]],
+    columns: list[str],
+    *,
+    seed: int,
+    partitions: int = 6,
+    rows: int = 40,
+) -> pd.DataFrame:
+    """``partitions`` partitions ``pid`` of ``rows`` rows each, ``make(rows, seed=k)``'s
+    features and target, the target's noise growing with ``k``; a time column ``t``."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(partitions):
+        X, y = make(rows, seed=k)
+        frame = pd.DataFrame(X, columns=columns)
+        frames.append(frame.assign(pid=k, t=np.arange(rows), y=y + rng.normal(size=rows) * k))
+    return pd.concat(frames, ignore_index=True)
+
+
+def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> list[ModelVersion]:
+    """Train ``spec`` on ``df`` twice into ``root`` and check that every second version scored
+    exactly as its champion refitted on the same rows and was not promoted — a comparison
+    must not promote or keep on rounding. Returns the second versions."""
+    from manymodels.pipeline import train
+    from manymodels.registry.client import Registry
+
+    for _ in range(2):
+        train(spec, df, root, backend="local")
+    with Registry.open(root) as reg:
+        second = [reg.get_version(p.key, 2) for p in reg.list_partitions(limit=1000)]
+    for v in second:
+        ev = v.evaluation
+        assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
+        assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")
+    return second

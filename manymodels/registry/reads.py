@@ -31,7 +31,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
 )
 from manymodels.registry.rows import move_entity, version_entity
-from manymodels.registry.runs import current_global
+from manymodels.registry.runs import current_global, global_runs
 
 
 class ProductionRef(NamedTuple):
@@ -385,11 +385,7 @@ def _run_global_models(conn: Connection) -> set[str]:
     run's are not kept (a resume fits its own again), nor a superseded run's, beyond the
     versions that chose them. Runs are few (one per job): their options are read whole."""
     r = t.runs.c
-    q = (
-        select(r.spec_name, r.status, r.options_json)
-        .where(r.options_json.like('%"global"%'))
-        .order_by(r.started_at.desc(), r.run_id.desc())  # as ``newest_global_run``
-    )
+    q = global_runs(r.spec_name, r.status, r.options_json)
     out: set[str] = set()
     current: set[str] = set()  # specs whose newest completed full run is counted
     for spec_name, status, text in conn.execute(q):

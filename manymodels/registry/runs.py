@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RunNotFound
@@ -128,15 +127,10 @@ class RunsMixin(StoreBase):
         first such run: the spec's retrains since its last full run, not all its runs (a
         PostgreSQL cursor would otherwise fetch every row of the query at once)."""
         r = t.runs.c
-        q = (
-            select(t.runs)
-            .where(r.spec_name == spec_name, r.status == "completed")
-            .where(r.options_json.like('%"global"%'))
-            .order_by(r.started_at.desc(), r.run_id.desc())
-        )
-        page = 50
+        q = global_runs(t.runs).where(r.spec_name == spec_name, r.status == "completed")
+        page, offset = 50, 0
         with self.engine.connect() as conn:
-            for offset in itertools.count(0, page):
+            while True:
                 rows = conn.execute(q.limit(page).offset(offset)).all()
                 for row in rows:
                     run = run_entity(row)
@@ -144,7 +138,7 @@ class RunsMixin(StoreBase):
                         return run
                 if len(rows) < page:
                     return None
-        return None  # unreachable: the pages end
+                offset += page
 
     def run_outcomes(
         self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
@@ -228,6 +222,17 @@ def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
     q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
     current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
     return dumps({**current, **options})
+
+
+def global_runs(*columns: Any) -> Select[Any]:
+    """``columns`` of the runs that recorded global models, newest first (ties by run id):
+    the one order in which ``newest_global_run`` and ``gc`` meet a spec's current run."""
+    r = t.runs.c
+    return (
+        select(*columns)
+        .where(r.options_json.like('%"global"%'))
+        .order_by(r.started_at.desc(), r.run_id.desc())
+    )
 
 
 def current_global(status: str, options: Mapping[str, Any]) -> bool:
