@@ -230,8 +230,8 @@ def _used_by(snapshot: Path, digest: str) -> str:
     with contextlib.closing(sqlite3.connect(snapshot)) as conn:
         row = conn.execute(
             "SELECT key, version FROM model_versions WHERE artifact_sha256 = ? "
-            "OR data_sha256 = ? ORDER BY key, version LIMIT 1",
-            (digest, digest),
+            "OR data_sha256 = ? OR members_json LIKE ? ORDER BY key, version LIMIT 1",
+            (digest, digest, f'%"{digest}"%'),
         ).fetchone()
         if row is not None:
             return f"partition '{row[0]}' v{row[1]}"

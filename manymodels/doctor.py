@@ -51,9 +51,9 @@ TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for mill
 class Problem:
     """One thing wrong; ``key``/``version``/``alias``/``run_id``/``sha256`` say where."""
 
-    kind: str  # model_missing | model_corrupted | model_unreadable | rows_… | dangling_alias
-    #            | unfinished_run | temp_files | signature_missing | signature_invalid
-    #            | signature_other_key
+    kind: str  # model_missing | model_corrupted | model_unreadable | member_… | rows_…
+    #            | dangling_alias | unfinished_run | temp_files | signature_missing
+    #            | signature_invalid | signature_other_key
     message: str
     repairable: bool = False
     repaired: bool = False
@@ -119,7 +119,7 @@ def check(
         registry.require_writable("--repair writes to it (a check without it only reads)")
     rows = registry.version_digests()
     where = str(registry.root) if registry.root is not None else describe_url(registry.db_url)
-    verdicts = _verify(registry, (d for r in rows for d in (r.artifact_sha256, r.data_sha256)))
+    verdicts = _verify(registry, (d for r in rows for _, d in _digests(r)))
     problems = _bad_artifacts(rows, verdicts)
     if registry.signer is not None:
         problems += _bad_signatures(rows, registry.signer, where)
@@ -157,6 +157,22 @@ def _verify(registry: Registry, digests: Iterable[str | None]) -> dict[str, str 
     return verdicts
 
 
+def _digests(r: VersionDigests) -> list[tuple[str, str | None]]:
+    """A version's artifacts by role: its model, the global models that model names (an
+    ensemble's members), its training rows."""
+    return [
+        ("model", r.artifact_sha256),
+        *(("member", m) for m in r.members),
+        ("rows", r.data_sha256),
+    ]
+
+
+_WHAT = {
+    "model": "the model artifact",
+    "member": "a global model (an ensemble member) in the model",
+    "rows": "the training-rows artifact",
+}
+
 _SAYS = {
     "missing": "is missing from the artifact store",
     "corrupted": "fails its sha256 check: corrupted or tampered with",
@@ -169,7 +185,7 @@ def _bad_artifacts(
     """One problem per bad artifact (a shared one is named once, with its version count)."""
     found: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for r in rows:
-        for role, digest in (("model", r.artifact_sha256), ("rows", r.data_sha256)):
+        for role, digest in _digests(r):
             if digest is not None and verdicts[digest] is not None:
                 found.setdefault((role, digest), []).append((r.key, r.version))
     problems = []
@@ -177,7 +193,7 @@ def _bad_artifacts(
         verdict = verdicts[digest] or ""
         kind = verdict.split(":")[0]
         key, version = versions[0]
-        what = "the model artifact" if role == "model" else "the training-rows artifact"
+        what = _WHAT[role]
         others = f" (and of {len(versions) - 1} other version(s))" if len(versions) > 1 else ""
         says = _SAYS.get(kind, f"is {verdict}")
         problems.append(
@@ -278,7 +294,10 @@ def _dangling(
     problem = Problem("dangling_alias", said, key=key, version=version, alias=alias)
     if target is None:
         return replace(problem, message=f"{said}; none of the versions it pointed at before exists")
-    verdict = verdicts.get(existing[target].artifact_sha256)
+    found = existing[target]
+    verdict = next(
+        (v for v in map(verdicts.get, (found.artifact_sha256, *found.members)) if v), None
+    )
     if verdict is not None:
         return replace(
             problem,

@@ -136,7 +136,7 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     the partition's key: 10,000 partitions on one global model are one load, not 10,000."""
     sha = record.artifact_sha256
     if "global" not in record.feature_schema:
-        return reg.load_artifact(record)
+        return reg.load_artifact(record, shared)  # an ensemble's global members: once each
     if sha in shared:
         reg.verify(record)
         return bind_key(shared[sha], record.feature_schema)

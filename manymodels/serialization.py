@@ -42,7 +42,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "manymodels.candidates.LastValueRegressor",
     "manymodels.candidates.MeanOf",  # [selection] ensemble = "top2": a list of estimators
     "manymodels.training.global_fit.GlobalModel",  # an estimator and lists of key values
-    "manymodels.training.global_fit.KeyBound",  # a GlobalModel and a key, in a top2 MeanOf
+    "manymodels.training.global_fit.KeyBound",  # a GlobalModel and a key (older top2 MeanOf)
+    "manymodels.global_members.GlobalMember",  # a global model's sha256 and a key, in a top2
     "manymodels.training.global_fit.KeyBoundClassifier",
     # the fitted parts of CalibratedClassifierCV ([calibration] in a spec): arrays and floats
     "sklearn.calibration._CalibratedClassifier",

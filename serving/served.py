@@ -44,6 +44,7 @@ from sklearn.preprocessing import StandardScaler
 from manymodels.artifacts import deserialize
 from manymodels.candidates import LastValueRegressor
 from manymodels.features import is_numeric
+from manymodels.global_members import GlobalModels, linked
 from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
 from manymodels.schemahistory import recorded
@@ -355,7 +356,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
     )
     sha = ref.artifact_sha256
-    model = _SHARED.get(sha) if "global" in schema else None
+    model = _SHARED.get(sha) if "global" in schema and sha in _FORMATS else None
     if model is not None:  # one global model, already loaded (and verified) for another key
         fmt = _FORMATS[sha]
     else:
@@ -364,6 +365,9 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         fmt = format_of(data)
         if "global" in schema and isinstance(model, GlobalModel):
             _SHARED[sha], _FORMATS[sha] = model, fmt
+        # an ensemble's global member: the one copy every partition on that model shares
+        members = GlobalModels(registry.artifacts.get, registry.trusted_formats, _SHARED)
+        model = linked(model, members)
     return served_model(bind_key(model, schema), key, version, schema, fmt)
 
 

@@ -497,6 +497,10 @@ def test_global_models_and_ensembles_store_as_skops(tmp_path: Path) -> None:
     with Registry(tmp_path / "reg") as reg:
         key = next(k for k, v in chosen(reg).items() if v == "global")
         assert isinstance(reg.load_model(key).model, KeyBound)
+        pairs = [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+        pair = next(v for v in pairs if v.members)  # an ensemble naming the global model
+        members = reg.load_model(pair.key).model.members
+        assert any(isinstance(m, KeyBound) for m in members)
 
 
 @pytest.mark.parametrize("validation", [{"strategy": "holdout", "size": 3}, {"strategy": "kfold"}])

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.entities import Run
-from manymodels.registry.rows import run_entity
+from manymodels.registry.rows import members_of, run_entity
 
 UNFINISHED = ("running", "interrupted")
 
@@ -23,6 +23,7 @@ class VersionDigests(NamedTuple):
     data_sha256: str | None
     signature: str | None
     feature_schema_json: str  # signed with the digests (``manymodels.signing``)
+    members: tuple[str, ...] = ()  # the global models its artifact names (``members_json``)
 
 
 class ChecksMixin(StoreBase):
@@ -33,11 +34,12 @@ class ChecksMixin(StoreBase):
         schema it signs, in (key, version) order."""
         c = t.model_versions.c
         q = select(
-            c.key, c.version, c.artifact_sha256, c.data_sha256, c.signature, c.feature_schema_json
-        )
+            c.key, c.version, c.artifact_sha256, c.data_sha256, c.signature,
+            c.feature_schema_json, c.members_json,
+        )  # fmt: skip
         q = q.order_by(c.key, c.version)
         with self.engine.connect() as conn:
-            return [VersionDigests(*row) for row in conn.execute(q)]
+            return [VersionDigests(*row[:-1], members_of(row[-1])) for row in conn.execute(q)]
 
     def count_aliases(self) -> int:
         with self.engine.connect() as conn:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +22,7 @@ from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
 from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
@@ -337,14 +338,19 @@ class Registry:
         record = self.get_version(key, version, alias=alias)
         return LoadedModel(self.load_artifact(record), record)
 
-    def load_artifact(self, record: ModelVersion) -> Any:
+    def load_artifact(
+        self, record: ModelVersion, shared: MutableMapping[str, Any] | None = None
+    ) -> Any:
         """The model of ``record``: its signature checked (with a signing key), then its bytes
         against their sha256, then their format against the formats this registry trusts
-        (read now: a policy set since the registry opened applies), and only then loaded."""
+        (read now: a policy set since the registry opened applies), and only then loaded.
+        ``shared`` holds global models by sha256 (an ensemble's members): pass one mapping to
+        many calls to read each once."""
         self.verify(record)
         what = f"partition '{record.key}' v{record.version}"
         data = self.artifacts.get(record.artifact_sha256)
         model = deserialize(data, self.trusted_formats, what=what)
+        model = linked(model, GlobalModels(self.artifacts.get, self.trusted_formats, shared))
         if "global" in record.feature_schema:  # a global model: bound to this partition's key
             from manymodels.training.global_fit import bind_key
 

@@ -47,6 +47,8 @@ class NewVersion:
     evaluation: dict[str, Any] = field(default_factory=dict)
     data_sha256: str | None = None
     """The partition's input rows in the artifact store (``None`` for the fallback)."""
+    members: tuple[str, ...] = ()
+    """The global models its artifact names (an ensemble's: ``manymodels.global_members``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +97,9 @@ class ModelVersion:
     """The rows it was trained on, as given (see ``Registry.training_rows``)."""
     signature: str | None = None
     """HMAC of its key, version and digests, when it was signed (``manymodels.signing``)."""
+    members: tuple[str, ...] = ()
+    """The sha256s of the global models its artifact names as ensemble members (loaded with
+    it: ``manymodels.global_members``); ``gc`` keeps them while it exists."""
 
     @property
     def artifact_format(self) -> str:

@@ -30,7 +30,7 @@ from manymodels.registry.entities import (
     ModelVersion,
     PartitionSummary,
 )
-from manymodels.registry.rows import move_entity, version_entity
+from manymodels.registry.rows import members_of, move_entity, version_entity
 from manymodels.registry.runs import current_global, global_runs
 
 
@@ -257,10 +257,10 @@ class ReadsMixin(StoreBase):
     def referenced_digests(
         self, *, exclude: Sequence[tuple[str, int]] = (), global_models: bool = True
     ) -> set[str]:
-        """Artifacts something references: a version's model and its training rows (optionally
-        as if ``exclude`` were deleted), a run's training data stored as
-        ``artifact:<sha256>``, and, with ``global_models``, the global models a run may still
-        load (``_run_global_models``)."""
+        """Artifacts something references: a version's model, the global models its model
+        names (``members_json``) and its training rows (optionally as if ``exclude`` were
+        deleted), a run's training data stored as ``artifact:<sha256>``, and, with
+        ``global_models``, the global models a run may still load (``_run_global_models``)."""
         c = t.model_versions.c
         gone = set(exclude)
         with self.engine.connect() as conn:
@@ -268,12 +268,15 @@ class ReadsMixin(StoreBase):
                 out = set(conn.execute(select(c.artifact_sha256).distinct()).scalars())
                 q = select(c.data_sha256).where(c.data_sha256.is_not(None)).distinct()
                 out |= set(conn.execute(q).scalars())
+                q = select(c.members_json).where(c.members_json.is_not(None)).distinct()
+                out.update(*(members_of(text) for text in conn.execute(q).scalars()))
             else:
                 out = set()
-                rows = conn.execute(select(c.key, c.version, c.artifact_sha256, c.data_sha256))
-                for k, v, sha, data in rows:
+                q = select(c.key, c.version, c.artifact_sha256, c.data_sha256, c.members_json)
+                for k, v, sha, data, members in conn.execute(q):
                     if (k, v) not in gone:
                         out.add(sha)
+                        out.update(members_of(members))
                         if data is not None:
                             out.add(data)
             q = select(t.runs.c.data_source).where(t.runs.c.data_source.like("artifact:%"))

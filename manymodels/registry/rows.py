@@ -57,7 +57,7 @@ VERSION_COLUMNS = (
     "key", "version", "run_id", "created_at", "estimator", "params_json", "metric", "score",
     "naive_score", "n_rows", "data_fingerprint", "feature_schema_json", "artifact_sha256",
     "artifact_size", "libraries_json", "candidates_json", "warnings_json", "validation_json",
-    "evaluation_json", "data_sha256", "signature",
+    "evaluation_json", "data_sha256", "signature", "members_json",
 )  # fmt: skip
 
 
@@ -99,6 +99,7 @@ def version_row(
         signer.sign(v.key, number, v.artifact_sha256, v.data_sha256, schema_json)
         if signer
         else None,
+        encode_json(list(v.members)) if v.members else None,
     )
 
 
@@ -126,7 +127,13 @@ def version_entity(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         aliases=tuple(sorted(a for a, v in names.items() if v == r.version)),
         data_sha256=r.data_sha256,
         signature=r.signature,
+        members=members_of(getattr(r, "members_json", None)),  # none before schema 6
     )
+
+
+def members_of(text: str | None) -> tuple[str, ...]:
+    """``model_versions.members_json`` read: a JSON list of sha256s, or NULL for none."""
+    return tuple(json.loads(text)) if text else ()
 
 
 def run_entity(r: Row[Any]) -> Run:

@@ -22,9 +22,10 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
-monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``. Each step is an
+monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
+``model_versions.members_json``. Each step is an
 alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
@@ -97,6 +98,9 @@ model_versions = Table(
     Column("data_sha256", String(64)),
     # HMAC of its key, version and digests when a signing key is set (manymodels.signing)
     Column("signature", String(128)),
+    # a JSON list of the global models its artifact names (an ensemble's members,
+    # ``manymodels.global_members``); NULL for none. Schema 6.
+    Column("members_json", Text),
     UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
     Index("ix_model_versions_run", "run_id"),
     Index("ix_model_versions_sha", "artifact_sha256"),

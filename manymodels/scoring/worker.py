@@ -22,6 +22,7 @@ from manymodels.exceptions import (
     UntrustedArtifact,
 )
 from manymodels.features import assemble, feature_kinds
+from manymodels.global_members import GlobalModels, linked
 from manymodels.scoring.plan import ModelRef, ScoreChunk
 from manymodels.training.global_fit import GlobalModel, bind_key
 
@@ -48,7 +49,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
         values, text = inputs[ref.schema]
         X = assemble(schema, values[lo:hi], {j: t[lo:hi] for j, t in text.items()})
         if (ref.key, ref.version) not in models:  # a global model: read once per chunk
-            base = shared[ref.sha256] if ref.sha256 in shared else _load(ref, store)
+            base = shared[ref.sha256] if ref.sha256 in shared else _load(ref, store, shared)
             if isinstance(base, GlobalModel):
                 shared[ref.sha256] = base
             models[ref.key, ref.version] = bind_key(base, {"global": ref.bound})
@@ -82,20 +83,24 @@ def _matrix(chunk: ScoreChunk, schema: Mapping[str, Any]) -> tuple[np.ndarray, d
     return values, text
 
 
-def _load(ref: ModelRef, store: ArtifactStore) -> Any:
-    """Bytes checked against the registry's sha256 before they are unpickled."""
+def _load(ref: ModelRef, store: ArtifactStore, shared: dict[str, GlobalModel]) -> Any:
+    """Bytes checked against the registry's sha256 before they are unpickled; an ensemble's
+    global members read once per chunk (``shared``)."""
+    what = f"partition '{ref.key}' v{ref.version}"
     try:
         data = store.get(ref.sha256)
     except ArtifactError as e:
-        raise type(e)(f"cannot score partition '{ref.key}' v{ref.version}: {e}") from None
+        raise type(e)(f"cannot score {what}: {e}") from None
     try:
-        return deserialize(data, store.formats, what=f"partition '{ref.key}' v{ref.version}")
+        model = deserialize(data, store.formats, what=what)
+        return linked(model, GlobalModels(store.get, store.formats, shared))
     except UntrustedArtifact:
         raise  # names the partition and the registry's policy already
+    except ArtifactError as e:  # a global member missing or corrupted
+        raise type(e)(f"cannot score {what}: {e}") from None
     except Exception as e:  # e.g. pickled by an incompatible library version
         raise ArtifactError(
-            f"cannot score partition '{ref.key}' v{ref.version}: its artifact does not load "
-            f"({type(e).__name__}: {e})"
+            f"cannot score {what}: its artifact does not load ({type(e).__name__}: {e})"
         ) from None
 
 

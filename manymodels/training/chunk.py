@@ -22,6 +22,7 @@ from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
 from manymodels.evaluate import decide
 from manymodels.exceptions import error_text, short_message
+from manymodels.global_members import stored_form
 from manymodels.lagfeatures import TargetTransform
 from manymodels.monitoring.profile import version_profile
 from manymodels.partition import PartitionedTable
@@ -242,7 +243,8 @@ def train_one(
             chosen.X, chosen.y, chosen.schema, chosen.raw, chosen.times, chosen.dropped
         )  # fmt: skip
         n = len(y)
-        data = b"" if fitted.artifact else serialize(fitted.model, spec.artifacts.format)
+        stored, members = stored_form(fitted.model)  # a global member: by its sha256
+        data = b"" if fitted.artifact else serialize(stored, spec.artifacts.format)
     except PartitionSkipped as e:
         left_out = sum((dropped or {}).values())
         why = f"{e} ({left_out} more left out: {_reasons(dropped)})" if left_out else str(e)
@@ -288,6 +290,7 @@ def train_one(
         ),
         artifact_sha256=sha,
         artifact_size=size,
+        members=tuple(members),
         train_seconds=time.perf_counter() - started,
         warnings=warnings,
         validation=_validation(spec, fitted, dropped),

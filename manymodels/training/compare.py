@@ -20,6 +20,7 @@ from sklearn.base import clone
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.evaluate import Basis
 from manymodels.exceptions import UntrustedArtifact, error_text
+from manymodels.global_members import GlobalModels, linked
 from manymodels.targetunits import RawTarget
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
@@ -143,7 +144,8 @@ def load_champion(
     if champion.refused is not None:
         return None, champion.refused, False
     try:
-        return deserialize(store.get(champion.artifact_sha256), store.formats), None, False
+        model = deserialize(store.get(champion.artifact_sha256), store.formats)
+        return linked(model, GlobalModels(store.get, store.formats)), None, False
     except UntrustedArtifact as e:
         return None, error_text(e), True
     except Exception as e:

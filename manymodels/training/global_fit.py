@@ -32,6 +32,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from manymodels import candidates as cands
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.exceptions import error_text
+from manymodels.global_members import GlobalModels
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
 from manymodels.training.rows import drop_masks, kept_rows
@@ -49,13 +50,10 @@ class GlobalLoader:
     """A chunk's global models, read from the store once each, bound to a key on demand."""
 
     def __init__(self, store: ArtifactStore) -> None:
-        self.store = store
-        self._models: dict[str, GlobalModel] = {}
+        self.models = GlobalModels(store.get, store.formats)
 
     def __call__(self, sha256: str, key: Mapping[str, Any]) -> KeyBound:
-        if sha256 not in self._models:
-            self._models[sha256] = deserialize(self.store.get(sha256), self.store.formats)
-        return bound(self._models[sha256], key)
+        return bound(self.models(sha256), key, sha256)
 
 
 class GlobalModel(BaseEstimator):
@@ -121,11 +119,15 @@ def _categorical(values: list[Any], categories: list[Any] | None) -> pd.Categori
 class KeyBound:
     """A ``GlobalModel`` serving one partition: its key values go in with every row.
 
-    Built by the loaders, never stored: the artifact stays one, shared by every version."""
+    Built by the loaders, never stored: the artifact stays one, shared by every version (an
+    ensemble's artifact names it by ``sha256``: ``manymodels.global_members``)."""
 
-    def __init__(self, model: GlobalModel, key: Mapping[str, Any]) -> None:
+    def __init__(
+        self, model: GlobalModel, key: Mapping[str, Any], sha256: str | None = None
+    ) -> None:
         self.model = model
         self.key = dict(key)
+        self.sha256 = sha256  # the stored global model's, where the loader knows it
         self._keys = [[self.key.get(name)] for name in model.keys]
 
     def predict(self, X: Any) -> np.ndarray:
@@ -135,8 +137,10 @@ class KeyBound:
 class KeyBoundClassifier(KeyBound):
     """A bound global classifier: probabilities over the global model's classes."""
 
-    def __init__(self, model: GlobalModel, key: Mapping[str, Any]) -> None:
-        super().__init__(model, key)
+    def __init__(
+        self, model: GlobalModel, key: Mapping[str, Any], sha256: str | None = None
+    ) -> None:
+        super().__init__(model, key, sha256)
         self.classes_ = model.classes_
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -150,10 +154,10 @@ def bind_key(model: Any, schema: Mapping[str, Any]) -> Any:
     return model
 
 
-def bound(model: GlobalModel, key: Mapping[str, Any]) -> KeyBound:
+def bound(model: GlobalModel, key: Mapping[str, Any], sha256: str | None = None) -> KeyBound:
     if getattr(model, "classes_", None) is not None:
-        return KeyBoundClassifier(model, key)
-    return KeyBound(model, key)
+        return KeyBoundClassifier(model, key, sha256)
+    return KeyBound(model, key, sha256)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,204 @@
+"""An ensemble's global member is stored by reference (``manymodels.global_members``): the
+ensemble's artifact names the global model by its sha256 instead of holding a copy of it,
+every reader links it back, and the registry counts it as referenced (gc, backup, doctor)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_global_candidates import panel, spec
+
+from manymodels.artifacts import deserialize
+from manymodels.backup import export_registry
+from manymodels.doctor import check
+from manymodels.exceptions import ArtifactError
+from manymodels.forecast import forecast
+from manymodels.gc import collect
+from manymodels.global_members import GlobalMember, GlobalModels, linked, stored_form
+from manymodels.pipeline import train
+from manymodels.registry.client import Registry
+from manymodels.registry.entities import ModelVersion
+from manymodels.restore import import_registry
+from manymodels.scoring import score
+from manymodels.training.global_fit import GlobalModel, KeyBound
+
+ROWS = np.array([[20.0], [21.0]])
+
+
+def versions(reg: Registry) -> list[ModelVersion]:
+    return [reg.get_version(p.key) for p in reg.list_partitions(limit=1000)]
+
+
+def with_member(reg: Registry) -> ModelVersion:
+    found = [v for v in versions(reg) if v.validation["chosen"] == "ensemble" and v.members]
+    assert found, {v.key: v.validation["chosen"] for v in versions(reg)}
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Partitions that chose the global model, and ensembles of a local and the global one."""
+    root = tmp_path_factory.mktemp("members") / "reg"
+    s = spec(selection={"ensemble": "top2", "naive_candidate": False})
+    s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
+    train(s, panel(), root, backend="local")
+    return root
+
+
+def _mean_global(constant: float | None = None) -> dict[str, Any]:
+    """A spec whose global candidate (a mean, or a far constant no partition wants) never wins
+    alone: on ``panel()``, shop s11 pairs the mean with a local Ridge (top2 -0.94 against
+    -1.96 for the Ridge alone), so its ensemble is the only version naming the global model."""
+    params: dict[str, Any] = {"strategy": "mean"}
+    if constant is not None:
+        params = {"strategy": "constant", "constant": constant}
+    s = spec(selection={"ensemble": "top2", "naive_candidate": False})
+    s["candidates"] = [
+        {"estimator": "sklearn.linear_model.LinearRegression"},
+        {"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}},
+        {"estimator": "sklearn.dummy.DummyRegressor", "scope": "global", "params": params},
+    ]
+    return s
+
+
+def test_the_artifact_names_the_global_model_instead_of_holding_it(mixed: Path) -> None:
+    with Registry(mixed) as reg:
+        (glob,) = reg.list_runs(limit=1)[0].options["global"]
+        v = with_member(reg)
+        data = reg.artifacts.get(v.artifact_sha256)
+        stored = deserialize(data)
+    assert v.members == (glob["sha256"],)
+    assert b"GlobalModel" not in data and b"Ridge" not in data.split(b"GlobalMember")[1]
+    kinds = [type(m).__name__ for m in stored.members]
+    assert "GlobalMember" in kinds and "KeyBound" not in kinds
+    (member,) = [m for m in stored.members if isinstance(m, GlobalMember)]
+    assert member.sha256 == glob["sha256"] and member.key == {"shop": v.key.split("=")[1]}
+    assert v.artifact_size < glob["size"]
+
+
+def _expected(reg: Registry, v: ModelVersion) -> np.ndarray:
+    """The mean of the local member and the global model bound to the key, computed here from
+    the stored parts: what the ensemble served before members were stored by reference."""
+    stored = deserialize(reg.artifacts.get(v.artifact_sha256))
+    (local,) = [m for m in stored.members if not isinstance(m, GlobalMember)]
+    (member,) = [m for m in stored.members if isinstance(m, GlobalMember)]
+    glob = deserialize(reg.artifacts.get(member.sha256))
+    assert isinstance(glob, GlobalModel)
+    keys = [[member.key["shop"]]]
+    return (np.asarray(local.predict(ROWS)) + glob.predict(ROWS, keys)) / 2
+
+
+def test_every_reader_serves_the_mean_of_the_local_and_the_global_member(mixed: Path) -> None:
+    from serving.served import load_served
+
+    with Registry(mixed) as reg:
+        v = with_member(reg)
+        expected = _expected(reg, v)
+        shop = v.key.split("=")[1]
+        loaded = reg.load_model(v.key).model
+        assert any(isinstance(m, KeyBound) for m in loaded.members)
+        assert np.allclose(loaded.predict(ROWS), expected)
+        served = load_served(reg, v.key, v.version)
+        assert np.allclose(served.predict(ROWS), expected)
+        scored = score(pd.DataFrame({"shop": [shop, shop], "x": ROWS[:, 0]}), reg, backend="local")
+        assert np.allclose(scored["prediction"].to_numpy(), expected)
+        days = pd.date_range("2024-01-11", periods=2)
+        future = pd.DataFrame({"shop": [shop, shop], "day": days, "x": ROWS[:, 0]})
+        out = forecast(reg, [v.key], horizon=2, future=future)
+        assert np.allclose(out["prediction"].to_numpy(), expected)
+
+
+def test_the_router_shares_one_loaded_global_model_across_ensembles_and_global_versions(
+    mixed: Path,
+) -> None:
+    from serving.served import load_served
+
+    with Registry(mixed) as reg:
+        v = with_member(reg)
+        glob = next(u for u in versions(reg) if u.validation["chosen"] == "global")
+        alone = load_served(reg, glob.key, glob.version)
+        pair = load_served(reg, v.key, v.version)
+    (bound,) = [m for m in pair.model.members if isinstance(m, KeyBound)]
+    assert bound.model is alone.model.model  # one unpickled copy
+    assert bound.key == {"shop": v.key.split("=")[1]}
+
+
+def test_gc_keeps_a_global_model_only_an_ensemble_names(tmp_path: Path) -> None:
+    """Once a newer full run supersedes the run that fitted it, the ensemble is what keeps
+    the global model; without that version, gc collects it."""
+    root = tmp_path / "reg"
+    train(_mean_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        v = with_member(reg)
+        assert [u.key for u in versions(reg) if u.members] == [v.key]
+        assert {u.validation["chosen"] for u in versions(reg)} == {"candidate", "ensemble"}
+        (sha,) = v.members
+        before = reg.load_model(v.key, v.version).model.predict(ROWS)
+    train(_mean_global(constant=1e6), panel(seed=0, n_noisy=11), root, backend="local")
+    with Registry(root) as reg:
+        assert reg.list_runs(limit=1)[0].options["global"][0]["sha256"] != sha
+        keys = [p.key for p in reg.list_partitions()]
+        every = [(u.key, u.version) for k in keys for u in reg.list_versions(k)]
+        others = [pair for pair in every if pair != (v.key, v.version)]
+        assert sha in reg.store.referenced_digests(exclude=others, global_models=False)
+        collect(reg, grace_seconds=0)
+        assert reg.artifacts.get(sha)
+        assert np.array_equal(reg.load_model(v.key, v.version).model.predict(ROWS), before)
+        assert sha not in reg.store.referenced_digests(exclude=every)
+
+
+def test_backup_carries_the_member_and_doctor_names_it_missing(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    train(_mean_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        v = with_member(reg)
+        (sha,) = v.members
+        expected = reg.load_model(v.key).model.predict(ROWS)
+        export_registry(reg, tmp_path / "b.tar")
+        assert check(reg).ok
+        reg.artifacts.delete(sha)
+        report = check(reg)
+        with pytest.raises(ArtifactError, match=sha[:12]):
+            reg.load_model(v.key)
+    (problem,) = [p for p in report.problems if p.kind == "member_missing"]
+    assert (problem.key, problem.version, problem.sha256) == (v.key, v.version, sha)
+    assert "ensemble member" in problem.message
+    import_registry(tmp_path / "b.tar", tmp_path / "restored")
+    with Registry(tmp_path / "restored") as reg:
+        assert np.array_equal(reg.load_model(v.key).model.predict(ROWS), expected)
+
+
+def test_stored_form_names_bound_members_and_linked_restores_them() -> None:
+    from sklearn.linear_model import LinearRegression, Ridge
+
+    from manymodels.candidates import MeanOf
+    from manymodels.training.global_fit import bound
+
+    X, y = np.arange(12.0).reshape(-1, 1), np.arange(12.0) * 2
+    shops = [[1, 2] * 6]
+    glob = GlobalModel(Ridge(), features=["x"], keys=["shop"]).fit(X, y, shops)
+    local = LinearRegression().fit(X, y)
+    fitted = MeanOf([local, bound(glob, {"shop": 2}, "c" * 64)])
+    stored, names = stored_form(fitted)
+    assert names == ["c" * 64]
+    assert isinstance(fitted.members[1], KeyBound)  # the fitted model is left as it was
+    assert [type(m).__name__ for m in stored.members] == ["LinearRegression", "GlobalMember"]
+    with pytest.raises(ArtifactError, match="not linked"):
+        stored.predict(ROWS)
+    again = linked(pickle.loads(pickle.dumps(stored)), {"c" * 64: glob}.__getitem__)
+    assert np.array_equal(again.predict(ROWS), fitted.predict(ROWS))
+    assert stored_form(local) == (local, [])
+    assert linked(local, GlobalModels(bytes.fromhex, {"pickle"})) is local
+    unbound = MeanOf([local, bound(glob, {"shop": 2})])  # no sha256: kept whole
+    assert stored_form(unbound) == (unbound, [])
+
+
+def test_a_member_that_is_not_a_global_model_is_refused() -> None:
+    blobs = {"a" * 64: pickle.dumps([1, 2])}
+    with pytest.raises(ArtifactError, match="not a global model"):
+        GlobalModels(blobs.__getitem__, {"pickle"})("a" * 64)
