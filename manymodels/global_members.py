@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 from manymodels.exceptions import ArtifactError
-from manymodels.serialization import loads
+from manymodels.serialization import format_of, loads, require_loadable
 
 
 class GlobalMember:
@@ -107,24 +107,39 @@ def _is(obj: Any, module: str, name: str) -> bool:
 class GlobalModels:
     """Global models by sha256, each read (verified by the store) and loaded once per
     ``cache``: pass a long-lived mapping to share them across calls (the router's is weak, so a
-    model goes when no cached version holds it)."""
+    model goes when no cached version holds it). ``formats_of`` records each one's format
+    beside it, so a model loaded before the registry's policy narrowed is refused when it is
+    reused, as a fresh load would be. ``owner`` names what loads it, for messages."""
 
     def __init__(
         self,
         get: Callable[[str], bytes],
         formats: Iterable[str],
         cache: MutableMapping[str, Any] | None = None,
+        formats_of: MutableMapping[str, str] | None = None,
+        *,
+        owner: str = "",
     ) -> None:
         self.get = get
         self.formats = frozenset(formats)
         self.cache: MutableMapping[str, Any] = {} if cache is None else cache
+        self.formats_of: MutableMapping[str, str] = {} if formats_of is None else formats_of
+        self.owner = owner
 
     def __call__(self, sha256: str) -> Any:
+        what = f"global model {sha256[:12]}…" + (f" (in {self.owner})" if self.owner else "")
         model = self.cache.get(sha256)
-        if model is None:
-            what = f"global model {sha256[:12]}…"
-            model = loads(self.get(sha256), self.formats, what=what)
+        found = self.formats_of.get(sha256)
+        if model is None or found is None:
+            data = self.get(sha256)
+            found = format_of(data)
+            model = loads(data, self.formats, what=what)
             if not _is(model, "manymodels.training.global_fit", "GlobalModel"):
                 raise ArtifactError(f"{what} is a {type(model).__name__}, not a global model")
-            self.cache[sha256] = model
+            self.cache[sha256], self.formats_of[sha256] = model, found
+        require_loadable(found, self.formats, what=what)
         return model
+
+    def format(self, sha256: str) -> str | None:
+        """The format a loaded global model was stored in (``None`` before it is loaded)."""
+        return self.formats_of.get(sha256)

@@ -116,13 +116,7 @@ def loads(data: bytes, formats: Iterable[str] = ALL_FORMATS, *, what: str = "art
     messages (``"partition 'store=2' v3"``).
     """
     found = format_of(data)
-    allowed = frozenset(formats)
-    if found not in allowed:
-        raise UntrustedArtifact(
-            f"{what} is a {found} artifact, and this registry trusts only "
-            f"{describe(allowed)} artifacts: refusing to load it (retrain it with "
-            "[artifacts] format = 'skops')"
-        )
+    require_loadable(found, formats, what=what)
     if found == "pickle":
         return pickle.loads(data)  # trusted: the registry allows pickles, sha256 checked
     sio = _skops_io()
@@ -130,6 +124,19 @@ def loads(data: bytes, formats: Iterable[str] = ALL_FORMATS, *, what: str = "art
         return sio.loads(data, trusted=list(TRUSTED_TYPES))
     except sio.exceptions.UntrustedTypesFoundException as e:
         raise UntrustedArtifact(f"{what} holds a type manymodels does not trust: {e}") from None
+
+
+def require_loadable(found: str, formats: Iterable[str], *, what: str = "artifact") -> None:
+    """Refuse (``UntrustedArtifact``) an artifact of format ``found`` outside ``formats``: checked
+    before its bytes are read, and again whenever a loaded copy is reused (a global model shared
+    by many versions, after the registry's policy changed)."""
+    allowed = frozenset(formats)
+    if found not in allowed:
+        raise UntrustedArtifact(
+            f"{what} is a {found} artifact, and this registry trusts only "
+            f"{describe(allowed)} artifacts: refusing to load it (retrain it with "
+            "[artifacts] format = 'skops')"
+        )
 
 
 def require_trusted_format(format: str, trusted: frozenset[str]) -> None:

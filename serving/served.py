@@ -44,11 +44,11 @@ from sklearn.preprocessing import StandardScaler
 from manymodels.artifacts import deserialize
 from manymodels.candidates import LastValueRegressor
 from manymodels.features import is_numeric
-from manymodels.global_members import GlobalModels, linked
+from manymodels.global_members import GlobalModels, linked, member_names
 from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
 from manymodels.schemahistory import recorded
-from manymodels.serialization import format_of
+from manymodels.serialization import FORMATS, format_of, require_loadable
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
 from serving.answer_text import joined_head
@@ -356,18 +356,24 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
     )
     sha = ref.artifact_sha256
-    model = _SHARED.get(sha) if "global" in schema and sha in _FORMATS else None
-    if model is not None:  # one global model, already loaded (and verified) for another key
-        fmt = _FORMATS[sha]
+    what = f"partition '{key}' v{version}"
+    model = _SHARED.get(sha) if "global" in schema else None
+    fmt = _FORMATS.get(sha)
+    if model is not None and fmt is not None:  # one global model, loaded for another key
+        require_loadable(fmt, registry.trusted_formats, what=what)  # the policy may be newer
     else:
         data = registry.artifacts.get(sha)
-        model = deserialize(data, registry.trusted_formats, what=f"partition '{key}' v{version}")
+        model = deserialize(data, registry.trusted_formats, what=what)
         fmt = format_of(data)
         if "global" in schema and isinstance(model, GlobalModel):
             _SHARED[sha], _FORMATS[sha] = model, fmt
-        # an ensemble's global member: the one copy every partition on that model shares
-        members = GlobalModels(registry.artifacts.get, registry.trusted_formats, _SHARED)
-        model = linked(model, members)
+        names = member_names(model)
+        if names:  # an ensemble's global members: the copies every partition on them shares
+            shared = GlobalModels(
+                registry.artifacts.get, registry.trusted_formats, _SHARED, _FORMATS, owner=what
+            )
+            model = linked(model, shared)
+            fmt = joined_formats(fmt, *(shared.format(n) or fmt for n in names))
     return served_model(bind_key(model, schema), key, version, schema, fmt)
 
 
@@ -376,3 +382,14 @@ _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictio
 copy (one read, one unpickle) for as long as any cache entry holds it; when the last entry
 referencing it is evicted, it goes. (Keyed by content: a sha256 names one model.)"""
 _FORMATS: dict[str, str] = {}  # their artifact formats: one short entry per global model
+
+
+def joined_formats(*formats: str) -> str:
+    """``ServedModel.artifact_format`` of a model loaded from artifacts in ``formats`` (an
+    ensemble and its global members): ``"pickle+skops"`` when they differ."""
+    return "+".join(f for f in FORMATS if f in formats)
+
+
+def needs_formats(served: ServedModel) -> frozenset[str]:
+    """The formats a registry must trust for ``served`` to answer (``joined_formats``)."""
+    return frozenset(served.artifact_format.split("+"))

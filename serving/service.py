@@ -34,7 +34,7 @@ from serving.errors import ModelNotServed
 from serving.monitor import RowSampler
 from serving.resolution import PRODUCTION, Resolver, Target
 from serving.rows import to_json_list
-from serving.served import ServedModel, can_score, coefficients_only, load_served
+from serving.served import ServedModel, can_score, coefficients_only, load_served, needs_formats
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -223,8 +223,8 @@ class ModelService(Resolver):
         if trusted == self._trusted:
             return 0
         self._trusted = trusted
-        gone = self.cache.discard(lambda m: m.artifact_format not in trusted)
-        gone += self.coefficients.discard(lambda m: m.artifact_format not in trusted)
+        gone = self.cache.discard(lambda m: not needs_formats(m) <= trusted)
+        gone += self.coefficients.discard(lambda m: not needs_formats(m) <= trusted)
         if gone:
             logger.warning("dropped %d cached model(s) in formats no longer trusted", gone)
         return gone

@@ -15,8 +15,9 @@ from test_global_candidates import panel, spec
 
 from manymodels.artifacts import deserialize
 from manymodels.backup import export_registry
+from manymodels.candidates import MeanOf
 from manymodels.doctor import check
-from manymodels.exceptions import ArtifactError
+from manymodels.exceptions import ArtifactError, UntrustedArtifact
 from manymodels.forecast import forecast
 from manymodels.gc import collect
 from manymodels.global_members import GlobalMember, GlobalModels, linked, stored_form
@@ -73,7 +74,7 @@ def test_the_artifact_names_the_global_model_instead_of_holding_it(mixed: Path) 
         data = reg.artifacts.get(v.artifact_sha256)
         stored = deserialize(data)
     assert v.members == (glob["sha256"],)
-    assert b"GlobalModel" not in data and b"Ridge" not in data.split(b"GlobalMember")[1]
+    assert b"GlobalModel" not in data  # no copy of the global model inside
     kinds = [type(m).__name__ for m in stored.members]
     assert "GlobalMember" in kinds and "KeyBound" not in kinds
     (member,) = [m for m in stored.members if isinstance(m, GlobalMember)]
@@ -113,19 +114,78 @@ def test_every_reader_serves_the_mean_of_the_local_and_the_global_member(mixed: 
         assert np.allclose(out["prediction"].to_numpy(), expected)
 
 
+@pytest.mark.parametrize("ensemble_first", [False, True])
 def test_the_router_shares_one_loaded_global_model_across_ensembles_and_global_versions(
+    mixed: Path, ensemble_first: bool
+) -> None:
+    from serving import served
+
+    served._SHARED.clear()  # what other tests loaded
+    served._FORMATS.clear()
+    with Registry(mixed) as reg:
+        v = with_member(reg)
+        glob = next(u for u in versions(reg) if u.validation["chosen"] == "global")
+        order = [(v.key, v.version), (glob.key, glob.version)]
+        loaded = [served.load_served(reg, *kv) for kv in order[:: 1 if ensemble_first else -1]]
+        pair, alone = loaded if ensemble_first else loaded[::-1]
+    (bound,) = [m for m in pair.model.members if isinstance(m, KeyBound)]
+    assert bound.model is alone.model.model  # one unpickled copy
+    assert bound.key == {"shop": v.key.split("=")[1]}
+    assert pair.artifact_format == alone.artifact_format == "pickle"
+
+
+def test_a_shared_global_model_is_refused_once_its_format_is_no_longer_trusted(
     mixed: Path,
 ) -> None:
+    """A loaded copy is reused only while the registry trusts the format it was stored in: a
+    fresh load would refuse it, so a reuse does too."""
     from serving.served import load_served
 
     with Registry(mixed) as reg:
         v = with_member(reg)
-        glob = next(u for u in versions(reg) if u.validation["chosen"] == "global")
-        alone = load_served(reg, glob.key, glob.version)
-        pair = load_served(reg, v.key, v.version)
-    (bound,) = [m for m in pair.model.members if isinstance(m, KeyBound)]
-    assert bound.model is alone.model.model  # one unpickled copy
-    assert bound.key == {"shop": v.key.split("=")[1]}
+        glob = [u for u in versions(reg) if u.validation["chosen"] == "global"][:2]
+        held = load_served(reg, v.key, v.version)  # keeps the global model loaded
+        reg.set_trusted_formats(frozenset({"skops"}))
+        try:
+            for u in glob:
+                with pytest.raises(UntrustedArtifact, match="trusts only skops"):
+                    load_served(reg, u.key, u.version)
+            with pytest.raises(UntrustedArtifact, match="trusts only skops"):
+                load_served(reg, v.key, v.version)
+        finally:
+            reg.set_trusted_formats(frozenset({"pickle", "skops"}))
+    assert held.model.members  # held to the end
+
+
+def test_an_ensemble_names_only_global_models_stored_in_its_own_format(mixed: Path) -> None:
+    """A skops ensemble never depends on a pickle (a registry trusting only skops would refuse
+    it): a global model stored in another format is copied in, as before."""
+    from manymodels.training.global_fit import GlobalLoader
+
+    with Registry(mixed) as reg:
+        (sha,) = with_member(reg).members
+        key = {"shop": "s01"}
+        assert GlobalLoader(reg.artifacts, "pickle")(sha, key).sha256 == sha
+        other = GlobalLoader(reg.artifacts, "skops")(sha, key)
+    assert other.sha256 is None
+    pair = MeanOf([other, other])
+    assert stored_form(pair) == (pair, [])  # kept whole
+
+
+def test_a_retrain_scores_its_ensemble_champion(tmp_path: Path) -> None:
+    """The champion a retrain compares against is linked too: an ensemble champion is scored,
+    not recorded as failing ("global member … was not linked")."""
+    root = tmp_path / "reg"
+    train(_mean_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        v = with_member(reg)
+    train(_mean_global(), panel(seed=0, n_noisy=12), root, backend="local", only=[v.key])
+    with Registry(root) as reg:
+        new = max(reg.list_versions(v.key), key=lambda m: m.version)
+    assert new.version == v.version + 1
+    assert new.evaluation["champion_version"] == v.version
+    assert new.evaluation["champion_score"] is not None, new.evaluation
+    assert new.evaluation["basis"] == "unseen" and new.evaluation["compared_rows"] > 0
 
 
 def test_gc_keeps_a_global_model_only_an_ensemble_names(tmp_path: Path) -> None:
@@ -176,7 +236,6 @@ def test_backup_carries_the_member_and_doctor_names_it_missing(tmp_path: Path) -
 def test_stored_form_names_bound_members_and_linked_restores_them() -> None:
     from sklearn.linear_model import LinearRegression, Ridge
 
-    from manymodels.candidates import MeanOf
     from manymodels.training.global_fit import bound
 
     X, y = np.arange(12.0).reshape(-1, 1), np.arange(12.0) * 2

@@ -421,6 +421,35 @@ def test_import_refuses_what_it_cannot_register_with_one_line(
         assert [v.version for v in reg.list_versions(key)] == [1]  # nothing was registered
 
 
+def test_import_refuses_an_ensemble_naming_a_global_model_by_sha256(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    """A manymodels ensemble as its artifact stores it names its global member by sha256: no
+    version of the target registry would list it, so gc could delete what it loads."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from manymodels.candidates import MeanOf
+    from manymodels.global_members import GlobalMember
+
+    root, _ = registries("naive, not plain scikit-learn")
+    key = "store=1,brand=tropicana"
+    model, _ = _frame_model(mlflow, tmp_path / "plain")
+    columns = Schema([ColSpec("double", "price"), ColSpec("long", "deal"),
+                      ColSpec("double", "feat")])  # fmt: skip
+    pair = MeanOf([model, GlobalMember("d" * 64, {"store": 1, "brand": "tropicana"})])
+    mlflow.sklearn.save_model(
+        pair, str(tmp_path / "pair"), serialization_format="pickle",
+        pip_requirements=["scikit-learn"], signature=ModelSignature(inputs=columns),
+    )  # fmt: skip
+    one_error_line(
+        invoke("import", tmp_path / "pair", "--key", key, "--registry", root),
+        "names global models by sha256",
+    )
+    with Registry.open(root) as reg:
+        assert [v.version for v in reg.list_versions(key)] == [1]  # nothing was registered
+
+
 def test_without_mlflow_both_commands_say_which_extra_to_install(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

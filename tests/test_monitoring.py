@@ -405,9 +405,10 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
+        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")  # schema 6's
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "5"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "6"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -169,6 +169,7 @@ def test_record_stores_the_dumps_of_every_field(tmp_path: Path) -> None:
             dumps(v.warnings),
             dumps(v.validation),
             dumps(v.evaluation),
+            dumps(list(v.members)) if v.members else None,  # no global member: NULL
         )
     keys = con.execute("SELECT key_json FROM partitions ORDER BY rowid").fetchall()
     assert keys == [(dumps(v.key_values),) for v in versions]

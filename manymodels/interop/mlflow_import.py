@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import DataError
+from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
 
@@ -88,6 +89,12 @@ def read_mlflow(path: Path, formats: Iterable[str] | None = None) -> MlflowSklea
         model = _load_skops_only(path, meta.flavors["sklearn"], formats)
     else:
         model = _load_sklearn(path)
+    if member_names(model):  # gc keeps a member only for the versions that list it
+        raise DataError(
+            f"{path}: its model names global models by sha256 (a manymodels ensemble as its "
+            "artifact stores it), which no version of this registry would keep: export the "
+            "version with `manymodels export KEY --format mlflow`, which writes it whole"
+        )
     return MlflowSklearn(path, model, columns, meta)
 
 

@@ -350,7 +350,8 @@ class Registry:
         what = f"partition '{record.key}' v{record.version}"
         data = self.artifacts.get(record.artifact_sha256)
         model = deserialize(data, self.trusted_formats, what=what)
-        model = linked(model, GlobalModels(self.artifacts.get, self.trusted_formats, shared))
+        members = GlobalModels(self.artifacts.get, self.trusted_formats, shared, owner=what)
+        model = linked(model, members)
         if "global" in record.feature_schema:  # a global model: bound to this partition's key
             from manymodels.training.global_fit import bind_key
 

@@ -93,9 +93,9 @@ def _load(ref: ModelRef, store: ArtifactStore, shared: dict[str, GlobalModel]) -
         raise type(e)(f"cannot score {what}: {e}") from None
     try:
         model = deserialize(data, store.formats, what=what)
-        return linked(model, GlobalModels(store.get, store.formats, shared))
+        return linked(model, GlobalModels(store.get, store.formats, shared, owner=what))
     except UntrustedArtifact:
-        raise  # names the partition and the registry's policy already
+        raise  # names the partition (or the member and its partition) and the policy already
     except ArtifactError as e:  # a global member missing or corrupted
         raise type(e)(f"cannot score {what}: {e}") from None
     except Exception as e:  # e.g. pickled by an incompatible library version

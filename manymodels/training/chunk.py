@@ -63,7 +63,7 @@ def train_chunk(
     masks = [drop_masks(v.table, v.spec) for v in views]
     numeric = [c for c in table.features if c not in table.categorical]
     kept_rows_of = ChunkRows(table, spec)
-    load_global = GlobalLoader(store)
+    load_global = GlobalLoader(store, spec.artifacts.format)
     out: list[Result] = []
     for i, key in enumerate(table.keys):
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))

@@ -47,13 +47,21 @@ def native_categorical(candidate: Candidate) -> bool:
 
 
 class GlobalLoader:
-    """A chunk's global models, read from the store once each, bound to a key on demand."""
+    """A chunk's global models, read from the store once each, bound to a key on demand.
 
-    def __init__(self, store: ArtifactStore) -> None:
+    A bound model knows its sha256 — so an ensemble stores it by reference
+    (``manymodels.global_members``) — only when it was stored in ``format``, the one the chunk
+    writes: a skops ensemble never depends on a pickle (a registry that comes to trust only
+    skops would refuse it); one in another format is copied into the ensemble instead."""
+
+    def __init__(self, store: ArtifactStore, format: str = "pickle") -> None:
         self.models = GlobalModels(store.get, store.formats)
+        self.format = format
 
     def __call__(self, sha256: str, key: Mapping[str, Any]) -> KeyBound:
-        return bound(self.models(sha256), key, sha256)
+        model = self.models(sha256)
+        same = self.models.format(sha256) == self.format
+        return bound(model, key, sha256 if same else None)
 
 
 class GlobalModel(BaseEstimator):
