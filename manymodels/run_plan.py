@@ -18,6 +18,7 @@ from manymodels.registry.store import ProductionRef, now
 from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
 from manymodels.spec import Spec
+from manymodels.tempnames import writer_tag
 from manymodels.training import Champion, pooled_fingerprint
 
 
@@ -122,7 +123,7 @@ def plan_run(
                 "resume it with the same table, or start a new run"
             )
         done = reg.store.recorded_keys(resume)
-        reg.store.reopen_run(resume, previous.n_partitions)
+        reg.store.reopen_run(resume, previous.n_partitions, owner=writer_tag())
         remaining = todo.select({k for k in todo.keys if k not in done})
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
@@ -144,7 +145,7 @@ def plan_run(
         n_trained=0,
         n_skipped=0,
         n_failed=0,
-        options=options,
+        options={**options, "owner": writer_tag()},  # which process runs it: run_gone
     )
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)

@@ -69,13 +69,31 @@ def writer_alive(name: str) -> bool | None:
     died (a zombie included) or its pid went to a later process; ``None`` when this machine
     cannot tell — another machine's file, or one named before writers were."""
     match = TEMP_NAME.fullmatch(name)
-    if match is None or match["machine"] != MACHINE or match["start"] == "x":
+    if match is None:
         return None
-    pid = int(match["pid"])
+    return _alive(match["pid"], match["start"], match["machine"])
+
+
+OWNER = re.compile(r"(?P<pid>\d+)-(?P<start>\d+|x)-(?P<machine>[0-9a-f]{12})")
+
+
+def owner_alive(tag: object) -> bool | None:
+    """``writer_alive`` for a ``writer_tag`` recorded elsewhere (a run's ``owner``): ``None``
+    for anything else, a missing tag included."""
+    match = OWNER.fullmatch(tag) if isinstance(tag, str) else None
+    if match is None:
+        return None
+    return _alive(match["pid"], match["start"], match["machine"])
+
+
+def _alive(pid_text: str, start: str, machine: str) -> bool | None:
+    if machine != MACHINE or start == "x":
+        return None
+    pid = int(pid_text)
     now = process(pid)
     if now is None and _hidden(pid):
         return None  # it runs, but /proc hides it (``hidepid``): its start time is unknown
-    return now is not None and now[0] not in ("Z", "X") and now[1] == match["start"]
+    return now is not None and now[0] not in ("Z", "X") and now[1] == start
 
 
 def _hidden(pid: int) -> bool:

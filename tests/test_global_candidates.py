@@ -235,6 +235,66 @@ def test_a_running_runs_global_models_are_referenced(tmp_path: Path) -> None:
     assert ("running", True) in seen, seen
 
 
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, sys.argv[2])
+from test_global_candidates import _losing_global, panel
+from manymodels.pipeline import train
+calls = []
+def wait(_):
+    calls.append(1)
+    if len(calls) == 2:  # after the global phase, at the first chunk
+        print("ready", flush=True)
+        time.sleep(600)
+train(_losing_global(), panel(), sys.argv[1], backend="local", progress=wait)
+"""
+
+
+@pytest.mark.slow  # a training process of its own, killed: ~5-10 s on a busy machine
+def test_a_killed_runs_global_models_go_and_it_still_resumes(tmp_path: Path) -> None:
+    """A run killed with SIGKILL stays marked running. Its process is gone from this
+    machine, so nothing loads its global models: gc collects them and doctor says so; the
+    resume fits its own again."""
+    import signal
+    import subprocess
+    import sys
+
+    from manymodels.doctor import check
+
+    root = tmp_path / "reg"
+    tests = str(Path(__file__).parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, str(root), tests], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        with Registry(root) as reg:
+            (run,) = reg.list_runs(limit=5)
+            sha = run.options["global"][0]["sha256"]
+            assert sha in reg.store.referenced_digests()  # it runs: its chunks load it
+            (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+            assert "unless it is training right now" in problem.message
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    with Registry(root) as reg:
+        assert reg.get_run(run.run_id).status == "running"
+        assert sha not in reg.store.referenced_digests()
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert f"its process (pid {proc.pid}, on this machine) is gone" in problem.message
+        collect(reg, grace_seconds=0)
+        with pytest.raises(Exception, match=sha[:12]):
+            reg.artifacts.get(sha)
+    summary = train(_losing_global(), panel(), root, backend="local", resume=run.run_id)
+    assert summary.run.status == "completed" and summary.run.n_trained == 24
+    (fitted,) = summary.run.options["global"]
+    assert fitted["sha256"] == sha and "error" not in fitted  # the same model, fitted again
+    with Registry(root) as reg:
+        assert reg.artifacts.get(sha)
+
+
 def test_an_interrupted_run_or_a_failed_global_fit_keeps_nothing_more(tmp_path: Path) -> None:
     """What gc keeps of runs' global models is what ``_current_globals`` loads (the newest
     completed full run's, even when every fit failed) and what a running run loads: not an

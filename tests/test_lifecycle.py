@@ -26,6 +26,7 @@ from manymodels.gc import collect
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.tempnames import writer_tag
 
 BIN = Path(sys.executable).parent
 
@@ -65,7 +66,9 @@ def test_changed_only_touches_exactly_the_changed_partitions(tmp_path: Path) -> 
         spec, pd.concat([changed, extra]), tmp_path / "reg", backend="local", changed_only=True
     )
     assert summary.run.n_partitions == 2
-    assert summary.run.options == {"changed_only": True, "unchanged": 5, "backend": "local"}
+    options = dict(summary.run.options)
+    assert options.pop("owner") == writer_tag()  # the process that ran it
+    assert options == {"changed_only": True, "unchanged": 5, "backend": "local"}
     with Registry.open(tmp_path / "reg") as reg:
         after = versions(reg)
         assert after["pid=2"] == before["pid=2"] + 1

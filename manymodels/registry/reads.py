@@ -31,7 +31,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
 )
 from manymodels.registry.rows import members_of, move_entity, version_entity
-from manymodels.registry.runs import current_global, global_runs
+from manymodels.registry.runs import current_global, global_runs, killed
 
 
 class ProductionRef(NamedTuple):
@@ -384,9 +384,10 @@ def _run_global_models(conn: Connection) -> set[str]:
     though no version chose one: per spec, those of its newest completed full run that
     recorded any, which retraining one partition re-scores (the run
     ``run_chunks._current_globals`` picks; without them the retrain would quietly lose its
-    global candidate); and a running run's, which its chunks load. An interrupted or failed
-    run's are not kept (a resume fits its own again), nor a superseded run's, beyond the
-    versions that chose them. Runs are few (one per job): their options are read whole."""
+    global candidate); and a running run's, which its chunks load, unless its process is gone
+    from this machine (``runs.killed``). An interrupted or failed run's are not kept (a
+    resume fits its own again), nor a superseded run's, beyond the versions that chose them.
+    Runs are few (one per job): their options are read whole."""
     r = t.runs.c
     q = global_runs(r.spec_name, r.status, r.options_json)
     out: set[str] = set()
@@ -398,7 +399,7 @@ def _run_global_models(conn: Connection) -> set[str]:
             continue
         shas = {g["sha256"] for g in models if isinstance(g, dict) and g.get("sha256")}
         if status == "running":
-            out |= shas
+            out |= set() if killed(status, options) else shas  # a killed run loads nothing
         elif spec_name not in current and current_global(status, options):
             current.add(spec_name)  # this run, even if every fit failed (nothing is kept then)
             out |= shas

@@ -15,6 +15,7 @@ from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
+from manymodels.tempnames import owner_alive
 
 
 class RunsMixin(StoreBase):
@@ -80,14 +81,14 @@ class RunsMixin(StoreBase):
                 .values(options_json=_merged(conn, run_id, options))
             )
 
-    def reopen_run(self, run_id: str, n_partitions: int) -> None:
+    def reopen_run(self, run_id: str, n_partitions: int, owner: str | None = None) -> None:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
         forgotten (and uncounted) so they can be trained and recorded again (an outcome is one
         row per run and key). Progress stays monotonic through this: a ``lost`` partition
         never counted as done (``registry.progress``), so forgetting it takes nothing away.
         The options record when the run was resumed and how many partitions were settled then
         (``resumed_at``, ``done_at_resume``): the rate and ETA of a resumed run are measured
-        from there, not across the pause."""
+        from there, not across the pause; and the process that runs it now (``owner``)."""
         c = t.run_partitions.c
         lost = and_(c.run_id == run_id, c.status == "lost")
         with self._begin() as conn:
@@ -98,6 +99,7 @@ class RunsMixin(StoreBase):
             if row is not None:
                 settled = row.n_trained + row.n_skipped + row.n_failed - n_lost
                 options |= {"resumed_at": now(), "done_at_resume": settled}
+                options |= {"owner": owner} if owner else {}
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
@@ -246,3 +248,11 @@ def current_global(status: str, options: Mapping[str, Any]) -> bool:
         and isinstance(models, list)
         and bool(models)
     )
+
+
+def killed(status: str, options: Mapping[str, Any]) -> bool:
+    """Whether a run still marked running was killed: the process that ran it (its ``owner``,
+    recorded when it started or was resumed) is gone from this machine — ``kill -9``, the OOM
+    killer. Nothing loads its global models any more (a resume fits its own); ``False`` where
+    it cannot be told (another machine's run, or one started before runs had owners)."""
+    return status == "running" and owner_alive(options.get("owner")) is False
