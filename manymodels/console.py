@@ -298,14 +298,14 @@ def runs_table(runs: Sequence[Run]) -> None:
         table.add_column(col)
     for r in runs:
         table.add_row(
-            r.run_id, r.kind, r.status, r.spec_name, str(r.n_partitions), str(r.n_trained),
+            r.run_id, r.kind, r.state, r.spec_name, str(r.n_partitions), str(r.n_trained),
             str(r.n_skipped), str(r.n_failed), r.started_at[:19], (r.ended_at or "")[:19],
         )  # fmt: skip
     out.print(table)
 
 
 def run_detail(run: Run) -> None:
-    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.status}")
+    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.state}")
     for label, value in [
         ("spec", f"{run.spec_name} (sha256 {run.spec_hash[:12]}…)"),
         ("data", f"{run.data_source} (fingerprint {run.data_fingerprint[:12]}…)"),

@@ -41,7 +41,6 @@ from manymodels.exceptions import (
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
-from manymodels.registry.runs import killed
 from manymodels.registry.store import describe_url
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 
@@ -323,7 +322,7 @@ def _dangling(
 
 
 def _unfinished(run: Run, lost: int, where: str) -> Problem:
-    if killed(run.status, run.options):
+    if run.killed:
         pid = str(run.options.get("owner", "")).split("-")[0]
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running":

@@ -272,6 +272,7 @@ def test_a_killed_runs_global_models_go_and_it_still_resumes(tmp_path: Path) -> 
             (run,) = reg.list_runs(limit=5)
             sha = run.options["global"][0]["sha256"]
             assert sha in reg.store.referenced_digests()  # it runs: its chunks load it
+            assert not run.killed and run.state == "running"
             (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
             assert "unless it is training right now" in problem.message
     finally:
@@ -280,7 +281,9 @@ def test_a_killed_runs_global_models_go_and_it_still_resumes(tmp_path: Path) -> 
         if proc.stdout is not None:
             proc.stdout.close()
     with Registry(root) as reg:
-        assert reg.get_run(run.run_id).status == "running"
+        gone = reg.get_run(run.run_id)
+        assert gone.status == "running" and gone.killed
+        assert gone.state == "running (process gone)"  # as `manymodels runs` shows it
         assert sha not in reg.store.referenced_digests()
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
         assert f"its process (pid {proc.pid}, on this machine) is gone" in problem.message

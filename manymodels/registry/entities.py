@@ -6,8 +6,11 @@ turns them into rows and hands back ``ModelVersion``, ``Run``, ``AliasMove`` and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from manymodels.tempnames import owner_alive
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 OutcomeStatus = Literal["trained", "skipped", "failed", "lost"]
@@ -179,5 +182,23 @@ class Run:
     def n_done(self) -> int:
         return self.n_trained + self.n_skipped + self.n_failed
 
+    @property
+    def killed(self) -> bool:
+        """Marked running, but its process is gone from this machine (``killed``)."""
+        return killed(self.status, self.options)
+
+    @property
+    def state(self) -> str:
+        """Its status as people read it: ``running (process gone)`` for a killed run."""
+        return "running (process gone)" if self.killed else self.status
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def killed(status: str, options: Mapping[str, Any]) -> bool:
+    """Whether a run still marked running was killed: the process that ran it (its ``owner``,
+    recorded when it started or was resumed) is gone from this machine — ``kill -9``, the OOM
+    killer. Nothing loads its global models any more (a resume fits its own); ``False`` where
+    it cannot be told (another machine's run, or one started before runs had owners)."""
+    return status == "running" and owner_alive(options.get("owner")) is False

@@ -29,9 +29,10 @@ from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
     PartitionSummary,
+    killed,
 )
 from manymodels.registry.rows import members_of, move_entity, version_entity
-from manymodels.registry.runs import current_global, global_runs, killed
+from manymodels.registry.runs import current_global, global_runs
 
 
 class ProductionRef(NamedTuple):
@@ -385,7 +386,7 @@ def _run_global_models(conn: Connection) -> set[str]:
     recorded any, which retraining one partition re-scores (the run
     ``run_chunks._current_globals`` picks; without them the retrain would quietly lose its
     global candidate); and a running run's, which its chunks load, unless its process is gone
-    from this machine (``runs.killed``). An interrupted or failed run's are not kept (a
+    from this machine (``entities.killed``). An interrupted or failed run's are not kept (a
     resume fits its own again), nor a superseded run's, beyond the versions that chose them.
     Runs are few (one per job): their options are read whole."""
     r = t.runs.c

@@ -15,7 +15,6 @@ from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
-from manymodels.tempnames import owner_alive
 
 
 class RunsMixin(StoreBase):
@@ -248,11 +247,3 @@ def current_global(status: str, options: Mapping[str, Any]) -> bool:
         and isinstance(models, list)
         and bool(models)
     )
-
-
-def killed(status: str, options: Mapping[str, Any]) -> bool:
-    """Whether a run still marked running was killed: the process that ran it (its ``owner``,
-    recorded when it started or was resumed) is gone from this machine — ``kill -9``, the OOM
-    killer. Nothing loads its global models any more (a resume fits its own); ``False`` where
-    it cannot be told (another machine's run, or one started before runs had owners)."""
-    return status == "running" and owner_alive(options.get("owner")) is False
