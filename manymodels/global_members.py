@@ -109,7 +109,9 @@ class GlobalModels:
     ``cache``: pass a long-lived mapping to share them across calls (the router's is weak, so a
     model goes when no cached version holds it). ``formats_of`` records each one's format
     beside it, so a model loaded before the registry's policy narrowed is refused when it is
-    reused, as a fresh load would be. ``owner`` names what loads it, for messages."""
+    reused, as a fresh load would be: the router's outlive a policy change; a forecast's or a
+    scoring chunk's ``cache`` (with no ``formats_of``) lives for one call, under one policy.
+    ``owner`` names what loads it, for messages."""
 
     def __init__(
         self,
@@ -129,15 +131,15 @@ class GlobalModels:
     def __call__(self, sha256: str) -> Any:
         what = f"global model {sha256[:12]}…" + (f" (in {self.owner})" if self.owner else "")
         model = self.cache.get(sha256)
-        found = self.formats_of.get(sha256)
-        if model is None or found is None:
+        if model is None:
             data = self.get(sha256)
             found = format_of(data)
             model = loads(data, self.formats, what=what)
             if not _is(model, "manymodels.training.global_fit", "GlobalModel"):
                 raise ArtifactError(f"{what} is a {type(model).__name__}, not a global model")
             self.cache[sha256], self.formats_of[sha256] = model, found
-        require_loadable(found, self.formats, what=what)
+        elif sha256 in self.formats_of:  # loaded earlier, maybe under a wider policy
+            require_loadable(self.formats_of[sha256], self.formats, what=what)
         return model
 
     def format(self, sha256: str) -> str | None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import SpecError, TrainingError
 from manymodels.forecast import forecast
 from manymodels.gc import collect
 from manymodels.pipeline import train
@@ -275,6 +275,8 @@ def test_a_killed_runs_global_models_go_and_it_still_resumes(tmp_path: Path) -> 
             assert not run.killed and run.state == "running"
             (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
             assert "unless it is training right now" in problem.message
+        with pytest.raises(TrainingError, match=f"still running \\(process {proc.pid} "):
+            train(_losing_global(), panel(), root, backend="local", resume=run.run_id)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)

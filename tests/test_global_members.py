@@ -114,6 +114,22 @@ def test_every_reader_serves_the_mean_of_the_local_and_the_global_member(mixed: 
         assert np.allclose(out["prediction"].to_numpy(), expected)
 
 
+def test_a_forecast_or_a_scoring_chunk_reads_each_global_member_once(mixed: Path) -> None:
+    """``shared`` (a forecast's, a scoring chunk's) holds each global model loaded: a second
+    version on it reuses that copy rather than reading and unpickling its bytes again."""
+    with Registry(mixed) as reg:
+        v = with_member(reg)
+        (sha,) = v.members
+        reads: list[str] = []
+        get = reg.artifacts.get
+        members = GlobalModels(lambda d: reads.append(d) or get(d), {"pickle"}, {})
+        assert members(sha) is members(sha) and reads == [sha]
+        shared: dict[str, Any] = {}
+        first, again = (reg.load_artifact(v, shared) for _ in range(2))
+    bound = [next(m for m in x.members if isinstance(m, KeyBound)) for x in (first, again)]
+    assert bound[0].model is bound[1].model is shared[sha]
+
+
 @pytest.mark.parametrize("ensemble_first", [False, True])
 def test_the_router_shares_one_loaded_global_model_across_ensembles_and_global_versions(
     mixed: Path, ensemble_first: bool
