@@ -180,3 +180,11 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
         assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
         assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")
     return second
+
+
+def dead_process_tag() -> str:
+    """The ``writer_tag`` of a process that ran on this machine and has ended: a run's
+    ``owner`` after its process was killed."""
+    code = "from manymodels.tempnames import writer_tag; print(writer_tag())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()

@@ -72,7 +72,7 @@ def progress_of(
     moved = done - done_before
     rate = moved / window if window > 0 and moved > 0 else None
     eta = None
-    if run.status == "running" and rate:
+    if run.status == "running" and rate and not run.killed:  # a killed run moves no more
         eta = max(run.n_partitions - done, 0) / rate
     return RunProgress(
         run=run,

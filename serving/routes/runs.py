@@ -53,6 +53,10 @@ class RunItem(BaseModel):
     eta_seconds: float | None = Field(
         description="What is left at that rate; only while the run is running."
     )
+    process_gone: bool = Field(
+        description="Marked running, but the process running it is gone from the router's "
+        "machine (killed): it will move no more until it is resumed (--resume RUN_ID)."
+    )
 
     @classmethod
     def of(cls, p: RunProgress) -> RunItem:
@@ -62,7 +66,7 @@ class RunItem(BaseModel):
             started_at=r.started_at, ended_at=r.ended_at, planned=p.planned, done=p.done,
             share_done=p.share_done, counts=p.by_status, unchanged=p.unchanged,
             elapsed_seconds=p.elapsed_seconds, rate_per_second=p.rate_per_second,
-            eta_seconds=p.eta_seconds,
+            eta_seconds=p.eta_seconds, process_gone=r.killed,
         )  # fmt: skip
 
 

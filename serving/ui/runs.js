@@ -35,12 +35,18 @@ function counts(r) {
   return parts.join(", ") || "nothing yet";
 }
 
+/** Running and moving: not a run marked running whose process is gone (killed). */
+function live(r) {
+  return r.status === "running" && !r.process_gone;
+}
+
 function row(r) {
-  const running = r.status === "running";
+  const running = live(r);
+  const state = r.process_gone ? "running (process gone)" : r.status;
   return el("tr", { "data-run": r.run_id, "data-done": r.done, "data-status": r.status },
     el("td", {}, el("a", { href: "#", title: "this run's failed and skipped partitions", onclick: (e) => { e.preventDefault(); go({ runs: "", failures: r.run_id }); } }, el("code", {}, r.run_id))),
     el("td", {}, r.spec_name),
-    el("td", { class: running ? "running" : r.status === "completed" ? "good" : "bad" }, r.status),
+    el("td", { class: running ? "running" : r.status === "completed" ? "good" : "bad" }, state),
     el("td", {}, age(r.started_at)),
     el("td", { class: "progress-cell" }, bar(r),
       el("span", { class: "progress-text" }, `${r.done} of ${r.planned} done (${(100 * r.share_done).toFixed(0)} %)`)),
@@ -54,7 +60,7 @@ function row(r) {
 function draw() {
   $("#runs tbody").replaceChildren(...runs.map(row));
   $("#runs-more").hidden = !nextAfter;
-  const active = runs.filter((r) => r.status === "running").length;
+  const active = runs.filter(live).length;
   $("#runs-note").textContent = `${runs.length} run(s), newest first${active ? `; ${active} running, refreshed every ${POLL_MS / 1000} s` : ""}.`;
   $("#runs-view").dataset.polls = String(polls);
 }
@@ -76,12 +82,12 @@ function stop() {
  * and says why (the rows keep what they last showed). */
 function schedule() {
   stop();
-  if (!runs.some((r) => r.status === "running")) return;
+  if (!runs.some(live)) return;
   timer = setTimeout(async () => {
     if ($("#runs-view").hidden) return stop();
     try {
       for (const [i, r] of runs.entries()) {
-        if (r.status === "running") runs[i] = await api(`/v1/runs/${encodeURIComponent(r.run_id)}`);
+        if (live(r)) runs[i] = await api(`/v1/runs/${encodeURIComponent(r.run_id)}`);
       }
       polls += 1;
       draw();

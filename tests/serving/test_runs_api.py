@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import dead_process_tag
 from routerkit import TOKEN, open_client
 
 from manymodels.registry import Registry
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.progress import progress_of
+from manymodels.tempnames import writer_tag
 from serving.settings import Settings
 
 pytest_plugins = ["tests.serving.test_ui_api"]
@@ -31,9 +33,10 @@ def test_a_finished_runs_progress_matches_its_outcomes(with_failures: Path) -> N
 
 
 # ---------------------------------------------------------------------------- helpers
-def start_run(reg: Registry, n: int, *, minutes_ago: float = 2.0) -> str:
+def start_run(reg: Registry, n: int, *, minutes_ago: float = 2.0, owner: str = "") -> str:
     """A run as the pipeline creates one (``create_run``), ``n`` partitions planned, started
-    ``minutes_ago``: outcomes are then recorded with ``record``, as chunks finish."""
+    ``minutes_ago`` by process ``owner`` (a ``writer_tag``): outcomes are then recorded with
+    ``record``, as chunks finish."""
     started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     run_id = f"progress{n:04d}{int(minutes_ago * 10):04d}"
     reg.store.create_run(
@@ -41,7 +44,8 @@ def start_run(reg: Registry, n: int, *, minutes_ago: float = 2.0) -> str:
             spec_hash="0" * 64, spec={"partition_by": ["store", "brand"]},
             data_source="/data/private/sales.csv", data_fingerprint="f" * 64,
             started_at=started.isoformat(timespec="microseconds"), ended_at=None,
-            n_partitions=n, n_trained=0, n_skipped=0, n_failed=0)
+            n_partitions=n, n_trained=0, n_skipped=0, n_failed=0,
+            options={"owner": owner} if owner else {})
     )  # fmt: skip
     return run_id
 
@@ -129,6 +133,24 @@ def test_a_running_run_moves_chunk_by_chunk_with_an_eta(api: tuple[Any, Path]) -
     admin = {"Authorization": f"Bearer {TOKEN}"}
     shown = client.get(f"/v1/runs/{run_id}", headers=admin).json()["data_source"]
     assert shown == "/data/private/sales.csv"
+
+
+def test_a_run_whose_process_is_gone_says_so_and_has_no_eta(api: tuple[Any, Path]) -> None:
+    """A run still marked running whose process ended on this machine (killed) moves no more:
+    the router says so, and gives no time left."""
+    client, root = api
+    keys = [f"store=51,brand=b{i}" for i in range(4)]
+    with Registry(root) as reg:
+        gone = start_run(reg, len(keys), minutes_ago=3.0, owner=dead_process_tag())
+        alive = start_run(reg, len(keys), minutes_ago=4.0, owner=writer_tag())
+        for run_id in (gone, alive):
+            reg.store.record(run_id, [], outcomes("skipped", *keys[:2]), libraries={})
+    seen = {r: client.get(f"/v1/runs/{r}").json() for r in (gone, alive)}
+    assert seen[gone]["status"] == "running" and seen[gone]["process_gone"] is True
+    assert seen[gone]["eta_seconds"] is None and seen[gone]["rate_per_second"] > 0
+    assert seen[alive]["process_gone"] is False and seen[alive]["eta_seconds"] > 0
+    listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
+    assert listed[gone]["process_gone"] and not listed[alive]["process_gone"]
 
 
 def test_progress_never_steps_back_when_a_run_with_lost_partitions_is_resumed(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from factories import dead_process_tag
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
 from routerkit import TOKEN
@@ -44,16 +45,17 @@ def attribute(row: str, name: str) -> str:
     return found.group(1) if found else ""
 
 
-def start_run(reg: Registry) -> str:
-    """A run the pipeline would have started two minutes ago, with 2 of its 8 partitions
-    recorded (one chunk: one skipped, one failed)."""
-    run_id = "inprogress0001"
+def start_run(reg: Registry, run_id: str = "inprogress0001", owner: str = "") -> str:
+    """A run the pipeline would have started two minutes ago (by process ``owner``, a
+    ``writer_tag``), with 2 of its 8 partitions recorded (one chunk: one skipped, one
+    failed)."""
     started = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="microseconds")
     reg.store.create_run(
         Run(run_id=run_id, kind="retrain", status="running", spec_name="router-test",
             spec_hash="0" * 64, spec={"partition_by": ["store", "brand"]},
             data_source="sales.csv", data_fingerprint="f" * 64, started_at=started,
-            ended_at=None, n_partitions=len(PLANNED), n_trained=0, n_skipped=0, n_failed=0)
+            ended_at=None, n_partitions=len(PLANNED), n_trained=0, n_skipped=0, n_failed=0,
+            options={"owner": owner} if owner else {})
     )  # fmt: skip
     reg.store.record(run_id, [], [outcome(PLANNED[0], "skipped"), outcome(PLANNED[1], "failed")],
                      libraries={})  # fmt: skip
@@ -71,6 +73,7 @@ def test_the_runs_panel_shows_a_finished_runs_counts(
     root = add_failures(Path(shutil.copytree(trained, tmp_path / "registry")))
     with Registry(root) as reg:
         running = start_run(reg)
+        killed = start_run(reg, "killedrun00001", owner=dead_process_tag())
     with running_server(Settings(registry=root, admin_token=TOKEN)) as base:
         api = httpx.get(f"{base}/v1/runs").json()["runs"]
         dom = browse(chromium, view(base, runs="recent"), tmp_path)
@@ -85,6 +88,8 @@ def test_the_runs_panel_shows_a_finished_runs_counts(
         assert ">completed<" in row
         assert f"{len(api)} run(s), newest first; 1 running" in text_of(dom, "runs-note")
         assert "2 of 8 done" in html.unescape(run_row(dom, running))
+        gone = html.unescape(run_row(dom, killed))  # not counted as running, never polled
+        assert '<td class="bad">running (process gone)<' in gone and "2 of 8 done" in gone
         browse(
             chromium, view(base, runs="recent"), tmp_path, screenshot=shots / "dashboard-runs.png"
         )
