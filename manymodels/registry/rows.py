@@ -94,7 +94,7 @@ def version_row(
         encode_json([c.__dict__ for c in v.candidates]),  # a new list each time: nothing to share
         memo(v.warnings),
         memo(v.validation),
-        encode_json(v.evaluation),  # made per partition (training.chunk._evaluation)
+        encode_json(v.evaluation),  # made per partition (training.records.evaluation_record)
         v.data_sha256,
         signer.sign(v.key, number, v.artifact_sha256, v.data_sha256, schema_json)
         if signer

@@ -11,6 +11,7 @@ the model and the partition's input rows. One module per concern:
 * ``rows``     rows left out of training, and why
 * ``history``  a partition's input rows, kept for retraining by ``append``
 * ``schema``   what a version records of its inputs (feature schema, forecast history)
+* ``records``  what a version records of its fit: validation, evaluation, schema additions
 * ``chunk``    one worker task: a chunk of partitions → versions and outcomes
 * ``fallback`` the pooled model for unknown and too-small partitions
 """

@@ -20,22 +20,26 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
-from manymodels.evaluate import decide
 from manymodels.exceptions import error_text, short_message
 from manymodels.global_members import stored_form
 from manymodels.lagfeatures import TargetTransform
-from manymodels.monitoring.profile import version_profile
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.schemahistory import recorded, recorded_kind
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training.classify import smoothed_constant
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
 from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
 from manymodels.training.heldout import across_transforms, rerecorded
 from manymodels.training.history import ChunkRows
 from manymodels.training.metrics import beats
+from manymodels.training.records import (
+    evaluation_record,
+    jsonable,
+    validation_record,
+    with_classes,
+    with_profile,
+)
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
 from manymodels.training.select import Fitted, fit_partition
@@ -285,21 +289,19 @@ def train_one(
             CandidateResult(c.label, c.estimator, jsonable(c.params), c.score, c.error)
             for c in fitted.candidates
         ],
-        feature_schema=_with_profile(
-            _with_classes(schema, prior, fitted), X, y, spec, times, prior
-        ),
+        feature_schema=with_profile(with_classes(schema, prior, fitted), X, y, spec, times, prior),
         artifact_sha256=sha,
         artifact_size=size,
         members=tuple(members),
         train_seconds=time.perf_counter() - started,
         warnings=warnings,
-        validation=_validation(spec, fitted, dropped),
-        evaluation=_evaluation(
+        validation=validation_record(spec, fitted, dropped),
+        evaluation=evaluation_record(
             spec,
             fitted,
             champion,
             load_error,
-            identical=_same(champion, sha),
+            identical=champion is not None and champion.artifact_sha256 == sha,
             unservable=unservable,
         ),
         data_sha256=data_sha,
@@ -363,52 +365,6 @@ def _kind(inputs: Inputs) -> str:
     return recorded_kind(inputs.schema)
 
 
-def _with_classes(
-    schema: dict[str, Any], prior: ClassPrior | None, fitted: Fitted
-) -> dict[str, Any]:
-    """A classifier's schema also lists the table's classes (what its probabilities are
-    answered over) and its decision threshold, if the spec asks for one; a regressor's, its
-    interval record (``manymodels.intervals``), if the spec asks for one."""
-    if fitted.intervals:
-        schema = {**schema, "intervals": fitted.intervals}
-    if schema.get("task") != "classification":
-        return schema
-    out = dict(schema)
-    if prior is not None:
-        out["classes"] = prior.labels
-    if fitted.decision:
-        out["decision"] = fitted.decision
-    return out
-
-
-def _with_profile(
-    schema: dict[str, Any],
-    X: Any,
-    y: np.ndarray,
-    spec: Spec,
-    times: np.ndarray | None,
-    prior: ClassPrior | None = None,
-) -> dict[str, Any]:
-    """The schema with the training rows' profile (``manymodels.monitoring.profile``), what
-    drift and live accuracy are measured against; a profile that cannot be made is left out
-    (monitoring then has no reference for this version), never a failed partition.
-
-    A classifier's naive answer is training's naive baseline: the class of the smoothed
-    constant (its counts pulled toward the table's rates), which a small partition's own
-    majority need not be."""
-    try:
-        profile = version_profile(
-            X, y, features=schema["features"], categorical=schema["categorical"],
-            task=spec.task, time_ordered=spec.time_column is not None, times=times,
-        )  # fmt: skip
-        if spec.task == "classification" and prior is not None and len(y):
-            label = smoothed_constant(spec, prior).fit(X, y).predict(np.zeros((1, 1)))[0]
-            profile["naive"] = label.item() if isinstance(label, np.generic) else label
-    except Exception:
-        return schema
-    return {**schema, "profile": profile}
-
-
 def _global(fitted: Fitted) -> tuple[str, int] | None:
     art = fitted.artifact
     return None if art is None else (art.sha256, art.size)
@@ -423,72 +379,3 @@ def _last_row(rows: slice | np.ndarray) -> int | None:
     if isinstance(rows, slice):
         return rows.stop - 1 if rows.stop > rows.start else None
     return int(rows[-1]) if len(rows) else None
-
-
-def _validation(spec: Spec, fitted: Fitted, dropped: Mapping[str, int] | None) -> dict[str, Any]:
-    out = {
-        **fitted.validation,
-        "chosen": fitted.chosen,
-        "naive_candidate": spec.selection.naive_candidate,
-    }
-    if fitted.artifact is not None:  # which global model: the run's, by its sha256
-        out["scope"] = "global"
-        out["global"] = {"label": fitted.artifact.label, "sha256": fitted.artifact.sha256}
-    if dropped:
-        out["dropped"] = dict(dropped)
-    return out
-
-
-def _same(champion: Champion | None, sha: str) -> bool:
-    return champion is not None and champion.artifact_sha256 == sha
-
-
-def _evaluation(
-    spec: Spec,
-    fitted: Fitted,
-    champion: Champion | None,
-    load_error: str | None,
-    *,
-    identical: bool = False,
-    unservable: bool = False,
-) -> dict[str, Any]:
-    """The policy's decision. A challenger byte-identical to its champion (the same data
-    again) is never promoted: the move would change nothing but the alias history, and make
-    a rollback step back to the same model. A champion in a format the registry no longer
-    loads (``unservable``) is replaced under ``if_better``: no reader would serve it."""
-    cmp = fitted.comparison
-    decision = decide(
-        spec.promotion,
-        metric=fitted.metric or spec.metric_name,
-        challenger=cmp.challenger if cmp and cmp.challenger is not None else fitted.score,
-        champion_version=champion.version if champion else None,
-        champion=cmp.champion if cmp else None,
-        champion_error=load_error or (cmp.error if cmp else None),
-        basis=cmp.basis if cmp else None,
-    )
-    out = {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
-    if fitted.metric:  # the spec's metric is undefined on this partition's validation rows
-        out["metric"] = fitted.metric
-    if fitted.single_class:
-        out["single_class"] = fitted.single_class
-    if unservable and champion is not None and spec.promotion.policy == "if_better":
-        why = f"champion v{champion.version} is in a format this registry no longer loads"
-        out |= {"promote": True, "reason": f"{why} ({load_error}); replaced"}
-    if identical and champion is not None and decision.promote:
-        version = champion.version
-        out |= {"promote": False, "reason": f"identical to champion v{version} (same bytes); kept"}
-    return out
-
-
-def jsonable(params: dict[str, Any]) -> dict[str, Any]:
-    """Grid values as JSON-friendly scalars (numpy scalars and tuples crop up in grids)."""
-    out: dict[str, Any] = {}
-    for k, v in params.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        elif isinstance(v, tuple):
-            v = list(v)
-        elif not isinstance(v, str | int | float | bool | list | dict | type(None)):
-            v = repr(v)
-        out[k] = v
-    return out
