@@ -151,7 +151,7 @@ def plan_run(
         n_trained=0,
         n_skipped=0,
         n_failed=0,
-        options={**options, "owner": writer_tag()},  # which process runs it: run_gone
+        options={**options, "owner": writer_tag()},  # which process runs it: Run.killed
     )
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)

@@ -10,6 +10,8 @@ killed in between leaves the temp file behind. Its name carries ``<pid>-<start>-
 
 A temp file of this machine whose writer no longer runs can never be finished and may go at
 once; one whose writer runs is being written; another machine's can only be judged by age.
+A run records the same tag of the process that runs it (``options["owner"]``,
+``owner_alive``): one still marked running whose process is gone was killed.
 
     .tmp-<sha256>-<pid>-<start>-<machine>-<random>-<counter>        a put's temp file
     .tmp-gc-<sha256>-<pid>-<start>-<machine>-<random>-<counter>     an artifact gc moved aside
