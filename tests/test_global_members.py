@@ -130,6 +130,32 @@ def test_a_forecast_or_a_scoring_chunk_reads_each_global_member_once(mixed: Path
     assert bound[0].model is bound[1].model is shared[sha]
 
 
+def test_the_router_answers_for_an_ensemble_over_http(mixed: Path) -> None:
+    """``manymodels serve``'s app under uvicorn: one partition's route and the batch route,
+    an ensemble beside a partition that chose the global model alone."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    with Registry(mixed) as reg:
+        v = with_member(reg)
+        expected = _expected(reg, v)
+        glob = next(u for u in versions(reg) if u.validation["chosen"] == "global")
+        alone = reg.load_model(glob.key).model.predict(ROWS)
+    rows = [{"x": float(x)} for x in ROWS[:, 0]]
+    with running_server(Settings(registry=mixed)) as base:
+        one = httpx.post(f"{base}/v1/partitions/{v.key}/predict", json={"rows": rows})
+        assert one.status_code == 200, one.text
+        assert np.allclose(one.json()["predictions"], expected)
+        shops = [v.key.split("=")[1], glob.key.split("=")[1]]
+        batch = [{"shop": shop, **row} for shop in shops for row in rows]
+        both = httpx.post(f"{base}/v1/predict", json={"rows": batch})
+        assert both.status_code == 200, both.text
+    answers = [a["prediction"] for a in both.json()["predictions"]]
+    assert np.allclose(answers, [*expected, *alone])
+
+
 @pytest.mark.parametrize("ensemble_first", [False, True])
 def test_the_router_shares_one_loaded_global_model_across_ensembles_and_global_versions(
     mixed: Path, ensemble_first: bool
