@@ -136,6 +136,20 @@ def _takes_random_state(cls: type) -> bool:
     return "random_state" in cls().get_params(deep=False)
 
 
+def takes_sparse(estimator: Any) -> bool:
+    """Whether ``estimator`` fits on a sparse matrix, by scikit-learn's estimator tags (1.6 and
+    later; before them, and for an estimator whose tags cannot be read: no, so it gets dense
+    input, which every estimator takes)."""
+    try:
+        from sklearn.utils import get_tags
+    except ImportError:
+        return False
+    try:
+        return bool(get_tags(estimator).input_tags.sparse)
+    except Exception:
+        return False
+
+
 def grid(candidate: Candidate) -> Iterator[dict[str, Any]]:
     """Every parameter combination of one candidate, in a stable order."""
     yield from ParameterGrid(candidate.params) if candidate.params else [{}]
@@ -183,7 +197,10 @@ def build(
             [
                 ("onehot", OneHotEncoder(handle_unknown="ignore"), list(categorical)),
                 ("numeric", StandardScaler() if candidate.scale else "passthrough", list(numeric)),
-            ]
+            ],
+            # mostly zeros (a global model's key columns, a feature of many levels) the one-hot
+            # block is handed on as a sparse matrix, which HistGradientBoosting refuses
+            sparse_threshold=0.3 if takes_sparse(estimator) else 0.0,
         )
         return make_pipeline(pre, estimator)
     if candidate.scale:

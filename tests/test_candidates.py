@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from factories import RIDGE
+from scipy.sparse import issparse
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.linear_model import Ridge
@@ -18,6 +19,7 @@ from manymodels.candidates import (
     grid,
     naive_baseline,
     resolve,
+    takes_sparse,
 )
 from manymodels.spec import Candidate
 
@@ -121,3 +123,21 @@ def test_lightgbm_fits_on_one_thread_unless_the_spec_says_otherwise() -> None:
     for alias in ("num_threads", "nthread"):
         chosen = build(lgbm, {alias: 2}).get_params()
         assert chosen[alias] == 2 and chosen.get("n_jobs") is None
+
+
+def test_one_hot_columns_reach_an_estimator_that_refuses_sparse_input_dense() -> None:
+    """A feature of many levels (or a global model's key columns) one-hot encodes to mostly
+    zeros, which ``ColumnTransformer`` hands on as a sparse matrix: HistGradientBoosting
+    refused it ("Sparse data was passed for X, but dense data is required"), Ridge takes it."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"shop": [f"s{i % 20}" for i in range(2000)], "x": rng.normal(size=2000)})
+    y = X["x"].to_numpy() * 2 + X["shop"].str[1:].astype(float).to_numpy()
+    for path, sparse in [
+        ("sklearn.ensemble.HistGradientBoostingRegressor", False),
+        ("sklearn.linear_model.Ridge", True),
+    ]:
+        model = build(Candidate(estimator=path), {}, categorical=["shop"], numeric=["x"])
+        assert takes_sparse(model[-1]) is sparse
+        pred = model.fit(X, y).predict(X)
+        assert np.corrcoef(pred, y)[0, 1] > 0.9  # it learnt from the one-hot columns
+        assert issparse(model[0].transform(X)) is sparse

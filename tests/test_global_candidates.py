@@ -524,6 +524,21 @@ def test_top2_ensemble_competes_and_serves_the_mean_of_two(tmp_path: Path) -> No
         assert np.isclose(np.asarray(model.predict(rows.to_numpy()))[0], np.mean(members))
 
 
+def test_a_global_histgradientboosting_fits_on_the_one_hot_keys(tmp_path: Path) -> None:
+    """The key columns one-hot encode to mostly zeros, a sparse matrix HistGradientBoosting
+    refuses: it gets them dense (``candidates.takes_sparse``), fits, and is scored."""
+    hgb = {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor", "scope": "global"}
+    hgb["params"] = {"max_iter": 50, "min_samples_leaf": 5}
+    s = spec(candidates=[spec()["candidates"][0], hgb])
+    summary = train(s, panel(), tmp_path / "reg", backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    with Registry(tmp_path / "reg") as reg:
+        v = reg.get_version("shop=s00")
+    (scored,) = [c for c in v.candidates if c["label"] == "HistGradientBoostingRegressor (global)"]
+    assert scored["score"] is not None, scored
+
+
 def test_a_global_candidate_is_not_also_fitted_per_partition(trained: Path) -> None:
     with Registry(trained) as reg:
         v = reg.get_version("shop=s00")
