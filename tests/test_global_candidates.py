@@ -539,6 +539,24 @@ def test_a_global_histgradientboosting_fits_on_the_one_hot_keys(tmp_path: Path) 
     assert scored["score"] is not None, scored
 
 
+def test_a_dense_one_hot_past_the_limit_is_refused_with_a_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100,000 partitions one-hot encode to 100,000 dense columns: past ``DENSE_LIMIT`` the
+    global fit fails with a reason (and the partitions keep their local candidates) rather
+    than exhausting memory. The limit is lowered below this small panel's matrix."""
+    from manymodels.training import global_fit
+
+    monkeypatch.setattr(global_fit, "DENSE_LIMIT", 1000)
+    hgb = {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor", "scope": "global"}
+    s = spec(candidates=[spec()["candidates"][0], hgb])
+    summary = train(s, panel(), tmp_path / "reg", backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "takes no sparse input, and the 24 key values" in glob["error"]
+    assert "use lightgbm.LGBMRegressor" in glob["error"]
+    assert summary.run.n_trained == 24  # on their local candidates
+
+
 def test_a_global_candidate_is_not_also_fitted_per_partition(trained: Path) -> None:
     with Registry(trained) as reg:
         v = reg.get_version("shop=s00")

@@ -215,7 +215,32 @@ def build_model(
             candidate, params, categorical=[*table.categorical, *keys], numeric=numeric,
             seed=spec.seed,
         )  # fmt: skip
+        _require_dense_fits(candidate, inner, table)
     return GlobalModel(inner, list(table.features), list(table.categorical), keys)
+
+
+DENSE_LIMIT = 2 * 1024**3
+"""Bytes of one-hot input a global model may hand, dense, to an estimator that takes no
+sparse input (HistGradientBoosting): beyond it the fit is refused with a reason rather than
+left to exhaust the worker's memory."""
+
+
+def _require_dense_fits(candidate: Candidate, model: Any, table: PartitionedTable) -> None:
+    """Refuse (``ValueError``: the global fit's error) a model whose key columns would one-hot
+    encode to a dense matrix past ``DENSE_LIMIT``: 100,000 partitions are 100,000 columns."""
+    steps = getattr(model, "steps", None)
+    if not table.key_values or cands.takes_sparse(steps[-1][1] if steps else model):
+        return
+    levels = sum(len({kv[j] for kv in table.key_values}) for j in range(len(table.key_values[0])))
+    width = levels + len(table.features)
+    size = table.n_rows * width * 8
+    if size > DENSE_LIMIT:
+        raise ValueError(
+            f"{candidate.estimator} takes no sparse input, and the {levels:,} key values would "
+            f"one-hot encode to a dense {table.n_rows:,} × {width:,} matrix "
+            f"({size / 1024**3:.1f} GiB): use lightgbm.LGBMRegressor (or LGBMClassifier), "
+            "which splits on the keys as categories"
+        )
 
 
 def fold_rows(
