@@ -70,6 +70,19 @@ def chosen(reg: Registry) -> dict[str, str]:
     }
 
 
+def scored_global(s: dict[str, Any], data: pd.DataFrame, root: Path, label: str) -> Any:
+    """Train ``s`` on ``data``: its one global model fitted without an error, and scored on
+    shop s00's validation rows beside the local candidates; shop s00's version."""
+    summary = train(s, data, root, backend="local")
+    (glob,) = summary.run.options["global"]
+    assert "error" not in glob, glob
+    with Registry(root) as reg:
+        v = reg.get_version("shop=s00")
+    (scored,) = [c for c in v.candidates if c["label"] == label]
+    assert scored["score"] is not None, scored
+    return v
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("global") / "reg"
@@ -530,13 +543,7 @@ def test_a_global_histgradientboosting_fits_on_the_one_hot_keys(tmp_path: Path) 
     hgb = {"estimator": "sklearn.ensemble.HistGradientBoostingRegressor", "scope": "global"}
     hgb["params"] = {"max_iter": 50, "min_samples_leaf": 5}
     s = spec(candidates=[spec()["candidates"][0], hgb])
-    summary = train(s, panel(), tmp_path / "reg", backend="local")
-    (glob,) = summary.run.options["global"]
-    assert "error" not in glob, glob
-    with Registry(tmp_path / "reg") as reg:
-        v = reg.get_version("shop=s00")
-    (scored,) = [c for c in v.candidates if c["label"] == "HistGradientBoostingRegressor (global)"]
-    assert scored["score"] is not None, scored
+    scored_global(s, panel(), tmp_path / "reg", "HistGradientBoostingRegressor (global)")
 
 
 def test_a_dense_one_hot_past_the_limit_is_refused_with_a_reason(
@@ -607,13 +614,7 @@ def test_global_candidates_without_a_time_column(tmp_path: Path, validation: Any
         validation={**validation, "folds": 3} if validation["strategy"] == "kfold" else validation
     )
     del s["time_column"]
-    summary = train(s, panel().drop(columns="day"), tmp_path / "reg", backend="local")
-    (glob,) = summary.run.options["global"]
-    assert "error" not in glob, glob
-    with Registry(tmp_path / "reg") as reg:
-        v = reg.get_version("shop=s00")
-    (scored,) = [c for c in v.candidates if c["label"] == "Ridge (global)"]
-    assert scored["score"] is not None, scored
+    v = scored_global(s, panel().drop(columns="day"), tmp_path / "reg", "Ridge (global)")
     assert v.validation["folds"] == (3 if validation["strategy"] == "kfold" else 1)
 
 
