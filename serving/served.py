@@ -48,7 +48,7 @@ from manymodels.global_members import GlobalModels, linked, member_names
 from manymodels.registry.client import Registry
 from manymodels.rowlags import derived_missing
 from manymodels.schemahistory import recorded
-from manymodels.serialization import FORMATS, format_of, require_loadable
+from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
 from serving.answer_text import joined_head
@@ -357,23 +357,20 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     )
     sha = ref.artifact_sha256
     what = f"partition '{key}' v{version}"
-    model = _SHARED.get(sha) if "global" in schema else None
-    fmt = _FORMATS.get(sha)
-    if model is not None and fmt is not None:  # one global model, loaded for another key
-        require_loadable(fmt, registry.trusted_formats, what=what)  # the policy may be newer
+    # global models, chosen or an ensemble's members: one loaded copy for every partition on
+    # them, its format checked against the policy on every reuse
+    shared = GlobalModels(
+        registry.artifacts.get, registry.trusted_formats, _SHARED, _FORMATS, owner=what
+    )
+    if "global" in schema:
+        model = shared(sha)
+        fmt = _FORMATS[sha]  # recorded with the model, in the same call
     else:
         data = registry.artifacts.get(sha)
         model = deserialize(data, registry.trusted_formats, what=what)
-        fmt = format_of(data)
-        if "global" in schema and isinstance(model, GlobalModel):
-            _SHARED[sha], _FORMATS[sha] = model, fmt
         names = member_names(model)
-        if names:  # an ensemble's global members: the copies every partition on them shares
-            shared = GlobalModels(
-                registry.artifacts.get, registry.trusted_formats, _SHARED, _FORMATS, owner=what
-            )
-            model = linked(model, shared)
-            fmt = joined_formats(fmt, *(shared.format(n) or fmt for n in names))
+        model = linked(model, shared)
+        fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
     return served_model(bind_key(model, schema), key, version, schema, fmt)
 
 
