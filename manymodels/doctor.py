@@ -43,6 +43,7 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
+from manymodels.tempnames import owner_pid
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -323,7 +324,7 @@ def _dangling(
 
 def _unfinished(run: Run, lost: int, where: str) -> Problem:
     if run.killed:
-        pid = str(run.options.get("owner", "")).split("-")[0]
+        pid = owner_pid(run.options.get("owner"))
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running":
         state = "is still marked running (killed, unless it is training right now)"

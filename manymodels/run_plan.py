@@ -18,7 +18,7 @@ from manymodels.registry.store import ProductionRef, now
 from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tempnames import owner_alive, writer_tag
+from manymodels.tempnames import owner_alive, owner_pid, writer_tag
 from manymodels.training import Champion, pooled_fingerprint
 
 
@@ -114,8 +114,8 @@ def plan_run(
         owner = previous.options.get("owner")
         if previous.status == "running" and owner != writer_tag() and owner_alive(owner):
             raise TrainingError(
-                f"run {resume} is still running (process {str(owner).split('-')[0]} on this "
-                "machine): wait for it to end, or stop it, before resuming it"
+                f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
+                "wait for it to end, or stop it, before resuming it"
             )
         if previous.spec_hash != spec.spec_hash:
             raise TrainingError(

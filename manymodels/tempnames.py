@@ -88,6 +88,13 @@ def owner_alive(tag: object) -> bool | None:
     return _alive(match["pid"], match["start"], match["machine"])
 
 
+def owner_pid(tag: object) -> int | None:
+    """The pid in a ``writer_tag`` (a run's ``owner``), for messages; ``None`` for anything
+    else."""
+    match = OWNER.fullmatch(tag) if isinstance(tag, str) else None
+    return int(match["pid"]) if match is not None else None
+
+
 def _alive(pid_text: str, start: str, machine: str) -> bool | None:
     if machine != MACHINE or start == "x":
         return None

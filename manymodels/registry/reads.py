@@ -400,7 +400,8 @@ def _run_global_models(conn: Connection) -> set[str]:
             continue
         shas = {g["sha256"] for g in models if isinstance(g, dict) and g.get("sha256")}
         if status == "running":
-            out |= set() if killed(status, options) else shas  # a killed run loads nothing
+            if not killed(status, options):  # a killed run loads nothing
+                out |= shas
         elif spec_name not in current and current_global(status, options):
             current.add(spec_name)  # this run, even if every fit failed (nothing is kept then)
             out |= shas
