@@ -234,6 +234,7 @@ def mm_spec(
     local_candidates: bool = True,
     mae_losses: bool = False,
     local_boosting: bool = True,
+    global_refit: bool = True,
 ) -> dict[str, Any]:
     """The spec a manymodels user writes for this panel, as our docs tell one: the mlforecast
     row's lags ≥ h and rolling mean of lag h (a direct forecast), candidates chosen on expanding
@@ -246,7 +247,9 @@ def mm_spec(
     Without ``local_candidates`` the global LightGBM is the only model: "global only", the
     mlforecast row's own model. ``mae_losses`` fits the candidates to the metric's loss (the
     boosted ones to absolute error) and adds a median ``DummyRegressor``: "MAE losses".
-    Without ``local_boosting`` the local candidates are Ridge (and the median)."""
+    Without ``local_boosting`` the local candidates are Ridge (and the median). Without
+    ``global_refit`` the global model is fitted once for all folds, as mlforecast's conformal
+    windows are (``[validation] global_refit = false``)."""
     rows = len(panel.df) // panel.n_series
     spec: dict[str, Any] = {
         "name": f"accuracy-{panel.name}".lower(),
@@ -255,7 +258,12 @@ def mm_spec(
         "time_column": "ds",
         "metric": "neg_mean_absolute_error",
         "min_rows": 2,
-        "validation": {"strategy": "kfold", "size": panel.h, "folds": mm_folds(panel, rows)},
+        "validation": {
+            "strategy": "kfold",
+            "size": panel.h,
+            "folds": mm_folds(panel, rows),
+            **({} if global_refit else {"global_refit": False}),
+        },
         "candidates": [
             {
                 "estimator": "sklearn.linear_model.Ridge",
@@ -326,6 +334,7 @@ def manymodels_run(
     local_candidates: bool = True,
     mae_losses: bool = False,
     local_boosting: bool = True,
+    global_refit: bool = True,
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
@@ -343,6 +352,8 @@ def manymodels_run(
         label += ", MAE losses"
     if not local_boosting:
         label = "manymodels one spec"
+    if not global_refit:
+        label += ", one global fit"
     registry = root / label.replace(" ", "-").replace("+", "plus")
     columns = mm_features(panel)
     data = train[[*panel.keys, "ds", "y", *columns]]
@@ -356,6 +367,7 @@ def manymodels_run(
         local_candidates=local_candidates,
         mae_losses=mae_losses,
         local_boosting=local_boosting,
+        global_refit=global_refit,
     )
     summary: Any = None
 
@@ -498,6 +510,7 @@ def run_panel(
     variants += [{**v, "mae_losses": True} for v in (variants[2], variants[7], variants[8])]
     one_spec = {**variants[10], "local_boosting": False, "naive_candidate": False}
     variants.append(one_spec)  # one spec for every panel
+    variants.append({**one_spec, "global_refit": False})  # … its global model fitted once
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
         return lambda: [manymodels_run(panel, train, test, root=root, **options)]
@@ -579,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
                         else "mm_global" if "global" in method else "mm_local"
                     )  # fmt: skip
                     short += "_mae_losses" if "MAE losses" in method else ""
+                    short += "_one_global_fit" if "one global fit" in method else ""
                     ratios[f"{name}:{short}/best_peer"] = ratio
                     ratios[f"{name}:{short}_s/mlf_s"] = time_ratio
                     ratios[f"{name}:{short}_s/mlf_intervals_s"] = time_ratio_i

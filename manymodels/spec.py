@@ -179,6 +179,13 @@ class Spec(_Frozen):
                 raise ValueError(f"categorical column '{col}' is not one of the features")
         if self.validation.strategy == "last" and self.time_column is None:
             raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
+        if self.validation.global_refit is not True and (
+            self.validation.strategy != "kfold" or self.time_column is None
+        ):
+            raise ValueError(
+                "validation.global_refit needs strategy 'kfold' and a time_column: only "
+                "expanding folds leave a later fold's rows out of an earlier fold's fit"
+            )
         for option in _TIME_OPTIONS:
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
@@ -342,7 +349,8 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "ensemble": "none",
             "min_class_rows": 5,
             "too_few_rows": "auto",
-        }
+        },
+        "validation": {"global_refit": True},
     }
 
 

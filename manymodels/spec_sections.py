@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from manymodels.exceptions import first_line
 
@@ -33,6 +41,14 @@ class Validation(_Frozen):
     strategy: Literal["last", "holdout", "kfold"] | None = None
     size: Annotated[float, Field(gt=0)] = 0.2
     folds: Annotated[int, Field(ge=2, le=20)] = 5
+    global_refit: StrictBool | Annotated[StrictInt, Field(ge=1)] = True
+    """How often a global candidate is refitted across the ``kfold`` folds, as mlforecast's
+    ``cross_validation(refit=…)``: ``true`` on every fold, ``false`` once on the rows before
+    the first fold (that model predicts every fold, as mlforecast's conformal windows do), an
+    integer ``k`` every ``k`` folds. Each global fit is a model over every partition's rows,
+    so ``false`` cuts a run's global fits from ``folds + 1`` to 2; the folds after the first
+    are then judged with a model that has not seen the latest rows, a little pessimistic.
+    Local candidates are refitted on every fold: one partition's fits are cheap."""
 
     @field_validator("size")
     @classmethod

@@ -663,3 +663,19 @@ def test_batch_scoring_of_many_partitions_on_one_global_model(trained: Path) -> 
         ]
     assert scored["prediction"].tolist() == pytest.approx(expected)
     assert len(set(expected)) == len(keys)
+
+
+def test_one_global_fit_for_every_fold(tmp_path: Path) -> None:
+    """``[validation] global_refit = false``: a run whose global model predicted every fold
+    from one fit — its later folds judged by a model that never saw the rows before them, so
+    its scores differ — stores the same global model, refitted on every row."""
+    kfold = {"strategy": "kfold", "size": 2, "folds": 3}
+    runs = {}
+    for refit in (True, False):
+        s = spec(validation={**kfold, "global_refit": refit})
+        v = scored_global(s, panel(n_noisy=16, n_exact=16), tmp_path / str(refit), "Ridge (global)")
+        with Registry(tmp_path / str(refit)) as reg:
+            (glob,) = reg.list_runs(limit=1)[0].options["global"]
+        runs[refit] = (glob["sha256"], next(c for c in v.candidates if "(global)" in c["label"]))
+    assert runs[True][0] == runs[False][0]
+    assert runs[True][1]["score"] != runs[False][1]["score"]

@@ -114,3 +114,58 @@ def test_every_task_fits_in_its_own_right(tmp_path: Path, folds: int) -> None:
     b = global_tasks.assemble(base, backward, table, spec)
     assert a.sha256 == b.sha256
     np.testing.assert_array_equal(a.val_pred, b.val_pred)
+
+
+def refit_spec(folds: int, refit: bool | int) -> Spec:
+    validation = {"strategy": "kfold", "size": 2, "folds": folds, "global_refit": refit}
+    return Spec.from_dict(global_spec(validation=validation))
+
+
+@pytest.mark.parametrize(
+    ("folds", "refit", "starts"),
+    [(3, True, [0, 1, 2]), (3, False, [0]), (5, 2, [0, 2, 4]), (3, 7, [0])],
+)
+def test_global_refit_spaces_the_validation_fits(
+    tmp_path: Path, folds: int, refit: bool | int, starts: list[int]
+) -> None:
+    """``[validation] global_refit``, as mlforecast's ``cross_validation(refit=…)``: a fit
+    on every fold, once, or every ``k`` folds; the refit on every row always."""
+    work = global_tasks.tasks(
+        refit_spec(folds, refit), [(None, refit_spec(2, True).candidates[1], {})]
+    )
+    assert [t.fold for t in work] == [global_tasks.REFIT, *starts]
+
+
+@pytest.mark.parametrize(("folds", "refit"), [(3, False), (4, 2)])
+def test_one_fit_predicts_the_folds_until_the_next(
+    tmp_path: Path, folds: int, refit: bool | int
+) -> None:
+    """Each validation row is predicted by the model fitted on the training rows of the last
+    fit's fold at or before its own — rows that end before any of the folds it predicts."""
+    spec = refit_spec(folds, refit)
+    store = LocalArtifactStore(tmp_path)
+    table = table_of(spec)
+    work, results = run_all(spec, store)
+    cand = work[0].candidate
+    fit = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), results, table, spec)
+    assert fit.error is None and fit.val_pred is not None
+
+    step = folds if refit is False else int(refit)
+    _, folds_rows = fold_rows(table, spec)
+    expected = np.full(table.n_rows, np.nan)
+    for start in range(0, len(folds_rows), step):
+        train = folds_rows[start][0]
+        model = build_model(cand, {"alpha": 0.1}, table, spec)
+        model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
+        for _, valid in folds_rows[start : start + step]:
+            assert not np.isin(valid, train).any()  # no later fold's row was seen
+            expected[valid] = model.predict(take_rows(table.X, valid), row_keys(table, valid))
+    assert (~np.isnan(expected)).sum() == sum(len(v) for _, v in folds_rows) > 0
+    np.testing.assert_allclose(fit.val_pred, expected, rtol=1e-12)
+
+    every = run_all(refit_spec(folds, True), LocalArtifactStore(tmp_path / "every"))[1]
+    each = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), every, table, spec)
+    first = folds_rows[0][1]  # the first fold's fit is the same either way; later ones differ
+    np.testing.assert_allclose(fit.val_pred[first], each.val_pred[first], rtol=1e-12)
+    assert not np.allclose(fit.val_pred[folds_rows[-1][1]], each.val_pred[folds_rows[-1][1]])
+    assert fit.sha256 == each.sha256  # the stored model is the refit on every row either way

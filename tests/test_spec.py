@@ -319,3 +319,32 @@ def test_selection_options_added_later_keep_the_hash_of_a_selection_table() -> N
 def test_classification_options_are_checked(change: dict[str, object], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         Spec.from_dict({**CLICKS, **change})
+
+
+KFOLD = {"strategy": "kfold", "size": 2, "folds": 3}
+
+
+def test_global_refit_left_out_of_the_hash_at_its_default() -> None:
+    base = Spec.from_dict(spec_dict(validation=KFOLD))
+    same = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": True}))
+    assert same.spec_hash == base.spec_hash
+    for refit in (False, 2):
+        changed = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": refit}))
+        assert changed.validation.global_refit == refit
+        assert changed.spec_hash != base.spec_hash
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"validation": {"strategy": "last", "size": 2, "global_refit": False}}, "kfold"),
+        ({"validation": {**KFOLD, "global_refit": 2}, "time_column": None}, "time_column"),
+        ({"validation": {**KFOLD, "global_refit": 0}}, "validation.global_refit"),
+        ({"validation": {**KFOLD, "global_refit": "no"}}, "validation.global_refit"),
+        ({"validation": {**KFOLD, "global_refit": 1.5}}, "validation.global_refit"),
+    ],
+)
+def test_global_refit_needs_expanding_folds(change: dict[str, object], message: str) -> None:
+    """Without a time order a fold's fit would hold the rows a later fold validates on."""
+    with pytest.raises(SpecError, match=message):
+        Spec.from_dict(spec_dict(**change))

@@ -1,5 +1,5 @@
-"""A global grid point's work as tasks that run side by side: one per validation fold, and the
-refit on every usable row.
+"""A global grid point's work as tasks that run side by side: one per validation fold (or per
+``[validation] global_refit`` folds), and the refit on every usable row.
 
 Each fold's fit is independent of the others — the same training rows of all partitions the
 fold leaves in, its validation rows predicted in one call — so a run ships them as separate
@@ -67,19 +67,31 @@ def fold_count(spec: Spec) -> int:
     return spec.validation.folds if spec.validation_strategy == "kfold" else 1
 
 
+def refit_every(spec: Spec) -> int:
+    """How many consecutive folds one validation fit predicts (``[validation]
+    global_refit``): 1 refits on every fold, ``fold_count`` fits once."""
+    refit = spec.validation.global_refit
+    if refit is True:
+        return 1
+    return fold_count(spec) if refit is False else min(refit, fold_count(spec))
+
+
 def tasks(
     spec: Spec, grid: Sequence[tuple[str | None, Candidate, dict[str, Any]]]
 ) -> list[GlobalTask]:
     """Every task of every ``(transform, candidate, params)``: the refit first (it also
-    stores), then each fold."""
-    folds = [REFIT, *range(fold_count(spec))]
+    stores), then each validation fit — one per fold, or one per ``refit_every`` folds."""
+    folds = [REFIT, *range(0, fold_count(spec), refit_every(spec))]
     return [GlobalTask(c, dict(p), kind, f) for kind, c, p in grid for f in folds]
 
 
 def run_task(
     task: GlobalTask, spec: Spec, store: ArtifactStore, table: PartitionedTable
 ) -> TaskResult:
-    """Fit one fold (predicting its validation rows) or the refit (stored once)."""
+    """Fit one fold and predict its validation rows and those of the folds after it up to the
+    next fit's (``refit_every``), or the refit (stored once). The model fitted on fold ``f``'s
+    training rows predicts fold ``f + 1``'s rows from their own features: its lags are the
+    observed values, as mlforecast's ``cross_validation(refit=False)`` computes them."""
     started = time.perf_counter()
     if task.transform is not None:
         table = view(table, spec, task.transform).table
@@ -92,7 +104,8 @@ def run_task(
         return TaskResult(REFIT, sha256=sha, size=size, n_rows=len(everything), seconds=seconds)
     if task.fold >= len(folds):  # no partition has this many folds
         return TaskResult(task.fold, seconds=time.perf_counter() - started)
-    train, valid = folds[task.fold]
+    train, _ = folds[task.fold]
+    valid = np.concatenate([v for _, v in folds[task.fold : task.fold + refit_every(spec)]])
     model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
     val = empty_predictions(table, spec)
     predict_into(val, model, table, valid)
