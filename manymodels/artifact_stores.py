@@ -150,7 +150,9 @@ class FsspecArtifactStore:
             path = self.path(digest)
             data: bytes = self._pending.get(path) or self.fs.cat_file(path)
         except FileNotFoundError:
-            raise ArtifactNotFound(f"artifact {digest} is missing from {self._url}") from None
+            raise ArtifactNotFound(
+                f"artifact {digest} is missing from {self._url}", digest
+            ) from None
         except OSError as e:
             raise self._error("read", digest, e) from None
         actual = _hexdigest(data)

@@ -303,7 +303,9 @@ class LocalArtifactStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ArtifactNotFound(f"artifact {digest} is missing from {self.root}") from None
+            raise ArtifactNotFound(
+                f"artifact {digest} is missing from {self.root}", digest
+            ) from None
         except OSError as e:  # PermissionError, EIO, a directory in the way…
             raise ArtifactError(
                 f"cannot read artifact {digest} from {self.root}: {e.strerror or e} "

@@ -150,7 +150,12 @@ class ArtifactError(ManyModelsError):
 
 
 class ArtifactNotFound(ArtifactError, LookupError):
-    """The registry names an artifact the store does not hold."""
+    """The registry names an artifact the store does not hold: ``digest`` says which (an
+    ensemble's global member is another artifact than its version's own)."""
+
+    def __init__(self, message: str, digest: str | None = None) -> None:
+        super().__init__(message)
+        self.digest = digest
 
 
 class UntrustedArtifact(ArtifactError):

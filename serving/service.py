@@ -20,6 +20,7 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
     BadSignature,
+    RegistryError,
     UntrustedArtifact,
     VersionNotFound,
 )
@@ -210,9 +211,25 @@ class ModelService(Resolver):
         except ArtifactNotFound as e:
             logger.error("cannot serve %s v%d: %s", key, version, e)
             raise ModelNotServed(
-                f"the artifact of partition '{key}' version {version} is missing from the "
-                "artifact store; model not served"
+                f"{self._missing(key, version, e.digest)}; model not served"
             ) from e
+
+    def _missing(self, key: str, version: int, digest: str | None) -> str:
+        """Which artifact a load missed: the version's own, or a global model its ``top2``
+        ensemble names (``members``) — the fix differs (a retrain, or the run that fitted it)."""
+        try:
+            members = self.registry.get_version(key, version).members
+        except RegistryError:
+            members = []
+        if digest is not None and digest in members:
+            return (
+                f"the global model {digest[:12]} that partition '{key}' version {version} "
+                "averages with its own (a top2 ensemble member) is missing from the artifact store"
+            )
+        return (
+            f"the artifact of partition '{key}' version {version} is missing from the artifact "
+            "store"
+        )
 
     def follow_trust(self) -> int:
         """Drop cached models stored in a format the registry no longer trusts (``manymodels

@@ -303,3 +303,36 @@ def test_a_member_that_is_not_a_global_model_is_refused() -> None:
     blobs = {"a" * 64: pickle.dumps([1, 2])}
     with pytest.raises(ArtifactError, match="not a global model"):
         GlobalModels(blobs.__getitem__, {"pickle"})("a" * 64)
+
+
+def test_the_router_names_a_missing_ensemble_member(tmp_path: Path) -> None:
+    """A 409 that says which artifact went missing: the global model an ensemble names is not
+    the version's own artifact, and a retrain of the partition would not bring it back."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    root = tmp_path / "reg"
+    train(_mean_global(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        v = with_member(reg)
+        (sha,) = v.members
+        own = next(u for u in versions(reg) if u.validation["chosen"] == "candidate")
+        reg.artifacts.delete(sha)
+        reg.artifacts.delete(own.artifact_sha256)
+    rows = {"rows": [{"x": 1.0}]}
+    with running_server(Settings(registry=root)) as base:
+        member = httpx.post(f"{base}/v1/partitions/{v.key}/predict", json=rows)
+        itself = httpx.post(f"{base}/v1/partitions/{own.key}/predict", json=rows)
+    assert member.status_code == 409, member.text
+    assert member.json()["detail"] == (
+        f"the global model {sha[:12]} that partition '{v.key}' version {v.version} averages "
+        "with its own (a top2 ensemble member) is missing from the artifact store; model not "
+        "served"
+    )
+    assert itself.status_code == 409, itself.text
+    assert itself.json()["detail"] == (
+        f"the artifact of partition '{own.key}' version {own.version} is missing from the "
+        "artifact store; model not served"
+    )
