@@ -46,6 +46,18 @@ def run_all(
     return work, [global_tasks.run_task(t, spec, store, table) for t in work]
 
 
+def assembled(spec: Spec, store: LocalArtifactStore) -> tuple[GlobalFit, Any]:
+    """Every task of ``spec``'s global candidate run in turn, put back together; and that
+    candidate."""
+    work, results = run_all(spec, store)
+    cand = work[0].candidate
+    fit = global_tasks.assemble(
+        GlobalFit(cand.label, cand.estimator, {}), results, table_of(spec), spec
+    )
+    assert fit.error is None and fit.val_pred is not None
+    return fit, cand
+
+
 def test_the_refit_and_one_task_per_fold(tmp_path: Path) -> None:
     spec = kfold_spec(3)
     work, _ = run_all(spec, LocalArtifactStore(tmp_path))
@@ -58,10 +70,7 @@ def test_assembled_tasks_are_the_folds_fitted_in_turn(tmp_path: Path) -> None:
     spec = kfold_spec(3)
     store = LocalArtifactStore(tmp_path)
     table = table_of(spec)
-    work, results = run_all(spec, store)
-    cand = work[0].candidate
-    fit = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), results, table, spec)
-    assert fit.error is None and fit.val_pred is not None
+    fit, cand = assembled(spec, store)
 
     # the reference: each fold fitted in turn, as one task did before
     everything, folds = fold_rows(table, spec)
@@ -143,12 +152,8 @@ def test_one_fit_predicts_the_folds_until_the_next(
     """Each validation row is predicted by the model fitted on the training rows of the last
     fit's fold at or before its own — rows that end before any of the folds it predicts."""
     spec = refit_spec(folds, refit)
-    store = LocalArtifactStore(tmp_path)
     table = table_of(spec)
-    work, results = run_all(spec, store)
-    cand = work[0].candidate
-    fit = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), results, table, spec)
-    assert fit.error is None and fit.val_pred is not None
+    fit, cand = assembled(spec, LocalArtifactStore(tmp_path))
 
     step = folds if refit is False else int(refit)
     _, folds_rows = fold_rows(table, spec)
@@ -163,8 +168,7 @@ def test_one_fit_predicts_the_folds_until_the_next(
     assert (~np.isnan(expected)).sum() == sum(len(v) for _, v in folds_rows) > 0
     np.testing.assert_allclose(fit.val_pred, expected, rtol=1e-12)
 
-    every = run_all(refit_spec(folds, True), LocalArtifactStore(tmp_path / "every"))[1]
-    each = global_tasks.assemble(GlobalFit(cand.label, cand.estimator, {}), every, table, spec)
+    each, _ = assembled(refit_spec(folds, True), LocalArtifactStore(tmp_path / "every"))
     first = folds_rows[0][1]  # the first fold's fit is the same either way; later ones differ
     np.testing.assert_allclose(fit.val_pred[first], each.val_pred[first], rtol=1e-12)
     assert not np.allclose(fit.val_pred[folds_rows[-1][1]], each.val_pred[folds_rows[-1][1]])
