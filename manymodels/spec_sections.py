@@ -8,15 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from manymodels.exceptions import first_line
 
@@ -41,7 +33,7 @@ class Validation(_Frozen):
     strategy: Literal["last", "holdout", "kfold"] | None = None
     size: Annotated[float, Field(gt=0)] = 0.2
     folds: Annotated[int, Field(ge=2, le=20)] = 5
-    global_refit: StrictBool | Annotated[StrictInt, Field(ge=1)] = True
+    global_refit: bool | int = True
     """How often a global candidate is refitted across the ``kfold`` folds, as mlforecast's
     ``cross_validation(refit=…)``: ``true`` on every fold, ``false`` once on the rows before
     the first fold (that model predicts every fold, as mlforecast's conformal windows do), an
@@ -49,6 +41,13 @@ class Validation(_Frozen):
     so ``false`` cuts a run's global fits from ``folds + 1`` to 2; the folds after the first
     are then judged with a model that has not seen the latest rows, a little pessimistic.
     Local candidates are refitted on every fold: one partition's fits are cheap."""
+
+    @field_validator("global_refit", mode="before")
+    @classmethod
+    def _refit_every(cls, v: Any) -> bool | int:
+        if isinstance(v, bool) or (isinstance(v, int) and v >= 1):
+            return v
+        raise ValueError(f"must be true, false or a number of folds ≥ 1 (got {v!r})")
 
     @field_validator("size")
     @classmethod

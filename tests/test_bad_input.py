@@ -160,6 +160,14 @@ def snapshot(root: Path) -> tuple[Any, ...]:
         ),
         ({"metric": "roc_auc"}, ["metric 'roc_auc'", "regression"]),
         ({"metric": "neg_log_loss"}, ["metric 'neg_log_loss'", "regression"]),
+        (
+            {"validation": {"strategy": "kfold", "folds": 3, "global_refit": 0}},
+            ["validation.global_refit", "true, false or a number of folds ≥ 1 (got 0)"],
+        ),
+        (
+            {"validation": {"strategy": "last", "size": 3, "global_refit": False}},
+            ["validation.global_refit needs strategy 'kfold'"],
+        ),
     ],
 )
 def test_spec_errors_that_used_to_fail_every_partition(
