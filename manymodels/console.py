@@ -133,6 +133,14 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         )
     for warning in run.options.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", markup=True)
+    for level, short in sorted(summary.short_intervals.items()):
+        out.print(
+            f"warning: {short.partitions} partition(s) have {level:g}% intervals from fewer "
+            f"than {short.needed} validation errors (as few as {short.fewest}): such a band is "
+            f"the largest error and covers less than {level:g}%; more folds or validation rows "
+            "fix it",
+            markup=False, soft_wrap=True, style="yellow",
+        )  # fmt: skip
     if run.options.get("bad_rows_dropped"):
         bad = run.options["bad_rows_dropped"]
         why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())

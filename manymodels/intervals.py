@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -109,6 +110,27 @@ def record(
         if n_steps and np.isfinite(grid).all():
             out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
     return out
+
+
+@dataclass(frozen=True)
+class ShortLevel:
+    """A level whose band rests on fewer errors than its conformal rank needs: ``needed``
+    errors give ``level`` % coverage; with ``rows`` the band is the largest error, narrower
+    than the guarantee needs (MAPIE refuses such a level; statsforecast and mlforecast
+    interpolate, narrower still)."""
+
+    level: float
+    needed: int
+    rows: int
+
+
+def short_levels(rec: Mapping[str, Any] | None) -> list[ShortLevel]:
+    """The levels of an interval record (``record``) whose pooled errors are too few."""
+    if not rec:
+        return []
+    rows = int(rec.get("rows", 0))
+    levels = [float(lv) for lv in rec.get("levels", [])]
+    return [ShortLevel(lv, _needed(lv), rows) for lv in levels if rows < _needed(lv)]
 
 
 @lru_cache(maxsize=64)

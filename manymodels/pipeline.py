@@ -26,7 +26,7 @@ from manymodels.execution import BACKENDS, Backend, choose_backend, make_backend
 from manymodels.partition import PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import PartitionOutcome, Run
-from manymodels.run_chunks import Progress, ProgressCallback, Tally, execute
+from manymodels.run_chunks import Progress, ProgressCallback, ShortIntervals, Tally, execute
 from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
@@ -61,6 +61,9 @@ class RunSummary:
     backend_reason: str = ""
     skill: SkillSummary | None = None
     """How the new versions compare with the naive baseline on their validation rows."""
+    short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
+    """Per ``[intervals]`` level, the new versions whose band rests on too few validation
+    errors to cover that level (``run_chunks.ShortIntervals``)."""
 
     @property
     def rate(self) -> float:
@@ -229,6 +232,7 @@ def _run(
         backend=name,
         backend_reason=why,
         skill=SkillSummary.of(tally.skills),
+        short_intervals=tally.short_intervals,
     )
     if failure:
         raise RunFailed(failure, summary)

@@ -16,6 +16,7 @@ from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
 from manymodels.exceptions import TrainingError
 from manymodels.execution import Backend, plan_chunks
+from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome
@@ -49,6 +50,23 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class ShortIntervals:
+    """Of a run's new versions, ``partitions`` whose band at one level rests on fewer errors
+    than ``needed`` (``intervals.short_levels``), the fewest being ``fewest``: the run's
+    summary warns that those bands cover less than their level."""
+
+    partitions: int
+    needed: int
+    fewest: int
+
+    @classmethod
+    def add(cls, seen: ShortIntervals | None, short: ShortLevel) -> ShortIntervals:
+        if seen is None:
+            return cls(1, short.needed, short.rows)
+        return cls(seen.partitions + 1, seen.needed, min(seen.fewest, short.rows))
+
+
 @dataclass
 class Tally:
     """What the driver learns from each committed chunk, for the run's summary."""
@@ -61,6 +79,7 @@ class Tally:
     lost: int = 0
     skills: list[float] = field(default_factory=list)
     global_models: list[dict[str, Any]] = field(default_factory=list)
+    short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     run_id: str = ""  # the run's own (its global models are recorded on it as they are made)
 
 
@@ -127,6 +146,9 @@ def execute(
                     tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
                 for reason, n in v.validation.get("dropped", {}).items():
                     tally.dropped[reason] = tally.dropped.get(reason, 0) + n
+                for short in short_levels(v.feature_schema.get("intervals")):
+                    seen = tally.short_intervals.get(short.level)
+                    tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,

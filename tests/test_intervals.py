@@ -90,6 +90,62 @@ def test_record_pools_folds_and_keeps_steps_only_when_each_has_enough_errors() -
     assert "steps" not in (intervals.record(folds, [50], ordered=False) or {})
 
 
+def test_short_levels_are_those_whose_rank_exceeds_the_errors() -> None:
+    """80 % needs 4 errors (rank ⌈5 · 0.8⌉ = 4), 95 % needs 19 (⌈20 · 0.95⌉ = 19)."""
+    rec = {"levels": [80.0, 95.0], "rows": 10, "quantiles": [1.0, 2.0]}
+    assert intervals.short_levels(rec) == [intervals.ShortLevel(95.0, 19, 10)]
+    assert intervals.short_levels({**rec, "rows": 19}) == []
+    assert intervals.short_levels({**rec, "rows": 3}) == [
+        intervals.ShortLevel(80.0, 4, 3), intervals.ShortLevel(95.0, 19, 3)
+    ]  # fmt: skip
+    assert intervals.short_levels(None) == []
+
+
+def test_a_run_warns_of_bands_from_too_few_errors(tmp_path: Path) -> None:
+    """8 validation rows calibrate an 80 % band but not a 95 % one: the run's summary, its
+    console output and its JSON say how many partitions, and how few errors."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    data = store_sales(n_stores=2)
+    with Registry(tmp_path / "api") as reg:
+        summary = train(SALES, data, reg, backend="local")
+    (level,) = summary.short_intervals
+    short = summary.short_intervals[level]
+    assert level == 95.0 and (short.partitions, short.needed, short.fewest) == (
+        summary.run.n_trained,
+        19,
+        8,
+    )
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "sales-intervals"\npartition_by = ["store", "brand"]\ntarget = "units"\n'
+        'time_column = "week"\nfeatures = ["price", "deal", "feat"]\nmin_rows = 20\n'
+        '[validation]\nstrategy = "last"\nsize = 8\n[intervals]\nlevels = [80, 95]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\nparams = { alpha = [1.0] }\n',
+        encoding="utf-8",
+    )
+    assert Spec.from_toml(spec).spec_hash == Spec.from_dict(SALES).spec_hash
+    csv = tmp_path / "sales.csv"
+    data.to_csv(csv, index=False)
+    args = ["train", str(spec), str(csv), "--backend", "local"]
+    shown = CliRunner().invoke(app, [*args, "--registry", str(tmp_path / "cli")])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        f"warning: {summary.run.n_trained} partition(s) have 95% intervals from fewer than 19 "
+        "validation errors (as few as 8)"
+    ) in " ".join(shown.output.split())
+    as_json = CliRunner().invoke(app, [*args, "--registry", str(tmp_path / "j"), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.output)["short_intervals"] == [
+        {"level": 95.0, "partitions": summary.run.n_trained, "needed": 19, "fewest": 8}
+    ]
+    enough = {**SALES, "intervals": {"levels": [80]}}
+    with Registry(tmp_path / "enough") as reg:
+        assert train(enough, data, reg, backend="local").short_intervals == {}
+
+
 def test_bands_widths_per_step_or_pooled() -> None:
     schema = {
         "intervals": {"levels": [80.0], "rows": 9, "quantiles": [2.0], "steps": [[1.0], [3.0]]}

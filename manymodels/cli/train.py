@@ -183,6 +183,10 @@ def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
                 "backend": summary.backend,
                 "backend_reason": summary.backend_reason,
                 "skill": asdict(summary.skill) if summary.skill else None,
+                "short_intervals": [
+                    {"level": level, **asdict(short)}
+                    for level, short in sorted(summary.short_intervals.items())
+                ],
                 "registry": str(registry),
             }
         )
