@@ -45,8 +45,10 @@ class Validation(_Frozen):
     @field_validator("global_refit", mode="before")
     @classmethod
     def _refit_every(cls, v: Any) -> bool | int:
-        if isinstance(v, bool) or (isinstance(v, int) and v >= 1):
+        if isinstance(v, bool) or (isinstance(v, int) and v > 1):
             return v
+        if isinstance(v, int) and v == 1:
+            return True  # a fit every fold: the default, whatever the spelling
         raise ValueError(f"must be true, false or a number of folds ≥ 1 (got {v!r})")
 
     @field_validator("size")

@@ -215,21 +215,25 @@ class ModelService(Resolver):
             ) from e
 
     def _missing(self, key: str, version: int, digest: str | None) -> str:
-        """Which artifact a load missed: the version's own, or a global model its ``top2``
-        ensemble names (``members``) — the fix differs (a retrain, or the run that fitted it)."""
-        try:
-            members = self.registry.get_version(key, version).members
+        """Which artifact a load missed: the version's own, a global model its ``top2``
+        ensemble names (``members``), or the global model it serves — the fix differs (a
+        retrain of the partition brings back only its own)."""
+        try:  # the store's read: ``key`` is already the stored form
+            record = self.registry.store.get_version(key, version)
         except RegistryError:
-            members = []
-        if digest is not None and digest in members:
+            record = None
+        what = f"partition '{key}' version {version}"
+        if record is not None and digest is not None and digest in record.members:
             return (
-                f"the global model {digest[:12]} that partition '{key}' version {version} "
-                "averages with its own (a top2 ensemble member) is missing from the artifact store"
+                f"the global model {digest[:12]} that {what} averages with its own (a top2 "
+                "ensemble member) is missing from the artifact store"
             )
-        return (
-            f"the artifact of partition '{key}' version {version} is missing from the artifact "
-            "store"
-        )
+        if record is not None and record.validation.get("chosen") == "global":
+            return (
+                f"the global model {record.artifact_sha256[:12]} that {what} serves (one model "
+                "over every partition's rows) is missing from the artifact store"
+            )
+        return f"the artifact of {what} is missing from the artifact store"
 
     def follow_trust(self) -> int:
         """Drop cached models stored in a format the registry no longer trusts (``manymodels

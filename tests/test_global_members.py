@@ -305,34 +305,50 @@ def test_a_member_that_is_not_a_global_model_is_refused() -> None:
         GlobalModels(blobs.__getitem__, {"pickle"})("a" * 64)
 
 
-def test_the_router_names_a_missing_ensemble_member(tmp_path: Path) -> None:
-    """A 409 that says which artifact went missing: the global model an ensemble names is not
-    the version's own artifact, and a retrain of the partition would not bring it back."""
+def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
+    """A 409 that says which artifact went missing: the global model an ensemble names, the
+    global model a version serves, or the version's own artifact — only the last comes back
+    with a retrain of the partition. The registry's first spec lists the key columns in
+    another order, so the version is read by its stored key."""
     import httpx
 
     from serving.local import running_server
     from serving.settings import Settings
 
     root = tmp_path / "reg"
-    train(_mean_global(), panel(), root, backend="local")
+    data = panel().assign(region="r1")
+    first: dict[str, Any] = {**spec(), "name": "other", "partition_by": ["region", "shop"]}
+    first["candidates"] = [c for c in first["candidates"] if c.get("scope") != "global"]
+    train(first, data.head(40), root, backend="local")
+    s = spec(selection={"ensemble": "top2", "naive_candidate": False})  # as ``mixed``
+    s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
+    train({**s, "partition_by": ["shop", "region"]}, data, root, backend="local")
     with Registry(root) as reg:
-        v = with_member(reg)
+        served = [reg.store.resolve_alias(p.key, "production") for p in reg.list_partitions()]
+        v = next(u for u in served if u.members)
         (sha,) = v.members
-        own = next(u for u in versions(reg) if u.validation["chosen"] == "candidate")
+        glob = next(u for u in served if u.validation["chosen"] == "global")
+        own = next(u for u in served if u.validation["chosen"] == "candidate")
         reg.artifacts.delete(sha)
         reg.artifacts.delete(own.artifact_sha256)
     rows = {"rows": [{"x": 1.0}]}
     with running_server(Settings(registry=root)) as base:
-        member = httpx.post(f"{base}/v1/partitions/{v.key}/predict", json=rows)
-        itself = httpx.post(f"{base}/v1/partitions/{own.key}/predict", json=rows)
-    assert member.status_code == 409, member.text
-    assert member.json()["detail"] == (
+        answers = {
+            u.key: httpx.post(f"{base}/v1/partitions/{u.key}/predict", json=rows)
+            for u in (v, glob, own)
+        }
+    assert {a.status_code for a in answers.values()} == {409}, answers
+    assert answers[v.key].json()["detail"] == (
         f"the global model {sha[:12]} that partition '{v.key}' version {v.version} averages "
         "with its own (a top2 ensemble member) is missing from the artifact store; model not "
         "served"
     )
-    assert itself.status_code == 409, itself.text
-    assert itself.json()["detail"] == (
+    assert answers[glob.key].json()["detail"] == (
+        f"the global model {sha[:12]} that partition '{glob.key}' version {glob.version} "
+        "serves (one model over every partition's rows) is missing from the artifact store; "
+        "model not served"
+    )
+    assert answers[own.key].json()["detail"] == (
         f"the artifact of partition '{own.key}' version {own.version} is missing from the "
         "artifact store; model not served"
     )

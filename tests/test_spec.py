@@ -326,8 +326,11 @@ KFOLD = {"strategy": "kfold", "size": 2, "folds": 3}
 
 def test_global_refit_left_out_of_the_hash_at_its_default() -> None:
     base = Spec.from_dict(spec_dict(validation=KFOLD))
-    same = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": True}))
-    assert same.spec_hash == base.spec_hash
+    for same in (True, 1):  # 1 is a fit every fold: the default, and its hash
+        one = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": same}))
+        assert one.spec_hash == base.spec_hash and one.validation.global_refit is True
+    last = Spec.from_dict(spec_dict(validation={"strategy": "last", "global_refit": 1}))
+    assert last.validation.global_refit is True
     for refit in (False, 2):
         changed = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": refit}))
         assert changed.validation.global_refit == refit

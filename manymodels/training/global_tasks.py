@@ -90,8 +90,9 @@ def run_task(
 ) -> TaskResult:
     """Fit one fold and predict its validation rows and those of the folds after it up to the
     next fit's (``refit_every``), or the refit (stored once). The model fitted on fold ``f``'s
-    training rows predicts fold ``f + 1``'s rows from their own features: its lags are the
-    observed values, as mlforecast's ``cross_validation(refit=False)`` computes them."""
+    training rows predicts fold ``f + 1``'s rows from their own features, every lag the
+    observed value (exact for direct lags ≥ the fold size; with shorter lags these are
+    one-step errors, as every fold's are: ``manymodels.intervals``)."""
     started = time.perf_counter()
     if task.transform is not None:
         table = view(table, spec, task.transform).table
