@@ -15,7 +15,6 @@ import json
 import platform
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from manymodels.registry.entities import (
     Run,
 )
 from manymodels.registry.jobs import JobTable
+from manymodels.registry.loaded import LoadedModel
 from manymodels.registry.progress import RunProgress, counted, progress_of
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
@@ -43,56 +43,6 @@ DB_FILE = "registry.db"
 FORMATS_TTL = 1.0
 """Seconds a registry's trusted formats are remembered before they are read again."""
 ARTIFACTS_DIR = "artifacts"
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A fitted estimator together with the registry record it was loaded from.
-
-    ``predict`` and ``predict_proba`` take a pandas DataFrame or a list of dicts with the
-    version's feature names, whatever the estimator was fitted on (a numpy array, or a
-    DataFrame when features are categorical), checked against the version's feature schema
-    exactly as the router checks a request (``InvalidRows``, with the router's messages)::
-
-        loaded = reg.load_model("store=2,brand=tropicana")
-        loaded.predict([{"price": 2.49, "deal": 1, "feat": 0}])     # array([…])
-        loaded.predict(df)                                           # any frame with the features
-    """
-
-    model: Any
-    version: ModelVersion
-
-    @property
-    def features(self) -> list[str]:
-        """The feature names, in the order the model was fitted on."""
-        return list(self.version.feature_schema.get("features", []))
-
-    def predict(self, data: Any) -> Any:
-        """Predictions for ``data`` (a DataFrame, a list of dicts, or one dict), as a numpy
-        array with one value per row, in the target's units (a version trained with a
-        ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
-        from manymodels.inputs import model_input
-        from manymodels.schemahistory import recorded
-        from manymodels.targetunits import to_target_units
-
-        schema = self.version.feature_schema
-        predictions = self.model.predict(model_input(data, schema))
-        if recorded(schema) is None:
-            return predictions
-        return to_target_units(predictions, data, schema)
-
-    def predict_proba(self, data: Any) -> Any:
-        """Class probabilities for ``data``, one row per input row, columns in the order of
-        ``model.classes_``. A model without probabilities (a regressor) raises
-        ``AttributeError`` as scikit-learn's own estimators do."""
-        from manymodels.inputs import model_input
-
-        if not hasattr(self.model, "predict_proba"):
-            raise AttributeError(
-                f"the model of '{self.version.key}' v{self.version.version} "
-                f"({type(self.model).__name__}) has no predict_proba"
-            )
-        return self.model.predict_proba(model_input(data, self.version.feature_schema))
 
 
 @cache

@@ -1,0 +1,62 @@
+"""A loaded model and the registry record it came from: what ``Registry.load_model`` returns.
+
+Kept apart from ``client`` (the SQL facade): it needs the record and the estimator, nothing of
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from manymodels.registry.entities import ModelVersion
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A fitted estimator together with the registry record it was loaded from.
+
+    ``predict`` and ``predict_proba`` take a pandas DataFrame or a list of dicts with the
+    version's feature names, whatever the estimator was fitted on (a numpy array, or a
+    DataFrame when features are categorical), checked against the version's feature schema
+    exactly as the router checks a request (``InvalidRows``, with the router's messages)::
+
+        loaded = reg.load_model("store=2,brand=tropicana")
+        loaded.predict([{"price": 2.49, "deal": 1, "feat": 0}])     # array([…])
+        loaded.predict(df)                                           # any frame with the features
+    """
+
+    model: Any
+    version: ModelVersion
+
+    @property
+    def features(self) -> list[str]:
+        """The feature names, in the order the model was fitted on."""
+        return list(self.version.feature_schema.get("features", []))
+
+    def predict(self, data: Any) -> Any:
+        """Predictions for ``data`` (a DataFrame, a list of dicts, or one dict), as a numpy
+        array with one value per row, in the target's units (a version trained with a
+        ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
+        from manymodels.inputs import model_input
+        from manymodels.schemahistory import recorded
+        from manymodels.targetunits import to_target_units
+
+        schema = self.version.feature_schema
+        predictions = self.model.predict(model_input(data, schema))
+        if recorded(schema) is None:
+            return predictions
+        return to_target_units(predictions, data, schema)
+
+    def predict_proba(self, data: Any) -> Any:
+        """Class probabilities for ``data``, one row per input row, columns in the order of
+        ``model.classes_``. A model without probabilities (a regressor) raises
+        ``AttributeError`` as scikit-learn's own estimators do."""
+        from manymodels.inputs import model_input
+
+        if not hasattr(self.model, "predict_proba"):
+            raise AttributeError(
+                f"the model of '{self.version.key}' v{self.version.version} "
+                f"({type(self.model).__name__}) has no predict_proba"
+            )
+        return self.model.predict_proba(model_input(data, self.version.feature_schema))
