@@ -38,12 +38,13 @@ from manymodels.exceptions import (
     VersionNotFound,
     first_line,
 )
+from manymodels.heartbeat import spoken
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
-from manymodels.tempnames import owner_pid
+from manymodels.tempnames import owner_alive, owner_pid
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -323,9 +324,21 @@ def _dangling(
 
 
 def _unfinished(run: Run, lost: int, where: str) -> Problem:
+    pid = owner_pid(run.options.get("owner"))
+    advice = f"finish it with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}"
     if run.killed:
-        pid = owner_pid(run.options.get("owner"))
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
+    elif run.status == "running" and owner_alive(run.options.get("owner")):
+        state = f"is running (process {pid} on this machine)"
+        advice = "let it finish, or stop it and then " + advice
+    elif run.silence is not None:
+        state = (
+            f"is still marked running, but its process (pid {pid}, on another machine or "
+            f"before a reboot) has sent no heartbeat for {spoken(run.silence)}"
+        )
+    elif run.status == "running" and run.heartbeat_at:
+        state = f"is running (process {pid} elsewhere sent a heartbeat at {run.heartbeat_at})"
+        advice = "let it finish, or stop it and then " + advice
     elif run.status == "running":
         state = "is still marked running (killed, unless it is training right now)"
     elif run.status == "interrupted":
@@ -334,8 +347,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         state = f"{run.status} with {lost} partition(s) lost to infrastructure faults"
     return Problem(
         "unfinished_run",
-        f"run {run.run_id} (spec '{run.spec_name}', data {run.data_source}) {state}: finish it "
-        f"with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}",
+        f"run {run.run_id} (spec '{run.spec_name}', data {run.data_source}) {state}: {advice}",
         run_id=run.run_id,
     )
 

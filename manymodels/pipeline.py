@@ -23,6 +23,7 @@ from manymodels.data import DataSource, describe_source, prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, TrainingError
 from manymodels.execution import BACKENDS, Backend, choose_backend, make_backend
+from manymodels.heartbeat import Heartbeat
 from manymodels.partition import PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import PartitionOutcome, Run
@@ -194,7 +195,10 @@ def _run(
         runner = make_backend(name, address=ray_address) if isinstance(backend, str) else backend
         startup = time.perf_counter() - setup
         try:
-            execute(reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally)
+            with Heartbeat(reg.store, run_id):  # alive, for whoever cannot look up our pid
+                execute(
+                    reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally
+                )
         except KeyboardInterrupt:
             runner.cancel()
             reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")

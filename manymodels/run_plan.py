@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from manymodels.exceptions import BadSignature, DataError, TrainingError, error_text
+from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
@@ -112,10 +113,17 @@ def plan_run(
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
         owner = previous.options.get("owner")
-        if previous.status == "running" and owner != writer_tag() and owner_alive(owner):
+        alive = owner_alive(owner)  # None: another machine's process, or one before a reboot
+        if previous.status == "running" and owner != writer_tag() and alive:
             raise TrainingError(
                 f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
                 "wait for it to end, or stop it, before resuming it"
+            )
+        if previous.status == "running" and alive is None and beating(previous):
+            raise TrainingError(
+                f"run {resume} is still running elsewhere (process {owner_pid(owner)} on "
+                f"another machine; heartbeat at {previous.heartbeat_at}): wait for it to end, or "
+                f"stop it; a run silent for {spoken(SILENT_AFTER)} can be resumed"
             )
         if previous.spec_hash != spec.spec_hash:
             raise TrainingError(
@@ -155,3 +163,9 @@ def plan_run(
     )
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)
+
+
+def beating(run: Run) -> bool:
+    """A running run whose process wrote a heartbeat within ``SILENT_AFTER`` (one recorded
+    before heartbeats never has)."""
+    return run.status == "running" and bool(run.heartbeat_at) and run.silence is None

@@ -182,6 +182,14 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
     return second
 
 
+def other_machine_tag(pid: int = 4242) -> str:
+    """The ``writer_tag`` a process on another machine records as a run's ``owner``: this
+    machine cannot look its pid up (``tempnames.owner_alive`` is ``None``)."""
+    from manymodels.tempnames import MACHINE
+
+    return f"{pid}-12345-{'f' * 12 if MACHINE != 'f' * 12 else '0' * 12}"
+
+
 def dead_process_tag() -> str:
     """The ``writer_tag`` of a process that ran on this machine and has ended: a run's
     ``owner`` after its process was killed."""

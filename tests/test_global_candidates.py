@@ -287,7 +287,7 @@ def test_a_killed_runs_global_models_go_and_it_still_resumes(tmp_path: Path) -> 
             assert sha in reg.store.referenced_digests()  # it runs: its chunks load it
             assert not run.killed and run.state == "running"
             (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
-            assert "unless it is training right now" in problem.message
+            assert f"is running (process {proc.pid} on this machine)" in problem.message
         with pytest.raises(TrainingError, match=f"still running \\(process {proc.pid} "):
             train(_losing_global(), panel(), root, backend="local", resume=run.run_id)
     finally:

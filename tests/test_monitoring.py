@@ -406,9 +406,10 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
         conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")  # schema 6's
+        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "6"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "7"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -51,6 +51,7 @@ def test_only_an_upgrade_imports_alembic(tmp_path: Path) -> None:
     with sqlite3.connect(root / "registry.db") as conn:  # as manymodels wrote schema 4
         conn.execute("DROP TABLE jobs")
         conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")
+        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
         conn.execute("DROP TABLE alembic_version")
         conn.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")
     conn.close()

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from manymodels.heartbeat import silent_for, spoken
 from manymodels.tempnames import owner_alive
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
@@ -177,6 +178,8 @@ class Run:
     n_failed: int
     options: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    heartbeat_at: str | None = None
+    """When its process last showed it was alive (``manymodels.heartbeat``)."""
 
     @property
     def n_done(self) -> int:
@@ -188,9 +191,23 @@ class Run:
         return killed(self.status, self.options)
 
     @property
+    def silence(self) -> float | None:
+        """Seconds since a running run's last heartbeat, once it is past
+        ``heartbeat.SILENT_AFTER`` — for a run whose process this machine cannot look up
+        (another machine's, or one before a reboot): its pid says more where it can be read
+        (``killed``). Else ``None``."""
+        if self.status != "running" or owner_alive(self.options.get("owner")) is not None:
+            return None
+        return silent_for(self.status, self.heartbeat_at)
+
+    @property
     def state(self) -> str:
-        """Its status as people read it: ``running (process gone)`` for a killed run."""
-        return "running (process gone)" if self.killed else self.status
+        """Its status as people read it: ``running (process gone)`` for a killed run,
+        ``running (no heartbeat for 2 h)`` for a silent one."""
+        if self.killed:
+            return "running (process gone)"
+        silence = self.silence
+        return f"running (no heartbeat for {spoken(silence)})" if silence else self.status
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -72,7 +72,8 @@ def progress_of(
     moved = done - done_before
     rate = moved / window if window > 0 and moved > 0 else None
     eta = None
-    if run.status == "running" and rate and not run.killed:  # a killed run moves no more
+    if run.status == "running" and rate and not run.killed and run.silence is None:
+        # a killed run moves no more, and a silent one is not seen to move
         eta = max(run.n_partitions - done, 0) / rate
     return RunProgress(
         run=run,

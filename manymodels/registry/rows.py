@@ -154,4 +154,5 @@ def run_entity(r: Row[Any]) -> Run:
         n_failed=r.n_failed,
         options=json.loads(r.options_json),
         error=r.error,
+        heartbeat_at=getattr(r, "heartbeat_at", None),  # none before schema 7
     )

@@ -51,7 +51,17 @@ class RunsMixin(StoreBase):
                     n_skipped=0,
                     n_failed=0,
                     options_json=dumps(run.options),
+                    heartbeat_at=run.started_at if run.status == "running" else None,
                 )
+            )
+
+    def beat(self, run_id: str) -> None:
+        """A running run's heartbeat (``manymodels.heartbeat``): its process is alive now."""
+        with self._begin() as conn:
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.run_id == run_id, t.runs.c.status == "running")
+                .values(heartbeat_at=now())
             )
 
     def finish_run(
@@ -105,6 +115,7 @@ class RunsMixin(StoreBase):
                 .values(
                     status="running", ended_at=None, error=None, n_partitions=n_partitions,
                     n_failed=t.runs.c.n_failed - n_lost, options_json=dumps(options),
+                    heartbeat_at=now(),
                 )
             )  # fmt: skip
 

@@ -22,10 +22,10 @@ from sqlalchemy import (
     literal_column,
 )
 
-SCHEMA_VERSION = "6"
+SCHEMA_VERSION = "7"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
-``model_versions.members_json``. Each step is an
+``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``. Each step is an
 alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
@@ -57,6 +57,7 @@ runs = Table(
     Column("n_failed", Integer, nullable=False, default=0),
     Column("options_json", Text, nullable=False, default="{}"),
     Column("error", Text),
+    Column("heartbeat_at", String(32)),  # the running process's last sign of life
     Index("ix_runs_started", "started_at"),
 )
 

@@ -57,6 +57,21 @@ class RunItem(BaseModel):
         description="Marked running, but the process running it is gone from the router's "
         "machine (killed): it will move no more until it is resumed (--resume RUN_ID)."
     )
+    heartbeat_at: str | None = Field(
+        default=None,
+        description="When the process running it last wrote that it is alive (every 30 s); "
+        "none for runs recorded before heartbeats.",
+    )
+    silent_seconds: float | None = Field(
+        default=None,
+        description="Marked running, with no heartbeat for this long (past 120 s): its process "
+        "died on another machine or hangs. It can be resumed (--resume RUN_ID).",
+    )
+    state: str = Field(
+        default="",
+        description="The status as people read it: 'running (process gone)', 'running (no "
+        "heartbeat for 2 h)', or the status.",
+    )
 
     @classmethod
     def of(cls, p: RunProgress) -> RunItem:
@@ -66,7 +81,8 @@ class RunItem(BaseModel):
             started_at=r.started_at, ended_at=r.ended_at, planned=p.planned, done=p.done,
             share_done=p.share_done, counts=p.by_status, unchanged=p.unchanged,
             elapsed_seconds=p.elapsed_seconds, rate_per_second=p.rate_per_second,
-            eta_seconds=p.eta_seconds, process_gone=r.killed,
+            eta_seconds=p.eta_seconds, process_gone=r.killed, heartbeat_at=r.heartbeat_at,
+            silent_seconds=r.silence, state=r.state,
         )  # fmt: skip
 
 

@@ -35,14 +35,14 @@ function counts(r) {
   return parts.join(", ") || "nothing yet";
 }
 
-/** Running and moving: not a run marked running whose process is gone (killed). */
+/** Running and moving: not a run marked running whose process is gone (killed) or silent. */
 function live(r) {
-  return r.status === "running" && !r.process_gone;
+  return r.status === "running" && !r.process_gone && !r.silent_seconds;
 }
 
 function row(r) {
   const running = live(r);
-  const state = r.process_gone ? "running (process gone)" : r.status;
+  const state = r.state || r.status;
   return el("tr", { "data-run": r.run_id, "data-done": r.done, "data-status": r.status },
     el("td", {}, el("a", { href: "#", title: "this run's failed and skipped partitions", onclick: (e) => { e.preventDefault(); go({ runs: "", failures: r.run_id }); } }, el("code", {}, r.run_id))),
     el("td", {}, r.spec_name),

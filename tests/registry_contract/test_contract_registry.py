@@ -148,9 +148,9 @@ def test_reopening_finds_the_registry_and_nothing_is_created_by_reading(
 
 
 def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> None:
-    """A schema-1 registry (no ``data_sha256``, ``signature``, ``members_json`` or monitoring
-    tables) is brought to today's schema by the same portable steps on every database, rows
-    kept."""
+    """A schema-1 registry (no ``data_sha256``, ``signature``, ``members_json``,
+    ``runs.heartbeat_at`` or monitoring tables) is brought to today's schema by the same
+    portable steps on every database, rows kept."""
     root = tmp_path / "registry"
     with Registry(root, db_url=db_url) as reg:
         sha, size = reg.artifacts.put(b"m")
@@ -160,10 +160,12 @@ def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> Non
                 table.drop(conn)
             for column in ("data_sha256", "signature", "members_json"):
                 conn.exec_driver_sql(f"ALTER TABLE model_versions DROP COLUMN {column}")
+            conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN heartbeat_at")
             conn.execute(update(t.meta).where(t.meta.c.name == "schema_version").values(value="1"))
     with Registry.open(root, db_url=db_url) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
         assert reg.get_version("k=a").version == 1
         columns = {c["name"] for c in inspect(reg.store.engine).get_columns("model_versions")}
         assert {"data_sha256", "signature", "members_json"} <= columns
+        assert "heartbeat_at" in {c["name"] for c in inspect(reg.store.engine).get_columns("runs")}
         assert set(t.metadata.tables) <= set(inspect(reg.store.engine).get_table_names())

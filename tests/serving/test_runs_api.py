@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import dead_process_tag
+from factories import dead_process_tag, other_machine_tag
 from routerkit import TOKEN, open_client
 
 from manymodels.registry import Registry
@@ -47,6 +47,7 @@ def start_run(reg: Registry, n: int, *, minutes_ago: float = 2.0, owner: str = "
             n_partitions=n, n_trained=0, n_skipped=0, n_failed=0,
             options={"owner": owner} if owner else {})
     )  # fmt: skip
+    reg.store.beat(run_id)  # its process is alive now, as a training process says every 30 s
     return run_id
 
 
@@ -216,3 +217,27 @@ def test_progress_of_counts_settled_outcomes_only() -> None:
         at="2026-01-01T00:00:08+00:00",
     )  # fmt: skip
     assert (empty.share_done, empty.rate_per_second, empty.eta_seconds) == (1.0, None, None)
+
+
+def test_a_run_silent_on_another_machine_says_so_and_has_no_eta(api: tuple[Any, Path]) -> None:
+    """Its process is another machine's (its pid cannot be looked up here) and has written no
+    heartbeat for 2 hours: the router shows the silence, and gives no time left."""
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+
+    client, root = api
+    keys = [f"store=52,brand=b{i}" for i in range(4)]
+    with Registry(root) as reg:
+        silent = start_run(reg, len(keys), minutes_ago=200.0, owner=other_machine_tag())
+        reg.store.record(silent, [], outcomes("skipped", *keys[:2]), libraries={})
+        beat = (datetime.now(UTC) - timedelta(hours=2, minutes=1)).isoformat()
+        with reg.store.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == silent).values(heartbeat_at=beat))
+    seen = client.get(f"/v1/runs/{silent}").json()
+    assert seen["status"] == "running" and seen["process_gone"] is False
+    assert seen["state"] == "running (no heartbeat for 2 h)"
+    assert seen["silent_seconds"] > 2 * 3600 and seen["heartbeat_at"] == beat
+    assert seen["eta_seconds"] is None and seen["rate_per_second"] > 0
+    listed = {r["run_id"]: r for r in client.get("/v1/runs").json()["runs"]}
+    assert listed[silent]["state"] == "running (no heartbeat for 2 h)"

@@ -1,0 +1,90 @@
+"""A running run's sign of life: its process writes ``runs.heartbeat_at`` every
+``EVERY_SECONDS`` while it trains (``Heartbeat``, a daemon thread beside the work).
+
+Why: a run killed on this machine is told by its pid (``tempnames.owner_alive``), but one
+whose process ran on another machine — a Ray driver elsewhere, a registry on PostgreSQL — or
+before a reboot cannot be looked up; it stayed "running" forever, and a resume from another
+machine could run it twice. With a heartbeat, a run silent for ``SILENT_AFTER`` reads as
+``running (no heartbeat for …)`` and can be resumed, and one still beating is refused. Silence
+is never proof of death (a suspended process is silent too), so nothing is deleted on it:
+``gc`` keeps such a run's global models, as before.
+
+Imports nothing heavy: ``registry.entities``, which training workers import, reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+EVERY_SECONDS = 30.0
+SILENT_AFTER = 120.0
+"""Four beats missed: longer than a busy database's lock waits, short beside a lost run."""
+
+
+def silent_for(status: str, heartbeat_at: str | None, now: datetime | None = None) -> float | None:
+    """Seconds since a running run's last heartbeat when that is past ``SILENT_AFTER``, else
+    ``None``: it is beating, it is not running, or it was recorded before heartbeats."""
+    if status != "running" or not heartbeat_at:
+        return None
+    try:
+        last = datetime.fromisoformat(heartbeat_at)
+    except ValueError:
+        return None
+    if last.tzinfo is None:
+        last = last.replace(tzinfo=UTC)
+    silence = ((now or datetime.now(UTC)) - last).total_seconds()
+    return silence if silence > SILENT_AFTER else None
+
+
+def spoken(seconds: float) -> str:
+    """``95`` → ``"1 min"``, ``7200`` → ``"2 h"``: a silence as people read it."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f} h"
+    return f"{seconds // 86400:.0f} days"
+
+
+class Beats(Protocol):
+    def beat(self, run_id: str) -> None: ...
+
+
+class Heartbeat:
+    """``with Heartbeat(store, run_id):`` beats every ``every`` seconds until the block ends.
+    A failed beat (the database briefly locked or unreachable) is logged and the next one
+    tried: the run's work never waits for it or fails because of it."""
+
+    def __init__(self, store: Beats, run_id: str, every: float = EVERY_SECONDS) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="run-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.store.beat(self.run_id)
+            except Exception as e:  # a locked or unreachable database: try again next time
+                logger.warning("heartbeat of run %s not written: %s", self.run_id, e)

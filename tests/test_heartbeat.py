@@ -1,0 +1,109 @@
+"""A running run's heartbeat (``manymodels.heartbeat``): what tells a run whose process is
+gone on another machine — where its pid cannot be looked up — from one still training there.
+Runs on "another machine" are real runs whose recorded owner names a machine id that is not
+this one, as a run started elsewhere on a shared registry records it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, make_run, other_machine_tag, spec_dict
+from sqlalchemy import update
+
+from manymodels.doctor import check
+from manymodels.exceptions import TrainingError
+from manymodels.heartbeat import SILENT_AFTER, Heartbeat, silent_for, spoken
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+
+
+def ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+
+def mark_running(reg: Registry, run_id: str, owner: str, heartbeat_at: str | None) -> None:
+    """The run as its store holds it while its process (``owner``) trains it."""
+    reg.store.record_run_options(run_id, {"owner": owner})
+    with reg.store.engine.begin() as conn:
+        conn.execute(
+            update(t.runs)
+            .where(t.runs.c.run_id == run_id)
+            .values(status="running", ended_at=None, heartbeat_at=heartbeat_at)
+        )
+
+
+def test_silence_is_counted_only_past_the_limit_and_only_for_running_runs() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    beat = (now - timedelta(seconds=SILENT_AFTER + 5)).isoformat()
+    assert silent_for("running", beat, now) == pytest.approx(SILENT_AFTER + 5)
+    assert silent_for("running", (now - timedelta(seconds=5)).isoformat(), now) is None
+    assert silent_for("completed", beat, now) is None
+    assert silent_for("running", None, now) is None  # recorded before heartbeats
+    assert silent_for("running", "not a time", now) is None
+    assert [spoken(s) for s in (5, 95, 7300, 3 * 86400)] == ["5 s", "1 min", "2 h", "3 days"]
+
+
+def test_a_heartbeat_beats_until_its_block_ends(tmp_path: Path) -> None:
+    with Registry(tmp_path / "reg") as reg:
+        reg.store.create_run(make_run("r1"))
+        first = reg.get_run("r1").heartbeat_at
+        assert first == reg.get_run("r1").started_at  # a new run has just shown it is alive
+        with Heartbeat(reg.store, "r1", every=0.02):
+            deadline = time.monotonic() + 10
+            while reg.get_run("r1").heartbeat_at == first and time.monotonic() < deadline:
+                time.sleep(0.01)
+        last = reg.get_run("r1").heartbeat_at
+        assert last is not None and first is not None and last > first
+        time.sleep(0.1)
+        assert reg.get_run("r1").heartbeat_at == last  # the block ended: no more beats
+        reg.store.finish_run("r1", "completed")
+        reg.store.beat("r1")  # a finished run is not brought back to life
+        assert reg.get_run("r1").heartbeat_at == last
+
+
+def _trained(root: Path) -> tuple[dict[str, Any], Any, str]:
+    spec, df = spec_dict(), linear_frame(3, 30)
+    summary = train(spec, df, root, backend="local")
+    assert summary.run.heartbeat_at is not None
+    return spec, df, summary.run.run_id
+
+
+def test_a_run_beating_on_another_machine_is_not_resumed_here(tmp_path: Path) -> None:
+    """While its process elsewhere still beats, a resume here would train it twice: refused.
+    Silent past ``SILENT_AFTER``, it reads so — in ``runs``, in ``doctor`` — and resumes."""
+    root = tmp_path / "reg"
+    spec, df, run_id = _trained(root)
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), ago(5))
+        run = reg.get_run(run_id)
+        assert run.state == "running" and run.silence is None and not run.killed
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert "is running (process 4242 elsewhere sent a heartbeat at" in problem.message
+    with pytest.raises(TrainingError, match="still running elsewhere \\(process 4242 on another"):
+        train(spec, df, root, backend="local", resume=run_id)
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30))
+        run = reg.get_run(run_id)
+        assert run.state == "running (no heartbeat for 2 h)" and not run.killed
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert "has sent no heartbeat for 2 h: finish it with" in problem.message
+    resumed = train(spec, df, root, backend="local", resume=run_id)
+    assert resumed.run.status == "completed" and resumed.run.run_id == run_id
+
+
+def test_a_run_recorded_before_heartbeats_claims_nothing(tmp_path: Path) -> None:
+    """No heartbeat at all (a run of an older manymodels): neither silent nor beating, so its
+    state is what it was, and a resume is left to the owner's pid where it can be read."""
+    root = tmp_path / "reg"
+    spec, df, run_id = _trained(root)
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), None)
+        run = reg.get_run(run_id)
+        assert run.state == "running" and run.silence is None
+    resumed = train(spec, df, root, backend="local", resume=run_id)
+    assert resumed.run.status == "completed"
