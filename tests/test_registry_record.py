@@ -124,7 +124,8 @@ def stored(db: Path) -> dict[str, list[tuple[Any, ...]]]:
             tuple(
                 (c, v, type(v).__name__)
                 for c, v in zip(cols, row, strict=True)
-                if c not in ("created_at", "updated_at", "at", "started_at", "ended_at")
+                if c
+                not in ("created_at", "updated_at", "at", "started_at", "ended_at", "heartbeat_at")
             )
             for row in cur
         ]
