@@ -193,6 +193,24 @@ def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Pa
     assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
 
 
+def test_a_global_model_fitted_on_other_features_is_not_rescored(tmp_path: Path) -> None:
+    """The spec now lists the same features in another order: the stored global model reads
+    its columns by position, so a retrain of one partition must not score (or serve) it on
+    them. It reports why, and the partition chooses among its local candidates."""
+    root = tmp_path / "reg"
+    data = panel().assign(z=lambda d: np.cos(d["x"]) * 50.0)
+    train(spec(features=["x", "z"]), data, root, backend="local")
+    with Registry(root) as reg:
+        key = next(k for k, v in chosen(reg).items() if v == "global")
+    summary = train(spec(features=["z", "x"]), data, root, backend="local", only=[key])
+    (glob,) = summary.run.options["global"]
+    assert "fitted on the features ['x', 'z'], and this spec gives ['z', 'x']" in glob["error"]
+    with Registry(root) as reg:
+        v = max(reg.list_versions(key), key=lambda m: m.version)
+    assert v.validation["chosen"] != "global" and not v.members
+    assert v.feature_schema["features"] == ["z", "x"]
+
+
 def _losing_global(constant: float = 1e6, **overrides: Any) -> dict[str, Any]:
     """A spec whose global candidate (a constant far off every target) no partition chooses."""
     far = {"estimator": "sklearn.dummy.DummyRegressor", "scope": "global"}

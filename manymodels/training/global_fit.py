@@ -300,6 +300,11 @@ def rescore_global(
         model = deserialize(store.get(record["sha256"]), store.formats)
         if not isinstance(model, GlobalModel):
             raise TypeError(f"artifact {record['sha256'][:12]} is not a global model")
+        if list(model.features) != list(table.features):  # it reads columns by position
+            raise ValueError(
+                f"it was fitted on the features {list(model.features)}, and this spec gives "
+                f"{list(table.features)}: a full run fits it again"
+            )
         _, folds = fold_rows(table, spec)
         val = empty_predictions(table, spec)
         for _, valid in folds:
