@@ -125,6 +125,7 @@ def plan_run(
                 f"another machine; heartbeat at {previous.heartbeat_at}): wait for it to end, or "
                 f"stop it; a run silent for {spoken(SILENT_AFTER)} can be resumed"
             )
+        _same_partitions(previous, only)
         if previous.spec_hash != spec.spec_hash:
             raise TrainingError(
                 f"run {resume} was made with a different spec "
@@ -169,3 +170,21 @@ def beating(run: Run) -> bool:
     """A running run whose process wrote a heartbeat within ``SILENT_AFTER`` (one recorded
     before heartbeats never has)."""
     return run.status == "running" and bool(run.heartbeat_at) and run.silence is None
+
+
+def _same_partitions(previous: Run, only: set[str] | None) -> None:
+    """A resume finishes a run over the partitions it set out to train: a full run resumed
+    with ``--partitions`` would be marked completed with the others never trained (and count
+    as the spec's newest full run), and a run of named partitions resumed without them would
+    train every partition under it."""
+    named = previous.options.get("only")
+    if named is None and only is not None:
+        raise TrainingError(
+            f"run {previous.run_id} trains every partition: resume it without --partitions "
+            "(then retrain the partitions you want in a run of their own)"
+        )
+    if named is not None and (only is None or len(only) != named):
+        raise TrainingError(
+            f"run {previous.run_id} retrains {named} named partition(s): resume it with the "
+            "same --partitions"
+        )

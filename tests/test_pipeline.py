@@ -183,6 +183,36 @@ def test_resume_refuses_a_different_spec(tmp_path: Path) -> None:
         train(spec_dict(seed=7), df, tmp_path / "reg", backend="local", resume=run_id)
 
 
+def test_resume_keeps_the_partitions_the_run_set_out_to_train(tmp_path: Path) -> None:
+    """A full run resumed with ``only`` would end completed with partitions never trained;
+    a run of named partitions resumed without them would train every partition: both are
+    refused, and the run is left to resume as it was started."""
+    df = linear_frame(12, 20)
+    root = tmp_path / "reg"
+    with pytest.raises(KeyboardInterrupt):
+        train(spec_dict(), df, root, backend="local", progress=StopAfterFirstChunk())
+    with Registry.open(root) as reg:
+        full = reg.list_runs()[0].run_id
+    with pytest.raises(TrainingError, match=f"run {full} trains every partition: resume it"):
+        train(spec_dict(), df, root, backend="local", resume=full, only=["pid=0"])
+    with Registry.open(root) as reg:
+        assert reg.get_run(full).status == "interrupted"  # nothing reopened
+    done = train(spec_dict(), df, root, backend="local", resume=full)
+    assert done.run.status == "completed" and done.run.n_trained == 12
+
+    named = ["pid=1", "pid=2", "pid=3"]
+    with pytest.raises(KeyboardInterrupt):
+        train(spec_dict(), df, root, backend="local", only=named, progress=StopAfterFirstChunk())
+    with Registry.open(root) as reg:
+        part = reg.list_runs()[0].run_id
+    assert part != full
+    for wrong in (None, ["pid=1"]):
+        with pytest.raises(TrainingError, match="retrains 3 named partition\\(s\\): resume"):
+            train(spec_dict(), df, root, backend="local", resume=part, only=wrong)
+    finished = train(spec_dict(), df, root, backend="local", resume=part, only=named)
+    assert finished.run.status == "completed" and finished.run.n_partitions == 3
+
+
 # ------------------------------------------------------------------------------ runs
 def test_progress_reports_every_chunk(tmp_path: Path) -> None:
     seen: list[Progress] = []
