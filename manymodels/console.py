@@ -101,10 +101,12 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         out.print(f"trained {where}: {summary.backend_reason}", markup=False, soft_wrap=True)
     if run.error:
         out.print(f"[bold red]run failed:[/] {run.error}", markup=True)
+    now = summary.trained_now
+    trained = "trained partitions" if now == run.n_trained else "partitions trained now"
     naive = summary.chosen.get("naive", 0)
     if naive:
         out.print(
-            f"{naive} of {run.n_trained} trained partitions serve the naive baseline: no "
+            f"{naive} of {now} {trained} serve the naive baseline: no "
             "candidate beat it on their validation rows"
         )
     single = summary.chosen.get("single_class", 0)
@@ -127,9 +129,11 @@ def run_summary(summary: RunSummary, registry: str) -> None:
             out.print(why, markup=False, soft_wrap=True, style="yellow")
     if run.options.get("global"):
         n = summary.chosen.get("global", 0)
+        pairs = summary.global_members
         out.print(
-            f"{n} of {run.n_trained} trained partitions serve a global model (one model over "
-            "every partition's rows, chosen on their validation rows)"
+            f"{n} of {now} {trained} serve a global model (one model over every partition's "
+            "rows, chosen on their validation rows)"
+            + (f", {pairs} more a top2 ensemble with it" if pairs else "")
         )
     for warning in run.options.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", markup=True)
@@ -169,11 +173,14 @@ def verdict_line(summary: RunSummary, registry: str) -> str:
     """One line: what trained, how it fares against naive, where it is, what to run next."""
     run = summary.run
     parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped", f"{run.n_failed} failed"]
+    if summary.trained_now != run.n_trained:  # a resume: the rest were trained before it
+        parts[0] += f" ({summary.trained_now} now)"
     skill = summary.skill
     if skill is not None:
         share = skill.beat_naive / skill.compared
+        now = "" if summary.trained_now == run.n_trained else " trained now"
         parts.append(
-            f"{skill.beat_naive} of {skill.compared} ({share:.0%}) beat naive, "
+            f"{skill.beat_naive} of {skill.compared}{now} ({share:.0%}) beat naive, "
             f"median skill {pct(skill.median)}"
         )
     parts.append(f"registry: {registry}")

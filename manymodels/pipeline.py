@@ -53,7 +53,8 @@ class RunSummary:
     """Rows left out of training, by reason (``missing_target``, ``undefined_lags``), summed
     over the partitions trained."""
     chosen: dict[str, int] = field(default_factory=dict)
-    """How many partitions chose a candidate and how many the naive baseline."""
+    """How many of the versions this call trained chose a candidate, the naive baseline, a
+    global model…: after a resume, only those trained since (``trained_now``)."""
     fallback: str | None = None
     """``trained``, ``failed: …`` or ``None`` when the run did not train the fallback."""
     backend: str = ""
@@ -62,9 +63,17 @@ class RunSummary:
     backend_reason: str = ""
     skill: SkillSummary | None = None
     """How the new versions compare with the naive baseline on their validation rows."""
+    global_members: int = 0
+    """New versions whose ``top2`` ensemble holds a global model (``chosen`` counts them as
+    ``ensemble``)."""
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     """Per ``[intervals]`` level, the new versions whose band rests on too few validation
     errors to cover that level (``run_chunks.ShortIntervals``)."""
+
+    @property
+    def trained_now(self) -> int:
+        """Partitions this call trained (a resumed run's earlier ones not counted)."""
+        return sum(self.chosen.values())
 
     @property
     def rate(self) -> float:
@@ -237,6 +246,7 @@ def _run(
         backend_reason=why,
         skill=SkillSummary.of(tally.skills),
         short_intervals=tally.short_intervals,
+        global_members=tally.global_members,
     )
     if failure:
         raise RunFailed(failure, summary)

@@ -80,6 +80,7 @@ class Tally:
     skills: list[float] = field(default_factory=list)
     global_models: list[dict[str, Any]] = field(default_factory=list)
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
+    global_members: int = 0  # new versions whose top2 ensemble holds a global model
     run_id: str = ""  # the run's own (its global models are recorded on it as they are made)
 
 
@@ -142,6 +143,7 @@ def execute(
             if kind == "chunk":
                 _count(tally.decisions, _outcome(v))
                 _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
+                tally.global_members += bool(v.members)
                 if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
                     tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
                 for reason, n in v.validation.get("dropped", {}).items():

@@ -352,3 +352,35 @@ def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
         f"the artifact of partition '{own.key}' version {own.version} is missing from the "
         "artifact store; model not served"
     )
+
+
+def test_a_resumed_runs_summary_counts_what_it_trained_and_the_ensembles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a resume, the lines about choices count the partitions trained now (the rest
+    were trained before it), and ensembles holding the global model are counted too."""
+    from test_pipeline import StopAfterFirstChunk
+
+    from manymodels import console
+
+    s = spec(selection={"ensemble": "top2", "naive_candidate": False})
+    s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
+    root = tmp_path / "reg"
+    with pytest.raises(KeyboardInterrupt):
+        train(s, panel(), root, backend="local", progress=StopAfterFirstChunk())
+    with Registry(root) as reg:
+        run_id = reg.list_runs(limit=1)[0].run_id
+        before = len(reg.store.recorded_keys(run_id))
+    summary = train(s, panel(), root, backend="local", resume=run_id)
+    now = summary.trained_now
+    assert 0 < now < summary.run.n_trained == 24 and now == 24 - before
+    with Registry(root) as reg:
+        made = [v for v in versions(reg) if v.run_id == run_id and v.key in summary.versions]
+    assert summary.global_members == sum(bool(v.members) for v in made)
+    console.run_summary(summary, str(root))
+    text = " ".join(capsys.readouterr().out.split())
+    glob = summary.chosen.get("global", 0)
+    assert f"{glob} of {now} partitions trained now serve a global model" in text
+    assert summary.global_members > 0  # this panel pairs a local model with the global one
+    assert f"{summary.global_members} more a top2 ensemble with it" in text
+    assert f"24 trained ({now} now) · 0 skipped" in text

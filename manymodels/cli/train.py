@@ -175,6 +175,7 @@ def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
                 "run": summary.run.to_dict(),
                 "decisions": summary.decisions,
                 "chosen": summary.chosen,
+                "global_members": summary.global_members,
                 "rows_dropped": summary.rows_dropped,
                 "fallback": summary.fallback,
                 "failures": [f.to_dict() for f in summary.failures],
