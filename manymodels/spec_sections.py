@@ -312,6 +312,12 @@ class Intervals(_Frozen):
             raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
         if len(set(v)) != len(v):
             raise ValueError("lists a level twice")
+        for lv in v:  # its columns are lo-<level:g>: two levels must not share them
+            if float(f"{lv:g}") != lv:
+                raise ValueError(
+                    f"{lv!r} has more digits than its columns keep (lo-{lv:g}, hi-{lv:g}): "
+                    "give at most 6 significant digits, e.g. 97.5"
+                )
         return sorted(v)
 
 

@@ -182,9 +182,12 @@ def test_forecast_widths_return_to_the_targets_units_after_a_target_transform() 
 
 def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     base = {"name": "s", "partition_by": ["k"], "target": "y", "candidates": RIDGE}
-    spec = Spec.from_dict({**base, "intervals": {"levels": [95, 80]}})
-    assert spec.intervals is not None and spec.intervals.levels == [80, 95]
-    for bad, says in [([0], "0 is not a coverage"), ([100], "100 is not"), ([80, 80], "twice")]:
+    spec = Spec.from_dict({**base, "intervals": {"levels": [95, 80, 97.5, 99.9]}})
+    assert spec.intervals is not None and spec.intervals.levels == [80, 95, 97.5, 99.9]
+    for bad, says in [
+        ([0], "0 is not a coverage"), ([100], "100 is not"), ([80, 80], "twice"),
+        ([80, 80.0000001], r"80.0000001 has more digits than its columns keep \(lo-80, hi-80\)"),
+    ]:  # fmt: skip
         with pytest.raises(SpecError, match=says):
             Spec.from_dict({**base, "intervals": {"levels": bad}})
     with pytest.raises(SpecError, match=r"\[intervals\] are for regression"):
