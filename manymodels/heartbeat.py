@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
+from manymodels.stamps import seconds_between
+
 logger = logging.getLogger(__name__)
 
 EVERY_SECONDS = 30.0
@@ -32,14 +34,8 @@ def silent_for(status: str, heartbeat_at: str | None, now: datetime | None = Non
     ``None``: it is beating, it is not running, or it was recorded before heartbeats."""
     if status != "running" or not heartbeat_at:
         return None
-    try:
-        last = datetime.fromisoformat(heartbeat_at)
-    except ValueError:
-        return None
-    if last.tzinfo is None:
-        last = last.replace(tzinfo=UTC)
-    silence = ((now or datetime.now(UTC)) - last).total_seconds()
-    return silence if silence > SILENT_AFTER else None
+    silence = seconds_between(now or datetime.now(UTC), heartbeat_at)
+    return silence if silence is not None and silence > SILENT_AFTER else None
 
 
 def spoken(seconds: float) -> str:

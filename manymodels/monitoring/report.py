@@ -24,6 +24,7 @@ from manymodels.monitoring import store
 from manymodels.monitoring.live import live_error, live_metric, ratio, validation_error
 from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
+from manymodels.stamps import seconds_between
 
 SortBy = Literal["drift", "error", "naive", "age", "key"]
 Trigger = Literal["drifted", "stale", "degraded", "changed"]
@@ -214,15 +215,8 @@ def select_keys(
 
 def _days(at: datetime, when: Any) -> float | None:
     """Days from ``when`` (ISO text) to ``at``; ``None`` for a period number or bad text."""
-    if not isinstance(when, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(when)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return (at - stamp).total_seconds() / 86400.0
+    seconds = seconds_between(at, when)
+    return None if seconds is None else seconds / 86400.0
 
 
 def flagged(registry: Any, when: Iterable[str], limits: Thresholds) -> list[str]:
