@@ -325,7 +325,16 @@ def _dangling(
 
 def _unfinished(run: Run, lost: int, where: str) -> Problem:
     pid = owner_pid(run.options.get("owner"))
-    advice = f"finish it with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}"
+    named = run.options.get("only")
+    also = (
+        " with the same --append data" if run.options.get("append")
+        else f" with the same --partitions ({named})" if named is not None
+        else " --changed-only" if run.options.get("changed_only") else ""
+    )  # fmt: skip
+    advice = (
+        f"finish it with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}"
+        + also
+    )
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running" and owner_alive(run.options.get("owner")):
@@ -333,11 +342,11 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         advice = "let it finish, or stop it and then " + advice
     elif run.silence is not None:
         state = (
-            f"is still marked running, but its process (pid {pid}, on another machine or "
-            f"before a reboot) has sent no heartbeat for {spoken(run.silence)}"
+            "is still marked running, but its process (on another machine, or before a "
+            f"reboot) has sent no heartbeat for {spoken(run.silence)}"
         )
     elif run.status == "running" and run.heartbeat_at:
-        state = f"is running (process {pid} elsewhere sent a heartbeat at {run.heartbeat_at})"
+        state = f"is running (its process elsewhere sent a heartbeat at {run.heartbeat_at})"
         advice = "let it finish, or stop it and then " + advice
     elif run.status == "running":
         state = "is still marked running (killed, unless it is training right now)"

@@ -79,8 +79,10 @@ class Heartbeat:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        while True:  # a beat at once: the run may have waited since it was created
             try:
                 self.store.beat(self.run_id)
             except Exception as e:  # a locked or unreachable database: try again next time
                 logger.warning("heartbeat of run %s not written: %s", self.run_id, e)
+            if self._stop.wait(self.every):
+                return

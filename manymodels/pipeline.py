@@ -199,28 +199,33 @@ def _run(
     startup = 0.0
     name, why = _which_backend(spec, table, plan, backend, ray_address)
     if len(plan.todo) or plan.fallback_due:  # nothing to train starts nothing (Ray takes ~10 s)
-        setup = time.perf_counter()
         owned = isinstance(backend, str)
-        runner = make_backend(name, address=ray_address) if isinstance(backend, str) else backend
-        startup = time.perf_counter() - setup
-        try:
-            with Heartbeat(reg.store, run_id):  # alive, for whoever cannot look up our pid
+        runner: Backend | None = None
+        # alive from now on, for whoever cannot look up our pid: Ray's start-up included
+        with Heartbeat(reg.store, run_id):
+            try:
+                setup = time.perf_counter()
+                runner = (
+                    make_backend(name, address=ray_address) if isinstance(backend, str) else backend
+                )
+                startup = time.perf_counter() - setup
                 execute(
                     reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally
                 )
-        except KeyboardInterrupt:
-            runner.cancel()
-            reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
-            raise RunInterrupted(run_id) from None
-        except TrainingError as e:
-            reg.store.finish_run(run_id, "failed", error=str(e))
-            raise
-        except Exception as e:
-            reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
-            raise
-        finally:
-            if owned:
-                runner.close()
+            except KeyboardInterrupt:
+                if runner is not None:
+                    runner.cancel()
+                reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
+                raise RunInterrupted(run_id) from None
+            except TrainingError as e:
+                reg.store.finish_run(run_id, "failed", error=str(e))
+                raise
+            except Exception as e:
+                reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
+                raise
+            finally:
+                if owned and runner is not None:
+                    runner.close()
     elif progress:
         progress(Progress(total=0, trained=0, skipped=0, failed=0))
     dropped = tally.dropped

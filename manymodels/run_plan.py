@@ -5,6 +5,7 @@ checked in the driver. Batched queries over the keys being trained, never one pe
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -97,8 +98,8 @@ def plan_run(
         }
         options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
         todo = todo.select(changed)
-    if only is not None:
-        options["only"] = len(only)
+    if only is not None:  # the count people read; the digest a resume checks its keys by
+        options |= {"only": len(only), "only_sha256": keys_digest(only)}
     # The pooled fallback is retrained with full runs, and with changed-only runs that changed
     # something; never when named partitions are retrained (that must not touch other models).
     fb = production.get(FALLBACK_KEY)
@@ -119,13 +120,16 @@ def plan_run(
                 f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
                 "wait for it to end, or stop it, before resuming it"
             )
-        if previous.status == "running" and alive is None and beating(previous):
+        elsewhere = previous.status == "running" and owner != writer_tag() and alive is None
+        if elsewhere and beating(previous):
+            pid = owner_pid(owner)
+            who = f"process {pid}" if pid else "its process"
             raise TrainingError(
-                f"run {resume} is still running elsewhere (process {owner_pid(owner)} on "
-                f"another machine; heartbeat at {previous.heartbeat_at}): wait for it to end, or "
-                f"stop it; a run silent for {spoken(SILENT_AFTER)} can be resumed"
+                f"run {resume} is still running elsewhere ({who} on another machine; heartbeat "
+                f"at {previous.heartbeat_at}): wait for it to end, or stop it; a run silent for "
+                f"{spoken(SILENT_AFTER)} can be resumed"
             )
-        _same_partitions(previous, only)
+        _same_partitions(previous, only, changed_only)
         if previous.spec_hash != spec.spec_hash:
             raise TrainingError(
                 f"run {resume} was made with a different spec "
@@ -172,19 +176,33 @@ def beating(run: Run) -> bool:
     return run.status == "running" and bool(run.heartbeat_at) and run.silence is None
 
 
-def _same_partitions(previous: Run, only: set[str] | None) -> None:
+def keys_digest(keys: Iterable[str]) -> str:
+    """sha256 of a set of canonical keys, whatever their order."""
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+def _same_partitions(previous: Run, only: set[str] | None, changed_only: bool) -> None:
     """A resume finishes a run over the partitions it set out to train: a full run resumed
-    with ``--partitions`` would be marked completed with the others never trained (and count
-    as the spec's newest full run), and a run of named partitions resumed without them would
-    train every partition under it."""
-    named = previous.options.get("only")
+    with ``--partitions`` or ``--changed-only`` would be marked completed with the others never
+    trained (and count as the spec's newest full run), and a run of named or changed
+    partitions resumed without them would train every partition under it."""
+    o = previous.options
+    named, digest = o.get("only"), o.get("only_sha256")
+    how = "the same --append data" if o.get("append") else "the same --partitions"
     if named is None and only is not None:
         raise TrainingError(
             f"run {previous.run_id} trains every partition: resume it without --partitions "
             "(then retrain the partitions you want in a run of their own)"
         )
-    if named is not None and (only is None or len(only) != named):
+    if named is not None and (
+        only is None or len(only) != named or (digest and keys_digest(only) != digest)
+    ):
         raise TrainingError(
-            f"run {previous.run_id} retrains {named} named partition(s): resume it with the "
-            "same --partitions"
+            f"run {previous.run_id} retrains {named} partition(s) named when it started: "
+            f"resume it with {how}"
+        )
+    if bool(o.get("changed_only")) != changed_only:
+        flag = "with" if o.get("changed_only") else "without"
+        raise TrainingError(
+            f"run {previous.run_id} was started {flag} --changed-only: resume it {flag} it"
         )

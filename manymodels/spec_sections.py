@@ -312,12 +312,14 @@ class Intervals(_Frozen):
             raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
         if len(set(v)) != len(v):
             raise ValueError("lists a level twice")
+        named: dict[str, float] = {}
         for lv in v:  # its columns are lo-<level:g>: two levels must not share them
-            if float(f"{lv:g}") != lv:
+            if f"{lv:g}" in named:
                 raise ValueError(
-                    f"{lv!r} has more digits than its columns keep (lo-{lv:g}, hi-{lv:g}): "
-                    "give at most 6 significant digits, e.g. 97.5"
+                    f"{named[f'{lv:g}']!r} and {lv!r} would both write the columns lo-{lv:g} "
+                    f"and hi-{lv:g}: give levels that differ within 6 significant digits"
                 )
+            named[f"{lv:g}"] = lv
         return sorted(v)
 
 

@@ -83,7 +83,7 @@ def test_a_run_beating_on_another_machine_is_not_resumed_here(tmp_path: Path) ->
         run = reg.get_run(run_id)
         assert run.state == "running" and run.silence is None and not run.killed
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
-        assert "is running (process 4242 elsewhere sent a heartbeat at" in problem.message
+        assert "is running (its process elsewhere sent a heartbeat at" in problem.message
     with pytest.raises(TrainingError, match="still running elsewhere \\(process 4242 on another"):
         train(spec, df, root, backend="local", resume=run_id)
     with Registry(root) as reg:
@@ -107,3 +107,26 @@ def test_a_run_recorded_before_heartbeats_claims_nothing(tmp_path: Path) -> None
         assert run.state == "running" and run.silence is None
     resumed = train(spec, df, root, backend="local", resume=run_id)
     assert resumed.run.status == "completed"
+
+
+def test_the_first_beat_is_at_once(tmp_path: Path) -> None:
+    """A run may wait between its creation and its work (Ray starting): the heartbeat says
+    it is alive as soon as it starts, not one interval later."""
+    with Registry(tmp_path / "reg") as reg:
+        reg.store.create_run(make_run("r1"))
+        first = reg.get_run("r1").heartbeat_at
+        with Heartbeat(reg.store, "r1", every=3600):
+            deadline = time.monotonic() + 10
+            while reg.get_run("r1").heartbeat_at == first and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert reg.get_run("r1").heartbeat_at != first
+
+
+def test_a_backend_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
+    """Nothing listens at the Ray address: the run is recorded failed (it stayed running)."""
+    root = tmp_path / "reg"
+    with pytest.raises(TrainingError, match="cannot start or reach the Ray cluster"):
+        train(spec_dict(), linear_frame(3, 30), root, backend="ray", ray_address="127.0.0.1:9")
+    with Registry(root) as reg:
+        (run,) = reg.list_runs()
+    assert run.status == "failed" and "Ray cluster" in (run.error or "")

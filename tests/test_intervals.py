@@ -186,7 +186,7 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     assert spec.intervals is not None and spec.intervals.levels == [80, 95, 97.5, 99.9]
     for bad, says in [
         ([0], "0 is not a coverage"), ([100], "100 is not"), ([80, 80], "twice"),
-        ([80, 80.0000001], r"80.0000001 has more digits than its columns keep \(lo-80, hi-80\)"),
+        ([80, 80.0000001], r"80.0 and 80.0000001 would both write the columns lo-80 and hi-80"),
     ]:  # fmt: skip
         with pytest.raises(SpecError, match=says):
             Spec.from_dict({**base, "intervals": {"levels": bad}})

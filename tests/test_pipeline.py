@@ -195,6 +195,8 @@ def test_resume_keeps_the_partitions_the_run_set_out_to_train(tmp_path: Path) ->
         full = reg.list_runs()[0].run_id
     with pytest.raises(TrainingError, match=f"run {full} trains every partition: resume it"):
         train(spec_dict(), df, root, backend="local", resume=full, only=["pid=0"])
+    with pytest.raises(TrainingError, match="started without --changed-only"):
+        train(spec_dict(), df, root, backend="local", resume=full, changed_only=True)
     with Registry.open(root) as reg:
         assert reg.get_run(full).status == "interrupted"  # nothing reopened
     done = train(spec_dict(), df, root, backend="local", resume=full)
@@ -206,9 +208,11 @@ def test_resume_keeps_the_partitions_the_run_set_out_to_train(tmp_path: Path) ->
     with Registry.open(root) as reg:
         part = reg.list_runs()[0].run_id
     assert part != full
-    for wrong in (None, ["pid=1"]):
-        with pytest.raises(TrainingError, match="retrains 3 named partition\\(s\\): resume"):
+    for wrong in (None, ["pid=1"], ["pid=7", "pid=8", "pid=9"]):  # the same count, too
+        with pytest.raises(TrainingError, match="3 partition\\(s\\) named when it started"):
             train(spec_dict(), df, root, backend="local", resume=part, only=wrong)
+    with pytest.raises(TrainingError, match="started without --changed-only: resume it without"):
+        train(spec_dict(), df, root, backend="local", resume=part, only=named, changed_only=True)
     finished = train(spec_dict(), df, root, backend="local", resume=part, only=named)
     assert finished.run.status == "completed" and finished.run.n_partitions == 3
 

@@ -47,8 +47,8 @@ def attribute(row: str, name: str) -> str:
 
 def start_run(reg: Registry, run_id: str = "inprogress0001", owner: str = "") -> str:
     """A run the pipeline would have started two minutes ago (by process ``owner``, a
-    ``writer_tag``), with 2 of its 8 partitions recorded (one chunk: one skipped, one
-    failed)."""
+    ``writer_tag``) and beating now, with 2 of its 8 partitions recorded (one chunk: one
+    skipped, one failed)."""
     started = (datetime.now(UTC) - timedelta(minutes=2)).isoformat(timespec="microseconds")
     reg.store.create_run(
         Run(run_id=run_id, kind="retrain", status="running", spec_name="router-test",
@@ -57,6 +57,7 @@ def start_run(reg: Registry, run_id: str = "inprogress0001", owner: str = "") ->
             ended_at=None, n_partitions=len(PLANNED), n_trained=0, n_skipped=0, n_failed=0,
             options={"owner": owner} if owner else {})
     )  # fmt: skip
+    reg.store.beat(run_id)  # its process is alive now, as a training process says every 30 s
     reg.store.record(run_id, [], [outcome(PLANNED[0], "skipped"), outcome(PLANNED[1], "failed")],
                      libraries={})  # fmt: skip
     return run_id
