@@ -16,6 +16,7 @@ keep working::
     │   ├── AliasNotFound(LookupError)
     │   ├── RunNotFound(LookupError)
     │   ├── NothingToRollBack            no earlier version to go back to
+    │   ├── RunTakenOver                 a run changed between a resume's look and its reopen
     │   └── VersionConflict              two writers raced for the same version number
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
@@ -139,6 +140,10 @@ class RunNotFound(RegistryError, LookupError):
 
 class NothingToRollBack(RegistryError):
     """The alias has never moved forward, so there is nothing to roll back to."""
+
+
+class RunTakenOver(RegistryError):
+    """A run changed between a resume's look at it and its reopen: another process took it."""
 
 
 class VersionConflict(RegistryError):

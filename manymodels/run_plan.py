@@ -11,7 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from manymodels.exceptions import BadSignature, DataError, TrainingError, error_text
+from manymodels.exceptions import (
+    BadSignature,
+    DataError,
+    RunTakenOver,
+    TrainingError,
+    error_text,
+)
 from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
@@ -142,7 +148,11 @@ def plan_run(
                 "resume it with the same table, or start a new run"
             )
         done = reg.store.recorded_keys(resume)
-        reg.store.reopen_run(resume, previous.n_partitions, owner=writer_tag())
+        seen = (previous.status, previous.heartbeat_at)
+        try:
+            reg.store.reopen_run(resume, previous.n_partitions, owner=writer_tag(), seen=seen)
+        except RunTakenOver as e:
+            raise TrainingError(str(e)) from None
         remaining = todo.select({k for k in todo.keys if k not in done})
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production

@@ -130,3 +130,19 @@ def test_a_backend_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
     with Registry(root) as reg:
         (run,) = reg.list_runs()
     assert run.status == "failed" and "Ray cluster" in (run.error or "")
+
+
+def test_two_processes_taking_over_one_silent_run_one_is_refused(tmp_path: Path) -> None:
+    """Both judged the run silent from the same look; the writes are serialised, and the
+    reopen is conditional on what was seen: the second finds the run changed."""
+    from manymodels.exceptions import RunTakenOver
+
+    with Registry(tmp_path / "reg") as reg:
+        reg.store.create_run(make_run("r1"))
+        mark_running(reg, "r1", other_machine_tag(), ago(3 * 3600))
+        run = reg.get_run("r1")
+        seen = (run.status, run.heartbeat_at)
+        reg.store.reopen_run("r1", 0, owner="first", seen=seen)
+        with pytest.raises(RunTakenOver, match="changed while this process looked at it"):
+            reg.store.reopen_run("r1", 0, owner="second", seen=seen)
+        assert reg.get_run("r1").options["owner"] == "first"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from manymodels.exceptions import RunNotFound
+from manymodels.exceptions import RunNotFound, RunTakenOver
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import dumps, now
@@ -90,20 +90,36 @@ class RunsMixin(StoreBase):
                 .values(options_json=_merged(conn, run_id, options))
             )
 
-    def reopen_run(self, run_id: str, n_partitions: int, owner: str | None = None) -> None:
+    def reopen_run(
+        self,
+        run_id: str,
+        n_partitions: int,
+        owner: str | None = None,
+        *,
+        seen: tuple[str, str | None] | None = None,
+    ) -> None:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
         forgotten (and uncounted) so they can be trained and recorded again (an outcome is one
         row per run and key). Progress stays monotonic through this: a ``lost`` partition
         never counted as done (``registry.progress``), so forgetting it takes nothing away.
         The options record when the run was resumed and how many partitions were settled then
         (``resumed_at``, ``done_at_resume``): the rate and ETA of a resumed run are measured
-        from there, not across the pause; and the process that runs it now (``owner``)."""
+        from there, not across the pause; and the process that runs it now (``owner``).
+        ``seen`` — the status and heartbeat the caller judged the run by — makes the reopen
+        conditional: two processes resuming one silent run at once, one is refused
+        (``RunTakenOver``), as the writes are serialised."""
         c = t.run_partitions.c
         lost = and_(c.run_id == run_id, c.status == "lost")
         with self._begin() as conn:
             n_lost = conn.execute(select(func.count()).where(lost)).scalar_one()
             conn.execute(delete(t.run_partitions).where(lost))
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+            if seen is not None and row is not None and (row.status, row.heartbeat_at) != seen:
+                raise RunTakenOver(
+                    f"run {run_id} changed while this process looked at it (another process "
+                    "resumed it, or it was still running): see `manymodels runs show "
+                    f"{run_id}` before resuming it"
+                )
             options = json.loads(row.options_json or "{}") if row is not None else {}
             if row is not None:
                 settled = row.n_trained + row.n_skipped + row.n_failed - n_lost
