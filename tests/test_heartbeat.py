@@ -122,11 +122,32 @@ def test_the_first_beat_is_at_once(tmp_path: Path) -> None:
             assert reg.get_run("r1").heartbeat_at != first
 
 
+UNREACHABLE = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from factories import linear_frame, spec_dict
+from manymodels.exceptions import TrainingError
+from manymodels.pipeline import train
+try:
+    train(spec_dict(), linear_frame(3, 30), sys.argv[1], backend="ray", ray_address="127.0.0.1:9")
+except TrainingError as e:
+    print("refused:", e)
+"""
+
+
 def test_a_backend_that_cannot_start_fails_the_run(tmp_path: Path) -> None:
-    """Nothing listens at the Ray address: the run is recorded failed (it stayed running)."""
+    """Nothing listens at the Ray address: the run is recorded failed (it stayed running).
+    In a process of its own: one that has Ray running already would use it."""
+    import subprocess
+    import sys
+
     root = tmp_path / "reg"
-    with pytest.raises(TrainingError, match="cannot start or reach the Ray cluster"):
-        train(spec_dict(), linear_frame(3, 30), root, backend="ray", ray_address="127.0.0.1:9")
+    tests = str(Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", UNREACHABLE, str(root), tests],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert "refused: cannot start or reach the Ray cluster at 127.0.0.1:9" in out.stdout
     with Registry(root) as reg:
         (run,) = reg.list_runs()
     assert run.status == "failed" and "Ray cluster" in (run.error or "")
