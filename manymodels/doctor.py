@@ -44,7 +44,7 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.store import describe_url
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
-from manymodels.tempnames import owner_alive, owner_pid
+from manymodels.tempnames import owner_pid
 
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
@@ -337,7 +337,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
     )
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
-    elif run.status == "running" and owner_alive(run.options.get("owner")):
+    elif run.status == "running" and run.owner_alive:
         state = f"is running (process {pid} on this machine)"
         advice = "let it finish, or stop it and then " + advice
     elif run.silence is not None:
@@ -345,7 +345,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
             "is still marked running, but its process (on another machine, or before a "
             f"reboot) has sent no heartbeat for {spoken(run.silence)}"
         )
-    elif run.status == "running" and run.heartbeat_at:
+    elif run.beating:
         state = f"is running (its process elsewhere sent a heartbeat at {run.heartbeat_at})"
         advice = "let it finish, or stop it and then " + advice
     elif run.status == "running":

@@ -26,7 +26,7 @@ from manymodels.registry.store import ProductionRef, now
 from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tempnames import owner_alive, owner_pid, writer_tag
+from manymodels.tempnames import owner_pid, writer_tag
 from manymodels.training import Champion, pooled_fingerprint
 
 
@@ -120,14 +120,13 @@ def plan_run(
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
         owner = previous.options.get("owner")
-        alive = owner_alive(owner)  # None: another machine's process, or one before a reboot
-        if previous.status == "running" and owner != writer_tag() and alive:
+        mine = owner == writer_tag()
+        if previous.status == "running" and not mine and previous.owner_alive:
             raise TrainingError(
                 f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
                 "wait for it to end, or stop it, before resuming it"
             )
-        elsewhere = previous.status == "running" and owner != writer_tag() and alive is None
-        if elsewhere and beating(previous):
+        if previous.beating and not mine:
             pid = owner_pid(owner)
             who = f"process {pid}" if pid else "its process"
             raise TrainingError(
@@ -178,12 +177,6 @@ def plan_run(
     )
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)
-
-
-def beating(run: Run) -> bool:
-    """A running run whose process wrote a heartbeat within ``SILENT_AFTER`` (one recorded
-    before heartbeats never has)."""
-    return run.status == "running" and bool(run.heartbeat_at) and run.silence is None
 
 
 def keys_digest(keys: Iterable[str]) -> str:

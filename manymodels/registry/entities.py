@@ -186,6 +186,12 @@ class Run:
         return self.n_trained + self.n_skipped + self.n_failed
 
     @property
+    def owner_alive(self) -> bool | None:
+        """Whether the process that runs it (``owner``) still runs on this machine; ``None``
+        where its pid cannot be looked up here (another machine's, or one before a reboot)."""
+        return owner_alive(self.options.get("owner"))
+
+    @property
     def killed(self) -> bool:
         """Marked running, but its process is gone from this machine (``killed``)."""
         return killed(self.status, self.options)
@@ -193,12 +199,22 @@ class Run:
     @property
     def silence(self) -> float | None:
         """Seconds since a running run's last heartbeat, once it is past
-        ``heartbeat.SILENT_AFTER`` — for a run whose process this machine cannot look up
-        (another machine's, or one before a reboot): its pid says more where it can be read
-        (``killed``). Else ``None``."""
-        if self.status != "running" or owner_alive(self.options.get("owner")) is not None:
+        ``heartbeat.SILENT_AFTER`` — for a run whose process this machine cannot look up:
+        its pid says more where it can be read (``killed``). Else ``None``."""
+        if self.status != "running" or self.owner_alive is not None:
             return None
         return silent_for(self.status, self.heartbeat_at)
+
+    @property
+    def beating(self) -> bool:
+        """Running elsewhere, its process's heartbeat within ``heartbeat.SILENT_AFTER`` (a
+        run recorded before heartbeats never is)."""
+        return (
+            self.status == "running"
+            and self.owner_alive is None
+            and bool(self.heartbeat_at)
+            and self.silence is None
+        )
 
     @property
     def state(self) -> str:
