@@ -50,18 +50,24 @@ def spoken(seconds: float) -> str:
 
 
 class Beats(Protocol):
-    def beat(self, run_id: str) -> None: ...
+    def beat(self, run_id: str, owner: str | None = None) -> bool: ...
 
 
 class Heartbeat:
-    """``with Heartbeat(store, run_id):`` beats every ``every`` seconds until the block ends.
-    A failed beat (the database briefly locked or unreachable) is logged and the next one
-    tried: the run's work never waits for it or fails because of it."""
+    """``with Heartbeat(store, run_id, owner):`` beats every ``every`` seconds until the block
+    ends. A failed beat (the database briefly locked or unreachable) is logged and the next
+    one tried: the run's work never waits for it or fails because of it. Once the run is
+    another process's (it was resumed elsewhere while this one was paused), the beats stop
+    and ``taken_over`` is set; the run's own writes are refused then too (``RunTakenOver``)."""
 
-    def __init__(self, store: Beats, run_id: str, every: float = EVERY_SECONDS) -> None:
+    def __init__(
+        self, store: Beats, run_id: str, owner: str | None = None, every: float = EVERY_SECONDS
+    ) -> None:
         self.store = store
         self.run_id = run_id
+        self.owner = owner
         self.every = every
+        self.taken_over = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="run-heartbeat", daemon=True)
 
@@ -81,7 +87,13 @@ class Heartbeat:
     def _run(self) -> None:
         while True:  # a beat at once: the run may have waited since it was created
             try:
-                self.store.beat(self.run_id)
+                if not self.store.beat(self.run_id, self.owner):
+                    logger.warning(
+                        "run %s was resumed by another process: this one stops beating for it",
+                        self.run_id,
+                    )
+                    self.taken_over.set()
+                    return
             except Exception as e:  # a locked or unreachable database: try again next time
                 logger.warning("heartbeat of run %s not written: %s", self.run_id, e)
             if self._stop.wait(self.every):

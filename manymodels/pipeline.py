@@ -11,6 +11,7 @@ run can then be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections.abc import Iterable, Mapping
@@ -21,7 +22,7 @@ from typing import Any
 from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
-from manymodels.exceptions import RunFailed, RunInterrupted, TrainingError
+from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import BACKENDS, Backend, choose_backend, make_backend
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import PartitionedTable
@@ -202,7 +203,7 @@ def _run(
         owned = isinstance(backend, str)
         runner: Backend | None = None
         # alive from now on, for whoever cannot look up our pid: Ray's start-up included
-        with Heartbeat(reg.store, run_id):
+        with Heartbeat(reg.store, run_id, plan.owner):
             try:
                 setup = time.perf_counter()
                 runner = (
@@ -212,16 +213,20 @@ def _run(
                 execute(
                     reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally
                 )
+            except RunTakenOver as e:  # resumed elsewhere: the run is not ours to close
+                if runner is not None:
+                    runner.cancel()
+                raise TrainingError(str(e)) from None
             except KeyboardInterrupt:
                 if runner is not None:
                     runner.cancel()
-                reg.store.finish_run(run_id, "interrupted", error="interrupted by the user")
+                _close(reg, plan, "interrupted", "interrupted by the user")
                 raise RunInterrupted(run_id) from None
             except TrainingError as e:
-                reg.store.finish_run(run_id, "failed", error=str(e))
+                _close(reg, plan, "failed", str(e))
                 raise
             except Exception as e:
-                reg.store.finish_run(run_id, "failed", error=f"{type(e).__name__}: {e}")
+                _close(reg, plan, "failed", f"{type(e).__name__}: {e}")
                 raise
             finally:
                 if owned and runner is not None:
@@ -232,11 +237,14 @@ def _run(
     run = reg.store.get_run(run_id)
     fallback = tally.fallback or ("trained" if plan.fallback is not None else None)
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
-    run = reg.store.finish_run(
-        run_id, "failed" if failure else "completed", error=failure,
-        options={"backend": name, **({"rows_dropped": dropped} if dropped else {}),
-                 **({"global": tally.global_models} if tally.global_models else {})},
-    )  # fmt: skip
+    try:
+        run = reg.store.finish_run(
+            run_id, "failed" if failure else "completed", error=failure, owner=plan.owner,
+            options={"backend": name, **({"rows_dropped": dropped} if dropped else {}),
+                     **({"global": tally.global_models} if tally.global_models else {})},
+        )  # fmt: skip
+    except RunTakenOver as e:
+        raise TrainingError(str(e)) from None
     summary = RunSummary(
         run=run,
         failures=reg.store.run_outcomes(run_id, status=("failed", "lost"), limit=100),
@@ -256,6 +264,13 @@ def _run(
     if failure:
         raise RunFailed(failure, summary)
     return summary
+
+
+def _close(reg: Registry, plan: RunPlan, status: str, error: str) -> None:
+    """Record why the run ended, unless another process has resumed it meanwhile: then it is
+    that process's to close, and the error that ended this one is raised as it is."""
+    with contextlib.suppress(RunTakenOver):
+        reg.store.finish_run(plan.run_id, status, error=error, owner=plan.owner)
 
 
 def _which_backend(

@@ -130,7 +130,7 @@ def execute(
         tally.lost += sum(o.status == "lost" and kind == "chunk" for o in lost)
         committed = reg.store.record(
             plan.run_id, new, lost, libraries=libraries, count=kind == "chunk",
-            promote=_promotion_reason,
+            promote=_promotion_reason, owner=plan.owner,
         )  # fmt: skip
         tally.versions.update(committed)
         if kind == "fallback":
@@ -240,7 +240,9 @@ def _global_phase(
         # on the run before any chunk loads them: ``gc`` keeps a running run's global models
         # (``referenced_digests``) however long its chunks take; during the global phase
         # itself the young-artifact grace covers them
-        reg.store.record_run_options(tally.run_id, {"global": tally.global_models})
+        reg.store.record_run_options(
+            tally.run_id, {"global": tally.global_models}, owner=plan.owner
+        )
     return [f for f in fits if f.error is None and f.val_pred is not None], source
 
 

@@ -46,6 +46,7 @@ class RunPlan:
     fallback: Champion | None
     fallback_due: bool
     partial: bool = False  # named partitions retrained: global models re-scored, not refitted
+    owner: str | None = None  # the process running it (``writer_tag``): its writes check it
 
 
 def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
@@ -156,7 +157,9 @@ def plan_run(
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
         fallback_due = fallback_due and FALLBACK_KEY not in done
-        return RunPlan(resume, remaining, champions, fallback, fallback_due, only is not None)
+        return RunPlan(
+            resume, remaining, champions, fallback, fallback_due, only is not None, writer_tag()
+        )
 
     run = Run(
         run_id=uuid.uuid4().hex[:12],
@@ -176,7 +179,9 @@ def plan_run(
         options={**options, "owner": writer_tag()},  # which process runs it: Run.killed
     )
     reg.store.create_run(run)
-    return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None)
+    return RunPlan(
+        run.run_id, todo, champions, fallback, fallback_due, only is not None, writer_tag()
+    )
 
 
 def keys_digest(keys: Iterable[str]) -> str:

@@ -15,7 +15,7 @@ from factories import linear_frame, make_run, other_machine_tag, spec_dict
 from sqlalchemy import update
 
 from manymodels.doctor import check
-from manymodels.exceptions import TrainingError
+from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.heartbeat import SILENT_AFTER, Heartbeat, silent_for, spoken
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -126,7 +126,7 @@ UNREACHABLE = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from factories import linear_frame, spec_dict
-from manymodels.exceptions import TrainingError
+from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.pipeline import train
 try:
     train(spec_dict(), linear_frame(3, 30), sys.argv[1], backend="ray", ray_address="127.0.0.1:9")
@@ -167,3 +167,48 @@ def test_two_processes_taking_over_one_silent_run_one_is_refused(tmp_path: Path)
         with pytest.raises(RunTakenOver, match="changed while this process looked at it"):
             reg.store.reopen_run("r1", 0, owner="second", seen=seen)
         assert reg.get_run("r1").options["owner"] == "first"
+
+
+def test_a_process_woken_after_a_takeover_writes_nothing_more(tmp_path: Path) -> None:
+    """A process paused past its heartbeat's silence (a suspended laptop, a frozen VM) is
+    taken over by a resume elsewhere, then wakes: its next commit is refused, it neither
+    records its partitions a second time nor closes the run, and it stops with one line."""
+    from manymodels.pipeline import Progress
+
+    root = tmp_path / "reg"
+    spec, df = spec_dict(), linear_frame(8, 30)
+    elsewhere = other_machine_tag()
+    seen: list[int] = []
+
+    def takeover_after_first_chunk(p: Progress) -> None:
+        seen.append(p.trained)
+        if p.trained and len(seen) == 2:  # one chunk committed: the run is resumed elsewhere
+            with Registry(root) as other:
+                (run,) = other.list_runs()
+                other.store.reopen_run(run.run_id, run.n_partitions, owner=elsewhere)
+
+    with pytest.raises(TrainingError, match=r"was resumed by another process \(4242-"):
+        train(spec, df, root, backend="local", progress=takeover_after_first_chunk)
+    assert len(seen) == 2  # no chunk after the takeover was committed
+    with Registry(root) as reg:
+        (run,) = reg.list_runs()
+        outcomes = [o for o in reg.store.run_outcomes(run.run_id) if o.key != "__fallback__"]
+        assert run.status == "running" and run.options["owner"] == elsewhere  # not closed
+        assert run.n_trained == seen[1] == len(outcomes) < 8
+        assert reg.store.beat(run.run_id, owner=elsewhere)
+        assert not reg.store.beat(run.run_id, owner="1-2-" + "a" * 12)  # the woken process
+        with pytest.raises(RunTakenOver):
+            reg.store.finish_run(run.run_id, "failed", owner="1-2-" + "a" * 12)
+    with Registry(root) as reg:
+        assert reg.get_run(run.run_id).status == "running"
+
+
+def test_a_heartbeat_stops_once_its_run_is_taken_over(tmp_path: Path) -> None:
+    with Registry(tmp_path / "reg") as reg:
+        reg.store.create_run(make_run("r1"))
+        mark_running(reg, "r1", "mine", ago(1))
+        reg.store.reopen_run("r1", 0, owner=other_machine_tag())
+        taken = reg.get_run("r1").heartbeat_at
+        with Heartbeat(reg.store, "r1", "mine", every=0.01) as beats:
+            assert beats.taken_over.wait(10)
+        assert reg.get_run("r1").heartbeat_at == taken  # the woken process left no beat

@@ -55,14 +55,20 @@ class RunsMixin(StoreBase):
                 )
             )
 
-    def beat(self, run_id: str) -> None:
-        """A running run's heartbeat (``manymodels.heartbeat``): its process is alive now."""
+    def beat(self, run_id: str, owner: str | None = None) -> bool:
+        """A running run's heartbeat (``manymodels.heartbeat``): its process is alive now.
+        ``False``, and nothing written, once the run is another process's (``owner`` no
+        longer the recorded one): a process that wakes after a resume elsewhere must not
+        make the run look as if it still beat for it."""
         with self._begin() as conn:
+            if taken_from(conn, run_id, owner):
+                return False
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id, t.runs.c.status == "running")
                 .values(heartbeat_at=now())
             )
+        return True
 
     def finish_run(
         self,
@@ -71,19 +77,27 @@ class RunsMixin(StoreBase):
         *,
         error: str | None = None,
         options: Mapping[str, Any] | None = None,
+        owner: str | None = None,
     ) -> Run:
-        """Close a run; ``options`` are merged into the options it was created with."""
+        """Close a run; ``options`` are merged into the options it was created with. With
+        ``owner``, only while the run is still that process's (else ``RunTakenOver``)."""
         with self._begin() as conn:
+            refuse_if_taken(conn, run_id, owner)
             values: dict[str, Any] = {"status": status, "ended_at": now(), "error": error}
             if options:
                 values["options_json"] = _merged(conn, run_id, options)
             conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
         return self.get_run(run_id)
 
-    def record_run_options(self, run_id: str, options: Mapping[str, Any]) -> None:
+    def record_run_options(
+        self, run_id: str, options: Mapping[str, Any], owner: str | None = None
+    ) -> None:
         """Merge ``options`` into a run's while it runs: what it has made that something may
-        load before it ends (its global models, which ``referenced_digests`` then keeps)."""
+        load before it ends (its global models, which ``referenced_digests`` then keeps).
+        With ``owner``, only while the run is still that process's (else ``RunTakenOver``):
+        a stale process would replace the global models its successor recorded."""
         with self._begin() as conn:
+            refuse_if_taken(conn, run_id, owner)
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
@@ -250,6 +264,28 @@ def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
     q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
     current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
     return dumps({**current, **options})
+
+
+def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
+    """The process that now owns the run, when it is no longer ``owner`` (another process
+    resumed it); ``None`` while it is still ``owner``'s, or when no owner is asked for or
+    recorded. Read inside the caller's write transaction, which holds the write lock: a
+    reopen cannot land between this look and the caller's write."""
+    if owner is None:
+        return None
+    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
+    recorded = json.loads(conn.execute(q).scalar_one_or_none() or "{}").get("owner")
+    return recorded if recorded is not None and recorded != owner else None
+
+
+def refuse_if_taken(conn: Connection, run_id: str, owner: str | None) -> None:
+    """``RunTakenOver`` when another process now owns the run (``taken_from``)."""
+    if (other := taken_from(conn, run_id, owner)) is not None:
+        raise RunTakenOver(
+            f"run {run_id} was resumed by another process ({other}) while this one ran it: "
+            "this process stopped and wrote nothing more to it; see `manymodels runs show "
+            f"{run_id}`"
+        )
 
 
 def global_runs(*columns: Any) -> Select[Any]:

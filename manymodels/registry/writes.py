@@ -32,6 +32,7 @@ from manymodels.registry.rows import (
     move_entity,
     version_row,
 )
+from manymodels.registry.runs import refuse_if_taken
 from manymodels.signing import OLD_SCHEME, SIGNED_META, Signer
 
 
@@ -49,6 +50,7 @@ class WritesMixin(StoreBase):
         promote: Callable[[NewVersion], str | None] | None = None,
         candidate_alias: str | None = "candidate",
         count: bool = True,
+        owner: str | None = None,
     ) -> dict[str, int]:
         """Register a chunk's results in one transaction; returns ``{key: new version}``.
 
@@ -59,9 +61,13 @@ class WritesMixin(StoreBase):
         during the run (a manual promotion or rollback), the new version becomes a candidate.
         ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
         of the partitions). With a signing key (``self.signer``), each version's row carries the
-        signature of its digests from the start.
+        signature of its digests from the start. With ``owner`` (the process running the run),
+        nothing is written once another process has resumed the run (``RunTakenOver``): a
+        process paused past its heartbeat's silence and woken after a takeover would record
+        its partitions a second time.
         """
         with self._begin() as conn:
+            refuse_if_taken(conn, run_id, owner)
             stamp = now()  # under the write lock: stamps follow commit order
             keys = [v.key for v in versions]
             latest = self._latest_versions(conn, keys)
