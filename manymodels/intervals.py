@@ -194,6 +194,11 @@ def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
                 f"levels: {str(part)!r} is not a coverage in percent between 0 and 100 "
                 "(e.g. levels=80,95)"
             )
+        if not 0 < float(level_name(value)) < 100:
+            raise DataError(
+                f"levels: {str(part)!r} would be named {level_name(value)}% (lo-/hi- names "
+                "keep 6 significant digits): give at most 6"
+            )
         out.append(value)
     if not out or len(out) > MAX_LEVELS:
         raise DataError(f"levels: give 1 to {MAX_LEVELS} levels (e.g. levels=80,95)")

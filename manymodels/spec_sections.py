@@ -312,6 +312,12 @@ class Intervals(_Frozen):
             raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
         if len(set(v)) != len(v):
             raise ValueError("lists a level twice")
+        rounded = [lv for lv in v if not 0 < float(f"{lv:g}") < 100]
+        if rounded:
+            raise ValueError(
+                f"{rounded[0]!r} would be named {rounded[0]:g}% (lo-/hi- columns keep 6 "
+                "significant digits): give at most 6"
+            )
         named: dict[str, float] = {}
         for lv in v:  # its columns are lo-<level:g>: two levels must not share them
             if f"{lv:g}" in named:

@@ -8,7 +8,13 @@ key from ``scope["raw_path"]``, still encoded; ``normalize_key`` decodes each va
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from fastapi import Request
+
+from manymodels.exceptions import DataError, InvalidRows
+from manymodels.keys import decode_key, format_value, normalize_key
 
 PREFIX = "/v1/partitions/"
 
@@ -29,3 +35,37 @@ def path_key(request: Request, decoded: str, suffix: str = "") -> str:
             return decoded
         middle = middle[: -len(suffix)]
     return middle
+
+
+def refuse_other_keys(
+    rows: Sequence[Mapping[str, Any]], text: str, columns: Sequence[str], field: str = "rows"
+) -> None:
+    """``InvalidRows`` naming each row whose key columns name another partition than the URL's
+    ``text``: the URL's model would answer for it (a global model with the URL's key), so the
+    client's mistake would come back as another partition's prediction. Rows without key
+    columns — the usual body — cost one C-level check each."""
+    if not columns:
+        return
+    wanted = frozenset(columns)
+    if all(map(wanted.isdisjoint, rows)):
+        return
+    key = normalize_key(text, columns)
+    named = decode_key(key)
+    errors: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        for column in columns:
+            if column not in row:
+                continue
+            try:
+                value: str | None = format_value(row[column])
+            except DataError:
+                value = None
+            if value != named.get(column):
+                msg = (
+                    f"'{column}' is {row[column]!r}, but the URL names partition '{key}': "
+                    "send the row to its own partition's URL, or to /v1/predict"
+                )
+                loc = ["body", field, i, column]
+                errors.append({"loc": loc, "msg": msg, "type": "key_mismatch"})
+    if errors:
+        raise InvalidRows(errors)

@@ -190,6 +190,8 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     ]:  # fmt: skip
         with pytest.raises(SpecError, match=says):
             Spec.from_dict({**base, "intervals": {"levels": bad}})
+    with pytest.raises(SpecError, match=r"99.99999999 would be named 100% \(lo-/hi- columns"):
+        Spec.from_dict({**base, "intervals": {"levels": [80, 99.99999999]}})
     with pytest.raises(SpecError, match=r"\[intervals\] are for regression"):
         Spec.from_dict({**base, "task": "classification", "intervals": {"levels": [80]}})
     assert intervals.parse_levels("95, 80") == [80.0, 95.0]
@@ -352,6 +354,28 @@ def test_a_level_the_version_did_not_record_is_a_422_naming_it(
         assert "no 90% interval" in missing.text and "levels recorded: 80, 95" in missing.text
         bad = http.post(path, params={"levels": "eighty"}, json=body)
         assert bad.status_code == 422 and "'eighty' is not a coverage" in bad.text
+        rounded = http.post(path, params={"levels": "99.99999999999"}, json=body)
+        assert rounded.status_code == 422 and "would be named 100%" in rounded.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (f"/v1/partitions/{KEY}/predict", {"rows": ROWS}),
+        ("/v1/predict", {"rows": [{"store": 1, "brand": "tropicana", **ROWS[0]}]}),
+        (f"/v1/partitions/{KEY}/forecast", {"horizon": 2}),
+    ],
+)
+def test_levels_given_one_at_a_time_are_all_answered(
+    router: str, path: str, body: dict[str, Any]
+) -> None:
+    """``?levels=80&levels=95`` is ``?levels=80,95`` on every route: not the last one alone."""
+    with httpx.Client(base_url=router, timeout=30) as http:
+        joined = http.post(path, params={"levels": "80,95"}, json=body)
+        repeated = http.post(path, params=[("levels", "80"), ("levels", "95")], json=body)
+        assert repeated.status_code == joined.status_code == 200, repeated.text
+        assert repeated.json() == joined.json()
+        assert "hi-80" in repeated.text and "hi-95" in repeated.text
 
 
 # --------------------------------------------------------------------------------- CLI

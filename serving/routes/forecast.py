@@ -15,7 +15,7 @@ from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
-from serving.keys import path_key
+from serving.keys import path_key, refuse_other_keys
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import Levels
@@ -96,6 +96,10 @@ async def forecast_partition(
             f"{settings.max_batch_rows} per request",
         )  # fmt: skip
     text = path_key(request, key, suffix="/forecast")
+    if body.future is not None:
+        refuse_other_keys(body.future, text, service.partition_by() or (), "future")
+    if levels is not None:  # ?levels=80&levels=95 is ?levels=80,95, as on the scoring routes
+        levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
     return await run_in_threadpool(_forecast, service, text, body, wanted)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from manymodels import intervals as conformal
 from serving import batch, decision
 from serving.jsonbody import FastJSONRoute
-from serving.keys import path_key
+from serving.keys import path_key, refuse_other_keys
 from serving.middleware import log_fields
 from serving.plain import plain_text
 from serving.routes import service_of
@@ -92,6 +92,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     _check_size(body.rows, settings.max_batch_rows)
     wanted = conformal.parse_levels(asked.levels)
     text = path_key(request, key, suffix="/predict")
+    refuse_other_keys(body.rows, text, service.partition_by() or ())
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
         scored = (

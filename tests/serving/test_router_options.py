@@ -66,3 +66,13 @@ def test_options_are_read_from_the_query_string(client: Any) -> None:
     assert client.post(unknown, json={"rows": feature_rows(1)}).status_code == 200
     refused = client.post(unknown, params={"fallback": "0"}, json={"rows": feature_rows(1)})
     assert refused.status_code == 404, refused.text
+
+
+@pytest.mark.parametrize("url", [PREDICT, BATCH])
+def test_an_option_given_twice_is_a_422_naming_it(client: Any, url: str) -> None:
+    """``?fallback=false&fallback=true`` cannot say which was meant: not the last one taken."""
+    rows = feature_rows(1) if url == PREDICT else [{"store": 1, "brand": "x", **feature_rows(1)[0]}]
+    r = client.post(url, params=[("fallback", "false"), ("fallback", "true")], json={"rows": rows})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["query", "fallback"] and "given 2 times" in error["msg"]

@@ -224,6 +224,31 @@ def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
     assert not_json.status_code == 422
 
 
+def test_rows_naming_another_partition_than_the_url_are_422(client: Any) -> None:
+    """The URL's model would answer a row whose key columns name another partition (a global
+    model bound to the URL's key would not even see them): refused, naming row and column.
+    Key columns that agree with the URL — as the batch endpoint would read them — are fine."""
+    (row,) = feature_rows(1)
+    other = predict(client, KEY, [{**row, "store": 2, "brand": "tropicana"}, {**row, "store": 3}])
+    assert other.status_code == 422, other.text
+    (error,) = other.json()["detail"]
+    assert error["loc"] == ["body", "rows", 1, "store"] and error["type"] == "key_mismatch"
+    assert f"'store' is 3, but the URL names partition '{KEY}'" in error["msg"]
+    same = predict(client, KEY, [{**row, "store": 2.0, "brand": "tropicana"}])
+    assert same.status_code == 200, same.text
+    assert same.json()["predictions"] == predict(client, KEY, [row]).json()["predictions"]
+    slash = predict(client, SLASH_KEY, [{**row, "brand": SLASH_BRAND}])
+    assert slash.status_code == 200, slash.text
+    missing = predict(client, KEY, [{**row, "brand": None}])
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"][-1] == "brand"
+    future = client.post(
+        f"/v1/partitions/{KEY}/forecast",
+        json={"horizon": 1, "future": [{**row, "brand": "minute_maid"}]},
+    )
+    assert future.status_code == 422, future.text
+    assert future.json()["detail"][0]["loc"] == ["body", "future", 0, "brand"]
+
+
 def test_batch_rows_need_their_key_columns(client: Any) -> None:
     rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"store": 2, "price": 1.0}]
     r = client.post("/v1/predict", json={"rows": rows})
