@@ -345,6 +345,10 @@ def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
         assert r.status_code == 422 and "another partition" in r.json()["detail"]
         r = post_rows(client, KEY, frame.head(5), params={"mode": "replace"})
         assert r.status_code == 422 and "min_rows" in r.json()["detail"]
+        unknown = frame.head(2).assign(units=None)  # JSON nulls: a column without a dtype
+        r = post_rows(client, KEY, unknown)
+        assert r.status_code == 422, r.text
+        assert "target 'units' is missing in every one of the 2 row(s)" in r.json()["detail"]
         r = post_rows(client, KEY, frame.head(5), params={"mode": "merge"})
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "mode"]
         r = client.post(
