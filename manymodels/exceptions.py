@@ -16,7 +16,7 @@ keep working::
     │   ├── AliasNotFound(LookupError)
     │   ├── RunNotFound(LookupError)
     │   ├── NothingToRollBack            no earlier version to go back to
-    │   ├── RunTakenOver                 a run changed between a resume's look and its reopen
+    │   ├── RunTakenOver                 another process resumed the run (or did so first)
     │   └── VersionConflict              two writers raced for the same version number
     ├── ArtifactError
     │   ├── ArtifactNotFound(LookupError)
@@ -143,7 +143,9 @@ class NothingToRollBack(RegistryError):
 
 
 class RunTakenOver(RegistryError):
-    """A run changed between a resume's look at it and its reopen: another process took it."""
+    """Another process took the run: it changed between a resume's look at it and its reopen,
+    or the process running it was paused while another one resumed it (its writes are then
+    refused)."""
 
 
 class VersionConflict(RegistryError):

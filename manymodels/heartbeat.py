@@ -61,7 +61,7 @@ class Heartbeat:
     and ``taken_over`` is set; the run's own writes are refused then too (``RunTakenOver``)."""
 
     def __init__(
-        self, store: Beats, run_id: str, owner: str | None = None, every: float = EVERY_SECONDS
+        self, store: Beats, run_id: str, owner: str | None = None, *, every: float = EVERY_SECONDS
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -88,7 +88,7 @@ class Heartbeat:
         while True:  # a beat at once: the run may have waited since it was created
             try:
                 if not self.store.beat(self.run_id, self.owner):
-                    logger.warning(
+                    logger.info(  # the run's own next write says so, as its one line
                         "run %s was resumed by another process: this one stops beating for it",
                         self.run_id,
                     )

@@ -11,7 +11,6 @@ run can then be resumed.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from collections.abc import Iterable, Mapping
@@ -203,7 +202,7 @@ def _run(
         owned = isinstance(backend, str)
         runner: Backend | None = None
         # alive from now on, for whoever cannot look up our pid: Ray's start-up included
-        with Heartbeat(reg.store, run_id, plan.owner):
+        with Heartbeat(reg.store, run_id, plan.owner) as heartbeat:
             try:
                 setup = time.perf_counter()
                 runner = (
@@ -211,8 +210,9 @@ def _run(
                 )
                 startup = time.perf_counter() - setup
                 execute(
-                    reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally
-                )
+                    reg, spec, table, plan, runner, strict=strict, progress=progress, tally=tally,
+                    taken_over=heartbeat.taken_over,
+                )  # fmt: skip
             except RunTakenOver as e:  # resumed elsewhere: the run is not ours to close
                 if runner is not None:
                     runner.cancel()
@@ -268,9 +268,12 @@ def _run(
 
 def _close(reg: Registry, plan: RunPlan, status: str, error: str) -> None:
     """Record why the run ended, unless another process has resumed it meanwhile: then it is
-    that process's to close, and the error that ended this one is raised as it is."""
-    with contextlib.suppress(RunTakenOver):
+    that process's to close, and this one stops with that one line (``TrainingError``), not
+    with its own error — nor, after Ctrl-C, with advice to resume a run that is running."""
+    try:
         reg.store.finish_run(plan.run_id, status, error=error, owner=plan.owner)
+    except RunTakenOver as e:
+        raise TrainingError(str(e)) from None
 
 
 def _which_backend(

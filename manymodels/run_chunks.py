@@ -6,6 +6,7 @@ tallied for the run's summary. A task that dies marks its partitions ``lost``; t
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,12 +15,13 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
-from manymodels.exceptions import TrainingError
+from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
 from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.registry.runs import taken_over_message
 from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
@@ -94,8 +96,12 @@ def execute(
     strict: bool,
     progress: ProgressCallback | None,
     tally: Tally,
+    taken_over: threading.Event | None = None,
 ) -> None:
-    """Ship chunks, commit each as it finishes, and tally what they did."""
+    """Ship chunks, commit each as it finishes, and tally what they did. ``taken_over`` (set
+    by the run's heartbeat once another process resumed the run) stops the work at the next
+    finished task, before its commit would be refused: a Ray cluster's time is not spent on
+    a run that is no longer this process's."""
     todo = plan.todo
     store = reg.artifacts
     libraries = artifact_libraries(library_versions(), spec.artifacts.format)
@@ -103,7 +109,7 @@ def execute(
     if progress:
         progress(counts)
 
-    fits, source = _global_phase(reg, spec, table, plan, backend, tally)
+    fits, source = _global_phase(reg, spec, table, plan, backend, tally, taken_over)
     items: list[tuple[str, Any]] = []
     streamed = shuffled(table)  # a Parquet dataset's rows stay on disk until a task reads them
     position = {k: i for i, k in enumerate(source.keys)} if fits else {}
@@ -117,6 +123,7 @@ def execute(
         rows = streamed.sample(spec, table) if streamed else table
         items.insert(0, ("fallback", (rows, plan.fallback, ())))
     for i, result in backend.map_unordered(_run_item, items, spec, store):
+        _still_ours(reg, plan, backend, taken_over)
         kind, (payload, *_) = items[i]
         items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
         results: list[Result]
@@ -170,6 +177,17 @@ def execute(
             )
 
 
+def _still_ours(
+    reg: Registry, plan: RunPlan, backend: Backend, taken_over: threading.Event | None
+) -> None:
+    """``RunTakenOver`` (the backend's work cancelled) once the heartbeat found the run
+    resumed by another process."""
+    if taken_over is not None and taken_over.is_set():
+        backend.cancel()
+        other = reg.store.get_run(plan.run_id).options.get("owner")
+        raise RunTakenOver(taken_over_message(plan.run_id, other))
+
+
 def _count(counts: dict[str, int], name: str) -> None:
     counts[name] = counts.get(name, 0) + 1
 
@@ -191,6 +209,7 @@ def _global_phase(
     plan: RunPlan,
     backend: Backend,
     tally: Tally,
+    taken_over: threading.Event | None = None,
 ) -> tuple[list[GlobalFit], PartitionedTable]:
     """The run's global models, before any chunk: a full run fits each global grid point (one
     task each, on every partition's rows); retraining named partitions re-scores the last
@@ -221,6 +240,7 @@ def _global_phase(
         done: list[Any] = [None] * len(work)
         shared = (spec, reg.artifacts, table)
         for i, result in backend.map_unordered(global_tasks.run_task, work, *shared):
+            _still_ours(reg, plan, backend, taken_over)
             done[i] = result
         each = len(work) // len(grid)
         fits = [

@@ -147,10 +147,11 @@ def plan_run(
                 f"{previous.data_fingerprint[:12]} vs {pooled_fingerprint(table)[:12]}); "
                 "resume it with the same table, or start a new run"
             )
-        done = reg.store.recorded_keys(resume)
         seen = (previous.status, previous.heartbeat_at)
-        try:
-            reg.store.reopen_run(resume, previous.n_partitions, owner=writer_tag(), seen=seen)
+        try:  # what it recorded, read as it is reopened: nothing can be recorded after that
+            done = reg.store.reopen_run(
+                resume, previous.n_partitions, owner=writer_tag(), seen=seen
+            )
         except RunTakenOver as e:
             raise TrainingError(str(e)) from None
         remaining = todo.select({k for k in todo.keys if k not in done})

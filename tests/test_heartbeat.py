@@ -187,7 +187,7 @@ def test_a_process_woken_after_a_takeover_writes_nothing_more(tmp_path: Path) ->
                 (run,) = other.list_runs()
                 other.store.reopen_run(run.run_id, run.n_partitions, owner=elsewhere)
 
-    with pytest.raises(TrainingError, match=r"was resumed by another process \(4242-"):
+    with pytest.raises(TrainingError, match=r"resumed by process 4242 on another machine"):
         train(spec, df, root, backend="local", progress=takeover_after_first_chunk)
     assert len(seen) == 2  # no chunk after the takeover was committed
     with Registry(root) as reg:
@@ -212,3 +212,67 @@ def test_a_heartbeat_stops_once_its_run_is_taken_over(tmp_path: Path) -> None:
         with Heartbeat(reg.store, "r1", "mine", every=0.01) as beats:
             assert beats.taken_over.wait(10)
         assert reg.get_run("r1").heartbeat_at == taken  # the woken process left no beat
+
+
+def test_a_reopen_returns_what_the_run_recorded_up_to_it(tmp_path: Path) -> None:
+    """A paused process may commit a chunk between a resume's look at the run and its reopen
+    (its heartbeat thread wakes later than its main thread): the keys the resume skips are
+    read in the reopen's own transaction, so they include that chunk."""
+    from manymodels.registry.entities import PartitionOutcome
+
+    with Registry(tmp_path / "reg") as reg:
+        reg.store.create_run(make_run("r1"))
+        mark_running(reg, "r1", other_machine_tag(), ago(3 * 3600))
+        seen_then = reg.store.recorded_keys("r1")
+        late = PartitionOutcome("k=late", "skipped", "", "", 3, "fp")
+        reg.store.record("r1", [], [late], libraries={}, owner=other_machine_tag())
+        run = reg.get_run("r1")  # the late commit changed neither status nor heartbeat
+        done = reg.store.reopen_run("r1", 1, owner="me", seen=(run.status, run.heartbeat_at))
+        assert "k=late" not in seen_then and done == {"k=late"}
+        with pytest.raises(RunTakenOver, match=r"resumed by another process while this one"):
+            reg.store.record("r1", [], [late], libraries={}, owner=other_machine_tag())
+
+
+def test_work_stops_once_the_heartbeat_finds_the_run_taken_over(tmp_path: Path) -> None:
+    """The heartbeat's finding stops the work at the next finished task — before the global
+    phase's next fit is used, before a chunk's commit — and cancels the backend's rest."""
+    import threading
+
+    from manymodels.data import prepare
+    from manymodels.execution import InProcessBackend
+    from manymodels.run_chunks import Tally, execute
+    from manymodels.run_plan import plan_run
+    from manymodels.spec import Spec
+
+    spec = Spec.coerce(spec_dict())
+    table, _ = prepare(spec, linear_frame(4, 30))
+    with Registry(tmp_path / "reg") as reg:
+        plan = plan_run(reg, spec, table, "frame", resume=None, only=None, changed_only=False,
+                        notes={})  # fmt: skip
+        taken = threading.Event()
+        taken.set()
+        reg.store.reopen_run(plan.run_id, len(plan.todo), owner=other_machine_tag())
+        with pytest.raises(RunTakenOver, match=r"by process 4242 on another machine"):
+            execute(reg, spec, table, plan, InProcessBackend(), strict=False, progress=None,
+                    tally=Tally(run_id=plan.run_id), taken_over=taken)  # fmt: skip
+        assert reg.store.run_outcomes(plan.run_id) == []
+
+
+def test_ctrl_c_after_a_takeover_says_so_instead_of_offering_a_resume(tmp_path: Path) -> None:
+    """Ctrl-C in a process whose run another one resumed: the run is that process's to close,
+    so the answer is the takeover's one line, not "finish it with --resume"."""
+    root = tmp_path / "reg"
+    spec, df = spec_dict(), linear_frame(8, 30)
+
+    def takeover_then_ctrl_c(p: Any) -> None:
+        if p.trained:
+            with Registry(root) as other:
+                (run,) = other.list_runs()
+                other.store.reopen_run(run.run_id, run.n_partitions, owner=other_machine_tag())
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingError, match="resumed by process 4242 on another machine"):
+        train(spec, df, root, backend="local", progress=takeover_then_ctrl_c)
+    with Registry(root) as reg:
+        (run,) = reg.list_runs()
+        assert run.status == "running" and run.error is None  # left to its new owner

@@ -15,6 +15,7 @@ from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
+from manymodels.tempnames import MACHINE, owner_pid
 
 
 class RunsMixin(StoreBase):
@@ -111,7 +112,7 @@ class RunsMixin(StoreBase):
         owner: str | None = None,
         *,
         seen: tuple[str, str | None] | None = None,
-    ) -> None:
+    ) -> set[str]:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
         forgotten (and uncounted) so they can be trained and recorded again (an outcome is one
         row per run and key). Progress stays monotonic through this: a ``lost`` partition
@@ -121,7 +122,10 @@ class RunsMixin(StoreBase):
         from there, not across the pause; and the process that runs it now (``owner``).
         ``seen`` — the status and heartbeat the caller judged the run by — makes the reopen
         conditional: two processes resuming one silent run at once, one is refused
-        (``RunTakenOver``), as the writes are serialised."""
+        (``RunTakenOver``), as the writes are serialised. Returns the keys the run has
+        recorded (``recorded_keys``), read in the same transaction: a process that committed
+        a chunk between the caller's look and this reopen cannot have its partitions trained
+        again, and none can commit after it (``record`` checks the owner)."""
         c = t.run_partitions.c
         lost = and_(c.run_id == run_id, c.status == "lost")
         with self._begin() as conn:
@@ -148,6 +152,7 @@ class RunsMixin(StoreBase):
                     heartbeat_at=now(),
                 )
             )  # fmt: skip
+            return _recorded(conn, run_id)
 
     def get_run(self, run_id: str) -> Run:
         with self.engine.connect() as conn:
@@ -253,10 +258,14 @@ class RunsMixin(StoreBase):
     def recorded_keys(self, run_id: str) -> set[str]:
         """Keys with an outcome in this run: what a resumed run skips (not ``lost`` ones,
         whose task died: those are trained again)."""
-        c = t.run_partitions.c
-        q = select(c.key).where(and_(c.run_id == run_id, c.status != "lost"))
         with self.engine.connect() as conn:
-            return set(conn.execute(q).scalars())
+            return _recorded(conn, run_id)
+
+
+def _recorded(conn: Connection, run_id: str) -> set[str]:
+    c = t.run_partitions.c
+    q = select(c.key).where(and_(c.run_id == run_id, c.status != "lost"))
+    return set(conn.execute(q).scalars())
 
 
 def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
@@ -281,11 +290,19 @@ def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
 def refuse_if_taken(conn: Connection, run_id: str, owner: str | None) -> None:
     """``RunTakenOver`` when another process now owns the run (``taken_from``)."""
     if (other := taken_from(conn, run_id, owner)) is not None:
-        raise RunTakenOver(
-            f"run {run_id} was resumed by another process ({other}) while this one ran it: "
-            "this process stopped and wrote nothing more to it; see `manymodels runs show "
-            f"{run_id}`"
-        )
+        raise RunTakenOver(taken_over_message(run_id, other))
+
+
+def taken_over_message(run_id: str, other: object) -> str:
+    """What a process whose run another one resumed says as it stops: one line."""
+    pid = owner_pid(other)
+    here = isinstance(other, str) and other.endswith(MACHINE)
+    who = "another process" if pid is None else f"process {pid}"
+    where = "" if pid is None else " on this machine" if here else " on another machine"
+    return (
+        f"run {run_id} was resumed by {who}{where} while this one ran it: this process "
+        f"stopped and wrote nothing more to it; see `manymodels runs show {run_id}`"
+    )
 
 
 def global_runs(*columns: Any) -> Select[Any]:
