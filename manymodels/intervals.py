@@ -197,7 +197,7 @@ def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
         if not 0 < float(level_name(value)) < 100:
             raise DataError(
                 f"levels: {str(part)!r} would be named {level_name(value)}% (lo-/hi- names "
-                "keep 6 significant digits): give at most 6"
+                "keep 6 significant digits): give at most 6 significant digits"
             )
         out.append(value)
     if not out or len(out) > MAX_LEVELS:
@@ -222,7 +222,9 @@ def check_levels(schema: Mapping[str, Any], levels: Sequence[float], *, what: st
     have = [float(v) for v in rec["levels"]] if rec else []
     missing = [lv for lv in levels if float(lv) not in have]
     if missing:
-        kept = ", ".join(level_name(v) for v in have) if have else "none"
+        # as asked, exactly: a recorded 99.99994 would otherwise read as the asked 99.9999
+        kept = ", ".join(level_name(v) if float(level_name(v)) == v else repr(v) for v in have)
+        kept = kept or "none"
         raise DataError(
             f"{what} has no {level_name(missing[0])}% interval (levels recorded: {kept}; "
             "[intervals] levels in the spec records them when it trains)"

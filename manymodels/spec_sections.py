@@ -316,7 +316,7 @@ class Intervals(_Frozen):
         if rounded:
             raise ValueError(
                 f"{rounded[0]!r} would be named {rounded[0]:g}% (lo-/hi- columns keep 6 "
-                "significant digits): give at most 6"
+                "significant digits): give at most 6 significant digits"
             )
         named: dict[str, float] = {}
         for lv in v:  # its columns are lo-<level:g>: two levels must not share them

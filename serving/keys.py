@@ -8,13 +8,17 @@ key from ``scope["raw_path"]``, still encoded; ``normalize_key`` decodes each va
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from itertools import repeat
+from operator import contains
 from typing import Any
 
 from fastapi import Request
 
 from manymodels.exceptions import DataError, InvalidRows
-from manymodels.keys import decode_key, format_value, normalize_key
+from manymodels.keys import decode_key, format_value
 
 PREFIX = "/v1/partitions/"
 
@@ -38,34 +42,56 @@ def path_key(request: Request, decoded: str, suffix: str = "") -> str:
 
 
 def refuse_other_keys(
-    rows: Sequence[Mapping[str, Any]], text: str, columns: Sequence[str], field: str = "rows"
+    rows: Sequence[Mapping[str, Any]], partition: str, field: str = "rows"
 ) -> None:
-    """``InvalidRows`` naming each row whose key columns name another partition than the URL's
-    ``text``: the URL's model would answer for it (a global model with the URL's key), so the
-    client's mistake would come back as another partition's prediction. Rows without key
-    columns — the usual body — cost one C-level check each."""
-    if not columns:
+    """``InvalidRows`` naming each row whose key columns name another partition than
+    ``partition`` — the canonical key the URL resolved to: the URL's model would answer for
+    the row (a global model bound to the URL's key never even reads them), so the client's
+    mistake would come back as another partition's prediction, or land in its monitoring.
+    Only the columns that key names are compared (a registry may hold specs keyed
+    differently), as the batch endpoint reads them (``1`` and ``1.0`` are one value); a key
+    that is not ``col=value`` (the fallback's) names none. Rows without key columns, the
+    usual body, cost one C-level scan per key column."""
+    if not rows or "=" not in partition:
         return
-    wanted = frozenset(columns)
-    if all(map(wanted.isdisjoint, rows)):
+    if not any(any(map(contains, rows, repeat(c))) for c in _columns(partition)):
         return
-    key = normalize_key(text, columns)
-    named = decode_key(key)
+    try:
+        named = decode_key(partition)
+    except DataError:
+        return
     errors: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
-        for column in columns:
+        for column, wanted in named.items():
             if column not in row:
                 continue
             try:
                 value: str | None = format_value(row[column])
             except DataError:
                 value = None
-            if value != named.get(column):
+            if value != wanted:
                 msg = (
-                    f"'{column}' is {row[column]!r}, but the URL names partition '{key}': "
-                    "send the row to its own partition's URL, or to /v1/predict"
+                    f"'{column}' is {_json(row[column])}, but the URL names partition "
+                    f"'{partition}': send the row to its own partition's URL, or to /v1/predict"
                 )
                 loc = ["body", field, i, column]
                 errors.append({"loc": loc, "msg": msg, "type": "key_mismatch"})
     if errors:
         raise InvalidRows(errors)
+
+
+@lru_cache(maxsize=4096)
+def _columns(partition: str) -> tuple[str, ...]:
+    """The key columns ``partition`` names (none when it cannot be decoded)."""
+    try:
+        return tuple(decode_key(partition))
+    except DataError:
+        return ()
+
+
+def _json(value: Any) -> str:
+    """A value as the client wrote it (JSON), for messages."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)

@@ -198,6 +198,9 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     for text in ("", "abc", "0", "100", "80,,95"):
         with pytest.raises(DataError, match="levels"):
             intervals.parse_levels(text)
+    recorded = {"intervals": {"levels": [99.99994], "quantiles": [1.0]}}
+    with pytest.raises(DataError, match=r"no 99.9999% interval \(levels recorded: 99.99994;"):
+        intervals.check_levels(recorded, [99.9999], what="partition 'k=1' v1")
     with pytest.raises(DataError, match="is a classifier"):
         intervals.check_levels({"task": "classification"}, [80], what="partition 'k=1' v1")
 

@@ -96,8 +96,6 @@ async def forecast_partition(
             f"{settings.max_batch_rows} per request",
         )  # fmt: skip
     text = path_key(request, key, suffix="/forecast")
-    if body.future is not None:
-        refuse_other_keys(body.future, text, service.partition_by() or (), "future")
     if levels is not None:  # ?levels=80&levels=95 is ?levels=80,95, as on the scoring routes
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
@@ -113,6 +111,8 @@ def _forecast(
     version = service.aliases.get(key) if key is not None else None
     if key is None or version is None:
         raise PartitionNotFound(f"no partition '{text}' in production")
+    if body.future is not None:
+        refuse_other_keys(body.future, key, "future")
     target, loaded = service.load(Target(key, key, version, False, from_alias=True))
     version = target.version
     schema = dict(loaded.feature_schema)

@@ -15,7 +15,7 @@ from manymodels.schemahistory import recorded as recorded_transform
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
-from serving.keys import path_key
+from serving.keys import path_key, refuse_other_keys
 from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
 from serving.rows import model_input, to_json_list
@@ -106,6 +106,7 @@ def _record(
     service: ModelService, text: str, rows: list[dict[str, Any]], version: int | None
 ) -> live_actuals.Recorded:
     target = service.resolve(text, version=version, fallback=False)
+    refuse_other_keys(rows, target.partition)
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)
 

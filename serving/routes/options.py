@@ -87,21 +87,22 @@ def options_of(request: Request, model: type[Options]) -> Options:
             default = _DEFAULTS[model] = model()
         return default  # type: ignore[return-value]
     try:
-        return model.model_validate(_query(request))
+        return model.model_validate(_query(request, model))
     except ValidationError as e:
         errors = [{**err, "loc": ("query", *err["loc"])} for err in e.errors(include_url=False)]
         raise RequestValidationError(errors) from None
 
 
-def _query(request: Request) -> dict[str, str]:
+def _query(request: Request, model: type[BaseModel]) -> dict[str, str]:
     """The query as one value per name: repeated ``levels`` are joined (``?levels=80&levels=95``
-    is ``?levels=80,95``); any other name given twice is a 422, not its last value taken
-    silently (``?version=1&version=2`` cannot say which version was meant)."""
+    is ``?levels=80,95``); another of ``model``'s options given twice is a 422, not its last
+    value taken silently (``?version=1&version=2`` cannot say which version was meant). Names
+    that are not options are ignored, repeated or not (a proxy's tracking parameters)."""
     params = request.query_params
     out: dict[str, str] = {}
     for name in params:
         values = params.getlist(name)
-        if len(values) > 1 and name != "levels":
+        if len(values) > 1 and name != "levels" and name in model.model_fields:
             raise RequestValidationError(
                 [
                     {

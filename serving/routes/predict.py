@@ -92,9 +92,9 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     _check_size(body.rows, settings.max_batch_rows)
     wanted = conformal.parse_levels(asked.levels)
     text = path_key(request, key, suffix="/predict")
-    refuse_other_keys(body.rows, text, service.partition_by() or ())
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
+        refuse_other_keys(body.rows, target.partition)
         scored = (
             service.score_inline(target, body.rows, with_probabilities=probabilities)
             if len(body.rows) <= INLINE_ROWS
@@ -105,6 +105,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
                 service.score_target, target, body.rows, with_probabilities=probabilities
             )
     else:
+        refuse_other_keys(body.rows, service.canonical(text) or text)
         scored = await run_in_threadpool(
             service.score_partition,
             text,

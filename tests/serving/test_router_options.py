@@ -76,3 +76,5 @@ def test_an_option_given_twice_is_a_422_naming_it(client: Any, url: str) -> None
     assert r.status_code == 422, r.text
     (error,) = r.json()["detail"]
     assert error["loc"] == ["query", "fallback"] and "given 2 times" in error["msg"]
+    other = client.post(url, params=[("utm", "a"), ("utm", "b")], json={"rows": rows})
+    assert other.status_code == 200, other.text  # not an option: ignored, as given once

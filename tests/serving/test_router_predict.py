@@ -247,6 +247,43 @@ def test_rows_naming_another_partition_than_the_url_are_422(client: Any) -> None
     )
     assert future.status_code == 422, future.text
     assert future.json()["detail"][0]["loc"] == ["body", "future", 0, "brand"]
+    actual = {"week": "2024-01-01", **row, "units": 10.0, "brand": "minute_maid"}
+    actuals = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": [actual]})
+    assert actuals.status_code == 422, actuals.text
+    assert actuals.json()["detail"][0]["msg"].startswith("'brand' is \"minute_maid\", but")
+    assert client.get("/v1/monitor", params={"key": KEY}).json()["partitions"][0]["live_rows"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url_key", "row_key", "status"),
+    [
+        ("store=2.0,brand=tropicana", {"store": 2}, 200),  # the URL's number as training wrote it
+        ("__fallback__", {"store": 2}, 200),  # the fallback's key names no column
+        ("store=99,brand=nope", {"store": 99}, 200),  # unknown: the fallback answers
+        ("store=99,brand=nope", {"store": 98}, 422),
+        ("brand=tropicana,store=2", {"brand": "tropicana"}, 200),  # reordered
+        ("garbage", {"store": 2}, 200),  # not a key: the fallback answers, as without it
+    ],
+)
+def test_key_columns_are_compared_with_the_key_the_url_resolves_to(
+    client: Any, url_key: str, row_key: dict[str, Any], status: int
+) -> None:
+    (row,) = feature_rows(1)
+    r = predict(client, url_key, [{**row, **row_key}])
+    assert r.status_code == status, r.text
+    if status == 200:
+        assert r.json()["predictions"] == predict(client, url_key, [row]).json()["predictions"]
+
+
+def test_only_the_columns_a_key_names_are_compared() -> None:
+    """A registry may hold specs keyed differently: a ``store=1`` partition's rows may carry
+    a ``brand`` it does not name."""
+    from manymodels.exceptions import InvalidRows
+    from serving.keys import refuse_other_keys
+
+    refuse_other_keys([{"store": 1, "brand": "x", "price": 1.0}], "store=1")
+    with pytest.raises(InvalidRows, match="'store' is 2, but the URL names partition 'store=1'"):
+        refuse_other_keys([{"price": 1.0}, {"store": 2}], "store=1")
 
 
 def test_batch_rows_need_their_key_columns(client: Any) -> None:
