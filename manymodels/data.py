@@ -144,11 +144,11 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
             raise DataError(
                 f"{source}: feature '{col}' is a datetime; name it as time_column instead"
             )
-    if len(df) and df[spec.target].isna().all():  # all null: no dtype to speak of
-        raise DataError(
-            f"{source}: target '{spec.target}' is missing in every one of the {len(df)} row(s)"
-        )
     if spec.task == "regression" and not _is_numeric(df[spec.target]):
+        if len(df) and df[spec.target].isna().all():  # JSON nulls: no numbers, no dtype either
+            raise DataError(
+                f"{source}: target '{spec.target}' is missing in every one of the {len(df)} row(s)"
+            )
         _check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "

@@ -115,13 +115,14 @@ def plan_run(
     champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
     fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 
+    me = writer_tag()  # this process: the owner its writes are checked against
     if resume is not None:
         previous = reg.get_run(resume)
         lost = reg.store.run_outcomes(resume, status="lost", limit=1)
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
         owner = previous.options.get("owner")
-        mine = owner == writer_tag()
+        mine = owner == me
         if previous.status == "running" and not mine and previous.owner_alive:
             raise TrainingError(
                 f"run {resume} is still running (process {owner_pid(owner)} on this machine): "
@@ -149,18 +150,14 @@ def plan_run(
             )
         seen = (previous.status, previous.heartbeat_at)
         try:  # what it recorded, read as it is reopened: nothing can be recorded after that
-            done = reg.store.reopen_run(
-                resume, previous.n_partitions, owner=writer_tag(), seen=seen
-            )
+            done = reg.store.reopen_run(resume, previous.n_partitions, owner=me, seen=seen)
         except RunTakenOver as e:
             raise TrainingError(str(e)) from None
         remaining = todo.select({k for k in todo.keys if k not in done})
         # champions of a resumed run are the production versions *before* it: partitions it
         # already committed are skipped, the rest still have their old production
         fallback_due = fallback_due and FALLBACK_KEY not in done
-        return RunPlan(
-            resume, remaining, champions, fallback, fallback_due, only is not None, writer_tag()
-        )
+        return RunPlan(resume, remaining, champions, fallback, fallback_due, only is not None, me)
 
     run = Run(
         run_id=uuid.uuid4().hex[:12],
@@ -177,12 +174,10 @@ def plan_run(
         n_trained=0,
         n_skipped=0,
         n_failed=0,
-        options={**options, "owner": writer_tag()},  # which process runs it: Run.killed
+        options={**options, "owner": me},  # which process runs it: Run.killed
     )
     reg.store.create_run(run)
-    return RunPlan(
-        run.run_id, todo, champions, fallback, fallback_due, only is not None, writer_tag()
-    )
+    return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
 
 
 def keys_digest(keys: Iterable[str]) -> str:

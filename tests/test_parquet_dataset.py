@@ -304,3 +304,22 @@ def test_classification_streams_with_the_whole_tables_class_prior(tmp_path: Path
     assert production(tmp_path / "reg-flat") == production(tmp_path / "reg-one")
     with Registry.open(tmp_path / "reg-flat") as reg:  # more than one chunk: the prior mattered
         assert len({reg.get_version(f"user={u}").data_sha256 for u in range(12)}) > 1
+
+
+def test_a_file_whose_target_is_all_missing_is_that_partitions_problem(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A file holding only one partition, whose target is NaN in every row, fails that
+    partition alone, as in memory: not the whole dataset (JSON nulls, with no dtype at all,
+    are refused whole — tests/serving/test_router_retrain.py)."""
+    where = tmp_path / "files"
+    where.mkdir()
+    rows[rows.pid != 3].to_parquet(where / "a.parquet", index=False)
+    rows[rows.pid == 3].assign(y=np.nan).to_parquet(where / "b.parquet", index=False)
+    result = train_command(where, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(tmp_path / "reg") as reg:
+        (run,) = reg.list_runs()
+        outcomes = {o.key: o for o in reg.store.run_outcomes(run.run_id)}
+    assert outcomes["pid=3"].status in ("failed", "skipped"), outcomes["pid=3"]
+    assert outcomes["pid=0"].status == "trained" and len(outcomes) == 13  # 12 and the fallback

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -179,15 +181,18 @@ def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> 
     synthetic(n, 40).to_parquet(tmp_path / "big.parquet")
     spec, _ = write(tmp_path, linear_frame(1, 5))
     reg = tmp_path / "reg"
-    proc = subprocess.Popen(
-        [BIN / "manymodels", "train", spec, tmp_path / "big.parquet", "--registry", reg,
-         "--backend", "local"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with _interruptible():
+        proc = subprocess.Popen(
+            [BIN / "manymodels", "train", spec, tmp_path / "big.parquet", "--registry", reg,
+             "--backend", "local"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and _committed(reg / "registry.db") == 0:
+            assert proc.poll() is None, "the run ended before its first commit was seen"
             time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
         os.kill(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -219,11 +224,31 @@ def _committed(db: Path) -> int:
     registry exists at all)."""
     import sqlite3
 
+    if not db.exists():
+        return 0
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+        with sqlite3.connect(db, timeout=5) as conn:
             return int(conn.execute("select count(*) from model_versions").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """A child started inside takes Ctrl-C as a terminal would deliver it: SIGINT neither
+    ignored nor blocked in this thread, which a child would inherit across exec (a test
+    worker's libraries may have left either; CI once saw the child ignore the interrupt and
+    finish its run)."""
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    handler = signal.getsignal(signal.SIGINT)
+    if handler == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handler == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, handler)
 
 
 def test_every_partition_too_small_but_the_fallback_serving_them_is_a_success(

@@ -61,10 +61,9 @@ class WritesMixin(StoreBase):
         during the run (a manual promotion or rollback), the new version becomes a candidate.
         ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
         of the partitions). With a signing key (``self.signer``), each version's row carries the
-        signature of its digests from the start. With ``owner`` (the process running the run),
-        nothing is written once another process has resumed the run (``RunTakenOver``): a
-        process paused past its heartbeat's silence and woken after a takeover would record
-        its partitions a second time.
+        signature of its digests from the start. With ``owner`` (the run's process), nothing is
+        written once another process resumed the run (``RunTakenOver``): a frozen process
+        woken after a takeover would record its partitions a second time.
         """
         with self._begin() as conn:
             refuse_if_taken(conn, run_id, owner)

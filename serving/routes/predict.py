@@ -105,7 +105,9 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
                 service.score_target, target, body.rows, with_probabilities=probabilities
             )
     else:
-        refuse_other_keys(body.rows, service.canonical(text) or text)
+        # a partition in production (in memory); any other key's 404, or version, says more
+        if (known := service.canonical(text)) is not None and known in service.aliases:
+            refuse_other_keys(body.rows, known)
         scored = await run_in_threadpool(
             service.score_partition,
             text,

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,10 @@ time_column = "t"
 estimator = "sklearn.linear_model.Ridge"
 params = { alpha = [0.1, 1.0, 10.0] }
 """
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
 def _committed(reg: Path) -> tuple[str, int] | None:
@@ -76,7 +81,7 @@ def test_a_frozen_run_taken_over_writes_nothing_when_it_wakes(tmp_path: Path) ->
                 conn.execute(
                     update(t.runs)
                     .where(t.runs.c.run_id == run_id)
-                    .values(options_json=json.dumps(options), heartbeat_at="2026-01-01T00:00:00")
+                    .values(options_json=json.dumps(options), heartbeat_at=_ago(3 * 3600))
                 )
         second = subprocess.run(
             [*command, "--resume", run_id, "--json"], capture_output=True, text=True, timeout=600

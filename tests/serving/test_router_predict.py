@@ -224,68 +224,6 @@ def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
     assert not_json.status_code == 422
 
 
-def test_rows_naming_another_partition_than_the_url_are_422(client: Any) -> None:
-    """The URL's model would answer a row whose key columns name another partition (a global
-    model bound to the URL's key would not even see them): refused, naming row and column.
-    Key columns that agree with the URL — as the batch endpoint would read them — are fine."""
-    (row,) = feature_rows(1)
-    other = predict(client, KEY, [{**row, "store": 2, "brand": "tropicana"}, {**row, "store": 3}])
-    assert other.status_code == 422, other.text
-    (error,) = other.json()["detail"]
-    assert error["loc"] == ["body", "rows", 1, "store"] and error["type"] == "key_mismatch"
-    assert f"'store' is 3, but the URL names partition '{KEY}'" in error["msg"]
-    same = predict(client, KEY, [{**row, "store": 2.0, "brand": "tropicana"}])
-    assert same.status_code == 200, same.text
-    assert same.json()["predictions"] == predict(client, KEY, [row]).json()["predictions"]
-    slash = predict(client, SLASH_KEY, [{**row, "brand": SLASH_BRAND}])
-    assert slash.status_code == 200, slash.text
-    missing = predict(client, KEY, [{**row, "brand": None}])
-    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"][-1] == "brand"
-    future = client.post(
-        f"/v1/partitions/{KEY}/forecast",
-        json={"horizon": 1, "future": [{**row, "brand": "minute_maid"}]},
-    )
-    assert future.status_code == 422, future.text
-    assert future.json()["detail"][0]["loc"] == ["body", "future", 0, "brand"]
-    actual = {"week": "2024-01-01", **row, "units": 10.0, "brand": "minute_maid"}
-    actuals = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": [actual]})
-    assert actuals.status_code == 422, actuals.text
-    assert actuals.json()["detail"][0]["msg"].startswith("'brand' is \"minute_maid\", but")
-    assert client.get("/v1/monitor", params={"key": KEY}).json()["partitions"][0]["live_rows"] == 0
-
-
-@pytest.mark.parametrize(
-    ("url_key", "row_key", "status"),
-    [
-        ("store=2.0,brand=tropicana", {"store": 2}, 200),  # the URL's number as training wrote it
-        ("__fallback__", {"store": 2}, 200),  # the fallback's key names no column
-        ("store=99,brand=nope", {"store": 99}, 200),  # unknown: the fallback answers
-        ("store=99,brand=nope", {"store": 98}, 422),
-        ("brand=tropicana,store=2", {"brand": "tropicana"}, 200),  # reordered
-        ("garbage", {"store": 2}, 200),  # not a key: the fallback answers, as without it
-    ],
-)
-def test_key_columns_are_compared_with_the_key_the_url_resolves_to(
-    client: Any, url_key: str, row_key: dict[str, Any], status: int
-) -> None:
-    (row,) = feature_rows(1)
-    r = predict(client, url_key, [{**row, **row_key}])
-    assert r.status_code == status, r.text
-    if status == 200:
-        assert r.json()["predictions"] == predict(client, url_key, [row]).json()["predictions"]
-
-
-def test_only_the_columns_a_key_names_are_compared() -> None:
-    """A registry may hold specs keyed differently: a ``store=1`` partition's rows may carry
-    a ``brand`` it does not name."""
-    from manymodels.exceptions import InvalidRows
-    from serving.keys import refuse_other_keys
-
-    refuse_other_keys([{"store": 1, "brand": "x", "price": 1.0}], "store=1")
-    with pytest.raises(InvalidRows, match="'store' is 2, but the URL names partition 'store=1'"):
-        refuse_other_keys([{"price": 1.0}, {"store": 2}], "store=1")
-
-
 def test_batch_rows_need_their_key_columns(client: Any) -> None:
     rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"store": 2, "price": 1.0}]
     r = client.post("/v1/predict", json={"rows": rows})
