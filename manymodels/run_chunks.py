@@ -123,7 +123,7 @@ def execute(
         rows = streamed.sample(spec, table) if streamed else table
         items.insert(0, ("fallback", (rows, plan.fallback, ())))
     for i, result in backend.map_unordered(_run_item, items, spec, store):
-        _still_ours(reg, plan, backend, taken_over)
+        _still_ours(reg, plan, taken_over)
         kind, (payload, *_) = items[i]
         items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
         results: list[Result]
@@ -177,13 +177,10 @@ def execute(
             )
 
 
-def _still_ours(
-    reg: Registry, plan: RunPlan, backend: Backend, taken_over: threading.Event | None
-) -> None:
-    """``RunTakenOver`` (the backend's work cancelled) once the heartbeat found the run
-    resumed by another process."""
+def _still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None) -> None:
+    """``RunTakenOver`` once the heartbeat found the run resumed by another process (the
+    pipeline then cancels the backend's rest, as for a refused commit)."""
     if taken_over is not None and taken_over.is_set():
-        backend.cancel()
         other = reg.store.get_run(plan.run_id).options.get("owner")
         raise RunTakenOver(taken_over_message(plan.run_id, other))
 
@@ -240,7 +237,7 @@ def _global_phase(
         done: list[Any] = [None] * len(work)
         shared = (spec, reg.artifacts, table)
         for i, result in backend.map_unordered(global_tasks.run_task, work, *shared):
-            _still_ours(reg, plan, backend, taken_over)
+            _still_ours(reg, plan, taken_over)
             done[i] = result
         each = len(work) // len(grid)
         fits = [

@@ -52,17 +52,12 @@ def refuse_other_keys(
     differently), as the batch endpoint reads them (``1`` and ``1.0`` are one value); a key
     that is not ``col=value`` (the fallback's) names none. Rows without key columns, the
     usual body, cost one C-level scan per key column."""
-    if not rows or "=" not in partition:
-        return
-    if not any(any(map(contains, rows, repeat(c))) for c in _columns(partition)):
-        return
-    try:
-        named = decode_key(partition)
-    except DataError:
+    named = _named(partition)
+    if not rows or not any(any(map(contains, rows, repeat(c))) for c, _ in named):
         return
     errors: list[dict[str, Any]] = []
     for i, row in enumerate(rows):
-        for column, wanted in named.items():
+        for column, wanted in named:
             if column not in row:
                 continue
             try:
@@ -81,10 +76,11 @@ def refuse_other_keys(
 
 
 @lru_cache(maxsize=4096)
-def _columns(partition: str) -> tuple[str, ...]:
-    """The key columns ``partition`` names (none when it cannot be decoded)."""
+def _named(partition: str) -> tuple[tuple[str, str], ...]:
+    """The ``(column, value)`` pairs ``partition`` names, decoded once per key (none when it
+    is not ``col=value``: the fallback's)."""
     try:
-        return tuple(decode_key(partition))
+        return tuple(decode_key(partition).items())
     except DataError:
         return ()
 

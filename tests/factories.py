@@ -63,6 +63,20 @@ def fails_on_many_rows(limit: int = 40) -> Ridge:
     return _RidgeUpTo(limit=limit)
 
 
+def synthetic_ridge_toml(name: str) -> str:
+    """A spec file's text over ``samples.synthetic()`` columns: a Ridge alpha grid, as the
+    command-line trials (kill -9, SIGSTOP) train it."""
+    return f"""
+name = "{name}"
+partition_by = ["pid"]
+target = "y"
+time_column = "t"
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+params = {{ alpha = [0.1, 1.0, 10.0] }}
+"""
+
+
 def spec_dict(**overrides: Any) -> dict[str, Any]:
     """A minimal, valid regression spec over ``synthetic()`` columns, Ridge only."""
     spec: dict[str, Any] = {

@@ -268,11 +268,15 @@ def _recorded(conn: Connection, run_id: str) -> set[str]:
     return set(conn.execute(q).scalars())
 
 
+def _options(conn: Connection, run_id: str) -> dict[str, Any]:
+    """The run's options as stored (``{}`` for no such run)."""
+    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
+    return dict(json.loads(conn.execute(q).scalar_one_or_none() or "{}"))
+
+
 def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
     """The run's options with ``options`` merged in, as stored."""
-    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
-    current = json.loads(conn.execute(q).scalar_one_or_none() or "{}")
-    return dumps({**current, **options})
+    return dumps({**_options(conn, run_id), **options})
 
 
 def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
@@ -282,8 +286,7 @@ def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
     reopen cannot land between this look and the caller's write."""
     if owner is None:
         return None
-    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
-    recorded = json.loads(conn.execute(q).scalar_one_or_none() or "{}").get("owner")
+    recorded = _options(conn, run_id).get("owner")
     return recorded if recorded is not None and recorded != owner else None
 
 

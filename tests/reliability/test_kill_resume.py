@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from factories import synthetic_ridge_toml
 
 from manymodels.exceptions import NoRegistry
 from manymodels.registry import Registry
@@ -32,15 +33,7 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 TRIALS = 10
 PARTITIONS = 400
-SPEC = """
-name = "kill"
-partition_by = ["pid"]
-target = "y"
-time_column = "t"
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-params = { alpha = [0.1, 1.0, 10.0] }
-"""
+SPEC = synthetic_ridge_toml("kill")
 
 
 @dataclass(frozen=True)

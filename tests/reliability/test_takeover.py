@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import other_machine_tag
+from factories import other_machine_tag, synthetic_ridge_toml
 from sqlalchemy import update
 
 from manymodels.registry import Registry
@@ -30,15 +30,7 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 PARTITIONS = 400
-SPEC = """
-name = "takeover"
-partition_by = ["pid"]
-target = "y"
-time_column = "t"
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-params = { alpha = [0.1, 1.0, 10.0] }
-"""
+SPEC = synthetic_ridge_toml("takeover")
 
 
 def _ago(seconds: float) -> str:
