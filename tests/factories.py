@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,37 @@ class _RidgeUpTo(Ridge):
 def fails_on_many_rows(limit: int = 40) -> Ridge:
     """A user factory (``factories:fails_on_many_rows``)."""
     return _RidgeUpTo(limit=limit)
+
+
+class RowCountingRidge(Ridge):
+    """A Ridge that notes the rows and mean target of every fit in ``fits`` (a class list:
+    in-process runs only), so a test can tell validation fits from fits on all rows."""
+
+    fits: ClassVar[list[tuple[int, float]]] = []
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RowCountingRidge:
+        RowCountingRidge.fits.append((len(X), float(np.mean(y))))
+        return super().fit(X, y, sample_weight)
+
+
+class _LevelsUpTo(Ridge):
+    """A Ridge that refuses more than ``limit`` rows of a target whose mean is above 10: a
+    model of a partition's level that fits its folds but not all its rows, while its model of
+    changes (mean near 0) fits both."""
+
+    def __init__(self, alpha: float = 1.0, limit: int = 33) -> None:
+        super().__init__(alpha=alpha)
+        self.limit = limit
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LevelsUpTo:
+        if len(X) > self.limit and float(np.mean(y)) > 10:
+            raise ValueError(f"{len(X)} rows of levels is more than this takes ({self.limit})")
+        return super().fit(X, y, sample_weight)
+
+
+def levels_fail_on_all_rows(limit: int = 33) -> Ridge:
+    """A user factory (``factories:levels_fail_on_all_rows``)."""
+    return _LevelsUpTo(limit=limit)
 
 
 def synthetic_ridge_toml(name: str) -> str:

@@ -205,3 +205,51 @@ def test_interval_errors_come_from_the_transform_chosen_without_each_fold(tmp_pa
             else:
                 moved.append((_kind(v), p.key))
     assert same >= 8 and ("none", "shop=s01") in moved, moved
+
+
+def test_only_the_chosen_transforms_model_is_fitted_on_all_rows(tmp_path: Path) -> None:
+    """Every transform's candidates are fitted on its folds, but only the model of the
+    transform that won is fitted on all of a partition's rows: the loser's refit was half of
+    the final fits of a "level or changes" run. The fits noted show it: 36 rows of levels or
+    35 of changes (one row goes to the first difference) against at most 33 on a fold."""
+    from factories import RowCountingRidge
+
+    RowCountingRidge.fits.clear()
+    local = [{"estimator": "factories.RowCountingRidge"}]
+    train(spec(candidates=local), panel(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        kinds = [_kind(reg.get_version(p.key)) for p in reg.list_partitions(limit=100)]
+    assert len(kinds) == 12 and set(kinds) == {"none", "difference"}
+    on_folds = [n for n, _ in RowCountingRidge.fits if n <= 33]
+    on_all = [(n, mean) for n, mean in RowCountingRidge.fits if n > 33]
+    assert len(on_folds) >= 12 * 2 * 2  # two folds, two transforms, every partition
+    assert len(on_all) == 12  # one per partition: its chosen transform's
+    assert sum(n == 36 for n, _ in on_all) == kinds.count("none")
+    assert all(abs(mean) < 10 for n, mean in on_all if n == 35)  # changes, not levels
+
+
+def test_a_chosen_transform_whose_model_cannot_fit_all_rows_gives_way(tmp_path: Path) -> None:
+    """A model of levels that fits its folds but not all rows: the partitions whose levels
+    won validation are served by their model of changes, which fits, and say why — as when a
+    transform fails on its folds, never a failed partition."""
+    plain = tmp_path / "plain"
+    train(spec(candidates=[{"estimator": "sklearn.linear_model.Ridge"}]), panel(), plain,
+          backend="local")  # fmt: skip
+    with Registry.open(plain) as reg:
+        levels = {p.key for p in reg.list_partitions(limit=100)
+                  if _kind(reg.get_version(p.key)) == "none"}  # fmt: skip
+    assert levels  # the noisy levels: their model of levels wins validation
+
+    root = tmp_path / "refused"
+    local = [{"estimator": "factories:levels_fail_on_all_rows", "params": {"limit": 33}}]
+    summary = train(spec(candidates=local), panel(), root, backend="local")
+    assert summary.run.n_done == 12 and not summary.failures
+    with Registry.open(root) as reg:
+        versions = {p.key: reg.get_version(p.key) for p in reg.list_partitions(limit=100)}
+    for key in levels:
+        v = versions[key]
+        assert _kind(v) == "difference", key
+        assert v.validation["transforms"]["none"] is None
+        assert v.score == v.validation["transforms"]["difference"]
+        assert any("target_transform 'none' not fitted" in w and "36 rows of levels" in w
+                   for w in v.warnings), v.warnings  # fmt: skip

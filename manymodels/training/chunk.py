@@ -42,7 +42,7 @@ from manymodels.training.records import (
 )
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
-from manymodels.training.select import Fitted, fit_partition
+from manymodels.training.select import Fitted, fit_partition, refitted
 from manymodels.training.splits import PartitionSkipped, take
 from manymodels.training.transforms import View, alternative_views
 
@@ -229,6 +229,7 @@ def train_one(
             prior=prior,
             external=inputs.external,
             raw=inputs.raw,
+            refit=False,  # ``best_transform`` refits the one chosen
         )
         if other:  # its features and units are another transform's: never scored on these
             assert champion is not None
@@ -318,45 +319,51 @@ def best_transform(
     """The best-scoring fit of ``given`` and of each alternative transform's inputs (each
     with the global models fitted on its target), and the inputs it was fitted on; an
     alternative replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
-    transform_margin``). A
-    transform that cannot fit this partition (too few rows once differenced, a candidate's
-    complaint) drops out; the first one's error is raised when none fits. With alternatives,
-    the version's validation record keeps every transform's score (``transforms``: kind →
-    score, ``None`` where it failed), and its interval record the errors of this choice too,
-    replayed without each fold (``training.heldout``)."""
-    tried: list[tuple[Inputs, Fitted | None]] = []
-    errors: list[Exception] = []
-    for inputs in [given, *alternatives]:
+    transform_margin``). ``fit`` may leave its model to be fitted on all rows
+    (``Fitted.pending``): only the chosen transform's model is, here. A transform that cannot
+    fit this partition (too few rows once differenced, a candidate's complaint, on its folds
+    or on all rows) drops out; the first one's error is raised when none fits. With
+    alternatives, the version's validation record keeps every transform's score
+    (``transforms``: kind → score, ``None`` where it failed), and its interval record the
+    errors of this choice too, replayed without each fold (``training.heldout``)."""
+    options = [given, *alternatives]
+    fits: dict[int, Fitted] = {}
+    errors: dict[int, Exception] = {}
+    for i, inputs in enumerate(options):
         try:
-            tried.append((inputs, fit(inputs)))
+            fits[i] = fit(inputs)
         except Exception as e:
-            errors.append(e)
-            tried.append((inputs, None))
-    done = [(inputs, f) for inputs, f in tried if f is not None]
-    if not done:
-        raise errors[0]
-    inputs, fitted = max(done, key=lambda t: t[1].score)  # the first of equal scores
-    first = tried[0][1]
-    if first is not None and fitted is not first and not beats(fitted.score, first.score, margin):
-        inputs, fitted = tried[0][0], first  # a narrow win of another transform is noise
-    if alternatives and fitted.intervals:  # bands from errors of the transform choice too
+            errors[i] = e
+    while True:
+        if not fits:
+            raise errors[min(errors)]
+        best = max(fits, key=lambda i: fits[i].score)  # the first of equal scores
+        if best != 0 and 0 in fits and not beats(fits[best].score, fits[0].score, margin):
+            best = 0  # a narrow win of another transform is noise
+        try:
+            chosen = refitted(fits[best], options[best].X, options[best].y)
+            break
+        except Exception as e:  # its model cannot fit all rows: another transform's may
+            del fits[best]
+            errors[best] = e
+    if alternatives and chosen.intervals:  # bands from errors of the transform choice too
         held = across_transforms(
-            [f.held_out for _, f in done], first_fitted=first is not None, margin=margin
+            [f.held_out for f in fits.values()], first_fitted=0 in fits, margin=margin
         )
         if held is not None:
-            fitted = replace(fitted, intervals=rerecorded(fitted.intervals, held))
+            chosen = replace(chosen, intervals=rerecorded(chosen.intervals, held))
     if alternatives:
-        scores = {_kind(i): (f.score if f is not None else None) for i, f in tried}
+        scores = {_kind(o): (fits[i].score if i in fits else None) for i, o in enumerate(options)}
         failed = [
-            f"target_transform '{_kind(i)}' not fitted: {error_text(e)}"
-            for (i, f), e in zip([t for t in tried if t[1] is None], errors, strict=True)
+            f"target_transform '{_kind(options[i])}' not fitted: {error_text(e)}"
+            for i, e in sorted(errors.items())
         ]
-        fitted = replace(
-            fitted,
-            validation={**fitted.validation, "transforms": scores},
-            warnings=[*fitted.warnings, *failed],
+        chosen = replace(
+            chosen,
+            validation={**chosen.validation, "transforms": scores},
+            warnings=[*chosen.warnings, *failed],
         )
-    return fitted, inputs
+    return chosen, options[best]
 
 
 def _kind(inputs: Inputs) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
 
@@ -49,6 +49,7 @@ class Fitted:
     artifact: External | None = None  # the global model chosen: stored already, by sha256
     intervals: dict[str, Any] | None = None  # validation error quantiles (manymodels.intervals)
     held_out: heldout.HeldOutErrors | None = None  # the errors they came from (``heldout``)
+    pending: bool = False  # ``model`` awaits its fit on all rows (``refit=False``, ``refitted``)
 
 
 def estimator_path(model: Any) -> str:
@@ -104,6 +105,7 @@ def fit_partition(
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
     raw: RawTarget | None = None,
+    refit: bool = True,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -127,6 +129,8 @@ def fit_partition(
     ``raw`` (a ``target_transform``: ``y`` is transformed) holds the rows' target as given:
     every fit is then scored, and interval residuals taken, on its predictions turned back to
     the target's units (``manymodels.targetunits``), so metrics compare across transforms.
+
+    ``refit=False`` leaves the chosen model unfitted (``Fitted.pending``) for ``refitted``.
     """
     n = len(y)
     if n < spec.min_rows and spec.task == "classification" and classify.gets_constant(spec, n):
@@ -325,7 +329,7 @@ def fit_partition(
             if wrapped is not None:
                 model = wrapped
                 best_fits = fits or best_fits
-        if model is not None:
+        if model is not None and refit:
             model.fit(X, y)
         comparison: Comparison | None = None
         if champion is not None:
@@ -385,7 +389,22 @@ def fit_partition(
         decision=decision,
         intervals=recorded,
         held_out=held,
+        pending=model is not None and not refit,
     )
+
+
+def refitted(fitted: Fitted, X: Any, y: np.ndarray) -> Fitted:
+    """``fitted`` with its model fitted on all rows, when ``fit_partition(refit=False)`` left
+    that for later: a partition trained under several target transforms refits only the
+    transform that won, not every transform's winner (half of a "level or changes" run's
+    final fits). The fit's warnings join the version's, as they would have."""
+    if not fitted.pending:
+        return fitted
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted.model.fit(X, y)
+    raised = {f"{w.category.__name__}: {w.message}" for w in caught}
+    return replace(fitted, pending=False, warnings=sorted({*fitted.warnings, *raised})[:5])
 
 
 def _score_external(
