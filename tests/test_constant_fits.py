@@ -72,12 +72,27 @@ def test_only_mean_and_median_dummies_take_the_shortcut(
 def test_targets_scikit_learn_must_judge_go_to_it(target: np.ndarray) -> None:
     splits = [(np.arange(3), np.array([3]))]
     assert constant_fits.fold_fits(target, splits, ["median"]) is None
+    assert constant_fits.no_change_fits(target, splits) is None
 
 
 def test_an_empty_fold_goes_to_scikit_learn() -> None:
     _, y = data(6)
     splits = [(np.arange(0), np.arange(3)), (np.arange(3), np.arange(3, 6))]
     assert constant_fits.fold_fits(y, splits, ["median"]) is None
+    assert constant_fits.no_change_fits(y, splits) is None
+
+
+def test_the_no_change_baseline_predicts_what_scikit_learn_predicts() -> None:
+    """A differenced target's naive baseline, ``DummyRegressor(strategy="constant",
+    constant=0.0)``: its fold fits made here give scikit-learn's predictions, bit for bit."""
+    X, y = data(20, seed=3)
+    splits = [(np.arange(10), np.arange(10, 15)), (np.arange(15), np.arange(15, 20))]
+    fits = constant_fits.no_change_fits(y - y.mean(), splits)
+    assert fits is not None and len(fits) == 2
+    for fit, (tr, va) in zip(fits, splits, strict=True):
+        baseline = DummyRegressor(strategy="constant", constant=0.0)
+        theirs = baseline.fit(X[tr], y[tr]).predict(X[va])
+        assert fit.predict(X[va]).tobytes() == theirs.tobytes()
 
 
 def spec(**validation: Any) -> Spec:

@@ -62,15 +62,11 @@ def fold_fits(
     """``[grid point][fold]`` fits of ``DummyRegressor(strategy)`` on each fold's training
     rows; None when the target is not finite float64 or a fold has no training row
     (scikit-learn then fits, and says what is wrong)."""
-    if not isinstance(y, np.ndarray) or y.dtype != np.float64 or y.ndim != 1:
-        return None
-    if not np.isfinite(y).all():
+    if not _plain(y, splits):
         return None
     out: list[list[ConstantFoldFit]] = [[] for _ in grid]
     for train, _ in splits:
         column = np.reshape(y[train], (-1, 1))  # as ``DummyRegressor.fit`` reshapes it
-        if not len(column):
-            return None
         found: dict[str, float] = {}
         for at, strategy in enumerate(grid):
             if strategy not in found:
@@ -80,3 +76,20 @@ def fold_fits(
                 found[strategy] = float(value[0])
             out[at].append(ConstantFoldFit(found[strategy]))
     return out
+
+
+def no_change_fits(y: np.ndarray, splits: Sequence[tuple[Any, Any]]) -> list[Any] | None:
+    """The naive baseline's fold fits for a differenced target (``candidates.naive_baseline``:
+    ``DummyRegressor(strategy="constant", constant=0.0)``), whose prediction is 0 whatever it
+    was fitted on; None where scikit-learn should fit (and complain), as in ``fold_fits``.
+    Every partition of a ``difference`` transform scores it on every fold: 735 fits, ~0.6 s
+    of the one spec's 3.5 s on us_employment in process."""
+    return [ConstantFoldFit(0.0) for _ in splits] if _plain(y, splits) else None
+
+
+def _plain(y: np.ndarray, splits: Sequence[tuple[Any, Any]]) -> bool:
+    """A finite float64 target and no fold without training rows: what a constant's fits
+    made here need; scikit-learn fits anything else, and says what is wrong."""
+    if not isinstance(y, np.ndarray) or y.dtype != np.float64 or y.ndim != 1:
+        return False
+    return bool(np.isfinite(y).all()) and all(len(y[train]) for train, _ in splits)

@@ -211,6 +211,13 @@ def fit_partition(
         differenced = raw is not None and raw.transform.kind == "difference"
         return cands.naive_baseline(spec.task, time_ordered=ordered, differenced=differenced)
 
+    def naive_fold_fits() -> list[Any] | None:
+        """The naive baseline's fold fits made without scikit-learn, where that gives the
+        same predictions: the no-change baseline of a differenced target."""
+        if prior is None and raw is not None and raw.transform.kind == "difference":
+            return constant_fits.no_change_fits(y, splits)
+        return None
+
     def constant() -> Any:
         assert prior is not None
         return classify.smoothed_constant(spec, prior)
@@ -260,7 +267,7 @@ def fit_partition(
                 best, best_fits = (value, ext, ext.params), ext_fits
         try:
             naive_score: float | None = cross_score(
-                naive, kind="naive" if spec.selection.naive_candidate else None
+                naive, naive_fold_fits(), "naive" if spec.selection.naive_candidate else None
             )
         except Exception:
             naive_score = None
