@@ -98,12 +98,11 @@ class GlobalModel(BaseEstimator):
 
     def fit(self, X: Any, y: Any, keys: Sequence[Sequence[Any]] = ()) -> GlobalModel:
         self.categories_ = {}
-        df = self.frame(X, keys)
+        df = self.frame(X, keys)  # its categories are those found here: predict's are these
         self.categories_ = {
             name: [c for c in df[name].cat.categories.tolist()]
             for name in (*self.categorical, *self.keys)
         }
-        df = self.frame(X, keys)  # the same categories at fit and at predict time
         self.estimator.fit(df, y)
         self.classes_ = getattr(self.estimator, "classes_", None)
         return self
