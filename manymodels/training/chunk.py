@@ -321,8 +321,10 @@ def best_transform(
     alternative replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
     transform_margin``). ``fit`` may leave its model to be fitted on all rows
     (``Fitted.pending``): only the chosen transform's model is, here. A transform that cannot
-    fit this partition (too few rows once differenced, a candidate's complaint, on its folds
-    or on all rows) drops out; the first one's error is raised when none fits. With
+    fit this partition on its folds (too few rows once differenced, a candidate's complaint)
+    drops out, and so does a chosen one whose model cannot fit all rows (the next best is
+    chosen); one not chosen is never fitted on all rows, so its score stands. The first
+    error is raised when none fits. With
     alternatives, the version's validation record keeps every transform's score
     (``transforms``: kind → score, ``None`` where it failed), and its interval record the
     errors of this choice too, replayed without each fold (``training.heldout``)."""

@@ -98,11 +98,13 @@ class GlobalModel(BaseEstimator):
 
     def fit(self, X: Any, y: Any, keys: Sequence[Sequence[Any]] = ()) -> GlobalModel:
         self.categories_ = {}
-        df = self.frame(X, keys)  # its categories are those found here: predict's are these
+        df = self.frame(X, keys)
         self.categories_ = {
             name: [c for c in df[name].cat.categories.tolist()]
             for name in (*self.categorical, *self.keys)
         }
+        for name, categories in self.categories_.items():  # as ``frame`` builds them from now on
+            df[name] = pd.Categorical.from_codes(df[name].cat.codes, categories=categories)
         self.estimator.fit(df, y)
         self.classes_ = getattr(self.estimator, "classes_", None)
         return self
