@@ -24,6 +24,8 @@ from manymodels.spec import Spec
 STORY_KEY = "store=5,brand=tropicana"
 """The partition whose consumer posts new data in the demo."""
 UNKNOWN_KEY = {"store": 99, "brand": "tropicana"}
+MARKER = ".manymodels-demo"
+"""A file the demo leaves in its registry: the only directory a later demo replaces."""
 
 
 def samples_dir() -> Path:
@@ -46,13 +48,32 @@ def new_weeks(history: pd.DataFrame, weeks: int = 8, uplift: float = 1.5) -> pd.
     return last
 
 
+def fresh_registry(registry: Path) -> None:
+    """Make ``registry`` an empty directory marked as the demo's. An earlier demo's registry
+    (it holds ``MARKER``) is replaced; any other non-empty path is refused with a
+    ``DataError`` and left as it is: ``--registry .`` or a real registry given by mistake
+    must never be deleted."""
+    from manymodels.exceptions import DataError
+
+    if registry.exists() or registry.is_symlink():
+        earlier = registry.is_dir() and not registry.is_symlink() and (registry / MARKER).is_file()
+        if earlier:
+            shutil.rmtree(registry)
+        elif not registry.is_dir() or any(registry.iterdir()):
+            raise DataError(
+                f"--registry {registry}: it exists and is not a registry `manymodels demo` "
+                "made, so the demo leaves it as it is: give a new directory"
+            )
+    registry.mkdir(parents=True, exist_ok=True)
+    (registry / MARKER).write_text("made by `manymodels demo`: the next demo replaces it\n")
+
+
 def run_demo(registry: Path, *, backend: str = "ray") -> None:
     from manymodels.execution import make_backend
 
     samples = samples_dir()
     spec_path, data_path = samples / "store_sales.toml", samples / "store_sales.csv"
-    if registry.exists():
-        shutil.rmtree(registry)
+    fresh_registry(registry)
     spec = Spec.from_toml(spec_path)
     out = console.out
     out.rule("[bold]manymodels demo[/]: one model per store × brand")

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.demo import STORY_KEY
+from manymodels.demo import MARKER, STORY_KEY, fresh_registry
 from manymodels.registry import Registry
 
 
@@ -40,6 +40,37 @@ def _check_story(out: str, registry: Path) -> None:
 
 def test_demo_story_in_process(tmp_path: Path) -> None:
     _check_story(_run(tmp_path, "local"), tmp_path / "demo")
+    stale = tmp_path / "demo" / "artifacts" / "left-over"
+    stale.write_text("an earlier demo's")
+    _check_story(_run(tmp_path, "local"), tmp_path / "demo")  # its own registry: replaced
+    assert not stale.exists()
+
+
+@pytest.mark.parametrize("what", ["a directory with files", "a file"])
+def test_the_demo_never_deletes_what_it_did_not_make(tmp_path: Path, what: str) -> None:
+    """``--registry .`` or a real registry given by mistake: one line, exit 2, nothing
+    touched — only a registry an earlier demo marked as its own is replaced."""
+    target = tmp_path / "demo"
+    if what == "a file":
+        target.write_text("notes")
+    else:
+        (target / "important").mkdir(parents=True)
+        (target / "important" / "notes.txt").write_text("notes")
+    result = CliRunner().invoke(app, ["demo", "--registry", str(target), "--backend", "local"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: --registry {target}: it exists")
+    if what == "a file":
+        assert target.read_text() == "notes"
+    else:
+        assert (target / "important" / "notes.txt").read_text() == "notes"
+        assert sorted(p.name for p in target.iterdir()) == ["important"]
+
+
+def test_the_demo_takes_an_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    fresh_registry(tmp_path / "empty")
+    assert [p.name for p in (tmp_path / "empty").iterdir()] == [MARKER]
 
 
 @pytest.mark.slow

@@ -16,7 +16,10 @@ from manymodels import __version__
 
 def demo(
     registry: Annotated[
-        Path, typer.Option(help="Where the demo registry goes (replaced if it exists).")
+        Path,
+        typer.Option(
+            help="Where the demo registry goes: a new directory, or an earlier demo's (replaced)."
+        ),
     ] = Path("mmdemo"),
     backend: Annotated[str, typer.Option(help="'ray' or 'local'.")] = "ray",
 ) -> None:
