@@ -13,9 +13,11 @@ from manymodels.exceptions import TrainingError
 from manymodels.execution import (
     MAX_PARTITIONS_PER_CHUNK,
     RAY_MIN_WORK,
+    SCORE_RAY_MIN_PARTITIONS,
     InProcessBackend,
     RayBackend,
     choose_backend,
+    choose_scoring_backend,
     make_backend,
     plan_chunks,
 )
@@ -124,6 +126,24 @@ def test_auto_backend_follows_the_documented_rule(
 def test_an_unknown_backend_is_refused() -> None:
     with pytest.raises(TrainingError, match="unknown backend 'spark'"):
         choose_backend("spark", rows=1, configurations=1, partitions=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "partitions", "address", "chosen"),
+    [
+        ("auto", SCORE_RAY_MIN_PARTITIONS - 1, None, "local"),
+        ("auto", SCORE_RAY_MIN_PARTITIONS, None, "ray"),
+        ("auto", 1, "10.0.0.1:6379", "ray"),  # a cluster given: it scores
+        ("ray", 1, None, "ray"),
+        ("local", 10**6, "10.0.0.1:6379", "local"),
+    ],
+)
+def test_scoring_backend_follows_the_documented_rule(
+    name: str, partitions: int, address: str | None, chosen: str
+) -> None:
+    assert choose_scoring_backend(name, partitions=partitions, address=address) == chosen
+    with pytest.raises(TrainingError, match="unknown backend 'spark'"):
+        choose_scoring_backend("spark", partitions=1)
 
 
 def test_make_backend() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -295,6 +297,26 @@ def test_through_ray_matches_in_process(sales: dict[str, Any], ray_session: Any)
     assert on_ray.summary.chunks > 1
     pd.testing.assert_frame_equal(on_ray.frame, local, check_exact=False, rtol=1e-12)
     assert ray_session.is_initialized()  # the shared session was used, not shut down
+
+
+def test_a_small_table_is_scored_in_process_by_default(
+    sales: dict[str, Any], tmp_path: Path
+) -> None:
+    """``score`` without a backend (``auto``): 36 partitions are scored in this process, with
+    no Ray started — it defaulted to Ray, whose start-up took 6 s for a 5-row table."""
+    data = tmp_path / "in.csv"
+    sales["df"].head(5).to_csv(data, index=False)
+    script = (
+        "import sys; from manymodels.scoring import score; "
+        f"out = score({str(data)!r}, {str(sales['root'])!r}); "
+        "ray = sys.modules.get('ray'); "
+        "print(len(out), ray is not None and ray.is_initialized())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["5", "False"]
 
 
 def test_cli_json_and_human_output(sales: dict[str, Any], tmp_path: Path) -> None:

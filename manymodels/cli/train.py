@@ -233,8 +233,12 @@ def score(
         str, typer.Option(help="Which version of each partition scores its rows.")
     ] = "production",
     backend: Annotated[
-        str, typer.Option(help="'ray' (default) or 'local' to score in this process.")
-    ] = "ray",
+        str,
+        typer.Option(
+            help="'auto' (default): in this process, on Ray from 20,000 partitions or with "
+            "--ray-address; 'ray' or 'local' to choose."
+        ),
+    ] = "auto",
     ray_address: Annotated[
         str | None,
         typer.Option(envvar="RAY_ADDRESS", help="Existing Ray cluster (default: embedded Ray)."),

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.data import DataSource, describe_source, output_format, read_table, write_table
-from manymodels.execution import Backend, make_backend
+from manymodels.execution import Backend, choose_scoring_backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
@@ -58,7 +58,7 @@ def score(
     registry: Registry | str | Path = "./mmregistry",
     *,
     alias: str = "production",
-    backend: Backend | str = "ray",
+    backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
@@ -91,7 +91,7 @@ def score_table(
     registry: Registry | str | Path = "./mmregistry",
     *,
     alias: str = "production",
-    backend: Backend | str = "ray",
+    backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
@@ -117,7 +117,13 @@ def score_table(
     chunks: list[Any] = []
     if plan.n_scored:
         setup = time.perf_counter()
-        runner = make_backend(backend, address=ray_address) if isinstance(backend, str) else backend
+        if isinstance(backend, str):
+            name = choose_scoring_backend(
+                backend, partitions=plan.n_partitions, address=ray_address
+            )
+            runner = make_backend(name, address=ray_address)
+        else:
+            runner = backend
         startup = time.perf_counter() - setup
         try:
             chunks, starts = make_chunks(plan, runner.workers)
@@ -156,7 +162,7 @@ def score_file(
     registry: Registry | str | Path = "./mmregistry",
     *,
     alias: str = "production",
-    backend: Backend | str = "ray",
+    backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
     signer: Signer | None = None,
