@@ -280,7 +280,8 @@ def explanation_table(why: Explanation) -> None:
     naive = "—" if why.naive_score is None else fmt(sign * why.naive_score)
     title = (f"why version {why.version}: {why.estimator.rsplit('.', 1)[-1]}, {name} "
              f"{fmt(sign * why.score)} vs naive {naive}")  # fmt: skip
-    table = Table(title=title, title_justify="left")
+    out.print(title, highlight=False)  # a table's title wraps to its width: "RandomForestRegresso"
+    table = Table()
     per_class = any(t.cls is not None for t in why.terms)
     for col in ("feature", "class", "value") if per_class else ("feature", "value"):
         table.add_column(col)

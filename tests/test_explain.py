@@ -117,6 +117,8 @@ def test_models_show_explain_matches_the_served_model(registry: Path) -> None:
                                      "--explain"])  # fmt: skip
     assert table.exit_code == 0 and "(intercept)" in table.output
     assert "per unit of the feature as sent" in table.output
+    title = f"why version {why['version']}: Ridge, mean_absolute_error "
+    assert any(line.startswith(title) for line in table.output.splitlines())  # one line
 
 
 def test_terms_are_capped_and_counted() -> None:
