@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,10 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
     out.rule("[bold]manymodels demo[/]: one model per store × brand")
     out.print(f"spec: {spec_path}\ndata: {data_path}\nregistry: {registry.resolve()}\n")
 
+    started = time.perf_counter()
     runner = make_backend(backend)  # one Ray instance for the whole story
+    if backend == "ray":
+        out.print(f"Ray started in {time.perf_counter() - started:.1f}s, for the whole demo")
     try:
         out.rule("1. train one model per partition")
         with console.progress_bar(f"training {spec.name}", enabled=console.err.is_terminal) as bar:

@@ -287,7 +287,9 @@ def _which_backend(
     again for the pooled fallback, and for each global model a full run fits) times the
     candidate configurations fitted on them."""
     if not isinstance(backend, str):
-        return str(getattr(backend, "name", type(backend).__name__)), "a backend was passed in"
+        return str(
+            getattr(backend, "name", type(backend).__name__)
+        ), "the caller's backend, started before this run (its start-up is not counted here)"
     if backend not in BACKENDS:
         raise TrainingError(f"unknown backend '{backend}' (expected 'auto', 'ray' or 'local')")
     if not len(plan.todo) and not plan.fallback_due:
