@@ -427,11 +427,11 @@ def choose_backend(
         return "local", "one CPU: Ray could not run tasks in parallel"
     if work < RAY_MIN_WORK:
         return "local", (
-            f"small job: {rows:,} rows × {configurations} configuration(s) = {work:,} < "
+            f"small job: {rows:,} rows to fit × {configurations} configuration(s) = {work:,} < "
             f"{RAY_MIN_WORK:,}, Ray's start-up would cost more than it saves"
         )
     return "ray", (
-        f"large job: {rows:,} rows × {configurations} configuration(s) = {work:,} ≥ "
+        f"large job: {rows:,} rows to fit × {configurations} configuration(s) = {work:,} ≥ "
         f"{RAY_MIN_WORK:,}, spread over {cpus} CPUs"
     )
 
