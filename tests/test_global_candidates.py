@@ -193,6 +193,32 @@ def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Pa
     assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
 
 
+@pytest.mark.parametrize("ensemble", ["none", "top2"])
+def test_a_global_champion_retrained_on_the_same_rows_says_why_it_is_not_scored(
+    tmp_path: Path, ensemble: str
+) -> None:
+    """A run on the same rows again: a champion that is (or holds, in a top-2 mean) a global
+    model cannot be refitted on the partition's rows — its model saw every partition's rows,
+    the validation rows too — so it is not scored, and the decision says so in words. It was
+    a ``TypeError`` from scikit-learn's ``clone`` with a memory address in it."""
+    root = tmp_path / "reg"
+    s = spec(selection={"ensemble": ensemble})
+    train(s, panel(), root, backend="local")
+    train(s, panel(), root, backend="local")
+    with Registry(root) as reg:
+        firsts = {p.key: reg.get_version(p.key, 1) for p in reg.list_partitions(limit=100)}
+        global_champions = [
+            k for k, v in firsts.items() if v.validation.get("chosen") in ("global", "ensemble")
+        ]
+        assert global_champions
+        for key in global_champions:
+            v2 = reg.get_version(key, 2)
+            reason = v2.evaluation["reason"]
+            assert "it holds a global model" in reason, reason
+            assert "TypeError" not in reason and "0x" not in reason
+            assert v2.evaluation["basis"] == "refit" and v2.evaluation["champion_score"] is None
+
+
 def test_a_global_model_fitted_on_other_features_is_not_rescored(tmp_path: Path) -> None:
     """The spec now lists the same features in another order: the stored global model reads
     its columns by position, so a retrain of one partition must not score (or serve) it on

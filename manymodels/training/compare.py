@@ -18,10 +18,12 @@ import pandas as pd
 from sklearn.base import clone
 
 from manymodels.artifacts import ArtifactStore, deserialize
+from manymodels.candidates import MeanOf
 from manymodels.evaluate import Basis
 from manymodels.exceptions import UntrustedArtifact, error_text
 from manymodels.global_members import GlobalModels, linked
 from manymodels.targetunits import RawTarget
+from manymodels.training.global_fit import KeyBound
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
 
@@ -104,7 +106,18 @@ def _refit(
     score_fn: Metric,
     raw: RawTarget | None = None,
 ) -> Comparison:
-    """The champion's estimator and parameters, fitted on each split's training rows."""
+    """The champion's estimator and parameters, fitted on each split's training rows. A
+    champion holding a global model cannot be: that model was fitted on every partition's
+    rows, these validation rows too, and only a run's global phase refits it; it is then not
+    scored, and the decision says why (it was a ``TypeError`` from ``clone``)."""
+    if _holds_global(champion):
+        rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
+        why = (
+            "it holds a global model, fitted on every partition's rows (these validation rows "
+            "too) and refitted only by a full run's global fit, so it cannot be scored on rows "
+            "it was not trained on"
+        )
+        return Comparison(None, None, rows, why, "refit")
     ours, theirs, rows = [], [], 0
     for (tr, va), est in zip(splits, challenger_fits, strict=True):
         Xva, yva = take(X, va), (y if raw is None else raw.y)[va]
@@ -116,6 +129,15 @@ def _refit(
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
     return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit")
+
+
+def _holds_global(model: Any) -> bool:
+    """Whether ``model`` is, or has among its ensemble members, a global model bound to a
+    partition (``global_fit.KeyBound``)."""
+    members = getattr(model, "members", None) if isinstance(model, MeanOf) else None
+    if members is not None:
+        return any(_holds_global(m) for m in members)
+    return isinstance(model, KeyBound)
 
 
 def newer_than(times: np.ndarray | None, last: Any) -> np.ndarray | None:
