@@ -29,6 +29,7 @@ step, with lags).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def forecast(
                 except (ValueError, TypeError) as e:
                     raise DataError(
                         f"partition '{record.key}' v{record.version} could not forecast: "
-                        f"{_first_line(e)}"
+                        f"{_first_line(e)}{_missing_history(record.feature_schema)}"
                     ) from None
                 predictions.append(pred)
     finally:
@@ -190,6 +191,21 @@ def unforecastable(schema: Mapping[str, Any]) -> str | None:
     if schema["forecast"].get("frequency") is None:
         return "the time step is unknown (no partition had two distinct times when trained)"
     return None
+
+
+def _missing_history(schema: Mapping[str, Any]) -> str:
+    """Why a model may have been fed NaN: a target its lags read is missing from the recorded
+    history (``missing_target = "drop"`` trains without such a row, but the lags of the
+    periods after it still reach it)."""
+    recent = (schema.get("history") or {}).get("target") or []
+    missing = sum(1 for v in recent if v is None or (isinstance(v, float) and math.isnan(v)))
+    if not missing:
+        return ""
+    return (
+        f" ({missing} of the last {len(recent)} training targets its lags read are missing: "
+        "retrain with those periods' targets, or with candidates that take missing values, "
+        "such as HistGradientBoostingRegressor)"
+    )
 
 
 def _first_line(e: BaseException) -> str:

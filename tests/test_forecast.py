@@ -320,3 +320,31 @@ def test_forecast_starts_after_the_last_row_trained_on(tmp_path: Path) -> None:
     frame = forecast(tmp_path / "reg", horizon=3)
     assert frame["t"].tolist() == [37, 38, 39]
     assert frame["prediction"].notna().all()
+
+
+def test_a_missing_target_its_lags_read_is_named(tmp_path: Path) -> None:
+    """``missing_target = "drop"`` trains without a row whose target is missing, but the
+    forecast's lags still read that period: a model that takes no NaN (LinearRegression)
+    then cannot forecast, and the error says which history is missing and what to do."""
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2024-01-01", periods=30)
+    frames = []
+    for k in range(3):
+        y = 50.0 + k + rng.normal(0, 1.0, len(days))
+        if k == 1:
+            y[-2] = np.nan  # the last row still trains (its lags 2 and 3 are known), but the
+            # forecast's first step reads this period as its lag 2
+        frames.append(pd.DataFrame({"shop": f"s{k}", "day": days, "y": y}))
+    spec = {
+        "name": "gaps", "partition_by": ["shop"], "target": "y", "time_column": "day",
+        "lags": [2, 3], "validation": {"strategy": "last", "size": 3},
+        "fallback": {"enabled": False},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+    }  # fmt: skip
+    root = tmp_path / "reg"
+    assert train(spec, pd.concat(frames), root, backend="local").run.n_trained == 3
+    assert len(forecast(root, ["shop=s0", "shop=s2"], horizon=2)) == 4
+    with pytest.raises(DataError) as e:
+        forecast(root, horizon=2)
+    assert "partition 'shop=s1' v1 could not forecast" in str(e.value)
+    assert "1 of the last 3 training targets its lags read are missing" in str(e.value)
