@@ -324,7 +324,8 @@ def best_transform(
     (``Fitted.pending``): only the chosen transform's model is, here. A transform that cannot
     fit this partition on its folds (too few rows once differenced, a candidate's complaint)
     drops out, and so does a chosen one whose model cannot fit all rows (the next best is
-    chosen); one not chosen is never fitted on all rows, so its score stands. The first
+    chosen); one not chosen is never fitted on all rows, so its score (and its held-out
+    errors in the interval replay) stand. The first
     error is raised when none fits. With
     alternatives, the version's validation record keeps every transform's score
     (``transforms``: kind → score, ``None`` where it failed), and its interval record the
