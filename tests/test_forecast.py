@@ -348,31 +348,3 @@ def test_a_missing_target_its_lags_read_is_named(tmp_path: Path) -> None:
         forecast(root, horizon=2)
     assert "partition 'shop=s1' v1 could not forecast" in str(e.value)
     assert "1 of the last 3 training targets its lags read are missing" in str(e.value)
-
-
-def test_a_forecast_starts_after_the_last_target_though_its_row_did_not_train(
-    tmp_path: Path,
-) -> None:
-    """The last row's lag reaches a missing target, so it does not train; it still has its
-    target, so the forecast starts after it — it started at the missing period, forecasting
-    a period the data already held. A model that takes NaN lags forecasts from there."""
-    days = pd.date_range("2024-01-01", periods=30)
-    y = 50.0 + np.random.default_rng(5).normal(0, 1.0, len(days))
-    y[-2] = np.nan
-    data = pd.DataFrame({"shop": "s0", "day": days, "y": y})
-    spec = {
-        "name": "gap", "partition_by": ["shop"], "target": "y", "time_column": "day",
-        "lags": [1, 2], "validation": {"strategy": "last", "size": 3}, "min_rows": 5,
-        "fallback": {"enabled": False},
-        "candidates": [{"estimator": "sklearn.ensemble.HistGradientBoostingRegressor"}],
-    }  # fmt: skip
-    root = tmp_path / "reg"
-    summary = train(spec, data, root, backend="local")
-    assert summary.run.n_trained == 1
-    with Registry.open(root) as reg:
-        version = reg.get_version("shop=s0")
-    assert version.validation["dropped"] == {"missing_target": 1, "undefined_lags": 3}
-    assert version.feature_schema["history"]["target"] == [None, y[-1]]
-    out = forecast(root, horizon=2)
-    assert list(out["day"]) == [days[-1] + pd.Timedelta(days=1), days[-1] + pd.Timedelta(days=2)]
-    assert np.isfinite(out["prediction"]).all()

@@ -40,7 +40,7 @@ from manymodels.training.records import (
     with_classes,
     with_profile,
 )
-from manymodels.training.rows import drop_masks, kept_rows, missing_target
+from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.schema import feature_schema, partition_history
 from manymodels.training.select import Fitted, fit_partition, refitted
 from manymodels.training.splits import PartitionSkipped, take
@@ -137,8 +137,7 @@ def _inputs(
     given = table.rows(i)
     rows, dropped = kept_rows(given, masks)
     if "forecast" in schema:
-        last = _last_known(table, given, rows)
-        history = partition_history(table, i, schema, key_values, last=last)
+        history = partition_history(table, i, schema, key_values, last=_last_row(rows))
         schema = {**schema, "history": history}
     return Inputs(
         take(table.X, rows),
@@ -383,16 +382,6 @@ def _global(fitted: Fitted) -> tuple[str, int] | None:
 
 def _reasons(dropped: Mapping[str, int] | None) -> str:
     return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (dropped or {}).items())
-
-
-def _last_known(table: PartitionedTable, given: slice, rows: slice | np.ndarray) -> int | None:
-    """The table row a partition's forecast starts after: its last row with a target (as
-    given: before any transform). Rows after the last one trained on whose lags reach a
-    missing target still carry theirs, so the forecast starts after them — it started inside
-    the data, at periods already observed. Rows with no target at the end are left to it."""
-    raw = table.raw_y if table.raw_y is not None else table.y
-    known = np.flatnonzero(~missing_target(raw[given]))
-    return given.start + int(known[-1]) if len(known) else _last_row(rows)
 
 
 def _last_row(rows: slice | np.ndarray) -> int | None:

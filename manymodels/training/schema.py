@@ -61,9 +61,9 @@ def partition_history(
     key values, its last time, its last ``LagPlan.depth`` targets (oldest first) and its last row
     of exogenous features.
 
-    ``last`` is the table row of the partition's last row with a target (default: its last
-    row): rows after it have none, so the forecast starts where the data's targets end, and
-    its lags are the targets up to that row (a missing one among them is NaN)."""
+    ``last`` is the table row of the last row trained on (default: the partition's last row):
+    rows after it were left out (no target), so the forecast starts where the model's data
+    ends, and its lags are the targets up to that row."""
     assert table.time is not None
     rows = table.rows(i)
     last = rows.stop - 1 if last is None else last
