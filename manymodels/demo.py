@@ -27,6 +27,22 @@ STORY_KEY = "store=5,brand=tropicana"
 UNKNOWN_KEY = {"store": 99, "brand": "tropicana"}
 MARKER = ".manymodels-demo"
 """A file the demo leaves in its registry: the only directory a later demo replaces."""
+DEMO_LAYOUT = frozenset(
+    {
+        MARKER,
+        "artifacts",
+        "registry.db",
+        "registry.db-wal",
+        "registry.db-shm",
+        "registry.db-journal",
+    }
+)
+"""All a demo's registry holds: one holding anything else is not replaced."""
+REFUSED = (
+    "it exists and is not a registry `manymodels demo` made, so the demo leaves it as it is: "
+    "give a new directory with --registry"
+)
+OLDER = "if this is its registry, remove it yourself"
 
 
 def samples_dir() -> Path:
@@ -51,20 +67,25 @@ def new_weeks(history: pd.DataFrame, weeks: int = 8, uplift: float = 1.5) -> pd.
 
 def fresh_registry(registry: Path) -> None:
     """Make ``registry`` an empty directory marked as the demo's. An earlier demo's registry
-    (it holds ``MARKER``) is replaced; any other non-empty path is refused with a
-    ``DataError`` and left as it is: ``--registry .`` or a real registry given by mistake
-    must never be deleted."""
+    (it holds ``MARKER``, and nothing but what a registry holds) is emptied, entry by entry;
+    any other non-empty path is refused with a ``DataError`` and left as it is: ``--registry
+    .`` or a real registry given by mistake must never be deleted."""
     from manymodels.exceptions import DataError
 
-    if registry.exists() or registry.is_symlink():
-        earlier = registry.is_dir() and not registry.is_symlink() and (registry / MARKER).is_file()
-        if earlier:
-            shutil.rmtree(registry)
-        elif not registry.is_dir() or any(registry.iterdir()):
-            raise DataError(
-                f"--registry {registry}: it exists and is not a registry `manymodels demo` "
-                "made, so the demo leaves it as it is: give a new directory"
-            )
+    if registry.is_symlink() or (registry.exists() and not registry.is_dir()):
+        raise DataError(f"{registry}: {REFUSED}")
+    if registry.exists():
+        held = {p.name for p in registry.iterdir()}
+        if held and (MARKER not in held or not held <= DEMO_LAYOUT):
+            older = MARKER not in held and held <= DEMO_LAYOUT  # a registry, unmarked
+            hint = f" (an older manymodels' demo left no mark: {OLDER})" if older else ""
+            raise DataError(f"{registry}: {REFUSED}{hint}")
+        for name in held - {MARKER}:
+            entry = registry / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
     registry.mkdir(parents=True, exist_ok=True)
     (registry / MARKER).write_text("made by `manymodels demo`: the next demo replaces it\n")
 

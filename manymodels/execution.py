@@ -447,14 +447,20 @@ partitions on 2 cores; a forest's artifact takes longer to load, so the line is 
 Before this rule ``score`` defaulted to Ray: 6 s for a 5-row table."""
 
 
-def choose_scoring_backend(name: str, *, partitions: int, address: str | None = None) -> str:
-    """``ray`` or ``local`` for a scoring job: ``auto`` is Ray with a cluster address or from
-    ``SCORE_RAY_MIN_PARTITIONS`` partitions, else this process; the others as given."""
+def choose_scoring_backend(
+    name: str, *, partitions: int, address: str | None = None, cpus: int | None = None
+) -> str:
+    """``ray`` or ``local`` for a scoring job: ``auto`` is Ray with a cluster address, or from
+    ``SCORE_RAY_MIN_PARTITIONS`` partitions on more than one CPU, else this process; the
+    others as given."""
     if name not in BACKENDS:
         raise TrainingError(f"unknown backend '{name}' (expected 'auto', 'ray' or 'local')")
     if name != "auto":
         return name
-    return "ray" if address or partitions >= SCORE_RAY_MIN_PARTITIONS else "local"
+    if address:
+        return "ray"
+    many = partitions >= SCORE_RAY_MIN_PARTITIONS and (cpus or os.cpu_count() or 1) > 1
+    return "ray" if many else "local"
 
 
 def make_backend(name: str = "ray", *, address: str | None = None) -> Backend:

@@ -122,7 +122,7 @@ def forecast(
                 except (ValueError, TypeError) as e:
                     raise DataError(
                         f"partition '{record.key}' v{record.version} could not forecast: "
-                        f"{_first_line(e)}{_missing_history(record.feature_schema)}"
+                        f"{_first_line(e)}{_missing_history(record.feature_schema, e)}"
                     ) from None
                 predictions.append(pred)
     finally:
@@ -193,10 +193,12 @@ def unforecastable(schema: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _missing_history(schema: Mapping[str, Any]) -> str:
-    """Why a model may have been fed NaN: a target its lags read is missing from the recorded
-    history (``missing_target = "drop"`` trains without such a row, but the lags of the
-    periods after it still reach it)."""
+def _missing_history(schema: Mapping[str, Any], error: BaseException) -> str:
+    """Why a model that refused NaN was fed one: a target its lags read is missing from the
+    recorded history (``missing_target = "drop"`` trains without such a row, but the lags of
+    the periods after it still reach it). Empty for any other error."""
+    if "nan" not in str(error).lower():
+        return ""
     recent = (schema.get("history") or {}).get("target") or []
     missing = sum(1 for v in recent if v is None or (isinstance(v, float) and math.isnan(v)))
     if not missing:

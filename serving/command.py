@@ -109,9 +109,10 @@ def serve(
     Admin endpoints (retrain, promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the
     file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. With
     MANYMODELS_READ_TOKEN (or _FILE) set, every other endpoint needs a read or admin token too,
-    but the health checks (/healthz, /readyz, /v2/health/live, /v2/health/ready), /docs and
-    /openapi.json. Several tokens, comma-separated (one per line in a file), let one
-    be rotated; a file is re-read when it changes. API docs: /docs.
+    except the health checks (/healthz, /readyz, /v2/health/live, /v2/health/ready) and the
+    API's description (/docs, /redoc, /openapi.json). Several tokens, comma-separated (one
+    per line in a file), let one be rotated; a file is re-read when it changes. API docs:
+    /docs.
     """
     import uvicorn
 

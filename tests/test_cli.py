@@ -74,7 +74,10 @@ def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
                     "--registry", root)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "completed: 0 failed, 34 trained, 2 skipped of 36 partitions" in result.stdout
-    assert "trained in this process: small job: 4,120 rows to fit × 4 configuration(s)" in result.stdout
+    assert (
+        "trained in this process: small job: 4,120 rows to fit × 4 configuration(s)"
+        in result.stdout
+    )
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("34 trained · 2 skipped · 0 failed · 31 of 34 (91%) beat naive, ")
     assert f"registry: {root} · next: manymodels serve --registry {root}" in last

@@ -46,25 +46,33 @@ def test_demo_story_in_process(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
-@pytest.mark.parametrize("what", ["a directory with files", "a file"])
+@pytest.mark.parametrize(
+    "what", ["a directory with files", "a file", "an unmarked registry", "a marked one with more"]
+)
 def test_the_demo_never_deletes_what_it_did_not_make(tmp_path: Path, what: str) -> None:
-    """``--registry .`` or a real registry given by mistake: one line, exit 2, nothing
-    touched — only a registry an earlier demo marked as its own is replaced."""
+    """``--registry .``, a real registry, or a demo registry someone put their own files in:
+    one line, exit 2, nothing touched — only a registry an earlier demo marked as its own,
+    holding only what a registry holds, is replaced."""
     target = tmp_path / "demo"
     if what == "a file":
         target.write_text("notes")
     else:
-        (target / "important").mkdir(parents=True)
-        (target / "important" / "notes.txt").write_text("notes")
+        target.mkdir()
+        (target / "registry.db").write_text("not a demo's")
+        if what != "an unmarked registry":
+            (target / "notes.txt").write_text("notes")
+        if what == "a marked one with more":
+            (target / MARKER).write_text("")
+    before = {p.name: p.read_text() for p in target.iterdir()} if target.is_dir() else None
     result = CliRunner().invoke(app, ["demo", "--registry", str(target), "--backend", "local"])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: --registry {target}: it exists")
-    if what == "a file":
+    assert len(lines) == 1 and lines[0].startswith(f"error: {target}: it exists")
+    assert ("remove it yourself" in lines[0]) == (what == "an unmarked registry")
+    if before is None:
         assert target.read_text() == "notes"
     else:
-        assert (target / "important" / "notes.txt").read_text() == "notes"
-        assert sorted(p.name for p in target.iterdir()) == ["important"]
+        assert {p.name: p.read_text() for p in target.iterdir()} == before
 
 
 def test_the_demo_takes_an_empty_directory(tmp_path: Path) -> None:

@@ -129,19 +129,24 @@ def test_an_unknown_backend_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "partitions", "address", "chosen"),
+    ("name", "partitions", "address", "cpus", "chosen"),
     [
-        ("auto", SCORE_RAY_MIN_PARTITIONS - 1, None, "local"),
-        ("auto", SCORE_RAY_MIN_PARTITIONS, None, "ray"),
-        ("auto", 1, "10.0.0.1:6379", "ray"),  # a cluster given: it scores
-        ("ray", 1, None, "ray"),
-        ("local", 10**6, "10.0.0.1:6379", "local"),
+        ("auto", SCORE_RAY_MIN_PARTITIONS - 1, None, 8, "local"),
+        ("auto", SCORE_RAY_MIN_PARTITIONS, None, 8, "ray"),
+        ("auto", SCORE_RAY_MIN_PARTITIONS, None, 1, "local"),  # one CPU: nothing in parallel
+        ("auto", 1, "10.0.0.1:6379", 1, "ray"),  # a cluster given: it scores
+        ("ray", 1, None, 8, "ray"),
+        ("local", 10**6, "10.0.0.1:6379", 8, "local"),
     ],
 )
 def test_scoring_backend_follows_the_documented_rule(
-    name: str, partitions: int, address: str | None, chosen: str
+    name: str, partitions: int, address: str | None, cpus: int, chosen: str
 ) -> None:
-    assert choose_scoring_backend(name, partitions=partitions, address=address) == chosen
+    got = choose_scoring_backend(name, partitions=partitions, address=address, cpus=cpus)
+    assert got == chosen
+
+
+def test_an_unknown_scoring_backend_is_refused() -> None:
     with pytest.raises(TrainingError, match="unknown backend 'spark'"):
         choose_scoring_backend("spark", partitions=1)
 

@@ -113,9 +113,8 @@ def _refit(
     if _holds_global(champion):
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
-            "it holds a global model, fitted on every partition's rows (these validation rows "
-            "too) and refitted only by a full run's global fit, so it cannot be scored on rows "
-            "it was not trained on"
+            "it holds a global model trained on these validation rows too, which cannot be "
+            "refitted on this partition's rows alone"
         )
         return Comparison(None, None, rows, why, "refit")
     ours, theirs, rows = [], [], 0
