@@ -294,7 +294,7 @@ def test_through_ray_matches_in_process(sales: dict[str, Any], ray_session: Any)
     )
     local = score(data, sales["root"], backend="local")
     on_ray = score_table(data, sales["root"], backend="ray")
-    assert on_ray.summary.chunks > 1
+    assert on_ray.summary.chunks > 1 and on_ray.summary.backend == "ray"
     pd.testing.assert_frame_equal(on_ray.frame, local, check_exact=False, rtol=1e-12)
     assert ray_session.is_initialized()  # the shared session was used, not shut down
 
@@ -329,13 +329,15 @@ def test_cli_json_and_human_output(sales: dict[str, Any], tmp_path: Path) -> Non
     payload = json.loads(result.stdout)
     assert payload["rows"] == 2060 and payload["partitions"] == 36
     assert payload["fallback_rows"] == 20 and payload["out"] == str(out)
+    assert payload["backend"] == "local"
     assert len(pd.read_csv(out)) == 2060
 
-    result = runner.invoke(app, [*args, "--backend", "local"])
+    result = runner.invoke(app, args)  # auto: 36 partitions score in this process
     assert result.exit_code == 0, result.output
     line = result.stdout.strip()
     assert "\n" not in line and line.startswith("scored 2,060 rows of 36 partitions")
     assert "20 by the fallback" in line and "at 'production'" in line and str(out) in line
+    assert "s in this process → " in line
 
 
 @pytest.mark.parametrize(

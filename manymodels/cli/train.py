@@ -28,6 +28,10 @@ from manymodels.cli.options import (
 Backend = Literal["auto", "ray", "local"]
 
 
+WHERE = {"local": " in this process", "ray": " on Ray"}
+"""What ``score``'s summary line says of where it ran (``auto`` chooses)."""
+
+
 def train(
     spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
     data: Annotated[
@@ -283,7 +287,7 @@ def score(
     typer.echo(
         f"scored {summary.rows:,} rows of {summary.partitions:,} partitions "
         f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
-        f"in {summary.seconds:.1f}s → {out}"
+        f"in {summary.seconds:.1f}s{WHERE.get(summary.backend, '')} → {out}"
     )
 
 

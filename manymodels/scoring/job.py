@@ -40,6 +40,7 @@ class ScoreSummary:
     alias: str
     seconds: float
     startup_seconds: float
+    backend: str = "none"  # where it scored: "local" (this process), "ray", or "none" (no row)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +114,7 @@ def score_table(
     inverses = plan_inverses(df, plan, source=source)  # target transforms: back to its units
 
     startup = 0.0
+    where = "none"
     done: list[tuple[int, list[np.ndarray]]] = []
     chunks: list[Any] = []
     if plan.n_scored:
@@ -124,6 +126,7 @@ def score_table(
             runner = make_backend(name, address=ray_address)
         else:
             runner = backend
+        where = str(getattr(runner, "name", type(runner).__name__))
         startup = time.perf_counter() - setup
         try:
             chunks, starts = make_chunks(plan, runner.workers)
@@ -151,6 +154,7 @@ def score_table(
         alias=alias,
         seconds=time.perf_counter() - started,
         startup_seconds=startup,
+        backend=where,
     )
     apply_inverses(inverses, plan.offsets, done)
     return ScoreResult(scored_frame(df, plan, done, levels), summary)
