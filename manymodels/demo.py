@@ -20,6 +20,7 @@ import pandas as pd
 from manymodels import console
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE
 from manymodels.spec import Spec
 
 STORY_KEY = "store=5,brand=tropicana"
@@ -28,14 +29,7 @@ UNKNOWN_KEY = {"store": 99, "brand": "tropicana"}
 MARKER = ".manymodels-demo"
 """A file the demo leaves in its registry: the only directory a later demo replaces."""
 DEMO_LAYOUT = frozenset(
-    {
-        MARKER,
-        "artifacts",
-        "registry.db",
-        "registry.db-wal",
-        "registry.db-shm",
-        "registry.db-journal",
-    }
+    {MARKER, ARTIFACTS_DIR, *(DB_FILE + end for end in ("", "-wal", "-shm", "-journal"))}
 )
 """All a demo's registry holds: one holding anything else is not replaced."""
 REFUSED = (

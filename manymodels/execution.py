@@ -413,8 +413,7 @@ def choose_backend(
     given, else in process when one task is all there is (one partition, one CPU) or the work
     (``rows × configurations``) is below ``RAY_MIN_WORK``, else embedded Ray.
     """
-    if name not in BACKENDS:
-        raise TrainingError(f"unknown backend '{name}' (expected 'auto', 'ray' or 'local')")
+    known(name)
     if name != "auto":
         return name, f"--backend {name}"
     work = rows * configurations
@@ -436,6 +435,17 @@ def choose_backend(
     )
 
 
+def known(name: str) -> None:
+    """Raises ``TrainingError`` for a backend name that is not ``auto``, ``ray`` or ``local``."""
+    if name not in BACKENDS:
+        raise TrainingError(f"unknown backend '{name}' (expected 'auto', 'ray' or 'local')")
+
+
+def backend_name(backend: Backend) -> str:
+    """What a summary calls a backend object: its ``name`` (``local``, ``ray``)."""
+    return str(getattr(backend, "name", type(backend).__name__))
+
+
 SCORE_RAY_MIN_PARTITIONS = 20_000
 """From this many scored partitions, ``auto`` scores on Ray.
 
@@ -453,8 +463,7 @@ def choose_scoring_backend(
     """``ray`` or ``local`` for a scoring job: ``auto`` is Ray with a cluster address, or from
     ``SCORE_RAY_MIN_PARTITIONS`` partitions on more than one CPU, else this process; the
     others as given."""
-    if name not in BACKENDS:
-        raise TrainingError(f"unknown backend '{name}' (expected 'auto', 'ray' or 'local')")
+    known(name)
     if name != "auto":
         return name
     if address:

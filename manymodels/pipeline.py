@@ -22,7 +22,7 @@ from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
-from manymodels.execution import BACKENDS, Backend, choose_backend, make_backend
+from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import PartitionedTable
 from manymodels.registry.client import Registry
@@ -287,11 +287,9 @@ def _which_backend(
     again for the pooled fallback, and for each global model a full run fits) times the
     candidate configurations fitted on them."""
     if not isinstance(backend, str):
-        return str(
-            getattr(backend, "name", type(backend).__name__)
-        ), "the caller's backend, started before this run (its start-up is not counted here)"
-    if backend not in BACKENDS:
-        raise TrainingError(f"unknown backend '{backend}' (expected 'auto', 'ray' or 'local')")
+        why = "the caller's backend, started before this run (its start-up is not counted here)"
+        return backend_name(backend), why
+    known(backend)
     if not len(plan.todo) and not plan.fallback_due:
         return "none", "nothing to train"
     folds = spec.validation.folds if spec.validation.strategy == "kfold" else 1

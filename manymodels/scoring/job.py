@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.data import DataSource, describe_source, output_format, read_table, write_table
-from manymodels.execution import Backend, choose_scoring_backend, make_backend
+from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
@@ -126,7 +126,7 @@ def score_table(
             runner = make_backend(name, address=ray_address)
         else:
             runner = backend
-        where = str(getattr(runner, "name", type(runner).__name__))
+        where = backend_name(runner)
         startup = time.perf_counter() - setup
         try:
             chunks, starts = make_chunks(plan, runner.workers)

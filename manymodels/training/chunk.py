@@ -316,17 +316,16 @@ def best_transform(
     *,
     margin: float = 0.0,
 ) -> tuple[Fitted, Inputs]:
-    """The best-scoring fit of ``given`` and of each alternative transform's inputs (each
-    with the global models fitted on its target), and the inputs it was fitted on; an
-    alternative replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
+    """The best-scoring fit of ``given`` and of each alternative transform's inputs (each with the
+    global models fitted on its target), and the inputs it was fitted on; an alternative
+    replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
     transform_margin``). ``fit`` may leave its model to be fitted on all rows
-    (``Fitted.pending``): only the chosen transform's model is, here. A transform that cannot
-    fit this partition on its folds (too few rows once differenced, a candidate's complaint)
-    drops out, and so does a chosen one whose model cannot fit all rows (the next best is
-    chosen); one not chosen is never fitted on all rows, so its score (and its held-out
-    errors in the interval replay) stand. The first
-    error is raised when none fits. With
-    alternatives, the version's validation record keeps every transform's score
+    (``Fitted.pending``): only the chosen transform's model is, here. A transform that
+    cannot fit this partition on its folds (too few rows once differenced, a candidate's
+    complaint) drops out, and so does a chosen one whose model cannot fit all rows (the next
+    best is chosen); one not chosen is never fitted on all rows, so its score (and its
+    held-out errors in the interval replay) stand. The first error is raised when none fits.
+    With alternatives, the version's validation record keeps every transform's score
     (``transforms``: kind → score, ``None`` where it failed), and its interval record the
     errors of this choice too, replayed without each fold (``training.heldout``)."""
     options = [given, *alternatives]

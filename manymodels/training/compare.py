@@ -133,9 +133,8 @@ def _refit(
 def _holds_global(model: Any) -> bool:
     """Whether ``model`` is, or has among its ensemble members, a global model bound to a
     partition (``global_fit.KeyBound``)."""
-    members = getattr(model, "members", None) if isinstance(model, MeanOf) else None
-    if members is not None:
-        return any(_holds_global(m) for m in members)
+    if isinstance(model, MeanOf):
+        return any(_holds_global(m) for m in model.members)
     return isinstance(model, KeyBound)
 
 
