@@ -48,6 +48,11 @@ def pct(x: float | None) -> str:
     return "—" if x is None else f"{x:+.0%}"
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 partition``, ``2,060 rows``: a count and its noun, singular for one."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 @contextmanager
 def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
     """Yields a callback for ``train(progress=…)``: partitions done / failed / rate."""
@@ -92,7 +97,7 @@ def run_summary(summary: RunSummary, registry: str) -> None:
     failed = f"[bold red]{run.n_failed} failed[/]" if run.n_failed else "0 failed"
     out.print(
         f"run [bold]{run.run_id}[/] {run.status}: {failed}, {run.n_trained} trained, "
-        f"{run.n_skipped} skipped of {run.n_partitions} partitions "
+        f"{run.n_skipped} skipped of {counted(run.n_partitions, 'partition')} "
         f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
         f"{summary.startup_seconds:.1f}s start-up)"
     )
@@ -160,10 +165,11 @@ def run_summary(summary: RunSummary, registry: str) -> None:
     if d.get("promoted") or d.get("kept"):
         out.print(
             f"retrained: {d.get('promoted', 0)} promoted to production, {d.get('kept', 0)} kept "
-            f"the champion (new version is the 'candidate'), {d.get('first', 0)} new partitions"
+            f"the champion (new version is the 'candidate'), {counted(d.get('first', 0), 'new partition')}"
         )
     if run.options.get("changed_only"):
-        out.print(f"skipped {run.options.get('unchanged', 0)} partitions whose data is unchanged")
+        unchanged = counted(run.options.get("unchanged", 0), "partition")
+        out.print(f"skipped {unchanged} whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
     out.print(verdict_line(summary, registry), markup=False, soft_wrap=True)  # one line

@@ -85,6 +85,27 @@ def test_train_human_output(samples_dir: Path, tmp_path: Path) -> None:
         assert reg.list_runs()[0].options["backend"] == "local"
 
 
+def test_one_partition_and_one_row_are_said_in_the_singular(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """``of 1 partition``, ``scored 1 row of 1 partition``: counts of one read as English."""
+    import pandas as pd
+
+    table = pd.read_csv(samples_dir / "store_sales.csv")
+    one = table[(table["store"] == 2) & (table["brand"] == "tropicana")]
+    one.to_csv(tmp_path / "one.csv", index=False)
+    root = tmp_path / "r"
+    result = invoke("train", samples_dir / "store_sales.toml", tmp_path / "one.csv",
+                    "--registry", root)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "completed: 0 failed, 1 trained, 0 skipped of 1 partition in " in result.stdout
+    one.head(1).to_csv(tmp_path / "row.csv", index=False)
+    result = invoke("score", tmp_path / "row.csv", "--registry", root,
+                    "--out", tmp_path / "scored.csv")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("scored 1 row of 1 partition (0 by the fallback)")
+
+
 # ------------------------------------------------------------------------------ models
 def test_models_list_json(trained: dict[str, Any]) -> None:
     result = invoke("models", "list", "--registry", trained["registry"], "--json", "--limit", "5")

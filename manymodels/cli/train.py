@@ -285,7 +285,8 @@ def score(
         return
     unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
     typer.echo(
-        f"scored {summary.rows:,} rows of {summary.partitions:,} partitions "
+        f"scored {console.counted(summary.rows, 'row')} of "
+        f"{console.counted(summary.partitions, 'partition')} "
         f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "
         f"in {summary.seconds:.1f}s{WHERE.get(summary.backend, '')} → {out}"
     )
