@@ -99,10 +99,17 @@ def _query(request: Request, model: type[BaseModel]) -> dict[str, str]:
     value taken silently (``?version=1&version=2`` cannot say which version was meant). Names
     that are not options are ignored, repeated or not (a proxy's tracking parameters)."""
     params = request.query_params
-    out: dict[str, str] = {}
-    for name in params:
+    refuse_repeated(request, *(name for name in model.model_fields if name != "levels"))
+    return {name: ",".join(params.getlist(name)) for name in params}
+
+
+def refuse_repeated(request: Request, *names: str) -> None:
+    """A 422 (as FastAPI writes one) for any of ``names`` given more than once in the query:
+    FastAPI's declared parameters would silently take the last value."""
+    params = request.query_params
+    for name in names:
         values = params.getlist(name)
-        if len(values) > 1 and name != "levels" and name in model.model_fields:
+        if len(values) > 1:
             raise RequestValidationError(
                 [
                     {
@@ -112,8 +119,6 @@ def _query(request: Request, model: type[BaseModel]) -> dict[str, str]:
                     }
                 ]
             )
-        out[name] = ",".join(values)
-    return out
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:

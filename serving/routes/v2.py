@@ -46,6 +46,7 @@ from serving.errors import detail_for, status_for, unreadable_body
 from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
+from serving.routes.options import refuse_repeated
 from serving.served import ServedModel
 from serving.service import ModelService
 from serving.v2_schemas import (
@@ -281,6 +282,7 @@ async def model_metadata(
     """A partition's model: its feature columns as inputs (in the order a 2-D input takes
     them), its outputs, and the versions that may be asked for by URL. An unknown key is
     described by the fallback model that would answer it (``parameters.fallback``)."""
+    refuse_repeated(request, "fallback")
     target, model = await _resolve(service, model_name(request, key), _version(version), fallback)
     return await run_in_threadpool(_metadata, service, target, model)
 

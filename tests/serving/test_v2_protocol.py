@@ -104,6 +104,9 @@ def test_model_metadata_describes_the_partition_model(client: Any) -> None:
     r = client.get("/v2/models/store=99,brand=tropicana?fallback=false")
     assert r.status_code == 404
     conforms(r.json(), "metadata_model_error_response")
+    r = client.get("/v2/models/store=99,brand=tropicana?fallback=false&fallback=true")
+    assert r.status_code == 400 and "'fallback' is given 2 times" in r.text, r.text
+    conforms(r.json(), "metadata_model_error_response")
 
 
 @pytest.mark.parametrize("layout", ["columnar", "column", "matrix", "nested"])
