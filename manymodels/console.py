@@ -165,7 +165,8 @@ def run_summary(summary: RunSummary, registry: str) -> None:
     if d.get("promoted") or d.get("kept"):
         out.print(
             f"retrained: {d.get('promoted', 0)} promoted to production, {d.get('kept', 0)} kept "
-            f"the champion (new version is the 'candidate'), {counted(d.get('first', 0), 'new partition')}"
+            f"the champion (new version is the 'candidate'), "
+            f"{counted(d.get('first', 0), 'new partition')}"
         )
     if run.options.get("changed_only"):
         unchanged = counted(run.options.get("unchanged", 0), "partition")

@@ -12,25 +12,18 @@ cluster's CPUs: one task per partition would spend more on scheduling than on fi
 from __future__ import annotations
 
 import itertools
-import logging
 import math
 import os
-import select
-import socket
-import subprocess
-import sys
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
 
 from manymodels.exceptions import TrainingError
+from manymodels.ray_lifetime import Reaper, owned_env, probe, quiet_token_notice
 
 CHUNKS_PER_WORKER = 4  # enough slack to balance uneven chunks, few enough to keep overhead low
 MAX_PARTITIONS_PER_CHUNK = 1000  # so progress and registry commits stream at large N
-_RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 class Backend(Protocol):
@@ -124,18 +117,18 @@ class RayBackend:
 
         self._ray = ray
         self._owns = False
-        self._reaper: _Reaper | None = None
+        self._reaper: Reaper | None = None
         self._pending: list[Any] = []
         if not ray.is_initialized():
             if address:
-                _probe(address)
+                probe(address)
             try:
                 # "local" starts an embedded instance; None would silently join any cluster
                 # that `ray start` left running on this machine.
-                with _quiet_token_notice(embedded=address is None), _owned_env() as token:
-                    # A cluster we start dies with us, even when we are killed (see _Reaper);
+                with quiet_token_notice(embedded=address is None), owned_env() as token:
+                    # A cluster we start dies with us, even when we are killed (see Reaper);
                     # started first, as ray.init itself takes seconds to kill us in.
-                    self._reaper = _Reaper(token) if address is None else None
+                    self._reaper = Reaper(token) if address is None else None
                     ray.init(
                         address=address or "local",
                         num_cpus=num_cpus if address is None else None,
@@ -193,192 +186,6 @@ class RayBackend:
             self._reaper.close()  # whatever shutdown left behind goes now, not in a minute
             self._reaper = None
         self._owns = False
-
-
-@contextmanager
-def _quiet_token_notice(*, embedded: bool) -> Iterator[None]:
-    """Mute Ray's "Token authentication is enabled… Set RAY_AUTH_MODE=disabled" notice while
-    an *embedded* instance starts: the cluster is ours, local and short-lived, and the notice
-    would open every command's output. Token auth itself stays on (Ray's default: the token
-    in ``~/.ray/auth_token``); a cluster named by ``--ray-address`` is left as Ray sets it up.
-
-    The notice is a warning of one logger; setting ``RAY_AUTH_MODE=token`` instead would need
-    Ray's cached config refreshed in this process, or the driver cannot reach its own GCS."""
-    logger = logging.getLogger(_RAY_TOKEN_LOGGER)
-    level = logger.level
-    if embedded:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-_OWNER_ENV = "MANYMODELS_RAY_OWNER"
-
-# The reaper's whole program: wait for EOF on stdin (the driver closed it, or died), then
-# SIGKILL every process that inherited the driver's token, until none is left (bounded).
-_REAPER = r"""
-import os, select, signal, sys, time
-mark = f"{sys.argv[1]}={sys.argv[2]}".encode() + b"\0"
-driver = sys.argv[3]
-
-def stat(pid):
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return f.read().rsplit(b")", 1)[1].split()
-
-def started(pid):
-    return stat(pid)[19]
-
-def marked(pid):
-    with open(f"/proc/{pid}/environ", "rb") as f:
-        return mark in f.read()
-
-def children(pid):
-    out = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += f.read().split()
-        except OSError:
-            pass
-    return out
-
-def descendants(pid, out):
-    # Ray's processes: the driver's children that carry the token (GCS, raylet) and all
-    # below them (the raylet's agents, workers), each with its start time, so that a pid the
-    # system gives to someone else later is never killed; nothing else the driver started.
-    # Every look walks the whole tree again: a process noted before (the raylet) may have
-    # started children since (its agents, whose setproctitle can erase the token).
-    for child in children(pid):
-        try:
-            start = started(child)
-            if pid != driver or out.get(child) == start or marked(child):
-                out[child] = start
-                descendants(child, out)
-        except OSError:
-            pass
-
-seen = {}
-while True:  # until the driver closes the pipe or dies: note Ray's processes, every 2 s
-    descendants(driver, seen)
-    ready, _, _ = select.select([sys.stdin], [], [], 2.0)
-    if ready:
-        if not os.read(sys.stdin.fileno(), 4096):
-            break
-        descendants(driver, seen)  # asked to look now (before ray.shutdown): then say so
-        os.write(sys.stdout.fileno(), b"k")
-descendants(driver, seen)  # a clean close: the driver still runs; anything started since
-deadline = time.monotonic() + 10
-while time.monotonic() < deadline:
-    found = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            # processes started between two looks carry the token (unless they rewrote
-            # their environment, as setproctitle does: hence the looks)
-            hit = (pid in seen and started(pid) == seen[pid]) or marked(pid)
-            if hit and pid != driver and stat(pid)[0] != b"Z":  # a zombie is dead already
-                os.kill(int(pid), signal.SIGKILL)
-                found += 1
-        except OSError:
-            pass
-    if not found:
-        break
-    time.sleep(0.2)
-"""
-
-
-@contextmanager
-def _owned_env() -> Iterator[str]:
-    """Mark the processes an embedded ``ray.init`` starts with a token in their environment.
-
-    Every process Ray starts (GCS, raylet, agents, workers) inherits it; the driver's
-    environment is restored right after, so later subprocesses of ours are not marked."""
-    token = uuid.uuid4().hex
-    previous = os.environ.get(_OWNER_ENV)
-    os.environ[_OWNER_ENV] = token
-    try:
-        yield token
-    finally:
-        if previous is None:
-            os.environ.pop(_OWNER_ENV, None)
-        else:
-            os.environ[_OWNER_ENV] = previous
-
-
-class _Reaper:
-    """A tiny process that kills the embedded cluster's processes once this one is gone.
-
-    Ray already ties its GCS and raylet to the driver (``PR_SET_PDEATHSIG``), but the raylet's
-    agents outlive a SIGKILLed driver by ~70 s (Ray 2.60: they spend a 60 s timeout reporting
-    the raylet's death to the dead GCS), and workers linger with them. Ray's own reaper would
-    make the driver a process-group leader, which breaks Ctrl-C in a terminal; this one waits
-    for EOF on a pipe only the driver holds, noting the driver's descendants every 2 s, then
-    kills them and every process carrying the token ``_owned_env`` gave them. (The token alone
-    was not enough: the agents' ``setproctitle`` can overwrite their environment, and in one CI
-    run of ten two agents outlived the driver.) Linux only (``/proc``); elsewhere it is not
-    started.
-    """
-
-    def __init__(self, token: str) -> None:
-        self._proc: subprocess.Popen[bytes] | None = None
-        if not os.path.isdir("/proc"):
-            return
-        env = {k: v for k, v in os.environ.items() if k != _OWNER_ENV}  # never kills itself
-        self._proc = subprocess.Popen(
-            [sys.executable, "-c", _REAPER, _OWNER_ENV, token, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # Ctrl-C in the terminal must not stop it before its job
-        )
-
-    def look(self, timeout: float = 5.0) -> None:
-        """Have the reaper note Ray's processes now, and wait (bounded) until it has: called
-        before ``ray.shutdown``, which stops the raylet first and leaves its agents to init,
-        where an agent started since the last look (its token erased by ``setproctitle``)
-        could no longer be found."""
-        if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
-            return
-        try:
-            self._proc.stdin.write(b"?")
-            self._proc.stdin.flush()
-            ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
-            if ready:
-                os.read(self._proc.stdout.fileno(), 1)
-        except OSError:  # the reaper is gone: close() will say nothing more either
-            pass
-
-    def close(self) -> None:
-        """Reap now (after a clean ``ray.shutdown``), waiting a bounded time for it."""
-        if self._proc is None:
-            return
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
-        try:
-            self._proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._proc = None
-
-
-def _probe(address: str, timeout: float = 5.0) -> None:
-    """Fail in seconds, not minutes: ``ray.init`` retries an unreachable GCS for a long time."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or address == "auto":
-        return  # "auto" and other forms are Ray's to resolve
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise TrainingError(f"cannot start or reach the Ray cluster at {address}: {e}") from None
 
 
 BACKENDS = ("auto", "ray", "local")

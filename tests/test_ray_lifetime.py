@@ -3,7 +3,7 @@
 ``manymodels train --backend ray`` runs as a user starts it, in its own process; it is killed
 with SIGKILL while a Ray worker runs one of its tasks. Ray ties its GCS and raylet to the
 driver itself, but its agents used to outlive the driver by ~70 s; the reaper started with
-the embedded cluster (``manymodels.execution._Reaper``) must leave nothing behind well before
+the embedded cluster (``manymodels.ray_lifetime.Reaper``) must leave nothing behind well before
 that: within 30 s on a busy 2-core CI machine (it takes a few seconds on a quiet one).
 """
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from manymodels.execution import _OWNER_ENV, _Reaper
+from manymodels.ray_lifetime import OWNER_ENV, Reaper
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reaper reads /proc")
 
@@ -51,11 +51,11 @@ def _gone(pid: int, timeout: float) -> bool:
 
 def test_children_started_after_a_process_was_noted_are_reaped_without_the_token() -> None:
     token = uuid.uuid4().hex
-    reaper = _Reaper(token)
+    reaper = Reaper(token)
     agent = 0
     with subprocess.Popen(
         [sys.executable, "-c", RAYLET],
-        env={**os.environ, _OWNER_ENV: token},
+        env={**os.environ, OWNER_ENV: token},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -66,7 +66,7 @@ def test_children_started_after_a_process_was_noted_are_reaped_without_the_token
             raylet.stdin.write("start\n")
             raylet.stdin.flush()
             agent = int(raylet.stdout.readline())
-            assert _OWNER_ENV.encode() not in Path(f"/proc/{agent}/environ").read_bytes()
+            assert OWNER_ENV.encode() not in Path(f"/proc/{agent}/environ").read_bytes()
             reaper.look()  # the agent exists now; only the tree below the raylet leads to it
             started = time.monotonic()
             reaper.close()
@@ -81,7 +81,7 @@ def test_children_started_after_a_process_was_noted_are_reaped_without_the_token
 
 def test_processes_without_the_token_outside_ray_are_left_alone() -> None:
     token = uuid.uuid4().hex
-    reaper = _Reaper(token)
+    reaper = Reaper(token)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         reaper.look()
