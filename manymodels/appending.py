@@ -4,8 +4,8 @@ Every version keeps the input rows it was trained on in the artifact store (see
 ``manymodels.training.history``). Appending merges, for each partition in the new rows, its
 newest version's rows — promoted or not: under a ``manual`` policy, or when a champion was kept,
 rows posted earlier are in the newest version only — with the new ones; a new row replaces a
-kept row of the same partition with the same time value (a correction), and without a time
-column rows are simply added. The cost is one artifact read per partition in the new rows,
+kept row of the same partition with the same time value (a correction) unless its target is
+missing, and without a time column rows are simply added. The cost is one artifact read per partition in the new rows,
 never a scan of the registry.
 """
 
@@ -72,7 +72,10 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         new, old, [*spec.partition_by, *([spec.time_column] if spec.time_column else [])]
     )
     if spec.time_column:
-        old = _not_replaced(old, new, [*spec.partition_by, spec.time_column])
+        # a new row without a target corrects nothing: training leaves it out (or refuses
+        # it), and the kept row it would have replaced held the period's real value
+        known = new[new[spec.target].notna()] if spec.target in new.columns else new
+        old = _not_replaced(old, known, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
     counts = {
         "partitions": len(keys),

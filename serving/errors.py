@@ -26,10 +26,13 @@ and Starlette does for a malformed multipart upload. Nothing here chose a 400; o
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
@@ -107,6 +110,24 @@ async def _http(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)
 
 
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, whose errors echo the bad input, with a non-finite number echoed as the
+    text JSON does not have for it (``NaN``, ``Infinity``): FastAPI's own handler failed to
+    encode ``{"horizon": NaN}``'s answer and the client got a 500."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def unreadable_body(request: Request, exc: BaseException) -> dict[str, Any]:
     """The validation error of a body that could not be parsed, shaped like FastAPI's own."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -128,5 +149,6 @@ def unreadable_body(request: Request, exc: BaseException) -> dict[str, Any]:
 
 def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ManyModelsError, _ours)
     app.add_exception_handler(Exception, _unexpected)

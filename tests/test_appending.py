@@ -116,6 +116,23 @@ def test_a_posted_row_replaces_the_kept_row_of_the_same_time(tmp_path: Path) -> 
         assert reg.get_version("pid=0", 2).n_rows == 30
 
 
+def test_a_posted_row_without_a_target_keeps_the_kept_rows_value(tmp_path: Path) -> None:
+    """An empty target cell (a CSV's, a Parquet NaN) is left out of training: it used to
+    replace the kept row of its time first, and the period's real value was lost for every
+    later retrain."""
+    df = linear_frame(1, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    blank = pd.concat([df[df.t == 7].assign(y=np.nan), df[df.t == 8].assign(y=500.0)])
+    train(spec_dict(), blank, tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=0", 2)
+        # the posted row is kept as posted, and left out of training
+        assert rows.loc[rows.t == 7, "y"].dropna().tolist() == df.loc[df.t == 7, "y"].tolist()
+        assert rows.loc[rows.t == 8, "y"].tolist() == [500.0]  # a correction still replaces
+        v2 = reg.get_version("pid=0", 2)
+        assert v2.n_rows == 30 and v2.validation["dropped"] == {"missing_target": 1}
+
+
 def test_append_to_a_new_partition_trains_it_from_the_posted_rows(tmp_path: Path) -> None:
     train(spec_dict(), linear_frame(1, 30), tmp_path / "reg", backend="local")
     other = linear_frame(1, 30, seed=5).assign(pid=7)

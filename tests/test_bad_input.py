@@ -266,6 +266,25 @@ def test_predict_with_a_huge_integer_is_422_naming_the_column(router: Any) -> No
     assert ok.status_code == 200, ok.text  # large but finite: a float64 like any other
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/partitions/pid=1/predict", '{"rows": NaN}'),
+        ("/v1/partitions/pid=1/predict", '{"rows": [Infinity]}'),
+        ("/v1/predict", "[1e999]"),
+        ("/v1/partitions/pid=1/forecast", '{"horizon": NaN}'),
+        ("/v1/partitions/pid=1/actuals", '{"rows": [], "version": -Infinity}'),
+    ],
+)
+def test_a_422_echoing_a_non_finite_number_is_a_422(router: Any, path: str, body: str) -> None:
+    """FastAPI's 422 repeats the bad input, and JSON has no NaN: its handler failed on these
+    and the client got a 500."""
+    client, _ = router
+    r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], list) and r.json()["detail"][0]["loc"][0] == "body"
+
+
 def retrain_rows() -> list[dict[str, Any]]:
     frame = linear_frame(3, 20).query("pid == 1").drop(columns=["pid"])
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
