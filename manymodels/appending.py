@@ -5,8 +5,8 @@ Every version keeps the input rows it was trained on in the artifact store (see
 newest version's rows — promoted or not: under a ``manual`` policy, or when a champion was kept,
 rows posted earlier are in the newest version only — with the new ones; a new row replaces a
 kept row of the same partition with the same time value (a correction) unless its target is
-missing, and without a time column rows are simply added. The cost is one artifact read per partition in the new rows,
-never a scan of the registry.
+missing, and without a time column rows are simply added. The cost is one artifact read per
+partition in the new rows, never a scan of the registry.
 """
 
 from __future__ import annotations
