@@ -41,7 +41,7 @@ from manymodels.targetunits import to_target_units
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
-from serving.rows import InvalidRows, model_input, probabilities, to_json_list
+from serving.rows import InvalidRows, finite_answers, model_input, probabilities, to_json_list
 from serving.served import COEF, PACKED, ServedModel, can_score, may_derive
 
 if TYPE_CHECKING:
@@ -161,6 +161,7 @@ def score(
                                    loaded.feature_schema, idx)  # fmt: skip
             for i, value in zip(idx, to_json_list(mine), strict=True):
                 out_values[i] = value
+    finite_answers(out_values)
     if service.sampler is not None:  # drift monitoring: a bounded sample of each model's rows
         service.sampler.offer_many(
             rows, ((k, v, idx) for (k, v), (_, idx) in by_model.items() if k != FALLBACK_KEY)

@@ -75,7 +75,7 @@ def plain_text(
     rows_of = list(groups.values())
     codes = _row_models(rows_of, len(rows)) if len(models) > 1 else None
     y = _plain_predictions(X, models, codes, rows_of, stack_rows)  # type: ignore[arg-type]
-    if y is None or not np.isfinite(y).all():  # null answers: ``encode`` declines them too
+    if y is None or not np.isfinite(y).all():  # the general path refuses the rows (a 422)
         return None
     service.cache.add_hits(n_held)
     if n_held < len(models):

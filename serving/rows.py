@@ -6,6 +6,7 @@ checked against the version's feature schema — is ``manymodels.inputs``, share
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,18 @@ from manymodels.exceptions import InvalidRows
 from manymodels.inputs import from_rows as model_input
 from manymodels.inputs import problem
 
-__all__ = ["InvalidRows", "model_input", "probabilities", "problem", "to_json_list"]
+__all__ = [
+    "InvalidRows",
+    "finite_answers",
+    "model_input",
+    "probabilities",
+    "problem",
+    "to_json_list",
+]
+NOT_FINITE = (
+    "the model's prediction for this row is not a finite number: a feature value is beyond "
+    "what it can compute with"
+)
 
 
 def to_json_list(values: Any) -> list[Any]:
@@ -23,6 +35,17 @@ def to_json_list(values: Any) -> list[Any]:
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         return [None if not math.isfinite(x) else x for x in arr.tolist()]
     return list(arr.tolist())
+
+
+def finite_answers(values: Sequence[Any], positions: Sequence[int] | None = None) -> None:
+    """Raises ``InvalidRows`` naming the rows (their ``positions`` in the request) whose
+    prediction is ``null``: a finite input such as ``1e308`` overflowed the model's arithmetic.
+    Answering ``null`` with a 200 hid it, and ``LoadedModel.predict`` refuses such rows."""
+    if all(v is not None for v in values):
+        return
+    where = positions if positions is not None else range(len(values))
+    bad = [where[i] for i, v in enumerate(values) if v is None]
+    raise InvalidRows([problem(row, None, NOT_FINITE, "prediction_not_finite") for row in bad])
 
 
 def probabilities(model: Any, X: Any) -> list[dict[str, float]] | None:

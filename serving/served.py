@@ -91,7 +91,7 @@ def accepts(affine: Affine, X: Any) -> bool:
 def apply(affine: Affine, X: np.ndarray) -> np.ndarray:
     """``affine`` of the rows of ``X``: the operations scikit-learn makes, in its order."""
     coef, intercept, mean, scale, _ = affine
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow answers null
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow: refused (finite_answers)
         if mean is not None:
             X = X - mean
         if scale is not None:

@@ -34,7 +34,7 @@ from serving.cache import CacheStats, CoefficientCache, ModelCache
 from serving.errors import ModelNotServed
 from serving.monitor import RowSampler
 from serving.resolution import PRODUCTION, Resolver, Target
-from serving.rows import to_json_list
+from serving.rows import finite_answers, to_json_list
 from serving.served import ServedModel, can_score, coefficients_only, load_served, needs_formats
 
 logger = logging.getLogger("manymodels.serving")
@@ -296,6 +296,7 @@ class ModelService(Resolver):
         preds, proba = predict_one(loaded, X, with_probabilities)
         if recorded(loaded.feature_schema) is not None:  # a target_transform: back to its units
             preds = to_json_list(to_target_units(preds, rows, loaded.feature_schema))
+        finite_answers(preds)
         if self.sampler is not None and not target.fallback:
             self.sampler.offer(target.key, target.version, rows)
         fell_back = target.fallback and target.partition != FALLBACK_KEY

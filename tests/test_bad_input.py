@@ -285,6 +285,50 @@ def test_a_422_echoing_a_non_finite_number_is_a_422(router: Any, path: str, body
     assert isinstance(r.json()["detail"], list) and r.json()["detail"][0]["loc"][0] == "body"
 
 
+def test_a_prediction_that_overflows_is_a_422_naming_the_row(router: Any) -> None:
+    """``1e308`` is a finite float64, but a linear model's arithmetic overflows on it: the
+    answer was a 200 with a ``null`` prediction (scored from coefficients) where
+    ``LoadedModel.predict`` refuses the row."""
+    client, _ = router
+    rows = [{"x0": 1.0, "x1": 2.0}, {"x0": 1.0, "x1": -1e308}]  # pid=1: x1's weight is -3.1
+    for path, body in [
+        ("/v1/partitions/pid=1/predict", {"rows": rows}),
+        ("/v1/predict", {"rows": [{"pid": 1, **r} for r in rows]}),
+    ]:
+        r = client.post(path, json=body)
+        assert r.status_code == 422, r.text
+        (problem,) = r.json()["detail"]
+        assert problem["loc"] == ["body", "rows", 1] and "not a finite number" in problem["msg"]
+    v2 = {
+        "inputs": [
+            {"name": "x0", "datatype": "FP64", "shape": [2], "data": [1.0, 1.0]},
+            {"name": "x1", "datatype": "FP64", "shape": [2], "data": [2.0, -1e308]},
+        ]
+    }
+    r = client.post("/v2/models/pid=1/infer", json=v2)
+    assert r.status_code == 400 and "not a finite number" in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("bad", [{"x1": -1e308}, {"y": 1e200}])
+def test_actuals_whose_error_overflows_are_a_422_and_write_nothing(router: Any, bad: Any) -> None:
+    """A target of 1e200 squares to infinity: the day's sums became infinite and hid every
+    later error (the partition lost its 'degraded' flag). A null prediction was a 409 that
+    blamed another writer."""
+    client, _ = router
+    good = {"t": 20, "x0": 1.0, "x1": 2.0, "y": 3.0}
+    rows = [{**good, "t": 21, **bad}, good]  # the bad row comes second in time
+    r = client.post("/v1/partitions/pid=1/actuals", json={"rows": rows})
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["loc"] == ["body", "rows", 0], problem  # its place in the request
+    (health,) = client.get("/v1/monitor", params={"key": "pid=1"}).json()["partitions"]
+    assert health["live_rows"] == 0, health
+    r = client.post("/v1/partitions/pid=1/actuals", json={"rows": [good]})
+    assert r.status_code == 200, r.text
+    (health,) = client.get("/v1/monitor", params={"key": "pid=1"}).json()["partitions"]
+    assert health["live_rows"] == 1 and health["live_error"] is not None, health
+
+
 def retrain_rows() -> list[dict[str, Any]]:
     frame = linear_frame(3, 20).query("pid == 1").drop(columns=["pid"])
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]

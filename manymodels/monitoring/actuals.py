@@ -32,15 +32,16 @@ class Recorded:
         return dict(self.__dict__)
 
 
-def in_time_order(rows: Sequence[Row], time_column: str | None) -> list[Row]:
-    """Rows sorted by their time column (when every row has one, of comparable values), so
-    the naive answer of each is the actual before it; else as given."""
+def time_order(rows: Sequence[Row], time_column: str | None) -> list[int]:
+    """The rows' positions sorted by their time column (when every row has one, of
+    comparable values), so the naive answer of each is the actual before it; else as given."""
+    given = list(range(len(rows)))
     if not time_column or not all(row.get(time_column) is not None for row in rows):
-        return list(rows)
+        return given
     try:
-        return sorted(rows, key=lambda row: row[time_column])
+        return sorted(given, key=lambda i: rows[i][time_column])
     except TypeError:
-        return list(rows)
+        return given
 
 
 def target_of(schema: Mapping[str, Any], key: str, version: int) -> str:
@@ -99,15 +100,16 @@ def measure(
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
     mistyped), so a caller with several batches can check them all before writing one."""
     task = str(schema.get("task") or "regression")
-    ordered = in_time_order(rows, schema.get("time_column"))
-    actual = targets(ordered, target_of(schema, key, version), task=task)
+    order = time_order(rows, schema.get("time_column"))
+    ordered = [rows[i] for i in order]
+    actual = targets(ordered, target_of(schema, key, version), task=task, positions=order)
     predicted = list(predict(ordered))
     profile = schema.get("profile") or {}
     time_ordered = bool(schema.get("time_column"))
     previous = store.previous_actual(engine, key, version) if time_ordered else None
     sums, last = error_sums(
         actual, predicted, task=task, naive=profile.get("naive"),
-        time_ordered=time_ordered, previous=previous,
+        time_ordered=time_ordered, previous=previous, positions=order,
     )  # fmt: skip
     points = _points(ordered, actual, predicted, schema.get("time_column"))
     return Measured(key, version, metric, task, sums, last, points)

@@ -61,12 +61,26 @@ class ErrorSums:
         )  # fmt: skip
 
 
-def targets(rows: Sequence[Mapping[str, Any]], target: str, *, task: str) -> list[Any]:
+_OVERFLOW = (
+    "this row's error cannot be measured: the model's prediction is not a finite number, or "
+    "the target is too far from it to square"
+)
+
+
+def targets(
+    rows: Sequence[Mapping[str, Any]],
+    target: str,
+    *,
+    task: str,
+    positions: Sequence[int] | None = None,
+) -> list[Any]:
     """The actual value of every row; ``InvalidRows`` naming the target column for a row
-    without one (or, for regression, with one that is not a number)."""
+    without one (or, for regression, with one that is not a number). ``positions``: the rows'
+    places in the request, which the errors name."""
     errors: list[dict[str, Any]] = []
     out: list[Any] = []
-    for i, row in enumerate(rows):
+    where = positions if positions is not None else range(len(rows))
+    for i, row in zip(where, rows, strict=True):
         value = row.get(target)
         if value is None:
             errors.append(problem(i, target, f"target '{target}' is missing", "missing"))
@@ -90,10 +104,15 @@ def error_sums(
     naive: Any,
     time_ordered: bool,
     previous: Any = None,
+    positions: Sequence[int] | None = None,
 ) -> tuple[ErrorSums, Any]:
     """The error parts of ``predicted`` and of the naive answer against ``actual`` (rows in
     time order), and the last actual (the next batch's first naive answer when
-    time-ordered). ``previous`` is the last actual posted before these."""
+    time-ordered). ``previous`` is the last actual posted before these.
+
+    Raises ``InvalidRows`` naming (by ``positions``, their places in the request) the rows
+    without a finite prediction or whose squared error overflows (a target of ``1e308``):
+    an infinite sum would be kept in the day's window and hide every later error."""
     n = len(actual)
     if task == "classification":
         wrong = sum(str(p) != str(a) for p, a in zip(predicted, actual, strict=True))
@@ -107,7 +126,17 @@ def error_sums(
         base = np.concatenate(([np.nan if first is None else float(first)], y[:-1]))
     else:
         base = np.full(n, np.nan if naive is None else float(naive))
-    e, b = y - p, y - base
+    with np.errstate(over="ignore", invalid="ignore"):
+        e, b = y - p, y - base
+        bad = ~np.isfinite(e * e) | (np.isfinite(base) & ~np.isfinite(b * b))
+    if bad.any():
+        where = positions if positions is not None else range(n)
+        raise InvalidRows(
+            [
+                problem(where[int(i)], None, _OVERFLOW, "error_not_finite")
+                for i in np.flatnonzero(bad)
+            ]
+        )
     sums = ErrorSums(
         n, float(np.abs(e).sum()), float((e**2).sum()), 0,
         float(np.abs(b).sum()), float((b**2).sum()), 0,

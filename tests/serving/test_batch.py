@@ -142,17 +142,24 @@ def test_one_bad_cell_anywhere_is_one_422_naming_every_bad_cell_and_scores_nothi
     assert where == [(7, "x2"), (31, "x0")]
 
 
-def test_an_overflowing_prediction_is_null_as_in_a_validated_answer(
+def test_an_overflowing_prediction_is_a_422_as_in_a_validated_answer(
     client: Any, kinds: dict[int, str]
 ) -> None:
+    """A finite input whose answer overflows is refused, naming its row, by the batch as by
+    one partition's route (it used to be a ``null`` prediction in a 200)."""
     linear = [p for p, k in kinds.items() if k == "linear"][:2]
     rows = [{"pid": p, "x0": 1e308, "x1": -1e308, "x2": 1e308} for p in linear]
+    overflowing = []
+    for i, row in enumerate(rows):
+        one = client.post(f"/v1/partitions/pid={row['pid']}/predict", json={"rows": [row]})
+        assert one.status_code in (200, 422), one.text
+        if one.status_code == 422:
+            overflowing.append(i)
+            assert "not a finite number" in one.text
+    assert overflowing, "no row overflowed: the test needs one"
     r = client.post("/v1/predict", json={"rows": rows})
-    assert r.status_code == 200, r.text
-    assert "Infinity" not in r.text and "NaN" not in r.text
-    for row, answer in zip(rows, r.json()["predictions"], strict=True):
-        assert answer["prediction"] == _one_row(client, row)["predictions"][0]
-    assert any(a["prediction"] is None for a in r.json()["predictions"])
+    assert r.status_code == 422, r.text
+    assert [p["loc"] for p in r.json()["detail"]] == [["body", "rows", i] for i in overflowing]
 
 
 def test_values_that_compare_equal_are_still_their_own_keys(client: Any) -> None:
