@@ -144,3 +144,22 @@ class ClassTally:
         rates = totals / totals.sum()
         strength = strength_of_counts(counts, rates) if len(classes) >= 2 else None
         return ClassPrior(classes, rates, strength)
+
+
+def over_table_classes(
+    proba: np.ndarray, model_classes: Any, table_classes: list[Any] | None
+) -> tuple[list[Any], np.ndarray]:
+    """``(classes, proba)`` with one column per class of the table the version was trained
+    from (its schema's ``classes``, in that order), 0 for a class its partition's rows never
+    held: a model fitted on a partition with two of three classes answered two columns, so a
+    column's place meant another class from one partition to the next. A model whose classes
+    the table does not list (imported, or recorded before ``classes``) is answered as it is."""
+    labels = [str(c) for c in np.asarray(model_classes).tolist()]
+    if not table_classes or labels == [str(c) for c in table_classes]:
+        return (list(table_classes) if table_classes else labels), proba
+    index = {str(c): i for i, c in enumerate(table_classes)}
+    if any(label not in index for label in labels):
+        return labels, proba
+    out = np.zeros((proba.shape[0], len(table_classes)), dtype=np.float64)
+    out[:, [index[label] for label in labels]] = proba
+    return list(table_classes), out

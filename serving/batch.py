@@ -263,7 +263,7 @@ def predict_one(
     try:
         preds = to_json_list(loaded.predict(X))
         proba = (
-            probabilities(loaded.model, X)
+            probabilities(loaded.model, X, schema)
             if with_probabilities and schema.get("task") == "classification"
             else None
         )

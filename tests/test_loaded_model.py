@@ -206,3 +206,46 @@ def test_numpy_numbers_in_rows_are_numbers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         loaded.predict([{"price": np.float32(2.5), "deal": 1, "feat": 0}]), plain
     )
+
+
+def test_probabilities_have_a_column_for_every_class_of_the_table(tmp_path: Path) -> None:
+    """Partition q's rows hold two of the table's three classes: its model answered two
+    columns, so column 0 was 'dog' for q and 'cat' for p. Now both answer the table's
+    classes, 0 for one the partition never held — in Python and over HTTP."""
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame({"pid": ["p"] * n + ["q"] * n, "t": list(range(n)) * 2,
+                          "x": rng.normal(size=2 * n)})  # fmt: skip
+    frame["label"] = ["cat", "dog", "emu", "dog"] * (n // 4) + ["dog", "emu"] * (n // 2)
+    spec = {
+        "name": "animals", "task": "classification", "partition_by": ["pid"],
+        "target": "label", "time_column": "t", "features": ["x"], "metric": "accuracy",
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    }  # fmt: skip
+    root = tmp_path / "reg"
+    train(spec, frame, root, backend="local")
+    row = [{"x": 0.3}]
+    with Registry.open(root) as reg:
+        p, q = reg.load_model("pid=p"), reg.load_model("pid=q")
+        assert list(q.model.classes_) == ["dog", "emu"]
+        assert p.classes == q.classes == ["cat", "dog", "emu"]
+        own = q.model.predict_proba(np.array([[0.3]]))[0]
+        assert q.predict_proba(row).tolist() == [[0.0, *own.tolist()]]
+        assert p.predict_proba(row).shape == (1, 3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    from serving.app import create_app
+
+    with TestClient(create_app(Settings(registry=root))) as client:
+        for path, body in [
+            ("/v1/partitions/pid=q/predict", {"rows": row}),
+            ("/v1/predict", {"rows": [{"pid": "q", **row[0]}]}),
+        ]:
+            r = client.post(path, params={"probabilities": "true"}, json=body)
+            assert r.status_code == 200, r.text
+            answer = r.json()
+            proba = answer["probabilities"][0] if "probabilities" in answer else (
+                answer["predictions"][0]["probabilities"]
+            )  # fmt: skip
+            assert proba == {"cat": 0.0, "dog": own[0], "emu": own[1]}

@@ -49,9 +49,14 @@ class LoadedModel:
         return to_target_units(predictions, data, schema)
 
     def predict_proba(self, data: Any) -> Any:
-        """Class probabilities for ``data``, one row per input row, columns in the order of
-        ``model.classes_``. A model without probabilities (a regressor) raises
-        ``AttributeError`` as scikit-learn's own estimators do."""
+        """Class probabilities for ``data``, one row per input row, one column per class of
+        the table the version was trained from (``classes``, its schema's list, in that
+        order): 0 for a class its partition never held, so every version's columns mean the
+        same classes. A model without probabilities (a regressor) raises ``AttributeError`` as
+        scikit-learn's own estimators do."""
+        import numpy as np
+
+        from manymodels.classes import over_table_classes
         from manymodels.inputs import model_input
 
         if not hasattr(self.model, "predict_proba"):
@@ -59,4 +64,13 @@ class LoadedModel:
                 f"the model of '{self.version.key}' v{self.version.version} "
                 f"({type(self.model).__name__}) has no predict_proba"
             )
-        return self.model.predict_proba(model_input(data, self.version.feature_schema))
+        schema = self.version.feature_schema
+        proba = np.asarray(self.model.predict_proba(model_input(data, schema)))
+        return over_table_classes(proba, self.model.classes_, schema.get("classes"))[1]
+
+    @property
+    def classes(self) -> list[Any]:
+        """The columns of ``predict_proba``: the table's classes (the model's own for a
+        version that records none)."""
+        table = self.version.feature_schema.get("classes")
+        return list(table) if table else list(getattr(self.model, "classes_", []))
