@@ -236,6 +236,26 @@ def test_one_class_validation_rows_are_decided_by_the_fallback_metric() -> None:
     assert all(c.error is None for c in fitted.candidates)
 
 
+@pytest.mark.parametrize("name", ["neg_log_loss", "roc_auc_ovr", "f1_macro"])
+def test_a_window_lacking_one_of_three_classes_is_decided_by_the_fallback_metric(
+    name: str,
+) -> None:
+    """The last 10 rows hold 5 'cat' and 5 'dog' but no 'emu': scikit-learn's log loss and
+    one-vs-rest AUC refused the window and the partition failed; F1 counted 'emu' as absent
+    rather than as fewer than min_class_rows."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 2))
+    y = np.array(["cat", "dog", "emu"] * 10 + ["cat", "dog"] * 5)
+    three = {**spec(metric=name, target="animal"), "decision": None}
+    three["validation"] = {"strategy": "last", "size": 10}
+    three = Spec.from_dict({k: v for k, v in three.items() if v is not None})
+    fitted = fit_partition(X, y, three, key="u", time_ordered=True)
+    # the fallback_metric (log loss over the table's classes), recorded where it is not the
+    # spec's own
+    assert fitted.metric == (None if name == "neg_log_loss" else "neg_log_loss")
+    assert all(c.error is None for c in fitted.candidates), fitted.candidates
+
+
 def test_calibration_error_of_the_top_class() -> None:
     classes = np.array([0, 1])
     proba = np.array([[0.8, 0.2]] * 5)

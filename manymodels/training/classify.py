@@ -160,13 +160,18 @@ def metric_defined(
 ) -> bool:
     """Whether ``name`` can decide the partition: defined on every validation window, and
     for a ranking or threshold metric, each window holding ``min_class_rows`` rows of every
-    class (``[selection] min_class_rows``: ``roc_auc`` over one positive ranks one row)."""
+    class (``[selection] min_class_rows``: ``roc_auc`` over one positive ranks one row).
+
+    Every class of the partition counts, those a window lacks as 0 rows: a three-class
+    partition whose window held two failed under ``neg_log_loss`` (scikit-learn's "y_true and
+    y_prob contain different number of classes") and ``roc_auc_ovr``."""
     if name == "accuracy":
         return True
     need = 1 if name in PROPER else min_class_rows
+    n_classes = len(np.unique(y))
     for _, va in splits:
         _, counts = np.unique(y[va], return_counts=True)
-        if len(counts) < 2 or counts.min() < need:
+        if len(counts) < max(2, n_classes) or counts.min() < need:
             return False
     return True
 
