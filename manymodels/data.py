@@ -293,6 +293,8 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
+    if not isinstance(source, pd.DataFrame):
+        _refuse_merged_codes(Path(source), df, spec.partition_by, source=name)
     df, cols, features, bad_rows = checked(df, spec, source=name)
     table = split(
         df,
@@ -311,6 +313,36 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df
+
+
+def _refuse_merged_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> None:
+    """A CSV reader reads a key column of codes such as ``007`` and ``7`` as numbers, and the
+    two partitions silently became one (a Parquet file keeps them apart, as text): a
+    ``DataError`` naming both. Only codes with a leading zero count (``1`` and ``1.0`` are
+    one partition written two ways); costs a second read of the numeric key columns."""
+    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
+        return
+    numeric = [
+        c for c in keys
+        if c in df.columns and ptypes.is_numeric_dtype(df[c]) and not ptypes.is_bool_dtype(df[c])
+    ]  # fmt: skip
+    if not numeric:
+        return
+    texts = pd.read_csv(path, usecols=numeric, dtype=str)
+    for column in numeric:
+        written = texts[column].dropna().str.strip().drop_duplicates()
+        padded = written[written.str.match(r"^[+-]?0\d")]
+        if padded.empty:
+            continue
+        values = pd.to_numeric(written, errors="coerce")
+        for code, value in zip(padded, values[padded.index], strict=True):
+            other = written[(values == value) & (written != code)]
+            if len(other):
+                raise DataError(
+                    f"{source}: key column '{column}' holds {code!r} and {other.iloc[0]!r}, "
+                    f"which read as one number ({value:g}): their partitions would merge. "
+                    "Give the column as text (a Parquet file, or a DataFrame with it as str)"
+                )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:

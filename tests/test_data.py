@@ -190,3 +190,25 @@ def test_all_columns_are_features_by_default() -> None:
     table, _ = prepare(spec, df)
     assert table.features == ["b", "a"]
     assert table.X.dtype == np.float64
+
+
+def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
+    """Store codes '007' and '7' read from a CSV as the number 7: two series trained as one
+    partition, silently, where a Parquet file keeps them apart."""
+    spec = Spec.from_dict(
+        {"name": "codes", "partition_by": ["k"], "target": "y", "features": ["x"],
+         "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+    )  # fmt: skip
+    frame = pd.DataFrame({"k": ["007"] * 10 + ["7"] * 10, "x": range(20), "y": range(20)})
+    frame.to_csv(tmp_path / "codes.csv", index=False)
+    with pytest.raises(DataError, match=r"key column 'k' holds '007' and '7', which read as one"):
+        prepare(spec, tmp_path / "codes.csv")
+    frame.to_parquet(tmp_path / "codes.parquet")
+    assert prepare(spec, tmp_path / "codes.parquet")[0].keys == ["k=007", "k=7"]
+    # zero-padded codes that collide with nothing, and one number written two ways, still read
+    padded = frame.assign(k=["007"] * 10 + ["08"] * 10)
+    padded.to_csv(tmp_path / "padded.csv", index=False)
+    assert prepare(spec, tmp_path / "padded.csv")[0].keys == ["k=7", "k=8"]
+    twice = frame.assign(k=["1"] * 10 + ["1.0"] * 10)
+    twice.to_csv(tmp_path / "twice.csv", index=False)
+    assert prepare(spec, tmp_path / "twice.csv")[0].keys == ["k=1"]
