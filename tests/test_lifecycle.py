@@ -171,20 +171,26 @@ def test_min_improvement_is_relative(tmp_path: Path) -> None:
         assert "kept champion" in ev["reason"] and production(reg)["pid=0"] == 1
 
 
-def test_a_champion_that_cannot_load_is_kept_and_says_why(tmp_path: Path) -> None:
-    """Two partitions: with one, the pooled fallback is byte-identical to its model, and
-    storing it repairs the tampered file before the champion is read (the cause of this test
-    failing on a fresh clone)."""
+def test_a_champion_that_cannot_load_is_replaced_and_says_why(tmp_path: Path) -> None:
+    """A champion whose artifact is corrupted (or missing) is served by nobody — the router
+    answers 409, ``score`` fails — and ``doctor`` says to train the partition again: that
+    retrain used to keep it ("could not be evaluated; kept"), so production stayed broken.
+    Two partitions: with one, the pooled fallback is byte-identical to its model, and storing
+    it repairs the tampered file before the champion is read."""
     df = linear_frame(2, 40)
     train(spec_dict(), df, tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         path = reg.artifacts.path(reg.get_version("pid=0", 1).artifact_sha256)  # type: ignore[attr-defined]
     path.write_bytes(b"tampered")
-    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    train(spec_dict(), noisy(df, 0, 0.5), tmp_path / "reg", backend="local")
     with Registry.open(tmp_path / "reg") as reg:
         ev = reg.get_version("pid=0", 2).evaluation
-        assert not ev["promote"] and "could not be evaluated" in ev["reason"]
-        assert "corrupted" in ev["reason"]
+        assert ev["promote"] and production(reg)["pid=0"] == 2
+        assert (
+            ev["reason"].startswith("champion v1 cannot be loaded (")
+            and "corrupted" in ev["reason"]
+        )
+        reg.load_model("pid=0")  # production loads again
 
 
 # ------------------------------------------------------------------------ promote / rollback

@@ -20,7 +20,7 @@ from sklearn.base import clone
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.candidates import MeanOf
 from manymodels.evaluate import Basis
-from manymodels.exceptions import UntrustedArtifact, error_text
+from manymodels.exceptions import ArtifactError, UntrustedArtifact, error_text
 from manymodels.global_members import GlobalModels, linked
 from manymodels.targetunits import RawTarget
 from manymodels.training.global_fit import KeyBound
@@ -154,19 +154,22 @@ def newer_than(times: np.ndarray | None, last: Any) -> np.ndarray | None:
 
 def load_champion(
     champion: Champion | None, store: ArtifactStore
-) -> tuple[Any | None, str | None, bool]:
+) -> tuple[Any | None, str | None, str | None]:
     """The production model to compare against; a load failure is recorded, not raised. The
-    flag says the champion is in a format its registry no longer loads (a pickle in a
-    skops-only registry): never read, and served by nobody, so it does not block a
-    challenger (``manymodels.serialization``)."""
+    third part says why no reader can serve the champion, when none can: it is in a format
+    its registry no longer loads (a pickle in a skops-only registry,
+    ``manymodels.serialization``), or its artifact is missing or fails its sha256 check. Such
+    a champion does not block a challenger: a retrain is how ``doctor`` says to mend it."""
     if champion is None:
-        return None, None, False
+        return None, None, None
     if champion.refused is not None:
-        return None, champion.refused, False
+        return None, champion.refused, None
     try:
         model = deserialize(store.get(champion.artifact_sha256), store.formats)
-        return linked(model, GlobalModels(store.get, store.formats)), None, False
+        return linked(model, GlobalModels(store.get, store.formats)), None, None
     except UntrustedArtifact as e:
-        return None, error_text(e), True
+        return None, error_text(e), "is in a format this registry no longer loads"
+    except ArtifactError as e:  # missing, or corrupted: the router answers 409 for it
+        return None, error_text(e), "cannot be loaded"
     except Exception as e:
-        return None, error_text(e), False
+        return None, error_text(e), None

@@ -92,12 +92,13 @@ def evaluation_record(
     load_error: str | None,
     *,
     identical: bool = False,
-    unservable: bool = False,
+    unservable: str | None = None,
 ) -> dict[str, Any]:
     """The policy's decision. A challenger byte-identical to its champion (the same data
     again) is never promoted: the move would change nothing but the alias history, and make
-    a rollback step back to the same model. A champion in a format the registry no longer
-    loads (``unservable``) is replaced under ``if_better``: no reader would serve it."""
+    a rollback step back to the same model. A champion no reader can serve (``unservable``
+    says why: a format the registry no longer loads, a missing or corrupted artifact) is
+    replaced under ``if_better``."""
     cmp = fitted.comparison
     decision = decide(
         spec.promotion,
@@ -114,7 +115,7 @@ def evaluation_record(
     if fitted.single_class:
         out["single_class"] = fitted.single_class
     if unservable and champion is not None and spec.promotion.policy == "if_better":
-        why = f"champion v{champion.version} is in a format this registry no longer loads"
+        why = f"champion v{champion.version} {unservable}"
         out |= {"promote": True, "reason": f"{why} ({load_error}); replaced"}
     if identical and champion is not None and decision.promote:
         version = champion.version
