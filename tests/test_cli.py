@@ -106,6 +106,29 @@ def test_one_partition_and_one_row_are_said_in_the_singular(
     assert result.stdout.startswith("scored 1 row of 1 partition (0 by the fallback)")
 
 
+@pytest.mark.parametrize("command", [["runs", "list"], ["models", "show", "pid=0"]])
+def test_a_reader_that_left_the_pipe_is_no_traceback(
+    trained: dict[str, Any], command: list[str]
+) -> None:
+    """``manymodels runs show ID | head -1``: the reader closed the pipe, and the fast path's
+    print raised BrokenPipeError with a traceback. Here the reader is gone before the first
+    write, so every write meets a closed pipe."""
+    import os
+
+    key = "store=2,brand=tropicana"
+    argv = [a if a != "pid=0" else key for a in command]
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "manymodels.cli", *argv, "--registry", trained["registry"]],
+            stdout=write, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.stderr == "" and done.returncode == 1, done.stderr  # as rich's console exits
+
+
 # ------------------------------------------------------------------------------ models
 def test_models_list_json(trained: dict[str, Any]) -> None:
     result = invoke("models", "list", "--registry", trained["registry"], "--json", "--limit", "5")
