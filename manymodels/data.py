@@ -65,10 +65,13 @@ def read_table(source: DataSource) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # writing tables (scores, forecasts)
 # --------------------------------------------------------------------------------------------
-def output_format(path: Path) -> str:
-    """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else."""
+def output_format(path: Path, *, reads: DataSource | None = None) -> str:
+    """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else, and
+    for the table the command ``reads`` (scores written over their input)."""
     if not path.parent.is_dir():
         raise DataError(f"{path}: output directory {path.parent} does not exist")
+    if isinstance(reads, str | Path) and Path(reads).resolve() == path.resolve():
+        raise DataError(f"{path}: is the input table; write the output to another file")
     name = path.name.lower()
     if name.endswith((".parquet", ".pq")):
         return "parquet"

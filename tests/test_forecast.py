@@ -348,3 +348,14 @@ def test_a_missing_target_its_lags_read_is_named(tmp_path: Path) -> None:
         forecast(root, horizon=2)
     assert "partition 'shop=s1' v1 could not forecast" in str(e.value)
     assert "1 of the last 3 training targets its lags read are missing" in str(e.value)
+
+
+def test_cli_forecast_never_writes_over_its_future_table(registry: Path, tmp_path: Path) -> None:
+    future = tmp_path / "future.csv"
+    future.write_text("store,brand,week,price,deal,feat\n")
+    result = runner.invoke(
+        app, ["forecast", "--horizon", "1", "--registry", str(registry), "--future", str(future),
+              "--out", str(future)],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "is the input table" in result.stderr, result.output
+    assert future.read_text() == "store,brand,week,price,deal,feat\n"

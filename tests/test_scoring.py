@@ -340,6 +340,20 @@ def test_cli_json_and_human_output(sales: dict[str, Any], tmp_path: Path) -> Non
     assert "s in this process → " in line
 
 
+def test_scores_are_never_written_over_their_input(sales: dict[str, Any], tmp_path: Path) -> None:
+    """``score mine.csv --out mine.csv`` replaced the input table with the scored one (and a
+    second run then refused it): one error line, and the input as it was."""
+    data = tmp_path / "mine.csv"
+    sales["df"].to_csv(data, index=False)
+    before = data.read_bytes()
+    for out in (data, tmp_path / "." / "mine.csv"):
+        result = runner.invoke(app, ["score", str(data), "--out", str(out),
+                                     "--registry", str(sales["root"])])  # fmt: skip
+        assert result.exit_code == 2 and "is the input table" in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert data.read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("data_name", "out_name", "expected_text"),
     [

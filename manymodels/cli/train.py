@@ -331,7 +331,7 @@ def forecast(
     if out is not None:
         from manymodels.data import output_format, write_table
 
-        output_format(out)  # a bad extension or directory fails before any work
+        output_format(out, reads=future)  # a bad extension or directory fails before any work
     from manymodels.registry import Registry
 
     with Registry.open(registry, signer=signer(registry)) as reg:

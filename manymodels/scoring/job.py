@@ -175,7 +175,7 @@ def score_file(
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
     out = Path(out)
-    output_format(out)  # a bad extension or directory fails before any work
+    output_format(out, reads=data)  # a bad extension or directory fails before any work
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
         skip_unknown=skip_unknown, signer=signer, levels=levels,
