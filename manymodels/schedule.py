@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from manymodels.exceptions import ManyModelsError, first_line
+from manymodels.exceptions import ManyModelsError, SpecError, first_line
 
 INSTALL = "pip install 'manymodels[schedule]'"
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
@@ -161,7 +161,7 @@ def run_schedule(
 
     schedule = Spec.from_toml(spec_path).schedule
     if schedule is None:
-        raise ManyModelsError(f'{spec_path}: no [schedule] table (e.g. cron = "0 3 * * mon")')
+        raise SpecError(f'{spec_path}: no [schedule] table (e.g. cron = "0 3 * * mon")')
     when = trigger(schedule.cron, schedule.timezone)
     scheduler = BlockingScheduler(timezone=ZoneInfo(schedule.timezone))
     fired: list[Firing] = []

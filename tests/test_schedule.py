@@ -120,7 +120,7 @@ def test_a_spec_without_a_schedule_is_one_error_line(tmp_path: Path) -> None:
     spec = tmp_path / "plain.toml"
     spec.write_text(SPEC.split("[schedule]")[0])
     result = CliRunner().invoke(app, ["scheduler", str(spec), "data.csv", "--next", "1"])
-    assert result.exit_code != 0
+    assert result.exit_code == 2  # a spec's problem, as every other schedule error
     assert result.output.strip().splitlines() == [
         f'error: {spec}: no [schedule] table (e.g. cron = "0 3 * * mon")'
     ]
@@ -132,7 +132,7 @@ def test_a_cron_that_never_fires_is_one_error_line(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "0 3 31 2 *")
     args = ["scheduler", str(spec), "data.csv", "--registry", str(tmp_path / "r"), "--next", "2"]
     result = CliRunner().invoke(app, args)
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "never fires" in lines[0]
     assert not (tmp_path / "r").exists()

@@ -32,16 +32,16 @@ def scheduler(
     --when'), and the run is recorded like any run. A failed firing is one line; the
     scheduler goes on.
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
-    from manymodels.exceptions import ManyModelsError
+    from manymodels.exceptions import SpecError
     from manymodels.schedule import next_times, run_schedule
     from manymodels.spec import Spec
 
     parsed = Spec.from_toml(spec)
     if parsed.schedule is None:
-        raise ManyModelsError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
+        raise SpecError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
     plan = parsed.schedule
     if not next_times(plan.cron, plan.timezone, 1):  # "0 3 31 2 *": it would wait for ever
-        raise ManyModelsError(f"{spec}: schedule: cron '{plan.cron}' never fires")
+        raise SpecError(f"{spec}: schedule: cron '{plan.cron}' never fires")
     if next_ is not None:
         for when in next_times(plan.cron, plan.timezone, next_):
             typer.echo(when.isoformat())
