@@ -233,7 +233,7 @@ def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
     new = "store=9,brand=tropicana"
     result = invoke("import", tmp_path / "elsewhere", "--key", new, "--registry", root)
     assert result.exit_code == 0, result.stderr
-    assert f"as {new} v1 (production)" in result.stdout
+    assert f"as {new} v1 (production), run " in result.stdout  # into this registry
 
     with Registry.open(root) as reg:
         v = reg.get_version(new)
@@ -278,7 +278,8 @@ def test_actuals_for_an_imported_model_say_it_records_no_target(
     missing" (over HTTP) or "no target column 'None'" (CLI)."""
     _frame_model(mlflow, tmp_path / "m")
     root = tmp_path / "registry"
-    assert invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root).exit_code == 0
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root)
+    assert result.exit_code == 0 and f"into a new registry at {root}, run " in result.stdout
     row = {"price": 2.0, "deal": 1, "feat": 0.0, "units": 3.0}
     with _client(root) as client:
         r = client.post("/v1/partitions/shop=1/actuals", json={"rows": [row]})

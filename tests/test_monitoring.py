@@ -341,6 +341,12 @@ def test_bad_actuals(registry: Path, tmp_path: Path) -> None:
                                      "--registry", str(registry)])  # fmt: skip
     assert result.exit_code == 2 and result.output.startswith("error:")
     assert len(result.output.strip().splitlines()) == 1
+    # only `train` creates a registry: a mistyped one trained a new registry from scratch
+    typo = tmp_path / "typo"
+    result = runner.invoke(cli_app, ["retrain", str(bad), str(bad), "--when", "changed",
+                                     "--registry", str(typo)])  # fmt: skip
+    assert result.exit_code == 1 and result.output.startswith(f"error: no registry at {typo}")
+    assert not typo.exists()
 
 
 def test_a_non_finite_actual_is_refused_and_writes_nothing(registry: Path) -> None:

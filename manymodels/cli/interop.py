@@ -80,7 +80,8 @@ def import_model(
 
     key_signer = signer()
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
-    if (registry / DB_FILE).is_file():
+    new = not (registry / DB_FILE).is_file()  # said: a mistyped --registry starts a new one
+    if not new:
         with Registry.open(registry) as reg:
             formats = reg.trusted_formats
     model = read_mlflow(source, formats)  # before a registry is made for a model it refuses
@@ -90,4 +91,5 @@ def import_model(
         console.print_json(v.to_dict())
         return
     aliases = f" ({', '.join(v.aliases)})" if v.aliases else ""
-    typer.echo(f"imported {source} as {v.key} v{v.version}{aliases}, run {v.run_id}")
+    where = f" into a new registry at {registry}" if new else ""
+    typer.echo(f"imported {source} as {v.key} v{v.version}{aliases}{where}, run {v.run_id}")

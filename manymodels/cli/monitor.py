@@ -232,8 +232,10 @@ def retrain(
         )
     from manymodels.cli.train import _report
     from manymodels.pipeline import train as run_train
+    from manymodels.registry import Registry
     from manymodels.spec import Spec
 
+    Registry.open(registry).close()  # only `train` creates one: a mistyped path is an error
     summary = run_train(
         Spec.from_toml(spec), data, registry, backend=backend, only=only,
         changed_only=only is None, append=append, signer=signer(registry),
