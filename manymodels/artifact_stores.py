@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from manymodels.artifacts import OWNERS_DIR
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.serialization import ALL_FORMATS
 
@@ -209,6 +210,28 @@ class FsspecArtifactStore:
             name = parts[-1]
             if _SHA256.fullmatch(name) and parts[-3:-1] == [name[:2], name[2:4]]:
                 yield name
+
+    def claim(self, owner: str, note: str) -> None:
+        mark = f"{self._owners()}/{owner}"
+        try:
+            if not self.fs.exists(mark):
+                self.fs.pipe_file(mark, note.encode())
+        except (OSError, ValueError) as e:
+            raise ArtifactError(f"cannot mark {self._url} as this registry's: {e}") from e
+
+    def owners(self) -> dict[str, str]:
+        fs, where = self.fs, self._owners()
+        fs.invalidate_cache()
+        try:
+            found = fs.find(where)
+        except FileNotFoundError:
+            return {}
+        return {path.rstrip("/").rsplit("/", 1)[-1]: fs.cat_file(path).decode() for path in found}
+
+    def _owners(self) -> str:
+        fs = self.fs
+        del fs  # sets _root
+        return f"{self._root}/{OWNERS_DIR}"
 
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
         """No temporaries: a PUT is atomic, so a killed writer leaves nothing behind."""

@@ -214,8 +214,22 @@ class ArtifactStore(Protocol):
         to have died, never while it is known to run; returns (files, bytes freed)."""
         ...
 
+    def claim(self, owner: str, note: str) -> None:
+        """Mark the store as holding registry ``owner``'s artifacts (``note``: where that
+        registry is, for a person): ``gc`` of another registry refuses to run on it."""
+        ...
+
+    def owners(self) -> dict[str, str]:
+        """The registries that claimed the store: ``{owner: note}``."""
+        ...
+
     @property
     def url(self) -> str: ...
+
+
+OWNERS_DIR = "owners"
+"""Under a store's root, one small object per registry whose artifacts it holds (``claim``):
+not an artifact name, so ``digests`` never lists them."""
 
 
 class LocalArtifactStore:
@@ -369,6 +383,18 @@ class LocalArtifactStore:
         for path in self.root.glob("??/??/*"):
             if _SHA256.fullmatch(path.name):
                 yield path.name
+
+    def claim(self, owner: str, note: str) -> None:
+        mark = self.root / OWNERS_DIR / owner
+        if not mark.exists():
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.write_text(note)
+
+    def owners(self) -> dict[str, str]:
+        try:
+            return {p.name: p.read_text() for p in (self.root / OWNERS_DIR).iterdir()}
+        except FileNotFoundError:
+            return {}
 
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
         """A temp file's name says who writes it. One whose writer died on this machine can

@@ -6,7 +6,8 @@ kept whatever the retention says: routers may not have seen the move yet. An art
 removed once it is older than a grace period, because a training run writes its artifacts
 *before* it commits their versions — a young unreferenced artifact may belong to a run still in
 flight. And gc deletes nothing when the registry references none of the artifacts its store
-holds: that is a lost or mismatched database, not a store full of garbage.
+holds: that is a lost or mismatched database, not a store full of garbage; nor when another
+registry marked the store as its own (``registry.ownership``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry.client import Registry
+from manymodels.registry.ownership import claim_store, other_owners
 from manymodels.registry.store import describe_url
 
 ALIAS_GRACE_SECONDS = 600.0
@@ -56,6 +58,16 @@ def collect(
     ``grace_seconds`` (``manymodels.tempnames``)."""
     if not dry_run:
         registry.require_writable("gc deletes from it (--dry-run only reads)")
+    others = other_owners(registry)
+    if others:
+        raise RegistryError(
+            f"the artifact store {registry.artifacts.url} also holds the models of another "
+            f"registry ({', '.join(sorted(others.values()))}): gc deletes what this registry "
+            "does not reference, which includes that registry's models. Nothing was deleted; "
+            "give each registry its own artifact store (is --artifacts the right one?)"
+        )
+    if not dry_run:
+        claim_store(registry)
     pruned = []
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)

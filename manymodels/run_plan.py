@@ -22,6 +22,7 @@ from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.registry.ownership import claim_store
 from manymodels.registry.store import ProductionRef, now
 from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
@@ -176,6 +177,7 @@ def plan_run(
         n_failed=0,
         options={**options, "owner": me},  # which process runs it: Run.killed
     )
+    claim_store(reg)  # gc of another registry on this store now refuses
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
 

@@ -90,6 +90,19 @@ def test_put_get_verify_and_layout(url: str) -> None:
         store.get("0" * 64)
 
 
+def test_owner_marks_are_kept_beside_the_artifacts_and_not_listed_as_one(url: str) -> None:
+    store = open_store(url)
+    assert store.owners() == {}
+    digest, _ = store.put(b"bytes")
+    store.claim("a" * 32, "sqlite:///one/registry.db")
+    store.claim("a" * 32, "written once")  # a second claim changes nothing
+    store.claim("b" * 32, "sqlite:///two/registry.db")
+    fresh = open_store(url)
+    assert fresh.owners() == {"a" * 32: "sqlite:///one/registry.db",
+                              "b" * 32: "sqlite:///two/registry.db"}  # fmt: skip
+    assert list(fresh.digests()) == [digest]
+
+
 def test_a_tampered_object_is_refused_and_a_put_repairs_it(url: str) -> None:
     store = open_store(url)
     assert isinstance(store, FsspecArtifactStore)

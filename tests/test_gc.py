@@ -16,6 +16,7 @@ from factories import linear_frame, spec_dict
 
 from manymodels.artifacts import LocalArtifactStore
 from manymodels.doctor import check
+from manymodels.exceptions import RegistryError
 from manymodels.gc import collect
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -155,3 +156,24 @@ def test_a_forked_child_is_its_own_writer() -> None:
     os.waitpid(pid, 0)
     name = f".tmp-{'f' * 64}-{child_tag}-0"
     assert child_tag.startswith(f"{pid}-") and writer_alive(name) is False
+
+
+def test_gc_refuses_a_store_another_registry_marked_and_deletes_nothing(tmp_path: Path) -> None:
+    """Two registries trained on the same data share most artifact files (sha256 names), so
+    gc's "references none of them" guard passed when ``--artifacts`` named the other's store,
+    and gc deleted that registry's newer models — production included."""
+    df = linear_frame(2, 40)
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(spec_dict(), df, a, backend="local")
+    train(spec_dict(), df, b, backend="local")
+    newer = df.assign(y=df["y"] + 1.0)  # b's next versions: files a never references
+    train(spec_dict(), newer, b, backend="local")
+    held = sorted((b / "artifacts").glob("??/??/*"))
+    with Registry.open(a, artifacts=b / "artifacts") as wrong:
+        for dry_run in (True, False):
+            with pytest.raises(RegistryError, match="also holds the models of another registry"):
+                collect(wrong, grace_seconds=0, dry_run=dry_run)
+    assert sorted((b / "artifacts").glob("??/??/*")) == held
+    with Registry.open(b) as reg:
+        assert check(reg).unresolved == []
+        assert collect(reg, grace_seconds=0).artifacts_deleted == 0  # its own store: allowed

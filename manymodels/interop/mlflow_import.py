@@ -27,6 +27,7 @@ from manymodels.exceptions import DataError
 from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
+from manymodels.registry.ownership import claim_store
 
 if TYPE_CHECKING:
     from manymodels.registry import Registry
@@ -246,6 +247,7 @@ def _register(
         validation={"strategy": "none"},
         evaluation={"imported": source, "champion_version": current},
     )  # fmt: skip
+    claim_store(reg)
     reg.store.create_run(run)
     libraries = artifact_libraries(
         {**library_versions(), "mlflow": str(source["mlflow_version"])}, format

@@ -156,6 +156,17 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin):
         with self.engine.connect() as conn:
             return conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
 
+    def meta_once(self, name: str, value: str) -> str:
+        """The ``meta`` row ``name``, written as ``value`` if it is not there yet: in one write
+        transaction, so two processes asking at once get the same answer."""
+        conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        with conn, conn.begin():
+            found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+            if found is not None:
+                return str(found)
+            conn.execute(insert(t.meta).values(name=name, value=value))
+            return value
+
     def set_meta(self, name: str, value: str | None) -> None:
         """Write (or, with ``None``, remove) one ``meta`` row, in one transaction."""
         conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})

@@ -1,0 +1,40 @@
+"""Which registry an artifact store belongs to, so that ``gc`` never deletes another's models.
+
+Artifacts are named by their sha256, so two registries trained on the same data hold many
+of the same files, and ``gc``'s guard against a mismatched database (it references *none* of
+the store's artifacts) did not fire when ``--artifacts`` named another registry's store:
+``gc`` deleted that registry's newer models, production included. Now each registry has an
+id (``meta``, made once), a registry marks the store it writes to (``ArtifactStore.claim``,
+when a run or an import starts, and when ``gc`` runs), and ``gc`` refuses a store another
+registry has marked. A store written before the marks, by registries that have not run since,
+is not recognised: it is marked by the first of them that runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from manymodels.registry.store import describe_url
+
+if TYPE_CHECKING:
+    from manymodels.registry.client import Registry
+
+ID_META = "registry_id"
+
+
+def registry_id(reg: Registry) -> str:
+    """This registry's id, made (once, in a write transaction) on first use."""
+    return reg.store.meta_once(ID_META, uuid.uuid4().hex)
+
+
+def claim_store(reg: Registry) -> None:
+    """Mark the registry's artifact store as holding this registry's artifacts."""
+    reg.artifacts.claim(registry_id(reg), describe_url(reg.db_url))
+
+
+def other_owners(reg: Registry) -> dict[str, str]:
+    """The other registries that marked this registry's store: ``{id: where}``. Reads only:
+    a registry without an id yet has marked nothing, so every mark is another's."""
+    mine = reg.store.get_meta(ID_META)
+    return {k: v for k, v in reg.artifacts.owners().items() if k != mine}
