@@ -9,8 +9,9 @@ partition.
 
 Times are either dates (``datetime64``, possibly with a time zone) or numbers (period indexes).
 The frequency of a dated table is an offset alias: month, quarter and year starts or ends when
-every time sits on one (``MS``, ``QE`` …), else the median spacing, ``7D`` for weekly data; a
-numbered table's frequency is its median step.
+every time sits on one (``MS``, ``QE`` …), a month or quarter start and a number of days when
+every time sits on the same day of its month (``MS+14D``: the 15th), else the median spacing,
+``7D`` for weekly data; a numbered table's frequency is its median step.
 """
 
 from __future__ import annotations
@@ -84,9 +85,23 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
                 return start
             if bool(np.all(getattr(index, is_end))):
                 return end
+            if start in ("MS", "QS") and (shifted := _same_day_of_month(index)) is not None:
+                return f"{start}+{shifted}D"
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)
+
+
+def _same_day_of_month(index: pd.DatetimeIndex) -> int | None:
+    """Days after the month's start when every time falls on the same day of its month, at
+    midnight, between the 2nd and the 28th (``MS+14D``: the 15th of each month): such data
+    stepped by a median spacing of ``31D`` ran off the calendar (10-16, …, 07-22 at step 12)."""
+    day = index.day
+    if len(day) == 0 or not bool(np.all(day == day[0])) or not 2 <= day[0] <= 28:
+        return None
+    if not bool(np.all(index == index.normalize())):
+        return None
+    return int(day[0]) - 1
 
 
 def advance(last: Sequence[Any], frequency: Frequency, horizon: int) -> Any:
@@ -95,8 +110,13 @@ def advance(last: Sequence[Any], frequency: Frequency, horizon: int) -> Any:
     (``last`` as ISO text or timestamps), a numpy array for periods."""
     if isinstance(frequency, str):
         base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
-        step = to_offset(frequency)
-        shifted = [base + step * k for k in range(1, horizon + 1)]
+        anchor, plus, days = frequency.partition("+")
+        step = to_offset(anchor)
+        if plus:  # "MS+14D": month starts, 14 days on
+            within = pd.DateOffset(days=int(days.removesuffix("D")))
+            shifted = [(base - within) + step * k + within for k in range(1, horizon + 1)]
+        else:
+            shifted = [base + step * k for k in range(1, horizon + 1)]
         by_step = shifted[0].append(shifted[1:])  # step-major: all partitions' step 1, then 2 …
         order = np.arange(len(base) * horizon).reshape(horizon, len(base)).T.ravel()
         return by_step[order]

@@ -359,3 +359,20 @@ def test_cli_forecast_never_writes_over_its_future_table(registry: Path, tmp_pat
     )  # fmt: skip
     assert result.exit_code == 2 and "is the input table" in result.stderr, result.output
     assert future.read_text() == "store,brand,week,price,deal,feat\n"
+
+
+def test_monthly_data_on_the_15th_is_forecast_on_the_15th(tmp_path: Path) -> None:
+    """The spacing of the 15th of each month is 28–31 days: its median (31D) drifted a
+    forecast off the calendar, and a future table with the real dates was refused."""
+    months = pd.date_range("2022-01-01", periods=30, freq="MS") + pd.Timedelta(days=14)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"pid": 1, "month": months, "x": rng.normal(size=30)})
+    frame["y"] = 2.0 * frame["x"] + rng.normal(scale=0.1, size=30)
+    spec = {"name": "mid", "partition_by": ["pid"], "target": "y", "time_column": "month",
+            "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}  # fmt: skip
+    train(spec, frame, tmp_path / "reg", backend="local")
+    ahead = pd.date_range("2024-07-01", periods=3, freq="MS") + pd.Timedelta(days=14)
+    future = pd.DataFrame({"pid": 1, "month": ahead, "x": [0.5, 1.0, 1.5]})
+    out = forecast(tmp_path / "reg", horizon=3, future=future)
+    assert list(out["month"].dt.strftime("%Y-%m-%d")) == ["2024-07-15", "2024-08-15", "2024-09-15"]
+    assert out["prediction"].tolist() == pytest.approx([1.0, 2.0, 3.0], abs=0.15)

@@ -201,3 +201,26 @@ def test_data_errors_for_the_options() -> None:
     spec = spec_dict(task="classification", lags=[1], candidates=logistic)
     with pytest.raises(DataError, match="lags need a numeric target"):
         prepare(Spec.from_dict(spec), labels)
+
+
+@pytest.mark.parametrize(
+    ("start", "alias", "frequency", "expected"),
+    [
+        ("2023-01-15", "MS", "MS+14D", ["2024-09-15", "2024-10-15", "2025-01-15", "2025-08-15"]),
+        ("2023-01-10", "QS", "QS+9D", ["2028-01-10", "2028-04-10", "2029-01-10", "2030-10-10"]),
+    ],
+)
+def test_dates_on_one_day_of_the_month_stay_on_it(
+    start: str, alias: str, frequency: str, expected: list[str]
+) -> None:
+    """Monthly data on the 15th had a median spacing of 31 days: its forecast ran 10-16,
+    11-16 … 2025-07-22, and a future table with the real dates was refused."""
+    first = pd.Timestamp(start)
+    times = pd.Series(pd.date_range(first.replace(day=1), periods=20, freq=alias))
+    times = times + pd.Timedelta(days=first.day - 1)
+    assert tf.infer_frequency(times, np.array([0, 20])) == frequency
+    ahead = tf.advance([times.iloc[-1].isoformat()], frequency, 12)
+    assert [ahead[i].strftime("%Y-%m-%d") for i in (0, 1, 4, 11)] == expected
+    odd = times.copy()
+    odd.iloc[3] += pd.Timedelta(days=1)  # not all on one day: the median spacing, as before
+    assert tf.infer_frequency(odd, np.array([0, 20])) != frequency
