@@ -368,8 +368,10 @@ def test_monthly_data_on_the_15th_is_forecast_on_the_15th(tmp_path: Path) -> Non
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"pid": 1, "month": months, "x": rng.normal(size=30)})
     frame["y"] = 2.0 * frame["x"] + rng.normal(scale=0.1, size=30)
-    spec = {"name": "mid", "partition_by": ["pid"], "target": "y", "time_column": "month",
-            "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}  # fmt: skip
+    spec = {
+        "name": "mid", "partition_by": ["pid"], "target": "y", "time_column": "month",
+        "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }  # fmt: skip
     train(spec, frame, tmp_path / "reg", backend="local")
     ahead = pd.date_range("2024-07-01", periods=3, freq="MS") + pd.Timedelta(days=14)
     future = pd.DataFrame({"pid": 1, "month": ahead, "x": [0.5, 1.0, 1.5]})
