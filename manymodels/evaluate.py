@@ -60,7 +60,10 @@ def decide(
     challenger's method is then as good as the champion's, and the challenger is fitted on the
     newer (or corrected) data. A consumer posting exactly ``size`` new rows gets such a tie
     whenever the same candidate wins: the challenger's validation fit is trained on the very
-    rows the champion was, and a strict "better" kept the stale champion forever.
+    rows the champion was, and a strict "better" kept the stale champion forever. A champion
+    refitted on the challenger's rows (basis ``refit``) that ties exactly is the same method
+    on the same rows: it promotes whatever ``min_improvement`` says, or a corrected history
+    would never replace the model trained on the wrong one.
     """
 
     def verdict(promote: bool, reason: str, gain: float | None = None) -> Decision:
@@ -81,16 +84,25 @@ def decide(
     gain = improvement(challenger, champion)
     needed = promotion.min_improvement
     refit = basis == "refit"
-    better = challenger >= champion and gain >= needed
+    # Refitted on the challenger's rows, a champion that scores exactly as the challenger is
+    # the same method: only the rows differ (a corrected history), and min_improvement would
+    # keep the stale model for ever
+    same = refit and challenger == champion
+    better = challenger >= champion and (gain >= needed or same)
     what = (
         f"champion v{champion_version} refitted on the same training rows (no validation row "
         "is newer than its training data)"
         if refit
         else f"champion v{champion_version}"
     )
+    rule = (
+        "the same method: the challenger has the corrected rows"
+        if same and gain < needed
+        else f"policy 'if_better' needs ≥ {needed:.1%}"
+    )
     return verdict(
         better,
         f"{'promoted' if better else 'kept champion'}: {metric} {challenger:.6g} vs {what} "
-        f"{champion:.6g} ({gain:+.1%}; policy 'if_better' needs ≥ {needed:.1%})",
+        f"{champion:.6g} ({gain:+.1%}; {rule})",
         gain,
     )

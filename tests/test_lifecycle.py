@@ -171,6 +171,25 @@ def test_min_improvement_is_relative(tmp_path: Path) -> None:
         assert "kept champion" in ev["reason"] and production(reg)["pid=0"] == 1
 
 
+def test_a_corrected_history_replaces_the_champion_despite_min_improvement(
+    tmp_path: Path,
+) -> None:
+    """The same times, corrected to another rule: refitted on the corrected rows the champion
+    is the challenger's own method and ties it exactly, and min_improvement kept the stale
+    model (y = 2x answering where the truth is y = -3x) for ever."""
+    x = np.linspace(-1, 1, 40)
+    first = pd.DataFrame({"pid": 0, "t": np.arange(40), "x0": x, "x1": 0.0, "y": 2 * x})
+    spec = spec_dict(promotion={"policy": "if_better", "min_improvement": 0.05})
+    train(spec, first, tmp_path / "reg", backend="local")
+    train(spec, first.assign(y=-3 * x), tmp_path / "reg", backend="local", changed_only=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        ev = reg.get_version("pid=0", 2).evaluation
+        assert ev["basis"] == "refit" and ev["improvement"] == 0.0, ev
+        assert ev["promote"] and production(reg)["pid=0"] == 2
+        assert "the same method: the challenger has the corrected rows" in ev["reason"]
+        assert reg.load_model("pid=0").predict([{"x0": 1.0, "x1": 0.0}])[0] < 0
+
+
 def test_a_champion_that_cannot_load_is_replaced_and_says_why(tmp_path: Path) -> None:
     """A champion whose artifact is corrupted (or missing) is served by nobody — the router
     answers 409, ``score`` fails — and ``doctor`` says to train the partition again: that
