@@ -66,8 +66,6 @@ def collect(
             "does not reference, which includes that registry's models. Nothing was deleted; "
             "give each registry its own artifact store (is --artifacts the right one?)"
         )
-    if not dry_run:
-        claim_store(registry)
     pruned = []
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)
@@ -86,6 +84,8 @@ def collect(
             "database of this store? restore it from a backup; if the registry really has no "
             "versions, remove the artifacts by hand)"
         )
+    if not dry_run:
+        claim_store(registry)  # from now on, another registry's gc refuses this store
     cutoff = time.time() - grace_seconds
     deleted = freed = young = 0
     for digest in held:

@@ -7,6 +7,7 @@ artifact. These tests plant such databases in real registry directories.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -186,6 +187,12 @@ def test_gc_deletes_nothing_when_the_registry_references_none_of_the_store(
     train(spec_dict(), linear_frame(1, 30).assign(y=lambda d: d["y"] * 3), other, backend="local")
     files = artifact_files(other)
     with Registry.open(trained, artifacts=other / "artifacts") as reg:
+        for dry_run in (True, False):
+            with pytest.raises(RegistryError, match="also holds the models of another registry"):
+                collect(reg, keep=1, grace_seconds=0, dry_run=dry_run)
+        # a store written before registries marked theirs: the older guard still holds
+        shutil.rmtree(other / "artifacts" / "owners")
+        files = artifact_files(other)
         for dry_run in (True, False):
             with pytest.raises(RegistryError, match=r"references none of the .* artifact"):
                 collect(reg, keep=1, grace_seconds=0, dry_run=dry_run)
