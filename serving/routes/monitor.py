@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -18,11 +18,12 @@ from serving.batch import predict_one
 from serving.keys import path_key, refuse_other_keys
 from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
+from serving.routes.options import single_options
 from serving.rows import model_input, to_json_list
 from serving.schemas import ERRORS, MAX_VERSION
 from serving.service import ModelService
 
-router = APIRouter(tags=["monitor"])
+router = APIRouter(tags=["monitor"], dependencies=[Depends(single_options)])
 
 
 class ActualsRequest(BaseModel):

@@ -17,7 +17,7 @@ sent while the router starts is a 422 rather than the 503 a good one gets.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -101,6 +101,25 @@ def _query(request: Request, model: type[BaseModel]) -> dict[str, str]:
     params = request.query_params
     refuse_repeated(request, *(name for name in model.model_fields if name != "levels"))
     return {name: ",".join(params.getlist(name)) for name in params}
+
+
+async def single_options(request: Request) -> None:
+    """A router's dependency: each query parameter its route declares, other than a list
+    (``?outcome=failed&outcome=skipped``), given once — FastAPI takes a repeated one's last
+    value (``?sort=drift&sort=age`` sorted by age). Async: no thread hop for a check."""
+    if not request.scope.get("query_string"):
+        return
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is not None:
+        names = [p.alias for p in dependant.query_params if not _many(p.field_info.annotation)]
+        refuse_repeated(request, *names)
+
+
+def _many(annotation: Any) -> bool:
+    """Whether a parameter's type takes several values (``list[str] | None``)."""
+    if annotation in (list, tuple, set) or get_origin(annotation) in (list, tuple, set):
+        return True
+    return any(_many(arg) for arg in get_args(annotation))
 
 
 def refuse_repeated(request: Request, *names: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from manymodels.exceptions import PartitionNotFound
@@ -15,6 +15,7 @@ from serving.keys import path_key
 from serving.redact import local_roots, redact_source, redact_text
 from serving.resolution import Target
 from serving.routes import Service
+from serving.routes.options import single_options
 from serving.schemas import (
     ERRORS,
     MAX_VERSION,
@@ -29,7 +30,7 @@ from serving.schemas import (
 )
 from serving.service import ModelService
 
-router = APIRouter(tags=["partitions"])
+router = APIRouter(tags=["partitions"], dependencies=[Depends(single_options)])
 
 
 @router.get(

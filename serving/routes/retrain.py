@@ -28,9 +28,10 @@ from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.retrain import Retrainer, RetrainMode
 from serving.routes.admin import AUTH_ERRORS
+from serving.routes.options import single_options
 from serving.schemas import ErrorOut, JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
 
-router = APIRouter(tags=["admin"], dependencies=[Admin])
+router = APIRouter(tags=["admin"], dependencies=[Admin, Depends(single_options)])
 
 PARQUET_MAGIC = b"PAR1"
 MAX_FILENAME = 200

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -20,9 +20,10 @@ from manymodels.registry.progress import RunProgress
 from serving.auth import AdminView
 from serving.redact import local_roots, redact_source, redact_text
 from serving.routes import Service
+from serving.routes.options import single_options
 from serving.schemas import ErrorOut
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], dependencies=[Depends(single_options)])
 
 MAX_RUN_ID = 32  # the registry's run_id column
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

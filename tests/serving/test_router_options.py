@@ -78,3 +78,27 @@ def test_an_option_given_twice_is_a_422_naming_it(client: Any, url: str) -> None
     assert error["loc"] == ["query", "fallback"] and "given 2 times" in error["msg"]
     other = client.post(url, params=[("utm", "a"), ("utm", "b")], json={"rows": rows})
     assert other.status_code == 200, other.text  # not an option: ignored, as given once
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "values"),
+    [
+        (f"/v1/partitions/{KEY}/explain", "version", ["1", "1"]),
+        ("/v1/monitor", "sort", ["drift", "age"]),
+        ("/v1/monitor", "limit", ["1", "2"]),
+        ("/v1/partitions", "limit", ["1", "2"]),
+        ("/v1/runs", "limit", ["1", "2"]),
+    ],
+)
+def test_a_reading_routes_option_given_twice_is_a_422(
+    client: Any, path: str, name: str, values: list[str]
+) -> None:
+    """FastAPI's declared parameters took a repeated one's last value (``?sort=drift&sort=age``
+    sorted by age); a list parameter (``/v1/failures?status=…``) may still repeat."""
+    r = client.get(path, params=[(name, v) for v in values])
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["query", name] and "given 2 times" in error["msg"]
+    assert client.get(path, params=[(name, values[0]), ("utm", "a"), ("utm", "b")]).is_success
+    listed = client.get("/v1/failures", params=[("status", "failed"), ("status", "skipped")])
+    assert listed.status_code == 200, listed.text
