@@ -17,7 +17,8 @@ MAX_VERSION = 2**31 - 1
 could never be a version, and past 2**63 - 1 SQLite cannot even bind it (a 503 or a 500 instead
 of the client's 422)."""
 
-Version = Annotated[int, Field(ge=1, le=MAX_VERSION)]
+# strict: a JSON number only, as the OpenAPI document says ("1" or true promoted v1)
+Version = Annotated[int, Field(ge=1, le=MAX_VERSION, strict=True)]
 
 Rows = Annotated[
     list[dict[str, Any]],

@@ -329,6 +329,29 @@ def test_actuals_whose_error_overflows_are_a_422_and_write_nothing(router: Any, 
     assert health["live_rows"] == 1 and health["live_error"] is not None, health
 
 
+@pytest.mark.parametrize("value", ["1", True, 1.0])
+def test_a_version_or_horizon_that_is_not_a_json_integer_is_a_422(router: Any, value: Any) -> None:
+    """``{"version": true}`` promoted v1 and ``{"horizon": true}`` forecast one step: the
+    OpenAPI document says integer, and a string or a boolean is a client's mistake."""
+    client, root = router
+    before = snapshot(root)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    row = {"t": 20, "x0": 1.0, "x1": 2.0, "y": 3.0}
+    calls = [
+        ("/v1/partitions/pid=1/forecast", "horizon", {"future": [{"x0": 1.0, "x1": 2.0}]}, {}),
+        ("/v1/partitions/pid=1/actuals", "version", {"rows": [row]}, {}),
+        ("/v1/partitions/pid=1/promote", "version", {}, auth),
+    ]
+    for path, name, body, headers in calls:
+        r = client.post(path, json={**body, name: value}, headers=headers)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["detail"][0]["loc"] == ["body", name], r.text
+    assert snapshot(root) == before
+    for path, name, body, headers in calls:  # the same with the integer 1
+        r = client.post(path, json={**body, name: 1}, headers=headers)
+        assert r.status_code == 200, (path, r.text)
+
+
 def retrain_rows() -> list[dict[str, Any]]:
     frame = linear_frame(3, 20).query("pid == 1").drop(columns=["pid"])
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]

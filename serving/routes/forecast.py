@@ -27,7 +27,9 @@ router = APIRouter(tags=["forecast"])
 
 
 class ForecastRequest(BaseModel):
-    horizon: Annotated[int, Field(ge=1, le=MAX_HORIZON, description="Periods to forecast.")]
+    horizon: Annotated[
+        int, Field(ge=1, le=MAX_HORIZON, strict=True, description="Periods to forecast.")
+    ]  # strict: {"horizon": true} forecast one step
     future: Annotated[
         list[dict[str, Any]] | None,
         Field(

@@ -40,6 +40,7 @@ class ActualsRequest(BaseModel):
         Field(
             ge=1,
             le=MAX_VERSION,
+            strict=True,
             description="The version that answered them (every predict answer names it); "
             "default: the version production points at now.",
         ),
