@@ -65,7 +65,9 @@ class Resolver:
 
         Values are re-encoded canonically; columns given out of order are put in
         ``partition_by`` order unless the key as given is already known (a registry holding
-        partitions of more than one spec keeps working).
+        partitions of more than one spec keeps working); a number written as a float
+        (``store=2.0``) is the integer key training wrote, when that one is in production —
+        on every route, where only scoring followed it (``GET`` answered 404).
         """
         if not text or len(text) > MAX_KEY_LENGTH:
             return None
@@ -74,12 +76,18 @@ class Resolver:
         except DataError:
             return None
         columns = self.partition_by()
-        if key in self.aliases or columns is None or key == FALLBACK_KEY:
+        if key in self.aliases or key == FALLBACK_KEY:
             return key
-        try:
-            return normalize_key(text, columns)
-        except DataError:
-            return key
+        if columns is not None:
+            try:
+                key = normalize_key(text, columns)
+            except DataError:
+                return key
+        if key not in self.aliases:  # "store=2.0" for the "store=2" training wrote
+            variant = numbers_as_trained(key)
+            if variant is not None and variant in self.aliases:
+                return variant
+        return key
 
     def resolve(
         self,
@@ -100,10 +108,6 @@ class Resolver:
                 version = self.registry.store.resolve_alias(key, alias).version
             return Target(key, key, version, key == FALLBACK_KEY)
         current = self.aliases.get(key) if key is not None else None
-        if current is None and key is not None:  # "store=2.0" for the "store=2" training wrote
-            variant = numbers_as_trained(key)
-            if variant is not None and (current := self.aliases.get(variant)) is not None:
-                key = variant
         if current is not None:
             return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
         if not fallback:

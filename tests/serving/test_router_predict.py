@@ -63,6 +63,9 @@ def test_a_number_written_as_a_decimal_reaches_its_partition(
     body = predict(client, spelling, rows).json()
     assert (body["partition"], body["served_by"], body["fallback"]) == (KEY, KEY, False)
     assert body["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+    # the partition's other routes follow the same spelling (GET answered 404)
+    assert client.get(f"/v1/partitions/{spelling}").json()["partition"] == KEY
+    assert client.get(f"/v1/partitions/{spelling}/explain").status_code == 200
 
 
 @pytest.mark.parametrize(
