@@ -55,6 +55,21 @@ def decides(router: object, pair: Pair, load: Callable[[], ServedModel]) -> bool
     return known
 
 
+def binary_classes(loaded: ServedModel) -> list[Any]:
+    """The two classes a threshold chooses between; ``ScoringFailed`` (a client's mistake:
+    the request asked for a threshold) naming the partition for any other model."""
+    schema, model = loaded.feature_schema, loaded.model
+    where = f"partition '{loaded.key}' v{loaded.version}"
+    if schema.get("task") != "classification" or not hasattr(model, "predict_proba"):
+        raise ScoringFailed(f"{where} is not a classifier: a threshold needs probabilities")
+    known = list(schema.get("classes") or np.asarray(model.classes_).tolist())
+    if len(known) != 2:
+        raise ScoringFailed(
+            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
+        )
+    return known
+
+
 def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None) -> Labels:
     """The labels of ``rows`` at ``threshold`` (the version's own when ``None``).
 
@@ -64,13 +79,7 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     model = loaded.model
     classes = np.asarray(getattr(model, "classes_", []))
     where = f"partition '{loaded.key}' v{loaded.version}"
-    if schema.get("task") != "classification" or not hasattr(model, "predict_proba"):
-        raise ScoringFailed(f"{where} is not a classifier: a threshold needs probabilities")
-    known = schema.get("classes") or classes.tolist()
-    if len(known) != 2:
-        raise ScoringFailed(
-            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
-        )
+    known = binary_classes(loaded)
     decision = schema.get("decision") or {}
     positive = decision.get("positive", known[-1])
     negative = known[0] if positive == known[-1] else known[-1]

@@ -315,6 +315,8 @@ async def infer(
         target, model = await run_in_threadpool(service.load, target)
     else:
         model = cached
+    if threshold is not None:  # a regressor's threshold was ignored; /v1 refuses it too
+        decision.binary_classes(model)
     binary = request.scope.get(BINARY_SCOPE, b"")
     rows = to_rows(body, model.feature_schema["features"], binary, settings.max_batch_rows)
     available = [t.name for t in _outputs(model, threshold)]

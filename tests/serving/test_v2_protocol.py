@@ -128,6 +128,16 @@ def test_infer_answers_as_v1(client: Any, registry_path: Path, layout: str) -> N
     assert out["data"] == v1["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
 
 
+def test_a_threshold_for_a_regressor_is_refused_as_on_v1(client: Any) -> None:
+    """It was ignored (200) where /v1 answers 422 "not a classifier"."""
+    rows = feature_rows(2)
+    body = {"inputs": columnar(rows), "parameters": {"threshold": 0.5}}
+    r = client.post(f"/v2/models/{KEY}/infer", json=body)
+    assert r.status_code == 400 and "is not a classifier" in r.json()["error"], r.text
+    v1 = client.post(f"/v1/partitions/{KEY}/predict?threshold=0.5", json={"rows": rows})
+    assert v1.status_code == 422 and "is not a classifier" in v1.text
+
+
 def test_keys_versions_and_fallback(client: Any, registry_path: Path) -> None:
     rows = feature_rows(3)
     # a key with a '/' in a value: canonical in the path, or encoded whole as clients do
