@@ -19,12 +19,13 @@ and the input's ``binary_data_size`` parameter), which ``tritonclient`` uses by 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from manymodels.features import is_numeric
 
@@ -81,7 +82,7 @@ class ModelMetadata(BaseModel):
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[int] = Field(max_length=8)
+    shape: list[StrictInt] = Field(max_length=8)  # "3" or true is not a dimension
     datatype: str
     parameters: Parameters | None = None
     data: list[Any] | None = None  # absent when the tensor is sent as binary data
@@ -250,6 +251,7 @@ def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any
         else:
             values = []
             _flatten(t.data, values, 0, t.name)
+            _check_datatype(t, values)
         if len(values) != size:
             raise TensorError(
                 f"input '{t.name}' has {len(values)} element(s), but its shape {t.shape} "
@@ -259,6 +261,28 @@ def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any
     if offset != len(binary):
         raise TensorError(f"{len(binary) - offset} byte(s) of binary data belong to no input")
     return out
+
+
+def _check_datatype(t: RequestInput, values: list[Any]) -> None:
+    """JSON elements of the datatype the input declares, as Triton checks them: ``INT8`` data
+    of 300, ``INT64`` of 2.1 or ``BOOL`` data for a number were scored as sent."""
+    kind = t.datatype
+    if kind == "BYTES":
+        bad = next((i for i, v in enumerate(values) if type(v) is not str), None)
+    elif kind == "BOOL":
+        bad = next((i for i, v in enumerate(values) if type(v) is not bool), None)
+    elif kind in ("FP16", "FP32", "FP64", "BF16"):
+        bad = next((i for i, v in enumerate(values) if type(v) not in (int, float)), None)
+    else:
+        info = np.iinfo(NUMPY[kind])
+        bad = next(
+            (i for i, v in enumerate(values)
+             if type(v) is not int or not info.min <= v <= info.max),
+            None,
+        )  # fmt: skip
+    if bad is not None:
+        shown = json.dumps(values[bad])
+        raise TensorError(f"input '{t.name}' is {kind}, but its element {bad} is {shown}")
 
 
 def _flatten(data: list[Any], out: list[Any], depth: int, name: str) -> None:

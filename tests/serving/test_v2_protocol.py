@@ -174,7 +174,18 @@ BAD: list[tuple[str, Any, str]] = [
      "has 2 element(s)"),
     ("text for a number", {"inputs": [{**t, "data": ["abc", 1.0]} if t["name"] == "price" else t
                                       for t in columnar(feature_rows(2))]},
-     "row 0, price: feature 'price' must be a number"),
+     "input 'price' is FP64, but its element 0 is \"abc\""),
+    ("out of the datatype's range", {"inputs": [
+        {**t, "datatype": "INT8", "data": [1, 300]} if t["name"] == "deal" else t
+        for t in columnar(feature_rows(2))]}, "input 'deal' is INT8, but its element 1 is 300"),
+    ("a fraction for an integer", {"inputs": [{**t, "data": [2.1, 1]} if t["name"] == "deal"
+                                              else t for t in columnar(feature_rows(2))]},
+     "input 'deal' is INT64, but its element 0 is 2.1"),
+    ("booleans for an integer", {"inputs": [{**t, "data": [True, False]} if t["name"] == "deal"
+                                            else t for t in columnar(feature_rows(2))]},
+     "input 'deal' is INT64, but its element 0 is true"),
+    ("a shape of text", {"inputs": [{**t, "shape": ["2"]} for t in columnar(feature_rows(2))]},
+     "shape"),
     ("bad datatype", {"inputs": [{**t, "datatype": "FLOAT"} for t in columnar(feature_rows(2))]},
      "datatype 'FLOAT'"),
     ("matrix width", {"inputs": [{"name": "X", "datatype": "FP64", "shape": [1, 2],
