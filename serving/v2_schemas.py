@@ -173,8 +173,8 @@ def to_rows(
     request: InferenceRequest, features: Sequence[str], binary: bytes, limit: int
 ) -> list[Row]:
     """The rows a request's tensors describe, in the model's feature order (see the module's
-    docstring for the two layouts). Values are passed on as sent: the feature schema's
-    validation judges them, as it judges ``/v1`` rows."""
+    docstring for the two layouts). Values of the datatype each input declares are passed on
+    as sent: the feature schema's validation judges them, as it judges ``/v1`` rows."""
     tensors = _values(request.inputs, binary)
     names = [t.name for t in request.inputs]
     if len(set(names)) != len(names):
