@@ -352,6 +352,22 @@ def test_a_version_or_horizon_that_is_not_a_json_integer_is_a_422(router: Any, v
         assert r.status_code == 200, (path, r.text)
 
 
+@pytest.mark.parametrize("time", [{"a": [1, 2]}, True, [20]])
+def test_actuals_whose_time_is_not_a_time_are_a_422(router: Any, time: Any) -> None:
+    """An object, a boolean or a list as the time was stored as sent, shown on the dashboard
+    and used to order the naive answers."""
+    client, _ = router
+    row = {"x0": 1.0, "x1": 2.0, "y": 3.0}
+    r = client.post(
+        "/v1/partitions/pid=1/actuals", json={"rows": [{**row, "t": 20}, {**row, "t": time}]}
+    )
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["loc"] == ["body", "rows", 1, "t"] and "must be a time" in problem["msg"]
+    (health,) = client.get("/v1/monitor", params={"key": "pid=1"}).json()["partitions"]
+    assert health["live_rows"] == 0
+
+
 def retrain_rows() -> list[dict[str, Any]]:
     frame = linear_frame(3, 20).query("pid == 1").drop(columns=["pid"])
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]

@@ -71,6 +71,40 @@ class Measured:
     points: tuple[store.Point, ...] = ()
 
 
+def check_times(rows: Sequence[Row], schema: Mapping[str, Any]) -> None:
+    """``InvalidRows`` naming rows whose time is not a time: an object, a list, a boolean, or
+    text that is no date where the version's times are dates. They were stored as sent, shown
+    on the dashboard, and ordered the naive answers."""
+    import pandas as pd
+
+    from manymodels.exceptions import InvalidRows
+    from manymodels.inputs import problem
+
+    column = schema.get("time_column")
+    if not column:
+        return
+    history = schema.get("history")
+    dated = isinstance(history, Mapping) and isinstance(history.get("time"), str)
+    errors = []
+    for i, row in enumerate(rows):
+        value = row.get(column)
+        if value is None or isinstance(value, datetime):
+            continue
+        ok = isinstance(value, str) or (
+            isinstance(value, int | float) and not isinstance(value, bool)
+        )
+        if ok and dated and isinstance(value, str):
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                ok = False
+        if not ok:
+            what = "a date" if dated else "a time (a date or a period number)"
+            errors.append(problem(i, str(column), f"'{column}' must be {what}", "time_type"))
+    if errors:
+        raise InvalidRows(errors)
+
+
 def _points(
     rows: Sequence[Row], actual: Sequence[Any], predicted: Sequence[Any], time_column: Any
 ) -> tuple[store.Point, ...]:
@@ -100,6 +134,7 @@ def measure(
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
     mistyped), so a caller with several batches can check them all before writing one."""
     task = str(schema.get("task") or "regression")
+    check_times(rows, schema)
     order = time_order(rows, schema.get("time_column"))
     ordered = [rows[i] for i in order]
     actual = targets(ordered, target_of(schema, key, version), task=task, positions=order)
