@@ -15,15 +15,19 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from manymodels.data import describe_source, prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
+from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
+from manymodels.training.rows import HUGE
 from serving.jobs import JobFailed, RetrainResult, UploadedData
 from serving.service import ModelService
 from serving.settings import RetrainBackend
@@ -196,6 +200,7 @@ def training_frame(
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
+    _check_values(frame, target)
     if spec.target in frame.columns and spec.missing_target == "error":
         n_missing = int(frame[spec.target].isna().sum())
         if n_missing:
@@ -214,6 +219,33 @@ def training_frame(
         reason = str(e).removeprefix(f"{describe_source(frame)}: ")
         raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
     return frame
+
+
+def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:
+    """Posted values the retrain could only fail on, named before a job is queued: a numeric
+    feature of the version sent as text (``cheap``: the job failed naming row 62 of the
+    merged rows), or an infinite or too large (``|x| > 1e150``) feature or target."""
+    spec = target.spec
+    kinds = dict(feature_kinds(target.production.feature_schema))
+    numeric = [c for c in frame.columns if kinds.get(c) and c in (spec.features or [])]
+    for name in numeric:
+        if frame[name].isna().all():  # JSON nulls only: no dtype to judge, and NaN may train
+            continue
+        values = column_values(frame[name], numeric=True, name=name, source="the rows")
+        _refuse_unusable(values, f"feature '{name}'")
+    if spec.task == "regression" and ptypes.is_numeric_dtype(frame[spec.target]):
+        y = frame[spec.target].to_numpy(dtype=np.float64, na_value=np.nan)
+        _refuse_unusable(y, f"target '{spec.target}'")
+
+
+def _refuse_unusable(values: np.ndarray, what: str) -> None:
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(np.isinf(values) | (np.abs(values) > HUGE))
+    if len(bad):
+        raise DataError(
+            f"{what} is {values[bad[0]]:g} in row {int(bad[0])}: too large to train on "
+            f"(|x| > {HUGE:g}); {len(bad)} row(s) in all"
+        )
 
 
 def _formatted(value: Any) -> str:

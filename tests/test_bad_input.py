@@ -389,6 +389,30 @@ def test_retrain_with_a_huge_integer_is_422_naming_the_column(router: Any) -> No
     assert snapshot(root) == before
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("x0", "cheap", "feature 'x0' must be numeric"),
+        ("x1", 1e300, "feature 'x1' is 1e+300 in row 2: too large to train on"),
+        ("y", 1e200, "target 'y' is 1e+200 in row 2: too large to train on"),
+    ],
+)
+def test_retrain_rows_the_job_could_only_fail_on_are_a_422(
+    router: Any, column: str, value: Any, expected: str
+) -> None:
+    """They were accepted (202), and the job failed later ('neg_mean_absolute_error is not
+    finite', or naming row 62 of the merged rows when one row was posted)."""
+    client, root = router
+    before = snapshot(root)
+    rows = retrain_rows()
+    rows[2][column] = value
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
+    assert r.status_code == 422 and expected in r.json()["detail"], r.text
+    assert client.get("/v1/jobs", headers=auth).json()["jobs"] == []
+    assert snapshot(root) == before
+
+
 # ------------------------------------------------------------- 11. a target the rows cannot train
 @pytest.fixture(scope="module")
 def trained_strict(tmp_path_factory: pytest.TempPathFactory, trained: Path) -> Path:
