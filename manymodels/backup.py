@@ -54,7 +54,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now, sqlite_file
 from manymodels.registry.store import SqlStore, describe_url
-from manymodels.tempnames import writer_tag
+from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
 FORMAT = "manymodels-registry-backup"
 FORMAT_VERSION = 1
@@ -109,6 +109,7 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
     if not out.parent.is_dir():
         raise BadBackup(f"cannot write {out}: directory {out.parent} does not exist")
     _check_target(out, [Path(source).parent, *([registry.root] if registry.root else [])])
+    remove_dead_leftovers(out.parent, ".tmp-export-")  # of an export killed before this one
     tmp = out.parent / f".tmp-export-{writer_tag()}-{os.urandom(4).hex()}-{out.name}"
     snapshot = tmp.with_name(tmp.name + ".db")
     try:

@@ -38,7 +38,7 @@ from manymodels.backup import (
 )
 from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
-from manymodels.tempnames import writer_tag
+from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
 _CHUNK = 1 << 20
 
@@ -60,6 +60,7 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
     if not backup.is_file():
         raise BadBackup(f"{backup} is not a file: give the path of a backup tar")
     made = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+    remove_dead_leftovers(target.parent, ".tmp-import-")  # of an import killed before this
     staging = target.parent / f".tmp-import-{writer_tag()}-{os.urandom(4).hex()}-{target.name}"
     try:
         try:

@@ -23,6 +23,8 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
+from pathlib import Path
 
 TEMP_NAME = re.compile(
     r"\.tmp-(?P<aside>gc-)?(?P<digest>[0-9a-f]{64})-(?P<pid>\d+)-(?P<start>\d+|x)"
@@ -86,6 +88,30 @@ def owner_alive(tag: object) -> bool | None:
     if match is None:
         return None
     return _alive(match["pid"], match["start"], match["machine"])
+
+
+def remove_dead_leftovers(directory: Path, prefix: str) -> int:
+    """Remove the entries of ``directory`` named ``<prefix><writer_tag>-…`` whose writer
+    died on this machine (a killed ``export-registry`` leaves a partial tar and a database
+    copy; a killed ``import-registry`` a partial registry): nothing ever reclaimed them. A
+    running writer's, another machine's, or an unreadable name's are left alone. Returns how
+    many went."""
+    removed = 0
+    try:
+        entries = [p for p in directory.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return 0
+    for path in entries:
+        match = OWNER.match(path.name[len(prefix) :])
+        if match is None or _alive(match["pid"], match["start"], match["machine"]) is not False:
+            continue
+        with contextlib.suppress(OSError):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+    return removed
 
 
 def owner_pid(tag: object) -> int | None:
