@@ -217,17 +217,34 @@ def _describe(snapshot: Path) -> tuple[str, dict[str, int], set[str], set[str]]:
 
 def _read_artifact(registry: Registry, digest: str, snapshot: Path) -> bytes:
     """The artifact's bytes, verified by the store; a missing or corrupted one is an error
-    of its own type naming a version (or run) that references it."""
+    of its own type naming a version (or run) that references it. One whose version ``gc``
+    deleted while the export ran (after the snapshot) is said so: ``doctor`` then finds
+    nothing wrong, and the export only needs running again."""
     try:
         return registry.artifacts.get(digest)
     except ArtifactError as e:
+        who, version = _used_by(snapshot, digest)
+        if isinstance(e, ArtifactNotFound) and version is not None and _gone(registry, version):
+            raise RegistryError(
+                f"{who} was deleted from the registry while the export ran (by gc?), and its "
+                f"artifact {digest[:12]} with it; no backup was written: run the export again"
+            ) from e
         raise type(e)(
-            f"{e} — it is referenced by {_used_by(snapshot, digest)}; no backup was written "
+            f"{e} — it is referenced by {who}; no backup was written "
             "(manymodels doctor lists every such problem)"
         ) from e
 
 
-def _used_by(snapshot: Path, digest: str) -> str:
+def _gone(registry: Registry, version: tuple[str, int]) -> bool:
+    try:
+        registry.store.get_version(*version)
+    except LookupError:
+        return True
+    return False
+
+
+def _used_by(snapshot: Path, digest: str) -> tuple[str, tuple[str, int] | None]:
+    """Who references ``digest`` in the snapshot, as words, and the version if one does."""
     with contextlib.closing(sqlite3.connect(snapshot)) as conn:
         row = conn.execute(
             "SELECT key, version FROM model_versions WHERE artifact_sha256 = ? "
@@ -235,11 +252,11 @@ def _used_by(snapshot: Path, digest: str) -> str:
             (digest, digest, f'%"{digest}"%'),
         ).fetchone()
         if row is not None:
-            return f"partition '{row[0]}' v{row[1]}"
+            return f"partition '{row[0]}' v{row[1]}", (str(row[0]), int(row[1]))
         row = conn.execute(
             "SELECT run_id FROM runs WHERE data_source = ? LIMIT 1", (f"artifact:{digest}",)
         ).fetchone()
-    return f"run {row[0]}" if row is not None else "the registry"
+    return (f"run {row[0]}" if row is not None else "the registry"), None
 
 
 def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:

@@ -469,3 +469,27 @@ def test_leftovers_of_a_killed_export_or_import_go_with_the_next_one(
     assert leftovers[1].exists()  # an import's: the next import's to judge
     import_registry(backup_tar, tmp_path / "restored")
     assert not leftovers[1].exists() and running.exists()
+
+
+def test_an_artifact_gc_deleted_after_the_snapshot_says_to_export_again(
+    trained: Path, tmp_path: Path
+) -> None:
+    """An export racing ``gc --keep 1`` failed with "missing … manymodels doctor lists every
+    such problem" (exit 2), and doctor found none: the version was gone with its artifact."""
+    from manymodels.backup import _read_artifact, _snapshot
+    from manymodels.exceptions import RegistryError
+    from manymodels.gc import collect
+
+    root = _copy(trained, tmp_path)
+    with Registry(root) as reg:
+        train(spec_dict(), linear_frame(2, 40).assign(y=lambda d: d["y"] + 1), reg, backend="local")
+        old = reg.get_version("pid=0", 1)
+        snapshot = tmp_path / "snapshot.db"
+        _snapshot(reg, snapshot)  # what the export reads from, taken before gc runs
+        collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
+        assert not reg.artifacts.exists(old.artifact_sha256)
+        with pytest.raises(
+            RegistryError,
+            match=r"partition 'pid=0' v1 was deleted from the registry while the export ran",
+        ):
+            _read_artifact(reg, old.artifact_sha256, snapshot)
