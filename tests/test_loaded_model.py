@@ -249,3 +249,21 @@ def test_probabilities_have_a_column_for_every_class_of_the_table(tmp_path: Path
                 answer["predictions"][0]["probabilities"]
             )  # fmt: skip
             assert proba == {"cat": 0.0, "dog": own[0], "emu": own[1]}
+
+
+def test_rows_the_estimator_refuses_are_a_data_error_worded_as_the_router(tmp_path: Path) -> None:
+    """A NaN feature passes the schema (trees take it), but Ridge refuses it: predict raised
+    scikit-learn's bare ValueError where the router answers a 422 naming the partition."""
+    from manymodels.exceptions import DataError
+
+    root = tmp_path / "reg"
+    spec = {"name": "nan", "partition_by": ["pid"], "target": "y", "features": ["x"],
+            "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}  # fmt: skip
+    frame = pd.DataFrame({"pid": 1, "x": np.arange(30.0), "y": np.arange(30.0)})
+    train(spec, frame, root, backend="local")
+    with Registry.open(root) as reg:
+        loaded = reg.load_model("pid=1")
+        with pytest.raises(
+            DataError, match=r"partition 'pid=1' v1 could not score the rows: Input X contains NaN"
+        ):
+            loaded.predict([{"x": float("nan")}])

@@ -6,6 +6,8 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +45,9 @@ class LoadedModel:
         from manymodels.targetunits import to_target_units
 
         schema = self.version.feature_schema
-        predictions = self.model.predict(model_input(data, schema))
+        X = model_input(data, schema)
+        with self._refusals():
+            predictions = self.model.predict(X)
         if recorded(schema) is None:
             return predictions
         return to_target_units(predictions, data, schema)
@@ -65,8 +69,22 @@ class LoadedModel:
                 f"({type(self.model).__name__}) has no predict_proba"
             )
         schema = self.version.feature_schema
-        proba = np.asarray(self.model.predict_proba(model_input(data, schema)))
+        X = model_input(data, schema)
+        with self._refusals():
+            proba = np.asarray(self.model.predict_proba(X))
         return over_table_classes(proba, self.model.classes_, schema.get("classes"))[1]
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """The estimator's own refusal of rows that passed the schema (a NaN for a model that
+        takes none) as the router words it (its 422), not scikit-learn's bare ValueError."""
+        from manymodels.exceptions import DataError, first_line
+
+        try:
+            yield
+        except (ValueError, TypeError) as e:
+            where = f"partition '{self.version.key}' v{self.version.version}"
+            raise DataError(f"{where} could not score the rows: {first_line(e)}") from e
 
     @property
     def classes(self) -> list[Any]:
