@@ -212,6 +212,7 @@ class FsspecArtifactStore:
                 yield name
 
     def claim(self, owner: str, note: str) -> None:
+        """``ArtifactStore.claim``: an object ``owners/<owner>`` holding ``note``."""
         mark = f"{self._owners()}/{owner}"
         try:
             if not self.fs.exists(mark):
@@ -220,6 +221,7 @@ class FsspecArtifactStore:
             raise ArtifactError(f"cannot mark {self._url} as this registry's: {e}") from e
 
     def owners(self) -> dict[str, str]:
+        """``ArtifactStore.owners``: the objects under ``owners/``."""
         fs, where = self.fs, self._owners()
         fs.invalidate_cache()
         try:

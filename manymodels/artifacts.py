@@ -385,12 +385,17 @@ class LocalArtifactStore:
                 yield path.name
 
     def claim(self, owner: str, note: str) -> None:
+        """``ArtifactStore.claim``: a small file ``owners/<owner>`` holding ``note``."""
         mark = self.root / OWNERS_DIR / owner
-        if not mark.exists():
-            mark.parent.mkdir(parents=True, exist_ok=True)
-            mark.write_text(note)
+        try:
+            if not mark.exists():
+                mark.parent.mkdir(parents=True, exist_ok=True)
+                mark.write_text(note)
+        except OSError as e:
+            raise ArtifactError(f"cannot mark {self.root} as this registry's: {e}") from e
 
     def owners(self) -> dict[str, str]:
+        """``ArtifactStore.owners``: the files under ``owners/``."""
         try:
             return {p.name: p.read_text() for p in (self.root / OWNERS_DIR).iterdir()}
         except FileNotFoundError:

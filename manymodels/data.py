@@ -334,18 +334,20 @@ def _refuse_merged_codes(path: Path, df: pd.DataFrame, keys: list[str], *, sourc
     texts = pd.read_csv(path, usecols=numeric, dtype=str)
     for column in numeric:
         written = texts[column].dropna().str.strip().drop_duplicates()
-        padded = written[written.str.match(r"^[+-]?0\d")]
-        if padded.empty:
+        padded = written.str.match(r"^[+-]?0\d")
+        if not padded.any():
             continue
         values = pd.to_numeric(written, errors="coerce")
-        for code, value in zip(padded, values[padded.index], strict=True):
-            other = written[(values == value) & (written != code)]
-            if len(other):
-                raise DataError(
-                    f"{source}: key column '{column}' holds {code!r} and {other.iloc[0]!r}, "
-                    f"which read as one number ({value:g}): their partitions would merge. "
-                    "Give the column as text (a Parquet file, or a DataFrame with it as str)"
-                )
+        shared = written.groupby(values).transform("size") > 1  # one pass: O(distinct codes)
+        clash = written[padded & shared]
+        if len(clash):
+            code, value = clash.iloc[0], values[clash.index[0]]
+            other = written[(values == value) & (written != code)].iloc[0]
+            raise DataError(
+                f"{source}: key column '{column}' holds '{code}' and '{other}', which read as "
+                f"one number ({value:g}): their partitions would merge. Give the column as "
+                "text (a Parquet file, or a DataFrame with it as str)"
+            )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:

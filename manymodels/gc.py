@@ -64,7 +64,9 @@ def collect(
             f"the artifact store {registry.artifacts.url} also holds the models of another "
             f"registry ({', '.join(sorted(others.values()))}): gc deletes what this registry "
             "does not reference, which includes that registry's models. Nothing was deleted; "
-            "give each registry its own artifact store (is --artifacts the right one?)"
+            "give each registry its own artifact store (is --artifacts the right one? if "
+            f"that registry is gone, remove its mark: {registry.artifacts.url}/owners/"
+            f"{sorted(others)[0]})"
         )
     pruned = []
     if keep is not None:

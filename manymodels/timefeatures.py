@@ -85,7 +85,8 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
                 return start
             if bool(np.all(getattr(index, is_end))):
                 return end
-            if start in ("MS", "QS") and (shifted := _same_day_of_month(index)) is not None:
+            quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
+            if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"

@@ -177,3 +177,18 @@ def test_gc_refuses_a_store_another_registry_marked_and_deletes_nothing(tmp_path
     with Registry.open(b) as reg:
         assert check(reg).unresolved == []
         assert collect(reg, grace_seconds=0).artifacts_deleted == 0  # its own store: allowed
+
+
+def test_a_database_restored_from_before_its_id_still_owns_its_store(tmp_path: Path) -> None:
+    """A registry.db restored from a backup taken before the registry had an id gets a new
+    one; its own older mark names the same database, and gc must not refuse for ever."""
+    from manymodels.registry.ownership import ID_META
+
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(2, 40), root, backend="local")
+    with Registry.open(root) as reg:
+        reg.store.set_meta(ID_META, None)  # as the backup had it
+    train(spec_dict(), linear_frame(2, 40).assign(y=lambda d: d["y"] + 1), root, backend="local")
+    with Registry.open(root) as reg:
+        assert len(reg.artifacts.owners()) == 2
+        assert collect(reg, grace_seconds=0).artifacts_deleted == 0

@@ -249,6 +249,9 @@ def test_probabilities_have_a_column_for_every_class_of_the_table(tmp_path: Path
                 answer["predictions"][0]["probabilities"]
             )  # fmt: skip
             assert proba == {"cat": 0.0, "dog": own[0], "emu": own[1]}
+        meta = client.get("/v2/models/pid=q").json()  # the V2 metadata says so too
+        (tensor,) = [t for t in meta["outputs"] if t["name"] == "predict_proba"]
+        assert tensor["shape"] == [-1, 3]
 
 
 def test_rows_the_estimator_refuses_are_a_data_error_worded_as_the_router(tmp_path: Path) -> None:

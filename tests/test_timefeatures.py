@@ -224,3 +224,6 @@ def test_dates_on_one_day_of_the_month_stay_on_it(
     odd = times.copy()
     odd.iloc[3] += pd.Timedelta(days=1)  # not all on one day: the median spacing, as before
     assert tf.infer_frequency(odd, np.array([0, 20])) != frequency
+    if alias == "QS":  # the 10th of Feb, May, Aug, Nov: not quarter starts plus 9 days
+        later = times + pd.DateOffset(months=1)
+        assert tf.infer_frequency(later, np.array([0, 20])) != frequency

@@ -25,7 +25,7 @@ ID_META = "registry_id"
 
 def registry_id(reg: Registry) -> str:
     """This registry's id, made (once, in a write transaction) on first use."""
-    return reg.store.meta_once(ID_META, uuid.uuid4().hex)
+    return reg.store.get_meta(ID_META) or reg.store.meta_once(ID_META, uuid.uuid4().hex)
 
 
 def claim_store(reg: Registry) -> None:
@@ -34,7 +34,9 @@ def claim_store(reg: Registry) -> None:
 
 
 def other_owners(reg: Registry) -> dict[str, str]:
-    """The other registries that marked this registry's store: ``{id: where}``. Reads only:
-    a registry without an id yet has marked nothing, so every mark is another's."""
-    mine = reg.store.get_meta(ID_META)
-    return {k: v for k, v in reg.artifacts.owners().items() if k != mine}
+    """The other registries that marked this registry's store: ``{id: where}``. Reads only.
+    A mark naming this registry's own database is its own, whatever its id: a database
+    restored from a backup taken before it had one (or recreated at the same URL) gets a new
+    id, and gc must not refuse its store for ever."""
+    mine, here = reg.store.get_meta(ID_META), describe_url(reg.db_url)
+    return {k: v for k, v in reg.artifacts.owners().items() if k != mine and v != here}

@@ -20,7 +20,12 @@ from sklearn.base import clone
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.candidates import MeanOf
 from manymodels.evaluate import Basis
-from manymodels.exceptions import ArtifactError, UntrustedArtifact, error_text
+from manymodels.exceptions import (
+    ArtifactCorrupted,
+    ArtifactNotFound,
+    UntrustedArtifact,
+    error_text,
+)
 from manymodels.global_members import GlobalModels, linked
 from manymodels.targetunits import RawTarget
 from manymodels.training.global_fit import KeyBound
@@ -169,7 +174,7 @@ def load_champion(
         return linked(model, GlobalModels(store.get, store.formats)), None, None
     except UntrustedArtifact as e:
         return None, error_text(e), "is in a format this registry no longer loads"
-    except ArtifactError as e:  # missing, or corrupted: the router answers 409 for it
+    except (ArtifactNotFound, ArtifactCorrupted) as e:  # the router answers 409 for it
         return None, error_text(e), "cannot be loaded"
     except Exception as e:
         return None, error_text(e), None
