@@ -53,6 +53,7 @@ def decide(
     champion: float | None,
     champion_error: str | None = None,
     basis: Basis | None = None,
+    same_method: bool = False,
 ) -> Decision:
     """Apply the policy; every outcome carries a reason a person can read.
 
@@ -61,9 +62,9 @@ def decide(
     newer (or corrected) data. A consumer posting exactly ``size`` new rows gets such a tie
     whenever the same candidate wins: the challenger's validation fit is trained on the very
     rows the champion was, and a strict "better" kept the stale champion forever. A champion
-    refitted on the challenger's rows (basis ``refit``) that ties exactly is the same method
-    on the same rows: it promotes whatever ``min_improvement`` says, or a corrected history
-    would never replace the model trained on the wrong one.
+    refitted on the challenger's rows (basis ``refit``) that is the challenger's own method
+    (``same_method``) and ties exactly promotes whatever ``min_improvement`` says, or a
+    corrected history would never replace the model trained on the wrong one.
     """
 
     def verdict(promote: bool, reason: str, gain: float | None = None) -> Decision:
@@ -84,10 +85,10 @@ def decide(
     gain = improvement(challenger, champion)
     needed = promotion.min_improvement
     refit = basis == "refit"
-    # Refitted on the challenger's rows, a champion that scores exactly as the challenger is
-    # the same method: only the rows differ (a corrected history), and min_improvement would
-    # keep the stale model for ever
-    same = refit and challenger == champion
+    # Refitted on the challenger's rows, the challenger's own estimator and parameters: only
+    # the rows differ (a corrected history), and min_improvement would keep the stale model
+    # for ever on the tie that follows
+    same = refit and same_method and challenger == champion
     better = challenger >= champion and (gain >= needed or same)
     what = (
         f"champion v{champion_version} refitted on the same training rows (no validation row "

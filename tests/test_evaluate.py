@@ -48,3 +48,17 @@ def test_an_unscored_champion_is_kept_with_the_cause() -> None:
     assert d.reason == (
         "champion v1 could not be evaluated (ArtifactCorrupted: artifact x is corrupted); kept"
     )
+
+
+def test_a_refitted_tie_skips_min_improvement_only_for_the_same_method() -> None:
+    """The champion refitted on a corrected history ties its own method exactly: promoted
+    whatever min_improvement asks. Another method tying exactly (accuracy on a small window)
+    is still held to min_improvement."""
+    strict = Promotion(policy="if_better", min_improvement=0.05)
+    args = {"metric": METRIC, "challenger": -1.0, "champion_version": 1, "champion": -1.0}
+    same = decide(strict, **args, basis="refit", same_method=True)  # type: ignore[arg-type]
+    assert same.promote and "the same method: the challenger has the corrected rows" in same.reason
+    other = decide(strict, **args, basis="refit", same_method=False)  # type: ignore[arg-type]
+    assert not other.promote and "needs ≥ 5.0%" in other.reason
+    unseen = decide(strict, **args, basis="unseen", same_method=True)  # type: ignore[arg-type]
+    assert not unseen.promote

@@ -58,6 +58,9 @@ class Comparison:
     rows: int
     error: str | None = None
     basis: Basis | None = None
+    same_method: bool = False
+    """Refitted (basis ``refit``), the champion is the challenger's own estimator and
+    parameters: only the rows differ (``evaluate.decide``)."""
 
 
 def compare(
@@ -132,7 +135,19 @@ def _refit(
             theirs.append(score_fn(_judged(raw, refitted, va), Xva, yva))
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
-    return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit")
+    same = bool(challenger_fits) and _config(champion) == _config(challenger_fits[-1])
+    return Comparison(
+        float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit", same_method=same
+    )
+
+
+def _config(model: Any) -> str:
+    """An estimator's class and parameters as text (scikit-learn's repr lists every
+    parameter that differs from its default, nested ones included), fitted or not."""
+    try:
+        return f"{type(model).__qualname__}:{clone(model)!r}"
+    except Exception:  # not an estimator clone knows: never taken for the same method
+        return f"{id(model)}"
 
 
 def _holds_global(model: Any) -> bool:

@@ -108,6 +108,7 @@ def evaluation_record(
         champion=cmp.champion if cmp else None,
         champion_error=load_error or (cmp.error if cmp else None),
         basis=cmp.basis if cmp else None,
+        same_method=bool(cmp and cmp.same_method),
     )
     out = {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
     if fitted.metric:  # the spec's metric is undefined on this partition's validation rows
