@@ -125,7 +125,8 @@ def numbers_as_trained(key: str) -> str | None:
     Clients that keep keys as floats (JavaScript, a pandas column with a NaN) send ``2.0`` for
     the partition trained as ``2``. The rewrite is textual, so no value is rounded; and since a
     URL's text cannot say whether ``2.0`` was meant as a number or a label, callers try this
-    form only when the key as given is not in production, and only to read.
+    form only when the key as given is not in production and this one is (the router's every
+    route, a retrain posted to ``store=2.0`` included: it retrains ``store=2``).
     """
     try:
         parsed = decode_key(key)

@@ -447,3 +447,21 @@ def test_the_sampler_holds_a_bounded_sample() -> None:
     taken = sampler.take()
     assert sorted(taken) == [("pid=0", 1), ("pid=1", 1), ("pid=2", 1)]
     assert sampler.held() == 0 and not sampler.full.is_set()
+
+
+def test_errors_whose_sum_would_overflow_are_refused_and_a_huge_base_answers_nothing() -> None:
+    """Two errors of 1.2e154 square to finite numbers whose sum is infinite: the day's
+    window became infinite. A previous actual of 1e160 refused every next batch's first row."""
+    from manymodels.exceptions import InvalidRows
+    from manymodels.monitoring.live import error_sums
+
+    with pytest.raises(InvalidRows) as caught:
+        error_sums([1.2e154, 1.2e154], [0.0, 0.0], task="regression", naive=0.0,
+                   time_ordered=False)  # fmt: skip
+    assert [p["loc"] for p in caught.value.errors] == [["body", "rows", 0], ["body", "rows", 1]]
+    sums, _ = error_sums([3.0], [1.0], task="regression", naive=2.5, time_ordered=True,
+                         previous=1e160)  # fmt: skip
+    assert (sums.rows, sums.abs_error, sums.naive_abs_error) == (1, 2.0, 0.5)
+    sums, _ = error_sums([3.0, 4.0], [1.0, 1.0], task="regression", naive=None,
+                         time_ordered=True)  # fmt: skip
+    assert sums.naive_abs_error == 1.0  # the first row has no naive answer: it adds nothing

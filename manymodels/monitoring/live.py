@@ -25,6 +25,8 @@ import numpy as np
 from manymodels.exceptions import InvalidRows
 from manymodels.inputs import problem
 
+HUGE = 1e150  # training.rows.HUGE, without its imports: a value whose square overflows
+
 WINDOWS = 14
 """Days of actuals kept per partition and version (older days are deleted as new ones come)."""
 
@@ -111,8 +113,10 @@ def error_sums(
     time-ordered). ``previous`` is the last actual posted before these.
 
     Raises ``InvalidRows`` naming (by ``positions``, their places in the request) the rows
-    without a finite prediction or whose squared error overflows (a target of ``1e308``):
-    an infinite sum would be kept in the day's window and hide every later error."""
+    without a finite prediction or whose error is too large to square and sum (``|e| >
+    1e150``, a target of ``1e308``): an infinite sum would be kept in the day's window and
+    hide every later error. A previous actual that large is not the naive answer: the
+    training rows' naive (the version's profile) is."""
     n = len(actual)
     if task == "classification":
         wrong = sum(str(p) != str(a) for p, a in zip(predicted, actual, strict=True))
@@ -122,13 +126,14 @@ def error_sums(
     y = np.asarray(actual, dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
     if time_ordered:
-        first = previous if previous is not None else naive
+        first = previous if _squarable(previous) else naive  # else the training rows' naive
         base = np.concatenate(([np.nan if first is None else float(first)], y[:-1]))
     else:
         base = np.full(n, np.nan if naive is None else float(naive))
     with np.errstate(over="ignore", invalid="ignore"):
         e, b = y - p, y - base
-        bad = ~np.isfinite(e * e) | (np.isfinite(base) & ~np.isfinite(b * b))
+        # |error| ≤ 1e150: its square, and the sums of a day's window, stay finite
+        bad = ~(np.abs(e) <= HUGE) | (np.isfinite(base) & ~(np.abs(b) <= HUGE))
     if bad.any():
         where = positions if positions is not None else range(n)
         raise InvalidRows(
@@ -139,9 +144,16 @@ def error_sums(
         )
     sums = ErrorSums(
         n, float(np.abs(e).sum()), float((e**2).sum()), 0,
-        float(np.abs(b).sum()), float((b**2).sum()), 0,
+        # a row with no naive answer (no earlier actual, no recorded naive) adds nothing: a
+        # NaN sum was stored as NULL and refused as a write conflict
+        float(np.nansum(np.abs(b))), float(np.nansum(b**2)), 0,
     )  # fmt: skip
     return sums, float(y[-1]) if n else previous
+
+
+def _squarable(value: Any) -> bool:
+    """A number whose square is finite: an earlier actual of 1e160 answers no naive error."""
+    return isinstance(value, int | float) and math.isfinite(value) and abs(value) <= HUGE
 
 
 def live_error(metric: str, task: str, sums: ErrorSums, *, naive: bool = False) -> float | None:
