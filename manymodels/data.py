@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from manymodels import timefeatures
 from manymodels.classes import class_prior
+from manymodels.csvkeys import refuse_merged_codes
 from manymodels.exceptions import DataError, first_line
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.partition import PartitionedTable, split
@@ -297,7 +298,7 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
     if not isinstance(source, pd.DataFrame):
-        _refuse_merged_codes(Path(source), df, spec.partition_by, source=name)
+        refuse_merged_codes(Path(source), df, spec.partition_by, source=name)
     df, cols, features, bad_rows = checked(df, spec, source=name)
     table = split(
         df,
@@ -316,38 +317,6 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df
-
-
-def _refuse_merged_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> None:
-    """A CSV reader reads a key column of codes such as ``007`` and ``7`` as numbers, and the
-    two partitions silently became one (a Parquet file keeps them apart, as text): a
-    ``DataError`` naming both. Only codes with a leading zero count (``1`` and ``1.0`` are
-    one partition written two ways); costs a second read of the numeric key columns."""
-    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
-        return
-    numeric = [
-        c for c in keys
-        if c in df.columns and ptypes.is_numeric_dtype(df[c]) and not ptypes.is_bool_dtype(df[c])
-    ]  # fmt: skip
-    if not numeric:
-        return
-    texts = pd.read_csv(path, usecols=numeric, dtype=str)
-    for column in numeric:
-        written = texts[column].dropna().str.strip().drop_duplicates()
-        padded = written.str.match(r"^[+-]?0\d")
-        if not padded.any():
-            continue
-        values = pd.to_numeric(written, errors="coerce")
-        shared = written.groupby(values).transform("size") > 1  # one pass: O(distinct codes)
-        clash = written[padded & shared]
-        if len(clash):
-            code, value = clash.iloc[0], values[clash.index[0]]
-            other = written[(values == value) & (written != code)].iloc[0]
-            raise DataError(
-                f"{source}: key column '{column}' holds '{code}' and '{other}', which read as "
-                f"one number ({value:g}): their partitions would merge. Give the column as "
-                "text (a Parquet file, or a DataFrame with it as str)"
-            )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
@@ -374,7 +343,11 @@ def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
     """The table's frequency, and the spec's target lags and rolling statistics appended as
     float64 features (``manymodels.lagfeatures``)."""
-    extra = {**table.extra, "frequency": timefeatures.infer_frequency(table.time, table.offsets)}
+    frequency = timefeatures.infer_frequency(table.time, table.offsets)
+    extra = {**table.extra, "frequency": frequency}
+    odd = timefeatures.off_frequency(table.time, table.offsets, frequency, table.keys)
+    if odd:
+        extra["warnings"] = [*extra.get("warnings", []), odd]
     plan = LagPlan.from_spec(spec)
     lags = plan.columns
     if not lags:

@@ -77,6 +77,40 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
     return _date_frequency(int(median), index)
 
 
+def off_frequency(
+    time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
+) -> str | None:
+    """A warning naming the partitions whose own median spacing is neither the table's (its
+    median) nor a multiple of it (gaps), or ``None``. Weekly and monthly partitions in one
+    table got one frequency, and the weekly ones' forecasts stepped by months, silently."""
+    dated = is_datetime(time)
+    stamps = (
+        pd.DatetimeIndex(time).as_unit("ns").asi8.astype(np.float64)
+        if dated
+        else np.asarray(time, dtype=np.float64)
+    )
+    n_parts = len(offsets) - 1
+    if len(stamps) < 2 or n_parts < 2:
+        return None
+    part = np.repeat(np.arange(n_parts), np.diff(offsets))
+    steps = np.diff(stamps)
+    keep = (part[1:] == part[:-1]) & (steps > 0)
+    if not keep.any():
+        return None
+    own = pd.Series(steps[keep]).groupby(part[1:][keep]).median()
+    ratio = own.to_numpy() / float(np.median(steps[keep]))
+    near = np.maximum(np.round(ratio), 1.0)
+    odd = ~(((ratio >= 0.8) & (ratio <= 1.25)) | ((ratio >= 1.5) & (np.abs(ratio - near) <= 0.1)))
+    if not odd.any():
+        return None
+    first = int(np.flatnonzero(odd)[0])
+    return (
+        f"{int(odd.sum())} partition(s) step unlike the table (frequency {frequency}), e.g. "
+        f"'{keys[int(own.index[first])]}', whose times are {ratio[first]:.2g}× as far apart: "
+        f"their lags and forecasts step at {frequency}; train a table per frequency"
+    )
+
+
 def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
     days = median_ns / _DAY
     for low, high, start, end, is_start, is_end in _ANCHORED:

@@ -4,6 +4,7 @@ calendar parts, target lags, the inferred frequency and what each version record
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -227,3 +228,24 @@ def test_dates_on_one_day_of_the_month_stay_on_it(
     if alias == "QS":  # the 10th of Feb, May, Aug, Nov: not quarter starts plus 9 days
         later = times + pd.DateOffset(months=1)
         assert tf.infer_frequency(later, np.array([0, 20])) != frequency
+
+
+def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> None:
+    """Monthly and weekly partitions in one table got one frequency, and the weekly one's
+    forecasts stepped by a month, silently."""
+    months = pd.date_range("2020-01-01", periods=30, freq="MS")
+    weeks = pd.date_range("2020-01-06", periods=30, freq="7D")
+
+    def frame(key: str, times: Any) -> pd.DataFrame:
+        n = len(times)
+        return pd.DataFrame({"k": key, "t": times, "x": np.arange(n, dtype=float), "y": 1.0})
+
+    spec = Spec.from_dict(
+        {"name": "mix", "partition_by": ["k"], "target": "y", "time_column": "t",
+         "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+    )  # fmt: skip
+    mixed = pd.concat([frame("a", months), frame("b", months), frame("w", weeks)])
+    (warning,) = prepare(spec, mixed)[0].extra["warnings"]
+    assert warning.startswith("1 partition(s) step unlike the table") and "'k=w'" in warning
+    gappy = pd.concat([frame("a", weeks), frame("b", weeks), frame("g", weeks[::2])])
+    assert "warnings" not in prepare(spec, gappy)[0].extra  # every other week: gaps

@@ -1,0 +1,46 @@
+"""Key columns a CSV reader takes for numbers: codes such as ``007`` and ``7`` become one.
+
+Kept apart from ``data`` (reading and checking a table): it re-reads a CSV's numeric key
+columns as text, which only CSV sources need.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError
+
+
+def refuse_merged_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> None:
+    """A CSV reader reads a key column of codes such as ``007`` and ``7`` as numbers, and the
+    two partitions silently became one (a Parquet file keeps them apart, as text): a
+    ``DataError`` naming both. Only codes with a leading zero count (``1`` and ``1.0`` are
+    one partition written two ways); costs a second read of the numeric key columns."""
+    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
+        return
+    numeric = [
+        c for c in keys
+        if c in df.columns and ptypes.is_numeric_dtype(df[c]) and not ptypes.is_bool_dtype(df[c])
+    ]  # fmt: skip
+    if not numeric:
+        return
+    texts = pd.read_csv(path, usecols=numeric, dtype=str)
+    for column in numeric:
+        written = texts[column].dropna().str.strip().drop_duplicates()
+        padded = written.str.match(r"^[+-]?0\d")
+        if not padded.any():
+            continue
+        values = pd.to_numeric(written, errors="coerce")
+        shared = written.groupby(values).transform("size") > 1  # one pass: O(distinct codes)
+        clash = written[padded & shared]
+        if len(clash):
+            code, value = clash.iloc[0], values[clash.index[0]]
+            other = written[(values == value) & (written != code)].iloc[0]
+            raise DataError(
+                f"{source}: key column '{column}' holds '{code}' and '{other}', which read as "
+                f"one number ({value:g}): their partitions would merge. Give the column as "
+                "text (a Parquet file, or a DataFrame with it as str)"
+            )
