@@ -233,9 +233,10 @@ def _common_layout(records: Sequence[ModelVersion]) -> tuple[list[str], str]:
 
 
 def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
-    """Runs of partitions sharing a frequency (the time steps of a run are computed at once).
-    ``records`` is reordered so that each run is contiguous and sorted by key."""
-    records.sort(key=lambda r: (str(r.feature_schema["forecast"]["frequency"]), r.key))
+    """Runs of partitions sharing a frequency and time zone (the time steps of a run are
+    computed at once). ``records`` is reordered so that each run is contiguous and sorted by
+    key."""
+    records.sort(key=lambda r: (str(_frequency(r)), r.key))
     out: list[list[ModelVersion]] = []
     for r in records:
         if out and _frequency(out[-1][0]) == _frequency(r):
@@ -246,7 +247,8 @@ def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
 
 
 def _frequency(record: ModelVersion) -> Any:
-    return record.feature_schema["forecast"]["frequency"]
+    forecast = record.feature_schema["forecast"]
+    return forecast["frequency"], forecast.get("timezone") or ""
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def build_steps(
     fs, kinds, exogenous = _exogenous(schemas)
     n = len(fs)
     frequency = fs[0]["forecast"]["frequency"]
-    times = timefeatures.advance([s["history"]["time"] for s in fs], frequency, horizon)
+    zone = fs[0]["forecast"].get("timezone")
+    times = timefeatures.advance([s["history"]["time"] for s in fs], frequency, horizon, zone)
     columns: dict[str, np.ndarray] = {}
 
     calendar = {name: part for s in fs for name, part in s["forecast"]["calendar"].items()}

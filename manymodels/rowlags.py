@@ -55,7 +55,7 @@ def fill_rows(
     frequency = schema["forecast"]["frequency"]
     recent = np.array([np.nan if v is None else float(v) for v in history["target"]])
     reach = max(plan.depth, 1) + sum(1 for row in rows if target in row)
-    upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach))
+    upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach, _zone(schema)))
     steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
              for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
@@ -113,7 +113,9 @@ def previous_targets(
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
     if time_column and history.get("time") is not None and frequency is not None:
-        upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach))
+        upcoming = _as_keys(
+            timefeatures.advance([history["time"]], frequency, reach, _zone(schema))
+        )
         steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
                  for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
@@ -182,6 +184,11 @@ def _unseen(name: str, step: int, needed: int, history: Mapping[str, Any]) -> st
         f"needs the target of period {needed} after it, which the model has not seen: post "
         f"that period's target in an earlier row, or send '{name}' in the row"
     )
+
+
+def _zone(schema: Mapping[str, Any]) -> str | None:
+    forecast = schema.get("forecast")
+    return forecast.get("timezone") if isinstance(forecast, Mapping) else None
 
 
 def _as_keys(times: Any) -> list[Any]:

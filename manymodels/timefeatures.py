@@ -139,14 +139,35 @@ def _same_day_of_month(index: pd.DatetimeIndex) -> int | None:
     return int(day[0]) - 1
 
 
-def advance(last: Sequence[Any], frequency: Frequency, horizon: int) -> Any:
+def time_zone(time: Any) -> str | None:
+    """The zone of zone-aware times (``Europe/Berlin``), for ``advance``; ``None`` otherwise.
+    A version records it: its last time is kept as ISO text, whose offset (``+01:00``) is
+    not the zone."""
+    first = time[0] if len(time) else None
+    tz = getattr(first, "tz", None) or getattr(getattr(time, "dtype", None), "tz", None)
+    return str(tz) if tz is not None else None
+
+
+def advance(
+    last: Sequence[Any], frequency: Frequency, horizon: int, zone: str | None = None
+) -> Any:
     """The next ``horizon`` times after each of ``last``, partition-major: rows
     ``p * horizon : (p + 1) * horizon`` continue ``last[p]``. A ``DatetimeIndex`` for dates
-    (``last`` as ISO text or timestamps), a numpy array for periods."""
+    (``last`` as ISO text or timestamps), a numpy array for periods.
+
+    In a time ``zone`` days are calendar days: daily data at local midnight stays at local
+    midnight across a change of daylight saving time (a fixed 24 hours landed at 01:00), and
+    the times are in that zone, not a fixed offset."""
     if isinstance(frequency, str):
-        base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
+        if zone:
+            base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601", utc=True))
+            base = base.tz_convert(zone)
+        else:
+            base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
         anchor, plus, days = frequency.partition("+")
         step = to_offset(anchor)
+        if base.tz is not None and isinstance(step, pd.offsets.Day):
+            step = pd.DateOffset(days=step.n)
         if plus:  # "MS+14D": month starts, 14 days on
             within = pd.DateOffset(days=int(days.removesuffix("D")))
             shifted = [(base - within) + step * k + within for k in range(1, horizon + 1)]

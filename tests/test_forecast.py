@@ -378,3 +378,27 @@ def test_monthly_data_on_the_15th_is_forecast_on_the_15th(tmp_path: Path) -> Non
     out = forecast(tmp_path / "reg", horizon=3, future=future)
     assert list(out["month"].dt.strftime("%Y-%m-%d")) == ["2024-07-15", "2024-08-15", "2024-09-15"]
     assert out["prediction"].tolist() == pytest.approx([1.0, 2.0, 3.0], abs=0.15)
+
+
+def test_zone_aware_daily_data_stays_at_local_midnight_across_daylight_saving(
+    tmp_path: Path,
+) -> None:
+    """Europe/Berlin daily data ending 2024-03-25: steps of a fixed 24 hours landed at 01:00
+    local after the change on 03-31, in a fixed +01:00 zone, and a future table with the real
+    local midnights was refused."""
+    times = pd.date_range("2024-02-20", "2024-03-25", freq="D", tz="Europe/Berlin")
+    n = len(times)
+    frame = pd.DataFrame(
+        {"pid": 1, "day": times, "x": np.arange(n, 0.0, -1), "y": np.arange(n) * 1.0}
+    )
+    spec = {
+        "name": "tz", "partition_by": ["pid"], "target": "y", "time_column": "day",
+        "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }  # fmt: skip
+    train(spec, frame, tmp_path / "reg", backend="local")
+    out = forecast(tmp_path / "reg", horizon=9)
+    assert str(out["day"].dt.tz) == "Europe/Berlin"
+    assert (out["day"].dt.hour == 0).all() and out["day"].iloc[-1].day == 3
+    ahead = pd.date_range("2024-03-26", periods=9, freq="D", tz="Europe/Berlin")
+    future = pd.DataFrame({"pid": 1, "day": ahead, "x": 1.0})
+    assert (forecast(tmp_path / "reg", horizon=9, future=future)["day"] == ahead).all()

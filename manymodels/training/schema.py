@@ -12,7 +12,7 @@ import pandas as pd
 from manymodels.lagfeatures import LagPlan, fit_transforms
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
-from manymodels.timefeatures import time_to_json
+from manymodels.timefeatures import time_to_json, time_zone
 
 
 def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
@@ -40,6 +40,9 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
             "lags": spec.lag_columns,
             "exogenous": [f for f in table.features if f not in derived],
         }
+        zone = time_zone(table.time) if table.time is not None else None
+        if zone is not None:  # left out otherwise: versions without a zone read as before
+            schema["forecast"]["timezone"] = zone
         if spec.transform != "none":
             schema["forecast"]["transform"] = {"kind": spec.transform}
         if spec.rolling:  # left out otherwise: versions without rolling read as before

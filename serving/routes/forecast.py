@@ -161,8 +161,9 @@ def _future(
                 f"give one row per step, or a '{time_column}' in each row"
             )
         frame[time_column] = timefeatures.advance(
-            [schema["history"]["time"]], schema["forecast"]["frequency"], horizon
-        )
+            [schema["history"]["time"]], schema["forecast"]["frequency"], horizon,
+            schema["forecast"].get("timezone"),
+        )  # fmt: skip
     return future_table(
         frame, [schema], key_columns=None, time_column=time_column, key=key, source="future"
     )
