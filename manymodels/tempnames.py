@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 TEMP_NAME = re.compile(
@@ -90,20 +91,34 @@ def owner_alive(tag: object) -> bool | None:
     return _alive(match["pid"], match["start"], match["machine"])
 
 
+_LEFTOVER = re.compile(OWNER.pattern + "-")
+LEFTOVER_GRACE_SECONDS = 86_400.0
+"""How old another machine's (or another container's) leftover must be before it goes: an
+export or import takes minutes, not a day."""
+
+
 def remove_dead_leftovers(directory: Path, prefix: str) -> int:
     """Remove the entries of ``directory`` named ``<prefix><writer_tag>-…`` whose writer
-    died on this machine (a killed ``export-registry`` leaves a partial tar and a database
-    copy; a killed ``import-registry`` a partial registry): nothing ever reclaimed them. A
-    running writer's, another machine's, or an unreadable name's are left alone. Returns how
-    many went."""
+    died (a killed ``export-registry`` leaves a partial tar and a database copy; a killed
+    ``import-registry`` a partial registry): nothing ever reclaimed them. One of this
+    machine's goes when its writer is gone; one whose writer this machine cannot look up
+    (another machine, another container's pid namespace) once a day old; a running writer's
+    never. Returns how many went."""
     removed = 0
     try:
         entries = [p for p in directory.iterdir() if p.name.startswith(prefix)]
     except OSError:
         return 0
     for path in entries:
-        match = OWNER.match(path.name[len(prefix) :])
-        if match is None or _alive(match["pid"], match["start"], match["machine"]) is not False:
+        match = _LEFTOVER.match(path.name[len(prefix) :])
+        if match is None:
+            continue  # not <prefix><pid>-<start>-<machine>-…
+        alive = _alive(match["pid"], match["start"], match["machine"])
+        try:
+            old = time.time() - path.lstat().st_mtime > LEFTOVER_GRACE_SECONDS
+        except OSError:
+            continue
+        if alive or (alive is None and not old):
             continue
         with contextlib.suppress(OSError):
             if path.is_dir() and not path.is_symlink():

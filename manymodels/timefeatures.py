@@ -97,10 +97,12 @@ def off_frequency(
     keep = (part[1:] == part[:-1]) & (steps > 0)
     if not keep.any():
         return None
-    own = pd.Series(steps[keep]).groupby(part[1:][keep]).median()
+    if not _regular(frequency):  # irregular event times: no frequency to step unlike
+        return None
+    # a partition's smallest step: gaps (a month missing) only make steps longer
+    own = pd.Series(steps[keep]).groupby(part[1:][keep]).min()
     ratio = own.to_numpy() / float(np.median(steps[keep]))
-    near = np.maximum(np.round(ratio), 1.0)
-    odd = ~(((ratio >= 0.8) & (ratio <= 1.25)) | ((ratio >= 1.5) & (np.abs(ratio - near) <= 0.1)))
+    odd = (ratio < 0.8) | ((ratio > 1.25) & (np.abs(ratio - np.round(ratio)) > 0.1))
     if not odd.any():
         return None
     first = int(np.flatnonzero(odd)[0])
@@ -109,6 +111,16 @@ def off_frequency(
         f"'{keys[int(own.index[first])]}', whose times are {ratio[first]:.2g}× as far apart: "
         f"their lags and forecasts step at {frequency}; train a table per frequency"
     )
+
+
+def _regular(frequency: Frequency | None) -> bool:
+    """A frequency people name (days, hours, month starts…), not a median of scattered times
+    (``206926283431540ns``)."""
+    if frequency is None or isinstance(frequency, float):
+        return False
+    if isinstance(frequency, int):
+        return True
+    return not frequency.endswith(("ns", "us", "ms"))
 
 
 def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:

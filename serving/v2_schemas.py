@@ -175,7 +175,7 @@ def to_rows(
     """The rows a request's tensors describe, in the model's feature order (see the module's
     docstring for the two layouts). Values of the datatype each input declares are passed on
     as sent: the feature schema's validation judges them, as it judges ``/v1`` rows."""
-    tensors = _values(request.inputs, binary)
+    tensors = _values(request.inputs, binary, features)
     names = [t.name for t in request.inputs]
     if len(set(names)) != len(names):
         raise TensorError(f"input names must be unique, got {names}")
@@ -224,7 +224,9 @@ def _check_rows(n: int, limit: int) -> None:
         raise TensorError(f"{n} rows is more than the limit of {limit} per request")
 
 
-def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any]]:
+def _values(
+    inputs: Sequence[RequestInput], binary: bytes, features: Sequence[str]
+) -> dict[str, list[Any]]:
     """Each input's elements, flat and row-major, checked against its shape and datatype."""
     out: dict[str, list[Any]] = {}
     offset = 0
@@ -251,7 +253,8 @@ def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any
         else:
             values = []
             _flatten(t.data, values, 0, t.name)
-            _check_datatype(t, values)
+            if t.name in features:  # one 2-D tensor may mix kinds: the schema judges it
+                _check_datatype(t, values)
         if len(values) != size:
             raise TensorError(
                 f"input '{t.name}' has {len(values)} element(s), but its shape {t.shape} "
@@ -265,21 +268,19 @@ def _values(inputs: Sequence[RequestInput], binary: bytes) -> dict[str, list[Any
 
 def _check_datatype(t: RequestInput, values: list[Any]) -> None:
     """JSON elements of the datatype the input declares, as Triton checks them: ``INT8`` data
-    of 300, ``INT64`` of 2.1 or ``BOOL`` data for a number were scored as sent."""
+    of 300, ``INT64`` of 2.1 or ``BOOL`` data for a number were scored as sent. ``null`` is a
+    missing value, as in a ``/v1`` row: the feature schema judges it."""
     kind = t.datatype
     if kind == "BYTES":
-        bad = next((i for i, v in enumerate(values) if type(v) is not str), None)
+        fits: Any = lambda v: type(v) is str  # noqa: E731
     elif kind == "BOOL":
-        bad = next((i for i, v in enumerate(values) if type(v) is not bool), None)
+        fits = lambda v: type(v) is bool  # noqa: E731
     elif kind in ("FP16", "FP32", "FP64", "BF16"):
-        bad = next((i for i, v in enumerate(values) if type(v) not in (int, float)), None)
+        fits = lambda v: type(v) in (int, float)  # noqa: E731
     else:
         info = np.iinfo(NUMPY[kind])
-        bad = next(
-            (i for i, v in enumerate(values)
-             if type(v) is not int or not info.min <= v <= info.max),
-            None,
-        )  # fmt: skip
+        fits = lambda v: type(v) is int and info.min <= v <= info.max  # noqa: E731
+    bad = next((i for i, v in enumerate(values) if v is not None and not fits(v)), None)
     if bad is not None:
         shown = json.dumps(values[bad])
         raise TensorError(f"input '{t.name}' is {kind}, but its element {bad} is {shown}")

@@ -462,6 +462,15 @@ def test_leftovers_of_a_killed_export_or_import_go_with_the_next_one(
     (leftovers[1] / "artifacts").mkdir(parents=True)
     running = tmp_path / f".tmp-export-{alive}-0a1b2c3d-c.tar"
     running.write_bytes(b"being written")
+    # not a writer's name: its tag runs on into the rest of the name
+    mine = tmp_path / f".tmp-export-{dead}junk"
+    mine.write_bytes(b"a user's file")
+    # another machine's (or container's): once a day old
+    elsewhere = tmp_path / f".tmp-export-1-2-{'f' * 12}-0a1b2c3d-d.tar"
+    elsewhere.write_bytes(b"another machine's")
+    fresh = tmp_path / f".tmp-export-1-2-{'e' * 12}-0a1b2c3d-e.tar"
+    fresh.write_bytes(b"another machine's, being written")
+    os.utime(elsewhere, (time.time() - 2 * 86_400, time.time() - 2 * 86_400))
     export_registry(Registry.open(trained), tmp_path / "b.tar")
     assert (
         not leftovers[0].exists() and not leftovers[0].with_name(leftovers[0].name + ".db").exists()
@@ -469,6 +478,7 @@ def test_leftovers_of_a_killed_export_or_import_go_with_the_next_one(
     assert leftovers[1].exists()  # an import's: the next import's to judge
     import_registry(backup_tar, tmp_path / "restored")
     assert not leftovers[1].exists() and running.exists()
+    assert mine.exists() and fresh.exists() and not elsewhere.exists()
 
 
 def test_an_artifact_gc_deleted_after_the_snapshot_says_to_export_again(

@@ -179,16 +179,23 @@ def test_gc_refuses_a_store_another_registry_marked_and_deletes_nothing(tmp_path
         assert collect(reg, grace_seconds=0).artifacts_deleted == 0  # its own store: allowed
 
 
-def test_a_database_restored_from_before_its_id_still_owns_its_store(tmp_path: Path) -> None:
+def test_a_database_restored_from_before_its_id_is_told_which_mark_to_remove(
+    tmp_path: Path,
+) -> None:
     """A registry.db restored from a backup taken before the registry had an id gets a new
-    one; its own older mark names the same database, and gc must not refuse for ever."""
+    one, and its old mark reads as another registry's (two machines can share a database
+    path, so only the id tells): gc refuses, naming the file, and runs once it is removed."""
     from manymodels.registry.ownership import ID_META
 
     root = tmp_path / "reg"
     train(spec_dict(), linear_frame(2, 40), root, backend="local")
     with Registry.open(root) as reg:
+        (old,) = reg.artifacts.owners()
         reg.store.set_meta(ID_META, None)  # as the backup had it
     train(spec_dict(), linear_frame(2, 40).assign(y=lambda d: d["y"] + 1), root, backend="local")
     with Registry.open(root) as reg:
-        assert len(reg.artifacts.owners()) == 2
+        mark = root / "artifacts" / "owners" / old
+        with pytest.raises(RegistryError, match=f"remove its mark: {mark}"):
+            collect(reg, grace_seconds=0)
+        mark.unlink()
         assert collect(reg, grace_seconds=0).artifacts_deleted == 0

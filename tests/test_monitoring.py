@@ -462,6 +462,24 @@ def test_errors_whose_sum_would_overflow_are_refused_and_a_huge_base_answers_not
     sums, _ = error_sums([3.0], [1.0], task="regression", naive=2.5, time_ordered=True,
                          previous=1e160)  # fmt: skip
     assert (sums.rows, sums.abs_error, sums.naive_abs_error) == (1, 2.0, 0.5)
-    sums, _ = error_sums([3.0, 4.0], [1.0, 1.0], task="regression", naive=None,
+    sums, _ = error_sums([10.0, 12.0, 11.0], [1.0, 1.0, 1.0], task="regression", naive=None,
                          time_ordered=True)  # fmt: skip
-    assert sums.naive_abs_error == 1.0  # the first row has no naive answer: it adds nothing
+    # the first row has no naive answer: the others' mean (1.5) stands for all three rows
+    assert sums.naive_abs_error / sums.rows == pytest.approx(1.5)
+
+
+def test_times_of_actuals_are_checked_as_times() -> None:
+    """A Parquet date column reads as datetime.date (refused by the first check); '' and
+    'NaT' parse as no time at all."""
+    import datetime as dt
+
+    from manymodels.exceptions import InvalidRows
+    from manymodels.monitoring.actuals import check_times
+
+    schema = {"time_column": "day", "history": {"time": "2024-01-01T00:00:00"}}
+    good = [{"day": dt.date(2024, 1, 2)}, {"day": np.datetime64("2024-01-03")},
+            {"day": "2024-01-04"}, {"day": pd.Timestamp("2024-01-05")}, {}]  # fmt: skip
+    check_times(good, schema)
+    with pytest.raises(InvalidRows) as caught:
+        check_times([{"day": ""}, {"day": "NaT"}, {"day": "soon"}, {"day": True}], schema)
+    assert [p["loc"][2] for p in caught.value.errors] == [0, 1, 2, 3]

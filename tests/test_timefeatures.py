@@ -249,3 +249,11 @@ def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> 
     assert warning.startswith("1 partition(s) step unlike the table") and "'k=w'" in warning
     gappy = pd.concat([frame("a", weeks), frame("b", weeks), frame("g", weeks[::2])])
     assert "warnings" not in prepare(spec, gappy)[0].extra  # every other week: gaps
+    short = pd.concat([frame("a", months), frame("s", months[[0, 1, 3]])])
+    assert "warnings" not in prepare(spec, short)[0].extra  # Jan, Feb, Apr: a gap
+    rng = np.random.default_rng(0)
+    scattered = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 1e6, 60), unit="s")
+    events = pd.concat(
+        [frame("e", scattered[:30].sort_values()), frame("f", scattered[30:].sort_values())]
+    )
+    assert "warnings" not in prepare(spec, events)[0].extra  # irregular events

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
@@ -75,6 +75,7 @@ def check_times(rows: Sequence[Row], schema: Mapping[str, Any]) -> None:
     """``InvalidRows`` naming rows whose time is not a time: an object, a list, a boolean, or
     text that is no date where the version's times are dates. They were stored as sent, shown
     on the dashboard, and ordered the naive answers."""
+    import numpy as np
     import pandas as pd
 
     from manymodels.exceptions import InvalidRows
@@ -88,14 +89,13 @@ def check_times(rows: Sequence[Row], schema: Mapping[str, Any]) -> None:
     errors = []
     for i, row in enumerate(rows):
         value = row.get(column)
-        if value is None or isinstance(value, datetime):
+        if value is None or isinstance(value, date | np.datetime64):  # a Parquet date too
             continue
-        ok = isinstance(value, str) or (
-            isinstance(value, int | float) and not isinstance(value, bool)
-        )
+        number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+        ok = isinstance(value, str) or number
         if ok and dated and isinstance(value, str):
             try:
-                pd.Timestamp(value)
+                ok = not pd.isna(pd.Timestamp(value))  # "" and "NaT" parse, as no time
             except ValueError:
                 ok = False
         if not ok:

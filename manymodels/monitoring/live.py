@@ -142,11 +142,13 @@ def error_sums(
                 for i in np.flatnonzero(bad)
             ]
         )
+    answered = np.isfinite(b)
+    scale = n / int(answered.sum()) if answered.any() else math.nan
     sums = ErrorSums(
         n, float(np.abs(e).sum()), float((e**2).sum()), 0,
-        # a row with no naive answer (no earlier actual, no recorded naive) adds nothing: a
-        # NaN sum was stored as NULL and refused as a write conflict
-        float(np.nansum(np.abs(b))), float(np.nansum(b**2)), 0,
+        # the rows with a naive answer (the first may have none: no earlier actual, no
+        # recorded naive), scaled to all n rows so that their mean is what the window reads
+        float(np.abs(b[answered]).sum() * scale), float((b[answered] ** 2).sum() * scale), 0,
     )  # fmt: skip
     return sums, float(y[-1]) if n else previous
 

@@ -35,8 +35,9 @@ def claim_store(reg: Registry) -> None:
 
 def other_owners(reg: Registry) -> dict[str, str]:
     """The other registries that marked this registry's store: ``{id: where}``. Reads only.
-    A mark naming this registry's own database is its own, whatever its id: a database
-    restored from a backup taken before it had one (or recreated at the same URL) gets a new
-    id, and gc must not refuse its store for ever."""
-    mine, here = reg.store.get_meta(ID_META), describe_url(reg.db_url)
-    return {k: v for k, v in reg.artifacts.owners().items() if k != mine and v != here}
+    Only the id tells: two registries on two machines can have the same database path. A
+    database restored from a backup taken before it had an id gets a new one, and its old
+    mark reads as another's until removed (gc's refusal names the file): refusing is the
+    side that loses nothing."""
+    mine = reg.store.get_meta(ID_META)
+    return {k: v for k, v in reg.artifacts.owners().items() if k != mine}

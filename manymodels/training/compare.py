@@ -141,13 +141,25 @@ def _refit(
     )
 
 
-def _config(model: Any) -> str:
-    """An estimator's class and parameters as text (scikit-learn's repr lists every
-    parameter that differs from its default, nested ones included), fitted or not."""
-    try:
-        return f"{type(model).__qualname__}:{clone(model)!r}"
-    except Exception:  # not an estimator clone knows: never taken for the same method
-        return f"{id(model)}"
+def _config(model: Any) -> Any:
+    """An estimator's class and parameters, nested estimators included, as comparable values
+    (numbers as floats: ``alpha=1`` is ``alpha=1.0``), fitted or not; scikit-learn's repr
+    would do but shortens long lists."""
+    if hasattr(model, "get_params") and not isinstance(model, type):
+        try:
+            params = model.get_params(deep=False)
+        except Exception:  # not an estimator clone knows: never taken for the same method
+            return id(model)
+        return (type(model).__qualname__, tuple(sorted((k, _config(v)) for k, v in params.items())))
+    if isinstance(model, list | tuple):
+        return tuple(_config(v) for v in model)
+    if isinstance(model, dict):
+        return tuple(sorted((str(k), _config(v)) for k, v in model.items()))
+    if isinstance(model, bool) or model is None or isinstance(model, str):
+        return model
+    if isinstance(model, int | float | np.number):
+        return float(model)
+    return repr(model)
 
 
 def _holds_global(model: Any) -> bool:
