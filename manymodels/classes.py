@@ -154,12 +154,21 @@ def over_table_classes(
     held: a model fitted on a partition with two of three classes answered two columns, so a
     column's place meant another class from one partition to the next. A model whose classes
     the table does not list (imported, or recorded before ``classes``) is answered as it is."""
+    classes = answered_classes(model_classes, table_classes)
     labels = [str(c) for c in np.asarray(model_classes).tolist()]
-    if not table_classes or labels == [str(c) for c in table_classes]:
-        return (list(table_classes) if table_classes else labels), proba
-    index = {str(c): i for i, c in enumerate(table_classes)}
-    if any(label not in index for label in labels):
-        return labels, proba
-    out = np.zeros((proba.shape[0], len(table_classes)), dtype=np.float64)
+    if classes is not table_classes or labels == [str(c) for c in classes]:
+        return list(classes), proba
+    index = {str(c): i for i, c in enumerate(classes)}
+    out = np.zeros((proba.shape[0], len(classes)), dtype=np.float64)
     out[:, [index[label] for label in labels]] = proba
-    return list(table_classes), out
+    return list(classes), out
+
+
+def answered_classes(model_classes: Any, table_classes: list[Any] | None) -> list[Any]:
+    """The classes a version's probabilities are answered over (``over_table_classes``): the
+    table's when it lists every class of the model (the very list given), else the model's
+    own."""
+    labels = [str(c) for c in np.asarray(model_classes).tolist()]
+    if table_classes and set(labels) <= {str(c) for c in table_classes}:
+        return table_classes
+    return labels

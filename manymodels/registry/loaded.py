@@ -90,5 +90,7 @@ class LoadedModel:
     def classes(self) -> list[Any]:
         """The columns of ``predict_proba``: the table's classes (the model's own for a
         version that records none)."""
+        from manymodels.classes import answered_classes
+
         table = self.version.feature_schema.get("classes")
-        return list(table) if table else list(getattr(self.model, "classes_", []))
+        return list(answered_classes(getattr(self.model, "classes_", []), table))

@@ -28,7 +28,6 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-import numpy as np
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -39,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from manymodels import __version__
-from manymodels.classes import over_table_classes
+from manymodels.classes import answered_classes
 from manymodels.exceptions import InvalidRows, ManyModelsError, RegistryError
 from manymodels.partition import FALLBACK_KEY
 from serving import decision
@@ -222,8 +221,8 @@ def _outputs(model: ServedModel, threshold: float | None = None) -> list[Metadat
     out = [MetadataTensor(name="predict", datatype=_predict_type(model), shape=[-1])]
     schema = model.feature_schema
     if schema.get("task") == "classification" and hasattr(model.model, "predict_proba"):
-        own = getattr(model.model, "classes_", ())  # answered over the table's classes
-        k = len(over_table_classes(np.zeros((0, len(own))), own, schema.get("classes"))[0])
+        own = getattr(model.model, "classes_", ())
+        k = len(answered_classes(own, schema.get("classes")))
         out.append(MetadataTensor(name="predict_proba", datatype="FP64", shape=[-1, k]))
         if schema.get("decision") or threshold is not None:
             out.append(MetadataTensor(name="label", datatype=_predict_type(model), shape=[-1]))
