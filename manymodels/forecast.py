@@ -46,10 +46,12 @@ from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
+from manymodels.registry.store import describe_url
 from manymodels.schemahistory import recorded
 from manymodels.signing import Signer
 from manymodels.training.global_fit import GlobalModel, bind_key
 
+PRODUCTION = "production"
 MAX_HORIZON = 1000
 MAX_LISTED_KEYS = 10
 OUTPUT_COLUMNS = ("prediction", "model_version")
@@ -75,11 +77,13 @@ def forecast(
     future: DataSource | None = None,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
+    alias: str = PRODUCTION,
 ) -> pd.DataFrame:
-    """Forecast the next ``horizon`` periods of each partition with its production model.
+    """Forecast the next ``horizon`` periods of each partition with its production model, or
+    the version ``alias`` points at (a challenger's forecast beside the champion's).
 
-    ``keys`` selects partitions (canonical text or mappings); by default every partition in
-    production except the fallback. ``future`` (a DataFrame, CSV or Parquet) holds exogenous
+    ``keys`` selects partitions (canonical text or mappings); by default every partition with
+    the alias except the fallback. ``future`` (a DataFrame, CSV or Parquet) holds exogenous
     feature values of future periods, with the key and time columns; partitions it does not
     mention carry their last known values forward. Returns one row per partition and step,
     sorted by key then time: the key columns, the time column (named as in the spec),
@@ -89,7 +93,7 @@ def forecast(
 
     Raises ``DataError`` for a horizon outside 1 … 1000, for partitions trained without a time
     column, and for a ``future`` table that lacks columns or covers only some of a partition's
-    steps; ``PartitionNotFound`` for keys with no production model; ``BadSignature`` (one of
+    steps; ``PartitionNotFound`` for keys with no model at ``alias``; ``BadSignature`` (one of
     them) when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
     checks with its own), and a version's signature is missing or wrong.
 
@@ -102,7 +106,7 @@ def forecast(
     if not own_registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        records = _production(reg, keys)
+        records = _at_alias(reg, keys, alias)
         key_columns, time_column = _common_layout(records)
         named = [(f"partition '{r.key}' v{r.version}", r.feature_schema) for r in records]
         levels = conformal.choose_levels(named, levels)
@@ -147,31 +151,37 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     return loaded
 
 
-def _production(
-    reg: Registry, keys: Iterable[str | Mapping[str, Any]] | None
+def _at_alias(
+    reg: Registry, keys: Iterable[str | Mapping[str, Any]] | None, alias: str
 ) -> list[ModelVersion]:
-    """The production versions to forecast, sorted by key; all checked before any model loads."""
-    table = reg.store.alias_table("production")
+    """The versions ``alias`` points at, sorted by key; all checked before any model loads."""
+    table = reg.store.alias_table(alias)
+    named = "production" if alias == PRODUCTION else f"'{alias}'"
     if keys is None:
         wanted = sorted(k for k in table if k != FALLBACK_KEY)
         if not wanted:
-            where = reg.root if reg.root is not None else reg.db_url
-            raise RegistryError(f"the registry at {where} has no partitions in production")
+            where = reg.root if reg.root is not None else describe_url(reg.db_url)
+            placed = "in production" if alias == PRODUCTION else f"with the alias '{alias}'"
+            raise RegistryError(f"the registry at {where} has no partitions {placed}")
     else:
         wanted = sorted({reg.key(k) for k in keys})
         if FALLBACK_KEY in wanted:
             raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
         unknown = [k for k in wanted if k not in table]
         if unknown:
-            raise PartitionNotFound(f"no production model for partition(s) {_listed(unknown)}")
+            raise PartitionNotFound(f"no {named} model for partition(s) {_listed(unknown)}")
     records = reg.store.get_versions([(k, table[k]) for k in wanted])
     found = {r.key for r in records}
     missing = [k for k in wanted if k not in found]
-    if missing:  # production points at a version that no longer exists (gc, or a race with it)
+    if missing:  # the alias points at a version that no longer exists (gc, or a race with it)
         shown = _listed([f"{k} v{table[k]}" for k in missing])
         raise RegistryError(
-            f"the production version of partition(s) {shown} is missing from the registry; "
-            "promote an existing version"
+            f"the {named} version of partition(s) {shown} is missing from the registry; "
+            + (
+                "promote an existing version"
+                if alias == PRODUCTION
+                else f"retrain, or point {named} at an existing version (Registry.set_alias)"
+            )
         )
     records.sort(key=lambda r: r.key)
     problems = [(r.key, why) for r in records if (why := unforecastable(r.feature_schema))]

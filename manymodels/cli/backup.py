@@ -11,13 +11,22 @@ from typing import Annotated
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    ArtifactsOpt,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+)
 
 
 def export_registry(
     out: Annotated[Path, typer.Argument(help="The tar file to write (replaced if it exists).")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Back the registry up into one tar: a consistent snapshot of its database and every
     artifact that snapshot references, with a manifest of their sha256.
@@ -27,9 +36,8 @@ def export_registry(
     """
     from manymodels import console
     from manymodels.backup import export_registry as export
-    from manymodels.registry import Registry
 
-    with Registry.open(registry) as reg:
+    with open_registry(registry, registry_db, artifacts) as reg:
         done = export(reg, out)
     if json_out:
         console.print_json(done.to_dict())

@@ -12,7 +12,16 @@ from typing import Annotated
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, JsonOpt, RegistryOpt, signer
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    MAX_INT,
+    ArtifactsOpt,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+    signer,
+)
 
 
 class ExportFormat(StrEnum):
@@ -31,6 +40,8 @@ def export(
     ] = None,
     alias: Annotated[str, typer.Option(help="The version this alias points at.")] = "production",
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Write a partition's version as an MLflow model (pyfunc, and sklearn when it is plain
     scikit-learn), with a signature from its feature schema and an input example.
@@ -41,10 +52,10 @@ def export(
     """
     from manymodels import console
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
-    from manymodels.registry import Registry
 
     require_mlflow()  # before the registry is opened: say what to install first
-    with Registry.open(registry, signer=signer(registry)) as reg:
+    signing = signer(registry, registry_db, artifacts)
+    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
         done = export_mlflow(reg, key, out, version=version, alias=alias)
     if json_out:
         console.print_json(done.to_dict())
@@ -65,6 +76,8 @@ def import_model(
         typer.Option(help="Serve it at once: point production at it (default: 'candidate')."),
     ] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Register an MLflow scikit-learn model as a new version of a partition.
 
@@ -74,22 +87,25 @@ def import_model(
     MLflow model unpickles it: import only models you trust.
     """
     from manymodels import console
+    from manymodels.exceptions import NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
-    from manymodels.registry import Registry
-    from manymodels.registry.client import DB_FILE
+    from manymodels.registry.store import describe_url
 
     key_signer = signer()
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
-    new = not (registry / DB_FILE).is_file()  # said: a mistyped --registry starts a new one
-    if not new:
-        with Registry.open(registry) as reg:
+    try:
+        with open_registry(registry, registry_db, artifacts) as reg:
             formats = reg.trusted_formats
+        new = False
+    except NoRegistry:  # said below: a mistyped --registry starts a new one
+        new = True
     model = read_mlflow(source, formats)  # before a registry is made for a model it refuses
-    with Registry(registry, signer=key_signer) as reg:
+    with open_registry(registry, registry_db, artifacts, create=True, signer=key_signer) as reg:
         v = import_mlflow(reg, model, key, promote=promote)
     if json_out:
         console.print_json(v.to_dict())
         return
     aliases = f" ({', '.join(v.aliases)})" if v.aliases else ""
-    where = f" into a new registry at {registry}" if new else ""
+    place = describe_url(registry_db) if registry_db is not None else registry
+    where = f" into a new registry at {place}" if new else ""
     typer.echo(f"imported {source} as {v.key} v{v.version}{aliases}{where}, run {v.run_id}")

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt, signer
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    ArtifactsOpt,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+    signer,
+)
 
 Trigger = Literal["drifted", "stale", "degraded", "changed"]
 SortBy = Literal["drift", "error", "naive", "age", "key"]
@@ -53,14 +61,15 @@ def monitor(
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """List partitions in production worst first: drift, live error against validation and
     naive, model and data age, and the retrain triggers each meets (default thresholds)."""
     from manymodels import console
     from manymodels.monitoring import report
-    from manymodels.registry import Registry
 
-    with Registry.open(registry) as reg:
+    with open_registry(registry, registry_db, artifacts) as reg:
         engine = reg.store.engine
         rows = report.ranked(report.health(engine), sort)
         page = report.with_data_age(engine, rows[offset : offset + limit])
@@ -99,6 +108,8 @@ def actuals(
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Record observed values of rows the models scored, for live accuracy.
 
@@ -111,14 +122,14 @@ def actuals(
     from manymodels.data import read_table
     from manymodels.exceptions import DataError, PartitionNotFound
     from manymodels.monitoring.actuals import Measured, measure, save, target_of
-    from manymodels.registry import Registry
 
     df = read_table(data)
     if "version" in df.columns:
         df["version"] = _versions(df["version"], data)
     measured: list[Measured] = []
     unknown: list[str] = []
-    with Registry.open(registry, signer=signer(registry)) as reg:
+    signing = signer(registry, registry_db, artifacts)
+    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
         columns = reg.partition_by
         if not columns:
             raise DataError(f"registry {registry} has no partitions yet")
@@ -204,6 +215,8 @@ def retrain(
     backend: Annotated[str, typer.Option(help="auto | ray | local (as train).")] = "auto",
     dry_run: Annotated[bool, typer.Option(help="List the partitions; train nothing.")] = False,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Retrain only the partitions the monitor flags, through the usual lifecycle: each new
     version is a challenger to production under the spec's promotion policy, recorded as a
@@ -218,7 +231,7 @@ def retrain(
         raise DataError("--when changed stands alone (run once per kind)")
     only: list[str] | None = None
     if triggers != {"changed"}:
-        only = _selected(registry, triggers, _thresholds(
+        only = _selected(registry, registry_db, artifacts, triggers, _thresholds(
             drift=drift_threshold, error_ratio=error_ratio, naive_ratio=naive_ratio,
             min_actuals=min_actuals, max_age_days=max_age_days,
             max_data_age_days=max_data_age_days,
@@ -232,22 +245,24 @@ def retrain(
         )
     from manymodels.cli.train import _report
     from manymodels.pipeline import train as run_train
-    from manymodels.registry import Registry
     from manymodels.spec import Spec
 
-    Registry.open(registry).close()  # only `train` creates one: a mistyped path is an error
-    summary = run_train(
-        Spec.from_toml(spec), data, registry, backend=backend, only=only,
-        changed_only=only is None, append=append, signer=signer(registry),
-    )  # fmt: skip
+    signing = signer(registry, registry_db, artifacts)
+    # opened, not created: only `train` starts a registry, so a mistyped path is an error
+    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+        summary = run_train(
+            Spec.from_toml(spec), data, reg, backend=backend, only=only,
+            changed_only=only is None, append=append, signer=signing,
+        )  # fmt: skip
     _report(summary, registry, json_out=json_out)
 
 
-def _selected(registry: Path, triggers: set[str], limits: Any) -> list[str]:
+def _selected(
+    registry: Path, db_url: str | None, artifacts: str | None, triggers: set[str], limits: Any
+) -> list[str]:
     from manymodels.monitoring import report
-    from manymodels.registry import Registry
 
-    with Registry.open(registry) as reg:
+    with open_registry(registry, db_url, artifacts) as reg:
         return report.flagged(reg, triggers, limits)
 
 

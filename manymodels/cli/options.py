@@ -63,12 +63,15 @@ def open_registry(
     return Registry(registry, db_url=db_url, artifacts=artifacts, create=create, signer=signer)
 
 
-def signer(registry: Path | None = None) -> Signer | None:
+def signer(
+    registry: Path | None = None, db_url: str | None = None, artifacts: str | None = None
+) -> Signer | None:
     """The signing key of ``MANYMODELS_SIGNING_KEY`` (or ``…_FILE``), read here at the edge
     and passed down as a ``Signer``; ``None`` without one. A key that is too short, or set
     both ways, is one ``error:`` line (exit 2). Commands that load models name their
-    ``registry``: without a key, one that holds signed versions gets one ``warning:`` line
-    (nothing would be verified, silently otherwise)."""
+    ``registry`` (and ``--registry-db`` / ``--artifacts``): without a key, one that holds
+    signed versions gets one ``warning:`` line (nothing would be verified, silently
+    otherwise)."""
     from manymodels.signing import Signer
 
     try:
@@ -77,19 +80,20 @@ def signer(registry: Path | None = None) -> Signer | None:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     if key is None and registry is not None:
-        warn_if_unverified(registry)
+        warn_if_unverified(registry, db_url, artifacts)
     return key
 
 
-def warn_if_unverified(registry: Path) -> None:
+def warn_if_unverified(
+    registry: Path, db_url: str | None = None, artifacts: str | None = None
+) -> None:
     """One ``warning:`` line on stderr if ``registry`` holds signed versions (its ``meta``
     says so) while no key is set; silent when it cannot be opened (the command says why)."""
     from manymodels.exceptions import ManyModelsError
-    from manymodels.registry import Registry
     from manymodels.signing import unverified_warning
 
     try:
-        with Registry.open(registry) as reg:
+        with open_registry(registry, db_url, artifacts) as reg:
             said = unverified_warning(reg.signed_by, None, str(registry))
     except ManyModelsError:
         return

@@ -152,7 +152,8 @@ def doctor(
     from manymodels import console
     from manymodels.doctor import check
 
-    with open_registry(registry, registry_db, artifacts, signer=signer(registry)) as reg:
+    signing = signer(registry, registry_db, artifacts)
+    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
         checkup = check(reg, repair=repair)
     if json_out:
         console.print_json(checkup.to_dict())
@@ -173,7 +174,12 @@ def doctor(
         raise typer.Exit(1)
 
 
-def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) -> None:
+def sign(
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
     """Sign the versions registered without a signature, with MANYMODELS_SIGNING_KEY.
 
     While a signing key is set, a version without a valid signature is never loaded (by
@@ -193,9 +199,7 @@ def sign(registry: RegistryOpt = DEFAULT_REGISTRY, json_out: JsonOpt = False) ->
             err=True,
         )
         raise typer.Exit(2)
-    from manymodels.registry import Registry
-
-    with Registry.open(registry, signer=key) as reg:
+    with open_registry(registry, registry_db, artifacts, signer=key) as reg:
         signed = reg.sign_unsigned()
         bad = 0
         for r in reg.version_digests():

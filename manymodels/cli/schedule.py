@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,15 @@ from typing import Annotated, Any
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, MAX_INT, RegistryOpt, signer
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    MAX_INT,
+    ArtifactsOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+    signer,
+)
 from manymodels.cli.train import Backend
 
 
@@ -25,6 +34,8 @@ def scheduler(
         int | None,
         typer.Option("--next", min=1, max=1000, help="Print the next N firings and exit."),
     ] = None,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Retrain on the spec's cron schedule: each firing trains SPEC on DATA as
     'manymodels train --changed-only' does (when = ["changed"], the default), every partition
@@ -46,7 +57,8 @@ def scheduler(
         for when in next_times(plan.cron, plan.timezone, next_):
             typer.echo(when.isoformat())
         return
-    signing = signer(registry)
+    signing = signer(registry, registry_db, artifacts)
+    elsewhere = registry_db is not None or artifacts is not None
 
     def started() -> None:
         first = next_times(plan.cron, plan.timezone, 1)
@@ -60,30 +72,39 @@ def scheduler(
     def fire() -> Any:
         from manymodels.pipeline import train
 
-        only = _flagged(registry, plan.when)
+        only = _flagged(registry, registry_db, artifacts, plan.when)
         if only == []:
             return None  # nothing drifted, stale or degraded: no run
         current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
-        return train(
-            current, data, registry, backend=backend, signer=signing, only=only,
-            changed_only=plan.when == ["changed"],
-            notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
-        )  # fmt: skip
+        # opened at each firing, as `train` does: a database restarted between firings is
+        # reached again, and nothing is held open while the scheduler waits
+        target: Any = (
+            open_registry(registry, registry_db, artifacts, create=True, signer=signing)
+            if elsewhere
+            else registry
+        )
+        with target if elsewhere else contextlib.nullcontext():
+            return train(
+                current, data, target, backend=backend, signer=signing, only=only,
+                changed_only=plan.when == ["changed"],
+                notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
+            )  # fmt: skip
 
     firings = run_schedule(spec, fire, max_runs=max_runs, report=_report, started=started)
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
 
 
-def _flagged(registry: Path, when: Sequence[str]) -> list[str] | None:
+def _flagged(
+    registry: Path, db_url: str | None, artifacts: str | None, when: Sequence[str]
+) -> list[str] | None:
     """The partitions the monitor flags for ``when``; ``None`` for ``changed`` and ``all``
     (training decides)."""
     if set(when) & {"changed", "all"}:
         return None
     from manymodels.monitoring.report import Thresholds, flagged
-    from manymodels.registry import Registry
 
-    with Registry.open(registry) as reg:
+    with open_registry(registry, db_url, artifacts) as reg:
         return flagged(reg, when, Thresholds())
 
 

@@ -114,7 +114,7 @@ def train(
     from manymodels.registry.store import describe_url
     from manymodels.spec import Spec
 
-    signing = signer(registry)
+    signing = signer(registry, registry_db, artifacts)
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
@@ -275,7 +275,8 @@ def score(
             signer=signer(registry), levels=wanted,
         )  # fmt: skip
     else:
-        with open_registry(registry, registry_db, artifacts, signer=signer()) as reg:
+        signing = signer(registry, registry_db, artifacts)
+        with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
                 skip_unknown=skip_unknown, levels=wanted,
@@ -310,10 +311,16 @@ def forecast(
         Path | None,
         typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
     ] = None,
+    alias: Annotated[
+        str, typer.Option(help="Which version of each partition forecasts (e.g. candidate).")
+    ] = "production",
     levels: LevelsOpt = None,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Forecast the next HORIZON periods of each partition with its production model.
+    """Forecast the next HORIZON periods of each partition with its model at ALIAS
+    (production by default; 'candidate' is the latest version that was not promoted).
 
     Only models trained from a spec with a time_column can be forecast; the fallback is not.
     Steps continue each partition's last training time at the data's frequency. Exogenous
@@ -332,10 +339,12 @@ def forecast(
         from manymodels.data import output_format, write_table
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
-    from manymodels.registry import Registry
-
-    with Registry.open(registry, signer=signer(registry)) as reg:
-        frame = run_forecast(reg, partitions, horizon=horizon, future=future, levels=wanted)
+    with open_registry(
+        registry, registry_db, artifacts, signer=signer(registry, registry_db, artifacts)
+    ) as reg:
+        frame = run_forecast(
+            reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
+        )
     n = len(frame) // horizon  # every partition has HORIZON rows
     if out is not None:
         write_table(frame, out)

@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 
-from manymodels.cli.options import DEFAULT_REGISTRY, JsonOpt, RegistryOpt
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    ArtifactsOpt,
+    JsonOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_registry,
+)
 
 FormatsOpt = Annotated[
     str | None,
@@ -26,6 +33,8 @@ def trust(
     trusted_formats: FormatsOpt = None,
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
 ) -> None:
     """Show or set the artifact formats a registry loads.
 
@@ -37,7 +46,6 @@ def trust(
     are refused until retrained.
     """
     from manymodels import console
-    from manymodels.registry import Registry
     from manymodels.serialization import describe, parse_formats
 
     chosen = None
@@ -47,7 +55,7 @@ def trust(
         except ValueError as e:
             typer.echo(f"error: --trusted-formats: {e}", err=True)
             raise typer.Exit(2) from None
-    with Registry.open(registry) as reg:
+    with open_registry(registry, registry_db, artifacts) as reg:
         if chosen is not None:
             reg.set_trusted_formats(chosen)
         now = reg.trusted_formats

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -16,11 +17,11 @@ from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key, refuse_other_keys
-from serving.resolution import Target
+from serving.resolution import PRODUCTION, Target
 from serving.routes import CurrentSettings, Service
-from serving.routes.options import Levels
+from serving.routes.options import ALIAS_PATTERN, Levels, refuse_repeated
 from serving.rows import to_json_list
-from serving.schemas import ERRORS, INTERVALS, SERVED_BY
+from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY
 from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"])
@@ -69,7 +70,9 @@ class PartitionForecast(BaseModel):
 
     partition: str = Field(description="The canonical key.")
     served_by: str = Field(description=SERVED_BY)
-    version: int = Field(description="The production version that forecast.")
+    version: int = Field(
+        description="The version that forecast: production's, unless `?version=` or `?alias=`."
+    )
     fallback: bool = Field(default=False, description="Always false: see `served_by`.")
     forecast: list[ForecastPoint]
 
@@ -87,11 +90,26 @@ async def forecast_partition(
     service: Service,
     settings: CurrentSettings,
     levels: Levels = None,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="Forecast this version.")
+    ] = None,
+    alias: Annotated[
+        str | None,
+        Query(
+            pattern=ALIAS_PATTERN,
+            description="Forecast the version this alias points at (`candidate`: the latest "
+            "version that was not promoted).",
+        ),
+    ] = None,
 ) -> PartitionForecast:
     """The next ``horizon`` periods of a partition trained from a time-series spec, by its
-    production model. Steps continue the partition's last training time at the data's
-    frequency; target lags are fed with the forecast's own earlier steps. An unknown key is a
-    404 (the fallback model is not forecast)."""
+    production model (or ``?version=`` / ``?alias=``, as when scoring). Steps continue the
+    partition's last training time at the data's frequency; target lags are fed with the
+    forecast's own earlier steps. An unknown key is a 404 (the fallback model is not
+    forecast)."""
+    refuse_repeated(request, "version", "alias")  # FastAPI would take the last silently
+    if version is not None and alias is not None:
+        raise HTTPException(422, "give ?version= or ?alias=, not both")
     if body.future is not None and len(body.future) > settings.max_batch_rows:
         raise HTTPException(
             422, f"{len(body.future)} future rows is more than the limit of "
@@ -101,21 +119,39 @@ async def forecast_partition(
     if levels is not None:  # ?levels=80&levels=95 is ?levels=80,95, as on the scoring routes
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
-    return await run_in_threadpool(_forecast, service, text, body, wanted)
+    chosen = Choice(version, alias)
+    return await run_in_threadpool(_forecast, service, text, body, wanted, chosen)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """``?version=`` / ``?alias=``: which version forecasts (production when neither)."""
+
+    version: int | None = None
+    alias: str | None = None
 
 
 def _forecast(
-    service: ModelService, text: str, body: ForecastRequest, levels: list[float] | None = None
+    service: ModelService,
+    text: str,
+    body: ForecastRequest,
+    levels: list[float] | None = None,
+    chosen: Choice = Choice(),
 ) -> PartitionForecast:
     key = service.canonical(text)
     if key == FALLBACK_KEY:
         raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
-    version = service.aliases.get(key) if key is not None else None
-    if key is None or version is None:
-        raise PartitionNotFound(f"no partition '{text}' in production")
+    if chosen.version is None and chosen.alias in (None, PRODUCTION):
+        version = service.aliases.get(key) if key is not None else None
+        if key is None or version is None:
+            raise PartitionNotFound(f"no partition '{text}' in production")
+        asked = Target(key, key, version, False, from_alias=True)
+    else:  # another version of a known partition: its own 404 when it has none such
+        asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)
+        key = asked.key
     if body.future is not None:
         refuse_other_keys(body.future, key, "future")
-    target, loaded = service.load(Target(key, key, version, False, from_alias=True))
+    target, loaded = service.load(asked)
     version = target.version
     schema = dict(loaded.feature_schema)
     reason = unforecastable(schema)

@@ -1,0 +1,139 @@
+"""Forecasting with another version than production: ``forecast(alias=…)``, ``manymodels
+forecast --alias`` and the route's ``?version=`` / ``?alias=`` — a challenger's forecast read
+beside the champion's before it is promoted, as scoring already allows."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import PartitionNotFound, RegistryError
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+from serving.app import create_app
+from serving.settings import Settings
+
+KEY = "store=1,brand=tropicana"
+SPEC = {
+    "name": "two-versions",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "lags": [1, 2],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    "promotion": {"policy": "manual"},
+}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1 in production; v2, trained on doubled sales, the ``candidate`` of every partition."""
+    root = tmp_path_factory.mktemp("alias") / "registry"
+    frame = store_sales(n_stores=2, weeks=40)
+    train(SPEC, frame, root, backend="local")
+    train(SPEC, frame.assign(units=frame["units"] * 2), root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.store.alias_table("candidate")[KEY] == 2
+        assert reg.store.alias_table("production")[KEY] == 1
+    return root
+
+
+def test_forecast_at_an_alias_is_that_versions_forecast(root: Path) -> None:
+    production = forecast(root, horizon=3)
+    candidate = forecast(root, horizon=3, alias="candidate")
+    assert set(production["model_version"]) == {1}
+    assert set(candidate["model_version"]) == {2}
+    assert len(candidate) == len(production)
+    now, doubled = production["prediction"], candidate["prediction"]
+    assert (doubled - 2 * now).abs().median() < (doubled - now).abs().median() / 5  # v2's sales
+    one = forecast(root, [KEY], horizon=3, alias="candidate")
+    mine = candidate[(candidate["store"] == 1) & (candidate["brand"] == "tropicana")]
+    assert one["prediction"].tolist() == pytest.approx(mine["prediction"].tolist())
+
+
+def test_an_alias_nothing_has_is_an_error_naming_it(root: Path) -> None:
+    with pytest.raises(RegistryError, match="no partitions with the alias 'nope'"):
+        forecast(root, horizon=2, alias="nope")
+    with pytest.raises(PartitionNotFound, match=f"no 'nope' model for partition.*'{KEY}'"):
+        forecast(root, [KEY], horizon=2, alias="nope")
+
+
+def test_cli_forecast_alias(root: Path) -> None:
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--partitions", KEY, "--json"]
+    result = CliRunner().invoke(app, [*args, "--alias", "candidate"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["forecast"]
+    assert {r["model_version"] for r in rows} == {2}
+    expected = forecast(root, [KEY], horizon=2, alias="candidate")["prediction"].tolist()
+    assert [r["prediction"] for r in rows] == pytest.approx(expected)
+    result = CliRunner().invoke(app, [*args, "--alias", "nope"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"error: no 'nope' model for partition(s) '{KEY}'"
+
+
+@pytest.fixture(scope="module")
+def client(root: Path) -> Iterator[Any]:
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=root))) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("query", "version"), [("", 1), ("?alias=candidate", 2),
+                                                 ("?version=2", 2), ("?version=1", 1),
+                                                 ("?alias=production", 1)])  # fmt: skip
+def test_route_forecasts_the_version_asked_for(
+    client: Any, root: Path, query: str, version: int
+) -> None:
+    r = client.post(f"/v1/partitions/{KEY}/forecast{query}", json={"horizon": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["version"] == version
+    frame = forecast(root, [KEY], horizon=3, alias="candidate" if version == 2 else "production")
+    assert [p["prediction"] for p in body["forecast"]] == pytest.approx(frame["prediction"])
+
+
+@pytest.mark.parametrize(
+    ("key", "query", "status", "text"),
+    [
+        (KEY, "?version=9", 404, "version"),
+        (KEY, "?alias=nope", 404, "nope"),
+        ("store=99,brand=tropicana", "?version=1", 404, "no partition"),
+        (KEY, "?version=1&alias=candidate", 422, "not both"),
+        (KEY, "?version=1&version=2", 422, "given 2 times"),
+        (KEY, "?alias=a&alias=b", 422, "given 2 times"),
+        (KEY, "?version=x", 422, "valid integer"),
+        (KEY, "?version=0", 422, "greater than or equal to 1"),
+        (KEY, "?alias=no%20spaces", 422, "pattern"),
+    ],
+)
+def test_route_refuses_a_version_it_cannot_forecast(
+    client: Any, key: str, query: str, status: int, text: str
+) -> None:
+    r = client.post(f"/v1/partitions/{key}/forecast{query}", json={"horizon": 2})
+    assert r.status_code == status, r.text
+    assert text in r.text
+    assert isinstance(r.json()["detail"], str | list)
+
+
+def test_the_router_still_forecasts_production_after_a_candidates_forecast(client: Any) -> None:
+    """The candidate's model, loaded for one request, does not answer production's."""
+    first = client.post(f"/v1/partitions/{KEY}/forecast?alias=candidate", json={"horizon": 2})
+    again = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 2})
+    assert (first.json()["version"], again.json()["version"]) == (2, 1)
+    v2 = [p["prediction"] for p in first.json()["forecast"]]
+    v1 = [p["prediction"] for p in again.json()["forecast"]]
+    assert v1 != pytest.approx(v2)
