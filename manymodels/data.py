@@ -343,13 +343,17 @@ def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
     """The table's frequency, and the spec's target lags and rolling statistics appended as
     float64 features (``manymodels.lagfeatures``)."""
+    plan = LagPlan.from_spec(spec)
+    lags = plan.columns
+    if lags:  # a target_transform needs lags too
+        repeated = timefeatures.repeated_times(table.time, table.offsets, table.keys)
+        if repeated:
+            raise DataError(f"{source}: {repeated}")
     frequency = timefeatures.infer_frequency(table.time, table.offsets)
     extra = {**table.extra, "frequency": frequency}
     odd = timefeatures.off_frequency(table.time, table.offsets, frequency, table.keys)
     if odd:
         extra["warnings"] = [*extra.get("warnings", []), odd]
-    plan = LagPlan.from_spec(spec)
-    lags = plan.columns
     if not lags:
         return replace(table, extra=extra)
     if table.y.dtype.kind not in "fiub":

@@ -77,18 +77,43 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
     return _date_frequency(int(median), index)
 
 
+def _stamps(time: Any) -> np.ndarray:
+    """Times as float64 numbers (nanoseconds for dates), to compare and subtract."""
+    if is_datetime(time):
+        return pd.DatetimeIndex(time).as_unit("ns").asi8.astype(np.float64)
+    return np.asarray(time, dtype=np.float64)
+
+
+def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str | None:
+    """What is wrong when some partition holds two rows at one time (``time`` sorted within
+    each partition), or ``None``. A lag is "the target one period before"; with two rows in
+    a period it is whichever row the sort put first, so the model depended on the input's
+    row order — which the data fingerprint ignores."""
+    stamps = _stamps(time)
+    if len(stamps) < 2:
+        return None
+    part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    same = (part[1:] == part[:-1]) & (stamps[1:] == stamps[:-1])
+    if not same.any():
+        return None
+    first = int(np.flatnonzero(same)[0])
+    where = int(part[first])
+    n = len(np.unique(part[1:][same]))
+    at = time_to_json(np.asarray(time)[first]) if is_datetime(time) else time[first]
+    return (
+        f"{n} partition(s) hold two or more rows at one time, e.g. '{keys[where]}' at {at}: "
+        "target lags need one row per period — sum or average such rows, or drop the "
+        "duplicates"
+    )
+
+
 def off_frequency(
     time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
 ) -> str | None:
     """A warning naming the partitions whose own median spacing is neither the table's (its
     median) nor a multiple of it (gaps), or ``None``. Weekly and monthly partitions in one
     table got one frequency, and the weekly ones' forecasts stepped by months, silently."""
-    dated = is_datetime(time)
-    stamps = (
-        pd.DatetimeIndex(time).as_unit("ns").asi8.astype(np.float64)
-        if dated
-        else np.asarray(time, dtype=np.float64)
-    )
+    stamps = _stamps(time)
     n_parts = len(offsets) - 1
     if len(stamps) < 2 or n_parts < 2:
         return None

@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import spec_dict
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
 
 from manymodels import lagfeatures
-from manymodels.exceptions import InvalidRows, SpecError
+from manymodels.cli import app
+from manymodels.exceptions import DataError, InvalidRows, SpecError
 from manymodels.forecast import forecast
 from manymodels.lagfeatures import (
     LagPlan,
@@ -31,6 +33,7 @@ from manymodels.spec import Spec
 from serving.app import create_app
 from serving.settings import Settings
 
+DAY = pd.Timedelta(days=1)
 ROLLINGS = [
     RollingFeature(lag, window, stat)
     for lag, window, stat in itertools.product((1, 2, 3), (1, 2, 4), ("mean", "std", "min", "max"))
@@ -325,3 +328,49 @@ def test_posted_actuals_are_transformed_like_the_history() -> None:
     assert (filled[0]["y_lag1"], filled[0]["y_lag2"]) == (2.0, 0.5)
     assert (filled[1]["y_lag1"], filled[1]["y_lag2"]) == (4.0, 2.0)  # 104 − 100
     assert (filled[2]["y_lag1"], filled[2]["y_lag2"]) == (-3.0, 4.0)  # 101 − 104
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lags": [1]},
+        {"rolling": [{"lag": 2, "window": 2, "stat": "mean"}]},
+        {"lags": [2], "target_transform": "difference"},
+    ],
+)
+def test_two_rows_at_one_time_are_refused_where_lags_read_the_order(
+    tmp_path: Path, change: dict[str, Any]
+) -> None:
+    """A lag of a period holding two rows was whichever the sort put first: the model
+    depended on the file's row order, which the data fingerprint ignores."""
+    df = linear_frame(2, 30)
+    doubled = pd.concat([df, df[(df["pid"] == 1) & (df["t"] == 7)].assign(y=99.0)])
+    with pytest.raises(DataError) as caught:
+        train(spec_dict(**change), doubled, tmp_path / "reg", backend="local")
+    assert str(caught.value) == (
+        "<DataFrame>: 1 partition(s) hold two or more rows at one time, e.g. 'pid=1' at 7: "
+        "target lags need one row per period — sum or average such rows, or drop the duplicates"
+    )
+    assert not (tmp_path / "reg").exists()  # refused before the registry was made
+    # without lags the rows are samples like any others, and train
+    assert train(spec_dict(), doubled, tmp_path / "plain", backend="local").run.n_trained == 2
+
+
+def test_the_cli_names_the_file_and_a_dated_time(tmp_path: Path) -> None:
+    df = linear_frame(2, 30).assign(t=lambda d: pd.Timestamp("2024-01-01") + d["t"] * DAY)
+    path = tmp_path / "doubled.csv"
+    pd.concat([df, df.iloc[[40]]]).to_csv(path, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "d"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\nlags = [1]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(spec), str(path), "--registry", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"error: {path}: 1 partition(s) hold two or more rows at one time, e.g. 'pid=1' at "
+        "2024-01-11T00:00:00: target lags need one row per period — sum or average such rows, "
+        "or drop the duplicates"
+    )
