@@ -6,26 +6,34 @@ tampered or truncated file is caught before it is ever loaded (``manymodels.seri
 says how, and in which formats). Partition keys never reach this module: paths are built from
 validated hex digests only.
 
-``LocalArtifactStore`` writes to a directory (temp file + fsync + atomic rename); stores for
-object storage implement the same three-method ``ArtifactStore`` protocol.
+``LocalArtifactStore`` writes to a directory (temp file + fsync + atomic rename, with the
+system calls of ``manymodels.durable_files``); stores for object storage implement the same
+``ArtifactStore`` protocol.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import hashlib
-import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from manymodels.durable_files import (
+    TMP_FLAGS,
+    TMP_PREFIX,
+    fsync_dir,
+    holds,
+    make_dirs,
+    syncfs,
+    temp_name,
+    write_all,
+)
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.serialization import ALL_FORMATS, Format, dumps, loads
-from manymodels.tempnames import TEMP_NAME, writer_alive, writer_tag
+from manymodels.tempnames import TEMP_NAME, writer_alive
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -43,119 +51,6 @@ def deserialize(
     format outside ``formats`` (a store's ``formats``, its registry's policy) is refused
     before it is read."""
     return loads(data, formats, what=what)
-
-
-@functools.cache
-def _libc() -> Any:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc if hasattr(libc, "syncfs") else None
-    except OSError:
-        return None
-
-
-def _syncfs(path: Path) -> None:
-    """Flush only the filesystem holding ``path`` (Linux ``syncfs``); elsewhere, ``os.sync``."""
-    libc = _libc()
-    if libc is not None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    os.sync()
-
-
-# Temp names must never collide, or O_EXCL refuses the write: not between threads (the counter),
-# forked processes (the pid), nor hosts sharing a network directory (the random part); and they
-# name their writer, so a sweep can tell a dead writer's leftover from a live one's file
-# (``manymodels.tempnames``).
-_TMP_COUNTER = itertools.count()
-_TMP_PREFIX = ".tmp-"  # never a digest, so readers and digests() ignore these files
-# O_EXCL: never write into a file someone else created. Mode 0o666 lets the umask (and default
-# ACLs) decide, as a plain open() would, so a router running as another user can read the file.
-_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
-
-
-def _tmp_tag() -> str:
-    return f"{writer_tag()}-{os.urandom(6).hex()}"
-
-
-_TMP_TAG = _tmp_tag()
-
-
-def _retag_after_fork() -> None:
-    global _TMP_TAG
-    _TMP_TAG = _tmp_tag()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_retag_after_fork)
-
-
-def _make_dir(path: str) -> list[str]:
-    """``mkdir`` that tolerates a racing writer making it first, and makes missing parents;
-    returns the directories it created, outermost first (their entries need flushing too)."""
-    try:
-        os.mkdir(path)
-        return [path]
-    except FileExistsError:
-        return []  # a file in its place fails the open that follows, with a clear error
-    except FileNotFoundError:
-        pass
-    missing = []
-    while not os.path.isdir(path) and path != os.path.dirname(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    created = []
-    for directory in reversed(missing):
-        try:
-            os.mkdir(directory)
-            created.append(directory)
-        except FileExistsError:
-            pass
-    return created
-
-
-def _fsync_dir(path: str) -> None:
-    """Flush a directory's entries: a renamed or created name is durable only once its
-    directory is (POSIX leaves it to the directory's own fsync)."""
-    fd = os.open(path, _DIR_FLAGS)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """``os.write`` until every byte is out: one call in practice, a loop if it is short."""
-    written = os.write(fd, data)
-    if written < len(data):
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(fd, view) :]
-
-
-def _kept(path: str, digest: str, *, flush: bool) -> bool:
-    """True when ``path`` already holds the bytes of ``digest``; its modification time is then
-    renewed, and with ``flush`` the file and its name are made durable (a ``durable=False``
-    put of the same bytes may not have been synced yet). A file that vanishes meanwhile (gc
-    moved it aside) is written again by the caller.
-    """
-    try:
-        with open(path, "rb") as f:
-            if sha256(f.read()) != digest:
-                return False
-            if flush:
-                os.fsync(f.fileno())
-        os.utime(path)
-        if flush:
-            _fsync_dir(os.path.dirname(path))
-    except OSError:  # missing (the usual case), or unreadable: write it
-        return False
-    return True
 
 
 def sha256(data: bytes) -> str:
@@ -278,29 +173,29 @@ class LocalArtifactStore:
         digest = sha256(data)
         parent = os.path.join(self.root, digest[:2], digest[2:4])
         flush = self.fsync and durable
-        if _kept(os.path.join(parent, digest), digest, flush=flush):
+        if holds(os.path.join(parent, digest), digest, flush=flush):
             return digest, len(data)
-        tmp = os.path.join(parent, f"{_TMP_PREFIX}{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}")
+        tmp = temp_name(parent, digest)
         created = False
         made: list[str] = []
         try:
             try:
-                fd = os.open(tmp, _TMP_FLAGS, 0o666)
+                fd = os.open(tmp, TMP_FLAGS, 0o666)
             except FileNotFoundError:  # its first artifact, or gc removed the directory: once
-                made = _make_dir(parent)
-                fd = os.open(tmp, _TMP_FLAGS, 0o666)
+                made = make_dirs(parent)
+                fd = os.open(tmp, TMP_FLAGS, 0o666)
             created = True
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 if flush:
                     os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, os.path.join(parent, digest))
             if flush:  # the new name, then the entries of the directories made for it
-                _fsync_dir(parent)
+                fsync_dir(parent)
                 for directory in reversed(made):
-                    _fsync_dir(os.path.dirname(directory))
+                    fsync_dir(os.path.dirname(directory))
         except OSError as e:
             if created:  # never unlink a name we did not create (O_EXCL refused it)
                 with contextlib.suppress(OSError):
@@ -344,7 +239,7 @@ class LocalArtifactStore:
         return before the writes end; Linux's waits for them).
         """
         if self.fsync and self.root.exists():
-            _syncfs(self.root)
+            syncfs(self.root)
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
@@ -359,9 +254,7 @@ class LocalArtifactStore:
         # aside name is a temp name, so a gc killed in between leaves a file the next
         # sweep_temporaries removes.
         path = str(self.path(digest))
-        aside = os.path.join(
-            os.path.dirname(path), f"{_TMP_PREFIX}gc-{digest}-{_TMP_TAG}-{next(_TMP_COUNTER)}"
-        )
+        aside = temp_name(os.path.dirname(path), f"gc-{digest}")
         try:
             os.rename(path, aside)
         except FileNotFoundError:
@@ -415,7 +308,7 @@ class LocalArtifactStore:
         files = freed = 0
         if not self.root.exists():
             return files, freed
-        for path in self.root.glob(f"??/??/{_TMP_PREFIX}*"):
+        for path in self.root.glob(f"??/??/{TMP_PREFIX}*"):
             try:
                 st = path.stat()
                 alive = writer_alive(path.name)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from manymodels import artifacts
+from manymodels import artifacts, durable_files
 from manymodels.artifacts import (
     LocalArtifactStore,
     check_digest,
@@ -292,7 +292,7 @@ def test_a_failed_put_leaves_no_temp_file(
         raise OSError(28, "No space left on device")
 
     if fails == "write":
-        monkeypatch.setattr(artifacts, "_write_all", broken)
+        monkeypatch.setattr(artifacts, "write_all", broken)
     else:
         monkeypatch.setattr(os, fails, broken)
     with pytest.raises(ArtifactError, match=r"cannot write artifact [0-9a-f]{12} under .*No space"):
@@ -308,8 +308,8 @@ def test_a_temp_name_taken_by_someone_else_is_refused_not_overwritten(
     """O_EXCL: a put never writes into, nor removes, a temp file it did not create."""
     data = b"model bytes"
     digest = hashlib.sha256(data).hexdigest()
-    monkeypatch.setattr(artifacts, "_TMP_COUNTER", itertools.count(7))
-    theirs = store.root / digest[:2] / digest[2:4] / f".tmp-{digest}-{artifacts._TMP_TAG}-7"
+    monkeypatch.setattr(durable_files, "_TMP_COUNTER", itertools.count(7))
+    theirs = store.root / digest[:2] / digest[2:4] / f".tmp-{digest}-{durable_files._TMP_TAG}-7"
     theirs.parent.mkdir(parents=True)
     theirs.write_bytes(b"someone else's half-written file")
     with pytest.raises(ArtifactError, match="cannot write artifact"):
@@ -364,14 +364,14 @@ def test_a_forked_child_names_its_temp_files_apart() -> None:
     pid = os.fork()
     if pid == 0:  # the child: report its tag, leave without running any cleanup
         try:
-            os.write(write, artifacts._TMP_TAG.encode())
+            os.write(write, durable_files._TMP_TAG.encode())
         finally:
             os._exit(0)
     os.close(write)
     with os.fdopen(read) as f:
         child_tag = f.read()
     os.waitpid(pid, 0)
-    assert child_tag and child_tag != artifacts._TMP_TAG
+    assert child_tag and child_tag != durable_files._TMP_TAG
     assert child_tag.startswith(f"{pid}-")
 
 

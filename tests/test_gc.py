@@ -145,9 +145,9 @@ def test_a_forked_child_is_its_own_writer() -> None:
     pid = os.fork()
     if pid == 0:  # the child: report its tag and liveness, leave without any cleanup
         try:
-            from manymodels import artifacts
+            from manymodels import durable_files
 
-            os.write(write, artifacts._TMP_TAG.encode())
+            os.write(write, durable_files._TMP_TAG.encode())
         finally:
             os._exit(0)
     os.close(write)
