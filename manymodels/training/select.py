@@ -3,9 +3,8 @@ same validation rows, the best refitted on all rows."""
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
@@ -15,18 +14,18 @@ import pandas as pd
 
 from manymodels import candidates as cands
 from manymodels.classes import ClassPrior, class_prior
-from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training import classify, constant_fits, heldout, ridge_grid
 from manymodels.training.compare import Comparison, compare
+from manymodels.training.folds import Folds
 from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, beats, metric
+from manymodels.training.options import ENSEMBLE, Board, score_global, score_local, score_top2
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
 Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
-ENSEMBLE = "manymodels.candidates.MeanOf"
 
 
 @dataclass(frozen=True)
@@ -55,25 +54,6 @@ class Fitted:
 def estimator_path(model: Any) -> str:
     """The import path a version records for a model built here (the naive baselines)."""
     return f"{type(model).__module__}.{type(model).__qualname__}"
-
-
-def _grid_fits(
-    cand: Candidate,
-    points: list[dict[str, Any]],
-    X: Any,
-    y: np.ndarray,
-    splits: Sequence[tuple[Any, Any]],
-) -> list[list[Any]] | None:
-    """Every grid point's validation fits at once where ``ridge_grid`` (a regression Ridge
-    over ``alpha``) or ``constant_fits`` (a mean or median ``DummyRegressor``) can make them,
-    numeric features only: ``[grid point][fold]``."""
-    alpha_grid = ridge_grid.alphas(cand, points)
-    if alpha_grid is not None:
-        return ridge_grid.fold_fits(X, y, splits, alpha_grid, scale=cand.scale)
-    strategy_grid = constant_fits.strategies(cand, points)
-    if strategy_grid is not None:
-        return constant_fits.fold_fits(y, splits, strategy_grid)
-    return None
 
 
 def _check_target(y: np.ndarray, spec: Spec) -> None:
@@ -150,48 +130,9 @@ def fit_partition(
         one_class = classify.single_class(y, splits)
         if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
             score_fn = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
-    results: list[CandidateResult] = []
-    best: tuple[float, Any, dict[str, Any]] | None = None
-
-    fitted_last: list[Any] = []  # the validation fits of the last cross_score call
     # every option's fold predictions, for interval residuals of the selection (``heldout``)
     trail = heldout.Trail(score_fn) if spec.intervals and spec.task == "regression" else None
-
-    def judge(fit: Any, va: Any) -> tuple[Any, Any, np.ndarray]:
-        """What the metric sees of ``fit`` on validation rows ``va``: in the target's units."""
-        if raw is None:
-            return fit, take(X, va), y[va]
-        return raw.judged(fit, va), take(X, va), raw.y[va]
-
-    def fold_score(fit: Any, va: Any) -> float:
-        return trail.score(*judge(fit, va)) if trail else score_fn(*judge(fit, va))
-
-    def cross_score(
-        make: Callable[[], Any],
-        ready: Sequence[Any] | None = None,
-        kind: heldout.Kind | None = None,
-    ) -> float:
-        """``make``'s mean score over the folds; ``ready`` holds its fold fits already made
-        (``ridge_grid``, ``constant_fits``), one per fold. ``kind``: the trail keeps it as an
-        option."""
-        scores = []
-        fitted_last.clear()
-        if trail:
-            trail.start()
-        for at, (tr, va) in enumerate(splits):
-            if ready is None:
-                est = make()
-                est.fit(take(X, tr), y[tr])
-            else:
-                est = ready[at]
-            scores.append(fold_score(est, va))
-            fitted_last.append(est)
-        value = float(np.mean(scores))
-        if not math.isfinite(value):
-            raise ValueError(f"{spec.metric_name} is not finite ({value})")
-        if trail and kind:
-            trail.keep(kind)
-        return value
+    folds = Folds(X, y, splits, score_fn, raw=raw, trail=trail)
 
     def built(c: Candidate, p: dict[str, Any]) -> Any:
         """A fresh estimator of one local candidate's grid point, for this partition."""
@@ -200,10 +141,6 @@ def fit_partition(
     def sklearn_fits(c: Candidate, p: dict[str, Any]) -> list[Any]:
         """A local candidate's validation fits made by its estimator itself."""
         return [built(c, p).fit(take(X, tr), y[tr]) for tr, _ in splits]
-
-    best_fits: list[Any] = []
-    best_global: tuple[tuple[float, Any, dict[str, Any]], list[Any]] | None = None
-    scored: list[tuple[float, Any, dict[str, Any], list[Any]]] = []  # for top2: all but naive
 
     def naive() -> Any:  # for classification, the smoothed constant: never a certain 0 or 1
         if prior is not None:
@@ -222,86 +159,31 @@ def fit_partition(
         assert prior is not None
         return classify.smoothed_constant(spec, prior)
 
+    board = Board(top2=spec.selection.ensemble == "top2")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
-        for cand in [] if one_class else local:
-            points = list(cands.grid(cand))
-            ready = (
-                _grid_fits(cand, points, X, y, splits)
-                if spec.task == "regression" and not categorical
-                else None
-            )
-            for point, params in enumerate(points):
-                make = partial(built, cand, params)
-                try:
-                    value = cross_score(make, None if ready is None else ready[point], "local")
-                except Exception as e:  # an estimator's own complaint about this partition
-                    results.append(
-                        CandidateResult(cand.label, cand.estimator, params, None, error_text(e))
-                    )
-                    continue
-                results.append(CandidateResult(cand.label, cand.estimator, params, value))
-                if spec.selection.ensemble == "top2":
-                    scored.append((value, cand, params, list(fitted_last)))
-                if best is None or value > best[0]:
-                    best = (value, cand, params)
-                    best_fits = list(fitted_last)
-        for ext in [] if one_class else external:
-            try:
-                if trail:
-                    trail.start()
-                value, ext_fits = _score_external(ext, splits, fold_score, score_fn.name, prior, n)
-                if trail:
-                    trail.keep("global")
-            except Exception as e:
-                results.append(CandidateResult(ext.label, ext.estimator, ext.params, None,
-                                               error_text(e)))  # fmt: skip
-                continue
-            results.append(CandidateResult(ext.label, ext.estimator, ext.params, value))
-            if spec.selection.ensemble == "top2":
-                scored.append((value, ext, ext.params, ext_fits))
-            if best_global is None or value > best_global[0][0]:
-                best_global = ((value, ext, ext.params), ext_fits)
-            if best is None or value > best[0]:
-                best, best_fits = (value, ext, ext.params), ext_fits
+        if not one_class:
+            local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
+            score_local(board, folds, local, built, spec, categorical=bool(categorical))
+            score_global(board, folds, external, prior)
         try:
-            naive_score: float | None = cross_score(
+            naive_score: float | None = folds.cross_score(
                 naive, naive_fold_fits(), "naive" if spec.selection.naive_candidate else None
             )
         except Exception:
             naive_score = None
-        top2: list[tuple[float, Any, dict[str, Any], list[Any]]] = []
-        if spec.selection.ensemble == "top2" and len(scored) >= 2 and best is not None:
-            top2 = sorted(scored, key=lambda t: -t[0])[:2]
-            members = [f"{c.label}{p or ''}" for _, c, p, _ in top2]
-            pairs = [cands.MeanOf([a, b]) for a, b in zip(top2[0][3], top2[1][3], strict=True)]
-            try:
-                folds = zip(pairs, splits, strict=True)
-                value = float(np.mean([score_fn(*judge(f, va)) for f, (_, va) in folds]))
-            except Exception as e:
-                value = math.nan
-                results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, None,
-                                               error_text(e)))  # fmt: skip
-            if math.isfinite(value):
-                results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, value))
-                if value > best[0]:
-                    best, best_fits = (value, "top2", {"members": members}), pairs
-        if (
-            best_global is not None
-            and best is not None
-            and not isinstance(best[1], External)
-            and not beats(best[0], best_global[0][0], spec.selection.global_margin)
-        ):
-            best, best_fits = best_global  # a local win within the margin is noise
+        top2 = score_top2(board, folds)
+        board.prefer_global(spec.selection.global_margin)
+        results = board.results
+        best, best_fits = board.best, board.best_fits
         if one_class:  # nothing to fit, nothing to compare: constant probabilities
             why = f"not fitted: its {one_class} hold one class"
             results = [
                 CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates
             ]
             m = classify.prior_rows(spec, _prior(prior, y))
-            best = (cross_score(constant), None, {"prior_rows": m})
-            best_fits = list(fitted_last)
+            best = (folds.cross_score(constant), None, {"prior_rows": m})
+            best_fits = list(folds.last)
         if best is None:
             first = next((r.error for r in results if r.error), "no model to fit")
             raise ValueError(f"all {len(results)} candidate fit(s) failed; first: {first}")
@@ -315,7 +197,7 @@ def fit_partition(
             and naive_score is not None
             and beats(naive_score, score, 0.0 if prior else spec.selection.naive_margin)
         ):
-            chosen, score, best_fits = "naive", naive_score, list(fitted_last)
+            chosen, score, best_fits = "naive", naive_score, list(folds.last)
             model = naive()
             estimator, params = estimator_path(model), {}
         elif isinstance(cand, External):
@@ -412,30 +294,6 @@ def refitted(fitted: Fitted, X: Any, y: np.ndarray) -> Fitted:
         fitted.model.fit(X, y)
     raised = {f"{w.category.__name__}: {w.message}" for w in caught}
     return replace(fitted, pending=False, warnings=sorted({*fitted.warnings, *raised})[:5])
-
-
-def _score_external(
-    ext: External,
-    splits: Sequence[Any],
-    fold_score: Callable[[Any, Any], float],
-    metric_name: str,
-    prior: ClassPrior | None,
-    n: int,
-) -> tuple[float, list[Any]]:
-    """A global model's score on this partition's validation rows, from its predictions."""
-    fits, scores = [], []
-    classes = prior.classes if prior is not None else None
-    for _, va in splits:
-        rows = np.arange(n)[va]
-        if np.isnan(ext.pred[rows]).any():
-            raise ValueError("the global model has no prediction of these validation rows")
-        fit = ext.scorer(rows, classes)
-        fits.append(fit)
-        scores.append(fold_score(fit, va))
-    value = float(np.mean(scores))
-    if not math.isfinite(value):
-        raise ValueError(f"{metric_name} is not finite ({value})")
-    return value, fits
 
 
 def _prior(prior: ClassPrior | None, y: np.ndarray) -> ClassPrior:

@@ -1,0 +1,177 @@
+"""The options selection weighs for one partition, each scored on its folds (``Folds``):
+every local candidate's grid points, the run's global models, and the top-2 mean. ``Board``
+records each score (a ``CandidateResult``) and keeps the best with its fold fits; the naive
+baseline, the choice among them and the refit stay with ``select.fit_partition``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from manymodels import candidates as cands
+from manymodels.classes import ClassPrior
+from manymodels.exceptions import error_text
+from manymodels.registry.entities import CandidateResult
+from manymodels.spec import Candidate, Spec
+from manymodels.training import constant_fits, ridge_grid
+from manymodels.training.folds import Folds
+from manymodels.training.global_fit import External
+from manymodels.training.metrics import beats
+
+ENSEMBLE = "manymodels.candidates.MeanOf"
+Scored = tuple[float, Any, dict[str, Any], list[Any]]
+"""An option's score, candidate, parameters and fold fits (for the top-2 mean)."""
+
+
+def grid_fits(
+    cand: Candidate,
+    points: list[dict[str, Any]],
+    X: Any,
+    y: np.ndarray,
+    splits: Sequence[tuple[Any, Any]],
+) -> list[list[Any]] | None:
+    """Every grid point's validation fits at once where ``ridge_grid`` (a regression Ridge
+    over ``alpha``) or ``constant_fits`` (a mean or median ``DummyRegressor``) can make them,
+    numeric features only: ``[grid point][fold]``."""
+    alpha_grid = ridge_grid.alphas(cand, points)
+    if alpha_grid is not None:
+        return ridge_grid.fold_fits(X, y, splits, alpha_grid, scale=cand.scale)
+    strategy_grid = constant_fits.strategies(cand, points)
+    if strategy_grid is not None:
+        return constant_fits.fold_fits(y, splits, strategy_grid)
+    return None
+
+
+Option = tuple[float, Any, dict[str, Any]]
+"""A scored option: its mean validation score, its candidate (a ``Candidate``, an
+``External``, ``"top2"``) and its parameters."""
+
+
+@dataclass
+class Board:
+    """Every option scored so far, as ``fit_partition`` records them, and the best one with
+    its fold fits; with ``top2``, every scored option but naive, for the top-2 mean."""
+
+    top2: bool
+    results: list[CandidateResult] = field(default_factory=list)
+    scored: list[Scored] = field(default_factory=list)
+    best: Option | None = None
+    best_fits: list[Any] = field(default_factory=list)
+    best_global: tuple[Option, list[Any]] | None = None
+
+    def failed(self, label: str, estimator: str, params: dict[str, Any], e: Exception) -> None:
+        self.results.append(CandidateResult(label, estimator, params, None, error_text(e)))
+
+    def offer(
+        self, value: float, cand: Any, params: dict[str, Any], fits: list[Any], *, scope: str
+    ) -> None:
+        """A candidate or global model scored ``value`` with these fold fits."""
+        self.results.append(CandidateResult(cand.label, cand.estimator, params, value))
+        if self.top2:
+            self.scored.append((value, cand, params, fits))
+        if scope == "global" and (self.best_global is None or value > self.best_global[0][0]):
+            self.best_global = ((value, cand, params), fits)
+        if self.best is None or value > self.best[0]:
+            self.best, self.best_fits = (value, cand, params), fits
+
+    def prefer_global(self, margin: float) -> None:
+        """The best global model, unless a local option (or the top-2 mean) beats it by
+        ``margin``: a local win within the margin is noise."""
+        if (
+            self.best_global is not None
+            and self.best is not None
+            and not isinstance(self.best[1], External)
+            and not beats(self.best[0], self.best_global[0][0], margin)
+        ):
+            self.best, self.best_fits = self.best_global
+
+
+def score_local(
+    board: Board,
+    folds: Folds,
+    local: Sequence[Candidate],
+    built: Callable[[Candidate, dict[str, Any]], Any],
+    spec: Spec,
+    *,
+    categorical: bool,
+) -> None:
+    """Every grid point of every local candidate, fitted on each fold (all of a grid's
+    validation fits at once where ``grid_fits`` can make them)."""
+    for cand in local:
+        points = list(cands.grid(cand))
+        ready = (
+            grid_fits(cand, points, folds.X, folds.y, folds.splits)
+            if spec.task == "regression" and not categorical
+            else None
+        )
+        for point, params in enumerate(points):
+            make = partial(built, cand, params)
+            try:
+                value = folds.cross_score(make, None if ready is None else ready[point], "local")
+            except Exception as e:  # an estimator's own complaint about this partition
+                board.failed(cand.label, cand.estimator, params, e)
+                continue
+            board.offer(value, cand, params, list(folds.last), scope="local")
+
+
+def score_global(
+    board: Board, folds: Folds, external: Sequence[External], prior: ClassPrior | None
+) -> None:
+    """Each of the run's global models, from its predictions of this partition's rows."""
+    for ext in external:
+        try:
+            if folds.trail:
+                folds.trail.start()
+            value, fits = _score_external(ext, folds, prior)
+            if folds.trail:
+                folds.trail.keep("global")
+        except Exception as e:
+            board.failed(ext.label, ext.estimator, ext.params, e)
+            continue
+        board.offer(value, ext, ext.params, fits, scope="global")
+
+
+def score_top2(board: Board, folds: Folds) -> list[Scored]:
+    """With ``ensemble = "top2"``, the mean of the two best options, scored on the same folds
+    and offered as one more; returns those two (empty without two)."""
+    if not board.top2 or len(board.scored) < 2 or board.best is None:
+        return []
+    top2 = sorted(board.scored, key=lambda t: -t[0])[:2]
+    members = [f"{c.label}{p or ''}" for _, c, p, _ in top2]
+    pairs = [cands.MeanOf([a, b]) for a, b in zip(top2[0][3], top2[1][3], strict=True)]
+    try:
+        value = folds.mean_score(pairs)
+    except Exception as e:
+        board.failed("top2", ENSEMBLE, {"members": members}, e)
+        return top2
+    if math.isfinite(value):
+        board.results.append(CandidateResult("top2", ENSEMBLE, {"members": members}, value))
+        if value > board.best[0]:
+            board.best, board.best_fits = (value, "top2", {"members": members}), pairs
+    return top2
+
+
+def _score_external(
+    ext: External, folds: Folds, prior: ClassPrior | None
+) -> tuple[float, list[Any]]:
+    """A global model's score on this partition's validation rows, from its predictions."""
+    fits, scores = [], []
+    classes = prior.classes if prior is not None else None
+    n = len(folds.y)
+    for _, va in folds.splits:
+        rows = np.arange(n)[va]
+        if np.isnan(ext.pred[rows]).any():
+            raise ValueError("the global model has no prediction of these validation rows")
+        fit = ext.scorer(rows, classes)
+        fits.append(fit)
+        scores.append(folds.fold_score(fit, va))
+    value = float(np.mean(scores))
+    if not math.isfinite(value):
+        raise ValueError(f"{folds.score_fn.name} is not finite ({value})")
+    return value, fits
