@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from manymodels.data import DataSource, describe_source, parse_time, read_table
@@ -77,10 +78,14 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         known = new[new[spec.target].notna()] if spec.target in new.columns else new
         old = _not_replaced(old, known, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
+    n = len(merged)
+    if spec.time_column and spec.target in merged.columns:
+        merged = _one_row_per_period(merged, [*spec.partition_by, spec.time_column], spec.target)
     counts = {
         "partitions": len(keys),
         "with_history": len(keys) - without,
         "kept_rows": len(old),
+        **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
     return Appended(merged, keys, counts)
 
@@ -97,6 +102,23 @@ def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.Dat
             except (TypeError, ValueError):
                 continue  # left as it is: _not_replaced names the mismatch
     return new.assign(**cast) if cast else new
+
+
+def _one_row_per_period(frame: pd.DataFrame, on: list[str], target: str) -> pd.DataFrame:
+    """``frame`` without the rows that have no target and share their key values and time
+    with another row: the row with a target is the period's (or, where none has one, the
+    first). A new row without a target beside a kept one corrects nothing, and kept rows
+    appended before this rule may hold both; left in, they would be two rows of one period,
+    which training refuses where lags read the rows in order."""
+    missing = frame[target].isna().to_numpy()
+    if not missing.any():
+        return frame
+    shared = frame.duplicated(on, keep=False).to_numpy()
+    if not (shared & missing).any():
+        return frame
+    with_target_first = frame.iloc[np.argsort(missing, kind="stable")]
+    first = ~with_target_first.duplicated(on, keep="first").reindex(frame.index).to_numpy()
+    return frame[~(missing & shared & ~first)]
 
 
 def _not_replaced(old: pd.DataFrame, new: pd.DataFrame, on: list[str]) -> pd.DataFrame:

@@ -103,7 +103,8 @@ class FsspecArtifactStore:
         return f"{self._root}/{_check(digest)[:2]}/{digest[2:4]}/{digest}"
 
     def _error(self, doing: str, digest: str, e: Exception) -> ArtifactError:
-        return ArtifactError(f"cannot {doing} artifact {digest[:12]} in {self._url}: {e}")
+        said = str(e) or type(e).__name__
+        return ArtifactError(f"cannot {doing} artifact {digest[:12]} in {self._url}: {said}")
 
     def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         """One PUT of the whole object under its digest: atomic on object stores, so a reader
@@ -123,7 +124,7 @@ class FsspecArtifactStore:
             return digest, len(data)
         try:
             self.fs.pipe_file(self.path(digest), data)
-        except (OSError, ValueError) as e:
+        except Exception as e:  # OSError, or the client's own (botocore: no credentials)
             raise self._error("write", digest, e) from e
         return digest, len(data)
 
@@ -154,7 +155,9 @@ class FsspecArtifactStore:
             raise ArtifactNotFound(
                 f"artifact {digest} is missing from {self._url}", digest
             ) from None
-        except OSError as e:
+        except ArtifactError:
+            raise
+        except Exception as e:  # OSError, or the client's own (botocore: no credentials)
             raise self._error("read", digest, e) from None
         actual = _hexdigest(data)
         if actual != digest:
@@ -205,6 +208,8 @@ class FsspecArtifactStore:
             found = fs.find(self._root)
         except FileNotFoundError:
             return
+        except Exception as e:  # the client's own (botocore: no credentials)
+            raise ArtifactError(f"cannot list the artifacts in {self._url}: {e}") from e
         for path in found:
             parts = path.rstrip("/").split("/")
             name = parts[-1]
@@ -217,7 +222,7 @@ class FsspecArtifactStore:
         try:
             if not self.fs.exists(mark):
                 self.fs.pipe_file(mark, note.encode())
-        except (OSError, ValueError) as e:
+        except Exception as e:
             raise ArtifactError(f"cannot mark {self._url} as this registry's: {e}") from e
 
     def owners(self) -> dict[str, str]:
@@ -228,6 +233,8 @@ class FsspecArtifactStore:
             found = fs.find(where)
         except FileNotFoundError:
             return {}
+        except Exception as e:  # the client's own (botocore: no credentials)
+            raise ArtifactError(f"cannot read the owner marks of {self._url}: {e}") from e
         return {path.rstrip("/").rsplit("/", 1)[-1]: fs.cat_file(path).decode() for path in found}
 
     def _owners(self) -> str:

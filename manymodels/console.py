@@ -90,7 +90,9 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
         yield update
 
 
-def run_summary(summary: RunSummary, registry: str) -> None:
+def run_summary(
+    summary: RunSummary, registry: str, flags: Sequence[str] = (), location: str | None = None
+) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``)."""
     run = summary.run
@@ -173,11 +175,17 @@ def run_summary(summary: RunSummary, registry: str) -> None:
         out.print(f"skipped {unchanged} whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
-    out.print(verdict_line(summary, registry), markup=False, soft_wrap=True)  # one line
+    line = verdict_line(summary, registry, flags, location)
+    out.print(line, markup=False, soft_wrap=True)  # one line
 
 
-def verdict_line(summary: RunSummary, registry: str) -> str:
-    """One line: what trained, how it fares against naive, where it is, what to run next."""
+def verdict_line(
+    summary: RunSummary, registry: str, flags: Sequence[str] = (), location: str | None = None
+) -> str:
+    """One line: what trained, how it fares against naive, where it is, what to run next.
+    ``flags`` (``--registry-db URL``, ``--artifacts URL``) name a registry elsewhere than
+    ``registry``'s directory, at ``location`` (its database); the next command gets them
+    too."""
     run = summary.run
     parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped", f"{run.n_failed} failed"]
     if summary.trained_now != run.n_trained:  # a resume: the rest were trained before it
@@ -190,9 +198,10 @@ def verdict_line(summary: RunSummary, registry: str) -> str:
             f"{skill.beat_naive} of {skill.compared}{now} ({share:.0%}) beat naive, "
             f"median skill {pct(skill.median)}"
         )
-    parts.append(f"registry: {registry}")
+    parts.append(f"registry: {location or registry}")
     default = Path(registry) == Path(DEFAULT_REGISTRY)
     where = "" if default else f" --registry {shlex.quote(registry)}"
+    where += "".join(f" {shlex.quote(word)}" for word in flags)
     if run.status == "completed":
         parts.append(f"next: manymodels serve{where}")
     else:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,12 @@ class StreamedChunk:
     def run(self, spec: Spec, store: Any, champions: Any, external: Any) -> Any:
         from manymodels.training import train_chunk
 
-        return train_chunk(self.load(spec), spec, store, champions, external)
+        try:
+            table = self.load(spec)
+        except DataError as e:  # what only a bucket's rows together show (two rows of one
+            # partition at one time): its partitions fail as data, not as a lost task
+            return _failed(self.keys, e)
+        return train_chunk(table, spec, store, champions, external)
 
 
 @dataclass(frozen=True)
@@ -168,7 +173,11 @@ class StreamedSample:
     def run(self, spec: Spec, store: Any, champion: Any, external: Any) -> Any:
         from manymodels.training import train_fallback
 
-        result = train_fallback(self.load(spec), spec, store, champion=champion)
+        try:
+            table = self.load(spec)
+        except DataError as e:
+            return _failed(self.keys, e)
+        result = train_fallback(table, spec, store, champion=champion)
         return [replace(result, data_fingerprint=self.fingerprint)]
 
 
@@ -376,3 +385,13 @@ def prepare(spec: Spec, frame: pd.DataFrame) -> tuple[PartitionedTable, pd.DataF
 
 def _line(error: BaseException) -> str:
     return first_line(error)[:300]
+
+
+def _failed(keys: Sequence[str], error: DataError) -> list[Any]:
+    """Each of a task's partitions failed for the data of its bucket (``prepare`` names a
+    DataFrame; the dataset's path was named when it was read)."""
+    from manymodels.data import describe_source
+    from manymodels.registry.entities import PartitionOutcome
+
+    why = _line(error).removeprefix(f"{describe_source(pd.DataFrame())}: ")
+    return [PartitionOutcome(k, "failed", "DataError", f"rows of this bucket: {why}") for k in keys]

@@ -42,7 +42,6 @@ from manymodels.heartbeat import spoken
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
-from manymodels.registry.store import describe_url
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 from manymodels.tempnames import owner_pid
 
@@ -120,7 +119,7 @@ def check(
     if repair:
         registry.require_writable("--repair writes to it (a check without it only reads)")
     rows = registry.version_digests()
-    where = str(registry.root) if registry.root is not None else describe_url(registry.db_url)
+    where = registry.location
     verdicts = _verify(registry, (d for r in rows for _, d in _digests(r)))
     problems = _bad_artifacts(rows, verdicts)
     if registry.signer is not None:

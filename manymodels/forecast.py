@@ -46,7 +46,6 @@ from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
-from manymodels.registry.store import describe_url
 from manymodels.schemahistory import recorded
 from manymodels.signing import Signer
 from manymodels.training.global_fit import GlobalModel, bind_key
@@ -160,7 +159,7 @@ def _at_alias(
     if keys is None:
         wanted = sorted(k for k in table if k != FALLBACK_KEY)
         if not wanted:
-            where = reg.root if reg.root is not None else describe_url(reg.db_url)
+            where = reg.location
             placed = "in production" if alias == PRODUCTION else f"with the alias '{alias}'"
             raise RegistryError(f"the registry at {where} has no partitions {placed}")
     else:

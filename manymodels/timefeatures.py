@@ -89,7 +89,9 @@ def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str |
     each partition), or ``None``. A lag is "the target one period before"; with two rows in
     a period it is whichever row the sort put first, so the model depended on the input's
     row order — which the data fingerprint ignores."""
-    stamps = _stamps(time)
+    # exact values: as float64, nanoseconds of today's dates (or integers past 2**53) that
+    # differ by less than a few hundred would compare equal
+    stamps = pd.DatetimeIndex(time).as_unit("ns").asi8 if is_datetime(time) else np.asarray(time)
     if len(stamps) < 2:
         return None
     part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))

@@ -12,6 +12,7 @@ import pytest
 from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
+from manymodels import appending
 from manymodels.cli import app
 from manymodels.exceptions import ArtifactNotFound, DataError
 from manymodels.gc import collect
@@ -126,11 +127,11 @@ def test_a_posted_row_without_a_target_keeps_the_kept_rows_value(tmp_path: Path)
     train(spec_dict(), blank, tmp_path / "reg", backend="local", append=True)
     with Registry.open(tmp_path / "reg") as reg:
         rows = reg.training_rows("pid=0", 2)
-        # the posted row is kept as posted, and left out of training
-        assert rows.loc[rows.t == 7, "y"].dropna().tolist() == df.loc[df.t == 7, "y"].tolist()
+        # the posted row corrects nothing: the kept row is the period's only one
+        assert rows.loc[rows.t == 7, "y"].tolist() == df.loc[df.t == 7, "y"].tolist()
         assert rows.loc[rows.t == 8, "y"].tolist() == [500.0]  # a correction still replaces
         v2 = reg.get_version("pid=0", 2)
-        assert v2.n_rows == 30 and v2.validation["dropped"] == {"missing_target": 1}
+        assert v2.n_rows == 30 and "dropped" not in v2.validation
 
 
 def test_append_to_a_new_partition_trains_it_from_the_posted_rows(tmp_path: Path) -> None:
@@ -230,3 +231,29 @@ def test_appended_keys_are_matched_in_the_kept_rows_types(tmp_path: Path) -> Non
     with Registry.open(tmp_path / "reg") as reg:
         rows = reg.training_rows("pid=7", 2)
         assert len(rows) == 30 and rows.loc[rows.t == 4, "y"].tolist() == [500.0]
+
+
+def test_a_posted_row_without_a_target_beside_a_kept_one_trains_with_lags(tmp_path: Path) -> None:
+    """With lags, two rows of one period are refused: a posted row without a target at a
+    time the kept rows hold is dropped (it corrects nothing), so the append trains — and
+    kept rows that hold both from an older append are read as one period too."""
+    spec = spec_dict(lags=[1])
+    df = linear_frame(2, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    new = df[(df.pid == 1) & (df.t == 29)].assign(y=np.nan)
+    later = df[(df.pid == 1) & (df.t == 29)].assign(t=30, y=1.0)
+    posted = pd.concat([new, later, later.assign(t=31, y=2.0)])
+    summary = train(spec, posted, tmp_path / "reg", backend="local", append=True)
+    assert summary.run.n_trained == 1 and not summary.failures
+    assert summary.run.options["append"]["rows_without_target_ignored"] == 1
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=1", 2)
+    assert rows["t"].tolist() == list(range(32))
+    original = df.loc[(df.pid == 1) & (df.t == 29), "y"].tolist()
+    assert rows.loc[rows.t == 29, "y"].tolist() == original
+    assert appending._one_row_per_period(
+        pd.concat([rows, rows[rows.t == 3].assign(y=np.nan)], ignore_index=True), ["pid", "t"], "y"
+    )["t"].tolist() == list(range(32))
+    both_missing = pd.DataFrame({"pid": [0, 0, 0], "t": [1, 1, 2], "y": [np.nan, np.nan, 5.0]})
+    kept = appending._one_row_per_period(both_missing, ["pid", "t"], "y")
+    assert kept.index.tolist() == [0, 2]  # one row of period 1 stays: lags count rows

@@ -31,6 +31,7 @@ from manymodels.artifacts import open_store, serialize
 from manymodels.cli import app
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.registry import Registry
+from manymodels.samples import store_sales
 
 BUCKET = "manymodels-test"
 runner = CliRunner()
@@ -294,3 +295,50 @@ def test_a_parquet_directorys_shuffle_under_s3_is_what_ray_workers_read(
     fs = s3fs.S3FileSystem()
     left = [p for p in fs.find(shuffles.removeprefix("s3://"), withdirs=True) if PREFIX in p]
     assert left == [], left  # the run's copy is gone (SeaweedFS may keep the base as a folder)
+
+
+def test_a_store_without_credentials_is_one_artifact_error(
+    url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The client's own errors (botocore's ``NoCredentialsError``, not an ``OSError``) are
+    an ``ArtifactError`` naming the store — the CLI's one ``error:`` line, not a traceback."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import fsspec
+
+    fsspec.filesystem("s3").clear_instance_cache()  # no client made with the credentials
+    store = open_store(url)
+    with pytest.raises(ArtifactError, match=f"cannot read artifact {'0' * 12} in {url}"):
+        store.get("0" * 64)
+    with pytest.raises(ArtifactError, match=f"cannot write artifact .* in {url}"):
+        store.put(b"bytes")
+    with pytest.raises(ArtifactError, match=f"cannot read the owner marks of {url}"):
+        store.owners()
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=1, weeks=30).to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "s"\npartition_by = ["store", "brand"]\ntarget = "units"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(spec),
+            str(data),
+            "--registry",
+            str(tmp_path / "r"),
+            "--artifacts",
+            url,
+            "--backend",
+            "local",
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert url in lines[0] and "Traceback" not in result.output

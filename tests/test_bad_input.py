@@ -450,7 +450,7 @@ def test_retrain_rows_without_target_values_are_dropped_and_counted_by_default(
     router: Any,
 ) -> None:
     client, root = router
-    rows = retrain_rows()
+    rows = [{**row, "t": row["t"] + 20} for row in retrain_rows()]  # periods not kept yet
     rows[3]["y"] = None
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)

@@ -123,12 +123,13 @@ def test_a_directory_trains_on_ray_as_in_memory(
     assert production(tmp_path / "reg-flat") == production(tmp_path / "reg-one")
 
 
-def train_command(data: Path, tmp_path: Path) -> Any:
-    """``manymodels train`` of a small Ridge spec over ``data``, into ``tmp_path / "reg"``."""
+def train_command(data: Path, tmp_path: Path, extra: str = "") -> Any:
+    """``manymodels train`` of a small Ridge spec (and ``extra`` lines) over ``data``, into
+    ``tmp_path / "reg"``."""
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'name = "p"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
-        'features = ["x0", "x1", "x2"]\n[[candidates]]\n'
+        f'features = ["x0", "x1", "x2"]\n{extra}[[candidates]]\n'
         'estimator = "sklearn.linear_model.Ridge"\n'
     )
     return CliRunner().invoke(app, ["train", str(spec), str(data), "--registry",
@@ -323,3 +324,24 @@ def test_a_file_whose_target_is_all_missing_is_that_partitions_problem(
         outcomes = {o.key: o for o in reg.store.run_outcomes(run.run_id)}
     assert outcomes["pid=3"].status in ("failed", "skipped"), outcomes["pid=3"]
     assert outcomes["pid=0"].status == "trained" and len(outcomes) == 13  # 12 and the fallback
+
+
+def test_two_rows_of_one_period_fail_their_bucket_as_data_not_as_a_lost_task(
+    rows: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A directory is checked a bucket at a time, in the tasks: the partitions of the bucket
+    holding two rows of one period (the spec has lags) fail with that reason — not as a task
+    lost to infrastructure, which a resume would retry for ever."""
+    doubled = pd.concat([rows, rows[rows.pid == 1].iloc[[0]]], ignore_index=True)
+    result = train_command(write_flat(doubled, tmp_path / "files"), tmp_path, "lags = [1]\n")
+    with Registry.open(tmp_path / "reg") as reg:
+        (run,) = reg.list_runs()
+        outcomes = {o.key: o for o in reg.store.run_outcomes(run.run_id)}
+    assert not [o for o in outcomes.values() if o.status == "lost"], outcomes
+    failed = outcomes["pid=1"]
+    assert (failed.status, failed.error_type) == ("failed", "DataError")
+    assert failed.message.startswith(
+        "rows of this bucket: 1 partition(s) hold two or more rows at one time, e.g. 'pid=1' at "
+    ), failed.message
+    assert result.exit_code == 1  # the fallback's sample holds the two rows too
+    assert "rows of this bucket" in result.stderr

@@ -257,3 +257,19 @@ def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> 
         [frame("e", scattered[:30].sort_values()), frame("f", scattered[30:].sort_values())]
     )
     assert "warnings" not in prepare(spec, events)[0].extra  # irregular events
+
+
+def test_repeated_times_compare_exact_values() -> None:
+    """Nanoseconds of today's dates, or integers past 2**53, differ by less than a float64
+    can tell apart: distinct times are never called one."""
+    offsets = np.array([0, 3])
+    near = pd.DatetimeIndex(["2024-01-01 00:00:00.000000100", "2024-01-01 00:00:00.000000200",
+                             "2024-01-01 00:00:00.000000300"])  # fmt: skip
+    assert tf.repeated_times(near, offsets, ["k"]) is None
+    big = np.array([2**60, 2**60 + 1, 2**60 + 2], dtype=np.int64)
+    assert tf.repeated_times(big, offsets, ["k"]) is None
+    same = np.array([2**60, 2**60 + 1, 2**60 + 1], dtype=np.int64)
+    said = tf.repeated_times(same, offsets, ["k"])
+    assert said is not None and f"'k' at {2**60 + 1}" in said
+    across = np.array([5, 5])  # one time in two partitions is two periods
+    assert tf.repeated_times(across, np.array([0, 1, 2]), ["a", "b"]) is None

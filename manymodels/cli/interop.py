@@ -19,6 +19,7 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
+    open_checked,
     open_registry,
     signer,
 )
@@ -54,8 +55,7 @@ def export(
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
 
     require_mlflow()  # before the registry is opened: say what to install first
-    signing = signer(registry, registry_db, artifacts)
-    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+    with open_checked(registry, registry_db, artifacts) as reg:
         done = export_mlflow(reg, key, out, version=version, alias=alias)
     if json_out:
         console.print_json(done.to_dict())
@@ -89,12 +89,18 @@ def import_model(
     from manymodels import console
     from manymodels.exceptions import NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
+    from manymodels.registry.client import ARTIFACTS_DIR
     from manymodels.registry.store import describe_url
 
     key_signer = signer()
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
+    # with a database named, its artifacts' place is named too, so that only the database
+    # decides whether the registry is new — not whether --registry's directory exists
+    probe = artifacts
+    if registry_db is not None and probe is None:
+        probe = str(registry / ARTIFACTS_DIR)
     try:
-        with open_registry(registry, registry_db, artifacts) as reg:
+        with open_registry(registry, registry_db, probe) as reg:
             formats = reg.trusted_formats
         new = False
     except NoRegistry:  # said below: a mistyped --registry starts a new one

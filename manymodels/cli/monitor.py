@@ -20,8 +20,8 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
+    open_checked,
     open_registry,
-    signer,
 )
 
 Trigger = Literal["drifted", "stale", "degraded", "changed"]
@@ -128,11 +128,10 @@ def actuals(
         df["version"] = _versions(df["version"], data)
     measured: list[Measured] = []
     unknown: list[str] = []
-    signing = signer(registry, registry_db, artifacts)
-    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+    with open_checked(registry, registry_db, artifacts) as reg:
         columns = reg.partition_by
         if not columns:
-            raise DataError(f"registry {registry} has no partitions yet")
+            raise DataError(f"registry {reg.location} has no partitions yet")
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DataError(f"{data}: no key column(s) {', '.join(map(repr, missing))}")
@@ -162,6 +161,7 @@ def actuals(
         # written only once every partition's rows were checked and scored: a bad row in
         # the file writes nothing, so the fixed file can be recorded again without doubling
         done = [save(reg.store.engine, m).to_dict() for m in measured]
+        where = reg.location
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(
@@ -171,7 +171,7 @@ def actuals(
         console.print_json({"recorded": done, "unknown": unknown})
     else:
         n = sum(r["rows"] for r in done)
-        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {registry}")
+        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}")
 
 
 def _versions(column: Any, data: Path) -> Any:
@@ -247,14 +247,13 @@ def retrain(
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
-    signing = signer(registry, registry_db, artifacts)
     # opened, not created: only `train` starts a registry, so a mistyped path is an error
-    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+    with open_checked(registry, registry_db, artifacts) as reg:
         summary = run_train(
             Spec.from_toml(spec), data, reg, backend=backend, only=only,
-            changed_only=only is None, append=append, signer=signing,
+            changed_only=only is None, append=append, signer=reg.signer,
         )  # fmt: skip
-    _report(summary, registry, json_out=json_out)
+    _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
 
 
 def _selected(

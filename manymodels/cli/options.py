@@ -63,15 +63,29 @@ def open_registry(
     return Registry(registry, db_url=db_url, artifacts=artifacts, create=create, signer=signer)
 
 
-def signer(
-    registry: Path | None = None, db_url: str | None = None, artifacts: str | None = None
-) -> Signer | None:
+def open_checked(
+    registry: Path, db_url: str | None, artifacts: str | None, *, create: bool = False
+) -> Registry:
+    """``open_registry`` for a command that loads models: with the environment's signing key
+    (``signer``), or, without one, a ``warning:`` line when the registry holds signed
+    versions — judged on this one opening (a database that is down is waited for once)."""
+    from manymodels.signing import unverified_warning
+
+    key = signer()
+    reg = open_registry(registry, db_url, artifacts, create=create, signer=key)
+    said = unverified_warning(reg.signed_by, key, reg.location)
+    if said is not None:
+        typer.echo(f"warning: {said}", err=True)
+    return reg
+
+
+def signer(registry: Path | None = None) -> Signer | None:
     """The signing key of ``MANYMODELS_SIGNING_KEY`` (or ``…_FILE``), read here at the edge
     and passed down as a ``Signer``; ``None`` without one. A key that is too short, or set
-    both ways, is one ``error:`` line (exit 2). Commands that load models name their
-    ``registry`` (and ``--registry-db`` / ``--artifacts``): without a key, one that holds
-    signed versions gets one ``warning:`` line (nothing would be verified, silently
-    otherwise)."""
+    both ways, is one ``error:`` line (exit 2). Commands that load models from a registry
+    they do not open themselves name their ``registry`` directory: without a key, one that
+    holds signed versions gets one ``warning:`` line (nothing would be verified, silently
+    otherwise); those that open it use ``open_checked``."""
     from manymodels.signing import Signer
 
     try:
@@ -80,20 +94,18 @@ def signer(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     if key is None and registry is not None:
-        warn_if_unverified(registry, db_url, artifacts)
+        warn_if_unverified(registry)
     return key
 
 
-def warn_if_unverified(
-    registry: Path, db_url: str | None = None, artifacts: str | None = None
-) -> None:
+def warn_if_unverified(registry: Path) -> None:
     """One ``warning:`` line on stderr if ``registry`` holds signed versions (its ``meta``
     says so) while no key is set; silent when it cannot be opened (the command says why)."""
     from manymodels.exceptions import ManyModelsError
     from manymodels.signing import unverified_warning
 
     try:
-        with open_registry(registry, db_url, artifacts) as reg:
+        with open_registry(registry, None) as reg:
             said = unverified_warning(reg.signed_by, None, str(registry))
     except ManyModelsError:
         return

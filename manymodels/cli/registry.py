@@ -8,6 +8,7 @@ None of them trains or scores; they open the registry, do one thing, and print i
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,12 +23,23 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
+    open_checked,
     open_registry,
     signer,
 )
 
 models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
 runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
+
+
+def _flags(registry: Path, db_url: str | None, artifacts: str | None) -> list[str]:
+    """The options that name this registry, to repeat in a command to run next (a database
+    URL without its password)."""
+    from manymodels.registry.store import describe_url
+
+    words = ["--registry", str(registry)]
+    words += ["--registry-db", describe_url(db_url)] if db_url is not None else []
+    return words + (["--artifacts", artifacts] if artifacts is not None else [])
 
 
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
@@ -152,9 +164,9 @@ def doctor(
     from manymodels import console
     from manymodels.doctor import check
 
-    signing = signer(registry, registry_db, artifacts)
-    with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+    with open_checked(registry, registry_db, artifacts) as reg:
         checkup = check(reg, repair=repair)
+        where = reg.location
     if json_out:
         console.print_json(checkup.to_dict())
     elif checkup.problems:
@@ -170,7 +182,7 @@ def doctor(
         fixable = sum(p.repairable for p in checkup.unresolved)
         hint = f", {fixable} of them for --repair" if fixable and not repair else ""
         left = len(checkup.unresolved)
-        typer.echo(f"error: {left} problem(s) in registry {registry}{hint}", err=True)
+        typer.echo(f"error: {left} problem(s) in registry {where}{hint}", err=True)
         raise typer.Exit(1)
 
 
@@ -220,7 +232,7 @@ def sign(
     if bad:
         typer.echo(
             f"error: {bad} version(s) carry a signature that does not verify with this key; "
-            f"see: manymodels doctor --registry {registry}",
+            f"see: manymodels doctor {shlex.join(_flags(registry, registry_db, artifacts))}",
             err=True,
         )
         raise typer.Exit(1)

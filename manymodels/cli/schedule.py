@@ -57,8 +57,8 @@ def scheduler(
         for when in next_times(plan.cron, plan.timezone, next_):
             typer.echo(when.isoformat())
         return
-    signing = signer(registry, registry_db, artifacts)
     elsewhere = registry_db is not None or artifacts is not None
+    signing = signer() if elsewhere else signer(registry)  # warned of at each firing's open
 
     def started() -> None:
         first = next_times(plan.cron, plan.timezone, 1)

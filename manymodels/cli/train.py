@@ -21,7 +21,7 @@ from manymodels.cli.options import (
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
-    open_registry,
+    open_checked,
     signer,
 )
 
@@ -114,7 +114,6 @@ def train(
     from manymodels.registry.store import describe_url
     from manymodels.spec import Spec
 
-    signing = signer(registry, registry_db, artifacts)
     parsed = Spec.from_toml(spec)
     only = _keys_from(partitions, partitions_file)
     show_bar = not json_out and sys.stderr.isatty()
@@ -122,10 +121,9 @@ def train(
     # another database or artifact store than --registry's own: opened here, closed below
     elsewhere = registry_db is not None or artifacts is not None
     target: Any = (
-        open_registry(registry, registry_db, artifacts, create=True, signer=signing)
-        if elsewhere
-        else registry
+        open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
     )
+    signing = target.signer if elsewhere else signer(registry)
     try:
         with (
             target if elsewhere else contextlib.nullcontext(),
@@ -138,7 +136,7 @@ def train(
                 max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
             )  # fmt: skip
     except RunFailed as e:
-        _report(e.summary, registry, json_out=json_out)
+        _report(e.summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
         raise
     except RunInterrupted as e:
         words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
@@ -165,13 +163,25 @@ def train(
             err=True,
         )
         raise typer.Exit(130) from None
-    _report(summary, registry, json_out=json_out)
+    _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
 
 
-def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
+def _report(
+    summary: Any,
+    registry: Path,
+    *,
+    json_out: bool,
+    db_url: str | None = None,
+    artifacts: str | None = None,
+) -> None:
     from dataclasses import asdict
 
     from manymodels import console
+    from manymodels.registry.store import describe_url
+
+    location = describe_url(db_url) if db_url is not None else None
+    flags = ["--registry-db", location] if location is not None else []
+    flags += ["--artifacts", artifacts] if artifacts is not None else []
 
     if json_out:
         console.print_json(
@@ -192,11 +202,11 @@ def _report(summary: Any, registry: Path, *, json_out: bool) -> None:
                     {"level": level, **asdict(short)}
                     for level, short in sorted(summary.short_intervals.items())
                 ],
-                "registry": str(registry),
+                "registry": location or str(registry),
             }
         )
     else:
-        console.run_summary(summary, str(registry))
+        console.run_summary(summary, str(registry), flags, location)
 
 
 def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
@@ -275,8 +285,7 @@ def score(
             signer=signer(registry), levels=wanted,
         )  # fmt: skip
     else:
-        signing = signer(registry, registry_db, artifacts)
-        with open_registry(registry, registry_db, artifacts, signer=signing) as reg:
+        with open_checked(registry, registry_db, artifacts) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
                 skip_unknown=skip_unknown, levels=wanted,
@@ -339,9 +348,7 @@ def forecast(
         from manymodels.data import output_format, write_table
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
-    with open_registry(
-        registry, registry_db, artifacts, signer=signer(registry, registry_db, artifacts)
-    ) as reg:
+    with open_checked(registry, registry_db, artifacts) as reg:
         frame = run_forecast(
             reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
         )

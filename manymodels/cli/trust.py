@@ -58,8 +58,8 @@ def trust(
     with open_registry(registry, registry_db, artifacts) as reg:
         if chosen is not None:
             reg.set_trusted_formats(chosen)
-        now = reg.trusted_formats
+        now, where = reg.trusted_formats, reg.location
     if json_out:
-        console.print_json({"registry": str(registry), "trusted_formats": sorted(now)})
+        console.print_json({"registry": where, "trusted_formats": sorted(now)})
     else:
-        typer.echo(f"registry {registry} loads {describe(now)} artifacts")
+        typer.echo(f"registry {where} loads {describe(now)} artifacts")

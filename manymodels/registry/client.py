@@ -89,7 +89,10 @@ class Registry:
     ) -> None:
         if root is None and (db_url is None or artifacts is None):
             raise RegistryError("give a registry directory, or both a db_url and an artifact store")
-        self.root = Path(root) if root is not None else None
+        # with both a database and an artifact store named, the directory holds nothing of
+        # this registry: it need not exist, and messages name the database instead
+        elsewhere = db_url is not None and artifacts is not None
+        self.root = Path(root) if root is not None and not elsewhere else None
         if self.root is not None:
             if not self.root.exists():
                 if not create:
@@ -103,6 +106,7 @@ class Registry:
             elif not create and not (self.root / DB_FILE).exists() and db_url is None:
                 raise NoRegistry(f"no registry at {self.root} (train something first)")
         self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
+        self._own_db = db_url is None
         if artifacts is None:
             artifacts = self.root / ARTIFACTS_DIR  # type: ignore[operator]
         self._partition_by: list[str] | None = None
@@ -154,6 +158,14 @@ class Registry:
             why = read_only_reason(root)
             found = (root, why) if why is not None else None
         return None if found is None else found[1]
+
+    @property
+    def location(self) -> str:
+        """Where this registry is, for messages: its directory, or its database's URL
+        (without a password) when the database is not the directory's own."""
+        if self.root is not None and self._own_db:
+            return str(self.root)
+        return describe_url(self.db_url)
 
     def require_writable(self, doing: str) -> None:
         """Raise ``ReadOnlyRegistry`` (saying what needed to write) unless writable."""

@@ -76,8 +76,7 @@ def make_plan(
     ``DataError`` / ``RegistryError`` for anything that would otherwise fail mid-job."""
     key_columns = reg.partition_by
     if not key_columns:
-        where = reg.root if reg.root is not None else reg.db_url
-        raise RegistryError(f"the registry at {where} has no trained partitions yet")
+        raise RegistryError(f"the registry at {reg.location} has no trained partitions yet")
     _check_columns(df, key_columns, source=source)
     keys, order, offsets = _group(df, key_columns, source=source)
 

@@ -159,3 +159,35 @@ def test_without_the_flags_the_empty_directory_is_no_registry(tmp_path: Path) ->
     for args in (["forecast", "--horizon", "1"], ["monitor"], ["trust"]):
         failed = cli(*args, "--registry", root, code=1)
         assert failed.stderr.strip() == f"error: no registry at {root} (train something first)"
+
+
+@pytest.mark.slow
+def test_with_a_database_and_a_store_named_no_directory_is_needed_or_made(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``export`` the variables once, as docs/deployment.md says, and run from anywhere: the
+    default ``./mmregistry`` is neither required nor created, messages name the database, and
+    an import reads the registry's trust policy from it (a pickle is refused unread)."""
+    store, data, spec = tmp_path / "store", tmp_path / "sales.csv", tmp_path / "spec.toml"
+    spec.write_text(SPEC)
+    store_sales(n_stores=2, weeks=30).to_csv(data, index=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = {"MANYMODELS_REGISTRY_DB": db_url, "MANYMODELS_ARTIFACTS": str(store)}
+    cli("train", spec, data, "--backend", "local", env=env)
+    assert json.loads(cli("monitor", "--json", env=env).stdout)["total"] >= 1
+    exported = tmp_path / "mlflow-model"
+    cli("export", KEY, exported, "--format", "mlflow", env=env)  # a pickled sklearn model
+    said = cli("trust", "--trusted-formats", "skops", env=env).stdout
+    where = db_url.split("@")[-1] if "@" in db_url else db_url
+    assert (
+        said.startswith("registry ") and where.split("/")[-1] in said and "mmregistry" not in said
+    )
+    refused = cli("import", exported, "--key", "store=9,brand=x", env=env, code=1)
+    assert "pickle" in refused.stderr and "new registry" not in refused.output
+    # only --registry-db: the artifacts are --registry's, and the database still decides
+    only_db = cli("import", exported, "--key", "store=9,brand=x", "--registry", store.parent / "r",
+                  "--registry-db", db_url, code=1)  # fmt: skip
+    assert "pickle" in only_db.stderr
+    assert list(elsewhere.iterdir()) == []
