@@ -78,6 +78,10 @@ def test_cli_forecast_alias(root: Path) -> None:
     assert {r["model_version"] for r in rows} == {2}
     expected = forecast(root, [KEY], horizon=2, alias="candidate")["prediction"].tolist()
     assert [r["prediction"] for r in rows] == pytest.approx(expected)
+    out = root.parent / "candidate.csv"
+    args_out = ["forecast", "--horizon", "2", "--registry", str(root), "--out", str(out)]
+    result = CliRunner().invoke(app, [*args_out, "--alias", "candidate"])
+    assert result.stdout.strip() == f"forecast 2 period(s) of 4 partition(s) at 'candidate' → {out}"
     result = CliRunner().invoke(app, [*args, "--alias", "nope"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip() == f"error: no 'nope' model for partition(s) '{KEY}'"

@@ -418,6 +418,10 @@ def test_import_refuses_what_it_cannot_register_with_one_line(
     one_error_line(
         invoke("import", signed, "--key", "shop=1", "--registry", root), "keyed by store, brand"
     )
+    for bad in ("garbage", "=x", "a=1,a=2"):  # refused before a new registry is made
+        said = invoke("import", signed, "--key", bad, "--registry", nowhere)
+        one_error_line(said, "is not a partition key of the form col=value")
+        assert not nowhere.exists()
     with Registry.open(root) as reg:
         assert [v.version for v in reg.list_versions(key)] == [1]  # nothing was registered
 

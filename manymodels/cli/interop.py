@@ -89,9 +89,11 @@ def import_model(
     from manymodels import console
     from manymodels.exceptions import NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
+    from manymodels.keys import normalize_key
     from manymodels.registry.client import ARTIFACTS_DIR
     from manymodels.registry.store import describe_url
 
+    normalize_key(key)  # a malformed key is refused before a new registry is made for it
     key_signer = signer()
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
     # with a database named, its artifacts' place is named too, so that only the database

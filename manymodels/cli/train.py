@@ -359,7 +359,8 @@ def forecast(
             console.print_json({"horizon": horizon, "partitions": n, "rows": len(frame),
                                 "out": str(out)})  # fmt: skip
         else:
-            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s) → {out}")
+            at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
+            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
         return
     if json_out:
         rows = frame.to_dict(orient="records")
