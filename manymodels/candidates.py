@@ -274,7 +274,7 @@ class MeanOf(BaseEstimator):
         return self
 
     def at(self, rows: Any) -> MeanOf:
-        """Members that are precomputed predictions (``global_fit.Precomputed``) narrowed to
+        """Members that are precomputed predictions (``external.Precomputed``) narrowed to
         ``rows``, for scoring on a subset of a fold's validation rows."""
         return MeanOf([m.at(rows) if hasattr(m, "at") else m for m in self.members])
 

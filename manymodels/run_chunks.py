@@ -26,12 +26,8 @@ from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
 from manymodels.training import Result, global_tasks, train_chunk, train_fallback
-from manymodels.training.global_fit import (
-    External,
-    GlobalFit,
-    global_candidates,
-    rescore_global,
-)
+from manymodels.training.external import External
+from manymodels.training.global_fit import GlobalFit, global_candidates, rescore_global
 from manymodels.training.transforms import view
 
 

@@ -82,7 +82,7 @@ class Untransformed:
     each turned back with ``before[rows]`` (the previous raw targets, ``difference``) — or,
     when ``forecast`` says they are a forecast from the row before them (``chained``), as one:
     the predicted changes summed from that row's target. ``at(rows)`` answers a subset, as
-    ``global_fit.Precomputed`` does."""
+    ``external.Precomputed`` does."""
 
     def __init__(
         self,

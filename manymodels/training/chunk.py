@@ -29,7 +29,8 @@ from manymodels.schemahistory import recorded, recorded_kind
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
-from manymodels.training.global_fit import External, GlobalLoader, GlobalModel, bound
+from manymodels.training.external import External
+from manymodels.training.global_fit import GlobalLoader, GlobalModel, bound
 from manymodels.training.heldout import across_transforms, rerecorded
 from manymodels.training.history import ChunkRows
 from manymodels.training.metrics import beats

@@ -89,7 +89,7 @@ def compare(
         if len(idx) == 0:
             continue
         rows += len(idx)
-        at = getattr(est, "at", None)  # a global model's predictions (global_fit.Precomputed)
+        at = getattr(est, "at", None)  # a global model's predictions (external.Precomputed)
         yva = (y if raw is None else raw.y)[idx]
         ours.append(score_fn(_judged(raw, at(idx) if at else est, idx), take(X, idx), yva))
         try:

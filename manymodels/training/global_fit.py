@@ -6,8 +6,8 @@ all partitions, the ``partition_by`` columns added as categorical features with 
 category list. Each partition's validation rows — the same ``validation_splits`` its local
 candidates use — are left out of that fit and predicted in one call; the predictions travel
 to each chunk as a slice, where the partition scores them with its own metric beside its
-local candidates (``select.fit_partition``, ``External``). The model is then refitted on all
-rows and stored once; every version that chose it references the same sha256, so ``gc``
+local candidates (``select.fit_partition``, ``training.external``). The model is then refitted
+on all rows and stored once; every version that chose it references the same sha256, so ``gc``
 keeps it while any does.
 
 A version that chose it records ``feature_schema["global"] = {"key": …}``; every loader
@@ -21,13 +21,13 @@ pooled holdout, scored on no partition — and keeps its own small module.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator
 
 from manymodels import candidates as cands
 from manymodels.artifacts import ArtifactStore, deserialize
@@ -347,68 +347,3 @@ def _aligned(model: GlobalModel, proba: np.ndarray, classes: np.ndarray) -> np.n
 
 def take_rows(X: Any, rows: np.ndarray) -> Any:
     return X.iloc[rows] if isinstance(X, pd.DataFrame) else X[rows]
-
-
-class Precomputed(BaseEstimator):
-    """A fitted model's predictions of one partition's rows, scored like an estimator.
-
-    ``full`` is aligned to the partition's rows; ``rows`` are the rows this object answers
-    for (a fold's validation rows): ``predict(X)`` needs ``len(X) == len(rows)``."""
-
-    def __init__(self, full: np.ndarray, rows: np.ndarray, classes: Any = None) -> None:
-        self.full = full
-        self.rows = rows
-        self.classes = classes
-        if classes is not None:
-            self.classes_ = np.asarray(classes)
-
-    def at(self, rows: np.ndarray) -> Precomputed:
-        return type(self)(self.full, np.asarray(rows), self.classes)
-
-    def _values(self, X: Any) -> np.ndarray:
-        if len(X) != len(self.rows):
-            raise ValueError(f"precomputed for {len(self.rows)} row(s), asked {len(X)}")
-        return np.asarray(self.full[self.rows])
-
-    def predict(self, X: Any) -> np.ndarray:
-        values = self._values(X)
-        if self.classes is None:
-            return values
-        return np.asarray(self.classes_)[np.argmax(values, axis=1)]
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self._values(X)
-
-
-class PrecomputedRegressor(RegressorMixin, Precomputed):
-    pass
-
-
-class PrecomputedClassifier(ClassifierMixin, Precomputed):
-    pass
-
-
-@dataclass(frozen=True)
-class External:
-    """A global grid point as one partition sees it: its artifact and its predictions of the
-    partition's (kept) rows, NaN outside the validation rows."""
-
-    label: str
-    estimator: str
-    params: dict[str, Any]
-    sha256: str
-    size: int
-    pred: np.ndarray
-    transform: str  # the target transform it learnt: scored only on that transform's view
-    load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
-
-    def bound(self) -> KeyBound:
-        """The global model itself, bound to this partition's key (a ``top2`` member)."""
-        if self.load is None:
-            raise ValueError(f"global model {self.label} cannot be loaded here")
-        return self.load()
-
-    def scorer(self, rows: np.ndarray, classes: Any = None) -> Precomputed:
-        if classes is None:
-            return PrecomputedRegressor(self.pred, rows)
-        return PrecomputedClassifier(self.pred, rows, classes)

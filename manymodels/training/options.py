@@ -20,8 +20,8 @@ from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.training import constant_fits, ridge_grid
+from manymodels.training.external import External
 from manymodels.training.folds import Folds
-from manymodels.training.global_fit import External
 from manymodels.training.metrics import beats
 
 ENSEMBLE = "manymodels.candidates.MeanOf"

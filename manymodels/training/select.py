@@ -19,8 +19,8 @@ from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training import classify, constant_fits, heldout, ridge_grid
 from manymodels.training.compare import Comparison, compare
+from manymodels.training.external import External
 from manymodels.training.folds import Folds
-from manymodels.training.global_fit import External
 from manymodels.training.metrics import Metric, beats, metric
 from manymodels.training.options import ENSEMBLE, Board, score_global, score_local, score_top2
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
