@@ -79,7 +79,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         old = _not_replaced(old, known, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
     n = len(merged)
-    if spec.time_column and spec.target in merged.columns:
+    if spec.time_column and spec.target in merged.columns and spec.missing_target == "drop":
+        # with "error", such a row fails its partition as any row without a target does
         merged = _one_row_per_period(merged, [*spec.partition_by, spec.time_column], spec.target)
     counts = {
         "partitions": len(keys),

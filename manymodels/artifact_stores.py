@@ -11,7 +11,6 @@ can be printed and logged. Needs the ``s3`` extra (``s3fs``) for ``s3://``.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -171,12 +170,19 @@ class FsspecArtifactStore:
         path = self.path(digest)
         if path in self._pending:
             return True
-        self.fs.invalidate_cache(path)
-        return bool(self.fs.exists(path))
+        try:
+            self.fs.invalidate_cache(path)
+            return bool(self.fs.exists(path))
+        except Exception as e:  # the client's own (botocore: no credentials)
+            raise self._error("look for", digest, e) from e
 
     def delete(self, digest: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             self.fs.rm_file(self.path(digest))
+        except FileNotFoundError:
+            pass
+        except Exception as e:
+            raise self._error("delete", digest, e) from e
 
     def delete_if_older(self, digest: str, older_than: float) -> int | None:
         """Object stores have no rename-aside to judge and delete atomically: the object is
@@ -195,9 +201,14 @@ class FsspecArtifactStore:
 
     def stat(self, digest: str) -> tuple[int, float]:
         path = self.path(digest)
-        self.fs.invalidate_cache(path)
-        info = self.fs.info(path)  # FileNotFoundError when gone, as Path.stat
-        modified = self.fs.modified(path)
+        try:
+            self.fs.invalidate_cache(path)
+            info = self.fs.info(path)  # FileNotFoundError when gone, as Path.stat
+            modified = self.fs.modified(path)
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise self._error("stat", digest, e) from e
         stamp = modified.timestamp() if isinstance(modified, datetime) else float(modified)
         return int(info["size"]), stamp
 

@@ -11,7 +11,6 @@ import shlex
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manymodels.jsonout import print_json as print_json
@@ -90,9 +89,7 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
         yield update
 
 
-def run_summary(
-    summary: RunSummary, registry: str, flags: Sequence[str] = (), location: str | None = None
-) -> None:
+def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``)."""
     run = summary.run
@@ -175,17 +172,13 @@ def run_summary(
         out.print(f"skipped {unchanged} whose data is unchanged")
     if summary.failures:
         outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
-    line = verdict_line(summary, registry, flags, location)
-    out.print(line, markup=False, soft_wrap=True)  # one line
+    out.print(verdict_line(summary, flags, location), markup=False, soft_wrap=True)  # one line
 
 
-def verdict_line(
-    summary: RunSummary, registry: str, flags: Sequence[str] = (), location: str | None = None
-) -> str:
-    """One line: what trained, how it fares against naive, where it is, what to run next.
-    ``flags`` (``--registry-db URL``, ``--artifacts URL``) name a registry elsewhere than
-    ``registry``'s directory, at ``location`` (its database); the next command gets them
-    too."""
+def verdict_line(summary: RunSummary, flags: Sequence[str], location: str) -> str:
+    """One line: what trained, how it fares against naive, where it is (``location``: its
+    directory or database), what to run next (with ``flags``, the options that name it:
+    ``cli.options.repeated_flags``)."""
     run = summary.run
     parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped", f"{run.n_failed} failed"]
     if summary.trained_now != run.n_trained:  # a resume: the rest were trained before it
@@ -198,10 +191,8 @@ def verdict_line(
             f"{skill.beat_naive} of {skill.compared}{now} ({share:.0%}) beat naive, "
             f"median skill {pct(skill.median)}"
         )
-    parts.append(f"registry: {location or registry}")
-    default = Path(registry) == Path(DEFAULT_REGISTRY)
-    where = "" if default else f" --registry {shlex.quote(registry)}"
-    where += "".join(f" {shlex.quote(word)}" for word in flags)
+    parts.append(f"registry: {location}")
+    where = "".join(f" {shlex.quote(word)}" for word in flags)
     if run.status == "completed":
         parts.append(f"next: manymodels serve{where}")
     else:

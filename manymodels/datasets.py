@@ -143,7 +143,7 @@ class StreamedChunk:
             table = self.load(spec)
         except DataError as e:  # what only a bucket's rows together show (two rows of one
             # partition at one time): its partitions fail as data, not as a lost task
-            return _failed(self.keys, e)
+            return _failed(self.keys, e, "rows of this bucket")
         return train_chunk(table, spec, store, champions, external)
 
 
@@ -176,7 +176,7 @@ class StreamedSample:
         try:
             table = self.load(spec)
         except DataError as e:
-            return _failed(self.keys, e)
+            return _failed(self.keys, e, "the fallback's sample of every bucket")
         result = train_fallback(table, spec, store, champion=champion)
         return [replace(result, data_fingerprint=self.fingerprint)]
 
@@ -387,11 +387,11 @@ def _line(error: BaseException) -> str:
     return first_line(error)[:300]
 
 
-def _failed(keys: Sequence[str], error: DataError) -> list[Any]:
-    """Each of a task's partitions failed for the data of its bucket (``prepare`` names a
+def _failed(keys: Sequence[str], error: DataError, rows: str) -> list[Any]:
+    """Each of a task's partitions failed for the data of its ``rows`` (``prepare`` names a
     DataFrame; the dataset's path was named when it was read)."""
     from manymodels.data import describe_source
     from manymodels.registry.entities import PartitionOutcome
 
     why = _line(error).removeprefix(f"{describe_source(pd.DataFrame())}: ")
-    return [PartitionOutcome(k, "failed", "DataError", f"rows of this bucket: {why}") for k in keys]
+    return [PartitionOutcome(k, "failed", "DataError", f"{rows}: {why}") for k in keys]

@@ -103,7 +103,8 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
         out.rule("1. train one model per partition")
         with console.progress_bar(f"training {spec.name}", enabled=console.err.is_terminal) as bar:
             summary = train(spec, data_path, registry, backend=runner, progress=bar)
-        console.run_summary(summary, str(registry.resolve()))
+        where = str(registry.resolve())
+        console.run_summary(summary, ["--registry", where], where)
         _show_models(registry, spec)
         _serve_and_score(registry, spec, data_path, backend)
     finally:

@@ -1,5 +1,6 @@
-"""Forecasting: the next periods of each partition, from its production model and the history
-its version recorded — the training data is never read again.
+"""Forecasting: the next periods of each partition, from its production model (or the version
+another alias names) and the history its version recorded — the training data is never read
+again.
 
     frame = forecast("./mmregistry", horizon=8)                        # every partition
     frame = forecast(reg, ["store=2,brand=tropicana"], horizon=4, future="promos.csv")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from manymodels import appending
 from manymodels.cli import app
-from manymodels.exceptions import ArtifactNotFound, DataError
+from manymodels.exceptions import ArtifactNotFound, DataError, RunFailed
 from manymodels.gc import collect
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
@@ -257,3 +257,18 @@ def test_a_posted_row_without_a_target_beside_a_kept_one_trains_with_lags(tmp_pa
     both_missing = pd.DataFrame({"pid": [0, 0, 0], "t": [1, 1, 2], "y": [np.nan, np.nan, 5.0]})
     kept = appending._one_row_per_period(both_missing, ["pid", "t"], "y")
     assert kept.index.tolist() == [0, 2]  # one row of period 1 stays: lags count rows
+
+
+def test_missing_target_error_still_fails_the_partition_of_an_empty_posted_target(
+    tmp_path: Path,
+) -> None:
+    """``missing_target = "error"``: the posted row without a target is not quietly dropped
+    beside the kept one; its partition fails, as any row without a target does."""
+    spec = spec_dict(missing_target="error")
+    df = linear_frame(2, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    blank = df[(df.pid == 1) & (df.t == 7)].assign(y=np.nan)
+    with pytest.raises(RunFailed) as failed:
+        train(spec, blank, tmp_path / "reg", backend="local", append=True)
+    (only,) = failed.value.summary.failures
+    assert only.key == "pid=1" and "missing value" in only.message

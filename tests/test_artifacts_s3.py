@@ -317,6 +317,8 @@ def test_a_store_without_credentials_is_one_artifact_error(
         store.put(b"bytes")
     with pytest.raises(ArtifactError, match=f"cannot read the owner marks of {url}"):
         store.owners()
+    with pytest.raises(ArtifactError, match=f"cannot look for artifact {'0' * 12} in {url}"):
+        store.exists("0" * 64)
     data = tmp_path / "sales.csv"
     store_sales(n_stores=1, weeks=30).to_csv(data, index=False)
     spec = tmp_path / "spec.toml"

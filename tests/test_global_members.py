@@ -377,7 +377,7 @@ def test_a_resumed_runs_summary_counts_what_it_trained_and_the_ensembles(
     with Registry(root) as reg:
         made = [v for v in versions(reg) if v.run_id == run_id and v.key in summary.versions]
     assert summary.global_members == sum(bool(v.members) for v in made)
-    console.run_summary(summary, str(root))
+    console.run_summary(summary, ["--registry", str(root)], str(root))
     text = " ".join(capsys.readouterr().out.split())
     glob = summary.chosen.get("global", 0)
     assert f"{glob} of {now} partitions trained now serve a global model" in text

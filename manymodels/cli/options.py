@@ -63,6 +63,23 @@ def open_registry(
     return Registry(registry, db_url=db_url, artifacts=artifacts, create=create, signer=signer)
 
 
+def repeated_flags(registry: Path, db_url: str | None, artifacts: str | None) -> list[str]:
+    """The options that name this registry, for a command printed for the user to run next:
+    ``--registry`` unless it is the default or a database and store elsewhere make it moot,
+    and ``--registry-db`` / ``--artifacts`` as given on the command line (a value the
+    environment gave is given again by it; a database URL loses its password)."""
+    from manymodels.registry.store import url_without_password
+
+    words: list[str] = []
+    if Path(registry) != Path(DEFAULT_REGISTRY) and not (db_url and artifacts):
+        words += ["--registry", str(registry)]
+    if db_url is not None and db_url != os.environ.get("MANYMODELS_REGISTRY_DB"):
+        words += ["--registry-db", url_without_password(db_url)]
+    if artifacts is not None and artifacts != os.environ.get("MANYMODELS_ARTIFACTS"):
+        words += ["--artifacts", artifacts]
+    return words
+
+
 def open_checked(
     registry: Path, db_url: str | None, artifacts: str | None, *, create: bool = False
 ) -> Registry:

@@ -25,21 +25,12 @@ from manymodels.cli.options import (
     RegistryOpt,
     open_checked,
     open_registry,
+    repeated_flags,
     signer,
 )
 
 models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
 runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
-
-
-def _flags(registry: Path, db_url: str | None, artifacts: str | None) -> list[str]:
-    """The options that name this registry, to repeat in a command to run next (a database
-    URL without its password)."""
-    from manymodels.registry.store import describe_url
-
-    words = ["--registry", str(registry)]
-    words += ["--registry-db", describe_url(db_url)] if db_url is not None else []
-    return words + (["--artifacts", artifacts] if artifacts is not None else [])
 
 
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
@@ -230,9 +221,10 @@ def sign(
     else:
         typer.echo(f"signed {len(signed)} version(s) with key {key.key_id}")
     if bad:
+        doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
         typer.echo(
             f"error: {bad} version(s) carry a signature that does not verify with this key; "
-            f"see: manymodels doctor {shlex.join(_flags(registry, registry_db, artifacts))}",
+            f"see: {shlex.join(doctor)}",
             err=True,
         )
         raise typer.Exit(1)

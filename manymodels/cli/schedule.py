@@ -16,6 +16,7 @@ from manymodels.cli.options import (
     ArtifactsOpt,
     RegistryDbOpt,
     RegistryOpt,
+    open_checked,
     open_registry,
     signer,
 )
@@ -58,7 +59,9 @@ def scheduler(
             typer.echo(when.isoformat())
         return
     elsewhere = registry_db is not None or artifacts is not None
-    signing = signer() if elsewhere else signer(registry)  # warned of at each firing's open
+    # a bad key is refused now; elsewhere, the warning of a signed registry opened without
+    # one comes from each firing's own opening (``open_checked``)
+    signing = signer() if elsewhere else signer(registry)
 
     def started() -> None:
         first = next_times(plan.cron, plan.timezone, 1)
@@ -79,13 +82,12 @@ def scheduler(
         # opened at each firing, as `train` does: a database restarted between firings is
         # reached again, and nothing is held open while the scheduler waits
         target: Any = (
-            open_registry(registry, registry_db, artifacts, create=True, signer=signing)
-            if elsewhere
-            else registry
+            open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
         )
         with target if elsewhere else contextlib.nullcontext():
             return train(
-                current, data, target, backend=backend, signer=signing, only=only,
+                current, data, target, backend=backend,
+                signer=target.signer if elsewhere else signing, only=only,
                 changed_only=plan.when == ["changed"],
                 notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
             )  # fmt: skip

@@ -22,6 +22,7 @@ from manymodels.cli.options import (
     RegistryDbOpt,
     RegistryOpt,
     open_checked,
+    repeated_flags,
     signer,
 )
 
@@ -111,7 +112,6 @@ def train(
     from manymodels.exceptions import RunFailed, RunInterrupted
     from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
-    from manymodels.registry.store import describe_url
     from manymodels.spec import Spec
 
     parsed = Spec.from_toml(spec)
@@ -139,11 +139,8 @@ def train(
         _report(e.summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
         raise
     except RunInterrupted as e:
-        words = ["manymodels", "train", str(spec), str(data), "--registry", str(registry)]
-        if registry_db is not None:  # its password, if any, is not printed: ***
-            words += ["--registry-db", describe_url(registry_db)]
-        if artifacts is not None:
-            words += ["--artifacts", artifacts]
+        words = ["manymodels", "train", str(spec), str(data)]
+        words += repeated_flags(registry, registry_db, artifacts)  # no password
         words += ["--shuffle-dir", shuffle_dir] if shuffle_dir else []
         if backend != "auto":
             words += ["--backend", backend]
@@ -180,8 +177,6 @@ def _report(
     from manymodels.registry.store import describe_url
 
     location = describe_url(db_url) if db_url is not None else None
-    flags = ["--registry-db", location] if location is not None else []
-    flags += ["--artifacts", artifacts] if artifacts is not None else []
 
     if json_out:
         console.print_json(
@@ -202,11 +197,13 @@ def _report(
                     {"level": level, **asdict(short)}
                     for level, short in sorted(summary.short_intervals.items())
                 ],
-                "registry": location or str(registry),
+                "registry": str(registry),
+                **({"registry_db": location} if location is not None else {}),
             }
         )
     else:
-        console.run_summary(summary, str(registry), flags, location)
+        flags = repeated_flags(registry, db_url, artifacts)
+        console.run_summary(summary, flags, location or str(registry))
 
 
 def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:

@@ -68,6 +68,10 @@ def library_versions() -> dict[str, str]:
 class Registry:
     """Versioned models of many partitions: runs, versions, aliases, and their artifacts.
 
+    ``root`` is the registry's directory: its ``registry.db`` and ``artifacts/`` unless
+    ``db_url`` or ``artifacts`` name others; with both named, ``root`` is not used at all (it
+    need not exist, and ``root`` is then ``None``).
+
     ``create=True`` (the default, for writers such as training) starts a new registry in a
     new or empty directory; it refuses (``NoRegistry``) when the database is missing or empty
     while the artifact store holds models. Readers use ``Registry.open``.

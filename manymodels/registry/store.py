@@ -196,6 +196,16 @@ def describe_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def url_without_password(url: str) -> str:
+    """A database URL to print in a command for someone to run: the URL itself, its password
+    left out (a ``~/.pgpass`` or ``PGPASSWORD`` supplies it, as the docs advise)."""
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError:
+        return url
+    return parsed._replace(password=None).render_as_string(hide_password=False)  # set() keeps it
+
+
 def _require_sqlite_file(url: str, where: str) -> None:
     """``NoRegistry`` for a SQLite file that is missing or empty (0 bytes), checked before
     connecting: SQLite would create the one and write a header into the other."""

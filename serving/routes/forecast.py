@@ -1,4 +1,5 @@
-"""Forecasting one partition: the next periods from its production model and recorded history."""
+"""Forecasting one partition: the next periods from its production model (or the version
+``?version=`` / ``?alias=`` names) and the history that version recorded."""
 
 from __future__ import annotations
 

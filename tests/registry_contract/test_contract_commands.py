@@ -8,6 +8,7 @@ fail ("no registry") or, worse, read another registry; the last test proves it d
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import typer
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.cli.options import repeated_flags
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
 
@@ -80,7 +82,12 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     flags: list[str | Path] = ["--registry", root, "--registry-db", db_url, "--artifacts", store]
     env = {"MANYMODELS_REGISTRY_DB": db_url, "MANYMODELS_ARTIFACTS": str(store)}
 
-    cli("train", spec, data, *flags, "--backend", "local")
+    said = cli("train", spec, data, *flags, "--backend", "local").stdout
+    # the command it says to run next names the same registry, and runs as printed
+    nxt = shlex.split(said.strip().splitlines()[-1].split(" · next: ", 1)[1])
+    assert nxt[:2] == ["manymodels", "serve"] and "--registry" not in nxt, nxt
+    listed = json.loads(cli("models", "list", *nxt[2:], "--json").stdout)
+    assert KEY in {p["key"] for p in listed["items"]}
     cli("train", spec, data, "--registry", root, "--backend", "local", env=env)  # candidates
     assert list(root.iterdir()) == []  # nothing went to --registry's own directory
 
@@ -191,3 +198,26 @@ def test_with_a_database_and_a_store_named_no_directory_is_needed_or_made(
                   "--registry-db", db_url, code=1)  # fmt: skip
     assert "pickle" in only_db.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_flags_a_printed_command_repeats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Options given on the command line are repeated, as runnable values (a database URL
+    without its password, never a bare SQLite path); the environment's are not."""
+    monkeypatch.delenv("MANYMODELS_REGISTRY_DB", raising=False)
+    monkeypatch.delenv("MANYMODELS_ARTIFACTS", raising=False)
+    url = "postgresql+psycopg://mm:hunter2@db/reg"
+    assert repeated_flags(Path("mmregistry"), None, None) == []
+    assert repeated_flags(Path("r"), "sqlite:////tmp/r.db", None) == [
+        "--registry",
+        "r",
+        "--registry-db",
+        "sqlite:////tmp/r.db",
+    ]
+    assert repeated_flags(Path("r"), url, "s3://b/p") == [
+        "--registry-db",
+        "postgresql+psycopg://mm@db/reg",
+        "--artifacts",
+        "s3://b/p",
+    ]
+    monkeypatch.setenv("MANYMODELS_REGISTRY_DB", url)
+    assert repeated_flags(Path("r"), url, "s3://b/p") == ["--artifacts", "s3://b/p"]
