@@ -38,6 +38,7 @@ from manymodels.backup import (
 )
 from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
+from manymodels.registry.ownership import ID_META
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
 _CHUNK = 1 << 20
@@ -74,6 +75,7 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
                 _extract(tar, info, manifest["members"][info.name]["sha256"], staging, backup)
         _sync(staging)
         summary = _check_restored(staging, manifest, backup)
+        _new_identity(staging)
         _move_into_place(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -267,6 +269,16 @@ def _check_restored(
             )
     total = sum(int(m["size"]) for m in manifest["members"].values())
     return manifest["schema_version"], counts, len(held), total
+
+
+def _new_identity(staging: Path) -> None:
+    """The restored copy is a registry of its own: its id (``registry.ownership``) is dropped,
+    to be made anew on first use. With the original's id, the copy's ``gc`` read the marks the
+    original leaves on its store as its own, and deleted the original's newer models when
+    pointed at that store."""
+    with contextlib.closing(sqlite3.connect(staging / DB_FILE)) as conn:
+        conn.execute("DELETE FROM meta WHERE name = ?", (ID_META,))
+        conn.commit()
 
 
 def _move_into_place(staging: Path, target: Path) -> None:

@@ -199,3 +199,26 @@ def test_a_database_restored_from_before_its_id_is_told_which_mark_to_remove(
             collect(reg, grace_seconds=0)
         mark.unlink()
         assert collect(reg, grace_seconds=0).artifacts_deleted == 0
+
+
+def test_a_restored_copy_is_a_registry_of_its_own_to_the_originals_store(tmp_path: Path) -> None:
+    """``import-registry`` copied the registry's id, so the copy's gc, pointed at the
+    original's store, read the original's mark as its own and deleted the original's newer
+    models. The copy gets a new id: the original's mark is another's, and gc refuses."""
+    from manymodels.backup import export_registry
+    from manymodels.restore import import_registry
+
+    df = linear_frame(2, 40)
+    original = tmp_path / "original"
+    train(spec_dict(), df, original, backend="local")
+    with Registry.open(original) as reg:
+        export_registry(reg, tmp_path / "backup.tar")
+    import_registry(tmp_path / "backup.tar", tmp_path / "copy")
+    train(spec_dict(), df.assign(y=df["y"] + 1.0), original, backend="local")  # newer models
+    held = sorted((original / "artifacts").glob("??/??/*"))
+    copy = Registry.open(tmp_path / "copy", artifacts=original / "artifacts")
+    with copy, pytest.raises(RegistryError, match="also holds the models of another registry"):
+        collect(copy, grace_seconds=0)
+    assert sorted((original / "artifacts").glob("??/??/*")) == held
+    with Registry.open(original) as reg:
+        assert check(reg).unresolved == []
