@@ -10,6 +10,7 @@ keep working::
     │   └── InvalidRows                  rows that do not fit a model's feature schema, by cell
     ├── RegistryError
     │   ├── NoRegistry                   no registry here: no directory, no database, an empty one
+    │   │   └── LostDatabase             …beside an artifact store that holds models
     │   ├── ReadOnlyRegistry             a write to a registry this process can only read
     │   ├── PartitionNotFound(LookupError)
     │   ├── VersionNotFound(LookupError)
@@ -115,6 +116,12 @@ class NoRegistry(RegistryError):
     Not a ``LookupError``: it is the place that is wrong, not a name in it. Only a write that
     means to create a registry (``Registry(..., create=True)``) may start one, and never over
     an artifact store that already holds models (their database has been lost)."""
+
+
+class LostDatabase(NoRegistry):
+    """No database (or an empty one) beside an artifact store that holds models: the
+    registry's database was lost, and no new registry may start over its models. Told apart
+    from a plain ``NoRegistry`` by what must not mistake it for a new place (``import``)."""
 
 
 class ReadOnlyRegistry(RegistryError):

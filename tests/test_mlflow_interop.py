@@ -345,6 +345,17 @@ def test_a_registry_that_refuses_pickles_never_unpickles_an_import(
     result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root)
     one_error_line(result, "stored its model as pickle", "refusing to unpickle")
     assert not marker.exists()
+    # the same registry with its database lost: its models are there, so it is not a new
+    # place to import into (nor is it read as one: the policy went with the database)
+    with Registry(root) as reg:
+        spec, data = SPECS["ridge on a float64 matrix"]
+        train({**spec, "artifacts": {"format": "skops"}}, data(), reg, backend="local")
+    (root / "registry.db").unlink()
+    for where in (["--registry", root], ["--registry-db", f"sqlite:///{root}/registry.db",
+                                         "--artifacts", root / "artifacts"]):  # fmt: skip
+        result = invoke("import", tmp_path / "m", "--key", "shop=1", *where)
+        one_error_line(result, "holds models: refusing to start a new registry over them")
+        assert not marker.exists() and not (root / "registry.db").exists()
 
 
 @pytest.mark.parametrize("name", ["ridge on a float64 matrix", "naive, not plain scikit-learn"])

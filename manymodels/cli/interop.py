@@ -87,7 +87,7 @@ def import_model(
     MLflow model unpickles it: import only models you trust.
     """
     from manymodels import console
-    from manymodels.exceptions import NoRegistry
+    from manymodels.exceptions import LostDatabase, NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
     from manymodels.keys import normalize_key
     from manymodels.registry.client import ARTIFACTS_DIR
@@ -105,6 +105,8 @@ def import_model(
         with open_registry(registry, registry_db, probe) as reg:
             formats = reg.trusted_formats
         new = False
+    except LostDatabase:  # models without their database: not a new place
+        raise
     except NoRegistry:  # said below: a mistyped --registry starts a new one
         new = True
     model = read_mlflow(source, formats)  # before a registry is made for a model it refuses

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
-from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
 from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
@@ -108,7 +108,12 @@ class Registry:
             elif not self.root.is_dir():
                 raise RegistryError(f"registry path {self.root} is not a directory")
             elif not create and not (self.root / DB_FILE).exists() and db_url is None:
-                raise NoRegistry(f"no registry at {self.root} (train something first)")
+                missing = NoRegistry(f"no registry at {self.root} (train something first)")
+                store = artifacts if artifacts is not None else self.root / ARTIFACTS_DIR
+                held_by = open_store(store) if isinstance(store, str | Path) else store
+                if _holds_artifacts(held_by):
+                    raise _lost(missing, held_by)
+                raise missing
         self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
         self._own_db = db_url is None
         if artifacts is None:
@@ -125,11 +130,7 @@ class Registry:
             self.store = SqlStore(self.db_url, create=create and not held)
         except NoRegistry as e:
             if held or _holds_artifacts(self.artifacts):
-                raise NoRegistry(
-                    f"{e}, yet its artifact store {self.artifacts.url} holds models: refusing "
-                    "to start a new registry over them (restore the database from a backup, "
-                    "or move the artifacts aside to start afresh)"
-                ) from e
+                raise _lost(e, self.artifacts) from e
             raise
         self.signer = signer
         self.store.signer = signer  # every version recorded through this registry is signed
@@ -454,6 +455,14 @@ class Registry:
                 first = [k for k in first if k != FALLBACK_KEY]
                 self._partition_by = list(decode_key(first[0])) if first else None
         return self._partition_by
+
+
+def _lost(missing: NoRegistry, store: ArtifactStore) -> LostDatabase:
+    return LostDatabase(
+        f"{missing}, yet its artifact store {store.url} holds models: refusing to start a new "
+        "registry over them (restore the database from a backup, or move the artifacts aside "
+        "to start afresh)"
+    )
 
 
 def _holds_artifacts(store: ArtifactStore) -> bool:
