@@ -127,7 +127,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
                 json.dumps(
                     {
                         "event": "router ready",
-                        "registry": str(settings.registry),
+                        "registry": registry.location,
                         "partitions": len(service.aliases),
                         "fallback": service.aliases.get("__fallback__") is not None,
                         "admin": settings.admin_enabled,

@@ -13,7 +13,13 @@ import typer
 
 # one declaration of the options every command shares (manymodels.cli imports no command
 # module, so importing its options from here is no cycle)
-from manymodels.cli.options import DEFAULT_REGISTRY, ArtifactsOpt, RegistryDbOpt, RegistryOpt
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    ArtifactsOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    refuse_moot_registry,
+)
 from serving.settings import (
     ENV_ADMIN_TOKEN,
     ENV_ADMIN_TOKEN_FILE,
@@ -139,11 +145,12 @@ def serve(
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
+    refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     # a wrong path: one clear line, no traceback
     with Registry.open(
         settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
     ) as reg:
-        unverified = unverified_warning(reg.signed_by, settings.signer, str(settings.registry))
+        unverified = unverified_warning(reg.signed_by, settings.signer, reg.location)
     if unverified is not None:
         typer.echo(f"warning: {unverified}", err=True)
 

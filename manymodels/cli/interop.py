@@ -21,6 +21,7 @@ from manymodels.cli.options import (
     RegistryOpt,
     open_checked,
     open_registry,
+    refuse_moot_registry,
     signer,
 )
 
@@ -90,7 +91,7 @@ def import_model(
     from manymodels.exceptions import LostDatabase, NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
     from manymodels.keys import normalize_key
-    from manymodels.registry.client import ARTIFACTS_DIR
+    from manymodels.registry.client import ARTIFACTS_DIR, Registry
     from manymodels.registry.store import describe_url
 
     normalize_key(key)  # a malformed key is refused before a new registry is made for it
@@ -101,8 +102,9 @@ def import_model(
     probe = artifacts
     if registry_db is not None and probe is None:
         probe = str(registry / ARTIFACTS_DIR)
+    refuse_moot_registry(registry, registry_db, artifacts)
     try:
-        with open_registry(registry, registry_db, probe) as reg:
+        with Registry.open(registry, db_url=registry_db, artifacts=probe) as reg:
             formats = reg.trusted_formats
         new = False
     except LostDatabase:  # models without their database: not a new place

@@ -60,7 +60,23 @@ def open_registry(
     (``create=True``)."""
     from manymodels.registry import Registry
 
+    refuse_moot_registry(registry, db_url, artifacts)
     return Registry(registry, db_url=db_url, artifacts=artifacts, create=create, signer=signer)
+
+
+def refuse_moot_registry(registry: Path, db_url: str | None, artifacts: str | None) -> None:
+    """One ``error:`` line (exit 2) for a ``--registry`` directory given beside a database and
+    a store named elsewhere — most often by ``MANYMODELS_REGISTRY_DB`` and
+    ``MANYMODELS_ARTIFACTS`` exported long before: the directory would be ignored, and a
+    ``promote`` or ``gc`` meant for it would act on the other registry."""
+    if db_url and artifacts and Path(registry) != DEFAULT_REGISTRY:
+        typer.echo(
+            f"error: --registry {registry} names a registry directory, but its database and "
+            "artifact store are named elsewhere (--registry-db and --artifacts, or "
+            "MANYMODELS_REGISTRY_DB and MANYMODELS_ARTIFACTS): give one or the other",
+            err=True,
+        )
+        raise typer.Exit(2)
 
 
 def repeated_flags(registry: Path, db_url: str | None, artifacts: str | None) -> list[str]:

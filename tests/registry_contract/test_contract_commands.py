@@ -71,15 +71,19 @@ def test_every_command_that_opens_a_registry_takes_its_database_and_store() -> N
 
 @pytest.mark.slow
 def test_every_registry_command_works_on_the_database_and_store_it_is_given(
-    db_url: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    db_url: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root, store = tmp_path / "registry", tmp_path / "store"
     root.mkdir()
+    monkeypatch.chdir(root)  # where ./mmregistry would be made: nothing may appear here
     spec, data = tmp_path / "spec.toml", tmp_path / "sales.csv"
     spec.write_text(SPEC)
     frame = store_sales(n_stores=2, weeks=30)
     frame.to_csv(data, index=False)
-    flags: list[str | Path] = ["--registry", root, "--registry-db", db_url, "--artifacts", store]
+    flags: list[str | Path] = ["--registry-db", db_url, "--artifacts", store]
     env = {"MANYMODELS_REGISTRY_DB": db_url, "MANYMODELS_ARTIFACTS": str(store)}
 
     said = cli("train", spec, data, *flags, "--backend", "local").stdout
@@ -88,13 +92,13 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     assert nxt[:2] == ["manymodels", "serve"] and "--registry" not in nxt, nxt
     listed = json.loads(cli("models", "list", *nxt[2:], "--json").stdout)
     assert KEY in {p["key"] for p in listed["items"]}
-    cli("train", spec, data, "--registry", root, "--backend", "local", env=env)  # candidates
+    cli("train", spec, data, "--backend", "local", env=env)  # candidates
     assert list(root.iterdir()) == []  # nothing went to --registry's own directory
 
     # forecast: production, and the candidates (trained second), by flags and by variables
     made = json.loads(cli("forecast", "--horizon", "2", *flags, "--json").stdout)["forecast"]
     assert made and {r["model_version"] for r in made} == {1}
-    args = ["forecast", "--horizon", "2", "--registry", root, "--alias", "candidate", "--json"]
+    args = ["forecast", "--horizon", "2", "--alias", "candidate", "--json"]
     made = json.loads(cli(*args, env=env).stdout)["forecast"]
     assert made and {r["model_version"] for r in made} == {2}
 
@@ -110,7 +114,7 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     frame[(frame["store"] == 1) & (frame["brand"] == "tropicana")].tail(5).to_csv(actuals)
     recorded = json.loads(cli("actuals", actuals, *flags, "--json").stdout)["recorded"]
     assert [(r["key"], r["rows"]) for r in recorded] == [(KEY, 5)]
-    page = json.loads(cli("monitor", "--registry", root, "--json", env=env).stdout)
+    page = json.loads(cli("monitor", "--json", env=env).stdout)
     assert {p["key"]: p["live_rows"] for p in page["partitions"]}[KEY] == 5
 
     # retrain what the monitor flags (nothing), then what changed (nothing, then one partition)
@@ -122,7 +126,7 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     mine = (changed["store"] == 1) & (changed["brand"] == "tropicana")
     changed.loc[mine, "units"] *= 3
     changed.to_csv(data, index=False)
-    args = ["retrain", spec, data, "--when", "changed", "--registry", root, "--backend", "local"]
+    args = ["retrain", spec, data, "--when", "changed", "--backend", "local"]
     ran = json.loads(cli(*args, "--json", env=env).stdout)["run"]
     assert ran["n_trained"] == 1, ran
 
@@ -139,11 +143,11 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
 
     # trust and sign write the given database; a signed forecast then verifies
     cli("trust", *flags, "--trusted-formats", "pickle,skops")
-    said = json.loads(cli("trust", "--registry", root, "--json", env=env).stdout)
+    said = json.loads(cli("trust", "--json", env=env).stdout)
     assert said["trusted_formats"] == ["pickle", "skops"]
     signed = json.loads(cli("sign", *flags, "--json", env=SIGNING).stdout)
     assert len(signed["signed"]) >= 8 and signed["bad_signatures"] == 0
-    args = ["forecast", "--horizon", "1", "--registry", root, "--partitions", KEY]
+    args = ["forecast", "--horizon", "1", "--partitions", KEY]
     cli(*args, env={**env, **SIGNING})
 
     # a backup copies SQLite databases only, and says so of another
