@@ -251,11 +251,14 @@ def test_a_posted_row_without_a_target_beside_a_kept_one_trains_with_lags(tmp_pa
     assert rows["t"].tolist() == list(range(32))
     original = df.loc[(df.pid == 1) & (df.t == 29), "y"].tolist()
     assert rows.loc[rows.t == 29, "y"].tolist() == original
-    assert appending._one_row_per_period(
-        pd.concat([rows, rows[rows.t == 3].assign(y=np.nan)], ignore_index=True), ["pid", "t"], "y"
-    )["t"].tolist() == list(range(32))
+    doubled = pd.concat([rows, rows[rows.t == 3].assign(y=np.nan)], ignore_index=True)
+    has = doubled["y"].notna().to_numpy()
+    assert appending._one_row_per_period(doubled, ["pid", "t"], has)["t"].tolist() == list(
+        range(32)
+    )
     both_missing = pd.DataFrame({"pid": [0, 0, 0], "t": [1, 1, 2], "y": [np.nan, np.nan, 5.0]})
-    kept = appending._one_row_per_period(both_missing, ["pid", "t"], "y")
+    has = both_missing["y"].notna().to_numpy()
+    kept = appending._one_row_per_period(both_missing, ["pid", "t"], has)
     assert kept.index.tolist() == [0, 2]  # one row of period 1 stays: lags count rows
 
 
@@ -272,3 +275,17 @@ def test_missing_target_error_still_fails_the_partition_of_an_empty_posted_targe
         train(spec, blank, tmp_path / "reg", backend="local", append=True)
     (only,) = failed.value.summary.failures
     assert only.key == "pid=1" and "missing value" in only.message
+
+
+def test_a_posted_word_in_the_target_does_not_replace_a_kept_value(tmp_path: Path) -> None:
+    """``bad_rows = "drop"`` drops a row whose target cell holds a word: it must not replace
+    the kept row of its period first, or the period's real value is gone for good."""
+    spec = spec_dict(bad_rows="drop")
+    df = linear_frame(1, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    posted = tmp_path / "posted.csv"
+    df[df.t == 7].assign(y="ERR").to_csv(posted, index=False)
+    train(spec, posted, tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=0", 2)
+    assert rows.loc[rows.t == 7, "y"].astype(float).tolist() == df.loc[df.t == 7, "y"].tolist()
