@@ -9,10 +9,11 @@ or another program's is an error.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import delete, insert, inspect, make_url, select
+from sqlalchemy import URL, delete, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from manymodels.exceptions import NoRegistry, RegistryError, first_line
@@ -55,6 +56,12 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin):
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         where = describe_url(url)
+        try:
+            make_url(url)
+        except (SQLAlchemyError, ValueError) as e:  # ValueError: a port that is no number
+            raise RegistryError(
+                f"cannot open registry database {where}: not a database URL ({first_line(e)})"
+            ) from None
         if not create:
             _require_sqlite_file(url, where)
         try:
@@ -189,11 +196,17 @@ def describe_url(url: str) -> str:
     password."""
     try:
         parsed = make_url(url)
-    except SQLAlchemyError:
-        return url
+    except Exception:  # SQLAlchemy's own, or ValueError for a port that is not a number
+        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", url)  # user:***@host
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return str(parsed.database)
-    return parsed.render_as_string(hide_password=True)
+    return _without_query_secrets(parsed).render_as_string(hide_password=True)
+
+
+def _without_query_secrets(parsed: URL) -> URL:
+    """``?password=…`` (libpq reads it there too) masked like the URL's own password."""
+    hidden = {k: "***" for k in parsed.query if "password" in k.lower()}
+    return parsed.update_query_dict(hidden) if hidden else parsed
 
 
 def url_without_password(url: str) -> str:
@@ -201,9 +214,11 @@ def url_without_password(url: str) -> str:
     left out (a ``~/.pgpass`` or ``PGPASSWORD`` supplies it, as the docs advise)."""
     try:
         parsed = make_url(url)
-    except SQLAlchemyError:
-        return url
-    return parsed._replace(password=None).render_as_string(hide_password=False)  # set() keeps it
+    except Exception:
+        return describe_url(url)
+    bare = parsed._replace(password=None)  # set(password=None) keeps it
+    query = {k: v for k, v in bare.query.items() if "password" not in k.lower()}
+    return bare.set(query=query).render_as_string(hide_password=False)
 
 
 def _require_sqlite_file(url: str, where: str) -> None:

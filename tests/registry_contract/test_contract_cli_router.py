@@ -111,3 +111,24 @@ def test_an_unreachable_registry_db_is_one_error_line_without_its_password(
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot open registry database")
     assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://mm:hunter2@host:abc/db", "postgresql://mm:***@host:abc/db"),
+        ("postgresql+psycopg://mm@127.0.0.1:1/db?password=hunter2&connect_timeout=2", "***"),
+    ],
+)
+def test_a_malformed_url_or_a_password_in_its_query_is_one_line_without_it(
+    url: str, shown: str, tmp_path: Path
+) -> None:
+    """A port that is not a number (a ``ValueError`` SQLAlchemy lets through) was a
+    traceback; a password given as a query parameter was printed as given."""
+    (tmp_path / "store").mkdir()
+    result = runner.invoke(app, ["models", "list", "--registry-db", url, "--artifacts",
+                                 str(tmp_path / "store")])  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot open registry database")
+    assert shown in lines[0] and "hunter2" not in result.output
