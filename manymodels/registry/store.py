@@ -200,7 +200,8 @@ def describe_url(url: str) -> str:
         return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", url)  # user:***@host
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return str(parsed.database)
-    return _without_query_secrets(parsed).render_as_string(hide_password=True)
+    shown = _without_query_secrets(parsed).render_as_string(hide_password=True)
+    return shown.replace("%2A%2A%2A", "***")  # the query's mask, as the password's reads
 
 
 def _without_query_secrets(parsed: URL) -> URL:
