@@ -75,14 +75,14 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     if spec.time_column:
         # a new row without a target corrects nothing: training leaves it out (or refuses
         # it), and the kept row it would have replaced held the period's real value
-        known = new[_has_target(new, spec)] if spec.target in new.columns else new
+        known = new[has_target(new, spec)] if spec.target in new.columns else new
         old = _not_replaced(old, known, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
     n = len(merged)
     if spec.time_column and spec.target in merged.columns and spec.missing_target == "drop":
         # with "error", such a row fails its partition as any row without a target does
         on = [*spec.partition_by, spec.time_column]
-        merged = _one_row_per_period(merged, on, _has_target(merged, spec))
+        merged = one_row_per_period(merged, on, has_target(merged, spec))
     counts = {
         "partitions": len(keys),
         "with_history": len(keys) - without,
@@ -106,7 +106,7 @@ def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.Dat
     return new.assign(**cast) if cast else new
 
 
-def _has_target(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
+def has_target(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
     """Which rows hold a target training would use: for regression a number (a stray word in
     a CSV's target cell is dropped as a bad row, ``bad_rows = "drop"``, and must not replace a
     kept row's real value first), for classification any label."""
@@ -116,7 +116,7 @@ def _has_target(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
     return values.notna().to_numpy()
 
 
-def _one_row_per_period(frame: pd.DataFrame, on: list[str], has: np.ndarray) -> pd.DataFrame:
+def one_row_per_period(frame: pd.DataFrame, on: list[str], has: np.ndarray) -> pd.DataFrame:
     """``frame`` without the rows that have no target (``has`` false) and share their key
     values and time with another row: the row with a target is the period's (or, where none
     has one, the first). A new row without a target beside a kept one corrects nothing, and

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from manymodels.appending import has_target, one_row_per_period
 from manymodels.data import describe_source, prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
 from manymodels.features import column_values, feature_kinds
@@ -213,6 +214,11 @@ def training_frame(
             f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
             "the partition would not be trained"
         )
+    if spec.time_column and spec.missing_target == "drop":
+        # as ``train --append`` reads them: a row without a target beside one with it at the
+        # same time is not a second row of that period
+        on = [*spec.partition_by, spec.time_column]
+        frame = one_row_per_period(frame, on, has_target(frame, spec))
     try:
         prepare(spec, frame)  # what training checks first: types, dates, derived features…
     except DataError as e:

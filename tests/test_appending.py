@@ -253,12 +253,10 @@ def test_a_posted_row_without_a_target_beside_a_kept_one_trains_with_lags(tmp_pa
     assert rows.loc[rows.t == 29, "y"].tolist() == original
     doubled = pd.concat([rows, rows[rows.t == 3].assign(y=np.nan)], ignore_index=True)
     has = doubled["y"].notna().to_numpy()
-    assert appending._one_row_per_period(doubled, ["pid", "t"], has)["t"].tolist() == list(
-        range(32)
-    )
+    assert appending.one_row_per_period(doubled, ["pid", "t"], has)["t"].tolist() == list(range(32))
     both_missing = pd.DataFrame({"pid": [0, 0, 0], "t": [1, 1, 2], "y": [np.nan, np.nan, 5.0]})
     has = both_missing["y"].notna().to_numpy()
-    kept = appending._one_row_per_period(both_missing, ["pid", "t"], has)
+    kept = appending.one_row_per_period(both_missing, ["pid", "t"], has)
     assert kept.index.tolist() == [0, 2]  # one row of period 1 stays: lags count rows
 
 

@@ -584,3 +584,20 @@ def test_retrain_settings_and_command_options(tmp_path: Path) -> None:
     app.command()(serve)
     out = CliRunner().invoke(app, ["--help"]).output
     assert "--retrain-backend" in out and "--retrain-workers" in out
+
+
+def test_a_posted_row_without_a_target_beside_one_with_it_retrains_as_the_cli_does(
+    tmp_path: Path,
+) -> None:
+    """With lags, two rows of one period are refused; a row without a target beside a row
+    with one at the same week is not a second row (``train --append`` reads it so), and the
+    router took the same rows as a 422."""
+    root = tmp_path / "registry"
+    train({**SALES_SPEC, "lags": [1]}, sales(), root, backend="local")
+    rows = partition_rows()
+    posted = pd.concat([rows, rows.iloc[[3]].assign(units=None)], ignore_index=True)
+    with open_app(Settings(registry=root, admin_token=TOKEN, retrain_backend="local")) as client:
+        r = post_rows(client, KEY, posted)
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"], timeout=60)
+    assert job["status"] == "succeeded", job
