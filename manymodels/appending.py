@@ -103,6 +103,14 @@ def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.Dat
                 cast[col] = new[col].astype(str) if text else new[col].astype(old[col].dtype)
             except (TypeError, ValueError):
                 continue  # left as it is: _not_replaced names the mismatch
+            cut = (new[col] != cast[col]).to_numpy() & new[col].notna().to_numpy()
+            if old[col].dtype.kind in "iu" and cut.any():  # 5.5 would have become 5
+                first = new[col].to_numpy()[cut][0]
+                first = first.item() if isinstance(first, np.generic) else first
+                raise DataError(
+                    f"the new rows' '{col}' holds {first!r}, not a whole number as the kept "
+                    f"rows' '{col}' values are"
+                )
     return new.assign(**cast) if cast else new
 
 

@@ -287,3 +287,15 @@ def test_a_posted_word_in_the_target_does_not_replace_a_kept_value(tmp_path: Pat
     with Registry.open(tmp_path / "reg") as reg:
         rows = reg.training_rows("pid=0", 2)
     assert rows.loc[rows.t == 7, "y"].astype(float).tolist() == df.loc[df.t == 7, "y"].tolist()
+
+
+def test_a_fractional_time_is_refused_not_cut_to_a_kept_whole_one(tmp_path: Path) -> None:
+    """Kept times 0…29 are integers: a posted 5.5 was cast to 5 and replaced that period's
+    real value."""
+    df = linear_frame(1, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    posted = df[df.t == 5].assign(t=5.5, y=999.0)
+    with pytest.raises(DataError, match=r"'t' holds 5\.5, not a whole number"):
+        train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
+    with Registry.open(tmp_path / "reg") as reg:
+        assert [v.version for v in reg.list_versions("pid=0")] == [1]
