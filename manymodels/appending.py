@@ -69,6 +69,13 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     if not kept:
         return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
     old = pd.concat(kept, ignore_index=True)
+    lost = [c for c in old.columns if c not in new.columns]
+    if lost and spec.features is None:  # every other column is a feature: none may vanish
+        raise DataError(
+            f"{name}: the new rows lack column(s) {', '.join(map(repr, lost))} that the kept "
+            "rows hold, and the spec (without a features list) trains on every column: add "
+            "them, or name the spec's features"
+        )
     new = _as_kept(
         new, old, [*spec.partition_by, *([spec.time_column] if spec.time_column else [])]
     )

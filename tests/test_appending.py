@@ -299,3 +299,17 @@ def test_a_fractional_time_is_refused_not_cut_to_a_kept_whole_one(tmp_path: Path
         train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
     with Registry.open(tmp_path / "reg") as reg:
         assert [v.version for v in reg.list_versions("pid=0")] == [1]
+
+
+def test_new_rows_without_a_kept_column_are_refused_when_every_column_is_a_feature(
+    tmp_path: Path,
+) -> None:
+    """A spec without ``features`` trains on every other column: a batch lacking ``x1`` made
+    the next version train on ``x0`` alone, and ``x1`` vanished from the kept rows."""
+    spec = spec_dict()
+    assert "features" not in spec
+    df = linear_frame(1, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    posted = df[df.t >= 28].assign(t=lambda d: d["t"] + 2).drop(columns=["x1"])
+    with pytest.raises(DataError, match="lack column\\(s\\) 'x1' that the kept rows hold"):
+        train(spec, posted, tmp_path / "reg", backend="local", append=True)
