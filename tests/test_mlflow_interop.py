@@ -546,3 +546,27 @@ def test_mlflow_models_serve_answers_invocations_as_manymodels_predicts(
             os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=30)
         err.close()
+
+
+def test_a_model_only_cloudpickle_can_store_is_one_line_and_makes_no_registry(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """A lambda in a pipeline: MLflow saves it with cloudpickle, pickle cannot store it. It
+    was a PicklingError traceback, after a new, empty registry had been made."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X = pd.DataFrame({"price": np.linspace(1, 4, 20)})
+    model = make_pipeline(FunctionTransformer(lambda a: a * 2), Ridge()).fit(X, 3 * X["price"])
+    out = tmp_path / "lambda"
+    mlflow.sklearn.save_model(
+        model, str(out), serialization_format="cloudpickle", pip_requirements=["scikit-learn"],
+        signature=ModelSignature(inputs=Schema([ColSpec("double", "price")])),
+    )  # fmt: skip
+    nowhere = tmp_path / "new-registry"
+    result = invoke("import", out, "--key", "shop=1", "--registry", nowhere)
+    one_error_line(result, "its model cannot be stored as pickle")
+    assert not nowhere.exists()

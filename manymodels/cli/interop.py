@@ -89,7 +89,7 @@ def import_model(
     """
     from manymodels import console
     from manymodels.exceptions import LostDatabase, NoRegistry
-    from manymodels.interop.mlflow_import import import_mlflow, read_mlflow
+    from manymodels.interop.mlflow_import import import_mlflow, read_mlflow, storable
     from manymodels.keys import normalize_key
     from manymodels.registry.client import ARTIFACTS_DIR, Registry
     from manymodels.registry.store import describe_url
@@ -112,6 +112,8 @@ def import_model(
     except NoRegistry:  # said below: a mistyped --registry starts a new one
         new = True
     model = read_mlflow(source, formats)  # before a registry is made for a model it refuses
+    if new:  # a new registry stores pickles: a model that cannot be is refused before it
+        storable(model.model, "pickle", source)
     with open_registry(registry, registry_db, artifacts, create=True, signer=key_signer) as reg:
         v = import_mlflow(reg, model, key, promote=promote)
     if json_out:

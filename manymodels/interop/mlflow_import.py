@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
@@ -37,6 +37,22 @@ if TYPE_CHECKING:
 _DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
            "boolean": "bool", "string": "object"}  # fmt: skip
 IMPORTED_METRIC = "none"
+
+
+def storable(model: Any, format: Format, path: Path) -> bytes:
+    """``model`` as the registry will store it; a ``DataError`` naming ``path`` for a model that
+    cannot be (a lambda in a pipeline pickles with cloudpickle, which MLflow uses, not with
+    pickle). ``UntrustedArtifact`` (a type skops is not trusted to load) as it is."""
+    from manymodels.artifacts import serialize
+
+    try:
+        return serialize(model, format)
+    except ManyModelsError:
+        raise
+    except Exception as e:
+        raise DataError(
+            f"{path}: its model cannot be stored as {format} ({type(e).__name__}: {first_line(e)})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -203,7 +219,6 @@ def _register(
 ) -> ModelVersion:
     """Store the artifact, then the run and the version (one transaction for the version
     and its alias move, as training does)."""
-    from manymodels.artifacts import serialize
     from manymodels.keys import FALLBACK_KEY, decode_key
     from manymodels.registry.client import library_versions
     from manymodels.registry.engine import now
@@ -212,7 +227,7 @@ def _register(
     reg.require_writable("cannot import a model")
     # stored as the registry's readers will load it: skops where pickles are refused
     format: Format = "pickle" if "pickle" in reg.trusted_formats else "skops"
-    data = serialize(model, format)  # UntrustedArtifact: a type skops is not trusted to load
+    data = storable(model, format, path)
     digest, size = reg.artifacts.put(data)
     mlmodel = (path / "MLmodel").read_bytes()
     source: dict[str, Any] = {
