@@ -24,7 +24,7 @@ from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.heartbeat import Heartbeat
-from manymodels.partition import PartitionedTable
+from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.run_chunks import Progress, ProgressCallback, ShortIntervals, Tally, execute
@@ -235,7 +235,11 @@ def _run(
         progress(Progress(total=0, trained=0, skipped=0, failed=0))
     dropped = tally.dropped
     run = reg.store.get_run(run_id)
-    fallback = tally.fallback or ("trained" if plan.fallback is not None else None)
+    fallback = (
+        tally.fallback
+        or _fallback_failed_before(reg, run_id)  # a resume does not train it again
+        or ("trained" if plan.fallback is not None else None)
+    )
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
     try:
         run = reg.store.finish_run(
@@ -264,6 +268,13 @@ def _run(
     if failure:
         raise RunFailed(failure, summary)
     return summary
+
+
+def _fallback_failed_before(reg: Registry, run_id: str) -> str | None:
+    """How the fallback model failed in this run before it was resumed, or ``None``: the run
+    stays failed for it (a resume read it as done and reported the run completed)."""
+    found = reg.store.run_outcomes(run_id, status=("failed", "lost"), key=FALLBACK_KEY, limit=1)
+    return f"{found[0].status}: {found[0].error_type}: {found[0].message}" if found else None
 
 
 def _close(reg: Registry, plan: RunPlan, status: str, error: str) -> None:

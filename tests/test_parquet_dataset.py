@@ -348,3 +348,11 @@ def test_two_rows_of_one_period_fail_their_bucket_as_data_not_as_a_lost_task(
         "error: the fallback model failed: DataError: the fallback's sample of every bucket: "
         "1 partition(s) hold two or more rows at one time"
     ), result.stderr
+    # a resume trains nothing again, and the run stays failed for its fallback
+    again = CliRunner().invoke(app, ["train", str(tmp_path / "spec.toml"), str(tmp_path / "files"),
+                                     "--registry", str(tmp_path / "reg"), "--backend", "local",
+                                     "--resume", run.run_id])  # fmt: skip
+    assert again.exit_code == 1, again.output
+    assert again.stderr.startswith("error: the fallback model failed: DataError:"), again.stderr
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_run(run.run_id).status == "failed"

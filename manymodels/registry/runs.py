@@ -188,10 +188,17 @@ class RunsMixin(StoreBase):
                 offset += page
 
     def run_outcomes(
-        self, run_id: str, *, status: str | tuple[str, ...] | None = None, limit: int = 1000
+        self,
+        run_id: str,
+        *,
+        status: str | tuple[str, ...] | None = None,
+        limit: int = 1000,
+        key: str | None = None,
     ) -> list[PartitionOutcome]:
         c = t.run_partitions.c
         q = select(t.run_partitions).where(c.run_id == run_id)
+        if key is not None:
+            q = q.where(c.key == key)
         if status:
             q = q.where(c.status.in_([status] if isinstance(status, str) else status))
         q = q.order_by(c.key).limit(limit)
