@@ -110,8 +110,10 @@ def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.Dat
                 cast[col] = new[col].astype(str) if text else new[col].astype(old[col].dtype)
             except (TypeError, ValueError):
                 continue  # left as it is: _not_replaced names the mismatch
-            cut = (new[col] != cast[col]).to_numpy() & new[col].notna().to_numpy()
-            if old[col].dtype.kind in "iu" and cut.any():  # 5.5 would have become 5
+            if old[col].dtype.kind not in "iu" or new[col].dtype.kind != "f":
+                continue
+            cut = ((new[col] != cast[col]) & new[col].notna()).to_numpy()
+            if cut.any():  # 5.5 would have become 5
                 first = new[col].to_numpy()[cut][0]
                 first = first.item() if isinstance(first, np.generic) else first
                 raise DataError(
@@ -126,8 +128,8 @@ def has_target(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
     a CSV's target cell is dropped as a bad row, ``bad_rows = "drop"``, and must not replace a
     kept row's real value first), for classification any label."""
     values = frame[spec.target]
-    if spec.task == "regression" and values.dtype.kind not in "fiub":
-        values = pd.to_numeric(values, errors="coerce")
+    if spec.task == "regression" and spec.bad_rows == "drop" and values.dtype.kind not in "fiub":
+        values = pd.to_numeric(values, errors="coerce")  # with "error", training refuses it
     return values.notna().to_numpy()
 
 
@@ -143,8 +145,9 @@ def one_row_per_period(frame: pd.DataFrame, on: list[str], has: np.ndarray) -> p
     shared = frame.duplicated(on, keep=False).to_numpy()
     if not (shared & missing).any():
         return frame
-    with_target_first = frame.iloc[np.argsort(missing, kind="stable")]
-    first = ~with_target_first.duplicated(on, keep="first").reindex(frame.index).to_numpy()
+    order = np.argsort(missing, kind="stable")  # by position: an index may repeat labels
+    first = np.empty(len(frame), dtype=bool)
+    first[order] = ~frame.iloc[order].duplicated(on, keep="first").to_numpy()
     return frame[~(missing & shared & ~first)]
 
 

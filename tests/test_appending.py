@@ -313,3 +313,41 @@ def test_new_rows_without_a_kept_column_are_refused_when_every_column_is_a_featu
     posted = df[df.t >= 28].assign(t=lambda d: d["t"] + 2).drop(columns=["x1"])
     with pytest.raises(DataError, match="lack column\\(s\\) 'x1' that the kept rows hold"):
         train(spec, posted, tmp_path / "reg", backend="local", append=True)
+
+
+def test_a_word_in_the_target_is_refused_under_bad_rows_error(tmp_path: Path) -> None:
+    """With the default ``bad_rows = "error"`` a word in a posted target is an error, as in any
+    table: it is not read as "no target" and dropped beside the kept row."""
+    df = linear_frame(1, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    posted = tmp_path / "posted.csv"
+    df[df.t == 7].assign(y="ERR").to_csv(posted, index=False)
+    with pytest.raises(DataError, match="'y'"):
+        train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
+
+
+def test_keys_as_text_numbers_match_kept_integers_and_a_repeated_index_is_fine(
+    tmp_path: Path,
+) -> None:
+    """A key read as text ``"0"`` is the kept integer 0 (not "a fractional value"), and rows
+    whose index repeats labels (a ``pd.concat`` written to Parquet) are read by position."""
+    spec = spec_dict(lags=[1])
+    df = linear_frame(1, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    new = df[df.t >= 28].assign(t=lambda d: d["t"] + 2, pid="0")
+    blank = df[df.t == 29].assign(y=np.nan, pid="0")
+    posted = pd.concat([new, blank])  # index labels 28, 29, 29
+    assert posted.index.duplicated().any()
+    summary = train(spec, posted, tmp_path / "reg", backend="local", append=True)
+    assert summary.run.n_trained == 1
+    assert summary.run.options["append"]["rows_without_target_ignored"] == 1
+
+
+def test_one_row_per_period_reads_rows_by_position() -> None:
+    """The router hands it the posted rows as read: a Parquet file written from a
+    ``pd.concat`` repeats index labels (``reindex`` raised, a 500)."""
+    frame = pd.DataFrame(
+        {"pid": [0, 0, 0, 0], "t": [1, 2, 1, 3], "y": [1.0, 2.0, np.nan, 3.0]}, index=[0, 1, 0, 1]
+    )
+    kept = appending.one_row_per_period(frame, ["pid", "t"], frame["y"].notna().to_numpy())
+    assert kept["t"].tolist() == [1, 2, 3] and kept["y"].notna().all()

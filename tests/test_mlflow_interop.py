@@ -356,6 +356,11 @@ def test_a_registry_that_refuses_pickles_never_unpickles_an_import(
         result = invoke("import", tmp_path / "m", "--key", "shop=1", *where)
         one_error_line(result, "holds models: refusing to start a new registry over them")
         assert not marker.exists() and not (root / "registry.db").exists()
+    gone = tmp_path / "gone"  # the registry's directory itself gone, its models elsewhere
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", gone,
+                    "--artifacts", root / "artifacts")  # fmt: skip
+    one_error_line(result, "holds models: refusing to start a new registry over them")
+    assert not marker.exists() and not gone.exists()
 
 
 @pytest.mark.parametrize("name", ["ridge on a float64 matrix", "naive, not plain scikit-learn"])

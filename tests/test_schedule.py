@@ -205,3 +205,23 @@ def test_sigterm_stops_a_waiting_scheduler_at_once(tmp_path: Path) -> None:
     assert proc.returncode == 0 and time.monotonic() - started < 10
     assert "stopping after the current run" in err
     assert not (tmp_path / "r").exists()  # never fired: nothing was written
+
+
+def test_a_moot_registry_is_refused_at_start_not_at_the_first_firing(tmp_path: Path) -> None:
+    """A ``--registry`` beside a database and store named elsewhere is refused when the
+    scheduler starts: at the first firing, days later, it was one failed firing a time."""
+    spec = _spec(tmp_path, "0 3 * * mon")
+    args = [
+        "scheduler",
+        str(spec),
+        "data.csv",
+        "--registry",
+        str(tmp_path / "staging"),
+        "--registry-db",
+        f"sqlite:///{tmp_path}/r.db",
+        "--artifacts",
+        str(tmp_path / "a"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: --registry {tmp_path / 'staging'} (or ")

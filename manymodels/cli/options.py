@@ -71,9 +71,10 @@ def refuse_moot_registry(registry: Path, db_url: str | None, artifacts: str | No
     ``promote`` or ``gc`` meant for it would act on the other registry."""
     if db_url and artifacts and Path(registry) != DEFAULT_REGISTRY:
         typer.echo(
-            f"error: --registry {registry} names a registry directory, but its database and "
-            "artifact store are named elsewhere (--registry-db and --artifacts, or "
-            "MANYMODELS_REGISTRY_DB and MANYMODELS_ARTIFACTS): give one or the other",
+            f"error: --registry {registry} (or MANYMODELS_REGISTRY) names a registry "
+            "directory, but its database and artifact store are named elsewhere "
+            "(--registry-db and --artifacts, or MANYMODELS_REGISTRY_DB and "
+            "MANYMODELS_ARTIFACTS): give one or the other",
             err=True,
         )
         raise typer.Exit(2)

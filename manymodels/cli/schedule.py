@@ -18,6 +18,7 @@ from manymodels.cli.options import (
     RegistryOpt,
     open_checked,
     open_registry,
+    refuse_moot_registry,
     signer,
 )
 from manymodels.cli.train import Backend
@@ -58,6 +59,7 @@ def scheduler(
         for when in next_times(plan.cron, plan.timezone, next_):
             typer.echo(when.isoformat())
         return
+    refuse_moot_registry(registry, registry_db, artifacts)  # now, not at the first firing
     elsewhere = registry_db is not None or artifacts is not None
     # a bad key is refused now; elsewhere, the warning of a signed registry opened without
     # one comes from each firing's own opening (``open_checked``)

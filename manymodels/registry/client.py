@@ -100,7 +100,8 @@ class Registry:
         if self.root is not None:
             if not self.root.exists():
                 if not create:
-                    raise NoRegistry(f"no registry at {self.root} (train something first)")
+                    missing = NoRegistry(f"no registry at {self.root} (train something first)")
+                    raise _missing_or_lost(missing, artifacts)
                 try:
                     self.root.mkdir(parents=True, exist_ok=True)  # another process may race us
                 except OSError as e:  # a read-only filesystem, a parent of another user…
@@ -110,10 +111,7 @@ class Registry:
             elif not create and not (self.root / DB_FILE).exists() and db_url is None:
                 missing = NoRegistry(f"no registry at {self.root} (train something first)")
                 store = artifacts if artifacts is not None else self.root / ARTIFACTS_DIR
-                held_by = open_store(store) if isinstance(store, str | Path) else store
-                if _holds_artifacts(held_by):
-                    raise _lost(missing, held_by)
-                raise missing
+                raise _missing_or_lost(missing, store)
         self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
         self._own_db = db_url is None
         if artifacts is None:
@@ -455,6 +453,14 @@ class Registry:
                 first = [k for k in first if k != FALLBACK_KEY]
                 self._partition_by = list(decode_key(first[0])) if first else None
         return self._partition_by
+
+
+def _missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
+    """``missing`` as it is, or ``LostDatabase`` when the artifact store named holds models."""
+    if store is None:
+        return missing
+    opened = open_store(store) if isinstance(store, str | Path) else store
+    return _lost(missing, opened) if _holds_artifacts(opened) else missing
 
 
 def _lost(missing: NoRegistry, store: ArtifactStore) -> LostDatabase:

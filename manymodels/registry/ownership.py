@@ -38,6 +38,8 @@ def other_owners(reg: Registry) -> dict[str, str]:
     Only the id tells: two registries on two machines can have the same database path. A
     database restored from a backup taken before it had an id gets a new one, and its old
     mark reads as another's until removed (gc's refusal names the file): refusing is the
-    side that loses nothing."""
+    side that loses nothing. ``import-registry`` gives every restored copy a new id, for the
+    same reason: pointed back at the original's store (a database lost and restored), its gc
+    refuses until the original's mark is removed, which it names."""
     mine = reg.store.get_meta(ID_META)
     return {k: v for k, v in reg.artifacts.owners().items() if k != mine}

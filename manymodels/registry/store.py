@@ -59,8 +59,10 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin):
         try:
             make_url(url)
         except (SQLAlchemyError, ValueError) as e:  # ValueError: a port that is no number
+            # the exception's text may quote the URL, password and all: not shown
             raise RegistryError(
-                f"cannot open registry database {where}: not a database URL ({first_line(e)})"
+                f"cannot open registry database {where}: not a database URL SQLAlchemy can "
+                f"read ({type(e).__name__}; the form is dialect+driver://user@host/database)"
             ) from None
         if not create:
             _require_sqlite_file(url, where)
@@ -197,11 +199,23 @@ def describe_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception:  # SQLAlchemy's own, or ValueError for a port that is not a number
-        return re.sub(r"(://[^/@]*?:)[^/@]*@", r"\1***@", url)  # user:***@host
+        return _masked(url)
+    if url.count("@") > 1:  # an unencoded "@" in a password: part of it would show as host
+        return _masked(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return str(parsed.database)
     shown = _without_query_secrets(parsed).render_as_string(hide_password=True)
     return shown.replace("%2A%2A%2A", "***")  # the query's mask, as the password's reads
+
+
+def _masked(url: str) -> str:
+    """A URL SQLAlchemy cannot read, for a message: whatever stands before its last ``@``
+    (after the scheme) and any ``password=`` value hidden, however malformed the rest."""
+    if "@" in url:
+        head, _, host = url.rpartition("@")
+        scheme = head.split("//", 1)[0] + "//" if "//" in head else ""
+        url = f"{scheme}***@{host}"
+    return re.sub(r"(?i)(password=)[^&;]*", r"\1***", url)
 
 
 def _without_query_secrets(parsed: URL) -> URL:
@@ -216,6 +230,8 @@ def url_without_password(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception:
+        return describe_url(url)
+    if url.count("@") > 1:
         return describe_url(url)
     bare = parsed._replace(password=None)  # set(password=None) keeps it
     query = {k: v for k, v in bare.query.items() if "password" not in k.lower()}

@@ -116,7 +116,9 @@ def test_an_unreachable_registry_db_is_one_error_line_without_its_password(
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
-        ("postgresql://mm:hunter2@host:abc/db", "postgresql://mm:***@host:abc/db"),
+        ("postgresql://mm:hunter2@host:abc/db", "postgresql://***@host:abc/db"),
+        ("postgresql//mm:hunter2@host/db", "postgresql//***@host/db"),  # no ":" after the scheme
+        ("postgresql://mm:hun@ter2@host/db", "postgresql://***@host/db"),  # an unencoded "@"
         ("postgresql+psycopg://mm@127.0.0.1:1/db?password=hunter2&connect_timeout=2", "***"),
     ],
 )

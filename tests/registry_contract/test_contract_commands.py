@@ -93,6 +93,10 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     listed = json.loads(cli("models", "list", *nxt[2:], "--json").stdout)
     assert KEY in {p["key"] for p in listed["items"]}
     cli("train", spec, data, "--backend", "local", env=env)  # candidates
+    # a --registry beside a database and store named elsewhere would be ignored: refused
+    for moot in (cli("monitor", "--registry", tmp_path / "staging", env=env, code=2),
+                 cli("serve", "--registry", tmp_path / "staging", env=env, code=2)):  # fmt: skip
+        assert moot.stderr.startswith(f"error: --registry {tmp_path / 'staging'} (or MANYMODELS_")
     assert list(root.iterdir()) == []  # nothing went to --registry's own directory
 
     # forecast: production, and the candidates (trained second), by flags and by variables
