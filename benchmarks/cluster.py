@@ -97,15 +97,16 @@ def train_once(
     """One ``manymodels train`` process; its wall seconds and what its JSON says."""
     pg, _, cluster = engines
     target = Path(tempfile.mkdtemp(prefix=f"{setup}-", dir=work))
-    cmd: list[str | Path] = [MM, "train", spec, csv, "--registry", target / "r", "--backend",
-                             "ray", "--json"]  # fmt: skip
+    cmd: list[str | Path] = [MM, "train", spec, csv, "--backend", "ray", "--json"]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}  # embedded Ray: the user's default
     env.pop("RAY_ADDRESS", None)
-    if setup == "cluster":
+    if setup == "cluster":  # the database and the store name the registry: no directory
         url = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
         cmd += ["--ray-address", cluster.address, "--registry-db", pg.database(),
                 "--artifacts", url]  # fmt: skip
         env = cluster.env  # its token
+    else:
+        cmd += ["--registry", target / "r"]
     try:
         started = time.perf_counter()
         done = subprocess.run([str(c) for c in cmd], env=env, capture_output=True, text=True)
