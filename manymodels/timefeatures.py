@@ -78,10 +78,12 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
 
 
 def _stamps(time: Any) -> np.ndarray:
-    """Times as float64 numbers (nanoseconds for dates), to compare and subtract."""
+    """Times as exact numbers: int64 nanoseconds for dates, the values themselves otherwise
+    (as float64, nanoseconds of today's dates, or integers past 2**53, that differ by less
+    than a few hundred would compare equal)."""
     if is_datetime(time):
-        return pd.DatetimeIndex(time).as_unit("ns").asi8.astype(np.float64)
-    return np.asarray(time, dtype=np.float64)
+        return pd.DatetimeIndex(time).as_unit("ns").asi8
+    return np.asarray(time)
 
 
 def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str | None:
@@ -89,9 +91,7 @@ def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str |
     each partition), or ``None``. A lag is "the target one period before"; with two rows in
     a period it is whichever row the sort put first, so the model depended on the input's
     row order — which the data fingerprint ignores."""
-    # exact values: as float64, nanoseconds of today's dates (or integers past 2**53) that
-    # differ by less than a few hundred would compare equal
-    stamps = pd.DatetimeIndex(time).as_unit("ns").asi8 if is_datetime(time) else np.asarray(time)
+    stamps = _stamps(time)
     if len(stamps) < 2:
         return None
     part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
@@ -115,7 +115,7 @@ def off_frequency(
     """A warning naming the partitions whose own median spacing is neither the table's (its
     median) nor a multiple of it (gaps), or ``None``. Weekly and monthly partitions in one
     table got one frequency, and the weekly ones' forecasts stepped by months, silently."""
-    stamps = _stamps(time)
+    stamps = _stamps(time).astype(np.float64)  # to subtract
     n_parts = len(offsets) - 1
     if len(stamps) < 2 or n_parts < 2:
         return None

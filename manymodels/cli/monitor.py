@@ -231,7 +231,7 @@ def retrain(
         raise DataError("--when changed stands alone (run once per kind)")
     only: list[str] | None = None
     if triggers != {"changed"}:
-        only = _selected(registry, registry_db, artifacts, triggers, _thresholds(
+        only = flagged_keys(registry, registry_db, artifacts, triggers, _thresholds(
             drift=drift_threshold, error_ratio=error_ratio, naive_ratio=naive_ratio,
             min_actuals=min_actuals, max_age_days=max_age_days,
             max_data_age_days=max_data_age_days,
@@ -256,9 +256,10 @@ def retrain(
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
 
 
-def _selected(
+def flagged_keys(
     registry: Path, db_url: str | None, artifacts: str | None, triggers: set[str], limits: Any
 ) -> list[str]:
+    """The partitions the monitor flags for ``triggers`` (``retrain --when``, the scheduler)."""
     from manymodels.monitoring import report
 
     with open_registry(registry, db_url, artifacts) as reg:

@@ -17,7 +17,6 @@ from manymodels.cli.options import (
     RegistryDbOpt,
     RegistryOpt,
     open_checked,
-    open_registry,
     refuse_moot_registry,
     signer,
 )
@@ -106,10 +105,10 @@ def _flagged(
     (training decides)."""
     if set(when) & {"changed", "all"}:
         return None
-    from manymodels.monitoring.report import Thresholds, flagged
+    from manymodels.cli.monitor import flagged_keys
+    from manymodels.monitoring.report import Thresholds
 
-    with open_registry(registry, db_url, artifacts) as reg:
-        return flagged(reg, when, Thresholds())
+    return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
 
 
 def _report(firing: Any, following: datetime | None) -> None:

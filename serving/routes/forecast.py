@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pandas as pd
@@ -20,12 +19,13 @@ from manymodels.partition import FALLBACK_KEY
 from serving.keys import path_key, refuse_other_keys
 from serving.resolution import PRODUCTION, Target
 from serving.routes import CurrentSettings, Service
-from serving.routes.options import ALIAS_PATTERN, Levels, refuse_repeated
+from serving.routes.options import ALIAS_PATTERN, Levels, VersionChoice, refuse_repeated
 from serving.rows import to_json_list
 from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY
 from serving.service import ModelService
 
 router = APIRouter(tags=["forecast"])
+NO_CHOICE = VersionChoice()  # production
 
 
 class ForecastRequest(BaseModel):
@@ -120,16 +120,8 @@ async def forecast_partition(
     if levels is not None:  # ?levels=80&levels=95 is ?levels=80,95, as on the scoring routes
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
-    chosen = Choice(version, alias)
+    chosen = VersionChoice(version=version, alias=alias)  # what the scoring routes read
     return await run_in_threadpool(_forecast, service, text, body, wanted, chosen)
-
-
-@dataclass(frozen=True)
-class Choice:
-    """``?version=`` / ``?alias=``: which version forecasts (production when neither)."""
-
-    version: int | None = None
-    alias: str | None = None
 
 
 def _forecast(
@@ -137,7 +129,7 @@ def _forecast(
     text: str,
     body: ForecastRequest,
     levels: list[float] | None = None,
-    chosen: Choice = Choice(),
+    chosen: VersionChoice = NO_CHOICE,
 ) -> PartitionForecast:
     key = service.canonical(text)
     if key == FALLBACK_KEY:
