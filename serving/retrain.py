@@ -114,6 +114,8 @@ class Retrainer:
         Appending to a partition whose versions kept their training rows needs no minimum of
         posted rows: the kept ones count toward ``min_rows``."""
         kept = mode == "append" and target.production.data_sha256 is not None
+        if kept:
+            _refuse_lost_columns(frame, target)
         table = training_frame(frame, target, check_min_rows=not kept)
         data = to_parquet(table)
         sha, size = self.service.registry.artifacts.put(data)
@@ -225,6 +227,27 @@ def training_frame(
         reason = str(e).removeprefix(f"{describe_source(frame)}: ")
         raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
     return frame
+
+
+def _refuse_lost_columns(frame: pd.DataFrame, target: RetrainTarget) -> None:
+    """Appended rows must hold every column the kept rows do when the spec names no
+    ``features`` (every other column is one), as ``manymodels.appending`` requires: the job
+    could only fail on them. The kept rows' columns are production's features less those
+    training derives (``training.history``); a newer unpromoted version's are the job's to
+    judge."""
+    spec = target.spec
+    if spec.features is not None:
+        return
+    derived = {*spec.derived_columns, *spec.partition_by}  # key columns are filled in
+    kept = [f for f in target.production.feature_schema.get("features", []) if f not in derived]
+    lost = [c for c in kept if c not in frame.columns]
+    if lost:
+        raise DataError(
+            f"the rows lack column(s) {', '.join(map(repr, lost))} that the kept rows of "
+            f"partition '{target.key}' hold, and spec '{spec.name}' (without a features list) "
+            "trains on every column: add them, name the spec's features, or post with "
+            "?mode=replace"
+        )
 
 
 def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from factories import linear_frame, spec_dict
 from routerkit import KEY, SALES_SPEC, TOKEN, admin, expected, feature_rows, sales
 from sqlalchemy import update
 from typer.testing import CliRunner
@@ -601,3 +602,28 @@ def test_a_posted_row_without_a_target_beside_one_with_it_retrains_as_the_cli_do
         assert r.status_code == 202, r.text
         job = finished(client, r.json()["job_id"], timeout=60)
     assert job["status"] == "succeeded", job
+
+
+def test_appended_rows_without_a_kept_column_are_422_when_every_column_is_a_feature(
+    tmp_path: Path,
+) -> None:
+    """A spec without ``features`` trains on every other column, and ``train --append``
+    refuses a batch that lacks one the kept rows hold: the router queued such a job, which
+    could only fail. It is a 422 before a job now; ``?mode=replace`` still trains on them."""
+    df = linear_frame(1, 30)
+    spec = spec_dict()
+    assert "features" not in spec
+    train(spec, df, tmp_path / "reg", backend="local")
+    settings = Settings(registry=tmp_path / "reg", admin_token=TOKEN, retrain_backend="local")
+    posted = df[df.t >= 28].assign(t=lambda d: d["t"] + 2).drop(columns=["pid", "x1"])
+    with open_app(settings) as client:
+        r = post_rows(client, "pid=0", posted)
+        assert r.status_code == 422, r.text
+        assert "lack column(s) 'x1' that the kept rows of partition 'pid=0' hold" in (
+            r.json()["detail"]
+        )
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        whole = df.drop(columns=["pid", "x1"])
+        r = post_rows(client, "pid=0", whole, params={"mode": "replace"})
+        assert r.status_code == 202, r.text
+        assert finished(client, r.json()["job_id"])["status"] == "succeeded"
