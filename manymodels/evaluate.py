@@ -12,12 +12,14 @@ scores into a ``Decision`` whose reason is recorded with the version and in the 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from manymodels.spec import Promotion
 
 Basis = Literal["unseen", "refit"]
+Outcome = Literal["first", "promoted", "kept"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outcome(evaluation: Mapping[str, Any]) -> Outcome:
+    """What a version's recorded decision (``Decision.to_dict``) did: ``first`` when there was
+    no champion to judge it against, else whether it was promoted."""
+    if evaluation.get("champion_version") is None:
+        return "first"
+    return "promoted" if evaluation.get("promote") else "kept"
 
 
 def improvement(challenger: float, champion: float) -> float:

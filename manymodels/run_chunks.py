@@ -15,6 +15,7 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
+from manymodels.evaluate import outcome as decision_outcome
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
 from manymodels.intervals import ShortLevel, short_levels
@@ -144,7 +145,7 @@ def execute(
             )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                _count(tally.decisions, _outcome(v))
+                _count(tally.decisions, decision_outcome(v.evaluation))
                 _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
                 tally.global_members += bool(v.members)
                 if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
@@ -300,12 +301,6 @@ def _task_died(key: str, error: BaseException) -> PartitionOutcome:
     failed, but a resumed run trains them again."""
     text = str(error).strip().splitlines()
     return PartitionOutcome(key, "lost", type(error).__name__, text[-1][:500] if text else "")
-
-
-def _outcome(version: NewVersion) -> str:
-    if version.evaluation.get("champion_version") is None:
-        return "first"
-    return "promoted" if version.evaluation.get("promote") else "kept"
 
 
 def _promotion_reason(version: NewVersion) -> str | None:

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
+from manymodels.evaluate import Outcome, outcome
 from manymodels.exceptions import ManyModelsError, RegistryError
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("manymodels.serving.jobs")
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
-Outcome = Literal["first", "promoted", "kept"]
 SHUTDOWN = "the router shut down before the job started"
 
 
@@ -71,10 +71,7 @@ class RetrainResult:
     def outcome(self) -> Outcome | None:
         if self.version is None:
             return None
-        evaluation = self.version.evaluation
-        if evaluation.get("champion_version") is None:
-            return "first"
-        return "promoted" if evaluation.get("promote") else "kept"
+        return outcome(self.version.evaluation)
 
 
 @dataclass(frozen=True)

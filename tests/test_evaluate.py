@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from manymodels.evaluate import decide, improvement
+from manymodels.evaluate import decide, improvement, outcome
 from manymodels.spec import Promotion
 
 IF_BETTER = Promotion(policy="if_better")
@@ -62,3 +62,11 @@ def test_a_refitted_tie_skips_min_improvement_only_for_the_same_method() -> None
     assert not other.promote and "needs ≥ 5.0%" in other.reason
     unseen = decide(strict, **args, basis="unseen", same_method=True)  # type: ignore[arg-type]
     assert not unseen.promote
+
+
+def test_outcome_reads_a_recorded_decision() -> None:
+    promotion = Promotion(policy="if_better")
+    first = decide(promotion, metric=METRIC, challenger=-1.0, champion_version=None, champion=None)
+    better = decide(promotion, metric=METRIC, challenger=-1.0, champion_version=3, champion=-2.0)
+    worse = decide(promotion, metric=METRIC, challenger=-2.0, champion_version=3, champion=-1.0)
+    assert [outcome(d.to_dict()) for d in (first, better, worse)] == ["first", "promoted", "kept"]
