@@ -22,8 +22,9 @@ httpx client) for a fixed duration:
   same endpoint with 100 rows of one partition, and those 100 rows on
   ``/v1/partitions/{key}/predict``.
 
-Scenarios are interleaved within each repeat, after a warm-up run of each; the batch ratios
-are the median of each round's ratio (two scenarios run one after the other). Then, in this
+Scenarios are interleaved within each repeat, after a warm-up run of each, every other repeat
+in reverse order; the batch ratios are the median of each round's ratio (two scenarios run one
+after the other). Then, in this
 process: one cold model load (``ModelCache`` → ``load_served``) vs ``joblib.load``, and the
 garbage collector's pauses under cold load (a ``ModelService`` over the same registry, the
 cache and ``gc.freeze()`` as ``manymodels serve`` sets them up, one-row requests to random
@@ -280,7 +281,10 @@ def main() -> None:
                 seconds=min(3, args.seconds),
             )
         for rep in range(args.repeat):
-            for name, server in servers.items():
+            # every other round runs the scenarios in reverse: a pair's ratio is still of two
+            # runs back to back, and neither side always runs second (after the other's load)
+            order = list(servers.items())
+            for name, server in order if rep % 2 == 0 else order[::-1]:
                 if not args.smoke:
                     wait_quiet(max_wait=args.max_wait)
                 used = cpu_seconds(server.pid)
