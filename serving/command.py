@@ -110,7 +110,9 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve predictions over HTTP: one model per partition, fallback for unknown keys.
+    """Serve predictions over HTTP, one model per partition.
+
+    Keys without a model of their own are answered by the fallback model.
 
     Admin endpoints (retrain, promote, rollback) need a token in MANYMODELS_ADMIN_TOKEN or in the
     file named by MANYMODELS_ADMIN_TOKEN_FILE; without one they are disabled. With

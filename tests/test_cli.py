@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from factories import imported_by
 from typer.testing import CliRunner
 
@@ -325,6 +327,35 @@ def test_help_still_works(args: list[str]) -> None:
     assert result.exit_code == 0, result.output
     assert "Usage" in result.stdout
     assert result.stderr == ""
+
+
+def test_every_command_is_listed_with_a_one_line_summary() -> None:
+    """``manymodels --help`` lists a command by its help's first paragraph: one whose first
+    paragraph ran on for eight lines broke the list mid-sentence, and one too long for an
+    80-column terminal ends in "...". Each first paragraph is one short line; the rest is for
+    ``manymodels COMMAND --help``."""
+    for args in ([], ["models"], ["runs"]):
+        listing = invoke(*args, "--help").stdout.split("Commands:")[1]
+        assert "..." not in listing, listing
+        assert len(listing.strip().splitlines()) > 1
+    group: Any = typer.main.get_command(app)
+    assert len(group.commands) > 20
+    long = {
+        name: first
+        for name, command in group.commands.items()
+        if "\n" in (first := inspect.cleandoc(command.help or "").split("\n\n")[0])
+    }
+    assert long == {}
+
+
+def test_help_shows_brackets_as_written_and_wraps_paragraphs() -> None:
+    """Rich markup read "[intervals]" in ``forecast --help`` as a style tag and dropped it,
+    and kept each docstring line break, so paragraphs wrapped raggedly."""
+    text = invoke("forecast", "--help").stdout
+    assert "Models trained with [intervals] add lo-<level>/hi-<level> columns" in " ".join(
+        text.split()
+    )
+    assert all(len(line) <= 80 for line in text.splitlines())
 
 
 @pytest.mark.parametrize("args", [[], ["models"]])

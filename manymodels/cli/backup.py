@@ -28,8 +28,10 @@ def export_registry(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Back the registry up into one tar: a consistent snapshot of its database and every
-    artifact that snapshot references, with a manifest of their sha256.
+    """Back the registry up into one tar file.
+
+    The tar holds a consistent snapshot of its database and every artifact that snapshot
+    references, with a manifest of their sha256.
 
     Safe while the router serves and a training run writes. OUT appears only once complete;
     a missing or corrupted artifact stops the backup with its name.
@@ -53,7 +55,9 @@ def import_registry(
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
 ) -> None:
-    """Restore a backup as a new registry at --registry (a new or empty directory).
+    """Restore a backup as a new registry.
+
+    The registry is made at --registry, a new or empty directory.
 
     Every member is checked against the manifest's sha256 before the registry appears; a
     backup of an older schema is upgraded as any registry is when opened.

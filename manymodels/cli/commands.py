@@ -21,6 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # help as plain text: rich markup swallowed "[intervals]" and "[schedule]" as style tags,
+    # and kept each docstring line break, so every paragraph wrapped raggedly at 80 columns
+    rich_markup_mode=None,
 )
 app.add_typer(registry.models_app, name="models")
 app.add_typer(registry.runs_app, name="runs")

@@ -58,10 +58,14 @@ class Group(TyperGroup):
 def _exit_on_usage_error(error: typer.TyperException) -> None:
     """Print ``error`` (click's BadParameter, NoSuchOption, UsageError… which typer ≥ 0.26
     vendors under the public base ``TyperException``) as one line and exit with its code (2 for
-    usage errors). Returns only for the help shown when a group is run without arguments,
-    which click signals with a usage error too; typer itself recognises it by name."""
-    if type(error).__name__ == "NoArgsIsHelpError":
-        return
+    usage errors). A group run without arguments shows its help on stdout (click signals it
+    with a usage error too, and would print it on stderr; typer recognises it by name)."""
+    if type(error).__name__ == "NoArgsIsHelpError":  # the help, on stdout as --help has it
+        ctx = getattr(error, "ctx", None)
+        if ctx is None:
+            return
+        typer.echo(ctx.get_help())
+        raise typer.Exit(error.exit_code)
     typer.echo(f"error: {_usage_line(error)}", err=True)
     raise typer.Exit(error.exit_code)
 

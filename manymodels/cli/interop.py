@@ -45,8 +45,10 @@ def export(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Write a partition's version as an MLflow model (pyfunc, and sklearn when it is plain
-    scikit-learn), with a signature from its feature schema and an input example.
+    """Write a partition's version as an MLflow model.
+
+    The model is written as pyfunc (and sklearn when it is plain scikit-learn), with a
+    signature from its feature schema and an input example.
 
     mlflow.pyfunc.load_model(OUT).predict(frame) then gives what manymodels gives. A model that
     is not plain scikit-learn (a naive or single-class model, a class of your own) is written
@@ -80,7 +82,9 @@ def import_model(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Register an MLflow scikit-learn model as a new version of a partition.
+    """Register an MLflow scikit-learn model as a version.
+
+    The model becomes a new version of the partition given by --key.
 
     Its feature schema comes from the model's signature (required). It is recorded as
     imported: no training rows, no validation score (metric 'none'). The partition's first

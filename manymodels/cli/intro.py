@@ -23,7 +23,10 @@ def demo(
     ] = Path("mmdemo"),
     backend: Annotated[str, typer.Option(help="'ray' or 'local'.")] = "ray",
 ) -> None:
-    """Train the per-store sales sample end to end and show what happened."""
+    """Train, serve and retrain the sales sample, end to end.
+
+    The per-store sales sample is trained into --registry, served, retrained over HTTP and
+    rolled back, and each step says what happened."""
     from manymodels.demo import run_demo
 
     run_demo(registry, backend=backend)

@@ -64,8 +64,10 @@ def monitor(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """List partitions in production worst first: drift, live error against validation and
-    naive, model and data age, and the retrain triggers each meets (default thresholds)."""
+    """List partitions in production, worst first.
+
+    Each with its drift, live error against validation and naive, model and data age, and
+    the retrain triggers it meets (default thresholds)."""
     from manymodels import console
     from manymodels.monitoring import report
 
@@ -111,7 +113,9 @@ def actuals(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Record observed values of rows the models scored, for live accuracy.
+    """Record observed values, for live accuracy.
+
+    The rows are those the models scored, with the value that was observed.
 
     Each partition's rows are scored again by its production version (or the version named
     in a ``version`` column: the one that answered) and the errors of the model and of the
@@ -218,9 +222,10 @@ def retrain(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Retrain only the partitions the monitor flags, through the usual lifecycle: each new
-    version is a challenger to production under the spec's promotion policy, recorded as a
-    run with its history."""
+    """Retrain only the partitions the monitor flags.
+
+    Through the usual lifecycle: each new version is a challenger to production under the
+    spec's promotion policy, recorded as a run with its history."""
     from manymodels.exceptions import DataError
 
     triggers = set(when)

@@ -29,8 +29,12 @@ from manymodels.cli.options import (
     signer,
 )
 
-models_app = typer.Typer(cls=Group, help="Browse registered models.", no_args_is_help=True)
-runs_app = typer.Typer(cls=Group, help="Browse training runs.", no_args_is_help=True)
+models_app = typer.Typer(
+    cls=Group, help="Browse registered models.", no_args_is_help=True, rich_markup_mode=None
+)
+runs_app = typer.Typer(
+    cls=Group, help="Browse training runs.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
@@ -46,7 +50,9 @@ def promote(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Point a partition's production alias at VERSION (routers pick it up within seconds)."""
+    """Point a partition's production alias at VERSION.
+
+    Routers pick it up within seconds."""
     from manymodels import console
 
     with _open(registry, registry_db, artifacts) as reg:
@@ -61,7 +67,9 @@ def rollback(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Move a partition's production alias back to the version it served before."""
+    """Move production back to the version served before.
+
+    The partition's production alias goes one step back through its history."""
     from manymodels import console
 
     with _open(registry, registry_db, artifacts) as reg:
@@ -106,7 +114,9 @@ def gc(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Delete versions past the retention limit and artifacts no version references."""
+    """Delete old versions and unreferenced artifacts.
+
+    Versions past the retention limit (--keep) go, then artifacts no version references."""
     from manymodels import console
     from manymodels.gc import collect
 
@@ -145,7 +155,9 @@ def doctor(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Check every version's artifacts (sha256), every alias, and every unfinished run.
+    """Check artifacts, aliases and unfinished runs.
+
+    Every version's artifacts (sha256), every alias, and every unfinished run.
 
     Prints each problem and exits 1 while any is left; prints one 'ok' line otherwise.
     Nothing is deleted: a missing or tampered artifact, or a run to resume, is reported
@@ -183,7 +195,7 @@ def sign(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Sign the versions registered without a signature, with MANYMODELS_SIGNING_KEY.
+    """Sign unsigned versions with MANYMODELS_SIGNING_KEY.
 
     While a signing key is set, a version without a valid signature is never loaded (by
     serve, score, forecast or a retrain). Signing vouches for the registry as it is now: run
@@ -239,7 +251,9 @@ def models_list(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Partitions with their production model, its metric and the naive baseline's."""
+    """Partitions with their production model and metric.
+
+    Each with its production version, its metric and the naive baseline's."""
     with _open(registry, registry_db, artifacts) as reg:
         items = reg.list_partitions(limit=limit, offset=offset)
         total = reg.count_partitions()
@@ -262,7 +276,9 @@ def models_show(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """All versions of one partition, its aliases, candidates tried, and alias history."""
+    """One partition's versions, aliases and candidates.
+
+    All versions of the partition, its aliases, the candidates tried, and alias history."""
     with _open(registry, registry_db, artifacts) as reg:
         part = reg.get_partition(key)
         versions = reg.list_versions(part.key)
@@ -301,7 +317,9 @@ def runs_show(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """One run: inputs, counts, and every failed or skipped partition with its reason."""
+    """One run: inputs, counts, failed and skipped partitions.
+
+    Every failed or skipped partition is listed with its reason."""
     with _open(registry, registry_db, artifacts) as reg:
         run = reg.get_run(run_id)
         failed = reg.store.run_outcomes(run_id, status=views.FAILED)

@@ -38,11 +38,13 @@ def scheduler(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Retrain on the spec's cron schedule: each firing trains SPEC on DATA as
-    'manymodels train --changed-only' does (when = ["changed"], the default), every partition
-    (["all"]) or those the monitor flags (["drifted", "stale", "degraded"], as 'retrain
-    --when'), and the run is recorded like any run. A failed firing is one line; the
-    scheduler goes on.
+    """Retrain on the spec's cron schedule.
+
+    Each firing trains SPEC on DATA as 'manymodels train --changed-only' does (when =
+    ["changed"], the default), every partition (["all"]) or those the monitor flags
+    (["drifted", "stale", "degraded"], as 'retrain --when'), and the run is recorded like any
+    run. A failed firing is one line; the scheduler goes on.
+
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
     from manymodels.exceptions import SpecError
     from manymodels.schedule import next_times, run_schedule

@@ -101,7 +101,10 @@ def train(
         ),
     ] = None,
 ) -> None:
-    """Train one model per partition of DATA as SPEC says, into the registry.
+    """Train one model per partition of DATA into the registry.
+
+    SPEC (TOML) says how DATA splits into partitions, the target, the candidates and the
+    promotion policy.
 
     A partition that already has a production model is retrained: the new version is evaluated
     against production and the spec's promotion policy decides whether it replaces it. The
@@ -263,7 +266,9 @@ def score(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Score every row of DATA with its partition's model at ALIAS into OUT.
+    """Score every row of DATA with its partition's model.
+
+    The model at ALIAS scores each row, into OUT.
 
     Keys with no such model (unknown, too small to train, or without the alias) are scored by
     the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
@@ -325,8 +330,10 @@ def forecast(
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
-    """Forecast the next HORIZON periods of each partition with its model at ALIAS
-    (production by default; 'candidate' is the latest version that was not promoted).
+    """Forecast the next HORIZON periods of each partition.
+
+    Each partition's model at ALIAS forecasts it (production by default; 'candidate' is the
+    latest version that was not promoted).
 
     Only models trained from a spec with a time_column can be forecast; the fallback is not.
     Steps continue each partition's last training time at the data's frequency. Exogenous

@@ -619,8 +619,9 @@ def test_appended_rows_without_a_kept_column_are_422_when_every_column_is_a_feat
     with open_app(settings) as client:
         r = post_rows(client, "pid=0", posted)
         assert r.status_code == 422, r.text
-        assert "lack column(s) 'x1' that the kept rows of partition 'pid=0' hold" in (
-            r.json()["detail"]
+        assert (
+            "lack column(s) 'x1' that the kept rows of partition 'pid=0' hold"
+            in (r.json()["detail"])
         )
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
         whole = df.drop(columns=["pid", "x1"])
