@@ -173,9 +173,9 @@ def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
 
     out: Inverses = {}
     for u, ref in enumerate(plan.units):
-        schema = plan.schemas[ref.schema]
-        transform = recorded(schema)
-        if transform is None:
+        schema = ref.own  # the partition's own: units share ``plan.schemas`` by feature kinds
+        transform = recorded(schema) if schema is not None else None
+        if schema is None or transform is None:
             continue
         fitted = TargetTransform.from_json(transform)
         before = None

@@ -293,6 +293,27 @@ def test_batch_score_is_in_the_targets_units(registries: dict[str, Path]) -> Non
         score(table.drop(columns="y"), registries["difference"], backend="local")
 
 
+@pytest.mark.parametrize("kind", ["scale", "difference"])
+def test_batch_score_turns_each_partition_back_with_its_own_transform(
+    registries: dict[str, Path], kind: str
+) -> None:
+    """Partitions whose schemas share their feature kinds share one schema in the scoring
+    plan: every partition's answers were turned back with the first one's ``center`` and
+    ``spread`` (``scale``), or from its last target (``difference``): pid=1, 100 above pid=0,
+    came back at pid=0's level."""
+    with Registry.open(registries[kind]) as reg:
+        lags = {p: reg.get_version(f"pid={p}").feature_schema["history"]["target"] for p in (0, 1)}
+    rows = [
+        {"pid": p, "t": 40, "y": level(p, 40), "y_lag1": lags[p][-1], "y_lag2": lags[p][-2]}
+        for p in (1, 0)
+    ]
+    if kind == "difference":  # the lags are changes; the next row's previous target is known
+        rows += [{"pid": p, "t": 41, "y_lag1": 3.0, "y_lag2": 3.0} for p in (1, 0)]
+    table = pd.DataFrame(rows)
+    got = score(table, registries[kind], backend="local")["prediction"].to_numpy()
+    np.testing.assert_allclose(got, [level(r["pid"], r["t"]) for r in rows], rtol=1e-9)
+
+
 @pytest.mark.slow  # two routers started per transform (~5 s each on a busy machine)
 @pytest.mark.parametrize("kind", ["scale", "difference"])
 def test_router_answers_in_the_targets_units(registries: dict[str, Path], kind: str) -> None:

@@ -23,6 +23,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.schemahistory import recorded
 from manymodels.signing import verify
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
@@ -44,6 +45,10 @@ class ModelRef:
     schema: int
     intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
     bound: dict[str, Any] | None = None  # a global model's key binding (schema "global")
+    own: dict[str, Any] | None = None
+    """Its own whole schema when it records a target transform: the transform's parameters
+    and the history a ``difference`` is turned back from are the partition's, not those of
+    the schema it shares by feature kinds (``schema``). ``None`` for most versions."""
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,10 @@ def _refs(
             index[same] = len(schemas)
             schemas.append(fs)
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], conformal.stored(fs), fs.get("global")
-        )  # equal schemas are shared, so a global model's key travels here
+            key, version, sha, index[same], conformal.stored(fs), fs.get("global"),
+            fs if recorded(fs) is not None else None,
+        )  # fmt: skip
+        # equal schemas are shared, so a global model's key and a transform travel here
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]
