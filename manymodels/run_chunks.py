@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -216,13 +216,14 @@ def _global_phase(
     if plan.partial:
         source = plan.todo
         views: dict[str, PartitionedTable] = {spec.transform: source}
-        for record in _current_globals(reg, spec):
+        records, seen = _current_globals(reg, spec, source.keys)
+        for record in records:
             kind = record["transform"]
             if kind not in spec.transforms:  # a transform the spec no longer lists: no view
                 continue
             if kind not in views:
                 views[kind] = view(source, spec, kind).table
-            fit = rescore_global(views[kind], spec, reg.artifacts, record)
+            fit = rescore_global(views[kind], spec, reg.artifacts, record, seen)
             fits.append(replace(fit, transform=kind))
     else:
         source = table
@@ -248,6 +249,7 @@ def _global_phase(
         record = {"label": f.label, "estimator": f.estimator, "params": f.params}
         record["transform"] = f.transform
         record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
+        record |= {"through": f.through} if f.through is not None else {}
         record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
         tally.global_models.append(record)
     if tally.run_id and tally.global_models:
@@ -260,17 +262,21 @@ def _global_phase(
     return [f for f in fits if f.error is None and f.val_pred is not None], source
 
 
-def _current_globals(reg: Registry, spec: Spec) -> list[dict[str, Any]]:
+def _current_globals(
+    reg: Registry, spec: Spec, keys: Sequence[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The global models of the newest completed full run of this spec (``gc`` keeps them:
-    ``referenced_digests``)."""
+    ``referenced_digests``), and the last time of each of ``keys`` that run trained: the
+    rows those models saw of it."""
     run = reg.store.newest_global_run(spec.name)
     if run is None:
-        return []
+        return [], {}
     # a run before transforms were recorded fitted its spec's (first) transform
     listed = run.spec.get("target_transform", "none")
     first = listed[0] if isinstance(listed, list) else listed
     found = run.options["global"]  # a list: ``current_global``
-    return [{"transform": first, **g} for g in found if isinstance(g, dict) and g.get("sha256")]
+    records = [{"transform": first, **g} for g in found if isinstance(g, dict) and g.get("sha256")]
+    return records, reg.store.last_times(run.run_id, keys) if records else {}
 
 
 def _slices(

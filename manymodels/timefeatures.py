@@ -86,6 +86,27 @@ def _stamps(time: Any) -> np.ndarray:
     return np.asarray(time)
 
 
+def later_than(time: Any, through: str | int | float) -> np.ndarray:
+    """Which of ``time`` come after ``through`` (a time as ``time_to_json`` writes it),
+    compared exactly: nanoseconds for dates (in UTC when zone-aware), the values otherwise."""
+    if is_datetime(time):
+        bound = pd.Timestamp(through)
+        zoned = time_zone(time) is not None
+        if (bound.tz is not None) != zoned:  # one zone-aware, the other not: as UTC
+            bound = bound.tz_localize("UTC") if bound.tz is None else bound.tz_convert(None)
+        return _stamps(time) > bound.as_unit("ns").value
+    return np.asarray(time) > through
+
+
+def latest_time(time: Any, rows: np.ndarray) -> str | int | float | None:
+    """The latest of ``time``'s ``rows`` as JSON (``time_to_json``); ``None`` without rows."""
+    if not len(rows):
+        return None
+    stamps = _stamps(time)[rows]
+    at = int(rows[int(np.argmax(stamps))])
+    return time_to_json(time[at])
+
+
 def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str | None:
     """What is wrong when some partition holds two rows at one time (``time`` sorted within
     each partition), or ``None``. A lag is "the target one period before"; with two rows in

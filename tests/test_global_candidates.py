@@ -180,17 +180,45 @@ def test_router_predicts_for_a_partition_that_chose_global(trained: Path) -> Non
 
 
 def test_retraining_one_partition_rescores_the_current_global_model(tmp_path: Path) -> None:
+    """Three new days of a shop the global model chose are its validation rows: the stored
+    model, never refitted, is scored on them, rows it did not see."""
     root = tmp_path / "reg"
     train(spec(), panel(), root, backend="local")
     with Registry(root) as reg:
         sha = reg.list_runs(limit=1)[0].options["global"][0]["sha256"]
         key = next(k for k, v in chosen(reg).items() if v == "global")
-    data = panel(seed=0, n_noisy=11)
+    data = panel(seed=0, n_noisy=13, n_exact=15)
     summary = train(spec(), data, root, backend="local", only=[key])
     assert summary.run.options["global"][0]["sha256"] == sha  # re-scored, never refitted
     with Registry(root) as reg:
         v = max(reg.list_versions(key), key=lambda m: m.version)
     assert any(c["label"] == "Ridge (global)" and c["score"] is not None for c in v.candidates)
+
+
+def test_a_retrain_judges_the_global_model_only_on_rows_it_did_not_see(tmp_path: Path) -> None:
+    """The stored global model was refitted on every row of its run: scored on those rows
+    again (a retrain of named partitions on the same data) it was judged in-sample, chosen and
+    promoted. Now only rows after each partition's last time in its run count: a noisy shop
+    (10 days, while the fit ran to day 12) is judged on days 11 to 13, and the same rows
+    again leave it unscored, saying why."""
+    root = tmp_path / "reg"
+    train(spec(), panel(), root, backend="local")
+    (through,) = [g["through"] for g in Registry.open(root).list_runs(limit=1)[0].options["global"]]
+    assert pd.Timestamp(through) == pd.Timestamp("2024-01-12")
+    keys = ["shop=s00", "shop=s18"]  # noisy, exact
+    train(spec(), panel(), root, backend="local", only=keys)
+    with Registry(root) as reg:
+        for key in keys:
+            v = reg.get_version(key, 2)
+            (glob,) = [c for c in v.candidates if c["label"] == "Ridge (global)"]
+            assert glob["score"] is None, glob
+            assert "fitted on these validation rows" in glob["error"], glob
+            assert v.validation["chosen"] != "global"
+    train(spec(), panel(seed=0, n_noisy=13), root, backend="local", only=["shop=s00"])
+    with Registry(root) as reg:
+        v = max(reg.list_versions("shop=s00"), key=lambda m: m.version)
+        (glob,) = [c for c in v.candidates if c["label"] == "Ridge (global)"]
+        assert glob["score"] is not None, glob
 
 
 @pytest.mark.parametrize("ensemble", ["none", "top2"])
@@ -256,7 +284,7 @@ def test_gc_keeps_the_current_global_model_though_no_version_chose_it(tmp_path: 
         collect(reg, grace_seconds=0)
         assert reg.artifacts.get(first)
     key = "shop=s01"
-    train(_losing_global(), panel(seed=0, n_noisy=11), root, backend="local", only=[key])
+    train(_losing_global(), panel(seed=0, n_noisy=13), root, backend="local", only=[key])
     with Registry(root) as reg:
         v = max(reg.list_versions(key), key=lambda m: m.version)
         assert v.version == 2
@@ -386,7 +414,7 @@ def test_an_interrupted_run_or_a_failed_global_fit_keeps_nothing_more(tmp_path: 
     broken["candidates"][1]["params"] = {"strategy": "constant"}  # no constant: fit fails
     train(broken, panel(), root, backend="local")
     with Registry(root) as reg:
-        assert _current_globals(reg, Spec.from_dict(broken)) == []
+        assert _current_globals(reg, Spec.from_dict(broken), []) == ([], {})
         assert done not in reg.store.referenced_digests()
 
 
@@ -437,10 +465,10 @@ def test_many_newer_runs_do_not_hide_the_current_global_model(tmp_path: Path) ->
                     )
                 )  # fmt: skip
         assert reg.list_runs(limit=1)[0].run_id != full.run_id
-        found = _current_globals(reg, Spec.from_dict(_losing_global()))
+        found, _ = _current_globals(reg, Spec.from_dict(_losing_global()), [])
         assert [g["sha256"] for g in found] == [sha]
     key = "shop=s01"
-    train(_losing_global(), panel(seed=0, n_noisy=11), root, backend="local", only=[key])
+    train(_losing_global(), panel(seed=0, n_noisy=13), root, backend="local", only=[key])
     with Registry(root) as reg:
         v = max(reg.list_versions(key), key=lambda m: m.version)
     assert any(c["label"] == "DummyRegressor (global)" and c["score"] is not None
@@ -458,7 +486,7 @@ def test_a_full_run_whose_notes_say_only_is_still_the_current_one(tmp_path: Path
     train(_losing_global(2e6), panel(), root, backend="local", notes=notes)
     with Registry(root) as reg:
         first, second = (r.options["global"][0]["sha256"] for r in reg.list_runs(limit=2)[::-1])
-        found = _current_globals(reg, Spec.from_dict(_losing_global(2e6)))
+        found, _ = _current_globals(reg, Spec.from_dict(_losing_global(2e6)), [])
         assert [g["sha256"] for g in found] == [second]
         kept = reg.store.referenced_digests()
         assert second in kept and first not in kept

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from manymodels.exceptions import RunNotFound, RunTakenOver
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
-from manymodels.registry.engine import dumps, now
+from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
 from manymodels.tempnames import MACHINE, owner_pid
@@ -186,6 +186,23 @@ class RunsMixin(StoreBase):
                 if len(rows) < page:
                     return None
                 offset += page
+
+    def last_times(self, run_id: str, keys: Sequence[str]) -> dict[str, Any]:
+        """Each of ``keys``' last training time in the version ``run_id`` made of it (its
+        feature schema's ``history``), where it made one: the rows of that partition a
+        global model fitted by that run saw (``global_fit.rescore_global``)."""
+        c = t.model_versions.c
+        out: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(list(keys)):
+                q = select(c.key, c.feature_schema_json).where(
+                    c.run_id == run_id, c.key.in_(batch)
+                )
+                for key, text in conn.execute(q):
+                    history = json.loads(text).get("history")
+                    if isinstance(history, dict) and history.get("time") is not None:
+                        out[key] = history["time"]
+        return out
 
     def run_outcomes(
         self,

@@ -35,6 +35,7 @@ from manymodels.exceptions import error_text
 from manymodels.global_members import GlobalModels
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
+from manymodels.timefeatures import later_than
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
 
@@ -186,6 +187,9 @@ class GlobalFit:
     rows: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     transform: str | None = None  # the target transform it learnt (set by the run's phase)
+    through: str | int | float | None = None
+    """The latest time of the rows it was fitted on (``None`` without a time column): a
+    retrain of named partitions judges it only on validation rows after it."""
 
 
 def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:
@@ -290,11 +294,23 @@ def _capped(rows: np.ndarray, spec: Spec) -> np.ndarray:
 
 
 def rescore_global(
-    table: PartitionedTable, spec: Spec, store: ArtifactStore, record: Mapping[str, Any]
+    table: PartitionedTable,
+    spec: Spec,
+    store: ArtifactStore,
+    record: Mapping[str, Any],
+    seen: Mapping[str, Any] | None = None,
 ) -> GlobalFit:
     """A stored global model (``record``: a run's ``options["global"]`` entry) predicting
     ``table``'s validation rows, never refitted: retraining one partition scores the current
-    global model on its new rows beside freshly fitted local candidates."""
+    global model on its new rows beside freshly fitted local candidates.
+
+    Only rows it was not fitted on are predicted: it was refitted on every row of its run, so
+    a validation row it saw is one it learnt, and its score there is in-sample (a retrain on
+    the same rows chose it and promoted it). ``seen`` is each partition's last time in that
+    run (``SqlStore.last_times``); a partition without one (new since, or not trained then)
+    takes the latest time of the whole fit (``through``). A fold holding a row it saw leaves
+    the model unscored for its partition; so does a table without a time column, or a model
+    recorded before ``through`` was."""
     started = time.perf_counter()
     label, estimator, params = record["label"], record["estimator"], dict(record["params"])
     try:
@@ -308,12 +324,30 @@ def rescore_global(
             )
         _, folds = fold_rows(table, spec)
         val = empty_predictions(table, spec)
+        unseen = unseen_rows(table, record.get("through"), seen or {})
         for _, valid in folds:
-            predict_into(val, model, table, valid)
+            fresh = valid[unseen[valid]]
+            if len(fresh):
+                predict_into(val, model, table, fresh)
     except Exception as e:
         return GlobalFit(label, estimator, params, error=error_text(e))
     seconds = time.perf_counter() - started
     return GlobalFit(label, estimator, params, record["sha256"], record["size"], val, seconds)
+
+
+def unseen_rows(
+    table: PartitionedTable, through: str | int | float | None, seen: Mapping[str, Any]
+) -> np.ndarray:
+    """Which of ``table``'s rows come after those a global model was fitted on: each
+    partition's after its own last time there (``seen``), else after ``through``; none
+    without a time column or a ``through``."""
+    out = np.zeros(table.n_rows, dtype=bool)
+    if table.time is None or through is None:
+        return out
+    for i, key in enumerate(table.keys):
+        rows = table.rows(i)
+        out[rows] = later_than(table.time[rows], seen.get(key, through))
+    return out
 
 
 def empty_predictions(table: PartitionedTable, spec: Spec) -> np.ndarray:

@@ -23,6 +23,7 @@ from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.exceptions import error_text
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
+from manymodels.timefeatures import latest_time
 from manymodels.training.global_fit import (
     GlobalFit,
     build_model,
@@ -59,6 +60,7 @@ class TaskResult:
     size: int = 0
     n_rows: int = 0
     seconds: float = 0.0
+    through: str | int | float | None = None  # the refit's latest time (``GlobalFit.through``)
 
 
 def fold_count(spec: Spec) -> int:
@@ -102,7 +104,10 @@ def run_task(
         model.fit(take_rows(table.X, everything), table.y[everything], row_keys(table, everything))
         sha, size = store.put(serialize(model, spec.artifacts.format))
         seconds = time.perf_counter() - started
-        return TaskResult(REFIT, sha256=sha, size=size, n_rows=len(everything), seconds=seconds)
+        through = latest_time(table.time, everything) if table.time is not None else None
+        return TaskResult(
+            REFIT, sha256=sha, size=size, n_rows=len(everything), seconds=seconds, through=through
+        )
     if task.fold >= len(folds):  # no partition has this many folds
         return TaskResult(task.fold, seconds=time.perf_counter() - started)
     train, _ = folds[task.fold]
@@ -132,5 +137,5 @@ def assemble(
             val[r.rows] = r.pred
     return replace(
         base, sha256=refit.sha256, size=refit.size, val_pred=val, rows=refit.n_rows,
-        seconds=sum(r.seconds for r in done),
+        seconds=sum(r.seconds for r in done), through=refit.through,
     )  # fmt: skip

@@ -166,8 +166,11 @@ def _score_external(
     n = len(folds.y)
     for _, va in folds.splits:
         rows = np.arange(n)[va]
-        if np.isnan(ext.pred[rows]).any():
-            raise ValueError("the global model has no prediction of these validation rows")
+        if np.isnan(ext.pred[rows]).any():  # rows it was fitted on (``rescore_global``)
+            raise ValueError(
+                "the stored global model was fitted on these validation rows, so it is not "
+                "judged here (a retrain judges it on rows after those; a full run refits it)"
+            )
         fit = ext.scorer(rows, classes)
         fits.append(fit)
         scores.append(folds.fold_score(fit, va))
