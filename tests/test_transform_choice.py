@@ -123,7 +123,8 @@ def test_retraining_one_partition_rescores_each_transforms_global_model(tmp_path
     train(spec(), panel(), root, backend="local")
     with Registry(root) as reg:
         before = {r["transform"]: r["sha256"] for r in reg.list_runs(limit=1)[0].options["global"]}
-    summary = train(spec(), panel(41), root, backend="local", only=["shop=s00"])
+    # six new days: both folds' validation rows come after every row the global fit saw
+    summary = train(spec(), panel(46), root, backend="local", only=["shop=s00"])
     after = {r["transform"]: r["sha256"] for r in summary.run.options["global"]}
     assert after == before  # re-scored under each transform, never refitted
     with Registry(root) as reg:
