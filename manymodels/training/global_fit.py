@@ -309,8 +309,7 @@ def rescore_global(
     the same rows chose it and promoted it). ``seen`` is each partition's last time in that
     run (``SqlStore.last_times``); a partition without one (new since, or not trained then)
     takes the latest time of the whole fit (``through``). A fold holding a row it saw leaves
-    the model unscored for its partition; so does a table without a time column, or a model
-    recorded before ``through`` was."""
+    the model unscored for its partition; so does a table without a time column."""
     started = time.perf_counter()
     label, estimator, params = record["label"], record["estimator"], dict(record["params"])
     try:
@@ -340,13 +339,15 @@ def unseen_rows(
 ) -> np.ndarray:
     """Which of ``table``'s rows come after those a global model was fitted on: each
     partition's after its own last time there (``seen``), else after ``through``; none
-    without a time column or a ``through``."""
+    without a time column, or for a partition with neither."""
     out = np.zeros(table.n_rows, dtype=bool)
-    if table.time is None or through is None:
+    if table.time is None:
         return out
     for i, key in enumerate(table.keys):
-        rows = table.rows(i)
-        out[rows] = later_than(table.time[rows], seen.get(key, through))
+        cutoff = seen.get(key, through)
+        if cutoff is not None:  # else neither: a model recorded before ``through`` was
+            rows = table.rows(i)
+            out[rows] = later_than(table.time[rows], cutoff)
     return out
 
 
