@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sqlite3
 import warnings
 from collections.abc import Iterator
@@ -483,3 +484,37 @@ def test_times_of_actuals_are_checked_as_times() -> None:
     with pytest.raises(InvalidRows) as caught:
         check_times([{"day": ""}, {"day": "NaT"}, {"day": "soon"}, {"day": True}], schema)
     assert [p["loc"][2] for p in caught.value.errors] == [0, 1, 2, 3]
+
+
+def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Path) -> None:
+    """A blank cell anywhere makes pandas read a column of labels 0 and 1 as 0.0 and 1.0:
+    every actual then differed from the model's label ``0`` as text, a perfect model read
+    as always wrong, and the monitor flagged it degraded."""
+    from manymodels.samples import sensor_readings
+
+    spec = {
+        "name": "pumps", "task": "classification", "partition_by": ["asset"],
+        "target": "failure_within_24h", "time_column": "ts", "metric": "accuracy",
+        "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
+        "validation": {"strategy": "last", "size": 0.25}, "min_rows": 40,
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression",
+                        "params": {"max_iter": 1000}}],
+    }  # fmt: skip
+    data = sensor_readings(n_assets=1, readings=120)
+    train(spec, data, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        answered = reg.load_model(reg.list_partitions()[0].key).model.predict(
+            data[spec["features"]].tail(30).to_numpy()
+        )
+    recorded = {}
+    for kind in ("int", "float"):
+        rows = data.tail(30).assign(failure_within_24h=answered.astype(kind))
+        root = tmp_path / kind
+        shutil.copytree(tmp_path / "reg", root)
+        path = tmp_path / f"{kind}.csv"
+        rows.to_csv(path, index=False)
+        assert "0.0" in path.read_text() if kind == "float" else True
+        result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(root), "--json"])
+        assert result.exit_code == 0, result.output
+        (recorded[kind],) = json.loads(result.output)["recorded"]
+    assert recorded["int"]["error"] == recorded["float"]["error"] == 0.0, recorded

@@ -98,6 +98,23 @@ def targets(
     return out
 
 
+def label(value: Any) -> Any:
+    """A class label as compared: a number by its value (``0``, ``0.0``, ``np.int64(0)`` and
+    ``"0"`` are one class: a blank cell makes pandas read a column of labels ``0`` and ``1``
+    as ``0.0`` and ``1.0``, and they were counted wrong), anything else as its text."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | float | np.number):
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if isinstance(value, str):
+        try:
+            return label(float(value)) if value.strip() else value
+        except ValueError:
+            return value
+    return str(value)
+
+
 def error_sums(
     actual: Sequence[Any],
     predicted: Sequence[Any],
@@ -119,8 +136,9 @@ def error_sums(
     training rows' naive (the version's profile) is."""
     n = len(actual)
     if task == "classification":
-        wrong = sum(str(p) != str(a) for p, a in zip(predicted, actual, strict=True))
-        naive_wrong = sum(str(naive) != str(a) for a in actual)
+        said = [label(a) for a in actual]
+        wrong = sum(label(p) != a for p, a in zip(predicted, said, strict=True))
+        naive_wrong = sum(label(naive) != a for a in said)
         sums = ErrorSums(n, 0.0, 0.0, wrong, 0.0, 0.0, naive_wrong)
         return sums, actual[-1] if n else previous
     y = np.asarray(actual, dtype=np.float64)
