@@ -518,3 +518,30 @@ def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Pa
         assert result.exit_code == 0, result.output
         (recorded[kind],) = json.loads(result.output)["recorded"]
     assert recorded["int"]["error"] == recorded["float"]["error"] == 0.0, recorded
+
+
+def test_cli_actuals_that_fail_while_writing_write_nothing(registry: Path, tmp_path: Path) -> None:
+    """Each partition's actuals were their own transaction: a write failing at the third (a
+    kill, a full disk; here the database refuses it) left the first two recorded, and the
+    file run again counted their rows twice. One transaction now: all or nothing."""
+    df = frame(seed=3).query("pid < 4").groupby("pid").head(5)
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    with sqlite3.connect(registry / "registry.db") as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON monitor_actuals WHEN NEW.key = 'pid=2' "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: ") and "disk full" in result.output
+    with Registry.open(registry) as reg:
+        assert store.live_sums(reg.store.engine) == {}
+    with sqlite3.connect(registry / "registry.db") as conn:
+        conn.execute("DROP TRIGGER refuse")
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    with Registry.open(registry) as reg:
+        sums = store.live_sums(reg.store.engine)
+    assert sorted(k for k, _ in sums) == [f"pid={p}" for p in range(4)]
+    assert {s.rows for s, _ in sums.values()} == {5}

@@ -125,7 +125,7 @@ def actuals(
     from manymodels import console
     from manymodels.data import read_table
     from manymodels.exceptions import DataError, PartitionNotFound
-    from manymodels.monitoring.actuals import Measured, measure, save, target_of
+    from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
 
     df = read_table(data)
     if "version" in df.columns:
@@ -162,9 +162,10 @@ def actuals(
                     predict=loaded.predict, rows=rows,
                 )
             )  # fmt: skip
-        # written only once every partition's rows were checked and scored: a bad row in
-        # the file writes nothing, so the fixed file can be recorded again without doubling
-        done = [save(reg.store.engine, m).to_dict() for m in measured]
+        # written only once every partition's rows were checked and scored, in one
+        # transaction: a bad row, a failed write or a kill writes nothing, so the file can be
+        # recorded again without doubling
+        done = [r.to_dict() for r in save_all(reg.store.engine, measured)]
         where = reg.location
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")

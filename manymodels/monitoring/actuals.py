@@ -158,6 +158,17 @@ def save(engine: Engine, measured: Measured, day: str | None = None) -> Recorded
     return _recorded(m.key, m.version, day, m.sums, m.metric, m.task)
 
 
+def save_all(
+    engine: Engine, measured: Sequence[Measured], day: str | None = None
+) -> list[Recorded]:
+    """``save`` of every batch in one transaction (a file's partitions): all or nothing."""
+    day = day or datetime.now(UTC).date().isoformat()
+    store.add_many_actuals(
+        engine, day, [(m.key, m.version, m.sums, m.last, m.points) for m in measured]
+    )
+    return [_recorded(m.key, m.version, day, m.sums, m.metric, m.task) for m in measured]
+
+
 def record(
     engine: Engine,
     *,

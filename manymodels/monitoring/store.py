@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from manymodels.monitoring.live import WINDOWS, ErrorSums
 from manymodels.monitoring.profile import MIN_DRIFT_ROWS, drift
@@ -190,6 +190,30 @@ def add_actuals(
     """Add a batch's error sums (and its newest ``RECENT`` points) to the day's window and
     drop windows past the newest ``WINDOWS`` of the version (one transaction, by primary
     key)."""
+    with WriteTransaction(engine) as conn:
+        _add_actuals(conn, key, version, day, sums, last_actual, points)
+
+
+def add_many_actuals(
+    engine: Engine, day: str, batches: Sequence[tuple[str, int, ErrorSums, Any, Sequence[Point]]]
+) -> None:
+    """``add_actuals`` of many partitions' batches ``(key, version, sums, last actual,
+    points)`` in one transaction: a file of actuals is recorded whole or not at all, so a
+    command killed half-way and run again counts no row twice."""
+    with WriteTransaction(engine) as conn:
+        for key, version, sums, last_actual, points in batches:
+            _add_actuals(conn, key, version, day, sums, last_actual, points)
+
+
+def _add_actuals(
+    conn: Connection,
+    key: str,
+    version: int,
+    day: str,
+    sums: ErrorSums,
+    last_actual: Any,
+    points: Sequence[Point],
+) -> None:
     a = t.monitor_actuals.c
     where = and_(a.key == key, a.version == version)
     names = (
@@ -201,31 +225,24 @@ def add_actuals(
         "naive_sq_error",
         "naive_wrong",
     )
-    with WriteTransaction(engine) as conn:
-        stamp = now()
-        q = select(*(a[n] for n in names), a.last_actual).where(and_(where, a.day == day))
-        row = conn.execute(q).first()
-        total = sums if row is None else sums + from_row(row[: len(names)])
-        values: dict[str, Any] = dict(zip(names, total.astuple(), strict=True))
-        kept = ([] if row is None else _decode(row[-1])[1]) + [list(p) for p in points]
-        stored = {"last": last_actual, "recent": kept[-RECENT:]}
-        values |= {"last_actual": json.dumps(stored, default=str), "updated_at": stamp}
-        if row is None:
-            conn.execute(
-                insert(t.monitor_actuals).values(key=key, version=version, day=day, **values)
-            )
-        else:
-            conn.execute(
-                update(t.monitor_actuals).where(and_(where, a.day == day)).values(**values)
-            )
-        old = [
-            d
-            for (d,) in conn.execute(
-                select(a.day).where(where).order_by(a.day.desc()).offset(WINDOWS)
-            )
-        ]
-        if old:
-            conn.execute(delete(t.monitor_actuals).where(and_(where, a.day.in_(old))))
+    stamp = now()
+    q = select(*(a[n] for n in names), a.last_actual).where(and_(where, a.day == day))
+    row = conn.execute(q).first()
+    total = sums if row is None else sums + from_row(row[: len(names)])
+    values: dict[str, Any] = dict(zip(names, total.astuple(), strict=True))
+    kept = ([] if row is None else _decode(row[-1])[1]) + [list(p) for p in points]
+    stored = {"last": last_actual, "recent": kept[-RECENT:]}
+    values |= {"last_actual": json.dumps(stored, default=str), "updated_at": stamp}
+    if row is None:
+        conn.execute(insert(t.monitor_actuals).values(key=key, version=version, day=day, **values))
+    else:
+        conn.execute(update(t.monitor_actuals).where(and_(where, a.day == day)).values(**values))
+    old = [
+        d
+        for (d,) in conn.execute(select(a.day).where(where).order_by(a.day.desc()).offset(WINDOWS))
+    ]
+    if old:
+        conn.execute(delete(t.monitor_actuals).where(and_(where, a.day.in_(old))))
 
 
 def live_sums(

@@ -195,9 +195,7 @@ class RunsMixin(StoreBase):
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for batch in batches(list(keys)):
-                q = select(c.key, c.feature_schema_json).where(
-                    c.run_id == run_id, c.key.in_(batch)
-                )
+                q = select(c.key, c.feature_schema_json).where(c.run_id == run_id, c.key.in_(batch))
                 for key, text in conn.execute(q):
                     history = json.loads(text).get("history")
                     if isinstance(history, dict) and history.get("time") is not None:
