@@ -117,6 +117,7 @@ def train(
     append: bool = False,
     signer: Signer | None = None,
     shuffle_dir: str | None = None,
+    skip_absent: bool = False,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -135,6 +136,11 @@ def train(
     ``append`` treats ``data`` as new rows: each partition in it is trained on its production
     version's training rows plus these (a new row replaces a kept one with the same time
     value), and only those partitions are trained; the fallback is left as it is.
+
+    ``skip_absent`` leaves out keys of ``only`` the data holds no row of, recorded in the
+    run's options (``not_in_data``: how many, the first ten), rather than refusing them all;
+    the monitor's flags name partitions the data may have dropped. ``DataError`` still when
+    it holds none of them.
 
     ``signer`` signs every version registered (and checks each champion's signature before
     it is compared) when ``train`` opens the registry itself; a ``Registry`` given brings its
@@ -167,7 +173,9 @@ def train(
         else:
             table, _ = prepare(spec, data)
         notes = {**(notes or {}), **table_notes(table)}
-        wanted = wanted_keys(table, only, spec.partition_by)
+        wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
+        if absent:
+            notes = {**notes, "not_in_data": {"count": len(absent), "first": absent[:10]}}
         if reg is None:
             reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)

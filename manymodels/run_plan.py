@@ -68,16 +68,23 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
 
 
 def wanted_keys(
-    table: PartitionedTable, only: Iterable[str] | None, columns: list[str]
-) -> set[str] | None:
+    table: PartitionedTable,
+    only: Iterable[str] | None,
+    columns: list[str],
+    *,
+    skip_absent: bool = False,
+) -> tuple[set[str] | None, list[str]]:
+    """The keys of ``only`` to train, and those left out because the data holds no row of
+    them (``skip_absent``: the monitor's flags, which name partitions the data may have
+    dropped; otherwise such a key is a ``DataError``, as is every one with ``skip_absent``)."""
     if only is None:
-        return None
+        return None, []
     wanted = {normalize_key(k, columns) for k in only}
     missing = sorted(wanted - set(table.keys))
-    if missing:
+    if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         raise DataError(f"no rows in the data for partition(s) {shown}")
-    return wanted
+    return wanted - set(missing), missing
 
 
 def plan_run(

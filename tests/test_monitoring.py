@@ -29,6 +29,7 @@ from manymodels.monitoring.live import WINDOWS
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
+from manymodels.spec import Spec
 from serving.app import create_app
 from serving.settings import Settings
 
@@ -545,3 +546,33 @@ def test_cli_actuals_that_fail_while_writing_write_nothing(registry: Path, tmp_p
         sums = store.live_sums(reg.store.engine)
     assert sorted(k for k, _ in sums) == [f"pid={p}" for p in range(4)]
     assert {s.rows for s, _ in sums.values()} == {5}
+
+
+def test_retrain_leaves_out_flagged_partitions_the_data_no_longer_holds(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Every partition is stale, and one is gone from the data (a store that closed): the
+    retrain refused them all ("no rows in the data for partition(s) pid=3"), at every
+    firing, for good. It retrains the others and says which it left out."""
+    df = frame(seed=4)
+    path = tmp_path / "data.csv"
+    df[df.pid != 3].to_csv(path, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+        '[promotion]\npolicy = "always"\n'
+    )
+    result = runner.invoke(
+        cli_app,
+        ["retrain", str(spec), str(path), "--when", "stale", "--max-age-days", "0",
+         "--registry", str(registry), "--backend", "local", "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "warning: 1 flagged partition(s) have no rows in" in result.stderr
+    assert result.stderr.strip().endswith("not retrained: pid=3")
+    run = json.loads(result.stdout)["run"]
+    assert run["n_partitions"] == N_PARTITIONS - 1
+    assert run["options"]["not_in_data"] == {"count": 1, "first": ["pid=3"]}
+    assert Spec.from_toml(spec).to_dict() == Spec.from_dict(SPEC).to_dict()

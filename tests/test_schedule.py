@@ -155,6 +155,31 @@ def test_a_schedule_of_drifted_partitions_trains_nothing_when_none_drifted(tmp_p
         assert len(reg.list_runs()) == 1  # the first training only
 
 
+@pytest.mark.slow
+def test_a_flagged_partition_gone_from_the_data_does_not_stop_the_others(tmp_path: Path) -> None:
+    """Two partitions are degraded and one of them is gone from the data: every firing
+    failed on it ("no rows in the data for partition(s) …") and retrained neither."""
+    df = store_sales(n_stores=2)
+    data = tmp_path / "sales.csv"
+    root = tmp_path / "registry"
+    spec = _spec(tmp_path, '*/1 * * * * *"\nwhen = ["degraded"]\n#"')
+    with Registry(root) as reg:
+        train(_parse(spec.read_text()), df, reg, backend="local")
+    worse = df[(df.brand == "dominicks")].assign(units=lambda d: d["units"] * 50.0)
+    actuals = tmp_path / "actuals.csv"
+    worse.to_csv(actuals, index=False)
+    result = CliRunner().invoke(app, ["actuals", str(actuals), "--registry", str(root)])
+    assert result.exit_code == 0, result.output
+    df[~((df.store == 2) & (df.brand == "dominicks"))].to_csv(data, index=False)
+    proc = _scheduler(spec, data, root, "--max-runs", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, (out, err)
+    assert " 1 trained · 0 skipped · 0 failed · 1 flagged without rows in the data" in out, out
+    with Registry.open(root) as reg:
+        assert sorted(v.version for v in reg.list_versions("store=1,brand=dominicks")) == [1, 2]
+        assert [v.version for v in reg.list_versions("store=2,brand=dominicks")] == [1]
+
+
 def _scheduler(spec: Path, data: Path, root: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
            "--backend", "local", *extra]  # fmt: skip

@@ -257,9 +257,25 @@ def retrain(
     with open_checked(registry, registry_db, artifacts) as reg:
         summary = run_train(
             Spec.from_toml(spec), data, reg, backend=backend, only=only,
-            changed_only=only is None, append=append, signer=reg.signer,
+            changed_only=only is None, append=append, signer=reg.signer, skip_absent=True,
         )  # fmt: skip
+    warn_not_in_data(summary.run.options, data)
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+
+
+def warn_not_in_data(options: dict[str, Any], data: Path) -> None:
+    """One ``warning:`` line for the flagged partitions ``data`` holds no row of: they were
+    left out (a store that closed stays flagged; it no longer stops the others' retrain)."""
+    absent = options.get("not_in_data")
+    if absent:
+        shown = ", ".join(absent["first"]) + (
+            " …" if absent["count"] > len(absent["first"]) else ""
+        )
+        typer.echo(
+            f"warning: {absent['count']} flagged partition(s) have no rows in {data}, "
+            f"not retrained: {shown}",
+            err=True,
+        )
 
 
 def flagged_keys(

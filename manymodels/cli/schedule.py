@@ -91,7 +91,7 @@ def scheduler(
             return train(
                 current, data, target, backend=backend,
                 signer=target.signer if elsewhere else signing, only=only,
-                changed_only=plan.when == ["changed"],
+                changed_only=plan.when == ["changed"], skip_absent=only is not None,
                 notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
             )  # fmt: skip
 
@@ -124,9 +124,11 @@ def _report(firing: Any, following: datetime | None) -> None:
         typer.echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
     r = firing.summary.run
+    absent = r.options.get("not_in_data")
+    left = f" · {absent['count']} flagged without rows in the data" if absent else ""
     typer.echo(
         f"{_when(firing.at)} run {r.run_id}: {r.n_trained} trained · {r.n_skipped} skipped · "
-        f"{r.n_failed} failed{after}"
+        f"{r.n_failed} failed{left}{after}"
     )
 
 
