@@ -86,6 +86,12 @@ class Retrainer:
         summary = reg.get_partition(key)
         production = reg.get_version(key)
         run = reg.get_run(production.run_id)
+        if run.kind == "import" or "imported" in run.spec:  # no spec to train it with
+            raise DataError(
+                f"partition '{key}' v{production.version} was imported from MLflow: there is "
+                "no spec to retrain it with; train it once with `manymodels train` and a spec, "
+                "then retrain it here"
+            )
         spec = Spec.coerce(run.spec)
         factories = [c.estimator for c in spec.candidates if c.is_factory]
         if reg.signer is not None and factories:

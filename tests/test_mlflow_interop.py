@@ -291,6 +291,35 @@ def test_actuals_for_an_imported_model_say_it_records_no_target(
     assert "None" not in line
 
 
+def test_a_router_retrain_of_an_imported_partition_says_it_has_no_spec(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """The import run records no spec: the retrain answered 422 with the spec parser's list
+    of what the import's record lacks ("name: required key is missing; …")."""
+    import warnings
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    _frame_model(mlflow, tmp_path / "m")
+    root = tmp_path / "registry"
+    assert invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root).exit_code == 0
+    row = {"price": 2.0, "deal": 1, "feat": 0.0, "units": 3.0}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    settings = Settings(registry=root, admin_token="imported-retrain-token")
+    with TestClient(create_app(settings)) as client:
+        r = client.post(
+            "/v1/partitions/shop=1/retrain", json={"rows": [row] * 30},
+            headers={"Authorization": "Bearer imported-retrain-token"},
+        )  # fmt: skip
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "was imported from MLflow: there is no spec to retrain it with" in detail
+    assert "required key" not in detail
+
+
 def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path) -> None:
     from manymodels.exceptions import BadSignature
 

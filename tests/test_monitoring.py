@@ -576,3 +576,25 @@ def test_retrain_leaves_out_flagged_partitions_the_data_no_longer_holds(
     assert run["n_partitions"] == N_PARTITIONS - 1
     assert run["options"]["not_in_data"] == {"count": 1, "first": ["pid=3"]}
     assert Spec.from_toml(spec).to_dict() == Spec.from_dict(SPEC).to_dict()
+
+
+def test_actuals_skip_a_version_that_cannot_score_them_and_record_the_rest(
+    registry: Path, tmp_path: Path
+) -> None:
+    """With a signing key, one unsigned production version (trained without the key)
+    stopped the whole file: no partition was recorded. It is skipped with a warning now, as
+    an unknown key is; so is a version imported from MLflow (no target column)."""
+    key = {"MANYMODELS_SIGNING_KEY": "monitoring-test-key-0123456789"}
+    result = runner.invoke(cli_app, ["sign", "--registry", str(registry)], env=key)
+    assert result.exit_code == 0, result.output
+    train(SPEC, frame(seed=5).query("pid == 0"), registry, backend="local", only=["pid=0"])
+    df = frame(seed=3).query("pid < 3").groupby("pid").head(5)
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(
+        cli_app, ["actuals", str(path), "--registry", str(registry), "--json"], env=key
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(r["key"] for r in json.loads(result.stdout)["recorded"]) == ["pid=1", "pid=2"]
+    (warning,) = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: 1 partition(s) skipped: ") and "pid=0" in warning

@@ -119,12 +119,13 @@ def actuals(
 
     Each partition's rows are scored again by its production version (or the version named
     in a ``version`` column: the one that answered) and the errors of the model and of the
-    naive answer are added to the partition's window of the day. Keys not in the registry
-    are skipped with a warning; a file without the target column is an error.
+    naive answer are added to the partition's window of the day. Keys not in the registry,
+    and versions that cannot score actuals (imported from MLflow; unsigned while a signing
+    key is set), are skipped with a warning; a file without the target column is an error.
     """
     from manymodels import console
     from manymodels.data import read_table
-    from manymodels.exceptions import DataError, PartitionNotFound
+    from manymodels.exceptions import BadSignature, DataError, PartitionNotFound
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
 
     df = read_table(data)
@@ -132,6 +133,7 @@ def actuals(
         df["version"] = _versions(df["version"], data)
     measured: list[Measured] = []
     unknown: list[str] = []
+    unscorable: list[str] = []  # why each such partition's version cannot score its rows
     with open_checked(registry, registry_db, artifacts) as reg:
         columns = reg.partition_by
         if not columns:
@@ -146,10 +148,13 @@ def actuals(
             version = int(values[-1]) if "version" in df.columns else None
             try:
                 loaded = reg.load_model(key, version)
+                target = target_of(loaded.version.feature_schema, key, loaded.version.version)
             except PartitionNotFound:
                 unknown.append(key)
                 continue
-            target = target_of(loaded.version.feature_schema, key, loaded.version.version)
+            except (BadSignature, DataError) as e:  # an imported or unsigned version
+                unscorable.append(str(e))
+                continue
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
             rows = group[group[target].notna()].to_dict("records")
@@ -162,6 +167,9 @@ def actuals(
                     predict=loaded.predict, rows=rows,
                 )
             )  # fmt: skip
+        if unscorable and not measured:  # nothing in the file could be scored: say why
+            more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
+            raise DataError(f"{unscorable[0]}{more}")
         # written only once every partition's rows were checked and scored, in one
         # transaction: a bad row, a failed write or a kill writes nothing, so the file can be
         # recorded again without doubling
@@ -171,6 +179,11 @@ def actuals(
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(
             f"warning: {len(unknown)} key(s) not in the registry, skipped: {shown}", err=True
+        )
+    if unscorable:
+        more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
+        typer.echo(
+            f"warning: {len(unscorable)} partition(s) skipped: {unscorable[0]}{more}", err=True
         )
     if json_out:
         console.print_json({"recorded": done, "unknown": unknown})
