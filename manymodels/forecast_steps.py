@@ -115,7 +115,31 @@ def _match_future(
             f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
             f"of them to carry its last values forward); {len(partial)} partition(s) affected"
         )
+    _refuse_off_steps(future, steps, horizon)
     return found, {name: merged[name].to_numpy() for name in exogenous}
+
+
+def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int) -> None:
+    """A future row of a forecast partition at a time within its steps that is no step (a
+    Sunday among weekly Mondays, a time zone's hour off): its values were never used, and
+    the forecast silently carried the last ones forward. Rows before or after the steps
+    (a longer file than the horizon) are fine."""
+    first = steps.iloc[::horizon].reset_index(drop=True)
+    last = steps.iloc[horizon - 1 :: horizon].reset_index(drop=True)
+    bounds = pd.DataFrame({_KEY: first[_KEY], "_lo": first[_TIME], "_hi": last[_TIME]})
+    rows = future[[_KEY, _TIME]].merge(bounds, on=_KEY, how="inner")
+    within = rows[(rows[_TIME] >= rows["_lo"]) & (rows[_TIME] <= rows["_hi"])]
+    if within.empty:
+        return
+    off = within.merge(steps, on=[_KEY, _TIME], how="left", indicator=True)
+    off = off[off["_merge"] == "left_only"]
+    if len(off):
+        at = off.iloc[0]
+        raise DataError(
+            f"future: partition '{at[_KEY]}' has a row at {timefeatures.time_to_json(at[_TIME])}, "
+            "which is not one of its forecast steps (they continue its last training time at "
+            f"the data's frequency); {len(off)} such row(s)"
+        )
 
 
 def _time_key(times: Any) -> Any:

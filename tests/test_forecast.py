@@ -150,6 +150,9 @@ def test_future_file_and_extra_rows(registry: Path, tmp_path: Path) -> None:
         (future_rows(KEY, [FUTURE_WEEKS[0]] * 2 + [FUTURE_WEEKS[1]]), "more than one row"),
         (future_rows(KEY, FUTURE_WEEKS).assign(price="cheap"), "'price' must be numeric"),
         (future_rows(KEY, ["2025-02-24", "soon", "later"]), "must hold dates"),
+        # a Sunday among weekly Mondays: its values were never used, the last ones carried
+        (future_rows(KEY, ["2025-03-02"]), "has a row at 2025-03-02T00:00:00, which is not one"),
+        (future_rows(KEY, [*FUTURE_WEEKS, "2025-03-04"]), "which is not one of its forecast steps"),
     ],
 )
 def test_bad_future_tables(registry: Path, future: pd.DataFrame, text: str) -> None:

@@ -315,7 +315,9 @@ def forecast(
         Path | None,
         typer.Option(
             help="Exogenous features of future periods (.csv or .parquet) with the key and time "
-            "columns. Partitions without rows in it carry their last known values forward."
+            "columns. Partitions without rows in it carry their last known values forward; "
+            "a row between a partition's steps that is not one (a Sunday among Mondays) is "
+            "an error."
         ),
     ] = None,
     out: Annotated[
