@@ -173,18 +173,46 @@ def _regular(frequency: Frequency | None) -> bool:
 
 def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
     days = median_ns / _DAY
+    if median_ns == _DAY and _business_days(index):
+        return "B"
     for low, high, start, end, is_start, is_end in _ANCHORED:
         if low <= days <= high:
             if bool(np.all(getattr(index, is_start))):
                 return start
             if bool(np.all(getattr(index, is_end))):
                 return end
+            if start == "MS" and (business := _business_month(index)) is not None:
+                return business
             quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
             if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)
+
+
+def _business_days(index: pd.DatetimeIndex) -> bool:
+    """Daily times on weekdays only, at midnight, over more than a week (so a weekend was
+    crossed, not merely unseen): stepped by ``1D``, a forecast from a Friday fell on Saturday
+    and Sunday."""
+    if len(index) < 6 or bool(np.any(index.day_of_week >= 5)):
+        return False
+    if not bool(np.all(index == index.normalize())):
+        return False
+    return bool((index.max() - index.min()) >= pd.Timedelta(days=7))
+
+
+def _business_month(index: pd.DatetimeIndex) -> str | None:
+    """``BME`` / ``BMS`` when every time is its month's last / first business day, at
+    midnight (a month end on a Saturday is reported on the Friday): stepped by ``30D`` or
+    ``31D``, they ran off the calendar."""
+    if len(index) == 0 or not bool(np.all(index == index.normalize())):
+        return None
+    naive = index.tz_localize(None) if index.tz is not None else index
+    for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
+        if bool(np.all((naive + offset) == naive)):
+            return alias
+    return None
 
 
 def _same_day_of_month(index: pd.DatetimeIndex) -> int | None:

@@ -230,6 +230,29 @@ def test_dates_on_one_day_of_the_month_stay_on_it(
         assert tf.infer_frequency(later, np.array([0, 20])) != frequency
 
 
+@pytest.mark.parametrize(
+    ("alias", "start", "expected"),
+    [
+        ("B", "2024-01-01", ["02-26 Mon", "02-27 Tue", "02-28 Wed", "03-04 Mon"]),
+        ("BME", "2023-01-31", ["07-31 Wed", "08-30 Fri", "09-30 Mon", "12-31 Tue"]),
+        ("BMS", "2023-01-02", ["07-01 Mon", "08-01 Thu", "09-02 Mon", "12-02 Mon"]),
+    ],
+)  # fmt: skip
+def test_business_days_and_months_stay_on_business_days(
+    alias: str, start: str, expected: list[str]
+) -> None:
+    """Weekday data was stepped by ``1D`` (a Friday's forecast fell on Saturday and Sunday)
+    and last business days of the month by ``30D`` (05-30, 06-29 a Saturday, 07-29 …)."""
+    n = 40 if alias == "B" else 18
+    times = pd.date_range(start, periods=n, freq=alias).to_numpy()  # no freq, as a table's
+    assert tf.infer_frequency(times, np.array([0, n])) == alias
+    ahead = tf.advance([pd.Timestamp(times[-1]).isoformat()], alias, 6)
+    assert [ahead[i].strftime("%m-%d %a") for i in (0, 1, 2, 5)] == expected
+    assert {a.year for a in ahead} == {2024}
+    few = pd.date_range("2024-01-01", periods=4, freq="B").to_numpy()  # Mon–Thu: no weekend
+    assert tf.infer_frequency(few, np.array([0, 4])) == "1D"
+
+
 def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> None:
     """Monthly and weekly partitions in one table got one frequency, and the weekly one's
     forecasts stepped by a month, silently."""
@@ -273,3 +296,16 @@ def test_repeated_times_compare_exact_values() -> None:
     assert said is not None and f"'k' at {2**60 + 1}" in said
     across = np.array([5, 5])  # one time in two partitions is two periods
     assert tf.repeated_times(across, np.array([0, 1, 2]), ["a", "b"]) is None
+
+
+def test_a_forecast_of_weekday_data_skips_the_weekend(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    days = pd.bdate_range("2024-01-01", periods=30)  # ends on Friday 2024-02-09
+    df["t"] = np.tile(days.to_numpy(), 2)
+    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
+    from manymodels.forecast import forecast
+
+    ahead = forecast(tmp_path / "reg", horizon=3)
+    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == [
+        "Mon 12", "Tue 13", "Wed 14"
+    ]  # fmt: skip
