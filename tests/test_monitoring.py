@@ -598,3 +598,20 @@ def test_actuals_skip_a_version_that_cannot_score_them_and_record_the_rest(
     assert sorted(r["key"] for r in json.loads(result.stdout)["recorded"]) == ["pid=1", "pid=2"]
     (warning,) = result.stderr.strip().splitlines()
     assert warning.startswith("warning: 1 partition(s) skipped: ") and "pid=0" in warning
+
+
+def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
+    registry: Path, tmp_path: Path
+) -> None:
+    """One word in the target column made every number in it text: the error named row 0 of
+    another partition "and 2 more problems", and neither the file nor the partition."""
+    df = frame(seed=3).query("pid < 2").groupby("pid").head(3).reset_index(drop=True)
+    df = df.astype({"y": object})
+    df.loc[4, "y"] = "abc"  # pid=1's second row, the file's fifth
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {path}: partition 'pid=1': row 4: target 'y' must be a number\n"
+    )

@@ -125,10 +125,10 @@ def actuals(
     """
     from manymodels import console
     from manymodels.data import read_table
-    from manymodels.exceptions import BadSignature, DataError, PartitionNotFound
+    from manymodels.exceptions import BadSignature, DataError, InvalidRows, PartitionNotFound
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
 
-    df = read_table(data)
+    df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
     if "version" in df.columns:
         df["version"] = _versions(df["version"], data)
     measured: list[Measured] = []
@@ -157,16 +157,25 @@ def actuals(
                 continue
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
-            rows = group[group[target].notna()].to_dict("records")
-            if not rows:
+            given = group[group[target].notna()]
+            if given.empty:
                 continue
-            measured.append(
-                measure(
-                    reg.store.engine, key=key, version=loaded.version.version,
-                    metric=loaded.version.metric, schema=loaded.version.feature_schema,
-                    predict=loaded.predict, rows=rows,
-                )
-            )  # fmt: skip
+            schema = loaded.version.feature_schema
+            numeric = given[target].dtype.kind in "biufc"
+            if schema.get("task") != "classification" and not numeric:
+                # one word in the column made every number in it text: read those as numbers
+                cells = given[target].astype(object).map(_number_or_text)
+                given = given.assign(**{target: cells})
+            try:
+                measured.append(
+                    measure(
+                        reg.store.engine, key=key, version=loaded.version.version,
+                        metric=loaded.version.metric, schema=schema, predict=loaded.predict,
+                        rows=given.to_dict("records"), positions=given.index.tolist(),
+                    )
+                )  # fmt: skip
+            except InvalidRows as e:  # rows numbered as the file's, from 0
+                raise DataError(f"{data}: partition '{key}': {e}") from None
         if unscorable and not measured:  # nothing in the file could be scored: say why
             more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
             raise DataError(f"{unscorable[0]}{more}")
@@ -190,6 +199,17 @@ def actuals(
     else:
         n = sum(r["rows"] for r in done)
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}")
+
+
+def _number_or_text(value: Any) -> Any:
+    """A cell of a numeric target read as text (a word elsewhere in its column): its number
+    when it holds one, else the text, which the check names in its own row."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _versions(column: Any, data: Path) -> Any:

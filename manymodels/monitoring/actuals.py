@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from manymodels.exceptions import InvalidRows
 from manymodels.monitoring import store
 from manymodels.monitoring.live import ErrorSums, error_sums, live_error, targets
 
@@ -129,25 +130,43 @@ def measure(
     schema: Mapping[str, Any],
     predict: Callable[[Sequence[Row]], Any],
     rows: Sequence[Row],
+    positions: Sequence[int] | None = None,
 ) -> Measured:
     """Score ``rows`` with ``predict`` (the version's model) and sum the errors against their
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
-    mistyped), so a caller with several batches can check them all before writing one."""
+    mistyped), so a caller with several batches can check them all before writing one; its
+    rows are numbered by ``positions`` (the rows' places in a file; default 0, 1, …), though
+    they are scored in time order."""
     task = str(schema.get("task") or "regression")
-    check_times(rows, schema)
+    try:
+        check_times(rows, schema)
+    except InvalidRows as e:
+        plain = list(range(len(rows))) if positions is None else list(positions)
+        raise InvalidRows([_renumbered(p, plain) for p in e.errors], e.total) from None
     order = time_order(rows, schema.get("time_column"))
     ordered = [rows[i] for i in order]
-    actual = targets(ordered, target_of(schema, key, version), task=task, positions=order)
-    predicted = list(predict(ordered))
+    where = list(order) if positions is None else [positions[i] for i in order]
+    actual = targets(ordered, target_of(schema, key, version), task=task, positions=where)
+    try:
+        predicted = list(predict(ordered))
+    except InvalidRows as e:  # numbered by their place in ``ordered``: by ``where`` instead
+        raise InvalidRows([_renumbered(p, where) for p in e.errors], e.total) from None
     profile = schema.get("profile") or {}
     time_ordered = bool(schema.get("time_column"))
     previous = store.previous_actual(engine, key, version) if time_ordered else None
     sums, last = error_sums(
         actual, predicted, task=task, naive=profile.get("naive"),
-        time_ordered=time_ordered, previous=previous, positions=order,
+        time_ordered=time_ordered, previous=previous, positions=where,
     )  # fmt: skip
     points = _points(ordered, actual, predicted, schema.get("time_column"))
     return Measured(key, version, metric, task, sums, last, points)
+
+
+def _renumbered(problem: dict[str, Any], where: Sequence[int]) -> dict[str, Any]:
+    loc = list(problem.get("loc", []))
+    if len(loc) > 2 and isinstance(loc[2], int) and 0 <= loc[2] < len(where):
+        loc[2] = where[loc[2]]
+    return {**problem, "loc": loc}
 
 
 def save(engine: Engine, measured: Measured, day: str | None = None) -> Recorded:
