@@ -203,3 +203,14 @@ def test_gc_deletes_nothing_when_the_registry_references_none_of_the_store(
         with pytest.raises(RegistryError, match="remove the artifacts by hand"):
             collect(reg, grace_seconds=0)
         assert len(list(reg.artifacts.digests())) == 1
+
+
+def test_a_database_named_without_its_store_says_the_store_is_missing(
+    trained: Path, tmp_path: Path
+) -> None:
+    """``--registry-db`` alone, from a directory without ``./mmregistry``: the error said
+    "no registry at mmregistry (train something first)", though the database exists."""
+    url = f"sqlite:///{trained / 'registry.db'}"
+    with pytest.raises(NoRegistry, match=r"no artifact store at .*artifacts: with a database"):
+        Registry.open(tmp_path / "mmregistry", db_url=url)
+    assert not (tmp_path / "mmregistry").exists()

@@ -100,7 +100,13 @@ class Registry:
         if self.root is not None:
             if not self.root.exists():
                 if not create:
-                    missing = NoRegistry(f"no registry at {self.root} (train something first)")
+                    missing = NoRegistry(
+                        f"no registry at {self.root} (train something first)"
+                        if db_url is None
+                        else f"no artifact store at {self.root / ARTIFACTS_DIR}: with a "
+                        "database named, give its artifact store too (--artifacts or "
+                        "MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
+                    )
                     raise _missing_or_lost(missing, artifacts)
                 try:
                     self.root.mkdir(parents=True, exist_ok=True)  # another process may race us
