@@ -338,6 +338,11 @@ def test_an_import_is_signed_when_the_registry_signs(mlflow: Any, tmp_path: Path
         pytest.raises(BadSignature),
     ):
         reg.load_model("shop=1")
+    # without the key, the next import goes in unsigned: said, as `train` says it
+    unsigned = invoke("import", tmp_path / "m", "--key", "shop=2", "--registry", root, "--promote",
+                      env={"MANYMODELS_SIGNING_KEY": ""})  # fmt: skip
+    assert unsigned.exit_code == 0, unsigned.stderr
+    assert "holds signed versions" in unsigned.stderr and "NOT checked" in unsigned.stderr
 
 
 def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(

@@ -20,7 +20,6 @@ from manymodels.cli.options import (
     RegistryDbOpt,
     RegistryOpt,
     open_checked,
-    open_registry,
     refuse_moot_registry,
     signer,
 )
@@ -99,7 +98,7 @@ def import_model(
     from manymodels.registry.store import describe_url
 
     normalize_key(key)  # a malformed key is refused before a new registry is made for it
-    key_signer = signer()
+    signer()  # a bad key is refused before anything is read
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
     # with a database named, its artifacts' place is named too, so that only the database
     # decides whether the registry is new — not whether --registry's directory exists
@@ -118,7 +117,9 @@ def import_model(
     model = read_mlflow(source, formats)  # before a registry is made for a model it refuses
     if new:  # a new registry stores pickles: a model that cannot be is refused before it
         storable(model.model, "pickle", source)
-    with open_registry(registry, registry_db, artifacts, create=True, signer=key_signer) as reg:
+    # a signed registry opened without a key gets the warning `train` gives: this version
+    # goes in unsigned, and keyed routers would refuse it
+    with open_checked(registry, registry_db, artifacts, create=True) as reg:
         v = import_mlflow(reg, model, key, promote=promote)
     if json_out:
         console.print_json(v.to_dict())
