@@ -127,6 +127,7 @@ def actuals(
     from manymodels.data import read_table
     from manymodels.exceptions import BadSignature, DataError, InvalidRows, PartitionNotFound
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
+    from manymodels.partition import FALLBACK_KEY
 
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
     if "version" in df.columns:
@@ -187,7 +188,9 @@ def actuals(
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(
-            f"warning: {len(unknown)} key(s) not in the registry, skipped: {shown}", err=True
+            f"warning: {len(unknown)} key(s) without a model of their own, skipped (the "
+            f"fallback's actuals are recorded under the key {FALLBACK_KEY}): {shown}",
+            err=True,
         )
     if unscorable:
         more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
