@@ -251,6 +251,13 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     try:
         parsed = pd.to_datetime(s, format="ISO8601")
     except (ValueError, TypeError) as e:
+        if "Mixed timezones" in str(e) or "mixed time zones" in str(e).lower():
+            raise DataError(
+                f"{source}: time column '{column}' holds times of more than one UTC offset "
+                "(a time zone across a change of daylight saving time?): text keeps the "
+                "offset, not the zone; give the table as Parquet, which keeps the zone, or "
+                "the times in UTC"
+            ) from None
         raise DataError(
             f"{source}: time column '{column}' is not dates or numbers ({_first_line(e)})"
         ) from None

@@ -212,3 +212,17 @@ def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
     twice = frame.assign(k=["1"] * 10 + ["1.0"] * 10)
     twice.to_csv(tmp_path / "twice.csv", index=False)
     assert prepare(spec, tmp_path / "twice.csv")[0].keys == ["k=1"]
+
+
+def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
+    """A zone-aware column written to CSV keeps each time's offset, which changes with
+    daylight saving time: pandas refuses to mix them, and the error read "is not dates or
+    numbers", though every cell was a date."""
+    from manymodels.data import parse_time
+
+    times = pd.date_range("2024-03-28", periods=6, freq="D", tz="Europe/Berlin")
+    df = pd.DataFrame({"t": [t.isoformat() for t in times]})
+    with pytest.raises(DataError, match=r"more than one UTC offset .*give the table as Parquet"):
+        parse_time(df, "t", source="x.csv")
+    same = pd.DataFrame({"t": [t.isoformat() for t in times[:2]]})  # one offset: parsed
+    assert parse_time(same, "t", source="x.csv")["t"].dt.tz is not None
