@@ -25,7 +25,8 @@ keep working::
     │   │                                skops-only one), or a skops type off the trusted list
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
     │       └── BadSignature             a signing key is set and a version's signature is
-    │                                    missing or does not vouch for its digests
+    │           │                        missing or does not vouch for its digests
+    │           └── UnsignedVersion      … missing: registered without the key
     ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
     │   └── RunFailed                    a run finished, but failed as a whole (see its summary)
     └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
@@ -184,6 +185,12 @@ class ArtifactCorrupted(ArtifactError):
 class BadSignature(ArtifactCorrupted):
     """A signing key is set and a version's signature is missing, another key's, or does not
     match its digests (see ``manymodels.signing``); its artifact is never unpickled."""
+
+
+class UnsignedVersion(BadSignature):
+    """A signing key is set and a version carries no signature at all (registered without
+    the key): refused like any bad signature, but no sign that anything was tampered with,
+    so a command over many partitions may skip it and go on."""
 
 
 class TrainingError(ManyModelsError, RuntimeError):

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from manymodels.exceptions import BadSignature
+from manymodels.exceptions import BadSignature, UnsignedVersion
 from manymodels.secrets import secret_from_env
 
 ENV_SIGNING_KEY = "MANYMODELS_SIGNING_KEY"
@@ -136,7 +136,7 @@ class Signer:
         this key, else raise ``BadSignature`` saying whether it is missing, in the old format,
         another key's, or wrong."""
         if signature is None:
-            raise BadSignature(
+            raise UnsignedVersion(
                 f"version {version} of partition '{key}' is not signed and a signing key is "
                 "set: refusing to load it (sign the versions you trust with `manymodels sign`)"
             )

@@ -595,9 +595,16 @@ def test_actuals_skip_a_version_that_cannot_score_them_and_record_the_rest(
         cli_app, ["actuals", str(path), "--registry", str(registry), "--json"], env=key
     )
     assert result.exit_code == 0, result.output
-    assert sorted(r["key"] for r in json.loads(result.stdout)["recorded"]) == ["pid=1", "pid=2"]
+    answer = json.loads(result.stdout)
+    assert sorted(r["key"] for r in answer["recorded"]) == ["pid=1", "pid=2"]
+    assert len(answer["skipped"]) == 1 and "'pid=0' is not signed" in answer["skipped"][0]
     (warning,) = result.stderr.strip().splitlines()
     assert warning.startswith("warning: 1 partition(s) skipped: ") and "pid=0" in warning
+    # a signature that does not match is tampering, not a version to skip: an error
+    with sqlite3.connect(registry / "registry.db") as conn:
+        conn.execute("UPDATE model_versions SET data_sha256 = 'f00d' WHERE key = 'pid=1'")
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)], env=key)
+    assert result.exit_code == 1 and "its registry row was altered" in result.stderr
 
 
 def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(

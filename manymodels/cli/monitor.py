@@ -121,13 +121,13 @@ def actuals(
     in a ``version`` column: the one that answered) and the errors of the model and of the
     naive answer are added to the partition's window of the day. Keys not in the registry,
     and versions that cannot score actuals (imported from MLflow; unsigned while a signing
-    key is set), are skipped with a warning; a file without the target column is an error.
+    key is set), are skipped with a warning (``skipped`` in --json); a version whose
+    signature is wrong, or a file without the target column, is an error.
     """
     from manymodels import console
     from manymodels.data import read_table
-    from manymodels.exceptions import BadSignature, DataError, InvalidRows, PartitionNotFound
+    from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
-    from manymodels.partition import FALLBACK_KEY
 
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
     if "version" in df.columns:
@@ -153,8 +153,8 @@ def actuals(
             except PartitionNotFound:
                 unknown.append(key)
                 continue
-            except (BadSignature, DataError) as e:  # an imported or unsigned version
-                unscorable.append(str(e))
+            except (UnsignedVersion, DataError) as e:  # unsigned under a key, or imported
+                unscorable.append(str(e))  # (a wrong signature is an error: tampering)
                 continue
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
@@ -188,8 +188,7 @@ def actuals(
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(
-            f"warning: {len(unknown)} key(s) without a model of their own, skipped (the "
-            f"fallback's actuals are recorded under the key {FALLBACK_KEY}): {shown}",
+            f"warning: {len(unknown)} key(s) without a model of their own, skipped: {shown}",
             err=True,
         )
     if unscorable:
@@ -198,7 +197,7 @@ def actuals(
             f"warning: {len(unscorable)} partition(s) skipped: {unscorable[0]}{more}", err=True
         )
     if json_out:
-        console.print_json({"recorded": done, "unknown": unknown})
+        console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable})
     else:
         n = sum(r["rows"] for r in done)
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}")
