@@ -622,3 +622,28 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     assert result.stderr == (
         f"error: {path}: partition 'pid=1': row 4: target 'y' must be a number\n"
     )
+
+
+def test_many_partitions_actuals_in_one_call_add_to_windows_and_keep_fourteen(
+    registry: Path,
+) -> None:
+    """The file's write: one read, one insert, one update of many rows. A second batch of
+    the same day adds to each partition's window; a new day past ``WINDOWS`` drops the
+    oldest; a pair named twice in one call is one row with both batches' sums."""
+    from manymodels.monitoring.live import ErrorSums
+
+    one = ErrorSums(2, 1.0, 0.5, 0, 2.0, 2.5, 0)
+    batches = [(f"pid={p}", 1, one, 3.0, [(p, 3.0, 2.0)]) for p in range(N_PARTITIONS)]
+    with Registry.open(registry) as reg:
+        engine = reg.store.engine
+        store.add_many_actuals(engine, "2026-11-01", batches)
+        store.add_many_actuals(engine, "2026-11-01", [*batches[:2], batches[0]])
+        sums = store.live_sums(engine)
+        assert sums["pid=0", 1][0].rows == 6 and sums["pid=1", 1][0].rows == 4
+        assert {s.rows for (k, _), (s, _) in sums.items() if k not in ("pid=0", "pid=1")} == {2}
+        assert len(store.recent_actuals(engine, "pid=0", 1)) == 3
+        for day in range(2, 2 + WINDOWS):
+            store.add_many_actuals(engine, f"2026-11-{day:02d}", batches[:1])
+        kept = [w["day"] for w in store.windows(engine, "pid=0", 1)]
+        assert len(kept) == WINDOWS and "2026-11-01" not in kept
+        assert len(store.windows(engine, "pid=1", 1)) == 1
