@@ -169,3 +169,22 @@ def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> Non
         assert {"data_sha256", "signature", "members_json"} <= columns
         assert "heartbeat_at" in {c["name"] for c in inspect(reg.store.engine).get_columns("runs")}
         assert set(t.metadata.tables) <= set(inspect(reg.store.engine).get_table_names())
+
+
+def test_actuals_of_many_partitions_are_one_batched_write(reg: Registry) -> None:
+    """``monitoring.store.add_many_actuals`` (what ``manymodels actuals`` writes with): an
+    insert of many rows, then an update of many by bound parameters, then windows past
+    ``WINDOWS`` dropped — the same statements on every database."""
+    from manymodels.monitoring import store
+    from manymodels.monitoring.live import WINDOWS, ErrorSums
+
+    one = ErrorSums(2, 1.0, 0.5, 0, 2.0, 2.5, 0)
+    batches = [(f"k={i}", 1, one, 3.0, [(i, 3.0, 2.0)]) for i in range(1200)]  # > a batch
+    store.add_many_actuals(reg.store.engine, "2026-11-01", batches)
+    store.add_many_actuals(reg.store.engine, "2026-11-01", batches)
+    sums = store.live_sums(reg.store.engine)
+    assert len(sums) == 1200 and {s.rows for s, _ in sums.values()} == {4}
+    for day in range(2, 2 + WINDOWS):
+        store.add_many_actuals(reg.store.engine, f"2026-11-{day:02d}", batches[:2])
+    assert len(store.windows(reg.store.engine, "k=0", 1)) == WINDOWS
+    assert len(store.windows(reg.store.engine, "k=5", 1)) == 1
