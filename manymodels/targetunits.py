@@ -173,7 +173,7 @@ def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
 
     out: Inverses = {}
     for u, ref in enumerate(plan.units):
-        schema = ref.own  # the partition's own: units share ``plan.schemas`` by feature kinds
+        schema = plan.transformed.get((ref.key, ref.version))  # its own, not the shared one
         transform = recorded(schema) if schema is not None else None
         if schema is None or transform is None:
             continue

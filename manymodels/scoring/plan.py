@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -45,10 +45,6 @@ class ModelRef:
     schema: int
     intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
     bound: dict[str, Any] | None = None  # a global model's key binding (schema "global")
-    own: dict[str, Any] | None = None
-    """Its own whole schema when it records a target transform: the transform's parameters
-    and the history a ``difference`` is turned back from are the partition's, not those of
-    the schema it shares by feature kinds (``schema``). ``None`` for most versions."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +64,11 @@ class Plan:
     fallback_rows: int
     keys: list[str]
     key_codes: np.ndarray
+    transformed: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    """The whole schema of each ``(key, version)`` that records a target transform: its
+    parameters and the history a ``difference`` is turned back from are the partition's, not
+    those of the schema it shares by feature kinds (``ModelRef.schema``). Read by the driver
+    only (``targetunits.plan_inverses``): never shipped with the chunks."""
 
     @property
     def n_scored(self) -> int:
@@ -112,7 +113,7 @@ def make_plan(
     wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
     if fallback is not None and not own.all():
         wanted.add((FALLBACK_KEY, fallback))
-    schemas, refs = _refs(reg, sorted(wanted), alias=alias)
+    schemas, refs, transformed = _refs(reg, sorted(wanted), alias=alias)
     fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
 
     # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
@@ -137,6 +138,7 @@ def make_plan(
         fallback_rows=fallback_rows,
         keys=keys,
         key_codes=_key_codes(order, sizes),
+        transformed=transformed,
     )
 
 
@@ -175,7 +177,9 @@ def _group(
 
 def _refs(
     reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str
-) -> tuple[list[dict[str, Any]], dict[tuple[str, int], ModelRef]]:
+) -> tuple[
+    list[dict[str, Any]], dict[tuple[str, int], ModelRef], dict[tuple[str, int], dict[str, Any]]
+]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
     all of them) share one entry. With a signing key, a version whose signature does not
     verify fails the whole job (``BadSignature``) before any task is shipped."""
@@ -183,6 +187,7 @@ def _refs(
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
     parsed: dict[str, dict[str, Any]] = {}  # schema JSON text → parsed, once per distinct text
+    transformed: dict[tuple[str, int], dict[str, Any]] = {}
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
         # bytes against them before unpickling.
@@ -196,15 +201,15 @@ def _refs(
             index[same] = len(schemas)
             schemas.append(fs)
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], conformal.stored(fs), fs.get("global"),
-            fs if recorded(fs) is not None else None,
-        )  # fmt: skip
-        # equal schemas are shared, so a global model's key and a transform travel here
+            key, version, sha, index[same], conformal.stored(fs), fs.get("global")
+        )  # equal schemas are shared, so a global model's key travels here
+        if recorded(fs) is not None:  # and a transform, with the partition's own history
+            transformed[key, version] = fs
     lost = [p for p in pairs if p not in refs]
     if lost:
         key, version = lost[0]
         raise RegistryError(f"'{alias}' of partition '{key}' points at v{version}, which is gone")
-    return schemas, refs
+    return schemas, refs, transformed
 
 
 def _columns(
