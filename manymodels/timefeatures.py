@@ -86,16 +86,26 @@ def _stamps(time: Any) -> np.ndarray:
     return np.asarray(time)
 
 
-def later_than(time: Any, through: str | int | float) -> np.ndarray:
-    """Which of ``time`` come after ``through`` (a time as ``time_to_json`` writes it),
-    compared exactly: nanoseconds for dates (in UTC when zone-aware), the values otherwise."""
+def later_than(time: Any, offsets: np.ndarray, cutoffs: Sequence[Any]) -> np.ndarray:
+    """Which of ``time``'s rows come after their partition's cutoff (``cutoffs[p]``: a time
+    as ``time_to_json`` writes it, or ``None``: no row of that partition), compared exactly
+    — nanoseconds for dates (in UTC when zone-aware), the values otherwise — in one pass
+    over the column, not one per partition."""
+    sizes = np.diff(offsets)
+    known = np.array([c is not None for c in cutoffs], dtype=bool)
+    out = np.zeros(len(time), dtype=bool)
+    if not known.any():
+        return out
+    given = [c for c in cutoffs if c is not None]
     if is_datetime(time):
-        bound = pd.Timestamp(through)
         zoned = time_zone(time) is not None
-        if (bound.tz is not None) != zoned:  # one zone-aware, the other not: as UTC
-            bound = bound.tz_localize("UTC") if bound.tz is None else bound.tz_convert(None)
-        return _stamps(time) > bound.as_unit("ns").value
-    return np.asarray(time) > through
+        parsed = pd.DatetimeIndex(pd.to_datetime(given, format="ISO8601", utc=zoned))
+        bounds = np.full(len(cutoffs), np.iinfo(np.int64).max, dtype=np.int64)
+        bounds[known] = parsed.as_unit("ns").asi8
+    else:
+        bounds = np.full(len(cutoffs), np.inf)
+        bounds[known] = np.asarray(given, dtype=np.float64)
+    return np.asarray(_stamps(time) > np.repeat(bounds, sizes))
 
 
 def latest_time(time: Any, rows: np.ndarray) -> str | int | float | None:

@@ -340,15 +340,10 @@ def unseen_rows(
     """Which of ``table``'s rows come after those a global model was fitted on: each
     partition's after its own last time there (``seen``), else after ``through``; none
     without a time column, or for a partition with neither."""
-    out = np.zeros(table.n_rows, dtype=bool)
     if table.time is None:
-        return out
-    for i, key in enumerate(table.keys):
-        cutoff = seen.get(key, through)
-        if cutoff is not None:  # else neither: a model recorded before ``through`` was
-            rows = table.rows(i)
-            out[rows] = later_than(table.time[rows], cutoff)
-    return out
+        return np.zeros(table.n_rows, dtype=bool)
+    cutoffs = [seen.get(key, through) for key in table.keys]  # ``None``: neither is known
+    return later_than(table.time, table.offsets, cutoffs)
 
 
 def empty_predictions(table: PartitionedTable, spec: Spec) -> np.ndarray:

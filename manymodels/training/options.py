@@ -166,10 +166,11 @@ def _score_external(
     n = len(folds.y)
     for _, va in folds.splits:
         rows = np.arange(n)[va]
-        if np.isnan(ext.pred[rows]).any():  # rows it was fitted on (``rescore_global``)
+        if np.isnan(ext.pred[rows]).any():  # rows it saw, or cannot tell (``rescore_global``)
             raise ValueError(
-                "the stored global model was fitted on these validation rows, so it is not "
-                "judged here (a retrain judges it on rows after those; a full run refits it)"
+                "the stored global model is judged only on validation rows after those it was "
+                "fitted on, told by the time column, and these are not all such rows (a full "
+                "run refits and judges it)"
             )
         fit = ext.scorer(rows, classes)
         fits.append(fit)
