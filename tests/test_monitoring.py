@@ -487,6 +487,14 @@ def test_times_of_actuals_are_checked_as_times() -> None:
     assert [p["loc"][2] for p in caught.value.errors] == [0, 1, 2, 3]
 
 
+def test_class_labels_compare_by_value_only_where_one_is_a_number() -> None:
+    from manymodels.monitoring.live import same_label
+
+    assert same_label(0, 0.0) and same_label(np.int64(1), "1.0") and same_label(1.0, "1")
+    assert same_label("yes", "yes") and not same_label(1, "yes")
+    assert not same_label("01", "1")  # two texts: two classes, as the model holds them
+
+
 def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Path) -> None:
     """A blank cell anywhere makes pandas read a column of labels 0 and 1 as 0.0 and 1.0:
     every actual then differed from the model's label ``0`` as text, a perfect model read

@@ -98,10 +98,19 @@ def targets(
     return out
 
 
+def same_label(predicted: Any, actual: Any) -> bool:
+    """Whether two class labels are one class: texts as texts (``"01"`` is not ``"1"``), and
+    where either is a number, by value (``0``, ``0.0``, ``np.int64(0)`` and ``"0"`` are one:
+    a blank cell makes pandas read a column of labels ``0`` and ``1`` as ``0.0`` and ``1.0``,
+    and they were counted wrong)."""
+    if isinstance(predicted, str) and isinstance(actual, str):
+        return predicted == actual
+    return bool(label(predicted) == label(actual))
+
+
 def label(value: Any) -> Any:
-    """A class label as compared: a number by its value (``0``, ``0.0``, ``np.int64(0)`` and
-    ``"0"`` are one class: a blank cell makes pandas read a column of labels ``0`` and ``1``
-    as ``0.0`` and ``1.0``, and they were counted wrong), anything else as its text."""
+    """A class label by value: a number (or text holding one) as an int when whole, else a
+    float; anything else as its text."""
     if isinstance(value, bool | np.bool_):
         return str(value)
     if isinstance(value, int | float | np.number):
@@ -136,9 +145,8 @@ def error_sums(
     training rows' naive (the version's profile) is."""
     n = len(actual)
     if task == "classification":
-        said = [label(a) for a in actual]
-        wrong = sum(label(p) != a for p, a in zip(predicted, said, strict=True))
-        naive_wrong = sum(label(naive) != a for a in said)
+        wrong = sum(not same_label(p, a) for p, a in zip(predicted, actual, strict=True))
+        naive_wrong = sum(not same_label(naive, a) for a in actual)
         sums = ErrorSums(n, 0.0, 0.0, wrong, 0.0, 0.0, naive_wrong)
         return sums, actual[-1] if n else previous
     y = np.asarray(actual, dtype=np.float64)
