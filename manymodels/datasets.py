@@ -27,7 +27,9 @@ them per partition (``classes.ClassTally``), and every chunk and the fallback tr
 prior, as the table in memory would give it.
 
 Differences from a table in memory, by design: the frequency is inferred per chunk (the same
-for regularly spaced data), and a column's "mostly numbers" share is judged per batch. Specs
+for regularly spaced data with a week or more of every partition; a chunk of weekday
+partitions shorter than that reads as ``1D`` where the others read ``B``), and a column's
+"mostly numbers" share is judged per batch. Specs
 with global candidates (fitted on every row at once) read the dataset whole, as before.
 """
 

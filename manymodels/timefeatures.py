@@ -10,8 +10,10 @@ partition.
 Times are either dates (``datetime64``, possibly with a time zone) or numbers (period indexes).
 The frequency of a dated table is an offset alias: month, quarter and year starts or ends when
 every time sits on one (``MS``, ``QE`` …), a month or quarter start and a number of days when
-every time sits on the same day of its month (``MS+14D``: the 15th), else the median spacing,
-``7D`` for weekly data; a numbered table's frequency is its median step.
+every time sits on the same day of its month (``MS+14D``: the 15th), business days (``B``:
+daily on weekdays only, over more than a week) and a month's first or last business day
+(``BMS``, ``BME``), else the median spacing, ``7D`` for weekly data; a numbered table's
+frequency is its median step.
 """
 
 from __future__ import annotations
