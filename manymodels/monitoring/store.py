@@ -296,18 +296,7 @@ def live_sums(
 ) -> dict[tuple[str, int], tuple[ErrorSums, int]]:
     """``{(key, version): (sums over its kept windows, number of windows)}``."""
     a = t.monitor_actuals.c
-    columns = [
-        func.sum(a[n])
-        for n in (
-            "rows",
-            "abs_error",
-            "sq_error",
-            "wrong",
-            "naive_abs_error",
-            "naive_sq_error",
-            "naive_wrong",
-        )
-    ]
+    columns = [func.sum(a[n]) for n in _SUMS]
     q = select(a.key, a.version, *columns, func.count()).group_by(a.key, a.version)
     wanted = None if pairs is None else set(pairs)
     out: dict[tuple[str, int], tuple[ErrorSums, int]] = {}
