@@ -11,9 +11,9 @@ Times are either dates (``datetime64``, possibly with a time zone) or numbers (p
 The frequency of a dated table is an offset alias: month, quarter and year starts or ends when
 every time sits on one (``MS``, ``QE`` …), a month or quarter start and a number of days when
 every time sits on the same day of its month (``MS+14D``: the 15th), business days (``B``:
-daily on weekdays only, over more than a week) and a month's first or last business day
-(``BMS``, ``BME``), else the median spacing, ``7D`` for weekly data; a numbered table's
-frequency is its median step.
+daily on weekdays only, at one time of day, over a week or more) and a month's first or
+last business day (``BMS``, ``BME``), else the median spacing, ``7D`` for weekly data; a
+numbered table's frequency is its median step.
 """
 
 from __future__ import annotations
@@ -204,27 +204,34 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
 
 
 def _business_days(index: pd.DatetimeIndex) -> bool:
-    """Daily times on weekdays only, at midnight, over more than a week (so a weekend was
-    crossed, not merely unseen): stepped by ``1D``, a forecast from a Friday fell on Saturday
-    and Sunday."""
-    if len(index) < 6 or bool(np.any(index.day_of_week >= 5)):
-        return False
-    if not bool(np.all(index == index.normalize())):
+    """Daily times on weekdays only, at one time of day (midnight, a market's close), over a
+    week or more (so a weekend was crossed, not merely unseen): stepped by ``1D``, a
+    forecast from a Friday fell on Saturday and Sunday."""
+    if len(index) < 6 or bool(np.any(index.day_of_week >= 5)) or not _one_time_of_day(index):
         return False
     return bool((index.max() - index.min()) >= pd.Timedelta(days=7))
 
 
 def _business_month(index: pd.DatetimeIndex) -> str | None:
-    """``BME`` / ``BMS`` when every time is its month's last / first business day, at
-    midnight (a month end on a Saturday is reported on the Friday): stepped by ``30D`` or
+    """``BME`` / ``BMS`` when every time is its month's last / first business day, at one
+    time of day (a month end on a Saturday is reported on the Friday): stepped by ``30D`` or
     ``31D``, they ran off the calendar."""
-    if len(index) == 0 or not bool(np.all(index == index.normalize())):
+    if len(index) == 0 or not _one_time_of_day(index):
         return None
     naive = index.tz_localize(None) if index.tz is not None else index
+    days = naive.normalize()
     for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
-        if bool(np.all((naive + offset) == naive)):
+        if bool(np.all((days + offset) == days)):
             return alias
     return None
+
+
+def _one_time_of_day(index: pd.DatetimeIndex) -> bool:
+    """Every time at the same time of day, as its zone's clocks read it (business offsets
+    step by days and keep it)."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    clock = np.asarray(local - local.normalize())
+    return bool(np.all(clock == clock[0]))
 
 
 def _same_day_of_month(index: pd.DatetimeIndex) -> int | None:

@@ -251,6 +251,13 @@ def test_business_days_and_months_stay_on_business_days(
     assert {a.year for a in ahead} == {2024}
     few = pd.date_range("2024-01-01", periods=4, freq="B").to_numpy()  # Mon–Thu: no weekend
     assert tf.infer_frequency(few, np.array([0, 4])) == "1D"
+    closes = times + np.timedelta64(17, "h")  # a market's close, not midnight: the same
+    assert tf.infer_frequency(closes, np.array([0, n])) == alias
+    ahead = tf.advance([pd.Timestamp(closes[-1]).isoformat()], alias, 6)
+    assert [ahead[i].strftime("%m-%d %a %H") for i in (0, 1)] == [f"{e} 17" for e in expected[:2]]
+    mixed = closes.copy()
+    mixed[3] -= np.timedelta64(1, "h")  # not all at one time of day: not business days
+    assert tf.infer_frequency(mixed, np.array([0, n])) != alias
 
 
 def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> None:
