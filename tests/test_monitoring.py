@@ -630,6 +630,16 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     assert result.stderr == (
         f"error: {path}: partition 'pid=1': row 4: target 'y' must be a number\n"
     )
+    # a word in a numeric feature: its own partition and row, not pid=0's first number
+    df = frame(seed=3).query("pid < 2").groupby("pid").head(3).reset_index(drop=True)
+    df = df.astype({"x0": object})
+    df.loc[5, "x0"] = "cheap"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert line.startswith(f"error: {path}: partition 'pid=1': row 5: feature 'x0'"), line
+    assert "'cheap'" in line and "more problem" not in line
 
 
 def test_many_partitions_actuals_in_one_call_add_to_windows_and_keep_fourteen(

@@ -127,6 +127,7 @@ def actuals(
     from manymodels import console
     from manymodels.data import read_table
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
+    from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
 
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
@@ -162,11 +163,15 @@ def actuals(
             if given.empty:
                 continue
             schema = loaded.version.feature_schema
-            numeric = given[target].dtype.kind in "biufc"
-            if schema.get("task") != "classification" and not numeric:
-                # one word in the column made every number in it text: read those as numbers
-                cells = given[target].astype(object).map(_number_or_text)
-                given = given.assign(**{target: cells})
+            numbers = [name for name, numeric in feature_kinds(schema) if numeric]
+            numbers += [target] if schema.get("task") != "classification" else []
+            # one word in a column made every number in it text (in every partition): read
+            # those as numbers, so that the check names the word's own row
+            texts = [c for c in numbers if c in given and given[c].dtype.kind not in "biufc"]
+            if texts:
+                given = given.assign(
+                    **{c: given[c].astype(object).map(_number_or_text) for c in texts}
+                )
             try:
                 measured.append(
                     measure(
