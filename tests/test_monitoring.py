@@ -527,6 +527,16 @@ def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Pa
         assert result.exit_code == 0, result.output
         (recorded[kind],) = json.loads(result.output)["recorded"]
     assert recorded["int"]["error"] == recorded["float"]["error"] == 0.0, recorded
+    # a label that is no class (a typo, another column's value) is no model's mistake
+    rows = data.tail(30).assign(failure_within_24h=answered.astype(object)).reset_index(drop=True)
+    rows.loc[4, "failure_within_24h"] = "unknown"
+    path = tmp_path / "typo.csv"
+    rows.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(tmp_path / "int")])
+    assert result.exit_code == 2, result.output
+    assert "row 4: target 'failure_within_24h' is 'unknown', not one of the classes" in (
+        result.stderr
+    )
 
 
 def test_cli_actuals_that_fail_while_writing_write_nothing(registry: Path, tmp_path: Path) -> None:

@@ -146,7 +146,10 @@ def measure(
     order = time_order(rows, schema.get("time_column"))
     ordered = [rows[i] for i in order]
     where = list(order) if positions is None else [positions[i] for i in order]
-    actual = targets(ordered, target_of(schema, key, version), task=task, positions=where)
+    actual = targets(
+        ordered, target_of(schema, key, version), task=task, positions=where,
+        classes=schema.get("classes"),
+    )  # fmt: skip
     try:
         predicted = list(predict(ordered))
     except InvalidRows as e:  # numbered by their place in ``ordered``: by ``where`` instead

@@ -16,7 +16,7 @@ previous actual (the last training target for the first actual of a version).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,17 +75,34 @@ def targets(
     *,
     task: str,
     positions: Sequence[int] | None = None,
+    classes: Sequence[Any] | None = None,
 ) -> list[Any]:
     """The actual value of every row; ``InvalidRows`` naming the target column for a row
-    without one (or, for regression, with one that is not a number). ``positions``: the rows'
-    places in the request, which the errors name."""
+    without one (or, for regression, with one that is not a number; for classification, with
+    a label none of ``classes`` is — a typo, or another column's value — that would count as
+    the model's mistake). ``positions``: the rows' places in the request, which the errors
+    name."""
     errors: list[dict[str, Any]] = []
     out: list[Any] = []
     where = positions if positions is not None else range(len(rows))
+    known: dict[tuple[type, Any], bool] = {}  # whether a label is a class, asked once each
     for i, row in zip(where, rows, strict=True):
         value = row.get(target)
         if value is None:
             errors.append(problem(i, target, f"target '{target}' is missing", "missing"))
+        elif task == "classification" and classes:
+            asked = (type(value), value) if isinstance(value, Hashable) else None
+            seen = known.get(asked) if asked is not None else None
+            if seen is None:
+                seen = any(same_label(c, value) for c in classes)
+                if asked is not None:
+                    known[asked] = seen
+            if not seen:
+                shown = ", ".join(map(repr, list(classes)[:10]))
+                errors.append(problem(
+                    i, target, f"target '{target}' is {value!r}, not one of the classes the "
+                    f"version knows ({shown})", "enum",
+                ))  # fmt: skip
         elif task != "classification" and (
             isinstance(value, bool) or not isinstance(value, int | float | np.number)
         ):
