@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -346,6 +347,22 @@ def test_every_command_is_listed_with_a_one_line_summary() -> None:
         if "\n" in (first := inspect.cleandoc(command.help or "").split("\n\n")[0])
     }
     assert long == {}
+
+
+def test_no_help_page_shows_restructuredtext_quotes() -> None:
+    """Docstrings quote names in ``double backquotes`` for Sphinx; a command's help is read
+    in a terminal, where they showed as they are written."""
+
+    def pages(group: Any, prefix: list[str]) -> Iterator[list[str]]:
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from pages(command, [*prefix, name])
+            else:
+                yield [*prefix, name]
+
+    group: Any = typer.main.get_command(app)
+    quoted = [args for args in pages(group, []) if "``" in invoke(*args, "--help").stdout]
+    assert quoted == []
 
 
 def test_help_shows_brackets_as_written_and_wraps_paragraphs() -> None:

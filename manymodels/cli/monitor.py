@@ -118,10 +118,10 @@ def actuals(
     The rows are those the models scored, with the value that was observed.
 
     Each partition's rows are scored again by its production version (or the version named
-    in a ``version`` column: the one that answered) and the errors of the model and of the
+    in a 'version' column: the one that answered) and the errors of the model and of the
     naive answer are added to the partition's window of the day. Keys not in the registry,
     and versions that cannot score actuals (imported from MLflow; unsigned while a signing
-    key is set), are skipped with a warning (``skipped`` in --json); a version whose
+    key is set), are skipped with a warning ('skipped' in --json); a version whose
     signature is wrong, or a file without the target column, is an error.
     """
     from manymodels import console
@@ -258,7 +258,13 @@ def retrain(
         bool, typer.Option(help="DATA holds new rows only (as train --append).")
     ] = False,
     backend: Annotated[str, typer.Option(help="auto | ray | local (as train).")] = "auto",
-    dry_run: Annotated[bool, typer.Option(help="List the partitions; train nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            help="List the flagged partitions; train nothing (DATA is not read: partitions "
+            "it lacks are listed too, and left out by the run)."
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
