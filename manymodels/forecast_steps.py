@@ -98,12 +98,24 @@ def _match_future(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which steps ``future`` has a row for, and its values there (one vectorised merge)."""
     steps = pd.DataFrame({_KEY: keys, _TIME: _time_key(times)})
+    source = future.attrs.get("source", "future")
     try:
         merged = steps.merge(
             future[[_KEY, _TIME, *exogenous]], on=[_KEY, _TIME], how="left", indicator=True
         )
-    except (ValueError, TypeError) as e:  # e.g. zone-aware times against naive ones
-        raise DataError(f"future: its times do not compare with the forecast's ({e})") from None
+    except (ValueError, TypeError) as e:  # zone-aware times against naive ones
+        ours, theirs = (getattr(getattr(c, "dtype", None), "tz", None) for c in
+                        (steps[_TIME], future[_TIME]))  # fmt: skip
+        if (ours is None) != (theirs is None):
+            raise DataError(
+                f"{source}: the forecast's times carry a time zone and its own do not: give "
+                "them with their UTC offset (2024-03-01T00:00:00+01:00), as the training "
+                "table's were"
+                if ours is not None
+                else f"{source}: its times carry a time zone and the forecast's do not: give "
+                "them without one, as the training table's were"
+            ) from None
+        raise DataError(f"{source}: its times do not compare with the forecast's ({e})") from None
     found = (merged["_merge"] == "both").to_numpy()
     per_partition = found.reshape(n, horizon)
     partial = np.flatnonzero(per_partition.any(axis=1) & ~per_partition.all(axis=1))
@@ -111,15 +123,15 @@ def _match_future(
         p = int(partial[0])
         missing = times[p * horizon + int(np.flatnonzero(~per_partition[p])[0])]
         raise DataError(
-            f"future: partition '{keys[p * horizon]}' has rows for some forecast steps but not "
+            f"{source}: partition '{keys[p * horizon]}' has rows for some forecast steps but not "
             f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
             f"of them to carry its last values forward); {len(partial)} partition(s) affected"
         )
-    _refuse_off_steps(future, steps, horizon)
+    _refuse_off_steps(future, steps, horizon, source)
     return found, {name: merged[name].to_numpy() for name in exogenous}
 
 
-def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int) -> None:
+def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int, source: str) -> None:
     """A future row of a forecast partition at a time within its steps that is no step (a
     Sunday among weekly Mondays, a time zone's hour off): its values were never used, and
     the forecast silently carried the last ones forward. Rows before or after the steps
@@ -136,7 +148,8 @@ def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int) -
     if len(off):
         at = off.iloc[0]
         raise DataError(
-            f"future: partition '{at[_KEY]}' has a row at {timefeatures.time_to_json(at[_TIME])}, "
+            f"{source}: partition '{at[_KEY]}' has a row at "
+            f"{timefeatures.time_to_json(at[_TIME])}, "
             "which is not one of its forecast steps (they continue its last training time at "
             f"the data's frequency); {len(off)} such row(s)"
         )
@@ -186,6 +199,7 @@ def future_table(
             f"{source}: more than one row for partition '{first[_KEY]}' at "
             f"{timefeatures.time_to_json(first[_TIME])}"
         )
+    out.attrs["source"] = source  # for the errors of matching it with the steps
     return out
 
 

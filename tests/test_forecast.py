@@ -405,3 +405,12 @@ def test_zone_aware_daily_data_stays_at_local_midnight_across_daylight_saving(
     ahead = pd.date_range("2024-03-26", periods=9, freq="D", tz="Europe/Berlin")
     future = pd.DataFrame({"pid": 1, "day": ahead, "x": 1.0})
     assert (forecast(tmp_path / "reg", horizon=9, future=future)["day"] == ahead).all()
+    # times without their zone: said in words, naming the file (pandas' merge message was)
+    naive = tmp_path / "naive.csv"
+    future.assign(day=ahead.tz_localize(None)).to_csv(naive, index=False)
+    with pytest.raises(DataError) as info:
+        forecast(tmp_path / "reg", horizon=9, future=naive)
+    text = str(info.value)
+    assert text.startswith("future (") and "naive.csv" in text, text
+    assert "the forecast's times carry a time zone and its own do not" in text
+    assert "merge" not in text
