@@ -55,12 +55,26 @@ def read_table(source: DataSource) -> pd.DataFrame:
         if suffix in {".parquet", ".pq"} or path.is_dir():
             return pd.read_parquet(path)
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
+            _refuse_repeated_header(path)
             return pd.read_csv(path)
     except (OSError, ValueError) as e:
         raise DataError(
             f"{path}: cannot read table ({type(e).__name__}: {_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def _refuse_repeated_header(path: Path) -> None:
+    """A CSV naming one column twice: pandas renames the second ``x`` to ``x.1``, which then
+    trained as a feature under a name nobody wrote (or, with ``features = ["x"]``, the first
+    ``x`` alone, silently). Its header row is read on its own, as text."""
+    first = pd.read_csv(path, nrows=1, header=None, dtype=str)
+    names = first.iloc[0].tolist() if len(first) else []
+    seen: set[str] = set()
+    for name in names:
+        if isinstance(name, str) and name in seen:
+            raise DataError(f"{path}: column '{name}' is named twice in the header row")
+        seen.add(name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -226,3 +226,16 @@ def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
         parse_time(df, "t", source="x.csv")
     same = pd.DataFrame({"t": [t.isoformat() for t in times[:2]]})  # one offset: parsed
     assert parse_time(same, "t", source="x.csv")["t"].dt.tz is not None
+
+
+def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """pandas renamed the second ``x`` to ``x.1``, which trained as a feature of a name
+    nobody wrote (with ``features = ["x"]``: the first ``x`` alone, silently)."""
+    from manymodels.data import read_table
+
+    path = tmp_path / "dup.csv"
+    path.write_text("k,x,y,x\na,1,2,3\n")
+    with pytest.raises(DataError, match=r"dup.csv: column 'x' is named twice in the header row"):
+        read_table(path)
+    path.write_text("k,x,y,x.1\na,1,2,3\n")  # a real column of that name
+    assert list(read_table(path).columns) == ["k", "x", "y", "x.1"]
