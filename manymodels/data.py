@@ -297,6 +297,8 @@ def checked(
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)
     cols = resolve_columns(df, spec, source=source)
+    if spec.task == "classification":
+        _refuse_continuous_labels(df[spec.target], source=source)
     features = cols.features
     if spec.time_column:
         df = parse_time(df, spec.time_column, source=source)
@@ -338,6 +340,23 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df
+
+
+def _refuse_continuous_labels(target: pd.Series, *, source: str) -> None:
+    """A classification target of fractional numbers is a quantity, not labels: every
+    partition and the fallback failed one by one ("Unknown label type: continuous") after
+    the work, where this is knowable of the whole table before it."""
+    if target.dtype.kind != "f":
+        return
+    values = target.to_numpy()
+    fractional = np.isfinite(values) & (values % 1 != 0)
+    if fractional.any():
+        first = float(values[np.flatnonzero(fractional)[0]])
+        raise DataError(
+            f"{source}: target '{target.name}' holds {first:g}, not a class label: a "
+            "classification target holds labels (whole numbers or text); for a quantity, "
+            'task = "regression"'
+        )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import RIDGE, spec_dict
+from factories import RIDGE, linear_frame, spec_dict
 
 from manymodels.data import prepare, read_table
 from manymodels.exceptions import DataError
@@ -239,3 +239,16 @@ def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
         read_table(path)
     path.write_text("k,x,y,x.1\na,1,2,3\n")  # a real column of that name
     assert list(read_table(path).columns) == ["k", "x", "y", "x.1"]
+
+
+def test_a_classification_target_of_fractions_is_refused_before_any_work() -> None:
+    """Every partition and the fallback failed one by one with scikit-learn's "Unknown label
+    type: continuous" after the work, and a failed run was recorded."""
+    from manymodels.data import prepare
+
+    spec = Spec.from_dict(spec_dict(task="classification", metric="accuracy"))
+    df = linear_frame(2, 20)
+    with pytest.raises(DataError, match=r"target 'y' holds .*, not a class label"):
+        prepare(spec, df)
+    labels = df.assign(y=(df["y"] > df["y"].median()).astype(float))  # 0.0 / 1.0: labels
+    prepare(spec, labels)
