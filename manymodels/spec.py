@@ -179,6 +179,17 @@ class Spec(_Frozen):
                 raise ValueError(f"categorical column '{col}' is not one of the features")
         if self.validation.strategy == "last" and self.time_column is None:
             raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
+        # the default fraction (0.2) is no choice, and every stored spec writes it out
+        default = type(self.validation).model_fields["size"].default
+        if (
+            self.validation.strategy == "kfold" and self.time_column is not None
+            and self.validation.size < 1 and self.validation.size != default
+        ):  # fmt: skip
+            raise ValueError(
+                f"validation.size {self.validation.size:g} is a fraction, and expanding kfold "
+                "folds (kfold with a time_column) take a row count per fold, the forecast "
+                "horizon say: give one, or leave size out (then the rows are split evenly)"
+            )
         if self.validation.global_refit is not True and (
             self.validation.strategy != "kfold" or self.time_column is None
         ):

@@ -27,7 +27,8 @@ class Validation(_Frozen):
     ``last`` keeps the time order (the last ``size`` rows validate), ``holdout`` shuffles with
     the spec's seed, ``kfold`` averages ``folds`` folds (expanding folds with a time column).
     ``size`` is a row count when ≥ 1 and a fraction when < 1; with ``kfold`` and a time column
-    a row count sizes each expanding fold (the forecast horizon, say), a fraction is ignored.
+    a row count sizes each expanding fold (the forecast horizon, say), and a fraction other
+    than the default is refused (the default, or none, splits the rows evenly).
     """
 
     strategy: Literal["last", "holdout", "kfold"] | None = None

@@ -351,3 +351,16 @@ def test_global_refit_needs_expanding_folds(change: dict[str, object], message: 
     """Without a time order a fold's fit would hold the rows a later fold validates on."""
     with pytest.raises(SpecError, match=message):
         Spec.from_dict(spec_dict(**change))
+
+
+def test_a_fraction_for_expanding_kfold_folds_is_refused() -> None:
+    """With ``kfold`` and a time column, ``size`` is each fold's rows: a fraction (0.05) was
+    silently ignored and the folds split the rows evenly. The default fraction, which every
+    stored spec writes out, still means "split evenly"."""
+    kfold = {"strategy": "kfold", "folds": 2}
+    with pytest.raises(SpecError, match=r"validation.size 0.05 is a fraction, and expanding"):
+        Spec.from_dict(spec_dict(validation={**kfold, "size": 0.05}))
+    stored = Spec.from_dict(spec_dict(validation=kfold)).to_dict()
+    assert Spec.from_dict(stored).validation.size == 0.2
+    assert Spec.from_dict(spec_dict(validation={**kfold, "size": 4})).validation.size == 4
+    assert Spec.from_dict(spec_dict(time_column=None, validation={**kfold, "size": 0.3}))
