@@ -183,8 +183,7 @@ def actuals(
             except InvalidRows as e:  # rows numbered as the file's, from 0
                 raise DataError(f"{data}: partition '{key}': {e}") from None
         if unscorable and not measured:  # nothing in the file could be scored: say why
-            more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
-            raise DataError(f"{unscorable[0]}{more}")
+            raise DataError(_first_of(unscorable))
         # written only once every partition's rows were checked and scored, in one
         # transaction: a bad row, a failed write or a kill writes nothing, so the file can be
         # recorded again without doubling
@@ -197,9 +196,8 @@ def actuals(
             err=True,
         )
     if unscorable:
-        more = f" (and {len(unscorable) - 1} more)" if len(unscorable) > 1 else ""
         typer.echo(
-            f"warning: {len(unscorable)} partition(s) skipped: {unscorable[0]}{more}", err=True
+            f"warning: {len(unscorable)} partition(s) skipped: {_first_of(unscorable)}", err=True
         )
     if json_out:
         console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable})
@@ -208,9 +206,15 @@ def actuals(
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}")
 
 
+def _first_of(reasons: list[str]) -> str:
+    """The first reason, and how many more there are."""
+    more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return f"{reasons[0]}{more}"
+
+
 def _number_or_text(value: Any) -> Any:
-    """A cell of a numeric target read as text (a word elsewhere in its column): its number
-    when it holds one, else the text, which the check names in its own row."""
+    """A cell of a numeric target or feature read as text (a word elsewhere in its column):
+    its number when it holds one, else the text, which the check names in its own row."""
     if isinstance(value, str):
         try:
             return float(value)

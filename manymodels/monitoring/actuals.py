@@ -138,14 +138,14 @@ def measure(
     rows are numbered by ``positions`` (the rows' places in a file; default 0, 1, …), though
     they are scored in time order."""
     task = str(schema.get("task") or "regression")
+    numbers = list(range(len(rows))) if positions is None else list(positions)
     try:
         check_times(rows, schema)
-    except InvalidRows as e:
-        plain = list(range(len(rows))) if positions is None else list(positions)
-        raise InvalidRows([_renumbered(p, plain) for p in e.errors], e.total) from None
+    except InvalidRows as e:  # numbered by their place in ``rows``
+        raise InvalidRows([_renumbered(p, numbers) for p in e.errors], e.total) from None
     order = time_order(rows, schema.get("time_column"))
     ordered = [rows[i] for i in order]
-    where = list(order) if positions is None else [positions[i] for i in order]
+    where = [numbers[i] for i in order]
     actual = targets(
         ordered, target_of(schema, key, version), task=task, positions=where,
         classes=schema.get("classes"),
@@ -174,16 +174,14 @@ def _renumbered(problem: dict[str, Any], where: Sequence[int]) -> dict[str, Any]
 
 def save(engine: Engine, measured: Measured, day: str | None = None) -> Recorded:
     """Add a measured batch to its partition's window of ``day`` (default: today, UTC)."""
-    m = measured
-    day = day or datetime.now(UTC).date().isoformat()
-    store.add_actuals(engine, m.key, m.version, day, m.sums, m.last, m.points)
-    return _recorded(m.key, m.version, day, m.sums, m.metric, m.task)
+    return save_all(engine, [measured], day)[0]
 
 
 def save_all(
     engine: Engine, measured: Sequence[Measured], day: str | None = None
 ) -> list[Recorded]:
-    """``save`` of every batch in one transaction (a file's partitions): all or nothing."""
+    """Add every measured batch (a file's partitions) to its window of ``day`` (default:
+    today, UTC), in one transaction: all or nothing."""
     day = day or datetime.now(UTC).date().isoformat()
     store.add_many_actuals(
         engine, day, [(m.key, m.version, m.sums, m.last, m.points) for m in measured]

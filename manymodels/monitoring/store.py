@@ -22,6 +22,7 @@ from manymodels.monitoring.live import WINDOWS, ErrorSums
 from manymodels.monitoring.profile import MIN_DRIFT_ROWS, drift
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, batches, now
+from manymodels.registry.reads import pairs_in
 
 HALF_LIFE_DAYS = 7.0
 """Sampled counts lose half their weight per week: drift reflects recent traffic."""
@@ -192,28 +193,15 @@ Batch = tuple[str, int, ErrorSums, Any, Sequence["Point"]]
 """One partition's actuals: ``(key, version, sums, last actual, points)``."""
 
 
-def add_actuals(
-    engine: Engine,
-    key: str,
-    version: int,
-    day: str,
-    sums: ErrorSums,
-    last_actual: Any,
-    points: Sequence[Point] = (),
-) -> None:
-    """Add a batch's error sums (and its newest ``RECENT`` points) to the day's window and
-    drop windows past the newest ``WINDOWS`` of the version (one transaction, by primary
-    key)."""
-    add_many_actuals(engine, day, [(key, version, sums, last_actual, points)])
-
-
 def add_many_actuals(engine: Engine, day: str, batches_: Sequence[Batch]) -> None:
-    """``add_actuals`` of many partitions' batches in one transaction: a file of actuals is
-    recorded whole or not at all, so a command killed half-way and run again counts no row
-    twice. Its statements are batched — one read of the day's windows, one insert and one
-    update of many rows, one count of windows per ``engine.BATCH`` partitions — so the
-    write lock is held for milliseconds per thousand partitions, not 3–4 statements each
-    (20,000 partitions held it 15 s, and every other writer waited)."""
+    """Add each partition's batch (its error sums, and its newest ``RECENT`` points) to its
+    window of ``day`` and drop windows past the newest ``WINDOWS`` of its version, in one
+    transaction: a file of actuals is recorded whole or not at all, so a command killed
+    half-way and run again counts no row twice. Its statements are batched — one read of the
+    day's windows, one insert and one update of many rows, one count of windows per
+    ``engine.BATCH`` partitions — so the write lock is held for milliseconds per thousand
+    partitions, not 3–4 statements each (20,000 partitions held it 15 s, and every other
+    writer waited)."""
     a = t.monitor_actuals.c
     merged: dict[tuple[str, int], list[Any]] = {}
     for key, version, sums, last_actual, points in batches_:  # a pair twice: one row
@@ -230,7 +218,7 @@ def add_many_actuals(engine: Engine, day: str, batches_: Sequence[Batch]) -> Non
         held: dict[tuple[str, int], Any] = {}
         for chunk in batches(pairs):
             q = select(a.key, a.version, *(a[n] for n in _SUMS), a.last_actual).where(
-                a.day == day, a.key.in_(sorted({k for k, _ in chunk}))
+                a.day == day, pairs_in(a, chunk)
             )
             wanted = set(chunk)
             for found in conn.execute(q):
@@ -274,7 +262,7 @@ def _drop_old_windows(conn: Connection, pairs: Sequence[tuple[str, int]]) -> Non
         wanted = set(chunk)
         q = (
             select(a.key, a.version)
-            .where(a.key.in_(sorted({k for k, _ in chunk})))
+            .where(pairs_in(a, chunk))
             .group_by(a.key, a.version)
             .having(func.count() > WINDOWS)
         )

@@ -220,7 +220,9 @@ def test_recent_actuals_are_bounded_and_old_rows_still_read(registry_path: Path)
     with Registry.open(registry_path) as reg:
         engine = reg.store.engine
         for i in range(100):
-            store.add_actuals(engine, KEY, 1, "2024-01-02", sums, float(i), [(i, float(i), 0.5)])
+            store.add_many_actuals(
+                engine, "2024-01-02", [(KEY, 1, sums, float(i), [(i, float(i), 0.5)])]
+            )
         points = store.recent_actuals(engine, KEY, 1)
         assert [p[0] for p in points] == list(range(100 - store.RECENT, 100))
         assert store.previous_actual(engine, KEY, 1) == 99.0
