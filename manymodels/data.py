@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from manymodels import timefeatures
+from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
 from manymodels.csvkeys import refuse_merged_codes
 from manymodels.exceptions import DataError, first_line
@@ -117,6 +117,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
 def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
     """Check the table has what the spec needs; decide features and categorical columns."""
     required = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
+    required += [c for c in spec.changes or [] if c not in required]
     if spec.time_column:
         required.append(spec.time_column)
     missing = [c for c in required if c not in df.columns]
@@ -364,7 +365,7 @@ def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
     if taken:
         raise DataError(
             f"{source}: column(s) {', '.join(map(repr, taken))} already exist; the spec's "
-            "calendar / lags / rolling would derive them: rename them"
+            "calendar / lags / rolling / changes would derive them: rename them"
         )
 
 
@@ -382,7 +383,8 @@ def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
 
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
     """The table's frequency, and the spec's target lags and rolling statistics appended as
-    float64 features (``manymodels.lagfeatures``)."""
+    float64 features (``manymodels.lagfeatures``), then its feature changes
+    (``manymodels.changes``)."""
     plan = LagPlan.from_spec(spec)
     lags = plan.columns
     if lags:  # a target_transform needs lags too
@@ -395,7 +397,7 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
     if odd:
         extra["warnings"] = [*extra.get("warnings", []), odd]
     if not lags:
-        return replace(table, extra=extra)
+        return changes.add_to_table(replace(table, extra=extra), spec.change_columns, source=source)
     if table.y.dtype.kind not in "fiub":
         raise DataError(
             f"{source}: lags need a numeric target; '{spec.target}' has dtype {table.y.dtype}"
@@ -410,7 +412,7 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         X = table.X.assign(**{name: matrix[:, j] for j, name in enumerate(lags)})
     else:
         X = np.hstack([table.X, matrix])
-    return replace(
+    table = replace(
         table,
         X=X,
         features=[*table.features, *lags],
@@ -418,3 +420,4 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         extra=extra,
         raw_y=raw_y,
     )
+    return changes.add_to_table(table, spec.change_columns, source=source)

@@ -356,7 +356,7 @@ def prepare_streamed(
     extra |= {"class_prior": prior} if prior is not None else {}
     extra |= {"warnings": list(warnings)} if warnings else {}
     extra |= {"bad_rows_dropped": dropped} if dropped else {}
-    lags = LagPlan.from_spec(spec).columns if spec.time_column else []
+    lags = [*LagPlan.from_spec(spec).columns, *spec.change_columns] if spec.time_column else []
     from manymodels.partition import _plain
 
     return PartitionedTable(

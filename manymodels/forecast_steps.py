@@ -1,5 +1,6 @@
-"""A forecast's future steps, for many partitions at once: their times, calendar parts and
-exogenous features (carried forward, or matched from a ``future`` table by key and time).
+"""A forecast's future steps, for many partitions at once: their times, calendar parts,
+exogenous features (carried forward, or matched from a ``future`` table by key and time) and
+the changes of those features (``manymodels.changes``).
 
 Kept apart from ``manymodels.forecast`` (which loads models and predicts) because the router's
 forecast route builds the same steps from one partition's schema and posted rows; vectorised
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import timefeatures
+from manymodels import changes, timefeatures
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
 from manymodels.features import column_values, feature_kinds
@@ -69,6 +70,7 @@ def build_steps(
         found, matched = _match_future(future, keys, times, exogenous, horizon, n)
         for name in exogenous:
             columns[name] = np.where(found, matched[name], columns[name])
+    changes.add_to_steps(columns, fs, horizon)
     return Steps(times=times, columns=columns)
 
 

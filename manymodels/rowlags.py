@@ -9,7 +9,8 @@ Rows that carry the target (posted actuals, with their time) extend that history
 rows of the same request, and only for them. A row whose missing lag reaches past what is known
 (a lag shorter than its step, and no row posting the target it needs) or whose time is not one
 of the next periods is refused with a problem naming the row and the feature or time, never
-filled with NaN. Rows that carry every derived feature are passed through untouched.
+filled with NaN. Rows that carry every derived feature are passed through untouched. Feature
+changes (``changes = ["price"]``) are filled first, by ``manymodels.changes``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import timefeatures
+from manymodels import changes, timefeatures
 from manymodels.exceptions import InvalidRows
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 
@@ -31,6 +32,7 @@ def derived_missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
         return False
     plan = schema["forecast"]  # the recorded names, read as they are: the router asks per batch
     derived = [*plan.get("lags", ()), *plan.get("rolling", ()), *plan.get("calendar", ())]
+    derived += plan.get("changes", ())
     return bool(derived) and any(name not in row for row in rows for name in derived)
 
 
@@ -43,14 +45,20 @@ def fill_rows(
     rows: Sequence[Mapping[str, Any]],
     schema: Mapping[str, Any],
     positions: Sequence[int] | None = None,
+    *,
+    with_changes: bool = True,
 ) -> list[Mapping[str, Any]]:
     """``rows`` with their missing derived features computed from the time column and the
     version's history, extended by the targets that rows of this request carry (posted
-    actuals). Raises ``InvalidRows`` for rows it cannot fill (see the module)."""
+    actuals), and (``with_changes``) their feature changes (``manymodels.changes``). Raises
+    ``InvalidRows`` for rows it cannot fill (see the module)."""
+    where = positions if positions is not None else range(len(rows))
+    errors: list[dict[str, Any]] = []
+    if with_changes and changes.missing(rows, schema):
+        rows, errors = changes.fill_rows(rows, schema, where)
     plan = LagPlan.from_schema(schema)
     derived = _derived(schema)
     time_column, target = str(schema["time_column"]), str(schema["target"])
-    where = positions if positions is not None else range(len(rows))
     history = schema["history"]
     frequency = schema["forecast"]["frequency"]
     recent = np.array([np.nan if v is None else float(v) for v in history["target"]])
@@ -59,7 +67,6 @@ def fill_rows(
     steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
              for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
-    errors: list[dict[str, Any]] = []
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
         missing = [name for name in derived if name not in row]

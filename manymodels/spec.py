@@ -44,7 +44,7 @@ Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
 TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 ChoosableTransform = Literal["none", "difference", "scale"]  # in a list: chosen by validation
-_TIME_OPTIONS = ("calendar", "lags", "rolling")  # these need a time_column
+_TIME_OPTIONS = ("calendar", "lags", "rolling", "changes")  # these need a time_column
 
 DEFAULT_METRIC: dict[str, str] = {
     "regression": "neg_mean_absolute_error",
@@ -55,7 +55,7 @@ DEFAULT_METRIC: dict[str, str] = {
 class Spec(_Frozen):
     """A validated, immutable description of one many-models job.
 
-    Two options turn a spec with a ``time_column`` into a forecasting spec; both need it, and
+    These options turn a spec with a ``time_column`` into a forecasting spec; each needs it, and
     specs without them train exactly as before:
 
     * ``calendar`` — parts of the (date) time column added as numeric features, named
@@ -71,6 +71,14 @@ class Spec(_Frozen):
     * ``rolling`` — rolling statistics of lagged targets, ``[{ lag = 8, window = 4, stat =
       "mean" }]`` adds ``units_roll_mean_lag8_w4`` (see ``Rolling``); stats ``mean``, ``std``,
       ``min``, ``max``.
+    * ``changes`` — each period's change of a numeric feature, named ``<column>_change``:
+      ``changes = ["price"]`` adds ``price - price one row earlier`` in the time-sorted
+      partition as ``price_change`` (the first row's is undefined and not trained on). With a
+      differenced target it is how a regression with ARIMA errors sees its regressors: a
+      change of the price moves the sales, where the price's level says little about the
+      sales' change. The feature itself (``price``) stays a feature; forecasts and rows scored
+      by time take its previous value from the row before them or the version's history
+      (``manymodels.changes``).
     * ``target_transform`` — ``difference`` (each period's change), ``scale`` (the
       partition's mean and standard deviation) or ``auto_difference`` (a difference where the
       partition's KPSS test finds no stable level, none elsewhere: ``manymodels.stationarity``)
@@ -111,6 +119,7 @@ class Spec(_Frozen):
     calendar: list[CalendarPart] | None = None
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     rolling: list[Rolling] | None = None
+    changes: list[str] | None = None
     target_transform: TransformKind | Annotated[list[ChoosableTransform], Field(min_length=1)] = (
         "none"
     )
@@ -146,7 +155,7 @@ class Spec(_Frozen):
                 raise ValueError(f"lists column(s) {', '.join(map(repr, twice))} more than once")
         return v
 
-    @field_validator("calendar", "lags", "rolling")
+    @field_validator("calendar", "lags", "rolling", "changes")
     @classmethod
     def _distinct_options(cls, v: list[Any] | None) -> list[Any] | None:
         if v is not None:
@@ -204,9 +213,10 @@ class Spec(_Frozen):
         for col in self.derived_columns:
             if col in taken:
                 raise ValueError(
-                    f"'{col}' is derived from calendar / lags / rolling; it cannot also be a "
-                    "key, the target or a listed feature"
+                    f"'{col}' is derived from calendar / lags / rolling / changes; it cannot "
+                    "also be a key, the target or a listed feature"
                 )
+        self._check_changes()
         _check_metric(self.metric_name, self.task)
         if len(set(self.transforms)) != len(self.transforms):
             raise ValueError("target_transform lists a transform twice")
@@ -225,6 +235,20 @@ class Spec(_Frozen):
         if self.intervals is not None and self.task != "regression":
             raise ValueError("[intervals] are for regression: a class label has no interval")
         return self
+
+    def _check_changes(self) -> None:
+        """Each column of ``changes`` is a numeric feature (its type is checked with the
+        table): not a key, the target, the time column or a categorical one."""
+        for col in self.changes or []:
+            if col in (*self.partition_by, self.target, self.time_column):
+                raise ValueError(
+                    f"changes: '{col}' is a key, the target or the time column; changes are of "
+                    "features (lags give the target's past)"
+                )
+            if col in (self.categorical or []):
+                raise ValueError(f"changes: '{col}' is categorical; a change needs numbers")
+            if self.features is not None and col not in self.features:
+                raise ValueError(f"changes: '{col}' is not one of the features")
 
     # -- derived, never stored -------------------------------------------------------------
     @property
@@ -267,9 +291,18 @@ class Spec(_Frozen):
         }
 
     @property
+    def change_columns(self) -> dict[str, str]:
+        """``{derived feature: the feature it is the change of}``, e.g. ``{"price_change":
+        "price"}``."""
+        return {f"{col}_change": col for col in self.changes or []}
+
+    @property
     def derived_columns(self) -> list[str]:
-        """Every feature training derives: calendar parts, lags, rolling statistics."""
-        return [*self.calendar_columns, *self.lag_columns, *self.rolling_columns]
+        """Every feature training derives: calendar parts, lags, rolling statistics, changes."""
+        return [
+            *self.calendar_columns, *self.lag_columns, *self.rolling_columns,
+            *self.change_columns,
+        ]  # fmt: skip
 
     @property
     def spec_hash(self) -> str:
@@ -336,6 +369,7 @@ def _later_defaults() -> dict[str, Any]:
         "calendar": None,
         "lags": None,
         "rolling": None,
+        "changes": None,
         "target_transform": "none",
         "missing_target": "drop",
         "bad_rows": "error",

@@ -250,13 +250,13 @@ _PLAIN_LAYOUTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 def may_derive(schema: Mapping[str, Any]) -> bool:
     """Whether ``rowlags.derived_missing`` could find anything: a version with a history and
-    lags, rolling statistics or calendar parts. A look at three keys, where it builds a
-    ``LagPlan`` (~10 µs, once per model in a batch of 100 partitions)."""
+    lags, rolling statistics, calendar parts or feature changes. A look at four keys, where
+    it builds a ``LagPlan`` (~10 µs, once per model in a batch of 100 partitions)."""
     if "history" not in schema:  # coefficients only, or a version without a time column
         return False
     plan = schema.get("forecast")
     return type(plan) is dict and bool(
-        plan.get("lags") or plan.get("rolling") or plan.get("calendar")
+        plan.get("lags") or plan.get("rolling") or plan.get("calendar") or plan.get("changes")
     )
 
 

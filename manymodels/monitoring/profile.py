@@ -283,7 +283,7 @@ def with_lags(
     found: dict[Any, Mapping[str, Any]] = {}
     for _ in range(8):  # each retry sets aside the times refused (up to MAX_REPORTED of them)
         try:
-            filled = fill_rows([{time_column: t} for t in times], schema)
+            filled = fill_rows([{time_column: t} for t in times], schema, with_changes=False)
         except InvalidRows as e:
             refused = {err["loc"][2] for err in e.errors if len(err.get("loc", ())) > 2}
             times = [t for j, t in enumerate(times) if j not in refused]

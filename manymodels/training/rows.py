@@ -4,7 +4,8 @@ A row is left out for one reason, the first that applies, in this order:
 
 * ``missing_target`` — no target value (the spec's ``missing_target = "drop"``, the default);
 * ``undefined_lags`` — its target lags or rolling windows reach before the partition's first
-  row (or at a missing target);
+  row (or at a missing target), or a feature change does (``changes``: the first row, or a
+  missing value);
 * ``unusable_target`` and ``unusable_features`` — an infinite target, or a NaN or infinite
   numeric feature, or one too large to square in float64 (``|x| > 1e150``: least squares
   overflows on it). The pooled fallback only: a partition's own bad value fails that
@@ -38,9 +39,9 @@ def missing_target(y: np.ndarray) -> np.ndarray:
 
 
 def undefined_lags(table: PartitionedTable, spec: Spec) -> np.ndarray | None:
-    """Rows with a target lag or rolling window that reaches before the partition's first row
-    (or at a missing target), or ``None`` without them."""
-    lags = [*spec.lag_columns, *spec.rolling_columns]
+    """Rows with a target lag, rolling window or feature change that reaches before the
+    partition's first row (or at a missing value), or ``None`` without them."""
+    lags = [*spec.lag_columns, *spec.rolling_columns, *spec.change_columns]
     if not lags:
         return None
     if isinstance(table.X, pd.DataFrame):

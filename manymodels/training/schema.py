@@ -19,8 +19,9 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
     """What scoring rows are validated against later.
 
     With a time column, ``forecast`` adds what forecasting needs of every partition: the
-    table's ``frequency``, the derived ``calendar``, ``lags`` and ``rolling`` columns (name →
-    part / lag / ``{lag, window, stat}``) and the ``exogenous`` features (the others); each
+    table's ``frequency``, the derived ``calendar``, ``lags``, ``rolling`` and ``changes``
+    columns (name → part / lag / ``{lag, window, stat}`` / source feature) and the
+    ``exogenous`` features (the others); each
     partition's version then also records its ``history`` (see ``partition_history``)."""
     schema: dict[str, Any] = {
         "features": table.features,
@@ -45,6 +46,8 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
             schema["forecast"]["timezone"] = zone
         if spec.transform != "none":
             schema["forecast"]["transform"] = {"kind": spec.transform}
+        if spec.changes:  # left out otherwise, as rolling is
+            schema["forecast"]["changes"] = spec.change_columns
         if spec.rolling:  # left out otherwise: versions without rolling read as before
             schema["forecast"]["rolling"] = {
                 name: r.model_dump() for name, r in spec.rolling_columns.items()
