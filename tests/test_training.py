@@ -407,6 +407,22 @@ def test_fallback_survives_a_partition_with_missing_targets(store: LocalArtifact
     trained(train_fallback(table, spec, store))
 
 
+def test_a_fallback_without_usable_rows_says_which_feature_is_empty(
+    store: LocalArtifactStore,
+) -> None:
+    """A feature with no value in any row leaves the pooled model nothing to fit: the skip
+    names the column, not "0 rows < min_rows 2; served by the fallback" of the fallback."""
+    df = linear_frame(4, 30).assign(empty=np.nan)
+    spec = Spec.from_dict(spec_dict())
+    table, _ = prepare(spec, df)
+    outcome = train_fallback(table, spec, store)
+    assert isinstance(outcome, PartitionOutcome) and outcome.status == "skipped"
+    assert outcome.message == (
+        "no fallback: 0 of 120 pooled rows are usable (120 unusable features); no finite "
+        "value in feature(s) 'empty'"
+    )
+
+
 # ------------------------------------------------------------------------------ naive candidate
 def random_walk_frame(rows: int = 60, seed: int = 4) -> pd.DataFrame:
     """A partition whose target is a random walk and whose features are noise: nothing beats

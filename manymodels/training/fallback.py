@@ -4,8 +4,10 @@ unknown keys and partitions too small to train."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
@@ -54,6 +56,11 @@ def train_fallback(
     rng = np.random.default_rng(spec.seed)
     rows, dropped = kept_rows(slice(0, table.n_rows), drop_masks(table, spec, pooled=True))
     idx = np.arange(table.n_rows)[rows]
+    if len(idx) < 2:  # below the pooled min_rows: say why rather than "too few rows"
+        return PartitionOutcome(
+            FALLBACK_KEY, "skipped", "PartitionSkipped", _unusable(table, len(idx), dropped),
+            table.n_rows, pooled_fingerprint(table),
+        )  # fmt: skip
     if len(idx) > spec.fallback.max_rows:
         idx = np.sort(rng.choice(idx, spec.fallback.max_rows, replace=False))
     if table.time is not None:
@@ -83,6 +90,20 @@ def train_fallback(
         dropped=dropped,
         prior=table.extra.get("class_prior"),
     )
+
+
+def _unusable(table: PartitionedTable, n: int, dropped: Mapping[str, int]) -> str:
+    """Why the pooled rows leave the fallback nothing to fit: the reasons' counts, and the
+    numeric features with no finite value at all (the usual cause: an empty column)."""
+    reasons = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in dropped.items())
+    numeric = [c for c in table.features if c not in table.categorical]
+    if isinstance(table.X, pd.DataFrame):
+        values = table.X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = np.asarray(table.X, dtype=np.float64)
+    empty = [c for c, ok in zip(numeric, np.isfinite(values).any(axis=0), strict=True) if not ok]
+    named = f"; no finite value in feature(s) {', '.join(map(repr, empty))}" if empty else ""
+    return f"no fallback: {n} of {table.n_rows} pooled rows are usable ({reasons}){named}"
 
 
 def _pooled_candidates(spec: Spec) -> list[Candidate]:
