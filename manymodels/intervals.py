@@ -54,6 +54,7 @@ import numpy as np
 from manymodels.exceptions import DataError
 from manymodels.schemahistory import recorded
 from manymodels.spec import Spec
+from manymodels.spec_sections import FRACTION
 
 MAX_LEVELS = 10
 
@@ -194,6 +195,8 @@ def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
                 f"levels: {str(part)!r} is not a coverage in percent between 0 and 100 "
                 "(e.g. levels=80,95)"
             )
+        if value <= 1:
+            raise DataError(f"levels: {FRACTION.format(value)}")
         if not 0 < float(level_name(value)) < 100:
             raise DataError(
                 f"levels: {str(part)!r} would be named {level_name(value)}% (lo-/hi- names "

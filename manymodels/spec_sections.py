@@ -296,6 +296,12 @@ class Calibration(_Frozen):
         return self
 
 
+FRACTION = (
+    "{0:g} is not a coverage in percent above 1: levels are percentages (80 for an 80 % "
+    "interval, not 0.8)"
+)
+
+
 class Intervals(_Frozen):
     """Conformal prediction intervals (``manymodels.intervals``), regression only: each
     version records, per level, a quantile of its validation rows' absolute errors, and
@@ -311,6 +317,9 @@ class Intervals(_Frozen):
         bad = [lv for lv in v if not 0 < lv < 100]
         if bad:
             raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
+        fractions = [lv for lv in v if lv <= 1]  # 0.8 meant 80: a 0.8 % band is no one's aim
+        if fractions:
+            raise ValueError(FRACTION.format(fractions[0]))
         if len(set(v)) != len(v):
             raise ValueError("lists a level twice")
         rounded = [lv for lv in v if not 0 < float(f"{lv:g}") < 100]

@@ -186,6 +186,8 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     assert spec.intervals is not None and spec.intervals.levels == [80, 95, 97.5, 99.9]
     for bad, says in [
         ([0], "0 is not a coverage"), ([100], "100 is not"), ([80, 80], "twice"),
+        ([0.8, 0.95], r"0.8 is not a coverage in percent above 1: .*80 for an 80 % interval"),
+        ([1], "1 is not a coverage in percent above 1"),
         ([80, 80.0000001], r"80.0 and 80.0000001 would both write the columns lo-80 and hi-80"),
     ]:  # fmt: skip
         with pytest.raises(SpecError, match=says):
@@ -195,7 +197,7 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     with pytest.raises(SpecError, match=r"\[intervals\] are for regression"):
         Spec.from_dict({**base, "task": "classification", "intervals": {"levels": [80]}})
     assert intervals.parse_levels("95, 80") == [80.0, 95.0]
-    for text in ("", "abc", "0", "100", "80,,95"):
+    for text in ("", "abc", "0", "100", "80,,95", "0.8,0.95", "1"):
         with pytest.raises(DataError, match="levels"):
             intervals.parse_levels(text)
     recorded = {"intervals": {"levels": [99.99994], "quantiles": [1.0]}}
@@ -357,6 +359,8 @@ def test_a_level_the_version_did_not_record_is_a_422_naming_it(
         assert "no 90% interval" in missing.text and "levels recorded: 80, 95" in missing.text
         bad = http.post(path, params={"levels": "eighty"}, json=body)
         assert bad.status_code == 422 and "'eighty' is not a coverage" in bad.text
+        fraction = http.post(path, params={"levels": "0.8"}, json=body)
+        assert fraction.status_code == 422 and "80 for an 80 % interval" in fraction.text
         rounded = http.post(path, params={"levels": "99.99999999999"}, json=body)
         assert rounded.status_code == 422 and "would be named 100%" in rounded.text
 
