@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from manymodels.data import DataSource, describe_source, parse_time, read_table
+from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
 from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
+from manymodels.timecolumn import parse_time
 from manymodels.training.history import KeptRows
 
 

@@ -21,10 +21,11 @@ from pandas.api import types as ptypes
 from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
 from manymodels.csvkeys import refuse_merged_codes
-from manymodels.exceptions import DataError, first_line
+from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
+from manymodels.timecolumn import parse_time
 
 DataSource: TypeAlias = pd.DataFrame | str | Path
 
@@ -59,7 +60,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
             return pd.read_csv(path)
     except (OSError, ValueError) as e:
         raise DataError(
-            f"{path}: cannot read table ({type(e).__name__}: {_first_line(e)})"
+            f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
 
@@ -108,7 +109,7 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     except (OSError, ValueError) as e:
         raise DataError(
-            f"{path}: cannot write the table ({type(e).__name__}: {_first_line(e)})"
+            f"{path}: cannot write the table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -254,36 +255,6 @@ def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) 
 
 def _is_numeric(s: pd.Series) -> bool:
     return bool(ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s))
-
-
-def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
-    """Text dates become datetimes; numbers (period indexes) stay as they are."""
-    s = df[column]
-    if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
-        if s.isna().any():
-            raise DataError(f"{source}: time column '{column}' has missing values")
-        return df
-    try:
-        parsed = pd.to_datetime(s, format="ISO8601")
-    except (ValueError, TypeError) as e:
-        if "Mixed timezones" in str(e) or "mixed time zones" in str(e).lower():
-            raise DataError(
-                f"{source}: time column '{column}' holds times of more than one UTC offset "
-                "(a time zone across a change of daylight saving time?): text keeps the "
-                "offset, not the zone; give the table as Parquet, which keeps the zone, or "
-                "the times in UTC"
-            ) from None
-        raise DataError(
-            f"{source}: time column '{column}' is not dates or numbers ({_first_line(e)})"
-        ) from None
-    if parsed.isna().any():
-        raise DataError(f"{source}: time column '{column}' has missing values")
-    return df.assign(**{column: parsed})
-
-
-def _first_line(error: BaseException) -> str:
-    """pandas appends multi-line hints to some errors; one line is what a user is shown."""
-    return first_line(error).removesuffix("You might want to try:").strip()
 
 
 def checked(

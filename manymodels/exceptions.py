@@ -50,6 +50,11 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(error).__name__
 
 
+def pandas_first_line(error: BaseException) -> str:
+    """``first_line`` without the "You might want to try:" that pandas ends some lines with."""
+    return first_line(error).removesuffix("You might want to try:").strip()
+
+
 def short_message(error: BaseException) -> str:
     """At most 500 characters of the first line; empty for an error without a message (its
     type is recorded beside it)."""

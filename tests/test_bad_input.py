@@ -26,7 +26,8 @@ from manymodels import console
 from manymodels.artifacts import LocalArtifactStore, sha256
 from manymodels.candidates import resolve
 from manymodels.cli import app
-from manymodels.data import parse_time, prepare, resolve_columns
+from manymodels.data import prepare, resolve_columns
+from manymodels.timecolumn import parse_time
 from manymodels.exceptions import ArtifactError, DataError
 from manymodels.partition import group_rows, split
 from manymodels.pipeline import train

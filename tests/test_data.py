@@ -218,7 +218,7 @@ def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
     """A zone-aware column written to CSV keeps each time's offset, which changes with
     daylight saving time: pandas refuses to mix them, and the error read "is not dates or
     numbers", though every cell was a date."""
-    from manymodels.data import parse_time
+    from manymodels.timecolumn import parse_time
 
     times = pd.date_range("2024-03-28", periods=6, freq="D", tz="Europe/Berlin")
     df = pd.DataFrame({"t": [t.isoformat() for t in times]})
@@ -226,6 +226,10 @@ def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
         parse_time(df, "t", source="x.csv")
     same = pd.DataFrame({"t": [t.isoformat() for t in times[:2]]})  # one offset: parsed
     assert parse_time(same, "t", source="x.csv")["t"].dt.tz is not None
+    mixed = pd.DataFrame({"t": [times[0].isoformat(), "2024-03-29T00:00:00"]})
+    with pytest.raises(DataError, match=r"with a UTC offset and times without one, the first "
+                       r"'2024-03-29T00:00:00' in row 2"):  # fmt: skip
+        parse_time(mixed, "t", source="x.csv")
 
 
 def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,60 @@
+"""The time column of a table as it arrives: text dates parsed, numbers (period indexes) kept,
+and the two ways text times go wrong named rather than reported as "not dates".
+
+Kept apart from ``manymodels.data`` (reading and checking a whole table) because appending new
+rows to a partition (``manymodels.appending``) parses its rows' times the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError, pandas_first_line
+
+
+def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
+    """Text dates become datetimes; numbers (period indexes) stay as they are."""
+    s = df[column]
+    if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
+        if s.isna().any():
+            raise DataError(f"{source}: time column '{column}' has missing values")
+        return df
+    try:
+        parsed = pd.to_datetime(s, format="ISO8601")
+    except (ValueError, TypeError) as e:
+        if "Mixed timezones" in str(e) or "mixed time zones" in str(e).lower():
+            _refuse_offsets_and_none(s, column, source=source)
+            raise DataError(
+                f"{source}: time column '{column}' holds times of more than one UTC offset "
+                "(a time zone across a change of daylight saving time?): text keeps the "
+                "offset, not the zone; give the table as Parquet, which keeps the zone, or "
+                "the times in UTC"
+            ) from None
+        raise DataError(
+            f"{source}: time column '{column}' is not dates or numbers ({pandas_first_line(e)})"
+        ) from None
+    if parsed.isna().any():
+        raise DataError(f"{source}: time column '{column}' has missing values")
+    return df.assign(**{column: parsed})
+
+
+def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
+    """Times with a UTC offset beside times without one: which the first one without is. A
+    walk over the distinct values, on the error path only."""
+    kinds: dict[bool, Any] = {}
+    for value in s.dropna().unique():
+        try:
+            kinds.setdefault(pd.Timestamp(value).tzinfo is None, value)
+        except (TypeError, ValueError):
+            return
+        if len(kinds) == 2:
+            where = int(np.flatnonzero((s == kinds[True]).to_numpy())[0])
+            raise DataError(
+                f"{source}: time column '{column}' holds times with a UTC offset and times "
+                f"without one, the first {kinds[True]!r} in row {where + 1} (counting data rows "
+                "from 1): give every time with its offset, or none"
+            )
