@@ -27,13 +27,13 @@ from manymodels.artifacts import LocalArtifactStore, sha256
 from manymodels.candidates import resolve
 from manymodels.cli import app
 from manymodels.data import prepare, resolve_columns
-from manymodels.timecolumn import parse_time
 from manymodels.exceptions import ArtifactError, DataError
 from manymodels.partition import group_rows, split
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score_table
 from manymodels.spec import Spec
+from manymodels.timecolumn import parse_time
 from serving.app import create_app
 from serving.settings import Settings
 
