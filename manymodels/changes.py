@@ -1,6 +1,7 @@
 """Changes of exogenous features as features: ``changes = ["price"]`` derives ``price_change``,
-each row's price minus the price one row earlier in its time-sorted partition. One module for
-training, forecasting, batch scoring and the router, as ``lagfeatures`` is for target lags.
+each row's price minus the price one row earlier in its time-sorted partition (pandas'
+``diff()``). One module for training, forecasting, ``LoadedModel.predict`` and the router, as
+``lagfeatures`` is for target lags; a ``score`` table carries the column, as it carries lags.
 
 Why a feature of its own: a model of a differenced target (``target_transform =
 "difference"``) predicts each period's change, and what moves a change is a change — a price
@@ -17,9 +18,11 @@ Where the previous value comes from:
   series); a partition's first row has no change and is not trained on (``undefined_lags``);
 * forecasting — step 1 follows the version's last training row, whose features its history
   records (``history["features"]``); step ``s`` follows step ``s - 1`` of the same forecast;
-* a row scored by time (``/predict``, ``score``, ``LoadedModel.predict``) that leaves the change
-  out — the row of the period before it in the same request, or the history for the period
-  right after the version's last time; anything else is refused, naming the row.
+* a row scored by time (``/predict``, ``LoadedModel.predict``) that leaves the change out — the
+  row of the period before it in the same request, or the history for the period right after
+  the version's last time; anything else is refused, naming the row. Training takes the
+  previous *row*, as lags do (periods of a regular series); a row scored by time takes the
+  previous *period*, which is the same on a regular series and the only one a lone row has.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from manymodels import timefeatures
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, problem
+from manymodels.lagfeatures import partition_positions
 from manymodels.partition import PartitionedTable
 
 
@@ -52,15 +56,13 @@ def add_to_table(
     a float64 feature, NaN on each partition's first row."""
     if not columns:
         return table
-    for name in columns.values():
-        if name not in table.features:
-            raise DataError(f"{source}: changes names '{name}', which is not a feature column")
+    for name in columns.values():  # resolve_columns refused a missing one
+        assert name in table.features, name
         if name in table.categorical:
             raise DataError(
                 f"{source}: changes names '{name}', a column of text; a change needs numbers"
             )
-    first = np.zeros(table.n_rows, dtype=bool)
-    first[(table.offsets[:-1] - table.offsets[0])[np.diff(table.offsets) > 0]] = True
+    first = partition_positions(table.offsets) == 0
     derived: dict[str, np.ndarray] = {}
     for name, col in columns.items():
         if isinstance(table.X, pd.DataFrame):
@@ -92,24 +94,33 @@ def add_to_steps(
     schemas: Sequence[Mapping[str, Any]],
     horizon: int,
 ) -> None:
-    """Each partition's change columns of its ``horizon`` steps (partition-major), from the
-    steps' own source columns and each partition's last recorded value before step 1."""
+    """Adds to ``columns`` (in place) the change columns of each partition whose version
+    records them, for its ``horizon`` steps (partition-major), from the steps' own source
+    columns and its last recorded value before step 1. A partition whose version does not
+    record a change keeps what ``columns`` holds under that name (a feature of its own)."""
     wanted: dict[str, str] = {}
     for schema in schemas:
         wanted.update(recorded(schema))
     for name, col in wanted.items():
-        if col not in columns:
-            continue
+        assert col in columns, col  # a change's source is an exogenous feature of its version
         last = [_number(s["history"]["features"].get(col)) for s in schemas]
         steps = np.asarray(columns[col], dtype=np.float64).reshape(len(schemas), horizon)
         before = np.column_stack([np.array(last, dtype=np.float64), steps[:, :-1]])
-        columns[name] = (steps - before).ravel()
+        change = (steps - before).ravel()
+        mine = np.repeat([name in recorded(s) for s in schemas], horizon)
+        columns[name] = change if mine.all() else np.where(mine, change, columns.get(name, np.nan))
 
 
 def _number(value: Any) -> float:
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+    """``value`` as a float when it is a finite number (booleans count, as ``inputs`` counts
+    them and training reads them), else NaN."""
+    if not isinstance(value, int | float | np.integer | np.floating | np.bool_):
         return np.nan
-    return float(value)
+    try:
+        out = float(value)
+    except OverflowError:  # a JSON integer beyond float64
+        return np.nan
+    return out if np.isfinite(out) else np.nan
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,29 +148,28 @@ def fill_rows(
     todo = [i for i, row in enumerate(rows) if any(n not in row for n in names)]
     if not todo or frequency is None or history.get("time") is None:
         return list(rows), []
-    # period key → the source values known for it: the history's last row, and each row's own
-    known: dict[Any, Mapping[str, Any]] = {_key(history["time"], frequency): history["features"]}
+    periods = _Periods(frequency, zone, history["time"])
+    # period → the source values known for it: the history's last row, and each row's own
+    known: dict[Any, Mapping[str, Any]] = {periods.key(history["time"]): history["features"]}
     for row in rows:
-        at = _key(row.get(time_column), frequency)
+        at = periods.key(row.get(time_column))
         if at is not None:
             known.setdefault(at, row)
-    times = [rows[i].get(time_column) for i in todo]
-    readable = [t for t in times if _key(t, frequency) is not None]
-    before = _previous_keys(readable, frequency, zone)
+    before = periods.previous([rows[i].get(time_column) for i in todo])
     out = list(rows)
     errors: list[dict[str, Any]] = []
-    for i, t in zip(todo, times, strict=True):
+    for i in todo:
         row, filled = rows[i], dict(rows[i])
+        prev = known.get(before.get(periods.key(row.get(time_column))))
         for name, col in names.items():
             if name in row:
                 continue
-            prev = known.get(before.get(_key(t, frequency)))
             why = _why_unknown(row, col, name, time_column, prev, history)
             if why:
-                errors.append(_problem(where[i], name if col in row else col, why))
+                errors.append(problem(where[i], name if col in row else col, why))
                 continue
             assert prev is not None
-            filled[name] = float(row[col]) - float(prev[col])
+            filled[name] = _number(row[col]) - _number(prev[col])
         out[i] = filled
     return out, errors
 
@@ -173,14 +183,14 @@ def _why_unknown(
     history: Mapping[str, Any],
 ) -> str:
     """Why ``name`` of ``row`` cannot be derived, or ``""`` when it can."""
-    if not _is_number(row.get(col)):
+    if np.isnan(_number(row.get(col))):
         return (
-            f"'{name}' is derived from feature '{col}': send '{col}' as a number in the row, "
-            f"or send '{name}'"
+            f"'{name}' is derived from feature '{col}': send '{col}' as a finite number in the "
+            f"row, or send '{name}'"
         )
-    if time_column not in row:
+    if row.get(time_column) is None:
         return f"'{name}' needs the row's time ('{time_column}') to find the period before it"
-    if prev is None or not _is_number(prev.get(col)):
+    if prev is None or np.isnan(_number(prev.get(col))):
         return (
             f"'{name}' needs '{col}' of the period before {row[time_column]!r}: send that "
             f"period's row in the same request (the model's last time is {history['time']}), "
@@ -189,58 +199,46 @@ def _why_unknown(
     return ""
 
 
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return False
-    return bool(np.isfinite(float(value)))
+class _Periods:
+    """Times as period keys, and the period before each: ns since the epoch for dates (the
+    period before found by ``timefeatures.retreat``, the forecast's own walk taken back), the
+    count of steps from the history's last time for numbers (so 0.1-steps match whatever
+    float rounding the times carry). A time that is not one of the series' periods — off its
+    steps, NaT, infinite — has no key, and its change stays unknown."""
 
+    def __init__(self, frequency: Any, zone: str | None, origin: Any) -> None:
+        self.frequency, self.zone = frequency, zone
+        self.dated = isinstance(frequency, str)
+        self.origin = None if self.dated else timefeatures.time_key(origin, frequency)
 
-def _key(value: Any, frequency: Any) -> Any:
-    """A time as a comparable key (ns since the epoch for dates, a float for periods), or
-    ``None`` when it does not read as one."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        if isinstance(frequency, str):
-            return pd.Timestamp(value).as_unit("ns").value
-        return float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
+    def key(self, value: Any) -> Any:
+        t = timefeatures.time_key(value, self.frequency)
+        if t is None or self.dated:
+            return t
+        if self.origin is None or not np.isfinite(t):
+            return None
+        steps = (t - self.origin) / float(self.frequency)
+        n = round(steps) if abs(steps) < 2**52 else None
+        return n if n is not None and abs(steps - n) < 1e-6 else None
 
-
-def _previous_keys(times: Sequence[Any], frequency: Any, zone: str | None) -> dict[Any, Any]:
-    """``{key of a time: key of the period before it}``. The period before ``t`` is the time
-    whose next period is ``t``: each distinct time's predecessor is found by stepping back one
-    period and checking that the step forward (``timefeatures.advance``, the forecast's own
-    walk) lands on ``t`` again; a time off the series' steps gets none."""
-    distinct = list(dict.fromkeys(times))
-    if not isinstance(frequency, str):
-        return {float(t): float(t) - float(frequency) for t in distinct}
-    out: dict[Any, Any] = {}
-    for t in distinct:
+    def previous(self, times: Sequence[Any]) -> dict[Any, Any]:
+        """``{key of a time: key of the period before it}`` for those of ``times`` that have
+        one: one vectorised step back, or one per time when they do not parse together."""
+        distinct = [t for t in dict.fromkeys(times) if self.key(t) is not None]
+        if not self.dated:
+            return {self.key(t): self.key(t) - 1 for t in distinct}
         try:
-            back = _back_one(t, frequency, zone)
-            forward = timefeatures.advance([back.isoformat()], frequency, 1, zone)[0]
-            if pd.Timestamp(forward).as_unit("ns").value == _key(t, frequency):
-                out[_key(t, frequency)] = back.as_unit("ns").value
+            back = list(timefeatures.retreat(distinct, self.frequency, self.zone))
         except (TypeError, ValueError, OverflowError):
-            continue  # a time of another zone or kind: its change stays unknown
-    return out
+            back = [self._back([t]) for t in distinct]
+        return {
+            self.key(t): timefeatures.time_key(b, self.frequency)
+            for t, b in zip(distinct, back, strict=True)
+            if b is not None and not pd.isna(b)
+        }
 
-
-def _back_one(value: Any, frequency: str, zone: str | None) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    if zone:
-        stamp = (stamp.tz_localize("UTC") if stamp.tz is None else stamp).tz_convert(zone)
-    anchor, plus, days = frequency.partition("+")
-    step = pd.tseries.frequencies.to_offset(anchor)
-    if stamp.tz is not None and isinstance(step, pd.offsets.Day):
-        step = pd.DateOffset(days=step.n)
-    if plus:  # "MS+14D": month starts, 14 days on
-        within = pd.DateOffset(days=int(days.removesuffix("D")))
-        return pd.Timestamp((stamp - within) - step + within)
-    return pd.Timestamp(stamp - step)
-
-
-def _problem(row: int, column: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", "rows", row, column], "msg": msg, "type": "value_error"}
+    def _back(self, times: Sequence[Any]) -> Any:
+        try:
+            return timefeatures.retreat(times, self.frequency, self.zone)[0]
+        except (TypeError, ValueError, OverflowError):
+            return None

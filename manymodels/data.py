@@ -358,8 +358,9 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
     (``manymodels.changes``)."""
     plan = LagPlan.from_spec(spec)
     lags = plan.columns
-    if lags:  # a target_transform needs lags too
-        repeated = timefeatures.repeated_times(table.time, table.offsets, table.keys)
+    if lags or spec.changes:  # a target_transform needs lags too
+        needs = "target lags" if lags else "feature changes"
+        repeated = timefeatures.repeated_times(table.time, table.offsets, table.keys, needs)
         if repeated:
             raise DataError(f"{source}: {repeated}")
     frequency = timefeatures.infer_frequency(table.time, table.offsets)

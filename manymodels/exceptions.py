@@ -50,6 +50,15 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0].strip() if text else type(error).__name__
 
 
+def problem(row: int, column: str | None, msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One bad cell (or row, without ``column``) of a request, in the shape FastAPI gives its
+    own 422s: ``{"loc": ["body", "rows", row, column], "msg": …, "type": …}``."""
+    loc: list[Any] = ["body", "rows", row]
+    if column is not None:
+        loc.append(column)
+    return {"loc": loc, "msg": msg, "type": kind}
+
+
 def pandas_first_line(error: BaseException) -> str:
     """``first_line`` without the "You might want to try:" that pandas ends some lines with."""
     return first_line(error).removesuffix("You might want to try:").strip()

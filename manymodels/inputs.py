@@ -19,19 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows
+from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
 from manymodels.features import assemble, column_values, feature_kinds
 from manymodels.rowlags import derived_missing, fill_rows
 
 _MISSING = object()
 _NUMBER_TYPES = (int, float, bool)
-
-
-def problem(row: int, column: str | None, msg: str, kind: str) -> dict[str, Any]:
-    loc: list[Any] = ["body", "rows", row]
-    if column is not None:
-        loc.append(column)
-    return {"loc": loc, "msg": msg, "type": kind}
 
 
 def from_rows(

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
-from manymodels.exceptions import InvalidRows
+from manymodels.exceptions import InvalidRows, problem
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 
 
@@ -74,7 +74,7 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
-            errors.append(_problem(where[i], time_column, _not_next(row, time_column, history)))
+            errors.append(problem(where[i], time_column, _not_next(row, time_column, history)))
             out.append(row)
             continue
         lags = {name: k for name, k in plan.lag_columns.items() if name in missing}
@@ -84,7 +84,7 @@ def fill_rows(
         unknown = [(name, t) for name, span in reads.items() for t in span
                    if t >= 1 and not np.isfinite(posted[t - 1])]  # fmt: skip
         for name, t in dict(unknown).items():
-            errors.append(_problem(where[i], name, _unseen(name, step, t, history)))
+            errors.append(problem(where[i], name, _unseen(name, step, t, history)))
         if unknown:
             out.append(row)
             continue
@@ -139,7 +139,7 @@ def previous_targets(
             out[i] = known[step - 1]
             continue
         given = bool(time_column) and str(time_column) in row
-        errors.append(_problem(where[i], str(time_column), _no_previous(given, step, history)))
+        errors.append(problem(where[i], str(time_column), _no_previous(given, step, history)))
     if errors:
         raise InvalidRows(errors)
     return out
@@ -206,14 +206,8 @@ def _as_keys(times: Any) -> list[Any]:
 
 def _step(value: Any, upcoming: list[Any], frequency: Any) -> int | None:
     """Which of the next periods ``value`` is (1-based), or ``None``."""
-    try:
-        if isinstance(frequency, str):
-            key: Any = pd.Timestamp(value).as_unit("ns").value
-        else:
-            key = float(value)
-    except (TypeError, ValueError):
-        return None
-    return upcoming.index(key) + 1 if key in upcoming else None
+    key = timefeatures.time_key(value, frequency)
+    return upcoming.index(key) + 1 if key is not None and key in upcoming else None
 
 
 def _calendar(value: Any, plan: LagPlan, missing: list[str], frequency: Any) -> dict[str, Any]:
@@ -231,7 +225,3 @@ def _not_next(row: Mapping[str, Any], time_column: str, history: Mapping[str, An
         f"'{time_column}' {row[time_column]!r} is not one of the periods after the model's last "
         f"time ({history['time']}) that its lags reach: send the derived features in the row"
     )
-
-
-def _problem(row: int, column: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", "rows", row, column], "msg": msg, "type": "value_error"}

@@ -210,11 +210,12 @@ class Spec(_Frozen):
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
         taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
+        taken.add(self.time_column)
         for col in self.derived_columns:
             if col in taken:
                 raise ValueError(
                     f"'{col}' is derived from calendar / lags / rolling / changes; it cannot "
-                    "also be a key, the target or a listed feature"
+                    "also be a key, the target, the time column or a listed feature"
                 )
         self._check_changes()
         _check_metric(self.metric_name, self.task)
@@ -247,6 +248,11 @@ class Spec(_Frozen):
                 )
             if col in (self.categorical or []):
                 raise ValueError(f"changes: '{col}' is categorical; a change needs numbers")
+            if col in self.derived_columns:
+                raise ValueError(
+                    f"changes: '{col}' is derived (calendar / lags / rolling / changes); a "
+                    "change is of a column of the table"
+                )
             if self.features is not None and col not in self.features:
                 raise ValueError(f"changes: '{col}' is not one of the features")
 

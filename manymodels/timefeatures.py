@@ -119,7 +119,9 @@ def latest_time(time: Any, rows: np.ndarray) -> str | int | float | None:
     return time_to_json(time[at])
 
 
-def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str | None:
+def repeated_times(
+    time: Any, offsets: np.ndarray, keys: Sequence[str], needs: str = "target lags"
+) -> str | None:
     """What is wrong when some partition holds two rows at one time (``time`` sorted within
     each partition), or ``None``. A lag is "the target one period before"; with two rows in
     a period it is whichever row the sort put first, so the model depended on the input's
@@ -137,8 +139,7 @@ def repeated_times(time: Any, offsets: np.ndarray, keys: Sequence[str]) -> str |
     at = time_to_json(np.asarray(time)[first]) if is_datetime(time) else time[first]
     return (
         f"{n} partition(s) hold two or more rows at one time, e.g. '{keys[where]}' at {at}: "
-        "target lags need one row per period — sum or average such rows, or drop the "
-        "duplicates"
+        f"{needs} need one row per period — sum or average such rows, or drop the duplicates"
     )
 
 
@@ -271,12 +272,8 @@ def advance(
             base = base.tz_convert(zone)
         else:
             base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
-        anchor, plus, days = frequency.partition("+")
-        step = to_offset(anchor)
-        if base.tz is not None and isinstance(step, pd.offsets.Day):
-            step = pd.DateOffset(days=step.n)
-        if plus:  # "MS+14D": month starts, 14 days on
-            within = pd.DateOffset(days=int(days.removesuffix("D")))
+        step, within = step_offset(frequency, base.tz is not None)
+        if within is not None:  # "MS+14D": month starts, 14 days on
             shifted = [(base - within) + step * k + within for k in range(1, horizon + 1)]
         else:
             shifted = [base + step * k for k in range(1, horizon + 1)]
@@ -288,6 +285,48 @@ def advance(
     if isinstance(frequency, int) and np.all(out == np.round(out)):
         return out.astype(np.int64)
     return out
+
+
+def step_offset(frequency: str, zoned: bool) -> tuple[Any, Any]:
+    """``(step, within)`` of a date frequency: the offset one period moves by, and for an
+    anchored-plus-days frequency ("MS+14D": month starts, 14 days on) the days within the
+    anchor's period (else ``None``). In a time zone days are calendar days (see ``advance``)."""
+    anchor, plus, days = frequency.partition("+")
+    step = to_offset(anchor)
+    if zoned and isinstance(step, pd.offsets.Day):
+        step = pd.DateOffset(days=step.n)
+    within = pd.DateOffset(days=int(days.removesuffix("D"))) if plus else None
+    return step, within
+
+
+def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None) -> Any:
+    """The period before each of ``times``, as ``advance`` would step from it to each — or
+    NaT / NaN where no period steps to it (a time off the series' steps). Vectorised: one
+    ``advance`` back over every time."""
+    if not isinstance(frequency, str):
+        return np.asarray(times, dtype=np.float64) - float(frequency)
+    base = pd.DatetimeIndex(pd.to_datetime(list(times), format="ISO8601", utc=bool(zone)))
+    if zone:
+        base = base.tz_convert(zone)
+    step, within = step_offset(frequency, base.tz is not None)
+    back = base - step if within is None else (base - within) - step + within
+    forward = advance(list(back), frequency, 1, zone)
+    lands = forward.as_unit("ns").asi8 == base.as_unit("ns").asi8
+    return back.where(lands)
+
+
+def time_key(value: Any, frequency: Frequency) -> int | float | None:
+    """A time as a comparable key — ns since the epoch (UTC) for dates, a float for periods —
+    or ``None`` when it does not read as one: how a row's time is matched to a period."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(frequency, str):
+            stamp = pd.Timestamp(value)
+            return None if stamp is pd.NaT else int(stamp.as_unit("ns").value)
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def time_to_json(value: Any) -> str | int | float:

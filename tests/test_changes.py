@@ -1,5 +1,6 @@
 """Feature changes (``changes = ["price"]``, manymodels/changes.py): computed the same way in
-training, forecasting, batch scoring, ``LoadedModel.predict`` and the router."""
+training, forecasting, ``LoadedModel.predict`` and the router; a ``score`` table carries them,
+as it carries lags."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from manymodels.forecast import forecast
 from manymodels.monitoring.profile import with_lags
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.scoring import score_table
 from manymodels.spec import Spec
 from serving.local import running_server
 from serving.settings import Settings
@@ -24,28 +26,32 @@ from serving.settings import Settings
 LINEAR = "sklearn.linear_model.LinearRegression"
 
 
-def priced(n: int = 30, partitions: int = 3, seed: int = 0, dates: bool = False) -> pd.DataFrame:
-    """Sales that fall by half each price rise, around a drifting level, per partition."""
+def priced(
+    n: int = 30, partitions: int = 3, seed: int = 0, dates: bool = False, times: Any = None
+) -> pd.DataFrame:
+    """Sales that fall by half each price rise, around a drifting level, per partition; at
+    integer periods, month starts (``dates``) or the given ``times``."""
     rng = np.random.default_rng(seed)
     frames = []
     for p in range(partitions):
         price = 100 + np.cumsum(rng.normal(1.0, 3.0, n))
         sales = 300 - 0.5 * price + np.cumsum(rng.normal(0, 0.2, n)) + 10 * p
         t: Any = pd.date_range("2020-01-01", periods=n, freq="MS") if dates else np.arange(n)
+        t = t if times is None else times
         frames.append(pd.DataFrame({"pid": p, "t": t, "y": sales, "price": price}))
     return pd.concat(frames, ignore_index=True)
 
 
 def changes_spec(**overrides: Any) -> dict[str, Any]:
-    return spec_dict(
-        features=["price"],
-        changes=["price"],
-        min_rows=5,
-        candidates=[{"estimator": LINEAR}],
-        validation={"strategy": "last", "size": 5},
-        selection={"naive_candidate": False},
-        **overrides,
-    )
+    base: dict[str, Any] = {
+        "features": ["price"],
+        "changes": ["price"],
+        "min_rows": 5,
+        "candidates": [{"estimator": LINEAR}],
+        "validation": {"strategy": "last", "size": 5},
+        "selection": {"naive_candidate": False},
+    }
+    return spec_dict(**{**base, **overrides})
 
 
 # ------------------------------------------------------------------ the spec
@@ -62,6 +68,8 @@ def changes_spec(**overrides: Any) -> dict[str, Any]:
         ({"features": ["price", "price_change"]}, "'price_change' is derived from"),
         ({"features": ["price", "deal"], "categorical": ["deal"], "changes": ["deal"]},
          "'deal' is categorical"),
+        ({"features": None, "lags": [1], "changes": ["y_lag1"]}, "'y_lag1' is derived"),
+        ({"time_column": "price_change"}, "'price_change' is derived from .* the time column"),
     ],
 )  # fmt: skip
 def test_spec_errors_name_the_column(change: dict[str, Any], text: str) -> None:
@@ -72,9 +80,7 @@ def test_spec_errors_name_the_column(change: dict[str, Any], text: str) -> None:
 def test_a_spec_without_changes_keeps_its_hash() -> None:
     """Added after specs were stored: left out of the hash while it holds its default."""
     plain = Spec.from_dict(spec_dict())
-    data = plain.model_dump(mode="json")
-    data.pop("changes")
-    assert "changes" not in Spec.from_dict({k: v for k, v in data.items() if v is not None})
+    assert "changes" not in plain.to_dict()
     assert plain.spec_hash == Spec.from_dict({**spec_dict(), "changes": None}).spec_hash
     assert plain.spec_hash != Spec.from_dict(changes_spec()).spec_hash
 
@@ -161,7 +167,7 @@ def test_rows_by_time_get_the_forecasts_changes_in_python_and_over_http(tmp_path
     assert later[2] == pytest.approx(posted[1]["y"] + change, rel=1e-12)
     with pytest.raises(InvalidRows, match="'price_change' needs 'price' of the period before"):
         loaded.predict([rows[2]])
-    with pytest.raises(InvalidRows, match="send 'price' as a number"):
+    with pytest.raises(InvalidRows, match="send 'price' as a finite number"):
         loaded.predict([{"t": rows[0]["t"]}])
 
     with running_server(Settings(registry=tmp_path / "reg")) as url:
@@ -197,3 +203,193 @@ def test_the_drift_monitor_still_derives_lags_beside_a_change(tmp_path: Path) ->
     filled = with_lags([{"t": last + 1, "price": 1.0}], schema)
     assert filled[0]["y_lag5"] == pytest.approx(schema["history"]["target"][-5])
     assert "price_change" not in filled[0]
+
+
+def test_two_rows_at_one_time_are_refused_where_a_change_reads_the_order() -> None:
+    """The change is from the row before: with two rows in a period it would be whichever
+    the sort put first (a change of +891 and then -886 from one stray row)."""
+    df = priced(n=12)
+    twice = pd.concat([df, df.iloc[[5]].assign(price=999.0)], ignore_index=True)
+    with pytest.raises(DataError, match="feature changes need one row per period"):
+        prepare(Spec.from_dict(changes_spec()), twice)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        pd.date_range("2020-01-15", periods=30, freq="MS") + pd.Timedelta(days=14),
+        pd.date_range("2024-02-20", periods=30, freq="D", tz="Europe/Berlin"),  # across DST
+        pd.date_range("2024-01-01", periods=30, freq="B"),
+    ],
+    ids=["month-starts-plus-14-days", "daily-in-a-zone", "business-days"],
+)
+def test_rows_by_time_match_the_forecast_on_calendar_steps(tmp_path: Path, times: Any) -> None:
+    """The period before a row is the one the forecast stepped from, whatever the calendar:
+    the 15th of each month, local midnight across a change of daylight saving time, a
+    Monday after a Friday. A time off those steps has no period before it: refused."""
+    df = priced(times=times)
+    held, fc = _trained(tmp_path / "reg", df)
+    mine = held[held["pid"] == 1]
+    rows = [
+        {"t": t.isoformat(), "price": float(p)}
+        for t, p in zip(mine["t"], mine["price"], strict=True)
+    ]
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=1")
+    expected = fc.loc[fc["pid"] == 1, "prediction"].to_numpy()
+    np.testing.assert_allclose(loaded.predict(rows), expected, rtol=1e-12)
+    off = {"t": (mine["t"].iloc[2] + pd.Timedelta(hours=5)).isoformat(), "price": 1.0}
+    with pytest.raises(InvalidRows, match="needs 'price' of the period before"):
+        loaded.predict([*rows, off])
+
+
+@pytest.mark.parametrize("categorical", [False, True], ids=["numpy", "dataframe"])
+def test_a_boolean_source_is_a_number_in_rows_too(tmp_path: Path, categorical: bool) -> None:
+    """Training reads a boolean column as 0/1; the history's last ``true`` and a row sending
+    ``true`` are read the same — beside a categorical feature (a DataFrame input) too."""
+    df = priced().assign(promo=lambda d: d["t"] % 3 == 0, shop=lambda d: d["t"] % 2)
+    extra: dict[str, Any] = {"categorical": ["shop"]} if categorical else {}
+    features = ["price", "promo", "shop"] if categorical else ["price", "promo"]
+    df["shop"] = df["shop"].map({0: "a", 1: "b"})
+    spec = changes_spec(features=features, changes=["promo"], **extra)
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, df[df["t"] < 25], reg, backend="local")
+        loaded = reg.load_model("pid=0")
+    fc = forecast(tmp_path / "reg", horizon=3, future=df[df["t"] >= 25][["pid", "t", *features]])
+    rows = [{"t": t, "price": float(df.loc[t, "price"]), "promo": bool(df.loc[t, "promo"]),
+             "shop": df.loc[t, "shop"]} for t in (25, 26, 27)]  # fmt: skip
+    assert [r["promo"] for r in rows] == [False, False, True]
+    expected = fc.loc[fc["pid"] == 0, "prediction"].to_numpy()
+    np.testing.assert_allclose(loaded.predict(rows), expected, rtol=1e-12)
+
+
+def test_the_router_batch_fills_each_partitions_changes_from_its_own_history(
+    tmp_path: Path,
+) -> None:
+    """``POST /v1/predict`` over several partitions: each row's change comes from its own
+    partition's last price, as each partition's forecast's first step does."""
+    df = priced()
+    held, fc = _trained(tmp_path / "reg", df)
+    first = held.groupby("pid").head(1)
+    rows = [{"pid": int(r.pid), "t": int(r.t), "price": float(r.price)} for r in first.itertuples()]
+    expected = fc.groupby("pid").head(1)["prediction"].to_numpy()
+    with running_server(Settings(registry=tmp_path / "reg")) as url:
+        import httpx
+
+        got = httpx.post(f"{url}/v1/predict", json={"rows": rows})
+    assert got.status_code == 200, got.text
+    answers = got.json()["predictions"]
+    assert [a["partition"] for a in answers] == ["pid=0", "pid=1", "pid=2"]
+    assert [a["prediction"] for a in answers] == pytest.approx(expected.tolist(), rel=1e-12)
+
+
+def test_a_parquet_directory_trains_the_same_changes(tmp_path: Path) -> None:
+    """The streamed path (one bucket of partitions per task) derives the changes as the
+    in-memory path does: the same forecasts."""
+    df = priced()
+    train_rows = df[df["t"] < 25]
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for pid, part in train_rows.groupby("pid"):
+        part.to_parquet(folder / f"part-{pid}.parquet", index=False)
+    future = df[df["t"] >= 25][["pid", "t", "price"]]
+    with Registry(tmp_path / "streamed") as reg:
+        train(changes_spec(), folder, reg, backend="local")
+    with Registry(tmp_path / "memory") as reg:
+        train(changes_spec(), train_rows, reg, backend="local")
+    streamed = forecast(tmp_path / "streamed", horizon=5, future=future)
+    memory = forecast(tmp_path / "memory", horizon=5, future=future)
+    np.testing.assert_array_equal(streamed["prediction"], memory["prediction"])
+
+
+def test_score_says_a_missing_change_is_derived_and_scores_one_given(tmp_path: Path) -> None:
+    """A ``score`` table carries derived columns as training computed them; one without
+    ``price_change`` is refused saying so, one with it is scored as the forecast was."""
+    df = priced()
+    held, fc = _trained(tmp_path / "reg", df)
+    with pytest.raises(DataError, match=r"'price_change'.*derived by training: a score table"):
+        score_table(held[["pid", "t", "price"]], tmp_path / "reg")
+    whole = df.assign(price_change=df.groupby("pid")["price"].diff())
+    given = whole.loc[held.index, ["pid", "t", "price", "price_change"]]
+    scored = score_table(given, tmp_path / "reg").frame
+    np.testing.assert_allclose(
+        scored.sort_values(["pid", "t"])["prediction"], fc["prediction"], rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("times", "bad"),
+    [
+        (None, [{"t": "NaT", "price": 1.0}, {"t": "", "price": 1.0}]),
+        (None, [{"t": None, "price": 1.0}]),
+        ("periods", [{"t": 1e300, "price": 1.0}, {"t": float("inf"), "price": 1.0}]),
+        ("periods", [{"t": 26.5, "price": 1.0}]),
+        ("periods", [{"t": 25, "price": 10**400}]),
+    ],
+    ids=["not-a-time", "no-time", "beyond-float-steps", "between-steps", "too-large-a-price"],
+)
+def test_a_row_whose_previous_period_is_no_period_is_a_422(
+    tmp_path: Path, times: str | None, bad: list[dict[str, Any]]
+) -> None:
+    """A row is never its own predecessor: a time that is no period of the series (NaT, a
+    time so large that a step back is the same float, one between steps), no time, or a
+    price beyond float64 is refused naming the row — over HTTP a 422, never a 500."""
+    df = priced(dates=times is None)
+    _trained(tmp_path / "reg", df)
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+    for row in bad:
+        with pytest.raises(InvalidRows, match="price"):
+            loaded.predict([row])
+    with running_server(Settings(registry=tmp_path / "reg")) as url:
+        import httpx
+
+        t, price = json_time(bad[-1]["t"]), bad[-1]["price"]  # Infinity, 10**400: as JSON
+        body = f'{{"rows": [{{"t": {t}, "price": {price}}}]}}'
+        got = httpx.post(
+            f"{url}/v1/partitions/pid=0/predict",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+    assert got.status_code == 422, got.text
+    assert got.json()["detail"][0]["loc"][:3] == ["body", "rows", 0]
+
+
+def json_time(value: Any) -> str:
+    import json
+
+    return "Infinity" if value == float("inf") else json.dumps(value)
+
+
+def test_periods_of_a_tenth_match_whatever_their_float_rounding(tmp_path: Path) -> None:
+    """Times 0.0, 0.1, …: 2.8 - 0.1 is 2.6999999999999997, not 2.7; periods are matched by
+    their count of steps from the history's last time."""
+    df = priced(times=np.round(np.arange(30) * 0.1, 10))
+    held, fc = _trained(tmp_path / "reg", df)
+    mine = held[held["pid"] == 0]
+    rows = [
+        {"t": float(t), "price": float(p)} for t, p in zip(mine["t"], mine["price"], strict=True)
+    ]
+    with Registry.open(tmp_path / "reg") as reg:
+        got = reg.load_model("pid=0").predict(rows)
+    np.testing.assert_allclose(got, fc.loc[fc["pid"] == 0, "prediction"], rtol=1e-12)
+
+
+def test_a_forecast_of_two_specs_changes_only_the_partitions_that_derive_it(
+    tmp_path: Path,
+) -> None:
+    """Partition 1 has a ``price_change`` column of its own (another spec): forecasting it
+    beside partition 0, whose spec derives the change, leaves its column as its future gives."""
+    df = priced(partitions=2)
+    last = df["t"].max() - 4
+    with Registry(tmp_path / "reg") as reg:
+        train(changes_spec(), df[(df["t"] < last) & (df["pid"] == 0)], reg, backend="local")
+        own = df.assign(price_change=np.linspace(-5, 5, len(df)))
+        own_spec = changes_spec(name="own", features=["price", "price_change"], changes=None)
+        train(own_spec, own[(own["t"] < last) & (own["pid"] == 1)], reg, backend="local")
+    future = own[own["t"] >= last][["pid", "t", "price", "price_change"]]
+    both = forecast(tmp_path / "reg", horizon=5, future=future)
+    alone = forecast(tmp_path / "reg", ["pid=1"], horizon=5, future=future)
+    np.testing.assert_array_equal(
+        both.loc[both["pid"] == 1, "prediction"].to_numpy(), alone["prediction"].to_numpy()
+    )

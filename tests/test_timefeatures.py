@@ -316,3 +316,35 @@ def test_a_forecast_of_weekday_data_skips_the_weekend(tmp_path: Path) -> None:
     assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == [
         "Mon 12", "Tue 13", "Wed 14"
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("frequency", "zone", "times"),
+    [
+        ("MS+14D", None, ["2024-01-15", "2024-03-15", "2025-01-15"]),
+        ("QS+9D", None, ["2028-01-10", "2028-04-10"]),
+        ("B", None, ["2024-03-04T17:00:00", "2024-03-05T17:00:00"]),
+        ("BME", None, ["2024-08-30", "2024-09-30"]),
+        ("W-SUN", None, ["2024-03-03", "2024-03-10"]),
+        ("1D", "Europe/Berlin", ["2024-03-31T00:00:00+01:00", "2024-04-01T00:00:00+02:00"]),
+    ],
+)
+def test_retreat_is_the_step_advance_takes_back(
+    frequency: str, zone: str | None, times: list[str]
+) -> None:
+    """The period before each time is the one ``advance`` steps from to reach it: across
+    month lengths, weekends and a change of daylight saving time."""
+    back = tf.retreat(times, frequency, zone)
+    assert not back.isna().any()
+    forward = tf.advance(list(back), frequency, 1, zone)
+    expected = pd.DatetimeIndex(pd.to_datetime(times, format="ISO8601", utc=bool(zone)))
+    assert (forward.as_unit("ns").asi8 == expected.as_unit("ns").asi8).all()
+    assert (back < forward).all()
+
+
+def test_a_time_off_the_series_steps_has_no_period_before_it() -> None:
+    assert tf.retreat(["2024-01-16"], "MS+14D").isna().all()  # the 16th: no 15th steps to it
+    assert tf.retreat(["2024-03-09"], "B").isna().all()  # a Saturday
+    assert tf.retreat([7, 10], 3).tolist() == [4.0, 7.0]
+    assert tf.time_key("2024-01-01T01:00:00+01:00", "1D") == tf.time_key("2024-01-01", "1D")
+    assert tf.time_key("soon", "1D") is None and tf.time_key(True, 1) is None

@@ -227,12 +227,31 @@ def _columns(
         raise DataError(
             f"{source}: missing feature column(s) {', '.join(map(repr, missing))} that the "
             f"'{alias}' models were trained on (table has: {', '.join(map(str, df.columns))})"
+            + _derived_hint(missing, schemas)
         )
     out: dict[tuple[str, bool], np.ndarray] = {}
     for name, numeric in needed:
         values = column_values(df[name], numeric=numeric, name=name, source=source)
         out[name, numeric] = values[positions]
     return out
+
+
+def _derived_hint(missing: Sequence[str], schemas: Sequence[Mapping[str, Any]]) -> str:
+    """A word on missing columns that training derived (lags, rolling statistics, calendar
+    parts, changes): a score table carries them as training computed them."""
+    derived = {
+        name
+        for s in schemas
+        for part in ("lags", "rolling", "calendar", "changes")
+        for name in ((s.get("forecast") or {}).get(part) or {})
+    }
+    if not derived.intersection(missing):
+        return ""
+    return (
+        "; lags, rolling statistics, calendar parts and changes are derived by training: a "
+        "score table carries them as training computed them (LoadedModel.predict and the "
+        "router compute them from a row's time)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
