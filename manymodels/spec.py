@@ -13,8 +13,6 @@ can always say which spec produced which model.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from manymodels.exceptions import SpecError
+from manymodels.spec_hash import canonical_hash
 from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.spec.Selection, …)
     MAX_LAG,
     Artifacts,
@@ -210,7 +209,8 @@ class Spec(_Frozen):
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
         taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
-        taken.add(self.time_column)
+        if self.time_column:
+            taken.add(self.time_column)
         for col in self.derived_columns:
             if col in taken:
                 raise ValueError(
@@ -316,20 +316,7 @@ class Spec(_Frozen):
 
         Options added after the first release are left out while they hold their default, so
         a spec that does not use them keeps its hash (and its runs stay resumable)."""
-        data = self.model_dump(mode="json")
-        data.pop("schedule", None)  # when it trains is not what it trains
-        for cand in data.get("candidates", []):  # added later: a local candidate keeps its hash
-            if cand.get("scope") == "local":
-                del cand["scope"]
-        for option, default in _later_defaults().items():
-            if data.get(option) == default:
-                data.pop(option, None)
-        for table, defaults in _later_sub_defaults().items():
-            for option, default in defaults.items():
-                if isinstance(data.get(table), dict) and data[table].get(option) == default:
-                    del data[table][option]
-        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_hash(self.model_dump(mode="json"))
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -367,42 +354,6 @@ class Spec(_Frozen):
         if isinstance(spec, dict):
             return cls.from_dict(spec)
         return cls.from_toml(spec)
-
-
-def _later_defaults() -> dict[str, Any]:
-    """Options added after the first release, with their defaults in JSON form."""
-    return {
-        "calendar": None,
-        "lags": None,
-        "rolling": None,
-        "changes": None,
-        "target_transform": "none",
-        "missing_target": "drop",
-        "bad_rows": "error",
-        "selection": Selection().model_dump(mode="json"),
-        "decision": None,
-        "calibration": None,
-        "artifacts": Artifacts().model_dump(mode="json"),
-        "intervals": None,
-    }
-
-
-def _later_sub_defaults() -> dict[str, dict[str, Any]]:
-    """Options added to a table after the table itself, with their defaults in JSON form: a
-    table that sets only its older options keeps its hash."""
-    return {
-        "selection": {
-            "fallback_metric": "log_loss",
-            "naive_margin": 0.1,
-            "global_margin": 0.0,
-            "transform_margin": 0.1,
-            "prior_rows": "auto",
-            "ensemble": "none",
-            "min_class_rows": 5,
-            "too_few_rows": "auto",
-        },
-        "validation": {"global_refit": True},
-    }
 
 
 def _check_metric(name: str, task: str) -> None:
