@@ -182,15 +182,15 @@ def _why_unknown(
     prev: Mapping[str, Any] | None,
     history: Mapping[str, Any],
 ) -> str:
-    """Why ``name`` of ``row`` cannot be derived, or ``""`` when it can."""
-    if np.isnan(_number(row.get(col))):
-        return (
-            f"'{name}' is derived from feature '{col}': send '{col}' as a finite number in the "
-            f"row, or send '{name}'"
-        )
+    """Why ``name`` of ``row`` cannot be derived, or ``""`` when it can. A missing value
+    (``null``) of the source is a value: the change is then missing too, as a forecast's is
+    when its ``future`` leaves the price out, and the model takes it as it takes any missing
+    feature (the source's own cell is checked as any feature's is)."""
+    if col not in row:
+        return f"'{name}' is derived from feature '{col}': send '{col}' in the row, or '{name}'"
     if row.get(time_column) is None:
         return f"'{name}' needs the row's time ('{time_column}') to find the period before it"
-    if prev is None or np.isnan(_number(prev.get(col))):
+    if prev is None or col not in prev:
         return (
             f"'{name}' needs '{col}' of the period before {row[time_column]!r}: send that "
             f"period's row in the same request (the model's last time is {history['time']}), "

@@ -167,7 +167,7 @@ def test_rows_by_time_get_the_forecasts_changes_in_python_and_over_http(tmp_path
     assert later[2] == pytest.approx(posted[1]["y"] + change, rel=1e-12)
     with pytest.raises(InvalidRows, match="'price_change' needs 'price' of the period before"):
         loaded.predict([rows[2]])
-    with pytest.raises(InvalidRows, match="send 'price' as a finite number"):
+    with pytest.raises(InvalidRows, match="send 'price' in the row"):
         loaded.predict([{"t": rows[0]["t"]}])
 
     with running_server(Settings(registry=tmp_path / "reg")) as url:
@@ -393,3 +393,25 @@ def test_a_forecast_of_two_specs_changes_only_the_partitions_that_derive_it(
     np.testing.assert_array_equal(
         both.loc[both["pid"] == 1, "prediction"].to_numpy(), alone["prediction"].to_numpy()
     )
+
+
+def test_a_missing_future_price_is_a_missing_change_in_rows_as_in_the_forecast(
+    tmp_path: Path,
+) -> None:
+    """A ``future`` without step 2's price forecasts steps 2 and 3 from a missing price and a
+    missing change (HistGradientBoosting takes them); rows by time sending ``null`` for it
+    get the same answers, not a refusal."""
+    df = priced()
+    hist = "sklearn.ensemble.HistGradientBoostingRegressor"
+    spec = changes_spec(candidates=[{"estimator": hist, "params": {"max_iter": 20}}])
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, df[df["t"] < 25], reg, backend="local")
+        loaded = reg.load_model("pid=0")
+    future = df[df["t"] >= 25][["pid", "t", "price"]].copy()
+    future.loc[future["t"] == 26, "price"] = np.nan
+    fc = forecast(tmp_path / "reg", ["pid=0"], horizon=3, future=future)
+    mine = future[future["pid"] == 0]
+    rows = [{"t": int(t), "price": None if np.isnan(p) else float(p)}
+            for t, p in zip(mine["t"], mine["price"], strict=True)][:3]  # fmt: skip
+    assert rows[1]["price"] is None
+    np.testing.assert_allclose(loaded.predict(rows), fc["prediction"], rtol=1e-12)
