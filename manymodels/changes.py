@@ -104,7 +104,9 @@ def add_to_steps(
     for name, col in wanted.items():
         assert col in columns, col  # a change's source is an exogenous feature of its version
         last = [_number(s["history"]["features"].get(col)) for s in schemas]
-        steps = np.asarray(columns[col], dtype=np.float64).reshape(len(schemas), horizon)
+        # text where another spec's partition has a text column of that name: NaN, unused
+        values = pd.to_numeric(pd.Series(columns[col]), errors="coerce")
+        steps = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(schemas), horizon)
         before = np.column_stack([np.array(last, dtype=np.float64), steps[:, :-1]])
         change = (steps - before).ravel()
         mine = np.repeat([name in recorded(s) for s in schemas], horizon)
@@ -150,21 +152,31 @@ def fill_rows(
         return list(rows), []
     periods = _Periods(frequency, zone, history["time"])
     # period → the source values known for it: the history's last row, and each row's own
-    known: dict[Any, Mapping[str, Any]] = {periods.key(history["time"]): history["features"]}
+    known: dict[Any, list[Mapping[str, Any]]] = {
+        periods.key(history["time"]): [history["features"]]
+    }
     for row in rows:
         at = periods.key(row.get(time_column))
         if at is not None:
-            known.setdefault(at, row)
+            known.setdefault(at, []).append(row)
     before = periods.previous([rows[i].get(time_column) for i in todo])
     out = list(rows)
     errors: list[dict[str, Any]] = []
     for i in todo:
         row, filled = rows[i], dict(rows[i])
-        prev = known.get(before.get(periods.key(row.get(time_column))))
+        at = periods.key(row.get(time_column))
+        candidates = known.get(before.get(at), [])
         for name, col in names.items():
             if name in row:
                 continue
-            why = _why_unknown(row, col, name, time_column, prev, history)
+            values = {_number(c[col]) for c in candidates if col in c}
+            prev = next((c for c in candidates if col in c), None) if len(values) < 2 else None
+            why = _why_unknown(row, col, name, time_column, prev, history, at is None)
+            if len(values) > 1:  # two rows of that period: which one is the row before?
+                why = (
+                    f"'{name}' needs '{col}' of the period before {row[time_column]!r}, and "
+                    f"rows of the request give it {len(values)} values there: send '{name}'"
+                )
             if why:
                 errors.append(problem(where[i], name if col in row else col, why))
                 continue
@@ -181,6 +193,7 @@ def _why_unknown(
     time_column: str,
     prev: Mapping[str, Any] | None,
     history: Mapping[str, Any],
+    off_steps: bool = False,
 ) -> str:
     """Why ``name`` of ``row`` cannot be derived, or ``""`` when it can. A missing value
     (``null``) of the source is a value: the change is then missing too, as a forecast's is
@@ -190,6 +203,11 @@ def _why_unknown(
         return f"'{name}' is derived from feature '{col}': send '{col}' in the row, or '{name}'"
     if row.get(time_column) is None:
         return f"'{name}' needs the row's time ('{time_column}') to find the period before it"
+    if off_steps:
+        return (
+            f"'{name}' needs the period before the row's time, and {row[time_column]!r} is not "
+            f"a time of this series (its last is {history['time']}): send '{name}'"
+        )
     if prev is None or col not in prev:
         return (
             f"'{name}' needs '{col}' of the period before {row[time_column]!r}: send that "
@@ -203,8 +221,11 @@ class _Periods:
     """Times as period keys, and the period before each: ns since the epoch for dates (the
     period before found by ``timefeatures.retreat``, the forecast's own walk taken back), the
     count of steps from the history's last time for numbers (so 0.1-steps match whatever
-    float rounding the times carry). A time that is not one of the series' periods — off its
-    steps, NaT, infinite — has no key, and its change stays unknown."""
+    float rounding the times carry). A time that reads as no time — NaT, infinite, a number
+    between steps — has no key; one from which no period steps back (the 16th of a series of
+    15ths, a Saturday of business days) has no period before it. Either way its change stays
+    unknown. Days, hours and minutes are fixed steps: a time of day other than the series'
+    still has the period before it, a step earlier."""
 
     def __init__(self, frequency: Any, zone: str | None, origin: Any) -> None:
         self.frequency, self.zone = frequency, zone
@@ -223,22 +244,27 @@ class _Periods:
 
     def previous(self, times: Sequence[Any]) -> dict[Any, Any]:
         """``{key of a time: key of the period before it}`` for those of ``times`` that have
-        one: one vectorised step back, or one per time when they do not parse together."""
-        distinct = [t for t in dict.fromkeys(times) if self.key(t) is not None]
+        one: one vectorised step back over their keys, or one per time when that fails."""
+        keys = list(dict.fromkeys(k for t in times if (k := self.key(t)) is not None))
         if not self.dated:
-            return {self.key(t): self.key(t) - 1 for t in distinct}
+            return {k: k - 1 for k in keys}
+        stamps = [pd.Timestamp(k, unit="ns", tz="UTC" if self.zone else None) for k in keys]
         try:
-            back = list(timefeatures.retreat(distinct, self.frequency, self.zone))
-        except (TypeError, ValueError, OverflowError):
-            back = [self._back([t]) for t in distinct]
+            back = list(timefeatures.retreat(stamps, self.frequency, self.zone))
+        except _UNSTEPPABLE:
+            back = [self._back(stamp) for stamp in stamps]
         return {
-            self.key(t): timefeatures.time_key(b, self.frequency)
-            for t, b in zip(distinct, back, strict=True)
+            k: timefeatures.time_key(b, self.frequency)
+            for k, b in zip(keys, back, strict=True)
             if b is not None and not pd.isna(b)
         }
 
-    def _back(self, times: Sequence[Any]) -> Any:
+    def _back(self, stamp: pd.Timestamp) -> Any:
         try:
-            return timefeatures.retreat(times, self.frequency, self.zone)[0]
-        except (TypeError, ValueError, OverflowError):
+            return timefeatures.retreat([stamp], self.frequency, self.zone)[0]
+        except _UNSTEPPABLE:
             return None
+
+
+_UNSTEPPABLE = (TypeError, ValueError, OverflowError, NotImplementedError)
+"""What pandas raises for a time it cannot step (out of its range, a year before 1)."""

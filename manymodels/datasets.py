@@ -151,8 +151,9 @@ class StreamedChunk:
 
 @dataclass(frozen=True)
 class StreamedSample:
-    """The fallback's rows: a seeded uniform sample of at most ``max_rows`` (all rows when the
-    dataset is that small), drawn bucket by bucket. Its version records the whole dataset's
+    """The fallback's rows: a seeded uniform sample of about ``max_rows`` (all rows when the
+    dataset is that small), drawn bucket by bucket — of whole partitions when the spec derives
+    lags or changes, which need each row's predecessor. Its version records the whole dataset's
     pooled fingerprint, as a table in memory's would."""
 
     root: str
@@ -165,10 +166,19 @@ class StreamedSample:
     def load(self, spec: Spec) -> PartitionedTable:
         rng = np.random.default_rng(spec.seed)
         share = min(1.0, self.max_rows / max(self.n_rows, 1))
+        # lags and changes read the row before in the partition: sample whole partitions, or
+        # a sampled row's "row before" is whichever row the sample kept
+        whole = bool([*spec.lag_columns, *spec.rolling_columns, *spec.change_columns])
         pieces = []
         for bucket in shuffle_store.buckets(self.root):
             frame = shuffle_store.read_bucket(self.root, bucket)
-            pieces.append(frame if share >= 1.0 else frame[rng.random(len(frame)) < share])
+            if share >= 1.0:
+                pieces.append(frame)
+            elif whole:
+                group = frame.groupby(spec.partition_by, sort=False).ngroup().to_numpy()
+                pieces.append(frame[(rng.random(group.max() + 1) < share)[group]])
+            else:
+                pieces.append(frame[rng.random(len(frame)) < share])
         table, _ = prepare(spec, pd.concat(pieces, ignore_index=True))
         return with_prior(table, self.prior)
 

@@ -297,7 +297,7 @@ class Calibration(_Frozen):
 
 
 FRACTION = (
-    "{0:g} is not a coverage in percent above 1: levels are percentages (80 for an 80 % "
+    "{0:.10g} is not a coverage in percent above 1: levels are percentages (80 for an 80 % "
     "interval, not 0.8)"
 )
 

@@ -26,7 +26,8 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     try:
         parsed = pd.to_datetime(s, format="ISO8601")
     except (ValueError, TypeError) as e:
-        if "Mixed timezones" in str(e) or "mixed time zones" in str(e).lower():
+        mixed = ("mixed timezones", "mixed time zones", "cannot mix tz-aware with tz-naive")
+        if any(m in str(e).lower() for m in mixed):
             _refuse_offsets_and_none(s, column, source=source)
             raise DataError(
                 f"{source}: time column '{column}' holds times of more than one UTC offset "
@@ -48,9 +49,11 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
     kinds: dict[bool, Any] = {}
     for value in s.dropna().unique():
         try:
-            kinds.setdefault(pd.Timestamp(value).tzinfo is None, value)
+            stamp = pd.Timestamp(value)
         except (TypeError, ValueError):
             return
+        if stamp is not pd.NaT:  # an empty cell has no offset to compare
+            kinds.setdefault(stamp.tzinfo is None, value)
         if len(kinds) == 2:
             where = int(np.flatnonzero((s == kinds[True]).to_numpy())[0])
             raise DataError(

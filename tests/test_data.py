@@ -230,6 +230,12 @@ def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:
     with pytest.raises(DataError, match=r"with a UTC offset and times without one, the first "
                        r"'2024-03-29T00:00:00' in row 2"):  # fmt: skip
         parse_time(mixed, "t", source="x.csv")
+    blank = pd.DataFrame({"t": [times[0].isoformat(), "", times[5].isoformat()]})
+    with pytest.raises(DataError, match="more than one UTC offset"):
+        parse_time(blank, "t", source="x.csv")  # an empty cell is no time without an offset
+    stamps = pd.DataFrame({"t": [times[0], pd.Timestamp("2024-03-29")]}, dtype=object)
+    with pytest.raises(DataError, match=r"without one, the first Timestamp\('2024-03-29"):
+        parse_time(stamps, "t", source="frame")
 
 
 def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:

@@ -188,6 +188,7 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
         ([0], "0 is not a coverage"), ([100], "100 is not"), ([80, 80], "twice"),
         ([0.8, 0.95], r"0.8 is not a coverage in percent above 1: .*80 for an 80 % interval"),
         ([1], "1 is not a coverage in percent above 1"),
+        ([0.999999999], "0.999999999 is not a coverage in percent above 1"),
         ([80, 80.0000001], r"80.0 and 80.0000001 would both write the columns lo-80 and hi-80"),
     ]:  # fmt: skip
         with pytest.raises(SpecError, match=says):

@@ -421,6 +421,10 @@ def test_a_fallback_without_usable_rows_says_which_feature_is_empty(
         "no fallback: 0 of 120 pooled rows are usable (120 unusable features); no finite "
         "value in feature(s) 'empty'"
     )
+    one = Spec.from_dict(spec_dict(min_rows=2))
+    alone, _ = prepare(one, linear_frame(1, 30).head(1))  # one row, nothing dropped
+    message = train_fallback(alone, one, store).message
+    assert message == "no fallback: 1 of 1 pooled rows are usable"
 
 
 # ------------------------------------------------------------------------------ naive candidate

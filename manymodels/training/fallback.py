@@ -96,6 +96,7 @@ def _unusable(table: PartitionedTable, n: int, dropped: Mapping[str, int]) -> st
     """Why the pooled rows leave the fallback nothing to fit: the reasons' counts, and the
     numeric features with no finite value at all (the usual cause: an empty column)."""
     reasons = ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in dropped.items())
+    reasons = f" ({reasons})" if reasons else ""
     numeric = [c for c in table.features if c not in table.categorical]
     if isinstance(table.X, pd.DataFrame):
         values = table.X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -103,7 +104,7 @@ def _unusable(table: PartitionedTable, n: int, dropped: Mapping[str, int]) -> st
         values = np.asarray(table.X, dtype=np.float64)
     empty = [c for c, ok in zip(numeric, np.isfinite(values).any(axis=0), strict=True) if not ok]
     named = f"; no finite value in feature(s) {', '.join(map(repr, empty))}" if empty else ""
-    return f"no fallback: {n} of {table.n_rows} pooled rows are usable ({reasons}){named}"
+    return f"no fallback: {n} of {table.n_rows} pooled rows are usable{reasons}{named}"
 
 
 def _pooled_candidates(spec: Spec) -> list[Candidate]:
