@@ -74,8 +74,8 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
     if not len(steps):
         return None
     median = np.median(steps)
-    if index is None:
-        return int(median) if float(median).is_integer() else float(median)
+    if index is None:  # 2.8 - 2.7 is 0.10000000000000009: the step is 0.1, to 12 digits
+        return int(median) if float(median).is_integer() else float(f"{median:.12g}")
     return _date_frequency(int(median), index)
 
 
@@ -284,7 +284,19 @@ def advance(
     out = (start[:, None] + float(frequency) * np.arange(1, horizon + 1)).ravel()
     if isinstance(frequency, int) and np.all(out == np.round(out)):
         return out.astype(np.int64)
-    return out
+    # 2.8 + 3 × 0.1 is 3.0999999999999996: round to the digits the step and the starts are
+    # written with, so a step matches the 3.1 a future table or a row gives
+    decimals = max(_decimals(v) for v in [frequency, *start.tolist()])
+    return np.round(out, decimals) if decimals < 15 else out
+
+
+def _decimals(value: Any) -> int:
+    """The digits after the point in a number's shortest repr (``0.1`` → 1; 15 when it is
+    written with an exponent or is not finite: no rounding then)."""
+    text = repr(float(value))
+    if "e" in text or "n" in text:  # 1e-07, nan, inf
+        return 15
+    return len(text.partition(".")[2].rstrip("0"))
 
 
 def step_offset(frequency: str, zoned: bool) -> tuple[Any, Any]:

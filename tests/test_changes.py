@@ -373,6 +373,13 @@ def test_periods_of_a_tenth_match_whatever_their_float_rounding(tmp_path: Path) 
     with Registry.open(tmp_path / "reg") as reg:
         got = reg.load_model("pid=0").predict(rows)
     np.testing.assert_allclose(got, fc.loc[fc["pid"] == 0, "prediction"], rtol=1e-12)
+    # a history ending at 2.8: the forecast's third step is 3.1, as the future table writes it
+    longer = priced(n=40, times=np.round(np.arange(40) * 0.1, 10))
+    with Registry(tmp_path / "early") as reg:
+        train(changes_spec(), longer[longer["t"] <= 2.8 + 1e-9], reg, backend="local")
+    future = longer[(longer["t"] > 2.85) & (longer["t"] < 3.15)][["pid", "t", "price"]]
+    ahead = forecast(tmp_path / "early", horizon=3, future=future)
+    assert sorted(set(ahead["t"])) == [2.9, 3.0, 3.1]
 
 
 def test_a_forecast_of_two_specs_changes_only_the_partitions_that_derive_it(

@@ -156,6 +156,8 @@ def test_advance_is_partition_major() -> None:
     assert list(weekly.strftime("%Y-%m-%d")) == ["2025-02-24", "2025-03-03", "2025-03-10"]
     assert tf.advance([29, 9], 1, 2).tolist() == [30, 31, 10, 11]
     assert tf.advance([1.0], 0.5, 2).tolist() == [1.5, 2.0]
+    assert tf.advance([2.8], 0.1, 3).tolist() == [2.9, 3.0, 3.1]  # not 3.0999999999999996
+    assert tf.advance([0.0], 1e-20, 1).tolist() == [1e-20]
 
 
 # ------------------------------------------------------------------------ spec and data checks
