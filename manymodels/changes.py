@@ -171,11 +171,13 @@ def fill_rows(
                 continue
             values = {_number(c[col]) for c in candidates if col in c}
             prev = next((c for c in candidates if col in c), None) if len(values) < 2 else None
-            why = _why_unknown(row, col, name, time_column, prev, history, at is None)
+            off = at is None or at not in before  # no time of the series, or none before it
+            why = _why_unknown(row, col, name, time_column, prev, history, off)
             if len(values) > 1:  # two rows of that period: which one is the row before?
                 why = (
-                    f"'{name}' needs '{col}' of the period before {row[time_column]!r}, and "
-                    f"rows of the request give it {len(values)} values there: send '{name}'"
+                    f"'{name}' needs '{col}' of the period before {row[time_column]!r}, which "
+                    f"has {len(values)} values (rows of the request, or the model's last row): "
+                    f"send '{name}'"
                 )
             if why:
                 errors.append(problem(where[i], name if col in row else col, why))
@@ -206,7 +208,8 @@ def _why_unknown(
     if off_steps:
         return (
             f"'{name}' needs the period before the row's time, and {row[time_column]!r} is not "
-            f"a time of this series (its last is {history['time']}): send '{name}'"
+            f"a time of this series or has no period before it (its last time is "
+            f"{history['time']}): send '{name}'"
         )
     if prev is None or col not in prev:
         return (

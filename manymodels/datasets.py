@@ -166,19 +166,15 @@ class StreamedSample:
     def load(self, spec: Spec) -> PartitionedTable:
         rng = np.random.default_rng(spec.seed)
         share = min(1.0, self.max_rows / max(self.n_rows, 1))
-        # lags and changes read the row before in the partition: sample whole partitions, or
-        # a sampled row's "row before" is whichever row the sample kept
         whole = bool([*spec.lag_columns, *spec.rolling_columns, *spec.change_columns])
         pieces = []
         for bucket in shuffle_store.buckets(self.root):
             frame = shuffle_store.read_bucket(self.root, bucket)
-            if share >= 1.0:
-                pieces.append(frame)
-            elif whole:
-                group = frame.groupby(spec.partition_by, sort=False).ngroup().to_numpy()
-                pieces.append(frame[(rng.random(group.max() + 1) < share)[group]])
-            else:
-                pieces.append(frame[rng.random(len(frame)) < share])
+            if share < 1.0 and whole:  # a lag's row before must be in the sample too
+                frame = shuffle_store.whole_partitions(frame, spec.partition_by, share, rng)
+            elif share < 1.0:
+                frame = frame[rng.random(len(frame)) < share]
+            pieces.append(frame)
         table, _ = prepare(spec, pd.concat(pieces, ignore_index=True))
         return with_prior(table, self.prior)
 

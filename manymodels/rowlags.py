@@ -58,6 +58,10 @@ def fill_rows(
         rows, errors = changes.fill_rows(rows, schema, where)
     plan = LagPlan.from_schema(schema)
     derived = _derived(schema)
+    if not any(name not in row for row in rows for name in derived):  # changes were all
+        if errors:
+            raise InvalidRows(errors)
+        return list(rows)
     time_column, target = str(schema["time_column"]), str(schema["target"])
     history = schema["history"]
     frequency = schema["forecast"]["frequency"]

@@ -14,6 +14,7 @@ import tempfile
 import uuid
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 BUCKET = "__manymodels_bucket"
@@ -76,3 +77,18 @@ def read_bucket(root: str, bucket: int) -> pd.DataFrame:
     return pd.concat(
         [pq.read_table(f, filesystem=fs).to_pandas() for f in files], ignore_index=True
     )
+
+
+def whole_partitions(
+    frame: pd.DataFrame, keys: list[str], share: float, rng: np.random.Generator
+) -> pd.DataFrame:
+    """About ``share`` of a bucket's rows as whole partitions, taken in a seeded random order
+    until the next would pass the share — at least one, so that a bucket of few large
+    partitions is not left out entirely; at most one partition over the share."""
+    group = frame.groupby(keys, sort=False, observed=True).ngroup().to_numpy()
+    sizes = np.bincount(group)
+    order = rng.permutation(len(sizes))
+    fits = int(np.searchsorted(np.cumsum(sizes[order]), share * len(frame), side="right"))
+    keep = np.zeros(len(sizes), dtype=bool)
+    keep[order[: max(1, fits)]] = True
+    return frame[keep[group]]

@@ -323,10 +323,15 @@ class Spec(_Frozen):
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "<spec>") -> Spec:
-        """Validate a plain mapping; errors name ``source`` and the dotted key path."""
+    def from_dict(
+        cls, data: dict[str, Any], *, source: str = "<spec>", stored: bool = False
+    ) -> Spec:
+        """Validate a plain mapping; errors name ``source`` and the dotted key path.
+        ``stored``: a run's spec read back from the registry, which trained under the rules
+        of its day — rules added since that only catch a slip (interval levels written as
+        fractions) do not stop its retrain."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"stored": stored})
         except ValidationError as e:
             raise SpecError(_describe(e, source)) from None
 

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from manymodels.exceptions import first_line
 
@@ -313,12 +320,12 @@ class Intervals(_Frozen):
 
     @field_validator("levels")
     @classmethod
-    def _percentages(cls, v: list[float]) -> list[float]:
+    def _percentages(cls, v: list[float], info: ValidationInfo) -> list[float]:
         bad = [lv for lv in v if not 0 < lv < 100]
         if bad:
             raise ValueError(f"{bad[0]:g} is not a coverage in percent (between 0 and 100)")
         fractions = [lv for lv in v if lv <= 1]  # 0.8 meant 80: a 0.8 % band is no one's aim
-        if fractions:
+        if fractions and not (info.context or {}).get("stored"):  # what was trained, retrains
             raise ValueError(FRACTION.format(fractions[0]))
         if len(set(v)) != len(v):
             raise ValueError("lists a level twice")

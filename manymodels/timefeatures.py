@@ -74,9 +74,16 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
     if not len(steps):
         return None
     median = np.median(steps)
-    if index is None:  # 2.8 - 2.7 is 0.10000000000000009: the step is 0.1, to 12 digits
-        return int(median) if float(median).is_integer() else float(f"{median:.12g}")
+    if index is None:
+        return int(median) if float(median).is_integer() else _written_step(float(median))
     return _date_frequency(int(median), index)
+
+
+def _written_step(median: float) -> float:
+    """2.8 - 2.7 is 0.10000000000000009: the step as written (0.1) when rounding to 12
+    digits gives a short decimal; the median itself otherwise (a third stays exact)."""
+    rounded = float(f"{median:.12g}")
+    return rounded if _decimals(rounded) <= 9 else median
 
 
 def _stamps(time: Any) -> np.ndarray:
@@ -284,10 +291,15 @@ def advance(
     out = (start[:, None] + float(frequency) * np.arange(1, horizon + 1)).ravel()
     if isinstance(frequency, int) and np.all(out == np.round(out)):
         return out.astype(np.int64)
-    # 2.8 + 3 × 0.1 is 3.0999999999999996: round to the digits the step and the starts are
-    # written with, so a step matches the 3.1 a future table or a row gives
-    decimals = max(_decimals(v) for v in [frequency, *start.tolist()])
-    return np.round(out, decimals) if decimals < 15 else out
+    # 2.8 + 3 × 0.1 is 3.0999999999999996: round each partition's steps to the digits its
+    # start and the step are written with, so a step matches the 3.1 a future table gives
+    step = _decimals(frequency)
+    rows = out.reshape(len(start), horizon)
+    for p, value in enumerate(start.tolist()):
+        decimals = max(step, _decimals(value))
+        if decimals < 15:
+            rows[p] = np.round(rows[p], decimals)
+    return out
 
 
 def _decimals(value: Any) -> int:

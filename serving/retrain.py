@@ -92,7 +92,7 @@ class Retrainer:
                 "no spec to retrain it with; train it once with `manymodels train` and a spec, "
                 "then retrain it here"
             )
-        spec = Spec.coerce(run.spec)
+        spec = Spec.from_dict(run.spec, source=f"run {run.run_id}'s spec", stored=True)
         factories = [c.estimator for c in spec.candidates if c.is_factory]
         if reg.signer is not None and factories:
             # A spec read back from the database is not signed: whoever can write the database

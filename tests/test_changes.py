@@ -448,7 +448,7 @@ def test_two_rows_at_the_period_before_with_two_prices_are_refused(tmp_path: Pat
     _trained(tmp_path / "reg", priced())
     with Registry.open(tmp_path / "reg") as reg:
         loaded = reg.load_model("pid=0")
-    with pytest.raises(InvalidRows, match="rows of the request give it 2 values there"):
+    with pytest.raises(InvalidRows, match="period before 26, which has 2 values"):
         loaded.predict(
             [{"t": 25, "price": 100.0}, {"t": 25, "price": 130.0}, {"t": 26, "price": 1.0}]
         )

@@ -414,3 +414,14 @@ def test_cli_forecast_and_score_take_levels_and_name_a_missing_one(
     )  # fmt: skip
     assert scored.exit_code == 0, scored.output
     assert {"lo-95", "hi-95"} <= set(pd.read_csv(out).columns)
+
+
+def test_a_stored_spec_with_fraction_levels_still_reads() -> None:
+    """A run's spec read back from the registry trained under the rules of its day: levels
+    written as fractions are refused in a new spec, not in a stored one (its retrain)."""
+    base = {"name": "s", "partition_by": ["k"], "target": "y", "candidates": RIDGE}
+    stored = {**base, "intervals": {"levels": [0.8]}}
+    with pytest.raises(SpecError, match="not a coverage in percent above 1"):
+        Spec.from_dict(stored)
+    spec = Spec.from_dict(stored, stored=True)
+    assert spec.intervals is not None and spec.intervals.levels == [0.8]

@@ -356,3 +356,19 @@ def test_two_rows_of_one_period_fail_their_bucket_as_data_not_as_a_lost_task(
     assert again.stderr.startswith("error: the fallback model failed: DataError:"), again.stderr
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_run(run.run_id).status == "failed"
+
+
+def test_whole_partitions_take_about_the_share_and_never_none() -> None:
+    """The streamed fallback's sample of whole partitions: about ``share`` of a bucket's
+    rows, at most one partition over it, and one partition even when each is larger than
+    the share (a bucket of few large partitions is not left out)."""
+    from manymodels.shuffle import whole_partitions
+
+    frame = pd.DataFrame({"k": np.repeat(np.arange(50), 20), "v": np.arange(1000)})
+    rng = np.random.default_rng(0)
+    taken = whole_partitions(frame, ["k"], 0.3, rng)
+    assert 300 - 20 < len(taken) <= 300
+    assert (taken.groupby("k").size() == 20).all()  # whole partitions only
+    big = pd.DataFrame({"k": np.repeat(np.arange(3), 1000), "v": 0})
+    one = whole_partitions(big, ["k"], 0.01, rng)
+    assert len(one) == 1000 and one["k"].nunique() == 1

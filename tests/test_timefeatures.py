@@ -350,3 +350,14 @@ def test_a_time_off_the_series_steps_has_no_period_before_it() -> None:
     assert tf.retreat([7, 10], 3).tolist() == [4.0, 7.0]
     assert tf.time_key("2024-01-01T01:00:00+01:00", "1D") == tf.time_key("2024-01-01", "1D")
     assert tf.time_key("soon", "1D") is None and tf.time_key(True, 1) is None
+
+
+def test_decimal_steps_are_written_as_their_times_are() -> None:
+    """A step of 0.1 inferred from float times is 0.1 (not 0.10000000000000009); a third
+    stays the exact median; each partition's steps round to its own start's digits."""
+    assert tf.infer_frequency(np.round(np.arange(30) * 0.1, 10), np.array([0, 30])) == 0.1
+    thirds = np.arange(24) / 3
+    assert tf.infer_frequency(thirds, np.array([0, 24])) == np.median(np.diff(thirds))
+    mixed = tf.advance([2.8, 0.1234567890123456], 0.1, 3).tolist()
+    assert mixed[:3] == [2.9, 3.0, 3.1]
+    assert mixed[3] == pytest.approx(0.2234567890123456, abs=0)
