@@ -280,10 +280,7 @@ def advance(
         else:
             base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
         step, within = step_offset(frequency, base.tz is not None)
-        if within is not None:  # "MS+14D": month starts, 14 days on
-            shifted = [(base - within) + step * k + within for k in range(1, horizon + 1)]
-        else:
-            shifted = [base + step * k for k in range(1, horizon + 1)]
+        shifted = [shift(base, step, within, k) for k in range(1, horizon + 1)]
         by_step = shifted[0].append(shifted[1:])  # step-major: all partitions' step 1, then 2 …
         order = np.arange(len(base) * horizon).reshape(horizon, len(base)).T.ravel()
         return by_step[order]
@@ -323,6 +320,23 @@ def step_offset(frequency: str, zoned: bool) -> tuple[Any, Any]:
     return step, within
 
 
+def shift(base: pd.DatetimeIndex, step: Any, within: Any, k: int) -> pd.DatetimeIndex:
+    """``base`` moved ``k`` steps (``step_offset``'s ``step`` and ``within``). In a time zone a
+    calendar step (a day, a month) moves the wall clock, and a wall time that a change of
+    daylight saving time skips (02:30 on the last Sunday of March in Berlin) becomes the
+    first time after it, one it repeats (02:30 in October) its first occurrence — where
+    pandas raised, and a forecast crossing the change failed. Fixed steps (hours, minutes)
+    move the instant, as before."""
+    if base.tz is None or isinstance(step, pd.offsets.Tick):
+        return base + step * k if within is None else (base - within) + step * k + within
+    return _localize(shift(base.tz_localize(None), step, within, k), base.tz)
+
+
+def _localize(wall: pd.DatetimeIndex, tz: Any) -> pd.DatetimeIndex:
+    first = np.ones(len(wall), dtype=bool)  # a repeated wall time: its summer-time instant
+    return wall.tz_localize(tz, nonexistent="shift_forward", ambiguous=first)
+
+
 def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None) -> Any:
     """The period before each of ``times``, as ``advance`` would step from it to each — or
     NaT / NaN where no period steps to it (a time off the series' steps). Vectorised: one
@@ -333,9 +347,13 @@ def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None)
     if zone:
         base = base.tz_convert(zone)
     step, within = step_offset(frequency, base.tz is not None)
-    back = base - step if within is None else (base - within) - step + within
-    forward = advance(list(back), frequency, 1, zone)
-    lands = forward.as_unit("ns").asi8 == base.as_unit("ns").asi8
+    if base.tz is not None and not isinstance(step, pd.offsets.Tick):  # on the wall clock
+        wall = base.tz_localize(None)
+        wall_back = shift(wall, step, within, -1)
+        lands = shift(wall_back, step, within, 1).as_unit("ns").asi8 == wall.as_unit("ns").asi8
+        return _localize(wall_back, base.tz).where(lands)
+    back = shift(base, step, within, -1)
+    lands = shift(back, step, within, 1).as_unit("ns").asi8 == base.as_unit("ns").asi8
     return back.where(lands)
 
 

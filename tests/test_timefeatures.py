@@ -361,3 +361,24 @@ def test_decimal_steps_are_written_as_their_times_are() -> None:
     mixed = tf.advance([2.8, 0.1234567890123456], 0.1, 3).tolist()
     assert mixed[:3] == [2.9, 3.0, 3.1]
     assert mixed[3] == pytest.approx(0.2234567890123456, abs=0)
+
+
+def test_a_wall_time_that_daylight_saving_skips_or_repeats_steps_on() -> None:
+    """Daily at 02:30 in Berlin: the last Sunday of March has no 02:30 (the step lands at
+    03:00, the first time after it), the last Sunday of October has two (the first is
+    taken); pandas raised on both, and a forecast crossing either failed."""
+    spring = tf.advance(["2024-03-30T02:30:00+01:00"], "1D", 3, "Europe/Berlin")
+    assert [t.isoformat() for t in spring] == [
+        "2024-03-31T03:00:00+02:00", "2024-04-01T02:30:00+02:00", "2024-04-02T02:30:00+02:00",
+    ]  # fmt: skip
+    autumn = tf.advance(["2024-10-26T02:30:00+02:00"], "1D", 2, "Europe/Berlin")
+    assert [t.isoformat() for t in autumn] == [
+        "2024-10-27T02:30:00+02:00", "2024-10-28T02:30:00+01:00",
+    ]  # fmt: skip
+    back = tf.retreat([spring[1].isoformat(), autumn[1].isoformat()], "1D", "Europe/Berlin")
+    assert [t.isoformat() for t in back] == [spring[0].isoformat(), autumn[0].isoformat()]
+    hourly = tf.advance(["2024-03-31T01:00:00+01:00"], "1h", 2, "Europe/Berlin")
+    assert [t.isoformat() for t in hourly] == [
+        "2024-03-31T03:00:00+02:00",
+        "2024-03-31T04:00:00+02:00",
+    ]  # fmt: skip  (an hour is an instant's step: 01:00 + 1 h is 03:00 summer time)
