@@ -30,10 +30,18 @@ def derived_missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
     """Whether some row lacks a derived feature that its version could compute."""
     if "forecast" not in schema or "history" not in schema:
         return False
-    plan = schema["forecast"]  # the recorded names, read as they are: the router asks per batch
-    derived = [*plan.get("lags", ()), *plan.get("rolling", ()), *plan.get("calendar", ())]
-    derived += plan.get("changes", ())
+    derived = recorded_names(schema["forecast"])
     return bool(derived) and any(name not in row for row in rows for name in derived)
+
+
+DERIVED_PARTS = ("lags", "rolling", "calendar", "changes")
+"""The parts of ``feature_schema["forecast"]`` that name derived features."""
+
+
+def recorded_names(plan: Mapping[str, Any]) -> list[str]:
+    """Every derived feature a version's forecast plan records, read as they are (the router
+    asks per batch: no ``LagPlan`` built)."""
+    return [name for part in DERIVED_PARTS for name in plan.get(part) or ()]
 
 
 def _derived(schema: Mapping[str, Any]) -> list[str]:

@@ -46,7 +46,7 @@ from manymodels.candidates import LastValueRegressor
 from manymodels.features import is_numeric
 from manymodels.global_members import GlobalModels, linked, member_names
 from manymodels.registry.client import Registry
-from manymodels.rowlags import derived_missing
+from manymodels.rowlags import DERIVED_PARTS, derived_missing
 from manymodels.schemahistory import recorded
 from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
@@ -255,9 +255,7 @@ def may_derive(schema: Mapping[str, Any]) -> bool:
     if "history" not in schema:  # coefficients only, or a version without a time column
         return False
     plan = schema.get("forecast")
-    return type(plan) is dict and bool(
-        plan.get("lags") or plan.get("rolling") or plan.get("calendar") or plan.get("changes")
-    )
+    return type(plan) is dict and any(plan.get(part) for part in DERIVED_PARTS)
 
 
 def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:

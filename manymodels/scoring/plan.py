@@ -23,6 +23,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.rowlags import recorded_names
 from manymodels.schemahistory import recorded
 from manymodels.signing import verify
 
@@ -239,12 +240,7 @@ def _columns(
 def _derived_hint(missing: Sequence[str], schemas: Sequence[Mapping[str, Any]]) -> str:
     """A word on missing columns that training derived (lags, rolling statistics, calendar
     parts, changes): a score table carries them as training computed them."""
-    derived = {
-        name
-        for s in schemas
-        for part in ("lags", "rolling", "calendar", "changes")
-        for name in ((s.get("forecast") or {}).get(part) or {})
-    }
+    derived = {name for s in schemas for name in recorded_names(s.get("forecast") or {})}
     if not derived.intersection(missing):
         return ""
     return (
