@@ -436,7 +436,6 @@ def _chosen(registry: Path) -> str:
     """How many partitions serve each estimator (naive included), e.g. ``Ridge 30, naive 4``,
     and how many of them learnt their target's changes (``difference``)."""
     import manymodels as mm
-    from manymodels.schemahistory import recorded_kind
 
     reg = mm.Registry.open(registry)
     try:
@@ -446,7 +445,7 @@ def _chosen(registry: Path) -> str:
             if part.production is not None:
                 name = part.production.estimator.rsplit(".", 1)[-1]
                 counts[name] = counts.get(name, 0) + 1
-                differenced += recorded_kind(part.production.feature_schema) == "difference"
+                differenced += part.production.schema.transform_kind == "difference"
     finally:
         reg.close()
     chosen = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))

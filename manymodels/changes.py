@@ -17,7 +17,7 @@ Where the previous value comes from:
 * training — the row before in the partition (rows, as lags count them: periods of a regular
   series); a partition's first row has no change and is not trained on (``undefined_lags``);
 * forecasting — step 1 follows the version's last training row, whose features its history
-  records (``history["features"]``); step ``s`` follows step ``s - 1`` of the same forecast;
+  records (``History.features``); step ``s`` follows step ``s - 1`` of the same forecast;
 * a row scored by time (``/predict``, ``LoadedModel.predict``) that leaves the change out — the
   row of the period before it in the same request, or the history for the period right after
   the version's last time; anything else is refused, naming the row. Training takes the
@@ -36,14 +36,14 @@ import pandas as pd
 
 from manymodels import timefeatures
 from manymodels.exceptions import DataError, problem
+from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import partition_positions
 from manymodels.partition import PartitionedTable
 
 
-def recorded(schema: Mapping[str, Any]) -> dict[str, str]:
+def recorded(schema: FeatureSchema) -> dict[str, str]:
     """``{derived feature: its source feature}`` a version recorded (empty for most)."""
-    plan = schema.get("forecast")
-    return dict(plan.get("changes") or {}) if isinstance(plan, Mapping) else {}
+    return schema.forecast.changes if schema.forecast is not None else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def add_to_table(
 # --------------------------------------------------------------------------------------------
 def add_to_steps(
     columns: dict[str, np.ndarray],
-    schemas: Sequence[Mapping[str, Any]],
+    schemas: Sequence[FeatureSchema],
     horizon: int,
 ) -> None:
     """Adds to ``columns`` (in place) the change columns of each partition whose version
@@ -103,7 +103,7 @@ def add_to_steps(
         wanted.update(recorded(schema))
     for name, col in wanted.items():
         assert col in columns, col  # a change's source is an exogenous feature of its version
-        last = [_number(s["history"]["features"].get(col)) for s in schemas]
+        last = [_number(s.history.features.get(col) if s.history else None) for s in schemas]
         # text where another spec's partition has a text column of that name: NaN, unused
         values = pd.to_numeric(pd.Series(columns[col]), errors="coerce")
         steps = values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(schemas), horizon)
@@ -128,33 +128,32 @@ def _number(value: Any) -> float:
 # --------------------------------------------------------------------------------------------
 # rows scored by time
 # --------------------------------------------------------------------------------------------
-def missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> bool:
+def missing(rows: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> bool:
     """Whether some row leaves out a change its version could derive."""
     names = recorded(schema)
-    return bool(names) and "history" in schema and any(n not in r for r in rows for n in names)
+    has_history = schema.history is not None
+    return bool(names) and has_history and any(n not in r for r in rows for n in names)
 
 
 def fill_rows(
     rows: Sequence[Mapping[str, Any]],
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     where: Sequence[int],
 ) -> tuple[list[Mapping[str, Any]], list[dict[str, Any]]]:
     """``rows`` with the changes they leave out, and a problem (FastAPI's shape) for each row
     whose change cannot be known: no time, no value of the source, or no value of the period
     before it (see the module)."""
     names = recorded(schema)
-    history = schema.get("history") or {}
-    time_column = str(schema.get("time_column"))
-    plan = schema.get("forecast") or {}
-    frequency, zone = plan.get("frequency"), plan.get("timezone")
+    history, plan = schema.history, schema.forecast
+    time_column = str(schema.time_column)
     todo = [i for i, row in enumerate(rows) if any(n not in row for n in names)]
-    if not todo or frequency is None or history.get("time") is None:
+    if not todo or plan is None or plan.frequency is None or history is None:
         return list(rows), []
-    periods = _Periods(frequency, zone, history["time"])
+    if history.time is None:
+        return list(rows), []
+    periods = _Periods(plan.frequency, plan.timezone, history.time)
     # period → the source values known for it: the history's last row, and each row's own
-    known: dict[Any, list[Mapping[str, Any]]] = {
-        periods.key(history["time"]): [history["features"]]
-    }
+    known: dict[Any, list[Mapping[str, Any]]] = {periods.key(history.time): [history.features]}
     for row in rows:
         at = periods.key(row.get(time_column))
         if at is not None:
@@ -172,7 +171,7 @@ def fill_rows(
             values = {_number(c[col]) for c in candidates if col in c}
             prev = next((c for c in candidates if col in c), None) if len(values) < 2 else None
             off = at is None or at not in before  # no time of the series, or none before it
-            why = _why_unknown(row, col, name, time_column, prev, history, off)
+            why = _why_unknown(row, col, name, time_column, prev, history.time, off)
             if len(values) > 1:  # two rows of that period: which one is the row before?
                 why = (
                     f"'{name}' needs '{col}' of the period before {row[time_column]!r}, which "
@@ -194,7 +193,7 @@ def _why_unknown(
     name: str,
     time_column: str,
     prev: Mapping[str, Any] | None,
-    history: Mapping[str, Any],
+    last_time: Any,
     off_steps: bool = False,
 ) -> str:
     """Why ``name`` of ``row`` cannot be derived, or ``""`` when it can. A missing value
@@ -209,12 +208,12 @@ def _why_unknown(
         return (
             f"'{name}' needs the period before the row's time, and {row[time_column]!r} is not "
             f"a time of this series or has no period before it (its last time is "
-            f"{history['time']}): send '{name}'"
+            f"{last_time}): send '{name}'"
         )
     if prev is None or col not in prev:
         return (
             f"'{name}' needs '{col}' of the period before {row[time_column]!r}: send that "
-            f"period's row in the same request (the model's last time is {history['time']}), "
+            f"period's row in the same request (the model's last time is {last_time}), "
             f"or send '{name}'"
         )
     return ""

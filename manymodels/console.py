@@ -22,7 +22,6 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
-from manymodels.schemahistory import recorded_kind
 
 if TYPE_CHECKING:  # the pipeline imports scikit-learn and pandas: `models list` must not
     from manymodels.explain import Explanation
@@ -274,7 +273,7 @@ def candidates_table(version: ModelVersion) -> None:
     out.print(table)
     tried = version.validation.get("transforms")
     if tried:  # target_transform listed several: the candidates above are the chosen one's
-        kind = recorded_kind(version.feature_schema)
+        kind = version.schema.transform_kind
         scores = ", ".join(
             f"{k} {'failed' if v is None else fmt(sign * v)}" for k, v in tried.items()
         )

@@ -23,14 +23,13 @@ target no per-feature conversion is both exact and short.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.registry.entities import ModelVersion
-from manymodels.schemahistory import recorded
 
 Kind = Literal["coefficients", "importances", "constant", "none"]
 MAX_TERMS = 50
@@ -72,10 +71,10 @@ class Explanation:
 def explain(version: ModelVersion, model: Any) -> Explanation:
     """The explanation of ``version`` whose fitted estimator is ``model`` (as loaded by
     ``Registry.load_model``, i.e. after its digest and signature were checked)."""
-    features = [str(f) for f in version.feature_schema.get("features", [])]
+    features = [str(f) for f in version.schema.features]
     kind, units, terms, intercept = weights(model, features)
     if kind in ("coefficients", "constant"):
-        units += _transformed(version.feature_schema)
+        units += _transformed(version.schema)
     terms.sort(key=lambda t: -abs(t.value))
     return Explanation(
         key=version.key,
@@ -119,9 +118,9 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
     return "none", why, [], []
 
 
-def _transformed(schema: Mapping[str, Any]) -> str:
+def _transformed(schema: FeatureSchema) -> str:
     """What a weight means under the version's target transform ('' without one)."""
-    transform = recorded(schema)
+    transform = schema.transform
     if not transform:
         return ""
     from manymodels.lagfeatures import TargetTransform  # pandas: only for such versions

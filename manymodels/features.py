@@ -1,4 +1,4 @@
-"""A version's ``feature_schema``, and building its model's input again from new data.
+"""A version's feature schema, and building its model's input again from new data.
 
 Training records the schema (``manymodels.training.schema.feature_schema``): the feature order, each
 feature's dtype, which ones are categorical, and whether the model was fitted on a float64 numpy
@@ -19,6 +19,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.feature_schema import FeatureSchema
 
 
 @lru_cache(maxsize=256)
@@ -31,19 +32,19 @@ def is_numeric(dtype: str) -> bool:
     return bool(ptypes.is_numeric_dtype(resolved) or ptypes.is_bool_dtype(resolved))
 
 
-def feature_kinds(schema: Mapping[str, Any]) -> list[tuple[str, bool]]:
+def feature_kinds(schema: FeatureSchema) -> list[tuple[str, bool]]:
     """``[(feature, is_numeric)]`` in the order the model was fitted on."""
-    dtypes: Mapping[str, str] = schema.get("dtypes", {})
-    return [(f, is_numeric(dtypes.get(f, "float64"))) for f in schema["features"]]
+    dtypes = schema.dtypes
+    return [(f, is_numeric(dtypes.get(f, "float64"))) for f in schema.features]
 
 
 def assemble(
-    schema: Mapping[str, Any], values: np.ndarray, text: Mapping[int, Any]
+    schema: FeatureSchema, values: np.ndarray, text: Mapping[int, Any]
 ) -> np.ndarray | pd.DataFrame:
     """The model input from ``values`` (rows × features, float64; text columns ignored) and
     ``text`` (``{feature index: sequence of str | None}`` for the non-numeric features)."""
-    features: list[str] = list(schema["features"])
-    if schema.get("input", "numpy") == "numpy" and not text:
+    features = list(schema.features)
+    if schema.input == "numpy" and not text:
         return values
     columns: dict[str, Any] = {}
     for j, name in enumerate(features):

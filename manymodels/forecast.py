@@ -41,13 +41,13 @@ import pandas as pd
 from manymodels import intervals as conformal
 from manymodels.data import DataSource
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.forecast_steps import Steps, build_steps, future_table
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
-from manymodels.schemahistory import recorded
 from manymodels.signing import Signer
 from manymodels.training.global_fit import GlobalModel, bind_key
 
@@ -108,7 +108,7 @@ def forecast(
     try:
         records = _at_alias(reg, keys, alias)
         key_columns, time_column = _common_layout(records)
-        named = [(f"partition '{r.key}' v{r.version}", r.feature_schema) for r in records]
+        named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in records]
         levels = conformal.choose_levels(named, levels)
         fut = None
         if future is not None:
@@ -122,11 +122,11 @@ def forecast(
             for p, record in enumerate(group):
                 model = _load(reg, record, shared)  # one model held at a time, or a global
                 try:
-                    pred = predict_steps(model, record.feature_schema, steps, p, horizon)
+                    pred = predict_steps(model, record.schema, steps, p, horizon)
                 except (ValueError, TypeError) as e:
                     raise DataError(
                         f"partition '{record.key}' v{record.version} could not forecast: "
-                        f"{_first_line(e)}{_missing_history(record.feature_schema, e)}"
+                        f"{_first_line(e)}{_missing_history(record.schema, e)}"
                     ) from None
                 predictions.append(pred)
     finally:
@@ -140,11 +140,11 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     per forecast, each partition's version still checked against its signature, and bound to
     the partition's key: 10,000 partitions on one global model are one load, not 10,000."""
     sha = record.artifact_sha256
-    if "global" not in record.feature_schema:
+    if record.schema.bound is None:
         return reg.load_artifact(record, shared)  # an ensemble's global members: once each
     if sha in shared:
         reg.verify(record)
-        return bind_key(shared[sha], record.feature_schema)
+        return bind_key(shared[sha], record.schema.bound)
     loaded = reg.load_artifact(record)
     if isinstance(getattr(loaded, "model", None), GlobalModel):
         shared[sha] = loaded.model
@@ -184,7 +184,7 @@ def _at_alias(
             )
         )
     records.sort(key=lambda r: r.key)
-    problems = [(r.key, why) for r in records if (why := unforecastable(r.feature_schema))]
+    problems = [(r.key, why) for r in records if (why := unforecastable(r.schema))]
     if problems:
         reason = problems[0][1]
         same = [k for k, why in problems if why == reason]
@@ -192,24 +192,24 @@ def _at_alias(
     return records
 
 
-def unforecastable(schema: Mapping[str, Any]) -> str | None:
+def unforecastable(schema: FeatureSchema) -> str | None:
     """Why a version's feature schema cannot be forecast, or ``None`` when it can."""
-    if not schema.get("time_column"):
+    if not schema.time_column:
         return "trained from a spec without a time_column (only time series can be forecast)"
-    if "forecast" not in schema or "history" not in schema:
+    if schema.forecast is None or schema.history is None:
         return "trained before versions recorded their history; retrain to forecast"
-    if schema["forecast"].get("frequency") is None:
+    if schema.forecast.frequency is None:
         return "the time step is unknown (no partition had two distinct times when trained)"
     return None
 
 
-def _missing_history(schema: Mapping[str, Any], error: BaseException) -> str:
+def _missing_history(schema: FeatureSchema, error: BaseException) -> str:
     """Why a model that refused NaN was fed one: a target its lags read is missing from the
     recorded history (``missing_target = "drop"`` trains without such a row, but the lags of
     the periods after it still reach it). Empty for any other error."""
     if "nan" not in str(error).lower():
         return ""
-    recent = (schema.get("history") or {}).get("target") or []
+    recent = schema.history.target if schema.history is not None else []
     missing = sum(1 for v in recent if v is None or (isinstance(v, float) and math.isnan(v)))
     if not missing:
         return ""
@@ -230,9 +230,7 @@ def _listed(keys: Sequence[str]) -> str:
 
 
 def _common_layout(records: Sequence[ModelVersion]) -> tuple[list[str], str]:
-    layouts = {
-        (tuple(r.feature_schema["partition_by"]), r.feature_schema["time_column"]) for r in records
-    }
+    layouts = {(tuple(r.schema.partition_by), r.schema.time_column) for r in records}
     if len(layouts) > 1:
         raise DataError(
             "the partitions come from specs with different key or time columns; forecast "
@@ -257,15 +255,16 @@ def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
 
 
 def _frequency(record: ModelVersion) -> Any:
-    forecast = record.feature_schema["forecast"]
-    return forecast["frequency"], forecast.get("timezone") or ""
+    forecast = record.schema.forecast
+    assert forecast is not None  # unforecastable refused it
+    return forecast.frequency, forecast.timezone or ""
 
 
 # --------------------------------------------------------------------------------------------
 # one partition
 # --------------------------------------------------------------------------------------------
 def predict_steps(
-    model: Any, schema: Mapping[str, Any], steps: Steps, p: int, horizon: int
+    model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int
 ) -> np.ndarray:
     """The predictions of partition ``p``'s steps. Target lags and rolling statistics come
     from ``lagfeatures.step_features`` on the recorded history — the code training used. One
@@ -289,7 +288,8 @@ def predict_steps(
     if not target_at:
         return _predict(model, assemble(schema, values, text), horizon)
 
-    recent = np.array([[np.nan if v is None else float(v) for v in schema["history"]["target"]]])
+    assert schema.history is not None  # unforecastable refused it
+    recent = np.array([[np.nan if v is None else float(v) for v in schema.history.target]])
     if plan.direct:
         for s in range(horizon):
             features = step_features(recent, plan, s + 1)[0]
@@ -309,9 +309,9 @@ def predict_steps(
     return _untransformed(np.asarray(out), schema)
 
 
-def _untransformed(predictions: np.ndarray, schema: Mapping[str, Any]) -> np.ndarray:
+def _untransformed(predictions: np.ndarray, schema: FeatureSchema) -> np.ndarray:
     """Predictions of a model fitted on a transformed target, in the target's units again."""
-    transform = recorded(schema)
+    transform = schema.transform
     if transform is None:
         return predictions
     last = transform.get("last")
@@ -338,14 +338,14 @@ def _output(
     predictions: Sequence[np.ndarray],
     levels: Sequence[float] = (),
 ) -> pd.DataFrame:
-    keys = [r.feature_schema["history"]["key"] for r in records]
+    keys = [r.schema.history.key if r.schema.history else {} for r in records]
     out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
     if isinstance(times[0], pd.DatetimeIndex):
         out[time_column] = times[0].append(list(times[1:])) if len(times) > 1 else times[0]
     else:
         out[time_column] = np.concatenate(times)
     out["prediction"] = np.concatenate(predictions)
-    schemas = [r.feature_schema for r in records]
+    schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)
     frame = pd.DataFrame(out)

@@ -9,7 +9,7 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 from manymodels import changes, timefeatures
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
+from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
@@ -38,7 +39,7 @@ class Steps:
 
 
 def build_steps(
-    schemas: Sequence[ModelVersion | Mapping[str, Any]],
+    schemas: Sequence[ModelVersion | FeatureSchema],
     horizon: int,
     future: pd.DataFrame | None = None,
 ) -> Steps:
@@ -47,18 +48,19 @@ def build_steps(
     ``future_table``: its values replace the carried-forward ones where key and time match."""
     fs, kinds, exogenous = _exogenous(schemas)
     n = len(fs)
-    frequency = fs[0]["forecast"]["frequency"]
-    zone = fs[0]["forecast"].get("timezone")
-    times = timefeatures.advance([s["history"]["time"] for s in fs], frequency, horizon, zone)
+    first = _plan(fs[0])
+    assert first.frequency is not None  # forecast.unforecastable refused it
+    last_times = [_history(s).time for s in fs]
+    times = timefeatures.advance(last_times, first.frequency, horizon, first.timezone)
     columns: dict[str, np.ndarray] = {}
 
-    calendar = {name: part for s in fs for name, part in s["forecast"]["calendar"].items()}
+    calendar = {name: part for s in fs for name, part in _plan(s).calendar.items()}
     if calendar:
         parts = timefeatures.calendar_values(times, sorted(set(calendar.values())))
         columns.update({name: parts[part].astype(np.float64) for name, part in calendar.items()})
 
     for name in exogenous:
-        last = [s["history"]["features"].get(name) for s in fs]
+        last = [_history(s).features.get(name) for s in fs]
         if kinds.get(name, True):
             values = np.array([np.nan if v is None else v for v in last], dtype=np.float64)
         else:
@@ -75,18 +77,29 @@ def build_steps(
 
 
 def _exogenous(
-    schemas: Sequence[ModelVersion | Mapping[str, Any]],
-) -> tuple[list[Mapping[str, Any]], dict[str, bool], list[str]]:
+    schemas: Sequence[ModelVersion | FeatureSchema],
+) -> tuple[list[FeatureSchema], dict[str, bool], list[str]]:
     """The feature schemas, whether each feature is numeric, and the exogenous features the
     partitions' models need, in first-seen order (what the steps and the future table fill)."""
-    fs = [s.feature_schema if isinstance(s, ModelVersion) else s for s in schemas]
+    fs = [s.schema if isinstance(s, ModelVersion) else s for s in schemas]
     kinds = {name: num for s in fs for name, num in feature_kinds(s)}
-    exogenous = list(dict.fromkeys(f for s in fs for f in s["forecast"]["exogenous"]))
+    exogenous = list(dict.fromkeys(f for s in fs for f in _plan(s).exogenous))
     return fs, kinds, exogenous
 
 
-def _key_of(schema: Mapping[str, Any]) -> str:
-    key = schema["history"]["key"]
+def _plan(schema: FeatureSchema) -> ForecastPlan:
+    """A forecast partition's plan (``forecast.unforecastable`` refused versions without)."""
+    assert schema.forecast is not None, "a version without a forecast plan is not forecast"
+    return schema.forecast
+
+
+def _history(schema: FeatureSchema) -> History:
+    assert schema.history is not None, "a version without a history is not forecast"
+    return schema.history
+
+
+def _key_of(schema: FeatureSchema) -> str:
+    key = _history(schema).key
     return encode_key(list(key.values()), list(key))
 
 
@@ -168,7 +181,7 @@ def _time_key(times: Any) -> Any:
 
 def future_table(
     data: DataSource,
-    schemas: Sequence[ModelVersion | Mapping[str, Any]],
+    schemas: Sequence[ModelVersion | FeatureSchema],
     *,
     key_columns: Sequence[str] | None,
     time_column: str,
@@ -220,9 +233,9 @@ def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: st
     return names[group]
 
 
-def _parse_times(values: pd.Series, schema: Mapping[str, Any], *, source: str) -> Any:
+def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> Any:
     """The time column as the forecast's times compare: datetime64[ns] or float64."""
-    dated = isinstance(schema["forecast"]["frequency"], str)
+    dated = isinstance(_plan(schema).frequency, str)
     try:
         if dated:
             parsed: Any = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")

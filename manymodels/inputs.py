@@ -1,6 +1,6 @@
 """A model's input, built from rows or a table and checked against its version's feature schema.
 
-The schema is what training recorded (``manymodels.training.schema.feature_schema``); what it
+The schema is what training recorded (``manymodels.feature_schema``); what it
 means, and how the model input is assembled from checked values, live in
 ``manymodels.features`` (shared with batch scoring and forecasting). Every door to a model goes
 through here — the router's JSON rows, ``LoadedModel.predict`` in Python — so a bad value gets
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, column_values, feature_kinds
 from manymodels.rowlags import derived_missing, fill_rows
 
@@ -29,7 +30,7 @@ _NUMBER_TYPES = (int, float, bool)
 
 def from_rows(
     rows: Sequence[Mapping[str, Any]],
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     positions: Sequence[int] | None = None,
 ) -> np.ndarray | pd.DataFrame:
     """The model input for ``rows``; ``positions`` are their indexes in the request (for
@@ -127,7 +128,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def from_frame(df: pd.DataFrame, schema: Mapping[str, Any]) -> np.ndarray | pd.DataFrame:
+def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:
     """The model input for a table holding (at least) the version's features.
 
     Columns are checked whole, as batch scoring checks them; when one fails, its cells are
@@ -137,7 +138,7 @@ def from_frame(df: pd.DataFrame, schema: Mapping[str, Any]) -> np.ndarray | pd.D
     missing = [name for name, _ in kinds if name not in df.columns]
     if (
         missing
-        and schema.get("time_column") in df.columns
+        and schema.time_column in df.columns
         and derived_missing([dict.fromkeys(df.columns)], schema)
     ):
         return from_rows(df.to_dict("records"), schema)  # derived features from the history
@@ -159,7 +160,7 @@ def from_frame(df: pd.DataFrame, schema: Mapping[str, Any]) -> np.ndarray | pd.D
     return assemble(schema, values, text)
 
 
-def model_input(data: Any, schema: Mapping[str, Any]) -> np.ndarray | pd.DataFrame:
+def model_input(data: Any, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:
     """``from_frame`` for a DataFrame, ``from_rows`` for a list of dicts (or one dict)."""
     if isinstance(data, pd.DataFrame):
         return from_frame(data, schema)

@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import DataError
-from manymodels.schemahistory import recorded
+from manymodels.feature_schema import FeatureSchema
 from manymodels.spec import Spec
 from manymodels.spec_sections import FRACTION
 
@@ -208,20 +208,14 @@ def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
     return sorted(set(out))
 
 
-def stored(schema: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A version's interval record (from its feature schema), if it has one."""
-    value = schema.get("intervals")
-    return value if isinstance(value, dict) else None
-
-
-def check_levels(schema: Mapping[str, Any], levels: Sequence[float], *, what: str) -> None:
+def check_levels(schema: FeatureSchema, levels: Sequence[float], *, what: str) -> None:
     """``DataError`` naming the first level ``what`` (a partition and version) did not record,
     and the levels it did."""
-    if schema.get("task") == "classification":
+    if schema.classifies:
         raise DataError(
             f"{what} is a classifier: prediction intervals are for regression models only"
         )
-    rec = stored(schema)
+    rec = schema.intervals
     have = [float(v) for v in rec["levels"]] if rec else []
     missing = [lv for lv in levels if float(lv) not in have]
     if missing:
@@ -234,13 +228,11 @@ def check_levels(schema: Mapping[str, Any], levels: Sequence[float], *, what: st
         )
 
 
-def widths(
-    schema: Mapping[str, Any], levels: Sequence[float], steps: int | None = None
-) -> np.ndarray:
+def widths(schema: FeatureSchema, levels: Sequence[float], steps: int | None = None) -> np.ndarray:
     """Half-widths, shape ``(len(levels), steps or 1)``: per forecast step when the version
     recorded at least ``steps`` steps, else its pooled quantile repeated. NaN for a level it
     did not record (``check_levels`` first where that is an error)."""
-    rec = stored(schema)
+    rec = schema.intervals
     n = steps or 1
     out = np.full((len(levels), n), np.nan)
     if rec is None:
@@ -258,7 +250,7 @@ def widths(
     return out if steps is None else out * _untransformed(schema, n)
 
 
-def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
+def _untransformed(schema: FeatureSchema, steps: int) -> np.ndarray:
     """What turns a forecast's half-widths, learnt on a transformed target (``[lags]
     target_transform``), back into the target's units, per step: ``scale`` multiplies by the
     partition's spread, unless the record's errors are in ``"units": "target"`` already (the
@@ -266,9 +258,9 @@ def _untransformed(schema: Mapping[str, Any], steps: int) -> np.ndarray:
     changes by step ``s``, whose error — of ``s`` independent one-step errors — grows as
     ``√s``; errors taken of such sums already (``"chained": k``, folds of ``k`` steps) grow
     only past the ``k``-th step, as ``√(s / k)``."""
-    transform = recorded(schema) or {}
+    transform = schema.transform or {}
     kind = transform.get("kind")
-    record = schema.get("intervals") or {}
+    record = schema.intervals or {}
     if kind == "scale" and record.get("units") != "target":
         return np.full(steps, float(transform.get("spread", 1.0)))
     if kind == "difference":  # errors of forecasts ``chained`` steps long already grew
@@ -295,14 +287,14 @@ def bands(
     return out
 
 
-def recorded_levels(schemas: Sequence[Mapping[str, Any]]) -> list[float]:
+def recorded_levels(schemas: Sequence[FeatureSchema]) -> list[float]:
     """Every level any of ``schemas`` recorded: the columns an answer carries by default."""
-    found = {float(v) for s in schemas if (rec := stored(s)) for v in rec["levels"]}
+    found = {float(v) for s in schemas if (rec := s.intervals) for v in rec["levels"]}
     return sorted(found)
 
 
 def choose_levels(
-    schemas: Sequence[tuple[str, Mapping[str, Any]]], levels: Sequence[float] | None
+    schemas: Sequence[tuple[str, FeatureSchema]], levels: Sequence[float] | None
 ) -> list[float]:
     """The levels an answer over these ``(what, schema)`` pairs carries: ``levels`` when every
     version recorded them (else ``DataError`` naming the first that did not), or by default
@@ -315,7 +307,7 @@ def choose_levels(
 
 
 def stacked_bands(
-    schemas: Sequence[Mapping[str, Any]],
+    schemas: Sequence[FeatureSchema],
     predictions: Sequence[np.ndarray],
     levels: Sequence[float],
     *,
@@ -339,7 +331,7 @@ def stacked_bands(
 # JSON answers (the router)
 # --------------------------------------------------------------------------------------------
 def json_bands(
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     levels: Sequence[float],
     predictions: Sequence[Any],
     *,

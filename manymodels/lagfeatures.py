@@ -33,8 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from manymodels.feature_schema import FeatureSchema, TransformKind
+
 Stat = Literal["mean", "std", "min", "max"]
-TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 STATS: tuple[str, ...] = ("mean", "std", "min", "max")
 _BLOCK = 1 << 16
 """Rows per gathered block of rolling windows: memory stays ~``_BLOCK × window × 8`` bytes
@@ -87,20 +88,21 @@ class LagPlan:
         )
 
     @classmethod
-    def from_schema(cls, schema: Mapping[str, Any], horizon: int | None = None) -> LagPlan:
-        """The plan a version recorded in ``feature_schema["forecast"]`` (older versions have
-        no ``rolling`` or ``transform``: none)."""
-        plan = schema["forecast"]
+    def from_schema(cls, schema: FeatureSchema, horizon: int | None = None) -> LagPlan:
+        """The plan a version recorded (``FeatureSchema.forecast``; older versions have no
+        ``rolling`` or ``transform``: none)."""
+        plan = schema.forecast
+        assert plan is not None, "a version without a time column has no forecast plan"
         rolling = tuple(
             RollingFeature(lag=int(r["lag"]), window=int(r["window"]), stat=str(r["stat"]))
-            for r in plan.get("rolling", {}).values()
+            for r in plan.rolling.values()
         )
         return cls(
-            target=str(schema["target"]),
-            lags=tuple(int(k) for k in plan["lags"].values()),
+            target=str(schema.target),
+            lags=tuple(int(k) for k in plan.lags.values()),
             rolling=rolling,
-            calendar=tuple(plan.get("calendar", {}).items()),
-            transform=plan.get("transform", {}).get("kind", "none"),
+            calendar=tuple(plan.calendar.items()),
+            transform=plan.transform,
             horizon=horizon,
         )
 

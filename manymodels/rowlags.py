@@ -1,7 +1,7 @@
 """Lags at serve time: a row sent to ``/predict`` (or ``LoadedModel.predict``) may leave out the
 features training derived — target lags, rolling statistics, calendar parts — and give its
 time instead. They are then computed from the version's recorded history
-(``feature_schema["history"]``: its last time and last ``LagPlan.depth`` targets) with
+(``FeatureSchema.history``: its last time and last ``LagPlan.depth`` targets) with
 ``lagfeatures.step_features``, the code training and forecasting use, so a row ``s`` periods
 after the version's last time gets exactly the features its forecast step ``s`` would.
 
@@ -23,35 +23,27 @@ import pandas as pd
 
 from manymodels import changes, timefeatures
 from manymodels.exceptions import InvalidRows, problem
+from manymodels.feature_schema import FeatureSchema, History
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 
 
-def derived_missing(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]) -> bool:
-    """Whether some row lacks a derived feature that its version could compute."""
-    if "forecast" not in schema or "history" not in schema:
+def derived_missing(rows: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> bool:
+    """Whether some row lacks a derived feature that its version could compute (the router
+    asks per batch: the plan's names read as they are, no ``LagPlan`` built)."""
+    if schema.forecast is None or schema.history is None:
         return False
-    derived = recorded_names(schema["forecast"])
+    derived = schema.forecast.derived
     return bool(derived) and any(name not in row for row in rows for name in derived)
 
 
-DERIVED_PARTS = ("lags", "rolling", "calendar", "changes")
-"""The parts of ``feature_schema["forecast"]`` that name derived features."""
-
-
-def recorded_names(plan: Mapping[str, Any]) -> list[str]:
-    """Every derived feature a version's forecast plan records, read as they are (the router
-    asks per batch: no ``LagPlan`` built)."""
-    return [name for part in DERIVED_PARTS for name in plan.get(part) or ()]
-
-
-def _derived(schema: Mapping[str, Any]) -> list[str]:
+def _derived(schema: FeatureSchema) -> list[str]:
     plan = LagPlan.from_schema(schema)
     return [*plan.columns, *(name for name, _ in plan.calendar)]
 
 
 def fill_rows(
     rows: Sequence[Mapping[str, Any]],
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     positions: Sequence[int] | None = None,
     *,
     with_changes: bool = True,
@@ -70,14 +62,18 @@ def fill_rows(
         if errors:
             raise InvalidRows(errors)
         return list(rows)
-    time_column, target = str(schema["time_column"]), str(schema["target"])
-    history = schema["history"]
-    frequency = schema["forecast"]["frequency"]
-    recent = np.array([np.nan if v is None else float(v) for v in history["target"]])
+    history, forecast = schema.history, schema.forecast
+    assert history is not None and forecast is not None  # derived names come from both
+    time_column, target = str(schema.time_column), str(schema.target)
+    frequency = forecast.frequency
+    recent = np.array([np.nan if v is None else float(v) for v in history.target])
     reach = max(plan.depth, 1) + sum(1 for row in rows if target in row)
-    upcoming = _as_keys(timefeatures.advance([history["time"]], frequency, reach, _zone(schema)))
-    steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
-             for row in rows]  # fmt: skip
+    steps: list[int | None] = [None] * len(rows)  # no time step known: no row is a next one
+    if frequency is not None:
+        zone = forecast.timezone
+        upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
+        steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+                 for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
@@ -115,7 +111,7 @@ def fill_rows(
 
 def previous_targets(
     rows: Sequence[Mapping[str, Any]],
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     positions: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Each row's previous target, as given (not transformed): what a ``difference`` model's
@@ -124,17 +120,17 @@ def previous_targets(
     of the same request posts for the period before it. Raises ``InvalidRows`` naming every
     row whose previous target is not known (no time, a time that is not one of the next
     periods, or the period before it not posted)."""
-    history = schema.get("history") or {}
-    recorded = history.get("transform") or {}
-    time_column, target = schema.get("time_column"), str(schema.get("target"))
+    history, forecast = schema.history, schema.forecast
+    last_time = history.time if history is not None else None
+    recorded = schema.transform or {}
+    time_column, target = schema.time_column, str(schema.target)
     where = positions if positions is not None else range(len(rows))
-    frequency = (schema.get("forecast") or {}).get("frequency")
+    frequency = forecast.frequency if forecast is not None else None
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
-    if time_column and history.get("time") is not None and frequency is not None:
-        upcoming = _as_keys(
-            timefeatures.advance([history["time"]], frequency, reach, _zone(schema))
-        )
+    if time_column and last_time is not None and frequency is not None:
+        zone = forecast.timezone if forecast is not None else None
+        upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
         steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
                  for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
@@ -151,16 +147,15 @@ def previous_targets(
             out[i] = known[step - 1]
             continue
         given = bool(time_column) and str(time_column) in row
-        errors.append(problem(where[i], str(time_column), _no_previous(given, step, history)))
+        errors.append(problem(where[i], str(time_column), _no_previous(given, step, last_time)))
     if errors:
         raise InvalidRows(errors)
     return out
 
 
-def _no_previous(given: bool, step: int | None, history: Mapping[str, Any]) -> str:
+def _no_previous(given: bool, step: int | None, last: Any) -> str:
     why = "the model predicts the change from the previous period's target (target_transform "
     why += "= 'difference'), "
-    last = history.get("time")
     if not given:
         return why + (
             f"so the row must give its time, one of the periods after the model's last time "
@@ -181,13 +176,13 @@ def _posted(
     rows: Sequence[Mapping[str, Any]],
     steps: Sequence[int | None],
     target: str,
-    history: Mapping[str, Any],
+    history: History,
     reach: int,
 ) -> np.ndarray:
     """The targets rows carry for the next ``reach`` periods (NaN where none), in the units
     the model's lags are in (the version's target transform applied)."""
     raw = np.full(reach + 1, np.nan)
-    recorded = history.get("transform") or {}
+    recorded = history.transform or {}
     if recorded.get("last") is not None:
         raw[0] = float(recorded["last"])
     for row, step in zip(rows, steps, strict=True):
@@ -197,17 +192,12 @@ def _posted(
     return TargetTransform.from_json(recorded or None).apply(raw)[1:]
 
 
-def _unseen(name: str, step: int, needed: int, history: Mapping[str, Any]) -> str:
+def _unseen(name: str, step: int, needed: int, history: History) -> str:
     return (
-        f"'{name}' of a row {step} period(s) after the model's last time ({history['time']}) "
+        f"'{name}' of a row {step} period(s) after the model's last time ({history.time}) "
         f"needs the target of period {needed} after it, which the model has not seen: post "
         f"that period's target in an earlier row, or send '{name}' in the row"
     )
-
-
-def _zone(schema: Mapping[str, Any]) -> str | None:
-    forecast = schema.get("forecast")
-    return forecast.get("timezone") if isinstance(forecast, Mapping) else None
 
 
 def _as_keys(times: Any) -> list[Any]:
@@ -232,8 +222,8 @@ def _calendar(value: Any, plan: LagPlan, missing: list[str], frequency: Any) -> 
     return {name: int(parts[part][0]) for name, part in wanted}
 
 
-def _not_next(row: Mapping[str, Any], time_column: str, history: Mapping[str, Any]) -> str:
+def _not_next(row: Mapping[str, Any], time_column: str, history: History) -> str:
     return (
         f"'{time_column}' {row[time_column]!r} is not one of the periods after the model's last "
-        f"time ({history['time']}) that its lags reach: send the derived features in the row"
+        f"time ({history.time}) that its lags reach: send the derived features in the row"
     )

@@ -152,7 +152,7 @@ def execute(
                     tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
                 for reason, n in v.validation.get("dropped", {}).items():
                     tally.dropped[reason] = tally.dropped.get(reason, 0) + n
-                for short in short_levels(v.feature_schema.get("intervals")):
+                for short in short_levels(v.schema.intervals):
                     seen = tally.short_intervals.get(short.level)
                     tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
         if kind == "chunk":

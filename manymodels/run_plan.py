@@ -18,13 +18,13 @@ from manymodels.exceptions import (
     TrainingError,
     error_text,
 )
+from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import claim_store
 from manymodels.registry.store import ProductionRef, now
-from manymodels.schemahistory import recorded_kind_json
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tempnames import owner_pid, writer_tag
@@ -63,7 +63,7 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
         refused: str | None = error_text(e)
     else:
         refused = None
-    kind = recorded_kind_json(ref.feature_schema_json)
+    kind = transform_kind_json(ref.feature_schema_json)
     return Champion(ref.version, ref.artifact_sha256, ref.last_time, refused, kind)
 
 

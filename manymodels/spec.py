@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from manymodels.exceptions import SpecError
+from manymodels.feature_schema import TransformKind
 from manymodels.spec_hash import canonical_hash
 from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.spec.Selection, …)
     MAX_LAG,
@@ -41,7 +42,6 @@ from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.sp
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
-TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 ChoosableTransform = Literal["none", "difference", "scale"]  # in a list: chosen by validation
 _TIME_OPTIONS = ("calendar", "lags", "rolling", "changes")  # these need a time_column
 

@@ -6,7 +6,7 @@ the router's ``/predict`` and ``/v1/predict``, ``forecast`` — turns them back 
 or a metric sees them:
 
 * ``scale`` is the partition's affine map, recorded in the version's history
-  (``feature_schema["history"]["transform"]``: ``center``, ``spread``): ``p * spread + center``.
+  (``FeatureSchema.transform``: ``center``, ``spread``): ``p * spread + center``.
 * ``difference``: the model predicts the change from the previous period, so a row's answer is
   its *previous target* plus the prediction — one step ahead from the actual previous value.
   Serving finds the previous target from the row's time (``rowlags.previous_targets``): the
@@ -32,20 +32,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import TargetTransform
-from manymodels.schemahistory import recorded
 
 
 def to_target_units(
     predictions: Any,
     data: Any,
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     positions: Sequence[int] | None = None,
 ) -> Any:
     """``predictions`` of the rows ``data`` (a DataFrame, a list of dicts or one dict) in the
     target's units; unchanged for a version without a transform. Raises ``InvalidRows`` for
     ``difference`` rows whose previous target is not known (see the module)."""
-    transform = recorded(schema)
+    transform = schema.transform
     if transform is None:
         return predictions
     fitted = TargetTransform.from_json(transform)
@@ -174,14 +174,14 @@ def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
     out: Inverses = {}
     for u, ref in enumerate(plan.units):
         schema = plan.transformed.get((ref.key, ref.version))  # its own, not the shared one
-        transform = recorded(schema) if schema is not None else None
+        transform = schema.transform if schema is not None else None
         if schema is None or transform is None:
             continue
         fitted = TargetTransform.from_json(transform)
         before = None
         if fitted.kind == "difference":
             positions = plan.positions[plan.offsets[u] : plan.offsets[u + 1]]
-            wanted = [c for c in (schema.get("time_column"), schema.get("target")) if c in df]
+            wanted = [c for c in (schema.time_column, schema.target) if c in df]
             rows = df.iloc[positions][wanted].to_dict("records")
             try:
                 before = previous_targets(rows, schema, positions.tolist())

@@ -36,13 +36,12 @@ from manymodels.exceptions import PartitionNotFound, first_line
 from manymodels.features import is_numeric
 from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
-from manymodels.schemahistory import recorded
 from manymodels.targetunits import to_target_units
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, finite_answers, model_input, probabilities, to_json_list
-from serving.served import COEF, PACKED, ServedModel, can_score, may_derive
+from serving.served import COEF, PACKED, ServedModel, can_score
 
 if TYPE_CHECKING:
     from serving.resolution import Target
@@ -156,9 +155,9 @@ def score(
     for X, members in _inputs(rows, by_model.values()):
         _predict_all(X, members, out_values, proba, service)
     for loaded, idx in by_model.values():  # a target_transform: answers back in its units
-        if recorded(loaded.feature_schema) is not None:
+        if loaded.schema.transform is not None:
             mine = to_target_units([out_values[i] for i in idx], [rows[i] for i in idx],
-                                   loaded.feature_schema, idx)  # fmt: skip
+                                   loaded.schema, idx)  # fmt: skip
             for i, value in zip(idx, to_json_list(mine), strict=True):
                 out_values[i] = value
     finite_answers(out_values)
@@ -196,8 +195,8 @@ def _inputs(
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
         shared = loaded.layout and loaded.layout[2] == "numpy"
-        if shared and may_derive(loaded.feature_schema):  # lags left out: from its own history
-            shared = not derived_missing([rows[i] for i in idx], loaded.feature_schema)
+        if shared and loaded.schema.may_derive:  # lags left out: from its own history
+            shared = not derived_missing([rows[i] for i in idx], loaded.schema)
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []
     errors: list[dict[str, Any]] = []
@@ -259,12 +258,12 @@ def predict_one(
 ) -> tuple[list[Any], list[dict[str, float]] | None]:
     """One model's predictions (and probabilities) for ``X`` as JSON values; a model that
     cannot score the rows is a ``ScoringFailed`` naming the partition and version."""
-    schema = loaded.feature_schema
+    schema = loaded.schema
     try:
         preds = to_json_list(loaded.predict(X))
         proba = (
             probabilities(loaded.model, X, schema)
-            if with_probabilities and schema.get("task") == "classification"
+            if with_probabilities and schema.classifies
             else None
         )
     except (ValueError, TypeError) as e:
@@ -317,7 +316,7 @@ def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
 def input_of(
     loaded: ServedModel, rows: Sequence[Row], positions: Sequence[int] | None = None
 ) -> Any:
-    """``model_input(rows, loaded.feature_schema, positions)``, the same matrix, built in one
+    """``model_input(rows, loaded.schema, positions)``, the same matrix, built in one
     numpy call when it can be: a numpy input of numeric features whose cells are all
     ``float`` / ``int`` / ``bool`` (read and type-checked in C). Cell by cell it cost more
     than scoring a batch; any other input goes through ``model_input``, which checks every
@@ -327,7 +326,7 @@ def input_of(
         X = numeric_matrix(layout[0], rows)
         if X is not None:
             return X
-    return model_input(rows, loaded.feature_schema, positions)
+    return model_input(rows, loaded.schema, positions)
 
 
 def numeric_matrix(features: tuple[str, ...], rows: Sequence[Row]) -> np.ndarray | None:

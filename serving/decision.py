@@ -51,18 +51,18 @@ def decides(router: object, pair: Pair, load: Callable[[], ServedModel]) -> bool
     if known is None:
         if len(memo) >= _DECIDES_MAX:
             memo.clear()
-        known = memo[pair] = bool(load().feature_schema.get("decision"))
+        known = memo[pair] = bool(load().schema.decision)
     return known
 
 
 def binary_classes(loaded: ServedModel) -> list[Any]:
     """The two classes a threshold chooses between; ``ScoringFailed`` (a client's mistake:
     the request asked for a threshold) naming the partition for any other model."""
-    schema, model = loaded.feature_schema, loaded.model
+    schema, model = loaded.schema, loaded.model
     where = f"partition '{loaded.key}' v{loaded.version}"
-    if schema.get("task") != "classification" or not hasattr(model, "predict_proba"):
+    if not schema.classifies or not hasattr(model, "predict_proba"):
         raise ScoringFailed(f"{where} is not a classifier: a threshold needs probabilities")
-    known = list(schema.get("classes") or np.asarray(model.classes_).tolist())
+    known = list(schema.classes or np.asarray(model.classes_).tolist())
     if len(known) != 2:
         raise ScoringFailed(
             f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
@@ -75,12 +75,12 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
 
     A threshold asked of a model that is not a binary classifier is a ``ScoringFailed``
     (422) naming the partition: a label needs a probability of one positive class."""
-    schema = loaded.feature_schema
+    schema = loaded.schema
     model = loaded.model
     classes = np.asarray(getattr(model, "classes_", []))
     where = f"partition '{loaded.key}' v{loaded.version}"
     known = binary_classes(loaded)
-    decision = schema.get("decision") or {}
+    decision = schema.decision or {}
     positive = decision.get("positive", known[-1])
     negative = known[0] if positive == known[-1] else known[-1]
     t = float(threshold if threshold is not None else decision["threshold"])

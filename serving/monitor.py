@@ -22,7 +22,6 @@ how many partitions are over the drift threshold — never a label per partition
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import threading
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.profile import bin_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
 from manymodels.registry.engine import batches
@@ -268,10 +268,10 @@ class Monitor:
         if source is None:
             return None
         if isinstance(source, str):
-            schema = json.loads(source or "{}")
-            profile = schema.get("profile")
+            schema = FeatureSchema.from_json(source)
+            profile = schema.profile
         else:
-            schema, profile = source.feature_schema, source.profile()  # profile kept as text
+            schema, profile = source.schema, source.profile()  # profile kept as text
         if not profile:
             return None  # trained before profiles were recorded: nothing to compare with
         key, version = pair

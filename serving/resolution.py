@@ -57,7 +57,7 @@ class Resolver:
                 version = self.aliases.get(FALLBACK_KEY)
                 if version is not None:
                     record = self.registry.store.get_version(FALLBACK_KEY, version)
-                    self._partition_by = list(record.feature_schema.get("partition_by") or [])
+                    self._partition_by = list(record.schema.partition_by)
         return self._partition_by or None
 
     def canonical(self, text: str) -> str | None:

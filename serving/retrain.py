@@ -245,7 +245,7 @@ def _refuse_lost_columns(frame: pd.DataFrame, target: RetrainTarget) -> None:
     if spec.features is not None:
         return
     derived = {*spec.derived_columns, *spec.partition_by}  # key columns are filled in
-    kept = [f for f in target.production.feature_schema.get("features", []) if f not in derived]
+    kept = [f for f in target.production.schema.features if f not in derived]
     lost = [c for c in kept if c not in frame.columns]
     if lost:
         raise DataError(
@@ -261,7 +261,7 @@ def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:
     feature of the version sent as text (``cheap``: the job failed naming row 62 of the
     merged rows), or an infinite or too large (``|x| > 1e150``) feature or target."""
     spec = target.spec
-    kinds = dict(feature_kinds(target.production.feature_schema))
+    kinds = dict(feature_kinds(target.production.schema))
     numeric = [c for c in frame.columns if kinds.get(c) and c in (spec.features or [])]
     for name in numeric:
         if frame[name].isna().all():  # JSON nulls only: no dtype to judge, and NaN may train

@@ -6,13 +6,14 @@ checked against the version's feature schema — is ``manymodels.inputs``, share
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from manymodels.classes import over_table_classes
 from manymodels.exceptions import InvalidRows
+from manymodels.feature_schema import FeatureSchema
 from manymodels.inputs import from_rows as model_input
 from manymodels.inputs import problem
 
@@ -50,7 +51,7 @@ def finite_answers(values: Sequence[Any], positions: Sequence[int] | None = None
 
 
 def probabilities(
-    model: Any, X: Any, schema: Mapping[str, Any] | None = None
+    model: Any, X: Any, schema: FeatureSchema | None = None
 ) -> list[dict[str, float]] | None:
     """``[{class: p}]`` per row when the model has ``predict_proba``, else ``None``: every
     class of the version's table (``classes.over_table_classes``), 0 for one its partition
@@ -58,7 +59,7 @@ def probabilities(
     if not hasattr(model, "predict_proba"):
         return None
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    table = (schema or {}).get("classes")
+    table = schema.classes if schema is not None else None
     classes, proba = over_table_classes(proba, model.classes_, table)
     labels = [str(c) for c in classes]
     return [dict(zip(labels, row, strict=True)) for row in proba.tolist()]

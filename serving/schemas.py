@@ -178,7 +178,7 @@ class VersionOut(BaseModel):
             skill=v.skill,
             n_rows=v.n_rows,
             data_fingerprint=v.data_fingerprint,
-            features=list(v.feature_schema.get("features", [])),
+            features=list(v.schema.features),
             artifact_sha256=v.artifact_sha256,
             artifact_size=v.artifact_size,
             aliases=list(v.aliases),

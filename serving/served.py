@@ -5,7 +5,7 @@ the version's drift profile as one JSON text, for the monitor), not the whole re
 miss then costs one indexed lookup of two columns (``SqlStore.model_ref``), one file read, a
 sha256 and an unpickle — at a high miss rate that is the router's throughput, so nothing else is
 read. (A whole schema cannot be shared between partitions: it carries each one's history for
-forecasting; its other parts are, ``_share_parts``.)
+forecasting; its other parts are, ``served_schema``.)
 
 Linear regressors score through their coefficients directly. scikit-learn's ``predict``
 re-validates its input at every step (``validate_data``: array conversion, dataframe
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import numpy as np
@@ -43,11 +43,11 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.candidates import LastValueRegressor
+from manymodels.feature_schema import FeatureSchema, History
 from manymodels.features import is_numeric
 from manymodels.global_members import GlobalModels, linked, member_names
 from manymodels.registry.client import Registry
-from manymodels.rowlags import DERIVED_PARTS, derived_missing
-from manymodels.schemahistory import recorded
+from manymodels.rowlags import derived_missing
 from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
@@ -114,7 +114,7 @@ class ServedModel:
     model: Any
     key: str
     version: int
-    feature_schema: Mapping[str, Any]
+    schema: FeatureSchema
     affine: Affine | None = None  # set when predict is an affine map of X
     layout: tuple[Any, ...] = ()  # what its input is built from: equal layouts, same input
     artifact_format: str = "pickle"  # how it was stored: dropped if the registry stops trusting it
@@ -125,7 +125,7 @@ class ServedModel:
     # walking: each slot more made every cached model a bigger allocation, and a full
     # collection under cold load took twice as long (15 → 29 ms with 8,700 models held)
     plain: PlainParts | None = None
-    # the version's monitoring profile as JSON text, out of ``feature_schema``: only the
+    # the version's monitoring profile as JSON text, out of its schema: only the
     # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
     # of what a full garbage collection walks under cold load (a str is not walked)
     profile_json: str | None = None
@@ -141,14 +141,22 @@ class ServedModel:
 
 
 def served_model(
-    model: Any, key: str, version: int, schema: Mapping[str, Any], artifact_format: str = "pickle"
+    model: Any, key: str, version: int, doc: Mapping[str, Any], artifact_format: str = "pickle"
 ) -> ServedModel:
-    """A model ready to serve; the schema's monitoring ``profile`` moves to
-    ``profile_json`` (see ``ServedModel``)."""
-    schema = dict(schema)
-    profile = schema.pop("profile", None)
-    profile_json = json.dumps(profile) if profile else None
-    _share_parts(schema)
+    """A model ready to serve, from its version's stored schema document (``doc``)."""
+    schema, profile_json = served_schema(doc)
+    return serve(model, key, version, schema, profile_json, artifact_format)
+
+
+def serve(
+    model: Any,
+    key: str,
+    version: int,
+    schema: FeatureSchema,
+    profile_json: str | None = None,
+    artifact_format: str = "pickle",
+) -> ServedModel:
+    """A model ready to serve, its schema parsed by ``served_schema``."""
     layout = layout_of(schema)
     affine = affine_of(model, len(layout[0]))
     return ServedModel(
@@ -169,8 +177,8 @@ def plain_parts(
     return (plain, row, joined_head(key, key, version, False))
 
 
-_SLIM_SCHEMAS: dict[str, Mapping[str, Any]] = {}  # equal schemas shared (one spec's partitions)
-_PARTS: dict[str, dict[str, Any]] = {}  # equal schema parts shared (one spec's partitions)
+_SLIM_SCHEMAS: dict[str, FeatureSchema] = {}  # equal slim schemas shared (coefficient entries)
+_SHELLS: dict[str, FeatureSchema] = {}  # equal schemas but for the history (one spec's partitions)
 _SHARED_MAX = 10_000  # entries of each table; cleared past it (a new spec's versions refill it)
 
 
@@ -184,20 +192,27 @@ def _interned(table: dict[str, Any], text: str, value: Any) -> Any:
     return shared
 
 
-def _share_parts(schema: dict[str, Any]) -> None:
-    """Replace the schema's lists and dicts — all but the partition's ``history`` — by equal
-    ones (the same JSON text, key order included) that earlier loads kept: the partitions of
-    one spec have the same features, dtypes and forecast plan, and each full model held its
-    own ~8 copies for every full garbage collection to walk. Nothing mutates a served schema
-    (coefficient entries share whole ones already)."""
-    parts = {k: v for k, v in schema.items() if k != "history" and type(v) in (dict, list)}
-    if not parts:
-        return
+def served_schema(doc: Mapping[str, Any]) -> tuple[FeatureSchema, str | None]:
+    """A version's schema as the router keeps it, and its monitoring ``profile`` apart as
+    JSON text (see ``ServedModel``).
+
+    All but the partition's ``history`` is shared with every equal schema (the same JSON
+    text, key order included) that earlier loads parsed: the partitions of one spec have the
+    same features, dtypes and forecast plan, and each full model held its own ~8 copies for
+    every full garbage collection to walk. Nothing mutates a served schema."""
+    rest = {k: v for k, v in doc.items() if k not in ("history", "profile")}
+    profile, history = doc.get("profile"), doc.get("history")
+    profile_json = json.dumps(profile) if profile else None
     try:
-        text = json.dumps(parts)
-    except (TypeError, ValueError):  # not JSON (a schema built by hand): kept as it is
-        return
-    schema.update(_interned(_PARTS, text, parts))
+        text = json.dumps(rest)
+    except (TypeError, ValueError):  # not JSON (a schema built by hand): parsed as it is
+        return FeatureSchema.parse({**rest, "history": history}), profile_json
+    shell = _SHELLS.get(text)
+    if shell is None:
+        shell = _interned(_SHELLS, text, FeatureSchema.parse(rest))
+    if not isinstance(history, Mapping):
+        return shell, profile_json
+    return replace(shell, history=History.parse(history)), profile_json
 
 
 def coefficients_only(served: ServedModel) -> ServedModel | None:
@@ -212,13 +227,12 @@ def coefficients_only(served: ServedModel) -> ServedModel | None:
     the collector to walk: at ten thousand entries, full collections of ~90 ms under cold
     load. It answers rows its affine map accepts; for others (a NaN) the caller loads the
     full model, which answers as it always did."""
-    if served.affine is None or served.model is None or recorded(served.feature_schema):
+    if served.affine is None or served.model is None or served.schema.transform is not None:
         return None  # a target_transform's answers are turned back with the history it drops
-    schema = dict(served.feature_schema)
+    schema = served.schema
     if not derived_missing([{}], schema):  # rows may leave out lags: they need the history
-        schema.pop("history", None)
-    text = json.dumps(schema, sort_keys=True, default=str)
-    shared = _interned(_SLIM_SCHEMAS, text, schema)
+        schema = replace(schema, history=None)
+    shared = _interned(_SLIM_SCHEMAS, repr(schema), schema)
     return ServedModel(
         None, served.key, served.version, shared, served.affine, served.layout,
         served.artifact_format, served.plain,
@@ -231,13 +245,13 @@ def can_score(served: ServedModel, X: Any) -> bool:
     return served.model is not None or (served.affine is not None and accepts(served.affine, X))
 
 
-def plain_of(schema: Mapping[str, Any], layout: tuple[Any, ...]) -> tuple[Any, ...] | None:
+def plain_of(schema: FeatureSchema, layout: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """The interned layout of ``ServedModel.plain`` (``None``: not plain): decided once per
     load, so that a batch over 100 partitions asks one attribute of each model rather than
     four questions of its schema."""
     if layout[2] != "numpy" or not all(is_numeric(d) for d in layout[1]):
         return None
-    if recorded(schema) is not None or schema.get("decision") or may_derive(schema):
+    if schema.transform is not None or schema.decision or schema.may_derive:
         return None
     if len(_PLAIN_LAYOUTS) >= 1_000:  # a few per spec; bounded all the same
         _PLAIN_LAYOUTS.clear()
@@ -248,26 +262,12 @@ def plain_of(schema: Mapping[str, Any], layout: tuple[Any, ...]) -> tuple[Any, .
 _PLAIN_LAYOUTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
-def may_derive(schema: Mapping[str, Any]) -> bool:
-    """Whether ``rowlags.derived_missing`` could find anything: a version with a history and
-    lags, rolling statistics, calendar parts or feature changes. A look at four keys, where
-    it builds a ``LagPlan`` (~10 µs, once per model in a batch of 100 partitions)."""
-    if "history" not in schema:  # coefficients only, or a version without a time column
-        return False
-    plan = schema.get("forecast")
-    return type(plan) is dict and any(plan.get(part) for part in DERIVED_PARTS)
-
-
-def layout_of(schema: Mapping[str, Any]) -> tuple[Any, ...]:
+def layout_of(schema: FeatureSchema) -> tuple[Any, ...]:
     """What ``model_input`` reads from a schema: models with equal layouts (partitions of one
     spec) take the same input for the same rows, so a batch builds it once for all of them."""
-    features = tuple(schema.get("features", ()))
-    dtypes = schema.get("dtypes", {})
-    return (
-        features,
-        tuple(str(dtypes.get(f, "float64")) for f in features),
-        schema.get("input", "numpy"),
-    )
+    features = tuple(schema.features)
+    dtypes = schema.dtypes
+    return (features, tuple(str(dtypes.get(f, "float64")) for f in features), schema.input)
 
 
 def affine_of(model: Any, n_features: int | None = None) -> Affine | None:
@@ -349,10 +349,9 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     if ref is None:
         registry.store.get_version(key, version)  # raises PartitionNotFound / VersionNotFound
         raise AssertionError(f"{key} v{version} has no row yet get_version found it")
-    schema = json.loads(ref.feature_schema_json)
-    verify(
-        registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, schema
-    )
+    doc = json.loads(ref.feature_schema_json)
+    verify(registry.signer, ref.signature, key, version, ref.artifact_sha256, ref.data_sha256, doc)
+    schema, profile_json = served_schema(doc)
     sha = ref.artifact_sha256
     what = f"partition '{key}' v{version}"
     # global models, chosen or an ensemble's members: one loaded copy for every partition on
@@ -360,7 +359,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     shared = GlobalModels(
         registry.artifacts.get, registry.trusted_formats, _SHARED, _FORMATS, owner=what
     )
-    if "global" in schema:
+    if schema.bound is not None:
         model = shared(sha)
         fmt = _FORMATS[sha]  # recorded with the model, in the same call
     else:
@@ -369,7 +368,7 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         names = member_names(model)
         model = linked(model, shared)
         fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
-    return served_model(bind_key(model, schema), key, version, schema, fmt)
+    return serve(bind_key(model, schema.bound), key, version, schema, profile_json, fmt)
 
 
 _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()

@@ -27,7 +27,6 @@ from manymodels.exceptions import (
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
-from manymodels.schemahistory import recorded
 from manymodels.targetunits import to_target_units
 from serving.batch import input_of, predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
@@ -294,8 +293,8 @@ class ModelService(Resolver):
         with_probabilities: bool,
     ) -> Scored:
         preds, proba = predict_one(loaded, X, with_probabilities)
-        if recorded(loaded.feature_schema) is not None:  # a target_transform: back to its units
-            preds = to_json_list(to_target_units(preds, rows, loaded.feature_schema))
+        if loaded.schema.transform is not None:  # a target_transform: back to its units
+            preds = to_json_list(to_target_units(preds, rows, loaded.schema))
         finite_answers(preds)
         if self.sampler is not None and not target.fallback:
             self.sampler.offer(target.key, target.version, rows)

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import is_numeric
 
 Row = dict[str, Any]
@@ -145,11 +146,11 @@ def value_datatype(values: Sequence[Any]) -> str:
     return "BYTES"
 
 
-def input_tensors(schema: Mapping[str, Any]) -> list[MetadataTensor]:
-    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+def input_tensors(schema: FeatureSchema) -> list[MetadataTensor]:
+    dtypes = schema.dtypes
     return [
         MetadataTensor(name=f, datatype=feature_datatype(dtypes.get(f, "float64")), shape=[-1])
-        for f in schema["features"]
+        for f in schema.features
     ]
 
 

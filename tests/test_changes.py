@@ -198,10 +198,11 @@ def test_the_drift_monitor_still_derives_lags_beside_a_change(tmp_path: Path) ->
     df = priced()
     _trained(tmp_path / "reg", df, lags=[5])
     with Registry.open(tmp_path / "reg") as reg:
-        schema = reg.load_model("pid=0").version.feature_schema
-    last = int(schema["history"]["time"])
+        schema = reg.load_model("pid=0").version.schema
+    assert schema.history is not None
+    last = int(schema.history.time)
     filled = with_lags([{"t": last + 1, "price": 1.0}], schema)
-    assert filled[0]["y_lag5"] == pytest.approx(schema["history"]["target"][-5])
+    assert filled[0]["y_lag5"] == pytest.approx(schema.history.target[-5])
     assert "price_change" not in filled[0]
 
 

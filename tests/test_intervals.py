@@ -17,6 +17,7 @@ import pytest
 
 from manymodels import intervals
 from manymodels.exceptions import DataError, SpecError
+from manymodels.feature_schema import FeatureSchema
 from manymodels.forecast import forecast
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
@@ -147,9 +148,8 @@ def test_a_run_warns_of_bands_from_too_few_errors(tmp_path: Path) -> None:
 
 
 def test_bands_widths_per_step_or_pooled() -> None:
-    schema = {
-        "intervals": {"levels": [80.0], "rows": 9, "quantiles": [2.0], "steps": [[1.0], [3.0]]}
-    }
+    record = {"levels": [80.0], "rows": 9, "quantiles": [2.0], "steps": [[1.0], [3.0]]}
+    schema = FeatureSchema([], intervals=record)
     pred = np.array([10.0, 20.0])
     per_step = intervals.bands(pred, intervals.widths(schema, [80], steps=2), [80])
     assert per_step["lo-80"].tolist() == [9.0, 17.0] and per_step["hi-80"].tolist() == [11.0, 23.0]
@@ -165,19 +165,23 @@ def test_bands_widths_per_step_or_pooled() -> None:
 def test_forecast_widths_return_to_the_targets_units_after_a_target_transform() -> None:
     record = {"levels": [80.0], "rows": 8, "quantiles": [2.0]}
     scaled = {"intervals": record, "history": {"transform": {"kind": "scale", "spread": 3.0}}}
-    assert intervals.widths(scaled, [80], steps=2).tolist() == [[6.0, 6.0]]
+    assert intervals.widths(FeatureSchema.parse(scaled), [80], steps=2).tolist() == [[6.0, 6.0]]
     summed = {"intervals": record, "history": {"transform": {"kind": "difference"}}}
     assert np.allclose(
-        intervals.widths(summed, [80], steps=4), [[2.0, 2.0 * 2**0.5, 2.0 * 3**0.5, 4.0]]
+        intervals.widths(FeatureSchema.parse(summed), [80], steps=4),
+        [[2.0, 2.0 * 2**0.5, 2.0 * 3**0.5, 4.0]],
     )
     # errors of 2-step forecasts already: past the second step they grow as √(step / 2)
     chained = {**summed, "intervals": {**record, "units": "target", "chained": 2}}
     assert np.allclose(
-        intervals.widths(chained, [80], steps=4), [[2.0, 2.0, 2.0 * 1.5**0.5, 2.0 * 2**0.5]]
+        intervals.widths(FeatureSchema.parse(chained), [80], steps=4),
+        [[2.0, 2.0, 2.0 * 1.5**0.5, 2.0 * 2**0.5]],
     )
-    assert intervals.widths(scaled, [80]).tolist() == [[2.0]]  # rows scored as the model answers
+    assert intervals.widths(FeatureSchema.parse(scaled), [80]).tolist() == [
+        [2.0]
+    ]  # rows scored as the model answers
     in_units = {**scaled, "intervals": {**record, "units": "target"}}  # errors turned back already
-    assert intervals.widths(in_units, [80], steps=2).tolist() == [[2.0, 2.0]]
+    assert intervals.widths(FeatureSchema.parse(in_units), [80], steps=2).tolist() == [[2.0, 2.0]]
 
 
 def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
@@ -203,9 +207,11 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
             intervals.parse_levels(text)
     recorded = {"intervals": {"levels": [99.99994], "quantiles": [1.0]}}
     with pytest.raises(DataError, match=r"no 99.9999% interval \(levels recorded: 99.99994;"):
-        intervals.check_levels(recorded, [99.9999], what="partition 'k=1' v1")
+        intervals.check_levels(FeatureSchema.parse(recorded), [99.9999], what="partition 'k=1' v1")
     with pytest.raises(DataError, match="is a classifier"):
-        intervals.check_levels({"task": "classification"}, [80], what="partition 'k=1' v1")
+        intervals.check_levels(
+            FeatureSchema([], task="classification"), [80], what="partition 'k=1' v1"
+        )
 
 
 # ----------------------------------------------------------------------------- coverage

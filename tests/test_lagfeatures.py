@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from manymodels import lagfeatures
 from manymodels.cli import app
 from manymodels.exceptions import DataError, InvalidRows, SpecError
+from manymodels.feature_schema import FeatureSchema
 from manymodels.forecast import forecast
 from manymodels.lagfeatures import (
     LagPlan,
@@ -324,7 +325,7 @@ def test_posted_actuals_are_transformed_like_the_history() -> None:
             "kind": "difference", "center": 0.0, "spread": 1.0, "last": 100.0}},
     }  # fmt: skip
     rows: list[dict[str, Any]] = [{"t": 10, "y": 104.0}, {"t": 11, "y": 101.0}, {"t": 12}]
-    filled = fill_rows(rows, schema)
+    filled = fill_rows(rows, FeatureSchema.parse(schema))
     assert (filled[0]["y_lag1"], filled[0]["y_lag2"]) == (2.0, 0.5)
     assert (filled[1]["y_lag1"], filled[1]["y_lag2"]) == (4.0, 2.0)  # 104 − 100
     assert (filled[2]["y_lag1"], filled[2]["y_lag2"]) == (-3.0, 4.0)  # 101 − 104

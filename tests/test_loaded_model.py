@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from manymodels.exceptions import DataError, InvalidRows
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -100,7 +101,7 @@ def trained(
         yield reg, df, spec
 
 
-def _as_fitted(schema: dict[str, Any], df: pd.DataFrame) -> Any:
+def _as_fitted(schema: FeatureSchema, df: pd.DataFrame) -> Any:
     """The input the estimator was fitted on, built by hand from the frame's columns."""
     kinds = feature_kinds(schema)
     values = np.column_stack(
@@ -116,7 +117,7 @@ def test_a_frame_and_a_list_of_dicts_give_what_the_estimator_gives(
     reg, df, spec = trained
     for key in [p.key for p in reg.list_partitions()][:3]:
         loaded = reg.load_model(key)
-        schema = loaded.version.feature_schema
+        schema = loaded.version.schema
         rows = df.head(7)  # any rows with the features (and other columns) will do
         want = loaded.model.predict(_as_fitted(schema, rows))
         assert list(loaded.features) == list(spec["features"])
@@ -141,7 +142,7 @@ def test_the_fallback_scores_the_same_way(
     assert reg.has_fallback()  # every spec above trains one (the default)
     loaded = reg.load_model("__fallback__")
     rows = df.head(4)
-    want = loaded.model.predict(_as_fitted(loaded.version.feature_schema, rows))
+    want = loaded.model.predict(_as_fitted(loaded.version.schema, rows))
     np.testing.assert_array_equal(loaded.predict(rows), want)
 
 

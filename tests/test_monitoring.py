@@ -22,6 +22,7 @@ from factories import RIDGE
 from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
+from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import profile as prof
 from manymodels.monitoring import report, store
@@ -294,7 +295,7 @@ def test_time_ordered_naive_is_the_previous_actual(tmp_path: Path) -> None:
         def post(batch: list[dict[str, Any]]) -> Any:
             return live_actuals.record(
                 reg.store.engine, key="pid=1", version=v.version, metric=v.metric,
-                schema=v.feature_schema, predict=model.predict, rows=batch,
+                schema=v.schema, predict=model.predict, rows=batch,
             )  # fmt: skip
 
         first = post([rows[1], rows[0]])  # out of order: sorted by t
@@ -311,7 +312,7 @@ def test_storage_is_bounded_per_partition_and_version(registry: Path) -> None:
         for day in range(1, 31):
             live_actuals.record(
                 reg.store.engine, key="pid=1", version=v.version, metric=v.metric,
-                schema=v.feature_schema, predict=model.predict, rows=rows,
+                schema=v.schema, predict=model.predict, rows=rows,
                 day=f"2026-01-{day:02d}",
             )  # fmt: skip
         kept = store.windows(reg.store.engine, "pid=1", v.version)
@@ -478,7 +479,7 @@ def test_times_of_actuals_are_checked_as_times() -> None:
     from manymodels.exceptions import InvalidRows
     from manymodels.monitoring.actuals import check_times
 
-    schema = {"time_column": "day", "history": {"time": "2024-01-01T00:00:00"}}
+    schema = FeatureSchema.parse({"time_column": "day", "history": {"time": "2024-01-01T00:00:00"}})
     good = [{"day": dt.date(2024, 1, 2)}, {"day": np.datetime64("2024-01-03")},
             {"day": "2024-01-04"}, {"day": pd.Timestamp("2024-01-05")}, {}]  # fmt: skip
     check_times(good, schema)

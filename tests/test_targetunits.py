@@ -261,7 +261,7 @@ def test_loaded_model_predicts_in_the_targets_units(registries: dict[str, Path],
         loaded = reg.load_model("pid=1")
         got = loaded.predict(rows)
         framed = loaded.predict(pd.DataFrame(rows))
-        own = loaded.model.predict(model_input(rows, loaded.version.feature_schema))
+        own = loaded.model.predict(model_input(rows, loaded.version.schema))
         if kind == "difference":
             with pytest.raises(InvalidRows, match="must give its time"):
                 loaded.predict([{"y_lag1": 3.0, "y_lag2": 3.0}])
@@ -403,7 +403,7 @@ def test_explain_says_its_weights_are_in_the_transformed_targets_units(
         loaded = reg.load_model("pid=1")
         why = explain(loaded.version, loaded.model)
         got = loaded.predict(rows)
-        x = np.asarray(model_input(rows, loaded.version.feature_schema), dtype=np.float64)
+        x = np.asarray(model_input(rows, loaded.version.schema), dtype=np.float64)
         names = [str(f) for f in loaded.version.feature_schema["features"]]
     with Registry.open(registries["none"]) as reg:
         plain = reg.load_model("pid=1")

@@ -150,7 +150,7 @@ def actuals(
             version = int(values[-1]) if "version" in df.columns else None
             try:
                 loaded = reg.load_model(key, version)
-                target = target_of(loaded.version.feature_schema, key, loaded.version.version)
+                target = target_of(loaded.version.schema, key, loaded.version.version)
             except PartitionNotFound:
                 unknown.append(key)
                 continue
@@ -162,9 +162,9 @@ def actuals(
             given = group[group[target].notna()]
             if given.empty:
                 continue
-            schema = loaded.version.feature_schema
+            schema = loaded.version.schema
             numbers = [name for name, numeric in feature_kinds(schema) if numeric]
-            numbers += [target] if schema.get("task") != "classification" else []
+            numbers += [] if schema.classifies else [target]
             # one word in a column made every number in it text (in every partition): read
             # those as numbers, so that the check names the word's own row
             texts = [c for c in numbers if c in given and given[c].dtype.kind not in "biufc"]

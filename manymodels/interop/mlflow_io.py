@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import DataError, ManyModelsError
+from manymodels.feature_schema import FeatureSchema
 from manymodels.registry.entities import ModelVersion
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def export_mlflow(
         raise DataError(f"{path}: exists and is not an empty directory")
     loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
     record, model = loaded.version, loaded.model
-    schema = record.feature_schema
+    schema = record.schema
     foreign = foreign_modules(model)
     pickle_free = "pickle" not in reg.trusted_formats  # the registry refuses pickles
     common: dict[str, Any] = {
@@ -121,7 +122,7 @@ def export_mlflow(
             from manymodels.interop.pyfunc import ManyModelsModel
 
             mlflow.pyfunc.save_model(
-                str(path), python_model=ManyModelsModel(model, schema), **common
+                str(path), python_model=ManyModelsModel(model, record.feature_schema), **common
             )
             flavor, format = "pyfunc", "cloudpickle"
         else:
@@ -166,7 +167,7 @@ def foreign_modules(model: Any) -> list[str]:
     return sorted(found)
 
 
-def feature_signature(schema: Mapping[str, Any]) -> Any:
+def feature_signature(schema: FeatureSchema) -> Any:
     """An MLflow ``ModelSignature`` of the version's features, in order, with their types:
     text features ``string``; numeric ones ``double``/``float``/``boolean`` as recorded, any
     integer dtype ``long`` (MLflow refuses an int column where ``double`` is declared, while
@@ -176,7 +177,7 @@ def feature_signature(schema: Mapping[str, Any]) -> Any:
 
     from manymodels.features import feature_kinds
 
-    dtypes: Mapping[str, str] = schema.get("dtypes", {})
+    dtypes = schema.dtypes
     cols: list[Any] = []
     for name, numeric in feature_kinds(schema):
         dtype = str(dtypes.get(name, "float64"))
@@ -187,17 +188,17 @@ def feature_signature(schema: Mapping[str, Any]) -> Any:
     return ModelSignature(inputs=Schema(cols))
 
 
-def _fed_as_fitted(model: Any, schema: Mapping[str, Any]) -> Any:
+def _fed_as_fitted(model: Any, schema: FeatureSchema) -> Any:
     """``model`` as scikit-learn scores it from a DataFrame: as is when it was fitted on one;
     behind a step that makes the float64 matrix it was fitted on otherwise."""
-    if schema.get("input", "numpy") != "numpy":
+    if schema.input != "numpy":
         return model
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    features = list(schema["features"])
+    features = list(schema.features)
     to_matrix = FunctionTransformer(np.ascontiguousarray, kw_args={"dtype": "float64"})
     to_matrix.fit(pd.DataFrame({f: [0.0] for f in features}))  # learns the names, nothing else
     return Pipeline([("features", to_matrix), ("model", model)])
@@ -211,7 +212,7 @@ def _example(reg: Registry, record: ModelVersion) -> Any:
     if record.data_sha256 is None:
         return None
     rows = reg.training_rows(record.key, record.version)
-    features = list(record.feature_schema["features"])
+    features = list(record.schema.features)
     if not set(features) <= set(rows.columns):
         return None
     example = rows[features].head(EXAMPLE_ROWS).reset_index(drop=True)
@@ -241,7 +242,7 @@ def _provenance(record: ModelVersion) -> dict[str, Any]:
     return {
         "key": record.key, "version": record.version, "run_id": record.run_id,
         "estimator": record.estimator, "metric": record.metric, "score": score,
-        "artifact_sha256": record.artifact_sha256, "task": record.feature_schema.get("task"),
+        "artifact_sha256": record.artifact_sha256, "task": record.schema.task,
     }  # fmt: skip
 
 

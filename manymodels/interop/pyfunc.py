@@ -21,11 +21,14 @@ class ManyModelsModel(PythonModel):
 
     def __init__(self, model: Any, feature_schema: Mapping[str, Any]) -> None:
         self.model = model
-        self.feature_schema = dict(feature_schema)
+        self.feature_schema = dict(feature_schema)  # the stored document: parsed per call, so
+        # an export pickled by one release of manymodels loads under another
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> Any:
+        from manymodels.feature_schema import FeatureSchema
         from manymodels.inputs import model_input as build
 
-        return self.model.predict(build(model_input, self.feature_schema))
+        schema = FeatureSchema.parse(self.feature_schema)
+        return self.model.predict(build(model_input, schema))

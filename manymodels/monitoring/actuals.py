@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from manymodels.exceptions import InvalidRows
+from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import store
 from manymodels.monitoring.live import ErrorSums, error_sums, live_error, targets
 
@@ -45,12 +46,12 @@ def time_order(rows: Sequence[Row], time_column: str | None) -> list[int]:
         return given
 
 
-def target_of(schema: Mapping[str, Any], key: str, version: int) -> str:
+def target_of(schema: FeatureSchema, key: str, version: int) -> str:
     """The version's target column; ``DataError`` for a version that records none (imported
     from MLflow: its rows were never seen here), so its actuals cannot be scored."""
     from manymodels.exceptions import DataError
 
-    target = schema.get("target")
+    target = schema.target
     if not target:
         raise DataError(
             f"partition '{key}' v{version} was imported and records no target column: "
@@ -72,7 +73,7 @@ class Measured:
     points: tuple[store.Point, ...] = ()
 
 
-def check_times(rows: Sequence[Row], schema: Mapping[str, Any]) -> None:
+def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
     """``InvalidRows`` naming rows whose time is not a time: an object, a list, a boolean, or
     text that is no date where the version's times are dates. They were stored as sent, shown
     on the dashboard, and ordered the naive answers."""
@@ -82,11 +83,10 @@ def check_times(rows: Sequence[Row], schema: Mapping[str, Any]) -> None:
     from manymodels.exceptions import InvalidRows
     from manymodels.inputs import problem
 
-    column = schema.get("time_column")
+    column = schema.time_column
     if not column:
         return
-    history = schema.get("history")
-    dated = isinstance(history, Mapping) and isinstance(history.get("time"), str)
+    dated = schema.history is not None and isinstance(schema.history.time, str)
     errors = []
     for i, row in enumerate(rows):
         value = row.get(column)
@@ -127,7 +127,7 @@ def measure(
     key: str,
     version: int,
     metric: str,
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     predict: Callable[[Sequence[Row]], Any],
     rows: Sequence[Row],
     positions: Sequence[int] | None = None,
@@ -137,31 +137,31 @@ def measure(
     mistyped), so a caller with several batches can check them all before writing one; its
     rows are numbered by ``positions`` (the rows' places in a file; default 0, 1, …), though
     they are scored in time order."""
-    task = str(schema.get("task") or "regression")
+    task = schema.task or "regression"
     numbers = list(range(len(rows))) if positions is None else list(positions)
     try:
         check_times(rows, schema)
     except InvalidRows as e:  # numbered by their place in ``rows``
         raise InvalidRows([_renumbered(p, numbers) for p in e.errors], e.total) from None
-    order = time_order(rows, schema.get("time_column"))
+    order = time_order(rows, schema.time_column)
     ordered = [rows[i] for i in order]
     where = [numbers[i] for i in order]
     actual = targets(
         ordered, target_of(schema, key, version), task=task, positions=where,
-        classes=schema.get("classes"),
+        classes=schema.classes,
     )  # fmt: skip
     try:
         predicted = list(predict(ordered))
     except InvalidRows as e:  # numbered by their place in ``ordered``: by ``where`` instead
         raise InvalidRows([_renumbered(p, where) for p in e.errors], e.total) from None
-    profile = schema.get("profile") or {}
-    time_ordered = bool(schema.get("time_column"))
+    profile = schema.profile or {}
+    time_ordered = bool(schema.time_column)
     previous = store.previous_actual(engine, key, version) if time_ordered else None
     sums, last = error_sums(
         actual, predicted, task=task, naive=profile.get("naive"),
         time_ordered=time_ordered, previous=previous, positions=where,
     )  # fmt: skip
-    points = _points(ordered, actual, predicted, schema.get("time_column"))
+    points = _points(ordered, actual, predicted, schema.time_column)
     return Measured(key, version, metric, task, sums, last, points)
 
 
@@ -195,7 +195,7 @@ def record(
     key: str,
     version: int,
     metric: str,
-    schema: Mapping[str, Any],
+    schema: FeatureSchema,
     predict: Callable[[Sequence[Row]], Any],
     rows: Sequence[Row],
     day: str | None = None,

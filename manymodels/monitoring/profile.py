@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from manymodels.feature_schema import FeatureSchema
+
 QUANTILES = np.linspace(0.1, 0.9, 9)
 TOP_VALUES = 8
 EPSILON = 1e-4
@@ -213,15 +215,15 @@ def version_profile(
 
 
 def with_calendar(
-    rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]], schema: FeatureSchema
 ) -> Sequence[Mapping[str, Any]]:
     """``rows`` with the version's calendar parts (``forecast.calendar``: column → part, e.g.
     ``week_month`` → ``month``) computed from their time column where a row lacks them, so
     derived features drift like any other: a request may leave them out and give its time.
     Computed by the same ``timefeatures.calendar_values`` training uses; rows whose time
     cannot be read keep what they had (and are not counted for those features)."""
-    calendar = (schema.get("forecast") or {}).get("calendar") or {}
-    time_column = schema.get("time_column")
+    calendar = schema.forecast.calendar if schema.forecast is not None else {}
+    time_column = schema.time_column
     if not calendar or not time_column:
         return rows
     missing = [c for c in calendar if any(c not in row for row in rows)]
@@ -246,7 +248,7 @@ def with_calendar(
 
 
 def with_lags(
-    rows: Sequence[Mapping[str, Any]], schema: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]], schema: FeatureSchema
 ) -> Sequence[Mapping[str, Any]]:
     """``rows`` with the version's target lags and rolling statistics (``forecast.lags`` and
     ``forecast.rolling``) computed from its recorded history where a row lacks them and gives
@@ -264,10 +266,10 @@ def with_lags(
     per partition and flush, off the request path: ~10–13 ms on a busy 2-core machine, most
     of it the calendar walk (``timefeatures.advance``) that each request leaving its lags
     out also pays; 64 rows at one time filled as 64 rows took ~22 ms."""
-    forecast = schema.get("forecast") or {}
-    derived = [*(forecast.get("lags") or {}), *(forecast.get("rolling") or {})]
-    time_column = schema.get("time_column")
-    if not derived or not time_column or "history" not in schema:
+    forecast = schema.forecast
+    derived = [*forecast.lags, *forecast.rolling] if forecast is not None else []
+    time_column = schema.time_column
+    if not derived or not time_column or schema.history is None:
         return rows
     todo = [
         i for i, row in enumerate(rows)

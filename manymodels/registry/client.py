@@ -326,7 +326,7 @@ class Registry:
         if "global" in record.feature_schema:  # a global model: bound to this partition's key
             from manymodels.training.global_fit import bind_key
 
-            model = bind_key(model, record.feature_schema)
+            model = bind_key(model, record.schema.bound)
         return model
 
     @property

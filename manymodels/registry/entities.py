@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.heartbeat import silent_for, spoken
 from manymodels.tempnames import owner_alive
 
@@ -53,6 +55,11 @@ class NewVersion:
     """The partition's input rows in the artifact store (``None`` for the fallback)."""
     members: tuple[str, ...] = ()
     """The global models its artifact names (an ensemble's: ``manymodels.global_members``)."""
+
+    @cached_property
+    def schema(self) -> FeatureSchema:
+        """``feature_schema`` parsed (``manymodels.feature_schema``)."""
+        return FeatureSchema.parse(self.feature_schema)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +111,12 @@ class ModelVersion:
     members: tuple[str, ...] = ()
     """The sha256s of the global models its artifact names as ensemble members (loaded with
     it: ``manymodels.global_members``); ``gc`` keeps them while it exists."""
+
+    @cached_property
+    def schema(self) -> FeatureSchema:
+        """``feature_schema`` parsed: how every reader reads it (``manymodels.feature_schema``);
+        the document stays what the API answers and a signature covers."""
+        return FeatureSchema.parse(self.feature_schema)
 
     @property
     def artifact_format(self) -> str:

@@ -34,21 +34,20 @@ class LoadedModel:
     @property
     def features(self) -> list[str]:
         """The feature names, in the order the model was fitted on."""
-        return list(self.version.feature_schema.get("features", []))
+        return list(self.version.schema.features)
 
     def predict(self, data: Any) -> Any:
         """Predictions for ``data`` (a DataFrame, a list of dicts, or one dict), as a numpy
         array with one value per row, in the target's units (a version trained with a
         ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
         from manymodels.inputs import model_input
-        from manymodels.schemahistory import recorded
         from manymodels.targetunits import to_target_units
 
-        schema = self.version.feature_schema
+        schema = self.version.schema
         X = model_input(data, schema)
         with self._refusals():
             predictions = self.model.predict(X)
-        if recorded(schema) is None:
+        if schema.transform is None:
             return predictions
         return to_target_units(predictions, data, schema)
 
@@ -68,11 +67,11 @@ class LoadedModel:
                 f"the model of '{self.version.key}' v{self.version.version} "
                 f"({type(self.model).__name__}) has no predict_proba"
             )
-        schema = self.version.feature_schema
+        schema = self.version.schema
         X = model_input(data, schema)
         with self._refusals():
             proba = np.asarray(self.model.predict_proba(X))
-        return over_table_classes(proba, self.model.classes_, schema.get("classes"))[1]
+        return over_table_classes(proba, self.model.classes_, schema.classes)[1]
 
     @contextmanager
     def _refusals(self) -> Iterator[None]:
@@ -92,5 +91,5 @@ class LoadedModel:
         version that records none)."""
         from manymodels.classes import answered_classes
 
-        table = self.version.feature_schema.get("classes")
+        table = self.version.schema.classes
         return list(answered_classes(getattr(self.model, "classes_", []), table))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
+from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
 from manymodels.scoring.plan import Plan
 
@@ -54,7 +55,9 @@ def _bands(
     """Each row's interval columns: its model's pooled half-width around its prediction."""
     if not levels:
         return {}
-    units = [conformal.widths({"intervals": u.intervals}, levels)[:, 0] for u in plan.units]
+    units = [
+        conformal.widths(FeatureSchema([], intervals=u.intervals), levels)[:, 0] for u in plan.units
+    ]
     half = np.full((len(levels), len(predictions)), np.nan)
     if units:
         half[:, plan.positions] = np.repeat(np.array(units).T, counts, axis=1)

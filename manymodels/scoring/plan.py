@@ -8,9 +8,8 @@ after minutes of loading models.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +19,10 @@ import pandas as pd
 from manymodels import intervals as conformal
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
-from manymodels.rowlags import recorded_names
-from manymodels.schemahistory import recorded
 from manymodels.signing import verify
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
@@ -58,14 +56,14 @@ class Plan:
     positions: np.ndarray
     offsets: np.ndarray
     units: list[ModelRef]
-    schemas: list[dict[str, Any]]
+    schemas: list[FeatureSchema]
     columns: dict[tuple[str, bool], np.ndarray]
     n_partitions: int
     fallback_partitions: int
     fallback_rows: int
     keys: list[str]
     key_codes: np.ndarray
-    transformed: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
+    transformed: dict[tuple[str, int], FeatureSchema] = field(default_factory=dict)
     """The whole schema of each ``(key, version)`` that records a target transform: its
     parameters and the history a ``difference`` is turned back from are the partition's, not
     those of the schema it shares by feature kinds (``ModelRef.schema``). Read by the driver
@@ -179,16 +177,16 @@ def _group(
 def _refs(
     reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str
 ) -> tuple[
-    list[dict[str, Any]], dict[tuple[str, int], ModelRef], dict[tuple[str, int], dict[str, Any]]
+    list[FeatureSchema], dict[tuple[str, int], ModelRef], dict[tuple[str, int], FeatureSchema]
 ]:
     """A ``ModelRef`` per (key, version), from batched reads; equal feature schemas (usually
     all of them) share one entry. With a signing key, a version whose signature does not
     verify fails the whole job (``BadSignature``) before any task is shipped."""
-    schemas: list[dict[str, Any]] = []
+    schemas: list[FeatureSchema] = []
     index: dict[Any, int] = {}
     refs: dict[tuple[str, int], ModelRef] = {}
-    parsed: dict[str, dict[str, Any]] = {}  # schema JSON text → parsed, once per distinct text
-    transformed: dict[tuple[str, int], dict[str, Any]] = {}
+    parsed: dict[str, FeatureSchema] = {}  # schema JSON text → parsed, once per distinct text
+    transformed: dict[tuple[str, int], FeatureSchema] = {}
     for key, version, row in reg.store.model_refs(pairs):
         # The driver holds the key: workers get only sha256s it vouches for, and check the
         # bytes against them before unpickling.
@@ -196,15 +194,15 @@ def _refs(
         verify(reg.signer, row.signature, key, version, sha, row.data_sha256, schema_json)
         fs = parsed.get(schema_json)
         if fs is None:
-            fs = parsed[schema_json] = json.loads(schema_json)
-        same = (tuple(feature_kinds(fs)), fs.get("input", "numpy"))
+            fs = parsed[schema_json] = FeatureSchema.from_json(schema_json)
+        same = (tuple(feature_kinds(fs)), fs.input)
         if same not in index:
             index[same] = len(schemas)
             schemas.append(fs)
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], conformal.stored(fs), fs.get("global")
+            key, version, sha, index[same], fs.intervals, fs.bound
         )  # equal schemas are shared, so a global model's key travels here
-        if recorded(fs) is not None:  # and a transform, with the partition's own history
+        if fs.transform is not None:  # and a transform, with the partition's own history
             transformed[key, version] = fs
     lost = [p for p in pairs if p not in refs]
     if lost:
@@ -216,7 +214,7 @@ def _refs(
 def _columns(
     df: pd.DataFrame,
     positions: np.ndarray,
-    schemas: Sequence[Mapping[str, Any]],
+    schemas: Sequence[FeatureSchema],
     *,
     source: str,
     alias: str,
@@ -237,10 +235,10 @@ def _columns(
     return out
 
 
-def _derived_hint(missing: Sequence[str], schemas: Sequence[Mapping[str, Any]]) -> str:
+def _derived_hint(missing: Sequence[str], schemas: Sequence[FeatureSchema]) -> str:
     """A word on missing columns that training derived (lags, rolling statistics, calendar
     parts, changes): a score table carries them as training computed them."""
-    derived = {name for s in schemas for name in recorded_names(s.get("forecast") or {})}
+    derived = {name for s in schemas for name in s.derived}
     if not derived.intersection(missing):
         return ""
     return (
@@ -260,7 +258,7 @@ class ScoreChunk:
 
     offsets: np.ndarray
     units: list[ModelRef]
-    schemas: dict[int, dict[str, Any]]
+    schemas: dict[int, FeatureSchema]
     columns: dict[tuple[str, bool], np.ndarray]
 
 
@@ -298,7 +296,7 @@ def interval_levels(
     named = [
         (
             f"partition '{u.key}' v{u.version}",
-            {"task": plan.schemas[u.schema].get("task"), "intervals": u.intervals},
+            FeatureSchema([], task=plan.schemas[u.schema].task, intervals=u.intervals),
         )
         for u in {(u.key, u.version): u for u in plan.units}.values()
     ]

@@ -8,7 +8,6 @@ than raising them: ``task_error`` turns whatever comes back into one ``ManyModel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +20,7 @@ from manymodels.exceptions import (
     ScoringError,
     UntrustedArtifact,
 )
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.global_members import GlobalModels, linked
 from manymodels.scoring.plan import ModelRef, ScoreChunk
@@ -52,7 +52,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
             base = shared[ref.sha256] if ref.sha256 in shared else _load(ref, store, shared)
             if isinstance(base, GlobalModel):
                 shared[ref.sha256] = base
-            models[ref.key, ref.version] = bind_key(base, {"global": ref.bound})
+            models[ref.key, ref.version] = bind_key(base, ref.bound)
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
         except (ValueError, TypeError) as e:
@@ -70,7 +70,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
     return out
 
 
-def _matrix(chunk: ScoreChunk, schema: Mapping[str, Any]) -> tuple[np.ndarray, dict[int, Any]]:
+def _matrix(chunk: ScoreChunk, schema: FeatureSchema) -> tuple[np.ndarray, dict[int, Any]]:
     """The whole chunk as one schema's float64 matrix and text columns; units take slices."""
     kinds = feature_kinds(schema)
     values = np.zeros((int(chunk.offsets[-1]), len(kinds)), dtype=np.float64)

@@ -21,11 +21,11 @@ import numpy as np
 from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import error_text, short_message
+from manymodels.feature_schema import FeatureSchema
 from manymodels.global_members import stored_form
 from manymodels.lagfeatures import TargetTransform
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
-from manymodels.schemahistory import recorded, recorded_kind
 from manymodels.spec import Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
@@ -164,7 +164,7 @@ def raw_target(
     ``target_transform``. A partition's first row has no previous target (NaN). ``ordered``:
     validation folds follow the rows in time, so a differenced fold is judged as a forecast
     (``RawTarget.periods``)."""
-    transform = recorded(schema)
+    transform = FeatureSchema.parse(schema).transform
     if table.raw_y is None or transform is None:
         return None
     index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
@@ -372,7 +372,7 @@ def best_transform(
 def _kind(inputs: Inputs) -> str:
     """The transform these inputs' model learns, as its history records it (``auto_difference``
     resolved; none recorded: ``none``)."""
-    return recorded_kind(inputs.schema)
+    return FeatureSchema.parse(inputs.schema).transform_kind
 
 
 def _global(fitted: Fitted) -> tuple[str, int] | None:

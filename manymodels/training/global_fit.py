@@ -10,7 +10,8 @@ local candidates (``select.fit_partition``, ``training.external``). The model is
 on all rows and stored once; every version that chose it references the same sha256, so ``gc``
 keeps it while any does.
 
-A version that chose it records ``feature_schema["global"] = {"key": …}``; every loader
+A version that chose it records ``feature_schema["global"] = {"key": …}`` (read as
+``FeatureSchema.bound``); every loader
 (``Registry.load_artifact``, batch scoring, forecasting, the router) binds the stored
 ``GlobalModel`` to that key with ``bind_key``, so clients never send key columns.
 
@@ -157,10 +158,11 @@ class KeyBoundClassifier(KeyBound):
         return self.model.predict_proba(X, self._keys)
 
 
-def bind_key(model: Any, schema: Mapping[str, Any]) -> Any:
-    """``model`` as a version serves it: a global model bound to the version's key values."""
-    if isinstance(model, GlobalModel) and isinstance(schema.get("global"), Mapping):
-        return bound(model, schema["global"]["key"])
+def bind_key(model: Any, binding: Mapping[str, Any] | None) -> Any:
+    """``model`` as a version serves it: a global model bound to the key values its schema
+    records (``FeatureSchema.bound``, ``None`` for a version of its own model)."""
+    if isinstance(model, GlobalModel) and binding is not None:
+        return bound(model, binding["key"])
     return model
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import LagPlan, fit_transforms
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
@@ -73,14 +74,16 @@ def partition_history(
     assert table.time is not None
     rows = table.rows(i)
     last = rows.stop - 1 if last is None else last
-    plan = schema["forecast"]
-    depth = LagPlan.from_schema(schema).depth
+    parsed = FeatureSchema.parse(schema)
+    plan = parsed.forecast
+    assert plan is not None
+    depth = LagPlan.from_schema(parsed).depth
     if isinstance(table.X, pd.DataFrame):
         row = table.X.iloc[last]
-        features = {f: json_scalar(row[f]) for f in plan["exogenous"]}
+        features = {f: json_scalar(row[f]) for f in plan.exogenous}
     else:
         at = {f: j for j, f in enumerate(table.features)}
-        features = {f: json_scalar(table.X[last, at[f]]) for f in plan["exogenous"]}
+        features = {f: json_scalar(table.X[last, at[f]]) for f in plan.exogenous}
     history = {
         "key": key_values,
         "time": time_to_json(table.time[last]),
@@ -88,8 +91,9 @@ def partition_history(
         "features": features,
     }
     if table.raw_y is not None:  # the partition's transform, to turn forecasts back
-        kind = plan.get("transform", {}).get("kind", "none")
-        fitted = fit_transforms(table.raw_y[rows], np.array([0, rows.stop - rows.start]), kind)
+        fitted = fit_transforms(
+            table.raw_y[rows], np.array([0, rows.stop - rows.start]), plan.transform
+        )
         got = fitted[1][0]
         if got.kind != "none":  # auto_difference left it as it is: a version like any other
             history["transform"] = {**got.to_json(), "last": json_scalar(table.raw_y[last])}

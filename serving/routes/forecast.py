@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from manymodels import intervals as conformal
 from manymodels import timefeatures
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
+from manymodels.feature_schema import FeatureSchema
 from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
@@ -146,7 +147,7 @@ def _forecast(
         refuse_other_keys(body.future, key, "future")
     target, loaded = service.load(asked)
     version = target.version
-    schema = dict(loaded.feature_schema)
+    schema = loaded.schema
     reason = unforecastable(schema)
     if reason is not None:
         raise DataError(f"cannot forecast partition '{key}': {reason}")
@@ -178,10 +179,12 @@ def _forecast(
 
 
 def _future(
-    rows: list[dict[str, Any]], schema: dict[str, Any], key: str, horizon: int
+    rows: list[dict[str, Any]], schema: FeatureSchema, key: str, horizon: int
 ) -> pd.DataFrame:
     """Request rows as a ``future_table``; rows without times are the steps in order."""
-    time_column = schema["time_column"]
+    time_column = str(schema.time_column)
+    plan, history = schema.forecast, schema.history
+    assert plan is not None and history is not None and plan.frequency is not None
     frame = pd.DataFrame(rows)
     if time_column not in frame.columns:
         if len(rows) != horizon:
@@ -190,9 +193,8 @@ def _future(
                 f"give one row per step, or a '{time_column}' in each row"
             )
         frame[time_column] = timefeatures.advance(
-            [schema["history"]["time"]], schema["forecast"]["frequency"], horizon,
-            schema["forecast"].get("timezone"),
-        )  # fmt: skip
+            [history.time], plan.frequency, horizon, plan.timezone
+        )
     return future_table(
         frame, [schema], key_columns=None, time_column=time_column, key=key, source="future"
     )

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 from manymodels.exceptions import PartitionNotFound
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
-from manymodels.schemahistory import recorded as recorded_transform
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
@@ -113,15 +112,15 @@ def _record(
     loaded = service.model(target)
 
     def predict(ordered: Any) -> list[Any]:
-        schema = loaded.feature_schema
+        schema = loaded.schema
         predictions = predict_one(loaded, model_input(ordered, schema), False)[0]
-        if recorded_transform(schema) is None:
+        if schema.transform is None:
             return predictions
         return to_json_list(to_target_units(predictions, ordered, schema))  # as /predict answers
 
     return live_actuals.record(
         service.registry.store.engine, key=target.key, version=target.version,
-        metric=record.metric, schema=record.feature_schema, predict=predict, rows=rows,
+        metric=record.metric, schema=record.schema, predict=predict, rows=rows,
     )  # fmt: skip
 
 

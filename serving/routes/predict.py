@@ -152,7 +152,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
 def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> dict[str, Any]:
     """``lo-``/``hi-`` lists around one version's predictions (422 for a level it lacks)."""
     what = f"partition '{loaded.key}' v{loaded.version}"
-    return conformal.json_bands(loaded.feature_schema, levels, predictions, what=what)
+    return conformal.json_bands(loaded.schema, levels, predictions, what=what)
 
 
 @router.post(

@@ -219,18 +219,18 @@ router.add_api_route(
 # ---------------------------------------------------------------------------- models
 def _outputs(model: ServedModel, threshold: float | None = None) -> list[MetadataTensor]:
     out = [MetadataTensor(name="predict", datatype=_predict_type(model), shape=[-1])]
-    schema = model.feature_schema
-    if schema.get("task") == "classification" and hasattr(model.model, "predict_proba"):
+    schema = model.schema
+    if schema.classifies and hasattr(model.model, "predict_proba"):
         own = getattr(model.model, "classes_", ())
-        k = len(answered_classes(own, schema.get("classes")))
+        k = len(answered_classes(own, schema.classes))
         out.append(MetadataTensor(name="predict_proba", datatype="FP64", shape=[-1, k]))
-        if schema.get("decision") or threshold is not None:
+        if schema.decision or threshold is not None:
             out.append(MetadataTensor(name="label", datatype=_predict_type(model), shape=[-1]))
     return out
 
 
 def _predict_type(model: ServedModel) -> str:
-    if model.feature_schema.get("task") != "classification":
+    if not model.schema.classifies:
         return "FP64"
     classes = getattr(model.model, "classes_", None)
     return output("x", classes.tolist()).datatype if classes is not None else "BYTES"
@@ -252,7 +252,7 @@ def _metadata(service: ModelService, target: Target, model: ServedModel) -> Mode
         name=target.partition,
         versions=versions,
         platform="sklearn",
-        inputs=input_tensors(model.feature_schema),
+        inputs=input_tensors(model.schema),
         outputs=_outputs(model),
         parameters={
             "served_by": target.key,
@@ -320,7 +320,7 @@ async def infer(
     if threshold is not None:  # a regressor's threshold was ignored; /v1 refuses it too
         decision.binary_classes(model)
     binary = request.scope.get(BINARY_SCOPE, b"")
-    rows = to_rows(body, model.feature_schema["features"], binary, settings.max_batch_rows)
+    rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows)
     available = [t.name for t in _outputs(model, threshold)]
     wanted = [o.name for o in body.outputs] if body.outputs else available
     unknown = [name for name in wanted if name not in available]

@@ -13,6 +13,7 @@ from pydantic_core import to_json
 from sklearn.linear_model import Ridge
 
 from manymodels.exceptions import InvalidRows
+from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import encode_key
 from serving.batch import encode, input_of
 from serving.grouping import group
@@ -20,12 +21,13 @@ from serving.rows import model_input
 from serving.served import served_model
 
 FEATURES = ["a", "b", "c"]
-SCHEMA = {"features": FEATURES, "dtypes": dict.fromkeys(FEATURES, "float64"), "input": "numpy"}
+DOC = {"features": FEATURES, "dtypes": dict.fromkeys(FEATURES, "float64"), "input": "numpy"}
+SCHEMA = FeatureSchema.parse(DOC)
 
 
 def _model() -> Any:
     rng = np.random.default_rng(0)
-    return served_model(Ridge().fit(rng.normal(size=(9, 3)), rng.normal(size=9)), "k=1", 1, SCHEMA)
+    return served_model(Ridge().fit(rng.normal(size=(9, 3)), rng.normal(size=9)), "k=1", 1, DOC)
 
 
 @pytest.mark.parametrize(

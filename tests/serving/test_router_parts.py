@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from routerkit import KEY, TWO_VERSIONS
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import Registry
 from serving.aliases import AliasTable
 from serving.cache import ModelCache
@@ -322,12 +323,14 @@ def test_alias_refresh_reads_only_what_moved(registry_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------- rows
 
-SCHEMA = {
-    "features": ["price", "deal"],
-    "dtypes": {"price": "float64", "deal": "int64"},
-    "categorical": [],
-    "input": "numpy",
-}
+SCHEMA = FeatureSchema.parse(
+    {
+        "features": ["price", "deal"],
+        "dtypes": {"price": "float64", "deal": "int64"},
+        "categorical": [],
+        "input": "numpy",
+    }
+)
 
 
 def test_rows_become_a_float_array_in_feature_order() -> None:
@@ -346,12 +349,14 @@ def test_bad_rows_name_row_and_column() -> None:
 
 
 def test_categorical_rows_become_a_dataframe() -> None:
-    schema = {
-        "features": ["plan", "sessions"],
-        "dtypes": {"plan": "str", "sessions": "int64"},
-        "categorical": ["plan"],
-        "input": "dataframe",
-    }
+    schema = FeatureSchema.parse(
+        {
+            "features": ["plan", "sessions"],
+            "dtypes": {"plan": "str", "sessions": "int64"},
+            "categorical": ["plan"],
+            "input": "dataframe",
+        }
+    )
     X = model_input([{"plan": "pro", "sessions": 3}], schema)
     assert isinstance(X, pd.DataFrame) and list(X.columns) == ["plan", "sessions"]
     with pytest.raises(InvalidRows, match="must be text"):

@@ -17,6 +17,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from manymodels.candidates import LastValueRegressor
 from manymodels.exceptions import ArtifactCorrupted, PartitionNotFound, VersionNotFound
+from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import Registry
 from serving.served import (
     COEF,
@@ -132,7 +133,7 @@ def test_load_served_reads_the_model_and_schema_of_that_version(registry_path: P
         assert (served.key, served.version) == (key, record.version)
         schema = dict(record.feature_schema)
         profile = schema.pop("profile")  # kept as JSON text, out of the collector's way
-        assert served.feature_schema == schema and served.profile() == profile
+        assert served.schema == FeatureSchema.parse(schema) and served.profile() == profile
         assert isinstance(served.profile_json, str)
         X = np.ones((2, len(record.feature_schema["features"])))
         assert np.array_equal(served.predict(X), reg.load_model(key).model.predict(X))
@@ -173,11 +174,14 @@ def test_equal_schema_parts_are_shared_between_partitions_and_history_is_not() -
     copy = json.loads(json.dumps(base))  # equal, not the same objects
     b = served_model(model, "k=2", 1, {**copy, "history": own[1]})
     for part in ("features", "dtypes", "forecast"):
-        assert a.feature_schema[part] is b.feature_schema[part]
-    assert a.feature_schema == {**base, "history": own[0]} and a.profile() == {"rows": 3}
-    assert b.feature_schema == {**base, "history": own[1]} and b.profile() is None
+        assert getattr(a.schema, part) is getattr(b.schema, part)
+    assert a.schema.history is not None and b.schema.history is not None
+    assert a.schema.history.key == {"k": 1} and b.schema.history.key == {"k": 2}
+    assert a.schema == FeatureSchema.parse({**base, "history": own[0]})
+    assert b.schema == FeatureSchema.parse({**base, "history": own[1]})
+    assert a.profile() == {"rows": 3} and b.profile() is None
     other = served_model(model, "k=3", 1, {**base, "features": ["d", "c", "b", "a"]})
-    assert other.feature_schema["features"] == ["d", "c", "b", "a"]  # order is content
+    assert other.schema.features == ["d", "c", "b", "a"]  # order is content
 
 
 def test_what_a_plain_batch_reads_of_a_model_is_one_tuple_the_collector_stops_walking() -> None:
