@@ -68,12 +68,20 @@ def fill_rows(
     frequency = forecast.frequency
     recent = np.array([np.nan if v is None else float(v) for v in history.target])
     reach = max(plan.depth, 1) + sum(1 for row in rows if target in row)
-    steps: list[int | None] = [None] * len(rows)  # no time step known: no row is a next one
-    if frequency is not None:
-        zone = forecast.timezone
-        upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
-        steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
-                 for row in rows]  # fmt: skip
+    if frequency is None:  # no partition had two distinct times when it trained
+        why = (
+            "the model's time step is unknown (no partition had two distinct times when it "
+            "trained): send the derived features in the row"
+        )
+        errors += [problem(where[i], time_column, why) for i, row in enumerate(rows)
+                   if time_column in row and any(n not in row for n in derived)]  # fmt: skip
+        if errors:
+            raise InvalidRows(errors)
+        return list(rows)
+    zone = forecast.timezone
+    upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
+    steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+             for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from factories import imported_by
 
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, transform_kind_json
@@ -81,3 +82,17 @@ def test_a_parsed_schema_keeps_the_documents_own_parts_for_the_router_to_share()
     schema = FeatureSchema.parse({"features": features, "forecast": forecast})
     assert schema.features is features
     assert schema.forecast is not None and schema.forecast.lags is forecast["lags"]
+
+
+def test_a_row_leaving_out_lags_of_a_model_without_a_time_step_is_refused_naming_it() -> None:
+    """A version whose partitions each had one time records no frequency: no period follows
+    its last time, so a row giving its time cannot have its lags derived."""
+    from manymodels.exceptions import InvalidRows
+    from manymodels.rowlags import fill_rows
+
+    doc = {"features": ["y_lag1"], "target": "y", "time_column": "t",
+           "forecast": {"frequency": None, "exogenous": [], "lags": {"y_lag1": 1}},
+           "history": {"key": {"k": 1}, "time": 5, "target": [1.0]}}  # fmt: skip
+    with pytest.raises(InvalidRows, match="time step is unknown") as caught:
+        fill_rows([{"t": 6}, {"y_lag1": 2.0, "t": 7}], FeatureSchema.parse(doc), [3, 4])
+    assert [p["loc"] for p in caught.value.errors] == [["body", "rows", 3, "t"]]

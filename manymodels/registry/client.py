@@ -323,7 +323,7 @@ class Registry:
         model = deserialize(data, self.trusted_formats, what=what)
         members = GlobalModels(self.artifacts.get, self.trusted_formats, shared, owner=what)
         model = linked(model, members)
-        if "global" in record.feature_schema:  # a global model: bound to this partition's key
+        if record.schema.bound is not None:  # a global model: bound to this partition's key
             from manymodels.training.global_fit import bind_key
 
             model = bind_key(model, record.schema.bound)

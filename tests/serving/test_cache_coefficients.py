@@ -13,6 +13,7 @@ from routerkit import feature_rows, open_client
 from sklearn.linear_model import Ridge
 from sklearn.tree import DecisionTreeRegressor
 
+from manymodels.feature_schema import History
 from manymodels.partition import FALLBACK_KEY, decode_key
 from manymodels.registry import Registry
 from serving.cache import CoefficientCache
@@ -121,10 +122,10 @@ def test_only_affine_models_have_coefficients_and_equal_schemas_are_shared() -> 
     b = served_model(Ridge().fit(X, -y), "k=2", 1, own[1])
     slim_a, slim_b = coefficients_only(a), coefficients_only(b)
     assert slim_a is not None and slim_b is not None
-    assert slim_a.model is None and "history" not in slim_a.feature_schema
-    assert "profile" not in slim_a.feature_schema and slim_a.profile() is None
-    assert "profile" not in a.feature_schema and a.profile() == own[0]["profile"]  # as text
-    assert slim_a.feature_schema is slim_b.feature_schema
+    assert slim_a.model is None and slim_a.schema.history is None
+    assert slim_a.schema.profile is None and slim_a.profile() is None
+    assert a.schema.profile is None and a.profile() == own[0]["profile"]  # as text
+    assert slim_a.schema is slim_b.schema
     assert slim_a.predict(X).tolist() == a.model.predict(X).tolist()
     tree = served_model(DecisionTreeRegressor().fit(X, y), "k=3", 1, base)
     assert coefficients_only(tree) is None
@@ -144,4 +145,4 @@ def test_a_version_deriving_lags_keeps_the_history_they_are_computed_from() -> N
         "history": {"key": {"k": 1}, "time": 29, "target": [0.5], "features": {}},
     }
     slim = coefficients_only(served_model(Ridge().fit(X, y), "k=1", 1, schema))
-    assert slim is not None and slim.feature_schema["history"] == schema["history"]
+    assert slim is not None and slim.schema.history == History.parse(schema["history"])

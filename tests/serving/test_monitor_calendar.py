@@ -11,6 +11,7 @@ import httpx
 import pandas as pd
 from routerkit import KEY, SALES_SPEC, TOKEN, sales
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import store
 from manymodels.monitoring.profile import with_calendar
 from manymodels.pipeline import train
@@ -22,7 +23,8 @@ CALENDAR_SPEC = {**SALES_SPEC, "calendar": ["month"], "fallback": {"enabled": Fa
 
 
 def test_calendar_parts_come_from_the_time_when_left_out() -> None:
-    schema = {"time_column": "week", "forecast": {"calendar": {"week_month": "month"}}}
+    doc = {"time_column": "week", "forecast": {"calendar": {"week_month": "month"}}}
+    schema = FeatureSchema.parse(doc)
     rows: list[dict[str, Any]] = [
         {"week": "2024-03-04"},
         {"week": "2024-07-01", "week_month": 1},
@@ -33,7 +35,7 @@ def test_calendar_parts_come_from_the_time_when_left_out() -> None:
         {"week": "2024-07-01", "week_month": 1},  # sent: kept as sent
         {"price": 2},  # no time: nothing to derive
     ]
-    assert with_calendar(rows, {"time_column": "week"}) is rows  # no calendar parts
+    assert with_calendar(rows, FeatureSchema([], time_column="week")) is rows  # no calendar parts
     assert with_calendar([{"week": "not a date"}], schema) == [{"week": "not a date"}]
 
 

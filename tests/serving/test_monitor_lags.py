@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from routerkit import KEY, SALES_SPEC, TOKEN, sales
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import store
 from manymodels.monitoring.profile import with_lags
 from manymodels.pipeline import train
@@ -45,17 +46,17 @@ def test_lags_left_out_are_computed_from_the_versions_history() -> None:
         {"week": "2025-03-03", "price": 2.0},  # its lag 1 is a target nobody knows: as it was
         {"price": 2.0},  # no time: nothing to derive
     ]  # fmt: skip
-    out = with_lags(rows, SCHEMA)
+    out = with_lags(rows, FeatureSchema.parse(SCHEMA))
     assert out[0] == {"week": "2025-02-24", "price": 2.0, "units_lag1": 60.0, "units_lag2": 20.0,
                       "units_roll_mean_lag1_w3": 30.0}  # fmt: skip
     assert out[1:] == rows[1:]
-    assert with_lags(rows, {"time_column": "week"}) is rows  # no lags recorded
+    assert with_lags(rows, FeatureSchema([], time_column="week")) is rows  # no lags recorded
 
 
 def test_a_target_posted_in_the_sample_is_not_used_for_other_rows() -> None:
     """Sampled rows come from many requests: an actual one row posted fills nothing else."""
     rows: list[dict[str, Any]] = [{"week": "2025-02-24", "units": 999.0}, {"week": "2025-03-03"}]
-    out = with_lags(rows, SCHEMA)
+    out = with_lags(rows, FeatureSchema.parse(SCHEMA))
     assert out[0]["units"] == 999.0 and out[0]["units_lag1"] == 60.0
     assert out[1] == rows[1]
 
