@@ -257,7 +257,7 @@ def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
 
 def _estimator(v: ModelVersion) -> str:
     """The estimator's short name; a global model chosen says so (one model, every key)."""
-    chosen = v.validation.get("chosen")
+    chosen = v.selection.chosen
     return short(v.estimator) + (f" ({chosen})" if chosen in ("global", "ensemble") else "")
 
 
@@ -271,7 +271,7 @@ def candidates_table(version: ModelVersion) -> None:
         score = None if c["score"] is None else sign * c["score"]
         table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
     out.print(table)
-    tried = version.validation.get("transforms")
+    tried = version.selection.transforms
     if tried:  # target_transform listed several: the candidates above are the chosen one's
         kind = version.schema.transform_kind
         scores = ", ".join(

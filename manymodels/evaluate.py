@@ -12,37 +12,9 @@ scores into a ``Decision`` whose reason is recorded with the version and in the 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
 
 from manymodels.spec import Promotion
-
-Basis = Literal["unseen", "refit"]
-Outcome = Literal["first", "promoted", "kept"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    promote: bool
-    reason: str
-    policy: str
-    challenger_score: float
-    champion_version: int | None = None
-    champion_score: float | None = None
-    improvement: float | None = None
-    basis: Basis | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def outcome(evaluation: Mapping[str, Any]) -> Outcome:
-    """What a version's recorded decision (``Decision.to_dict``) did: ``first`` when there was
-    no champion to judge it against, else whether it was promoted."""
-    if evaluation.get("champion_version") is None:
-        return "first"
-    return "promoted" if evaluation.get("promote") else "kept"
+from manymodels.version_records import Basis, Decision
 
 
 def improvement(challenger: float, champion: float) -> float:

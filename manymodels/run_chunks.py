@@ -15,7 +15,6 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
-from manymodels.evaluate import outcome as decision_outcome
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
 from manymodels.intervals import ShortLevel, short_levels
@@ -145,12 +144,12 @@ def execute(
             )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                _count(tally.decisions, decision_outcome(v.evaluation))
-                _count(tally.chosen, str(v.validation.get("chosen", "candidate")))
+                _count(tally.decisions, v.decision.outcome if v.decision else "first")
+                _count(tally.chosen, v.selection.chosen)
                 tally.global_members += bool(v.members)
                 if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
                     tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
-                for reason, n in v.validation.get("dropped", {}).items():
+                for reason, n in v.selection.dropped.items():
                     tally.dropped[reason] = tally.dropped.get(reason, 0) + n
                 for short in short_levels(v.schema.intervals):
                     seen = tally.short_intervals.get(short.level)
@@ -311,5 +310,5 @@ def _task_died(key: str, error: BaseException) -> PartitionOutcome:
 
 def _promotion_reason(version: NewVersion) -> str | None:
     """The policy's verdict, made in the worker where both models were scored."""
-    evaluation = version.evaluation
-    return str(evaluation["reason"]) if evaluation.get("promote") else None
+    decision = version.decision
+    return decision.reason if decision is not None and decision.promote else None

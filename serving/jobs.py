@@ -29,11 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal, cast
 
-from manymodels.evaluate import Outcome, outcome
 from manymodels.exceptions import ManyModelsError, RegistryError
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.store import now
+from manymodels.version_records import Outcome
 
 if TYPE_CHECKING:
     from manymodels.registry.client import Registry
@@ -71,7 +71,8 @@ class RetrainResult:
     def outcome(self) -> Outcome | None:
         if self.version is None:
             return None
-        return outcome(self.version.evaluation)
+        decision = self.version.decision
+        return decision.outcome if decision is not None else "first"
 
 
 @dataclass(frozen=True)

@@ -321,23 +321,21 @@ class DecisionOut(BaseModel):
     def of(cls, v: ModelVersion, outcome: str) -> DecisionOut | None:
         """The decision recorded with a version (``None`` for versions from before decisions
         were recorded)."""
-        if not v.evaluation:
+        d = v.decision
+        if d is None:
             return None
-        ev = v.evaluation
-        champion = ev.get("champion_version")
+        challenger = d.challenger_score if d.challenger_score is not None else v.score
         return cls(
             outcome=outcome,
-            promoted=bool(ev.get("promote")),
-            reason=str(ev.get("reason", "")),
-            policy=ev.get("policy"),
+            promoted=d.promote,
+            reason=d.reason,
+            policy=d.policy,
             metric=v.metric,
-            challenger=ModelScoreOut(
-                version=v.version, score=_finite(ev.get("challenger_score", v.score))
-            ),
-            champion=ModelScoreOut(version=champion, score=_finite(ev.get("champion_score")))
-            if champion is not None
+            challenger=ModelScoreOut(version=v.version, score=_finite(challenger)),
+            champion=ModelScoreOut(version=d.champion_version, score=_finite(d.champion_score))
+            if d.champion_version is not None
             else None,
-            improvement=_finite(ev.get("improvement")),
+            improvement=_finite(d.improvement),
             naive_score=_finite(v.naive_score),
         )
 

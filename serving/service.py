@@ -227,7 +227,7 @@ class ModelService(Resolver):
                 f"the global model {digest[:12]} that {what} averages with its own (a top2 "
                 "ensemble member) is missing from the artifact store"
             )
-        if record is not None and record.validation.get("chosen") == "global":
+        if record is not None and record.selection.chosen == "global":
             return (
                 f"the global model {record.artifact_sha256[:12]} that {what} serves (one model "
                 "over every partition's rows) is missing from the artifact store"

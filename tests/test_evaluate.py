@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from manymodels.evaluate import decide, improvement, outcome
+from manymodels.evaluate import decide, improvement
 from manymodels.spec import Promotion
+from manymodels.version_records import Decision
 
 IF_BETTER = Promotion(policy="if_better")
 METRIC = "neg_mean_absolute_error"
@@ -69,4 +70,6 @@ def test_outcome_reads_a_recorded_decision() -> None:
     first = decide(promotion, metric=METRIC, challenger=-1.0, champion_version=None, champion=None)
     better = decide(promotion, metric=METRIC, challenger=-1.0, champion_version=3, champion=-2.0)
     worse = decide(promotion, metric=METRIC, challenger=-2.0, champion_version=3, champion=-1.0)
-    assert [outcome(d.to_dict()) for d in (first, better, worse)] == ["first", "promoted", "kept"]
+    recorded = [Decision.parse(d.to_dict()) for d in (first, better, worse)]
+    assert recorded == [first, better, worse]
+    assert [d.outcome for d in recorded] == ["first", "promoted", "kept"]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from manymodels.feature_schema import FeatureSchema
 from manymodels.heartbeat import silent_for, spoken
 from manymodels.tempnames import owner_alive
+from manymodels.version_records import Decision, Selection
 
 RunStatus = Literal["running", "completed", "failed", "interrupted"]
 OutcomeStatus = Literal["trained", "skipped", "failed", "lost"]
@@ -60,6 +61,16 @@ class NewVersion:
     def schema(self) -> FeatureSchema:
         """``feature_schema`` parsed (``manymodels.feature_schema``)."""
         return FeatureSchema.parse(self.feature_schema)
+
+    @cached_property
+    def selection(self) -> Selection:
+        """``validation`` parsed (``manymodels.version_records``)."""
+        return Selection.parse(self.validation)
+
+    @cached_property
+    def decision(self) -> Decision | None:
+        """``evaluation`` parsed; ``None`` when it records none (a direct store call)."""
+        return Decision.parse(self.evaluation) if self.evaluation else None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +128,17 @@ class ModelVersion:
         """``feature_schema`` parsed: how every reader reads it (``manymodels.feature_schema``);
         the document stays what the API answers and a signature covers."""
         return FeatureSchema.parse(self.feature_schema)
+
+    @cached_property
+    def selection(self) -> Selection:
+        """``validation`` parsed: how it was chosen (``manymodels.version_records``)."""
+        return Selection.parse(self.validation)
+
+    @cached_property
+    def decision(self) -> Decision | None:
+        """``evaluation`` parsed: the promotion policy's verdict; ``None`` for versions from
+        before decisions were recorded."""
+        return Decision.parse(self.evaluation) if self.evaluation else None
 
     @property
     def artifact_format(self) -> str:

@@ -378,9 +378,9 @@ def _replay(rows: Iterable[Any]) -> list[int]:
 def _moved_since_planned(v: NewVersion, current: int) -> str | None:
     """Why a promotion verdict no longer applies, or ``None`` if it does: the verdict compared
     the new version against the production version of when the run was planned."""
-    if "champion_version" not in v.evaluation:
-        return None  # no champion recorded: nothing to compare (a direct store call)
-    planned = v.evaluation.get("champion_version")
+    if v.decision is None or "champion_version" not in v.evaluation:
+        return None  # no comparison recorded: nothing to compare (a direct store call)
+    planned = v.decision.champion_version
     if planned == current:
         return None
     against = f"v{planned}" if planned is not None else "no production version"
