@@ -214,8 +214,8 @@ def measure(data: Dataset, backend: str, workdir: Path, variant: str) -> dict[st
             with_model += 1
             record = loaded.version
             _count(decided, record.metric)
-            _count(chosen_on, str(record.feature_schema.get("decision", {}).get("chosen_on")))
-            _count(chose, str((record.validation or {}).get("chosen")))
+            _count(chosen_on, str((record.schema.decision or {}).get("chosen_on")))
+            _count(chose, record.selection.chosen)
             methods["manymodels"].append(_positive(loaded, rows[data.features]))
     y_all = np.concatenate(truth).astype(np.float64)
     figures: dict[str, dict[str, float]] = {}

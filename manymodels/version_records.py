@@ -83,11 +83,11 @@ class Selection:
             rows=int(doc.get("rows") or 0),
             chosen=str(doc.get("chosen") or "candidate"),
             transforms=dict(doc.get("transforms") or {}),
-            dropped={str(k): int(v) for k, v in (doc.get("dropped") or {}).items()},
+            dropped={str(k): v for k, v in (doc.get("dropped") or {}).items() if type(v) is int},
         )
 
 
 def _number(value: Any) -> float | None:
-    """A recorded score as a float; ``None`` where none is (a non-finite one is stored as
-    ``null``)."""
+    """A recorded score as a float (the registry stores a non-finite one as ``NaN`` or
+    ``Infinity``, which read back as floats); ``None`` where none is recorded."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

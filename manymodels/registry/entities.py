@@ -123,6 +123,8 @@ class ModelVersion:
     """The sha256s of the global models its artifact names as ensemble members (loaded with
     it: ``manymodels.global_members``); ``gc`` keeps them while it exists."""
 
+    # The parsed views below are cached: a version's documents are never changed once it
+    # exists (a test that edits one must do so before reading a view).
     @cached_property
     def schema(self) -> FeatureSchema:
         """``feature_schema`` parsed: how every reader reads it (``manymodels.feature_schema``);
