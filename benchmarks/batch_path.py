@@ -28,7 +28,7 @@ CALLS = 200  # per timed sample
 SAMPLES = 15  # per round
 
 
-def measure(registry: str) -> float:
+def measure(registry: str, calls: int = CALLS, samples: int = SAMPLES) -> float:
     """Median µs of one 100-partition batch in this process's checkout."""
     from manymodels.registry import Registry
     from serving import batch
@@ -45,21 +45,21 @@ def measure(registry: str) -> float:
             plan = batch.plan(service, rows)
             batch.score(service, plan, rows, models=batch.cached(service, plan))
 
-        for _ in range(CALLS):  # loads the 100 models, warms every cache
+        for _ in range(calls):  # loads the 100 models, warms every cache
             once()
         times = []
-        for _ in range(SAMPLES):
+        for _ in range(samples):
             started = time.perf_counter()
-            for _ in range(CALLS):
+            for _ in range(calls):
                 once()
-            times.append((time.perf_counter() - started) / CALLS * 1e6)
+            times.append((time.perf_counter() - started) / calls * 1e6)
     return statistics.median(times)
 
 
-def _child(checkout: Path, registry: Path) -> float:
+def _child(checkout: Path, registry: Path, smoke: bool) -> float:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     done = subprocess.run(
-        [sys.executable, __file__, "--measure", str(registry)],
+        [sys.executable, __file__, "--measure", str(registry), *(["--smoke"] if smoke else [])],
         env=env, cwd=checkout, capture_output=True, text=True, check=True,
     )  # fmt: skip
     return float(done.stdout.strip().splitlines()[-1])
@@ -69,15 +69,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--against", help="the commit to compare with (a git revision)")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--smoke", action="store_true", help="against HEAD, 100 partitions: ~30 s")
     p.add_argument("--measure", help=argparse.SUPPRESS)  # a child: one figure on stdout
     args = p.parse_args()
     if args.measure:
-        print(measure(args.measure))
+        print(measure(args.measure, *((10, 3) if args.smoke else ())))
         return
+    if args.smoke:
+        args.against, args.rounds = args.against or "HEAD", 1
     if not args.against:
         p.error("--against REV is required")
     header("batch path in process: this checkout vs another commit")
-    registry = serving_registry(10_000)
+    registry = serving_registry(100 if args.smoke else 10_000)
     here = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "other"
@@ -86,8 +89,8 @@ def main() -> None:
         try:
             ours, theirs = [], []
             for _ in range(args.rounds):  # turns: neither side always runs on a warmer machine
-                theirs.append(_child(other, registry))
-                ours.append(_child(here, registry))
+                theirs.append(_child(other, registry, args.smoke))
+                ours.append(_child(here, registry, args.smoke))
         finally:
             subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)],
                            check=False)  # fmt: skip
