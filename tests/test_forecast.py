@@ -414,3 +414,21 @@ def test_zone_aware_daily_data_stays_at_local_midnight_across_daylight_saving(
     assert text.startswith("future (") and "naive.csv" in text, text
     assert "the forecast's times carry a time zone and its own do not" in text
     assert "merge" not in text
+
+
+def test_route_future_cells_are_judged_as_a_predict_rows_cells(client: Any) -> None:
+    """JSON future rows mixing numbers, booleans and nulls in a column: each cell is what a
+    ``/predict`` row's would be (a boolean counts as a number, null as missing), not a whole
+    column of objects refused as text."""
+    rows = [{"price": 2.0, "deal": True, "feat": 0}, {"price": None, "deal": 1, "feat": False},
+            {"price": 3, "deal": 0, "feat": None}]  # fmt: skip
+    r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": rows})
+    assert r.status_code == 200, r.text
+    as_numbers = [{"price": 2.0, "deal": 1.0, "feat": 0.0}, {"price": None, "deal": 1.0,
+                   "feat": 0.0}, {"price": 3.0, "deal": 0.0, "feat": None}]  # fmt: skip
+    same = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": as_numbers})
+    assert same.status_code == 200, same.text
+    assert r.json()["forecast"] == same.json()["forecast"]
+    bad = [{"price": 2.0, "deal": "yes", "feat": 0}] * 3
+    refused = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": bad})
+    assert refused.status_code == 422 and "deal" in refused.text

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import pandas as pd
@@ -14,6 +15,7 @@ from manymodels import intervals as conformal
 from manymodels import timefeatures
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.feature_schema import FeatureSchema
+from manymodels.features import feature_kinds
 from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
@@ -185,7 +187,7 @@ def _future(
     time_column = str(schema.time_column)
     plan, history = schema.forecast, schema.history
     assert plan is not None and history is not None and plan.frequency is not None
-    frame = pd.DataFrame(rows)
+    frame = _as_cells(pd.DataFrame(rows), schema)
     if time_column not in frame.columns:
         if len(rows) != horizon:
             raise DataError(
@@ -198,3 +200,21 @@ def _future(
     return future_table(
         frame, [schema], key_columns=None, time_column=time_column, key=key, source="future"
     )
+
+
+def _as_cells(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+    """A numeric feature's column of JSON numbers, booleans and nulls read as a ``/predict``
+    row's cells are (a boolean is a number, null is missing): pandas leaves such a mix as
+    objects, which ``future_table`` refuses as a table's text column. Any other cell keeps
+    the column as it is, refused there, naming the feature."""
+    numeric = {name for name, is_number in feature_kinds(schema) if is_number}
+    for name in frame.columns:
+        if name not in numeric or frame[name].dtype != object:
+            continue
+        cells = frame[name].tolist()
+        if all(v is None or type(v) in (bool, int, float) for v in cells):
+            try:
+                frame[name] = [math.nan if v is None else float(v) for v in cells]
+            except OverflowError:  # an integer beyond float64: refused as the column it is
+                continue
+    return frame
