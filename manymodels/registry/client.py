@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
-from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
+from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.checks import VersionDigests
@@ -34,15 +34,20 @@ from manymodels.registry.entities import (
 )
 from manymodels.registry.jobs import JobTable
 from manymodels.registry.loaded import LoadedModel
+from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE: re-exported)
+    ARTIFACTS_DIR,
+    DB_FILE,
+    holds_artifacts,
+    locate,
+    lost,
+)
 from manymodels.registry.progress import RunProgress, counted, progress_of
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
 from manymodels.signing import SIGNED_META, Signer, verify
 
-DB_FILE = "registry.db"
 FORMATS_TTL = 1.0
 """Seconds a registry's trusted formats are remembered before they are read again."""
-ARTIFACTS_DIR = "artifacts"
 
 
 @cache
@@ -91,37 +96,9 @@ class Registry:
         create: bool = True,
         signer: Signer | None = None,
     ) -> None:
-        if root is None and (db_url is None or artifacts is None):
-            raise RegistryError("give a registry directory, or both a db_url and an artifact store")
-        # with both a database and an artifact store named, the directory holds nothing of
-        # this registry: it need not exist, and messages name the database instead
-        elsewhere = db_url is not None and artifacts is not None
-        self.root = Path(root) if root is not None and not elsewhere else None
-        if self.root is not None:
-            if not self.root.exists():
-                if not create:
-                    missing = NoRegistry(
-                        f"no registry at {self.root} (train something first)"
-                        if db_url is None
-                        else f"no artifact store at {self.root / ARTIFACTS_DIR}: with a "
-                        "database named, give its artifact store too (--artifacts or "
-                        "MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
-                    )
-                    raise _missing_or_lost(missing, artifacts)
-                try:
-                    self.root.mkdir(parents=True, exist_ok=True)  # another process may race us
-                except OSError as e:  # a read-only filesystem, a parent of another user…
-                    raise RegistryError(f"cannot create a registry at {self.root}: {e}") from e
-            elif not self.root.is_dir():
-                raise RegistryError(f"registry path {self.root} is not a directory")
-            elif not create and not (self.root / DB_FILE).exists() and db_url is None:
-                missing = NoRegistry(f"no registry at {self.root} (train something first)")
-                store = artifacts if artifacts is not None else self.root / ARTIFACTS_DIR
-                raise _missing_or_lost(missing, store)
-        self.db_url = db_url or f"sqlite:///{(self.root / DB_FILE).resolve()}"  # type: ignore[operator]
-        self._own_db = db_url is None
-        if artifacts is None:
-            artifacts = self.root / ARTIFACTS_DIR  # type: ignore[operator]
+        where = locate(root, db_url, artifacts, create=create)
+        self.root, self.db_url, self._own_db = where.root, where.db_url, where.own_db
+        artifacts = where.artifacts
         self._partition_by: list[str] | None = None
         self.artifacts: ArtifactStore = (
             open_store(artifacts) if isinstance(artifacts, str | Path) else artifacts
@@ -129,12 +106,12 @@ class Registry:
         # A new registry starts only where no models are stored: an artifact store holding
         # some beside an empty or missing database means the database was lost, and a new
         # one would let gc delete every model.
-        held = create and _holds_artifacts(self.artifacts)
+        held = create and holds_artifacts(self.artifacts)
         try:
             self.store = SqlStore(self.db_url, create=create and not held)
         except NoRegistry as e:
-            if held or _holds_artifacts(self.artifacts):
-                raise _lost(e, self.artifacts) from e
+            if held or holds_artifacts(self.artifacts):
+                raise lost(e, self.artifacts) from e
             raise
         self.signer = signer
         self.store.signer = signer  # every version recorded through this registry is signed
@@ -459,24 +436,3 @@ class Registry:
                 first = [k for k in first if k != FALLBACK_KEY]
                 self._partition_by = list(decode_key(first[0])) if first else None
         return self._partition_by
-
-
-def _missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
-    """``missing`` as it is, or ``LostDatabase`` when the artifact store named holds models."""
-    if store is None:
-        return missing
-    opened = open_store(store) if isinstance(store, str | Path) else store
-    return _lost(missing, opened) if _holds_artifacts(opened) else missing
-
-
-def _lost(missing: NoRegistry, store: ArtifactStore) -> LostDatabase:
-    return LostDatabase(
-        f"{missing}, yet its artifact store {store.url} holds models: refusing to start a new "
-        "registry over them (restore the database from a backup, or move the artifacts aside "
-        "to start afresh)"
-    )
-
-
-def _holds_artifacts(store: ArtifactStore) -> bool:
-    """Whether the store holds at least one artifact (stops at the first)."""
-    return next(iter(store.digests()), None) is not None

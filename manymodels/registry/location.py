@@ -1,0 +1,101 @@
+"""Where a registry lives: its directory, database and artifact store, found (or created) before
+anything is opened, and the refusals that keep a lost database from becoming a new one.
+
+A registry directory holds ``registry.db`` (SQLite) and ``artifacts/``; either can instead be
+named (a database URL, an artifact store location). A writer may create a new directory; a
+reader (``Registry.open``) never does. An artifact store that holds models beside a missing or
+empty database is a lost database, never a new registry: a new one would let ``gc`` delete
+every model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from manymodels.artifacts import ArtifactStore, open_store
+from manymodels.exceptions import LostDatabase, NoRegistry, RegistryError
+
+DB_FILE = "registry.db"
+ARTIFACTS_DIR = "artifacts"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A registry's parts: ``root`` is ``None`` when the database and the artifact store are
+    both named elsewhere (the directory then holds nothing of it); ``own_db`` when the
+    database is the directory's SQLite file."""
+
+    root: Path | None
+    db_url: str
+    artifacts: str | Path | ArtifactStore
+    own_db: bool
+
+
+def locate(
+    root: str | Path | None,
+    db_url: str | None,
+    artifacts: str | Path | ArtifactStore | None,
+    *,
+    create: bool,
+) -> Location:
+    """The registry's parts, its directory made when ``create`` (a writer) needs it. Raises
+    ``NoRegistry`` for a reader's missing registry (``LostDatabase`` when its artifact store
+    holds models), ``RegistryError`` for a path that cannot be one."""
+    if root is None and (db_url is None or artifacts is None):
+        raise RegistryError("give a registry directory, or both a db_url and an artifact store")
+    # with both a database and an artifact store named, the directory holds nothing of this
+    # registry: it need not exist, and messages name the database instead
+    elsewhere = db_url is not None and artifacts is not None
+    where = Path(root) if root is not None and not elsewhere else None
+    if where is not None:
+        if not where.exists():
+            if not create:
+                missing = NoRegistry(
+                    f"no registry at {where} (train something first)"
+                    if db_url is None
+                    else f"no artifact store at {where / ARTIFACTS_DIR}: with a "
+                    "database named, give its artifact store too (--artifacts or "
+                    "MANYMODELS_ARTIFACTS), or the --registry directory that holds it"
+                )
+                raise missing_or_lost(missing, artifacts)
+            try:
+                where.mkdir(parents=True, exist_ok=True)  # another process may race us
+            except OSError as e:  # a read-only filesystem, a parent of another user…
+                raise RegistryError(f"cannot create a registry at {where}: {e}") from e
+        elif not where.is_dir():
+            raise RegistryError(f"registry path {where} is not a directory")
+        elif not create and not (where / DB_FILE).exists() and db_url is None:
+            missing = NoRegistry(f"no registry at {where} (train something first)")
+            store = artifacts if artifacts is not None else where / ARTIFACTS_DIR
+            raise missing_or_lost(missing, store)
+    if where is None:  # both named (the first check refused anything else)
+        assert db_url is not None and artifacts is not None
+        return Location(None, db_url, artifacts, own_db=False)
+    return Location(
+        where,
+        db_url or f"sqlite:///{(where / DB_FILE).resolve()}",
+        artifacts if artifacts is not None else where / ARTIFACTS_DIR,
+        own_db=db_url is None,
+    )
+
+
+def missing_or_lost(missing: NoRegistry, store: str | Path | ArtifactStore | None) -> NoRegistry:
+    """``missing`` as it is, or ``LostDatabase`` when the artifact store named holds models."""
+    if store is None:
+        return missing
+    opened = open_store(store) if isinstance(store, str | Path) else store
+    return lost(missing, opened) if holds_artifacts(opened) else missing
+
+
+def lost(missing: NoRegistry, store: ArtifactStore) -> LostDatabase:
+    return LostDatabase(
+        f"{missing}, yet its artifact store {store.url} holds models: refusing to start a new "
+        "registry over them (restore the database from a backup, or move the artifacts aside "
+        "to start afresh)"
+    )
+
+
+def holds_artifacts(store: ArtifactStore) -> bool:
+    """Whether the store holds at least one artifact (stops at the first)."""
+    return next(iter(store.digests()), None) is not None
