@@ -23,13 +23,14 @@ from starlette.datastructures import UploadFile
 
 from manymodels.exceptions import DataError, first_line
 from serving.auth import Admin
+from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
 from serving.jobs import JobConflict, JobManager, JobQueueFull
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.retrain import Retrainer, RetrainMode
 from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
-from serving.schemas import ErrorOut, JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
+from serving.schemas import ErrorOut
 
 router = APIRouter(tags=["admin"], dependencies=[Admin, Depends(single_options)])
 
