@@ -31,8 +31,35 @@ class CandidateResult:
     error: str | None = None
 
 
+class _Records:
+    """A version's stored documents read as typed records, parsed once on first use: how
+    every reader reads them. The documents stay what the API answers and a signature covers;
+    they are never changed once the version exists (a test that edits one must do so before
+    reading a view)."""
+
+    feature_schema: dict[str, Any]
+    validation: dict[str, Any]
+    evaluation: dict[str, Any]
+
+    @cached_property
+    def schema(self) -> FeatureSchema:
+        """``feature_schema`` parsed (``manymodels.feature_schema``)."""
+        return FeatureSchema.parse(self.feature_schema)
+
+    @cached_property
+    def selection(self) -> Selection:
+        """``validation`` parsed: how it was chosen (``manymodels.version_records``)."""
+        return Selection.parse(self.validation)
+
+    @cached_property
+    def decision(self) -> Decision | None:
+        """``evaluation`` parsed: the promotion policy's verdict; ``None`` when it records
+        none (a direct store call, or a version from before decisions were recorded)."""
+        return Decision.parse(self.evaluation) if self.evaluation else None
+
+
 @dataclass(frozen=True)
-class NewVersion:
+class NewVersion(_Records):
     """A trained partition, its artifact already stored, waiting to be registered."""
 
     key: str
@@ -57,21 +84,6 @@ class NewVersion:
     members: tuple[str, ...] = ()
     """The global models its artifact names (an ensemble's: ``manymodels.global_members``)."""
 
-    @cached_property
-    def schema(self) -> FeatureSchema:
-        """``feature_schema`` parsed (``manymodels.feature_schema``)."""
-        return FeatureSchema.parse(self.feature_schema)
-
-    @cached_property
-    def selection(self) -> Selection:
-        """``validation`` parsed (``manymodels.version_records``)."""
-        return Selection.parse(self.validation)
-
-    @cached_property
-    def decision(self) -> Decision | None:
-        """``evaluation`` parsed; ``None`` when it records none (a direct store call)."""
-        return Decision.parse(self.evaluation) if self.evaluation else None
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -92,7 +104,7 @@ class PartitionOutcome:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(_Records):
     """An immutable, registered model of one partition."""
 
     key: str
@@ -122,25 +134,6 @@ class ModelVersion:
     members: tuple[str, ...] = ()
     """The sha256s of the global models its artifact names as ensemble members (loaded with
     it: ``manymodels.global_members``); ``gc`` keeps them while it exists."""
-
-    # The parsed views below are cached: a version's documents are never changed once it
-    # exists (a test that edits one must do so before reading a view).
-    @cached_property
-    def schema(self) -> FeatureSchema:
-        """``feature_schema`` parsed: how every reader reads it (``manymodels.feature_schema``);
-        the document stays what the API answers and a signature covers."""
-        return FeatureSchema.parse(self.feature_schema)
-
-    @cached_property
-    def selection(self) -> Selection:
-        """``validation`` parsed: how it was chosen (``manymodels.version_records``)."""
-        return Selection.parse(self.validation)
-
-    @cached_property
-    def decision(self) -> Decision | None:
-        """``evaluation`` parsed: the promotion policy's verdict; ``None`` for versions from
-        before decisions were recorded."""
-        return Decision.parse(self.evaluation) if self.evaluation else None
 
     @property
     def artifact_format(self) -> str:
