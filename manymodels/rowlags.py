@@ -80,7 +80,7 @@ def fill_rows(
         return list(rows)
     zone = forecast.timezone
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
-    steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+    steps = [_step(row[time_column], upcoming, frequency, zone) if time_column in row else None
              for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
@@ -90,7 +90,9 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
-            errors.append(problem(where[i], time_column, _not_next(row, time_column, history)))
+            why = _not_next(row, time_column, history)
+            why += timefeatures.zone_hint(row[time_column], zone)
+            errors.append(problem(where[i], time_column, why))
             out.append(row)
             continue
         lags = {name: k for name, k in plan.lag_columns.items() if name in missing}
@@ -136,10 +138,10 @@ def previous_targets(
     frequency = forecast.frequency if forecast is not None else None
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
+    zone = forecast.timezone if forecast is not None else None
     if time_column and last_time is not None and frequency is not None:
-        zone = forecast.timezone if forecast is not None else None
         upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
-        steps = [_step(row[time_column], upcoming, frequency) if time_column in row else None
+        steps = [_step(row[time_column], upcoming, frequency, zone) if time_column in row else None
                  for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
     if recorded.get("last") is not None:
@@ -155,7 +157,10 @@ def previous_targets(
             out[i] = known[step - 1]
             continue
         given = bool(time_column) and str(time_column) in row
-        errors.append(problem(where[i], str(time_column), _no_previous(given, step, last_time)))
+        why = _no_previous(given, step, last_time)
+        if given and step is None and isinstance(frequency, str):
+            why += timefeatures.zone_hint(row[str(time_column)], zone)
+        errors.append(problem(where[i], str(time_column), why))
     if errors:
         raise InvalidRows(errors)
     return out
@@ -214,9 +219,9 @@ def _as_keys(times: Any) -> list[Any]:
     return [float(t) for t in np.asarray(times, dtype=np.float64)]
 
 
-def _step(value: Any, upcoming: list[Any], frequency: Any) -> int | None:
+def _step(value: Any, upcoming: list[Any], frequency: Any, zone: str | None) -> int | None:
     """Which of the next periods ``value`` is (1-based), or ``None``."""
-    key = timefeatures.time_key(value, frequency)
+    key = timefeatures.time_key(value, frequency, zone)
     return upcoming.index(key) + 1 if key is not None and key in upcoming else None
 
 

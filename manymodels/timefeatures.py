@@ -357,18 +357,41 @@ def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None)
     return back.where(lands)
 
 
-def time_key(value: Any, frequency: Frequency) -> int | float | None:
+def time_key(value: Any, frequency: Frequency, zone: str | None = None) -> int | float | None:
     """A time as a comparable key — ns since the epoch (UTC) for dates, a float for periods —
-    or ``None`` when it does not read as one: how a row's time is matched to a period."""
+    or ``None`` when it does not read as one: how a row's time is matched to a period. A
+    date matches only a series of its kind: with a UTC offset where the series' times are in
+    a ``zone``, without one where they are not (``zone_hint`` says which was wrong); read
+    as UTC, a wall time without an offset would match the period an offset away."""
     if value is None or isinstance(value, bool):
         return None
     try:
         if isinstance(frequency, str):
             stamp = pd.Timestamp(value)
-            return None if stamp is pd.NaT else int(stamp.as_unit("ns").value)
+            if stamp is pd.NaT or (stamp.tzinfo is None) != (zone is None):
+                return None
+            return int(stamp.as_unit("ns").value)
         return float(value)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def zone_hint(value: Any, zone: str | None) -> str:
+    """Why a date ``value`` is no time of a series whose times are in ``zone`` (``None``:
+    without one), when that is the reason: ``""`` otherwise."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        return ""
+    if stamp is pd.NaT or (stamp.tzinfo is None) == (zone is None):
+        return ""
+    if zone is not None:
+        return (
+            f"; the model's times are in {zone}: give the time with its UTC offset "
+            f"({pd.Timestamp('2024-03-04T10:00', tz=zone).isoformat()}), as the training "
+            "table's were"
+        )
+    return "; the model's times have no time zone: give the time without a UTC offset"
 
 
 def time_to_json(value: Any) -> str | int | float:

@@ -375,3 +375,25 @@ def test_the_cli_names_the_file_and_a_dated_time(tmp_path: Path) -> None:
         "2024-01-11T00:00:00: target lags need one row per period — sum or average such rows, "
         "or drop the duplicates"
     )
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", None])
+def test_a_rows_time_must_be_of_the_series_kind_with_or_without_an_offset(
+    tmp_path: Path, zone: str | None
+) -> None:
+    """Hourly times in Berlin: a wall time without its UTC offset, read as UTC, matched the
+    period an hour away and took its lags silently; it is refused, saying to give the offset.
+    A series without a zone refuses a time with one, the other way round."""
+    df = linear_frame(1, 48)
+    df["t"] = pd.date_range("2024-03-04", periods=48, freq="h", tz=zone)
+    train(spec_dict(lags=[1, 2]), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+        nxt = pd.Timestamp("2024-03-06", tz=zone)  # the period after the last training hour
+        own = loaded.predict([{"t": nxt.isoformat(), "x0": 0.1, "x1": 0.2}])
+        other = nxt.tz_localize(None) if zone else nxt.tz_localize("UTC")
+        with pytest.raises(InvalidRows) as caught:
+            loaded.predict([{"t": other.isoformat(), "x0": 0.1, "x1": 0.2}])
+    assert len(own) == 1 and np.isfinite(own[0])
+    said = caught.value.errors[0]["msg"]
+    assert ("give the time with its UTC offset" if zone else "without a UTC offset") in said

@@ -348,7 +348,13 @@ def test_a_time_off_the_series_steps_has_no_period_before_it() -> None:
     assert tf.retreat(["2024-01-16"], "MS+14D").isna().all()  # the 16th: no 15th steps to it
     assert tf.retreat(["2024-03-09"], "B").isna().all()  # a Saturday
     assert tf.retreat([7, 10], 3).tolist() == [4.0, 7.0]
-    assert tf.time_key("2024-01-01T01:00:00+01:00", "1D") == tf.time_key("2024-01-01", "1D")
+    berlin = tf.time_key("2024-01-01T01:00:00+01:00", "1D", "Europe/Berlin")
+    assert berlin == tf.time_key("2024-01-01T00:00:00+00:00", "1D", "UTC")  # one instant
+    # a date of the other kind is no time of the series: read as UTC, a wall time without
+    # its offset matched the period an offset away
+    assert tf.time_key("2024-01-01T01:00:00", "1D", "Europe/Berlin") is None
+    assert tf.time_key("2024-01-01T01:00:00+01:00", "1D") is None
+    assert tf.time_key("2024-01-01", "1D") == 1704067200000000000
     assert tf.time_key("soon", "1D") is None and tf.time_key(True, 1) is None
 
 
