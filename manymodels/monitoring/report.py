@@ -10,7 +10,6 @@ when staleness by data age is asked for.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -19,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, select
 
+from manymodels.feature_schema import FeatureSchema
 from manymodels.keys import FALLBACK_KEY
 from manymodels.monitoring import store
 from manymodels.monitoring.live import live_error, live_metric, ratio, validation_error
@@ -196,7 +196,7 @@ def with_data_age(
             q = select(v.key, v.version, v.feature_schema_json).where(v.key.in_(keys))
             for key, version, schema in conn.execute(q):
                 if (key, version) in wanted:
-                    profile = json.loads(schema).get("profile") or {}
+                    profile = FeatureSchema.from_json(schema).profile or {}
                     times[(key, version)] = profile.get("last_time")
     out = []
     for r in rows:

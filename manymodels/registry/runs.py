@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RunNotFound, RunTakenOver
+from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches, dumps, now
@@ -197,9 +198,9 @@ class RunsMixin(StoreBase):
             for batch in batches(list(keys)):
                 q = select(c.key, c.feature_schema_json).where(c.run_id == run_id, c.key.in_(batch))
                 for key, text in conn.execute(q):
-                    history = json.loads(text).get("history")
-                    if isinstance(history, dict) and history.get("time") is not None:
-                        out[key] = history["time"]
+                    history = FeatureSchema.from_json(text).history
+                    if history is not None and history.time is not None:
+                        out[key] = history.time
         return out
 
     def run_outcomes(
