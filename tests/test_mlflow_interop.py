@@ -609,3 +609,18 @@ def test_a_model_only_cloudpickle_can_store_is_one_line_and_makes_no_registry(
     result = invoke("import", out, "--key", "shop=1", "--registry", nowhere)
     one_error_line(result, "its model cannot be stored as pickle")
     assert not nowhere.exists()
+
+
+def test_a_version_with_a_target_transform_is_refused_not_exported_answering_changes(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """A ``difference`` model predicts each period's change; MLflow would serve the change as
+    the answer (0.0 where sales were flat), so the export is refused naming why."""
+    spec = {**SALES, "target_transform": "difference", "lags": [1]}
+    root = tmp_path / "reg"
+    train(spec, store_sales(n_stores=1, weeks=40), root, backend="local")
+    with Registry.open(root) as reg:
+        key = next(p.key for p in reg.list_partitions() if not p.key.startswith("__"))
+    result = invoke("export", key, tmp_path / "out", "--format", "mlflow", "--registry", root)
+    one_error_line(result, "learnt a target transform (difference)")
+    assert not (tmp_path / "out").exists()

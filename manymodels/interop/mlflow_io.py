@@ -107,6 +107,14 @@ def export_mlflow(
     loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
     record, model = loaded.version, loaded.model
     schema = record.schema
+    if schema.transform_kind != "none":
+        raise DataError(
+            f"partition '{record.key}' v{record.version} learnt a target transform "
+            f"({schema.transform_kind}): its model predicts the transformed target, which "
+            "manymodels turns back with the partition's recorded history, and an MLflow model "
+            "would answer untransformed; serve it with manymodels (LoadedModel.predict, the "
+            "router), or export a version trained without target_transform"
+        )
     foreign = foreign_modules(model)
     pickle_free = "pickle" not in reg.trusted_formats  # the registry refuses pickles
     common: dict[str, Any] = {
