@@ -397,3 +397,24 @@ def test_a_rows_time_must_be_of_the_series_kind_with_or_without_an_offset(
     assert len(own) == 1 and np.isfinite(own[0])
     said = caught.value.errors[0]["msg"]
     assert ("give the time with its UTC offset" if zone else "without a UTC offset") in said
+
+
+def test_calendar_parts_of_a_row_far_past_the_last_time_come_from_its_time(
+    tmp_path: Path,
+) -> None:
+    """A version deriving calendar parts only needs no history for them: a row five periods
+    past its last time, giving its time, gets the parts its forecast step five would (it was
+    refused as a time its lags do not reach)."""
+    df = linear_frame(1, 40)
+    df["t"] = pd.date_range("2024-01-01", periods=40, freq="W-MON")
+    train(spec_dict(calendar=["month"]), df, tmp_path / "reg", backend="local")
+    ahead = forecast(tmp_path / "reg", ["pid=0"], horizon=5)
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+        fifth = ahead["t"].iloc[4]
+        got = loaded.predict([{"t": fifth.isoformat(), "x0": 0.0, "x1": 0.0}])
+        month = int(fifth.month)
+        want = loaded.predict([{"t_month": month, "x0": 0.0, "x1": 0.0}])
+        with pytest.raises(InvalidRows, match="UTC offset"):  # a date of another kind still is not
+            loaded.predict([{"t": f"{fifth.isoformat()}+05:00", "x0": 0.0, "x1": 0.0}])
+    assert got.tolist() == want.tolist()
