@@ -90,8 +90,8 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
-            dated = timefeatures.time_key(row[time_column], frequency, zone) is not None
-            if dated and not any(n in plan.lag_columns or n in plan.rolling_columns
+            a_time = timefeatures.time_key(row[time_column], frequency, zone) is not None
+            if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
                                  for n in missing):  # fmt: skip
                 # calendar parts only: they are the time's own, however far ahead it is
                 out.append({**row, **_calendar(row[time_column], plan, missing, frequency)})
