@@ -79,8 +79,9 @@ def fill_rows(
             raise InvalidRows(errors)
         return list(rows)
     zone = forecast.timezone
+    aware = zone is not None or timefeatures.recorded_aware(history.time)
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
-    steps = [_step(row[time_column], upcoming, frequency, zone) if time_column in row else None
+    steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
              for row in rows]  # fmt: skip
     posted = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
@@ -90,14 +91,16 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
-            a_time = timefeatures.time_key(row[time_column], frequency, zone) is not None
+            a_time = timefeatures.time_key(row[time_column], frequency, aware) is not None
             if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
                                  for n in missing):  # fmt: skip
                 # calendar parts only: they are the time's own, however far ahead it is
-                out.append({**row, **_calendar(row[time_column], plan, missing, frequency)})
+                parts = _calendar(row[time_column], plan, missing, frequency, zone)
+                out.append({**row, **parts})
                 continue
             why = _not_next(row, time_column, history)
-            why += timefeatures.zone_hint(row[time_column], zone)
+            if isinstance(frequency, str):
+                why += timefeatures.zone_hint(row[time_column], aware, zone)
             errors.append(problem(where[i], time_column, why))
             out.append(row)
             continue
@@ -113,7 +116,7 @@ def fill_rows(
             out.append(row)
             continue
         filled = dict(row)
-        filled.update(_calendar(row[time_column], plan, missing, frequency))
+        filled.update(_calendar(row[time_column], plan, missing, frequency, zone))
         sub = LagPlan(plan.target, tuple(lags.values()), tuple(windows.values()))
         extended = np.concatenate([recent, posted[: step - 1]])
         values = step_features(extended, sub, 1)[0]
@@ -145,10 +148,11 @@ def previous_targets(
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
     zone = forecast.timezone if forecast is not None else None
+    aware = zone is not None or timefeatures.recorded_aware(last_time)
     if time_column and last_time is not None and frequency is not None:
         upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
-        steps = [_step(row[time_column], upcoming, frequency, zone) if time_column in row else None
-                 for row in rows]  # fmt: skip
+        steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row
+                 else None for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
     if recorded.get("last") is not None:
         known[0] = float(recorded["last"])
@@ -165,7 +169,7 @@ def previous_targets(
         given = bool(time_column) and str(time_column) in row
         why = _no_previous(given, step, last_time)
         if given and step is None and isinstance(frequency, str):
-            why += timefeatures.zone_hint(row[str(time_column)], zone)
+            why += timefeatures.zone_hint(row[str(time_column)], aware, zone)
         errors.append(problem(where[i], str(time_column), why))
     if errors:
         raise InvalidRows(errors)
@@ -225,19 +229,25 @@ def _as_keys(times: Any) -> list[Any]:
     return [float(t) for t in np.asarray(times, dtype=np.float64)]
 
 
-def _step(value: Any, upcoming: list[Any], frequency: Any, zone: str | None) -> int | None:
+def _step(value: Any, upcoming: list[Any], frequency: Any, aware: bool) -> int | None:
     """Which of the next periods ``value`` is (1-based), or ``None``."""
-    key = timefeatures.time_key(value, frequency, zone)
+    key = timefeatures.time_key(value, frequency, aware)
     return upcoming.index(key) + 1 if key is not None and key in upcoming else None
 
 
-def _calendar(value: Any, plan: LagPlan, missing: list[str], frequency: Any) -> dict[str, Any]:
+def _calendar(
+    value: Any, plan: LagPlan, missing: list[str], frequency: Any, zone: str | None
+) -> dict[str, Any]:
+    """The calendar parts ``missing`` of a row's time, read on the series' clock: a time given
+    at another offset (UTC, say) is the same instant, and its day or hour is the zone's, as
+    training and forecasting read them."""
     wanted = [(name, part) for name, part in plan.calendar if name in missing]
     if not wanted or not isinstance(frequency, str):
         return {}
-    parts = timefeatures.calendar_values(
-        pd.DatetimeIndex([pd.Timestamp(value)]), [p for _, p in wanted]
-    )
+    stamp = pd.Timestamp(value)
+    if zone is not None and stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(zone)
+    parts = timefeatures.calendar_values(pd.DatetimeIndex([stamp]), [p for _, p in wanted])
     return {name: int(parts[part][0]) for name, part in wanted}
 
 

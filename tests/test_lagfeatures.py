@@ -4,6 +4,7 @@ and a train → forecast round trip on the direct and recursive paths."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import warnings
 from pathlib import Path
@@ -418,3 +419,28 @@ def test_calendar_parts_of_a_row_far_past_the_last_time_come_from_its_time(
         with pytest.raises(InvalidRows, match="UTC offset"):  # a date of another kind still is not
             loaded.predict([{"t": f"{fifth.isoformat()}+05:00", "x0": 0.0, "x1": 0.0}])
     assert got.tolist() == want.tolist()
+
+
+def test_an_older_zone_aware_version_without_its_zone_recorded_matches_offset_times(
+    tmp_path: Path,
+) -> None:
+    """Versions from before zones were recorded carry the offset in their last time alone:
+    rows given with their offset still match (a review found them refused), and a day's
+    calendar part is the series' day however the time's offset is written."""
+    df = linear_frame(1, 30)
+    df["t"] = pd.date_range("2024-04-01", periods=30, freq="D", tz="Europe/Berlin")
+    train(spec_dict(lags=[1], calendar=["day_of_week"]), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        schema = reg.get_version("pid=0").schema
+    assert schema.forecast is not None and schema.forecast.timezone == "Europe/Berlin"
+    older = dataclasses.replace(
+        schema, forecast=dataclasses.replace(schema.forecast, timezone=None)
+    )
+    nxt = pd.Timestamp("2024-05-01", tz="Europe/Berlin")  # a Wednesday
+    row: dict[str, Any] = {"t": nxt.isoformat(), "x0": 0.0, "x1": 0.0}
+    want = fill_rows([row], schema)[0]
+    assert fill_rows([row], older)[0] == want and want["t_day_of_week"] == 2
+    in_utc = {**row, "t": nxt.tz_convert("UTC").isoformat()}  # Tuesday 22:00 UTC
+    assert fill_rows([in_utc], schema)[0]["t_day_of_week"] == 2  # the series' Wednesday
+    with pytest.raises(InvalidRows, match="with its UTC offset"):
+        fill_rows([{**row, "t": "2024-05-01T00:00:00"}], older)
