@@ -237,6 +237,8 @@ class _Periods:
         # the series' times carry an offset: recorded with their zone, or by the origin alone
         self.aware = zone is not None or timefeatures.recorded_aware(origin)
         self.origin = None if self.dated else timefeatures.time_key(origin, frequency)
+        # the clock the series steps on: its zone, else the offset its last time was written with
+        self.clock = zone or (pd.Timestamp(origin).tzinfo if self.dated and self.aware else None)
 
     def key(self, value: Any) -> Any:
         t = timefeatures.time_key(value, self.frequency, self.aware)
@@ -254,7 +256,9 @@ class _Periods:
         keys = list(dict.fromkeys(k for t in times if (k := self.key(t)) is not None))
         if not self.dated:
             return {k: k - 1 for k in keys}
-        stamps = [pd.Timestamp(k, unit="ns", tz="UTC" if self.zone else None) for k in keys]
+        stamps = [pd.Timestamp(k, unit="ns", tz="UTC" if self.aware else None) for k in keys]
+        if self.clock is not None:
+            stamps = [stamp.tz_convert(self.clock) for stamp in stamps]
         try:
             back = list(timefeatures.retreat(stamps, self.frequency, self.zone))
         except _UNSTEPPABLE:

@@ -80,6 +80,7 @@ def fill_rows(
         return list(rows)
     zone = forecast.timezone
     aware = zone is not None or timefeatures.recorded_aware(history.time)
+    clock = zone or (pd.Timestamp(history.time).tzinfo if aware else None)
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
     steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
              for row in rows]  # fmt: skip
@@ -95,7 +96,7 @@ def fill_rows(
             if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
                                  for n in missing):  # fmt: skip
                 # calendar parts only: they are the time's own, however far ahead it is
-                parts = _calendar(row[time_column], plan, missing, frequency, zone)
+                parts = _calendar(row[time_column], plan, missing, frequency, clock)
                 out.append({**row, **parts})
                 continue
             why = _not_next(row, time_column, history)
@@ -116,7 +117,7 @@ def fill_rows(
             out.append(row)
             continue
         filled = dict(row)
-        filled.update(_calendar(row[time_column], plan, missing, frequency, zone))
+        filled.update(_calendar(row[time_column], plan, missing, frequency, clock))
         sub = LagPlan(plan.target, tuple(lags.values()), tuple(windows.values()))
         extended = np.concatenate([recent, posted[: step - 1]])
         values = step_features(extended, sub, 1)[0]
@@ -236,17 +237,18 @@ def _step(value: Any, upcoming: list[Any], frequency: Any, aware: bool) -> int |
 
 
 def _calendar(
-    value: Any, plan: LagPlan, missing: list[str], frequency: Any, zone: str | None
+    value: Any, plan: LagPlan, missing: list[str], frequency: Any, clock: Any
 ) -> dict[str, Any]:
-    """The calendar parts ``missing`` of a row's time, read on the series' clock: a time given
-    at another offset (UTC, say) is the same instant, and its day or hour is the zone's, as
-    training and forecasting read them."""
+    """The calendar parts ``missing`` of a row's time, read on the series' ``clock`` (its
+    zone, or for a version from before zones were recorded the offset its last time was
+    written with): a time given at another offset (UTC, say) is the same instant, and its
+    day or hour is the series', as training and forecasting read them."""
     wanted = [(name, part) for name, part in plan.calendar if name in missing]
     if not wanted or not isinstance(frequency, str):
         return {}
     stamp = pd.Timestamp(value)
-    if zone is not None and stamp.tzinfo is not None:
-        stamp = stamp.tz_convert(zone)
+    if clock is not None and stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(clock)
     parts = timefeatures.calendar_values(pd.DatetimeIndex([stamp]), [p for _, p in wanted])
     return {name: int(parts[part][0]) for name, part in wanted}
 

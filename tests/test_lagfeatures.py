@@ -442,5 +442,25 @@ def test_an_older_zone_aware_version_without_its_zone_recorded_matches_offset_ti
     assert fill_rows([row], older)[0] == want and want["t_day_of_week"] == 2
     in_utc = {**row, "t": nxt.tz_convert("UTC").isoformat()}  # Tuesday 22:00 UTC
     assert fill_rows([in_utc], schema)[0]["t_day_of_week"] == 2  # the series' Wednesday
+    assert fill_rows([in_utc], older)[0]["t_day_of_week"] == 2  # on its last time's offset
     with pytest.raises(InvalidRows, match="with its UTC offset"):
         fill_rows([{**row, "t": "2024-05-01T00:00:00"}], older)
+
+
+def test_an_older_zone_aware_versions_change_steps_back_on_its_own_clock(tmp_path: Path) -> None:
+    """Monthly in Berlin, zone not recorded: the period before July 1st 00:00+02:00 is June
+    1st on the series' clock; stepped back on naive UTC stamps (June 30th 22:00) a month
+    begin was never reached, and the change was refused."""
+    df = linear_frame(1, 30)
+    df["t"] = pd.date_range("2022-01-01", periods=30, freq="MS", tz="Europe/Berlin")
+    train(spec_dict(lags=[1], changes=["x0"]), df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        schema = reg.get_version("pid=0").schema
+    assert schema.forecast is not None and schema.history is not None
+    older = dataclasses.replace(
+        schema, forecast=dataclasses.replace(schema.forecast, timezone=None)
+    )
+    row = {"t": "2024-07-01T00:00:00+02:00", "x0": 1.0, "x1": 0.0}
+    want = fill_rows([row], schema)[0]
+    assert fill_rows([row], older)[0] == want
+    assert want["x0_change"] == pytest.approx(1.0 - schema.history.features["x0"])
