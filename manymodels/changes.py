@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import timefeatures
+from manymodels import timefeatures, timekeys
 from manymodels.exceptions import DataError, problem
 from manymodels.feature_schema import FeatureSchema
 from manymodels.lagfeatures import partition_positions
@@ -173,7 +173,7 @@ def fill_rows(
             off = at is None or at not in before  # no time of the series, or none before it
             why = _why_unknown(row, col, name, time_column, prev, history.time, off)
             if off and why and periods.dated:  # a date of the other kind: say which
-                why += timefeatures.zone_hint(row.get(time_column), periods.aware, plan.timezone)
+                why += timekeys.zone_hint(row.get(time_column), periods.aware, plan.timezone)
             if len(values) > 1:  # two rows of that period: which one is the row before?
                 why = (
                     f"'{name}' needs '{col}' of the period before {row[time_column]!r}, which "
@@ -235,13 +235,13 @@ class _Periods:
         self.frequency, self.zone = frequency, zone
         self.dated = isinstance(frequency, str)
         # the series' times carry an offset: recorded with their zone, or by the origin alone
-        self.aware = zone is not None or timefeatures.recorded_aware(origin)
-        self.origin = None if self.dated else timefeatures.time_key(origin, frequency)
+        self.aware = zone is not None or timekeys.recorded_aware(origin)
+        self.origin = None if self.dated else timekeys.time_key(origin, frequency)
         # the clock the series steps on: its zone, else the offset its last time was written with
         self.clock = zone or (pd.Timestamp(origin).tzinfo if self.dated and self.aware else None)
 
     def key(self, value: Any) -> Any:
-        t = timefeatures.time_key(value, self.frequency, self.aware)
+        t = timekeys.time_key(value, self.frequency, self.aware)
         if t is None or self.dated:
             return t
         if self.origin is None or not np.isfinite(t):
@@ -264,7 +264,7 @@ class _Periods:
         except _UNSTEPPABLE:
             back = [self._back(stamp) for stamp in stamps]
         return {
-            k: timefeatures.time_key(b, self.frequency)  # our own times: of the series' kind
+            k: timekeys.time_key(b, self.frequency)  # our own times: of the series' kind
             for k, b in zip(keys, back, strict=True)
             if b is not None and not pd.isna(b)
         }

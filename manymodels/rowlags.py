@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import changes, timefeatures
+from manymodels import changes, timefeatures, timekeys
 from manymodels.exceptions import InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
@@ -79,7 +79,7 @@ def fill_rows(
             raise InvalidRows(errors)
         return list(rows)
     zone = forecast.timezone
-    aware = zone is not None or timefeatures.recorded_aware(history.time)
+    aware = zone is not None or timekeys.recorded_aware(history.time)
     clock = zone or (pd.Timestamp(history.time).tzinfo if aware else None)
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
     steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
@@ -92,7 +92,7 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
-            a_time = timefeatures.time_key(row[time_column], frequency, aware) is not None
+            a_time = timekeys.time_key(row[time_column], frequency, aware) is not None
             if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
                                  for n in missing):  # fmt: skip
                 # calendar parts only: they are the time's own, however far ahead it is
@@ -101,7 +101,7 @@ def fill_rows(
                 continue
             why = _not_next(row, time_column, history)
             if isinstance(frequency, str):
-                why += timefeatures.zone_hint(row[time_column], aware, zone)
+                why += timekeys.zone_hint(row[time_column], aware, zone)
             errors.append(problem(where[i], time_column, why))
             out.append(row)
             continue
@@ -149,7 +149,7 @@ def previous_targets(
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
     zone = forecast.timezone if forecast is not None else None
-    aware = zone is not None or timefeatures.recorded_aware(last_time)
+    aware = zone is not None or timekeys.recorded_aware(last_time)
     if time_column and last_time is not None and frequency is not None:
         upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
         steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row
@@ -170,7 +170,7 @@ def previous_targets(
         given = bool(time_column) and str(time_column) in row
         why = _no_previous(given, step, last_time)
         if given and step is None and isinstance(frequency, str):
-            why += timefeatures.zone_hint(row[str(time_column)], aware, zone)
+            why += timekeys.zone_hint(row[str(time_column)], aware, zone)
         errors.append(problem(where[i], str(time_column), why))
     if errors:
         raise InvalidRows(errors)
@@ -232,7 +232,7 @@ def _as_keys(times: Any) -> list[Any]:
 
 def _step(value: Any, upcoming: list[Any], frequency: Any, aware: bool) -> int | None:
     """Which of the next periods ``value`` is (1-based), or ``None``."""
-    key = timefeatures.time_key(value, frequency, aware)
+    key = timekeys.time_key(value, frequency, aware)
     return upcoming.index(key) + 1 if key is not None and key in upcoming else None
 
 

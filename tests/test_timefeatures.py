@@ -348,18 +348,6 @@ def test_a_time_off_the_series_steps_has_no_period_before_it() -> None:
     assert tf.retreat(["2024-01-16"], "MS+14D").isna().all()  # the 16th: no 15th steps to it
     assert tf.retreat(["2024-03-09"], "B").isna().all()  # a Saturday
     assert tf.retreat([7, 10], 3).tolist() == [4.0, 7.0]
-    berlin = tf.time_key("2024-01-01T01:00:00+01:00", "1D", aware=True)
-    assert berlin == tf.time_key("2024-01-01T00:00:00+00:00", "1D", aware=True)  # one instant
-    # a date of the other kind is no time of the series: read as UTC, a wall time without
-    # its offset matched the period an offset away
-    assert tf.time_key("2024-01-01T01:00:00", "1D", aware=True) is None
-    assert tf.time_key("2024-01-01T01:00:00+01:00", "1D", aware=False) is None
-    assert tf.time_key("2024-01-01", "1D", aware=False) == 1704067200000000000
-    # on a dated series a number is no time (it read as ns since 1970)
-    assert tf.time_key(1727654400, "1D") is None and tf.time_key(3, 1) == 3.0
-    assert tf.recorded_aware("2024-01-01T00:00:00+02:00") and not tf.recorded_aware(7)
-    assert not tf.recorded_aware("2024-01-01T00:00:00")
-    assert tf.time_key("soon", "1D") is None and tf.time_key(True, 1) is None
 
 
 def test_decimal_steps_are_written_as_their_times_are() -> None:
