@@ -161,8 +161,7 @@ class FeatureSchema:
     def transform_kind(self) -> str:
         """The kind of that transform (``scale``, ``difference``; ``none`` when there is none —
         ``auto_difference`` is recorded as what it resolved to)."""
-        transform = self.transform
-        return str(transform.get("kind", "none")) if transform is not None else "none"
+        return _kind(self.transform)
 
     @property
     def derived(self) -> list[str]:
