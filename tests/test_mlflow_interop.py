@@ -611,16 +611,45 @@ def test_a_model_only_cloudpickle_can_store_is_one_line_and_makes_no_registry(
     assert not nowhere.exists()
 
 
-def test_a_version_with_a_target_transform_is_refused_not_exported_answering_changes(
-    mlflow: Any, tmp_path: Path
-) -> None:
-    """A ``difference`` model predicts each period's change; MLflow would serve the change as
-    the answer (0.0 where sales were flat), so the export is refused naming why."""
-    spec = {**SALES, "target_transform": "difference", "lags": [1]}
+def test_a_scaled_target_is_exported_answering_in_its_units(mlflow: Any, tmp_path: Path) -> None:
+    """A ``scale`` model predicts the scaled target: its export is our pyfunc model, which
+    turns the answers back with the partition's numbers, as ``LoadedModel.predict`` does (a
+    plain scikit-learn export answered the scaled target)."""
     root = tmp_path / "reg"
-    train(spec, store_sales(n_stores=1, weeks=40), root, backend="local")
+    df = store_sales(n_stores=1, weeks=40)
+    train({**SALES, "target_transform": "scale", "lags": [1]}, df, root, backend="local")
     with Registry.open(root) as reg:
         key = next(p.key for p in reg.list_partitions() if not p.key.startswith("__"))
+        loaded = reg.load_model(key)
+    out = tmp_path / "out"
+    result = invoke("export", key, out, "--format", "mlflow", "--registry", root, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["flavor"] == "pyfunc"
+    own = df[(df["store"] == 1) & (df["brand"] == key.split("brand=")[1])].sort_values("week")
+    rows = own.assign(units_lag1=own["units"].shift(1)).tail(6)  # the lag, as a table has it
+    got = mlflow.pyfunc.load_model(str(out)).predict(rows[loaded.features])
+    np.testing.assert_allclose(got, loaded.predict(rows), rtol=1e-12)
+    scaled = loaded.model.predict(rows[loaded.features].to_numpy(dtype=float))
+    assert np.abs(got).mean() > 10 * np.abs(scaled).mean()  # not the scaled answers
+
+
+@pytest.mark.parametrize("kind", ["difference", "scale, no pickles"])
+def test_a_target_transform_an_export_cannot_turn_back_is_refused(
+    mlflow: Any, tmp_path: Path, kind: str
+) -> None:
+    """A ``difference`` model predicts each period's change (MLflow would have served 0.0 on
+    flat weeks); a ``scale`` one from a registry that refuses pickles cannot be our pyfunc
+    model. Both are refused naming why, and nothing is written."""
+    root = tmp_path / "reg"
+    with Registry(root) as reg:
+        if kind != "difference":
+            reg.set_trusted_formats(frozenset({"skops"}))
+        spec = {**SALES, "target_transform": kind.split(",")[0], "lags": [1]}
+        if kind != "difference":
+            spec["artifacts"] = {"format": "skops"}
+        train(spec, store_sales(n_stores=1, weeks=40), reg, backend="local")
+        key = next(p.key for p in reg.list_partitions() if not p.key.startswith("__"))
     result = invoke("export", key, tmp_path / "out", "--format", "mlflow", "--registry", root)
-    one_error_line(result, "learnt a target transform (difference)")
+    said = "previous period's target" if kind == "difference" else "trusted formats refuse"
+    one_error_line(result, said)
     assert not (tmp_path / "out").exists()

@@ -107,26 +107,20 @@ def export_mlflow(
     loaded = reg.load_model(key, version, alias=alias)  # digest (and signature) verified
     record, model = loaded.version, loaded.model
     schema = record.schema
-    if schema.transform_kind != "none":
-        raise DataError(
-            f"partition '{record.key}' v{record.version} learnt a target transform "
-            f"({schema.transform_kind}): its model predicts the transformed target, which "
-            "manymodels turns back with the partition's recorded history, and an MLflow model "
-            "would answer untransformed; serve it with manymodels (LoadedModel.predict, the "
-            "router), or export a version trained without target_transform"
-        )
-    foreign = foreign_modules(model)
     pickle_free = "pickle" not in reg.trusted_formats  # the registry refuses pickles
+    _check_transform(record, pickle_free)
+    foreign = foreign_modules(model)
+    wrapped = bool(foreign) or schema.transform is not None  # our pyfunc model: not plain
     common: dict[str, Any] = {
         "signature": feature_signature(schema),
         "input_example": _example(reg, record),
-        "pip_requirements": _requirements(with_manymodels=bool(foreign), with_skops=pickle_free),
+        "pip_requirements": _requirements(with_manymodels=wrapped, with_skops=pickle_free),
         "metadata": {"manymodels": _provenance(record)},
     }
     if path.exists():
         path.rmdir()  # MLflow creates the directory itself
     with quiet_mlflow():
-        if foreign and not pickle_free:
+        if wrapped and not pickle_free:
             from manymodels.interop.pyfunc import ManyModelsModel
 
             mlflow.pyfunc.save_model(
@@ -142,6 +136,30 @@ def export_mlflow(
             mlflow.sklearn.save_model(fed, str(path), **how, **common)
             flavor = "sklearn"
     return Exported(record.key, record.version, path, flavor, format, tuple(foreign))
+
+
+def _check_transform(record: ModelVersion, pickle_free: bool) -> None:
+    """A version whose model learnt a transformed target answers in the target's units only
+    through manymodels' pyfunc model, which turns ``scale`` answers back (``p · spread +
+    center``, the partition's numbers, carried in the export). A ``difference`` answer needs
+    the previous period's target, which an MLflow request does not carry; and a registry that
+    trusts no pickles cannot write the pyfunc model (cloudpickle): both refused, naming why,
+    rather than exported answering the transformed target."""
+    kind = record.schema.transform_kind
+    if kind == "none" or (kind == "scale" and not pickle_free):
+        return
+    what = f"partition '{record.key}' v{record.version} learnt a target transform ({kind})"
+    why = (
+        "each answer is a change from the previous period's target, which an MLflow request "
+        "does not carry"
+        if kind != "scale"
+        else "its answers are turned back by manymodels' pyfunc model, stored with cloudpickle, "
+        "which this registry's trusted formats refuse"
+    )
+    raise DataError(
+        f"{what}: {why}; serve it with manymodels (LoadedModel.predict, the router), or "
+        "export a version trained without target_transform"
+    )
 
 
 def skops_types(model: Any) -> list[str]:
@@ -257,12 +275,16 @@ def _provenance(record: ModelVersion) -> dict[str, Any]:
 @contextmanager
 def quiet_mlflow() -> Iterator[None]:
     """MLflow logs a warning on every pickle-format save; the format is chosen knowingly (the
-    artifact is pickled already) and documented, so it is not repeated at every export."""
+    artifact is pickled already) and documented, so it is not repeated at every export. Its
+    pyfunc save also warns when there is no input example: a version whose derived features
+    are not columns of its training rows has none to give (``_example``), knowingly."""
     log = logging.getLogger("mlflow")
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", ".*An input example was not provided", UserWarning)
+            yield
     finally:
         log.setLevel(level)
 

@@ -31,4 +31,9 @@ class ManyModelsModel(PythonModel):
         from manymodels.inputs import model_input as build
 
         schema = FeatureSchema.parse(self.feature_schema)
-        return self.model.predict(build(model_input, schema))
+        predictions = self.model.predict(build(model_input, schema))
+        if schema.transform is None:
+            return predictions
+        from manymodels.targetunits import to_target_units  # a scaled target: its units again
+
+        return to_target_units(predictions, model_input, schema)
