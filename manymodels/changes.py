@@ -234,11 +234,11 @@ class _Periods:
     def __init__(self, frequency: Any, zone: str | None, origin: Any) -> None:
         self.frequency, self.zone = frequency, zone
         self.dated = isinstance(frequency, str)
-        # the series' times carry an offset: recorded with their zone, or by the origin alone
-        self.aware = zone is not None or timekeys.recorded_aware(origin)
+        # the clock the series steps on (its zone, else the offset its last time was written
+        # with): its times carry an offset exactly when it has one
+        self.clock = timekeys.series_clock(zone, origin)
+        self.aware = self.clock is not None
         self.origin = None if self.dated else timekeys.time_key(origin, frequency)
-        # the clock the series steps on: its zone, else the offset its last time was written with
-        self.clock = zone or (pd.Timestamp(origin).tzinfo if self.dated and self.aware else None)
 
     def key(self, value: Any) -> Any:
         t = timekeys.time_key(value, self.frequency, self.aware)

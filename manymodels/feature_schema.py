@@ -23,9 +23,6 @@ from typing import Any, Literal, cast
 TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 """A spec's ``target_transform`` (a version records what ``auto_difference`` resolved to)."""
 
-DERIVED_PARTS = ("lags", "rolling", "calendar", "changes")
-"""The parts of a forecast plan that name derived features, in the order they are listed."""
-
 
 @dataclass(frozen=True, slots=True)
 class ForecastPlan:
@@ -61,7 +58,8 @@ class ForecastPlan:
 
     @property
     def derived(self) -> list[str]:
-        """Every derived feature the plan records, in ``DERIVED_PARTS`` order."""
+        """Every derived feature the plan records: lags, rolling statistics, calendar parts,
+        changes, in that order."""
         return [*self.lags, *self.rolling, *self.calendar, *self.changes]
 
     @property

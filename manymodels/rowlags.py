@@ -79,8 +79,8 @@ def fill_rows(
             raise InvalidRows(errors)
         return list(rows)
     zone = forecast.timezone
-    aware = zone is not None or timekeys.recorded_aware(history.time)
-    clock = zone or (pd.Timestamp(history.time).tzinfo if aware else None)
+    clock = timekeys.series_clock(zone, history.time)
+    aware = clock is not None
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
     steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
              for row in rows]  # fmt: skip
@@ -149,7 +149,7 @@ def previous_targets(
     steps: list[int | None] = [None] * len(rows)
     reach = len(rows) + 1
     zone = forecast.timezone if forecast is not None else None
-    aware = zone is not None or timekeys.recorded_aware(last_time)
+    aware = timekeys.series_clock(zone, last_time) is not None
     if time_column and last_time is not None and frequency is not None:
         upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
         steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row

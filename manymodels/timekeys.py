@@ -52,6 +52,16 @@ def recorded_aware(time: Any) -> bool:
         return False
 
 
+def series_clock(zone: str | None, last_time: Any) -> Any:
+    """The clock a series' times are on: its ``zone``, or for a version from before zones
+    were recorded the offset its last time was written with; ``None`` for a series without
+    one (naive dates, or numbered periods). Its times carry a UTC offset exactly when it is
+    not ``None``."""
+    if zone is not None:
+        return zone
+    return pd.Timestamp(last_time).tzinfo if recorded_aware(last_time) else None
+
+
 def zone_hint(value: Any, aware: bool, zone: str | None = None) -> str:
     """Why a date ``value`` is no time of a series whose times carry a UTC offset
     (``aware``; in ``zone`` when known) or do not, when that is the reason: ``""`` otherwise."""
