@@ -88,13 +88,20 @@ def _rank(n: int, level: float) -> int:
 # training: the record a version keeps
 # --------------------------------------------------------------------------------------------
 def record(
-    folds: Sequence[tuple[np.ndarray, np.ndarray]], levels: Sequence[float], *, ordered: bool
+    folds: Sequence[tuple[np.ndarray, np.ndarray]],
+    levels: Sequence[float],
+    *,
+    ordered: bool,
+    pool_partitions: bool = False,
 ) -> dict[str, Any] | None:
     """What a version keeps of its validation errors: ``levels``, ``rows`` (how many errors),
     ``quantiles`` (pooled, one per level) and, with ``ordered`` folds whose steps each hold
     enough errors, ``steps`` (one list of per-level quantiles per step). ``folds`` are the
     (true targets, predictions) of each validation fold, in row order. ``None`` when no
-    error is finite (nothing to calibrate on)."""
+    error is finite (nothing to calibrate on). With ``pool_partitions`` (``[intervals]
+    pool_partitions``) also ``scale`` and ``scores``, the errors made scale-free
+    (``scale_free``): what the run pools across partitions (``manymodels.interval_pool``),
+    which takes ``scores`` out again before the version is written."""
     errors = [_abs_errors(y, p) for y, p in folds]
     pooled = np.concatenate(errors) if errors else np.zeros(0)
     pooled = pooled[np.isfinite(pooled)]
@@ -110,7 +117,25 @@ def record(
         grid = np.stack([e[:n_steps] for e in errors])  # folds × steps
         if n_steps and np.isfinite(grid).all():
             out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
+    if pool_partitions:
+        out["scale"], out["scores"] = scale_free(pooled)
     return out
+
+
+def scale_free(errors: np.ndarray) -> tuple[float, np.ndarray]:
+    """The errors' mean (a partition's ``scale``) and each error divided by the mean of the
+    *others*: a new error is divided by a mean it took no part in, so each validation error
+    must be too, or the pooled scores' tail is too short (an error inside its own mean can
+    never exceed ``n`` times it). No scores from fewer than 2 errors, nor the infinite ones
+    of errors whose others are all zero."""
+    n = len(errors)
+    scale = float(errors.mean())
+    if n < 2:
+        return scale, np.zeros(0)
+    others = (errors.sum() - errors) / (n - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = errors / others
+    return scale, scores[np.isfinite(scores)]
 
 
 @dataclass(frozen=True)
@@ -129,7 +154,8 @@ def short_levels(rec: Mapping[str, Any] | None) -> list[ShortLevel]:
     """The levels of an interval record (``record``) whose pooled errors are too few."""
     if not rec:
         return []
-    rows = int(rec.get("rows", 0))
+    pool = rec.get("pool")  # a band from every partition's errors (``interval_pool``)
+    rows = int(pool["rows"] if isinstance(pool, Mapping) else rec.get("rows", 0))
     levels = [float(lv) for lv in rec.get("levels", [])]
     return [ShortLevel(lv, _needed(lv), rows) for lv in levels if rows < _needed(lv)]
 
@@ -170,7 +196,8 @@ def from_fits(
             (y[va], np.asarray(fit.predict(take(X, va)), dtype=np.float64))
             for fit, (_, va) in zip(fits, splits, strict=True)
         ]
-        return record(folds, levels, ordered=ordered)
+        pool = spec.intervals.pool_partitions
+        return record(folds, levels, ordered=ordered, pool_partitions=pool)
     except (ValueError, TypeError):
         return None
 

@@ -17,6 +17,7 @@ from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
+from manymodels.interval_pool import RUN_OPTION, Pool, Pooling
 from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
@@ -118,16 +119,10 @@ def execute(
     if plan.fallback_due:
         rows = streamed.sample(spec, table) if streamed else table
         items.insert(0, ("fallback", (rows, plan.fallback, ())))
-    for i, result in backend.map_unordered(_run_item, items, spec, store):
-        _still_ours(reg, plan, taken_over)
-        kind, (payload, *_) = items[i]
-        items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
-        results: list[Result]
-        if isinstance(result, BaseException):
-            keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
-            results = [_task_died(k, result) for k in keys]
-        else:
-            results = result
+    pooling = _pooling(reg, spec, plan)
+
+    def commit(kind: str, results: list[Result]) -> None:
+        nonlocal counts
         new = [r for r in results if isinstance(r, NewVersion)]
         lost = [r for r in results if isinstance(r, PartitionOutcome)]
         tally.lost += sum(o.status == "lost" and kind == "chunk" for o in lost)
@@ -144,16 +139,7 @@ def execute(
             )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                _count(tally.decisions, v.decision.outcome if v.decision else "first")
-                _count(tally.chosen, v.selection.chosen)
-                tally.global_members += bool(v.members)
-                if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
-                    tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
-                for reason, n in v.selection.dropped.items():
-                    tally.dropped[reason] = tally.dropped.get(reason, 0) + n
-                for short in short_levels(v.schema.intervals):
-                    seen = tally.short_intervals.get(short.level)
-                    tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
+                _tally_version(tally, v)
         if kind == "chunk":
             counts = Progress(
                 total=counts.total,
@@ -163,14 +149,73 @@ def execute(
             )
             if progress:
                 progress(counts)
-        failed = [o for o in lost if o.status in ("failed", "lost")]
+
+    def release(ready: list[tuple[str, list[Result]]], pool: Pool | None) -> None:
+        if pool is not None:  # on the run before a version that uses it is written
+            pooled = {RUN_OPTION: pool.to_json()}
+            reg.store.record_run_options(plan.run_id, pooled, owner=plan.owner)
+        for kind, results in ready:
+            commit(kind, results)
+
+    for i, result in backend.map_unordered(_run_item, items, spec, store):
+        _still_ours(reg, plan, taken_over)
+        kind, (payload, *_) = items[i]
+        items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
+        results: list[Result]
+        if isinstance(result, BaseException):
+            keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
+            results = [_task_died(k, result) for k in keys]
+        else:
+            results = result
+        if pooling is None:
+            commit(kind, results)
+        else:
+            release(*pooling.take(kind, results))
+        failed = [o for o in results if isinstance(o, PartitionOutcome)]
+        failed = [o for o in failed if o.status in ("failed", "lost")]
         if strict and failed:
             backend.cancel()
+            if pooling is not None:  # what trained before the failure is kept, as without
+                release(*pooling.finish())
             first = failed[0]
             raise TrainingError(
                 f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
                 "stopped because of --strict"
             )
+    if pooling is not None:
+        release(*pooling.finish())
+
+
+def _tally_version(tally: Tally, v: NewVersion) -> None:
+    """What the run's summary counts of one new version of a partition."""
+    _count(tally.decisions, v.decision.outcome if v.decision else "first")
+    _count(tally.chosen, v.selection.chosen)
+    tally.global_members += bool(v.members)
+    if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):
+        tally.skills.append((v.score - v.naive_score) / abs(v.naive_score))
+    for reason, n in v.selection.dropped.items():
+        tally.dropped[reason] = tally.dropped.get(reason, 0) + n
+    for short in short_levels(v.schema.intervals):
+        seen = tally.short_intervals.get(short.level)
+        tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
+
+
+def _pooling(reg: Registry, spec: Spec, plan: RunPlan) -> Pooling | None:
+    """How the run's versions get their bands with ``[intervals] pool_partitions``: from the
+    pool this run recorded before it was resumed, else (retraining named partitions) the
+    newest completed full run's, else from the run's own first partitions."""
+    if spec.intervals is None or not spec.intervals.pool_partitions:
+        return None
+    levels = spec.intervals.levels
+    pool = Pool.from_json(reg.store.get_run(plan.run_id).options.get(RUN_OPTION), levels)
+    if pool is None and plan.partial:
+        full = reg.store.newest_full_run(spec.name, RUN_OPTION)
+        pool = Pool.from_json(full.options.get(RUN_OPTION), levels) if full else None
+        if pool is not None:  # said on this run too: its summary, and a resume, read it
+            reg.store.record_run_options(
+                plan.run_id, {RUN_OPTION: pool.to_json()}, owner=plan.owner
+            )
+    return Pooling(levels, plan.run_id, pool)
 
 
 def _still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None) -> None:

@@ -66,4 +66,5 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "too_few_rows": "auto",
         },
         "validation": {"global_refit": True},
+        "intervals": {"pool_partitions": False},
     }

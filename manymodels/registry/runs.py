@@ -169,20 +169,25 @@ class RunsMixin(StoreBase):
 
     def newest_global_run(self, spec_name: str) -> Run | None:
         """The newest completed full run of ``spec_name`` that recorded global models (the
-        ones retraining named partitions re-scores, and ``gc`` keeps: ``current_global``),
-        looked up by spec — runs of other specs cannot push it out of sight, as they did out
-        of the newest 50 runs of every spec. Read a page at a time, newest first, until the
-        first such run: the spec's retrains since its last full run, not all its runs (a
-        PostgreSQL cursor would otherwise fetch every row of the query at once)."""
+        ones retraining named partitions re-scores, and ``gc`` keeps: ``current_global``)."""
+        return self.newest_full_run(spec_name, "global")
+
+    def newest_full_run(self, spec_name: str, option: str) -> Run | None:
+        """The newest completed full run of ``spec_name`` that recorded ``option`` (``"global"``:
+        ``current_global``; a run's interval pool), looked up by spec — runs of other specs
+        cannot push it out of sight, as they did out of the newest 50 runs of every spec.
+        Read a page at a time, newest first, until the first such run: the spec's retrains
+        since its last full run, not all its runs (a PostgreSQL cursor would otherwise fetch
+        every row of the query at once)."""
         r = t.runs.c
-        q = global_runs(t.runs).where(r.spec_name == spec_name, r.status == "completed")
+        q = runs_with(option, t.runs).where(r.spec_name == spec_name, r.status == "completed")
         page, offset = 50, 0
         with self.engine.connect() as conn:
             while True:
                 rows = conn.execute(q.limit(page).offset(offset)).all()
                 for row in rows:
                     run = run_entity(row)
-                    if current_global(run.status, run.options):
+                    if full_run_with(option, run.status, run.options):
                         return run
                 if len(rows) < page:
                     return None
@@ -334,10 +339,15 @@ def taken_over_message(run_id: str, other: object) -> str:
 def global_runs(*columns: Any) -> Select[Any]:
     """``columns`` of the runs that recorded global models, newest first (ties by run id):
     the one order in which ``newest_global_run`` and ``gc`` meet a spec's current run."""
+    return runs_with("global", *columns)
+
+
+def runs_with(option: str, *columns: Any) -> Select[Any]:
+    """``columns`` of the runs whose options name ``option``, newest first (ties by run id)."""
     r = t.runs.c
     return (
         select(*columns)
-        .where(r.options_json.like('%"global"%'))
+        .where(r.options_json.like(f'%"{option}"%'))
         .order_by(r.started_at.desc(), r.run_id.desc())
     )
 
@@ -346,10 +356,16 @@ def current_global(status: str, options: Mapping[str, Any]) -> bool:
     """Whether a run of these ``status`` and ``options`` may be its spec's source of current
     global models (the newest such run is): completed, full (no ``only``), with a list of
     them recorded. One rule for ``newest_global_run`` and for what ``gc`` keeps."""
-    models = options.get("global")
+    return full_run_with("global", status, options)
+
+
+def full_run_with(option: str, status: str, options: Mapping[str, Any]) -> bool:
+    """Completed, full (no ``only``), and ``option`` recorded: a non-empty list (global
+    models) or mapping (an interval pool)."""
+    value = options.get(option)
     return (
         status == "completed"
         and "only" not in options
-        and isinstance(models, list)
-        and bool(models)
+        and isinstance(value, (list, dict))
+        and bool(value)
     )

@@ -21,7 +21,7 @@ to choose by, and the winner's own errors are used as before.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -63,12 +63,15 @@ class HeldOutErrors:
     levels: tuple[float, ...]
     ordered: bool  # folds in time order: per-step quantiles may be recorded
     chained: int | None = None  # each fold's errors are of forecasts this many steps long
+    pool_partitions: bool = False  # ``[intervals] pool_partitions``: the record's scores too
 
     def record(self) -> dict[str, Any] | None:
         """The interval record of these errors (``manymodels.intervals.record``)."""
         pairs = [(h.truth, h.prediction) for h in self.folds]
         try:
-            out = conformal.record(pairs, self.levels, ordered=self.ordered)
+            out = conformal.record(
+                pairs, self.levels, ordered=self.ordered, pool_partitions=self.pool_partitions
+            )
         except (ValueError, TypeError):  # predictions of another shape: no record
             return None
         if out is not None:
@@ -224,7 +227,7 @@ def across_transforms(
     # not known to be (with a lag shorter than the fold they are one-step errors), so a
     # mixed record's widths grow from the first step, wider rather than narrower
     chained = None if None in sources else min(c for c in sources if c is not None)
-    return HeldOutErrors(tuple(chosen), done[0].levels, done[0].ordered, chained)
+    return replace(done[0], folds=tuple(chosen), chained=chained)
 
 
 def replay(
@@ -252,7 +255,8 @@ def replay(
         return None
     if folds is None:
         return None
-    return HeldOutErrors(tuple(folds), tuple(spec.intervals.levels), ordered, chained)
+    levels = tuple(spec.intervals.levels)
+    return HeldOutErrors(tuple(folds), levels, ordered, chained, spec.intervals.pool_partitions)
 
 
 def interval_record(
@@ -284,6 +288,6 @@ def rerecorded(record: dict[str, Any], held: HeldOutErrors) -> dict[str, Any]:
     fresh = held.record()
     if fresh is None:
         return record
-    gone = ("rows", "quantiles", "steps", "chained")
+    gone = ("rows", "quantiles", "steps", "chained", "scale", "scores")
     kept = {k: v for k, v in record.items() if k not in gone}
     return {**kept, **fresh, **({"chained": held.chained} if held.chained else {})}
