@@ -34,7 +34,8 @@ from manymodels.training.transforms import view
 
 @dataclass(frozen=True)
 class Progress:
-    """What a progress bar needs after each committed chunk."""
+    """What a progress bar needs after each finished chunk (committed, unless held for the
+    run's interval pool: ``manymodels.interval_pool``)."""
 
     total: int
     trained: int
@@ -122,7 +123,6 @@ def execute(
     pooling = _pooling(reg, spec, plan)
 
     def commit(kind: str, results: list[Result]) -> None:
-        nonlocal counts
         new = [r for r in results if isinstance(r, NewVersion)]
         lost = [r for r in results if isinstance(r, PartitionOutcome)]
         tally.lost += sum(o.status == "lost" and kind == "chunk" for o in lost)
@@ -140,15 +140,22 @@ def execute(
         for v in new:
             if kind == "chunk":
                 _tally_version(tally, v)
-        if kind == "chunk":
-            counts = Progress(
-                total=counts.total,
-                trained=counts.trained + len(new),
-                skipped=counts.skipped + sum(o.status == "skipped" for o in lost),
-                failed=counts.failed + sum(o.status in ("failed", "lost") for o in lost),
-            )
-            if progress:
-                progress(counts)
+
+    def received(kind: str, results: list[Result]) -> None:
+        """Progress as each task returns: with an interval pool its versions may be written
+        later, and a bar that stood still while the pool's partitions trained would look hung."""
+        nonlocal counts
+        if kind != "chunk":
+            return
+        lost = [r for r in results if isinstance(r, PartitionOutcome)]
+        counts = Progress(
+            total=counts.total,
+            trained=counts.trained + len(results) - len(lost),
+            skipped=counts.skipped + sum(o.status == "skipped" for o in lost),
+            failed=counts.failed + sum(o.status in ("failed", "lost") for o in lost),
+        )
+        if progress:
+            progress(counts)
 
     def release(ready: list[tuple[str, list[Result]]], pool: Pool | None) -> None:
         if pool is not None:  # on the run before a version that uses it is written
@@ -171,6 +178,7 @@ def execute(
             commit(kind, results)
         else:
             release(*pooling.take(kind, results))
+        received(kind, results)
         failed = [o for o in results if isinstance(o, PartitionOutcome)]
         failed = [o for o in failed if o.status in ("failed", "lost")]
         if strict and failed:

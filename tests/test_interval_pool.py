@@ -16,6 +16,7 @@ from manymodels.exceptions import RunFailed
 from manymodels.execution import InProcessBackend
 from manymodels.interval_pool import RUN_OPTION, Pool, Pooling, pooled
 from manymodels.pipeline import train
+from manymodels.run_chunks import Progress
 from manymodels.registry import Registry
 from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.scoring import score
@@ -248,3 +249,22 @@ def test_the_run_says_where_its_bands_come_from(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, [*args, "--partitions", "series=3"])
     assert again.exit_code == 0, again.output
     assert "scale-free errors from 30 partitions of run " in " ".join(again.output.split())
+
+
+def test_progress_moves_while_the_pools_partitions_are_held(tmp_path: Path) -> None:
+    """Every version waits for the pool (30 partitions < 1,000), but the bar counts each
+    chunk as it returns; none is written before the last returns."""
+    root = tmp_path / "registry"
+    seen: list[tuple[int, int]] = []
+
+    def progress(p: Progress) -> None:
+        with Registry.open(root) as reg:
+            written = sum(1 for part in reg.list_partitions(limit=100) if part.latest_version)
+        seen.append((p.trained, written))
+
+    with Registry(root) as reg:
+        train(_spec(True), _panel(30, 40, np.random.default_rng(5)), reg, backend="local",
+              progress=progress)  # fmt: skip
+    trained = [t for t, _ in seen]
+    assert trained == sorted(trained) and trained[-1] == 30 and len(set(trained)) > 2
+    assert all(written == 0 for t, written in seen if t < 30)
