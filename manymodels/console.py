@@ -141,6 +141,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     for warning in run.options.get("warnings", []):
         out.print(f"[yellow]warning:[/] {warning}", markup=True)
     pool = run.options.get("interval_pool")  # [intervals] pool_partitions
+    pooling = bool((run.spec.get("intervals") or {}).get("pool_partitions"))
     if isinstance(pool, dict):
         source = "" if pool.get("run_id") == run.run_id else f" of run {pool.get('run_id')}"
         out.print(
@@ -154,7 +155,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
             f"warning: {short.partitions} partition(s) have {level:g}% intervals from fewer "
             f"than {short.needed} validation errors (as few as {short.fewest}): such a band is "
             f"the largest error and covers less than {level:g}%; more folds or validation rows "
-            "fix it, or [intervals] pool_partitions = true",
+            "fix it" + ("" if pooling else ", or [intervals] pool_partitions = true"),
             markup=False, soft_wrap=True, style="yellow",
         )  # fmt: skip
     if run.options.get("bad_rows_dropped"):

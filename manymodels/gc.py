@@ -5,9 +5,12 @@ remaining version references. A version an alias pointed at within the alias gra
 kept whatever the retention says: routers may not have seen the move yet. An artifact is only
 removed once it is older than a grace period, because a training run writes its artifacts
 *before* it commits their versions — a young unreferenced artifact may belong to a run still in
-flight. And gc deletes nothing when the registry references none of the artifacts its store
-holds: that is a lost or mismatched database, not a store full of garbage; nor when another
-registry marked the store as its own (``registry.ownership``).
+flight; and while a run is training (its process alive, its heartbeat not silent), nothing
+written since it started is removed, however long its versions take (a run that pools its
+intervals holds them until the pool is known: ``manymodels.interval_pool``). And gc deletes
+nothing when the registry references none of the artifacts its store holds: that is a lost or
+mismatched database, not a store full of garbage; nor when another registry marked the store
+as its own (``registry.ownership``).
 """
 
 from __future__ import annotations
@@ -89,6 +92,9 @@ def collect(
     if not dry_run:
         claim_store(registry)  # from now on, another registry's gc refuses this store
     cutoff = time.time() - grace_seconds
+    training = registry.store.live_runs_since()  # a running run's artifacts await versions
+    if training is not None:
+        cutoff = min(cutoff, datetime.fromisoformat(training).timestamp())
     deleted = freed = young = 0
     for digest in held:
         if digest in referenced:

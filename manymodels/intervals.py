@@ -99,7 +99,7 @@ def record(
     enough errors, ``steps`` (one list of per-level quantiles per step). ``folds`` are the
     (true targets, predictions) of each validation fold, in row order. ``None`` when no
     error is finite (nothing to calibrate on). With ``pool_partitions`` (``[intervals]
-    pool_partitions``) also ``scale`` and ``scores``, the errors made scale-free
+    pool_partitions``) also ``mean_error`` and ``scores``, the errors made scale-free
     (``scale_free``): what the run pools across partitions (``manymodels.interval_pool``),
     which takes ``scores`` out again before the version is written."""
     errors = [_abs_errors(y, p) for y, p in folds]
@@ -118,24 +118,27 @@ def record(
         if n_steps and np.isfinite(grid).all():
             out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
     if pool_partitions:
-        out["scale"], out["scores"] = scale_free(pooled)
+        out["mean_error"], out["scores"] = scale_free(pooled)
     return out
 
 
 def scale_free(errors: np.ndarray) -> tuple[float, np.ndarray]:
-    """The errors' mean (a partition's ``scale``) and each error divided by the mean of the
-    *others*: a new error is divided by a mean it took no part in, so each validation error
-    must be too, or the pooled scores' tail is too short (an error inside its own mean can
-    never exceed ``n`` times it). No scores from fewer than 2 errors, nor the infinite ones
-    of errors whose others are all zero."""
+    """The errors' mean (a partition's ``mean_error``) and each error divided by the mean of
+    the *others*: a new error is divided by a mean it took no part in, so each validation
+    error must be too, or the pooled scores' tail is too short (an error inside its own mean
+    can never exceed ``n`` times it). No scores from fewer than 2 errors, nor from errors of
+    which all but some are zero (a zero error scores 0, but one beside only zeros has no
+    finite score, and leaving out just it would make the pool look tamer than it is)."""
     n = len(errors)
-    scale = float(errors.mean())
+    mean_error = float(errors.mean())
     if n < 2:
-        return scale, np.zeros(0)
+        return mean_error, np.zeros(0)
     others = (errors.sum() - errors) / (n - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scores = errors / others
-    return scale, scores[np.isfinite(scores)]
+    if np.any((others <= 0) & (errors > 0)):
+        return mean_error, np.zeros(0)
+    scores = np.zeros(n)
+    np.divide(errors, others, out=scores, where=errors > 0)
+    return mean_error, scores
 
 
 @dataclass(frozen=True)
@@ -154,8 +157,10 @@ def short_levels(rec: Mapping[str, Any] | None) -> list[ShortLevel]:
     """The levels of an interval record (``record``) whose pooled errors are too few."""
     if not rec:
         return []
-    pool = rec.get("pool")  # a band from every partition's errors (``interval_pool``)
-    rows = int(pool["rows"] if isinstance(pool, Mapping) else rec.get("rows", 0))
+    rows = int(rec.get("rows", 0))
+    pool = rec.get("pool")  # a band from every partition's errors (``interval_pool``)…
+    if isinstance(pool, Mapping) and rows >= 2:  # … whose scale is a mean of 2 errors or more
+        rows = int(pool["rows"])
     levels = [float(lv) for lv in rec.get("levels", [])]
     return [ShortLevel(lv, _needed(lv), rows) for lv in levels if rows < _needed(lv)]
 

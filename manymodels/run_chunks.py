@@ -5,6 +5,7 @@ tallied for the run's summary. A task that dies marks its partitions ``lost``; t
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
-from manymodels.interval_pool import RUN_OPTION, Pool, Pooling
+from manymodels.interval_pool import Pool, Ready, pooling_for, record_pool, warn
 from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
@@ -120,7 +121,9 @@ def execute(
     if plan.fallback_due:
         rows = streamed.sample(spec, table) if streamed else table
         items.insert(0, ("fallback", (rows, plan.fallback, ())))
-    pooling = _pooling(reg, spec, plan)
+    pooling = pooling_for(reg, spec, plan, chunks=sum(kind == "chunk" for kind, _ in items))
+    if pooling is not None and not pooling.done:  # the pool's sample: not one range of keys
+        items = _shuffled_chunks(items, spec.seed)
 
     def commit(kind: str, results: list[Result]) -> None:
         new = [r for r in results if isinstance(r, NewVersion)]
@@ -157,41 +160,49 @@ def execute(
         if progress:
             progress(counts)
 
-    def release(ready: list[tuple[str, list[Result]]], pool: Pool | None) -> None:
-        if pool is not None:  # on the run before a version that uses it is written
-            pooled = {RUN_OPTION: pool.to_json()}
-            reg.store.record_run_options(plan.run_id, pooled, owner=plan.owner)
+    def release(ready: Ready, pool: Pool | None = None) -> None:
+        if pool is not None:
+            record_pool(reg, plan, pool)
         for kind, results in ready:
             commit(kind, results)
 
-    for i, result in backend.map_unordered(_run_item, items, spec, store):
-        _still_ours(reg, plan, taken_over)
-        kind, (payload, *_) = items[i]
-        items[i] = (kind, (None, None, ()))  # let the chunk's data go as soon as it is done
-        results: list[Result]
-        if isinstance(result, BaseException):
-            keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
-            results = [_task_died(k, result) for k in keys]
-        else:
-            results = result
-        if pooling is None:
-            commit(kind, results)
-        else:
-            release(*pooling.take(kind, results))
-        received(kind, results)
-        failed = [o for o in results if isinstance(o, PartitionOutcome)]
-        failed = [o for o in failed if o.status in ("failed", "lost")]
-        if strict and failed:
-            backend.cancel()
-            if pooling is not None:  # what trained before the failure is kept, as without
-                release(*pooling.finish())
-            first = failed[0]
-            raise TrainingError(
-                f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
-                "stopped because of --strict"
-            )
+    try:
+        for i, result in backend.map_unordered(_run_item, items, spec, store):
+            _still_ours(reg, plan, taken_over)
+            kind, (payload, *_) = items[i]
+            items[i] = (kind, (None, None, ()))  # let the chunk's data go once it is done
+            results: list[Result]
+            if isinstance(result, BaseException):
+                keys = [FALLBACK_KEY] if kind == "fallback" else payload.keys
+                results = [_task_died(k, result) for k in keys]
+            else:
+                results = result
+            if pooling is None:
+                commit(kind, results)
+            else:
+                release(*pooling.take(kind, results))
+            received(kind, results)
+            failed = [o for o in results if isinstance(o, PartitionOutcome)]
+            failed = [o for o in failed if o.status in ("failed", "lost")]
+            if strict and failed:
+                backend.cancel()
+                first = failed[0]
+                raise TrainingError(
+                    f"partition '{first.key}' failed ({first.error_type}: {first.message}); "
+                    "stopped because of --strict"
+                )
+    except RunTakenOver:
+        raise  # the run is another process's now: nothing more of it is written here
+    except BaseException:
+        if pooling is not None:  # what trained before the stop is kept, as without a pool
+            with contextlib.suppress(Exception):  # the first error is the one to see
+                release(pooling.abandon())
+        raise
     if pooling is not None:
         release(*pooling.finish())
+        if pooling.pools and pooling.pool is None:
+            warn(reg, plan, "[intervals] pool_partitions: no partition had 2 validation "
+                 "errors or more to pool, so each band is its partition's own")  # fmt: skip
 
 
 def _tally_version(tally: Tally, v: NewVersion) -> None:
@@ -208,22 +219,12 @@ def _tally_version(tally: Tally, v: NewVersion) -> None:
         tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
 
 
-def _pooling(reg: Registry, spec: Spec, plan: RunPlan) -> Pooling | None:
-    """How the run's versions get their bands with ``[intervals] pool_partitions``: from the
-    pool this run recorded before it was resumed, else (retraining named partitions) the
-    newest completed full run's, else from the run's own first partitions."""
-    if spec.intervals is None or not spec.intervals.pool_partitions:
-        return None
-    levels = spec.intervals.levels
-    pool = Pool.from_json(reg.store.get_run(plan.run_id).options.get(RUN_OPTION), levels)
-    if pool is None and plan.partial:
-        full = reg.store.newest_full_run(spec.name, RUN_OPTION)
-        pool = Pool.from_json(full.options.get(RUN_OPTION), levels) if full else None
-        if pool is not None:  # said on this run too: its summary, and a resume, read it
-            reg.store.record_run_options(
-                plan.run_id, {RUN_OPTION: pool.to_json()}, owner=plan.owner
-            )
-    return Pooling(levels, plan.run_id, pool)
+def _shuffled_chunks(items: list[tuple[str, Any]], seed: int) -> list[tuple[str, Any]]:
+    """The chunks in a shuffled order (the fallback first still): those that return first
+    make the interval pool, and in key order they would be the first keys."""
+    chunks = [item for item in items if item[0] == "chunk"]
+    order = np.random.default_rng(seed).permutation(len(chunks))
+    return [item for item in items if item[0] != "chunk"] + [chunks[i] for i in order]
 
 
 def _still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None) -> None:

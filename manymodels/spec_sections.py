@@ -316,9 +316,10 @@ class Intervals(_Frozen):
     ``hi-<level>`` beside each prediction. ``levels`` are coverages in percent, e.g. ``[80, 95]``.
 
     ``pool_partitions``: a partition's band is its own mean absolute error times a quantile of
-    every partition's errors, each divided by its partition's mean (``manymodels.interval_pool``):
-    where each partition has few validation errors (the 95 % rank needs 19), the shape of the
-    errors is learnt from all of them and only their scale from the partition's own.
+    every partition's errors, each divided by the mean of its partition's other errors
+    (``manymodels.interval_pool``): where each partition has few validation errors (the 95 %
+    rank needs 19), the shape of the errors is learnt from all of them and only their scale
+    from the partition's own.
     """
 
     levels: Annotated[list[float], Field(min_length=1, max_length=10)]

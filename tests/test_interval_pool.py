@@ -14,11 +14,11 @@ import pytest
 from manymodels import intervals
 from manymodels.exceptions import RunFailed
 from manymodels.execution import InProcessBackend
-from manymodels.interval_pool import RUN_OPTION, Pool, Pooling, pooled
+from manymodels.interval_pool import POOL_OPTION, Pool, Pooling, pooled_quantile, with_pool_band
 from manymodels.pipeline import train
-from manymodels.run_chunks import Progress
 from manymodels.registry import Registry
 from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.run_chunks import Progress
 from manymodels.scoring import score
 from manymodels.spec import Spec
 
@@ -41,26 +41,30 @@ def test_scale_free_errors_are_each_divided_by_the_mean_of_the_others() -> None:
     # 1 / mean(2, 3), 2 / mean(1, 3), 3 / mean(1, 2)
     np.testing.assert_allclose(scores, [1 / 2.5, 2 / 2.0, 3 / 1.5])
     assert len(intervals.scale_free(np.array([4.0]))[1]) == 0  # no others to divide by
-    # others all zero: no finite score (nor 0 / 0)
-    assert intervals.scale_free(np.array([0.0, 0.0, 5.0]))[1].tolist() == [0.0, 0.0]
+    # a zero error scores 0; an error beside only zeros has no finite score, so none do
+    # (2 / mean(0, 2) = 2)
+    assert intervals.scale_free(np.array([0.0, 2.0, 2.0]))[1].tolist() == [0.0, 2.0, 2.0]
+    assert len(intervals.scale_free(np.array([0.0, 0.0, 5.0]))[1]) == 0
+    assert intervals.scale_free(np.zeros(3))[1].tolist() == [0.0, 0.0, 0.0]
 
 
 def test_the_record_keeps_scale_and_scores_only_when_asked() -> None:
     y = np.zeros(3)
     folds = [(y, np.array([1.0, -2.0, 3.0]))]
     plain = intervals.record(folds, [80], ordered=False)
-    assert plain is not None and "scale" not in plain and "scores" not in plain
+    assert plain is not None and "mean_error" not in plain and "scores" not in plain
     asked = intervals.record(folds, [80], ordered=False, pool_partitions=True)
-    assert asked is not None and asked["scale"] == 2.0
+    assert asked is not None and asked["mean_error"] == 2.0
     assert asked["quantiles"] == plain["quantiles"]  # the partition's own band, until pooled
     np.testing.assert_allclose(asked["scores"], [0.4, 1.0, 2.0])
 
 
 def test_the_pool_is_the_conformal_quantile_of_every_partitions_scores() -> None:
-    scores = [np.array([0.5, 1.0]), np.array([]), np.array([2.0, 1.5, np.inf])]
+    scores = [np.array([0.5, 1.0]), np.array([]), np.array([2.0, 1.5])]
     pool = Pool.of(scores, [50, 80], "run1")
     assert pool is not None
-    # 4 finite scores, sorted 0.5 1 1.5 2: 50 % → rank ⌈2.5⌉ = 3rd; 80 % → ⌈4⌉ = 4th
+    # 2 partitions of 2 scores: as conformal_quantile over 4, sorted 0.5 1 1.5 2:
+    # 50 % → rank ⌈2.5⌉ = 3rd; 80 % → ⌈4⌉ = 4th
     assert pool.quantiles == (1.5, 2.0)
     assert (pool.rows, pool.partitions, pool.run_id) == (4, 2, "run1")
     assert Pool.of([np.array([])], [80], "r") is None
@@ -69,40 +73,85 @@ def test_the_pool_is_the_conformal_quantile_of_every_partitions_scores() -> None
     assert Pool.from_json({"levels": [50]}, [50]) is None
 
 
+def test_every_partition_weighs_the_same_in_the_pool_however_many_errors_it_has() -> None:
+    """One partition of 1 score (9.0) beside one of 9 scores (1 … 9 tenths): counted in errors
+    the long one would set the 50 % quantile (the 6th of 10: 0.6); each weighing 1, the
+    cumulative weight must reach 0.5 · (2 + mean(1, 1/9)) = 1.28 — past the long partition's
+    whole weight of 1, at the short one's score."""
+    short, long = np.array([9.0]), np.arange(1, 10) / 10
+    assert pooled_quantile([short, long], 50) == 9.0
+    assert intervals.conformal_quantile(np.concatenate([short, long]), 50) == 0.6
+    # equal lengths: the unweighted conformal quantile, rank for rank
+    rng = np.random.default_rng(1)
+    equal = [rng.random(10) for _ in range(46)]
+    for level in (80, 95):
+        joined = np.concatenate(equal)
+        assert pooled_quantile(equal, level) == intervals.conformal_quantile(joined, level)
+
+
 def test_a_version_is_written_with_its_band_from_the_pool_and_without_its_scores() -> None:
-    rec = {"levels": [80.0], "rows": 3, "quantiles": [3.0], "steps": [[1.0]], "scale": 2.0,
-           "scores": np.array([0.4, 1.0, 2.0]), "held_out": True}  # fmt: skip
-    pool = Pool((80.0,), (1.25,), 400, 40, "run1")
-    written = pooled(_version("a", rec), pool).feature_schema["intervals"]
+    rec = {"levels": [80.0, 95.0], "rows": 3, "quantiles": [3.0, 4.0], "mean_error": 2.0,
+           "steps": [[1.5, 2.0], [3.0, 4.0]], "scores": np.array([0.4, 1.0, 2.0]),
+           "held_out": True}  # fmt: skip
+    pool = Pool((80.0, 95.0), (1.25, 3.0), 400, 40, "run1")
+    written = with_pool_band(_version("a", rec), pool).feature_schema["intervals"]
     assert written == {
-        "levels": [80.0], "rows": 3, "quantiles": [2.5], "partition_quantiles": [3.0],
-        "scale": 2.0, "held_out": True, "pool": {"rows": 400, "partitions": 40, "run_id": "run1"},
+        "levels": [80.0, 95.0], "rows": 3, "quantiles": [2.5, 6.0],
+        "partition_quantiles": [3.0, 4.0], "mean_error": 2.0, "held_out": True,
+        # each level's steps scaled as its band was: 2.5 / 3 and 6 / 4
+        "steps": [[1.25, 3.0], [2.5, 6.0]],
+        "pool": {"rows": 400, "partitions": 40, "run_id": "run1"},
     }  # fmt: skip
     # no pool (no partition had a score): its own band, the scores still taken out
-    own = pooled(_version("a", rec), None).feature_schema["intervals"]
-    assert "scores" not in own and own["quantiles"] == [3.0] and "pool" not in own
+    own = with_pool_band(_version("a", rec), None).feature_schema["intervals"]
+    assert "scores" not in own and own["quantiles"] == [3.0, 4.0] and "pool" not in own
     plain = _version("b", {"levels": [80.0], "rows": 3, "quantiles": [3.0]})
-    assert pooled(plain, pool) is plain
-    # the run's warning counts the pool's errors, not the partition's 3
+    assert with_pool_band(plain, pool) is plain
+    # the run's warning counts the pool's errors, not the partition's 3…
     assert intervals.short_levels(written) == []
-    assert intervals.short_levels(own) == [intervals.ShortLevel(80.0, 4, 3)]
+    assert intervals.short_levels(own)[0] == intervals.ShortLevel(80.0, 4, 3)
+    # … unless its scale is one error
+    one = {**written, "rows": 1}
+    assert intervals.short_levels(one)[0] == intervals.ShortLevel(80.0, 4, 1)
 
 
 def test_pooling_holds_versions_until_the_sample_is_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("manymodels.interval_pool.SAMPLE_PARTITIONS", 2)
-    rec = {"levels": [80.0], "rows": 2, "quantiles": [1.0], "scale": 1.0}
+    monkeypatch.setattr("manymodels.interval_pool.SAMPLE_CHUNKS", 3)
+    rec = {"levels": [80.0], "rows": 2, "quantiles": [1.0], "mean_error": 1.0}
     a = _version("a", {**rec, "scores": np.array([1.0, 1.0])})
     b = _version("b", {**rec, "scores": np.array([3.0, 3.0])})
     c = _version("c", {**rec, "scores": np.array([9.0, 9.0])})
+    fb = _version("_fallback", {**rec, "scores": np.array([20.0, 20.0])})
     lost = PartitionOutcome("d", "failed", "ValueError", "no")
-    pooling = Pooling([80.0], "run1", None)
-    assert pooling.take("chunk", [a, lost]) == ([], None)  # one partition's scores: held
-    ready, pool = pooling.take("chunk", [b])
-    assert pool is not None and pool.quantiles == (3.0,) and pool.partitions == 2
-    assert [[getattr(r, "key", None) for r in rs] for _, rs in ready] == [["a", "d"], ["b"]]
-    (_, [later]), = pooling.take("chunk", [c])[0]  # fmt: skip
-    assert later.feature_schema["intervals"]["quantiles"] == [3.0]  # c's scores came too late
+    pooling = Pooling([80.0], "run1", None, chunks=5)
+    assert pooling.take("fallback", [fb]) == ([], None)  # never in the pool
+    assert pooling.take("chunk", [a, lost]) == ([], None)
+    assert pooling.take("chunk", [b]) == ([], None)  # 2 partitions, but from 2 chunks of 3
+    ready, pool = pooling.take("chunk", [c])
+    assert pool is not None and pool.quantiles == (9.0,) and pool.partitions == 3
+    assert [[getattr(r, "key", None) for r in rs] for _, rs in ready] == [
+        ["_fallback"],
+        ["a", "d"],
+        ["b"],
+        ["c"],
+    ]
+    fallback_band = ready[0][1][0].feature_schema["intervals"]
+    assert fallback_band["quantiles"] == [1.0] and "pool" not in fallback_band  # its own
+    assert ready[1][1][0].feature_schema["intervals"]["quantiles"] == [9.0]
+    e = _version("e", {**rec, "scores": np.ones(2)})
+    ((_, [later]),) = pooling.take("chunk", [e])[0]
+    assert later.feature_schema["intervals"]["quantiles"] == [9.0]  # the pool, not its own
     assert pooling.finish() == ([], None)
+
+
+def test_a_run_stopped_early_writes_what_it_holds_with_its_own_bands() -> None:
+    rec = {"levels": [80.0], "rows": 2, "quantiles": [1.0], "mean_error": 1.0}
+    pooling = Pooling([80.0], "run1", None, chunks=4)
+    pooling.take("chunk", [_version("a", {**rec, "scores": np.array([5.0, 5.0])})])
+    ((kind, [kept]),) = pooling.abandon()
+    assert kind == "chunk" and kept.feature_schema["intervals"] == rec
+    assert pooling.pool is None and pooling.abandon() == []
 
 
 # ------------------------------------------------------------------------------- a run
@@ -164,27 +213,29 @@ def test_the_run_records_its_pool_and_a_retrain_of_one_partition_uses_it(tmp_pat
     root = tmp_path / "registry"
     with Registry(root) as reg:
         first = train(_spec(True), panel, reg, backend="local")
-        recorded = Pool.from_json(first.run.options[RUN_OPTION], [80, 95])
+        recorded = Pool.from_json(first.run.options[POOL_OPTION], [80, 95])
         assert recorded is not None and recorded.partitions == 30 and recorded.rows == 30 * 8
         assert recorded.run_id == first.run.run_id
         v1 = reg.get_version("series=3")
         rec = v1.schema.intervals
         assert rec is not None and "scores" not in rec
         assert rec["pool"]["run_id"] == first.run.run_id
-        np.testing.assert_allclose(rec["quantiles"], [q * rec["scale"] for q in recorded.quantiles])
+        np.testing.assert_allclose(
+            rec["quantiles"], [q * rec["mean_error"] for q in recorded.quantiles]
+        )
 
         # one partition retrained on new rows: the full run's pool, its own new scale
         more = _panel(30, 48, np.random.default_rng(8))
         again = train(_spec(True), more, reg, backend="local", only=["series=3"])
         assert again.run.n_trained == 1
-        assert again.run.options[RUN_OPTION] == recorded.to_json()
+        assert again.run.options[POOL_OPTION] == recorded.to_json()
         v2 = reg.get_version("series=3", again.versions["series=3"])
         rec2 = v2.schema.intervals
         assert rec2 is not None and rec2["pool"]["run_id"] == first.run.run_id
         np.testing.assert_allclose(
-            rec2["quantiles"], [q * rec2["scale"] for q in recorded.quantiles]
+            rec2["quantiles"], [q * rec2["mean_error"] for q in recorded.quantiles]
         )
-        assert rec2["scale"] != rec["scale"]
+        assert rec2["mean_error"] != rec["mean_error"]
 
 
 def test_a_spec_without_the_option_keeps_its_hash() -> None:
@@ -196,9 +247,15 @@ def test_a_spec_without_the_option_keeps_its_hash() -> None:
 class _FirstTaskDies(InProcessBackend):
     """The first task dies as a crashed worker's does: the exception in place of the result."""
 
+    dies = 0
+
     def map_unordered(self, fn: Any, items: Any, *shared: Any) -> Any:
         for i, result in super().map_unordered(fn, items, *shared):
-            yield i, (RuntimeError("worker died (OOM)") if i == 0 else result)
+            yield i, (RuntimeError("worker died (OOM)") if i == self.dies else result)
+
+
+class _SecondTaskDies(_FirstTaskDies):
+    dies = 1
 
 
 def test_a_resumed_run_writes_its_versions_with_the_pool_its_first_process_recorded(
@@ -211,17 +268,17 @@ def test_a_resumed_run_writes_its_versions_with_the_pool_its_first_process_recor
     run = caught.value.summary.run
     lost = {f.key for f in caught.value.summary.failures}
     assert 0 < len(lost) < 30
-    recorded = Pool.from_json(run.options[RUN_OPTION], [80, 95])
+    recorded = Pool.from_json(run.options[POOL_OPTION], [80, 95])
     assert recorded is not None and recorded.partitions == 30 - len(lost)
 
     resumed = train(_spec(True), panel, root, backend="local", resume=run.run_id)
-    assert resumed.run.n_trained == 30 and resumed.run.options[RUN_OPTION] == recorded.to_json()
+    assert resumed.run.n_trained == 30 and resumed.run.options[POOL_OPTION] == recorded.to_json()
     with Registry.open(root) as reg:
         for key in lost:
             rec = reg.get_version(key).schema.intervals
             assert rec is not None and rec["pool"]["partitions"] == recorded.partitions
             np.testing.assert_allclose(
-                rec["quantiles"], [q * rec["scale"] for q in recorded.quantiles]
+                rec["quantiles"], [q * rec["mean_error"] for q in recorded.quantiles]
             )
 
 
@@ -268,3 +325,91 @@ def test_progress_moves_while_the_pools_partitions_are_held(tmp_path: Path) -> N
     trained = [t for t, _ in seen]
     assert trained == sorted(trained) and trained[-1] == 30 and len(set(trained)) > 2
     assert all(written == 0 for t, written in seen if t < 30)
+
+
+def _pool_of(root: Path, run_id: str) -> dict[str, Any] | None:
+    with Registry.open(root) as reg:
+        found: dict[str, Any] | None = reg.get_run(run_id).options.get(POOL_OPTION)
+        return found
+
+
+def test_a_changed_only_run_takes_the_full_runs_pool_and_is_never_one(tmp_path: Path) -> None:
+    """The scheduler's and the monitor's retrains are changed-only: one changed partition
+    must not become the pool of the next retrain. A changed-only run that trains every
+    partition (the first) is a full run."""
+    root = tmp_path / "registry"
+    panel = _panel(30, 40, np.random.default_rng(21))
+    with Registry(root) as reg:
+        first = train(_spec(True), panel, reg, backend="local", changed_only=True)
+        assert first.run.n_trained == 30 and first.run.options[POOL_OPTION]["partitions"] == 30
+        moved = panel.assign(y=np.where(panel["series"] == 29, panel["y"] + 1.0, panel["y"]))
+        changed = train(_spec(True), moved, reg, backend="local", changed_only=True)
+        assert changed.run.n_trained == 1
+        assert changed.run.options[POOL_OPTION] == first.run.options[POOL_OPTION]
+        named = train(_spec(True), moved, reg, backend="local", only=["series=5"])
+        assert named.run.options[POOL_OPTION]["run_id"] == first.run.run_id
+
+
+def test_a_strict_stop_writes_what_it_held_with_its_own_bands_and_no_pool(
+    tmp_path: Path,
+) -> None:
+    from manymodels.exceptions import TrainingError
+
+    panel = _panel(30, 40, np.random.default_rng(22))
+    root = tmp_path / "registry"
+    with pytest.raises(TrainingError, match="stopped because of --strict"):
+        train(_spec(True), panel, root, backend=_SecondTaskDies(), strict=True)
+    with Registry.open(root) as reg:
+        (run,) = reg.list_runs(limit=5)
+        assert POOL_OPTION not in run.options and run.n_trained > 0
+        kept = [p.latest_version for p in reg.list_partitions(limit=100)]
+        assert len(kept) == run.n_trained  # everything trained before the stop is written
+        for part in reg.list_partitions(limit=100):
+            rec = reg.get_version(part.key).schema.intervals
+            assert rec is not None and "pool" not in rec and "scores" not in rec
+    resumed = train(_spec(True), panel, root, backend="local", resume=run.run_id)
+    assert resumed.run.options[POOL_OPTION]["partitions"] == 30 - run.n_trained
+
+
+def test_a_retrain_without_a_full_runs_pool_keeps_own_bands_and_says_so(tmp_path: Path) -> None:
+    """No full run pooled at the spec's levels (the option just turned on, or levels changed
+    since): the retrained partition keeps its own band; it is not cut from a pool of itself."""
+    root = tmp_path / "registry"
+    panel = _panel(30, 40, np.random.default_rng(23))
+    with Registry(root) as reg:
+        train(_spec(True), panel, reg, backend="local")
+        other_levels = {**_spec(True), "intervals": {"levels": [80, 90], "pool_partitions": True}}
+        again = train(other_levels, panel.assign(y=panel["y"] * 2), reg, backend="local",
+                      only=["series=4"])  # fmt: skip
+        assert POOL_OPTION not in again.run.options
+        (why,) = again.run.options["warnings"]
+        assert "no completed full run of this spec pooled" in why and "80, 90" in why
+        rec = reg.get_version("series=4", again.versions["series=4"]).schema.intervals
+        assert rec is not None and "pool" not in rec and "scores" not in rec
+        # a newer full run at other levels does not hide the older one at these
+        train(other_levels, panel, reg, backend="local")
+        back = train(_spec(True), panel.assign(y=panel["y"] * 3), reg, backend="local",
+                     only=["series=4"])  # fmt: skip
+        assert back.run.options[POOL_OPTION]["levels"] == [80.0, 95.0]
+
+
+def test_gc_keeps_what_a_running_run_wrote_while_it_holds_its_versions(tmp_path: Path) -> None:
+    """A pooling run holds its versions until the pool is known, their artifacts already
+    written: a gc (with no grace at all) while the run trains must take none of them."""
+    from manymodels.gc import collect
+
+    root = tmp_path / "registry"
+    deleted: list[int] = []
+
+    def progress(p: Progress) -> None:
+        if 0 < p.trained < 30:  # versions held, their artifacts in the store
+            with Registry(root) as other:
+                deleted.append(collect(other, grace_seconds=0).artifacts_deleted)
+
+    with Registry(root) as reg:
+        train(_spec(False), _panel(3, 40, np.random.default_rng(24)), reg, backend="local")
+        train(_spec(True), _panel(30, 40, np.random.default_rng(25)), reg, backend="local",
+              progress=progress)  # fmt: skip
+        assert deleted and deleted == [0] * len(deleted)
+        for part in reg.list_partitions(limit=100):
+            assert reg.load_model(part.key) is not None  # every artifact is there

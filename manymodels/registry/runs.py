@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
@@ -167,18 +167,31 @@ class RunsMixin(StoreBase):
         with self.engine.connect() as conn:
             return [run_entity(r) for r in conn.execute(q)]
 
+    def live_runs_since(self) -> str | None:
+        """When the oldest run still training started (marked running, its process not gone
+        from this machine, its heartbeat not silent): ``gc`` keeps what is younger than that,
+        for a run writes its artifacts before their versions (and holds them longer while it
+        pools its intervals). Runs are few; the running ones, fewer."""
+        q = select(t.runs).where(t.runs.c.status == "running")
+        with self.engine.connect() as conn:
+            runs = [run_entity(r) for r in conn.execute(q)]
+        live = [r.started_at for r in runs if not r.killed and r.silence is None]
+        return min(live) if live else None
+
     def newest_global_run(self, spec_name: str) -> Run | None:
         """The newest completed full run of ``spec_name`` that recorded global models (the
         ones retraining named partitions re-scores, and ``gc`` keeps: ``current_global``)."""
         return self.newest_full_run(spec_name, "global")
 
-    def newest_full_run(self, spec_name: str, option: str) -> Run | None:
+    def newest_full_run(
+        self, spec_name: str, option: str, usable: Callable[[Run], bool] | None = None
+    ) -> Run | None:
         """The newest completed full run of ``spec_name`` that recorded ``option`` (``"global"``:
-        ``current_global``; a run's interval pool), looked up by spec — runs of other specs
-        cannot push it out of sight, as they did out of the newest 50 runs of every spec.
-        Read a page at a time, newest first, until the first such run: the spec's retrains
-        since its last full run, not all its runs (a PostgreSQL cursor would otherwise fetch
-        every row of the query at once)."""
+        ``current_global``; a run's interval pool) and that ``usable`` accepts, looked up by
+        spec — runs of other specs cannot push it out of sight, as they did out of the newest
+        50 runs of every spec. Read a page at a time, newest first, until the first such run:
+        the spec's retrains since its last full run, not all its runs (a PostgreSQL cursor
+        would otherwise fetch every row of the query at once)."""
         r = t.runs.c
         q = runs_with(option, t.runs).where(r.spec_name == spec_name, r.status == "completed")
         page, offset = 50, 0
@@ -187,7 +200,9 @@ class RunsMixin(StoreBase):
                 rows = conn.execute(q.limit(page).offset(offset)).all()
                 for row in rows:
                     run = run_entity(row)
-                    if full_run_with(option, run.status, run.options):
+                    if full_run_with(option, run.status, run.options) and (
+                        usable is None or usable(run)
+                    ):
                         return run
                 if len(rows) < page:
                     return None

@@ -288,6 +288,6 @@ def rerecorded(record: dict[str, Any], held: HeldOutErrors) -> dict[str, Any]:
     fresh = held.record()
     if fresh is None:
         return record
-    gone = ("rows", "quantiles", "steps", "chained", "scale", "scores")
+    gone = ("rows", "quantiles", "steps", "chained", "mean_error", "scores")
     kept = {k: v for k, v in record.items() if k not in gone}
     return {**kept, **fresh, **({"chained": held.chained} if held.chained else {})}
