@@ -194,6 +194,11 @@ class Pooling:
             return [], None
         return self._release(Pool.of(self._scores, self.levels, self.run_id))
 
+    @property
+    def missing(self) -> bool:
+        """The run was to pool its own partitions' errors, some returned, and none had any."""
+        return self.pools and self.done and self.pool is None and self._chunks > 0
+
     def finish(self) -> tuple[Ready, Pool | None]:
         """Everything still held, once every task has finished (the pool from all of them)."""
         if self.done:

@@ -200,7 +200,7 @@ def execute(
         raise
     if pooling is not None:
         release(*pooling.finish())
-        if pooling.pools and pooling.pool is None:
+        if pooling.missing:
             warn(reg, plan, "[intervals] pool_partitions: no partition had 2 validation "
                  "errors or more to pool, so each band is its partition's own")  # fmt: skip
 

@@ -413,3 +413,16 @@ def test_gc_keeps_what_a_running_run_wrote_while_it_holds_its_versions(tmp_path:
         assert deleted and deleted == [0] * len(deleted)
         for part in reg.list_partitions(limit=100):
             assert reg.load_model(part.key) is not None  # every artifact is there
+
+
+def test_a_run_whose_partitions_have_one_error_each_says_it_pooled_nothing(
+    tmp_path: Path,
+) -> None:
+    spec = {**_spec(True), "validation": {"strategy": "last", "size": 1}}
+    with Registry(tmp_path / "registry") as reg:
+        summary = train(spec, _panel(10, 30, np.random.default_rng(26)), reg, backend="local")
+        assert POOL_OPTION not in summary.run.options
+        (why,) = summary.run.options["warnings"]
+        assert "no partition had 2 validation errors or more to pool" in why
+        rec = reg.get_version("series=1").schema.intervals
+        assert rec is not None and rec["rows"] == 1 and "scores" not in rec and "pool" not in rec
