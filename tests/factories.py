@@ -209,6 +209,20 @@ def noisy_panel(
     return pd.concat(frames, ignore_index=True)
 
 
+def linear_series(
+    n_series: int, n_rows: int, rng: np.random.Generator, *, widest: float = 3.0
+) -> pd.DataFrame:
+    """``y = a + b·x + noise`` per series (``series``, time ``t``), the noise N(0, σ) with σ
+    from 1 to ``widest`` across series: errors that differ in scale, and in nothing else."""
+    parts = []
+    for s in range(n_series):
+        x = rng.normal(size=n_rows)
+        sigma = 1.0 + (widest - 1.0) * s / max(1, n_series - 1)
+        y = rng.normal(10, 3) + rng.normal(2, 1) * x + rng.normal(0, sigma, n_rows)
+        parts.append(pd.DataFrame({"series": s, "t": np.arange(n_rows), "x": x, "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> list[ModelVersion]:
     """Train ``spec`` on ``df`` twice into ``root`` and check that every second version scored
     exactly as its champion refitted on the same rows and was not promoted — a comparison

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import linear_series
 
 from manymodels import intervals
 from manymodels.exceptions import RunFailed
@@ -156,15 +157,8 @@ def test_a_run_stopped_early_writes_what_it_holds_with_its_own_bands() -> None:
 
 # ------------------------------------------------------------------------------- a run
 def _panel(n_series: int, n_rows: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``y = a + b·x + noise``, noise N(0, σ) with σ from 1 to 30 across series: errors that
-    differ in scale by 30×, and in nothing else."""
-    parts = []
-    for s in range(n_series):
-        x = rng.normal(size=n_rows)
-        sigma = 1.0 + 29.0 * s / max(1, n_series - 1)
-        y = rng.normal(10, 3) + rng.normal(2, 1) * x + rng.normal(0, sigma, n_rows)
-        parts.append(pd.DataFrame({"series": s, "t": np.arange(n_rows), "x": x, "y": y}))
-    return pd.concat(parts, ignore_index=True)
+    """Series whose errors differ in scale by 30×, and in nothing else."""
+    return linear_series(n_series, n_rows, rng, widest=30.0)
 
 
 def _spec(pool: bool) -> dict[str, Any]:

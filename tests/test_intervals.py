@@ -14,6 +14,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from factories import linear_series
 
 from manymodels import intervals
 from manymodels.exceptions import DataError, SpecError
@@ -216,14 +217,8 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
 
 # ----------------------------------------------------------------------------- coverage
 def _panel(n_series: int, n_rows: int, rng: np.random.Generator) -> pd.DataFrame:
-    """``y = a + b·x + noise``, noise N(0, σ) with σ differing per series (1 … 3)."""
-    parts = []
-    for s in range(n_series):
-        x = rng.normal(size=n_rows)
-        sigma = 1.0 + 2.0 * s / max(1, n_series - 1)
-        y = rng.normal(10, 3) + rng.normal(2, 1) * x + rng.normal(0, sigma, n_rows)
-        parts.append(pd.DataFrame({"series": s, "t": np.arange(n_rows), "x": x, "y": y}))
-    return pd.concat(parts, ignore_index=True)
+    """Noise N(0, σ) with σ differing per series (1 … 3)."""
+    return linear_series(n_series, n_rows, rng, widest=3.0)
 
 
 def test_empirical_coverage_is_close_to_nominal_on_a_panel_of_known_noise(tmp_path: Path) -> None:
