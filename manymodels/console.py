@@ -9,7 +9,7 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -288,6 +288,30 @@ def candidates_table(version: ModelVersion) -> None:
             f"{k} {'failed' if v is None else fmt(sign * v)}" for k, v in tried.items()
         )
         out.print(f"target transform: {kind}, the best of {scores} ({name})", highlight=False)
+    bands = interval_line(version.schema.intervals)
+    if bands:
+        out.print(bands, highlight=False, soft_wrap=True)
+
+
+def interval_line(rec: Mapping[str, Any] | None) -> str | None:
+    """What a version's prediction intervals are (``manymodels.intervals``), said in a line:
+    each level's half-width, and whose errors it was cut from."""
+    if not rec:
+        return None
+
+    def widths(quantiles: Sequence[float]) -> str:
+        pairs = zip(rec["levels"], quantiles, strict=False)  # an older record: what it has
+        return ", ".join(f"{lv:g}% ± {fmt(q)}" for lv, q in pairs)
+
+    pool = rec.get("pool")
+    if not isinstance(pool, Mapping):
+        return f"intervals: {widths(rec['quantiles'])}, from its {rec.get('rows', 0)} errors"
+    return (
+        f"intervals: {widths(rec['quantiles'])}: its mean validation error "
+        f"{fmt(rec.get('mean_error'))} × the pool of run {pool['run_id']} ({pool['rows']:,} "
+        f"scale-free errors of {pool['partitions']:,} partitions); from its own "
+        f"{rec.get('rows', 0)} errors alone: {widths(rec.get('partition_quantiles', []))}"
+    )
 
 
 def explanation_table(why: Explanation) -> None:

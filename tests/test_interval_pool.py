@@ -420,3 +420,31 @@ def test_a_run_whose_partitions_have_one_error_each_says_it_pooled_nothing(
         assert "no partition had 2 validation errors or more to pool" in why
         rec = reg.get_version("series=1").schema.intervals
         assert rec is not None and rec["rows"] == 1 and "scores" not in rec and "pool" not in rec
+
+
+def test_models_show_says_each_bands_width_and_whose_errors_cut_it(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    panel = _panel(30, 40, np.random.default_rng(27))
+    for pool in (True, False):
+        root = tmp_path / f"pool-{pool}"
+        with Registry(root) as reg:
+            summary = train(_spec(pool), panel, reg, backend="local")
+            rec = reg.get_version("series=7").schema.intervals
+        assert rec is not None
+        shown = CliRunner().invoke(app, ["models", "show", "series=7", "--registry", str(root)])
+        assert shown.exit_code == 0, shown.output
+        text = " ".join(shown.output.split())
+        w80, w95 = (f"{q:.4g}" for q in rec["quantiles"])
+        if pool:
+            o80, o95 = (f"{q:.4g}" for q in rec["partition_quantiles"])
+            assert (
+                f"intervals: 80% ± {w80}, 95% ± {w95}: its mean validation error "
+                f"{rec['mean_error']:.4g} × the pool of run {summary.run.run_id} (240 "
+                f"scale-free errors of 30 partitions); from its own 8 errors alone: "
+                f"80% ± {o80}, 95% ± {o95}"
+            ) in text
+        else:
+            assert f"intervals: 80% ± {w80}, 95% ± {w95}, from its 8 errors" in text
