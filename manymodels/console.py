@@ -139,7 +139,8 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
             + (f", {pairs} more a top2 ensemble with it" if pairs else "")
         )
     for warning in run.options.get("warnings", []):
-        out.print(f"[yellow]warning:[/] {warning}", markup=True)
+        # a warning's text may hold "[intervals]" or a column's name: text, never Rich tags
+        out.print(f"warning: {warning}", markup=False, soft_wrap=True, style="yellow")
     pool = run.options.get("interval_pool")  # [intervals] pool_partitions
     pooling = bool((run.spec.get("intervals") or {}).get("pool_partitions"))
     if isinstance(pool, dict):

@@ -5,9 +5,10 @@ remaining version references. A version an alias pointed at within the alias gra
 kept whatever the retention says: routers may not have seen the move yet. An artifact is only
 removed once it is older than a grace period, because a training run writes its artifacts
 *before* it commits their versions — a young unreferenced artifact may belong to a run still in
-flight; and while a run is training (its process alive, its heartbeat not silent), nothing
-written since it started is removed, however long its versions take (a run that pools its
-intervals holds them until the pool is known: ``manymodels.interval_pool``). And gc deletes
+flight; and while a run is training (its process alive here, or its heartbeat heard within a
+day: ``RunsMixin.live_runs_since``), nothing written since it started is removed, however long
+its versions take (a run that pools its intervals holds them until the pool is known:
+``manymodels.interval_pool``); the report names that run (``kept_for_run``). And gc deletes
 nothing when the registry references none of the artifacts its store holds: that is a lost or
 mismatched database, not a store full of garbage; nor when another registry marked the store
 as its own (``registry.ownership``).
@@ -25,6 +26,10 @@ from manymodels.registry.client import Registry
 from manymodels.registry.ownership import claim_store, other_owners
 from manymodels.registry.store import describe_url
 
+CLOCK_SKEW_SECONDS = 600.0
+"""How far the clock of a run's driver may be from the artifact store's: what a running run
+wrote a little before its recorded start is its still."""
+
 ALIAS_GRACE_SECONDS = 600.0
 """Versions an alias left (or reached) this recently are kept. A router follows ``production``
 from an in-memory table it refreshes every 2 s by default (``serve --refresh-seconds``), and
@@ -41,6 +46,7 @@ class GcReport:
     bytes_freed: int = 0
     artifacts_kept_young: int = 0
     temp_files_deleted: int = 0  # half-written artifacts of killed writers
+    kept_for_run: str | None = None  # a run still training: nothing since it started goes
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,7 +100,9 @@ def collect(
     cutoff = time.time() - grace_seconds
     training = registry.store.live_runs_since()  # a running run's artifacts await versions
     if training is not None:
-        cutoff = min(cutoff, datetime.fromisoformat(training).timestamp())
+        # its clock is the driver's, the store's mtimes another's: the grace of clock skew
+        started = datetime.fromisoformat(training[1]).timestamp() - CLOCK_SKEW_SECONDS
+        cutoff = min(cutoff, started)
     deleted = freed = young = 0
     for digest in held:
         if digest in referenced:
@@ -118,4 +126,5 @@ def collect(
         bytes_freed=freed,
         artifacts_kept_young=young,
         temp_files_deleted=temp_files,
+        kept_for_run=training[0] if training is not None else None,
     )

@@ -56,6 +56,7 @@ SAMPLE_CHUNKS = 8
 (up to 1,000 partitions), and one range may be one region or one product line."""
 
 POOL_OPTION = "interval_pool"
+STOPPED_OPTION = "interval_pool_stopped"  # partitions written with own bands at a stop
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,9 @@ def scores_of(version: NewVersion) -> np.ndarray | None:
 def with_pool_band(version: NewVersion, pool: Pool | None) -> NewVersion:
     """``version`` as it is written: its record's ``scores`` taken out and, with a ``pool``,
     its band at each level ``q × mean_error``; its own kept as ``partition_quantiles``, and
-    its per-step quantiles, when it has them, scaled by the same ratio per level (the
-    horizon's shape stays its own). Unchanged without scores."""
+    its per-step quantiles, when it has them, its bands times each step's width relative to
+    its own band (the mean over levels: one horizon shape keeps the levels nested; dropped if
+    an own band is 0). Unchanged without scores."""
     doc = version.feature_schema
     rec = doc.get("intervals")
     if not isinstance(rec, Mapping) or "scores" not in rec:
@@ -148,9 +150,11 @@ def with_pool_band(version: NewVersion, pool: Pool | None) -> NewVersion:
         own = [float(q) for q in out["quantiles"]]
         band = [q * mean_error for q in pool.quantiles]
         steps = out.pop("steps", None)
-        if steps is not None and all(q > 0 for q in own):
-            out["steps"] = [[s * b / o for s, b, o in zip(step, band, own, strict=True)]
-                            for step in steps]  # fmt: skip
+        if steps is not None and all(q > 0 for q in own):  # one shape for every level, so
+            # that the bands stay nested: each step's width relative to its own, on average
+            profile = [float(np.mean([s / o for s, o in zip(step, own, strict=True)]))
+                       for step in steps]  # fmt: skip
+            out["steps"] = [[p * b for b in band] for p in profile]
         out["partition_quantiles"] = own
         out["quantiles"] = band
         out["pool"] = {"rows": pool.rows, "partitions": pool.partitions, "run_id": pool.run_id}
@@ -176,6 +180,7 @@ class Pooling:
         self.done = pool is not None or not pools  # nothing to hold
         self._chunks_needed = min(SAMPLE_CHUNKS, chunks)
         self._chunks = 0
+        self._partitions = 0  # partitions returned with a version
         self._held: Ready = []
         self._scores: list[np.ndarray] = []
 
@@ -188,16 +193,19 @@ class Pooling:
             self._chunks += 1
             for r in results:
                 s = scores_of(r) if isinstance(r, NewVersion) else None
+                self._partitions += isinstance(r, NewVersion)
                 if s is not None and len(s):
                     self._scores.append(s)
-        if len(self._scores) < SAMPLE_PARTITIONS or self._chunks < self._chunks_needed:
+        # partitions, not partitions with scores: where few have 2 errors, the run would
+        # otherwise hold every version to its end
+        if self._partitions < SAMPLE_PARTITIONS or self._chunks < self._chunks_needed:
             return [], None
         return self._release(Pool.of(self._scores, self.levels, self.run_id))
 
     @property
     def missing(self) -> bool:
-        """The run was to pool its own partitions' errors, some returned, and none had any."""
-        return self.pools and self.done and self.pool is None and self._chunks > 0
+        """The run was to pool its own partitions' errors, some trained, and none had any."""
+        return self.pools and self.done and self.pool is None and self._partitions > 0
 
     def finish(self) -> tuple[Ready, Pool | None]:
         """Everything still held, once every task has finished (the pool from all of them)."""
@@ -212,6 +220,11 @@ class Pooling:
             return []
         return self._release(None)[0]
 
+    @property
+    def held(self) -> int:
+        """Partitions whose versions wait for the pool."""
+        return self._partitions if not self.done else 0
+
     def _release(self, pool: Pool | None) -> tuple[Ready, Pool | None]:
         self.pool = pool
         self.done = True
@@ -225,23 +238,30 @@ class Pooling:
 
 def pooling_for(reg: Registry, spec: Spec, plan: RunPlan, *, chunks: int) -> Pooling | None:
     """How a run's versions get their bands with ``[intervals] pool_partitions`` (``None``
-    without it): the pool this run recorded before it was resumed; for a run of some
-    partitions only, the newest completed full run's at the spec's levels (recorded on this
-    run too: its summary and a resume read it there), or their own bands and a warning on the
-    run; else a pool of its own sample."""
-    if spec.intervals is None or not spec.intervals.pool_partitions:
+    without it, or with nothing to train): the pool this run recorded before it was resumed;
+    for a run that does not pool itself (``pools_itself``), the newest completed run's own
+    pool at the spec's levels and ``[validation]`` (recorded on this run too: its summary and
+    a resume read it there), or their own bands and a warning on the run; else a pool of its
+    own sample."""
+    if spec.intervals is None or not spec.intervals.pool_partitions or not len(plan.todo):
         return None
     levels = spec.intervals.levels
     options = reg.store.get_run(plan.run_id).options
     pool = Pool.from_json(options.get(POOL_OPTION), levels)
     if pool is not None:
         return Pooling(levels, plan.run_id, pool, chunks=chunks)
-    if not some_partitions(options):
+    if pools_itself(options, plan):
         return Pooling(levels, plan.run_id, None, chunks=chunks)
 
-    def usable(run: Run) -> bool:  # a source: all partitions, pooled at these levels
+    validation = spec.model_dump(mode="json")["validation"]
+
+    def usable(run: Run) -> bool:
+        """A source: a run that pooled its own partitions (not one that took another's), at
+        these levels, with these validation rows (how many errors a partition has sets the
+        spread of its scale-free ones)."""
         found = Pool.from_json(run.options.get(POOL_OPTION), levels)
-        return found is not None and not some_partitions(run.options)
+        same_rows = run.spec.get("validation") == validation
+        return found is not None and found.run_id == run.run_id and same_rows
 
     full = reg.store.newest_full_run(spec.name, POOL_OPTION, usable)
     pool = Pool.from_json(full.options.get(POOL_OPTION), levels) if full else None
@@ -249,24 +269,31 @@ def pooling_for(reg: Registry, spec: Spec, plan: RunPlan, *, chunks: int) -> Poo
         record_pool(reg, plan, pool)
     else:
         why = (
-            "[intervals] pool_partitions: no completed full run of this spec pooled its "
-            f"partitions' errors at levels {', '.join(f'{lv:g}' for lv in levels)}, so the "
-            "partitions retrained now keep bands of their own errors (a full run pools)"
+            "intervals: pool_partitions: no completed run of this spec pooled all its "
+            f"partitions' errors at levels {', '.join(f'{lv:g}' for lv in levels)} with its "
+            "validation rows, so the partitions trained now keep bands of their own errors "
+            "(a full run without --changed-only pools them)"
         )
         warn(reg, plan, why)
     return Pooling(levels, plan.run_id, pool, chunks=chunks, pools=False)
 
 
+def pools_itself(options: Mapping[str, Any], plan: RunPlan) -> bool:
+    """Whether a run's own partitions make its pool: not when it trains some partitions only
+    (named or appended: ``only``; changed ones of a registry that had models: the data of a
+    day may hold a few), nor when it resumes a run stopped before its pool was known (the
+    partitions left are no sample of all)."""
+    if "only" in options or STOPPED_OPTION in options:
+        return False
+    return not (options.get("changed_only") and plan.champions)
+
+
 def warn(reg: Registry, plan: RunPlan, why: str) -> None:
-    """One more of the run's warnings (its summary prints them)."""
-    warnings = [*reg.store.get_run(plan.run_id).options.get("warnings", []), why]
-    reg.store.record_run_options(plan.run_id, {"warnings": warnings}, owner=plan.owner)
-
-
-def some_partitions(options: Mapping[str, Any]) -> bool:
-    """Whether a run's ``options`` say it trained some of its spec's partitions only (named,
-    appended, or changed with others unchanged): it never pools, nor is it a pool's source."""
-    return "only" in options or bool(options.get("changed_only") and options.get("unchanged"))
+    """One more of the run's warnings (its summary prints them), unless it has it already (a
+    resumed run says it again)."""
+    known = reg.store.get_run(plan.run_id).options.get("warnings", [])
+    if why not in known:
+        reg.store.record_run_options(plan.run_id, {"warnings": [*known, why]}, owner=plan.owner)
 
 
 def record_pool(reg: Registry, plan: RunPlan, pool: Pool) -> None:

@@ -1,6 +1,8 @@
 """A run's work on a backend: the global models first, then every chunk of partitions (and the
 pooled fallback) shipped to workers, each finished task committed in one transaction and
-tallied for the run's summary. A task that dies marks its partitions ``lost``; the run goes on.
+tallied for the run's summary (with ``[intervals] pool_partitions``, once the run's interval
+pool is known: ``manymodels.interval_pool``). A task that dies marks its partitions ``lost``;
+the run goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from manymodels.artifacts import ArtifactStore
 from manymodels.datasets import shuffled
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
-from manymodels.interval_pool import Pool, Ready, pooling_for, record_pool, warn
+from manymodels.interval_pool import (
+    STOPPED_OPTION,
+    Pool,
+    Ready,
+    pooling_for,
+    record_pool,
+    warn,
+)
 from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
@@ -97,7 +106,8 @@ def execute(
     tally: Tally,
     taken_over: threading.Event | None = None,
 ) -> None:
-    """Ship chunks, commit each as it finishes, and tally what they did. ``taken_over`` (set
+    """Ship chunks, commit each as it finishes (or once the interval pool is known), and tally
+    what they did. ``taken_over`` (set
     by the run's heartbeat once another process resumed the run) stops the work at the next
     finished task, before its commit would be refused: a Ray cluster's time is not spent on
     a run that is no longer this process's."""
@@ -194,14 +204,20 @@ def execute(
     except RunTakenOver:
         raise  # the run is another process's now: nothing more of it is written here
     except BaseException:
-        if pooling is not None:  # what trained before the stop is kept, as without a pool
+        if pooling is not None and pooling.held:  # kept, as they would be without a pool
+            backend.cancel()  # the rest stops first: writing what is held may take a while
             with contextlib.suppress(Exception):  # the first error is the one to see
+                held = pooling.held
+                reg.store.record_run_options(plan.run_id, {STOPPED_OPTION: held}, owner=plan.owner)
                 release(pooling.abandon())
+                warn(reg, plan, f"intervals: pool_partitions: the run stopped before its pool "
+                     f"was known; {held:,} partition(s) trained by then keep bands of their "
+                     "own errors, and the rest take a full run's pool")  # fmt: skip
         raise
     if pooling is not None:
         release(*pooling.finish())
         if pooling.missing:
-            warn(reg, plan, "[intervals] pool_partitions: no partition had 2 validation "
+            warn(reg, plan, "intervals: pool_partitions: no partition had 2 validation "
                  "errors or more to pool, so each band is its partition's own")  # fmt: skip
 
 

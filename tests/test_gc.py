@@ -222,3 +222,51 @@ def test_a_restored_copy_is_a_registry_of_its_own_to_the_originals_store(tmp_pat
     assert sorted((original / "artifacts").glob("??/??/*")) == held
     with Registry.open(original) as reg:
         assert check(reg).unresolved == []
+
+
+@pytest.mark.parametrize(
+    ("owner", "beat_hours_ago", "keeps"),
+    [
+        ("me", 3.0, True),  # its process is this one: alive, however silent
+        ("dead", 0.0, False),  # killed on this machine: nothing will load what it wrote
+        ("elsewhere", 1.0, True),  # another machine's, heard an hour ago: silence is no death
+        ("elsewhere", 30.0, False),  # … but a day of silence no longer keeps everything young
+        ("elsewhere", None, False),  # from before heartbeats, nothing here vouches for it
+    ],
+)
+def test_a_run_still_training_keeps_what_was_written_since_it_started(
+    tmp_path: Path, owner: str, beat_hours_ago: float | None, keeps: bool
+) -> None:
+    """A run writes artifacts before their versions, and one that pools its intervals holds
+    its versions for as long as its pool takes: gc keeps whatever is younger than the start
+    of a run still training (less 10 minutes of clock skew), and no more."""
+    import dataclasses
+    from datetime import UTC, datetime, timedelta
+
+    from factories import dead_process_tag, make_run, other_machine_tag
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(3, 30), root, backend="local")
+    with Registry(root) as reg:
+        before, since = reg.artifacts.put(b"older than the run")[0], reg.artifacts.put(b"since")[0]
+        _age(reg.artifacts.path(before), 3 * HOUR)
+        _age(reg.artifacts.path(since), 2 * HOUR)
+        started = (datetime.now(UTC) - timedelta(hours=2.5)).isoformat(timespec="microseconds")
+        tag = {"me": writer_tag(), "dead": dead_process_tag(), "elsewhere": other_machine_tag()}
+        run = dataclasses.replace(
+            make_run("held"), started_at=started, options={"owner": tag[owner]}
+        )
+        reg.store.create_run(run)
+        beat = (
+            None if beat_hours_ago is None
+            else (datetime.now(UTC) - timedelta(hours=beat_hours_ago)).isoformat()
+        )  # fmt: skip
+        with reg.store.engine.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.run_id == "held").values(heartbeat_at=beat))
+        report = collect(reg, grace_seconds=HOUR)
+        assert not reg.artifacts.exists(before)  # older than the run: garbage still goes
+        assert reg.artifacts.exists(since) is keeps
+        assert report.kept_for_run == ("held" if keeps else None)

@@ -321,12 +321,6 @@ def test_progress_moves_while_the_pools_partitions_are_held(tmp_path: Path) -> N
     assert all(written == 0 for t, written in seen if t < 30)
 
 
-def _pool_of(root: Path, run_id: str) -> dict[str, Any] | None:
-    with Registry.open(root) as reg:
-        found: dict[str, Any] | None = reg.get_run(run_id).options.get(POOL_OPTION)
-        return found
-
-
 def test_a_changed_only_run_takes_the_full_runs_pool_and_is_never_one(tmp_path: Path) -> None:
     """The scheduler's and the monitor's retrains are changed-only: one changed partition
     must not become the pool of the next retrain. A changed-only run that trains every
@@ -361,8 +355,16 @@ def test_a_strict_stop_writes_what_it_held_with_its_own_bands_and_no_pool(
         for part in reg.list_partitions(limit=100):
             rec = reg.get_version(part.key).schema.intervals
             assert rec is not None and "pool" not in rec and "scores" not in rec
+    (why,) = run.options["warnings"]
+    assert f"stopped before its pool was known; {run.n_trained} partition(s)" in why
+    # the partitions left are no sample of all: the resume takes a full run's pool (none
+    # here, so their own bands) and is never one
     resumed = train(_spec(True), panel, root, backend="local", resume=run.run_id)
-    assert resumed.run.options[POOL_OPTION]["partitions"] == 30 - run.n_trained
+    assert resumed.run.n_trained == 30 and POOL_OPTION not in resumed.run.options
+    assert resumed.run.options["warnings"][0] == why  # said once
+    assert "no completed run of this spec pooled" in resumed.run.options["warnings"][1]
+    full = train(_spec(True), panel.assign(y=panel["y"] + 1), root, backend="local")
+    assert full.run.options[POOL_OPTION]["partitions"] == 30  # a full run pools again
 
 
 def test_a_retrain_without_a_full_runs_pool_keeps_own_bands_and_says_so(tmp_path: Path) -> None:
@@ -377,7 +379,7 @@ def test_a_retrain_without_a_full_runs_pool_keeps_own_bands_and_says_so(tmp_path
                       only=["series=4"])  # fmt: skip
         assert POOL_OPTION not in again.run.options
         (why,) = again.run.options["warnings"]
-        assert "no completed full run of this spec pooled" in why and "80, 90" in why
+        assert "no completed run of this spec pooled" in why and "80, 90" in why
         rec = reg.get_version("series=4", again.versions["series=4"]).schema.intervals
         assert rec is not None and "pool" not in rec and "scores" not in rec
         # a newer full run at other levels does not hide the older one at these
@@ -385,6 +387,13 @@ def test_a_retrain_without_a_full_runs_pool_keeps_own_bands_and_says_so(tmp_path
         back = train(_spec(True), panel.assign(y=panel["y"] * 3), reg, backend="local",
                      only=["series=4"])  # fmt: skip
         assert back.run.options[POOL_OPTION]["levels"] == [80.0, 95.0]
+        # nor a pool of partitions with another number of validation errors each
+        other_rows = {**_spec(True), "validation": {"strategy": "last", "size": 5}}
+        fewer = train(other_rows, panel, reg, backend="local", only=["series=4"])
+        assert (
+            POOL_OPTION not in fewer.run.options
+            and "validation rows" in fewer.run.options["warnings"][0]
+        )
 
 
 def test_gc_keeps_what_a_running_run_wrote_while_it_holds_its_versions(tmp_path: Path) -> None:
@@ -448,3 +457,15 @@ def test_models_show_says_each_bands_width_and_whose_errors_cut_it(tmp_path: Pat
             ) in text
         else:
             assert f"intervals: 80% ± {w80}, 95% ± {w95}, from its 8 errors" in text
+
+
+def test_pooled_per_step_bands_keep_one_horizon_shape_so_levels_stay_nested() -> None:
+    """Own steps whose 50 % band is far narrower, relative to its own width, than its 80 %
+    one: scaled level by level the 80 % band could come out inside the 50 % one."""
+    rec = {"levels": [50.0, 80.0], "rows": 20, "quantiles": [1.0, 10.0], "mean_error": 2.0,
+           "steps": [[0.5, 10.0], [2.0, 10.0]], "scores": np.ones(20)}  # fmt: skip
+    pool = Pool((50.0, 80.0), (1.0, 1.5), 400, 40, "run1")
+    steps = with_pool_band(_version("a", rec), pool).feature_schema["intervals"]["steps"]
+    # bands 2.0 and 3.0; step profiles (0.5 / 1 + 10 / 10) / 2 = 0.75 and (2 + 1) / 2 = 1.5
+    assert steps == [[1.5, 2.25], [3.0, 4.5]]
+    assert all(step[0] <= step[1] for step in steps)

@@ -139,6 +139,7 @@ def gc(
         f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
         f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
         f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
+        + (f", or than run {report.kept_for_run}, still training" if report.kept_for_run else "")
     )
 
 

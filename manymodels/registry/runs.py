@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
@@ -16,6 +17,7 @@ from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
+from manymodels.stamps import seconds_between
 from manymodels.tempnames import MACHINE, owner_pid
 
 
@@ -167,16 +169,22 @@ class RunsMixin(StoreBase):
         with self.engine.connect() as conn:
             return [run_entity(r) for r in conn.execute(q)]
 
-    def live_runs_since(self) -> str | None:
-        """When the oldest run still training started (marked running, its process not gone
-        from this machine, its heartbeat not silent): ``gc`` keeps what is younger than that,
-        for a run writes its artifacts before their versions (and holds them longer while it
-        pools its intervals). Runs are few; the running ones, fewer."""
+    def live_runs_since(self) -> tuple[str, str] | None:
+        """The oldest run that may still be training, and when it started: ``gc`` keeps what
+        is younger than that, for a run writes its artifacts before their versions (and holds
+        them longer while it pools its intervals). Such a run is marked running and its
+        process is alive on this machine, or, where that cannot be told, it beat within
+        ``STILL_TRAINING`` (silence is no proof of death; a day of it, and a run from before
+        heartbeats that nothing here can vouch for, no longer keeps everything young).
+        Runs are few; the running ones, fewer."""
         q = select(t.runs).where(t.runs.c.status == "running")
         with self.engine.connect() as conn:
             runs = [run_entity(r) for r in conn.execute(q)]
-        live = [r.started_at for r in runs if not r.killed and r.silence is None]
-        return min(live) if live else None
+        live = [(r.started_at, r.run_id) for r in runs if _still_training(r)]
+        if not live:
+            return None
+        started, run_id = min(live)
+        return run_id, started
 
     def newest_global_run(self, spec_name: str) -> Run | None:
         """The newest completed full run of ``spec_name`` that recorded global models (the
@@ -351,6 +359,22 @@ def taken_over_message(run_id: str, other: object) -> str:
     )
 
 
+STILL_TRAINING = 86_400.0
+"""Seconds of heartbeat silence after which a running run no longer keeps ``gc`` off
+everything written since it started."""
+
+
+def _still_training(run: Run) -> bool:
+    if run.status != "running" or run.killed:
+        return False
+    if run.owner_alive:
+        return True
+    if not run.heartbeat_at:
+        return False
+    silence = seconds_between(datetime.now(UTC), run.heartbeat_at)
+    return silence is not None and silence < STILL_TRAINING
+
+
 def global_runs(*columns: Any) -> Select[Any]:
     """``columns`` of the runs that recorded global models, newest first (ties by run id):
     the one order in which ``newest_global_run`` and ``gc`` meet a spec's current run."""
@@ -378,9 +402,7 @@ def full_run_with(option: str, status: str, options: Mapping[str, Any]) -> bool:
     """Completed, full (no ``only``), and ``option`` recorded: a non-empty list (global
     models) or mapping (an interval pool)."""
     value = options.get(option)
+    kind = list if option == "global" else dict  # a list of global models; a pool's mapping
     return (
-        status == "completed"
-        and "only" not in options
-        and isinstance(value, (list, dict))
-        and bool(value)
+        status == "completed" and "only" not in options and isinstance(value, kind) and bool(value)
     )
