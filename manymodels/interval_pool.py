@@ -25,12 +25,14 @@ record therefore holds its final band when it is written, as every record does: 
 (``forecast``, ``score``, the router) need nothing else. Versions held when the run stops early
 (``--strict``, an error) are written with their own bands and no pool is recorded: a pool of
 the few partitions done by then would serve the rest. A resumed run reads the pool its first
-process recorded.
+process recorded. The sample of a run of more chunks than it needs is the chunks that return
+first: two runs of 100,000 partitions may pool slightly different samples.
 
-A run of some partitions only (``--partitions``, ``--append``, ``--changed-only`` when some are
-unchanged) takes the newest completed full run's pool at its levels, as it re-scores that run's
-global models; it never pools its own few partitions. Without such a run its versions keep
-their own bands, and the run says so.
+A run of some partitions only (``--partitions``, ``--append``, ``--changed-only`` once the
+registry has models, the resume of a run stopped before its pool) takes the newest completed
+run's own pool at its levels and ``[validation]``, as it re-scores a full run's global models;
+it never pools its own few partitions, nor is it ever a pool's source. Without such a run its
+versions keep their own bands, and the run says so.
 """
 
 from __future__ import annotations
