@@ -224,8 +224,8 @@ class Pooling:
 
     @property
     def held(self) -> int:
-        """Partitions whose versions wait for the pool."""
-        return self._partitions if not self.done else 0
+        """Versions that wait for the pool (the fallback's too)."""
+        return sum(isinstance(r, NewVersion) for _, results in self._held for r in results)
 
     def _release(self, pool: Pool | None) -> tuple[Ready, Pool | None]:
         self.pool = pool

@@ -211,7 +211,7 @@ def execute(
                 reg.store.record_run_options(plan.run_id, {STOPPED_OPTION: held}, owner=plan.owner)
                 release(pooling.abandon())
                 warn(reg, plan, f"intervals: pool_partitions: the run stopped before its pool "
-                     f"was known; {held:,} partition(s) trained by then keep bands of their "
+                     f"was known; {held:,} version(s) trained by then keep bands of their "
                      "own errors, and the rest take a full run's pool")  # fmt: skip
         raise
     if pooling is not None:

@@ -149,10 +149,14 @@ def test_pooling_holds_versions_until_the_sample_is_in(monkeypatch: pytest.Monke
 def test_a_run_stopped_early_writes_what_it_holds_with_its_own_bands() -> None:
     rec = {"levels": [80.0], "rows": 2, "quantiles": [1.0], "mean_error": 1.0}
     pooling = Pooling([80.0], "run1", None, chunks=4)
+    pooling.take("fallback", [_version("_fallback", {**rec, "scores": np.array([1.0, 1.0])})])
+    assert pooling.held == 1  # the fallback's version waits too, and is not lost at a stop
     pooling.take("chunk", [_version("a", {**rec, "scores": np.array([5.0, 5.0])})])
-    ((kind, [kept]),) = pooling.abandon()
+    assert pooling.held == 2
+    ((_, [fallback]), (kind, [kept])) = pooling.abandon()
     assert kind == "chunk" and kept.feature_schema["intervals"] == rec
-    assert pooling.pool is None and pooling.abandon() == []
+    assert fallback.feature_schema["intervals"] == rec
+    assert pooling.pool is None and pooling.abandon() == [] and pooling.held == 0
 
 
 # ------------------------------------------------------------------------------- a run
@@ -356,7 +360,7 @@ def test_a_strict_stop_writes_what_it_held_with_its_own_bands_and_no_pool(
             rec = reg.get_version(part.key).schema.intervals
             assert rec is not None and "pool" not in rec and "scores" not in rec
     (why,) = run.options["warnings"]
-    assert f"stopped before its pool was known; {run.n_trained} partition(s)" in why
+    assert f"stopped before its pool was known; {run.n_trained} version(s)" in why
     # the partitions left are no sample of all: the resume takes a full run's pool (none
     # here, so their own bands) and is never one
     resumed = train(_spec(True), panel, root, backend="local", resume=run.run_id)
