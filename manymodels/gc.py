@@ -97,7 +97,7 @@ def collect(
         )
     if not dry_run:
         claim_store(registry)  # from now on, another registry's gc refuses this store
-    cutoff = time.time() - grace_seconds
+    cutoff = grace_cutoff = time.time() - grace_seconds
     training = registry.store.live_runs_since()  # a running run's artifacts await versions
     if training is not None:
         # its clock is the driver's, the store's mtimes another's: the grace of clock skew
@@ -126,5 +126,5 @@ def collect(
         bytes_freed=freed,
         artifacts_kept_young=young,
         temp_files_deleted=temp_files,
-        kept_for_run=training[0] if training is not None else None,
+        kept_for_run=training[0] if training is not None and cutoff < grace_cutoff else None,
     )

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from manymodels.registry.entities import NewVersion, PartitionOutcome, Run
+from manymodels.spec_sections import Validation
 
 if TYPE_CHECKING:
     from manymodels.registry.client import Registry
@@ -223,6 +224,13 @@ class Pooling:
         return self._release(None)[0]
 
     @property
+    def held_partitions(self) -> int:
+        """Partitions' versions that wait for the pool (the fallback's never takes it)."""
+        return sum(
+            isinstance(r, NewVersion) for kind, rs in self._held if kind == "chunk" for r in rs
+        )
+
+    @property
     def held(self) -> int:
         """Versions that wait for the pool (the fallback's too)."""
         return sum(isinstance(r, NewVersion) for _, results in self._held for r in results)
@@ -245,9 +253,11 @@ def pooling_for(reg: Registry, spec: Spec, plan: RunPlan, *, chunks: int) -> Poo
     pool at the spec's levels and ``[validation]`` (recorded on this run too: its summary and
     a resume read it there), or their own bands and a warning on the run; else a pool of its
     own sample."""
-    if spec.intervals is None or not spec.intervals.pool_partitions or not len(plan.todo):
+    if spec.intervals is None or not spec.intervals.pool_partitions:
         return None
     levels = spec.intervals.levels
+    if not len(plan.todo):  # the fallback alone: its scores taken out, nothing pooled
+        return Pooling(levels, plan.run_id, None, chunks=chunks, pools=False)
     options = reg.store.get_run(plan.run_id).options
     pool = Pool.from_json(options.get(POOL_OPTION), levels)
     if pool is not None:
@@ -255,14 +265,17 @@ def pooling_for(reg: Registry, spec: Spec, plan: RunPlan, *, chunks: int) -> Poo
     if pools_itself(options, plan):
         return Pooling(levels, plan.run_id, None, chunks=chunks)
 
-    validation = spec.model_dump(mode="json")["validation"]
-
     def usable(run: Run) -> bool:
         """A source: a run that pooled its own partitions (not one that took another's), at
         these levels, with these validation rows (how many errors a partition has sets the
         spread of its scale-free ones)."""
         found = Pool.from_json(run.options.get(POOL_OPTION), levels)
-        same_rows = run.spec.get("validation") == validation
+        try:
+            same_rows = Validation.model_validate(run.spec.get("validation") or {}) == (
+                spec.validation
+            )
+        except ValueError:  # a stored spec of rules since changed: not this spec's rows
+            same_rows = False
         return found is not None and found.run_id == run.run_id and same_rows
 
     full = reg.store.newest_full_run(spec.name, POOL_OPTION, usable)
@@ -287,7 +300,7 @@ def pools_itself(options: Mapping[str, Any], plan: RunPlan) -> bool:
     partitions left are no sample of all)."""
     if "only" in options or STOPPED_OPTION in options:
         return False
-    return not (options.get("changed_only") and plan.champions)
+    return not (options.get("changed_only") and (plan.champions or options.get("unchanged")))
 
 
 def warn(reg: Registry, plan: RunPlan, why: str) -> None:

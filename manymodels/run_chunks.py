@@ -205,14 +205,18 @@ def execute(
         raise  # the run is another process's now: nothing more of it is written here
     except BaseException:
         if pooling is not None and pooling.held:  # kept, as they would be without a pool
-            backend.cancel()  # the rest stops first: writing what is held may take a while
             with contextlib.suppress(Exception):  # the first error is the one to see
-                held = pooling.held
-                reg.store.record_run_options(plan.run_id, {STOPPED_OPTION: held}, owner=plan.owner)
+                backend.cancel()  # the rest stops first: writing what is held may take a while
+            with contextlib.suppress(Exception):
+                held = pooling.held_partitions  # none: the fallback alone, never pooled
+                if held:
+                    stopped = {STOPPED_OPTION: held}
+                    reg.store.record_run_options(plan.run_id, stopped, owner=plan.owner)
                 release(pooling.abandon())
-                warn(reg, plan, f"intervals: pool_partitions: the run stopped before its pool "
-                     f"was known; {held:,} version(s) trained by then keep bands of their "
-                     "own errors, and the rest take a full run's pool")  # fmt: skip
+                if held:
+                    warn(reg, plan, f"intervals: pool_partitions: the run stopped before its "
+                         f"pool was known; {held:,} partition(s) trained by then keep bands of "
+                         "their own errors, and the rest take a full run's pool")  # fmt: skip
         raise
     if pooling is not None:
         release(*pooling.finish())

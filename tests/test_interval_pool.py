@@ -360,7 +360,7 @@ def test_a_strict_stop_writes_what_it_held_with_its_own_bands_and_no_pool(
             rec = reg.get_version(part.key).schema.intervals
             assert rec is not None and "pool" not in rec and "scores" not in rec
     (why,) = run.options["warnings"]
-    assert f"stopped before its pool was known; {run.n_trained} version(s)" in why
+    assert f"stopped before its pool was known; {run.n_trained} partition(s)" in why
     # the partitions left are no sample of all: the resume takes a full run's pool (none
     # here, so their own bands) and is never one
     resumed = train(_spec(True), panel, root, backend="local", resume=run.run_id)
@@ -473,3 +473,26 @@ def test_pooled_per_step_bands_keep_one_horizon_shape_so_levels_stay_nested() ->
     # bands 2.0 and 3.0; step profiles (0.5 / 1 + 10 / 10) / 2 = 0.75 and (2 + 1) / 2 = 1.5
     assert steps == [[1.5, 2.25], [3.0, 4.5]]
     assert all(step[0] <= step[1] for step in steps)
+
+
+def test_a_spec_without_a_validation_strategy_retrains_with_the_full_runs_pool(
+    tmp_path: Path,
+) -> None:
+    """The stored spec leaves out what is None; the spec read again has it: both say the
+    same validation rows."""
+    spec = {**_spec(True), "validation": {"size": 8}}
+    panel = _panel(30, 40, np.random.default_rng(28))
+    with Registry(tmp_path / "registry") as reg:
+        first = train(spec, panel, reg, backend="local")
+        assert first.run.options[POOL_OPTION]["partitions"] == 30
+        again = train(spec, panel, reg, backend="local", only=["series=2"])
+        assert again.run.options[POOL_OPTION]["run_id"] == first.run.run_id
+
+
+def test_a_changed_only_run_of_new_partitions_only_does_not_pool_them(tmp_path: Path) -> None:
+    panel = _panel(30, 40, np.random.default_rng(29))
+    with Registry(tmp_path / "registry") as reg:
+        first = train(_spec(True), panel[panel["series"] < 28], reg, backend="local")
+        new = train(_spec(True), panel, reg, backend="local", changed_only=True)
+        assert new.run.n_trained == 2  # the two new partitions; the rest unchanged
+        assert new.run.options[POOL_OPTION]["run_id"] == first.run.run_id
