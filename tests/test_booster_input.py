@@ -1,0 +1,107 @@
+"""A global LightGBM regressor predicts from a float matrix built without pandas
+(``manymodels.training.booster_input``): the same bits as the frame LightGBM reads, or the
+frame's way when it cannot vouch for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.artifacts import deserialize, serialize
+from manymodels.training.booster_input import booster_predict
+from manymodels.training.global_fit import GlobalModel, KeyBound
+
+lgb = pytest.importorskip("lightgbm")
+
+SHOPS = [f"s{i:02d}" for i in range(8)]
+
+
+def fitted(
+    estimator: Any = None, categorical: tuple[str, ...] = (), n: int = 400, seed: int = 0
+) -> tuple[GlobalModel, np.ndarray, list[Any]]:
+    """A global model over two key columns (a string and an integer), fitted on ``n`` rows."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    shops = rng.choice(SHOPS, n)
+    regions = rng.integers(0, 3, n)
+    y = X @ [1.0, -2.0, 0.5] + np.array([SHOPS.index(s) for s in shops]) + regions * 0.3
+    if estimator is None:
+        estimator = lgb.LGBMRegressor(n_estimators=30, min_child_samples=5, verbose=-1)
+    features = ["a", "b", "c"]
+    model = GlobalModel(estimator, features, list(categorical), ["shop", "region"])
+    if categorical:
+        frame = pd.DataFrame(X, columns=features)
+        frame["c"] = np.where(X[:, 2] > 0, "hi", "lo")
+        return model.fit(frame, y, [shops, regions]), X, [shops, regions]
+    return model.fit(X, y, [shops, regions]), X, [shops, regions]
+
+
+def by_frame(model: GlobalModel, X: Any, keys: list[Any]) -> np.ndarray:
+    """What the model predicted before the shortcut: its estimator on the pandas frame."""
+    return np.asarray(model.estimator.predict(model.frame(X, keys)))
+
+
+def test_the_matrix_gives_the_frames_bits_for_every_row_and_an_unseen_key() -> None:
+    model, X, keys = fitted()
+    rows = X[:50]
+    per_row = [keys[0][:50].copy(), keys[1][:50]]
+    per_row[0][3] = "never-seen"  # a key the model never saw: a missing category
+    fast = booster_predict(model, rows, per_row)
+    assert fast is not None
+    assert np.array_equal(fast, by_frame(model, rows, per_row))
+    assert np.array_equal(model.predict(rows, per_row), fast)
+    one_key = [["s03"], [2]]  # one partition's key, for every row
+    assert np.array_equal(model.predict(rows, one_key), by_frame(model, rows, one_key))
+
+
+def test_a_bound_partition_and_a_frame_input_predict_the_same_bits() -> None:
+    model, X, _ = fitted()
+    bound = KeyBound(model, {"shop": "s05", "region": 1})
+    assert np.array_equal(bound.predict(X[:1]), by_frame(model, X[:1], [["s05"], [1]]))
+    frame = pd.DataFrame(X[:7], columns=["a", "b", "c"])
+    assert booster_predict(model, frame, [["s05"], [1]]) is not None
+    assert np.array_equal(bound.predict(frame), by_frame(model, X[:7], [["s05"], [1]]))
+
+
+def test_a_stored_model_still_takes_the_shortcut() -> None:
+    model, X, keys = fitted()  # pickle: skops does not store LightGBM (manymodels.serialization)
+    loaded = deserialize(serialize(model))
+    assert booster_predict(loaded, X[:20], [k[:20] for k in keys]) is not None
+    assert np.array_equal(
+        loaded.predict(X[:20], [k[:20] for k in keys]),
+        model.predict(X[:20], [k[:20] for k in keys]),
+    )
+
+
+def test_what_it_cannot_vouch_for_goes_the_frames_way() -> None:
+    model, X, keys = fitted()
+    assert booster_predict(model, X[:3], [["s01", float("nan"), "s02"], keys[1][:3]]) is None
+
+    early = lgb.LGBMRegressor(n_estimators=30, verbose=-1, pred_early_stop=True)
+    with_param, X, keys = fitted(early)
+    assert booster_predict(with_param, X[:5], [k[:5] for k in keys]) is None
+
+    classifier = lgb.LGBMClassifier(n_estimators=10, verbose=-1)
+    rng = np.random.default_rng(1)
+    clf = GlobalModel(classifier, ["a", "b", "c"], [], ["shop", "region"])
+    clf.fit(X, rng.integers(0, 2, len(X)), keys)
+    assert booster_predict(clf, X[:5], [k[:5] for k in keys]) is None
+
+    categorical, Xc, keys = fitted(categorical=("c",))
+    frame = pd.DataFrame(Xc[:5], columns=["a", "b", "c"]).assign(c="hi")
+    assert booster_predict(categorical, frame, [k[:5] for k in keys]) is None
+    expected = by_frame(categorical, frame, [k[:5] for k in keys])
+    assert np.array_equal(categorical.predict(frame, [k[:5] for k in keys]), expected)
+
+
+def test_a_scikit_learn_global_model_is_untouched() -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model, X, keys = fitted(HistGradientBoostingRegressor(max_iter=10))
+    assert booster_predict(model, X[:5], [k[:5] for k in keys]) is None
+    assert np.array_equal(
+        model.predict(X[:5], [k[:5] for k in keys]), by_frame(model, X[:5], [k[:5] for k in keys])
+    )
