@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import socket
@@ -120,16 +121,24 @@ def served(kind: str, *args: str, timeout: float = 120.0) -> Iterator[Server]:
 
 
 @contextmanager
-def shipped(registry: Path, *flags: str, timeout: float = 120.0) -> Iterator[Server]:
+def shipped(
+    registry: Path, *flags: str, timeout: float = 120.0, checkout: Path | None = None
+) -> Iterator[Server]:
     """``manymodels serve --registry DIR --port P *flags`` as a user starts it: the installed
-    command (start-up and all), default logging to stderr, here a file."""
+    command (start-up and all), default logging to stderr, here a file. With ``checkout``
+    (another commit's git worktree) the same command from that source tree, as
+    ``python -m manymodels.cli`` with it first on the path."""
     with socket.socket() as s:  # a free port; the command binds it a moment later
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     command = shutil.which("manymodels", path=str(Path(sys.executable).parent)) or "manymodels"
-    cmd = [command, "serve", "--registry", str(registry), "--port", str(port), *flags]
+    head = [command] if checkout is None else [sys.executable, "-m", "manymodels.cli"]
+    cmd = [*head, "serve", "--registry", str(registry), "--port", str(port), *flags]
+    env = None if checkout is None else {**os.environ, "PYTHONPATH": str(checkout)}
     with tempfile.TemporaryFile("w+") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env, cwd=checkout
+        )
         started = False
         try:
             with _running(proc, f"http://127.0.0.1:{port}", "manymodels serve", timeout) as srv:

@@ -1,0 +1,153 @@
+"""Serving partitions on a global LightGBM, as shipped, beside partitions on their own Ridge.
+
+    python benchmarks/serve_global.py                      # this checkout
+    python benchmarks/serve_global.py --against 3e9874a    # … and the global registry on that commit
+    python benchmarks/serve_global.py --smoke
+
+Two registries of one synthetic panel (``manymodels.samples.synthetic``: 1,000 partitions ×
+50 rows, features x0..x4), trained by the pipeline: in one every partition serves its own
+Ridge; in the other every partition serves the run's one global LightGBM (``scope =
+"global"``, the partition key a category: #12's "global only"). Each is served by the
+``manymodels serve`` command as a user starts it, and loaded with one-row requests to the
+per-key endpoint, keys uniform over 100 partitions (``wrk -t1 -c64``), the servers taking
+turns round by round. With ``--against REV`` that commit serves the global registry too
+(from a git worktree, ``python -m manymodels.cli serve``), so a change to the global path is
+measured in the same run as the rest.
+
+A global model bound to a partition (``KeyBound``) once built a pandas frame of the row and
+its key for LightGBM, which converted it back to a matrix: ~1.3 ms a request, where the trees
+took ~20 µs (``manymodels.training.booster_input``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _common import FEATURES, header, ratio_line, table, wait_quiet
+from _server import Load, Traffic, load, shipped
+
+HOT = 100
+
+
+def spec(scope: str, rows: int) -> dict[str, Any]:
+    """The panel's spec: a Ridge per partition, or one global LightGBM for all of them."""
+    candidate: dict[str, Any] = {"estimator": "sklearn.linear_model.Ridge"}
+    if scope == "global":
+        candidate = {
+            "estimator": "lightgbm.LGBMRegressor",
+            "scope": "global",
+            "params": {"verbosity": -1, "random_state": 0},
+        }
+    return {
+        "name": f"serve-{scope}",
+        "partition_by": ["pid"],
+        "target": "y",
+        "time_column": "t",
+        "features": FEATURES,
+        "metric": "neg_mean_absolute_error",
+        "validation": {"strategy": "last", "size": max(1, rows // 5)},
+        "candidates": [candidate],
+        "selection": {"naive_candidate": False},
+        "fallback": {"enabled": False},
+    }
+
+
+def build(root: Path, scope: str, partitions: int, rows: int) -> Path:
+    """Train the registry; every partition must serve the scope's model."""
+    from manymodels.pipeline import train
+    from manymodels.registry.client import Registry
+    from manymodels.samples import synthetic
+
+    registry = root / scope
+    train(spec(scope, rows), synthetic(partitions, rows), registry, backend="local")
+    with Registry.open(registry) as reg:
+        served = {p.production.estimator for p in reg.list_partitions(limit=partitions)}
+        n = reg.count_partitions()
+    want = "lightgbm.LGBMRegressor" if scope == "global" else "sklearn.linear_model.Ridge"
+    if served != {want} or n != partitions:
+        raise RuntimeError(f"{scope} registry serves {served} over {n} partitions")
+    return registry
+
+
+@contextmanager
+def worktree(revision: str | None) -> Iterator[Path | None]:
+    """A detached git worktree of ``revision`` (removed on exit), or ``None``."""
+    if revision is None:
+        yield None
+        return
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as tmp:
+        other = Path(tmp) / "other"
+        subprocess.run(["git", "-C", str(here), "worktree", "add", "-q", "--detach",
+                        str(other), revision], check=True)  # fmt: skip
+        try:
+            yield other
+        finally:
+            subprocess.run(["git", "-C", str(here), "worktree", "remove", "--force", str(other)],
+                           check=False)  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--against", help="a commit that serves the global registry too")
+    p.add_argument("--partitions", type=int, default=1000)
+    p.add_argument("--rows", type=int, default=50)
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--smoke", action="store_true", help="50 partitions, 1 s loads, 1 round")
+    args = p.parse_args()
+    if args.smoke:
+        args.partitions, args.rows, args.seconds, args.repeat = 50, 30, 1.0, 1
+    header("serving partitions on a global LightGBM vs on their own Ridge, as shipped")
+    traffic = Traffic(range(min(HOT, args.partitions)))
+    with tempfile.TemporaryDirectory() as tmp, worktree(args.against) as other, ExitStack() as st:
+        local = build(Path(tmp), "local", args.partitions, args.rows)
+        glob = build(Path(tmp), "global", args.partitions, args.rows)
+        servers = {
+            "local Ridge, this checkout": st.enter_context(shipped(local)),
+            "global LightGBM, this checkout": st.enter_context(shipped(glob)),
+        }
+        if other is not None:
+            label = f"global LightGBM, {args.against}"
+            servers[label] = st.enter_context(shipped(glob, checkout=other))
+        for server in servers.values():  # warm: every hot partition loaded
+            load(server.url, traffic, connections=8, seconds=min(args.seconds, 2.0))
+        busy = wait_quiet()
+        runs: dict[str, list[Load]] = {name: [] for name in servers}
+        names = list(servers)
+        for r in range(args.repeat):
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # turns
+                url = servers[name].url
+                runs[name].append(load(url, traffic, connections=64, seconds=args.seconds))
+    rows = []
+    for name, done in runs.items():
+        rps = statistics.median(x.rps for x in done)
+        p99 = statistics.median(x.p99_ms for x in done)
+        rows.append([name, f"{rps:,.0f}", f"{p99:.1f}", *(f"{x.rps:,.0f}" for x in done)])
+    rounds = [f"rps round {i + 1}" for i in range(args.repeat)]
+    print(f"busy before: {busy:.0%} of the CPUs\n")
+    print(table(["server (one-row requests, 100 hot keys)", "rps", "p99 ms", *rounds], rows))
+    names = list(runs)
+    ratios = {"global/local rps": _paired(runs[names[1]], runs[names[0]])}
+    if len(names) > 2:
+        ratios["global this/other rps"] = _paired(runs[names[1]], runs[names[2]])
+    print(ratio_line(ratios))
+
+
+def _paired(a: list[Load], b: list[Load]) -> float:
+    """The median over rounds of ``a``'s throughput over ``b``'s in the same round."""
+    return statistics.median(x.rps / y.rps for x, y in zip(a, b, strict=True))
+
+
+if __name__ == "__main__":
+    main()
