@@ -1,7 +1,7 @@
 """Serving partitions on a global LightGBM, as shipped, beside partitions on their own Ridge.
 
     python benchmarks/serve_global.py                      # this checkout
-    python benchmarks/serve_global.py --against 3e9874a    # … and the global registry on that commit
+    python benchmarks/serve_global.py --against 3e9874a    # … and that commit, on the global one
     python benchmarks/serve_global.py --smoke
 
 Two registries of one synthetic panel (``manymodels.samples.synthetic``: 1,000 partitions ×

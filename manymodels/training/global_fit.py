@@ -36,8 +36,8 @@ from manymodels.exceptions import error_text
 from manymodels.global_members import GlobalModels
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
-from manymodels.training.booster_input import booster_predict
 from manymodels.timefeatures import later_than
+from manymodels.training.booster_input import booster_predict
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
 
