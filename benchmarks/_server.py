@@ -134,7 +134,10 @@ def shipped(
     command = shutil.which("manymodels", path=str(Path(sys.executable).parent)) or "manymodels"
     head = [command] if checkout is None else [sys.executable, "-m", "manymodels.cli"]
     cmd = [*head, "serve", "--registry", str(registry), "--port", str(port), *flags]
-    env = None if checkout is None else {**os.environ, "PYTHONPATH": str(checkout)}
+    env = None
+    if checkout is not None:  # first on the path, before whatever the caller's had
+        path = os.pathsep.join(p for p in (str(checkout), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path}
     with tempfile.TemporaryFile("w+") as stderr:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=stderr, text=True, env=env, cwd=checkout

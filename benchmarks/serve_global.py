@@ -109,6 +109,7 @@ def main() -> None:
     if args.smoke:
         args.partitions, args.rows, args.seconds, args.repeat = 50, 30, 1.0, 1
     header("serving partitions on a global LightGBM vs on their own Ridge, as shipped")
+    _require_this_checkout()
     traffic = Traffic(range(min(HOT, args.partitions)))
     with tempfile.TemporaryDirectory() as tmp, worktree(args.against) as other, ExitStack() as st:
         local = build(Path(tmp), "local", args.partitions, args.rows)
@@ -142,6 +143,19 @@ def main() -> None:
     if len(names) > 2:
         ratios["global this/other rps"] = _paired(runs[names[1]], runs[names[2]])
     print(ratio_line(ratios))
+
+
+def _require_this_checkout() -> None:
+    """ "This checkout" is what the installed ``manymodels`` command runs (an editable install
+    of this repository): refuse to label another tree's figures with it."""
+    import manymodels
+
+    here = Path(__file__).resolve().parent.parent
+    if not Path(manymodels.__file__).resolve().is_relative_to(here):
+        raise SystemExit(
+            f"manymodels is imported from {Path(manymodels.__file__).parent}, not from {here}: "
+            f"pip install -e {here} first"
+        )
 
 
 def _paired(a: list[Load], b: list[Load]) -> float:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from manymodels.artifacts import deserialize, serialize
-from manymodels.training.booster_input import booster_predict
+from manymodels.training.booster_input import SMALL, booster_predict, threads
 from manymodels.training.global_fit import GlobalModel, KeyBound
 
 lgb = pytest.importorskip("lightgbm")
@@ -105,3 +105,47 @@ def test_a_scikit_learn_global_model_is_untouched() -> None:
     assert np.array_equal(
         model.predict(X[:5], [k[:5] for k in keys]), by_frame(model, X[:5], [k[:5] for k in keys])
     )
+
+
+def test_a_refit_after_a_predict_codes_keys_by_the_new_categories() -> None:
+    model, X, keys = fitted()
+    model.predict(X[:5], [k[:5] for k in keys])  # the first fit's code tables, cached
+    rng = np.random.default_rng(3)
+    shops = rng.choice(["t1", "t2", *SHOPS[:3]], len(X))  # other shops, other codes
+    model.fit(X, X[:, 0] * 3 + (shops == "t1") * 10, [shops, keys[1]])
+    again = [["t1"] * 5, keys[1][:5]]
+    assert np.array_equal(model.predict(X[:5], again), by_frame(model, X[:5], again))
+
+
+def test_categories_the_booster_does_not_know_go_the_frames_way() -> None:
+    model, X, keys = fitted()
+    model.categories_ = {**model.categories_, "shop": list(reversed(model.categories_["shop"]))}
+    assert booster_predict(model, X[:5], [k[:5] for k in keys]) is None
+    assert np.array_equal(
+        model.predict(X[:5], [k[:5] for k in keys]), by_frame(model, X[:5], [k[:5] for k in keys])
+    )
+
+
+def test_frames_of_text_no_rows_or_keys_of_another_length_are_the_frames_to_refuse() -> None:
+    model, X, keys = fitted()
+    text = pd.DataFrame(X[:3], columns=["a", "b", "c"]).astype({"a": str})
+    assert booster_predict(model, text, [k[:3] for k in keys]) is None
+    with pytest.raises(ValueError):  # LightGBM's own refusal of a text column
+        model.predict(text, [k[:3] for k in keys])
+    assert booster_predict(model, X[:0], [[], []]) is None
+    with pytest.raises(ValueError):
+        model.predict(X[:0], [[], []])
+    assert booster_predict(model, X[:4], [k[:2] for k in keys]) is None
+    with pytest.raises(ValueError):
+        model.predict(X[:4], [k[:2] for k in keys])
+
+
+def test_many_rows_use_the_threads_the_estimator_was_given() -> None:
+    one = lgb.LGBMRegressor(n_jobs=1)
+    assert threads(one, 10) == {"num_threads": 1}
+    assert threads(one, SMALL) == {"num_threads": 1}
+    assert threads(lgb.LGBMRegressor(n_jobs=3), SMALL) == {"num_threads": 3}
+    assert threads(lgb.LGBMRegressor(n_jobs=1, num_threads=2), SMALL) == {"num_threads": 2}
+    assert threads(lgb.LGBMRegressor(n_jobs=-1), SMALL) == {}  # LightGBM's own default
+    model, X, keys = fitted(lgb.LGBMRegressor(n_estimators=20, n_jobs=1, verbose=-1), n=SMALL)
+    assert np.array_equal(model.predict(X, keys), by_frame(model, X, keys))

@@ -2,12 +2,13 @@
 build from the frame, built directly.
 
 ``GlobalModel.predict`` hands its estimator a frame whose key columns are pandas categories;
-LightGBM turns that frame into a float64 matrix (each category its code, an unknown one NaN)
-and checks it through scikit-learn first. For the few rows one partition asks at a time —
-a request to the router, a forecast step, a validation fold — that conversion was ~1.3 ms a
-call where the trees took ~20 µs. This module builds the same matrix (numeric features as
-they are, each key value its code in the model's category list) and calls the booster with
-it, so the predictions are the same bits; anything it cannot vouch for goes the frame's way.
+LightGBM turns that frame into a float64 matrix (each category its code, an unknown one NaN).
+For the few rows one partition asks at a time — a request to the router, a forecast step, a
+validation fold — building the frame and converting it back cost ~1.6 ms a call where the
+whole prediction from a matrix takes ~25 µs. This module builds the same matrix (numeric
+features as they are, each key value its code in the model's category list) and calls the
+booster with it, so the predictions are the same bits; anything it cannot vouch for goes the
+frame's way.
 """
 
 from __future__ import annotations
@@ -15,62 +16,89 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 PREDICT_PARAMS = ("pred_", "predict_", "num_iteration_predict")
-"""LightGBM parameters that change what ``predict`` computes: a model given any of them keeps
-scikit-learn's own ``predict``, which passes them on."""
+"""LightGBM parameters that may change what ``predict`` computes: a model given any of them
+keeps scikit-learn's own ``predict``, which passes them on."""
+
+THREAD_PARAMS = ("num_threads", "num_thread", "nthread", "nthreads")
 
 SMALL = 4096
 """Rows predicted on one thread: below this, starting threads costs more than the trees."""
 
 
+@dataclass(frozen=True)
 class _Codes:
-    """One fitted model's key columns as code tables (``{category: code}`` each)."""
+    """One fitted model's key columns as code tables (``{category: code}`` each), and what
+    they were built from: a refit replaces both, and the tables with them."""
 
-    def __init__(self, tables: list[dict[Any, int]]) -> None:
-        self.tables = tables
+    booster: Any
+    categories: Any
+    tables: list[dict[Any, int]] | None  # ``None``: not a model this path serves
 
 
-_CACHE: weakref.WeakKeyDictionary[Any, _Codes | None] = weakref.WeakKeyDictionary()
-"""Per ``GlobalModel``, its code tables (``None``: not a model this path serves). Kept beside
-the model, never on it: the model is what the registry stores."""
+_CACHE: weakref.WeakKeyDictionary[Any, _Codes] = weakref.WeakKeyDictionary()
+"""Per ``GlobalModel``, its code tables. Kept beside the model, never on it: the model is what
+the registry stores."""
 
 
 def booster_predict(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None:
     """``model.estimator.predict(model.frame(X, keys))``, the same values, for a LightGBM
     regressor over numeric features; ``None`` when the frame must be built (a classifier,
     categorical features, a prediction parameter, a key value it cannot look up)."""
-    codes = _codes_of(model)
-    if codes is None:
+    tables = _tables_of(model)
+    if tables is None:
         return None
-    if isinstance(X, pd.DataFrame):
+    if isinstance(X, pd.DataFrame):  # numeric columns only, as LightGBM takes a frame's
+        if not all(is_numeric_dtype(X[name]) for name in model.features if name in X):
+            return None
         try:
             X = X.loc[:, list(model.features)].to_numpy(dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             return None
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(model.features):
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
         return None
+    if X.ndim != 2 or X.shape[1] != len(model.features) or not len(X):
+        return None  # the frame's way says what is wrong with it
     n, width = X.shape
-    M = np.empty((n, width + len(codes.tables)), dtype=np.float64)
+    if len(keys) != len(tables):
+        return None
+    M = np.empty((n, width + len(tables)), dtype=np.float64)
     M[:, :width] = X
-    for j, (table, values) in enumerate(zip(codes.tables, keys, strict=True)):
+    for j, (table, values) in enumerate(zip(tables, keys, strict=True)):
         column = _coded(table, values)
         if column is None or (len(column) != 1 and len(column) != n):
             return None
         M[:, width + j] = column
-    threads = {"num_threads": 1} if n < SMALL else {}
-    return np.asarray(model.estimator.booster_.predict(M, **threads))
+    estimator = model.estimator
+    return np.asarray(estimator.booster_.predict(M, **threads(estimator, n)))
+
+
+def threads(estimator: Any, n: int) -> dict[str, int]:
+    """The booster's ``num_threads`` for ``n`` rows: one below ``SMALL``; above it the thread
+    count the estimator was given (a ``num_threads`` alias, else ``n_jobs``: a run's tasks
+    set 1, one CPU each), or LightGBM's own default when that is not a positive number."""
+    if n < SMALL:
+        return {"num_threads": 1}
+    params = estimator.get_params()
+    given = next((params[k] for k in THREAD_PARAMS if params.get(k) is not None), None)
+    if given is None:
+        given = params.get("n_jobs")
+    return {"num_threads": given} if isinstance(given, int) and given > 0 else {}
 
 
 def _coded(table: dict[Any, int], values: Sequence[Any]) -> np.ndarray | None:
     """Each key value's code as a float (NaN for one the model never saw, as LightGBM reads
-    pandas' ``-1``); ``None`` for a value a dict cannot match as pandas would (a NaN, or one
-    that cannot be hashed)."""
+    pandas' ``-1``); ``None`` for a value that cannot be hashed, or a float NaN (a missing key,
+    left to the frame rather than reasoned about here)."""
     out = np.empty(len(values), dtype=np.float64)
     for i, value in enumerate(values):
         if not isinstance(value, Hashable) or (isinstance(value, float) and math.isnan(value)):
@@ -79,27 +107,27 @@ def _coded(table: dict[Any, int], values: Sequence[Any]) -> np.ndarray | None:
     return out
 
 
-def _codes_of(model: Any) -> _Codes | None:
+def _tables_of(model: Any) -> list[dict[Any, int]] | None:
+    """``model``'s code tables, built once per fit (``None``: not a model this path serves)."""
+    booster = getattr(model.estimator, "booster_", None) if _fitted(model.estimator) else None
+    categories = getattr(model, "categories_", None)
     try:
-        return _CACHE[model]
-    except KeyError:
-        found = _CACHE[model] = _build(model)
-        return found
+        codes = _CACHE.get(model)
     except TypeError:  # not weakly referable: no cache, no shortcut
         return None
+    if codes is None or codes.booster is not booster or codes.categories is not categories:
+        codes = _CACHE[model] = _Codes(booster, categories, _build(model, booster))
+    return codes.tables
 
 
-def _build(model: Any) -> _Codes | None:
+def _build(model: Any, booster: Any) -> list[dict[Any, int]] | None:
     """The code tables, if ``model`` is a fitted LightGBM regressor over numeric features
     whose booster knows the key columns by the same category lists ``GlobalModel.fit`` set."""
     estimator = model.estimator
     kind = type(estimator)
     if kind.__name__ != "LGBMRegressor" or not kind.__module__.startswith("lightgbm"):
         return None
-    if model.categorical or not model.keys:
-        return None
-    booster = getattr(estimator, "booster_", None) if _fitted(estimator) else None
-    if booster is None:
+    if model.categorical or not model.keys or booster is None:
         return None
     params = estimator.get_params()
     if any(str(name).startswith(PREDICT_PARAMS) for name in params):
@@ -115,13 +143,14 @@ def _build(model: Any) -> _Codes | None:
         table: dict[Any, int] = {}
         for code, value in enumerate(values):
             if not isinstance(value, Hashable) or value in table:
-                return None  # two categories equal as dict keys: pandas tells them apart
+                return None  # pandas keeps categories distinct: a defence, not a known case
             table[value] = code
         tables.append(table)
-    return _Codes(tables)
+    return tables
 
 
 def _fitted(estimator: Any) -> bool:
+    """Whether LightGBM says the estimator is fitted (an unfitted one has no booster)."""
     try:
         return bool(estimator.__sklearn_is_fitted__())
     except Exception:
