@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from manymodels.artifacts import deserialize, serialize
-from manymodels.training.booster_input import SMALL, booster_predict, threads
+from manymodels.training.booster_input import SMALL, booster_predict, booster_proba, threads
 from manymodels.training.global_fit import GlobalModel, KeyBound
 
 lgb = pytest.importorskip("lightgbm")
@@ -84,11 +84,16 @@ def test_what_it_cannot_vouch_for_goes_the_frames_way() -> None:
     with_param, X, keys = fitted(early)
     assert booster_predict(with_param, X[:5], [k[:5] for k in keys]) is None
 
-    classifier = lgb.LGBMClassifier(n_estimators=10, verbose=-1)
+    def custom(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = 1 / (1 + np.exp(-y_pred))
+        return p - y_true, p * (1 - p)
+
+    classifier = lgb.LGBMClassifier(n_estimators=10, verbose=-1, objective=custom)
     rng = np.random.default_rng(1)
     clf = GlobalModel(classifier, ["a", "b", "c"], [], ["shop", "region"])
-    clf.fit(X, rng.integers(0, 2, len(X)), keys)
+    clf.fit(X, rng.integers(0, 2, len(X)), keys)  # raw scores, with a warning: the frame's way
     assert booster_predict(clf, X[:5], [k[:5] for k in keys]) is None
+    assert booster_proba(clf, X[:5], [k[:5] for k in keys]) is None
 
     categorical, Xc, keys = fitted(categorical=("c",))
     frame = pd.DataFrame(Xc[:5], columns=["a", "b", "c"]).assign(c="hi")
@@ -149,3 +154,24 @@ def test_many_rows_use_the_threads_the_estimator_was_given() -> None:
     assert threads(lgb.LGBMRegressor(n_jobs=-1), SMALL) == {}  # LightGBM's own default
     model, X, keys = fitted(lgb.LGBMRegressor(n_estimators=20, n_jobs=1, verbose=-1), n=SMALL)
     assert np.array_equal(model.predict(X, keys), by_frame(model, X, keys))
+
+
+@pytest.mark.parametrize("classes", [["no", "yes"], ["a", "b", "c"]])
+def test_a_classifier_gives_the_frames_labels_and_probabilities(classes: list[str]) -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(600, 3))
+    shops = rng.choice(SHOPS, len(X))
+    labels = np.array(classes)[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1) * (len(classes) > 2)]
+    estimator = lgb.LGBMClassifier(n_estimators=20, min_child_samples=5, verbose=-1)
+    model = GlobalModel(estimator, ["a", "b", "c"], [], ["shop"]).fit(X, labels, [shops])
+    rows, keys = X[:40], [shops[:40]]
+    frame = model.frame(rows, keys)
+    proba = booster_proba(model, rows, keys)
+    assert proba is not None and proba.shape == (40, len(classes))
+    assert np.array_equal(proba, np.asarray(estimator.predict_proba(frame)))
+    predicted = booster_predict(model, rows, keys)
+    assert predicted is not None
+    assert np.array_equal(predicted, np.asarray(estimator.predict(frame)))
+    assert set(predicted) <= set(classes)
+    bound = KeyBound(model, {"shop": "s02"})
+    assert np.array_equal(bound.predict(rows), estimator.predict(model.frame(rows, [["s02"]])))

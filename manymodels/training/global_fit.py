@@ -37,7 +37,7 @@ from manymodels.global_members import GlobalModels
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
 from manymodels.timefeatures import later_than
-from manymodels.training.booster_input import booster_predict
+from manymodels.training.booster_input import booster_predict, booster_proba
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
 
@@ -113,12 +113,15 @@ class GlobalModel(BaseEstimator):
         return self
 
     def predict(self, X: Any, keys: Sequence[Sequence[Any]] = ()) -> np.ndarray:
-        fast = booster_predict(self, X, keys)  # a LightGBM regressor: the frame's bits, no frame
+        fast = booster_predict(self, X, keys)  # LightGBM: the frame's bits, without the frame
         if fast is not None:
             return fast
         return np.asarray(self.estimator.predict(self.frame(X, keys)))
 
     def predict_proba(self, X: Any, keys: Sequence[Sequence[Any]] = ()) -> np.ndarray:
+        fast = booster_proba(self, X, keys)
+        if fast is not None:
+            return fast
         return np.asarray(self.estimator.predict_proba(self.frame(X, keys)))
 
 
