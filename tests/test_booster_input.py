@@ -175,3 +175,43 @@ def test_a_classifier_gives_the_frames_labels_and_probabilities(classes: list[st
     assert set(predicted) <= set(classes)
     bound = KeyBound(model, {"shop": "s02"})
     assert np.array_equal(bound.predict(rows), estimator.predict(model.frame(rows, [["s02"]])))
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.Series(pd.date_range("2026-01-01", periods=4)),
+        pd.Series([1 + 2j, 2.0, 3.0, 4.0]),
+        pd.Series(["1.5", "2", "3", "4"], dtype=object),
+    ],
+    ids=["dates", "complex", "numbers as text"],
+)
+def test_columns_lightgbm_refuses_are_refused_as_before(column: pd.Series) -> None:
+    model, X, keys = fitted()
+    frame = pd.DataFrame(X[:4], columns=["a", "b", "c"]).assign(a=column.to_numpy())
+    assert booster_predict(model, frame, [k[:4] for k in keys]) is None
+    with pytest.raises((ValueError, TypeError)):  # LightGBM's own refusal, as before
+        model.predict(frame, [k[:4] for k in keys])
+
+
+def test_nullable_numbers_with_a_missing_value_give_the_frames_bits() -> None:
+    model, X, keys = fitted()
+    frame = pd.DataFrame(X[:4], columns=["a", "b", "c"]).astype("Float64")
+    frame.loc[1, "b"] = pd.NA
+    fast = booster_predict(model, frame, [k[:4] for k in keys])
+    assert fast is not None
+    assert np.array_equal(fast, by_frame(model, frame, [k[:4] for k in keys]))
+
+
+class LGBMRegressor(lgb.LGBMRegressor):  # type: ignore[misc]
+    """A user's subclass with LightGBM's name: its own predict must be the one that answers."""
+
+    def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        return np.clip(super().predict(X, *args, **kwargs), 0, None)
+
+
+def test_a_subclass_predicts_with_its_own_predict() -> None:
+    model, X, keys = fitted(LGBMRegressor(n_estimators=20, verbose=-1))
+    assert booster_predict(model, X[:50], [k[:50] for k in keys]) is None
+    got = model.predict(X[:50], [k[:50] for k in keys])
+    assert got.min() >= 0 and np.array_equal(got, by_frame(model, X[:50], [k[:50] for k in keys]))

@@ -8,7 +8,9 @@ validation fold — building the frame and converting it back cost ~1.3 ms a cal
 whole prediction from a matrix takes ~25 µs. This module builds the same matrix (numeric
 features as they are, each key value its code in the model's category list) and calls the
 booster with it, so the predictions are the same bits; anything it cannot vouch for goes the
-frame's way.
+frame's way. One known difference, in this path's favour: keys of one call that mix integers
+past 2**53 with a None or a float became floats in the frame, and could take another key's
+code; here each keeps its own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
 PREDICT_PARAMS = ("pred_", "predict_", "num_iteration_predict")
 """LightGBM parameters that may change what ``predict`` computes: a model given any of them
@@ -83,7 +84,7 @@ def _raw(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None
     if tables is None:
         return None
     if isinstance(X, pd.DataFrame):  # numeric columns only, as LightGBM takes a frame's
-        if not all(is_numeric_dtype(X[name]) for name in model.features if name in X):
+        if not all(_plain_number(X[name]) for name in model.features if name in X):
             return None
         try:
             X = X.loc[:, list(model.features)].to_numpy(dtype=np.float64)
@@ -181,7 +182,23 @@ def _build(model: Any, booster: Any) -> list[dict[Any, int]] | None:
 def _is(estimator: Any, name: str) -> bool:
     """Whether ``estimator`` is exactly LightGBM's ``name`` (a subclass may predict otherwise)."""
     kind = type(estimator)
-    return kind.__name__ == name and kind.__module__.startswith("lightgbm")
+    return kind.__name__ == name and kind.__module__ == "lightgbm.sklearn"
+
+
+NULLABLE_NUMBERS = (
+    pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype, pd.UInt8Dtype, pd.UInt16Dtype,
+    pd.UInt32Dtype, pd.UInt64Dtype, pd.Float32Dtype, pd.Float64Dtype, pd.BooleanDtype,
+)  # fmt: skip
+
+
+def _plain_number(column: Any) -> bool:
+    """A frame column LightGBM reads as numbers, as this path does: numpy's booleans, integers
+    and floats up to 64 bits, or pandas' nullable ones. Anything else (text, dates, complex,
+    ``float128``, Arrow-backed, a duplicated name) is left to the frame and its refusal."""
+    dtype = getattr(column, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "biuf" and dtype.itemsize <= 8
+    return isinstance(dtype, NULLABLE_NUMBERS)
 
 
 def _fitted(estimator: Any) -> bool:
