@@ -9,19 +9,22 @@ Two registries of one synthetic panel (``manymodels.samples.synthetic``: 1,000 p
 Ridge; in the other every partition serves the run's one global LightGBM (``scope =
 "global"``, the partition key a category: #12's "global only"). Each is served by the
 ``manymodels serve`` command as a user starts it, and loaded with one-row requests to the
-per-key endpoint, keys uniform over 100 partitions (``wrk -t1 -c64``), the servers taking
-turns round by round. With ``--against REV`` that commit serves the global registry too
-(from a git worktree, ``python -m manymodels.cli serve``), so a change to the global path is
-measured in the same run as the rest.
+per-key endpoint, keys uniform over 100 partitions (``wrk -t1 -c64``); the global registry's
+servers also with ``POST /v1/predict`` batches of 100 rows, over 100 partitions and of one
+(as ``serve.py``'s, #17). Scenarios take turns round by round. With ``--against REV`` that
+commit serves the global registry too (from a git worktree, ``python -m manymodels.cli
+serve``), so a change to the global path is measured in the same run as the rest.
 
 A global model bound to a partition (``KeyBound``) once built a pandas frame of the row and
-its key for LightGBM, which converted it back to a matrix: ~1.3 ms a request, where the trees
-took ~20 µs (``manymodels.training.booster_input``).
+its key for LightGBM, which converted it back to a matrix: ~1.3 ms a request, where the
+prediction from a matrix takes ~25 µs (``manymodels.training.booster_input``); a batch over
+many partitions on it now makes one call for all (``serving.shared_models``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -34,9 +37,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import FEATURES, header, ratio_line, table, wait_quiet
-from _server import Load, Traffic, load, shipped
+from _server import BODY, Load, Server, Traffic, load, shipped
 
 HOT = 100
+BATCH = 100  # rows per batch request, as serve.py's
 
 
 def spec(scope: str, rows: int) -> dict[str, Any]:
@@ -110,7 +114,9 @@ def main() -> None:
         args.partitions, args.rows, args.seconds, args.repeat = 50, 30, 1.0, 1
     header("serving partitions on a global LightGBM vs on their own Ridge, as shipped")
     _require_this_checkout()
-    traffic = Traffic(range(min(HOT, args.partitions)))
+    hot = min(HOT, args.partitions)
+    one_row = Traffic(range(hot))
+    batches = batch_traffic(hot)
     with tempfile.TemporaryDirectory() as tmp, worktree(args.against) as other, ExitStack() as st:
         local = build(Path(tmp), "local", args.partitions, args.rows)
         glob = build(Path(tmp), "global", args.partitions, args.rows)
@@ -119,16 +125,21 @@ def main() -> None:
             "global LightGBM, this checkout": st.enter_context(shipped(glob)),
         }
         if other is not None:
-            label = f"global LightGBM, {args.against}"
-            servers[label] = st.enter_context(shipped(glob, checkout=other))
+            servers[f"global LightGBM, {args.against}"] = st.enter_context(
+                shipped(glob, checkout=other)
+            )
+        scenarios = {f"{name}: one row": (url, one_row) for name, url in _urls(servers)}
+        for name, url in _urls(servers):
+            if name.startswith("global"):
+                scenarios |= {f"{name}: {what}": (url, t) for what, t in batches.items()}
         for server in servers.values():  # warm: every hot partition loaded
-            load(server.url, traffic, connections=8, seconds=min(args.seconds, 2.0))
+            load(server.url, one_row, connections=8, seconds=min(args.seconds, 2.0))
         busy = wait_quiet()
-        runs: dict[str, list[Load]] = {name: [] for name in servers}
-        names = list(servers)
+        runs: dict[str, list[Load]] = {name: [] for name in scenarios}
+        names = list(scenarios)
         for r in range(args.repeat):
             for name in names[r % len(names) :] + names[: r % len(names)]:  # turns
-                url = servers[name].url
+                url, traffic = scenarios[name]
                 runs[name].append(load(url, traffic, connections=64, seconds=args.seconds))
     rows = []
     for name, done in runs.items():
@@ -137,12 +148,40 @@ def main() -> None:
         rows.append([name, f"{rps:,.0f}", f"{p99:.1f}", *(f"{x.rps:,.0f}" for x in done)])
     rounds = [f"rps round {i + 1}" for i in range(args.repeat)]
     print(f"busy before: {busy:.0%} of the CPUs\n")
-    print(table(["server (one-row requests, 100 hot keys)", "rps", "p99 ms", *rounds], rows))
-    names = list(runs)
-    ratios = {"global/local rps": _paired(runs[names[1]], runs[names[0]])}
-    if len(names) > 2:
-        ratios["global this/other rps"] = _paired(runs[names[1]], runs[names[2]])
+    print(table(["server: requests (100 hot keys)", "rps", "p99 ms", *rounds], rows))
+    this, local_one = "global LightGBM, this checkout", "local Ridge, this checkout: one row"
+    ratios = {
+        "global/local rps": _paired(runs[f"{this}: one row"], runs[local_one]),
+        "global batch over/one": _paired(runs[f"{this}: {OVER}"], runs[f"{this}: {ONE}"]),
+    }
+    if other is not None:
+        them = f"global LightGBM, {args.against}"
+        ratios["global this/other rps"] = _paired(
+            runs[f"{this}: one row"], runs[f"{them}: one row"]
+        )
+        ratios["global batch over, this/other"] = _paired(
+            runs[f"{this}: {OVER}"], runs[f"{them}: {OVER}"]
+        )
     print(ratio_line(ratios))
+
+
+OVER = f"{BATCH} rows over {HOT} partitions, /v1/predict"
+ONE = f"{BATCH} rows of 1 partition, /v1/predict"
+
+
+def batch_traffic(hot: int) -> dict[str, Traffic]:
+    """Batches of ``BATCH`` one-row-per-request rows: over ``hot`` partitions, and of one."""
+    row = json.loads(BODY)["rows"][0]
+    over = [{"pid": i % hot, **row} for i in range(BATCH)]
+    one = [{"pid": 0, **row} for _ in range(BATCH)]
+    return {
+        OVER: Traffic(range(1), "/v1/predict", json.dumps({"rows": over})),
+        ONE: Traffic(range(1), "/v1/predict", json.dumps({"rows": one})),
+    }
+
+
+def _urls(servers: dict[str, Server]) -> list[tuple[str, str]]:
+    return [(name, server.url) for name, server in servers.items()]
 
 
 def _require_this_checkout() -> None:

@@ -42,6 +42,7 @@ from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, finite_answers, model_input, probabilities, to_json_list
 from serving.served import COEF, PACKED, ServedModel, can_score
+from serving.shared_models import Member, score_shared
 
 if TYPE_CHECKING:
     from serving.resolution import Target
@@ -183,9 +184,6 @@ def score(
     return out
 
 
-Member = tuple[ServedModel, list[int], slice]  # a model, its rows, where they are in X
-
-
 def _inputs(
     rows: Sequence[Row], models: Iterable[tuple[ServedModel, list[int]]]
 ) -> list[tuple[Any, list[Member]]]:
@@ -242,6 +240,8 @@ def _predict_all(
         _stacked(X, linear, answers)
     else:
         rest = members
+    if len(rest) > 1 and proba is None:  # partitions on one global model: one call for all
+        rest = score_shared(X, rest, answers)
     for loaded, idx, rows_in_x in rest:
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x]
         if not can_score(loaded, Xm):

@@ -25,6 +25,7 @@ from manymodels.partition import FALLBACK_KEY
 from serving.answer_text import floats_text, one_model_text, predictions_text
 from serving.batch import Pair, Row, affine_rows, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
+from serving.shared_models import predict_rows, shared
 
 if TYPE_CHECKING:
     from serving.service import ModelService
@@ -128,6 +129,7 @@ def _plain_predictions(
         sel = np.flatnonzero(np.array(linear)[codes])
         y[sel] = affine_rows(X[sel], packed[where[codes[sel]]])
         others = compress(range(len(models)), map(not_, linear))
+    others = _shared_predictions(X, models, rows_of, list(others), y)
     for m in others:
         model, idx = models[m], rows_of[m]
         Xm = X[idx]
@@ -138,6 +140,26 @@ def _plain_predictions(
             return None
         y[idx] = got
     return y
+
+
+def _shared_predictions(
+    X: np.ndarray,
+    models: list[ServedModel],
+    rows_of: list[list[int]],
+    others: list[int],
+    y: np.ndarray,
+) -> list[int]:
+    """``y`` of the rows of ``others`` that share a global model, one call per model
+    (``shared_models``); returns the models left to their own ``predict``."""
+    done: set[int] = set()
+    for group in shared([models[m] for m in others]):
+        which = [others[i] for i in group]
+        got = predict_rows([models[m] for m in which], X, [rows_of[m] for m in which])
+        got = _floats(got, sum(len(rows_of[m]) for m in which)) if got is not None else None
+        if got is not None:
+            y[np.concatenate([np.asarray(rows_of[m], dtype=np.intp) for m in which])] = got
+            done.update(which)
+    return [m for m in others if m not in done]
 
 
 def _floats(values: Any, n: int) -> np.ndarray | None:

@@ -1,0 +1,113 @@
+"""A batch's rows of many partitions on one global LightGBM are scored in one call
+(``serving.shared_models``), each row the same bits as its own partition's answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from routerkit import open_client
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from serving.served import load_served
+from serving.settings import Settings
+from serving.shared_models import score_shared
+
+pytest.importorskip("lightgbm")
+
+SHOPS = [f"s{k:02d}" for k in range(12)]
+
+
+def panel(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k, shop in enumerate(SHOPS):
+        x = rng.normal(size=(30, 2))
+        y = x @ [2.0, -1.0] + k + rng.normal(0, 0.1, 30)
+        days = pd.date_range("2024-01-01", periods=30)
+        frames.append(pd.DataFrame({"shop": shop, "day": days, "a": x[:, 0], "b": x[:, 1], "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spec(estimator: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": "shops",
+        "partition_by": ["shop"],
+        "target": "y",
+        "time_column": "day",
+        "features": ["a", "b"],
+        "validation": {"strategy": "last", "size": 5},
+        "fallback": {"enabled": False},
+        "selection": {"naive_candidate": False},
+        "candidates": [{"estimator": estimator, "scope": "global", "params": params}],
+    }
+
+
+LGBM = ("lightgbm.LGBMRegressor", {"n_estimators": 20, "min_child_samples": 5, "verbose": -1})
+
+
+@pytest.fixture(scope="module")
+def on_lightgbm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shared") / "reg"
+    train(spec(*LGBM), panel(), root, backend="local")
+    return root
+
+
+def rows_of(shops: list[str], seed: int = 1) -> list[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    return [{"shop": s, "a": float(rng.normal()), "b": float(rng.normal())} for s in shops]
+
+
+def test_a_batch_over_partitions_on_one_global_model_answers_as_each_partition_does(
+    on_lightgbm: Path,
+) -> None:
+    shops = [*SHOPS, "s03", "s07", "s03"]  # some partitions with more than one row
+    rows = rows_of(shops)
+    with open_client(Settings(registry=on_lightgbm)) as client:
+        for _ in range(2):  # loading, then every model in memory
+            r = client.post("/v1/predict", json={"rows": rows})
+            assert r.status_code == 200, r.text
+            batch = [a["prediction"] for a in r.json()["predictions"]]
+            assert [a["partition"] for a in r.json()["predictions"]] == [f"shop={s}" for s in shops]
+        own = []
+        for row in rows:
+            one = client.post(f"/v1/partitions/shop={row['shop']}/predict", json={"rows": [row]})
+            assert one.status_code == 200, one.text
+            own.append(one.json()["predictions"][0])
+    assert batch == own  # the same bits, row by row
+    assert len(set(batch)) > len(SHOPS) // 2  # each row its own partition's key
+
+
+def members_of(root: Path, shops: list[str]) -> tuple[np.ndarray, list[Any]]:
+    with Registry(root) as reg:
+        served = [
+            load_served(reg, f"shop={s}", reg.get_version(f"shop={s}").version) for s in shops
+        ]
+    X = np.array([[r["a"], r["b"]] for r in rows_of(shops)])
+    return X, [(m, [i], slice(i, i + 1)) for i, m in enumerate(served)]
+
+
+def test_one_call_fills_every_row_and_leaves_no_member(on_lightgbm: Path) -> None:
+    X, members = members_of(on_lightgbm, SHOPS[:5])
+    answers: list[Any] = [None] * 5
+    assert score_shared(X, members, answers) == []
+    own = [float(m.predict(X[s])[0]) for m, _, s in members]
+    assert answers == own
+
+
+def test_a_global_model_the_booster_path_does_not_serve_is_left_to_each_partition(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "reg"
+    train(spec("sklearn.linear_model.Ridge", {"alpha": 0.1}), panel(), root, backend="local")
+    X, members = members_of(root, SHOPS[:4])
+    answers: list[Any] = [None] * 4
+    assert score_shared(X, members, answers) == members
+    assert answers == [None] * 4
+    with open_client(Settings(registry=root)) as client:  # and the batch still answers
+        r = client.post("/v1/predict", json={"rows": rows_of(SHOPS[:4])})
+        assert r.status_code == 200, r.text
