@@ -12,9 +12,11 @@ one row of arithmetic. Here the work is split so that per-partition costs are di
 - ``score`` builds one input matrix for all rows whose models share a feature layout (the
   same spec), scores every linear model's rows together — each row's coefficients gathered
   and one stacked ``matmul`` of one-row products: the dot product a one-row request to that
-  partition computes (and scikit-learn's ``predict`` of that one row), so the same bits — and
-  calls ``predict`` once per other model, with all its rows (as a request of those rows to
-  its key would; BLAS may round a product of several rows differently in the last bit).
+  partition computes (and scikit-learn's ``predict`` of that one row), so the same bits — the
+  rows of partitions on one global LightGBM in one call, each with its key
+  (``shared_models``: each row's trees alone, the same bits), and calls ``predict`` once per
+  other model, with all its rows (as a request of those rows to its key would; BLAS may round
+  a product of several rows differently in the last bit).
 
 Answers come back in the request's row order; nothing is scored unless every row is valid
 and every key is served. The common case — every key in production, every model in memory,
@@ -42,7 +44,7 @@ from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.rows import InvalidRows, finite_answers, model_input, probabilities, to_json_list
 from serving.served import COEF, PACKED, ServedModel, can_score
-from serving.shared_models import Member, score_shared
+from serving.shared_models import predicted_together
 
 if TYPE_CHECKING:
     from serving.resolution import Target
@@ -184,6 +186,9 @@ def score(
     return out
 
 
+Member = tuple[ServedModel, list[int], slice]  # a model, its rows, where they are in X
+
+
 def _inputs(
     rows: Sequence[Row], models: Iterable[tuple[ServedModel, list[int]]]
 ) -> list[tuple[Any, list[Member]]]:
@@ -240,8 +245,8 @@ def _predict_all(
         _stacked(X, linear, answers)
     else:
         rest = members
-    if len(rest) > 1 and proba is None:  # partitions on one global model: one call for all
-        rest = score_shared(X, rest, answers)
+    if len(rest) > 1 and proba is None and type(X) is np.ndarray:  # one global model: one call
+        rest = _shared(X, rest, answers)
     for loaded, idx, rows_in_x in rest:
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x]
         if not can_score(loaded, Xm):
@@ -251,6 +256,20 @@ def _predict_all(
             answers[i] = preds[n]
             if proba is not None and probs is not None:
                 proba[i] = probs[n]
+
+
+def _shared(X: np.ndarray, members: list[Member], answers: list[Any]) -> list[Member]:
+    """Fill ``answers`` for the members on one global model, a call per model for all their
+    rows (``shared_models``); returns the members left to their own ``predict``."""
+    done: set[int] = set()
+    spans = [range(s.start, s.stop) for _, _, s in members]
+    for together, got in predicted_together([m for m, _, _ in members], X, spans):
+        values = iter(to_json_list(got))
+        for i in together:
+            for row in members[i][1]:
+                answers[row] = next(values)
+        done.update(together)
+    return [m for i, m in enumerate(members) if i not in done]
 
 
 def predict_one(

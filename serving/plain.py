@@ -25,7 +25,7 @@ from manymodels.partition import FALLBACK_KEY
 from serving.answer_text import floats_text, one_model_text, predictions_text
 from serving.batch import Pair, Row, affine_rows, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
-from serving.shared_models import predict_rows, shared
+from serving.shared_models import predicted_together
 
 if TYPE_CHECKING:
     from serving.service import ModelService
@@ -43,8 +43,9 @@ def plain_text(
     model (``plain``: its layout; a linear one's packed coefficients; its answers' text before
     the prediction). The arithmetic is
     ``score``'s: the rows of linear models stacked in one product when there are several
-    (``affine_rows``, the bits of a one-row request to each key), every other model's rows by
-    its own ``predict``; no answer dicts, and no labels or target units to add."""
+    (``affine_rows``, the bits of a one-row request to each key), those of partitions on one
+    global LightGBM in one call (``shared_models``), every other model's rows by its own
+    ``predict``; no answer dicts, and no labels or target units to add."""
     if FALLBACK_KEY in groups:
         return None
     found_pairs = service.aliases.pairs_many(list(groups))
@@ -149,16 +150,16 @@ def _shared_predictions(
     others: list[int],
     y: np.ndarray,
 ) -> list[int]:
-    """``y`` of the rows of ``others`` that share a global model, one call per model
-    (``shared_models``); returns the models left to their own ``predict``."""
+    """``y`` of the rows of ``others`` on one global model, a call per model for all their
+    rows (``shared_models``; not a classifier's labels, which are not this path's floats);
+    returns the models left to their own ``predict``."""
     done: set[int] = set()
-    for group in shared([models[m] for m in others]):
-        which = [others[i] for i in group]
-        got = predict_rows([models[m] for m in which], X, [rows_of[m] for m in which])
-        got = _floats(got, sum(len(rows_of[m]) for m in which)) if got is not None else None
-        if got is not None:
-            y[np.concatenate([np.asarray(rows_of[m], dtype=np.intp) for m in which])] = got
-            done.update(which)
+    mine = [rows_of[m] for m in others]
+    groups = predicted_together([models[m] for m in others], X, mine, classifiers=False)
+    for group, got in groups:
+        if _floats(got, len(got)) is not None:
+            y[np.concatenate([np.asarray(mine[i], dtype=np.intp) for i in group])] = got
+            done.update(others[i] for i in group)
     return [m for m in others if m not in done]
 
 

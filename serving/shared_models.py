@@ -13,20 +13,17 @@ rows) is left to the caller, partition by partition, as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from manymodels.training.booster_input import booster_predict
-from manymodels.training.global_fit import KeyBound
-from serving.rows import to_json_list
+from manymodels.training.global_fit import KeyBound, KeyBoundClassifier
 from serving.served import ServedModel
 
-Member = tuple[ServedModel, list[int], slice]  # a model, its rows, where they are in X
 
-
-def shared(models: Sequence[ServedModel]) -> list[list[int]]:
+def on_one_global_model(models: Sequence[ServedModel]) -> list[list[int]]:
     """The positions of ``models`` bound to one global model, for each with two or more."""
     groups: dict[int, list[int]] = {}
     for i, served in enumerate(models):
@@ -35,43 +32,27 @@ def shared(models: Sequence[ServedModel]) -> list[list[int]]:
     return [g for g in groups.values() if len(g) > 1]
 
 
-def predict_rows(
-    models: Sequence[ServedModel], X: np.ndarray, rows: Sequence[Sequence[int]]
-) -> np.ndarray | None:
-    """``models[i]``'s predictions of ``X[rows[i]]``, all in one call and in that order (the
-    models: one ``shared`` group); ``None`` where the booster's path cannot vouch for them."""
-    model = models[0].model.model
-    at = np.concatenate([np.asarray(r, dtype=np.intp) for r in rows])
-    sizes = [len(r) for r in rows]
-    keys: list[Any] = []
-    for name in model.keys:
-        each = np.empty(len(models), dtype=object)
-        each[:] = [served.model.key.get(name) for served in models]
-        keys.append(np.repeat(each, sizes))  # each row its partition's key value
-    got = booster_predict(model, X[at], keys)
-    return got if got is not None and len(got) == len(at) else None
-
-
-def score_shared(X: Any, members: Sequence[Member], answers: list[Any]) -> list[Member]:
-    """Fill ``answers`` for the rows of every group of ``members`` bound to one global model
-    (``batch.score``'s members: rows of ``X`` in slices); returns those left to their own
-    ``predict``."""
-    if type(X) is not np.ndarray:
-        return list(members)
-    done: set[int] = set()
-    for group in shared([m for m, _, _ in members]):
-        got = predict_rows(
-            [members[i][0] for i in group],
-            X,
-            [range(members[i][2].start, members[i][2].stop) for i in group],
-        )
-        if got is None:
+def predicted_together(
+    models: Sequence[ServedModel],
+    X: np.ndarray,
+    rows: Sequence[Sequence[int]],
+    *,
+    classifiers: bool = True,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """For each group of ``models`` on one global model (``on_one_global_model``): its
+    positions, and the predictions of every ``X[rows[i]]`` of them in one call, in that
+    order. A group the booster's path cannot vouch for is left out (each of its models then
+    predicts its own rows), and so are classifiers unless ``classifiers``."""
+    for group in on_one_global_model(models):
+        bound = models[group[0]].model
+        if not classifiers and isinstance(bound, KeyBoundClassifier):
             continue
-        values = to_json_list(got)
-        at = 0
-        for i in group:
-            for k, row in enumerate(members[i][1]):
-                answers[row] = values[at + k]
-            at += len(members[i][1])
-        done.update(group)
-    return [m for i, m in enumerate(members) if i not in done]
+        at = np.concatenate([np.asarray(rows[i], dtype=np.intp) for i in group])
+        keys: list[Any] = []
+        for name in bound.model.keys:
+            each = np.empty(len(group), dtype=object)
+            each[:] = [models[i].model.key.get(name) for i in group]
+            keys.append(np.repeat(each, [len(rows[i]) for i in group]))  # each row its key's
+        got = booster_predict(bound.model, X[at], keys)
+        if got is not None and len(got) == len(at):
+            yield group, got

@@ -1,5 +1,6 @@
 """A batch's rows of many partitions on one global LightGBM are scored in one call
-(``serving.shared_models``), each row the same bits as its own partition's answer."""
+(``serving.shared_models``), each row the same bits as its own partition's answer: on the
+careful path (``batch.score``, while models load) and the plain one (all in memory)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from manymodels.pipeline import train
 from manymodels.registry import Registry
 from serving.served import load_served
 from serving.settings import Settings
-from serving.shared_models import score_shared
+from serving.shared_models import predicted_together
 
 pytest.importorskip("lightgbm")
 
@@ -65,38 +66,41 @@ def rows_of(shops: list[str], seed: int = 1) -> list[dict[str, Any]]:
 def test_a_batch_over_partitions_on_one_global_model_answers_as_each_partition_does(
     on_lightgbm: Path,
 ) -> None:
-    shops = [*SHOPS, "s03", "s07", "s03"]  # some partitions with more than one row
+    shops = ["s03", *SHOPS, "s07", "s03", "s11", "s03"]  # repeats, apart from each other
     rows = rows_of(shops)
+    batches = []
     with open_client(Settings(registry=on_lightgbm)) as client:
-        for _ in range(2):  # loading, then every model in memory
+        for _ in range(2):  # loading (``batch.score``), then every model in memory (plain)
             r = client.post("/v1/predict", json={"rows": rows})
             assert r.status_code == 200, r.text
-            batch = [a["prediction"] for a in r.json()["predictions"]]
-            assert [a["partition"] for a in r.json()["predictions"]] == [f"shop={s}" for s in shops]
+            answers = r.json()["predictions"]
+            assert [a["partition"] for a in answers] == [f"shop={s}" for s in shops]
+            batches.append([a["prediction"] for a in answers])
         own = []
         for row in rows:
             one = client.post(f"/v1/partitions/shop={row['shop']}/predict", json={"rows": [row]})
             assert one.status_code == 200, one.text
             own.append(one.json()["predictions"][0])
-    assert batch == own  # the same bits, row by row
-    assert len(set(batch)) > len(SHOPS) // 2  # each row its own partition's key
+    assert batches[0] == own  # the same bits, row by row, on either path
+    assert batches[1] == own
+    assert len(set(own)) > len(SHOPS) // 2  # each row its own partition's key
 
 
-def members_of(root: Path, shops: list[str]) -> tuple[np.ndarray, list[Any]]:
+def served_on(root: Path, shops: list[str]) -> tuple[np.ndarray, list[Any]]:
     with Registry(root) as reg:
         served = [
             load_served(reg, f"shop={s}", reg.get_version(f"shop={s}").version) for s in shops
         ]
-    X = np.array([[r["a"], r["b"]] for r in rows_of(shops)])
-    return X, [(m, [i], slice(i, i + 1)) for i, m in enumerate(served)]
+    return np.array([[r["a"], r["b"]] for r in rows_of(shops)]), served
 
 
-def test_one_call_fills_every_row_and_leaves_no_member(on_lightgbm: Path) -> None:
-    X, members = members_of(on_lightgbm, SHOPS[:5])
-    answers: list[Any] = [None] * 5
-    assert score_shared(X, members, answers) == []
-    own = [float(m.predict(X[s])[0]) for m, _, s in members]
-    assert answers == own
+def test_one_call_predicts_every_partitions_rows_in_order(on_lightgbm: Path) -> None:
+    X, served = served_on(on_lightgbm, [*SHOPS[:5], "s01", "s01"])
+    rows = [[0, 6], [1, 5], [2], [3], [4]]  # s00 … s04, s01 with two more rows
+    ((group, got),) = list(predicted_together(served[:5], X, rows))
+    assert group == [0, 1, 2, 3, 4]
+    own = [float(v) for m, r in zip(served, rows, strict=False) for v in m.predict(X[r])]
+    assert got.tolist() == own
 
 
 def test_a_global_model_the_booster_path_does_not_serve_is_left_to_each_partition(
@@ -104,10 +108,8 @@ def test_a_global_model_the_booster_path_does_not_serve_is_left_to_each_partitio
 ) -> None:
     root = tmp_path / "reg"
     train(spec("sklearn.linear_model.Ridge", {"alpha": 0.1}), panel(), root, backend="local")
-    X, members = members_of(root, SHOPS[:4])
-    answers: list[Any] = [None] * 4
-    assert score_shared(X, members, answers) == members
-    assert answers == [None] * 4
+    X, served = served_on(root, SHOPS[:4])
+    assert list(predicted_together(served, X, [[0], [1], [2], [3]])) == []
     with open_client(Settings(registry=root)) as client:  # and the batch still answers
         r = client.post("/v1/predict", json={"rows": rows_of(SHOPS[:4])})
         assert r.status_code == 200, r.text
