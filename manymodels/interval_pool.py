@@ -226,14 +226,17 @@ class Pooling:
     @property
     def held_partitions(self) -> int:
         """Partitions' versions that wait for the pool (the fallback's never takes it)."""
-        return sum(
-            isinstance(r, NewVersion) for kind, rs in self._held if kind == "chunk" for r in rs
-        )
+        return self._waiting("chunk")
 
     @property
     def held(self) -> int:
         """Versions that wait for the pool (the fallback's too)."""
-        return sum(isinstance(r, NewVersion) for _, results in self._held for r in results)
+        return self._waiting()
+
+    def _waiting(self, kind: str | None = None) -> int:
+        """Versions held, of ``kind``'s tasks only when it is given."""
+        held = (rs for k, rs in self._held if kind is None or k == kind)
+        return sum(isinstance(r, NewVersion) for rs in held for r in rs)
 
     def _release(self, pool: Pool | None) -> tuple[Ready, Pool | None]:
         self.pool = pool
