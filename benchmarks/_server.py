@@ -206,6 +206,27 @@ class Traffic:
     body: str = BODY
 
 
+BATCH = 100  # rows per batch request (serve.py, serve_global.py)
+
+
+def batch_traffic(hot: int) -> dict[str, Traffic]:
+    """Batch requests of ``BATCH`` rows: over ``hot`` partitions, of one partition on the
+    batch endpoint, and of one partition on its own endpoint."""
+    over = [{"pid": i % hot, **ROW} for i in range(BATCH)]
+    one = [{"pid": 0, **ROW} for _ in range(BATCH)]
+    return {
+        f"batch: {BATCH} rows over {hot} partitions, /v1/predict": Traffic(
+            range(1), "/v1/predict", json.dumps({"rows": over})
+        ),
+        f"batch: {BATCH} rows of 1 partition, /v1/predict": Traffic(
+            range(1), "/v1/predict", json.dumps({"rows": one})
+        ),
+        f"batch: {BATCH} rows, /v1/partitions/pid=0/predict": Traffic(
+            range(1), "/v1/partitions/pid=0/predict", json.dumps({"rows": [ROW] * BATCH})
+        ),
+    }
+
+
 LUA = """
 local lo, hi = %(lo)d, %(hi)d
 local head, tail, keyed = '%(head)s', '%(tail)s', %(keyed)s

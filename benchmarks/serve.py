@@ -35,7 +35,6 @@ the end: a run may hold none).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -52,7 +51,7 @@ from _common import (
     table,
     wait_quiet,
 )
-from _server import BODY, ROW, Load, Server, Traffic, load, served, shipped
+from _server import BODY, ROW, Load, Server, Traffic, batch_traffic, load, served, shipped
 
 MISS = "cache miss: ModelCache.get → serving.served.load_served"
 GROUPS = ("hot", "cold", "access-log", "in-process", "batch")
@@ -171,25 +170,6 @@ def cold_loads(root: Path, n_samples: int) -> dict[str, float]:
 
 
 HOT = 100  # hot keys: a cache's working set
-BATCH = 100  # rows per batch request
-
-
-def batch_traffic(hot: int) -> dict[str, Traffic]:
-    """Batch requests of ``BATCH`` rows: over ``hot`` partitions, of one partition on the
-    batch endpoint, and of one partition on its own endpoint."""
-    over = [{"pid": i % hot, **ROW} for i in range(BATCH)]
-    one = [{"pid": 0, **ROW} for _ in range(BATCH)]
-    return {
-        f"batch: {BATCH} rows over {hot} partitions, /v1/predict": Traffic(
-            range(1), "/v1/predict", json.dumps({"rows": over})
-        ),
-        f"batch: {BATCH} rows of 1 partition, /v1/predict": Traffic(
-            range(1), "/v1/predict", json.dumps({"rows": one})
-        ),
-        f"batch: {BATCH} rows, /v1/partitions/pid=0/predict": Traffic(
-            range(1), "/v1/partitions/pid=0/predict", json.dumps({"rows": [ROW] * BATCH})
-        ),
-    }
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ many partitions on it now makes one call for all (``serving.shared_models``).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -39,10 +38,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import FEATURES, header, ratio_line, table, wait_quiet
-from _server import BODY, Load, Server, Traffic, load, shipped
+from _server import Load, Server, Traffic, batch_traffic, load, shipped
 
 HOT = 100
-BATCH = 100  # rows per batch request, as serve.py's
 
 
 def spec(scope: str, rows: int) -> dict[str, Any]:
@@ -120,7 +118,7 @@ def main() -> None:
         p.error(f"--partitions must be at least {HOT}: the hot keys")
     hot = HOT
     one_row = Traffic(range(hot))
-    batches = batch_traffic(hot)
+    batches = {k: t for k, t in batch_traffic(hot).items() if k in (OVER, ONE)}
     with tempfile.TemporaryDirectory() as tmp, worktree(args.against) as other, ExitStack() as st:
         local = build(Path(tmp), "local", args.partitions, args.rows)
         glob = build(Path(tmp), "global", args.partitions, args.rows)
@@ -172,19 +170,8 @@ def main() -> None:
     print(ratio_line(ratios))
 
 
-OVER = f"{BATCH} rows over {HOT} partitions, /v1/predict"
-ONE = f"{BATCH} rows of 1 partition, /v1/predict"
-
-
-def batch_traffic(hot: int) -> dict[str, Traffic]:
-    """Batches of ``BATCH`` one-row-per-request rows: over ``hot`` partitions, and of one."""
-    row = json.loads(BODY)["rows"][0]
-    over = [{"pid": i % hot, **row} for i in range(BATCH)]
-    one = [{"pid": 0, **row} for _ in range(BATCH)]
-    return {
-        OVER: Traffic(range(1), "/v1/predict", json.dumps({"rows": over})),
-        ONE: Traffic(range(1), "/v1/predict", json.dumps({"rows": one})),
-    }
+# ``serve.py``'s first two batches (#17): over the hot partitions, and of one, on /v1/predict
+OVER, ONE = list(batch_traffic(HOT))[:2]
 
 
 def _urls(servers: dict[str, Server]) -> list[tuple[str, str]]:
