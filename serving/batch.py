@@ -245,7 +245,7 @@ def _predict_all(
         _stacked(X, linear, answers)
     else:
         rest = members
-    if len(rest) > 1 and proba is None and type(X) is np.ndarray:  # one global model: one call
+    if len(rest) > 1 and proba is None:  # partitions on one global model: one call
         rest = _shared(X, rest, answers)
     for loaded, idx, rows_in_x in rest:
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x]
@@ -258,7 +258,7 @@ def _predict_all(
                 proba[i] = probs[n]
 
 
-def _shared(X: np.ndarray, members: list[Member], answers: list[Any]) -> list[Member]:
+def _shared(X: Any, members: list[Member], answers: list[Any]) -> list[Member]:
     """Fill ``answers`` for the members on one global model, a call per model for all their
     rows (``shared_models``); returns the members left to their own ``predict``."""
     done: set[int] = set()

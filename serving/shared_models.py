@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from manymodels.training.booster_input import booster_predict
 from manymodels.training.global_fit import KeyBound, KeyBoundClassifier
@@ -34,15 +35,16 @@ def on_one_global_model(models: Sequence[ServedModel]) -> list[list[int]]:
 
 def predicted_together(
     models: Sequence[ServedModel],
-    X: np.ndarray,
+    X: np.ndarray | pd.DataFrame,
     rows: Sequence[Sequence[int]],
     *,
     classifiers: bool = True,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """For each group of ``models`` on one global model (``on_one_global_model``): its
     positions, and the predictions of every ``X[rows[i]]`` of them in one call, in that
-    order. A group the booster's path cannot vouch for is left out (each of its models then
-    predicts its own rows), and so are classifiers unless ``classifiers``."""
+    order (``X`` a frame when the model has categorical features). A group the booster's
+    path cannot vouch for is left out (each of its models then predicts its own rows), and so
+    are classifiers unless ``classifiers``."""
     for group in on_one_global_model(models):
         bound = models[group[0]].model
         if not classifiers and isinstance(bound, KeyBoundClassifier):
@@ -53,6 +55,7 @@ def predicted_together(
             each = np.empty(len(group), dtype=object)
             each[:] = [models[i].model.key.get(name) for i in group]
             keys.append(np.repeat(each, [len(rows[i]) for i in group]))  # each row its key's
-        got = booster_predict(bound.model, X[at], keys)
+        mine = X.iloc[at] if isinstance(X, pd.DataFrame) else X[at]
+        got = booster_predict(bound.model, mine, keys)
         if got is not None and len(got) == len(at):
             yield group, got

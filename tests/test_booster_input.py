@@ -95,11 +95,40 @@ def test_what_it_cannot_vouch_for_goes_the_frames_way() -> None:
     assert booster_predict(clf, X[:5], [k[:5] for k in keys]) is None
     assert booster_proba(clf, X[:5], [k[:5] for k in keys]) is None
 
-    categorical, Xc, keys = fitted(categorical=("c",))
-    frame = pd.DataFrame(Xc[:5], columns=["a", "b", "c"]).assign(c="hi")
-    assert booster_predict(categorical, frame, [k[:5] for k in keys]) is None
-    expected = by_frame(categorical, frame, [k[:5] for k in keys])
-    assert np.array_equal(categorical.predict(frame, [k[:5] for k in keys]), expected)
+    categorical, Xc, keys = fitted(categorical=("c",))  # categories given as numbers
+    assert booster_predict(categorical, Xc[:5], [k[:5] for k in keys]) is None
+
+
+def test_categorical_features_give_the_frames_bits_for_known_unseen_and_missing_values() -> None:
+    model, X, keys = fitted(categorical=("c",))
+    assert model.categories_["c"] == ["hi", "lo"]
+    frame = pd.DataFrame(X[:60], columns=["a", "b", "c"])
+    frame["c"] = pd.Series(np.where(X[:60, 2] > 0, "hi", "lo"), dtype=object)
+    frame.loc[[3, 9, 11], "c"] = ["mid", None, float("nan")]  # never seen; missing twice
+    per_row = [k[:60] for k in keys]
+    fast = booster_predict(model, frame, per_row)
+    assert fast is not None
+    assert np.array_equal(fast, by_frame(model, frame, per_row))
+    assert np.array_equal(model.predict(frame, per_row), fast)
+    shuffled = frame[["c", "b", "a"]]  # columns in another order, read by name
+    assert np.array_equal(booster_predict(model, shuffled, per_row), fast)
+    text = frame.astype({"c": "string"})  # pandas' own text type, its missing values NaN
+    assert np.array_equal(booster_predict(model, text, per_row), by_frame(model, text, per_row))
+    hi, lo = (booster_predict(model, frame.assign(c=c), per_row) for c in ("hi", "lo"))
+    assert not np.array_equal(hi, lo)  # the model splits on the category: its codes count
+    bound = KeyBound(model, {"shop": "s05", "region": 1})
+    assert np.array_equal(bound.predict(frame), by_frame(model, frame, [["s05"], [1]]))
+
+
+def test_categorical_features_a_frame_cannot_serve_go_the_frames_way() -> None:
+    model, X, keys = fitted(categorical=("c",))
+    frame = pd.DataFrame(X[:5], columns=["a", "b", "c"]).assign(c="hi")
+    few = [k[:5] for k in keys]
+    listed = frame.assign(c=pd.Series([["hi"], "lo", "hi", "lo", "hi"], dtype=object))
+    assert booster_predict(model, listed, few) is None  # a value that cannot be looked up
+    assert booster_predict(model, frame.drop(columns="c"), few) is None
+    with pytest.raises(KeyError):  # the frame's own refusal of a missing column
+        model.predict(frame.drop(columns="c"), few)
 
 
 def test_a_scikit_learn_global_model_is_untouched() -> None:

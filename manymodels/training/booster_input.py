@@ -6,11 +6,11 @@ LightGBM turns that frame into a float64 matrix (each category its code, an unkn
 For the few rows one partition asks at a time — a request to the router, a forecast step, a
 validation fold — building the frame and converting it back cost ~1.3 ms a call where the
 whole prediction from a matrix takes ~25 µs. This module builds the same matrix (numeric
-features as they are, each key value its code in the model's category list) and calls the
-booster with it, so the predictions are the same bits; anything it cannot vouch for goes the
-frame's way. One known difference, in this path's favour: keys of one call that mix integers
-past 2**53 with a None or a float became floats in the frame, and could take another key's
-code; here each keeps its own.
+features as they are, each categorical feature's and key's value its code in the model's
+category list) and calls the booster with it, so the predictions are the same bits; anything
+it cannot vouch for goes the frame's way. One known difference, in this path's favour: keys
+of one call that mix integers past 2**53 with a None or a float became floats in the frame,
+and could take another key's code; here each keeps its own.
 """
 
 from __future__ import annotations
@@ -35,13 +35,22 @@ SMALL = 4096
 
 
 @dataclass(frozen=True)
+class _Tables:
+    """A model's category columns as code tables (``{category: code}`` each): its categorical
+    features by their index among the features, and its key columns in order."""
+
+    features: dict[int, dict[Any, int]]
+    keys: list[dict[Any, int]]
+
+
+@dataclass(frozen=True)
 class _Codes:
-    """One fitted model's key columns as code tables (``{category: code}`` each), and what
-    they were built from: a refit replaces both, and the tables with them."""
+    """One fitted model's code tables, and what they were built from: a refit replaces both,
+    and the tables with them."""
 
     booster: Any
     categories: Any
-    tables: list[dict[Any, int]] | None  # ``None``: not a model this path serves
+    tables: _Tables | None  # ``None``: not a model this path serves
 
 
 _CACHE: weakref.WeakKeyDictionary[Any, _Codes] = weakref.WeakKeyDictionary()
@@ -51,9 +60,9 @@ the registry stores."""
 
 def booster_predict(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None:
     """``model.estimator.predict(model.frame(X, keys))``, the same values, for a LightGBM
-    regressor or classifier over numeric features; ``None`` when the frame must be built
-    (categorical features, a prediction parameter, a custom objective, a key value it cannot
-    look up)."""
+    regressor or classifier; ``None`` when the frame must be built (a prediction parameter, a
+    custom objective, a key or category value it cannot look up, categorical features given
+    as a matrix)."""
     raw = _raw(model, X, keys)
     if raw is None or not _is(model.estimator, "LGBMClassifier"):
         return raw
@@ -83,25 +92,47 @@ def _raw(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None
     tables = _tables_of(model)
     if tables is None:
         return None
-    if isinstance(X, pd.DataFrame):  # numeric columns only, as LightGBM takes a frame's
-        if not all(_plain_number(X[name]) for name in model.features if name in X):
-            return None
+    coded = tables.features
+    text: dict[int, Sequence[Any]] = {}
+    if isinstance(X, pd.DataFrame):  # numeric columns, as LightGBM takes a frame's, and text
+        numbers: list[str] = []
+        for j, name in enumerate(model.features):
+            column = X.get(name)
+            if j in coded:  # the values the frame would make categories of
+                if not isinstance(column, pd.Series):
+                    return None  # missing or duplicated: the frame's way says so
+                text[j] = column.tolist()
+            elif column is not None and not _plain_number(column):
+                return None
+            else:
+                numbers.append(name)
         try:
-            X = X.loc[:, list(model.features)].to_numpy(dtype=np.float64)
+            X = X.loc[:, numbers].to_numpy(dtype=np.float64)
         except (KeyError, TypeError, ValueError):
             return None
+    elif coded:
+        return None  # categories as numbers in a matrix: left to the frame
     try:
         X = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    if X.ndim != 2 or X.shape[1] != len(model.features) or not len(X):
+    width = len(model.features)
+    if X.ndim != 2 or X.shape[1] != width - len(coded) or not len(X):
         return None  # the frame's way says what is wrong with it
-    n, width = X.shape
-    if len(keys) != len(tables):
+    n = len(X)
+    if len(keys) != len(tables.keys):
         return None
-    M = np.empty((n, width + len(tables)), dtype=np.float64)
-    M[:, :width] = X
-    for j, (table, values) in enumerate(zip(tables, keys, strict=True)):
+    M = np.empty((n, width + len(tables.keys)), dtype=np.float64)
+    if coded:
+        M[:, [j for j in range(width) if j not in coded]] = X
+        for j, table in coded.items():
+            column = _coded(table, text[j], nan_missing=True)
+            if column is None:
+                return None
+            M[:, j] = column
+    else:
+        M[:, :width] = X
+    for j, (table, values) in enumerate(zip(tables.keys, keys, strict=True)):
         column = _coded(table, values)
         if column is None or (len(column) != 1 and len(column) != n):
             return None
@@ -123,19 +154,28 @@ def threads(estimator: Any, n: int) -> dict[str, int]:
     return {"num_threads": given} if isinstance(given, int) and given > 0 else {}
 
 
-def _coded(table: dict[Any, int], values: Sequence[Any]) -> np.ndarray | None:
-    """Each key value's code as a float (NaN for one the model never saw, as LightGBM reads
-    pandas' ``-1``); ``None`` for a value that cannot be hashed, or a float NaN (a missing key,
-    left to the frame rather than reasoned about here)."""
+def _coded(
+    table: dict[Any, int], values: Sequence[Any], *, nan_missing: bool = False
+) -> np.ndarray | None:
+    """Each value's code as a float (NaN for one the model never saw, as LightGBM reads
+    pandas' ``-1``); ``None`` for a value that cannot be hashed, or a float NaN unless
+    ``nan_missing`` (a missing key is left to the frame rather than reasoned about here; a
+    categorical feature's missing value is one: pandas never makes NaN a category, so the
+    frame's ``-1``)."""
     out = np.empty(len(values), dtype=np.float64)
     for i, value in enumerate(values):
-        if not isinstance(value, Hashable) or (isinstance(value, float) and math.isnan(value)):
+        if not isinstance(value, Hashable):
             return None
+        if isinstance(value, float) and math.isnan(value):
+            if not nan_missing:
+                return None
+            out[i] = math.nan
+            continue
         out[i] = table.get(value, math.nan)
     return out
 
 
-def _tables_of(model: Any) -> list[dict[Any, int]] | None:
+def _tables_of(model: Any) -> _Tables | None:
     """``model``'s code tables, built once per fit (``None``: not a model this path serves)."""
     booster = getattr(model.estimator, "booster_", None) if _fitted(model.estimator) else None
     categories = getattr(model, "categories_", None)
@@ -148,14 +188,15 @@ def _tables_of(model: Any) -> list[dict[Any, int]] | None:
     return codes.tables
 
 
-def _build(model: Any, booster: Any) -> list[dict[Any, int]] | None:
-    """The code tables, if ``model`` is a fitted LightGBM regressor or classifier over numeric
-    features whose booster knows the key columns by the category lists ``GlobalModel.fit``
-    set."""
+def _build(model: Any, booster: Any) -> _Tables | None:
+    """The code tables, if ``model`` is a fitted LightGBM regressor or classifier whose booster
+    knows its category columns (categorical features in feature order, then the keys: the
+    frame's column order) by the category lists ``GlobalModel.fit`` set."""
     estimator = model.estimator
     if not (_is(estimator, "LGBMRegressor") or _is(estimator, "LGBMClassifier")):
         return None
-    if model.categorical or not model.keys or booster is None:
+    features = list(model.features)
+    if not model.keys or booster is None or not set(model.categorical) <= set(features):
         return None
     params = estimator.get_params()
     if any(str(name).startswith(PREDICT_PARAMS) for name in params):
@@ -163,10 +204,11 @@ def _build(model: Any, booster: Any) -> list[dict[Any, int]] | None:
     if callable(params.get("objective")):  # the wrapper returns raw scores then, and warns
         return None
     categories = getattr(model, "categories_", {})
-    lists = [list(categories.get(name, [])) for name in model.keys]
+    columns = [name for name in features if name in model.categorical] + list(model.keys)
+    lists = [list(categories.get(name, [])) for name in columns]
     if booster.pandas_categorical != lists:  # not the frame's categories: build the frame
         return None
-    if booster.num_feature() != len(model.features) + len(model.keys):
+    if booster.num_feature() != len(features) + len(model.keys):
         return None
     tables: list[dict[Any, int]] = []
     for values in lists:
@@ -176,7 +218,9 @@ def _build(model: Any, booster: Any) -> list[dict[Any, int]] | None:
                 return None  # pandas keeps categories distinct: a defence, not a known case
             table[value] = code
         tables.append(table)
-    return tables
+    indexes = [j for j, name in enumerate(features) if name in model.categorical]
+    features_coded = dict(zip(indexes, tables[: len(indexes)], strict=True))
+    return _Tables(features_coded, tables[len(indexes) :])
 
 
 def _is(estimator: Any, name: str) -> bool:

@@ -113,3 +113,36 @@ def test_a_global_model_the_booster_path_does_not_serve_is_left_to_each_partitio
     with open_client(Settings(registry=root)) as client:  # and the batch still answers
         r = client.post("/v1/predict", json={"rows": rows_of(SHOPS[:4])})
         assert r.status_code == 200, r.text
+
+
+def test_partitions_with_a_categorical_feature_answer_as_the_frame_in_a_batch_or_alone(
+    tmp_path: Path,
+) -> None:
+    """A global LightGBM over a text feature: its rows go in one matrix too (the category's
+    code beside the key's), each the same bits as the frame LightGBM reads gives."""
+    root = tmp_path / "reg"
+    data = panel().assign(kind=lambda d: np.where(d["a"] > 0, "up", "down"))
+    data["y"] += np.where(data["kind"] == "up", 3.0, 0.0)
+    train({**spec(*LGBM), "features": ["a", "b", "kind"]}, data, root, backend="local")
+    shops = ["s03", *SHOPS[:6], "s03"]
+    rows = [
+        {**r, "kind": kind}
+        for r, kind in zip(rows_of(shops, 2), ["up", "down", "sideways", None] * 2, strict=True)
+    ]  # a category the model never saw, and a missing one
+    with Registry(root) as reg:
+        model = reg.load_model("shop=s00").model.model  # the run's one GlobalModel
+    frame = pd.DataFrame(rows)[["a", "b", "kind"]]
+    expected = model.estimator.predict(model.frame(frame, [shops]))
+    served = served_on(root, shops)[1]
+    spans = [[i] for i in range(len(shops))]
+    ((group, got),) = list(predicted_together(served, frame, spans))
+    assert group == list(range(len(shops))) and got.tolist() == expected.tolist()
+    with open_client(Settings(registry=root)) as client:
+        for _ in range(2):  # models loading, then in memory
+            r = client.post("/v1/predict", json={"rows": rows})
+            assert r.status_code == 200, r.text
+            assert [a["prediction"] for a in r.json()["predictions"]] == expected.tolist()
+        for row, value in zip(rows, expected, strict=True):
+            one = client.post(f"/v1/partitions/shop={row['shop']}/predict", json={"rows": [row]})
+            assert one.status_code == 200, one.text
+            assert one.json()["predictions"][0] == value
