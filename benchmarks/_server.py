@@ -122,12 +122,17 @@ def served(kind: str, *args: str, timeout: float = 120.0) -> Iterator[Server]:
 
 @contextmanager
 def shipped(
-    registry: Path, *flags: str, timeout: float = 120.0, checkout: Path | None = None
+    registry: Path,
+    *flags: str,
+    timeout: float = 120.0,
+    checkout: Path | None = None,
+    body: str = BODY,
 ) -> Iterator[Server]:
     """``manymodels serve --registry DIR --port P *flags`` as a user starts it: the installed
     command (start-up and all), default logging to stderr, here a file. With ``checkout``
     (another commit's git worktree) the same command from that source tree, as
-    ``python -m manymodels.cli`` with it first on the path."""
+    ``python -m manymodels.cli`` with it first on the path. ``body``: the request whose
+    answer says the server is ready."""
     with socket.socket() as s:  # a free port; the command binds it a moment later
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -144,7 +149,8 @@ def shipped(
         )
         started = False
         try:
-            with _running(proc, f"http://127.0.0.1:{port}", "manymodels serve", timeout) as srv:
+            url = f"http://127.0.0.1:{port}"
+            with _running(proc, url, "manymodels serve", timeout, body) as srv:
                 started = True
                 yield srv
         except RuntimeError:
@@ -155,8 +161,10 @@ def shipped(
 
 
 @contextmanager
-def _running(proc: subprocess.Popen[str], url: str, name: str, timeout: float) -> Iterator[Server]:
-    """Wait until ``proc`` answers ``/healthz`` and scores a row; stop it on exit."""
+def _running(
+    proc: subprocess.Popen[str], url: str, name: str, timeout: float, body: str = BODY
+) -> Iterator[Server]:
+    """Wait until ``proc`` answers ``/healthz`` and scores ``body``'s row; stop it on exit."""
     import httpx
 
     try:
@@ -170,7 +178,7 @@ def _running(proc: subprocess.Popen[str], url: str, name: str, timeout: float) -
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server {name} is not healthy (exit code {proc.poll()})")
             time.sleep(0.1)
-        check = httpx.post(f"{url}/v1/partitions/pid=0/predict", json=json.loads(BODY), timeout=30)
+        check = httpx.post(f"{url}/v1/partitions/pid=0/predict", json=json.loads(body), timeout=30)
         if check.status_code != 200 or len(check.json()["predictions"]) != 1:
             raise RuntimeError(f"server {name} answers {check.status_code}: {check.text[:300]}")
         yield Server(url, proc.pid)

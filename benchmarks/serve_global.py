@@ -11,7 +11,9 @@ Ridge; in the other every partition serves the run's one global LightGBM (``scop
 ``manymodels serve`` command as a user starts it, and loaded with one-row requests to the
 per-key endpoint, keys uniform over 100 partitions (``wrk -t1 -c64``); the global registry's
 servers also with ``POST /v1/predict`` batches of 100 rows, over 100 partitions and of one
-(as ``serve.py``'s, #17). Scenarios take turns round by round. The commit before 1fb9384 took
+(as ``serve.py``'s, #17). A third registry's global LightGBM also splits on a text feature
+(``kind``, a category: before 48749ad such a model always took the frame), loaded with one-row
+requests. Scenarios take turns round by round. The commit before 1fb9384 took
 ~200 ms for the batch over 100 partitions, past wrk's 5 s timeout at -c64: that batch is also
 measured at -c4 on both commits. With ``--against REV`` that
 commit serves the global registry too (from a git worktree, ``python -m manymodels.cli
@@ -26,6 +28,7 @@ many partitions on it now makes one call for all (``serving.shared_models``).
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -37,16 +40,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import numpy as np
 from _common import FEATURES, header, ratio_line, table, wait_quiet
-from _server import Load, Server, Traffic, batch_traffic, load, shipped
+from _server import ROW, Load, Server, Traffic, batch_traffic, load, shipped
 
 HOT = 100
 
 
+KIND = "kind"  # the categorical registry's text feature: "up" where x0 > 0, else "down"
+
+
 def spec(scope: str, rows: int) -> dict[str, Any]:
-    """The panel's spec: a Ridge per partition, or one global LightGBM for all of them."""
+    """The panel's spec: a Ridge per partition, or one global LightGBM for all of them (with
+    the text feature ``KIND`` too: ``scope = "categorical"``)."""
     candidate: dict[str, Any] = {"estimator": "sklearn.linear_model.Ridge"}
-    if scope == "global":
+    if scope in ("global", "categorical"):
         candidate = {
             "estimator": "lightgbm.LGBMRegressor",
             "scope": "global",
@@ -57,7 +65,7 @@ def spec(scope: str, rows: int) -> dict[str, Any]:
         "partition_by": ["pid"],
         "target": "y",
         "time_column": "t",
-        "features": FEATURES,
+        "features": [*FEATURES, KIND] if scope == "categorical" else FEATURES,
         "metric": "neg_mean_absolute_error",
         "validation": {"strategy": "last", "size": max(1, rows // 5)},
         "candidates": [candidate],
@@ -73,11 +81,15 @@ def build(root: Path, scope: str, partitions: int, rows: int) -> Path:
     from manymodels.samples import synthetic
 
     registry = root / scope
-    train(spec(scope, rows), synthetic(partitions, rows), registry, backend="local")
+    data = synthetic(partitions, rows)
+    if scope == "categorical":  # a category the model splits on: y moves with it
+        data[KIND] = np.where(data["x0"] > 0, "up", "down")
+        data["y"] += np.where(data[KIND] == "up", 2.0, 0.0)
+    train(spec(scope, rows), data, registry, backend="local")
     with Registry.open(registry) as reg:
         served = {p.production.estimator for p in reg.list_partitions(limit=partitions)}
         n = reg.count_partitions()
-    want = "lightgbm.LGBMRegressor" if scope == "global" else "sklearn.linear_model.Ridge"
+    want = "sklearn.linear_model.Ridge" if scope == "local" else "lightgbm.LGBMRegressor"
     if served != {want} or n != partitions:
         raise RuntimeError(f"{scope} registry serves {served} over {n} partitions")
     return registry
@@ -118,27 +130,37 @@ def main() -> None:
         p.error(f"--partitions must be at least {HOT}: the hot keys")
     hot = HOT
     one_row = Traffic(range(hot))
+    with_kind = Traffic(range(hot), body=json.dumps({"rows": [{**ROW, KIND: "up"}]}))
     batches = {k: t for k, t in batch_traffic(hot).items() if k in (OVER, ONE)}
     with tempfile.TemporaryDirectory() as tmp, worktree(args.against) as other, ExitStack() as st:
         local = build(Path(tmp), "local", args.partitions, args.rows)
         glob = build(Path(tmp), "global", args.partitions, args.rows)
+        cat = build(Path(tmp), "categorical", args.partitions, args.rows)
         servers = {
             "local Ridge, this checkout": st.enter_context(shipped(local)),
             "global LightGBM, this checkout": st.enter_context(shipped(glob)),
+            f"{CATEGORICAL}, this checkout": st.enter_context(shipped(cat, body=with_kind.body)),
         }
         if other is not None:
             servers[f"global LightGBM, {args.against}"] = st.enter_context(
                 shipped(glob, checkout=other)
             )
+            servers[f"{CATEGORICAL}, {args.against}"] = st.enter_context(
+                shipped(cat, checkout=other, body=with_kind.body)
+            )
         # (url, traffic, connections) per scenario; every server at -c64 with one-row requests
-        scenarios = {f"{n}: one row": (url, one_row, 64) for n, url in _urls(servers)}
-        for n, url in _urls(servers):
-            if n.startswith("global") and n.endswith("this checkout"):
+        scenarios = {
+            f"{n}: one row": (url, with_kind if n.startswith(CATEGORICAL) else one_row, 64)
+            for n, url in _urls(servers)
+        }
+        for n, url in _urls(servers):  # batches: to the (numeric) global registry's servers
+            if n == "global LightGBM, this checkout":
                 scenarios |= {f"{n}: {what}": (url, t, 64) for what, t in batches.items()}
-            if n.startswith("global") and other is not None:  # the commit before 1fb9384 took
-                scenarios[f"{n}: {OVER}, -c4"] = (url, batches[OVER], 4)  # > 5 s at -c64
-        for server in servers.values():  # warm: every hot partition loaded
-            load(server.url, one_row, connections=8, seconds=min(args.seconds, 2.0))
+            if n.startswith("global LightGBM, ") and other is not None:  # before 1fb9384 it
+                scenarios[f"{n}: {OVER}, -c4"] = (url, batches[OVER], 4)  # took > 5 s at -c64
+        for n, url in _urls(servers):  # warm: every hot partition loaded
+            warm = with_kind if n.startswith(CATEGORICAL) else one_row
+            load(url, warm, connections=8, seconds=min(args.seconds, 2.0))
         busy = wait_quiet()
         runs: dict[str, list[Load]] = {name: [] for name in scenarios}
         names = list(scenarios)
@@ -157,6 +179,9 @@ def main() -> None:
     this, local_one = "global LightGBM, this checkout", "local Ridge, this checkout: one row"
     ratios = {
         "global/local rps": _paired(runs[f"{this}: one row"], runs[local_one]),
+        "categorical/local rps": _paired(
+            runs[f"{CATEGORICAL}, this checkout: one row"], runs[local_one]
+        ),
         "global batch over/one": _paired(runs[f"{this}: {OVER}"], runs[f"{this}: {ONE}"]),
     }
     if other is not None:
@@ -167,8 +192,14 @@ def main() -> None:
         ratios["global batch over -c4, this/other"] = _paired(
             runs[f"{this}: {OVER}, -c4"], runs[f"{them}: {OVER}, -c4"]
         )
+        ratios["categorical this/other rps"] = _paired(
+            runs[f"{CATEGORICAL}, this checkout: one row"],
+            runs[f"{CATEGORICAL}, {args.against}: one row"],
+        )
     print(ratio_line(ratios))
 
+
+CATEGORICAL = "global LightGBM + a text feature"
 
 # ``serve.py``'s first two batches (#17): over the hot partitions, and of one, on /v1/predict
 OVER, ONE = list(batch_traffic(HOT))[:2]

@@ -90,48 +90,12 @@ def _proba(estimator: Any, raw: np.ndarray) -> np.ndarray:
 def _raw(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None:
     """The booster's output for ``X`` and ``keys`` from the frame's matrix, built directly."""
     tables = _tables_of(model)
-    if tables is None:
+    if tables is None or len(keys) != len(tables.keys):
         return None
-    coded = tables.features
-    text: dict[int, Sequence[Any]] = {}
-    if isinstance(X, pd.DataFrame):  # numeric columns, as LightGBM takes a frame's, and text
-        numbers: list[str] = []
-        for j, name in enumerate(model.features):
-            column = X.get(name)
-            if j in coded:  # the values the frame would make categories of
-                if not isinstance(column, pd.Series):
-                    return None  # missing or duplicated: the frame's way says so
-                text[j] = column.tolist()
-            elif column is not None and not _plain_number(column):
-                return None
-            else:
-                numbers.append(name)
-        try:
-            X = X.loc[:, numbers].to_numpy(dtype=np.float64)
-        except (KeyError, TypeError, ValueError):
-            return None
-    elif coded:
-        return None  # categories as numbers in a matrix: left to the frame
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    width = len(model.features)
-    if X.ndim != 2 or X.shape[1] != width - len(coded) or not len(X):
+    M = _features(model, X, tables)
+    if M is None:
         return None  # the frame's way says what is wrong with it
-    n = len(X)
-    if len(keys) != len(tables.keys):
-        return None
-    M = np.empty((n, width + len(tables.keys)), dtype=np.float64)
-    if coded:
-        M[:, [j for j in range(width) if j not in coded]] = X
-        for j, table in coded.items():
-            column = _coded(table, text[j], nan_missing=True)
-            if column is None:
-                return None
-            M[:, j] = column
-    else:
-        M[:, :width] = X
+    n, width = len(M), len(model.features)
     for j, (table, values) in enumerate(zip(tables.keys, keys, strict=True)):
         column = _coded(table, values)
         if column is None or (len(column) != 1 and len(column) != n):
@@ -139,6 +103,42 @@ def _raw(model: Any, X: Any, keys: Sequence[Sequence[Any]]) -> np.ndarray | None
         M[:, width + j] = column
     estimator = model.estimator
     return np.asarray(estimator.booster_.predict(M, **threads(estimator, n)))
+
+
+def _features(model: Any, X: Any, tables: _Tables) -> np.ndarray | None:
+    """The matrix's feature columns filled from ``X`` (its key columns left to fill), or
+    ``None``: no rows, columns missing or of types LightGBM refuses, a category value that
+    cannot be looked up, categories given as numbers in a matrix."""
+    width, coded = len(model.features), tables.features
+    if not isinstance(X, pd.DataFrame):
+        if coded:
+            return None  # categories as numbers in a matrix: left to the frame
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if X.ndim != 2 or X.shape[1] != width or not len(X):
+            return None
+        M = np.empty((len(X), width + len(tables.keys)), dtype=np.float64)
+        M[:, :width] = X
+        return M
+    if not len(X):
+        return None
+    M = np.empty((len(X), width + len(tables.keys)), dtype=np.float64)
+    for j, name in enumerate(model.features):  # column by column: no frame of them built
+        column = X.get(name)
+        if not isinstance(column, pd.Series):
+            return None  # missing or duplicated
+        if j in coded:  # the values the frame would make categories of
+            codes = _coded(coded[j], column.tolist(), nan_missing=True)
+            if codes is None:
+                return None
+            M[:, j] = codes
+        elif _plain_number(column):  # as LightGBM takes a frame's numbers
+            M[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            return None
+    return M
 
 
 def threads(estimator: Any, n: int) -> dict[str, int]:
