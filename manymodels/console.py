@@ -171,11 +171,17 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     if summary.fallback and summary.fallback != "trained":
         out.print(f"[bold red]fallback {summary.fallback}[/]")
     d = summary.decisions
-    if d.get("promoted") or d.get("kept"):
+    if d.get("promoted") or d.get("kept") or d.get("overruled"):
         out.print(
             f"retrained: {d.get('promoted', 0)} promoted to production, {d.get('kept', 0)} kept "
             f"the champion (new version is the 'candidate'), "
             f"{counted(d.get('first', 0), 'new partition')}"
+        )
+    if d.get("overruled"):
+        out.print(
+            f"not promoted: {counted(d['overruled'], 'partition')} whose production moved "
+            "during the run (another run, a promotion or a rollback); each new version is the "
+            "'candidate' (manymodels models show KEY)"
         )
     if run.options.get("changed_only"):
         unchanged = counted(run.options.get("unchanged", 0), "partition")

@@ -152,7 +152,7 @@ def execute(
             )  # fmt: skip
         for v in new:
             if kind == "chunk":
-                _tally_version(tally, v)
+                _tally_version(tally, v, overruled=v.key in committed.overruled)
 
     def received(kind: str, results: list[Result]) -> None:
         """Progress as each task returns: with an interval pool its versions may be written
@@ -225,9 +225,11 @@ def execute(
                  "errors or more to pool, so each band is its partition's own")  # fmt: skip
 
 
-def _tally_version(tally: Tally, v: NewVersion) -> None:
-    """What the run's summary counts of one new version of a partition."""
-    _count(tally.decisions, v.decision.outcome if v.decision else "first")
+def _tally_version(tally: Tally, v: NewVersion, *, overruled: bool = False) -> None:
+    """What the run's summary counts of one new version of a partition (``overruled``: its
+    promotion verdict no longer applied when it was written, ``WritesMixin.record``)."""
+    outcome = v.decision.outcome if v.decision else "first"
+    _count(tally.decisions, "overruled" if overruled else outcome)
     _count(tally.chosen, v.selection.chosen)
     tally.global_members += bool(v.members)
     if v.naive_score and math.isfinite(v.naive_score) and math.isfinite(v.score):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from factories import RIDGE, linear_frame, spec_dict
 
+from manymodels import console
 from manymodels.exceptions import DataError, PartitionNotFound, TrainingError
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import Progress, train
@@ -239,6 +240,36 @@ def test_retraining_adds_candidates_unless_policy_always(tmp_path: Path) -> None
     with Registry.open(reg_path) as reg:
         assert reg.get_partition("pid=0").aliases == {"production": 3, "candidate": 2}
         assert [r.status for r in reg.list_runs()] == ["completed"] * 3
+
+
+def test_a_run_whose_champion_moved_meanwhile_says_it_promoted_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another run or a rollback moves production while a run trains: the run's verdicts no
+    longer apply, so its summary and its stored versions must not say it promoted them."""
+    df, root = linear_frame(2, 20), tmp_path / "reg"
+    always = spec_dict(promotion={"policy": "always"}, fallback={"enabled": False})
+    train(always, df, root, backend="local")
+    train(always, df.assign(y=df["y"] + 1), root, backend="local")  # v2 in production
+
+    def roll_back_once(progress: Progress) -> None:  # after planning, before any commit
+        if progress.done == 0:
+            with Registry.open(root) as other:
+                other.rollback("pid=0", reason="a colleague's rollback")
+
+    third = train(always, df.assign(y=df["y"] + 2), root, backend="local",
+                  progress=roll_back_once)  # fmt: skip
+    assert third.decisions == {"overruled": 1, "promoted": 1}
+    with Registry.open(root) as reg:
+        assert reg.get_partition("pid=0").aliases == {"production": 1, "candidate": 3}
+        assert reg.get_partition("pid=1").aliases["production"] == 3
+        moved = reg.get_version("pid=0", 3)
+        assert moved.decision is not None and not moved.decision.promote
+        assert "production moved during the run" in moved.evaluation["reason"]
+    console.run_summary(third, ["--registry", str(root)], str(root))
+    text = " ".join(capsys.readouterr().out.split())
+    assert "retrained: 1 promoted to production, 0 kept the champion" in text
+    assert "not promoted: 1 partition whose production moved during the run" in text
 
 
 def test_only_restricts_the_run(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from manymodels.exceptions import NothingToRollBack
 from manymodels.registry import Registry
 from manymodels.registry.entities import AliasMove, NewVersion
 from manymodels.registry.store import now
+from manymodels.registry.writes import Recorded
 from serving.aliases import AliasTable
 
 LIBS = {"python": "3.11"}
@@ -42,7 +43,7 @@ def db_path(reg: Registry) -> Path:
 
 def record(
     reg: Registry, *versions: NewVersion, promote: Callable[[NewVersion], str | None] | None = None
-) -> dict[str, int]:
+) -> Recorded:
     run_id = f"run{len(reg.list_runs(limit=1000)) + 1}"
     reg.store.create_run(make_run(run_id))
     return reg.store.record(run_id, list(versions), [], libraries=LIBS, promote=promote)
@@ -163,9 +164,11 @@ def test_reads_do_not_wait_for_the_write_lock(reg: Registry) -> None:
 
 
 # ------------------------------------------------------------------------ verdicts vs moves
-def evaluated(reg: Registry, champion: int | None, *, promote: bool = True) -> NewVersion:
+def evaluated(
+    reg: Registry, champion: int | None, *, promote: bool = True, key: str = KEY
+) -> NewVersion:
     sha, size = reg.artifacts.put(b"challenger")
-    v = new_version(KEY, sha, size)
+    v = new_version(key, sha, size)
     v.evaluation.update(
         champion_version=champion, promote=promote, reason="policy 'always'", policy="always"
     )
@@ -189,6 +192,23 @@ def test_a_verdict_does_not_override_a_move_made_during_the_run(reg: Registry) -
     assert (last.alias, last.to_version, last.action) == ("candidate", 3, "new")
     assert "production moved during the run" in last.reason
     assert "evaluated against v1, now v2" in last.reason
+    stored = reg.get_version(KEY, 3)  # says what happened, as the aliases do
+    assert stored.decision is not None and not stored.decision.promote
+    assert stored.decision.outcome == "kept"
+    assert stored.evaluation["overruled"] == "policy 'always'"
+    assert "production moved during the run" in stored.evaluation["reason"]
+
+
+def test_record_names_the_versions_whose_verdict_it_overruled(reg: Registry) -> None:
+    sha, size = reg.artifacts.put(b"model")
+    record(reg, new_version(KEY, sha, size), new_version("k=b", sha, size))
+    record(reg, new_version(KEY, sha, size), new_version("k=b", sha, size))
+    planned = [evaluated(reg, champion=1), evaluated(reg, key="k=b", champion=1)]
+    reg.promote(KEY, 2, reason="hotfix")  # k=a moved; k=b is still at v1, as planned
+    got = record(reg, *planned, promote=verdict)
+    assert got == {KEY: 3, "k=b": 3} and got.overruled == {KEY}
+    assert reg.get_version("k=b", 3).decision.promote  # type: ignore[union-attr]
+    assert reg.get_partition("k=b").aliases["production"] == 3
 
 
 def test_a_verdict_against_the_current_champion_is_applied(reg: Registry) -> None:

@@ -8,7 +8,8 @@ together or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
@@ -36,6 +37,16 @@ from manymodels.registry.runs import refuse_if_taken
 from manymodels.signing import OLD_SCHEME, SIGNED_META, Signer
 
 
+class Recorded(dict[str, int]):
+    """What ``record`` registered: ``{key: new version}``, and the keys whose promotion verdict
+    it ``overruled`` because production moved during their run (each stored as not promoted,
+    and its version made the candidate): a run's summary must not count them as promoted."""
+
+    def __init__(self, numbers: Mapping[str, int], overruled: Iterable[str] = ()) -> None:
+        super().__init__(numbers)
+        self.overruled = frozenset(overruled)
+
+
 class WritesMixin(StoreBase):
     """``SqlStore``'s writes: each method is one write transaction."""
 
@@ -51,16 +62,18 @@ class WritesMixin(StoreBase):
         candidate_alias: str | None = "candidate",
         count: bool = True,
         owner: str | None = None,
-    ) -> dict[str, int]:
+    ) -> Recorded:
         """Register a chunk's results in one transaction; returns ``{key: new version}``.
 
         A partition with no ``production`` alias gets it (reason "first version"); otherwise the
         new version is promoted when ``promote(version)`` gives a reason, or else gets
         ``candidate_alias``. A verdict is only applied while production still points at the
         champion it was made against (``evaluation["champion_version"]``): if production moved
-        during the run (a manual promotion or rollback), the new version becomes a candidate.
-        ``count=False`` keeps the run's partition counts unchanged (the fallback model is not one
-        of the partitions). With a signing key (``self.signer``), each version's row carries the
+        during the run (another run's promotion, a manual one or a rollback), the new version
+        becomes a candidate, and its stored ``evaluation`` says so (``promote`` false, the
+        verdict it had in ``overruled``; the key in ``Recorded.overruled``). ``count=False``
+        keeps the run's partition counts unchanged (the fallback model is not one of the
+        partitions). With a signing key (``self.signer``), each version's row carries the
         signature of its digests from the start. With ``owner`` (the run's process), nothing is
         written once another process resumed the run (``RunTakenOver``): a frozen process
         woken after a takeover would record its partitions a second time.
@@ -91,7 +104,27 @@ class WritesMixin(StoreBase):
                     .values(latest_version=bindparam("v"), updated_at=stamp),
                     [{"k": v.key, "v": new_numbers[v.key]} for v in known],
                 )
-            if versions:
+            moves: list[Move] = []
+            overruled: set[str] = set()
+            written: list[NewVersion] = []
+            for v in versions:
+                reason = promote(v) if promote and v.key in production else None
+                if v.key not in production:
+                    moves.append(
+                        (v.key, "production", new_numbers[v.key], "first version", "first")
+                    )
+                elif reason and (moved := _moved_since_planned(v, production[v.key])):
+                    why = f"not promoted: {moved}; the verdict was '{reason}'"
+                    v = _overruled(v, why, reason)
+                    overruled.add(v.key)
+                    if candidate_alias:
+                        moves.append((v.key, candidate_alias, new_numbers[v.key], why, "new"))
+                elif reason:
+                    moves.append((v.key, "production", new_numbers[v.key], reason, "policy"))
+                elif candidate_alias:
+                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version", "new"))
+                written.append(v)
+            if written:
                 if self.signer is not None:
                     _mark_signed(conn, self.signer)
                 libraries_json, memo = encode_json(libraries), JsonMemo()
@@ -103,24 +136,9 @@ class WritesMixin(StoreBase):
                         version_row(
                             v, new_numbers[v.key], run_id, stamp, libraries_json, memo, self.signer
                         )
-                        for v in versions
+                        for v in written
                     ],
                 )
-            moves: list[Move] = []
-            for v in versions:
-                reason = promote(v) if promote and v.key in production else None
-                if v.key not in production:
-                    moves.append(
-                        (v.key, "production", new_numbers[v.key], "first version", "first")
-                    )
-                elif reason and (moved := _moved_since_planned(v, production[v.key])):
-                    if candidate_alias:
-                        why = f"not promoted: {moved}; the verdict was '{reason}'"
-                        moves.append((v.key, candidate_alias, new_numbers[v.key], why, "new"))
-                elif reason:
-                    moves.append((v.key, "production", new_numbers[v.key], reason, "policy"))
-                elif candidate_alias:
-                    moves.append((v.key, candidate_alias, new_numbers[v.key], "new version", "new"))
             self._move_aliases(conn, moves, run_id, stamp)
             rows = [
                 (run_id, v.key, "trained", new_numbers[v.key], None, None, v.n_rows,
@@ -134,7 +152,7 @@ class WritesMixin(StoreBase):
             if rows:
                 _insert_rows(conn, t.run_partitions, _RUN_PARTITION_COLUMNS, rows)
             if not count:
-                return new_numbers
+                return Recorded(new_numbers, overruled)
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
@@ -145,7 +163,7 @@ class WritesMixin(StoreBase):
                     + sum(o.status in ("failed", "lost") for o in outcomes),
                 )
             )
-        return new_numbers
+        return Recorded(new_numbers, overruled)
 
     def sign_unsigned(self, signer: Signer) -> list[tuple[str, int]]:
         """Sign every version that has no signature, and re-sign those whose signature is in
@@ -373,6 +391,12 @@ def _replay(rows: Iterable[Any]) -> list[int]:
         elif to_version is not None:
             stack.append(to_version)
     return stack
+
+
+def _overruled(v: NewVersion, why: str, verdict: str) -> NewVersion:
+    """``v`` as stored when its promotion verdict no longer applies: not promoted, and why."""
+    evaluation = {**v.evaluation, "promote": False, "reason": why, "overruled": verdict}
+    return dataclasses.replace(v, evaluation=evaluation)
 
 
 def _moved_since_planned(v: NewVersion, current: int) -> str | None:
