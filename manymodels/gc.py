@@ -8,7 +8,13 @@ removed once it is older than a grace period, because a training run writes its 
 flight; and while a run is training (its process alive here, or its heartbeat heard within a
 day: ``RunsMixin.live_runs_since``), nothing written since it started is removed, however long
 its versions take (a run that pools its intervals holds them until the pool is known:
-``manymodels.interval_pool``); the report names that run (``kept_for_run``). And gc deletes
+``manymodels.interval_pool``); the report names that run (``kept_for_run``). Runs are looked
+at *before* the references are read: a run that commits in between was either training then
+(and keeps what it wrote since it started) or started later (and wrote after gc's clock was
+read), never neither. The rows a router stored for a queued or running retrain job count as
+referenced (``JobTable.active_uploads``): its run, which will name them, may not exist yet.
+With a grace under a second, an upload in the instant before its job is queued can still go
+(the job then fails, saying its rows are missing). And gc deletes
 nothing when the registry references none of the artifacts its store holds: that is a lost or
 mismatched database, not a store full of garbage; nor when another registry marked the store
 as its own (``registry.ownership``).
@@ -77,6 +83,10 @@ def collect(
             f"that registry is gone, remove its mark: {registry.artifacts.url}/owners/"
             f"{sorted(others)[0]})"
         )
+    # first: a run still training now, and the time (a run that starts later writes after it);
+    # a run that commits its versions once the references below are read was one or the other
+    now = time.time()
+    training = registry.store.live_runs_since()  # a running run's artifacts await versions
     pruned = []
     if keep is not None:
         since = datetime.now(UTC) - timedelta(seconds=alias_grace_seconds)
@@ -86,6 +96,7 @@ def collect(
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
     referenced = registry.store.referenced_digests(exclude=gone)
+    referenced |= registry.jobs.active_uploads()  # a router's retrain, before its run exists
     held = list(registry.artifacts.digests())
     if held and referenced.isdisjoint(held):
         database = describe_url(registry.db_url)
@@ -97,8 +108,7 @@ def collect(
         )
     if not dry_run:
         claim_store(registry)  # from now on, another registry's gc refuses this store
-    cutoff = grace_cutoff = time.time() - grace_seconds
-    training = registry.store.live_runs_since()  # a running run's artifacts await versions
+    cutoff = grace_cutoff = now - grace_seconds
     if training is not None:
         # its clock is the driver's, the store's mtimes another's: the grace of clock skew
         started = datetime.fromisoformat(training[1]).timestamp() - CLOCK_SKEW_SECONDS

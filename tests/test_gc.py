@@ -270,3 +270,60 @@ def test_a_run_still_training_keeps_what_was_written_since_it_started(
         assert not reg.artifacts.exists(before)  # older than the run: garbage still goes
         assert reg.artifacts.exists(since) is keeps
         assert report.kept_for_run == ("held" if keeps else None)
+
+
+def test_a_run_that_commits_while_gc_reads_its_references_keeps_its_artifacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run writes an artifact, and commits its version and finishes just after gc has read
+    what versions reference: gc looked at the runs training before that read, so the run
+    was one of them and what it wrote since it started stays, however small the grace."""
+    import dataclasses
+
+    from factories import make_run, new_version
+
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(3, 30), root, backend="local")
+    with Registry(root) as reg:
+        run = dataclasses.replace(make_run("late"), options={"owner": writer_tag()})
+        reg.store.create_run(run)  # training, in this process
+        sha, size = reg.artifacts.put(b"the late run's model")
+        _age(reg.artifacts.path(sha), 60.0)  # older than the grace below
+        read = reg.store.referenced_digests
+
+        def then_the_run_commits(**kwargs: object) -> set[str]:
+            seen = read(**kwargs)  # type: ignore[arg-type]
+            reg.store.record("late", [new_version("pid=9", sha, size)], [], libraries={})
+            reg.store.finish_run("late", "completed")
+            return seen
+
+        monkeypatch.setattr(reg.store, "referenced_digests", then_the_run_commits)
+        report = collect(reg, grace_seconds=1)
+        assert reg.artifacts.exists(sha)
+        assert report.kept_for_run == "late"
+        assert check(reg).unresolved == []
+
+
+def test_the_rows_of_a_queued_retrain_job_are_referenced(tmp_path: Path) -> None:
+    """A router stores a retrain's rows, then queues its job; the run that will name them
+    does not exist yet: gc keeps them while the job is queued or running, and not after."""
+    from manymodels.registry.jobs import JobRecord, router_id
+    from manymodels.registry.store import now
+
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(3, 30), root, backend="local")
+    with Registry(root) as reg:
+        sha, size = reg.artifacts.put(b"posted rows, as parquet")
+        _age(reg.artifacts.path(sha), 60.0)
+        stamp = now()
+        job = JobRecord(
+            job_id="j1", partition="pid=1", status="queued", backend="local", owner=router_id(),
+            created_at=stamp, heartbeat_at=stamp,
+            data={"sha256": sha, "size": size, "rows": 3, "format": "json"},
+        )  # fmt: skip
+        reg.jobs.submit(job, lease=60.0)
+        collect(reg, grace_seconds=1)
+        assert reg.artifacts.exists(sha)
+        reg.jobs.finish("j1", "failed", history=10, error="no run")
+        collect(reg, grace_seconds=1)
+        assert not reg.artifacts.exists(sha)  # nothing names them any more

@@ -102,6 +102,20 @@ class JobTable:
             rows = conn.execute(select(t.jobs).order_by(t.jobs.c.seq.desc()).limit(limit))
             return [_entity(r) for r in rows]
 
+    def active_uploads(self) -> set[str]:
+        """The sha256 of the rows each queued or running job trains on: stored before its run
+        exists to name them, so ``gc`` counts them as referenced (a few rows: one per active
+        job)."""
+        q = select(t.jobs.c.data_json).where(t.jobs.c.active_partition.is_not(None))
+        with self.engine.connect() as conn:
+            texts = list(conn.execute(q).scalars())
+        out: set[str] = set()
+        for text in texts:
+            sha = json.loads(text).get("sha256") if text else None
+            if isinstance(sha, str):
+                out.add(sha)
+        return out
+
     # ----------------------------------------------------------------------------- writes
     def submit(self, job: JobRecord, *, lease: float) -> JobRecord:
         """Record a queued job; ``JobBusy`` when its partition has an active one (after
