@@ -25,6 +25,7 @@ and Starlette does for a malformed multipart upload. Nothing here chose a 400; o
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Any
@@ -93,7 +94,7 @@ async def _ours(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(detail, str) and not carries_admin_token(request):
         service = getattr(request.app.state, "service", None)
         detail = redact_text(detail, local_roots(service.registry if service else None))
-    return JSONResponse({"detail": detail}, status_code=status)
+    return EscapedJSONResponse({"detail": detail}, status_code=status)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -107,7 +108,7 @@ async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code != 400:
         return await http_exception_handler(request, exc)
-    return JSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)
+    return EscapedJSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
@@ -115,7 +116,20 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     text JSON does not have for it (``NaN``, ``Infinity``): FastAPI's own handler failed to
     encode ``{"horizon": NaN}``'s answer and the client got a 500."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    return EscapedJSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+class EscapedJSONResponse(JSONResponse):
+    """An error's JSON, which echoes what the client sent: a string that is not text (a lone
+    surrogate, which UTF-8 cannot encode) is written as JSON's ``\\ud800`` escape, the way
+    it came, rather than failing the answer (a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            text = json.dumps(content, allow_nan=False, separators=(",", ":"))  # ASCII
+            return text.encode("ascii")
 
 
 def _finite(value: Any) -> Any:

@@ -6,11 +6,14 @@ A batch of 100 rows is ~8 KB of JSON, mostly floats; ``json.loads`` spent more t
 on the per-key endpoint. ``pydantic_core.from_json`` (Rust, already installed with pydantic)
 reads the same body in ~55–67 µs and gives the same values: floats correctly rounded, big
 integers, ``NaN``/``Infinity``, the last of duplicate keys. Where it refuses a body,
-``json.loads`` reads it again, so every body the standard library accepts (a lone surrogate,
-UTF-16, a byte-order mark) is accepted as before, and every body it refuses fails with its
-``JSONDecodeError`` — the 422 ``json_invalid`` FastAPI answers — exactly as before.
+``json.loads`` reads it again, so every body the standard library accepts (UTF-16, a
+byte-order mark) is accepted as before, and every body it refuses fails with its
+``JSONDecodeError`` — the 422 ``json_invalid`` FastAPI answers — exactly as before. But not a
+string holding a lone surrogate (a ``\ud800`` escape paired with nothing): that is no text,
+no database or answer can hold it (echoed in a 422, it made the answer itself fail: a 500),
+so it is refused the same way.
 
-Used by the scoring routes through ``FastJSONRoute`` (FastAPI's documented custom
+Used by every route with a JSON body through ``FastJSONRoute`` (FastAPI's documented custom
 ``APIRoute``/``Request`` pattern); FastAPI validates the parsed body as usual.
 """
 
@@ -24,13 +27,21 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic_core import from_json
 
+LONE_SURROGATE = "a string holds a lone surrogate (a \\ud800-\\udfff escape paired with nothing)"
+
 
 def parse(body: bytes) -> Any:
-    """``body`` as ``json.loads`` reads it, by the faster parser where that one accepts it."""
+    """``body`` as ``json.loads`` reads it, by the faster parser where that one accepts it;
+    ``json.JSONDecodeError`` for a string that is not text (``LONE_SURROGATE``)."""
     try:
         return from_json(body)
     except ValueError:
-        return json.loads(body)
+        value = json.loads(body)
+    try:  # the faster parser refuses lone surrogates: only a body it refused can hold one
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise json.JSONDecodeError(LONE_SURROGATE, "", 0) from None
+    return value
 
 
 class FastJSONRequest(Request):

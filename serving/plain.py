@@ -76,7 +76,10 @@ def plain_text(
         return None
     rows_of = list(groups.values())
     codes = _row_models(rows_of, len(rows)) if len(models) > 1 else None
-    y = _plain_predictions(X, models, codes, rows_of, stack_rows)  # type: ignore[arg-type]
+    try:
+        y = _plain_predictions(X, models, codes, rows_of, stack_rows)  # type: ignore[arg-type]
+    except (ValueError, TypeError):  # a model refusing the rows (a float32 one, 1e39): the
+        return None  # general path says why, naming the partition (a 422, never a 500)
     if y is None or not np.isfinite(y).all():  # the general path refuses the rows (a 422)
         return None
     service.cache.add_hits(n_held)

@@ -12,12 +12,13 @@ from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import Admin
+from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.routes import Service
 from serving.schemas import ERRORS, AliasMoveOut, ErrorOut, PromoteRequest, RollbackRequest
 
-router = APIRouter(tags=["admin"], dependencies=[Admin])
+router = APIRouter(tags=["admin"], dependencies=[Admin], route_class=FastJSONRoute)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong admin token."},

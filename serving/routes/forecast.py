@@ -19,6 +19,7 @@ from manymodels.features import feature_kinds
 from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
+from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
 from serving.resolution import PRODUCTION, Target
 from serving.routes import CurrentSettings, Service
@@ -27,7 +28,7 @@ from serving.rows import to_json_list
 from serving.schemas import ERRORS, INTERVALS, MAX_VERSION, SERVED_BY
 from serving.service import ModelService
 
-router = APIRouter(tags=["forecast"])
+router = APIRouter(tags=["forecast"], route_class=FastJSONRoute)
 NO_CHOICE = VersionChoice()  # production
 
 

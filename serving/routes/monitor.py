@@ -14,6 +14,7 @@ from manymodels.monitoring import pages, report, store
 from manymodels.targetunits import to_target_units
 from serving.auth import AdminView
 from serving.batch import predict_one
+from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
 from serving.redact import local_roots, redact_text
 from serving.routes import CurrentSettings, Service
@@ -22,7 +23,9 @@ from serving.rows import model_input, to_json_list
 from serving.schemas import ERRORS, MAX_VERSION
 from serving.service import ModelService
 
-router = APIRouter(tags=["monitor"], dependencies=[Depends(single_options)])
+router = APIRouter(
+    tags=["monitor"], dependencies=[Depends(single_options)], route_class=FastJSONRoute
+)
 
 
 class ActualsRequest(BaseModel):

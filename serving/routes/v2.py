@@ -44,6 +44,7 @@ from manymodels.partition import FALLBACK_KEY
 from serving import decision
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
+from serving.jsonbody import FastJSONRequest
 from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
@@ -84,10 +85,10 @@ Fallback = Annotated[
 BINARY_SCOPE = "manymodels.v2.binary"  # where a request's binary tensor data waits for the route
 
 
-class V2Request(Request):
+class V2Request(FastJSONRequest):
     """A request whose body, for FastAPI, is only its JSON part: with Triton's binary tensor
     extension (``Inference-Header-Content-Length``) the raw tensors after it are set aside in
-    the scope for ``to_rows``."""
+    the scope for ``to_rows``. Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
 
     async def body(self) -> bytes:
         if not hasattr(self, "_json_part"):

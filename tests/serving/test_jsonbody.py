@@ -1,5 +1,6 @@
-"""serving.jsonbody: the scoring routes read bodies with pydantic-core's parser and accept and
-refuse exactly what ``json.loads`` accepts and refuses."""
+"""serving.jsonbody: the routes read bodies with pydantic-core's parser and accept and refuse
+exactly what ``json.loads`` accepts and refuses, but a string that is not text (a lone
+surrogate): refused, on every route with a JSON body, with a 4xx."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from routerkit import open_client
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import synthetic
-from serving.jsonbody import parse
+from serving.jsonbody import LONE_SURROGATE, parse
 from serving.settings import Settings
 
 ACCEPTED = [
     b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400}',
     b'{"a": 123456789012345678901234567890, "b": -0.0, "c": 5e-324}',
     b'{"a": 1, "a": 2}',
-    b'{"a": "\\ud800"}',  # a lone surrogate: refused by the fast parser, read by json.loads
+    b'{"a": "\\ud83d\\ude00"}',  # a surrogate pair: text (an emoji)
     codecs.BOM_UTF8 + b'{"a": 1}',
     '{"a": "é"}'.encode("utf-16"),
     b' {"x": [1.0000000000000002, 0.1]}\n',
@@ -82,3 +83,49 @@ def test_the_routes_answer_as_for_the_same_json_in_any_encoding(
     broken = client.post(path, content=text[:-1].encode(), headers=headers)
     assert broken.status_code == 422
     assert broken.json()["detail"][0]["type"] == "json_invalid"
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\\ud800"}', b'{"rows": [{"\\udfff": 1}]}'])
+def test_a_lone_surrogate_is_refused_as_no_text(body: bytes) -> None:
+    json.loads(body)  # the standard library reads it …
+    with pytest.raises(json.JSONDecodeError, match="lone surrogate") as refused:
+        parse(body)  # … into a string no database, log or answer can encode
+    assert refused.value.msg == LONE_SURROGATE
+
+
+def test_every_route_with_a_json_body_answers_a_lone_surrogate_with_a_4xx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routerkit import TOKEN, admin
+
+    monkeypatch.setenv("MANYMODELS_ADMIN_TOKEN", TOKEN)
+    root = tmp_path / "registry"
+    spec = {
+        "name": "surrogates",
+        "partition_by": ["pid"],
+        "target": "y",
+        "features": ["x0", "x1"],
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }
+    train(spec, synthetic(2, 30, n_features=2, seed=1), root, backend="local")
+    train(spec, synthetic(2, 30, n_features=2, seed=2), root, backend="local")
+    lone = '"\\ud800"'
+    posts = {
+        "/v1/predict": f'{{"rows": [{{"pid": {lone}, "x0": 1, "x1": 2}}]}}',
+        "/v1/partitions/pid=1/predict": f'{{"rows": {lone}}}',
+        "/v1/partitions/pid=1/forecast": f'{{"horizon": {lone}}}',
+        "/v1/partitions/pid=1/rollback": f'{{"reason": {lone}}}',
+        "/v1/partitions/pid=1/promote": f'{{"version": 1, "reason": {lone}}}',
+        "/v1/partitions/pid=1/actuals": f'{{"rows": [{{"x0": {lone}}}]}}',
+        "/v2/models/pid=1/infer": (
+            f'{{"id": {lone}, "inputs": [{{"name": "x0", "shape": [1], "datatype": "FP64", '
+            '"data": [1.0]}, {"name": "x1", "shape": [1], "datatype": "FP64", "data": [2.0]}]}'
+        ),
+    }
+    headers = {"content-type": "application/json", **admin()}
+    with open_client(Settings(registry=root)) as c:
+        for path, body in posts.items():
+            r = c.post(path, content=body.encode(), headers=headers)
+            assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+            assert "lone surrogate" in r.text, (path, r.text)  # JSON, saying why
+        assert c.get("/v1/partitions/pid=1").json()["aliases"]["production"] == 2  # unmoved

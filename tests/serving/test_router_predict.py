@@ -227,6 +227,35 @@ def test_bad_rows_are_422_naming_the_column(client: Any) -> None:
     assert not_json.status_code == 422
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # numpy's
+def test_a_value_a_model_refuses_is_a_422_on_the_batch_endpoint_too(tmp_path: Path) -> None:
+    """A tree scores float32: 1e39 is past its range, and scikit-learn refuses the row. Once
+    the model is in memory the batch takes its plain path, which must refuse as the careful
+    one does (a 422 naming the partition), never a 500."""
+    from manymodels.pipeline import train
+    from manymodels.samples import synthetic
+
+    root = tmp_path / "reg"
+    spec = {
+        "name": "trees",
+        "partition_by": ["pid"],
+        "target": "y",
+        "features": ["x0", "x1"],
+        "candidates": [{"estimator": "sklearn.tree.DecisionTreeRegressor"}],
+        "selection": {"naive_candidate": False},
+        "fallback": {"enabled": False},
+    }
+    train(spec, synthetic(2, 30, n_features=2), root, backend="local")
+    with open_client(Settings(registry=root)) as c:
+        for rows in ([{"pid": 1, "x0": 1e39, "x1": 0.0}], [{"pid": p, "x0": 1e39, "x1": 0.0}
+                                                            for p in (0, 1)]):  # fmt: skip
+            for _ in range(2):  # the model loading, then in memory
+                r = c.post("/v1/predict", json={"rows": rows})
+                assert r.status_code == 422, r.text
+                assert "could not score the rows" in r.json()["detail"]
+        assert c.post("/v1/predict", json={"rows": [{"pid": 1, "x0": 1.0, "x1": 0.0}]}).is_success
+
+
 def test_batch_rows_need_their_key_columns(client: Any) -> None:
     rows = [{"store": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"store": 2, "price": 1.0}]
     r = client.post("/v1/predict", json={"rows": rows})
