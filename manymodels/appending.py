@@ -22,7 +22,7 @@ from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.timecolumn import parse_time
+from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.history import KeptRows
 
 
@@ -77,6 +77,13 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             "rows hold, and the spec (without a features list) trains on every column: add "
             "them, or name the spec's features"
         )
+    kept_times = old[spec.time_column] if spec.time_column in old.columns else None
+    if kept_times is not None and kept_times.dtype.kind in "iufM":  # dates, or numbers
+        refuse_other_times(
+            new[spec.time_column], spec.time_column,
+            dates=pd.api.types.is_datetime64_any_dtype(kept_times),
+            aware=getattr(kept_times.dtype, "tz", None) is not None,
+        )  # fmt: skip
     new = _as_kept(
         new, old, [*spec.partition_by, *([spec.time_column] if spec.time_column else [])]
     )

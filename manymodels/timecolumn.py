@@ -61,3 +61,29 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
                 f"without one, the first {kinds[True]!r} in row {where + 1} (counting data rows "
                 "from 1): give every time with its offset, or none"
             )
+
+
+def refuse_other_times(new: pd.Series, column: str, *, dates: bool, aware: bool) -> None:
+    """New rows' times, as ``parse_time`` left them, of the kind a partition's kept rows are:
+    dates where those are dates (cast to one, 20250224 became an instant of 1970), numbers
+    where they are numbers (period indexes), with a UTC offset where they have one and
+    without where they have none. ``DataError`` naming the first time that is not."""
+    is_dates = ptypes.is_datetime64_any_dtype(new)
+    has_zone = is_dates and getattr(new.dtype, "tz", None) is not None
+    if is_dates == dates and has_zone == (aware and dates):
+        return
+    first = new.iloc[0] if len(new) else None
+    first = first.item() if isinstance(first, np.generic) else first
+    if dates and not is_dates:
+        why = f"holds {first!r}, a number, where the partition's kept rows hold dates"
+        fix = "send dates (text such as 2025-02-24)"
+    elif is_dates and not dates:
+        why = f"holds dates ({first}), where the partition's kept rows hold numbers"
+        fix = "send the period numbers the kept rows use"
+    elif has_zone:
+        why = f"holds times with a UTC offset ({new.dtype.tz}), where the kept rows' have none"
+        fix = "send them without an offset, as before"
+    else:
+        why = "holds times without a UTC offset, where the kept rows' have a zone"
+        fix = "send them with their offset, as before"
+    raise DataError(f"time column '{column}' {why}: {fix}")

@@ -22,12 +22,14 @@ from pandas.api import types as ptypes
 from manymodels.appending import has_target, one_row_per_period
 from manymodels.data import describe_source, prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
+from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
+from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.rows import HUGE
 from serving.jobs import JobFailed, RetrainResult, UploadedData
 from serving.service import ModelService
@@ -122,7 +124,7 @@ class Retrainer:
         kept = mode == "append" and target.production.data_sha256 is not None
         if kept:
             _refuse_lost_columns(frame, target)
-        table = training_frame(frame, target, check_min_rows=not kept)
+        table = training_frame(frame, target, kept=kept)
         data = to_parquet(table)
         sha, size = self.service.registry.artifacts.put(data)
         return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename), mode)
@@ -176,12 +178,15 @@ def _why_not(summary: RunSummary, reg: Registry, key: str) -> str:
 
 
 def training_frame(
-    frame: pd.DataFrame, target: RetrainTarget, *, check_min_rows: bool = True
+    frame: pd.DataFrame, target: RetrainTarget, *, kept: bool = False
 ) -> pd.DataFrame:
     """The rows with the key columns filled in from the partition, checked against the spec.
 
     Rows that carry key columns must all belong to the partition; columns the spec needs
-    (target, time, features) must be there, named in the error when they are not.
+    (target, time, features) must be there, named in the error when they are not. A numeric
+    feature of the version sent as JSON nulls only stays numeric (NaN), as a CSV's empty
+    column is read: as text it trained a version on a category. With ``kept`` rows to be
+    appended to (which count toward ``min_rows``), the times must be of their kind.
     """
     spec = target.spec
     if len(frame) == 0:
@@ -209,6 +214,7 @@ def training_frame(
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
+    frame = _numeric_nulls(frame, target)
     _check_values(frame, target)
     if spec.target in frame.columns and spec.missing_target == "error":
         n_missing = int(frame[spec.target].isna().sum())
@@ -217,7 +223,7 @@ def training_frame(
                 f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s), and "
                 f"spec '{spec.name}' says missing_target = \"error\": drop those rows"
             )
-    if check_min_rows and len(frame) < spec.min_rows:
+    if not kept and len(frame) < spec.min_rows:
         raise DataError(
             f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
             "the partition would not be trained"
@@ -232,7 +238,36 @@ def training_frame(
     except DataError as e:
         reason = str(e).removeprefix(f"{describe_source(frame)}: ")
         raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
+    if kept and spec.time_column:
+        _refuse_other_times(frame, spec.time_column, target.production.schema)
     return frame
+
+
+def _numeric_nulls(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
+    """``frame`` with each numeric feature of the version that holds nothing but nulls (JSON's
+    ``null``: a column of ``None``, text to pandas) as float NaN."""
+    nulls = {
+        name: frame[name].astype(np.float64)
+        for name, numeric in feature_kinds(target.production.schema)
+        if numeric and name in frame.columns and frame[name].dtype == object
+        and frame[name].isna().all()
+    }  # fmt: skip
+    return frame.assign(**nulls) if nulls else frame
+
+
+def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema) -> None:
+    """The posted times of the kind the version's (its last time: ISO text or a number), as
+    the job will append them to its kept rows; nothing to compare for a version without."""
+    last = schema.history.time if schema.history is not None else None
+    if isinstance(last, bool) or not isinstance(last, str | int | float):
+        return
+    dates = isinstance(last, str)
+    try:
+        aware = dates and pd.Timestamp(last).tzinfo is not None
+    except (TypeError, ValueError):  # not a time pandas reads: nothing to compare with
+        return
+    times = parse_time(frame[[column]], column, source="the rows")[column]
+    refuse_other_times(times, column, dates=dates, aware=aware)
 
 
 def _refuse_lost_columns(frame: pd.DataFrame, target: RetrainTarget) -> None:

@@ -351,3 +351,23 @@ def test_one_row_per_period_reads_rows_by_position() -> None:
     )
     kept = appending.one_row_per_period(frame, ["pid", "t"], frame["y"].notna().to_numpy())
     assert kept["t"].tolist() == [1, 2, 3] and kept["y"].notna().all()
+
+
+def test_appended_times_of_another_kind_than_the_kept_rows_are_refused(tmp_path: Path) -> None:
+    """Cast to the kept rows' dates, the number 20250224 became an instant of 1970 and
+    trained; dates on period numbers, or an offset on naive times, failed in the middle."""
+    df = linear_frame(1, 30)
+    dated = df.assign(t=pd.date_range("2025-01-06", periods=30, freq="W-MON"))
+    train(spec_dict(), dated, tmp_path / "dated", backend="local")
+    train(spec_dict(), df, tmp_path / "periods", backend="local")
+    new = dated.tail(2)
+    cases = [
+        ("dated", new.assign(t=20250224), "holds 20250224, a number, where the partition's kept"),
+        ("dated", new.assign(t="2025-08-04T00:00:00+05:00"), "holds times with a UTC offset"),
+        ("periods", new, r"holds dates \(2025-07-21 00:00:00\), where the partition.s kept"),
+    ]
+    for registry, rows, says in cases:
+        with pytest.raises(DataError, match=says):
+            train(spec_dict(), rows, tmp_path / registry, backend="local", append=True)
+    with Registry.open(tmp_path / "dated") as reg:
+        assert reg.get_partition("pid=0").latest_version == 1  # nothing trained

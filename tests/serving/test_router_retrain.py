@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
@@ -37,6 +38,7 @@ from manymodels.spec import Spec
 from serving.app import create_app
 from serving.jobs import SHUTDOWN, Job, JobManager, JobNotFound, RetrainResult
 from serving.local import running_server
+from serving.retrain import training_frame
 from serving.settings import Settings
 
 OTHER = "store=4,brand=minute_maid"
@@ -628,3 +630,45 @@ def test_appended_rows_without_a_kept_column_are_422_when_every_column_is_a_feat
         r = post_rows(client, "pid=0", whole, params={"mode": "replace"})
         assert r.status_code == 202, r.text
         assert finished(client, r.json()["job_id"])["status"] == "succeeded"
+
+
+def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -> None:
+    """JSON's ``null`` in every posted row of a numeric feature: pandas makes the column text,
+    and the retrain trained a version on it as a category, which then refused numbers (and
+    took any text). Now it is NaN: this spec's Ridge cannot train on it, and says so."""
+    size = int(SALES_SPEC["validation"]["size"])
+    new = partition_rows(scale=1.0).head(size).assign(price=None)
+    with Registry.open(local.registry) as reg:
+        before = reg.get_partition(KEY).latest_version
+    with open_app(local) as client:
+        target = client.app.state.retrainer.target(KEY)  # what the route checks rows against
+        table = training_frame(pd.DataFrame.from_records(records(new)), target, kept=True)
+        assert table["price"].dtype == np.float64 and table["price"].isna().all()
+        r = post_rows(client, KEY, new)
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "failed" and "Input X contains NaN" in job["error"], job
+    with Registry.open(local.registry) as reg:
+        assert reg.get_partition(KEY).latest_version == before  # no version on a category
+
+
+@pytest.mark.parametrize(
+    ("week", "says"),
+    [
+        (20250224, "holds 20250224, a number, where the partition's kept rows hold dates"),
+        (True, "holds True, a number"),
+        ("2025-02-24T00:00:00+05:00", "holds times with a UTC offset"),
+        (1e308, "a number"),
+    ],
+)
+def test_times_of_another_kind_than_the_kept_rows_are_a_422(
+    local: Settings, week: Any, says: str
+) -> None:
+    """Appended to dated rows, a number became an instant of 1970 (20250224 µs after the
+    epoch) and trained; an offset or a huge number failed the job. Refused before any job."""
+    new = partition_rows(scale=1.0).head(3).assign(week=week)
+    with open_app(local) as client:
+        r = post_rows(client, KEY, new)
+        assert r.status_code == 422, r.text
+        assert says in r.json()["detail"]
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
