@@ -77,8 +77,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             "rows hold, and the spec (without a features list) trains on every column: add "
             "them, or name the spec's features"
         )
-    kept_times = old[spec.time_column] if spec.time_column in old.columns else None
-    if kept_times is not None and kept_times.dtype.kind in "iufM":  # dates, or numbers
+    kept_times = old.get(spec.time_column) if spec.time_column else None
+    if spec.time_column and kept_times is not None and kept_times.dtype.kind in "iufM":
         refuse_other_times(
             new[spec.time_column], spec.time_column,
             dates=pd.api.types.is_datetime64_any_dtype(kept_times),
