@@ -95,10 +95,23 @@ def explain(version: ModelVersion, model: Any) -> Explanation:
 
 def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], list[float]]:
     """``(kind, units, terms, intercept)`` of a fitted estimator or scikit-learn Pipeline."""
+    shared = _bound_global(model)
+    if shared is not None:  # a partition on the run's global model: that model's weights
+        features = [*map(str, shared.features), *map(str, shared.keys)]
+        kind, units, terms, intercept = weights(shared.estimator, features)
+        return kind, units + SHARED, terms, intercept
     estimator, names, scaler = _unwrap(model, features)
     coef = getattr(estimator, "coef_", None)
     if coef is not None and np.ndim(coef) in (1, 2):
         return _linear(estimator, np.asarray(coef, dtype=np.float64), names, scaler)
+    booster = getattr(estimator, "booster_", None)
+    if booster is not None and hasattr(booster, "feature_importance"):  # LightGBM
+        # its ``feature_importances_`` counts splits; the gain is what impurity reduction is
+        gains = np.asarray(booster.feature_importance(importance_type="gain"), dtype=np.float64)
+        total = float(gains.sum())
+        values = gains / total if total > 0 else gains
+        terms = [Term(n, float(v)) for n, v in zip(names, values, strict=False)]
+        return "importances", "share of the trees' gain (sums to 1)", terms, []
     importances = getattr(estimator, "feature_importances_", None)
     if importances is not None:
         values = np.asarray(importances, dtype=np.float64)
@@ -116,6 +129,21 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
         return "constant", "the probability of each class, whatever the row", terms, []
     why = f"{type(estimator).__name__} exposes neither coefficients nor feature importances"
     return "none", why, [], []
+
+
+SHARED = (
+    "; of the global model every partition on it shares (fitted on all their rows), its key "
+    "columns among the features"
+)
+
+
+def _bound_global(model: Any) -> Any:
+    """The ``GlobalModel`` a partition's model serves bound to its key (``KeyBound``), or
+    ``None``; told by shape, so that an explanation imports no training code."""
+    inner = getattr(model, "model", None)
+    if type(model).__name__.startswith("KeyBound") and hasattr(inner, "estimator"):
+        return inner if hasattr(inner, "keys") and hasattr(inner, "features") else None
+    return None
 
 
 def _transformed(schema: FeatureSchema) -> str:

@@ -251,11 +251,16 @@ def _run(
         or ("trained" if plan.fallback is not None else None)
     )
     failure = _run_failure(run, fallback, max_failed_fraction, tally.lost)
+    warnings = run.options.get("warnings", [])
+    note = None if failure else _all_skipped(reg, run)
+    if note is not None and note not in warnings:
+        warnings = [*warnings, note]
     try:
         run = reg.store.finish_run(
             run_id, "failed" if failure else "completed", error=failure, owner=plan.owner,
             options={"backend": name, **({"rows_dropped": dropped} if dropped else {}),
-                     **({"global": tally.global_models} if tally.global_models else {})},
+                     **({"global": tally.global_models} if tally.global_models else {}),
+                     **({"warnings": warnings} if warnings else {})},
         )  # fmt: skip
     except RunTakenOver as e:
         raise TrainingError(str(e)) from None
@@ -278,6 +283,21 @@ def _run(
     if failure:
         raise RunFailed(failure, summary)
     return summary
+
+
+def _all_skipped(reg: Registry, run: Run) -> str | None:
+    """The warning of a run in which no partition trained a model of its own, every one of
+    them skipped, and the fallback serves them all: a valid setup (tiny partitions, below
+    ``min_rows``), and what a spec's mistake looks like too (folds longer than the series),
+    so the summary says so, naming the first partition's reason."""
+    if not run.n_partitions or run.n_trained or run.n_skipped < run.n_partitions:
+        return None
+    first = reg.store.run_outcomes(run.run_id, status="skipped", limit=1)
+    why = f" (the first, {first[0].key}: {first[0].message})" if first else ""
+    return (
+        f"no partition trained a model of its own: all {run.n_skipped:,} were skipped{why}; "
+        "the fallback model serves every key"
+    )
 
 
 def _fallback_failed_before(reg: Registry, run_id: str) -> str | None:

@@ -96,9 +96,12 @@ class Resolver:
         version: int | None = None,
         alias: str | None = None,
         fallback: bool = True,
+        asked: bool = True,
     ) -> Target:
         """The model that answers for ``text``; ``fallback=False`` makes a key without a
-        production model a 404 (``PartitionNotFound``) even when the registry has a fallback."""
+        production model a 404 (``PartitionNotFound``) even when the registry has a fallback,
+        whose message says the request refused it when it did (``asked``; a route that never
+        serves the fallback — explanations, actuals — says only that there is no partition)."""
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
             if key is None:
@@ -111,7 +114,8 @@ class Resolver:
         if current is not None:
             return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
         if not fallback:
-            raise PartitionNotFound(f"no partition '{key or text}' in production, {REFUSED}")
+            why = f", {REFUSED}" if asked else ""
+            raise PartitionNotFound(f"no partition '{key or text}' in production{why}")
         version = self.aliases.get(FALLBACK_KEY)
         if version is None:
             raise PartitionNotFound(

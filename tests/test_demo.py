@@ -81,6 +81,17 @@ def test_the_demo_takes_an_empty_directory(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "empty").iterdir()] == [MARKER]
 
 
+def test_an_unknown_backend_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    """A demo that marked its directory and then refused the backend left a directory a later
+    demo would wipe, whatever a user had put in it meanwhile."""
+    result = CliRunner().invoke(
+        app, ["demo", "--registry", str(tmp_path / "demo"), "--backend", "foo"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'foo' is not one of 'ray', 'local'" in result.output
+    assert not (tmp_path / "demo").exists()
+
+
 @pytest.mark.slow
 def test_demo_story_on_ray(tmp_path: Path, ray_session: Any) -> None:
     _check_story(_run(tmp_path, "ray"), tmp_path / "demo")

@@ -48,6 +48,27 @@ def test_tree_importances_sum_to_one_and_rank_the_strong_feature_first() -> None
     assert max(terms, key=lambda t: t.value).feature in ("price", "deal")
 
 
+def test_lightgbm_importances_are_shares_of_its_gain_and_a_global_model_names_its_keys() -> None:
+    """LightGBM's ``feature_importances_`` counts splits; shown as a share of impurity
+    reduction they were wrong. A partition on a global model (``KeyBound``) hid them."""
+    lgb = pytest.importorskip("lightgbm")
+    from manymodels.training.global_fit import GlobalModel, KeyBound
+
+    model = lgb.LGBMRegressor(n_estimators=30, min_child_samples=5, verbose=-1).fit(X, Y)
+    kind, units, terms, _ = weights(model, FEATURES)
+    assert kind == "importances" and units.startswith("share of the trees' gain")
+    assert sum(t.value for t in terms) == pytest.approx(1.0)
+    gain = model.booster_.feature_importance(importance_type="gain")
+    assert [t.value for t in terms] == pytest.approx(list(gain / gain.sum()))
+    shops = np.where(X[:, 1] > -3.0, "a", "b")
+    inner = lgb.LGBMRegressor(n_estimators=30, min_child_samples=5, verbose=-1)
+    glob = GlobalModel(inner, FEATURES, [], ["shop"]).fit(X, Y + (shops == "a") * 50, [shops])
+    kind, units, terms, _ = weights(KeyBound(glob, {"shop": "a"}), FEATURES)
+    assert kind == "importances" and "of the global model every partition on it shares" in units
+    assert [t.feature for t in terms] == [*FEATURES, "shop"]
+    assert max(terms, key=lambda t: t.value).feature == "shop"  # the key moves y most
+
+
 def test_one_hot_columns_are_named_as_scikit_learn_names_them() -> None:
     frame = pd.DataFrame({"city": ["a", "b", "c", "a"] * 10, "price": np.arange(40.0)})
     pre = ColumnTransformer(

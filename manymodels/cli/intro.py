@@ -7,7 +7,7 @@ commands, whose shared options they do not use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -21,7 +21,7 @@ def demo(
             help="Where the demo registry goes: a new directory, or an earlier demo's (replaced)."
         ),
     ] = Path("mmdemo"),
-    backend: Annotated[str, typer.Option(help="'ray' or 'local'.")] = "ray",
+    backend: Annotated[Literal["ray", "local"], typer.Option(help="'ray' or 'local'.")] = "ray",
 ) -> None:
     """Train, serve and retrain the sales sample, end to end.
 

@@ -109,7 +109,7 @@ async def post_actuals(
 def _record(
     service: ModelService, text: str, rows: list[dict[str, Any]], version: int | None
 ) -> live_actuals.Recorded:
-    target = service.resolve(text, version=version, fallback=False)
+    target = service.resolve(text, version=version, fallback=False, asked=False)
     refuse_other_keys(rows, target.partition)
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)

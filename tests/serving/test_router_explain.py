@@ -45,6 +45,7 @@ def test_a_promotion_changes_what_is_explained(client: Any) -> None:
 def test_unknown_key_or_version_is_a_404_never_the_fallback(client: Any) -> None:
     r = client.get("/v1/partitions/store=999,brand=nope/explain")
     assert r.status_code == 404 and "store=999" in r.json()["detail"]
+    assert "fallback=false" not in r.json()["detail"]  # a parameter the client never sent
     r = client.get(f"/v1/partitions/{KEY}/explain", params={"version": 99})
     assert r.status_code == 404, r.text
     assert client.get(f"/v1/partitions/{KEY}/explain", params={"version": 0}).status_code == 422
