@@ -307,3 +307,18 @@ def test_get_versions_reads_only_the_pairs_asked_for(reg: Registry) -> None:
     # the primary key's index; a (key, version) IN list scanned the table on SQLite), never
     # every version of the keys; the rows kept are the pairs asked for
     assert params == [5]
+
+
+def test_a_first_version_made_while_another_run_made_one_is_not_stored_as_promoted(
+    reg: Registry,
+) -> None:
+    """Two first trains of one registry at once: the second to commit finds production set
+    by the first, so its 'first version' is a candidate, and its evaluation says so."""
+    sha, size = reg.artifacts.put(b"model")
+    record(reg, new_version(KEY, sha, size))  # the other run's, committed first
+    got = record(reg, evaluated(reg, champion=None), promote=verdict)
+    assert got == {KEY: 2} and got.overruled == {KEY}
+    assert reg.get_partition(KEY).aliases == {"production": 1, "candidate": 2}
+    stored = reg.get_version(KEY, 2).evaluation
+    assert stored["promote"] is False and stored["overruled"] == "policy 'always'"
+    assert "evaluated against no production version, now v1" in stored["reason"]
