@@ -126,7 +126,11 @@ def check(
         problems += _bad_signatures(rows, registry.signer, where)
     for key, alias, version in registry.dangling_aliases():
         problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
-    problems += [_unfinished(run, lost, where) for run, lost in registry.unfinished_runs()]
+    unfinished = registry.unfinished_runs()
+    done_again = _done_again(registry, [run for run, _ in unfinished])
+    problems += [
+        _unfinished(run, lost, where) for run, lost in unfinished if run.run_id not in done_again
+    ]
     temp = _temp_files(registry, grace_seconds, repair=repair)
     problems += [temp] if temp is not None else []
     return Checkup(
@@ -358,6 +362,37 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         f"run {run.run_id} (spec '{run.spec_name}', data {run.data_source}) {state}: {advice}",
         run_id=run.run_id,
     )
+
+
+SUPERSEDING_LOOKBACK = 200
+"""Runs read, newest first, for one that did an unfinished run's work again."""
+
+
+def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
+    """The unfinished runs whose work a later run did again, completely: the same spec and the
+    same data (hash and fingerprint), every partition (no ``--partitions``, ``--append`` or
+    ``--changed-only``), completed. After Ctrl-C a user often runs the command again rather
+    than ``--resume``: the interrupted run is then no problem to solve, and resuming it would
+    only train every partition a second time. A run still training is never such."""
+    training = [r for r in unfinished if r.status == "running" and (r.owner_alive or r.beating)]
+    stopped = [r for r in unfinished if r not in training]
+    if not stopped:
+        return set()
+    later = [
+        r for r in registry.list_runs(limit=SUPERSEDING_LOOKBACK)
+        if r.status == "completed"
+        and not {"only", "append", "changed_only"} & set(r.options)
+    ]  # fmt: skip
+    return {
+        run.run_id
+        for run in stopped
+        if any(
+            r.spec_hash == run.spec_hash
+            and r.data_fingerprint == run.data_fingerprint
+            and r.started_at > run.started_at
+            for r in later
+        )
+    }
 
 
 def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Problem | None:

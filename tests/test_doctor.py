@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from manymodels.cli import app
 from manymodels.exceptions import RunFailed
 from manymodels.execution import InProcessBackend
-from manymodels.pipeline import train
+from manymodels.pipeline import Progress, train
 from manymodels.registry import Registry
 
 BIN = Path(sys.executable).parent
@@ -268,3 +268,25 @@ def _wait_for_running_run(db: Path, *, other_than: str, timeout: float = 120) ->
             pass
         time.sleep(0.02)
     raise AssertionError("the training subprocess never committed a partition")
+
+
+def test_an_interrupted_run_done_again_by_a_later_full_run_is_no_problem(tmp_path: Path) -> None:
+    """After Ctrl-C a user ran the same command again instead of ``--resume``: the
+    interrupted run was reported for ever, and resuming it trained every partition again.
+    A later run of only some partitions, or of other data, does not do its work."""
+    root = tmp_path / "reg"
+    data = linear_frame(6, 30)
+
+    def interrupt(progress: Progress) -> None:
+        if progress.done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(SPEC, data, root, backend="local", progress=interrupt)
+    train(SPEC, data, root, backend="local", only=["pid=1"])  # some partitions only
+    train(SPEC, data.assign(y=data["y"] + 1), root, backend="local")  # other data
+    code, out = report(root)
+    assert code == 1 and [p["kind"] for p in out["problems"]] == ["unfinished_run"]
+    train(SPEC, data, root, backend="local")  # the same command again, to the end
+    code, out = report(root)
+    assert code == 0 and out["problems"] == [], out
