@@ -193,11 +193,11 @@ def _inputs(
     rows: Sequence[Row], models: Iterable[tuple[ServedModel, list[int]]]
 ) -> list[tuple[Any, list[Member]]]:
     """One model input per feature layout, built from all the rows of the models that share
-    it (numpy inputs only: a dataframe input is built per model); each model's rows are one
+    it (a matrix, or a frame where the layout has text features); each model's rows are one
     slice of it. Every problem in every row is reported at once, as one ``InvalidRows``."""
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
-        shared = loaded.layout and loaded.layout[2] == "numpy"
+        shared = bool(loaded.layout)
         if shared and loaded.schema.may_derive:  # lags left out: from its own history
             shared = not derived_missing([rows[i] for i in idx], loaded.schema)
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
@@ -248,7 +248,7 @@ def _predict_all(
     if len(rest) > 1 and proba is None:  # partitions on one global model: one call
         rest = _shared(X, rest, answers)
     for loaded, idx, rows_in_x in rest:
-        Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x]
+        Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x].reset_index(drop=True)
         if not can_score(loaded, Xm):
             loaded = service.cache.get(loaded.key, loaded.version)
         preds, probs = predict_one(loaded, Xm, proba is not None)

@@ -244,3 +244,38 @@ def test_a_subclass_predicts_with_its_own_predict() -> None:
     assert booster_predict(model, X[:50], [k[:50] for k in keys]) is None
     got = model.predict(X[:50], [k[:50] for k in keys])
     assert got.min() >= 0 and np.array_equal(got, by_frame(model, X[:50], [k[:50] for k in keys]))
+
+
+class _RaisingEq:
+    """A value whose hash collides with a category's and whose ``==`` raises: pandas' lookup
+    takes it for no match, a dictionary lets the error out."""
+
+    def __hash__(self) -> int:
+        return hash(1)
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("cannot compare")
+
+
+def test_values_a_dictionary_would_match_otherwise_than_pandas_go_the_frames_way() -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    codes = rng.integers(0, 3, n)
+    X = pd.DataFrame({"a": rng.normal(size=n), "c": pd.Series(codes.tolist(), dtype=object)})
+    estimator = lgb.LGBMRegressor(
+        n_estimators=20, min_child_samples=3, min_data_per_group=2, verbose=-1
+    )
+    model = GlobalModel(estimator, ["a", "c"], ["c"], ["shop"])
+    model.fit(X, X["a"] + 2.0 * codes, [rng.choice(["s0", "s1"], n)])
+    keys = [["s0"]]
+    for odd in (
+        [np.timedelta64(0, "s"), np.timedelta64(1, "s"), np.timedelta64(2, "s")],  # == 0, 1, 2
+        [np.timedelta64(0), np.timedelta64(1), np.timedelta64(2)],  # unhashable
+        [_RaisingEq(), 1, 2],
+    ):
+        rows = pd.DataFrame({"a": [0.5] * 3, "c": pd.Series(odd, dtype=object)})
+        assert booster_predict(model, rows, keys) is None
+        assert np.array_equal(model.predict(rows, keys), by_frame(model, rows, keys))
+    plain = pd.DataFrame({"a": [0.5] * 4, "c": pd.Series([0, 1, 2, None], dtype=object)})
+    fast = booster_predict(model, plain, keys)
+    assert fast is not None and np.array_equal(fast, by_frame(model, plain, keys))

@@ -154,19 +154,27 @@ def threads(estimator: Any, n: int) -> dict[str, int]:
     return {"num_threads": given} if isinstance(given, int) and given > 0 else {}
 
 
+LOOKED_UP = (str, int, float, np.integer, np.floating, np.bool_)
+"""Values a code table answers for as pandas' ``get_indexer`` would (their hash and ``==``
+agree, and never raise); any other goes the frame's way."""
+
+
 def _coded(
     table: dict[Any, int], values: Sequence[Any], *, nan_missing: bool = False
 ) -> np.ndarray | None:
     """Each value's code as a float (NaN for one the model never saw, as LightGBM reads
-    pandas' ``-1``); ``None`` for a value that cannot be hashed, or a float NaN unless
-    ``nan_missing`` (a missing key is left to the frame rather than reasoned about here; a
-    categorical feature's missing value is one: pandas never makes NaN a category, so the
-    frame's ``-1``)."""
+    pandas' ``-1``); ``None`` for a value of another type than ``LOOKED_UP`` (or ``None``), or
+    a float NaN unless ``nan_missing`` (a missing key is left to the frame rather than
+    reasoned about here; a categorical feature's missing value is one: pandas never makes NaN
+    a category, so the frame's ``-1``). ``None`` and ``pd.NA`` are never categories either."""
     out = np.empty(len(values), dtype=np.float64)
     for i, value in enumerate(values):
-        if not isinstance(value, Hashable):
-            return None
-        if isinstance(value, float) and math.isnan(value):
+        if value is None or value is pd.NA:
+            out[i] = math.nan
+            continue
+        if not isinstance(value, LOOKED_UP) or isinstance(value, np.timedelta64):
+            return None  # (numpy's time spans are integers that hash otherwise than they equal)
+        if isinstance(value, float | np.floating) and math.isnan(value):
             if not nan_missing:
                 return None
             out[i] = math.nan

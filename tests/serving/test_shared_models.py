@@ -14,6 +14,8 @@ from routerkit import open_client
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.training.booster_input import booster_predict
+from serving import shared_models
 from serving.served import load_served
 from serving.settings import Settings
 from serving.shared_models import predicted_together
@@ -116,7 +118,7 @@ def test_a_global_model_the_booster_path_does_not_serve_is_left_to_each_partitio
 
 
 def test_partitions_with_a_categorical_feature_answer_as_the_frame_in_a_batch_or_alone(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A global LightGBM over a text feature: its rows go in one matrix too (the category's
     code beside the key's), each the same bits as the frame LightGBM reads gives."""
@@ -137,11 +139,19 @@ def test_partitions_with_a_categorical_feature_answer_as_the_frame_in_a_batch_or
     spans = [[i] for i in range(len(shops))]
     ((group, got),) = list(predicted_together(served, frame, spans))
     assert group == list(range(len(shops))) and got.tolist() == expected.tolist()
+    calls: list[int] = []  # the one booster call per batch, counted as it passes through
+
+    def counted(model: Any, X: Any, keys: Any) -> Any:
+        calls.append(len(X))
+        return booster_predict(model, X, keys)
+
+    monkeypatch.setattr(shared_models, "booster_predict", counted)
     with open_client(Settings(registry=root)) as client:
         for _ in range(2):  # models loading, then in memory
             r = client.post("/v1/predict", json={"rows": rows})
             assert r.status_code == 200, r.text
             assert [a["prediction"] for a in r.json()["predictions"]] == expected.tolist()
+        assert calls == [len(rows), len(rows)]  # every row of the batch in one call, twice
         for row, value in zip(rows, expected, strict=True):
             one = client.post(f"/v1/partitions/shop={row['shop']}/predict", json={"rows": [row]})
             assert one.status_code == 200, one.text
