@@ -6,6 +6,7 @@ misspelt estimator or parameter fails before any partition trains rather than in
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import inspect
@@ -104,6 +105,13 @@ def check_params(candidate: Candidate) -> None:
             f"{obj.__name__} has no parameter(s) {', '.join(unknown)} "
             f"(valid: {', '.join(sorted(valid))})"
         )
+    for name in unknown:  # taken as any keyword (LightGBM's booster parameters): a near miss
+        near = difflib.get_close_matches(name, valid, n=1, cutoff=0.9)  # of a named one is
+        if near:  # a typo the estimator would pass on, and its booster ignore with a notice
+            raise ValueError(
+                f"{obj.__name__} has no parameter '{name}': did you mean '{near[0]}'? (it "
+                "passes names it does not know on, where a misspelt one is ignored)"
+            )
     # Parameters are checked one value at a time: sklearn validates each on its own, so this
     # finds every bad value without building the whole (possibly large) grid.
     for name, values in candidate.params.items():

@@ -114,6 +114,21 @@ def test_an_estimator_taking_any_keyword_gets_parameters_outside_get_params() ->
         Candidate(estimator=RIDGE, params={"verbose": [-1]})
 
 
+@pytest.mark.parametrize(("typo", "meant"), [("num_leave", "num_leaves"),
+                                             ("n_estimator", "n_estimators")])  # fmt: skip
+def test_a_near_miss_of_a_named_parameter_is_refused_even_where_any_keyword_is_taken(
+    typo: str, meant: str
+) -> None:
+    """LightGBM passed ``num_leave`` on to its booster, which ignored it with a notice on
+    stdout: the model trained with 31 leaves and nothing said so. Its own aliases
+    (``num_leaf``, ``min_data_in_leaf``, ``feature_fraction``) are still taken."""
+    pytest.importorskip("lightgbm")
+    with pytest.raises(ValueError, match=f"no parameter '{typo}': did you mean '{meant}'"):
+        Candidate(estimator="lightgbm.LGBMRegressor", params={typo: [7]})
+    for alias in ("num_leaf", "min_data_in_leaf", "feature_fraction", "lambda_l1", "seed"):
+        Candidate(estimator="lightgbm.LGBMRegressor", params={alias: [1]})
+
+
 def test_lightgbm_fits_on_one_thread_unless_the_spec_says_otherwise() -> None:
     """Every task gets one CPU; LightGBM's default takes every core whatever the thread
     limits around it say, so fits side by side would fight over them."""
