@@ -175,7 +175,12 @@ def score(
         for i in idx:
             row_key[i] = key
     head = {
-        key: {"partition": key, "served_by": t.key, "version": t.version, "fallback": t.fallback}
+        key: {  # the key as the per-key route names it: canonical when it is one ("2.0" is 2)
+            "partition": t.partition,
+            "served_by": t.key,
+            "version": t.version,
+            "fallback": t.fallback,
+        }
         for key, t in targets.items()
     }
     for i, key in enumerate(row_key):

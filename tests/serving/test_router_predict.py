@@ -66,6 +66,10 @@ def test_a_number_written_as_a_decimal_reaches_its_partition(
     # the partition's other routes follow the same spelling (GET answered 404)
     assert client.get(f"/v1/partitions/{spelling}").json()["partition"] == KEY
     assert client.get(f"/v1/partitions/{spelling}/explain").status_code == 200
+    # … and a batch row names it as the per-key route does: canonical
+    row = {**dict(part.split("=") for part in spelling.split(",")), **rows[0]}  # "2.0" as text
+    (answer,) = client.post("/v1/predict", json={"rows": [row]}).json()["predictions"]
+    assert (answer["partition"], answer["served_by"], answer["fallback"]) == (KEY, KEY, False)
 
 
 @pytest.mark.parametrize(
