@@ -371,16 +371,18 @@ SUPERSEDING_LOOKBACK = 200
 def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
     """The unfinished runs whose work a later run did again, completely: the same spec and the
     same data (hash and fingerprint), every partition (no ``--partitions``, ``--append`` or
-    ``--changed-only``), completed. After Ctrl-C a user often runs the command again rather
-    than ``--resume``: the interrupted run is then no problem to solve, and resuming it would
-    only train every partition a second time. A run still training is never such."""
+    ``--changed-only``), completed with none failed. After Ctrl-C a user often runs the
+    command again rather than ``--resume``: the interrupted run is then no problem to solve,
+    and resuming it would only train every partition a second time. A run still training is
+    never such."""
     training = [r for r in unfinished if r.status == "running" and (r.owner_alive or r.beating)]
     stopped = [r for r in unfinished if r not in training]
     if not stopped:
         return set()
     later = [
         r for r in registry.list_runs(limit=SUPERSEDING_LOOKBACK)
-        if r.status == "completed"
+        if r.status == "completed" and r.n_failed == 0
+        and r.n_trained + r.n_skipped == r.n_partitions
         and not {"only", "append", "changed_only"} & set(r.options)
     ]  # fmt: skip
     return {

@@ -111,7 +111,8 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
         total = float(gains.sum())
         values = gains / total if total > 0 else gains
         terms = [Term(n, float(v)) for n, v in zip(names, values, strict=False)]
-        return "importances", "share of the trees' gain (sums to 1)", terms, []
+        units = "share of the trees' gain (sums to 1)" if total > 0 else "no split: no gain"
+        return "importances", units, terms, []
     importances = getattr(estimator, "feature_importances_", None)
     if importances is not None:
         values = np.asarray(importances, dtype=np.float64)

@@ -95,8 +95,10 @@ def collect(
         )
     # after a real prune the rows are gone; a dry run asks "as if they were"
     gone = [(k, v) for k, v, _ in pruned] if dry_run else []
-    referenced = registry.store.referenced_digests(exclude=gone)
-    referenced |= registry.jobs.active_uploads()  # a router's retrain, before its run exists
+    # a router's retrain, before its run exists: read first, for a job whose run starts
+    # after and ends before the versions' references are read names them in neither
+    uploads = registry.jobs.active_uploads()
+    referenced = registry.store.referenced_digests(exclude=gone) | uploads
     held = list(registry.artifacts.digests())
     if held and referenced.isdisjoint(held):
         database = describe_url(registry.db_url)

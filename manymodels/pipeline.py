@@ -286,8 +286,8 @@ def _run(
 
 
 def _all_skipped(reg: Registry, run: Run) -> str | None:
-    """The warning of a run in which no partition trained a model of its own, every one of
-    them skipped, and the fallback serves them all: a valid setup (tiny partitions, below
+    """The warning of a run in which every partition was skipped and nothing failed (it
+    succeeds where a fallback model exists): a valid setup (tiny partitions, below
     ``min_rows``), and what a spec's mistake looks like too (folds longer than the series),
     so the summary says so, naming the first partition's reason."""
     if not run.n_partitions or run.n_trained or run.n_skipped < run.n_partitions:
@@ -295,8 +295,8 @@ def _all_skipped(reg: Registry, run: Run) -> str | None:
     first = reg.store.run_outcomes(run.run_id, status="skipped", limit=1)
     why = f" (the first, {first[0].key}: {first[0].message})" if first else ""
     return (
-        f"no partition trained a model of its own: all {run.n_skipped:,} were skipped{why}; "
-        "the fallback model serves every key"
+        f"no partition trained a model in this run: all {run.n_skipped:,} were skipped{why}; "
+        "each is served by its production version if it has one, else by the fallback model"
     )
 
 

@@ -55,8 +55,9 @@ class Decision:
     @property
     def outcome(self) -> Outcome:
         """``first`` when there was no champion to judge it against, else whether it was
-        promoted."""
-        if self.champion_version is None:
+        promoted (a first version that another run's made a candidate — ``record``'s
+        ``overruled`` — was not: ``kept``)."""
+        if self.champion_version is None and self.promote:
             return "first"
         return "promoted" if self.promote else "kept"
 

@@ -13,8 +13,10 @@ string holding a lone surrogate (a ``\ud800`` escape paired with nothing): that 
 no database or answer can hold it (echoed in a 422, it made the answer itself fail: a 500),
 so it is refused the same way.
 
-Used by every route with a JSON body through ``FastJSONRoute`` (FastAPI's documented custom
-``APIRoute``/``Request`` pattern); FastAPI validates the parsed body as usual.
+Used by every route whose JSON body FastAPI reads, through ``FastJSONRoute`` (FastAPI's
+documented custom ``APIRoute``/``Request`` pattern) and V2's request; FastAPI validates the
+parsed body as usual. The retrain route reads its rows with pydantic's own parser, which
+refuses a lone surrogate too.
 """
 
 from __future__ import annotations

@@ -256,8 +256,10 @@ def _numeric_nulls(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
 
 
 def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema) -> None:
-    """The posted times of the kind the version's (its last time: ISO text or a number), as
-    the job will append them to its kept rows; nothing to compare for a version without."""
+    """The posted times of the kind the production version's (its last time: ISO text or a
+    number), as the job will append them to its kept rows; nothing to compare for a version
+    without. The job appends to the newest version's rows, and checks them again there: a
+    candidate newer than production with times of another kind fails the job, saying so."""
     last = schema.history.time if schema.history is not None else None
     if isinstance(last, bool) or not isinstance(last, str | int | float):
         return

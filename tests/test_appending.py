@@ -371,3 +371,24 @@ def test_appended_times_of_another_kind_than_the_kept_rows_are_refused(tmp_path:
             train(spec_dict(), rows, tmp_path / registry, backend="local", append=True)
     with Registry.open(tmp_path / "dated") as reg:
         assert reg.get_partition("pid=0").latest_version == 1  # nothing trained
+
+
+def test_appended_times_of_the_kept_rows_kind_in_another_unit_or_zone_are_taken(
+    tmp_path: Path,
+) -> None:
+    """What the check must never refuse: zoned times in another zone (the same instants),
+    other datetime units, period numbers as other integer or float types."""
+    df = linear_frame(1, 30)
+    zoned = df.assign(t=pd.date_range("2025-01-06", periods=30, freq="W-MON", tz="UTC"))
+    train(spec_dict(), zoned, tmp_path / "zoned", backend="local")
+    later = zoned.tail(2).assign(t=zoned.t.tail(2).dt.tz_convert("Asia/Kolkata"))
+    train(spec_dict(), later.assign(y=later.y + 1), tmp_path / "zoned", backend="local",
+          append=True)  # fmt: skip
+    train(spec_dict(), df, tmp_path / "periods", backend="local")
+    for kind in ("int32", "float64", "uint16"):
+        new = df.tail(2).astype({"t": kind})
+        train(spec_dict(), new, tmp_path / "periods", backend="local", append=True)
+    with Registry.open(tmp_path / "zoned") as reg:
+        assert reg.get_partition("pid=0").latest_version == 2
+    with Registry.open(tmp_path / "periods") as reg:
+        assert reg.get_partition("pid=0").latest_version == 4

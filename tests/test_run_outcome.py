@@ -262,7 +262,7 @@ def test_every_partition_too_small_but_the_fallback_serving_them_is_a_success(
     )  # fmt: skip
     # … and what a spec's mistake looks like too, so it says so, with the first reason
     (warning,) = summary.run.options["warnings"]
-    assert warning.startswith("no partition trained a model of its own: all 10 were skipped")
+    assert warning.startswith("no partition trained a model in this run: all 10 were skipped")
     assert "(the first, pid=" in warning and "< min_rows 50" in warning
     partly = train(spec_dict(min_rows=10), linear_frame(3, 12).query("pid != 1 or t < 5"),
                    tmp_path / "reg3", backend="local")  # fmt: skip

@@ -11,7 +11,6 @@ from manymodels.exceptions import PartitionNotFound
 from manymodels.explain import Explanation, explain
 from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
 from serving.auth import AdminView
-from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key
 from serving.redact import local_roots, redact_source, redact_text
 from serving.resolution import Target
@@ -31,9 +30,7 @@ from serving.schemas import (
 )
 from serving.service import ModelService
 
-router = APIRouter(
-    tags=["partitions"], dependencies=[Depends(single_options)], route_class=FastJSONRoute
-)
+router = APIRouter(tags=["partitions"], dependencies=[Depends(single_options)])
 
 
 @router.get(
