@@ -19,6 +19,9 @@ from manymodels.exceptions import DataError, pandas_first_line
 def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     """Text dates become datetimes; numbers (period indexes) stay as they are."""
     s = df[column]
+    if s.dtype == object:  # JSON rows: numbers, booleans and text side by side
+        s = _numbers_or_text(s, column, source=source)
+        df = df.assign(**{column: s}) if s.dtype != object else df
     if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
         if s.isna().any():
             raise DataError(f"{source}: time column '{column}' has missing values")
@@ -43,6 +46,29 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     return df.assign(**{column: parsed})
 
 
+def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
+    """An object column of times as numbers when every value is one (periods), as it is
+    otherwise; a boolean, or numbers beside text, is a ``DataError``: pandas would parse the
+    numbers as dates by a rule it is changing (to instants since 1970)."""
+    values = s.dropna().tolist()
+    for value in values:
+        if isinstance(value, bool | np.bool_):
+            raise DataError(
+                f"{source}: time column '{column}' holds {value!r}, a boolean: give dates "
+                "or period numbers"
+            )
+    numeric = [isinstance(v, int | float | np.number) for v in values]
+    if values and all(numeric):
+        return pd.to_numeric(s)
+    if any(numeric):
+        first = values[numeric.index(True)]
+        raise DataError(
+            f"{source}: time column '{column}' holds the number {first!r} beside text: give "
+            "every time as a date, or every one as a period number"
+        )
+    return s
+
+
 def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
     """Times with a UTC offset beside times without one: which the first one without is. A
     walk over the distinct values, on the error path only."""
@@ -63,13 +89,28 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
             )
 
 
-def refuse_other_times(new: pd.Series, column: str, *, dates: bool, aware: bool) -> None:
+def refuse_other_times(
+    new: pd.Series, column: str, *, dates: bool, aware: bool, whole: bool = False
+) -> None:
     """New rows' times, as ``parse_time`` left them, of the kind a partition's kept rows are:
     dates where those are dates (cast to one, 20250224 became an instant of 1970), numbers
-    where they are numbers (period indexes), with a UTC offset where they have one and
+    where they are numbers (period indexes; never booleans, which became periods 0 and 1,
+    and whole where they are integers: ``whole``), with a UTC offset where they have one and
     without where they have none. ``DataError`` naming the first time that is not."""
     is_dates = ptypes.is_datetime64_any_dtype(new)
     has_zone = is_dates and getattr(new.dtype, "tz", None) is not None
+    if not dates and ptypes.is_bool_dtype(new):
+        raise DataError(
+            f"time column '{column}' holds {bool(new.iloc[0])!r}, a boolean, where the "
+            "partition's kept rows hold period numbers: send the period numbers"
+        )
+    if not dates and whole and new.dtype.kind == "f":
+        cut = new.to_numpy()[new.to_numpy() != np.floor(new.to_numpy())]
+        if len(cut):
+            raise DataError(
+                f"time column '{column}' holds {cut[0].item()!r}, where the partition's kept "
+                "rows hold whole period numbers"
+            )
     if is_dates == dates and has_zone == (aware and dates):
         return
     first = new.iloc[0] if len(new) else None

@@ -269,7 +269,8 @@ def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema)
     except (TypeError, ValueError):  # not a time pandas reads: nothing to compare with
         return
     times = parse_time(frame[[column]], column, source="the rows")[column]
-    refuse_other_times(times, column, dates=dates, aware=aware)
+    whole = isinstance(last, int)  # periods kept as integers: 31.5 is none of them
+    refuse_other_times(times, column, dates=dates, aware=aware, whole=whole)
 
 
 def _refuse_lost_columns(frame: pd.DataFrame, target: RetrainTarget) -> None:
@@ -299,7 +300,8 @@ def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:
     merged rows), or an infinite or too large (``|x| > 1e150``) feature or target."""
     spec = target.spec
     kinds = dict(feature_kinds(target.production.schema))
-    numeric = [c for c in frame.columns if kinds.get(c) and c in (spec.features or [])]
+    features = spec.features if spec.features is not None else list(kinds)  # none: every one
+    numeric = [c for c in frame.columns if kinds.get(c) and c in features]
     for name in numeric:
         if frame[name].isna().all():  # JSON nulls only: no dtype to judge, and NaN may train
             continue

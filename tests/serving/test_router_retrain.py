@@ -672,3 +672,35 @@ def test_times_of_another_kind_than_the_kept_rows_are_a_422(
         assert r.status_code == 422, r.text
         assert says in r.json()["detail"]
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ({"t": True}, "time column 't' holds True, a boolean"),
+        ({"t": 31.5}, "holds 31.5, where the partition's kept rows hold whole period numbers"),
+        ({"x0": "1.5"}, "feature 'x0'"),  # every column is a feature: checked all the same
+        ({"x0": True}, "feature 'x0'"),
+    ],
+)
+def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
+    settings: Settings, tmp_path: Path, row: dict[str, Any], says: str
+) -> None:
+    """A spec without ``features`` (every column one) and integer periods: ``true`` as a
+    period overwrote period 1's kept row, 31.5 failed the job, a number as text failed it,
+    and a null beside ``true`` trained the feature as text. Each is a 422 before any job."""
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+    base = {"t": 30, "x0": 0.5, "x1": -0.5, "y": 1.0}
+    rows = [{"t": 29, "x0": None, "x1": 0.1, "y": 2.0}, {**base, **row}]  # a null beside it
+    with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
+        r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=admin())
+        assert r.status_code == 422, r.text
+        assert says in r.json()["detail"], r.text
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        ok = client.post(
+            "/v1/partitions/pid=1/retrain", json={"rows": [base, {**base, "t": 31.0}]},
+            headers=admin(),
+        )  # fmt: skip
+        assert ok.status_code == 202, ok.text  # whole periods, even as floats, are taken
+        assert finished(client, ok.json()["job_id"])["status"] == "succeeded"
