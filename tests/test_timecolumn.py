@@ -1,0 +1,59 @@
+"""The time column as it arrives (``manymodels.timecolumn``): an object column of JSON values
+read as periods or refused, and new rows' times held to the kind the kept rows are."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from manymodels.exceptions import DataError
+from manymodels.timecolumn import parse_time, refuse_other_times
+
+
+def parsed(values: list[Any]) -> list[Any]:
+    frame = pd.DataFrame({"t": pd.Series(values, dtype=object)})
+    return list(parse_time(frame, "t", source="rows")["t"].tolist())
+
+
+def test_an_object_column_of_numbers_is_periods_and_of_text_dates() -> None:
+    assert parsed([29, 30]) == [29, 30]
+    assert parsed([29.0, 30]) == [29.0, 30.0]
+    assert parsed(["2025-01-06", "2025-01-13"]) == [
+        pd.Timestamp("2025-01-06"), pd.Timestamp("2025-01-13")
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        ([29, True], "holds True, a boolean"),
+        ([29, "2025-01-06"], "holds the number 29 beside text"),
+        (["2025-01-06", None], "has missing values"),
+    ],
+)
+def test_booleans_and_numbers_beside_text_are_refused(values: list[Any], says: str) -> None:
+    """pandas parsed such numbers as dates, by a rule it is changing to instants of 1970."""
+    with pytest.raises(DataError, match=says):
+        parsed(values)
+
+
+def test_new_times_are_held_to_the_kept_rows_kind() -> None:
+    dates = pd.Series(pd.to_datetime(["2025-01-06"]))
+    zoned = dates.dt.tz_localize("UTC")
+    periods = pd.Series([30, 31])
+    refuse_other_times(dates, "t", dates=True, aware=False)
+    refuse_other_times(zoned, "t", dates=True, aware=True)
+    refuse_other_times(periods, "t", dates=False, aware=False, whole=True)
+    refuse_other_times(periods.astype(float), "t", dates=False, aware=False, whole=True)
+    for new, kind, says in [
+        (periods, {"dates": True, "aware": False}, "holds 30, a number, where"),
+        (dates, {"dates": False, "aware": False}, "holds dates"),
+        (zoned, {"dates": True, "aware": False}, "with a UTC offset"),
+        (dates, {"dates": True, "aware": True}, "without a UTC offset"),
+        (pd.Series([True]), {"dates": False, "aware": False}, "holds True, a boolean"),
+        (pd.Series([31.5]), {"dates": False, "aware": False, "whole": True}, "holds 31.5"),
+    ]:
+        with pytest.raises(DataError, match=says):
+            refuse_other_times(new, "t", **kind)
