@@ -321,5 +321,4 @@ def test_a_first_version_made_while_another_run_made_one_is_not_stored_as_promot
     assert reg.get_partition(KEY).aliases == {"production": 1, "candidate": 2}
     stored = reg.get_version(KEY, 2).evaluation
     assert stored["promote"] is False and stored["overruled"] == "policy 'always'"
-    assert reg.get_version(KEY, 2).decision.outcome == "kept"  # type: ignore[union-attr]
     assert "evaluated against no production version, now v1" in stored["reason"]
