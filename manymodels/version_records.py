@@ -55,9 +55,10 @@ class Decision:
     @property
     def outcome(self) -> Outcome:
         """``first`` when there was no champion to judge it against, else whether it was
-        promoted. (A first version another run's first made a candidate is ``first`` still:
-        its ``promote`` is false, its ``overruled`` says why, and a run's summary counts it
-        apart, from ``record``'s ``Recorded.overruled``.)"""
+        promoted. (A first version that became a candidate because another run's first
+        version took production meanwhile reads ``first`` still: its ``promote`` is false,
+        its ``overruled`` says why, and a run's summary counts it apart, from ``record``'s
+        ``Recorded.overruled``.)"""
         if self.champion_version is None:
             return "first"
         return "promoted" if self.promote else "kept"
