@@ -375,8 +375,9 @@ def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
     command again rather than ``--resume``: the interrupted run is then no problem to solve,
     and resuming it would only train every partition a second time. A run still training is
     never such."""
-    training = [r for r in unfinished if r.status == "running" and (r.owner_alive or r.beating)]
-    stopped = [r for r in unfinished if r not in training]
+    stopped = [
+        r for r in unfinished if not (r.status == "running" and (r.owner_alive or r.beating))
+    ]
     if not stopped:
         return set()
     later = [

@@ -107,7 +107,8 @@ def refuse_other_times(
             "partition's kept rows hold period numbers: send the period numbers"
         )
     if not dates and whole and new.dtype.kind == "f":
-        cut = new.to_numpy()[new.to_numpy() != np.floor(new.to_numpy())]
+        values = new.to_numpy()
+        cut = values[values != np.floor(values)]
         if len(cut):
             raise DataError(
                 f"time column '{column}' holds {cut[0].item()!r}, where the partition's kept "

@@ -44,18 +44,20 @@ def test_a_body_json_loads_refuses_is_refused_with_its_error(body: bytes) -> Non
         parse(body)
 
 
+SPEC = {
+    "name": "jsonbody",
+    "partition_by": ["pid"],
+    "target": "y",
+    "features": ["x0", "x1"],
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+}
+
+
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root: Path = tmp_path_factory.mktemp("jsonbody") / "registry"
-    spec = {
-        "name": "jsonbody",
-        "partition_by": ["pid"],
-        "target": "y",
-        "features": ["x0", "x1"],
-        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-    }
     with Registry(root) as reg:
-        train(spec, synthetic(2, 30, n_features=2, seed=1), reg, backend="local")
+        train(SPEC, synthetic(2, 30, n_features=2, seed=1), reg, backend="local")
     with open_client(Settings(registry=root)) as c:
         yield c
 
@@ -100,15 +102,8 @@ def test_every_route_with_a_json_body_answers_a_lone_surrogate_with_a_4xx(
 
     monkeypatch.setenv("MANYMODELS_ADMIN_TOKEN", TOKEN)
     root = tmp_path / "registry"
-    spec = {
-        "name": "surrogates",
-        "partition_by": ["pid"],
-        "target": "y",
-        "features": ["x0", "x1"],
-        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-    }
-    train(spec, synthetic(2, 30, n_features=2, seed=1), root, backend="local")
-    train(spec, synthetic(2, 30, n_features=2, seed=2), root, backend="local")
+    train(SPEC, synthetic(2, 30, n_features=2, seed=1), root, backend="local")
+    train(SPEC, synthetic(2, 30, n_features=2, seed=2), root, backend="local")
     lone = '"\\ud800"'
     posts = {
         "/v1/predict": f'{{"rows": [{{"pid": {lone}, "x0": 1, "x1": 2}}]}}',
