@@ -6,6 +6,7 @@ checked in the driver. Batched queries over the keys being trained, never one pe
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -64,7 +65,10 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
     else:
         refused = None
     kind = transform_kind_json(ref.feature_schema_json)
-    return Champion(ref.version, ref.artifact_sha256, ref.last_time, refused, kind)
+    recipe = None
+    if ref.estimator is not None and ref.params_json is not None:
+        recipe = (ref.estimator, json.loads(ref.params_json))
+    return Champion(ref.version, ref.artifact_sha256, ref.last_time, refused, kind, recipe)
 
 
 def wanted_keys(

@@ -222,29 +222,37 @@ def test_a_retrain_judges_the_global_model_only_on_rows_it_did_not_see(tmp_path:
 
 
 @pytest.mark.parametrize("ensemble", ["none", "top2"])
-def test_a_global_champion_retrained_on_the_same_rows_says_why_it_is_not_scored(
+def test_a_global_champion_retrained_on_the_same_rows_is_judged_by_its_recipe_refitted(
     tmp_path: Path, ensemble: str
 ) -> None:
-    """A run on the same rows again: a champion that is (or holds, in a top-2 mean) a global
-    model cannot be refitted on the partition's rows — its model saw every partition's rows,
-    the validation rows too — so it is not scored, and the decision says so in words. It was
-    a ``TypeError`` from scikit-learn's ``clone`` with a memory address in it."""
+    """A full run on the same rows again. A champion that *is* a global model is judged by
+    the run's global model of its recipe, whose fold fits left these validation rows out: it
+    is scored, and the new version (the same bytes) is kept. One that *holds* a global model
+    in a top-2 mean cannot be refitted on the partition's rows — its member saw every
+    partition's rows, the validation rows too — so it is not scored, and the decision says so
+    in words. It was a ``TypeError`` from scikit-learn's ``clone`` with a memory address in
+    it; before the recipe, a global champion was never scored on the same periods."""
     root = tmp_path / "reg"
     s = spec(selection={"ensemble": ensemble})
     train(s, panel(), root, backend="local")
     train(s, panel(), root, backend="local")
     with Registry(root) as reg:
         firsts = {p.key: reg.get_version(p.key, 1) for p in reg.list_partitions(limit=100)}
-        global_champions = [
-            k for k, v in firsts.items() if v.validation.get("chosen") in ("global", "ensemble")
-        ]
-        assert global_champions
-        for key in global_champions:
-            v2 = reg.get_version(key, 2)
-            reason = v2.evaluation["reason"]
+        chosen = {k: v.validation.get("chosen") for k, v in firsts.items()}
+        on_global = [k for k, how in chosen.items() if how == "global"]
+        holding = [k for k, how in chosen.items() if how == "ensemble"]
+        assert on_global and (holding or ensemble == "none")
+        for key in on_global:
+            ev = reg.get_version(key, 2).evaluation
+            assert ev["basis"] == "refit" and ev["champion_score"] is not None, ev
+            assert ev["champion_score"] == ev["challenger_score"], ev  # the same model refitted
+            assert ev["reason"] == "identical to champion v1 (same bytes); kept", ev
+        for key in holding:
+            ev = reg.get_version(key, 2).evaluation
+            reason = ev["reason"]
             assert "it holds a global model trained on these validation rows too" in reason, reason
             assert "TypeError" not in reason and "0x" not in reason
-            assert v2.evaluation["basis"] == "refit" and v2.evaluation["champion_score"] is None
+            assert ev["basis"] == "refit" and ev["champion_score"] is None
 
 
 def test_a_global_model_fitted_on_other_features_is_not_rescored(tmp_path: Path) -> None:
@@ -751,3 +759,33 @@ def test_one_global_fit_for_every_fold(tmp_path: Path) -> None:
         runs[refit] = (glob["sha256"], next(c for c in v.candidates if "(global)" in c["label"]))
     assert runs[True][0] == runs[False][0]
     assert runs[True][1]["score"] != runs[False][1]["score"]
+
+
+def test_a_global_champion_is_judged_on_corrected_history_by_its_recipe_refitted(
+    tmp_path: Path,
+) -> None:
+    """The same periods again, corrected: a local champion is refitted on the new rows; a
+    global one cannot be on one partition's, and was kept for ever ("could not be
+    evaluated"). The run's global model of its recipe is it refitted on every partition's
+    rows: a partition that chooses it again ties, the same method, and is promoted."""
+    root = tmp_path / "reg"
+    train(spec(), panel(), root, backend="local")
+    with Registry(root) as reg:
+        on_global = sorted(k for k, how in chosen(reg).items() if how == "global")
+    assert on_global
+    corrected = panel().assign(y=lambda d: d["y"] * 1.5)  # the same days, every value fixed
+    train(spec(), corrected, root, backend="local")
+    with Registry(root) as reg:
+        again = [k for k in on_global if chosen_latest(reg, k) == "global"]
+        assert again  # partitions whose new version chose the global model again
+        for key in again:
+            latest = reg.get_partition(key).latest_version
+            ev = reg.get_version(key, latest).evaluation
+            assert ev["basis"] == "refit" and "could not be evaluated" not in ev["reason"]
+            assert ev["promote"], ev["reason"]
+            assert reg.get_partition(key).aliases["production"] == latest
+
+
+def chosen_latest(reg: Registry, key: str) -> str:
+    latest = reg.get_partition(key).latest_version
+    return str(reg.get_version(key, latest).validation.get("chosen"))

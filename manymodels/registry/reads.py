@@ -43,6 +43,8 @@ class ProductionRef(NamedTuple):
     feature_schema_json: str  # signed with the digests (``manymodels.signing``)
     data_sha256: str | None = None  # its training rows in the artifact store
     signature: str | None = None  # of its digests (``manymodels.signing``)
+    estimator: str | None = None  # how it was made: a global one is judged by its own recipe
+    params_json: str | None = None
 
 
 class ModelRow(NamedTuple):
@@ -197,14 +199,15 @@ class ReadsMixin(StoreBase):
                 q = (
                     select(
                         a.key, v.version, v.artifact_sha256, v.data_fingerprint,
-                        v.feature_schema_json, v.data_sha256, v.signature,
+                        v.feature_schema_json, v.data_sha256, v.signature, v.estimator,
+                        v.params_json,
                     )
                     .join(t.model_versions, and_(v.key == a.key, v.version == a.version))
                     .where(and_(a.alias == "production", a.key.in_(batch)))
                 )  # fmt: skip
-                for k, ver, sha, fp, schema, data, sig in conn.execute(q):
+                for k, ver, sha, fp, schema, data, sig, est, params in conn.execute(q):
                     last = json.loads(schema).get("history", {}).get("time")
-                    out[k] = ProductionRef(ver, sha, fp, last, schema, data, sig)
+                    out[k] = ProductionRef(ver, sha, fp, last, schema, data, sig, est, params)
         return out
 
     def latest_fingerprints(self, keys: Sequence[str]) -> dict[str, str]:

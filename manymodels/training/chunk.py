@@ -226,6 +226,7 @@ def train_one(
             numeric=numeric,
             time_ordered=time_ordered,
             champion=None if other else champion_model,
+            champion_recipe=champion.recipe if champion is not None else None,
             unseen=newer_than(inputs.times, champion.last_time if champion else None),
             prior=prior,
             external=inputs.external,

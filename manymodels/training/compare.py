@@ -9,8 +9,9 @@ are refitted on the challenger's training rows instead and scored on the same va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -47,6 +48,21 @@ class Champion:
     transform: str = "none"
     """The target transform it learnt (its history's): scored only beside a challenger that
     learnt the same one — on other features and in other units it cannot be."""
+    recipe: tuple[str, Any] | None = None
+    """Its estimator and parameters as recorded: a champion holding a global model cannot be
+    refitted on one partition's rows, but a full run's global candidate of the same recipe
+    is it refitted on every partition's (``Recipe``)."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A global champion's estimator and parameters as this run's global phase refitted them:
+    ``fits`` predict each validation split's rows from a fit that left them out, as a local
+    champion's refits do; ``chosen`` when the challenger is that same global model (only the
+    rows differ: ``Comparison.same_method``)."""
+
+    fits: Sequence[Any]
+    chosen: bool
 
 
 @dataclass(frozen=True)
@@ -74,14 +90,16 @@ def compare(
     n: int,
     unseen: np.ndarray | None,
     raw: RawTarget | None = None,
+    recipe: Recipe | None = None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
     the pooled fallback) means it cannot be told which rows the champion saw: it is refitted.
     ``raw`` (a ``target_transform``): both are scored in the target's units, turned back with
-    this version's transform — the champion is fed this version's features too."""
+    this version's transform — the champion is fed this version's features too.
+    ``recipe``: a global champion's estimator and parameters refitted by this run (``Recipe``)."""
     if unseen is None:
-        return _refit(champion, challenger_fits, splits, X, y, score_fn, raw)
+        return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
     ours, theirs, rows = [], [], 0
     for (_, va), est in zip(splits, challenger_fits, strict=True):
         idx = np.arange(n)[va]
@@ -98,7 +116,7 @@ def compare(
             return Comparison(None, None, rows, error_text(e), "unseen")
     if rows:
         return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="unseen")
-    return _refit(champion, challenger_fits, splits, X, y, score_fn, raw)
+    return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
 
 
 def _judged(raw: RawTarget | None, fit: Any, rows: Any) -> Any:
@@ -113,32 +131,47 @@ def _refit(
     y: np.ndarray,
     score_fn: Metric,
     raw: RawTarget | None = None,
+    recipe: Recipe | None = None,
 ) -> Comparison:
     """The champion's estimator and parameters, fitted on each split's training rows. A
     champion holding a global model cannot be: that model was fitted on every partition's
-    rows, these validation rows too, and only a run's global phase refits it; it is then not
-    scored, and the decision says why (it was a ``TypeError`` from ``clone``)."""
-    if _holds_global(champion):
+    rows, these validation rows too, and only a run's global phase refits it. When this run's
+    global phase fitted its recipe (``recipe``), those fold fits are the champion refitted;
+    otherwise it is not scored, and the decision says why (it was a ``TypeError`` from
+    ``clone``)."""
+    refitted: list[Callable[[], Any]]  # the champion's fit on each split, made when scored
+    if _holds_global(champion) and recipe is not None:
+        refitted, same = [partial(_given, f) for f in recipe.fits], recipe.chosen
+    elif _holds_global(champion):
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
             "it holds a global model trained on these validation rows too, which cannot be "
             "refitted on this partition's rows alone"
         )
         return Comparison(None, None, rows, why, "refit")
+    else:
+        refitted = [partial(_fitted, champion, X, y, tr) for tr, _ in splits]
+        same = bool(challenger_fits) and _config(champion) == _config(challenger_fits[-1])
     ours, theirs, rows = [], [], 0
-    for (tr, va), est in zip(splits, challenger_fits, strict=True):
+    for (_, va), est, champion_fit in zip(splits, challenger_fits, refitted, strict=True):
         Xva, yva = take(X, va), (y if raw is None else raw.y)[va]
         rows += len(yva)
         ours.append(score_fn(_judged(raw, est, va), Xva, yva))
         try:
-            refitted = clone(champion).fit(take(X, tr), y[tr])
-            theirs.append(score_fn(_judged(raw, refitted, va), Xva, yva))
+            theirs.append(score_fn(_judged(raw, champion_fit(), va), Xva, yva))
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
-    same = bool(challenger_fits) and _config(champion) == _config(challenger_fits[-1])
     return Comparison(
         float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit", same_method=same
     )
+
+
+def _fitted(champion: Any, X: Any, y: np.ndarray, rows: Any) -> Any:
+    return clone(champion).fit(take(X, rows), y[rows])
+
+
+def _given(fit: Any) -> Any:
+    return fit
 
 
 def _config(model: Any) -> Any:

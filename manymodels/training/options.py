@@ -6,6 +6,7 @@ baseline, the choice among them and the refit stay with ``select.fit_partition``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from manymodels.exceptions import error_text
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.training import constant_fits, ridge_grid
+from manymodels.training.compare import Recipe
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
 from manymodels.training.metrics import beats
@@ -155,6 +157,31 @@ def score_top2(board: Board, folds: Folds) -> list[Scored]:
         if value > board.best[0]:
             board.best, board.best_fits = (value, "top2", {"members": members}), pairs
     return top2
+
+
+def refitted_recipe(
+    external: Sequence[External],
+    recipe: tuple[str, Any] | None,
+    folds: Folds,
+    prior: ClassPrior | None,
+    *,
+    chosen: Any,
+) -> Recipe | None:
+    """A global champion's recipe (estimator and parameters) as this run refitted it: the
+    run's global model of that recipe, with its predictions of every validation row from a
+    fit that left them out. ``None`` when the run has none — or only the stored one, which
+    saw these rows (a run of named partitions: ``_score_external`` refuses it)."""
+    if recipe is None:
+        return None
+    estimator, params = recipe
+    for ext in external:
+        if ext.estimator == estimator and json.loads(json.dumps(ext.params, default=str)) == params:
+            try:
+                fits = _score_external(ext, folds, prior)[1]
+            except ValueError:
+                return None
+            return Recipe(fits, chosen=chosen is ext)
+    return None
 
 
 def _score_external(

@@ -22,7 +22,14 @@ from manymodels.training.compare import Comparison, compare
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
 from manymodels.training.metrics import Metric, beats, metric
-from manymodels.training.options import ENSEMBLE, Board, score_global, score_local, score_top2
+from manymodels.training.options import (
+    ENSEMBLE,
+    Board,
+    refitted_recipe,
+    score_global,
+    score_local,
+    score_top2,
+)
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
 
 Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
@@ -81,6 +88,7 @@ def fit_partition(
     numeric: Sequence[str] = (),
     time_ordered: bool | None = None,
     champion: Any | None = None,
+    champion_recipe: tuple[str, Any] | None = None,
     unseen: np.ndarray | None = None,
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
@@ -230,9 +238,11 @@ def fit_partition(
             elif chosen == "ensemble" and any(ridge_grid.made(f) for *_, f in top2):
                 refits = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
                 best_fits = [cands.MeanOf(list(pair)) for pair in zip(*refits, strict=True)]
+            recipe = refitted_recipe(external, champion_recipe, folds, prior, chosen=cand)
             comparison = compare(
-                champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw
-            )
+                champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw,
+                recipe=recipe,
+            )  # fmt: skip
         probability: dict[str, float] = {}
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
             probability = classify.quality(best_fits, splits, X, y, prior.classes)
