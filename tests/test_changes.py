@@ -425,6 +425,28 @@ def test_a_missing_future_price_is_a_missing_change_in_rows_as_in_the_forecast(
     np.testing.assert_allclose(loaded.predict(rows), fc["prediction"], rtol=1e-12)
 
 
+def test_a_last_row_without_its_price_is_still_a_known_period(tmp_path: Path) -> None:
+    """The last row's price is missing: its change is, and the row is not trained on. Its
+    target is still known, so the forecast starts after it and its lags read it. The history
+    ended at the last row trained on, and the forecast predicted that known period again,
+    its real value left out of the next step's lag."""
+    df = priced(partitions=1)
+    df.loc[df.index[-1], "price"] = np.nan
+    hist = "sklearn.ensemble.HistGradientBoostingRegressor"  # takes a missing change
+    spec = changes_spec(
+        candidates=[{"estimator": hist, "params": {"max_iter": 20}}], lags=[1], min_rows=8
+    )
+    with Registry(tmp_path / "reg") as reg:
+        train(spec, df, reg, backend="local")
+        version = reg.get_version("pid=0")
+    assert version.validation["dropped"] == {"undefined_lags": 2}  # the first row and the last
+    history = version.schema.history
+    assert history is not None and history.time == 29
+    assert history.target == [pytest.approx(df["y"].iloc[-1])]
+    fc = forecast(tmp_path / "reg", ["pid=0"], horizon=2)
+    assert fc["t"].tolist() == [30, 31]
+
+
 @pytest.mark.parametrize(
     ("dates", "zone", "time"),
     [(False, None, [1]), (False, None, {"a": 1}), (True, None, [1]), (True, "Europe/Berlin", -1)],

@@ -138,7 +138,8 @@ def _inputs(
     given = table.rows(i)
     rows, dropped = kept_rows(given, masks)
     if "forecast" in schema:
-        history = partition_history(table, i, schema, key_values, last=_last_row(rows))
+        last = _last_known(given, masks.get("missing_target"))
+        history = partition_history(table, i, schema, key_values, last=last)
         schema = {**schema, "history": history}
     return Inputs(
         take(table.X, rows),
@@ -385,8 +386,12 @@ def _reasons(dropped: Mapping[str, int] | None) -> str:
     return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (dropped or {}).items())
 
 
-def _last_row(rows: slice | np.ndarray) -> int | None:
-    """The table row of a partition's last row trained on (``None`` when it has none)."""
-    if isinstance(rows, slice):
+def _last_known(rows: slice, missing_target: np.ndarray | None) -> int | None:
+    """The table row of a partition's last row with a target (``None`` when it has none): a
+    forecast starts after it. Rows after it are the periods to forecast; a row left out of
+    training for another reason (a missing feature value under ``changes``) is still a
+    period whose target is known, and was forecast again, its target ignored by the lags."""
+    if missing_target is None:
         return rows.stop - 1 if rows.stop > rows.start else None
-    return int(rows[-1]) if len(rows) else None
+    known = np.flatnonzero(~missing_target[rows])
+    return int(known[-1]) + rows.start if len(known) else None
