@@ -128,10 +128,14 @@ def scale_free(errors: np.ndarray) -> tuple[float, np.ndarray]:
     error must be too, or the pooled scores' tail is too short (an error inside its own mean
     can never exceed ``n`` times it). No scores from fewer than 2 errors, nor from errors of
     which all but some are zero (a zero error scores 0, but one beside only zeros has no
-    finite score, and leaving out just it would make the pool look tamer than it is)."""
+    finite score, and leaving out just it would make the pool look tamer than it is), nor
+    from errors that are all zero: such a partition's band is 0 whatever the pool says (a
+    series that never moves, a product no longer sold), and its zeros only narrowed every
+    other partition's band — ten dead products beside ten live ones cut the live ones' 80 %
+    bands to cover about 61 % of their errors."""
     n = len(errors)
     mean_error = float(errors.mean())
-    if n < 2:
+    if n < 2 or not errors.any():
         return mean_error, np.zeros(0)
     others = (errors.sum() - errors) / (n - 1)
     if np.any((others <= 0) & (errors > 0)):

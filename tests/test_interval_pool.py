@@ -46,7 +46,8 @@ def test_scale_free_errors_are_each_divided_by_the_mean_of_the_others() -> None:
     # (2 / mean(0, 2) = 2)
     assert intervals.scale_free(np.array([0.0, 2.0, 2.0]))[1].tolist() == [0.0, 2.0, 2.0]
     assert len(intervals.scale_free(np.array([0.0, 0.0, 5.0]))[1]) == 0
-    assert intervals.scale_free(np.zeros(3))[1].tolist() == [0.0, 0.0, 0.0]
+    # all zero: its band is 0 whatever the pool is, so it takes no part in the pool
+    assert intervals.scale_free(np.zeros(3)) == (0.0, pytest.approx([]))
 
 
 def test_the_record_keeps_scale_and_scores_only_when_asked() -> None:
@@ -203,6 +204,33 @@ def test_pooled_bands_cover_their_level_where_each_partition_has_8_errors(tmp_pa
     assert found[False][95] < 91.0, found  # the partition's own: too narrow
     for level in (80, 95):
         assert abs(found[True][level] - level) < 3.0, found
+
+
+def test_series_that_never_move_take_no_part_in_the_pool(tmp_path: Path) -> None:
+    """Ten constant series (a product no longer sold) beside thirty live ones: each constant
+    one's errors are all 0 and its band 0, and the live ones' bands are those of the live
+    ones alone. The constant ones' zeros used to weigh in the pool as much as any live
+    series' scores, and narrowed every live band."""
+    rng = np.random.default_rng(11)
+    live = _panel(30, 40, rng)
+    dead = pd.concat(
+        [pd.DataFrame({"series": 100 + s, "t": np.arange(40), "x": rng.normal(size=40),
+                       "y": 0.0}) for s in range(10)],
+        ignore_index=True,
+    )  # fmt: skip
+    bands: dict[str, dict[str, list[float]]] = {}
+    for name, panel in (("live", live), ("with dead", pd.concat([live, dead]))):
+        with Registry(tmp_path / name.replace(" ", "-")) as reg:
+            summary = train(_spec(True), panel, reg, backend="local")
+            pool = Pool.from_json(summary.run.options[POOL_OPTION], [80, 95])
+            assert pool is not None and pool.partitions == 30, pool
+            keys = [p.key for p in reg.list_partitions(limit=100)]
+            got = {k: reg.get_version(k).feature_schema["intervals"] for k in keys}
+        bands[name] = {k: rec["quantiles"] for k, rec in got.items()}
+        if name == "with dead":
+            assert all(bands[name][f"series={100 + s}"] == [0.0, 0.0] for s in range(10))
+    for key, quantiles in bands["live"].items():
+        assert bands["with dead"][key] == quantiles, key
 
 
 def test_the_run_records_its_pool_and_a_retrain_of_one_partition_uses_it(tmp_path: Path) -> None:
