@@ -23,6 +23,7 @@ from manymodels.classes import class_prior
 from manymodels.csvkeys import refuse_merged_codes
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
+from manymodels.off_calendar import off_calendar
 from manymodels.partition import PartitionedTable, split
 from manymodels.spec import Spec
 from manymodels.timecolumn import parse_time
@@ -365,7 +366,9 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
             raise DataError(f"{source}: {repeated}")
     frequency = timefeatures.infer_frequency(table.time, table.offsets)
     extra = {**table.extra, "frequency": frequency}
-    odd = timefeatures.off_frequency(table.time, table.offsets, frequency, table.keys)
+    odd = timefeatures.off_frequency(
+        table.time, table.offsets, frequency, table.keys
+    ) or off_calendar(table.time, table.offsets, frequency, table.keys)  # one cause: one line
     if odd:
         extra["warnings"] = [*extra.get("warnings", []), odd]
     if not lags:

@@ -380,3 +380,48 @@ def test_a_wall_time_that_daylight_saving_skips_or_repeats_steps_on() -> None:
         "2024-03-31T03:00:00+02:00",
         "2024-03-31T04:00:00+02:00",
     ]  # fmt: skip  (an hour is an instant's step: 01:00 + 1 h is 03:00 summer time)
+
+
+def _one_spec_frame(parts: dict[str, Any]) -> tuple[Spec, pd.DataFrame]:
+    spec = Spec.from_dict(
+        {"name": "cal", "partition_by": ["k"], "target": "y", "time_column": "t",
+         "features": ["x"], "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+    )  # fmt: skip
+    frames = [
+        pd.DataFrame({"k": key, "t": times, "x": np.arange(len(times), dtype=float), "y": 1.0})
+        for key, times in parts.items()
+    ]
+    return spec, pd.concat(frames, ignore_index=True)
+
+
+def test_dates_on_a_calendar_the_tables_one_frequency_cannot_keep_are_warned_about() -> None:
+    """Month-start partitions beside month-end ones, one mistyped date among month starts,
+    a weekday-only partition beside daily ones: the table's frequency fell back to a fixed
+    step of days (31D, 1D), forecasts stepped off the calendar, and nothing said so."""
+    starts = pd.date_range("2021-01-01", periods=36, freq="MS")
+    ends = pd.date_range("2021-01-31", periods=36, freq="ME")
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    weekdays = pd.date_range("2024-01-01", periods=40, freq="B")
+    typo = starts.to_series().reset_index(drop=True)
+    typo[17] = pd.Timestamp("2022-06-02")
+
+    def warned(parts: dict[str, Any]) -> list[str]:
+        spec, df = _one_spec_frame(parts)
+        table = prepare(spec, df)[0]
+        return [w for w in table.extra.get("warnings", []) if "calendar" in w]
+
+    (mixed,) = warned({"a": starts, "c": ends})
+    assert "month starts (e.g. 'k=a' at 2021-01-01" in mixed
+    assert "month ends (e.g. 'k=c' at 2021-01-31" in mixed and "31D" in mixed
+    (mistyped,) = warned({"a": typo, "b": starts})
+    assert mistyped.startswith("1 time(s) are neither a month's start nor its end")
+    assert "'k=a' at 2022-06-02" in mistyped
+    (weekday,) = warned({"d": days, "w": weekdays})
+    assert weekday.startswith("1 partition(s) have times on weekdays only (e.g. 'k=w')")
+    # one calendar, and fixed steps that are no calendar: nothing to say
+    assert warned({"a": starts, "b": starts}) == []
+    assert warned({"c": ends, "d": ends}) == []
+    assert warned({"w": weekdays, "v": weekdays}) == []
+    every_30 = pd.date_range("2021-01-01", periods=36, freq="30D")
+    assert warned({"a": every_30, "b": every_30}) == []
+    assert warned({"d": days, "e": days}) == []

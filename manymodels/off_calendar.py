@@ -1,0 +1,107 @@
+"""A warning when a table's dates keep a calendar its one frequency cannot (``off_calendar``).
+
+A table gets one frequency (``timefeatures.infer_frequency``). Month starts become ``MS``,
+weekday-only days ``B`` — but only when *every* time fits: month-start partitions beside
+month-end ones, one mistyped date among month starts, or a weekday-only partition beside
+daily ones fell back to a fixed step (``31D``, ``1D``). Forecasts then stepped off the
+calendar (March 3rd, then April 3rd; a Saturday for a series that never has one), with
+calendar features read from those dates, and nothing said so: the spacing looked regular,
+so ``timefeatures.off_frequency`` had nothing to name. Vectorised over the table, as a
+partition's own frequency check would not be at 100,000 partitions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.timefeatures import Frequency, is_datetime, time_to_json
+
+_PERIODS = (
+    (28, 31, "month", "is_month_start", "is_month_end"),
+    (89, 92, "quarter", "is_quarter_start", "is_quarter_end"),
+    (365, 366, "year", "is_year_start", "is_year_end"),
+)
+_ADVICE = "correct such times, or train a table per calendar"
+
+
+def off_calendar(
+    time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
+) -> str | None:
+    """A warning naming where the table's dates keep a calendar that ``frequency`` (a fixed
+    step of days) does not, or ``None``."""
+    step = re.fullmatch(r"(\d+)D", frequency) if isinstance(frequency, str) else None
+    if step is None or not is_datetime(time) or len(time) < 2:
+        return None
+    index = pd.DatetimeIndex(time)
+    local = index.tz_localize(None) if index.tz is not None else index
+    part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    days = int(step.group(1))
+    if days == 1:
+        return _weekdays_only(local, offsets, keys)
+    for low, high, name, is_start, is_end in _PERIODS:
+        if low <= days <= high:
+            starts = np.asarray(getattr(local, is_start))
+            ends = np.asarray(getattr(local, is_end))
+            return _mixed_anchors(local, part, keys, str(frequency), name, starts, ends)
+    return None
+
+
+def _mixed_anchors(
+    index: pd.DatetimeIndex,
+    part: np.ndarray,
+    keys: Sequence[str],
+    frequency: str,
+    period: str,
+    starts: np.ndarray,
+    ends: np.ndarray,
+) -> str | None:
+    """Times a ``period`` apart, most of them its starts or ends, yet not all one of them.
+    Series every 30 days exactly meet a month's start or end now and then: those are no
+    calendar, and mostly neither."""
+    anchored = starts | ends
+    if anchored.all():  # each a start or an end, and not all the same: two calendars
+        s, e = int(np.flatnonzero(starts)[0]), int(np.flatnonzero(~starts)[0])
+        return (
+            f"some partitions' times are {period} starts (e.g. '{keys[part[s]]}' at "
+            f"{_day(index, s)}) and others' {period} ends (e.g. '{keys[part[e]]}' at "
+            f"{_day(index, e)}): the table's one frequency is {frequency}, so forecasts step "
+            f"off the calendar and calendar features are read from those dates; train a "
+            f"table per calendar"
+        )
+    if anchored.mean() < 0.5:
+        return None
+    first = int(np.flatnonzero(~anchored)[0])
+    return (
+        f"{int((~anchored).sum())} time(s) are neither a {period}'s start nor its end, among "
+        f"times that are (e.g. '{keys[part[first]]}' at {_day(index, first)}): the table's "
+        f"one frequency is {frequency}, so forecasts step off the calendar and calendar "
+        f"features are read from those dates; {_ADVICE}"
+    )
+
+
+def _weekdays_only(index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[str]) -> str | None:
+    """Partitions of daily times that never fall on a weekend over a week or more, beside
+    ones that do (a table of weekdays only is ``B`` already). In numpy over the partitions'
+    offsets: a daily table of 10 million rows is checked as it is prepared."""
+    at = np.asarray(offsets[:-1], dtype=np.int64) - int(offsets[0])
+    weekend = np.logical_or.reduceat(np.asarray(index.day_of_week >= 5), at)
+    stamps = index.as_unit("ns").asi8
+    span = np.maximum.reduceat(stamps, at) - np.minimum.reduceat(stamps, at)
+    odd = ~weekend & (np.diff(offsets) >= 6) & (span >= 7 * 86_400 * 10**9)
+    if not odd.any():
+        return None
+    first = int(np.flatnonzero(odd)[0])
+    return (
+        f"{int(odd.sum())} partition(s) have times on weekdays only (e.g. '{keys[first]}') in "
+        f"a table of daily times: the table's one frequency is 1D, so their forecasts fall on "
+        f"weekends, a day of the week they never trained on; train a table per calendar"
+    )
+
+
+def _day(index: pd.DatetimeIndex, i: int) -> str:
+    return str(time_to_json(index[i]))
