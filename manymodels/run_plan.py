@@ -21,7 +21,7 @@ from manymodels.exceptions import (
 )
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
+from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key, numbers_as_trained
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import claim_store
@@ -83,12 +83,20 @@ def wanted_keys(
     dropped; otherwise such a key is a ``DataError``, as is every one with ``skip_absent``)."""
     if only is None:
         return None, []
-    wanted = {normalize_key(k, columns) for k in only}
-    missing = sorted(wanted - set(table.keys))
+    present = set(table.keys)
+    wanted = {_as_in(normalize_key(k, columns), present) for k in only}
+    missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         raise DataError(f"no rows in the data for partition(s) {shown}")
     return wanted - set(missing), missing
+
+
+def _as_in(key: str, present: set[str]) -> str:
+    """``store=2.0`` names ``store=2`` when the data holds that one and not this one (a
+    client's float, as ``Registry.key`` and the router read it)."""
+    variant = numbers_as_trained(key)
+    return variant if variant and key not in present and variant in present else key
 
 
 def plan_run(

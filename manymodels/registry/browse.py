@@ -85,7 +85,12 @@ class Browser:
     # ------------------------------------------------------------------------ partitions
     def key(self, key: str) -> str:
         """``Registry.key`` for text: canonical, in the order of the registry's key columns."""
-        from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key  # urllib: models show
+        from manymodels.keys import (  # urllib: models show
+            FALLBACK_KEY,
+            decode_key,
+            normalize_key,
+            numbers_as_trained,
+        )
 
         meta = self._all("SELECT value FROM meta WHERE name = 'partition_by'")
         if meta and meta[0].value:
@@ -97,9 +102,16 @@ class Browser:
         try:
             if columns is not None and key != FALLBACK_KEY and set(decode_key(key)) != set(columns):
                 columns = None
-            return normalize_key(key, columns)
+            canonical = normalize_key(key, columns)
         except ValueError as e:  # DataError: not of col=value form
             raise Unsure(str(e)) from e
+        variant = numbers_as_trained(canonical)  # ``store=2.0`` for ``store=2``, as Registry
+        if variant and not self._has(canonical) and self._has(variant):
+            return variant
+        return canonical
+
+    def _has(self, key: str) -> bool:
+        return bool(self._all("SELECT key FROM partitions WHERE key = ?", (key,)))
 
     def list_partitions(self, *, limit: int, offset: int) -> list[PartitionSummary]:
         rows = self._all("SELECT * FROM partitions ORDER BY key LIMIT ? OFFSET ?", (limit, offset))

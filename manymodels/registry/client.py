@@ -22,7 +22,7 @@ from typing import Any
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
 from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.global_members import GlobalModels, linked
-from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
+from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import (
@@ -421,7 +421,17 @@ class Registry:
         # decode_key raises DataError for text that is not of col=value form
         if columns is not None and is_text_key and set(decode_key(str(key))) != set(columns):
             columns = None
-        return normalize_key(key, columns)
+        canonical = normalize_key(key, columns)
+        # ``store=2.0`` for the partition trained as ``store=2`` (a client's float), as the
+        # router reads it: only when the key as given is none and that one is
+        variant = numbers_as_trained(canonical)
+        if (
+            variant
+            and not self.store.has_partition(canonical)
+            and self.store.has_partition(variant)
+        ):
+            return variant
+        return canonical
 
     @property
     def partition_by(self) -> list[str] | None:

@@ -67,6 +67,11 @@ class ReadsMixin(StoreBase):
                 raise PartitionNotFound(f"no partition '{key}' in the registry")
             return self._summaries(conn, [row])[0]
 
+    def has_partition(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            query = select(t.partitions.c.key).where(t.partitions.c.key == key)
+            return conn.execute(query).first() is not None
+
     def list_partitions(
         self,
         *,

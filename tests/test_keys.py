@@ -1,0 +1,46 @@
+"""A key written with an integral decimal (``pid=2.0``, a client's float) names the partition
+trained as ``pid=2`` wherever a key is read — the router (tests/serving), ``Registry``, the
+CLI's fast read path, ``forecast`` and ``train --partitions`` — and only when the key as
+given is none: a partition trained as ``pid=2.0`` (text) stays its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factories import linear_frame, spec_dict
+
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry.browse import open_browser
+
+
+def test_a_float_spelling_of_an_integer_key_names_its_partition(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    df = linear_frame(3)
+    spec = spec_dict(features=["x0", "x1"])
+    train(spec, df, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.key("pid=2.0") == "pid=2" and reg.key({"pid": "2.0"}) == "pid=2"
+        assert reg.get_partition("pid=2.0").key == "pid=2"
+        assert reg.key("pid=7.0") == "pid=7.0"  # none of either: the key as given
+    browser = open_browser(root)
+    assert browser is not None
+    with browser:
+        assert browser.key("pid=2.0") == "pid=2"
+    fc = forecast(root, ["pid=2.0"], horizon=1)
+    assert fc["pid"].tolist() == [2]
+    summary = train(spec, df, root, backend="local", only=["pid=2.0"])
+    assert summary.run.n_trained == 1
+    with Registry.open(root) as reg:
+        assert reg.get_partition("pid=2").latest_version == 2
+
+
+def test_a_key_trained_as_decimal_text_stays_its_own(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    df = linear_frame(2)
+    df["pid"] = df["pid"].map({0: "2", 1: "2.0"})  # two labels, as text
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.key("pid=2.0") == "pid=2.0" and reg.key("pid=2") == "pid=2"
+        assert {"pid=2", "pid=2.0"} <= {p.key for p in reg.list_partitions(limit=10)}
