@@ -11,7 +11,9 @@ partition in the new rows, never a scan of the registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +35,7 @@ class Appended:
     frame: pd.DataFrame
     keys: list[str]
     counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
 
 
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
@@ -50,13 +53,14 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
+    warnings = _passed_over(reg, keys, latest)
     kept: list[pd.DataFrame] = []
     last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
     without = 0
     for key in keys:
         ref = latest.get(key)
         if ref is None or ref.data_sha256 is None:
-            without += 1  # a new partition, or a version trained before rows were kept
+            without += 1  # a new partition, or versions trained before rows were kept
             continue
         # with a signing key, rows its signature does not vouch for are never read
         verify(
@@ -68,7 +72,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             last = (ref.data_sha256, KeptRows(reg.artifacts.get(ref.data_sha256)))
         kept.append(last[1].of(key))
     if not kept:
-        return Appended(new, keys, {"partitions": len(keys), "with_history": 0, "kept_rows": 0})
+        counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
+        return Appended(new, keys, counts, warnings)
     old = pd.concat(kept, ignore_index=True)
     lost = [c for c in old.columns if c not in new.columns]
     if lost and spec.features is None:  # every other column is a feature: none may vanish
@@ -104,7 +109,23 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         "kept_rows": len(old),
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
-    return Appended(merged, keys, counts)
+    return Appended(merged, keys, counts, warnings)
+
+
+def _passed_over(reg: Registry, keys: Sequence[str], latest: Mapping[str, Any]) -> list[str]:
+    """A warning naming the partitions whose newest version kept no training rows (imported
+    from MLflow, or rows Arrow could not store), so the new rows are appended to an older
+    version's: the rows that newest version was trained on, if other, are not among them."""
+    newest = reg.store.latest_versions([k for k in keys if k in latest])
+    older = [(k, latest[k].version, v) for k, v in newest.items() if v != latest[k].version]
+    if not older:
+        return []
+    key, kept, last = sorted(older)[0]
+    return [
+        f"{len(older)} partition(s) append to an older version's training rows, their newest "
+        f"keeping none (e.g. '{key}': v{last} kept none, so v{kept}'s rows are built on): "
+        "rows that only the newer version was trained on are not among them"
+    ]
 
 
 def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -174,7 +174,10 @@ def train(
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
             table, _ = prepare(spec, data)
-        notes = {**(notes or {}), **table_notes(table)}
+        found = table_notes(table)
+        if append and merged.warnings:  # the append's first: they explain the rows trained on
+            found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
+        notes = {**(notes or {}), **found}
         wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
         if absent:
             notes = {**notes, "not_in_data": {"count": len(absent), "first": absent[:10]}}

@@ -271,6 +271,31 @@ def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
     assert promoted.exit_code == 0 and f"as {old} v3 (production)" in promoted.stdout
 
 
+def test_an_append_after_an_import_builds_on_the_newest_rows_kept(
+    mlflow: Any, tmp_path: Path
+) -> None:
+    """An imported version keeps no training rows. ``train --append`` built on the newest
+    version's rows, found none, and trained on the new rows alone; a ``gc`` then deleted the
+    history for good. It builds on the newest version that kept rows, and says so."""
+    root = tmp_path / "registry"
+    df = store_sales(n_stores=1, weeks=40)
+    key = "store=1,brand=tropicana"
+    spec = {**SALES, "min_rows": 20}
+    with Registry(root) as reg:
+        train(spec, df[df["week"] < df["week"].max()], reg, backend="local")
+        kept = len(reg.training_rows(key))
+    _frame_model(mlflow, tmp_path / "elsewhere")
+    assert invoke("import", tmp_path / "elsewhere", "--key", key, "--registry", root).exit_code == 0
+    last = df[(df["week"] == df["week"].max()) & (df["brand"] == "tropicana")]
+    with Registry(root) as reg:
+        summary = train(spec, last, reg, backend="local", append=True)
+        assert summary.run.n_trained == 1
+        assert summary.run.options["append"]["kept_rows"] == kept
+        (warning,) = [w for w in summary.run.options["warnings"] if "older version" in w]
+        assert f"'{key}': v2 kept none, so v1's rows are built on" in warning
+        assert len(reg.training_rows(key, 3)) == kept + 1  # v3 holds the history and the new row
+
+
 def test_actuals_for_an_imported_model_say_it_records_no_target(
     mlflow: Any, tmp_path: Path
 ) -> None:

@@ -221,14 +221,31 @@ class ReadsMixin(StoreBase):
         return self._latest(keys, t.model_versions.c.data_fingerprint)
 
     def latest_data(self, keys: Sequence[str]) -> dict[str, VersionDigests]:
-        """``{key: digests of its newest version}``: its training rows (``data_sha256``,
-        ``None`` when it kept none) are the rows known so far, promoted or not, which appending
-        new rows builds on; its signature vouches for them."""
+        """``{key: digests of its newest version that kept its training rows}``: they are the
+        rows known so far, promoted or not, which appending new rows builds on; its signature
+        vouches for them. A newer version that kept none (imported from MLflow, or rows Arrow
+        could not store) is passed over: building on nothing lost the history, and a ``gc``
+        then deleted it (``latest_versions`` tells the caller so)."""
         v = t.model_versions.c
-        found = self._latest(
-            keys, v.version, v.artifact_sha256, v.data_sha256, v.signature, v.feature_schema_json
-        )
-        return {k: VersionDigests(k, *row) for k, row in found.items()}
+        out: dict[str, VersionDigests] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(keys):
+                newest = (
+                    select(v.key, func.max(v.version).label("version"))
+                    .where(and_(v.key.in_(batch), v.data_sha256.is_not(None)))
+                    .group_by(v.key)
+                    .subquery()
+                )
+                columns = (v.artifact_sha256, v.data_sha256, v.signature, v.feature_schema_json)
+                on = and_(v.key == newest.c.key, v.version == newest.c.version)
+                q = select(v.key, v.version, *columns).join(newest, on)
+                for key, *values in conn.execute(q):
+                    out[key] = VersionDigests(key, *values)
+        return out
+
+    def latest_versions(self, keys: Sequence[str]) -> dict[str, int]:
+        """``{key: its newest version}``, promoted or not."""
+        return self._latest(keys, t.model_versions.c.version)
 
     def _latest(self, keys: Sequence[str], *columns: Any) -> dict[str, Any]:
         """Columns of each key's newest version (a value, or a tuple of several), in batched
