@@ -181,6 +181,9 @@ class Schedule(_Frozen):
         from manymodels.schedule import check_schedule
 
         check_schedule(self.cron, self.timezone)
+        twice = sorted({w for w in self.when if self.when.count(w) > 1})
+        if twice:  # ["changed", "changed"] read as neither "changed" alone nor a signal
+            raise ValueError(f"when: '{twice[0]}' is given more than once")
         alone = {"changed", "all"} & set(self.when)
         if alone and len(set(self.when)) > 1:
             raise ValueError(f"when: '{sorted(alone)[0]}' stands alone")

@@ -90,6 +90,9 @@ def test_the_issue_example_fires_on_mondays_at_three_local_time() -> None:
         ("0 3 * * 8", "UTC", "'8' is not a day"),
         ("0 3 * * 1", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
         ('0 3 * * 1"\nwhen = ["changed", "drifted"]\n#"', "UTC", "'changed' stands alone"),
+        # twice: read as neither "changed" alone nor a signal, every partition was retrained
+        ('0 3 * * 1"\nwhen = ["changed", "changed"]\n#"', "UTC", "'changed' is given more"),
+        ('0 3 * * 1"\nwhen = ["drifted", "stale", "drifted"]\n#"', "UTC", "'drifted' is given"),
     ],
 )
 def test_a_bad_schedule_is_a_spec_error_naming_it(cron: str, timezone: str, message: str) -> None:
