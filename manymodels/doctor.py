@@ -25,8 +25,9 @@ global model shared by every partition is read once): O(versions + bytes stored)
 
 from __future__ import annotations
 
+import shlex
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -113,13 +114,20 @@ class Checkup:
 
 
 def check(
-    registry: Registry, *, repair: bool = False, grace_seconds: float = TEMP_GRACE_SECONDS
+    registry: Registry,
+    *,
+    repair: bool = False,
+    grace_seconds: float = TEMP_GRACE_SECONDS,
+    flags: Sequence[str] | None = None,
 ) -> Checkup:
-    """Check ``registry`` and, with ``repair``, fix what can be fixed without losing data."""
+    """Check ``registry`` and, with ``repair``, fix what can be fixed without losing data.
+    ``flags`` name the registry in the commands the problems advise (the CLI's own, as
+    given: a database URL and an artifact store too), ``--registry LOCATION`` by default."""
     if repair:
         registry.require_writable("--repair writes to it (a check without it only reads)")
     rows = registry.version_digests()
-    where = registry.location
+    named = shlex.join(["--registry", registry.location] if flags is None else flags)
+    where = f" {named}" if named else ""  # the default registry: no flag to repeat
     verdicts = _verify(registry, (d for r in rows for _, d in _digests(r)))
     problems = _bad_artifacts(rows, verdicts)
     if registry.signer is not None:
@@ -134,7 +142,7 @@ def check(
     temp = _temp_files(registry, grace_seconds, repair=repair)
     problems += [temp] if temp is not None else []
     return Checkup(
-        registry=where,
+        registry=registry.location,
         versions=len(rows),
         artifacts=len(verdicts),
         aliases=registry.count_aliases(),
@@ -254,7 +262,7 @@ def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> l
             kind = "signature_missing"
             message = (
                 f"{said} are not signed, so they are never loaded while a signing key is set; "
-                f"once you trust them, sign them with: manymodels sign --registry {where}"
+                f"once you trust them, sign them with: manymodels sign{where}"
             )
         else:
             kind = "signature_other_key"
@@ -274,7 +282,7 @@ def _bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> l
                 f"{len(old)} version(s) (the first: {first.key} v{first.version}) carry a "
                 "signature in the old format, which does not cover the feature schema, so they "
                 "are never loaded: re-sign them (those whose old signature verifies) with: "
-                f"manymodels sign --registry {where}",
+                f"manymodels sign{where}",
                 key=first.key,
                 version=first.version,
                 versions=len(old),
@@ -334,10 +342,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         else f" with the same --partitions ({named})" if named is not None
         else " --changed-only" if run.options.get("changed_only") else ""
     )  # fmt: skip
-    advice = (
-        f"finish it with: manymodels train SPEC DATA --registry {where} --resume {run.run_id}"
-        + also
-    )
+    advice = f"finish it with: manymodels train SPEC DATA{where} --resume {run.run_id}" + also
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running" and run.owner_alive:

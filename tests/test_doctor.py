@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import sqlite3
@@ -203,6 +204,24 @@ class _FirstTaskDies(InProcessBackend):
     def map_unordered(self, fn: Any, items: Any, *shared: Any) -> Any:
         for i, result in super().map_unordered(fn, items, *shared):
             yield i, (RuntimeError("worker died (OOM)") if i == 0 else result)
+
+
+def test_the_resume_advice_names_the_database_and_store_as_given(tmp_path: Path) -> None:
+    """A registry in a database and a store apart from any directory: the advice named its
+    URL as ``--registry`` (a directory), unquoted, without ``--artifacts`` — run as given it
+    made directories named after the URL, and resumed nothing."""
+    db = tmp_path / "a dir" / "meta.db"
+    db.parent.mkdir()
+    url, store = f"sqlite:///{db}", str(tmp_path / "a dir" / "store")
+    reg = Registry(tmp_path / "unused", db_url=url, artifacts=store)
+    with reg, pytest.raises(RunFailed):
+        train(SPEC, linear_frame(12, 30), reg, backend=_FirstTaskDies())
+    result = CliRunner().invoke(
+        app, ["doctor", "--registry-db", url, "--artifacts", store, "--json"]
+    )
+    (message,) = [p["message"] for p in json.loads(result.stdout)["problems"]]
+    flags = shlex.join(["--registry-db", url, "--artifacts", store])
+    assert f"finish it with: manymodels train SPEC DATA {flags} --resume " in message
 
 
 def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def doctor(
     from manymodels.doctor import check
 
     with open_checked(registry, registry_db, artifacts) as reg:
-        checkup = check(reg, repair=repair)
+        checkup = check(reg, repair=repair, flags=repeated_flags(registry, registry_db, artifacts))
         where = reg.location
     if json_out:
         console.print_json(checkup.to_dict())
