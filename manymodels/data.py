@@ -24,7 +24,7 @@ from manymodels.csvkeys import refuse_merged_codes
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
-from manymodels.partition import PartitionedTable, split
+from manymodels.partition import PartitionedTable, refuse_long_keys, split
 from manymodels.spec import Spec
 from manymodels.timecolumn import parse_time
 
@@ -304,6 +304,7 @@ def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFr
         categorical=cols.categorical,
         time_column=spec.time_column,
     )
+    refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
     notes: dict[str, object] = {"warnings": cols.warnings} if cols.warnings else {}

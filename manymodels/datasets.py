@@ -54,6 +54,7 @@ from manymodels.partition import (
     PartitionedTable,
     fingerprint_digests,
     group_rows,
+    refuse_long_keys,
     row_hashes,
 )
 from manymodels.shuffle import BUCKET
@@ -304,6 +305,7 @@ def prepare_streamed(
         raise DataError(f"{name}: the dataset has no rows")
     distinct = pd.DataFrame(list(counts), columns=keys_by)
     grouping = group_rows(distinct, keys_by)  # sorted as in memory; clashing keys refused
+    refuse_long_keys(grouping.keys, name)
     index = pd.MultiIndex.from_frame(distinct.iloc[grouping.order].reset_index(drop=True))
     sizes = np.asarray(list(counts.values()), dtype=np.int64)[grouping.order]
     plan = plan_chunks(np.concatenate([[0], np.cumsum(sizes)]), workers or os.cpu_count() or 1)

@@ -22,6 +22,24 @@ from manymodels.exceptions import DataError
 FALLBACK_KEY = "__fallback__"
 """Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
 
+MAX_KEY_CHARS = 512
+"""The longest key a registry holds (its ``key`` columns: PostgreSQL enforces the length,
+SQLite does not, so it is checked before anything is written, on either)."""
+
+
+def refuse_long_keys(keys: Sequence[str], source: str = "the data") -> None:
+    """A ``DataError`` naming the first key longer than ``MAX_KEY_CHARS``. Percent-encoding
+    makes a non-ASCII character up to 12 (a CJK one 9) characters: 57 such characters are
+    enough. On PostgreSQL such a key failed the whole run with a traceback after training;
+    on SQLite it was stored."""
+    for key in keys:
+        if len(key) > MAX_KEY_CHARS:
+            raise DataError(
+                f"{source}: the partition key {key[:60]!r}… is {len(key)} characters long in "
+                f"its canonical form (values percent-encoded), past the registry's limit of "
+                f"{MAX_KEY_CHARS}: shorten the key values, or key by a shorter code"
+            )
+
 
 # --------------------------------------------------------------------------------------------
 # canonical keys

@@ -44,3 +44,31 @@ def test_a_key_trained_as_decimal_text_stays_its_own(tmp_path: Path) -> None:
     with Registry.open(root) as reg:
         assert reg.key("pid=2.0") == "pid=2.0" and reg.key("pid=2") == "pid=2"
         assert {"pid=2", "pid=2.0"} <= {p.key for p in reg.list_partitions(limit=10)}
+
+
+def test_a_key_past_the_registrys_limit_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """64 CJK characters percent-encode to 576: PostgreSQL's key column refused the write
+    after training, failing the whole run with a traceback (the good partitions lost too),
+    while SQLite stored it. Both refuse it first now, in one line."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    df = linear_frame(2)
+    df["pid"] = df["pid"].map({0: "店" * 64, 1: "b"})
+    data = tmp_path / "long.csv"
+    df.to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "long"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        'features = ["x0", "x1"]\n[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    root = tmp_path / "reg"
+    result = CliRunner().invoke(app, ["train", str(spec), str(data), "--registry", str(root)])
+    assert result.exit_code == 2  # bad input
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {data}: the partition key 'pid=%E5%BA%97"), line
+    assert "is 580 characters long" in line and "limit of 512" in line, line
+    assert not (root / "registry.db").exists() or not Registry.open(root).list_runs()

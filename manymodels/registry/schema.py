@@ -22,6 +22,8 @@ from sqlalchemy import (
     literal_column,
 )
 
+from manymodels.keys import MAX_KEY_CHARS
+
 SCHEMA_VERSION = "7"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
@@ -64,7 +66,7 @@ runs = Table(
 partitions = Table(
     "partitions",
     metadata,
-    Column("key", String(512), primary_key=True),
+    Column("key", String(MAX_KEY_CHARS), primary_key=True),
     Column("key_json", Text, nullable=False),
     Column("latest_version", Integer, nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -75,7 +77,7 @@ model_versions = Table(
     "model_versions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(512), ForeignKey("partitions.key"), nullable=False),
+    Column("key", String(MAX_KEY_CHARS), ForeignKey("partitions.key"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -110,7 +112,7 @@ model_versions = Table(
 aliases = Table(
     "aliases",
     metadata,
-    Column("key", String(512), ForeignKey("partitions.key"), nullable=False),
+    Column("key", String(MAX_KEY_CHARS), ForeignKey("partitions.key"), nullable=False),
     Column("alias", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", String(32), nullable=False),
@@ -122,7 +124,7 @@ alias_history = Table(
     "alias_history",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(512), nullable=False),
+    Column("key", String(MAX_KEY_CHARS), nullable=False),
     Column("alias", String(64), nullable=False),
     Column("from_version", Integer),
     Column("to_version", Integer),
@@ -138,7 +140,7 @@ run_partitions = Table(
     "run_partitions",
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
-    Column("key", String(512), nullable=False),
+    Column("key", String(MAX_KEY_CHARS), nullable=False),
     Column("status", String(16), nullable=False),
     Column("version", Integer),
     Column("error_type", String(128)),
@@ -155,7 +157,7 @@ monitor_drift = Table(
     metadata,
     # one row per partition: the binned counts of rows the routers sampled from the version
     # that served them, decayed with a half-life as they are added to (so the row never grows)
-    Column("key", String(512), primary_key=True),
+    Column("key", String(MAX_KEY_CHARS), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("rows", Float, nullable=False),
     Column("counts_json", Text, nullable=False),
@@ -170,7 +172,7 @@ monitor_actuals = Table(
     metadata,
     # one row per partition, version and UTC day actuals arrived; only the newest few days
     # of each (partition, version) are kept
-    Column("key", String(512), nullable=False),
+    Column("key", String(MAX_KEY_CHARS), nullable=False),
     Column("version", Integer, nullable=False),
     Column("day", String(10), nullable=False),
     Column("rows", Integer, nullable=False),
@@ -192,7 +194,7 @@ jobs = Table(
     Column("seq", Integer, primary_key=True, autoincrement=True),  # submission order
     Column("job_id", String(32), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("partition", String(512), nullable=False),
+    Column("partition", String(MAX_KEY_CHARS), nullable=False),
     Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
     Column("backend", String(16), nullable=False),
     # the router process running it (host:pid:nonce), and when it last said it still is
@@ -208,7 +210,7 @@ jobs = Table(
     Column("error", Text),
     # the partition while the job is queued or running, NULL after: the unique constraint is
     # what makes one retrain per partition hold across every router sharing the database
-    Column("active_partition", String(512)),
+    Column("active_partition", String(MAX_KEY_CHARS)),
     UniqueConstraint("job_id", name="uq_jobs_job_id"),
     UniqueConstraint("active_partition", name="uq_jobs_active_partition"),
 )
