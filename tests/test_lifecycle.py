@@ -20,7 +20,7 @@ from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import DataError, NothingToRollBack
+from manymodels.exceptions import DataError, NothingToRollBack, UntrustedArtifact
 from manymodels.execution import InProcessBackend
 from manymodels.gc import collect
 from manymodels.partition import FALLBACK_KEY
@@ -252,6 +252,32 @@ def test_promote_and_rollback_from_the_cli(tmp_path: Path) -> None:
     assert none.exit_code == 1 and none.stderr.startswith("error: partition 'pid=0' has no earlier")
     with Registry.open(tmp_path / "reg") as r:
         assert production(r)["pid=0"] == 1
+
+
+def test_promote_refuses_a_version_no_reader_could_load(tmp_path: Path) -> None:
+    """Production once moved to a version whose model was gone, or stored in a format the
+    registry no longer trusts: the promotion said "production v2 → v1", and every reader
+    (the router, ``score``) then failed on it. Nothing moves now, and the error says why."""
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    for _ in range(3):
+        train(spec, df.assign(y=df["y"] * (1 + _)), tmp_path / "reg", backend="local")
+    root = str(tmp_path / "reg")
+    with Registry.open(root) as reg:
+        gone = reg.get_version("pid=0", 2).artifact_sha256
+        path = tmp_path / "reg" / "artifacts" / gone[:2] / gone[2:4] / gone
+        path.unlink()
+    missing = CliRunner().invoke(app, ["promote", "pid=0", "2", "--registry", root])
+    assert missing.exit_code != 0
+    (line,) = missing.stderr.strip().splitlines()
+    assert line.startswith("error: ") and gone[:12] in line, line
+    with Registry.open(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    with Registry.open(root) as reg:
+        with pytest.raises(UntrustedArtifact):
+            reg.promote("pid=0", 3)
+        assert production(reg)["pid=0"] == 1
+        assert [m.action for m in reg.alias_history("pid=0", "production")] == ["first"]
 
 
 # ------------------------------------------------------------------------ resume after kill -9

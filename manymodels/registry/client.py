@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
-from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.exceptions import (
+    ArtifactError,
+    ManyModelsError,
+    NoRegistry,
+    RegistryError,
+    error_text,
+)
 from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
 from manymodels.registry.checks import VersionDigests
@@ -386,9 +392,23 @@ class Registry:
         Idempotent: promoting the version production already points at writes nothing and
         returns the move that put it there (decided inside the write transaction, so two
         concurrent promotions of the same version write one move).
+
+        The version is loaded first, as every reader would (signature, sha256, a format this
+        registry trusts, its global members): production once pointed at a model that was
+        gone or refused, and every reader failed on it (``ArtifactError`` now, nothing moved).
         """
+        canonical = self.key(key)
+        record = self.store.get_version(canonical, version)
+        try:
+            self.load_artifact(record)
+        except ManyModelsError:
+            raise
+        except Exception as e:  # a pickle naming a class this environment no longer has…
+            raise ArtifactError(
+                f"partition '{canonical}' v{version} cannot be loaded: {error_text(e)}"
+            ) from e
         return self.store.set_alias(
-            self.key(key), "production", version, reason=reason, action="promote", idempotent=True
+            canonical, "production", version, reason=reason, action="promote", idempotent=True
         )
 
     def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
