@@ -54,6 +54,10 @@ TRUSTED_TYPES: tuple[str, ...] = (
     # when a signing key is set (manymodels.signing) — before skops reads a byte of it.
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    # the float64 step an export to MLflow puts in front of a model fitted on a matrix
+    # (``interop.mlflow_io``): a numpy function that copies an array. Without it an export of
+    # a skops-only registry could not be imported back into one.
+    "numpy.ascontiguousarray",
 )
 """Types skops loads beyond its own defaults (scikit-learn's estimators, numpy, scipy):
 what the candidates and manymodels' wrappers produce, found with

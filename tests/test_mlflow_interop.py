@@ -388,6 +388,30 @@ def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
         np.testing.assert_array_equal(reg.load_model("shop=1").predict(X), model.predict(X))
 
 
+def test_a_skops_only_registry_s_export_imports_back_into_one(mlflow: Any, tmp_path: Path) -> None:
+    """The export puts a float64 step (``numpy.ascontiguousarray``) in front of a model fitted
+    on a matrix; the import, reading with manymodels' trusted types, refused the very file
+    the export had written."""
+    root, dest = tmp_path / "registry", tmp_path / "other"
+    for where in (root, dest):
+        with Registry(where) as reg:
+            reg.set_trusted_formats(frozenset({"skops"}))
+    df = store_sales(n_stores=1, weeks=40)
+    skops_sales = {**SALES, "artifacts": {"format": "skops"}}
+    with Registry(root) as reg:
+        train(skops_sales, df, reg, backend="local")
+    key = "store=1,brand=tropicana"
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    result = invoke("import", out, "--key", key, "--registry", dest)
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(root) as a, Registry.open(dest) as b:
+        rows = df[df["brand"] == "tropicana"].head(5)
+        np.testing.assert_array_equal(
+            b.load_model(key).predict(rows), a.load_model(key).predict(rows)
+        )
+
+
 def test_a_registry_that_refuses_pickles_never_unpickles_an_import(
     mlflow: Any, tmp_path: Path
 ) -> None:

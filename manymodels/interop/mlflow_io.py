@@ -164,15 +164,15 @@ def _check_transform(record: ModelVersion, pickle_free: bool) -> None:
 
 def skops_types(model: Any) -> list[str]:
     """The types beyond skops' defaults that loading ``model`` from skops needs, recorded in
-    the export for MLflow's loader: only those manymodels trusts (``TRUSTED_TYPES``) and the
-    float64 step in front; any other is refused (``UntrustedArtifact``)."""
+    the export for MLflow's loader: only those manymodels trusts (``TRUSTED_TYPES``, the
+    float64 step in front among them); any other is refused (``UntrustedArtifact``)."""
     import skops.io as sio
 
     from manymodels.exceptions import UntrustedArtifact
     from manymodels.serialization import TRUSTED_TYPES
 
     needed = set(sio.get_untrusted_types(data=sio.dumps(model)))
-    refused = sorted(needed - {*TRUSTED_TYPES, "numpy.ascontiguousarray"})
+    refused = sorted(needed - set(TRUSTED_TYPES))
     if refused:
         raise UntrustedArtifact(
             f"this registry trusts no pickles, and {type(model).__name__} cannot be exported "
