@@ -221,10 +221,13 @@ class FsspecArtifactStore:
             return
         except Exception as e:  # the client's own (botocore: no credentials)
             raise ArtifactError(f"cannot list the artifacts in {self._url}: {e}") from e
+        root = self._root.rstrip("/")
         for path in found:
-            parts = path.rstrip("/").split("/")
+            # ``aa/bb/<sha256>`` right under the root: a store nested under this prefix (another
+            # registry's ``s3://bucket/prod/eu`` inside ``s3://bucket/prod``) holds none of ours
+            parts = path.rstrip("/")[len(root) :].strip("/").split("/")
             name = parts[-1]
-            if _SHA256.fullmatch(name) and parts[-3:-1] == [name[:2], name[2:4]]:
+            if len(parts) == 3 and _SHA256.fullmatch(name) and parts[:2] == [name[:2], name[2:4]]:
                 yield name
 
     def claim(self, owner: str, note: str) -> None:

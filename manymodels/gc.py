@@ -120,7 +120,10 @@ def collect(
         if digest in referenced:
             continue
         if dry_run:
-            size, mtime = registry.artifacts.stat(digest)
+            try:
+                size, mtime = registry.artifacts.stat(digest)
+            except FileNotFoundError:  # deleted since it was listed (another gc): nothing to free
+                continue
             freed_now: int | None = size if mtime < cutoff else None
         else:
             freed_now = registry.artifacts.delete_if_older(digest, cutoff)

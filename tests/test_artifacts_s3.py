@@ -104,6 +104,18 @@ def test_owner_marks_are_kept_beside_the_artifacts_and_not_listed_as_one(url: st
     assert list(fresh.digests()) == [digest]
 
 
+def test_a_store_nested_under_the_prefix_is_not_listed_as_its_own(url: str) -> None:
+    """Another registry's store at ``…/prod/eu`` under this one's ``…/prod``: its objects were
+    listed as this store's (a recursive find), so ``gc --dry-run`` crashed on a path that is
+    not there and ``gc`` said they were young. Only ``aa/bb/<sha256>`` right under the prefix
+    is this store's."""
+    outer, inner = open_store(url), open_store(f"{url}/eu")
+    mine, _ = outer.put(b"outer bytes")
+    theirs, _ = inner.put(b"inner bytes")
+    assert list(outer.digests()) == [mine]
+    assert list(inner.digests()) == [theirs]
+
+
 def test_a_tampered_object_is_refused_and_a_put_repairs_it(url: str) -> None:
     store = open_store(url)
     assert isinstance(store, FsspecArtifactStore)
