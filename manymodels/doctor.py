@@ -91,8 +91,12 @@ class Checkup:
         return not self.unresolved
 
     def counts(self) -> str:
+        """What was checked; artifacts are "verified" only when none had a problem (it said
+        so beside a missing one)."""
+        bad = any(p.sha256 for p in self.problems)
         return (
-            f"{self.versions} version(s), {self.artifacts} artifact(s) verified, "
+            f"{self.versions} version(s), {self.artifacts} artifact(s)"
+            f"{'' if bad else ' verified'}, "
             f"{self.aliases} alias(es), {self.runs} run(s)"
             + (", signatures checked" if self.signed else "")
         )

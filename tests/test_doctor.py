@@ -122,6 +122,8 @@ def test_every_planted_fault_is_reported_and_nothing_is_changed(root: Path) -> N
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert len(lines) == 6 and all(line.startswith("problem: ") for line in lines[:5])
+    # three of them missing or corrupted: none is said to be verified
+    assert lines[5].endswith("checked 11 version(s), 22 artifact(s), 8 alias(es), 3 run(s)")
     text = result.stdout
     sha = planted["tampered"][:12]
     assert f"the model artifact of pid=0 v1, sha256 {sha}…, fails its sha256 check" in text
