@@ -43,6 +43,7 @@ from manymodels.heartbeat import spoken
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.serialization import describe, format_of
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 from manymodels.tempnames import owner_pid
 
@@ -132,8 +133,9 @@ def check(
     rows = registry.version_digests()
     named = shlex.join(["--registry", registry.location] if flags is None else flags)
     where = f" {named}" if named else ""  # the default registry: no flag to repeat
-    verdicts = _verify(registry, (d for r in rows for _, d in _digests(r)))
+    verdicts, formats = _verify(registry, (pair for r in rows for pair in _digests(r)))
     problems = _bad_artifacts(rows, verdicts)
+    problems += _untrusted(registry, rows, formats)
     if registry.signer is not None:
         problems += _bad_signatures(rows, registry.signer, where)
     for key, alias, version in registry.dangling_aliases():
@@ -156,22 +158,58 @@ def check(
     )
 
 
-def _verify(registry: Registry, digests: Iterable[str | None]) -> dict[str, str | None]:
-    """``{digest: None if intact, else what is wrong}``, each distinct digest read once."""
+def _verify(
+    registry: Registry, digests: Iterable[tuple[str, str | None]]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """``{digest: None if intact, else what is wrong}``, each distinct digest read once, and
+    the format of each intact model (``serialization.format_of``), by digest."""
     verdicts: dict[str, str | None] = {}
-    for digest in digests:
+    formats: dict[str, str] = {}
+    for role, digest in digests:
         if digest is None or digest in verdicts:
             continue
         try:
-            registry.artifacts.get(digest)
+            data = registry.artifacts.get(digest)
             verdicts[digest] = None
+            if role != "rows":
+                formats[digest] = format_of(data)
         except ArtifactNotFound:
             verdicts[digest] = "missing"
         except ArtifactCorrupted:
             verdicts[digest] = "corrupted"
         except ArtifactError as e:
             verdicts[digest] = f"unreadable: {first_line(e)}"
-    return verdicts
+    return verdicts, formats
+
+
+def _untrusted(
+    registry: Registry, rows: list[VersionDigests], formats: dict[str, str]
+) -> list[Problem]:
+    """One problem for every version whose model (or a global member) is in a format the
+    registry no longer trusts: every reader refuses it, and doctor said "no problems" after
+    ``trust --trusted-formats skops`` on a registry of pickles."""
+    trusted = registry.trusted_formats
+    bad = {digest for digest, found in formats.items() if found not in trusted}
+    refused = [r for r in rows if any(d in bad for role, d in _digests(r) if role != "rows")]
+    if not refused:
+        return []
+    kinds = sorted({formats[d] for d in bad})
+    first = refused[0]
+    return [
+        Problem(
+            kind="untrusted_format",
+            message=(
+                f"{len(refused)} version(s) hold {' and '.join(kinds)} artifacts, which this "
+                f"registry no longer trusts (it loads {describe(trusted)}): every reader refuses "
+                f"them, e.g. {first.key} v{first.version} (retrain them with [artifacts] "
+                f"format = '{sorted(trusted)[0]}', or trust them again: manymodels trust "
+                f"--trusted-formats {','.join(sorted(trusted | set(kinds)))})"
+            ),
+            key=first.key,
+            version=first.version,
+            versions=len(refused),
+        )
+    ]
 
 
 def _digests(r: VersionDigests) -> list[tuple[str, str | None]]:
@@ -188,6 +226,11 @@ _WHAT = {
     "model": "the model artifact",
     "member": "a global model (an ensemble member) in the model",
     "rows": "the training-rows artifact",
+}
+
+_RESTORE = "restore the file from a backup, or train the partition again"
+_ADVICE = {  # a store that refuses to be read has lost nothing (a wrong secret, no network)
+    "unreadable": "check the artifact store's address and credentials, then run doctor again",
 }
 
 _SAYS = {
@@ -217,7 +260,7 @@ def _bad_artifacts(
             Problem(
                 kind=f"{role}_{kind}",
                 message=f"{what} of {key} v{version}{others}, sha256 {digest[:12]}…, {says} "
-                "(restore the file from a backup, or train the partition again)",
+                f"({_ADVICE.get(kind, _RESTORE)})",
                 key=key,
                 version=version,
                 sha256=digest,

@@ -139,7 +139,8 @@ def require_loadable(found: str, formats: Iterable[str], *, what: str = "artifac
         raise UntrustedArtifact(
             f"{what} is a {found} artifact, and this registry trusts only "
             f"{describe(allowed)} artifacts: refusing to load it (retrain it with "
-            "[artifacts] format = 'skops')"
+            f"[artifacts] format = '{sorted(allowed)[0]}', or trust {found} artifacts too: "
+            f"manymodels trust --trusted-formats {','.join(sorted(allowed | {found}))})"
         )
 
 
@@ -149,7 +150,7 @@ def require_trusted_format(format: str, trusted: frozenset[str]) -> None:
     if format not in trusted:
         raise UntrustedArtifact(
             f"this registry trusts only {describe(trusted)} artifacts, and the spec stores "
-            f"{format}: set [artifacts] format = 'skops' in the spec"
+            f"{format}: set [artifacts] format = '{sorted(trusted)[0]}' in the spec"
         )
 
 

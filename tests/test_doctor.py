@@ -97,6 +97,35 @@ def test_a_healthy_registry_is_one_ok_line(root: Path) -> None:
     assert out["checked"] == {"versions": 12, "artifacts": 24, "aliases": 8, "runs": 3}
 
 
+def test_models_the_registry_no_longer_trusts_are_one_problem(root: Path) -> None:
+    """After ``trust --trusted-formats skops`` on a registry of pickles every reader refuses
+    every model, and doctor said "ok … no problems". It is one problem, counting them."""
+    with Registry.open(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    code, out = report(root)
+    assert code == 1
+    (problem,) = out["problems"]
+    assert (problem["kind"], problem["versions"]) == ("untrusted_format", 12)
+    assert problem["message"].startswith("12 version(s) hold pickle artifacts, which this ")
+    assert "manymodels trust --trusted-formats pickle,skops" in problem["message"]
+
+
+def test_an_artifact_the_store_will_not_give_is_not_advised_a_restore(root: Path) -> None:
+    """Unreadable is not lost (a wrong secret, a network down): restoring from a backup or
+    retraining was the wrong advice."""
+    with Registry.open(root) as reg:
+        digest = reg.get_version("pid=0", 1).artifact_sha256
+    path = artifact_path(root, digest)
+    path.unlink()
+    path.mkdir()  # something in its place that cannot be read
+    code, out = report(root)
+    assert code == 1
+    (problem,) = [p for p in out["problems"] if p["sha256"] == digest]
+    assert problem["kind"] == "model_unreadable", problem
+    assert "check the artifact store's address and credentials" in problem["message"]
+    assert "backup" not in problem["message"]
+
+
 def test_every_planted_fault_is_reported_and_nothing_is_changed(root: Path) -> None:
     planted = plant_faults(root)
     before = {p: p.read_bytes() for p in (root / "artifacts").rglob("*") if p.is_file()}

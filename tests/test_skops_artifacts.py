@@ -320,6 +320,22 @@ def test_trust_command_rejects_unknown_formats(registry: Path) -> None:
     assert result.stdout.strip().endswith("loads skops artifacts")
 
 
+def test_trust_says_that_models_stored_so_are_refused_from_now_on(tmp_path: Path) -> None:
+    """It said only "loads skops artifacts"; the registry's pickles were refused by every
+    reader from then on, and nothing said so."""
+    root = tmp_path / "reg"
+    Registry(root).close()
+    result = invoke("trust", "--registry", root, "--trusted-formats", "skops")
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == (
+        f"models already stored as pickle are refused from now on: manymodels doctor "
+        f"--registry {root} counts them"
+    )
+    again = invoke("trust", "--registry", root, "--trusted-formats", "pickle,skops")
+    assert len(again.stdout.strip().splitlines()) == 1  # trusting more refuses nothing
+
+
 # ------------------------------------------------------------------------------ skops not installed
 def test_without_skops_a_skops_spec_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     zipped = dumps(Ridge().fit(np.eye(3), [1.0, 2.0, 3.0]), "skops")

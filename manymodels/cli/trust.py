@@ -6,6 +6,7 @@ its rules (which formats, what a reader does with the others) live beside the lo
 
 from __future__ import annotations
 
+import shlex
 from typing import Annotated
 
 import typer
@@ -17,6 +18,7 @@ from manymodels.cli.options import (
     RegistryDbOpt,
     RegistryOpt,
     open_registry,
+    repeated_flags,
 )
 
 FormatsOpt = Annotated[
@@ -56,6 +58,7 @@ def trust(
             typer.echo(f"error: --trusted-formats: {e}", err=True)
             raise typer.Exit(2) from None
     with open_registry(registry, registry_db, artifacts) as reg:
+        before = reg.trusted_formats
         if chosen is not None:
             reg.set_trusted_formats(chosen)
         now, where = reg.trusted_formats, reg.location
@@ -63,3 +66,9 @@ def trust(
         console.print_json({"registry": where, "trusted_formats": sorted(now)})
     else:
         typer.echo(f"registry {where} loads {describe(now)} artifacts")
+        if before - now:  # models stored so stay, refused by every reader from now on
+            doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
+            typer.echo(
+                f"models already stored as {describe(before - now)} are refused from now on: "
+                f"{shlex.join(doctor)} counts them"
+            )
