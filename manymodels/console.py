@@ -233,11 +233,18 @@ def metric_view(metric: str) -> tuple[str, float]:
     return metric, 1.0
 
 
+def page_head(offset: int, shown: int, total: int) -> str:
+    """``partitions 101–150 of 3,000``; a page past the end is said so (it read "101–100")."""
+    if not shown:
+        return f"no partitions past {offset} of {total}"
+    return f"partitions {offset + 1}–{offset + shown} of {total}"
+
+
 def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
     metrics = {p.production.metric for p in items if p.production}
     name, sign = metric_view(metrics.pop()) if len(metrics) == 1 else ("score", 1.0)
     table = Table(
-        title=f"partitions {offset + 1}–{offset + len(items)} of {total} ({name} on validation)",
+        title=f"{page_head(offset, len(items), total)} ({name} on validation)",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)

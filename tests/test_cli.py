@@ -160,6 +160,8 @@ def test_models_list_table_contains_partition_keys(trained: dict[str, Any]) -> N
     for key in ("__fallback__", "store=1,brand=dominicks", "store=12,brand=tropicana"):
         assert key in result.stdout
     assert "partitions 1–35 of 35" in result.stdout
+    past = invoke("models", "list", "--registry", trained["registry"], "--offset", "100")
+    assert past.exit_code == 0 and "no partitions past 100 of 35" in past.stdout  # "101–100"
 
 
 def test_models_show_json(trained: dict[str, Any]) -> None:

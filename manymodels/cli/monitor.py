@@ -88,7 +88,7 @@ def monitor(
     from rich.table import Table
 
     table = Table(
-        title=f"partitions {offset + 1}–{offset + len(page)} of {len(rows)}, worst {sort} first",
+        title=f"{console.page_head(offset, len(page), len(rows))}, worst {sort} first",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)
