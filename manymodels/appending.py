@@ -82,6 +82,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             "rows hold, and the spec (without a features list) trains on every column: add "
             "them, or name the spec's features"
         )
+    if spec.bad_rows == "error":  # "drop" leaves such rows out of the merged table
+        _refuse_text_among_numbers(new, old, spec, name)
     kept_times = old.get(spec.time_column) if spec.time_column else None
     if spec.time_column and kept_times is not None and kept_times.dtype.kind in "iufM":
         refuse_other_times(
@@ -110,6 +112,35 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
     return Appended(merged, keys, counts, warnings)
+
+
+def _refuse_text_among_numbers(new: pd.DataFrame, old: pd.DataFrame, spec: Spec, name: str) -> None:
+    """A new row's text where the kept rows hold numbers, named in the new rows' own file and
+    row: checked on the merged table, the error named ``<DataFrame>`` and a row counted
+    after every kept row (row 61 of a file of one row)."""
+    skip = {*spec.partition_by, *([spec.time_column] if spec.time_column else [])}
+    for col in old.columns:
+        if col in skip or col not in new.columns or not _is_text(new[col]):
+            continue
+        if spec.features is not None and col not in spec.features and col != spec.target:
+            continue
+        if not (pd.api.types.is_numeric_dtype(old[col]) or pd.api.types.is_bool_dtype(old[col])):
+            continue
+        values = new[col]
+        bad = (values.notna() & pd.to_numeric(values, errors="coerce").isna()).to_numpy()
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            role = "target" if col == spec.target else "feature"
+            raise DataError(
+                f"{name}: {role} '{col}' holds numbers in the kept rows, and {int(bad.sum())} "
+                f"new value(s) are not, the first {values.iloc[first]!r} in row {first + 1} "
+                '(counting data rows from 1): fix or remove those rows (bad_rows = "drop" in '
+                "the spec leaves them out)"
+            )
+
+
+def _is_text(values: pd.Series) -> bool:
+    return values.dtype == object or pd.api.types.is_string_dtype(values)
 
 
 def _passed_over(reg: Registry, keys: Sequence[str], latest: Mapping[str, Any]) -> list[str]:

@@ -326,6 +326,24 @@ def test_a_word_in_the_target_is_refused_under_bad_rows_error(tmp_path: Path) ->
         train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
 
 
+def test_a_word_among_numbers_names_the_appended_file_and_its_own_row(tmp_path: Path) -> None:
+    """Checked on the merged table, the error named ``<DataFrame>`` and row 61 of a file of
+    two rows (the kept rows counted first)."""
+    df = linear_frame(1, 30)
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    posted = tmp_path / "posted.csv"
+    new = df[df.t >= 28].assign(t=lambda d: d.t + 2)
+    new["x1"] = new["x1"].astype(object)
+    new.iloc[1, new.columns.get_loc("x1")] = "abc"
+    new.to_csv(posted, index=False)
+    with pytest.raises(DataError) as caught:
+        train(spec_dict(), posted, tmp_path / "reg", backend="local", append=True)
+    assert str(caught.value).startswith(
+        f"{posted}: feature 'x1' holds numbers in the kept rows, and 1 new value(s) are not, "
+        "the first 'abc' in row 2 (counting data rows from 1)"
+    )
+
+
 def test_keys_as_text_numbers_match_kept_integers_and_a_repeated_index_is_fine(
     tmp_path: Path,
 ) -> None:
