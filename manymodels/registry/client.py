@@ -20,13 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
-from manymodels.exceptions import (
-    ArtifactError,
-    ManyModelsError,
-    NoRegistry,
-    RegistryError,
-    error_text,
-)
+from manymodels.exceptions import NoRegistry, RegistryError
 from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
 from manymodels.registry.checks import VersionDigests
@@ -49,7 +43,13 @@ from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE
 )
 from manymodels.registry.progress import RunProgress, counted, progress_of
 from manymodels.registry.store import SqlStore, describe_url
-from manymodels.serialization import ALL_FORMATS, TRUSTED_META, parse_formats
+from manymodels.serialization import (
+    ALL_FORMATS,
+    TRUSTED_META,
+    format_of,
+    parse_formats,
+    require_loadable,
+)
 from manymodels.signing import SIGNED_META, Signer, verify
 
 FORMATS_TTL = 1.0
@@ -393,20 +393,18 @@ class Registry:
         returns the move that put it there (decided inside the write transaction, so two
         concurrent promotions of the same version write one move).
 
-        The version is loaded first, as every reader would (signature, sha256, a format this
-        registry trusts, its global members): production once pointed at a model that was
-        gone or refused, and every reader failed on it (``ArtifactError`` now, nothing moved).
+        The version is checked first as every reader checks it before loading (signature,
+        sha256, a format this registry trusts, its global members present): production once
+        pointed at a model that was gone or refused, and every reader failed on it
+        (``ArtifactError`` now, nothing moved). Nothing is unpickled to promote.
         """
         canonical = self.key(key)
         record = self.store.get_version(canonical, version)
-        try:
-            self.load_artifact(record)
-        except ManyModelsError:
-            raise
-        except Exception as e:  # a pickle naming a class this environment no longer has…
-            raise ArtifactError(
-                f"partition '{canonical}' v{version} cannot be loaded: {error_text(e)}"
-            ) from e
+        self.verify(record)
+        what = f"partition '{canonical}' v{version}"
+        for digest in (record.artifact_sha256, *record.members):  # members: an ensemble's
+            data = self.artifacts.get(digest)  # present, and its sha256 checked
+            require_loadable(format_of(data), self.trusted_formats, what=what)
         return self.store.set_alias(
             canonical, "production", version, reason=reason, action="promote", idempotent=True
         )
