@@ -51,7 +51,9 @@ SCHEMA = {
 }
 
 
-def version(i: int, v: int) -> NewVersion:
+def version(i: int, v: int, artifact: str | None = None) -> NewVersion:
+    """Partition ``i``'s version ``v``; ``artifact``: a stored digest (``promote`` checks the
+    artifact is there and intact, as a reader would), else one that names nothing."""
     return NewVersion(
         key=f"pid={i}",
         key_values={"pid": i},
@@ -64,7 +66,7 @@ def version(i: int, v: int) -> NewVersion:
         naive_score=-1.2,
         candidates=[CandidateResult("Ridge", "sklearn.linear_model.Ridge", {}, -0.4)],
         feature_schema=SCHEMA,
-        artifact_sha256=uuid.uuid4().hex * 2,
+        artifact_sha256=artifact or uuid.uuid4().hex * 2,
         artifact_size=611,
         train_seconds=0.001,
         validation={"strategy": "last", "folds": 1, "rows": 20},
@@ -85,12 +87,13 @@ def build(root: Path, n_versions: int, db_url: str | None = None) -> tuple[Regis
     reg = Registry(root, db_url=db_url)
     n = n_versions // 2
     libraries = {"python": "3", "scikit-learn": "1"}
+    model, _ = reg.artifacts.put(b"the benchmark's model bytes")  # every version promoted names it
 
     def fill() -> None:
         for v in (1, 2):
             reg.store.create_run(run(f"build{v}", n))
             for start in range(0, n, BATCH):
-                batch = [version(i, v) for i in range(start, min(n, start + BATCH))]
+                batch = [version(i, v, model) for i in range(start, min(n, start + BATCH))]
                 reg.store.record(f"build{v}", batch, [], libraries=libraries)
 
     seconds, _ = timed(fill)
