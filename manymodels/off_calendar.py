@@ -64,6 +64,8 @@ def _mixed_anchors(
     Series every 30 days exactly meet a month's start or end now and then: those are no
     calendar, and mostly neither."""
     anchored = starts | ends
+    if starts.all() or ends.all():  # one calendar (the frequency would be anchored)
+        return None
     if anchored.all():  # each a start or an end, and not all the same: two calendars
         s, e = int(np.flatnonzero(starts)[0]), int(np.flatnonzero(~starts)[0])
         return (

@@ -425,3 +425,7 @@ def test_dates_on_a_calendar_the_tables_one_frequency_cannot_keep_are_warned_abo
     every_30 = pd.date_range("2021-01-01", periods=36, freq="30D")
     assert warned({"a": every_30, "b": every_30}) == []
     assert warned({"d": days, "e": days}) == []
+    # asked directly with a fixed step, a table of one calendar has nothing to say either
+    from manymodels.off_calendar import off_calendar
+
+    assert off_calendar(starts.to_numpy(), np.array([0, 36]), "31D", ["k=a"]) is None
