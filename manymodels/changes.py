@@ -16,8 +16,9 @@ Where the previous value comes from:
 
 * training — the row before in the partition (rows, as lags count them: periods of a regular
   series); a partition's first row has no change and is not trained on (``undefined_lags``);
-* forecasting — step 1 follows the version's last training row, whose features its history
-  records (``History.features``); step ``s`` follows step ``s - 1`` of the same forecast;
+* forecasting — step 1 follows the version's last row with a target (trained on, or left out
+  for a missing value), whose features its history records (``History.features``); step
+  ``s`` follows step ``s - 1`` of the same forecast;
 * a row scored by time (``/predict``, ``LoadedModel.predict``) that leaves the change out — the
   row of the period before it in the same request, or the history for the period right after
   the version's last time; anything else is refused, naming the row. Training takes the

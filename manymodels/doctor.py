@@ -185,29 +185,35 @@ def _verify(
 def _untrusted(
     registry: Registry, rows: list[VersionDigests], formats: dict[str, str]
 ) -> list[Problem]:
-    """One problem for every version whose model (or a global member) is in a format the
-    registry no longer trusts: every reader refuses it, and doctor said "no problems" after
-    ``trust --trusted-formats skops`` on a registry of pickles."""
+    """One problem when production versions hold a model (or a global member) in a format the
+    registry no longer trusts: every reader refuses them, and doctor said "no problems" after
+    ``trust --trusted-formats skops`` on a registry of pickles. Older versions in that format
+    are counted beside them, not a problem of their own: retraining cannot change a version,
+    so they would keep doctor failing until ``gc`` prunes them."""
     trusted = registry.trusted_formats
     bad = {digest for digest, found in formats.items() if found not in trusted}
     refused = [r for r in rows if any(d in bad for role, d in _digests(r) if role != "rows")]
-    if not refused:
+    production = registry.store.alias_table("production")
+    serving = [r for r in refused if production.get(r.key) == r.version]
+    if not serving:
         return []
     kinds = sorted({formats[d] for d in bad})
-    first = refused[0]
+    first = serving[0]
+    older = len(refused) - len(serving)
     return [
         Problem(
             kind="untrusted_format",
             message=(
-                f"{len(refused)} version(s) hold {' and '.join(kinds)} artifacts, which this "
-                f"registry no longer trusts (it loads {describe(trusted)}): every reader refuses "
-                f"them, e.g. {first.key} v{first.version} (retrain them with [artifacts] "
-                f"format = '{sorted(trusted)[0]}', or trust them again: manymodels trust "
-                f"--trusted-formats {','.join(sorted(trusted | set(kinds)))})"
+                f"{len(serving)} production version(s) hold {' and '.join(kinds)} artifacts, "
+                f"which this registry no longer trusts (it loads {describe(trusted)}): every "
+                f"reader refuses them, e.g. {first.key} v{first.version} (retrain them with "
+                f"[artifacts] format = '{sorted(trusted)[0]}', or trust them again: manymodels "
+                f"trust --trusted-formats {','.join(sorted(trusted | set(kinds)))})"
+                + (f"; {older} older version(s) too, which gc prunes" if older else "")
             ),
             key=first.key,
             version=first.version,
-            versions=len(refused),
+            versions=len(serving),
         )
     ]
 

@@ -207,17 +207,28 @@ def _missing_history(schema: FeatureSchema, error: BaseException) -> str:
     """Why a model that refused NaN was fed one: a target its lags read is missing from the
     recorded history (``missing_target = "drop"`` trains without such a row, but the lags of
     the periods after it still reach it). Empty for any other error."""
-    if "nan" not in str(error).lower():
+    if "nan" not in str(error).lower() or schema.history is None:
         return ""
-    recent = schema.history.target if schema.history is not None else []
-    missing = sum(1 for v in recent if v is None or (isinstance(v, float) and math.isnan(v)))
-    if not missing:
+    recent = schema.history.target
+    missing = sum(1 for v in recent if _absent(v))
+    if missing:
+        return (
+            f" ({missing} of the last {len(recent)} training targets its lags read are missing: "
+            "retrain with those periods' targets, or with candidates that take missing values, "
+            "such as HistGradientBoostingRegressor)"
+        )
+    blank = [name for name, v in schema.history.features.items() if _absent(v)]
+    if not blank:
         return ""
-    return (
-        f" ({missing} of the last {len(recent)} training targets its lags read are missing: "
-        "retrain with those periods' targets, or with candidates that take missing values, "
-        "such as HistGradientBoostingRegressor)"
+    return (  # a change's first step is taken from the last row's value (``changes``)
+        f" (its last row, at {schema.history.time}, has no {', '.join(map(repr, blank))}, "
+        "from which the first step's change is taken: retrain with that value, or with "
+        "candidates that take missing values, such as HistGradientBoostingRegressor)"
     )
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _first_line(e: BaseException) -> str:

@@ -445,6 +445,14 @@ def test_a_last_row_without_its_price_is_still_a_known_period(tmp_path: Path) ->
     assert history.target == [pytest.approx(df["y"].iloc[-1])]
     fc = forecast(tmp_path / "reg", ["pid=0"], horizon=2)
     assert fc["t"].tolist() == [30, 31]
+    # a model that refuses missing values is told which value its first change lacks
+    with Registry(tmp_path / "linear") as reg:
+        train(changes_spec(lags=[1], min_rows=8), df, reg, backend="local")
+    with pytest.raises(DataError) as caught:
+        forecast(tmp_path / "linear", ["pid=0"], horizon=2)
+    assert "its last row, at 29, has no 'price', from which the first step's change" in str(
+        caught.value
+    )
 
 
 @pytest.mark.parametrize(

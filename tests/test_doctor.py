@@ -105,9 +105,15 @@ def test_models_the_registry_no_longer_trusts_are_one_problem(root: Path) -> Non
     code, out = report(root)
     assert code == 1
     (problem,) = out["problems"]
-    assert (problem["kind"], problem["versions"]) == ("untrusted_format", 12)
-    assert problem["message"].startswith("12 version(s) hold pickle artifacts, which this ")
+    assert (problem["kind"], problem["versions"]) == ("untrusted_format", 4)
+    assert problem["message"].startswith("4 production version(s) hold pickle artifacts, ")
     assert "manymodels trust --trusted-formats pickle,skops" in problem["message"]
+    assert problem["message"].endswith("; 8 older version(s) too, which gc prunes")
+    # production retrained in a trusted format: no problem, whatever older versions hold
+    skops = {**SPEC, "artifacts": {"format": "skops"}, "promotion": {"policy": "always"}}
+    train(skops, linear_frame(4, 30), root, backend="local")
+    code, out = report(root)
+    assert code == 0 and out["problems"] == [], out["problems"]
 
 
 def test_an_artifact_the_store_will_not_give_is_not_advised_a_restore(root: Path) -> None:

@@ -68,9 +68,9 @@ def partition_history(
     key values, its last time, its last ``LagPlan.depth`` targets (oldest first) and its last row
     of exogenous features.
 
-    ``last`` is the table row of the last row trained on (default: the partition's last row):
-    rows after it were left out (no target), so the forecast starts where the model's data
-    ends, and its lags are the targets up to that row."""
+    ``last`` is the table row of the partition's last row with a target (default: its last
+    row): rows after it have none, so the forecast starts with them, and its lags are the
+    targets up to that row (one left out of training for a missing feature value included)."""
     assert table.time is not None
     rows = table.rows(i)
     last = rows.stop - 1 if last is None else last
