@@ -140,9 +140,9 @@ def _refit(
     otherwise it is not scored, and the decision says why (it was a ``TypeError`` from
     ``clone``)."""
     refitted: list[Callable[[], Any]]  # the champion's fit on each split, made when scored
-    if _holds_global(champion) and recipe is not None:
+    if holds_global(champion) and recipe is not None:
         refitted, same = [partial(_given, f) for f in recipe.fits], recipe.chosen
-    elif _holds_global(champion):
+    elif holds_global(champion):
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
             "it holds a global model trained on these validation rows too, which cannot be "
@@ -195,11 +195,11 @@ def _config(model: Any) -> Any:
     return repr(model)
 
 
-def _holds_global(model: Any) -> bool:
+def holds_global(model: Any) -> bool:
     """Whether ``model`` is, or has among its ensemble members, a global model bound to a
     partition (``global_fit.KeyBound``)."""
     if isinstance(model, MeanOf):
-        return any(_holds_global(m) for m in model.members)
+        return any(holds_global(m) for m in model.members)
     return isinstance(model, KeyBound)
 
 

@@ -6,7 +6,6 @@ baseline, the choice among them and the refit stay with ``select.fit_partition``
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -167,20 +166,29 @@ def refitted_recipe(
     *,
     chosen: Any,
 ) -> Recipe | None:
-    """A global champion's recipe (estimator and parameters) as this run refitted it: the
-    run's global model of that recipe, with its predictions of every validation row from a
-    fit that left them out. ``None`` when the run has none — or only the stored one, which
-    saw these rows (a run of named partitions: ``_score_external`` refuses it)."""
+    """A global champion's recipe (estimator and parameters, as its version recorded them) as
+    this run refitted it: the run's global model of that recipe, predicting every validation
+    row from a fit that left it out. ``None`` when the run has none — or only the stored one,
+    which saw these rows (a run of named partitions). ``chosen``: the option this partition
+    chose (the same global model: only the rows differ). Nothing is scored here: the fold
+    fits are the model's predictions, and the board's scores and residuals stay its own."""
     if recipe is None:
         return None
+    from manymodels.training.records import jsonable  # as versions record params (a cycle)
+
     estimator, params = recipe
+    classes = prior.classes if prior is not None else None
+    rows = np.arange(len(folds.y))
     for ext in external:
-        if ext.estimator == estimator and json.loads(json.dumps(ext.params, default=str)) == params:
-            try:
-                fits = _score_external(ext, folds, prior)[1]
-            except ValueError:
+        if ext.estimator != estimator or jsonable(ext.params) != params:
+            continue
+        fits = []
+        for _, va in folds.splits:
+            at = rows[va]
+            if np.isnan(ext.pred[at]).any():  # rows it saw: no refit of these
                 return None
-            return Recipe(fits, chosen=chosen is ext)
+            fits.append(ext.scorer(at, classes))
+        return Recipe(fits, chosen=chosen is ext)
     return None
 
 

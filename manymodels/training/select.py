@@ -18,7 +18,7 @@ from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
 from manymodels.training import classify, constant_fits, heldout, ridge_grid
-from manymodels.training.compare import Comparison, compare
+from manymodels.training.compare import Comparison, compare, holds_global
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
 from manymodels.training.metrics import Metric, beats, metric
@@ -238,7 +238,11 @@ def fit_partition(
             elif chosen == "ensemble" and any(ridge_grid.made(f) for *_, f in top2):
                 refits = [sklearn_fits(c, p) if ridge_grid.made(f) else f for _, c, p, f in top2]
                 best_fits = [cands.MeanOf(list(pair)) for pair in zip(*refits, strict=True)]
-            recipe = refitted_recipe(external, champion_recipe, folds, prior, chosen=cand)
+            same = cand if chosen == "global" else None
+            recipe = (
+                refitted_recipe(external, champion_recipe, folds, prior, chosen=same)
+                if holds_global(champion) else None
+            )  # fmt: skip
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw,
                 recipe=recipe,
