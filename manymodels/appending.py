@@ -144,19 +144,29 @@ def _is_text(values: pd.Series) -> bool:
 
 
 def _passed_over(reg: Registry, keys: Sequence[str], latest: Mapping[str, Any]) -> list[str]:
-    """A warning naming the partitions whose newest version kept no training rows (imported
-    from MLflow, or rows Arrow could not store), so the new rows are appended to an older
-    version's: the rows that newest version was trained on, if other, are not among them."""
-    newest = reg.store.latest_versions([k for k in keys if k in latest])
-    older = [(k, latest[k].version, v) for k, v in newest.items() if v != latest[k].version]
-    if not older:
-        return []
-    key, kept, last = sorted(older)[0]
-    return [
-        f"{len(older)} partition(s) append to an older version's training rows, their newest "
-        f"keeping none (e.g. '{key}': v{last} kept none, so v{kept}'s rows are built on): "
-        "rows that only the newer version was trained on are not among them"
-    ]
+    """Warnings naming the partitions whose newest version kept no training rows (imported
+    from MLflow, or rows Arrow could not store): the new rows are appended to an older
+    version's rows — those the newest was trained on, if other, are not among them — or,
+    where no version kept any (``gc`` pruned it), the partition trains on the new rows alone."""
+    newest = reg.store.latest_versions(keys)
+    older = sorted((k, latest[k].version, v) for k, v in newest.items()
+                   if k in latest and v != latest[k].version)  # fmt: skip
+    alone = sorted((k, v) for k, v in newest.items() if k not in latest)
+    out = []
+    if older:
+        key, kept, last = older[0]
+        out.append(
+            f"{len(older)} partition(s) append to an older version's training rows, their "
+            f"newest keeping none (e.g. '{key}': v{last} kept none, so v{kept}'s rows are built "
+            "on): rows that only the newer version was trained on are not among them"
+        )
+    if alone:
+        key, last = alone[0]
+        out.append(
+            f"{len(alone)} partition(s) have versions but none that kept its training rows "
+            f"(e.g. '{key}', newest v{last}): they train on the new rows alone"
+        )
+    return out
 
 
 def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -294,6 +294,16 @@ def test_an_append_after_an_import_builds_on_the_newest_rows_kept(
         (warning,) = [w for w in summary.run.options["warnings"] if "older version" in w]
         assert f"'{key}': v2 kept none, so v1's rows are built on" in warning
         assert len(reg.training_rows(key, 3)) == kept + 1  # v3 holds the history and the new row
+    # a partition whose every version keeps no rows (its only one imported) says so too
+    other = "store=9,brand=tropicana"
+    assert (
+        invoke("import", tmp_path / "elsewhere", "--key", other, "--registry", root).exit_code == 0
+    )
+    with Registry(root) as reg:
+        moved = df[df["brand"] == "tropicana"].assign(store=9)
+        summary = train(spec, moved, reg, backend="local", append=True)
+        (alone,) = [w for w in summary.run.options["warnings"] if "new rows alone" in w]
+        assert alone.startswith("1 partition(s) have versions but none that kept its training")
 
 
 def test_actuals_for_an_imported_model_say_it_records_no_target(
