@@ -164,7 +164,7 @@ def _at_alias(
             placed = "in production" if alias == PRODUCTION else f"with the alias '{alias}'"
             raise RegistryError(f"the registry at {where} has no partitions {placed}")
     else:
-        wanted = sorted({reg.key(k) for k in keys})
+        wanted = sorted({reg.key(k, known=table) for k in keys})
         if FALLBACK_KEY in wanted:
             raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
         unknown = [k for k in wanted if k not in table]

@@ -74,7 +74,7 @@ def import_mlflow(
     ``promote``. Refuses (``DataError``) what ``read_mlflow`` refuses, and a key whose columns
     are not the registry's."""
     read = source if isinstance(source, MlflowSklearn) else read_mlflow(source, reg.trusted_formats)
-    canonical = reg.key(key)
+    canonical = reg.key(key, as_trained=False)  # the partition named, new or not
     _check_key_columns(reg, canonical)
     schema = _schema_from(read.columns, read.model, canonical)
     return _register(reg, read.path, canonical, read.model, schema, read.meta, promote=promote)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Container, Mapping, MutableMapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -430,8 +430,19 @@ class Registry:
             key, alias, missing, version, reason=reason, action="rollback"
         )
 
-    def key(self, key: str | Mapping[str, Any]) -> str:
-        """The canonical form of a key given as a mapping (any order) or as text."""
+    def key(
+        self,
+        key: str | Mapping[str, Any],
+        *,
+        known: Container[str] | None = None,
+        as_trained: bool = True,
+    ) -> str:
+        """The canonical form of a key given as a mapping (any order) or as text.
+
+        ``store=2.0`` names the partition trained as ``store=2`` (a client's float), as the
+        router reads it: only when the key as given is none and that one is — in ``known``
+        (keys already read: no query per key) or else in the registry. ``as_trained=False``
+        keeps the key as given (an import names a partition to make, perhaps a new one)."""
         columns = self.partition_by
         if columns is not None and isinstance(key, Mapping) and set(key) != set(columns):
             columns = None  # another spec's keys: keep the order given
@@ -440,16 +451,14 @@ class Registry:
         if columns is not None and is_text_key and set(decode_key(str(key))) != set(columns):
             columns = None
         canonical = normalize_key(key, columns)
-        # ``store=2.0`` for the partition trained as ``store=2`` (a client's float), as the
-        # router reads it: only when the key as given is none and that one is
-        variant = numbers_as_trained(canonical)
-        if (
-            variant
-            and not self.store.has_partition(canonical)
-            and self.store.has_partition(variant)
-        ):
-            return variant
-        return canonical
+        variant = numbers_as_trained(canonical) if as_trained else None
+        if variant is None:
+            return canonical
+
+        def present(k: str) -> bool:
+            return k in known if known is not None else self.store.has_partition(k)
+
+        return variant if not present(canonical) and present(variant) else canonical
 
     @property
     def partition_by(self) -> list[str] | None:
