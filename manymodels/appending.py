@@ -119,6 +119,8 @@ def _refuse_text_among_numbers(new: pd.DataFrame, old: pd.DataFrame, spec: Spec,
     row: checked on the merged table, the error named ``<DataFrame>`` and a row counted
     after every kept row (row 61 of a file of one row)."""
     skip = {*spec.partition_by, *([spec.time_column] if spec.time_column else [])}
+    if spec.task == "classification":  # labels may be words beside numbers
+        skip.add(spec.target)
     for col in old.columns:
         if col in skip or col not in new.columns or not _is_text(new[col]):
             continue
@@ -130,6 +132,14 @@ def _refuse_text_among_numbers(new: pd.DataFrame, old: pd.DataFrame, spec: Spec,
         bad = (values.notna() & pd.to_numeric(values, errors="coerce").isna()).to_numpy()
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
+            if col in (spec.categorical or ()):  # a category the kept rows write as a number
+                raise DataError(
+                    f"{name}: categorical '{col}' is written as numbers in the kept rows, and "
+                    f"as words in {int(bad.sum())} new row(s), the first "
+                    f"{values.iloc[first]!r} in row {first + 1}: one column cannot mix them "
+                    "(write the new rows' values as the kept ones are, or train again from a "
+                    "table that writes them one way)"
+                )
             role = "target" if col == spec.target else "feature"
             raise DataError(
                 f"{name}: {role} '{col}' holds numbers in the kept rows, and {int(bad.sum())} "

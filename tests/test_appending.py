@@ -412,3 +412,20 @@ def test_appended_times_of_the_kept_rows_kind_in_another_unit_or_zone_are_taken(
         assert reg.get_partition("pid=0").latest_version == 2
     with Registry.open(tmp_path / "periods") as reg:
         assert reg.get_partition("pid=0").latest_version == 4
+
+
+def test_a_categorical_column_kept_as_numbers_refuses_words_saying_so(tmp_path: Path) -> None:
+    """A column declared categorical and coded 1, 2, 3 in the kept rows, posted as a word: the
+    partition failed in the encoder ("uniformly strings or numbers"); refused first now,
+    saying the two ways it is written."""
+    df = linear_frame(1, 30).assign(kind=lambda d: d.t % 3 + 1)
+    spec = spec_dict(features=["x0", "x1", "kind"], categorical=["kind"])
+    train(spec, df, tmp_path / "reg", backend="local")
+    posted = tmp_path / "posted.csv"
+    df[df.t >= 28].assign(t=lambda d: d.t + 2, kind="new_shop_type").to_csv(posted, index=False)
+    with pytest.raises(DataError) as caught:
+        train(spec, posted, tmp_path / "reg", backend="local", append=True)
+    assert str(caught.value).startswith(
+        f"{posted}: categorical 'kind' is written as numbers in the kept rows, and as words in "
+        "2 new row(s), the first 'new_shop_type' in row 1"
+    )
