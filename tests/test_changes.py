@@ -445,14 +445,19 @@ def test_a_last_row_without_its_price_is_still_a_known_period(tmp_path: Path) ->
     assert history.target == [pytest.approx(df["y"].iloc[-1])]
     fc = forecast(tmp_path / "reg", ["pid=0"], horizon=2)
     assert fc["t"].tolist() == [30, 31]
-    # a model that refuses missing values is told which value its first change lacks
+    assert history.features == {"price": pytest.approx(df["price"].iloc[-2])}  # unchanged
+    # a model that refuses missing values forecasts too, from that last known price
     with Registry(tmp_path / "linear") as reg:
         train(changes_spec(lags=[1], min_rows=8), df, reg, backend="local")
-    with pytest.raises(DataError) as caught:
-        forecast(tmp_path / "linear", ["pid=0"], horizon=2)
-    assert "its last row, at 29, has no 'price', from which the first step's change" in str(
-        caught.value
-    )
+        loaded = reg.load_model("pid=0")
+    future = pd.DataFrame({"pid": 0, "t": [30, 31], "price": [150.0, 160.0]})
+    fc = forecast(tmp_path / "linear", ["pid=0"], horizon=2, future=future)
+    assert fc["t"].tolist() == [30, 31]
+    step1 = {"price": 150.0, "price_change": 150.0 - df["price"].iloc[-2],
+             "y_lag1": df["y"].iloc[-1]}  # fmt: skip
+    assert set(loaded.features) == set(step1)
+    row = [[step1[f] for f in loaded.features]]
+    assert fc["prediction"].iloc[0] == pytest.approx(float(loaded.model.predict(row)[0]))
 
 
 @pytest.mark.parametrize(

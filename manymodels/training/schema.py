@@ -78,12 +78,7 @@ def partition_history(
     plan = parsed.forecast
     assert plan is not None
     depth = LagPlan.from_schema(parsed).depth
-    if isinstance(table.X, pd.DataFrame):
-        row = table.X.iloc[last]
-        features = {f: json_scalar(row[f]) for f in plan.exogenous}
-    else:
-        at = {f: j for j, f in enumerate(table.features)}
-        features = {f: json_scalar(table.X[last, at[f]]) for f in plan.exogenous}
+    features = {f: _last_known(table, f, rows.start, last) for f in plan.exogenous}
     history = {
         "key": key_values,
         "time": time_to_json(table.time[last]),
@@ -98,6 +93,20 @@ def partition_history(
         if got.kind != "none":  # auto_difference left it as it is: a version like any other
             history["transform"] = {**got.to_json(), "last": json_scalar(table.raw_y[last])}
     return history
+
+
+def _last_known(table: PartitionedTable, feature: str, start: int, last: int) -> Any:
+    """A feature's value at the partition's last row, or its last known value before it:
+    the first forecast step's change (``changes``) is taken from it, and a last row whose
+    price is missing is read as an unchanged price (a missing one failed every forecast of a
+    model that refuses NaN). ``None`` when the partition never had one."""
+    if isinstance(table.X, pd.DataFrame):
+        values = table.X[feature].iloc[start : last + 1]
+        known = values[values.notna()]
+        return json_scalar(known.iloc[-1]) if len(known) else None
+    column = table.X[start : last + 1, table.features.index(feature)]
+    known_at = np.flatnonzero(np.isfinite(column))
+    return json_scalar(column[known_at[-1]]) if len(known_at) else None
 
 
 def json_scalar(value: Any) -> Any:
