@@ -234,9 +234,9 @@ def metric_view(metric: str) -> tuple[str, float]:
 
 
 def page_head(offset: int, shown: int, total: int) -> str:
-    """``partitions 101–150 of 3,000``; a page past the end is said so (it read "101–100")."""
+    """``partitions 101–150 of 3000``; a page past the end is said so (it read "101–100")."""
     if not shown:
-        return f"no partitions past {offset} of {total}"
+        return f"no partitions past {offset} of {total}" if total else "no partitions"
     return f"partitions {offset + 1}–{offset + shown} of {total}"
 
 

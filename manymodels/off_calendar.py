@@ -12,12 +12,13 @@ partition's own frequency check would not be at 100,000 partitions.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Day, Tick
 
 from manymodels.timefeatures import Frequency, is_datetime, time_to_json
 
@@ -33,22 +34,36 @@ def off_calendar(
     time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
 ) -> str | None:
     """A warning naming where the table's dates keep a calendar that ``frequency`` (a fixed
-    step of days) does not, or ``None``."""
-    step = re.fullmatch(r"(\d+)D", frequency) if isinstance(frequency, str) else None
-    if step is None or not is_datetime(time) or len(time) < 2:
+    step: ``31D``, or ``2196h`` between quarter starts and ends, ``44610min`` between a zone's
+    month starts and ends) does not, or ``None``."""
+    days = _fixed_days(frequency)
+    if days is None or not is_datetime(time) or len(time) < 2:
         return None
     index = pd.DatetimeIndex(time)
-    local = index.tz_localize(None) if index.tz is not None else index
+    local = index.tz_localize(None) if index.tz is not None else index  # its clocks' dates
     part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-    days = int(step.group(1))
     if days == 1:
         return _weekdays_only(local, offsets, keys)
     for low, high, name, is_start, is_end in _PERIODS:
         if low <= days <= high:
             starts = np.asarray(getattr(local, is_start))
             ends = np.asarray(getattr(local, is_end))
-            return _mixed_anchors(local, part, keys, str(frequency), name, starts, ends)
+            return _mixed_anchors(index, part, keys, str(frequency), name, starts, ends)
     return None
+
+
+def _fixed_days(frequency: Frequency | None) -> float | None:
+    """A fixed step's length in days (days, hours, minutes…), or ``None`` for an anchored
+    one (``MS``, ``B``…) or periods."""
+    if not isinstance(frequency, str):
+        return None
+    try:
+        offset = to_offset(frequency)
+    except ValueError:
+        return None
+    if not isinstance(offset, Tick | Day):  # pandas 3: a Day is a calendar day, no Tick
+        return None
+    return float(pd.Timedelta(offset) / pd.Timedelta(days=1))
 
 
 def _mixed_anchors(
@@ -62,7 +77,8 @@ def _mixed_anchors(
 ) -> str | None:
     """Times a ``period`` apart, most of them its starts or ends, yet not all one of them.
     Series every 30 days exactly meet a month's start or end now and then: those are no
-    calendar, and mostly neither."""
+    calendar, and mostly neither. ``index`` is shown as given; ``starts`` and ``ends`` were read
+    on its own clocks."""
     anchored = starts | ends
     if starts.all() or ends.all():  # one calendar (the frequency would be anchored)
         return None

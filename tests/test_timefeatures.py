@@ -425,6 +425,14 @@ def test_dates_on_a_calendar_the_tables_one_frequency_cannot_keep_are_warned_abo
     every_30 = pd.date_range("2021-01-01", periods=36, freq="30D")
     assert warned({"a": every_30, "b": every_30}) == []
     assert warned({"d": days, "e": days}) == []
+    # quarter starts beside quarter ends step by 2196h, a zone's month starts beside its month
+    # ends by 44610min: fixed steps too, which the check read as days only
+    (quarters,) = warned({"q": pd.date_range("2020-01-01", periods=12, freq="QS"),
+                          "e": pd.date_range("2020-03-31", periods=12, freq="QE")})  # fmt: skip
+    assert "quarter starts" in quarters and "2196h" in quarters
+    berlin = {"a": starts.tz_localize("Europe/Berlin"), "c": ends.tz_localize("Europe/Berlin")}
+    (zoned,) = warned(berlin)
+    assert "month starts (e.g. 'k=a' at 2021-01-01T00:00:00+01:00" in zoned
     # asked directly with a fixed step, a table of one calendar has nothing to say either
     from manymodels.off_calendar import off_calendar
 
