@@ -118,11 +118,20 @@ def record(
         if n_steps and np.isfinite(grid).all():
             out["steps"] = [[conformal_quantile(step, lv) for lv in levels] for step in grid.T]
     if pool_partitions:
-        out["mean_error"], out["scores"] = scale_free(pooled)
+        truth = np.concatenate([np.asarray(y, dtype=np.float64) for y, _ in folds])
+        out["mean_error"], out["scores"] = scale_free(pooled, _rounding(truth))
     return out
 
 
-def scale_free(errors: np.ndarray) -> tuple[float, np.ndarray]:
+def _rounding(truth: np.ndarray) -> float:
+    """Errors this small are float rounding, not errors: a constant series that a linear
+    model predicts to the last bit but one (1e-16 on targets of 1/3) is a series that never
+    moves, as one with exact zeros is."""
+    finite = np.abs(truth[np.isfinite(truth)])
+    return 1e-9 * max(float(finite.max()) if len(finite) else 0.0, 1.0)
+
+
+def scale_free(errors: np.ndarray, rounding: float = 0.0) -> tuple[float, np.ndarray]:
     """The errors' mean (a partition's ``mean_error``) and each error divided by the mean of
     the *others*: a new error is divided by a mean it took no part in, so each validation
     error must be too, or the pooled scores' tail is too short (an error inside its own mean
@@ -132,10 +141,11 @@ def scale_free(errors: np.ndarray) -> tuple[float, np.ndarray]:
     from errors that are all zero: such a partition's band is 0 whatever the pool says (a
     series that never moves, a product no longer sold), and its zeros only narrowed every
     other partition's band — ten dead products beside ten live ones cut the live ones' 80 %
-    bands to cover about 61 % of their errors."""
+    bands to cover about 61 % of their errors. Errors no larger than ``rounding`` count as
+    zeros (``record`` passes float rounding at the targets' scale)."""
     n = len(errors)
     mean_error = float(errors.mean())
-    if n < 2 or not errors.any():
+    if n < 2 or not (errors > rounding).any():  # ``rounding``: errors no larger are zeros
         return mean_error, np.zeros(0)
     others = (errors.sum() - errors) / (n - 1)
     if np.any((others <= 0) & (errors > 0)):

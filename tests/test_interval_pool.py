@@ -48,6 +48,12 @@ def test_scale_free_errors_are_each_divided_by_the_mean_of_the_others() -> None:
     assert len(intervals.scale_free(np.array([0.0, 0.0, 5.0]))[1]) == 0
     # all zero: its band is 0 whatever the pool is, so it takes no part in the pool
     assert intervals.scale_free(np.zeros(3)) == (0.0, pytest.approx([]))
+    # float rounding is no error: a constant series a linear model predicts to 1e-16
+    third = np.full(4, 1 / 3)
+    noise = np.array([1e-16, -1e-16, 0.0, 5e-17])
+    rec = intervals.record([(third, third + noise)], [80], ordered=False,
+                           pool_partitions=True)  # fmt: skip
+    assert rec is not None and len(rec["scores"]) == 0
 
 
 def test_the_record_keeps_scale_and_scores_only_when_asked() -> None:
