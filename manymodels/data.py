@@ -282,14 +282,17 @@ def checked(
     return df, cols, features, bad_rows
 
 
-def prepare(spec: Spec, source: DataSource) -> tuple[PartitionedTable, pd.DataFrame]:
+def prepare(
+    spec: Spec, source: DataSource, *, name: str | None = None
+) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
 
     With a time column, the table's frequency goes into ``table.extra``; the spec's calendar
     parts become feature columns before the split, its target lags after it (see
-    ``manymodels.timefeatures``)."""
-    name = describe_source(source)
+    ``manymodels.timefeatures``). ``name`` is what errors call the rows (an append's merged
+    frame: its file), ``describe_source`` by default."""
+    name = name or describe_source(source)
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")

@@ -173,7 +173,7 @@ def train(
         if is_dataset(data) and streams(spec):  # a Parquet directory: never whole in memory here
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
-            table, _ = prepare(spec, data)
+            table, _ = prepare(spec, data, name=source if append else None)
         found = table_notes(table)
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
