@@ -280,6 +280,28 @@ def test_promote_refuses_a_version_no_reader_could_load(tmp_path: Path) -> None:
         assert [m.action for m in reg.alias_history("pid=0", "production")] == ["first"]
 
 
+def test_rollback_skips_a_version_no_reader_could_load(tmp_path: Path) -> None:
+    """A rollback moved production onto a version whose model was gone ("production v2 → v1"),
+    and every reader then failed on it: such a version is skipped as a deleted one is."""
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    for i in range(3):
+        train(spec, df.assign(y=df["y"] * (1 + i)), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        reg.promote("pid=0", 2)
+        reg.promote("pid=0", 3)
+        gone = reg.get_version("pid=0", 2).artifact_sha256
+        (tmp_path / "reg" / "artifacts" / gone[:2] / gone[2:4] / gone).unlink()
+        assert reg.rollback("pid=0").to_version == 1  # past v2, whose model is gone
+        reg.promote("pid=0", 3)
+        reg.set_trusted_formats(frozenset({"skops"}))  # v1: a pickle, refused now
+    with Registry.open(tmp_path / "reg") as reg:
+        with pytest.raises(NothingToRollBack) as caught:
+            reg.rollback("pid=0")
+        assert "that still exists and can be loaded" in str(caught.value)
+        assert production(reg)["pid=0"] == 3
+
+
 # ------------------------------------------------------------------------ resume after kill -9
 def _wait_for(db: Path, query: str, ok: Any, timeout: float = 120) -> Any:
     deadline = time.monotonic() + timeout

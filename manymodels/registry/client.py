@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
-from manymodels.exceptions import NoRegistry, RegistryError
+from manymodels.exceptions import ArtifactError, NoRegistry, RegistryError, VersionNotFound
 from manymodels.global_members import GlobalModels, linked
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
 from manymodels.registry.checks import VersionDigests
@@ -399,21 +399,42 @@ class Registry:
         (``ArtifactError`` now, nothing moved). Nothing is unpickled to promote.
         """
         canonical = self.key(key)
-        record = self.store.get_version(canonical, version)
-        self.verify(record)
-        what = f"partition '{canonical}' v{version}"
-        for digest in (record.artifact_sha256, *record.members):  # members: an ensemble's
-            data = self.artifacts.get(digest)  # present, and its sha256 checked
-            require_loadable(format_of(data), self.trusted_formats, what=what)
+        self._require_servable(self.store.get_version(canonical, version))
         return self.store.set_alias(
             canonical, "production", version, reason=reason, action="promote", idempotent=True
         )
 
     def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
         """Move ``production`` back to the version before its latest forward move; rolling
-        back twice goes two versions back; versions deleted by ``gc`` are skipped. Raises
-        ``NothingToRollBack`` when no earlier version exists."""
-        return self.store.rollback_alias(self.key(key), reason=reason)
+        back twice goes two versions back; versions deleted by ``gc``, and versions no reader
+        could load (``_require_servable``: an artifact gone, a format no longer trusted), are
+        skipped. Raises ``NothingToRollBack`` when no earlier version is left.
+
+        The versions production has pointed at are checked before the move's transaction
+        (reading artifacts under the write lock would hold every writer): one production
+        reached in the meantime is checked by no one, as before."""
+        canonical = self.key(key)
+        been = {m.to_version for m in self.alias_history(canonical, "production")}
+        skip = {v for v in been if v is not None and not self._servable(canonical, v)}
+        return self.store.rollback_alias(canonical, reason=reason, skip=skip)
+
+    def _require_servable(self, record: ModelVersion) -> None:
+        """Raise ``ArtifactError`` unless every reader could load ``record``: checked as they
+        check before loading (signature, sha256, a trusted format, its global members), with
+        nothing unpickled. Production once moved to a model that was gone or refused, and
+        every reader failed on it."""
+        self.verify(record)
+        what = f"partition '{record.key}' v{record.version}"
+        for digest in (record.artifact_sha256, *record.members):  # members: an ensemble's
+            data = self.artifacts.get(digest)  # present, and its sha256 checked
+            require_loadable(format_of(data), self.trusted_formats, what=what)
+
+    def _servable(self, key: str, version: int) -> bool:
+        try:
+            self._require_servable(self.store.get_version(key, version))
+        except (ArtifactError, VersionNotFound):
+            return False
+        return True
 
     def set_alias(
         self, key: str | Mapping[str, Any], alias: str, version: int, *, reason: str

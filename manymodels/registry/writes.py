@@ -9,7 +9,7 @@ together or not at all.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
@@ -246,15 +246,21 @@ class WritesMixin(StoreBase):
             return self._move_aliases(conn, [(key, alias, version, reason, action)], None, now())[0]
 
     def rollback_alias(
-        self, key: str, alias: str = "production", *, reason: str | None = None
+        self,
+        key: str,
+        alias: str = "production",
+        *,
+        reason: str | None = None,
+        skip: Collection[int] = (),
     ) -> AliasMove:
         """Move ``alias`` back to the version it pointed at before its latest forward move.
 
         The history is replayed as a stack (a rollback pops), so rolling back twice goes two
         versions back rather than toggling. Versions deleted since (``gc --keep``) are skipped:
         the alias goes to the newest earlier version that still exists, and
-        ``NothingToRollBack`` is raised when none does. Read and write happen in one
-        transaction (under the write lock). ``reason`` defaults to "rollback from vN".
+        ``NothingToRollBack`` is raised when none does; so are those in ``skip`` (versions no
+        reader could load, checked by the caller). Read and write happen in one transaction
+        (under the write lock). ``reason`` defaults to "rollback from vN".
         """
         with self._begin() as conn:
             self._require_partition(conn, key)
@@ -272,11 +278,12 @@ class WritesMixin(StoreBase):
                 stack.append(current)
             earlier = stack[:-1]
             exists = self._existing_versions(conn, key, earlier)
-            target = next((v for v in reversed(earlier) if v in exists), None)
+            target = next((v for v in reversed(earlier) if v in exists and v not in skip), None)
             if target is None:
+                left = " that still exists" + (" and can be loaded" if skip else "")
                 raise NothingToRollBack(
                     f"partition '{key}' has no earlier '{alias}' version to roll back to"
-                    + (" that still exists" if earlier else "")
+                    + (left if earlier else "")
                 )
             why = reason or f"rollback from v{current}"
             return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
