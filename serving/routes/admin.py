@@ -20,6 +20,11 @@ from serving.schemas import ERRORS, AliasMoveOut, ErrorOut, PromoteRequest, Roll
 
 router = APIRouter(tags=["admin"], dependencies=[Admin], route_class=FastJSONRoute)
 
+UNLOADABLE = (
+    "The version's model cannot be loaded: its artifact is missing or corrupted, or in a "
+    "format the registry does not trust."
+)
+NOTHING_BACK = "Nothing to roll back to: every earlier version deleted, or its model unloadable."
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong admin token."},
     403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
@@ -31,7 +36,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/v1/partitions/{key:path}/promote",
     response_model=AliasMoveOut,
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, 409: {"model": ErrorOut, "description": UNLOADABLE}},
     summary="Point production at a version",
 )
 async def promote(
@@ -48,7 +53,7 @@ async def promote(
 @router.post(
     "/v1/partitions/{key:path}/rollback",
     response_model=AliasMoveOut,
-    responses={**AUTH_ERRORS, 409: {"model": ErrorOut, "description": "Nothing to roll back to."}},
+    responses={**AUTH_ERRORS, 409: {"model": ErrorOut, "description": NOTHING_BACK}},
     summary="Move production back to its previous version",
 )
 async def rollback(
@@ -58,7 +63,8 @@ async def rollback(
     body: Annotated[RollbackRequest | None, Body()] = None,
 ) -> AliasMoveOut:
     """Production goes back to the version it pointed at before its last move (from the
-    alias history). Rolling back twice returns to where you started."""
+    alias history). Rolling back twice goes two versions back; versions deleted or whose
+    model no reader could load are skipped."""
     text = path_key(request, key, suffix="/rollback")
     reason = body.reason if body is not None else None
     move = await run_in_threadpool(service.rollback, text, reason=reason)
