@@ -306,6 +306,26 @@ def test_an_append_after_an_import_builds_on_the_newest_rows_kept(
         assert alone.startswith("1 partition(s) have versions but none that kept its training")
 
 
+def test_gc_keeps_the_newest_rows_an_append_would_build_on(mlflow: Any, tmp_path: Path) -> None:
+    """An import promoted over a trained version keeps no rows; ``gc --keep 1`` deleted the
+    trained version, and with it the only history an append could build on."""
+    from manymodels.gc import collect
+
+    root = tmp_path / "registry"
+    df = store_sales(n_stores=1, weeks=40)
+    key = "store=1,brand=tropicana"
+    with Registry(root) as reg:
+        train(SALES, df, reg, backend="local")
+    _frame_model(mlflow, tmp_path / "elsewhere")
+    promoted = invoke("import", tmp_path / "elsewhere", "--key", key, "--registry", root,
+                      "--promote")  # fmt: skip
+    assert promoted.exit_code == 0, promoted.stderr
+    with Registry(root) as reg:
+        report = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
+        assert (key, 1) not in report.versions_deleted
+        assert len(reg.training_rows(key, 1)) == 40
+
+
 def test_actuals_for_an_imported_model_say_it_records_no_target(
     mlflow: Any, tmp_path: Path
 ) -> None:

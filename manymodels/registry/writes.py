@@ -323,10 +323,12 @@ class WritesMixin(StoreBase):
     def prune_versions(
         self, keep: int, *, dry_run: bool = False, moved_since: str | None = None
     ) -> list[tuple[str, int, str]]:
-        """Delete versions older than each partition's ``keep`` newest, except aliased ones
-        and, with ``moved_since`` (a timestamp as ``now()`` writes them), any version an alias
-        moved onto or off after it: a router may still be serving it until it re-reads the
-        alias.
+        """Delete versions older than each partition's ``keep`` newest, except aliased ones,
+        each partition's newest version that kept its training rows (``train --append``
+        builds on them: after an MLflow import, which keeps none, ``gc --keep 1`` deleted the
+        history), and, with ``moved_since`` (a timestamp as ``now()`` writes them), any
+        version an alias moved onto or off after it: a router may still be serving it until
+        it re-reads the alias.
 
         One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
         """
@@ -336,8 +338,11 @@ class WritesMixin(StoreBase):
         rank = func.row_number().over(partition_by=c.key, order_by=c.version.desc()).label("rank")
         ranked = select(c.id, c.key, c.version, c.artifact_sha256, rank).subquery()
         pair = tuple_(ranked.c.key, ranked.c.version)
+        with_rows = (
+            select(c.key, func.max(c.version)).where(c.data_sha256.is_not(None)).group_by(c.key)
+        )
         q = select(ranked.c.id, ranked.c.key, ranked.c.version, ranked.c.artifact_sha256).where(
-            ranked.c.rank > keep, ~pair.in_(select(a.key, a.version))
+            ranked.c.rank > keep, ~pair.in_(select(a.key, a.version)), ~pair.in_(with_rows)
         )
         if moved_since is not None:
             h = t.alias_history.c
