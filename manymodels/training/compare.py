@@ -9,9 +9,8 @@ are refitted on the challenger's training rows instead and scored on the same va
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -139,39 +138,31 @@ def _refit(
     global phase fitted its recipe (``recipe``), those fold fits are the champion refitted;
     otherwise it is not scored, and the decision says why (it was a ``TypeError`` from
     ``clone``)."""
-    refitted: list[Callable[[], Any]]  # the champion's fit on each split, made when scored
-    if holds_global(champion) and recipe is not None:
-        refitted, same = [partial(_given, f) for f in recipe.fits], recipe.chosen
-    elif holds_global(champion):
+    given = recipe.fits if holds_global(champion) and recipe is not None else None
+    if holds_global(champion) and given is None:
         rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
         why = (
             "it holds a global model trained on these validation rows too, which cannot be "
             "refitted on this partition's rows alone"
         )
         return Comparison(None, None, rows, why, "refit")
-    else:
-        refitted = [partial(_fitted, champion, X, y, tr) for tr, _ in splits]
-        same = bool(challenger_fits) and _config(champion) == _config(challenger_fits[-1])
     ours, theirs, rows = [], [], 0
-    for (_, va), est, champion_fit in zip(splits, challenger_fits, refitted, strict=True):
+    for i, ((tr, va), est) in enumerate(zip(splits, challenger_fits, strict=True)):
         Xva, yva = take(X, va), (y if raw is None else raw.y)[va]
         rows += len(yva)
         ours.append(score_fn(_judged(raw, est, va), Xva, yva))
         try:
-            theirs.append(score_fn(_judged(raw, champion_fit(), va), Xva, yva))
+            refitted = given[i] if given is not None else clone(champion).fit(take(X, tr), y[tr])
+            theirs.append(score_fn(_judged(raw, refitted, va), Xva, yva))
         except Exception as e:
             return Comparison(None, None, rows, f"refitting it failed: {error_text(e)}", "refit")
+    if given is not None:
+        same = bool(recipe and recipe.chosen)
+    else:
+        same = bool(challenger_fits) and _config(champion) == _config(challenger_fits[-1])
     return Comparison(
         float(np.mean(ours)), float(np.mean(theirs)), rows, basis="refit", same_method=same
     )
-
-
-def _fitted(champion: Any, X: Any, y: np.ndarray, rows: Any) -> Any:
-    return clone(champion).fit(take(X, rows), y[rows])
-
-
-def _given(fit: Any) -> Any:
-    return fit
 
 
 def _config(model: Any) -> Any:

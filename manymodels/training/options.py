@@ -177,17 +177,12 @@ def refitted_recipe(
     from manymodels.training.records import jsonable  # as versions record params (a cycle)
 
     estimator, params = recipe
-    classes = prior.classes if prior is not None else None
-    rows = np.arange(len(folds.y))
     for ext in external:
         if ext.estimator != estimator or jsonable(ext.params) != params:
             continue
-        fits = []
-        for _, va in folds.splits:
-            at = rows[va]
-            if np.isnan(ext.pred[at]).any():  # rows it saw: no refit of these
-                return None
-            fits.append(ext.scorer(at, classes))
+        fits = _fold_fits(ext, folds, prior)  # ``None``: the stored model, which saw these rows
+        if fits is None:
+            return None
         return Recipe(fits, chosen=chosen is ext)
     return None
 
@@ -196,21 +191,29 @@ def _score_external(
     ext: External, folds: Folds, prior: ClassPrior | None
 ) -> tuple[float, list[Any]]:
     """A global model's score on this partition's validation rows, from its predictions."""
-    fits, scores = [], []
-    classes = prior.classes if prior is not None else None
-    n = len(folds.y)
-    for _, va in folds.splits:
-        rows = np.arange(n)[va]
-        if np.isnan(ext.pred[rows]).any():  # rows it saw, or cannot tell (``rescore_global``)
-            raise ValueError(
-                "the stored global model is judged only on validation rows after those it was "
-                "fitted on, told by the time column, and these are not all such rows (a full "
-                "run refits and judges it)"
-            )
-        fit = ext.scorer(rows, classes)
-        fits.append(fit)
-        scores.append(folds.fold_score(fit, va))
-    value = float(np.mean(scores))
+    fits = _fold_fits(ext, folds, prior)
+    if fits is None:  # rows it saw, or cannot tell (``rescore_global``)
+        raise ValueError(
+            "the stored global model is judged only on validation rows after those it was "
+            "fitted on, told by the time column, and these are not all such rows (a full "
+            "run refits and judges it)"
+        )
+    pairs = zip(fits, folds.splits, strict=True)
+    value = float(np.mean([folds.fold_score(fit, va) for fit, (_, va) in pairs]))
     if not math.isfinite(value):
         raise ValueError(f"{folds.score_fn.name} is not finite ({value})")
     return value, fits
+
+
+def _fold_fits(ext: External, folds: Folds, prior: ClassPrior | None) -> list[Any] | None:
+    """A global model's predictions of each validation fold's rows, as fits to score, or
+    ``None`` when some row has none (one the model saw: NaN in ``External.pred``)."""
+    classes = prior.classes if prior is not None else None
+    rows = np.arange(len(folds.y))
+    fits = []
+    for _, va in folds.splits:
+        at = rows[va]
+        if np.isnan(ext.pred[at]).any():
+            return None
+        fits.append(ext.scorer(at, classes))
+    return fits
