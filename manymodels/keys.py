@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -133,6 +133,16 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
 
 
 _INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
+
+
+def as_trained(key: str, present: Callable[[str], bool]) -> str:
+    """``key``, or the form training wrote it in (``numbers_as_trained``: ``store=2`` for
+    ``store=2.0``) when ``key`` is not ``present`` and that form is. ``present`` is asked only
+    for a key with an integral decimal: the router's alias table, the registry, the data."""
+    variant = numbers_as_trained(key)
+    if variant is None or present(key) or not present(variant):
+        return key
+    return variant
 
 
 def numbers_as_trained(key: str) -> str | None:

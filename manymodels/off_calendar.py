@@ -41,11 +41,11 @@ def off_calendar(
         return None
     index = pd.DatetimeIndex(time)
     local = index.tz_localize(None) if index.tz is not None else index  # its clocks' dates
-    part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     if days == 1:
         return _weekdays_only(local, offsets, keys)
     for low, high, name, is_start, is_end in _PERIODS:
         if low <= days <= high:
+            part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
             starts = np.asarray(getattr(local, is_start))
             ends = np.asarray(getattr(local, is_end))
             return _mixed_anchors(index, part, keys, str(frequency), name, starts, ends)

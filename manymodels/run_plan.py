@@ -21,7 +21,8 @@ from manymodels.exceptions import (
 )
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key, numbers_as_trained
+from manymodels.keys import as_trained
+from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import claim_store
@@ -84,19 +85,12 @@ def wanted_keys(
     if only is None:
         return None, []
     present = set(table.keys)
-    wanted = {_as_in(normalize_key(k, columns), present) for k in only}
+    wanted = {as_trained(normalize_key(k, columns), present.__contains__) for k in only}
     missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")
         raise DataError(f"no rows in the data for partition(s) {shown}")
     return wanted - set(missing), missing
-
-
-def _as_in(key: str, present: set[str]) -> str:
-    """``store=2.0`` names ``store=2`` when the data holds that one and not this one (a
-    client's float, as ``Registry.key`` and the router read it)."""
-    variant = numbers_as_trained(key)
-    return variant if variant and key not in present and variant in present else key
 
 
 def plan_run(

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manymodels.exceptions import DataError, PartitionNotFound
-from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
+from manymodels.keys import as_trained
+from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
 from serving.aliases import AliasTable
 from serving.errors import REFUSED
@@ -83,11 +84,7 @@ class Resolver:
                 key = normalize_key(text, columns)
             except DataError:
                 return key
-        if key not in self.aliases:  # "store=2.0" for the "store=2" training wrote
-            variant = numbers_as_trained(key)
-            if variant is not None and variant in self.aliases:
-                return variant
-        return key
+        return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"
 
     def resolve(
         self,

@@ -87,9 +87,9 @@ class Browser:
         """``Registry.key`` for text: canonical, in the order of the registry's key columns."""
         from manymodels.keys import (  # urllib: models show
             FALLBACK_KEY,
+            as_trained,
             decode_key,
             normalize_key,
-            numbers_as_trained,
         )
 
         meta = self._all("SELECT value FROM meta WHERE name = 'partition_by'")
@@ -105,10 +105,7 @@ class Browser:
             canonical = normalize_key(key, columns)
         except ValueError as e:  # DataError: not of col=value form
             raise Unsure(str(e)) from e
-        variant = numbers_as_trained(canonical)  # ``store=2.0`` for ``store=2``, as Registry
-        if variant and not self._has(canonical) and self._has(variant):
-            return variant
-        return canonical
+        return as_trained(canonical, self._has)  # ``store=2.0`` for ``store=2``, as Registry
 
     def _has(self, key: str) -> bool:
         return bool(self._all("SELECT key FROM partitions WHERE key = ?", (key,)))

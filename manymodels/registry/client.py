@@ -22,7 +22,8 @@ from typing import Any
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, deserialize, open_store
 from manymodels.exceptions import ArtifactError, NoRegistry, RegistryError, VersionNotFound
 from manymodels.global_members import GlobalModels, linked
-from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key, numbers_as_trained
+from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
+from manymodels.keys import as_trained as trained_form
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import (
@@ -472,14 +473,10 @@ class Registry:
         if columns is not None and is_text_key and set(decode_key(str(key))) != set(columns):
             columns = None
         canonical = normalize_key(key, columns)
-        variant = numbers_as_trained(canonical) if as_trained else None
-        if variant is None:
+        if not as_trained:
             return canonical
-
-        def present(k: str) -> bool:
-            return k in known if known is not None else self.store.has_partition(k)
-
-        return variant if not present(canonical) and present(variant) else canonical
+        present = known.__contains__ if known is not None else self.store.has_partition
+        return trained_form(canonical, present)
 
     @property
     def partition_by(self) -> list[str] | None:
