@@ -24,6 +24,7 @@ from manymodels.data import describe_source, prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
+from manymodels.monitoring.live import same_label
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
@@ -216,6 +217,7 @@ def training_frame(
         )
     frame = _numeric_nulls(frame, target)
     _check_values(frame, target)
+    frame = _known_labels(frame, target)
     if spec.target in frame.columns and spec.missing_target == "error":
         n_missing = int(frame[spec.target].isna().sum())
         if n_missing:
@@ -310,6 +312,38 @@ def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:
     if spec.task == "regression" and ptypes.is_numeric_dtype(frame[spec.target]):
         y = frame[spec.target].to_numpy(dtype=np.float64, na_value=np.nan)
         _refuse_unusable(y, f"target '{spec.target}'")
+
+
+def _known_labels(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
+    """A classifier's posted labels as the classes its version knows (``"1"`` as ``1``, as
+    ``/actuals`` reads them), or a ``DataError`` naming the first it does not. A version
+    answers with the table's classes; one mistyped label (``"Yes"`` beside ``"yes"``) made a
+    job train a model of a third class on one row, and promote it (the champion could not
+    know that class); ``"1"`` beside ``1`` failed the job in sorting them. A new class is a
+    full run's to add."""
+    spec = target.spec
+    classes = target.production.schema.classes
+    if spec.task != "classification" or not classes or spec.target not in frame.columns:
+        return frame
+    found: dict[tuple[type, Any], Any] = {}  # a label's class, asked once per label
+    out: list[Any] = []
+    for i, value in enumerate(frame[spec.target].tolist()):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(value)  # missing: ``missing_target`` decides
+            continue
+        asked = (type(value), value)
+        if asked not in found:
+            found[asked] = next((c for c in classes if same_label(c, value)), None)
+        known = found[asked]
+        if known is None:
+            shown = ", ".join(map(repr, classes[:10]))
+            raise DataError(
+                f"target '{spec.target}' is {value!r} in row {i}, not one of the classes "
+                f"partition '{target.key}' v{target.production.version} knows ({shown}): "
+                "correct the label, or add a class with a full training run (manymodels train)"
+            )
+        out.append(known)
+    return frame.assign(**{spec.target: pd.Series(out, index=frame.index, dtype=object)})
 
 
 def _refuse_unusable(values: np.ndarray, what: str) -> None:

@@ -704,3 +704,46 @@ def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
         )  # fmt: skip
         assert ok.status_code == 202, ok.text  # whole periods, even as floats, are taken
         assert finished(client, ok.json()["job_id"])["status"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("labels", "posted", "refused"),
+    [
+        (("no", "yes"), "Yes", True),  # a mistyped class
+        ((0, 1), 2, True),  # a class the table never had
+        ((0, 1), "1", False),  # the class 1, as /actuals reads it
+    ],
+)
+def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
+    settings: Settings, tmp_path: Path, labels: tuple[Any, Any], posted: Any, refused: bool
+) -> None:
+    """One mistyped label ("Yes" beside "yes") was accepted, and the job trained a model of
+    three classes on the partition's rows, answering the same probabilities for every row,
+    and promoted it (the champion could not know the class it was judged on); "1" beside 1
+    failed the job sorting them. A label no class is: a 422 before any job; one that is a
+    class by value: trained as that class."""
+    root = tmp_path / "reg"
+    df = linear_frame(2, 40)
+    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), *labels[::-1])
+    spec = spec_dict(
+        target="label", task="classification", metric="neg_log_loss",
+        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    )  # fmt: skip
+    train(spec, df.drop(columns=["y"]), root, backend="local")
+    rows = [{"t": 40 + i, "x0": 0.1 * i, "x1": -0.2, "label": labels[i % 2]} for i in range(6)]
+    rows[3]["label"] = posted
+    with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
+        r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=admin())
+        if refused:
+            assert r.status_code == 422, r.text
+            detail = r.json()["detail"]
+            assert f"is {posted!r} in row 3, not one of the classes" in detail, detail
+            assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+            return
+        assert r.status_code == 202, r.text
+        job = finished(client, r.json()["job_id"])
+        assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        newest = max(reg.list_versions("pid=1"), key=lambda v: v.version)
+        assert newest.version == 2
+        assert newest.schema.classes == list(labels)
