@@ -61,8 +61,8 @@ def decide(
         return verdict(True, "policy 'always'")
     if promotion.policy == "manual":
         return verdict(False, "policy 'manual': awaiting promotion")
-    if champion is None:
-        why = champion_error or "no score"
+    if champion is None or math.isnan(champion) or math.isnan(challenger):
+        why = champion_error or ("no score" if champion is None else "a score is undefined")
         return verdict(False, f"champion v{champion_version} could not be evaluated ({why}); kept")
     gain = improvement(challenger, champion)
     needed = promotion.min_improvement

@@ -325,3 +325,29 @@ def test_calibration_wraps_partitions_with_enough_rows_of_each_class() -> None:
 def test_calibration_options_are_checked(change: dict[str, Any], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         Spec.from_dict({**spec(calibration={"method": "isotonic"}), **change})
+
+
+def test_rows_of_one_class_appended_are_judged_by_the_fallback_metric(tmp_path: Path) -> None:
+    """A day of appended rows, all of one class (most days of a churn table): the champion is
+    judged on those rows only (the newer ones), where ``roc_auc`` is undefined. Both scored
+    NaN, the decision read "roc_auc nan vs champion v1 nan (+nan%)", and the new version was
+    kept as a candidate at every append. They are judged by ``fallback_metric`` now, as a
+    partition's own one-class windows are."""
+    root = tmp_path / "registry"
+    users = [3, 4, 5]
+    wide = spec(validation={"strategy": "last", "size": 10}, selection={"min_class_rows": 1})
+    first = clicks(users=6)
+    first = first[first["user"].isin(users)]
+    train(wide, first, root, backend="local")
+    later = clicks(users=6, seed=1)
+    later = later[later["user"].isin(users) & (later["day"] < 2)]
+    later = later.assign(day=later["day"] + DAYS, clicked=0)
+    train(wide, later, root, backend="local", append=True)
+    with Registry(root) as reg:
+        for user in users:
+            newest = max(reg.list_versions(f"user={user}"), key=lambda v: v.version)
+            evaluation = newest.evaluation
+            assert evaluation["basis"] == "unseen", evaluation
+            assert math.isfinite(evaluation["challenger_score"]), evaluation
+            assert math.isfinite(evaluation["champion_score"]), evaluation
+            assert evaluation["reason"].split(":")[1].split()[0] == "neg_log_loss", evaluation

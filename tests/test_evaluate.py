@@ -10,6 +10,7 @@ from manymodels.version_records import Decision
 
 IF_BETTER = Promotion(policy="if_better")
 METRIC = "neg_mean_absolute_error"
+NAN = float("nan")
 
 
 def test_a_tie_promotes_the_fresher_model() -> None:
@@ -49,6 +50,16 @@ def test_an_unscored_champion_is_kept_with_the_cause() -> None:
     assert d.reason == (
         "champion v1 could not be evaluated (ArtifactCorrupted: artifact x is corrupted); kept"
     )
+
+
+@pytest.mark.parametrize(("challenger", "champion"), [(NAN, -0.5), (-0.5, NAN), (NAN, NAN)])
+def test_an_undefined_score_is_no_comparison(challenger: float, champion: float) -> None:
+    """A metric undefined on the rows compared gave "roc_auc nan vs champion v1 nan (+nan%)";
+    such a score compares with nothing."""
+    d = decide(IF_BETTER, metric="roc_auc", challenger=challenger, champion_version=1,
+               champion=champion)  # fmt: skip
+    assert not d.promote
+    assert d.reason == "champion v1 could not be evaluated (a score is undefined); kept"
 
 
 def test_a_refitted_tie_skips_min_improvement_only_for_the_same_method() -> None:

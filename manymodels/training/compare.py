@@ -9,7 +9,7 @@ are refitted on the challenger's training rows instead and scored on the same va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +76,9 @@ class Comparison:
     same_method: bool = False
     """Refitted (basis ``refit``), the champion is the challenger's own estimator and
     parameters: only the rows differ (``evaluate.decide``)."""
+    metric: str | None = None
+    """The metric both were scored with when it is not the version's: the spec's is undefined
+    on the rows compared (``compare``'s ``judge``)."""
 
 
 def compare(
@@ -90,19 +93,25 @@ def compare(
     unseen: np.ndarray | None,
     raw: RawTarget | None = None,
     recipe: Recipe | None = None,
+    judge: Callable[[Sequence[np.ndarray]], Metric] | None = None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
     the pooled fallback) means it cannot be told which rows the champion saw: it is refitted.
     ``raw`` (a ``target_transform``): both are scored in the target's units, turned back with
     this version's transform — the champion is fed this version's features too.
-    ``recipe``: a global champion's estimator and parameters refitted by this run (``Recipe``)."""
+    ``recipe``: a global champion's estimator and parameters refitted by this run (``Recipe``).
+    ``judge`` gives the metric for the unseen rows compared (each split's): a classifier's
+    spec metric may be undefined on them though defined on its whole windows (a day of
+    appended rows of one class: ``roc_auc`` was NaN for both, and never promoted)."""
     if unseen is None:
         return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
+    compared = [np.arange(n)[va] for _, va in splits]
+    compared = [idx[unseen[idx]] for idx in compared]
+    used = judge(compared) if judge is not None and any(len(i) for i in compared) else score_fn
+    score_fn, metric = used, (used.name if used is not score_fn else None)
     ours, theirs, rows = [], [], 0
-    for (_, va), est in zip(splits, challenger_fits, strict=True):
-        idx = np.arange(n)[va]
-        idx = idx[unseen[idx]]
+    for idx, est in zip(compared, challenger_fits, strict=True):
         if len(idx) == 0:
             continue
         rows += len(idx)
@@ -114,7 +123,8 @@ def compare(
         except Exception as e:  # e.g. the features changed since the champion was trained
             return Comparison(None, None, rows, error_text(e), "unseen")
     if rows:
-        return Comparison(float(np.mean(ours)), float(np.mean(theirs)), rows, basis="unseen")
+        scores = float(np.mean(ours)), float(np.mean(theirs))
+        return Comparison(*scores, rows, basis="unseen", metric=metric)
     return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
 
 

@@ -102,7 +102,7 @@ def evaluation_record(
     cmp = fitted.comparison
     decision = decide(
         spec.promotion,
-        metric=fitted.metric or spec.metric_name,
+        metric=(cmp.metric if cmp else None) or fitted.metric or spec.metric_name,
         challenger=cmp.challenger if cmp and cmp.challenger is not None else fitted.score,
         champion_version=champion.version if champion else None,
         champion=cmp.champion if cmp else None,

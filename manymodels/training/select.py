@@ -138,6 +138,17 @@ def fit_partition(
         one_class = classify.single_class(y, splits)
         if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
             score_fn = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
+
+    def judge(compared: Sequence[np.ndarray]) -> Metric:
+        """The metric for the champion's unseen rows: the spec's fallback where the spec's
+        metric cannot decide those rows, as it does a partition's whole windows."""
+        if prior is None or isinstance(score_fn, classify.ProbaMetric):
+            return score_fn
+        windows = [(rows, rows) for rows in compared if len(rows)]
+        if classify.metric_defined(spec.metric_name, y, windows, spec.selection.min_class_rows):
+            return score_fn
+        return classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
+
     # every option's fold predictions, for interval residuals of the selection (``heldout``)
     trail = heldout.Trail(score_fn) if spec.intervals and spec.task == "regression" else None
     folds = Folds(X, y, splits, score_fn, raw=raw, trail=trail)
@@ -245,7 +256,7 @@ def fit_partition(
             )  # fmt: skip
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw,
-                recipe=recipe,
+                recipe=recipe, judge=judge,
             )  # fmt: skip
         probability: dict[str, float] = {}
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
