@@ -10,9 +10,12 @@ Coefficients are given **per unit of the feature as the user sent it**: a ``scal
 candidate is fitted on standardized inputs, and its raw coefficients (per standard deviation)
 would rank features by a different yardstick than the one in the user's table; the
 ``StandardScaler`` is folded back in (``coef / scale``, the intercept shifted by
-``coef · mean / scale``) so that ``intercept + Σ coef·x`` is the model's prediction for a row
-``x`` of raw values. With one-hot encoded text features the terms are named as scikit-learn
-names its output columns (``onehot__store_7``) and stay per unit of that column.
+``coef · mean / scale``) so that ``intercept + Σ coef·x`` is the model's prediction (a
+classifier's decision function: a two-class one's log-odds) for a row ``x`` of raw values —
+whether the scaler stands alone in front of the estimator or, with a categorical feature, beside
+the one-hot encoder in a ``ColumnTransformer``. With one-hot encoded text features the terms are
+named as scikit-learn names its output columns (``onehot__store_7``) and stay per unit of that
+column: 1 for a row with that value.
 
 Under a ``target_transform`` the estimator never saw the target as the user sent it, so its
 weights are in the transformed target's units, and ``units`` says so with the numbers needed
@@ -100,10 +103,10 @@ def weights(model: Any, features: list[str]) -> tuple[Kind, str, list[Term], lis
         features = [*map(str, shared.features), *map(str, shared.keys)]
         kind, units, terms, intercept = weights(shared.estimator, features)
         return kind, units + SHARED, terms, intercept
-    estimator, names, scaler = _unwrap(model, features)
+    estimator, names, fold = _unwrap(model, features)
     coef = getattr(estimator, "coef_", None)
     if coef is not None and np.ndim(coef) in (1, 2):
-        return _linear(estimator, np.asarray(coef, dtype=np.float64), names, scaler)
+        return _linear(estimator, np.asarray(coef, dtype=np.float64), names, fold)
     booster = getattr(estimator, "booster_", None)
     if booster is not None and hasattr(booster, "feature_importance"):  # LightGBM
         # its ``feature_importances_`` counts splits; the gain is what impurity reduction is
@@ -165,36 +168,89 @@ def _transformed(schema: FeatureSchema) -> str:
     return ""
 
 
-def _unwrap(model: Any, features: list[str]) -> tuple[Any, list[str], Any]:
-    """The final estimator, the names of the columns it was fitted on, and the
-    ``StandardScaler`` in front of it when that is the only transformation."""
+SCALED = "per unit of the feature as sent (the scaler folded back in)"
+ONE_HOT = "; a one-hot column (onehot__<feature>_<value>) is 1 for a row with that value, else 0"
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """The estimator's input column ``j`` is ``(x - mean[j]) / scale[j]`` of a value ``x`` as
+    the user sent it (a one-hot column: 0 and 1), and ``units`` says so."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    units: str
+
+
+def _unwrap(model: Any, features: list[str]) -> tuple[Any, list[str], _Fold | None]:
+    """The final estimator, the names of the columns it was fitted on, and how those columns
+    map back to the features as sent when the front of the pipeline is known to be linear in
+    them: a lone ``StandardScaler``, or the ``ColumnTransformer`` that ``candidates.build``
+    puts in front when the spec has a categorical feature."""
     steps = getattr(model, "steps", None)
     if not steps:
         return model, features, None
     *front, (_, last) = steps
     if len(front) == 1 and type(front[0][1]).__name__ == "StandardScaler":
-        return last, features, front[0][1]
+        mean, scale = _scaling(front[0][1], _width(front[0][1], len(features)))
+        return last, features, _Fold(mean, scale, SCALED)
     try:
         names = [str(n) for n in model[:-1].get_feature_names_out(features)]
     except (AttributeError, ValueError, TypeError):  # a user's transformer without names
         names = [f"column {i}" for i in range(_width(last, len(features)))]
-    return last, names, None
+        return last, names, None
+    return last, names, _columns(front[0][1], len(names)) if len(front) == 1 else None
+
+
+def _scaling(scaler: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted ``StandardScaler``'s ``(mean, scale)``, as it applies them: ``mean_`` is
+    computed under ``with_mean=False`` too but not subtracted, ``scale_`` is ``None`` under
+    ``with_std=False``, and neither exists when it was skipped on no column."""
+    mean = _attr(scaler, "mean_", 0.0) if getattr(scaler, "with_mean", True) else np.zeros(1)
+    scale = _attr(scaler, "scale_", 1.0)
+    return np.broadcast_to(mean, (width,)), np.broadcast_to(scale, (width,))
+
+
+def _columns(pre: Any, width: int) -> _Fold | None:
+    """The fold of a ``ColumnTransformer`` made only of one-hot encoders, standard scalers,
+    passed-through and dropped columns; ``None`` for anything else, whose output columns
+    are then the only units the coefficients have."""
+    parts = getattr(pre, "transformers_", None)
+    where = getattr(pre, "output_indices_", None)
+    if parts is None or where is None:
+        return None
+    mean, scale = np.zeros(width), np.ones(width)
+    scaled = onehot = False
+    for name, step, _ in parts:
+        out = where[name]
+        kind = step if isinstance(step, str) else type(step).__name__
+        if kind == "FunctionTransformer" and getattr(step, "func", None) is None:
+            kind = "passthrough"  # as a fitted ColumnTransformer holds "passthrough"
+        if out.stop <= out.start or kind in ("passthrough", "drop"):
+            continue
+        if kind == "OneHotEncoder":
+            onehot = True
+        elif kind == "StandardScaler":
+            mean[out], scale[out] = _scaling(step, out.stop - out.start)
+            scaled = True
+        else:
+            return None
+    units = SCALED if scaled else "per unit of the feature as sent"
+    return _Fold(mean, scale, units + (ONE_HOT if onehot else ""))
 
 
 def _linear(
-    estimator: Any, coef: np.ndarray, names: list[str], scaler: Any
+    estimator: Any, coef: np.ndarray, names: list[str], fold: _Fold | None
 ) -> tuple[Kind, str, list[Term], list[float]]:
     rows = coef.reshape(1, -1) if coef.ndim == 1 else coef
     intercept = np.broadcast_to(
         np.asarray(getattr(estimator, "intercept_", 0.0), dtype=np.float64), (rows.shape[0],)
     ).copy()
     units = "per unit of the feature (the model's input column)"
-    if scaler is not None:
-        scale = _attr(scaler, "scale_", 1.0)  # None when with_std=False
-        mean = _attr(scaler, "mean_", 0.0)
-        rows = rows / scale
-        intercept = intercept - rows @ np.broadcast_to(mean, (rows.shape[1],))
-        units = "per unit of the feature as sent (the scaler folded back in)"
+    if fold is not None and rows.shape[1] == fold.mean.shape[0]:
+        rows = rows / fold.scale
+        intercept = intercept - rows @ fold.mean
+        units = fold.units
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     per_class = rows.shape[0] > 1 and len(classes) == rows.shape[0]
     terms = [

@@ -157,3 +157,92 @@ def test_terms_are_capped_and_counted() -> None:
     why = explain(version, model)
     assert len(why.terms) == MAX_TERMS and why.n_terms == MAX_TERMS + 10
     assert why.terms[0].feature == "f0"  # largest first
+
+
+def _by_hand(why: dict, row: dict) -> float:
+    """``intercept + Σ coef·value`` of an explanation for one raw row: a one-hot column
+    (``onehot__c_v``) counts 1 when the row's ``c`` is ``v``."""
+    total = why["intercept"][0]
+    for term in why["terms"]:
+        part, name = term["feature"].split("__", 1)
+        if part == "onehot":
+            column, value = name.rsplit("_", 1)
+            total += term["value"] * float(str(row[column]) == value)
+        else:
+            total += term["value"] * row[name]
+    return float(total)
+
+
+def _explained(frame: pd.DataFrame, spec: dict, root: Path) -> tuple[dict, object]:
+    from manymodels.explain import explain
+
+    with Registry(root) as reg:
+        assert train(spec, frame, reg, backend="local").run.n_failed == 0
+        loaded = reg.load_model("k=a")
+    return explain(loaded.version, loaded.model).to_dict(), loaded
+
+
+def test_a_scaled_linear_model_beside_a_text_feature_adds_up_to_its_prediction(
+    tmp_path: Path,
+) -> None:
+    """With a text feature the scaler sits in a ColumnTransformer beside the one-hot encoder;
+    its coefficients were per standard deviation and added up to 6,733 for a 409 forecast."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"k": "a", "x": rng.normal(100, 20, 60), "c": rng.choice(["p", "q"], 60)})
+    frame["y"] = 3 * frame.x + np.where(frame.c == "p", 50, 0) + rng.normal(0, 1, 60)
+    spec = {
+        "name": "explain-text", "partition_by": ["k"], "target": "y", "features": ["x", "c"],
+        "categorical": ["c"], "min_rows": 10, "validation": {"strategy": "holdout", "size": 10},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
+        "selection": {"naive_candidate": False},
+    }  # fmt: skip
+    why, loaded = _explained(frame, spec, tmp_path / "registry")
+    assert why["kind"] == "coefficients" and "as sent (the scaler folded back in)" in why["units"]
+    assert "numeric__x" in {t["feature"] for t in why["terms"]}
+    for row in ({"x": 120.0, "c": "p"}, {"x": 55.5, "c": "q"}):
+        assert _by_hand(why, row) == pytest.approx(float(loaded.predict([row])[0]), abs=1e-6)
+
+
+def test_a_scaled_logistic_regression_beside_a_text_feature_adds_up_to_its_log_odds(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(2)
+    amount = rng.normal(500, 200, 120)
+    frame = pd.DataFrame({"k": "a", "amount": amount, "plan": rng.choice(["free", "pro"], 120)})
+    frame["churn"] = (rng.random(120) < 1 / (1 + np.exp(-(amount - 500) / 100))).astype(int)
+    spec = {
+        "name": "explain-logit", "task": "classification", "partition_by": ["k"],
+        "target": "churn", "features": ["amount", "plan"], "metric": "neg_log_loss",
+        "min_rows": 20, "validation": {"strategy": "holdout", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression", "scale": True}],
+    }  # fmt: skip
+    why, loaded = _explained(frame, spec, tmp_path / "registry")
+    assert why["estimator"].endswith("LogisticRegression") and "folded back in" in why["units"]
+    for row in ({"amount": 700.0, "plan": "pro"}, {"amount": 310.0, "plan": "free"}):
+        p = float(np.asarray(loaded.predict_proba([row]))[0][1])
+        assert _by_hand(why, row) == pytest.approx(np.log(p / (1 - p)), abs=1e-6)
+
+
+def test_a_column_transformer_scaler_without_centring_and_a_passed_through_column_fold() -> None:
+    """A factory's own ColumnTransformer: ``with_mean=False`` computes ``mean_`` but does not
+    subtract it, and the remainder passes through unscaled."""
+    frame = pd.DataFrame({"city": ["a", "b", "c", "a"] * 10, "price": X[:40, 0], "deal": X[:40, 1],
+                          "feat": X[:40, 2]})  # fmt: skip
+    pre = ColumnTransformer(
+        [("onehot", OneHotEncoder(), ["city"]),
+         ("numeric", StandardScaler(with_mean=False), ["price", "feat"])],
+        remainder="passthrough",
+    )  # fmt: skip
+    model = make_pipeline(pre, Ridge()).fit(frame, Y[:40] + (frame.city == "b") * 9)
+    kind, units, terms, intercept = weights(model, ["city", "price", "deal", "feat"])
+    assert kind == "coefficients" and "as sent" in units
+    coef = {t.feature: t.value for t in terms}
+    rows = frame.head(6)
+    by_hand = (
+        intercept[0]
+        + sum(coef[f"onehot__city_{c}"] * (rows.city == c) for c in "abc")
+        + coef["numeric__price"] * rows.price
+        + coef["numeric__feat"] * rows.feat
+        + coef["remainder__deal"] * rows.deal
+    )
+    np.testing.assert_allclose(by_hand, model.predict(rows), rtol=1e-9)
