@@ -254,3 +254,41 @@ def test_a_chosen_transform_whose_model_cannot_fit_all_rows_gives_way(tmp_path: 
         assert v.score == v.validation["transforms"]["difference"]
         assert any("target_transform 'none' not fitted" in w and "36 rows of levels" in w
                    for w in v.warnings), v.warnings  # fmt: skip
+
+
+def test_a_retrain_choosing_the_other_transform_is_compared_with_its_champion(
+    tmp_path: Path,
+) -> None:
+    """A champion of levels, retrained on newer rows where changes win: it was "could not be
+    evaluated (the champion learnt target_transform 'none', this version 'difference')" and
+    the better model was kept as a candidate at every retrain. The champion is judged on the
+    new rows as served, from its own transform's features; its MAE there is computed here by
+    hand from its own model (true lags, as it serves one step)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, 100)
+    level = np.concatenate([100 + np.cumsum(rng.normal(0, 30, 60)), np.full(40, 100.0)])
+    df = pd.DataFrame({"k": "a", "t": np.arange(100), "x": x,
+                       "y": level + 3 * x + rng.normal(0, 0.5, 100)})  # fmt: skip
+    flip = {
+        "name": "flip", "partition_by": ["k"], "target": "y", "time_column": "t",
+        "features": ["x"], "lags": [1], "target_transform": ["none", "difference"],
+        "metric": "neg_mean_absolute_error", "min_rows": 10,
+        "validation": {"strategy": "last", "size": 8},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+        "selection": {"transform_margin": 0.0}, "fallback": {"enabled": False},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    train(flip, df.iloc[:60], root, backend="local")
+    train(flip, df.iloc[60:], root, backend="local", append=True)
+    with Registry(root) as reg:
+        v1, v2 = sorted(reg.list_versions("k=a"), key=lambda v: v.version)
+        assert (_kind(v1), _kind(v2)) == ("none", "difference")
+        champion = reg.load_model("k=a", version=1)
+        held = df.iloc[92:]  # v2's validation rows, all newer than v1's data
+        rows = pd.DataFrame({"x": held["x"], "y_lag1": df["y"].shift(1).iloc[92:]})
+        mae = float(np.mean(np.abs(champion.predict(rows) - held["y"].to_numpy())))
+        evaluation = v2.evaluation
+        assert evaluation["basis"] == "unseen", evaluation
+        assert evaluation["champion_score"] == pytest.approx(-mae, rel=1e-9), evaluation
+        assert evaluation["challenger_score"] > evaluation["champion_score"]
+        assert evaluation["promote"] and reg.get_partition("k=a").aliases["production"] == 2

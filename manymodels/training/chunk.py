@@ -215,9 +215,16 @@ def train_one(
     if isinstance(champion_model, GlobalModel):  # it needs this partition's key values
         champion_model = bound(champion_model, key_values)
 
+    views: list[Inputs] = []  # every transform's inputs: a champion's own among them
+
     def fit(inputs: Inputs) -> Fitted:
         kind = _kind(inputs)
         other = champion is not None and champion_model is not None and champion.transform != kind
+        units = None
+        if other:
+            assert champion is not None
+            own = next((v for v in views if _kind(v) == champion.transform), None)
+            units = in_target_units(champion_model, own, inputs) if own is not None else None
         fitted = fit_partition(
             inputs.X,
             inputs.y,
@@ -226,15 +233,16 @@ def train_one(
             categorical=inputs.schema["categorical"],
             numeric=numeric,
             time_ordered=time_ordered,
-            champion=None if other else champion_model,
+            champion=None if other and units is None else champion_model,
             champion_recipe=champion.recipe if champion is not None else None,
+            champion_units=units,
             unseen=newer_than(inputs.times, champion.last_time if champion else None),
             prior=prior,
             external=inputs.external,
             raw=inputs.raw,
             refit=False,  # ``best_transform`` refits the one chosen
         )
-        if other:  # its features and units are another transform's: never scored on these
+        if other and units is None:  # its features are another transform's, not among these
             assert champion is not None
             why = (
                 f"the champion learnt target_transform '{champion.transform}', this version "
@@ -245,6 +253,7 @@ def train_one(
 
     try:
         given = Inputs(X, y, schema, raw, times, dropped or {}, external=external)
+        views.extend([given, *alternatives])
         margin = spec.selection.transform_margin
         fitted, chosen = best_transform(fit, given, alternatives, margin=margin)
         X, y, schema, raw, times, dropped = (
@@ -369,6 +378,26 @@ def best_transform(
             warnings=[*chosen.warnings, *failed],
         )
     return chosen, options[best]
+
+
+def in_target_units(
+    model: Any, own: Inputs, ours: Inputs
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A champion of another target transform, as it predicts rows of ``ours`` (positions)
+    in the target's units from ``own``, its transform's view of the same periods (matched by
+    time): a retrain choosing the other transform was never compared, and so never promoted
+    under ``if_better`` however much better it was. ``None`` without times to match by."""
+    times = ours.times
+    if own.times is None or times is None:
+        return None
+    where = {t: j for j, t in enumerate(own.times.tolist())}  # one row per period
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        mine = np.array([where[t] for t in times[rows].tolist()], dtype=np.intp)
+        fit = model if own.raw is None else own.raw.judged(model, mine)
+        return np.asarray(fit.predict(take(own.X, mine)), dtype=np.float64)
+
+    return predict
 
 
 def _kind(inputs: Inputs) -> str:

@@ -28,6 +28,7 @@ from manymodels.exceptions import (
 )
 from manymodels.global_members import GlobalModels, linked
 from manymodels.targetunits import RawTarget
+from manymodels.training.external import PrecomputedRegressor
 from manymodels.training.global_fit import KeyBound
 from manymodels.training.metrics import Metric
 from manymodels.training.splits import Split, take
@@ -94,6 +95,7 @@ def compare(
     raw: RawTarget | None = None,
     recipe: Recipe | None = None,
     judge: Callable[[Sequence[np.ndarray]], Metric] | None = None,
+    champion_units: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Comparison:
     """``challenger_fits`` are the challenger's fits on each split's training rows;
     ``unseen`` marks rows newer than the champion's training data. ``None`` (no time column,
@@ -103,7 +105,12 @@ def compare(
     ``recipe``: a global champion's estimator and parameters refitted by this run (``Recipe``).
     ``judge`` gives the metric for the unseen rows compared (each split's): a classifier's
     spec metric may be undefined on them though defined on its whole windows (a day of
-    appended rows of one class: ``roc_auc`` was NaN for both, and never promoted)."""
+    appended rows of one class: ``roc_auc`` was NaN for both, and never promoted).
+    ``champion_units`` (a champion of another target transform) predicts rows — this
+    version's positions — in the target's units from the champion's own features: it is
+    judged on them as served, and cannot be refitted on this version's features."""
+    if unseen is None and champion_units is not None:
+        return _other_transform(splits, y, raw)
     if unseen is None:
         return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
     compared = [np.arange(n)[va] for _, va in splits]
@@ -119,13 +126,30 @@ def compare(
         yva = (y if raw is None else raw.y)[idx]
         ours.append(score_fn(_judged(raw, at(idx) if at else est, idx), take(X, idx), yva))
         try:
-            theirs.append(score_fn(_judged(raw, champion, idx), take(X, idx), yva))
+            if champion_units is not None:
+                fit: Any = PrecomputedRegressor(champion_units(idx), np.arange(len(idx)))
+            else:
+                fit = _judged(raw, champion, idx)
+            theirs.append(score_fn(fit, take(X, idx), yva))
         except Exception as e:  # e.g. the features changed since the champion was trained
             return Comparison(None, None, rows, error_text(e), "unseen")
     if rows:
         scores = float(np.mean(ours)), float(np.mean(theirs))
         return Comparison(*scores, rows, basis="unseen", metric=metric)
+    if champion_units is not None:
+        return _other_transform(splits, y, raw)
     return _refit(champion, challenger_fits, splits, X, y, score_fn, raw, recipe)
+
+
+def _other_transform(splits: Sequence[Split], y: np.ndarray, raw: RawTarget | None) -> Comparison:
+    """No row is newer than a champion of another target transform's data: refitted, it would
+    need its own features, which this version's rows are not."""
+    rows = sum(len((y if raw is None else raw.y)[va]) for _, va in splits)
+    why = (
+        "it learnt another target transform, and no validation row is newer than its data: "
+        "refitted, it could be scored only on its own transform's features"
+    )
+    return Comparison(None, None, rows, why, "refit")
 
 
 def _judged(raw: RawTarget | None, fit: Any, rows: Any) -> Any:

@@ -4,7 +4,7 @@ same validation rows, the best refitted on all rows."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Literal
@@ -89,6 +89,7 @@ def fit_partition(
     time_ordered: bool | None = None,
     champion: Any | None = None,
     champion_recipe: tuple[str, Any] | None = None,
+    champion_units: Callable[[np.ndarray], np.ndarray] | None = None,
     unseen: np.ndarray | None = None,
     prior: ClassPrior | None = None,
     external: Sequence[External] = (),
@@ -252,11 +253,11 @@ def fit_partition(
             same = cand if chosen == "global" else None
             recipe = (
                 refitted_recipe(external, champion_recipe, folds, prior, chosen=same)
-                if holds_global(champion) else None
+                if holds_global(champion) and champion_units is None else None
             )  # fmt: skip
             comparison = compare(
                 champion, best_fits, splits, X, y, score_fn, n=n, unseen=unseen, raw=raw,
-                recipe=recipe, judge=judge,
+                recipe=recipe, judge=judge, champion_units=champion_units,
             )  # fmt: skip
         probability: dict[str, float] = {}
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
