@@ -46,8 +46,9 @@ class Champion:
     """Why it must not be loaded (its signature did not verify, checked by the driver,
     which holds the signing key): it is then never unpickled, and cannot be evaluated."""
     transform: str = "none"
-    """The target transform it learnt (its history's): scored only beside a challenger that
-    learnt the same one — on other features and in other units it cannot be."""
+    """The target transform it learnt (its history's). Beside a challenger of another, it is
+    scored on the rows newer than its data from its own transform's view of them
+    (``compare``'s ``champion_units``); refitted on another transform's features it cannot be."""
     recipe: tuple[str, Any] | None = None
     """Its estimator and parameters as recorded: a champion holding a global model cannot be
     refitted on one partition's rows, but a full run's global candidate of the same recipe
