@@ -32,6 +32,7 @@ from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
+from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
@@ -174,6 +175,8 @@ def train(
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
             table, _ = prepare(spec, data, name=source if append else None)
+        if spec.task == "classification" and "class_prior" in table.extra:
+            refuse_unscorable_metric(spec, table.extra["class_prior"])
         found = table_notes(table)
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]

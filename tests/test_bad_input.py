@@ -187,6 +187,61 @@ def test_seed_bounds_and_classification_metrics_still_accepted() -> None:
     assert Spec.from_dict(spec).metric_name == "roc_auc"
 
 
+# ----------------------------------------- 1b. a classification metric its labels cannot take
+LOGISTIC = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+
+
+def labelled(tmp_path: Path, labels: list[Any]) -> Path:
+    """``linear_frame`` with a target of ``labels``, every partition holding each of them
+    throughout (so its validation rows do too, and the spec's metric decides)."""
+    df = linear_frame(3, 20)
+    df["y"] = [labels[i % len(labels)] for i in range(len(df))]
+    data = tmp_path / "labels.csv"
+    df.to_csv(data, index=False)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("labels", "metric", "expected"),
+    [
+        (
+            ["yes", "no"],
+            "neg_mean_absolute_error",
+            ["2 text labels: 'no', 'yes'", "could not convert", "'neg_log_loss'", "'roc_auc'"],
+        ),
+        ([0, 1, 2], "roc_auc", ["3 classes: 0, 1, 2", "multi_class", "'roc_auc_ovr'"]),
+        (["yes", "no"], "f1", ["2 text labels: 'no', 'yes'", "pos_label=1", "'accuracy'"]),
+    ],
+)
+def test_a_metric_the_labels_cannot_take_is_refused_before_training(
+    tmp_path: Path, labels: list[Any], metric: str, expected: list[str]
+) -> None:
+    """Each partition whose validation rows held every class failed, then the fallback: the
+    run left the registry half-written. The table's classes are known before training."""
+    data = labelled(tmp_path, labels)
+    result = cli_train(tmp_path, data, task="classification", metric=metric, candidates=[LOGISTIC])
+    one_error_line(result, f"metric '{metric}' cannot score this table's labels", *expected)
+    assert nothing_registered(tmp_path / "registry")
+
+
+@pytest.mark.parametrize(
+    ("labels", "overrides"),
+    [
+        (["yes", "no"], {"metric": "roc_auc"}),
+        (["a", "b", "c"], {"metric": "roc_auc_ovr", "selection": {"fallback_metric": "brier"}}),
+    ],
+)
+def test_a_metric_the_labels_can_take_still_trains(
+    tmp_path: Path, labels: list[Any], overrides: dict[str, Any]
+) -> None:
+    data = labelled(tmp_path, labels)
+    result = cli_train(tmp_path, data, task="classification", candidates=[LOGISTIC], **overrides)
+    assert result.exit_code == 0, result.output
+    with Registry.open(tmp_path / "registry") as reg:
+        run = reg.list_runs()[0]
+        assert (run.n_trained, run.n_failed) == (3, 0)
+
+
 # ----------------------------------------------------------- 2. tracebacks instead of a line
 @pytest.mark.parametrize(
     ("overrides", "expected"),

@@ -13,6 +13,7 @@ threshold that turns a probability into a label.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,8 +21,9 @@ import numpy as np
 
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
+from manymodels.exceptions import SpecError, first_line
 from manymodels.spec import Calibration, Decision, Spec
-from manymodels.training.metrics import Metric
+from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import Split, take
 
 FALLBACK_METRICS = {"log_loss": "neg_log_loss", "brier": "neg_brier_score", "accuracy": "accuracy"}
@@ -70,6 +72,44 @@ class ProbaMetric(Metric):
         if self.option == "brier":
             return -brier(y, proba, self.classes)
         return -log_loss(y, proba, self.classes)
+
+
+PROBE_CLASSES = 100
+
+
+def refuse_unscorable_metric(spec: Spec, prior: ClassPrior) -> None:
+    """``SpecError`` when the spec's metric cannot score the table's labels, before anything is
+    written.
+
+    Whether it can depends on the labels, not the spec alone: ``neg_mean_absolute_error`` on
+    ``"yes"``/``"no"``, ``f1`` on labels without a ``1``, ``roc_auc`` on three classes. Found
+    partition by partition, such a run failed those whose validation rows held every class
+    (which ones depended on their class counts), then the fallback model, and left the registry
+    half-written. The metric is tried here, as training calls it, on a classifier that gets
+    one row of each class right: what it cannot score, it cannot score in a partition holding
+    every class, nor on the fallback model. A table of many classes is tried on its first
+    ``PROBE_CLASSES`` (as many would be as multiclass, and cost classes² to score)."""
+    if len(prior.classes) < 2:  # one class: every partition is constant, no metric decides
+        return
+    from sklearn.neighbors import KNeighborsClassifier
+
+    y = prior.classes[:PROBE_CLASSES]
+    X = np.arange(len(y), dtype=np.float64).reshape(-1, 1)
+    name = spec.metric_name
+    try:
+        with warnings.catch_warnings():  # one row a class, a perfect score (zero division…)
+            warnings.simplefilter("ignore")
+            model = KNeighborsClassifier(n_neighbors=1).fit(X, y)  # each row's own class
+            metric(name)(model, X, y)
+    except (ValueError, TypeError) as e:
+        n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
+        shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
+        instead, why = ("roc_auc" if n == 2 else "roc_auc_ovr"), first_line(e).rstrip(".")
+        raise SpecError(
+            f"metric '{name}' cannot score this table's labels "
+            f"({n} {'text labels' if text else 'classes'}: {shown}): {why}; use a "
+            f"classification metric such as 'accuracy', 'neg_log_loss' or '{instead}'"
+        ) from None
 
 
 def calibration_error(
