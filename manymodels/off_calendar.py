@@ -6,7 +6,9 @@ month-end ones, one mistyped date among month starts, or a weekday-only partitio
 daily ones fell back to a fixed step (``31D``, ``1D``). Forecasts then stepped off the
 calendar (March 3rd, then April 3rd; a Saturday for a series that never has one), with
 calendar features read from those dates, and nothing said so: the spacing looked regular,
-so ``timefeatures.off_frequency`` had nothing to name. Vectorised over the table, as a
+so ``timefeatures.off_frequency`` had nothing to name. Weekly times are ``7D`` on any day
+of the week: one Wednesday among a partition's Mondays moved its forecasts to Wednesdays
+(named too; a partition's days are its own). Vectorised over the table, as a
 partition's own frequency check would not be at 100,000 partitions.
 """
 
@@ -43,6 +45,8 @@ def off_calendar(
     local = index.tz_localize(None) if index.tz is not None else index  # its clocks' dates
     if days == 1:
         return _weekdays_only(local, offsets, keys)
+    if days % 7 == 0:
+        return _other_weekdays(local, index, offsets, keys, str(frequency))
     for low, high, name, is_start, is_end in _PERIODS:
         if low <= days <= high:
             part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
@@ -119,6 +123,38 @@ def _weekdays_only(index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[
         f"a table of daily times: the table's one frequency is 1D, so their forecasts fall on "
         f"weekends, a day of the week they never trained on; train a table per calendar"
     )
+
+
+def _other_weekdays(
+    local: pd.DatetimeIndex,
+    index: pd.DatetimeIndex,
+    offsets: np.ndarray,
+    keys: Sequence[str],
+    frequency: str,
+) -> str | None:
+    """Partitions of weekly times on more than one day of the week: one Wednesday posted
+    among Mondays moved every later forecast to Wednesdays (a forecast steps from the
+    partition's last time), and nothing said so. Each partition keeps its own day (stores
+    reporting on Mondays beside stores reporting on Sundays is one calendar per partition)."""
+    at = np.asarray(offsets[:-1], dtype=np.int64) - int(offsets[0])
+    day = np.asarray(local.day_of_week)
+    odd = np.minimum.reduceat(day, at) != np.maximum.reduceat(day, at)
+    if not odd.any():
+        return None
+    first = int(np.flatnonzero(odd)[0])
+    rows = slice(int(at[first]), int(at[first]) + int(offsets[first + 1] - offsets[first]))
+    usual = int(np.bincount(day[rows], minlength=7).argmax())
+    off = rows.start + int(np.flatnonzero(day[rows] != usual)[0])
+    return (
+        f"{int(odd.sum())} partition(s) have weekly times on more than one day of the week "
+        f"(e.g. '{keys[first]}' at {_day(index, off)}, a {_DAYS[day[off]]} among "
+        f"{_DAYS[usual]}s): the table's one frequency is {frequency}, so forecasts step from "
+        f"such a partition's last time, off its calendar, and calendar features are read from "
+        f"those dates; {_ADVICE}"
+    )
+
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def _day(index: pd.DatetimeIndex, i: int) -> str:

@@ -437,3 +437,19 @@ def test_dates_on_a_calendar_the_tables_one_frequency_cannot_keep_are_warned_abo
     from manymodels.off_calendar import off_calendar
 
     assert off_calendar(starts.to_numpy(), np.array([0, 36]), "31D", ["k=a"]) is None
+
+
+def test_a_weekly_partition_with_a_time_on_another_day_of_the_week_is_warned_about() -> None:
+    """One Wednesday posted among Mondays (an append, a retrain) moved every later forecast of
+    the partition to Wednesdays, and nothing said so: the table's step is 7D whichever day
+    its times fall on. Partitions each on their own day are one calendar each."""
+    mondays = pd.date_range("2025-01-06", periods=12, freq="W-MON")
+    sundays = pd.date_range("2025-01-05", periods=12, freq="W-SUN")
+    moved = mondays.append(pd.DatetimeIndex(["2025-03-26"]))  # a Wednesday, a week on
+    spec, df = _one_spec_frame({"b": moved})  # as appended: the partition's rows alone
+    (warning,) = prepare(spec, df)[0].extra["warnings"]
+    assert warning.startswith("1 partition(s) have weekly times on more than one day of the week")
+    assert "(e.g. 'k=b' at 2025-03-26T00:00:00, a Wednesday among Mondays)" in warning
+    assert "7D" in warning
+    spec, df = _one_spec_frame({"a": mondays, "c": sundays})
+    assert "warnings" not in prepare(spec, df)[0].extra
