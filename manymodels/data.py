@@ -20,7 +20,7 @@ from pandas.api import types as ptypes
 
 from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
-from manymodels.csvkeys import refuse_merged_codes
+from manymodels.csvkeys import padded_codes
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
@@ -296,8 +296,9 @@ def prepare(
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
+    padded = None
     if not isinstance(source, pd.DataFrame):
-        refuse_merged_codes(Path(source), df, spec.partition_by, source=name)
+        padded = padded_codes(Path(source), df, spec.partition_by, source=name)
     df, cols, features, bad_rows = checked(df, spec, source=name)
     table = split(
         df,
@@ -310,7 +311,9 @@ def prepare(
     refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
-    notes: dict[str, object] = {"warnings": cols.warnings} if cols.warnings else {}
+    # the time series' warnings (``_add_time_series``) are kept beside the columns'
+    warnings = [*([padded] if padded else []), *cols.warnings, *table.extra.get("warnings", [])]
+    notes: dict[str, object] = {"warnings": warnings} if warnings else {}
     notes |= {"bad_rows_dropped": bad_rows} if bad_rows else {}
     if spec.task == "classification":  # every partition answers with the table's classes
         notes["class_prior"] = class_prior(table.y, table.offsets)

@@ -208,10 +208,19 @@ def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
     # zero-padded codes that collide with nothing, and one number written two ways, still read
     padded = frame.assign(k=["007"] * 10 + ["08"] * 10)
     padded.to_csv(tmp_path / "padded.csv", index=False)
-    assert prepare(spec, tmp_path / "padded.csv")[0].keys == ["k=7", "k=8"]
+    table = prepare(spec, tmp_path / "padded.csv")[0]
+    assert table.keys == ["k=7", "k=8"]
+    # … keyed by their numbers, said at training: a request naming '007' found no partition
+    assert table.extra["warnings"] == [
+        "key column 'k' holds codes written with leading zeros (e.g. '007'), read as numbers: "
+        "their partitions are keyed k=7, and a request naming '007' is answered by the "
+        "fallback. To keep the zeros, give the column as text (a Parquet file, or a DataFrame "
+        "with it as str)"
+    ]
     twice = frame.assign(k=["1"] * 10 + ["1.0"] * 10)
     twice.to_csv(tmp_path / "twice.csv", index=False)
-    assert prepare(spec, tmp_path / "twice.csv")[0].keys == ["k=1"]
+    table = prepare(spec, tmp_path / "twice.csv")[0]
+    assert table.keys == ["k=1"] and "warnings" not in table.extra
 
 
 def test_text_times_of_two_utc_offsets_say_why_they_are_refused() -> None:

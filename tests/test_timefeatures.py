@@ -453,3 +453,16 @@ def test_a_weekly_partition_with_a_time_on_another_day_of_the_week_is_warned_abo
     assert "7D" in warning
     spec, df = _one_spec_frame({"a": mondays, "c": sundays})
     assert "warnings" not in prepare(spec, df)[0].extra
+
+
+def test_a_columns_warning_does_not_hide_the_time_series_warning(tmp_path: Path) -> None:
+    """The warnings of a table's columns replaced those of its times: a CSV's zero-padded
+    key codes hid that one partition's weekly times fell on two days of the week."""
+    mondays = pd.date_range("2025-01-06", periods=12, freq="W-MON")
+    spec, df = _one_spec_frame({"007": mondays.append(pd.DatetimeIndex(["2025-03-26"]))})
+    df.to_csv(tmp_path / "padded.csv", index=False)
+    warnings = prepare(spec, tmp_path / "padded.csv")[0].extra["warnings"]
+    assert [w.split(" ", 3)[:3] for w in warnings] == [
+        ["key", "column", "'k'"],
+        ["1", "partition(s)", "have"],
+    ]
