@@ -11,7 +11,7 @@ import math
 import shutil
 import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +126,28 @@ def bin_counts_equal(stats: dict[str, Any], x: np.ndarray) -> bool:
 
 
 def test_psi_by_hand() -> None:
+    """Each bin's count is smoothed by half a row (Jeffreys), over the bins either sample
+    holds a row of: an empty bin weighs what its sample size says, not a floor's ln(1/ε)."""
     q, p = [50, 50], [90, 10]
-    by_hand = (0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5)
+    q_, p_ = [50.5 / 101, 50.5 / 101], [90.5 / 101, 10.5 / 101]
+    by_hand = sum((b - a) * math.log(b / a) for a, b in zip(q_, p_, strict=True))
     assert prof.psi(q, p) == pytest.approx(by_hand)
-    assert prof.psi([10, 0], [0, 10]) == pytest.approx(2 * (1 - 1e-4) * math.log(1 / 1e-4))
+    assert prof.psi([10, 0, 0], [0, 10, 0]) == pytest.approx(2 * (10 / 11) * math.log(21))
+
+
+def test_drift_score_is_psi_less_its_noise_where_significant() -> None:
+    """Without drift PSI / (1/n + 1/m) is about chi-square with bins − 1 degrees of freedom:
+    the score is PSI less that mean where PSI passes the 1 − 5 %/features quantile, else 0."""
+    q, p = [6] * 10, [12, 1, 9, 4, 8, 11, 2, 7, 5, 5]  # 60 training rows, 64 sampled: noise
+    value, scale = prof.psi(q, p), 1 / 60 + 1 / 64
+    assert value is not None and value > 0.25  # what was flagged as a major shift
+    assert prof.drift_score(q, p) == (0.0, pytest.approx(value - 9 * scale))
+    q, p = [60] * 10, [0, 0, 0, 0, 0, 10, 20, 30, 40, 50]  # half the bins empty: drifted
+    value, scale = prof.psi(q, p), 1 / 600 + 1 / 150
+    assert value is not None and value > scale * 21.67  # chi-square(9)'s 99 % quantile
+    assert prof.drift_score(q, p, features=5) == (pytest.approx(value - 9 * scale),) * 2
+    assert prof.noise_quantile(1, 0.05) == pytest.approx(3.8415, abs=1e-4)  # chi2.isf
+    assert prof.noise_quantile(9, 0.05 / 3) == pytest.approx(20.209, rel=1e-3)
 
 
 def test_every_version_records_a_profile(trained: Path) -> None:
@@ -251,6 +269,96 @@ enabled = false
 [promotion]
 policy = "always"
 """
+
+
+# ---------------------------------------------------------------- drift at small sample sizes
+SMALL, SMALL_ROWS = 30, 60  # per-user models: 30 partitions of 60 training rows
+
+
+def small_frame(seed: int, rows: int, move: dict[int, Any] | None = None) -> pd.DataFrame:
+    """Rows of every small partition from the training distribution (x0, x1 ~ N(0, 1)),
+    except that ``move[p]`` (a function of the two columns) changes partition p's."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for p in range(SMALL):
+        x = rng.normal(size=(rows, 2))
+        if move and p in move:
+            x = move[p](x)
+        y = x @ np.array([2.0, -1.0]) + p + rng.normal(scale=0.1, size=rows)
+        parts.append(pd.DataFrame({"pid": p, "x0": x[:, 0], "x1": x[:, 1], "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("small") / "registry"
+    assert train(SPEC, small_frame(0, SMALL_ROWS), root, backend="local").run.n_trained == SMALL
+    return root
+
+
+def _flushes(
+    root: Path, flushes: int, move: dict[int, Any] | None = None
+) -> list[dict[str, dict[str, Any]]]:
+    """Traffic through the router, 64 sampled rows per partition and flush (4 requests of 16
+    rows each): the monitor's partitions after each flush, by key."""
+    pages = []
+    with client(root) as c:
+        c.app.state.monitor.sampler.models_per_request = SMALL  # every model, every batch
+        for f in range(flushes):
+            for r in range(4):
+                rows = small_frame(1000 + 10 * f + r, 16, move).drop(columns="y").to_dict("records")
+                assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+            assert c.app.state.monitor.flush() == SMALL
+            page = c.get("/v1/monitor", params={"limit": SMALL}).json()
+            assert {p["sampled_rows"] for p in page["partitions"]} == {64.0 * (f + 1)}
+            pages.append({p["key"]: p for p in page["partitions"]})
+    return pages
+
+
+def _flagged(page: dict[str, dict[str, Any]], pids: Iterable[int]) -> int:
+    return sum("drifted" in page[f"pid={p}"]["flags"] for p in pids)
+
+
+def test_traffic_from_the_training_distribution_is_rarely_flagged(
+    small: Path, tmp_path: Path
+) -> None:
+    """30 partitions of 60 training rows get traffic drawn from exactly their training
+    distribution. PSI over deciles of 60 rows is noisy — about 9 · (1/60 + 1/64) = 0.29 on
+    average after one flush of 64 rows, above the 0.25 threshold — and an empty bin alone used
+    to add ~0.69: 25 of 30 were flagged after one flush and 6 after six. The score is the PSI
+    less its expected noise where significant: at most one or two false alarms."""
+    root = tmp_path / "registry"
+    shutil.copytree(small, root)
+    pages = _flushes(root, 6)
+    assert _flagged(pages[0], range(SMALL)) <= 2
+    assert _flagged(pages[-1], range(SMALL)) <= 1
+    result = runner.invoke(cli_app, ["monitor", "--registry", str(root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert sum("drifted" in p["flags"] for p in json.loads(result.output)["partitions"]) <= 1
+
+
+def test_a_real_shift_is_flagged_at_small_sample_sizes(small: Path, tmp_path: Path) -> None:
+    """The same 60-row partitions: x0 moved by one standard deviation in ten of them, x1's
+    values doubled in ten others (a PSI of ~0.5 over deciles), the last ten unchanged. The
+    moved mean is flagged after one flush of 64 rows; the doubled values, a subtler change
+    at 60 training rows, as the sample grows."""
+    moved, doubled, same = range(0, 10), range(10, 20), range(20, 30)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return x + np.array([1.0, 0.0])
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return x * np.array([1.0, 2.0])
+
+    root = tmp_path / "registry"
+    shutil.copytree(small, root)
+    pages = _flushes(root, 6, {**dict.fromkeys(moved, mean), **dict.fromkeys(doubled, scale)})
+    assert _flagged(pages[0], moved) >= 8
+    assert _flagged(pages[1], moved) == 10
+    assert _flagged(pages[-1], doubled) >= 8
+    assert all(pages[-1][f"pid={p}"]["drift_feature"] == "x0" for p in moved)
+    assert all(pages[-1][f"pid={p}"]["drift_feature"] == "x1" for p in doubled)
+    assert _flagged(pages[-1], same) <= 1
 
 
 # ------------------------------------------------------------------------------ actuals

@@ -1,10 +1,10 @@
 """The monitoring commands: ``monitor`` (partitions worst first), ``actuals`` (observed values
 in, live accuracy out) and ``retrain --when`` (retrain only what the monitor flags).
 
-The numbers come from ``manymodels.monitoring``: drift is the largest PSI over features between
-a version's training rows and the rows routers sampled from its traffic; live error is the
-spec's metric on posted actuals, beside the validation error and the naive answer's error on
-the same rows.
+The numbers come from ``manymodels.monitoring``: drift is the largest PSI over features (less
+its sampling noise) between a version's training rows and the rows routers sampled from its
+traffic; live error is the spec's metric on posted actuals, beside the validation error and the
+naive answer's error on the same rows.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ Trigger = Literal["drifted", "stale", "degraded", "changed"]
 SortBy = Literal["drift", "error", "naive", "age", "key"]
 
 DriftOpt = Annotated[
-    float, typer.Option(min=0.0, help="Drifted: the worst feature's PSI is at least this.")
+    float,
+    typer.Option(min=0.0, help="Drifted: the worst feature's PSI less its noise is at least this."),
 ]
 ErrorRatioOpt = Annotated[
     float, typer.Option(min=0.0, help="Degraded: live error over validation error ≥ this …")

@@ -38,7 +38,8 @@ class Thresholds:
     """When a partition counts as drifted, degraded or stale (``retrain --when``)."""
 
     drift: float = 0.25
-    """PSI of its worst feature: > 0.25 is a major shift by the usual convention."""
+    """Drift score of its worst feature (PSI less its sampling noise, where significant:
+    ``profile``): > 0.25 is a major shift by the usual convention."""
     error_ratio: float = 1.5
     """Live error over validation error."""
     naive_ratio: float = 1.0
