@@ -266,12 +266,17 @@ def check_levels(schema: FeatureSchema, levels: Sequence[float], *, what: str) -
     missing = [lv for lv in levels if float(lv) not in have]
     if missing:
         # as asked, exactly: a recorded 99.99994 would otherwise read as the asked 99.9999
-        kept = ", ".join(level_name(v) if float(level_name(v)) == v else repr(v) for v in have)
-        kept = kept or "none"
+        kept = ", ".join(map(_exact, have)) or "none"
         raise DataError(
-            f"{what} has no {level_name(missing[0])}% interval (levels recorded: {kept}; "
+            f"{what} has no {_exact(missing[0])}% interval (levels recorded: {kept}; "
             "[intervals] levels in the spec records them when it trains)"
         )
+
+
+def _exact(level: float) -> str:
+    """A level as written, exactly: ``80.00000000001`` asked read "no 80% interval (levels
+    recorded: 80, …)", and a recorded 99.99994 would read as an asked 99.9999."""
+    return level_name(level) if float(level_name(level)) == float(level) else repr(float(level))
 
 
 def widths(schema: FeatureSchema, levels: Sequence[float], steps: int | None = None) -> np.ndarray:

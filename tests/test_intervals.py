@@ -209,6 +209,10 @@ def test_levels_are_checked_in_the_spec_and_in_requests() -> None:
     recorded = {"intervals": {"levels": [99.99994], "quantiles": [1.0]}}
     with pytest.raises(DataError, match=r"no 99.9999% interval \(levels recorded: 99.99994;"):
         intervals.check_levels(FeatureSchema.parse(recorded), [99.9999], what="partition 'k=1' v1")
+    # … and an asked level as asked: "no 80% interval (levels recorded: 80, …)" contradicted itself
+    eighty = FeatureSchema.parse({"intervals": {"levels": [80.0], "quantiles": [1.0]}})
+    with pytest.raises(DataError, match=r"no 80.00000000001% interval \(levels recorded: 80;"):
+        intervals.check_levels(eighty, [80.00000000001], what="partition 'k=1' v1")
     with pytest.raises(DataError, match="is a classifier"):
         intervals.check_levels(
             FeatureSchema([], task="classification"), [80], what="partition 'k=1' v1"
