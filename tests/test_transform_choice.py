@@ -292,3 +292,30 @@ def test_a_retrain_choosing_the_other_transform_is_compared_with_its_champion(
         assert evaluation["champion_score"] == pytest.approx(-mae, rel=1e-9), evaluation
         assert evaluation["challenger_score"] > evaluation["champion_score"]
         assert evaluation["promote"] and reg.get_partition("k=a").aliases["production"] == 2
+
+
+@pytest.mark.parametrize("missing_target", ["drop", "error"])
+def test_a_differenced_partitions_first_row_is_counted_as_what_it_is(
+    tmp_path: Path, missing_target: str
+) -> None:
+    """Every target given, ``difference``: the first row has no change to learn, and was
+    counted as a "missing target" under ``missing_target = "drop"`` (one a partition), as
+    "undefined lags" under ``"error"``: the reason moved with an unrelated setting. A row
+    whose target is missing still counts as missing."""
+    df = panel()
+    df.loc[df.index[20], "y"] = np.nan  # a missing target of s00, mid-series
+    if missing_target == "error":
+        df = df.dropna()
+    one = spec(target_transform="difference", missing_target=missing_target,
+               candidates=spec()["candidates"][:1])  # fmt: skip
+    with Registry(tmp_path / "reg") as reg:
+        train(one, df, reg, backend="local")
+        dropped = {k: reg.get_partition(k).production.validation["dropped"]  # type: ignore[union-attr]
+                   for k in ("shop=s00", "shop=s01")}  # fmt: skip
+    lags = 4 + 1  # the deepest lag, and the first change
+    expected_s00 = {"undefined_lags": lags}
+    if missing_target == "drop":
+        # after it: the next row's change (1), and lags 3 and 4 of the two changes it leaves
+        # undefined (rows 23, 24 and 25: 3)
+        expected_s00 = {"missing_target": 1, "undefined_lags": lags + 1 + 3}
+    assert dropped == {"shop=s00": expected_s00, "shop=s01": {"undefined_lags": lags}}

@@ -76,9 +76,15 @@ def drop_masks(table: PartitionedTable, spec: Spec, *, pooled: bool = False) -> 
 
     ``pooled`` (the fallback) always drops missing targets and non-finite values."""
     masks: Masks = {}
-    if pooled or spec.missing_target == "drop":
-        masks["missing_target"] = missing_target(table.y)
     lags = undefined_lags(table, spec)
+    if pooled or spec.missing_target == "drop":
+        missing = missing_target(table.y)
+        if table.raw_y is not None:  # a transformed target: its first change is no target's
+            given = missing_target(table.raw_y)  # absence (one "missing target" a partition)
+            changes = missing & ~given
+            lags = changes if lags is None else lags | changes
+            missing = given
+        masks["missing_target"] = missing
     if lags is not None:
         masks["undefined_lags"] = lags
     if pooled:
