@@ -241,24 +241,30 @@ def page_head(offset: int, shown: int, total: int) -> str:
 
 
 def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
+    """One row a partition. Versions of several metrics on a page (an MLflow import's, or a
+    classifier's fallback metric beside the spec's) each show their own, named in a column:
+    one sign for the page turned every error but one negative."""
     metrics = {p.production.metric for p in items if p.production}
-    name, sign = metric_view(metrics.pop()) if len(metrics) == 1 else ("score", 1.0)
+    mixed = len(metrics) > 1
+    name = "" if mixed else f"{metric_view(metrics.pop())[0]} " if metrics else "score "
     table = Table(
-        title=f"{page_head(offset, len(items), total)} ({name} on validation)",
+        title=f"{page_head(offset, len(items), total)} ({name}on validation)",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)
-    for col in ("version", "estimator", "model", "naive", "skill", "rows"):
-        table.add_column(col, justify="left" if col == "estimator" else "right")
+    columns = ("version", "estimator", *(("metric",) if mixed else ()), "model", "naive")
+    for col in (*columns, "skill", "rows"):
+        table.add_column(col, justify="left" if col in ("estimator", "metric") else "right")
     for p in items:
         v = p.production
         if v is None:
-            table.add_row(p.key, "—", "—", "—", "—", "—", "—")
+            table.add_row(p.key, *["—"] * (len(columns) + 2))
             continue
+        metric, sign = metric_view(v.metric)
         naive = None if v.naive_score is None else sign * v.naive_score
         table.add_row(
-            p.key, str(v.version), short(v.estimator), fmt(sign * v.score), fmt(naive),
-            pct(v.skill), str(v.n_rows),
+            p.key, str(v.version), short(v.estimator), *((metric,) if mixed else ()),
+            fmt(sign * v.score), fmt(naive), pct(v.skill), str(v.n_rows),
         )  # fmt: skip
     out.print(table)
 

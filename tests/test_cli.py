@@ -164,6 +164,32 @@ def test_models_list_table_contains_partition_keys(trained: dict[str, Any]) -> N
     assert past.exit_code == 0 and "no partitions past 100 of 35" in past.stdout  # "101–100"
 
 
+def test_models_list_shows_each_versions_metric_when_a_page_mixes_them(tmp_path: Path) -> None:
+    """Partitions scored by two metrics on one page (an MLflow import, a classifier's
+    fallback metric): the table took one sign for the page, and every mean absolute error
+    but one read negative (-4.863). Each row now says its metric, errors positive."""
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+
+    root = tmp_path / "registry"
+    df = linear_frame(2, 30)
+    train(spec_dict(metric="neg_mean_absolute_error"), df, root, backend="local")
+    r2 = spec_dict(metric="r2", promotion={"policy": "always"})
+    one = df[df["pid"] == 1]
+    train(r2, one.assign(y=one["y"] * 2), root, backend="local")  # other rows: other bytes
+    with Registry(root) as reg:
+        mae = reg.get_partition("pid=0").production.score  # type: ignore[union-attr]
+    result = invoke("models", "list", "--registry", root)
+    assert result.exit_code == 0, result.output
+    assert "partitions 1–3 of 3 (on validation)" in result.stdout
+    lines = [line for line in result.stdout.splitlines() if "pid=" in line]
+    rows = {line.split("│")[1].strip(): line for line in lines}
+    cells = [c.strip() for c in rows["pid=0"].split("│")]
+    assert cells[4:6] == ["mean_absolute_error", f"{-mae:.4g}"] and -mae > 0
+    assert " r2 " in rows["pid=1"]
+
+
 def test_models_show_json(trained: dict[str, Any]) -> None:
     result = invoke(
         "models", "show", "store=1,brand=tropicana", "--registry", trained["registry"], "--json"
