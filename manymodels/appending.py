@@ -11,7 +11,8 @@ partition in the new rows, never a scan of the registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,10 @@ import pandas as pd
 
 from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
+from manymodels.feature_schema import FeatureSchema
+from manymodels.monitoring.live import same_label
 from manymodels.partition import group_rows
+from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
@@ -53,6 +57,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
+    _refuse_new_classes(new, latest.values(), spec, name)
     warnings = _passed_over(reg, keys, latest)
     kept: list[pd.DataFrame] = []
     last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
@@ -112,6 +117,35 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
     return Appended(merged, keys, counts, warnings)
+
+
+def _refuse_new_classes(
+    new: pd.DataFrame, latest: Iterable[VersionDigests], spec: Spec, name: str
+) -> None:
+    """A classifier's new label that none of the kept versions' classes is (a typo: ``Yes``
+    beside ``yes``), named in its file and row. Every version answers with the table's
+    classes; appended, one such row made that partition a model of one more class than every
+    other partition's, trained on that one row, which its champion could not know. A new
+    class is a whole table's to add."""
+    if spec.task != "classification" or spec.target not in new.columns:
+        return
+    classes = next(
+        (c for ref in latest if (c := FeatureSchema.parse(json.loads(ref.feature_schema_json))
+                                 .classes)),
+        None,
+    )  # fmt: skip
+    if not classes:
+        return
+    values = new[spec.target]
+    for label in values.dropna().unique():
+        if not any(same_label(c, label) for c in classes):
+            row = int(np.flatnonzero((values == label).to_numpy())[0])
+            shown = ", ".join(map(repr, classes[:10]))
+            raise DataError(
+                f"{name}: target '{spec.target}' is {label!r} in row {row + 1}, not one of the "
+                f"classes the kept versions know ({shown}): correct the label, or train the "
+                "whole table again to add a class"
+            )
 
 
 def _refuse_text_among_numbers(new: pd.DataFrame, old: pd.DataFrame, spec: Spec, name: str) -> None:

@@ -429,3 +429,32 @@ def test_a_categorical_column_kept_as_numbers_refuses_words_saying_so(tmp_path: 
         f"{posted}: categorical 'kind' is written as numbers in the kept rows, and as words in "
         "2 new row(s), the first 'new_shop_type' in row 1"
     )
+
+
+def test_an_appended_label_no_kept_version_knows_is_refused(tmp_path: Path) -> None:
+    """One mistyped label ("Yes" beside "yes") appended made that partition a model of a
+    third class, trained on one row, beside partitions answering two: refused, naming the
+    file's row, before anything is written. A label the versions know appends as before."""
+    df = linear_frame(2, 30)
+    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), "yes", "no")
+    spec = spec_dict(
+        target="label", task="classification", metric="neg_log_loss",
+        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    )  # fmt: skip
+    root = tmp_path / "registry"
+    train(spec, df.drop(columns=["y"]), root, backend="local")
+    new = pd.DataFrame({"pid": [1, 1], "t": [30, 31], "x0": [0.1, 0.2], "x1": [0.3, -0.1],
+                        "label": ["no", "Yes"]})  # fmt: skip
+    new.to_csv(tmp_path / "new.csv", index=False)
+    with pytest.raises(
+        DataError,
+        match=r"new.csv: target 'label' is 'Yes' in row 2, not one of "
+        r"the classes the kept versions know \('no', 'yes'\)",
+    ):
+        train(spec, tmp_path / "new.csv", root, backend="local", append=True)
+    with Registry(root) as reg:
+        assert [v.version for v in reg.list_versions("pid=1")] == [1]
+    new.assign(label=["no", "yes"]).to_csv(tmp_path / "fixed.csv", index=False)
+    train(spec, tmp_path / "fixed.csv", root, backend="local", append=True)
+    with Registry(root) as reg:
+        assert max(v.version for v in reg.list_versions("pid=1")) == 2
