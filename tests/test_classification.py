@@ -111,6 +111,12 @@ def test_single_class_versions_serve_smoothed_constant_probabilities(
     m = never.version.evaluation["single_class"]["prior_rows"]
     assert m > 0 and never.model.predict_proba(X)[:, 1] == pytest.approx([m * rate / (20 + m)] * 3)
     assert late.version.evaluation["single_class"]["where"] == "training rows"
+    # why each candidate was not fitted, in words ("its all rows hold one class" before)
+    (never_why,) = {c["error"] for c in never.version.candidates}
+    (late_why,) = {c["error"] for c in late.version.candidates}
+    assert (never_why, late_why) == (
+        "not fitted: its rows hold one class", "not fitted: its training rows hold one class"
+    )
     assert late.model.predict_proba(X)[0, 1] == pytest.approx((2 + m * rate) / (20 + m))
     # the same columns as a fitted version's, in the same class order
     assert never.model.predict_proba(X).shape == fitted.model.predict_proba(X).shape == (3, 2)

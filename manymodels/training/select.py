@@ -197,7 +197,7 @@ def fit_partition(
         results = board.results
         best, best_fits = board.best, board.best_fits
         if one_class:  # nothing to fit, nothing to compare: constant probabilities
-            why = f"not fitted: its {one_class} hold one class"
+            why = f"not fitted: its {one_class.removeprefix('all ')} hold one class"
             results = [
                 CandidateResult(c.label, c.estimator, {}, None, why) for c in spec.candidates
             ]
