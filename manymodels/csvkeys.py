@@ -12,6 +12,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.keys import format_value
 
 
 def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> str | None:
@@ -51,10 +52,10 @@ def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) 
             )
         if warning is None:
             first = written[padded].index[0]
-            code, value = written[first], values[first]
+            code, key = written[first], format_value(values[first])
             warning = (
                 f"key column '{column}' holds codes written with leading zeros (e.g. '{code}'), "
-                f"read as numbers: their partitions are keyed {column}={value:g}, and a request "
+                f"read as numbers: their partitions are keyed {column}={key}, and a request "
                 f"naming '{code}' is answered by the fallback. To keep the zeros, give the "
                 "column as text (a Parquet file, or a DataFrame with it as str)"
             )

@@ -45,7 +45,7 @@ def off_calendar(
     local = index.tz_localize(None) if index.tz is not None else index  # its clocks' dates
     if days == 1:
         return _weekdays_only(local, offsets, keys)
-    if days % 7 == 0:
+    if days % 7 == 0 and days < 28:  # 91D is a quarter's step: judged by its anchors below
         return _other_weekdays(local, index, offsets, keys, str(frequency))
     for low, high, name, is_start, is_end in _PERIODS:
         if low <= days <= high:

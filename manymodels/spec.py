@@ -92,8 +92,10 @@ class Spec(_Frozen):
       per transform, each on its target, and compete under it. The scores compare forecasts when
       every lag is at least the validation ``size`` (direct): with shorter lags a level
       model's fold is scored on its true lags, one step ahead, a differenced one's as a
-      forecast from the fold's start. A champion that learnt another transform is not scored
-      (its features and units differ): the challenger then waits for a manual promotion.
+      forecast from the fold's start. A champion that learnt another transform is scored on
+      the rows newer than its data, from its own transform's view of those periods, in the
+      target's units; with no such row it is not scored (its features differ), and the
+      challenger waits for a manual promotion.
 
     Derived columns are ordinary features: ``forecast`` builds them itself; a row scored
     directly (``/predict``, ``LoadedModel.predict``) carries them, or gives its time and gets

@@ -85,18 +85,20 @@ class DecisionOut(BaseModel):
         if d is None:
             return None
         challenger = d.challenger_score if d.challenger_score is not None else v.score
+        # judged on rows the version's metric cannot decide: the scores are another metric's
+        compared_by = (v.evaluation or {}).get("compared_by")
         return cls(
             outcome=outcome,
             promoted=d.promote,
             reason=d.reason,
             policy=d.policy,
-            metric=v.metric,
+            metric=compared_by or v.metric,
             challenger=ModelScoreOut(version=v.version, score=_finite(challenger)),
             champion=ModelScoreOut(version=d.champion_version, score=_finite(d.champion_score))
             if d.champion_version is not None
             else None,
             improvement=_finite(d.improvement),
-            naive_score=_finite(v.naive_score),
+            naive_score=None if compared_by else _finite(v.naive_score),
         )
 
 

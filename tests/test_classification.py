@@ -23,6 +23,7 @@ from manymodels.registry import Registry
 from manymodels.spec import Decision, Spec
 from manymodels.training import fit_partition
 from manymodels.training.classify import best_threshold, brier, calibration_error, log_loss
+from serving.job_schemas import DecisionOut
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -115,7 +116,8 @@ def test_single_class_versions_serve_smoothed_constant_probabilities(
     (never_why,) = {c["error"] for c in never.version.candidates}
     (late_why,) = {c["error"] for c in late.version.candidates}
     assert (never_why, late_why) == (
-        "not fitted: its rows hold one class", "not fitted: its training rows hold one class"
+        "not fitted: its rows hold one class",
+        "not fitted: its training rows hold one class",
     )
     assert late.model.predict_proba(X)[0, 1] == pytest.approx((2 + m * rate) / (20 + m))
     # the same columns as a fitted version's, in the same class order
@@ -357,3 +359,7 @@ def test_rows_of_one_class_appended_are_judged_by_the_fallback_metric(tmp_path: 
             assert math.isfinite(evaluation["challenger_score"]), evaluation
             assert math.isfinite(evaluation["champion_score"]), evaluation
             assert evaluation["reason"].split(":")[1].split()[0] == "neg_log_loss", evaluation
+            assert evaluation["compared_by"] == "neg_log_loss"  # the scores' metric, recorded
+            decision = DecisionOut.of(newest, "kept")  # as a retrain job answers it
+            assert decision is not None and decision.metric == "neg_log_loss"
+            assert decision.naive_score is None  # the version's naive is a roc_auc

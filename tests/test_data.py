@@ -217,6 +217,10 @@ def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
         "fallback. To keep the zeros, give the column as text (a Parquet file, or a DataFrame "
         "with it as str)"
     ]
+    long = frame.assign(k=["0012345678"] * 20)  # the key as the registry writes it
+    long.to_csv(tmp_path / "long.csv", index=False)
+    (warning,) = prepare(spec, tmp_path / "long.csv")[0].extra["warnings"]
+    assert "keyed k=12345678, and a request naming '0012345678'" in warning
     twice = frame.assign(k=["1"] * 10 + ["1.0"] * 10)
     twice.to_csv(tmp_path / "twice.csv", index=False)
     table = prepare(spec, tmp_path / "twice.csv")[0]

@@ -453,6 +453,12 @@ def test_a_weekly_partition_with_a_time_on_another_day_of_the_week_is_warned_abo
     assert "7D" in warning
     spec, df = _one_spec_frame({"a": mondays, "c": sundays})
     assert "warnings" not in prepare(spec, df)[0].extra
+    # quarter starts step by 91D (13 weeks): judged by their anchors, not their weekdays
+    quarters = pd.date_range("2020-01-01", periods=12, freq="QS").to_series()
+    quarters.iloc[7] = pd.Timestamp("2021-09-27")  # a Monday, not a quarter's start
+    spec, df = _one_spec_frame({"q": quarters.reset_index(drop=True)})
+    (warning,) = prepare(spec, df)[0].extra["warnings"]
+    assert warning.startswith("1 time(s) are neither a quarter's start nor its end"), warning
 
 
 def test_a_columns_warning_does_not_hide_the_time_series_warning(tmp_path: Path) -> None:

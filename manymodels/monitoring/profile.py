@@ -200,7 +200,8 @@ def _psi(expected: Sequence[float], actual: Sequence[float]) -> tuple[float, int
 @lru_cache(maxsize=1024)
 def noise_quantile(df: int, tail: float) -> float:
     """The ``1 − tail`` quantile of chi-square with ``df`` degrees of freedom: exact for one
-    and two, Wilson–Hilferty above (within 0.5 %; no scipy on the flush path)."""
+    and two, Wilson–Hilferty above (a few percent high at small tails, which is conservative;
+    no scipy on the flush path)."""
     if df == 1:
         return NormalDist().inv_cdf(1.0 - tail / 2.0) ** 2
     if df == 2:

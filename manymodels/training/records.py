@@ -113,6 +113,8 @@ def evaluation_record(
     out = {**decision.to_dict(), "compared_rows": cmp.rows if cmp else None}
     if fitted.metric:  # the spec's metric is undefined on this partition's validation rows
         out["metric"] = fitted.metric
+    if cmp and cmp.metric:  # … or on the rows the champion was judged on: the scores' metric
+        out["compared_by"] = cmp.metric
     if fitted.single_class:
         out["single_class"] = fitted.single_class
     if unservable and champion is not None and spec.promotion.policy == "if_better":
