@@ -319,3 +319,35 @@ def test_a_differenced_partitions_first_row_is_counted_as_what_it_is(
         # undefined (rows 23, 24 and 25: 3)
         expected_s00 = {"missing_target": 1, "undefined_lags": lags + 1 + 3}
     assert dropped == {"shop=s00": expected_s00, "shop=s01": {"undefined_lags": lags}}
+
+
+def test_a_champion_of_changes_is_judged_on_the_periods_its_view_holds(tmp_path: Path) -> None:
+    """After a missing target a view of changes lacks the next periods (no change, then no
+    lag of one), where a view of levels has them: judging a champion of changes on a levels
+    challenger's rows read "could not be evaluated (KeyError: 97)", and kept the champion.
+    Both are judged on the periods both views hold."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, 100)
+    level = np.concatenate([100 + np.cumsum(rng.normal(0, 30, 60)), np.full(40, 100.0)])
+    df = pd.DataFrame({"k": "a", "t": np.arange(100), "x": x,
+                       "y": level + 3 * x + rng.normal(0, 0.5, 100)})  # fmt: skip
+    df.loc[95, "y"] = np.nan  # in the retrain's validation rows
+    changes = {
+        "name": "flip", "partition_by": ["k"], "target": "y", "time_column": "t",
+        "features": ["x"], "lags": [1], "target_transform": "difference",
+        "metric": "neg_mean_absolute_error", "min_rows": 10,
+        "validation": {"strategy": "last", "size": 8},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+        "selection": {"transform_margin": 0.0}, "fallback": {"enabled": False},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    train(changes, df.iloc[:60], root, backend="local")
+    either = {**changes, "target_transform": BOTH}
+    train(either, df.iloc[60:], root, backend="local", append=True)
+    with Registry(root) as reg:
+        v1, v2 = sorted(reg.list_versions("k=a"), key=lambda v: v.version)
+    assert (_kind(v1), _kind(v2)) == ("difference", "none")
+    evaluation = v2.evaluation
+    assert evaluation["basis"] == "unseen" and evaluation["champion_score"] is not None, evaluation
+    assert 0 < evaluation["compared_rows"] < 8  # the periods the champion's view lacks left out
+    assert evaluation["promote"], evaluation

@@ -220,11 +220,13 @@ def train_one(
     def fit(inputs: Inputs) -> Fitted:
         kind = _kind(inputs)
         other = champion is not None and champion_model is not None and champion.transform != kind
-        units = None
+        units, unseen = None, newer_than(inputs.times, champion.last_time if champion else None)
         if other:
             assert champion is not None
             own = next((v for v in views if _kind(v) == champion.transform), None)
-            units = in_target_units(champion_model, own, inputs) if own is not None else None
+            found = in_target_units(champion_model, own, inputs) if own is not None else None
+            if found is not None and unseen is not None:  # both judged on the periods both see
+                units, unseen = found[0], unseen & found[1]
         fitted = fit_partition(
             inputs.X,
             inputs.y,
@@ -236,7 +238,7 @@ def train_one(
             champion=None if other and units is None else champion_model,
             champion_recipe=champion.recipe if champion is not None else None,
             champion_units=units,
-            unseen=newer_than(inputs.times, champion.last_time if champion else None),
+            unseen=unseen,
             prior=prior,
             external=inputs.external,
             raw=inputs.raw,
@@ -382,22 +384,25 @@ def best_transform(
 
 def in_target_units(
     model: Any, own: Inputs, ours: Inputs
-) -> Callable[[np.ndarray], np.ndarray] | None:
+) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
     """A champion of another target transform, as it predicts rows of ``ours`` (positions)
     in the target's units from ``own``, its transform's view of the same periods (matched by
-    time): a retrain choosing the other transform was never compared, and so never promoted
-    under ``if_better`` however much better it was. ``None`` without times to match by."""
+    time), and which rows of ``ours`` that view holds (a differenced view lacks the change
+    after a missing target, a level view has it): a retrain choosing the other transform was
+    never compared, and so never promoted under ``if_better`` however much better it was.
+    ``None`` without times to match by."""
     times = ours.times
     if own.times is None or times is None:
         return None
     where = {t: j for j, t in enumerate(own.times.tolist())}  # one row per period
+    covered = np.fromiter((t in where for t in times.tolist()), dtype=bool, count=len(times))
 
     def predict(rows: np.ndarray) -> np.ndarray:
         mine = np.array([where[t] for t in times[rows].tolist()], dtype=np.intp)
         fit = model if own.raw is None else own.raw.judged(model, mine)
         return np.asarray(fit.predict(take(own.X, mine)), dtype=np.float64)
 
-    return predict
+    return predict, covered
 
 
 def _kind(inputs: Inputs) -> str:
