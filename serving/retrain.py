@@ -325,24 +325,29 @@ def _known_labels(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
     classes = target.production.schema.classes
     if spec.task != "classification" or not classes or spec.target not in frame.columns:
         return frame
-    found: dict[tuple[type, Any], Any] = {}  # a label's class, asked once per label
+    found: dict[tuple[type, Any], list[Any]] = {}  # a label's classes, asked once a label
     out: list[Any] = []
+    changed = False
     for i, value in enumerate(frame[spec.target].tolist()):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            out.append(value)  # missing: ``missing_target`` decides
+        if pd.isna(value):  # None, NaN, pd.NA (a nullable column): ``missing_target`` decides
+            out.append(np.nan)
             continue
         asked = (type(value), value)
         if asked not in found:
-            found[asked] = next((c for c in classes if same_label(c, value)), None)
+            found[asked] = [c for c in classes if same_label(c, value)]
         known = found[asked]
-        if known is None:
+        if len(known) != 1:  # none, or two by value ("01" and "1" for a 1)
             shown = ", ".join(map(repr, classes[:10]))
+            which = "not one of" if not known else "more than one of"
             raise DataError(
-                f"target '{spec.target}' is {value!r} in row {i}, not one of the classes "
+                f"target '{spec.target}' is {value!r} in row {i}, {which} the classes "
                 f"partition '{target.key}' v{target.production.version} knows ({shown}): "
                 "correct the label, or add a class with a full training run (manymodels train)"
             )
-        out.append(known)
+        out.append(known[0])
+        changed = changed or type(known[0]) is not type(value)
+    if not changed:  # as posted (a nullable integer column stays one)
+        return frame
     return frame.assign(**{spec.target: pd.Series(out, index=frame.index, dtype=object)})
 
 

@@ -712,6 +712,8 @@ def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
         (("no", "yes"), "Yes", True),  # a mistyped class
         ((0, 1), 2, True),  # a class the table never had
         ((0, 1), "1", False),  # the class 1, as /actuals reads it
+        ((0, 1), None, False),  # no label: missing_target decides
+        (("01", "1"), 1, True),  # two classes by value: which one is not for us to guess
     ],
 )
 def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
@@ -737,7 +739,8 @@ def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
         if refused:
             assert r.status_code == 422, r.text
             detail = r.json()["detail"]
-            assert f"is {posted!r} in row 3, not one of the classes" in detail, detail
+            which = "more than one" if posted == 1 else "not one"
+            assert f"is {posted!r} in row 3, {which} of the classes" in detail, detail
             assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
             return
         assert r.status_code == 202, r.text
@@ -747,3 +750,25 @@ def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
         newest = max(reg.list_versions("pid=1"), key=lambda v: v.version)
         assert newest.version == 2
         assert newest.schema.classes == list(labels)
+
+
+def test_a_nullable_label_column_posted_as_parquet_keeps_its_missing_labels(
+    tmp_path: Path,
+) -> None:
+    """A Parquet upload from pandas' nullable integers holds ``pd.NA`` for a missing label: it
+    was refused as "<NA>, not one of the classes", where missing_target = "drop" drops it."""
+    from serving.retrain import RetrainTarget
+
+    df = linear_frame(2, 40)
+    df["label"] = (df["y"] > df.groupby("pid")["y"].transform("median")).astype(int)
+    spec = spec_dict(
+        target="label", task="classification", metric="neg_log_loss",
+        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    )  # fmt: skip
+    train(spec, df.drop(columns=["y"]), tmp_path / "reg", backend="local")
+    new = pd.DataFrame({"t": np.arange(40, 46), "x0": 0.1, "x1": -0.2})
+    new["label"] = pd.array([1, 0, None, 1, 0, 1], dtype="Int64")
+    with Registry.open(tmp_path / "reg") as reg:
+        target = RetrainTarget("pid=1", {"pid": 1}, Spec.from_dict(spec), reg.get_version("pid=1"))
+        rows = training_frame(new, target, kept=True)
+    assert rows["label"].isna().tolist() == [False, False, True, False, False, False]
