@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from manymodels.candidates import grid
 from manymodels.data import DataSource, describe_source, prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
@@ -176,7 +178,9 @@ def train(
         else:
             table, _ = prepare(spec, data, name=source if append else None)
         if spec.task == "classification" and "class_prior" in table.extra:
-            refuse_unscorable_metric(spec, table.extra["class_prior"])
+            in_memory = isinstance(table.y, np.ndarray)
+            rows = (table.y, table.offsets) if in_memory else (None, None)
+            refuse_unscorable_metric(spec, table.extra["class_prior"], *rows)
         found = table_notes(table)
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]

@@ -242,6 +242,27 @@ def test_a_metric_the_labels_can_take_still_trains(
         assert (run.n_trained, run.n_failed) == (3, 0)
 
 
+def test_a_metric_only_a_table_s_union_of_classes_defeats_still_trains(tmp_path: Path) -> None:
+    """Three classes, each partition holding two of them, and no fallback: ``roc_auc`` scores
+    every partition, and trained before the check; no model of the run meets three classes.
+    With the fallback on, its pooled rows do, and the run is refused as before."""
+    df = linear_frame(3, 20)
+    pairs = {0: ["a", "b"], 1: ["b", "c"], 2: ["a", "c"]}
+    df["y"] = [pairs[p][i % 2] for i, p in enumerate(df["pid"])]
+    data = tmp_path / "pairs.csv"
+    df.to_csv(data, index=False)
+    off = {"enabled": False}
+    result = cli_train(tmp_path, data, task="classification", metric="roc_auc",
+                       candidates=[LOGISTIC], fallback=off)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Registry.open(tmp_path / "registry") as reg:
+        assert (reg.list_runs()[0].n_trained, reg.list_runs()[0].n_failed) == (3, 0)
+    shutil.rmtree(tmp_path / "registry")
+    refused = cli_train(tmp_path, data, task="classification", metric="roc_auc",
+                        candidates=[LOGISTIC])  # fmt: skip
+    one_error_line(refused, "metric 'roc_auc' cannot score this table's labels")
+
+
 # ----------------------------------------------------------- 2. tracebacks instead of a line
 @pytest.mark.parametrize(
     ("overrides", "expected"),

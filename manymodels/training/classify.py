@@ -74,10 +74,14 @@ class ProbaMetric(Metric):
         return -log_loss(y, proba, self.classes)
 
 
-PROBE_CLASSES = 100
+PROBE_CLASSES = 10
+"""Classes the metric is tried on: what fails on many classes fails on ten (multiclass is
+multiclass), and a one-vs-one AUC costs classes² (21 s at 100)."""
 
 
-def refuse_unscorable_metric(spec: Spec, prior: ClassPrior) -> None:
+def refuse_unscorable_metric(
+    spec: Spec, prior: ClassPrior, y: np.ndarray | None = None, offsets: np.ndarray | None = None
+) -> None:
     """``SpecError`` when the spec's metric cannot score the table's labels, before anything is
     written.
 
@@ -86,21 +90,25 @@ def refuse_unscorable_metric(spec: Spec, prior: ClassPrior) -> None:
     partition by partition, such a run failed those whose validation rows held every class
     (which ones depended on their class counts), then the fallback model, and left the registry
     half-written. The metric is tried here, as training calls it, on a classifier that gets
-    one row of each class right: what it cannot score, it cannot score in a partition holding
-    every class, nor on the fallback model. A table of many classes is tried on its first
-    ``PROBE_CLASSES`` (as many would be as multiclass, and cost classes² to score)."""
+    one row of each class right (at most ``PROBE_CLASSES``), and refused only where some model
+    of the run will meet every class: the fallback (pooled rows), a two-class table's two-class
+    partitions, or a partition of ``y`` (by ``offsets``) holding every class. A table of three
+    classes whose partitions each hold two trained with ``roc_auc`` and no fallback, and still
+    does; metrics that fail on two classes but not three are left to the partitions."""
     if len(prior.classes) < 2:  # one class: every partition is constant, no metric decides
+        return
+    if not (spec.fallback.enabled or _every_class_somewhere(prior, y, offsets)):
         return
     from sklearn.neighbors import KNeighborsClassifier
 
-    y = prior.classes[:PROBE_CLASSES]
-    X = np.arange(len(y), dtype=np.float64).reshape(-1, 1)
+    tried = prior.classes[:PROBE_CLASSES]
+    X = np.arange(len(tried), dtype=np.float64).reshape(-1, 1)
     name = spec.metric_name
     try:
         with warnings.catch_warnings():  # one row a class, a perfect score (zero division…)
             warnings.simplefilter("ignore")
-            model = KNeighborsClassifier(n_neighbors=1).fit(X, y)  # each row's own class
-            metric(name)(model, X, y)
+            model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
+            metric(name)(model, X, tried)
     except (ValueError, TypeError) as e:
         n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
         shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
@@ -110,6 +118,24 @@ def refuse_unscorable_metric(spec: Spec, prior: ClassPrior) -> None:
             f"({n} {'text labels' if text else 'classes'}: {shown}): {why}; use a "
             f"classification metric such as 'accuracy', 'neg_log_loss' or '{instead}'"
         ) from None
+
+
+def _every_class_somewhere(
+    prior: ClassPrior, y: np.ndarray | None, offsets: np.ndarray | None
+) -> bool:
+    """Whether some partition's rows hold every class of the table (a two-class table's do,
+    unless every partition holds one); unknown (no rows in memory, or many classes): no."""
+    if len(prior.classes) == 2:
+        return True
+    if y is None or offsets is None or len(prior.classes) > PROBE_CLASSES:
+        return False
+    starts = np.asarray(offsets[:-1])[np.diff(offsets) > 0]
+    if not len(starts):
+        return False
+    held = np.ones(len(starts), dtype=bool)
+    for c in prior.classes:
+        held &= np.logical_or.reduceat(np.asarray(y == c, dtype=bool), starts)
+    return bool(held.any())
 
 
 def calibration_error(
