@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import first_line
+from manymodels.labels import sides
 from serving.errors import ScoringFailed
 from serving.rows import model_input
 from serving.served import ServedModel
@@ -81,8 +82,7 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     where = f"partition '{loaded.key}' v{loaded.version}"
     known = binary_classes(loaded)
     decision = schema.decision or {}
-    positive = decision.get("positive", known[-1])
-    negative = known[0] if positive == known[-1] else known[-1]
+    positive, negative = sides(decision, known)
     t = float(threshold if threshold is not None else decision["threshold"])
     try:
         proba = np.asarray(model.predict_proba(model_input(rows, schema)), dtype=np.float64)

@@ -20,6 +20,7 @@ from manymodels.exceptions import SpecError
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry import Registry
+from manymodels.scoring import score
 from manymodels.spec import Decision, Spec
 from manymodels.training import fit_partition
 from manymodels.training.classify import best_threshold, brier, calibration_error, log_loss
@@ -212,6 +213,22 @@ def test_router_batch_rows_carry_label_and_threshold(router: str) -> None:
     assert got[2]["fallback"] is True
     own = httpx.post(f"{router}/v1/predict", json={"rows": rows}).json()["predictions"]
     assert own[0]["threshold"] == pytest.approx(1 / 21)
+
+
+@pytest.mark.slow
+def test_score_writes_the_label_and_threshold_the_router_answers(
+    router: str, trained: tuple[Path, RunSummary]
+) -> None:
+    """``score`` wrote the most probable class only: beside the router's ``label`` (its
+    version's ``[decision]`` threshold) a row could read "0" in the file and 1 over HTTP."""
+    users = [NEVER, LATE, *range(3, 12)]
+    rows = [{"user": u, **ROWS[i % 2]} for i, u in enumerate(users)]
+    answers = httpx.post(f"{router}/v1/predict", json={"rows": rows}).json()["predictions"]
+    scored = score(pd.DataFrame(rows), trained[0], backend="local")
+    assert scored["decision_label"].tolist() == [a["label"] for a in answers]
+    assert scored["decision_threshold"].tolist() == [a["threshold"] for a in answers]
+    assert scored["prediction"].tolist() == [a["prediction"] for a in answers]
+    assert (scored["decision_label"] != scored["prediction"]).any()  # the threshold decides
 
 
 # ---------------------------------------------------------------------- the parts, in-process

@@ -116,6 +116,7 @@ def score_table(
     startup = 0.0
     where = "none"
     done: list[tuple[int, list[np.ndarray]]] = []
+    labelled: list[tuple[int, list[np.ndarray], dict[int, tuple[np.ndarray, float]]]] = []
     chunks: list[Any] = []
     if plan.n_scored:
         setup = time.perf_counter()
@@ -135,7 +136,9 @@ def score_table(
                 if isinstance(result, BaseException):
                     runner.cancel()
                     raise task_error(result)
-                done.append((starts[i], result))
+                done.append((starts[i], result.predictions))
+                if result.labels:
+                    labelled.append((starts[i], result.predictions, result.labels))
         except KeyboardInterrupt:
             runner.cancel()
             raise
@@ -157,7 +160,7 @@ def score_table(
         backend=where,
     )
     apply_inverses(inverses, plan.offsets, done)
-    return ScoreResult(scored_frame(df, plan, done, levels), summary)
+    return ScoreResult(scored_frame(df, plan, done, levels, labelled), summary)
 
 
 def score_file(

@@ -18,16 +18,23 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
 from manymodels.scoring.plan import Plan
 
+Labelled = Sequence[tuple[int, list[np.ndarray], dict[int, tuple[np.ndarray, float]]]]
+
 
 def scored_frame(
     df: pd.DataFrame,
     plan: Plan,
     done: Sequence[tuple[int, list[np.ndarray]]],
     levels: Sequence[float] = (),
+    labelled: Labelled = (),
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
     its prediction arrays), each row's own key and which model answered it, and ``lo-`` /
-    ``hi-`` columns for ``levels`` (each row's model's pooled interval; NaN where it has none)."""
+    ``hi-`` columns for ``levels`` (each row's model's pooled interval; NaN where it has none).
+    ``labelled`` (chunks' labels by unit) adds ``decision_label`` and ``decision_threshold``
+    after ``prediction``: the ``label`` and ``threshold`` the router answers of a classifier
+    with a ``[decision]`` (named apart: a table's target is often called ``label``); empty
+    where a row's model has none."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -41,12 +48,29 @@ def scored_frame(
     predictions = _predictions(n, plan, done)
     return df.assign(
         prediction=predictions,
+        **_labels(len(df), plan, labelled),
         **_bands(predictions, plan, counts, levels),
         model_version=_with_missing(versions, plan),
         partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),
         served_by=pd.Categorical.from_codes(codes, categories=names),
         fallback=fallback,
     )
+
+
+def _labels(n: int, plan: Plan, labelled: Labelled) -> dict[str, Any]:
+    """``decision_label`` and ``decision_threshold`` in input order; ``None`` and NaN for rows
+    no decision labelled (another model's, unscored)."""
+    if not labelled:
+        return {}
+    label = np.full(n, None, dtype=object)
+    threshold = np.full(n, np.nan)
+    for start, predictions, by_unit in labelled:
+        for j, p in enumerate(predictions):
+            if j in by_unit:
+                at = plan.positions[start : start + len(p)]
+                label[at], threshold[at] = by_unit[j][0], by_unit[j][1]
+            start += len(p)
+    return {"decision_label": label, "decision_threshold": threshold}
 
 
 def _bands(

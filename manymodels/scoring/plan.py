@@ -29,6 +29,7 @@ from manymodels.signing import verify
 # ``partition`` is the row's own key (canonical), ``served_by`` the registry key whose model
 # answered (``__fallback__`` when falling back): the router's JSON answers use the same names.
 OUTPUT_COLUMNS = ("prediction", "model_version", "partition", "served_by", "fallback")
+DECISION_COLUMNS = ("decision_label", "decision_threshold")  # where a version has a [decision]
 MAX_LISTED_KEYS = 10
 MIN_FALLBACK_PIECE = 10_000  # fallback rows travel in pieces of at least this many rows
 
@@ -44,6 +45,7 @@ class ModelRef:
     schema: int
     intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
     bound: dict[str, Any] | None = None  # a global model's key binding (schema "global")
+    decision: dict[str, Any] | None = None  # a binary classifier's threshold: rows labelled
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,7 @@ def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str)
             f"partitions are keyed by {', '.join(key_columns)} "
             f"(table has: {', '.join(map(str, df.columns))})"
         )
-    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
+    taken = [c for c in (*OUTPUT_COLUMNS, *DECISION_COLUMNS) if c in df.columns]
     if taken:
         raise DataError(
             f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
@@ -200,8 +202,8 @@ def _refs(
             index[same] = len(schemas)
             schemas.append(fs)
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], fs.intervals, fs.bound
-        )  # equal schemas are shared, so a global model's key travels here
+            key, version, sha, index[same], fs.intervals, fs.bound, fs.decision
+        )  # equal schemas are shared, so a global model's key (and threshold) travels here
         if fs.transform is not None:  # and a transform, with the partition's own history
             transformed[key, version] = fs
     lost = [p for p in pairs if p not in refs]

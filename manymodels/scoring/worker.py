@@ -8,7 +8,7 @@ than raising them: ``task_error`` turns whatever comes back into one ``ManyModel
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,24 +23,35 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.global_members import GlobalModels, linked
+from manymodels.labels import thresholded
 from manymodels.scoring.plan import ModelRef, ScoreChunk
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 
-def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray] | ManyModelsError:
-    """The task body shipped to workers: one prediction array per unit. Our own errors are
-    returned, not raised, so they reach the driver as themselves rather than wrapped."""
+class ChunkScores(NamedTuple):
+    """A chunk's prediction array per unit, and by unit (its place in the chunk) the labels
+    and threshold of a binary classifier with a ``[decision]``, as the router answers them."""
+
+    predictions: list[np.ndarray]
+    labels: dict[int, tuple[np.ndarray, float]]
+
+
+def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores | ManyModelsError:
+    """The task body shipped to workers: one prediction array per unit (and labels). Our own
+    errors are returned, not raised, so they reach the driver as themselves rather than
+    wrapped."""
     try:
         return _score_chunk(chunk, store)
     except ManyModelsError as e:
         return e
 
 
-def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
+def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
     inputs: dict[int, tuple[np.ndarray, dict[int, np.ndarray]]] = {}
     models: dict[tuple[str, int], Any] = {}
     shared: dict[str, GlobalModel] = {}
     out: list[np.ndarray] = []
+    labels: dict[int, tuple[np.ndarray, float]] = {}
     for i, ref in enumerate(chunk.units):
         lo, hi = int(chunk.offsets[i]), int(chunk.offsets[i + 1])
         schema = chunk.schemas[ref.schema]
@@ -55,6 +66,10 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
             models[ref.key, ref.version] = bind_key(base, ref.bound)
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
+            if ref.decision:
+                found = thresholded(models[ref.key, ref.version], X, ref.decision)
+                if found is not None:
+                    labels[i] = found
         except (ValueError, TypeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise DataError(
@@ -67,7 +82,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> list[np.ndarray]:
                 f"{hi - lo} row(s)"
             )
         out.append(pred)
-    return out
+    return ChunkScores(out, labels)
 
 
 def _matrix(chunk: ScoreChunk, schema: FeatureSchema) -> tuple[np.ndarray, dict[int, Any]]:

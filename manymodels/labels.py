@@ -1,0 +1,36 @@
+"""A binary classifier's label from its probability: the positive class at or above the
+version's threshold (``[decision]``, recorded in its feature schema), the other below.
+
+One rule for every surface that labels rows: the router (``serving.decision``) and batch
+scoring (``manymodels.scoring``), so that a ``score`` file and ``/v1/predict`` give a row the
+same label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+
+def sides(decision: Mapping[str, Any], classes: Sequence[Any]) -> tuple[Any, Any]:
+    """The positive and negative class of two: the decision's ``positive``, by default the
+    greater (``1``, ``True``, ``"yes"`` over ``"no"``)."""
+    positive = decision.get("positive", classes[-1])
+    return positive, classes[0] if positive == classes[-1] else classes[-1]
+
+
+def thresholded(model: Any, X: Any, decision: Mapping[str, Any]) -> tuple[np.ndarray, float] | None:
+    """The labels of ``X`` at the decision's threshold, and the threshold; ``None`` for a
+    model that is not a binary classifier with probabilities."""
+    classes = np.asarray(getattr(model, "classes_", []))
+    if len(classes) != 2 or not hasattr(model, "predict_proba") or "threshold" not in decision:
+        return None
+    positive, negative = sides(decision, classes.tolist())
+    at = np.flatnonzero(classes == positive)
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    p = proba[:, at[0]] if len(at) else np.zeros(len(proba))
+    t = float(decision["threshold"])
+    chosen = np.where(p >= t, 1, 0)
+    return np.asarray([negative, positive], dtype=classes.dtype)[chosen], t
