@@ -495,6 +495,21 @@ def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> No
     assert json.loads(result.output)["selected"] == ["pid=11"]
 
 
+def test_cli_actuals_says_how_many_rows_had_no_target(registry: Path, tmp_path: Path) -> None:
+    """Rows without a target (no actual yet) are left out, and were silently: "recorded 57"
+    of a file of 60 rows."""
+    df = frame(seed=3).query("pid < 2").groupby("pid").head(5).reset_index(drop=True)
+    df.loc[[1, 7, 8], "y"] = np.nan
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("recorded 7 actual(s) of 2 partition(s) in ")
+    assert result.output.rstrip().endswith("; 3 row(s) without a target left out")
+    as_json = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry), "--json"])
+    assert json.loads(as_json.output)["without_target"] == 3
+
+
 @pytest.mark.parametrize(
     ("column", "value", "says"),
     [("y", "inf", "finite"), ("version", "abc", "version"),

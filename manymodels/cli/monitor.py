@@ -137,6 +137,7 @@ def actuals(
     measured: list[Measured] = []
     unknown: list[str] = []
     unscorable: list[str] = []  # why each such partition's version cannot score its rows
+    without = 0  # rows of known partitions without a target, left out
     with open_checked(registry, registry_db, artifacts) as reg:
         columns = reg.partition_by
         if not columns:
@@ -161,6 +162,7 @@ def actuals(
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
             given = group[group[target].notna()]
+            without += len(group) - len(given)  # no actual yet: nothing to measure
             if given.empty:
                 continue
             schema = loaded.version.schema
@@ -201,10 +203,12 @@ def actuals(
             f"warning: {len(unscorable)} partition(s) skipped: {_first_of(unscorable)}", err=True
         )
     if json_out:
-        console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable})
+        console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable,
+                            "without_target": without})  # fmt: skip
     else:
         n = sum(r["rows"] for r in done)
-        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}")
+        left = f"; {without:,} row(s) without a target left out" if without else ""
+        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
 
 
 def _first_of(reasons: list[str]) -> str:
