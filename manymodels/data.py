@@ -313,13 +313,22 @@ def prepare(
         table = _add_time_series(table, spec, source=name)
     # the time series' warnings (``_add_time_series``) are kept beside the columns'
     warnings = [*([padded] if padded else []), *cols.warnings, *table.extra.get("warnings", [])]
+    prior = class_prior(table.y, table.offsets) if spec.task == "classification" else None
+    if prior is not None and spec.decision is not None and len(prior.classes) > 2:
+        warnings.append(_NO_DECISION.format(n=len(prior.classes)))  # it was ignored silently
     notes: dict[str, object] = {"warnings": warnings} if warnings else {}
     notes |= {"bad_rows_dropped": bad_rows} if bad_rows else {}
-    if spec.task == "classification":  # every partition answers with the table's classes
-        notes["class_prior"] = class_prior(table.y, table.offsets)
+    if prior is not None:  # every partition answers with the table's classes
+        notes["class_prior"] = prior
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df
+
+
+_NO_DECISION = (
+    "[decision] labels a binary classifier's rows by a threshold, and this table has {n} "
+    "classes: no version records one, and answers carry the most probable class"
+)
 
 
 def _refuse_continuous_labels(target: pd.Series, *, source: str) -> None:

@@ -321,6 +321,21 @@ def test_decision_needs_a_classification_spec() -> None:
         Spec.from_dict(spec(task="regression", metric=None))
 
 
+def test_a_decision_over_more_than_two_classes_is_said_to_label_nothing() -> None:
+    """``[decision]`` on a table of three classes was ignored silently: no threshold, no
+    label, nothing said at training."""
+    from manymodels.data import prepare
+
+    three = clicks(users=3).assign(clicked=lambda d: d["day"] % 3)
+    table, _ = prepare(Spec.from_dict(spec(metric="neg_log_loss")), three)
+    assert table.extra["warnings"] == [
+        "[decision] labels a binary classifier's rows by a threshold, and this table has 3 "
+        "classes: no version records one, and answers carry the most probable class"
+    ]
+    two, _ = prepare(Spec.from_dict(spec()), clicks(users=3))
+    assert "warnings" not in two.extra
+
+
 def test_calibration_wraps_partitions_with_enough_rows_of_each_class() -> None:
     from sklearn.calibration import CalibratedClassifierCV
 
