@@ -300,14 +300,18 @@ def prepare(
     if not isinstance(source, pd.DataFrame):
         padded = padded_codes(Path(source), df, spec.partition_by, source=name)
     df, cols, features, bad_rows = checked(df, spec, source=name)
-    table = split(
-        df,
-        partition_by=spec.partition_by,
-        target=spec.target,
-        features=features,
-        categorical=cols.categorical,
-        time_column=spec.time_column,
-    )
+    try:
+        table = split(
+            df,
+            partition_by=spec.partition_by,
+            target=spec.target,
+            features=features,
+            categorical=cols.categorical,
+            time_column=spec.time_column,
+        )
+    except DataError as e:  # a key column's missing values: named in the table they are in
+        read = "" if isinstance(source, pd.DataFrame) else _READ_AS_MISSING
+        raise DataError(f"{name}: {e}{read if 'missing value' in str(e) else ''}") from None
     refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
@@ -325,6 +329,10 @@ def prepare(
     return table, df
 
 
+_READ_AS_MISSING = (
+    " (empty cells, or codes the CSV reader takes for missing values: 'NA', 'nan', 'null'…; "
+    "give such keys as a Parquet file)"
+)
 _NO_DECISION = (
     "[decision] labels a binary classifier's rows by a threshold, and this table has {n} "
     "classes: no version records one, and answers carry the most probable class"

@@ -192,6 +192,23 @@ def test_all_columns_are_features_by_default() -> None:
     assert table.X.dtype == np.float64
 
 
+def test_key_codes_a_csv_reads_as_missing_are_named_in_their_file(tmp_path: Path) -> None:
+    """A user id 'NA' read from a CSV is a missing value: the error read "partition column
+    'user' has 1 missing value(s)", naming neither the file nor why."""
+    spec = Spec.from_dict(
+        {"name": "codes", "partition_by": ["user"], "target": "y", "features": ["x"],
+         "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+    )  # fmt: skip
+    frame = pd.DataFrame({"user": ["AB"] * 10 + ["NA"] * 10, "x": range(20), "y": range(20)})
+    frame.to_csv(tmp_path / "users.csv", index=False)
+    with pytest.raises(DataError) as e:
+        prepare(spec, tmp_path / "users.csv")
+    assert str(e.value).startswith(
+        f"{tmp_path / 'users.csv'}: partition column 'user' has 10 missing value(s) (empty "
+        "cells, or codes the CSV reader takes for missing values: 'NA', 'nan', 'null'"
+    ), e.value
+
+
 def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
     """Store codes '007' and '7' read from a CSV as the number 7: two series trained as one
     partition, silently, where a Parquet file keeps them apart."""
