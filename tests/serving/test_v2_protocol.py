@@ -196,6 +196,9 @@ BAD: list[tuple[str, Any, str]] = [
     ("out of the datatype's range", {"inputs": [
         {**t, "datatype": "INT8", "data": [1, 300]} if t["name"] == "deal" else t
         for t in columnar(feature_rows(2))]}, "input 'deal' is INT8, but its element 1 is 300"),
+    ("past FP32's range", {"inputs": [
+        {**t, "datatype": "FP32", "data": [2.0, 1e300]} if t["name"] == "price" else t
+        for t in columnar(feature_rows(2))]}, "input 'price' is FP32, but its element 1 is 1e+300"),
     ("a fraction for an integer", {"inputs": [{**t, "data": [2.1, 1]} if t["name"] == "deal"
                                               else t for t in columnar(feature_rows(2))]},
      "input 'deal' is INT64, but its element 0 is 2.1"),
