@@ -607,8 +607,12 @@ def test_times_of_actuals_are_checked_as_times() -> None:
             {"day": "2024-01-04"}, {"day": pd.Timestamp("2024-01-05")}, {}]  # fmt: skip
     check_times(good, schema)
     with pytest.raises(InvalidRows) as caught:
-        check_times([{"day": ""}, {"day": "NaT"}, {"day": "soon"}, {"day": True}], schema)
-    assert [p["loc"][2] for p in caught.value.errors] == [0, 1, 2, 3]
+        check_times([{"day": ""}, {"day": "NaT"}, {"day": "soon"}, {"day": True},
+                     {"day": 12345}, {"day": 1e308}], schema)  # fmt: skip
+    assert [p["loc"][2] for p in caught.value.errors] == [0, 1, 2, 3, 4, 5]
+    # … a number is a period only where the version's times are periods
+    periods = FeatureSchema.parse({"time_column": "day", "history": {"time": 40}})
+    check_times([{"day": 41}, {"day": 42.0}], periods)
 
 
 def test_class_labels_compare_by_value_only_where_one_is_a_number() -> None:

@@ -75,8 +75,9 @@ class Measured:
 
 def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
     """``InvalidRows`` naming rows whose time is not a time: an object, a list, a boolean, or
-    text that is no date where the version's times are dates. They were stored as sent, shown
-    on the dashboard, and ordered the naive answers."""
+    text or a number that is no date where the version's times are dates. They were stored as
+    sent, shown on the dashboard, and ordered the naive answers (a number beside a date's text
+    left them unordered, silently)."""
     import numpy as np
     import pandas as pd
 
@@ -93,8 +94,8 @@ def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
         if value is None or isinstance(value, date | np.datetime64):  # a Parquet date too
             continue
         number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
-        ok = isinstance(value, str) or number
-        if ok and dated and isinstance(value, str):
+        ok = isinstance(value, str) or (number and not dated)  # 12345 is no date: it was
+        if ok and dated and isinstance(value, str):  # stored, and ordered among the dates
             try:
                 ok = not pd.isna(pd.Timestamp(value))  # "" and "NaT" parse, as no time
             except ValueError:
