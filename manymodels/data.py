@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeAlias
@@ -46,16 +47,16 @@ def describe_source(source: DataSource) -> str:
 
 
 def read_table(source: DataSource) -> pd.DataFrame:
-    """A DataFrame as is, or a CSV / Parquet file by its extension."""
+    """A DataFrame (``plain``), or a CSV / Parquet file by its extension."""
     if isinstance(source, pd.DataFrame):
-        return source
+        return plain(source)
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: data file not found")
     suffix = path.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"} or path.is_dir():
-            return pd.read_parquet(path)
+            return plain(pd.read_parquet(path))
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             _refuse_repeated_header(path)
             return pd.read_csv(path)
@@ -64,6 +65,35 @@ def read_table(source: DataSource) -> pd.DataFrame:
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def plain(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``category`` columns as their categories' values, and no index level
+    named like a column; the same frame when it has neither.
+
+    A category is how pandas stores a column, not what its values are: a feature of number
+    categories was recorded as text, every later request had to send text, and the encoder,
+    fitted on the numbers, took that text for an unknown value (every one-hot column 0:
+    wrong answers, silently); category keys also changed the data's fingerprint, so
+    ``--changed-only`` retrained unchanged partitions. An index level named like a key
+    column (``set_index("store", drop=False)``) made pandas' groupby refuse the name."""
+    categories = {
+        c: _values(df[c]) for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
+    }
+    names = list(df.index.names)
+    clash = [n for n in names if n is not None and n in df.columns]
+    if not categories and not clash:
+        return df
+    out = df.assign(**categories) if categories else df
+    return out.rename_axis(index=[None if n in clash else n for n in names]) if clash else out
+
+
+def _values(s: pd.Series) -> pd.Series:
+    """A categorical column as its categories' dtype (float where a number is missing)."""
+    kind = s.cat.categories.dtype
+    if s.isna().any() and kind.kind in "iub":
+        return s.astype(np.float64 if kind.kind != "b" else object)
+    return s.astype(kind)
 
 
 def _refuse_repeated_header(path: Path) -> None:
@@ -116,8 +146,12 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
-    """Check the table has what the spec needs; decide features and categorical columns."""
+def resolve_columns(
+    df: pd.DataFrame, spec: Spec, *, source: str, categories: Sequence[str] = ()
+) -> Columns:
+    """Check the table has what the spec needs; decide features and categorical columns.
+    ``categories``: columns a DataFrame gave as pandas ``category``, categorical by default
+    as text is (their values are plain by now: ``plain``)."""
     required = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
     required += [c for c in spec.changes or [] if c not in required]
     if spec.time_column:
@@ -143,7 +177,7 @@ def resolve_columns(df: pd.DataFrame, spec: Spec, *, source: str) -> Columns:
             _check_not_stray_text(df[col], col, role="feature", source=source)
     warnings = []
     if spec.categorical is None:
-        categorical = text
+        categorical = [*text, *(c for c in features if c in categories and c not in text)]
         for col in text:
             share = _numeric_share(df[col])
             if share >= MOSTLY_TEXT_WARNING:
@@ -259,7 +293,7 @@ def _is_numeric(s: pd.Series) -> bool:
 
 
 def checked(
-    df: pd.DataFrame, spec: Spec, *, source: str
+    df: pd.DataFrame, spec: Spec, *, source: str, categories: Sequence[str] = ()
 ) -> tuple[pd.DataFrame, Columns, list[str], dict[str, int]]:
     """The checks every table's rows pass before they are split, in memory or one batch of a
     Parquet directory at a time (``manymodels.datasets``): bad rows dropped (``bad_rows =
@@ -269,7 +303,7 @@ def checked(
     bad_rows: dict[str, int] = {}
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)
-    cols = resolve_columns(df, spec, source=source)
+    cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         _refuse_continuous_labels(df[spec.target], source=source)
     features = cols.features
@@ -299,7 +333,9 @@ def prepare(
     padded = None
     if not isinstance(source, pd.DataFrame):
         padded = padded_codes(Path(source), df, spec.partition_by, source=name)
-    df, cols, features, bad_rows = checked(df, spec, source=name)
+    given = source.dtypes if isinstance(source, pd.DataFrame) else {}  # before ``plain``
+    categories = [c for c, t in dict(given).items() if isinstance(t, pd.CategoricalDtype)]
+    df, cols, features, bad_rows = checked(df, spec, source=name, categories=categories)
     try:
         table = split(
             df,

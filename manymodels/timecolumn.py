@@ -19,6 +19,11 @@ from manymodels.exceptions import DataError, pandas_first_line
 def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     """Text dates become datetimes; numbers (period indexes) stay as they are."""
     s = df[column]
+    if isinstance(s.dtype, pd.ArrowDtype) and str(s.dtype).startswith("date"):
+        # a Parquet DATE read with dtype_backend="pyarrow": dates to pandas, datetime.date
+        # objects to numpy, which every later step then failed on ("float() argument…")
+        s = pd.to_datetime(s)
+        df = df.assign(**{column: s})
     if s.dtype == object:  # JSON rows: numbers, booleans and text side by side
         s = _numbers_or_text(s, column, source=source)
         df = df.assign(**{column: s}) if s.dtype != object else df

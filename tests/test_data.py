@@ -292,3 +292,62 @@ def test_a_classification_target_of_fractions_is_refused_before_any_work() -> No
         prepare(spec, df)
     labels = df.assign(y=(df["y"] > df["y"].median()).astype(float))  # 0.0 / 1.0: labels
     prepare(spec, labels)
+
+
+# ------------------------------------------------------------- frames as notebooks hold them
+def test_a_frame_of_category_columns_trains_and_scores_as_its_values(
+    tmp_path: Path, samples_dir: Path
+) -> None:
+    """``deal`` and ``feat`` as pandas ``category`` (of numbers): recorded as text, so every
+    request had to send text, which the encoder (fitted on the numbers) took for unknown
+    values: every one-hot column 0, wrong answers, silently; the frame itself was refused.
+    A category column is categorical, as text is, and holds its values; its keys give the
+    same fingerprint as plain ones (``--changed-only`` retrained every partition)."""
+    from manymodels.pipeline import train
+    from manymodels.registry import Registry
+    from manymodels.scoring import score
+
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    spec = samples_dir / "store_sales.toml"
+    as_category = df.astype({"deal": "category", "feat": "category", "brand": "category"})
+    root = tmp_path / "registry"
+    train(spec, as_category, root, backend="local")
+    with Registry.open(root) as reg:
+        loaded = reg.load_model({"store": 2, "brand": "tropicana"})
+    assert loaded.version.feature_schema["categorical"] == ["deal", "feat"]
+    rows = df[(df["store"] == 2) & (df["brand"] == "tropicana")].head(5)
+    fitted = loaded.model.predict(rows[["price", "deal", "feat"]])  # as the estimator saw them
+    np.testing.assert_allclose(loaded.predict(rows.astype({"deal": "category"})), fitted)
+    np.testing.assert_allclose(loaded.predict(rows.to_dict("records")), fitted)
+    scored = score(as_category.loc[rows.index], root, backend="local")["prediction"]
+    np.testing.assert_allclose(scored, fitted)
+    again = train(spec, as_category, root, backend="local", changed_only=True)
+    assert again.run.n_trained == 0
+
+
+def test_a_parquet_date_read_with_the_pyarrow_backend_is_a_time(tmp_path: Path) -> None:
+    """``pd.read_parquet(..., dtype_backend="pyarrow")`` gives a DATE column as
+    ``date32[pyarrow]``: taken for datetimes, it reached numpy as ``datetime.date`` objects
+    and failed with "float() argument must be … not 'datetime.date'"."""
+    df = linear_frame(2, 30)
+    df["t"] = (pd.Timestamp("2024-01-01") + pd.to_timedelta(df["t"] * 7, unit="D")).dt.date
+    df.to_parquet(tmp_path / "dates.parquet")
+    arrow = pd.read_parquet(tmp_path / "dates.parquet", dtype_backend="pyarrow")
+    assert str(arrow["t"].dtype) == "date32[day][pyarrow]"
+    spec = Spec.from_dict(spec_dict(lags=[1]))
+    table, _ = prepare(spec, arrow)
+    assert table.extra["frequency"] == "7D"
+    assert table.time[0] == np.datetime64("2024-01-01")
+
+
+def test_an_index_named_like_a_key_column_is_no_second_key(samples_dir: Path) -> None:
+    """``set_index("store", drop=False)``: pandas refused to group by a name both an index
+    level and a column ("… is ambiguous"), a traceback from ``train`` and ``score``."""
+    df = pd.read_csv(samples_dir / "store_sales.csv")
+    spec = Spec.from_dict({**spec_dict(), "partition_by": ["store", "brand"], "target": "units",
+                           "time_column": "week", "features": ["price"]})  # fmt: skip
+    plain_keys = prepare(spec, df)[0].keys
+    indexed = df.set_index(["store", "brand"], drop=False)
+    assert prepare(spec, indexed)[0].keys == plain_keys
+    assert read_table(indexed).index.names == [None, None]
+    assert read_table(df.set_index("week", drop=False)).index.names == [None]
