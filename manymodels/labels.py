@@ -27,9 +27,18 @@ def thresholded(model: Any, X: Any, decision: Mapping[str, Any]) -> tuple[np.nda
     classes = np.asarray(getattr(model, "classes_", []))
     if len(classes) != 2 or not hasattr(model, "predict_proba") or "threshold" not in decision:
         return None
+    return from_probabilities(model.predict_proba(X), classes, decision)
+
+
+def from_probabilities(
+    proba: Any, classes: Any, decision: Mapping[str, Any]
+) -> tuple[np.ndarray, float]:
+    """The labels of rows whose probabilities (one column per class of ``classes``, two)
+    are ``proba``, at the decision's threshold; and the threshold."""
+    classes = np.asarray(classes)
     positive, negative = sides(decision, classes.tolist())
     at = np.flatnonzero(classes == positive)
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    proba = np.asarray(proba, dtype=np.float64)
     p = proba[:, at[0]] if len(at) else np.zeros(len(proba))
     t = float(decision["threshold"])
     chosen = np.where(p >= t, 1, 0)

@@ -4,6 +4,7 @@ real router."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -229,6 +230,50 @@ def test_score_writes_the_label_and_threshold_the_router_answers(
     assert scored["decision_threshold"].tolist() == [a["threshold"] for a in answers]
     assert scored["prediction"].tolist() == [a["prediction"] for a in answers]
     assert (scored["decision_label"] != scored["prediction"]).any()  # the threshold decides
+
+
+@pytest.mark.slow
+def test_actuals_judge_a_decided_classifier_by_its_label(
+    trained: tuple[Path, RunSummary], tmp_path: Path
+) -> None:
+    """A classifier with a ``[decision]`` answers a ``label`` at its threshold, the answer a
+    consumer acts on; its live error counted the most probable class instead (a cost
+    threshold of 1/21 labels most rows 1, the most probable class is mostly 0). Over HTTP
+    and from the CLI alike."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    root = Path(shutil.copytree(trained[0], tmp_path / "registry"))
+    rng = np.random.default_rng(7)
+    rows = [{"day": DAYS + i, "x1": float(a), "x2": float(b)}
+            for i, (a, b) in enumerate(rng.normal(size=(40, 2)))]  # fmt: skip
+    actual = [int(v) for v in rng.integers(0, 2, size=40)]
+    with running_server(Settings(registry=root)) as url:
+        answer = httpx.post(f"{url}/v1/partitions/user=5/predict", json={"rows": rows}).json()
+        labels, most_probable = answer["labels"], answer["predictions"]
+        assert labels != most_probable  # the threshold decides some rows
+        posted = [{**r, "clicked": a} for r, a in zip(rows, actual, strict=True)]
+        recorded = httpx.post(f"{url}/v1/partitions/user=5/actuals", json={"rows": posted})
+    assert recorded.status_code == 200, recorded.text
+    expected = float(np.mean(np.array(labels) != np.array(actual)))
+    assert recorded.json()["error"] == pytest.approx(expected)
+    path = tmp_path / "actuals.csv"
+    pd.DataFrame([{"user": 6, **p} for p in posted]).to_csv(path, index=False)
+    with Registry(root) as reg:
+        six = reg.load_model("user=6")
+    from manymodels.labels import from_probabilities
+
+    decision = six.version.schema.decision
+    assert decision is not None
+    rows6 = pd.DataFrame(rows)[["x1", "x2"]]
+    six_labels = from_probabilities(six.predict_proba(rows6), six.classes, decision)[0]
+    done = CliRunner().invoke(app, ["actuals", str(path), "--registry", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    (mine,) = json.loads(done.stdout)["recorded"]
+    assert mine["error"] == pytest.approx(float(np.mean(six_labels != np.array(actual))))
 
 
 # ---------------------------------------------------------------------- the parts, in-process

@@ -179,7 +179,7 @@ def actuals(
                 measured.append(
                     measure(
                         reg.store.engine, key=key, version=loaded.version.version,
-                        metric=loaded.version.metric, schema=schema, predict=loaded.predict,
+                        metric=loaded.version.metric, schema=schema, predict=_answers(loaded),
                         rows=given.to_dict("records"), positions=given.index.tolist(),
                     )
                 )  # fmt: skip
@@ -209,6 +209,17 @@ def actuals(
         n = sum(r["rows"] for r in done)
         left = f"; {without:,} row(s) without a target left out" if without else ""
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
+
+
+def _answers(loaded: Any) -> Any:
+    """What the router answers of rows: a classifier with a ``[decision]``, the label at its
+    threshold (what a consumer acts on), as ``/v1/partitions/{key}/actuals`` counts them."""
+    decision = loaded.version.schema.decision
+    if not decision or len(loaded.classes or ()) != 2:
+        return loaded.predict
+    from manymodels.labels import from_probabilities
+
+    return lambda rows: from_probabilities(loaded.predict_proba(rows), loaded.classes, decision)[0]
 
 
 def _first_of(reasons: list[str]) -> str:

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from manymodels.exceptions import PartitionNotFound
+from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
 from manymodels.targetunits import to_target_units
@@ -116,6 +117,10 @@ def _record(
 
     def predict(ordered: Any) -> list[Any]:
         schema = loaded.schema
+        if schema.decision:  # the label the router answers, at the version's threshold
+            found = thresholded(loaded.model, model_input(ordered, schema), schema.decision)
+            if found is not None:
+                return to_json_list(found[0])
         predictions = predict_one(loaded, model_input(ordered, schema), False)[0]
         if schema.transform is None:
             return predictions
