@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -166,7 +167,17 @@ def run_schedule(
     scheduler = BlockingScheduler(timezone=ZoneInfo(schedule.timezone))
     fired: list[Firing] = []
 
+    idle = threading.Event()  # no firing running: a stop need not wait for one
+    idle.set()
+
     def job() -> None:
+        idle.clear()
+        try:
+            fired_once()
+        finally:
+            idle.set()
+
+    def fired_once() -> None:
         at = datetime.now(ZoneInfo(schedule.timezone))
         try:
             summary = fire()  # None: nothing to retrain
@@ -178,7 +189,7 @@ def run_schedule(
         done = max_runs is not None and len(fired) >= max_runs
         job_ref = scheduler.get_job("retrain")
         report(firing, None if done or job_ref is None else job_ref.next_run_time)
-        if done:
+        if done and scheduler.running:
             scheduler.shutdown(wait=False)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -206,7 +217,12 @@ def run_schedule(
     # said once running, after the signal handlers: a SIGTERM from then on stops it gracefully
     scheduler.add_listener(lambda event: started(), EVENT_SCHEDULER_STARTED)
     try:
-        scheduler.start()  # blocks until shutdown
+        scheduler.start()  # blocks until shutdown, which a stop asks without waiting
+        # … for the firing under way, here, with our handlers still installed: restored
+        # while it ran, a second Ctrl-C met Python's own (a traceback at exit, exit 0) and
+        # a second SIGTERM killed it saying nothing
+        while not idle.wait(0.2):
+            pass
     finally:
         signal.signal(signal.SIGINT, previous[0])
         signal.signal(signal.SIGTERM, previous[1])

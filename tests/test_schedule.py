@@ -253,3 +253,50 @@ def test_a_moot_registry_is_refused_at_start_not_at_the_first_firing(tmp_path: P
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: --registry {tmp_path / 'staging'} (or ")
+
+
+SLOW = SPEC.replace(
+    'estimator = "sklearn.linear_model.Ridge"',
+    'estimator = "sklearn.ensemble.RandomForestRegressor"\nparams = {{ n_estimators = [400] }}',
+)
+
+
+def _running_run(root: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until the scheduler's firing has a run going in the registry."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with sqlite3.connect(f"file:{root / 'registry.db'}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT 1 FROM runs WHERE status = 'running'").fetchone():
+                    return
+        except sqlite3.Error:
+            pass  # not created yet
+        time.sleep(0.1)
+    raise AssertionError("no firing started")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_second_ctrl_c_during_a_firing_stops_at_once_saying_so(tmp_path: Path) -> None:
+    """The first Ctrl-C waits for the firing under way; the second stops at once. The
+    handlers were put back while the firing ran, so the second met Python's own: a
+    traceback at exit, exit status 0 for a cut-off run, and no word of how to resume it."""
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=4).to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SLOW.format(cron="*/1 * * * * *"))
+    root = tmp_path / "registry"
+    proc = _scheduler(spec, data, root)
+    _running_run(root, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    assert err.rstrip().endswith(
+        "stopped: `manymodels doctor` lists an interrupted run and how to resume it"
+    ), err
