@@ -273,11 +273,18 @@ def _check_restored(
 
 def _new_identity(staging: Path) -> None:
     """The restored copy is a registry of its own: its id (``registry.ownership``) is dropped,
-    to be made anew on first use. With the original's id, the copy's ``gc`` read the marks the
-    original leaves on its store as its own, and deleted the original's newer models when
-    pointed at that store."""
+    to be made anew on first use, and its runs still going are interrupted. With the
+    original's id, the copy's ``gc`` read the marks the original leaves on its store as its
+    own, and deleted the original's newer models when pointed at that store."""
     with contextlib.closing(sqlite3.connect(staging / DB_FILE)) as conn:
         conn.execute("DELETE FROM meta WHERE name = ?", (ID_META,))
+        # a run going when the backup was taken goes on in the original only: here it is
+        # interrupted, and resumable at once (marked running, it named the original's live
+        # process, and ``--resume`` refused to take it over while that one ran)
+        conn.execute(
+            "UPDATE runs SET status = 'interrupted', error = ? WHERE status = 'running'",
+            ("running when the backup was taken",),
+        )
         conn.commit()
 
 

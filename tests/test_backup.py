@@ -510,3 +510,34 @@ def test_an_artifact_gc_deleted_after_the_snapshot_says_to_export_again(
             match=r"partition 'pid=0' v1 was deleted from the registry while the export ran",
         ):
             _read_artifact(reg, old.artifact_sha256, snapshot)
+
+
+def test_a_run_going_when_the_backup_was_taken_is_interrupted_in_the_copy(
+    tmp_path: Path,
+) -> None:
+    """Restored as running, it named the original's live process: ``doctor`` said "is
+    running (process N on this machine)", and ``--resume`` refused to take it over while the
+    original trained on. In the copy it is interrupted, and resumes at once."""
+    from manymodels.doctor import check
+    from manymodels.tempnames import writer_tag
+
+    df = linear_frame(2, 30)
+    summary = train(SPEC, df, tmp_path / "src", backend="local")
+    with Registry.open(tmp_path / "src") as reg:
+        with reg.store.engine.begin() as conn:  # as a run this (live) process is training
+            options = {**summary.run.options, "owner": writer_tag()}
+            conn.execute(
+                t.runs.update().values(
+                    status="running", ended_at=None, options_json=json.dumps(options)
+                )
+            )
+        assert reg.get_run(summary.run.run_id).owner_alive
+        export_registry(reg, tmp_path / "b.tar")
+    import_registry(tmp_path / "b.tar", tmp_path / "restored")
+    with Registry.open(tmp_path / "restored") as reg:
+        run = reg.get_run(summary.run.run_id)
+        assert (run.status, run.error) == ("interrupted", "running when the backup was taken")
+        (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
+        assert "was interrupted: finish it with" in problem.message
+    resumed = train(SPEC, df, tmp_path / "restored", backend="local", resume=run.run_id)
+    assert resumed.run.status == "completed"
