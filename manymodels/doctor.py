@@ -442,7 +442,6 @@ def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
         r for r in registry.list_runs(limit=SUPERSEDING_LOOKBACK)
         if r.status == "completed" and r.n_failed == 0
         and r.n_trained + r.n_skipped == r.n_partitions
-        and not {"only", "append", "changed_only"} & set(r.options)
     ]  # fmt: skip
     return {
         run.run_id
@@ -451,9 +450,21 @@ def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
             r.spec_hash == run.spec_hash
             and r.data_fingerprint == run.data_fingerprint
             and r.started_at > run.started_at
+            and (_scope(r) == ("all",) or _scope(r) == _scope(run))
             for r in later
         )
     }
+
+
+def _scope(run: Run) -> tuple[Any, ...]:
+    """Which partitions a run trains: all, or those it named (``--partitions``, a router's
+    retrain of one partition: by their digest) or appended to, or the changed ones. A
+    router's retrain killed with its router, its rows posted again and trained, stayed a
+    problem for ever: only a full run could do its work again."""
+    o = run.options
+    if not {"only", "append", "changed_only"} & set(o):
+        return ("all",)
+    return (o.get("only_sha256"), bool(o.get("append")), bool(o.get("changed_only")))
 
 
 def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Problem | None:

@@ -346,3 +346,30 @@ def test_an_interrupted_run_done_again_by_a_later_full_run_is_no_problem(tmp_pat
     train(SPEC, data, root, backend="local")  # the same command again, to the end
     code, out = report(root)
     assert code == 0 and out["problems"] == [], out
+
+
+def test_a_run_of_named_or_appended_partitions_done_again_the_same_way_is_no_problem(
+    tmp_path: Path,
+) -> None:
+    """A router's retrain killed with its router (a run of one partition's appended rows):
+    its rows posted again and trained, ``doctor`` still reported the dead run for ever, and
+    a health check on it stayed red: only a full run could do its work again. A run of the
+    same partitions on the same data does; one of other partitions does not."""
+    root = tmp_path / "reg"
+    data = linear_frame(4, 30)
+    train(SPEC, data, root, backend="local")
+    new = linear_frame(4, 32, seed=5).query("pid == 1 and t >= 30")
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    for kwargs in ({"only": ["pid=1", "pid=2"]}, {"append": True}):
+        rows = new if kwargs.get("append") else data
+        with pytest.raises(KeyboardInterrupt):
+            train(SPEC, rows, root, backend="local", progress=interrupt, **kwargs)
+        train(SPEC, data, root, backend="local", only=["pid=3"])  # other partitions
+        code, out = report(root)
+        assert code == 1 and [p["kind"] for p in out["problems"]] == ["unfinished_run"], out
+        train(SPEC, rows, root, backend="local", **kwargs)  # the same, to the end
+        code, out = report(root)
+        assert code == 0 and out["problems"] == [], out
