@@ -65,7 +65,7 @@ def read_secret_file(path: Path, file_name: str) -> str:
     """The stripped text of a secret file; a ``ValueError`` naming ``file_name=path`` if it
     cannot be read or holds nothing."""
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = path.read_text(encoding="utf-8-sig").strip()  # a BOM (Notepad) is no token
     except OSError as e:
         raise ValueError(f"{file_name}={path}: cannot read it ({e})") from None
     except UnicodeDecodeError:  # its message would quote a byte of the secret

@@ -204,6 +204,11 @@ def test_settings_take_several_tokens_from_the_variable_or_the_file(tmp_path: Pa
     assert repr(s.read_tokens) == f"Tokens(<2 hidden>, path={str(secret)!r})"
     assert Settings.from_env({}, registry=tmp_path).read_tokens is None
     assert Settings.from_env({"MANYMODELS_READ_TOKEN": "  "}, registry=tmp_path).read_tokens is None
+    # a file saved by Notepad or PowerShell 5.1 starts with a byte-order mark: it made the
+    # first token another string, and the right token a 401, silently
+    secret.write_bytes(b"\xef\xbb\xbf" + f"{OLD}\r\n".encode())
+    s = Settings.from_env({"MANYMODELS_ADMIN_TOKEN_FILE": str(secret)}, registry=tmp_path)
+    assert s.admin_tokens is not None and s.admin_tokens.matches(OLD)
 
 
 @pytest.mark.parametrize(
