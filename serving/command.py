@@ -148,6 +148,8 @@ def serve(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
+    if not ray_serve:
+        _refuse_unusable_address(settings.host, settings.port)
     # a wrong path: one clear line, no traceback
     with Registry.open(
         settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
@@ -196,6 +198,30 @@ def serve(
         )
     finally:
         listener.stop()  # writes what is still queued
+
+
+def _refuse_unusable_address(host: str, port: int) -> None:
+    """One ``error:`` line for an address the router could not listen on (a port in use, a
+    host that does not resolve), before anything starts: uvicorn logged "router ready", then
+    its own error lines, and exited 3. The address is tried as uvicorn binds it
+    (``SO_REUSEADDR``), then let go; a process taking it in between still meets uvicorn's."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as e:
+        typer.echo(f"error: --host {host}: cannot resolve it ({e})", err=True)
+        raise typer.Exit(1) from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            why = e.strerror or str(e)
+            typer.echo(f"error: cannot listen on {host}:{port}: {why.lower()}", err=True)
+            raise typer.Exit(1) from None
 
 
 def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) -> None:

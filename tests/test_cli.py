@@ -332,6 +332,20 @@ def test_out_of_range_option_is_one_line(args: list[str], expected: list[str]) -
     assert result.exit_code == 2
 
 
+def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, Any]) -> None:
+    """A port in use: uvicorn logged "router ready", then its own error lines, exit 3."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("serve", "--registry", trained["registry"], "--port", str(port))
+        one_error_line(result, f"cannot listen on 127.0.0.1:{port}: address already in use")
+    unknown = invoke("serve", "--registry", trained["registry"], "--host", "no-such-host.invalid")
+    one_error_line(unknown, "--host no-such-host.invalid: cannot resolve it")
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
