@@ -12,7 +12,7 @@ partition in the new rows, never a scan of the registry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,6 @@ from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.live import same_label
 from manymodels.partition import group_rows
-from manymodels.registry.checks import VersionDigests
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
@@ -40,6 +39,9 @@ class Appended:
     keys: list[str]
     counts: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    """The columns the kept versions learnt as categories: a frame's ``category`` column of
+    numbers is one, and its appended rows (plain values, or JSON) no longer say so."""
 
 
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
@@ -57,7 +59,12 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         new = parse_time(new, spec.time_column, source=name)
     keys = group_rows(new, spec.partition_by).keys
     latest = reg.store.latest_data(keys)
-    _refuse_new_classes(new, latest.values(), spec, name)
+    learnt = next(
+        (FeatureSchema.parse(json.loads(ref.feature_schema_json)) for ref in latest.values()),
+        None,
+    )  # one kept version's schema: every version of a spec learns the same columns
+    _refuse_new_classes(new, learnt.classes if learnt else None, spec, name)
+    categorical = list(learnt.categorical) if learnt and spec.categorical is None else []
     warnings = _passed_over(reg, keys, latest)
     kept: list[pd.DataFrame] = []
     last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
@@ -78,7 +85,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         kept.append(last[1].of(key))
     if not kept:
         counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
-        return Appended(new, keys, counts, warnings)
+        return Appended(new, keys, counts, warnings, categorical)
     old = pd.concat(kept, ignore_index=True)
     lost = [c for c in old.columns if c not in new.columns]
     if lost and spec.features is None:  # every other column is a feature: none may vanish
@@ -116,25 +123,18 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         "kept_rows": len(old),
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
-    return Appended(merged, keys, counts, warnings)
+    return Appended(merged, keys, counts, warnings, categorical)
 
 
 def _refuse_new_classes(
-    new: pd.DataFrame, latest: Iterable[VersionDigests], spec: Spec, name: str
+    new: pd.DataFrame, classes: Sequence[Any] | None, spec: Spec, name: str
 ) -> None:
-    """A classifier's new label that none of the kept versions' classes is (a typo: ``Yes``
-    beside ``yes``), named in its file and row. Every version answers with the table's
-    classes; appended, one such row made that partition a model of one more class than every
-    other partition's, trained on that one row, which its champion could not know. A new
-    class is a whole table's to add."""
-    if spec.task != "classification" or spec.target not in new.columns:
-        return
-    classes = next(
-        (c for ref in latest if (c := FeatureSchema.parse(json.loads(ref.feature_schema_json))
-                                 .classes)),
-        None,
-    )  # fmt: skip
-    if not classes:
+    """A classifier's new label that none of the kept versions' ``classes`` is (a typo:
+    ``Yes`` beside ``yes``), named in its file and row. Every version answers with the
+    table's classes; appended, one such row made that partition a model of one more class
+    than every other partition's, trained on that one row, which its champion could not
+    know. A new class is a whole table's to add."""
+    if spec.task != "classification" or spec.target not in new.columns or not classes:
         return
     values = new[spec.target]
     for label in values.dropna().unique():

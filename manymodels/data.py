@@ -77,22 +77,32 @@ def plain(df: pd.DataFrame) -> pd.DataFrame:
     wrong answers, silently); category keys also changed the data's fingerprint, so
     ``--changed-only`` retrained unchanged partitions. An index level named like a key
     column (``set_index("store", drop=False)``) made pandas' groupby refuse the name."""
+    if not df.columns.is_unique:  # a name twice: the checks that follow say so
+        return df
     categories = {
-        c: _values(df[c]) for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)
+        c: _values(df[c]) for c, t in df.dtypes.items() if isinstance(t, pd.CategoricalDtype)
     }
     names = list(df.index.names)
     clash = [n for n in names if n is not None and n in df.columns]
     if not categories and not clash:
         return df
-    out = df.assign(**categories) if categories else df
-    return out.rename_axis(index=[None if n in clash else n for n in names]) if clash else out
+    out = df.copy(deep=False)  # the other columns shared, not copied (pandas 2 too)
+    for column, values in categories.items():
+        out[column] = values
+    if clash:
+        out.index = out.index.set_names([None if n in clash else n for n in names])
+    return out
 
 
 def _values(s: pd.Series) -> pd.Series:
-    """A categorical column as its categories' dtype (float where a number is missing)."""
+    """A categorical column as its categories' dtype: booleans, and whole numbers, with a
+    missing value as floats (a model holds them as numbers: as text, no request matched
+    them); intervals (``pd.cut``) as their text (no model holds an interval)."""
     kind = s.cat.categories.dtype
+    if isinstance(kind, pd.IntervalDtype):
+        return s.astype(str).where(s.notna(), np.nan)
     if s.isna().any() and kind.kind in "iub":
-        return s.astype(np.float64 if kind.kind != "b" else object)
+        return s.astype(np.float64)
     return s.astype(kind)
 
 
@@ -317,7 +327,7 @@ def checked(
 
 
 def prepare(
-    spec: Spec, source: DataSource, *, name: str | None = None
+    spec: Spec, source: DataSource, *, name: str | None = None, categorical: Sequence[str] = ()
 ) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
@@ -325,7 +335,9 @@ def prepare(
     With a time column, the table's frequency goes into ``table.extra``; the spec's calendar
     parts become feature columns before the split, its target lags after it (see
     ``manymodels.timefeatures``). ``name`` is what errors call the rows (an append's merged
-    frame: its file), ``describe_source`` by default."""
+    frame: its file), ``describe_source`` by default. ``categorical``: columns categorical by
+    default beside text and a DataFrame's ``category`` columns (an append's: those its kept
+    version learnt as categories, whose rows no longer say so)."""
     name = name or describe_source(source)
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
@@ -335,6 +347,7 @@ def prepare(
         padded = padded_codes(Path(source), df, spec.partition_by, source=name)
     given = source.dtypes if isinstance(source, pd.DataFrame) else {}  # before ``plain``
     categories = [c for c, t in dict(given).items() if isinstance(t, pd.CategoricalDtype)]
+    categories += [c for c in categorical if c not in categories]
     df, cols, features, bad_rows = checked(df, spec, source=name, categories=categories)
     try:
         table = split(

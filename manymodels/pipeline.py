@@ -176,7 +176,8 @@ def train(
         if is_dataset(data) and streams(spec):  # a Parquet directory: never whole in memory here
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
-            table, _ = prepare(spec, data, name=source if append else None)
+            learnt = merged.categorical if append else []  # a frame's category columns
+            table, _ = prepare(spec, data, name=source if append else None, categorical=learnt)
         if spec.task == "classification" and "class_prior" in table.extra:
             in_memory = isinstance(table.y, np.ndarray)
             rows = (table.y, table.offsets) if in_memory else (None, None)

@@ -458,3 +458,20 @@ def test_an_appended_label_no_kept_version_knows_is_refused(tmp_path: Path) -> N
     train(spec, tmp_path / "fixed.csv", root, backend="local", append=True)
     with Registry(root) as reg:
         assert max(v.version for v in reg.list_versions("pid=1")) == 2
+
+
+def test_rows_appended_to_a_frames_category_column_keep_it_categorical(tmp_path: Path) -> None:
+    """Trained from a frame whose numbers were a ``category`` column (one-hot), the appended
+    rows (plain numbers, or JSON) trained them as a number: the champion could not be
+    evaluated on the challenger's columns, and the new version was never promoted."""
+    df = linear_frame(2, 40)
+    df["band"] = (df["t"] % 3).astype("category")
+    spec = spec_dict(features=["x0", "band"])
+    root = tmp_path / "registry"
+    train(spec, df, root, backend="local")
+    new = linear_frame(2, 44).query("t >= 40").assign(band=lambda d: d["t"] % 3)
+    train(spec, new, root, backend="local", append=True)
+    with Registry(root) as reg:
+        v1, v2 = sorted(reg.list_versions("pid=1"), key=lambda v: v.version)
+    assert v1.feature_schema["categorical"] == v2.feature_schema["categorical"] == ["band"]
+    assert v2.evaluation["champion_score"] is not None, v2.evaluation

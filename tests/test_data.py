@@ -351,3 +351,22 @@ def test_an_index_named_like_a_key_column_is_no_second_key(samples_dir: Path) ->
     assert prepare(spec, indexed)[0].keys == plain_keys
     assert read_table(indexed).index.names == [None, None]
     assert read_table(df.set_index("week", drop=False)).index.names == [None]
+
+
+def test_plain_keeps_what_a_model_can_hold_of_every_kind_of_category() -> None:
+    """Booleans with a missing value became text, which no request matched; ``pd.cut``'s
+    intervals trained as a column no frame could be scored with; a column named twice
+    crashed here (the checks after say what is wrong)."""
+    df = pd.DataFrame({
+        "flag": pd.Categorical([True, False, None]),
+        "band": pd.cut([1, 5, 9], [0, 4, 10]),
+        "code": pd.Categorical([3, None, 7]),
+        "x": [1.0, 2.0, 3.0],
+    })  # fmt: skip
+    out = read_table(df)
+    assert out["flag"].dtype == np.float64 and out["flag"].tolist()[:2] == [1.0, 0.0]
+    assert out["band"].tolist() == ["(0, 4]", "(4, 10]", "(4, 10]"]
+    assert out["code"].dtype == np.float64 and np.isnan(out["code"][1])
+    assert out["x"].tolist() == df["x"].tolist() and df["flag"].dtype == "category"  # a copy
+    twice = pd.DataFrame([[1, 2]], columns=["a", "a"])
+    assert read_table(twice) is twice
