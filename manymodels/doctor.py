@@ -428,11 +428,11 @@ SUPERSEDING_LOOKBACK = 200
 
 def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
     """The unfinished runs whose work a later run did again, completely: the same spec and the
-    same data (hash and fingerprint), every partition (no ``--partitions``, ``--append`` or
-    ``--changed-only``), completed with none failed. After Ctrl-C a user often runs the
-    command again rather than ``--resume``: the interrupted run is then no problem to solve,
-    and resuming it would only train every partition a second time. A run still training is
-    never such."""
+    same data (hash and fingerprint), every partition or the same ones (``_scope``: the same
+    ``--partitions``, ``--append``, ``--changed-only``), completed with none failed. After
+    Ctrl-C a user often runs the command again rather than ``--resume``: the interrupted run
+    is then no problem to solve, and resuming it would only train every partition a second
+    time. A run still training is never such."""
     stopped = [
         r for r in unfinished if not (r.status == "running" and (r.owner_alive or r.beating))
     ]

@@ -38,6 +38,7 @@ from manymodels.backup import (
 )
 from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
+from manymodels.registry.engine import now
 from manymodels.registry.ownership import ID_META
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -282,8 +283,9 @@ def _new_identity(staging: Path) -> None:
         # interrupted, and resumable at once (marked running, it named the original's live
         # process, and ``--resume`` refused to take it over while that one ran)
         conn.execute(
-            "UPDATE runs SET status = 'interrupted', error = ? WHERE status = 'running'",
-            ("running when the backup was taken",),
+            "UPDATE runs SET status = 'interrupted', error = ?, ended_at = ? "
+            "WHERE status = 'running'",  # ended here, for this copy: its elapsed time stops
+            ("running when the backup was taken", now()),
         )
         conn.commit()
 

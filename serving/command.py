@@ -203,25 +203,32 @@ def serve(
 def _refuse_unusable_address(host: str, port: int) -> None:
     """One ``error:`` line for an address the router could not listen on (a port in use, a
     host that does not resolve), before anything starts: uvicorn logged "router ready", then
-    its own error lines, and exited 3. The address is tried as uvicorn binds it
-    (``SO_REUSEADDR``), then let go; a process taking it in between still meets uvicorn's."""
+    its own error lines, and exited 3. Every address of the host is tried as asyncio binds
+    them for uvicorn (``SO_REUSEADDR``, IPv6 sockets IPv6-only, a family this kernel cannot
+    open skipped), then let go; a process taking one in between still meets uvicorn's."""
     import socket
 
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as e:
         typer.echo(f"error: --host {host}: cannot resolve it ({e})", err=True)
         raise typer.Exit(1) from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for family, kind, proto, _, address in found:
         try:
-            probe.bind(address)
-        except OSError as e:
-            why = e.strerror or str(e)
-            typer.echo(f"error: cannot listen on {host}:{port}: {why.lower()}", err=True)
-            raise typer.Exit(1) from None
+            probe = socket.socket(family, kind, proto)
+        except OSError:  # IPv6 switched off, say: asyncio skips the family too
+            continue
+        with probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as e:
+                where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+                why = (e.strerror or str(e)).lower()
+                typer.echo(f"error: cannot listen on {where}: {why}", err=True)
+                raise typer.Exit(1) from None
 
 
 def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) -> None:

@@ -277,9 +277,12 @@ def _check_datatype(t: RequestInput, values: list[Any]) -> None:
     elif kind == "BOOL":
         fits = lambda v: type(v) is bool  # noqa: E731
     elif kind in ("FP16", "FP32", "FP64", "BF16"):
-        # finite in its width: FP32 data of 1e300 was scored as sent, a number no FP32 holds
-        top = float(np.finfo(np.float32 if kind == "BF16" else NUMPY[kind]).max)
-        fits = lambda v: type(v) in (int, float) and -top <= v <= top  # noqa: E731
+        # within its width: FP32 data of 1e300 was scored as sent, a number no FP32 holds
+        # (NaN and the infinities are every width's, and a NaN is a missing value)
+        top, inf = float(np.finfo(np.float32 if kind == "BF16" else NUMPY[kind]).max), math.inf
+        fits = lambda v: (  # noqa: E731
+            (type(v) is int or type(v) is float) and (-top <= v <= top or v != v or abs(v) == inf)
+        )
     else:
         info = np.iinfo(NUMPY[kind])
         fits = lambda v: type(v) is int and info.min <= v <= info.max  # noqa: E731

@@ -537,6 +537,7 @@ def test_a_run_going_when_the_backup_was_taken_is_interrupted_in_the_copy(
     with Registry.open(tmp_path / "restored") as reg:
         run = reg.get_run(summary.run.run_id)
         assert (run.status, run.error) == ("interrupted", "running when the backup was taken")
+        assert run.ended_at is not None  # its elapsed time does not grow in the copy
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
         assert "was interrupted: finish it with" in problem.message
     resumed = train(SPEC, df, tmp_path / "restored", backend="local", resume=run.run_id)

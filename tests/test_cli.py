@@ -345,6 +345,15 @@ def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, 
     unknown = invoke("serve", "--registry", trained["registry"], "--host", "no-such-host.invalid")
     one_error_line(unknown, "--host no-such-host.invalid: cannot resolve it")
 
+    # IPv6 listens IPv6-only, as asyncio binds it for uvicorn: another process on
+    # 0.0.0.0:PORT leaves [::]:PORT free (the check said "address already in use")
+    from serving.command import _refuse_unusable_address
+
+    with socket.socket() as v4:
+        v4.bind(("0.0.0.0", 0))
+        v4.listen()
+        _refuse_unusable_address("::", v4.getsockname()[1])  # no typer.Exit
+
 
 @pytest.mark.parametrize(
     ("args", "expected"),

@@ -606,6 +606,7 @@ def test_times_of_actuals_are_checked_as_times() -> None:
     good = [{"day": dt.date(2024, 1, 2)}, {"day": np.datetime64("2024-01-03")},
             {"day": "2024-01-04"}, {"day": pd.Timestamp("2024-01-05")}, {}]  # fmt: skip
     check_times(good, schema)
+    check_times([{"day": float("nan")}, {"day": np.nan}], schema)  # blank CSV cells: no time
     with pytest.raises(InvalidRows) as caught:
         check_times([{"day": ""}, {"day": "NaT"}, {"day": "soon"}, {"day": True},
                      {"day": 12345}, {"day": 1e308}], schema)  # fmt: skip

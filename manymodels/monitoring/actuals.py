@@ -93,6 +93,8 @@ def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
         value = row.get(column)
         if value is None or isinstance(value, date | np.datetime64):  # a Parquet date too
             continue
+        if isinstance(value, float) and value != value:  # a blank CSV cell: no time, as None
+            continue
         number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
         ok = isinstance(value, str) or (number and not dated)  # 12345 is no date: it was
         if ok and dated and isinstance(value, str):  # stored, and ordered among the dates

@@ -148,6 +148,13 @@ def test_null_elements_and_a_2d_tensor_are_judged_by_the_feature_schema(client: 
     assert "is FP64, but" not in r.text  # Ridge refuses the NaN: a 400 of the model's own
     v1 = client.post(f"/v1/partitions/{KEY}/predict", json={"rows": [{**rows[0], "price": None}]})
     assert (r.status_code, v1.status_code) == (400, 422)
+    for missing in (float("nan"), float("inf")):  # every float width holds them, FP32 too
+        body = {"inputs": [{**t, "datatype": "FP32", "data": [missing, t["data"][1]]}
+                           if t["name"] == "price" else t for t in columnar(rows)]}  # fmt: skip
+        sent = json.dumps(body)  # NaN and Infinity as Python's json writes them
+        r = client.post(f"/v2/models/{KEY}/infer", content=sent,
+                        headers={"content-type": "application/json"})  # fmt: skip
+        assert r.status_code == 400 and "is FP32, but" not in r.text, r.text
     mixed = {
         "inputs": [
             {"name": "X", "datatype": "FP64", "shape": [2, 3], "data": matrix(rows)[0]["data"]}
