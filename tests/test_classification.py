@@ -17,7 +17,7 @@ import pytest
 
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import class_prior
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import DataError, SpecError
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry import Registry
@@ -230,6 +230,8 @@ def test_score_writes_the_label_and_threshold_the_router_answers(
     assert scored["decision_threshold"].tolist() == [a["threshold"] for a in answers]
     assert scored["prediction"].tolist() == [a["prediction"] for a in answers]
     assert (scored["decision_label"] != scored["prediction"]).any()  # the threshold decides
+    with pytest.raises(DataError, match=r"already has column.*'decision_label'"):
+        score(pd.DataFrame(rows).assign(decision_label=1), trained[0], backend="local")
 
 
 @pytest.mark.slow

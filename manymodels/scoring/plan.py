@@ -127,6 +127,12 @@ def make_plan(
         units.append(fallback_ref)
         counts = np.append(counts, fallback_rows)
     positions = positions[: int(counts.sum())]
+    taken = [c for c in DECISION_COLUMNS if c in df.columns]
+    if taken and any(u.decision for u in units):  # written only where a version decides
+        raise DataError(
+            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
+            "writes for a classifier's [decision]; drop or rename them"
+        )
     used = [schemas[i] for i in sorted({u.schema for u in units})]
     return Plan(
         positions=positions,
@@ -158,7 +164,7 @@ def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str)
             f"partitions are keyed by {', '.join(key_columns)} "
             f"(table has: {', '.join(map(str, df.columns))})"
         )
-    taken = [c for c in (*OUTPUT_COLUMNS, *DECISION_COLUMNS) if c in df.columns]
+    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
     if taken:
         raise DataError(
             f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
