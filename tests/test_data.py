@@ -192,13 +192,17 @@ def test_all_columns_are_features_by_default() -> None:
     assert table.X.dtype == np.float64
 
 
+def _codes_spec(key: str) -> Spec:
+    return Spec.from_dict(
+        {"name": "codes", "partition_by": [key], "target": "y", "features": ["x"],
+         "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
+    )  # fmt: skip
+
+
 def test_key_codes_a_csv_reads_as_missing_are_named_in_their_file(tmp_path: Path) -> None:
     """A user id 'NA' read from a CSV is a missing value: the error read "partition column
     'user' has 1 missing value(s)", naming neither the file nor why."""
-    spec = Spec.from_dict(
-        {"name": "codes", "partition_by": ["user"], "target": "y", "features": ["x"],
-         "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
-    )  # fmt: skip
+    spec = _codes_spec("user")
     frame = pd.DataFrame({"user": ["AB"] * 10 + ["NA"] * 10, "x": range(20), "y": range(20)})
     frame.to_csv(tmp_path / "users.csv", index=False)
     with pytest.raises(DataError) as e:
@@ -212,10 +216,7 @@ def test_key_codes_a_csv_reads_as_missing_are_named_in_their_file(tmp_path: Path
 def test_codes_a_csv_reads_as_one_number_are_refused(tmp_path: Path) -> None:
     """Store codes '007' and '7' read from a CSV as the number 7: two series trained as one
     partition, silently, where a Parquet file keeps them apart."""
-    spec = Spec.from_dict(
-        {"name": "codes", "partition_by": ["k"], "target": "y", "features": ["x"],
-         "candidates": [{"estimator": "sklearn.linear_model.Ridge"}]}
-    )  # fmt: skip
+    spec = _codes_spec("k")
     frame = pd.DataFrame({"k": ["007"] * 10 + ["7"] * 10, "x": range(20), "y": range(20)})
     frame.to_csv(tmp_path / "codes.csv", index=False)
     with pytest.raises(DataError, match=r"key column 'k' holds '007' and '7', which read as one"):

@@ -256,6 +256,27 @@ def test_a_chosen_transform_whose_model_cannot_fit_all_rows_gives_way(tmp_path: 
                    for w in v.warnings), v.warnings  # fmt: skip
 
 
+def _walk_then_level() -> pd.DataFrame:
+    """One partition: a random walk for 60 periods (levels learn it), then a flat level
+    (changes learn it), with a feature ``x`` in both."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, 100)
+    level = np.concatenate([100 + np.cumsum(rng.normal(0, 30, 60)), np.full(40, 100.0)])
+    y = level + 3 * x + rng.normal(0, 0.5, 100)
+    return pd.DataFrame({"k": "a", "t": np.arange(100), "x": x, "y": y})
+
+
+def _flip_spec(transform: Any) -> dict[str, Any]:
+    return {
+        "name": "flip", "partition_by": ["k"], "target": "y", "time_column": "t",
+        "features": ["x"], "lags": [1], "target_transform": transform,
+        "metric": "neg_mean_absolute_error", "min_rows": 10,
+        "validation": {"strategy": "last", "size": 8},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+        "selection": {"transform_margin": 0.0}, "fallback": {"enabled": False},
+    }  # fmt: skip
+
+
 def test_a_retrain_choosing_the_other_transform_is_compared_with_its_champion(
     tmp_path: Path,
 ) -> None:
@@ -264,19 +285,7 @@ def test_a_retrain_choosing_the_other_transform_is_compared_with_its_champion(
     the better model was kept as a candidate at every retrain. The champion is judged on the
     new rows as served, from its own transform's features; its MAE there is computed here by
     hand from its own model (true lags, as it serves one step)."""
-    rng = np.random.default_rng(1)
-    x = rng.normal(0, 1, 100)
-    level = np.concatenate([100 + np.cumsum(rng.normal(0, 30, 60)), np.full(40, 100.0)])
-    df = pd.DataFrame({"k": "a", "t": np.arange(100), "x": x,
-                       "y": level + 3 * x + rng.normal(0, 0.5, 100)})  # fmt: skip
-    flip = {
-        "name": "flip", "partition_by": ["k"], "target": "y", "time_column": "t",
-        "features": ["x"], "lags": [1], "target_transform": ["none", "difference"],
-        "metric": "neg_mean_absolute_error", "min_rows": 10,
-        "validation": {"strategy": "last", "size": 8},
-        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
-        "selection": {"transform_margin": 0.0}, "fallback": {"enabled": False},
-    }  # fmt: skip
+    df, flip = _walk_then_level(), _flip_spec(BOTH)
     root = tmp_path / "registry"
     train(flip, df.iloc[:60], root, backend="local")
     train(flip, df.iloc[60:], root, backend="local", append=True)
@@ -326,20 +335,8 @@ def test_a_champion_of_changes_is_judged_on_the_periods_its_view_holds(tmp_path:
     lag of one), where a view of levels has them: judging a champion of changes on a levels
     challenger's rows read "could not be evaluated (KeyError: 97)", and kept the champion.
     Both are judged on the periods both views hold."""
-    rng = np.random.default_rng(1)
-    x = rng.normal(0, 1, 100)
-    level = np.concatenate([100 + np.cumsum(rng.normal(0, 30, 60)), np.full(40, 100.0)])
-    df = pd.DataFrame({"k": "a", "t": np.arange(100), "x": x,
-                       "y": level + 3 * x + rng.normal(0, 0.5, 100)})  # fmt: skip
+    df, changes = _walk_then_level(), _flip_spec("difference")
     df.loc[95, "y"] = np.nan  # in the retrain's validation rows
-    changes = {
-        "name": "flip", "partition_by": ["k"], "target": "y", "time_column": "t",
-        "features": ["x"], "lags": [1], "target_transform": "difference",
-        "metric": "neg_mean_absolute_error", "min_rows": 10,
-        "validation": {"strategy": "last", "size": 8},
-        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
-        "selection": {"transform_margin": 0.0}, "fallback": {"enabled": False},
-    }  # fmt: skip
     root = tmp_path / "registry"
     train(changes, df.iloc[:60], root, backend="local")
     either = {**changes, "target_transform": BOTH}
