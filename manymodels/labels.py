@@ -31,15 +31,23 @@ def thresholded(model: Any, X: Any, decision: Mapping[str, Any]) -> tuple[np.nda
 
 
 def from_probabilities(
-    proba: Any, classes: Any, decision: Mapping[str, Any]
+    proba: Any,
+    columns: Any,
+    decision: Mapping[str, Any],
+    *,
+    among: Sequence[Any] | None = None,
+    threshold: float | None = None,
 ) -> tuple[np.ndarray, float]:
-    """The labels of rows whose probabilities (one column per class of ``classes``, two)
-    are ``proba``, at the decision's threshold; and the threshold."""
-    classes = np.asarray(classes)
-    positive, negative = sides(decision, classes.tolist())
-    at = np.flatnonzero(classes == positive)
+    """The labels of rows whose probabilities (a column per class of ``columns``) are
+    ``proba``, and the threshold: ``threshold``, else the decision's. ``among``: the two
+    classes to choose between, as given (the router's: its version's JSON classes), else
+    ``columns``, in their dtype (a scored table's column)."""
+    columns = np.asarray(columns)
+    pair = list(among) if among is not None else columns.tolist()
+    positive, negative = sides(decision, pair)
+    at = np.flatnonzero(columns == positive)
     proba = np.asarray(proba, dtype=np.float64)
     p = proba[:, at[0]] if len(at) else np.zeros(len(proba))
-    t = float(decision["threshold"])
-    chosen = np.where(p >= t, 1, 0)
-    return np.asarray([negative, positive], dtype=classes.dtype)[chosen], t
+    t = float(threshold if threshold is not None else decision["threshold"])
+    labels = np.asarray([negative, positive], dtype=object if among is not None else columns.dtype)
+    return labels[np.where(p >= t, 1, 0)], t

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import first_line
-from manymodels.labels import sides
+from manymodels.labels import from_probabilities
 from serving.errors import ScoringFailed
 from serving.rows import model_input
 from serving.served import ServedModel
@@ -78,19 +78,16 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     (422) naming the partition: a label needs a probability of one positive class."""
     schema = loaded.schema
     model = loaded.model
-    classes = np.asarray(getattr(model, "classes_", []))
     where = f"partition '{loaded.key}' v{loaded.version}"
     known = binary_classes(loaded)
-    decision = schema.decision or {}
-    positive, negative = sides(decision, known)
-    t = float(threshold if threshold is not None else decision["threshold"])
     try:
-        proba = np.asarray(model.predict_proba(model_input(rows, schema)), dtype=np.float64)
+        proba = model.predict_proba(model_input(rows, schema))
     except (ValueError, TypeError) as e:
         raise ScoringFailed(f"{where} could not score the rows: {first_line(e)}") from e
-    hit = np.flatnonzero(classes == positive)
-    p = proba[:, hit[0]] if len(hit) else np.zeros(len(proba))
-    return Labels([positive if v >= t else negative for v in p.tolist()], t)
+    columns = getattr(model, "classes_", [])
+    decision = schema.decision or {}
+    labels, t = from_probabilities(proba, columns, decision, among=known, threshold=threshold)
+    return Labels(labels.tolist(), t)
 
 
 def label_answers(
