@@ -110,7 +110,7 @@ def _weekdays_only(index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[
     """Partitions of daily times that never fall on a weekend over a week or more, beside
     ones that do (a table of weekdays only is ``B`` already). In numpy over the partitions'
     offsets: a daily table of 10 million rows is checked as it is prepared."""
-    at = np.asarray(offsets[:-1], dtype=np.int64) - int(offsets[0])
+    at = _starts(offsets)
     weekend = np.logical_or.reduceat(np.asarray(index.day_of_week >= 5), at)
     stamps = index.as_unit("ns").asi8
     span = np.maximum.reduceat(stamps, at) - np.minimum.reduceat(stamps, at)
@@ -136,7 +136,7 @@ def _other_weekdays(
     among Mondays moved every later forecast to Wednesdays (a forecast steps from the
     partition's last time), and nothing said so. Each partition keeps its own day (stores
     reporting on Mondays beside stores reporting on Sundays is one calendar per partition)."""
-    at = np.asarray(offsets[:-1], dtype=np.int64) - int(offsets[0])
+    at = _starts(offsets)
     day = np.asarray(local.day_of_week)
     odd = np.minimum.reduceat(day, at) != np.maximum.reduceat(day, at)
     if not odd.any():
@@ -152,6 +152,11 @@ def _other_weekdays(
         f"such a partition's last time, off its calendar, and calendar features are read from "
         f"those dates; {_ADVICE}"
     )
+
+
+def _starts(offsets: np.ndarray) -> np.ndarray:
+    """Each partition's first row, counted from the table's: what ``reduceat`` groups by."""
+    return np.asarray(offsets[:-1], dtype=np.int64) - int(offsets[0])
 
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

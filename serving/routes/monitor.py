@@ -117,11 +117,12 @@ def _record(
 
     def predict(ordered: Any) -> list[Any]:
         schema = loaded.schema
+        X = model_input(ordered, schema)
         if schema.decision:  # the label the router answers, at the version's threshold
-            found = thresholded(loaded.model, model_input(ordered, schema), schema.decision)
+            found = thresholded(loaded.model, X, schema.decision)
             if found is not None:
                 return to_json_list(found[0])
-        predictions = predict_one(loaded, model_input(ordered, schema), False)[0]
+        predictions = predict_one(loaded, X, False)[0]
         if schema.transform is None:
             return predictions
         return to_json_list(to_target_units(predictions, ordered, schema))  # as /predict answers
