@@ -1,0 +1,136 @@
+"""Checking a registry: can every version be loaded, every alias served, every run finished?
+
+``check(registry)`` verifies every artifact a version references (its model and, when kept,
+its training rows) against its sha256, looks for aliases pointing at versions that no longer
+exist, lists the runs a ``--resume`` would finish, and counts half-written temp files of
+killed writers. ``repair=True`` fixes only what needs no data it does not have:
+
+- temp files of writers that died on this machine, and others older than the grace period,
+  are removed (as ``gc`` would: ``manymodels.tempnames`` says how a writer is known dead);
+- an alias pointing at a missing version is moved back along its history to the newest
+  version that still exists, if that version's artifact verifies (recorded as a rollback, and
+  only if nobody moved the alias meanwhile).
+
+With a signing key, every version's signature is checked too: unsigned versions are one
+problem (``manymodels sign`` signs them: a deliberate act of whoever holds the key, never a
+repair, since it vouches for rows nobody has checked), and each signature that does not
+verify is one (an altered row or another key's: nothing here can tell which bytes to trust).
+
+Nothing else is touched: no version row is deleted, no artifact rewritten, no run resumed —
+those need the bytes or the data, and each problem says what to do instead.
+
+Cost: five queries over whole tables, and one read and sha256 of each *distinct* artifact (a
+global model shared by every partition is read once): O(versions + bytes stored).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+from manymodels.doctor.artifacts import bad_artifacts, bad_signatures, digests_of, untrusted, verify
+from manymodels.doctor.findings import Checkup, Problem
+from manymodels.doctor.runs import unfinished_runs
+from manymodels.exceptions import VersionNotFound
+from manymodels.registry.client import Registry
+
+__all__ = ["TEMP_GRACE_SECONDS", "Checkup", "Problem", "check"]
+
+TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
+
+
+def check(
+    registry: Registry,
+    *,
+    repair: bool = False,
+    grace_seconds: float = TEMP_GRACE_SECONDS,
+    flags: Sequence[str] | None = None,
+) -> Checkup:
+    """Check ``registry`` and, with ``repair``, fix what can be fixed without losing data.
+    ``flags`` name the registry in the commands the problems advise (the CLI's own, as
+    given: a database URL and an artifact store too), ``--registry LOCATION`` by default."""
+    if repair:
+        registry.require_writable("--repair writes to it (a check without it only reads)")
+    rows = registry.version_digests()
+    named = shlex.join(["--registry", registry.location] if flags is None else flags)
+    where = f" {named}" if named else ""  # the default registry: no flag to repeat
+    verdicts, formats = verify(registry, (pair for r in rows for pair in digests_of(r)))
+    problems = bad_artifacts(rows, verdicts)
+    problems += untrusted(registry, rows, formats)
+    if registry.signer is not None:
+        problems += bad_signatures(rows, registry.signer, where)
+    for key, alias, version in registry.dangling_aliases():
+        problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
+    problems += unfinished_runs(registry, where)
+    temp = _temp_files(registry, grace_seconds, repair=repair)
+    problems += [temp] if temp is not None else []
+    return Checkup(
+        registry=registry.location,
+        versions=len(rows),
+        artifacts=len(verdicts),
+        aliases=registry.count_aliases(),
+        runs=registry.count_runs(),
+        problems=problems,
+        signed=registry.signer is not None,
+    )
+
+
+def _dangling(
+    registry: Registry,
+    key: str,
+    alias: str,
+    version: int,
+    verdicts: dict[str, str | None],
+    *,
+    repair: bool,
+) -> Problem:
+    said = f"alias '{alias}' of {key} points at v{version}, which does not exist"
+    existing = {v.version: v for v in registry.list_versions(key)}
+    earlier = [m.to_version for m in reversed(registry.alias_history(key, alias))]
+    target = next((v for v in earlier if v is not None and v != version and v in existing), None)
+    problem = Problem("dangling_alias", said, key=key, version=version, alias=alias)
+    if target is None:
+        return replace(problem, message=f"{said}; none of the versions it pointed at before exists")
+    found = existing[target]
+    verdict = next(
+        (v for v in map(verdicts.get, (found.artifact_sha256, *found.members)) if v), None
+    )
+    if verdict is not None:
+        return replace(
+            problem,
+            message=f"{said}; v{target}, the newest it pointed at before, has an artifact "
+            f"that is {verdict}: not moved",
+        )
+    if not repair:
+        return replace(
+            problem, message=f"{said}; --repair moves it back to v{target}", repairable=True
+        )
+    try:
+        move = registry.restore_alias(
+            key, alias, version, target, reason=f"doctor: v{version} no longer exists"
+        )
+    except VersionNotFound:  # deleted since we looked
+        move = None
+    if move is None:
+        return replace(problem, message=f"{said}; it moved or v{target} went meanwhile: run again")
+    return replace(
+        problem, message=f"{said}: moved back to v{target}", repairable=True, repaired=True
+    )
+
+
+def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Problem | None:
+    cutoff = time.time() - grace_seconds
+    files, size = registry.artifacts.sweep_temporaries(cutoff, dry_run=True)
+    if not files:
+        return None
+    said = (
+        f"{files} half-written temp file(s) of killed writers ({size:,} bytes) in the "
+        f"artifact store: their writers died on this machine, or they are older than "
+        f"{grace_seconds:g}s"
+    )
+    if repair:
+        registry.artifacts.sweep_temporaries(cutoff)
+        return Problem("temp_files", f"{said}: removed", repairable=True, repaired=True)
+    return Problem("temp_files", f"{said}; --repair removes them", repairable=True)
