@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.live import same_label
@@ -27,6 +26,7 @@ from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
+from manymodels.tables import DataSource, describe_source, read_table
 from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.history import KeptRows
 

@@ -400,8 +400,8 @@ def _line(error: BaseException) -> str:
 def _failed(keys: Sequence[str], error: DataError, rows: str) -> list[Any]:
     """Each of a task's partitions failed for the data of its ``rows`` (``prepare`` names a
     DataFrame; the dataset's path was named when it was read)."""
-    from manymodels.data import describe_source
     from manymodels.registry.entities import PartitionOutcome
+    from manymodels.tables import describe_source
 
     why = _line(error).removeprefix(f"{describe_source(pd.DataFrame())}: ")
     return [PartitionOutcome(k, "failed", "DataError", f"{rows}: {why}") for k in keys]

@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
-from manymodels.data import DataSource
 from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
@@ -49,6 +48,7 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.signing import Signer
+from manymodels.tables import DataSource
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 PRODUCTION = "production"

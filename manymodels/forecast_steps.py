@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
-from manymodels.data import DataSource, describe_source, read_table
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
+from manymodels.tables import DataSource, describe_source, read_table
 
 _KEY, _TIME = "__key__", "__time__"
 

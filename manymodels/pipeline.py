@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.candidates import grid
-from manymodels.data import DataSource, describe_source, prepare
+from manymodels.data import prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
@@ -34,6 +34,7 @@ from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
+from manymodels.tables import DataSource, describe_source
 from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
 

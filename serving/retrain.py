@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.appending import has_target, one_row_per_period
-from manymodels.data import describe_source, prepare
+from manymodels.data import prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
@@ -30,6 +30,7 @@ from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
+from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.rows import HUGE
 from serving.jobs import JobFailed, RetrainResult, UploadedData

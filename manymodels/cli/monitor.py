@@ -126,10 +126,10 @@ def actuals(
     signature is wrong, or a file without the target column, is an error.
     """
     from manymodels import console
-    from manymodels.data import read_table
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
+    from manymodels.tables import read_table
 
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
     if "version" in df.columns:

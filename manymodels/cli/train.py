@@ -351,7 +351,7 @@ def forecast(
     wanted = parse_levels(levels)
 
     if out is not None:
-        from manymodels.data import output_format, write_table
+        from manymodels.tables import output_format, write_table
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts) as reg:

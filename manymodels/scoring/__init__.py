@@ -22,7 +22,6 @@ chunks), ``worker`` (the task that loads models and predicts), ``output`` (the s
 input order) and ``job`` (the entry points that drive them).
 """
 
-from manymodels.data import output_format, write_table
 from manymodels.scoring.job import ScoreResult, ScoreSummary, score, score_file, score_table
 from manymodels.scoring.plan import (
     MAX_LISTED_KEYS,
@@ -32,6 +31,7 @@ from manymodels.scoring.plan import (
     ScoreChunk,
 )
 from manymodels.scoring.worker import score_chunk
+from manymodels.tables import output_format, write_table
 
 __all__ = [
     "MAX_LISTED_KEYS",

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.data import DataSource, describe_source, output_format, read_table, write_table
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
+from manymodels.tables import DataSource, describe_source, output_format, read_table, write_table
 from manymodels.targetunits import apply_inverses, plan_inverses
 
 

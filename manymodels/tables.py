@@ -1,0 +1,132 @@
+"""Tables in and out: a DataFrame or a CSV / Parquet file read as a plain frame, and scores or
+forecasts written whole or not at all.
+
+What a table means under a spec (its columns' roles, bad rows, derived features) is
+``manymodels.data``'s job; this module only moves rows between files and frames, and says
+which file when it cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from manymodels.exceptions import DataError, pandas_first_line
+
+DataSource: TypeAlias = pd.DataFrame | str | Path
+
+
+def describe_source(source: DataSource) -> str:
+    return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+
+
+def read_table(source: DataSource) -> pd.DataFrame:
+    """A DataFrame (``plain``), or a CSV / Parquet file by its extension."""
+    if isinstance(source, pd.DataFrame):
+        return plain(source)
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: data file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in {".parquet", ".pq"} or path.is_dir():
+            return plain(pd.read_parquet(path))
+        if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
+            _refuse_repeated_header(path)
+            return pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
+        ) from None
+    raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def plain(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``category`` columns as their categories' values, and no index level
+    named like a column; the same frame when it has neither.
+
+    A category is how pandas stores a column, not what its values are: a feature of number
+    categories was recorded as text, every later request had to send text, and the encoder,
+    fitted on the numbers, took that text for an unknown value (every one-hot column 0:
+    wrong answers, silently); category keys also changed the data's fingerprint, so
+    ``--changed-only`` retrained unchanged partitions. An index level named like a key
+    column (``set_index("store", drop=False)``) made pandas' groupby refuse the name."""
+    if not df.columns.is_unique:  # a name twice: the checks that follow say so
+        return df
+    categories = {
+        c: _values(df[c]) for c, t in df.dtypes.items() if isinstance(t, pd.CategoricalDtype)
+    }
+    names = list(df.index.names)
+    clash = [n for n in names if n is not None and n in df.columns]
+    if not categories and not clash:
+        return df
+    out = df.copy(deep=False)  # the other columns shared, not copied (pandas 2 too)
+    for column, values in categories.items():
+        out[column] = values
+    if clash:
+        out.index = out.index.set_names([None if n in clash else n for n in names])
+    return out
+
+
+def _values(s: pd.Series) -> pd.Series:
+    """A categorical column as its categories' dtype: booleans, and whole numbers, with a
+    missing value as floats (a model holds them as numbers: as text, no request matched
+    them); intervals (``pd.cut``) as their text (no model holds an interval)."""
+    kind = s.cat.categories.dtype
+    if isinstance(kind, pd.IntervalDtype):
+        return s.astype(str).where(s.notna(), np.nan)
+    if s.isna().any() and kind.kind in "iub":
+        return s.astype(np.float64)
+    return s.astype(kind)
+
+
+def _refuse_repeated_header(path: Path) -> None:
+    """A CSV naming one column twice: pandas renames the second ``x`` to ``x.1``, which then
+    trained as a feature under a name nobody wrote (or, with ``features = ["x"]``, the first
+    ``x`` alone, silently). Its header row is read on its own, as text."""
+    first = pd.read_csv(path, nrows=1, header=None, dtype=str)
+    names = first.iloc[0].tolist() if len(first) else []
+    seen: set[str] = set()
+    for name in names:
+        if isinstance(name, str) and name in seen:
+            raise DataError(f"{path}: column '{name}' is named twice in the header row")
+        seen.add(name)
+
+
+def output_format(path: Path, *, reads: DataSource | None = None) -> str:
+    """``parquet`` or ``csv`` by the file's extension; ``DataError`` for anything else, and
+    for the table the command ``reads`` (scores written over their input)."""
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: output directory {path.parent} does not exist")
+    if isinstance(reads, str | Path) and Path(reads).resolve() == path.resolve():
+        raise DataError(f"{path}: is the input table; write the output to another file")
+    name = path.name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    raise DataError(f"{path}: unknown output format (expected .parquet or .csv)")
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """Write under a temporary name in the same directory, then rename: never a partial file."""
+    kind = output_format(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        if kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            gzip = path.name.lower().endswith(".gz")
+            frame.to_csv(tmp, index=False, compression="gzip" if gzip else None)
+        os.replace(tmp, path)
+    except (OSError, ValueError) as e:
+        raise DataError(
+            f"{path}: cannot write the table ({type(e).__name__}: {pandas_first_line(e)})"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
