@@ -21,7 +21,7 @@ import pandas as pd
 
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
-from manymodels.monitoring.live import same_label
+from manymodels.label_matching import KnownClasses
 from manymodels.partition import group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
@@ -137,14 +137,15 @@ def _refuse_new_classes(
     if spec.task != "classification" or spec.target not in new.columns or not classes:
         return
     values = new[spec.target]
+    known = KnownClasses(classes)
     for label in values.dropna().unique():
-        if not any(same_label(c, label) for c in classes):
+        why = known.refusal(label)
+        if why is not None:
             row = int(np.flatnonzero((values == label).to_numpy())[0])
-            shown = ", ".join(map(repr, classes[:10]))
             raise DataError(
-                f"{name}: target '{spec.target}' is {label!r} in row {row + 1}, not one of the "
-                f"classes the kept versions know ({shown}): correct the label, or train the "
-                "whole table again to add a class"
+                f"{name}: target '{spec.target}' is {label!r} in row {row + 1}, {why} the "
+                f"kept versions know ({known.shown}): correct the label, or train the whole "
+                "table again to add a class"
             )
 
 

@@ -24,7 +24,7 @@ from manymodels.data import prepare
 from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
-from manymodels.monitoring.live import same_label
+from manymodels.label_matching import KnownClasses
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
@@ -326,27 +326,23 @@ def _known_labels(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
     classes = target.production.schema.classes
     if spec.task != "classification" or not classes or spec.target not in frame.columns:
         return frame
-    found: dict[tuple[type, Any], list[Any]] = {}  # a label's classes, asked once a label
+    known = KnownClasses(classes)
     out: list[Any] = []
     changed = False
     for i, value in enumerate(frame[spec.target].tolist()):
         if pd.isna(value):  # None, NaN, pd.NA (a nullable column): ``missing_target`` decides
             out.append(np.nan)
             continue
-        asked = (type(value), value)
-        if asked not in found:
-            found[asked] = [c for c in classes if same_label(c, value)]
-        known = found[asked]
-        if len(known) != 1:  # none, or two by value ("01" and "1" for a 1)
-            shown = ", ".join(map(repr, classes[:10]))
-            which = "not one of" if not known else "more than one of"
+        why = known.refusal(value)  # none, or two by value ("01" and "1" for a 1)
+        if why is not None:
             raise DataError(
-                f"target '{spec.target}' is {value!r} in row {i}, {which} the classes "
-                f"partition '{target.key}' v{target.production.version} knows ({shown}): "
+                f"target '{spec.target}' is {value!r} in row {i}, {why} partition "
+                f"'{target.key}' v{target.production.version} knows ({known.shown}): "
                 "correct the label, or add a class with a full training run (manymodels train)"
             )
-        out.append(known[0])
-        changed = changed or type(known[0]) is not type(value)
+        (cls,) = known.matching(value)
+        out.append(cls)
+        changed = changed or type(cls) is not type(value)
     if not changed:  # as posted (a nullable integer column stays one)
         return frame
     return frame.assign(**{spec.target: pd.Series(out, index=frame.index, dtype=object)})

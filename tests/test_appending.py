@@ -475,3 +475,27 @@ def test_rows_appended_to_a_frames_category_column_keep_it_categorical(tmp_path:
         v1, v2 = sorted(reg.list_versions("pid=1"), key=lambda v: v.version)
     assert v1.feature_schema["categorical"] == v2.feature_schema["categorical"] == ["band"]
     assert v2.evaluation["champion_score"] is not None, v2.evaluation
+
+
+def test_an_appended_label_two_classes_match_is_refused(tmp_path: Path) -> None:
+    """``1`` appended to a table whose classes are the texts ``"01"`` and ``"1"`` is both by
+    value: it was appended as a number among texts; refused now, as a retrain over HTTP
+    refuses it."""
+    df = linear_frame(2, 30)
+    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), "1", "01")
+    spec = spec_dict(
+        target="label", task="classification", metric="neg_log_loss",
+        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    )  # fmt: skip
+    root = tmp_path / "registry"
+    train(spec, df.drop(columns=["y"]), root, backend="local")
+    new = pd.DataFrame({"pid": [1, 1], "t": [30, 31], "x0": [0.1, 0.2], "x1": [0.3, -0.1],
+                        "label": ["01", 1]})  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=r"target 'label' is 1 in row 2, more than one of the classes the kept versions "
+        r"know \('01', '1'\)",
+    ):
+        train(spec, new, root, backend="local", append=True)
+    with Registry(root) as reg:
+        assert [v.version for v in reg.list_versions("pid=1")] == [1]

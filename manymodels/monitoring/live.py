@@ -16,7 +16,7 @@ previous actual (the last training target for the first actual of a version).
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 from manymodels.exceptions import InvalidRows
 from manymodels.inputs import problem
+from manymodels.label_matching import KnownClasses, same_label
 
 HUGE = 1e150  # training.rows.HUGE, without its imports: a value whose square overflows
 
@@ -85,23 +86,17 @@ def targets(
     errors: list[dict[str, Any]] = []
     out: list[Any] = []
     where = positions if positions is not None else range(len(rows))
-    known: dict[tuple[type, Any], bool] = {}  # whether a label is a class, asked once each
+    known = KnownClasses(classes or ())
     for i, row in zip(where, rows, strict=True):
         value = row.get(target)
         if value is None:
             errors.append(problem(i, target, f"target '{target}' is missing", "missing"))
         elif task == "classification" and classes:
-            asked = (type(value), value) if isinstance(value, Hashable) else None
-            seen = known.get(asked) if asked is not None else None
-            if seen is None:
-                seen = any(same_label(c, value) for c in classes)
-                if asked is not None:
-                    known[asked] = seen
-            if not seen:
-                shown = ", ".join(map(repr, list(classes)[:10]))
+            why = known.refusal(value)
+            if why is not None:
                 errors.append(problem(
-                    i, target, f"target '{target}' is {value!r}, not one of the classes the "
-                    f"version knows ({shown})", "enum",
+                    i, target, f"target '{target}' is {value!r}, {why} the version knows "
+                    f"({known.shown})", "enum",
                 ))  # fmt: skip
         elif task != "classification" and (
             isinstance(value, bool) or not isinstance(value, int | float | np.number)
@@ -113,32 +108,6 @@ def targets(
     if errors:
         raise InvalidRows(errors)
     return out
-
-
-def same_label(predicted: Any, actual: Any) -> bool:
-    """Whether two class labels are one class: texts as texts (``"01"`` is not ``"1"``), and
-    where either is a number, by value (``0``, ``0.0``, ``np.int64(0)`` and ``"0"`` are one:
-    a blank cell makes pandas read a column of labels ``0`` and ``1`` as ``0.0`` and ``1.0``,
-    and they were counted wrong)."""
-    if isinstance(predicted, str) and isinstance(actual, str):
-        return predicted == actual
-    return bool(label(predicted) == label(actual))
-
-
-def label(value: Any) -> Any:
-    """A class label by value: a number (or text holding one) as an int when whole, else a
-    float; anything else as its text."""
-    if isinstance(value, bool | np.bool_):
-        return str(value)
-    if isinstance(value, int | float | np.number):
-        number = float(value)
-        return int(number) if number.is_integer() else number
-    if isinstance(value, str):
-        try:
-            return label(float(value)) if value.strip() else value
-        except ValueError:
-            return value
-    return str(value)
 
 
 def error_sums(

@@ -1,0 +1,79 @@
+"""Which class a label someone sends is: one rule for every door labels come in by.
+
+Labels arrive as a JSON value (``/actuals``, an HTTP retrain) or a cell of a file
+(``monitor --actuals``, ``train --append``), and a version knows its table's classes. A blank
+cell makes pandas read the labels ``0`` and ``1`` as ``0.0`` and ``1.0``, and JSON clients send
+``"1"``: these are the class ``1``, by value. Texts are compared as texts (``"01"`` is not
+``"1"``). A label that is no class (a typo: ``"Yes"`` beside ``"yes"``) is refused rather than
+counted as the model's mistake or trained as a class of its own, and so is a label that two
+classes match by value (``1`` beside the classes ``"01"`` and ``"1"``): nothing can tell which
+one it means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import numpy as np
+
+SHOWN_CLASSES = 10
+"""Classes named in a refusal; the rest are left out (a table may have hundreds)."""
+
+
+def same_label(predicted: Any, actual: Any) -> bool:
+    """Whether two class labels are one class: texts as texts (``"01"`` is not ``"1"``), and
+    where either is a number, by value (``0``, ``0.0``, ``np.int64(0)`` and ``"0"`` are one:
+    a blank cell makes pandas read a column of labels ``0`` and ``1`` as ``0.0`` and ``1.0``,
+    and they were counted wrong)."""
+    if isinstance(predicted, str) and isinstance(actual, str):
+        return predicted == actual
+    return bool(label(predicted) == label(actual))
+
+
+def label(value: Any) -> Any:
+    """A class label by value: a number (or text holding one) as an int when whole, else a
+    float; anything else as its text."""
+    if isinstance(value, bool | np.bool_):
+        return str(value)
+    if isinstance(value, int | float | np.number):
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    if isinstance(value, str):
+        try:
+            return label(float(value)) if value.strip() else value
+        except ValueError:
+            return value
+    return str(value)
+
+
+class KnownClasses:
+    """A version's classes, and which of them each label sent is (asked once per distinct
+    label: a batch of 100,000 rows holds a handful)."""
+
+    def __init__(self, classes: Sequence[Any]) -> None:
+        self.classes = list(classes)
+        self._asked: dict[tuple[type, Any], list[Any]] = {}
+
+    def matching(self, value: Any) -> list[Any]:
+        """The classes ``value`` is, by ``same_label``: one, none (a typo), or several."""
+        asked = (type(value), value) if isinstance(value, Hashable) else None
+        found = self._asked.get(asked) if asked is not None else None
+        if found is None:
+            found = [c for c in self.classes if same_label(c, value)]
+            if asked is not None:
+                self._asked[asked] = found
+        return found
+
+    def refusal(self, value: Any) -> str | None:
+        """``None`` when ``value`` is exactly one class; otherwise how it relates to them,
+        to follow "is {value!r}, " in a message: "not one of the classes" or "more than one
+        of the classes" (a refusal's caller names whose classes, then ``shown``)."""
+        found = self.matching(value)
+        if len(found) == 1:
+            return None
+        return "not one of the classes" if not found else "more than one of the classes"
+
+    @property
+    def shown(self) -> str:
+        return ", ".join(map(repr, self.classes[:SHOWN_CLASSES]))

@@ -1,0 +1,49 @@
+"""``manymodels.label_matching``: which class a label sent by a client or read from a file is,
+the one rule behind ``/actuals``, ``monitor --actuals``, an HTTP retrain and ``train --append``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from manymodels.exceptions import InvalidRows
+from manymodels.label_matching import KnownClasses
+from manymodels.monitoring.live import targets
+
+
+def test_a_label_is_the_class_it_matches_by_value_or_as_text() -> None:
+    known = KnownClasses([0, 1])
+    assert known.matching("1") == [1] and known.matching(1.0) == [1]
+    assert known.matching(np.int64(0)) == [0]
+    assert known.refusal("1.0") is None
+    words = KnownClasses(["no", "yes"])
+    assert words.matching("yes") == ["yes"] and words.matching("Yes") == []
+    assert words.refusal("Yes") == "not one of the classes"
+
+
+def test_a_label_two_classes_match_is_refused() -> None:
+    """``1`` is ``"01"`` and ``"1"`` by value: nothing can tell which class it means."""
+    known = KnownClasses(["01", "1", "2"])
+    assert known.matching(1) == ["01", "1"]
+    assert known.refusal(1) == "more than one of the classes"
+    assert known.refusal("1") is None  # a text is matched as a text
+    assert known.shown == "'01', '1', '2'"
+
+
+def test_a_refusal_names_at_most_ten_classes() -> None:
+    assert KnownClasses(list(range(25))).shown == ", ".join(map(str, range(10)))
+
+
+def test_unhashable_labels_are_matched_each_time() -> None:
+    known = KnownClasses(["a"])
+    assert known.matching(["a"]) == [] and known.refusal(["a"]) == "not one of the classes"
+
+
+def test_posted_actuals_refuse_a_label_two_classes_match() -> None:
+    """Counted before as right whichever of ``"01"`` and ``"1"`` the model answered."""
+    rows = [{"y": "1"}, {"y": 1}]
+    with pytest.raises(InvalidRows) as caught:
+        targets(rows, "y", task="classification", classes=["01", "1"])
+    (only,) = caught.value.errors
+    assert only["loc"][-2] == 1
+    assert "is 1, more than one of the classes the version knows ('01', '1')" in only["msg"]
