@@ -31,6 +31,7 @@ from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
+from serving.keys import EncodedSeparators
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
@@ -179,6 +180,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)
+    app.add_middleware(EncodedSeparators)  # routes a key's %2F as one segment (serving.keys)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

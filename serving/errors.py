@@ -106,9 +106,19 @@ async def _http(request: Request, exc: Exception) -> Response:
     """Starlette's and FastAPI's own errors as they are (headers included: a 405's ``Allow``, a
     401's ``WWW-Authenticate``), except the 400 of an unreadable body: a 422."""
     assert isinstance(exc, HTTPException)
+    if _under_v2(request) and exc.status_code in (404, 405):  # no V2 route matched it
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
     if exc.status_code != 400:
         return await http_exception_handler(request, exc)
     return EscapedJSONResponse({"detail": [unreadable_body(request, exc)]}, status_code=422)
+
+
+def _under_v2(request: Request) -> bool:
+    """A path of the Open Inference Protocol's, whose clients read errors as ``{"error"}``
+    (tritonclient failed on ``{"detail"}``): a 404 or 405 there matched no V2 route, which
+    answers its own errors so (``serving.routes.v2.V2Route``)."""
+    path = request.url.path
+    return path == "/v2" or path.startswith("/v2/")
 
 
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:

@@ -4,6 +4,12 @@ The ASGI server percent-decodes ``scope["path"]`` before routing, so a value ``a
 ``brand=a%2Fb`` reaches the route as ``brand=a/b`` — indistinguishable from a path separator.
 The routes therefore match ``{key:path}`` (so a decoded ``/`` still matches) and then take the
 key from ``scope["raw_path"]``, still encoded; ``normalize_key`` decodes each value itself.
+
+Routing itself must not split a key either: ``brand=a%2Fexplain`` decoded matched
+``…/{key}/explain`` and answered partition ``brand=a``'s explanation, and a value's newline
+(``%0A``) matched no route at all (a path parameter's ``.*`` stops at a newline).
+``EncodedSeparators`` routes such a request by a path whose every segment is decoded but for
+those two characters.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from functools import lru_cache
 from itertools import repeat
 from operator import contains
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from manymodels.exceptions import DataError, InvalidRows
 from manymodels.keys import decode_key, format_value
@@ -26,19 +34,55 @@ PREFIX = "/v1/partitions/"
 def path_key(request: Request, decoded: str, suffix: str = "") -> str:
     """The key segment of ``…/v1/partitions/<key><suffix>`` from the raw path, or ``decoded``
     (the router's already-decoded parameter) when the server gives no raw path."""
+    del suffix  # the route's own segments are counted in the routed path (``raw_segment``)
+    return raw_segment(request, decoded, PREFIX)
+
+
+def raw_segment(request: Request, decoded: str, prefix: str) -> str:
+    """What the client sent for the path parameter ``decoded`` after ``prefix``, still
+    percent-encoded: the raw path after ``prefix`` less as many trailing segments as the
+    routed path has after ``decoded`` (the route's own, such as ``/versions/2/infer``).
+    Segments, not lengths: a decoded character is one where its escape was three, and
+    Starlette's ``request.url`` writes ``?`` back as ``%3F`` and drops a tab."""
     raw = request.scope.get("raw_path")
     if not isinstance(raw, bytes | bytearray):
         return decoded
     text = bytes(raw).decode("utf-8", "replace")
-    start = text.find(PREFIX)
-    if start < 0:
+    start = text.find(prefix)
+    routed = request.scope.get("path", "")
+    at = routed.find(prefix)
+    if start < 0 or at < 0:
         return decoded
-    middle = text[start + len(PREFIX) :]
-    if suffix:
-        if not middle.endswith(suffix):
-            return decoded
-        middle = middle[: -len(suffix)]
-    return middle
+    rest = text[start + len(prefix) :]
+    segments = routed[at + len(prefix) + len(decoded) :].count("/")
+    return rest.rsplit("/", segments)[0] if segments else rest
+
+
+_SEPARATORS = (b"%2F", b"%2f", b"%0A", b"%0a")
+
+
+class EncodedSeparators:
+    """Pure ASGI: a request whose raw path holds an encoded ``/`` or newline is routed by
+    ``routing_path`` (see the module docstring); every other request passes as it came, at
+    the cost of one byte search."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw and b"%" in raw and any(s in raw for s in _SEPARATORS):
+            scope = {**scope, "path": routing_path(raw)}
+        await self.app(scope, receive, send)
+
+
+def routing_path(raw: bytes) -> str:
+    """``raw`` decoded segment by segment as the server decodes a path, with a decoded ``/``
+    and newline written back as ``%2F`` and ``%0A``: one segment stays one, and matches."""
+    return "/".join(
+        unquote(part).replace("/", "%2F").replace("\n", "%0A")
+        for part in bytes(raw).decode("utf-8", "replace").split("/")
+    )
 
 
 def refuse_other_keys(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -170,18 +171,45 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:n], body[n:]
 
 
+@dataclass(frozen=True)
+class RowInputs:
+    """The inputs a model's request may hold beyond the one-tensor-per-feature rule, as a
+    ``/v1`` row may: a version that derives features from its history (lags, calendar parts)
+    takes its time column and posted targets instead of them (``manymodels.rowlags``), and a
+    differenced one needs its time. A request of such a model could not be scored over V2."""
+
+    optional: frozenset[str] = frozenset()  # features its history fills when left out
+    extra: tuple[str, ...] = ()  # inputs that are not features: the time column, the target
+
+    @classmethod
+    def of(cls, schema: FeatureSchema) -> RowInputs:
+        if schema.time_column is None or not (
+            schema.may_derive or schema.transform_kind == "difference"
+        ):
+            return cls()
+        extra = [schema.time_column] + ([schema.target] if schema.target else [])
+        optional = frozenset(schema.derived) if schema.may_derive else frozenset()
+        return cls(optional, tuple(c for c in extra if c not in schema.features))
+
+
 def to_rows(
-    request: InferenceRequest, features: Sequence[str], binary: bytes, limit: int
+    request: InferenceRequest,
+    features: Sequence[str],
+    binary: bytes,
+    limit: int,
+    inputs: RowInputs = RowInputs(),
 ) -> list[Row]:
     """The rows a request's tensors describe, in the model's feature order (see the module's
     docstring for the two layouts). Values of the datatype each input declares are passed on
-    as sent: the feature schema's validation judges them, as it judges ``/v1`` rows."""
-    tensors = _values(request.inputs, binary, features)
+    as sent: the feature schema's validation judges them, as it judges ``/v1`` rows.
+    ``inputs``: the features a row may leave out and the other columns it may give."""
+    accepted = [*features, *inputs.extra]
+    tensors = _values(request.inputs, binary, accepted)
     names = [t.name for t in request.inputs]
     if len(set(names)) != len(names):
         raise TensorError(f"input names must be unique, got {names}")
     expected = ", ".join(features)
-    if len(request.inputs) == 1 and names[0] not in features:  # one 2-D tensor
+    if len(request.inputs) == 1 and names[0] not in accepted:  # one 2-D tensor
         t = request.inputs[0]
         if len(t.shape) != 2 or t.shape[1] != len(features):
             raise TensorError(
@@ -194,16 +222,18 @@ def to_rows(
         return [
             dict(zip(features, values[i * width : (i + 1) * width], strict=True)) for i in range(n)
         ]
-    unknown = [n for n in names if n not in features]
-    missing = [f for f in features if f not in names]
+    unknown = [n for n in names if n not in accepted]
+    missing = [f for f in features if f not in names and f not in inputs.optional]
     if unknown or missing:
         parts = []
         if unknown:
             parts.append(f"unknown input(s) {', '.join(unknown)}")
         if missing:
             parts.append(f"missing input(s) {', '.join(missing)}")
+        also = f"; the model also takes {', '.join(inputs.extra)}" if inputs.extra else ""
         raise TensorError(
-            f"{' and '.join(parts)}: send one tensor per feature ({expected}) or one 2-D tensor"
+            f"{' and '.join(parts)}: send one tensor per feature ({expected}) or one 2-D "
+            f"tensor{also}"
         )
     lengths = set()
     for t in request.inputs:
@@ -214,8 +244,9 @@ def to_rows(
         raise TensorError(f"every input must have the same number of rows, got {sorted(lengths)}")
     n = lengths.pop()
     _check_rows(n, limit)
-    columns = [tensors[f] for f in features]
-    return [dict(zip(features, values, strict=True)) for values in zip(*columns, strict=True)]
+    given = [c for c in accepted if c in tensors]
+    columns = [tensors[c] for c in given]
+    return [dict(zip(given, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _check_rows(n: int, limit: int) -> None:

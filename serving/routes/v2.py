@@ -10,7 +10,8 @@ takes it; one without is decoded once first. A value's own ``/`` stays ``%2F`` i
 
 Errors are the protocol's ``{"error": "..."}``: 400 for a request that does not fit the model
 (``/v1`` answers 422), 404 for a model that does not exist, 401 for a missing read token; the
-health answers are bodiless 200 / 400 (the protocol: a 4xx means "false").
+health answers are 200 / 400 (a 4xx means "false"), with the protocol's ``{"live": …}`` and
+``{"ready": …}`` bodies.
 
 Parameters a request may set (others, e.g. tritonclient's ``binary_data_output``, are ignored;
 answers are always JSON): ``fallback`` (bool, default true: an unknown key is answered by the
@@ -45,6 +46,7 @@ from serving import decision
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.jsonbody import FastJSONRequest
+from serving.keys import raw_segment
 from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
@@ -58,6 +60,7 @@ from serving.v2_schemas import (
     MetadataTensor,
     ModelMetadata,
     ResponseOutput,
+    RowInputs,
     ServerMetadata,
     TensorError,
     input_tensors,
@@ -71,6 +74,7 @@ from serving.v2_schemas import (
 logger = logging.getLogger("manymodels.serving")
 
 PREFIX = "/v2/models/"
+EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary inputs it reads (split_binary)
 INLINE_ROWS = 100  # as /v1: a cached model scores this many rows faster than a thread hop
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request does not fit the model"},
@@ -160,16 +164,7 @@ def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
 
 def model_name(request: Request, decoded: str) -> str:
     """The key from the raw path (see the module docstring); ``decoded`` without one."""
-    raw = request.scope.get("raw_path")
-    text = decoded
-    if isinstance(raw, bytes | bytearray):
-        path = bytes(raw).decode("utf-8", "replace")
-        start = path.find(PREFIX)
-        if start >= 0:
-            rest = path[start + len(PREFIX) :]
-            # what follows the key: the route's own suffix, as many segments as it has
-            tail = request.url.path[len(PREFIX) + len(decoded) :]
-            text = rest[: len(rest) - len(tail)] if tail else rest
+    text = raw_segment(request, decoded, PREFIX)
     if "/" in text:
         if text.endswith("/infer"):  # a GET of an inference URL, matched as a model name
             raise HTTPException(405, "inference is a POST", {"Allow": "POST"})
@@ -188,9 +183,15 @@ def _version(text: str | None) -> int | None:
 
 
 # ---------------------------------------------------------------------------- health, server
+# The status is the answer (a 4xx is "false", as Triton's clients read it); the body says it
+# too, as the Open Inference Protocol's health objects do (KServe's client reads the body).
+_LIVE = b'{"live":true}'
+_READY, _NOT_READY = b'{"ready":true}', b'{"ready":false}'
+
+
 @router.get("/v2/health/live", summary="Server live", status_code=200, response_class=Response)
 async def live() -> Response:
-    return Response(status_code=200)
+    return Response(_LIVE, status_code=200, media_type="application/json")
 
 
 @router.get("/v2/health/ready", summary="Server ready", response_class=Response)
@@ -199,17 +200,17 @@ async def ready(request: Request) -> Response:
     when the registry is unreachable (the protocol's "false")."""
     service: ModelService | None = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
-        return Response(status_code=400)
+        return Response(_NOT_READY, status_code=400, media_type="application/json")
     try:
         await run_in_threadpool(service.registry.store.ping)
     except RegistryError:
-        return Response(status_code=400)
-    return Response(status_code=200)
+        return Response(_NOT_READY, status_code=400, media_type="application/json")
+    return Response(_READY, status_code=200, media_type="application/json")
 
 
 @router.get("/v2", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> ServerMetadata:
-    return ServerMetadata(name="manymodels", version=__version__, extensions=[])
+    return ServerMetadata(name="manymodels", version=__version__, extensions=EXTENSIONS)
 
 
 router.add_api_route(
@@ -267,12 +268,14 @@ async def model_ready(
     request: Request, key: str, service: Service, version: str | None = None
 ) -> Response:
     """200 when the model that would answer loads (its sha256 and signature checked: a
-    readiness probe also warms the cache); 400 otherwise."""
+    readiness probe also warms the cache); 400 otherwise. The body names the model asked
+    for, as the protocol's ``{"name", "ready"}``."""
     try:
-        await _resolve(service, model_name(request, key), _version(version), True)
+        name = model_name(request, key)
+        await _resolve(service, name, _version(version), True)
     except (ManyModelsError, HTTPException, TensorError):
-        return Response(status_code=400)
-    return Response(status_code=200)
+        return JSONResponse({"name": key, "ready": False}, status_code=400)
+    return JSONResponse({"name": name, "ready": True}, status_code=200)
 
 
 async def model_metadata(
@@ -321,7 +324,8 @@ async def infer(
     if threshold is not None:  # a regressor's threshold was ignored; /v1 refuses it too
         decision.binary_classes(model)
     binary = request.scope.get(BINARY_SCOPE, b"")
-    rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows)
+    inputs = RowInputs.of(model.schema)
+    rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows, inputs)
     available = [t.name for t in _outputs(model, threshold)]
     wanted = [o.name for o in body.outputs] if body.outputs else available
     unknown = [name for name in wanted if name not in available]

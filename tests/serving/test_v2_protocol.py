@@ -71,15 +71,38 @@ def infer(client: Any, key: str, body: dict[str, Any], status: int = 200) -> dic
 
 
 def test_health_and_server_metadata(client: Any) -> None:
-    for path in ("/v2/health/live", "/v2/health/ready", f"/v2/models/{KEY}/ready"):
+    """The status answers (Triton's clients read it); the body too, as the Open Inference
+    Protocol's health objects (KServe's client read an empty body as a JSON error)."""
+    answers = {
+        "/v2/health/live": {"live": True},
+        "/v2/health/ready": {"ready": True},
+        f"/v2/models/{KEY}/ready": {"name": KEY, "ready": True},
+    }
+    for path, body in answers.items():
         r = client.get(path)
-        assert (r.status_code, r.content) == (200, b""), path
-    assert client.get(f"/v2/models/{KEY}/versions/7/ready").status_code == 400
+        assert (r.status_code, r.json()) == (200, body), path
+    missing = client.get(f"/v2/models/{KEY}/versions/7/ready")
+    assert (missing.status_code, missing.json()) == (400, {"name": KEY, "ready": False})
     for path in ("/v2", "/v2/"):
         r = client.get(path)
         assert r.status_code == 200
         conforms(r.json(), "metadata_server_response")
         assert r.json()["name"] == "manymodels"
+        assert r.json()["extensions"] == ["binary_tensor_data"]  # read, as tritonclient sends
+
+
+def test_paths_no_v2_route_matches_answer_the_protocols_error(client: Any) -> None:
+    """tritonclient reads ``{"error"}``: a 404 or 405 of FastAPI's under /v2 was
+    ``{"detail"}``, and the client failed on the missing key instead of saying why."""
+    for method, path, status in [
+        ("POST", f"/v2/models/{KEY}", 405),
+        ("POST", f"/v2/models/{KEY}/ready", 405),
+        ("POST", "/v2", 405),
+        ("GET", "/v2/repository/index", 404),
+    ]:
+        r = client.request(method, path)
+        assert r.status_code == status and set(r.json()) == {"error"}, (method, path, r.text)
+    assert set(client.post(f"/v1/partitions/{KEY}").json()) == {"detail"}  # /v1 as before
 
 
 def test_model_metadata_describes_the_partition_model(client: Any) -> None:
@@ -364,3 +387,49 @@ def test_the_docs_page_examples_run(server: str) -> None:
             exec(compile(code, str(DOC), "exec"), {"URL": server})
         wanted = [line.split("# ", 1)[1] for line in code.splitlines() if "print(" in line]
         assert printed.getvalue().splitlines() == wanted
+
+
+def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path: Path) -> None:
+    """A version that derives its lags and calendar parts, and predicts the change of its
+    target (``target_transform = "difference"``), needs the row's time: V2 refused the time
+    column as an unknown input, so no request of it could be scored while /v1 scored it."""
+    import tomllib
+
+    import pandas as pd
+
+    from manymodels.pipeline import train
+    from manymodels.samples import store_sales
+
+    spec = tomllib.loads(
+        (Path(__file__).parents[2] / "data-samples" / "store_sales_forecast.toml").read_text()
+    )
+    spec["target_transform"] = "difference"
+    df = store_sales(n_stores=2)
+    train(spec, df, tmp_path / "reg", backend="local")
+    key = "store=1,brand=tropicana"
+    last = pd.Timestamp(df.query("store == 1 and brand == 'tropicana'")["week"].max())
+    weeks = [str((last + pd.Timedelta(days=7 * i)).date()) for i in (1, 2)]
+    rows = [
+        {"price": 2.5, "deal": 1, "feat": 0, "week": weeks[0], "units": 9000.0},
+        {"price": 2.25, "deal": 0, "feat": 1, "week": weeks[1]},
+    ]
+    tensors = [
+        {"name": "price", "datatype": "FP64", "shape": [2], "data": [2.5, 2.25]},
+        {"name": "deal", "datatype": "INT64", "shape": [2], "data": [1, 0]},
+        {"name": "feat", "datatype": "INT64", "shape": [2], "data": [0, 1]},
+        {"name": "week", "datatype": "BYTES", "shape": [2], "data": weeks},
+        {"name": "units", "datatype": "FP64", "shape": [2], "data": [9000.0, None]},
+    ]
+    with open_client(Settings(registry=tmp_path / "reg")) as client:
+        v1 = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
+        assert v1.status_code == 200, v1.text
+        answer = infer(client, key, {"inputs": tensors})
+        assert answer["outputs"][0]["data"] == v1.json()["predictions"]
+        without_time = infer(client, key, {"inputs": tensors[:3]}, status=400)
+        timeless = [{k: v for k, v in row.items() if k in FEATURES} for row in rows]
+        refused = client.post(f"/v1/partitions/{key}/predict", json={"rows": timeless})
+        assert refused.status_code == 422  # the same rows, refused alike
+        assert "feature 'week_week' is missing" in without_time["error"]
+        assert "feature 'week_week' is missing" in refused.text
+        typo = infer(client, key, {"inputs": [*tensors[:3], {**tensors[3], "name": "wek"}]}, 400)
+        assert "unknown input(s) wek" in typo["error"] and "also takes week, units" in typo["error"]

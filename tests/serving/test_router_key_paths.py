@@ -1,0 +1,78 @@
+"""Keys whose values hold a URL's own characters, over real HTTP: each reaches its own
+partition on every per-key route, /v1 and V2 alike, and answers as /v1/predict does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels.keys import encode_key
+from manymodels.pipeline import train
+from serving.local import running_server
+from serving.settings import Settings
+
+# beside "a", "b" and "c": values ending like a route ("/explain", "/ready", "/versions/1"),
+# and the characters a URL parser treats apart ('?', '#', '\', a tab, a newline)
+NAMES = ["a", "a/explain", "b", "b/ready", "c", "c/versions/1", "q?x#y\\z\tw", "line\nbreak"]
+ROW = {"x0": 0.5, "x1": -1.0}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root: Path = tmp_path_factory.mktemp("keypaths") / "registry"
+    df = linear_frame(len(NAMES), 30)
+    df["pid"] = df["pid"].map(dict(enumerate(NAMES)))
+    train(spec_dict(), df, root, backend="local")
+    with running_server(Settings(registry=root)) as base:
+        yield base
+
+
+def _v1(server: str, key: str) -> float:
+    r = httpx.post(f"{server}/v1/predict", json={"rows": [{"pid": dict(NAMES_BY_KEY)[key], **ROW}]})
+    assert r.status_code == 200, r.text
+    (answer,) = r.json()["predictions"]
+    assert answer["served_by"] == key and answer["fallback"] is False, answer
+    return float(answer["prediction"])
+
+
+NAMES_BY_KEY = [(encode_key([name], ["pid"]), name) for name in NAMES]
+
+
+@pytest.mark.parametrize("key", [k for k, _ in NAMES_BY_KEY])
+def test_every_per_key_route_reaches_its_own_partition(server: str, key: str) -> None:
+    """``pid=a%2Fexplain`` answered partition ``pid=a``'s explanation; a value's ``?``, ``#``,
+    ``\\`` or tab sent V2 requests to the fallback or to a 400; a newline matched no route."""
+    expected = _v1(server, key)
+    detail = httpx.get(f"{server}/v1/partitions/{key}")
+    assert detail.status_code == 200 and detail.json()["partition"] == key, detail.text
+    explained = httpx.get(f"{server}/v1/partitions/{key}/explain")
+    assert explained.status_code == 200 and explained.json()["key"] == key, explained.text
+    one = httpx.post(f"{server}/v1/partitions/{key}/predict", json={"rows": [ROW]})
+    assert one.status_code == 200 and one.json()["partition"] == key, one.text
+    assert one.json()["fallback"] is False and one.json()["predictions"] == [expected]
+    meta = httpx.get(f"{server}/v2/models/{key}")
+    assert meta.status_code == 200 and meta.json()["name"] == key, meta.text
+    assert httpx.get(f"{server}/v2/models/{key}/ready").status_code == 200
+    inputs = [
+        {"name": name, "datatype": "FP64", "shape": [1], "data": [value]}
+        for name, value in ROW.items()
+    ]
+    body = {"inputs": inputs, "parameters": {"fallback": False}}
+    for path in (f"/v2/models/{key}/infer", f"/v2/models/{key}/versions/1/infer"):
+        r = httpx.post(f"{server}{path}", json=body)
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["model_name"] == key and r.json()["parameters"]["served_by"] == key
+        assert r.json()["outputs"][0]["data"] == [expected]
+
+
+def test_a_key_value_with_a_slash_is_not_a_route_of_its_prefix(server: str) -> None:
+    """A literal ``/`` still separates: ``pid=a/explain`` unencoded is partition ``a``'s
+    explanation, and a V2 name with one is refused, saying how to write it."""
+    r = httpx.get(f"{server}/v1/partitions/pid=a/explain")
+    assert r.status_code == 200 and r.json()["key"] == "pid=a"
+    refused = httpx.get(f"{server}/v2/models/pid=c/versions/1/x")
+    assert refused.status_code in (400, 404) and "error" in refused.json()
