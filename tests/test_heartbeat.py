@@ -5,6 +5,7 @@ this one, as a run started elsewhere on a shared registry records it."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -275,3 +276,29 @@ def test_ctrl_c_after_a_takeover_says_so_instead_of_offering_a_resume(tmp_path: 
     with Registry(root) as reg:
         (run,) = reg.list_runs()
         assert run.status == "running" and run.error is None  # left to its new owner
+
+
+def test_doctor_notes_a_run_training_now_and_does_not_fail_on_it(tmp_path: Path) -> None:
+    """A ``doctor`` from cron exited 1 whenever it overlapped a healthy ``train``: a run whose
+    process lives here, or beats elsewhere, is a note; a silent one is still a problem."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+    from manymodels.tempnames import writer_tag
+
+    root = tmp_path / "reg"
+    _, _, run_id = _trained(root)
+    for owner in (writer_tag(), other_machine_tag()):  # this live process; a beating one
+        with Registry(root) as reg:
+            mark_running(reg, run_id, owner, ago(5))
+        out = CliRunner().invoke(app, ["doctor", "--registry", str(root)])
+        assert out.exit_code == 0, out.output
+        first, last = out.stdout.strip().splitlines()
+        assert first.startswith(f"note: run {run_id} ") and " is running (" in first
+        assert last.startswith("ok: ") and last.endswith("; no problems")
+    with Registry(root) as reg:
+        mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30))
+    silent = CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json"])
+    assert silent.exit_code == 1
+    (problem,) = json.loads(silent.stdout)["problems"]
+    assert problem["note"] is False and "has sent no heartbeat for 2 h" in problem["message"]

@@ -248,6 +248,22 @@ def test_promote_and_rollback_from_the_cli(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["promote", "pid=0", "9", "--registry", reg])
     assert bad.exit_code == 2
     assert bad.stderr.strip() == "error: partition 'pid=0' has no version 9"
+
+
+def test_promoting_the_version_already_served_says_nothing_changed(tmp_path: Path) -> None:
+    """It printed the move that first put it there, "production vNone → v1 (first
+    version)", as if production had just moved."""
+    train(spec_dict(), linear_frame(1, 40), tmp_path / "reg", backend="local")
+    runner = CliRunner()
+    reg = str(tmp_path / "reg")
+    out = runner.invoke(app, ["promote", "pid=0", "1", "--registry", reg])
+    assert out.exit_code == 0, out.output
+    assert out.stdout.startswith("pid=0: production is already v1 (since ")
+    assert out.stdout.rstrip().endswith("nothing changed") and "None" not in out.stdout
+    shown = json.loads(
+        runner.invoke(app, ["promote", "pid=0", "1", "--registry", reg, "--json"]).stdout
+    )
+    assert shown["moved"] is False and shown["to_version"] == 1
     none = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
     assert none.exit_code == 1 and none.stderr.startswith("error: partition 'pid=0' has no earlier")
     with Registry.open(tmp_path / "reg") as r:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from manymodels.cli.options import (
     repeated_flags,
     signer,
 )
+
+if TYPE_CHECKING:
+    from manymodels.doctor import Checkup
 
 models_app = typer.Typer(
     cls=Group, help="Browse registered models.", no_args_is_help=True, rich_markup_mode=None
@@ -54,10 +57,12 @@ def promote(
 
     Routers pick it up within seconds."""
     from manymodels import console
+    from manymodels.registry.engine import now
 
+    started = now()
     with _open(registry, registry_db, artifacts) as reg:
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
-    _show_move(move, json_out, console)
+    _show_move(move, json_out, console, moved=move.at >= started)
 
 
 def rollback(
@@ -77,13 +82,35 @@ def rollback(
     _show_move(move, json_out, console)
 
 
-def _show_move(move: Any, json_out: bool, console: Any) -> None:
+def _show_move(move: Any, json_out: bool, console: Any, *, moved: bool = True) -> None:
+    """The move made; with ``moved=False`` (a promotion of the version already served, which
+    writes nothing), the move that put it there, said as such: it printed "production vNone
+    → v1 (first version)" as if something had moved."""
     if json_out:
-        console.print_json(move.to_dict())
-    else:
+        console.print_json({**move.to_dict(), "moved": moved})
+    elif not moved:
         console.out.print(
-            f"{move.key}: {move.alias} v{move.from_version} → v{move.to_version} ({move.reason})"
+            f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
+            f"{move.reason}); nothing changed"
         )
+    else:
+        was = "nothing" if move.from_version is None else f"v{move.from_version}"
+        console.out.print(f"{move.key}: {move.alias} {was} → v{move.to_version} ({move.reason})")
+
+
+def _print_checkup(checkup: Checkup) -> None:
+    """Notes first (a run training now: said, never a failure), then each problem, then the
+    counts; one 'ok' line when there is no problem."""
+    for p in checkup.notes:
+        typer.echo(f"note: {p.message}")
+    found = [p for p in checkup.problems if not p.note]
+    if not found:
+        typer.echo(f"ok: {checkup.counts()}; no problems")
+        return
+    for p in found:
+        typer.echo(f"{'repaired' if p.repaired else 'problem'}: {p.message}")
+    repaired = len(found) - len(checkup.unresolved)
+    typer.echo(f"{len(found)} problem(s), {repaired} repaired; checked {checkup.counts()}")
 
 
 def gc(
@@ -173,15 +200,8 @@ def doctor(
         where = reg.location
     if json_out:
         console.print_json(checkup.to_dict())
-    elif checkup.problems:
-        for p in checkup.problems:
-            typer.echo(f"{'repaired' if p.repaired else 'problem'}: {p.message}")
-        repaired = len(checkup.problems) - len(checkup.unresolved)
-        typer.echo(
-            f"{len(checkup.problems)} problem(s), {repaired} repaired; checked {checkup.counts()}"
-        )
     else:
-        typer.echo(f"ok: {checkup.counts()}; no problems")
+        _print_checkup(checkup)
     if not checkup.ok:
         fixable = sum(p.repairable for p in checkup.unresolved)
         hint = f", {fixable} of them for --repair" if fixable and not repair else ""

@@ -23,6 +23,9 @@ class Problem:
     run_id: str | None = None
     sha256: str | None = None
     versions: int = 0  # how many versions reference a bad artifact
+    note: bool = False
+    """Worth saying, but nothing wrong: a run training right now. A ``doctor`` from cron
+    failed whenever it overlapped a healthy ``train``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +45,11 @@ class Checkup:
 
     @property
     def unresolved(self) -> list[Problem]:
-        return [p for p in self.problems if not p.repaired]
+        return [p for p in self.problems if not p.repaired and not p.note]
+
+    @property
+    def notes(self) -> list[Problem]:
+        return [p for p in self.problems if p.note]
 
     @property
     def ok(self) -> bool:

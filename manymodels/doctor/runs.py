@@ -29,6 +29,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         else " --changed-only" if run.options.get("changed_only") else ""
     )  # fmt: skip
     advice = f"finish it with: manymodels train SPEC DATA{where} --resume {run.run_id}" + also
+    live = not run.killed and run.status == "running" and (run.owner_alive or run.beating)
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running" and run.owner_alive:
@@ -52,6 +53,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         "unfinished_run",
         f"run {run.run_id} (spec '{run.spec_name}', data {run.data_source}) {state}: {advice}",
         run_id=run.run_id,
+        note=live,
     )
 
 
