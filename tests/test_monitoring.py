@@ -533,6 +533,20 @@ def test_cli_actuals_with_a_bad_row_write_nothing(
         assert store.live_sums(reg.store.engine) == {}
 
 
+@pytest.mark.parametrize(("value", "says"), [("", "version is blank"), ("1.5", "version 1.5 is")])
+def test_cli_actuals_name_a_bad_version_cell_as_the_file_has_it(
+    registry: Path, tmp_path: Path, value: str, says: str
+) -> None:
+    """A blank cell read "version np.float64(nan) is not a version number": numpy's repr."""
+    df = frame(seed=3).query("pid < 2").groupby("pid").head(3).assign(version=1).astype(object)
+    df.iloc[-1, df.columns.get_loc("version")] = value
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2 and "np." not in result.stderr, result.output
+    assert f"actuals.csv: row 5: {says}" in result.stderr
+
+
 def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
         conn.execute("DROP TABLE monitor_drift")

@@ -250,9 +250,14 @@ def _versions(column: Any, data: Path) -> Any:
     bad = ~(numbers.notna() & (numbers >= 1) & (numbers <= 2**31 - 1) & (numbers % 1 == 0))
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
+        value = column.iloc[row]
+        said = (
+            "is blank" if pd.isna(value)
+            else f"{getattr(value, 'item', lambda: value)()!r} is not a version number"
+        )  # fmt: skip
         raise DataError(
-            f"{data}: row {row}: version {column.iloc[row]!r} is not a version number "
-            "(an integer from 1)"
+            f"{data}: row {row}: version {said} (an integer from 1: the version that "
+            "answered; leave the column out for production's)"
         )
     return numbers.astype("int64")
 
