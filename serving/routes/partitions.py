@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from manymodels.exceptions import PartitionNotFound
@@ -124,7 +124,21 @@ async def get_partition(
     """Local file paths — a run's `data_source` when it trained on a file — are shown to
     requests carrying the admin token; others see the file's name only (`sales.csv`)."""
     text = path_key(request, key)
+    _refuse_post_actions(text)
     return await run_in_threadpool(_detail, service, text, show_paths)
+
+
+POST_ACTIONS = frozenset({"predict", "forecast", "retrain", "promote", "rollback", "actuals"})
+
+
+def _refuse_post_actions(text: str) -> None:
+    """A GET of ``…/{key}/predict`` (a browser, curl without ``-X POST``) matched this route
+    and answered "no partition '…%2Fpredict'", as if the partition did not exist. A value's
+    own ``/`` is ``%2F`` in the raw key, so a literal one ends the key: what follows is an
+    action, which takes POST."""
+    action = text.rpartition("/")[2] if "/" in text else None
+    if action in POST_ACTIONS:
+        raise HTTPException(405, f"/{action} takes POST, not GET", headers={"Allow": "POST"})
 
 
 def _item(p: PartitionSummary) -> PartitionItem:

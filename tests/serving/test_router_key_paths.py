@@ -17,7 +17,17 @@ from serving.settings import Settings
 
 # beside "a", "b" and "c": values ending like a route ("/explain", "/ready", "/versions/1"),
 # and the characters a URL parser treats apart ('?', '#', '\', a tab, a newline)
-NAMES = ["a", "a/explain", "b", "b/ready", "c", "c/versions/1", "q?x#y\\z\tw", "line\nbreak"]
+NAMES = [
+    "a",
+    "a/explain",
+    "a/predict",
+    "b",
+    "b/ready",
+    "c",
+    "c/versions/1",
+    "q?x#y\\z\tw",
+    "line\nbreak",
+]
 ROW = {"x0": 0.5, "x1": -1.0}
 
 
@@ -76,3 +86,11 @@ def test_a_key_value_with_a_slash_is_not_a_route_of_its_prefix(server: str) -> N
     assert r.status_code == 200 and r.json()["key"] == "pid=a"
     refused = httpx.get(f"{server}/v2/models/pid=c/versions/1/x")
     assert refused.status_code in (400, 404) and "error" in refused.json()
+
+
+def test_a_get_of_an_action_is_a_405_not_a_missing_partition(server: str) -> None:
+    """``curl …/pid=a/predict`` without ``-X POST`` said "no partition 'pid=a%2Fpredict'"."""
+    for action in ("predict", "forecast", "retrain", "promote", "rollback", "actuals"):
+        r = httpx.get(f"{server}/v1/partitions/pid=a/{action}")
+        assert r.status_code == 405 and r.headers["allow"] == "POST", (action, r.text)
+        assert r.json() == {"detail": f"/{action} takes POST, not GET"}
