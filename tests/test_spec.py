@@ -163,6 +163,37 @@ def test_several_problems_are_all_reported_on_one_line(tmp_path: Path) -> None:
     assert "validation.sise" in message
 
 
+@pytest.mark.parametrize(
+    ("change", "where", "says"),
+    [
+        ({"min_rows": "20"}, "min_rows", "must be a number, not the text '20'"),
+        ({"seed": "7"}, "seed", "must be a number, not the text '7'"),
+        ({"min_rows": True}, "min_rows", "must be a number, not true"),
+        ({"fallback": {"enabled": "yes"}}, "fallback.enabled", "must be true or false, not the"),
+        (
+            {"intervals": {"levels": ["80"]}},
+            "intervals.levels",
+            "must be a number, not the text '80'",
+        ),
+        ({"promotion": {"min_improvement": "0.02"}}, "promotion.min_improvement", "must be a"),
+    ],
+)
+def test_text_or_a_boolean_where_a_number_is_meant_is_refused(
+    change: dict[str, object], where: str, says: str
+) -> None:
+    """Read as 20, true and 0.02 before, while ``lags = ["8"]`` was refused."""
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict(spec_dict(**change))
+    assert f"<spec>: {where}: {says}" in str(caught.value)
+
+
+def test_a_notebooks_numbers_and_tuples_are_welcome() -> None:
+    import numpy as np
+
+    spec = Spec.from_dict(spec_dict(min_rows=np.int64(12), partition_by=("pid",), seed=3.0))
+    assert (spec.min_rows, spec.partition_by, spec.seed) == (12, ["pid"], 3)
+
+
 # ------------------------------------------------------------------------------ spec_hash
 def test_hash_ignores_key_order_formatting_and_comments(tmp_path: Path) -> None:
     a = tmp_path / "a.toml"
