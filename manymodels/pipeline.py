@@ -139,9 +139,12 @@ def train(
     ``artifact:<sha256>`` for rows stored in the artifact store); ``notes`` are recorded in the
     run's options.
 
-    ``append`` treats ``data`` as new rows: each partition in it is trained on its production
-    version's training rows plus these (a new row replaces a kept one with the same time
-    value), and only those partitions are trained; the fallback is left as it is.
+    ``append`` treats ``data`` as new rows: each partition in it is trained on its newest
+    version's kept training rows plus these (a new row replaces a kept one with the same time
+    value), and only those partitions are trained; the fallback is left as it is. The newest
+    version, promoted or not: rows appended under a ``manual`` policy, or to a kept champion,
+    are in it alone; one that kept no rows (an MLflow import) is passed over, with a warning
+    (``manymodels.appending``).
 
     ``skip_absent`` leaves out keys of ``only`` the data holds no row of, recorded in the
     run's options (``not_in_data``: how many, the first ten), rather than refusing them all;

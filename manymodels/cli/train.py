@@ -73,9 +73,10 @@ def train(
     append: Annotated[
         bool,
         typer.Option(
-            help="DATA holds new rows only: each partition in it trains on its production "
-            "version's training rows plus these (a new row replaces a kept one with the same "
-            "time). Only those partitions train; the fallback is left as it is."
+            help="DATA holds new rows only: each partition in it trains on its newest "
+            "version's kept training rows, promoted or not, plus these (a new row replaces a "
+            "kept one with the same time). Only those partitions train; the fallback is left "
+            "as it is."
         ),
     ] = False,
     max_failed_fraction: Annotated[
