@@ -54,8 +54,11 @@ One scikit-learn model per partition, served from a manymodels registry.
   roll back production (bearer token).
 * **ops** — `/healthz`, `/readyz`, `/metrics` (Prometheus).
 
-When the router has read tokens (`MANYMODELS_READ_TOKEN`), every endpoint but `/healthz` and
-`/readyz` needs `Authorization: Bearer <read or admin token>`; without them reading is open.
+When the router has read tokens (`MANYMODELS_READ_TOKEN`), every endpoint needs
+`Authorization: Bearer <read or admin token>` but the health checks (`/healthz`, `/readyz`,
+`/v2/health/live`, `/v2/health/ready`), the API's description (`/docs`, `/redoc`,
+`/openapi.json`) and the dashboard's page and files (`/ui`; each fetch it makes is checked);
+without read tokens reading is open.
 
 Keys use the canonical form `col=value,col=value` with percent-encoded values, e.g.
 `store=2,brand=tropicana`.

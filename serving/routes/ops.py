@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -10,6 +12,7 @@ from manymodels.exceptions import RegistryError
 from serving.auth import carries_admin_token
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.redact import local_roots, redact_text
+from serving.schemas import ErrorOut
 
 router = APIRouter(tags=["ops"])
 
@@ -19,7 +22,21 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: registry reachable and alias table loaded")
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorOut,
+        "description": "Not ready: still starting up (the alias table not read yet), or the "
+        "registry unreachable.",
+    }
+}
+"""Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: registry reachable and alias table loaded",
+    responses=NOT_READY,
+)
 async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:

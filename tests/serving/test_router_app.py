@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from routerkit import KEY, feature_rows, open_client
 
+from serving.auth import OPEN_PATHS
 from serving.settings import Settings
 
 
@@ -21,6 +22,19 @@ def test_not_ready_until_started(settings: Settings) -> None:
     assert r.status_code == 503 and "starting" in r.json()["detail"]
     with client:
         assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_the_openapi_document_declares_readyz_503_and_names_every_open_path(
+    settings: Settings,
+) -> None:
+    """A client generated from the document must expect the 503 a probe acts on; the
+    description must not claim that the docs, the dashboard or the V2 probes need a token."""
+    with open_client(settings) as client:
+        doc = client.get("/openapi.json").json()
+    assert "503" in doc["paths"]["/readyz"]["get"]["responses"]
+    said = doc["info"]["description"]
+    for path in (*OPEN_PATHS, "/docs", "/redoc", "/openapi.json", "/ui"):
+        assert f"`{path}`" in said, path
 
 
 def test_an_unexpected_error_is_json_without_a_traceback(
