@@ -21,6 +21,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from manymodels.exceptions import SpecError
 from manymodels.feature_schema import TransformKind
+from manymodels.spec_errors import describe
 from manymodels.spec_hash import canonical_hash
 from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.spec.Selection, …)
     MAX_LAG,
@@ -335,7 +336,7 @@ class Spec(_Frozen):
         try:
             return cls.model_validate(data, context={"stored": stored})
         except ValidationError as e:
-            raise SpecError(_describe(e, source)) from None
+            raise SpecError(describe(e, source)) from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Spec:
@@ -380,24 +381,3 @@ def _check_metric(name: str, task: str) -> None:
                 f"metric '{name}' scores classifiers' probabilities or decision values; a "
                 f"regression needs a metric on predictions (e.g. {DEFAULT_METRIC[task]!r})"
             )
-
-
-def _describe(error: ValidationError, source: str) -> str:
-    """One line per problem: ``file: key.path: message``."""
-    lines = []
-    for err in error.errors():
-        loc = _dotted(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key (not part of the spec format)"
-        elif err["type"] == "missing":
-            msg = "required key is missing"
-        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")
-    return "; ".join(lines)
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out

@@ -132,6 +132,36 @@ def test_consistency_errors_name_file_and_key(
     assert detail in message
 
 
+@pytest.mark.parametrize(
+    ("top", "said"),
+    [
+        (
+            'target_transform = "log"',
+            "target_transform: 'log' is not one of 'none', 'difference', 'scale', "
+            "'auto_difference' (or a list of 'none', 'difference', 'scale')",
+        ),
+        (
+            'target_transform = ["difference", "log"]',
+            "target_transform[1]: 'log' is not one of 'none', 'difference', 'scale'",
+        ),
+        ('task = "regresion"', "task: 'regresion' is not one of 'regression', 'classification'"),
+        (
+            "[selection]\nprior_rows = -1",
+            "selection.prior_rows: Input should be greater than or equal to 0, or -1 is not 'auto'",
+        ),
+    ],
+    ids=["union-word", "union-list-item", "literal", "union-number"],
+)
+def test_a_value_outside_a_choice_is_one_line_in_the_specs_words(
+    tmp_path: Path, top: str, said: str
+) -> None:
+    """A value no member of a union takes is one problem under its key, not one per member
+    under pydantic's names for them (``target_transform.literal['none',…]``); a word outside
+    a choice is named as written."""
+    path = write_spec(tmp_path, top=top)
+    assert spec_error(path) == f"{path}: {said}"
+
+
 def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text('name = "s\npartition_by = ["a"]\n', encoding="utf-8")

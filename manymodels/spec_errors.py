@@ -1,0 +1,144 @@
+"""A spec's validation errors as one line per problem: ``file: key.path: message``.
+
+Pydantic reports a value that fits no member of a union (``target_transform = "log"``: a
+transform, or a list of them) once per member, each under a location naming the member's type
+(``target_transform.literal['none',…]``, ``target_transform.list[…]``). A spec's author wrote
+one value in one key: ``describe`` says it once, under that key, with the member the value was
+meant for (the one it went deepest into, or whose shape it has) and the others as what else
+the key takes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+SIMPLE_TYPES = {
+    "int": "a whole number",
+    "float": "a number",
+    "str": "text",
+    "bool": "true or false",
+}
+"""Names pydantic gives the members of a union that are plain types, and what they mean."""
+
+
+def describe(error: ValidationError, source: str) -> str:
+    """``source: key.path: message`` per problem, joined by ``; ``."""
+    lines = [
+        f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
+        for loc, msg in problems(error.errors())
+    ]
+    return "; ".join(lines)
+
+
+def problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
+    """(dotted key path, message) of each problem, in the order pydantic found them; the
+    errors of one union's members (``_member_at``) make one problem, where its first was."""
+    out: list[tuple[str, str] | list[Any]] = []  # a problem, or the errors of one union
+    unions: dict[tuple[Any, ...], list[Any]] = {}
+    for err in errors:
+        at = _member_at(err["loc"], errors)
+        if at is None:
+            out.append((_dotted(err["loc"]), message(err)))
+        elif (key := tuple(err["loc"][:at])) in unions:
+            unions[key].append(err)
+        else:
+            unions[key] = [err]
+            out.append(unions[key])
+    return [_union_problem(p, errors) if isinstance(p, list) else p for p in out]
+
+
+def message(err: Any) -> str:
+    """One error's message in a spec's terms (a key, not a field; the value that was given)."""
+    if err["type"] == "extra_forbidden":
+        return "unknown key (not part of the spec format)"
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "literal_error":
+        expected = err["ctx"]["expected"]
+        if " or " not in expected:
+            return f"{_shown(err['input'])} is not {expected}"
+        return f"{_shown(err['input'])} is not one of {expected.replace(' or ', ', ')}"
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
+def _member_at(loc: Sequence[Any], errors: Sequence[Any]) -> int | None:
+    """Where in ``loc`` a union's member is named: a type's name (``literal[…]``,
+    ``list[…]``, ``int``, ``constrained-float``) beside another member's at the same place
+    in another error. Spec keys are identifiers: they are never such names."""
+    for i, part in enumerate(loc):
+        if not _is_member(part):
+            continue
+        siblings = {e["loc"][i] for e in errors if len(e["loc"]) > i and e["loc"][:i] == loc[:i]}
+        if len({s for s in siblings if _is_member(s)}) >= 2:
+            return i
+    return None
+
+
+def _is_member(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or "-" in part or part in SIMPLE_TYPES)
+
+
+def _union_problem(union: Sequence[Any], errors: Sequence[Any]) -> tuple[str, str]:
+    """One problem for the errors of one union's members (``union``, of all ``errors``).
+
+    The member the value was meant for: one whose errors lie deeper than the key (the value
+    had its shape: a list whose item is wrong), else those refusing more than the value's
+    type (``'log'`` is a text, the list member refuses it for not being a list). The others
+    are named as what else the key takes, unless the value went deeper into one."""
+    at = _member_at(union[0]["loc"], errors)
+    assert at is not None  # how ``problems`` found them
+    members: dict[str, list[Any]] = {}
+    for err in union:
+        members.setdefault(err["loc"][at], []).append(err)
+    deeper = [m for m, errs in members.items() if any(len(e["loc"]) > at + 1 for e in errs)]
+    shaped = [m for m, errs in members.items() if not all(_wrong_type(e) for e in errs)]
+    meant = deeper or shaped or list(members)
+    chosen = [e for m in meant for e in members[m]]
+    if len(chosen) == 1:
+        err = chosen[0]
+        loc, msg = _dotted([*err["loc"][:at], *err["loc"][at + 1 :]]), message(err)
+    else:
+        loc, msg = _dotted(union[0]["loc"][:at]), ", or ".join(message(e) for e in chosen)
+    others = [_member_name(m) for m in members if m not in meant]
+    if others and not deeper:
+        msg += f" (or {', or '.join(others)})"
+    return loc, msg
+
+
+def _wrong_type(err: Any) -> bool:
+    """An error saying only that the value is not of the member's type (``list_type``; a
+    list or table given where one of some words is taken)."""
+    container = isinstance(err["input"], list | dict)
+    return str(err["type"]).endswith("_type") or (err["type"] == "literal_error" and container)
+
+
+def _member_name(member: str) -> str:
+    """What a union's member takes, in words: ``list[literal['a','b']]`` → a list of 'a', 'b'."""
+    if member in SIMPLE_TYPES:
+        return SIMPLE_TYPES[member]
+    if member.startswith("constrained-"):
+        return SIMPLE_TYPES.get(member.removeprefix("constrained-"), member)
+    if found := re.fullmatch(r"literal\[(.*)\]", member):
+        return "one of " + found.group(1).replace(",", ", ")
+    if found := re.fullmatch(r"list\[(.*)\]", member):
+        inner = _member_name(found.group(1)).removeprefix("one of ")
+        return f"a list of {inner}" if inner != found.group(1) else "a list"
+    return member
+
+
+def _shown(value: Any) -> str:
+    """A value as the spec's TOML wrote it (``true``, not ``True``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
