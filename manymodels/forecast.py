@@ -39,7 +39,13 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
-from manymodels.exceptions import DataError, PartitionNotFound, RegistryError, first_line
+from manymodels.exceptions import (
+    AliasNotFound,
+    DataError,
+    PartitionNotFound,
+    RegistryError,
+    first_line,
+)
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.forecast_steps import Steps, build_steps, future_table
@@ -151,6 +157,17 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     return loaded
 
 
+def _refuse_empty(reg: Registry, alias: str) -> None:
+    """No partition at ``alias``: an ``AliasNotFound`` (a bad name, as ``score`` says of it)
+    for an alias of the user's, a ``RegistryError`` when nothing is in production yet."""
+    if alias == PRODUCTION:
+        raise RegistryError(f"the registry at {reg.location} has no partitions in production")
+    raise AliasNotFound(
+        f"the registry at {reg.location} has no partitions with the alias '{alias}': check "
+        "the alias name"
+    )
+
+
 def _at_alias(
     reg: Registry, keys: Iterable[str | Mapping[str, Any]] | None, alias: str
 ) -> list[ModelVersion]:
@@ -160,9 +177,7 @@ def _at_alias(
     if keys is None:
         wanted = sorted(k for k in table if k != FALLBACK_KEY)
         if not wanted:
-            where = reg.location
-            placed = "in production" if alias == PRODUCTION else f"with the alias '{alias}'"
-            raise RegistryError(f"the registry at {where} has no partitions {placed}")
+            _refuse_empty(reg, alias)
     else:
         wanted = sorted({reg.key(k, known=table) for k in keys})
         if FALLBACK_KEY in wanted:

@@ -87,6 +87,17 @@ def test_cli_forecast_alias(root: Path) -> None:
     assert result.stderr.strip() == f"error: no 'nope' model for partition(s) '{KEY}'"
 
 
+def test_cli_forecast_of_an_alias_nothing_has_is_a_bad_name(root: Path) -> None:
+    """Exit 2 and one line, as ``score --alias`` of one: a misspelt alias is the user's."""
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--alias", "nope"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        f"error: the registry at {root} has no partitions with the alias 'nope': check the "
+        "alias name"
+    )
+
+
 @pytest.fixture(scope="module")
 def client(root: Path) -> Iterator[Any]:
     with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here

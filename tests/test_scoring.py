@@ -381,6 +381,20 @@ def test_cli_bad_input_is_one_line(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
+def test_cli_an_unknown_backend_is_a_usage_error(sales: dict[str, Any], tmp_path: Path) -> None:
+    """As ``train --backend gpu``: a bad name on the command line exits 2, before any read."""
+    sales["df"].to_csv(tmp_path / "in.csv", index=False)
+    result = runner.invoke(
+        app,
+        ["score", str(tmp_path / "in.csv"), "--out", str(tmp_path / "scores.csv"),
+         "--registry", str(sales["root"]), "--backend", "foo"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --backend: ") and "'foo'" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
 # ------------------------------------------------------------------------------ the package
 def test_the_package_keeps_the_names_the_module_had() -> None:
     """manymodels.scoring is a package (plan, worker, output, job) that was one module: what

@@ -17,6 +17,7 @@ import typer
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
+    Backend,
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
@@ -282,7 +283,7 @@ def retrain(
     append: Annotated[
         bool, typer.Option(help="DATA holds new rows only (as train --append).")
     ] = False,
-    backend: Annotated[str, typer.Option(help="auto | ray | local (as train).")] = "auto",
+    backend: Annotated[Backend, typer.Option(help="auto | ray | local (as train).")] = "auto",
     dry_run: Annotated[
         bool,
         typer.Option(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 if TYPE_CHECKING:
     from manymodels.registry import Registry
     from manymodels.signing import Signer
+
+Backend = Literal["auto", "ray", "local"]
+"""Where a command's work runs: typer refuses any other name as a usage error (exit 2)."""
 
 MAX_INT = 2**31 - 1  # bound on integer options: SQLite would overflow past 2**63 - 1
 

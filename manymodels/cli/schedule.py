@@ -14,13 +14,13 @@ from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     MAX_INT,
     ArtifactsOpt,
+    Backend,
     RegistryDbOpt,
     RegistryOpt,
     open_checked,
     refuse_moot_registry,
     signer,
 )
-from manymodels.cli.train import Backend
 
 
 def scheduler(

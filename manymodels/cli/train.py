@@ -11,13 +11,14 @@ import contextlib
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
+    Backend,
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
@@ -25,9 +26,6 @@ from manymodels.cli.options import (
     repeated_flags,
     signer,
 )
-
-Backend = Literal["auto", "ray", "local"]
-
 
 WHERE = {"local": " in this process", "ray": " on Ray"}
 """What ``score``'s summary line says of where it ran (``auto`` chooses)."""
@@ -248,7 +246,7 @@ def score(
         str, typer.Option(help="Which version of each partition scores its rows.")
     ] = "production",
     backend: Annotated[
-        str,
+        Backend,
         typer.Option(
             help="'auto' (default): in this process, on Ray from 20,000 partitions or with "
             "--ray-address; 'ray' or 'local' to choose."
