@@ -52,10 +52,9 @@ def resolve_columns(
     ``categories``: columns a DataFrame gave as pandas ``category``, categorical by default
     as text is (their values are plain by now: ``plain``)."""
     required = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
-    required += [c for c in spec.changes or [] if c not in required]
-    if spec.time_column:
-        required.append(spec.time_column)
-    missing = [c for c in required if c not in df.columns]
+    required += [*(spec.changes or []), *([spec.time_column] if spec.time_column else [])]
+    # a column in two roles (a categorical feature, a feature with changes) is named once
+    missing = [c for c in dict.fromkeys(required) if c not in df.columns]
     if missing:
         raise DataError(
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "

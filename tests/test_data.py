@@ -54,6 +54,19 @@ def test_missing_columns_name_them_and_the_source(samples_dir: Path, store_spec:
     assert "store-sales" in message
 
 
+def test_a_missing_column_in_two_roles_is_named_once(samples_dir: Path) -> None:
+    """``plan`` is a feature and categorical: the error names it once, in first-seen order."""
+    spec = Spec.from_toml(samples_dir / "user_activity.toml")
+    df = pd.DataFrame({"other": [1, 2]})
+    with pytest.raises(DataError) as info:
+        prepare(spec, df)
+    named = str(info.value).split("missing column(s) ")[1].split(" required by")[0]
+    assert named == (
+        "'user_id', 'minutes_active', 'plan', 'sessions', 'pages', 'notifications', 'weekend', "
+        "'day'"
+    )
+
+
 def test_missing_column_in_a_dataframe(store_spec: Spec, samples_dir: Path) -> None:
     df = pd.read_csv(samples_dir / "store_sales.csv").drop(columns=["deal"])
     with pytest.raises(DataError, match=r"^<DataFrame>: missing column\(s\) 'deal' "):
