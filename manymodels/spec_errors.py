@@ -24,6 +24,11 @@ SIMPLE_TYPES = {
 }
 """Names pydantic gives the members of a union that are plain types, and what they mean."""
 
+KEY_ERRORS = frozenset({"extra_forbidden", "missing"})
+"""Errors of a key, not of a value: their locations are keys as written, which a union's
+member names can look like (two unknown keys ``time-column`` and ``min-rows`` read as the
+members of one union, and the message named neither)."""
+
 
 def describe(error: ValidationError, source: str) -> str:
     """``source: key.path: message`` per problem, joined by ``; ``."""
@@ -39,8 +44,9 @@ def problems(errors: Sequence[Any]) -> list[tuple[str, str]]:
     errors of one union's members (``_member_at``) make one problem, where its first was."""
     out: list[tuple[str, str] | list[Any]] = []  # a problem, or the errors of one union
     unions: dict[tuple[Any, ...], list[Any]] = {}
+    members = [e for e in errors if e["type"] not in KEY_ERRORS]
     for err in errors:
-        at = _member_at(err["loc"], errors)
+        at = None if err["type"] in KEY_ERRORS else _member_at(err["loc"], members)
         if at is None:
             out.append((_dotted(err["loc"]), message(err)))
         elif (key := tuple(err["loc"][:at])) in unions:

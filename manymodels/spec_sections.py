@@ -6,8 +6,7 @@ them so that the spec's own module holds the cross-section rules only.
 
 from __future__ import annotations
 
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -19,6 +18,7 @@ from pydantic import (
 )
 
 from manymodels.exceptions import first_line
+from manymodels.spec_types import refuse_text_for_numbers
 
 MAX_LAG = 1000
 
@@ -34,43 +34,9 @@ class _Frozen(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_text_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
-        items = value if isinstance(value, list | tuple) else [value]
-        odd = [v for v in items if isinstance(v, str | bool)]
-        if not odd or info.field_name is None:
-            return value
-        kinds = _scalar_kinds(cls.model_fields[info.field_name].annotation)
-        if not kinds or not kinds <= {int, float, bool}:
-            return value
-        meant = "true or false" if kinds == {bool} else "a number"
-        text = next((v for v in odd if isinstance(v, str)), None)
-        if text is not None:
-            raise ValueError(f"must be {meant}, not the text {text!r} (write it without quotes)")
-        if bool not in kinds:  # ``min_rows = true`` read as 1: "must be ≥ 2" said nothing
-            raise ValueError(f"must be a number, not {str(odd[0]).lower()}")
+        if info.field_name is not None:
+            refuse_text_for_numbers(cls.model_fields[info.field_name].annotation, value)
         return value
-
-
-def _scalar_kinds(annotation: Any) -> set[Any]:
-    """The scalar types an annotation takes, through ``Annotated``, unions, ``None`` and lists
-    (``list[float]`` takes floats); empty when it takes anything else too (text, a literal,
-    a mapping): only a field of numbers and booleans alone refuses text."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _scalar_kinds(get_args(annotation)[0])
-    if origin in (Union, UnionType):
-        found: set[Any] = set()
-        for arg in get_args(annotation):
-            if arg is type(None):
-                continue
-            kinds = _scalar_kinds(arg)
-            if not kinds:
-                return set()
-            found |= kinds
-        return found
-    if origin in (list, tuple):
-        args = [a for a in get_args(annotation) if a is not Ellipsis]
-        return _scalar_kinds(args[0]) if len(args) == 1 else set()
-    return {annotation} if annotation in (int, float, bool) else set()
 
 
 class Validation(_Frozen):

@@ -217,11 +217,41 @@ def test_text_or_a_boolean_where_a_number_is_meant_is_refused(
     assert f"<spec>: {where}: {says}" in str(caught.value)
 
 
+def test_text_beside_a_fields_own_words_is_refused_and_its_words_are_not() -> None:
+    """``prior_rows`` takes a number or "auto": "20" was read as 20.0, true as 1.0."""
+    with pytest.raises(SpecError, match="prior_rows: must be a number or 'auto', not the text"):
+        Spec.from_dict(spec_dict(selection={"prior_rows": "20"}))
+    with pytest.raises(SpecError, match="prior_rows: must be a number or 'auto', not true"):
+        Spec.from_dict(spec_dict(selection={"prior_rows": True}))
+    assert (
+        Spec.from_dict(spec_dict(selection={"prior_rows": "auto"})).selection.prior_rows == "auto"
+    )
+
+
+def test_two_unknown_keys_are_each_named_however_they_are_spelt() -> None:
+    """``time-column`` and ``min-rows`` (a TOML habit) were read as two members of one union,
+    and the message named neither: "unknown key (…), or unknown key (…)"."""
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict(spec_dict(**{"time-column": "t", "min-rows": 10}))
+    assert str(caught.value) == (
+        "<spec>: time-column: unknown key (not part of the spec format); "
+        "<spec>: min-rows: unknown key (not part of the spec format)"
+    )
+    with pytest.raises(
+        SpecError, match=r"fallback\.max-rows: unknown key .*fallback\.int: unknown"
+    ):
+        Spec.from_dict(spec_dict(fallback={"max-rows": 5, "int": 3}))
+
+
 def test_a_notebooks_numbers_and_tuples_are_welcome() -> None:
     import numpy as np
 
-    spec = Spec.from_dict(spec_dict(min_rows=np.int64(12), partition_by=("pid",), seed=3.0))
+    spec = Spec.from_dict(
+        spec_dict(min_rows=np.int64(12), partition_by=("pid",), seed=3.0,
+                  intervals={"levels": (80, np.float64(95))})
+    )  # fmt: skip
     assert (spec.min_rows, spec.partition_by, spec.seed) == (12, ["pid"], 3)
+    assert spec.intervals is not None and list(spec.intervals.levels) == [80, 95]
 
 
 # ------------------------------------------------------------------------------ spec_hash

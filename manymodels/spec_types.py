@@ -1,0 +1,73 @@
+"""Text or a boolean where a spec's key takes numbers: refused, naming the key.
+
+Pydantic's lax mode read ``min_rows = "20"`` as 20, ``enabled = "yes"`` as true,
+``levels = ["80"]`` as 80 and ``min_rows = true`` as 1 ("must be ≥ 2" said nothing), while
+``lags = ["8"]`` was refused: one spec, two rules. Strict mode would also refuse what a
+notebook's spec holds (numpy numbers, tuples for lists), so only these two confusions are
+refused: text for a number or a boolean, and a boolean for a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+NUMBERS = frozenset({int, float, bool})
+
+
+@dataclass(frozen=True)
+class Takes:
+    """The scalar kinds a field's annotation takes, and the words of its literals."""
+
+    kinds: frozenset[Any] = frozenset()
+    words: frozenset[str] = frozenset()
+    other: bool = False  # it takes something else too (any text, a mapping): nothing refused
+
+
+def refuse_text_for_numbers(annotation: Any, value: Any) -> None:
+    """``ValueError`` when ``value`` (or an item of a list of them) is text or a boolean and
+    the field ``annotation`` describes takes numbers (and booleans) only, beside at most
+    some literal words (``prior_rows: float | "auto"``)."""
+    items = value if isinstance(value, list | tuple) else [value]
+    odd = [v for v in items if isinstance(v, str | bool)]
+    if not odd:
+        return
+    takes = takes_of(annotation)
+    if takes.other or not takes.kinds or not takes.kinds <= NUMBERS:
+        return
+    meant = "true or false" if takes.kinds == {bool} else "a number"
+    if takes.words:
+        meant += " or " + " or ".join(f"'{w}'" for w in sorted(takes.words))
+    text = next((v for v in odd if isinstance(v, str) and v not in takes.words), None)
+    if text is not None:
+        raise ValueError(f"must be {meant}, not the text {str(text)!r} (write it without quotes)")
+    flag = next((v for v in odd if isinstance(v, bool)), None)
+    if flag is not None and bool not in takes.kinds:
+        raise ValueError(f"must be {meant}, not {str(flag).lower()}")
+
+
+def takes_of(annotation: Any) -> Takes:
+    """What an annotation takes, through ``Annotated``, unions, ``None`` and lists
+    (``list[float]`` takes floats)."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return takes_of(get_args(annotation)[0])
+    if origin is Literal:
+        words = get_args(annotation)
+        if all(isinstance(w, str) for w in words):
+            return Takes(words=frozenset(words))
+        return Takes(other=True)
+    if origin in (Union, UnionType):
+        parts = [takes_of(a) for a in get_args(annotation) if a is not type(None)]
+        return Takes(
+            kinds=frozenset().union(*(p.kinds for p in parts)),
+            words=frozenset().union(*(p.words for p in parts)),
+            other=any(p.other for p in parts),
+        )
+    if origin in (list, tuple):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return takes_of(args[0]) if len(args) == 1 else Takes(other=True)
+    if annotation in NUMBERS:
+        return Takes(kinds=frozenset({annotation}))
+    return Takes(other=True)
