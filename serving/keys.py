@@ -31,10 +31,9 @@ from manymodels.keys import decode_key, format_value
 PREFIX = "/v1/partitions/"
 
 
-def path_key(request: Request, decoded: str, suffix: str = "") -> str:
-    """The key segment of ``…/v1/partitions/<key><suffix>`` from the raw path, or ``decoded``
-    (the router's already-decoded parameter) when the server gives no raw path."""
-    del suffix  # the route's own segments are counted in the routed path (``raw_segment``)
+def path_key(request: Request, decoded: str) -> str:
+    """The key segment of ``…/v1/partitions/<key>[/<action>]`` from the raw path, or
+    ``decoded`` (the router's already-decoded parameter) when the server gives no raw path."""
     return raw_segment(request, decoded, PREFIX)
 
 
@@ -72,7 +71,9 @@ class EncodedSeparators:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = scope.get("raw_path") if scope["type"] == "http" else None
         if raw and b"%" in raw and any(s in raw for s in _SEPARATORS):
-            scope = {**scope, "path": routing_path(raw)}
+            # in place, not a copy: the outer middleware reads the route the router sets in
+            # this scope (a copy left every such request "unmatched" in metrics and logs)
+            scope["path"] = routing_path(raw)
         await self.app(scope, receive, send)
 
 

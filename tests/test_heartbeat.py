@@ -296,6 +296,10 @@ def test_doctor_notes_a_run_training_now_and_does_not_fail_on_it(tmp_path: Path)
         first, last = out.stdout.strip().splitlines()
         assert first.startswith(f"note: run {run_id} ") and " is running (" in first
         assert last.startswith("ok: ") and last.endswith("; no problems")
+        shown = json.loads(
+            CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json"]).stdout
+        )
+        assert shown["ok"] and shown["problems"] == [] and len(shown["notes"]) == 1
     with Registry(root) as reg:
         mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30))
     silent = CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json"])

@@ -248,6 +248,10 @@ def test_promote_and_rollback_from_the_cli(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["promote", "pid=0", "9", "--registry", reg])
     assert bad.exit_code == 2
     assert bad.stderr.strip() == "error: partition 'pid=0' has no version 9"
+    none = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
+    assert none.exit_code == 1 and none.stderr.startswith("error: partition 'pid=0' has no earlier")
+    with Registry.open(tmp_path / "reg") as r:
+        assert production(r)["pid=0"] == 1
 
 
 def test_promoting_the_version_already_served_says_nothing_changed(tmp_path: Path) -> None:
@@ -260,14 +264,13 @@ def test_promoting_the_version_already_served_says_nothing_changed(tmp_path: Pat
     assert out.exit_code == 0, out.output
     assert out.stdout.startswith("pid=0: production is already v1 (since ")
     assert out.stdout.rstrip().endswith("nothing changed") and "None" not in out.stdout
+    with sqlite3.connect(tmp_path / "reg" / "registry.db") as conn:  # a clock ahead elsewhere
+        conn.execute("UPDATE alias_history SET at = '2999-01-01T00:00:00.000000+00:00'")
+    conn.close()
     shown = json.loads(
         runner.invoke(app, ["promote", "pid=0", "1", "--registry", reg, "--json"]).stdout
     )
     assert shown["moved"] is False and shown["to_version"] == 1
-    none = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
-    assert none.exit_code == 1 and none.stderr.startswith("error: partition 'pid=0' has no earlier")
-    with Registry.open(tmp_path / "reg") as r:
-        assert production(r)["pid=0"] == 1
 
 
 def test_promote_refuses_a_version_no_reader_could_load(tmp_path: Path) -> None:

@@ -57,12 +57,11 @@ def promote(
 
     Routers pick it up within seconds."""
     from manymodels import console
-    from manymodels.registry.engine import now
 
-    started = now()
     with _open(registry, registry_db, artifacts) as reg:
+        served = reg.get_partition(key).aliases.get("production")  # said "already" after
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
-    _show_move(move, json_out, console, moved=move.at >= started)
+    _show_move(move, json_out, console, moved=served != version)
 
 
 def rollback(

@@ -42,7 +42,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 async def promote(
     request: Request, key: str, body: PromoteRequest, service: Service
 ) -> AliasMoveOut:
-    text = path_key(request, key, suffix="/promote")
+    text = path_key(request, key)
     move = await run_in_threadpool(
         service.promote, text, body.version, reason=body.reason or "promoted via the router"
     )
@@ -65,7 +65,7 @@ async def rollback(
     """Production goes back to the version it pointed at before its last move (from the
     alias history). Rolling back twice goes two versions back; versions deleted or whose
     model no reader could load are skipped."""
-    text = path_key(request, key, suffix="/rollback")
+    text = path_key(request, key)
     reason = body.reason if body is not None else None
     move = await run_in_threadpool(service.rollback, text, reason=reason)
     log_fields(request.scope, partition=move.key, version=move.to_version, admin="rollback")

@@ -120,7 +120,7 @@ async def forecast_partition(
             422, f"{len(body.future)} future rows is more than the limit of "
             f"{settings.max_batch_rows} per request",
         )  # fmt: skip
-    text = path_key(request, key, suffix="/forecast")
+    text = path_key(request, key)
     if levels is not None:  # ?levels=80&levels=95 is ?levels=80,95, as on the scoring routes
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)

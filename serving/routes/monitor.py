@@ -99,7 +99,7 @@ async def post_actuals(
     if len(body.rows) > settings.max_batch_rows:
         raise HTTPException(422, f"{len(body.rows)} rows is more than the limit of "
                                  f"{settings.max_batch_rows} per request")  # fmt: skip
-    text = path_key(request, key, suffix="/actuals")
+    text = path_key(request, key)
     recorded = await run_in_threadpool(_record, service, text, body.rows, body.version)
     monitor = getattr(request.app.state, "monitor", None)
     if monitor is not None:

@@ -101,9 +101,7 @@ async def explain_partition(
     naive baseline's, every candidate tried, and what the estimator weighs — coefficients per
     unit of each feature as sent for linear models, importances for trees (`kind`, `units`).
     A key without a model of its own is a 404, never the fallback's explanation."""
-    target = service.resolve(
-        path_key(request, key, "/explain"), version=version, fallback=False, asked=False
-    )
+    target = service.resolve(path_key(request, key), version=version, fallback=False, asked=False)
     return await run_in_threadpool(_explain, service, target)
 
 

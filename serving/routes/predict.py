@@ -91,7 +91,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     _check_size(body.rows, settings.max_batch_rows)
     wanted = conformal.parse_levels(asked.levels)
-    text = path_key(request, key, suffix="/predict")
+    text = path_key(request, key)
     if version is None and alias is None:  # production: resolved in memory, no I/O
         target = service.resolve(text, fallback=fallback)
         refuse_other_keys(body.rows, target.partition)

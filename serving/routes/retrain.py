@@ -116,7 +116,7 @@ async def retrain(
     consumer posts only what is new. The new version is evaluated against production on the
     same validation rows; the spec's promotion policy decides, and a promotion is served at
     once. One retrain per partition at a time (409 while one is queued or running)."""
-    text = path_key(request, key, suffix="/retrain")
+    text = path_key(request, key)
     target = await run_in_threadpool(retrainer.target, text)
     if mode is None:
         mode = "append" if target.spec.time_column else "replace"

@@ -270,11 +270,12 @@ async def model_ready(
     """200 when the model that would answer loads (its sha256 and signature checked: a
     readiness probe also warms the cache); 400 otherwise. The body names the model asked
     for, as the protocol's ``{"name", "ready"}``."""
+    name = key  # as decoded, when the name itself is refused
     try:
         name = model_name(request, key)
         await _resolve(service, name, _version(version), True)
     except (ManyModelsError, HTTPException, TensorError):
-        return JSONResponse({"name": key, "ready": False}, status_code=400)
+        return JSONResponse({"name": name, "ready": False}, status_code=400)
     return JSONResponse({"name": name, "ready": True}, status_code=200)
 
 
