@@ -177,10 +177,24 @@ class Signer:
         if signature is None or not signature.startswith(f"{OLD_SCHEME}:"):
             return None
         key_id, _, mac = signature[len(OLD_SCHEME) + 1 :].partition(":")
-        old = self._mac(key, version, artifact_sha256, data_sha256, None)
-        if key_id != self.key_id or not hmac.compare_digest(mac.encode(), old.encode()):
+        olds = (
+            self._mac(key, version, artifact_sha256, data_sha256, None),
+            self._first_mac(key, version, artifact_sha256, data_sha256),
+        )
+        if key_id != self.key_id or not any(
+            hmac.compare_digest(mac.encode(), old.encode()) for old in olds
+        ):
             return None
         return self.sign(key, version, artifact_sha256, data_sha256, schema)
+
+    def _first_mac(
+        self, key: str, version: int, artifact_sha256: str, data_sha256: str | None
+    ) -> str:
+        """The first format's mac as the first signing releases computed it, over a JSON
+        list (until 141d04d; the same ``hmac-sha256:`` prefix): a registry they signed
+        could never be re-signed, and every load refused its models for good."""
+        message = json.dumps(["manymodels-v1", key, version, artifact_sha256, data_sha256])
+        return hmac.new(self.key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def _mac(
         self,

@@ -143,6 +143,22 @@ def test_an_old_format_signature_is_refused_and_only_upgraded_when_it_verifies()
     assert SIGNER.upgrade(new, "k=a", 1, "a" * 64, "b" * 64, FS) is None  # already new
 
 
+def test_a_signature_of_the_first_signing_releases_is_upgraded_too() -> None:
+    """Until 141d04d the first format's MAC was over a JSON list, under the same prefix:
+    such a registry could never be re-signed (``sign`` said its signatures did not verify),
+    and every load refused its models for good."""
+    import hashlib
+    import hmac
+
+    message = json.dumps(["manymodels-v1", "k=a", 1, "a" * 64, None]).encode()
+    mac = hmac.new(SIGNER.key, message, hashlib.sha256).hexdigest()
+    first = f"hmac-sha256:{SIGNER.key_id}:{mac}"
+    new = SIGNER.upgrade(first, "k=a", 1, "a" * 64, None, FS)
+    assert new is not None
+    SIGNER.verify(new, "k=a", 1, "a" * 64, None, FS)
+    assert SIGNER.upgrade(first, "k=a", 2, "a" * 64, None, FS) is None  # another row's
+
+
 def old_signature(key: str, version: int, artifact: str, data: str | None) -> str:
     """A first-format signature, as manymodels wrote before the schema was signed."""
     return f"hmac-sha256:{SIGNER.key_id}:{SIGNER._mac(key, version, artifact, data, None)}"
