@@ -373,3 +373,33 @@ def test_a_run_of_named_or_appended_partitions_done_again_the_same_way_is_no_pro
         train(SPEC, rows, root, backend="local", **kwargs)  # the same, to the end
         code, out = report(root)
         assert code == 0 and out["problems"] == [], out
+
+
+def test_an_appended_run_recorded_before_its_partitions_digest_is_done_again_too(
+    tmp_path: Path,
+) -> None:
+    """Runs before 2a42acf recorded the count of their partitions, not their digest: a
+    router's retrain killed under such a release, its rows posted again and trained under
+    this one, stayed a problem for ever (its rows name the same partitions)."""
+    root = tmp_path / "reg"
+    train(SPEC, linear_frame(4, 30), root, backend="local")
+    new = linear_frame(4, 32, seed=5).query("pid == 1 and t >= 30")
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(SPEC, new, root, backend="local", progress=interrupt, append=True)
+    with sqlite3.connect(root / "registry.db") as conn:  # as the older release recorded it
+        (run_id, text), *_ = conn.execute(
+            "SELECT run_id, options_json FROM runs WHERE status = 'interrupted'"
+        ).fetchall()
+        options = {k: v for k, v in json.loads(text).items() if k != "only_sha256"}
+        conn.execute(
+            "UPDATE runs SET options_json = ? WHERE run_id = ?", (json.dumps(options), run_id)
+        )
+    conn.close()
+    assert report(root)[0] == 1
+    train(SPEC, new, root, backend="local", append=True)  # the same rows, to the end
+    code, out = report(root)
+    assert code == 0 and out["problems"] == [], out
