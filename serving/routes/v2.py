@@ -60,16 +60,14 @@ from serving.v2_schemas import (
     MetadataTensor,
     ModelMetadata,
     ResponseOutput,
-    RowInputs,
     ServerMetadata,
     TensorError,
     input_tensors,
     invalid_request,
     output,
     row_problem,
-    split_binary,
-    to_rows,
 )
+from serving.v2_tensors import RowInputs, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 

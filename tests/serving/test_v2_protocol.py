@@ -433,3 +433,23 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
         assert "feature 'week_week' is missing" in refused.text
         typo = infer(client, key, {"inputs": [*tensors[:3], {**tensors[3], "name": "wek"}]}, 400)
         assert "unknown input(s) wek" in typo["error"] and "also takes week, units" in typo["error"]
+
+
+def test_one_2d_tensors_elements_are_checked_against_its_datatype(
+    client: Any, trained_categorical: Path
+) -> None:
+    """INT8 data of 300 or BOOL data of 2.5 in one 2-D tensor were scored as sent, where one
+    tensor per feature was refused; a word in a text feature's column stays that feature's."""
+    for datatype, data, bad in [("INT8", [2, 300, 0], 300), ("BOOL", [True, 2.5, False], 2.5)]:
+        body = {"inputs": [{"name": "X", "datatype": datatype, "shape": [1, 3], "data": data}]}
+        answer = infer(client, KEY, body, status=400)
+        assert f"input 'X' is {datatype}, but its element 1 is {bad}" in answer["error"]
+    row = {"plan": "pro", "sessions": 3, "pages": 14, "notifications": 2, "weekend": 0}
+    with open_client(Settings(registry=trained_categorical)) as users:
+        key = "user_id=u0001"
+        v1 = users.post(f"/v1/partitions/{key}/predict", json={"rows": [row]})
+        tensor = {"name": "X", "datatype": "FP64", "shape": [1, 5], "data": list(row.values())}
+        answer = infer(users, key, {"inputs": [tensor]})
+        assert answer["outputs"][0]["data"] == v1.json()["predictions"]
+        words = {**tensor, "data": ["pro", "three", 14, 2, 0]}  # a word in a number's column
+        assert 'its element 1 is "three"' in infer(users, key, {"inputs": [words]}, 400)["error"]

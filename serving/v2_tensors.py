@@ -1,0 +1,257 @@
+"""A V2 request's tensors as the rows ``POST /v1/partitions/{key}/predict`` takes.
+
+Two input layouts are accepted (``serving.v2_schemas`` says the protocol's objects):
+
+- **columnar** — one tensor per feature, named after it, shape ``[n]`` or ``[n, 1]`` (a model
+  that derives features from its history takes its time column and targets too:
+  ``RowInputs``);
+- **one 2-D tensor** — any other name, shape ``[n, n_features]``, columns in the order of the
+  model's metadata ``inputs`` (the order the model was fitted on).
+
+Tensor data may be flat (row-major) or nested, or raw bytes after the JSON header (Triton's
+binary tensor extension). Elements are checked against the datatype their tensor declares, as
+Triton checks them; values are then judged by the feature schema, as ``/v1`` rows are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from manymodels.feature_schema import FeatureSchema
+from serving.v2_schemas import (
+    DATATYPES,
+    MAX_DEPTH,
+    NUMPY,
+    InferenceRequest,
+    RequestInput,
+    Row,
+    TensorError,
+    feature_datatype,
+)
+
+
+def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON part of a request and the binary tensor data after it."""
+    if header_length is None:
+        return body, b""
+    try:
+        n = int(header_length)
+    except ValueError:
+        raise TensorError("Inference-Header-Content-Length must be an integer") from None
+    if not 0 < n <= len(body):
+        raise TensorError(
+            f"Inference-Header-Content-Length is {n}, but the body has {len(body)} bytes"
+        )
+    return body[:n], body[n:]
+
+
+@dataclass(frozen=True)
+class RowInputs:
+    """The inputs a model's request may hold beyond the one-tensor-per-feature rule, as a
+    ``/v1`` row may: a version that derives features from its history (lags, calendar parts)
+    takes its time column and posted targets instead of them (``manymodels.rowlags``), and a
+    differenced one needs its time. A request of such a model could not be scored over V2."""
+
+    optional: frozenset[str] = frozenset()  # features its history fills when left out
+    extra: tuple[str, ...] = ()  # inputs that are not features: the time column, the target
+    text: frozenset[str] = frozenset()  # features of text: a 2-D tensor's words go there
+
+    @classmethod
+    def of(cls, schema: FeatureSchema) -> RowInputs:
+        dtypes = schema.dtypes
+        text = frozenset(
+            f for f in schema.features if feature_datatype(dtypes.get(f, "float64")) == "BYTES"
+        )
+        if schema.time_column is None or not (
+            schema.may_derive or schema.transform_kind == "difference"
+        ):
+            return cls(text=text)
+        extra = [schema.time_column] + ([schema.target] if schema.target else [])
+        optional = frozenset(schema.derived) if schema.may_derive else frozenset()
+        return cls(optional, tuple(c for c in extra if c not in schema.features), text)
+
+
+def to_rows(
+    request: InferenceRequest,
+    features: Sequence[str],
+    binary: bytes,
+    limit: int,
+    inputs: RowInputs = RowInputs(),
+) -> list[Row]:
+    """The rows a request's tensors describe, in the model's feature order (see the module's
+    docstring for the two layouts). Values of the datatype each input declares are passed on
+    as sent: the feature schema's validation judges them, as it judges ``/v1`` rows.
+    ``inputs``: the features a row may leave out and the other columns it may give."""
+    accepted = [*features, *inputs.extra]
+    tensors = _values(request.inputs, binary, accepted)
+    names = [t.name for t in request.inputs]
+    if len(set(names)) != len(names):
+        raise TensorError(f"input names must be unique, got {names}")
+    expected = ", ".join(features)
+    if len(request.inputs) == 1 and names[0] not in accepted:  # one 2-D tensor
+        t = request.inputs[0]
+        if len(t.shape) != 2 or t.shape[1] != len(features):
+            raise TensorError(
+                f"input '{t.name}' is not a feature, so it must be one 2-D tensor of shape "
+                f"[n, {len(features)}] with the columns {expected}; its shape is {t.shape}"
+            )
+        n, width = t.shape
+        _check_rows(n, limit)
+        values = tensors[t.name]
+        if t.datatype != "BYTES" and t.data is not None:
+            # as a tensor per feature is checked (INT8 data of 300 was scored as sent); a word
+            # in a text feature's column is that feature's, whatever the tensor declares
+            _check_datatype(
+                t,
+                [
+                    None if isinstance(v, str) and features[i % width] in inputs.text else v
+                    for i, v in enumerate(values)
+                ],
+            )
+        return [
+            dict(zip(features, values[i * width : (i + 1) * width], strict=True)) for i in range(n)
+        ]
+    unknown = [n for n in names if n not in accepted]
+    missing = [f for f in features if f not in names and f not in inputs.optional]
+    if unknown or missing:
+        parts = []
+        if unknown:
+            parts.append(f"unknown input(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing input(s) {', '.join(missing)}")
+        also = f"; the model also takes {', '.join(inputs.extra)}" if inputs.extra else ""
+        raise TensorError(
+            f"{' and '.join(parts)}: send one tensor per feature ({expected}) or one 2-D "
+            f"tensor{also}"
+        )
+    lengths = set()
+    for t in request.inputs:
+        if not (len(t.shape) == 1 or (len(t.shape) == 2 and t.shape[1] == 1)):
+            raise TensorError(f"input '{t.name}' must have shape [n] or [n, 1], not {t.shape}")
+        lengths.add(t.shape[0])
+    if len(lengths) != 1:
+        raise TensorError(f"every input must have the same number of rows, got {sorted(lengths)}")
+    n = lengths.pop()
+    _check_rows(n, limit)
+    given = [c for c in accepted if c in tensors]
+    columns = [tensors[c] for c in given]
+    return [dict(zip(given, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _check_rows(n: int, limit: int) -> None:
+    if n < 1:
+        raise TensorError("the inputs hold no rows")
+    if n > limit:
+        raise TensorError(f"{n} rows is more than the limit of {limit} per request")
+
+
+def _values(
+    inputs: Sequence[RequestInput], binary: bytes, features: Sequence[str]
+) -> dict[str, list[Any]]:
+    """Each input's elements, flat and row-major, checked against its shape and datatype."""
+    out: dict[str, list[Any]] = {}
+    offset = 0
+    for t in inputs:
+        if t.datatype not in DATATYPES:
+            raise TensorError(
+                f"input '{t.name}' has datatype '{t.datatype}'; the protocol's are "
+                f"{', '.join(sorted(DATATYPES))}"
+            )
+        if any(d < 0 for d in t.shape):
+            raise TensorError(f"input '{t.name}' has a negative dimension in {t.shape}")
+        size = math.prod(t.shape)
+        params = t.parameters or {}
+        if "binary_data_size" in params:
+            length = params["binary_data_size"]
+            if not isinstance(length, int) or isinstance(length, bool) or length < 0:
+                raise TensorError(f"input '{t.name}': binary_data_size must be a count of bytes")
+            if offset + length > len(binary):
+                raise TensorError(f"input '{t.name}': the body ends before its binary data")
+            values = _from_bytes(t, binary[offset : offset + length])
+            offset += length
+        elif t.data is None:
+            raise TensorError(f"input '{t.name}' has no data")
+        else:
+            values = []
+            _flatten(t.data, values, 0, t.name)
+            if t.name in features:  # one 2-D tensor may mix kinds: the schema judges it
+                _check_datatype(t, values)
+        if len(values) != size:
+            raise TensorError(
+                f"input '{t.name}' has {len(values)} element(s), but its shape {t.shape} "
+                f"holds {size}"
+            )
+        out[t.name] = values
+    if offset != len(binary):
+        raise TensorError(f"{len(binary) - offset} byte(s) of binary data belong to no input")
+    return out
+
+
+def _check_datatype(t: RequestInput, values: list[Any]) -> None:
+    """JSON elements of the datatype the input declares, as Triton checks them: ``INT8`` data
+    of 300, ``INT64`` of 2.1 or ``BOOL`` data for a number were scored as sent. ``null`` is a
+    missing value, as in a ``/v1`` row: the feature schema judges it."""
+    kind = t.datatype
+    if kind == "BYTES":
+        fits: Any = lambda v: type(v) is str  # noqa: E731
+    elif kind == "BOOL":
+        fits = lambda v: type(v) is bool  # noqa: E731
+    elif kind in ("FP16", "FP32", "FP64", "BF16"):
+        # within its width: FP32 data of 1e300 was scored as sent, a number no FP32 holds
+        # (NaN and the infinities are every width's, and a NaN is a missing value)
+        top, inf = float(np.finfo(np.float32 if kind == "BF16" else NUMPY[kind]).max), math.inf
+        fits = lambda v: (  # noqa: E731
+            (type(v) is int or type(v) is float) and (-top <= v <= top or v != v or abs(v) == inf)
+        )
+    else:
+        info = np.iinfo(NUMPY[kind])
+        fits = lambda v: type(v) is int and info.min <= v <= info.max  # noqa: E731
+    bad = next((i for i, v in enumerate(values) if v is not None and not fits(v)), None)
+    if bad is not None:
+        shown = json.dumps(values[bad])
+        raise TensorError(f"input '{t.name}' is {kind}, but its element {bad} is {shown}")
+
+
+def _flatten(data: list[Any], out: list[Any], depth: int, name: str) -> None:
+    if depth > MAX_DEPTH:
+        raise TensorError(f"input '{name}' is nested too deeply")
+    for item in data:
+        if isinstance(item, list):
+            _flatten(item, out, depth + 1, name)
+        else:
+            out.append(item)
+
+
+def _from_bytes(t: RequestInput, raw: bytes) -> list[Any]:
+    """Elements of a tensor sent as binary data: little-endian numbers, or ``BYTES`` as
+    4-byte little-endian lengths each followed by that many bytes (UTF-8 text for us)."""
+    if t.datatype == "BYTES":
+        values: list[Any] = []
+        i = 0
+        while i < len(raw):
+            if i + 4 > len(raw):
+                raise TensorError(f"input '{t.name}': truncated BYTES element")
+            n = int.from_bytes(raw[i : i + 4], "little")
+            chunk = raw[i + 4 : i + 4 + n]
+            if len(chunk) != n:
+                raise TensorError(f"input '{t.name}': truncated BYTES element")
+            try:
+                values.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise TensorError(f"input '{t.name}': a BYTES element is not UTF-8") from None
+            i += 4 + n
+        return values
+    if t.datatype == "BF16":
+        raise TensorError(f"input '{t.name}': BF16 tensors are not supported")
+    dtype = np.dtype(NUMPY[t.datatype]).newbyteorder("<")
+    if len(raw) % dtype.itemsize:
+        raise TensorError(
+            f"input '{t.name}': {len(raw)} bytes is not a whole number of {t.datatype} elements"
+        )
+    return list(np.frombuffer(raw, dtype=dtype).tolist())
