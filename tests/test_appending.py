@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -431,18 +432,25 @@ def test_a_categorical_column_kept_as_numbers_refuses_words_saying_so(tmp_path: 
     )
 
 
-def test_an_appended_label_no_kept_version_knows_is_refused(tmp_path: Path) -> None:
-    """One mistyped label ("Yes" beside "yes") appended made that partition a model of a
-    third class, trained on one row, beside partitions answering two: refused, naming the
-    file's row, before anything is written. A label the versions know appends as before."""
+def _labelled(tmp_path: Path, *, above: str, below: str) -> tuple[dict[str, Any], Path]:
+    """A registry of two partitions classifying their rows as ``above`` or ``below`` their
+    median target, and its spec."""
     df = linear_frame(2, 30)
-    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), "yes", "no")
+    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), above, below)
     spec = spec_dict(
         target="label", task="classification", metric="neg_log_loss",
         candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
     )  # fmt: skip
     root = tmp_path / "registry"
     train(spec, df.drop(columns=["y"]), root, backend="local")
+    return spec, root
+
+
+def test_an_appended_label_no_kept_version_knows_is_refused(tmp_path: Path) -> None:
+    """One mistyped label ("Yes" beside "yes") appended made that partition a model of a
+    third class, trained on one row, beside partitions answering two: refused, naming the
+    file's row, before anything is written. A label the versions know appends as before."""
+    spec, root = _labelled(tmp_path, above="yes", below="no")
     new = pd.DataFrame({"pid": [1, 1], "t": [30, 31], "x0": [0.1, 0.2], "x1": [0.3, -0.1],
                         "label": ["no", "Yes"]})  # fmt: skip
     new.to_csv(tmp_path / "new.csv", index=False)
@@ -481,14 +489,7 @@ def test_an_appended_label_two_classes_match_is_refused(tmp_path: Path) -> None:
     """``1`` appended to a table whose classes are the texts ``"01"`` and ``"1"`` is both by
     value: it was appended as a number among texts; refused now, as a retrain over HTTP
     refuses it."""
-    df = linear_frame(2, 30)
-    df["label"] = np.where(df["y"] > df.groupby("pid")["y"].transform("median"), "1", "01")
-    spec = spec_dict(
-        target="label", task="classification", metric="neg_log_loss",
-        candidates=[{"estimator": "sklearn.linear_model.LogisticRegression"}],
-    )  # fmt: skip
-    root = tmp_path / "registry"
-    train(spec, df.drop(columns=["y"]), root, backend="local")
+    spec, root = _labelled(tmp_path, above="1", below="01")
     new = pd.DataFrame({"pid": [1, 1], "t": [30, 31], "x0": [0.1, 0.2], "x1": [0.3, -0.1],
                         "label": ["01", 1]})  # fmt: skip
     with pytest.raises(
