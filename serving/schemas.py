@@ -127,9 +127,14 @@ class AliasMoveOut(BaseModel):
     reason: str
     run_id: str | None
     at: str
+    moved: bool = Field(
+        True,
+        description="false when the alias already pointed there: nothing was written, and "
+        "the fields are of the move that put it there",
+    )
 
     @classmethod
-    def of(cls, move: AliasMove) -> AliasMoveOut:
+    def of(cls, move: AliasMove, *, moved: bool = True) -> AliasMoveOut:
         return cls(
             partition=move.key,
             alias=move.alias,
@@ -138,6 +143,7 @@ class AliasMoveOut(BaseModel):
             reason=move.reason,
             run_id=move.run_id,
             at=move.at,
+            moved=moved,
         )
 
 

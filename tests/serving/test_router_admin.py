@@ -59,6 +59,16 @@ def test_promote_is_served_at_once_and_recorded(client: Any, registry_path: Path
     assert again.status_code == 200 and again.json()["at"] == move["at"]  # idempotent
 
 
+def test_promoting_the_version_served_says_nothing_moved(client: Any) -> None:
+    """Answered with the move that first put it there ("from_version": null, "first
+    version") and logged as a promotion, as if production had just moved."""
+    first = client.post(f"/v1/partitions/{KEY}/promote", json={"version": 1}, headers=admin())
+    assert first.status_code == 200, first.text
+    assert first.json()["moved"] is False and first.json()["to_version"] == 1
+    moved = client.post(f"/v1/partitions/{CANDIDATE}/promote", json={"version": 2}, headers=admin())
+    assert moved.json()["moved"] is True and moved.json()["from_version"] == 1
+
+
 def test_rollback_returns_to_the_previous_version(client: Any) -> None:
     r = client.post(f"/v1/partitions/{CANDIDATE}/rollback", headers=admin())
     assert r.status_code == 409  # never moved since its first version
