@@ -18,32 +18,43 @@ NUMBERS = frozenset({int, float, bool})
 
 @dataclass(frozen=True)
 class Takes:
-    """The scalar kinds a field's annotation takes, and the words of its literals."""
+    """What a field's annotation takes: scalar kinds and literal words, alone (``kinds``,
+    ``words``) or as a list's items (``items``, ``item_words``)."""
 
     kinds: frozenset[Any] = frozenset()
     words: frozenset[str] = frozenset()
+    items: frozenset[Any] = frozenset()
+    item_words: frozenset[str] = frozenset()
     other: bool = False  # it takes something else too (any text, a mapping): nothing refused
+
+    def listed(self) -> Takes:
+        """The same, as a list's items."""
+        return Takes(items=self.kinds, item_words=self.words, other=self.other)
 
 
 def refuse_text_for_numbers(annotation: Any, value: Any) -> None:
     """``ValueError`` when ``value`` (or an item of a list of them) is text or a boolean and
     the field ``annotation`` describes takes numbers (and booleans) only, beside at most
     some literal words (``prior_rows: float | "auto"``)."""
-    items = value if isinstance(value, list | tuple) else [value]
+    listed = isinstance(value, list | tuple)
+    items = value if listed else [value]
     odd = [v for v in items if isinstance(v, str | bool)]
     if not odd:
         return
-    takes = takes_of(annotation)
-    if takes.other or not takes.kinds or not takes.kinds <= NUMBERS:
+    found = takes_of(annotation)
+    # a list's items are judged as the list's member takes them; a scalar as a scalar
+    # (``lags = "1"`` is not a list: pydantic says so, where "not the text" misled)
+    kinds, words = (found.items, found.item_words) if listed else (found.kinds, found.words)
+    if found.other or not kinds or not kinds <= NUMBERS:
         return
-    meant = "true or false" if takes.kinds == {bool} else "a number"
-    if takes.words:
-        meant += " or " + " or ".join(f"'{w}'" for w in sorted(takes.words))
-    text = next((v for v in odd if isinstance(v, str) and v not in takes.words), None)
+    meant = "true or false" if kinds == {bool} else "a number"
+    if words:
+        meant += " or " + " or ".join(f"'{w}'" for w in sorted(words))
+    text = next((v for v in odd if isinstance(v, str) and v not in words), None)
     if text is not None:
         raise ValueError(f"must be {meant}, not the text {str(text)!r} (write it without quotes)")
     flag = next((v for v in odd if isinstance(v, bool)), None)
-    if flag is not None and bool not in takes.kinds:
+    if flag is not None and bool not in kinds:
         raise ValueError(f"must be {meant}, not {str(flag).lower()}")
 
 
@@ -63,11 +74,13 @@ def takes_of(annotation: Any) -> Takes:
         return Takes(
             kinds=frozenset().union(*(p.kinds for p in parts)),
             words=frozenset().union(*(p.words for p in parts)),
+            items=frozenset().union(*(p.items for p in parts)),
+            item_words=frozenset().union(*(p.item_words for p in parts)),
             other=any(p.other for p in parts),
         )
     if origin in (list, tuple):
         args = [a for a in get_args(annotation) if a is not Ellipsis]
-        return takes_of(args[0]) if len(args) == 1 else Takes(other=True)
+        return takes_of(args[0]).listed() if len(args) == 1 else Takes(other=True)
     if annotation in NUMBERS:
         return Takes(kinds=frozenset({annotation}))
     return Takes(other=True)

@@ -243,6 +243,13 @@ def test_two_unknown_keys_are_each_named_however_they_are_spelt() -> None:
         Spec.from_dict(spec_dict(fallback={"max-rows": 5, "int": 3}))
 
 
+def test_text_for_a_list_is_not_said_to_be_a_number_it_should_be() -> None:
+    """``levels = "80"`` read "must be a number, not the text '80'": written as one, it is
+    still refused, for it is a list the key takes."""
+    with pytest.raises(SpecError, match=r"intervals\.levels: Input should be a valid list$"):
+        Spec.from_dict(spec_dict(intervals={"levels": "80"}))
+
+
 def test_a_notebooks_numbers_and_tuples_are_welcome() -> None:
     import numpy as np
 
