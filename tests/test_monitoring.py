@@ -547,6 +547,18 @@ def test_cli_actuals_name_a_bad_version_cell_as_the_file_has_it(
     assert f"actuals.csv: row 5: {says}" in result.stderr
 
 
+def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Path) -> None:
+    """A column of ``true`` (pandas reads it as booleans) was recorded against version 1."""
+    df = frame(seed=3).query("pid < 2").groupby("pid").head(3).assign(version=True)
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2, result.output
+    assert "actuals.csv: row 0: version True is not a version number" in result.stderr
+    with Registry.open(registry) as reg:
+        assert store.live_sums(reg.store.engine) == {}
+
+
 def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
         conn.execute("DROP TABLE monitor_drift")

@@ -243,11 +243,13 @@ def _number_or_text(value: Any) -> Any:
 def _versions(column: Any, data: Path) -> Any:
     """A ``version`` column as integers; ``DataError`` naming the first row that is not a
     version (blank, text, out of range) before anything is read or written."""
+    import numpy as np
     import pandas as pd
 
     from manymodels.exceptions import DataError
 
-    numbers = pd.to_numeric(column, errors="coerce")
+    flags = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+    numbers = pd.to_numeric(column.where(~flags), errors="coerce")  # true is no version 1
     bad = ~(numbers.notna() & (numbers >= 1) & (numbers <= 2**31 - 1) & (numbers % 1 == 0))
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])
