@@ -94,29 +94,10 @@ def to_rows(
     if len(set(names)) != len(names):
         raise TensorError(f"input names must be unique, got {names}")
     expected = ", ".join(features)
-    if len(request.inputs) == 1 and names[0] not in accepted:  # one 2-D tensor
-        t = request.inputs[0]
-        if len(t.shape) != 2 or t.shape[1] != len(features):
-            raise TensorError(
-                f"input '{t.name}' is not a feature, so it must be one 2-D tensor of shape "
-                f"[n, {len(features)}] with the columns {expected}; its shape is {t.shape}"
-            )
-        n, width = t.shape
-        _check_rows(n, limit)
-        values = tensors[t.name]
-        if t.datatype != "BYTES" and t.data is not None:
-            # as a tensor per feature is checked (INT8 data of 300 was scored as sent); a word
-            # in a text feature's column is that feature's, whatever the tensor declares
-            _check_datatype(
-                t,
-                [
-                    None if isinstance(v, str) and features[i % width] in inputs.text else v
-                    for i, v in enumerate(values)
-                ],
-            )
-        return [
-            dict(zip(features, values[i * width : (i + 1) * width], strict=True)) for i in range(n)
-        ]
+    beside = [t for t in request.inputs if t.name in inputs.extra]
+    others = [t for t in request.inputs if t.name not in accepted]
+    if len(others) == 1 and len(request.inputs) == 1 + len(beside):  # one 2-D tensor
+        return _matrix_rows(others[0], tensors, beside, features, inputs, limit)
     unknown = [n for n in names if n not in accepted]
     missing = [f for f in features if f not in names and f not in inputs.optional]
     if unknown or missing:
@@ -142,6 +123,53 @@ def to_rows(
     given = [c for c in accepted if c in tensors]
     columns = [tensors[c] for c in given]
     return [dict(zip(given, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def _matrix_rows(
+    t: RequestInput,
+    tensors: dict[str, list[Any]],
+    beside: Sequence[RequestInput],
+    features: Sequence[str],
+    inputs: RowInputs,
+    limit: int,
+) -> list[Row]:
+    """The rows of one 2-D tensor: its columns every feature in order, or (a model whose
+    history fills its derived features) the others only; with the time column and targets
+    beside it as tensors of their own (a differenced model's 2-D request had no place for
+    its time)."""
+    required = [f for f in features if f not in inputs.optional]
+    widths = sorted({len(features), len(required)})
+    if len(t.shape) != 2 or t.shape[1] not in widths:
+        shown = " or ".join(f"[n, {w}]" for w in widths)
+        raise TensorError(
+            f"input '{t.name}' is not a feature, so it must be one 2-D tensor of shape "
+            f"{shown} with the columns {', '.join(features)}"
+            + (f" (or without {', '.join(inputs.optional)})" if len(widths) > 1 else "")
+            + f"; its shape is {t.shape}"
+        )
+    n, width = t.shape
+    _check_rows(n, limit)
+    columns = list(features) if width == len(features) else required
+    values = tensors[t.name]
+    if t.datatype != "BYTES" and t.data is not None:
+        # as a tensor per feature is checked (INT8 data of 300 was scored as sent); a word in
+        # a text feature's column is that feature's, whatever the tensor declares. A BYTES
+        # tensor may carry numbers beside words: a model with text features has no other
+        # single datatype for its rows, and the feature schema judges each value.
+        _check_datatype(
+            t,
+            [
+                None if isinstance(v, str) and columns[i % width] in inputs.text else v
+                for i, v in enumerate(values)
+            ],
+        )
+    rows = [dict(zip(columns, values[i * width : (i + 1) * width], strict=True)) for i in range(n)]
+    for b in beside:
+        if b.shape not in ([n], [n, 1]):
+            raise TensorError(f"input '{b.name}' must have shape [{n}] or [{n}, 1], not {b.shape}")
+        for row, value in zip(rows, tensors[b.name], strict=True):
+            row[b.name] = value
+    return rows
 
 
 def _check_rows(n: int, limit: int) -> None:

@@ -92,9 +92,10 @@ def test_a_key_value_with_a_slash_is_not_a_route_of_its_prefix(server: str) -> N
 def test_a_get_of_an_action_is_a_405_not_a_missing_partition(server: str) -> None:
     """``curl …/pid=a/predict`` without ``-X POST`` said "no partition 'pid=a%2Fpredict'"."""
     for action in ("predict", "forecast", "retrain", "promote", "rollback", "actuals"):
-        r = httpx.get(f"{server}/v1/partitions/pid=a/{action}")
-        assert r.status_code == 405 and r.headers["allow"] == "POST", (action, r.text)
-        assert r.json() == {"detail": f"/{action} takes POST, not GET"}
+        for tail in ("", "/"):
+            r = httpx.get(f"{server}/v1/partitions/pid=a/{action}{tail}")
+            assert r.status_code == 405 and r.headers["allow"] == "POST", (action, r.text)
+            assert r.json() == {"detail": f"/{action} takes POST, not GET"}
 
 
 def test_a_request_routed_by_its_encoded_key_is_counted_under_its_route(server: str) -> None:

@@ -431,6 +431,14 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
         assert refused.status_code == 422  # the same rows, refused alike
         assert "feature 'week_week' is missing" in without_time["error"]
         assert "feature 'week_week' is missing" in refused.text
+        # one 2-D tensor of the features it does not derive, its time and target beside it
+        matrix = {"name": "X", "datatype": "FP64", "shape": [2, 3],
+                  "data": [[2.5, 1, 0], [2.25, 0, 1]]}  # fmt: skip
+        answer = infer(client, key, {"inputs": [matrix, *tensors[3:]]})
+        assert answer["outputs"][0]["data"] == v1.json()["predictions"]
+        wide = {**matrix, "shape": [1, 6], "data": [2.5, 1, 0, 2.25, 0, 1]}
+        narrow = infer(client, key, {"inputs": [wide]}, 400)
+        assert "shape [n, 3] or [n, 7]" in narrow["error"]
         typo = infer(client, key, {"inputs": [*tensors[:3], {**tensors[3], "name": "wek"}]}, 400)
         assert "unknown input(s) wek" in typo["error"] and "also takes week, units" in typo["error"]
 
