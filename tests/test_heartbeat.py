@@ -300,6 +300,10 @@ def test_doctor_notes_a_run_training_now_and_does_not_fail_on_it(tmp_path: Path)
             CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json"]).stdout
         )
         assert shown["ok"] and shown["problems"] == [] and len(shown["notes"]) == 1
+    for stamp in (ago(-3 * 3600), "garbage"):  # a clock ahead, or no time: no proof of life
+        with Registry(root) as reg:
+            mark_running(reg, run_id, other_machine_tag(), stamp)
+        assert CliRunner().invoke(app, ["doctor", "--registry", str(root)]).exit_code == 1
     with Registry(root) as reg:
         mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30))
     silent = CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json"])

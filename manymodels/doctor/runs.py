@@ -3,12 +3,14 @@ it, unless a later complete run did its work again."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from manymodels.doctor.findings import Problem
-from manymodels.heartbeat import spoken
+from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.stamps import seconds_between
 from manymodels.tempnames import owner_pid
 
 
@@ -29,7 +31,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         else " --changed-only" if run.options.get("changed_only") else ""
     )  # fmt: skip
     advice = f"finish it with: manymodels train SPEC DATA{where} --resume {run.run_id}" + also
-    live = not run.killed and run.status == "running" and (run.owner_alive or run.beating)
+    live = _training_now(run)
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"
     elif run.status == "running" and run.owner_alive:
@@ -55,6 +57,19 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         run_id=run.run_id,
         note=live,
     )
+
+
+def _training_now(run: Run) -> bool:
+    """Whether ``run`` is surely training now, a note rather than a problem: its process
+    lives on this machine, or beats elsewhere. A heartbeat stamped in the future beyond the
+    silence limit (a clock ahead) or not a time at all proves nothing: a run killed there read
+    as training until the clock here caught up."""
+    if run.killed or run.status != "running":
+        return False
+    if run.owner_alive:
+        return True
+    age = seconds_between(datetime.now(UTC), run.heartbeat_at)
+    return run.beating and age is not None and age >= -SILENT_AFTER
 
 
 SUPERSEDING_LOOKBACK = 200
