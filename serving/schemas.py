@@ -134,7 +134,7 @@ class AliasMoveOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, move: AliasMove, *, moved: bool = True) -> AliasMoveOut:
+    def of(cls, move: AliasMove) -> AliasMoveOut:
         return cls(
             partition=move.key,
             alias=move.alias,
@@ -143,7 +143,7 @@ class AliasMoveOut(BaseModel):
             reason=move.reason,
             run_id=move.run_id,
             at=move.at,
-            moved=moved,
+            moved=move.moved,
         )
 
 

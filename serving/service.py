@@ -303,19 +303,16 @@ class ModelService(Resolver):
         return Scored(target, preds, proba)
 
     # ------------------------------------------------------------------------ aliases
-    def promote(self, text: str, version: int, *, reason: str) -> tuple[AliasMove, bool]:
+    def promote(self, text: str, version: int, *, reason: str) -> AliasMove:
         """Point production at ``version``; this router serves it from the next request.
-        Returns the move, and whether this call made it.
 
         Idempotent: promoting the version production already points at writes nothing and
-        returns the move that put it there (``False``: an answer without the flag read as
-        a fresh move, "from_version": null for a partition never moved).
+        returns the move that put it there, ``moved`` false.
         """
         key = self._existing(text)
-        served = self.registry.get_partition(key).aliases.get("production")
         move = self.registry.promote(key, version, reason=reason)
         self.aliases.apply(key, move.to_version or version, move.at)
-        return move, served != version
+        return move
 
     def rollback(self, text: str, *, reason: str | None = None) -> AliasMove:
         """Move production back to the version before its latest forward move."""

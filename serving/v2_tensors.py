@@ -96,7 +96,8 @@ def to_rows(
     expected = ", ".join(features)
     beside = [t for t in request.inputs if t.name in inputs.extra]
     others = [t for t in request.inputs if t.name not in accepted]
-    if len(others) == 1 and len(request.inputs) == 1 + len(beside):  # one 2-D tensor
+    lone = len(others) == 1 and len(request.inputs) == 1 + len(beside)
+    if lone and (not beside or len(others[0].shape) == 2):  # one 2-D tensor
         return _matrix_rows(others[0], tensors, beside, features, inputs, limit)
     unknown = [n for n in names if n not in accepted]
     missing = [f for f in features if f not in names and f not in inputs.optional]
@@ -138,13 +139,14 @@ def _matrix_rows(
     beside it as tensors of their own (a differenced model's 2-D request had no place for
     its time)."""
     required = [f for f in features if f not in inputs.optional]
+    optional = [f for f in features if f in inputs.optional]  # in the model's order
     widths = sorted({len(features), len(required)})
     if len(t.shape) != 2 or t.shape[1] not in widths:
         shown = " or ".join(f"[n, {w}]" for w in widths)
         raise TensorError(
             f"input '{t.name}' is not a feature, so it must be one 2-D tensor of shape "
             f"{shown} with the columns {', '.join(features)}"
-            + (f" (or without {', '.join(inputs.optional)})" if len(widths) > 1 else "")
+            + (f" (or without {', '.join(optional)})" if len(widths) > 1 else "")
             + f"; its shape is {t.shape}"
         )
     n, width = t.shape

@@ -378,7 +378,7 @@ def test_a_run_of_named_or_appended_partitions_done_again_the_same_way_is_no_pro
 def test_an_appended_run_recorded_before_its_partitions_digest_is_done_again_too(
     tmp_path: Path,
 ) -> None:
-    """Runs before 2a42acf recorded the count of their partitions, not their digest: a
+    """Runs before 08f1770 recorded the count of their partitions, not their digest: a
     router's retrain killed under such a release, its rows posted again and trained under
     this one, stayed a problem for ever (its rows name the same partitions)."""
     root = tmp_path / "reg"
@@ -390,7 +390,36 @@ def test_an_appended_run_recorded_before_its_partitions_digest_is_done_again_too
 
     with pytest.raises(KeyboardInterrupt):
         train(SPEC, new, root, backend="local", progress=interrupt, append=True)
-    with sqlite3.connect(root / "registry.db") as conn:  # as the older release recorded it
+    _as_recorded_before_the_digest(root)
+    assert report(root)[0] == 1
+    train(SPEC, new, root, backend="local", append=True)  # the same rows, to the end
+    code, out = report(root)
+    assert code == 0 and out["problems"] == [], out
+
+
+def test_an_old_appended_run_narrowed_by_partitions_is_not_done_by_other_partitions(
+    tmp_path: Path,
+) -> None:
+    """The same rows appended with ``--partitions pid=1`` and with ``--partitions pid=2``
+    name one partition each: counted alike, the second hid the first, never trained."""
+    root = tmp_path / "reg"
+    train(SPEC, linear_frame(4, 30), root, backend="local")
+    new = linear_frame(4, 32, seed=5).query("pid in (1, 2) and t >= 30")
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(SPEC, new, root, backend="local", progress=interrupt, append=True, only=["pid=1"])
+    _as_recorded_before_the_digest(root)
+    train(SPEC, new, root, backend="local", append=True, only=["pid=2"])
+    code, out = report(root)
+    assert code == 1 and [p["kind"] for p in out["problems"]] == ["unfinished_run"], out
+
+
+def _as_recorded_before_the_digest(root: Path) -> None:
+    """The interrupted run's options as releases before 08f1770 recorded them."""
+    with sqlite3.connect(root / "registry.db") as conn:
         (run_id, text), *_ = conn.execute(
             "SELECT run_id, options_json FROM runs WHERE status = 'interrupted'"
         ).fetchall()
@@ -399,7 +428,3 @@ def test_an_appended_run_recorded_before_its_partitions_digest_is_done_again_too
             "UPDATE runs SET options_json = ? WHERE run_id = ?", (json.dumps(options), run_id)
         )
     conn.close()
-    assert report(root)[0] == 1
-    train(SPEC, new, root, backend="local", append=True)  # the same rows, to the end
-    code, out = report(root)
-    assert code == 0 and out["problems"] == [], out

@@ -273,6 +273,19 @@ def test_promoting_the_version_already_served_says_nothing_changed(tmp_path: Pat
     assert shown["moved"] is False and shown["to_version"] == 1
 
 
+def test_a_promotion_says_whether_it_moved_production(tmp_path: Path) -> None:
+    """Decided in its write transaction, not by a read before it (a promotion racing another
+    said the opposite of what it did)."""
+    spec = spec_dict(promotion={"policy": "manual"})
+    train(spec, linear_frame(1, 40), tmp_path / "reg", backend="local")
+    train(spec, linear_frame(1, 40, seed=1), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.promote("pid=0", 1).moved is False  # production is v1 already
+        assert reg.promote("pid=0", 2).moved is True
+        assert reg.promote("pid=0", 2).moved is False
+        assert all(m.moved for m in reg.alias_history("pid=0", "production"))
+
+
 def test_promote_refuses_a_version_no_reader_could_load(tmp_path: Path) -> None:
     """Production once moved to a version whose model was gone, or stored in a format the
     registry no longer trusts: the promotion said "production v2 → v1", and every reader

@@ -59,9 +59,8 @@ def promote(
     from manymodels import console
 
     with _open(registry, registry_db, artifacts) as reg:
-        served = reg.get_partition(key).aliases.get("production")  # said "already" after
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
-    _show_move(move, json_out, console, moved=served != version)
+    _show_move(move, json_out, console)
 
 
 def rollback(
@@ -81,13 +80,13 @@ def rollback(
     _show_move(move, json_out, console)
 
 
-def _show_move(move: Any, json_out: bool, console: Any, *, moved: bool = True) -> None:
-    """The move made; with ``moved=False`` (a promotion of the version already served, which
-    writes nothing), the move that put it there, said as such: it printed "production vNone
-    → v1 (first version)" as if something had moved."""
+def _show_move(move: Any, json_out: bool, console: Any) -> None:
+    """The move made; a promotion of the version already served (``moved`` false: nothing
+    written) says so: it printed the move that put it there, "production vNone → v1 (first
+    version)", as if production had just moved."""
     if json_out:
-        console.print_json({**move.to_dict(), "moved": moved})
-    elif not moved:
+        console.print_json(move.to_dict())
+    elif not move.moved:
         console.out.print(
             f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
             f"{move.reason}); nothing changed"

@@ -108,19 +108,27 @@ def _done_again(registry: Registry, unfinished: list[Run]) -> set[str]:
 
 def _covers(later: Run, run: Run) -> bool:
     """Whether ``later`` trained every partition ``run`` set out to (``_scope``). A run of
-    appended rows recorded before runs kept the digest of their partitions (2a42acf) names
-    them by count only; the same rows appended again (the fingerprints are compared by the
-    caller) name the same partitions: a router's retrain killed under an older release and
-    posted again under this one stayed a problem for ever."""
+    appended rows recorded before runs kept the digest of their partitions (08f1770) names
+    them by count only; the same rows appended again, every partition they name each time
+    (the fingerprints are compared by the caller), name the same partitions: a router's
+    retrain killed under an older release and posted again under this one stayed a problem
+    for ever."""
     scope = _scope(later)
     if scope == ("all",) or scope == _scope(run):
         return True
     o, p = run.options, later.options
     return (
-        o.get("only_sha256") is None and bool(o.get("append")) and bool(p.get("append"))
-        and o.get("only") == p.get("only")
+        o.get("only_sha256") is None and _every_appended(o) and _every_appended(p)
         and bool(o.get("changed_only")) == bool(p.get("changed_only"))
     )  # fmt: skip
+
+
+def _every_appended(options: dict[str, Any]) -> bool:
+    """A run of appended rows that trained every partition they name (not narrowed by
+    ``--partitions``: the same rows then name different partitions)."""
+    appended = options.get("append")
+    named = options.get("only")
+    return isinstance(appended, dict) and named in (None, appended.get("partitions"))
 
 
 def _scope(run: Run) -> tuple[Any, ...]:

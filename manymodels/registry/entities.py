@@ -183,9 +183,19 @@ class AliasMove:
     run_id: str | None
     at: str
     action: str = "promote"
+    moved: bool = field(default=True, compare=False)
+    """Whether the call that returned this entry wrote it: ``False`` when a promotion found
+    production already there and returned the entry that put it there (decided in its write
+    transaction; not a column)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def row(self) -> dict[str, Any]:
+        """The ``alias_history`` row it is."""
+        out = self.to_dict()
+        del out["moved"]
+        return out
 
 
 @dataclass(frozen=True)

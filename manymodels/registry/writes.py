@@ -228,7 +228,7 @@ class WritesMixin(StoreBase):
                     .limit(1)
                 ).first()
                 if last is not None and last.to_version == version:
-                    return move_entity(last)
+                    return dataclasses.replace(move_entity(last), moved=False)
             move = (key, alias, version, reason, action)
             return self._move_aliases(conn, [move], run_id, now())[0]
 
@@ -317,7 +317,7 @@ class WritesMixin(StoreBase):
             out += [
                 AliasMove(k, a, before.get(k), v, r, run_id, at, act) for k, a, v, r, act in group
             ]
-        conn.execute(insert(t.alias_history), [m.__dict__ for m in out])
+        conn.execute(insert(t.alias_history), [m.row() for m in out])
         return out
 
     def prune_versions(

@@ -43,12 +43,12 @@ async def promote(
     request: Request, key: str, body: PromoteRequest, service: Service
 ) -> AliasMoveOut:
     text = path_key(request, key)
-    move, moved = await run_in_threadpool(
+    move = await run_in_threadpool(
         service.promote, text, body.version, reason=body.reason or "promoted via the router"
     )
-    action = "promote" if moved else "promote (already)"
+    action = "promote" if move.moved else "promote (already)"
     log_fields(request.scope, partition=move.key, version=move.to_version, admin=action)
-    return AliasMoveOut.of(move, moved=moved)
+    return AliasMoveOut.of(move)
 
 
 @router.post(

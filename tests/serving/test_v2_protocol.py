@@ -439,6 +439,10 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
         wide = {**matrix, "shape": [1, 6], "data": [2.5, 1, 0, 2.25, 0, 1]}
         narrow = infer(client, key, {"inputs": [wide]}, 400)
         assert "shape [n, 3] or [n, 7]" in narrow["error"]
+        assert "(or without week_week, week_month, units_lag1, units_lag2)" in narrow["error"]
+        misspelt = {**tensors[0], "name": "prce"}  # one tensor per feature, one misspelt
+        refused = infer(client, key, {"inputs": [misspelt, *tensors[3:]]}, 400)
+        assert refused["error"].startswith("unknown input(s) prce and missing input(s) price")
         typo = infer(client, key, {"inputs": [*tensors[:3], {**tensors[3], "name": "wek"}]}, 400)
         assert "unknown input(s) wek" in typo["error"] and "also takes week, units" in typo["error"]
 
