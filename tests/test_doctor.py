@@ -381,16 +381,7 @@ def test_an_appended_run_recorded_before_its_partitions_digest_is_done_again_too
     """Runs before 08f1770 recorded the count of their partitions, not their digest: a
     router's retrain killed under such a release, its rows posted again and trained under
     this one, stayed a problem for ever (its rows name the same partitions)."""
-    root = tmp_path / "reg"
-    train(SPEC, linear_frame(4, 30), root, backend="local")
-    new = linear_frame(4, 32, seed=5).query("pid == 1 and t >= 30")
-
-    def interrupt(progress: Progress) -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(SPEC, new, root, backend="local", progress=interrupt, append=True)
-    _as_recorded_before_the_digest(root)
+    root, new = _old_append_interrupted(tmp_path, "pid == 1")
     assert report(root)[0] == 1
     train(SPEC, new, root, backend="local", append=True)  # the same rows, to the end
     code, out = report(root)
@@ -402,19 +393,28 @@ def test_an_old_appended_run_narrowed_by_partitions_is_not_done_by_other_partiti
 ) -> None:
     """The same rows appended with ``--partitions pid=1`` and with ``--partitions pid=2``
     name one partition each: counted alike, the second hid the first, never trained."""
+    root, new = _old_append_interrupted(tmp_path, "pid in (1, 2)", only=["pid=1"])
+    train(SPEC, new, root, backend="local", append=True, only=["pid=2"])
+    code, out = report(root)
+    assert code == 1 and [p["kind"] for p in out["problems"]] == ["unfinished_run"], out
+
+
+def _old_append_interrupted(
+    tmp_path: Path, rows: str, only: list[str] | None = None
+) -> tuple[Path, Any]:
+    """A registry of 4 partitions, and a run appending the new ``rows`` (a query) stopped
+    by Ctrl-C and recorded as releases before 08f1770 recorded it; returns both."""
     root = tmp_path / "reg"
     train(SPEC, linear_frame(4, 30), root, backend="local")
-    new = linear_frame(4, 32, seed=5).query("pid in (1, 2) and t >= 30")
+    new = linear_frame(4, 32, seed=5).query(f"({rows}) and t >= 30")
 
     def interrupt(progress: Progress) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(SPEC, new, root, backend="local", progress=interrupt, append=True, only=["pid=1"])
+        train(SPEC, new, root, backend="local", progress=interrupt, append=True, only=only)
     _as_recorded_before_the_digest(root)
-    train(SPEC, new, root, backend="local", append=True, only=["pid=2"])
-    code, out = report(root)
-    assert code == 1 and [p["kind"] for p in out["problems"]] == ["unfinished_run"], out
+    return root, new
 
 
 def _as_recorded_before_the_digest(root: Path) -> None:
