@@ -135,14 +135,52 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
 _INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_MIDNIGHT = "T00:00:00"
+
+
 def as_trained(key: str, present: Callable[[str], bool]) -> str:
-    """``key``, or the form training wrote it in (``numbers_as_trained``: ``store=2`` for
-    ``store=2.0``) when ``key`` is not ``present`` and that form is. ``present`` is asked only
-    for a key with an integral decimal: the router's alias table, the registry, the data."""
-    variant = numbers_as_trained(key)
-    if variant is None or present(key) or not present(variant):
+    """``key``, or the form training wrote it in when ``key`` is not ``present`` and that
+    form is: ``store=2`` for ``store=2.0`` (``numbers_as_trained``), ``day=2024-01-01T00:00:00``
+    for ``day=2024-01-01`` or the other way (``dates_as_trained``), or both. ``present`` is
+    asked only for a key with an integral decimal or a day: the router's alias table, the
+    registry, the data."""
+    numbers = numbers_as_trained(key) if "." in key else None  # no parse without the sign
+    dated = "-" in key
+    variants = [
+        v
+        for v in (
+            numbers,
+            dates_as_trained(numbers) if dated and numbers is not None else None,
+            dates_as_trained(key) if dated else None,
+        )
+        if v is not None
+    ]
+    if not variants or present(key):
         return key
-    return variant
+    return next((v for v in variants if present(v)), key)
+
+
+def dates_as_trained(key: str) -> str | None:
+    """``day=2024-01-01`` ↔ ``day=2024-01-01T00:00:00``: a key whose values are days written
+    the other way, or ``None`` if none is. A date key column trained from a DataFrame is
+    written by ``isoformat`` (``2024-01-01T00:00:00``), the same read from a CSV is its text
+    (``2024-01-01``): rows of the one scored against the other's registry all went to the
+    fallback. Tried, as ``numbers_as_trained`` is, only when the key as given is absent."""
+    try:
+        parsed = decode_key(key)
+    except DataError:
+        return None
+    changed = False
+    for column, value in parsed.items():
+        if _DAY.fullmatch(value):
+            parsed[column] = value + _MIDNIGHT
+        elif value.endswith(_MIDNIGHT) and _DAY.fullmatch(value[: -len(_MIDNIGHT)]):
+            parsed[column] = value[: -len(_MIDNIGHT)]
+        else:
+            continue
+        changed = True
+    return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
 
 
 def numbers_as_trained(key: str) -> str | None:

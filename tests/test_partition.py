@@ -279,3 +279,36 @@ def test_fingerprints_differ_between_partitions_with_identical_rows() -> None:
 )
 def test_numbers_as_trained(key: str, variant: str | None) -> None:
     assert numbers_as_trained(key) == variant
+
+
+@pytest.mark.parametrize(
+    ("key", "variant"),
+    [
+        ("day=2024-01-01", "day=2024-01-01T00:00:00"),  # a CSV's text, a DataFrame's isoformat
+        ("day=2024-01-01T00:00:00", "day=2024-01-01"),
+        ("store=2,day=2024-01-01", "store=2,day=2024-01-01T00:00:00"),
+        ("day=2024-01-01T10:30:00", None),  # a time of day: no other form
+        ("day=2024-1-1", None),
+        ("code=12-34-5678", None),
+        ("brand=x-y", None),
+    ],
+)
+def test_dates_as_trained(key: str, variant: str | None) -> None:
+    from manymodels.keys import dates_as_trained
+
+    assert dates_as_trained(key) == variant
+
+
+def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
+    from manymodels.keys import as_trained
+
+    trained = {"store=2,day=2024-01-01T00:00:00", "day=2024-01-01", "store=3"}
+    assert as_trained("store=2.0,day=2024-01-01", trained.__contains__) == (
+        "store=2,day=2024-01-01T00:00:00"
+    )
+    assert as_trained("day=2024-01-01T00:00:00", trained.__contains__) == "day=2024-01-01"
+    assert as_trained("store=3.0", trained.__contains__) == "store=3"
+    assert as_trained("store=4.0", trained.__contains__) == "store=4.0"  # none trained
+    asked: list[str] = []
+    as_trained("store=7", lambda k: bool(asked.append(k)))  # nothing to rewrite
+    assert asked == []

@@ -83,3 +83,30 @@ def test_a_key_past_the_registrys_limit_is_refused_before_anything_is_written(
                                         "--append"])  # fmt: skip
     assert appended.exit_code == 2
     assert appended.stderr.startswith(f"error: {posted} (appended): the partition key 'pid=%E5")
+
+
+def test_a_date_key_names_its_partition_however_the_table_writes_it(tmp_path: Path) -> None:
+    """A date key column trained from a DataFrame is written ``2024-01-01T00:00:00``; the same
+    table read from a CSV writes ``2024-01-01``: every row of the CSV was scored by the
+    fallback, and a request for ``launch=2024-01-01`` answered by it too."""
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    root = tmp_path / "reg"
+    df = linear_frame(3)
+    df["launch"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(df.pop("pid"), unit="D")
+    train(spec_dict(partition_by=["launch"], features=["x0", "x1"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.key("launch=2024-01-02") == "launch=2024-01-02T00:00:00"
+    data, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    df.to_csv(data, index=False)
+    assert ",2024-01-02\n" in data.read_text()  # the CSV's own spelling
+    scored = CliRunner().invoke(
+        app, ["score", str(data), "--out", str(out), "--registry", str(root)]
+    )
+    assert scored.exit_code == 0, scored.output
+    result = pd.read_csv(out)
+    assert not result["fallback"].any()
+    assert set(result["served_by"]) == {f"launch=2024-01-0{d}T00:00:00" for d in (1, 2, 3)}

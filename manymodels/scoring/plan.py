@@ -21,6 +21,7 @@ from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, R
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
+from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
@@ -100,6 +101,9 @@ def make_plan(
             fallback = reg.store.resolve_alias(FALLBACK_KEY, "production").version
         except (PartitionNotFound, AliasNotFound):
             fallback = None
+    # the form training wrote a key in, for one the data writes otherwise (``store=2.0``; a
+    # date column's ``2024-01-01`` for a DataFrame's ``2024-01-01T00:00:00``): as the router
+    keys = [k if k in table else as_trained(k, table.__contains__) for k in keys]
     versions = [table.get(k) for k in keys]
     own = np.array([v is not None for v in versions], dtype=bool)
     if fallback is None and not own.all() and not skip_unknown:
