@@ -146,19 +146,13 @@ def as_trained(key: str, present: Callable[[str], bool]) -> str:
     asked only for a key with an integral decimal or a day: the router's alias table, the
     registry, the data."""
     numbers = numbers_as_trained(key) if "." in key else None  # no parse without the sign
-    dated = "-" in key
-    variants = [
-        v
-        for v in (
-            numbers,
-            dates_as_trained(numbers) if dated and numbers is not None else None,
-            dates_as_trained(key) if dated else None,
-        )
-        if v is not None
-    ]
-    if not variants or present(key):
+    variants = [numbers]
+    if "-" in key:
+        variants += [dates_as_trained(numbers) if numbers else None, dates_as_trained(key)]
+    found = [v for v in variants if v is not None]
+    if not found or present(key):
         return key
-    return next((v for v in variants if present(v)), key)
+    return next((v for v in found if present(v)), key)
 
 
 def dates_as_trained(key: str) -> str | None:
@@ -167,20 +161,7 @@ def dates_as_trained(key: str) -> str | None:
     written by ``isoformat`` (``2024-01-01T00:00:00``), the same read from a CSV is its text
     (``2024-01-01``): rows of the one scored against the other's registry all went to the
     fallback. Tried, as ``numbers_as_trained`` is, only when the key as given is absent."""
-    try:
-        parsed = decode_key(key)
-    except DataError:
-        return None
-    changed = False
-    for column, value in parsed.items():
-        if _DAY.fullmatch(value):
-            parsed[column] = value + _MIDNIGHT
-        elif value.endswith(_MIDNIGHT) and _DAY.fullmatch(value[: -len(_MIDNIGHT)]):
-            parsed[column] = value[: -len(_MIDNIGHT)]
-        else:
-            continue
-        changed = True
-    return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
+    return _rewritten(key, _other_day)
 
 
 def numbers_as_trained(key: str) -> str | None:
@@ -194,15 +175,36 @@ def numbers_as_trained(key: str) -> str | None:
     form only when the key as given is not in production and this one is (the router's every
     route, a retrain posted to ``store=2.0`` included: it retrains ``store=2``).
     """
+    return _rewritten(key, _integral)
+
+
+def _rewritten(key: str, rewrite: Callable[[str], str | None]) -> str | None:
+    """``key`` with each value for which ``rewrite`` gives another form written so, or
+    ``None`` when it gives none (or ``key`` is not of ``col=value`` form)."""
     try:
         parsed = decode_key(key)
     except DataError:
         return None
     changed = False
     for column, value in parsed.items():
-        match = _INTEGRAL_DECIMAL.fullmatch(value)
-        if match:
-            sign, digits = match.groups()
-            parsed[column] = f"{sign}{digits}" if digits != "0" else "0"
+        other = rewrite(value)
+        if other is not None:
+            parsed[column] = other
             changed = True
     return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
+
+
+def _integral(value: str) -> str | None:
+    match = _INTEGRAL_DECIMAL.fullmatch(value)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    return f"{sign}{digits}" if digits != "0" else "0"
+
+
+def _other_day(value: str) -> str | None:
+    if _DAY.fullmatch(value):
+        return value + _MIDNIGHT
+    if value.endswith(_MIDNIGHT) and _DAY.fullmatch(value[: -len(_MIDNIGHT)]):
+        return value[: -len(_MIDNIGHT)]
+    return None
