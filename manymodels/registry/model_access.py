@@ -1,0 +1,142 @@
+"""How the registry hands out a version's model: every load checks the version first.
+
+A model is loaded only after its signature (with a signing key), its bytes' sha256 and their
+format against the formats this registry trusts (``manymodels trust``) have been checked, and
+a promotion checks the same things without loading anything: production once pointed at a
+model that was gone or refused, and every reader failed on it. ``Registry`` takes these
+methods from ``ModelAccess``; they stand apart from its reads and alias moves because they
+are the registry's one gate between stored bytes and code that runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from manymodels.artifacts import ArtifactStore, deserialize
+from manymodels.exceptions import ArtifactError, RegistryError, VersionNotFound
+from manymodels.global_members import GlobalModels, linked
+from manymodels.registry.entities import ModelVersion
+from manymodels.registry.store import SqlStore
+from manymodels.serialization import (
+    ALL_FORMATS,
+    TRUSTED_META,
+    format_of,
+    parse_formats,
+    require_loadable,
+)
+from manymodels.signing import SIGNED_META, Signer, verify
+
+FORMATS_TTL = 1.0
+"""Seconds a registry's trusted formats are remembered before they are read again."""
+
+
+class ModelAccess:
+    """``Registry``'s loads and the checks before them (``Registry.__init__`` sets the
+    state below)."""
+
+    store: SqlStore
+    artifacts: ArtifactStore
+    signer: Signer | None
+    _formats: tuple[float, frozenset[str]] | None
+
+    if TYPE_CHECKING:  # ``Registry``'s own
+
+        def require_writable(self, doing: str) -> None: ...
+
+        def get_version(
+            self,
+            key: str | Mapping[str, Any],
+            version: int | None = None,
+            *,
+            alias: str = "production",
+        ) -> ModelVersion: ...
+
+    def load_artifact(
+        self, record: ModelVersion, shared: MutableMapping[str, Any] | None = None
+    ) -> Any:
+        """The model of ``record``: its signature checked (with a signing key), then its bytes
+        against their sha256, then their format against the formats this registry trusts
+        (read now: a policy set since the registry opened applies), and only then loaded.
+        ``shared`` holds global models by sha256 (an ensemble's members): pass one mapping to
+        many calls to read each once."""
+        self.verify(record)
+        what = f"partition '{record.key}' v{record.version}"
+        data = self.artifacts.get(record.artifact_sha256)
+        model = deserialize(data, self.trusted_formats, what=what)
+        members = GlobalModels(self.artifacts.get, self.trusted_formats, shared, owner=what)
+        model = linked(model, members)
+        if record.schema.bound is not None:  # a global model: bound to this partition's key
+            from manymodels.training.global_fit import bind_key
+
+            model = bind_key(model, record.schema.bound)
+        return model
+
+    @property
+    def trusted_formats(self) -> frozenset[str]:
+        """The artifact formats this registry loads (``manymodels.serialization``): every
+        format unless ``manymodels trust`` narrowed them (``"skops"`` forbids
+        pickles). Read again from the database once ``FORMATS_TTL`` seconds have passed, so
+        a long-lived reader such as the router follows a policy set after it started, without
+        a query on every cold load (a SQLite connection costs ~0.1-3 ms)."""
+        cached = self._formats
+        if cached is not None and time.monotonic() - cached[0] < FORMATS_TTL:
+            return cached[1]
+        try:
+            found = parse_formats(self.store.get_meta(TRUSTED_META))
+        except ValueError as e:  # written by a newer manymodels: trust nothing it does not know
+            raise RegistryError(f"registry {self!r}: {TRUSTED_META} {e}") from None
+        self._formats = (time.monotonic(), found)
+        return found
+
+    def set_trusted_formats(self, formats: frozenset[str]) -> None:
+        """Make this registry load only ``formats`` from now on (all of them: no limit).
+        Artifacts already stored in another format stay, and are refused when loaded."""
+        self.require_writable("cannot change the formats it trusts")
+        chosen = parse_formats(formats)
+        value = None if chosen == ALL_FORMATS else ",".join(sorted(chosen))
+        self.store.set_meta(TRUSTED_META, value)
+        self._formats = (time.monotonic(), chosen)
+        self.artifacts.formats = chosen
+
+    def verify(self, record: ModelVersion) -> None:
+        """Raise ``BadSignature`` unless the signing key vouches for ``record``'s digests; a
+        no-op without a key."""
+        verify(
+            self.signer, record.signature, record.key, record.version, record.artifact_sha256,
+            record.data_sha256, record.feature_schema,
+        )  # fmt: skip
+
+    @property
+    def signed_by(self) -> str | None:
+        """The key id of the first signature written to this registry (``meta``), or
+        ``None`` if none ever was: a registry that has it, opened without a key, verifies
+        nothing (``signing.unverified_warning``)."""
+        return self.store.get_meta(SIGNED_META)
+
+    def sign_unsigned(self) -> list[tuple[str, int]]:
+        """Sign every version registered without a signature (before a key was set); returns
+        their ``(key, version)``. Signing vouches for the rows as they are now: check the
+        registry (``manymodels doctor``) first."""
+        if self.signer is None:
+            raise RegistryError("no signing key is set: nothing to sign with")
+        return self.store.sign_unsigned(self.signer)
+
+    def _require_servable(self, record: ModelVersion) -> None:
+        """Raise ``ArtifactError`` unless every reader could load ``record``: checked as they
+        check before loading (signature, sha256, a trusted format, its global members), with
+        nothing unpickled. Production once moved to a model that was gone or refused, and
+        every reader failed on it."""
+        self.verify(record)
+        what = f"partition '{record.key}' v{record.version}"
+        for digest in (record.artifact_sha256, *record.members):  # members: an ensemble's
+            data = self.artifacts.get(digest)  # present, and its sha256 checked
+            require_loadable(format_of(data), self.trusted_formats, what=what)
+
+    def _servable(self, key: str, version: int) -> bool:
+        try:
+            self._require_servable(self.store.get_version(key, version))
+        except (ArtifactError, VersionNotFound):
+            return False
+        return True
