@@ -1,4 +1,5 @@
-"""Writes to the SQL store: versions and their alias moves, alias changes, pruning.
+"""Writes to the SQL store: versions and their alias moves, signatures, pruning (the moves
+themselves: ``alias_moves``).
 
 Writes come in batches (one transaction per finished chunk of partitions), because a
 per-partition transaction would make the registry the bottleneck at 100,000 partitions. Every
@@ -9,28 +10,22 @@ together or not at all.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from manymodels.exceptions import (
-    AliasNotFound,
-    NothingToRollBack,
-    RegistryError,
-    VersionNotFound,
-)
+from manymodels.exceptions import RegistryError
 from manymodels.registry import schema as t
-from manymodels.registry.base import StoreBase
+from manymodels.registry.alias_moves import AliasMovesMixin
 from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
-from manymodels.registry.entities import AliasMove, NewVersion, PartitionOutcome
+from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.registry.rows import (
     VERSION_COLUMNS,
     JsonMemo,
     encode_json,
-    move_entity,
     version_row,
 )
 from manymodels.registry.runs import refuse_if_taken
@@ -47,7 +42,7 @@ class Recorded(dict[str, int]):
         self.overruled = frozenset(overruled)
 
 
-class WritesMixin(StoreBase):
+class WritesMixin(AliasMovesMixin):
     """``SqlStore``'s writes: each method is one write transaction."""
 
     # ---------------------------------------------------------------------------- writes
@@ -199,127 +194,6 @@ class WritesMixin(StoreBase):
                 _mark_signed(conn, signer)
         return signed
 
-    def set_alias(
-        self,
-        key: str,
-        alias: str,
-        version: int,
-        *,
-        reason: str,
-        run_id: str | None = None,
-        action: str = "promote",
-        idempotent: bool = False,
-    ) -> AliasMove:
-        """Point ``alias`` at an existing version, with its history entry, in one transaction.
-
-        ``idempotent``: when ``alias`` already points at ``version``, write nothing and return
-        the history entry that put it there (checked inside the same transaction).
-        """
-        with self._begin() as conn:
-            if not self._version_exists(conn, key, version):
-                self._require_partition(conn, key)
-                raise VersionNotFound(f"partition '{key}' has no version {version}")
-            if idempotent and self._alias_versions(conn, [key], alias).get(key) == version:
-                c = t.alias_history.c
-                last = conn.execute(
-                    select(t.alias_history)
-                    .where(and_(c.key == key, c.alias == alias))
-                    .order_by(c.id.desc())
-                    .limit(1)
-                ).first()
-                if last is not None and last.to_version == version:
-                    return dataclasses.replace(move_entity(last), moved=False)
-            move = (key, alias, version, reason, action)
-            return self._move_aliases(conn, [move], run_id, now())[0]
-
-    def move_alias_from(
-        self, key: str, alias: str, current: int, version: int, *, reason: str, action: str
-    ) -> AliasMove | None:
-        """Move ``alias`` from ``current`` to ``version`` (which must exist), in one
-        transaction, only if it still points at ``current``; ``None`` when it has moved
-        meanwhile (compare-and-set: a repair never overwrites a newer promotion)."""
-        with self._begin() as conn:
-            if self._alias_versions(conn, [key], alias).get(key) != current:
-                return None
-            if not self._version_exists(conn, key, version):
-                raise VersionNotFound(f"partition '{key}' has no version {version}")
-            return self._move_aliases(conn, [(key, alias, version, reason, action)], None, now())[0]
-
-    def rollback_alias(
-        self,
-        key: str,
-        alias: str = "production",
-        *,
-        reason: str | None = None,
-        skip: Collection[int] = (),
-    ) -> AliasMove:
-        """Move ``alias`` back to the version it pointed at before its latest forward move.
-
-        The history is replayed as a stack (a rollback pops), so rolling back twice goes two
-        versions back rather than toggling. Versions deleted since (``gc --keep``) are skipped:
-        the alias goes to the newest earlier version that still exists, and
-        ``NothingToRollBack`` is raised when none does; so are those in ``skip`` (versions no
-        reader could load, checked by the caller). Read and write happen in one transaction
-        (under the write lock). ``reason`` defaults to "rollback from vN".
-        """
-        with self._begin() as conn:
-            self._require_partition(conn, key)
-            c = t.alias_history.c
-            rows = conn.execute(
-                select(c.to_version, c.action)
-                .where(and_(c.key == key, c.alias == alias))
-                .order_by(c.id)
-            ).all()
-            stack = _replay(rows)
-            current = self._alias_versions(conn, [key], alias).get(key)
-            if current is None:
-                raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
-            if stack and stack[-1] != current:  # moved outside the history: start from there
-                stack.append(current)
-            earlier = stack[:-1]
-            exists = self._existing_versions(conn, key, earlier)
-            target = next((v for v in reversed(earlier) if v in exists and v not in skip), None)
-            if target is None:
-                left = " that still exists" + (" and can be loaded" if skip else "")
-                raise NothingToRollBack(
-                    f"partition '{key}' has no earlier '{alias}' version to roll back to"
-                    + (left if earlier else "")
-                )
-            why = reason or f"rollback from v{current}"
-            return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
-
-    def _move_aliases(
-        self, conn: Connection, moves: list[Move], run_id: str | None, at: str
-    ) -> list[AliasMove]:
-        if not moves:
-            return []
-        out = []
-        for alias in {m[1] for m in moves}:
-            group = [m for m in moves if m[1] == alias]
-            before = self._alias_versions(conn, [m[0] for m in group], alias)
-            updates = [m for m in group if m[0] in before]
-            inserts = [m for m in group if m[0] not in before]
-            if updates:
-                conn.execute(
-                    update(t.aliases)
-                    .where(and_(t.aliases.c.key == bindparam("k"), t.aliases.c.alias == alias))
-                    .values(version=bindparam("v"), updated_at=at),
-                    [{"k": m[0], "v": m[2]} for m in updates],
-                )
-            if inserts:
-                conn.execute(
-                    insert(t.aliases),
-                    [
-                        {"key": m[0], "alias": alias, "version": m[2], "updated_at": at}
-                        for m in inserts
-                    ],
-                )
-            out += [
-                AliasMove(k, a, before.get(k), v, r, run_id, at, act) for k, a, v, r, act in group
-            ]
-        conn.execute(insert(t.alias_history), [m.row() for m in out])
-        return out
-
     def prune_versions(
         self, keep: int, *, dry_run: bool = False, moved_since: str | None = None
     ) -> list[tuple[str, int, str]]:
@@ -357,52 +231,12 @@ class WritesMixin(StoreBase):
                     conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
         return [(r.key, r.version, r.artifact_sha256) for r in doomed]
 
-    def _version_exists(self, conn: Connection, key: str, version: int) -> bool:
-        c = t.model_versions.c
-        q = select(c.id).where(and_(c.key == key, c.version == version))
-        return conn.execute(q).first() is not None
-
-    def _existing_versions(self, conn: Connection, key: str, versions: Sequence[int]) -> set[int]:
-        c = t.model_versions.c
-        found: set[int] = set()
-        for batch in batches(sorted(set(versions))):
-            q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
-            found.update(conn.execute(q).scalars())
-        return found
-
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         c = t.partitions.c
         for batch in batches(keys):
             out.update(conn.execute(select(c.key, c.latest_version).where(c.key.in_(batch))).all())
         return out
-
-    def _alias_versions(self, conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
-        out: dict[str, int] = {}
-        c = t.aliases.c
-        for batch in batches(keys):
-            q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
-            out.update(conn.execute(q).all())
-        return out
-
-
-def _replay(rows: Iterable[Any]) -> list[int]:
-    """The alias history ``(to_version, action)`` replayed as a stack: a forward move pushes,
-    a rollback pops back to its target. Never fails, whatever the history holds."""
-    stack: list[int] = []
-    for to_version, action in rows:
-        if action == "rollback":
-            if stack:
-                stack.pop()
-            if to_version is None or (stack and stack[-1] == to_version):
-                continue
-            if to_version in stack:  # it skipped versions deleted since: back to its target
-                del stack[len(stack) - stack[::-1].index(to_version) :]
-            else:  # a history written by racing writers (before writes were serialised)
-                stack.append(to_version)
-        elif to_version is not None:
-            stack.append(to_version)
-    return stack
 
 
 def _overruled(v: NewVersion, why: str, verdict: str) -> NewVersion:
