@@ -1,4 +1,5 @@
-"""Reads from the SQL store: partitions, versions, aliases, and what they reference.
+"""Reads from the SQL store: partitions, versions, aliases, and what they reference (the
+router's own read of a model on a cache miss: ``model_rows``).
 
 Reads take no write lock: under SQLite's WAL they neither block the writer nor wait for it
 (see ``engine``). They hand out entities or plain tuples, never rows.
@@ -6,14 +7,13 @@ Reads take no write lock: under SQLite's WAL they neither block the writer nor w
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from manymodels.exceptions import (
     AliasNotFound,
@@ -45,15 +45,6 @@ class ProductionRef(NamedTuple):
     signature: str | None = None  # of its digests (``manymodels.signing``)
     estimator: str | None = None  # how it was made: a global one is judged by its own recipe
     params_json: str | None = None
-
-
-class ModelRow(NamedTuple):
-    """What loading and feeding one version's model needs, and what vouches for it."""
-
-    artifact_sha256: str
-    feature_schema_json: str
-    data_sha256: str | None
-    signature: str | None
 
 
 class ReadsMixin(StoreBase):
@@ -113,61 +104,6 @@ class ReadsMixin(StoreBase):
                 self._require_partition(conn, key)
             raise VersionNotFound(f"partition '{key}' has no version {version}")
         return got[0]
-
-    def model_refs(self, pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int, ModelRow]]:
-        """``(key, version, ModelRow)`` for many (key, version) pairs: only what loading and
-        feeding a model needs, one indexed lookup per pair in batched queries
-        (``get_versions`` builds whole entities, ~10× the work)."""
-        c = t.model_versions.c
-        out: list[tuple[str, int, ModelRow]] = []
-        with self.engine.connect() as conn:
-            for batch in batches(list(pairs)):
-                q = select(
-                    c.key, c.version, c.artifact_sha256, c.feature_schema_json, c.data_sha256,
-                    c.signature,
-                ).where(pairs_in(c, batch))  # fmt: skip
-                wanted = set(batch)
-                out += [(r[0], r[1], ModelRow(r[2], r[3], r[4], r[5])) for r in conn.execute(q)
-                        if (r[0], r[1]) in wanted]  # fmt: skip
-        return out
-
-    def model_ref(self, key: str, version: int) -> ModelRow | None:
-        """What loading one version's model needs (``ModelRow``), or ``None``: a router's
-        cache miss. At a high miss rate this read *is* the router's throughput, so it runs a
-        statement compiled once on a pooled DBAPI connection (~12 µs); SQLAlchemy's execution
-        path costs ~60 µs for the same indexed lookup, ``get_version`` ~380 µs."""
-        sql, bind = self._model_ref_statement
-        try:
-            raw = self.engine.raw_connection()  # a pool timeout or a failed connect: below
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry database unavailable: {e}") from e
-        try:
-            cur = raw.cursor()
-            try:
-                cur.execute(sql, bind(key, version))
-                rows = cur.fetchall()  # to the end: an unfinished read would pin a snapshot
-            finally:
-                cur.close()
-        except Exception as e:  # the DBAPI's own errors: not SQLAlchemy-wrapped on this path
-            if self.engine.dialect.is_disconnect(e, raw.dbapi_connection, None):  # type: ignore[arg-type]
-                raw.invalidate(e)  # a dead connection must not go back to the pool
-            raise RegistryError(f"registry database unavailable: {e}") from e
-        finally:
-            raw.close()  # back to the pool (a no-op once invalidated)
-        return ModelRow(*rows[0]) if rows else None
-
-    @functools.cached_property
-    def _model_ref_statement(self) -> tuple[str, Callable[[str, int], Any]]:
-        """The SQL text of ``model_ref`` in this database's dialect, and how to bind it."""
-        c = t.model_versions.c
-        stmt = select(c.artifact_sha256, c.feature_schema_json, c.data_sha256, c.signature).where(
-            c.key == bindparam("k"), c.version == bindparam("v")
-        )
-        compiled = stmt.compile(dialect=self.engine.dialect)
-        names = compiled.positiontup
-        if self.engine.dialect.positional and names is not None:
-            return compiled.string, lambda k, v: tuple({"k": k, "v": v}[n] for n in names)
-        return compiled.string, lambda k, v: {"k": k, "v": v}
 
     def get_versions(self, pairs: Sequence[tuple[str, int]]) -> list[ModelVersion]:
         """Many (key, version) rows in a few queries; missing pairs are left out."""
