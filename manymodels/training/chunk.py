@@ -11,8 +11,8 @@ resumed run trains it again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -21,9 +21,7 @@ import numpy as np
 from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import error_text, short_message
-from manymodels.feature_schema import FeatureSchema
 from manymodels.global_members import stored_form
-from manymodels.lagfeatures import TargetTransform
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
 from manymodels.spec import Spec
@@ -31,9 +29,7 @@ from manymodels.targetunits import RawTarget
 from manymodels.training.compare import Champion, Comparison, load_champion, newer_than
 from manymodels.training.external import External
 from manymodels.training.global_fit import GlobalLoader, GlobalModel, bound
-from manymodels.training.heldout import across_transforms, rerecorded
 from manymodels.training.history import ChunkRows
-from manymodels.training.metrics import beats
 from manymodels.training.records import (
     evaluation_record,
     jsonable,
@@ -41,10 +37,17 @@ from manymodels.training.records import (
     with_classes,
     with_profile,
 )
-from manymodels.training.rows import drop_masks, kept_rows
-from manymodels.training.schema import feature_schema, partition_history
-from manymodels.training.select import Fitted, fit_partition, refitted
-from manymodels.training.splits import PartitionSkipped, take
+from manymodels.training.rows import drop_masks
+from manymodels.training.schema import feature_schema
+from manymodels.training.select import Fitted, fit_partition
+from manymodels.training.splits import PartitionSkipped
+from manymodels.training.transform_choice import (
+    Inputs,
+    best_transform,
+    in_target_units,
+    inputs_of,
+    transform_kind,
+)
 from manymodels.training.transforms import View, alternative_views
 
 Result = NewVersion | PartitionOutcome
@@ -73,7 +76,7 @@ def train_chunk(
     for i, key in enumerate(table.keys):
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
         first, *others = [
-            _inputs(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
+            inputs_of(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
                 [e for e in external if e.transform == v.transform],
                 partial(load_global, key=key_values),
             )
@@ -103,75 +106,6 @@ def train_chunk(
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
     return out
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """One partition's rows as one target transform sees them (``training.transforms``)."""
-
-    X: Any
-    y: np.ndarray
-    schema: dict[str, Any]
-    raw: RawTarget | None
-    times: np.ndarray | None
-    dropped: Mapping[str, int]
-    rows: Any = None
-    external: Sequence[External] = ()  # the global models fitted on this transform's target
-
-    def with_external(self, external: Sequence[External], load: Callable[..., Any]) -> Inputs:
-        """These inputs with the run's global models of their transform, each holding its
-        predictions of these rows and able to load itself (``load(sha256)``)."""
-        mine = [replace(e, pred=e.pred[self.rows], load=partial(load, e.sha256)) for e in external]
-        return replace(self, external=mine)
-
-
-def _inputs(
-    table: PartitionedTable,
-    i: int,
-    schema: dict[str, Any],
-    masks: Mapping[str, np.ndarray],
-    key_values: dict[str, Any],
-    *,
-    ordered: bool,
-) -> Inputs:
-    """Partition ``i``'s kept rows, schema (with its history) and raw target in ``table``."""
-    given = table.rows(i)
-    rows, dropped = kept_rows(given, masks)
-    if "forecast" in schema:
-        last = _last_known(given, masks.get("missing_target"))
-        history = partition_history(table, i, schema, key_values, last=last)
-        schema = {**schema, "history": history}
-    return Inputs(
-        take(table.X, rows),
-        table.y[rows],
-        schema,
-        raw_target(table, given, rows, schema, ordered=ordered),
-        None if table.time is None else table.time[rows],
-        dropped,
-        rows,
-    )
-
-
-def raw_target(
-    table: PartitionedTable,
-    given: slice,
-    rows: Any,
-    schema: Mapping[str, Any],
-    *,
-    ordered: bool = False,
-) -> RawTarget | None:
-    """The kept ``rows`` of the partition at ``given`` as the table gave them (target, and
-    each row's previous target), with the transform its history records; ``None`` without a
-    ``target_transform``. A partition's first row has no previous target (NaN). ``ordered``:
-    validation folds follow the rows in time, so a differenced fold is judged as a forecast
-    (``RawTarget.periods``)."""
-    transform = FeatureSchema.parse(schema).transform
-    if table.raw_y is None or transform is None:
-        return None
-    index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
-    previous = np.where(index > given.start, table.raw_y[np.maximum(index - 1, 0)], np.nan)
-    periods = index - given.start if ordered else None
-    return RawTarget(table.raw_y[index], previous, TargetTransform.from_json(transform), periods)
 
 
 def train_one(
@@ -218,12 +152,12 @@ def train_one(
     views: list[Inputs] = []  # every transform's inputs: a champion's own among them
 
     def fit(inputs: Inputs) -> Fitted:
-        kind = _kind(inputs)
+        kind = transform_kind(inputs)
         other = champion is not None and champion_model is not None and champion.transform != kind
         units, unseen = None, newer_than(inputs.times, champion.last_time if champion else None)
         if other:
             assert champion is not None
-            own = next((v for v in views if _kind(v) == champion.transform), None)
+            own = next((v for v in views if transform_kind(v) == champion.transform), None)
             found = in_target_units(champion_model, own, inputs) if own is not None else None
             if found is not None and unseen is not None:  # both judged on the periods both see
                 units, unseen = found[0], unseen & found[1]
@@ -323,94 +257,6 @@ def train_one(
     )
 
 
-def best_transform(
-    fit: Callable[[Inputs], Fitted],
-    given: Inputs,
-    alternatives: Sequence[Inputs],
-    *,
-    margin: float = 0.0,
-) -> tuple[Fitted, Inputs]:
-    """The best-scoring fit of ``given`` and of each alternative transform's inputs (each with the
-    global models fitted on its target), and the inputs it was fitted on; an alternative
-    replaces ``given``'s fit only when it beats it by ``margin`` (``[selection]
-    transform_margin``). ``fit`` may leave its model to be fitted on all rows
-    (``Fitted.pending``): only the chosen transform's model is, here. A transform that
-    cannot fit this partition on its folds (too few rows once differenced, a candidate's
-    complaint) drops out, and so does a chosen one whose model cannot fit all rows (the next
-    best is chosen); one not chosen is never fitted on all rows, so its score (and its
-    held-out errors in the interval replay) stand. The first error is raised when none fits.
-    With alternatives, the version's validation record keeps every transform's score
-    (``transforms``: kind → score, ``None`` where it failed), and its interval record the
-    errors of this choice too, replayed without each fold (``training.heldout``)."""
-    options = [given, *alternatives]
-    fits: dict[int, Fitted] = {}
-    errors: dict[int, Exception] = {}
-    for i, inputs in enumerate(options):
-        try:
-            fits[i] = fit(inputs)
-        except Exception as e:
-            errors[i] = e
-    while True:
-        if not fits:
-            raise errors[min(errors)]
-        best = max(fits, key=lambda i: fits[i].score)  # the first of equal scores
-        if best != 0 and 0 in fits and not beats(fits[best].score, fits[0].score, margin):
-            best = 0  # a narrow win of another transform is noise
-        try:
-            chosen = refitted(fits[best], options[best].X, options[best].y)
-            break
-        except Exception as e:  # its model cannot fit all rows: another transform's may
-            del fits[best]
-            errors[best] = e
-    if alternatives and chosen.intervals:  # bands from errors of the transform choice too
-        held = across_transforms(
-            [f.held_out for f in fits.values()], first_fitted=0 in fits, margin=margin
-        )
-        if held is not None:
-            chosen = replace(chosen, intervals=rerecorded(chosen.intervals, held))
-    if alternatives:
-        scores = {_kind(o): (fits[i].score if i in fits else None) for i, o in enumerate(options)}
-        failed = [
-            f"target_transform '{_kind(options[i])}' not fitted: {error_text(e)}"
-            for i, e in sorted(errors.items())
-        ]
-        chosen = replace(
-            chosen,
-            validation={**chosen.validation, "transforms": scores},
-            warnings=[*chosen.warnings, *failed],
-        )
-    return chosen, options[best]
-
-
-def in_target_units(
-    model: Any, own: Inputs, ours: Inputs
-) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray] | None:
-    """A champion of another target transform, as it predicts rows of ``ours`` (positions)
-    in the target's units from ``own``, its transform's view of the same periods (matched by
-    time), and which rows of ``ours`` that view holds (a differenced view lacks the change
-    after a missing target, a level view has it): a retrain choosing the other transform was
-    never compared, and so never promoted under ``if_better`` however much better it was.
-    ``None`` without times to match by."""
-    times = ours.times
-    if own.times is None or times is None:
-        return None
-    where = {t: j for j, t in enumerate(own.times.tolist())}  # one row per period
-    covered = np.fromiter((t in where for t in times.tolist()), dtype=bool, count=len(times))
-
-    def predict(rows: np.ndarray) -> np.ndarray:
-        mine = np.array([where[t] for t in times[rows].tolist()], dtype=np.intp)
-        fit = model if own.raw is None else own.raw.judged(model, mine)
-        return np.asarray(fit.predict(take(own.X, mine)), dtype=np.float64)
-
-    return predict, covered
-
-
-def _kind(inputs: Inputs) -> str:
-    """The transform these inputs' model learns, as its history records it (``auto_difference``
-    resolved; none recorded: ``none``)."""
-    return FeatureSchema.parse(inputs.schema).transform_kind
-
-
 def _global(fitted: Fitted) -> tuple[str, int] | None:
     art = fitted.artifact
     return None if art is None else (art.sha256, art.size)
@@ -418,14 +264,3 @@ def _global(fitted: Fitted) -> tuple[str, int] | None:
 
 def _reasons(dropped: Mapping[str, int] | None) -> str:
     return ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (dropped or {}).items())
-
-
-def _last_known(rows: slice, missing_target: np.ndarray | None) -> int | None:
-    """The table row of a partition's last row with a target (``None`` when it has none): a
-    forecast starts after it. Rows after it are the periods to forecast; a row left out of
-    training for another reason (a missing feature value under ``changes``) is still a
-    period whose target is known, and was forecast again, its target ignored by the lags."""
-    if missing_target is None:
-        return rows.stop - 1 if rows.stop > rows.start else None
-    known = np.flatnonzero(~missing_target[rows])
-    return int(known[-1]) + rows.start if len(known) else None

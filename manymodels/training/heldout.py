@@ -14,8 +14,8 @@ margin. Those scores and predictions already exist (selection made them), so not
 refitted: a ``Trail`` keeps every option's per-fold scores and predictions while selection
 runs, and ``Trail.held_out`` replays the rule once per left-out fold. With
 ``target_transform = [...]`` the choice of transform is replayed the same way
-(``across_transforms``, called by ``chunk.best_transform``). With one fold there is nothing
-to choose by, and the winner's own errors are used as before.
+(``across_transforms``, called by ``transform_choice.best_transform``). With one fold there
+is nothing to choose by, and the winner's own errors are used as before.
 """
 
 from __future__ import annotations
@@ -204,9 +204,9 @@ def across_transforms(
     fits: Sequence[HeldOutErrors | None], *, first_fitted: bool, margin: float
 ) -> HeldOutErrors | None:
     """Each transform's held-out choices (in ``target_transform`` order, those that fitted)
-    replayed through ``chunk.best_transform``'s rule, fold by fold: the best score on the
-    other folds, the first transform (when ``first_fitted``) kept unless another beats it by
-    ``margin``. ``None`` unless every transform has them over the same folds."""
+    replayed through ``transform_choice.best_transform``'s rule, fold by fold: the best score
+    on the other folds, the first transform (when ``first_fitted``) kept unless another beats
+    it by ``margin``. ``None`` unless every transform has them over the same folds."""
     if not fits or any(f is None for f in fits):
         return None
     done = [f for f in fits if f is not None]
