@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -110,6 +110,8 @@ class Spec(_Frozen):
     column): ``error`` (the default) rejects the table naming the first one; ``drop`` leaves
     those rows out and records how many per column in the run.
     """
+
+    _source: ClassVar[str] = "<spec>"
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     task: Task = "regression"

@@ -6,18 +6,20 @@ them so that the spec's own module holds the cross-section rules only.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from manymodels.exceptions import first_line
+from manymodels.exceptions import SpecError, first_line
+from manymodels.spec_errors import describe
 from manymodels.spec_types import refuse_text_for_numbers
 
 MAX_LAG = 1000
@@ -30,6 +32,24 @@ class _Frozen(BaseModel):
     Numbers of any Python kind, and tuples for lists, stay welcome (a notebook's spec)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    _source: ClassVar[str] = ""
+    """What a problem found building one directly is said to be in; empty: ``<ClassName>``."""
+
+    def __init__(self, /, **data: Any) -> None:
+        """Built directly (``Spec(name=…)``, ``Selection(prior_rows=…)``), a bad value is the
+        one-line ``SpecError`` that ``Spec.from_dict`` raises, not pydantic's ``ValidationError``
+        over several lines with a link per problem. Both are ``ValueError``s."""
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise SpecError(describe(e, self._source or f"<{type(self).__name__}>")) from None
+
+    # Pydantic calls an ``__init__`` it finds overridden for every validation too
+    # (``model_validate``, a section inside a spec), where a ``SpecError`` would be wrapped
+    # into a ``ValidationError`` and the ``stored`` context lost: this one only translates the
+    # error of a direct call, so validation keeps to pydantic's own path (as ``RootModel``'s).
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @field_validator("*", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ import pytest
 from factories import RIDGE, spec_dict
 
 from manymodels.exceptions import SpecError
-from manymodels.spec import Spec
+from manymodels.spec import Selection, Spec
 
 VALID = """\
 name = "s"
@@ -183,6 +183,43 @@ def test_spec_error_is_a_value_error(tmp_path: Path) -> None:
 def test_from_dict_names_its_source() -> None:
     with pytest.raises(SpecError, match=r"^<spec>: features is empty"):
         Spec.from_dict(spec_dict(features=[]))
+
+
+def test_a_spec_built_directly_says_what_from_dict_says() -> None:
+    """``Spec(...)`` raised pydantic's ``ValidationError``, a message over several lines with a
+    link per problem, where ``from_dict`` and ``train`` said the same in one line."""
+    bad = spec_dict(min_rows=1, selection={"prior_rows": "x"})
+    with pytest.raises(SpecError) as direct:
+        Spec(**bad)
+    with pytest.raises(SpecError) as read:
+        Spec.from_dict(bad)
+    assert str(direct.value) == str(read.value)
+    assert str(direct.value).startswith("<spec>: min_rows: ") and "\n" not in str(direct.value)
+    with pytest.raises(ValueError, match=r"^<spec>: features is empty"):  # still a ValueError
+        Spec(**spec_dict(features=[]))
+    with pytest.raises(SpecError, match=r"^<Selection>: naive_margin: "):  # a section alone
+        Selection(naive_margin=2)
+
+
+def test_a_spec_is_still_validated_copied_and_pickled_as_pydantic_does() -> None:
+    """Direct construction's ``SpecError`` leaves pydantic's own paths alone: ``model_validate``
+    keeps its ``ValidationError`` and its context (a stored spec's fractions of levels), a
+    section inside a spec is named by its key, and copies need no validation."""
+    import copy
+    import pickle
+
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Spec.model_validate(spec_dict(min_rows=1))
+    stored = spec_dict(intervals={"levels": [0.8]})
+    assert Spec.model_validate(stored, context={"stored": True}).intervals is not None
+    with pytest.raises(SpecError, match=r"^<spec>: selection\.naive_margin: "):
+        Spec.from_dict(spec_dict(selection={"naive_margin": 2}))
+    spec = Spec(**spec_dict(selection=Selection(naive_margin=0.2)), min_rows=12)
+    assert spec == Spec.from_dict(spec.to_dict())
+    assert spec.model_copy(update={"min_rows": 20}).min_rows == 20
+    assert pickle.loads(pickle.dumps(spec)) == spec == copy.deepcopy(spec) == copy.copy(spec)
 
 
 def test_several_problems_are_all_reported_on_one_line(tmp_path: Path) -> None:
