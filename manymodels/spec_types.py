@@ -1,10 +1,11 @@
-"""Text or a boolean where a spec's key takes numbers: refused, naming the key.
+"""Text, bytes or a boolean where a spec's key takes numbers: refused, naming the key.
 
 Pydantic's lax mode read ``min_rows = "20"`` as 20, ``enabled = "yes"`` as true,
 ``levels = ["80"]`` as 80 and ``min_rows = true`` as 1 ("must be ≥ 2" said nothing), while
 ``lags = ["8"]`` was refused: one spec, two rules. Strict mode would also refuse what a
-notebook's spec holds (numpy numbers, tuples for lists), so only these two confusions are
-refused: text for a number or a boolean, and a boolean for a number.
+notebook's spec holds (numpy numbers, tuples for lists), so only these confusions are refused:
+text (or bytes, a Python dict's ``b"20"``) for a number or a boolean, and a boolean for a
+number.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ class Takes:
 
 
 def refuse_text_for_numbers(annotation: Any, value: Any) -> None:
-    """``ValueError`` when ``value`` (or an item of a list of them) is text or a boolean and
-    the field ``annotation`` describes takes numbers (and booleans) only, beside at most
+    """``ValueError`` when ``value`` (or an item of a list of them) is text, bytes or a boolean
+    and the field ``annotation`` describes takes numbers (and booleans) only, beside at most
     some literal words (``prior_rows: float | "auto"``)."""
     listed = isinstance(value, list | tuple)
     items = value if listed else [value]
-    odd = [v for v in items if isinstance(v, str | bool)]
+    odd = [v for v in items if isinstance(v, str | bytes | bytearray | bool)]
     if not odd:
         return
     found = takes_of(annotation)
@@ -53,6 +54,9 @@ def refuse_text_for_numbers(annotation: Any, value: Any) -> None:
     text = next((v for v in odd if isinstance(v, str) and v not in words), None)
     if text is not None:
         raise ValueError(f"must be {meant}, not the text {str(text)!r} (write it without quotes)")
+    raw = next((v for v in odd if isinstance(v, bytes | bytearray)), None)
+    if raw is not None:  # pydantic read b"20" as 20 and b"yes" as true, as it read text
+        raise ValueError(f"must be {meant}, not the bytes {bytes(raw)!r}")
     flag = next((v for v in odd if isinstance(v, bool)), None)
     if flag is not None and bool not in kinds:
         raise ValueError(f"must be {meant}, not {str(flag).lower()}")

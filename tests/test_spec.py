@@ -254,6 +254,34 @@ def test_text_or_a_boolean_where_a_number_is_meant_is_refused(
     assert f"<spec>: {where}: {says}" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("change", "where", "says"),
+    [
+        ({"min_rows": b"20"}, "min_rows", "must be a number, not the bytes b'20'"),
+        ({"seed": bytearray(b"7")}, "seed", "must be a number, not the bytes b'7'"),
+        ({"fallback": {"enabled": b"yes"}}, "fallback.enabled", "must be true or false, not"),
+        (
+            {"intervals": {"levels": [80, b"95"]}},
+            "intervals.levels",
+            "must be a number, not the bytes b'95'",
+        ),
+        (
+            {"selection": {"prior_rows": b"3"}},
+            "selection.prior_rows",
+            "must be a number or 'auto', not the bytes b'3'",
+        ),
+    ],
+)
+def test_bytes_where_a_number_is_meant_are_refused_as_text_is(
+    change: dict[str, object], where: str, says: str
+) -> None:
+    """A Python dict's ``b"20"`` was read as 20 (and ``b"yes"`` as true) where ``"20"`` was
+    refused."""
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict(spec_dict(**change))
+    assert f"<spec>: {where}: {says}" in str(caught.value)
+
+
 def test_text_beside_a_fields_own_words_is_refused_and_its_words_are_not() -> None:
     """``prior_rows`` takes a number or "auto": "20" was read as 20.0, true as 1.0."""
     with pytest.raises(SpecError, match="prior_rows: must be a number or 'auto', not the text"):
