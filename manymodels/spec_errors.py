@@ -94,7 +94,10 @@ def _union_problem(union: Sequence[Any], errors: Sequence[Any]) -> tuple[str, st
     The member the value was meant for: one whose errors lie deeper than the key (the value
     had its shape: a list whose item is wrong), else those refusing more than the value's
     type (``'log'`` is a text, the list member refuses it for not being a list). The others
-    are named as what else the key takes, unless the value went deeper into one."""
+    are named as what else the key takes, unless the value went deeper into one. A value
+    meant for none (a table where a word or a list of words goes) is said to be none of them;
+    a number out of a member's range says the range beside the others (``must be a number
+    ≥ 0 or 'auto', not -1``), where pydantic's words for each member read as two problems."""
     at = _member_at(union[0]["loc"], errors)
     assert at is not None  # how ``problems`` found them
     members: dict[str, list[Any]] = {}
@@ -102,34 +105,61 @@ def _union_problem(union: Sequence[Any], errors: Sequence[Any]) -> tuple[str, st
         members.setdefault(err["loc"][at], []).append(err)
     deeper = [m for m, errs in members.items() if any(len(e["loc"]) > at + 1 for e in errs)]
     shaped = [m for m, errs in members.items() if not all(_wrong_type(e) for e in errs)]
-    meant = deeper or shaped or list(members)
+    if not deeper and not shaped:  # meant for none ({} for a word or a list of words)
+        names = [_member_name(m) for m in members]
+        msg = f"{_shown(union[0]['input'])} is not {names[0]}"
+        if names[1:]:
+            msg += f" (or {', or '.join(names[1:])})"
+        return _dotted(union[0]["loc"][:at]), msg
+    meant = deeper or shaped
     chosen = [e for m in meant for e in members[m]]
+    others = [_member_name(m) for m in members if m not in meant]
     if len(chosen) == 1:
         err = chosen[0]
         loc, msg = _dotted([*err["loc"][:at], *err["loc"][at + 1 :]]), message(err)
+        if not deeper and (bound := _bound(err)):  # prior_rows = -1: a number, out of range
+            wanted = " or ".join([f"{_member_name(meant[0])} {bound}", *others])
+            return loc, f"must be {wanted}, not {_shown(err['input'])}"
     else:
         loc, msg = _dotted(union[0]["loc"][:at]), ", or ".join(message(e) for e in chosen)
-    others = [_member_name(m) for m in members if m not in meant]
     if others and not deeper:
         msg += f" (or {', or '.join(others)})"
     return loc, msg
 
 
+BOUNDS = {"greater_than_equal": "≥", "greater_than": ">", "less_than_equal": "≤", "less_than": "<"}
+"""Pydantic's errors of a number out of its range, and the sign each names its limit with."""
+
+
+def _bound(err: Any) -> str | None:
+    """``≥ 0`` for a number pydantic refused for being below 0, and so on; None for others."""
+    sign = BOUNDS.get(str(err["type"]))
+    if sign is None:
+        return None
+    limit = next(iter(err.get("ctx", {}).values()), None)
+    if isinstance(limit, int | float) and not isinstance(limit, bool):
+        return f"{sign} {limit:g}"  # ≥ 0, where a float's field says 0.0
+    return None if limit is None else f"{sign} {limit}"
+
+
 def _wrong_type(err: Any) -> bool:
     """An error saying only that the value is not of the member's type (``list_type``; a
-    list or table given where one of some words is taken)."""
-    container = isinstance(err["input"], list | dict)
-    return str(err["type"]).endswith("_type") or (err["type"] == "literal_error" and container)
+    number, list or table given where one of some words is taken: a spec's choices are all
+    words)."""
+    words = err["type"] == "literal_error" and not isinstance(err["input"], str)
+    return str(err["type"]).endswith("_type") or words
 
 
 def _member_name(member: str) -> str:
-    """What a union's member takes, in words: ``list[literal['a','b']]`` → a list of 'a', 'b'."""
+    """What a union's member takes, in words: ``list[literal['a','b']]`` → a list of 'a', 'b';
+    ``literal['auto']`` → 'auto'."""
     if member in SIMPLE_TYPES:
         return SIMPLE_TYPES[member]
     if member.startswith("constrained-"):
         return SIMPLE_TYPES.get(member.removeprefix("constrained-"), member)
     if found := re.fullmatch(r"literal\[(.*)\]", member):
-        return "one of " + found.group(1).replace(",", ", ")
+        words = found.group(1)
+        return "one of " + words.replace(",", ", ") if "," in words else words
     if found := re.fullmatch(r"list\[(.*)\]", member):
         inner = _member_name(found.group(1)).removeprefix("one of ")
         return f"a list of {inner}" if inner != found.group(1) else "a list"

@@ -255,6 +255,35 @@ def test_malformed_spec_is_one_line_and_creates_nothing(samples_dir: Path, tmp_p
     assert not registry.exists()
 
 
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            "target_transform = {}",
+            "target_transform: {} is not one of 'none', 'difference', 'scale', "
+            "'auto_difference' (or a list of 'none', 'difference', 'scale')",
+        ),
+        (
+            "[selection]\nprior_rows = -1",
+            "selection.prior_rows: must be a number ≥ 0 or 'auto', not -1",
+        ),
+    ],
+    ids=["target_transform", "prior_rows"],
+)
+def test_a_value_no_choice_takes_is_one_line_saying_what_the_key_takes(
+    samples_dir: Path, tmp_path: Path, change: str, said: str
+) -> None:
+    """They said "…, or Input should be a valid list" and "Input should be greater than or
+    equal to 0, or -1 is not 'auto'"."""
+    spec = tmp_path / "bad.toml"
+    text = (samples_dir / "store_sales.toml").read_text()
+    spec.write_text(text.replace("seed = 0", f"seed = 0\n{change}", 1))
+    result = invoke("train", spec, samples_dir / "store_sales.csv", "--registry",
+                    tmp_path / "registry", "--backend", "local")  # fmt: skip
+    assert one_error_line(result) == f"error: {spec}: {said}"
+    assert result.exit_code == 2
+
+
 def test_bad_toml_is_one_line(tmp_path: Path, samples_dir: Path) -> None:
     spec = tmp_path / "broken.toml"
     spec.write_text('name = "unterminated\n')

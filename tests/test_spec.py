@@ -147,10 +147,15 @@ def test_consistency_errors_name_file_and_key(
         ('task = "regresion"', "task: 'regresion' is not one of 'regression', 'classification'"),
         (
             "[selection]\nprior_rows = -1",
-            "selection.prior_rows: Input should be greater than or equal to 0, or -1 is not 'auto'",
+            "selection.prior_rows: must be a number ≥ 0 or 'auto', not -1",
+        ),
+        (
+            "target_transform = {}",
+            "target_transform: {} is not one of 'none', 'difference', 'scale', "
+            "'auto_difference' (or a list of 'none', 'difference', 'scale')",
         ),
     ],
-    ids=["union-word", "union-list-item", "literal", "union-number"],
+    ids=["union-word", "union-list-item", "literal", "union-number", "union-table"],
 )
 def test_a_value_outside_a_choice_is_one_line_in_the_specs_words(
     tmp_path: Path, top: str, said: str
@@ -160,6 +165,41 @@ def test_a_value_outside_a_choice_is_one_line_in_the_specs_words(
     a choice is named as written."""
     path = write_spec(tmp_path, top=top)
     assert spec_error(path) == f"{path}: {said}"
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (
+            {"target_transform": {}},
+            "target_transform: {} is not one of 'none', 'difference', 'scale', "
+            "'auto_difference' (or a list of 'none', 'difference', 'scale')",
+        ),
+        (
+            {"target_transform": 5},
+            "target_transform: 5 is not one of 'none', 'difference', 'scale', "
+            "'auto_difference' (or a list of 'none', 'difference', 'scale')",
+        ),
+        (
+            {"selection": {"prior_rows": -1}},
+            "selection.prior_rows: must be a number ≥ 0 or 'auto', not -1",
+        ),
+        (
+            {"selection": {"prior_rows": [2]}},
+            "selection.prior_rows: [2] is not a number (or 'auto')",
+        ),
+    ],
+    ids=["table", "number", "below-minimum", "list"],
+)
+def test_a_value_of_no_members_kind_says_what_it_is_and_what_the_key_takes(
+    change: dict[str, object], said: str
+) -> None:
+    """``target_transform = {}`` said "{} is not one of 'none', …, or Input should be a valid
+    list", ``prior_rows = -1`` "Input should be greater than or equal to 0, or -1 is not
+    'auto'": pydantic's words for each member, where neither member was meant."""
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict(spec_dict(lags=[1], **change))
+    assert str(caught.value) == f"<spec>: {said}"
 
 
 def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
