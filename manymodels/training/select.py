@@ -133,22 +133,24 @@ def fit_partition(
     ordered = bool(spec.time_column) if time_ordered is None else time_ordered
     splits = validation_splits(n, spec, key=key, time_ordered=time_ordered)
     score_fn: Metric = metric(spec.metric_name)
+    fallback: Metric | None = None  # classification's ``[selection] fallback_metric``
     one_class: str | None = None
     if spec.task == "classification":
         prior = _prior(prior, y)
         one_class = classify.single_class(y, splits)
+        fallback = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
         if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
-            score_fn = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
+            score_fn = fallback
 
     def judge(compared: Sequence[np.ndarray]) -> Metric:
         """The metric for the champion's unseen rows: the spec's fallback where the spec's
         metric cannot decide those rows, as it does a partition's whole windows."""
-        if prior is None or isinstance(score_fn, classify.ProbaMetric):
+        if fallback is None or score_fn is fallback:
             return score_fn
         windows = [(rows, rows) for rows in compared if len(rows)]
         if classify.metric_defined(spec.metric_name, y, windows, spec.selection.min_class_rows):
             return score_fn
-        return classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
+        return fallback
 
     # every option's fold predictions, for interval residuals of the selection (``heldout``)
     trail = heldout.Trail(score_fn) if spec.intervals and spec.task == "regression" else None
