@@ -31,7 +31,7 @@ from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
-from serving.keys import EncodedSeparators
+from serving.keys import KeyPaths, actions_of
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
@@ -177,13 +177,15 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     # Every router gets the read-token check here (``serving.auth``: probes stay open), so a
     # router added to this tuple is covered; one included elsewhere takes the same list.
     reads = read_dependencies(settings)
-    # before partitions' GET {key:path}, so a 405 on .../actuals allows POST (see above)
-    app.include_router(monitor_routes.router, dependencies=reads)
-    for module in (predict, forecast, admin, retrain, partitions, runs, v2, ops):
+    # monitor before partitions' GET {key:path}, so a 405 on .../actuals allows POST (see above)
+    modules = (monitor_routes, predict, forecast, admin, retrain, partitions, runs, v2, ops)
+    for module in modules:
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)
-    app.add_middleware(EncodedSeparators)  # routes a key's %2F as one segment (serving.keys)
+    paths = (str(getattr(r, "path", "")) for m in modules for r in m.router.routes)
+    # routes a key's %2F as one segment, and …/predict/ as …/predict (serving.keys)
+    app.add_middleware(KeyPaths, actions=actions_of(paths))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

@@ -68,9 +68,11 @@ _SCORING = (b"/predict", b"/forecast", b"/explain")
 
 
 def partition_of(raw_path: bytes) -> bytes | None:
-    """The key (percent-encoded, as in the URL) of a route that loads a partition's model."""
+    """The key (percent-encoded, as in the URL) of a route that loads a partition's model;
+    ``…/predict/`` too, which the app answers as ``…/predict`` (``serving.keys.KeyPaths``)."""
     if not raw_path.startswith(_PREFIX):
         return None
+    raw_path = raw_path.rstrip(b"/")
     for suffix in _SCORING:
         if raw_path.endswith(suffix):
             key = raw_path[len(_PREFIX) : -len(suffix)]

@@ -134,8 +134,7 @@ def _refuse_post_actions(text: str) -> None:
     and answered "no partition '…%2Fpredict'", as if the partition did not exist. A value's
     own ``/`` is ``%2F`` in the raw key, so a literal one ends the key: what follows is an
     action, which takes POST."""
-    path = text.rstrip("/")  # ``…/predict/`` too
-    action = path.rpartition("/")[2] if "/" in path else None
+    action = text.rpartition("/")[2] if "/" in text else None  # ``…/predict/``: KeyPaths
     if action in POST_ACTIONS:
         raise HTTPException(405, f"/{action} takes POST, not GET", headers={"Allow": "POST"})
 

@@ -48,6 +48,7 @@ def test_partition_of_reads_scoring_routes_only() -> None:
     )
     assert partition_of(b"/v1/partitions/store=1,brand=a%2Fb/forecast") == b"store=1,brand=a%2Fb"
     assert partition_of(b"/v1/partitions/store=2/explain") == b"store=2"
+    assert partition_of(b"/v1/partitions/store=2/predict/") == b"store=2"  # answered as without
     for other in (b"/v1/predict", b"/v1/partitions/store=2", b"/v1/partitions//predict",
                   b"/v1/partitions/store=2/promote", b"/healthz"):  # fmt: skip
         assert partition_of(other) is None

@@ -57,7 +57,10 @@ def test_versions_have_the_bound_the_cli_has() -> None:
 
 # ------------------------------------------------------------------------------ 405 and Allow
 def concrete(path: str) -> str:
-    return path.replace("{key:path}", KEY).replace("{key}", KEY).replace("{job_id}", "j1")
+    return (
+        path.replace("{key:path}", KEY).replace("{key}", KEY).replace("{job_id}", "j1")
+        .replace("{version}", "1")
+    )  # fmt: skip
 
 
 def test_a_405_allows_exactly_the_methods_the_openapi_document_gives_the_path(
@@ -77,6 +80,44 @@ def test_a_405_allows_exactly_the_methods_the_openapi_document_gives_the_path(
             # the Open Inference Protocol's own routes answer its {"error": ...} where they can
             v2 = path == "/v2" or path.startswith("/v2/")
             assert "detail" in r.json() or (v2 and "error" in r.json())
+
+
+# ------------------------------------------------------------------------------ trailing slash
+# bodies the scoring actions answer with a model's own answer (the others get one they refuse)
+ROWS = feature_rows(2)
+TENSORS = [
+    {"name": f, "datatype": "FP64", "shape": [2], "data": [float(r[f]) for r in ROWS]}
+    for f in ("price", "deal", "feat")
+]
+BODIES = {"predict": {"rows": ROWS}, "infer": {"inputs": TENSORS}}
+
+
+def test_an_action_with_a_trailing_slash_answers_as_without_it(client: Any) -> None:
+    """``POST …/predict/`` matched ``GET /v1/partitions/{key}`` by its path (the key taken
+    as ``…/predict/``) and was answered 405 ``Allow: GET``: so for every action under a key,
+    /v1 and V2. A body the action refuses (``{}``; a rollback of a partition with one
+    version) shows which route answered without moving an alias or starting a job."""
+    paths = client.get("/openapi.json").json()["paths"]
+    actions = [
+        (method.upper(), path)
+        for path, ops in paths.items()
+        for method in ops
+        if "{key}/" in path and not path.endswith("}")
+    ]
+    assert {path.rpartition("/")[2] for _, path in actions} >= {
+        "predict", "forecast", "actuals", "explain", "retrain", "promote", "rollback", "infer",
+        "ready",
+    }  # fmt: skip
+    for method, path in actions:
+        action = path.rpartition("/")[2]
+        body = BODIES.get(action, {}) if method == "POST" else None
+        url = concrete(path)
+        plain = client.request(method, url, json=body, headers=admin())
+        assert plain.status_code != 405, (method, path, plain.text)
+        for slashed in (url + "/", url + "//"):
+            r = client.request(method, slashed, json=body, headers=admin())
+            assert (r.status_code, r.json()) == (plain.status_code, plain.json()), (slashed, r.text)
+    assert client.post(PREDICT + "/", json=BODIES["predict"]).json()["predictions"]
 
 
 # ------------------------------------------------------------------------------ bodies

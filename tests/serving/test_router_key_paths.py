@@ -98,6 +98,29 @@ def test_a_get_of_an_action_is_a_405_not_a_missing_partition(server: str) -> Non
             assert r.json() == {"detail": f"/{action} takes POST, not GET"}
 
 
+def test_a_trailing_slash_after_an_action_is_not_part_of_the_key(server: str) -> None:
+    """``POST …/predict/`` was a 405 ``Allow: GET`` (the detail route took ``…/predict/`` as
+    the key); over real HTTP, with keys whose values end like a route, each answers as
+    without the slash. A value's own trailing ``/`` (``%2F``) stays the value's."""
+    inputs = [
+        {"name": name, "datatype": "FP64", "shape": [1], "data": [value]}
+        for name, value in ROW.items()
+    ]
+    for key, _ in NAMES_BY_KEY:
+        expected = _v1(server, key)
+        one = httpx.post(f"{server}/v1/partitions/{key}/predict/", json={"rows": [ROW]})
+        assert one.status_code == 200 and one.json()["partition"] == key, (key, one.text)
+        assert one.json()["predictions"] == [expected]
+        r = httpx.post(f"{server}/v2/models/{key}/infer/", json={"inputs": inputs})
+        assert r.status_code == 200 and r.json()["model_name"] == key, (key, r.text)
+        assert r.json()["parameters"]["fallback"] is False
+        explained = httpx.get(f"{server}/v1/partitions/{key}/explain/")
+        assert explained.status_code == 200 and explained.json()["key"] == key, explained.text
+    r = httpx.get(f"{server}/v1/partitions/{encode_key(['a/'], ['pid'])}/explain/")
+    assert r.status_code == 404, r.text
+    assert r.json() == {"detail": "no partition 'pid=a%2F' in production"}
+
+
 def test_a_request_routed_by_its_encoded_key_is_counted_under_its_route(server: str) -> None:
     """Routed from a copy of the request's scope, a key's ``%2F`` left the route unknown to
     the metrics and the access log: every such request was counted "unmatched"."""
