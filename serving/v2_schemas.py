@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from manymodels.feature_schema import FeatureSchema
 from manymodels.features import is_numeric
 
 Row = dict[str, Any]
@@ -48,9 +47,13 @@ Parameters = dict[str, Any]  # the protocol: name → string | number | boolean
 
 
 class MetadataTensor(BaseModel):
+    """``$metadata_tensor``; ``parameters`` (ours, as MLServer's) says what an input is
+    when it is not a feature every request gives (``v2_tensors.input_tensors``)."""
+
     name: str
     datatype: str
     shape: list[int]
+    parameters: Parameters | None = None
 
 
 class ServerMetadata(BaseModel):
@@ -133,14 +136,6 @@ def value_datatype(values: Sequence[Any]) -> str:
     if all((isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values):
         return "FP64"
     return "BYTES"
-
-
-def input_tensors(schema: FeatureSchema) -> list[MetadataTensor]:
-    dtypes = schema.dtypes
-    return [
-        MetadataTensor(name=f, datatype=feature_datatype(dtypes.get(f, "float64")), shape=[-1])
-        for f in schema.features
-    ]
 
 
 # ---------------------------------------------------------------------------- errors

@@ -29,6 +29,7 @@ from serving.v2_schemas import (
     MAX_DEPTH,
     NUMPY,
     InferenceRequest,
+    MetadataTensor,
     RequestInput,
     Row,
     TensorError,
@@ -61,6 +62,8 @@ class RowInputs:
     optional: frozenset[str] = frozenset()  # features its history fills when left out
     extra: tuple[str, ...] = ()  # inputs that are not features: the time column, the target
     text: frozenset[str] = frozenset()  # features of text: a 2-D tensor's words go there
+    time: str | None = None  # the time column, when it is one of ``extra``
+    time_needed: bool = False  # by every row (a differenced model's; rowlags refuses one without)
 
     @classmethod
     def of(cls, schema: FeatureSchema) -> RowInputs:
@@ -68,13 +71,52 @@ class RowInputs:
         text = frozenset(
             f for f in schema.features if feature_datatype(dtypes.get(f, "float64")) == "BYTES"
         )
-        if schema.time_column is None or not (
-            schema.may_derive or schema.transform_kind == "difference"
-        ):
+        differenced = schema.transform_kind == "difference"
+        if schema.time_column is None or not (schema.may_derive or differenced):
             return cls(text=text)
         extra = [schema.time_column] + ([schema.target] if schema.target else [])
         optional = frozenset(schema.derived) if schema.may_derive else frozenset()
-        return cls(optional, tuple(c for c in extra if c not in schema.features), text)
+        extra = [c for c in extra if c not in schema.features]
+        time = schema.time_column if schema.time_column in extra else None
+        return cls(optional, tuple(extra), text, time, differenced)
+
+
+def input_tensors(schema: FeatureSchema, inputs: RowInputs) -> list[MetadataTensor]:
+    """What ``to_rows`` takes, as the model metadata's ``inputs``: every feature in the
+    model's order (a 2-D tensor's columns), then ``inputs.extra``. A feature every request
+    gives has no ``parameters``; the others say what they are (``role``) and whether a
+    request may leave them out (``optional``): a ``derived`` feature (its history fills
+    it from the row's time), the ``time`` (needed where a derived feature is left out; by
+    every row of a differenced model) and the ``target`` (earlier periods' values extend
+    the history). Metadata listed the derived features as plain inputs and did not name
+    the time column, which a request may send instead of them."""
+    dtypes = schema.dtypes
+    out = [
+        MetadataTensor(
+            name=f,
+            datatype=feature_datatype(dtypes.get(f, "float64")),
+            shape=[-1],
+            parameters={"role": "derived", "optional": True} if f in inputs.optional else None,
+        )
+        for f in schema.features
+    ]
+    for name in inputs.extra:
+        if name == inputs.time:
+            datatype = _time_datatype(schema)
+            parameters: dict[str, Any] = {"role": "time", "optional": not inputs.time_needed}
+        else:
+            datatype, parameters = "FP64", {"role": "target", "optional": True}
+        out.append(MetadataTensor(name=name, datatype=datatype, shape=[-1], parameters=parameters))
+    return out
+
+
+def _time_datatype(schema: FeatureSchema) -> str:
+    """A dated series' times are ISO text (a number is no date: ``timekeys.time_key``); a
+    series of numbered periods takes numbers, of the kind its last recorded time is."""
+    last = schema.history.time if schema.history is not None else None
+    if isinstance(last, bool) or not isinstance(last, int | float):
+        return "BYTES"
+    return "INT64" if isinstance(last, int) else "FP64"
 
 
 def to_rows(

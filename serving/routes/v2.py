@@ -62,12 +62,11 @@ from serving.v2_schemas import (
     ResponseOutput,
     ServerMetadata,
     TensorError,
-    input_tensors,
     invalid_request,
     output,
     row_problem,
 )
-from serving.v2_tensors import RowInputs, split_binary, to_rows
+from serving.v2_tensors import RowInputs, input_tensors, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -252,7 +251,7 @@ def _metadata(service: ModelService, target: Target, model: ServedModel) -> Mode
         name=target.partition,
         versions=versions,
         platform="sklearn",
-        inputs=input_tensors(model.schema),
+        inputs=input_tensors(model.schema, RowInputs.of(model.schema)),
         outputs=_outputs(model),
         parameters={
             "served_by": target.key,
@@ -285,8 +284,10 @@ async def model_metadata(
     fallback: Fallback = True,
 ) -> ModelMetadata:
     """A partition's model: its feature columns as inputs (in the order a 2-D input takes
-    them), its outputs, and the versions that may be asked for by URL. An unknown key is
-    described by the fallback model that would answer it (``parameters.fallback``)."""
+    them; a lag model's time column and target after them, and ``parameters`` on each input
+    a request may leave out), its outputs, and the versions that may be asked for by URL. An
+    unknown key is described by the fallback model that would answer it
+    (``parameters.fallback``)."""
     refuse_repeated(request, "fallback")
     target, model = await _resolve(service, model_name(request, key), _version(version), fallback)
     return await run_in_threadpool(_metadata, service, target, model)
@@ -395,7 +396,8 @@ _MODEL_ROUTES: tuple[tuple[str, Callable[..., Any], str, str, dict[str, Any]], .
         model_metadata,
         "GET",
         "Model metadata",
-        {"response_model": ModelMetadata, "responses": ERRORS},
+        # a tensor's ``parameters`` only where they say something
+        {"response_model": ModelMetadata, "response_model_exclude_none": True, "responses": ERRORS},
     ),
 )
 for suffix, endpoint, method, summary, options in _MODEL_ROUTES:

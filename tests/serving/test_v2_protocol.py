@@ -117,6 +117,7 @@ def test_model_metadata_describes_the_partition_model(client: Any) -> None:
         ("feat", "INT64", [-1]),
     ]
     assert [t["name"] for t in meta["outputs"]] == ["predict"]
+    assert not any("parameters" in t for t in meta["inputs"] + meta["outputs"])  # all features
     two = client.get(f"/v2/models/{TWO_VERSIONS[0]}").json()
     assert two["versions"] == ["1", "2"] and two["parameters"]["version"] == 1
     assert (
@@ -445,6 +446,89 @@ def test_a_differenced_lag_model_takes_its_time_and_targets_as_v1_does(tmp_path:
         assert refused["error"].startswith("unknown input(s) prce and missing input(s) price")
         typo = infer(client, key, {"inputs": [*tensors[:3], {**tensors[3], "name": "wek"}]}, 400)
         assert "unknown input(s) wek" in typo["error"] and "also takes week, units" in typo["error"]
+
+
+@pytest.mark.parametrize(
+    ("numbered", "transform"),
+    [(False, None), (False, "difference"), (True, None)],
+    ids=["dated", "differenced", "numbered"],
+)
+def test_a_lag_models_metadata_says_what_infer_takes(
+    tmp_path: Path, numbered: bool, transform: str | None
+) -> None:
+    """Metadata listed a lag model's derived features as inputs like its others and did not
+    name its time column or target, which infer takes instead of them: a client building its
+    request from metadata could not know. Each input that is not a feature every request
+    gives now says its role and whether it may be left out, and a request of the inputs not
+    marked optional, with the time and a posted target, is answered as /v1 answers."""
+    import tomllib
+
+    import pandas as pd
+
+    from manymodels.pipeline import train
+    from manymodels.samples import store_sales
+
+    spec = tomllib.loads(
+        (Path(__file__).parents[2] / "data-samples" / "store_sales_forecast.toml").read_text()
+    )
+    df = store_sales(n_stores=2)
+    key = "store=1,brand=tropicana"
+    last = pd.Timestamp(df.query("store == 1 and brand == 'tropicana'")["week"].max())
+    times: list[Any] = [str((last + pd.Timedelta(days=7 * i)).date()) for i in (1, 2)]
+    derived = ["week_week", "week_month", "units_lag1", "units_lag2"]
+    if numbered:  # week 1, 2, … (calendar parts need dates)
+        first = pd.to_datetime(df["week"]).min()
+        df["week"] = (pd.to_datetime(df["week"]) - first).dt.days // 7 + 1
+        times = [int((last - first).days // 7 + 1 + i) for i in (1, 2)]
+        del spec["calendar"]
+        derived = derived[2:]
+    if transform is not None:
+        spec["target_transform"] = transform
+    train(spec, df, tmp_path / "reg", backend="local")
+    with open_client(Settings(registry=tmp_path / "reg")) as client:
+        r = client.get(f"/v2/models/{key}")
+        assert r.status_code == 200, r.text
+        conforms(r.json(), "metadata_model_response")
+        inputs = {t["name"]: t for t in r.json()["inputs"]}
+        assert list(inputs) == [*FEATURES, *derived, "week", "units"]
+        assert [name for name, t in inputs.items() if "parameters" not in t] == FEATURES
+        if not numbered and transform is None:  # the docs page's example is of this model
+            shown = re.search(r'^```\n("inputs": .*?)^```$', DOC.read_text(), re.S | re.M)
+            assert shown is not None
+            for tensor in json.loads("{" + shown[1] + "}")["inputs"]:
+                assert inputs[tensor["name"]] == tensor
+        for name in derived:
+            assert inputs[name]["parameters"] == {"role": "derived", "optional": True}, name
+        assert inputs["week"] == {
+            "name": "week",
+            "datatype": "INT64" if numbered else "BYTES",
+            "shape": [-1],
+            "parameters": {"role": "time", "optional": transform is None},
+        }
+        assert inputs["units"] == {
+            "name": "units",
+            "datatype": "FP64",
+            "shape": [-1],
+            "parameters": {"role": "target", "optional": True},
+        }
+        rows = [
+            {"price": 2.5, "deal": 1, "feat": 0, "week": times[0], "units": 9000.0},
+            {"price": 2.25, "deal": 0, "feat": 1, "week": times[1]},
+        ]
+        needed = [n for n, t in inputs.items() if not t.get("parameters", {}).get("optional")]
+        sent = [*dict.fromkeys([*needed, "week", "units"])]
+        tensors = [
+            {"name": n, "datatype": inputs[n]["datatype"], "shape": [2],
+             "data": [row.get(n) for row in rows]}
+            for n in sent
+        ]  # fmt: skip
+        v1 = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
+        assert v1.status_code == 200, v1.text
+        answer = infer(client, key, {"inputs": tensors})
+        assert answer["outputs"][0]["data"] == v1.json()["predictions"]
+        timeless = [t for t in tensors if t["name"] not in ("week", "units")]
+        refused = infer(client, key, {"inputs": timeless}, status=400)["error"]
+        assert f"feature '{derived[-1]}' is missing" in refused  # the time is needed
 
 
 def test_one_2d_tensors_elements_are_checked_against_its_datatype(
