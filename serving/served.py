@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 from sklearn.linear_model import (
@@ -52,6 +52,9 @@ from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
 from serving.answer_text import joined_head
+
+if TYPE_CHECKING:
+    from serving.v2_tensors import RowInputs
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -129,6 +132,10 @@ class ServedModel:
     # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
     # of what a full garbage collection walks under cold load (a str is not walked)
     profile_json: str | None = None
+    # what a V2 request of it may hold (``v2_tensors.row_inputs``): set on its first V2
+    # request, one shared object for equal ones; ``None`` costs a model never asked over V2
+    # nothing (ten slots are the allocation nine are)
+    v2_inputs: RowInputs | None = field(default=None, compare=False, repr=False)
 
     def profile(self) -> dict[str, Any] | None:
         """The version's monitoring profile (``manymodels.monitoring.profile``), if any."""

@@ -19,7 +19,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from serving.v2_schemas import (
     TensorError,
     feature_datatype,
 )
+
+if TYPE_CHECKING:
+    from serving.served import ServedModel
 
 
 def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -52,7 +55,7 @@ def split_binary(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:n], body[n:]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowInputs:
     """The inputs a model's request may hold beyond the one-tensor-per-feature rule, as a
     ``/v1`` row may: a version that derives features from its history (lags, calendar parts)
@@ -79,6 +82,24 @@ class RowInputs:
         extra = [c for c in extra if c not in schema.features]
         time = schema.time_column if schema.time_column in extra else None
         return cls(optional, tuple(extra), text, time, differenced)
+
+
+def row_inputs(model: ServedModel) -> RowInputs:
+    """``RowInputs.of`` the model's schema, built on its first V2 request and kept with it
+    (``ServedModel.v2_inputs``): it was built again for every request, a set of its text
+    features included. Equal ones are one object (the partitions of one spec), so keeping
+    it adds no object per model for a full garbage collection to walk."""
+    inputs = model.v2_inputs
+    if inputs is None:
+        inputs = RowInputs.of(model.schema)
+        if len(_SHARED) >= 1_000:  # a few per spec; bounded all the same
+            _SHARED.clear()
+        inputs = _SHARED.setdefault(inputs, inputs)
+        object.__setattr__(model, "v2_inputs", inputs)  # frozen; a race sets an equal value
+    return inputs
+
+
+_SHARED: dict[RowInputs, RowInputs] = {}
 
 
 def input_tensors(schema: FeatureSchema, inputs: RowInputs) -> list[MetadataTensor]:

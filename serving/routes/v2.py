@@ -66,7 +66,7 @@ from serving.v2_schemas import (
     output,
     row_problem,
 )
-from serving.v2_tensors import RowInputs, input_tensors, split_binary, to_rows
+from serving.v2_tensors import input_tensors, row_inputs, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -251,7 +251,7 @@ def _metadata(service: ModelService, target: Target, model: ServedModel) -> Mode
         name=target.partition,
         versions=versions,
         platform="sklearn",
-        inputs=input_tensors(model.schema, RowInputs.of(model.schema)),
+        inputs=input_tensors(model.schema, row_inputs(model)),
         outputs=_outputs(model),
         parameters={
             "served_by": target.key,
@@ -324,8 +324,7 @@ async def infer(
     if threshold is not None:  # a regressor's threshold was ignored; /v1 refuses it too
         decision.binary_classes(model)
     binary = request.scope.get(BINARY_SCOPE, b"")
-    inputs = RowInputs.of(model.schema)
-    rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows, inputs)
+    rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows, row_inputs(model))
     available = [t.name for t in _outputs(model, threshold)]
     wanted = [o.name for o in body.outputs] if body.outputs else available
     unknown = [name for name in wanted if name not in available]

@@ -26,6 +26,7 @@ from routerkit import KEY, SLASH_KEY, TWO_VERSIONS, expected, feature_rows, open
 
 from serving.local import running_server
 from serving.settings import Settings
+from serving.v2_tensors import RowInputs
 
 DOCUMENT = yaml.safe_load(
     (Path(__file__).parents[1] / "data" / "kserve_rest_predict_v2.yaml").read_text()
@@ -150,6 +151,31 @@ def test_infer_answers_as_v1(client: Any, registry_path: Path, layout: str) -> N
     [out] = answer["outputs"]
     assert (out["name"], out["datatype"], out["shape"]) == ("predict", "FP64", [5])
     assert out["data"] == v1["predictions"] == pytest.approx(expected(registry_path, KEY, rows))
+
+
+def test_a_models_v2_inputs_are_built_once_and_kept_with_it(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a V2 request may hold beyond one tensor per feature (``RowInputs``, a set of the
+    text features included) was built again for every request; it depends on the model
+    alone, so it is built on the model's first V2 request and kept with the cached model,
+    one object for equal ones. A model never asked over V2 carries none."""
+    built: list[Any] = []
+    of = RowInputs.of.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(RowInputs, "of", classmethod(lambda c, s: built.append(s) or of(c, s)))
+    service = client.app.state.service
+    other = "store=3,brand=tropicana"
+    assert client.post(f"/v1/partitions/{other}/predict", json={"rows": feature_rows(1)}).is_success
+    first = infer(client, KEY, {"inputs": columnar(feature_rows(2))})
+    again = infer(client, KEY, {"inputs": matrix(feature_rows(2))})
+    assert first["outputs"] == again["outputs"]
+    assert client.get(f"/v2/models/{KEY}").status_code == 200
+    assert len(built) == 1
+    held = service.cache.held(KEY, 1)
+    assert held is not None and held.v2_inputs == RowInputs()  # a model without history's
+    assert service.cache.held(other, 1).v2_inputs is None  # asked over /v1 only
+    infer(client, other, {"inputs": columnar(feature_rows(1))})
+    assert len(built) == 2 and service.cache.held(other, 1).v2_inputs is held.v2_inputs
 
 
 def test_a_threshold_for_a_regressor_is_refused_as_on_v1(client: Any) -> None:
