@@ -162,6 +162,8 @@ def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
 def model_name(request: Request, decoded: str) -> str:
     """The key from the raw path (see the module docstring); ``decoded`` without one."""
     text = raw_segment(request, decoded, PREFIX)
+    if not text:  # ``/v2/models/``: the fallback would answer a name no model has
+        raise TensorError("no model name: the URL is /v2/models/{name}[/versions/{n}]/…")
     if "/" in text:
         if text.endswith("/infer"):  # a GET of an inference URL, matched as a model name
             raise HTTPException(405, "inference is a POST", {"Allow": "POST"})

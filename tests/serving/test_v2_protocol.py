@@ -106,6 +106,22 @@ def test_paths_no_v2_route_matches_answer_the_protocols_error(client: Any) -> No
     assert set(client.post(f"/v1/partitions/{KEY}").json()) == {"detail"}  # /v1 as before
 
 
+def test_an_empty_model_name_is_refused_not_answered_by_the_fallback(client: Any) -> None:
+    """``GET /v2/models/`` answered 200 with the fallback's metadata under ``"name": ""``, and
+    an infer of no name was scored by the fallback: no model is named "", so none answers."""
+    rows = feature_rows(2)
+    for method, path, body in [
+        ("GET", "/v2/models/", None),
+        ("GET", "/v2/models//ready", None),
+        ("POST", "/v2/models//infer", {"inputs": columnar(rows)}),
+        ("POST", "/v2/models//versions/1/infer", {"inputs": columnar(rows)}),
+    ]:
+        r = client.request(method, path, json=body)
+        assert r.status_code == 400, (method, path, r.text)
+        if not path.endswith("/ready"):
+            assert "no model name" in r.json()["error"], (method, path, r.text)
+
+
 def test_model_metadata_describes_the_partition_model(client: Any) -> None:
     r = client.get(f"/v2/models/{KEY}")
     assert r.status_code == 200, r.text
