@@ -133,8 +133,8 @@ class LocalArtifactStore:
     def __init__(
         self, root: str | Path, *, fsync: bool = True, formats: Iterable[str] = ALL_FORMATS
     ) -> None:
-        self.root = Path(root)
-        self.fsync = fsync
+        self.root = Path(root).absolute()  # the store opened, whatever directory a later
+        self.fsync = fsync  # reader or worker runs in (see ``registry.location``)
         self.formats = frozenset(formats)
 
     @property

@@ -214,3 +214,27 @@ def test_a_database_named_without_its_store_says_the_store_is_missing(
     with pytest.raises(NoRegistry, match=r"no artifact store at .*artifacts: with a database"):
         Registry.open(tmp_path / "mmregistry", db_url=url)
     assert not (tmp_path / "mmregistry").exists()
+
+
+def test_a_registry_opened_by_a_relative_path_stays_that_registry_after_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service opened ``./mmregistry`` (the README's default) and later changed directory:
+    its database path was absolute, its artifact store's relative, so loads failed and a
+    train through the same handle recorded versions whose artifacts it wrote under the new
+    directory (a Ray worker with a ``working_dir`` did the same on its own)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    train(spec_dict(), linear_frame(), registry="mmregistry", backend="local")
+    reg = Registry.open("mmregistry")
+    key = "pid=0"
+    monkeypatch.chdir(second)
+    assert reg.load_model(key).version.version == 1
+    train(spec_dict(), linear_frame(seed=5), registry=reg, backend="local")
+    assert not (second / "mmregistry").exists()
+    again = Registry.open(first / "mmregistry")
+    newest = max(again.list_versions(key), key=lambda v: v.version)
+    assert newest.version == 2
+    assert again.load_model(key, newest.version).version.version == 2

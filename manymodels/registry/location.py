@@ -47,7 +47,10 @@ def locate(
     # with both a database and an artifact store named, the directory holds nothing of this
     # registry: it need not exist, and messages name the database instead
     elsewhere = db_url is not None and artifacts is not None
-    where = Path(root) if root is not None and not elsewhere else None
+    # absolute now: a relative one would name another registry once the process changed
+    # directory, or in a Ray worker started in another directory (runtime_env working_dir),
+    # which then wrote the artifacts of versions this database records somewhere else
+    where = Path(root).absolute() if root is not None and not elsewhere else None
     if where is not None:
         if not where.exists():
             if not create:
