@@ -3,7 +3,6 @@ same validation rows, the best refitted on all rows."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -31,6 +30,7 @@ from manymodels.training.options import (
     score_top2,
 )
 from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
+from manymodels.warning_capture import captured
 
 Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
 
@@ -182,8 +182,7 @@ def fit_partition(
         return classify.smoothed_constant(spec, prior)
 
     board = Board(top2=spec.selection.ensemble == "top2")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with captured() as caught:  # this thread's warnings only (``warning_capture``)
         if not one_class:
             local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
             score_local(board, folds, local, built, spec, categorical=bool(categorical))
@@ -317,8 +316,7 @@ def refitted(fitted: Fitted, X: Any, y: np.ndarray) -> Fitted:
     final fits). The fit's warnings join the version's, as they would have."""
     if not fitted.pending:
         return fitted
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with captured() as caught:  # this thread's warnings only (``warning_capture``)
         fitted.model.fit(X, y)
     raised = {f"{w.category.__name__}: {w.message}" for w in caught}
     return replace(fitted, pending=False, warnings=sorted({*fitted.warnings, *raised})[:5])

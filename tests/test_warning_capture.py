@@ -1,0 +1,90 @@
+"""A partition's fit warnings are kept with its version, and no other thread's: training in a
+thread of a host's service recorded the host's own warnings as the models' and hid them from
+it, and two trains in two threads left the process's warnings going to a finished list."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+from factories import linear_frame, spec_dict
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.warning_capture import captured
+
+
+def test_a_capture_keeps_its_threads_warnings_and_passes_the_others_on() -> None:
+    inside, go_on = threading.Event(), threading.Event()
+    kept: list[str] = []
+
+    def trainer() -> None:
+        with captured() as caught:
+            warnings.warn("the fit's own", UserWarning)
+            inside.set()
+            go_on.wait(10)
+            warnings.warn("the fit's own", UserWarning)  # repeated: recorded again
+        kept.extend(str(w.message) for w in caught)
+
+    with warnings.catch_warnings(record=True) as host:
+        warnings.simplefilter("always")
+        t = threading.Thread(target=trainer)
+        t.start()
+        assert inside.wait(10)
+        warnings.warn("the host's", UserWarning)
+        go_on.set()
+        t.join(10)
+    assert kept == ["the fit's own", "the fit's own"]
+    assert [str(w.message) for w in host] == ["the host's"]
+
+
+def test_overlapping_captures_in_two_threads_leave_the_process_as_it_was() -> None:
+    before_shown, before_filters = warnings.showwarning, list(warnings.filters)
+    steps = [threading.Event() for _ in range(3)]
+
+    def first() -> None:  # enters first, leaves first
+        with captured():
+            steps[0].set()
+            steps[1].wait(10)
+        steps[2].set()
+
+    def second() -> None:  # enters second, leaves last
+        steps[0].wait(10)
+        with captured():
+            steps[1].set()
+            steps[2].wait(10)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert warnings.showwarning is before_shown
+    assert list(warnings.filters) == before_filters
+
+
+def test_a_train_in_a_thread_records_none_of_the_hosts_warnings(tmp_path: Path) -> None:
+    registry = tmp_path / "reg"
+    t = threading.Thread(
+        target=train,
+        args=(spec_dict(), linear_frame(n_partitions=6)),
+        kwargs={"registry": registry, "backend": "local"},
+    )
+    with warnings.catch_warnings(record=True) as host:
+        warnings.simplefilter("always")
+        t.start()
+        n = 0
+        while t.is_alive():
+            warnings.warn(f"host warning {n}", UserWarning)
+            n += 1
+            t.join(0.005)
+    reg = Registry.open(registry)
+    stored = [
+        w
+        for p in reg.list_partitions(limit=100)
+        for w in reg.get_version(p.key).warnings
+        if "host warning" in w
+    ]
+    assert n > 0 and stored == []
+    assert sum("host warning" in str(w.message) for w in host) == n
