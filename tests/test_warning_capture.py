@@ -21,10 +21,10 @@ def test_a_capture_keeps_its_threads_warnings_and_passes_the_others_on() -> None
 
     def trainer() -> None:
         with captured() as caught:
-            warnings.warn("the fit's own", UserWarning)
+            warnings.warn("the fit's own", UserWarning, stacklevel=1)
             inside.set()
             go_on.wait(10)
-            warnings.warn("the fit's own", UserWarning)  # repeated: recorded again
+            warnings.warn("the fit's own", UserWarning, stacklevel=1)  # repeated: recorded again
         kept.extend(str(w.message) for w in caught)
 
     with warnings.catch_warnings(record=True) as host:
@@ -32,7 +32,7 @@ def test_a_capture_keeps_its_threads_warnings_and_passes_the_others_on() -> None
         t = threading.Thread(target=trainer)
         t.start()
         assert inside.wait(10)
-        warnings.warn("the host's", UserWarning)
+        warnings.warn("the host's", UserWarning, stacklevel=1)
         go_on.set()
         t.join(10)
     assert kept == ["the fit's own", "the fit's own"]
@@ -76,7 +76,7 @@ def test_a_train_in_a_thread_records_none_of_the_hosts_warnings(tmp_path: Path) 
         t.start()
         n = 0
         while t.is_alive():
-            warnings.warn(f"host warning {n}", UserWarning)
+            warnings.warn(f"host warning {n}", UserWarning, stacklevel=1)
             n += 1
             t.join(0.005)
     reg = Registry.open(registry)

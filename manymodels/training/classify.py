@@ -13,7 +13,6 @@ threshold that turns a probability into a label.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from manymodels.exceptions import SpecError, first_line
 from manymodels.spec import Calibration, Decision, Spec
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import Split, take
+from manymodels.warning_capture import captured
 
 FALLBACK_METRICS = {"log_loss": "neg_log_loss", "brier": "neg_brier_score", "accuracy": "accuracy"}
 _EPS = float(np.finfo(np.float64).eps)  # the clipping scikit-learn's log_loss uses
@@ -105,8 +105,7 @@ def refuse_unscorable_metric(
     X = np.arange(len(tried), dtype=np.float64).reshape(-1, 1)
     name = spec.metric_name
     try:
-        with warnings.catch_warnings():  # one row a class, a perfect score (zero division…)
-            warnings.simplefilter("ignore")
+        with captured():  # dropped: one row a class, a perfect score (zero division…)
             model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
             metric(name)(model, X, tried)
     except (ValueError, TypeError) as e:
