@@ -2,7 +2,8 @@
 
 Each one derives from ``ManyModelsError`` (so callers can catch ours and nothing else) and from
 the built-in a caller would already expect, so ``except ValueError`` / ``except LookupError``
-keep working::
+keep working. Each one survives pickle with its message and attributes, so an error raised in
+a worker process (multiprocessing, a Ray task) reaches the caller as itself::
 
     ManyModelsError
     ├── SpecError(ValueError)            the spec file or object is malformed
@@ -75,8 +76,20 @@ def error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {short_message(error)}"
 
 
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An error unpickled: its ``args`` and attributes put back without calling ``__init__``,
+    whose parameters (``InvalidRows(errors)``, ``RunFailed(message, summary)``) are not its
+    ``args``, so that an error raised in a worker process reaches the parent as itself."""
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class ManyModelsError(Exception):
     """Base class of every error raised on purpose by manymodels."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
 
 
 class SpecError(ManyModelsError, ValueError):
@@ -231,3 +244,6 @@ class RunInterrupted(KeyboardInterrupt):
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
         self.run_id = run_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))

@@ -1,0 +1,58 @@
+"""Every error in ``manymodels.exceptions`` survives pickle with its message and attributes:
+an error raised in a worker process (multiprocessing, ``ProcessPoolExecutor``, a Ray task)
+reaches the caller as itself, so ``except InvalidRows`` still matches there (an error that
+cannot be unpickled hangs ``Pool.map`` and breaks a process pool)."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+
+import manymodels.exceptions as ex
+from manymodels.pipeline import train
+
+# the arguments of errors whose constructor takes more (or other) than one message
+ARGUMENTS: dict[type[BaseException], tuple[Any, ...]] = {
+    ex.InvalidRows: ([ex.problem(i, "price", f"bad price {i}") for i in range(25)], 30),
+    ex.RunFailed: ("no partition trained", {"run": "abc123"}),
+    ex.RunInterrupted: ("abc123",),
+    ex.ArtifactNotFound: ("artifact gone", "deadbeef"),
+}
+
+
+def errors() -> list[type[BaseException]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(ex, inspect.isclass)
+        if issubclass(cls, BaseException) and cls.__module__ == ex.__name__
+    ]
+
+
+@pytest.mark.parametrize("cls", errors(), ids=lambda cls: cls.__name__)
+def test_every_error_round_trips_through_pickle(cls: type[BaseException]) -> None:
+    error = cls(*ARGUMENTS.get(cls, (f"{cls.__name__} message",)))
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is cls
+    assert (str(back), back.args, back.__dict__) == (str(error), error.args, error.__dict__)
+
+
+def test_invalid_rows_keeps_its_cells_and_count() -> None:
+    error = ex.InvalidRows([ex.problem(i, "price", f"bad price {i}") for i in range(25)], 30)
+    back = pickle.loads(pickle.dumps(error))
+    assert back.detail() == error.detail() and back.total == 30 and len(back.errors) == 20
+    assert str(back) == "row 0: bad price 0 (and 29 more problems)"
+
+
+def test_a_failed_run_reaches_another_process_with_its_summary(tmp_path: Path) -> None:
+    spec = spec_dict(min_rows=50, fallback={"enabled": False})
+    with pytest.raises(ex.RunFailed) as caught:
+        train(spec, linear_frame(3, 8), tmp_path / "reg", backend="local")
+    back = pickle.loads(pickle.dumps(caught.value))
+    assert str(back) == str(caught.value)
+    assert back.summary.run.run_id == caught.value.summary.run.run_id
+    assert back.summary.run.n_skipped == 3
