@@ -19,6 +19,7 @@ from manymodels.exceptions import (
     AliasNotFound,
     ArtifactCorrupted,
     ArtifactNotFound,
+    DataError,
     PartitionNotFound,
     RegistryError,
     RunNotFound,
@@ -167,6 +168,37 @@ def test_lookups_of_what_does_not_exist(reg: Registry) -> None:
         reg.get_version("k=a", alias="candidate")
     with pytest.raises(RunNotFound, match="no run with id 'nope'"):
         reg.get_run("nope")
+
+
+def test_a_numpy_version_number_names_that_version(reg: Registry) -> None:
+    # what mm.score's model_version column holds: SQLite bound it as a BLOB, "no version 1"
+    record(reg, "k=a")
+    record(reg, "k=a")
+    one, two = np.int64(1), np.int64(2)
+    assert reg.get_version("k=a", two).version == 2
+    assert reg.load_model("k=a", version=one).version.version == 1
+    with pytest.raises(ArtifactNotFound, match="version 2 of 'k=a' kept no training rows"):
+        reg.training_rows("k=a", two)
+    assert reg.promote("k=a", two).to_version == 2
+    assert reg.set_alias("k=a", "production", np.uint8(1), reason="back").to_version == 1
+    assert reg.get_partition("k=a").aliases["production"] == 1
+
+
+@pytest.mark.parametrize("version", ["1", 1.0, np.float64(1.0), True, [1]])
+def test_a_version_that_is_not_a_whole_number_says_so(reg: Registry, version: object) -> None:
+    record(reg, "k=a")
+    before = snapshot(reg)
+    calls = [
+        lambda: reg.get_version("k=a", version),  # type: ignore[arg-type]
+        lambda: reg.load_model("k=a", version),  # type: ignore[arg-type]
+        lambda: reg.training_rows("k=a", version),  # type: ignore[arg-type]
+        lambda: reg.promote("k=a", version),  # type: ignore[arg-type]
+        lambda: reg.set_alias("k=a", "production", version, reason="x"),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        with pytest.raises(DataError, match=r"^a version is a whole number \(1, 2, …\), not "):
+            call()
+    assert snapshot(reg) == before
 
 
 def test_list_partitions_pages_by_offset_and_after(reg: Registry) -> None:

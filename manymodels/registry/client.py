@@ -16,7 +16,7 @@ import platform
 from collections.abc import Container, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
 from manymodels.exceptions import NoRegistry
@@ -43,6 +43,7 @@ from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE
 from manymodels.registry.model_access import (  # noqa: F401 (FORMATS_TTL: re-exported)
     FORMATS_TTL,
     ModelAccess,
+    version_number,
 )
 from manymodels.registry.progress import RunProgress, counted, progress_of
 from manymodels.registry.store import SqlStore, describe_url
@@ -218,12 +219,17 @@ class Registry(ModelAccess):
         return self.store.list_versions(self.key(key))
 
     def get_version(
-        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex | None = None,
+        *,
+        alias: str = "production",
     ) -> ModelVersion:
-        """A version by number, or whichever ``alias`` points at."""
+        """A version by number (any integral: ``numpy.int64`` too), or whichever ``alias``
+        points at."""
         k = self.key(key)
         if version is not None:
-            return self.store.get_version(k, version)
+            return self.store.get_version(k, version_number(version))
         return self.store.resolve_alias(k, alias)
 
     def alias_history(
@@ -279,14 +285,22 @@ class Registry(ModelAccess):
 
     # ---------------------------------------------------------------------------- models
     def load_model(
-        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex | None = None,
+        *,
+        alias: str = "production",
     ) -> LoadedModel:
         """The fitted estimator of a partition, verified against its sha256 before unpickling."""
         record = self.get_version(key, version, alias=alias)
         return LoadedModel(self.load_artifact(record), record)
 
     def training_rows(
-        self, key: str | Mapping[str, Any], version: int | None = None, *, alias: str = "production"
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex | None = None,
+        *,
+        alias: str = "production",
     ) -> Any:
         """The input rows a version was trained on, as a pandas DataFrame (sha256-verified).
 
@@ -308,7 +322,11 @@ class Registry(ModelAccess):
 
     # ---------------------------------------------------------------------------- writes
     def promote(
-        self, key: str | Mapping[str, Any], version: int, *, reason: str = "manual promotion"
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex,
+        *,
+        reason: str = "manual promotion",
     ) -> AliasMove:
         """Point ``production`` at ``version`` (one transaction, kept in the alias history).
 
@@ -322,9 +340,10 @@ class Registry(ModelAccess):
         (``ArtifactError`` now, nothing moved). Nothing is unpickled to promote.
         """
         canonical = self.key(key)
-        self._require_servable(self.store.get_version(canonical, version))
+        number = version_number(version)
+        self._require_servable(self.store.get_version(canonical, number))
         return self.store.set_alias(
-            canonical, "production", version, reason=reason, action="promote", idempotent=True
+            canonical, "production", number, reason=reason, action="promote", idempotent=True
         )
 
     def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
@@ -342,9 +361,9 @@ class Registry(ModelAccess):
         return self.store.rollback_alias(canonical, reason=reason, skip=skip)
 
     def set_alias(
-        self, key: str | Mapping[str, Any], alias: str, version: int, *, reason: str
+        self, key: str | Mapping[str, Any], alias: str, version: SupportsIndex, *, reason: str
     ) -> AliasMove:
-        return self.store.set_alias(self.key(key), alias, version, reason=reason)
+        return self.store.set_alias(self.key(key), alias, version_number(version), reason=reason)
 
     def restore_alias(
         self, key: str, alias: str, missing: int, version: int, *, reason: str
@@ -353,8 +372,9 @@ class Registry(ModelAccess):
         ``version``, recorded as a rollback; ``None`` if the alias no longer points at
         ``missing`` (someone moved it meanwhile, and that move stands)."""
         return self.store.move_alias_from(
-            key, alias, missing, version, reason=reason, action="rollback"
-        )
+            key, alias, version_number(missing), version_number(version), reason=reason,
+            action="rollback",
+        )  # fmt: skip
 
     def key(
         self,

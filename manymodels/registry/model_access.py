@@ -10,12 +10,14 @@ are the registry's one gate between stored bytes and code that runs.
 
 from __future__ import annotations
 
+import operator
+import reprlib
 import time
 from collections.abc import Mapping, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, deserialize
-from manymodels.exceptions import ArtifactError, RegistryError, VersionNotFound
+from manymodels.exceptions import ArtifactError, DataError, RegistryError, VersionNotFound
 from manymodels.global_members import GlobalModels, linked
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.store import SqlStore
@@ -30,6 +32,20 @@ from manymodels.signing import SIGNED_META, Signer, verify
 
 FORMATS_TTL = 1.0
 """Seconds a registry's trusted formats are remembered before they are read again."""
+
+
+def version_number(version: object) -> int:
+    """``version`` as a plain ``int``: any integral is one (``numpy.int64``, what a scored
+    frame's ``model_version`` column holds: SQLite would bind it as a BLOB and find no such
+    version). Text, a float or a bool is a caller's mistake (``DataError``), not a version
+    that does not exist."""
+    if not isinstance(version, bool):
+        try:
+            return operator.index(version)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    shown = reprlib.repr(version)
+    raise DataError(f"a version is a whole number (1, 2, …), not {type(version).__name__} {shown}")
 
 
 class ModelAccess:
@@ -48,7 +64,7 @@ class ModelAccess:
         def get_version(
             self,
             key: str | Mapping[str, Any],
-            version: int | None = None,
+            version: SupportsIndex | None = None,
             *,
             alias: str = "production",
         ) -> ModelVersion: ...
