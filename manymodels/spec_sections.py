@@ -131,13 +131,11 @@ class Candidate(_Frozen):
     @field_validator("params")
     @classmethod
     def _grids_are_lists(cls, v: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in v.items():
-            grid = value if isinstance(value, list) else [value]
-            if not grid:
-                raise ValueError(f"params.{key} is an empty list; give at least one value")
-            out[key] = grid
-        return out
+        # numpy numbers and arrays (a notebook's grid) as plain values: the spec's hash is
+        # its JSON form, and failed in ``train`` after the registry was made
+        from manymodels.spec_params import plain_grid
+
+        return plain_grid(v)
 
     @model_validator(mode="after")
     def _params_fit_estimator(self) -> Candidate:
