@@ -161,6 +161,8 @@ def train(
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
+    if isinstance(backend, str):  # before the run is recorded: a typo left it 'running'
+        known(backend)
     if not 0.0 <= max_failed_fraction <= 1.0:
         raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")
     own_registry = not isinstance(registry, Registry)

@@ -292,6 +292,19 @@ def test_bad_input_creates_no_run(tmp_path: Path) -> None:
         assert len(reg.list_runs()) == 1
 
 
+def test_an_unknown_backend_records_no_run(tmp_path: Path) -> None:
+    # refused once the run was recorded, it stayed 'running' for ever (doctor: unhealthy)
+    with pytest.raises(TrainingError, match=r"^unknown backend 'Ray' "):
+        train(spec_dict(), linear_frame(2, 20), tmp_path / "reg", backend="Ray")
+    assert not (tmp_path / "reg").exists()
+    train(spec_dict(), linear_frame(2, 20), tmp_path / "reg", backend="local")
+    with pytest.raises(TrainingError, match=r"^unknown backend 'Ray' "):
+        train(spec_dict(), linear_frame(2, 20), tmp_path / "reg", backend="Ray")
+    with Registry.open(tmp_path / "reg") as reg:
+        assert [r.status for r in reg.list_runs()] == ["completed"]
+        assert reg.unfinished_runs() == []
+
+
 def test_run_records_its_inputs(tmp_path: Path) -> None:
     df = linear_frame(3, 20)
     spec = Spec.from_dict(spec_dict())
