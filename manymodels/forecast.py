@@ -49,6 +49,7 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
 from manymodels.forecast_steps import Steps, build_steps, future_table
+from manymodels.keys import key_list
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
@@ -77,7 +78,7 @@ def check_horizon(horizon: Any) -> int:
 # --------------------------------------------------------------------------------------------
 def forecast(
     registry: Registry | str | Path = "./mmregistry",
-    keys: Iterable[str | Mapping[str, Any]] | None = None,
+    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
     *,
     horizon: int,
     future: DataSource | None = None,
@@ -88,20 +89,22 @@ def forecast(
     """Forecast the next ``horizon`` periods of each partition with its production model, or
     the version ``alias`` points at (a challenger's forecast beside the champion's).
 
-    ``keys`` selects partitions (canonical text or mappings); by default every partition with
-    the alias except the fallback. ``future`` (a DataFrame, CSV or Parquet) holds exogenous
-    feature values of future periods, with the key and time columns; partitions it does not
-    mention carry their last known values forward. Returns one row per partition and step,
-    sorted by key then time: the key columns, the time column (named as in the spec),
-    ``prediction`` and ``model_version``. Versions trained with ``[intervals]`` add
-    ``lo-<level>`` / ``hi-<level>`` columns (``manymodels.intervals``): every recorded level,
-    or ``levels`` (a level some partition did not record is a ``DataError``).
+    ``keys`` selects partitions (canonical text or mappings; one key alone is a selection of
+    one); by default every partition with the alias except the fallback. ``future`` (a
+    DataFrame, CSV or Parquet) holds exogenous feature values of future periods, with the key
+    and time columns; partitions it does not mention carry their last known values forward.
+    Returns one row per partition and step, sorted by key then time: the key columns, the
+    time column (named as in the spec), ``prediction`` and ``model_version``. Versions
+    trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
+    (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
+    did not record is a ``DataError``).
 
-    Raises ``DataError`` for a horizon outside 1 … 1000, for partitions trained without a time
-    column, and for a ``future`` table that lacks columns or covers only some of a partition's
-    steps; ``PartitionNotFound`` for keys with no model at ``alias``; ``BadSignature`` (one of
-    them) when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
-    checks with its own), and a version's signature is missing or wrong.
+    Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
+    partitions trained without a time column, and for a ``future`` table that lacks columns
+    or covers only some of a partition's steps; ``PartitionNotFound`` for keys with no model
+    at ``alias``; ``BadSignature`` (one of them) when a ``signer`` is given, for a registry
+    opened here (as ``score``; a ``Registry`` checks with its own), and a version's signature
+    is missing or wrong.
 
         frame = forecast("./mmregistry", ["store=2,brand=tropicana"], horizon=4)
         frame.pivot(index="week", columns="brand", values="prediction")
@@ -169,7 +172,7 @@ def _refuse_empty(reg: Registry, alias: str) -> None:
 
 
 def _at_alias(
-    reg: Registry, keys: Iterable[str | Mapping[str, Any]] | None, alias: str
+    reg: Registry, keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None, alias: str
 ) -> list[ModelVersion]:
     """The versions ``alias`` points at, sorted by key; all checked before any model loads."""
     table = reg.store.alias_table(alias)
@@ -179,7 +182,9 @@ def _at_alias(
         if not wanted:
             _refuse_empty(reg, alias)
     else:
-        wanted = sorted({reg.key(k, known=table) for k in keys})
+        wanted = sorted({reg.key(k, known=table) for k in key_list(keys)})
+        if not wanted:  # nothing to forecast, and no key or time columns to say it with
+            raise DataError("keys is empty: name at least one partition, or leave keys out")
         if FALLBACK_KEY in wanted:
             raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
         unknown = [k for k in wanted if k not in table]

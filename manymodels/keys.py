@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+import reprlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -116,7 +117,13 @@ def decode_key(key: str) -> dict[str, str]:
 
 
 def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
-    """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered."""
+    """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered.
+    Anything else (``123``, ``None``) is a ``DataError``."""
+    if not isinstance(key, str | Mapping):
+        raise DataError(
+            "a partition key is text (col=value[,col=value]) or a mapping of column to value, "
+            f"not {type(key).__name__} {reprlib.repr(key)}"
+        )
     if isinstance(key, Mapping):
         if columns is None:
             columns = list(key)
@@ -130,6 +137,21 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
             f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
+
+
+def key_list(keys: Any, what: str = "keys") -> list[Any]:
+    """The keys of a selection (``only=``, ``keys=``): one key given alone — text or a
+    mapping, as pandas takes one label where it takes many — is a selection of one (it was
+    read character by character: "'s' is not a partition key"). Anything that is not a key
+    or an iterable of them is a ``DataError`` naming ``what``."""
+    if isinstance(keys, str | Mapping):
+        return [keys]
+    if not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):
+        raise DataError(
+            f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
+            f"{reprlib.repr(keys)}"
+        )
+    return list(keys)
 
 
 _INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)

@@ -115,7 +115,7 @@ def train(
     strict: bool = False,
     progress: ProgressCallback | None = None,
     resume: str | None = None,
-    only: Iterable[str] | None = None,
+    only: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
     changed_only: bool = False,
     source: str | None = None,
     notes: Mapping[str, Any] | None = None,
@@ -129,7 +129,8 @@ def train(
 
     A partition that already has a production version is *retrained*: the new version is the
     challenger, evaluated against production on the same validation rows, and the spec's
-    promotion policy decides whether it replaces it. ``only`` trains exactly those keys;
+    promotion policy decides whether it replaces it. ``only`` trains exactly those keys (one
+    key alone, text or a mapping, is a list of one);
     ``changed_only`` only partitions whose data fingerprint differs from production's (and new
     ones). ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
     ``strict`` stops at the first failed partition and raises ``TrainingError``.

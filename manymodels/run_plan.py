@@ -21,7 +21,7 @@ from manymodels.exceptions import (
 )
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.keys import as_trained
+from manymodels.keys import as_trained, key_list
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
@@ -74,7 +74,7 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
 
 def wanted_keys(
     table: PartitionedTable,
-    only: Iterable[str] | None,
+    only: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None,
     columns: list[str],
     *,
     skip_absent: bool = False,
@@ -85,7 +85,8 @@ def wanted_keys(
     if only is None:
         return None, []
     present = set(table.keys)
-    wanted = {as_trained(normalize_key(k, columns), present.__contains__) for k in only}
+    chosen = key_list(only, "only")
+    wanted = {as_trained(normalize_key(k, columns), present.__contains__) for k in chosen}
     missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")

@@ -1,14 +1,17 @@
 """A key written with an integral decimal (``pid=2.0``, a client's float) names the partition
 trained as ``pid=2`` wherever a key is read — the router (tests/serving), ``Registry``, the
 CLI's fast read path, ``forecast`` and ``train --partitions`` — and only when the key as
-given is none: a partition trained as ``pid=2.0`` (text) stays its own."""
+given is none: a partition trained as ``pid=2.0`` (text) stays its own. A key that is
+neither text nor a mapping is a ``DataError``, and one key given alone is a selection of one."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from factories import linear_frame, spec_dict
 
+from manymodels.exceptions import DataError
 from manymodels.forecast import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -110,3 +113,34 @@ def test_a_date_key_names_its_partition_however_the_table_writes_it(tmp_path: Pa
     result = pd.read_csv(out)
     assert not result["fallback"].any()
     assert set(result["served_by"]) == {f"launch=2024-01-0{d}T00:00:00" for d in (1, 2, 3)}
+
+
+@pytest.mark.parametrize("key", [123, None, 2.0, b"pid=1", ["pid=1"]])
+def test_a_key_that_is_neither_text_nor_a_mapping_says_so(tmp_path: Path, key: object) -> None:
+    """``load_model(123)`` raised a bare AttributeError ('int' object has no attribute
+    'split') from inside the key parser."""
+    root = tmp_path / "reg"
+    train(spec_dict(features=["x0", "x1"]), linear_frame(2), root, backend="local")
+    with Registry.open(root) as reg, pytest.raises(DataError) as caught:
+        reg.load_model(key)  # type: ignore[arg-type]
+    assert str(caught.value).startswith(
+        "a partition key is text (col=value[,col=value]) or a mapping of column to value, not "
+        f"{type(key).__name__} "
+    )
+
+
+def test_one_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
+    """A str for ``only=`` or ``forecast(keys=)`` was read character by character ("'p' is
+    not a partition key"); one key alone, text or a mapping, now selects that partition (as
+    pandas takes one label where it takes many). An empty ``keys`` raised a bare KeyError."""
+    root = tmp_path / "reg"
+    spec, df = spec_dict(features=["x0", "x1"]), linear_frame(3)
+    train(spec, df, root, backend="local")
+    assert set(train(spec, df, root, backend="local", only="pid=1").versions) == {"pid=1"}
+    assert set(train(spec, df, root, backend="local", only={"pid": 2}).versions) == {"pid=2"}
+    assert forecast(root, "pid=1", horizon=1)["pid"].tolist() == [1]
+    assert forecast(root, {"pid": 2}, horizon=1)["pid"].tolist() == [2]
+    with pytest.raises(DataError, match=r"^keys is empty: name at least one partition"):
+        forecast(root, [], horizon=1)
+    with pytest.raises(DataError, match=r"^only takes a partition key or a list of them, not int"):
+        train(spec, df, root, backend="local", only=1)  # type: ignore[arg-type]
