@@ -23,6 +23,7 @@ from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, column_values, feature_kinds
 from manymodels.rowlags import derived_missing, fill_rows
+from manymodels.tables import refuse_repeated_columns
 
 _MISSING = object()
 _NUMBER_TYPES = (int, float, bool)
@@ -134,6 +135,7 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
     Columns are checked whole, as batch scoring checks them; when one fails, its cells are
     checked one by one so that the error names rows and values exactly as the router would
     (``InvalidRows``)."""
+    refuse_repeated_columns(df, "rows")
     kinds = feature_kinds(schema)
     missing = [name for name, _ in kinds if name not in df.columns]
     if (

@@ -34,7 +34,7 @@ from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
-from manymodels.tables import DataSource, describe_source
+from manymodels.tables import DataSource, describe_source, require_table
 from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
 
@@ -164,6 +164,7 @@ def train(
     spec = Spec.coerce(spec)
     if isinstance(backend, str):  # before the run is recorded: a typo left it 'running'
         known(backend)
+    require_table(data)  # a list of dicts was taken for a file name, quoting every row
     if not 0.0 <= max_failed_fraction <= 1.0:
         raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")
     own_registry = not isinstance(registry, Registry)

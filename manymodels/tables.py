@@ -25,9 +25,34 @@ def describe_source(source: DataSource) -> str:
     return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
 
 
+def require_table(source: object) -> None:
+    """``DataError`` unless ``source`` is a DataFrame or a path: a list of dicts was read as
+    a file name ("File name too long", quoting every row), ``None`` failed in ``pathlib``."""
+    if isinstance(source, pd.DataFrame | str | os.PathLike):
+        return
+    rows = isinstance(source, list | tuple | dict) or hasattr(source, "shape")  # an array
+    hint = " (pandas.DataFrame(…) makes one)" if rows else ""
+    raise DataError(
+        "data must be a pandas DataFrame or the path of a CSV or Parquet file, not "
+        f"{type(source).__name__}{hint}"
+    )
+
+
+def refuse_repeated_columns(df: pd.DataFrame, source: str) -> None:
+    """``DataError`` for a column named twice: which of the two a feature (or a key) is, is
+    anyone's guess, and pandas answers ``df[name]`` with a frame, which failed far inside
+    (``'DataFrame' object has no attribute 'dtype'``)."""
+    if not df.columns.is_unique:
+        name = df.columns[df.columns.duplicated()][0]
+        raise DataError(f"{source}: column {str(name)!r} is named twice")
+
+
 def read_table(source: DataSource) -> pd.DataFrame:
-    """A DataFrame (``plain``), or a CSV / Parquet file by its extension."""
+    """A DataFrame (``plain``), or a CSV / Parquet file by its extension; a column named
+    twice is refused (a Parquet file's by pyarrow)."""
+    require_table(source)
     if isinstance(source, pd.DataFrame):
+        refuse_repeated_columns(source, describe_source(source))
         return plain(source)
     path = Path(source)
     if not path.exists():
@@ -56,7 +81,7 @@ def plain(df: pd.DataFrame) -> pd.DataFrame:
     wrong answers, silently); category keys also changed the data's fingerprint, so
     ``--changed-only`` retrained unchanged partitions. An index level named like a key
     column (``set_index("store", drop=False)``) made pandas' groupby refuse the name."""
-    if not df.columns.is_unique:  # a name twice: the checks that follow say so
+    if not df.columns.is_unique:  # a name twice: ``read_table`` refuses it, naming it
         return df
     categories = {
         c: _values(df[c]) for c, t in df.dtypes.items() if isinstance(t, pd.CategoricalDtype)

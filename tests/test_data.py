@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from manymodels.data import prepare, read_table
 from manymodels.exceptions import DataError
 from manymodels.samples import user_activity
 from manymodels.spec import Spec
+from manymodels.tables import plain
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +190,51 @@ def test_unreadable_parquet(tmp_path: Path) -> None:
     path.write_bytes(b"this is not parquet")
     with pytest.raises(DataError, match=f"^{path}: cannot read table"):
         read_table(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (
+            [{"pid": 1, "t": 0, "x0": 1.0, "x1": 2.0, "y": 3.0}],
+            "list (pandas.DataFrame(…) makes one)",
+        ),
+        (np.zeros((2, 5)), "ndarray (pandas.DataFrame(…) makes one)"),
+        (None, "NoneType"),
+        (5, "int"),
+    ],
+)
+def test_data_that_is_no_table_is_refused_before_anything_is_made(
+    tmp_path: Path, data: object, named: str
+) -> None:
+    """A list of dicts (or an array) was read as a file name: OSError "File name too long"
+    quoting every row; ``None`` a bare TypeError from pathlib, for train and score alike."""
+    from manymodels.pipeline import train
+    from manymodels.scoring import score
+
+    message = "^data must be a pandas DataFrame or the path of a CSV or Parquet file, not "
+    with pytest.raises(DataError, match=message + re.escape(named) + "$"):
+        train(spec_dict(), data, tmp_path / "reg", backend="local")  # type: ignore[arg-type]
+    assert not (tmp_path / "reg").exists()
+    train(spec_dict(), linear_frame(2), tmp_path / "reg", backend="local")
+    with pytest.raises(DataError, match=message + re.escape(named) + "$"):
+        score(data, tmp_path / "reg", backend="local")  # type: ignore[arg-type]
+
+
+def test_a_frame_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    """As a CSV's header naming one twice is: train and score failed far inside with a bare
+    AttributeError ('DataFrame' object has no attribute 'dtype') or TypeError."""
+    from manymodels.pipeline import train
+    from manymodels.scoring import score
+
+    df = linear_frame(2)
+    twice = pd.concat([df, df[["x0"]]], axis=1)
+    with pytest.raises(DataError, match=r"^<DataFrame>: column 'x0' is named twice$"):
+        train(spec_dict(), twice, tmp_path / "reg", backend="local")
+    assert not (tmp_path / "reg").exists()
+    train(spec_dict(), df, tmp_path / "reg", backend="local")
+    with pytest.raises(DataError, match=r"^<DataFrame>: column 'x0' is named twice$"):
+        score(twice, tmp_path / "reg", backend="local")
 
 
 def test_dataframe_passes_through() -> None:
@@ -370,7 +417,7 @@ def test_an_index_named_like_a_key_column_is_no_second_key(samples_dir: Path) ->
 def test_plain_keeps_what_a_model_can_hold_of_every_kind_of_category() -> None:
     """Booleans with a missing value became text, which no request matched; ``pd.cut``'s
     intervals trained as a column no frame could be scored with; a column named twice
-    crashed here (the checks after say what is wrong)."""
+    crashed here, then far inside training or scoring (now refused, naming it)."""
     df = pd.DataFrame({
         "flag": pd.Categorical([True, False, None]),
         "band": pd.cut([1, 5, 9], [0, 4, 10]),
@@ -383,4 +430,6 @@ def test_plain_keeps_what_a_model_can_hold_of_every_kind_of_category() -> None:
     assert out["code"].dtype == np.float64 and np.isnan(out["code"][1])
     assert out["x"].tolist() == df["x"].tolist() and df["flag"].dtype == "category"  # a copy
     twice = pd.DataFrame([[1, 2]], columns=["a", "a"])
-    assert read_table(twice) is twice
+    assert plain(twice) is twice
+    with pytest.raises(DataError, match=r"^<DataFrame>: column 'a' is named twice$"):
+        read_table(twice)

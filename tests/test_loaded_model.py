@@ -193,6 +193,18 @@ def test_what_is_neither_a_frame_nor_rows_is_a_data_error(tmp_path: Path, data: 
         loaded.predict(data)
 
 
+def test_a_frame_naming_a_column_twice_is_a_data_error(tmp_path: Path) -> None:
+    """pandas answered ``df["price"]`` with a frame, which failed far inside with a bare
+    AttributeError ('DataFrame' object has no attribute 'dtype')."""
+    spec, make = SPECS["ridge, numpy"]
+    with Registry(tmp_path / "r") as reg:
+        train(spec, make(), reg, backend="local")
+        loaded = reg.load_model(reg.list_partitions()[0].key)
+    twice = pd.DataFrame([[2.1, 1, 0, 2.2]], columns=["price", "deal", "feat", "price"])
+    with pytest.raises(DataError, match=r"^rows: column 'price' is named twice$"):
+        loaded.predict(twice)
+
+
 def test_numpy_numbers_in_rows_are_numbers(tmp_path: Path) -> None:
     """Rows built from numpy arrays carry np.float64 / np.int64 / np.bool_ values."""
     spec, make = SPECS["ridge, numpy"]
