@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from manymodels.backend_arg import require_backend
 from manymodels.candidates import grid
 from manymodels.data import prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
@@ -162,8 +163,7 @@ def train(
     """
     started = time.perf_counter()
     spec = Spec.coerce(spec)
-    if isinstance(backend, str):  # before the run is recorded: a typo left it 'running'
-        known(backend)
+    require_backend(backend)  # before the run is recorded: a typo left it 'running'
     require_table(data)  # a list of dicts was taken for a file name, quoting every row
     if not 0.0 <= max_failed_fraction <= 1.0:
         raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")

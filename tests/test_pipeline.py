@@ -12,10 +12,12 @@ from factories import RIDGE, linear_frame, spec_dict
 
 from manymodels import console
 from manymodels.exceptions import DataError, PartitionNotFound, TrainingError
+from manymodels.execution import InProcessBackend
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import Progress, train
 from manymodels.registry import Registry
 from manymodels.samples import synthetic
+from manymodels.scoring import score
 from manymodels.spec import Spec
 
 
@@ -303,6 +305,25 @@ def test_an_unknown_backend_records_no_run(tmp_path: Path) -> None:
     with Registry.open(tmp_path / "reg") as reg:
         assert [r.status for r in reg.list_runs()] == ["completed"]
         assert reg.unfinished_runs() == []
+
+
+@pytest.mark.parametrize(
+    ("backend", "named"),
+    [(None, "NoneType None$"), (4, "int 4$"), (InProcessBackend, "type <class '")],  # a class
+)
+def test_a_backend_that_is_neither_a_name_nor_a_backend_records_no_run(
+    tmp_path: Path, backend: object, named: str
+) -> None:
+    # backend=None failed inside the recorded run: AttributeError 'NoneType' … 'workers'
+    message = f"^backend must be 'auto', 'ray', 'local' or a Backend object, not {named}"
+    with pytest.raises(TrainingError, match=message):
+        train(spec_dict(), linear_frame(2, 20), tmp_path / "reg", backend=backend)  # type: ignore[arg-type]
+    assert not (tmp_path / "reg").exists()
+    train(spec_dict(), linear_frame(2, 20), tmp_path / "reg", backend="local")
+    with pytest.raises(TrainingError, match=message):
+        score(linear_frame(2, 20), tmp_path / "reg", backend=backend)  # type: ignore[arg-type]
+    with Registry.open(tmp_path / "reg") as reg:
+        assert [r.status for r in reg.list_runs()] == ["completed"]
 
 
 def test_run_records_its_inputs(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.backend_arg import require_backend
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
@@ -100,6 +101,7 @@ def score_table(
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
+    require_backend(backend)
     source = describe_source(data)
     df = read_table(data)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
