@@ -201,6 +201,14 @@ def test_a_version_that_is_not_a_whole_number_says_so(reg: Registry, version: ob
     assert snapshot(reg) == before
 
 
+def test_an_unknown_ranking_is_a_data_error(reg: Registry) -> None:
+    # a plain ValueError before: not one of ours, so `except ManyModelsError` missed it
+    record(reg, "k=a")
+    with pytest.raises(DataError, match=r"^rank by one of skill, score, age, not 'nope'$"):
+        reg.ranked_partitions("nope")
+    assert [p.key for p in reg.ranked_partitions("age")] == ["k=a"]
+
+
 def test_list_partitions_pages_by_offset_and_after(reg: Registry) -> None:
     keys = [f"k=p{i}" for i in range(7)]
     record(reg, *reversed(keys))

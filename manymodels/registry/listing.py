@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from manymodels.exceptions import PartitionNotFound, RunNotFound
+from manymodels.exceptions import DataError, PartitionNotFound, RunNotFound
 from manymodels.registry import schema as t
 from manymodels.registry.entities import PartitionOutcome, PartitionSummary
 from manymodels.registry.reads import ReadsMixin, with_prefix
@@ -41,7 +41,7 @@ class ListingMixin(ReadsMixin):
         version's value is read back to resume (``PartitionNotFound`` when it has none any
         more: the listing moved, start again). ``prefix`` keeps keys that start with it."""
         if by not in RANKS:
-            raise ValueError(f"rank by one of {', '.join(RANKS)}, not {by!r}")
+            raise DataError(f"rank by one of {', '.join(RANKS)}, not {by!r}")
         v, a = t.model_versions.c, t.aliases.c
         value = {"skill": t.SKILL, "score": v.score, "age": v.created_at}[by]
         in_production = (
