@@ -13,6 +13,8 @@ can always say which spec produced which model.
 
 from __future__ import annotations
 
+import os
+import reprlib
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -363,6 +365,11 @@ class Spec(_Frozen):
             return spec
         if isinstance(spec, dict):
             return cls.from_dict(spec)
+        if not isinstance(spec, str | os.PathLike):  # None failed in pathlib, bare
+            raise SpecError(
+                "a spec is a Spec, a dict or the path of a TOML file, not "
+                f"{type(spec).__name__} {reprlib.repr(spec)}"
+            )
         return cls.from_toml(spec)
 
 

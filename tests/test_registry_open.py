@@ -238,3 +238,13 @@ def test_a_registry_opened_by_a_relative_path_stays_that_registry_after_a_chdir(
     newest = max(again.list_versions(key), key=lambda v: v.version)
     assert newest.version == 2
     assert again.load_model(key, newest.version).version.version == 2
+
+
+@pytest.mark.parametrize("root", [5, ["reg"]])
+def test_a_registry_that_is_not_a_path_is_one_line(tmp_path: Path, root: object) -> None:
+    # Registry.open(5) raised a bare TypeError from pathlib; train(…, registry=5) too
+    named = type(root).__name__
+    with pytest.raises(RegistryError, match=f"^a registry is a directory's path, not {named}$"):
+        Registry.open(root)  # type: ignore[arg-type]
+    with pytest.raises(RegistryError, match=f"^a registry is a directory's path, not {named}$"):
+        train(spec_dict(), linear_frame(2), root, backend="local")  # type: ignore[arg-type]

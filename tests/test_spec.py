@@ -440,6 +440,15 @@ def test_coerce_accepts_spec_dict_and_path(tmp_path: Path) -> None:
     assert Spec.coerce(spec.to_dict()) == spec
 
 
+@pytest.mark.parametrize(("value", "named"), [(None, "NoneType None"), (5, "int 5")])
+def test_coerce_says_what_a_spec_is(value: object, named: str) -> None:
+    # mm.train(None, …) raised a bare TypeError from pathlib
+    with pytest.raises(
+        SpecError, match=rf"^a spec is a Spec, a dict or the path of a TOML file, not {named}$"
+    ):
+        Spec.coerce(value)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------ factories
 def test_factory_candidate_is_accepted(tmp_path: Path) -> None:
     path = write_spec(tmp_path, estimator="factories:scaled_ridge")

@@ -10,6 +10,7 @@ every model.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def locate(
     holds models), ``RegistryError`` for a path that cannot be one."""
     if root is None and (db_url is None or artifacts is None):
         raise RegistryError("give a registry directory, or both a db_url and an artifact store")
+    if root is not None and not isinstance(root, str | os.PathLike):  # 5: a TypeError in pathlib
+        raise RegistryError(f"a registry is a directory's path, not {type(root).__name__}")
     # with both a database and an artifact store named, the directory holds nothing of this
     # registry: it need not exist, and messages name the database instead
     elsewhere = db_url is not None and artifacts is not None
