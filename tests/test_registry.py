@@ -131,6 +131,16 @@ def test_set_alias_to_a_missing_version_writes_nothing(reg: Registry) -> None:
     assert snapshot(reg) == before
 
 
+@pytest.mark.parametrize("alias", [None, "", 5])
+def test_an_alias_that_is_no_name_writes_nothing(reg: Registry, alias: object) -> None:
+    # None was refused by the database's NOT NULL, reported as a write conflict
+    record(reg, "k=a")
+    before = snapshot(reg)
+    with pytest.raises(DataError, match=r"^an alias is a name such as 'candidate', not "):
+        reg.set_alias("k=a", alias, 1, reason="x")  # type: ignore[arg-type]
+    assert snapshot(reg) == before
+
+
 def test_model_ref_is_the_artifact_and_schema_of_exactly_that_version(reg: Registry) -> None:
     record(reg, "k=a", "k=b")
     record(reg, "k=a")

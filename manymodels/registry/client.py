@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
-from manymodels.exceptions import NoRegistry
+from manymodels.exceptions import DataError, NoRegistry
 from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.keys import as_trained as trained_form
 from manymodels.registry.checks import VersionDigests
@@ -363,6 +363,9 @@ class Registry(ModelAccess):
     def set_alias(
         self, key: str | Mapping[str, Any], alias: str, version: SupportsIndex, *, reason: str
     ) -> AliasMove:
+        """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history."""
+        if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)
+            raise DataError(f"an alias is a name such as 'candidate', not {alias!r}")
         return self.store.set_alias(self.key(key), alias, version_number(version), reason=reason)
 
     def restore_alias(
