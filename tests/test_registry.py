@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -390,6 +391,27 @@ def test_a_key_mapping_in_any_order_finds_the_partition(reg: Registry) -> None:
 
 
 # ------------------------------------------------------------------------------ opening
+def test_a_registry_is_not_pickled_and_says_to_pass_its_location(tmp_path: Path) -> None:
+    """pickle failed inside SQLAlchemy ("Can't pickle local object 'create_engine.<locals>.
+    connect'"); a copy reopened by location would carry the signing key and the database's
+    password, so it is refused, saying what to do instead. ``copy.copy`` still works."""
+    import copy
+
+    with Registry(tmp_path / "reg") as reg:
+        record(reg, "k=a")
+        message = (
+            r"^a Registry is not pickled \(its database connection and signing key stay in "
+            rf"this process\): pass its location \({re.escape(str(tmp_path / 'reg'))}\) and "
+            "open it where it is used with Registry.open$"
+        )
+        for dump in (pickle.dumps, copy.deepcopy):
+            with pytest.raises(TypeError, match=message):
+                dump(reg)
+        assert copy.copy(reg).get_version("k=a").version == 1
+    with Registry.open(tmp_path / "reg") as reopened:  # what a worker does with the location
+        assert reopened.get_version("k=a").version == 1
+
+
 def test_open_refuses_a_missing_registry(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match="no registry at"):
         Registry.open(tmp_path / "typo")

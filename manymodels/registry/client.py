@@ -129,6 +129,26 @@ class Registry(ModelAccess):
         kwargs.setdefault("create", False)
         return cls(root, **kwargs)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        """Refused, in one line: pickle failed inside SQLAlchemy ("Can't pickle local object
+        'create_engine.<locals>.connect'"). Reopening by location in the other process was
+        the other choice, and is not safe: the pickle would carry the signing key (or drop it,
+        and the copy load unverified models) and the database URL's password to wherever
+        pickles go (Ray spills them to disk), and a path means another registry, or none, on
+        another machine. Workers are given the location and open the registry themselves."""
+        raise TypeError(
+            f"a Registry is not pickled (its database connection and signing key stay in "
+            f"this process): pass its location ({self.location}) and open it where it is "
+            "used with Registry.open"
+        )
+
+    def __copy__(self) -> Registry:
+        """A shallow copy (sharing this one's connection), as ``copy.copy`` made before
+        ``__reduce_ex__`` refused pickling, which ``copy`` goes through otherwise."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        return clone
+
     def __repr__(self) -> str:
         # describe_url drops a password: a repr lands in logs and tracebacks.
         return f"Registry(db={describe_url(self.db_url)!r}, artifacts={self.artifacts.url!r})"
