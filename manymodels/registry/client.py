@@ -32,7 +32,7 @@ from manymodels.registry.entities import (
     Run,
 )
 from manymodels.registry.jobs import JobTable
-from manymodels.registry.loaded import LoadedModel
+from manymodels.registry.loaded import LoadedModel  # noqa: F401 (re-exported)
 from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE: re-exported)
     ARTIFACTS_DIR,
     DB_FILE,
@@ -302,40 +302,6 @@ class Registry(ModelAccess):
 
     def count_runs(self) -> int:
         return self.store.count_runs()
-
-    # ---------------------------------------------------------------------------- models
-    def load_model(
-        self,
-        key: str | Mapping[str, Any],
-        version: SupportsIndex | None = None,
-        *,
-        alias: str = "production",
-    ) -> LoadedModel:
-        """The fitted estimator of a partition, verified against its sha256 before unpickling."""
-        record = self.get_version(key, version, alias=alias)
-        return LoadedModel(self.load_artifact(record), record)
-
-    def training_rows(
-        self,
-        key: str | Mapping[str, Any],
-        version: SupportsIndex | None = None,
-        *,
-        alias: str = "production",
-    ) -> Any:
-        """The input rows a version was trained on, as a pandas DataFrame (sha256-verified).
-
-        Raises ``ArtifactNotFound`` for a version that kept none (the fallback, or a version
-        trained before rows were kept)."""
-        from manymodels.exceptions import ArtifactNotFound
-        from manymodels.training.history import decode_rows
-
-        record = self.get_version(key, version, alias=alias)
-        if record.data_sha256 is None:
-            raise ArtifactNotFound(
-                f"version {record.version} of '{record.key}' kept no training rows"
-            )
-        self.verify(record)
-        return decode_rows(self.artifacts.get(record.data_sha256), record.key)
 
     def has_fallback(self) -> bool:
         return FALLBACK_KEY in self.store.alias_table("production")

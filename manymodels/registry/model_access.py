@@ -20,6 +20,7 @@ from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.exceptions import ArtifactError, DataError, RegistryError, VersionNotFound
 from manymodels.global_members import GlobalModels, linked
 from manymodels.registry.entities import ModelVersion
+from manymodels.registry.loaded import LoadedModel
 from manymodels.registry.store import SqlStore
 from manymodels.serialization import (
     ALL_FORMATS,
@@ -68,6 +69,39 @@ class ModelAccess:
             *,
             alias: str = "production",
         ) -> ModelVersion: ...
+
+    def load_model(
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex | None = None,
+        *,
+        alias: str = "production",
+    ) -> LoadedModel:
+        """The fitted estimator of a partition, verified against its sha256 before unpickling."""
+        record = self.get_version(key, version, alias=alias)
+        return LoadedModel(self.load_artifact(record), record)
+
+    def training_rows(
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex | None = None,
+        *,
+        alias: str = "production",
+    ) -> Any:
+        """The input rows a version was trained on, as a pandas DataFrame (sha256-verified).
+
+        Raises ``ArtifactNotFound`` for a version that kept none (the fallback, or a version
+        trained before rows were kept)."""
+        from manymodels.exceptions import ArtifactNotFound
+        from manymodels.training.history import decode_rows
+
+        record = self.get_version(key, version, alias=alias)
+        if record.data_sha256 is None:
+            raise ArtifactNotFound(
+                f"version {record.version} of '{record.key}' kept no training rows"
+            )
+        self.verify(record)
+        return decode_rows(self.artifacts.get(record.data_sha256), record.key)
 
     def load_artifact(
         self, record: ModelVersion, shared: MutableMapping[str, Any] | None = None
