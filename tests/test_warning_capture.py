@@ -88,3 +88,41 @@ def test_a_train_in_a_thread_records_none_of_the_hosts_warnings(tmp_path: Path) 
     ]
     assert n > 0 and stored == []
     assert sum("host warning" in str(w.message) for w in host) == n
+
+
+def test_a_dispatcher_put_back_by_anothers_restore_never_calls_itself() -> None:
+    """Another thread's ``catch_warnings()`` (scikit-learn's ``check_array`` on every predict)
+    saved the dispatcher during a capture and put it back after it ended; the next capture
+    took it for the host's ``showwarning``, and every other thread's warning then raised
+    RecursionError. Our ``always`` entry goes with the last capture, a host's stays."""
+    in_capture, host_in, capture_done = threading.Event(), threading.Event(), threading.Event()
+
+    def trainer() -> None:
+        with captured():
+            in_capture.set()
+            host_in.wait(10)
+        capture_done.set()
+
+    with warnings.catch_warnings(record=True) as host:
+        warnings.simplefilter("always")  # the host's own entry, equal to a plain "always"
+        t = threading.Thread(target=trainer)
+        t.start()
+        assert in_capture.wait(10)
+        with warnings.catch_warnings():  # spans the capture's end, then restores its state
+            host_in.set()
+            assert capture_done.wait(10)
+        t.join(10)
+        go_on = threading.Event()
+        second = threading.Thread(target=lambda: _capture_until(go_on))
+        second.start()
+        warnings.warn("the host's, while another capture runs", UserWarning, stacklevel=1)
+        go_on.set()
+        second.join(10)
+        assert [str(w.message) for w in host] == ["the host's, while another capture runs"]
+        assert warnings.filters[0][0] == "always"  # the host's entry outlived every capture
+        assert not any(f[1] is not None for f in warnings.filters if f[0] == "always")
+
+
+def _capture_until(done: threading.Event) -> None:
+    with captured():
+        done.wait(10)
