@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from manymodels.tables import (  # noqa: F401 (re-exported: callers imported the
     output_format,
     plain,
     read_table,
+    refuse_repeated_columns,
     write_table,
 )
 from manymodels.timecolumn import parse_time
@@ -186,6 +188,14 @@ def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) 
     )
 
 
+def _read_by_role(df: pd.DataFrame, spec: Spec) -> list[Any]:
+    """Every column the spec reads from ``df``: its keys, target, time, named columns, and
+    (without ``features``) every other column as a feature."""
+    roles = [*spec.partition_by, spec.target, *([spec.time_column] if spec.time_column else [])]
+    named = [*(spec.features or []), *(spec.categorical or []), *(spec.changes or [])]
+    return [*roles, *named, *([] if spec.features else df.columns)]
+
+
 def _is_numeric(s: pd.Series) -> bool:
     return bool(ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s))
 
@@ -198,6 +208,7 @@ def checked(
     "drop"``; how many per column), column roles resolved, the time column parsed and the
     calendar parts added. Returns the rows, their columns, the features (calendar parts
     included) and the dropped counts; errors name ``source``."""
+    refuse_repeated_columns(df, source, _read_by_role(df, spec))
     bad_rows: dict[str, int] = {}
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)

@@ -22,7 +22,7 @@ from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
-from manymodels.tables import DataSource, describe_source, read_table
+from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
 
 _KEY, _TIME = "__key__", "__time__"
 
@@ -195,6 +195,7 @@ def future_table(
     df = read_table(data)
     fs, kinds, exogenous = _exogenous(schemas)
     required = [*(key_columns or []), time_column, *exogenous]
+    refuse_repeated_columns(df, source, required)
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(

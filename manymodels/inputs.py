@@ -135,8 +135,8 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
     Columns are checked whole, as batch scoring checks them; when one fails, its cells are
     checked one by one so that the error names rows and values exactly as the router would
     (``InvalidRows``)."""
-    refuse_repeated_columns(df, "rows")
     kinds = feature_kinds(schema)
+    refuse_repeated_columns(df, "rows", [*(n for n, _ in kinds), schema.time_column])
     missing = [name for name, _ in kinds if name not in df.columns]
     if (
         missing

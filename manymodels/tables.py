@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -38,21 +39,24 @@ def require_table(source: object) -> None:
     )
 
 
-def refuse_repeated_columns(df: pd.DataFrame, source: str) -> None:
-    """``DataError`` for a column named twice: which of the two a feature (or a key) is, is
-    anyone's guess, and pandas answers ``df[name]`` with a frame, which failed far inside
-    (``'DataFrame' object has no attribute 'dtype'``)."""
+def refuse_repeated_columns(df: pd.DataFrame, source: str, used: Iterable[Any]) -> None:
+    """``DataError`` for a column of ``used`` named twice: which of the two a feature (or a
+    key) is, is anyone's guess, and pandas answers ``df[name]`` with a frame, which failed
+    far inside (``'DataFrame' object has no attribute 'dtype'``). A column nothing reads may
+    be named twice, as it always could."""
     if not df.columns.is_unique:
-        name = df.columns[df.columns.duplicated()][0]
-        raise DataError(f"{source}: column {str(name)!r} is named twice")
+        wanted = set(used)
+        twice = [c for c in df.columns[df.columns.duplicated()] if c in wanted]
+        if twice:
+            raise DataError(f"{source}: column {str(twice[0])!r} is named twice")
 
 
 def read_table(source: DataSource) -> pd.DataFrame:
-    """A DataFrame (``plain``), or a CSV / Parquet file by its extension; a column named
-    twice is refused (a Parquet file's by pyarrow)."""
+    """A DataFrame (``plain``), or a CSV / Parquet file by its extension. A CSV header or a
+    Parquet file naming a column twice is refused (pyarrow refuses the latter); a frame's is
+    refused where its columns are read by role (``refuse_repeated_columns``)."""
     require_table(source)
     if isinstance(source, pd.DataFrame):
-        refuse_repeated_columns(source, describe_source(source))
         return plain(source)
     path = Path(source)
     if not path.exists():
@@ -81,7 +85,7 @@ def plain(df: pd.DataFrame) -> pd.DataFrame:
     wrong answers, silently); category keys also changed the data's fingerprint, so
     ``--changed-only`` retrained unchanged partitions. An index level named like a key
     column (``set_index("store", drop=False)``) made pandas' groupby refuse the name."""
-    if not df.columns.is_unique:  # a name twice: ``read_table`` refuses it, naming it
+    if not df.columns.is_unique:  # a name twice: refused where it is read, naming it
         return df
     categories = {
         c: _values(df[c]) for c, t in df.dtypes.items() if isinstance(t, pd.CategoricalDtype)

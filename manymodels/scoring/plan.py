@@ -25,6 +25,7 @@ from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
+from manymodels.tables import refuse_repeated_columns
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
 # ``partition`` is the row's own key (canonical), ``served_by`` the registry key whose model
@@ -138,6 +139,8 @@ def make_plan(
             "writes for a classifier's [decision]; drop or rename them"
         )
     used = [schemas[i] for i in sorted({u.schema for u in units})]
+    read = [name for fs in used for name, _ in feature_kinds(fs)]
+    refuse_repeated_columns(df, source, [*read, *(fs.time_column for fs in used)])
     return Plan(
         positions=positions,
         offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
@@ -161,6 +164,7 @@ def _key_codes(order: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str) -> None:
+    refuse_repeated_columns(df, source, key_columns)
     missing = [c for c in key_columns if c not in df.columns]
     if missing:
         raise DataError(
