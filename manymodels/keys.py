@@ -142,9 +142,13 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
 def key_list(keys: Any, what: str = "keys") -> list[Any]:
     """The keys of a selection (``only=``, ``keys=``): one key given alone — text or a
     mapping, as pandas takes one label where it takes many — is a selection of one (it was
-    read character by character: "'s' is not a partition key"). Anything that is not a key
-    or an iterable of them is a ``DataError`` naming ``what``."""
-    if isinstance(keys, str | Mapping):
+    read character by character: "'s' is not a partition key"). A mapping is one key only
+    when it maps columns to values: one whose keys are keys' text (``{"pid=1": 3, …}``, a
+    run's ``versions``) is a selection of its keys, as it always was. Anything that is not a
+    key or an iterable of them is a ``DataError`` naming ``what``."""
+    if isinstance(keys, str):
+        return [keys]
+    if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
         return [keys]
     if not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):
         raise DataError(

@@ -140,6 +140,9 @@ def test_one_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
     assert set(train(spec, df, root, backend="local", only={"pid": 2}).versions) == {"pid=2"}
     assert forecast(root, "pid=1", horizon=1)["pid"].tolist() == [1]
     assert forecast(root, {"pid": 2}, horizon=1)["pid"].tolist() == [2]
+    versions = {"pid=0": 1, "pid=2": 1}  # keyed by keys (a run's ``versions``): its keys
+    assert set(train(spec, df, root, backend="local", only=versions).versions) == set(versions)
+    assert sorted(forecast(root, versions, horizon=1)["pid"].tolist()) == [0, 2]
     with pytest.raises(DataError, match=r"^keys is empty: name at least one partition"):
         forecast(root, [], horizon=1)
     with pytest.raises(DataError, match=r"^only takes a partition key or a list of them, not int"):
