@@ -410,6 +410,13 @@ def test_a_registry_is_not_pickled_and_says_to_pass_its_location(tmp_path: Path)
         assert copy.copy(reg).get_version("k=a").version == 1
     with Registry.open(tmp_path / "reg") as reopened:  # what a worker does with the location
         assert reopened.get_version("k=a").version == 1
+    db, store = f"sqlite:///{tmp_path / 'meta.db'}", tmp_path / "store"
+    with Registry(db_url=db, artifacts=store) as apart:  # the advice must open it too
+        record(apart, "k=b")
+        with pytest.raises(TypeError, match=r"Registry\(db_url=…, artifacts=…, create=False\)$"):
+            pickle.dumps(apart)
+    with Registry(db_url=db, artifacts=store, create=False) as reopened:
+        assert reopened.get_version("k=b").version == 1
 
 
 def test_open_refuses_a_missing_registry(tmp_path: Path) -> None:

@@ -136,10 +136,17 @@ class Registry(ModelAccess):
         and the copy load unverified models) and the database URL's password to wherever
         pickles go (Ray spills them to disk), and a path means another registry, or none, on
         another machine. Workers are given the location and open the registry themselves."""
+        if self.root is not None and self._own_db:
+            how = f"pass its location ({self.root}) and open it where it is used with Registry.open"
+        else:  # a database and an artifact store named apart: both are needed
+            how = (
+                f"pass its database URL ({describe_url(self.db_url)}) and artifact store "
+                f"({self.artifacts.url}) and open it where it is used with "
+                "Registry(db_url=…, artifacts=…, create=False)"
+            )
         raise TypeError(
-            f"a Registry is not pickled (its database connection and signing key stay in "
-            f"this process): pass its location ({self.location}) and open it where it is "
-            "used with Registry.open"
+            "a Registry is not pickled (its database connection and signing key stay in "
+            f"this process): {how}"
         )
 
     def __copy__(self) -> Registry:
