@@ -126,9 +126,23 @@ def input_tensors(schema: FeatureSchema, inputs: RowInputs) -> list[MetadataTens
             datatype = _time_datatype(schema)
             parameters: dict[str, Any] = {"role": "time", "optional": not inputs.time_needed}
         else:
-            datatype, parameters = "FP64", {"role": "target", "optional": True}
+            datatype, parameters = _target_datatype(schema), {"role": "target", "optional": True}
         out.append(MetadataTensor(name=name, datatype=datatype, shape=[-1], parameters=parameters))
     return out
+
+
+def _target_datatype(schema: FeatureSchema) -> str:
+    """A regressor's targets are numbers; a classifier's are its labels: text labels are
+    BYTES (its labels "yes"/"no" were listed as FP64, which ``infer`` takes only as numbers),
+    number labels the kind they are."""
+    if not schema.classifies:
+        return "FP64"
+    labels = schema.classes or []
+    if any(isinstance(c, str) for c in labels):
+        return "BYTES"
+    if labels and all(isinstance(c, int) and not isinstance(c, bool) for c in labels):
+        return "INT64"
+    return "BOOL" if labels and all(isinstance(c, bool) for c in labels) else "FP64"
 
 
 def _time_datatype(schema: FeatureSchema) -> str:

@@ -591,3 +591,35 @@ def test_one_2d_tensors_elements_are_checked_against_its_datatype(
         assert answer["outputs"][0]["data"] == v1.json()["predictions"]
         words = {**tensor, "data": ["pro", "three", 14, 2, 0]}  # a word in a number's column
         assert 'its element 1 is "three"' in infer(users, key, {"inputs": [words]}, 400)["error"]
+
+
+def test_a_classifiers_metadata_gives_its_target_as_its_labels_are(tmp_path: Path) -> None:
+    """A classifier with calendar parts listed its target ``y`` as FP64 though its labels are
+    "yes" / "no", which ``infer`` takes as BYTES: a client following metadata sent numbers."""
+    import pandas as pd
+
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for p in range(2):
+        x = rng.normal(size=40)
+        y = np.where(x + rng.normal(scale=0.5, size=40) > 0, "yes", "no")
+        days = pd.date_range("2022-01-03", periods=40, freq="W-MON").strftime("%Y-%m-%d")
+        frames.append(pd.DataFrame({"pid": p, "t": days, "x0": x, "y": y}))
+    spec = {
+        "name": "churn", "task": "classification", "partition_by": ["pid"], "target": "y",
+        "time_column": "t", "features": ["x0"], "calendar": ["month"],
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    }  # fmt: skip
+    train(spec, pd.concat(frames), tmp_path / "reg", backend="local")
+    with open_client(Settings(registry=tmp_path / "reg")) as client:
+        inputs = {i["name"]: i for i in client.get("/v2/models/pid=1").json()["inputs"]}
+        assert inputs["y"]["datatype"] == "BYTES"
+        assert inputs["y"]["parameters"] == {"role": "target", "optional": True}
+        body = {"inputs": [
+            {"name": "x0", "datatype": "FP64", "shape": [1], "data": [0.3]},
+            {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["2022-12-05"]},
+            {"name": "y", "datatype": inputs["y"]["datatype"], "shape": [1], "data": ["yes"]},
+        ]}  # fmt: skip
+        assert client.post("/v2/models/pid=1/infer", json=body).status_code == 200
