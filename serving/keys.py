@@ -96,7 +96,7 @@ class KeyPaths:
         head, _, last = path.rpartition("/")
         for prefix, names in self.actions.items():
             at = head.find(prefix)
-            if last in names and at >= 0 and len(head) > at + len(prefix):
+            if last in names and at >= 0 and len(head) >= at + len(prefix):
                 scope["path"] = path  # in place, as above
                 raw = scope.get("raw_path")
                 if isinstance(raw, bytes | bytearray):

@@ -623,3 +623,11 @@ def test_a_classifiers_metadata_gives_its_target_as_its_labels_are(tmp_path: Pat
             {"name": "y", "datatype": inputs["y"]["datatype"], "shape": [1], "data": ["yes"]},
         ]}  # fmt: skip
         assert client.post("/v2/models/pid=1/infer", json=body).status_code == 200
+
+
+def test_an_empty_model_name_before_a_trailing_slash_is_refused_the_same(client: Any) -> None:
+    """``/v2/models//infer/`` kept its slash (no key before the action), and answered 405."""
+    rows = feature_rows(2)
+    r = client.post("/v2/models//infer/", json={"inputs": columnar(rows)})
+    assert r.status_code == 400 and "no model name" in r.json()["error"], r.text
+    assert client.get("/v2/models//ready/").json() == {"name": "", "ready": False}
