@@ -60,7 +60,7 @@ def _shorten(match: re.Match[str]) -> str:
 
 
 def local_roots(registry: Registry | None) -> list[str]:
-    """The registry's directories as it was opened (perhaps relative), for ``redact_text``."""
+    """The registry's directories (absolute since it was opened), for ``redact_text``."""
     if registry is None:
         return []
     roots = [registry.root, getattr(registry.artifacts, "root", None)]
