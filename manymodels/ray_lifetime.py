@@ -45,11 +45,12 @@ def quiet_token_notice(*, embedded: bool) -> Iterator[None]:
 OWNER_ENV = "MANYMODELS_RAY_OWNER"
 
 # The reaper's whole program: wait for EOF on stdin (the driver closed it, or died), then
-# SIGKILL every process that inherited the driver's token, until none is left (bounded).
+# SIGKILL every process of Ray's that inherited the driver's token, until none is left (bounded).
 _REAPER = r"""
 import os, select, signal, sys, time
 mark = f"{sys.argv[1]}={sys.argv[2]}".encode() + b"\0"
 driver = sys.argv[3]
+home = os.fsencode(os.path.join(sys.argv[4], ""))
 
 def stat(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
@@ -58,9 +59,17 @@ def stat(pid):
 def started(pid):
     return stat(pid)[19]
 
-def marked(pid):
+def ours(pid):
+    # carries the token, and is Ray's: the token is in the driver's environment for all of
+    # ray.init, so a subprocess another thread of the host starts meanwhile carries it too;
+    # Ray's run a program of Ray's package (gcs_server, raylet, the monitors' and agents'
+    # scripts) or bear a Ray worker's or agent's title
     with open(f"/proc/{pid}/environ", "rb") as f:
-        return mark in f.read()
+        if mark not in f.read():
+            return False
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        command = f.read()
+    return command.startswith(b"ray::") or home in command
 
 def children(pid):
     out = []
@@ -77,15 +86,15 @@ def children(pid):
     return out
 
 def descendants(pid, out):
-    # Ray's processes: the driver's children that carry the token (GCS, raylet) and all
-    # below them (the raylet's agents, workers), each with its start time, so that a pid the
-    # system gives to someone else later is never killed; nothing else the driver started.
+    # Ray's processes: the driver's children of Ray's that carry the token (GCS, raylet) and
+    # all below them (the raylet's agents, workers), each with its start time, so that a pid
+    # the system gives to someone else later is never killed; nothing else the driver started.
     # Every look walks the whole tree again: a process noted before (the raylet) may have
     # started children since (its agents, whose setproctitle can erase the token).
     for child in children(pid):
         try:
             start = started(child)
-            if pid != driver or out.get(child) == start or marked(child):
+            if pid != driver or out.get(child) == start or ours(child):
                 out[child] = start
                 descendants(child, out)
         except OSError:
@@ -106,9 +115,9 @@ while time.monotonic() < deadline:
     found = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            # processes started between two looks carry the token (unless they rewrote
-            # their environment, as setproctitle does: hence the looks)
-            hit = (pid in seen and started(pid) == seen[pid]) or marked(pid)
+            # Ray's processes started between two looks carry the token (unless they
+            # rewrote their environment, as setproctitle does: hence the looks)
+            hit = (pid in seen and started(pid) == seen[pid]) or ours(pid)
             if hit and pid != driver and stat(pid)[0] != b"Z":  # a zombie is dead already
                 os.kill(int(pid), signal.SIGKILL)
                 found += 1
@@ -125,7 +134,10 @@ def owned_env() -> Iterator[str]:
     """Mark the processes an embedded ``ray.init`` starts with a token in their environment.
 
     Every process Ray starts (GCS, raylet, agents, workers) inherits it; the driver's
-    environment is restored right after, so later subprocesses of ours are not marked."""
+    environment is restored right after, so later subprocesses of ours are not marked. The
+    environment is the whole process's: a subprocess another thread starts during
+    ``ray.init`` (seconds) inherits the token too, which is why the reaper also asks that a
+    process be Ray's before it kills it."""
     token = uuid.uuid4().hex
     previous = os.environ.get(OWNER_ENV)
     os.environ[OWNER_ENV] = token
@@ -150,15 +162,22 @@ class Reaper:
     was not enough: the agents' ``setproctitle`` can overwrite their environment, and in one CI
     run of ten two agents outlived the driver.) Linux only (``/proc``); elsewhere it is not
     started.
+
+    Only Ray's processes are killed: one carrying the token must also run a program of
+    ``home``, Ray's package directory (gcs_server, raylet, the monitors' and agents' scripts),
+    or bear a Ray worker's or agent's title (``ray::…``); the tree is walked from such
+    children of the driver only. A host's subprocess that inherited the token during
+    ``ray.init`` is neither (it used to be killed with the cluster).
     """
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, home: str | None = None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         if not os.path.isdir("/proc"):
             return
+        home = home if home is not None else ray_home()
         env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}  # never kills itself
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _REAPER, OWNER_ENV, token, str(os.getpid())],
+            [sys.executable, "-c", _REAPER, OWNER_ENV, token, str(os.getpid()), home],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -196,6 +215,13 @@ class Reaper:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None
+
+
+def ray_home() -> str:
+    """Ray's package directory, spelled as Ray spells the programs it starts."""
+    import ray
+
+    return os.path.dirname(os.path.abspath(ray.__file__))
 
 
 def probe(address: str, timeout: float = 5.0) -> None:

@@ -9,6 +9,7 @@ that: within 30 s on a busy 2-core CI machine (it takes a few seconds on a quiet
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -72,3 +73,50 @@ def test_a_killed_train_leaves_no_ray_process_and_ray_says_nothing(tmp_path: Pat
 def _text(out: IO[str]) -> str:
     out.seek(0)
     return out.read()
+
+
+# A host that starts a subprocess every 50 ms in a thread of its own while manymodels starts
+# embedded Ray in another: ray.init takes seconds, and the owner token is in the whole
+# process's environment meanwhile.
+HELPERS_DURING_INIT = r"""
+import json, subprocess, threading, time
+from manymodels.execution import RayBackend
+from manymodels.ray_lifetime import OWNER_ENV
+
+helpers, stop = [], threading.Event()
+def spawn():
+    while not stop.is_set():
+        helpers.append(subprocess.Popen(["sleep", "300"], stdout=subprocess.DEVNULL))
+        time.sleep(0.05)
+thread = threading.Thread(target=spawn)
+thread.start()
+try:
+    backend = RayBackend()
+    stop.set()
+    thread.join()
+    marked = 0
+    for helper in helpers:
+        with open(f"/proc/{helper.pid}/environ", "rb") as f:
+            marked += OWNER_ENV.encode() in f.read()
+    assert dict(backend.map_unordered(json.loads, ["1"])) == {0: 1}
+    backend.close()
+    print(json.dumps({"helpers": len(helpers), "marked": marked,
+                      "killed": sum(h.poll() is not None for h in helpers)}))
+finally:
+    stop.set()
+    for helper in helpers:
+        helper.kill()
+        helper.wait()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reaper reads /proc")
+def test_the_reaper_leaves_the_hosts_subprocesses_started_during_ray_init_alone() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", HELPERS_DURING_INIT], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["marked"] > 0, seen  # some started while the token was in the environment
+    assert seen["killed"] == 0, f"the reaper killed the host's subprocesses: {seen}"

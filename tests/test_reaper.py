@@ -5,6 +5,8 @@ reaper first noted it, and an agent's ``setproctitle`` may erase the token from 
 environment. A reaper that stopped walking below a process it had already noted missed those
 agents: in CI they outlived ``manymodels serve`` (tests/serving/test_serve_ray_lifetime.py).
 Here a stand-in "raylet" starts a token-less "agent" between two looks, deterministically.
+The stand-in runs a script of a directory given to the reaper as Ray's package directory: the
+reaper kills only processes of Ray's, not a host's subprocess that inherited the token.
 """
 
 from __future__ import annotations
@@ -49,12 +51,21 @@ def _gone(pid: int, timeout: float) -> bool:
     return True
 
 
-def test_children_started_after_a_process_was_noted_are_reaped_without_the_token() -> None:
+def _raylet(home: Path) -> Path:
+    """The stand-in raylet's script, in the directory the reaper is told is Ray's."""
+    script = home / "raylet.py"
+    script.write_text(RAYLET)
+    return script
+
+
+def test_children_started_after_a_process_was_noted_are_reaped_without_the_token(
+    tmp_path: Path,
+) -> None:
     token = uuid.uuid4().hex
-    reaper = Reaper(token)
+    reaper = Reaper(token, str(tmp_path))
     agent = 0
     with subprocess.Popen(
-        [sys.executable, "-c", RAYLET],
+        [sys.executable, _raylet(tmp_path)],
         env={**os.environ, OWNER_ENV: token},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -79,9 +90,9 @@ def test_children_started_after_a_process_was_noted_are_reaped_without_the_token
                 os.kill(agent, 9)
 
 
-def test_processes_without_the_token_outside_ray_are_left_alone() -> None:
+def test_processes_without_the_token_outside_ray_are_left_alone(tmp_path: Path) -> None:
     token = uuid.uuid4().hex
-    reaper = Reaper(token)
+    reaper = Reaper(token, str(tmp_path))
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         reaper.look()
@@ -90,3 +101,24 @@ def test_processes_without_the_token_outside_ray_are_left_alone() -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_host_process_that_inherited_the_token_is_left_alone(tmp_path: Path) -> None:
+    """The token is in the whole process's environment during ``ray.init``: a subprocess
+    another thread of the host starts then carries it too, and was killed with Ray."""
+    token = uuid.uuid4().hex
+    reaper = Reaper(token, str(tmp_path))
+    marked = {**os.environ, OWNER_ENV: token}
+    sleep = [sys.executable, "-c", "import time; time.sleep(120)"]
+    with (
+        subprocess.Popen(sleep, env=marked) as host,
+        subprocess.Popen([sys.executable, _raylet(tmp_path)], env=marked) as ray,
+    ):
+        try:
+            reaper.look()
+            reaper.close()
+            assert ray.wait(10) == -9, "the reaper left Ray's process running"
+            assert host.poll() is None, "the host's subprocess was killed with Ray's"
+        finally:
+            host.kill()
+            ray.kill()
