@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from manymodels.exceptions import TrainingError
-from manymodels.ray_lifetime import Reaper, owned_env, probe, quiet_token_notice
+from manymodels.ray_lifetime import acquire, release
 
 CHUNKS_PER_WORKER = 4  # enough slack to balance uneven chunks, few enough to keep overhead low
 MAX_PARTITIONS_PER_CHUNK = 1000  # so progress and registry commits stream at large N
@@ -116,32 +116,11 @@ class RayBackend:
         import ray
 
         self._ray = ray
-        self._owns = False
-        self._reaper: Reaper | None = None
         self._pending: list[Any] = []
-        if not ray.is_initialized():
-            if address:
-                probe(address)
-            try:
-                # "local" starts an embedded instance; None would silently join any cluster
-                # that `ray start` left running on this machine.
-                with quiet_token_notice(embedded=address is None), owned_env() as token:
-                    # A cluster we start dies with us, even when we are killed (see Reaper);
-                    # started first, as ray.init itself takes seconds to kill us in.
-                    self._reaper = Reaper(token) if address is None else None
-                    ray.init(
-                        address=address or "local",
-                        num_cpus=num_cpus if address is None else None,
-                        object_store_memory=object_store_memory if address is None else None,
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        configure_logging=False,
-                    )
-            except Exception as e:
-                self.close()
-                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-                raise TrainingError(f"cannot start or reach {where}: {e}") from e
-            self._owns = True
+        # shared with the other runs of this process; False: the host's Ray, never ours to stop
+        self._owns = acquire(
+            ray, address, num_cpus=num_cpus, object_store_memory=object_store_memory
+        )
 
     @property
     def workers(self) -> int:
@@ -178,14 +157,10 @@ class RayBackend:
         self._pending = []
 
     def close(self) -> None:
-        if self._reaper is not None:
-            self._reaper.look()
-        if self._owns and self._ray.is_initialized():
-            self._ray.shutdown()
-        if self._reaper is not None:
-            self._reaper.close()  # whatever shutdown left behind goes now, not in a minute
-            self._reaper = None
-        self._owns = False
+        """Done with Ray: the last backend using the Ray manymodels started shuts it down."""
+        owns, self._owns = self._owns, False
+        if owns:
+            release()
 
 
 BACKENDS = ("auto", "ray", "local")

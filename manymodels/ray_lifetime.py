@@ -3,7 +3,9 @@
 ``execution.RayBackend`` starts Ray embedded by default. Ray ties its GCS and raylet to the
 driver, but not the rest (see ``Reaper``), prints a token-authentication notice at every
 start, and retries an unreachable cluster address for minutes: this module holds what makes
-each of those fit a command-line tool — one concern, apart from where chunks run.
+each of those fit a command-line tool — one concern, apart from where chunks run. A process
+has one Ray: the backends of runs going at once in several threads share the one manymodels
+started, and the last of them to finish stops it (``acquire``, ``release``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from manymodels.exceptions import TrainingError
 
 RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+RAY_WORKER_LOGGER = "ray._private.worker"
 
 
 @contextmanager
@@ -40,6 +45,24 @@ def quiet_token_notice(*, embedded: bool) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+class _NoSigtermNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
+@contextmanager
+def quiet_thread_note() -> Iterator[None]:
+    """Mute Ray's "SIGTERM handler is not set because current thread is not the main thread"
+    while ``_Started`` runs ``ray.init`` in a thread of its own: leaving the process's SIGTERM
+    handler alone is the point, and the note would open every command's output."""
+    logger, note = logging.getLogger(RAY_WORKER_LOGGER), _NoSigtermNote()
+    logger.addFilter(note)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note)
 
 
 OWNER_ENV = "MANYMODELS_RAY_OWNER"
@@ -215,6 +238,153 @@ class Reaper:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None
+
+
+class _Started:
+    """A Ray manymodels started: the thread it was started from, which lives as long as it
+    runs, and its reaper.
+
+    Ray ties its GCS and raylet to the *thread* that started them (``PR_SET_PDEATHSIG`` fires
+    when that thread ends, not the process): started from a run's own thread, Ray was killed
+    under the runs sharing it as soon as that thread ended."""
+
+    def __init__(self, ray: Any, reaper: Reaper | None) -> None:
+        self.ray, self.reaper = ray, reaper
+        self.up = threading.Event()  # ray.init returned, or raised ``failure``
+        self.done = threading.Event()  # the thread may end
+        self.abandoned = False
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="manymodels-ray", daemon=True)
+        self._init: dict[str, Any] = {}
+
+    def start(self, **init: Any) -> None:
+        """``ray.init(**init)`` in the thread, waiting for it; raises what it raised. When the
+        wait is interrupted (Ctrl-C), the thread stops Ray itself once it is up."""
+        self._init = init
+        self.thread.start()
+        try:
+            self.up.wait()
+        except BaseException:
+            self.abandoned = True
+            self.done.set()
+            raise
+        if self.failure is not None:
+            raise self.failure
+
+    def _run(self) -> None:
+        try:
+            self.ray.init(**self._init)
+        except BaseException as e:  # raised in the caller's thread by start
+            self.failure = e
+        self.up.set()
+        self.done.wait()
+        if self.abandoned:
+            self.stop(shutdown=self.failure is None)
+
+    def stop(self, *, shutdown: bool = True) -> None:
+        if self.reaper is not None:
+            self.reaper.look()
+        if shutdown and self.ray.is_initialized():
+            self.ray.shutdown()
+        self.done.set()
+        if self.reaper is not None:
+            self.reaper.close()  # whatever shutdown left behind goes now, not in a minute
+
+
+class _Ours:
+    """The Ray manymodels started in this process, and how many backends use it now."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # held while Ray starts or stops: seconds
+        self.users = 0
+        self.started: _Started | None = None
+
+
+_ours = _Ours()
+
+
+def acquire(
+    ray: Any,
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    object_store_memory: int | None = None,
+) -> bool:
+    """Use the Ray this process runs, starting it when none is: embedded (``address`` None)
+    or connected to the cluster at ``address``. True when it is manymodels' (then ``release``
+    once when done), False for a Ray the host started itself, which we never shut down.
+
+    Several runs in threads of one process share one Ray: it can be initialised once, and
+    the run that started it used to shut it down under the others (``SystemExit`` in their
+    threads), or two runs started it at once ("called ray.init twice"). Starting is done
+    under a lock; a Ray is reused as it runs (the first caller's ``address`` and sizes)."""
+    with _ours.lock:
+        if _ours.started is not None and _ours.started.abandoned:
+            _ours.started.thread.join()  # a start interrupted by Ctrl-C: it stops itself
+            _ours.started = None
+        if ray.is_initialized():
+            if not _ours.users:
+                return False
+            _ours.users += 1
+            return True
+        if _ours.started is not None:  # ours, shut down under its users by someone else
+            _ours.started.stop()
+            _ours.started = None
+        _ours.started = _start(
+            ray, address, num_cpus=num_cpus, object_store_memory=object_store_memory
+        )
+        _ours.users += 1
+        return True
+
+
+def release() -> None:
+    """A user of the Ray ``acquire`` started is done: the last one shuts it down."""
+    with _ours.lock:
+        _ours.users -= 1
+        if _ours.users > 0:
+            return
+        _ours.users = 0
+        started, _ours.started = _ours.started, None
+        if started is not None:
+            started.stop()
+
+
+def _start(
+    ray: Any, address: str | None, *, num_cpus: int | None, object_store_memory: int | None
+) -> _Started:
+    if address:
+        probe(address)
+    started: _Started | None = None
+    try:
+        # "local" starts an embedded instance; None would silently join any cluster that
+        # `ray start` left running on this machine.
+        with (
+            quiet_token_notice(embedded=address is None),
+            quiet_thread_note(),
+            owned_env() as token,
+        ):
+            # A cluster we start dies with us, even when we are killed (see Reaper); started
+            # first, as ray.init itself takes seconds to kill us in.
+            started = _Started(ray, Reaper(token) if address is None else None)
+            try:
+                started.start(
+                    address=address or "local",
+                    num_cpus=num_cpus if address is None else None,
+                    object_store_memory=object_store_memory if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
+            except BaseException:
+                if started.abandoned:  # interrupted: its thread stops it once up
+                    _ours.started = started
+                raise
+    except Exception as e:
+        if started is not None and not started.abandoned:
+            started.stop(shutdown=False)
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise TrainingError(f"cannot start or reach {where}: {e}") from e
+    return started
 
 
 def ray_home() -> str:

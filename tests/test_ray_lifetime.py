@@ -5,6 +5,10 @@ with SIGKILL while a Ray worker runs one of its tasks. Ray ties its GCS and rayl
 driver itself, but its agents used to outlive the driver by ~70 s; the reaper started with
 the embedded cluster (``manymodels.ray_lifetime.Reaper``) must leave nothing behind well before
 that: within 30 s on a busy 2-core CI machine (it takes a few seconds on a quiet one).
+
+manymodels is also a library inside other processes: runs in several threads of one host share
+the one Ray manymodels started, which stops when the last of them is done, and the reaper
+leaves the host's own subprocesses alone. Those that start Ray run in a fresh interpreter each.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -20,6 +25,7 @@ from typing import IO
 import pytest
 from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
 
+from manymodels.ray_lifetime import acquire, release
 from manymodels.samples import synthetic
 
 BIN = Path(sys.executable).parent
@@ -120,3 +126,86 @@ def test_the_reaper_leaves_the_hosts_subprocesses_started_during_ray_init_alone(
     seen = json.loads(run.stdout.splitlines()[-1])
     assert seen["marked"] > 0, seen  # some started while the token was in the environment
     assert seen["killed"] == 0, f"the reaper killed the host's subprocesses: {seen}"
+
+
+class SlowRay:
+    """Ray's start and stop as a driver sees them, slow enough for two threads to meet."""
+
+    def __init__(self, *, up: bool = False) -> None:
+        self.up, self.inits, self.shutdowns = up, 0, 0
+
+    def is_initialized(self) -> bool:
+        return self.up
+
+    def init(self, **kwargs: object) -> None:
+        assert not self.up, "Maybe you called ray.init twice by accident?"
+        time.sleep(0.3)
+        self.up, self.inits = True, self.inits + 1
+
+    def shutdown(self) -> None:
+        self.up, self.shutdowns = False, self.shutdowns + 1
+
+
+def test_one_ray_is_started_for_users_in_threads_and_stopped_after_the_last() -> None:
+    ray, barrier, owns = SlowRay(), threading.Barrier(2), []
+    threads = [
+        threading.Thread(target=lambda: (barrier.wait(), owns.append(acquire(ray))))
+        for _ in range(2)
+    ]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert owns == [True, True] and ray.inits == 1
+    release()
+    assert ray.up, "stopped while a user still runs on it"
+    release()
+    assert not ray.up and ray.shutdowns == 1
+
+
+def test_a_ray_the_host_started_is_used_and_never_stopped() -> None:
+    ray = SlowRay(up=True)
+    assert acquire(ray) is False
+    assert ray.inits == 0 and ray.up
+
+
+# Two runs in two threads of one host start their backends at the same moment, a third joins
+# later; the first two finish while the third still runs tasks. One Ray serves them all, and
+# only the last to finish stops it.
+SHARED_BY_THREADS = r"""
+import json, threading
+import ray
+from manymodels.execution import RayBackend
+
+barrier, backends, errors = threading.Barrier(2), {}, []
+def start(name):
+    barrier.wait()
+    try:
+        backends[name] = RayBackend()
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=start, args=(name,)) for name in "ab"]
+[t.start() for t in threads]
+[t.join() for t in threads]
+seen = {"errors": errors, "up": []}
+if not errors:
+    third = RayBackend()
+    for name in "ab":
+        backends[name].close()
+        seen["up"].append(ray.is_initialized())
+    seen["tasks"] = dict(third.map_unordered(json.loads, ["1", "2"]))
+    third.close()
+    seen["up"].append(ray.is_initialized())
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.slow
+def test_runs_in_threads_share_one_embedded_ray_until_the_last_is_done() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", SHARED_BY_THREADS], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["errors"] == [], seen  # was: "Maybe you called ray.init twice by accident?"
+    assert seen["up"] == [True, True, False], seen  # the first to start stopped it under us
+    assert seen["tasks"] == {"0": 1, "1": 2}
+    assert "SIGTERM handler is not set" not in run.stderr  # Ray starts in a thread of ours
