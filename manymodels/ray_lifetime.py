@@ -10,6 +10,7 @@ started, and the last of them to finish stops it (``acquire``, ``release``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import select
@@ -65,6 +66,30 @@ def quiet_thread_note() -> Iterator[None]:
         logger.removeFilter(note)
 
 
+@contextmanager
+def host_signal_handlers() -> Iterator[None]:
+    """Keep the process's signal handlers while an embedded Ray starts.
+
+    The driver's core worker installs Ray's C++ failure handler for SIGTERM (and SIGSEGV,
+    SIGABRT…) over the process's own: a host's SIGTERM handler never ran again, not even
+    after ``ray.shutdown``, and SIGTERM printed a stack trace and killed the process. Ray
+    installs it unless ``ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER`` (read from the
+    environment when Ray is imported, too late for us to set) is true when the worker is
+    created, inside ``ray.init``. ``ray.init`` itself replaces the SIGTERM handler (with
+    ``sys.exit``) only from the main thread, and ``_Started`` calls it from a thread of its
+    own; so the host's handlers stay in force while our Ray runs and after it stops. For
+    ``manymodels train`` that is the default action: SIGTERM ends it, as with the in-process
+    backend, and the reaper takes the cluster down."""
+    constants = importlib.import_module("ray._private.ray_constants")
+    previous = getattr(constants, _NO_FAILURE_HANDLER, False)
+    setattr(constants, _NO_FAILURE_HANDLER, True)
+    try:
+        yield
+    finally:
+        setattr(constants, _NO_FAILURE_HANDLER, previous)
+
+
+_NO_FAILURE_HANDLER = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
 OWNER_ENV = "MANYMODELS_RAY_OWNER"
 
 # The reaper's whole program: wait for EOF on stdin (the driver closed it, or died), then
@@ -361,6 +386,7 @@ def _start(
         with (
             quiet_token_notice(embedded=address is None),
             quiet_thread_note(),
+            host_signal_handlers(),
             owned_env() as token,
         ):
             # A cluster we start dies with us, even when we are killed (see Reaper); started

@@ -185,7 +185,8 @@ def serve(
     typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
     # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
     # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
-    # one that stops Ray) never ran. Read when Ray is imported; a user's setting wins.
+    # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out
+    # of any Ray it starts (ray_lifetime.host_signal_handlers).
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         uvicorn.run(

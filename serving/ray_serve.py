@@ -241,7 +241,8 @@ def run(
         try:
             from ray import serve
 
-            # after ray.init, which installs a SIGTERM handler of its own in the driver
+            # a guard: ray.init from the main thread replaces it (sys.exit); RayBackend starts
+            # Ray in a thread of its own and keeps the process's handlers
             signal.signal(signal.SIGTERM, signals._handle)
             serve.start(http_options={"host": settings.host, "port": settings.port})
             serve.run(
