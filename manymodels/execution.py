@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -79,11 +80,10 @@ class InProcessBackend:
         (``num_cpus=1``): per-partition fits are small, and HistGradientBoosting's threads
         spinning up for each cost more than they gave (65 tiny fits: 87 s in process with
         threads, 24 s on Ray, busy 2-core machine) — and a model's result must not depend on
-        the backend that fitted it."""
-        from threadpoolctl import threadpool_limits
-
+        the backend that fitted it. From a thread other than the main one, OpenMP's pools only
+        (see ``_one_thread``)."""
         for i, item in enumerate(items):
-            with threadpool_limits(limits=1):
+            with _one_thread():
                 try:
                     result = fn(item, *shared)
                 except Exception as e:  # the task died; the pipeline records it per partition
@@ -95,6 +95,27 @@ class InProcessBackend:
 
     def close(self) -> None:
         pass
+
+
+def _one_thread() -> Any:
+    """Native pools on one thread while a fit runs: all of them from the main thread, OpenMP's
+    only from another thread.
+
+    OpenMP's thread count is each thread's own (``omp_set_num_threads`` sets the caller's);
+    BLAS's (OpenBLAS, MKL, BLIS) is the whole process's. Limited and restored from several
+    threads at once, it interleaved: two runs in a host's threads left its BLAS on one thread
+    for the rest of the process (A saves 2 and sets 1, B saves 1, A restores 2, B restores
+    1). A count of users would not do either: the OpenBLAS builds numpy and scipy ship
+    (0.3.31, 0.3.30) ignore a count set from another thread once the main thread has set one,
+    so a limit set from the main thread and "restored" from another would stay. So only the
+    main thread, where a run's save and restore cannot interleave with each other, touches
+    BLAS; a run in another thread fits with the host's BLAS threads (small fits are
+    single-threaded in BLAS anyway: OpenBLAS splits only large products) and leaves the
+    process as it found it."""
+    from threadpoolctl import threadpool_limits
+
+    main = threading.current_thread() is threading.main_thread()
+    return threadpool_limits(limits=1, user_api=None if main else "openmp")
 
 
 class RayBackend:

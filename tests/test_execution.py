@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 from typing import Any
 
@@ -198,3 +200,49 @@ def test_in_process_fits_use_one_thread_per_native_pool_as_ray_workers_do() -> N
     ((_, inside),) = list(InProcessBackend().map_unordered(_pool_threads, [0]))
     assert inside and set(inside) == {1}, inside
     assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored after
+
+
+# Two in-process runs in a host's threads overlap: A starts, B starts, A ends, B ends. In a
+# fresh interpreter: OpenBLAS honours a thread's setting only until the main thread made one.
+OVERLAPPING_RUNS = r"""
+import json, threading
+import sklearn.ensemble  # the OpenMP runtime too
+from threadpoolctl import threadpool_info
+from manymodels.execution import InProcessBackend
+
+def threads(api):
+    return sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == api)
+a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+seen = {"before": threads("blas")}
+def fit_a(_item):
+    a_in.set()
+    assert b_in.wait(30)
+    seen["openmp_a"] = threads("openmp")
+def fit_b(_item):
+    b_in.set()
+    assert a_out.wait(30)
+    seen["openmp_b"] = threads("openmp")
+def run_a():
+    list(InProcessBackend().map_unordered(fit_a, [0]))
+    a_out.set()
+def run_b():
+    assert a_in.wait(30)
+    list(InProcessBackend().map_unordered(fit_b, [0]))
+runs = [threading.Thread(target=run_a), threading.Thread(target=run_b)]
+[t.start() for t in runs]
+[t.join() for t in runs]
+seen["after"] = threads("blas")
+print(json.dumps(seen))
+"""
+
+
+def test_overlapping_in_process_runs_in_threads_leave_blas_as_they_found_it() -> None:
+    """BLAS's thread count is the process's: A saved 2 and set 1, B saved 1, A restored 2,
+    B restored 1 — the host's BLAS kept one thread for the rest of the process."""
+    run = subprocess.run(
+        [sys.executable, "-c", OVERLAPPING_RUNS], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["after"] == seen["before"], seen
+    assert set(seen["openmp_a"]) == set(seen["openmp_b"]) == {1}, seen  # each thread's own
