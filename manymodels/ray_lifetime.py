@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -220,6 +221,7 @@ class Reaper:
 
     def __init__(self, token: str, home: str | None = None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
+        self._driver = os.getpid()  # a child forked from it has nothing to say to the reaper
         if not os.path.isdir("/proc"):
             return
         home = home if home is not None else ray_home()
@@ -232,6 +234,7 @@ class Reaper:
             env=env,
             start_new_session=True,  # Ctrl-C in the terminal must not stop it before its job
         )
+        _live.add(self)
 
     def look(self, timeout: float = 5.0) -> None:
         """Have the reaper note Ray's processes now, and wait (bounded) until it has: called
@@ -239,6 +242,8 @@ class Reaper:
         where an agent started since the last look (its token erased by ``setproctitle``)
         could no longer be found."""
         if self._proc is None or self._proc.stdin is None or self._proc.stdout is None:
+            return
+        if os.getpid() != self._driver:
             return
         try:
             self._proc.stdin.write(b"?")
@@ -251,8 +256,9 @@ class Reaper:
 
     def close(self) -> None:
         """Reap now (after a clean ``ray.shutdown``), waiting a bounded time for it."""
-        if self._proc is None:
+        if self._proc is None or os.getpid() != self._driver:
             return
+        _live.discard(self)
         if self._proc.stdin is not None:
             self._proc.stdin.close()
         try:
@@ -263,6 +269,27 @@ class Reaper:
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None
+
+    def forked(self) -> None:
+        """In a child forked (without exec) from the driver: let go of the pipe's write end.
+
+        The reaper waits for EOF, which it only sees once every process holding that end has
+        closed it: a child forked while Ray ran (a multiprocessing or gunicorn worker) held it,
+        so ``close`` waited its 15 s, killed the reaper, and nothing was reaped. The child's
+        descriptors are pointed at /dev/null rather than closed, so that its file objects,
+        whenever they are closed, close nothing of the child's own."""
+        if self._proc is None:
+            return
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            for pipe in (self._proc.stdin, self._proc.stdout):
+                if pipe is not None:
+                    os.dup2(devnull, pipe.fileno())
+        finally:
+            os.close(devnull)
+
+
+_live: weakref.WeakSet[Reaper] = weakref.WeakSet()  # the reapers this process started
 
 
 class _Started:
@@ -411,6 +438,21 @@ def _start(
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise TrainingError(f"cannot start or reach {where}: {e}") from e
     return started
+
+
+def _forked_child() -> None:
+    """After a fork without exec, this process is not the driver: its copies of the reapers'
+    pipes let go, and the Ray manymodels started is not its to share or stop (a fresh lock
+    too: another thread of the parent may have held it)."""
+    global _ours
+    for reaper in list(_live):
+        reaper.forked()
+    _live.clear()
+    _ours = _Ours()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_forked_child)
 
 
 def ray_home() -> str:

@@ -250,3 +250,32 @@ def test_the_hosts_sigterm_handler_runs_while_our_ray_runs_and_after(thread: str
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads(run.stdout.splitlines()[-1]) == {"while_running": 1, "after": 2}
     assert "SIGTERM received" not in run.stderr
+
+
+# A host forks a worker (multiprocessing "fork", no exec) while a run trains on embedded Ray.
+FORK_WHILE_TRAINING = r"""
+import json, multiprocessing, time
+from manymodels import ray_lifetime
+from manymodels.execution import RayBackend
+
+backend = RayBackend()
+reaper = ray_lifetime._ours.started.reaper._proc
+assert dict(backend.map_unordered(json.loads, ["1"])) == {0: 1}
+child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+child.start()
+backend.close()
+print(json.dumps({"reaper": reaper.returncode, "child_alive": child.is_alive()}))
+child.kill()
+child.join()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reaper reads /proc")
+def test_a_worker_the_host_forks_while_ray_runs_does_not_hold_the_reaper_open() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_TRAINING], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    # was: -9, close waited 15 s for the reaper, then killed it before it reaped anything
+    assert json.loads(run.stdout.splitlines()[-1]) == {"reaper": 0, "child_alive": True}

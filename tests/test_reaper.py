@@ -11,6 +11,7 @@ reaper kills only processes of Ray's, not a host's subprocess that inherited the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -122,3 +123,35 @@ def test_a_host_process_that_inherited_the_token_is_left_alone(tmp_path: Path) -
         finally:
             host.kill()
             ray.kill()
+
+
+# The driver forks a child without exec (a multiprocessing or gunicorn worker) while Ray runs:
+# the child inherits the reaper's pipe, whose write end the reaper waits to see closed.
+FORK_WHILE_RAY_RUNS = r"""
+import json, multiprocessing, sys, time, uuid
+from manymodels.ray_lifetime import Reaper
+
+reaper = Reaper(uuid.uuid4().hex, sys.argv[1])
+proc = reaper._proc
+child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))
+child.start()
+started = time.monotonic()
+reaper.close()
+print(json.dumps({"seconds": time.monotonic() - started, "reaper": proc.returncode,
+                  "child_alive": child.is_alive()}))
+child.kill()
+child.join()
+"""
+
+
+def test_a_child_forked_from_the_driver_does_not_hold_the_reaper_open(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", FORK_WHILE_RAY_RUNS, str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    # was: close waited 15 s for an EOF the child's copy of the pipe held back, then SIGKILLed
+    # the reaper (-9) before it reaped anything
+    assert seen["reaper"] == 0 and seen["seconds"] < 10, seen
+    assert seen["child_alive"], seen  # not the reaper's to kill
