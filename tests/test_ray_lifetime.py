@@ -3,7 +3,7 @@
 ``manymodels train --backend ray`` runs as a user starts it, in its own process; it is killed
 with SIGKILL while a Ray worker runs one of its tasks. Ray ties its GCS and raylet to the
 driver itself, but its agents used to outlive the driver by ~70 s; the reaper started with
-the embedded cluster (``manymodels.ray_lifetime.Reaper``) must leave nothing behind well before
+the embedded cluster (``manymodels.reaper.Reaper``) must leave nothing behind well before
 that: within 30 s on a busy 2-core CI machine (it takes a few seconds on a quiet one).
 
 manymodels is also a library inside other processes: runs in several threads of one host share
@@ -87,7 +87,7 @@ def _text(out: IO[str]) -> str:
 HELPERS_DURING_INIT = r"""
 import json, subprocess, threading, time
 from manymodels.execution import RayBackend
-from manymodels.ray_lifetime import OWNER_ENV
+from manymodels.reaper import OWNER_ENV
 
 helpers, stop = [], threading.Event()
 def spawn():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from manymodels.ray_lifetime import OWNER_ENV, Reaper
+from manymodels.reaper import OWNER_ENV, Reaper
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="the reaper reads /proc")
 
@@ -129,7 +129,7 @@ def test_a_host_process_that_inherited_the_token_is_left_alone(tmp_path: Path) -
 # the child inherits the reaper's pipe, whose write end the reaper waits to see closed.
 FORK_WHILE_RAY_RUNS = r"""
 import json, multiprocessing, sys, time, uuid
-from manymodels.ray_lifetime import Reaper
+from manymodels.reaper import Reaper
 
 reaper = Reaper(uuid.uuid4().hex, sys.argv[1])
 proc = reaper._proc
