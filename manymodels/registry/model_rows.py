@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from manymodels.exceptions import RegistryError
+from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches
@@ -59,8 +58,8 @@ class ModelRowsMixin(StoreBase):
         sql, bind = self._model_ref_statement
         try:
             raw = self.engine.raw_connection()  # a pool timeout or a failed connect: below
-        except SQLAlchemyError as e:
-            raise RegistryError(f"registry database unavailable: {e}") from e
+        except Exception as e:  # SQLAlchemy's, or the driver's own from a pre-ping's reconnect
+            raise RegistryError(f"registry database unavailable: {first_line(e)}") from e
         try:
             cur = raw.cursor()
             try:

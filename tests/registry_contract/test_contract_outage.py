@@ -1,0 +1,66 @@
+"""The router while its PostgreSQL server is down, then back: every read that needs the
+database answered 500 "internal server error" with a traceback logged twice (the driver's
+own ``OperationalError``, which no handler knew); it is a 503 with a JSON body saying the
+registry's database is unavailable, and the router answers again once the server is back,
+without a restart."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from factories import linear_frame, spec_dict
+from pgcluster import PORT, PostgresServer, find_bin_dir
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from serving.local import running_server
+from serving.settings import Settings
+
+
+def _server() -> PostgresServer:
+    bin_dir = find_bin_dir()
+    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
+        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    return PostgresServer(bin_dir)
+
+
+def _pg_ctl(server: PostgresServer, *args: str) -> None:
+    server._run("pg_ctl", "-D", str(server.data), "-w", *args)  # the fixture's own runner
+
+
+def test_the_router_answers_503_while_postgresql_is_down_and_recovers(tmp_path: Path) -> None:
+    server = _server()
+    server.start()
+    try:
+        db_url = server.database()
+        root = tmp_path / "reg"
+        with Registry(root, db_url=db_url) as reg:
+            train(spec_dict(features=["x0", "x1"]), linear_frame(4), reg, backend="local")
+        row = {"t": 5, "x0": 1.0, "x1": 2.0}
+        settings = Settings(registry=root, registry_db=db_url, refresh_seconds=0.05)
+        with running_server(settings) as base, httpx.Client(base_url=base, timeout=60) as http:
+            first = http.post("/v1/partitions/pid=0/predict", json={"rows": [row]})
+            assert first.is_success, first.text
+            _pg_ctl(server, "-m", "fast", "stop")
+            for method, path, body in [
+                ("GET", "/v1/partitions/pid=0", None),
+                ("POST", "/v1/partitions/pid=2/predict", {"rows": [row]}),  # a cold load
+                ("GET", "/v1/runs", None),
+            ]:
+                r = http.request(method, path, json=body)
+                assert r.status_code == 503, (path, r.text)
+                assert "registry database" in r.json()["detail"], r.text
+            assert http.get("/readyz").status_code == 503
+            options = f"-c listen_addresses='' -k {server.root} -p {PORT} -c fsync=off"
+            _pg_ctl(server, "-l", str(server.log), "-o", options, "start")
+            assert http.post("/v1/partitions/pid=2/predict", json={"rows": [row]}).is_success
+            assert http.get("/v1/partitions/pid=0").is_success
+    finally:
+        server.stop()
