@@ -17,7 +17,12 @@ from datetime import datetime
 from typing import Any
 
 from manymodels.artifacts import OWNERS_DIR
-from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
+from manymodels.exceptions import (
+    ArtifactCorrupted,
+    ArtifactError,
+    ArtifactNotFound,
+    ArtifactStoreUnavailable,
+)
 from manymodels.serialization import ALL_FORMATS
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -103,7 +108,8 @@ class FsspecArtifactStore:
 
     def _error(self, doing: str, digest: str, e: Exception) -> ArtifactError:
         said = str(e) or type(e).__name__
-        return ArtifactError(f"cannot {doing} artifact {digest[:12]} in {self._url}: {said}")
+        kind = ArtifactStoreUnavailable if unreachable(e) else ArtifactError
+        return kind(f"cannot {doing} artifact {digest[:12]} in {self._url}: {said}")
 
     def put(self, data: bytes, *, durable: bool = True) -> tuple[str, int]:
         """One PUT of the whole object under its digest: atomic on object stores, so a reader
@@ -142,9 +148,8 @@ class FsspecArtifactStore:
             self._pending_bytes = sum(map(len, self._pending.values()))
             if not isinstance(e, Exception):
                 raise
-            raise ArtifactError(
-                f"cannot write {len(pending)} artifact(s) to {self._url}: {e}"
-            ) from e
+            kind = ArtifactStoreUnavailable if unreachable(e) else ArtifactError
+            raise kind(f"cannot write {len(pending)} artifact(s) to {self._url}: {e}") from e
 
     def get(self, digest: str) -> bytes:
         try:
@@ -259,3 +264,28 @@ class FsspecArtifactStore:
     def sweep_temporaries(self, older_than: float, *, dry_run: bool = False) -> tuple[int, int]:
         """No temporaries: a PUT is atomic, so a killed writer leaves nothing behind."""
         return 0, 0
+
+
+# The clients' names for "no answer from the store" (botocore, aiohttp under s3fs): their
+# classes are not imported here, as the store's client is an optional extra.
+_UNREACHABLE = frozenset({
+    "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+    "ConnectionClosedError", "ClientConnectorError", "ServerDisconnectedError",
+    "ServerTimeoutError", "ClientOSError",
+})  # fmt: skip
+
+
+def unreachable(e: BaseException) -> bool:
+    """Whether ``e`` (or what it was raised from) says the store did not answer: a refused
+    or dropped connection, a timeout. A router answered such an outage 409, as if the
+    artifact were tampered with or gone (clients do not retry a 409); it is a 503."""
+    seen: BaseException | None = e
+    for _ in range(5):  # the client's error, and what it wraps
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionError | TimeoutError):
+            return True
+        if any(c.__name__ in _UNREACHABLE for c in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -21,6 +21,7 @@ a worker process (multiprocessing, a Ray task) reaches the caller as itself::
     │   ├── RunTakenOver                 another process resumed the run (or did so first)
     │   └── VersionConflict              two writers raced for the same version number
     ├── ArtifactError
+    │   ├── ArtifactStoreUnavailable     the object store cannot be reached now (retry)
     │   ├── ArtifactNotFound(LookupError)
     │   ├── UntrustedArtifact            a format the registry does not trust (a pickle in a
     │   │                                skops-only one), or a skops type off the trusted list
@@ -189,6 +190,11 @@ class VersionConflict(RegistryError):
 
 class ArtifactError(ManyModelsError):
     """An artifact could not be stored or read back intact."""
+
+
+class ArtifactStoreUnavailable(ArtifactError):
+    """The artifact store cannot be reached now (an object store refusing connections or
+    timing out): an outage to retry, not an artifact that is wrong or missing."""
 
 
 class ArtifactNotFound(ArtifactError, LookupError):

@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException
 
 from manymodels.exceptions import (
     ArtifactError,
+    ArtifactStoreUnavailable,
     DataError,
     ManyModelsError,
     NothingToRollBack,
@@ -70,6 +71,8 @@ class ModelNotServed(ArtifactError):
 def status_for(error: ManyModelsError) -> int:
     if isinstance(error, DataError | SpecError):
         return 422
+    if isinstance(error, ArtifactStoreUnavailable):  # an outage to retry, not a bad artifact
+        return 503
     if isinstance(error, ArtifactError | VersionConflict | NothingToRollBack):
         return 409
     if isinstance(error, LookupError):

