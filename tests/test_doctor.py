@@ -243,6 +243,34 @@ class _FirstTaskDies(InProcessBackend):
             yield i, (RuntimeError("worker died (OOM)") if i == 0 else result)
 
 
+class _StopsAfterFirstChunk(InProcessBackend):
+    """A registry's disk fills after the first chunk's versions are written: the run stops,
+    ``failed``, with the other partitions never trained and no outcome recorded for them."""
+
+    def map_unordered(self, fn: Any, items: Any, *shared: Any) -> Any:
+        for n, (i, result) in enumerate(super().map_unordered(fn, items, *shared)):
+            if n == 1:
+                raise OSError(28, "No space left on device")
+            yield i, result
+
+
+def test_a_run_failed_before_every_partition_had_an_outcome_is_resumable(
+    tmp_path: Path,
+) -> None:
+    """``doctor`` said "ok … no problems" about such a run, yet ``--resume`` trains what it
+    left (found by the outage attack: a full disk, PostgreSQL's sessions ended mid-commit)."""
+    root = tmp_path / "reg"
+    with pytest.raises(OSError, match="No space left"):
+        train(SPEC, linear_frame(12, 30), root, backend=_StopsAfterFirstChunk())
+    code, out = report(root)
+    assert code == 1
+    (problem,) = [p for p in out["problems"] if p["kind"] == "unfinished_run"]
+    assert "failed (OSError: [Errno 28] No space left on device) with " in problem["message"]
+    assert "of 12 partition(s) not trained: finish it with: " in problem["message"]
+    train(SPEC, linear_frame(12, 30), root, backend="local", resume=problem["run_id"])
+    assert report(root)[0] == 0
+
+
 def test_the_resume_advice_names_the_database_and_store_as_given(tmp_path: Path) -> None:
     """A registry in a database and a store apart from any directory: the advice named its
     URL as ``--registry`` (a directory), unquoted, without ``--artifacts`` — run as given it

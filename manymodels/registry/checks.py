@@ -61,8 +61,10 @@ class ChecksMixin(StoreBase):
 
     def unfinished_runs(self) -> list[tuple[Run, int]]:
         """Runs a ``--resume`` would finish, oldest first, each with its count of ``lost``
-        partitions: still marked running (killed, or training now), interrupted, or finished
-        with partitions lost to infrastructure faults."""
+        partitions: still marked running (killed, or training now), interrupted, finished
+        with partitions lost to infrastructure faults, or failed before every partition had an
+        outcome (a registry write that failed mid-run: a full disk, a database gone; its row's
+        counts say how many it recorded)."""
         rp = t.run_partitions.c
         lost = (
             select(rp.run_id, func.count().label("n"))
@@ -70,10 +72,13 @@ class ChecksMixin(StoreBase):
             .group_by(rp.run_id)
             .subquery()
         )
+        r = t.runs.c
+        recorded = r.n_trained + r.n_skipped + r.n_failed + func.coalesce(lost.c.n, 0)
+        cut_short = and_(r.status == "failed", recorded < r.n_partitions)
         q = (
             select(t.runs, func.coalesce(lost.c.n, 0))
             .select_from(t.runs.outerjoin(lost, lost.c.run_id == t.runs.c.run_id))
-            .where(or_(t.runs.c.status.in_(UNFINISHED), lost.c.n > 0))
+            .where(or_(t.runs.c.status.in_(UNFINISHED), lost.c.n > 0, cut_short))
             .order_by(t.runs.c.started_at)
         )
         with self.engine.connect() as conn:
