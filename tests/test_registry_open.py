@@ -248,3 +248,35 @@ def test_a_registry_that_is_not_a_path_is_one_line(tmp_path: Path, root: object)
         Registry.open(root)  # type: ignore[arg-type]
     with pytest.raises(RegistryError, match=f"^a registry is a directory's path, not {named}$"):
         train(spec_dict(), linear_frame(2), root, backend="local")  # type: ignore[arg-type]
+
+
+def test_a_postgresql_server_that_never_answers_fails_in_the_connect_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frozen server (accepting, never answering) held a router's cold load 130 s (libpq
+    waits for ever, or for TCP's retries) before its 500; a connection now gives up after
+    ``PG_CONNECT_TIMEOUT_SECONDS``, and the open is one ``RegistryError``."""
+    import socket
+    import threading
+    import time
+
+    pytest.importorskip("psycopg")
+    from manymodels.registry import engine
+
+    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2, raising=False)
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    port = silent.getsockname()[1]
+    started = time.monotonic()
+    try:
+        with pytest.raises(RegistryError):
+            Registry.open(
+                "unused", db_url=f"postgresql+psycopg://u@127.0.0.1:{port}/db",
+                artifacts=str(Path("unused-store")),
+            )  # fmt: skip
+    finally:
+        silent.close()
+        for conn in held:
+            conn.close()
+    assert time.monotonic() - started < 30

@@ -55,6 +55,7 @@ from manymodels.exceptions import (
     ReadOnlyRegistry,
     RegistryError,
     VersionConflict,
+    first_line,
 )
 
 Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
@@ -205,7 +206,12 @@ def make_engine(url: str) -> Engine:
         postgresql = make_url(url).get_backend_name() == "postgresql"
         try:
             engine = (
-                create_engine(url, isolation_level="REPEATABLE READ", pool_pre_ping=True)
+                create_engine(
+                    url,
+                    isolation_level="REPEATABLE READ",
+                    pool_pre_ping=True,
+                    connect_args=_pg_timeouts(url),
+                )
                 if postgresql
                 else create_engine(url)
             )
@@ -288,7 +294,7 @@ class WriteTransaction:
         except OperationalError as e:
             if conn is not None:
                 conn.close()
-            raise RegistryError(f"registry database unavailable: {e.orig}") from e
+            raise RegistryError(f"registry database unavailable: {first_line(e.orig or e)}") from e
         except BaseException:
             if conn is not None:
                 conn.close()
@@ -301,14 +307,16 @@ class WriteTransaction:
         try:
             self._cm.__exit__(et, ev, tb)
         except IntegrityError as e:
-            raise VersionConflict(f"registry write conflicted with another writer: {e.orig}") from e
+            raise VersionConflict(
+                f"registry write conflicted with another writer: {first_line(e.orig or e)}"
+            ) from e
         except OperationalError as e:
             raise _write_failed(self._engine, e) from e
         finally:
             self._conn.close()
         if isinstance(ev, IntegrityError):
             raise VersionConflict(
-                f"registry write conflicted with another writer: {ev.orig}"
+                f"registry write conflicted with another writer: {first_line(ev.orig or ev)}"
             ) from ev
         if isinstance(ev, OperationalError):
             raise _write_failed(self._engine, ev) from ev
@@ -322,9 +330,9 @@ def _write_failed(engine: Engine, error: OperationalError) -> RegistryError:
     path = sqlite_file(str(engine.url))
     if name.startswith("SQLITE_READONLY") and path is not None:
         directory = os.path.dirname(path)
-        why = read_only_reason(directory, path) or f"SQLite says: {error.orig}"
+        why = read_only_reason(directory, path) or f"SQLite says: {first_line(error.orig or error)}"
         return read_only_error(directory, why)
-    return RegistryError(f"registry write failed: {error.orig}")
+    return RegistryError(f"registry write failed: {first_line(error.orig or error)}")
 
 
 def _wal(cur: Any) -> None:
@@ -343,3 +351,16 @@ def _wal(cur: Any) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+PG_CONNECT_TIMEOUT_SECONDS = 10
+"""A connection to PostgreSQL that is not made in this long fails (libpq waits for ever, or
+for the operating system's TCP retries: a router's cold load took 130 s against a frozen
+server before its 500). A URL's own ``connect_timeout`` wins."""
+
+
+def _pg_timeouts(url: str) -> dict[str, Any]:
+    """``connect_timeout`` for psycopg, unless the URL sets one."""
+    if "connect_timeout" in make_url(url).query:
+        return {}
+    return {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
