@@ -53,10 +53,8 @@ def resolve_columns(
     """Check the table has what the spec needs; decide features and categorical columns.
     ``categories``: columns a DataFrame gave as pandas ``category``, categorical by default
     as text is (their values are plain by now: ``plain``)."""
-    required = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
-    required += [*(spec.changes or []), *([spec.time_column] if spec.time_column else [])]
     # a column in two roles (a categorical feature, a feature with changes) is named once
-    missing = [c for c in dict.fromkeys(required) if c not in df.columns]
+    missing = [c for c in dict.fromkeys(_named_columns(spec)) if c not in df.columns]
     if missing:
         raise DataError(
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
@@ -191,9 +189,13 @@ def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) 
 def _read_by_role(df: pd.DataFrame, spec: Spec) -> list[Any]:
     """Every column the spec reads from ``df``: its keys, target, time, named columns, and
     (without ``features``) every other column as a feature."""
-    roles = [*spec.partition_by, spec.target, *([spec.time_column] if spec.time_column else [])]
-    named = [*(spec.features or []), *(spec.categorical or []), *(spec.changes or [])]
-    return [*roles, *named, *([] if spec.features else df.columns)]
+    return [*_named_columns(spec), *([] if spec.features else df.columns)]
+
+
+def _named_columns(spec: Spec) -> list[str]:
+    """The columns the spec names, in every role: each must be in the table."""
+    named = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
+    return [*named, *(spec.changes or []), *([spec.time_column] if spec.time_column else [])]
 
 
 def _is_numeric(s: pd.Series) -> bool:

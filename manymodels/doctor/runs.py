@@ -49,7 +49,7 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         state = "is still marked running (killed, unless it is training right now)"
     elif run.status == "interrupted":
         state = "was interrupted"
-    elif (left := run.n_partitions - run.n_trained - run.n_skipped - run.n_failed - lost) > 0:
+    elif (left := run.n_partitions - run.n_done - lost) > 0:
         why = (run.error or "an error").strip().splitlines()[0][:200]
         state = f"failed ({why}) with {left} of {run.n_partitions} partition(s) not trained"
     else:
