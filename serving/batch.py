@@ -28,21 +28,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from manymodels.exceptions import PartitionNotFound, first_line
-from manymodels.features import is_numeric
 from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.targetunits import to_target_units
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import REFUSED, ScoringFailed
 from serving.grouping import group
-from serving.rows import InvalidRows, finite_answers, model_input, probabilities, to_json_list
+from serving.row_matrix import affine_rows, input_of, stacked
+from serving.rows import InvalidRows, finite_answers, probabilities, to_json_list
 from serving.served import COEF, PACKED, ServedModel, can_score
 from serving.shared_models import predicted_together
 
@@ -313,71 +311,6 @@ def _stacked(X: np.ndarray, members: list[Member], answers: list[Any]) -> None:
         for k, i in enumerate(idx):
             answers[i] = values[start + k]
         start += len(idx)
-
-
-def stacked(rows: Sequence[bytes]) -> np.ndarray:
-    """Models' packed rows (``Affine``'s ``packed``, all of one width) as one float64 matrix, a
-    model a row."""
-    joined = b"".join(rows)
-    if len(joined) != len(rows) * len(rows[0]):
-        raise ValueError("packed rows of different widths cannot be stacked")
-    return np.frombuffer(joined, dtype=np.float64).reshape(len(rows), -1)
-
-
-def affine_rows(X: np.ndarray, packed: np.ndarray) -> np.ndarray:
-    """Row ``i``'s ``((x - mean) / scale) @ coef + intercept`` with row ``i`` of ``packed``
-    (``stacked`` rows of ``Affine``'s ``packed``): a stack of one-row products, each the dot
-    product a one-row request to that partition computes (and scikit-learn's ``predict`` of
-    that row)."""
-    n = X.shape[1]
-    with np.errstate(over="ignore", invalid="ignore"):  # as BLAS, which never warns
-        Z = (X - packed[:, :n]) / packed[:, n : 2 * n]
-        y = np.matmul(Z[:, None, :], packed[:, 2 * n : 3 * n, None])[:, 0, 0]
-        y += packed[:, 3 * n]
-    return y
-
-
-def input_of(
-    loaded: ServedModel, rows: Sequence[Row], positions: Sequence[int] | None = None
-) -> Any:
-    """``model_input(rows, loaded.schema, positions)``, the same matrix, built in one
-    numpy call when it can be: a numpy input of numeric features whose cells are all
-    ``float`` / ``int`` / ``bool`` (read and type-checked in C). Cell by cell it cost more
-    than scoring a batch; any other input goes through ``model_input``, which checks every
-    cell and names each problem."""
-    layout = loaded.layout
-    if len(rows) and layout and layout[2] == "numpy" and _all_numeric(layout[1]):
-        X = numeric_matrix(layout[0], rows)
-        if X is not None:
-            return X
-    return model_input(rows, loaded.schema, positions)
-
-
-def numeric_matrix(features: tuple[str, ...], rows: Sequence[Row]) -> np.ndarray | None:
-    """The float64 matrix of ``features`` when every cell is a ``float`` / ``int`` / ``bool``
-    that fits (read and type-checked in C), else ``None``: ``model_input`` names the problem."""
-    try:
-        cells = list(map(itemgetter(*features), rows))
-    except (KeyError, TypeError):
-        return None
-    flat = cells if len(features) == 1 else chain.from_iterable(cells)
-    if not set(map(type, flat)) <= NUMBER_TYPES:
-        return None
-    try:
-        return np.array(cells, dtype=np.float64).reshape(len(rows), len(features))
-    except OverflowError:  # an integer beyond float64
-        return None
-
-
-NUMBER_TYPES = frozenset({float, int, bool})
-_NUMERIC: dict[tuple[str, ...], bool] = {}
-
-
-def _all_numeric(dtypes: tuple[str, ...]) -> bool:
-    known = _NUMERIC.get(dtypes)
-    if known is None:
-        known = _NUMERIC[dtypes] = all(is_numeric(d) for d in dtypes)
-    return known
 
 
 def encode(answers: list[dict[str, Any]]) -> str | None:

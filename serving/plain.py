@@ -23,7 +23,8 @@ import numpy as np
 
 from manymodels.partition import FALLBACK_KEY
 from serving.answer_text import floats_text, one_model_text, predictions_text
-from serving.batch import Pair, Row, affine_rows, numeric_matrix, stacked
+from serving.batch import Pair, Row
+from serving.row_matrix import affine_rows, numeric_matrix, stacked
 from serving.served import ServedModel, can_score
 from serving.shared_models import predicted_together
 

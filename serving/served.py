@@ -72,7 +72,7 @@ LINEAR_REGRESSORS: frozenset[type] = frozenset(
 # ``packed``, for one output: ``[mean | scale | coef | intercept]`` in one row (a missing scaler
 # as mean 0, scale 1, which change no bit), stacked with other models' by a batch; kept as the
 # row's float64 bytes: 100 of them join into one matrix in ~3 µs, where ``np.array`` of 100
-# small arrays took ~30 µs (``batch.stacked``).
+# small arrays took ~30 µs (``row_matrix.stacked``).
 Affine = tuple[np.ndarray, Any, np.ndarray | None, np.ndarray | None, bytes | None]
 COEF: Final = 0  # the positions of its parts
 PACKED: Final = 4

@@ -28,11 +28,12 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import AliasMove
 from manymodels.targetunits import to_target_units
-from serving.batch import input_of, predict_one
+from serving.batch import predict_one
 from serving.cache import CacheStats, CoefficientCache, ModelCache
 from serving.errors import ModelNotServed
 from serving.monitor import RowSampler
 from serving.resolution import PRODUCTION, Resolver, Target
+from serving.row_matrix import input_of
 from serving.rows import finite_answers, to_json_list
 from serving.served import ServedModel, can_score, coefficients_only, load_served, needs_formats
 

@@ -15,8 +15,9 @@ from sklearn.linear_model import Ridge
 from manymodels.exceptions import InvalidRows
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import encode_key
-from serving.batch import encode, input_of
+from serving.batch import encode
 from serving.grouping import group
+from serving.row_matrix import input_of
 from serving.rows import model_input
 from serving.served import served_model
 
