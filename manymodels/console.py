@@ -92,7 +92,10 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     """Failures first: a run whose partitions failed must not read like a success. The last
     line is the one a person reads first (``verdict_line``)."""
     run = summary.run
-    failed = f"[bold red]{run.n_failed} failed[/]" if run.n_failed else "0 failed"
+    n_failed = run.n_failed - summary.lost  # the row counts lost partitions as failed
+    failed = f"[bold red]{n_failed} failed[/]" if n_failed else "0 failed"
+    if summary.lost:
+        failed = f"[bold red]{summary.lost} lost[/], {failed}"
     out.print(
         f"run [bold]{run.run_id}[/] {run.status}: {failed}, {run.n_trained} trained, "
         f"{run.n_skipped} skipped of {counted(run.n_partitions, 'partition')} "
@@ -103,7 +106,9 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         where = {"local": "in this process", "ray": "on Ray"}.get(summary.backend, summary.backend)
         out.print(f"trained {where}: {summary.backend_reason}", markup=False, soft_wrap=True)
     if run.error:
-        out.print(f"[bold red]run failed:[/] {run.error}", markup=True)
+        from rich.markup import escape  # a path or "[fallback]" in it is text
+
+        out.print(f"[bold red]run failed:[/] {escape(run.error)}", markup=True)
     now = summary.trained_now
     trained = "trained partitions" if now == run.n_trained else "partitions trained now"
     naive = summary.chosen.get("naive", 0)
@@ -187,7 +192,8 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         unchanged = counted(run.options.get("unchanged", 0), "partition")
         out.print(f"skipped {unchanged} whose data is unchanged")
     if summary.failures:
-        outcomes_table(summary.failures[:10], title="failed partitions (first 10)")
+        what = "lost or failed" if summary.lost else "failed"
+        outcomes_table(summary.failures[:10], title=f"{what} partitions (first 10)")
     out.print(verdict_line(summary, flags, location), markup=False, soft_wrap=True)  # one line
 
 
@@ -196,7 +202,9 @@ def verdict_line(summary: RunSummary, flags: Sequence[str], location: str) -> st
     directory or database), what to run next (with ``flags``, the options that name it:
     ``cli.options.repeated_flags``)."""
     run = summary.run
-    parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped", f"{run.n_failed} failed"]
+    parts = [f"{run.n_trained} trained", f"{run.n_skipped} skipped"]
+    parts += [f"{run.n_failed - summary.lost} failed"]
+    parts += [f"{summary.lost} lost"] if summary.lost else []
     if summary.trained_now != run.n_trained:  # a resume: the rest were trained before it
         parts[0] += f" ({summary.trained_now} now)"
     skill = summary.skill

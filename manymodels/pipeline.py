@@ -76,6 +76,9 @@ class RunSummary:
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     """Per ``[intervals]`` level, the new versions whose band rests on too few validation
     errors to cover that level (``run_chunks.ShortIntervals``)."""
+    lost: int = 0
+    """Partitions lost to infrastructure faults (a dead worker, a full disk), which a resume
+    trains again: not failed, though the run's row counts them in ``n_failed``."""
 
     @property
     def trained_now(self) -> int:
@@ -298,6 +301,7 @@ def _run(
         skill=SkillSummary.of(tally.skills),
         short_intervals=tally.short_intervals,
         global_members=tally.global_members,
+        lost=tally.lost,
     )
     if failure:
         raise RunFailed(failure, summary)
@@ -376,11 +380,7 @@ def _run_failure(
     # every partition too small, and a fallback (trained now or before) serves them
     served_by_fallback = failed == 0 and fallback == "trained"
     if lost:
-        return (
-            f"{lost} of {n} partition(s) were lost to infrastructure faults (a worker died, the "
-            f"disk is full…; see `manymodels runs show {run.run_id}`); once fixed, finish the "
-            f"run with --resume {run.run_id}"
-        )
+        return lost_failure(run.run_id, lost, n)
     if n and run.n_trained == 0 and not served_by_fallback:
         return f"no partition trained: {failed} of {n} failed, {run.n_skipped} skipped"
     if n and failed / n > max_failed_fraction:
@@ -391,3 +391,13 @@ def _run_failure(
     if fallback is not None and fallback.startswith(("failed", "lost")):
         return f"the fallback model {fallback}; unknown keys would not be served by it"
     return None
+
+
+def lost_failure(run_id: str, lost: int, n: int, *, where: str = "", resume: str = "") -> str:
+    """Why a run that lost ``lost`` of ``n`` partitions failed, and how to finish it. The CLI
+    gives ``where`` (the options naming its registry) and ``resume`` (the whole command)."""
+    finish = f" with: {resume}" if resume else f" with --resume {run_id}"
+    return (
+        f"{lost} of {n} partition(s) were lost to infrastructure faults (a worker died, the disk "
+        f"is full…; see `manymodels runs show {run_id}{where}`); once fixed, finish the run{finish}"
+    )

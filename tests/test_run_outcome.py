@@ -172,6 +172,61 @@ print(summary.run.n_partitions, summary.startup_seconds, "ray" in sys.modules)
     assert done.stdout.split() == ["0", "0.0", "False"]
 
 
+# ------------------------------------------------------------------------ lost partitions
+def test_lost_partitions_are_not_called_failed_and_the_advice_names_the_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under the artifact store loses partitions: the summary said "N failed"
+    though the registry records them ``lost``, and the error's `runs show` and `--resume`
+    commands left out --registry-db/--artifacts, so copied as printed they opened ./mmregistry."""
+    import errno
+    import shlex
+
+    import manymodels.artifacts
+
+    written = [0]
+    real_write = manymodels.artifacts.write_all
+
+    def fills_up(fd: int, data: bytes) -> None:
+        written[0] += 1
+        if written[0] > 6:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, data)
+
+    monkeypatch.setattr(manymodels.artifacts, "write_all", fills_up)
+    monkeypatch.chdir(tmp_path)  # where ./mmregistry would be
+    spec, data = write(tmp_path, linear_frame(12, 30), SPEC + "[fallback]\nenabled = false\n")
+    db, store = f"sqlite:///{tmp_path / 'elsewhere.db'}", str(tmp_path / "store")
+    res = cli("train", spec, data, "--registry-db", db, "--artifacts", store, "--backend", "local")
+    assert res.exit_code == 1, res.output
+    with Registry(db_url=db, artifacts=store) as reg:
+        run = reg.list_runs()[0]
+        lost = len(reg.store.run_outcomes(run.run_id, status="lost"))
+        assert 0 < lost < 12 and run.n_failed == lost  # the row counts them in n_failed
+    first, last = res.stdout.splitlines()[0], res.stdout.strip().splitlines()[-1]
+    assert f"failed: {lost} lost, 0 failed, {12 - lost} trained" in first
+    assert f" · 0 failed · {lost} lost · " in last
+    where = f"--registry-db {db} --artifacts {store}"
+    assert f"next: manymodels runs show {run.run_id} {where}" in last
+    error = res.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"error: {lost} of 12 partition(s) were lost to infrastructure")
+    assert f"see `manymodels runs show {run.run_id} {where}`" in error
+    again = ["manymodels", "train", str(spec), str(data), "--registry-db", db, "--artifacts",
+             store, "--backend", "local", "--resume", run.run_id]  # fmt: skip
+    assert error.endswith(f"once fixed, finish the run with: {shlex.join(again)}")
+    said = " ".join(res.stdout.split())  # "run failed: …", wrapped by Rich
+    assert f"run failed: {error.removeprefix('error: ')}" in said
+
+    monkeypatch.setattr(manymodels.artifacts, "write_all", real_write)  # room again
+    shown = cli(*shlex.split(error.split("see `", 1)[1].split("`")[0])[1:])
+    assert shown.exit_code == 0 and run.run_id in shown.stdout, shown.output
+    resumed = cli(*again[1:], "--json")
+    assert resumed.exit_code == 0, resumed.output
+    out = json.loads(resumed.stdout)["run"]
+    assert (out["run_id"], out["status"], out["n_trained"]) == (run.run_id, "completed", 12)
+    assert json.loads(resumed.stdout)["lost"] == 0
+
+
 # ------------------------------------------------------------------------ Ctrl-C
 @pytest.mark.slow
 def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> None:

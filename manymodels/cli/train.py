@@ -11,7 +11,7 @@ import contextlib
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -137,10 +137,8 @@ def train(
                 resume=resume, only=only, changed_only=changed_only, append=append,
                 max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
             )  # fmt: skip
-    except RunFailed as e:
-        _report(e.summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
-        raise
-    except RunInterrupted as e:
+    except (RunFailed, RunInterrupted) as e:
+        # the command that finishes the run: this one, naming the same registry, resumed
         words = ["manymodels", "train", str(spec), str(data)]
         words += repeated_flags(registry, registry_db, artifacts)  # no password
         words += ["--shuffle-dir", shuffle_dir] if shuffle_dir else []
@@ -155,14 +153,40 @@ def train(
             words += ["--max-failed-fraction", f"{max_failed_fraction:g}"]
         words += ["--changed-only"] if changed_only else []
         words += ["--ray-address", ray_address] if ray_address else []
-        words += ["--resume", e.run_id]
+        if isinstance(e, RunFailed):
+            _failed(e, words, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+        run_id = e.run_id
         typer.echo(
-            f"interrupted: run {e.run_id} keeps what it committed; finish it with: "
-            f"{shlex.join(words)}",
+            f"interrupted: run {run_id} keeps what it committed; finish it with: "
+            f"{shlex.join([*words, '--resume', run_id])}",
             err=True,
         )
         raise typer.Exit(130) from None
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+
+
+def _failed(
+    error: Any, again: list[str], registry: Path, *, json_out: bool, **where: Any
+) -> NoReturn:
+    """Report a failed run and raise its error. A run that lost partitions says how to finish
+    it with commands that name this registry (``again``: this command, without ``--resume``),
+    as the summary's ``next:`` does; the library's own message cannot know them."""
+    from dataclasses import replace
+
+    from manymodels.exceptions import RunFailed
+    from manymodels.pipeline import lost_failure
+
+    summary = error.summary
+    if not summary.lost:
+        _report(summary, registry, json_out=json_out, **where)
+        raise error
+    run = summary.run
+    flags = "".join(f" {shlex.quote(w)}" for w in repeated_flags(registry, **where))
+    resume = shlex.join([*again, "--resume", run.run_id])
+    why = lost_failure(run.run_id, summary.lost, run.n_partitions, where=flags, resume=resume)
+    shown = summary if json_out else replace(summary, run=replace(run, error=why))
+    _report(shown, registry, json_out=json_out, **where)
+    raise RunFailed(why, summary) from None
 
 
 def _report(
@@ -190,6 +214,7 @@ def _report(
                 "rows_dropped": summary.rows_dropped,
                 "fallback": summary.fallback,
                 "failures": [f.to_dict() for f in summary.failures],
+                "lost": summary.lost,  # of run's n_failed: infrastructure's, not the data's
                 "seconds": summary.seconds,
                 "startup_seconds": summary.startup_seconds,
                 "backend": summary.backend,
