@@ -31,7 +31,7 @@ from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
-from serving.keys import KeyPaths, actions_of
+from serving.keys import KeyPaths
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
@@ -164,6 +164,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        redirect_slashes=False,  # KeyPaths routes them instead: clients do not all follow a 307
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -183,9 +184,11 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         app.include_router(module.router, dependencies=reads)
     # The dashboard's page and files hold no data: open, and each fetch it makes is checked.
     app.include_router(ui.router)
-    paths = (str(getattr(r, "path", "")) for m in modules for r in m.router.routes)
-    # routes a key's %2F as one segment, and …/predict/ as …/predict (serving.keys)
-    app.add_middleware(KeyPaths, actions=actions_of(paths))
+    routes = [*app.routes, *(r for m in (*modules, ui) for r in m.router.routes)]
+    paths = [path for r in routes if isinstance(path := getattr(r, "path", None), str)]
+    # routes a key's %2F as one segment, and …/predict/ or /v1/partitions/ as without the
+    # slash, where Starlette redirected or took the "/" into a key (serving.keys)
+    app.add_middleware(KeyPaths, paths=paths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))

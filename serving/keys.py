@@ -13,14 +13,18 @@ two characters.
 
 A trailing ``/`` after an action (``…/{key}/predict/``) went into the key the same way:
 ``POST …/predict/`` matched ``GET /v1/partitions/{key:path}`` by its path alone (key
-``pid=a/predict/``) and was answered 405 ``Allow: GET``; Starlette's redirect of a trailing
-slash (the 307 ``/v1/predict/`` gets) only runs when no route matches at all. ``KeyPaths``
-routes it as the path without the slash.
+``pid=a/predict/``) and was answered 405 ``Allow: GET``; ``GET /v1/partitions/`` was a 404 for
+partition ``''``, not the list. Starlette's redirect of a trailing slash only ran where no
+route matched at all, and then as a 307 (``POST /v1/predict/``), which curl and httpx do
+not follow unless asked to. ``KeyPaths`` routes a path ending in ``/`` as the path without it
+wherever that is a route's, and the app redirects nothing: every route answers the same with
+or without a trailing slash, but for a key's own, which a value may end with (``pid=c/``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from itertools import repeat
@@ -29,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from manymodels.exceptions import DataError, InvalidRows
@@ -69,16 +74,24 @@ _SEPARATORS = (b"%2F", b"%2f", b"%0A", b"%0a")
 class KeyPaths:
     """Pure ASGI: a request is routed by the path its key was sent as (see the module
     docstring). One whose raw path holds an encoded ``/`` or newline is routed by
-    ``routing_path``; then ``…/{key}/predict/`` (any number of trailing slashes) is routed,
-    logged and read by ``raw_segment`` as ``…/{key}/predict``, ``actions`` mapping each keyed
-    prefix to the last segments of its routes (``actions_of``). Only after an action: a
-    ``/`` ending the key itself may be a value's own, sent unencoded (``pid=c/`` is partition
-    ``c/``). Every other request passes as it came, at the cost of a byte search and a
-    character test (one layer for both: a second middleware cost every request ~0.3 µs)."""
+    ``routing_path``; then a path ending in ``/`` (any number of them) that is no route's is
+    routed, logged and read by ``raw_segment`` as the path without them where that is a
+    route's (``…/{key}/predict/``, ``/v1/predict/``, ``/v1/partitions/``), ``paths`` being the
+    app's route templates. Not where only a route ending in a key matches it: a ``/`` ending
+    the key may be a value's own, sent unencoded (``pid=c/`` is partition ``c/``). A path
+    that is a route's only with a ``/`` added (``/v2/models``, the empty model name) is routed
+    with it, as Starlette's redirect would have sent it. Every other request passes as it
+    came, at the cost of a byte search, a character test and a set lookup (one layer for all:
+    a second middleware cost every request ~0.3 µs)."""
 
-    def __init__(self, app: ASGIApp, actions: Mapping[str, frozenset[str]]) -> None:
+    def __init__(self, app: ASGIApp, paths: Iterable[str]) -> None:
         self.app = app
-        self.actions = actions
+        templates = set(paths)
+        self.routes = [compile_path(p)[0] for p in templates if not p.endswith(":path}")]
+        heads = [p.rpartition("/")[0] for p in templates if p.endswith(":path}")]
+        self.needs_slash = frozenset(  # "/v2/models", of "/v2/models/{key:path}"
+            head for head in heads if "{" not in head and head not in templates
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -87,33 +100,31 @@ class KeyPaths:
                 # in place, not a copy: the outer middleware reads the route the router sets
                 # in this scope (a copy left every such request "unmatched" in metrics and logs)
                 scope["path"] = routing_path(raw)
-            if scope["path"].endswith("/"):  # every "/" left in it is a literal one
-                self._drop_action_slash(scope)
+            path = scope["path"]
+            if path.endswith("/"):  # every "/" left in it is a literal one
+                self._drop_slash(scope, path)
+            elif path in self.needs_slash:
+                _route_as(scope, path + "/")
         await self.app(scope, receive, send)
 
-    def _drop_action_slash(self, scope: Scope) -> None:
-        path = scope["path"].rstrip("/")
-        head, _, last = path.rpartition("/")
-        for prefix, names in self.actions.items():
-            at = head.find(prefix)
-            if last in names and at >= 0 and len(head) >= at + len(prefix):
-                scope["path"] = path  # in place, as above
-                raw = scope.get("raw_path")
-                if isinstance(raw, bytes | bytearray):
-                    scope["raw_path"] = bytes(raw).rstrip(b"/")
-                return
+    def _drop_slash(self, scope: Scope, path: str) -> None:
+        without = path.rstrip("/")
+        if without and not _matches(self.routes, path) and _matches(self.routes, without):
+            _route_as(scope, without)
 
 
-def actions_of(paths: Iterable[str]) -> dict[str, frozenset[str]]:
-    """``{"/v1/partitions/": {"predict", …}}``: what ends each route template under a
-    ``{key:path}`` (``/v2/models/{key:path}/versions/{version}/infer`` gives ``infer``)."""
-    found: dict[str, set[str]] = {}
-    for path in paths:
-        prefix, key, rest = path.partition("{key:path}/")
-        last = rest.rpartition("/")[2]
-        if key and last and "{" not in last:
-            found.setdefault(prefix, set()).add(last)
-    return {prefix: frozenset(names) for prefix, names in found.items()}
+def _matches(routes: Sequence[re.Pattern[str]], path: str) -> bool:
+    return any(route.match(path) for route in routes)
+
+
+def _route_as(scope: Scope, path: str) -> None:
+    """Route the request as ``path``: its last ``/``s dropped or one added, in ``raw_path``
+    too, in place (the outer middleware reads the route the router sets in this scope)."""
+    raw = scope.get("raw_path")
+    if isinstance(raw, bytes | bytearray):
+        raw = bytes(raw).rstrip(b"/")
+        scope["raw_path"] = raw + b"/" if path.endswith("/") else raw
+    scope["path"] = path
 
 
 def routing_path(raw: bytes) -> str:
