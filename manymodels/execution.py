@@ -12,6 +12,7 @@ cluster's CPUs: one task per partition would spend more on scheduling than on fi
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import threading
@@ -21,10 +22,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from manymodels.exceptions import TrainingError
-from manymodels.ray_lifetime import acquire, release
+from manymodels.ray_lifetime import acquire, embedded, release
 
 CHUNKS_PER_WORKER = 4  # enough slack to balance uneven chunks, few enough to keep overhead low
 MAX_PARTITIONS_PER_CHUNK = 1000  # so progress and registry commits stream at large N
+NOTICE_SECONDS = 30.0
+"""How long a run waits on a Ray cluster that had no free CPU for its tasks, nothing done,
+before it says so: Ray itself waits silently (it warns of pending tasks only in some cases)."""
+
+logger = logging.getLogger(__name__)
 
 
 class Backend(Protocol):
@@ -142,6 +148,8 @@ class RayBackend:
         self._owns = acquire(
             ray, address, num_cpus=num_cpus, object_store_memory=object_store_memory
         )
+        self._embedded = self._owns and embedded()  # no node can join it
+        self._patient = False  # said why it waits, or saw a task finish: nothing more to say
 
     @property
     def workers(self) -> int:
@@ -151,6 +159,7 @@ class RayBackend:
         self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any
     ) -> Iterator[tuple[int, Any]]:
         ray = self._ray
+        starved = bool(items) and not self._patient and self._no_free_cpu()
         remote = ray.remote(num_cpus=1, max_retries=1)(fn)
         shared_refs = [ray.put(s) for s in shared]
         limit = 2 * self.workers
@@ -162,7 +171,13 @@ class RayBackend:
                 index_of[ref] = next_item
                 next_item += 1
             self._pending = list(index_of)
-            done, _ = ray.wait(self._pending, num_returns=1)
+            done: list[Any] = []
+            while not done:
+                wait = None if self._patient or not starved else NOTICE_SECONDS
+                done, _ = ray.wait(self._pending, num_returns=1, timeout=wait)
+                if not done:
+                    self._say_busy(len(index_of))
+            self._patient = True  # a task finished: they run
             ref = done[0]
             i = index_of.pop(ref)
             try:
@@ -171,6 +186,42 @@ class RayBackend:
                 result = e
             yield i, result
         self._pending = []
+
+    def _no_free_cpu(self) -> bool:
+        """Whether the cluster has no CPU free for a task (each takes one) before this run's
+        are submitted. One with none at all is an error where no node can join it (the Ray
+        manymodels started); elsewhere it is said at once, as an autoscaler may add one."""
+        total = self._ray.cluster_resources().get("CPU", 0.0)
+        if total < 1:
+            where = "manymodels' embedded Ray" if self._embedded else "the Ray cluster"
+            why = f"{where} has no CPU ({total:g} in all) and each training task needs one"
+            if self._embedded:
+                raise TrainingError(
+                    f"{why}: give it num_cpus of 1 or more, or train with backend='local'"
+                )
+            logger.warning(
+                "waiting for Ray: %s: nothing runs until a node with CPUs joins (an autoscaler "
+                "may add one); stop with Ctrl-C, or train with backend='local'",
+                why,
+            )
+            self._patient = True
+            return False
+        return bool(self._ray.available_resources().get("CPU", 0.0) < 1)
+
+    def _say_busy(self, tasks: int) -> None:
+        """One line when a run that found no CPU free has had none of its tasks finish after
+        ``NOTICE_SECONDS``, and still none is free: other work (actors, tasks) may hold them,
+        or its own tasks, which took CPUs that freed meanwhile (Ray does not say which)."""
+        self._patient = True
+        free = self._ray.available_resources().get("CPU", 0.0)
+        if free < 1:
+            total = self._ray.cluster_resources().get("CPU", 0.0)
+            logger.warning(
+                "waiting for Ray: no free CPU on the cluster (%g of %g available) and none of "
+                "the %d task(s) this run submitted has finished after %g s: other work "
+                "(actors, tasks) may hold them; the run goes on as they free",
+                free, total, tasks, NOTICE_SECONDS,
+            )  # fmt: skip
 
     def cancel(self) -> None:
         for ref in self._pending:

@@ -187,6 +187,13 @@ def acquire(
         return True
 
 
+def embedded() -> bool:
+    """Whether the Ray in use is the local one manymodels started (no node joins it), not a
+    cluster it connected to, nor the host's own."""
+    with _ours.lock:
+        return _ours.started is not None and _ours.started.reaper is not None
+
+
 def release() -> None:
     """A user of the Ray ``acquire`` started is done: the last one shuts it down."""
     with _ours.lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import textwrap
@@ -246,3 +247,112 @@ def test_overlapping_in_process_runs_in_threads_leave_blas_as_they_found_it() ->
     seen = json.loads(run.stdout.splitlines()[-1])
     assert seen["after"] == seen["before"], seen
     assert set(seen["openmp_a"]) == set(seen["openmp_b"]) == {1}, seen  # each thread's own
+
+
+# ------------------------------------------------------------------------ a Ray with no CPU free
+def _notices(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "manymodels.execution"]
+
+
+def test_a_run_waiting_on_a_cluster_with_no_free_cpu_says_why(
+    ray_session: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The host's Ray, its CPUs held by its own actor: a run waited for ever, saying nothing.
+    Now one line after ``NOTICE_SECONDS``; the run goes on once a CPU frees."""
+    import threading
+    import time
+
+    import manymodels.execution
+
+    monkeypatch.setattr(manymodels.execution, "NOTICE_SECONDS", 0.5, raising=False)
+    caplog.set_level(logging.WARNING, logger="manymodels.execution")
+
+    @ray_session.remote(num_cpus=2)
+    class Hog:
+        def ready(self) -> bool:
+            return True
+
+    hog = Hog.remote()
+    assert ray_session.get(hog.ready.remote())
+    backend = RayBackend()
+    results: dict[int, Any] = {}
+    run = threading.Thread(
+        target=lambda: results.update(backend.map_unordered(json.loads, ["1", "2"])), daemon=True
+    )
+    try:
+        run.start()
+        deadline = time.monotonic() + 20
+        while not _notices(caplog) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _notices(caplog) == [
+            "waiting for Ray: no free CPU on the cluster (0 of 2 available) and none of the "
+            "2 task(s) this run submitted has finished after 0.5 s: other work (actors, "
+            "tasks) may hold them; the run goes on as they free"
+        ]
+        assert not results
+    finally:
+        ray_session.kill(hog)  # the session's Ray is every later test's
+        run.join(60)
+    assert results == {0: 1, 1: 2} and len(_notices(caplog)) == 1
+
+    # CPUs free when it starts: its own tasks holding them longer is no reason to say anything
+    while ray_session.available_resources().get("CPU", 0) < 2:  # Ray's view lags its tasks
+        assert time.monotonic() < deadline + 60
+        time.sleep(0.05)
+    caplog.clear()
+    nap = lambda seconds: time.sleep(seconds)  # noqa: E731 (ray.remote takes no builtin)
+    assert collect(RayBackend(), nap, [1.0, 1.0, 1.0]) == {0: None, 1: None, 2: None}
+    assert _notices(caplog) == []
+
+
+NO_CPU = r"""
+import json, logging, threading
+import ray
+from manymodels.exceptions import TrainingError
+from manymodels.execution import RayBackend
+
+def run_one(backend):
+    "What a run of one task gives: its error, or, cancelled after 3 s of waiting, its result"
+    out = {}
+    def run():
+        try:
+            for i, result in backend.map_unordered(json.loads, ["1"]):
+                out[str(i)] = type(result).__name__
+        except TrainingError as e:
+            out["error"] = str(e)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(3)
+    backend.cancel()
+    thread.join(60)
+    backend.close()
+    return out
+
+logging.basicConfig(format="%(name)s: %(message)s")
+print(json.dumps(run_one(RayBackend(num_cpus=0))), flush=True)  # ours: no node can join it
+ray.init(address="local", num_cpus=0, include_dashboard=False, log_to_driver=False)
+print(json.dumps(run_one(RayBackend())), flush=True)  # the host's: an autoscaler's node may
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_ray_without_cpus_is_refused_or_said_at_once() -> None:
+    """A run on a Ray with no CPU at all waited for ever: refused on the Ray manymodels started
+    (nothing can add one), said at once on the host's (an autoscaler may)."""
+    run = subprocess.run(
+        [sys.executable, "-c", NO_CPU], capture_output=True, text=True, timeout=300
+    )  # two Ray start-ups: seconds each on a busy machine
+    assert run.returncode == 0, run.stderr[-3000:]
+    ours, hosts = (json.loads(line) for line in run.stdout.splitlines()[-2:])
+    assert ours == {
+        "error": "manymodels' embedded Ray has no CPU (0 in all) and each training task needs "
+        "one: give it num_cpus of 1 or more, or train with backend='local'"
+    }
+    assert hosts == {"0": "TaskCancelledError"}  # it waited, as it should
+    said = [line for line in run.stderr.splitlines() if line.startswith("manymodels.execution")]
+    assert said == [
+        "manymodels.execution: waiting for Ray: the Ray cluster has no CPU (0 in all) and each "
+        "training task needs one: nothing runs until a node with CPUs joins (an autoscaler may "
+        "add one); stop with Ctrl-C, or train with backend='local'"
+    ]
