@@ -11,10 +11,13 @@
     └── ArtifactError
         └── ModelNotServed              409: the artifact failed its sha256 check (or is missing)
 
-The registry being unreachable is a 503; only a bug is a 500, and even then the client gets a
-JSON body without a traceback (the traceback goes to the server log). A message that names a
-local path (an artifact directory, the database file) shows it only to a request carrying the
-admin token; others see the path's last component (``serving.redact``).
+The registry being unreachable is a 503. Its storage full (a disk or a quota: an artifact or
+the database could not be written) is a 507 Insufficient Storage, whatever error carried it —
+ours, SQLAlchemy's, or an ``OSError`` (a spooled upload): a full disk under a retrain was a 409
+conflict (``manymodels.exceptions.storage_full``). Only a bug is a 500, and even then the
+client gets a JSON body without a traceback (the traceback goes to the server log). A message
+that names a local path (an artifact directory, the database file) shows it only to a request
+carrying the admin token; others see the path's last component (``serving.redact``).
 
 A body that cannot be read at all is a 422 like any other invalid body, located at ``["body"]``:
 FastAPI already answers JSON with a syntax error so (``json_invalid``), but answers a 400 —
@@ -47,6 +50,7 @@ from manymodels.exceptions import (
     SpecError,
     VersionConflict,
     first_line,
+    storage_full,
 )
 from serving.auth import carries_admin_token
 from serving.redact import local_roots, redact_text
@@ -68,7 +72,12 @@ class ModelNotServed(ArtifactError):
     """A model that cannot be loaded safely (tampered or missing artifact); never cached."""
 
 
+INSUFFICIENT_STORAGE = 507
+
+
 def status_for(error: ManyModelsError) -> int:
+    if storage_full(error):
+        return INSUFFICIENT_STORAGE
     if isinstance(error, DataError | SpecError):
         return 422
     if isinstance(error, ArtifactStoreUnavailable):  # an outage to retry, not a bad artifact
@@ -85,7 +94,14 @@ def status_for(error: ManyModelsError) -> int:
 def detail_for(error: ManyModelsError) -> Any:
     if isinstance(error, InvalidRows):
         return error.detail()
+    if storage_full(error):
+        return full_message(error)
     return str(error)
+
+
+def full_message(error: BaseException) -> str:
+    """One line naming a full disk, and what was being written."""
+    return f"insufficient storage (a disk or quota is full): {first_line(error)}"
 
 
 async def _ours(request: Request, exc: Exception) -> JSONResponse:
@@ -101,12 +117,31 @@ async def _ours(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    """An outage, not a defect: one line in the log, and a 503 (see ``database_errors``)."""
+    """An outage, not a defect: one line in the log, and a 503 (see ``database_errors``); a
+    database whose disk is full is a 507."""
+    if storage_full(exc):
+        return await _full(request, exc)
     logger.error("%s %s: registry database unavailable: %s", request.method,
                  request.url.path, first_line(exc))  # fmt: skip
     message = "the registry database is unavailable; try again"
     body = {"error": message} if _under_v2(request) else {"detail": message}
     return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+async def _full(request: Request, exc: Exception) -> JSONResponse:
+    """A write the full storage refused (507), from an error not ours: SQLAlchemy's, or an
+    ``OSError`` (Starlette spooling an upload to a temporary file)."""
+    logger.error("%s %s: storage full: %s", request.method, request.url.path, first_line(exc))
+    message = full_message(exc)
+    if not carries_admin_token(request):
+        service = getattr(request.app.state, "service", None)
+        message = redact_text(message, local_roots(service.registry if service else None))
+    body = {"error": message} if _under_v2(request) else {"detail": message}
+    return EscapedJSONResponse(body, status_code=INSUFFICIENT_STORAGE)
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    return await (_full if storage_full(exc) else _unexpected)(request, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -206,4 +241,5 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ManyModelsError, _ours)
     for error in database_errors():
         app.add_exception_handler(error, _database_down)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -56,3 +56,34 @@ def test_a_failed_run_reaches_another_process_with_its_summary(tmp_path: Path) -
     assert str(back) == str(caught.value)
     assert back.summary.run.run_id == caught.value.summary.run.run_id
     assert back.summary.run.n_skipped == 3
+
+
+def test_a_full_disk_is_told_through_the_errors_that_wrap_it(tmp_path: Path) -> None:
+    """``storage_full``: what the router answers 507 (``serving.errors``), found under our
+    errors and SQLAlchemy's; a refusal for another reason is not a full disk."""
+    import errno
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    def wrapped(cause: BaseException) -> ex.ArtifactError:
+        try:
+            raise ex.ArtifactError("cannot write artifact") from cause
+        except ex.ArtifactError as e:
+            return e
+
+    assert ex.storage_full(wrapped(OSError(errno.ENOSPC, "No space left on device")))
+    assert ex.storage_full(wrapped(OSError(errno.EDQUOT, "Disk quota exceeded")))
+    assert not ex.storage_full(wrapped(PermissionError(errno.EACCES, "Permission denied")))
+    assert not ex.storage_full(ex.ArtifactCorrupted("tampered"))
+    engine = create_engine(f"sqlite:///{tmp_path / 'small.db'}")  # a database that cannot grow
+    with pytest.raises(OperationalError) as full, engine.begin() as conn:
+        conn.execute(text("PRAGMA max_page_count = 2"))
+        conn.execute(text("CREATE TABLE t (x TEXT)"))
+        conn.execute(text("INSERT INTO t VALUES (:x)"), [{"x": "x" * 1000}] * 50)
+    engine.dispose()
+    try:
+        raise ex.RegistryError("registry write failed: database or disk is full") from full.value
+    except ex.RegistryError as e:
+        assert ex.storage_full(e)
+    assert not ex.storage_full(ex.RegistryError("registry write failed: database is locked"))

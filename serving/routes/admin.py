@@ -30,6 +30,7 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "Admin endpoints are disabled (no token set)."},
     404: ERRORS[404],
     503: {"model": ErrorOut, "description": "The registry is unreachable, or read-only."},
+    507: {"model": ErrorOut, "description": "The registry's storage (a disk, a quota) is full."},
 }
 
 
