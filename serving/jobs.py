@@ -15,8 +15,15 @@ at most one job per partition is queued or running across all of them (a second 
 ``JobConflict``), so two retrains of one partition never interleave. The work itself (a closure
 over the posted rows) lives only in the router that accepted it: a router that stops without
 finishing its jobs — killed, crashed — leaves them to be failed visibly ("router restarted")
-by the next router that looks, at once on the same host and after ``lease_seconds`` elsewhere.
+by the next router that looks, at once on the same host and after ``lease_seconds`` elsewhere
+— as succeeded when the job's run registered a version (``manymodels.registry.job_outcomes``).
 The newest ``history`` finished jobs are kept.
+
+A job's start and end are written again while the database is away (``serving.job_retries``):
+a start until it is written (the job stays queued meanwhile, and runs once the database is
+back), an end for ``patience`` seconds in the job's worker, then with each heartbeat, the job
+kept alive meanwhile, until it is written or the manager closes. This manager never ends its
+own live jobs as a stopped router's, whatever their last heartbeat.
 """
 
 from __future__ import annotations
@@ -26,109 +33,42 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any, cast
 
-from manymodels.exceptions import ManyModelsError, RegistryError
-from manymodels.registry.entities import ModelVersion
+from sqlalchemy.exc import SQLAlchemyError
+
+from manymodels.exceptions import ManyModelsError, RegistryError, first_line
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.store import now
-from manymodels.version_records import Outcome
+from serving.job_records import (
+    Job,
+    JobConflict,
+    JobFailed,
+    JobNotFound,
+    JobQueueFull,
+    JobStatus,
+    RetrainResult,
+    UploadedData,
+)
+from serving.job_retries import retried, transient
 
 if TYPE_CHECKING:
     from manymodels.registry.client import Registry
 
 logger = logging.getLogger("manymodels.serving.jobs")
 
-JobStatus = Literal["queued", "running", "succeeded", "failed"]
+__all__ = [
+    "SHUTDOWN", "Job", "JobConflict", "JobFailed", "JobManager", "JobNotFound", "JobQueueFull",
+    "JobStatus", "RetrainResult", "UploadedData", "new_job_id",
+]  # fmt: skip
+
 SHUTDOWN = "the router shut down before the job started"
+MAX_WAIT = 5.0  # seconds between two tries of a job's start or end, at most
 
 
-# --------------------------------------------------------------------------------------------
-# records and errors
-# --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class UploadedData:
-    """The rows a retrain trains on, as stored: Parquet bytes under their sha256."""
-
-    sha256: str
-    size: int
-    rows: int
-    format: str  # what the client sent: json, csv or parquet
-    filename: str | None = None
-
-
-@dataclass(frozen=True)
-class RetrainResult:
-    """What a retrain produced: its run, the new version (with the policy's decision in
-    ``version.evaluation``), and the version production points at afterwards."""
-
-    run_id: str
-    version: ModelVersion | None
-    production: int | None
-
-    @property
-    def outcome(self) -> Outcome | None:
-        if self.version is None:
-            return None
-        decision = self.version.decision
-        return decision.outcome if decision is not None else "first"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job as it stands; the manager replaces it as it moves along, never mutates it."""
-
-    job_id: str
-    partition: str
-    status: JobStatus
-    created_at: str
-    backend: str
-    data: UploadedData | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    result: RetrainResult | None = None
-    error: str | None = None
-    kind: str = "retrain"
-
-    @property
-    def active(self) -> bool:
-        return self.status in ("queued", "running")
-
-    @property
-    def outcome(self) -> str | None:
-        """``first`` / ``promoted`` / ``kept`` once succeeded, ``failed``, or ``None``."""
-        if self.status == "failed":
-            return "failed"
-        return self.result.outcome if self.result is not None else None
-
-
-class JobNotFound(ManyModelsError, LookupError):
-    """No job with that id in the registry (never submitted, or evicted from the history)."""
-
-
-class JobConflict(ManyModelsError):
-    """The partition already has a job queued or running."""
-
-    def __init__(self, job: Job) -> None:
-        self.job = job
-        super().__init__(
-            f"a retrain of partition '{job.partition}' is already {job.status} (job "
-            f"{job.job_id}); retrains of one partition run one at a time: poll "
-            f"/v1/jobs/{job.job_id} and retry once it has finished"
-        )
-
-
-class JobQueueFull(ManyModelsError):
-    """Too many jobs queued or running."""
-
-
-class JobFailed(ManyModelsError):
-    """Raised by a job's work to fail it with a message for the client (and what it got to)."""
-
-    def __init__(self, message: str, result: RetrainResult | None = None) -> None:
-        super().__init__(message)
-        self.result = result
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,7 +86,8 @@ class JobManager:
     tests that need a job to stay running). Listeners added with ``add_listener`` are called
     with every job this manager ends (metrics). The pool is created on the first ``submit``;
     ``close`` fails the queued jobs and waits for the running ones, and may be followed by more
-    submits (an app started twice).
+    submits (an app started twice). ``patience``: seconds a job's end is retried in its worker
+    before the heartbeat thread takes it over.
     """
 
     def __init__(
@@ -156,24 +97,31 @@ class JobManager:
         history: int = 100,
         max_pending: int = 100,
         lease_seconds: float = 60.0,
+        patience: float = 10.0,
         before_run: Callable[[Job], None] | None = None,
     ) -> None:
-        if workers < 1 or history < 1 or max_pending < 1 or lease_seconds <= 0:
+        if workers < 1 or history < 1 or max_pending < 1 or lease_seconds <= 0 or patience < 0:
             raise ValueError(
-                "workers, history and max_pending must each be at least 1, lease_seconds > 0"
+                "workers, history and max_pending must each be at least 1, lease_seconds > 0, "
+                "patience >= 0"
             )
         self.workers = workers
         self.history = history
         self.max_pending = max_pending
         self.lease_seconds = lease_seconds
+        self.patience = patience
         self.before_run = before_run
         self.owner = router_id()
         self._registry: Registry | None = None
         self._lock = threading.Lock()
-        self._mine: set[str] = set()  # ids of this manager's queued or running jobs
+        # ids of this manager's queued or running jobs: replaced (under the lock), never
+        # changed, so that reads take no lock (``submit`` holds it while it writes)
+        self._mine: frozenset[str] = frozenset()
+        self._ends: dict[str, tuple[JobStatus, dict[str, Any]]] = {}  # ended, not yet recorded
         self._listeners: list[Callable[[Job], None]] = []
         self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
+        self._closing = threading.Event()  # set while ``close`` runs: retries give up
         self._beating: threading.Thread | None = None
 
     def add_listener(self, listener: Callable[[Job], None]) -> None:
@@ -192,11 +140,18 @@ class JobManager:
         return self._registry.jobs
 
     def submit(
-        self, partition: str, work: Work, *, backend: str, data: UploadedData | None = None
+        self,
+        partition: str,
+        work: Work,
+        *,
+        backend: str,
+        data: UploadedData | None = None,
+        job_id: str | None = None,
     ) -> Job:
-        """Queue ``work`` for ``partition``; raises ``JobConflict`` if it already has a job
-        queued or running on any router, ``JobQueueFull`` past ``max_pending`` active jobs
-        here."""
+        """Queue ``work`` for ``partition`` (as ``job_id``, a ``new_job_id()`` its work may
+        name); raises ``JobConflict`` if it already has a job queued or running on any router,
+        ``JobQueueFull`` past ``max_pending`` active jobs here, and the registry's error when
+        the job cannot be recorded (then nothing is queued)."""
         table = self.table
         with self._lock:
             if len(self._mine) >= self.max_pending:
@@ -206,15 +161,15 @@ class JobManager:
                 )
             at = now()
             record = JobRecord(
-                job_id=uuid.uuid4().hex[:16], partition=partition, status="queued",
+                job_id=job_id or new_job_id(), partition=partition, status="queued",
                 backend=backend, owner=self.owner, created_at=at, heartbeat_at=at,
                 data=asdict(data) if data is not None else None,
             )  # fmt: skip
             try:
-                table.submit(record, lease=self.lease_seconds)
+                table.submit(record, lease=self.lease_seconds, spare=self._mine)
             except JobBusy as e:
                 raise JobConflict(self._job(e.job)) from None
-            self._mine.add(record.job_id)
+            self._mine |= {record.job_id}
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="retrain")
             self._pool.submit(self._run, record.job_id, work)
@@ -223,7 +178,7 @@ class JobManager:
         return self._job(record)
 
     def get(self, job_id: str) -> Job:
-        record = self.table.get(job_id, lease=self.lease_seconds)
+        record = self.table.get(job_id, lease=self.lease_seconds, spare=self._mine)
         if record is None:
             raise JobNotFound(
                 f"no job '{job_id}' (the registry keeps every active job and the newest "
@@ -232,21 +187,31 @@ class JobManager:
         return self._job(record)
 
     def recent(self, *, limit: int = 50) -> list[Job]:
-        """The newest jobs first, of every router sharing the registry."""
-        return [self._job(r) for r in self.table.recent(limit=limit)]
+        """The newest jobs first, of every router sharing the registry (those of a router that
+        is gone ended first, as ``get`` ends them)."""
+        records = self.table.recent(limit=limit, lease=self.lease_seconds, spare=self._mine)
+        return [self._job(r) for r in records]
 
     def active(self, partition: str) -> Job | None:
-        record = self.table.active(partition, lease=self.lease_seconds)
+        record = self.table.active(partition, lease=self.lease_seconds, spare=self._mine)
         return self._job(record) if record is not None else None
 
     def close(self) -> None:
-        """Fail the queued jobs (they will not start), then wait for the running ones."""
+        """Fail the queued jobs (they will not start), then wait for the running ones; an end
+        still unrecorded gets one last try, else whoever ends the job reads it from its run."""
+        self._closing.set()
         with self._lock:
             pool, self._pool = self._pool, None
         if self._registry is not None and self._mine:
-            dropped = self.table.fail_queued(self.owner, SHUTDOWN)
+            try:
+                dropped = self.table.fail_queued(self.owner, SHUTDOWN)
+            except Exception as e:
+                if not transient(e):
+                    raise
+                logger.warning("could not fail the queued retrain jobs: %s", first_line(e))
+                dropped = []
             with self._lock:
-                self._mine.difference_update(r.job_id for r in dropped)
+                self._mine -= {r.job_id for r in dropped}
             self._notify([self._job(r) for r in dropped])
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -254,18 +219,30 @@ class JobManager:
         if self._beating is not None:
             self._beating.join(10)
             self._beating = None
+        self._settle()
+        with self._lock:
+            left, self._mine, self._ends = sorted(self._mine), frozenset(), {}
+        if left:
+            logger.warning("retrain job(s) %s left for the next router to end", ", ".join(left))
         self._stop.clear()
+        self._closing.clear()
 
     # ---------------------------------------------------------------------------- worker
     def _run(self, job_id: str, work: Work) -> None:
-        try:
-            record = self.table.start(job_id)
-        except RegistryError:  # the database is away: unbeaten, it fails after the lease
-            logger.exception("job %s could not start", job_id)
+        try:  # queued until written, however long the database is away
+            record = retried(
+                lambda: self.table.start(job_id), what=f"job {job_id}'s start",
+                stop=self._closing, cap=self._cap,
+            )  # fmt: skip
+        except Exception as e:  # the manager closes meanwhile, or a bug: ended after the lease
+            if transient(e):
+                logger.warning("job %s did not start: %s", job_id, first_line(e))
+            else:
+                logger.exception("job %s could not start", job_id)
             record = None
-        if record is None:  # failed meanwhile (dropped by ``close``)
+        if record is None:  # ended meanwhile (dropped by ``close``)
             with self._lock:
-                self._mine.discard(job_id)
+                self._mine -= {job_id}
             return
         job = self._job(record)
         logger.info("job %s running: retrain %s", job_id, job.partition)
@@ -279,7 +256,7 @@ class JobManager:
             self._finish(job_id, "failed", error=str(e))
         except Exception as e:
             logger.exception("job %s failed", job_id)
-            self._finish(job_id, "failed", error=f"{type(e).__name__}: {e}")
+            self._finish(job_id, "failed", error=f"{type(e).__name__}: {first_line(e)}")
         else:
             self._finish(job_id, "succeeded", result=result)
 
@@ -288,18 +265,58 @@ class JobManager:
         result: RetrainResult | None = None,
     ) -> None:  # fmt: skip
         version = result.version if result is not None else None
+        fields = {
+            "error": error, "run_id": result.run_id if result is not None else None,
+            "version": version.version if version is not None else None,
+            "production": result.production if result is not None else None,
+        }  # fmt: skip
         try:
-            record = self.table.finish(
-                job_id, status, history=self.history, error=error,
-                run_id=result.run_id if result is not None else None,
-                version=version.version if version is not None else None,
-                production=result.production if result is not None else None,
+            record = retried(
+                lambda: self.table.finish(job_id, status, history=self.history, **fields),
+                what=f"job {job_id}'s end", stop=self._closing, cap=self._cap,
+                patience=self.patience,
             )  # fmt: skip
-        finally:
-            with self._lock:
-                self._mine.discard(job_id)
-        if record is not None:
-            self._notify([self._job(record)])
+        except Exception as e:
+            if transient(e):  # still alive, beaten, and retried with each heartbeat
+                logger.warning("job %s %s; its end is not recorded yet: %s", job_id, status,
+                               first_line(e))  # fmt: skip
+                with self._lock:
+                    self._ends[job_id] = (status, fields)
+                return
+            logger.exception("job %s %s; its end could not be recorded", job_id, status)
+            record = None  # left to whoever ends it as a stopped router's: it reads the run
+        self._ended(job_id, status, record)
+
+    def _settle(self) -> None:
+        """Record the ends that could not be recorded yet; stop at the first that still
+        cannot be (the database is away still: the next heartbeat tries again)."""
+        with self._lock:
+            ends = dict(self._ends)
+        for job_id, (status, fields) in ends.items():
+            try:
+                record = self.table.finish(job_id, status, history=self.history, **fields)
+            except Exception as e:
+                if transient(e):
+                    logger.warning("job %s's end is still not recorded: %s", job_id, first_line(e))
+                    return
+                logger.exception("job %s %s; its end could not be recorded", job_id, status)
+                record = None
+            self._ended(job_id, status, record)
+
+    def _ended(self, job_id: str, status: JobStatus, record: JobRecord | None) -> None:
+        with self._lock:
+            self._ends.pop(job_id, None)
+            self._mine -= {job_id}
+        if record is None:  # ended meanwhile by another router
+            return
+        if record.status != status:
+            logger.warning("job %s %s, but its run %s registered v%s: recorded %s", job_id,
+                           status, record.run_id, record.version, record.status)  # fmt: skip
+        self._notify([self._job(record)])
+
+    @property
+    def _cap(self) -> float:
+        return min(MAX_WAIT, self.lease_seconds / 4)
 
     def _start_heartbeat(self) -> None:
         """One thread per manager says its jobs are alive every quarter lease (the lock is
@@ -312,12 +329,13 @@ class JobManager:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_seconds / 4):
-            with self._lock:
-                mine = sorted(self._mine)
+            self._settle()
             try:
-                self.table.heartbeat(mine)
-            except RegistryError:  # the database is away for a moment: the next beat retries
-                logger.warning("retrain job heartbeat failed", exc_info=True)
+                self.table.heartbeat(sorted(self._mine))
+            except Exception as e:  # the database is away for a moment: the next beat retries
+                if not transient(e):
+                    raise
+                logger.warning("retrain job heartbeat failed: %s", first_line(e))
 
     def _job(self, record: JobRecord) -> Job:
         """The job as the API shows it: its data and result read back as entities."""
@@ -327,8 +345,8 @@ class JobManager:
             if record.version is not None and self._registry is not None:
                 try:
                     version = self._registry.get_version(record.partition, record.version)
-                except RegistryError:  # collected since: the job still says what it did
-                    version = None
+                except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
+                    version = None  # the job still says what it did
             result = RetrainResult(record.run_id, version, record.production)
         return Job(
             job_id=record.job_id,

@@ -29,6 +29,7 @@ from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
+from manymodels.registry.job_outcomes import JOB_NOTE
 from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
@@ -131,16 +132,18 @@ class Retrainer:
         sha, size = self.service.registry.artifacts.put(data)
         return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename), mode)
 
-    def run(self, plan: RetrainPlan) -> RetrainResult:
-        """Retrain on exactly the stored bytes (verified by sha256); the job's body."""
+    def run(self, plan: RetrainPlan, *, job_id: str | None = None) -> RetrainResult:
+        """Retrain on exactly the stored bytes (verified by sha256); the body of job
+        ``job_id``, which its run names (``JOB_NOTE``: its end can be read from the run)."""
         reg = self.service.registry
         key, data = plan.target.key, plan.data
         frame = pd.read_parquet(io.BytesIO(reg.artifacts.get(data.sha256)))
+        tag = {JOB_NOTE: job_id} if job_id is not None else {}
+        notes = {"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows, **tag}
         try:
             summary = train(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],
-                source=f"artifact:{data.sha256}", append=plan.mode == "append",
-                notes={"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows},
+                source=f"artifact:{data.sha256}", append=plan.mode == "append", notes=notes,
             )  # fmt: skip
         except RunFailed as e:  # the one partition failed: the job says why, from its outcome
             summary = e.summary

@@ -6,7 +6,10 @@ One retrain per partition holds across routers by a constraint, not by memory: a
 router says which of its jobs are still alive (``heartbeat``) every few seconds; a job whose
 router stopped without ending it — killed, crashed, restarted — is failed by the first router
 that looks at it ("router restarted"): at once when that router ran on the same host (its
-process is gone), otherwise once its heartbeat is ``lease`` seconds old. Writes take the
+process is gone), otherwise once its heartbeat is ``lease`` seconds old — unless the job's run
+registered a version, which makes it succeeded with that version (``job_outcomes``: the end
+that its router could not record). A router never fails the jobs it still runs itself
+(``spare``), whose heartbeats a database outage may have held back. Writes take the
 registry's write lock (``engine.WriteTransaction``), as every other write does.
 """
 
@@ -16,6 +19,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +30,7 @@ from sqlalchemy.engine import Connection, Row
 from manymodels.exceptions import RegistryError, VersionConflict
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, engine_read_only, now
+from manymodels.registry.job_outcomes import made
 
 ENDED = ("succeeded", "failed")
 RESTARTED = "router restarted"
@@ -76,31 +81,42 @@ class JobTable:
         self.engine = engine
 
     # ------------------------------------------------------------------------------ reads
-    def get(self, job_id: str, *, lease: float | None = None) -> JobRecord | None:
-        """The job, failed first if its router is gone (with ``lease``, on a writable
-        registry)."""
+    def get(
+        self, job_id: str, *, lease: float | None = None, spare: Collection[str] = ()
+    ) -> JobRecord | None:
+        """The job, ended first if its router is gone (with ``lease``, on a writable
+        registry; never one of ``spare``, the caller's own live jobs)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
         job = _entity(row) if row is not None else None
-        if job is None or not job.active or lease is None:
+        if job is None or lease is None or not self._gone_ids([job], lease, spare):
             return job
-        gone = _gone(job.owner, job.heartbeat_at, _cutoff(lease))
-        if gone and self._writable() and self.expire(lease, job_ids=[job_id]):
+        if self.expire(lease, job_ids=[job_id], spare=spare):
             return self.get(job_id)
         return job
 
-    def active(self, partition: str, *, lease: float | None = None) -> JobRecord | None:
+    def active(
+        self, partition: str, *, lease: float | None = None, spare: Collection[str] = ()
+    ) -> JobRecord | None:
         with self.engine.connect() as conn:
             job_id = conn.execute(
                 select(t.jobs.c.job_id).where(t.jobs.c.active_partition == partition)
             ).scalar()
-        job = self.get(job_id, lease=lease) if job_id is not None else None
+        job = self.get(job_id, lease=lease, spare=spare) if job_id is not None else None
         return job if job is not None and job.active else None
 
-    def recent(self, *, limit: int = 50) -> list[JobRecord]:
+    def recent(
+        self, *, limit: int = 50, lease: float | None = None, spare: Collection[str] = ()
+    ) -> list[JobRecord]:
+        """The newest jobs first; with ``lease``, those of a router that is gone are ended
+        first, as ``get`` ends them: the list showed them queued until each was read."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.jobs).order_by(t.jobs.c.seq.desc()).limit(limit))
-            return [_entity(r) for r in rows]
+            jobs = [_entity(r) for r in rows]
+        stale = self._gone_ids(jobs, lease, spare)
+        if lease is not None and stale and self.expire(lease, job_ids=stale, spare=spare):
+            return self.recent(limit=limit)
+        return jobs
 
     def active_uploads(self) -> set[str]:
         """The sha256 of the rows each queued or running job trains on: stored before its run
@@ -117,13 +133,13 @@ class JobTable:
         return out
 
     # ----------------------------------------------------------------------------- writes
-    def submit(self, job: JobRecord, *, lease: float) -> JobRecord:
+    def submit(self, job: JobRecord, *, lease: float, spare: Collection[str] = ()) -> JobRecord:
         """Record a queued job; ``JobBusy`` when its partition has an active one (after
-        failing it if its router is gone)."""
+        ending it if its router is gone)."""
         busy: JobRecord | None = None
         try:
             with WriteTransaction(self.engine) as conn:
-                _expire(conn, lease, partition=job.partition)
+                _expire(conn, lease, partition=job.partition, spare=spare)
                 row = conn.execute(
                     select(t.jobs).where(t.jobs.c.active_partition == job.partition)
                 ).first()
@@ -140,7 +156,7 @@ class JobTable:
         return job
 
     def start(self, job_id: str) -> JobRecord | None:
-        """Queued → running; ``None`` when it is no longer queued (failed meanwhile)."""
+        """Queued → running; ``None`` when it is no longer queued (ended meanwhile)."""
         at = now()
         with WriteTransaction(self.engine) as conn:
             changed = conn.execute(
@@ -148,20 +164,31 @@ class JobTable:
                 .where(t.jobs.c.job_id == job_id, t.jobs.c.status == "queued")
                 .values(status="running", started_at=at, heartbeat_at=at)
             ).rowcount
-        return self.get(job_id) if changed else None
+            return _read(conn, job_id) if changed else None
 
     def finish(self, job_id: str, status: str, *, history: int, **fields: Any) -> JobRecord | None:
         """End an active job (``fields``: error, run_id, version, production), free its
-        partition, and forget all but the newest ``history`` ended jobs. A job already ended
-        (failed as its router's by another router) is left as it is: ``None``."""
+        partition, and forget all but the newest ``history`` ended jobs; returns it as ended.
+
+        A failure whose run registered a version all the same (the job's work failed after
+        the commit: its database went away, say) is recorded as succeeded with that version:
+        nothing reports failure for a retrain that happened. A job already ended is left as
+        it is (``None``), except one failed because its router seemed gone ("router
+        restarted"), which a success corrects: the router was alive, its end held back."""
         with WriteTransaction(self.engine) as conn:
-            changed = conn.execute(
-                update(t.jobs)
-                .where(t.jobs.c.job_id == job_id, t.jobs.c.active_partition.is_not(None))
-                .values(status=status, finished_at=now(), active_partition=None, **fields)
-            ).rowcount
+            row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
+            job = _entity(row) if row is not None else None
+            if job is None or not (job.active or _corrects(job, status)):
+                return None
+            if status == "failed":
+                found = made(conn, job_id, job.partition, job.created_at)
+                if found is not None and found.version is not None:
+                    status, fields = "succeeded", {**found.ended(), "error": None}
+            values = {"status": status, "finished_at": now(), "active_partition": None,
+                      "error": None, **fields}  # fmt: skip
+            conn.execute(update(t.jobs).where(t.jobs.c.job_id == job_id).values(**values))
             _prune(conn, history)
-        return self.get(job_id) if changed else None
+            return _read(conn, job_id)
 
     def fail_queued(self, owner: str, error: str) -> list[JobRecord]:
         """Fail the jobs ``owner`` queued and never started (it is shutting down)."""
@@ -181,16 +208,33 @@ class JobTable:
                     .values(heartbeat_at=now())
                 )
 
-    def expire(self, lease: float, *, job_ids: list[str] | None = None) -> list[JobRecord]:
-        """Fail the active jobs (of ``job_ids``, or all) whose router is gone; returns them.
-        Looked for first without the write lock (a router's start takes it only when there
-        is something to fail), then again under it."""
+    def expire(
+        self, lease: float, *, job_ids: list[str] | None = None, spare: Collection[str] = ()
+    ) -> list[JobRecord]:
+        """End the active jobs (of ``job_ids``, or all; never of ``spare``) whose router is
+        gone; returns them. Looked for first without the write lock (a router's start takes it
+        only when there is something to end), then again under it. Nothing on a registry this
+        process cannot write."""
+        if not self._writable():
+            return []
         with self.engine.connect() as conn:
-            if not _stale(conn, lease, job_ids=job_ids):
+            if not _stale(conn, lease, job_ids=job_ids, spare=spare):
                 return []
         with WriteTransaction(self.engine) as conn:
-            ids = _expire(conn, lease, job_ids=job_ids)
+            ids = _expire(conn, lease, job_ids=job_ids, spare=spare)
         return [j for j in (self.get(i) for i in ids) if j is not None]
+
+    def _gone_ids(
+        self, jobs: list[JobRecord], lease: float | None, spare: Collection[str]
+    ) -> list[str]:
+        """The ids of ``jobs`` whose router is gone, to end on a writable registry."""
+        if lease is None:
+            return []
+        cutoff = _cutoff(lease)
+        return [
+            j.job_id for j in jobs
+            if j.active and j.job_id not in spare and _gone(j.owner, j.heartbeat_at, cutoff)
+        ]  # fmt: skip
 
     def _writable(self) -> bool:
         return engine_read_only(self.engine) is None
@@ -203,37 +247,77 @@ def _expire(
     *,
     partition: str | None = None,
     job_ids: list[str] | None = None,
+    spare: Collection[str] = (),
 ) -> list[str]:
-    """In ``conn``'s write transaction: fail the active jobs whose router is gone."""
-    gone = _stale(conn, lease, partition=partition, job_ids=job_ids)
-    for job_id, owner, beat in gone:
-        _end(
-            conn,
-            [job_id],
-            f"{RESTARTED}: the router running this job ({owner}) stopped before it finished "
-            f"(its last heartbeat {beat}); post the rows again to retrain",
+    """In ``conn``'s write transaction: end the active jobs whose router is gone — succeeded
+    when the job's run registered a version, failed otherwise."""
+    query = select(t.jobs).where(t.jobs.c.active_partition.is_not(None))
+    if partition is not None:
+        query = query.where(t.jobs.c.active_partition == partition)
+    if job_ids is not None:
+        query = query.where(t.jobs.c.job_id.in_(job_ids))
+    cutoff = _cutoff(lease)
+    gone = [_entity(r) for r in conn.execute(query)]
+    gone = [j for j in gone if j.job_id not in spare and _gone(j.owner, j.heartbeat_at, cutoff)]
+    for job in gone:
+        found = made(conn, job.job_id, job.partition, job.created_at)
+        if found is None:
+            values: dict[str, Any] = {"status": "failed", "error": _lost(job, None)}
+        else:  # succeeded with its version, or failed naming its run
+            why = None if found.version is not None else _lost(job, found.run_id)
+            values = {**found.ended(), "error": why}
+        conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))
+            .values(finished_at=now(), active_partition=None, **values)
         )
-    return [g[0] for g in gone]
+    return [j.job_id for j in gone]
+
+
+def _lost(job: JobRecord, run_id: str | None) -> str:
+    """Why a job of a router that is gone failed, and what to do."""
+    beat = f"its last heartbeat {job.heartbeat_at}"
+    if job.status == "queued":
+        return (
+            f"{RESTARTED}: the router that queued this job ({job.owner}) stopped before it "
+            f"started it ({beat}); nothing was trained: post the rows again to retrain"
+        )
+    made_none = f"; its run {run_id} registered no version" if run_id else ""
+    return (
+        f"{RESTARTED}: the router running this job ({job.owner}) stopped before it finished "
+        f"({beat}){made_none}; post the rows again to retrain"
+    )
+
+
+def _corrects(job: JobRecord, status: str) -> bool:
+    """Whether ``status`` corrects the end another router gave ``job``: a success of a job
+    failed as its router's, whose router was alive after all."""
+    return (
+        status == "succeeded" and job.status == "failed" and (job.error or "").startswith(RESTARTED)
+    )
+
+
+def _read(conn: Connection, job_id: str) -> JobRecord | None:
+    row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
+    return _entity(row) if row is not None else None
 
 
 def _stale(
     conn: Connection,
     lease: float,
     *,
-    partition: str | None = None,
     job_ids: list[str] | None = None,
-) -> list[tuple[str, str, str]]:
-    """``(job_id, owner, heartbeat_at)`` of the active jobs whose router is gone."""
+    spare: Collection[str] = (),
+) -> list[str]:
+    """The ids of the active jobs whose router is gone."""
     query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
         t.jobs.c.active_partition.is_not(None)
     )
-    if partition is not None:
-        query = query.where(t.jobs.c.active_partition == partition)
     if job_ids is not None:
         query = query.where(t.jobs.c.job_id.in_(job_ids))
     cutoff = _cutoff(lease)
     rows = conn.execute(query)
-    return [(job_id, owner, beat) for job_id, owner, beat in rows if _gone(owner, beat, cutoff)]
+    return [i for i, owner, beat in rows if i not in spare and _gone(owner, beat, cutoff)]
 
 
 def _end(conn: Connection, job_ids: list[str], error: str) -> None:

@@ -21,10 +21,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from manymodels.exceptions import DataError, first_line
+from manymodels.exceptions import DataError, first_line, storage_full
 from serving.auth import Admin
+from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
-from serving.jobs import JobConflict, JobManager, JobQueueFull
+from serving.jobs import JobConflict, JobManager, JobQueueFull, new_job_id
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.retrain import Retrainer, RetrainMode
@@ -90,6 +91,11 @@ _BODY: dict[str, Any] = {
             "be read (not JSON, not UTF-8, a malformed upload).",
         },
         429: {"model": ErrorOut, "description": "Too many retrain jobs queued."},
+        503: {
+            "model": ErrorOut,
+            "description": "The registry is unreachable or read-only, or the job could not be "
+            "recorded (nothing was queued: post again).",
+        },
     },
     openapi_extra=_BODY,
     summary="Retrain one partition on new rows (a job)",
@@ -125,18 +131,29 @@ async def retrain(
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode
     )
+    job_id = new_job_id()
     try:
         job = await run_in_threadpool(
             jobs.submit,
             target.key,
-            lambda: retrainer.run(plan),
+            lambda: retrainer.run(plan, job_id=job_id),
             backend=retrainer.backend,
             data=plan.data,
+            job_id=job_id,
         )
     except JobConflict as e:
         raise HTTPException(409, str(e)) from None
     except JobQueueFull as e:
         raise HTTPException(429, str(e)) from None
+    except Exception as e:
+        if not transient(e) or storage_full(e):  # a full disk is a 507 (serving.errors)
+            raise
+        raise HTTPException(
+            503,
+            f"the retrain job could not be recorded in the registry database ({first_line(e)}); "
+            "nothing was queued: post the rows again",
+            headers={"Retry-After": "5"},
+        ) from None
     log_fields(request.scope, partition=target.key, admin="retrain", job=job.job_id)
     link = f"/v1/jobs/{job.job_id}"
     response.headers["Location"] = link

@@ -1,0 +1,96 @@
+"""A retrain job's records, and the errors of the job manager (``serving.jobs``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from manymodels.exceptions import ManyModelsError
+from manymodels.registry.entities import ModelVersion
+from manymodels.version_records import Outcome
+
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+@dataclass(frozen=True)
+class UploadedData:
+    """The rows a retrain trains on, as stored: Parquet bytes under their sha256."""
+
+    sha256: str
+    size: int
+    rows: int
+    format: str  # what the client sent: json, csv or parquet
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class RetrainResult:
+    """What a retrain produced: its run, the new version (with the policy's decision in
+    ``version.evaluation``), and the version production points at afterwards."""
+
+    run_id: str
+    version: ModelVersion | None
+    production: int | None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        if self.version is None:
+            return None
+        decision = self.version.decision
+        return decision.outcome if decision is not None else "first"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as it stands; the manager replaces it as it moves along, never mutates it."""
+
+    job_id: str
+    partition: str
+    status: JobStatus
+    created_at: str
+    backend: str
+    data: UploadedData | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    result: RetrainResult | None = None
+    error: str | None = None
+    kind: str = "retrain"
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    @property
+    def outcome(self) -> str | None:
+        """``first`` / ``promoted`` / ``kept`` once succeeded, ``failed``, or ``None``."""
+        if self.status == "failed":
+            return "failed"
+        return self.result.outcome if self.result is not None else None
+
+
+class JobNotFound(ManyModelsError, LookupError):
+    """No job with that id in the registry (never submitted, or evicted from the history)."""
+
+
+class JobConflict(ManyModelsError):
+    """The partition already has a job queued or running."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        super().__init__(
+            f"a retrain of partition '{job.partition}' is already {job.status} (job "
+            f"{job.job_id}); retrains of one partition run one at a time: poll "
+            f"/v1/jobs/{job.job_id} and retry once it has finished"
+        )
+
+
+class JobQueueFull(ManyModelsError):
+    """Too many jobs queued or running."""
+
+
+class JobFailed(ManyModelsError):
+    """Raised by a job's work to fail it with a message for the client (and what it got to)."""
+
+    def __init__(self, message: str, result: RetrainResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
