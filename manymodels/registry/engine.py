@@ -57,6 +57,7 @@ from manymodels.exceptions import (
     VersionConflict,
     first_line,
 )
+from manymodels.registry import pg_silence
 
 Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
 BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
@@ -247,12 +248,16 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     elif engine.dialect.name == "postgresql":
+        if engine.dialect.driver == "psycopg":  # its waits for an answer are bounded
+            event.listen(engine, "do_connect", pg_silence.connect)
 
         @event.listens_for(engine, "begin")
         def _begin_postgresql(conn: Connection) -> None:
             if conn.get_execution_options().get(WRITE_OPTION):
-                for statement in POSTGRESQL_WRITE_BEGIN:
-                    conn.exec_driver_sql(statement)
+                # the lock may be held by another writer up to its lock_timeout
+                with pg_silence.waiting_longer(BUSY_TIMEOUT_SECONDS):
+                    for statement in POSTGRESQL_WRITE_BEGIN:
+                        conn.exec_driver_sql(statement)
 
     return engine
 

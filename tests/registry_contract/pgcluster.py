@@ -9,11 +9,13 @@ run as root, so under root (containers, CI) the server runs as ``nobody``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,6 +45,7 @@ class PostgresServer:
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self._names = itertools.count(1)
+        self._stopped: list[int] = []  # processes ``freeze`` stopped, for ``thaw``
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
@@ -72,11 +75,30 @@ class PostgresServer:
                   str(START_TIMEOUT_SECONDS), "-o", options, "start")  # fmt: skip
 
     def stop(self) -> None:
+        self.thaw()  # a frozen server would not stop
         try:
             if (self.data / "postmaster.pid").exists():
                 self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def freeze(self) -> None:
+        """Stop (SIGSTOP) the postmaster, then its children: the server of a hung host or
+        behind a network partition. Its kernel still accepts connections and acknowledges
+        what is sent, so nothing tells a client but silence. Always ``thaw`` after, in a
+        ``finally``: a stopped server outlives the test (and ``stop`` waits for it)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGSTOP)  # first: a stopped postmaster forks no new backend
+        self._stopped.append(postmaster)
+        for pid in _children(postmaster):
+            os.kill(pid, signal.SIGSTOP)
+            self._stopped.append(pid)
+
+    def thaw(self) -> None:
+        """Continue (SIGCONT) every process ``freeze`` stopped; harmless when none was."""
+        while self._stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._stopped.pop(), signal.SIGCONT)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={PORT}"
@@ -90,3 +112,16 @@ class PostgresServer:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux's ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found

@@ -1,0 +1,192 @@
+"""A bound on how long a PostgreSQL connection waits for its server to say something.
+
+A server that stops answering — a hung host, a network partition, its processes frozen —
+leaves the connections open to it open: its kernel still accepts and acknowledges what is sent,
+so a query on a connection already made waits for ever (a router's ``/readyz`` and cold loads
+waited out a whole 150 s freeze; found by the outage attack). Nothing in libpq bounds that
+wait: ``tcp_user_timeout`` counts data left *unacknowledged* and TCP keepalives are answered
+by the kernel (and both are ignored on a unix socket), a cancel request goes to the frozen
+postmaster, and a server-side ``statement_timeout`` is kept by the server that is not running.
+``connect_timeout`` bounds only the making of a connection (``engine.PG_CONNECT_TIMEOUT_SECONDS``).
+
+So the client keeps the bound. Every wait of a psycopg connection for its server — a statement
+and its rows, a commit or rollback, SQLAlchemy's pre-ping and its rollback when a connection
+goes back to the pool, ``model_ref``'s raw cursor — passes through ``Connection.wait``, which
+``BoundedConnection`` watches: after ``PG_SILENCE_SECONDS`` in which the server sent nothing,
+a watchdog thread shuts the socket down. The blocked wait wakes to a closed connection, and the
+caller gets one ``OperationalError`` saying the server did not answer, which SQLAlchemy takes
+for a disconnect (the connection is dropped, not pooled again; the next checkout reconnects).
+
+Silence, not duration: each byte that arrives (or each write the socket takes) restarts the
+count, so a long transfer is never cut. A statement the server computes silently for longer
+than the bound would be; none of the registry's does, except the wait for the write lock,
+which ``waiting_longer`` gives its own ``lock_timeout`` on top. Shutting the socket down from
+another thread, rather than closing it, leaves the descriptor to its owner, so it is never
+reused under the watchdog: the watchdog acts only on a wait still registered, under the lock
+its owner takes to unregister it before the wait returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import os
+import socket
+import threading
+import time
+from collections.abc import Generator, Iterator
+from typing import Any
+
+PG_SILENCE_SECONDS = 15.0
+"""How long a wait for PostgreSQL's answer may go without a byte from the server before the
+connection is closed: a frozen or unreachable server fails a router's request with a 503 in
+about this long, plus the ``connect_timeout`` of the reconnect its pre-ping then tries."""
+
+_longer: contextvars.ContextVar[float] = contextvars.ContextVar("pg_silence_longer", default=0.0)
+
+
+@contextlib.contextmanager
+def waiting_longer(seconds: float) -> Iterator[None]:
+    """Allow the waits of this thread (or task) ``seconds`` more silence: a statement the server
+    answers only after a wait of its own (a lock, up to its ``lock_timeout``)."""
+    token = _longer.set(_longer.get() + seconds)
+    try:
+        yield
+    finally:
+        _longer.reset(token)
+
+
+class _Watch:
+    """One wait in progress: its socket and when its silence runs out."""
+
+    __slots__ = ("deadline", "fd", "fired", "seconds")
+
+    def __init__(self, fd: int, seconds: float) -> None:
+        self.fd = fd
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.fired = False
+
+    def heard(self) -> None:
+        """The server sent something (or took what was sent): the silence starts again. A
+        plain assignment, no lock: deadlines only move later, and the watchdog reads them
+        again before it acts."""
+        self.deadline = time.monotonic() + self.seconds
+
+
+class _Watchdog:
+    """One daemon thread for the process, sleeping until the earliest deadline of the waits
+    registered; it shuts down the socket of each wait whose silence ran out."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a child has no watchdog thread
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._watches: set[_Watch] = set()
+        self._wake_at = float("inf")  # when the thread will look next
+        self._thread: threading.Thread | None = None
+
+    def watch(self, fd: int, seconds: float) -> _Watch:
+        w = _Watch(fd, seconds)
+        with self._cond:
+            self._watches.add(w)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="manymodels-pg-silence", daemon=True
+                )
+                self._thread.start()
+            if w.deadline < self._wake_at:
+                self._cond.notify()
+        return w
+
+    def unwatch(self, w: _Watch) -> bool:
+        """Stop watching ``w``; whether its socket was shut down."""
+        with self._cond:
+            self._watches.discard(w)
+            return w.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for w in [w for w in self._watches if w.deadline <= now]:
+                    self._watches.discard(w)
+                    w.fired = True
+                    _shut_down(w.fd)
+                self._wake_at = min((w.deadline for w in self._watches), default=float("inf"))
+                self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+
+def _shut_down(fd: int) -> None:
+    """Shut the socket down (its blocked reader wakes to end-of-file) without closing ``fd``,
+    which stays its owner's to close."""
+    try:
+        s = socket.socket(fileno=fd)
+    except OSError:  # not a socket any more: nothing waits on it
+        return
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already shut down by the server's end: its reader is awake
+        pass
+    finally:
+        s.detach()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _heard(gen: Generator[Any, Any, Any], w: _Watch) -> Generator[Any, Any, Any]:
+    """``gen`` (a psycopg generator the wait drives), telling ``w`` whenever the socket was
+    ready: the wait sends each readiness in, and "none" when only its polling interval passed."""
+    try:
+        wanted = next(gen)
+        while True:
+            ready = yield wanted
+            if ready:
+                w.heard()
+            wanted = gen.send(ready)
+    except StopIteration as done:
+        return done.value
+
+
+@functools.cache
+def bounded_connection() -> type[Any]:
+    """``BoundedConnection``: a ``psycopg.Connection`` whose waits for its server are bounded
+    (made on first use: psycopg is imported only by a process that uses PostgreSQL)."""
+    import psycopg
+
+    class BoundedConnection(psycopg.Connection[Any]):
+        """A connection whose every wait ends after ``PG_SILENCE_SECONDS`` of silence."""
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                fd = self.pgconn.socket
+            except psycopg.OperationalError:  # closed: the wait itself says so
+                return super().wait(gen, *args, **kwargs)
+            seconds = PG_SILENCE_SECONDS + _longer.get()
+            w = _WATCHDOG.watch(fd, seconds)
+            try:
+                result = super().wait(_heard(gen, w), *args, **kwargs)
+            except Exception as e:
+                if _WATCHDOG.unwatch(w):
+                    raise psycopg.OperationalError(
+                        f"the PostgreSQL server sent nothing for {seconds:g} s: connection "
+                        "closed (the server or the network to it is down, or frozen)"
+                    ) from e
+                raise
+            except BaseException:
+                _WATCHDOG.unwatch(w)
+                raise
+            _WATCHDOG.unwatch(w)  # had it fired as the answer came, the answer is still whole
+            return result
+
+    return BoundedConnection
+
+
+def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """SQLAlchemy's ``do_connect`` hook: the connection its psycopg dialect would make
+    (``psycopg.connect`` is ``Connection.connect``), as a ``BoundedConnection``."""
+    return bounded_connection().connect(*cargs, **cparams)

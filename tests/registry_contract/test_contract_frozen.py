@@ -1,0 +1,182 @@
+"""A PostgreSQL server that stops answering — its processes frozen with SIGSTOP, as a hung host
+or a network partition leaves it: the kernel still accepts connections and acknowledges what
+is sent, so libpq's ``connect_timeout``, TCP keepalives and ``tcp_user_timeout`` never fire.
+
+A query on a connection already open to it waited for ever (a router's cold loads and
+``/readyz`` waited out a whole 150 s freeze; found by the outage attack). Now a wait with no
+byte from the server for ``PG_SILENCE_SECONDS`` ends (``manymodels.registry.pg_silence``);
+a wait that hears from the server, or one that waits for the write lock, is not cut.
+
+Each test freezes a server of this module's own (so no other test meets it frozen) and thaws
+it in a ``finally``; the timeouts are shortened to keep the tests to seconds, and each has a
+``timeout`` mark: without the bound a test would otherwise hang until the suite's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from factories import linear_frame, spec_dict
+from pgcluster import PostgresServer, find_bin_dir
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from manymodels.exceptions import RegistryError
+from manymodels.pipeline import train
+from manymodels.registry import Registry, engine, pg_silence
+from serving.local import running_server
+from serving.settings import Settings
+
+ROW = {"t": 5, "x0": 1.0, "x1": 2.0}
+SILENCE = 1.0  # PG_SILENCE_SECONDS in these tests
+CONNECT = 2  # PG_CONNECT_TIMEOUT_SECONDS: libpq's least
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    bin_dir = find_bin_dir()
+    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
+        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()  # thaws first
+
+
+@pytest.fixture(scope="module")
+def trained(server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A registry of 4 partitions in the server: its directory and database URL."""
+    root = tmp_path_factory.mktemp("frozen") / "reg"
+    db_url = server.database()
+    with Registry(root, db_url=db_url) as reg:
+        train(spec_dict(features=["x0", "x1"]), linear_frame(4), reg, backend="local")
+    return root, db_url
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
+    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)
+
+
+@pytest.mark.timeout(60)
+def test_a_query_on_a_connection_open_to_a_frozen_server_ends_after_its_silence(
+    server: PostgresServer, trained: tuple[Path, str]
+) -> None:
+    root, db_url = trained
+    with Registry(root, db_url=db_url) as reg:
+        with reg.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            server.freeze()
+            try:
+                started = time.monotonic()
+                with pytest.raises(OperationalError, match="server sent nothing for 1 s") as e:
+                    conn.execute(text("SELECT 1"))
+                took = time.monotonic() - started
+            finally:
+                server.thaw()
+            assert e.value.connection_invalidated  # dropped, never pooled again
+        assert SILENCE <= took < SILENCE + 3
+        assert reg.store.model_ref("pid=0", 1) is not None  # a new connection, no restart
+
+
+@pytest.mark.timeout(60)
+def test_a_pooled_connections_pre_ping_to_a_frozen_server_fails_in_bounded_time(
+    server: PostgresServer, trained: tuple[Path, str]
+) -> None:
+    """``model_ref`` (a router's cold load: a raw pooled connection, pre-pinged) waited for
+    ever; now its pre-ping gives up after the silence, and its reconnect after the connect
+    timeout: one ``RegistryError``."""
+    root, db_url = trained
+    with Registry(root, db_url=db_url) as reg:
+        assert reg.store.model_ref("pid=0", 1) is not None  # leaves its connection pooled
+        server.freeze()
+        try:
+            started = time.monotonic()
+            with pytest.raises(RegistryError, match="registry database unavailable"):
+                reg.store.model_ref("pid=1", 1)
+            took = time.monotonic() - started
+        finally:
+            server.thaw()
+        assert took < SILENCE + CONNECT + 3
+        assert reg.store.model_ref("pid=1", 1) is not None
+
+
+@pytest.mark.timeout(60)
+def test_rows_that_keep_coming_are_not_cut_however_long_they_take(
+    trained: tuple[Path, str],
+) -> None:
+    """The bound is on silence, not on duration: a result that arrives row by row for 2.4 s,
+    a row each 0.4 s (each larger than the server's send buffer, so sent as it is made), is
+    read whole with a 1 s bound."""
+    root, db_url = trained
+    with Registry(root, db_url=db_url) as reg, reg.store.engine.connect() as conn:
+        started = time.monotonic()
+        rows = conn.execute(
+            text("SELECT repeat('x', 100000), pg_sleep(0.4) FROM generate_series(1, 6)")
+        ).all()
+        assert len(rows) == 6
+        assert time.monotonic() - started > 2 * SILENCE
+
+
+@pytest.mark.timeout(60)
+def test_a_writer_waiting_for_the_write_lock_is_not_cut_by_the_silence(
+    trained: tuple[Path, str],
+) -> None:
+    """A write transaction's first statement waits for the advisory lock while another writer
+    holds it (up to its ``lock_timeout``): the server says nothing meanwhile, and that wait
+    is allowed the lock timeout on top of the silence."""
+    root, db_url = trained
+    held = threading.Event()
+    with Registry(root, db_url=db_url) as reg:
+
+        def hold() -> None:
+            with reg.store._begin():
+                held.set()
+                time.sleep(3 * SILENCE)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(10)
+            started = time.monotonic()
+            with reg.store._begin() as conn:  # waits for ``hold`` to commit
+                conn.execute(text("SELECT 1"))
+            assert time.monotonic() - started > 2 * SILENCE
+        finally:
+            holder.join()
+
+
+@pytest.mark.timeout(90)
+def test_a_routers_cold_load_answers_503_while_postgresql_is_frozen(
+    server: PostgresServer, trained: tuple[Path, str]
+) -> None:
+    root, db_url = trained
+    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert http.post("/v1/partitions/pid=0/predict", json={"rows": [ROW]}).is_success
+        server.freeze()
+        try:
+            started = time.monotonic()
+            cold = http.post("/v1/partitions/pid=2/predict", json={"rows": [ROW]})
+            took = time.monotonic() - started
+            hot = http.post("/v1/partitions/pid=0/predict", json={"rows": [ROW]})
+        finally:
+            server.thaw()
+        assert cold.status_code == 503, cold.text
+        assert "registry database" in cold.json()["detail"]
+        assert took < SILENCE + CONNECT + 3
+        assert hot.is_success  # a cached model needs no database
+        assert http.post("/v1/partitions/pid=2/predict", json={"rows": [ROW]}).is_success
