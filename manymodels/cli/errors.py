@@ -7,6 +7,7 @@ unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import typer
@@ -46,6 +47,12 @@ class Group(TyperGroup):
         except typer.TyperException as e:  # a subcommand's name, options or arguments
             _exit_on_usage_error(e)
             raise
+        except Exception as e:
+            why = _database_unavailable(e)
+            if why is None:
+                raise
+            typer.echo(f"error: {why}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             typer.echo(
                 "interrupted: work already committed is kept "
@@ -53,6 +60,20 @@ class Group(TyperGroup):
                 err=True,
             )
             ctx.exit(130)
+
+
+def _database_unavailable(error: Exception) -> str | None:
+    """One line for SQLAlchemy's error saying the registry's database cannot be reached or used
+    now (a server stopped, frozen or cut off mid-command: a read outside a write transaction
+    is not translated to a ``RegistryError``, and ended in a traceback); ``None`` for another
+    error. SQLAlchemy is looked up, not imported: a command that never loaded it raised none."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    unavailable = () if sa is None else (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
+    if not isinstance(error, unavailable):
+        return None
+    from manymodels.exceptions import first_line
+
+    return f"registry database unavailable: {first_line(getattr(error, 'orig', None) or error)}"
 
 
 def _exit_on_usage_error(error: typer.TyperException) -> None:

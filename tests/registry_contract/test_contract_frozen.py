@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -180,3 +181,35 @@ def test_a_routers_cold_load_answers_503_while_postgresql_is_frozen(
         assert took < SILENCE + CONNECT + 3
         assert hot.is_success  # a cached model needs no database
         assert http.post("/v1/partitions/pid=2/predict", json={"rows": [ROW]}).is_success
+
+
+@pytest.mark.timeout(60)
+def test_a_command_whose_server_freezes_under_it_exits_1_with_one_line(
+    server: PostgresServer, trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server freezes once the command has opened the registry (its connection pooled):
+    the read that follows fails in bounded time, and SQLAlchemy's error — a read is not
+    translated to a ``RegistryError`` — was a traceback; it is one ``error:`` line, exit 1."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+    from manymodels.cli import registry as commands
+
+    root, db_url = trained
+    opened = commands.open_registry
+
+    def open_then_freeze(*args: Any, **kwargs: Any) -> Any:
+        reg = opened(*args, **kwargs)
+        server.freeze()
+        return reg
+
+    monkeypatch.setattr(commands, "open_registry", open_then_freeze)
+    try:
+        result = CliRunner().invoke(
+            app, ["models", "list", "--registry", str(root), "--registry-db", db_url]
+        )
+    finally:
+        server.thaw()
+    assert result.exit_code == 1, result.output
+    assert len(result.output.splitlines()) == 1, result.output
+    assert result.output.startswith("error: registry database unavailable: "), result.output
