@@ -35,6 +35,7 @@ from serving.keys import KeyPaths
 from serving.metrics import Metrics
 from serving.middleware import BodyLimit, Observe
 from serving.monitor import start_monitor, stop_monitor
+from serving.readiness import RegistryPing
 from serving.retrain import Retrainer
 from serving.routes import admin, forecast, ops, partitions, predict, retrain, runs, ui, v2
 from serving.routes import monitor as monitor_routes
@@ -125,6 +126,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             start_monitor(app, service, settings, metrics.registry)
             await run_in_threadpool(jobs.attach, registry)  # jobs live in its database
             retrainer = Retrainer(service, backend=settings.retrain_backend)
+            app.state.registry_ping = RegistryPing(registry.store.ping)
             app.state.service = service
             app.state.retrainer = retrainer
             logger.info(

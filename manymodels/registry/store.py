@@ -132,7 +132,8 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin
             with self.engine.connect() as conn:
                 conn.execute(select(1)).scalar()
         except SQLAlchemyError as e:
-            raise RegistryError(f"registry database unavailable: {e}") from e
+            why = first_line(getattr(e, "orig", None) or e)  # not SQLAlchemy's 2-4 lines
+            raise RegistryError(f"registry database unavailable: {why}") from e
 
     def _schema_version(self, where: str) -> str | None:
         """The recorded schema version; ``None`` for an empty database (a read only: opening

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from manymodels.exceptions import RegistryError
 from serving.auth import carries_admin_token
 from serving.metrics import CONTENT_TYPE, Metrics
+from serving.readiness import READY_TIMEOUT_SECONDS
 from serving.redact import local_roots, redact_text
 from serving.schemas import ErrorOut
 
@@ -26,7 +25,7 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorOut,
         "description": "Not ready: still starting up (the alias table not read yet), or the "
-        "registry unreachable.",
+        f"registry unreachable (its database not answering in {READY_TIMEOUT_SECONDS:g} s).",
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
@@ -41,14 +40,10 @@ async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return JSONResponse({"detail": "starting up"}, status_code=503)
-    try:
-        await run_in_threadpool(service.registry.store.ping)
-    except RegistryError as e:
-        why = (
-            str(e)
-            if carries_admin_token(request)
-            else redact_text(str(e), local_roots(service.registry))
-        )
+    why = await request.app.state.registry_ping.why_not()
+    if why is not None:
+        if not carries_admin_token(request):
+            why = redact_text(why, local_roots(service.registry))
         return JSONResponse({"detail": f"registry unreachable: {why}"}, status_code=503)
     return JSONResponse(
         {"status": "ready", "partitions": len(service.aliases), "models_loaded": len(service.cache)}

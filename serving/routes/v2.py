@@ -40,7 +40,7 @@ from starlette.types import Scope
 
 from manymodels import __version__
 from manymodels.classes import answered_classes
-from manymodels.exceptions import InvalidRows, ManyModelsError, RegistryError
+from manymodels.exceptions import InvalidRows, ManyModelsError
 from manymodels.partition import FALLBACK_KEY
 from serving import decision
 from serving.auth import carries_admin_token
@@ -200,9 +200,7 @@ async def ready(request: Request) -> Response:
     service: ModelService | None = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
         return Response(_NOT_READY, status_code=400, media_type="application/json")
-    try:
-        await run_in_threadpool(service.registry.store.ping)
-    except RegistryError:
+    if await request.app.state.registry_ping.why_not() is not None:
         return Response(_NOT_READY, status_code=400, media_type="application/json")
     return Response(_READY, status_code=200, media_type="application/json")
 

@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
 from manymodels.registry import Registry, engine, pg_silence
+from serving import readiness
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -213,3 +214,37 @@ def test_a_command_whose_server_freezes_under_it_exits_1_with_one_line(
     assert result.exit_code == 1, result.output
     assert len(result.output.splitlines()) == 1, result.output
     assert result.output.startswith("error: registry database unavailable: "), result.output
+
+
+@pytest.mark.timeout(60)
+def test_readyz_answers_503_in_its_own_bound_while_postgresql_is_frozen(
+    server: PostgresServer, trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/readyz`` awaited its ping with no bound of its own: as long as the database's (here
+    at least 2 s, 25 s as shipped). It answers 503 after ``READY_TIMEOUT_SECONDS``, and checks
+    arriving meanwhile wait for the ping already out (V2's ready check too: 400)."""
+    monkeypatch.setattr(readiness, "READY_TIMEOUT_SECONDS", 0.5)
+    root, db_url = trained
+    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/readyz").status_code == 200  # its ping's connection pooled
+        server.freeze()
+        answers = []
+        try:
+            for path in ["/readyz", "/readyz", "/v2/health/ready"]:
+                started = time.monotonic()
+                answers.append((http.get(path), time.monotonic() - started))
+        finally:
+            server.thaw()
+        for r, took in answers:
+            assert took < 1.8, (r.request.url.path, took)  # the database's bound: >= 2 s
+        (first, _), (second, _), (v2, _) = answers
+        assert first.status_code == second.status_code == 503
+        assert first.json() == {
+            "detail": "registry unreachable: the registry database did not answer in 0.5 s"
+        }
+        assert (v2.status_code, v2.json()) == (400, {"ready": False})
+        deadline = time.monotonic() + 15
+        while http.get("/readyz").status_code != 200:  # the ping left out ends, the next answers
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
