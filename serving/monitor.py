@@ -36,6 +36,7 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.profile import bin_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
 from manymodels.registry.engine import batches
+from manymodels.registry.pg_silence import answered_by
 
 if TYPE_CHECKING:
     from serving.served import ServedModel
@@ -52,6 +53,7 @@ PER_REQUEST = 16
 # event loop once per model, up to 5 ms each when the loop is saturated.
 FLUSH_CHUNK = 200
 YIELD_EVERY = 8
+STOP_SECONDS = 10.0  # the most a router's exit waits for the monitor's last flush (``stop``)
 Pair = tuple[str, int]
 T = TypeVar("T")
 
@@ -191,13 +193,27 @@ class Monitor:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop sampling, then flush what is held (so a restart loses nothing sampled)."""
+        """Stop sampling, then flush what is held (so a restart loses nothing sampled) — within
+        ``STOP_SECONDS``: a registry database that does not answer held a router's exit on
+        SIGTERM for as long as its connections waited (25 s with PostgreSQL frozen; Kubernetes
+        kills 30 s after its SIGTERM; found by the outage attack). The last flush's waits for
+        PostgreSQL end by then (``answered_by``): it fails like any flush, its sample dropped
+        and logged, rather than running on in a thread after the registry is closed."""
         self.service.sampler = None
         self._stop.set()
         self.sampler.full.set()
+        deadline = time.monotonic() + STOP_SECONDS
         if self._thread is not None:
-            self._thread.join(timeout=30)
-        self.flush()
+            self._thread.join(timeout=STOP_SECONDS)
+            if self._thread.is_alive():  # its own flush still waits for the database
+                logger.warning(
+                    "monitoring: a flush still runs after %g s (is the registry database "
+                    "answering?): the last one is skipped, its sample dropped",
+                    STOP_SECONDS,
+                )
+                return
+        with answered_by(deadline):
+            self.flush()
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.flush_seconds

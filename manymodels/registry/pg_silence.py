@@ -20,7 +20,9 @@ for a disconnect (the connection is dropped, not pooled again; the next checkout
 Silence, not duration: each byte that arrives (or each write the socket takes) restarts the
 count, so a long transfer is never cut. A statement the server computes silently for longer
 than the bound would be; none of the registry's does, except the wait for the write lock,
-which ``waiting_longer`` gives its own ``lock_timeout`` on top. Shutting the socket down from
+which ``waiting_longer`` gives its own ``lock_timeout`` on top. A caller with a deadline of its
+own (a router's last flush as it stops) sets it with ``answered_by``: its waits, and the
+connections it makes, end by then too. Shutting the socket down from
 another thread, rather than closing it, leaves the descriptor to its owner, so it is never
 reused under the watchdog: the watchdog acts only on a wait still registered, under the lock
 its owner takes to unregister it before the wait returns.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import math
 import os
 import socket
 import threading
@@ -44,6 +47,7 @@ connection is closed: a frozen or unreachable server fails a router's request wi
 about this long, plus the ``connect_timeout`` of the reconnect its pre-ping then tries."""
 
 _longer: contextvars.ContextVar[float] = contextvars.ContextVar("pg_silence_longer", default=0.0)
+_by: contextvars.ContextVar[float] = contextvars.ContextVar("pg_answered_by", default=math.inf)
 
 
 @contextlib.contextmanager
@@ -57,22 +61,51 @@ def waiting_longer(seconds: float) -> Iterator[None]:
         _longer.reset(token)
 
 
+@contextlib.contextmanager
+def answered_by(deadline: float) -> Iterator[None]:
+    """End every wait of this thread (or task) for PostgreSQL by ``deadline`` (a
+    ``time.monotonic()``), whatever the server says, and make each connection it opens give up
+    by then too (``connect_timeout``, which libpq will not take under 2 s): work that is worth
+    only so much time, and must not be left running after it (a thread left behind would use
+    a registry already closed)."""
+    token = _by.set(min(_by.get(), deadline))
+    try:
+        yield
+    finally:
+        _by.reset(token)
+
+
 class _Watch:
-    """One wait in progress: its socket and when its silence runs out."""
+    """One wait in progress: its socket, and when its silence runs out (``by`` at the latest).
+    Once the watchdog has shut the socket, ``fired`` says why."""
 
-    __slots__ = ("deadline", "fd", "fired", "seconds")
+    __slots__ = ("by", "deadline", "fd", "fired", "heard_at", "seconds")
 
-    def __init__(self, fd: int, seconds: float) -> None:
+    def __init__(self, fd: int, seconds: float, by: float) -> None:
         self.fd = fd
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
-        self.fired = False
+        self.by = by
+        self.fired = ""
+        self.heard()
 
     def heard(self) -> None:
-        """The server sent something (or took what was sent): the silence starts again. A
-        plain assignment, no lock: deadlines only move later, and the watchdog reads them
-        again before it acts."""
-        self.deadline = time.monotonic() + self.seconds
+        """The server sent something (or took what was sent): the silence starts again. Plain
+        assignments, no lock: deadlines only move later, and the watchdog reads them again
+        before it acts."""
+        self.heard_at = time.monotonic()
+        self.deadline = min(self.heard_at + self.seconds, self.by)
+
+    def fire(self, now: float) -> None:
+        """Say why the socket is being shut down (under the watchdog's lock)."""
+        why = (
+            "its caller's time was up"
+            if self.deadline >= self.by
+            else "the server or the network to it is down, or frozen"
+        )
+        silent = round(now - self.heard_at, 1)
+        self.fired = (
+            f"the PostgreSQL server sent nothing for {silent:g} s: connection closed ({why})"
+        )
 
 
 class _Watchdog:
@@ -89,8 +122,8 @@ class _Watchdog:
         self._wake_at = float("inf")  # when the thread will look next
         self._thread: threading.Thread | None = None
 
-    def watch(self, fd: int, seconds: float) -> _Watch:
-        w = _Watch(fd, seconds)
+    def watch(self, fd: int, seconds: float, by: float) -> _Watch:
+        w = _Watch(fd, seconds, by)
         with self._cond:
             self._watches.add(w)
             if self._thread is None:
@@ -102,8 +135,8 @@ class _Watchdog:
                 self._cond.notify()
         return w
 
-    def unwatch(self, w: _Watch) -> bool:
-        """Stop watching ``w``; whether its socket was shut down."""
+    def unwatch(self, w: _Watch) -> str:
+        """Stop watching ``w``; why its socket was shut down, or ``""``."""
         with self._cond:
             self._watches.discard(w)
             return w.fired
@@ -114,7 +147,7 @@ class _Watchdog:
                 now = time.monotonic()
                 for w in [w for w in self._watches if w.deadline <= now]:
                     self._watches.discard(w)
-                    w.fired = True
+                    w.fire(now)
                     _shut_down(w.fd)
                 self._wake_at = min((w.deadline for w in self._watches), default=float("inf"))
                 self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
@@ -166,16 +199,12 @@ def bounded_connection() -> type[Any]:
                 fd = self.pgconn.socket
             except psycopg.OperationalError:  # closed: the wait itself says so
                 return super().wait(gen, *args, **kwargs)
-            seconds = PG_SILENCE_SECONDS + _longer.get()
-            w = _WATCHDOG.watch(fd, seconds)
+            w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + _longer.get(), _by.get())
             try:
                 result = super().wait(_heard(gen, w), *args, **kwargs)
             except Exception as e:
-                if _WATCHDOG.unwatch(w):
-                    raise psycopg.OperationalError(
-                        f"the PostgreSQL server sent nothing for {seconds:g} s: connection "
-                        "closed (the server or the network to it is down, or frozen)"
-                    ) from e
+                if fired := _WATCHDOG.unwatch(w):
+                    raise psycopg.OperationalError(fired) from e
                 raise
             except BaseException:
                 _WATCHDOG.unwatch(w)
@@ -188,5 +217,17 @@ def bounded_connection() -> type[Any]:
 
 def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
     """SQLAlchemy's ``do_connect`` hook: the connection its psycopg dialect would make
-    (``psycopg.connect`` is ``Connection.connect``), as a ``BoundedConnection``."""
+    (``psycopg.connect`` is ``Connection.connect``), as a ``BoundedConnection``; made by
+    ``answered_by``'s deadline when one is set."""
+    left = _by.get() - time.monotonic()
+    if left <= 0:
+        import psycopg
+
+        raise psycopg.OperationalError(
+            "no time left to connect to PostgreSQL (its caller's deadline has passed)"
+        )
+    if left < math.inf:
+        given = float(cparams.get("connect_timeout") or 0)  # libpq: 0 (or none) waits for ever
+        left = min(left, given) if given > 0 else left
+        cparams = {**cparams, "connect_timeout": max(2, math.ceil(left))}
     return bounded_connection().connect(*cargs, **cparams)

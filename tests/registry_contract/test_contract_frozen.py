@@ -32,7 +32,8 @@ from sqlalchemy.exc import OperationalError
 from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
 from manymodels.registry import Registry, engine, pg_silence
-from serving import readiness
+from serving import monitor, readiness
+from serving.app import create_app
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -248,3 +249,34 @@ def test_readyz_answers_503_in_its_own_bound_while_postgresql_is_frozen(
         while http.get("/readyz").status_code != 200:  # the ping left out ends, the next answers
             assert time.monotonic() < deadline
             time.sleep(0.2)
+
+
+@pytest.mark.timeout(60)
+def test_a_router_stops_in_bounded_time_while_postgresql_is_frozen(
+    server: PostgresServer,
+    trained: tuple[Path, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Stopping (SIGTERM: uvicorn's graceful exit) flushes the drift sample the router holds;
+    with the database frozen that flush waited as long as the database's connections did
+    (25 s as shipped, 6 s here), on top of the rest of the shutdown. It is given
+    ``STOP_SECONDS``, then fails like any flush, logged."""
+    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", 4.0)
+    monkeypatch.setattr(monitor, "STOP_SECONDS", 1.0)
+    root, db_url = trained
+    settings = Settings(registry=root, registry_db=db_url, refresh_seconds=60)
+    app = create_app(settings)
+    try:
+        with running_server(settings, app=app) as base:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                r = http.post("/v1/partitions/pid=3/predict", json={"rows": [ROW]})
+                assert r.is_success, r.text
+            assert app.state.monitor.sampler.held() > 0  # a sample to flush on the way out
+            server.freeze()
+            started = time.monotonic()
+        took = time.monotonic() - started
+    finally:
+        server.thaw()
+    assert took < 3.5  # without the bound: 6 s (the pre-ping's 4 s, the reconnect's 2 s)
+    assert "monitoring flush of 1 partition(s) failed: registry database unavailable" in caplog.text
