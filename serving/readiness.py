@@ -7,8 +7,11 @@ answer is not a "no". Now the ping runs in a thread of its own and the check wai
 most ``READY_TIMEOUT_SECONDS``, then answers "not ready". A check that arrives while a ping is
 still out waits for that one rather than starting another: a prober retrying every second
 would otherwise take a thread and a pooled connection per retry, each held until the
-database's own bound ends it (``manymodels.registry.pg_silence``). The thread is a daemon, so
-a ping still out never holds up the router's exit.
+database's own bound ends it (``manymodels.registry.pg_silence``). The ping's own waits for
+PostgreSQL end with the check's bound too (``answered_by``): it gives its connection up rather
+than running on, so nothing is left using the registry after a router closes it. The thread is
+a daemon all the same: a SQLite registry's ping, or one waiting for a pooled connection, is
+not bounded so, and must not hold up the router's exit.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable
 
 from manymodels.exceptions import RegistryError
+from manymodels.registry.pg_silence import answered_by
 
 READY_TIMEOUT_SECONDS = 5.0
 """How long a readiness check waits for the registry database to answer its ping."""
@@ -51,7 +56,8 @@ class RegistryPing:
 
     def _run(self, out: concurrent.futures.Future[None]) -> None:
         try:
-            self._ping()
+            with answered_by(time.monotonic() + READY_TIMEOUT_SECONDS):
+                self._ping()
         except BaseException as e:  # handed to the waiters, who say what it was
             out.set_exception(e)
         else:

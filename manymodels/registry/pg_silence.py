@@ -21,11 +21,12 @@ Silence, not duration: each byte that arrives (or each write the socket takes) r
 count, so a long transfer is never cut. A statement the server computes silently for longer
 than the bound would be; none of the registry's does, except the wait for the write lock,
 which ``waiting_longer`` gives its own ``lock_timeout`` on top. A caller with a deadline of its
-own (a router's last flush as it stops) sets it with ``answered_by``: its waits, and the
-connections it makes, end by then too. Shutting the socket down from
-another thread, rather than closing it, leaves the descriptor to its owner, so it is never
-reused under the watchdog: the watchdog acts only on a wait still registered, under the lock
-its owner takes to unregister it before the wait returns.
+own (a router's last flush as it stops, a readiness ping) sets it with ``answered_by``: its
+waits, and the connections it makes, end by then too.
+
+Shutting the socket down from another thread, rather than closing it, leaves the descriptor to
+its owner, so it is never reused under the watchdog: the watchdog acts only on a wait still
+registered, under the lock its owner takes to unregister it before the wait returns.
 """
 
 from __future__ import annotations
