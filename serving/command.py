@@ -125,6 +125,7 @@ def serve(
     import uvicorn
 
     from manymodels.registry.client import Registry
+    from manymodels.registry.ownership import check_store
     from manymodels.signing import unverified_warning
     from serving.app import create_app
     from serving.settings import Settings
@@ -150,10 +151,12 @@ def serve(
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     if not ray_serve:
         _refuse_unusable_address(settings.host, settings.port)
-    # a wrong path: one clear line, no traceback
+    # a wrong path, or an artifact store that holds none of the registry's models (a misspelt
+    # --artifacts: every model would answer 409 "missing"): one clear line, no traceback
     with Registry.open(
         settings.registry, db_url=settings.registry_db, artifacts=settings.artifacts
     ) as reg:
+        check_store(reg)
         unverified = unverified_warning(reg.signed_by, settings.signer, reg.location)
     if unverified is not None:
         typer.echo(f"warning: {unverified}", err=True)

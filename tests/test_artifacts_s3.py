@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -227,6 +228,45 @@ def test_the_router_serves_from_s3(trained: dict[str, Any]) -> None:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
     assert body["predictions"][0]["fallback"] is False, body
+
+
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``manymodels serve ARGS`` run to its end (a router that starts fails the test)."""
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--port", "0", *args]
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started instead of refusing: {e.stderr!r}")
+
+
+@pytest.mark.parametrize("wrong", [f"s3://no-{BUCKET}/trained", f"s3://{BUCKET}/traine"])
+def test_serve_refuses_a_store_url_without_the_registrys_models(
+    trained: dict[str, Any], wrong: str
+) -> None:
+    """A bucket that does not exist, or a misspelt prefix: the router started, /readyz said
+    ready and every model answered 409 "artifact … missing"; now one line, exit 1."""
+    done = _serve("--registry", str(trained["registry"]), "--artifacts", wrong)
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
+
+
+def test_serve_says_a_store_that_does_not_answer_cannot_be_reached(
+    trained: dict[str, Any],
+) -> None:
+    """Not the same error as a wrong store: nothing can be told about its models."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    done = _serve(
+        "--registry", str(trained["registry"]), "--artifacts", trained["url"],
+        env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{closed}", "AWS_MAX_ATTEMPTS": "1"},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot reach the artifact store {trained['url']}: "), line
 
 
 def test_gc_deletes_unreferenced_old_objects_only(trained: dict[str, Any]) -> None:

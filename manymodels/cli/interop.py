@@ -57,7 +57,7 @@ def export(
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
 
     require_mlflow()  # before the registry is opened: say what to install first
-    with open_checked(registry, registry_db, artifacts) as reg:
+    with open_checked(registry, registry_db, artifacts, models=True) as reg:
         done = export_mlflow(reg, key, out, version=version, alias=alias)
     if json_out:
         console.print_json(done.to_dict())

@@ -101,15 +101,30 @@ def repeated_flags(registry: Path, db_url: str | None, artifacts: str | None) ->
 
 
 def open_checked(
-    registry: Path, db_url: str | None, artifacts: str | None, *, create: bool = False
+    registry: Path,
+    db_url: str | None,
+    artifacts: str | None,
+    *,
+    create: bool = False,
+    models: bool = False,
 ) -> Registry:
     """``open_registry`` for a command that loads models: with the environment's signing key
     (``signer``), or, without one, a ``warning:`` line when the registry holds signed
-    versions — judged on this one opening (a database that is down is waited for once)."""
+    versions — judged on this one opening (a database that is down is waited for once).
+    With ``models`` (a command that only reads models: score, forecast, export), an artifact
+    store that holds none of the registry's models is refused at once, naming it
+    (``registry.ownership.check_store``), not at the first model after the data is read."""
+    from manymodels.registry.ownership import check_store
     from manymodels.signing import unverified_warning
 
     key = signer()
     reg = open_registry(registry, db_url, artifacts, create=create, signer=key)
+    if models:
+        try:
+            check_store(reg)
+        except BaseException:
+            reg.close()
+            raise
     said = unverified_warning(reg.signed_by, key, reg.location)
     if said is not None:
         typer.echo(f"warning: {said}", err=True)

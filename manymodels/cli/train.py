@@ -311,7 +311,7 @@ def score(
             signer=signer(registry), levels=wanted,
         )  # fmt: skip
     else:
-        with open_checked(registry, registry_db, artifacts) as reg:
+        with open_checked(registry, registry_db, artifacts, models=True) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
                 skip_unknown=skip_unknown, levels=wanted,
@@ -378,7 +378,7 @@ def forecast(
         from manymodels.tables import output_format, write_table
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
-    with open_checked(registry, registry_db, artifacts) as reg:
+    with open_checked(registry, registry_db, artifacts, models=True) as reg:
         frame = run_forecast(
             reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
         )

@@ -41,6 +41,26 @@ class ChecksMixin(StoreBase):
         with self.engine.connect() as conn:
             return [VersionDigests(*row[:-1], members_of(row[-1])) for row in conn.execute(q)]
 
+    def sample_artifacts(self, n: int = 3) -> list[tuple[str, int, str]]:
+        """``(key, version, artifact sha256)`` of up to ``n`` versions, production ones first
+        (what a router serves), others when none is in production: models the artifact store
+        must hold (``registry.ownership.check_store``). Two queries at most, each stopping at
+        ``n`` rows, whatever the registry's size."""
+        a, v = t.aliases.c, t.model_versions.c
+        production = (
+            select(v.key, v.version, v.artifact_sha256)
+            .select_from(
+                t.aliases.join(t.model_versions, and_(v.key == a.key, v.version == a.version))
+            )
+            .where(a.alias == "production")
+            .limit(n)
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(production).all()
+            if not found:
+                found = conn.execute(select(v.key, v.version, v.artifact_sha256).limit(n)).all()
+        return [(k, ver, sha) for k, ver, sha in found]
+
     def count_aliases(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.aliases)).scalar_one())

@@ -8,6 +8,10 @@ id (``meta``, made once), a registry marks the store it writes to (``ArtifactSto
 when a run or an import starts, and when ``gc`` runs), and ``gc`` refuses a store another
 registry has marked. A store written before the marks, by registries that have not run since,
 is not recognised: it is marked by the first of them that runs.
+
+``check_store`` is what a command that reads models (``serve``, ``score``, ``forecast``) asks
+first: a misspelt ``--artifacts`` (another bucket or prefix, an empty directory) opened without
+a word, and a router said it was ready and answered every model 409 "artifact … missing".
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
+from manymodels.artifacts import OWNERS_DIR
+from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable, first_line
 from manymodels.registry.store import describe_url
 
 if TYPE_CHECKING:
@@ -43,3 +49,43 @@ def other_owners(reg: Registry) -> dict[str, str]:
     refuses until the original's mark is removed, which it names."""
     mine = reg.store.get_meta(ID_META)
     return {k: v for k, v in reg.artifacts.owners().items() if k != mine}
+
+
+SAMPLED = 3  # versions whose artifacts are looked for before the store is judged
+
+
+def check_store(reg: Registry) -> None:
+    """Refuse, in one line, an artifact store that holds none of this registry's models.
+
+    It passes when the store holds one of a few versions' artifacts (production ones first:
+    one query and, for the right store, one lookup, whatever the registry's size), or carries
+    this registry's mark (``claim``: the store it wrote to, an artifact lost since — each
+    model missing says so itself), or when the registry has no version yet (an empty registry
+    reads nothing from its store). A store that does not answer is ``ArtifactStoreUnavailable``
+    saying so, not a wrong store. A store written before the marks that has lost every sampled
+    artifact is refused too: its models could not be served either.
+    """
+    sampled = reg.store.sample_artifacts(SAMPLED)
+    if not sampled:
+        return
+    url = reg.artifacts.url
+    try:
+        if any(reg.artifacts.exists(digest) for _, _, digest in sampled):
+            return
+        mine = reg.store.get_meta(ID_META)
+        if mine is not None and mine in reg.artifacts.owners():
+            return
+    except ArtifactStoreUnavailable as e:
+        why = first_line(e.__cause__ or e)
+        raise ArtifactStoreUnavailable(f"cannot reach the artifact store {url}: {why}") from e
+    except OSError as e:  # a local directory this process may not read
+        raise ArtifactError(f"cannot read the artifact store {url}: {e}") from e
+    key, version, digest = sampled[0]
+    n = len(sampled) - 1
+    others = f" nor of {n} more version{'s' * (n > 1)}" if n else ""
+    mark = f", and no mark of this registry ({OWNERS_DIR}/{mine})" if mine is not None else ""
+    raise ArtifactError(
+        f"the artifact store {url} holds none of this registry's models: no artifact of "
+        f"partition '{key}' version {version} ({digest[:12]}){others}{mark}; is it the store "
+        f"{describe_url(reg.db_url)} was trained into (--artifacts, MANYMODELS_ARTIFACTS)?"
+    )

@@ -82,6 +82,30 @@ def test_serve_says_where_cache_misses_load(
     assert fields["inline_loads"] is inline
 
 
+def serve_exits(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``manymodels serve ARGS`` run to its end: a start that should have been refused fails
+    the test (the router would serve until killed)."""
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--port", "0", *args]
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started instead of refusing: {e.stderr!r}")
+
+
+def test_serve_refuses_a_store_without_the_registrys_models(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """``--artifacts`` naming a directory without the registry's models (a misspelt path)
+    started a router whose /readyz said ready and whose every model answered 409 "artifact …
+    missing": now one ``error:`` line naming the store, exit 1, before it listens."""
+    wrong = tmp_path / "artifact"  # the registry's is …/registry/artifacts
+    wrong.mkdir()
+    done = serve_exits("--registry", str(registry_path), "--artifacts", str(wrong))
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
+
+
 def test_running_server_reports_a_failed_start(tmp_path: Path) -> None:
     broken = running_server(Settings(registry=tmp_path / "nope"), timeout=10)
     with pytest.raises(RuntimeError, match="failed to start"), broken:

@@ -1,0 +1,133 @@
+"""``registry.ownership.check_store``: a command that reads models (``serve``, ``score``,
+``forecast``) refuses an artifact store that holds none of the registry's models — a misspelt
+``--artifacts`` made a router say it was ready and answer every model 409 "missing" — and only
+such a store: an empty registry, its own store with an artifact lost, a store that does not
+answer (a different error) are told apart. The router's own refusal, over real HTTP start-up,
+is in tests/serving/test_router_command.py; over S3 in tests/test_artifacts_s3.py."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+from sqlalchemy import delete
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import ArtifactError, ArtifactStoreUnavailable
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from manymodels.registry.ownership import ID_META, check_store
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("check") / "reg"
+    train(spec_dict(), linear_frame(4, 40), root, backend="local")
+    return root
+
+
+@pytest.fixture
+def root(trained: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "reg"))
+
+
+def test_a_store_without_the_registrys_models_is_refused_naming_both(
+    root: Path, tmp_path: Path
+) -> None:
+    for store in (tmp_path / "missing", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with Registry.open(root, artifacts=str(store)) as reg:
+            mine = reg.store.get_meta(ID_META)
+            with pytest.raises(ArtifactError) as caught:
+                check_store(reg)
+        said = str(caught.value)
+        assert f"the artifact store {store} holds none of this registry's models" in said
+        assert f"owners/{mine}" in said and str(root / "registry.db") in said
+        assert "--artifacts" in said and "\n" not in said
+
+
+def test_its_own_store_costs_one_query_and_one_lookup(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up stays cheap at any size: the first sampled artifact is found; the owner marks
+    are never listed."""
+    with Registry.open(root) as reg:
+        asked: list[str] = []
+        exists = reg.artifacts.exists
+        monkeypatch.setattr(reg.artifacts, "exists", lambda d: asked.append(d) or exists(d))
+        monkeypatch.setattr(reg.artifacts, "owners", lambda: pytest.fail("owners listed"))
+        check_store(reg)
+        assert len(asked) == 1
+
+
+def test_its_own_store_with_artifacts_lost_passes_on_its_mark(root: Path) -> None:
+    """A store this registry marked is its own though the sampled artifacts are gone (each
+    missing model says so itself, a 409); without the mark it is refused."""
+    with Registry.open(root) as reg:
+        sampled = reg.store.sample_artifacts()
+        for _, _, digest in sampled:
+            reg.artifacts.path(digest).unlink()
+        check_store(reg)
+        shutil.rmtree(root / "artifacts" / "owners")
+        with pytest.raises(ArtifactError, match="holds none of this registry's models"):
+            check_store(reg)
+
+
+def test_an_empty_registry_starts_over_any_store(tmp_path: Path) -> None:
+    with Registry(tmp_path / "reg", artifacts=str(tmp_path / "nothing-yet")) as reg:
+        check_store(reg)
+
+
+def test_a_registry_with_no_production_version_is_checked_on_its_versions(root: Path) -> None:
+    with Registry.open(root) as reg:
+        with reg.store.engine.begin() as conn:
+            conn.execute(delete(t.aliases))
+        assert reg.store.alias_table("production") == {}
+        assert len(reg.store.sample_artifacts()) == 3
+        check_store(reg)
+    wrong = Registry.open(root, artifacts=str(root / "elsewhere"))
+    with wrong, pytest.raises(ArtifactError, match="holds none of this registry's models"):
+        check_store(wrong)
+
+
+def test_a_store_that_does_not_answer_says_so(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An outage is not a wrong store: another line, ``ArtifactStoreUnavailable``."""
+
+    def down(digest: str) -> bool:
+        try:
+            raise ConnectionRefusedError("connection refused")
+        except ConnectionRefusedError as e:
+            raise ArtifactStoreUnavailable(f"cannot look for artifact {digest[:12]}") from e
+
+    with Registry.open(root) as reg:
+        monkeypatch.setattr(reg.artifacts, "exists", down)
+        with pytest.raises(ArtifactStoreUnavailable) as caught:
+            check_store(reg)
+    assert str(caught.value) == (
+        f"cannot reach the artifact store {root / 'artifacts'}: connection refused"
+    )
+
+
+@pytest.mark.parametrize("command", ["score", "forecast"])
+def test_score_and_forecast_refuse_it_before_reading_anything(
+    root: Path, tmp_path: Path, command: str
+) -> None:
+    data = tmp_path / "rows.csv"
+    linear_frame(4, 5).to_csv(data, index=False)
+    args: dict[str, list[str]] = {
+        "score": ["score", str(data), "--out", str(tmp_path / "out.csv")],
+        "forecast": ["forecast", "--horizon", "2"],
+    }
+    wrong = tmp_path / "elsewhere"
+    result: Any = CliRunner().invoke(
+        app, [*args[command], "--registry", str(root), "--artifacts", str(wrong)]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"error: the artifact store {wrong} holds none of this registry")
