@@ -29,6 +29,7 @@ from manymodels import __version__
 from manymodels.registry.client import Registry
 from serving.aliases import Refresher
 from serving.auth import read_dependencies
+from serving.deletions import DeletedVersions
 from serving.errors import install_handlers
 from serving.jobs import Job, JobManager
 from serving.keys import KeyPaths
@@ -118,8 +119,12 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             gc.collect()
             gc.collect()
             gc.freeze()
+            # at the same pace: the trusted formats, and versions gc deleted (serving.deletions)
+            deleted = DeletedVersions(service)
             refresher = Refresher(
-                service.aliases, settings.refresh_seconds, also=[service.follow_trust]
+                service.aliases,
+                settings.refresh_seconds,
+                also=[service.follow_trust, deleted.follow],
             )
             refresher.start()
             metrics.watch(service)

@@ -19,7 +19,7 @@ import statistics
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_not
@@ -100,6 +100,11 @@ class ModelCache(Generic[T]):
             for k in gone:
                 del self._items[k]
             return len(gone)
+
+    def drop(self, keys: Collection[CacheKey]) -> int:
+        """Drop these models (versions deleted from the registry); returns how many went."""
+        with self._lock:
+            return _drop(self._items, keys)
 
     def peek(self, key: str, version: int) -> T | None:
         """The cached model, or ``None``: never loads. A hit counts and refreshes its place."""
@@ -253,6 +258,15 @@ class CoefficientCache(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def entries(self) -> list[CacheKey]:
+        with self._lock:
+            return list(self._items)
+
+    def drop(self, keys: Collection[CacheKey]) -> int:
+        """Drop these entries (versions deleted from the registry); returns how many went."""
+        with self._lock:
+            return _drop(self._items, keys)
+
     def get(self, key: str, version: int) -> T | None:
         if not self._items:  # max_size 0, or nothing evicted yet: no lock
             return None
@@ -290,6 +304,12 @@ class CoefficientCache(Generic[T]):
             for k in gone:
                 del self._items[k]
             return len(gone)
+
+
+def _drop(items: OrderedDict[CacheKey, Any], keys: Collection[CacheKey]) -> int:
+    """Remove ``keys`` from ``items`` (the caller holds the cache's lock); how many were there."""
+    gone = [k for k in keys if items.pop(k, None) is not None]
+    return len(gone)
 
 
 def _touch_many(items: OrderedDict[Any, Any], keys: Sequence[Any]) -> list[Any]:

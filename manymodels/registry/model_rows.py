@@ -50,6 +50,18 @@ class ModelRowsMixin(StoreBase):
                         if (r[0], r[1]) in wanted]  # fmt: skip
         return out
 
+    def existing_versions(self, pairs: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (key, version) pairs still have a row: a router's check of the
+        versions it holds in memory once ``gc`` deleted some (``serving.deletions``). One
+        indexed lookup per pair, in batched queries."""
+        c = t.model_versions.c
+        out: set[tuple[str, int]] = set()
+        with self.engine.connect() as conn:
+            for batch in batches(list(pairs)):
+                found = conn.execute(select(c.key, c.version).where(pairs_in(c, batch)))
+                out.update((k, v) for k, v in found)
+        return out & set(pairs)
+
     def model_ref(self, key: str, version: int) -> ModelRow | None:
         """What loading one version's model needs (``ModelRow``), or ``None``: a router's
         cache miss. At a high miss rate this read *is* the router's throughput, so it runs a

@@ -10,6 +10,7 @@ together or not at all.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,6 +31,11 @@ from manymodels.registry.rows import (
 )
 from manymodels.registry.runs import refuse_if_taken
 from manymodels.signing import OLD_SCHEME, SIGNED_META, Signer
+
+VERSIONS_DELETED = "versions_deleted"
+"""The ``meta`` row ``prune_versions`` rewrites in the transaction that deletes versions: a
+router holding models in memory re-checks the versions it holds when it changes
+(``serving.deletions``), rather than answering ``?version=N`` of a deleted one from memory."""
 
 
 class Recorded(dict[str, int]):
@@ -229,6 +235,9 @@ class WritesMixin(AliasMovesMixin):
                 ids = [r.id for r in doomed]
                 for batch in batches(ids):
                     conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
+                mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
+                conn.execute(delete(t.meta).where(t.meta.c.name == VERSIONS_DELETED))
+                conn.execute(insert(t.meta).values(name=VERSIONS_DELETED, value=mark))
         return [(r.key, r.version, r.artifact_sha256) for r in doomed]
 
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:

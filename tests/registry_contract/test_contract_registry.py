@@ -134,6 +134,28 @@ def test_pruning_keeps_aliased_versions(reg: Registry) -> None:
     assert [v.version for v in reg.list_versions("k=a")] == [4, 1]
 
 
+def test_pruning_marks_the_deletion_for_routers(reg: Registry) -> None:
+    """A router re-checks the versions it holds when this mark changes (serving.deletions)."""
+    from manymodels.registry.writes import VERSIONS_DELETED
+
+    sha, size = reg.artifacts.put(b"m")
+    for i in range(4):
+        record(reg, f"r{i}", new_version("k=a", sha, size))
+    assert reg.store.prune_versions(1, dry_run=True)
+    assert reg.store.get_meta(VERSIONS_DELETED) is None  # a dry run deletes nothing
+    reg.store.prune_versions(1)
+    first = reg.store.get_meta(VERSIONS_DELETED)
+    assert first is not None
+    held = [("k=a", v) for v in (1, 2, 3, 4, 5)] + [("k=b", 1)]
+    assert reg.store.existing_versions(held) == {("k=a", 1), ("k=a", 4)}
+    record(reg, "r5", new_version("k=a", sha, size))
+    reg.store.prune_versions(1)  # v4 goes: v5 is the newest, v1 production
+    second = reg.store.get_meta(VERSIONS_DELETED)
+    assert second not in (None, first)
+    assert reg.store.prune_versions(1) == []
+    assert reg.store.get_meta(VERSIONS_DELETED) == second  # nothing deleted: no new mark
+
+
 def test_reopening_finds_the_registry_and_nothing_is_created_by_reading(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ answering 404 "has no version 1".
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,78 @@ def test_an_explicit_version_that_is_gone_stays_a_404(router: str, registry_path
     r = httpx.post(f"{router}/v1/partitions/{A}/predict?version=1", json={"rows": feature_rows()})
     assert r.status_code == 404
     assert "has no version 1" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("cache_size", [100, 1])
+def test_a_version_gc_deletes_leaves_the_routers_memory(
+    registry_path: Path, cache_size: int
+) -> None:
+    """``?version=1`` of a version gc deleted was answered (200) from the cache of a router
+    that had loaded it — for as long as it stayed cached — and 404 by one that had not. Now
+    the router drops what gc deleted within a refresh or two: the model cache's entry and,
+    with a cache of one, the coefficients the evicted model left (``serving.deletions``)."""
+    settings = Settings(registry=registry_path, refresh_seconds=0.1, cache_size=cache_size)
+    rows = feature_rows()
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=30) as http:
+
+        def ask(version: int) -> httpx.Response:
+            return http.post(f"/v1/partitions/{A}/predict?version={version}", json={"rows": rows})
+
+        with Registry.open(registry_path) as reg:
+            reg.promote(A, 2)
+        assert ask(1).json()["version"] == 1  # v1, no longer production, now in memory
+        assert ask(2).status_code == 200  # with a cache of one, v1 is left as coefficients
+        assert ask(1).status_code == 200
+        assert (A, 1) in collect_old(registry_path)
+        deadline = time.monotonic() + 10
+        while (r := ask(1)).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert r.status_code == 404, r.text
+        assert "has no version 1" in r.json()["detail"]
+        v2 = http.post(f"/v2/models/{A}/versions/1/infer", json=v2_body(rows))
+        assert v2.status_code == 404 and "has no version 1" in v2.json()["error"], v2.text
+        assert http.post(f"/v2/models/{A}/versions/2/infer", json=v2_body(rows)).is_success
+        assert ask(2).json()["predictions"] == pytest.approx(expected(registry_path, A, rows, 2))
+
+
+def collect_old(root: Path) -> list[tuple[str, int]]:
+    with Registry.open(root) as reg:
+        return collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
+
+
+def v2_body(rows: list[dict[str, float]]) -> dict[str, object]:
+    names = list(rows[0])
+    return {
+        "inputs": [
+            {"name": n, "shape": [len(rows)], "datatype": "FP64", "data": [r[n] for r in rows]}
+            for n in names
+        ]
+    }
+
+
+def test_following_deletions_reads_one_row_a_refresh_until_gc_deletes(
+    registry_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh reads the mark gc rewrites; the versions in memory are looked up only after
+    it changed (and once more at the next refresh), and production's never."""
+    from serving.deletions import DeletedVersions
+    from serving.service import ModelService
+
+    with Registry.open(registry_path) as reg:
+        service = ModelService(reg)
+        service.start()
+        asked: list[list[tuple[str, int]]] = []
+        existing = reg.store.existing_versions
+        monkeypatch.setattr(
+            reg.store, "existing_versions", lambda pairs: asked.append(pairs) or existing(pairs)
+        )
+        follower = DeletedVersions(service)
+        service.cache.get(A, 1)  # production
+        service.cache.get(A, 2)  # a candidate
+        assert [follower.follow() for _ in range(3)] == [0, 0, 0] and asked == []
+        reg.promote(A, 2)
+        service.aliases.refresh()
+        assert (A, 1) in collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
+        assert follower.follow() == 1 and asked == [[(A, 1)]]  # v2 is production's now
+        assert (A, 1) not in service.cache.entries()
+        assert [follower.follow() for _ in range(3)] == [0, 0, 0] and len(asked) == 1

@@ -1,0 +1,70 @@
+"""Versions ``gc`` deleted leave the router's memory too.
+
+The model cache is keyed by ``(partition, version)`` and a version never changes, so nothing
+in it ever went stale — except a version that is deleted: ``?version=N`` of a version ``gc``
+removed kept answering (200) from any router that had it cached, for as long as it stayed
+cached, while a router without it answered 404 "has no version N". ``gc`` rewrites one
+``meta`` row when it deletes versions (``VERSIONS_DELETED``, in the same transaction); this
+follower reads that row with each alias refresh (one primary-key read), and only when it
+changed asks which of the versions held in memory still exist (one batched indexed read) and
+drops the rest. So the answer for a deleted version no longer depends on the cache, after at
+most one refresh interval — the delay a promotion made elsewhere has.
+
+Only versions production does not point at are asked about: ``gc`` never deletes an aliased
+version (nor one an alias left within its grace period), and a production entry that is stale
+because the alias moved is handled where it is loaded (``ModelService.load``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from manymodels.registry.writes import VERSIONS_DELETED
+
+if TYPE_CHECKING:
+    from serving.service import ModelService
+
+logger = logging.getLogger("manymodels.serving")
+
+
+class DeletedVersions:
+    """``follow()`` (a ``Refresher`` companion): drop what ``gc`` deleted from ``service``'s
+    model and coefficient caches; returns how many entries went."""
+
+    def __init__(self, service: ModelService) -> None:
+        self.service = service
+        self._seen: str | None = None  # the mark last acted on (none: gc never deleted)
+        self._again = False
+
+    def follow(self) -> int:
+        mark = self.service.registry.store.get_meta(VERSIONS_DELETED)
+        if mark == self._seen and not self._again:
+            return 0
+        # once more at the next refresh: a load that read its version's row before gc's commit
+        # may put the model in the cache after this check has looked
+        again = mark != self._seen
+        gone = self._drop_deleted()
+        self._seen, self._again = mark, again
+        return gone
+
+    def _drop_deleted(self) -> int:
+        service = self.service
+        production = service.aliases.get
+        held = {
+            pair
+            for pair in (*service.cache.entries(), *service.coefficients.entries())
+            if production(pair[0]) != pair[1]
+        }
+        if not held:
+            return 0
+        deleted = held - service.registry.store.existing_versions(sorted(held))
+        if not deleted:
+            return 0
+        gone = service.cache.drop(deleted) + service.coefficients.drop(deleted)
+        logger.info(
+            "dropped %d version(s) gc deleted from memory: %s",
+            len(deleted),
+            ", ".join(f"{k} v{v}" for k, v in sorted(deleted)[:10]),
+        )
+        return gone
