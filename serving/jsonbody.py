@@ -26,8 +26,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic_core import from_json
+
+from serving.query import QueryCheckedRoute
 
 LONE_SURROGATE = "a string holds a lone surrogate (a \\ud800-\\udfff escape paired with nothing)"
 
@@ -53,8 +54,9 @@ class FastJSONRequest(Request):
         return self._json
 
 
-class FastJSONRoute(APIRoute):
-    """An ``APIRoute`` whose handler reads a JSON body with ``parse``."""
+class FastJSONRoute(QueryCheckedRoute):
+    """An ``APIRoute`` whose handler reads a JSON body with ``parse`` (and that refuses a
+    query parameter it does not take: ``serving.query``)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

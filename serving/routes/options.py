@@ -97,7 +97,7 @@ def _query(request: Request, model: type[BaseModel]) -> dict[str, str]:
     """The query as one value per name: repeated ``levels`` are joined (``?levels=80&levels=95``
     is ``?levels=80,95``); another of ``model``'s options given twice is a 422, not its last
     value taken silently (``?version=1&version=2`` cannot say which version was meant). Names
-    that are not options are ignored, repeated or not (a proxy's tracking parameters)."""
+    that are not options never get here: the route refused them (``serving.query``)."""
     params = request.query_params
     refuse_repeated(request, *(name for name in model.model_fields if name != "levels"))
     return {name: ",".join(params.getlist(name)) for name in params}

@@ -12,6 +12,7 @@ from manymodels.explain import Explanation, explain
 from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
 from serving.auth import AdminView
 from serving.keys import path_key
+from serving.query import QueryCheckedRoute
 from serving.redact import local_roots, redact_source, redact_text
 from serving.resolution import Target
 from serving.routes import Service
@@ -30,7 +31,9 @@ from serving.schemas import (
 )
 from serving.service import ModelService
 
-router = APIRouter(tags=["partitions"], dependencies=[Depends(single_options)])
+router = APIRouter(
+    tags=["partitions"], dependencies=[Depends(single_options)], route_class=QueryCheckedRoute
+)
 
 
 @router.get(

@@ -16,6 +16,7 @@ from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
 from serving.middleware import log_fields
 from serving.plain import plain_text
+from serving.query import elsewhere
 from serving.routes import service_of
 from serving.routes.options import PartitionOptions, ScoreOptions, documented, options_of
 from serving.schemas import (
@@ -31,6 +32,10 @@ from serving.service import ModelService
 router = APIRouter(tags=["predict"], route_class=FastJSONRoute)
 
 INLINE_ROWS = 100  # a cached model scores this many rows faster than a thread hop takes
+ONE_PARTITION = (
+    "/v1/predict scores each row with its partition's production model and takes no '{0}': "
+    "ask one partition's {0} at /v1/partitions/{{key}}/predict?{0}=…"
+)
 
 
 def json_response(content: dict[str, Any], model: type[BaseModel]) -> Response:
@@ -162,6 +167,7 @@ def _bands(loaded: ServedModel, levels: list[float], predictions: list[Any]) -> 
     summary="Score rows of many partitions",
     openapi_extra=documented(ScoreOptions),
 )
+@elsewhere(version=ONE_PARTITION.format("version"), alias=ONE_PARTITION.format("alias"))
 async def predict_rows(request: Request, body: BatchPredictRequest) -> Any:
     """Each row carries its partition_by columns; rows are grouped by partition once and each
     group is scored by its own model in one call (unknown partitions by the fallback). Answers

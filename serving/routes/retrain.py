@@ -28,12 +28,17 @@ from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, Up
 from serving.jobs import JobConflict, JobManager, JobQueueFull, new_job_id
 from serving.keys import path_key
 from serving.middleware import log_fields
+from serving.query import QueryCheckedRoute
 from serving.retrain import Retrainer, RetrainMode
 from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
 
-router = APIRouter(tags=["admin"], dependencies=[Admin, Depends(single_options)])
+router = APIRouter(
+    tags=["admin"],
+    dependencies=[Admin, Depends(single_options)],
+    route_class=QueryCheckedRoute,
+)
 
 PARQUET_MAGIC = b"PAR1"
 MAX_FILENAME = 200

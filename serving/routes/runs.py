@@ -18,12 +18,15 @@ from pydantic import BaseModel, Field
 
 from manymodels.registry.progress import RunProgress
 from serving.auth import AdminView
+from serving.query import QueryCheckedRoute
 from serving.redact import local_roots, redact_source, redact_text
 from serving.routes import Service
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
 
-router = APIRouter(tags=["runs"], dependencies=[Depends(single_options)])
+router = APIRouter(
+    tags=["runs"], dependencies=[Depends(single_options)], route_class=QueryCheckedRoute
+)
 
 MAX_RUN_ID = 32  # the registry's run_id column
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

@@ -33,7 +33,6 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -47,6 +46,7 @@ from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.jsonbody import FastJSONRequest
 from serving.keys import raw_segment
+from serving.query import QueryCheckedRoute, any_query
 from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
@@ -99,7 +99,7 @@ class V2Request(FastJSONRequest):
         return self._json_part
 
 
-class V2Route(APIRoute):
+class V2Route(QueryCheckedRoute):
     """A route whose every error is the protocol's ``{"error": "..."}`` (FastAPI's own
     validation errors and ours alike); statuses as ``/v1``'s, but a 422 is the protocol's
     400, and a 5xx never shows more than a line."""
@@ -189,11 +189,13 @@ _READY, _NOT_READY = b'{"ready":true}', b'{"ready":false}'
 
 
 @router.get("/v2/health/live", summary="Server live", status_code=200, response_class=Response)
+@any_query  # a probe, as /healthz: whatever the query
 async def live() -> Response:
     return Response(_LIVE, status_code=200, media_type="application/json")
 
 
 @router.get("/v2/health/ready", summary="Server ready", response_class=Response)
+@any_query
 async def ready(request: Request) -> Response:
     """200 once the registry is open and the alias table read (``/readyz``); 400 before, or
     when the registry is unreachable (the protocol's "false")."""
@@ -205,7 +207,12 @@ async def ready(request: Request) -> Response:
     return Response(_READY, status_code=200, media_type="application/json")
 
 
-@router.get("/v2", response_model=ServerMetadata, summary="Server metadata")
+@router.get(
+    "/v2",
+    response_model=ServerMetadata,
+    responses={400: {"model": ErrorResponse, "description": "A query parameter it does not take"}},
+    summary="Server metadata",
+)
 async def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="manymodels", version=__version__, extensions=EXTENSIONS)
 

@@ -1,0 +1,127 @@
+"""A query parameter a route does not take is refused (serving/query.py), over real HTTP.
+
+FastAPI ignores unknown query parameters: ``POST /v1/predict?version=1`` answered with
+production, ``?level=80`` without intervals, ``?fallbak=false`` with the fallback. Every /v1
+and /v2 route now refuses one, naming it; the probes, /metrics, the API's description and
+the dashboard's files do not (infrastructure adds its own parameters there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from routerkit import KEY, TWO_VERSIONS, admin, feature_rows
+
+from serving.app import create_app
+from serving.query import QueryCheckedRoute
+from serving.settings import Settings
+
+ROW = {"store": 2, "brand": "tropicana", **feature_rows(1)[0]}
+OPEN = ("/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/ui")
+
+
+@pytest.fixture
+def http(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+def test_a_batch_refuses_a_version_and_says_where_it_belongs(http: httpx.Client) -> None:
+    for name in ("version", "alias"):
+        r = http.post("/v1/predict", params={name: "1"}, json={"rows": [ROW]})
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["query", name] and error["input"] == "1"
+        assert f"/v1/partitions/{{key}}/predict?{name}=" in error["msg"], error
+    ok = http.post("/v1/predict", json={"rows": [ROW]})
+    assert ok.status_code == 200 and ok.json()["predictions"][0]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "given", "meant"),
+    [
+        ("POST", "/v1/predict", "level", "levels"),
+        ("POST", f"/v1/partitions/{KEY}/predict", "fallbak", "fallback"),
+        ("POST", f"/v1/partitions/{KEY}/predict", "verison", "version"),
+        ("POST", f"/v1/partitions/{KEY}/forecast", "level", "levels"),
+        ("GET", "/v1/partitions", "limt", "limit"),
+        ("GET", "/v1/monitor", "sortt", "sort"),
+    ],
+)
+def test_a_misspelt_option_is_a_422_naming_the_one_meant(
+    http: httpx.Client, method: str, path: str, given: str, meant: str
+) -> None:
+    body = {"rows": [ROW]} if path == "/v1/predict" else {"rows": feature_rows(1)}
+    r = http.request(method, path, params={given: "80"}, json=body if method == "POST" else None)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["query", given] and error["type"] == "unknown_parameter"
+    assert f"(did you mean '{meant}'?)" in error["msg"], error
+
+
+def test_a_v2_route_refuses_one_as_the_protocol_does(http: httpx.Client) -> None:
+    r = http.get(f"/v2/models/{KEY}", params={"fallbak": "false"})
+    assert r.status_code == 400, r.text
+    assert "unknown query parameter 'fallbak' (did you mean 'fallback'?)" in r.json()["error"]
+
+
+def test_known_options_and_open_routes_answer_as_before(http: httpx.Client) -> None:
+    r = http.post(
+        f"/v1/partitions/{TWO_VERSIONS[0]}/predict",
+        params={"version": "2", "fallback": "false"},
+        json={"rows": feature_rows(1)},
+    )
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    for path in OPEN:
+        assert http.get(path, params={"_": "1700000000"}).status_code == 200, path
+
+
+def _routes(settings: Settings) -> list[APIRoute]:
+    """The app's routes, those of included routers too (FastAPI includes them lazily)."""
+
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            yield from walk(included.routes) if included is not None else [route]
+
+    app = create_app(settings)  # not started: its routes only
+    return [r for r in walk(app.routes) if isinstance(r, APIRoute)]
+
+
+def _url(route: APIRoute) -> str:
+    filled = {"key": KEY, "version": "1", "job_id": "j", "run_id": "r", "name": "app.js"}
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: filled[m.group(1)], route.path)
+
+
+def test_every_api_route_refuses_and_no_other_does(http: httpx.Client, settings: Settings) -> None:
+    """The rule holds for every route there is, new ones included: each /v1 and /v2 route
+    (but the probes) is a ``QueryCheckedRoute`` and refuses ``?bogus=`` before reading its
+    body or token; every other route answers whatever the query."""
+    checked = 0
+    for route in _routes(settings):
+        probes = (*OPEN, "/v2/health/live", "/v2/health/ready")
+        api = route.path.startswith(("/v1/", "/v2")) and route.path not in probes
+        assert isinstance(route, QueryCheckedRoute) or not api, route.path
+        for method in sorted(route.methods - {"HEAD"}):
+            r = http.request(method, _url(route), params={"bogus": "1"})
+            if api:
+                assert r.status_code in (400, 422), (method, route.path, r.text)
+                assert "unknown query parameter 'bogus'" in r.text, (method, route.path)
+                checked += 1
+            else:
+                assert "bogus" not in r.text, (method, route.path, r.text)
+    assert checked > 20
+
+
+def test_an_admin_route_refuses_one_with_a_token_too(http: httpx.Client) -> None:
+    r = http.post(
+        f"/v1/partitions/{KEY}/promote", params={"verison": "1"}, json={"version": 1},
+        headers=admin(),
+    )  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "verison"]
