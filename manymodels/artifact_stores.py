@@ -6,7 +6,8 @@ directly, without a shared directory. Object stores put an object atomically, so
 temp-file-and-rename here and nothing for ``sweep_temporaries`` to find. Credentials and the
 endpoint come from the backend's own configuration (for S3: ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``~/.aws``), never from the URL, so the URL
-can be printed and logged. Needs the ``s3`` extra (``s3fs``) for ``s3://``.
+can be printed and logged. Needs the ``s3`` extra (``s3fs``) for ``s3://``, whose client
+fails a request to a server that does not answer in seconds (``manymodels.s3_client``).
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ class FsspecArtifactStore:
         if self._fs is None:
             from fsspec.core import url_to_fs
 
-            self._fs, root = url_to_fs(self._url)  # the backend was checked at construction
-            self._root = root.rstrip("/")
+            from manymodels.s3_client import configured, storage_options
+
+            # the backend was checked at construction; S3's client waits seconds, not minutes
+            fs, root = url_to_fs(self._url, **storage_options(self._url))
+            self._fs, self._root = configured(fs), root.rstrip("/")
         return self._fs
 
     def path(self, digest: str) -> str:
@@ -139,7 +143,9 @@ class FsspecArtifactStore:
         if not pending:
             return
         try:
-            self.fs.pipe(pending)
+            from manymodels.s3_client import pipe
+
+            pipe(self.fs, pending)
         except BaseException as e:
             # kept for the next sync, whatever went wrong (a botocore error, a KeyboardInterrupt):
             # a chunk's last sync must fail too, or versions put before a failed threshold

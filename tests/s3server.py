@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -68,15 +69,17 @@ class SeaweedServer:
              "-s3", f"-s3.port={base + 3}", "-master.volumeSizeLimitMB=64", "-volume.max=0",
              # ports SeaweedFS opens by default (two servers, or anything else on 8181 / 9101,
              # made the second fail to start), and no telemetry from a test
-             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"],
+             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
+             # one master: no peers to wait for when it starts again over its data
+             "-master.electionTimeout=1s"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         import s3fs
 
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while True:  # the S3 gateway answers once master, volume and filer are up
-            try:
-                s3fs.S3FileSystem(skip_instance_cache=True).mkdir(self.bucket)
+            try:  # the bucket is there already when the server is started again
+                s3fs.S3FileSystem(skip_instance_cache=True).makedirs(self.bucket, exist_ok=True)
                 return
             except Exception:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -84,7 +87,23 @@ class SeaweedServer:
                     raise RuntimeError(f"SeaweedFS did not start:\n{text}") from None
                 time.sleep(0.2)
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its connections and answers nothing, as a hung store or
+        a network that drops packets (``thaw`` wakes it)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.running:
+            assert self._proc is not None
+            self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
+        """SIGKILL (frozen or not); ``start`` starts it again over the same data."""
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()

