@@ -2,7 +2,7 @@
 pooled fallback) shipped to workers, each finished task committed in one transaction and
 tallied for the run's summary (with ``[intervals] pool_partitions``, once the run's interval
 pool is known: ``manymodels.interval_pool``). A task that dies marks its partitions ``lost``;
-the run goes on.
+the run goes on, unless the artifact store did not answer it (``manymodels.store_outage``).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from manymodels.registry.runs import taken_over_message
 from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
+from manymodels.store_outage import stop_if_down
 from manymodels.training import Result, global_tasks, train_chunk, train_fallback
 from manymodels.training.external import External
 from manymodels.training.global_fit import GlobalFit, global_candidates, rescore_global
@@ -192,6 +193,7 @@ def execute(
             else:
                 release(*pooling.take(kind, results))
             received(kind, results)
+            stop_if_down(result, backend, plan.run_id, len(results))  # every put would wait
             failed = [o for o in results if isinstance(o, PartitionOutcome)]
             failed = [o for o in failed if o.status in ("failed", "lost")]
             if strict and failed:
@@ -311,6 +313,7 @@ def _global_phase(
         shared = (spec, reg.artifacts, table)
         for i, result in backend.map_unordered(global_tasks.run_task, work, *shared):
             _still_ours(reg, plan, taken_over)
+            stop_if_down(result, backend, plan.run_id, 0)
             done[i] = result
         each = len(work) // len(grid)
         fits = [

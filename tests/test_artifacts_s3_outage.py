@@ -1,8 +1,8 @@
 """The S3 artifact store's server stopped (SIGKILL: connections refused) or frozen (SIGSTOP: it
-holds its connections and answers nothing), under a read and a batch of writes. A real SeaweedFS
-server for the module (``tests/s3server.py``), started again after a test that stopped it;
-nothing is mocked. Each of these took minutes (a write to a frozen server: for ever) before; the
-bounds asserted are what they take now, with room to spare.
+holds its connections and answers nothing), under a read, a batch of writes and a training
+run. A real SeaweedFS server for the module (``tests/s3server.py``), started again after
+a test that stopped it; nothing is mocked. Each of these took minutes (a write to a frozen
+server: for ever) before; the bounds asserted are what they take now, with room to spare.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 from factories import linear_frame, spec_dict
 from s3server import SeaweedServer, weed_binary
+from typer.testing import CliRunner
 
 from manymodels.artifacts import open_store
+from manymodels.cli import app
 from manymodels.exceptions import ArtifactStoreUnavailable
-from manymodels.pipeline import train
+from manymodels.pipeline import Progress, train
 from manymodels.registry import Registry
 
 BUCKET = "manymodels-outage"
@@ -151,3 +153,46 @@ def test_a_frozen_server_fails_a_cold_load_in_seconds_not_minutes(
     assert "timeout" in answer.json()["detail"].lower(), answer.text
     assert seconds < 25, seconds
     assert again.status_code == 200, again.text  # the server back: answered, no restart
+
+
+@pytest.mark.slow
+def test_a_run_stops_at_the_first_chunk_its_store_fails_and_resume_finishes_it(
+    server: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server stopped after the first of four chunks was committed. Every put of the
+    chunks after it waited out the client's retries, a deferred batch re-sent every pending
+    object each time, and the run went on to the end (most of an hour for 2,000 partitions,
+    every one lost). Now the chunk that meets the outage stops, its partitions are ``lost``,
+    the run stops with one line naming the store and the ``--resume`` command, and a resume
+    once the server is back trains the rest."""
+    from manymodels import artifact_stores
+
+    monkeypatch.setattr(artifact_stores, "PENDING_OBJECTS", 4)  # a flush every 4 puts
+    url, registry = _url(), tmp_path / "reg"
+    df = linear_frame(40, 20)
+    stopped_at: list[float] = []
+
+    def stop_after_first_chunk(progress: Progress) -> None:
+        if progress.done and not stopped_at:
+            server.stop()
+            stopped_at.append(time.monotonic())
+
+    with Registry(registry, artifacts=url) as reg:
+        with pytest.raises(ArtifactStoreUnavailable) as raised:
+            train(SPEC, df, reg, backend="local", progress=stop_after_first_chunk)
+        seconds = time.monotonic() - stopped_at[0]
+        run = reg.list_runs(limit=1)[0]
+        lost = reg.store.run_outcomes(run.run_id, status="lost", limit=100)
+    said = str(raised.value)
+    assert seconds < 15, seconds  # one failed flush (3 attempts), not one per partition
+    assert "\n" not in said and url in said and f"--resume {run.run_id}" in said, said
+    assert "10 partition(s) trained but not stored are lost" in said, said
+    assert run.status == "failed" and run.n_trained == 10, run
+    assert len(lost) == 10 and {o.error_type for o in lost} == {"ArtifactStoreUnavailable"}
+    server.start()
+    with Registry(registry, artifacts=url) as reg:
+        summary = train(SPEC, df, reg, backend="local", resume=run.run_id)
+    assert summary.run.status == "completed" and summary.run.n_trained == 40, summary.run
+    result = CliRunner().invoke(app, ["doctor", "--registry", str(registry)],
+                                env={"MANYMODELS_ARTIFACTS": url})  # fmt: skip
+    assert result.exit_code == 0, result.output  # every version's bytes are in the store

@@ -5,7 +5,8 @@ store the model and the partition's input rows in the artifact store → a ``New
 the driver to register. Anything a partition's data makes go wrong becomes that partition's
 ``failed`` outcome; the chunk carries on. What the infrastructure makes go wrong (a full disk,
 an I/O error while storing) is a ``lost`` outcome instead: not the partition's fault, and a
-resumed run trains it again.
+resumed run trains it again. An artifact store that does not answer stops the chunk
+(``ArtifactStoreUnavailable``), and the run with it (``manymodels.store_outage``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.classes import ClassPrior
-from manymodels.exceptions import error_text, short_message
+from manymodels.exceptions import ArtifactStoreUnavailable, error_text, short_message
 from manymodels.global_members import stored_form
 from manymodels.partition import PartitionedTable
 from manymodels.registry.entities import CandidateResult, NewVersion, PartitionOutcome
@@ -130,7 +131,8 @@ def train_one(
     raw: RawTarget | None = None,
     alternatives: Sequence[Inputs] = (),
 ) -> Result:
-    """Fit, serialise and store one partition's model; every failure becomes an outcome.
+    """Fit, serialise and store one partition's model; every failure becomes an outcome but
+    ``ArtifactStoreUnavailable``, which stops the chunk.
 
     With ``durable=False`` the caller must ``store.sync()`` before the version is registered.
     With a ``champion``, the spec's promotion policy decides whether the new version replaces
@@ -206,6 +208,8 @@ def train_one(
         return PartitionOutcome(key, "failed", type(e).__name__, short_message(e), n, fingerprint)
     try:  # a global model chosen is stored already: the version references its bytes
         sha, size = _global(fitted) or store.put(data, durable=durable)
+    except ArtifactStoreUnavailable:
+        raise  # the task stops: each later put would wait out the same timeouts
     except Exception as e:  # the disk, not the data (ENOSPC, EIO…): resumable, never "failed"
         return PartitionOutcome(key, "lost", type(e).__name__, short_message(e), n, fingerprint)
     warnings = list(fitted.warnings)
@@ -220,6 +224,8 @@ def train_one(
         else:
             try:
                 data_sha = kept.stored(store, durable=durable)
+            except ArtifactStoreUnavailable:
+                raise
             except Exception as e:  # the disk, as for the model: a later append needs them
                 return PartitionOutcome(
                     key, "lost", type(e).__name__, short_message(e), n, fingerprint
