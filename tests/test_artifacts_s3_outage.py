@@ -1,6 +1,6 @@
 """The S3 artifact store's server stopped (SIGKILL: connections refused) or frozen (SIGSTOP: it
-holds its connections and answers nothing), under a read, a batch of writes and a training
-run. A real SeaweedFS server for the module (``tests/s3server.py``), started again after
+holds its connections and answers nothing), under a read, a batch of writes, a training run and
+``doctor``. A real SeaweedFS server for the module (``tests/s3server.py``), started again after
 a test that stopped it; nothing is mocked. Each of these took minutes (a write to a frozen
 server: for ever) before; the bounds asserted are what they take now, with room to spare.
 """
@@ -8,6 +8,7 @@ server: for ever) before; the bounds asserted are what they take now, with room 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 import uuid
@@ -196,3 +197,27 @@ def test_a_run_stops_at_the_first_chunk_its_store_fails_and_resume_finishes_it(
     result = CliRunner().invoke(app, ["doctor", "--registry", str(registry)],
                                 env={"MANYMODELS_ARTIFACTS": url})  # fmt: skip
     assert result.exit_code == 0, result.output  # every version's bytes are in the store
+
+
+def test_doctor_reports_a_stopped_store_once_without_reading_every_artifact(
+    server: SeaweedServer, tmp_path: Path
+) -> None:
+    """``doctor`` read every artifact of a registry whose store was down, ~8 s each, to list
+    each as a problem of its own: one problem now, found at the first read, and the other
+    checks (the database's) still made."""
+    url, registry = _url(), tmp_path / "reg"
+    with Registry(registry, artifacts=url) as reg:
+        train(SPEC, linear_frame(12, 20), reg, backend="local")
+    server.stop()
+    started = time.monotonic()
+    result = CliRunner().invoke(app, ["doctor", "--registry", str(registry), "--json"],
+                                env={"MANYMODELS_ARTIFACTS": url})  # fmt: skip
+    seconds = time.monotonic() - started
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert [p["kind"] for p in report["problems"]] == ["artifact_store_unreachable"], report
+    message = report["problems"][0]["message"]
+    total = report["checked"]["artifacts"]  # 12 models and the rows of each chunk
+    assert url in message and f"{total} of {total} artifact(s) not checked" in message, message
+    assert report["checked"]["versions"] == 12 and report["checked"]["runs"] == 1, report
+    assert seconds < 15, seconds

@@ -20,7 +20,8 @@ Nothing else is touched: no version row is deleted, no artifact rewritten, no ru
 those need the bytes or the data, and each problem says what to do instead.
 
 Cost: five queries over whole tables, and one read and sha256 of each *distinct* artifact (a
-global model shared by every partition is read once): O(versions + bytes stored).
+global model shared by every partition is read once): O(versions + bytes stored). An artifact
+store that does not answer is one problem, found at the first read: the rest are not tried.
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from manymodels.doctor.artifacts import bad_artifacts, bad_signatures, digests_of, untrusted, verify
+from manymodels.doctor.artifacts import (
+    bad_artifacts,
+    bad_signatures,
+    digests_of,
+    unreachable_store,
+    untrusted,
+    verify,
+)
 from manymodels.doctor.findings import Checkup, Problem
 from manymodels.doctor.runs import unfinished_runs
 from manymodels.exceptions import VersionNotFound
@@ -56,8 +64,9 @@ def check(
     rows = registry.version_digests()
     named = shlex.join(["--registry", registry.location] if flags is None else flags)
     where = f" {named}" if named else ""  # the default registry: no flag to repeat
-    verdicts, formats = verify(registry, (pair for r in rows for pair in digests_of(r)))
+    verdicts, formats, down = verify(registry, (pair for r in rows for pair in digests_of(r)))
     problems = bad_artifacts(rows, verdicts)
+    problems += [unreachable_store(down, verdicts)] if down is not None else []
     problems += untrusted(registry, rows, formats)
     if registry.signer is not None:
         problems += bad_signatures(rows, registry.signer, where)

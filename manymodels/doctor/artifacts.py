@@ -11,6 +11,7 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactError,
     ArtifactNotFound,
+    ArtifactStoreUnavailable,
     BadSignature,
     first_line,
 )
@@ -19,29 +20,51 @@ from manymodels.registry.client import Registry
 from manymodels.serialization import describe, format_of
 from manymodels.signing import OLD_SCHEME, Signer, key_id_of
 
+UNCHECKED = "unchecked: the artifact store does not answer"
+
 
 def verify(
     registry: Registry, digests: Iterable[tuple[str, str | None]]
-) -> tuple[dict[str, str | None], dict[str, str]]:
-    """``{digest: None if intact, else what is wrong}``, each distinct digest read once, and
-    the format of each intact model (``serialization.format_of``), by digest."""
+) -> tuple[dict[str, str | None], dict[str, str], ArtifactStoreUnavailable | None]:
+    """``{digest: None if intact, else what is wrong}``, each distinct digest read once, the
+    format of each intact model (``serialization.format_of``), by digest, and the error of a
+    store that did not answer: the first such read ends the reading (each waited out the
+    client's retries: 8 s an artifact, minutes in all), and the digests left are
+    ``UNCHECKED``."""
     verdicts: dict[str, str | None] = {}
     formats: dict[str, str] = {}
+    down: ArtifactStoreUnavailable | None = None
     for role, digest in digests:
         if digest is None or digest in verdicts:
+            continue
+        if down is not None:
+            verdicts[digest] = UNCHECKED
             continue
         try:
             data = registry.artifacts.get(digest)
             verdicts[digest] = None
             if role != "rows":
                 formats[digest] = format_of(data)
+        except ArtifactStoreUnavailable as e:
+            down, verdicts[digest] = e, UNCHECKED
         except ArtifactNotFound:
             verdicts[digest] = "missing"
         except ArtifactCorrupted:
             verdicts[digest] = "corrupted"
         except ArtifactError as e:
             verdicts[digest] = f"unreadable: {first_line(e)}"
-    return verdicts, formats
+    return verdicts, formats, down
+
+
+def unreachable_store(down: ArtifactStoreUnavailable, verdicts: dict[str, str | None]) -> Problem:
+    """One problem for a store that did not answer, not one per artifact it holds."""
+    unchecked = sum(v == UNCHECKED for v in verdicts.values())
+    return Problem(
+        kind="artifact_store_unreachable",
+        message=f"the artifact store does not answer ({first_line(down)}): {unchecked} of "
+        f"{len(verdicts)} artifact(s) not checked (check that it is up and reachable from "
+        "here, then run doctor again)",
+    )
 
 
 def untrusted(
@@ -117,6 +140,8 @@ def bad_artifacts(rows: Iterable[VersionDigests], verdicts: dict[str, str | None
     problems = []
     for (role, digest), versions in found.items():
         verdict = verdicts[digest] or ""
+        if verdict == UNCHECKED:  # the store's one problem says so
+            continue
         kind = verdict.split(":")[0]
         key, version = versions[0]
         what = _WHAT[role]

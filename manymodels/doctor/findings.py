@@ -13,7 +13,7 @@ class Problem:
 
     kind: str  # model_missing | model_corrupted | model_unreadable | member_… | rows_…
     #            | dangling_alias | unfinished_run | temp_files | signature_missing
-    #            | signature_invalid | signature_other_key
+    #            | signature_invalid | signature_other_key | artifact_store_unreachable
     message: str
     repairable: bool = False
     repaired: bool = False
@@ -58,7 +58,7 @@ class Checkup:
     def counts(self) -> str:
         """What was checked; artifacts are "verified" only when none had a problem (it said
         so beside a missing one)."""
-        bad = any(p.sha256 for p in self.problems)
+        bad = any(p.sha256 or p.kind == "artifact_store_unreachable" for p in self.problems)
         return (
             f"{self.versions} version(s), {self.artifacts} artifact(s)"
             f"{'' if bad else ' verified'}, "
