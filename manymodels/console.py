@@ -375,20 +375,23 @@ def history_table(moves: Sequence[AliasMove]) -> None:
     out.print(table)
 
 
-def runs_table(runs: Sequence[Run]) -> None:
+def runs_table(runs: Sequence[Run], lost: Mapping[str, int]) -> None:
+    """``lost`` counts each run's lost partitions (its row counts them as failed)."""
     table = Table(title="runs (newest first)", title_justify="left")
     for col in ("run", "kind", "status", "spec", "partitions", "trained", "skipped", "failed",
-                "started", "ended"):  # fmt: skip
+                "lost", "started", "ended"):  # fmt: skip
         table.add_column(col)
     for r in runs:
+        n_lost = lost.get(r.run_id, 0)
         table.add_row(
             r.run_id, r.kind, r.state, r.spec_name, str(r.n_partitions), str(r.n_trained),
-            str(r.n_skipped), str(r.n_failed), r.started_at[:19], (r.ended_at or "")[:19],
+            str(r.n_skipped), str(r.n_failed - n_lost), str(n_lost), r.started_at[:19],
+            (r.ended_at or "")[:19],
         )  # fmt: skip
     out.print(table)
 
 
-def run_detail(run: Run) -> None:
+def run_detail(run: Run, lost: int) -> None:
     out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.state}")
     for label, value in [
         ("spec", f"{run.spec_name} (sha256 {run.spec_hash[:12]}…)"),
@@ -396,7 +399,7 @@ def run_detail(run: Run) -> None:
         ("started", run.started_at),
         ("ended", run.ended_at or "—"),
         ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
-                       f"{run.n_failed} failed"),
+                       f"{run.n_failed - lost} failed" + (f", {lost} lost" if lost else "")),
     ] + ([("error", run.error)] if run.error else []):  # fmt: skip
         out.print(f"  {label:<11} {value}")
 

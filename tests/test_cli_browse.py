@@ -171,3 +171,80 @@ def test_the_installed_command_answers_a_read_only_command(
     with sqlite3.connect(registry["root"] / "registry.db") as conn:
         (n,) = conn.execute("SELECT count(*) FROM partitions").fetchone()
     assert json.loads(done.stdout)["total"] == n == 35  # 34 trained + the fallback
+
+
+@pytest.fixture(scope="module")
+def lost_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A run whose artifact store filled up after 6 writes: some partitions ``lost``."""
+    import errno
+
+    from factories import linear_frame
+
+    import manymodels.artifacts
+
+    tmp = tmp_path_factory.mktemp("lost")
+    (tmp / "spec.toml").write_text(
+        'name = "lost"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        "[fallback]\nenabled = false\n"
+    )
+    linear_frame(12, 30).to_csv(tmp / "data.csv", index=False)
+    written, real_write = [0], manymodels.artifacts.write_all
+
+    def fills_up(fd: int, data: bytes) -> None:
+        written[0] += 1
+        if written[0] > 6:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(fd, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manymodels.artifacts, "write_all", fills_up)
+        done = runner.invoke(app, [
+            "train", str(tmp / "spec.toml"), str(tmp / "data.csv"),
+            "--registry", str(tmp / "registry"), "--backend", "local",
+        ])  # fmt: skip
+    assert done.exit_code == 1, done.output
+    with sqlite3.connect(tmp / "registry" / "registry.db") as conn:
+        (run_id, n_failed) = conn.execute("SELECT run_id, n_failed FROM runs").fetchone()
+        statuses = dict(conn.execute("SELECT status, count(*) FROM run_partitions GROUP BY 1"))
+    assert statuses.get("lost", 0) == n_failed > 0 and "failed" not in statuses
+    return {"root": tmp / "registry", "run": run_id, "lost": n_failed, "trained": 12 - n_failed}
+
+
+@pytest.mark.parametrize("command", ["runs list", "runs show RUN"])
+@pytest.mark.parametrize("json_out", [False, True])
+def test_runs_list_and_show_say_lost_partitions_are_lost_not_failed(
+    lost_run: dict[str, Any],
+    command: str,
+    json_out: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's row counts lost partitions in ``n_failed``: `runs list` and `runs show`
+    printed them as failed (`train` and ``GET /v1/runs`` say lost), on either path."""
+    argv = [*command.replace("RUN", lost_run["run"]).split(), "--registry", str(lost_run["root"])]
+    argv += ["--json"] if json_out else []
+    assert answer(argv) == 0
+    fast = capsys.readouterr().out
+    monkeypatch.setattr(plaintable, "ENABLED", False)
+    typer_run = runner.invoke(app, argv)
+    assert typer_run.exit_code == 0, typer_run.output
+    assert fast == typer_run.stdout
+    lost, trained = lost_run["lost"], lost_run["trained"]
+    counts = {"trained": trained, "skipped": 0, "failed": 0, "lost": lost}
+    if json_out and command == "runs list":
+        assert json.loads(fast)[0]["counts"] == counts
+    elif json_out:
+        shown = json.loads(fast)
+        assert shown["run"]["counts"] == counts
+        assert shown["failed"] == [] and len(shown["lost"]) == lost
+        assert {o["status"] for o in shown["lost"]} == {"lost"}
+    elif command == "runs list":
+        lines = fast.splitlines()
+        header, row = lines[2].split("┃"), lines[4].split("│")
+        cells = dict(zip((h.strip() for h in header), (c.strip() for c in row), strict=True))
+        assert (cells["trained"], cells["failed"], cells["lost"]) == (str(trained), "0", str(lost))
+    else:
+        assert f"12: {trained} trained, 0 skipped, 0 failed, {lost} lost" in fast
+        assert "lost partitions (train them with --resume)" in fast
+        assert "failed partitions" not in fast

@@ -145,7 +145,8 @@ def _runs_list(b: Browser, p: _Parsed) -> Callable[[], None]:
     from manymodels.cli import views
 
     runs = b.list_runs(limit=p.ints["--limit"])
-    return lambda: views.runs_list(runs, json_out=p.json_out)
+    lost = b.lost_counts([r.run_id for r in runs])
+    return lambda: views.runs_list(runs, lost, json_out=p.json_out)
 
 
 def _runs_show(b: Browser, p: _Parsed) -> Callable[[], None]:
@@ -154,8 +155,10 @@ def _runs_show(b: Browser, p: _Parsed) -> Callable[[], None]:
     assert p.argument is not None
     run = b.get_run(p.argument)
     failed = b.run_outcomes(run.run_id, views.FAILED)
+    lost = b.run_outcomes(run.run_id, views.LOST)
     skipped = b.run_outcomes(run.run_id, views.SKIPPED)
-    return lambda: views.runs_show(run, failed, skipped, json_out=p.json_out)
+    n_lost = b.lost_counts([run.run_id]).get(run.run_id, 0)
+    return lambda: views.runs_show(run, failed, lost, skipped, n_lost=n_lost, json_out=p.json_out)
 
 
 _READ: dict[tuple[str, str], Callable[[Browser, _Parsed], Callable[[], None]]] = {

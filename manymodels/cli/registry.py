@@ -325,7 +325,8 @@ def runs_list(
     """Training runs, newest first."""
     with _open(registry, registry_db, artifacts) as reg:
         runs = reg.list_runs(limit=limit)
-    views.runs_list(runs, json_out=json_out)
+        lost = reg.store.lost_counts([r.run_id for r in runs])
+    views.runs_list(runs, lost, json_out=json_out)
 
 
 @runs_app.command("show")
@@ -342,5 +343,7 @@ def runs_show(
     with _open(registry, registry_db, artifacts) as reg:
         run = reg.get_run(run_id)
         failed = reg.store.run_outcomes(run_id, status=views.FAILED)
+        lost = reg.store.run_outcomes(run_id, status=views.LOST)
         skipped = reg.store.run_outcomes(run_id, status=views.SKIPPED)
-    views.runs_show(run, failed, skipped, json_out=json_out)
+        n_lost = reg.store.lost_counts([run_id]).get(run_id, 0)
+    views.runs_show(run, failed, lost, skipped, n_lost=n_lost, json_out=json_out)

@@ -8,7 +8,7 @@ print a table, ``--json`` needs just ``manymodels.jsonout``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from manymodels.jsonout import print_json
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
         Run,
     )
 
-FAILED = ("failed", "lost")  # the outcomes ``runs show`` lists as failed partitions
+FAILED = ("failed",)
+LOST = ("lost",)  # their task died (a worker, a node, a full disk): `train --resume` trains them
 SKIPPED = ("skipped",)
 
 
@@ -67,35 +68,48 @@ def models_show(
         console.explanation_table(why)
 
 
-def runs_list(runs: Sequence[Run], *, json_out: bool) -> None:
+def runs_list(runs: Sequence[Run], lost: Mapping[str, int], *, json_out: bool) -> None:
+    """``lost`` counts each run's lost partitions, which the run's row counts in ``n_failed``:
+    the table and ``counts`` (``GET /v1/runs``'s) show them apart."""
     if json_out:
-        print_json([r.to_dict() for r in runs])
+        print_json([_with_counts(r, lost.get(r.run_id, 0)) for r in runs])
     else:
         from manymodels import console
 
-        console.runs_table(runs)
+        console.runs_table(runs, lost)
 
 
 def runs_show(
     run: Run,
     failed: Sequence[PartitionOutcome],
+    lost: Sequence[PartitionOutcome],
     skipped: Sequence[PartitionOutcome],
     *,
+    n_lost: int,
     json_out: bool,
 ) -> None:
     if json_out:
         print_json(
             {
-                "run": run.to_dict(),
+                "run": _with_counts(run, n_lost),
                 "failed": [o.to_dict() for o in failed],
+                "lost": [o.to_dict() for o in lost],
                 "skipped": [o.to_dict() for o in skipped],
             }
         )
         return
     from manymodels import console
 
-    console.run_detail(run)
+    console.run_detail(run, n_lost)
     if failed:
         console.outcomes_table(failed, title="failed partitions")
+    if lost:
+        console.outcomes_table(lost, title="lost partitions (train them with --resume)")
     if skipped:
         console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
+
+
+def _with_counts(run: Run, lost: int) -> dict[str, Any]:
+    from manymodels.registry.progress import counted
+
+    return {**run.to_dict(), "counts": counted(run, lost)}

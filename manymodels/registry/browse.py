@@ -175,6 +175,18 @@ class Browser:
             raise Unsure(f"no run with id '{run_id}'")
         return run_entity(rows[0])
 
+    def lost_counts(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """As ``RunsMixin.lost_counts``: a range of ``ix_run_partitions_outcome`` a run."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self._all(
+            f"SELECT run_id, count(*) AS n FROM run_partitions WHERE run_id IN ({marks}) "
+            "AND status = 'lost' GROUP BY run_id",
+            tuple(run_ids),
+        )
+        return {str(r.run_id): int(r.n) for r in rows}
+
     def run_outcomes(
         self, run_id: str, statuses: tuple[str, ...], limit: int = 1000
     ) -> list[PartitionOutcome]:
