@@ -20,6 +20,8 @@ plain scoring request — pays one dictionary read.
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -49,6 +51,21 @@ def any_query(endpoint: Endpoint) -> Endpoint:
     route's decorator."""
     setattr(endpoint, ANY, True)
     return endpoint
+
+
+def without(endpoint: Endpoint, name: str) -> Endpoint:
+    """``endpoint`` registered without its parameter ``name`` (left at its default): one
+    function serving two paths, one of which carries ``name`` as a path parameter, would
+    otherwise take it as a query parameter on the other path (``…/infer?version=1``)."""
+    signature = inspect.signature(endpoint)
+
+    @functools.wraps(endpoint)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await endpoint(*args, **kwargs)
+
+    kept = [p for p in signature.parameters.values() if p.name != name]
+    call.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    return call  # type: ignore[return-value]
 
 
 class QueryCheckedRoute(APIRoute):

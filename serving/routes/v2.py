@@ -46,7 +46,7 @@ from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.jsonbody import FastJSONRequest
 from serving.keys import raw_segment
-from serving.query import QueryCheckedRoute, any_query
+from serving.query import QueryCheckedRoute, any_query, without
 from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
@@ -268,6 +268,7 @@ def _metadata(service: ModelService, target: Target, model: ServedModel) -> Mode
     )
 
 
+@any_query  # a probe (KServe's per-model readiness), as /v2/health/ready
 async def model_ready(
     request: Request, key: str, service: Service, version: str | None = None
 ) -> Response:
@@ -411,6 +412,7 @@ for suffix, endpoint, method, summary, options in _MODEL_ROUTES:
         ("/v2/models/{key:path}/versions/{version}", " (one version)"),
         ("/v2/models/{key:path}", ""),
     ):
+        call = endpoint if "{version}" in prefix else without(endpoint, "version")
         router.add_api_route(
-            prefix + suffix, endpoint, methods=[method], summary=summary + which, **options
+            prefix + suffix, call, methods=[method], summary=summary + which, **options
         )

@@ -70,6 +70,33 @@ def test_a_v2_route_refuses_one_as_the_protocol_does(http: httpx.Client) -> None
     assert "unknown query parameter 'fallbak' (did you mean 'fallback'?)" in r.json()["error"]
 
 
+@pytest.mark.parametrize(("method", "suffix"), [("POST", "/infer"), ("GET", "")])
+def test_a_v2_model_route_takes_its_version_in_the_path_only(
+    http: httpx.Client, method: str, suffix: str
+) -> None:
+    """The unversioned route took ``?version=2`` as a query parameter and answered with it."""
+    key = TWO_VERSIONS[0]
+    body = {"inputs": [{"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+                       for c, v in feature_rows(1)[0].items()]}  # fmt: skip
+    r = http.request(method, f"/v2/models/{key}{suffix}", params={"version": "2"},
+                     json=body if method == "POST" else None)  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert "unknown query parameter 'version'" in r.json()["error"]
+    ok = http.request(method, f"/v2/models/{key}/versions/2{suffix}",
+                      json=body if method == "POST" else None)  # fmt: skip
+    assert ok.status_code == 200, ok.text
+    if method == "POST":
+        assert ok.json()["model_version"] == "2"
+
+
+def test_a_v2_models_readiness_probe_answers_whatever_the_query(http: httpx.Client) -> None:
+    """KServe's per-model readiness probe, like /v2/health/ready: a prober's cache-buster is
+    not refused (it answered 400 'unknown query parameter')."""
+    for path in (f"/v2/models/{KEY}/ready", f"/v2/models/{KEY}/versions/1/ready"):
+        r = http.get(path, params={"_": "1700000000"})
+        assert (r.status_code, r.json()["ready"]) == (200, True), (path, r.text)
+
+
 def test_known_options_and_open_routes_answer_as_before(http: httpx.Client) -> None:
     r = http.post(
         f"/v1/partitions/{TWO_VERSIONS[0]}/predict",
@@ -105,6 +132,7 @@ def test_every_api_route_refuses_and_no_other_does(http: httpx.Client, settings:
     checked = 0
     for route in _routes(settings):
         probes = (*OPEN, "/v2/health/live", "/v2/health/ready")
+        probes += ("/v2/models/{key:path}/ready", "/v2/models/{key:path}/versions/{version}/ready")
         api = route.path.startswith(("/v1/", "/v2")) and route.path not in probes
         assert isinstance(route, QueryCheckedRoute) or not api, route.path
         for method in sorted(route.methods - {"HEAD"}):
