@@ -254,10 +254,15 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_postgresql(conn: Connection) -> None:
             if conn.get_execution_options().get(WRITE_OPTION):
-                # the lock may be held by another writer up to its lock_timeout
-                with pg_silence.waiting_longer(BUSY_TIMEOUT_SECONDS):
-                    for statement in POSTGRESQL_WRITE_BEGIN:
-                        conn.exec_driver_sql(statement)
+                # any lock it waits for may be held up to its lock_timeout
+                pg_silence.lock_waits(conn, BUSY_TIMEOUT_SECONDS)
+                for statement in POSTGRESQL_WRITE_BEGIN:
+                    conn.exec_driver_sql(statement)
+
+        @event.listens_for(engine, "commit")  # before the COMMIT is sent
+        @event.listens_for(engine, "rollback")
+        def _ended_postgresql(conn: Connection) -> None:
+            pg_silence.lock_waits(conn, 0.0)
 
     return engine
 

@@ -19,8 +19,8 @@ for a disconnect (the connection is dropped, not pooled again; the next checkout
 
 Silence, not duration: each byte that arrives (or each write the socket takes) restarts the
 count, so a long transfer is never cut. A statement the server computes silently for longer
-than the bound would be; none of the registry's does, except the wait for the write lock,
-which ``waiting_longer`` gives its own ``lock_timeout`` on top. A caller with a deadline of its
+than the bound would be; none of the registry's does, except a write transaction's waits for
+locks, which ``lock_waits`` gives their ``lock_timeout`` on top. A caller with a deadline of its
 own (a router's last flush as it stops, a readiness ping) sets it with ``answered_by``: its
 waits, and the connections it makes, end by then too.
 
@@ -47,19 +47,7 @@ PG_SILENCE_SECONDS = 15.0
 connection is closed: a frozen or unreachable server fails a router's request with a 503 in
 about this long, plus the ``connect_timeout`` of the reconnect its pre-ping then tries."""
 
-_longer: contextvars.ContextVar[float] = contextvars.ContextVar("pg_silence_longer", default=0.0)
 _by: contextvars.ContextVar[float] = contextvars.ContextVar("pg_answered_by", default=math.inf)
-
-
-@contextlib.contextmanager
-def waiting_longer(seconds: float) -> Iterator[None]:
-    """Allow the waits of this thread (or task) ``seconds`` more silence: a statement the server
-    answers only after a wait of its own (a lock, up to its ``lock_timeout``)."""
-    token = _longer.set(_longer.get() + seconds)
-    try:
-        yield
-    finally:
-        _longer.reset(token)
 
 
 @contextlib.contextmanager
@@ -193,14 +181,17 @@ def bounded_connection() -> type[Any]:
     import psycopg
 
     class BoundedConnection(psycopg.Connection[Any]):
-        """A connection whose every wait ends after ``PG_SILENCE_SECONDS`` of silence."""
+        """A connection whose every wait ends after ``PG_SILENCE_SECONDS`` of silence, and
+        ``lock_waits`` more while it is in a write transaction (``lock_waits``)."""
+
+        longer = 0.0
 
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
             try:
                 fd = self.pgconn.socket
             except psycopg.OperationalError:  # closed: the wait itself says so
                 return super().wait(gen, *args, **kwargs)
-            w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + _longer.get(), _by.get())
+            w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + self.longer, _by.get())
             try:
                 result = super().wait(_heard(gen, w), *args, **kwargs)
             except Exception as e:
@@ -214,6 +205,21 @@ def bounded_connection() -> type[Any]:
             return result
 
     return BoundedConnection
+
+
+def lock_waits(conn: Any, seconds: float) -> None:
+    """Allow the waits of SQLAlchemy connection ``conn`` ``seconds`` more silence until this is
+    called again with 0: a write transaction's statements (its advisory lock first, then any
+    row or table lock another session holds: ``LOCK TABLE``, a migration) are answered only
+    once the lock is free, up to the transaction's ``lock_timeout``. Cut at the silence bound
+    instead, a wait for a lock read as a frozen server. A connection that cannot be reached
+    (invalidated) has no waits left to bound."""
+    try:
+        dbapi = conn.connection.dbapi_connection
+    except Exception:
+        return
+    if hasattr(type(dbapi), "longer"):
+        dbapi.longer = seconds
 
 
 def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

@@ -26,12 +26,13 @@ import httpx
 import pytest
 from factories import linear_frame, spec_dict
 from pgcluster import PostgresServer, find_bin_dir
-from sqlalchemy import text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
 from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
-from manymodels.registry import Registry, engine, pg_silence
+from manymodels.registry import Registry, engine, pg_silence, schema
+from manymodels.registry.engine import WriteTransaction
 from serving import monitor, readiness
 from serving.app import create_app
 from serving.local import running_server
@@ -160,6 +161,39 @@ def test_a_writer_waiting_for_the_write_lock_is_not_cut_by_the_silence(
             assert time.monotonic() - started > 2 * SILENCE
         finally:
             holder.join()
+
+
+@pytest.mark.timeout(60)
+def test_a_write_waiting_for_a_table_lock_is_not_cut_by_the_silence(
+    trained: tuple[Path, str],
+) -> None:
+    """Past the advisory lock, a write's statement may wait for a lock another session holds
+    (``LOCK TABLE``, a migration, ``VACUUM FULL``) up to the transaction's ``lock_timeout``:
+    it was cut at the silence bound and failed as 'the server … down, or frozen'. A write
+    transaction's every wait is allowed the lock timeout on top of the silence."""
+    root, db_url = trained
+    held, release = threading.Event(), threading.Event()
+    with Registry(root, db_url=db_url) as reg:
+        other = create_engine(db_url)
+
+        def hold() -> None:
+            with other.begin() as conn:
+                conn.execute(text("LOCK TABLE meta IN EXCLUSIVE MODE"))
+                held.set()
+                release.wait(3 * SILENCE)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        try:
+            assert held.wait(10)
+            started = time.monotonic()
+            with WriteTransaction(reg.store.engine) as conn:  # waits for ``hold`` to commit
+                conn.execute(update(schema.meta).where(schema.meta.c.name == "x").values(value=""))
+            assert time.monotonic() - started > 2 * SILENCE
+        finally:
+            release.set()
+            holder.join()
+            other.dispose()
 
 
 @pytest.mark.timeout(90)
