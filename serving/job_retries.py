@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from manymodels.exceptions import ReadOnlyRegistry, RegistryError, VersionConflict, first_line
+from manymodels.exceptions import ReadOnlyRegistry, VersionConflict, first_line
 
 logger = logging.getLogger("manymodels.serving.jobs")
 
@@ -26,15 +26,35 @@ FIRST_WAIT = 0.25  # seconds before the first retry; each next wait doubles, up 
 
 
 def transient(error: BaseException) -> bool:
-    """Whether ``error`` says the registry database cannot be written now but may be soon:
-    SQLAlchemy's own errors (a server down, a connection dropped, a pool timeout) and the
-    registry's wrapping of them, not a refusal that would only repeat (read-only, a conflict,
-    something not found)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    """Whether ``error`` says the registry database cannot be written now but may be soon: a
+    server down, a connection dropped, a lock held past its timeout, a pool timeout
+    (``serving.errors.database_errors``), raised as they are or under the registry's errors.
+    Not a refusal that would only repeat: read-only, a conflict, something not found, a
+    missing table or a bad statement (retried for ever, a bug would hold a worker)."""
+    from serving.errors import database_errors
 
     if isinstance(error, ReadOnlyRegistry | VersionConflict | LookupError):
         return False
-    return isinstance(error, RegistryError | SQLAlchemyError)
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for found in chain:  # SQLite's OperationalError is also "no such table", a bad statement
+        if type(found).__module__ == "sqlite3" and hasattr(found, "sqlite_errorname"):
+            return not str(found.sqlite_errorname).startswith(_SQLITE_BUGS)
+    down = tuple(database_errors())
+    return any(
+        isinstance(found, down) or _DRIVERS_DOWN & {c.__name__ for c in type(found).__mro__}
+        for found in chain
+    )
+
+
+_SQLITE_BUGS = ("SQLITE_ERROR", "SQLITE_MISMATCH", "SQLITE_CONSTRAINT", "SQLITE_RANGE")
+
+# psycopg's own and their subclasses (LockNotAvailable), raised unwrapped by a raw connection
+# (importing psycopg here would cost a router that does not use PostgreSQL its import)
+_DRIVERS_DOWN = frozenset({"OperationalError", "InterfaceError"})
 
 
 def retried(

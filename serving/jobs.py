@@ -231,7 +231,7 @@ class JobManager:
     def _run(self, job_id: str, work: Work) -> None:
         try:  # queued until written, however long the database is away
             record = retried(
-                lambda: self.table.start(job_id), what=f"job {job_id}'s start",
+                lambda: self.table.start(job_id, owner=self.owner), what=f"job {job_id}'s start",
                 stop=self._closing, cap=self._cap,
             )  # fmt: skip
         except Exception as e:  # the manager closes meanwhile, or a bug: ended after the lease
@@ -328,14 +328,17 @@ class JobManager:
             self._beating.start()
 
     def _beat(self) -> None:
+        """Never ends before the manager closes: a heartbeat thread gone would let every
+        running job here be failed as a stopped router's after the lease."""
         while not self._stop.wait(self.lease_seconds / 4):
-            self._settle()
             try:
+                self._settle()
                 self.table.heartbeat(sorted(self._mine))
             except Exception as e:  # the database is away for a moment: the next beat retries
-                if not transient(e):
-                    raise
-                logger.warning("retrain job heartbeat failed: %s", first_line(e))
+                if transient(e):
+                    logger.warning("retrain job heartbeat failed: %s", first_line(e))
+                else:
+                    logger.exception("retrain job heartbeat failed")
 
     def _job(self, record: JobRecord) -> Job:
         """The job as the API shows it: its data and result read back as entities."""

@@ -155,8 +155,11 @@ class JobTable:
             raise JobBusy(busy)
         return job
 
-    def start(self, job_id: str) -> JobRecord | None:
-        """Queued → running; ``None`` when it is no longer queued (ended meanwhile)."""
+    def start(self, job_id: str, *, owner: str | None = None) -> JobRecord | None:
+        """Queued → running; ``None`` when it is no longer queued (ended meanwhile). A job
+        ``owner`` finds running already is returned as started: ``owner``'s own start of it,
+        retried because its answer was lost though its commit was not (a connection cut as
+        the server committed) — only the router that queued a job starts it."""
         at = now()
         with WriteTransaction(self.engine) as conn:
             changed = conn.execute(
@@ -164,7 +167,10 @@ class JobTable:
                 .where(t.jobs.c.job_id == job_id, t.jobs.c.status == "queued")
                 .values(status="running", started_at=at, heartbeat_at=at)
             ).rowcount
-            return _read(conn, job_id) if changed else None
+            job = _read(conn, job_id)
+        if changed or (job is not None and job.status == "running" and job.owner == owner):
+            return job
+        return None
 
     def finish(self, job_id: str, status: str, *, history: int, **fields: Any) -> JobRecord | None:
         """End an active job (``fields``: error, run_id, version, production), free its

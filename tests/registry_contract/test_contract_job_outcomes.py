@@ -117,3 +117,19 @@ def test_the_list_ends_a_stopped_routers_jobs_as_reading_one_does(reg: Registry)
     assert jobs.get("queued", lease=60) == listed["queued"]
     assert jobs.get("mine", lease=60, spare={"mine"}).status == "queued"  # type: ignore[union-attr]
     assert jobs.get("mine", lease=60).status == "failed"  # type: ignore[union-attr]
+
+
+def test_a_start_retried_after_its_commit_is_the_same_start(reg: Registry) -> None:
+    """A start whose commit applied but whose answer was lost (a connection cut as the server
+    committed) is retried by its router: the retry found the job running, not queued, said
+    'ended meanwhile', and the router dropped a job that then read running until it was
+    failed as a stopped router's (found by a fresh reader's review)."""
+    me, at = router_id(), now()
+    reg.jobs.submit(JobRecord("twice", KEY, "queued", "local", me, at, at), lease=3600)
+    first = reg.jobs.start("twice", owner=me)
+    again = reg.jobs.start("twice", owner=me)  # what the retry does
+    assert first is not None and again is not None
+    assert (again.status, again.started_at) == ("running", first.started_at)
+    assert reg.jobs.start("twice", owner="another:1:0") is None  # not its start
+    reg.jobs.finish("twice", "failed", history=10, error="e")
+    assert reg.jobs.start("twice", owner=me) is None  # ended meanwhile
