@@ -29,7 +29,9 @@ own live jobs as a stopped router's, whatever their last heartbeat.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from manymodels.exceptions import ManyModelsError, RegistryError, first_line
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
+from manymodels.registry.pg_silence import answered_by
 from manymodels.registry.store import now
 from serving.job_records import (
     Job,
@@ -65,6 +68,13 @@ __all__ = [
 
 SHUTDOWN = "the router shut down before the job started"
 MAX_WAIT = 5.0  # seconds between two tries of a job's start or end, at most
+CLOSE_SECONDS = 5.0
+"""The most ``close`` gives each of its writes (failing the queued jobs, the end of a job
+finishing meanwhile, the last try of the ends not yet recorded) and the heartbeat's join, a
+reconnect taking 2 s more at most (libpq's least ``connect_timeout``): with the registry
+database frozen, each waited as long as its connections did (25 s), and a router's exit on
+SIGTERM passed the 30 s Kubernetes gives. What is not written by then is read from the jobs'
+runs by whoever ends them (``manymodels.registry.job_outcomes``)."""
 
 
 def new_job_id() -> str:
@@ -120,9 +130,10 @@ class JobManager:
         self._ends: dict[str, tuple[JobStatus, dict[str, Any]]] = {}  # ended, not yet recorded
         self._listeners: list[Callable[[Job], None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._stop = threading.Event()
         self._closing = threading.Event()  # set while ``close`` runs: retries give up
-        self._beating: threading.Thread | None = None
+        # the heartbeat thread and what stops it: its own, so that a thread left running by
+        # a ``close`` whose join timed out is never woken into beating again
+        self._beating: tuple[threading.Thread, threading.Event] | None = None
 
     def add_listener(self, listener: Callable[[Job], None]) -> None:
         self._listeners.append(listener)
@@ -204,7 +215,8 @@ class JobManager:
             pool, self._pool = self._pool, None
         if self._registry is not None and self._mine:
             try:
-                dropped = self.table.fail_queued(self.owner, SHUTDOWN)
+                with answered_by(time.monotonic() + CLOSE_SECONDS):
+                    dropped = self.table.fail_queued(self.owner, SHUTDOWN)
             except Exception as e:
                 if not transient(e):
                     raise
@@ -215,16 +227,17 @@ class JobManager:
             self._notify([self._job(r) for r in dropped])
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._stop.set()
         if self._beating is not None:
-            self._beating.join(10)
+            beating, stop = self._beating
+            stop.set()
+            beating.join(CLOSE_SECONDS)
             self._beating = None
-        self._settle()
+        with answered_by(time.monotonic() + CLOSE_SECONDS):
+            self._settle()
         with self._lock:
             left, self._mine, self._ends = sorted(self._mine), frozenset(), {}
         if left:
             logger.warning("retrain job(s) %s left for the next router to end", ", ".join(left))
-        self._stop.clear()
         self._closing.clear()
 
     # ---------------------------------------------------------------------------- worker
@@ -270,12 +283,14 @@ class JobManager:
             "version": version.version if version is not None else None,
             "production": result.production if result is not None else None,
         }  # fmt: skip
+        closing = self._closing.is_set()  # then ``close`` waits for this: its bound holds
         try:
-            record = retried(
-                lambda: self.table.finish(job_id, status, history=self.history, **fields),
-                what=f"job {job_id}'s end", stop=self._closing, cap=self._cap,
-                patience=self.patience,
-            )  # fmt: skip
+            with answered_by(time.monotonic() + CLOSE_SECONDS if closing else math.inf):
+                record = retried(
+                    lambda: self.table.finish(job_id, status, history=self.history, **fields),
+                    what=f"job {job_id}'s end", stop=self._closing, cap=self._cap,
+                    patience=self.patience,
+                )  # fmt: skip
         except Exception as e:
             if transient(e):  # still alive, beaten, and retried with each heartbeat
                 logger.warning("job %s %s; its end is not recorded yet: %s", job_id, status,
@@ -321,16 +336,18 @@ class JobManager:
     def _start_heartbeat(self) -> None:
         """One thread per manager says its jobs are alive every quarter lease (the lock is
         held)."""
-        if self._beating is None or not self._beating.is_alive():
-            self._beating = threading.Thread(
-                target=self._beat, name="retrain-heartbeat", daemon=True
+        if self._beating is None or not self._beating[0].is_alive():
+            stop = threading.Event()
+            beating = threading.Thread(
+                target=self._beat, args=(stop,), name="retrain-heartbeat", daemon=True
             )
-            self._beating.start()
+            self._beating = (beating, stop)
+            beating.start()
 
-    def _beat(self) -> None:
+    def _beat(self, stop: threading.Event) -> None:
         """Never ends before the manager closes: a heartbeat thread gone would let every
         running job here be failed as a stopped router's after the lease."""
-        while not self._stop.wait(self.lease_seconds / 4):
+        while not stop.wait(self.lease_seconds / 4):
             try:
                 self._settle()
                 self.table.heartbeat(sorted(self._mine))

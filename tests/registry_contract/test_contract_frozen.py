@@ -33,8 +33,10 @@ from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
 from manymodels.registry import Registry, engine, pg_silence, schema
 from manymodels.registry.engine import WriteTransaction
+from serving import jobs as jobs_module
 from serving import monitor, readiness
 from serving.app import create_app
+from serving.jobs import JobFailed, JobManager
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -320,3 +322,39 @@ def test_a_router_stops_in_bounded_time_while_postgresql_is_frozen(
         server.thaw()
     assert took < 3.5  # without the bound: 6 s (the pre-ping's 4 s, the reconnect's 2 s)
     assert "monitoring flush of 1 partition(s) failed: registry database unavailable" in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_a_routers_retrain_jobs_close_in_bounded_time_while_postgresql_is_frozen(
+    server: PostgresServer, trained: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's shutdown closes its job manager before the monitor: failing its queued
+    jobs, recording the end of the one running and the last try of unrecorded ends each
+    waited as long as the database's connections did (25 s each as shipped, 8 s here). Each
+    is given ``CLOSE_SECONDS``; what is not written is read from the jobs' runs later."""
+    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", 6.0)
+    monkeypatch.setattr(jobs_module, "CLOSE_SECONDS", 0.5)
+    root, db_url = trained
+    started = threading.Event()
+
+    def work() -> None:
+        started.set()
+        time.sleep(1.0)
+        raise JobFailed("training failed")
+
+    with Registry(root, db_url=db_url) as reg:
+        jobs = JobManager(lease_seconds=60)
+        jobs.attach(reg)
+        jobs.submit("pid=0", work, backend="local")
+        jobs.submit("pid=1", work, backend="local")  # queued behind it
+        assert started.wait(10)
+        server.freeze()
+        try:
+            began = time.monotonic()
+            jobs.close()
+            took = time.monotonic() - began
+        finally:
+            server.thaw()
+    # each write: 0.5 s, then a reconnect's 2 s at most (libpq's least connect_timeout);
+    # without the bound ~13 s (two writes, each 6 s of silence and a 2 s reconnect)
+    assert took < 8.0, took
