@@ -16,6 +16,7 @@ from manymodels.monitoring import store
 from manymodels.monitoring.live import ErrorSums, error_sums, live_error, targets
 
 Row = Mapping[str, Any]
+READ: Any = object()  # ``measure``'s default: read the version's last actual itself
 
 
 @dataclass(frozen=True)
@@ -134,12 +135,14 @@ def measure(
     predict: Callable[[Sequence[Row]], Any],
     rows: Sequence[Row],
     positions: Sequence[int] | None = None,
+    previous: Any = READ,
 ) -> Measured:
     """Score ``rows`` with ``predict`` (the version's model) and sum the errors against their
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
     mistyped), so a caller with several batches can check them all before writing one; its
     rows are numbered by ``positions`` (the rows' places in a file; default 0, 1, …), though
-    they are scored in time order."""
+    they are scored in time order. ``previous`` is the version's last recorded actual when
+    the caller read it already (``store.previous_actuals``, for many); by default it is read."""
     task = schema.task or "regression"
     numbers = list(range(len(rows))) if positions is None else list(positions)
     try:
@@ -159,7 +162,10 @@ def measure(
         raise InvalidRows([_renumbered(p, where) for p in e.errors], e.total) from None
     profile = schema.profile or {}
     time_ordered = bool(schema.time_column)
-    previous = store.previous_actual(engine, key, version) if time_ordered else None
+    if not time_ordered:
+        previous = None
+    elif previous is READ:
+        previous = store.previous_actual(engine, key, version)
     sums, last = error_sums(
         actual, predicted, task=task, naive=profile.get("naive"),
         time_ordered=time_ordered, previous=previous, positions=where,

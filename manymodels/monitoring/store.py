@@ -165,6 +165,24 @@ def previous_actual(engine: Engine, key: str, version: int) -> Any:
     return _decode(raw)[0]
 
 
+def previous_actuals(
+    engine: Engine, pairs: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], Any]:
+    """``previous_actual`` of many versions in batched queries (the day rows of a version are
+    at most ``live.WINDOWS``): those without one are left out."""
+    a = t.monitor_actuals.c
+    newest: dict[tuple[str, int], tuple[str, str | None]] = {}
+    with engine.connect() as conn:
+        for batch in batches(list(dict.fromkeys(pairs))):
+            q = select(a.key, a.version, a.day, a.last_actual).where(pairs_in(a, batch))
+            for key, version, day, raw in conn.execute(q):
+                seen = newest.get((key, version))
+                if seen is None or day > seen[0]:
+                    newest[key, version] = (day, raw)
+    wanted = set(pairs)
+    return {p: _decode(raw)[0] for p, (_, raw) in newest.items() if p in wanted}
+
+
 def recent_actuals(engine: Engine, key: str, version: int, limit: int = RECENT) -> list[Point]:
     """The newest ``limit`` actual points of a version (oldest first): what the dashboard
     draws against the forecast. Reads the version's kept day rows by primary key."""
