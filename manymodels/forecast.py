@@ -24,8 +24,10 @@ Classification models forecast the predicted class of each step. The fallback mo
 forecast: it has no history of its own.
 
 Times, calendar parts and the matching of ``future`` rows (``manymodels.forecast_steps``) are
-vectorised over all partitions; per partition there is one model load and one ``predict`` (per
-step, with lags).
+vectorised over a chunk of partitions; per partition there is one model load and one
+``predict`` (per step, with lags). Every version is checked before any model loads, and the
+partitions are forecast ``forecast_select.CHUNK`` at a time, only a chunk's version records
+held at once: what grows with the number of partitions is the output.
 """
 
 from __future__ import annotations
@@ -39,28 +41,20 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
-from manymodels.exceptions import (
-    AliasNotFound,
-    DataError,
-    PartitionNotFound,
-    RegistryError,
-    first_line,
-)
+from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
+from manymodels.forecast_select import PRODUCTION, Selection, select
+from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import Steps, build_steps, future_table
-from manymodels.keys import key_list
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
-from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.signing import Signer
 from manymodels.tables import DataSource
 from manymodels.training.global_fit import GlobalModel, bind_key
 
-PRODUCTION = "production"
 MAX_HORIZON = 1000
-MAX_LISTED_KEYS = 10
 OUTPUT_COLUMNS = ("prediction", "model_version")
 
 
@@ -115,33 +109,52 @@ def forecast(
     if not own_registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        records = _at_alias(reg, keys, alias)
-        key_columns, time_column = _common_layout(records)
-        named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in records]
-        levels = conformal.choose_levels(named, levels)
+        chosen = select(reg, keys, alias, levels)  # all checked before any model loads
         fut = None
         if future is not None:
-            fut = future_table(future, records, key_columns=key_columns, time_column=time_column)
-        predictions: list[np.ndarray] = []
-        times: list[Any] = []
+            fut = future_table(
+                future, chosen.schemas, key_columns=chosen.key_columns,
+                time_column=chosen.time_column,
+            )  # fmt: skip
         shared: dict[str, GlobalModel] = {}
-        for group in _groups(records):
-            steps = build_steps(group, horizon, fut)
-            times.append(steps.times)
-            for p, record in enumerate(group):
-                model = _load(reg, record, shared)  # one model held at a time, or a global
-                try:
-                    pred = predict_steps(model, record.schema, steps, p, horizon)
-                except (ValueError, TypeError) as e:
-                    raise DataError(
-                        f"partition '{record.key}' v{record.version} could not forecast: "
-                        f"{_first_line(e)}{_missing_history(record.schema, e)}"
-                    ) from None
-                predictions.append(pred)
+        frames = [  # a chunk's records at a time: the rest of the forecast is its output
+            _forecast_chunk(reg, records, chosen, horizon, fut, shared)
+            for records in chosen.chunks(reg)
+        ]
     finally:
         if own_registry:
             reg.close()
-    return _output(records, key_columns, time_column, horizon, times, predictions, levels)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _forecast_chunk(
+    reg: Registry,
+    records: list[ModelVersion],
+    chosen: Selection,
+    horizon: int,
+    fut: pd.DataFrame | None,
+    shared: dict[str, GlobalModel],
+) -> pd.DataFrame:
+    """The forecast of one chunk of partitions (sorted by key), as ``forecast`` returns it."""
+    predictions: list[np.ndarray] = []
+    times: list[Any] = []
+    for group in _groups(records):
+        steps = build_steps(group, horizon, fut)
+        times.append(steps.times)
+        for p, record in enumerate(group):
+            model = _load(reg, record, shared)  # one model held at a time, or a global
+            try:
+                pred = predict_steps(model, record.schema, steps, p, horizon)
+            except (ValueError, TypeError) as e:
+                raise DataError(
+                    f"partition '{record.key}' v{record.version} could not forecast: "
+                    f"{_first_line(e)}{_missing_history(record.schema, e)}"
+                ) from None
+            predictions.append(pred)
+    return _output(
+        records, chosen.key_columns, chosen.time_column, horizon, times, predictions,
+        chosen.levels,
+    )  # fmt: skip
 
 
 def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -> Any:
@@ -158,69 +171,6 @@ def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -
     if isinstance(getattr(loaded, "model", None), GlobalModel):
         shared[sha] = loaded.model
     return loaded
-
-
-def _refuse_empty(reg: Registry, alias: str) -> None:
-    """No partition at ``alias``: an ``AliasNotFound`` (a bad name, as ``score`` says of it)
-    for an alias of the user's, a ``RegistryError`` when nothing is in production yet."""
-    if alias == PRODUCTION:
-        raise RegistryError(f"the registry at {reg.location} has no partitions in production")
-    raise AliasNotFound(
-        f"the registry at {reg.location} has no partitions with the alias '{alias}': check "
-        "the alias name"
-    )
-
-
-def _at_alias(
-    reg: Registry, keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None, alias: str
-) -> list[ModelVersion]:
-    """The versions ``alias`` points at, sorted by key; all checked before any model loads."""
-    table = reg.store.alias_table(alias)
-    named = "production" if alias == PRODUCTION else f"'{alias}'"
-    if keys is None:
-        wanted = sorted(k for k in table if k != FALLBACK_KEY)
-        if not wanted:
-            _refuse_empty(reg, alias)
-    else:
-        wanted = sorted({reg.key(k, known=table) for k in key_list(keys)})
-        if not wanted:  # nothing to forecast, and no key or time columns to say it with
-            raise DataError("keys is empty: name at least one partition, or leave keys out")
-        if FALLBACK_KEY in wanted:
-            raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
-        unknown = [k for k in wanted if k not in table]
-        if unknown:
-            raise PartitionNotFound(f"no {named} model for partition(s) {_listed(unknown)}")
-    records = reg.store.get_versions([(k, table[k]) for k in wanted])
-    found = {r.key for r in records}
-    missing = [k for k in wanted if k not in found]
-    if missing:  # the alias points at a version that no longer exists (gc, or a race with it)
-        shown = _listed([f"{k} v{table[k]}" for k in missing])
-        raise RegistryError(
-            f"the {named} version of partition(s) {shown} is missing from the registry; "
-            + (
-                "promote an existing version"
-                if alias == PRODUCTION
-                else f"retrain, or point {named} at an existing version (Registry.set_alias)"
-            )
-        )
-    records.sort(key=lambda r: r.key)
-    problems = [(r.key, why) for r in records if (why := unforecastable(r.schema))]
-    if problems:
-        reason = problems[0][1]
-        same = [k for k, why in problems if why == reason]
-        raise DataError(f"cannot forecast partition(s) {_listed(same)}: {reason}")
-    return records
-
-
-def unforecastable(schema: FeatureSchema) -> str | None:
-    """Why a version's feature schema cannot be forecast, or ``None`` when it can."""
-    if not schema.time_column:
-        return "trained from a spec without a time_column (only time series can be forecast)"
-    if schema.forecast is None or schema.history is None:
-        return "trained before versions recorded their history; retrain to forecast"
-    if schema.forecast.frequency is None:
-        return "the time step is unknown (no partition had two distinct times when trained)"
-    return None
 
 
 def _missing_history(schema: FeatureSchema, error: BaseException) -> str:
@@ -253,22 +203,6 @@ def _absent(value: Any) -> bool:
 
 def _first_line(e: BaseException) -> str:
     return first_line(e)[:500]
-
-
-def _listed(keys: Sequence[str]) -> str:
-    more = f" and {len(keys) - MAX_LISTED_KEYS} more" if len(keys) > MAX_LISTED_KEYS else ""
-    return ", ".join(f"'{k}'" for k in keys[:MAX_LISTED_KEYS]) + more
-
-
-def _common_layout(records: Sequence[ModelVersion]) -> tuple[list[str], str]:
-    layouts = {(tuple(r.schema.partition_by), r.schema.time_column) for r in records}
-    if len(layouts) > 1:
-        raise DataError(
-            "the partitions come from specs with different key or time columns; forecast "
-            "them separately (keys=…, --partitions)"
-        )
-    columns, time_column = layouts.pop()
-    return list(columns), str(time_column)
 
 
 def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
