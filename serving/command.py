@@ -149,7 +149,7 @@ def serve(
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
-    if not ray_serve:
+    if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
         _refuse_unusable_address(settings.host, settings.port)
     # a wrong path, or an artifact store that holds none of the registry's models (a misspelt
     # --artifacts: every model would answer 409 "missing"): one clear line, no traceback
@@ -205,38 +205,20 @@ def serve(
 
 
 def _refuse_unusable_address(host: str, port: int) -> None:
-    """One ``error:`` line for an address the router could not listen on (a port in use, a
-    host that does not resolve), before anything starts: uvicorn logged "router ready", then
-    its own error lines, and exited 3. Every address of the host is tried as asyncio binds
-    them for uvicorn (``SO_REUSEADDR``, IPv6 sockets IPv6-only, a family this kernel cannot
-    open skipped), then let go; a process taking one in between still meets uvicorn's."""
-    import socket
+    """One ``error:`` line for an address the router could not listen on, before anything
+    starts (``serving.listen``): uvicorn logged "router ready", then its own error lines, and
+    exited 3; Ray Serve's proxy bound a port in use beside its owner (``SO_REUSEPORT``)."""
+    from serving.listen import unusable_address
 
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (socket.gaierror, UnicodeError) as e:
-        typer.echo(f"error: --host {host}: cannot resolve it ({e})", err=True)
-        raise typer.Exit(1) from None
-    for family, kind, proto, _, address in found:
-        try:
-            probe = socket.socket(family, kind, proto)
-        except OSError:  # IPv6 switched off, say: asyncio skips the family too
-            continue
-        with probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
-                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                probe.bind(address)
-            except OSError as e:
-                where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-                why = (e.strerror or str(e)).lower()
-                typer.echo(f"error: cannot listen on {where}: {why}", err=True)
-                raise typer.Exit(1) from None
+    why = unusable_address(host, port)
+    if why is not None:
+        typer.echo(f"error: {why}", err=True)
+        raise typer.Exit(1)
 
 
 def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) -> None:
-    """``--ray-serve``: a missing extra or an unreachable cluster is one ``error:`` line."""
+    """``--ray-serve``: a missing extra, an unreachable cluster, a Serve there this command
+    must not deploy to, replicas that cannot start: each is one ``error:`` line."""
     from manymodels.exceptions import ManyModelsError
 
     try:
@@ -244,7 +226,7 @@ def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) ->
     except ImportError:
         typer.echo("error: --ray-serve needs Ray Serve: pip install 'manymodels[serve]'", err=True)
         raise typer.Exit(1) from None
-    from serving.ray_serve import run
+    from serving.serve_run import ServeRefused, run
 
     try:
         run(
@@ -253,6 +235,6 @@ def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) ->
             ray_address=ray_address,
             echo=lambda line: typer.echo(line, err=True),
         )
-    except ManyModelsError as e:
+    except (ManyModelsError, ServeRefused) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

@@ -3,7 +3,8 @@
 The same app ``serving.app.create_app`` builds runs in each of N replicas (``@serve.ingress``
 with a builder, so each replica builds its own app, registry connection, alias table and
 cache). Everything else is Ray Serve's: its HTTP proxy in front, its controller restarting a
-replica that dies, its router choosing a replica per request.
+replica that dies, its router choosing a replica per request. Starting, checking the cluster
+and stopping are ``serving.serve_run``'s.
 
 **Model multiplexing by partition key.** Serve routes a request that carries a multiplexed
 model id (the ``serve_multiplexed_model_id`` header) to a replica that reported that id as
@@ -13,10 +14,11 @@ with the fewest. The choice is made *in the proxy*, from the headers it received
 replica sees the request, so a middleware inside the replicas could not set it. Two pieces:
 
 - ``PartitionAffinity`` runs in the proxy (Serve's ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``
-  hook, read when the proxy starts: set by ``run`` before an embedded Ray starts; on a cluster,
-  set where ``ray start`` runs) and sets the model id of ``/v1/partitions/{key}/predict``,
-  ``/forecast`` and ``/explain`` to the key as it appears in the path. Clients need not know
-  Serve exists, and a client cannot split one partition's affinity by sending another id.
+  hook, read when the proxy starts: set by ``serve_run.run`` before an embedded Ray starts; on
+  a cluster, set where ``ray start`` runs) and sets the model id of
+  ``/v1/partitions/{key}/predict``, ``/forecast`` and ``/explain`` to the key as it appears in
+  the path. Clients need not know Serve exists, and a client cannot split one partition's
+  affinity by sending another id.
 - ``ReplicaTag`` runs in each replica: it passes the request's model id through a
   ``@serve.multiplexed`` loader, so the replica reports the key as loaded, and names the
   replica in an ``x-manymodels-replica`` response header. The multiplexer holds only the key:
@@ -31,28 +33,17 @@ Serve then routes by queue length only, and each replica's cache sees every key.
 table is refreshed from the registry every ``--refresh-seconds``, and a promotion made through
 one replica's admin API is applied there at once and by the others at their next refresh, as
 between several ``manymodels serve`` processes.
-
-**Shutdown.** SIGTERM and Ctrl-C delete the application (``serve.shutdown`` on an embedded
-Ray, only this application on a cluster others share), then stop the embedded Ray through
-``RayBackend.close``, whose reaper kills whatever Ray leaves behind, even after a SIGKILL.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.settings import Settings
-
-logger = logging.getLogger("manymodels.serving.ray_serve")
 
 APP_NAME = "manymodels"
 MODEL_ID_HEADER = b"serve_multiplexed_model_id"
@@ -146,7 +137,18 @@ def application(settings: Settings, *, replicas: int) -> Any:
     def build() -> ASGIApp:  # runs in each replica, when it starts
         from ray import serve
 
+        from manymodels.registry.client import Registry
         from serving.app import create_app
+
+        # The app's lifespan opens the registry again; its failure there would reach Serve
+        # (and the command) only as "ASGI lifespan startup failed", so a registry this
+        # replica cannot open fails here, as the replica's own error.
+        Registry.open(
+            settings.registry,
+            db_url=settings.registry_db,
+            artifacts=settings.artifacts,
+            signer=settings.signer,
+        ).close()
 
         @serve.multiplexed(max_num_models_per_replica=cache_size)
         async def remember(key: str) -> str:
@@ -163,102 +165,3 @@ def application(settings: Settings, *, replicas: int) -> Any:
         name="router", num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS
     )(serve.ingress(build)())
     return router.bind()
-
-
-SHUTDOWN_SECONDS = 15.0
-"""How long the replicas get to finish their requests and run the app's shutdown (a running
-retrain job, the monitor's last flush) before Ray is stopped under them. A Ctrl-C in a
-terminal reaches Ray's own processes too, and Serve's controller may then never answer."""
-
-
-def _bounded(stop: Callable[[], object], seconds: float = SHUTDOWN_SECONDS) -> None:
-    """Run ``stop`` for at most ``seconds``: Serve's own shutdown waits 30 s on a controller
-    that no longer answers."""
-
-    def attempt() -> None:
-        try:
-            stop()
-        except Exception as e:  # Ray going down under it: what is left is stopped next
-            logger.warning("Ray Serve did not shut down cleanly: %s", e)
-
-    thread = threading.Thread(target=attempt, name="serve-shutdown", daemon=True)
-    thread.start()
-    thread.join(seconds)
-
-
-class _Signals:
-    """SIGTERM and SIGINT while starting: ``KeyboardInterrupt`` (a start can hang, say on a
-    replica that cannot be placed); once serving: the ``stop`` event, so the clean-up runs
-    outside a signal handler. While cleaning up, further ones are ignored (the reaper covers
-    a SIGKILL)."""
-
-    handled = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.serving = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.stop.set()
-        if not self.serving:
-            raise KeyboardInterrupt
-
-    def __enter__(self) -> _Signals:
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.handled}
-        return self
-
-    def ignore(self) -> None:
-        for sig in self.handled:
-            signal.signal(sig, signal.SIG_IGN)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def run(
-    settings: Settings,
-    *,
-    replicas: int,
-    ray_address: str | None,
-    echo: Callable[[str], None],
-) -> None:
-    """Deploy ``replicas`` routers on Ray Serve and serve until SIGTERM or Ctrl-C."""
-    from manymodels.execution import RayBackend
-
-    # read by processes Ray starts from here (an embedded cluster's proxy); a user's wins
-    os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
-    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
-    # replicas do not share the command's working directory
-    settings = replace(settings, registry=settings.registry.resolve())
-    # A replica asks Ray for one CPU (Serve's default, what a cluster's autoscaler plans by):
-    # an embedded Ray counts them on top of the machine's, so that every replica is placed
-    # and a retrain job on Ray (--retrain-backend ray) still finds the cores to run on.
-    cpus = None if ray_address else (os.cpu_count() or 1) + replicas
-    with _Signals() as signals:
-        backend = RayBackend(ray_address, num_cpus=cpus)
-        try:
-            from ray import serve
-
-            # a guard: ray.init from the main thread replaces it (sys.exit); RayBackend starts
-            # Ray in a thread of its own and keeps the process's handlers
-            signal.signal(signal.SIGTERM, signals._handle)
-            serve.start(http_options={"host": settings.host, "port": settings.port})
-            serve.run(
-                application(settings, replicas=replicas),
-                name=APP_NAME,
-                route_prefix="/",
-                blocking=False,
-            )
-            signals.serving = True
-            url = f"http://{settings.host}:{settings.port}"
-            echo(f"ray serve: {replicas} router replica(s) at {url} (docs: {url}/docs)")
-            while not signals.stop.wait(0.5):
-                pass
-            signals.ignore()
-            echo("stopping Ray Serve")
-            _bounded(serve.shutdown if ray_address is None else lambda: serve.delete(APP_NAME))
-        finally:
-            signals.ignore()
-            backend.close()

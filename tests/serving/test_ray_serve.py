@@ -3,7 +3,9 @@
 One embedded Ray and one Serve application per test (starting them takes 20-60 s on a busy
 2-core machine), so the checks share it: every partition answers as the plain router does, the
 two replicas both answer, a promotion through one replica's admin API is served by both, and
-SIGTERM leaves no process behind.
+SIGTERM leaves no process behind. The start-up refusals and failures (a port in use, replicas
+that cannot open the registry) each need their own command; a Serve shared by two commands is
+``test_ray_serve_cluster.py``'s.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
 from routerkit import TOKEN, TWO_VERSIONS, admin, expected, feature_rows
 
 from serving.ray_serve import REPLICA_HEADER, partition_of
+from serving.serve_run import replica_error
 
 BIN = Path(sys.executable).parent
 REPLICA = REPLICA_HEADER.decode()
@@ -54,6 +57,24 @@ def test_partition_of_reads_scoring_routes_only() -> None:
         assert partition_of(other) is None
 
 
+def test_the_replicas_error_is_the_last_exception_in_serves_message() -> None:
+    """What Serve says of a deployment whose replicas failed to start (as Ray 2.60 words it):
+    its explanation, then the replica's traceback, the real error last."""
+    message = (
+        "The deployment failed to start 3 times in a row. This may be due to a problem with "
+        "its constructor or initial health check failing. See controller logs for details. "
+        "Error:\n\x1b[36mray::ServeReplica:manymodels:router.initialize_and_get_metadata()"
+        '\x1b[39m (pid=4862, ip=192.0.2.2)\n  File "replica.py", line 1928, in initialize\n'
+        "    raise RuntimeError(traceback.format_exc()) from None\n"
+        "RuntimeError: Traceback (most recent call last):\n"
+        '  File "serving/ray_serve.py", line 190, in build\n    Registry.open(\n'
+        "manymodels.exceptions.NoRegistry: no registry at /srv/reg (train something first)\n"
+        "a second line of its message"
+    )
+    assert replica_error(message) == "NoRegistry: no registry at /srv/reg (train something first)"
+    assert replica_error("Deployment failed: no node fits") == "Deployment failed: no node fits"
+
+
 @pytest.mark.slow  # ~6 s of imports (Ray Serve's among them) on 2 cores; far more when busy
 def test_an_unreachable_cluster_is_one_error_line(registry_path: Path) -> None:
     port = _free_port()  # nothing listens there
@@ -65,6 +86,68 @@ def test_an_unreachable_cluster_is_one_error_line(registry_path: Path) -> None:
     assert len(errors) == 1, out.stderr
     assert errors[0].startswith(f"error: cannot start or reach the Ray cluster at 127.0.0.1:{port}")
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow  # imports only: the port is refused before Ray starts
+def test_a_port_in_use_is_one_error_line(registry_path: Path) -> None:
+    """Serve's proxy binds with SO_REUSEPORT: it started beside the port's owner, and the
+    kernel split the clients between the two."""
+    with socket.socket() as taken:  # as another Serve proxy listens: SO_REUSEPORT
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--registry",
+                                 registry_path, "--port", str(port)]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 1, out.stderr
+    assert errors == [f"error: cannot listen on 127.0.0.1:{port}: address already in use"], (
+        out.stderr
+    )
+    assert "Started Serve" not in out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
+def test_replicas_that_cannot_open_the_registry_are_one_error_line(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """The registry goes away after the command checked it, before the replicas open it (a
+    database restarting during a deploy): Serve gave up after three tries with a page of
+    traceback; the command says the replica's own error in one line."""
+    cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "1",
+                             "--registry", registry_path, "--port", str(_free_port())]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w+") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            # its notes follow the registry check, and come seconds before Ray is up
+            while "note:" not in log_path.read_text():
+                assert server.poll() is None, log_path.read_text()
+                time.sleep(0.05)
+            registry_path.rename(tmp_path / "gone")
+            tree: set[int] = set()
+            deadline = time.monotonic() + 240
+            while server.poll() is None:
+                tree |= descendants(server.pid)
+                assert time.monotonic() < deadline, "still running: " + log_path.read_text()
+                time.sleep(0.5)
+            code = server.returncode
+        finally:
+            if server.poll() is None:
+                server.kill()
+    text = log_path.read_text()
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert code == 1, text[-3000:]
+    assert errors == [
+        "error: the router replicas could not start on the embedded Ray: "
+        f"NoRegistry: no registry at {registry_path} (train something first)"
+    ], text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert wait_gone(tree, timeout=15) == {}
 
 
 @pytest.fixture
@@ -101,6 +184,9 @@ def serve_url(registry_path: Path, tmp_path: Path) -> Iterator[tuple[str, subpro
     assert "stopping Ray Serve" in text, text[-3000:]
     assert left == {}, f"still running 15 s after the command exited: {left}"
     assert TOKEN_NOTICE not in text
+    # Serve's note for a second serve.start (serve.run starts it again) said that options
+    # "will not be applied" on a Ray that had just started
+    assert "Connecting to existing Serve app" not in text, text[-3000:]
 
 
 def _predict(url: str, key: str, rows: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
