@@ -15,16 +15,20 @@ replica sees the request, so a middleware inside the replicas could not set it. 
 
 - ``PartitionAffinity`` runs in the proxy (Serve's ``RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH``
   hook, read when the proxy starts: set by ``serve_run.run`` before an embedded Ray starts; on
-  a cluster, set where ``ray start`` runs) and sets the model id of
-  ``/v1/partitions/{key}/predict``, ``/forecast`` and ``/explain`` to the key as it appears in
-  the path. Clients need not know Serve exists, and a client cannot split one partition's
-  affinity by sending another id.
-- ``ReplicaTag`` runs in each replica: it passes the request's model id through a
-  ``@serve.multiplexed`` loader, so the replica reports the key as loaded, and names the
-  replica in an ``x-manymodels-replica`` response header. The multiplexer holds only the key:
-  the model itself lives in the router's own cache, keyed ``(partition, version)``, so a
-  promotion needs no eviction here and in-flight requests finish on the version they started
-  with. Its bound is the cache's size, so what a replica advertises is what its cache holds.
+  a cluster, set where ``ray start`` runs) and sets the model id of every route that loads a
+  partition's model (``partition_of``: ``/v1/partitions/{key}/predict``, ``/forecast``,
+  ``/explain`` and the V2 ``/v2/models/{key}…`` routes) to the key as it appears in the path.
+  Clients need not know Serve exists, and a client cannot split one partition's affinity by
+  sending another id.
+- ``ReplicaTag`` runs in each replica: once a request was answered by the partition's own
+  model (authorized, resolved; not the fallback: ``serving.resolution.served_partitions``)
+  it passes the request's model id through a ``@serve.multiplexed`` loader, so the replica
+  reports the key as loaded; and it names the replica in an ``x-manymodels-replica`` response
+  header. The multiplexer holds only the key: the model itself lives in the router's own
+  cache, keyed ``(partition, version)``, so a promotion needs no eviction here and in-flight
+  requests finish on the version they started with. Its bound is the cache's size, so what a
+  replica advertises is what its cache holds; keys no model of their own answers would only
+  push hot ones out of it.
 
 Without the proxy hook (a cluster started without it) every request still gets an answer:
 Serve then routes by queue length only, and each replica's cache sees every key.
@@ -37,6 +41,7 @@ between several ``manymodels serve`` processes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -54,20 +59,31 @@ MAX_ONGOING_REQUESTS = 64
 """Requests a replica takes at once (Serve's default is 5): the app is asynchronous, and a
 replica at its limit makes Serve send a key to a replica that does not have it."""
 
-_PREFIX = b"/v1/partitions/"
-_SCORING = (b"/predict", b"/forecast", b"/explain")
+_V1 = b"/v1/partitions/"
+_V1_ACTIONS = (b"/predict", b"/forecast", b"/explain")
+_V2 = b"/v2/models/"
+_V2_ACTIONS = (b"/infer", b"/ready")
+_V2_VERSION = re.compile(rb"/versions/[^/]*$")
 
 
 def partition_of(raw_path: bytes) -> bytes | None:
-    """The key (percent-encoded, as in the URL) of a route that loads a partition's model;
-    ``…/predict/`` too, which the app answers as ``…/predict`` (``serving.keys.KeyPaths``)."""
-    if not raw_path.startswith(_PREFIX):
+    """The key (percent-encoded, as in the URL) of a route that loads a partition's model:
+    ``/v1/partitions/{key}/predict`` (``/forecast``, ``/explain``) and the V2 model routes,
+    ``/v2/models/{key}[/versions/{n}][/infer|/ready]``; ``…/predict/`` too, which the app
+    answers as ``…/predict`` (``serving.keys.KeyPaths``)."""
+    if raw_path.startswith(_V1):
+        path = raw_path.rstrip(b"/")
+        for suffix in _V1_ACTIONS:
+            if path.endswith(suffix):
+                return path[len(_V1) : -len(suffix)] or None
         return None
-    raw_path = raw_path.rstrip(b"/")
-    for suffix in _SCORING:
-        if raw_path.endswith(suffix):
-            key = raw_path[len(_PREFIX) : -len(suffix)]
-            return key or None
+    if raw_path.startswith(_V2):
+        path = raw_path.rstrip(b"/")
+        for suffix in _V2_ACTIONS:
+            if path.endswith(suffix):
+                path = path[: -len(suffix)]
+                break
+        return _V2_VERSION.sub(b"", path[len(_V2) :]) or None
     return None
 
 
@@ -98,25 +114,30 @@ def proxy_middlewares() -> list[Middleware]:
 
 
 class ReplicaTag:
-    """Replica-side ASGI middleware: report the request's key as loaded here (``remember``, a
-    ``@serve.multiplexed`` function) and name this replica in the response."""
+    """Replica-side ASGI middleware: name this replica in the response, and report the
+    request's key as loaded here (``remember``, a ``@serve.multiplexed`` function) when the
+    partition's own model answered it."""
 
     def __init__(
-        self, app: ASGIApp, *, replica: str, remember: Callable[[str], Awaitable[object]]
+        self,
+        app: ASGIApp,
+        *,
+        replica: str,
+        remember: Callable[[str], Awaitable[object]],
+        model_id: Callable[[], str] | None = None,
     ) -> None:
+        from serving.resolution import served_partitions  # not in the proxy, which imports us
+
         self.app = app
         self.replica = replica.encode()
         self.remember = remember
+        self.model_id = model_id or _serve_model_id
+        self.served = served_partitions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from ray import serve
-
-        model_id = serve.get_multiplexed_model_id()
-        if model_id:
-            await self.remember(model_id)
         replica = self.replica
 
         async def tagged(message: Message) -> None:
@@ -125,7 +146,20 @@ class ReplicaTag:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, tagged)
+        model_id = self.model_id()
+        if not model_id:
+            await self.app(scope, receive, tagged)
+            return
+        with self.served() as served:
+            await self.app(scope, receive, tagged)
+        if served:  # authorized and answered by a partition's model: its cache holds it
+            await self.remember(model_id)
+
+
+def _serve_model_id() -> str:
+    from ray import serve
+
+    return serve.get_multiplexed_model_id()
 
 
 def application(settings: Settings, *, replicas: int) -> Any:

@@ -15,6 +15,9 @@ loads, caches and scores models.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from manymodels.exceptions import DataError, PartitionNotFound
@@ -37,6 +40,33 @@ class Target:
     version: int
     fallback: bool
     from_alias: bool = False  # read from the in-memory alias table, which may lag the registry
+
+
+_served: ContextVar[list[str] | None] = ContextVar("manymodels_served", default=None)
+
+
+@contextmanager
+def served_partitions() -> Iterator[list[str]]:
+    """The partitions whose own model (not the fallback) a request resolved to while inside,
+    in a list filled as it runs: what a Ray Serve replica reports as loaded
+    (``serving.ray_serve.ReplicaTag``), so a request that was refused (401, 404) or answered
+    by the fallback does not take a place in the replica's multiplexed set. A list, not a
+    set of values: the request's tasks and threads see the same one through copies of the
+    context."""
+    noted: list[str] = []
+    token = _served.set(noted)
+    try:
+        yield noted
+    finally:
+        _served.reset(token)
+
+
+def _noted(target: Target) -> Target:
+    if not target.fallback:
+        noted = _served.get()
+        if noted is not None:
+            noted.append(target.key)
+    return target
 
 
 class Resolver:
@@ -106,10 +136,12 @@ class Resolver:
             if version is None:
                 assert alias is not None
                 version = self.registry.store.resolve_alias(key, alias).version
-            return Target(key, key, version, key == FALLBACK_KEY)
+            return _noted(Target(key, key, version, key == FALLBACK_KEY))
         current = self.aliases.get(key) if key is not None else None
         if current is not None:
-            return Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
+            return _noted(
+                Target(key or text, key or text, current, key == FALLBACK_KEY, from_alias=True)
+            )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
             raise PartitionNotFound(f"no partition '{key or text}' in production{why}")
@@ -126,7 +158,7 @@ class Resolver:
         production key costs one dict lookup, without parsing the key again."""
         current = self.aliases.get(key)
         if current is not None:
-            return Target(key, key, current, key == FALLBACK_KEY, from_alias=True)
+            return _noted(Target(key, key, current, key == FALLBACK_KEY, from_alias=True))
         return self.resolve(key, fallback=fallback)
 
     def _existing(self, text: str) -> str:

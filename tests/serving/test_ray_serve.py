@@ -2,10 +2,10 @@
 
 One embedded Ray and one Serve application per test (starting them takes 20-60 s on a busy
 2-core machine), so the checks share it: every partition answers as the plain router does, the
-two replicas both answer, a promotion through one replica's admin API is served by both, and
-SIGTERM leaves no process behind. The start-up refusals and failures (a port in use, replicas
-that cannot open the registry) each need their own command; a Serve shared by two commands is
-``test_ray_serve_cluster.py``'s.
+two replicas both answer, keys stay on their replica by /v1 and V2 routes alike, a promotion
+through one replica's admin API is served by both, and SIGTERM leaves no process behind. The
+start-up refusals and failures (a port in use, replicas that cannot open the registry) each
+need their own command; a Serve shared by two commands is ``test_ray_serve_cluster.py``'s.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from typing import Any
 import httpx
 import pytest
 from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
-from routerkit import TOKEN, TWO_VERSIONS, admin, expected, feature_rows
+from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
 
-from serving.ray_serve import REPLICA_HEADER, partition_of
+from serving.ray_serve import REPLICA_HEADER, ReplicaTag, partition_of
 from serving.serve_run import replica_error
+from serving.settings import Settings
 
 BIN = Path(sys.executable).parent
 REPLICA = REPLICA_HEADER.decode()
@@ -52,9 +53,56 @@ def test_partition_of_reads_scoring_routes_only() -> None:
     assert partition_of(b"/v1/partitions/store=1,brand=a%2Fb/forecast") == b"store=1,brand=a%2Fb"
     assert partition_of(b"/v1/partitions/store=2/explain") == b"store=2"
     assert partition_of(b"/v1/partitions/store=2/predict/") == b"store=2"  # answered as without
+    # every V2 route of a model loads it: the same key, the same replica
+    assert partition_of(b"/v2/models/store=2,brand=a%2Fb/infer") == b"store=2,brand=a%2Fb"
+    assert partition_of(b"/v2/models/store=2/versions/3/infer/") == b"store=2"
+    assert partition_of(b"/v2/models/store=2/ready") == b"store=2"
+    assert partition_of(b"/v2/models/store=2/versions/3") == b"store=2"
     for other in (b"/v1/predict", b"/v1/partitions/store=2", b"/v1/partitions//predict",
-                  b"/v1/partitions/store=2/promote", b"/healthz"):  # fmt: skip
+                  b"/v1/partitions/store=2/promote", b"/healthz", b"/v2/models/",
+                  b"/v2/models//infer", b"/v2/health/ready", b"/v2"):  # fmt: skip
         assert partition_of(other) is None
+
+
+def _v2_inputs(row: dict[str, Any]) -> dict[str, Any]:
+    return {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [v]}
+                       for n, v in row.items()]}  # fmt: skip
+
+
+def test_a_replica_reports_only_keys_a_partition_model_answered(registry_path: Path) -> None:
+    """Serve's multiplexer holds ``--cache-size`` keys per replica: a request refused (401)
+    or answered by the fallback took a place and pushed a hot key to another replica."""
+    remembered: list[str] = []
+
+    async def remember(key: str) -> None:
+        remembered.append(key)
+
+    asked = {"id": ""}  # the model id the proxy gave the request (``PartitionAffinity``)
+    settings = Settings(registry=registry_path, read_token="reader", refresh_seconds=0.2)
+    client = open_client(settings)
+    client.app.add_middleware(
+        ReplicaTag, replica="r1", remember=remember, model_id=lambda: asked["id"]
+    )
+    reader = {"Authorization": "Bearer reader"}
+    rows = {"rows": feature_rows(1)}
+
+    def post(path: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        asked["id"] = (partition_of(path.encode()) or b"").decode()
+        r = client.post(path, json=body, headers=headers)
+        assert r.headers[REPLICA] == "r1", r.headers
+        return r.status_code
+
+    with client:
+        assert post(f"/v1/partitions/{KEY}/predict", rows, {}) == 401
+        assert post("/v1/partitions/store=99,brand=nobody/predict", rows, reader) == 200
+        assert post("/v2/models/store=98,brand=nobody/infer", _v2_inputs(rows["rows"][0]),
+                    reader) == 200  # fmt: skip
+        assert remembered == []  # refused, then the fallback's
+        assert post(f"/v1/partitions/{KEY}/predict", rows, reader) == 200
+        assert post(f"/v2/models/{TWO_VERSIONS[0]}/infer", _v2_inputs(rows["rows"][0]),
+                    reader) == 200  # fmt: skip
+        assert post("/v1/predict", rows, reader) == 422  # no key in the path: no model id
+    assert remembered == [KEY, TWO_VERSIONS[0]]
 
 
 def test_the_replicas_error_is_the_last_exception_in_serves_message() -> None:
@@ -222,6 +270,15 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
         seen = [_predict(url, key, rows[:1])[1] for _ in range(5)]
         stayed += max(seen.count(r) for r in set(seen))
     assert stayed >= 0.9 * 5 * len(keys), stayed
+    # V2 infer of the same partitions goes to the same replica (it loads the same model)
+    same = 0
+    for key in keys:
+        home = _predict(url, key, rows[:1])[1]
+        for _ in range(3):
+            r = httpx.post(f"{url}/v2/models/{key}/infer", json=_v2_inputs(rows[0]), timeout=30)
+            assert r.status_code == 200, r.text
+            same += r.headers[REPLICA] == home
+    assert same >= 0.9 * 3 * len(keys), same
 
     key = TWO_VERSIONS[0]
     r = httpx.post(f"{url}/v1/partitions/{key}/promote", json={"version": 2},
