@@ -64,7 +64,8 @@ def serve(
         bool,
         typer.Option(
             "--access-log/--no-access-log",
-            help="One JSON line per request on stderr, written by a background thread. Off by "
+            help="One JSON line per request on stderr (with --ray-serve: in each replica's "
+            "log file, docs/deployment.md), written by a background thread. Off by "
             "default: even off the event loop it cost ~20 % of hot throughput on 2 cores "
             "(benchmarks/serve.py); /metrics counts requests by route and status either way.",
         ),
@@ -181,7 +182,7 @@ def serve(
         typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
     if ray_serve:
         try:
-            _ray_serve(settings, replicas=replicas, ray_address=ray_address)
+            _ray_serve(settings, replicas=replicas, ray_address=ray_address, access_log=access_log)
         finally:
             listener.stop()
         return
@@ -216,7 +217,9 @@ def _refuse_unusable_address(host: str, port: int) -> None:
         raise typer.Exit(1)
 
 
-def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) -> None:
+def _ray_serve(
+    settings: Settings, *, replicas: int, ray_address: str | None, access_log: bool
+) -> None:
     """``--ray-serve``: a missing extra, an unreachable cluster, a Serve there this command
     must not deploy to, replicas that cannot start: each is one ``error:`` line."""
     from manymodels.exceptions import ManyModelsError
@@ -233,6 +236,7 @@ def _ray_serve(settings: Settings, *, replicas: int, ray_address: str | None) ->
             settings,
             replicas=replicas,
             ray_address=ray_address,
+            access_log=access_log,
             echo=lambda line: typer.echo(line, err=True),
         )
     except (ManyModelsError, ServeRefused) as e:

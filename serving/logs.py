@@ -4,10 +4,17 @@ An access line per request cost 15–90 µs of the event loop (``json.dumps`` of
 locked write to stderr), up to a fifth of a hot request. Here the loop only creates the log
 record and puts it on a queue (``logging.handlers.QueueHandler``); a ``QueueListener`` thread
 formats it as JSON and writes it. ``--no-access-log`` turns the per-request line off.
+
+In a Ray Serve replica (``start_in_replica``) the listener hands each record to Serve's own
+replica logger instead of stderr, which nobody reads there (the replica's stderr goes to a
+worker log, and INFO lines were dropped for want of a handler): it lands in the replica's log
+file, ``logs/serve/replica_<app>_router_<id>.log`` under the node's Ray session, beside
+Serve's lines and in the format the deployment's ``logging_config`` gives them.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import queue
@@ -38,11 +45,15 @@ class _Deferred(QueueHandler):
         return record
 
 
-def start(*, access_log: bool = True, stream: Any = None) -> QueueListener:
-    """Route ``manymodels.serving`` logs through a queue to ``stream`` (stderr); returns the
-    running listener, which the caller stops (flushing what is queued) at shutdown."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+def start(
+    *, access_log: bool = True, stream: Any = None, handler: logging.Handler | None = None
+) -> QueueListener:
+    """Route ``manymodels.serving`` logs through a queue to ``handler`` (by default one
+    writing to ``stream``, stderr); returns the running listener, which the caller stops
+    (flushing what is queued) at shutdown."""
+    if handler is None:
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     listener = QueueListener(lines, handler, respect_handler_level=False)
     served = logging.getLogger("manymodels.serving")
@@ -51,4 +62,23 @@ def start(*, access_log: bool = True, stream: Any = None) -> QueueListener:
     served.propagate = False
     logging.getLogger(ACCESS).setLevel(logging.INFO if access_log else logging.WARNING)
     listener.start()
+    return listener
+
+
+SERVE_LOGGER = "ray.serve"
+
+
+class _ToServe(logging.Handler):
+    """Hands a record to Ray Serve's logger, whose handlers (set up by Serve in each replica,
+    and set again when the deployment's ``logging_config`` changes) format and write it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(SERVE_LOGGER).handle(record)
+
+
+def start_in_replica(*, access_log: bool) -> QueueListener:
+    """``start`` in a Ray Serve replica: the lines go to the replica's log file (see the
+    module docstring); what is queued is written when the replica's process exits."""
+    listener = start(access_log=access_log, handler=_ToServe())
+    atexit.register(listener.stop)
     return listener

@@ -4,11 +4,15 @@ A per-app registry (not the process-global default) lets several apps live in on
 as they do in tests. Request counters and histograms are updated by the request middleware;
 cache and alias-table figures are read from their owners at scrape time, so the hot path pays
 nothing for them.
+
+``label`` gives every series constant labels: a Ray Serve replica names itself (``replica``),
+as a scrape through Serve's proxy reaches one replica or another, and two replicas' counters
+under one series would read as a counter that keeps resetting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -55,6 +59,11 @@ class Metrics:
             registry=self.registry,
         )
         self._collector: _ServiceCollector | None = None
+        self._labelled: _Labelled | None = None
+
+    def label(self, **labels: str) -> None:
+        """Add ``labels`` to every series this registry renders (set once, at start-up)."""
+        self._labelled = _Labelled(self.registry, labels)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
@@ -75,7 +84,21 @@ class Metrics:
             self._collector = None
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self._labelled or self.registry)
+
+
+class _Labelled:
+    """A registry's metrics with constant labels added to each sample, at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self.registry, self.labels = registry, labels
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in self.registry.collect():
+            metric.samples = [
+                s._replace(labels={**s.labels, **self.labels}) for s in metric.samples
+            ]
+            yield metric
 
 
 class _ServiceCollector(Collector):

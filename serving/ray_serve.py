@@ -37,6 +37,14 @@ Serve then routes by queue length only, and each replica's cache sees every key.
 table is refreshed from the registry every ``--refresh-seconds``, and a promotion made through
 one replica's admin API is applied there at once and by the others at their next refresh, as
 between several ``manymodels serve`` processes.
+
+**Logs and metrics of a replica.** Its ``manymodels.serving`` log lines ("router ready", the
+access log with ``--access-log``, errors) go to Ray Serve's replica logger
+(``serving.logs.start_in_replica``): the replica's log file under the node's Ray session,
+``logs/serve/replica_<app>_router_<id>.log``, where Serve writes its own, formatted by the
+deployment's ``logging_config``. ``/metrics`` labels every series with ``replica``, the id in
+``x-manymodels-replica``: a scrape through the proxy reaches one replica, and series of two
+replicas must not look like one counter that keeps resetting.
 """
 
 from __future__ import annotations
@@ -162,9 +170,12 @@ def _serve_model_id() -> str:
     return serve.get_multiplexed_model_id()
 
 
-def application(settings: Settings, *, replicas: int) -> Any:
-    """The bound Serve application: ``replicas`` copies of the router over ``settings``."""
+def application(settings: Settings, *, replicas: int, access_log: bool = False) -> Any:
+    """The bound Serve application: ``replicas`` copies of the router over ``settings``,
+    logging through Serve's replica logger (Serve's own access line too with
+    ``access_log``)."""
     from ray import serve
+    from ray.serve.schema import LoggingConfig
 
     cache_size = settings.cache_size
 
@@ -172,6 +183,7 @@ def application(settings: Settings, *, replicas: int) -> Any:
         from ray import serve
 
         from manymodels.registry.client import Registry
+        from serving import logs
         from serving.app import create_app
 
         # The app's lifespan opens the registry again; its failure there would reach Serve
@@ -191,11 +203,16 @@ def application(settings: Settings, *, replicas: int) -> Any:
         context = serve.get_replica_context()
         replica_id = getattr(context, "replica_id", None)
         name = str(getattr(replica_id, "unique_id", None) or getattr(context, "replica_tag", ""))
+        logs.start_in_replica(access_log=access_log)
         app = create_app(settings)
+        app.state.metrics.label(replica=name)
         app.add_middleware(ReplicaTag, replica=name, remember=remember)
         return app
 
     router = serve.deployment(
-        name="router", num_replicas=replicas, max_ongoing_requests=MAX_ONGOING_REQUESTS
+        name="router",
+        num_replicas=replicas,
+        max_ongoing_requests=MAX_ONGOING_REQUESTS,
+        logging_config=LoggingConfig(log_level="INFO", enable_access_log=access_log),
     )(serve.ingress(build)())
     return router.bind()

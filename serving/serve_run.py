@@ -217,6 +217,7 @@ def run(
     *,
     replicas: int,
     ray_address: str | None,
+    access_log: bool = False,
     echo: Callable[[str], None],
 ) -> None:
     """Deploy ``replicas`` routers on Ray Serve and serve until SIGTERM or Ctrl-C."""
@@ -249,7 +250,7 @@ def run(
             try:
                 deployed = True
                 serve.run(
-                    application(settings, replicas=replicas),
+                    application(settings, replicas=replicas, access_log=access_log),
                     name=APP_NAME,
                     route_prefix="/",
                     blocking=False,
@@ -264,6 +265,10 @@ def run(
             signals.serving = True
             url = f"http://{settings.host}:{settings.port}"
             echo(f"ray serve: {replicas} router replica(s) at {url} (docs: {url}/docs)")
+            logs = _logs_dir()
+            if logs is not None:
+                nodes = " on each node" if ray_address else ""
+                echo(f"ray serve: replica logs in {logs}/serve/replica_{APP_NAME}_*.log{nodes}")
             while not signals.stop.wait(0.5):
                 pass
             signals.ignore()

@@ -2,15 +2,17 @@
 
 One embedded Ray and one Serve application per test (starting them takes 20-60 s on a busy
 2-core machine), so the checks share it: every partition answers as the plain router does, the
-two replicas both answer, keys stay on their replica by /v1 and V2 routes alike, a promotion
-through one replica's admin API is served by both, and SIGTERM leaves no process behind. The
-start-up refusals and failures (a port in use, replicas that cannot open the registry) each
-need their own command; a Serve shared by two commands is ``test_ray_serve_cluster.py``'s.
+two replicas both answer, keys stay on their replica by /v1 and V2 routes alike, each replica's
+/metrics names it, its log lines (the access log) reach its Serve log file, a promotion through
+one replica's admin API is served by both, and SIGTERM leaves no process behind. The start-up
+refusals and failures (a port in use, replicas that cannot open the registry) each need their
+own command; a Serve shared by two commands is ``test_ray_serve_cluster.py``'s.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -199,13 +201,15 @@ def test_replicas_that_cannot_open_the_registry_are_one_error_line(
 
 
 @pytest.fixture
-def serve_url(registry_path: Path, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serve_url(
+    registry_path: Path, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """The command as a user runs it; SIGTERM at the end, then nothing of it may be left."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "2",
                              "--registry", registry_path, "--port", str(port),
-                             "--refresh-seconds", "0.2", "--no-access-log"]  # fmt: skip
+                             "--refresh-seconds", "0.2", "--access-log"]  # fmt: skip
     env = {**os.environ, "MANYMODELS_ADMIN_TOKEN": TOKEN}
     env.pop("RAY_ADDRESS", None)
     log_path = tmp_path / "serve.log"
@@ -221,7 +225,7 @@ def serve_url(registry_path: Path, tmp_path: Path) -> Iterator[tuple[str, subpro
                 time.sleep(0.5)
             tree = descendants(server.pid)
             assert len(ray_processes(tree)) >= 4, alive(tree)
-            yield url, server
+            yield url, server, log_path
             tree |= descendants(server.pid)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -246,9 +250,9 @@ def _predict(url: str, key: str, rows: list[dict[str, Any]]) -> tuple[dict[str, 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process tree from /proc")
 def test_two_replicas_answer_every_partition_and_follow_a_promotion(
-    serve_url: tuple[str, subprocess.Popen[bytes]], server: str, registry_path: Path
+    serve_url: tuple[str, subprocess.Popen[bytes], Path], server: str, registry_path: Path
 ) -> None:
-    url, _ = serve_url
+    url, _, log_path = serve_url
     rows = feature_rows()
     page = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}, timeout=30).json()
     keys = [item["partition"] for item in page["partitions"] if item["partition"] != "__fallback__"]
@@ -279,6 +283,28 @@ def test_two_replicas_answer_every_partition_and_follow_a_promotion(
             assert r.status_code == 200, r.text
             same += r.headers[REPLICA] == home
     assert same >= 0.9 * 3 * len(keys), same
+
+    # each replica's /metrics names it on every series (through the proxy, one or the other)
+    named: dict[str, str] = {}
+    for _ in range(40):
+        r = httpx.get(f"{url}/metrics", timeout=30)
+        samples = [line for line in r.text.splitlines() if line and not line.startswith("#")]
+        assert samples and all(f'replica="{r.headers[REPLICA]}"' in s for s in samples), r.text
+        named[r.headers[REPLICA]] = r.text
+        if len(named) == 2:
+            break
+    assert set(named) == replicas, named.keys()
+
+    # --access-log: each replica's lines are in its Serve log file, which the command names
+    (where,) = re.findall(r"replica logs in (\S+)", log_path.read_text())
+    deadline = time.monotonic() + 30
+    while True:  # written by a background thread
+        logged = "".join(p.read_text() for p in Path(where).parent.glob(Path(where).name))
+        if logged.count('"event": "router ready"') == 2 and '"route": "/v2/models/' in logged:
+            break
+        assert time.monotonic() < deadline, logged[-3000:]
+        time.sleep(0.5)
+    assert '"path": "/v1/partitions/' in logged and '"status": 200' in logged, logged[-3000:]
 
     key = TWO_VERSIONS[0]
     r = httpx.post(f"{url}/v1/partitions/{key}/promote", json={"version": 2},
