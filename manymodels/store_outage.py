@@ -28,7 +28,7 @@ def stop_if_down(result: object, backend: Any, run_id: str, lost: int) -> None:
         return
     backend.cancel()
     left = (
-        f"{lost} partition(s) trained but not stored are lost, the rest not trained"
+        f"{lost} partition(s) lost with the task that met it, the rest not trained"
         if lost
         else "no partition trained"
     )

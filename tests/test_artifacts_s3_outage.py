@@ -187,7 +187,7 @@ def test_a_run_stops_at_the_first_chunk_its_store_fails_and_resume_finishes_it(
     said = str(raised.value)
     assert seconds < 15, seconds  # one failed flush (3 attempts), not one per partition
     assert "\n" not in said and url in said and f"--resume {run.run_id}" in said, said
-    assert "10 partition(s) trained but not stored are lost" in said, said
+    assert "10 partition(s) lost with the task that met it, the rest not trained" in said, said
     assert run.status == "failed" and run.n_trained == 10, run
     assert len(lost) == 10 and {o.error_type for o in lost} == {"ArtifactStoreUnavailable"}
     server.start()
