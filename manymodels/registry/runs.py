@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RunNotFound, RunTakenOver
 from manymodels.feature_schema import FeatureSchema
+from manymodels.registry import full_runs
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches, dumps, now
@@ -91,6 +92,7 @@ class RunsMixin(StoreBase):
             if options:
                 values["options_json"] = _merged(conn, run_id, options)
             conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
+            full_runs.record_full(conn, run_id)
         return self.get_run(run_id)
 
     def record_run_options(
@@ -107,6 +109,7 @@ class RunsMixin(StoreBase):
                 .where(t.runs.c.run_id == run_id)
                 .values(options_json=_merged(conn, run_id, options))
             )
+            full_runs.record_full(conn, run_id)
 
     def reopen_run(
         self,
@@ -197,24 +200,11 @@ class RunsMixin(StoreBase):
         """The newest completed full run of ``spec_name`` that recorded ``option`` (``"global"``:
         ``current_global``; a run's interval pool) and that ``usable`` accepts, looked up by
         spec — runs of other specs cannot push it out of sight, as they did out of the newest
-        50 runs of every spec. Read a page at a time, newest first, until the first such run:
-        the spec's retrains since its last full run, not all its runs (a PostgreSQL cursor
-        would otherwise fetch every row of the query at once)."""
-        r = t.runs.c
-        q = runs_with(option, t.runs).where(r.spec_name == spec_name, r.status == "completed")
-        page, offset = 50, 0
-        with self.engine.connect() as conn:
-            while True:
-                rows = conn.execute(q.limit(page).offset(offset)).all()
-                for row in rows:
-                    run = run_entity(row)
-                    if full_run_with(option, run.status, run.options) and (
-                        usable is None or usable(run)
-                    ):
-                        return run
-                if len(rows) < page:
-                    return None
-                offset += page
+        50 runs of every spec. Two primary-key reads: the spec's pointer to its newest full
+        run (``full_runs``), and that run; one-partition retrains since, which record the
+        option too, are not walked (each retrain looking up its pool walked all the earlier
+        ones: O(R²) reads over R retrains)."""
+        return full_runs.newest_full(self, spec_name, option, usable)
 
     def last_times(self, run_id: str, keys: Sequence[str]) -> dict[str, Any]:
         """Each of ``keys``' last training time in the version ``run_id`` made of it (its

@@ -210,3 +210,31 @@ def test_actuals_of_many_partitions_are_one_batched_write(reg: Registry) -> None
         store.add_many_actuals(reg.store.engine, f"2026-11-{day:02d}", batches[:2])
     assert len(store.windows(reg.store.engine, "k=0", 1)) == WINDOWS
     assert len(store.windows(reg.store.engine, "k=5", 1)) == 1
+
+
+def test_the_newest_full_run_after_many_one_partition_retrains(reg: Registry) -> None:
+    """The pointer a full run's finish writes, and the keyset walk of a registry without one
+    (more runs than a page: a row-value comparison), answer alike on every database."""
+    import dataclasses
+
+    from sqlalchemy import delete
+
+    from manymodels.registry.engine import now
+    from manymodels.registry.full_runs import PAGE, pointer_name
+
+    pool = {"run_id": "full", "levels": [80.0], "quantiles": [1.0]}
+    full = dataclasses.replace(make_run("full"), options={"interval_pool": pool})
+    reg.store.create_run(full)
+    reg.store.finish_run("full", "completed")
+    for i in range(PAGE + 5):
+        one = dataclasses.replace(
+            make_run(f"one{i:04d}"), started_at=now(), options={"only": 1, "interval_pool": pool}
+        )
+        reg.store.create_run(one)
+        reg.store.finish_run(one.run_id, "completed")
+    assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]
+    with reg.store.engine.begin() as conn:
+        conn.execute(delete(t.meta).where(t.meta.c.name.like("full_run:%")))
+    assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]
+    assert reg.store.get_meta(pointer_name("test", "interval_pool")) == "full"  # the walk wrote it
+    assert reg.store.newest_full_run("test", "global") is None
