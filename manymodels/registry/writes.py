@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError
@@ -23,6 +23,7 @@ from manymodels.registry.alias_moves import AliasMovesMixin
 from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.registry.retention import doomed_versions
 from manymodels.registry.rows import (
     VERSION_COLUMNS,
     JsonMemo,
@@ -211,30 +212,21 @@ class WritesMixin(AliasMovesMixin):
         it re-reads the alias.
 
         One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
+        A dry run only reads, outside the write lock (``retention.doomed_versions``).
         """
         if keep < 1:
             raise RegistryError("retention must keep at least 1 version per partition")
-        c, a = t.model_versions.c, t.aliases.c
-        rank = func.row_number().over(partition_by=c.key, order_by=c.version.desc()).label("rank")
-        ranked = select(c.id, c.key, c.version, c.artifact_sha256, rank).subquery()
-        pair = tuple_(ranked.c.key, ranked.c.version)
-        with_rows = (
-            select(c.key, func.max(c.version)).where(c.data_sha256.is_not(None)).group_by(c.key)
-        )
-        q = select(ranked.c.id, ranked.c.key, ranked.c.version, ranked.c.artifact_sha256).where(
-            ranked.c.rank > keep, ~pair.in_(select(a.key, a.version)), ~pair.in_(with_rows)
-        )
-        if moved_since is not None:
-            h = t.alias_history.c
-            for end in (h.from_version, h.to_version):
-                moved = select(h.key, end).where(h.at > moved_since, end.is_not(None))
-                q = q.where(~pair.in_(moved))
+        q = doomed_versions(keep, moved_since)
+        if dry_run:  # a read: it must not hold the write lock, nor wait for it
+            with self.engine.connect() as conn:
+                doomed = conn.execute(q).all()
+            return [(r.key, r.version, r.artifact_sha256) for r in doomed]
         with self._begin() as conn:
             doomed = conn.execute(q).all()
-            if doomed and not dry_run:
+            if doomed:
                 ids = [r.id for r in doomed]
                 for batch in batches(ids):
-                    conn.execute(delete(t.model_versions).where(c.id.in_(batch)))
+                    conn.execute(delete(t.model_versions).where(t.model_versions.c.id.in_(batch)))
                 mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
                 conn.execute(delete(t.meta).where(t.meta.c.name == VERSIONS_DELETED))
                 conn.execute(insert(t.meta).values(name=VERSIONS_DELETED, value=mark))
