@@ -198,10 +198,12 @@ def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute("ALTER TABLE model_versions DROP COLUMN signature")
         conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")
         conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
+        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
+        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=0").data_sha256 is None
-        assert reg.store.get_meta("schema_version") == "7"
+        assert reg.store.get_meta("schema_version") == "8"
         assert reg.count_partitions() == 3
     summary = train(spec_dict(), df[df.pid == 0], tmp_path / "reg", backend="local", append=True)
     assert summary.run.options["append"]["with_history"] == 0

@@ -3,9 +3,11 @@
 ``report.health`` builds every production partition's row and ``report.ranked`` sorts them:
 right for ``manymodels monitor`` and ``retrain --when`` (which look at every partition), but
 a dashboard paging through 100,000 partitions would pay that whole pass — seconds — for each
-page of 50. For ``drift`` (``ix_monitor_drift_score``), ``age`` (the versions' creation time)
-and ``key`` the page's keys come from one ``ORDER BY … LIMIT … OFFSET`` query, and only those
-partitions' rows are built (``report.health(keys=…)``). The order is ``report.ranked``'s to
+page of 50. For ``drift`` (``ix_monitor_drift_score``), ``age`` (the creation time of the
+version production points at, kept on its alias: ``ix_aliases_age``, production's versions
+only, never the versions superseded before them) and ``key`` the page's keys come from one
+``ORDER BY … LIMIT … OFFSET`` query, and only those partitions' rows are built
+(``report.health(keys=…)``). The order is ``report.ranked``'s to
 the row: drift highest first (a drift row of a version production no longer points at, or one
 without a score, counts as none), then the partitions without a score by key; age oldest
 first; ties by key. ``error`` and ``naive`` are ratios of sums kept per day window, which no
@@ -45,11 +47,13 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
         if sort == "key":
             q = select(a.key).where(production).order_by(a.key)
             return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
-        if sort == "age":  # along ix_model_versions_created (created_at, key)
+        if sort == "age":  # along ix_aliases_age (alias, version_created_at, key)
             q = (
-                select(v.key)
-                .where(v.key != FALLBACK_KEY, serves(v.key, v.version).exists())
-                .order_by(v.created_at, v.key)
+                select(a.key)
+                .where(
+                    production, select(v.id).where(v.key == a.key, v.version == a.version).exists()
+                )
+                .order_by(a.version_created_at, a.key)
             )
             return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
         scored = select(d.key).where(  # along ix_monitor_drift_score

@@ -117,8 +117,16 @@ class AliasMovesMixin(StoreBase):
             return self._move_aliases(conn, [(key, alias, target, why, "rollback")], None, now())[0]
 
     def _move_aliases(
-        self, conn: Connection, moves: list[Move], run_id: str | None, at: str
+        self,
+        conn: Connection,
+        moves: list[Move],
+        run_id: str | None,
+        at: str,
+        *,
+        created: str | None = None,
     ) -> list[AliasMove]:
+        """Write ``moves`` and their history. ``created``: every version moved onto was made
+        at that time (``record``'s new ones), so their ``created_at`` is not read back."""
         if not moves:
             return []
         out = []
@@ -127,21 +135,28 @@ class AliasMovesMixin(StoreBase):
             before = self._alias_versions(conn, [m[0] for m in group], alias)
             updates = [m for m in group if m[0] in before]
             inserts = [m for m in group if m[0] not in before]
+            pairs = [(m[0], m[2]) for m in group]
+            born = dict.fromkeys(pairs, created) if created else _created_at(conn, pairs)
             if updates:
                 conn.execute(
                     update(t.aliases)
                     .where(and_(t.aliases.c.key == bindparam("k"), t.aliases.c.alias == alias))
-                    .values(version=bindparam("v"), updated_at=at),
-                    [{"k": m[0], "v": m[2]} for m in updates],
+                    .values(
+                        version=bindparam("v"), updated_at=at, version_created_at=bindparam("c")
+                    ),
+                    [{"k": m[0], "v": m[2], "c": born.get((m[0], m[2]))} for m in updates],
                 )
             if inserts:
                 conn.execute(
                     insert(t.aliases),
                     [
-                        {"key": m[0], "alias": alias, "version": m[2], "updated_at": at}
+                        {
+                            "key": m[0], "alias": alias, "version": m[2], "updated_at": at,
+                            "version_created_at": born.get((m[0], m[2])),
+                        }
                         for m in inserts
                     ],
-                )
+                )  # fmt: skip
             out += [
                 AliasMove(k, a, before.get(k), v, r, run_id, at, act) for k, a, v, r, act in group
             ]
@@ -168,6 +183,21 @@ class AliasMovesMixin(StoreBase):
             q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
             out.update(conn.execute(q).all())
         return out
+
+
+def _created_at(conn: Connection, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The ``created_at`` of each ``(key, version)`` (``aliases.version_created_at``): probes of
+    the versions' unique (key, version) index, a batch of keys at a time."""
+    c = t.model_versions.c
+    wanted = set(pairs)
+    out: dict[tuple[str, int], str] = {}
+    for batch in batches(sorted(wanted)):
+        versions = sorted({v for _, v in batch})
+        q = select(c.key, c.version, c.created_at).where(
+            c.key.in_([k for k, _ in batch]), c.version.in_(versions)
+        )
+        out.update(((k, v), at) for k, v, at in conn.execute(q) if (k, v) in wanted)
+    return out
 
 
 def _replay(rows: Iterable[Any]) -> list[int]:

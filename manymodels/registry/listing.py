@@ -43,19 +43,24 @@ class ListingMixin(ReadsMixin):
         if by not in RANKS:
             raise DataError(f"rank by one of {', '.join(RANKS)}, not {by!r}")
         v, a = t.model_versions.c, t.aliases.c
-        value = {"skill": t.SKILL, "score": v.score, "age": v.created_at}[by]
-        in_production = (
-            select(a.key)
-            .where(and_(a.key == v.key, a.alias == "production", a.version == v.version))
-            .exists()
-        )
-        base = select(v.key).where(in_production)
-        base = with_prefix(base, v.key, prefix)
+        value: Any
+        if by == "age":  # along ix_aliases_age: production's versions only (see schema)
+            value, key = a.version_created_at, a.key
+            exists_version = select(v.id).where(and_(v.key == a.key, v.version == a.version))
+            in_production = and_(a.alias == "production", exists_version.exists())
+        else:  # along ix_model_versions_skill / _score, each row's alias probed
+            value, key = {"skill": t.SKILL, "score": v.score}[by], v.key
+            in_production = (
+                select(a.key)
+                .where(and_(a.key == v.key, a.alias == "production", a.version == v.version))
+                .exists()
+            )
+        base = with_prefix(select(key).where(in_production), key, prefix)
         with self.engine.connect() as conn:
             start: Any = None
             null_phase = False  # past the rows with a value: those without one, by key
             if after is not None:
-                q = select(value).where(in_production, v.key == after)
+                q = select(value).where(in_production, key == after)
                 found = conn.execute(q).first()
                 if found is None:
                     raise PartitionNotFound(
@@ -67,13 +72,13 @@ class ListingMixin(ReadsMixin):
             if not null_phase:
                 q = base.where(value.is_not(None))
                 if after is not None:
-                    q = q.where(value >= start, or_(value > start, v.key > after))
-                keys = list(conn.execute(q.order_by(value, v.key).limit(limit)).scalars())
+                    q = q.where(value >= start, or_(value > start, key > after))
+                keys = list(conn.execute(q.order_by(value, key).limit(limit)).scalars())
                 after = None
             if len(keys) < limit:
                 q = base.where(value.is_(None))
-                q = q.where(v.key > after) if after is not None else q
-                q = q.order_by(v.key).limit(limit - len(keys))
+                q = q.where(key > after) if after is not None else q
+                q = q.order_by(key).limit(limit - len(keys))
                 keys += conn.execute(q).scalars()
             rows = conn.execute(select(t.partitions).where(t.partitions.c.key.in_(keys))).all()
             by_key = {r.key: r for r in rows}

@@ -24,10 +24,11 @@ from sqlalchemy import (
 
 from manymodels.keys import MAX_KEY_CHARS
 
-SCHEMA_VERSION = "7"
+SCHEMA_VERSION = "8"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
-``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``. Each step is an
+``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
+``aliases.version_created_at`` and ``ix_aliases_age``. Each step is an
 alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
@@ -116,8 +117,13 @@ aliases = Table(
     Column("alias", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", String(32), nullable=False),
+    # the ``created_at`` of the version it points at, written with every move (schema 8): the
+    # partitions by model age walk ``ix_aliases_age`` — production's versions only — instead
+    # of every version by ``ix_model_versions_created``, where superseded ones come first
+    Column("version_created_at", String(32)),
     PrimaryKeyConstraint("key", "alias"),
     Index("ix_aliases_updated", "updated_at"),
+    Index("ix_aliases_age", "alias", "version_created_at", "key"),
 )
 
 alias_history = Table(

@@ -141,7 +141,7 @@ class WritesMixin(AliasMovesMixin):
                         for v in written
                     ],
                 )
-            self._move_aliases(conn, moves, run_id, stamp)
+            self._move_aliases(conn, moves, run_id, stamp, created=stamp)  # new versions only
             rows = [
                 (run_id, v.key, "trained", new_numbers[v.key], None, None, v.n_rows,
                  v.data_fingerprint)

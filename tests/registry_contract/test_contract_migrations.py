@@ -109,6 +109,10 @@ def test_an_older_registry_is_upgraded_in_place(db_url: str, tmp_path: Path, ver
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
         assert reg.get_version("k=a").version == 1  # every row kept
         assert reg.get_version("k=a").score == 0.5
+        with reg.store.engine.connect() as conn:  # schema 8: filled from the version
+            born = conn.execute(select(t.aliases.c.version_created_at)).scalars().all()
+        assert born == [ROW.strip("'")]
+        assert [p.key for p in reg.ranked_partitions("age")] == ["k=a"]
         engine = reg.store.engine
         assert current_revision(engine) == t.SCHEMA_VERSION
         assert differences(engine) == []
