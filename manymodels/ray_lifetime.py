@@ -259,7 +259,7 @@ if hasattr(os, "register_at_fork"):  # POSIX
 def probe(address: str, timeout: float = 5.0) -> None:
     """Fail in seconds, not minutes: ``ray.init`` retries an unreachable GCS for a long time."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or address == "auto":
+    if not sep or not (port.isascii() and port.isdigit()) or address == "auto":
         return  # "auto" and other forms are Ray's to resolve
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()

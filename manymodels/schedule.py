@@ -92,7 +92,7 @@ def day_of_week(field: str) -> str:
     days: set[int] = set()
     for item in field.lower().split(","):
         part, slash, step = item.partition("/")
-        every = int(step) if step.isdigit() and int(step) > 0 else 0
+        every = int(step) if step.isascii() and step.isdigit() and int(step) > 0 else 0
         if slash and not every:
             raise ValueError(f"day_of_week {field!r}: bad step {step!r}")
         if part == "*":
@@ -108,7 +108,7 @@ def day_of_week(field: str) -> str:
 
 
 def _day(token: str, field: str) -> int:
-    if token.isdigit() and int(token) <= 7:
+    if token.isascii() and token.isdigit() and int(token) <= 7:
         return int(token)
     if token in DAYS:
         return DAYS.index(token)

@@ -88,6 +88,8 @@ def test_the_issue_example_fires_on_mondays_at_three_local_time() -> None:
         ("0 3 * *", "UTC", "has 4 field(s)"),
         ("0 25 * * *", "UTC", "higher than the maximum"),
         ("0 3 * * 8", "UTC", "'8' is not a day"),
+        ("0 3 * * ²", "UTC", "'²' is not a day"),  # a digit to str.isdigit, not to int()
+        ("0 3 * * */²", "UTC", "bad step '²'"),
         ("0 3 * * 1", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
         ('0 3 * * 1"\nwhen = ["changed", "drifted"]\n#"', "UTC", "'changed' stands alone"),
         # twice: read as neither "changed" alone nor a signal, every partition was retrained

@@ -176,7 +176,7 @@ def model_name(request: Request, decoded: str) -> str:
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2**62:
         raise HTTPException(404, f"no version '{text}': versions are numbers from 1")
     return int(text)
 

@@ -89,6 +89,16 @@ def test_a_v2_model_route_takes_its_version_in_the_path_only(
         assert ok.json()["model_version"] == "2"
 
 
+@pytest.mark.parametrize("version", ["²", "١", "0", "x"])
+def test_a_v2_version_that_is_not_a_number_from_1_is_a_404(
+    http: httpx.Client, version: str
+) -> None:
+    """'²' and '١' are digits to str.isdigit but not to int(): a 500 (found by schemathesis)."""
+    r = http.get(f"/v2/models/{KEY}/versions/{version}")
+    assert r.status_code == 404, r.text
+    assert r.json() == {"error": f"no version '{version}': versions are numbers from 1"}
+
+
 def test_a_v2_models_readiness_probe_answers_whatever_the_query(http: httpx.Client) -> None:
     """KServe's per-model readiness probe, like /v2/health/ready: a prober's cache-buster is
     not refused (it answered 400 'unknown query parameter')."""
