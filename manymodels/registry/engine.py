@@ -191,6 +191,7 @@ def make_engine(url: str) -> Engine:
 
     On PostgreSQL a write transaction takes an advisory lock instead (``POSTGRESQL_WRITE_BEGIN``).
     """
+    url = with_psycopg(url)
     is_sqlite = url.startswith("sqlite")
     path = sqlite_file(url) if is_sqlite else None
     why = read_only_reason(os.path.dirname(path), path) if path is not None else None
@@ -367,6 +368,22 @@ PG_CONNECT_TIMEOUT_SECONDS = 10
 """A connection to PostgreSQL that is not made in this long fails (libpq waits for ever, or
 for the operating system's TCP retries: a router's cold load took 130 s against a frozen
 server before its 500). A URL's own ``connect_timeout`` wins."""
+
+
+def with_psycopg(url: str) -> str:
+    """``url`` with psycopg (3) as its driver when it names none — ``postgresql://`` or
+    Heroku's and Render's ``postgres://``, the form a ``DATABASE_URL`` comes in — and psycopg
+    is installed (``manymodels[postgres]``). SQLAlchemy refuses ``postgres://`` ('Can't load
+    plugin: sqlalchemy.dialects:postgres'), and before 2.1 its driver for ``postgresql://``
+    is psycopg2, which the extra does not install and whose waits for a server that stopped
+    answering nothing bounds (``pg_silence`` watches psycopg's)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        return url
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
 
 
 def _pg_timeouts(url: str) -> dict[str, Any]:

@@ -134,3 +134,23 @@ def test_a_malformed_url_or_a_password_in_its_query_is_one_line_without_it(
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot open registry database")
     assert shown in lines[0] and "hunter2" not in result.output
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_url_without_a_driver_is_served_by_psycopg(
+    postgres: Any, tmp_path: Path, scheme: str
+) -> None:
+    """Heroku's and Render's ``postgres://``, as a DATABASE_URL comes, was refused ('Can't
+    load plugin: sqlalchemy.dialects:postgres'); ``postgresql://`` is psycopg2 before
+    SQLAlchemy 2.1, which the postgres extra does not install."""
+    url = scheme + "://" + postgres.database().split("://", 1)[1]
+    registry = tmp_path / "registry"
+    registry.mkdir()
+    from manymodels.registry import Registry
+
+    with Registry(registry, db_url=url) as reg:  # creates the schema
+        assert reg.store.engine.dialect.driver == "psycopg"
+    args = ["--registry", str(registry), "--registry-db", url]
+    result = runner.invoke(app, ["models", "list", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"] == 0
