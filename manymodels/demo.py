@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels import console
+from manymodels import browse_tables, console
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE
@@ -123,7 +123,7 @@ def _show_models(registry: Path, spec: Spec) -> None:
         items = reg.list_partitions(limit=1000)
     trained = [p for p in items if p.production and p.key != "__fallback__"]
     beat = sum(1 for p in trained if p.production and (p.production.skill or 0) > 0)
-    console.partitions_table(items, total=len(items), offset=0)
+    browse_tables.partitions_table(items, total=len(items), offset=0)
     console.out.print(
         f"{beat} of {len(trained)} partition models beat the naive last-value forecast on their "
         f"validation weeks. Partitions under {spec.min_rows} rows are served by the global "

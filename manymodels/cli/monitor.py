@@ -70,7 +70,7 @@ def monitor(
 
     Each with its drift, live error against validation and naive, model and data age, and
     the retrain triggers it meets (default thresholds)."""
-    from manymodels import console
+    from manymodels import browse_tables, console
     from manymodels.monitoring import report
 
     with open_registry(registry, registry_db, artifacts) as reg:
@@ -90,7 +90,7 @@ def monitor(
     from rich.table import Table
 
     table = Table(
-        title=f"{console.page_head(offset, len(page), len(rows))}, worst {sort} first",
+        title=f"{browse_tables.page_head(offset, len(page), len(rows))}, worst {sort} first",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)

@@ -2,7 +2,7 @@
 read: one place for both ways of reading (``Registry``, or the SQLite browser of
 ``manymodels.cli.fastpath``), so the two can only differ in speed, never in output.
 
-No typer here (``fastpath`` answers without it); ``manymodels.console`` (rich) loads only to
+No typer here (``fastpath`` answers without it); ``manymodels.browse_tables`` loads only to
 print a table, ``--json`` needs just ``manymodels.jsonout``.
 """
 
@@ -33,9 +33,9 @@ def models_list(
     if json_out:
         print_json({"total": total, "offset": offset, "items": [p.to_dict() for p in items]})
     else:
-        from manymodels import console
+        from manymodels import browse_tables
 
-        console.partitions_table(items, total=total, offset=offset)
+        browse_tables.partitions_table(items, total=total, offset=offset)
 
 
 def models_show(
@@ -57,15 +57,15 @@ def models_show(
             out["explain"] = why.to_dict()
         print_json(out)
         return
-    from manymodels import console
+    from manymodels import browse_tables
 
-    console.versions_table(part.key, versions)
+    browse_tables.versions_table(part.key, versions)
     prod = next((v for v in versions if "production" in v.aliases), None)
     if prod is not None:
-        console.candidates_table(prod)
-    console.history_table(history)
+        browse_tables.candidates_table(prod)
+    browse_tables.history_table(history)
     if why is not None:
-        console.explanation_table(why)
+        browse_tables.explanation_table(why)
 
 
 def runs_list(runs: Sequence[Run], lost: Mapping[str, int], *, json_out: bool) -> None:
@@ -74,9 +74,9 @@ def runs_list(runs: Sequence[Run], lost: Mapping[str, int], *, json_out: bool) -
     if json_out:
         print_json([_with_counts(r, lost.get(r.run_id, 0)) for r in runs])
     else:
-        from manymodels import console
+        from manymodels import browse_tables
 
-        console.runs_table(runs, lost)
+        browse_tables.runs_table(runs, lost)
 
 
 def runs_show(
@@ -98,9 +98,9 @@ def runs_show(
             }
         )
         return
-    from manymodels import console
+    from manymodels import browse_tables, console
 
-    console.run_detail(run, n_lost)
+    browse_tables.run_detail(run, n_lost)
     if failed:
         console.outcomes_table(failed, title="failed partitions")
     if lost:

@@ -1,0 +1,193 @@
+"""The tables ``models list``, ``models show``, ``runs list`` and ``runs show`` print for people
+(``manymodels.cli.views`` chooses them or JSON): what the registry holds, its metrics read as
+people read them, its partitions, versions, candidates, alias history and runs. Apart from
+``manymodels.console``, which keeps what ``train`` shows, so that neither grows past one job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from manymodels.console import fmt, out, pct
+from manymodels.plaintable import Table
+from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
+
+if TYPE_CHECKING:
+    from manymodels.explain import Explanation
+
+
+def metric_view(metric: str) -> tuple[str, float]:
+    """Scorers are "greater is better" (``neg_mean_absolute_error``); people read errors as
+    positive numbers, so ``neg_`` metrics are shown negated under their plain name."""
+    if metric.startswith("neg_"):
+        return metric.removeprefix("neg_"), -1.0
+    return metric, 1.0
+
+
+def page_head(offset: int, shown: int, total: int) -> str:
+    """``partitions 101–150 of 3000``; a page past the end is said so (it read "101–100")."""
+    if not shown:
+        return f"no partitions past {offset} of {total}" if total else "no partitions"
+    return f"partitions {offset + 1}–{offset + shown} of {total}"
+
+
+def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
+    """One row a partition. Versions of several metrics on a page (an MLflow import's, or a
+    classifier's fallback metric beside the spec's) each show their own, named in a column:
+    one sign for the page turned every error but one negative."""
+    metrics = {p.production.metric for p in items if p.production}
+    mixed = len(metrics) > 1
+    name = "" if mixed else f"{metric_view(metrics.pop())[0]} " if metrics else "score "
+    table = Table(
+        title=f"{page_head(offset, len(items), total)} ({name}on validation)",
+        title_justify="left",
+    )
+    table.add_column("partition", overflow="fold", no_wrap=True)
+    columns = ("version", "estimator", *(("metric",) if mixed else ()), "model", "naive")
+    for col in (*columns, "skill", "rows"):
+        table.add_column(col, justify="left" if col in ("estimator", "metric") else "right")
+    for p in items:
+        v = p.production
+        if v is None:
+            table.add_row(p.key, *["—"] * (len(columns) + 2))
+            continue
+        metric, sign = metric_view(v.metric)
+        naive = None if v.naive_score is None else sign * v.naive_score
+        table.add_row(
+            p.key, str(v.version), short(v.estimator), *((metric,) if mixed else ()),
+            fmt(sign * v.score), fmt(naive), pct(v.skill), str(v.n_rows),
+        )  # fmt: skip
+    out.print(table)
+
+
+def versions_table(key: str, versions: Sequence[ModelVersion]) -> None:
+    name, sign = metric_view(versions[0].metric) if versions else ("score", 1.0)
+    table = Table(title=f"versions of {key} ({name} on validation)", title_justify="left")
+    for col in ("version", "aliases", "estimator", "params", "model", "naive", "skill", "rows",
+                "run", "created"):  # fmt: skip
+        table.add_column(col)
+    for v in versions:
+        naive = None if v.naive_score is None else sign * v.naive_score
+        table.add_row(
+            str(v.version), ", ".join(v.aliases) or "", _estimator(v),
+            json.dumps(v.params), fmt(sign * v.score), fmt(naive), pct(v.skill),
+            str(v.n_rows), v.run_id, v.created_at[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def _estimator(v: ModelVersion) -> str:
+    """The estimator's short name; a global model chosen says so (one model, every key)."""
+    chosen = v.selection.chosen
+    return short(v.estimator) + (f" ({chosen})" if chosen in ("global", "ensemble") else "")
+
+
+def candidates_table(version: ModelVersion) -> None:
+    name, sign = metric_view(version.metric)
+    table = Table(title=f"candidates tried for version {version.version} ({name} on validation)",
+                  title_justify="left")  # fmt: skip
+    for col in ("candidate", "params", name, "error"):
+        table.add_column(col)
+    for c in version.candidates:
+        score = None if c["score"] is None else sign * c["score"]
+        table.add_row(c["label"], json.dumps(c["params"]), fmt(score), c.get("error") or "")
+    out.print(table)
+    tried = version.selection.transforms
+    if tried:  # target_transform listed several: the candidates above are the chosen one's
+        kind = version.schema.transform_kind
+        scores = ", ".join(
+            f"{k} {'failed' if v is None else fmt(sign * v)}" for k, v in tried.items()
+        )
+        out.print(f"target transform: {kind}, the best of {scores} ({name})", highlight=False)
+    bands = interval_line(version.schema.intervals)
+    if bands:
+        out.print(bands, highlight=False, soft_wrap=True)
+
+
+def interval_line(rec: Mapping[str, Any] | None) -> str | None:
+    """What a version's prediction intervals are (``manymodels.intervals``), said in a line:
+    each level's half-width, and whose errors it was cut from."""
+    if not rec:
+        return None
+
+    def widths(quantiles: Sequence[float]) -> str:
+        pairs = zip(rec["levels"], quantiles, strict=False)  # an older record: what it has
+        return ", ".join(f"{lv:g}% ± {fmt(q)}" for lv, q in pairs)
+
+    pool = rec.get("pool")
+    if not isinstance(pool, Mapping):
+        return f"intervals: {widths(rec['quantiles'])}, from its {rec.get('rows', 0)} errors"
+    return (
+        f"intervals: {widths(rec['quantiles'])}: its mean validation error "
+        f"{fmt(rec.get('mean_error'))} × the pool of run {pool['run_id']} ({pool['rows']:,} "
+        f"scale-free errors of {pool['partitions']:,} partitions); from its own "
+        f"{rec.get('rows', 0)} errors alone: {widths(rec.get('partition_quantiles', []))}"
+    )
+
+
+def explanation_table(why: Explanation) -> None:
+    """What the production version weighs (``manymodels.explain``), largest first."""
+    name, sign = metric_view(why.metric)
+    naive = "—" if why.naive_score is None else fmt(sign * why.naive_score)
+    title = (f"why version {why.version}: {why.estimator.rsplit('.', 1)[-1]}, {name} "
+             f"{fmt(sign * why.score)} vs naive {naive}")  # fmt: skip
+    out.print(title, highlight=False)  # a table's title wraps to its width: "RandomForestRegresso"
+    table = Table()
+    per_class = any(t.cls is not None for t in why.terms)
+    for col in ("feature", "class", "value") if per_class else ("feature", "value"):
+        table.add_column(col)
+    for b in why.intercept:
+        table.add_row("(intercept)", *([""] if per_class else []), fmt(b))
+    for t in why.terms:
+        table.add_row(t.feature, *([t.cls or ""] if per_class else []), fmt(t.value))
+    if why.n_terms > len(why.terms):
+        table.add_row(f"… {why.n_terms - len(why.terms)} more", *([""] if per_class else []), "")
+    out.print(table)
+    out.print(f"{why.kind}: {why.units}", highlight=False)
+
+
+def history_table(moves: Sequence[AliasMove]) -> None:
+    table = Table(title="alias history", title_justify="left")
+    for col in ("at", "alias", "from", "to", "reason", "run"):
+        table.add_column(col)
+    for m in moves:
+        table.add_row(
+            m.at[:19], m.alias, str(m.from_version or "—"), str(m.to_version or "—"), m.reason,
+            m.run_id or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+def runs_table(runs: Sequence[Run], lost: Mapping[str, int]) -> None:
+    """``lost`` counts each run's lost partitions (its row counts them as failed)."""
+    table = Table(title="runs (newest first)", title_justify="left")
+    for col in ("run", "kind", "status", "spec", "partitions", "trained", "skipped", "failed",
+                "lost", "started", "ended"):  # fmt: skip
+        table.add_column(col)
+    for r in runs:
+        n_lost = lost.get(r.run_id, 0)
+        table.add_row(
+            r.run_id, r.kind, r.state, r.spec_name, str(r.n_partitions), str(r.n_trained),
+            str(r.n_skipped), str(r.n_failed - n_lost), str(n_lost), r.started_at[:19],
+            (r.ended_at or "")[:19],
+        )  # fmt: skip
+    out.print(table)
+
+
+def run_detail(run: Run, lost: int) -> None:
+    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.state}")
+    for label, value in [
+        ("spec", f"{run.spec_name} (sha256 {run.spec_hash[:12]}…)"),
+        ("data", f"{run.data_source} (fingerprint {run.data_fingerprint[:12]}…)"),
+        ("started", run.started_at),
+        ("ended", run.ended_at or "—"),
+        ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
+                       f"{run.n_failed - lost} failed" + (f", {lost} lost" if lost else "")),
+    ] + ([("error", run.error)] if run.error else []):  # fmt: skip
+        out.print(f"  {label:<11} {value}")
+
+
+def short(path: str) -> str:
+    return path.replace(":", ".").rsplit(".", 1)[-1]
