@@ -38,9 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from manymodels import __version__
-from manymodels.classes import answered_classes
 from manymodels.exceptions import InvalidRows, ManyModelsError
-from manymodels.partition import FALLBACK_KEY
 from serving import decision
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
@@ -53,11 +51,11 @@ from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
 from serving.served import ServedModel
 from serving.service import ModelService
+from serving.v2_metadata import metadata_of, outputs_of
 from serving.v2_schemas import (
     ErrorResponse,
     InferenceRequest,
     InferenceResponse,
-    MetadataTensor,
     ModelMetadata,
     ResponseOutput,
     ServerMetadata,
@@ -66,7 +64,7 @@ from serving.v2_schemas import (
     output,
     row_problem,
 )
-from serving.v2_tensors import input_tensors, row_inputs, split_binary, to_rows
+from serving.v2_tensors import row_inputs, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -223,49 +221,11 @@ router.add_api_route(
 
 
 # ---------------------------------------------------------------------------- models
-def _outputs(model: ServedModel, threshold: float | None = None) -> list[MetadataTensor]:
-    out = [MetadataTensor(name="predict", datatype=_predict_type(model), shape=[-1])]
-    schema = model.schema
-    if schema.classifies and hasattr(model.model, "predict_proba"):
-        own = getattr(model.model, "classes_", ())
-        k = len(answered_classes(own, schema.classes))
-        out.append(MetadataTensor(name="predict_proba", datatype="FP64", shape=[-1, k]))
-        if schema.decision or threshold is not None:
-            out.append(MetadataTensor(name="label", datatype=_predict_type(model), shape=[-1]))
-    return out
-
-
-def _predict_type(model: ServedModel) -> str:
-    if not model.schema.classifies:
-        return "FP64"
-    classes = getattr(model.model, "classes_", None)
-    return output("x", classes.tolist()).datatype if classes is not None else "BYTES"
-
-
 async def _resolve(
     service: ModelService, text: str, version: int | None, fallback: bool
 ) -> tuple[Target, ServedModel]:
     target = service.resolve(text, version=version, fallback=fallback)
     return await run_in_threadpool(service.load, target)
-
-
-def _metadata(service: ModelService, target: Target, model: ServedModel) -> ModelMetadata:
-    versions: list[str] = []
-    if not target.fallback or target.partition == FALLBACK_KEY:
-        numbers = sorted(v.version for v in service.registry.list_versions(target.key))
-        versions = [str(n) for n in numbers]
-    return ModelMetadata(
-        name=target.partition,
-        versions=versions,
-        platform="sklearn",
-        inputs=input_tensors(model.schema, row_inputs(model)),
-        outputs=_outputs(model),
-        parameters={
-            "served_by": target.key,
-            "version": target.version,
-            "fallback": target.fallback,
-        },
-    )
 
 
 @any_query  # a probe (KServe's per-model readiness), as /v2/health/ready
@@ -298,7 +258,7 @@ async def model_metadata(
     (``parameters.fallback``)."""
     refuse_repeated(request, "fallback")
     target, model = await _resolve(service, model_name(request, key), _version(version), fallback)
-    return await run_in_threadpool(_metadata, service, target, model)
+    return await run_in_threadpool(metadata_of, service, target, model)
 
 
 async def infer(
@@ -333,7 +293,7 @@ async def infer(
         decision.binary_classes(model)
     binary = request.scope.get(BINARY_SCOPE, b"")
     rows = to_rows(body, model.schema.features, binary, settings.max_batch_rows, row_inputs(model))
-    available = [t.name for t in _outputs(model, threshold)]
+    available = [t.name for t in outputs_of(model, threshold)]
     wanted = [o.name for o in body.outputs] if body.outputs else available
     unknown = [name for name in wanted if name not in available]
     if unknown:
