@@ -113,6 +113,10 @@ def chunk() -> tuple[list[NewVersion], list[PartitionOutcome]]:
     return versions, outcomes
 
 
+STAMPS = ("created_at", "updated_at", "at", "started_at", "ended_at", "heartbeat_at",
+          "version_created_at")  # fmt: skip
+
+
 def stored(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table with each value's SQLite storage class, stamps left out."""
     con = sqlite3.connect(db)
@@ -122,10 +126,7 @@ def stored(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         cols = [c[0] for c in cur.description]
         out[name] = [
             tuple(
-                (c, v, type(v).__name__)
-                for c, v in zip(cols, row, strict=True)
-                if c
-                not in ("created_at", "updated_at", "at", "started_at", "ended_at", "heartbeat_at")
+                (c, v, type(v).__name__) for c, v in zip(cols, row, strict=True) if c not in STAMPS
             )
             for row in cur
         ]
