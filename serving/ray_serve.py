@@ -124,7 +124,9 @@ def proxy_middlewares() -> list[Middleware]:
 class ReplicaTag:
     """Replica-side ASGI middleware: name this replica in the response, and report the
     request's key as loaded here (``remember``, a ``@serve.multiplexed`` function) when the
-    partition's own model answered it."""
+    partition's own model answered it: resolved to it, and answered with a success (a key
+    resolved, then refused — no such version, a model that does not load, a bad body — took
+    a place in the replica's set, so made-up keys could evict the ones it serves)."""
 
     def __init__(
         self,
@@ -147,9 +149,11 @@ class ReplicaTag:
             await self.app(scope, receive, send)
             return
         replica = self.replica
+        status = [500]
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status[0] = message["status"]
                 headers = [*message.get("headers", []), (REPLICA_HEADER, replica)]
                 message = {**message, "headers": headers}
             await send(message)
@@ -160,7 +164,7 @@ class ReplicaTag:
             return
         with self.served() as served:
             await self.app(scope, receive, tagged)
-        if served:  # authorized and answered by a partition's model: its cache holds it
+        if served and status[0] < 400:  # answered by a partition's model: its cache holds it
             await self.remember(model_id)
 
 

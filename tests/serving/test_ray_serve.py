@@ -72,8 +72,9 @@ def _v2_inputs(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_replica_reports_only_keys_a_partition_model_answered(registry_path: Path) -> None:
-    """Serve's multiplexer holds ``--cache-size`` keys per replica: a request refused (401)
-    or answered by the fallback took a place and pushed a hot key to another replica."""
+    """Serve's multiplexer holds ``--cache-size`` keys per replica: a request refused (401;
+    404 for a version it does not have, 422 for its rows) or answered by the fallback took a
+    place and pushed a hot key to another replica."""
     remembered: list[str] = []
 
     async def remember(key: str) -> None:
@@ -89,7 +90,7 @@ def test_a_replica_reports_only_keys_a_partition_model_answered(registry_path: P
     rows = {"rows": feature_rows(1)}
 
     def post(path: str, body: dict[str, Any], headers: dict[str, str]) -> int:
-        asked["id"] = (partition_of(path.encode()) or b"").decode()
+        asked["id"] = (partition_of(path.split("?")[0].encode()) or b"").decode()
         r = client.post(path, json=body, headers=headers)
         assert r.headers[REPLICA] == "r1", r.headers
         return r.status_code
@@ -99,7 +100,12 @@ def test_a_replica_reports_only_keys_a_partition_model_answered(registry_path: P
         assert post("/v1/partitions/store=99,brand=nobody/predict", rows, reader) == 200
         assert post("/v2/models/store=98,brand=nobody/infer", _v2_inputs(rows["rows"][0]),
                     reader) == 200  # fmt: skip
-        assert remembered == []  # refused, then the fallback's
+        # resolved to a partition's model, then refused: no such version, a bad body
+        assert post("/v1/partitions/store=97,brand=nobody/predict?version=1", rows,
+                    reader) == 404  # fmt: skip
+        assert post(f"/v1/partitions/{KEY}/predict?version=99", rows, reader) == 404
+        assert post(f"/v1/partitions/{KEY}/predict", {"rows": [{"price": "x"}]}, reader) == 422
+        assert remembered == []  # refused, then the fallback's, then refused again
         assert post(f"/v1/partitions/{KEY}/predict", rows, reader) == 200
         assert post(f"/v2/models/{TWO_VERSIONS[0]}/infer", _v2_inputs(rows["rows"][0]),
                     reader) == 200  # fmt: skip
