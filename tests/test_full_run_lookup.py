@@ -184,3 +184,24 @@ def test_the_lookup_answers_as_the_walk_did_over_mixed_runs(tmp_path: Path) -> N
                         assert reg.store.newest_full_run(spec, option, usable) == _walked(
                             reg, spec, option, usable
                         ), (i, spec, option)
+
+
+def test_a_pointed_run_resumed_then_failed_is_replaced_by_the_walks(tmp_path: Path) -> None:
+    """The pointer named the newest full run; resumed, that run ended failed (a store outage
+    stops a run so): the pointer kept it, as it started later than any other full run, and
+    every lookup walked every retrain until a newer full run completed."""
+    with Registry(tmp_path / "reg") as reg:
+        older = dataclasses.replace(make_run("older"), options={"interval_pool": POOL})
+        reg.store.create_run(older)
+        reg.store.finish_run("older", "completed")
+        _full_then_retrains(reg, 260)  # "full", started later, then the retrains
+        assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]
+        reg.store.reopen_run("full", 1)
+        reg.store.finish_run("full", "failed")
+        reads = []
+        for _ in range(3):
+            with _statements(reg) as seen:
+                found = reg.store.newest_full_run("test", "interval_pool")
+            assert found is not None and found.run_id == "older"
+            reads.append(len(_runs_reads(seen)))
+        assert reads[0] > 2 and reads[1:] == [1, 1], reads  # walked once, then pointed again

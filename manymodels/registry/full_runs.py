@@ -7,8 +7,9 @@ The row is written in the transaction that completes a full run (``finish_run``,
 forward (to a run started later: ties by run id, the order ``runs_with`` reads in). A
 registry written before it has none: the first lookup walks the runs once, newest first, and
 records the newest full run it met, so every later one is two reads again. Where the pointed
-run is no longer a full run (resumed: running again) or the caller cannot use it, the lookup
-walks as before — once, by keyset, never re-reading pages as OFFSET did.
+run is no longer a full run (resumed: running again, or ended failed) the walk's newest full
+run replaces it; where the caller cannot use the pointed run, the lookup walks as before —
+once, by keyset, never re-reading pages as OFFSET did.
 """
 
 from __future__ import annotations
@@ -84,6 +85,26 @@ def remember(store: StoreBase, spec_name: str, option: str, run_id: str) -> None
         pass
 
 
+def replace_stale(
+    store: StoreBase, spec_name: str, option: str, stale: str, newest: str | None
+) -> None:
+    """Point at ``newest`` (none: no pointer) where the pointer still names ``stale``, a run
+    that is no longer full (resumed, then failed or interrupted): ``point_if_newer`` would keep
+    it, as it started later, and every lookup would walk until a newer full run completes. A
+    pointer moved meanwhile (a full run completed) is left as it is."""
+    name = pointer_name(spec_name, option)
+    try:
+        with store._begin() as conn:
+            found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+            if found != stale:
+                return
+            conn.execute(delete(t.meta).where(t.meta.c.name == name))
+            if newest is not None:
+                conn.execute(insert(t.meta).values(name=name, value=newest))
+    except (RegistryError, SQLAlchemyError):  # read-only, or the write lock not had in time
+        pass
+
+
 def pointed(conn: Connection, spec_name: str, option: str) -> Run | None:
     """The run the pointer names, if there is one and it is still a full run with ``option``."""
     from manymodels.registry.runs import full_run_with
@@ -136,13 +157,16 @@ def newest_full(
         run = pointed(conn, spec_name, option)
         if run is not None and (usable is None or usable(run)):
             return run
-        unpointed = run is None and not _has_pointer(conn, spec_name, option)
+        named = None if run is not None else _pointer(conn, spec_name, option)
         newest, found = walk_full(conn, spec_name, option, usable)
-    if unpointed and newest is not None:
+    if run is None and named is None and newest is not None:
         remember(store, spec_name, option, newest.run_id)
+    elif run is None and named is not None:  # it names a run that is no longer full
+        replace_stale(store, spec_name, option, named, newest.run_id if newest else None)
     return found
 
 
-def _has_pointer(conn: Connection, spec_name: str, option: str) -> bool:
+def _pointer(conn: Connection, spec_name: str, option: str) -> str | None:
     name = pointer_name(spec_name, option)
-    return conn.execute(select(t.meta.c.name).where(t.meta.c.name == name)).first() is not None
+    found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+    return None if found is None else str(found)
