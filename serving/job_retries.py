@@ -42,7 +42,9 @@ def transient(error: BaseException) -> bool:
         seen = seen.__cause__ or seen.__context__
     for found in chain:  # SQLite's OperationalError is also "no such table", a bad statement
         if type(found).__module__ == "sqlite3" and hasattr(found, "sqlite_errorname"):
-            return not str(found.sqlite_errorname).startswith(_SQLITE_BUGS)
+            return str(found.sqlite_errorname).startswith(_SQLITE_AWAY)
+        if str(getattr(found, "sqlstate", None) or "").startswith(_PG_LIMITS):
+            return False
     down = tuple(database_errors())
     return any(
         isinstance(found, down) or _DRIVERS_DOWN & {c.__name__ for c in type(found).__mro__}
@@ -50,7 +52,13 @@ def transient(error: BaseException) -> bool:
     )
 
 
-_SQLITE_BUGS = ("SQLITE_ERROR", "SQLITE_MISMATCH", "SQLITE_CONSTRAINT", "SQLITE_RANGE")
+# SQLite's codes for a database busy or locked by another, or a disk that failed or filled;
+# not a read-only file, a file that is not a database, a statement too big or a misuse
+_SQLITE_AWAY = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL",
+                "SQLITE_CANTOPEN", "SQLITE_PROTOCOL")  # fmt: skip
+# PostgreSQL's "program limit exceeded" (an index row too large…): an OperationalError in
+# psycopg that no retry gets past
+_PG_LIMITS = ("54",)
 
 # psycopg's own and their subclasses (LockNotAvailable), raised unwrapped by a raw connection
 # (importing psycopg here would cost a router that does not use PostgreSQL its import)

@@ -53,6 +53,12 @@ def _write(engine: object) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def test_a_file_that_is_not_a_database_is_not_transient(tmp_path: Path) -> None:
+    (tmp_path / "not.db").write_bytes(b"this is not a SQLite database, but long enough " * 4)
+    raw = _raised(lambda: sqlite3.connect(tmp_path / "not.db").execute("SELECT 1 FROM x"))
+    assert getattr(raw, "sqlite_errorname", "") == "SQLITE_NOTADB" and not transient(raw)
+
+
 def test_a_missing_table_or_a_bad_statement_is_not_transient(tmp_path: Path) -> None:
     with Registry(tmp_path / "reg") as reg:
         missing = _raised(lambda: _in_write(reg, "UPDATE nosuch SET a = 1"))
