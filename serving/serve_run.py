@@ -107,7 +107,9 @@ def check_serve(settings: Settings, ray_address: str | None) -> bool:
         raise ServeRefused(
             f"a Ray Serve application named '{APP_NAME}' already runs on {where} "
             f"({status}; another `manymodels serve --ray-serve`?): one router per Ray "
-            "cluster, as its routes take the whole of Serve's address; stop that one first"
+            "cluster, as its routes take the whole of Serve's address; stop that one first "
+            "(its command gone, a Ray driver on the cluster deletes it: "
+            f"serve.delete('{APP_NAME}'))"
         )
     for name, other in details.applications.items():
         if other.route_prefix == "/":
