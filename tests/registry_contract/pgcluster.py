@@ -35,6 +35,20 @@ def find_bin_dir() -> Path | None:
     return next((d for d in candidates if (d / "initdb").is_file()), None)
 
 
+def own_server() -> PostgresServer:
+    """A server of a test's own, not yet started (one it stops, freezes or fills without
+    another test meeting it so); the test skips where PostgreSQL is missing, and fails in CI."""
+    bin_dir = find_bin_dir()
+    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
+        import pytest
+
+        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {reason}")
+        pytest.skip(reason)
+    return PostgresServer(bin_dir)
+
+
 class PostgresServer:
     """One throw-away PostgreSQL cluster; ``database()`` makes a fresh database in it."""
 

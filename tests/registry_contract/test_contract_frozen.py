@@ -14,8 +14,6 @@ it in a ``finally``; the timeouts are shortened to keep the tests to seconds, an
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from factories import linear_frame, spec_dict
-from pgcluster import PostgresServer, find_bin_dir
+from pgcluster import PostgresServer, own_server
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
@@ -47,13 +45,7 @@ CONNECT = 2  # PG_CONNECT_TIMEOUT_SECONDS: libpq's least
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
-    bin_dir = find_bin_dir()
-    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
-        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    server = PostgresServer(bin_dir)
+    server = own_server()
     try:
         server.start()
         yield server

@@ -10,8 +10,6 @@ The faults are real: a lock another session holds (the registry's lock timeout i
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import threading
 import time
 import warnings
@@ -21,7 +19,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
-from pgcluster import PORT, PostgresServer, find_bin_dir
+from pgcluster import PORT, PostgresServer, own_server
 from sqlalchemy import create_engine, text
 
 from manymodels.pipeline import train
@@ -183,21 +181,11 @@ def test_a_retrain_whose_job_cannot_be_recorded_is_a_503_and_queues_nothing(
         assert _ended(client, again.json()["job_id"])["status"] == "succeeded"
 
 
-def _own_server() -> PostgresServer:
-    bin_dir = find_bin_dir()
-    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
-        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    return PostgresServer(bin_dir)
-
-
 def test_jobs_queued_while_postgresql_is_stopped_run_once_it_is_back(tmp_path: Path) -> None:
     """One job running, one queued behind it; PostgreSQL stops for 3 s (longer than the
     lease: nothing may fail them as a stopped router's). The running one's end — a failure,
     its database gone — is recorded once the server is back, and the queued one runs."""
-    server = _own_server()
+    server = own_server()
     server.start()
     try:
         settings = _registry(server.database(), tmp_path / "reg")

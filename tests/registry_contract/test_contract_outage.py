@@ -6,14 +6,11 @@ without a restart."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 from pathlib import Path
 
 import httpx
-import pytest
 from factories import linear_frame, spec_dict
-from pgcluster import PORT, PostgresServer, find_bin_dir
+from pgcluster import PORT, PostgresServer, own_server
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -21,22 +18,12 @@ from serving.local import running_server
 from serving.settings import Settings
 
 
-def _server() -> PostgresServer:
-    bin_dir = find_bin_dir()
-    if bin_dir is None or importlib.util.find_spec("psycopg") is None:
-        reason = "no PostgreSQL server binaries or driver (pip install -e '.[dev]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {reason}")
-        pytest.skip(reason)
-    return PostgresServer(bin_dir)
-
-
 def _pg_ctl(server: PostgresServer, *args: str) -> None:
     server._run("pg_ctl", "-D", str(server.data), "-w", *args)  # the fixture's own runner
 
 
 def test_the_router_answers_503_while_postgresql_is_down_and_recovers(tmp_path: Path) -> None:
-    server = _server()
+    server = own_server()
     server.start()
     try:
         db_url = server.database()

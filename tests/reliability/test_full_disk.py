@@ -7,13 +7,13 @@ root skips, CI — which runs as root — never does).
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from factories import linear_frame, spec_dict
+from tmpfs import mounted
 
 from manymodels.exceptions import RunFailed
 from manymodels.pipeline import train
@@ -22,28 +22,10 @@ from manymodels.registry import Registry
 pytestmark = pytest.mark.slow
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run this test: {why}")
-    pytest.skip(why)
-
-
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        _unavailable("mounting a small tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mnt)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        _unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted(tmp_path / "disk", "96k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_a_full_disk_loses_partitions_resumably_and_fails_the_run(

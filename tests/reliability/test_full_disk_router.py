@@ -11,8 +11,6 @@ that a file then fills (root only; a user's machine without root skips, CI — w
 from __future__ import annotations
 
 import errno
-import os
-import subprocess
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 import pytest
 from factories import linear_frame, spec_dict
+from tmpfs import mounted
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -32,28 +31,10 @@ TOKEN = "full-disk-admin-token"
 ADMIN = {"authorization": f"Bearer {TOKEN}"}
 
 
-def _unavailable(why: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run this test: {why}")
-    pytest.skip(why)
-
-
 @pytest.fixture
 def disk(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        _unavailable("mounting a small tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        _unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with mounted(tmp_path / "disk", "16m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _fill(path: Path) -> None:
