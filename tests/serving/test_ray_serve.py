@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 from proctree import TOKEN_NOTICE, alive, descendants, ray_processes, wait_gone
+from raycluster import free_port
 from routerkit import KEY, TOKEN, TWO_VERSIONS, admin, expected, feature_rows, open_client
 
 from serving.ray_serve import REPLICA_HEADER, ReplicaTag, partition_of
@@ -33,12 +34,6 @@ from serving.settings import Settings
 
 BIN = Path(sys.executable).parent
 REPLICA = REPLICA_HEADER.decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ready(url: str) -> bool:
@@ -133,7 +128,7 @@ def test_the_replicas_error_is_the_last_exception_in_serves_message() -> None:
 
 @pytest.mark.slow  # ~6 s of imports (Ray Serve's among them) on 2 cores; far more when busy
 def test_an_unreachable_cluster_is_one_error_line(registry_path: Path) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--registry",
                              registry_path, "--ray-address", f"127.0.0.1:{port}"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -174,7 +169,7 @@ def test_replicas_that_cannot_open_the_registry_are_one_error_line(
     database restarting during a deploy): Serve gave up after three tries with a page of
     traceback; the command says the replica's own error in one line."""
     cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "1",
-                             "--registry", registry_path, "--port", str(_free_port())]  # fmt: skip
+                             "--registry", registry_path, "--port", str(free_port())]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     log_path = tmp_path / "serve.log"
     with log_path.open("w+") as log:
@@ -211,7 +206,7 @@ def serve_url(
     registry_path: Path, tmp_path: Path
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """The command as a user runs it; SIGTERM at the end, then nothing of it may be left."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd: list[str | Path] = [BIN / "manymodels", "serve", "--ray-serve", "--replicas", "2",
                              "--registry", registry_path, "--port", str(port),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from raycluster import RayCluster
+from raycluster import RayCluster, free_port
 
 from serving.ray_serve import PROXY_CALLBACK, PROXY_CALLBACK_ENV, REPLICA_HEADER
 
@@ -31,12 +31,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 BIN = Path(sys.executable).parent
 REPLICA = REPLICA_HEADER.decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -77,7 +71,7 @@ def _replica(url: str) -> str:
 def test_commands_sharing_a_cluster_never_take_over_or_mislead(
     cluster: RayCluster, registry_path: Path, tmp_path: Path
 ) -> None:
-    port, other = _free_port(), _free_port()
+    port, other = free_port(), free_port()
     where = f"the Ray cluster at {cluster.address}"
     # no Serve on the cluster yet: its proxy will bind on this (head) node, beside the owner
     with socket.socket() as taken:  # as another Serve proxy listens: SO_REUSEPORT
