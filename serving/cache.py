@@ -147,6 +147,11 @@ class ModelCache(Generic[T]):
         self._recent.append(seconds)
         self._recent_seconds = statistics.median(self._recent)
 
+    def loads_under_way(self) -> frozenset[CacheKey]:
+        """The models being loaded now (each has read, or will read, its registry row)."""
+        with self._lock:
+            return frozenset(self._loading)
+
     def loading(self, key: str, version: int) -> bool:
         """Whether a load of this model is under way (a ``get`` now would wait for it)."""
         with self._lock:

@@ -10,6 +10,11 @@ changed asks which of the versions held in memory still exist (one batched index
 drops the rest. So the answer for a deleted version no longer depends on the cache, after at
 most one refresh interval — the delay a promotion made elsewhere has.
 
+A load under way as it looks may have read its version's row before gc's commit, and put the
+model in the cache whenever it ends (a large artifact from an object store: seconds). The
+versions being loaded are asked about with those held, and a deleted one is dropped as soon
+as its load has ended, at a later refresh, with no further read.
+
 Only versions production does not point at are asked about: ``gc`` never deletes an aliased
 version (nor one an alias left within its grace period), and a production entry that is stale
 because the alias moved is handled where it is loaded (``ModelService.load``).
@@ -35,33 +40,43 @@ class DeletedVersions:
     def __init__(self, service: ModelService) -> None:
         self.service = service
         self._seen: str | None = None  # the mark last acted on (none: gc never deleted)
-        self._again = False
+        self._late: set[tuple[str, int]] = set()  # deleted, and being loaded when last looked
 
     def follow(self) -> int:
+        gone = self._drop_late() if self._late else 0
         mark = self.service.registry.store.get_meta(VERSIONS_DELETED)
-        if mark == self._seen and not self._again:
-            return 0
-        # once more at the next refresh: a load that read its version's row before gc's commit
-        # may put the model in the cache after this check has looked
-        again = mark != self._seen
-        gone = self._drop_deleted()
-        self._seen, self._again = mark, again
-        return gone
+        if mark == self._seen:
+            return gone
+        self._seen = mark
+        return gone + self._drop_deleted()
+
+    def _drop_late(self) -> int:
+        """Drop the deleted versions whose loads have ended since the last look."""
+        loading = self.service.cache.loads_under_way()
+        ended = {pair for pair in self._late if pair not in loading}
+        self._late -= ended
+        return self._drop(ended) if ended else 0
 
     def _drop_deleted(self) -> int:
         service = self.service
         production = service.aliases.get
-        held = {
+        loading = service.cache.loads_under_way()  # before the entries: one that ends is held
+        asked = {
             pair
-            for pair in (*service.cache.entries(), *service.coefficients.entries())
+            for pair in (*loading, *service.cache.entries(), *service.coefficients.entries())
             if production(pair[0]) != pair[1]
         }
-        if not held:
+        if not asked:
             return 0
-        deleted = held - service.registry.store.existing_versions(sorted(held))
-        if not deleted:
-            return 0
+        deleted = asked - service.registry.store.existing_versions(sorted(asked))
+        self._late |= deleted & loading
+        return self._drop(deleted) if deleted else 0
+
+    def _drop(self, deleted: set[tuple[str, int]]) -> int:
+        service = self.service
         gone = service.cache.drop(deleted) + service.coefficients.drop(deleted)
+        if not gone:
+            return 0
         logger.info(
             "dropped %d version(s) gc deleted from memory: %s",
             len(deleted),

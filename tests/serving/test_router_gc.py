@@ -167,3 +167,45 @@ def test_following_deletions_reads_one_row_a_refresh_until_gc_deletes(
         assert follower.follow() == 1 and asked == [[(A, 1)]]  # v2 is production's now
         assert (A, 1) not in service.cache.entries()
         assert [follower.follow() for _ in range(3)] == [0, 0, 0] and len(asked) == 1
+
+
+def test_a_deleted_version_whose_load_ends_after_gc_leaves_the_cache(registry_path: Path) -> None:
+    """A cold load of v1 reads its row, then its artifact — here a real FIFO, so its bytes
+    come when the test writes them — while gc deletes v1: the load ends after every refresh
+    that followed gc had looked (a large artifact from an object store takes seconds), and v1
+    stayed cached, answering ?version=1, for as long as it was held. The follower asks about
+    versions being loaded too, and drops such a one once its load has ended."""
+    import os
+    import threading
+
+    from serving.deletions import DeletedVersions
+    from serving.service import ModelService
+
+    with Registry.open(registry_path) as reg:
+        service = ModelService(reg)
+        service.start()
+        follower = DeletedVersions(service)
+        artifacts = reg.artifacts.root  # type: ignore[attr-defined]
+        digest = reg.get_version(A, 1).artifact_sha256
+        path = Path(artifacts) / digest[:2] / digest[2:4] / digest
+        data = path.read_bytes()
+        path.unlink()
+        os.mkfifo(path)  # its reader's open waits for a writer, its read for the bytes
+        loaded: list[object] = []
+        loader = threading.Thread(target=lambda: loaded.append(service.cache.get(A, 1)))
+        loader.start()
+        writer = os.open(path, os.O_WRONLY)  # opens once the load has opened it to read
+        try:
+            assert service.cache.loading(A, 1)
+            reg.promote(A, 2)
+            service.aliases.refresh()
+            assert (A, 1) in collect(reg, keep=1, alias_grace_seconds=0).versions_deleted
+            assert [follower.follow() for _ in range(3)] == [0, 0, 0]  # nothing held yet
+            os.write(writer, data)
+        finally:
+            os.close(writer)
+            loader.join(30)
+        assert loaded and (A, 1) in service.cache.entries()  # the late load put it there
+        assert follower.follow() == 1
+        assert (A, 1) not in service.cache.entries()
+        assert follower.follow() == 0
