@@ -205,3 +205,24 @@ def test_a_pointed_run_resumed_then_failed_is_replaced_by_the_walks(tmp_path: Pa
             assert found is not None and found.run_id == "older"
             reads.append(len(_runs_reads(seen)))
         assert reads[0] > 2 and reads[1:] == [1, 1], reads  # walked once, then pointed again
+
+
+def test_a_stale_pointer_whose_run_completed_again_is_kept(tmp_path: Path) -> None:
+    """A lookup found the pointed run resumed (running again) and walked to an older full
+    run; the resumed run then completed before the lookup wrote: the pointer, still naming
+    it, was replaced by the older run, and every later lookup answered the older one."""
+    with Registry(tmp_path / "reg") as reg:
+        older = dataclasses.replace(make_run("older"), options={"interval_pool": POOL})
+        reg.store.create_run(older)
+        reg.store.finish_run("older", "completed")
+        _full_then_retrains(reg, 3)
+        assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]
+        reg.store.reopen_run("full", 1)
+        with reg.store.engine.connect() as conn:  # the lookup's read, as newest_full reads
+            assert full_runs.pointed(conn, "test", "interval_pool") is None
+            named = full_runs._pointer(conn, "test", "interval_pool")
+            newest, _ = full_runs.walk_full(conn, "test", "interval_pool", None)
+        assert named == "full" and newest is not None and newest.run_id == "older"
+        reg.store.finish_run("full", "completed")  # completes before the lookup writes
+        full_runs.replace_stale(reg.store, "test", "interval_pool", named, newest.run_id)
+        assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]

@@ -91,13 +91,14 @@ def replace_stale(
     """Point at ``newest`` (none: no pointer) where the pointer still names ``stale``, a run
     that is no longer full (resumed, then failed or interrupted): ``point_if_newer`` would keep
     it, as it started later, and every lookup would walk until a newer full run completes. A
-    pointer moved meanwhile (a full run completed) is left as it is."""
+    pointer moved meanwhile (a full run completed), or naming a run that completed again, is
+    left as it is."""
     name = pointer_name(spec_name, option)
     try:
         with store._begin() as conn:
             found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
-            if found != stale:
-                return
+            if found != stale or pointed(conn, spec_name, option) is not None:
+                return  # moved, or the run it names completed again meanwhile
             conn.execute(delete(t.meta).where(t.meta.c.name == name))
             if newest is not None:
                 conn.execute(insert(t.meta).values(name=name, value=newest))
