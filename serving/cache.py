@@ -169,6 +169,8 @@ class ModelCache(Generic[T]):
         with key_lock:
             with self._lock:
                 item = self._lookup(k)
+                if item is None:  # the load we waited for failed (and forgot it): ours is
+                    self._loading.setdefault(k, key_lock)  # under way, for loads_under_way
             if item is not None:  # another caller loaded it while we waited
                 return item
             return self._load(k, key_lock)

@@ -99,6 +99,46 @@ def test_a_loaded_model_is_stored_under_the_tuple_key_of_gives() -> None:
     assert cache.peek_many([kept]) == ["a@1"]
 
 
+def test_a_load_retried_after_a_failed_one_is_under_way() -> None:
+    """A caller that waited on a load which failed loads the model itself; that load was not
+    among ``loads_under_way`` (the failure forgot the key), which the router's follower of
+    gc's deletions reads to catch a deleted version being loaded."""
+    first_in, fail, second_in, finish = (threading.Event() for _ in range(4))
+    calls: list[int] = []
+
+    def loader(key: str, version: int) -> str:
+        calls.append(version)
+        if len(calls) == 1:
+            first_in.set()
+            fail.wait(10)
+            raise OSError("the store hiccupped")
+        second_in.set()
+        finish.wait(10)
+        return f"{key}@{version}"
+
+    cache: ModelCache[str] = ModelCache(loader, max_size=2)
+    got: list[object] = []
+
+    def get() -> None:
+        try:
+            got.append(cache.get("a", 1))
+        except OSError as e:
+            got.append(e)
+
+    threads = [threading.Thread(target=get) for _ in range(2)]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads[1].start()  # waits on the first's load
+    time.sleep(0.1)
+    fail.set()
+    assert second_in.wait(10)
+    assert cache.loads_under_way() == {("a", 1)}
+    finish.set()
+    for t in threads:
+        t.join(10)
+    assert cache.loads_under_way() == frozenset() and "a@1" in got
+
+
 def test_cache_key_includes_the_version() -> None:
     cache: ModelCache[str] = ModelCache(lambda k, v: f"{k}@{v}", max_size=10)
     assert cache.get("a", 1) == "a@1"
