@@ -22,6 +22,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import typing
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -56,8 +57,16 @@ def any_query(endpoint: Endpoint) -> Endpoint:
 def without(endpoint: Endpoint, name: str) -> Endpoint:
     """``endpoint`` registered without its parameter ``name`` (left at its default): one
     function serving two paths, one of which carries ``name`` as a path parameter, would
-    otherwise take it as a query parameter on the other path (``…/infer?version=1``)."""
+    otherwise take it as a query parameter on the other path (``…/infer?version=1``). The
+    annotations are resolved here, in ``endpoint``'s module: FastAPI before 0.123.5 resolves a
+    wrapper's string annotations in the wrapper's own module, where they mean nothing."""
+    hints = typing.get_type_hints(endpoint, include_extras=True)
     signature = inspect.signature(endpoint)
+    signature = signature.replace(
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation))
+                    for p in signature.parameters.values()],
+        return_annotation=hints.get("return", signature.return_annotation),
+    )  # fmt: skip
 
     @functools.wraps(endpoint)
     async def call(*args: Any, **kwargs: Any) -> Any:
