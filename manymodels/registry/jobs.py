@@ -358,7 +358,7 @@ def _process_gone(owner: str) -> bool:
     """Whether ``owner`` ran on this host in a process that no longer exists."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
         return False
     try:
         os.kill(int(pid), 0)

@@ -47,7 +47,7 @@ def check_version(found: str, where: str) -> None:
     (checked before anything is written: a newer registry is never touched)."""
     if found in VERSIONS:
         return
-    if found.isdigit() and int(found) > int(HEAD):
+    if found.isascii() and found.isdigit() and int(found) > int(HEAD):
         raise RegistryError(
             f"registry {where} has schema version {found}, newer than this manymodels reads "
             f"(version {HEAD}): it was written by a newer manymodels — upgrade manymodels to "

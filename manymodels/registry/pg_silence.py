@@ -44,8 +44,10 @@ from typing import Any
 
 PG_SILENCE_SECONDS = 15.0
 """How long a wait for PostgreSQL's answer may go without a byte from the server before the
-connection is closed: a frozen or unreachable server fails a router's request with a 503 in
-about this long, plus the ``connect_timeout`` of the reconnect its pre-ping then tries."""
+connection is closed: a frozen or unreachable server fails a router's read with a 503 in
+about this long, plus the ``connect_timeout`` of the reconnect its pre-ping then tries. A
+write transaction's waits are allowed its lock timeout on top (``lock_waits``: 45 s in all),
+as the server says nothing while a lock it waits for is held."""
 
 _by: contextvars.ContextVar[float] = contextvars.ContextVar("pg_answered_by", default=math.inf)
 
