@@ -43,6 +43,7 @@ in the run, so one bad partition never sinks the others.
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 from typing import Any
 
 # a disk, or a quota, is full; EDQUOT is not defined everywhere
@@ -50,15 +51,25 @@ FULL_ERRNOS = frozenset(n for n in (errno.ENOSPC, getattr(errno, "EDQUOT", None)
 POSTGRESQL_DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then each error it was raised from (``raise … from``, or raised while handling:
+    not past a ``from None``), once each: what a wrapped error says underneath ours or
+    SQLAlchemy's."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        context = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or context
+
+
 def storage_full(error: BaseException) -> bool:
     """Whether ``error``, or an error it was raised from, says the storage written to is full:
     ``OSError`` ENOSPC or EDQUOT (an artifact, a temporary file), SQLite's ``SQLITE_FULL``, or
     PostgreSQL's ``disk_full`` — wrapped as they may be in our errors or SQLAlchemy's
     (``.orig``). A full disk is neither a conflict nor an outage to retry at once."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in causes(error):
         for e in (current, getattr(current, "orig", None)):
             if isinstance(e, OSError) and e.errno in FULL_ERRNOS:
                 return True
@@ -66,8 +77,6 @@ def storage_full(error: BaseException) -> bool:
                 return True
             if getattr(e, "sqlstate", None) == POSTGRESQL_DISK_FULL:
                 return True
-        context = None if current.__suppress_context__ else current.__context__
-        current = current.__cause__ or context
     return False
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from manymodels.exceptions import ReadOnlyRegistry, VersionConflict, first_line
+from manymodels.exceptions import ReadOnlyRegistry, VersionConflict, causes, first_line
 
 logger = logging.getLogger("manymodels.serving.jobs")
 
@@ -35,11 +35,7 @@ def transient(error: BaseException) -> bool:
 
     if isinstance(error, ReadOnlyRegistry | VersionConflict | LookupError):
         return False
-    chain: list[BaseException] = []
-    seen: BaseException | None = error
-    while seen is not None and seen not in chain:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
+    chain = list(causes(error))
     for found in chain:  # SQLite's OperationalError is also "no such table", a bad statement
         if type(found).__module__ == "sqlite3" and hasattr(found, "sqlite_errorname"):
             return str(found.sqlite_errorname).startswith(_SQLITE_AWAY)
