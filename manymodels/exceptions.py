@@ -80,6 +80,38 @@ def storage_full(error: BaseException) -> bool:
     return False
 
 
+# the errors that say a database cannot be reached or used now, by module (``database_away``)
+_AWAY = {
+    "sqlalchemy.exc": ("OperationalError", "InterfaceError", "TimeoutError"),
+    "sqlite3": ("OperationalError", "InterfaceError"),
+}
+
+
+def database_away(*, loaded: bool = False) -> tuple[type[Exception], ...]:
+    """What says the registry's database cannot be reached or used now (a server stopped,
+    restarting or frozen, a connection dropped, a pool timeout): SQLAlchemy's wrapped
+    ``OperationalError`` / ``InterfaceError`` / ``TimeoutError``, and SQLite's own, raised
+    unwrapped by a raw connection. One list for the router's 503, the retry of a job's write
+    and the CLI's one line (psycopg's own are left out: importing it would cost every router
+    that does not use PostgreSQL 0.14 s; the registry wraps a raw connection's in its errors).
+
+    ``loaded``: only those of modules already imported, importing none. A command that never
+    loaded SQLAlchemy raised none of its errors, and a read-only command imports nothing heavy
+    to find that out."""
+    import sys
+
+    if not loaded:
+        import sqlite3  # noqa: F401  (both, to look them up below)
+
+        import sqlalchemy.exc  # noqa: F401
+    return tuple(
+        getattr(sys.modules[module], name)
+        for module, names in _AWAY.items()
+        if module in sys.modules
+        for name in names
+    )
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when it has none: libraries
     append multi-line hints to their errors, and a user is shown one line."""

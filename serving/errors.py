@@ -49,6 +49,7 @@ from manymodels.exceptions import (
     RegistryError,
     SpecError,
     VersionConflict,
+    database_away,
     first_line,
     storage_full,
 )
@@ -117,8 +118,8 @@ async def _ours(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    """An outage, not a defect: one line in the log, and a 503 (see ``database_errors``); a
-    database whose disk is full is a 507."""
+    """An outage, not a defect: one line in the log, and a 503 (see
+    ``manymodels.exceptions.database_away``); a database whose disk is full is a 507."""
     if storage_full(exc):
         return await _full(request, exc)
     logger.error("%s %s: registry database unavailable: %s", request.method,
@@ -147,23 +148,6 @@ async def _os_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal server error (see the server log)"}, status_code=500)
-
-
-def database_errors() -> list[type[Exception]]:
-    """What says the registry's database cannot be reached or used now (a server stopped or
-    restarting, a connection dropped, a pool timeout): SQLAlchemy's wrapped
-    ``OperationalError`` / ``InterfaceError``, and SQLite's own (the raw connection of
-    ``SqlStore.model_ref`` wraps PostgreSQL's in a ``RegistryError``, also a 503; importing
-    psycopg here would cost every router's start-up 0.14 s). Every read of a router whose
-    PostgreSQL was down answered 500 with a traceback, where the outage is a 503."""
-    import sqlite3
-
-    from sqlalchemy import exc as sa
-
-    return [
-        sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
-        sqlite3.OperationalError, sqlite3.InterfaceError,
-    ]  # fmt: skip
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -239,7 +223,9 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(ManyModelsError, _ours)
-    for error in database_errors():
+    # every read of a router whose PostgreSQL was down answered 500 with a traceback, where
+    # the outage is a 503 (a raw connection's errors are wrapped in a RegistryError, also a 503)
+    for error in database_away():
         app.add_exception_handler(error, _database_down)
     app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

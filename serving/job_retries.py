@@ -17,7 +17,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from manymodels.exceptions import ReadOnlyRegistry, VersionConflict, causes, first_line
+from manymodels.exceptions import (
+    ReadOnlyRegistry,
+    VersionConflict,
+    causes,
+    database_away,
+    first_line,
+)
 
 logger = logging.getLogger("manymodels.serving.jobs")
 
@@ -28,11 +34,9 @@ FIRST_WAIT = 0.25  # seconds before the first retry; each next wait doubles, up 
 def transient(error: BaseException) -> bool:
     """Whether ``error`` says the registry database cannot be written now but may be soon: a
     server down, a connection dropped, a lock held past its timeout, a pool timeout
-    (``serving.errors.database_errors``), raised as they are or under the registry's errors.
+    (``manymodels.exceptions.database_away``), raised as they are or under the registry's errors.
     Not a refusal that would only repeat: read-only, a conflict, something not found, a
     missing table or a bad statement (retried for ever, a bug would hold a worker)."""
-    from serving.errors import database_errors
-
     if isinstance(error, ReadOnlyRegistry | VersionConflict | LookupError):
         return False
     chain = list(causes(error))
@@ -41,7 +45,7 @@ def transient(error: BaseException) -> bool:
             return str(found.sqlite_errorname).startswith(_SQLITE_AWAY)
         if str(getattr(found, "sqlstate", None) or "").startswith(_PG_LIMITS):
             return False
-    down = tuple(database_errors())
+    down = database_away()
     return any(
         isinstance(found, down) or _DRIVERS_DOWN & {c.__name__ for c in type(found).__mro__}
         for found in chain

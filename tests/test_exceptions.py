@@ -87,3 +87,34 @@ def test_a_full_disk_is_told_through_the_errors_that_wrap_it(tmp_path: Path) -> 
     except ex.RegistryError as e:
         assert ex.storage_full(e)
     assert not ex.storage_full(ex.RegistryError("registry write failed: database is locked"))
+
+
+def test_the_database_errors_of_an_outage_are_listed_once_for_every_caller() -> None:
+    """``database_away`` lists SQLAlchemy's and SQLite's errors of a database away (the
+    router's 503, a job's retry, the CLI's one line); with ``loaded=True`` only those of
+    modules already imported, importing none (a read-only command imports nothing heavy)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from manymodels.exceptions import database_away; "
+        "print(sorted(f'{c.__module__}.{c.__name__}' for c in database_away(loaded=True))); "
+        "print('sqlalchemy' in sys.modules)"
+    )
+    listed, imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "sqlalchemy" not in listed and imported == "False"
+    import sqlite3
+
+    from sqlalchemy import exc as sa
+
+    away = ex.database_away()
+    for error in (
+        sa.OperationalError,
+        sa.InterfaceError,
+        sa.TimeoutError,
+        sqlite3.OperationalError,
+    ):
+        assert error in away
+    assert sqlite3.DatabaseError not in away  # a file that is not a database is no outage

@@ -7,7 +7,6 @@ unknown names) and for a bad command line, 1 for everything else, 130 on Ctrl-C.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
@@ -63,16 +62,15 @@ class Group(TyperGroup):
 
 
 def _database_unavailable(error: Exception) -> str | None:
-    """One line for SQLAlchemy's error saying the registry's database cannot be reached or used
-    now (a server stopped, frozen or cut off mid-command: a read outside a write transaction
-    is not translated to a ``RegistryError``, and ended in a traceback); ``None`` for another
-    error. SQLAlchemy is looked up, not imported: a command that never loaded it raised none."""
-    sa = sys.modules.get("sqlalchemy.exc")
-    unavailable = () if sa is None else (sa.OperationalError, sa.InterfaceError, sa.TimeoutError)
-    if not isinstance(error, unavailable):
-        return None
-    from manymodels.exceptions import first_line
+    """One line for an error saying the registry's database cannot be reached or used now (a
+    server stopped, frozen or cut off mid-command: a read outside a write transaction is not
+    translated to a ``RegistryError``, and ended in a traceback); ``None`` for another error.
+    Only the modules a command already loaded are looked at: one that never loaded SQLAlchemy
+    raised none of its errors."""
+    from manymodels.exceptions import database_away, first_line
 
+    if not isinstance(error, database_away(loaded=True)):
+        return None
     return f"registry database unavailable: {first_line(getattr(error, 'orig', None) or error)}"
 
 
