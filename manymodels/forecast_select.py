@@ -22,6 +22,7 @@ from manymodels.features import feature_kinds
 from manymodels.keys import key_list
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
+from manymodels.registry.engine import batches
 from manymodels.registry.entities import ModelVersion
 
 PRODUCTION = "production"
@@ -43,8 +44,8 @@ class Selection:
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
-        for start in range(0, len(self.pairs), CHUNK):
-            records, missing = _read(reg, self.pairs[start : start + CHUNK])
+        for chunk in batches(self.pairs, CHUNK):
+            records, missing = _read(reg, chunk)
             if missing:  # deleted since ``select`` read it (a gc meanwhile)
                 _refuse_missing(missing, self.alias)
             yield records
@@ -68,8 +69,8 @@ def select(
     level_error: DataError | None = None
     recorded: set[float] = set()
     schemas: dict[Any, FeatureSchema] = {}
-    for start in range(0, len(pairs), CHUNK):
-        records, gone = _read(reg, pairs[start : start + CHUNK])
+    for chunk in batches(pairs, CHUNK):
+        records, gone = _read(reg, chunk)
         missing += gone
         good = []
         for r in records:
