@@ -27,13 +27,15 @@ Times, calendar parts and the matching of ``future`` rows (``manymodels.forecast
 vectorised over a chunk of partitions; per partition there is one model load and one
 ``predict`` (per step, with lags). Every version is checked before any model loads, and the
 partitions are forecast ``forecast_select.CHUNK`` at a time, only a chunk's version records
-held at once: what grows with the number of partitions is the output.
+held at once: what grows with the number of partitions is the output, and not even that with
+``forecast_chunks``, a chunk's frame at a time (``manymodels forecast --out`` writes them as
+they come: ``manymodels.tables.write_tables``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +93,8 @@ def forecast(
     time column (named as in the spec), ``prediction`` and ``model_version``. Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
-    did not record is a ``DataError``).
+    did not record is a ``DataError``). ``forecast_chunks`` gives the same rows a chunk of
+    partitions at a time (a file written as they come holds no more than a chunk).
 
     Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
     partitions trained without a time column, and for a ``future`` table that lacks columns
@@ -103,6 +106,29 @@ def forecast(
         frame = forecast("./mmregistry", ["store=2,brand=tropicana"], horizon=4)
         frame.pivot(index="week", columns="brand", values="prediction")
     """
+    frames = list(
+        forecast_chunks(
+            registry, keys, horizon=horizon, future=future, signer=signer, levels=levels,
+            alias=alias,
+        )
+    )  # fmt: skip
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def forecast_chunks(
+    registry: Registry | str | Path = "./mmregistry",
+    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    *,
+    horizon: int,
+    future: DataSource | None = None,
+    signer: Signer | None = None,
+    levels: Sequence[float] | None = None,
+    alias: str = PRODUCTION,
+) -> Iterator[pd.DataFrame]:
+    """``forecast``'s rows, ``forecast_select.CHUNK`` partitions at a time in key order (every
+    frame with the same columns): every version is checked, and a ``future`` table read,
+    before the first frame. A registry opened here stays open until the last frame has been
+    taken or the generator is closed."""
     horizon = check_horizon(horizon)
     own_registry = not isinstance(registry, Registry)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
@@ -117,14 +143,11 @@ def forecast(
                 time_column=chosen.time_column,
             )  # fmt: skip
         shared: dict[str, GlobalModel] = {}
-        frames = [  # a chunk's records at a time: the rest of the forecast is its output
-            _forecast_chunk(reg, records, chosen, horizon, fut, shared)
-            for records in chosen.chunks(reg)
-        ]
+        for records in chosen.chunks(reg):  # the rest of the forecast is its output
+            yield _forecast_chunk(reg, records, chosen, horizon, fut, shared)
     finally:
         if own_registry:
             reg.close()
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _forecast_chunk(

@@ -8,9 +8,12 @@ which file when it cannot.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -144,18 +147,69 @@ def output_format(path: Path, *, reads: DataSource | None = None) -> str:
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write under a temporary name in the same directory, then rename: never a partial file."""
+    write_tables([frame], path)
+
+
+def write_tables(frames: Iterable[pd.DataFrame], path: Path) -> int:
+    """Write ``frames`` (the same columns each, as ``forecast_chunks`` makes them) one after
+    another as one table, holding one at a time; under a temporary name, renamed once the last
+    is written: never a partial file, whatever fails on the way. Returns the rows written. An
+    error of writing is a ``DataError`` naming ``path``; one of making a frame is raised as
+    it is."""
     kind = output_format(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    rows = 0
     try:
-        if kind == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            gzip = path.name.lower().endswith(".gz")
-            frame.to_csv(tmp, index=False, compression="gzip" if gzip else None)
-        os.replace(tmp, path)
-    except (OSError, ValueError) as e:
+        with contextlib.ExitStack() as stack:
+            with _writing(path):
+                if kind == "parquet":
+                    add = _parquet_writer(stack, tmp)
+                else:
+                    out: Any = stack.enter_context(open(tmp, "wb"))
+                    if path.name.lower().endswith(".gz"):
+                        out = stack.enter_context(gzip.GzipFile(fileobj=out, mode="wb"))
+                    text = stack.enter_context(io.TextIOWrapper(out, encoding="utf-8", newline=""))
+
+                    def add(frame: pd.DataFrame) -> None:
+                        frame.to_csv(text, index=False, header=rows == 0)
+
+            for frame in frames:
+                with _writing(path):
+                    add(frame)
+                rows += len(frame)
+            with _writing(path):
+                stack.close()  # flushed and closed here, where a full disk is told
+        with _writing(path):
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A failure to write ``path`` as one ``DataError`` naming it."""
+    try:
+        yield
+    except (OSError, ValueError, TypeError) as e:
         raise DataError(
             f"{path}: cannot write the table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def _parquet_writer(stack: contextlib.ExitStack, tmp: Path) -> Callable[[pd.DataFrame], None]:
+    """Frames appended to one Parquet file as row groups, each to the first frame's schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer: list[Any] = []
+
+    def add(frame: pd.DataFrame) -> None:
+        if not writer:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            writer.append(stack.enter_context(pq.ParquetWriter(tmp, table.schema)))
+        else:
+            table = pa.Table.from_pandas(frame, schema=writer[0].schema, preserve_index=False)
+        writer[0].write_table(table)
+
+    return add

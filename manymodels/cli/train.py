@@ -368,25 +368,31 @@ def forecast(
     Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     """
     from manymodels import console
-    from manymodels.forecast import forecast as run_forecast
+    from manymodels.forecast import forecast_chunks
     from manymodels.intervals import parse_levels
     from manymodels.timefeatures import time_to_json
 
     wanted = parse_levels(levels)
 
     if out is not None:
-        from manymodels.tables import output_format, write_table
+        from manymodels.tables import output_format, write_tables
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
-        frame = run_forecast(
+        chunks = forecast_chunks(
             reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
         )
-    n = len(frame) // horizon  # every partition has HORIZON rows
+        if out is not None:  # written a chunk of partitions at a time
+            rows = write_tables(chunks, out)
+        else:
+            import pandas as pd
+
+            frame = pd.concat(list(chunks), ignore_index=True)
+            rows = len(frame)
+    n = rows // horizon  # every partition has HORIZON rows
     if out is not None:
-        write_table(frame, out)
         if json_out:
-            console.print_json({"horizon": horizon, "partitions": n, "rows": len(frame),
+            console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
                                 "out": str(out)})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it

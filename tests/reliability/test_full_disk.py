@@ -51,3 +51,29 @@ def test_a_full_disk_loses_partitions_resumably_and_fails_the_run(
         assert (resumed.run.run_id, resumed.run.status) == (run.run_id, "completed")
         assert (resumed.run.n_trained, resumed.run.n_failed) == (60, 0)
         assert all(reg.load_model(f"pid={i}").version.version == 1 for i in range(60))
+
+
+def test_a_forecast_larger_than_the_disk_is_one_line_and_leaves_no_file(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """``manymodels forecast --out`` onto a disk that fills while its chunks are written: one
+    line naming the file, exit 1 or 2, no file and no temporary file left on the disk."""
+    from manymodels.samples import synthetic
+
+    spec = {
+        "name": "many", "partition_by": ["pid"], "target": "y", "time_column": "t",
+        "features": ["x0"], "min_rows": 2, "validation": {"strategy": "last", "size": 4},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}], "fallback": {"enabled": False},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    train(spec, synthetic(60, 20), root, backend="local")
+    out = small_disk / "forecast.csv"
+    done = subprocess.run(
+        ["manymodels", "forecast", "--registry", str(root), "--horizon", "500", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {out}: cannot write the table"), lines
+    assert "No space left on device" in lines[0]
+    assert list(small_disk.iterdir()) == []

@@ -1,0 +1,59 @@
+"""``manymodels.tables.write_tables``: frames written one after another as one file, which
+appears whole or not at all."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from manymodels.exceptions import DataError
+from manymodels.tables import write_tables
+
+
+def chunks(n: int, *, fail_after: int | None = None) -> Iterator[pd.DataFrame]:
+    for i in range(n):
+        if fail_after is not None and i == fail_after:
+            raise DataError("partition 'k=9' v1 could not forecast: boom")
+        yield pd.DataFrame({"k": [f"k={i}"] * 3, "t": pd.date_range("2024-01-01", periods=3),
+                            "prediction": [i + 0.5, i + 1.0, i + 1.5]})  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv", "out.csv.gz"])
+def test_frames_are_one_table(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    assert write_tables(chunks(4), out) == 12
+    read = pd.read_parquet(out) if name.endswith("parquet") else pd.read_csv(out, parse_dates=["t"])
+    pd.testing.assert_frame_equal(read, pd.concat(chunks(4), ignore_index=True), check_dtype=False)
+
+
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv.gz"])
+def test_a_failure_after_some_frames_leaves_no_file(tmp_path: Path, name: str) -> None:
+    """A chunk that fails after others were written: the error as it was, no file (an earlier
+    one stays as it was) and no temporary file beside it."""
+    out = tmp_path / name
+    out.write_text("the previous forecast")
+    with pytest.raises(DataError, match=r"^partition 'k=9' v1 could not forecast: boom$"):
+        write_tables(chunks(4, fail_after=2), out)
+    assert out.read_text() == "the previous forecast"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_frame_unlike_the_first_is_one_line(tmp_path: Path) -> None:
+    frames = [pd.DataFrame({"k": [1, 2]}), pd.DataFrame({"k": ["a", "b"]})]
+    with pytest.raises(DataError, match=r"out\.parquet: cannot write the table") as e:
+        write_tables(frames, tmp_path / "out.parquet")
+    assert "\n" not in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_of_making_a_frame_is_not_called_one_of_writing(tmp_path: Path) -> None:
+    def frames() -> Iterator[pd.DataFrame]:
+        yield pd.DataFrame({"k": [1]})
+        raise ValueError("a model's own error")
+
+    with pytest.raises(ValueError, match=r"^a model's own error$"):
+        write_tables(frames(), tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
