@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from manymodels.cli import backup, interop, intro, registry, schedule, train, trust
+from manymodels.cli import backup, forecast, interop, intro, registry, schedule, train, trust
 from manymodels.cli import monitor as monitoring
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
@@ -38,7 +38,7 @@ app.command("serve")(serve)
 app.command()(intro.demo)
 app.command()(intro.version)
 app.command()(train.score)
-app.command()(train.forecast)
+app.command()(forecast.forecast)
 app.command()(schedule.scheduler)
 app.command()(interop.export)
 app.command("import")(interop.import_model)

@@ -163,3 +163,12 @@ def warn_if_unverified(registry: Path) -> None:
         return
     if said is not None:
         typer.echo(f"warning: {said}", err=True)
+
+
+LevelsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Prediction interval levels to write as lo-<level>/hi-<level> columns, e.g. 80,95 "
+        "(default: every level the models recorded; a level one did not record is an error)."
+    ),
+]

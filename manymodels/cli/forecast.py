@@ -1,0 +1,99 @@
+"""``manymodels forecast``: the next periods of each partition, written to a file a chunk of
+partitions at a time (``manymodels.forecast.forecast_chunks``) or shown whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from manymodels.cli.options import (
+    DEFAULT_REGISTRY,
+    ArtifactsOpt,
+    JsonOpt,
+    LevelsOpt,
+    RegistryDbOpt,
+    RegistryOpt,
+    open_checked,
+)
+
+
+def forecast(
+    horizon: Annotated[int, typer.Option(help="Periods to forecast per partition (1-1000).")],
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    partitions: Annotated[
+        list[str] | None,
+        typer.Option("--partitions", help="Forecast only these keys (repeat the option)."),
+    ] = None,
+    future: Annotated[
+        Path | None,
+        typer.Option(
+            help="Exogenous features of future periods (.csv or .parquet) with the key and time "
+            "columns. Partitions without rows in it carry their last known values forward; "
+            "a row between a partition's steps that is not one (a Sunday among Mondays) is "
+            "an error."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
+    ] = None,
+    alias: Annotated[
+        str, typer.Option(help="Which version of each partition forecasts (e.g. candidate).")
+    ] = "production",
+    levels: LevelsOpt = None,
+    json_out: JsonOpt = False,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Forecast the next HORIZON periods of each partition.
+
+    Each partition's model at ALIAS forecasts it (production by default; 'candidate' is the
+    latest version that was not promoted).
+
+    Only models trained from a spec with a time_column can be forecast; the fallback is not.
+    Steps continue each partition's last training time at the data's frequency. Exogenous
+    features come from --future when given, else each partition's last known values are carried
+    forward; with target lags in the spec, each step's prediction feeds the next step's lags.
+    Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
+    """
+    from manymodels import console
+    from manymodels.forecast import forecast_chunks
+    from manymodels.intervals import parse_levels
+    from manymodels.timefeatures import time_to_json
+
+    wanted = parse_levels(levels)
+
+    if out is not None:
+        from manymodels.tables import output_format, write_tables
+
+        output_format(out, reads=future)  # a bad extension or directory fails before any work
+    with open_checked(registry, registry_db, artifacts, models=True) as reg:
+        chunks = forecast_chunks(
+            reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
+        )
+        if out is not None:  # written a chunk of partitions at a time
+            rows = write_tables(chunks, out)
+        else:
+            import pandas as pd
+
+            frame = pd.concat(list(chunks), ignore_index=True)
+            rows = len(frame)
+    n = rows // horizon  # every partition has HORIZON rows
+    if out is not None:
+        if json_out:
+            console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
+                                "out": str(out)})  # fmt: skip
+        else:
+            at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
+            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
+        return
+    if json_out:
+        rows = frame.to_dict(orient="records")
+        time_column = frame.columns[frame.columns.get_loc("prediction") - 1]
+        for row in rows:
+            row[time_column] = time_to_json(row[time_column])
+        console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
+    else:
+        console.out.print(frame.to_string(index=False), markup=False)
