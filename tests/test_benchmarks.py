@@ -30,6 +30,7 @@ SCRIPTS = [
     "monitoring.py",
     "monitor_pages.py",
     "batch_path.py",
+    "forecast_memory.py",
     "serve_global.py",
 ]
 AT_ONCE = 2  # beside another test process (pytest-xdist): three took memory.py from 1 to 3 min
