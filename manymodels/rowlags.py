@@ -30,9 +30,11 @@ from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 def derived_missing(rows: Sequence[Mapping[str, Any]], schema: FeatureSchema) -> bool:
     """Whether some row lacks a derived feature that its version could compute (the router
     asks per batch: the plan's names read as they are, no ``LagPlan`` built)."""
-    if schema.forecast is None or schema.history is None:
+    if schema.forecast is None:
         return False
-    derived = schema.forecast.derived
+    # without a history of its own (the fallback, a model of every partition) only the
+    # calendar parts can be computed: they are the row's time's own
+    derived = schema.forecast.derived if schema.history is not None else schema.forecast.calendar
     return bool(derived) and any(name not in row for row in rows for name in derived)
 
 
@@ -57,6 +59,8 @@ def fill_rows(
     if with_changes and changes.missing(rows, schema):
         rows, errors = changes.fill_rows(rows, schema, where)
     plan = LagPlan.from_schema(schema)
+    if schema.history is None:
+        return _calendar_rows(rows, schema, plan, where, errors)
     derived = _derived(schema)
     if not any(name not in row for row in rows for name in derived):  # changes were all
         if errors:
@@ -92,6 +96,10 @@ def fill_rows(
             out.append(row)  # complete, or without a time: checked as a plain row
             continue
         if step is None:
+            if timekeys.not_iso(row[time_column]):
+                errors.append(problem(where[i], time_column, _not_iso(row, time_column)))
+                out.append(row)
+                continue
             a_time = timekeys.time_key(row[time_column], frequency, aware) is not None
             if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
                                  for n in missing):  # fmt: skip
@@ -236,6 +244,58 @@ def _step(value: Any, upcoming: list[Any], frequency: Any, aware: bool) -> int |
     return upcoming.index(key) + 1 if key is not None and key in upcoming else None
 
 
+def _calendar_rows(
+    rows: Sequence[Mapping[str, Any]],
+    schema: FeatureSchema,
+    plan: LagPlan,
+    where: Sequence[int],
+    errors: list[dict[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """``rows`` with the calendar parts they leave out, for a version without a history of
+    its own (the fallback, fitted on every partition's rows): its calendar parts are the
+    row's time's own, as for any version; lags it cannot know are left out, and the row is
+    then refused for lacking them (``inputs.from_rows``)."""
+    forecast = schema.forecast
+    assert forecast is not None  # derived_missing asked for calendar parts
+    time_column = str(schema.time_column)
+    calendar = [name for name, _ in plan.calendar]
+    clock = timekeys.series_clock(forecast.timezone, None)
+    out: list[Mapping[str, Any]] = []
+    for i, row in enumerate(rows):
+        missing = [name for name in calendar if name not in row]
+        value = row.get(time_column)
+        if not missing or value is None:
+            out.append(row)  # complete, or without a time: checked as a plain row
+            continue
+        stamp = None
+        if not isinstance(value, bool | int | float | np.number):  # a number is no date
+            try:
+                stamp = timekeys.read_time(value)
+            except (TypeError, ValueError, OverflowError):
+                stamp = None
+        if stamp is None or stamp is pd.NaT:
+            why = (
+                _not_iso(row, time_column)
+                if timekeys.not_iso(value)
+                else f"'{time_column}' {value!r} is not a date"
+            )
+            errors.append(problem(where[i], time_column, why))
+            out.append(row)
+            continue
+        out.append({**row, **_calendar(value, plan, missing, forecast.frequency, clock)})
+    if errors:
+        raise InvalidRows(errors)
+    return out
+
+
+def _not_iso(row: Mapping[str, Any], time_column: str) -> str:
+    return (
+        f"'{time_column}' {row[time_column]!r} is not an ISO 8601 date (2024-04-11, "
+        "2024-04-11T10:00): the model's times were read as ISO 8601, as training reads a "
+        "table's"
+    )
+
+
 def _calendar(
     value: Any, plan: LagPlan, missing: list[str], frequency: Any, clock: Any
 ) -> dict[str, Any]:
@@ -246,7 +306,7 @@ def _calendar(
     wanted = [(name, part) for name, part in plan.calendar if name in missing]
     if not wanted or not isinstance(frequency, str):
         return {}
-    stamp = pd.Timestamp(value)
+    stamp = timekeys.read_time(value)
     if clock is not None and stamp.tzinfo is not None:
         stamp = stamp.tz_convert(clock)
     parts = timefeatures.calendar_values(pd.DatetimeIndex([stamp]), [p for _, p in wanted])

@@ -18,6 +18,28 @@ import pandas as pd
 from manymodels.timefeatures import Frequency
 
 
+def read_time(value: Any) -> Any:
+    """A row's time as a ``pd.Timestamp``: text read as ISO 8601, as ``parse_time`` reads a
+    training table's time column. ``pd.Timestamp`` alone guesses at other text, month first
+    ('11/04/2024' is November 4th): a row would have matched a period, or taken calendar
+    parts, of a date its sender did not mean, where training and a retrain refuse the text.
+    Raises ``ValueError`` for text that is not ISO 8601."""
+    if isinstance(value, str):
+        return pd.to_datetime(value, format="ISO8601")
+    return pd.Timestamp(value)
+
+
+def not_iso(value: Any) -> bool:
+    """Whether ``value`` is text that is not an ISO 8601 time (``read_time`` refuses it)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        read_time(value)
+    except (ValueError, OverflowError):
+        return True
+    return False
+
+
 def time_key(value: Any, frequency: Frequency, aware: bool | None = None) -> int | float | None:
     """A time as a comparable key — ns since the epoch (UTC) for dates, a float for periods —
     or ``None`` when it does not read as one: how a row's time is matched to a period. On a
@@ -31,7 +53,7 @@ def time_key(value: Any, frequency: Frequency, aware: bool | None = None) -> int
         if isinstance(frequency, str):
             if isinstance(value, int | float | np.number):  # not read as ns since 1970
                 return None
-            stamp = pd.Timestamp(value)
+            stamp = read_time(value)
             if stamp is pd.NaT or (aware is not None and (stamp.tzinfo is not None) != aware):
                 return None
             return int(stamp.as_unit("ns").value)
@@ -68,7 +90,7 @@ def zone_hint(value: Any, aware: bool, zone: str | None = None) -> str:
     if isinstance(value, int | float | np.number):
         return ""
     try:
-        stamp = pd.Timestamp(value)
+        stamp = read_time(value)
     except (TypeError, ValueError, OverflowError):
         return ""
     if stamp is pd.NaT or (stamp.tzinfo is not None) == aware:

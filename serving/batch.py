@@ -201,7 +201,7 @@ def _inputs(
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
         shared = bool(loaded.layout)
-        if shared and loaded.schema.may_derive:  # lags left out: from its own history
+        if shared and loaded.schema.derived:  # lags or calendar parts left out: its own
             shared = not derived_missing([rows[i] for i in idx], loaded.schema)
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []

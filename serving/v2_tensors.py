@@ -75,10 +75,14 @@ class RowInputs:
             f for f in schema.features if feature_datatype(dtypes.get(f, "float64")) == "BYTES"
         )
         differenced = schema.transform_kind == "difference"
-        if schema.time_column is None or not (schema.may_derive or differenced):
+        # a version without a history (the fallback) still reads calendar parts off the time
+        calendar = schema.forecast.calendar if schema.forecast and schema.history is None else {}
+        if schema.time_column is None or not (schema.may_derive or differenced or calendar):
             return cls(text=text)
-        extra = [schema.time_column] + ([schema.target] if schema.target else [])
-        optional = frozenset(schema.derived) if schema.may_derive else frozenset()
+        extra = [schema.time_column]
+        if schema.target and not calendar:  # posted targets extend a history; none here
+            extra.append(schema.target)
+        optional = frozenset(schema.derived if schema.may_derive else calendar)
         extra = [c for c in extra if c not in schema.features]
         time = schema.time_column if schema.time_column in extra else None
         return cls(optional, tuple(extra), text, time, differenced)

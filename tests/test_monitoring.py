@@ -644,6 +644,20 @@ def test_times_of_actuals_are_checked_as_times() -> None:
     check_times([{"day": 41}, {"day": 42.0}], periods)
 
 
+def test_a_text_time_of_actuals_is_iso_8601_as_trainings() -> None:
+    """'10/04/2024' was taken (read month first, as October 4th) and stored as an actual's
+    time, where training and the router's scoring refuse it: one 422 naming the row."""
+    from manymodels.exceptions import InvalidRows
+    from manymodels.monitoring.actuals import check_times
+
+    schema = FeatureSchema.parse({"time_column": "day", "history": {"time": "2024-01-01T00:00:00"}})
+    check_times([{"day": "2024-04-10"}, {"day": "2024-04-10T08:00:00"}], schema)
+    with pytest.raises(InvalidRows) as caught:
+        check_times([{"day": "2024-04-10"}, {"day": "10/04/2024"}], schema)
+    assert [p["loc"][2] for p in caught.value.errors] == [1]
+    assert "ISO 8601" in caught.value.errors[0]["msg"]
+
+
 def test_class_labels_compare_by_value_only_where_one_is_a_number() -> None:
     from manymodels.monitoring.live import same_label
 

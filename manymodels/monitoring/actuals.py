@@ -82,6 +82,7 @@ def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
     import numpy as np
     import pandas as pd
 
+    from manymodels import timekeys
     from manymodels.exceptions import InvalidRows
     from manymodels.inputs import problem
 
@@ -100,11 +101,11 @@ def check_times(rows: Sequence[Row], schema: FeatureSchema) -> None:
         ok = isinstance(value, str) or (number and not dated)  # 12345 is no date: it was
         if ok and dated and isinstance(value, str):  # stored, and ordered among the dates
             try:
-                ok = not pd.isna(pd.Timestamp(value))  # "" and "NaT" parse, as no time
+                ok = not pd.isna(timekeys.read_time(value))  # "" and "NaT": no time
             except ValueError:
                 ok = False
         if not ok:
-            what = "a date" if dated else "a time (a date or a period number)"
+            what = "a date (ISO 8601)" if dated else "a time (a date or a period number)"
             errors.append(problem(i, str(column), f"'{column}' must be {what}", "time_type"))
     if errors:
         raise InvalidRows(errors)

@@ -391,3 +391,59 @@ def test_after_a_slow_load_misses_go_to_threads_until_loads_are_quick_again(
     assert not in_thread[0]  # quick so far: inline
     assert in_thread[1]  # the slow load sends the next miss to a thread
     assert not in_thread[-1], in_thread  # quick loads since: inline again
+
+
+def _daily_registry(root: Path, **spec: Any) -> Path:
+    """Two partitions of 40 days (2024-01-01 to 2024-02-09) and a fallback, deriving ``spec``'s
+    calendar parts and lags from their time column ``t``."""
+    import pandas as pd
+    from factories import linear_frame, spec_dict
+
+    from manymodels.pipeline import train
+
+    df = linear_frame(2, 40)
+    df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D")) * 2
+    train(spec_dict(**spec), df, root, backend="local")
+    return root
+
+
+def test_a_key_without_a_model_gives_its_time_for_the_fallbacks_calendar_parts(
+    tmp_path: Path,
+) -> None:
+    """With ``calendar`` in the spec, a row for a key the fallback answers could not give its
+    time instead of the calendar parts, as a partition's row does: a 422 "feature
+    't_day_of_week' is missing" for every new key, on /v1 as on V2. A date that is not ISO
+    8601, which training refuses, is a 422 naming it (it was read month first, a 200)."""
+    root = _daily_registry(tmp_path / "reg", calendar=["day_of_week"])
+    row = {"t": "2024-04-11", "x0": 0.5, "x1": -1.0}
+    with Registry.open(root) as reg:
+        want = reg.load_model("__fallback__").predict([{**row, "t_day_of_week": 3}]).tolist()
+    with open_client(Settings(registry=root)) as client:
+        one = predict(client, "pid=99", [row])
+        assert one.status_code == 200, one.text
+        assert (one.json()["served_by"], one.json()["predictions"]) == ("__fallback__", want)
+        batch = client.post("/v1/predict", json={"rows": [{"pid": 0, **row}, {"pid": 99, **row}]})
+        assert batch.status_code == 200, batch.text
+        assert batch.json()["predictions"][1]["prediction"] == want[0]
+        tensors = [{"name": n, "datatype": d, "shape": [1], "data": [row[n]]}
+                   for n, d in (("t", "BYTES"), ("x0", "FP64"), ("x1", "FP64"))]  # fmt: skip
+        v2 = client.post("/v2/models/pid=99/infer", json={"inputs": tensors})
+        assert v2.status_code == 200, v2.text
+        assert v2.json()["outputs"][0]["data"] == want
+        for key in ("pid=0", "pid=99"):
+            bad = predict(client, key, [{**row, "t": "04/11/2024"}])
+            assert bad.status_code == 422, bad.text
+            assert "'04/11/2024' is not an ISO 8601 date" in bad.json()["detail"][0]["msg"]
+
+
+def test_a_fallback_row_in_a_batch_is_not_given_a_partitions_lags(tmp_path: Path) -> None:
+    """A batch row of a key the fallback answers, giving its time and not its lag, was scored
+    with the lag of the partition whose rows it shared an input with (that partition's
+    history): a 200 made of another series' target. The fallback has no series: 422."""
+    root = _daily_registry(tmp_path / "reg", calendar=["day_of_week"], lags=[1])
+    full = {"t": "2024-02-10", "x0": 0.5, "x1": -1.0, "t_day_of_week": 5, "y_lag1": 1.0}
+    new = {"pid": 99, "t": "2024-02-10", "x0": 0.5, "x1": -1.0}
+    with open_client(Settings(registry=root)) as client:
+        r = client.post("/v1/predict", json={"rows": [{"pid": 0, **full}, new]})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "rows", 1, "y_lag1"]

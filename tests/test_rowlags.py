@@ -1,0 +1,84 @@
+"""``manymodels.rowlags``: the derived features a row leaves out, computed from its time.
+
+Here: what a model without a history of its own (the fallback) computes, and how a row's text
+time is read (as ISO 8601, as training reads a table's time column)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels import timekeys
+from manymodels.exceptions import InvalidRows
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+FALLBACK = "__fallback__"
+
+
+def _daily(n_partitions: int = 3) -> pd.DataFrame:
+    df = linear_frame(n_partitions, 40)
+    df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D")) * n_partitions
+    return df
+
+
+def test_the_fallback_takes_its_calendar_parts_from_a_rows_time(tmp_path: Path) -> None:
+    """The fallback of a spec with ``calendar`` was fitted on the calendar parts, and a row
+    that gives its time instead was refused ("feature 't_day_of_week' is missing"), though
+    a partition's model took it: every key without a model of its own was then a 422."""
+    train(spec_dict(calendar=["day_of_week"]), _daily(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        fallback = reg.load_model(FALLBACK)
+        assert fallback.version.schema.history is None  # a model of every partition
+        # 2024-04-11 is a Thursday: day_of_week 3, as pandas numbers them
+        given = fallback.predict([{"t": "2024-04-11", "x0": 0.5, "x1": -1.0}])
+        derived = fallback.predict([{"t_day_of_week": 3, "x0": 0.5, "x1": -1.0}])
+        monday = fallback.predict([{"t_day_of_week": 0, "x0": 0.5, "x1": -1.0}])
+        with pytest.raises(InvalidRows, match="'t' 5 is not a date"):
+            fallback.predict([{"t": 5, "x0": 0.5, "x1": -1.0}])
+    assert given.tolist() == derived.tolist() != monday.tolist()
+
+
+def test_the_fallback_does_not_make_up_lags(tmp_path: Path) -> None:
+    """Its calendar parts, yes; its lags no: it has no series to read them from, so a row
+    without them is refused naming the lag."""
+    spec = spec_dict(calendar=["day_of_week"], lags=[1])
+    train(spec, _daily(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        fallback = reg.load_model(FALLBACK)
+        with pytest.raises(InvalidRows, match="feature 'y_lag1' is missing"):
+            fallback.predict([{"t": "2024-02-10", "x0": 0.5, "x1": -1.0}])
+        answer = fallback.predict([{"t": "2024-02-10", "y_lag1": 2.0, "x0": 0.5, "x1": -1.0}])
+    assert len(answer) == 1
+
+
+@pytest.mark.parametrize("key", ["pid=0", FALLBACK])
+def test_a_text_time_is_read_as_iso_8601_as_training_reads_it(tmp_path: Path, key: str) -> None:
+    """Training refuses '11/02/2024' ("not ISO8601 format"), and so does a retrain; a row
+    sent to a model read it with ``pd.Timestamp``, which guesses month first: November 2nd,
+    a Saturday, where its sender meant February 11th, a Sunday — a 200 with the calendar
+    parts of another day. It is now refused, naming the row and the column."""
+    train(spec_dict(calendar=["day_of_week"]), _daily(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model(key)
+        with pytest.raises(InvalidRows) as caught:
+            loaded.predict([{"t": "11/02/2024", "x0": 0.5, "x1": -1.0}])
+        iso = loaded.predict([{"t": "2024-02-11", "x0": 0.5, "x1": -1.0}])
+    error = caught.value.errors[0]
+    assert error["loc"][-1] == "t" and "'11/02/2024' is not an ISO 8601 date" in error["msg"]
+    assert len(iso) == 1
+
+
+def test_read_time_reads_text_as_iso_8601_only() -> None:
+    assert timekeys.read_time("2024-02-11") == pd.Timestamp("2024-02-11")
+    assert timekeys.read_time("2024-02-11T10:00+01:00").utcoffset() == pd.Timedelta(hours=1)
+    assert timekeys.read_time(pd.Timestamp("2024-02-11")) == pd.Timestamp("2024-02-11")
+    with pytest.raises(ValueError):
+        timekeys.read_time("11/02/2024")
+    assert timekeys.not_iso("11/02/2024") and not timekeys.not_iso("2024-02-11")
+    assert not timekeys.not_iso(5)
+    # a row's time on a dated series: no period key for text it would have to guess at
+    assert timekeys.time_key("11/02/2024", "1D", aware=False) is None
