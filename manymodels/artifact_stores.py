@@ -47,10 +47,10 @@ def _check(digest: str) -> str:
 def _check_backend(url: str) -> None:
     """Refuse, at once and in one line, a scheme fsspec does not know or whose package is not
     installed: a typo in ``--artifacts`` must not surface as a traceback at the first write."""
-    from fsspec.registry import get_filesystem_class
-
     protocol = url.split("://", 1)[0]
     try:
+        from fsspec.registry import get_filesystem_class
+
         get_filesystem_class(protocol)
     except ValueError:
         raise ArtifactError(f"artifact store URL '{url}': unknown scheme '{protocol}://'") from None

@@ -10,6 +10,9 @@ table is gone (or at once if the check pass fails); a run killed outright leaves
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import tempfile
 import uuid
 from typing import Any
@@ -17,14 +20,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.exceptions import DataError
+
 BUCKET = "__manymodels_bucket"
 PREFIX = "manymodels-shuffle-"
 
 
-def _fs(root: str) -> tuple[Any, str]:
-    from fsspec.core import url_to_fs
+class _Local:
+    """The few fsspec calls the copy makes, on a local directory. fsspec comes with an extra
+    (``manymodels[s3]``), not with ``pip install manymodels``: importing it for the default
+    place, a local temporary directory, made every Parquet dataset fail to train on a plain
+    install (a ``ModuleNotFoundError`` traceback)."""
 
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        os.makedirs(path, exist_ok=exist_ok)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def rm(self, path: str, recursive: bool = False) -> None:
+        shutil.rmtree(path) if recursive else os.remove(path)
+
+    def ls(self, path: str, detail: bool = False) -> list[str]:
+        return [os.path.join(path, name) for name in os.listdir(path)]
+
+    def glob(self, pattern: str) -> list[str]:
+        return glob.glob(pattern)
+
+
+def _fs(root: str) -> tuple[Any, str]:
+    if "://" not in root or root.startswith("file://"):
+        return _Local(), root.removeprefix("file://")
+    try:
+        from fsspec.core import url_to_fs
+    except ImportError:
+        raise DataError(
+            f"{root}: a shuffle directory at a URL needs fsspec and its backend "
+            "(pip install 'manymodels[s3]' for s3://)"
+        ) from None
     return url_to_fs(root)
+
+
+def _arrow(fs: Any) -> Any:
+    """The filesystem to hand pyarrow: ``None`` (its own local one) for a local directory."""
+    return None if isinstance(fs, _Local) else fs
 
 
 def new_root(base: str | None) -> str:
@@ -55,7 +94,7 @@ def write(table: Any, root: str, batch: int) -> None:
     fs, path = _fs(root)
     ds.write_dataset(
         table, path, format="parquet", partitioning=[BUCKET], partitioning_flavor="hive",
-        basename_template=f"b{batch:07d}-{{i}}.parquet", filesystem=fs,
+        basename_template=f"b{batch:07d}-{{i}}.parquet", filesystem=_arrow(fs),
         existing_data_behavior="overwrite_or_ignore",
     )  # fmt: skip
 
@@ -75,7 +114,7 @@ def read_bucket(root: str, bucket: int) -> pd.DataFrame:
     fs, path = _fs(root)
     files = sorted(fs.glob(f"{path.rstrip('/')}/{BUCKET}={bucket}/*.parquet"))
     return pd.concat(
-        [pq.read_table(f, filesystem=fs).to_pandas() for f in files], ignore_index=True
+        [pq.read_table(f, filesystem=_arrow(fs)).to_pandas() for f in files], ignore_index=True
     )
 
 

@@ -1,0 +1,58 @@
+"""``manymodels.shuffle``: a Parquet dataset's rows on their way to the chunks, on a plain install.
+
+fsspec comes with ``manymodels[s3]`` (s3fs), not with ``pip install manymodels``; the dev
+environment has it, which hid that the local copy needed it. These tests take it away
+(``sys.modules[name] = None`` makes its import fail, as on an install without it)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels.artifacts import open_store
+from manymodels.exceptions import ArtifactError, DataError
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+
+@pytest.fixture
+def no_fsspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "fsspec" or m.startswith("fsspec.")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ("fsspec", "fsspec.core", "fsspec.registry"):
+        monkeypatch.setitem(sys.modules, name, None)
+
+
+def _dataset(where: Path) -> Path:
+    where.mkdir()
+    df = linear_frame(4, 30)
+    df.iloc[:60].to_parquet(where / "part-0.parquet")
+    df.iloc[60:].to_parquet(where / "part-1.parquet")
+    return where
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_a_parquet_directory_trains_without_fsspec(tmp_path: Path) -> None:
+    """It failed with a ``ModuleNotFoundError: No module named 'fsspec'`` traceback, the
+    README's install and deployment.md's ``manymodels train spec.toml sales/``; and the
+    temporary copy it had made was left behind (its removal failed on the same import)."""
+    data = _dataset(tmp_path / "sales")
+    shuffles = tmp_path / "shuffles"
+    shuffles.mkdir()
+    summary = train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir=str(shuffles))
+    assert summary.run.n_trained == 4 and summary.run.n_failed == 0
+    with Registry.open(tmp_path / "reg") as reg:
+        assert len(reg.load_model("pid=3").predict([{"x0": 0.1, "x1": 0.2}])) == 1
+    assert list(shuffles.iterdir()) == []  # the copy is removed once trained
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_urls_without_fsspec_are_one_line_naming_the_extra(tmp_path: Path) -> None:
+    data = _dataset(tmp_path / "sales")
+    with pytest.raises(DataError, match=r"needs fsspec.*manymodels\[s3\]"):
+        train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir="s3://b/tmp")
+    with pytest.raises(ArtifactError, match=r"needs a package that is missing.*manymodels\[s3\]"):
+        open_store("s3://bucket/prefix")
