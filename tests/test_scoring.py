@@ -411,3 +411,35 @@ def test_the_package_keeps_the_names_the_module_had() -> None:
     assert scoring.output_format is data.output_format
     assert scoring.write_table is data.write_table
     assert all(hasattr(scoring, name) for name in scoring.__all__)
+
+
+def test_the_table_a_calendar_spec_trained_on_scores_as_it_is(tmp_path: Path) -> None:
+    """Calendar parts are the time's own: ``score`` computes them from the table's time
+    column as training did, for partitions and the fallback alike. It refused the very CSV
+    the models were trained on ("missing feature column(s) 't_day_of_week'")."""
+    from factories import linear_frame, spec_dict
+
+    df = linear_frame(3, 40)
+    df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D")) * 3
+    train(spec_dict(calendar=["day_of_week", "month"]), df, tmp_path / "reg", backend="local")
+    path = tmp_path / "new.csv"
+    new = pd.DataFrame({"pid": [1, 7], "t": ["2024-04-11", "2024-07-01"], "x0": [0.5, 0.1],
+                        "x1": [-1.0, 0.3], "y": [1.0, 2.0]})  # fmt: skip
+    new.to_csv(path, index=False)
+    scored = score(path, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        own = reg.load_model("pid=1").predict(
+            [{"x0": 0.5, "x1": -1.0, "t_day_of_week": 3, "t_month": 4}]
+        )
+        fallback = reg.load_model(FALLBACK_KEY).predict(
+            [{"x0": 0.1, "x1": 0.3, "t_day_of_week": 0, "t_month": 7}]
+        )
+    assert scored["prediction"].tolist() == [own[0], fallback[0]]
+    assert list(scored.columns[: len(new.columns)]) == list(new.columns)  # none added
+    assert scored["served_by"].tolist() == ["pid=1", FALLBACK_KEY]
+    # the table the models were trained on, as it is
+    assert len(score(df, tmp_path / "reg", backend="local")) == len(df)
+    with pytest.raises(DataError, match=r"'t_day_of_week', 't_month'.*time column gives"):
+        score(new.drop(columns="t"), tmp_path / "reg", backend="local")
+    with pytest.raises(DataError, match="not ISO8601"):
+        score(new.assign(t=["11/04/2024", "07/01/2024"]), tmp_path / "reg", backend="local")

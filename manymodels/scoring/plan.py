@@ -238,10 +238,14 @@ def _columns(
     """Every feature the models need, converted and checked once, in the plan's row order."""
     needed = list(dict.fromkeys(kind for s in schemas for kind in feature_kinds(s)))
     missing = list(dict.fromkeys(name for name, _ in needed if name not in df.columns))
+    given = list(df.columns)
+    if missing:
+        df = with_calendar(df, missing, schemas, source=source)
+        missing = [name for name in missing if name not in df.columns]
     if missing:
         raise DataError(
             f"{source}: missing feature column(s) {', '.join(map(repr, missing))} that the "
-            f"'{alias}' models were trained on (table has: {', '.join(map(str, df.columns))})"
+            f"'{alias}' models were trained on (table has: {', '.join(map(str, given))})"
             + _derived_hint(missing, schemas)
         )
     out: dict[tuple[str, bool], np.ndarray] = {}
@@ -251,16 +255,50 @@ def _columns(
     return out
 
 
+def with_calendar(
+    df: pd.DataFrame, missing: Sequence[str], schemas: Sequence[FeatureSchema], *, source: str
+) -> pd.DataFrame:
+    """``df`` with the calendar parts among ``missing`` computed from its time column, as
+    training computed them (``data.add_calendar``: the ISO 8601 times parsed, then
+    ``timefeatures.calendar_values``): they are the time's own, so the table a calendar spec
+    trained on scores as it is. It was refused for lacking them, where the router computes
+    them from a row's time."""
+    parts: dict[str, tuple[str, str]] = {}  # feature → (time column, calendar part)
+    for schema in schemas:
+        if schema.forecast is not None and schema.time_column is not None:
+            for name, part in schema.forecast.calendar.items():
+                parts.setdefault(name, (str(schema.time_column), str(part)))
+    wanted = {name: parts[name] for name in missing if name in parts and parts[name][0] in df}
+    if not wanted:
+        return df
+    from manymodels.timecolumn import parse_time
+    from manymodels.timefeatures import calendar_values
+
+    added: dict[str, np.ndarray] = {}
+    for column in dict.fromkeys(time for time, _ in wanted.values()):
+        times = parse_time(df[[column]], column, source=source)[column]
+        if not pd.api.types.is_datetime64_any_dtype(times):
+            raise DataError(
+                f"{source}: calendar features need dates in time column '{column}' "
+                f"(found dtype {times.dtype})"
+            )
+        names = [name for name, (time, _) in wanted.items() if time == column]
+        values = calendar_values(times, sorted({wanted[name][1] for name in names}))
+        added |= {name: values[wanted[name][1]] for name in names}
+    return df.assign(**added)
+
+
 def _derived_hint(missing: Sequence[str], schemas: Sequence[FeatureSchema]) -> str:
-    """A word on missing columns that training derived (lags, rolling statistics, calendar
-    parts, changes): a score table carries them as training computed them."""
+    """A word on missing columns that training derived (lags, rolling statistics, changes;
+    calendar parts without a time column): a score table carries them as training computed
+    them."""
     derived = {name for s in schemas for name in s.derived}
     if not derived.intersection(missing):
         return ""
     return (
-        "; lags, rolling statistics, calendar parts and changes are derived by training: a "
-        "score table carries them as training computed them (LoadedModel.predict and the "
-        "router compute them from a row's time)"
+        "; lags, rolling statistics and changes are derived by training: a score table "
+        "carries them as training computed them, and its time column gives the calendar "
+        "parts (LoadedModel.predict and the router compute them all from a row's time)"
     )
 
 
