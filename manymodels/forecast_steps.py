@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
@@ -130,7 +130,9 @@ def _match_future(
                 else f"{source}: its times carry a time zone and the forecast's do not: give "
                 "them without one, as the training table's were"
             ) from None
-        raise DataError(f"{source}: its times do not compare with the forecast's ({e})") from None
+        raise DataError(
+            f"{source}: its times do not compare with the forecast's ({pandas_first_line(e)})"
+        ) from None
     found = (merged["_merge"] == "both").to_numpy()
     per_partition = found.reshape(n, horizon)
     partial = np.flatnonzero(per_partition.any(axis=1) & ~per_partition.all(axis=1))
@@ -244,7 +246,9 @@ def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> An
             parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
     except (ValueError, TypeError) as e:
         what = "dates" if dated else "numbers"
-        raise DataError(f"{source}: time column '{values.name}' must hold {what} ({e})") from None
+        raise DataError(
+            f"{source}: time column '{values.name}' must hold {what} ({pandas_first_line(e)})"
+        ) from None
     if pd.isna(parsed).any():
         raise DataError(f"{source}: time column '{values.name}' has missing values")
     return parsed

@@ -114,6 +114,18 @@ def test_lags_are_recursive(registry: Path, sales: pd.DataFrame) -> None:
     assert frame["prediction"].iloc[1] != pytest.approx(stale[1])  # step 2 saw step 1
 
 
+def test_future_times_that_are_not_iso_8601_are_one_line(registry: Path) -> None:
+    """pandas' message about a non-ISO date ends in three lines of advice ("You might want
+    to try: - passing `format`…"): the CLI printed four lines, the router a detail with
+    newlines. Now its first line only."""
+    rows = future_rows(KEY, ["03/04/1997"])
+    with pytest.raises(DataError) as caught:
+        forecast(registry, [KEY], horizon=1, future=rows)
+    said = str(caught.value)
+    assert "'week' must hold dates (Time data 03/04/1997 is not ISO8601 format.)" in said
+    assert "\n" not in said
+
+
 def test_future_rows_replace_the_carried_forward_values(
     registry: Path, sales: pd.DataFrame
 ) -> None:
