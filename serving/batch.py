@@ -201,8 +201,9 @@ def _inputs(
     layouts: dict[Any, list[tuple[ServedModel, list[int]]]] = {}
     for loaded, idx in models:
         shared = bool(loaded.layout)
-        if shared and loaded.schema.derived:  # lags or calendar parts left out: its own
-            shared = not derived_missing([rows[i] for i in idx], loaded.schema)
+        plan = loaded.schema.forecast
+        if shared and plan is not None and plan.derives:  # lags or calendar parts left out
+            shared = not derived_missing([rows[i] for i in idx], loaded.schema)  # its own
         layouts.setdefault(loaded.layout if shared else id(loaded), []).append((loaded, idx))
     out: list[tuple[Any, list[Member]]] = []
     errors: list[dict[str, Any]] = []
