@@ -27,6 +27,7 @@ from manymodels.partition import PartitionedTable, refuse_long_keys, split
 from manymodels.spec import Spec
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
     DataSource,
+    column_hint,
     describe_source,
     output_format,
     plain,
@@ -59,6 +60,7 @@ def resolve_columns(
         raise DataError(
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
             f"spec '{spec.name}' (table has: {', '.join(map(str, df.columns))})"
+            + column_hint(missing, df.columns)
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]

@@ -59,6 +59,7 @@ from manymodels.partition import (
 )
 from manymodels.shuffle import BUCKET
 from manymodels.spec import Spec
+from manymodels.tables import column_hint
 
 BATCH_ROWS = 65_536
 """Rows per record batch read: what the driver holds at once (a few MiB per column)."""
@@ -284,7 +285,7 @@ def prepare_streamed(
     if missing:
         raise DataError(
             f"{name}: missing column(s) {', '.join(map(repr, missing))} required by spec "
-            f"'{spec.name}' (the dataset has: {', '.join(present)})"
+            f"'{spec.name}' (the dataset has: {', '.join(present)})" + column_hint(missing, present)
         )
     columns = list(dict.fromkeys(wanted if spec.features else [*wanted, *present]))
     schema = unified_schema(dataset, columns, name)

@@ -13,7 +13,7 @@ import gzip
 import io
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -52,6 +52,23 @@ def refuse_repeated_columns(df: pd.DataFrame, source: str, used: Iterable[Any]) 
         twice = [c for c in df.columns[df.columns.duplicated()] if c in wanted]
         if twice:
             raise DataError(f"{source}: column {str(twice[0])!r} is named twice")
+
+
+def column_hint(missing: Sequence[str], columns: Iterable[Any]) -> str:
+    """What a table's header most likely got wrong, for the "missing column(s)" error: a
+    column that matches a missing one but for spaces or case (a header written ``store,
+    date`` reads as ' date'), or one header cell holding several names (a file separated by
+    ``;`` or tabs, which the CSV reader takes as one column). ``""`` when neither."""
+    columns = [str(c) for c in columns]
+    loose = {c.strip().casefold(): c for c in columns}
+    near = [(m, loose[m.strip().casefold()]) for m in missing if m.strip().casefold() in loose]
+    if near:
+        shown = ", ".join(f"{found!r} for {wanted!r}" for wanted, found in near[:5])
+        return f"; the table has {shown}: names differ in spaces or case"
+    for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+        if len(columns) == 1 and sep in columns[0]:
+            return f"; its header is one column holding {name}: give the table comma-separated"
+    return ""
 
 
 def read_table(source: DataSource) -> pd.DataFrame:

@@ -449,3 +449,30 @@ def test_plain_keeps_what_a_model_can_hold_of_every_kind_of_category() -> None:
     assert out["x"].tolist() == df["x"].tolist() and df["flag"].dtype == "category"  # a copy
     twice = pd.DataFrame([[1, 2]], columns=["a", "a"])
     assert read_table(twice) is twice
+
+
+@pytest.mark.parametrize(
+    ("header", "sep", "hint"),
+    [
+        ("pid, t, x0, x1, y", ",", "the table has ' y' for 'y', ' t' for 't': names differ"),
+        ("pid,T,x0,x1,y", ",", "the table has 'T' for 't': names differ in spaces or case"),
+        ("pid;t;x0;x1;y", ";", "its header is one column holding semicolons"),
+        ("pid\tt\tx0\tx1\ty", "\t", "its header is one column holding tabs"),
+    ],
+)
+def test_a_header_that_nearly_names_the_columns_says_how(
+    tmp_path: Path, header: str, sep: str, hint: str
+) -> None:
+    """A spreadsheet's export (`store, date` with spaces, a capital, `;` or tabs between
+    names) was refused as missing every column, the table's header shown but not why."""
+    path = tmp_path / "t.csv"
+    rows = linear_frame(1, 5).to_csv(index=False, header=False, sep=sep)
+    path.write_text(f"{header}\n{rows}")
+    with pytest.raises(DataError, match="missing column") as caught:
+        prepare(Spec.model_validate(spec_dict()), path)
+    assert hint in str(caught.value) and "\n" not in str(caught.value)
+    # a name that is simply not there gets no hint
+    with pytest.raises(DataError) as plain:
+        prepare(Spec.model_validate(spec_dict(features=["x0", "x1"])),
+                linear_frame(1, 5).drop(columns="x1"))  # fmt: skip
+    assert str(plain.value).endswith("(table has: pid, t, x0, y)")
