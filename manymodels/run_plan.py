@@ -108,6 +108,7 @@ def plan_run(
     """Create (or reopen) the run record; decide which partitions to train, and their champions.
 
     Everything here is batched queries over the keys being trained, never per partition."""
+    require_same_keys(reg, spec)
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
     options: dict[str, Any] = dict(notes)
@@ -194,6 +195,24 @@ def plan_run(
     claim_store(reg)  # gc of another registry on this store now refuses
     reg.store.create_run(run)
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
+
+
+def require_same_keys(reg: Registry, spec: Spec) -> None:
+    """``DataError`` for a spec keyed by other columns than the registry's partitions: a
+    registry is keyed one way (``Registry.partition_by``, the first spec's). Another spec's
+    partitions trained in beside them could be served one by one, but never by ``score`` or
+    ``POST /v1/predict`` (their rows were refused for lacking the registry's key columns),
+    and its fallback model became a challenger to the registry's one fallback, which a
+    policy of ``always`` (or a better score) would promote to answer the first spec's unknown
+    keys. The likely cause is no ``--registry`` at all, so the default ./mmregistry."""
+    held = reg.partition_by
+    if held is None or list(held) == list(spec.partition_by):
+        return
+    raise DataError(
+        f"registry {reg.location} holds partitions keyed by {', '.join(held)}; spec "
+        f"'{spec.name}' keys them by {', '.join(spec.partition_by)}: train it into a "
+        "registry of its own (--registry DIR)"
+    )
 
 
 def keys_digest(keys: Iterable[str]) -> str:

@@ -1,0 +1,44 @@
+"""``manymodels.run_plan``: what a run may train into a registry before anything is recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import DataError
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+
+def test_a_spec_keyed_otherwise_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """`manymodels train users.toml users.csv` without --registry trained the per-user spec
+    into ./mmregistry beside the per-store partitions: its partitions could not be scored
+    (`score`, `/v1/predict` want the registry's key columns) and its fallback became a
+    challenger to the stores' fallback. Refused now, naming both keyings; the registry is
+    as it was (no run, the fallback's versions unchanged)."""
+    reg_dir = tmp_path / "mmregistry"
+    stores = linear_frame(3, 30)
+    train(spec_dict(name="stores"), stores, reg_dir, backend="local")
+    users = stores.rename(columns={"pid": "user"})
+    with pytest.raises(DataError, match=r"keyed by pid; spec 'users' keys them by user"):
+        train(spec_dict(name="users", partition_by=["user"]), users, reg_dir, backend="local")
+    csv = tmp_path / "users.csv"
+    users.to_csv(csv, index=False)
+    spec = tmp_path / "users.toml"
+    spec.write_text('name = "users"\npartition_by = ["user"]\ntarget = "y"\ntime_column = "t"\n'
+                    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n')  # fmt: skip
+    result = CliRunner().invoke(app, ["train", str(spec), str(csv), "--registry", str(reg_dir)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("error: registry ")
+    assert "--registry DIR" in result.output
+    with Registry.open(reg_dir) as reg:
+        assert len(reg.list_runs()) == 1
+        assert [v.version for v in reg.list_versions(FALLBACK_KEY)] == [1]
+    # the same keys (another spec of the same partitions) still train in
+    summary = train(spec_dict(name="again"), stores, reg_dir, backend="local")
+    assert summary.run.n_failed == 0
