@@ -280,3 +280,18 @@ def test_a_postgresql_server_that_never_answers_fails_in_the_connect_timeout(
         for conn in held:
             conn.close()
     assert time.monotonic() - started < 30
+
+
+def test_a_new_registry_that_cannot_start_leaves_no_directory(tmp_path: Path) -> None:
+    """`manymodels train … --registry new --artifacts <a store that cannot be opened>` made
+    the directory `new` and left it, empty, behind its one error line. A directory that was
+    there before stays, whatever happens."""
+    from manymodels.exceptions import ArtifactError
+
+    with pytest.raises(ArtifactError, match="unknown scheme"):
+        Registry(tmp_path / "new" / "registry", artifacts="nosuch://bucket/prefix")
+    assert not (tmp_path / "new").exists()  # nor the parent it made for it
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ArtifactError):
+        Registry(tmp_path / "mine", artifacts="nosuch://bucket/prefix")
+    assert (tmp_path / "mine").is_dir()

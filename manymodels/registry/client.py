@@ -11,6 +11,7 @@ given as a database URL and an artifact store location.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 from collections.abc import Container, Mapping, Sequence
@@ -36,6 +37,7 @@ from manymodels.registry.loaded import LoadedModel  # noqa: F401 (re-exported)
 from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE: re-exported)
     ARTIFACTS_DIR,
     DB_FILE,
+    Location,
     holds_artifacts,
     locate,
     lost,
@@ -97,6 +99,20 @@ class Registry(ModelAccess):
         signer: Signer | None = None,
     ) -> None:
         where = locate(root, db_url, artifacts, create=create)
+        try:
+            self._open(where, create, signer)
+        except BaseException:
+            if where.made is not None and where.root is not None:  # a failed start leaves
+                with contextlib.suppress(OSError):  # no directory it made; rmdir takes only
+                    for made in [where.root, *where.root.parents]:  # empty ones (a database
+                        made.rmdir()  # made stays)
+                        if made == where.made:
+                            break
+            raise
+
+    def _open(self, where: Location, create: bool, signer: Signer | None) -> None:
+        """The registry at ``where``: its artifact store and database opened (or made, by a
+        writer), the trust policy read."""
         self.root, self.db_url, self._own_db = where.root, where.db_url, where.own_db
         artifacts = where.artifacts
         self._partition_by: list[str] | None = None

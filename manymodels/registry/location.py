@@ -31,6 +31,7 @@ class Location:
     db_url: str
     artifacts: str | Path | ArtifactStore
     own_db: bool
+    made: Path | None = None  # the first directory made for ``root`` just now (a writer's)
 
 
 def locate(
@@ -54,6 +55,7 @@ def locate(
     # directory, or in a Ray worker started in another directory (runtime_env working_dir),
     # which then wrote the artifacts of versions this database records somewhere else
     where = Path(root).absolute() if root is not None and not elsewhere else None
+    made: Path | None = None
     if where is not None:
         if not where.exists():
             if not create:
@@ -66,6 +68,7 @@ def locate(
                 )
                 raise missing_or_lost(missing, artifacts)
             try:
+                made = next(p for p in reversed([where, *where.parents]) if not p.exists())
                 where.mkdir(parents=True, exist_ok=True)  # another process may race us
             except OSError as e:  # a read-only filesystem, a parent of another user…
                 raise RegistryError(f"cannot create a registry at {where}: {e}") from e
@@ -83,6 +86,7 @@ def locate(
         db_url or f"sqlite:///{(where / DB_FILE).resolve()}",
         artifacts if artifacts is not None else where / ARTIFACTS_DIR,
         own_db=db_url is None,
+        made=made,
     )
 
 
