@@ -211,7 +211,9 @@ class WritesMixin(AliasMovesMixin):
         version an alias moved onto or off after it: a router may still be serving it until
         it re-reads the alias.
 
-        One transaction; returns ``(key, version, sha256)`` of what was (or would be) deleted.
+        One transaction, which also deletes the deleted versions' actuals windows
+        (``monitor_actuals``); returns ``(key, version, sha256)`` of what was (or would be)
+        deleted.
         A dry run only reads, outside the write lock (``retention.doomed_versions``).
         """
         if keep < 1:
@@ -227,6 +229,15 @@ class WritesMixin(AliasMovesMixin):
                 ids = [r.id for r in doomed]
                 for batch in batches(ids):
                     conn.execute(delete(t.model_versions).where(t.model_versions.c.id.in_(batch)))
+                # their live-error windows go with them: nothing reads a deleted version's, and
+                # kept, a partition's grew by up to 14 day rows per version it ever had
+                a = t.monitor_actuals.c
+                conn.execute(
+                    delete(t.monitor_actuals).where(
+                        a.key == bindparam("k"), a.version == bindparam("v")
+                    ),
+                    [{"k": r.key, "v": r.version} for r in doomed],
+                )
                 mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
                 conn.execute(delete(t.meta).where(t.meta.c.name == VERSIONS_DELETED))
                 conn.execute(insert(t.meta).values(name=VERSIONS_DELETED, value=mark))
