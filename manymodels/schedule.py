@@ -8,7 +8,9 @@ schedule's ``when`` names (changed partitions by default, as ``manymodels train 
 --changed-only``), so a scheduled run is recorded like any run, with ``{"trigger":
 "schedule", "cron": …}`` in its options; a change to the schedule itself applies on restart. A
 firing that fails (the data file is missing, the run failed) is reported on one
-line and the scheduler waits for the next one; it never stops on a run's failure.
+line and the scheduler waits for the next one; it never stops on a run's failure. Each firing
+is claimed in the registry before it trains (``registry.firings``, by its scheduled time,
+``due_time``): of several schedulers of one schedule on one registry, one trains it.
 
 APScheduler is an optional dependency (``pip install 'manymodels[schedule]'``): only this
 module imports it, and only when a schedule is parsed or run.
@@ -24,7 +26,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -130,31 +132,58 @@ def next_times(cron: str, timezone: str, n: int, after: datetime | None = None) 
     return out
 
 
+def due_time(when: Any, now: datetime) -> datetime | None:
+    """The firing of trigger ``when`` that a job starting at ``now`` runs: the newest one not
+    after ``now`` (a late or coalesced firing is the newest it stands for), so two schedulers
+    name a firing alike whatever their start-up delay. Looks back twice as far each time (a
+    second, two, … up to ~2 years): some 30 trigger calls at most, a few for a per-second
+    cron. Compared in UTC: within one zone Python compares wall times, and the two 02:30 of
+    an autumn night would be one."""
+    utc_now = now.astimezone(UTC)
+    span = timedelta(seconds=1)
+    while span < timedelta(days=1000):
+        fire = when.get_next_fire_time(None, now - span)
+        if fire is not None and fire.astimezone(UTC) <= utc_now:
+            for _ in range(64):  # a few at most (none later than ``now - span / 2``)
+                later = when.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+                if later is None or not fire.astimezone(UTC) < later.astimezone(UTC) <= utc_now:
+                    break
+                fire = later
+            return fire
+        span *= 2
+    return None
+
+
 @dataclass(frozen=True)
 class Firing:
     """One scheduled run as reported: ``run_id`` and ``summary`` (``RunSummary``) when it
-    trained, ``error`` (one line) when it could not."""
+    trained, ``error`` (one line) when it could not, ``taken`` when another scheduler of the
+    same schedule claimed the firing first (``registry.firings``)."""
 
     at: datetime
     run_id: str | None = None
     summary: Any = None
     error: str | None = None
+    taken: datetime | None = None
 
 
 def run_schedule(
     spec_path: Path,
-    fire: Callable[[], Any],
+    fire: Callable[[datetime], Any],
     *,
     max_runs: int | None = None,
     report: Callable[[Firing, datetime | None], None],
     started: Callable[[], None] = lambda: None,
+    claim: Callable[[datetime], bool] = lambda due: True,
 ) -> list[Firing]:
-    """Fire ``fire()`` on the spec's schedule until stopped; returns the firings.
+    """Fire ``fire(due)`` on the spec's schedule until stopped; returns the firings.
 
-    ``fire`` trains once and returns its ``RunSummary`` (an exception is that firing's error
-    line). SIGTERM or Ctrl-C stops the scheduler after the current run; a second one stops at
-    once (the run stays resumable, as any interrupted run). ``max_runs`` stops after that many
-    firings (for tests, and for a one-off "at the next 03:00")."""
+    ``fire`` trains once for the firing scheduled at ``due`` (``due_time``) and returns its
+    ``RunSummary`` (an exception is that firing's error line). Each firing first calls
+    ``claim(due)``; ``False`` (another scheduler runs it) skips it, reported as
+    ``Firing.taken``. SIGTERM or Ctrl-C stops the scheduler after the current run; a second
+    one stops at once (the run stays resumable, as any interrupted run). ``max_runs`` stops
+    after that many firings (for tests, and for a one-off "at the next 03:00")."""
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -180,8 +209,12 @@ def run_schedule(
     def fired_once() -> None:
         at = datetime.now(ZoneInfo(schedule.timezone))
         try:
-            summary = fire()  # None: nothing to retrain
-            firing = Firing(at, summary.run.run_id if summary else None, summary)
+            due = due_time(when, at) or at
+            if not claim(due):
+                firing = Firing(at, taken=due)
+            else:
+                summary = fire(due)  # None: nothing to retrain
+                firing = Firing(at, summary.run.run_id if summary else None, summary)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))

@@ -75,7 +75,7 @@ def scheduler(
             err=True,
         )
 
-    def fire() -> Any:
+    def fire(due: datetime) -> Any:
         from manymodels.pipeline import train
 
         only = _flagged(registry, registry_db, artifacts, plan.when)
@@ -92,10 +92,24 @@ def scheduler(
                 current, data, target, backend=backend,
                 signer=target.signer if elsewhere else signing, only=only,
                 changed_only=plan.when == ["changed"], skip_absent=only is not None,
-                notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when},
+                notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
+                       "due": _when(due)},
             )  # fmt: skip
 
-    firings = run_schedule(spec, fire, max_runs=max_runs, report=_report, started=started)
+    def claim(due: datetime) -> bool:
+        """One run per firing, however many schedulers run this schedule on this registry
+        (``registry.firings``); a firing made while the registry is down fails, as its run
+        would."""
+        from manymodels.cli.options import open_registry
+        from manymodels.registry.firings import claim, schedule_id
+
+        name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
+        with open_registry(registry, registry_db, artifacts, create=True) as reg:
+            return claim(reg.store, name, due)
+
+    firings = run_schedule(
+        spec, fire, max_runs=max_runs, report=_report, started=started, claim=claim
+    )
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
 
@@ -116,6 +130,10 @@ def _flagged(
 def _report(firing: Any, following: datetime | None) -> None:
     """One line per firing, on stdout: what it did and when the next one is."""
     after = f" · next {_when(following)}" if following is not None else ""
+    if firing.taken is not None:
+        typer.echo(f"{_when(firing.at)} skipped: another scheduler of this schedule ran the "
+                   f"{_when(firing.taken)} firing{after}")  # fmt: skip
+        return
     if firing.error is not None:
         run = f" (run {firing.run_id})" if firing.run_id else ""
         typer.echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
