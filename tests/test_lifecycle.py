@@ -568,6 +568,28 @@ def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: 
         assert reg.rollback("pid=0").to_version == 1  # the replayed history stays consistent
 
 
+def test_rollback_never_moves_production_onto_itself(tmp_path: Path) -> None:
+    """Production went 1 → 2 and back to 1 by hand; gc deleted v2. A rollback's history
+    leads to v2, gone, then to v1, production itself: it 'moved' v1 onto v1 (from_version 1,
+    to_version 1, a 200 saying moved over HTTP) and wrote that move to the history. Nothing
+    earlier is left: NothingToRollBack, and nothing written."""
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
+    for i in range(3):
+        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        reg.promote("pid=0", 2)
+        reg.promote("pid=0", 1)  # production history 1 → 2 → 1
+        report = collect(reg, keep=1, grace_seconds=0, alias_grace_seconds=0)
+        assert report.versions_deleted == [("pid=0", 2)]
+        before = reg.alias_history("pid=0", "production")
+        with pytest.raises(NothingToRollBack):
+            reg.rollback("pid=0")
+        assert reg.alias_history("pid=0", "production") == before
+        reg.promote("pid=0", 3)
+        assert reg.rollback("pid=0").to_version == 1  # an earlier version other than itself
+
+
 def test_forecast_says_when_a_production_version_is_missing(tmp_path: Path) -> None:
     from manymodels.exceptions import RegistryError
     from manymodels.forecast import forecast

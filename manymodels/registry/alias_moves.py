@@ -85,10 +85,10 @@ class AliasMovesMixin(StoreBase):
 
         The history is replayed as a stack (a rollback pops), so rolling back twice goes two
         versions back rather than toggling. Versions deleted since (``gc --keep``) are skipped:
-        the alias goes to the newest earlier version that still exists, and
-        ``NothingToRollBack`` is raised when none does; so are those in ``skip`` (versions no
-        reader could load, checked by the caller). Read and write happen in one transaction
-        (under the write lock). ``reason`` defaults to "rollback from vN".
+        the alias goes to the newest earlier version that still exists and is not the one it
+        points at, and ``NothingToRollBack`` is raised when none does; so are those in
+        ``skip`` (versions no reader could load, checked by the caller). Read and write
+        happen in one transaction (under the write lock). ``reason`` defaults to "rollback from vN".
         """
         with self._begin() as conn:
             self._require_partition(conn, key)
@@ -106,7 +106,12 @@ class AliasMovesMixin(StoreBase):
                 stack.append(current)
             earlier = stack[:-1]
             exists = self._existing_versions(conn, key, earlier)
-            target = next((v for v in reversed(earlier) if v in exists and v not in skip), None)
+            # the alias's own version is no rollback: with the versions between deleted
+            # (promoted back by hand, then gc), a "rollback" moved it onto itself, said moved
+            target = next(
+                (v for v in reversed(earlier) if v in exists and v not in skip and v != current),
+                None,
+            )
             if target is None:
                 left = " that still exists" + (" and can be loaded" if skip else "")
                 raise NothingToRollBack(
