@@ -143,6 +143,19 @@ def carries_admin_token(request: Request) -> bool:
     return scheme.lower() == "bearer" and _valid(admins, given)
 
 
+def may_read(request: Request) -> bool:
+    """``require_reader``'s answer outside dependency injection, for an open route that shows
+    more to a reader (``/readyz``'s counts): reads are open, or the request carries a read or
+    an admin token."""
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    if settings is None or settings.read_tokens is None:
+        return True
+    scheme, given = get_authorization_scheme_param(request.headers.get("Authorization"))
+    if scheme.lower() != "bearer":
+        return False
+    return _valid(settings.read_tokens, given) | _valid(settings.admin_tokens, given)
+
+
 def _valid(tokens: Tokens | None, given: str) -> bool:
     """Constant-time against every token; no token configured matches nothing."""
     return tokens is not None and tokens.matches(given)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from serving.auth import carries_admin_token
+from serving.auth import carries_admin_token, may_read
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.readiness import READY_TIMEOUT_SECONDS
 from serving.redact import local_roots, redact_text
@@ -45,6 +45,8 @@ async def readyz(request: Request) -> JSONResponse:
         if not carries_admin_token(request):
             why = redact_text(why, local_roots(service.registry))
         return JSONResponse({"detail": f"registry unreachable: {why}"}, status_code=503)
+    if not may_read(request):  # a probe needs no token; the registry's size is data
+        return JSONResponse({"status": "ready"})  # (``/metrics``, which has it, needs one)
     return JSONResponse(
         {"status": "ready", "partitions": len(service.aliases), "models_loaded": len(service.cache)}
     )

@@ -112,6 +112,22 @@ def test_read_and_admin_tokens_read_and_only_admin_tokens_write(guarded: Setting
         assert client.get("/v1/jobs", headers=admin()).status_code == 200
 
 
+def test_readiness_tells_the_registrys_size_to_a_reader_only(
+    guarded: Settings, settings: Settings
+) -> None:
+    """``/readyz`` stays open (probes send no token), but how many partitions the registry
+    serves is data: ``/metrics`` has it behind a token, and ``/readyz`` told anyone."""
+    with open_client(guarded) as client:
+        for headers in ({}, bearer(WRONG), {"Authorization": f"Basic {OLD}"}):
+            r = client.get("/readyz", headers=headers)
+            assert r.status_code == 200 and r.json() == {"status": "ready"}, r.text
+        for token in (OLD, TOKEN):
+            said = client.get("/readyz", headers=bearer(token)).json()
+            assert said["status"] == "ready" and said["partitions"] > 0, said
+    with open_client(settings) as client:  # reads open: as before
+        assert client.get("/readyz").json()["partitions"] > 0
+
+
 def test_several_admin_tokens_each_administer(settings: Settings) -> None:
     """Rotation works for the admin scope the same way."""
     with open_client(replace(settings, admin_token=f"{TOKEN},{NEW}")) as client:
