@@ -10,7 +10,8 @@ schedule's ``when`` names (changed partitions by default, as ``manymodels train 
 firing that fails (the data file is missing, the run failed) is reported on one
 line and the scheduler waits for the next one; it never stops on a run's failure. Each firing
 is claimed in the registry before it trains (``registry.firings``, by its scheduled time,
-``due_time``): of several schedulers of one schedule on one registry, one trains it.
+``due_time``): of several schedulers of one schedule on one registry, one trains it; and a
+scheduler starting after the newest firing went unrun runs it at once (``missed``).
 
 APScheduler is an optional dependency (``pip install 'manymodels[schedule]'``): only this
 module imports it, and only when a schedule is parsed or run.
@@ -165,6 +166,7 @@ class Firing:
     summary: Any = None
     error: str | None = None
     taken: datetime | None = None
+    caught_up: datetime | None = None  # a firing missed while no scheduler ran, run at start
 
 
 def run_schedule(
@@ -173,17 +175,21 @@ def run_schedule(
     *,
     max_runs: int | None = None,
     report: Callable[[Firing, datetime | None], None],
-    started: Callable[[], None] = lambda: None,
+    started: Callable[[datetime | None], None] = lambda missed: None,
     claim: Callable[[datetime], bool] = lambda due: True,
+    missed: Callable[[datetime], bool] = lambda due: False,
 ) -> list[Firing]:
     """Fire ``fire(due)`` on the spec's schedule until stopped; returns the firings.
 
     ``fire`` trains once for the firing scheduled at ``due`` (``due_time``) and returns its
     ``RunSummary`` (an exception is that firing's error line). Each firing first calls
     ``claim(due)``; ``False`` (another scheduler runs it) skips it, reported as
-    ``Firing.taken``. SIGTERM or Ctrl-C stops the scheduler after the current run; a second
-    one stops at once (the run stays resumable, as any interrupted run). ``max_runs`` stops
-    after that many firings (for tests, and for a one-off "at the next 03:00")."""
+    ``Firing.taken``. At start, ``missed(due)`` says whether the newest firing due went unrun
+    (no scheduler was running then: a reboot at 03:00); if so it runs at once, as
+    ``Firing.caught_up``, and ``started`` is told which. SIGTERM or Ctrl-C stops the scheduler
+    after the current run; a second one stops at once (the run stays resumable, as any
+    interrupted run). ``max_runs`` stops after that many firings (for tests, and for a one-off
+    "at the next 03:00")."""
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -208,13 +214,15 @@ def run_schedule(
 
     def fired_once() -> None:
         at = datetime.now(ZoneInfo(schedule.timezone))
+        late = catch_up if not fired else None
         try:
             due = due_time(when, at) or at
             if not claim(due):
                 firing = Firing(at, taken=due)
             else:
                 summary = fire(due)  # None: nothing to retrain
-                firing = Firing(at, summary.run.run_id if summary else None, summary)
+                run_id = summary.run.run_id if summary else None
+                firing = Firing(at, run_id, summary, caught_up=late)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))
@@ -242,13 +250,17 @@ def run_schedule(
         late = event.scheduled_run_times[0].isoformat(timespec="seconds")
         print(f"{late} skipped: the previous run is still going", file=sys.stderr)
 
+    start = datetime.now(ZoneInfo(schedule.timezone))
+    last_due = due_time(when, start)
+    catch_up = last_due if last_due is not None and missed(last_due) else None
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     scheduler.add_listener(overlapped, EVENT_JOB_MAX_INSTANCES)
+    first = {} if catch_up is None else {"next_run_time": start}  # then on the trigger
     scheduler.add_job(job, when, id="retrain", max_instances=1, coalesce=True,
-                      misfire_grace_time=None)  # fmt: skip
+                      misfire_grace_time=None, **first)  # fmt: skip
     previous = (signal.signal(signal.SIGINT, stop), signal.signal(signal.SIGTERM, stop))
     # said once running, after the signal handlers: a SIGTERM from then on stops it gracefully
-    scheduler.add_listener(lambda event: started(), EVENT_SCHEDULER_STARTED)
+    scheduler.add_listener(lambda event: started(catch_up), EVENT_SCHEDULER_STARTED)
     try:
         scheduler.start()  # blocks until shutdown, which a stop asks without waiting
         # … for the firing under way, here, with our handlers still installed: restored

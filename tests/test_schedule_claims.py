@@ -1,12 +1,16 @@
-"""Two schedulers of one schedule on one registry: each firing is claimed in the registry
-(``manymodels.registry.firings``), so it trains once, not once per scheduler."""
+"""Firings claimed in the registry (``manymodels.registry.firings``): two schedulers of one
+schedule on one registry train each firing once, not once per scheduler; and a scheduler
+starting after a firing went unrun (no scheduler was running then) runs it at once."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -106,3 +110,72 @@ def test_the_due_firing_is_the_newest_not_after_now_even_in_an_autumn_night() ->
     weekly = trigger("0 3 * * 1", "UTC")
     late = datetime(2026, 12, 7, 9, 0, 1, tzinfo=UTC)  # a firing run six hours late
     assert due_time(weekly, late) == datetime(2026, 12, 7, 3, tzinfo=UTC)
+
+
+WEEKLY = SPEC.replace('cron = "*/5 * * * * *"', 'cron = "0 3 * * 1"')  # Mondays 03:00
+
+
+def _weekly_registry(tmp_path: Path, claimed: datetime | None) -> tuple[Path, Path, Path]:
+    """A registry trained once, its weekly schedule's newest firing claimed at ``claimed``."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(WEEKLY)
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=2).to_csv(data, index=False)
+    root = tmp_path / "registry"
+    parsed = Spec.from_dict(tomllib.loads(WEEKLY))
+    with Registry(root) as reg:
+        train(parsed, data, reg, backend="local")
+        if claimed is not None:
+            plan = parsed.schedule
+            assert plan is not None
+            name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
+            assert claim(reg.store, name, claimed)
+    return spec, data, root
+
+
+@pytest.mark.slow
+def test_a_firing_missed_while_no_scheduler_ran_runs_at_start(tmp_path: Path) -> None:
+    """The schedule last fired a week or more ago and the newest Monday 03:00 went unrun (the
+    host was down then): a scheduler starting now runs it at once, once. Before, it waited
+    for the next Monday: a week more on last week's models."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    spec, data, root = _weekly_registry(tmp_path, newest - timedelta(days=7))
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    stamp = newest.isoformat(timespec="seconds")
+    assert f"now: the {stamp} firing, missed" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    with Registry.open(root) as reg:
+        runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    assert [r.options["due"] for r in runs] == [stamp]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("claimed", ["newest", "never"])
+def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: str) -> None:
+    """The newest firing ran, or this schedule never ran on this registry (nothing to tell
+    a missed firing by): the scheduler waits for the next one."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    spec, data, root = _weekly_registry(tmp_path, newest if claimed == "newest" else None)
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    banner = proc.stderr.readline()
+    assert banner.startswith("scheduler: claimed on '0 3 * * 1'") and "missed" not in banner
+    time.sleep(2)  # a catch-up would have started by now
+    os.kill(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out == ""
+    with Registry.open(root) as reg:
+        assert [r.options.get("trigger") for r in reg.list_runs()] == [None]

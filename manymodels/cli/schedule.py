@@ -46,7 +46,7 @@ def scheduler(
     run. A failed firing is one line; the scheduler goes on.
 
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
-    from manymodels.exceptions import SpecError
+    from manymodels.exceptions import SpecError, first_line
     from manymodels.schedule import next_times, run_schedule
     from manymodels.spec import Spec
 
@@ -66,11 +66,12 @@ def scheduler(
     # one comes from each firing's own opening (``open_checked``)
     signing = signer() if elsewhere else signer(registry)
 
-    def started() -> None:
+    def started(missed: datetime | None) -> None:
         first = next_times(plan.cron, plan.timezone, 1)
+        late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
         typer.echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
-            f"retraining {' or '.join(plan.when)} partitions; "
+            f"retraining {' or '.join(plan.when)} partitions{late}; "
             f"next {_when(first[0] if first else None)}",
             err=True,
         )
@@ -96,20 +97,40 @@ def scheduler(
                        "due": _when(due)},
             )  # fmt: skip
 
+    from manymodels.cli.options import open_registry
+    from manymodels.registry.firings import schedule_id
+
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
+
     def claim(due: datetime) -> bool:
         """One run per firing, however many schedulers run this schedule on this registry
         (``registry.firings``); a firing made while the registry is down fails, as its run
         would."""
-        from manymodels.cli.options import open_registry
-        from manymodels.registry.firings import claim, schedule_id
+        from manymodels.registry.firings import claim
 
-        name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
             return claim(reg.store, name, due)
 
+    def missed(due: datetime) -> bool:
+        """Whether the newest firing due went unrun while no scheduler ran (its registry
+        has an older one claimed); a registry not there yet, or not reached, has none."""
+        from manymodels.exceptions import RegistryError
+        from manymodels.registry.firings import last_claimed
+
+        if registry_db is None and not (registry / "registry.db").exists():
+            return False
+        try:
+            with open_registry(registry, registry_db, artifacts) as reg:
+                last = last_claimed(reg.store, name)
+        except RegistryError as e:
+            typer.echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
+            return False
+        return last is not None and last < due
+
     firings = run_schedule(
-        spec, fire, max_runs=max_runs, report=_report, started=started, claim=claim
-    )
+        spec, fire, max_runs=max_runs, report=_report, started=started, claim=claim,
+        missed=missed,
+    )  # fmt: skip
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
 
@@ -142,10 +163,11 @@ def _report(firing: Any, following: datetime | None) -> None:
         typer.echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
     r = firing.summary.run
+    late = f" (the {_when(firing.caught_up)} firing, missed)" if firing.caught_up else ""
     absent = r.options.get("not_in_data")
     left = f" · {absent['count']} flagged without rows in the data" if absent else ""
     typer.echo(
-        f"{_when(firing.at)} run {r.run_id}: {r.n_trained} trained · {r.n_skipped} skipped · "
+        f"{_when(firing.at)} run {r.run_id}{late}: {r.n_trained} trained · {r.n_skipped} skipped · "
         f"{r.n_failed} failed{left}{after}"
     )
 

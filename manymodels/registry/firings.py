@@ -7,7 +7,9 @@ changed partitions twice, two versions each. Each firing now claims its schedule
 ``when``) before it trains; the row holds the newest instant claimed, and a firing whose instant
 is not newer was run by another scheduler and is skipped. The claim is one write transaction,
 and writes are serialised (SQLite's write lock, PostgreSQL's advisory lock: ``engine``), so of
-two schedulers firing at once exactly one claims.
+two schedulers firing at once exactly one claims. The row also tells a scheduler starting up
+whether the newest firing went unrun while none was running (``last_claimed``): it then runs
+it at once.
 """
 
 from __future__ import annotations
@@ -39,3 +41,11 @@ def claim(store: StoreBase, schedule: str, due: datetime) -> bool:
         conn.execute(delete(t.meta).where(t.meta.c.name == schedule))
         conn.execute(insert(t.meta).values(name=schedule, value=stamp))
     return True
+
+
+def last_claimed(store: StoreBase, schedule: str) -> datetime | None:
+    """The newest firing of ``schedule`` claimed; ``None`` when none ever was (a schedule
+    never run on this registry has nothing to catch up)."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == schedule)).scalar()
+    return None if found is None else datetime.fromisoformat(str(found))
