@@ -170,3 +170,23 @@ def test_sqlite_looks_each_exception_up_by_index_not_by_scanning_a_list(tmp_path
         assert not [step for step in plan if "LIST SUBQUERY" in step], plan
         assert any(step.startswith("SEARCH aliases USING") for step in plan), plan
         assert any(step.startswith("SEARCH moved USING") for step in plan), plan
+
+
+def test_pruned_versions_take_their_actuals_windows_with_them(reg: Registry) -> None:
+    """On every database: the prune deletes exactly the doomed (key, version) pairs' live-error
+    windows — not every pairing of their keys and versions — in its transaction."""
+    from manymodels.monitoring import store
+    from manymodels.monitoring.live import ErrorSums
+
+    _versions(reg, 30, 4)
+    c = t.model_versions.c
+    with reg.store.engine.connect() as conn:
+        pairs = [(k, v) for k, v in conn.execute(select(c.key, c.version))]
+    one = ErrorSums(2, 1.0, 0.5, 0, 2.0, 2.5, 0)
+    store.add_many_actuals(reg.store.engine, "2026-11-01", [(k, v, one, 1.0, []) for k, v in pairs])
+    doomed = {(k, v) for k, v, _ in reg.store.prune_versions(1)}
+    assert doomed and len(doomed) < len(pairs)
+    a = t.monitor_actuals.c
+    with reg.store.engine.connect() as conn:
+        left = {(k, v) for k, v in conn.execute(select(a.key, a.version))}
+    assert left == set(pairs) - doomed
