@@ -1,0 +1,41 @@
+"""Scheduled firings claimed on every database (``manymodels.registry.firings``): of several
+schedulers claiming one firing at once, through their own connections, exactly one gets it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from manymodels.registry import Registry
+from manymodels.registry.firings import claim, last_claimed, schedule_id
+
+SCHEDULERS = 4
+
+
+def test_one_of_several_schedulers_claims_a_firing(db_url: str, tmp_path: Path) -> None:
+    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"])
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        assert last_claimed(reg.store, name) is None
+        opened = [Registry.open(tmp_path / "registry", db_url=db_url) for _ in range(SCHEDULERS)]
+        try:
+            start = threading.Barrier(SCHEDULERS)
+            got: list[bool] = []
+
+            def one(other: Registry) -> None:
+                start.wait()
+                got.append(claim(other.store, name, due))
+
+            threads = [threading.Thread(target=one, args=(r,)) for r in opened]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+        finally:
+            for r in opened:
+                r.close()
+        assert sorted(got) == [False] * (SCHEDULERS - 1) + [True]
+        assert last_claimed(reg.store, name) == due
+        assert claim(reg.store, name, due + timedelta(days=7))
+        assert last_claimed(reg.store, name) == due + timedelta(days=7)
