@@ -83,8 +83,9 @@ def test_two_schedulers_of_one_schedule_train_each_firing_once(tmp_path: Path) -
 
 def test_a_firing_is_claimed_once_and_never_after_a_later_one(tmp_path: Path) -> None:
     with Registry(tmp_path / "registry") as reg:
-        name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"])
-        assert name != schedule_id("s", "0 3 * * 1", "UTC", ["drifted"])
+        name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+        assert name != schedule_id("s", "0 3 * * 1", "UTC", ["drifted"], "sales.csv")
+        assert name != schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales-eu.csv")
         monday = datetime(2026, 12, 7, 3, tzinfo=UTC)
         assert claim(reg.store, name, monday)
         assert not claim(reg.store, name, monday)
@@ -128,7 +129,8 @@ def _weekly_registry(tmp_path: Path, claimed: datetime | None) -> tuple[Path, Pa
         if claimed is not None:
             plan = parsed.schedule
             assert plan is not None
-            name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
+            when = list(plan.when)
+            name = schedule_id(parsed.name, plan.cron, plan.timezone, when, str(data))
             assert claim(reg.store, name, claimed)
     return spec, data, root
 

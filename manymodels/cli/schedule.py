@@ -100,7 +100,7 @@ def scheduler(
     from manymodels.cli.options import open_registry
     from manymodels.registry.firings import schedule_id
 
-    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when))
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
 
     def claim(due: datetime) -> bool:
         """One run per firing, however many schedulers run this schedule on this registry

@@ -14,7 +14,7 @@ SCHEDULERS = 4
 
 
 def test_one_of_several_schedulers_claims_a_firing(db_url: str, tmp_path: Path) -> None:
-    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"])
+    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
     due = datetime(2026, 12, 7, 3, tzinfo=UTC)
     with Registry(tmp_path / "registry", db_url=db_url) as reg:
         assert last_claimed(reg.store, name) is None
