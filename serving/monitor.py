@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from manymodels.feature_schema import FeatureSchema
-from manymodels.monitoring.profile import bin_counts, with_calendar, with_lags
+from manymodels.monitoring.profile import live_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
 from manymodels.registry.engine import batches
 from manymodels.registry.pg_silence import answered_by
@@ -293,7 +293,7 @@ class Monitor:
         key, version = pair
         rows = list(with_calendar(with_lags(rows, schema), schema))  # derived features drift too
         counts = {
-            name: bin_counts(stats, [row.get(name) for row in rows if name in row])
+            name: live_counts(stats, [row.get(name) for row in rows if name in row])
             for name, stats in profile.get("features", {}).items()
         }
         return Sample(key, version, len(rows), counts, profile)

@@ -171,6 +171,32 @@ def bin_counts(stats: Mapping[str, Any], values: Sequence[Any]) -> list[int]:
     return counts
 
 
+def live_counts(stats: Mapping[str, Any], values: Sequence[Any]) -> list[int]:
+    """A feature's sampled values binned as ``bin_counts`` does, plus one last count: the
+    values that are missing (``None`` or NaN), so a feature whose feed broke (every row sent
+    null, which a model that takes missing values scores) drifts as its missing share grows
+    — binned alone, its rows counted nowhere and it drifted 0."""
+    return [*bin_counts(stats, values), sum(1 for v in values if _missing(v))]
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float | np.floating) and math.isnan(v))
+
+
+def _with_missing(
+    stats: Mapping[str, Any], rows: Any, live: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """A feature's training counts and live counts, both with the missing count last: the
+    training rows the profile's bins did not count (``rows`` less their sum: missing values,
+    which the profile leaves out). Live counts without one (an older router's) are compared
+    without it, as they were."""
+    expected = list(stats["counts"])
+    if len(live) != len(expected) + 1:
+        return expected, list(live)
+    missed = rows - sum(expected) if isinstance(rows, int | float) else 0
+    return [*expected, max(missed, 0)], list(live)
+
+
 def _float(v: Any) -> float:
     try:
         return float(v)
@@ -235,13 +261,15 @@ def drift_score(
 
 def drift(profile: Mapping[str, Any], live: Mapping[str, Sequence[float]]) -> tuple[float, str]:
     """The drift score (largest over features) and the feature it comes from: of features
-    scoring 0, the one whose PSI is furthest above its expected noise."""
+    scoring 0, the one whose PSI is furthest above its expected noise. Each feature's bins
+    end with its missing values' (``live_counts``)."""
+    rows = profile.get("rows")
     pairs = [
-        (name, stats["counts"], counts)
+        (name, *_with_missing(stats, rows, counts))
         for name, counts in live.items()
         if (stats := profile.get("features", {}).get(name)) is not None
-        and sum(counts) > 0 and sum(stats["counts"]) > 0
-    ]  # fmt: skip
+    ]
+    pairs = [(name, e, a) for name, e, a in pairs if sum(e) > 0 and sum(a) > 0]
     best: tuple[float, float] = (-1.0, -math.inf)
     worst = ""
     for name, expected, counts in pairs:
