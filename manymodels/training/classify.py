@@ -74,6 +74,35 @@ class ProbaMetric(Metric):
         return -log_loss(y, proba, self.classes)
 
 
+class TableMetric(Metric):
+    """The spec's proper scoring rule (``neg_log_loss``, ``neg_brier_score``) as scikit-learn
+    computes it, over the table's classes: a fit's probabilities are aligned to them first
+    (``aligned_proba``, 0 for a class its training rows never held). scikit-learn's own scorer
+    takes the model's columns as the classes, so a window holding a class the model never saw
+    (a class first seen in the newest rows, a champion trained before it existed) and a model
+    answering a class the window lacks (the smoothed constant of a three-class table on a
+    two-class partition) were refused: the partition failed, the champion "could not be
+    evaluated" and was kept at every retrain, and the naive baseline went unscored."""
+
+    def __init__(self, name: str, classes: np.ndarray) -> None:
+        self.name = name
+        self.classes = classes
+
+    def __call__(self, estimator: Any, X: Any, y: np.ndarray) -> float:
+        from sklearn.metrics import brier_score_loss
+        from sklearn.metrics import log_loss as sk_log_loss
+
+        proba = aligned_proba(estimator, X, self.classes)
+        rule = sk_log_loss if self.name == "neg_log_loss" else brier_score_loss
+        return -float(rule(np.asarray(y), proba, labels=self.classes))
+
+
+def spec_metric(name: str, prior: ClassPrior) -> Metric:
+    """The metric that scores a classifier's fits by the spec's ``metric``: a proper scoring
+    rule over the table's classes (``TableMetric``), any other as scikit-learn scores it."""
+    return TableMetric(name, prior.classes) if name in PROPER else metric(name)
+
+
 PROBE_CLASSES = 10
 """Classes the metric is tried on: what fails on many classes fails on ten (multiclass is
 multiclass), and a one-vs-one AUC costs classes² (21 s at 100)."""
@@ -229,14 +258,18 @@ def metric_defined(
 
     Every class of the partition counts, those a window lacks as 0 rows: a three-class
     partition whose window held two failed under ``neg_log_loss`` (scikit-learn's "y_true and
-    y_prob contain different number of classes") and ``roc_auc_ovr``."""
+    y_prob contain different number of classes") and ``roc_auc_ovr``. So does a window
+    holding a class its split's training rows lack (a class first seen in the newest rows):
+    the fits answer no probability for it, and the partition and the fallback failed."""
     if name == "accuracy":
         return True
     need = 1 if name in PROPER else min_class_rows
     n_classes = len(np.unique(y))
-    for _, va in splits:
-        _, counts = np.unique(y[va], return_counts=True)
+    for tr, va in splits:
+        held, counts = np.unique(y[va], return_counts=True)
         if len(counts) < max(2, n_classes) or counts.min() < need:
+            return False
+        if not np.isin(held, y[tr]).all():
             return False
     return True
 

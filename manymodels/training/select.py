@@ -139,15 +139,20 @@ def fit_partition(
         prior = _prior(prior, y)
         one_class = classify.single_class(y, splits)
         fallback = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
+        score_fn = classify.spec_metric(spec.metric_name, prior)
         if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
             score_fn = fallback
 
     def judge(compared: Sequence[np.ndarray]) -> Metric:
         """The metric for the champion's unseen rows: the spec's fallback where the spec's
-        metric cannot decide those rows, as it does a partition's whole windows."""
+        metric cannot decide those rows, as it does a partition's whole windows, or where
+        they hold a class the champion was trained without (one new since it)."""
         if fallback is None or score_fn is fallback:
             return score_fn
         windows = [(rows, rows) for rows in compared if len(rows)]
+        known = getattr(champion, "classes_", None)
+        if known is not None:  # the champion's classes stand for its training rows
+            windows = [(np.flatnonzero(np.isin(y, known)), rows) for _, rows in windows]
         if classify.metric_defined(spec.metric_name, y, windows, spec.selection.min_class_rows):
             return score_fn
         return fallback

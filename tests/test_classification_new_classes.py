@@ -1,0 +1,116 @@
+"""Classes that are not everywhere: a class first seen in a partition's newest rows, a
+champion trained before a class existed, and a three-class table's two-class partitions.
+
+scikit-learn's ``neg_log_loss`` and ``neg_brier_score`` scorers take a model's columns for the
+classes, so each of these was refused ("y_true and y_prob contain different number of
+classes"): the partition and the fallback failed, the champion "could not be evaluated" and
+was kept at every retrain, and the naive baseline went unscored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.classes import class_prior
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+from manymodels.training import fit_partition
+
+
+def spec(metric: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "name": "moods",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "mood",
+        "time_column": "day",
+        "features": ["x1", "x2"],
+        "metric": metric,
+        "min_rows": 10,
+        "validation": {"strategy": "last", "size": 10},
+        "selection": {"min_class_rows": 1},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+        ],
+        **changes,
+    }
+
+
+@pytest.mark.parametrize("metric", ["neg_log_loss", "neg_brier_score", "roc_auc_ovr"])
+def test_a_class_first_seen_in_the_validation_rows_does_not_fail_the_partition(
+    metric: str,
+) -> None:
+    """'emu' appears in the last 10 rows only: the fits on the 30 before answer 'cat' and
+    'dog'. It is decided by the fallback metric over the table's classes."""
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, 2))
+    y = np.array(["cat", "dog"] * 15 + ["cat", "dog", "emu"] * 3 + ["emu"])
+    s = Spec.from_dict(spec(metric))
+    fitted = fit_partition(X, y, s, key="u", time_ordered=True, prior=class_prior(y))
+    assert all(c.error is None for c in fitted.candidates), fitted.candidates
+    assert np.isfinite(fitted.score)
+    assert (fitted.metric or metric) == "neg_log_loss"  # the fallback_metric decided
+
+
+@pytest.mark.parametrize("metric", ["neg_log_loss", "neg_brier_score"])
+def test_a_two_class_partition_of_a_three_class_table_scores_its_naive(metric: str) -> None:
+    """The naive baseline (the smoothed constant) answers all three classes of the table; the
+    partition's rows hold two. Its score was None: it never competed."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 2))
+    y = np.where(X[:, 0] > 0, "cat", "dog")
+    table = class_prior(np.concatenate([y, ["emu"] * 20]))
+    s = Spec.from_dict(spec(metric))
+    fitted = fit_partition(X, y, s, key="u", time_ordered=True, prior=table)
+    assert fitted.naive_score is not None and np.isfinite(fitted.naive_score)
+    assert fitted.metric is None  # the spec's own metric decided
+    if metric == "neg_log_loss":  # as scikit-learn's scorer scores it over the rows' classes
+        own = fit_partition(X, y, s, key="u", time_ordered=True)
+        assert own.chosen == fitted.chosen == "candidate"
+        assert fitted.score == pytest.approx(own.score)
+
+
+def moods(days: range, new_class_from: int | None, seed: int) -> pd.DataFrame:
+    """Three users × ``days`` of two features and a mood ('calm' or 'tense' by ``x1``); from
+    day ``new_class_from`` every other day of user 0 is 'elated'."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for user in range(3):
+        x = rng.standard_normal((2, len(days)))
+        mood = np.where(x[0] + 0.3 * rng.standard_normal(len(days)) > 0, "tense", "calm")
+        day = np.asarray(days)
+        if user == 0 and new_class_from is not None:
+            mood = np.where((day >= new_class_from) & (day % 2 == 0), "elated", mood)
+        frames.append(
+            pd.DataFrame({"user": user, "day": day, "x1": x[0], "x2": x[1], "mood": mood})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("metric", ["neg_log_loss", "roc_auc_ovr"])
+def test_a_champion_trained_before_a_class_existed_is_judged_not_kept(
+    tmp_path: Path, metric: str
+) -> None:
+    """v1 knows 'calm' and 'tense'; the table grows 'elated' in user 0's newest rows (its
+    training rows too). The champion was "could not be evaluated (ValueError: y_true and
+    y_prob contain different number of classes: 3 vs 2 …); kept", at every retrain: the new
+    class was never served. It is judged over the table's classes now (0 for 'elated')."""
+    root = tmp_path / "registry"
+    first = moods(range(40), None, seed=0)
+    train(spec(metric), first, root, backend="local")
+    grown = pd.concat([first, moods(range(40, 56), new_class_from=40, seed=1)])
+    train(spec(metric), grown, root, backend="local")
+    with Registry(root) as reg:
+        v2 = max(reg.list_versions("user=0"), key=lambda v: v.version)
+        evaluation = v2.evaluation
+        assert v2.version == 2 and v2.feature_schema["classes"] == ["calm", "elated", "tense"]
+        assert evaluation["champion_score"] is not None, evaluation["reason"]
+        assert np.isfinite(evaluation["champion_score"]), evaluation
+        assert evaluation["promote"], evaluation["reason"]
+        assert reg.load_model("user=0").version.version == 2
