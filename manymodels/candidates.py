@@ -288,7 +288,14 @@ class MeanOf(BaseEstimator):
 
     @property
     def classes_(self) -> Any:
-        return self.members[0].classes_  # AttributeError for regressors, as sklearn expects
+        """Every member's classes (AttributeError for regressors, as sklearn expects): a local
+        member knows its partition's classes, a global one the table's — two of three, and
+        three."""
+        first = self.members[0].classes_
+        others = [np.asarray(m.classes_) for m in self.members[1:]]
+        if all(np.array_equal(first, o) for o in others):
+            return first
+        return np.unique(np.concatenate([np.asarray(first), *others]))
 
     def predict(self, X: Any) -> np.ndarray:
         if hasattr(self.members[0], "classes_"):
@@ -297,7 +304,15 @@ class MeanOf(BaseEstimator):
 
     @available_if(lambda self: all(hasattr(m, "predict_proba") for m in self.members))
     def predict_proba(self, X: Any) -> np.ndarray:
-        return np.mean([np.asarray(m.predict_proba(X)) for m in self.members], axis=0)
+        """The mean of the members' probabilities, each put in the columns of its classes
+        (``classes_``): a mean of a two-column and a three-column answer was refused, and the
+        ensemble of a multi-class partition's local fit and a global model never offered."""
+        classes = np.asarray(self.classes_)
+        total = np.zeros((len(X), len(classes)))
+        for m in self.members:
+            at = np.searchsorted(classes, np.asarray(m.classes_))
+            total[:, at] += np.asarray(m.predict_proba(X), dtype=np.float64)
+        return total / len(self.members)
 
 
 def naive_baseline(task: str, *, time_ordered: bool, differenced: bool = False) -> Any:

@@ -114,3 +114,53 @@ def test_a_champion_trained_before_a_class_existed_is_judged_not_kept(
         assert np.isfinite(evaluation["champion_score"]), evaluation
         assert evaluation["promote"], evaluation["reason"]
         assert reg.load_model("user=0").version.version == 2
+
+
+def test_a_mean_of_a_two_class_and_a_three_class_model_puts_each_in_its_columns() -> None:
+    """``ensemble = "top2"`` of a multi-class partition's local fit (its two classes) and a
+    global model (the table's three): the mean of a (n, 2) and a (n, 3) answer raised
+    ("inhomogeneous shape"), so the ensemble was recorded as failed and never offered."""
+    from sklearn.linear_model import LogisticRegression
+
+    from manymodels.candidates import MeanOf
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 2))
+    three = np.where(X[:, 0] > 0.5, "emu", np.where(X[:, 0] > -0.5, "dog", "cat"))
+    two = np.where(X[:, 0] > 0, "dog", "cat")
+    local = LogisticRegression().fit(X, two)
+    table = LogisticRegression().fit(X, three)
+    both = MeanOf([local, table])
+    assert list(both.classes_) == ["cat", "dog", "emu"]
+    proba = both.predict_proba(X[:5])
+    mine, theirs = local.predict_proba(X[:5]), table.predict_proba(X[:5])
+    expected = theirs / 2
+    expected[:, :2] += mine / 2  # the local fit's 'cat' and 'dog'; 0 for 'emu'
+    np.testing.assert_allclose(proba, expected)
+    assert list(both.predict(X[:5])) == list(both.classes_[proba.argmax(axis=1)])
+    same = MeanOf([table, table])
+    assert same.classes_ is table.classes_
+    np.testing.assert_allclose(same.predict_proba(X[:5]), theirs)
+
+
+def test_a_top2_of_a_local_and_a_global_classifier_is_scored(tmp_path: Path) -> None:
+    """The ensemble of a partition holding two of the table's three classes is scored."""
+    table = moods(range(40), new_class_from=0, seed=2)  # user 0: 'elated' every other day
+    global_spec = spec(
+        "neg_log_loss",
+        selection={"ensemble": "top2", "naive_candidate": False},
+        candidates=[
+            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}},
+            {
+                "estimator": "sklearn.tree.DecisionTreeClassifier",
+                "scope": "global",
+                "params": {"max_depth": [3]},
+            },
+        ],
+    )
+    root = tmp_path / "registry"
+    train(global_spec, table, root, backend="local")
+    with Registry(root) as reg:
+        version = reg.get_version("user=1", 1)
+        top2 = [c for c in version.candidates if c["label"] == "top2"]
+        assert top2 and top2[0]["error"] is None and top2[0]["score"] is not None, top2
