@@ -219,6 +219,7 @@ def checked(
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         _refuse_continuous_labels(df[spec.target], source=source)
+        _refuse_mixed_labels(df[spec.target], source=source)
     features = cols.features
     if spec.time_column:
         df = parse_time(df, spec.time_column, source=source)
@@ -306,6 +307,26 @@ def _refuse_continuous_labels(target: pd.Series, *, source: str) -> None:
             "classification target holds labels (whole numbers or text); for a quantity, "
             'task = "regression"'
         )
+
+
+def _refuse_mixed_labels(target: pd.Series, *, source: str) -> None:
+    """Labels of text beside labels of another type (``1`` and ``"one"``, a frame built from
+    two sources): the classes cannot be sorted, and the run died in numpy ("'<' not supported
+    between instances of 'int' and 'str'"). ``infer_dtype`` reads the column in C and stops
+    at the first mix; only a mixed column is looked at value by value."""
+    if target.dtype != object:
+        return
+    if pd.api.types.infer_dtype(target, skipna=True) not in ("mixed", "mixed-integer"):
+        return
+    values = target.dropna()
+    text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+    if text.all() or not text.any():
+        return
+    word, other = values.iloc[int(np.argmax(text))], values.iloc[int(np.argmin(text))]
+    raise DataError(
+        f"{source}: target '{target.name}' mixes text and other labels ({word!r} and "
+        f"{other!r}): give every label as text (.astype(str)) or every one as a number"
+    )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:

@@ -373,6 +373,21 @@ def test_a_classification_target_of_fractions_is_refused_before_any_work() -> No
     prepare(spec, labels)
 
 
+def test_a_classification_target_mixing_text_and_numbers_is_refused_in_one_line() -> None:
+    """``1`` beside ``"one"`` (a frame built from two sources): the run died in numpy's sort
+    ("'<' not supported between instances of 'int' and 'str'")."""
+    from manymodels.data import prepare
+
+    spec = Spec.from_dict(spec_dict(task="classification", metric="accuracy"))
+    df = linear_frame(2, 20)
+    labels = np.where(df["y"] > df["y"].median(), "one", None)
+    mixed = df.assign(y=pd.Series(labels, dtype=object).fillna(1))
+    with pytest.raises(DataError, match=r"target 'y' mixes text and other labels \('one' and 1\)"):
+        prepare(spec, mixed)
+    prepare(spec, df.assign(y=mixed["y"].astype(str)))  # all text: two classes, '1' and 'one'
+    prepare(spec, df.assign(y=pd.Series(np.where(labels == "one", "one", None), dtype=object)))
+
+
 # ------------------------------------------------------------- frames as notebooks hold them
 def test_a_frame_of_category_columns_trains_and_scores_as_its_values(
     tmp_path: Path, samples_dir: Path
