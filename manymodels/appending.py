@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from manymodels.classes import ClassPrior
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.label_matching import KnownClasses
-from manymodels.partition import group_rows
+from manymodels.partition import PartitionedTable, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
@@ -42,6 +43,8 @@ class Appended:
     categorical: list[str] = field(default_factory=list)
     """The columns the kept versions learnt as categories: a frame's ``category`` column of
     numbers is one, and its appended rows (plain values, or JSON) no longer say so."""
+    learnt: FeatureSchema | None = None
+    """One kept version's schema: its table's classes and their rates (``learnt_prior``)."""
 
 
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
@@ -85,7 +88,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         kept.append(last[1].of(key))
     if not kept:
         counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
-        return Appended(new, keys, counts, warnings, categorical)
+        return Appended(new, keys, counts, warnings, categorical, learnt)
     old = pd.concat(kept, ignore_index=True)
     lost = [c for c in old.columns if c not in new.columns]
     if lost and spec.features is None:  # every other column is a feature: none may vanish
@@ -123,7 +126,39 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         "kept_rows": len(old),
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
-    return Appended(merged, keys, counts, warnings, categorical)
+    return Appended(merged, keys, counts, warnings, categorical, learnt)
+
+
+def with_learnt_prior(table: PartitionedTable, learnt: FeatureSchema | None) -> PartitionedTable:
+    """``table`` (rows of the partitions retrained, prepared) with the class prior a kept
+    version learnt from its whole table (``learnt_prior``)."""
+    prior = table.extra.get("class_prior")
+    if prior is None:
+        return table
+    return replace(table, extra={**table.extra, "class_prior": learnt_prior(learnt, prior)})
+
+
+def learnt_prior(learnt: FeatureSchema | None, table: ClassPrior) -> ClassPrior:
+    """The class prior an append trains with: the table's classes and rates as the kept
+    versions learnt them (``FeatureSchema.class_prior``), not ``table``'s — the rows of the
+    partitions appended to. Those of a partition that held one class made a prior of that
+    class alone: its new version answered it with probability 1, the table's other classes
+    gone from its answers, its ``[decision]`` dropped, and it was promoted on a perfect score.
+    A version recorded before the rates were (classes only) gets ``table``'s shares of the
+    learnt classes blended half and half with equal shares, so no class is certain;
+    ``table`` when nothing was learnt (new partitions only, a regressor's versions)."""
+    if learnt is None or not learnt.classes or len(table.classes) == 0:
+        return table
+    classes = np.asarray(learnt.classes, dtype=table.classes.dtype)
+    if not np.isin(table.classes, classes).all():  # a class refused earlier; never here
+        return table
+    recorded = learnt.class_prior or {}
+    rates, strength = recorded.get("rates"), recorded.get("strength")
+    if isinstance(rates, list) and len(rates) == len(classes):
+        known = None if strength is None else float(strength)
+        return ClassPrior(classes, np.asarray(rates, dtype=np.float64), known)
+    share = np.array([table.rate(c) for c in classes.tolist()])  # half these rows' shares,
+    return ClassPrior(classes, (share + 1 / len(classes)) / 2, None)  # half equal ones
 
 
 def _refuse_new_classes(

@@ -114,6 +114,8 @@ class FeatureSchema:
     forecast: ForecastPlan | None = None
     history: History | None = None
     classes: list[Any] | None = None
+    class_prior: dict[str, Any] | None = None
+    """The table's class ``rates`` (in ``classes``' order) and prior ``strength``."""
     decision: dict[str, Any] | None = None
     intervals: dict[str, Any] | None = None
     bound: dict[str, Any] | None = None
@@ -135,6 +137,7 @@ class FeatureSchema:
             forecast=ForecastPlan.parse(forecast) if isinstance(forecast, Mapping) else None,
             history=History.parse(history) if isinstance(history, Mapping) else None,
             classes=doc["classes"] if isinstance(doc.get("classes"), list) else None,
+            class_prior=_mapping(doc.get("class_prior")),
             decision=_mapping(doc.get("decision")),
             intervals=_mapping(doc.get("intervals")),
             bound=_mapping(doc.get("global")),

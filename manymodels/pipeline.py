@@ -20,12 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from manymodels.appending import with_learnt_prior
 from manymodels.backend_arg import require_backend
 from manymodels.candidates import grid
 from manymodels.data import prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
+from manymodels.feature_schema import FeatureSchema
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
@@ -128,6 +130,7 @@ def train(
     signer: Signer | None = None,
     shuffle_dir: str | None = None,
     skip_absent: bool = False,
+    learnt_schema: FeatureSchema | None = None,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -155,6 +158,9 @@ def train(
     run's options (``not_in_data``: how many, the first ten), rather than refusing them all;
     the monitor's flags name partitions the data may have dropped. ``DataError`` still when
     it holds none of them.
+
+    ``learnt_schema``: a version's schema, whose table's class rates a classifier smooths toward
+    rather than ``data``'s rows of a few partitions (the router's ``?mode=replace``).
 
     ``signer`` signs every version registered (and checks each champion's signature before
     it is compared) when ``train`` opens the registry itself; a ``Registry`` given brings its
@@ -189,6 +195,8 @@ def train(
         else:
             learnt = merged.categorical if append else []  # a frame's category columns
             table, _ = prepare(spec, data, name=source if append else None, categorical=learnt)
+        if append or learnt_schema is not None:  # the table's class prior, not its partitions'
+            table = with_learnt_prior(table, merged.learnt if append else learnt_schema)
         if spec.task == "classification" and "class_prior" in table.extra:
             in_memory = isinstance(table.y, np.ndarray)
             rows = (table.y, table.offsets) if in_memory else (None, None)

@@ -144,6 +144,7 @@ class Retrainer:
             summary = train(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],
                 source=f"artifact:{data.sha256}", append=plan.mode == "append", notes=notes,
+                learnt_schema=FeatureSchema.parse(plan.target.production.feature_schema),
             )  # fmt: skip
         except RunFailed as e:  # the one partition failed: the job says why, from its outcome
             summary = e.summary

@@ -9,6 +9,7 @@ was kept at every retrain, and the naive baseline went unscored.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,111 @@ def test_a_top2_of_a_local_and_a_global_classifier_is_scored(tmp_path: Path) -> 
         version = reg.get_version("user=1", 1)
         top2 = [c for c in version.candidates if c["label"] == "top2"]
         assert top2 and top2[0]["error"] is None and top2[0]["score"] is not None, top2
+
+
+# ------------------------------------------- appending to a partition that holds one class
+def clicks_spec() -> dict[str, Any]:
+    return {
+        **spec("neg_log_loss", target="clicked"),
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 4}},
+    }
+
+
+def clicks(days: range, seed: int) -> pd.DataFrame:
+    """Four users: 0 never clicks, 1 always does, 2 and 3 by ``x1``."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for user in range(4):
+        x = rng.standard_normal((2, len(days)))
+        clicked = {0: np.zeros(len(days)), 1: np.ones(len(days))}.get(user, x[0] > 0)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "user": user,
+                    "day": np.asarray(days),
+                    "x1": x[0],
+                    "x2": x[1],
+                    "clicked": np.asarray(clicked, dtype=np.int64),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def answers_every_class(reg: Registry, key: str) -> None:
+    """The version serving ``key`` answers both classes, neither certain, with its threshold."""
+    newest = max(reg.list_versions(key), key=lambda v: v.version)
+    assert newest.version == 2
+    assert newest.feature_schema["classes"] == [0, 1]
+    assert newest.feature_schema["decision"]["chosen_on"] == "global"
+    proba = reg.load_model(key, newest.version).predict_proba([{"x1": 0.0, "x2": 0.0}])
+    assert proba.shape == (1, 2) and 0 < proba[0, 1] < 1 and 0 < proba[0, 0] < 1
+
+
+def test_an_append_to_a_one_class_partition_keeps_the_tables_classes(tmp_path: Path) -> None:
+    """``train --append`` of rows of user 1 (always clicks): the prior was made of its rows
+    alone, so its new version knew one class — probability 1 of a click, the class 0 gone
+    from its answers, its [decision] dropped, and promoted on a perfect log loss of 0."""
+    root = tmp_path / "registry"
+    train(clicks_spec(), clicks(range(30), seed=0), root, backend="local")
+    new = clicks(range(30, 33), seed=1)
+    train(clicks_spec(), new[new["user"] == 1], root, backend="local", append=True)
+    with Registry(root) as reg:
+        answers_every_class(reg, "user=1")
+        newest = reg.get_version("user=1", 2)
+        assert newest.score < 0  # not a perfect log loss
+
+
+@pytest.mark.parametrize(("mode", "days"), [("append", 3), ("replace", 12)])
+def test_a_retrain_over_http_of_a_one_class_partition_keeps_the_tables_classes(
+    tmp_path: Path, mode: str, days: int
+) -> None:
+    """The same through the router: a user who never clicked posts more days without a
+    click, appended to its kept rows (the default) or trained on alone (``?mode=replace``)."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    root = tmp_path / "registry"
+    train(clicks_spec(), clicks(range(30), seed=0), root, backend="local")
+    rows = clicks(range(30, 30 + days), seed=1)
+    rows = rows[rows["user"] == 0].drop(columns=["user"]).to_dict("records")
+    auth = {"Authorization": "Bearer t0ken"}
+    settings = Settings(registry=root, admin_token="t0ken", retrain_backend="local")
+    with running_server(settings) as url:
+        r = httpx.post(
+            f"{url}/v1/partitions/user=0/retrain?mode={mode}", json={"rows": rows}, headers=auth
+        )
+        assert r.status_code == 202, r.text
+        for _ in range(300):
+            job = httpx.get(f"{url}/v1/jobs/{r.json()['job_id']}", headers=auth).json()
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.1)
+        assert job["status"] == "succeeded", job
+        answer = httpx.post(
+            f"{url}/v1/partitions/user=0/predict?probabilities=true",
+            json={"rows": [{"x1": 0.0, "x2": 0.0}]},
+        ).json()
+    assert answer["version"] == job["production_version"]
+    assert set(answer["probabilities"][0]) == {"0", "1"}
+    assert 0 < answer["probabilities"][0]["1"] < 1
+    assert answer["labels"] is not None and answer["threshold"] == pytest.approx(0.2)
+    with Registry(root) as reg:
+        answers_every_class(reg, "user=0")
+
+
+def test_a_version_recorded_before_the_rates_still_lends_its_classes() -> None:
+    """Versions trained before ``class_prior`` was recorded list their classes only: the
+    appended rows' shares of them, blended half and half with equal shares (none certain)."""
+    from manymodels.appending import learnt_prior
+    from manymodels.feature_schema import FeatureSchema
+
+    rows = class_prior(np.array([1, 1, 1]))
+    prior = learnt_prior(FeatureSchema([], classes=[0, 1]), rows)
+    assert prior.classes.tolist() == [0, 1] and prior.rates.tolist() == [0.25, 0.75]
+    assert prior.strength is None  # [selection] prior_rows = "auto" then takes 2
+    recorded = FeatureSchema([], classes=[0, 1], class_prior={"rates": [0.7, 0.3], "strength": 5})
+    assert learnt_prior(recorded, rows).rates.tolist() == [0.7, 0.3]
+    assert learnt_prior(None, rows) is rows

@@ -34,6 +34,12 @@ def with_classes(
     out = dict(schema)
     if prior is not None:
         out["classes"] = prior.labels
+        # the table's rates and strength, for an append that sees one partition's rows
+        # (``manymodels.appending.learnt_prior``): its own would be the table's
+        rates = {"rates": prior.rates.tolist()}
+        out["class_prior"] = rates | (
+            {} if prior.strength is None else {"strength": prior.strength}
+        )
     if fitted.decision:
         out["decision"] = fitted.decision
     return out
