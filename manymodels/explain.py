@@ -253,8 +253,11 @@ def _linear(
         units = fold.units
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     per_class = rows.shape[0] > 1 and len(classes) == rows.shape[0]
+    # two classes, one row: the log-odds of the second (a partition's two of a table's three
+    # were told apart nowhere: 'b' over 'a' for one user, 'c' over 'b' for the next)
+    of = classes[1:] if rows.shape[0] == 1 and len(classes) == 2 else [None] * rows.shape[0]
     terms = [
-        Term(name, float(value), classes[i] if per_class else None)
+        Term(name, float(value), classes[i] if per_class else of[i])
         for i, row in enumerate(rows)
         for name, value in zip(names, row, strict=False)
     ]

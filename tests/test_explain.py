@@ -89,6 +89,19 @@ def test_a_multiclass_linear_model_has_one_coefficient_per_feature_and_class() -
     assert {t.cls for t in terms} == {"0", "1", "2"}
 
 
+def test_a_binary_linear_classifier_names_the_class_its_coefficients_favour() -> None:
+    """One row of coefficients: the log-odds of ``classes_[1]``. A partition holding 'b' and
+    'c' of a table's 'a', 'b', 'c' said ``cls: None``, as one holding 'a' and 'b' did: which
+    class a positive weight leans to was nowhere."""
+    y = np.where(X[:, 0] > 10.0, "c", "b")
+    _, _, terms, intercept = weights(LogisticRegression().fit(X, y), FEATURES)
+    assert len(terms) == len(FEATURES) and len(intercept) == 1
+    assert {t.cls for t in terms} == {"c"}
+    assert next(t for t in terms if t.feature == FEATURES[0]).value > 0  # more x: more 'c'
+    ridge = weights(Ridge().fit(X, Y), FEATURES)[2]
+    assert {t.cls for t in ridge} == {None}
+
+
 def test_constant_models_say_what_they_answer() -> None:
     naive = LastValueRegressor().fit(X, Y)
     assert weights(naive, FEATURES)[0] == "constant"
