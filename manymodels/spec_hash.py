@@ -66,5 +66,6 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "too_few_rows": "auto",
         },
         "validation": {"global_refit": True},
+        "decision": {"positive": None},
         "intervals": {"pool_partitions": False},
     }

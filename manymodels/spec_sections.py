@@ -12,6 +12,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -309,13 +313,15 @@ class Decision(_Frozen):
     ``min_positives`` positive validation rows (or a constant model) takes the global threshold
     instead: ``fp / (fp + fn)`` for ``cost`` (the Bayes threshold of calibrated probabilities)
     and ``p / (1 + p)`` for ``f1``, ``p`` the table's positive rate (the F1-optimal threshold of
-    a calibrated model that knows only the base rate: half its F1). The positive class is the
-    greater of the two (``1``, ``True``, ``"yes"`` over ``"no"``).
+    a calibrated model that knows only the base rate: half its F1). The positive class is
+    ``positive``, by default the greater of the two (``1``, ``True``, ``"yes"`` over ``"no"``;
+    but ``"ok"`` over ``"fraud"``: name it).
     """
 
     threshold: Literal["f1", "cost"]
     cost: Cost = Field(default_factory=Cost)
     min_positives: Annotated[int, Field(ge=1)] = 5
+    positive: StrictBool | StrictInt | StrictFloat | StrictStr | None = None
 
 
 class Calibration(_Frozen):

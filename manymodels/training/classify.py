@@ -21,6 +21,7 @@ import numpy as np
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import SpecError, first_line
+from manymodels.label_matching import KnownClasses
 from manymodels.spec import Calibration, Decision, Spec
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.splits import Split, take
@@ -124,6 +125,8 @@ def refuse_unscorable_metric(
     partitions, or a partition of ``y`` (by ``offsets``) holding every class. A table of three
     classes whose partitions each hold two trained with ``roc_auc`` and no fallback, and still
     does; metrics that fail on two classes but not three are left to the partitions."""
+    if spec.decision is not None and prior.binary:
+        positive_at(spec.decision, prior)  # a positive class the table lacks: before any work
     if len(prior.classes) < 2:  # one class: every partition is constant, no metric decides
         return
     if not (spec.fallback.enabled or _every_class_somewhere(prior, y, offsets)):
@@ -313,14 +316,15 @@ def threshold(
     """The partition's decision threshold on the positive class's probability, chosen on its
     validation rows (``chosen_on = "validation"``), or the global one when they hold fewer
     than ``min_positives`` positives or the model is constant (``chosen_on = "global"``)."""
-    positive = prior.classes[-1]
+    at = positive_at(decision, prior)
+    positive = prior.classes[at]
     rule = decision.threshold
-    out: dict[str, Any] = {"rule": rule, "positive": prior.labels[-1]}
+    out: dict[str, Any] = {"rule": rule, "positive": prior.labels[at]}
     if rule == "cost":
         out["cost"] = {"fp": decision.cost.fp, "fn": decision.cost.fn}
     p_parts, y_parts = [], []
     for (_, va), est in zip(splits, fits, strict=True):
-        p_parts.append(aligned_proba(est, take(X, va), prior.classes)[:, -1])
+        p_parts.append(aligned_proba(est, take(X, va), prior.classes)[:, at])
         y_parts.append(np.asarray(y[va]) == positive)
     p, truth = np.concatenate(p_parts), np.concatenate(y_parts)
     positives = int(truth.sum())
@@ -334,8 +338,22 @@ def global_threshold(decision: Decision, prior: ClassPrior) -> float:
     """The threshold without a partition's evidence (see ``manymodels.spec.Decision``)."""
     if decision.threshold == "cost":
         return decision.cost.fp / (decision.cost.fp + decision.cost.fn)
-    rate = float(prior.rates[-1])
+    rate = float(prior.rates[positive_at(decision, prior)])
     return rate / (1 + rate)
+
+
+def positive_at(decision: Decision, prior: ClassPrior) -> int:
+    """Which of the table's two classes is the decision's positive one: ``positive``, by
+    value (``1`` is the class ``1.0`` of a column read with blanks), else the greater."""
+    if decision.positive is None:
+        return len(prior.classes) - 1
+    found = KnownClasses(prior.labels).matching(decision.positive)
+    if len(found) != 1:
+        raise SpecError(
+            f"[decision] positive = {decision.positive!r} is not one of the table's classes "
+            f"({KnownClasses(prior.labels).shown})"
+        )
+    return prior.labels.index(found[0])
 
 
 def best_threshold(decision: Decision, p: np.ndarray, truth: np.ndarray) -> float:

@@ -35,7 +35,7 @@ def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> F
     if spec.decision is not None and prior.binary:
         decision = {
             "rule": spec.decision.threshold,
-            "positive": prior.labels[-1],
+            "positive": prior.labels[classify.positive_at(spec.decision, prior)],
             **({"cost": spec.decision.cost.model_dump()} if spec.decision.threshold == "cost"
                else {}),
             "positives": 0,
