@@ -178,22 +178,31 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path) -> int:
     rows = 0
     try:
         with contextlib.ExitStack() as stack:
-            with _writing(path):
-                if kind == "parquet":
-                    add = _parquet_writer(stack, tmp)
-                else:
-                    out: Any = stack.enter_context(open(tmp, "wb"))
-                    if path.name.lower().endswith(".gz"):
-                        out = stack.enter_context(gzip.GzipFile(fileobj=out, mode="wb"))
-                    text = stack.enter_context(io.TextIOWrapper(out, encoding="utf-8", newline=""))
-
-                    def add(frame: pd.DataFrame) -> None:
-                        frame.to_csv(text, index=False, header=rows == 0)
-
-            for frame in frames:
+            try:
                 with _writing(path):
-                    add(frame)
-                rows += len(frame)
+                    if kind == "parquet":
+                        add = _parquet_writer(stack, tmp)
+                    else:
+                        out: Any = stack.enter_context(open(tmp, "wb"))
+                        if path.name.lower().endswith(".gz"):
+                            out = stack.enter_context(gzip.GzipFile(fileobj=out, mode="wb"))
+                        text = stack.enter_context(
+                            io.TextIOWrapper(out, encoding="utf-8", newline="")
+                        )
+
+                        def add(frame: pd.DataFrame) -> None:
+                            frame.to_csv(text, index=False, header=rows == 0)
+
+                for frame in frames:
+                    with _writing(path):
+                        add(frame)
+                    rows += len(frame)
+            except BaseException:
+                # the file is abandoned: closing it may fail again (a gzip stream flushes what
+                # a full disk refused) and must not put a raw OSError in the first error's place
+                with contextlib.suppress(Exception):
+                    stack.close()
+                raise
             with _writing(path):
                 stack.close()  # flushed and closed here, where a full disk is told
         with _writing(path):

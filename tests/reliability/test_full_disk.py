@@ -77,3 +77,25 @@ def test_a_forecast_larger_than_the_disk_is_one_line_and_leaves_no_file(
     assert len(lines) == 1 and lines[0].startswith(f"error: {out}: cannot write the table"), lines
     assert "No space left on device" in lines[0]
     assert list(small_disk.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out.csv.gz", "out.parquet"])
+def test_frames_larger_than_the_disk_are_one_error_naming_the_file(
+    small_disk: Path, name: str
+) -> None:
+    """``write_tables`` (``forecast --out``, ``score --out``) onto a disk that fills: the
+    "cannot write the table" error, whatever the format, and nothing left on the disk. A gzip
+    stream closed after the refused write flushes again and fails again: that second, raw
+    OSError took the error's place (a traceback from the command)."""
+    import numpy as np
+    import pandas as pd
+
+    from manymodels.exceptions import DataError
+    from manymodels.tables import write_tables
+
+    rng = np.random.default_rng(0)
+    frames = (pd.DataFrame({"k": np.arange(8000) + i, "p": rng.random(8000)}) for i in range(5))
+    out = small_disk / name
+    with pytest.raises(DataError, match=rf"^{out}: cannot write the table \(.*No space left"):
+        write_tables(frames, out)
+    assert list(small_disk.iterdir()) == []
