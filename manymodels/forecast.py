@@ -332,7 +332,12 @@ def _output(
         out[time_column] = times[0].append(list(times[1:])) if len(times) > 1 else times[0]
     else:
         out[time_column] = np.concatenate(times)
-    out["prediction"] = np.concatenate(predictions)
+    prediction = np.concatenate(predictions)
+    if prediction.dtype.kind in "iuf" and not any(r.schema.classifies for r in records):
+        # a regression's, float64 whatever its models answer in (XGBoost's float32, a model's
+        # ints): a file written a chunk at a time takes its first chunk's type for the column
+        prediction = prediction.astype(np.float64, copy=False)
+    out["prediction"] = prediction
     schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)

@@ -74,6 +74,13 @@ class RowCountingRidge(Ridge):
         return super().fit(X, y, sample_weight)
 
 
+class Float32Ridge(Ridge):
+    """A Ridge answering in float32, as some libraries' regressors do (XGBoost's)."""
+
+    def predict(self, X: Any) -> Any:
+        return np.asarray(super().predict(X), dtype=np.float32)
+
+
 class _LevelsUpTo(Ridge):
     """A Ridge that refuses more than ``limit`` rows of a target whose mean is above 10: a
     model of a partition's level that fits its folds but not all its rows, while its model of

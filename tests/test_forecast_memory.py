@@ -134,3 +134,33 @@ def test_a_forecast_file_is_written_a_chunk_at_a_time(
     pd.testing.assert_frame_equal(written, whole, check_dtype=name.endswith(".parquet"))
     extra = whole.iloc[60 * horizon :].memory_usage(deep=True).sum()
     assert many - few < extra / 3, (few, many, extra)
+
+
+def test_a_forecast_file_holds_every_chunk_in_the_type_of_the_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions whose models answer in float32 (XGBoost's do), one chunk of them before a
+    chunk of Ridge's float64: the Parquet file took the first chunk's float32 for the whole
+    column and rounded every later prediction to it (1e-7 of each lost, silently); the whole
+    frame, joined, was float64. Now a regression's predictions are float64 in every chunk."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.setattr(forecast_select, "CHUNK", 20)
+    data = synthetic(40, 20)
+    first = sorted(f"pid={p}" for p in range(40))[:20]  # the first chunk, in key order
+    in_first = data["pid"].map(lambda p: f"pid={p}" in first)
+    root = tmp_path / "registry"
+    f32 = {**SPEC, "candidates": [{"estimator": "factories.Float32Ridge"}]}
+    assert train(f32, data[in_first], root, backend="local").run.n_trained == 20
+    assert train(SPEC, data[~in_first], root, backend="local").run.n_trained == 20
+
+    out = tmp_path / "forecast.parquet"
+    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    whole = forecast(root, horizon=3)
+    written = pd.read_parquet(out)
+    assert written["prediction"].dtype == whole["prediction"].dtype == "float64"
+    pd.testing.assert_frame_equal(written, whole, check_exact=True)
