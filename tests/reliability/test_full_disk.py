@@ -8,6 +8,7 @@ root skips, CI — which runs as root — never does).
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def test_a_forecast_larger_than_the_disk_is_one_line_and_leaves_no_file(
     train(spec, synthetic(60, 20), root, backend="local")
     out = small_disk / "forecast.csv"
     done = subprocess.run(
-        ["manymodels", "forecast", "--registry", str(root), "--horizon", "500", "--out", str(out)],
+        [str(Path(sys.executable).with_name("manymodels")), "forecast", "--registry", str(root),
+         "--horizon", "500", "--out", str(out)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode != 0, done.stdout
