@@ -194,6 +194,7 @@ def plan_run(
     )
     claim_store(reg)  # gc of another registry on this store now refuses
     reg.store.create_run(run)
+    reg._partition_by = None  # read again: a registry of no partition takes this run's keys
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
 
 
@@ -208,6 +209,9 @@ def require_same_keys(reg: Registry, spec: Spec) -> None:
     held = reg.partition_by
     if held is None or list(held) == list(spec.partition_by):
         return
+    if not reg.store.list_partitions(limit=1):
+        return  # keys recorded by runs that trained nothing (all failed, or stopped first):
+        # no partition is keyed so, and ``create_run`` records this spec's instead
     raise DataError(
         f"registry {reg.location} holds partitions keyed by {', '.join(held)}; spec "
         f"'{spec.name}' keys them by {', '.join(spec.partition_by)}: train it into a "

@@ -9,7 +9,7 @@ from factories import linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, RunFailed
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -42,3 +42,24 @@ def test_a_spec_keyed_otherwise_is_refused_before_anything_is_written(tmp_path: 
     # the same keys (another spec of the same partitions) still train in
     summary = train(spec_dict(name="again"), stores, reg_dir, backend="local")
     assert summary.run.n_failed == 0
+
+
+def test_keys_of_a_first_run_that_trained_nothing_do_not_key_the_registry(tmp_path: Path) -> None:
+    """A first run whose every partition failed recorded its keys and trained nothing: the
+    next spec, keyed otherwise, was refused as if the registry "holds partitions keyed by
+    user" (it holds none), and a registry trained before that refusal kept the dead run's
+    keys, so `score` and `/v1/predict` asked for a column no partition has. Now the spec
+    trains and the registry is keyed by it."""
+    reg_dir = tmp_path / "mmregistry"
+    users = linear_frame(3, 30).rename(columns={"pid": "user"})
+    failing = [{"estimator": "factories:fails_on_many_rows", "params": {"limit": [2]}}]
+    with pytest.raises(RunFailed):
+        train(spec_dict(name="users", partition_by=["user"], candidates=failing), users,
+              reg_dir, backend="local")  # fmt: skip
+    summary = train(spec_dict(name="stores"), linear_frame(3, 30), reg_dir, backend="local")
+    assert summary.run.n_trained == 3
+    with Registry.open(reg_dir) as reg:
+        assert reg.partition_by == ["pid"]
+    # and the registry is keyed now: the first spec is refused
+    with pytest.raises(DataError, match=r"keyed by pid; spec 'users' keys them by user"):
+        train(spec_dict(name="users", partition_by=["user"]), users, reg_dir, backend="local")

@@ -28,17 +28,26 @@ class RunsMixin(StoreBase):
     # ---------------------------------------------------------------------------- runs
     def create_run(self, run: Run) -> None:
         """Insert the run; the first run also records the key columns (``partition_by``) so
-        keys given as mappings can be put in canonical column order."""
+        keys given as mappings can be put in canonical column order. So does a run into a
+        registry that holds no partition yet (its first runs trained nothing: every partition
+        failed, or it was stopped first): the keys recorded are no partition's, and kept they
+        refused every spec keyed otherwise ("holds partitions keyed by …") and made ``score``
+        and ``POST /v1/predict`` ask for the wrong columns."""
+        keys = run.spec.get("partition_by")
         with self._begin() as conn:
             known = conn.execute(
                 select(t.meta.c.value).where(t.meta.c.name == "partition_by")
             ).scalar()
-            if known is None and run.spec.get("partition_by"):
-                conn.execute(
-                    insert(t.meta).values(
-                        name="partition_by", value=dumps(run.spec["partition_by"])
-                    )
-                )
+            stale = (
+                known is not None
+                and keys
+                and json.loads(known) != list(keys)
+                and conn.execute(select(t.partitions.c.key).limit(1)).first() is None
+            )
+            if stale:
+                conn.execute(delete(t.meta).where(t.meta.c.name == "partition_by"))
+            if (known is None or stale) and keys:
+                conn.execute(insert(t.meta).values(name="partition_by", value=dumps(keys)))
             conn.execute(
                 insert(t.runs).values(
                     run_id=run.run_id,
