@@ -23,7 +23,7 @@ from manymodels.classes import ClassPrior
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.label_matching import KnownClasses
-from manymodels.partition import PartitionedTable, group_rows
+from manymodels.partition import FALLBACK_KEY, PartitionedTable, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.spec import Spec
@@ -44,7 +44,8 @@ class Appended:
     """The columns the kept versions learnt as categories: a frame's ``category`` column of
     numbers is one, and its appended rows (plain values, or JSON) no longer say so."""
     learnt: FeatureSchema | None = None
-    """One kept version's schema: its table's classes and their rates (``learnt_prior``)."""
+    """One kept version's schema (or, for new partitions only, the fallback's:
+    ``table_schema``): its table's classes and their rates (``learnt_prior``)."""
 
 
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
@@ -67,6 +68,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         None,
     )  # one kept version's schema: every version of a spec learns the same columns
     _refuse_new_classes(new, learnt.classes if learnt else None, spec, name)
+    # the class prior's source: a new partition's rows alone made one of its classes only
+    prior_from = learnt or (table_schema(reg) if spec.task == "classification" else None)
     categorical = list(learnt.categorical) if learnt and spec.categorical is None else []
     warnings = _passed_over(reg, keys, latest)
     kept: list[pd.DataFrame] = []
@@ -88,7 +91,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         kept.append(last[1].of(key))
     if not kept:
         counts = {"partitions": len(keys), "with_history": 0, "kept_rows": 0}
-        return Appended(new, keys, counts, warnings, categorical, learnt)
+        return Appended(new, keys, counts, warnings, categorical, prior_from)
     old = pd.concat(kept, ignore_index=True)
     lost = [c for c in old.columns if c not in new.columns]
     if lost and spec.features is None:  # every other column is a feature: none may vanish
@@ -126,7 +129,18 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
         "kept_rows": len(old),
         **({"rows_without_target_ignored": n - len(merged)} if n > len(merged) else {}),
     }
-    return Appended(merged, keys, counts, warnings, categorical, learnt)
+    return Appended(merged, keys, counts, warnings, categorical, prior_from)
+
+
+def table_schema(reg: Registry) -> FeatureSchema | None:
+    """The newest schema of the fallback (fitted on every partition's rows), or else of one
+    partition: the table's classes and rates for an append whose keys are all new (a user
+    who joined and always clicked), whose prior was made of their rows alone — one class,
+    answered with probability 1. Three short queries, once per append."""
+    keys = [FALLBACK_KEY, *(p.key for p in reg.store.list_partitions(limit=1))]
+    newest = reg.store.latest_versions(keys)
+    key = next((k for k in keys if k in newest), None)
+    return None if key is None else reg.store.get_version(key, newest[key]).schema
 
 
 def with_learnt_prior(table: PartitionedTable, learnt: FeatureSchema | None) -> PartitionedTable:

@@ -220,6 +220,22 @@ def test_an_append_to_a_one_class_partition_keeps_the_tables_classes(tmp_path: P
         assert newest.score < 0  # not a perfect log loss
 
 
+def test_an_append_of_a_new_one_class_partition_keeps_the_tables_classes(tmp_path: Path) -> None:
+    """``train --append`` of a user new to the registry who always clicks: no kept version of
+    its own lends the table's prior, and its prior was made of its rows alone: it knew the
+    class 1 only and answered it with probability 1. The fallback's (every partition's rows)
+    lends it now."""
+    root = tmp_path / "registry"
+    train(clicks_spec(), clicks(range(30), seed=0), root, backend="local")
+    new = clicks(range(30, 45), seed=1)
+    train(clicks_spec(), new[new["user"] == 1].assign(user=9), root, backend="local", append=True)
+    with Registry(root) as reg:
+        (version,) = reg.list_versions("user=9")
+        assert version.feature_schema["classes"] == [0, 1]
+        proba = reg.load_model("user=9", version.version).predict_proba([{"x1": 0.0, "x2": 0.0}])
+        assert proba.shape == (1, 2) and 0 < proba[0, 0] < 1 and 0 < proba[0, 1] < 1
+
+
 @pytest.mark.parametrize(("mode", "days"), [("append", 3), ("replace", 12)])
 def test_a_retrain_over_http_of_a_one_class_partition_keeps_the_tables_classes(
     tmp_path: Path, mode: str, days: int
