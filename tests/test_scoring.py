@@ -443,3 +443,31 @@ def test_the_table_a_calendar_spec_trained_on_scores_as_it_is(tmp_path: Path) ->
         score(new.drop(columns="t"), tmp_path / "reg", backend="local")
     with pytest.raises(DataError, match="not ISO8601"):
         score(new.assign(t=["11/04/2024", "07/01/2024"]), tmp_path / "reg", backend="local")
+
+
+def test_calendar_parts_of_a_time_in_another_offset_are_the_series_zones(tmp_path: Path) -> None:
+    """A spec trained on Europe/Berlin times, scored from a CSV written in UTC: 23:30 on
+    Wednesday in UTC is Thursday in Berlin, the day training and the router (which converts a
+    row's time to the series' zone) give it. ``score`` read it on the text's offset and
+    answered with Wednesday's calendar part."""
+    from factories import linear_frame, spec_dict
+
+    df = linear_frame(3, 40)
+    df["t"] = list(pd.date_range("2024-01-01", periods=40, freq="D", tz="Europe/Berlin")) * 3
+    df["y"] += 10.0 * (df["t"].dt.day_of_week == 3)  # Thursdays weigh: the parts differ
+    df.to_parquet(tmp_path / "train.parquet")
+    train(spec_dict(calendar=["day_of_week"]), tmp_path / "train.parquet", tmp_path / "reg",
+          backend="local")  # fmt: skip
+    path = tmp_path / "new.csv"
+    pd.DataFrame(
+        {"pid": [1], "t": ["2024-04-10T23:30:00+00:00"], "x0": [0.5], "x1": [-1.0]}
+    ).to_csv(path, index=False)
+    scored = score(path, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        model = reg.load_model("pid=1")
+        thursday, wednesday = (
+            model.predict([{"x0": 0.5, "x1": -1.0, "t_day_of_week": day}])[0] for day in (3, 2)
+        )
+        routed = model.predict([{"x0": 0.5, "x1": -1.0, "t": "2024-04-10T23:30:00+00:00"}])[0]
+    assert thursday != pytest.approx(wednesday)
+    assert scored["prediction"].iloc[0] == pytest.approx(thursday) == routed

@@ -262,12 +262,16 @@ def with_calendar(
     training computed them (``data.add_calendar``: the ISO 8601 times parsed, then
     ``timefeatures.calendar_values``): they are the time's own, so the table a calendar spec
     trained on scores as it is. It was refused for lacking them, where the router computes
-    them from a row's time."""
-    parts: dict[str, tuple[str, str]] = {}  # feature → (time column, calendar part)
+    them from a row's time. Times with a UTC offset are read on the version's clock (its
+    series' zone, as training's times were and as the router converts a row's): a CSV in UTC
+    of a model trained in Europe/Berlin had its 23:30 Wednesday where training had Thursday."""
+    # feature → (time column, calendar part, the series' zone)
+    parts: dict[str, tuple[str, str, str | None]] = {}
     for schema in schemas:
         if schema.forecast is not None and schema.time_column is not None:
+            zone = schema.forecast.timezone
             for name, part in schema.forecast.calendar.items():
-                parts.setdefault(name, (str(schema.time_column), str(part)))
+                parts.setdefault(name, (str(schema.time_column), str(part), zone))
     wanted = {name: parts[name] for name in missing if name in parts and parts[name][0] in df}
     if not wanted:
         return df
@@ -275,14 +279,16 @@ def with_calendar(
     from manymodels.timefeatures import calendar_values
 
     added: dict[str, np.ndarray] = {}
-    for column in dict.fromkeys(time for time, _ in wanted.values()):
+    for column, zone in dict.fromkeys((time, zone) for time, _, zone in wanted.values()):
         times = parse_time(df[[column]], column, source=source)[column]
         if not pd.api.types.is_datetime64_any_dtype(times):
             raise DataError(
                 f"{source}: calendar features need dates in time column '{column}' "
                 f"(found dtype {times.dtype})"
             )
-        names = [name for name, (time, _) in wanted.items() if time == column]
+        if zone is not None and getattr(times.dtype, "tz", None) is not None:
+            times = times.dt.tz_convert(zone)
+        names = [name for name, (time, _, z) in wanted.items() if (time, z) == (column, zone)]
         values = calendar_values(times, sorted({wanted[name][1] for name in names}))
         added |= {name: values[wanted[name][1]] for name in names}
     return df.assign(**added)
