@@ -163,14 +163,18 @@ def test_a_firing_missed_while_no_scheduler_ran_runs_at_start(tmp_path: Path) ->
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("claimed", ["newest", "never"])
+@pytest.mark.parametrize("claimed", ["newest", "never", "missed, --no-catch-up"])
 def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: str) -> None:
     """The newest firing ran, or this schedule never ran on this registry (nothing to tell
-    a missed firing by): the scheduler waits for the next one."""
+    a missed firing by), or the user said --no-catch-up: the scheduler waits for the next
+    one."""
     newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
-    spec, data, root = _weekly_registry(tmp_path, newest if claimed == "newest" else None)
+    assert newest is not None
+    last = {"newest": newest, "never": None}.get(claimed, newest - timedelta(days=7))
+    spec, data, root = _weekly_registry(tmp_path, last)
+    told = ["--no-catch-up"] if "no-catch-up" in claimed else []
     cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
-           "--backend", "local"]  # fmt: skip
+           "--backend", "local", *told]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     banner = proc.stderr.readline()

@@ -35,6 +35,14 @@ def scheduler(
         int | None,
         typer.Option("--next", min=1, max=1000, help="Print the next N firings and exit."),
     ] = None,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up/--no-catch-up",
+            help="At start, run the newest firing if it went unrun while no scheduler ran "
+            "(once, however many were missed); --no-catch-up waits for the next firing.",
+        ),
+    ] = True,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
@@ -117,7 +125,7 @@ def scheduler(
         from manymodels.exceptions import RegistryError
         from manymodels.registry.firings import last_claimed
 
-        if registry_db is None and not (registry / "registry.db").exists():
+        if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
             return False
         try:
             with open_registry(registry, registry_db, artifacts) as reg:
