@@ -308,8 +308,7 @@ def test_a_member_that_is_not_a_global_model_is_refused() -> None:
 def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
     """A 409 that says which artifact went missing: the global model an ensemble names, the
     global model a version serves, or the version's own artifact — only the last comes back
-    with a retrain of the partition. The registry's first spec lists the key columns in
-    another order, so the version is read by its stored key."""
+    with a retrain of the partition."""
     import httpx
 
     from serving.local import running_server
@@ -317,9 +316,6 @@ def test_the_router_names_which_artifact_is_missing(tmp_path: Path) -> None:
 
     root = tmp_path / "reg"
     data = panel().assign(region="r1")
-    first: dict[str, Any] = {**spec(), "name": "other", "partition_by": ["region", "shop"]}
-    first["candidates"] = [c for c in first["candidates"] if c.get("scope") != "global"]
-    train(first, data.head(40), root, backend="local")
     s = spec(selection={"ensemble": "top2", "naive_candidate": False})  # as ``mixed``
     s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
     train({**s, "partition_by": ["shop", "region"]}, data, root, backend="local")

@@ -68,7 +68,8 @@ def locate(
                 )
                 raise missing_or_lost(missing, artifacts)
             try:
-                made = next(p for p in reversed([where, *where.parents]) if not p.exists())
+                # None when another process made it meanwhile (it is theirs to remove)
+                made = next((p for p in reversed([where, *where.parents]) if not p.exists()), None)
                 where.mkdir(parents=True, exist_ok=True)  # another process may race us
             except OSError as e:  # a read-only filesystem, a parent of another user…
                 raise RegistryError(f"cannot create a registry at {where}: {e}") from e
