@@ -10,13 +10,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import PartitionNotFound
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction
 from manymodels.signing import Signer
+
+
+def meta_value(conn: Connection, name: str) -> str | None:
+    """The ``meta`` row ``name``'s value, read in the caller's transaction."""
+    found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+    return None if found is None else str(found)
+
+
+def put_meta(conn: Connection, name: str, value: str | None) -> None:
+    """Write (or, with ``None``, remove) the ``meta`` row ``name`` in the caller's
+    transaction: a delete and an insert, which every database takes alike."""
+    conn.execute(delete(t.meta).where(t.meta.c.name == name))
+    if value is not None:
+        conn.execute(insert(t.meta).values(name=name, value=value))
 
 
 class StoreBase:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select
+from manymodels.registry.base import meta_value, put_meta
 
-from manymodels.registry import schema as t
-from manymodels.registry.base import StoreBase
+if TYPE_CHECKING:
+    from manymodels.registry.store import SqlStore
 
 
 def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data: str) -> str:
@@ -31,22 +32,20 @@ def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data:
     return f"schedule:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
-def claim(store: StoreBase, schedule: str, due: datetime) -> bool:
+def claim(store: SqlStore, schedule: str, due: datetime) -> bool:
     """Claim the firing scheduled at ``due`` (timezone-aware): ``True`` when this caller runs
     it, ``False`` when another scheduler claimed it, or a later one, first."""
     stamp = due.astimezone(UTC).isoformat(timespec="microseconds")  # same width: text order
     with store._begin() as conn:
-        found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == schedule)).scalar()
-        if found is not None and str(found) >= stamp:
+        found = meta_value(conn, schedule)
+        if found is not None and found >= stamp:
             return False
-        conn.execute(delete(t.meta).where(t.meta.c.name == schedule))
-        conn.execute(insert(t.meta).values(name=schedule, value=stamp))
+        put_meta(conn, schedule, stamp)
     return True
 
 
-def last_claimed(store: StoreBase, schedule: str) -> datetime | None:
+def last_claimed(store: SqlStore, schedule: str) -> datetime | None:
     """The newest firing of ``schedule`` claimed; ``None`` when none ever was (a schedule
     never run on this registry has nothing to catch up)."""
-    with store.engine.connect() as conn:
-        found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == schedule)).scalar()
-    return None if found is None else datetime.fromisoformat(str(found))
+    found = store.get_meta(schedule)
+    return None if found is None else datetime.fromisoformat(found)

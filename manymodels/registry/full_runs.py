@@ -18,13 +18,13 @@ import hashlib
 import json
 from collections.abc import Callable
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from manymodels.exceptions import RegistryError
 from manymodels.registry import schema as t
-from manymodels.registry.base import StoreBase
+from manymodels.registry.base import StoreBase, meta_value, put_meta
 from manymodels.registry.entities import Run
 from manymodels.registry.rows import run_entity
 
@@ -46,16 +46,15 @@ def point_if_newer(conn: Connection, spec_name: str, option: str, run_id: str) -
     recorded started later (inside the caller's write transaction)."""
     name = pointer_name(spec_name, option)
     r = t.runs.c
-    found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+    found = meta_value(conn, name)
     if found is not None:
         rows = conn.execute(
-            select(r.run_id, r.started_at).where(r.run_id.in_([str(found), run_id]))
+            select(r.run_id, r.started_at).where(r.run_id.in_([found, run_id]))
         ).all()
         order = {row.run_id: (row.started_at, row.run_id) for row in rows}
-        if found in order and run_id in order and order[str(found)] > order[run_id]:
+        if found in order and run_id in order and order[found] > order[run_id]:
             return
-        conn.execute(delete(t.meta).where(t.meta.c.name == name))
-    conn.execute(insert(t.meta).values(name=name, value=run_id))
+    put_meta(conn, name, run_id)
 
 
 def record_full(conn: Connection, run_id: str) -> None:
@@ -96,12 +95,9 @@ def replace_stale(
     name = pointer_name(spec_name, option)
     try:
         with store._begin() as conn:
-            found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
-            if found != stale or pointed(conn, spec_name, option) is not None:
+            if meta_value(conn, name) != stale or pointed(conn, spec_name, option) is not None:
                 return  # moved, or the run it names completed again meanwhile
-            conn.execute(delete(t.meta).where(t.meta.c.name == name))
-            if newest is not None:
-                conn.execute(insert(t.meta).values(name=name, value=newest))
+            put_meta(conn, name, newest)
     except (RegistryError, SQLAlchemyError):  # read-only, or the write lock not had in time
         pass
 
@@ -110,11 +106,10 @@ def pointed(conn: Connection, spec_name: str, option: str) -> Run | None:
     """The run the pointer names, if there is one and it is still a full run with ``option``."""
     from manymodels.registry.runs import full_run_with
 
-    name = pointer_name(spec_name, option)
-    found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+    found = meta_value(conn, pointer_name(spec_name, option))
     if found is None:
         return None
-    row = conn.execute(select(t.runs).where(t.runs.c.run_id == str(found))).first()
+    row = conn.execute(select(t.runs).where(t.runs.c.run_id == found)).first()
     if row is None or row.spec_name != spec_name:
         return None
     run = run_entity(row)
@@ -168,6 +163,4 @@ def newest_full(
 
 
 def _pointer(conn: Connection, spec_name: str, option: str) -> str | None:
-    name = pointer_name(spec_name, option)
-    found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
-    return None if found is None else str(found)
+    return meta_value(conn, pointer_name(spec_name, option))

@@ -14,7 +14,7 @@ from manymodels.exceptions import RunNotFound, RunTakenOver
 from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import full_runs
 from manymodels.registry import schema as t
-from manymodels.registry.base import StoreBase
+from manymodels.registry.base import StoreBase, meta_value, put_meta
 from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.rows import run_entity
@@ -35,19 +35,15 @@ class RunsMixin(StoreBase):
         and ``POST /v1/predict`` ask for the wrong columns."""
         keys = run.spec.get("partition_by")
         with self._begin() as conn:
-            known = conn.execute(
-                select(t.meta.c.value).where(t.meta.c.name == "partition_by")
-            ).scalar()
+            known = meta_value(conn, "partition_by")
             stale = (
                 known is not None
                 and keys
                 and json.loads(known) != list(keys)
                 and conn.execute(select(t.partitions.c.key).limit(1)).first() is None
             )
-            if stale:
-                conn.execute(delete(t.meta).where(t.meta.c.name == "partition_by"))
             if (known is None or stale) and keys:
-                conn.execute(insert(t.meta).values(name="partition_by", value=dumps(keys)))
+                put_meta(conn, "partition_by", dumps(keys))
             conn.execute(
                 insert(t.runs).values(
                     run_id=run.run_id,

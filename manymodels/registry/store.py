@@ -13,11 +13,12 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import URL, delete, insert, inspect, make_url, select
+from sqlalchemy import URL, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from manymodels.exceptions import NoRegistry, RegistryError, first_line
 from manymodels.registry import schema as t
+from manymodels.registry.base import meta_value, put_meta
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
 from manymodels.registry.bulk import _insert_rows as _insert_rows
 from manymodels.registry.checks import ChecksMixin
@@ -165,26 +166,24 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin
     # ---------------------------------------------------------------------------- meta
     def get_meta(self, name: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+            return meta_value(conn, name)
 
     def meta_once(self, name: str, value: str) -> str:
         """The ``meta`` row ``name``, written as ``value`` if it is not there yet: in one write
         transaction, so two processes asking at once get the same answer."""
         conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn, conn.begin():
-            found = conn.execute(select(t.meta.c.value).where(t.meta.c.name == name)).scalar()
+            found = meta_value(conn, name)
             if found is not None:
-                return str(found)
-            conn.execute(insert(t.meta).values(name=name, value=value))
+                return found
+            put_meta(conn, name, value)
             return value
 
     def set_meta(self, name: str, value: str | None) -> None:
         """Write (or, with ``None``, remove) one ``meta`` row, in one transaction."""
         conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
         with conn, conn.begin():
-            conn.execute(delete(t.meta).where(t.meta.c.name == name))
-            if value is not None:
-                conn.execute(insert(t.meta).values(name=name, value=value))
+            put_meta(conn, name, value)
 
 
 def _open_error(where: str, e: SQLAlchemyError) -> RegistryError:

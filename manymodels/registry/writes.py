@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from manymodels.exceptions import RegistryError
 from manymodels.registry import schema as t
 from manymodels.registry.alias_moves import AliasMovesMixin
+from manymodels.registry.base import put_meta
 from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import NewVersion, PartitionOutcome
@@ -239,8 +240,7 @@ class WritesMixin(AliasMovesMixin):
                     [{"k": r.key, "v": r.version} for r in doomed],
                 )
                 mark = f"{now()} {uuid.uuid4().hex[:8]}"  # any new value will do: compared only
-                conn.execute(delete(t.meta).where(t.meta.c.name == VERSIONS_DELETED))
-                conn.execute(insert(t.meta).values(name=VERSIONS_DELETED, value=mark))
+                put_meta(conn, VERSIONS_DELETED, mark)
         return [(r.key, r.version, r.artifact_sha256) for r in doomed]
 
     def _latest_versions(self, conn: Connection, keys: Sequence[str]) -> dict[str, int]:
