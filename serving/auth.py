@@ -138,9 +138,9 @@ AdminView = Annotated[bool, Depends(admin_view)]
 def carries_admin_token(request: Request) -> bool:
     """``admin_view`` outside dependency injection: read the Authorization header itself."""
     settings: Settings | None = getattr(request.app.state, "settings", None)
-    scheme, given = get_authorization_scheme_param(request.headers.get("Authorization"))
+    given = _bearer(request)
     admins = settings.admin_tokens if settings is not None else None
-    return scheme.lower() == "bearer" and _valid(admins, given)
+    return given is not None and _valid(admins, given)
 
 
 def may_read(request: Request) -> bool:
@@ -150,10 +150,17 @@ def may_read(request: Request) -> bool:
     settings: Settings | None = getattr(request.app.state, "settings", None)
     if settings is None or settings.read_tokens is None:
         return True
-    scheme, given = get_authorization_scheme_param(request.headers.get("Authorization"))
-    if scheme.lower() != "bearer":
+    given = _bearer(request)
+    if given is None:
         return False
     return _valid(settings.read_tokens, given) | _valid(settings.admin_tokens, given)
+
+
+def _bearer(request: Request) -> str | None:
+    """The request's bearer token as given (``None`` without an ``Authorization: Bearer``),
+    for the checks made outside dependency injection."""
+    scheme, given = get_authorization_scheme_param(request.headers.get("Authorization"))
+    return given if scheme.lower() == "bearer" else None
 
 
 def _valid(tokens: Tokens | None, given: str) -> bool:
