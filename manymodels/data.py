@@ -8,7 +8,7 @@ where it becomes that partition's failure and nothing else's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -341,13 +341,22 @@ def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:
 def add_calendar(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
     """The spec's calendar parts of the (parsed) time column as int64 columns."""
     column = str(spec.time_column)
-    if not ptypes.is_datetime64_any_dtype(df[column]):
+    return df.assign(**calendar_parts(df[column], spec.calendar_columns, source=source))
+
+
+def calendar_parts(
+    times: pd.Series, parts: Mapping[str, str], *, source: str
+) -> dict[str, np.ndarray]:
+    """``{feature: values}`` of the calendar ``parts`` (``{feature: part}``) of parsed
+    ``times``: how training computes them, and how ``score`` computes those a table leaves
+    out (``scoring.plan.with_calendar``)."""
+    if not ptypes.is_datetime64_any_dtype(times):
         raise DataError(
-            f"{source}: calendar features need dates in time column '{column}' "
-            f"(found dtype {df[column].dtype})"
+            f"{source}: calendar features need dates in time column '{times.name}' "
+            f"(found dtype {times.dtype})"
         )
-    values = timefeatures.calendar_values(df[column], list(spec.calendar_columns.values()))
-    return df.assign(**{name: values[part] for name, part in spec.calendar_columns.items()})
+    values = timefeatures.calendar_values(times, list(dict.fromkeys(parts.values())))
+    return {name: values[part] for name, part in parts.items()}
 
 
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:

@@ -275,22 +275,16 @@ def with_calendar(
     wanted = {name: parts[name] for name in missing if name in parts and parts[name][0] in df}
     if not wanted:
         return df
+    from manymodels.data import calendar_parts
     from manymodels.timecolumn import parse_time
-    from manymodels.timefeatures import calendar_values
 
     added: dict[str, np.ndarray] = {}
     for column, zone in dict.fromkeys((time, zone) for time, _, zone in wanted.values()):
         times = parse_time(df[[column]], column, source=source)[column]
-        if not pd.api.types.is_datetime64_any_dtype(times):
-            raise DataError(
-                f"{source}: calendar features need dates in time column '{column}' "
-                f"(found dtype {times.dtype})"
-            )
         if zone is not None and getattr(times.dtype, "tz", None) is not None:
             times = times.dt.tz_convert(zone)
-        names = [name for name, (time, _, z) in wanted.items() if (time, z) == (column, zone)]
-        values = calendar_values(times, sorted({wanted[name][1] for name in names}))
-        added |= {name: values[wanted[name][1]] for name in names}
+        names = {n: part for n, (time, part, z) in wanted.items() if (time, z) == (column, zone)}
+        added |= calendar_parts(times, names, source=source)
     return df.assign(**added)
 
 
