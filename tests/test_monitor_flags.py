@@ -156,3 +156,12 @@ def test_missing_values_as_often_as_in_training_do_not_drift() -> None:
     assert prof.drift(profile, {"z": prof.live_counts(stats, full)})[0] >= limit
     older = prof.bin_counts(stats, [v for v in same if v is not None])
     assert prof.drift(profile, {"z": older})[0] < limit
+
+
+def test_a_missing_text_value_counts_once_as_missing_not_also_as_another_value() -> None:
+    """A categorical feature's NaN (pandas' missing text) was binned as "every other value"
+    and counted again in the missing bin: a feed of missing values drifted twice over, and
+    one of training's rare values lost its bin to them."""
+    stats = prof.text_stats(["a", "b", np.nan, None, "a"])
+    assert stats == {"top": ["a", "b"], "counts": [2, 1, 0]}
+    assert prof.live_counts(stats, ["a", np.nan, np.float64("nan"), None]) == [1, 0, 0, 3]

@@ -85,7 +85,7 @@ def text_stats(values: Iterable[Any]) -> dict[str, Any]:
     """The commonest values (as text) and their counts, plus one count for all others."""
     found: dict[str, int] = {}
     for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        if _missing(v):
             continue
         s = str(v)
         found[s] = found.get(s, 0) + 1
@@ -165,7 +165,7 @@ def bin_counts(stats: Mapping[str, Any], values: Sequence[Any]) -> list[int]:
         return counts
     index = {v: i for i, v in enumerate(stats["top"])}
     for v in values:
-        if v is None:
+        if _missing(v):  # counted by ``live_counts``' missing bin, not as another value
             continue
         counts[index.get(str(v), n_bins - 1)] += 1
     return counts
