@@ -163,16 +163,22 @@ def output_format(path: Path, *, reads: DataSource | None = None) -> str:
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """Write under a temporary name in the same directory, then rename: never a partial file."""
-    write_tables([frame], path)
+    """Write under a temporary name in the same directory, then rename: never a partial file.
+    One frame, so its times keep pandas' own CSV format (dates alone when all are midnight)."""
+    write_tables([frame], path, times_in_full=False)
 
 
-def write_tables(frames: Iterable[pd.DataFrame], path: Path) -> int:
+def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: bool = True) -> int:
     """Write ``frames`` (the same columns each, as ``forecast_chunks`` makes them) one after
     another as one table, holding one at a time; under a temporary name, renamed once the last
     is written: never a partial file, whatever fails on the way. Returns the rows written. An
     error of writing is a ``DataError`` naming ``path``; one of making a frame is raised as
-    it is."""
+    it is.
+
+    In a CSV, zone-less times are written ``YYYY-MM-DD HH:MM:SS`` in every frame: pandas
+    writes a frame whose times are all midnight as dates alone, so a chunk of daily partitions
+    and one of hourly ones made a column of two formats, which ``read_csv`` leaves as text (a
+    zone-aware column is written in full with its offset by pandas already)."""
     kind = output_format(path)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     rows = 0
@@ -191,6 +197,8 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path) -> int:
                         )
 
                         def add(frame: pd.DataFrame) -> None:
+                            if times_in_full:
+                                frame = _times_in_full(frame)
                             frame.to_csv(text, index=False, header=rows == 0)
 
                 for frame in frames:
@@ -210,6 +218,20 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path) -> int:
     finally:
         tmp.unlink(missing_ok=True)
     return rows
+
+
+def _times_in_full(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its zone-less time columns as text of one format, whatever their values
+    (sub-second times keep their microseconds)."""
+    naive = [c for c, t in frame.dtypes.items() if t.kind == "M" and getattr(t, "tz", None) is None]
+    if not naive:
+        return frame
+    frame = frame.copy(deep=False)
+    for c in naive:
+        s = frame[c]
+        fraction = ".%f" if (s.dt.microsecond != 0).any() or (s.dt.nanosecond != 0).any() else ""
+        frame[c] = s.dt.strftime(f"%Y-%m-%d %H:%M:%S{fraction}")
+    return frame
 
 
 @contextlib.contextmanager
