@@ -846,3 +846,51 @@ def test_many_partitions_actuals_in_one_call_add_to_windows_and_keep_fourteen(
         kept = [w["day"] for w in store.windows(engine, "pid=0", 1)]
         assert len(kept) == WINDOWS and "2026-11-01" not in kept
         assert len(store.windows(engine, "pid=1", 1)) == 1
+
+
+def test_a_partition_predicted_perfectly_in_validation(tmp_path: Path) -> None:
+    """A constant series, predicted exactly on its validation rows (validation error 0). While
+    its live error is 0 too, its ratio is undefined and it is not degraded, listed after the
+    partitions with a ratio; once live rows miss, it is degraded and worst first, and the
+    table said "—" (undefined) for its live/validation ratio, beside the flag: now "∞". Its
+    validation error was -0.0 in the JSON: now 0.0."""
+    rows = []
+    for p in ("const", "noisy"):
+        rng = np.random.default_rng(1)
+        for i in range(30):
+            x = float(i % 5)
+            rows.append({"pid": p, "x": x, "y": 5.0 if p == "const" else 2 * x + rng.normal()})
+    spec = {**SPEC, "features": ["x"], "min_rows": 5}
+    root = tmp_path / "registry"
+    assert train(spec, pd.DataFrame(rows), root, backend="local").run.n_trained == 2
+    path = tmp_path / "actuals.csv"
+
+    def monitor(live_const: float) -> tuple[list[dict[str, Any]], str]:
+        rng = np.random.default_rng(2)
+        live = [{"pid": "const", "x": float(i % 5), "y": live_const} for i in range(20)]
+        live += [
+            {"pid": "noisy", "x": float(i % 5), "y": 2.0 * (i % 5) + rng.normal()}
+            for i in range(20)
+        ]
+        pd.DataFrame(live).to_csv(path, index=False)
+        result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(root)])
+        assert result.exit_code == 0, result.output
+        args = ["monitor", "--registry", str(root), "--sort", "error"]
+        listed = runner.invoke(cli_app, [*args, "--json"])
+        assert listed.exit_code == 0, listed.output
+        table = runner.invoke(cli_app, args, env={"COLUMNS": "200"})
+        assert table.exit_code == 0, table.output
+        return json.loads(listed.output)["partitions"], table.output
+
+    partitions, _ = monitor(5.0)
+    assert [p["key"] for p in partitions] == ["pid=noisy", "pid=const"]
+    const = partitions[1]
+    assert (const["live_error"], const["error_ratio"], const["flags"]) == (0.0, None, [])
+    assert math.copysign(1.0, const["validation_error"]) == 1.0  # 0.0, not -0.0
+
+    partitions, table = monitor(6.0)
+    const = partitions[0]
+    assert const["key"] == "pid=const" and const["live_error"] > 0
+    assert const["error_ratio"] is None and "degraded" in const["flags"]
+    line = next(x for x in table.splitlines() if "pid=const" in x)
+    assert "∞" in line and "degraded" in line, table

@@ -9,6 +9,7 @@ naive answer's error on the same rows.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -99,10 +100,18 @@ def monitor(
     for r in page:
         table.add_row(
             r.key, str(r.version), console.fmt(r.drift, 3), r.drift_feature or "—",
-            str(r.live_rows), console.fmt(r.error_ratio, 3), console.fmt(r.naive_ratio, 3),
+            str(r.live_rows), _ratio(r.error_ratio), _ratio(r.naive_ratio),
             f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
         )  # fmt: skip
     console.out.print(table)
+
+
+def _ratio(x: float | None) -> str:
+    """A ratio's cell: ``∞`` for a live error against a zero one (a perfect validation, a
+    naive answer that was exact), which is what flags it degraded; ``—`` when undefined."""
+    from manymodels import console
+
+    return "∞" if x == math.inf else console.fmt(x, 3)
 
 
 def actuals(

@@ -198,11 +198,12 @@ def validation_error(metric: str, score: float | None) -> float | None:
     metrics that are not decomposable)."""
     if score is None or metric not in DECOMPOSABLE or not math.isfinite(score):
         return None
-    return 1.0 - score if metric == "accuracy" else -score
+    return 1.0 - score if metric == "accuracy" else 0.0 - score  # 0.0, not -0.0, for a perfect one
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
-    """``a / b`` for errors; ``None`` when undefined (a zero error beats everything)."""
+    """``a / b`` for errors; ``None`` when undefined (no error against none: a perfect model
+    still perfect), infinite for an error against none (shown ``∞``, ``null`` in JSON)."""
     if a is None or b is None or not math.isfinite(a) or not math.isfinite(b):
         return None
     if b == 0:

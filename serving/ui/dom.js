@@ -50,8 +50,10 @@ export function skillCell(skill) {
 }
 
 /** A ratio of errors (live over validation, live over naive): red from 1 up, as the monitor's
- * "degraded" trigger reads it. */
-export function ratioCell(x) {
+ * "degraded" trigger reads it. A live error over a zero one (a perfect validation) is infinite,
+ * which JSON writes null, as an undefined one: its errors (`live`, `base`) tell them apart. */
+export function ratioCell(x, live, base) {
+  if (!known(x) && known(live) && live > 0 && base === 0) return el("td", { class: "num bad" }, "∞");
   return el("td", { class: `num${known(x) && x >= 1 ? " bad" : ""}` }, known(x) ? fmt(x) : "–");
 }
 

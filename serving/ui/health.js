@@ -12,8 +12,8 @@ const HEADERS = ["drift (feature)", "live / validation", "live / naive", "live e
 function cells(h) {
   return [
     el("td", { class: "num drift" }, known(h.drift) ? `${fmt(h.drift)} (${h.drift_feature})` : "–"),
-    ratioCell(h.error_ratio),
-    ratioCell(h.naive_ratio),
+    ratioCell(h.error_ratio, h.live_error, h.validation_error),
+    ratioCell(h.naive_ratio, h.live_error, h.naive_error),
     el("td", { class: "num" }, known(h.live_error) ? `${h.live_metric} ${fmt(h.live_error, 4)}` : "–"),
     el("td", { class: "num" }, h.live_rows),
     el("td", { class: "num" }, days(h.model_age_days)),

@@ -173,3 +173,49 @@ def test_sorting_by_skill_is_over_the_whole_registry_not_the_loaded_page(
         tmp_path,
         screenshot=shots / "dashboard-partitions.png",
     )
+
+
+@pytest.mark.slow
+def test_the_health_view_shows_an_infinite_ratio_over_a_perfect_validation(
+    chromium: str, tmp_path: Path
+) -> None:
+    """A constant series predicted exactly in validation (its validation error 0), whose live
+    rows now miss: degraded, worst first, and its live / validation ratio infinite, which the
+    JSON writes null — the Health view showed "–", the mark of an undefined ratio, beside the
+    flag. Now "∞", in red; a partition whose live error is 0 too keeps "–"."""
+    import numpy as np
+    import pandas as pd
+
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"pid": p, "x": float(i % 5), "y": 5.0 if p == "const" else 2.0 * (i % 5) + rng.normal()}
+        for p in ("const", "noisy", "still")
+        for i in range(30)
+    ]
+    spec = {
+        "name": "perfect", "partition_by": ["pid"], "target": "y", "features": ["x"],
+        "min_rows": 5, "metric": "neg_mean_absolute_error", "fallback": {"enabled": False},
+        "validation": {"strategy": "holdout", "size": 0.2},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }  # fmt: skip
+    frame = pd.DataFrame(rows).assign(y=lambda d: d["y"].where(d["pid"] != "still", 3.0))
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 3
+    with running_server(Settings(registry=root)) as server:
+        for key, y in (("pid=const", 6.0), ("pid=still", 3.0)):
+            posted = [{"x": float(i % 5), "y": y} for i in range(20)]
+            r = httpx.post(f"{server}/v1/partitions/{key}/actuals", json={"rows": posted})
+            assert r.is_success, r.text
+        api = httpx.get(f"{server}/v1/monitor", params={"sort": "error"}).json()["partitions"]
+        const = api[0]  # worst first
+        assert const["key"] == "pid=const", api
+        assert const["validation_error"] == 0 and const["live_error"] > 0
+        assert const["error_ratio"] is None and "degraded" in const["flags"]
+        dom = browse(chromium, view(server, health="error"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    row = dom.split('<tr data-key="pid=const"')[1].split("</tr>")[0]
+    assert '<td class="num bad">∞</td>' in row, row
+    still = dom.split('<tr data-key="pid=still"')[1].split("</tr>")[0]
+    assert "∞" not in still and ">–<" in still, still
