@@ -20,8 +20,10 @@ of that frequency after the previous one; its features are
   shorter than the horizon makes the forecast recursive, one ``predict`` per step; when every
   lag is at least the horizon it is direct, one ``predict`` for all steps).
 
-Classification models forecast the predicted class of each step. The fallback model is not
-forecast: it has no history of its own.
+Classification models forecast the predicted class of each step; a binary classifier with a
+``[decision]`` also its label at the version's threshold (``decision_label`` and
+``decision_threshold``, as ``manymodels score`` writes them and the router answers them). The
+fallback model is not forecast: it has no history of its own.
 
 Times, calendar parts and the matching of ``future`` rows (``manymodels.forecast_steps``) are
 vectorised over a chunk of partitions; per partition there is one model load and one
@@ -49,6 +51,7 @@ from manymodels.features import assemble, feature_kinds
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import Steps, build_steps, future_table
+from manymodels.labels import thresholded
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -90,7 +93,9 @@ def forecast(
     DataFrame, CSV or Parquet) holds exogenous feature values of future periods, with the key
     and time columns; partitions it does not mention carry their last known values forward.
     Returns one row per partition and step, sorted by key then time: the key columns, the
-    time column (named as in the spec), ``prediction`` and ``model_version``. Versions
+    time column (named as in the spec), ``prediction`` and ``model_version``; when a version
+    has a ``[decision]``, ``decision_label`` and ``decision_threshold`` after ``prediction``
+    (``None`` and NaN for the others, as in ``score``'s output). Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
     did not record is a ``DataError``). ``forecast_chunks`` gives the same rows a chunk of
@@ -160,6 +165,7 @@ def _forecast_chunk(
 ) -> pd.DataFrame:
     """The forecast of one chunk of partitions (sorted by key), as ``forecast`` returns it."""
     predictions: list[np.ndarray] = []
+    labels: list[Labels | None] = []
     times: list[Any] = []
     for group in _groups(records):
         steps = build_steps(group, horizon, fut)
@@ -167,16 +173,17 @@ def _forecast_chunk(
         for p, record in enumerate(group):
             model = _load(reg, record, shared)  # one model held at a time, or a global
             try:
-                pred = predict_steps(model, record.schema, steps, p, horizon)
+                pred, labelled = labelled_steps(model, record.schema, steps, p, horizon)
             except (ValueError, TypeError) as e:
                 raise DataError(
                     f"partition '{record.key}' v{record.version} could not forecast: "
                     f"{_first_line(e)}{_missing_history(record.schema, e)}"
                 ) from None
             predictions.append(pred)
+            labels.append(labelled)
     return _output(
         records, chosen.key_columns, chosen.time_column, horizon, times, predictions,
-        chosen.levels,
+        chosen.levels, labels if chosen.decides else None,
     )  # fmt: skip
 
 
@@ -251,14 +258,42 @@ def _frequency(record: ModelVersion) -> Any:
 # --------------------------------------------------------------------------------------------
 # one partition
 # --------------------------------------------------------------------------------------------
+Labels = tuple[np.ndarray, float]
+"""A binary classifier's labels of the steps at its ``[decision]`` threshold, and the threshold."""
+
+
 def predict_steps(
     model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int
 ) -> np.ndarray:
-    """The predictions of partition ``p``'s steps. Target lags and rolling statistics come
-    from ``lagfeatures.step_features`` on the recorded history — the code training used. One
+    """The predictions of partition ``p``'s steps (``labelled_steps`` without labels)."""
+    return labelled_steps(model, schema, steps, p, horizon, decide=False)[0]
+
+
+def labelled_steps(
+    model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int, *, decide: bool = True
+) -> tuple[np.ndarray, Labels | None]:
+    """The predictions of partition ``p``'s steps, and their labels when the version has a
+    ``[decision]`` (each step's input labelled by ``labels.thresholded``, the rule the router
+    and ``score`` label rows by; the predicted class, not the label, feeds a recursive
+    forecast's lags, as it fed training's). Target lags and rolling statistics come from
+    ``lagfeatures.step_features`` on the recorded history — the code training used. One
     ``predict`` for all steps when no feature reads a prediction (no target features, or every
     lag ≥ ``horizon``: direct); otherwise one per step, each prediction appended to the history
     for the next steps' features (recursive)."""
+    inputs: list[Any] = []  # the model's input of every step, for the labels
+    pred = _steps(model, schema, steps, p, horizon, inputs)
+    if not (decide and schema.decision):
+        return pred, None
+    found = [thresholded(model, X, schema.decision) for X in inputs]
+    got = [f for f in found if f is not None]
+    if len(got) < len(found):  # not a binary classifier with probabilities
+        return pred, None
+    return pred, (np.concatenate([f[0] for f in got]), got[0][1])
+
+
+def _steps(
+    model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int, inputs: list[Any]
+) -> np.ndarray:
     lo = p * horizon
     kinds = feature_kinds(schema)
     plan = LagPlan.from_schema(schema, horizon)
@@ -274,7 +309,8 @@ def predict_steps(
         else:
             text[j] = steps.columns[name][lo : lo + horizon]
     if not target_at:
-        return _predict(model, assemble(schema, values, text), horizon)
+        inputs.append(assemble(schema, values, text))
+        return _predict(model, inputs[-1], horizon)
 
     assert schema.history is not None  # unforecastable refused it
     recent = np.array([[np.nan if v is None else float(v) for v in schema.history.target]])
@@ -283,7 +319,8 @@ def predict_steps(
             features = step_features(recent, plan, s + 1)[0]
             for j, d in target_at:
                 values[s, j] = features[d]
-        return _untransformed(_predict(model, assemble(schema, values, text), horizon), schema)
+        inputs.append(assemble(schema, values, text))
+        return _untransformed(_predict(model, inputs[-1], horizon), schema)
 
     out = []
     for s in range(horizon):
@@ -291,6 +328,7 @@ def predict_steps(
         for j, d in target_at:
             values[s, j] = features[d]
         row = assemble(schema, values[s : s + 1], {j: t[s : s + 1] for j, t in text.items()})
+        inputs.append(row)
         pred = _predict(model, row, 1)[0]
         out.append(pred)
         recent = np.append(recent, [[float(pred)]], axis=1)
@@ -325,6 +363,7 @@ def _output(
     times: Sequence[Any],
     predictions: Sequence[np.ndarray],
     levels: Sequence[float] = (),
+    labels: Sequence[Labels | None] | None = None,
 ) -> pd.DataFrame:
     keys = [r.schema.history.key if r.schema.history else {} for r in records]
     out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
@@ -338,6 +377,14 @@ def _output(
         # ints): a file written a chunk at a time takes its first chunk's type for the column
         prediction = prediction.astype(np.float64, copy=False)
     out["prediction"] = prediction
+    if labels is not None:  # a forecast with a [decision]: the columns in every chunk
+        label = np.full(len(prediction), None, dtype=object)
+        threshold = np.full(len(prediction), np.nan)
+        for p, found in enumerate(labels):
+            if found is not None:
+                label[p * horizon : (p + 1) * horizon] = found[0].tolist()
+                threshold[p * horizon : (p + 1) * horizon] = found[1]
+        out["decision_label"], out["decision_threshold"] = label, threshold
     schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)

@@ -41,6 +41,7 @@ class Selection:
     time_column: str
     levels: list[float]
     schemas: list[FeatureSchema]  # the first version's, then one of each other feature set
+    decides: bool = False  # a version has a [decision]: every chunk has its label columns
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -69,6 +70,7 @@ def select(
     level_error: DataError | None = None
     recorded: set[float] = set()
     schemas: dict[Any, FeatureSchema] = {}
+    decides = False
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -82,6 +84,7 @@ def select(
         for r in good:
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
             schemas.setdefault(_feature_set(r.schema), r.schema)
+            decides = decides or bool(r.schema.decision)
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
             recorded.update(conformal.choose_levels(named, None))
@@ -105,7 +108,9 @@ def select(
         raise level_error
     (columns, time_column), *_ = layouts
     chosen = sorted(recorded) if levels is None else list(levels)
-    return Selection(alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()))
+    return Selection(
+        alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides
+    )
 
 
 def _wanted(

@@ -234,6 +234,71 @@ def test_classification_forecasts_classes(tmp_path: Path) -> None:
     assert (frame.groupby("asset")["ts"].diff().dropna() == pd.Timedelta(hours=1)).all()
 
 
+def test_a_classifier_with_a_decision_forecasts_its_labels_as_the_router_labels_rows(
+    tmp_path: Path,
+) -> None:
+    """A binary classifier with a ``[decision]``: ``/v1/predict`` answers each row's label at
+    the version's threshold, ``manymodels score`` writes it as ``decision_label``, but a
+    forecast (the library, ``manymodels forecast``, the router's forecast route) gave only
+    the most probable class. Now each step's label and the threshold, the router's labels of
+    the same rows (the last row's features carried forward) and the model's probabilities at
+    the threshold, directly and recursively (a lag of the target)."""
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+
+    spec: dict[str, Any] = {
+        "name": "pumps",
+        "task": "classification",
+        "partition_by": ["asset"],
+        "target": "failure_within_24h",
+        "time_column": "ts",
+        "features": ["temperature", "vibration"],
+        "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
+    }
+    data = sensor_readings(n_assets=3, readings=120)
+    for lags in ([], [1]):
+        root = tmp_path / f"registry{len(lags)}"
+        summary = train({**spec, **({"lags": lags} if lags else {})}, data, root, backend="local")
+        assert summary.run.n_trained == 3, summary.failures
+        frame = forecast(root, horizon=3)
+        assert frame.columns[2:5].tolist() == ["prediction", "decision_label", "decision_threshold"]
+        result = runner.invoke(
+            app, ["forecast", "--registry", str(root), "--horizon", "3", "--json"]
+        )
+        assert result.exit_code == 0, result.output
+        listed = json.loads(result.stdout)["forecast"]
+        assert [r["decision_label"] for r in listed] == frame["decision_label"].tolist()
+        with Registry.open(root) as reg, TestClient(create_app(Settings(registry=root))) as c:
+            for asset, steps in frame.groupby("asset"):
+                key = f"asset={asset}"
+                r = c.post(f"/v1/partitions/{key}/forecast", json={"horizon": 3})
+                assert r.status_code == 200, r.text
+                body = r.json()
+                assert [p["label"] for p in body["forecast"]] == steps["decision_label"].tolist()
+                assert body["threshold"] == steps["decision_threshold"].iloc[0]
+                last = data[data["asset"] == asset].iloc[-1]
+                row = {"temperature": last["temperature"], "vibration": last["vibration"]}
+                if not lags:  # the same row scored: the router's label of it
+                    scored = c.post(f"/v1/partitions/{key}/predict", json={"rows": [row]}).json()
+                    assert scored["labels"] * 3 == steps["decision_label"].tolist()
+                    assert scored["threshold"] == body["threshold"]
+                    continue
+                # recursive: each step's lag is the step before's class (the last target's
+                # first); its label is its probability of class 1 at the threshold
+                loaded = reg.load_model(key)
+                history = loaded.version.schema.history
+                assert history is not None
+                lag = [history.target[-1], *steps["prediction"].tolist()[:-1]]
+                rows = [{**row, "failure_within_24h_lag1": v} for v in lag]
+                p1 = loaded.predict_proba(rows)[:, loaded.classes.index(1)]
+                expected = (p1 >= body["threshold"]).astype(int).tolist()
+                assert steps["decision_label"].tolist() == expected
+
+
 # ------------------------------------------------------------------------------ the command
 runner = CliRunner()
 

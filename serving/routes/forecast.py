@@ -16,7 +16,7 @@ from manymodels import timefeatures
 from manymodels.exceptions import DataError, PartitionNotFound, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
-from manymodels.forecast import MAX_HORIZON, predict_steps, unforecastable
+from manymodels.forecast import MAX_HORIZON, labelled_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
 from serving.jsonbody import FastJSONRoute
@@ -64,6 +64,11 @@ class ForecastRequest(BaseModel):
 class ForecastPoint(BaseModel):
     time: Any = Field(description="The step's time: ISO 8601 text for dates, else a number.")
     prediction: Any
+    label: Any = Field(
+        default=None,
+        description="A binary classifier with a `[decision]`: the step's label at `threshold` "
+        "(as `label` on a `/v1/predict` row); `prediction` is the most probable class.",
+    )
     intervals: dict[str, float | None] | None = Field(
         default=None, description=f"{INTERVALS} Per horizon step when the version recorded them."
     )
@@ -79,6 +84,9 @@ class PartitionForecast(BaseModel):
         description="The version that forecast: production's, unless `?version=` or `?alias=`."
     )
     fallback: bool = Field(default=False, description="Always false: see `served_by`.")
+    threshold: float | None = Field(
+        default=None, description="The version's `[decision]` threshold its labels are at."
+    )
     forecast: list[ForecastPoint]
 
 
@@ -160,12 +168,13 @@ def _forecast(
     future = None if body.future is None else _future(body.future, schema, key, body.horizon)
     steps = build_steps([schema], body.horizon, future)
     try:
-        predictions = predict_steps(loaded.model, schema, steps, 0, body.horizon)
+        predictions, labelled = labelled_steps(loaded.model, schema, steps, 0, body.horizon)
     except (ValueError, TypeError) as e:
         first = first_line(e)
         raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None
     times = [timefeatures.time_to_json(t) for t in steps.times]
     answers = to_json_list(predictions)
+    labels = [None] * len(answers) if labelled is None else to_json_list(labelled[0])
     bands: list[dict[str, float | None] | None] = [None] * len(answers)
     if levels is not None:
         by_name = conformal.json_bands(schema, levels, answers, what=what, steps=body.horizon)
@@ -174,9 +183,10 @@ def _forecast(
         partition=key,
         served_by=key,
         version=version,
+        threshold=None if labelled is None else labelled[1],
         forecast=[
-            ForecastPoint(time=t, prediction=p, intervals=b)
-            for t, p, b in zip(times, answers, bands, strict=True)
+            ForecastPoint(time=t, prediction=p, label=lab, intervals=b)
+            for t, p, lab, b in zip(times, answers, labels, bands, strict=True)
         ],
     )
 
