@@ -894,3 +894,44 @@ def test_a_partition_predicted_perfectly_in_validation(tmp_path: Path) -> None:
     assert const["error_ratio"] is None and "degraded" in const["flags"]
     line = next(x for x in table.splitlines() if "pid=const" in x)
     assert "∞" in line and "degraded" in line, table
+
+
+def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
+    registry: Path, tmp_path: Path
+) -> None:
+    """One partition degraded; `retrain --when degraded` on the data it was trained from, run
+    again and again while it stays degraded: each run added a new version, byte for byte the
+    one before (v2, v3, …, each the 'candidate'). Now a flagged partition whose data is
+    unchanged since its newest version is left out and counted, as `--when changed` leaves
+    out what did not change; a new row of it retrains it."""
+    df = frame(seed=3).groupby("pid").head(25)
+    df.loc[df.pid == 11, "y"] += 50.0  # the world changed for one partition
+    path = tmp_path / "actuals.parquet"
+    df.to_parquet(path)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+        '[promotion]\npolicy = "always"\n'
+    )
+    data = tmp_path / "data.parquet"
+    frame().to_parquet(data)  # the rows the registry was trained from
+    args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
+            "--registry", str(registry), "--backend", "local"]  # fmt: skip
+    for _ in range(2):
+        result = runner.invoke(cli_app, args)
+        assert result.exit_code == 0, result.output
+        assert "skipped 1 partition whose data is unchanged" in result.output
+        with Registry.open(registry) as reg:
+            assert [v.version for v in reg.list_versions("pid=11")] == [1]
+
+    grown = pd.concat([frame(), frame(seed=9)[lambda d: d.pid == 11].head(5)], ignore_index=True)
+    grown.to_parquet(data)
+    result = runner.invoke(cli_app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"]["n_trained"] == 1
+    with Registry.open(registry) as reg:
+        assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]

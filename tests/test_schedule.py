@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -163,19 +164,26 @@ def test_a_schedule_of_drifted_partitions_trains_nothing_when_none_drifted(tmp_p
 @pytest.mark.slow
 def test_a_flagged_partition_gone_from_the_data_does_not_stop_the_others(tmp_path: Path) -> None:
     """Two partitions are degraded and one of them is gone from the data: every firing
-    failed on it ("no rows in the data for partition(s) …") and retrained neither."""
+    failed on it ("no rows in the data for partition(s) …") and retrained neither. The other
+    has a new week (a degraded partition whose data is unchanged is left out, as `retrain
+    --when degraded` leaves it: the same rows would give the same model again); a third,
+    degraded too but without new rows, is not retrained."""
     df = store_sales(n_stores=2)
     data = tmp_path / "sales.csv"
     root = tmp_path / "registry"
     spec = _spec(tmp_path, '*/1 * * * * *"\nwhen = ["degraded"]\n#"')
     with Registry(root) as reg:
         train(_parse(spec.read_text()), df, reg, backend="local")
-    worse = df[(df.brand == "dominicks")].assign(units=lambda d: d["units"] * 50.0)
+    degraded = (df.brand == "dominicks") | ((df.store == 1) & (df.brand == "tropicana"))
+    worse = df[degraded].assign(units=lambda d: d["units"] * 50.0)
     actuals = tmp_path / "actuals.csv"
     worse.to_csv(actuals, index=False)
     result = CliRunner().invoke(app, ["actuals", str(actuals), "--registry", str(root)])
     assert result.exit_code == 0, result.output
-    df[~((df.store == 2) & (df.brand == "dominicks"))].to_csv(data, index=False)
+    new_week = df[(df.store == 1) & (df.brand == "dominicks")].tail(1)
+    new_week = new_week.assign(week=new_week["week"] + pd.Timedelta(days=7))
+    kept = df[~((df.store == 2) & (df.brand == "dominicks"))]
+    pd.concat([kept, new_week], ignore_index=True).to_csv(data, index=False)
     proc = _scheduler(spec, data, root, "--max-runs", "1")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, (out, err)
@@ -183,6 +191,7 @@ def test_a_flagged_partition_gone_from_the_data_does_not_stop_the_others(tmp_pat
     with Registry.open(root) as reg:
         assert sorted(v.version for v in reg.list_versions("store=1,brand=dominicks")) == [1, 2]
         assert [v.version for v in reg.list_versions("store=2,brand=dominicks")] == [1]
+        assert [v.version for v in reg.list_versions("store=1,brand=tropicana")] == [1]
 
 
 def _scheduler(spec: Path, data: Path, root: Path, *extra: str) -> subprocess.Popen[str]:

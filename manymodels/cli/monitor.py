@@ -320,7 +320,9 @@ def retrain(
     """Retrain only the partitions the monitor flags.
 
     Through the usual lifecycle: each new version is a challenger to production under the
-    spec's promotion policy, recorded as a run with its history."""
+    spec's promotion policy, recorded as a run with its history. A flagged partition whose
+    data is unchanged since its newest version is left out (the same rows would give the
+    same model again), and counted."""
     from manymodels.exceptions import DataError
 
     triggers = set(when)
@@ -347,11 +349,14 @@ def retrain(
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
-    # opened, not created: only `train` starts a registry, so a mistyped path is an error
+    # opened, not created: only `train` starts a registry, so a mistyped path is an error.
+    # changed_only with the flagged keys too: a flagged partition whose rows are those its
+    # newest version was trained on would be trained into the same model again, a new
+    # version at every retrain while it stays flagged; it is left out and counted instead
     with open_checked(registry, registry_db, artifacts) as reg:
         summary = run_train(
             Spec.from_toml(spec), data, reg, backend=backend, only=only,
-            changed_only=only is None, append=append, signer=reg.signer, skip_absent=True,
+            changed_only=True, append=append, signer=reg.signer, skip_absent=True,
         )  # fmt: skip
     warn_not_in_data(summary.run.options, data)
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)

@@ -100,7 +100,7 @@ def scheduler(
             return train(
                 current, data, target, backend=backend,
                 signer=target.signer if elsewhere else signing, only=only,
-                changed_only=plan.when == ["changed"], skip_absent=only is not None,
+                changed_only="all" not in plan.when, skip_absent=only is not None,
                 notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
                        "due": _when(due)},
             )  # fmt: skip
