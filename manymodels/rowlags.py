@@ -254,12 +254,15 @@ def _calendar_rows(
     """``rows`` with the calendar parts they leave out, for a version without a history of
     its own (the fallback, fitted on every partition's rows): its calendar parts are the
     row's time's own, as for any version; lags it cannot know are left out, and the row is
-    then refused for lacking them (``inputs.from_rows``)."""
+    then refused for lacking them (``inputs.from_rows``). A date of the other kind than the
+    series' — with a UTC offset where its times have none, or without where they have one
+    — is refused, as a partition's own version refuses it (``timekeys.time_key``)."""
     forecast = schema.forecast
     assert forecast is not None  # derived_missing asked for calendar parts
     time_column = str(schema.time_column)
     calendar = [name for name, _ in plan.calendar]
     clock = timekeys.series_clock(forecast.timezone, None)
+    dated = isinstance(forecast.frequency, str)
     out: list[Mapping[str, Any]] = []
     for i, row in enumerate(rows):
         missing = [name for name in calendar if name not in row]
@@ -280,6 +283,11 @@ def _calendar_rows(
                 else f"'{time_column}' {value!r} is not a date"
             )
             errors.append(problem(where[i], time_column, why))
+            out.append(row)
+            continue
+        hint = timekeys.zone_hint(value, clock is not None, forecast.timezone) if dated else ""
+        if hint:  # "; the model's times …": of the other kind
+            errors.append(problem(where[i], time_column, f"'{time_column}' {value!r}:{hint[1:]}"))
             out.append(row)
             continue
         out.append({**row, **_calendar(value, plan, missing, forecast.frequency, clock)})

@@ -400,6 +400,41 @@ def test_a_rows_time_must_be_of_the_series_kind_with_or_without_an_offset(
     assert ("give the time with its UTC offset" if zone else "without a UTC offset") in said
 
 
+@pytest.mark.parametrize("zone", ["Europe/Berlin", None])
+def test_the_fallback_takes_a_time_of_the_series_kind_as_a_partitions_version_does(
+    tmp_path: Path, zone: str | None
+) -> None:
+    """Daily times with calendar parts derived from a row's time: a partition's version
+    refused a time of the other kind (with a UTC offset on a series without one, or without
+    on one in Berlin), while the fallback, answering an unknown key on the same routes,
+    took it and read its calendar parts from whatever offset it came with (a 200 on
+    `/v1/partitions/pid=99/predict`, a 422 on `pid=0`'s). Both now refuse it, saying why,
+    and both take a time of the series' kind."""
+    df = linear_frame(2, 40)
+    df["t"] = np.tile(pd.date_range("2024-01-01", periods=40, freq="D", tz=zone), 2)
+    spec = spec_dict(calendar=["day_of_week"], fallback={"enabled": True}, min_rows=5)
+    assert train(spec, df, tmp_path / "reg", backend="local").run.n_trained == 2
+    nxt = pd.Timestamp("2024-02-10", tz=zone)
+    other = nxt.tz_localize(None) if zone else nxt.tz_localize("UTC")
+    said = "give the time with its UTC offset" if zone else "give the time without a UTC offset"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=tmp_path / "reg"))) as client:
+        for key, fallback in (("pid=0", False), ("pid=99", True)):
+            url = f"/v1/partitions/{key}/predict"
+            own = client.post(url, json={"rows": [{"t": nxt.isoformat(), "x0": 0.1, "x1": 0.2}]})
+            assert own.status_code == 200, own.text
+            assert own.json()["fallback"] is fallback
+            r = client.post(url, json={"rows": [{"t": other.isoformat(), "x0": 0.1, "x1": 0.2}]})
+            assert r.status_code == 422, (key, r.text)
+            assert said in r.json()["detail"][0]["msg"], r.text
+        batch = [{"pid": p, "t": other.isoformat(), "x0": 0.1, "x1": 0.2} for p in (0, 99)]
+        r = client.post("/v1/predict", json={"rows": batch})
+        assert r.status_code == 422, r.text
+        assert [d["loc"][2] for d in r.json()["detail"]] == [0, 1], r.text
+
+
 def test_calendar_parts_of_a_row_far_past_the_last_time_come_from_its_time(
     tmp_path: Path,
 ) -> None:
