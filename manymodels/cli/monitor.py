@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import typer
 
@@ -325,10 +325,12 @@ def retrain(
     same model again), and counted."""
     from manymodels.exceptions import DataError
 
+    kinds = get_args(Trigger)
+    bad = [w for w in when if w not in kinds]
+    if bad:  # as click words a bad choice, one value at a time (it printed a Python list)
+        choices = ", ".join(repr(k) for k in kinds)
+        raise DataError(f"--when: {bad[0]!r} is not one of {choices}")
     triggers = set(when)
-    bad = triggers - {"drifted", "stale", "degraded", "changed"}
-    if bad:
-        raise DataError(f"--when takes drifted, stale, degraded or changed, not {sorted(bad)}")
     if "changed" in triggers and len(triggers) > 1:
         raise DataError("--when changed stands alone (run once per kind)")
     only: list[str] | None = None
