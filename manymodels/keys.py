@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, PartitionNotFound
 
 FALLBACK_KEY = "__fallback__"
 """Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
@@ -137,6 +137,59 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
             f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
+
+
+def lookup_key(
+    key: str | Mapping[str, Any],
+    columns: Sequence[str] | None,
+    present: Callable[[str], bool] | None,
+) -> str:
+    """The canonical form of a key named to find a partition by, in the order of a registry's
+    key columns ``columns`` and, when ``present`` is given, as training wrote it
+    (``as_trained``). ``present=None``: a key named to be made, canonical only.
+
+    One helper for every command that takes a key (``models show``, ``promote``, ``rollback``,
+    ``export``…), on either reading path (``Registry.key``, the browser of ``models show``):
+    ``'store = 2'`` was read as the column ``'store '`` and refused as "no partition
+    'store%20=%202'", ``'shop=2'`` as "no partition 'shop=2'", neither saying what a key of
+    this registry is. A key that names other columns than ``columns``, or has spaces around a
+    column or value, is still looked up as given (a registry trained before its keys were one
+    way may hold another spec's partitions); absent, it is a ``PartitionNotFound`` naming the
+    key columns."""
+    if not isinstance(key, str | Mapping) or key == FALLBACK_KEY:
+        return normalize_key(key)  # the fallback's, or a DataError for what is no key
+    try:
+        named = list(key) if isinstance(key, Mapping) else list(decode_key(key))
+    except DataError as e:
+        raise DataError(f"{e}{_keyed_by(columns)}") from e
+    same = columns is not None and set(named) == set(columns)
+    canonical = normalize_key(key, columns if same else None)
+    if present is None:
+        return canonical
+    canonical = as_trained(canonical, present)
+    padded = isinstance(key, str) and _padded(key)
+    if columns is None or (same and not padded) or present(canonical):
+        return canonical
+    names = "" if same else f": it names {', '.join(repr(c) for c in named)}"
+    space = " without spaces around '=' and ','" if padded else ""
+    raise PartitionNotFound(
+        f"no partition {key if isinstance(key, str) else dict(key)!r} in the registry{names}"
+        f"{_keyed_by(columns)}{space}"
+    )
+
+
+def _keyed_by(columns: Sequence[str] | None) -> str:
+    """``; this registry's key columns are store, brand: a key reads 'store=…,brand=…'``, or
+    nothing when they are not known."""
+    if not columns:
+        return ""
+    form = ",".join(f"{c}=…" for c in columns)
+    return f"; this registry's key columns are {', '.join(columns)}: a key reads '{form}'"
+
+
+def _padded(text: str) -> bool:
+    """Whether a column or value of key ``text`` has spaces around it (``store = 2``)."""
+    return any(part != part.strip() for pair in decode_key(text).items() for part in pair)
 
 
 def key_list(keys: Any, what: str = "keys") -> list[Any]:

@@ -319,6 +319,34 @@ def test_unknown_partition_is_one_line(trained: dict[str, Any]) -> None:
     one_error_line(garbage, "'garbage' is not a partition key")
 
 
+KEYED = "this registry's key columns are store, brand: a key reads 'store=…,brand=…'"
+
+
+@pytest.mark.parametrize("command", [["models", "show"], ["promote"], ["rollback"]])
+@pytest.mark.parametrize(
+    ("key", "said"),
+    [
+        ("store = 2,brand=tropicana", f"it names 'store ', 'brand'; {KEYED} without spaces"),
+        ("store=2, brand=tropicana", f"it names 'store', ' brand'; {KEYED} without spaces"),
+        ("store=2,brand= tropicana", f"in the registry; {KEYED} without spaces"),
+        ("shop=2,brand=tropicana", f"it names 'shop', 'brand'; {KEYED}"),
+        ("store=2", f"it names 'store'; {KEYED}"),
+        ("store 2", f"is not a partition key of the form col=value[,col=value]; {KEYED}"),
+    ],
+)
+def test_a_key_not_of_the_registry_columns_names_them(
+    trained: dict[str, Any], command: list[str], key: str, said: str
+) -> None:
+    """Every command that takes a key says what a key of this registry is: 'store = 2' was
+    read as the column 'store ' and refused as "no partition 'store%20=%202,…'", naming
+    neither the mistake nor the key columns."""
+    version = ["1"] if command == ["promote"] else []
+    result = invoke(*command, key, *version, "--registry", trained["registry"])
+    line = one_error_line(result, said)
+    assert result.exit_code == 2
+    assert "%20" not in line  # the key as the user wrote it
+
+
 def test_unknown_run_is_one_line(trained: dict[str, Any]) -> None:
     result = invoke("runs", "show", "deadbeef", "--registry", trained["registry"])
     one_error_line(result, "no run with id 'deadbeef'")

@@ -85,12 +85,8 @@ class Browser:
     # ------------------------------------------------------------------------ partitions
     def key(self, key: str) -> str:
         """``Registry.key`` for text: canonical, in the order of the registry's key columns."""
-        from manymodels.keys import (  # urllib: models show
-            FALLBACK_KEY,
-            as_trained,
-            decode_key,
-            normalize_key,
-        )
+        from manymodels.exceptions import ManyModelsError
+        from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key  # urllib: models show
 
         meta = self._all("SELECT value FROM meta WHERE name = 'partition_by'")
         if meta and meta[0].value:
@@ -99,13 +95,10 @@ class Browser:
             first = [r.key for r in self._all("SELECT key FROM partitions ORDER BY key LIMIT 2")]
             first = [k for k in first if k != FALLBACK_KEY]
             columns = list(decode_key(first[0])) if first else None
-        try:
-            if columns is not None and key != FALLBACK_KEY and set(decode_key(key)) != set(columns):
-                columns = None
-            canonical = normalize_key(key, columns)
-        except ValueError as e:  # DataError: not of col=value form
+        try:  # ``store=2.0`` for ``store=2``, as Registry
+            return lookup_key(key, columns, self._has)
+        except ManyModelsError as e:  # not of col=value form, or absent: Registry says why
             raise Unsure(str(e)) from e
-        return as_trained(canonical, self._has)  # ``store=2.0`` for ``store=2``, as Registry
 
     def _has(self, key: str) -> bool:
         return bool(self._all("SELECT key FROM partitions WHERE key = ?", (key,)))

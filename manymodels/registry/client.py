@@ -14,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
 from manymodels.exceptions import DataError, NoRegistry
-from manymodels.keys import FALLBACK_KEY, decode_key, normalize_key
-from manymodels.keys import as_trained as trained_form
+from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import (
@@ -401,18 +400,10 @@ class Registry(ModelAccess):
         router reads it: only when the key as given is none and that one is — in ``known``
         (keys already read: no query per key) or else in the registry. ``as_trained=False``
         keeps the key as given (an import names a partition to make, perhaps a new one)."""
-        columns = self.partition_by
-        if columns is not None and isinstance(key, Mapping) and set(key) != set(columns):
-            columns = None  # another spec's keys: keep the order given
-        is_text_key = isinstance(key, str) and key != FALLBACK_KEY
-        # decode_key raises DataError for text that is not of col=value form
-        if columns is not None and is_text_key and set(decode_key(str(key))) != set(columns):
-            columns = None
-        canonical = normalize_key(key, columns)
-        if not as_trained:
-            return canonical
-        present = known.__contains__ if known is not None else self.store.has_partition
-        return trained_form(canonical, present)
+        present: Callable[[str], bool] | None = None
+        if as_trained:
+            present = known.__contains__ if known is not None else self.store.has_partition
+        return lookup_key(key, self.partition_by, present)
 
     @property
     def partition_by(self) -> list[str] | None:
