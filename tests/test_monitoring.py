@@ -22,6 +22,7 @@ from factories import RIDGE
 from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
+from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import profile as prof
@@ -548,7 +549,7 @@ def test_cli_actuals_name_a_bad_version_cell_as_the_file_has_it(
     df.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2 and "np." not in result.stderr, result.output
-    assert f"actuals.csv: row 5: {says}" in result.stderr
+    assert f"actuals.csv: row 6: {says}" in result.stderr  # the file's sixth, as train counts
 
 
 def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Path) -> None:
@@ -558,7 +559,7 @@ def test_cli_actuals_take_no_boolean_for_version_1(registry: Path, tmp_path: Pat
     df.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
-    assert "actuals.csv: row 0: version True is not a version number" in result.stderr
+    assert "actuals.csv: row 1: version True is not a version number" in result.stderr
     with Registry.open(registry) as reg:
         assert store.live_sums(reg.store.engine) == {}
 
@@ -709,7 +710,7 @@ def test_classification_actuals_read_as_floats_are_the_same_classes(tmp_path: Pa
     rows.to_csv(path, index=False)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(tmp_path / "int")])
     assert result.exit_code == 2, result.output
-    assert "row 4: target 'failure_within_24h' is 'unknown', not one of the classes" in (
+    assert "row 5: target 'failure_within_24h' is 'unknown', not one of the classes" in (
         result.stderr
     )
 
@@ -813,7 +814,7 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
     assert result.stderr == (
-        f"error: {path}: partition 'pid=1': row 4: target 'y' must be a number\n"
+        f"error: {path}: partition 'pid=1': row 5: target 'y' must be a number\n"
     )
     # a word in a numeric feature: its own partition and row, not pid=0's first number
     df = frame(seed=3).query("pid < 2").groupby("pid").head(3).reset_index(drop=True)
@@ -823,8 +824,22 @@ def test_cli_actuals_name_the_file_partition_and_row_of_a_bad_cell(
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
     assert result.exit_code == 2, result.output
     line = result.stderr.strip()
-    assert line.startswith(f"error: {path}: partition 'pid=1': row 5: feature 'x0'"), line
+    assert line.startswith(f"error: {path}: partition 'pid=1': row 6: feature 'x0'"), line
     assert "'cheap'" in line and "more problem" not in line
+
+
+def test_cli_actuals_count_a_files_rows_as_train_does(registry: Path, tmp_path: Path) -> None:
+    """train named a bad cell's row counting data rows from 1, actuals the same cell's from 0:
+    one file, two rows named for one mistake."""
+    df = frame(seed=3).query("pid < 2").reset_index(drop=True).astype({"x0": object})
+    df.loc[250, "x0"] = "cheap"  # the 251st data row: line 252 of the file
+    path = tmp_path / "actuals.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"'cheap' in row 251 \(counting data rows from 1\)"):
+        train(SPEC, path, tmp_path / "other", backend="local")
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {path}: partition 'pid=1': row 251: feature 'x0'")
 
 
 def test_many_partitions_actuals_in_one_call_add_to_windows_and_keep_fourteen(

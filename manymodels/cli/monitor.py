@@ -200,11 +200,11 @@ def actuals(
                     measure(
                         reg.store.engine, key=key, version=loaded.version.version,
                         metric=loaded.version.metric, schema=schema, predict=_answers(loaded),
-                        rows=rows, positions=given.index.tolist(),
+                        rows=rows, positions=(given.index + 1).tolist(),
                         previous=reads.previous_actual(key, loaded.version.version),
                     )
                 )  # fmt: skip
-            except InvalidRows as e:  # rows numbered as the file's, from 0
+            except InvalidRows as e:  # rows numbered as train numbers a file's: from 1
                 raise DataError(f"{data}: partition '{key}': {e}") from None
         if unscorable and not measured:  # nothing in the file could be scored: say why
             raise DataError(_first_of(unscorable))
@@ -272,14 +272,14 @@ def _versions(column: Any, data: Path) -> Any:
     numbers = pd.to_numeric(column.where(~flags), errors="coerce")  # true is no version 1
     bad = ~(numbers.notna() & (numbers >= 1) & (numbers <= 2**31 - 1) & (numbers % 1 == 0))
     if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
+        row = int(bad.to_numpy().nonzero()[0][0])  # counted from 1 below, as train counts
         value = column.iloc[row]
         said = (
             "is blank" if pd.isna(value)
             else f"{getattr(value, 'item', lambda: value)()!r} is not a version number"
         )  # fmt: skip
         raise DataError(
-            f"{data}: row {row}: version {said} (an integer from 1: the version that "
+            f"{data}: row {row + 1}: version {said} (an integer from 1: the version that "
             "answered; leave the column out for production's)"
         )
     return numbers.astype("int64")
