@@ -145,8 +145,8 @@ def carries_admin_token(request: Request) -> bool:
 
 def may_read(request: Request) -> bool:
     """``require_reader``'s answer outside dependency injection, for an open route that shows
-    more to a reader (``/readyz``'s counts): reads are open, or the request carries a read or
-    an admin token."""
+    more to a reader (``/readyz``'s counts, and its 503's cause): reads are open, or the
+    request carries a read or an admin token."""
     settings: Settings | None = getattr(request.app.state, "settings", None)
     if settings is None or settings.read_tokens is None:
         return True

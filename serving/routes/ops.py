@@ -25,7 +25,8 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorOut,
         "description": "Not ready: still starting up (the alias table not read yet), or the "
-        f"registry unreachable (its database not answering in {READY_TIMEOUT_SECONDS:g} s).",
+        f"registry unreachable (its database not answering in {READY_TIMEOUT_SECONDS:g} s; "
+        "why, to a read or admin token only when reads need one).",
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
@@ -42,6 +43,9 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse({"detail": "starting up"}, status_code=503)
     why = await request.app.state.registry_ping.why_not()
     if why is not None:
+        if not may_read(request):  # the driver's reason can name the database's host;
+            return JSONResponse({"detail": "registry unreachable"}, status_code=503)  # a probe
+            # acts on the status alone
         if not carries_admin_token(request):
             why = redact_text(why, local_roots(service.registry))
         return JSONResponse({"detail": f"registry unreachable: {why}"}, status_code=503)

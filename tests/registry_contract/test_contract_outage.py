@@ -51,3 +51,31 @@ def test_the_router_answers_503_while_postgresql_is_down_and_recovers(tmp_path: 
             assert http.get("/v1/partitions/pid=0").is_success
     finally:
         server.stop()
+
+
+def test_readiness_tells_why_the_registry_is_unreachable_to_a_token_only(tmp_path: Path) -> None:
+    """With read tokens set, /readyz's 503 gave anyone the database driver's reason, which
+    names the database's host or socket; a probe needs only the status (as its 200 without a
+    token has had no counts since 276a855)."""
+    server = own_server()
+    server.start()
+    try:
+        db_url = server.database()
+        root = tmp_path / "reg"
+        with Registry(root, db_url=db_url) as reg:
+            train(spec_dict(features=["x0", "x1"]), linear_frame(4), reg, backend="local")
+        reader = {"Authorization": "Bearer read-token-3c8e"}
+        settings = Settings(registry=root, registry_db=db_url, read_token="read-token-3c8e")
+        with running_server(settings) as base, httpx.Client(base_url=base, timeout=60) as http:
+            assert http.get("/readyz").json() == {"status": "ready"}
+            _pg_ctl(server, "-m", "fast", "stop")
+            for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+                r = http.get("/readyz", headers=headers)
+                assert r.status_code == 503 and r.json() == {"detail": "registry unreachable"}
+            said = http.get("/readyz", headers=reader)
+            assert said.status_code == 503
+            why = said.json()["detail"]
+            assert why.startswith("registry unreachable: registry database unavailable: "), why
+            assert ".s.PGSQL" in why  # the driver's reason (local paths shown to an admin only)
+    finally:
+        server.stop()
