@@ -199,6 +199,11 @@ class FailureOut(BaseModel):
     error_type: str
     message: str
     rows: int
+    latest_version: int | None = Field(
+        default=None,
+        description="The partition's newest version from any run; null when it has none "
+        "(no page of its own: the fallback, if any, answers for it).",
+    )
 
 
 class FailurePage(BaseModel):
@@ -265,6 +270,9 @@ def _failures(
         run_id = newest[0].run_id
     run = reg.get_run(run_id)  # RunNotFound: a 404
     found = reg.run_failures(run_id, statuses=statuses, limit=limit, after=after, prefix=prefix)
+    # which have a page: one batched read per page (a key skipped or failed since its first
+    # run has none, and the dashboard linked it to an empty page)
+    latest = reg.store.latest_versions([o.key for o in found])
     roots = local_roots(reg)
 
     def message(text: str) -> str:
@@ -283,6 +291,7 @@ def _failures(
                 error_type=o.error_type,
                 message=message(o.message),
                 rows=o.n_rows,
+                latest_version=latest.get(o.key),
             )
             for o in found
         ],

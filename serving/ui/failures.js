@@ -17,10 +17,19 @@ async function load(run, q, after) {
   return page;
 }
 
+// A partition with a version (from an earlier run) links to its page; one with none has no page
+// (it led to "no partition … in the registry"): its key alone, saying who answers for it.
+function partitionCell(f) {
+  if (f.latest_version == null) {
+    return el("td", {}, el("span", { title: "no version of its own yet: the fallback model, if any, answers for it" }, f.partition));
+  }
+  return el("td", {}, el("a", { href: "#", title: f.partition, onclick: (e) => { e.preventDefault(); go({ p: f.partition, failures: "", q: "" }); } }, f.partition));
+}
+
 function draw(page) {
   $("#failures tbody").replaceChildren(
     ...rows.map((f) => el("tr", { "data-key": f.partition },
-      el("td", {}, el("a", { href: "#", title: f.partition, onclick: (e) => { e.preventDefault(); go({ p: f.partition, failures: "", q: "" }); } }, f.partition)),
+      partitionCell(f),
       el("td", { class: f.status === "failed" ? "bad" : "" }, f.status),
       el("td", {}, el("code", {}, f.error_type)),
       el("td", { class: "reason" }, f.message),

@@ -91,6 +91,35 @@ def test_the_newest_runs_failures_are_listed_with_their_reasons(api: Any) -> Non
     assert seen == sorted(got)
 
 
+def skip_a_trained_partition(root: Path) -> Path:
+    """A run over ``root``'s registry in which ``KEY`` (trained before: it has versions) and a
+    new partition are both too small, so both skipped."""
+    rows = sales().query("store == 2 and brand == 'tropicana'").head(5)
+    data = pd.concat([rows, rows.assign(store=8, brand="tiny_d")], ignore_index=True)
+    with Registry(root) as reg:
+        summary = train(SALES_SPEC, data, reg, backend="local")
+        assert summary.run.n_skipped == 2, summary.failures
+    return root
+
+
+def test_a_failure_says_whether_its_partition_has_a_version(api: Any, tmp_path: Path) -> None:
+    """The dashboard linked every failed or skipped partition to its page, and one that never
+    had a version has none ("no partition … in the registry"): each says its newest version."""
+    first = {
+        f["partition"]: f["latest_version"] for f in api.get("/v1/failures").json()["failures"]
+    }
+    assert first == dict.fromkeys([*TINY, "store=9,brand=broken"])  # never trained: no page
+    root = skip_a_trained_partition(Path(shutil.copytree(api.app.state.settings.registry,
+                                                        tmp_path / "again")))  # fmt: skip
+    with open_client(Settings(registry=root)) as c:
+        page = c.get("/v1/failures").json()["failures"]
+        latest = {f["partition"]: f["latest_version"] for f in page}
+        assert latest == {KEY: c.get(f"/v1/partitions/{KEY}").json()["latest_version"],
+                          "store=8,brand=tiny_d": None}  # fmt: skip
+        assert latest[KEY] >= 1
+        assert c.get("/v1/partitions/store=8,brand=tiny_d").status_code == 404
+
+
 def test_bad_failures_requests_are_4xx_json(api: Any) -> None:
     for params, status in (
         ({"run": "no-such-run"}, 404),

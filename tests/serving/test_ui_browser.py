@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from routerkit import KEY, TOKEN, sales
-from test_ui_api import TINY, add_failures
+from test_ui_api import TINY, add_failures, skip_a_trained_partition
 
 from serving.local import running_server
 from serving.settings import Settings
@@ -114,6 +114,29 @@ def test_a_search_among_failures_finds_the_failed_partition(
         tmp_path,
         screenshot=shots / "dashboard-failures.png",
     )
+
+
+@pytest.mark.slow
+def test_only_a_failure_whose_partition_has_a_page_links_to_it(
+    chromium: str, trained: Path, tmp_path: Path
+) -> None:
+    """A skipped partition that never had a version was a link to an empty page ("Error: no
+    partition … in the registry"); it is its key alone now, and a skipped one with versions
+    from an earlier run still opens its page."""
+    root = skip_a_trained_partition(Path(shutil.copytree(trained, tmp_path / "registry")))
+    with running_server(Settings(registry=root)) as base:
+        dom = browse(chromium, view(base, failures="latest"), tmp_path)
+        assert page_state(dom) == "ready", text_of(dom, "status")
+        assert row_keys(dom) == [KEY, "store=8,brand=tiny_d"]
+
+        def cell(key: str) -> str:
+            return dom.split(f'<tr data-key="{key}"')[1].split("</td>")[0]
+
+        assert "<a " in cell(KEY)
+        new = cell("store=8,brand=tiny_d")
+        assert "<a " not in new and "the fallback model" in html.unescape(new), new
+        page = browse(chromium, view(base, p=KEY), tmp_path)  # where the link leads
+        assert page_state(page) == "ready" and 'id="production-version"' in page
 
 
 @pytest.mark.slow
