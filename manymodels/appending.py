@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from manymodels.classes import ClassPrior
+from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.label_matching import KnownClasses
@@ -54,6 +56,9 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     new = read_table(data)
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
+    labels = None  # 'NA' or 'None' as a class label, read as train reads it
+    if spec.task == "classification" and not isinstance(data, pd.DataFrame):
+        new, labels = literal_labels(Path(data), new, spec.target, source=name)
     missing = [c for c in spec.partition_by if c not in new.columns]
     if missing:
         raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
@@ -71,7 +76,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     # the class prior's source: a new partition's rows alone made one of its classes only
     prior_from = learnt or (table_schema(reg) if spec.task == "classification" else None)
     categorical = list(learnt.categorical) if learnt and spec.categorical is None else []
-    warnings = _passed_over(reg, keys, latest)
+    warnings = [*([labels] if labels else []), *_passed_over(reg, keys, latest)]
     kept: list[pd.DataFrame] = []
     last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
     without = 0

@@ -1,11 +1,14 @@
-"""Key columns a CSV reader takes for numbers: codes such as ``007`` and ``7`` become one.
+"""What a CSV reader makes of some cells that their writer did not mean: key columns of codes
+taken for numbers (``007`` and ``7`` become one), and class labels taken for missing values
+(``NA``, ``None``, ``null``…).
 
-Kept apart from ``data`` (reading and checking a table): it re-reads a CSV's numeric key
-columns as text, which only CSV sources need.
+Kept apart from ``data`` (reading and checking a table): it re-reads a CSV's columns as
+text, which only CSV sources need.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -60,3 +63,46 @@ def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) 
                 "column as text (a Parquet file, or a DataFrame with it as str)"
             )
     return warning
+
+
+def literal_labels(
+    csv: Path | bytes, df: pd.DataFrame, target: str, *, source: str
+) -> tuple[pd.DataFrame, str | None]:
+    """``df`` with the class labels a CSV reader took for missing values read as written, and
+    a warning saying so (``None`` when there were none).
+
+    pandas reads ``NA``, ``N/A``, ``None``, ``null``, ``nan``… as missing values: a region
+    ``NA`` (North America) or a severity ``None`` was a missing target, and its rows were left
+    out of training — the whole class, the run saying only "N missing target". In a column of
+    text labels such a cell is a label; an empty cell stays a missing target. A column of
+    number labels (``0``/``1``) is left as read: there ``NA`` is a missing value. Costs a
+    second read of the target column, and only when it is text with missing values."""
+    if isinstance(csv, Path) and (csv.is_dir() or csv.suffix.lower() in {".parquet", ".pq"}):
+        return df, None
+    if target not in df.columns:
+        return df, None
+    column = df[target]
+    missing = column.isna()
+    if not missing.any() or not _text(column[~missing]):
+        return df, None
+    where = io.BytesIO(csv) if isinstance(csv, bytes) else csv
+    written = pd.read_csv(where, usecols=[target], dtype=str, keep_default_na=False)[target]
+    labels = missing.to_numpy() & written.ne("").to_numpy()
+    if not labels.any():
+        return df, None
+    df = df.copy(deep=False)
+    df[target] = df[target].where(~labels, written.to_numpy())
+    tokens = pd.Series(written.to_numpy()[labels]).value_counts()
+    shown = ", ".join(f"{t!r} ({n:,} row(s))" for t, n in tokens.head(3).items())
+    return df, (
+        f"{source}: target '{target}' holds {shown}, which a CSV reader takes for missing "
+        "values: read as class labels, as written (an empty cell is a missing target)"
+    )
+
+
+def _text(present: pd.Series) -> bool:
+    """Whether a column's present values are all text: pandas 3 reads such a column as
+    ``str``, pandas 2 as objects (asked one by one)."""
+    if isinstance(present.dtype, pd.StringDtype):
+        return True
+    return present.dtype == object and bool(present.map(type).eq(str).all())

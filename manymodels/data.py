@@ -19,7 +19,7 @@ from pandas.api import types as ptypes
 
 from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
-from manymodels.csvkeys import padded_codes
+from manymodels.csvkeys import literal_labels, padded_codes
 from manymodels.exceptions import DataError
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
@@ -246,9 +246,11 @@ def prepare(
     df = read_table(source)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
-    padded = None
+    padded = labels = None
     if not isinstance(source, pd.DataFrame):
         padded = padded_codes(Path(source), df, spec.partition_by, source=name)
+        if spec.task == "classification":
+            df, labels = literal_labels(Path(source), df, spec.target, source=name)
     given = source.dtypes if isinstance(source, pd.DataFrame) else {}  # before ``plain``
     categories = [c for c, t in dict(given).items() if isinstance(t, pd.CategoricalDtype)]
     categories += [c for c in categorical if c not in categories]
@@ -269,7 +271,8 @@ def prepare(
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
     # the time series' warnings (``_add_time_series``) are kept beside the columns'
-    warnings = [*([padded] if padded else []), *cols.warnings, *table.extra.get("warnings", [])]
+    as_read = [w for w in (padded, labels) if w]  # what the CSV reader made of some cells
+    warnings = [*as_read, *cols.warnings, *table.extra.get("warnings", [])]
     prior = class_prior(table.y, table.offsets) if spec.task == "classification" else None
     if prior is not None and spec.decision is not None and len(prior.classes) > 2:
         warnings.append(_NO_DECISION.format(n=len(prior.classes)))  # it was ignored silently

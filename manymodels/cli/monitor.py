@@ -136,6 +136,7 @@ def actuals(
     signature is wrong, or a file without the target column, is an error.
     """
     from manymodels import console
+    from manymodels.csvkeys import literal_labels
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
@@ -149,6 +150,7 @@ def actuals(
     unknown: list[str] = []
     unscorable: list[str] = []  # why each such partition's version cannot score its rows
     without = 0  # rows of known partitions without a target, left out
+    labelled: dict[str, str | None] = {}  # classes' target column → its warning (read once)
     with open_checked(registry, registry_db, artifacts) as reg:
         columns = reg.partition_by
         if not columns:
@@ -178,11 +180,17 @@ def actuals(
                 continue
             if target not in df.columns:
                 raise DataError(f"{data}: no target column '{target}'")
+            schema = loaded.version.schema
+            if schema.classifies and target not in labelled:  # 'NA' as a label, as train
+                df, labelled[target] = literal_labels(data, df, target, source=str(data))
+                if labelled[target]:
+                    records = df.to_dict("records")
+            if labelled.get(target):
+                group = df.loc[group.index]
             given = group[group[target].notna()]
             without += len(group) - len(given)  # no actual yet: nothing to measure
             if given.empty:
                 continue
-            schema = loaded.version.schema
             numbers = [name for name, numeric in feature_kinds(schema) if numeric]
             numbers += [] if schema.classifies else [target]
             # one word in a column made every number in it text (in every partition): read
@@ -213,6 +221,8 @@ def actuals(
         # recorded again without doubling
         done = [r.to_dict() for r in save_all(reg.store.engine, measured)]
         where = reg.location
+    for warning in filter(None, labelled.values()):
+        typer.echo(f"warning: {warning}", err=True)
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
         typer.echo(

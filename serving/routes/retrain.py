@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line, storage_full
 from serving.auth import Admin
 from serving.job_retries import transient
@@ -132,7 +133,8 @@ async def retrain(
     if mode is None:
         mode = "append" if target.spec.time_column else "replace"
     await run_in_threadpool(_refuse_if_busy, jobs, target.key)
-    frame, fmt, filename = await _read_table(request)
+    classes = target.spec.target if target.spec.task == "classification" else None
+    frame, fmt, filename = await _read_table(request, classes)
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode
     )
@@ -199,8 +201,12 @@ def _refuse_if_busy(jobs: JobManager, key: str) -> None:
         raise HTTPException(409, str(JobConflict(busy)))
 
 
-async def _read_table(request: Request) -> tuple[pd.DataFrame, str, str | None]:
-    """The posted rows as a DataFrame, the format they came in, and the file's name."""
+async def _read_table(
+    request: Request, classes: str | None = None
+) -> tuple[pd.DataFrame, str, str | None]:
+    """The posted rows as a DataFrame, the format they came in, and the file's name; a CSV's
+    ``classes`` column (a classifier's target) with its labels as written, as train reads them
+    (``NA``, ``None``: labels, not missing values)."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
         body = await request.body()
@@ -217,7 +223,7 @@ async def _read_table(request: Request) -> tuple[pd.DataFrame, str, str | None]:
                 raise DataError("send the table as a file in the multipart field 'file'")
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
-        frame, fmt = await run_in_threadpool(_read_file, data, filename)
+        frame, fmt = await run_in_threadpool(_read_file, data, filename, classes)
         return frame, fmt, filename
     raise HTTPException(
         415,
@@ -235,7 +241,9 @@ def _located(error: Any) -> dict[str, Any]:
     return out
 
 
-def _read_file(data: bytes, filename: str | None) -> tuple[pd.DataFrame, str]:
+def _read_file(
+    data: bytes, filename: str | None, classes: str | None = None
+) -> tuple[pd.DataFrame, str]:
     """Parquet by its magic bytes (or name), CSV otherwise."""
     suffix = PurePosixPath(filename or "").suffix.lower()
     fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
@@ -244,7 +252,10 @@ def _read_file(data: bytes, filename: str | None) -> tuple[pd.DataFrame, str]:
     try:
         if fmt == "parquet":
             return pd.read_parquet(io.BytesIO(data)), fmt
-        return pd.read_csv(io.BytesIO(data)), fmt
+        frame = pd.read_csv(io.BytesIO(data))
+        if classes is not None:
+            frame = literal_labels(data, frame, classes, source=filename or "the file")[0]
+        return frame, fmt
     except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
