@@ -186,9 +186,9 @@ def plan_inverses(df: pd.DataFrame, plan: Any, *, source: str) -> Inverses:
             try:
                 before = previous_targets(rows, schema, positions.tolist())
             except InvalidRows as e:
-                first = e.errors[0]
+                first = e.errors[0]  # its place in the table; named from 1, as train names rows
                 raise DataError(
-                    f"{source}: row {first['loc'][2]} (partition '{ref.key}' "
+                    f"{source}: row {first['loc'][2] + 1} (partition '{ref.key}' "
                     f"v{ref.version}): {first['msg']}"
                 ) from None
         out[u] = (fitted, before)
