@@ -144,8 +144,37 @@ def _match_future(
             f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
             f"of them to carry its last values forward); {len(partial)} partition(s) affected"
         )
-    _refuse_off_steps(future, steps, horizon, source)
+    _refuse_off_steps(future, steps, horizon, source)  # the more precise line first
+    _refuse_missed_steps(future, keys, times, per_partition, horizon, source)
     return found, {name: merged[name].to_numpy() for name in exogenous}
+
+
+def _refuse_missed_steps(
+    future: pd.DataFrame,
+    keys: np.ndarray,
+    times: Any,
+    per_partition: np.ndarray,
+    horizon: int,
+    source: str,
+) -> None:
+    """A forecast partition that ``future`` gives rows for, none of them at its steps (dates a
+    year off, a table starting after a gap, history rows only): its values were never used,
+    and the forecast silently carried the last ones forward as if it had none."""
+    missed = np.flatnonzero(~per_partition.any(axis=1))
+    if not len(missed):
+        return
+    given = pd.unique(future[_KEY])
+    missed = missed[np.isin(keys[missed * horizon], given)]
+    if len(missed):
+        p = int(missed[0])
+        first, last = times[p * horizon], times[(p + 1) * horizon - 1]
+        raise DataError(
+            f"{source}: partition '{keys[p * horizon]}' has rows, but none at its forecast "
+            f"steps ({timefeatures.time_to_json(first)} … {timefeatures.time_to_json(last)}, "
+            "which continue its last training time at the data's frequency): give every step "
+            f"of a partition, or no row of it to carry its last values forward; {len(missed)} "
+            "partition(s) affected"
+        )
 
 
 def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int, source: str) -> None:

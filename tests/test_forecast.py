@@ -165,6 +165,10 @@ def test_future_file_and_extra_rows(registry: Path, tmp_path: Path) -> None:
         # a Sunday among weekly Mondays: its values were never used, the last ones carried
         (future_rows(KEY, ["2025-03-02"]), "has a row at 2025-03-02T00:00:00, which is not one"),
         (future_rows(KEY, [*FUTURE_WEEKS, "2025-03-04"]), "which is not one of its forecast steps"),
+        # rows of the partition, none at its steps (a year off, after a gap): they were
+        # ignored, and the last values carried forward as for a partition without rows
+        (future_rows(KEY, ["2024-02-26", "2024-03-04", "2024-03-11"]), "none at its forecast"),
+        (future_rows(KEY, ["2025-03-24", "2025-03-31", "2025-04-07"]), "none at its forecast"),
     ],
 )
 def test_bad_future_tables(registry: Path, future: pd.DataFrame, text: str) -> None:
@@ -378,6 +382,12 @@ def test_route_future_rows_by_position_or_time(client: Any, registry: Path) -> N
         (KEY, {"horizon": 1001}, 422, "less than or equal to 1000"),
         (KEY, {"horizon": 3, "future": [{"price": 2.0, "deal": 0, "feat": 0}]}, 422, "1 row(s)"),
         (KEY, {"horizon": 1, "future": [{"price": "x", "deal": 0, "feat": 0}]}, 422, "numeric"),
+        (
+            KEY,
+            {"horizon": 1, "future": [{"week": "2025-03-31", "price": 9.9, "deal": 1, "feat": 1}]},
+            422,
+            "has rows, but none at its forecast steps (2025-02-24T00:00:00 … 2025-02-24T00:00:00",
+        ),
     ],
 )
 def test_route_errors(client: Any, key: str, body: dict[str, Any], status: int, text: str) -> None:
