@@ -88,7 +88,7 @@ def fill_rows(
     upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
     steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
              for row in rows]  # fmt: skip
-    posted = _posted(rows, steps, target, history, reach)
+    posted, twice = _posted(rows, steps, target, history, reach)
     out: list[Mapping[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
         missing = [name for name in derived if name not in row]
@@ -120,7 +120,8 @@ def fill_rows(
         unknown = [(name, t) for name, span in reads.items() for t in span
                    if t >= 1 and not np.isfinite(posted[t - 1])]  # fmt: skip
         for name, t in dict(unknown).items():
-            errors.append(problem(where[i], name, _unseen(name, step, t, history)))
+            twice_why = _twice(name, t, twice[t], history) if t in twice else None
+            errors.append(problem(where[i], name, twice_why or _unseen(name, step, t, history)))
         if unknown:
             out.append(row)
             continue
@@ -165,10 +166,9 @@ def previous_targets(
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time
     if recorded.get("last") is not None:
         known[0] = float(recorded["last"])
-    for row, step in zip(rows, steps, strict=True):
-        value = row.get(target)
-        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
-            known[step] = float(value)
+    by_step, twice = _targets_by_step(rows, steps, target)
+    for at, value in by_step.items():
+        known[at] = value
     out = np.full(len(rows), np.nan)
     errors: list[dict[str, Any]] = []
     for i, (row, step) in enumerate(zip(rows, steps, strict=True)):
@@ -177,6 +177,8 @@ def previous_targets(
             continue
         given = bool(time_column) and str(time_column) in row
         why = _no_previous(given, step, last_time)
+        if step is not None and step - 1 in twice:
+            why = _twice(target, step - 1, twice[step - 1], history) or why
         if given and step is None and isinstance(frequency, str):
             why += timekeys.zone_hint(row[str(time_column)], aware, zone)
         errors.append(problem(where[i], str(time_column), why))
@@ -204,24 +206,54 @@ def _no_previous(given: bool, step: int | None, last: Any) -> str:
     )
 
 
+def _targets_by_step(
+    rows: Sequence[Mapping[str, Any]], steps: Sequence[int | None], target: str
+) -> tuple[dict[int, float], dict[int, int]]:
+    """The target posted for each period after the model's last time (``{step: value}``), and
+    the periods that rows post different targets for (``{step: how many values}``): those are
+    left out, as two rows of a partition at one time are refused in training, rather than
+    the request's last row taken for the truth (``changes`` refuses two values of a feature
+    in one period alike)."""
+    seen: dict[int, set[float]] = {}
+    for row, step in zip(rows, steps, strict=True):
+        value = row.get(target)
+        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
+            seen.setdefault(step, set()).add(float(value))
+    known = {step: next(iter(v)) for step, v in seen.items() if len(v) == 1}
+    return known, {step: len(v) for step, v in seen.items() if len(v) > 1}
+
+
 def _posted(
     rows: Sequence[Mapping[str, Any]],
     steps: Sequence[int | None],
     target: str,
     history: History,
     reach: int,
-) -> np.ndarray:
-    """The targets rows carry for the next ``reach`` periods (NaN where none), in the units
-    the model's lags are in (the version's target transform applied)."""
+) -> tuple[np.ndarray, dict[int, int]]:
+    """The targets rows carry for the next ``reach`` periods (NaN where none, or where rows
+    post different ones: the second value), in the units the model's lags are in (the
+    version's target transform applied)."""
     raw = np.full(reach + 1, np.nan)
     recorded = history.transform or {}
     if recorded.get("last") is not None:
         raw[0] = float(recorded["last"])
-    for row, step in zip(rows, steps, strict=True):
-        value = row.get(target)
-        if step is not None and isinstance(value, int | float) and not isinstance(value, bool):
-            raw[step] = float(value)
-    return TargetTransform.from_json(recorded or None).apply(raw)[1:]
+    known, twice = _targets_by_step(rows, steps, target)
+    for step, value in known.items():
+        raw[step] = value
+    return TargetTransform.from_json(recorded or None).apply(raw)[1:], twice
+
+
+def _twice(name: str, needed: int, values: int, history: History | None) -> str | None:
+    """Why ``name`` is not known when rows post ``values`` different targets for the period
+    ``needed`` after the model's last time (``None`` for the period of the last time itself,
+    which the history holds)."""
+    if needed < 1:
+        return None
+    last = history.time if history is not None else None
+    return (
+        f"'{name}' needs the target of period {needed} after the model's last time ({last}), "
+        f"and rows of the request post {values} different targets for it: post one"
+    )
 
 
 def _unseen(name: str, step: int, needed: int, history: History) -> str:

@@ -82,3 +82,38 @@ def test_read_time_reads_text_as_iso_8601_only() -> None:
     assert not timekeys.not_iso(5)
     # a row's time on a dated series: no period key for text it would have to guess at
     assert timekeys.time_key("11/02/2024", "1D", aware=False) is None
+
+
+def test_two_rows_posting_different_targets_for_one_period_are_refused(tmp_path: Path) -> None:
+    """Rows posting actuals extend the history for the request's other rows. Two rows of one
+    period with different targets gave the later row's lag whichever came last in the
+    request (reordering the rows changed the answer); training refuses two rows of a
+    partition at one time, and ``changes`` two values of a feature in one period. Now the
+    row whose lag (or, with ``difference``, whose previous target) reads that period is
+    refused, naming it; the same target posted twice is one target."""
+    train(spec_dict(lags=[1]), _daily(), tmp_path / "reg", backend="local")
+    diff = spec_dict(name="diff", lags=[1], target_transform="difference")
+    train(diff, _daily(), tmp_path / "diff", backend="local")
+    first, second = "2024-02-10", "2024-02-11"  # the two days after the last one trained
+    x = {"x0": 0.5, "x1": -1.0}
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+        rows = [{"t": first, **x, "y": 1.0}, {"t": first, **x, "y": 2.0}, {"t": second, **x}]
+        for order in (rows, [rows[1], rows[0], rows[2]]):
+            with pytest.raises(InvalidRows) as caught:
+                loaded.predict(order)
+            (error,) = caught.value.errors
+            assert error["loc"][-1] == "y_lag1" and error["loc"][-2] == 2
+            assert "post 2 different targets for it" in error["msg"]
+        same = loaded.predict([rows[0], rows[0], rows[2]])
+        assert same[2] == loaded.predict([{"t": second, **x, "y_lag1": 1.0}])[0]
+    with Registry.open(tmp_path / "diff") as reg:
+        loaded = reg.load_model("pid=0")
+        given = {**x, "y_lag1": 0.25}  # the lags given: the previous target is still needed
+        rows = [{"t": first, **given, "y": 1.0}, {"t": first, **given, "y": 2.0},
+                {"t": second, **given}]  # fmt: skip
+        with pytest.raises(InvalidRows) as caught:
+            loaded.predict(rows)
+        (error,) = caught.value.errors
+        assert error["loc"][-1] == "t" and error["loc"][-2] == 2
+        assert "post 2 different targets for it" in error["msg"]
