@@ -95,6 +95,11 @@ def _stamps(time: Any) -> np.ndarray:
     return np.asarray(time)
 
 
+def comparable_times(time: Any) -> np.ndarray:
+    """``time`` as exact numbers that order as the times do (see ``_stamps``)."""
+    return _stamps(time)
+
+
 def later_than(time: Any, offsets: np.ndarray, cutoffs: Sequence[Any]) -> np.ndarray:
     """Which of ``time``'s rows come after their partition's cutoff (``cutoffs[p]``: a time
     as ``time_to_json`` writes it, or ``None``: no row of that partition), compared exactly

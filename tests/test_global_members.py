@@ -363,11 +363,13 @@ def test_a_resumed_runs_summary_counts_what_it_trained_and_the_ensembles(
     s["candidates"].append({"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": 10.0}})
     root = tmp_path / "reg"
     with pytest.raises(KeyboardInterrupt):
-        train(s, panel(), root, backend="local", progress=StopAfterFirstChunk())
+        # partitions ending together (time_groups: one global fit per fold), whose choices
+        # pair a local model with the global one
+        train(s, panel(n_noisy=12), root, backend="local", progress=StopAfterFirstChunk())
     with Registry(root) as reg:
         run_id = reg.list_runs(limit=1)[0].run_id
         before = len(reg.store.recorded_keys(run_id))
-    summary = train(s, panel(), root, backend="local", resume=run_id)
+    summary = train(s, panel(n_noisy=12), root, backend="local", resume=run_id)
     now = summary.trained_now
     assert 0 < now < summary.run.n_trained == 24 and now == 24 - before
     with Registry(root) as reg:

@@ -8,10 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from manymodels.artifacts import LocalArtifactStore, deserialize
+from manymodels.data import prepare
 from manymodels.partition import PartitionedTable, split
+from manymodels.pipeline import train as train_run
+from manymodels.registry.client import Registry
 from manymodels.spec import Spec
 from manymodels.training import global_tasks
 from manymodels.training.global_fit import (
@@ -75,11 +79,12 @@ def test_assembled_tasks_are_the_folds_fitted_in_turn(tmp_path: Path) -> None:
     # the reference: each fold fitted in turn, as one task did before
     everything, folds = fold_rows(table, spec)
     expected = np.full(table.n_rows, np.nan)
-    for train, valid in folds:
-        model = build_model(cand, {"alpha": 0.1}, table, spec)
-        model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
-        expected[valid] = model.predict(take_rows(table.X, valid), row_keys(table, valid))
-        assert not np.isin(valid, train).any()  # a fold never sees the rows it predicts
+    for fold_train, fold_valid in folds:
+        for train, valid in global_tasks.time_groups(table, spec, fold_train, fold_valid):
+            model = build_model(cand, {"alpha": 0.1}, table, spec)
+            model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
+            expected[valid] = model.predict(take_rows(table.X, valid), row_keys(table, valid))
+            assert not np.isin(valid, train).any()  # a fold never sees the rows it predicts
     np.testing.assert_array_equal(np.isnan(fit.val_pred), np.isnan(expected))
     assert (~np.isnan(expected)).sum() == sum(len(v) for _, v in folds) > 0
     np.testing.assert_allclose(fit.val_pred, expected, rtol=1e-12)
@@ -159,10 +164,11 @@ def test_one_fit_predicts_the_folds_until_the_next(
     _, folds_rows = fold_rows(table, spec)
     expected = np.full(table.n_rows, np.nan)
     for start in range(0, len(folds_rows), step):
-        train = folds_rows[start][0]
-        model = build_model(cand, {"alpha": 0.1}, table, spec)
-        model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
-        for _, valid in folds_rows[start : start + step]:
+        predicted = np.concatenate([v for _, v in folds_rows[start : start + step]])
+        groups = global_tasks.time_groups(table, spec, folds_rows[start][0], predicted)
+        for train, valid in groups:
+            model = build_model(cand, {"alpha": 0.1}, table, spec)
+            model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
             assert not np.isin(valid, train).any()  # no later fold's row was seen
             expected[valid] = model.predict(take_rows(table.X, valid), row_keys(table, valid))
     assert (~np.isnan(expected)).sum() == sum(len(v) for _, v in folds_rows) > 0
@@ -173,3 +179,54 @@ def test_one_fit_predicts_the_folds_until_the_next(
     np.testing.assert_allclose(fit.val_pred[first], each.val_pred[first], rtol=1e-12)
     assert not np.allclose(fit.val_pred[folds_rows[-1][1]], each.val_pred[folds_rows[-1][1]])
     assert fit.sha256 == each.sha256  # the stored model is the refit on every row either way
+
+
+def shocked_panel(seed: int = 0) -> pd.DataFrame:
+    """Every shop's sales are one market-wide value per day (a shock all share) plus a little
+    noise; half the shops end 20 days before the others."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    shock = rng.normal(0, 10, len(days))
+    frames = []
+    for k in range(8):
+        n = 40 if k % 2 == 0 else 60
+        y = shock[:n] + rng.normal(0, 0.1, n)
+        frames.append(
+            pd.DataFrame({"shop": f"s{k}", "day": days[:n], "x": rng.normal(size=n), "y": y})
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_global_model_is_not_judged_on_days_it_learnt_from_longer_partitions(
+    tmp_path: Path,
+) -> None:
+    """A fold's global fit took every partition's rows before *its own* validation rows: the
+    long shops' rows of days 36-40 taught it the short shops' validation days, so a tree on
+    the day of the year "predicted" their market-wide shocks (validation MAE ~0.1 where no
+    model can know a shock to come: ~9), which selection and conformal intervals took for
+    its skill. Each partition's rows are now predicted by a fit on rows
+    before its first validation day."""
+    s = global_spec(
+        features=["x"], calendar=["day_of_year"], validation={"strategy": "last", "size": 5},
+        metric="neg_mean_absolute_error", selection={"naive_candidate": False},
+        candidates=[
+            {"estimator": "sklearn.linear_model.Ridge"},
+            {"estimator": "sklearn.tree.DecisionTreeRegressor", "scope": "global",
+             "params": {"random_state": 0}},
+        ],
+    )  # fmt: skip
+    train_run(s, shocked_panel(), tmp_path / "reg", backend="local")
+    with Registry(tmp_path / "reg") as reg:
+        for k in range(0, 8, 2):  # the short shops
+            v = reg.get_version(f"shop=s{k}")
+            (glob,) = [c for c in v.candidates if "global" in str(c.get("label", c))]
+            assert glob["score"] < -3, glob  # a shock to come is not known
+    spec = Spec.from_dict(s)
+    table = prepare(spec, shocked_panel())[0]
+    _, folds = fold_rows(table, spec)
+    ((train_rows, valid_rows),) = folds
+    groups = global_tasks.time_groups(table, spec, train_rows, valid_rows)
+    assert len(groups) == 2  # the short shops' cutoff and the long shops'
+    stamps = pd.DatetimeIndex(table.time).asi8
+    for rows, predicted in groups:
+        assert stamps[rows].max() < stamps[predicted].min()

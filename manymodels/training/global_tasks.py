@@ -23,7 +23,7 @@ from manymodels.artifacts import ArtifactStore, serialize
 from manymodels.exceptions import error_text
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
-from manymodels.timefeatures import latest_time
+from manymodels.timefeatures import comparable_times, latest_time
 from manymodels.training.global_fit import (
     GlobalFit,
     build_model,
@@ -37,6 +37,9 @@ from manymodels.training.transforms import view
 
 REFIT = -1
 """The ``fold`` of the task that fits every usable row and stores the model."""
+MAX_CUTOFFS = 4
+"""The most fits one fold makes for partitions whose validation rows start at different
+times (``time_groups``): at most this many times the fold's fitting cost, on any panel."""
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,55 @@ def run_task(
         return TaskResult(task.fold, seconds=time.perf_counter() - started)
     train, _ = folds[task.fold]
     valid = np.concatenate([v for _, v in folds[task.fold : task.fold + refit_every(spec)]])
-    model.fit(take_rows(table.X, train), table.y[train], row_keys(table, train))
     val = empty_predictions(table, spec)
-    predict_into(val, model, table, valid)
+    for at, (rows, predicted) in enumerate(time_groups(table, spec, train, valid)):
+        if at:
+            model = build_model(task.candidate, task.params, table, spec)
+        model.fit(take_rows(table.X, rows), table.y[rows], row_keys(table, rows))
+        predict_into(val, model, table, predicted)
     return TaskResult(task.fold, valid, val[valid], seconds=time.perf_counter() - started)
+
+
+def time_groups(
+    table: PartitionedTable, spec: Spec, train: np.ndarray, valid: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A fold's fits as ``(training rows, validation rows)`` such that no fit learns a row
+    as late as the validation rows it predicts, of any partition.
+
+    A fold's training rows are every partition's rows before *its own* validation rows. When
+    partitions end at different times (a store that closed, series of different lengths),
+    one partition's training rows reach past another's validation start: a global model
+    fitted on them learnt the days it is judged on (a shock every partition shares, a
+    holiday), scored as if it foresaw them, and was chosen over local models that could
+    not (mlforecast cuts every series at the same dates). So each partition's validation
+    rows are predicted by a fit on the training rows before its cutoff (its first
+    validation time) — one fit per distinct cutoff, at most ``MAX_CUTOFFS``: beyond, the
+    cutoffs are a spread of them, each partition taking the latest at or before its own.
+    A panel whose partitions end together is one fit on the fold's rows, as before; one
+    without a time column, or validated on a random holdout, too."""
+    ordered = spec.validation_strategy in ("last", "kfold")
+    if table.time is None or not ordered or not len(valid) or not len(train):
+        return [(train, valid)]
+    stamps = comparable_times(table.time)
+    partition = np.searchsorted(table.offsets, valid, side="right") - 1
+    owners, where = np.unique(partition, return_inverse=True)
+    first = np.full(len(owners), stamps[valid].max(), dtype=stamps.dtype)
+    np.minimum.at(first, where, stamps[valid])
+    cutoff = first[where]  # each validation row's partition's first validation time
+    levels = np.unique(first)
+    if levels[0] > stamps[train].max():  # every training row before every validation row
+        return [(train, valid)]
+    if len(levels) > MAX_CUTOFFS:
+        at = np.linspace(0, len(levels) - 1, MAX_CUTOFFS).round().astype(np.int64)
+        levels = np.unique(levels[at])  # the earliest stays: every partition has one
+    group = np.searchsorted(levels, cutoff, side="right") - 1
+    out = []
+    for g, level in enumerate(levels):
+        predicted = valid[group == g]
+        rows = train[stamps[train] < level]
+        if len(predicted) and len(rows):  # none before it: left unpredicted (unscored)
+            out.append((rows, predicted))
+    return out
 
 
 def assemble(
