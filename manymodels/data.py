@@ -134,7 +134,10 @@ def drop_bad_rows(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """``bad_rows = "drop"``: rows whose value in a numeric column (a regression target, a
     feature not declared categorical) is a stray word are left out; the column becomes
-    numeric. Returns the rows kept and, per column, how many were dropped."""
+    numeric. With lags, rolling statistics or changes, which read the rows before, such a row
+    stays in its place without a target (and the stray word missing), so training leaves it
+    out while the rows after it keep their periods. Returns the rows kept and, per column,
+    how many were dropped."""
     declared = set(spec.categorical or [])
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
@@ -155,10 +158,19 @@ def drop_bad_rows(
         converted[col] = parsed
     if not counts:
         return df, {}
-    kept = df.assign(**converted)[~bad]
-    if kept.empty:
+    if bad.all():
         raise DataError(f"{source}: every row holds a stray word in a numeric column")
-    return kept, {c: n for c, n in counts.items() if n}
+    counted = {c: n for c, n in counts.items() if n}
+    if spec.time_column and (spec.lags or spec.rolling or spec.changes):
+        # a row's target is the lag of the rows after it, and its features their changes'
+        # previous values: removing it shifted every lag after it by a period (the row after
+        # it took the target two periods back as its lag 1). It stays, as a row without a
+        # target (left out of training, as an empty cell is; the lags reading it missing)
+        kept = df.assign(**converted)
+        if spec.target in kept.columns:
+            kept[spec.target] = kept[spec.target].where(~bad)
+        return kept, counted
+    return df.assign(**converted)[~bad], counted
 
 
 def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -> None:

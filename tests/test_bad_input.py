@@ -729,3 +729,34 @@ def test_bad_rows_drop_leaves_out_stray_words_and_counts_them(tmp_path: Path) ->
         assert reg.get_version("pid=0").n_rows == 18  # rows 3 and 17 left out
         assert reg.get_version("pid=1").n_rows == 19  # row 25
         assert reg.get_version("pid=0").feature_schema["dtypes"]["x1"] == "float64"
+
+
+def test_bad_rows_drop_keeps_the_periods_that_lags_and_changes_count(tmp_path: Path) -> None:
+    """A row left out for a stray word took its period with it: the row after it read the
+    target two periods back as its lag 1 (and its price change spanned two periods), though
+    an empty cell in its place gives a missing lag. The row now stays, without a target: left
+    out of training, as an empty target cell is, and the lags and changes reading it missing;
+    every other row's lags are the targets its periods back, as pandas' ``shift`` has them."""
+    n = 20
+    df = pd.DataFrame({"pid": 0, "t": pd.date_range("2024-01-01", periods=n),
+                       "x": np.arange(n) ** 2 * 1.0, "y": np.arange(n) * 10.0 + 3})  # fmt: skip
+    words = df.astype({"x": object, "y": object})
+    words.loc[10, "y"], words.loc[14, "x"] = "n/a", "oops"
+    spec = Spec.model_validate({
+        "name": "s", "partition_by": ["pid"], "target": "y", "time_column": "t",
+        "features": ["x"], "lags": [1, 2], "changes": ["x"], "bad_rows": "drop", "min_rows": 5,
+        "candidates": [{"estimator": RIDGE}],
+    })  # fmt: skip
+    table, _ = prepare(spec, words)
+    got = pd.DataFrame(table.X, columns=table.features)
+    blank = df.assign(y=df["y"].where(~df.index.isin([10, 14])), x=df["x"].where(df.index != 14))
+    expected = pd.DataFrame({
+        "y_lag1": blank["y"].shift(1), "y_lag2": blank["y"].shift(2), "x_change": blank["x"].diff()
+    })  # fmt: skip
+    pd.testing.assert_frame_equal(got[list(expected)], expected, check_dtype=False)
+    assert table.extra["bad_rows_dropped"] == {"x": 1, "y": 1}
+    summary = train(spec, words, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        # rows 0-1 (no lags), 10 and 14 (stray words), 11-12 and 15-16 (lags or change reach them)
+        assert reg.get_version("pid=0").n_rows == n - 8
+    assert summary.run.options["bad_rows_dropped"] == {"x": 1, "y": 1}
