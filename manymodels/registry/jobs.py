@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Row
 from manymodels.exceptions import RegistryError, VersionConflict
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, engine_read_only, now
-from manymodels.registry.job_outcomes import made
+from manymodels.registry.job_outcomes import close_killed_run, made
 
 ENDED = ("succeeded", "failed")
 RESTARTED = "router restarted"
@@ -272,6 +272,8 @@ def _expire(
         else:  # succeeded with its version, or failed naming its run
             why = None if found.version is not None else _lost(job, found.run_id)
             values = {**found.ended(), "error": why}
+            if why is not None:
+                close_killed_run(conn, found.run_id, job.partition, why)
         conn.execute(
             update(t.jobs)
             .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))

@@ -1,0 +1,144 @@
+"""kill -9 of ``manymodels serve`` while a retrain job it runs is fitting, then a new router:
+the job reads failed ("router restarted"), and so does the run it had started, rather than
+"running (process gone)" for ever with ``doctor`` exiting 1 on it.
+
+The kill lands at a point reached deterministically: the spec's estimator (a factory on the
+routers' ``PYTHONPATH``) writes a file as it starts fitting and then sleeps, but only in the
+router given ``SLOWFIT_DIR``; the test kills that router once the file is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from manymodels.samples import synthetic
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TOKEN = "router-kill-token"
+SLOW_MODULE = """
+import os, time
+from sklearn.linear_model import Ridge
+
+class Slow(Ridge):
+    def fit(self, X, y, sample_weight=None):
+        where = os.environ.get("SLOWFIT_DIR")
+        if where:  # the router to be killed: say so, then never finish
+            open(os.path.join(where, "fitting"), "w").close()
+            time.sleep(600)
+        return super().fit(X, y, sample_weight)
+
+def make(alpha=1.0):
+    return Slow(alpha=alpha)
+"""
+SPEC = """
+name = "slowfit"
+partition_by = ["pid"]
+target = "y"
+time_column = "t"
+[[candidates]]
+estimator = "slowfit:make"
+params = { alpha = [1.0] }
+"""
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli(env: dict[str, str], *args: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "manymodels", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def _serve(reg: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "ab") as out:
+        server = subprocess.Popen(
+            [BIN / "manymodels", "serve", "--registry", reg, "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return server, url
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, "the router never became ready"
+        time.sleep(0.1)
+
+
+def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Path) -> None:
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "spec.toml").write_text(SPEC)
+    synthetic(6, 40).to_parquet(tmp_path / "data.parquet")
+    reg, log = tmp_path / "reg", tmp_path / "serve.log"
+    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "MANYMODELS_ADMIN_TOKEN": TOKEN}
+    env.pop("SLOWFIT_DIR", None)
+    trained = _cli(env, "train", tmp_path / "spec.toml", tmp_path / "data.parquet",
+                   "--registry", reg, "--backend", "local")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    server, url = _serve(reg, {**env, "SLOWFIT_DIR": str(blocked)}, log)
+    try:
+        rows = [{"t": 40 + i, "x0": 0.5, "x1": 0.2, "x2": 0.1, "x3": 0.0, "x4": 0.0, "y": 3.0}
+                for i in range(5)]  # fmt: skip
+        posted = httpx.post(
+            f"{url}/v1/partitions/pid=3/retrain", json={"rows": rows},
+            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+        )  # fmt: skip
+        assert posted.status_code == 202, posted.text
+        job_id = posted.json()["job_id"]
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # the job's run exists and is fitting
+            assert server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the retrain never started fitting"
+            time.sleep(0.05)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(30)
+
+    server, url = _serve(reg, env, log)  # a new router on the same host ends the job
+    try:
+        job = httpx.get(
+            f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ).json()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("router restarted"), job
+    run_id = job["run_id"]
+    assert run_id is not None, job
+
+    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)
+    run = next(r for r in runs if r["run_id"] == run_id)
+    assert run["status"] == "failed", run  # before: running (its process gone) for ever
+    assert (run["n_trained"], run["n_failed"]) == (0, 1), run
+    shown = json.loads(_cli(env, "runs", "show", run_id, "--registry", reg, "--json").stdout)
+    assert "router restarted" in json.dumps(shown), shown
+    doctor = _cli(env, "doctor", "--registry", reg)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr  # before: exit 1, "--resume"
+    assert not list(reg.rglob(".tmp-*")), list(reg.rglob(".tmp-*"))
