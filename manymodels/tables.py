@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError, pandas_first_line
+from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
 DataSource: TypeAlias = pd.DataFrame | str | Path
 
@@ -162,6 +163,10 @@ def output_format(path: Path, *, reads: DataSource | None = None) -> str:
     raise DataError(f"{path}: unknown output format (expected .parquet or .csv)")
 
 
+OUT_TMP_PREFIX = ".tmp-out-"
+"""How the temporary name of a table being written (``write_tables``) starts."""
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write under a temporary name in the same directory, then rename: never a partial file.
     One frame, so its times keep pandas' own CSV format (dates alone when all are midnight)."""
@@ -178,9 +183,15 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
     In a CSV, zone-less times are written ``YYYY-MM-DD HH:MM:SS`` in every frame: pandas
     writes a frame whose times are all midnight as dates alone, so a chunk of daily partitions
     and one of hourly ones made a column of two formats, which ``read_csv`` leaves as text (a
-    zone-aware column is written in full with its offset by pandas already)."""
+    zone-aware column is written in full with its offset by pandas already).
+
+    The temporary name says which process writes it (``tempnames.writer_tag``), so a writer
+    killed mid-way (``kill -9``, the OOM killer: a forecast of 100,000 partitions is large)
+    leaves a file the next write into the directory removes, instead of a hidden partial
+    table beside the output for ever."""
     kind = output_format(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    remove_dead_leftovers(path.parent, OUT_TMP_PREFIX)
+    tmp = path.with_name(f"{OUT_TMP_PREFIX}{writer_tag()}-{uuid.uuid4().hex[:8]}-{path.name}")
     rows = 0
     try:
         with contextlib.ExitStack() as stack:

@@ -519,3 +519,43 @@ def test_route_future_cells_are_judged_as_a_predict_rows_cells(client: Any) -> N
     bad = [{"price": 2.0, "deal": "yes", "feat": 0}] * 3
     refused = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": bad})
     assert refused.status_code == 422 and "deal" in refused.text
+
+
+KILLED_WRITER = """
+import os, signal, sys
+import pandas as pd
+from manymodels.tables import write_tables
+
+def frames():
+    yield pd.DataFrame({"k": ["a"] * 1000, "prediction": [1.5] * 1000})
+    os.kill(os.getpid(), signal.SIGKILL)  # killed mid-write: the OOM killer, a kill -9
+
+write_tables(frames(), __import__("pathlib").Path(sys.argv[1]))
+"""
+
+
+def test_a_forecast_killed_mid_write_leaves_nothing_after_the_next(
+    registry: Path, tmp_path: Path
+) -> None:
+    """A forecast --out killed between its first chunk and its rename left a hidden partial
+    table beside the output for good (`.next.csv.1a2b3c4d.tmp`; one per kill, as large as the
+    forecast got). The next forecast into the directory removes a dead writer's, never a
+    running one's."""
+    import subprocess
+    import sys
+
+    from manymodels.tempnames import writer_tag
+
+    path = tmp_path / "next.csv"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], capture_output=True)
+    assert killed.returncode == -9, killed.stderr
+    left = [p for p in tmp_path.iterdir()]
+    assert len(left) == 1, left  # the killed writer's partial table (its buffer unwritten)
+    running = tmp_path / f".tmp-out-{writer_tag()}-0a1b2c3d-other.csv"  # a live writer's
+    running.write_text("being written")
+    result = runner.invoke(
+        app, ["forecast", "--horizon", "2", "--registry", str(registry), "--out", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(path)) == 68
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, running.name])
