@@ -69,30 +69,36 @@ def made(conn: Connection, job_id: str, partition: str, since: str) -> Made | No
     return None
 
 
-def close_killed_run(conn: Connection, run_id: str, partition: str, why: str) -> None:
-    """Record the run of a job failed for its router as failed too, its partition's outcome
-    ``why``: left marked running, it read "running (process gone)" in ``runs`` and the
-    dashboard for ever, and ``doctor`` exited 1 on it, advising a ``train --resume`` of data
-    only the router held. Only a run whose process is gone from this machine (``killed``):
-    another machine's router may merely be cut off, and its run commit yet (its job then
-    reads succeeded, ``finish``)."""
+def close_killed_run(conn: Connection, found: Made, partition: str, why: str | None) -> None:
+    """Close the run of a job ended for its router (``found``): completed when it registered
+    its version, else failed, its partition's outcome ``why``. Left marked running, it read
+    "running (process gone)" in ``runs`` and the dashboard for ever, and ``doctor`` exited 1
+    on it, advising a ``train --resume`` of data only the router held. Only a run whose
+    process is gone from this machine (``killed``): another machine's router may merely be
+    cut off, and its run commit yet (its job then reads succeeded, ``finish``)."""
     row = conn.execute(
-        select(t.runs.c.status, t.runs.c.options_json).where(t.runs.c.run_id == run_id)
+        select(t.runs.c.status, t.runs.c.options_json).where(t.runs.c.run_id == found.run_id)
     ).first()
     if row is None or not killed(row.status, json.loads(row.options_json or "{}")):
         return
+    running = (t.runs.c.run_id == found.run_id, t.runs.c.status == "running")
+    if found.version is not None:  # its one partition committed; only its end was lost
+        conn.execute(update(t.runs).where(*running).values(status="completed", ended_at=now()))
+        return
     rp = t.run_partitions.c
-    told = conn.execute(select(rp.status).where(rp.run_id == run_id, rp.key == partition)).first()
+    told = conn.execute(
+        select(rp.status).where(rp.run_id == found.run_id, rp.key == partition)
+    ).first()
     failed = t.runs.c.n_failed + (0 if told is not None else 1)
     conn.execute(
         update(t.runs)
-        .where(t.runs.c.run_id == run_id, t.runs.c.status == "running")
+        .where(*running)
         .values(status="failed", ended_at=now(), error=why, n_failed=failed)
     )
     if told is None:
         conn.execute(
             insert(t.run_partitions).values(
-                run_id=run_id, key=partition, status="failed", error_type="RouterRestarted",
-                message=why, n_rows=0,
+                run_id=found.run_id, key=partition, status="failed",
+                error_type="RouterRestarted", message=why, n_rows=0,
             )
         )  # fmt: skip

@@ -272,8 +272,7 @@ def _expire(
         else:  # succeeded with its version, or failed naming its run
             why = None if found.version is not None else _lost(job, found.run_id)
             values = {**found.ended(), "error": why}
-            if why is not None:
-                close_killed_run(conn, found.run_id, job.partition, why)
+            close_killed_run(conn, found, job.partition, why)
         conn.execute(
             update(t.jobs)
             .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))

@@ -66,12 +66,29 @@ def _cli(env: dict[str, str], *args: Any) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _serve(reg: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+DIES_AT_RUN_END = """
+import os, signal, sys
+from manymodels.registry.runs import RunsMixin
+
+def finish_run(*args, **kwargs):  # the run's version is committed; its end is never written
+    os.kill(os.getpid(), signal.SIGKILL)
+
+RunsMixin.finish_run = finish_run
+from manymodels.cli import main
+sys.argv[0] = "manymodels"
+main()
+"""
+
+
+def _serve(
+    reg: Path, env: dict[str, str], log: Path, *, dies_at_run_end: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _port()
     url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-c", DIES_AT_RUN_END] if dies_at_run_end else [BIN / "manymodels"]
     with open(log, "ab") as out:
         server = subprocess.Popen(
-            [BIN / "manymodels", "serve", "--registry", reg, "--port", str(port)],
+            [*command, "serve", "--registry", reg, "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -86,27 +103,49 @@ def _serve(reg: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[
         time.sleep(0.1)
 
 
-def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Path) -> None:
+ROWS = [{"t": 40 + i, "x0": 0.5, "x1": 0.2, "x2": 0.1, "x3": 0.0, "x4": 0.0, "y": 3.0}
+        for i in range(5)]  # fmt: skip
+
+
+def _trained(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A registry of the slow-fitting spec (fast here: no ``SLOWFIT_DIR``), and the
+    environment its commands and routers run in."""
     (tmp_path / "mods").mkdir()
     (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
     (tmp_path / "spec.toml").write_text(SPEC)
     synthetic(6, 40).to_parquet(tmp_path / "data.parquet")
-    reg, log = tmp_path / "reg", tmp_path / "serve.log"
+    reg = tmp_path / "reg"
     path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path, "MANYMODELS_ADMIN_TOKEN": TOKEN}
     env.pop("SLOWFIT_DIR", None)
     trained = _cli(env, "train", tmp_path / "spec.toml", tmp_path / "data.parquet",
                    "--registry", reg, "--backend", "local")  # fmt: skip
     assert trained.returncode == 0, trained.stderr
+    return reg, env
+
+
+def _job_after_restart(reg: Path, env: dict[str, str], log: Path, job_id: str) -> Any:
+    """The job as a new router on the same host reads it (it ends a dead router's jobs)."""
+    server, url = _serve(reg, env, log)
+    try:
+        return httpx.get(
+            f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ).json()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(60)
+
+
+def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Path) -> None:
+    reg, env = _trained(tmp_path)
+    log = tmp_path / "serve.log"
 
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     server, url = _serve(reg, {**env, "SLOWFIT_DIR": str(blocked)}, log)
     try:
-        rows = [{"t": 40 + i, "x0": 0.5, "x1": 0.2, "x2": 0.1, "x3": 0.0, "x4": 0.0, "y": 3.0}
-                for i in range(5)]  # fmt: skip
         posted = httpx.post(
-            f"{url}/v1/partitions/pid=3/retrain", json={"rows": rows},
+            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
             headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
         )  # fmt: skip
         assert posted.status_code == 202, posted.text
@@ -120,14 +159,7 @@ def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Pat
         server.send_signal(signal.SIGKILL)
         server.wait(30)
 
-    server, url = _serve(reg, env, log)  # a new router on the same host ends the job
-    try:
-        job = httpx.get(
-            f"{url}/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-        ).json()
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(60)
+    job = _job_after_restart(reg, env, log, job_id)
     assert job["status"] == "failed", job
     assert job["error"].startswith("router restarted"), job
     run_id = job["run_id"]
@@ -142,3 +174,32 @@ def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Pat
     doctor = _cli(env, "doctor", "--registry", reg)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr  # before: exit 1, "--resume"
     assert not list(reg.rglob(".tmp-*")), list(reg.rglob(".tmp-*"))
+
+
+def test_a_router_killed_as_its_retrain_ends_leaves_the_run_completed(tmp_path: Path) -> None:
+    """Killed after the run committed the partition's version (and moved production) but
+    before it wrote the run's end: the job reads succeeded with the version, and its run
+    completed, not "running (process gone)" for ever."""
+    reg, env = _trained(tmp_path)
+    log = tmp_path / "serve.log"
+    server, url = _serve(reg, env, log, dies_at_run_end=True)
+    try:
+        posted = httpx.post(
+            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
+            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+        )  # fmt: skip
+        assert posted.status_code == 202, posted.text
+        job_id = posted.json()["job_id"]
+        assert server.wait(120) == -signal.SIGKILL  # it killed itself at the run's end
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(30)
+
+    job = _job_after_restart(reg, env, log, job_id)
+    assert (job["status"], job["version"]) == ("succeeded", 2), job
+    runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)
+    run = next(r for r in runs if r["run_id"] == job["run_id"])
+    assert (run["status"], run["n_trained"], run["n_failed"]) == ("completed", 1, 0), run
+    doctor = _cli(env, "doctor", "--registry", reg)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr  # before: exit 1, "--resume"
