@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 
 from manymodels.pipeline import train
@@ -185,3 +186,99 @@ def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: st
     assert proc.returncode == 0 and out == ""
     with Registry.open(root) as reg:
         assert [r.options.get("trigger") for r in reg.list_runs()] == [None]
+
+
+SLOW_FIT = """
+import os, time
+from sklearn.linear_model import Ridge
+
+class Slow(Ridge):
+    def fit(self, X, y, sample_weight=None):
+        where = os.environ.get("SLOWFIT_DIR")
+        if where:  # the scheduler to be killed: say so, then never finish
+            open(os.path.join(where, "fitting"), "w").close()
+            time.sleep(600)
+        return super().fit(X, y, sample_weight)
+
+def make(alpha=1.0):
+    return Slow(alpha=alpha)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("data_changed", [False, True])
+def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_changed: bool
+) -> None:
+    """A scheduler killed (a reboot, the OOM killer) while its firing's run trains, then
+    started again: it resumes that run at once and the run completes — or, when the data
+    file changed meanwhile (a resume would be refused), runs the firing afresh. Before, the
+    firing counted as done (it was claimed), so the scheduler waited for the next Monday,
+    and the run stayed "running (process gone)". The kill lands where the estimator (a
+    factory on PYTHONPATH, slow only where SLOWFIT_DIR is set) says it is fitting."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env.pop("SLOWFIT_DIR", None)
+    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"')
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(text)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    first = subprocess.run(
+        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    parsed = Spec.from_dict(tomllib.loads(text))
+    plan = parsed.schedule
+    assert plan is not None
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    with Registry.open(root) as reg:  # last week's ran: the newest Monday is caught up
+        assert claim(reg.store, name, newest - timedelta(days=7))
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    killed = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**env, "SLOWFIT_DIR": str(blocked)})  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # its firing is claimed, its run training
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        killed.kill()
+        killed.wait(30)
+    with Registry.open(root) as reg:
+        (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    assert run.killed
+    if data_changed:
+        table = pd.read_csv(data)
+        table.assign(units=table["units"] + 1.0).to_csv(data, index=False)
+
+    again = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)  # fmt: skip
+    try:
+        assert again.stderr is not None
+        banner = again.stderr.readline()
+        stamp = newest.isoformat(timespec="seconds")
+        assert f"now: the {stamp} firing, whose run {run.run_id} was killed: resuming" in banner
+        out, err = again.communicate(timeout=120)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.communicate()
+    assert again.returncode == 0, (out, err)
+    with Registry.open(root) as reg:
+        runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    if data_changed:  # the killed run cannot be finished on other data: a run of its own
+        assert [r.status for r in runs] == ["completed", "running"] and runs[1].killed
+        assert f"run {runs[0].run_id} (the {stamp} firing, missed): 4 trained" in out, out
+    else:
+        assert [(r.run_id, r.status) for r in runs] == [(run.run_id, "completed")]
+        assert f"run {run.run_id} (the {stamp} firing, missed): 4 trained" in out, out

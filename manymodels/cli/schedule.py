@@ -40,7 +40,8 @@ def scheduler(
         typer.Option(
             "--catch-up/--no-catch-up",
             help="At start, run the newest firing if it went unrun while no scheduler ran "
-            "(once, however many were missed); --no-catch-up waits for the next firing.",
+            "(once, however many were missed), or resume its run if its scheduler was killed "
+            "in it; --no-catch-up waits for the next firing.",
         ),
     ] = True,
     registry_db: RegistryDbOpt = None,
@@ -54,7 +55,7 @@ def scheduler(
     run. A failed firing is one line; the scheduler goes on.
 
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
-    from manymodels.exceptions import SpecError, first_line
+    from manymodels.exceptions import SpecError, TrainingError, first_line
     from manymodels.schedule import next_times, run_schedule
     from manymodels.spec import Spec
 
@@ -74,9 +75,16 @@ def scheduler(
     # one comes from each firing's own opening (``open_checked``)
     signing = signer() if elsewhere else signer(registry)
 
+    # a firing claimed by a scheduler killed in its run (a reboot, the OOM killer, kill -9):
+    # the firing's instant → that run, which the catch-up resumes
+    killed_firings: dict[datetime, str] = {}
+
     def started(missed: datetime | None) -> None:
         first = next_times(plan.cron, plan.timezone, 1)
         late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
+        if missed is not None and missed in killed_firings:
+            run_id = killed_firings[missed]
+            late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
         typer.echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
             f"retraining {' or '.join(plan.when)} partitions{late}; "
@@ -96,14 +104,29 @@ def scheduler(
         target: Any = (
             open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
         )
+        resume = killed_firings.pop(due, None)
+        resume = resume if only is None else None  # flagged partitions: found afresh
         with target if elsewhere else contextlib.nullcontext():
-            return train(
-                current, data, target, backend=backend,
-                signer=target.signer if elsewhere else signing, only=only,
-                changed_only="all" not in plan.when, skip_absent=only is not None,
-                notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
-                       "due": _when(due)},
-            )  # fmt: skip
+
+            def run(resume: str | None) -> Any:
+                return train(
+                    current, data, target, backend=backend,
+                    signer=target.signer if elsewhere else signing, only=only,
+                    changed_only="all" not in plan.when, skip_absent=only is not None,
+                    resume=resume,
+                    notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
+                           "due": _when(due)},
+                )  # fmt: skip
+
+            if resume is None:
+                return run(None)
+            try:
+                return run(resume)
+            except TrainingError:
+                if not _still_killed(target, resume):
+                    raise  # the resume had started: its error is the firing's
+                # refused before it began (the data file changed since): the firing afresh
+                return run(None)
 
     from manymodels.cli.options import open_registry
     from manymodels.registry.firings import schedule_id
@@ -116,12 +139,16 @@ def scheduler(
         would."""
         from manymodels.registry.firings import claim
 
+        if due in killed_firings:
+            return True  # claimed by the scheduler killed in its run: this one finishes it
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
             return claim(reg.store, name, due)
 
     def missed(due: datetime) -> bool:
         """Whether the newest firing due went unrun while no scheduler ran (its registry
-        has an older one claimed); a registry not there yet, or not reached, has none."""
+        has an older one claimed), or was claimed by a scheduler killed in its run (that run,
+        ``_killed_run``, is then resumed); a registry not there yet, or not reached, has
+        none."""
         from manymodels.exceptions import RegistryError
         from manymodels.registry.firings import last_claimed
 
@@ -130,6 +157,11 @@ def scheduler(
         try:
             with open_registry(registry, registry_db, artifacts) as reg:
                 last = last_claimed(reg.store, name)
+                if last is not None and last == due:
+                    found = _killed_run(reg, parsed.name, plan, due, str(data))
+                    if found is not None:
+                        killed_firings[due] = found
+                        return True
         except RegistryError as e:
             typer.echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False
@@ -141,6 +173,44 @@ def scheduler(
     )  # fmt: skip
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
+
+
+KILLED_LOOKBACK = 50
+"""Runs read, newest first, for the run of the firing a killed scheduler claimed."""
+
+
+def _killed_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -> str | None:
+    """The run of this schedule's firing at ``due`` when the scheduler that claimed the
+    firing was killed in it (a reboot, the OOM killer, ``kill -9``): its process gone from
+    this machine, or silent elsewhere past the heartbeat limit (as ``--resume`` takes it).
+    ``None`` when that run finished, failed, runs, or is not found. Before, a scheduler
+    restarted then took the firing for done and waited for the next one — a week, for a
+    weekly schedule — its run left marked running."""
+    stamp = _when(due)
+    for run in reg.list_runs(limit=KILLED_LOOKBACK):
+        o = run.options
+        if (
+            o.get("trigger") == "schedule" and o.get("due") == stamp
+            and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
+            and run.spec_name == spec_name and run.data_source == data
+        ):  # fmt: skip
+            return run.run_id if _was_killed(run) else None
+    return None
+
+
+def _was_killed(run: Any) -> bool:
+    return bool(run.killed or run.silence is not None)
+
+
+def _still_killed(target: Any, run_id: str) -> bool:
+    """Whether run ``run_id`` is still as its killed process left it: a resume refused
+    before it began (the data file changed since) reopened nothing."""
+    from manymodels.registry import Registry
+
+    if isinstance(target, Registry):
+        return _was_killed(target.get_run(run_id))
+    with Registry.open(target) as reg:
+        return _was_killed(reg.get_run(run_id))
 
 
 def _flagged(
