@@ -732,3 +732,38 @@ def test_a_target_transform_an_export_cannot_turn_back_is_refused(
     said = "previous period's target" if kind == "difference" else "trusted formats refuse"
     one_error_line(result, said)
     assert not (tmp_path / "out").exists()
+
+
+KILLED_EXPORT = """
+import os, signal, sys
+import mlflow.models
+
+def save(self, path):  # the model's files written, its MLmodel not yet: the writer dies
+    os.kill(os.getpid(), signal.SIGKILL)
+
+mlflow.models.Model.save = save
+from manymodels.cli import main
+sys.argv[0] = "manymodels"
+main()
+"""
+
+
+def test_an_export_killed_mid_write_leaves_no_model_and_the_next_one_writes_it(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    """`export --format mlflow` killed (or failing) mid-way left the directory half-written
+    under its name: model files without an MLmodel, which the next export refused as "not
+    an empty directory" and a deployment could pick up. Now it is written beside its name
+    and renamed into place whole; the next export removes the dead writer's leftover."""
+    root, _ = registries("ridge on a float64 matrix")
+    key, out = "store=1,brand=tropicana", tmp_path / "model"
+    args = ["export", key, str(out), "--format", "mlflow", "--registry", str(root)]
+    killed = subprocess.run([sys.executable, "-c", KILLED_EXPORT, *args], capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert not out.exists(), sorted(p.name for p in out.iterdir())  # nothing half-written
+    assert len(list(tmp_path.iterdir())) == 1  # the killed writer's leftover, hidden
+    done = invoke(*args)
+    assert done.exit_code == 0, done.output
+    assert (out / "MLmodel").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+    assert mlflow.pyfunc.load_model(str(out)) is not None

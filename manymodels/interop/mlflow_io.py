@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import pickletools
+import shutil
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.registry.entities import ModelVersion
+from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
 if TYPE_CHECKING:
     from manymodels.registry import Registry
@@ -54,6 +57,8 @@ PLAIN_PACKAGES = frozenset(
 # Recorded dtype (pandas name) → MLflow column type; other numeric dtypes widen to these.
 _MLFLOW_TYPES = {"float64": "double", "float32": "float", "bool": "boolean", "boolean": "boolean"}
 EXAMPLE_ROWS = 3
+EXPORT_TMP_PREFIX = ".tmp-mlflow-"
+"""How the name of an export being written starts (``export_mlflow``)."""
 MLFLOW_IMPORT_WARNING = r".*Any type hint is inferred as AnyType"
 
 
@@ -117,24 +122,33 @@ def export_mlflow(
         "pip_requirements": _requirements(with_manymodels=wrapped, with_skops=pickle_free),
         "metadata": {"manymodels": _provenance(record)},
     }
-    if path.exists():
-        path.rmdir()  # MLflow creates the directory itself
-    with quiet_mlflow():
-        if wrapped and not pickle_free:
-            from manymodels.interop.pyfunc import ManyModelsModel
+    # written beside its name and renamed into place once whole: a writer killed or failing
+    # mid-way left a directory without its MLmodel (or with half a model), which a later
+    # export refused as not empty; a dead writer's leftover goes with the next export here
+    remove_dead_leftovers(path.parent, EXPORT_TMP_PREFIX)
+    tmp = path.with_name(f"{EXPORT_TMP_PREFIX}{writer_tag()}-{os.urandom(4).hex()}-{path.name}")
+    try:
+        with quiet_mlflow():  # MLflow creates the directory itself
+            if wrapped and not pickle_free:
+                from manymodels.interop.pyfunc import ManyModelsModel
 
-            mlflow.pyfunc.save_model(
-                str(path), python_model=ManyModelsModel(model, record.feature_schema), **common
-            )
-            flavor, format = "pyfunc", "cloudpickle"
-        else:
-            fed = _fed_as_fitted(model, schema)
-            format = "skops" if pickle_free else "pickle"
-            how: dict[str, Any] = {"serialization_format": format}
-            if pickle_free:
-                how["skops_trusted_types"] = skops_types(fed)
-            mlflow.sklearn.save_model(fed, str(path), **how, **common)
-            flavor = "sklearn"
+                python_model = ManyModelsModel(model, record.feature_schema)
+                mlflow.pyfunc.save_model(str(tmp), python_model=python_model, **common)
+                flavor, format = "pyfunc", "cloudpickle"
+            else:
+                fed = _fed_as_fitted(model, schema)
+                format = "skops" if pickle_free else "pickle"
+                how: dict[str, Any] = {"serialization_format": format}
+                if pickle_free:
+                    how["skops_trusted_types"] = skops_types(fed)
+                mlflow.sklearn.save_model(fed, str(tmp), **how, **common)
+                flavor = "sklearn"
+        try:
+            os.rename(tmp, path)  # onto an empty directory too; never onto a filled one
+        except OSError as e:
+            raise DataError(f"{path}: cannot put the exported model there ({e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return Exported(record.key, record.version, path, flavor, format, tuple(foreign))
 
 
