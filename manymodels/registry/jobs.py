@@ -31,14 +31,20 @@ from manymodels.exceptions import RegistryError, VersionConflict
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, engine_read_only, now
 from manymodels.registry.job_outcomes import close_killed_run, made
+from manymodels.tempnames import process
 
 ENDED = ("succeeded", "failed")
 RESTARTED = "router restarted"
 
 
 def router_id() -> str:
-    """Who runs a job: this host, this process, and a nonce (two routers in one process)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """Who runs a job: this host, this process, a nonce (two routers in one process), and
+    when the process started (``tempnames.process``): a router restarted under the same pid
+    on the same host — a container's PID 1 after ``docker restart`` or an OOM kill in its
+    pod — is another router, whose predecessor's jobs end at once."""
+    found = process(os.getpid())
+    start = found[1] if found is not None else "x"
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{start}"
 
 
 @dataclass(frozen=True)
@@ -356,9 +362,12 @@ def _gone(owner: str, heartbeat_at: str, cutoff: str) -> bool:
 
 
 def _process_gone(owner: str) -> bool:
-    """Whether ``owner`` ran on this host in a process that no longer exists."""
+    """Whether ``owner`` ran on this host in a process that no longer exists: none has its
+    pid, or a later one does (its start time differs; an owner written before routers
+    recorded theirs is judged by its pid alone)."""
     host, _, rest = owner.partition(":")
-    pid = rest.partition(":")[0]
+    pid, _, rest = rest.partition(":")
+    start = rest.partition(":")[2]
     if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
         return False
     try:
@@ -367,7 +376,8 @@ def _process_gone(owner: str) -> bool:
         return True
     except OSError:  # another user's process: alive
         return False
-    return False
+    found = process(int(pid)) if start.isascii() and start.isdigit() else None
+    return found is not None and found[1] != start
 
 
 def _row(job: JobRecord) -> dict[str, Any]:

@@ -6,6 +6,7 @@ version it made; following the advice retrained twice (found by the outage attac
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.engine import now
 from manymodels.registry.job_outcomes import JOB_NOTE
 from manymodels.registry.jobs import RESTARTED, JobRecord, router_id
+from manymodels.tempnames import process
 
 KEY = "pid=0"
 OLD = "2026-01-01T00:00:00.000000+00:00"
@@ -133,3 +135,24 @@ def test_a_start_retried_after_its_commit_is_the_same_start(reg: Registry) -> No
     assert reg.jobs.start("twice", owner="another:1:0") is None  # not its start
     reg.jobs.finish("twice", "failed", history=10, error="e")
     assert reg.jobs.start("twice", owner=me) is None  # ended meanwhile
+
+
+def test_a_job_of_a_router_restarted_under_the_same_pid_is_ended_at_once(reg: Registry) -> None:
+    """A container's router is PID 1 on the same host name after `docker restart` or an OOM
+    kill in its pod: its predecessor's job looked alive (the pid runs) until the 60 s lease
+    ran out, and a retrain of the partition posted meanwhile was a 409. The router's id
+    names its process's start time: a pid that runs with another start time is a later
+    process, and the job is ended at once. Here the pid is this test's, the start another."""
+    _trained(reg)
+    found = process(os.getpid())
+    assert found is not None
+    reused = f"{socket.gethostname()}:{os.getpid()}:0:{int(found[1]) + 1}"
+    _started(reg, "reused", owner=reused)
+    ended = reg.jobs.get("reused", lease=3600)
+    assert ended is not None and ended.status == "failed", ended
+    assert ended.error is not None and ended.error.startswith(f"{RESTARTED}: the router running")
+    mine = router_id()
+    assert mine.rsplit(":", 1)[1] == found[1]  # this process, started when /proc says
+    _started(reg, "alive", owner=mine, partition="pid=1")
+    alive = reg.jobs.get("alive", lease=3600)
+    assert alive is not None and alive.status == "running", alive
