@@ -10,6 +10,7 @@ naive answer's error on the same rows.
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -24,6 +25,7 @@ from manymodels.cli.options import (
     RegistryOpt,
     open_checked,
     open_registry,
+    repeated_flags,
 )
 
 Trigger = Literal["drifted", "stale", "degraded", "changed"]
@@ -326,6 +328,13 @@ def retrain(
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="Finish this run, killed or interrupted: the partitions flagged "
+            "now and those it finished must be those it started with."
+        ),
+    ] = None,
 ) -> None:
     """Retrain only the partitions the monitor flags.
 
@@ -333,7 +342,7 @@ def retrain(
     spec's promotion policy, recorded as a run with its history. A flagged partition whose
     data is unchanged since its newest version is left out (the same rows would give the
     same model again), and counted."""
-    from manymodels.exceptions import DataError
+    from manymodels.exceptions import DataError, RunInterrupted
 
     kinds = get_args(Trigger)
     bad = [w for w in when if w not in kinds]
@@ -350,6 +359,9 @@ def retrain(
             min_actuals=min_actuals, max_age_days=max_age_days,
             max_data_age_days=max_data_age_days,
         ))  # fmt: skip
+        if resume is not None and not dry_run:  # what it set out to train: flagged, or done
+            with open_checked(registry, registry_db, artifacts) as reg:
+                only = sorted(set(only) | reg.store.recorded_keys(resume))
         if not only or dry_run:
             _nothing(only or [], triggers, json_out=json_out)
             return
@@ -364,12 +376,33 @@ def retrain(
     # opened, not created: only `train` starts a registry, so a mistyped path is an error.
     # changed_only with the flagged keys too: a flagged partition whose rows are those its
     # newest version was trained on would be trained into the same model again, a new
-    # version at every retrain while it stays flagged; it is left out and counted instead
-    with open_checked(registry, registry_db, artifacts) as reg:
-        summary = run_train(
-            Spec.from_toml(spec), data, reg, backend=backend, only=only,
-            changed_only=True, append=append, signer=reg.signer, skip_absent=True,
-        )  # fmt: skip
+    # version at every retrain while it stays flagged; it is left out and counted instead.
+    # The flags that flag the same partitions again, which `doctor` and an interrupted run
+    # name to finish it: the run records the keys' digest, not the keys.
+    flags = [w for trigger in sorted(triggers) for w in ("--when", trigger)]
+    for flag, value, default in [
+        ("--drift-threshold", drift_threshold, 0.25), ("--error-ratio", error_ratio, 1.5),
+        ("--naive-ratio", naive_ratio, 1.0), ("--min-actuals", min_actuals, 20),
+        ("--max-age-days", max_age_days, 30.0), ("--max-data-age-days", max_data_age_days, None),
+    ]:  # fmt: skip
+        flags += [flag, f"{value:g}"] if value != default and value is not None else []
+    flags += ["--append"] if append else []
+    words = ["manymodels", "retrain", str(spec), str(data)]
+    words += [*repeated_flags(registry, registry_db, artifacts), *flags]
+    try:
+        with open_checked(registry, registry_db, artifacts) as reg:
+            summary = run_train(
+                Spec.from_toml(spec), data, reg, backend=backend, only=only,
+                changed_only=True, append=append, signer=reg.signer, skip_absent=True,
+                resume=resume, notes={"retrain": shlex.join(flags)},
+            )  # fmt: skip
+    except RunInterrupted as e:
+        typer.echo(
+            f"interrupted: run {e.run_id} keeps what it committed; finish it with: "
+            f"{shlex.join([*words, '--resume', e.run_id])}",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     warn_not_in_data(summary.run.options, data)
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
 

@@ -31,6 +31,11 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
         else " --changed-only" if run.options.get("changed_only") else ""
     )  # fmt: skip
     advice = f"finish it with: manymodels train SPEC DATA{where} --resume {run.run_id}" + also
+    flagged = run.options.get("retrain")  # `retrain --when …`: its keys are not recorded,
+    if isinstance(flagged, str) and named is not None:  # the monitor flags them again
+        advice = (
+            f"finish it with: manymodels retrain SPEC DATA{where} {flagged} --resume {run.run_id}"
+        )
     live = _training_now(run)
     if run.killed:
         state = f"is still marked running, but its process (pid {pid}, on this machine) is gone"

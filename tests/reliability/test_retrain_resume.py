@@ -1,0 +1,177 @@
+"""kill -9 of ``manymodels retrain --when stale`` mid-run, then finish it: ``doctor`` names a
+command that works, and the result is the uninterrupted retrain's.
+
+The run trains the partitions the monitor flags, and records their count and digest, not the
+keys; a resume had to name the same keys (``train --resume … --partitions …``) and nobody knew
+them — the finished partitions are no longer stale, so the monitor flags fewer. The kill lands
+at a point reached deterministically: the estimator (a factory on ``PYTHONPATH``) counts its
+fits and, past ``SLOWFIT_AFTER`` of them in a process given ``SLOWFIT_DIR``, writes a file and
+sleeps; the test kills the process once the file is there. The first versions are made a week
+old in the database (what makes them stale): the only thing not real here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from manymodels.samples import synthetic
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+PARTITIONS = 400
+SLOW_MODULE = """
+import itertools, os, time
+from sklearn.linear_model import Ridge
+
+_fits = itertools.count(1)
+
+class Slow(Ridge):
+    def fit(self, X, y, sample_weight=None):
+        where = os.environ.get("SLOWFIT_DIR")
+        if where and next(_fits) > int(os.environ["SLOWFIT_AFTER"]):
+            open(os.path.join(where, "fitting"), "w").close()
+            time.sleep(600)
+        return super().fit(X, y, sample_weight)
+
+def make(alpha=1.0):
+    return Slow(alpha=alpha)
+"""
+SPEC = """
+name = "stale"
+partition_by = ["pid"]
+target = "y"
+time_column = "t"
+[[candidates]]
+estimator = "slowfit:make"
+params = { alpha = [1.0] }
+"""
+
+
+def _run(env: dict[str, str], *args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "manymodels", *map(str, args)], capture_output=True, text=True, env=env,
+        timeout=600,
+    )  # fmt: skip
+
+
+def _registry(tmp_path: Path, name: str, env: dict[str, str]) -> Path:
+    """Every partition trained once, its version made a week old: all of them stale."""
+    reg = tmp_path / name
+    done = _run(env, "train", tmp_path / "spec.toml", tmp_path / "v1.parquet",
+                "--registry", reg, "--backend", "local")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat(timespec="microseconds")
+    with sqlite3.connect(reg / "registry.db") as conn:
+        conn.execute("update model_versions set created_at = ?", (week_ago,))
+    conn.close()
+    return reg
+
+
+def _production(env: dict[str, str], reg: Path) -> list[tuple[str, int, float]]:
+    out = _run(env, "models", "list", "--registry", reg, "--json", "--limit", PARTITIONS + 10)
+    items = json.loads(out.stdout)["items"]
+    return sorted((i["key"], i["aliases"]["production"], i["production"]["score"]) for i in items)
+
+
+def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "spec.toml").write_text(SPEC)
+    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
+    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
+    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("SLOWFIT_DIR", None)
+    retrain = ["retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet", "--when", "stale",
+               "--max-age-days", "1", "--backend", "local"]  # fmt: skip
+
+    clean = _registry(tmp_path, "clean", env)
+    done = _run(env, *retrain, "--registry", clean)
+    assert done.returncode == 0, done.stderr
+
+    reg = _registry(tmp_path, "killed", env)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": str(PARTITIONS // 2 * 3)}
+    proc = subprocess.Popen(
+        [BIN / "manymodels", *map(str, retrain), "--registry", str(reg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=slow,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (blocked / "fitting").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait(30)
+    with sqlite3.connect(reg / "registry.db") as conn:
+        committed = conn.execute("select count(*) from model_versions where version = 2")
+        (n,) = committed.fetchone()
+    conn.close()
+    assert 0 < n < PARTITIONS, n  # killed mid-run: some committed, some not
+
+    doctor = _run(env, "doctor", "--registry", reg)
+    assert doctor.returncode == 1
+    advice = doctor.stdout.split("finish it with: ")[1].split("\n")[0]
+    assert advice.startswith("manymodels retrain SPEC DATA"), advice  # before: train … --partitions
+    words = advice.split()[4:]  # the command's flags, as doctor gives them
+    resumed = _run(env, "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet", *words,
+                   "--backend", "local")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{PARTITIONS} trained ({PARTITIONS - n} now)" in resumed.stdout, resumed.stdout
+    assert _run(env, "doctor", "--registry", reg).returncode == 0
+    assert _production(env, reg) == _production(env, clean)
+
+
+def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path) -> None:
+    """Before: "interrupted: work already committed is kept (an interrupted training run can
+    be finished with --resume RUN_ID)", naming neither the run nor a command that works."""
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "spec.toml").write_text(SPEC)
+    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
+    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
+    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("SLOWFIT_DIR", None)
+    reg = _registry(tmp_path, "reg", env)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "0"}
+    proc = subprocess.Popen(
+        [BIN / "manymodels", "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet",
+         "--when", "stale", "--max-age-days", "1", "--registry", reg, "--backend", "local"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not (blocked / "fitting").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("interrupted: run "), err
+    assert "finish it with: manymodels retrain" in line and "--when stale --max-age-days 1" in line
+    assert line.endswith(f"--resume {line.split()[2]}"), line
