@@ -189,13 +189,16 @@ def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: st
 
 
 SLOW_FIT = """
-import os, time
+import itertools, os, time
 from sklearn.linear_model import Ridge
+
+_fits = itertools.count(1)
 
 class Slow(Ridge):
     def fit(self, X, y, sample_weight=None):
         where = os.environ.get("SLOWFIT_DIR")
-        if where:  # the scheduler to be killed: say so, then never finish
+        if where and next(_fits) > int(os.environ.get("SLOWFIT_AFTER", "0")):
+            # the scheduler to be killed: say so, then never finish
             open(os.path.join(where, "fitting"), "w").close()
             time.sleep(600)
         return super().fit(X, y, sample_weight)
@@ -282,3 +285,72 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
     else:
         assert [(r.run_id, r.status) for r in runs] == [(run.run_id, "completed")]
         assert f"run {run.run_id} (the {stamp} firing, missed): 4 trained" in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_killed_firing_of_stale_partitions_is_resumed_over_the_ones_it_started_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """when = ["stale"]: the partitions its killed run retrained are no longer stale, so a
+    resume naming those flagged now only was refused (another set of partitions); it names
+    those flagged now and those the run finished, and completes the run. The versions are
+    made 60 days old in the database (what makes them stale): the only thing not real."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env.pop("SLOWFIT_DIR", None)
+    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"').replace(
+        'when = ["all"]', 'when = ["stale"]'
+    )
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(text)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    first = subprocess.run(
+        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    parsed = Spec.from_dict(tomllib.loads(text))
+    plan = parsed.schedule
+    assert plan is not None
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    old = (datetime.now(UTC) - timedelta(days=60)).isoformat(timespec="microseconds")
+    with Registry.open(root) as reg:
+        assert claim(reg.store, name, newest - timedelta(days=7))
+        with reg.store.engine.begin() as conn:
+            conn.exec_driver_sql("update model_versions set created_at = ?", (old,))
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    killed = subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "4"},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # two partitions fitted, a third fitting
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        killed.kill()
+        killed.wait(30)
+    with Registry.open(root) as reg:
+        (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+        assert run.killed and 0 < run.n_trained < run.n_partitions, run
+
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert f"run {run.run_id} was killed: resuming it" in again.stderr, again.stderr
+    with Registry.open(root) as reg:
+        runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+        assert [(r.run_id, r.status, r.n_trained) for r in runs] == [
+            (run.run_id, "completed", run.n_partitions)
+        ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,13 +105,12 @@ def scheduler(
             open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
         )
         resume = killed_firings.pop(due, None)
-        resume = resume if only is None else None  # flagged partitions: found afresh
         with target if elsewhere else contextlib.nullcontext():
 
-            def run(resume: str | None) -> Any:
+            def run(resume: str | None, keys: list[str] | None) -> Any:
                 return train(
                     current, data, target, backend=backend,
-                    signer=target.signer if elsewhere else signing, only=only,
+                    signer=target.signer if elsewhere else signing, only=keys,
                     changed_only="all" not in plan.when, skip_absent=only is not None,
                     resume=resume,
                     notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
@@ -119,14 +118,15 @@ def scheduler(
                 )  # fmt: skip
 
             if resume is None:
-                return run(None)
-            try:
-                return run(resume)
+                return run(None, only)
+            try:  # flagged partitions: those flagged now and those the run finished
+                return run(resume, _with_finished(target, resume, only))
             except TrainingError:
                 if not _still_killed(target, resume):
                     raise  # the resume had started: its error is the firing's
-                # refused before it began (the data file changed since): the firing afresh
-                return run(None)
+                # refused before it began (the data file changed since, or the partitions
+                # flagged are others): the firing afresh
+                return run(None, only)
 
     from manymodels.cli.options import open_registry
     from manymodels.registry.firings import schedule_id
@@ -205,12 +205,29 @@ def _was_killed(run: Any) -> bool:
 def _still_killed(target: Any, run_id: str) -> bool:
     """Whether run ``run_id`` is still as its killed process left it: a resume refused
     before it began (the data file changed since) reopened nothing."""
+    with _opened(target) as reg:
+        return _was_killed(reg.get_run(run_id))
+
+
+def _with_finished(target: Any, run_id: str, only: list[str] | None) -> list[str] | None:
+    """The partitions a resume of run ``run_id`` names: those flagged now and those it
+    recorded (the monitor no longer flags what it retrained), as ``retrain --resume``."""
+    if only is None:
+        return None
+    with _opened(target) as reg:
+        return sorted(set(only) | reg.store.recorded_keys(run_id))
+
+
+@contextlib.contextmanager
+def _opened(target: Any) -> Iterator[Any]:
+    """The registry ``target`` is, or one opened on its path for the while."""
     from manymodels.registry import Registry
 
     if isinstance(target, Registry):
-        return _was_killed(target.get_run(run_id))
+        yield target
+        return
     with Registry.open(target) as reg:
-        return _was_killed(reg.get_run(run_id))
+        yield reg
 
 
 def _flagged(
