@@ -123,6 +123,7 @@ def train(
     resume: str | None = None,
     only: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
     changed_only: bool = False,
+    spec_edits: bool = False,
     source: str | None = None,
     notes: Mapping[str, Any] | None = None,
     max_failed_fraction: float = 1.0,
@@ -139,7 +140,9 @@ def train(
     promotion policy decides whether it replaces it. ``only`` trains exactly those keys (one
     key alone, text or a mapping, is a list of one);
     ``changed_only`` only partitions whose data fingerprint differs from production's (and new
-    ones). ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
+    ones); with ``spec_edits`` also those whose newest version another spec made (``retrain
+    --when degraded`` after the spec was edited for them).
+    ``resume`` finishes run ``resume`` (same spec), skipping committed partitions.
     ``strict`` stops at the first failed partition and raises ``TrainingError``.
     ``backend`` is ``auto`` (in this process for small jobs, Ray for large ones; see
     ``manymodels.execution.choose_backend``), ``ray``, ``local``, or a ``Backend`` to reuse.
@@ -212,7 +215,8 @@ def train(
             reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)
         plan = plan_run(reg, spec, table, source or describe_source(data), resume=resume,
-                         only=wanted, changed_only=changed_only, notes=notes or {})  # fmt: skip
+                         only=wanted, changed_only=changed_only, notes=notes or {},
+                         spec_edits=spec_edits)  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
                     strict=strict, progress=progress,
                     max_failed_fraction=max_failed_fraction)  # fmt: skip

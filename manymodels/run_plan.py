@@ -104,10 +104,14 @@ def plan_run(
     only: set[str] | None,
     changed_only: bool,
     notes: Mapping[str, Any],
+    spec_edits: bool = False,
 ) -> RunPlan:
     """Create (or reopen) the run record; decide which partitions to train, and their champions.
 
-    Everything here is batched queries over the keys being trained, never per partition."""
+    ``spec_edits`` (with ``changed_only``): a partition whose newest version was trained under
+    another spec counts as changed too (a flagged partition's retrain after the spec was edited
+    for it). Everything here is batched queries over the keys being trained, never per
+    partition."""
     require_same_keys(reg, spec)
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
@@ -119,6 +123,9 @@ def plan_run(
         changed = {
             k for k, fp in zip(todo.keys, todo.fingerprints, strict=True) if last_seen.get(k) != fp
         }
+        if spec_edits:  # the same rows under another spec: not the same model again
+            made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
+            changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
         options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
         todo = todo.select(changed)
     if only is not None:  # the count people read; the digest a resume checks its keys by

@@ -954,3 +954,38 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
     assert json.loads(result.stdout)["run"]["n_trained"] == 1
     with Registry.open(registry) as reg:
         assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]
+
+
+def test_retrain_when_degraded_trains_a_partition_of_unchanged_data_under_an_edited_spec(
+    registry: Path, tmp_path: Path
+) -> None:
+    """A partition is degraded, and its owner edits the spec (another candidate) to retrain
+    it: `retrain --when degraded` left it out as "data unchanged" — the same rows would give
+    the same model only under the same spec — and trained nothing. Now a partition whose
+    newest version came from another spec is retrained; run again under the same spec, it
+    is left out."""
+    df = frame(seed=3).groupby("pid").head(25)
+    df.loc[df.pid == 11, "y"] += 50.0
+    path = tmp_path / "actuals.parquet"
+    df.to_parquet(path)
+    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        "params = { alpha = [0.1, 10.0] }\n"  # the edit: a wider search
+        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+        '[promotion]\npolicy = "always"\n'
+    )
+    data = tmp_path / "data.parquet"
+    frame().to_parquet(data)  # the rows the registry was trained from
+    args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
+            "--registry", str(registry), "--backend", "local", "--json"]  # fmt: skip
+    result = runner.invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["run"]["n_trained"] == 1
+    result = runner.invoke(cli_app, args)  # the same spec and rows again: nothing new
+    assert result.exit_code == 0, result.output
+    with Registry.open(registry) as reg:
+        assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]

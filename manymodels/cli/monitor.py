@@ -376,7 +376,8 @@ def retrain(
     # opened, not created: only `train` starts a registry, so a mistyped path is an error.
     # changed_only with the flagged keys too: a flagged partition whose rows are those its
     # newest version was trained on would be trained into the same model again, a new
-    # version at every retrain while it stays flagged; it is left out and counted instead.
+    # version at every retrain while it stays flagged; it is left out and counted instead,
+    # unless the spec was edited since (spec_edits): then it is not the same model.
     # The flags that flag the same partitions again, which `doctor` and an interrupted run
     # name to finish it: the run records the keys' digest, not the keys.
     flags = [w for trigger in sorted(triggers) for w in ("--when", trigger)]
@@ -393,8 +394,9 @@ def retrain(
         with open_checked(registry, registry_db, artifacts) as reg:
             summary = run_train(
                 Spec.from_toml(spec), data, reg, backend=backend, only=only,
-                changed_only=True, append=append, signer=reg.signer, skip_absent=True,
-                resume=resume, notes={"retrain": shlex.join(flags)},
+                changed_only=True, spec_edits=only is not None, append=append,
+                signer=reg.signer, skip_absent=True, resume=resume,
+                notes={"retrain": shlex.join(flags)},
             )  # fmt: skip
     except RunInterrupted as e:
         typer.echo(

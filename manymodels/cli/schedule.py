@@ -111,7 +111,8 @@ def scheduler(
                 return train(
                     current, data, target, backend=backend,
                     signer=target.signer if elsewhere else signing, only=keys,
-                    changed_only="all" not in plan.when, skip_absent=only is not None,
+                    changed_only="all" not in plan.when, spec_edits=only is not None,
+                    skip_absent=only is not None,
                     resume=resume,
                     notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
                            "due": _when(due)},

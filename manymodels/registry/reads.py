@@ -156,6 +156,22 @@ class ReadsMixin(StoreBase):
         time each partition was trained, promoted or not."""
         return self._latest(keys, t.model_versions.c.data_fingerprint)
 
+    def latest_spec_hashes(self, keys: Sequence[str]) -> dict[str, str]:
+        """``{key: hash of the spec its newest version was trained under}`` (its run's), in
+        batched joins: the same rows under an edited spec are no longer the same model."""
+        p, v, r = t.partitions.c, t.model_versions.c, t.runs.c
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(keys):
+                q = (
+                    select(p.key, r.spec_hash)
+                    .join(t.model_versions, and_(v.key == p.key, v.version == p.latest_version))
+                    .join(t.runs, r.run_id == v.run_id)
+                    .where(p.key.in_(batch))
+                )
+                out.update({key: spec_hash for key, spec_hash in conn.execute(q)})
+        return out
+
     def latest_data(self, keys: Sequence[str]) -> dict[str, VersionDigests]:
         """``{key: digests of its newest version that kept its training rows}``: they are the
         rows known so far, promoted or not, which appending new rows builds on; its signature
