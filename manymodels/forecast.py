@@ -95,7 +95,7 @@ def forecast(
     Returns one row per partition and step, sorted by key then time: the key columns, the
     time column (named as in the spec), ``prediction`` and ``model_version``; when a version
     has a ``[decision]``, ``decision_label`` and ``decision_threshold`` after ``prediction``
-    (``None`` and NaN for the others, as in ``score``'s output). Versions
+    (missing and NaN for the others; the labels typed as the classes are). Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
     did not record is a ``DataError``). ``forecast_chunks`` gives the same rows a chunk of
@@ -183,7 +183,7 @@ def _forecast_chunk(
             labels.append(labelled)
     return _output(
         records, chosen.key_columns, chosen.time_column, horizon, times, predictions,
-        chosen.levels, labels if chosen.decides else None,
+        chosen.levels, labels if chosen.decides else None, chosen.label_dtype,
     )  # fmt: skip
 
 
@@ -364,6 +364,7 @@ def _output(
     predictions: Sequence[np.ndarray],
     levels: Sequence[float] = (),
     labels: Sequence[Labels | None] | None = None,
+    label_dtype: str = "object",
 ) -> pd.DataFrame:
     keys = [r.schema.history.key if r.schema.history else {} for r in records]
     out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
@@ -384,7 +385,9 @@ def _output(
             if found is not None:
                 label[p * horizon : (p + 1) * horizon] = found[0].tolist()
                 threshold[p * horizon : (p + 1) * horizon] = found[1]
-        out["decision_label"], out["decision_threshold"] = label, threshold
+        # of one type in every chunk, a chunk without a label too (forecast_select.label_dtype)
+        out["decision_label"] = pd.array(label, dtype=label_dtype)
+        out["decision_threshold"] = threshold
     schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)

@@ -42,6 +42,7 @@ class Selection:
     levels: list[float]
     schemas: list[FeatureSchema]  # the first version's, then one of each other feature set
     decides: bool = False  # a version has a [decision]: every chunk has its label columns
+    label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -71,6 +72,7 @@ def select(
     recorded: set[float] = set()
     schemas: dict[Any, FeatureSchema] = {}
     decides = False
+    label_type = "object"
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -85,6 +87,8 @@ def select(
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
             schemas.setdefault(_feature_set(r.schema), r.schema)
             decides = decides or bool(r.schema.decision)
+            if r.schema.decision and label_type == "object":
+                label_type = label_dtype(r.schema.classes)
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
             recorded.update(conformal.choose_levels(named, None))
@@ -109,8 +113,27 @@ def select(
     (columns, time_column), *_ = layouts
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
-        alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides
-    )
+        alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
+        label_type,
+    )  # fmt: skip
+
+
+def label_dtype(classes: Sequence[Any] | None) -> str:
+    """The pandas type of a binary classifier's labels (``classes``, as its schema recorded
+    them), for a forecast's ``decision_label`` in every chunk: a chunk of partitions none of
+    which labels (no ``[decision]`` in the spec their versions came from) had a column of
+    ``None`` alone, which Arrow types as null, and a Parquet file written a chunk at a time
+    then refused the next chunk's labels. ``object`` when there are no two classes."""
+    values = list(classes or [])
+    if len(values) != 2:
+        return "object"
+    if all(isinstance(c, bool) for c in values):
+        return "boolean"
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in values):
+        return "Int64"
+    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in values):
+        return "Float64"
+    return "string"
 
 
 def _wanted(

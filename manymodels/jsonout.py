@@ -35,4 +35,6 @@ def _fallback(value: Any) -> Any:
 
     if isinstance(value, np.generic):
         return finite(value.item())
+    if type(value).__name__ == "NAType":  # pandas' missing value of a typed column: null
+        return None
     return str(value)

@@ -196,3 +196,46 @@ def test_a_forecast_csv_writes_every_chunks_times_in_one_format(
     written = pd.read_csv(out, parse_dates=["t"])
     whole = forecast(root, horizon=3)
     pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+
+
+def test_a_forecast_parquet_takes_labels_after_a_chunk_without_any(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One pump's production version from a spec without a ``[decision]``, the other's from
+    one with it (the decision added later, one partition retrained): written a chunk at a
+    time, the first chunk's ``decision_label`` was ``None`` alone, which Arrow typed as null,
+    and the Parquet file refused the next chunk's labels ("cannot write the table
+    (ArrowInvalid: … decision_label …)"). Now every chunk's labels have the classes' type;
+    the file reads back as the forecast, and ``--json`` says null for a missing label."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+    from manymodels.samples import sensor_readings
+
+    spec = {
+        "name": "pumps", "task": "classification", "partition_by": ["asset"],
+        "target": "failure_within_24h", "time_column": "ts",
+        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    data = sensor_readings(n_assets=2, readings=120)
+    first, second = sorted(data["asset"].unique())
+    assert train(spec, data[data.asset == first], root, backend="local").run.n_trained == 1
+    decided = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}}}
+    assert train(decided, data[data.asset == second], root, backend="local").run.n_trained == 1
+    monkeypatch.setattr(forecast_select, "CHUNK", 1)
+    out = tmp_path / "forecast.parquet"
+    args = ["forecast", "--registry", str(root), "--horizon", "3"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = pd.read_parquet(out)
+    whole = forecast(root, horizon=3)
+    assert whole["decision_label"].isna().tolist() == [True] * 3 + [False] * 3
+    pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+    listed = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)["forecast"]
+    assert [r["decision_label"] for r in listed[:3]] == [None] * 3
+    assert [r["decision_label"] for r in listed[3:]] == whole["decision_label"][3:].tolist()
