@@ -149,7 +149,9 @@ def forecast_chunks(
             )  # fmt: skip
         shared: dict[str, GlobalModel] = {}
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
-            yield _forecast_chunk(reg, records, chosen, horizon, fut, shared)
+            frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)
+            frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
+            yield frame
     finally:
         if own_registry:
             reg.close()

@@ -15,6 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
 from manymodels import intervals as conformal
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.feature_schema import FeatureSchema
@@ -43,6 +46,7 @@ class Selection:
     schemas: list[FeatureSchema]  # the first version's, then one of each other feature set
     decides: bool = False  # a version has a [decision]: every chunk has its label columns
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
+    second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -73,6 +77,7 @@ def select(
     schemas: dict[Any, FeatureSchema] = {}
     decides = False
     label_type = "object"
+    digits = 0
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -89,6 +94,7 @@ def select(
             decides = decides or bool(r.schema.decision)
             if r.schema.decision and label_type == "object":
                 label_type = label_dtype(r.schema.classes)
+            digits = max(digits, second_digits(r.schema))
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
             recorded.update(conformal.choose_levels(named, None))
@@ -114,8 +120,31 @@ def select(
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type,
+        label_type, digits,
     )  # fmt: skip
+
+
+def second_digits(schema: FeatureSchema) -> int:
+    """The digits after the second a version's forecast times need: 0, 6 (microseconds) or 9
+    (nanoseconds), from its last time and its frequency (a step of 500 ms). Known for the
+    whole forecast before its first chunk, so that a CSV written a chunk at a time writes
+    every time alike: a chunk of whole seconds, then one of half seconds, was a column of two
+    formats, which ``read_csv(parse_dates=…)`` leaves as text."""
+    plan, history = schema.forecast, schema.history
+    if plan is None or history is None or not isinstance(plan.frequency, str):
+        return 0
+    try:
+        last = pd.Timestamp(history.time)
+        step = to_offset(plan.frequency.partition("+")[0])
+    except (TypeError, ValueError):
+        return 0
+    nanos = [int(last.nanosecond)] if last is not pd.NaT else []
+    nanos.append(last.microsecond * 1000 if last is not pd.NaT else 0)
+    if isinstance(step, pd.offsets.Tick):
+        nanos.append(int(step.nanos) % 10**9)
+    if any(n % 1000 for n in nanos):
+        return 9
+    return 6 if any(nanos) else 0
 
 
 def label_dtype(classes: Sequence[Any] | None) -> str:

@@ -232,16 +232,24 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
 
 
 def _times_in_full(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its zone-less time columns as text of one format, whatever their values
-    (sub-second times keep their microseconds)."""
+    """``frame`` with its zone-less time columns as text of one format, whatever their values:
+    as many digits after the second as ``frame.attrs["second_digits"]`` says (0, 6 or 9: the
+    whole table's, which ``forecast_chunks`` knows before its first chunk), else as the
+    frame's own times need; a missing time stays an empty cell."""
     naive = [c for c, t in frame.dtypes.items() if t.kind == "M" and getattr(t, "tz", None) is None]
     if not naive:
         return frame
     frame = frame.copy(deep=False)
     for c in naive:
         s = frame[c]
-        fraction = ".%f" if (s.dt.microsecond != 0).any() or (s.dt.nanosecond != 0).any() else ""
-        frame[c] = s.dt.strftime(f"%Y-%m-%d %H:%M:%S{fraction}")
+        digits = frame.attrs.get("second_digits")
+        if digits is None:  # this frame's own: 9 for a nanosecond, 6 for a microsecond
+            ns = s.dt.nanosecond.fillna(0) != 0
+            digits = 9 if ns.any() else 6 if (s.dt.microsecond.fillna(0) != 0).any() else 0
+        text = s.dt.strftime("%Y-%m-%d %H:%M:%S" + (".%f" if digits else ""))
+        if digits == 9:  # strftime stops at microseconds
+            text = text + s.dt.nanosecond.map(lambda n: f"{int(n):03d}" if n == n else "")
+        frame[c] = text.astype(object).where(s.notna(), None)
     return frame
 
 

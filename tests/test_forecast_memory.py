@@ -239,3 +239,37 @@ def test_a_forecast_parquet_takes_labels_after_a_chunk_without_any(
     listed = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout)["forecast"]
     assert [r["decision_label"] for r in listed[:3]] == [None] * 3
     assert [r["decision_label"] for r in listed[3:]] == whole["decision_label"][3:].tolist()
+
+
+@pytest.mark.parametrize("freqs", [("s", "500ms"), ("ns",)])
+def test_a_forecast_csv_writes_sub_second_times_alike_and_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freqs: tuple[str, ...]
+) -> None:
+    """A partition of whole seconds, then one of half seconds, forecast a chunk at a time
+    into a CSV: the first chunk's times were written without a fraction, the second's with
+    one, and ``read_csv(parse_dates=…)`` left the column as text; a partition of nanoseconds
+    had its three steps written as one time (microseconds only). Now every chunk's times have
+    the digits the whole forecast needs, and the file reads back as the forecast."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    spec = {**SPEC, "features": ["x"], "validation": {"strategy": "last", "size": 4}}
+    root = tmp_path / "registry"
+    for pid, freq in zip("ab", freqs, strict=False):
+        t = pd.date_range("2024-01-01", periods=30, freq=freq)
+        x = [float(i % 5) for i in range(30)]
+        data = pd.DataFrame(
+            {"pid": pid, "t": t, "x": x, "y": [2 * v + 0.1 * i for i, v in enumerate(x)]}
+        )
+        assert train(spec, data, root, backend="local").run.n_trained == 1
+    monkeypatch.setattr(forecast_select, "CHUNK", 1)
+    out = tmp_path / "forecast.csv"
+    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, parse_dates=["t"])
+    assert written["t"].dtype.kind == "M", written["t"].tolist()
+    whole = forecast(root, horizon=3)
+    assert whole["t"].is_unique
+    pd.testing.assert_frame_equal(written, whole, check_dtype=False)
