@@ -9,8 +9,10 @@ text, which only CSV sources need.
 from __future__ import annotations
 
 import io
+from csv import QUOTE_NONE
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
@@ -75,8 +77,11 @@ def literal_labels(
     ``NA`` (North America) or a severity ``None`` was a missing target, and its rows were left
     out of training — the whole class, the run saying only "N missing target". In a column of
     text labels such a cell is a label; an empty cell stays a missing target. A column of
-    number labels (``0``/``1``) is left as read: there ``NA`` is a missing value. Costs a
-    second read of the target column, and only when it is text with missing values."""
+    number labels (``0``/``1``) is left as read: there ``NA`` is a missing value. So is an
+    unquoted ``NA`` among quoted labels (``"yes"``, ``"no"``, ``NA``): R's ``write.csv``, and
+    any writer that quotes text, writes a missing value so and a label ``NA`` quoted. Costs a
+    second read of the target column (a third for its quotes), and only when it is text with
+    missing values."""
     if isinstance(csv, Path) and (csv.is_dir() or csv.suffix.lower() in {".parquet", ".pq"}):
         return df, None
     if target not in df.columns:
@@ -88,6 +93,10 @@ def literal_labels(
     where = io.BytesIO(csv) if isinstance(csv, bytes) else csv
     written = pd.read_csv(where, usecols=[target], dtype=str, keep_default_na=False)[target]
     labels = missing.to_numpy() & written.ne("").to_numpy()
+    if labels.any():  # a writer that quotes its labels wrote an unquoted NA for a missing one
+        quoted = _quoted(csv, list(df.columns).index(target), len(df))
+        if quoted is not None and quoted[~missing.to_numpy()].any():
+            labels &= quoted
     if not labels.any():
         return df, None
     df = df.copy(deep=False)
@@ -98,6 +107,22 @@ def literal_labels(
         f"{source}: target '{target}' holds {shown}, which a CSV reader takes for missing "
         "values: read as class labels, as written (an empty cell is a missing target)"
     )
+
+
+def _quoted(csv: Path | bytes, position: int, rows: int) -> np.ndarray | None:
+    """Which cells of the column at ``position`` were written in quotes; ``None`` when that
+    cannot be told (read with quotes as characters, a quoted comma or line break moves the
+    cells: then every such cell is taken as a label, as before)."""
+    where = io.BytesIO(csv) if isinstance(csv, bytes) else csv
+    try:
+        raw = pd.read_csv(
+            where, usecols=[position], dtype=str, keep_default_na=False, quoting=QUOTE_NONE
+        ).iloc[:, 0]
+    except (ValueError, OSError):  # a quoted comma: another count of fields on its line
+        return None
+    if len(raw) != rows:
+        return None
+    return (raw.str.len().ge(2) & raw.str.startswith('"') & raw.str.endswith('"')).to_numpy()
 
 
 def _text(present: pd.Series) -> bool:

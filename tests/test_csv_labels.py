@@ -137,3 +137,32 @@ def test_the_routers_retrain_reads_a_csvs_labels_as_train_does(tmp_path: Path) -
     with Registry.open(root) as reg:
         newest = reg.list_versions("shop=s0")[0]
         assert newest.version == 2 and newest.n_rows == 60 and newest.schema.classes == LABELS
+
+
+def test_an_unquoted_na_among_quoted_labels_is_a_missing_target(tmp_path: Path) -> None:
+    """R's ``write.csv`` quotes text and writes a missing value as an unquoted ``NA`` (a label
+    ``NA`` quoted): such a file's unknown outcomes became a third class 'NA' beside "yes" and
+    "no", and a binary spec scored by roc_auc was refused ("cannot score this table's labels
+    (3 text labels: 'NA', 'no', 'yes')"). Now an unquoted NA among quoted labels is a
+    missing target, as pandas reads it, and a quoted "NA" still a label."""
+    rng = np.random.default_rng(0)
+    lines = ['"shop","x0","x1","region"']
+    for shop in ("s0", "s1"):
+        for i in range(80):
+            x0, x1 = rng.normal(size=2)
+            label = "NA" if i % 10 == 0 else '"yes"' if x0 > 0 else '"no"'
+            lines.append(f'"{shop}",{x0},{x1},{label}')
+    path = tmp_path / "from_r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    spec = {**SPEC, "metric": "roc_auc"}
+    summary = train(spec, path, tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2 and summary.rows_dropped == {"missing_target": 16}
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("shop=s0").schema.classes == ["no", "yes"]
+
+    lines[1] = lines[1].rsplit(",", 1)[0] + ',"NA"'  # a label NA, as R writes one: quoted
+    path.write_text("\n".join(lines) + "\n")
+    table, read = prepare(Spec.model_validate(SPEC), path)
+    assert read["region"].tolist()[0] == "NA" and read["region"].isna().sum() == 15
+    (said,) = [w for w in table.extra["warnings"] if "target 'region'" in w]
+    assert "'NA' (1 row(s))" in said
