@@ -113,6 +113,9 @@ def plan_run(
     for it). Everything here is batched queries over the keys being trained, never per
     partition."""
     require_same_keys(reg, spec)
+    if resume is not None and changed_only and not spec_edits:  # as the run started: `train
+        # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
+        spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))
     todo = table if only is None else table.select(only)
     production = reg.store.production_info([*todo.keys, FALLBACK_KEY])
     options: dict[str, Any] = dict(notes)
@@ -127,6 +130,7 @@ def plan_run(
             made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
             changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
         options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
+        options |= {"spec_edits": True} if spec_edits else {}
         todo = todo.select(changed)
     if only is not None:  # the count people read; the digest a resume checks its keys by
         options |= {"only": len(only), "only_sha256": keys_digest(only)}

@@ -271,6 +271,34 @@ def test_a_run_failed_before_every_partition_had_an_outcome_is_resumable(
     assert report(root)[0] == 0
 
 
+def test_a_flagged_retrain_under_an_edited_spec_resumes_as_it_started(tmp_path: Path) -> None:
+    """`retrain --when degraded` is a changed-only run of the flagged partitions (and, after
+    an edit of the spec, of those whose newest version another spec made). Stopped midway,
+    doctor advised resuming it "with the same --partitions" alone, which the resume refused
+    ("started with --changed-only"); and resumed with --changed-only, it left the partitions
+    not yet retrained out as unchanged, and completed. Now the advice names --changed-only,
+    and the resume retrains them all, as the run set out to."""
+    root = tmp_path / "reg"
+    data = linear_frame(12, 30)
+    train(SPEC, data, root, backend="local")
+    edited = {**SPEC, "candidates": [{"estimator": "sklearn.linear_model.Ridge",
+                                      "params": {"alpha": [0.1, 10.0]}}]}  # fmt: skip
+    keys = [f"pid={p}" for p in range(12)]
+    with pytest.raises(OSError, match="No space left"):
+        train(edited, data, root, backend=_StopsAfterFirstChunk(), only=keys, changed_only=True,
+              spec_edits=True)  # fmt: skip
+    _, out = report(root)
+    (problem,) = [p for p in out["problems"] if p["kind"] == "unfinished_run"]
+    assert "with the same --partitions (12) and --changed-only" in problem["message"]
+    with Registry.open(root) as reg:
+        assert sum(reg.store.latest_versions(keys).values()) < 24  # some not retrained yet
+    train(edited, data, root, backend="local", resume=problem["run_id"], only=keys,
+          changed_only=True)  # fmt: skip
+    with Registry.open(root) as reg:
+        assert set(reg.store.latest_versions(keys).values()) == {2}
+    assert report(root)[0] == 0
+
+
 def test_the_resume_advice_names_the_database_and_store_as_given(tmp_path: Path) -> None:
     """A registry in a database and a store apart from any directory: the advice named its
     URL as ``--registry`` (a directory), unquoted, without ``--artifacts`` — run as given it

@@ -27,7 +27,9 @@ def _unfinished(run: Run, lost: int, where: str) -> Problem:
     named = run.options.get("only")
     also = (
         " with the same --append data" if run.options.get("append")
-        else f" with the same --partitions ({named})" if named is not None
+        else f" with the same --partitions ({named})"
+        + (" and --changed-only" if run.options.get("changed_only") else "")
+        if named is not None
         else " --changed-only" if run.options.get("changed_only") else ""
     )  # fmt: skip
     advice = f"finish it with: manymodels train SPEC DATA{where} --resume {run.run_id}" + also
