@@ -388,7 +388,10 @@ def _output(
                 label[p * horizon : (p + 1) * horizon] = found[0].tolist()
                 threshold[p * horizon : (p + 1) * horizon] = found[1]
         # of one type in every chunk, a chunk without a label too (forecast_select.label_dtype)
-        out["decision_label"] = pd.array(label, dtype=label_dtype)
+        try:
+            out["decision_label"] = pd.array(label, dtype=label_dtype)
+        except (TypeError, ValueError):  # versions of other class types ('yes' beside 1)
+            out["decision_label"] = label
         out["decision_threshold"] = threshold
     schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))

@@ -273,3 +273,31 @@ def test_a_forecast_csv_writes_sub_second_times_alike_and_whole(
     whole = forecast(root, horizon=3)
     assert whole["t"].is_unique
     pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+
+
+def test_a_forecast_of_versions_with_labels_of_two_types(tmp_path: Path) -> None:
+    """One pump's classes are 0/1, the other's 'no'/'yes' (two specs' versions in one
+    registry): the labels' type of the first deciding version could not hold the other's
+    labels; the forecast still has them all, as written."""
+    from manymodels.samples import sensor_readings
+
+    spec = {
+        "name": "pumps", "task": "classification", "partition_by": ["asset"],
+        "target": "failure_within_24h", "time_column": "ts",
+        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    data = sensor_readings(n_assets=2, readings=120)
+    first, second = sorted(data["asset"].unique())
+    assert train(spec, data[data.asset == first], root, backend="local").run.n_trained == 1
+    words = data[data.asset == second].assign(
+        failure_within_24h=lambda d: d["failure_within_24h"].map({0: "no", 1: "yes"})
+    )
+    worded = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000},
+                                   "positive": "yes"}}  # fmt: skip
+    assert train(worded, words, root, backend="local").run.n_trained == 1
+    labels = forecast(root, horizon=3)["decision_label"].tolist()
+    assert set(labels[:3]) <= {0, 1} and set(labels[3:]) <= {"no", "yes"}, labels
