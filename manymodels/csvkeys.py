@@ -78,8 +78,9 @@ def literal_labels(
     out of training — the whole class, the run saying only "N missing target". In a column of
     text labels such a cell is a label; an empty cell stays a missing target. A column of
     number labels (``0``/``1``) is left as read: there ``NA`` is a missing value. So is an
-    unquoted ``NA`` among quoted labels (``"yes"``, ``"no"``, ``NA``): R's ``write.csv``, and
-    any writer that quotes text, writes a missing value so and a label ``NA`` quoted. Costs a
+    unquoted ``NA`` where every label is quoted (``"yes"``, ``"no"``, ``NA``): R's
+    ``write.csv``, and any writer that quotes all text, writes a missing value so and a label
+    ``NA`` quoted (a writer that quotes only what needs it, a label with a comma, does not). Costs a
     second read of the target column (a third for its quotes), and only when it is text with
     missing values."""
     if isinstance(csv, Path) and (csv.is_dir() or csv.suffix.lower() in {".parquet", ".pq"}):
@@ -95,7 +96,7 @@ def literal_labels(
     labels = missing.to_numpy() & written.ne("").to_numpy()
     if labels.any():  # a writer that quotes its labels wrote an unquoted NA for a missing one
         quoted = _quoted(csv, list(df.columns).index(target), len(df))
-        if quoted is not None and quoted[~missing.to_numpy()].any():
+        if quoted is not None and quoted[~missing.to_numpy()].all():  # every label quoted
             labels &= quoted
     if not labels.any():
         return df, None

@@ -16,6 +16,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
+from manymodels.csvkeys import literal_labels
 from manymodels.data import prepare
 from manymodels.monitoring import store
 from manymodels.pipeline import train
@@ -166,3 +167,12 @@ def test_an_unquoted_na_among_quoted_labels_is_a_missing_target(tmp_path: Path) 
     assert read["region"].tolist()[0] == "NA" and read["region"].isna().sum() == 15
     (said,) = [w for w in table.extra["warnings"] if "target 'region'" in w]
     assert "'NA' (1 row(s))" in said
+
+
+def test_a_label_quoted_for_its_quote_leaves_an_unquoted_na_a_label(tmp_path: Path) -> None:
+    """A writer that quotes only a label that needs it (one holding a quote) quotes nothing
+    else: its unquoted NA is the label written, as in a file without quotes."""
+    path = tmp_path / "some_quoted.csv"
+    path.write_text('region,x\n"say ""hi""",1\nNA,2\nEU,3\n')
+    df, said = literal_labels(path, pd.read_csv(path), "region", source=str(path))
+    assert df["region"].tolist() == ['say "hi"', "NA", "EU"] and said is not None
