@@ -207,6 +207,8 @@ def train(
         found = table_notes(table)
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
+        if (notes or {}).get("warnings"):  # the caller's (the router's reading of an upload)
+            found["warnings"] = [*(notes or {})["warnings"], *found.get("warnings", [])]
         notes = {**(notes or {}), **found}
         wanted, absent = wanted_keys(table, only, spec.partition_by, skip_absent=skip_absent)
         if absent:

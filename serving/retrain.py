@@ -60,6 +60,7 @@ class RetrainPlan:
     target: RetrainTarget
     data: UploadedData
     mode: RetrainMode = "append"
+    warnings: tuple[str, ...] = ()  # what reading the upload made of some cells: the run's too
 
 
 class Retrainer:
@@ -119,6 +120,7 @@ class Retrainer:
         fmt: str,
         filename: str | None = None,
         mode: RetrainMode = "append",
+        warnings: tuple[str, ...] = (),
     ) -> RetrainPlan:
         """Check the rows (a ``DataError`` names what is wrong) and store them; blocking.
 
@@ -130,7 +132,8 @@ class Retrainer:
         table = training_frame(frame, target, kept=kept)
         data = to_parquet(table)
         sha, size = self.service.registry.artifacts.put(data)
-        return RetrainPlan(target, UploadedData(sha, size, len(table), fmt, filename), mode)
+        uploaded = UploadedData(sha, size, len(table), fmt, filename)
+        return RetrainPlan(target, uploaded, mode, warnings)
 
     def run(self, plan: RetrainPlan, *, job_id: str | None = None) -> RetrainResult:
         """Retrain on exactly the stored bytes (verified by sha256); the body of job
@@ -140,6 +143,7 @@ class Retrainer:
         frame = pd.read_parquet(io.BytesIO(reg.artifacts.get(data.sha256)))
         tag = {JOB_NOTE: job_id} if job_id is not None else {}
         notes = {"uploaded_data_sha256": data.sha256, "uploaded_data_rows": data.rows, **tag}
+        notes |= {"warnings": list(plan.warnings)} if plan.warnings else {}
         try:
             summary = train(
                 plan.target.spec, frame, reg, backend=self._backend(), only=[key],

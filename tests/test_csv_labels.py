@@ -138,6 +138,9 @@ def test_the_routers_retrain_reads_a_csvs_labels_as_train_does(tmp_path: Path) -
     with Registry.open(root) as reg:
         newest = reg.list_versions("shop=s0")[0]
         assert newest.version == 2 and newest.n_rows == 60 and newest.schema.classes == LABELS
+        # and the run says so, as train's does (it said nothing: the warning was dropped)
+        said = reg.get_run(newest.run_id).options.get("warnings", [])
+        assert any("posted.csv: target 'region' holds" in w for w in said), said
 
 
 def test_an_unquoted_na_among_quoted_labels_is_a_missing_target(tmp_path: Path) -> None:

@@ -134,10 +134,11 @@ async def retrain(
         mode = "append" if target.spec.time_column else "replace"
     await run_in_threadpool(_refuse_if_busy, jobs, target.key)
     classes = target.spec.target if target.spec.task == "classification" else None
-    frame, fmt, filename = await _read_table(request, classes)
+    frame, fmt, filename, said = await _read_table(request, classes)
     plan = await run_in_threadpool(
-        retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode
-    )
+        retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode,
+        warnings=(said,) if said else (),
+    )  # fmt: skip
     job_id = new_job_id()
     try:
         job = await run_in_threadpool(
@@ -203,10 +204,11 @@ def _refuse_if_busy(jobs: JobManager, key: str) -> None:
 
 async def _read_table(
     request: Request, classes: str | None = None
-) -> tuple[pd.DataFrame, str, str | None]:
-    """The posted rows as a DataFrame, the format they came in, and the file's name; a CSV's
-    ``classes`` column (a classifier's target) with its labels as written, as train reads them
-    (``NA``, ``None``: labels, not missing values)."""
+) -> tuple[pd.DataFrame, str, str | None, str | None]:
+    """The posted rows as a DataFrame, the format they came in, the file's name, and what
+    reading it made of some cells: a CSV's ``classes`` column (a classifier's target) with its
+    labels as written, as train reads them (``NA``, ``None``: labels, not missing values), said
+    in the run's warnings as train says it."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
         body = await request.body()
@@ -215,7 +217,7 @@ async def _read_table(
         except ValidationError as e:
             errors = [_located(err) for err in e.errors(include_url=False)]
             raise RequestValidationError(errors) from None
-        return await run_in_threadpool(pd.DataFrame.from_records, rows), "json", None
+        return await run_in_threadpool(pd.DataFrame.from_records, rows), "json", None, None
     if kind == "multipart/form-data":
         async with request.form(max_files=1, max_fields=10) as form:
             upload = form.get("file")
@@ -223,8 +225,8 @@ async def _read_table(
                 raise DataError("send the table as a file in the multipart field 'file'")
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
-        frame, fmt = await run_in_threadpool(_read_file, data, filename, classes)
-        return frame, fmt, filename
+        frame, fmt, said = await run_in_threadpool(_read_file, data, filename, classes)
+        return frame, fmt, filename, said
     raise HTTPException(
         415,
         'send the rows as JSON {"rows": [...]} (Content-Type: application/json) or as a '
@@ -243,19 +245,19 @@ def _located(error: Any) -> dict[str, Any]:
 
 def _read_file(
     data: bytes, filename: str | None, classes: str | None = None
-) -> tuple[pd.DataFrame, str]:
-    """Parquet by its magic bytes (or name), CSV otherwise."""
+) -> tuple[pd.DataFrame, str, str | None]:
+    """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning."""
     suffix = PurePosixPath(filename or "").suffix.lower()
     fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
     if not data.strip():
         raise DataError("the uploaded file is empty")
     try:
         if fmt == "parquet":
-            return pd.read_parquet(io.BytesIO(data)), fmt
-        frame = pd.read_csv(io.BytesIO(data))
+            return pd.read_parquet(io.BytesIO(data)), fmt, None
+        frame, said = pd.read_csv(io.BytesIO(data)), None
         if classes is not None:
-            frame = literal_labels(data, frame, classes, source=filename or "the file")[0]
-        return frame, fmt
+            frame, said = literal_labels(data, frame, classes, source=filename or "the file")
+        return frame, fmt, said
     except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
