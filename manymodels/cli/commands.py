@@ -12,6 +12,7 @@ import typer
 
 from manymodels.cli import backup, forecast, interop, intro, registry, schedule, train, trust
 from manymodels.cli import monitor as monitoring
+from manymodels.cli import retrain as retraining
 from manymodels.cli.errors import Group
 from serving.command import serve  # typer only; FastAPI loads when the command runs
 
@@ -44,6 +45,6 @@ app.command()(interop.export)
 app.command("import")(interop.import_model)
 app.command()(monitoring.monitor)
 app.command()(monitoring.actuals)
-app.command()(monitoring.retrain)
+app.command()(retraining.retrain)
 app.command("export-registry")(backup.export_registry)
 app.command("import-registry")(backup.import_registry)

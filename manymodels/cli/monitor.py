@@ -1,5 +1,6 @@
-"""The monitoring commands: ``monitor`` (partitions worst first), ``actuals`` (observed values
-in, live accuracy out) and ``retrain --when`` (retrain only what the monitor flags).
+"""The monitoring commands: ``monitor`` (partitions worst first) and ``actuals`` (observed
+values in, live accuracy out); ``retrain --when``, which trains what they flag, is
+``cli.retrain``.
 
 The numbers come from ``manymodels.monitoring``: drift is the largest PSI over features (less
 its sampling noise) between a version's training rows and the rows routers sampled from its
@@ -10,25 +11,21 @@ naive answer's error on the same rows.
 from __future__ import annotations
 
 import math
-import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import typer
 
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
-    Backend,
     JsonOpt,
     RegistryDbOpt,
     RegistryOpt,
     open_checked,
     open_registry,
-    repeated_flags,
 )
 
-Trigger = Literal["drifted", "stale", "degraded", "changed"]
 SortBy = Literal["drift", "error", "naive", "age", "key"]
 
 DriftOpt = Annotated[
@@ -51,7 +48,7 @@ MaxDataAgeOpt = Annotated[
 ]
 
 
-def _thresholds(**values: Any) -> Any:
+def thresholds(**values: Any) -> Any:
     from manymodels.monitoring.report import Thresholds
 
     return Thresholds(**values)
@@ -295,151 +292,3 @@ def _versions(column: Any, data: Path) -> Any:
             "answered; leave the column out for production's)"
         )
     return numbers.astype("int64")
-
-
-def retrain(
-    spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
-    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
-    when: Annotated[
-        list[str],
-        typer.Option(
-            help="drifted | stale | degraded | changed (repeat: any of them). 'changed' "
-            "(data fingerprint differs) stands alone.",
-        ),
-    ],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    drift_threshold: DriftOpt = 0.25,
-    error_ratio: ErrorRatioOpt = 1.5,
-    naive_ratio: NaiveRatioOpt = 1.0,
-    min_actuals: MinActualsOpt = 20,
-    max_age_days: MaxAgeOpt = 30.0,
-    max_data_age_days: MaxDataAgeOpt = None,
-    append: Annotated[
-        bool, typer.Option(help="DATA holds new rows only (as train --append).")
-    ] = False,
-    backend: Annotated[Backend, typer.Option(help="auto | ray | local (as train).")] = "auto",
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            help="List the flagged partitions; train nothing (DATA is not read: partitions "
-            "it lacks are listed too, and left out by the run)."
-        ),
-    ] = False,
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-    resume: Annotated[
-        str | None,
-        typer.Option(
-            help="Finish this run, killed or interrupted: the partitions flagged "
-            "now and those it finished must be those it started with."
-        ),
-    ] = None,
-) -> None:
-    """Retrain only the partitions the monitor flags.
-
-    Through the usual lifecycle: each new version is a challenger to production under the
-    spec's promotion policy, recorded as a run with its history. A flagged partition whose
-    data is unchanged since its newest version is left out (the same rows would give the
-    same model again), and counted."""
-    from manymodels.exceptions import DataError, RunInterrupted
-
-    kinds = get_args(Trigger)
-    bad = [w for w in when if w not in kinds]
-    if bad:  # as click words a bad choice, one value at a time (it printed a Python list)
-        choices = ", ".join(repr(k) for k in kinds)
-        raise DataError(f"--when: {bad[0]!r} is not one of {choices}")
-    triggers = set(when)
-    if "changed" in triggers and len(triggers) > 1:
-        raise DataError("--when changed stands alone (run once per kind)")
-    only: list[str] | None = None
-    if triggers != {"changed"}:
-        only = flagged_keys(registry, registry_db, artifacts, triggers, _thresholds(
-            drift=drift_threshold, error_ratio=error_ratio, naive_ratio=naive_ratio,
-            min_actuals=min_actuals, max_age_days=max_age_days,
-            max_data_age_days=max_data_age_days,
-        ))  # fmt: skip
-        if resume is not None and not dry_run:  # what it set out to train: flagged, or done
-            with open_checked(registry, registry_db, artifacts) as reg:
-                only = sorted(set(only) | reg.store.recorded_keys(resume))
-        if not only or dry_run:
-            _nothing(only or [], triggers, json_out=json_out)
-            return
-    elif dry_run:
-        raise DataError(
-            "--dry-run needs drifted, stale or degraded (changed is decided by training)"
-        )
-    from manymodels.cli.train import _report
-    from manymodels.pipeline import train as run_train
-    from manymodels.spec import Spec
-
-    # opened, not created: only `train` starts a registry, so a mistyped path is an error.
-    # changed_only with the flagged keys too: a flagged partition whose rows are those its
-    # newest version was trained on would be trained into the same model again, a new
-    # version at every retrain while it stays flagged; it is left out and counted instead,
-    # unless the spec was edited since (spec_edits): then it is not the same model.
-    # The flags that flag the same partitions again, which `doctor` and an interrupted run
-    # name to finish it: the run records the keys' digest, not the keys.
-    flags = [w for trigger in sorted(triggers) for w in ("--when", trigger)]
-    for flag, value, default in [
-        ("--drift-threshold", drift_threshold, 0.25), ("--error-ratio", error_ratio, 1.5),
-        ("--naive-ratio", naive_ratio, 1.0), ("--min-actuals", min_actuals, 20),
-        ("--max-age-days", max_age_days, 30.0), ("--max-data-age-days", max_data_age_days, None),
-    ]:  # fmt: skip
-        flags += [flag, f"{value:g}"] if value != default and value is not None else []
-    flags += ["--append"] if append else []
-    words = ["manymodels", "retrain", str(spec), str(data)]
-    words += [*repeated_flags(registry, registry_db, artifacts), *flags]
-    try:
-        with open_checked(registry, registry_db, artifacts) as reg:
-            summary = run_train(
-                Spec.from_toml(spec), data, reg, backend=backend, only=only,
-                changed_only=True, spec_edits=only is not None, append=append,
-                signer=reg.signer, skip_absent=True, resume=resume,
-                notes={"retrain": shlex.join(flags)},
-            )  # fmt: skip
-    except RunInterrupted as e:
-        typer.echo(
-            f"interrupted: run {e.run_id} keeps what it committed; finish it with: "
-            f"{shlex.join([*words, '--resume', e.run_id])}",
-            err=True,
-        )
-        raise typer.Exit(130) from None
-    warn_not_in_data(summary.run.options, data)
-    _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
-
-
-def warn_not_in_data(options: dict[str, Any], data: Path) -> None:
-    """One ``warning:`` line for the flagged partitions ``data`` holds no row of: they were
-    left out (a store that closed stays flagged; it no longer stops the others' retrain)."""
-    absent = options.get("not_in_data")
-    if absent:
-        shown = ", ".join(absent["first"]) + (
-            " …" if absent["count"] > len(absent["first"]) else ""
-        )
-        typer.echo(
-            f"warning: {absent['count']} flagged partition(s) have no rows in {data}, "
-            f"not retrained: {shown}",
-            err=True,
-        )
-
-
-def flagged_keys(
-    registry: Path, db_url: str | None, artifacts: str | None, triggers: set[str], limits: Any
-) -> list[str]:
-    """The partitions the monitor flags for ``triggers`` (``retrain --when``, the scheduler)."""
-    from manymodels.monitoring import report
-
-    with open_registry(registry, db_url, artifacts) as reg:
-        return report.flagged(reg, triggers, limits)
-
-
-def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:
-    from manymodels import console
-
-    if json_out:
-        console.print_json({"selected": keys, "when": sorted(triggers), "trained": False})
-    elif keys:
-        typer.echo("\n".join(keys))
-    else:
-        typer.echo(f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}")

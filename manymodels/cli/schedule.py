@@ -238,7 +238,7 @@ def _flagged(
     (training decides)."""
     if set(when) & {"changed", "all"}:
         return None
-    from manymodels.cli.monitor import flagged_keys
+    from manymodels.cli.retrain import flagged_keys
     from manymodels.monitoring.report import Thresholds
 
     return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
