@@ -35,6 +35,7 @@ from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.registry.runs import taken_over_message
 from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
+from manymodels.signing import global_refusal
 from manymodels.spec import Spec
 from manymodels.store_outage import stop_if_down
 from manymodels.training import Result, global_tasks, train_chunk, train_fallback
@@ -300,7 +301,12 @@ def _global_phase(
                 continue
             if kind not in views:
                 views[kind] = view(source, spec, kind).table
-            fit = rescore_global(views[kind], spec, reg.artifacts, record, seen)
+            refused = global_refusal(reg.signer, record)
+            if refused is not None:
+                fit = GlobalFit(record["label"], record["estimator"], dict(record["params"]),
+                                error=refused)  # fmt: skip
+            else:
+                fit = rescore_global(views[kind], spec, reg.artifacts, record, seen)
             fits.append(replace(fit, transform=kind))
     else:
         source = table
@@ -327,6 +333,8 @@ def _global_phase(
         record = {"label": f.label, "estimator": f.estimator, "params": f.params}
         record["transform"] = f.transform
         record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
+        if reg.signer is not None and f.sha256 is not None:  # what a later retrain loads
+            record["signature"] = reg.signer.sign_global(f.sha256)
         record |= {"through": f.through} if f.through is not None else {}
         record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
         tally.global_models.append(record)

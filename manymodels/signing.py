@@ -161,6 +161,42 @@ class Signer:
                 "digests: its registry row was altered; refusing to load it"
             )
 
+    def sign_global(self, artifact_sha256: str) -> str:
+        """The signature of a global model a run fitted (its run's ``options["global"]``
+        record): a retrain of named partitions loads that artifact by the sha256 the record
+        names, which no version's signature covers."""
+        return f"{SCHEME}:{self.key_id}:{self._global_mac(artifact_sha256)}"
+
+    def verify_global(self, signature: object, artifact_sha256: str) -> None:
+        """Return if ``signature`` vouches for the global model ``artifact_sha256`` under this
+        key, else raise ``BadSignature`` (missing, another key's, or wrong)."""
+        short = artifact_sha256[:12]
+        if not isinstance(signature, str):
+            raise UnsignedVersion(
+                f"global model {short} is not signed and a signing key is set: refusing to "
+                "load it (a full training run fits and signs the global models again)"
+            )
+        key_id = key_id_of(signature)
+        if key_id is not None and key_id != self.key_id:
+            raise BadSignature(
+                f"global model {short} is signed with another key (id {key_id[:8]}, this "
+                f"key's is {self.key_id}): refusing to load it"
+            )
+        scheme, _, rest = signature.partition(":")
+        mac = rest.partition(":")[2]
+        expected = self._global_mac(artifact_sha256)
+        if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
+            raise BadSignature(
+                f"the signature of global model {short} does not match its sha256: its run's "
+                "record was altered; refusing to load it"
+            )
+
+    def _global_mac(self, artifact_sha256: str) -> str:
+        # its own prefix: no version's message ("manymodels-v1/-v2\n…") reads the same, so a
+        # version's signature is never a global model's, nor the other way round
+        message = f"manymodels-global-v1\n{artifact_sha256}"
+        return hmac.digest(self.key, message.encode("utf-8"), "sha256").hex()
+
     def upgrade(
         self,
         signature: str | None,
@@ -251,3 +287,18 @@ def unverified_warning(signed_by: str | None, signer: Signer | None, where: str)
         f"registry {where} holds signed versions (key id {signed_by}) but no signing key is "
         f"set: signatures are NOT checked (set {ENV_SIGNING_KEY} or {ENV_SIGNING_KEY_FILE})"
     )
+
+
+def global_refusal(signer: Signer | None, record: Mapping[str, Any]) -> str | None:
+    """Why a retrain of named partitions must not load the global model a run's record
+    (``options["global"]``) names, with a signing key: the record lives in the runs table,
+    which the key does not guard, so a database writer could point its sha256 at a pickle of
+    their own — unpickled by the retrain, and signed into each version that chose it.
+    ``None``: no key, or the key vouches for the record."""
+    if signer is None:
+        return None
+    try:
+        signer.verify_global(record.get("signature"), str(record.get("sha256")))
+    except BadSignature as e:
+        return f"{type(e).__name__}: {e}"
+    return None

@@ -1,0 +1,134 @@
+"""Signed global models: a retrain of named partitions loads the global models of its spec's
+newest full run by the sha256 that run's record (``runs.options["global"]``) names. No
+version's signature covers that record, so with a signing key it carries a signature of its
+own, and a retrain never unpickles a global model the key does not vouch for.
+
+The forgery is the one ``test_signing`` makes of a version row, made of the run's record: a
+pickle that creates a tripwire directory when unpickled, stored under its own sha256, and the
+record pointed at it, as someone who can write the database and the store (not read the key)
+would do. Before the record was signed, every retrain through the router ran that pickle in
+the router's process (and signed each version that chose it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from factories import RIDGE, linear_frame, spec_dict
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.signing import Signer
+from serving.local import running_server
+from serving.settings import Settings
+
+SIGNER = Signer(b"a-signing-key-of-32-characters!!")
+SPEC = spec_dict(
+    promotion={"policy": "if_better"},
+    fallback={"enabled": False},
+    candidates=[{"estimator": RIDGE}, {"estimator": RIDGE, "scope": "global"}],
+)
+PART = "pid=0"
+
+
+class Tripwire:
+    """Unpickling this creates the directory ``path``: proof that forged bytes ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (str(self.path),))
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """3 partitions trained with the key, by a full run that fitted one global model."""
+    root = tmp_path / "reg"
+    train(SPEC, linear_frame(3, 30), root, backend="local", signer=SIGNER)
+    return root
+
+
+def global_records(root: Path) -> dict[str, list[dict[str, Any]]]:
+    with sqlite3.connect(root / "registry.db") as conn:
+        found = conn.execute("SELECT run_id, options_json FROM runs").fetchall()
+    return {run_id: json.loads(text).get("global", []) for run_id, text in found}
+
+
+def forge_global(root: Path, tripwire: Path, *, keep_signature: bool) -> str:
+    """Point the full run's global model record at a malicious pickle; its signature is kept
+    (it then vouches for another sha256) or removed."""
+    with Registry.open(root) as reg:
+        sha, size = reg.artifacts.put(pickle.dumps(Tripwire(tripwire)))
+    with sqlite3.connect(root / "registry.db") as conn:
+        for run_id, text in conn.execute("SELECT run_id, options_json FROM runs").fetchall():
+            options = json.loads(text)
+            for record in options.get("global", []):
+                record |= {"sha256": sha, "size": size}
+                if not keep_signature:
+                    record.pop("signature", None)
+            conn.execute(
+                "UPDATE runs SET options_json = ? WHERE run_id = ?", (json.dumps(options), run_id)
+            )
+    return sha
+
+
+def new_rows() -> Any:
+    df = linear_frame(3, 30, seed=1)
+    return df[df.pid == 0].assign(t=df["t"] + 30)
+
+
+def test_a_retrain_rescores_the_global_model_its_key_signed(root: Path) -> None:
+    (full,) = global_records(root).values()
+    assert full[0]["signature"].startswith(f"hmac-sha256-v2:{SIGNER.key_id}:")
+    summary = train(SPEC, new_rows(), root, backend="local", signer=SIGNER, only=[PART])
+    retrain = global_records(root)[summary.run.run_id]
+    assert retrain[0].get("error") is None, retrain
+    assert retrain[0]["sha256"] == full[0]["sha256"]
+
+
+@pytest.mark.parametrize("keep_signature", [True, False], ids=["altered", "unsigned"])
+def test_a_retrain_never_loads_a_forged_global_model(
+    root: Path, tmp_path: Path, keep_signature: bool
+) -> None:
+    tripwire = tmp_path / "tripwire"
+    forge_global(root, tripwire, keep_signature=keep_signature)
+    summary = train(SPEC, new_rows(), root, backend="local", signer=SIGNER, only=[PART])
+    assert not tripwire.exists()
+    assert summary.run.n_trained == 1  # on its local candidate
+    (record,) = global_records(root)[summary.run.run_id]
+    assert record["sha256"] is None and "refusing to load it" in record["error"], record
+    with Registry.open(root, signer=SIGNER) as reg:
+        reg.load_model(PART, 2)  # signed, and not the forgery
+
+
+def test_a_router_retrain_never_loads_a_forged_global_model(root: Path, tmp_path: Path) -> None:
+    """Over real HTTP, as the README's retrain example posts: the job succeeds on the
+    partition's own candidates, and the forged pickle never runs in the router."""
+    tripwire = tmp_path / "tripwire"
+    forge_global(root, tripwire, keep_signature=True)
+    token = "a-router-admin-token"
+    settings = Settings(registry=root, signer=SIGNER, admin_token=token, retrain_backend="local")
+    body = {"rows": json.loads(new_rows().to_json(orient="records"))}
+    auth = {"Authorization": f"Bearer {token}"}
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+        r = http.post(f"/v1/partitions/{PART}/retrain", json=body, headers=auth)
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60  # a bound for "does not hang", not a timing
+        while True:
+            job = http.get(f"/v1/jobs/{r.json()['job_id']}", headers=auth).json()
+            if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert job["status"] == "succeeded", job
+    assert not tripwire.exists()
+    records = global_records(root)[job["run_id"]]
+    assert "does not match its sha256" in records[0]["error"]
