@@ -87,6 +87,12 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
     return BackupSummary(str(target), *summary)
 
 
+# The member types an export writes (tarfile's regular file, never sparse). ``TarInfo.isreg``
+# also accepts GNU sparse and contiguous files, and a pax sparse file is a regular one with a
+# sparse map: a sparse member of 1 MB in the tar made the import write 2 GiB of zeros before
+# its sha256 could be checked.
+_PLAIN = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE})
+_KINDS = {tarfile.GNUTYPE_SPARSE: "sparse", tarfile.CONTTYPE: "contiguous"}
 _MAX_MANIFEST = 256 * 1024 * 1024  # ~150 bytes per artifact: far beyond 100,000 partitions
 
 
@@ -141,6 +147,13 @@ def _read_manifest(
         found = by_name.get(name)
         if found is None:
             raise BadBackup(f"{backup}: member {name} is missing (the file is incomplete)")
+        if found.isreg() and (found.type not in _PLAIN or found.issparse()):
+            kind = "sparse" if found.issparse() else _KINDS.get(found.type, "special")
+            raise BadBackup(
+                f"{backup}: member {name} is a {kind} file, "
+                "which an export never writes: refusing it unread (a sparse member of a few "
+                "bytes in the tar can claim terabytes of zeros)"
+            )
         if not found.isreg() or found.size != entry["size"]:
             raise BadBackup(
                 f"{backup}: member {name} is not the file its manifest lists (size "

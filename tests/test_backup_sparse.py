@@ -1,0 +1,69 @@
+"""A backup whose member is a sparse file is refused unread (``manymodels.restore``).
+
+``TarInfo.isreg`` accepts sparse members, and reading one yields its holes as zeros: a tar of
+10 KB holding a pax sparse member that claims 64 MiB made ``import-registry`` write 64 MiB
+(a GNU sparse member of 1.2 MB, 2 GiB in 27 s; a claim of terabytes fills the disk) before the
+member's sha256 could be found wrong. An export never writes a sparse member.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.backup import MANIFEST, export_registry
+from manymodels.cli import app
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+CLAIMED = 64 << 20  # bytes of zeros the member claims; the tar holds 1 KB of it
+
+
+def sparse_member(name: str, size: int) -> tuple[tarfile.TarInfo, bytes]:
+    """A GNU sparse file (pax format 1.0, as ``tar --sparse --format=pax`` writes it) of
+    ``size`` bytes: one data byte at its end, a hole before it."""
+    data = f"1\n{size - 1}\n1\n".encode().ljust(512, b"\0") + b"\0"
+    info = tarfile.TarInfo("GNUSparseFile.0/member")
+    info.size = len(data)
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(size),
+    }
+    return info, data
+
+
+def test_a_sparse_member_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+    good = tmp_path / "good.tar"
+    with Registry.open(root) as reg:
+        export_registry(reg, good)
+    digest = "0" * 64  # the sha256 check would come only after the whole member was written
+    name = f"artifacts/{digest}"
+    bomb = tmp_path / "bomb.tar"
+    with tarfile.open(good) as old, tarfile.open(bomb, "w", format=tarfile.PAX_FORMAT) as new:
+        for info in old.getmembers():
+            data = old.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == MANIFEST:
+                manifest = json.loads(data)
+                manifest["members"][name] = {"sha256": digest, "size": CLAIMED}
+                data = json.dumps(manifest).encode()
+                info.size = len(data)
+            new.addfile(info, io.BytesIO(data))
+        info, data = sparse_member(name, CLAIMED)
+        new.addfile(info, io.BytesIO(data))
+    assert bomb.stat().st_size < 2 * good.stat().st_size  # a few KB more than the backup
+
+    target = tmp_path / "restored"
+    result = CliRunner().invoke(app, ["import-registry", str(bomb), "--registry", str(target)])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and f"member {name} is a sparse file" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.tar", "good.tar", "reg"]
