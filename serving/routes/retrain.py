@@ -225,7 +225,8 @@ async def _read_table(
                 raise DataError("send the table as a file in the multipart field 'file'")
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
-        frame, fmt, said = await run_in_threadpool(_read_file, data, filename, classes)
+        limit = request.app.state.settings.max_body_bytes
+        frame, fmt, said = await run_in_threadpool(_read_file, data, filename, limit, classes)
         return frame, fmt, filename, said
     raise HTTPException(
         415,
@@ -244,15 +245,18 @@ def _located(error: Any) -> dict[str, Any]:
 
 
 def _read_file(
-    data: bytes, filename: str | None, classes: str | None = None
+    data: bytes, filename: str | None, limit: int, classes: str | None = None
 ) -> tuple[pd.DataFrame, str, str | None]:
-    """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning."""
+    """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning.
+    ``limit``: the body limit, which bounds the values a Parquet file may decode to
+    (``_refuse_parquet_bomb``)."""
     suffix = PurePosixPath(filename or "").suffix.lower()
     fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
     if not data.strip():
         raise DataError("the uploaded file is empty")
     try:
         if fmt == "parquet":
+            _refuse_parquet_bomb(data, limit)
             return pd.read_parquet(io.BytesIO(data)), fmt, None
         frame, said = pd.read_csv(io.BytesIO(data)), None
         if classes is not None:
@@ -261,3 +265,20 @@ def _read_file(
     except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
+
+
+def _refuse_parquet_bomb(data: bytes, limit: int) -> None:
+    """Refuse (``DataError``) a Parquet file that decodes to more values than a CSV within
+    the body limit could hold (each CSV value takes a byte at least), read from its footer
+    before any page is decoded. Run-length and dictionary encoding let a small file claim
+    any number of rows: a 1 MB file of 50 million constant rows took the router to 8 GB."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    values = meta.num_rows * max(meta.num_columns, 1)
+    if values > limit:
+        raise DataError(
+            f"the uploaded Parquet file holds {meta.num_rows:,} rows of {meta.num_columns} "
+            f"column(s), {values:,} values: more than the {limit:,} a CSV within the body "
+            "limit can hold; post fewer rows at a time"
+        )

@@ -1,0 +1,67 @@
+"""A retrain upload that is small on the wire but huge once read is refused before it is read.
+
+The body limit (``max_body_bytes``) bounds what a JSON or CSV body can hold, but a Parquet
+file's run-length and dictionary encodings let a few bytes claim any number of rows: a 1 MB
+file of 50 million constant rows took a real router from 260 MB to 8 GB of memory before
+any check ran. The router now reads the file's footer first and refuses a file of more values
+than a CSV within the body limit could hold (each CSV value takes a byte at least).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from routerkit import KEY, TOKEN, admin
+
+from serving.local import running_server
+from serving.settings import Settings
+
+LIMIT = 64 * 1024  # the body limit of the router under test: small, so the file is too
+
+
+def constant_rows(n: int) -> bytes:
+    """``n`` rows of one week's sales, as Parquet: a few KB however large ``n`` is."""
+    frame = pd.DataFrame(
+        {
+            "week": np.full(n, np.datetime64("2025-03-10", "ns")),
+            "price": np.full(n, 2.05),
+            "deal": np.ones(n, dtype=np.int64),
+            "feat": np.ones(n, dtype=np.int64),
+            "units": np.full(n, 1544.0),
+        }
+    )
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False, compression="zstd")
+    return out.getvalue()
+
+
+def test_a_parquet_file_claiming_more_values_than_the_body_limit_is_refused(
+    registry_path: Path,
+) -> None:
+    settings = Settings(
+        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
+    )
+    bomb = constant_rows(1_000_000)  # 5,000,000 values
+    assert len(bomb) < LIMIT // 2  # well within the body limit on the wire
+    small = constant_rows(3)
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            files={"file": ("rows.parquet", bomb, "application/octet-stream")},
+            headers=admin(),
+        )
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert "holds 1,000,000 rows of 5 column(s), 5,000,000 values" in detail, detail
+        assert f"more than the {LIMIT:,}" in detail
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        ok = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            files={"file": ("rows.parquet", small, "application/octet-stream")},
+            headers=admin(),
+        )
+        assert ok.status_code == 202, ok.text  # a file of a few rows is read as before
