@@ -23,14 +23,17 @@ from typing import Any
 import httpx
 import pytest
 from factories import RIDGE, linear_frame, spec_dict
+from typer.testing import CliRunner
 
+from manymodels.cli import app
 from manymodels.pipeline import train
 from manymodels.registry import Registry
-from manymodels.signing import Signer
+from manymodels.signing import ENV_SIGNING_KEY, Signer
 from serving.local import running_server
 from serving.settings import Settings
 
-SIGNER = Signer(b"a-signing-key-of-32-characters!!")
+KEY = "a-signing-key-of-32-characters!!"
+SIGNER = Signer(KEY.encode())
 SPEC = spec_dict(
     promotion={"policy": "if_better"},
     fallback={"enabled": False},
@@ -108,6 +111,25 @@ def test_a_retrain_never_loads_a_forged_global_model(
     assert record["sha256"] is None and "refusing to load it" in record["error"], record
     with Registry.open(root, signer=SIGNER) as reg:
         reg.load_model(PART, 2)  # signed, and not the forgery
+
+
+def test_sign_signs_the_global_models_of_a_registry_trained_without_a_key(
+    tmp_path: Path,
+) -> None:
+    """A registry trained before a key was set: its retrains leave the unsigned global model
+    out until ``manymodels sign`` vouches for it, as for its versions."""
+    root = tmp_path / "reg"
+    train(SPEC, linear_frame(3, 30), root, backend="local")
+    result = CliRunner().invoke(app, ["sign", "--registry", str(root)], env={ENV_SIGNING_KEY: KEY})
+    assert result.exit_code == 0, result.output
+    assert "signed 3 version(s) and 1 global model(s)" in result.output
+    (full,) = global_records(root).values()
+    assert full[0]["signature"] == SIGNER.sign_global(full[0]["sha256"])
+    summary = train(SPEC, new_rows(), root, backend="local", signer=SIGNER, only=[PART])
+    (record,) = global_records(root)[summary.run.run_id]
+    assert record.get("error") is None and record["sha256"] == full[0]["sha256"], record
+    again = CliRunner().invoke(app, ["sign", "--registry", str(root)], env={ENV_SIGNING_KEY: KEY})
+    assert "signed 0 version(s) with key" in again.output  # nothing left unsigned
 
 
 def test_a_router_retrain_never_loads_a_forged_global_model(root: Path, tmp_path: Path) -> None:

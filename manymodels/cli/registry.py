@@ -221,7 +221,8 @@ def sign(
     'manymodels doctor' first, and sign only a registry you trust. A signature in the old
     format (which did not cover the feature schema) is re-signed when it verifies with the
     key; any other signature already there is never replaced; versions whose signature does
-    not verify make this command exit 1.
+    not verify make this command exit 1. The unsigned records of the global models runs
+    fitted (which a retrain of some partitions loads) are signed too.
     """
     from manymodels import console
     from manymodels.exceptions import BadSignature
@@ -235,6 +236,7 @@ def sign(
         raise typer.Exit(2)
     with open_registry(registry, registry_db, artifacts, signer=key) as reg:
         signed = reg.sign_unsigned()
+        globals_signed = reg.sign_global_models()
         bad = 0
         for r in reg.version_digests():
             try:
@@ -247,10 +249,11 @@ def sign(
     if json_out:
         console.print_json(
             {"key_id": key.key_id, "signed": [{"key": k, "version": v} for k, v in signed],
-             "bad_signatures": bad}
+             "bad_signatures": bad, "global_models_signed": globals_signed}
         )  # fmt: skip
     else:
-        typer.echo(f"signed {len(signed)} version(s) with key {key.key_id}")
+        also = f" and {globals_signed} global model(s)" if globals_signed else ""
+        typer.echo(f"signed {len(signed)} version(s){also} with key {key.key_id}")
     if bad:
         doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
         typer.echo(

@@ -173,6 +173,15 @@ class ModelAccess:
             raise RegistryError("no signing key is set: nothing to sign with")
         return self.store.sign_unsigned(self.signer)
 
+    def sign_global_models(self) -> int:
+        """Sign the unsigned records of the global models runs fitted (those a retrain of
+        some partitions loads); returns how many. Like ``sign_unsigned``, it vouches for them
+        as they are now."""
+        if self.signer is None:
+            raise RegistryError("no signing key is set: nothing to sign with")
+        self.require_writable("cannot sign it")
+        return self.store.sign_global_records(self.signer)
+
     def _require_servable(self, record: ModelVersion) -> None:
         """Raise ``ArtifactError`` unless every reader could load ``record``: checked as they
         check before loading (signature, sha256, a trusted format, its global members), with

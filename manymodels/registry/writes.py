@@ -10,6 +10,7 @@ together or not at all.
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -201,6 +202,39 @@ class WritesMixin(AliasMovesMixin):
                 )
                 _mark_signed(conn, signer)
         return signed
+
+    def sign_global_records(self, signer: Signer) -> int:
+        """Sign the global model records of runs (``options["global"]``) that carry no
+        signature — recorded before a key was set, or before records were signed — in one
+        transaction; returns how many. A retrain with a key loads only a global model its
+        record's signature vouches for (``signing.global_refusal``). A record that has a
+        signature is never re-signed, as for versions."""
+        c = t.runs.c
+        q = select(c.run_id, c.options_json).where(c.options_json.like('%"global"%'))
+        with self._begin() as conn:
+            params: list[dict[str, Any]] = []
+            count = 0
+            for run_id, text in conn.execute(q):
+                options = json.loads(text)
+                records = options.get("global")
+                if not isinstance(records, list):
+                    continue
+                fresh = [
+                    r for r in records
+                    if isinstance(r, dict) and r.get("sha256") and "signature" not in r
+                ]  # fmt: skip
+                for r in fresh:
+                    r["signature"] = signer.sign_global(str(r["sha256"]))
+                if fresh:
+                    params.append({"run": run_id, "text": json.dumps(options)})
+                    count += len(fresh)
+            if params:
+                conn.execute(
+                    update(t.runs).where(c.run_id == bindparam("run"))
+                    .values(options_json=bindparam("text")),
+                    params,
+                )  # fmt: skip
+        return count
 
     def prune_versions(
         self, keep: int, *, dry_run: bool = False, moved_since: str | None = None
