@@ -22,6 +22,7 @@ from typing import Any
 
 from manymodels.exceptions import TrainingError
 from manymodels.reaper import Reaper, owned_env
+from manymodels.secrets import secrets_withheld
 
 RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 RAY_WORKER_LOGGER = "ray._private.worker"
@@ -220,6 +221,7 @@ def _start(
             quiet_thread_note(),
             host_signal_handlers(),
             owned_env() as token,
+            secrets_withheld(),  # the key and tokens stay in this process (README)
         ):
             # A cluster we start dies with us, even when we are killed (see Reaper); started
             # first, as ray.init itself takes seconds to kill us in.

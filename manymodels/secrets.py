@@ -28,13 +28,32 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 logger = logging.getLogger("manymodels.secrets")
 
 RECHECK_SECONDS = 1.0  # how often a file of tokens is looked at (one stat) while in use
+
+SECRET_VARIABLES = ("MANYMODELS_SIGNING_KEY", "MANYMODELS_ADMIN_TOKEN", "MANYMODELS_READ_TOKEN")
+"""The variables that hold a secret itself (their ``_FILE`` twins hold a path)."""
+
+
+@contextmanager
+def secrets_withheld() -> Iterator[None]:
+    """The process's environment without ``SECRET_VARIABLES`` for the duration: every process
+    an embedded ``ray.init`` starts (GCS, raylet, workers) inherits the environment it sees,
+    and the signing key is checked in the driver precisely so that it never reaches a worker.
+    Restored after; another thread reading one of them meanwhile (seconds) finds it unset,
+    which is why only the edge reads them, once, before any Ray starts."""
+    held = {name: os.environ.pop(name) for name in SECRET_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        for name, value in held.items():
+            os.environ.setdefault(name, value)
 
 
 @dataclass(frozen=True)

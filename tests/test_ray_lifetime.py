@@ -14,6 +14,7 @@ leaves the host's own subprocesses alone. Those that start Ray run in a fresh in
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -279,3 +280,40 @@ def test_a_worker_the_host_forks_while_ray_runs_does_not_hold_the_reaper_open() 
     assert run.returncode == 0, run.stderr[-3000:]
     # was: -9, close waited 15 s for the reaper, then killed it before it reaped anything
     assert json.loads(run.stdout.splitlines()[-1]) == {"reaper": 0, "child_alive": True}
+
+
+# A driver holding the signing key and the router's tokens in its environment (how the CLI
+# and `manymodels serve` take them) starts embedded Ray and asks a worker what it sees.
+SECRETS_IN_WORKERS = r"""
+import json, os, ray
+from manymodels.execution import RayBackend
+
+SECRET_VARIABLES = ("MANYMODELS_SIGNING_KEY", "MANYMODELS_ADMIN_TOKEN", "MANYMODELS_READ_TOKEN")
+backend = RayBackend()
+@ray.remote
+def seen():
+    return {name: os.environ.get(name) for name in SECRET_VARIABLES}
+worker = ray.get(seen.remote())
+print(json.dumps({"worker": worker, "driver": {n: os.environ.get(n) for n in SECRET_VARIABLES}}))
+backend.close()
+"""
+
+
+@pytest.mark.slow
+def test_the_signing_key_and_tokens_never_reach_embedded_ray_workers() -> None:
+    """README: the key is checked in the driver, so it never travels to Ray workers. Every
+    process an embedded ``ray.init`` starts inherited the driver's environment: a worker read
+    MANYMODELS_SIGNING_KEY, and the admin and read tokens, from ``os.environ``."""
+    secrets = {
+        "MANYMODELS_SIGNING_KEY": "a-signing-key-of-32-characters!!",
+        "MANYMODELS_ADMIN_TOKEN": "an-admin-token",
+        "MANYMODELS_READ_TOKEN": "a-read-token",
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", SECRETS_IN_WORKERS],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **secrets},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["worker"] == dict.fromkeys(secrets), seen
+    assert seen["driver"] == secrets  # the driver's own environment is given back
