@@ -43,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.candidates import LastValueRegressor
+from manymodels.exceptions import ManyModelsError, first_line
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.features import is_numeric
 from manymodels.global_members import GlobalModels, linked, member_names
@@ -52,6 +53,7 @@ from manymodels.serialization import FORMATS, format_of
 from manymodels.signing import verify
 from manymodels.training.global_fit import GlobalModel, bind_key
 from serving.answer_text import joined_head
+from serving.errors import ModelNotServed
 
 if TYPE_CHECKING:
     from serving.v2_tensors import RowInputs
@@ -366,16 +368,26 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     shared = GlobalModels(
         registry.artifacts.get, registry.trusted_formats, _SHARED, _FORMATS, owner=what
     )
-    if schema.bound is not None:
-        model = shared(sha)
-        fmt = _FORMATS[sha]  # recorded with the model, in the same call
-    else:
-        data = registry.artifacts.get(sha)
-        model = deserialize(data, registry.trusted_formats, what=what)
-        names = member_names(model)
-        model = linked(model, shared)
-        fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
-    return serve(bind_key(model, schema.bound), key, version, schema, profile_json, fmt)
+    try:
+        if schema.bound is not None:
+            model = shared(sha)
+            fmt = _FORMATS[sha]  # recorded with the model, in the same call
+        else:
+            data = registry.artifacts.get(sha)
+            model = deserialize(data, registry.trusted_formats, what=what)
+            names = member_names(model)
+            model = linked(model, shared)
+            fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
+        model = bind_key(model, schema.bound)
+    except ManyModelsError:
+        raise
+    except Exception as e:  # verified bytes that do not load (a crafted skops file, a pickle
+        # of a library version this one cannot read): a 409 as for a tampered one, not a 500
+        raise ModelNotServed(
+            f"the artifact of partition '{key}' version {version} does not load "
+            f"({type(e).__name__}: {first_line(e)}); model not served"
+        ) from None
+    return serve(model, key, version, schema, profile_json, fmt)
 
 
 _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()

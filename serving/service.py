@@ -208,6 +208,9 @@ class ModelService(Resolver):
         except UntrustedArtifact as e:  # a pickle in a skops-only registry: never unpickled
             logger.error("refusing to serve %s v%d: %s", key, version, e)
             raise ModelNotServed(f"{e}; model not served") from e
+        except ModelNotServed as e:  # its artifact does not load (``load_served``)
+            logger.error("refusing to serve %s v%d: %s", key, version, e)
+            raise
         except ArtifactNotFound as e:
             logger.error("cannot serve %s v%d: %s", key, version, e)
             raise ModelNotServed(
