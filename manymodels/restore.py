@@ -131,9 +131,11 @@ def _read_manifest(
     except (tarfile.TarError, OSError, EOFError) as e:
         raise BadBackup(f"{backup} is truncated or damaged: {first_line(e)}") from e
     names = [i.name for i in infos]
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise BadBackup(f"{backup}: member {twice} appears twice; refusing an ambiguous backup")
+    seen: set[str] = set()
+    for name in names:  # one pass: ``names.count`` per name took hours over a million members
+        if name in seen:
+            raise BadBackup(f"{backup}: member {name} appears twice; refusing an ambiguous backup")
+        seen.add(name)
     by_name = dict(zip(names, infos, strict=True))
     info = by_name.get(MANIFEST)
     if info is None or not info.isreg() or info.size > _MAX_MANIFEST:
