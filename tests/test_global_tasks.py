@@ -230,3 +230,34 @@ def test_a_global_model_is_not_judged_on_days_it_learnt_from_longer_partitions(
     stamps = pd.DatetimeIndex(table.time).asi8
     for rows, predicted in groups:
         assert stamps[rows].max() < stamps[predicted].min()
+
+
+def test_a_global_classifier_survives_an_early_cutoff_of_one_class(tmp_path: Path) -> None:
+    """Short shops' validation starts on day 25, and every row before it is 'no': a fit on
+    those rows alone cannot be a classifier ("needs samples of at least 2 classes"), and that
+    one error of an extra fit dropped the global candidate for every shop, the long ones
+    included, which it had been fitted and scored for before ``time_groups``. The short
+    shops' rows are now left unscored by it, as when no row precedes their cutoff."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    frames = []
+    for k in range(8):
+        n = 30 if k % 2 == 0 else 60
+        x = rng.normal(size=n)
+        y = np.where(np.arange(n) < 25, "no", np.where(x > 0, "yes", "no"))
+        frames.append(pd.DataFrame({"shop": f"s{k}", "day": days[:n], "x": x, "y": y}))
+    s = global_spec(
+        task="classification", metric="accuracy", validation={"strategy": "last", "size": 5},
+        candidates=[
+            {"estimator": "sklearn.dummy.DummyClassifier"},
+            {"estimator": "sklearn.linear_model.LogisticRegression", "scope": "global"},
+        ],
+    )  # fmt: skip
+    summary = train_run(s, pd.concat(frames, ignore_index=True), tmp_path / "reg", backend="local")
+    (record,) = summary.run.options["global"]
+    assert record.get("error") is None and record["sha256"], record
+    with Registry(tmp_path / "reg") as reg:
+        for k in range(1, 8, 2):  # the long shops: the global candidate is scored
+            v = reg.get_version(f"shop=s{k}")
+            scored = [c for c in v.candidates if "(global)" in str(c.get("label"))]
+            assert scored and scored[0].get("score") is not None, v.candidates

@@ -163,6 +163,11 @@ def time_groups(
         rows = train[stamps[train] < level]
         if len(predicted) and len(rows):  # none before it: left unpredicted (unscored)
             out.append((rows, predicted))
+    if spec.task == "classification" and len(out) > 1:
+        # an early cutoff's rows may hold one class where the fold's hold several: a
+        # classifier cannot fit them, and that one error dropped the global candidate for
+        # every partition; such a cutoff's partitions are left unpredicted (unscored) instead
+        out = [(rows, p) for rows, p in out if len(np.unique(table.y[rows])) > 1] or out[-1:]
     return out
 
 
