@@ -23,7 +23,7 @@ from manymodels.csvkeys import literal_labels, padded_codes
 from manymodels.exceptions import DataError
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
-from manymodels.partition import PartitionedTable, refuse_long_keys, split
+from manymodels.partition import PartitionedTable, group_rows, refuse_long_keys, split
 from manymodels.spec import Spec
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
     DataSource,
@@ -169,6 +169,7 @@ def drop_bad_rows(
         kept = df.assign(**converted)
         if spec.target in kept.columns:
             kept[spec.target] = kept[spec.target].where(~bad)
+        kept[BAD_ROW] = np.asarray(bad, dtype=bool)  # ``checked`` moves it to the attrs
         return kept, counted
     return df.assign(**converted)[~bad], counted
 
@@ -226,8 +227,11 @@ def checked(
     included) and the dropped counts; errors name ``source``."""
     refuse_repeated_columns(df, source, _read_by_role(df, spec))
     bad_rows: dict[str, int] = {}
+    kept_bad = None
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)
+        if BAD_ROW in df.columns:  # rows kept in place for the lags (``drop_bad_rows``)
+            kept_bad = df.pop(BAD_ROW).to_numpy(dtype=bool)
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         _refuse_continuous_labels(df[spec.target], source=source)
@@ -239,6 +243,8 @@ def checked(
         if spec.calendar:
             df = add_calendar(df, spec, source=source)
             features = [*features, *spec.calendar_columns]
+    if kept_bad is not None and len(kept_bad) == len(df):
+        df.attrs[BAD_ROW] = kept_bad  # row-aligned with ``df``: ``prepare`` leaves them out
     return df, cols, features, bad_rows
 
 
@@ -282,6 +288,7 @@ def prepare(
     refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
+        table = _leave_out_bad_rows(table, spec, df)
     # the time series' warnings (``_add_time_series``) are kept beside the columns'
     as_read = [w for w in (padded, labels) if w]  # what the CSV reader made of some cells
     warnings = [*as_read, *cols.warnings, *table.extra.get("warnings", [])]
@@ -372,6 +379,31 @@ def calendar_parts(
         )
     values = timefeatures.calendar_values(times, list(dict.fromkeys(parts.values())))
     return {name: values[part] for name, part in parts.items()}
+
+
+BAD_ROW = "\0bad_row"
+"""The column (then ``attrs`` entry) marking the rows ``bad_rows = "drop"`` kept in place."""
+
+
+def _leave_out_bad_rows(table: PartitionedTable, spec: Spec, df: pd.DataFrame) -> PartitionedTable:
+    """The rows ``bad_rows = "drop"`` kept in place for the lags (``drop_bad_rows``) with
+    their lags, rolling statistics and changes missing, so training leaves them out as
+    ``undefined_lags`` whatever ``missing_target`` says: their target is missing only because
+    it was dropped, and ``missing_target = "error"`` failed their partition on it ("target
+    'y' has 1 missing value(s)"), where the spec asked for the row to be dropped."""
+    mask = df.attrs.get(BAD_ROW)
+    derived = [*spec.lag_columns, *spec.rolling_columns, *spec.change_columns]
+    if mask is None or not mask.any() or not derived:
+        return table
+    order = group_rows(df, spec.partition_by, time_column=spec.time_column).order
+    bad = np.asarray(mask)[order]  # the table's rows are ``df``'s in this order (``split``)
+    at = [table.features.index(c) for c in derived]
+    X = table.X.copy()
+    if isinstance(X, pd.DataFrame):
+        X.iloc[np.flatnonzero(bad), at] = np.nan
+    else:
+        X[np.ix_(bad, at)] = np.nan
+    return replace(table, X=X)
 
 
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:

@@ -753,6 +753,7 @@ def test_bad_rows_drop_keeps_the_periods_that_lags_and_changes_count(tmp_path: P
     expected = pd.DataFrame({
         "y_lag1": blank["y"].shift(1), "y_lag2": blank["y"].shift(2), "x_change": blank["x"].diff()
     })  # fmt: skip
+    expected.loc[[10, 14]] = np.nan  # the kept rows' own: left out whatever missing_target says
     pd.testing.assert_frame_equal(got[list(expected)], expected, check_dtype=False)
     assert table.extra["bad_rows_dropped"] == {"x": 1, "y": 1}
     summary = train(spec, words, tmp_path / "reg", backend="local")
@@ -760,3 +761,27 @@ def test_bad_rows_drop_keeps_the_periods_that_lags_and_changes_count(tmp_path: P
         # rows 0-1 (no lags), 10 and 14 (stray words), 11-12 and 15-16 (lags or change reach them)
         assert reg.get_version("pid=0").n_rows == n - 8
     assert summary.run.options["bad_rows_dropped"] == {"x": 1, "y": 1}
+
+
+def test_bad_rows_drop_with_lags_drops_under_missing_target_error(tmp_path: Path) -> None:
+    """With lags, a stray-word row stays in its place without a target (469cfc8); under
+    ``missing_target = "error"`` that dropped target failed the partition ("target 'y' has 1
+    missing value(s)"), where ``bad_rows = "drop"`` asked for the row to be left out — as it
+    was before. It is left out again; a genuinely empty target still fails its partition."""
+    n = 20
+    days = pd.date_range("2024-01-01", periods=n)
+    df = pd.DataFrame({"pid": np.repeat([0, 1], n), "t": np.tile(days, 2),
+                       "x": np.tile(np.arange(n) * 1.0, 2),
+                       "y": np.tile(np.arange(n) * 10.0 + 3, 2)})  # fmt: skip
+    words = df.astype({"y": object})
+    words.loc[10, "y"] = "n/a"  # pid 0: a stray word
+    words.loc[n + 10, "y"] = None  # pid 1: an empty cell
+    spec = Spec.model_validate({
+        "name": "s", "partition_by": ["pid"], "target": "y", "time_column": "t",
+        "features": ["x"], "lags": [1], "bad_rows": "drop", "missing_target": "error",
+        "min_rows": 5, "candidates": [{"estimator": RIDGE}],
+    })  # fmt: skip
+    summary = train(spec, words, tmp_path / "reg", backend="local")
+    assert [f.key for f in summary.failures] == ["pid=1"]  # the empty cell's partition only
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=0").n_rows == n - 3  # row 0 (no lag), 10 and 11
