@@ -48,7 +48,7 @@ from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
-from manymodels.forecast_select import PRODUCTION, Selection, select
+from manymodels.forecast_select import PRODUCTION, Selection, label_fits, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import Steps, build_steps, future_table
 from manymodels.labels import thresholded
@@ -388,9 +388,10 @@ def _output(
                 label[p * horizon : (p + 1) * horizon] = found[0].tolist()
                 threshold[p * horizon : (p + 1) * horizon] = found[1]
         # of one type in every chunk, a chunk without a label too (forecast_select.label_dtype)
-        try:
+        fits = label_fits(label_dtype)  # pandas casts 0 to '0' and True to 1 silently
+        if all(v is None or fits(v) for v in label):
             out["decision_label"] = pd.array(label, dtype=label_dtype)
-        except (TypeError, ValueError):  # versions of other class types ('yes' beside 1)
+        else:  # versions of other class types ('yes' beside 1): kept as written
             out["decision_label"] = label
         out["decision_threshold"] = threshold
     schemas = [r.schema for r in records]

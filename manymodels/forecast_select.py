@@ -11,10 +11,11 @@ layout, without a level asked for); the forecast then reads them again a chunk a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
@@ -145,6 +146,22 @@ def second_digits(schema: FeatureSchema) -> int:
     if any(n % 1000 for n in nanos):
         return 9
     return 6 if any(nanos) else 0
+
+
+def label_fits(dtype: str) -> Callable[[Any], bool]:
+    """Whether a label is of ``label_dtype``'s type itself: ``pd.array`` would turn another
+    version's 0 into '0' under "string" (and True into 1 under "Int64") without a word."""
+    if dtype == "boolean":
+        return lambda v: isinstance(v, bool | np.bool_)
+    if dtype == "Int64":
+        return lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+    if dtype == "Float64":
+        return lambda v: (
+            isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
+        )
+    if dtype == "string":
+        return lambda v: isinstance(v, str)
+    return lambda v: True
 
 
 def label_dtype(classes: Sequence[Any] | None) -> str:

@@ -301,3 +301,31 @@ def test_a_forecast_of_versions_with_labels_of_two_types(tmp_path: Path) -> None
     assert train(worded, words, root, backend="local").run.n_trained == 1
     labels = forecast(root, horizon=3)["decision_label"].tolist()
     assert set(labels[:3]) <= {0, 1} and set(labels[3:]) <= {"no", "yes"}, labels
+
+
+def test_a_forecast_keeps_numeric_labels_after_text_ones(tmp_path: Path) -> None:
+    """As above with the text-labelled pump first in key order: the labels' type ("string")
+    came from it, and pandas turned the other pump's 0/1 into '0'/'1' without a word (the
+    test above covers only the order in which the cast fails). Now both are as written."""
+    from manymodels.samples import sensor_readings
+
+    spec = {
+        "name": "pumps", "task": "classification", "partition_by": ["asset"],
+        "target": "failure_within_24h", "time_column": "ts",
+        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    data = sensor_readings(n_assets=2, readings=120)
+    first, second = sorted(data["asset"].unique())
+    words = data[data.asset == first].assign(
+        failure_within_24h=lambda d: d["failure_within_24h"].map({0: "no", 1: "yes"})
+    )
+    worded = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000},
+                                   "positive": "yes"}}  # fmt: skip
+    assert train(worded, words, root, backend="local").run.n_trained == 1
+    assert train(spec, data[data.asset == second], root, backend="local").run.n_trained == 1
+    labels = forecast(root, horizon=3)["decision_label"].tolist()
+    assert set(labels[:3]) <= {"no", "yes"} and set(labels[3:]) <= {0, 1}, labels
