@@ -23,8 +23,17 @@ from manymodels.csvkeys import literal_labels, padded_codes
 from manymodels.exceptions import DataError
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
-from manymodels.partition import PartitionedTable, group_rows, refuse_long_keys, split
+from manymodels.partition import PartitionedTable, refuse_long_keys, split
 from manymodels.spec import Spec
+from manymodels.stray_values import (
+    BAD_ROW,
+    MOSTLY_TEXT_WARNING,
+    check_not_stray_text,
+    drop_bad_rows,
+    is_numeric,
+    leave_out_bad_rows,
+    numeric_share,
+)
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
     DataSource,
     column_hint,
@@ -70,16 +79,16 @@ def resolve_columns(
             "or rolling in the spec would derive some)"
         )
 
-    text = [c for c in features if not _is_numeric(df[c])]
+    text = [c for c in features if not is_numeric(df[c])]
     declared = set(spec.categorical or [])
     for col in text:
         if col not in declared:
-            _check_not_stray_text(df[col], col, role="feature", source=source)
+            check_not_stray_text(df[col], col, role="feature", source=source)
     warnings = []
     if spec.categorical is None:
         categorical = [*text, *(c for c in features if c in categories and c not in text)]
         for col in text:
-            share = _numeric_share(df[col])
+            share = numeric_share(df[col])
             if share >= MOSTLY_TEXT_WARNING:
                 warnings.append(
                     f"feature '{col}' holds numbers in {share:.0%} of its rows and text in the "
@@ -99,106 +108,17 @@ def resolve_columns(
             raise DataError(
                 f"{source}: feature '{col}' is a datetime; name it as time_column instead"
             )
-    if spec.task == "regression" and not _is_numeric(df[spec.target]):
+    if spec.task == "regression" and not is_numeric(df[spec.target]):
         if len(df) and df[spec.target].isna().all():  # JSON nulls: no numbers, no dtype either
             raise DataError(
                 f"{source}: target '{spec.target}' is missing in every one of the {len(df)} row(s)"
             )
-        _check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
+        check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "
             f"(found dtype {df[spec.target].dtype})"
         )
     return Columns(features=list(features), categorical=categorical, warnings=warnings)
-
-
-MOSTLY_NUMERIC = 0.9
-"""A text column whose values parse as numbers at least this often is numbers with a typo."""
-MOSTLY_TEXT_WARNING = 0.5
-"""A text feature whose values parse as numbers at least this often (but less than
-``MOSTLY_NUMERIC``) is one-hot encoded as asked, with a warning naming it."""
-
-
-def _numeric_share(s: pd.Series) -> float:
-    """The share of present values that parse as numbers (0 for datetimes and categoricals)."""
-    if ptypes.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-        return 0.0
-    present = s.dropna()
-    if present.empty:
-        return 0.0
-    return float(pd.to_numeric(present, errors="coerce").notna().mean())
-
-
-def drop_bad_rows(
-    df: pd.DataFrame, spec: Spec, *, source: str
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """``bad_rows = "drop"``: rows whose value in a numeric column (a regression target, a
-    feature not declared categorical) is a stray word are left out; the column becomes
-    numeric. With lags, rolling statistics or changes, which read the rows before, such a row
-    stays in its place without a target (and the stray word missing), so training leaves it
-    out while the rows after it keep their periods. Returns the rows kept and, per column,
-    how many were dropped."""
-    declared = set(spec.categorical or [])
-    roles = {*spec.partition_by, spec.target, spec.time_column}
-    features = spec.features or [c for c in df.columns if c not in roles]
-    columns = [c for c in features if c not in declared and c in df.columns]
-    if spec.task == "regression" and spec.target in df.columns:
-        columns.append(spec.target)
-    bad = np.zeros(len(df), dtype=bool)
-    counts: dict[str, int] = {}
-    converted: dict[str, pd.Series] = {}
-    for col in columns:
-        s = df[col]
-        if _is_numeric(s) or _numeric_share(s) < MOSTLY_NUMERIC:
-            continue  # numbers already, or text meant as text
-        parsed = pd.to_numeric(s, errors="coerce")
-        stray = (parsed.isna() & s.notna()).to_numpy()
-        counts[col] = int((stray & ~bad).sum())
-        bad |= stray
-        converted[col] = parsed
-    if not counts:
-        return df, {}
-    if bad.all():
-        raise DataError(f"{source}: every row holds a stray word in a numeric column")
-    counted = {c: n for c, n in counts.items() if n}
-    if spec.time_column and (spec.lags or spec.rolling or spec.changes):
-        # a row's target is the lag of the rows after it, and its features their changes'
-        # previous values: removing it shifted every lag after it by a period (the row after
-        # it took the target two periods back as its lag 1). It stays, as a row without a
-        # target (left out of training, as an empty cell is; the lags reading it missing)
-        kept = df.assign(**converted)
-        if spec.target in kept.columns:
-            kept[spec.target] = kept[spec.target].where(~bad)
-        kept[BAD_ROW] = np.asarray(bad, dtype=bool)  # ``checked`` moves it to the attrs
-        return kept, counted
-    return df.assign(**converted)[~bad], counted
-
-
-def _check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -> None:
-    """A column of numbers with a few stray words (``"abc"``, ``"n/a"``) reads as text: as a
-    feature it would silently turn one-hot, and every later number sent to ``/predict`` be
-    refused. Name the first stray value instead."""
-    if ptypes.is_datetime64_any_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype):
-        return
-    present = s.dropna()
-    if present.empty:
-        return
-    parsed = pd.to_numeric(present, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    n_bad = int(bad.sum())
-    if n_bad == 0 or n_bad > (1 - MOSTLY_NUMERIC) * len(present):
-        return
-    first = int(np.flatnonzero(bad)[0])
-    row = int(s.index.get_loc(present.index[first])) if s.index.is_unique else None
-    where = f" in row {row + 1}" if isinstance(row, int) else ""
-    value = repr(present.iloc[first])
-    value = value if len(value) <= 40 else value[:37] + "..."
-    listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""
-    raise DataError(
-        f"{source}: {role} '{column}' holds numbers except {n_bad} value(s), the first "
-        f"{value}{where} (counting data rows from 1): fix or remove those rows "
-        f'(bad_rows = "drop" in the spec leaves them out){listed}'
-    )
 
 
 def _read_by_role(df: pd.DataFrame, spec: Spec) -> list[Any]:
@@ -211,10 +131,6 @@ def _named_columns(spec: Spec) -> list[str]:
     """The columns the spec names, in every role: each must be in the table."""
     named = [*spec.partition_by, spec.target, *(spec.features or []), *(spec.categorical or [])]
     return [*named, *(spec.changes or []), *([spec.time_column] if spec.time_column else [])]
-
-
-def _is_numeric(s: pd.Series) -> bool:
-    return bool(ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s))
 
 
 def checked(
@@ -288,7 +204,7 @@ def prepare(
     refuse_long_keys(table.keys, name)
     if spec.time_column:
         table = _add_time_series(table, spec, source=name)
-        table = _leave_out_bad_rows(table, spec, df)
+        table = leave_out_bad_rows(table, spec, df)
     # the time series' warnings (``_add_time_series``) are kept beside the columns'
     as_read = [w for w in (padded, labels) if w]  # what the CSV reader made of some cells
     warnings = [*as_read, *cols.warnings, *table.extra.get("warnings", [])]
@@ -379,31 +295,6 @@ def calendar_parts(
         )
     values = timefeatures.calendar_values(times, list(dict.fromkeys(parts.values())))
     return {name: values[part] for name, part in parts.items()}
-
-
-BAD_ROW = "\0bad_row"
-"""The column (then ``attrs`` entry) marking the rows ``bad_rows = "drop"`` kept in place."""
-
-
-def _leave_out_bad_rows(table: PartitionedTable, spec: Spec, df: pd.DataFrame) -> PartitionedTable:
-    """The rows ``bad_rows = "drop"`` kept in place for the lags (``drop_bad_rows``) with
-    their lags, rolling statistics and changes missing, so training leaves them out as
-    ``undefined_lags`` whatever ``missing_target`` says: their target is missing only because
-    it was dropped, and ``missing_target = "error"`` failed their partition on it ("target
-    'y' has 1 missing value(s)"), where the spec asked for the row to be dropped."""
-    mask = df.attrs.get(BAD_ROW)
-    derived = [*spec.lag_columns, *spec.rolling_columns, *spec.change_columns]
-    if mask is None or not mask.any() or not derived:
-        return table
-    order = group_rows(df, spec.partition_by, time_column=spec.time_column).order
-    bad = np.asarray(mask)[order]  # the table's rows are ``df``'s in this order (``split``)
-    at = [table.features.index(c) for c in derived]
-    X = table.X.copy()
-    if isinstance(X, pd.DataFrame):
-        X.iloc[np.flatnonzero(bad), at] = np.nan
-    else:
-        X[np.ix_(bad, at)] = np.nan
-    return replace(table, X=X)
 
 
 def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> PartitionedTable:
