@@ -148,6 +148,8 @@ def plan_run(
         lost = reg.store.run_outcomes(resume, status="lost", limit=1)
         if previous.status == "completed" and not lost:
             raise TrainingError(f"run {resume} is already completed; there is nothing to resume")
+        if previous.options.get("abandoned"):
+            raise TrainingError(f"run {resume} was abandoned ({previous.error}); start a new run")
         owner = previous.options.get("owner")
         mine = owner == me
         if previous.status == "running" and not mine and previous.owner_alive:

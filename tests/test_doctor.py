@@ -362,6 +362,63 @@ def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
     assert [p["run_id"] for p in out["problems"]] == [lossy.run.run_id]
 
 
+def test_a_killed_run_whose_data_moved_on_is_abandoned_and_doctor_is_clean(
+    tmp_path: Path,
+) -> None:
+    """A run killed before next week's rows replaced its data cannot be resumed (other data)
+    and no run on the new data does its work again: doctor exited 1 on it for ever, with no
+    way to give it up. `runs abandon` closes it, its reason recorded; doctor is clean, and a
+    resume of it is refused. A completed run, or one abandoned already, is not abandoned."""
+    root = tmp_path / "reg"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "doctor"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    data = tmp_path / "data.csv"
+    linear_frame(600, 30).to_csv(data, index=False)
+    proc = subprocess.Popen(
+        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        killed = _wait_for_running_run(root / "registry.db", other_than="")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    linear_frame(600, 31).to_csv(data, index=False)  # the data moved on
+    run = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(root), "--backend", "local"]
+    )
+    assert run.exit_code == 0, run.output
+    code, out = report(root)
+    assert code == 1 and [p["run_id"] for p in out["problems"]] == [killed], out
+
+    cli = CliRunner()
+    resume = ["train", str(spec), str(data), "--registry", str(root), "--backend", "local",
+              "--resume", killed]  # fmt: skip
+    assert "different data" in cli.invoke(app, resume).output
+    gave_up = cli.invoke(
+        app, ["runs", "abandon", killed, "--registry", str(root), "--reason", "data moved on"]
+    )
+    assert gave_up.exit_code == 0, gave_up.output
+    assert f"run {killed} abandoned (failed: abandoned: data moved on)" in gave_up.output
+    code, out = report(root)
+    assert code == 0 and out["problems"] == [], out
+    with Registry.open(root) as reg:
+        closed = reg.get_run(killed)
+        latest = reg.list_runs(limit=1)[0]
+    assert closed.status == "failed" and closed.options["abandoned"]["reason"] == "data moved on"
+    refused = cli.invoke(app, resume)
+    assert refused.exit_code != 0 and f"run {killed} was abandoned" in refused.output
+    again = cli.invoke(app, ["runs", "abandon", killed, "--registry", str(root)])
+    assert again.exit_code != 0 and "already abandoned" in again.output
+    done = cli.invoke(app, ["runs", "abandon", latest.run_id, "--registry", str(root)])
+    assert done.exit_code != 0 and "is completed with nothing left to finish" in done.output
+
+
 def _wait_for_running_run(db: Path, *, other_than: str, timeout: float = 120) -> str:
     """The id of a run the subprocess has started, once it has committed a partition."""
     deadline = time.monotonic() + timeout

@@ -332,6 +332,25 @@ def runs_list(
     views.runs_list(runs, lost, json_out=json_out)
 
 
+@runs_app.command("abandon")
+def runs_abandon(
+    run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list' or 'doctor').")],
+    reason: Annotated[str | None, typer.Option(help="Why, recorded on the run.")] = None,
+    registry: RegistryOpt = DEFAULT_REGISTRY,
+    registry_db: RegistryDbOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Give up on an unfinished run that cannot or need not be resumed.
+
+    For a run killed before its data moved on: `doctor` lists it until it is finished or
+    abandoned. What it committed stays; a `--resume` of it is then refused."""
+    from manymodels.run_abandon import abandon_run
+
+    with _open(registry, registry_db, artifacts) as reg:
+        run = abandon_run(reg, run_id, reason)
+    typer.echo(f"run {run.run_id} abandoned ({run.status}: {run.error})")
+
+
 @runs_app.command("show")
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list').")],

@@ -84,7 +84,7 @@ class ChecksMixin(StoreBase):
         partitions: still marked running (killed, or training now), interrupted, finished
         with partitions lost to infrastructure faults, or failed before every partition had an
         outcome (a registry write that failed mid-run: a full disk, a database gone; its row's
-        counts say how many it recorded)."""
+        counts say how many it recorded). Not a run given up on (``manymodels runs abandon``)."""
         rp = t.run_partitions.c
         lost = (
             select(rp.run_id, func.count().label("n"))
@@ -102,7 +102,8 @@ class ChecksMixin(StoreBase):
             .order_by(t.runs.c.started_at)
         )
         with self.engine.connect() as conn:
-            return [(run_entity(row), int(row[-1])) for row in conn.execute(q)]
+            runs = [(run_entity(row), int(row[-1])) for row in conn.execute(q)]
+        return [(run, n) for run, n in runs if not run.options.get("abandoned")]
 
     def count_runs(self) -> int:
         with self.engine.connect() as conn:

@@ -88,11 +88,17 @@ class RunsMixin(StoreBase):
         error: str | None = None,
         options: Mapping[str, Any] | None = None,
         owner: str | None = None,
+        seen: tuple[str, str | None] | None = None,
     ) -> Run:
         """Close a run; ``options`` are merged into the options it was created with. With
-        ``owner``, only while the run is still that process's (else ``RunTakenOver``)."""
+        ``owner``, only while the run is still that process's (else ``RunTakenOver``); with
+        ``seen``, only while its status and heartbeat are those the caller judged it by."""
         with self._begin() as conn:
             refuse_if_taken(conn, run_id, owner)
+            if seen is not None:
+                row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+                if row is not None and (row.status, row.heartbeat_at) != seen:
+                    raise RunTakenOver(f"run {run_id} changed while this process looked at it")
             values: dict[str, Any] = {"status": status, "ended_at": now(), "error": error}
             if options:
                 values["options_json"] = _merged(conn, run_id, options)

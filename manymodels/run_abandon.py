@@ -1,0 +1,45 @@
+"""Giving up on an unfinished run: ``manymodels runs abandon RUN_ID``.
+
+A run killed mid-way is finished by ``--resume``, but only on the spec and data it started
+with: once the data file has moved on (next week's rows) it cannot be resumed, and no later
+run on the new data counts as doing its work again (``doctor``'s ``_done_again`` compares
+the data's fingerprint). It then stayed a problem for ever — a ``doctor`` in cron exiting 1
+every night — with no way to say "leave it". Abandoning closes it as given up, the reason
+recorded: ``doctor`` no longer lists it, and a ``--resume`` of it is refused. What it
+committed stays (versions are never deleted here), as a failed run's does.
+"""
+
+from __future__ import annotations
+
+from manymodels.exceptions import DataError
+from manymodels.registry.client import Registry
+from manymodels.registry.engine import now
+from manymodels.registry.entities import Run
+from manymodels.tempnames import owner_pid
+
+
+def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
+    """Close the unfinished run ``run_id`` as abandoned; ``DataError`` for a run that is not
+    unfinished (completed, already abandoned) or still training (its process alive on this
+    machine, or beating elsewhere: stop it first). Conditional on the run's status and
+    heartbeat as read here (``RunTakenOver`` when a resume took it meanwhile)."""
+    reg.require_writable("abandon a run")
+    run = reg.get_run(run_id)
+    if run.options.get("abandoned"):
+        raise DataError(f"run {run_id} was already abandoned ({run.error})")
+    if run_id not in {r.run_id for r, _ in reg.unfinished_runs()}:
+        raise DataError(
+            f"run {run_id} is {run.status} with nothing left to finish: only an unfinished "
+            "run (as `manymodels doctor` lists them) is abandoned"
+        )
+    if run.status == "running" and not run.killed and (run.owner_alive or run.beating):
+        pid = owner_pid(run.options.get("owner"))
+        where = f"process {pid} on this machine" if run.owner_alive else "its process elsewhere"
+        raise DataError(f"run {run_id} is still training ({where}): stop it first")
+    why = reason.strip() if reason and reason.strip() else "by hand"
+    status = "failed" if run.status in ("running", "interrupted") else run.status
+    error = f"abandoned: {why}" if status == "failed" or not run.error else run.error
+    return reg.store.finish_run(
+        run_id, status, error=error, options={"abandoned": {"at": now(), "reason": why}},
+        seen=(run.status, run.heartbeat_at),
+    )  # fmt: skip
