@@ -8,9 +8,11 @@ workers do not have ``tests/`` on their path.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -262,3 +264,21 @@ def dead_process_tag() -> str:
     code = "from manymodels.tempnames import writer_tag; print(writer_tag())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """A child started inside takes Ctrl-C as a terminal would deliver it: SIGINT neither
+    ignored nor blocked in this thread, which a child would inherit across exec (a test
+    worker's libraries may have left either; CI once saw the child ignore the interrupt and
+    finish its run)."""
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    handler = signal.getsignal(signal.SIGINT)
+    if handler == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handler == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, handler)

@@ -359,7 +359,9 @@ def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     code, out = report(root)
-    assert [p["run_id"] for p in out["problems"]] == [lossy.run.run_id]
+    # the kill may also have cut an artifact's write short: a temp file --repair removes
+    left = [p for p in out["problems"] if p["kind"] != "temp_files"]
+    assert [p["run_id"] for p in left] == [lossy.run.run_id], out
 
 
 def test_a_killed_run_whose_data_moved_on_is_abandoned_and_doctor_is_clean(
@@ -393,8 +395,9 @@ def test_a_killed_run_whose_data_moved_on_is_abandoned_and_doctor_is_clean(
         app, ["train", str(spec), str(data), "--registry", str(root), "--backend", "local"]
     )
     assert run.exit_code == 0, run.output
-    code, out = report(root)
-    assert code == 1 and [p["run_id"] for p in out["problems"]] == [killed], out
+    code, out = report(root, "--repair")  # the kill may have left an artifact's temp file
+    runs = [p["run_id"] for p in out["problems"] if p["kind"] != "temp_files"]
+    assert code == 1 and runs == [killed], out
 
     cli = CliRunner()
     resume = ["train", str(spec), str(data), "--registry", str(root), "--backend", "local",

@@ -9,15 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_frame, spec_dict
+from factories import interruptible, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -236,7 +234,7 @@ def test_ctrl_c_prints_the_exact_resume_command_and_it_works(tmp_path: Path) -> 
     synthetic(n, 40).to_parquet(tmp_path / "big.parquet")
     spec, _ = write(tmp_path, linear_frame(1, 5))
     reg = tmp_path / "reg"
-    with _interruptible():
+    with interruptible():
         proc = subprocess.Popen(
             [BIN / "manymodels", "train", spec, tmp_path / "big.parquet", "--registry", reg,
              "--backend", "local"],
@@ -286,24 +284,6 @@ def _committed(db: Path) -> int:
             return int(conn.execute("select count(*) from model_versions").fetchone()[0])
     except sqlite3.Error:
         return 0
-
-
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    """A child started inside takes Ctrl-C as a terminal would deliver it: SIGINT neither
-    ignored nor blocked in this thread, which a child would inherit across exec (a test
-    worker's libraries may have left either; CI once saw the child ignore the interrupt and
-    finish its run)."""
-    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    handler = signal.getsignal(signal.SIGINT)
-    if handler == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        if handler == signal.SIG_IGN:
-            signal.signal(signal.SIGINT, handler)
 
 
 def test_every_partition_too_small_but_the_fallback_serving_them_is_a_success(

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import interruptible
 
 from manymodels.samples import synthetic
 
@@ -154,11 +155,12 @@ def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path)
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     slow = {**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "0"}
-    proc = subprocess.Popen(
-        [BIN / "manymodels", "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet",
-         "--when", "stale", "--max-age-days", "1", "--registry", reg, "--backend", "local"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow,
-    )  # fmt: skip
+    with interruptible():  # CI's test worker may have SIGINT ignored: the child inherits it
+        proc = subprocess.Popen(
+            [BIN / "manymodels", "retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet",
+             "--when", "stale", "--max-age-days", "1", "--registry", reg, "--backend", "local"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 300
         while not (blocked / "fitting").exists():
