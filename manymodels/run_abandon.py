@@ -15,7 +15,7 @@ from manymodels.exceptions import DataError
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
-from manymodels.tempnames import owner_pid
+from manymodels.tempnames import owner_pid, writer_tag
 
 
 def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
@@ -39,7 +39,10 @@ def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
     why = reason.strip() if reason and reason.strip() else "by hand"
     status = "failed" if run.status in ("running", "interrupted") else run.status
     error = f"abandoned: {why}" if status == "failed" or not run.error else run.error
+    # The run becomes this process's: one silent but alive elsewhere (paused, cut off from
+    # the database) that wakes is refused its next write (``RunTakenOver``), as after a
+    # resume, rather than recording versions into the abandoned run and closing it completed.
+    gave_up = {"abandoned": {"at": now(), "reason": why}, "owner": writer_tag()}
     return reg.store.finish_run(
-        run_id, status, error=error, options={"abandoned": {"at": now(), "reason": why}},
-        seen=(run.status, run.heartbeat_at),
-    )  # fmt: skip
+        run_id, status, error=error, options=gave_up, seen=(run.status, run.heartbeat_at)
+    )

@@ -345,6 +345,11 @@ def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
 def refuse_if_taken(conn: Connection, run_id: str, owner: str | None) -> None:
     """``RunTakenOver`` when another process now owns the run (``taken_from``)."""
     if (other := taken_from(conn, run_id, owner)) is not None:
+        if _options(conn, run_id).get("abandoned"):
+            raise RunTakenOver(
+                f"run {run_id} was abandoned (`manymodels runs abandon`) while this process "
+                "ran it: this process stopped and wrote nothing more to it"
+            )
         raise RunTakenOver(taken_over_message(run_id, other))
 
 

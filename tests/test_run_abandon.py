@@ -1,0 +1,39 @@
+"""``manymodels runs abandon`` against the process that ran the run: one silent elsewhere
+(paused, cut off from the database) may still be alive, and must not write into the run
+once it was given up."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from factories import make_run, other_machine_tag
+
+from manymodels.exceptions import RunTakenOver
+from manymodels.registry import Registry
+from manymodels.run_abandon import abandon_run
+
+
+def test_a_silent_process_that_wakes_cannot_reopen_or_complete_its_abandoned_run(
+    tmp_path: Path,
+) -> None:
+    """A run on another machine silent past ``SILENT_AFTER`` can be abandoned; its process,
+    paused rather than dead, then woke and closed it ``completed`` (error cleared, its
+    versions recorded into it): the abandoned run read as a finished one, and could become
+    the spec's current full run. Now its writes are refused as after a resume elsewhere."""
+    owner = other_machine_tag()
+    with Registry.open(tmp_path / "reg", create=True) as reg:
+        silent = dataclasses.replace(
+            make_run("r1"), started_at="2020-01-01T00:00:00+00:00", options={"owner": owner}
+        )
+        reg.store.create_run(silent)
+        assert abandon_run(reg, "r1", "its machine is gone").status == "failed"
+        assert reg.store.beat("r1", owner) is False  # its heartbeat stops
+        with pytest.raises(RunTakenOver, match="was abandoned"):
+            reg.store.record_run_options("r1", {"global": []}, owner=owner)
+        with pytest.raises(RunTakenOver, match="was abandoned"):
+            reg.store.finish_run("r1", "completed", owner=owner)
+        run = reg.get_run("r1")
+    assert run.status == "failed" and run.error == "abandoned: its machine is gone"
+    assert run.options["abandoned"]["reason"] == "its machine is gone"
