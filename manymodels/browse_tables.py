@@ -185,8 +185,17 @@ def run_detail(run: Run, lost: int) -> None:
         ("ended", run.ended_at or "—"),
         ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
                        f"{run.n_failed - lost} failed" + (f", {lost} lost" if lost else "")),
-    ] + ([("error", run.error)] if run.error else []):  # fmt: skip
+    ] + ([("error", run.error)] if run.error else []) + _abandoned(run):  # fmt: skip
         out.print(f"  {label:<11} {value}")
+
+
+def _abandoned(run: Run) -> list[tuple[str, str]]:
+    """When and why a run was given up (``runs abandon``): a failed run keeps the error it
+    failed with, and a completed one with lost partitions its status, so only this says it."""
+    gave_up = run.options.get("abandoned")
+    if not isinstance(gave_up, dict):
+        return []
+    return [("abandoned", f"{gave_up.get('at', '?')}: {gave_up.get('reason', '?')}")]
 
 
 def short(path: str) -> str:

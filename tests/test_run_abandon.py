@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 from factories import make_run, other_machine_tag
+from typer.testing import CliRunner
 
+from manymodels.cli import app
 from manymodels.exceptions import RunTakenOver
 from manymodels.registry import Registry
+from manymodels.registry.entities import PartitionOutcome
 from manymodels.run_abandon import abandon_run
 
 
@@ -37,3 +40,26 @@ def test_a_silent_process_that_wakes_cannot_reopen_or_complete_its_abandoned_run
         run = reg.get_run("r1")
     assert run.status == "failed" and run.error == "abandoned: its machine is gone"
     assert run.options["abandoned"]["reason"] == "its machine is gone"
+
+
+def test_runs_show_of_an_abandoned_run_does_not_ask_for_a_resume(tmp_path: Path) -> None:
+    """`runs show` of an abandoned run with lost partitions said "train them with --resume",
+    which is refused for it, and a failed run abandoned kept only its old error: nothing
+    shown said it was given up. Now the lost table says it was abandoned, and a line when
+    and why."""
+    root = tmp_path / "reg"
+    with Registry.open(root, create=True) as reg:
+        run = dataclasses.replace(
+            make_run("r1", n_partitions=1), options={"owner": other_machine_tag()}
+        )
+        reg.store.create_run(run)
+        lost = PartitionOutcome(
+            key="a", status="lost", error_type="WorkerDied", message="node gone"
+        )
+        reg.store.record("r1", [], [lost], libraries={})
+        reg.store.finish_run("r1", "failed", error="OSError: disk full")
+        abandon_run(reg, "r1", "nobody needs it")
+    shown = CliRunner().invoke(app, ["runs", "show", "r1", "--registry", str(root)])
+    assert shown.exit_code == 0, shown.output
+    assert "--resume" not in shown.output and "the run was abandoned" in shown.output
+    assert "nobody needs it" in shown.output, shown.output

@@ -103,8 +103,11 @@ def runs_show(
     browse_tables.run_detail(run, n_lost)
     if failed:
         console.outcomes_table(failed, title="failed partitions")
-    if lost:
-        console.outcomes_table(lost, title="lost partitions (train them with --resume)")
+    if lost:  # an abandoned run's are not resumed (`runs abandon`): a later run trains them
+        hint = (
+            "the run was abandoned" if run.options.get("abandoned") else "train them with --resume"
+        )
+        console.outcomes_table(lost, title=f"lost partitions ({hint})")
     if skipped:
         console.outcomes_table(skipped, title="skipped partitions (served by the fallback)")
 
