@@ -146,20 +146,11 @@ class Signer:
                 "which does not cover its feature schema: refusing to load it (run "
                 "`manymodels sign` again to re-sign it)"
             )
-        key_id = key_id_of(signature)
-        if key_id is not None and key_id != self.key_id:
-            raise BadSignature(
-                f"version {version} of partition '{key}' is signed with another key (id "
-                f"{key_id[:8]}, this key's is {self.key_id}): refusing to load it"
-            )
-        scheme, _, rest = signature.partition(":")
-        mac = rest.partition(":")[2]
         expected = self._mac(key, version, artifact_sha256, data_sha256, schema_sha256(schema))
-        if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
-            raise BadSignature(
-                f"the signature of version {version} of partition '{key}' does not match its "
-                "digests: its registry row was altered; refusing to load it"
-            )
+        self._check(
+            signature, expected, f"version {version} of partition '{key}'",
+            "digests: its registry row was altered",
+        )  # fmt: skip
 
     def sign_global(self, artifact_sha256: str) -> str:
         """The signature of a global model a run fitted (its run's ``options["global"]``
@@ -176,19 +167,26 @@ class Signer:
                 f"global model {short} is not signed and a signing key is set: refusing to "
                 "load it (a full training run fits and signs the global models again)"
             )
+        self._check(
+            signature, self._global_mac(artifact_sha256), f"global model {short}",
+            "sha256: its run's record was altered",
+        )  # fmt: skip
+
+    def _check(self, signature: str, expected: str, subject: str, altered: str) -> None:
+        """A signature present, against the MAC ``expected`` of what it signs: another key's,
+        or not this scheme's MAC, is a ``BadSignature`` naming ``subject`` (a version, a
+        global model) and what ``altered`` says a mismatch means."""
         key_id = key_id_of(signature)
         if key_id is not None and key_id != self.key_id:
             raise BadSignature(
-                f"global model {short} is signed with another key (id {key_id[:8]}, this "
-                f"key's is {self.key_id}): refusing to load it"
+                f"{subject} is signed with another key (id {key_id[:8]}, this key's is "
+                f"{self.key_id}): refusing to load it"
             )
         scheme, _, rest = signature.partition(":")
         mac = rest.partition(":")[2]
-        expected = self._global_mac(artifact_sha256)
         if scheme != SCHEME or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise BadSignature(
-                f"the signature of global model {short} does not match its sha256: its run's "
-                "record was altered; refusing to load it"
+                f"the signature of {subject} does not match its {altered}; refusing to load it"
             )
 
     def _global_mac(self, artifact_sha256: str) -> str:
