@@ -282,3 +282,27 @@ def interruptible() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if handler == signal.SIG_IGN:
             signal.signal(signal.SIGINT, handler)
+
+
+SLOW_FIT_MODULE = """
+import itertools, os, time
+from sklearn.linear_model import Ridge
+
+_fits = itertools.count(1)
+
+class Slow(Ridge):
+    def fit(self, X, y, sample_weight=None):
+        where = os.environ.get("SLOWFIT_DIR")
+        if where and next(_fits) > int(os.environ.get("SLOWFIT_AFTER", "0")):
+            # the process to be killed: say so, then never finish
+            open(os.path.join(where, "fitting"), "w").close()
+            time.sleep(600)
+        return super().fit(X, y, sample_weight)
+
+def make(alpha=1.0):
+    return Slow(alpha=alpha)
+"""
+"""A module (``slowfit.py`` on a child's ``PYTHONPATH``, named ``slowfit:make`` in a spec)
+whose fits, in a process given ``SLOWFIT_DIR``, past ``SLOWFIT_AFTER`` of them (default 0),
+write ``SLOWFIT_DIR/fitting`` and sleep: a kill or a Ctrl-C lands at a point reached
+deterministically, once that file exists."""

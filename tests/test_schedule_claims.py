@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from factories import SLOW_FIT_MODULE
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -188,26 +189,6 @@ def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: st
         assert [r.options.get("trigger") for r in reg.list_runs()] == [None]
 
 
-SLOW_FIT = """
-import itertools, os, time
-from sklearn.linear_model import Ridge
-
-_fits = itertools.count(1)
-
-class Slow(Ridge):
-    def fit(self, X, y, sample_weight=None):
-        where = os.environ.get("SLOWFIT_DIR")
-        if where and next(_fits) > int(os.environ.get("SLOWFIT_AFTER", "0")):
-            # the scheduler to be killed: say so, then never finish
-            open(os.path.join(where, "fitting"), "w").close()
-            time.sleep(600)
-        return super().fit(X, y, sample_weight)
-
-def make(alpha=1.0):
-    return Slow(alpha=alpha)
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize("data_changed", [False, True])
@@ -223,7 +204,7 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
     newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
     assert newest is not None
     (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT)
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
@@ -299,7 +280,7 @@ def test_a_killed_firing_of_stale_partitions_is_resumed_over_the_ones_it_started
     newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
     assert newest is not None
     (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT)
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import interruptible
+from factories import SLOW_FIT_MODULE, interruptible
 
 from manymodels.samples import synthetic
 
@@ -31,23 +31,6 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 PARTITIONS = 400
-SLOW_MODULE = """
-import itertools, os, time
-from sklearn.linear_model import Ridge
-
-_fits = itertools.count(1)
-
-class Slow(Ridge):
-    def fit(self, X, y, sample_weight=None):
-        where = os.environ.get("SLOWFIT_DIR")
-        if where and next(_fits) > int(os.environ["SLOWFIT_AFTER"]):
-            open(os.path.join(where, "fitting"), "w").close()
-            time.sleep(600)
-        return super().fit(X, y, sample_weight)
-
-def make(alpha=1.0):
-    return Slow(alpha=alpha)
-"""
 SPEC = """
 name = "stale"
 partition_by = ["pid"]
@@ -89,7 +72,7 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     (tmp_path / "spec.toml").write_text(SPEC)
     synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
     synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
@@ -144,7 +127,7 @@ def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path)
     """Before: "interrupted: work already committed is kept (an interrupted training run can
     be finished with --resume RUN_ID)", naming neither the run nor a command that works."""
     (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     (tmp_path / "spec.toml").write_text(SPEC)
     synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
     synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import SLOW_FIT_MODULE
 
 from manymodels.samples import synthetic
 
@@ -28,21 +29,6 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 TOKEN = "router-kill-token"
-SLOW_MODULE = """
-import os, time
-from sklearn.linear_model import Ridge
-
-class Slow(Ridge):
-    def fit(self, X, y, sample_weight=None):
-        where = os.environ.get("SLOWFIT_DIR")
-        if where:  # the router to be killed: say so, then never finish
-            open(os.path.join(where, "fitting"), "w").close()
-            time.sleep(600)
-        return super().fit(X, y, sample_weight)
-
-def make(alpha=1.0):
-    return Slow(alpha=alpha)
-"""
 SPEC = """
 name = "slowfit"
 partition_by = ["pid"]
@@ -111,7 +97,7 @@ def _trained(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A registry of the slow-fitting spec (fast here: no ``SLOWFIT_DIR``), and the
     environment its commands and routers run in."""
     (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_MODULE)
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     (tmp_path / "spec.toml").write_text(SPEC)
     synthetic(6, 40).to_parquet(tmp_path / "data.parquet")
     reg = tmp_path / "reg"
