@@ -148,20 +148,33 @@ def second_digits(schema: FeatureSchema) -> int:
     return 6 if any(nanos) else 0
 
 
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool | np.bool_)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int | np.integer) and not _is_bool(v)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.number) and not _is_bool(v)
+
+
+# A label type and what belongs to it, narrowest first: ``label_dtype`` takes the first that
+# both classes fit, ``label_fits`` checks a label against it - one table, so the two cannot
+# disagree (an int label is an Int64 before it is a Float64, and never a boolean).
+_LABEL_TYPES: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("boolean", _is_bool),
+    ("Int64", _is_int),
+    ("Float64", _is_number),
+    ("string", lambda v: isinstance(v, str)),
+)
+
+
 def label_fits(dtype: str) -> Callable[[Any], bool]:
     """Whether a label is of ``label_dtype``'s type itself: ``pd.array`` would turn another
     version's 0 into '0' under "string" (and True into 1 under "Int64") without a word."""
-    if dtype == "boolean":
-        return lambda v: isinstance(v, bool | np.bool_)
-    if dtype == "Int64":
-        return lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
-    if dtype == "Float64":
-        return lambda v: (
-            isinstance(v, int | float | np.number) and not isinstance(v, bool | np.bool_)
-        )
-    if dtype == "string":
-        return lambda v: isinstance(v, str)
-    return lambda v: True
+    return dict(_LABEL_TYPES).get(dtype, lambda v: True)
 
 
 def label_dtype(classes: Sequence[Any] | None) -> str:
@@ -169,17 +182,12 @@ def label_dtype(classes: Sequence[Any] | None) -> str:
     them), for a forecast's ``decision_label`` in every chunk: a chunk of partitions none of
     which labels (no ``[decision]`` in the spec their versions came from) had a column of
     ``None`` alone, which Arrow types as null, and a Parquet file written a chunk at a time
-    then refused the next chunk's labels. ``object`` when there are no two classes."""
+    then refused the next chunk's labels. ``object`` when there are no two classes; "string"
+    for two of no one type (a label of another type is then refused by ``label_fits``)."""
     values = list(classes or [])
     if len(values) != 2:
         return "object"
-    if all(isinstance(c, bool) for c in values):
-        return "boolean"
-    if all(isinstance(c, int) and not isinstance(c, bool) for c in values):
-        return "Int64"
-    if all(isinstance(c, int | float) and not isinstance(c, bool) for c in values):
-        return "Float64"
-    return "string"
+    return next((d for d, fits in _LABEL_TYPES if all(map(fits, values))), "string")
 
 
 def _wanted(
