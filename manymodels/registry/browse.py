@@ -29,7 +29,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
     Run,
 )
-from manymodels.registry.rows import move_entity, run_entity, version_entity
+from manymodels.registry.rows import move_entity, run_entity, summary_entity, version_entity
 
 READABLE_SCHEMAS = ("4", "5", "6", "7", "8")
 """Schema versions these queries were checked against (a registry of an older one goes through
@@ -146,16 +146,7 @@ class Browser:
             flat = [x for pair in batch for x in pair]
             for r in self._all(f"SELECT * FROM model_versions WHERE {where}", flat):
                 prod[r.key] = version_entity(r, names.get(r.key, {}))
-        return [
-            PartitionSummary(
-                key=r.key,
-                key_values=json.loads(r.key_json),
-                latest_version=r.latest_version,
-                aliases=names.get(r.key, {}),
-                production=prod.get(r.key),
-            )
-            for r in rows
-        ]
+        return [summary_entity(r, names.get(r.key, {}), prod.get(r.key)) for r in rows]
 
     # ------------------------------------------------------------------------------ runs
     def list_runs(self, *, limit: int) -> list[Run]:

@@ -31,7 +31,7 @@ from manymodels.registry.entities import (
     PartitionSummary,
     killed,
 )
-from manymodels.registry.rows import members_of, move_entity, version_entity
+from manymodels.registry.rows import members_of, move_entity, summary_entity, version_entity
 from manymodels.registry.runs import current_global, global_runs
 
 
@@ -315,16 +315,7 @@ class ReadsMixin(StoreBase):
             )
             for r in conn.execute(q):
                 prod[r.key] = version_entity(r, names.get(r.key, {}))
-        return [
-            PartitionSummary(
-                key=r.key,
-                key_values=json.loads(r.key_json),
-                latest_version=r.latest_version,
-                aliases=names.get(r.key, {}),
-                production=prod.get(r.key),
-            )
-            for r in rows
-        ]
+        return [summary_entity(r, names.get(r.key, {}), prod.get(r.key)) for r in rows]
 
 
 def pairs_in(c: Any, pairs: Sequence[tuple[str, int]]) -> Any:

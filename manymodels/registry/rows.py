@@ -9,6 +9,7 @@ from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
     NewVersion,
+    PartitionSummary,
     Run,
 )
 
@@ -128,6 +129,19 @@ def version_entity(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         data_sha256=r.data_sha256,
         signature=r.signature,
         members=members_of(getattr(r, "members_json", None)),  # none before schema 6
+    )
+
+
+def summary_entity(
+    r: Row[Any], names: dict[str, int], production: ModelVersion | None
+) -> PartitionSummary:
+    """A ``partitions`` row with its aliases and its production version (both read apart)."""
+    return PartitionSummary(
+        key=r.key,
+        key_values=json.loads(r.key_json),
+        latest_version=r.latest_version,
+        aliases=names,
+        production=production,
     )
 
 
