@@ -112,6 +112,16 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str | Path) -> None:
+    """Flush a file already written and closed through another handle (a gzip stream, a
+    Parquet writer): ``fsync`` of any descriptor of the inode writes back its dirty pages."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is out: one call in practice, a loop if it is short."""
     written = os.write(fd, data)

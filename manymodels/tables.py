@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -188,7 +189,10 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
     The temporary name says which process writes it (``tempnames.writer_tag``), so a writer
     killed mid-way (``kill -9``, the OOM killer: a forecast of 100,000 partitions is large)
     leaves a file the next write into the directory removes, instead of a hidden partial
-    table beside the output for ever."""
+    table beside the output for ever. The bytes are fsynced before the rename and the
+    directory after it, as an artifact's durable put is (``durable_files``): a power loss
+    after the command returned could otherwise leave an empty or partial file under the
+    final name, or the old one."""
     kind = output_format(path)
     remove_dead_leftovers(path.parent, OUT_TMP_PREFIX)
     tmp = path.with_name(f"{OUT_TMP_PREFIX}{writer_tag()}-{uuid.uuid4().hex[:8]}-{path.name}")
@@ -224,8 +228,10 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
                 raise
             with _writing(path):
                 stack.close()  # flushed and closed here, where a full disk is told
+                fsync_file(tmp)  # its bytes on disk before its name: never an empty table
         with _writing(path):
             os.replace(tmp, path)
+            fsync_dir(str(path.parent))  # and the name itself: a rename lives in the directory
     finally:
         tmp.unlink(missing_ok=True)
     return rows

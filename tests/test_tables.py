@@ -3,6 +3,7 @@ appears whole or not at all."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from manymodels.exceptions import DataError
-from manymodels.tables import write_tables
+from manymodels.tables import OUT_TMP_PREFIX, write_tables
 
 
 def chunks(n: int, *, fail_after: int | None = None) -> Iterator[pd.DataFrame]:
@@ -57,3 +58,27 @@ def test_an_error_of_making_a_frame_is_not_called_one_of_writing(tmp_path: Path)
     with pytest.raises(ValueError, match=r"^a model's own error$"):
         write_tables(frames(), tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")
+@pytest.mark.parametrize("name", ["out.parquet", "out.csv", "out.csv.gz"])
+def test_a_table_is_on_disk_before_its_name_and_its_name_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """``forecast --out`` / ``score --out`` rename a finished temp file onto the output; with
+    neither the file nor its directory fsynced, a power loss after the command returned could
+    leave an empty or partial table under the final name (ext4's delayed allocation), or the
+    old one. Now: the bytes, then the rename's directory, as an artifact's durable put."""
+    seen: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    out = tmp_path / name
+    write_tables(chunks(3), out)
+    assert len(seen) == 2, seen
+    assert Path(seen[0]).parent == tmp_path and Path(seen[0]).name.startswith(OUT_TMP_PREFIX)
+    assert seen[1] == str(tmp_path)
