@@ -33,7 +33,7 @@ from manymodels.durable_files import (
 )
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.serialization import ALL_FORMATS, Format, dumps, loads
-from manymodels.tempnames import TEMP_NAME, writer_alive
+from manymodels.tempnames import aside_digest, writer_alive
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -212,9 +212,12 @@ class LocalArtifactStore:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ArtifactNotFound(
-                f"artifact {digest} is missing from {self.root}", digest
-            ) from None
+            aside = _read_aside(path, digest)
+            if aside is None:
+                raise ArtifactNotFound(
+                    f"artifact {digest} is missing from {self.root}", digest
+                ) from None
+            return aside  # its sha256 checked already
         except OSError as e:  # PermissionError, EIO, a directory in the way…
             raise ArtifactError(
                 f"cannot read artifact {digest} from {self.root}: {e.strerror or e} "
@@ -304,18 +307,13 @@ class LocalArtifactStore:
         An artifact ``gc`` moved aside (``delete_if_older``) and did not get to judge — gc was
         killed in between — is put back under its name if nothing took that name meanwhile:
         it may be a young artifact gc was about to return, and the next gc judges it again.
+        Older releases' names (``manymodels.tempnames``) are recognised too: their writers
+        cannot be judged, so they wait for ``older_than``, and their gc's asides come back.
         """
         files = freed = 0
-        if not self.root.exists():
-            return files, freed
-        for path in self.root.glob(f"??/??/{TMP_PREFIX}*"):
+        for path, st in self._leftovers(older_than):
             try:
-                st = path.stat()
-                alive = writer_alive(path.name)
-                if alive or (alive is None and st.st_mtime >= older_than):
-                    continue
-                match = TEMP_NAME.fullmatch(path.name)
-                digest = match["digest"] if match is not None and match["aside"] else None
+                digest = aside_digest(path.name)
                 if digest is not None and _put_back(path, path.parent / digest, dry_run=dry_run):
                     files += 1
                     continue
@@ -326,6 +324,56 @@ class LocalArtifactStore:
             files += 1
             freed += st.st_size
         return files, freed
+
+    def moved_aside(self, older_than: float) -> list[str]:
+        """The digests of the artifacts a killed gc left moved aside that ``sweep_temporaries``
+        would put back now (their names free): whole artifacts, not half-written files, which
+        ``get`` reads where they are meanwhile."""
+        found = []
+        for path, _ in self._leftovers(older_than):
+            digest = aside_digest(path.name)
+            if digest is not None and not (path.parent / digest).exists():
+                found.append(digest)
+        return found
+
+    def _leftovers(self, older_than: float) -> Iterator[tuple[Path, os.stat_result]]:
+        """Temp files no writer will finish: a dead writer's, or one older than
+        ``older_than`` whose writer cannot be judged (another machine's, an older release's)."""
+        if not self.root.exists():
+            return
+        for path in self.root.glob(f"??/??/{TMP_PREFIX}*"):
+            try:
+                st = path.stat()
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+            alive = writer_alive(path.name)
+            if not (alive or (alive is None and st.st_mtime >= older_than)):
+                yield path, st
+
+
+def _read_aside(path: str, digest: str) -> bytes | None:
+    """The bytes of ``digest`` from a copy a gc moved aside (``delete_if_older``), if one is
+    intact beside ``path``: a gc killed before it moved the artifact back left the name
+    missing, and a version referencing it would not load until the next gc or ``doctor
+    --repair``. Reading it in place keeps that state a read-only one (a router may not write
+    to the store); a running gc deletes it only if it is old, and an open file stays readable.
+    Only a missing artifact pays for this listing of its directory."""
+    parent = os.path.dirname(path)
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(f"{TMP_PREFIX}gc-{digest}-")]
+    except OSError:
+        return None
+    for name in names:
+        if aside_digest(name) != digest:
+            continue
+        try:
+            with open(os.path.join(parent, name), "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        if sha256(data) == digest:
+            return data
+    return None
 
 
 def _put_back(aside: Path, path: Path, *, dry_run: bool) -> bool:

@@ -15,6 +15,11 @@ A run records the same tag of the process that runs it (``options["owner"]``,
 
     .tmp-<sha256>-<pid>-<start>-<machine>-<random>-<counter>        a put's temp file
     .tmp-gc-<sha256>-<pid>-<start>-<machine>-<random>-<counter>     an artifact gc moved aside
+
+Releases before writers were named (before 2026-11-30) wrote ``.tmp-<sha256>-<pid>-<random>-
+<counter>`` and ``.tmp-gc-<sha256>-<pid>-<random>-<counter>`` (and the first ones ``mkstemp``'s
+``.tmp-<8 characters>``): their writers cannot be judged, so they wait for the grace period,
+and an artifact such a gc moved aside is recognised by ``aside_digest`` all the same.
 """
 
 from __future__ import annotations
@@ -31,6 +36,21 @@ TEMP_NAME = re.compile(
     r"\.tmp-(?P<aside>gc-)?(?P<digest>[0-9a-f]{64})-(?P<pid>\d+)-(?P<start>\d+|x)"
     r"-(?P<machine>[0-9a-f]{12})-[0-9a-f]+-\d+"
 )
+
+
+OLD_ASIDE_NAME = re.compile(r"\.tmp-gc-(?P<digest>[0-9a-f]{64})-\d+-[0-9a-f]{12}-\d+")
+"""An artifact a gc of a release before writer tags moved aside: ``<pid>-<random>-<counter>``."""
+
+
+def aside_digest(name: str) -> str | None:
+    """The digest of the artifact a temp file named ``name`` holds whole, because a gc moved
+    it aside to judge it (in this release's name or an older one's); ``None`` for a put's
+    temp file, which may be half-written."""
+    match = TEMP_NAME.fullmatch(name)
+    if match is not None:
+        return match["digest"] if match["aside"] else None
+    old = OLD_ASIDE_NAME.fullmatch(name)
+    return old["digest"] if old is not None else None
 
 
 def _read(path: str) -> str | None:

@@ -4,17 +4,21 @@ gc had moved aside comes back (``manymodels.tempnames``, ``LocalArtifactStore``)
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
 
 from manymodels.artifacts import LocalArtifactStore
+from manymodels.cli import app
 from manymodels.doctor import check
 from manymodels.exceptions import RegistryError
 from manymodels.gc import collect
@@ -327,3 +331,83 @@ def test_the_rows_of_a_queued_retrain_job_are_referenced(tmp_path: Path) -> None
         reg.jobs.finish("j1", "failed", history=10, error="no run")
         collect(reg, grace_seconds=1)
         assert not reg.artifacts.exists(sha)  # nothing names them any more
+
+
+# gc in a child process, SIGKILLed (a real kill -9, deterministic) the moment it judges the age
+# of the artifact it moved aside: between moving it aside and moving it back.
+_GC_KILLED_MID_JUDGEMENT = """
+import os, signal, sys
+real = os.stat
+def stat(path, *args, **kwargs):
+    if ".tmp-gc-" in os.fspath(path):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, *args, **kwargs)
+os.stat = stat
+from manymodels.gc import collect
+from manymodels.registry import Registry
+with Registry.open(sys.argv[1]) as reg:
+    collect(reg, grace_seconds=3600)
+"""
+
+
+def _doctor(root: Path, *args: str) -> Any:
+    done = CliRunner().invoke(app, ["doctor", "--registry", str(root), "--json", *args])
+    return json.loads(done.stdout)
+
+
+def test_an_artifact_a_gc_killed_mid_judgement_left_aside_still_loads_and_is_named(
+    tmp_path: Path,
+) -> None:
+    """A run's artifact stored before its version commits is a young orphan: gc moves it
+    aside, finds it young and moves it back. Killed in between, it left the name missing: the
+    version the run then committed did not load until the next gc or ``doctor --repair``, and
+    doctor called the artifact a "half-written temp file of killed writers" that "--repair
+    removes". Now ``get`` reads it where it lies, and doctor says what happened and that
+    --repair (or the next gc) puts it back."""
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(1, 30), root, backend="local")
+    store = LocalArtifactStore(root / "artifacts")
+    digest, _ = store.put(b"a run's model, its version not yet committed")
+    killed = subprocess.run(
+        [sys.executable, "-c", _GC_KILLED_MID_JUDGEMENT, str(root)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not store.path(digest).exists()  # the state the kill left
+    assert store.get(digest) == b"a run's model, its version not yet committed"
+
+    (found,) = [p for p in _doctor(root)["problems"] if p["kind"] == "temp_files"]
+    assert (
+        f"1 artifact(s) a gc killed mid-way left moved aside under a temp name ({digest[:12]}"
+        in found["message"]
+    )
+    assert "half-written" not in found["message"]
+    assert found["message"].endswith(
+        "--repair puts them back under their names (as does the next gc)"
+    )
+    (done,) = [p for p in _doctor(root, "--repair")["problems"] if p["kind"] == "temp_files"]
+    assert done["message"].endswith(": put back under their names")
+    assert store.path(digest).read_bytes() == b"a run's model, its version not yet committed"
+    assert not _temp_files(root / "artifacts")
+
+
+def test_an_older_releases_gc_aside_is_put_back_not_deleted(tmp_path: Path) -> None:
+    """Before writer tags, gc moved an artifact aside as ``.tmp-gc-<digest>-<pid>-<random>-
+    <counter>``. Such a leftover (a gc of that release killed mid-way) was taken for a
+    half-written file: ``doctor --repair`` and ``gc`` deleted it, and with it the only copy of
+    an artifact a version references. Now it is recognised, loads meanwhile, and goes back."""
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(1, 30), root, backend="local")
+    with Registry.open(root) as reg:
+        digest = reg.load_model("pid=0").version.artifact_sha256
+    store = LocalArtifactStore(root / "artifacts")
+    aside = store.path(digest).with_name(f".tmp-gc-{digest}-4242-0123456789ab-7")
+    os.replace(store.path(digest), aside)
+    _age(aside, 2 * HOUR)  # its writer cannot be judged: it waits for the grace
+    with Registry.open(root) as reg:
+        assert reg.load_model("pid=0").version.version == 1  # read where it lies
+        (found,) = [p for p in check(reg, grace_seconds=HOUR).problems if p.kind == "temp_files"]
+        assert "1 artifact(s) a gc killed mid-way left moved aside" in found.message
+        check(reg, repair=True, grace_seconds=HOUR)
+    assert store.path(digest).exists() and not aside.exists()
+    with Registry.open(root) as reg:
+        assert check(reg, grace_seconds=HOUR).ok and reg.load_model("pid=0").version.version == 1

@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from manymodels.artifacts import LocalArtifactStore
 from manymodels.doctor.artifacts import (
     bad_artifacts,
     bad_signatures,
@@ -134,12 +135,29 @@ def _temp_files(registry: Registry, grace_seconds: float, *, repair: bool) -> Pr
     files, size = registry.artifacts.sweep_temporaries(cutoff, dry_run=True)
     if not files:
         return None
-    said = (
-        f"{files} half-written temp file(s) of killed writers ({size:,} bytes) in the "
-        f"artifact store: their writers died on this machine, or they are older than "
-        f"{grace_seconds:g}s"
-    )
+    store = registry.artifacts
+    aside = store.moved_aside(cutoff) if isinstance(store, LocalArtifactStore) else []
+    said, done, todo = [], [], []
+    if aside:  # whole artifacts, not temp files: a gc was killed before moving them back
+        shown = ", ".join(d[:12] for d in aside[:3]) + ", …" * (len(aside) > 3)
+        said.append(
+            f"{len(aside)} artifact(s) a gc killed mid-way left moved aside under a temp name "
+            f"({shown}; loads read them there meanwhile)"
+        )
+        done.append("put back under their names")
+        todo.append("puts them back under their names (as does the next gc)")
+    if files > len(aside):
+        said.append(
+            f"{files - len(aside)} half-written temp file(s) of killed writers ({size:,} bytes) "
+            f"in the artifact store: their writers died on this machine, or they are older "
+            f"than {grace_seconds:g}s"
+        )
+        done.append("removed")
+        todo.append("removes them")
     if repair:
         registry.artifacts.sweep_temporaries(cutoff)
-        return Problem("temp_files", f"{said}: removed", repairable=True, repaired=True)
-    return Problem("temp_files", f"{said}; --repair removes them", repairable=True)
+        message = f"{'; '.join(said)}: {' and '.join(done)}"
+        return Problem("temp_files", message, repairable=True, repaired=True)
+    return Problem(
+        "temp_files", f"{'; '.join(said)}; --repair {' and '.join(todo)}", repairable=True
+    )
