@@ -100,7 +100,7 @@ def retrain(
         ))  # fmt: skip
         if resume is not None and not dry_run:  # what it set out to train: flagged, or done
             with open_checked(registry, registry_db, artifacts) as reg:
-                only = sorted(set(only) | reg.store.recorded_keys(resume))
+                only = with_finished(reg, resume, only)
         if not only or dry_run:
             _nothing(only or [], triggers, json_out=json_out)
             return
@@ -171,6 +171,13 @@ def flagged_keys(
 
     with open_registry(registry, db_url, artifacts) as reg:
         return report.flagged(reg, triggers, limits)
+
+
+def with_finished(reg: Any, run_id: str, flagged: list[str]) -> list[str]:
+    """The partitions a resume of run ``run_id`` sets out to train: those ``flagged`` now and
+    those it recorded (the monitor no longer flags what it retrained): ``retrain --resume``
+    and a scheduler resuming its killed firing's run."""
+    return sorted(set(flagged) | reg.store.recorded_keys(run_id))
 
 
 def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:

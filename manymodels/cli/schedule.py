@@ -212,11 +212,13 @@ def _still_killed(target: Any, run_id: str) -> bool:
 
 def _with_finished(target: Any, run_id: str, only: list[str] | None) -> list[str] | None:
     """The partitions a resume of run ``run_id`` names: those flagged now and those it
-    recorded (the monitor no longer flags what it retrained), as ``retrain --resume``."""
+    recorded (``cli.retrain.with_finished``, as ``retrain --resume``)."""
+    from manymodels.cli.retrain import with_finished
+
     if only is None:
         return None
     with _opened(target) as reg:
-        return sorted(set(only) | reg.store.recorded_keys(run_id))
+        return with_finished(reg, run_id, only)
 
 
 @contextlib.contextmanager
