@@ -40,8 +40,9 @@ def scheduler(
         typer.Option(
             "--catch-up/--no-catch-up",
             help="At start, run the newest firing if it went unrun while no scheduler ran "
-            "(once, however many were missed), or resume its run if its scheduler was killed "
-            "in it; --no-catch-up waits for the next firing.",
+            "(once, however many were missed), resume its run if its scheduler was killed "
+            "in it, or run it again (once) if it failed; --no-catch-up waits for the next "
+            "firing.",
         ),
     ] = True,
     registry_db: RegistryDbOpt = None,
@@ -52,7 +53,8 @@ def scheduler(
     Each firing trains SPEC on DATA as 'manymodels train --changed-only' does (when =
     ["changed"], the default), every partition (["all"]) or those the monitor flags
     (["drifted", "stale", "degraded"], as 'retrain --when'), and the run is recorded like any
-    run. A failed firing is one line; the scheduler goes on.
+    run. A failed firing is one line; the scheduler goes on, and one started later runs the
+    newest firing again if it failed (once).
 
     SIGTERM or Ctrl-C stops it after the current run. Exits 1 when the last firing failed."""
     from manymodels.exceptions import SpecError, TrainingError, first_line
@@ -78,6 +80,10 @@ def scheduler(
     # a firing claimed by a scheduler killed in its run (a reboot, the OOM killer, kill -9):
     # the firing's instant → that run, which the catch-up resumes
     killed_firings: dict[datetime, str] = {}
+    # the newest firing, when its run failed: run again at start (``FIRING_ATTEMPTS``), or
+    # only reported once it failed as many times
+    failed_firings: dict[datetime, Any] = {}
+    given_up: list[Any] = []
 
     def started(missed: datetime | None) -> None:
         first = next_times(plan.cron, plan.timezone, 1)
@@ -85,6 +91,17 @@ def scheduler(
         if missed is not None and missed in killed_firings:
             run_id = killed_firings[missed]
             late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
+        if missed is not None and missed in failed_firings:
+            failed = failed_firings[missed]
+            late = (
+                f"; now: the {_when(missed)} firing, which failed ({failed.error}): running it "
+                f"again (attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
+            )
+        for failed in given_up:
+            late += (
+                f"; the {_when(failed.due)} firing failed {failed.attempts} time(s), not run "
+                f"again: {failed.error}"
+            )
         typer.echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
             f"retraining {' or '.join(plan.when)} partitions{late}; "
@@ -93,6 +110,23 @@ def scheduler(
         )
 
     def fire(due: datetime) -> Any:
+        """One firing, its failure recorded for a scheduler started later to run it again."""
+        failed = failed_firings.pop(due, None)
+        try:
+            summary = fire_once(due)
+        except Exception as e:
+            attempts, error = (failed.attempts + 1 if failed is not None else 1), first_line(e)
+            _record(lambda reg: record_failure(reg.store, name, due, attempts, error))
+            raise
+        _record(lambda reg: clear_failure(reg.store, name, due))
+        return summary
+
+    def _record(write: Any) -> None:
+        """Best effort: the registry may be what failed; the firing's error is reported."""
+        with contextlib.suppress(Exception), open_registry(registry, registry_db, artifacts) as reg:
+            write(reg)
+
+    def fire_once(due: datetime) -> Any:
         from manymodels.pipeline import train
 
         only = _flagged(registry, registry_db, artifacts, plan.when)
@@ -130,7 +164,13 @@ def scheduler(
                 return run(None, only)
 
     from manymodels.cli.options import open_registry
-    from manymodels.registry.firings import schedule_id
+    from manymodels.registry.firings import (
+        FIRING_ATTEMPTS,
+        claim_retry,
+        clear_failure,
+        record_failure,
+        schedule_id,
+    )
 
     name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
 
@@ -143,6 +183,8 @@ def scheduler(
         if due in killed_firings:
             return True  # claimed by the scheduler killed in its run: this one finishes it
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
+            if due in failed_firings:  # claimed by the firing that failed: run again, once
+                return claim_retry(reg.store, name, failed_firings[due])
             return claim(reg.store, name, due)
 
     def missed(due: datetime) -> bool:
@@ -151,7 +193,7 @@ def scheduler(
         ``_killed_run``, is then resumed); a registry not there yet, or not reached, has
         none."""
         from manymodels.exceptions import RegistryError
-        from manymodels.registry.firings import last_claimed
+        from manymodels.registry.firings import failed_firing, last_claimed
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
             return False
@@ -163,6 +205,12 @@ def scheduler(
                     if found is not None:
                         killed_firings[due] = found
                         return True
+                    failed = failed_firing(reg.store, name)
+                    if failed is not None and failed.due == due:
+                        if failed.attempts < FIRING_ATTEMPTS:
+                            failed_firings[due] = failed
+                            return True
+                        given_up.append(failed)
         except RegistryError as e:
             typer.echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False

@@ -9,12 +9,16 @@ claimed, and a firing whose instant is not newer was run by another scheduler an
 The claim is one write transaction, and writes are serialised (SQLite's write lock,
 PostgreSQL's advisory lock: ``engine``), so of two schedulers firing at once exactly one
 claims. The row also tells a scheduler starting up whether the newest firing went unrun while
-none was running (``last_claimed``): it then runs it at once.
+none was running (``last_claimed``): it then runs it at once; and a second row
+(``schedule:…:failed``) whether that firing failed, which a scheduler starting then runs again,
+once (``FIRING_ATTEMPTS``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -35,7 +39,7 @@ def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data:
 def claim(store: SqlStore, schedule: str, due: datetime) -> bool:
     """Claim the firing scheduled at ``due`` (timezone-aware): ``True`` when this caller runs
     it, ``False`` when another scheduler claimed it, or a later one, first."""
-    stamp = due.astimezone(UTC).isoformat(timespec="microseconds")  # same width: text order
+    stamp = _stamp(due)  # the same width each time: text order is time order
     with store._begin() as conn:
         found = meta_value(conn, schedule)
         if found is not None and found >= stamp:
@@ -49,3 +53,76 @@ def last_claimed(store: SqlStore, schedule: str) -> datetime | None:
     never run on this registry has nothing to catch up)."""
     found = store.get_meta(schedule)
     return None if found is None else datetime.fromisoformat(found)
+
+
+FIRING_ATTEMPTS = 2
+"""How many times one firing runs when its run fails: on the schedule, then once more by the
+next scheduler to start (as cron and APScheduler, a running scheduler never retries a failed
+job; but a firing whose data file was missing, or whose run lost partitions to a full disk,
+is run again when the scheduler is restarted after the fix, not a week later for a weekly
+schedule). A firing that fails again is reported at each start, never retried in a loop of
+restarts (a service manager restarting a scheduler that exits 1)."""
+
+
+@dataclass(frozen=True)
+class FailedFiring:
+    """The newest failed firing of a schedule: its instant, how many times it ran, its error."""
+
+    due: datetime
+    attempts: int
+    error: str
+
+
+def _failed(schedule: str) -> str:
+    return f"{schedule}:failed"
+
+
+def _parse_failed(found: str | None) -> FailedFiring | None:
+    if found is None:
+        return None
+    try:
+        o = json.loads(found)
+        return FailedFiring(datetime.fromisoformat(o["due"]), int(o["attempts"]), str(o["error"]))
+    except (ValueError, KeyError, TypeError):
+        return None  # not ours to read: as if none failed
+
+
+def failed_firing(store: SqlStore, schedule: str) -> FailedFiring | None:
+    """The newest failed firing of ``schedule``, unless a later firing claimed since."""
+    return _parse_failed(store.get_meta(_failed(schedule)))
+
+
+def record_failure(
+    store: SqlStore, schedule: str, due: datetime, attempts: int, error: str
+) -> None:
+    """Record that the firing at ``due`` failed on its ``attempts``-th run with ``error``."""
+    value = {"due": _stamp(due), "attempts": attempts, "error": error}
+    store.set_meta(_failed(schedule), json.dumps(value))
+
+
+def clear_failure(store: SqlStore, schedule: str, due: datetime) -> None:
+    """The firing at ``due`` (or a later one) succeeded: an older failure is no longer the
+    newest firing's, nothing to retry. A write only when a failure is recorded."""
+    found = failed_firing(store, schedule)
+    if found is not None and found.due.astimezone(UTC) <= due.astimezone(UTC):
+        with store._begin() as conn:
+            if meta_value(conn, _failed(schedule)) is not None:
+                put_meta(conn, _failed(schedule), None)
+
+
+def claim_retry(store: SqlStore, schedule: str, failed: FailedFiring) -> bool:
+    """Claim the run again of the failed firing ``failed``: ``True`` for one caller only (of
+    two schedulers starting at once), when it is still the newest firing claimed and failed
+    as read; its attempt is counted at once, so a retry killed mid-way is not retried again
+    as a failure (its run is resumed as a killed one's)."""
+    with store._begin() as conn:
+        now = _parse_failed(meta_value(conn, _failed(schedule)))
+        if now != failed or meta_value(conn, schedule) != _stamp(failed.due):
+            return False
+        value = {"due": _stamp(failed.due), "attempts": failed.attempts + 1, "error": failed.error}
+        put_meta(conn, _failed(schedule), json.dumps(value))
+    return True
+
+
+def _stamp(due: datetime) -> str:
+    return due.astimezone(UTC).isoformat(timespec="microseconds")

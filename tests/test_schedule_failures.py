@@ -1,0 +1,101 @@
+"""A firing whose run failed (``registry.firings.FIRING_ATTEMPTS``): the next scheduler to start
+runs it again, once, and reports it at each start once it failed as often; before, the claim
+made it count as run, so a restarted scheduler waited for the next firing — a week for a weekly
+schedule — after the cause (a missing data file, a full disk) was fixed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_schedule_claims import BIN, _weekly_registry
+
+from manymodels.registry import Registry
+from manymodels.schedule import due_time, trigger
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"),
+]
+
+
+def _scheduler(spec: Path, data: Path, root: Path, *, runs: bool) -> tuple[int, str, str]:
+    """A real ``manymodels scheduler``: one firing (``runs``), or stopped with SIGTERM two
+    seconds after its start line when no firing is due before next Monday."""
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", *(["--max-runs", "1"] if runs else [])]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if not runs:
+            assert proc.stderr is not None
+            banner = proc.stderr.readline()
+            time.sleep(2)  # a catch-up would have started by now
+            os.kill(proc.pid, signal.SIGTERM)
+            out, err = proc.communicate(timeout=60)
+            return proc.returncode, out, banner + err
+        try:
+            out, err = proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:  # no firing: it waits for next Monday
+            proc.kill()
+            out, err = proc.communicate()
+            raise AssertionError(f"no firing ran: {err}") from None
+        return proc.returncode, out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def _scheduled_runs(root: Path) -> list[str]:
+    with Registry.open(root) as reg:
+        return [r.status for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+
+
+def _missed(tmp_path: Path) -> tuple[Path, Path, Path, str]:
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    spec, data, root = _weekly_registry(tmp_path, newest - timedelta(days=7))
+    return spec, data, root, newest.isoformat(timespec="seconds")
+
+
+def test_a_failed_firing_runs_again_when_the_scheduler_is_restarted_after_the_fix(
+    tmp_path: Path,
+) -> None:
+    spec, data, root, stamp = _missed(tmp_path)
+    kept = data.with_name("kept.csv")
+    data.rename(kept)  # the newest firing fails: its data file is missing
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 1 and " error" in out, (out, err)
+    kept.rename(data)  # fixed; the scheduler restarted
+
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (" in err, err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]
+
+    code, out, err = _scheduler(spec, data, root, runs=False)  # done: nothing more to run
+    assert code == 0 and out == "" and "failed" not in err, (out, err)
+    assert _scheduled_runs(root) == ["completed"]
+
+
+def test_a_firing_that_fails_again_is_reported_not_retried_at_every_restart(
+    tmp_path: Path,
+) -> None:
+    spec, data, root, stamp = _missed(tmp_path)
+    data.rename(data.with_name("kept.csv"))
+    assert _scheduler(spec, data, root, runs=True)[0] == 1
+    code, out, err = _scheduler(spec, data, root, runs=True)  # the retry, still no data
+    assert code == 1 and "attempt 2 of 2" in err, (out, err)
+
+    code, out, err = _scheduler(spec, data, root, runs=False)
+    assert code == 0 and out == "", (out, err)
+    assert f"the {stamp} firing failed 2 time(s), not run again: " in err, err
+    assert "now: the" not in err, err
