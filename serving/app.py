@@ -7,8 +7,9 @@
 
 Start-up (the lifespan) opens the registry, reads the production alias table, optionally warms
 the cache with ``preload`` models, and starts the thread that refreshes the alias table every
-``refresh_seconds``; shutdown waits for a running retrain job (queued ones are dropped), stops
-Ray if a retrain started it, stops the refresher and closes the registry. Each app has its own
+``refresh_seconds``; shutdown flushes the monitor's drift sample, then waits for a running
+retrain job (queued ones are dropped), stops Ray if a retrain started it, stops the refresher
+and closes the registry. Each app has its own
 metrics registry and state, so several can run in one process.
 """
 
@@ -155,10 +156,12 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
             yield
         finally:
             app.state.retrainer = None
+            # the sample first: requests are over, and the wait for a running retrain job (a
+            # fit of minutes) must not hold it — a supervisor's SIGKILL after its grace lost it
+            await run_in_threadpool(stop_monitor, app, metrics.registry)  # flushes its sample
             await run_in_threadpool(jobs.close)  # before the registry it writes to closes
             if retrainer is not None:
                 await run_in_threadpool(retrainer.close)
-            await run_in_threadpool(stop_monitor, app, metrics.registry)  # flushes its sample
             app.state.service = None
             metrics.unwatch()
             if refresher is not None:
