@@ -12,6 +12,8 @@ import contextlib
 import gzip
 import io
 import os
+import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ import pandas as pd
 
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
-from manymodels.tempnames import remove_dead_leftovers, writer_tag
+from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
 
 DataSource: TypeAlias = pd.DataFrame | str | Path
 
@@ -168,6 +170,23 @@ OUT_TMP_PREFIX = ".tmp-out-"
 """How the temporary name of a table being written (``write_tables``) starts."""
 
 
+OLD_OUT_TMP = re.compile(r"\..+\.(?:parquet|pq|csv|csv\.gz)\.[0-9a-f]{8}\.tmp", re.IGNORECASE)
+"""The temporary name of a table before writers were named (``.<name>.<8 hex>.tmp``, releases
+before 2026-12-05): its writer cannot be judged, so it goes once a day old, as another
+machine's leftover does (``tempnames.LEFTOVER_GRACE_SECONDS``)."""
+
+
+def _remove_old_leftovers(directory: Path) -> None:
+    """Remove the old-form leftovers of killed writers in ``directory`` (``OLD_OUT_TMP``)."""
+    cutoff = time.time() - LEFTOVER_GRACE_SECONDS
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if OLD_OUT_TMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+
+
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """Write under a temporary name in the same directory, then rename: never a partial file.
     One frame, so its times keep pandas' own CSV format (dates alone when all are midnight)."""
@@ -189,12 +208,14 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
     The temporary name says which process writes it (``tempnames.writer_tag``), so a writer
     killed mid-way (``kill -9``, the OOM killer: a forecast of 100,000 partitions is large)
     leaves a file the next write into the directory removes, instead of a hidden partial
-    table beside the output for ever. The bytes are fsynced before the rename and the
+    table beside the output for ever (an older release's ``.<name>.<8 hex>.tmp`` once a day
+    old). The bytes are fsynced before the rename and the
     directory after it, as an artifact's durable put is (``durable_files``): a power loss
     after the command returned could otherwise leave an empty or partial file under the
     final name, or the old one."""
     kind = output_format(path)
     remove_dead_leftovers(path.parent, OUT_TMP_PREFIX)
+    _remove_old_leftovers(path.parent)
     tmp = path.with_name(f"{OUT_TMP_PREFIX}{writer_tag()}-{uuid.uuid4().hex[:8]}-{path.name}")
     rows = 0
     try:

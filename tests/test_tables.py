@@ -4,6 +4,7 @@ appears whole or not at all."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +83,23 @@ def test_a_table_is_on_disk_before_its_name_and_its_name_after(
     assert len(seen) == 2, seen
     assert Path(seen[0]).parent == tmp_path and Path(seen[0]).name.startswith(OUT_TMP_PREFIX)
     assert seen[1] == str(tmp_path)
+
+
+def test_an_older_releases_leftover_goes_once_a_day_old(tmp_path: Path) -> None:
+    """Before writers were named, a killed ``forecast --out`` left ``.<name>.<8 hex>.tmp``
+    (a370371 left them for good: their writer cannot be judged). Now the next write into the
+    directory removes one a day old, as it does another machine's leftover."""
+    day = 86_400.0
+
+    def planted(name: str, age: float) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"part of a forecast")
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    old = [planted(".out.csv.1a2b3c4d.tmp", 2 * day), planted(".f.parquet.deadbeef.tmp", 2 * day)]
+    young = planted(".out.csv.0badf00d.tmp", 3600)  # may be an old release's running writer
+    theirs = planted(".notes.txt.12345678.tmp", 2 * day)  # not a table's: not ours
+    write_tables(chunks(2), tmp_path / "out.csv")
+    assert not any(p.exists() for p in old)
+    assert young.exists() and theirs.exists() and (tmp_path / "out.csv").exists()
