@@ -122,6 +122,19 @@ def fsync_file(path: str | Path) -> None:
         os.close(fd)
 
 
+def fsync_tree(root: str | Path) -> None:
+    """``fsync_file`` of every file under ``root``, then ``fsync_dir`` of every directory,
+    deepest first: a small tree another library wrote (an MLflow model's half-dozen files)
+    made durable before it is renamed into place."""
+    directories = []
+    for parent, _, files in os.walk(root):
+        directories.append(parent)
+        for name in files:
+            fsync_file(os.path.join(parent, name))
+    for directory in reversed(directories):
+        fsync_dir(directory)
+
+
 def write_all(fd: int, data: bytes) -> None:
     """``os.write`` until every byte is out: one call in practice, a loop if it is short."""
     written = os.write(fd, data)

@@ -767,3 +767,33 @@ def test_an_export_killed_mid_write_leaves_no_model_and_the_next_one_writes_it(
     assert (out / "MLmodel").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert mlflow.pyfunc.load_model(str(out)) is not None
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")
+def test_an_export_is_on_disk_before_its_name_and_its_name_after(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]],
+    mlflow: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model directory was renamed into place with none of its files fsynced: a power loss
+    after `export` returned could leave a directory of empty files under the name (ext4's
+    delayed allocation). Now every file, then each directory, then the rename's directory."""
+    seen: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    root, _ = registries("ridge on a float64 matrix")
+    out = tmp_path / "model"
+    monkeypatch.setattr(os, "fsync", record)
+    done = invoke("export", "store=1,brand=tropicana", out, "--format", "mlflow",
+                  "--registry", root)  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert seen and seen[-1] == str(tmp_path), seen
+    staged = Path(seen[0]).relative_to(tmp_path).parts[0]  # the hidden name it was written as
+    synced = {Path(p).relative_to(tmp_path / staged) for p in seen[:-1]}
+    written = {p.relative_to(out) for p in out.rglob("*")} | {Path(".")}
+    assert written <= synced, written - synced

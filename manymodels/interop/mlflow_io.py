@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from manymodels.durable_files import fsync_dir, fsync_tree
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.registry.entities import ModelVersion
@@ -144,7 +145,9 @@ def export_mlflow(
                 mlflow.sklearn.save_model(fed, str(tmp), **how, **common)
                 flavor = "sklearn"
         try:
+            fsync_tree(tmp)  # whole on disk before its name: a power loss never shows less
             os.rename(tmp, path)  # onto an empty directory too; never onto a filled one
+            fsync_dir(str(path.parent))  # and the name itself
         except OSError as e:
             raise DataError(f"{path}: cannot put the exported model there ({e})") from None
     finally:
