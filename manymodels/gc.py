@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import RegistryError
 from manymodels.registry.client import Registry
 from manymodels.registry.ownership import claim_store, other_owners
@@ -52,6 +53,7 @@ class GcReport:
     bytes_freed: int = 0
     artifacts_kept_young: int = 0
     temp_files_deleted: int = 0  # half-written artifacts of killed writers
+    artifacts_put_back: int = 0  # whole ones a gc killed mid-way had left moved aside
     kept_for_run: str | None = None  # a run still training: nothing since it started goes
 
     def to_dict(self) -> dict[str, Any]:
@@ -132,7 +134,9 @@ def collect(
             continue
         deleted += 1
         freed += freed_now
-    temp_files, temp_bytes = registry.artifacts.sweep_temporaries(cutoff, dry_run=dry_run)
+    store = registry.artifacts
+    put_back = len(store.moved_aside(cutoff)) if isinstance(store, LocalArtifactStore) else 0
+    temp_files, temp_bytes = store.sweep_temporaries(cutoff, dry_run=dry_run)
     freed += temp_bytes
     return GcReport(
         dry_run=dry_run,
@@ -140,6 +144,7 @@ def collect(
         artifacts_deleted=deleted,
         bytes_freed=freed,
         artifacts_kept_young=young,
-        temp_files_deleted=temp_files,
+        temp_files_deleted=max(temp_files - put_back, 0),
+        artifacts_put_back=put_back,
         kept_for_run=training[0] if training is not None and cutoff < grace_cutoff else None,
     )

@@ -411,3 +411,22 @@ def test_an_older_releases_gc_aside_is_put_back_not_deleted(tmp_path: Path) -> N
     assert store.path(digest).exists() and not aside.exists()
     with Registry.open(root) as reg:
         assert check(reg, grace_seconds=HOUR).ok and reg.load_model("pid=0").version.version == 1
+
+
+def test_the_next_gc_says_it_put_back_what_a_killed_gc_left_aside(tmp_path: Path) -> None:
+    """The next gc puts such an artifact back, and said it had deleted "1 leftover temp
+    file(s)"; now it says it put an artifact back."""
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(1, 30), root, backend="local")
+    store = LocalArtifactStore(root / "artifacts")
+    digest, _ = store.put(b"a run's model, its version not yet committed")
+    killed = subprocess.run(
+        [sys.executable, "-c", _GC_KILLED_MID_JUDGEMENT, str(root)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = CliRunner().invoke(app, ["gc", "--registry", str(root)])
+    assert done.exit_code == 0, done.output
+    said = " ".join(done.stdout.split())  # the console wraps long lines
+    assert "leftover temp file" not in said, said
+    assert "put back 1 artifact(s) a gc killed mid-way had left moved aside" in said
+    assert store.path(digest).exists()

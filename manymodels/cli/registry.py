@@ -160,11 +160,15 @@ def gc(
     temps = f" and {report.temp_files_deleted} leftover temp file(s)" * bool(
         report.temp_files_deleted
     )
+    back = report.artifacts_put_back
+    verb_back = "would put" if dry_run else "put"
+    aside = f"; {verb_back} back {back} artifact(s) a gc killed mid-way had left moved aside"
     console.out.print(
         f"{verb} {len(report.versions_deleted)} version(s) and {report.artifacts_deleted} "
         f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
         f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
         + (f", or than run {report.kept_for_run}, still training" if report.kept_for_run else "")
+        + aside * bool(back)
     )
 
 
