@@ -99,3 +99,54 @@ def test_a_firing_that_fails_again_is_reported_not_retried_at_every_restart(
     assert code == 0 and out == "", (out, err)
     assert f"the {stamp} firing failed 2 time(s), not run again: " in err, err
     assert "now: the" not in err, err
+
+
+# a scheduler whose firing is claimed and whose run has not begun (it reads a large data file,
+# say) stays there: it writes a file, then sleeps until killed
+STUCK_BEFORE_RUN = """
+import os, sys, time
+import manymodels.pipeline
+
+def train(*args, **kwargs):
+    open(os.environ["STUCK_AT"], "w").close()
+    time.sleep(600)
+
+manymodels.pipeline.train = train
+from manymodels.cli import main
+sys.argv[0] = "manymodels"
+main()
+"""
+
+
+def test_a_firing_whose_scheduler_was_killed_before_its_run_began_runs_again(
+    tmp_path: Path,
+) -> None:
+    """Killed between claiming the firing and creating its run (the OOM killer while a large
+    data file is read), a scheduler left no run for the catch-up of killed runs to find, and
+    the claim made the firing count as run. Now the claim marks it under way by its process:
+    a scheduler started while that process runs leaves it alone, one started after it died
+    runs it again."""
+    spec, data, root, stamp = _missed(tmp_path)
+    stuck_at = tmp_path / "stuck"
+    cmd = [sys.executable, "-c", STUCK_BEFORE_RUN, "scheduler", str(spec), str(data),
+           "--registry", str(root), "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    stuck = subprocess.Popen(cmd, env={**os.environ, "STUCK_AT": str(stuck_at)},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not stuck_at.exists():
+            assert stuck.poll() is None and time.monotonic() < deadline, "never claimed"
+            time.sleep(0.05)
+        code, out, err = _scheduler(spec, data, root, runs=False)  # its firing is under way
+        assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    finally:
+        stuck.kill()
+        stuck.wait(30)
+    assert _scheduled_runs(root) == []  # no run for a killed run's catch-up to resume
+
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]

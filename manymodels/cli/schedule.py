@@ -179,21 +179,24 @@ def scheduler(
         (``registry.firings``); a firing made while the registry is down fails, as its run
         would."""
         from manymodels.registry.firings import claim
+        from manymodels.tempnames import writer_tag
 
         if due in killed_firings:
             return True  # claimed by the scheduler killed in its run: this one finishes it
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
             if due in failed_firings:  # claimed by the firing that failed: run again, once
-                return claim_retry(reg.store, name, failed_firings[due])
-            return claim(reg.store, name, due)
+                return claim_retry(reg.store, name, failed_firings[due], writer_tag())
+            return claim(reg.store, name, due, writer_tag())
 
     def missed(due: datetime) -> bool:
         """Whether the newest firing due went unrun while no scheduler ran (its registry
         has an older one claimed), or was claimed by a scheduler killed in its run (that run,
-        ``_killed_run``, is then resumed); a registry not there yet, or not reached, has
-        none."""
+        ``_killed_run``, is then resumed), or failed — its run, or its scheduler killed before
+        the run began (``registry.firings.FailedFiring``): run again once; a registry not
+        there yet, or not reached, has none."""
         from manymodels.exceptions import RegistryError
         from manymodels.registry.firings import failed_firing, last_claimed
+        from manymodels.tempnames import owner_alive
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
             return False
@@ -206,7 +209,10 @@ def scheduler(
                         killed_firings[due] = found
                         return True
                     failed = failed_firing(reg.store, name)
-                    if failed is not None and failed.due == due:
+                    # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
+                    owner = failed.owner if failed is not None else None
+                    under_way = owner is not None and owner_alive(owner) is not False
+                    if failed is not None and failed.due == due and not under_way:
                         if failed.attempts < FIRING_ATTEMPTS:
                             failed_firings[due] = failed
                             return True

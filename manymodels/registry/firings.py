@@ -36,15 +36,22 @@ def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data:
     return f"schedule:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
-def claim(store: SqlStore, schedule: str, due: datetime) -> bool:
+def claim(store: SqlStore, schedule: str, due: datetime, owner: str | None = None) -> bool:
     """Claim the firing scheduled at ``due`` (timezone-aware): ``True`` when this caller runs
-    it, ``False`` when another scheduler claimed it, or a later one, first."""
+    it, ``False`` when another scheduler claimed it, or a later one, first. With ``owner``
+    (the caller's ``tempnames.writer_tag``) the firing is marked under way by it until it
+    ends (``record_failure``, ``clear_failure``): a scheduler killed before its run existed
+    (reading a large data file, the OOM killer) leaves it marked, failed once its process is
+    gone."""
     stamp = _stamp(due)  # the same width each time: text order is time order
     with store._begin() as conn:
         found = meta_value(conn, schedule)
         if found is not None and found >= stamp:
             return False
         put_meta(conn, schedule, stamp)
+        if owner is not None:
+            pending = {"due": stamp, "attempts": 1, "error": KILLED, "owner": owner}
+            put_meta(conn, _failed(schedule), json.dumps(pending))
     return True
 
 
@@ -64,13 +71,20 @@ schedule). A firing that fails again is reported at each start, never retried in
 restarts (a service manager restarting a scheduler that exits 1)."""
 
 
+KILLED = "its scheduler was killed before its run started"
+"""The error of a firing marked under way whose scheduler is gone (``FailedFiring.owner``)."""
+
+
 @dataclass(frozen=True)
 class FailedFiring:
-    """The newest failed firing of a schedule: its instant, how many times it ran, its error."""
+    """The newest failed firing of a schedule: its instant, how many times it ran, its error;
+    ``owner`` while it is under way (the ``writer_tag`` of the scheduler running it): it
+    failed only once that process is gone (``tempnames.owner_alive``)."""
 
     due: datetime
     attempts: int
     error: str
+    owner: str | None = None
 
 
 def _failed(schedule: str) -> str:
@@ -82,7 +96,9 @@ def _parse_failed(found: str | None) -> FailedFiring | None:
         return None
     try:
         o = json.loads(found)
-        return FailedFiring(datetime.fromisoformat(o["due"]), int(o["attempts"]), str(o["error"]))
+        owner = o.get("owner")
+        due = datetime.fromisoformat(o["due"])
+        return FailedFiring(due, int(o["attempts"]), str(o["error"]), owner and str(owner))
     except (ValueError, KeyError, TypeError):
         return None  # not ours to read: as if none failed
 
@@ -110,16 +126,20 @@ def clear_failure(store: SqlStore, schedule: str, due: datetime) -> None:
                 put_meta(conn, _failed(schedule), None)
 
 
-def claim_retry(store: SqlStore, schedule: str, failed: FailedFiring) -> bool:
+def claim_retry(
+    store: SqlStore, schedule: str, failed: FailedFiring, owner: str | None = None
+) -> bool:
     """Claim the run again of the failed firing ``failed``: ``True`` for one caller only (of
     two schedulers starting at once), when it is still the newest firing claimed and failed
-    as read; its attempt is counted at once, so a retry killed mid-way is not retried again
-    as a failure (its run is resumed as a killed one's)."""
+    as read; its attempt is counted at once, and marked under way by ``owner`` as ``claim``
+    does."""
     with store._begin() as conn:
         now = _parse_failed(meta_value(conn, _failed(schedule)))
         if now != failed or meta_value(conn, schedule) != _stamp(failed.due):
             return False
-        value = {"due": _stamp(failed.due), "attempts": failed.attempts + 1, "error": failed.error}
+        attempts = failed.attempts + 1
+        error = KILLED if owner is not None else failed.error
+        value = {"due": _stamp(failed.due), "attempts": attempts, "error": error, "owner": owner}
         put_meta(conn, _failed(schedule), json.dumps(value))
     return True
 

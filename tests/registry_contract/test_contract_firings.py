@@ -8,7 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from manymodels.registry import Registry
-from manymodels.registry.firings import claim, last_claimed, schedule_id
+from manymodels.registry.firings import (
+    KILLED,
+    FailedFiring,
+    claim,
+    claim_retry,
+    clear_failure,
+    failed_firing,
+    last_claimed,
+    record_failure,
+    schedule_id,
+)
 
 SCHEDULERS = 4
 
@@ -39,3 +49,37 @@ def test_one_of_several_schedulers_claims_a_firing(db_url: str, tmp_path: Path) 
         assert last_claimed(reg.store, name) == due
         assert claim(reg.store, name, due + timedelta(days=7))
         assert last_claimed(reg.store, name) == due + timedelta(days=7)
+
+
+def test_one_of_several_schedulers_runs_a_failed_firing_again(db_url: str, tmp_path: Path) -> None:
+    """The newest firing failed: of several schedulers starting at once, exactly one runs it
+    again (``claim_retry``), and its second failure leaves none to retry."""
+    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        assert claim(reg.store, name, due, owner="1-2-0123456789ab")
+        assert failed_firing(reg.store, name) == FailedFiring(due, 1, KILLED, "1-2-0123456789ab")
+        record_failure(reg.store, name, due, 1, "data.csv: no such file")
+        failed = failed_firing(reg.store, name)
+        assert failed == FailedFiring(due, 1, "data.csv: no such file")
+        opened = [Registry.open(tmp_path / "registry", db_url=db_url) for _ in range(SCHEDULERS)]
+        try:
+            start = threading.Barrier(SCHEDULERS)
+            got: list[bool] = []
+
+            def one(other: Registry) -> None:
+                start.wait()
+                got.append(claim_retry(other.store, name, failed, owner="3-4-0123456789ab"))
+
+            threads = [threading.Thread(target=one, args=(r,)) for r in opened]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join(60)
+        finally:
+            for r in opened:
+                r.close()
+        assert sorted(got) == [False] * (SCHEDULERS - 1) + [True]
+        assert failed_firing(reg.store, name) == FailedFiring(due, 2, KILLED, "3-4-0123456789ab")
+        clear_failure(reg.store, name, due)
+        assert failed_firing(reg.store, name) is None
