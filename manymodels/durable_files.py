@@ -10,6 +10,7 @@ and this one how a directory keeps it.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import hashlib
 import itertools
@@ -104,10 +105,16 @@ def make_dirs(path: str) -> list[str]:
 
 def fsync_dir(path: str) -> None:
     """Flush a directory's entries: a renamed or created name is durable only once its
-    directory is (POSIX leaves it to the directory's own fsync)."""
+    directory is (POSIX leaves it to the directory's own fsync). A filesystem that cannot
+    fsync a directory at all (``EINVAL``, ``EBADF``: some network and FUSE filesystems) has
+    nothing more to offer, and the write stands, as PostgreSQL's ``fsync_fname_ext`` does:
+    failing there reported a failure for a file already in place under its name."""
     fd = os.open(path, _DIR_FLAGS)
     try:
         os.fsync(fd)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 

@@ -103,3 +103,24 @@ def test_an_older_releases_leftover_goes_once_a_day_old(tmp_path: Path) -> None:
     write_tables(chunks(2), tmp_path / "out.csv")
     assert not any(p.exists() for p in old)
     assert young.exists() and theirs.exists() and (tmp_path / "out.csv").exists()
+
+
+def test_a_directory_its_filesystem_cannot_fsync_does_not_fail_the_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some network and FUSE filesystems refuse fsync of a directory (EINVAL): the table is
+    already in place under its name by then, so the write stands (as PostgreSQL ignores it),
+    rather than a `cannot write the table` error for a file that was written."""
+    import errno
+    import stat
+
+    real = os.fsync
+
+    def no_directories(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", no_directories)
+    assert write_tables(chunks(2), tmp_path / "out.csv") == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
