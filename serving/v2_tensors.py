@@ -8,9 +8,10 @@ Two input layouts are accepted (``serving.v2_schemas`` says the protocol's objec
 - **one 2-D tensor** — any other name, shape ``[n, n_features]``, columns in the order of the
   model's metadata ``inputs`` (the order the model was fitted on).
 
-Tensor data may be flat (row-major) or nested, or raw bytes after the JSON header (Triton's
-binary tensor extension). Elements are checked against the datatype their tensor declares, as
-Triton checks them; values are then judged by the feature schema, as ``/v1`` rows are.
+Tensor data may be flat (row-major), nested as its shape says, or raw bytes after the JSON
+header (Triton's binary tensor extension). Elements are checked against the datatype their
+tensor declares, as Triton checks them; values are then judged by the feature schema, as
+``/v1`` rows are.
 """
 
 from __future__ import annotations
@@ -289,8 +290,7 @@ def _values(
         elif t.data is None:
             raise TensorError(f"input '{t.name}' has no data")
         else:
-            values = []
-            _flatten(t.data, values, 0, t.name)
+            values = _flat(t)
             if t.name in features:  # one 2-D tensor may mix kinds: the schema judges it
                 _check_datatype(t, values)
         if len(values) != size:
@@ -329,14 +329,53 @@ def _check_datatype(t: RequestInput, values: list[Any]) -> None:
         raise TensorError(f"input '{t.name}' is {kind}, but its element {bad} is {shown}")
 
 
-def _flatten(data: list[Any], out: list[Any], depth: int, name: str) -> None:
-    if depth > MAX_DEPTH:
-        raise TensorError(f"input '{name}' is nested too deeply")
+def _flat(t: RequestInput) -> list[Any]:
+    """``t``'s JSON data, flat and row-major. Nested data is a shape of its own, so it must be
+    the declared one (dimensions of 1 aside: ``[[x], [y]]`` is ``[2]`` as well as ``[2, 1]``):
+    ragged rows, or a ``[3, 2]`` nesting declared ``[2, 3]``, were flattened and cut into the
+    declared rows, and a row's values scored as the next row's."""
+    data = t.data or []
+    dims: list[int] = []
+    level: Any = data
+    while isinstance(level, list):
+        if len(dims) > MAX_DEPTH:
+            raise TensorError(f"input '{t.name}' is nested too deeply")
+        dims.append(len(level))
+        level = level[0] if level else None
+    out: list[Any] = []
+    if len(dims) == 1:
+        if any(isinstance(v, list) for v in data):
+            raise TensorError(_ragged(t))
+        return list(data)
+    _flatten(data, out, dims, 0, t)
+    if [d for d in dims if d != 1] != [d for d in t.shape if d != 1]:
+        raise TensorError(
+            f"input '{t.name}' has data nested as {dims}, but its shape is {t.shape}: nest it "
+            "row-major as its shape says, or send it flat"
+        )
+    return out
+
+
+def _flatten(data: list[Any], out: list[Any], dims: list[int], depth: int, t: RequestInput) -> None:
+    """Append ``data``'s elements to ``out``, checking that every list at ``depth`` holds
+    ``dims[depth]`` items, lists above the last level and values on it."""
+    inner = depth + 1 < len(dims)
+    if len(data) != dims[depth]:
+        raise TensorError(_ragged(t))
     for item in data:
-        if isinstance(item, list):
-            _flatten(item, out, depth + 1, name)
+        if isinstance(item, list) is not inner:
+            raise TensorError(_ragged(t))
+        if inner:
+            _flatten(item, out, dims, depth + 1, t)
         else:
             out.append(item)
+
+
+def _ragged(t: RequestInput) -> str:
+    return (
+        f"input '{t.name}' has nested data whose lists differ in length or depth: it must be "
+        f"an array of shape {t.shape}, nested row-major, or flat"
+    )
 
 
 def _from_bytes(t: RequestInput, raw: bytes) -> list[Any]:

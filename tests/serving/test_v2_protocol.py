@@ -297,6 +297,31 @@ def test_client_mistakes_are_400_errors(client: Any, body: Any, message: str) ->
     assert message in answer["error"]
 
 
+def test_nested_data_must_be_nested_as_its_shape_says(client: Any) -> None:
+    """Nested data is a shape of its own: ragged rows, and rows nested the other way round
+    ([3, 2] declared [2, 3]), were flattened and cut into the declared rows, so a row's
+    values were scored as the next row's (200, wrong predictions); both are 400s now. Lists
+    of one ([[x], [y]] for shape [2]) are the same values and still taken."""
+    rows = feature_rows(2)
+    data = [[r[f] for f in FEATURES] for r in rows]
+    flat = [v for row in data for v in row]
+    bad = {
+        "ragged": [flat[:4], flat[4:]],
+        "3 rows of 2": [flat[0:2], flat[2:4], flat[4:6]],
+        "a row beside values": [data[0], *data[1]],
+    }
+    for name, nested in bad.items():
+        tensor = {"name": "X", "datatype": "FP64", "shape": [2, 3], "data": nested}
+        answer = infer(client, KEY, {"inputs": [tensor]}, 400)
+        assert "input 'X' has" in answer["error"] and "nested" in answer["error"], name
+    want = infer(client, KEY, {"inputs": matrix(rows)})["outputs"][0]["data"]
+    assert infer(client, KEY, {"inputs": matrix(rows, nested=True)})["outputs"][0]["data"] == want
+    columns = columnar(rows)
+    for tensor in columns:
+        tensor["data"] = [[v] for v in tensor["data"]]  # shape [2], nested as [2, 1]
+    assert infer(client, KEY, {"inputs": columns})["outputs"][0]["data"] == want
+
+
 def test_unreadable_body_is_a_400_error(client: Any) -> None:
     for body in (b"{not json", b'{"id": "\xff"}'):
         r = client.post(f"/v2/models/{KEY}/infer", content=body)
