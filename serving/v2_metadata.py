@@ -6,6 +6,10 @@ where it has them) and the versions that may be asked for by URL. Apart from the
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from manymodels.classes import answered_classes
 from manymodels.partition import FALLBACK_KEY
 from serving.resolution import Target
@@ -26,6 +30,16 @@ def outputs_of(model: ServedModel, threshold: float | None = None) -> list[Metad
         if schema.decision or threshold is not None:
             out.append(MetadataTensor(name="label", datatype=predict_type(model), shape=[-1]))
     return out
+
+
+def proba_classes(model: ServedModel) -> list[Any]:
+    """The classes of ``predict_proba``'s columns, in their order, as the JSON values
+    ``predict`` gives (``0``, ``true``, ``"yes"``): ``/v1``'s probabilities are keyed by their
+    text, and V2 listed that text, so a client looking a prediction up among the classes
+    (``classes.index(1)``) found no ``"1"``."""
+    own = np.asarray(model.model.classes_).tolist()
+    answered = answered_classes(own, model.schema.classes)
+    return list(answered) if answered is model.schema.classes else own
 
 
 def predict_type(model: ServedModel) -> str:

@@ -51,7 +51,7 @@ from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
 from serving.served import ServedModel
 from serving.service import ModelService
-from serving.v2_metadata import metadata_of, outputs_of
+from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
     ErrorResponse,
     InferenceRequest,
@@ -328,7 +328,7 @@ def _answer(
     scored = service.score_target(target, rows, with_probabilities=proba, model=model)
     out: dict[str, ResponseOutput] = {"predict": output("predict", scored.predictions)}
     if proba and scored.probabilities is not None:
-        classes = list(scored.probabilities[0]) if scored.probabilities else []
+        classes = proba_classes(model)
         flat = [p for row in scored.probabilities for p in row.values()]
         shape = [len(rows), len(classes)]
         out["predict_proba"] = output("predict_proba", flat, shape, classes=json.dumps(classes))

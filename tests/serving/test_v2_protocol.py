@@ -359,8 +359,12 @@ def test_classifier_outputs(trained_classifier: Path) -> None:
     classes = json.loads(proba["parameters"]["classes"])
     assert proba["shape"] == [4, len(classes)]
     assert np.reshape(proba["data"], proba["shape"]).tolist() == [
-        [p[c] for c in classes] for p in v1["probabilities"]
+        [p[str(c)] for c in classes] for p in v1["probabilities"]
     ]
+    # the classes are the values predict gives (0 and 1, not "0" and "1"): a client finds
+    # each prediction's column among them
+    assert classes == [0, 1] and out["predict"]["datatype"] == "INT64"
+    assert all(classes.index(label) >= 0 for label in out["predict"]["data"])
     assert out["label"]["data"] == v1["labels"]
     assert out["label"]["parameters"] == {"threshold": 0.5}
 
