@@ -25,6 +25,8 @@ a worker process (multiprocessing, a Ray task) reaches the caller as itself::
     │   ├── ArtifactNotFound(LookupError)
     │   ├── UntrustedArtifact            a format the registry does not trust (a pickle in a
     │   │                                skops-only one), or a skops type off the trusted list
+    │   ├── ArtifactUnreadable           verified bytes that do not load (a class renamed since
+    │   │                                it was pickled, a damaged or crafted skops file)
     │   └── ArtifactCorrupted            bytes on disk no longer match the sha256 in the registry
     │       └── BadSignature             a signing key is set and a version's signature is
     │           │                        missing or does not vouch for its digests
@@ -276,6 +278,17 @@ class ArtifactNotFound(ArtifactError, LookupError):
 class UntrustedArtifact(ArtifactError):
     """An artifact in a format its registry does not trust (``manymodels trust``),
     or a skops artifact naming a type off the trusted list; refused before it is loaded."""
+
+
+class ArtifactUnreadable(ArtifactError):
+    """An artifact of a trusted format whose bytes do not load: a pickle naming a class this
+    release (or this environment) does not have, a skops file that is damaged, crafted or
+    written by another skops. ``why`` is the loader's ``Type: first line``, for callers that
+    say it in their own words."""
+
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class ArtifactCorrupted(ArtifactError):

@@ -25,7 +25,13 @@ import pickle
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from manymodels.exceptions import ArtifactError, SpecError, UntrustedArtifact
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactUnreadable,
+    SpecError,
+    UntrustedArtifact,
+    first_line,
+)
 
 Format = Literal["pickle", "skops"]
 FORMATS: tuple[Format, ...] = ("pickle", "skops")
@@ -121,13 +127,20 @@ def loads(data: bytes, formats: Iterable[str] = ALL_FORMATS, *, what: str = "art
     """
     found = format_of(data)
     require_loadable(found, formats, what=what)
-    if found == "pickle":
-        return pickle.loads(data)  # trusted: the registry allows pickles, sha256 checked
-    sio = _skops_io()
+    sio = _skops_io() if found == "skops" else None
     try:
+        if sio is None:
+            return pickle.loads(data)  # trusted: the registry allows pickles, sha256 checked
         return sio.loads(data, trusted=list(TRUSTED_TYPES))
-    except sio.exceptions.UntrustedTypesFoundException as e:
-        raise UntrustedArtifact(f"{what} holds a type manymodels does not trust: {e}") from None
+    except Exception as e:
+        if sio is not None and isinstance(e, sio.exceptions.UntrustedTypesFoundException):
+            raise UntrustedArtifact(f"{what} holds a type manymodels does not trust: {e}") from None
+        # bytes of a trusted format that do not load: a class renamed since it was pickled,
+        # a damaged or crafted skops file (BadZipFile, KeyError, JSONDecodeError…). Raised
+        # as they came, they reached `export`, `forecast`, `import` and Registry.load_model's
+        # callers as a traceback; only batch scoring and the router had said why.
+        why = f"{type(e).__name__}: {first_line(e)}"
+        raise ArtifactUnreadable(f"{what}: its artifact does not load ({why})", why) from None
 
 
 def require_loadable(found: str, formats: Iterable[str], *, what: str = "artifact") -> None:

@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.artifacts import deserialize
 from manymodels.candidates import LastValueRegressor
-from manymodels.exceptions import ManyModelsError, first_line
+from manymodels.exceptions import ArtifactUnreadable, ManyModelsError, first_line
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.features import is_numeric
 from manymodels.global_members import GlobalModels, linked, member_names
@@ -379,15 +379,21 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
             model = linked(model, shared)
             fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
         model = bind_key(model, schema.bound)
+    except ArtifactUnreadable as e:  # verified bytes that do not load (a crafted skops file,
+        # a pickle of a library version this one cannot read): a 409 as for a tampered one
+        raise _not_served(key, version, e.why) from None
     except ManyModelsError:
         raise
-    except Exception as e:  # verified bytes that do not load (a crafted skops file, a pickle
-        # of a library version this one cannot read): a 409 as for a tampered one, not a 500
-        raise ModelNotServed(
-            f"the artifact of partition '{key}' version {version} does not load "
-            f"({type(e).__name__}: {first_line(e)}); model not served"
-        ) from None
+    except Exception as e:  # a model that loaded but cannot be bound to its key
+        raise _not_served(key, version, f"{type(e).__name__}: {first_line(e)}") from None
     return serve(model, key, version, schema, profile_json, fmt)
+
+
+def _not_served(key: str, version: int, why: str) -> ModelNotServed:
+    return ModelNotServed(
+        f"the artifact of partition '{key}' version {version} does not load ({why}); "
+        "model not served"
+    )
 
 
 _SHARED: weakref.WeakValueDictionary[str, GlobalModel] = weakref.WeakValueDictionary()

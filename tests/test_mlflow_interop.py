@@ -418,6 +418,22 @@ def test_an_import_into_a_registry_that_refuses_pickles_is_stored_with_skops(
         np.testing.assert_array_equal(reg.load_model("shop=1").predict(X), model.predict(X))
 
 
+def test_an_import_of_a_damaged_skops_model_is_one_error_line(mlflow: Any, tmp_path: Path) -> None:
+    """A model.skops cut short (a copy or download interrupted) into a registry that refuses
+    pickles: a BadZipFile traceback, where a damaged pickle said "cannot load its scikit-learn
+    model (…)". Now it says the same, and nothing is registered."""
+    _frame_model(mlflow, tmp_path / "m", format="skops")
+    file = tmp_path / "m" / "model.skops"
+    file.write_bytes(file.read_bytes()[:200])
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    result = invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root)
+    one_error_line(result, "cannot load its scikit-learn model (BadZipFile")
+    with Registry.open(root) as reg:
+        assert reg.list_partitions() == []
+
+
 def test_a_skops_only_registry_s_export_imports_back_into_one(mlflow: Any, tmp_path: Path) -> None:
     """The export puts a float64 step (``numpy.ascontiguousarray``) in front of a model fitted
     on a matrix; the import, reading with manymodels' trusted types, refused the very file

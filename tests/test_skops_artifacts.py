@@ -26,7 +26,12 @@ from sklearn.linear_model import Ridge
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import ArtifactError, SpecError, UntrustedArtifact
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactUnreadable,
+    SpecError,
+    UntrustedArtifact,
+)
 from manymodels.registry import Registry
 from manymodels.registry.client import FORMATS_TTL
 from manymodels.registry.entities import NewVersion
@@ -126,9 +131,14 @@ def _plant_pickle(registry: Path, marker: Path) -> int:
     """Register a tripwire pickle as ``KEY``'s production version (a copy of its skops
     version's record otherwise): what a pickle stored before the policy, or by another
     writer, looks like to readers."""
+    return _plant(registry, pickle.dumps(_Tripwire(marker), protocol=5))
+
+
+def _plant(registry: Path, data: bytes) -> int:
+    """Register ``data`` as ``KEY``'s production artifact (its row and digest consistent)."""
     with Registry.open(registry) as reg:
         current = reg.get_version(KEY)
-        sha, size = reg.artifacts.put(pickle.dumps(_Tripwire(marker), protocol=5))
+        sha, size = reg.artifacts.put(data)
         reg.store.create_run(make_run("planted"))
         planted = NewVersion(
             key=KEY, key_values={"store": 1, "brand": "tropicana"}, n_rows=current.n_rows,
@@ -310,6 +320,35 @@ def test_a_type_off_the_trusted_list_is_refused_when_stored_and_when_loaded() ->
         loads(crafted, what="partition 'k=1' v1")
     assert type(loads(dumps(Ridge().fit(X, X[:, 0]), "skops"), {"skops"})) is Ridge
     assert "sklearn.tree._tree.Tree" in TRUSTED_TYPES
+
+
+@pytest.mark.slow  # may train the module's registry
+def test_verified_bytes_that_do_not_load_are_one_error_line_for_every_reader(
+    registry: Path, tmp_path: Path
+) -> None:
+    """A skops file cut short (or damaged, or crafted) whose digest its row records: batch
+    scoring and the router said "does not load (…)", but `export`, `forecast` and
+    `Registry.load_model` raised BadZipFile (a traceback from the CLI). Now every reader
+    raises ``ArtifactUnreadable`` (an ``ArtifactError``) naming the partition and why; the
+    same for a pickle naming a class this release does not have."""
+    with Registry.open(registry) as reg:
+        whole = reg.artifacts.get(reg.get_version(KEY).artifact_sha256)
+    version = _plant(registry, whole[: len(whole) // 2])
+    with Registry.open(registry) as reg, pytest.raises(ArtifactUnreadable) as caught:
+        reg.load_model(KEY)
+    assert isinstance(caught.value, ArtifactError)
+    assert f"partition '{KEY}' v{version}: its artifact does not load (BadZipFile" in str(
+        caught.value
+    )
+    one_error_line(
+        invoke("forecast", "--registry", registry, "--horizon", "2", "--partitions", KEY),
+        "does not load (BadZipFile",
+    )
+    export = ("export", KEY, "--format", "mlflow", tmp_path / "model", "--registry", registry)
+    one_error_line(invoke(*export), "does not load (BadZipFile")
+    renamed = b"cmanymodels.candidates\nRenamedSince\n."  # a class renamed since pickled
+    with pytest.raises(ArtifactUnreadable, match=r"k=1' v1: .*\(AttributeError: .*RenamedSince"):
+        loads(renamed, what="partition 'k=1' v1")
 
 
 def test_trust_command_rejects_unknown_formats(registry: Path) -> None:

@@ -149,7 +149,7 @@ def _check_key_columns(reg: Registry, key: str) -> None:
 
 
 def _load_skops_only(path: Path, flavor: dict[str, Any], formats: Iterable[str]) -> Any:
-    from manymodels.exceptions import UntrustedArtifact
+    from manymodels.exceptions import ArtifactUnreadable, UntrustedArtifact
     from manymodels.serialization import describe, loads
 
     found = flavor.get("serialization_format")
@@ -162,7 +162,10 @@ def _load_skops_only(path: Path, flavor: dict[str, Any], formats: Iterable[str])
     file = (path / str(flavor.get("pickled_model", ""))).resolve()
     if not file.is_relative_to(path.resolve()) or not file.is_file():
         raise DataError(f"{path}: its MLmodel names no model file inside the directory")
-    model = loads(file.read_bytes(), formats, what=f"{path}: its model")
+    try:
+        model = loads(file.read_bytes(), formats, what=f"{path}: its model")
+    except ArtifactUnreadable as e:  # damaged, cut short, or crafted: said as a pickle's is
+        raise DataError(f"{path}: cannot load its scikit-learn model ({e.why})") from None
     if not callable(getattr(model, "predict", None)):
         raise DataError(f"{path}: its model ({type(model).__name__}) has no predict method")
     return model

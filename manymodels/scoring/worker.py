@@ -15,6 +15,7 @@ import numpy as np
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.exceptions import (
     ArtifactError,
+    ArtifactUnreadable,
     DataError,
     ManyModelsError,
     ScoringError,
@@ -111,6 +112,9 @@ def _load(ref: ModelRef, store: ArtifactStore, shared: dict[str, GlobalModel]) -
         return linked(model, GlobalModels(store.get, store.formats, shared, owner=what))
     except UntrustedArtifact:
         raise  # names the partition (or the member and its partition) and the policy already
+    except ArtifactUnreadable as e:
+        message = f"cannot score {what}: its artifact does not load ({e.why})"
+        raise ArtifactUnreadable(message, e.why) from None
     except ArtifactError as e:  # a global member missing or corrupted
         raise type(e)(f"cannot score {what}: {e}") from None
     except Exception as e:  # e.g. pickled by an incompatible library version
