@@ -706,6 +706,28 @@ def test_a_model_only_cloudpickle_can_store_is_one_line_and_makes_no_registry(
     assert not nowhere.exists()
 
 
+def test_a_float32_feature_takes_a_frame_of_ordinary_floats(mlflow: Any, tmp_path: Path) -> None:
+    """A feature trained from a float32 column (a Parquet file of float32, say) was declared
+    "float": MLflow then refused a frame of float64 values, which manymodels scores ("Can not
+    safely convert float64 to float32"). Declared "double", both widths are taken and give
+    what manymodels gives."""
+    df = store_sales(n_stores=1, weeks=40).astype({"price": "float32"})
+    root, out, key = tmp_path / "registry", tmp_path / "model", "store=1,brand=tropicana"
+    with Registry(root) as reg:
+        train(SALES, df, reg, backend="local")
+        loaded = reg.load_model(key)
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    model = mlflow.pyfunc.load_model(str(out))
+    assert model.metadata.signature.inputs.to_dict()[0] == {
+        "type": "double",
+        "name": "price",
+        "required": True,
+    }
+    rows = df[df["brand"] == "tropicana"].tail(4)[loaded.features]
+    for frame in (rows, rows.astype({"price": "float64"})):
+        np.testing.assert_array_equal(model.predict(frame), loaded.predict(frame))
+
+
 def test_a_scaled_target_is_exported_answering_in_its_units(mlflow: Any, tmp_path: Path) -> None:
     """A ``scale`` model predicts the scaled target: its export is our pyfunc model, which
     turns the answers back with the partition's numbers, as ``LoadedModel.predict`` does (a

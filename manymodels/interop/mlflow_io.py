@@ -55,8 +55,11 @@ PLAIN_PACKAGES = frozenset(
     {"sklearn", "numpy", "scipy", "pandas", "builtins", "__builtin__", "copyreg", "copy_reg",
      "_codecs"}
 )  # fmt: skip
-# Recorded dtype (pandas name) → MLflow column type; other numeric dtypes widen to these.
-_MLFLOW_TYPES = {"float64": "double", "float32": "float", "bool": "boolean", "boolean": "boolean"}
+# Recorded dtype (pandas name) → MLflow column type; other numeric dtypes widen to these. A
+# float32 feature is "double" too: MLflow refuses float64 where "float" is declared ("Can not
+# safely convert float64 to float32"), so an ordinary frame of floats was refused, while the
+# model is fed float64 whatever the column's width (and MLflow widens float32 to double).
+_MLFLOW_TYPES = {"float64": "double", "float32": "double", "bool": "boolean", "boolean": "boolean"}
 EXAMPLE_ROWS = 3
 EXPORT_TMP_PREFIX = ".tmp-mlflow-"
 """How the name of an export being written starts (``export_mlflow``)."""
@@ -212,9 +215,10 @@ def foreign_modules(model: Any) -> list[str]:
 
 def feature_signature(schema: FeatureSchema) -> Any:
     """An MLflow ``ModelSignature`` of the version's features, in order, with their types:
-    text features ``string``; numeric ones ``double``/``float``/``boolean`` as recorded, any
-    integer dtype ``long`` (MLflow refuses an int column where ``double`` is declared, while
-    the model is fed float64 whatever the number's type)."""
+    text features ``string``; numeric ones ``boolean`` as recorded, any float width ``double``
+    and any integer dtype ``long`` (MLflow refuses an int column where ``double`` is declared,
+    and float64 where ``float`` is, while the model is fed float64 whatever the number's
+    type)."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
