@@ -281,6 +281,21 @@ class MeanOf(BaseEstimator):
                 m.fit(X, y)
         return self
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted when its members are (a bound global model is, having no ``fit``): it keeps
+        no fitted attribute of its own, so scikit-learn took it for unfitted, and a Pipeline
+        around it (an MLflow export from a skops-only registry) refused every prediction."""
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            for m in self.members:
+                if isinstance(m, BaseEstimator):
+                    check_is_fitted(m)
+        except NotFittedError:
+            return False
+        return bool(self.members)
+
     def at(self, rows: Any) -> MeanOf:
         """Members that are precomputed predictions (``external.Precomputed``) narrowed to
         ``rows``, for scoring on a subset of a fold's validation rows."""

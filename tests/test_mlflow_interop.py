@@ -434,6 +434,44 @@ def test_an_import_of_a_damaged_skops_model_is_one_error_line(mlflow: Any, tmp_p
         assert reg.list_partitions() == []
 
 
+@pytest.mark.parametrize("kind", ["KeyBound", "MeanOf"])
+def test_a_skops_only_registry_s_export_of_a_global_model_or_ensemble_predicts(
+    mlflow: Any, tmp_path: Path, kind: str
+) -> None:
+    """A skops-only registry exports every model with the sklearn flavour behind the float64
+    step, in a Pipeline. A version on a global model (``KeyBound``, the model bound to its
+    key) was refused by that Pipeline's predict ("… is not an estimator instance"), and a
+    ``top2`` ensemble (``MeanOf``) taken for unfitted ("This Pipeline instance is not fitted
+    yet"): the export was written and every prediction from it failed. Both now answer as
+    manymodels does."""
+    root = tmp_path / "registry"
+    with Registry(root) as reg:
+        reg.set_trusted_formats(frozenset({"skops"}))
+    df = store_sales(n_stores=1, weeks=40)
+    candidates: list[dict[str, Any]] = [
+        {
+            "estimator": "sklearn.ensemble.HistGradientBoostingRegressor",
+            "params": {"max_iter": [20]},
+            "scope": "global",
+        }
+    ]
+    selection: dict[str, Any] = {"naive_candidate": False}
+    if kind == "MeanOf":
+        candidates.append({"estimator": "sklearn.linear_model.Ridge", "scale": True})
+        selection["ensemble"] = "top2"
+    spec = {**SALES, "artifacts": {"format": "skops"}, "selection": selection}
+    key = "store=1,brand=tropicana"
+    with Registry(root) as reg:
+        train({**spec, "candidates": candidates}, df, reg, backend="local")
+        loaded = reg.load_model(key)
+    assert type(loaded.model).__name__ == kind
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    rows = df[df["brand"] == "tropicana"].tail(5)
+    got = mlflow.pyfunc.load_model(str(out)).predict(rows[loaded.features])
+    np.testing.assert_array_equal(got, loaded.predict(rows))
+
+
 def test_a_skops_only_registry_s_export_imports_back_into_one(mlflow: Any, tmp_path: Path) -> None:
     """The export puts a float64 step (``numpy.ascontiguousarray``) in front of a model fitted
     on a matrix; the import, reading with manymodels' trusted types, refused the very file

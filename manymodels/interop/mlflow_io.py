@@ -18,7 +18,8 @@ types, ``feature_signature``), an input example (the version's first training ro
 them), and the version's identity under ``metadata.manymodels``. From a registry that trusts no
 pickles (``manymodels trust --trusted-formats skops``) every model is written with the sklearn
 flavour in skops' format, its extra trusted types (``skops_types``) recorded for MLflow's loader
-(our naive and single-class models then need ``manymodels`` importable too). Labels are what
+(our naive and single-class models, global models and ``top2`` ensembles then need
+``manymodels`` importable too). Labels are what
 ``LoadedModel.predict`` gives: a ``[decision]`` threshold is applied by the router, not by the
 model, so it is not part of the export.
 
@@ -237,8 +238,12 @@ def feature_signature(schema: FeatureSchema) -> Any:
 
 def _fed_as_fitted(model: Any, schema: FeatureSchema) -> Any:
     """``model`` as scikit-learn scores it from a DataFrame: as is when it was fitted on one;
-    behind a step that makes the float64 matrix it was fitted on otherwise."""
-    if schema.input != "numpy":
+    behind a step that makes the float64 matrix it was fitted on otherwise. A global model
+    bound to its partition's key (``KeyBound``, what a skops-only registry exports for a
+    version on a global model) is no scikit-learn estimator, which a Pipeline's predict
+    refused ("is not an estimator instance") in every export: it takes the frame of its
+    features as it is (``GlobalModel.frame``)."""
+    if schema.input != "numpy" or not hasattr(model, "fit"):
         return model
     import numpy as np
     import pandas as pd
