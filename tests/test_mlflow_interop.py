@@ -472,6 +472,52 @@ def test_a_skops_only_registry_s_export_of_a_global_model_or_ensemble_predicts(
     np.testing.assert_array_equal(got, loaded.predict(rows))
 
 
+@pytest.mark.parametrize("kind", ["KeyBoundClassifier", "MeanOf"])
+def test_a_global_or_ensemble_classifier_s_export_imports_back_as_a_classifier(
+    mlflow: Any, tmp_path: Path, kind: str
+) -> None:
+    """The export of a version on a global classifier from a skops-only registry holds the
+    model bound to its key, which has no scikit-learn tags: its import was an AttributeError
+    traceback. A ``top2`` ensemble of classifiers has no ClassifierMixin: it was imported as
+    a regression, its probabilities never offered. Both import as classifiers now, with the
+    labels and probabilities of the version they came from."""
+    root, dest = tmp_path / "registry", tmp_path / "other"
+    for where in (root, dest):
+        with Registry(where) as reg:
+            reg.set_trusted_formats(frozenset({"skops"}))
+    spec, data = SPECS["calibrated classifier"]
+    candidates: list[dict[str, Any]] = [
+        {
+            "estimator": "sklearn.ensemble.HistGradientBoostingClassifier",
+            "params": {"max_iter": [10]},
+            "scope": "global",
+        }
+    ]
+    selection: dict[str, Any] = {"naive_candidate": False}
+    spec = {k: v for k, v in spec.items() if k != "calibration"}
+    df = data()
+    if kind == "MeanOf":  # the mean of probabilities wins on log loss in one of these assets
+        candidates.append(spec["candidates"][0])
+        selection["ensemble"] = "top2"
+        spec["metric"], df = "neg_log_loss", sensor_readings(n_assets=6, readings=100)
+    spec = {**spec, "artifacts": {"format": "skops"}, "selection": selection}
+    with Registry(root) as reg:
+        train({**spec, "candidates": candidates}, df, reg, backend="local")
+        models = {p.key: reg.load_model(p.key) for p in reg.list_partitions()}
+    key = next(k for k, m in models.items() if type(m.model).__name__ == kind)
+    source = models[key]
+    out = tmp_path / "model"
+    assert invoke("export", key, out, "--format", "mlflow", "--registry", root).exit_code == 0
+    result = invoke("import", out, "--key", key, "--registry", dest)
+    assert result.exit_code == 0, result.stderr
+    with Registry.open(dest) as reg:
+        imported = reg.load_model(key)
+    assert imported.version.schema.task == "classification"
+    rows = df.tail(8)
+    np.testing.assert_array_equal(imported.predict(rows), source.predict(rows))
+    np.testing.assert_array_equal(imported.predict_proba(rows), source.predict_proba(rows))
+
+
 def test_a_skops_only_registry_s_export_imports_back_into_one(mlflow: Any, tmp_path: Path) -> None:
     """The export puts a float64 step (``numpy.ascontiguousarray``) in front of a model fitted
     on a matrix; the import, reading with manymodels' trusted types, refused the very file

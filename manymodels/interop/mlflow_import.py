@@ -188,8 +188,6 @@ def _schema_from(columns: list[tuple[str, str]], model: Any, key: str) -> dict[s
     """The feature schema of an imported model: fed a DataFrame in signature order (a model
     logged by MLflow was usually fitted on one), or the float64 matrix when it was fitted on
     numbers without names."""
-    from sklearn.base import is_classifier
-
     from manymodels.keys import FALLBACK_KEY, decode_key
 
     text = [name for name, kind in columns if kind == "string"]
@@ -200,7 +198,7 @@ def _schema_from(columns: list[tuple[str, str]], model: Any, key: str) -> dict[s
         "categorical": text,
         "input": "dataframe" if named else "numpy",
         "target": None,
-        "task": "classification" if is_classifier(model) else "regression",
+        "task": "classification" if _classifies(model) else "regression",
         "partition_by": [] if key == FALLBACK_KEY else list(decode_key(key)),
         "time_column": None,
     }
@@ -208,6 +206,22 @@ def _schema_from(columns: list[tuple[str, str]], model: Any, key: str) -> dict[s
     if schema["task"] == "classification" and classes is not None:
         schema["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
     return schema
+
+
+def _classifies(model: Any) -> bool:
+    """Whether ``model`` is a classifier: scikit-learn's word, or its classes where it has
+    none to give. A manymodels export from a skops-only registry holds our own models: a
+    global model bound to its key has no scikit-learn tags (``is_classifier`` raised
+    AttributeError: the import was a traceback), and a ``top2`` ensemble of classifiers no
+    ClassifierMixin (imported as a regression, its probabilities never offered)."""
+    from sklearn.base import is_classifier
+
+    try:
+        if is_classifier(model):
+            return True
+    except AttributeError:  # not a scikit-learn estimator
+        pass
+    return getattr(model, "classes_", None) is not None
 
 
 def _register(
