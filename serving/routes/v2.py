@@ -51,6 +51,7 @@ from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
 from serving.served import ServedModel
 from serving.service import ModelService
+from serving.v2_compression import inflated
 from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
     ErrorResponse,
@@ -87,11 +88,13 @@ BINARY_SCOPE = "manymodels.v2.binary"  # where a request's binary tensor data wa
 class V2Request(FastJSONRequest):
     """A request whose body, for FastAPI, is only its JSON part: with Triton's binary tensor
     extension (``Inference-Header-Content-Length``) the raw tensors after it are set aside in
-    the scope for ``to_rows``. Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
+    the scope for ``to_rows``; a gzip or deflate body is inflated first (``v2_compression``).
+    Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
 
     async def body(self) -> bytes:
         if not hasattr(self, "_json_part"):
-            raw = await super().body()
+            limit = self.scope["app"].state.settings.max_body_bytes
+            raw = inflated(await super().body(), self.headers.get("content-encoding"), limit)
             length = self.headers.get("inference-header-content-length")
             self._json_part, self.scope[BINARY_SCOPE] = split_binary(raw, length)
         return self._json_part
