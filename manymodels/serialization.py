@@ -113,7 +113,8 @@ def dumps(model: Any, format: Format = "pickle") -> bytes:
         raise UntrustedArtifact(
             f"format = 'skops' cannot store a {type(model).__name__}: it holds "
             f"{', '.join(untrusted)}, which manymodels does not trust skops to load (it "
-            "trusts scikit-learn's estimators and its own); use format = 'pickle' for it"
+            "trusts its own models and what skops trusts: scikit-learn's estimators, but not "
+            "every fitted part of them); use format = 'pickle' for it"
         )
     return data
 

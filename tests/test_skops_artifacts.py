@@ -351,6 +351,37 @@ def test_verified_bytes_that_do_not_load_are_one_error_line_for_every_reader(
         loads(renamed, what="partition 'k=1' v1")
 
 
+@pytest.mark.parametrize(
+    ("estimator", "held", "readme"),
+    [
+        ("sklearn.neighbors.KNeighborsRegressor", "sklearn.neighbors._kd_tree.KDTree",
+         "nearest-neighbour"),
+        ("sklearn.neural_network.MLPRegressor", "AdamOptimizer", "MLPRegressor"),
+        ("sklearn.linear_model.TweedieRegressor", "sklearn._loss.loss.HalfTweedieLoss",
+         "TweedieRegressor"),
+    ],
+)  # fmt: skip
+def test_scikit_learn_estimators_skops_does_not_trust_are_refused_saying_so(
+    estimator: str, held: str, readme: str
+) -> None:
+    """The README lists the scikit-learn estimators whose fitted parts skops does not trust;
+    the refusal said manymodels "trusts scikit-learn's estimators", of a scikit-learn one."""
+    import importlib
+    import warnings
+
+    module, name = estimator.rsplit(".", 1)
+    X = np.random.default_rng(0).normal(size=(60, 3))  # enough rows for a KD tree
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLP's convergence warning
+        model = getattr(importlib.import_module(module), name)().fit(X, X.sum(axis=1) + 1)
+    with pytest.raises(UntrustedArtifact) as caught:
+        dumps(model, "skops")
+    message = str(caught.value)
+    assert f"cannot store a {name}" in message and held in message
+    assert "not every fitted part of them" in message and "format = 'pickle'" in message
+    assert readme in (Path(__file__).parents[1] / "README.md").read_text()
+
+
 def test_trust_command_rejects_unknown_formats(registry: Path) -> None:
     one_error_line(
         invoke("trust", "--registry", registry, "--trusted-formats", "joblib"), "joblib", "skops"
