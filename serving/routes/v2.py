@@ -13,9 +13,10 @@ Errors are the protocol's ``{"error": "..."}``: 400 for a request that does not 
 health answers are 200 / 400 (a 4xx means "false"), with the protocol's ``{"live": …}`` and
 ``{"ready": …}`` bodies.
 
-Parameters a request may set (others, e.g. tritonclient's ``binary_data_output``, are ignored;
-answers are always JSON): ``fallback`` (bool, default true: an unknown key is answered by the
-fallback model) and ``threshold`` (0–1: label a binary classifier's rows at it). Outputs:
+Parameters a request may set (others are ignored): ``fallback`` (bool, default true: an unknown
+key is answered by the fallback model), ``threshold`` (0–1: label a binary classifier's rows
+at it) and ``binary_data_output`` (bool: every output as raw bytes after the JSON header, as
+an output's own ``binary_data`` asks for it alone; ``serving.v2_binary``). Outputs:
 ``predict``; for classifiers ``predict_proba`` (shape ``[n, classes]``, the class order in its
 ``classes`` parameter) and ``label`` when a ``[decision]`` rule or ``threshold`` gives one.
 The response's ``parameters`` say which model answered (``served_by``, ``fallback``).
@@ -51,6 +52,7 @@ from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
 from serving.served import ServedModel
 from serving.service import ModelService
+from serving.v2_binary import binary_outputs, binary_response
 from serving.v2_compression import inflated
 from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
@@ -303,6 +305,7 @@ async def infer(
         raise TensorError(
             f"unknown output(s) {', '.join(unknown)}: this model gives {', '.join(available)}"
         )
+    binary_out = binary_outputs(params, body.outputs, wanted)
     small = len(rows) <= INLINE_ROWS
     if small:
         outputs = _answer(service, target, model, rows, wanted, threshold)
@@ -315,6 +318,8 @@ async def infer(
         parameters={"served_by": target.key, "fallback": target.fallback},
         outputs=outputs,
     )
+    if binary_out:
+        return binary_response(response, binary_out)
     return Response(response.model_dump_json(exclude_none=True), media_type="application/json")
 
 
