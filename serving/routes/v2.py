@@ -72,7 +72,7 @@ from serving.v2_tensors import row_inputs, split_binary, to_rows
 logger = logging.getLogger("manymodels.serving")
 
 PREFIX = "/v2/models/"
-EXTENSIONS = ["binary_tensor_data"]  # Triton's name for the binary inputs it reads (split_binary)
+EXTENSIONS = ["binary_tensor_data"]  # Triton's: binary inputs (split_binary), outputs (v2_binary)
 INLINE_ROWS = 100  # as /v1: a cached model scores this many rows faster than a thread hop
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "The request does not fit the model"},
