@@ -1,11 +1,12 @@
 """Class labels a CSV reader takes for missing values (``manymodels.csvkeys.literal_labels``):
-``NA`` (North America), ``None`` (no damage), ``null`` are labels in a column of text labels,
+``NA`` (North America), ``None`` (no damage), ``N/A`` are labels in a column of text labels,
 read as written by train, train --append, actuals and the router's retrain; an empty cell stays
 a missing target, and numeric columns read as pandas reads them. Real training, real SQLite, a
 real router (uvicorn)."""
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,12 @@ SPEC: dict[str, Any] = {
     "fallback": {"enabled": False},
     "promotion": {"policy": "always"},
 }
-LABELS = ["EU", "NA", "None", "null"]
+LABELS = ["EU", "N/A", "NA", "None"]
 runner = CliRunner()
 
 
 def regions(shops: int = 2, rows: int = 80, seed: int = 0) -> pd.DataFrame:
-    """Four classes by x0's quarter; ``NA``, ``None`` and ``null`` among them."""
+    """Four classes by x0's quarter; ``N/A``, ``NA`` and ``None`` among them."""
     rng = np.random.default_rng(seed)
     parts = []
     for s in range(shops):
@@ -63,7 +64,7 @@ def written(df: pd.DataFrame, path: Path) -> Path:
 
 
 def test_text_labels_that_read_as_missing_are_trained_as_classes(tmp_path: Path) -> None:
-    """The 'NA', 'None' and 'null' rows were left out as "missing target" (the whole class,
+    """The 'NA', 'None' and 'N/A' rows were left out as "missing target" (the whole class,
     the run saying only how many rows); an empty cell is still a missing target, and a
     numeric column's empty cell still a missing value."""
     df = regions()
@@ -76,7 +77,7 @@ def test_text_labels_that_read_as_missing_are_trained_as_classes(tmp_path: Path)
     assert sorted(read["region"].dropna().unique()) == LABELS
     (said,) = [w for w in table.extra["warnings"] if "target 'region'" in w]
     assert "which a CSV reader takes for missing values: read as class labels" in said
-    assert "'NA' (" in said and "'None' (" in said and "'null' (" in said
+    assert "'NA' (" in said and "'None' (" in said and "'N/A' (" in said
 
     df.loc[5, "x1"] = 0.0  # (a missing feature fails a partition's fits: not this test's)
     summary = train(SPEC, written(df, path), tmp_path / "reg", backend="local")
@@ -107,7 +108,7 @@ def test_actuals_and_append_read_the_labels_as_train_does(tmp_path: Path) -> Non
     result = runner.invoke(cli_app, ["actuals", str(later), "--registry", str(root), "--json"])
     assert result.exit_code == 0, result.output
     assert '"without_target": 0' in result.stdout
-    assert "target 'region' holds 'NA'" in result.stderr
+    assert "target 'region' holds 'N/A'" in result.stderr
     with Registry.open(root) as reg:
         windows = store.live_sums(reg.store.engine).values()
         assert sum(sums.rows for sums, _ in windows) == 80
@@ -179,3 +180,52 @@ def test_a_label_quoted_for_its_quote_leaves_an_unquoted_na_a_label(tmp_path: Pa
     path.write_text('region,x\n"say ""hi""",1\nNA,2\nEU,3\n')
     df, said = literal_labels(path, pd.read_csv(path), "region", source=str(path))
     assert df["region"].tolist() == ['say "hi"', "NA", "EU"] and said is not None
+
+
+def r_file(tmp_path: Path, *, comma: bool) -> Path:
+    """A classifier's table as R's ``write.csv`` writes it: text quoted, a missing outcome an
+    unquoted ``NA``; with ``comma``, one shop's name holds a comma (quoted, as all text)."""
+    rng = np.random.default_rng(0)
+    lines = ['"shop","x0","x1","region"']
+    for shop in ("s0", "s1"):
+        name = "s0, north" if comma and shop == "s0" else shop
+        for i in range(80):
+            x0, x1 = rng.normal(size=2)
+            label = "NA" if i % 10 == 0 else '"yes"' if x0 > 0 else '"no"'
+            lines.append(f'"{name}",{x0},{x1},{label}')
+    path = tmp_path / "from_r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_r_file_with_a_quoted_comma_keeps_its_unquoted_na_missing(tmp_path: Path) -> None:
+    """A quoted comma anywhere in an R ``write.csv`` file (a shop "s0, north") made its quotes
+    unreadable, and every unquoted NA became the label 'NA' again (a third class beside "yes"
+    and "no"); now the quotes are read past the comma, as without it."""
+    for comma in (False, True):
+        path = r_file(tmp_path, comma=comma)
+        table, read = prepare(Spec.model_validate(SPEC), path)
+        assert read["region"].isna().sum() == 16, comma
+        assert not any("target 'region'" in w for w in table.extra.get("warnings", []))
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + ',"NA"'  # a label NA, as R writes one: quoted
+    path.write_text("\n".join(lines) + "\n")
+    df, said = literal_labels(path, pd.read_csv(path), "region", source="f")
+    assert df["region"].tolist()[0] == "NA" and df["region"].isna().sum() == 15
+    assert said is not None and "'NA' (1 row(s))" in said
+
+
+def test_an_unquoted_null_or_nan_is_a_missing_target(tmp_path: Path) -> None:
+    """``NULL`` (an SQL export), ``null`` (JSON) and ``NaN`` are what writers write for a
+    missing value: an unquoted one became a class label beside the real ones. It stays a
+    missing target; written in quotes, or as a word (``NA``, ``None``), it is a label."""
+    path = tmp_path / "export.csv"
+    path.write_text('region,x\nEU,1\nNULL,2\nnull,3\nNaN,4\nNA,5\n"null",6\nNone,7\n')
+    df, said = literal_labels(path, pd.read_csv(path), "region", source="f")
+    assert df["region"].isna().tolist() == [False, True, True, True, False, False, False]
+    assert df["region"].dropna().tolist() == ["EU", "NA", "null", "None"]
+    assert said is not None and "'null' (1 row(s))" in said
+    for label in ("NULL", "null", "NaN", "nan", "#N/A", "<NA>"):  # and from bytes (the router)
+        data = f"region,x\nEU,1\n{label},2\nNA,3\n".encode()
+        df, _ = literal_labels(data, pd.read_csv(io.BytesIO(data)), "region", source="f")
+        assert df["region"].isna().tolist() == [False, True, False], label
