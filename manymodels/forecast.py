@@ -272,7 +272,14 @@ def predict_steps(
 
 
 def labelled_steps(
-    model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int, *, decide: bool = True
+    model: Any,
+    schema: FeatureSchema,
+    steps: Steps,
+    p: int,
+    horizon: int,
+    *,
+    decide: bool = True,
+    threshold: float | None = None,
 ) -> tuple[np.ndarray, Labels | None]:
     """The predictions of partition ``p``'s steps, and their labels when the version has a
     ``[decision]`` (each step's input labelled by ``labels.thresholded``, the rule the router
@@ -281,12 +288,15 @@ def labelled_steps(
     ``lagfeatures.step_features`` on the recorded history — the code training used. One
     ``predict`` for all steps when no feature reads a prediction (no target features, or every
     lag ≥ ``horizon``: direct); otherwise one per step, each prediction appended to the history
-    for the next steps' features (recursive)."""
+    for the next steps' features (recursive). ``threshold``: label at it instead of the
+    version's own (the router's ``?threshold=``), also for a version without a ``[decision]``
+    (its positive class the greater, as ``/v1/predict`` labels)."""
     inputs: list[Any] = []  # the model's input of every step, for the labels
     pred = _steps(model, schema, steps, p, horizon, inputs)
-    if not (decide and schema.decision):
+    rule = dict(schema.decision or {}) | ({} if threshold is None else {"threshold": threshold})
+    if not (decide and rule):
         return pred, None
-    found = [thresholded(model, X, schema.decision) for X in inputs]
+    found = [thresholded(model, X, rule) for X in inputs]
     got = [f for f in found if f is not None]
     if len(got) < len(found):  # not a binary classifier with probabilities
         return pred, None

@@ -19,6 +19,7 @@ from manymodels.features import feature_kinds
 from manymodels.forecast import MAX_HORIZON, labelled_steps, unforecastable
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
+from serving.decision import binary_classes
 from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
 from serving.resolution import PRODUCTION, Target
@@ -66,7 +67,8 @@ class ForecastPoint(BaseModel):
     prediction: Any
     label: Any = Field(
         default=None,
-        description="A binary classifier with a `[decision]`: the step's label at `threshold` "
+        description="A binary classifier with a `[decision]` (or asked `?threshold=`): the "
+        "step's label at `threshold` "
         "(as `label` on a `/v1/predict` row); `prediction` is the most probable class.",
     )
     intervals: dict[str, float | None] | None = Field(
@@ -85,7 +87,9 @@ class PartitionForecast(BaseModel):
     )
     fallback: bool = Field(default=False, description="Always false: see `served_by`.")
     threshold: float | None = Field(
-        default=None, description="The version's `[decision]` threshold its labels are at."
+        default=None,
+        description="The threshold its labels are at: `?threshold=`, else the version's "
+        "`[decision]` threshold.",
     )
     forecast: list[ForecastPoint]
 
@@ -114,13 +118,23 @@ async def forecast_partition(
             "version that was not promoted).",
         ),
     ] = None,
+    threshold: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=1,
+            description="Label the steps of a binary classifier at this probability of the "
+            "positive class instead of the version's own threshold (a spec's [decision] rule), "
+            "as `/v1/predict` labels rows.",
+        ),
+    ] = None,
 ) -> PartitionForecast:
     """The next ``horizon`` periods of a partition trained from a time-series spec, by its
     production model (or ``?version=`` / ``?alias=``, as when scoring). Steps continue the
     partition's last training time at the data's frequency; target lags are fed with the
     forecast's own earlier steps. An unknown key is a 404 (the fallback model is not
     forecast)."""
-    refuse_repeated(request, "version", "alias")  # FastAPI would take the last silently
+    refuse_repeated(request, "version", "alias", "threshold")  # FastAPI takes the last
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     if body.future is not None and len(body.future) > settings.max_batch_rows:
@@ -133,7 +147,7 @@ async def forecast_partition(
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
     chosen = VersionChoice(version=version, alias=alias)  # what the scoring routes read
-    return await run_in_threadpool(_forecast, service, text, body, wanted, chosen)
+    return await run_in_threadpool(_forecast, service, text, body, wanted, chosen, threshold)
 
 
 def _forecast(
@@ -142,6 +156,7 @@ def _forecast(
     body: ForecastRequest,
     levels: list[float] | None = None,
     chosen: VersionChoice = NO_CHOICE,
+    threshold: float | None = None,
 ) -> PartitionForecast:
     key = service.canonical(text)
     if key == FALLBACK_KEY:
@@ -165,10 +180,14 @@ def _forecast(
     what = f"partition '{key}' v{version}"
     if levels is not None:
         conformal.check_levels(schema, levels, what=what)
+    if threshold is not None:  # the 422 /v1/predict answers: not a binary classifier
+        binary_classes(loaded)
     future = None if body.future is None else _future(body.future, schema, key, body.horizon)
     steps = build_steps([schema], body.horizon, future)
     try:
-        predictions, labelled = labelled_steps(loaded.model, schema, steps, 0, body.horizon)
+        predictions, labelled = labelled_steps(
+            loaded.model, schema, steps, 0, body.horizon, threshold=threshold
+        )
     except (ValueError, TypeError) as e:
         first = first_line(e)
         raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None

@@ -1,0 +1,105 @@
+"""The router's forecast route takes ``?threshold=`` as ``/v1/predict`` does: a binary
+classifier's steps labelled at it (with or without a ``[decision]``), the same 422s for a
+value out of 0–1, a repeated one and a model that is not a binary classifier."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from manymodels.pipeline import train
+from manymodels.samples import sensor_readings, store_sales
+from serving.app import create_app
+from serving.settings import Settings
+
+with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+    from fastapi.testclient import TestClient
+
+PUMPS: dict[str, Any] = {
+    "name": "pumps",
+    "task": "classification",
+    "partition_by": ["asset"],
+    "target": "failure_within_24h",
+    "time_column": "ts",
+    "features": ["temperature", "vibration"],
+    "metric": "neg_log_loss",
+    "validation": {"strategy": "last", "size": 0.25},
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+}
+SALES: dict[str, Any] = {
+    "name": "sales",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+}
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    base = tmp_path_factory.mktemp("threshold")
+    data = sensor_readings(n_assets=2, readings=120)
+    out = {}
+    for name, spec in (
+        ("decided", {**PUMPS, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}}}),
+        ("plain", PUMPS),
+    ):
+        out[name] = base / name
+        assert train(spec, data, out[name], backend="local").run.n_trained == 2
+    out["sales"] = base / "sales"
+    train(SALES, store_sales(n_stores=1, weeks=40), out["sales"], backend="local")
+    yield out
+
+
+def _labels(client: TestClient, query: str) -> tuple[int, Any]:
+    r = client.post(f"/v1/partitions/asset=pump-001/forecast{query}", json={"horizon": 3})
+    return r.status_code, r.json()
+
+
+def test_a_forecast_labels_its_steps_at_the_asked_threshold(roots: dict[str, Path]) -> None:
+    """``?threshold=`` was refused on the forecast route (422, "does not take 'threshold'"),
+    where the same client's predict and score take it."""
+    row = {"rows": [{"temperature": 70.0, "vibration": 0.2}]}
+    for name in ("decided", "plain"):
+        with TestClient(create_app(Settings(registry=roots[name]))) as c:
+            for t, everyone in ((0.0, 1), (1.0, None)):
+                status, body = _labels(c, f"?threshold={t}")
+                assert status == 200, body
+                assert body["threshold"] == t
+                if everyone is not None:  # every probability is at least 0: the positive class
+                    assert [p["label"] for p in body["forecast"]] == [everyone] * 3
+                scored = c.post(f"/v1/partitions/asset=pump-001/predict?threshold={t}", json=row)
+                assert scored.json()["threshold"] == t
+            status, body = _labels(c, "")
+            assert status == 200
+            if name == "plain":  # no rule, no threshold asked: no labels, as before
+                assert body["threshold"] is None and body["forecast"][0]["label"] is None
+            else:
+                assert body["threshold"] not in (None, 0.0, 1.0)
+
+
+def test_a_bad_threshold_on_a_forecast_is_the_422_predict_answers(roots: dict[str, Path]) -> None:
+    with TestClient(create_app(Settings(registry=roots["decided"]))) as c:
+        for query in ("?threshold=2", "?threshold=-0.1", "?threshold=abc", "?threshold=nan"):
+            status, body = _labels(c, query)
+            assert status == 422 and body["detail"][0]["loc"] == ["query", "threshold"], body
+        status, body = _labels(c, "?threshold=0.2&threshold=0.3")
+        assert status == 422 and "given 2 times" in body["detail"][0]["msg"], body
+    with TestClient(create_app(Settings(registry=roots["sales"]))) as c:
+        key = "store=1,brand=tropicana"
+        for route in ("forecast", "predict"):
+            body = (
+                {"horizon": 2}
+                if route == "forecast"
+                else {"rows": [{"price": 2.0, "deal": 0, "feat": 0}]}
+            )
+            r = c.post(f"/v1/partitions/{key}/{route}?threshold=0.5", json=body)
+            assert r.status_code == 422 and "is not a classifier" in r.json()["detail"], r.text
