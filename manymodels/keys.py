@@ -178,6 +178,27 @@ def lookup_key(
     )
 
 
+def absent(text: str, columns: Sequence[str] | None) -> str:
+    """Why the key ``text`` names no served partition of a registry keyed by ``columns``, as
+    a parenthesis for a 404 (`` (it names 'shop'; this registry's key columns are store,
+    brand: a key reads 'store=…,brand=…')``), or nothing when the columns are not known.
+
+    The router's 404 named only the key, where ``lookup_key`` tells the CLI's user which of
+    a misspelt column, spaces around ``=`` or a key of the right columns without a model it
+    is. Reads only ``text``: a 404 costs nothing per partition."""
+    if not columns:
+        return ""
+    try:
+        named = list(decode_key(text))
+    except DataError:
+        return f" (not a key{_keyed_by(columns)})"
+    if _padded(text):
+        return f" (write it without spaces around '=' and ','{_keyed_by(columns)})"
+    if set(named) != set(columns):
+        return f" (it names {', '.join(repr(c) for c in named)}{_keyed_by(columns)})"
+    return f" (a key of this registry's columns, {', '.join(columns)}, with no version served)"
+
+
 def _keyed_by(columns: Sequence[str] | None) -> str:
     """``; this registry's key columns are store, brand: a key reads 'store=…,brand=…'``, or
     nothing when they are not known."""

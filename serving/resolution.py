@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from manymodels.exceptions import DataError, PartitionNotFound
-from manymodels.keys import as_trained
+from manymodels.keys import absent, as_trained
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
 from serving.aliases import AliasTable
@@ -91,6 +91,12 @@ class Resolver:
                     self._partition_by = list(record.schema.partition_by)
         return self._partition_by or None
 
+    def missing(self, text: str, key: str | None, where: str, why: str = "") -> PartitionNotFound:
+        """The 404 of ``text`` (canonical: ``key``), saying which it is: a key of other
+        columns than the registry's, or of its columns with no version ``where``."""
+        detail = absent(text, self.partition_by()) if len(text) <= MAX_KEY_LENGTH else ""
+        return PartitionNotFound(f"no partition '{key or text}' {where}{detail}{why}")
+
     def canonical(self, text: str) -> str | None:
         """The canonical form of a key given as text, or ``None`` if it cannot be one.
 
@@ -132,7 +138,7 @@ class Resolver:
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
             if key is None:
-                raise PartitionNotFound(f"no partition '{text}' in the registry")
+                raise self.missing(text, None, "in the registry")
             if version is None:
                 assert alias is not None
                 version = self.registry.store.resolve_alias(key, alias).version
@@ -144,13 +150,11 @@ class Resolver:
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
-            raise PartitionNotFound(f"no partition '{key or text}' in production{why}")
+            raise self.missing(text, key, "in production", why)
         version = self.aliases.get(FALLBACK_KEY)
         if version is None:
-            raise PartitionNotFound(
-                f"no partition '{key or text}' in production, and the registry has no "
-                "fallback model"
-            )
+            no_fallback = ", and the registry has no fallback model"
+            raise self.missing(text, key, "in production", no_fallback)
         return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
 
     def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
@@ -164,5 +168,5 @@ class Resolver:
     def _existing(self, text: str) -> str:
         key = self.canonical(text)
         if key is None:
-            raise PartitionNotFound(f"no partition '{text}' in the registry")
+            raise self.missing(text, None, "in the registry")
         return key

@@ -21,7 +21,7 @@ from pandas.api import types as ptypes
 
 from manymodels.appending import has_target, one_row_per_period
 from manymodels.data import prepare
-from manymodels.exceptions import BadSignature, DataError, PartitionNotFound, RunFailed
+from manymodels.exceptions import BadSignature, DataError, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.label_matching import KnownClasses
@@ -87,7 +87,7 @@ class Retrainer:
                 "full training run, not through this endpoint"
             )
         if key is None:
-            raise PartitionNotFound(f"no partition '{text}' in the registry")
+            raise self.service.missing(text, None, "in the registry")
         reg = self.service.registry
         summary = reg.get_partition(key)
         production = reg.get_version(key)

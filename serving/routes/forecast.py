@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from manymodels import intervals as conformal
 from manymodels import timefeatures
-from manymodels.exceptions import DataError, PartitionNotFound, first_line
+from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast import MAX_HORIZON, labelled_steps, unforecastable
@@ -164,7 +164,7 @@ def _forecast(
     if chosen.version is None and chosen.alias in (None, PRODUCTION):
         version = service.aliases.get(key) if key is not None else None
         if key is None or version is None:
-            raise PartitionNotFound(f"no partition '{text}' in production")
+            raise service.missing(text, key, "in production")
         asked = Target(key, key, version, False, from_alias=True)
     else:  # another version of a known partition: its own 404 when it has none such
         asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)

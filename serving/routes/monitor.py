@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from manymodels.exceptions import PartitionNotFound
 from manymodels.labels import thresholded
 from manymodels.monitoring import actuals as live_actuals
 from manymodels.monitoring import pages, report, store
@@ -172,7 +171,7 @@ def _page(
     if key is not None:
         one = service.canonical(key)
         if one is None:
-            raise PartitionNotFound(f"no partition '{key}' in the registry")
+            raise service.missing(key, None, "in the registry")
         service.registry.get_partition(one)  # PartitionNotFound: a 404
     if one is None and sort in pages.PAGED_SORTS:  # one page's rows, not the whole pass
         keys, total = pages.page_keys(engine, sort, limit, offset)

@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from manymodels.exceptions import PartitionNotFound
 from manymodels.explain import Explanation, explain
 from manymodels.registry.entities import ModelVersion, PartitionSummary, Run
 from serving.auth import AdminView
@@ -166,7 +165,7 @@ def _item(p: PartitionSummary) -> PartitionItem:
 def _detail(service: ModelService, text: str, show_paths: bool) -> PartitionDetail:
     key = service.canonical(text)
     if key is None:
-        raise PartitionNotFound(f"no partition '{text}' in the registry")
+        raise service.missing(text, None, "in the registry")
     reg = service.registry
     summary = reg.get_partition(key)
     versions = reg.list_versions(key)

@@ -82,3 +82,27 @@ def test_an_unknown_key_with_a_version_is_a_404_whatever_its_rows_say(client: An
     assert r.status_code == 404, r.text
     known = predict(client, KEY, [{**row, "store": 98}], version=1)
     assert known.status_code == 422 and known.json()["detail"][0]["type"] == "key_mismatch"
+
+
+def test_an_unknown_keys_404_says_which_it_is(client: Any) -> None:
+    """The 404 named only the key ("no partition 'shop=2' in production, …"): a misspelt
+    column, spaces around '=', text that is no key and a key of the right columns without a
+    model all read alike. Now it says which, with the key columns, as the CLI's do."""
+    (row,) = feature_rows(1)
+    form = "this registry's key columns are store, brand: a key reads 'store=…,brand=…'"
+    said = {
+        "shop=2": f"(it names 'shop'; {form})",
+        "store=2": f"(it names 'store'; {form})",
+        "store = 2,brand=tropicana": f"(write it without spaces around '=' and ','; {form})",
+        "tropicana": f"(not a key; {form})",
+        "store=99,brand=nope": "(a key of this registry's columns, store, brand, with no version",
+    }
+    for key, why in said.items():
+        routes = [
+            predict(client, key, [row], fallback="false"),
+            client.post(f"/v1/partitions/{key}/forecast", json={"horizon": 1}),
+            client.get(f"/v1/partitions/{key}/explain"),
+        ]
+        for r in routes:
+            assert r.status_code == 404, r.text
+            assert why in r.json()["detail"], (key, r.json())

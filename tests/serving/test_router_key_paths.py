@@ -118,7 +118,8 @@ def test_a_trailing_slash_after_an_action_is_not_part_of_the_key(server: str) ->
         assert explained.status_code == 200 and explained.json()["key"] == key, explained.text
     r = httpx.get(f"{server}/v1/partitions/{encode_key(['a/'], ['pid'])}/explain/")
     assert r.status_code == 404, r.text
-    assert r.json() == {"detail": "no partition 'pid=a%2F' in production"}
+    said = "(a key of this registry's columns, pid, with no version served)"
+    assert r.json() == {"detail": f"no partition 'pid=a%2F' in production {said}"}
 
 
 def test_a_request_routed_by_its_encoded_key_is_counted_under_its_route(server: str) -> None:
