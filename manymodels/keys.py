@@ -178,6 +178,27 @@ def lookup_key(
     )
 
 
+def check_new_key(key: str | Mapping[str, Any], columns: Sequence[str] | None) -> None:
+    """A ``DataError`` for a key named to make a partition (an import's ``--key``) that
+    ``lookup_key`` would not find one by: spaces around a column or value (``'store = 2'``
+    made the column ``'store '``, in a new registry its key column), or other columns than
+    the registry's ``columns`` — each named with how a key of this registry reads."""
+    if not isinstance(key, str | Mapping) or key == FALLBACK_KEY:
+        return
+    pairs = decode_key(key) if isinstance(key, str) else {str(c): v for c, v in key.items()}
+    written = re.split("[=,]", key) if isinstance(key, str) else list(pairs)  # not '%20'
+    if any(part != part.strip() for part in written):
+        raise DataError(
+            f"key {key!r} has spaces around a column or value: write it without spaces around "
+            f"'=' and ','{_keyed_by(columns)}"
+        )
+    if columns is not None and set(pairs) != set(columns):
+        raise DataError(
+            f"{key!r} is not a key of this registry: it names "
+            f"{', '.join(repr(c) for c in pairs)}{_keyed_by(columns)}"
+        )
+
+
 def absent(text: str, columns: Sequence[str] | None) -> str:
     """Why the key ``text`` names no served partition of a registry keyed by ``columns``, as
     a parenthesis for a 404 (`` (it names 'shop'; this registry's key columns are store,

@@ -645,7 +645,8 @@ def test_import_refuses_what_it_cannot_register_with_one_line(
     signed = tmp_path / "signed"
     _frame_model(mlflow, signed)
     one_error_line(
-        invoke("import", signed, "--key", "shop=1", "--registry", root), "keyed by store, brand"
+        invoke("import", signed, "--key", "shop=1", "--registry", root),
+        "key columns are store, brand",
     )
     for bad in ("garbage", "=x", "a=1,a=2"):  # refused before a new registry is made
         said = invoke("import", signed, "--key", bad, "--registry", nowhere)
@@ -919,3 +920,34 @@ def test_an_export_is_on_disk_before_its_name_and_its_name_after(
     synced = {Path(p).relative_to(tmp_path / staged) for p in seen[:-1]}
     written = {p.relative_to(out) for p in out.rglob("*")} | {Path(".")}
     assert written <= synced, written - synced
+
+
+def test_import_refuses_a_key_with_spaces_or_other_columns_as_other_commands_do(
+    registries: Callable[[str], tuple[Path, pd.DataFrame]], mlflow: Any, tmp_path: Path
+) -> None:
+    """``--key 'store = 1,brand=tropicana'`` was refused as "'store%20=%201,…' is not a key
+    of this registry" (its spaces unsaid), ``'store=1,brand=x '`` made a partition
+    ``brand=x%20``, and into a new registry ``'store = 1'`` made its key column ``'store '``.
+    Now spaces are refused as ``models show`` refuses them, and other columns are named with
+    the registry's key columns; an escaped space (``%20``) is a value's own."""
+    root, _ = registries("ridge on a float64 matrix")
+    model = tmp_path / "m"
+    _frame_model(mlflow, model)
+    form = "this registry's key columns are store, brand: a key reads 'store=…,brand=…'"
+    for bad in ("store = 1,brand=tropicana", "store=1,brand=x ", " store=1,brand=x"):
+        one_error_line(
+            invoke("import", model, "--key", bad, "--registry", root),
+            f"key '{bad}' has spaces around a column or value: write it without spaces",
+        )
+    one_error_line(
+        invoke("import", model, "--key", "Store=1,brand=x", "--registry", root),
+        f"it names 'Store', 'brand'; {form}",
+    )
+    nowhere = tmp_path / "new-registry"
+    one_error_line(invoke("import", model, "--key", "store = 1", "--registry", nowhere), "spaces")
+    assert not nowhere.exists()
+    done = invoke("import", model, "--key", "brand=x%20,store=1", "--registry", root)
+    assert done.exit_code == 0, done.output
+    assert "as store=1,brand=x%20 v1" in done.stdout
+    with Registry.open(root) as reg:
+        assert not reg.store.has_partition("store=1,brand=x")

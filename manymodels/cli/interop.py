@@ -93,12 +93,13 @@ def import_model(
     from manymodels import console
     from manymodels.exceptions import LostDatabase, NoRegistry
     from manymodels.interop.mlflow_import import import_mlflow, read_mlflow, storable
-    from manymodels.keys import normalize_key, refuse_long_keys
+    from manymodels.keys import check_new_key, normalize_key, refuse_long_keys
     from manymodels.registry.client import ARTIFACTS_DIR, Registry
     from manymodels.registry.store import describe_url
 
     # a malformed or too long key is refused before a new registry is made for it
     refuse_long_keys([normalize_key(key)], "--key")
+    check_new_key(key, None)  # 'store = 2' would make the column 'store ' in a new registry
     signer()  # a bad key is refused before anything is read
     formats = None  # a registry that refuses pickles gets no pickle unpickled for it
     # with a database named, its artifacts' place is named too, so that only the database

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.global_members import member_names
 from manymodels.interop.mlflow_io import first_line, quiet_mlflow, require_mlflow
+from manymodels.keys import check_new_key
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
 from manymodels.registry.ownership import claim_store
 
@@ -74,6 +75,7 @@ def import_mlflow(
     ``promote``. Refuses (``DataError``) what ``read_mlflow`` refuses, and a key whose columns
     are not the registry's."""
     read = source if isinstance(source, MlflowSklearn) else read_mlflow(source, reg.trusted_formats)
+    check_new_key(key, reg.partition_by)  # spaces, other columns: refused as other commands do
     canonical = reg.key(key, as_trained=False)  # the partition named, new or not
     _check_key_columns(reg, canonical)
     schema = _schema_from(read.columns, read.model, canonical)
