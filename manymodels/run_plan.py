@@ -139,6 +139,11 @@ def plan_run(
     fb = production.get(FALLBACK_KEY)
     pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
     fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
+    if fallback_due and fb is not None and len(production) == 1:  # none of its partitions
+        kept = other_specs_fallback(reg, spec, fb.version)
+        if kept is not None:
+            fallback_due = False
+            options["warnings"] = [*options.get("warnings", []), kept]
     champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
     fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 
@@ -229,6 +234,28 @@ def require_same_keys(reg: Registry, spec: Spec) -> None:
         f"registry {reg.location} holds partitions keyed by {', '.join(held)}; spec "
         f"'{spec.name}' keys them by {', '.join(spec.partition_by)}: train it into a "
         "registry of its own (--registry DIR)"
+    )
+
+
+def other_specs_fallback(reg: Registry, spec: Spec, version: int) -> str | None:
+    """The warning of a run that leaves the registry's fallback model alone: it was trained
+    by another spec, and this run trains none of the registry's partitions (asked only then).
+    ``None`` when the fallback is this spec's own.
+
+    A registry has one fallback (``__fallback__``), which answers every key it has no model
+    of. Two specs keyed alike trained into one registry over other partitions (stores of the
+    north and of the south) each retrained it on their own rows, and the last one's was
+    promoted over the other's (scores of different rows compared): the north's unknown keys
+    were answered by a model of the south's sales. Another spec of the same partitions (an
+    edit, a rename) still replaces it. Two primary-key reads."""
+    made_by = reg.store.get_run(reg.store.get_version(FALLBACK_KEY, version).run_id).spec_name
+    if made_by in (spec.name, None, ""):
+        return None
+    return (
+        f"the registry's fallback model (v{version}) was trained by spec '{made_by}' and "
+        f"answers the unknown keys of every partition in it; spec '{spec.name}' trains none of "
+        f"its partitions, so its fallback was not trained, to leave that one serving (train "
+        f"'{spec.name}' into a registry of its own for a fallback of its own)"
     )
 
 

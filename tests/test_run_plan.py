@@ -63,3 +63,35 @@ def test_keys_of_a_first_run_that_trained_nothing_do_not_key_the_registry(tmp_pa
     # and the registry is keyed now: the first spec is refused
     with pytest.raises(DataError, match=r"keyed by pid; spec 'users' keys them by user"):
         train(spec_dict(name="users", partition_by=["user"]), users, reg_dir, backend="local")
+
+
+def test_a_spec_over_other_partitions_does_not_replace_the_registrys_fallback(
+    tmp_path: Path,
+) -> None:
+    """Two specs keyed alike trained into one registry over other partitions (pid 0–2 and
+    pid 3–5, the second's sales a thousand times the first's): the second's fallback became
+    the production fallback, and the first spec's unknown keys were answered by a model of
+    the second's rows. Now the second spec's partitions train and its fallback does not,
+    with a warning saying why; a spec over the same partitions still replaces it."""
+    reg_dir = tmp_path / "mmregistry"
+    frame = linear_frame(6, 30)
+    north, south = frame[frame["pid"] < 3], frame[frame["pid"] >= 3].assign(y=lambda d: d.y * 1e3)
+    train(spec_dict(name="north"), north, reg_dir, backend="local")
+    csv, spec = tmp_path / "south.csv", tmp_path / "south.toml"
+    south.to_csv(csv, index=False)
+    spec.write_text('name = "south"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+                    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n')  # fmt: skip
+    result = CliRunner().invoke(app, ["train", str(spec), str(csv), "--registry", str(reg_dir)])
+    assert result.exit_code == 0, result.output
+    said = "fallback model (v1) was trained by spec 'north'"
+    assert said in result.output and "its fallback was not trained" in result.output
+    with Registry.open(reg_dir) as reg:
+        (newest, _) = reg.list_runs()
+        assert newest.spec_name == "south" and newest.n_trained == 3
+        assert any(said in w for w in newest.options["warnings"])
+        fallbacks = reg.list_versions(FALLBACK_KEY)
+        assert [(v.version, v.aliases) for v in fallbacks] == [(1, ("production",))]
+    again = train(spec_dict(name="north"), north, reg_dir, backend="local")  # its own: retrained
+    assert again.fallback == "trained"
+    both = train(spec_dict(name="stores"), frame, reg_dir, backend="local")  # the same ones
+    assert both.fallback == "trained"
