@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import linear_frame, spec_dict
+from sklearn.linear_model import Ridge
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -95,3 +98,61 @@ def test_a_spec_over_other_partitions_does_not_replace_the_registrys_fallback(
     assert again.fallback == "trained"
     both = train(spec_dict(name="stores"), frame, reg_dir, backend="local")  # the same ones
     assert both.fallback == "trained"
+
+
+FITTING, GATE = threading.Event(), threading.Event()
+
+
+class Gated(Ridge):
+    """A Ridge whose fits wait for ``GATE``, saying ``FITTING`` first: a run held training
+    with its run recorded and no partition committed."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        FITTING.set()
+        assert GATE.wait(120), "the test never opened the gate"
+        return super().fit(X, y, sample_weight)
+
+
+def gated(alpha: float = 1.0) -> Gated:
+    return Gated(alpha=alpha)
+
+
+def test_a_first_run_keyed_otherwise_while_the_first_trains_is_refused(tmp_path: Path) -> None:
+    """Two first runs into an empty registry keyed differently: the second, started while
+    the first trained (its run recorded, no partition committed yet), found no partition,
+    took the registry's key columns and trained too — a registry of pid and user partitions,
+    which score and /v1/predict read by one keying. Now the second is refused while the
+    first is alive; the first completes, and the registry is keyed by it."""
+    reg_dir = tmp_path / "mmregistry"
+    stores = linear_frame(2, 30)
+    slow = spec_dict(name="stores", candidates=[{"estimator": "test_run_plan:gated"}],
+                     fallback={"enabled": False})  # fmt: skip
+    first: dict[str, Any] = {}
+
+    def run_first() -> None:
+        try:
+            first["summary"] = train(slow, stores, reg_dir, backend="local")
+        except BaseException as e:  # said by the assertion below
+            first["error"] = e
+
+    FITTING.clear()
+    GATE.clear()
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    try:
+        assert FITTING.wait(120), first
+        with Registry.open(reg_dir) as reg:
+            assert not reg.store.list_partitions(limit=1) and reg.partition_by == ["pid"]
+        users = linear_frame(2, 30).rename(columns={"pid": "user"})
+        with pytest.raises(DataError, match=r"spec 'stores' is training into this registry"):
+            train(spec_dict(name="users", partition_by=["user"]), users, reg_dir,
+                  backend="local")  # fmt: skip
+    finally:
+        GATE.set()
+        thread.join(120)
+    assert "error" not in first, first
+    assert first["summary"].run.n_trained == 2
+    with Registry.open(reg_dir) as reg:
+        assert reg.partition_by == ["pid"]
+        assert {p.key for p in reg.store.list_partitions(limit=10)} == {"pid=0", "pid=1"}
+        assert [r.spec_name for r in reg.list_runs()] == ["stores"]

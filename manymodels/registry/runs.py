@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from manymodels.exceptions import RunNotFound, RunTakenOver
+from manymodels.exceptions import DataError, RunNotFound, RunTakenOver
 from manymodels.feature_schema import FeatureSchema
 from manymodels.registry import full_runs
 from manymodels.registry import schema as t
@@ -32,7 +32,8 @@ class RunsMixin(StoreBase):
         registry that holds no partition yet (its first runs trained nothing: every partition
         failed, or it was stopped first): the keys recorded are no partition's, and kept they
         refused every spec keyed otherwise ("holds partitions keyed by …") and made ``score``
-        and ``POST /v1/predict`` ask for the wrong columns."""
+        and ``POST /v1/predict`` ask for the wrong columns. Not while a run that keyed it so
+        is still training (``_refuse_keys_in_training``)."""
         keys = run.spec.get("partition_by")
         with self._begin() as conn:
             known = meta_value(conn, "partition_by")
@@ -42,6 +43,8 @@ class RunsMixin(StoreBase):
                 and json.loads(known) != list(keys)
                 and conn.execute(select(t.partitions.c.key).limit(1)).first() is None
             )
+            if stale and keys:
+                _refuse_keys_in_training(conn, json.loads(str(known)), list(keys), run.spec_name)
             if (known is None or stale) and keys:
                 put_meta(conn, "partition_by", dumps(keys))
             conn.execute(
@@ -412,3 +415,26 @@ def full_run_with(option: str, status: str, options: Mapping[str, Any]) -> bool:
     return (
         status == "completed" and "only" not in options and isinstance(value, kind) and bool(value)
     )
+
+
+def _refuse_keys_in_training(
+    conn: Connection, known: list[str], keys: list[str], spec_name: str
+) -> None:
+    """``DataError`` for a run keyed by ``keys`` into a registry keyed ``known`` by a run that
+    is still training (alive on this machine, or beating elsewhere) and has committed no
+    partition yet. Two first runs into an empty registry keyed differently each found no
+    partition and both trained: the second took the registry's key columns from the first
+    while it trained, and the registry held partitions of both keyings. Read under the write
+    lock ``create_run`` holds, so one of two racing runs keys the registry and the other is
+    refused. Reads the running runs only (few)."""
+    running = conn.execute(select(t.runs).where(t.runs.c.status == "running"))
+    for found in (run_entity(r) for r in running):
+        if found.spec.get("partition_by") != known:
+            continue
+        if found.owner_alive or found.beating:
+            raise DataError(
+                f"run {found.run_id} of spec '{found.spec_name}' is training into this "
+                f"registry, keyed by {', '.join(known)}; spec '{spec_name}' keys its "
+                f"partitions by {', '.join(keys)}: train it into a registry of its own "
+                "(--registry DIR)"
+            )
