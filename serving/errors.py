@@ -172,9 +172,16 @@ def _under_v2(request: Request) -> bool:
 async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     """FastAPI's 422, whose errors echo the bad input, with a non-finite number echoed as the
     text JSON does not have for it (``NaN``, ``Infinity``): FastAPI's own handler failed to
-    encode ``{"horizon": NaN}``'s answer and the client got a 500."""
+    encode ``{"horizon": NaN}``'s answer and the client got a 500. A body that is not JSON
+    (a ``text/plain`` or form post, a file sent to a JSON route) comes back as its raw bytes,
+    which are not echoed: they may be megabytes, and encoding them as UTF-8 failed (a 500)
+    when they were not, as the retrain route's errors leave them out (``_located``)."""
     assert isinstance(exc, RequestValidationError)
-    return EscapedJSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    errors = [
+        {k: v for k, v in e.items() if k != "input" or not isinstance(v, bytes | bytearray)}
+        for e in exc.errors()
+    ]
+    return EscapedJSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
 
 
 class EscapedJSONResponse(JSONResponse):

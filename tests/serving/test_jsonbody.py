@@ -124,3 +124,20 @@ def test_every_route_with_a_json_body_answers_a_lone_surrogate_with_a_4xx(
             assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
             assert "lone surrogate" in r.text, (path, r.text)  # JSON, saying why
         assert c.get("/v1/partitions/pid=1").json()["aliases"]["production"] == 2  # unmoved
+
+
+def test_a_body_that_is_not_json_nor_utf8_is_a_422_on_every_json_route(client: Any) -> None:
+    """A file posted to a JSON route without its content type (curl --data-binary sends a
+    form's), its bytes not UTF-8 (a Parquet or gzip file, a Latin-1 CSV): the 422 echoed the
+    body's bytes as text, their decoding failed and the client got a 500. Now the 422 says
+    what was expected, the bytes left out; a JSON body's error is as before."""
+    paths = ["/v1/predict", "/v1/partitions/pid=1/predict", "/v1/partitions/pid=1/forecast",
+             "/v1/partitions/pid=1/actuals"]  # fmt: skip
+    for path in paths:
+        for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                             "multipart/form-data; boundary=x"):  # fmt: skip
+            body = b"--x\r\n\xe9t\xe9\xff" if "multipart" in content_type else b"PAR1\xff\xfe\x00"
+            r = client.post(path, content=body, headers={"content-type": content_type})
+            assert r.status_code == 422, (path, content_type, r.status_code, r.text)
+            (error,) = r.json()["detail"]
+            assert error["loc"] == ["body"] and "input" not in error, error
