@@ -15,7 +15,7 @@ import lzma
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -131,7 +131,9 @@ def literal_labels(
 
 
 _MARK = "\x01"
-_OPENING = re.compile(rb'(\A|[,\r\n])"')
+_OPENING = re.compile(rb'(\A|[,\r\n])"')  # a block's first: the file's first byte is a start
+_INNER = re.compile(rb'([,\r\n])"')  # a later block's, read with its previous byte before it
+_BLOCK = 1 << 20
 _PACKED: dict[str, Callable[..., Any] | None] = {
     ".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".zst": None, ".zip": None
 }  # fmt: skip
@@ -141,42 +143,79 @@ def _quoted(csv: Path | bytes, target: str, written: pd.Series) -> np.ndarray | 
     """Which cells of column ``target`` were written in quotes; ``None`` when that cannot be
     told (a compressed file pandas can read but this does not, a marker byte in the file).
 
-    A quote that opens a field follows a comma or a line break: each gets a marker after it,
-    and the file is read again; a cell that starts with the marker was quoted. A quoted comma
-    or line break stays inside its field (a read with quotes as characters split it, and the
-    quotes of every cell were unknown). Where a marker landed inside a quoted field and
-    changed how it reads (a ``,""`` in one), the read differs from ``written`` once the
-    markers are taken out: then ``None``, never a wrong answer."""
-    data = csv if isinstance(csv, bytes) else _raw(csv)
-    if data is None or _MARK.encode() in data:
-        return None
-    marked = _OPENING.sub(rb'\1"' + _MARK.encode(), data)
-    try:
-        raw = pd.read_csv(
-            io.BytesIO(marked), usecols=[_MARK + target], dtype=str, keep_default_na=False
-        ).iloc[:, 0]
-    except (ValueError, OSError, UnicodeDecodeError):  # the header not quoted, or unreadable
-        try:
-            raw = pd.read_csv(
-                io.BytesIO(marked), usecols=[target], dtype=str, keep_default_na=False
-            ).iloc[:, 0]
-        except (ValueError, OSError, UnicodeDecodeError):
+    A quote that opens a field follows a comma or a line break: each gets a marker after it
+    as the file is read again (a block at a time: the file is never whole in memory here);
+    a cell that starts with the marker was quoted. A quoted comma or line break stays inside
+    its field (a read with quotes as characters split it, and the quotes of every cell were
+    unknown). Where a marker landed inside a quoted field and changed how it reads (a ``,""``
+    in one), the read differs from ``written`` once the markers are taken out: then ``None``,
+    never a wrong answer."""
+    raw = None
+    for column in (_MARK + target, target):  # the header quoted, or not
+        source = _open(csv)
+        if source is None:
             return None
+        marked = _Marked(source)
+        try:
+            with io.BufferedReader(marked, _BLOCK) as stream:
+                raw = pd.read_csv(stream, usecols=[column], dtype=str, keep_default_na=False).iloc[
+                    :, 0
+                ]
+            break
+        except (ValueError, OSError, UnicodeDecodeError):  # no such column, or unreadable
+            continue
+    if raw is None or marked.had_mark:
+        return None
     if len(raw) != len(written) or not raw.str.replace(_MARK, "").eq(written).all():
         return None
     return raw.str.startswith(_MARK).to_numpy()
 
 
-def _raw(path: Path) -> bytes | None:
-    """A CSV file's bytes, uncompressed as pandas reads it; ``None`` for a kind not read here."""
-    suffix = path.suffix.lower()
+class _Marked(io.RawIOBase):
+    """The bytes of ``source`` with ``_MARK`` after each quote that opens a field, read a
+    block at a time; ``had_mark``: the source itself held the marker byte somewhere."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._previous: bytes | None = None  # the last byte of the block before
+        self._pending = b""
+        self.had_mark = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            block = self._source.read(_BLOCK)
+            if not block:
+                return 0
+            self.had_mark = self.had_mark or _MARK.encode() in block
+            if self._previous is None:
+                self._pending = _OPENING.sub(rb'\1"' + _MARK.encode(), block)
+            else:
+                both = _INNER.sub(rb'\1"' + _MARK.encode(), self._previous + block)
+                self._pending = both[1:]
+            self._previous = block[-1:]
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        self._source.close()
+        super().close()
+
+
+def _open(csv: Path | bytes) -> IO[bytes] | None:
+    """A CSV's bytes to read, uncompressed as pandas reads it; ``None`` for a kind not read
+    here."""
+    if isinstance(csv, bytes):
+        return io.BytesIO(csv)
+    suffix = csv.suffix.lower()
     if suffix not in _PACKED:
-        return path.read_bytes()
+        return csv.open("rb")
     opener = _PACKED[suffix]
-    if opener is None:
-        return None
-    with opener(path, "rb") as packed:
-        return packed.read()
+    return None if opener is None else opener(csv, "rb")
 
 
 def _text(present: pd.Series) -> bool:

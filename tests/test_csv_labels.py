@@ -6,6 +6,7 @@ real router (uvicorn)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import time
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
+from manymodels import csvkeys
 from manymodels.cli import app as cli_app
 from manymodels.csvkeys import literal_labels
 from manymodels.data import prepare
@@ -229,3 +232,22 @@ def test_an_unquoted_null_or_nan_is_a_missing_target(tmp_path: Path) -> None:
         data = f"region,x\nEU,1\n{label},2\nNA,3\n".encode()
         df, _ = literal_labels(data, pd.read_csv(io.BytesIO(data)), "region", source="f")
         assert df["region"].isna().tolist() == [False, True, False], label
+
+
+@pytest.mark.parametrize("block", [1, 2, 5, 1 << 20])
+def test_quotes_are_read_alike_whatever_the_blocks_and_compression(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The quotes are read a block at a time (the file never whole in memory): a quote opening
+    a field right after a block's end, a line break split across two blocks, and a gzipped
+    file read as the plain one."""
+    monkeypatch.setattr(csvkeys, "_BLOCK", block)
+    text = 'region,x\r\n"EU",1\r\nNA,2\r\n"a, b",3\r\n"NA",4\r\n"say ""hi""",5\r\nnull,6\r\n'
+    plain, packed = tmp_path / "r.csv", tmp_path / "r.csv.gz"
+    plain.write_text(text, newline="")
+    with gzip.open(packed, "wt", newline="") as out:
+        out.write(text)
+    for path in (plain, packed):
+        df, said = literal_labels(path, pd.read_csv(path), "region", source="f")
+        assert df["region"].isna().tolist() == [False, True, False, False, False, True], path
+        assert said is not None and "'NA' (1 row(s))" in said
