@@ -90,7 +90,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
         if suffix in {".parquet", ".pq"} or path.is_dir():
             return plain(pd.read_parquet(path))
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
-            _refuse_repeated_header(path)
+            refuse_repeated_header(path)
             return pd.read_csv(path)
     except (OSError, ValueError) as e:
         raise DataError(
@@ -138,17 +138,20 @@ def _values(s: pd.Series) -> pd.Series:
     return s.astype(kind)
 
 
-def _refuse_repeated_header(path: Path) -> None:
+def refuse_repeated_header(csv: Path | bytes, name: str | None = None) -> None:
     """A CSV naming one column twice: pandas renames the second ``x`` to ``x.1``, which then
     trained as a feature under a name nobody wrote (or, with ``features = ["x"]``, the first
-    ``x`` alone, silently). Its header row is read on its own, as text."""
-    first = pd.read_csv(path, nrows=1, header=None, dtype=str)
+    ``x`` alone, silently). Its header row is read on its own, as text. ``csv``: a file, or
+    the bytes of one (a router's upload), called ``name`` in the error."""
+    where = io.BytesIO(csv) if isinstance(csv, bytes) else csv
+    name = name or ("the file" if isinstance(csv, bytes) else str(csv))
+    first = pd.read_csv(where, nrows=1, header=None, dtype=str)
     names = first.iloc[0].tolist() if len(first) else []
     seen: set[str] = set()
-    for name in names:
-        if isinstance(name, str) and name in seen:
-            raise DataError(f"{path}: column '{name}' is named twice in the header row")
-        seen.add(name)
+    for column in names:
+        if isinstance(column, str) and column in seen:
+            raise DataError(f"{name}: column '{column}' is named twice in the header row")
+        seen.add(column)
 
 
 def output_format(path: Path, *, reads: DataSource | None = None) -> str:

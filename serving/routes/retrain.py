@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 
 from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line, storage_full
+from manymodels.tables import refuse_repeated_header
 from serving.auth import Admin
 from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
@@ -258,6 +259,7 @@ def _read_file(
         if fmt == "parquet":
             _refuse_parquet_bomb(data, limit)
             return pd.read_parquet(io.BytesIO(data)), fmt, None
+        refuse_repeated_header(data, filename or "the file")  # as train refuses the file
         frame, said = pd.read_csv(io.BytesIO(data)), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")

@@ -344,6 +344,16 @@ def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
             headers=admin(),
         )  # fmt: skip
         assert r.status_code == 422 and "no rows" in r.json()["detail"]
+        # a column named twice: pandas read the second 'units' as 'units.1' and the job
+        # trained on the first alone (202), where train refuses such a file
+        twice = frame.assign(extra=frame["units"] * 2).to_csv(index=False)
+        twice = twice.replace(",extra\n", ",units\n", 1).encode()
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain", files={"file": ("d.csv", twice, "text/csv")},
+            headers=admin(),
+        )  # fmt: skip
+        assert r.status_code == 422, r.text
+        assert "d.csv: column 'units' is named twice in the header row" in r.json()["detail"]
         r = post_rows(client, KEY, partition_rows(store=3, keys=True))
         assert r.status_code == 422 and "another partition" in r.json()["detail"]
         r = post_rows(client, KEY, frame.head(5), params={"mode": "replace"})
