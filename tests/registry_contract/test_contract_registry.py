@@ -7,6 +7,7 @@ versions, aliases, history and runs, and the same errors, whichever database is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import make_run, new_version
@@ -240,3 +241,26 @@ def test_the_newest_full_run_after_many_one_partition_retrains(reg: Registry) ->
     assert reg.store.newest_full_run("test", "interval_pool").run_id == "full"  # type: ignore[union-attr]
     assert reg.store.get_meta(pointer_name("test", "interval_pool")) == "full"  # the walk wrote it
     assert reg.store.newest_full_run("test", "global") is None
+
+
+def test_a_run_keyed_otherwise_is_refused_while_the_keying_run_lives(reg: Registry) -> None:
+    """Two first runs into an empty registry keyed differently: the second re-keyed the
+    registry while the first trained (no partition committed yet), and both trained. The
+    check is made under create_run's write lock, on SQLite and PostgreSQL alike; once the
+    first run has ended without a partition, the next may key the registry its own way."""
+    from dataclasses import replace
+
+    from manymodels.exceptions import DataError
+    from manymodels.tempnames import writer_tag
+
+    def keyed(run_id: str, keys: list[str], owner: str) -> Any:
+        run = make_run(run_id)
+        return replace(run, spec={"partition_by": keys}, options={"owner": owner})
+
+    reg.store.create_run(keyed("stores", ["pid"], writer_tag()))  # this process: alive
+    with pytest.raises(DataError, match=r"run stores of spec 'test' is training into this"):
+        reg.store.create_run(keyed("users", ["user"], writer_tag()))
+    assert reg.store.get_meta("partition_by") == '["pid"]'
+    reg.store.finish_run("stores", "failed", error="every partition failed")
+    reg.store.create_run(keyed("users", ["user"], writer_tag()))
+    assert reg.store.get_meta("partition_by") == '["user"]'
