@@ -101,7 +101,12 @@ class FsspecArtifactStore:
             from manymodels.s3_client import configured, storage_options
 
             # the backend was checked at construction; S3's client waits seconds, not minutes
-            fs, root = url_to_fs(self._url, **storage_options(self._url))
+            try:
+                fs, root = url_to_fs(self._url, **storage_options(self._url))
+            except Exception as e:  # a client that connects as it is made (ftp://, sftp://)
+                said = str(e) or type(e).__name__
+                kind = ArtifactStoreUnavailable if unreachable(e) else ArtifactError
+                raise kind(f"cannot open the artifact store {self._url}: {said}") from e
             self._fs, self._root = configured(fs), root.rstrip("/")
         return self._fs
 

@@ -295,3 +295,28 @@ def test_a_new_registry_that_cannot_start_leaves_no_directory(tmp_path: Path) ->
     with pytest.raises(ArtifactError):
         Registry(tmp_path / "mine", artifacts="nosuch://bucket/prefix")
     assert (tmp_path / "mine").is_dir()
+
+
+def test_an_artifact_store_whose_client_connects_as_it_is_made_fails_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """An fsspec client that connects when it is made (``ftp://``, ``sftp://``): a store that
+    does not answer was a traceback (``socket.gaierror``, ``ConnectionRefusedError``) from
+    every command naming it, where an unreachable S3 is one line. Now one ``error:`` line
+    naming the store (exit 1), an ``ArtifactStoreUnavailable`` in the library."""
+    import socket
+
+    from manymodels.exceptions import ArtifactStoreUnavailable
+
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"ftp://127.0.0.1:{port}/models"
+    with pytest.raises(ArtifactStoreUnavailable, match=f"cannot open the artifact store {url}"):
+        Registry.open(tmp_path / "none", artifacts=url)
+    result = CliRunner().invoke(
+        app, ["models", "list", "--registry", str(tmp_path / "none"), "--artifacts", url]
+    )
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot open the artifact store {url}")
