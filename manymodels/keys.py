@@ -133,8 +133,10 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     parsed = decode_key(key)
     cols = list(columns) if columns is not None else list(parsed)
     if columns is not None and set(parsed) != set(columns):
+        padded = any(c != c.strip() for c in parsed)  # 'store = 1' named the column 'store '
         raise DataError(
-            f"partition key '{key}' names {', '.join(parsed)}; expected {', '.join(columns)}"
+            f"partition key '{key}' names {', '.join(repr(c) for c in parsed)}; expected "
+            f"{', '.join(columns)}{' (without spaces around = and ,)' if padded else ''}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
 

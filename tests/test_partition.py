@@ -78,6 +78,11 @@ def test_normalize_encodes_and_reorders_user_input() -> None:
     assert normalize_key(FALLBACK_KEY) == FALLBACK_KEY
     with pytest.raises(DataError, match="expected store"):
         normalize_key("shop=2", ["store"])
+    # `train --partitions 'store = 1,brand=x'` said "names store , brand; expected store,
+    # brand": the column 'store ' read as 'store', its spaces unsaid
+    said = r"names 'store ', 'brand'; expected store, brand \(without spaces around = and ,\)"
+    with pytest.raises(DataError, match=said):
+        normalize_key("store = 1,brand=x", ["store", "brand"])
     with pytest.raises(DataError, match="missing column"):
         key_from_mapping({"store": 2}, ["store", "brand"])
 
