@@ -14,7 +14,8 @@ of that frequency after the previous one; its features are
 * calendar parts, from the step's time;
 * exogenous features, from ``future`` rows matched by key and time when given, otherwise the
   partition's last known values carried forward (a partition absent from ``future`` carries
-  forward too; one with only some of its steps there is an error);
+  forward too; one with only some of its steps there is an error, unless its model reads
+  no feature: ``forecast_steps.reads_future``);
 * target lags and rolling statistics (``manymodels.lagfeatures``), from the recorded targets
   and then from the forecast itself: step 2's ``lag1`` is step 1's prediction (so a lag
   shorter than the horizon makes the forecast recursive, one ``predict`` per step; when every
@@ -44,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels import forecast_steps
 from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
@@ -177,9 +179,11 @@ def _forecast_chunk(
             try:
                 pred, labelled = labelled_steps(model, record.schema, steps, p, horizon)
             except (ValueError, TypeError) as e:
-                raise DataError(
+                why = _first_line(e)  # a missing value is named by partition, time, column
+                unfed = forecast_steps.unfed(record.schema, steps, p, horizon, record.version, why)
+                raise unfed or DataError(
                     f"partition '{record.key}' v{record.version} could not forecast: "
-                    f"{_first_line(e)}{_missing_history(record.schema, e)}"
+                    f"{why}{_missing_history(record.schema, e)}"
                 ) from None
             predictions.append(pred)
             labels.append(labelled)

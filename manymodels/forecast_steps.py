@@ -36,6 +36,32 @@ class Steps:
 
     times: Any  # DatetimeIndex for dates, numpy array for periods
     columns: dict[str, np.ndarray]
+    given: np.ndarray | None = None  # which steps' exogenous values a future table gave
+    source: str = "future"  # that table, for the errors naming its cells
+
+
+FEATURELESS = frozenset(
+    {
+        "manymodels.candidates.LastValueRegressor",
+        "manymodels.candidates.ConstantProbabilityClassifier",
+        "sklearn.dummy.DummyRegressor",
+        "sklearn.dummy.DummyClassifier",
+    }
+)
+"""Estimators (as a version records them) that read none of their features: the naive
+baselines and a one-class partition's constant probabilities."""
+
+
+def reads_future(item: ModelVersion | FeatureSchema) -> bool:
+    """Whether a partition's model reads exogenous features, which a future table's rows
+    feed: not when its spec has none (lags and calendar parts only), nor when its version is
+    a naive baseline (the last value, a mean, a class), whatever features its spec named. A
+    future table of common dates has no rows at the steps of a partition that ended earlier;
+    such a partition needs none when its model reads nothing from them."""
+    schema = item.schema if isinstance(item, ModelVersion) else item
+    if not _plan(schema).exogenous:
+        return False
+    return not (isinstance(item, ModelVersion) and item.estimator in FEATURELESS)
 
 
 def build_steps(
@@ -47,7 +73,6 @@ def build_steps(
     partition (versions, or their feature schemas). ``future`` is a table from
     ``future_table``: its values replace the carried-forward ones where key and time match."""
     fs, kinds, exogenous = _exogenous(schemas)
-    n = len(fs)
     first = _plan(fs[0])
     assert first.frequency is not None  # forecast.unforecastable refused it
     last_times = [_history(s).time for s in fs]
@@ -67,13 +92,16 @@ def build_steps(
             values = np.array(last, dtype=object)
         columns[name] = np.repeat(values, horizon)
 
+    given = None
     if future is not None and exogenous:
         keys = np.repeat(np.array([_key_of(s) for s in fs], dtype=object), horizon)
-        found, matched = _match_future(future, keys, times, exogenous, horizon, n)
+        reads = np.array([reads_future(s) for s in schemas], dtype=bool)
+        given, matched = _match_future(future, keys, times, exogenous, horizon, reads)
         for name in exogenous:
-            columns[name] = np.where(found, matched[name], columns[name])
+            columns[name] = np.where(given, matched[name], columns[name])
     changes.add_to_steps(columns, fs, horizon)
-    return Steps(times=times, columns=columns)
+    source = future.attrs.get("source", "future") if future is not None else "future"
+    return Steps(times=times, columns=columns, given=given, source=source)
 
 
 def _exogenous(
@@ -109,9 +137,11 @@ def _match_future(
     times: Any,
     exogenous: Sequence[str],
     horizon: int,
-    n: int,
+    reads: np.ndarray,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Which steps ``future`` has a row for, and its values there (one vectorised merge)."""
+    """Which steps ``future`` has a row for, and its values there (one vectorised merge).
+    Only the partitions whose models read its values (``reads``) must have a row at every
+    step or at none: the others' rows, or their absence, change nothing."""
     steps = pd.DataFrame({_KEY: keys, _TIME: _time_key(times)})
     source = future.attrs.get("source", "future")
     try:
@@ -134,8 +164,8 @@ def _match_future(
             f"{source}: its times do not compare with the forecast's ({pandas_first_line(e)})"
         ) from None
     found = (merged["_merge"] == "both").to_numpy()
-    per_partition = found.reshape(n, horizon)
-    partial = np.flatnonzero(per_partition.any(axis=1) & ~per_partition.all(axis=1))
+    per_partition = found.reshape(len(reads), horizon)
+    partial = np.flatnonzero(per_partition.any(axis=1) & ~per_partition.all(axis=1) & reads)
     if len(partial):
         p = int(partial[0])
         missing = times[p * horizon + int(np.flatnonzero(~per_partition[p])[0])]
@@ -144,8 +174,10 @@ def _match_future(
             f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
             f"of them to carry its last values forward); {len(partial)} partition(s) affected"
         )
-    _refuse_off_steps(future, steps, horizon, source)  # the more precise line first
-    _refuse_missed_steps(future, keys, times, per_partition, horizon, source)
+    read = steps[np.repeat(reads, horizon)]
+    _refuse_off_steps(future, read, horizon, source)  # the more precise line first
+    _refuse_missed_steps(future, keys, times, per_partition & reads[:, None], reads, horizon,
+                         source)  # fmt: skip
     return found, {name: merged[name].to_numpy() for name in exogenous}
 
 
@@ -154,13 +186,14 @@ def _refuse_missed_steps(
     keys: np.ndarray,
     times: Any,
     per_partition: np.ndarray,
+    reads: np.ndarray,
     horizon: int,
     source: str,
 ) -> None:
     """A forecast partition that ``future`` gives rows for, none of them at its steps (dates a
     year off, a table starting after a gap, history rows only): its values were never used,
     and the forecast silently carried the last ones forward as if it had none."""
-    missed = np.flatnonzero(~per_partition.any(axis=1))
+    missed = np.flatnonzero(~per_partition.any(axis=1) & reads)
     if not len(missed):
         return
     given = pd.unique(future[_KEY])
@@ -182,6 +215,8 @@ def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int, s
     Sunday among weekly Mondays, a time zone's hour off): its values were never used, and
     the forecast silently carried the last ones forward. Rows before or after the steps
     (a longer file than the horizon) are fine."""
+    if steps.empty:
+        return
     first = steps.iloc[::horizon].reset_index(drop=True)
     last = steps.iloc[horizon - 1 :: horizon].reset_index(drop=True)
     bounds = pd.DataFrame({_KEY: first[_KEY], "_lo": first[_TIME], "_hi": last[_TIME]})
@@ -281,3 +316,39 @@ def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> An
     if pd.isna(parsed).any():
         raise DataError(f"{source}: time column '{values.name}' has missing values")
     return parsed
+
+
+def unfed(
+    schema: FeatureSchema, steps: Steps, p: int, horizon: int, version: int, error: str
+) -> DataError | None:
+    """The error of a model that failed on partition ``p``'s steps because one lacked a value
+    (``missing_cell``), or ``None`` when none did (another failure)."""
+    cell = missing_cell(schema, steps, p, horizon)
+    if cell is None:
+        return None
+    return DataError(
+        f"{cell}, and its model (v{version}) takes no missing values ({error}): give that "
+        "value, or no row of the partition to carry its last values forward"
+    )
+
+
+def missing_cell(schema: FeatureSchema, steps: Steps, p: int, horizon: int) -> str | None:
+    """Where partition ``p``'s steps lack an exogenous value its model reads (a NaN in a
+    future table, or a last known value carried forward that was missing), as one clause
+    naming the table, partition, time and column; ``None`` when every value is there.
+    Models that take missing values forecast such steps; for the others scikit-learn's
+    "Input X contains NaN" said nothing of which cell."""
+    key = _key_of(schema)
+    for s in range(p * horizon, (p + 1) * horizon):
+        for name in _plan(schema).exogenous:
+            value = steps.columns[name][s]
+            if not (value is None or (isinstance(value, float) and np.isnan(value))):
+                continue
+            at = timefeatures.time_to_json(steps.times[s])
+            if steps.given is not None and steps.given[s]:
+                return f"{steps.source}: partition '{key}' has no value of '{name}' at {at}"
+            return (
+                f"partition '{key}' has no value of '{name}' at {at}: its last known one "
+                f"(at {_history(schema).time}), carried forward, is missing too"
+            )
+    return None

@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from manymodels import forecast_steps, timefeatures
 from manymodels import intervals as conformal
-from manymodels import timefeatures
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
@@ -190,7 +190,10 @@ def _forecast(
         )
     except (ValueError, TypeError) as e:
         first = first_line(e)
-        raise DataError(f"partition '{key}' v{version} could not forecast: {first}") from None
+        unfed = forecast_steps.unfed(schema, steps, 0, body.horizon, version, first)
+        raise unfed or DataError(
+            f"partition '{key}' v{version} could not forecast: {first}"
+        ) from None
     times = [timefeatures.time_to_json(t) for t in steps.times]
     answers = to_json_list(predictions)
     labels = [None] * len(answers) if labelled is None else to_json_list(labelled[0])

@@ -1,0 +1,110 @@
+"""A forecast's ``future`` table as a user builds one: a missing value in it is named by its
+partition, time and column; a table of common next dates need not cover a partition that
+ended earlier when that partition's model reads none of its columns."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import DataError
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from serving.app import create_app
+from serving.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pid 0 and 1 on Ridge over x0, x1 up to t = 29; pid 2 a random walk that ends at t = 26,
+    on which the naive last value beats Ridge."""
+    df = linear_frame(3, 30)
+    walk = df["pid"] == 2
+    rng = np.random.default_rng(1)
+    df.loc[walk, "y"] = np.cumsum(rng.normal(size=int(walk.sum()))) * 5 + 100
+    df = df[~(walk & (df["t"] >= 27))]
+    root = tmp_path_factory.mktemp("future") / "registry"
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.get_version("pid=0").estimator.endswith("Ridge")
+        assert reg.get_version("pid=2").estimator.endswith("LastValueRegressor")
+    return root
+
+
+def common(times: list[int], pids: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    n = len(times)
+    return pd.DataFrame(
+        {"pid": np.repeat(pids, n), "t": np.tile(times, len(pids)), "x0": 0.5, "x1": -0.25}
+    )
+
+
+def test_a_missing_value_is_named_by_partition_time_and_column(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Before: "partition 'pid=0' v1 could not forecast: Input X contains NaN." — which of the
+    table's cells was left to find by hand."""
+    future = common([30, 31, 32], (0, 1))
+    future.loc[(future["pid"] == 1) & (future["t"] == 31), "x1"] = np.nan
+    with pytest.raises(DataError) as caught:
+        forecast(registry, ["pid=1"], horizon=3, future=future)
+    assert "partition 'pid=1' has no value of 'x1' at 31" in str(caught.value)
+
+    path = tmp_path / "future.csv"
+    future.to_csv(path, index=False)
+    result = runner.invoke(
+        app, ["forecast", "--registry", str(registry), "--horizon", "3", "--future", str(path)]
+    )
+    assert result.exit_code != 0 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert f"future ({path})" in lines[0] and "'pid=1' has no value of 'x1' at 31" in lines[0]
+
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    rows = [{"x0": 0.5, "x1": -0.25}, {"x0": 0.5, "x1": None}, {"x0": 0.5, "x1": -0.25}]
+    with TestClient(create_app(Settings(registry=registry))) as client:
+        r = client.post("/v1/partitions/pid=1/forecast", json={"horizon": 3, "future": rows})
+    assert r.status_code == 422, r.text
+    assert "partition 'pid=1' has no value of 'x1' at 31" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("times", [[30, 31, 32], [28, 29, 30, 31, 32]])
+def test_common_dates_need_not_cover_a_partition_whose_model_reads_no_feature(
+    registry: Path, times: list[int]
+) -> None:
+    """pid 2 ended at t = 26: its steps are 27 … 29, which a table of the next common times
+    misses (all of them, or all but 28 and 29). Its naive model reads no feature, so it is
+    forecast as without a table; before, the whole forecast failed on its rows."""
+    frame = forecast(registry, horizon=3, future=common(times, (0, 1, 2)))
+    naive = frame[frame["pid"] == 2]
+    assert naive["t"].tolist() == [27, 28, 29]
+    alone = forecast(registry, ["pid=2"], horizon=3)
+    assert naive["prediction"].tolist() == alone["prediction"].tolist()
+    given = frame[frame["pid"] == 0]
+    assert given["t"].tolist() == [30, 31, 32]
+    with_table = forecast(registry, ["pid=0"], horizon=3, future=common([30, 31, 32], (0,)))
+    assert given["prediction"].tolist() == with_table["prediction"].tolist()
+
+
+def test_a_partition_whose_model_reads_the_table_keeps_the_clear_error(
+    tmp_path: Path,
+) -> None:
+    df = linear_frame(2, 30)
+    df = df[~((df["pid"] == 1) & (df["t"] >= 27))]
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    with pytest.raises(DataError, match="partition 'pid=1' has rows for some forecast steps"):
+        forecast(root, horizon=3, future=common([28, 29, 30, 31, 32], (0, 1)))
+    with pytest.raises(DataError, match="partition 'pid=1' has rows, but none at its forecast"):
+        forecast(root, horizon=3, future=common([30, 31, 32], (0, 1)))
