@@ -384,7 +384,10 @@ def _slices(
         assert f.sha256 is not None and f.val_pred is not None and f.transform is not None
         label = f"{f.label} (global)"
         pred = f.val_pred[rows]
-        out.append(External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform))
+        out.append(
+            External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform,
+                     unscored=f.unscored)
+        )  # fmt: skip
     return out
 
 

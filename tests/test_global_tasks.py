@@ -261,3 +261,40 @@ def test_a_global_classifier_survives_an_early_cutoff_of_one_class(tmp_path: Pat
             v = reg.get_version(f"shop=s{k}")
             scored = [c for c in v.candidates if "(global)" in str(c.get("label"))]
             assert scored and scored[0].get("score") is not None, v.candidates
+
+
+def test_a_global_candidate_survives_an_early_cutoff_it_cannot_fit(tmp_path: Path) -> None:
+    """Short shops' validation starts on day 8, before which the panel holds 56 rows: a
+    KNeighborsRegressor of 60 neighbours cannot predict from them ("Expected n_neighbors <=
+    n_samples_fit"), and that one error of an early cutoff's fit dropped the global candidate
+    for every shop, the long ones included (each had 55 days × 8 shops before its cutoff).
+    Now the short shops are left unscored by it, saying why, as for a cutoff of one class."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2024-01-01", periods=60, freq="D")
+    frames = []
+    for k in range(8):
+        n = 12 if k % 2 == 0 else 60
+        x = rng.normal(size=n)
+        y = 3 * x + k + rng.normal(scale=0.1, size=n)
+        frames.append(pd.DataFrame({"shop": f"s{k}", "day": days[:n], "x": x, "y": y}))
+    s = global_spec(
+        min_rows=10, validation={"strategy": "last", "size": 5},
+        candidates=[
+            {"estimator": "sklearn.linear_model.LinearRegression"},
+            {"estimator": "sklearn.neighbors.KNeighborsRegressor", "scope": "global",
+             "params": {"n_neighbors": 60}},
+        ],
+    )  # fmt: skip
+    summary = train_run(s, pd.concat(frames, ignore_index=True), tmp_path / "reg", backend="local")
+    (record,) = summary.run.options["global"]
+    assert record.get("error") is None and record["sha256"], record
+    with Registry(tmp_path / "reg") as reg:
+        for k in range(8):
+            v = reg.get_version(f"shop=s{k}")
+            (scored,) = [c for c in v.candidates if "(global)" in str(c.get("label"))]
+            if k % 2:  # the long shops: scored
+                assert scored.get("score") is not None and not scored.get("error"), scored
+            else:
+                assert scored.get("score") is None
+                assert "before this one's validation starts failed" in scored["error"]
+                assert "n_neighbors" in scored["error"]

@@ -67,6 +67,7 @@ class External:
     pred: np.ndarray
     transform: str  # the target transform it learnt: scored only on that transform's view
     load: Callable[[], KeyBound] | None = None  # in a chunk: the model, bound to the key
+    unscored: str | None = None  # why rows have no prediction (``GlobalFit.unscored``)
 
     def bound(self) -> KeyBound:
         """The global model itself, bound to this partition's key (a ``top2`` member)."""

@@ -199,6 +199,9 @@ class GlobalFit:
     through: str | int | float | None = None
     """The latest time of the rows it was fitted on (``None`` without a time column): a
     retrain of named partitions judges it only on validation rows after it."""
+    unscored: str | None = None
+    """Why a run's fit left some partitions' validation rows unpredicted (an early cutoff's
+    fit that failed: ``global_tasks.run_task``), said among their versions' candidates."""
 
 
 def global_candidates(spec: Spec) -> list[tuple[Candidate, dict[str, Any]]]:

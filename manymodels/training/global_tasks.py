@@ -64,6 +64,7 @@ class TaskResult:
     n_rows: int = 0
     seconds: float = 0.0
     through: str | int | float | None = None  # the refit's latest time (``GlobalFit.through``)
+    unscored: str | None = None  # why some validation rows have no prediction (``GlobalFit``)
 
 
 def fold_count(spec: Spec) -> int:
@@ -116,12 +117,31 @@ def run_task(
     train, _ = folds[task.fold]
     valid = np.concatenate([v for _, v in folds[task.fold : task.fold + refit_every(spec)]])
     val = empty_predictions(table, spec)
-    for at, (rows, predicted) in enumerate(time_groups(table, spec, train, valid)):
+    groups = time_groups(table, spec, train, valid)
+    unscored = None
+    for at, (rows, predicted) in enumerate(groups):
         if at:
             model = build_model(task.candidate, task.params, table, spec)
-        model.fit(take_rows(table.X, rows), table.y[rows], row_keys(table, rows))
-        predict_into(val, model, table, predicted)
-    return TaskResult(task.fold, valid, val[valid], seconds=time.perf_counter() - started)
+        try:
+            model.fit(take_rows(table.X, rows), table.y[rows], row_keys(table, rows))
+            predict_into(val, model, table, predicted)
+        except Exception as e:
+            if at == len(groups) - 1:  # the fold's own fit, on the most rows: the grid
+                raise  # point fails with its error, as it always did
+            # an early cutoff's few rows (fewer than KNeighbors' n_neighbors): its partitions
+            # are left unpredicted (unscored), as for a cutoff of one class (``time_groups``),
+            # not the candidate lost for every partition
+            unscored = unscored or (
+                f"its fit on the {len(rows)} row(s) of every partition before this one's "
+                f"validation starts failed ({error_text(e)})"
+            )
+    if unscored is None and sum(len(p) for _, p in groups) < len(valid):
+        unscored = (
+            "no fit on the rows of every partition before this one's validation starts (there "
+            "are none, or they hold one class)"
+        )
+    seconds = time.perf_counter() - started
+    return TaskResult(task.fold, valid, val[valid], seconds=seconds, unscored=unscored)
 
 
 def time_groups(
@@ -188,7 +208,8 @@ def assemble(
     for r in done:
         if r.rows is not None and r.pred is not None:
             val[r.rows] = r.pred
+    unscored = next((r.unscored for r in done if r.unscored), None)
     return replace(
         base, sha256=refit.sha256, size=refit.size, val_pred=val, rows=refit.n_rows,
-        seconds=sum(r.seconds for r in done), through=refit.through,
+        seconds=sum(r.seconds for r in done), through=refit.through, unscored=unscored,
     )  # fmt: skip

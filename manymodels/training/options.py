@@ -192,9 +192,10 @@ def _score_external(
 ) -> tuple[float, list[Any]]:
     """A global model's score on this partition's validation rows, from its predictions."""
     fits = _fold_fits(ext, folds, prior)
-    if fits is None:  # rows it saw, or cannot tell (``rescore_global``)
+    if fits is None:  # rows it saw, or cannot tell (``rescore_global``); an early cutoff
         raise ValueError(
-            "the stored global model is judged only on validation rows after those it was "
+            ext.unscored
+            or "the stored global model is judged only on validation rows after those it was "
             "fitted on, told by the time column, and these are not all such rows (a full "
             "run refits and judges it)"
         )
