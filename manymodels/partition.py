@@ -60,6 +60,10 @@ class PartitionedTable:
     raw_y: np.ndarray | None = None
     """The target as the table gave it, when ``y`` holds it transformed per partition
     (``spec.target_transform``, ``manymodels.lagfeatures``); ``None`` otherwise."""
+    stray: np.ndarray | None = None
+    """Rows ``bad_rows = "drop"`` kept in place for the lags that read them
+    (``stray_values.leave_out_bad_rows``): never trained on, and not counted among the rows
+    left out (the run counts them as ``bad_rows_dropped``, as it counts the rows it removes)."""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -88,6 +92,7 @@ class PartitionedTable:
             time=None if self.time is None else self.time[lo:hi],
             extra=self.extra,
             raw_y=None if self.raw_y is None else self.raw_y[lo:hi],
+            stray=None if self.stray is None else self.stray[lo:hi],
         )
 
     def select(self, keys: set[str]) -> PartitionedTable:
@@ -125,7 +130,15 @@ def concat(pieces: Sequence[PartitionedTable]) -> PartitionedTable:
         time=None if first.time is None else np.concatenate([p.time for p in pieces]),
         extra=first.extra,
         raw_y=None if first.raw_y is None else np.concatenate([p.raw_y for p in pieces]),
+        stray=_stray(pieces),
     )
+
+
+def _stray(pieces: Sequence[PartitionedTable]) -> np.ndarray | None:
+    if all(p.stray is None for p in pieces):
+        return None
+    return np.concatenate([np.zeros(p.n_rows, bool) if p.stray is None else p.stray
+                           for p in pieces])  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -132,4 +132,5 @@ def leave_out_bad_rows(table: PartitionedTable, spec: Spec, df: pd.DataFrame) ->
         X.iloc[np.flatnonzero(bad), at] = np.nan
     else:
         X[np.ix_(bad, at)] = np.nan
-    return replace(table, X=X)
+    # marked too, so that they are not counted again as a missing target or an undefined lag
+    return replace(table, X=X, stray=bad)

@@ -1,6 +1,7 @@
 """Which rows a model trains on, and why the others are left out.
 
-A row is left out for one reason, the first that applies, in this order:
+A row is left out for one reason, the first that applies, in this order (after the rows
+``bad_rows = "drop"`` kept in place for the lags, which the run counts apart):
 
 * ``missing_target`` — no target value (the spec's ``missing_target = "drop"``, the default);
 * ``undefined_lags`` — its target lags or rolling windows reach before the partition's first
@@ -26,6 +27,9 @@ from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
 
 Masks = dict[str, np.ndarray]  # reason → rows it leaves out, over the whole table
+STRAY = "stray_word"
+"""The rows ``bad_rows = "drop"`` kept in place for the lags (``PartitionedTable.stray``):
+left out first and not counted, the run having counted them (``bad_rows_dropped``)."""
 Rows = slice | np.ndarray
 
 
@@ -76,6 +80,8 @@ def drop_masks(table: PartitionedTable, spec: Spec, *, pooled: bool = False) -> 
 
     ``pooled`` (the fallback) always drops missing targets and non-finite values."""
     masks: Masks = {}
+    if table.stray is not None:  # first: the run counts them already (bad_rows_dropped)
+        masks[STRAY] = table.stray
     lags = undefined_lags(table, spec)
     if pooled or spec.missing_target == "drop":
         missing = missing_target(table.y)
@@ -107,7 +113,8 @@ def kept_rows(rows: slice, masks: Mapping[str, np.ndarray]) -> tuple[Rows, dict[
         if n:
             counts[reason] = n
             dropped |= new
-    if not counts:
+    counts.pop(STRAY, None)  # left out, not counted twice
+    if not dropped.any():
         return rows, {}
     keep = np.flatnonzero(~dropped) + rows.start
     if len(keep) and int(keep[-1] - keep[0]) + 1 == len(keep):
