@@ -120,14 +120,19 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     if spec.time_column:
         # a new row without a target corrects nothing: training leaves it out (or refuses
         # it), and the kept row it would have replaced held the period's real value
-        known = new[has_target(new, spec)] if spec.target in new.columns else new
+        numbers = _numeric_features(spec, old, new)  # a stray word there drops a row too
+        known = new[has_target(new, spec, numbers)] if spec.target in new.columns else new
         old = _not_replaced(old, known, [*spec.partition_by, spec.time_column])
     merged = pd.concat([old.reindex(columns=new.columns), new], ignore_index=True)
     n = len(merged)
-    if spec.time_column and spec.target in merged.columns and spec.missing_target == "drop":
-        # with "error", such a row fails its partition as any row without a target does
-        on = [*spec.partition_by, spec.time_column]
-        merged = one_row_per_period(merged, on, has_target(merged, spec))
+    if spec.time_column and spec.target in merged.columns:
+        usable = has_target(merged, spec, numbers)
+        if spec.missing_target == "error":
+            # a row without a target fails its partition, as it does in any table; a stray
+            # word's row beside its period's kept one is dropped as bad_rows = "drop" says
+            # (kept, it was a second row of that period, which lags refuse)
+            usable |= merged[spec.target].isna().to_numpy()
+        merged = one_row_per_period(merged, [*spec.partition_by, spec.time_column], usable)
     counts = {
         "partitions": len(keys),
         "with_history": len(keys) - without,
@@ -292,14 +297,34 @@ def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.Dat
     return new.assign(**cast) if cast else new
 
 
-def has_target(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
+def has_target(frame: pd.DataFrame, spec: Spec, numbers: Sequence[str] = ()) -> np.ndarray:
     """Which rows hold a target training would use: for regression a number (a stray word in
     a CSV's target cell is dropped as a bad row, ``bad_rows = "drop"``, and must not replace a
-    kept row's real value first), for classification any label."""
+    kept row's real value first), for classification any label — and, with ``bad_rows =
+    "drop"``, no stray word in the feature columns of ``numbers`` either (such a row is
+    dropped too: it replaced its period's kept row, whose real values were then gone)."""
     values = frame[spec.target]
     if spec.task == "regression" and spec.bad_rows == "drop" and values.dtype.kind not in "fiub":
         values = pd.to_numeric(values, errors="coerce")  # with "error", training refuses it
-    return values.notna().to_numpy()
+    has = values.notna().to_numpy().copy()
+    for name in numbers if spec.bad_rows == "drop" else ():
+        column = frame[name]
+        if column.dtype.kind not in "fiub":
+            stray = column.notna() & pd.to_numeric(column, errors="coerce").isna()
+            has &= ~stray.to_numpy()
+    return has
+
+
+def _numeric_features(spec: Spec, old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
+    """The feature columns the kept rows hold as numbers (where a new row's word is stray)."""
+    roles = {*spec.partition_by, spec.target, spec.time_column}
+    named = spec.features or [c for c in new.columns if c not in roles]
+    declared = set(spec.categorical or [])
+    return [
+        c for c in named
+        if c in new.columns and c in old.columns and c not in declared
+        and old[c].dtype.kind in "fiub"
+    ]  # fmt: skip
 
 
 def one_row_per_period(frame: pd.DataFrame, on: list[str], has: np.ndarray) -> pd.DataFrame:

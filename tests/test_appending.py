@@ -292,6 +292,34 @@ def test_a_posted_word_in_the_target_does_not_replace_a_kept_value(tmp_path: Pat
     assert rows.loc[rows.t == 7, "y"].astype(float).tolist() == df.loc[df.t == 7, "y"].tolist()
 
 
+@pytest.mark.parametrize("missing_target", ["drop", "error"])
+@pytest.mark.parametrize("column", ["x0", "y"])
+def test_a_posted_stray_word_with_lags_keeps_the_kept_row_of_its_period(
+    tmp_path: Path, column: str, missing_target: str
+) -> None:
+    """A posted row of period 7 with a stray word in a feature replaced the kept row of that
+    period, and bad_rows = "drop" then left it without a target: period 7's real values were
+    gone from version 2's rows, and from every version after it (27 rows trained of 29).
+    Under missing_target = "error", the kept row and the stray one (kept in place for the
+    lags) were two rows of one period, and the append failed ("hold two or more rows at one
+    time"), for a stray word in the target too. Now the stray row is dropped, as the spec
+    says, and the kept row stays."""
+    spec = spec_dict(bad_rows="drop", lags=[1], missing_target=missing_target)
+    df = linear_frame(1, 30)
+    train(spec, df, tmp_path / "reg", backend="local")
+    posted = tmp_path / "posted.csv"
+    df[df.t == 7].assign(**{column: "ERR"}).to_csv(posted, index=False)
+    summary = train(spec, posted, tmp_path / "reg", backend="local", append=True)
+    assert summary.run.options["append"]["rows_without_target_ignored"] == 1
+    with Registry.open(tmp_path / "reg") as reg:
+        rows = reg.training_rows("pid=0", 2)
+        assert reg.get_version("pid=0", 2).n_rows == 29  # all but the first (no lag 1)
+    pd.testing.assert_frame_equal(
+        rows.sort_values("t").reset_index(drop=True)[list(df.columns)].astype(float),
+        df.astype(float), check_dtype=False,
+    )  # fmt: skip
+
+
 def test_a_fractional_time_is_refused_not_cut_to_a_kept_whole_one(tmp_path: Path) -> None:
     """Kept times 0…29 are integers: a posted 5.5 was cast to 5 and replaced that period's
     real value."""
