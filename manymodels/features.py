@@ -75,3 +75,33 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
             f"(found {kind} values, dtype {column.dtype})"
         )
     return column.to_numpy(dtype=object, na_value=None)
+
+
+def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: bool = True) -> str:
+    """Where a model input that a model refused holds no value (NaN, None), as a clause to
+    append to its error — `` (row 3: no value of feature 'price' …)`` — or ``""``: a model
+    that takes no missing values answered scikit-learn's "Input X contains NaN", which named
+    neither the row nor the feature. ``rows``: the rows' own numbers (a request's), else
+    their positions in ``X``."""
+    if isinstance(X, pd.DataFrame):
+        missing = X.isna().to_numpy()
+    else:
+        values = np.asarray(X)
+        missing = np.isnan(values) if values.dtype.kind == "f" else pd.isna(values)
+    if missing.ndim != 2 or not missing.any():
+        return ""
+    r, c = (int(v) for v in np.argwhere(missing)[0])
+    names = list(X.columns) if isinstance(X, pd.DataFrame) else list(schema.features)
+    name = names[c] if c < len(names) else f"#{c}"
+    row = int(rows[r]) if rows is not None else r
+    n_rows = int(missing.any(axis=1).sum())
+    if numbered:  # rows a caller can count (a request's, a frame's): the first one named
+        others = f", and {n_rows - 1} more row(s) with a missing value" if n_rows > 1 else ""
+        where = f"row {row}: no value of feature '{name}'{others}"
+    else:  # a partition's slice of a sorted table, whose positions no caller knows
+        where = f"no value of feature '{name}' in {n_rows} of them"
+    return (
+        f" ({where}; this model takes no missing "
+        "values: give one, or train with candidates that do, such as "
+        "HistGradientBoostingRegressor)"
+    )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from manymodels.exceptions import PartitionNotFound, first_line
+from manymodels.features import missing_value
 from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.targetunits import to_target_units
@@ -255,7 +256,7 @@ def _predict_all(
         Xm = X[rows_in_x] if type(X) is np.ndarray else X.iloc[rows_in_x].reset_index(drop=True)
         if not can_score(loaded, Xm):
             loaded = service.cache.get(loaded.key, loaded.version)
-        preds, probs = predict_one(loaded, Xm, proba is not None)
+        preds, probs = predict_one(loaded, Xm, proba is not None, rows=idx)
         for n, i in enumerate(idx):
             answers[i] = preds[n]
             if proba is not None and probs is not None:
@@ -277,10 +278,11 @@ def _shared(X: Any, members: list[Member], answers: list[Any]) -> list[Member]:
 
 
 def predict_one(
-    loaded: ServedModel, X: Any, with_probabilities: bool
+    loaded: ServedModel, X: Any, with_probabilities: bool, *, rows: Sequence[int] | None = None
 ) -> tuple[list[Any], list[dict[str, float]] | None]:
     """One model's predictions (and probabilities) for ``X`` as JSON values; a model that
-    cannot score the rows is a ``ScoringFailed`` naming the partition and version."""
+    cannot score the rows is a ``ScoringFailed`` naming the partition and version (and, for
+    a missing value, the row — ``rows``: their numbers in the request — and the feature)."""
     schema = loaded.schema
     try:
         preds = to_json_list(loaded.predict(X))
@@ -290,7 +292,7 @@ def predict_one(
             else None
         )
     except (ValueError, TypeError) as e:
-        first = first_line(e)
+        first = first_line(e) + missing_value(X, schema, rows)
         raise ScoringFailed(
             f"partition '{loaded.key}' v{loaded.version} could not score the rows: {first}"
         ) from e

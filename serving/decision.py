@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import first_line
+from manymodels.features import missing_value
 from manymodels.labels import from_probabilities
 from serving.errors import ScoringFailed
 from serving.rows import model_input
@@ -80,10 +81,12 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     model = loaded.model
     where = f"partition '{loaded.key}' v{loaded.version}"
     known = binary_classes(loaded)
+    X = model_input(rows, schema)
     try:
-        proba = model.predict_proba(model_input(rows, schema))
+        proba = model.predict_proba(X)
     except (ValueError, TypeError) as e:
-        raise ScoringFailed(f"{where} could not score the rows: {first_line(e)}") from e
+        why = first_line(e) + missing_value(X, schema)
+        raise ScoringFailed(f"{where} could not score the rows: {why}") from e
     columns = getattr(model, "classes_", [])
     decision = schema.decision or {}
     labels, t = from_probabilities(proba, columns, decision, among=known, threshold=threshold)

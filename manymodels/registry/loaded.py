@@ -45,7 +45,7 @@ class LoadedModel:
 
         schema = self.version.schema
         X = model_input(data, schema)
-        with self._refusals():
+        with self._refusals(X):
             predictions = self.model.predict(X)
         if schema.transform is None:
             return predictions
@@ -69,21 +69,24 @@ class LoadedModel:
             )
         schema = self.version.schema
         X = model_input(data, schema)
-        with self._refusals():
+        with self._refusals(X):
             proba = np.asarray(self.model.predict_proba(X))
         return over_table_classes(proba, self.model.classes_, schema.classes)[1]
 
     @contextmanager
-    def _refusals(self) -> Iterator[None]:
+    def _refusals(self, X: Any) -> Iterator[None]:
         """The estimator's own refusal of rows that passed the schema (a NaN for a model that
-        takes none) as the router words it (its 422), not scikit-learn's bare ValueError."""
+        takes none: the row and feature named) as the router words it (its 422), not
+        scikit-learn's bare ValueError."""
         from manymodels.exceptions import DataError, first_line
+        from manymodels.features import missing_value
 
         try:
             yield
         except (ValueError, TypeError) as e:
             where = f"partition '{self.version.key}' v{self.version.version}"
-            raise DataError(f"{where} could not score the rows: {first_line(e)}") from e
+            why = first_line(e) + missing_value(X, self.version.schema)
+            raise DataError(f"{where} could not score the rows: {why}") from e
 
     @property
     def classes(self) -> list[Any]:

@@ -22,7 +22,7 @@ from manymodels.exceptions import (
     UntrustedArtifact,
 )
 from manymodels.feature_schema import FeatureSchema
-from manymodels.features import assemble, feature_kinds
+from manymodels.features import assemble, feature_kinds, missing_value
 from manymodels.global_members import GlobalModels, linked
 from manymodels.labels import thresholded
 from manymodels.scoring.plan import ModelRef, ScoreChunk
@@ -75,7 +75,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise DataError(
                 f"partition '{ref.key}' v{ref.version} could not score its {hi - lo} row(s): "
-                f"{first}"
+                f"{first}{missing_value(X, schema, numbered=False)}"
             ) from None
         if pred.shape[:1] != (hi - lo,):
             raise DataError(
