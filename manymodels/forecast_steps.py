@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -258,8 +259,8 @@ def future_table(
     ``key_columns``, or ``key`` for rows of one partition), its time, and the exogenous
     features the models need, each converted and checked once for the whole column."""
     source = source or f"future ({describe_source(data)})"
-    df = read_table(data)
     fs, kinds, exogenous = _exogenous(schemas)
+    df = _keys_as_recorded(data, read_table(data), key_columns, fs[0])
     required = [*(key_columns or []), time_column, *exogenous]
     refuse_repeated_columns(df, source, required)
     missing = [c for c in required if c not in df.columns]
@@ -283,6 +284,43 @@ def future_table(
         )
     out.attrs["source"] = source  # for the errors of matching it with the steps
     return out
+
+
+def _keys_as_recorded(
+    data: DataSource, df: pd.DataFrame, key_columns: Sequence[str] | None, schema: FeatureSchema
+) -> pd.DataFrame:
+    """``df`` with the key columns that the versions hold as text (codes such as ``007``, from
+    a Parquet table) read again as text from a CSV file, whose reader made them the number 7:
+    keyed ``pid=7``, no row matched a partition, and every partition silently carried its
+    last values forward, the table unused."""
+    if isinstance(data, pd.DataFrame) or not key_columns or schema.history is None:
+        return df
+    path = Path(str(data))
+    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
+        return df
+    recorded = schema.history.key
+    text = [
+        c for c in key_columns
+        if c in df.columns and isinstance(recorded.get(c), str) and df[c].dtype.kind in "iuf"
+    ]  # fmt: skip
+    if text:
+        df[text] = pd.read_csv(path, usecols=text, dtype=str)[text].to_numpy()
+    return df
+
+
+def refuse_unmatched(future: pd.DataFrame, keys: Sequence[str]) -> None:
+    """A future table none of whose rows is for a partition forecast (keys of another type,
+    misspelt, another spec's): every partition would carry its last values forward as if it
+    had been given none, the table unused without a word."""
+    given = pd.unique(future[_KEY])
+    if not len(given) or np.isin(given, np.asarray(keys, dtype=object)).any():
+        return
+    source = future.attrs.get("source", "future")
+    raise DataError(
+        f"{source}: none of its {len(given)} partition(s) is forecast (it has '{given[0]}'; "
+        f"the forecast has '{keys[0]}'{' …' if len(keys) > 1 else ''}): check the key "
+        "columns' values and types"
+    )
 
 
 def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: str) -> np.ndarray:

@@ -108,3 +108,25 @@ def test_a_partition_whose_model_reads_the_table_keeps_the_clear_error(
         forecast(root, horizon=3, future=common([28, 29, 30, 31, 32], (0, 1)))
     with pytest.raises(DataError, match="partition 'pid=1' has rows, but none at its forecast"):
         forecast(root, horizon=3, future=common([30, 31, 32], (0, 1)))
+
+
+def test_text_codes_of_a_csv_future_table_match_their_partitions(tmp_path: Path) -> None:
+    """Trained from Parquet with codes '007' and '012' as keys: a future CSV's reader made
+    them 7 and 12, no row matched a partition, and the forecast silently carried the last
+    values forward — the table unused. Its key columns are now read as the versions hold
+    them; and a table matching no forecast partition at all is refused, not ignored."""
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map({0: "007", 1: "012"})
+    df.to_parquet(tmp_path / "rows.parquet", index=False)
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1"]), tmp_path / "rows.parquet", root, backend="local")
+    future = common([30, 31, 32], (0, 1)).assign(pid=lambda d: d["pid"].map({0: "007", 1: "012"}))
+    future.to_csv(tmp_path / "future.csv", index=False)
+    given = forecast(root, horizon=3, future=future)
+    carried = forecast(root, horizon=3)
+    assert given["prediction"].tolist() != carried["prediction"].tolist()
+    from_csv = forecast(root, horizon=3, future=tmp_path / "future.csv")
+    assert from_csv["prediction"].tolist() == given["prediction"].tolist()
+    numbers = future.assign(pid=lambda d: d["pid"].astype(int))
+    with pytest.raises(DataError, match=r"none of its 2 partition\(s\) is forecast .*'pid=7'"):
+        forecast(root, horizon=3, future=numbers)
