@@ -62,7 +62,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
             raise DataError(
                 f"{source}: feature '{name}' must be numeric, as the model was trained on "
-                f"(found dtype {column.dtype})"
+                f"(found dtype {column.dtype}{_first_text(column)})"
             )
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -75,6 +75,21 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
             f"(found {kind} values, dtype {column.dtype})"
         )
     return column.to_numpy(dtype=object, na_value=None)
+
+
+def _first_text(column: pd.Series) -> str:
+    """Where a column that should hold numbers holds something else: its first such value
+    and row, counting data rows from 1 (a stray "abc" among numbers made the whole column
+    text, and the message named only its dtype, the cell left to find)."""
+    parsed = pd.to_numeric(column, errors="coerce")
+    stray = np.flatnonzero((column.notna() & parsed.isna()).to_numpy())
+    if not len(stray):
+        return ""
+    value = repr(column.iloc[int(stray[0])])
+    value = value if len(value) <= 40 else value[:37] + "..."
+    return (
+        f": {value} in data row {int(stray[0]) + 1} (counting from 1), {len(stray)} such value(s)"
+    )
 
 
 def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: bool = True) -> str:

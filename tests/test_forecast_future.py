@@ -130,3 +130,14 @@ def test_text_codes_of_a_csv_future_table_match_their_partitions(tmp_path: Path)
     numbers = future.assign(pid=lambda d: d["pid"].astype(int))
     with pytest.raises(DataError, match=r"none of its 2 partition\(s\) is forecast .*'pid=7'"):
         forecast(root, horizon=3, future=numbers)
+
+
+def test_a_stray_word_in_a_future_number_column_is_named(registry: Path, tmp_path: Path) -> None:
+    """A future CSV with "abc" among a feature's numbers: the reader made the column text, and
+    the error said "feature 'x0' must be numeric … (found dtype str)", the cell left to find
+    in a file of thousands of rows."""
+    future = common([30, 31, 32], (0, 1)).astype({"x0": object})
+    future.loc[4, "x0"] = "abc"
+    future.to_csv(tmp_path / "future.csv", index=False)
+    with pytest.raises(DataError, match=r"'x0' must be numeric.*'abc' in data row 5 \("):
+        forecast(registry, ["pid=0", "pid=1"], horizon=3, future=tmp_path / "future.csv")
