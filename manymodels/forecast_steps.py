@@ -9,7 +9,7 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,18 +308,19 @@ def _keys_as_recorded(
     return df
 
 
-def refuse_unmatched(future: pd.DataFrame, keys: Sequence[str]) -> None:
-    """A future table none of whose rows is for a partition forecast (keys of another type,
-    misspelt, another spec's): every partition would carry its last values forward as if it
-    had been given none, the table unused without a word."""
+def refuse_unmatched(future: pd.DataFrame, known: Mapping[str, Any], forecast: str) -> None:
+    """A future table none of whose partitions the registry has (``known``: its keys at the
+    forecast's alias): keys of another type or spelling, another spec's. Every partition
+    would carry its last values forward as if it had been given none, the table unused
+    without a word. A table of other known partitions only (a file of this week's promotions,
+    none for the partitions forecast) is fine: those carry forward, as documented."""
     given = pd.unique(future[_KEY])
-    if not len(given) or np.isin(given, np.asarray(keys, dtype=object)).any():
+    if not len(given) or any(k in known for k in given):
         return
     source = future.attrs.get("source", "future")
     raise DataError(
-        f"{source}: none of its {len(given)} partition(s) is forecast (it has '{given[0]}'; "
-        f"the forecast has '{keys[0]}'{' …' if len(keys) > 1 else ''}): check the key "
-        "columns' values and types"
+        f"{source}: none of its {len(given)} partition(s) is in the registry (it has "
+        f"'{given[0]}'; the forecast has '{forecast}'): check the key columns' values and types"
     )
 
 

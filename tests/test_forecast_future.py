@@ -114,7 +114,7 @@ def test_text_codes_of_a_csv_future_table_match_their_partitions(tmp_path: Path)
     """Trained from Parquet with codes '007' and '012' as keys: a future CSV's reader made
     them 7 and 12, no row matched a partition, and the forecast silently carried the last
     values forward — the table unused. Its key columns are now read as the versions hold
-    them; and a table matching no forecast partition at all is refused, not ignored."""
+    them; and a table of no partition the registry has is refused, not ignored."""
     df = linear_frame(2, 30)
     df["pid"] = df["pid"].map({0: "007", 1: "012"})
     df.to_parquet(tmp_path / "rows.parquet", index=False)
@@ -128,8 +128,13 @@ def test_text_codes_of_a_csv_future_table_match_their_partitions(tmp_path: Path)
     from_csv = forecast(root, horizon=3, future=tmp_path / "future.csv")
     assert from_csv["prediction"].tolist() == given["prediction"].tolist()
     numbers = future.assign(pid=lambda d: d["pid"].astype(int))
-    with pytest.raises(DataError, match=r"none of its 2 partition\(s\) is forecast .*'pid=7'"):
+    with pytest.raises(
+        DataError, match=r"none of its 2 partition\(s\) is in the registry .*'pid=7'"
+    ):
         forecast(root, horizon=3, future=numbers)
+    # a table of another known partition only: the one forecast carries forward, as before
+    other = forecast(root, ["pid=007"], horizon=3, future=future[future["pid"] == "012"])
+    assert other["prediction"].tolist() == carried["prediction"].tolist()[:3]
 
 
 def test_a_stray_word_in_a_future_number_column_is_named(registry: Path, tmp_path: Path) -> None:
