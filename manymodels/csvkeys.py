@@ -13,7 +13,7 @@ import gzip
 import io
 import lzma
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -224,3 +224,24 @@ def _text(present: pd.Series) -> bool:
     if isinstance(present.dtype, pd.StringDtype):
         return True
     return present.dtype == object and bool(present.map(type).eq(str).all())
+
+
+def keys_as_recorded(source: object, df: pd.DataFrame, recorded: Mapping[str, Any]) -> pd.DataFrame:
+    """``df`` (read from ``source``) with the key columns that a known partition's key values
+    (``recorded``) hold as text read again as text, when ``source`` is a CSV file: its reader
+    made codes such as ``007`` the number 7, keyed ``pid=7``, and such rows matched no
+    partition of a registry trained from Parquet or a DataFrame (a forecast's future rows went
+    unused, a score's rows were answered by the fallback). One read of those columns."""
+    if isinstance(source, pd.DataFrame) or not recorded:
+        return df
+    path = Path(str(source))
+    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"} or not path.is_file():
+        return df
+    text = [
+        c for c, v in recorded.items()
+        if isinstance(v, str) and c in df.columns and df[c].dtype.kind in "iuf"
+    ]  # fmt: skip
+    if text:
+        df = df.copy()
+        df[text] = pd.read_csv(path, usecols=text, dtype=str)[text].to_numpy()
+    return df

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
+from manymodels.csvkeys import keys_as_recorded
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
@@ -260,7 +260,8 @@ def future_table(
     features the models need, each converted and checked once for the whole column."""
     source = source or f"future ({describe_source(data)})"
     fs, kinds, exogenous = _exogenous(schemas)
-    df = _keys_as_recorded(data, read_table(data), key_columns, fs[0])
+    recorded = _history(fs[0]).key if key_columns else {}  # codes such as 007 kept text
+    df = keys_as_recorded(data, read_table(data), recorded)
     required = [*(key_columns or []), time_column, *exogenous]
     refuse_repeated_columns(df, source, required)
     missing = [c for c in required if c not in df.columns]
@@ -284,28 +285,6 @@ def future_table(
         )
     out.attrs["source"] = source  # for the errors of matching it with the steps
     return out
-
-
-def _keys_as_recorded(
-    data: DataSource, df: pd.DataFrame, key_columns: Sequence[str] | None, schema: FeatureSchema
-) -> pd.DataFrame:
-    """``df`` with the key columns that the versions hold as text (codes such as ``007``, from
-    a Parquet table) read again as text from a CSV file, whose reader made them the number 7:
-    keyed ``pid=7``, no row matched a partition, and every partition silently carried its
-    last values forward, the table unused."""
-    if isinstance(data, pd.DataFrame) or not key_columns or schema.history is None:
-        return df
-    path = Path(str(data))
-    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
-        return df
-    recorded = schema.history.key
-    text = [
-        c for c in key_columns
-        if c in df.columns and isinstance(recorded.get(c), str) and df[c].dtype.kind in "iuf"
-    ]  # fmt: skip
-    if text:
-        df[text] = pd.read_csv(path, usecols=text, dtype=str)[text].to_numpy()
-    return df
 
 
 def refuse_unmatched(future: pd.DataFrame, known: Mapping[str, Any], forecast: str) -> None:

@@ -147,3 +147,25 @@ def test_one_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
         forecast(root, [], horizon=1)
     with pytest.raises(DataError, match=r"^only takes a partition key or a list of them, not int"):
         train(spec, df, root, backend="local", only=1)  # type: ignore[arg-type]
+
+
+def test_a_score_csv_of_text_codes_is_scored_by_their_partitions(tmp_path: Path) -> None:
+    """Trained from Parquet with codes '007' and '012' as keys: ``manymodels score`` of a CSV
+    read them as 7 and 12 and every row was answered by the fallback (``fallback`` true,
+    "pid=7"). The CSV's key columns are now read as the registry's keys hold them."""
+    import pandas as pd
+
+    from manymodels.scoring import score
+
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map({0: "007", 1: "012"})
+    df.to_parquet(tmp_path / "rows.parquet", index=False)
+    spec = spec_dict(features=["x0", "x1"], fallback={"enabled": True})
+    train(spec, tmp_path / "rows.parquet", tmp_path / "reg", backend="local")
+    rows = pd.DataFrame({"pid": ["007", "012"], "t": [30, 30], "x0": 0.3, "x1": 0.1})
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    from_frame = score(rows, tmp_path / "reg", backend="local")
+    from_csv = score(tmp_path / "new.csv", tmp_path / "reg", backend="local")
+    assert from_csv["partition"].tolist() == ["pid=007", "pid=012"]
+    assert not from_csv["fallback"].any()
+    assert from_csv["prediction"].tolist() == from_frame["prediction"].tolist()
