@@ -245,3 +245,12 @@ def keys_as_recorded(source: object, df: pd.DataFrame, recorded: Mapping[str, An
         df = df.copy()
         df[text] = pd.read_csv(path, usecols=text, dtype=str)[text].to_numpy()
     return df
+
+
+def known_key(registry: Any) -> dict[str, Any]:
+    """One partition's key values in a ``Registry`` (the types its keys have: ``"007"``, 7),
+    or none; the fallback's key has no values."""
+    for partition in registry.list_partitions(limit=2):
+        if partition.key_values:
+            return dict(partition.key_values)
+    return {}

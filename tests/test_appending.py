@@ -530,3 +530,22 @@ def test_an_appended_label_two_classes_match_is_refused(tmp_path: Path) -> None:
         train(spec, new, root, backend="local", append=True)
     with Registry(root) as reg:
         assert [v.version for v in reg.list_versions("pid=1")] == [1]
+
+
+def test_appended_csv_rows_of_text_codes_join_their_partitions(tmp_path: Path) -> None:
+    """Trained from Parquet keyed by codes '007' and '012': rows appended from a CSV were read
+    as 7 and 12, joined no kept rows ("with_history": 0) and were partitions of their own
+    ('pid=7', skipped for 2 rows): 007's new weeks never reached its model. They are now read
+    as the registry's keys hold them."""
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map({0: "007", 1: "012"})
+    df.to_parquet(tmp_path / "rows.parquet", index=False)
+    spec = spec_dict(features=["x0", "x1"])
+    train(spec, tmp_path / "rows.parquet", tmp_path / "reg", backend="local")
+    df[df.t >= 28].assign(t=lambda d: d["t"] + 2).to_csv(tmp_path / "new.csv", index=False)
+    summary = train(spec, tmp_path / "new.csv", tmp_path / "reg", backend="local", append=True)
+    assert summary.run.options["append"]["with_history"] == 2
+    assert summary.run.n_trained == 2
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=007", 2).n_rows == 32  # 30 kept + 2 appended
+        assert [p.key for p in reg.list_partitions(limit=10)][1:] == ["pid=007", "pid=012"]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.backend_arg import require_backend
-from manymodels.csvkeys import keys_as_recorded
+from manymodels.csvkeys import keys_as_recorded, known_key
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
@@ -109,7 +109,7 @@ def score_table(
     if reg is registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        df = keys_as_recorded(data, df, _known_key(reg))  # codes such as 007 kept as text
+        df = keys_as_recorded(data, df, known_key(reg))  # codes such as 007 kept as text
         plan = make_plan(df, reg, source=source, alias=alias, skip_unknown=skip_unknown)
     finally:
         if reg is not registry:
@@ -189,11 +189,3 @@ def score_file(
     )  # fmt: skip
     write_table(result.frame, out)
     return result.summary
-
-
-def _known_key(reg: Registry) -> dict[str, Any]:
-    """One partition's key values (the types the registry's keys have), or none."""
-    for p in reg.list_partitions(limit=2):  # the fallback's key has no values
-        if p.key_values:
-            return dict(p.key_values)
-    return {}
