@@ -169,3 +169,28 @@ def test_a_score_csv_of_text_codes_is_scored_by_their_partitions(tmp_path: Path)
     assert from_csv["partition"].tolist() == ["pid=007", "pid=012"]
     assert not from_csv["fallback"].any()
     assert from_csv["prediction"].tolist() == from_frame["prediction"].tolist()
+
+
+def test_actuals_of_a_csv_of_text_codes_reach_their_partitions(tmp_path: Path) -> None:
+    """``manymodels actuals`` of a CSV keyed '007' (a registry trained from Parquet) read the
+    codes as 7 and skipped every row: "1 key(s) without a model of their own, skipped:
+    pid=7"."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    df = linear_frame(1, 30)
+    df["pid"] = "007"
+    df.to_parquet(tmp_path / "rows.parquet", index=False)
+    train(spec_dict(features=["x0", "x1"]), tmp_path / "rows.parquet", tmp_path / "reg",
+          backend="local")  # fmt: skip
+    df.tail(5).to_csv(tmp_path / "observed.csv", index=False)
+    result = CliRunner().invoke(
+        app, ["actuals", str(tmp_path / "observed.csv"), "--registry", str(tmp_path / "reg"),
+              "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["unknown"] == [] and len(out["recorded"]) == 1, out
