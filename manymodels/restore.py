@@ -72,6 +72,7 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
             raise RegistryError(f"cannot create a registry at {target}: {e}") from e
         with _open_tar(backup) as tar:
             manifest, listed = _read_manifest(tar, backup)
+            _require_room(staging, target, listed, backup)
             for info in listed:
                 _extract(tar, info, manifest["members"][info.name]["sha256"], staging, backup)
         _sync(staging)
@@ -94,6 +95,32 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
 _PLAIN = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE})
 _KINDS = {tarfile.GNUTYPE_SPARSE: "sparse", tarfile.CONTTYPE: "contiguous"}
 _MAX_MANIFEST = 256 * 1024 * 1024  # ~150 bytes per artifact: far beyond 100,000 partitions
+
+
+# Room kept free beyond the members' bytes: the staged database's upgrade and journal, the
+# directories, and whatever else writes to the disk meanwhile.
+_ROOM_MARGIN = 1 << 20
+
+
+def _require_room(staging: Path, target: Path, listed: list[tarfile.TarInfo], backup: Path) -> None:
+    """Refuse, before a byte is written, a backup whose members would not fit on the disk
+    that holds ``target``. A compressed backup claims what it holds only in its tar headers
+    (checked against the manifest, never against the disk): a tar.gz of 64 KB holds 64 MB of
+    zeros, a tar.bz2 or tar.xz far more, and the import filled the disk, then stopped with an
+    ``OSError`` traceback (every other process writing there failing meanwhile)."""
+    held = sum(info.size for info in listed)
+    need = held + held // 10 + _ROOM_MARGIN
+    free = shutil.disk_usage(staging).free
+    if need > free:
+        raise BadBackup(
+            f"{backup} holds {_mib(held)} once unpacked; restoring it at {target} needs "
+            f"{_mib(need)} with a margin, and that disk has {_mib(free)} free: nothing was "
+            "written (free some room, or restore elsewhere)"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):,.1f} MiB"
 
 
 def _require_empty(target: Path) -> None:
