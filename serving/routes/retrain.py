@@ -10,8 +10,6 @@ models' scores on the same validation rows, and the promotion policy's decision.
 
 from __future__ import annotations
 
-import io
-from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 import pandas as pd
@@ -21,9 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line, storage_full
-from manymodels.tables import refuse_repeated_header
 from serving.auth import Admin
 from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
@@ -35,6 +31,7 @@ from serving.retrain import Retrainer, RetrainMode
 from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
+from serving.uploads import read_file
 
 router = APIRouter(
     tags=["admin"],
@@ -42,7 +39,6 @@ router = APIRouter(
     route_class=QueryCheckedRoute,
 )
 
-PARQUET_MAGIC = b"PAR1"
 MAX_FILENAME = 200
 MAX_JOB_ID = 64  # ids are 16 hex digits; anything this long is no job (a 422, not a lookup)
 
@@ -227,7 +223,7 @@ async def _read_table(
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
         limit = request.app.state.settings.max_body_bytes
-        frame, fmt, said = await run_in_threadpool(_read_file, data, filename, limit, classes)
+        frame, fmt, said = await run_in_threadpool(read_file, data, filename, limit, classes)
         return frame, fmt, filename, said
     raise HTTPException(
         415,
@@ -243,44 +239,3 @@ def _located(error: Any) -> dict[str, Any]:
     out = {k: v for k, v in error.items() if k != "input" or not isinstance(v, bytes | bytearray)}
     out["loc"] = ("body", *error["loc"])
     return out
-
-
-def _read_file(
-    data: bytes, filename: str | None, limit: int, classes: str | None = None
-) -> tuple[pd.DataFrame, str, str | None]:
-    """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning.
-    ``limit``: the body limit, which bounds the values a Parquet file may decode to
-    (``_refuse_parquet_bomb``)."""
-    suffix = PurePosixPath(filename or "").suffix.lower()
-    fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
-    if not data.strip():
-        raise DataError("the uploaded file is empty")
-    try:
-        if fmt == "parquet":
-            _refuse_parquet_bomb(data, limit)
-            return pd.read_parquet(io.BytesIO(data)), fmt, None
-        refuse_repeated_header(data, filename or "the file")  # as train refuses the file
-        frame, said = pd.read_csv(io.BytesIO(data)), None
-        if classes is not None:
-            frame, said = literal_labels(data, frame, classes, source=filename or "the file")
-        return frame, fmt, said
-    except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
-        first = first_line(e)
-        raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
-
-
-def _refuse_parquet_bomb(data: bytes, limit: int) -> None:
-    """Refuse (``DataError``) a Parquet file that decodes to more values than a CSV within
-    the body limit could hold (each CSV value takes a byte at least), read from its footer
-    before any page is decoded. Run-length and dictionary encoding let a small file claim
-    any number of rows: a 1 MB file of 50 million constant rows took the router to 8 GB."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
-    values = meta.num_rows * max(meta.num_columns, 1)
-    if values > limit:
-        raise DataError(
-            f"the uploaded Parquet file holds {meta.num_rows:,} rows of {meta.num_columns} "
-            f"column(s), {values:,} values: more than the {limit:,} a CSV within the body "
-            "limit can hold; post fewer rows at a time"
-        )

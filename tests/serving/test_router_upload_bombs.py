@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from routerkit import KEY, TOKEN, admin
 
 from serving.local import running_server
@@ -65,3 +67,55 @@ def test_a_parquet_file_claiming_more_values_than_the_body_limit_is_refused(
             headers=admin(),
         )
         assert ok.status_code == 202, ok.text  # a file of a few rows is read as before
+
+
+def parquet_of(table: pa.Table) -> bytes:
+    out = io.BytesIO()
+    pq.write_table(table, out, compression="zstd")
+    return out.getvalue()
+
+
+def test_text_that_decodes_past_the_body_limit_is_refused_before_it_is_expanded(
+    registry_path: Path,
+) -> None:
+    """Few values, but long ones: a dictionary page holding one 100 KB string that 1,000
+    rows name (the file: ~400 bytes, within the value cap) decoded to 100 MB, and one 1 MB
+    value packed by zstd to a few KB unpacked whole. A 289-byte file of 1,000 rows naming a
+    1 MB string took 17 s and 1.5 GB to read."""
+    settings = Settings(
+        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
+    )
+    long = pa.array(["x" * 100_000]).dictionary_encode().dictionary
+    repeated = pa.DictionaryArray.from_arrays(pa.array(np.zeros(1000, np.int32)), long)
+    n = 1000
+    rows = {
+        "week": pa.array(pd.date_range("2025-01-06", periods=n, freq="W")),
+        "price": np.full(n, 2.05),
+        "deal": np.ones(n, dtype=np.int64),
+        "feat": np.ones(n, dtype=np.int64),
+        "units": np.full(n, 1544.0),
+    }
+    dictionary_bomb = parquet_of(pa.table({**rows, "note": repeated}))
+    packed_bomb = parquet_of(pa.table({"week": ["x" * 1_000_000]}))
+    assert len(dictionary_bomb) < LIMIT // 2 and len(packed_bomb) < LIMIT // 2
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+
+        def post(data: bytes) -> httpx.Response:
+            return client.post(
+                f"/v1/partitions/{KEY}/retrain",
+                files={"file": ("rows.parquet", data, "application/octet-stream")},
+                headers=admin(),
+            )
+
+        r = post(dictionary_bomb)
+        assert r.status_code == 422, r.text
+        assert "text and binary values decode to 100,000,000 bytes" in r.json()["detail"]
+        r = post(packed_bomb)
+        assert r.status_code == 422, r.text
+        assert "pages unpack to 1,000,0" in r.json()["detail"], r.text
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        short = pa.DictionaryArray.from_arrays(
+            pa.array(np.zeros(n, np.int32)), pa.array(["a note"])
+        )
+        ok = post(parquet_of(pa.table({**rows, "note": short})))
+        assert ok.status_code == 202, ok.text  # text within the limit is read as before

@@ -1,0 +1,155 @@
+"""Reading a retrain's uploaded file (CSV or Parquet) without letting it claim more than the
+body limit could hold.
+
+The body limit (``max_body_bytes``) bounds a CSV's text, but a Parquet file's encodings and
+compression let a few bytes claim any amount: run-length encoding any number of rows (a 1 MB
+file of 50 million constant rows took the router to 8 GB), a dictionary any number of copies
+of one long string (a 289-byte file of 1,000 rows holding one 1 MB string took 17 s and 1.5
+GB to read), compression one huge value. Each is refused (``DataError``, a 422) before it is
+decoded: the values from the footer, the fixed-width bytes and the pages' unpacked sizes
+from the footer, and the text a dictionary expands to from the dictionary and its indices,
+read as they are stored, never expanded.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from manymodels.csvkeys import literal_labels
+from manymodels.exceptions import DataError, first_line
+from manymodels.tables import refuse_repeated_header
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+PARQUET_MAGIC = b"PAR1"
+
+# Bytes a value may unpack to in a Parquet page, per byte of the body limit: a CSV value takes
+# two bytes at least ("1,") and an int64 eight once unpacked, with levels and page headers.
+UNPACKED_PER_BYTE = 8
+
+
+def read_file(
+    data: bytes, filename: str | None, limit: int, classes: str | None = None
+) -> tuple[pd.DataFrame, str, str | None]:
+    """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning.
+    ``limit``: the body limit, which bounds what a Parquet file may decode to."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
+    if not data.strip():
+        raise DataError("the uploaded file is empty")
+    try:
+        if fmt == "parquet":
+            refuse_parquet_bomb(data, limit)
+            return pd.read_parquet(io.BytesIO(data)), fmt, None
+        refuse_repeated_header(data, filename or "the file")  # as train refuses the file
+        frame, said = pd.read_csv(io.BytesIO(data)), None
+        if classes is not None:
+            frame, said = literal_labels(data, frame, classes, source=filename or "the file")
+        return frame, fmt, said
+    except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
+        first = first_line(e)
+        raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
+
+
+def refuse_parquet_bomb(data: bytes, limit: int) -> None:
+    """Refuse (``DataError``) a Parquet file that decodes to more than a CSV within the body
+    limit could hold: more values (each CSV value takes a byte at least), pages that unpack
+    to more than ``UNPACKED_PER_BYTE`` times the limit, or more bytes of text and binary
+    than the limit. All but the last come from the footer; the text is counted from the
+    dictionaries and indices as stored, before any string is expanded."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    values = meta.num_rows * max(meta.num_columns, 1)
+    if values > limit:
+        raise DataError(
+            f"the uploaded Parquet file holds {meta.num_rows:,} rows of {meta.num_columns} "
+            f"column(s), {values:,} values: more than the {limit:,} a CSV within the body "
+            "limit can hold; post fewer rows at a time"
+        )
+    unpacked, fixed, text = _footer_sizes(meta)
+    if unpacked > UNPACKED_PER_BYTE * limit:
+        raise DataError(
+            f"the uploaded Parquet file's pages unpack to {unpacked:,} bytes: more than "
+            f"{UNPACKED_PER_BYTE} times the body limit ({limit:,} bytes); post fewer rows "
+            "at a time"
+        )
+    if text:
+        stored = pq.ParquetFile(io.BytesIO(data), read_dictionary=text)
+        fixed += sum(_text_bytes(column) for column in stored.read(use_threads=False).columns)
+    if fixed > limit:
+        raise DataError(
+            f"the uploaded Parquet file's text and binary values decode to {fixed:,} bytes: "
+            f"more than the {limit:,} a CSV within the body limit can hold (a dictionary "
+            "repeats one value for each row that names it); post fewer rows at a time"
+        )
+
+
+def _footer_sizes(meta: pq.FileMetaData) -> tuple[int, int, list[str]]:
+    """From the footer: the bytes every column chunk's pages unpack to, the bytes its
+    fixed-length binary values decode to, and the paths of the variable-length (text and
+    binary) leaf columns, whose decoded size only their values tell."""
+    unpacked = fixed = 0
+    schema = meta.schema
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            unpacked += chunk.total_uncompressed_size
+            if chunk.physical_type == "FIXED_LEN_BYTE_ARRAY":
+                fixed += chunk.num_values * schema.column(j).length
+    text = [
+        schema.column(j).path
+        for j in range(meta.num_columns)
+        if schema.column(j).physical_type == "BYTE_ARRAY"
+    ]
+    return unpacked, fixed, text
+
+
+def _text_bytes(values: pa.ChunkedArray | pa.Array) -> int:
+    """The bytes of text and binary ``values`` hold once a dictionary's are expanded, from the
+    dictionary's lengths taken by index (a few bytes per row, whatever the strings' size)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values, pa.ChunkedArray):
+        return sum(_text_bytes(chunk) for chunk in values.chunks)
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        if not _is_text(kind.value_type):
+            return 0
+        lengths = pc.binary_length(values.dictionary).take(values.indices)
+        return _sum(lengths)
+    if _is_text(kind):
+        return _sum(pc.binary_length(values))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _text_bytes(values.flatten())
+    if pa.types.is_map(kind):
+        return _text_bytes(values.keys) + _text_bytes(values.items)
+    if pa.types.is_struct(kind):
+        return sum(_text_bytes(values.field(i)) for i in range(kind.num_fields))
+    return 0
+
+
+def _is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
+
+
+def _sum(lengths: Any) -> int:
+    import pyarrow.compute as pc
+
+    total = pc.sum(lengths).as_py()
+    return int(total or 0)
