@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from manymodels.exceptions import DataError, first_line, storage_full
+from serving import jsonbody
 from serving.auth import Admin
 from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
@@ -209,8 +210,10 @@ async def _read_table(
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "application/json" or kind.endswith("+json"):
         body = await request.body()
-        try:
-            rows = RetrainRequest.model_validate_json(body).rows
+        if len(body) > jsonbody.HEAD_BYTES:
+            _refuse_empty_rows(jsonbody.head(body))
+        try:  # off the event loop (the parser holds the GIL, though: hence the head's check)
+            rows = (await run_in_threadpool(RetrainRequest.model_validate_json, body)).rows
         except ValidationError as e:
             errors = [_located(err) for err in e.errors(include_url=False)]
             raise RequestValidationError(errors) from None
@@ -230,6 +233,26 @@ async def _read_table(
         'send the rows as JSON {"rows": [...]} (Content-Type: application/json) or as a '
         "CSV / Parquet file in a multipart form field 'file'",
     )
+
+
+def _refuse_empty_rows(head: Any) -> None:
+    """A 422 for an empty row (``{}``) among the first in a big body: a row with no values
+    can never be trained on, and 10 MB of them (3.3 million) held the event loop ~0.5 s
+    while parsed, then a worker ~1 s, before the 422 they earned anyway."""
+    rows = head.get("rows") if isinstance(head, dict) else None
+    if not isinstance(rows, list):
+        return
+    for i, row in enumerate(rows[:-1]):  # the last may be cut short by the head's end
+        if row == {}:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "rows", i),
+                        "msg": "the row holds no values",
+                        "type": "value_error",
+                    }
+                ]
+            )
 
 
 def _located(error: Any) -> dict[str, Any]:
