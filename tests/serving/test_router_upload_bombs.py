@@ -151,3 +151,36 @@ def test_a_body_of_millions_of_empty_rows_is_refused_from_its_head(registry_path
         few = {"rows": [{"price": 2.0, "deal": 1, "feat": 0}] * 1000}
         ok = client.post(f"/v1/partitions/{KEY}/predict", json=few)
         assert ok.status_code == 200, ok.text  # rows within the cap are scored as before
+
+
+def test_an_upload_of_more_columns_than_a_retrain_reads_is_refused_before_it_is_parsed(
+    registry_path: Path,
+) -> None:
+    """1.5 million columns in a 10 MB CSV took the router 32-63 s and 1.8 GB, only to be
+    refused for the spec's columns it lacked; a JSON row of 700,000 keys held the event loop
+    1.4 s. More than ``MAX_COLUMNS`` (10,000) is now refused from the CSV's header, the
+    Parquet footer, or the JSON rows' keys (from the head of a big body)."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN, retrain_backend="local")
+    wide = 10_001
+    names = [f"c{i}" for i in range(wide)]
+    csv_plain = (",".join(names) + "\n" + ",".join("1" for _ in names) + "\n").encode()
+    quoted = '"a\nb",' + ",".join(names[1:])  # a quoted name holding a newline: one header
+    csv_quoted = (quoted + "\n" + ",".join("1" for _ in names) + "\n").encode()
+    parquet = parquet_of(pa.table({n: [1] for n in names}))
+    small_json = {"rows": [dict.fromkeys(names, 1)]}
+    big_row = {f"column_{i:07d}": 1 for i in range(70_000)}  # ~1.3 MB: read from its head
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        retrain = f"/v1/partitions/{KEY}/retrain"
+
+        def detail(r: httpx.Response) -> str:
+            assert r.status_code == 422, r.text
+            return str(r.json()["detail"])
+
+        for name, data in (("w.csv", csv_plain), ("q.csv", csv_quoted), ("w.parquet", parquet)):
+            r = client.post(retrain, files={"file": (name, data, "text/csv")}, headers=admin())
+            assert "has 10,001 columns: more than the 10,000 a retrain reads" in detail(r), name
+        r = client.post(retrain, json=small_json, headers=admin())
+        assert "name at least 10,001 columns: more than the 10,000" in detail(r)
+        r = client.post(retrain, json={"rows": [big_row]}, headers=admin())
+        assert "row 0 names at least" in detail(r)
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
