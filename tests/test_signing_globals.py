@@ -154,3 +154,39 @@ def test_a_router_retrain_never_loads_a_forged_global_model(root: Path, tmp_path
     assert not tripwire.exists()
     records = global_records(root)[job["run_id"]]
     assert "does not match its sha256" in records[0]["error"]
+
+
+def test_doctor_lists_global_model_records_that_are_not_signed_or_do_not_verify(
+    root: Path, tmp_path: Path
+) -> None:
+    """``doctor`` listed unsigned versions but not unsigned global model records, which
+    ``manymodels sign`` signs too and a retrain leaves out: the operator learned of them only
+    from a retrain's record."""
+    train(SPEC, new_rows(), root, backend="local", signer=SIGNER, only=[PART])  # a retrain too
+    env = {ENV_SIGNING_KEY: KEY}
+    doctor = ["doctor", "--registry", str(root), "--json"]
+    clean = CliRunner().invoke(app, doctor, env=env)
+    assert clean.exit_code == 0 and json.loads(clean.stdout)["problems"] == [], clean.output
+
+    with sqlite3.connect(root / "registry.db") as conn:  # as before a key was set
+        for run_id, text in conn.execute("SELECT run_id, options_json FROM runs").fetchall():
+            options = json.loads(text)
+            for record in options.get("global", []):
+                record.pop("signature", None)
+            conn.execute(
+                "UPDATE runs SET options_json = ? WHERE run_id = ?", (json.dumps(options), run_id)
+            )
+    found = CliRunner().invoke(app, doctor, env=env)
+    assert found.exit_code == 1, found.output
+    (problem,) = json.loads(found.stdout)["problems"]
+    assert problem["kind"] == "global_signature_missing", problem
+    assert "2 global model record(s) of runs" in problem["message"]  # the full run and the retrain
+    assert problem["message"].endswith(f"manymodels sign --registry {root}")
+    signed = CliRunner().invoke(app, ["sign", "--registry", str(root)], env=env)
+    assert "and 2 global model(s)" in signed.output, signed.output
+    assert json.loads(CliRunner().invoke(app, doctor, env=env).stdout)["problems"] == []
+
+    forge_global(root, tmp_path / "tripwire", keep_signature=True)
+    forged = json.loads(CliRunner().invoke(app, doctor, env=env).stdout)["problems"]
+    assert [p["kind"] for p in forged] == ["global_signature_invalid"] * 2, forged  # both runs
+    assert not (tmp_path / "tripwire").exists()

@@ -191,8 +191,9 @@ def doctor(
 
     Prints each problem and exits 1 while any is left; prints one 'ok' line otherwise.
     Nothing is deleted: a missing or tampered artifact, or a run to resume, is reported
-    with what to do. With MANYMODELS_SIGNING_KEY set, unsigned versions and signatures that
-    do not verify are problems too ('manymodels sign' signs the former).
+    with what to do. With MANYMODELS_SIGNING_KEY set, unsigned versions and global model
+    records, and signatures that do not verify, are problems too ('manymodels sign' signs
+    the unsigned).
     """
     from manymodels import console
     from manymodels.doctor import check

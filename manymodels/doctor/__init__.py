@@ -14,7 +14,8 @@ killed writers. ``repair=True`` fixes only what needs no data it does not have:
 With a signing key, every version's signature is checked too: unsigned versions are one
 problem (``manymodels sign`` signs them: a deliberate act of whoever holds the key, never a
 repair, since it vouches for rows nobody has checked), and each signature that does not
-verify is one (an altered row or another key's: nothing here can tell which bytes to trust).
+verify is one (an altered row or another key's: nothing here can tell which bytes to trust);
+so are the global model records of runs (which ``manymodels sign`` signs too).
 
 Nothing else is touched: no version row is deleted, no artifact rewritten, no run resumed —
 those need the bytes or the data, and each problem says what to do instead.
@@ -34,6 +35,7 @@ from dataclasses import replace
 from manymodels.artifacts import LocalArtifactStore
 from manymodels.doctor.artifacts import (
     bad_artifacts,
+    bad_global_signatures,
     bad_signatures,
     digests_of,
     unreachable_store,
@@ -71,6 +73,7 @@ def check(
     problems += untrusted(registry, rows, formats)
     if registry.signer is not None:
         problems += bad_signatures(rows, registry.signer, where)
+        problems += bad_global_signatures(registry, registry.signer, where)
     for key, alias, version in registry.dangling_aliases():
         problems.append(_dangling(registry, key, alias, version, verdicts, repair=repair))
     problems += unfinished_runs(registry, where)

@@ -5,6 +5,7 @@ artifact is read once (a global model shared by every partition, too)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from manymodels.doctor.findings import Problem
 from manymodels.exceptions import (
@@ -225,5 +226,45 @@ def bad_signatures(rows: list[VersionDigests], signer: Signer, where: str) -> li
                 version=first.version,
                 versions=len(old),
             )
+        )
+    return problems
+
+
+def bad_global_signatures(registry: Registry, signer: Signer, where: str) -> list[Problem]:
+    """The global model records of runs (those a retrain of some partitions loads) that carry
+    no signature, one problem for all, as for versions; and one per signature that does not
+    verify. A retrain leaves such a model out (``signing.global_refusal``): the operator
+    learned it only from a retrain's record."""
+    unsigned: list[tuple[str, dict[str, Any]]] = []
+    problems: list[Problem] = []
+    for run_id, record in registry.store.global_model_records():
+        if record.get("signature") is None:
+            unsigned.append((run_id, record))
+            continue
+        try:
+            signer.verify_global(record["signature"], str(record["sha256"]))
+        except BadSignature as e:
+            problems.append(
+                Problem(
+                    "global_signature_invalid",
+                    f"run {run_id}: {e} (a retrain of some partitions leaves it out; a full "
+                    "training run fits and signs it again)",
+                    run_id=run_id,
+                    sha256=str(record["sha256"]),
+                )
+            )
+    if unsigned:
+        run_id, first = unsigned[0]
+        problems.insert(
+            0,
+            Problem(
+                "global_signature_missing",
+                f"{len(unsigned)} global model record(s) of runs (the first: run {run_id}, "
+                f"model {str(first['sha256'])[:12]}) are not signed, so a retrain of some "
+                "partitions leaves them out while a signing key is set; once you trust them, "
+                f"sign them with: manymodels sign{where}",
+                run_id=run_id,
+                sha256=str(first["sha256"]),
+            ),
         )
     return problems

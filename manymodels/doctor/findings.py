@@ -14,6 +14,7 @@ class Problem:
     kind: str  # model_missing | model_corrupted | model_unreadable | member_… | rows_…
     #            | dangling_alias | unfinished_run | temp_files | signature_missing
     #            | signature_invalid | signature_other_key | artifact_store_unreachable
+    #            | global_signature_missing | global_signature_invalid
     message: str
     repairable: bool = False
     repaired: bool = False

@@ -4,7 +4,8 @@ queries over a whole table, so a check costs O(versions) however many partitions
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import json
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 
@@ -28,6 +29,19 @@ class VersionDigests(NamedTuple):
 
 class ChecksMixin(StoreBase):
     """``SqlStore``'s consistency reads."""
+
+    def global_model_records(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(run_id, record)`` of every global model record runs hold (``options["global"]``,
+        what ``sign_global_records`` signs), in run order: one scan of the runs table."""
+        c = t.runs.c
+        q = select(c.run_id, c.options_json).where(c.options_json.like('%"global"%'))
+        out: list[tuple[str, dict[str, Any]]] = []
+        with self.engine.connect() as conn:
+            for run_id, text in conn.execute(q.order_by(c.started_at, c.run_id)):
+                records = json.loads(text).get("global")
+                if isinstance(records, list):
+                    out += [(run_id, r) for r in records if isinstance(r, dict) and r.get("sha256")]
+        return out
 
     def version_digests(self) -> list[VersionDigests]:
         """Every version's model and training-rows digests, its signature and the feature
