@@ -10,6 +10,11 @@ replica logger instead of stderr, which nobody reads there (the replica's stderr
 worker log, and INFO lines were dropped for want of a handler): it lands in the replica's log
 file, ``logs/serve/replica_<app>_router_<id>.log`` under the node's Ray session, beside
 Serve's lines and in the format the deployment's ``logging_config`` gives them.
+
+Every message is written on one line: control characters in it (a path's decoded ``%0A``, a
+partition key's, an exception's text quoting either) are escaped as ``\\n``, ``\\x1b``…
+on the listener's thread. The error line of a 5xx carried the decoded URL path as it came, so
+a request for ``/v1/x%0A<a line of one's own>`` wrote a second, forged, log line.
 """
 
 from __future__ import annotations
@@ -37,6 +42,29 @@ class JsonLine:
         return json.dumps(self.fields, default=str)
 
 
+# C0 and C1 controls, DEL and the Unicode line and paragraph separators: each would start a
+# line, move the cursor or colour a terminal, in a log a person or a collector reads.
+_CONTROLS = {
+    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+_CONTROLS |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character escaped: a message written as one line."""
+    return text.translate(_CONTROLS)
+
+
+class _OneLine(QueueListener):
+    """A listener that writes each message on one line (see the module docstring); a
+    traceback, ``logger.exception``'s, still follows on lines of its own."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        record.msg, record.args = one_line(record.getMessage()), None
+        return record
+
+
 class _Deferred(QueueHandler):
     """A QueueHandler that leaves formatting to the listener: the stock ``prepare`` formats
     the message on the caller's thread, which is the event loop."""
@@ -55,7 +83,7 @@ def start(
         handler = logging.StreamHandler(stream or sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = QueueListener(lines, handler, respect_handler_level=False)
+    listener = _OneLine(lines, handler, respect_handler_level=False)
     served = logging.getLogger("manymodels.serving")
     served.handlers = [_Deferred(lines)]
     served.setLevel(logging.INFO)
