@@ -211,6 +211,8 @@ def _parse_manifest(data: bytes, backup: Path) -> dict[str, Any]:
         manifest = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise bad(f"is not JSON ({e})") from e
+    except RecursionError:  # "[[[[…": json.loads recurses once per level
+        raise bad("is not JSON (it is nested too deeply)") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise bad(f"is not a {FORMAT} manifest")
     version = manifest.get("format_version")

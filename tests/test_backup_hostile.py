@@ -118,3 +118,21 @@ def test_a_backup_of_more_members_than_any_manifest_lists_is_refused_as_they_are
         "refusing it unread (not a backup manymodels wrote)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["many.tar.gz"]
+
+
+def test_a_manifest_nested_too_deeply_is_one_error_line(tmp_path: Path) -> None:
+    """``json.loads`` of 200,000 ``[`` raised RecursionError, which nothing caught: the
+    import ended in a traceback instead of the ``error:`` line every bad backup gets."""
+    data = b"[" * 200_000
+    bomb = tmp_path / "deep.tar"
+    with tarfile.open(bomb, "w") as tar:
+        info = tarfile.TarInfo(MANIFEST)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    result = CliRunner().invoke(
+        app, ["import-registry", str(bomb), "--registry", str(tmp_path / "restored")]
+    )
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert lines[0] == f"error: {bomb}: {MANIFEST} is not JSON (it is nested too deeply)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.tar"]
