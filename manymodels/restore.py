@@ -20,6 +20,7 @@ import shutil
 import sqlite3
 import tarfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,8 +72,8 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
         except OSError as e:
             raise RegistryError(f"cannot create a registry at {target}: {e}") from e
         with _open_tar(backup) as tar:
-            manifest, listed = _read_manifest(tar, backup)
-            _require_room(staging, target, listed, backup)
+            room = _Room(backup, target, shutil.disk_usage(staging).free)
+            manifest, listed = _read_manifest(tar, backup, room)
             for info in listed:
                 _extract(tar, info, manifest["members"][info.name]["sha256"], staging, backup)
         _sync(staging)
@@ -106,21 +107,31 @@ _MAX_MEMBERS = _MAX_MANIFEST // 128
 _ROOM_MARGIN = 1 << 20
 
 
-def _require_room(staging: Path, target: Path, listed: list[tarfile.TarInfo], backup: Path) -> None:
-    """Refuse, before a byte is written, a backup whose members would not fit on the disk
-    that holds ``target``. A compressed backup claims what it holds only in its tar headers
-    (checked against the manifest, never against the disk): a tar.gz of 64 KB holds 64 MB of
-    zeros, a tar.bz2 or tar.xz far more, and the import filled the disk, then stopped with an
-    ``OSError`` traceback (every other process writing there failing meanwhile)."""
-    held = sum(info.size for info in listed)
-    need = held + held // 10 + _ROOM_MARGIN
-    free = shutil.disk_usage(staging).free
-    if need > free:
-        raise BadBackup(
-            f"{backup} holds {_mib(held)} once unpacked; restoring it at {target} needs "
-            f"{_mib(need)} with a margin, and that disk has {_mib(free)} free: nothing was "
-            "written (free some room, or restore elsewhere)"
-        )
+@dataclass(frozen=True)
+class _Room:
+    """The free bytes of the disk that holds ``target``, against which the members are
+    counted as their headers are read: a compressed backup claims what it holds only in its
+    tar headers (checked against the manifest, never against the disk). A tar.gz of 64 KB
+    holds 64 MB of zeros, a tar.bz2 or tar.xz far more: the import filled the disk, then
+    stopped with an ``OSError`` traceback (every other process writing there failing
+    meanwhile); and listing the members decompressed each one to skip it, minutes of CPU
+    for a member of 100 GB, before anything was compared."""
+
+    backup: Path
+    target: Path
+    free: int
+
+    def check(self, held: int) -> None:
+        """Refuse, before a byte is written or the member after is read, members of
+        ``held`` bytes so far that would not fit with a margin."""
+        need = held + held // 10 + _ROOM_MARGIN
+        if need > self.free:
+            raise BadBackup(
+                f"{self.backup} holds at least {_mib(held)} once unpacked; restoring it at "
+                f"{self.target} needs {_mib(need)} with a margin, and that disk has "
+                f"{_mib(self.free)} free: nothing was written (free some room, or restore "
+                "elsewhere)"
+            )
 
 
 def _mib(n: int) -> str:
@@ -153,15 +164,18 @@ def _open_tar(backup: Path) -> Iterator[tarfile.TarFile]:
 
 
 def _read_manifest(
-    tar: tarfile.TarFile, backup: Path
+    tar: tarfile.TarFile, backup: Path, room: _Room
 ) -> tuple[dict[str, Any], list[tarfile.TarInfo]]:
     """The manifest, checked, and the other members in tar order: exactly the members it
     lists, each a regular file of the listed size under a name we write; no more members
-    than ``_MAX_MEMBERS``, refused as soon as they are read."""
+    than ``_MAX_MEMBERS``, nor more bytes than ``room``, refused as soon as they are read."""
     infos: list[tarfile.TarInfo] = []
+    held = 0
     try:
-        while (info := tar.next()) is not None:
+        while (info := tar.next()) is not None:  # the next call skips (reads) its data
             infos.append(info)
+            held += info.size
+            room.check(held)
             if len(infos) > _MAX_MEMBERS:
                 raise BadBackup(
                     f"{backup} holds more than {_MAX_MEMBERS:,} members, more than any "
