@@ -6,9 +6,9 @@ compression let a few bytes claim any amount: run-length encoding any number of 
 file of 50 million constant rows took the router to 8 GB), a dictionary any number of copies
 of one long string (a 289-byte file of 1,000 rows holding one 1 MB string took 17 s and 1.5
 GB to read), compression one huge value. Each is refused (``DataError``, a 422) before it is
-decoded: the values from the footer, the fixed-width bytes and the pages' unpacked sizes
-from the footer, and the text a dictionary expands to from the dictionary and its indices,
-read as they are stored, never expanded.
+decoded: the values and the fixed-width bytes from the footer, the pages' unpacked sizes
+from the footer and from the pages' own headers (``serving.parquet_pages``), and the text a
+dictionary expands to from the dictionary and its indices, read as stored, never expanded.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import refuse_repeated_header
+from serving.parquet_pages import BadPages, unpacked_bytes
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -117,6 +118,10 @@ def refuse_parquet_bomb(data: bytes, limit: int) -> None:
             "limit can hold; post fewer rows at a time"
         )
     unpacked, fixed, text = _footer_sizes(meta)
+    try:  # what the pages' own headers claim: a reader allocates that, whatever the footer says
+        unpacked = max(unpacked, unpacked_bytes(data, meta))
+    except BadPages as e:
+        raise DataError(f"the uploaded Parquet file's pages cannot be read: {e}") from None
     if unpacked > UNPACKED_PER_BYTE * limit:
         raise DataError(
             f"the uploaded Parquet file's pages unpack to {unpacked:,} bytes: more than "

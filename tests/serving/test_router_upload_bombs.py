@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from routerkit import KEY, TOKEN, admin
+from test_parquet_pages import understated
 
 from serving.local import running_server
 from serving.settings import Settings
@@ -184,3 +185,25 @@ def test_an_upload_of_more_columns_than_a_retrain_reads_is_refused_before_it_is_
         r = client.post(retrain, json={"rows": [big_row]}, headers=admin())
         assert "row 0 names at least" in detail(r)
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+def test_a_parquet_file_whose_footer_understates_its_pages_is_refused(
+    registry_path: Path,
+) -> None:
+    """A reader unpacks each page into the size its own header claims: a 6 KB file whose
+    footer said its one page unpacked to 1,000 bytes passed the footer's check and made the
+    router unpack 200 MB (a page may claim 2 GiB; a file, many pages). The pages' headers are
+    now read too."""
+    settings = Settings(
+        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
+    )
+    lied = understated(parquet_of(pa.table({"week": ["x" * 2_000_000]})), 1000)
+    assert len(lied) < LIMIT // 2
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            files={"file": ("rows.parquet", lied, "application/octet-stream")},
+            headers=admin(),
+        )
+        assert r.status_code == 422, r.text
+        assert "pages unpack to 2,000,0" in r.json()["detail"], r.text

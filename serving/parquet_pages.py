@@ -1,0 +1,146 @@
+"""The sizes a Parquet file's pages unpack to, read from the page headers themselves.
+
+A reader decompresses each page into a buffer of the size its own header claims
+(``uncompressed_page_size``, up to 2 GiB), not the size the footer records for the column
+chunk (``total_uncompressed_size``): a file whose footer understates its pages passed a check
+of the footer, and a 6 KB upload then unpacked 200 MB. Here each column chunk's page headers
+are walked, as a reader would walk them, and their claims summed before any page is read.
+
+A page header is a Thrift struct in the compact protocol; only fields 2 and 3 (unpacked and
+packed size) matter, the rest is skipped by type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_PAGES = 100_000  # a 10 MB file of 1 MB pages has a dozen; more is no file to read
+
+
+class BadPages(ValueError):
+    """The page headers cannot be walked (cut short, malformed, too many)."""
+
+
+def unpacked_bytes(data: bytes, meta: Any) -> int:
+    """The sum of the ``uncompressed_page_size`` of every page of every column chunk in
+    ``data`` (a Parquet file; ``meta`` its footer, ``pyarrow.parquet.FileMetaData``)."""
+    total = pages = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            start = chunk.data_page_offset
+            if chunk.has_dictionary_page and chunk.dictionary_page_offset is not None:
+                start = min(start, chunk.dictionary_page_offset)
+            end = min(start + chunk.total_compressed_size, len(data))
+            pos = start
+            while 0 <= pos < end:
+                unpacked, packed, pos = _page_header(data, pos)
+                total += unpacked
+                pages += 1
+                if pages > MAX_PAGES:
+                    raise BadPages(f"it has more than {MAX_PAGES:,} pages")
+                pos += packed
+    return total
+
+
+def _page_header(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(uncompressed_page_size, compressed_page_size, where the page's data starts)."""
+    reader = _Compact(data, pos)
+    sizes = {2: 0, 3: 0}
+    last = 0
+    while True:
+        head = reader.byte()
+        kind = head & 0x0F
+        if kind == 0:  # STOP
+            break
+        delta = head >> 4
+        field = last + delta if delta else _unzigzag(reader.varint())
+        last = field
+        if field in sizes and kind == 5:  # i32
+            sizes[field] = _unzigzag(reader.varint())
+        else:
+            reader.skip(kind)
+    if sizes[2] < 0 or sizes[3] < 0:
+        raise BadPages("a page header claims a negative size")
+    return sizes[2], sizes[3], reader.pos
+
+
+def _unzigzag(n: int) -> int:
+    return (n >> 1) ^ -(n & 1)
+
+
+class _Compact:
+    """Just enough of Thrift's compact protocol to skip any value."""
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data, self.pos, self.depth = data, pos, 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise BadPages("a page header is cut short")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self) -> int:
+        shift = result = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+            if shift > 70:
+                raise BadPages("a page header holds a malformed number")
+
+    def skip(self, kind: int) -> None:
+        if kind in (1, 2):  # bool, in the type nibble
+            return
+        if kind == 3:
+            self.pos += 1
+        elif kind in (4, 5, 6):
+            self.varint()
+        elif kind == 7:
+            self.pos += 8
+        elif kind == 8:
+            n = self.varint()  # read first: ``pos += varint()`` adds to the old position
+            self.pos += n
+        elif kind in (9, 10):
+            head = self.byte()
+            size = head >> 4 if head >> 4 != 15 else self.varint()
+            for _ in range(size):
+                self.skip_element(head & 0x0F)
+        elif kind == 11:
+            size = self.varint()
+            if size:
+                types = self.byte()
+                for _ in range(size):
+                    self.skip_element(types >> 4)
+                    self.skip_element(types & 0x0F)
+        elif kind == 12:
+            self.struct()
+        else:
+            raise BadPages(f"a page header holds an unknown type {kind}")
+        if self.pos > len(self.data):
+            raise BadPages("a page header is cut short")
+
+    def skip_element(self, kind: int) -> None:
+        if kind in (1, 2):  # a bool in a list or map takes a byte
+            self.pos += 1
+        else:
+            self.skip(kind)
+
+    def struct(self) -> None:
+        self.depth += 1
+        if self.depth > 16:
+            raise BadPages("a page header is nested too deeply")
+        last = 0
+        while True:
+            head = self.byte()
+            kind = head & 0x0F
+            if kind == 0:
+                break
+            delta = head >> 4
+            last = last + delta if delta else _unzigzag(self.varint())
+            self.skip(kind)
+        self.depth -= 1
