@@ -256,6 +256,27 @@ def _matrix_rows(
     return rows
 
 
+def refuse_tall_inputs(head: Any, limit: int) -> None:
+    """``TensorError`` for an input that the head of a big body (``jsonbody.head``) shows
+    to hold more rows than ``limit``: by its shape, or by the rows of its data read so far
+    (when its shape came first). 3 million values in 9 MB held the event loop 1.2 s (read,
+    then validated there) before the same refusal."""
+    inputs = head.get("inputs") if isinstance(head, dict) else None
+    for t in inputs if isinstance(inputs, list) else ():
+        shape = t.get("shape") if isinstance(t, dict) else None
+        if not (isinstance(shape, list) and shape and isinstance(shape[0], int)):
+            continue
+        if shape[0] > limit:
+            _check_rows(shape[0], limit)
+        data, width = t.get("data"), shape[1] if len(shape) == 2 else 1
+        if isinstance(data, list) and isinstance(width, int) and width > 0:
+            nested = bool(data) and isinstance(data[0], list)
+            if (rows := len(data) if nested else len(data) // width) > limit:
+                raise TensorError(
+                    f"at least {rows} rows is more than the limit of {limit} per request"
+                )
+
+
 def _check_rows(n: int, limit: int) -> None:
     if n < 1:
         raise TensorError("the inputs hold no rows")

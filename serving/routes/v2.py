@@ -40,7 +40,7 @@ from starlette.types import Scope
 
 from manymodels import __version__
 from manymodels.exceptions import InvalidRows, ManyModelsError
-from serving import decision
+from serving import decision, jsonbody
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.jsonbody import FastJSONRequest
@@ -67,7 +67,7 @@ from serving.v2_schemas import (
     output,
     row_problem,
 )
-from serving.v2_tensors import row_inputs, split_binary, to_rows
+from serving.v2_tensors import refuse_tall_inputs, row_inputs, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 
@@ -92,6 +92,15 @@ class V2Request(FastJSONRequest):
     extension (``Inference-Header-Content-Length``) the raw tensors after it are set aside in
     the scope for ``to_rows``; a gzip or deflate body is inflated first (``v2_compression``).
     Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
+
+    async def json(self) -> Any:
+        """As ``/v1``'s, and a big body's head is looked at first for inputs taller than
+        ``max_batch_rows`` (``v2_tensors.refuse_tall_inputs``)."""
+        if not hasattr(self, "_json"):
+            body, settings = await self.body(), getattr(self.app.state, "settings", None)
+            if settings is not None and len(body) > jsonbody.HEAD_BYTES:
+                refuse_tall_inputs(jsonbody.head(body), settings.max_batch_rows)
+        return await super().json()
 
     async def body(self) -> bytes:
         if not hasattr(self, "_json_part"):
@@ -119,6 +128,8 @@ class V2Route(QueryCheckedRoute):
                 text = invalid_request(e.errors()) if isinstance(e, ValidationError) else str(e)
                 return error(400, text)
             except StarletteHTTPException as e:
+                if isinstance(e.__cause__, TensorError):  # from V2Request.json, wrapped
+                    return error(400, str(e.__cause__))
                 if e.status_code == 400:  # FastAPI's for a body it cannot read (not UTF-8 …)
                     return error(400, unreadable_body(request, e)["msg"])
                 return error(e.status_code, str(e.detail), e.headers)

@@ -207,3 +207,27 @@ def test_a_parquet_file_whose_footer_understates_its_pages_is_refused(
         )
         assert r.status_code == 422, r.text
         assert "pages unpack to 2,000,0" in r.json()["detail"], r.text
+
+
+def test_a_v2_request_of_more_rows_than_the_cap_is_refused_from_its_head(
+    registry_path: Path,
+) -> None:
+    """A 9 MB V2 request of 3 million values held the event loop 1.2 s (parsed, then
+    validated there) before its 400 for the row cap. Its head (the first MiB) is now read
+    first: an input whose shape, or whose data so far, is taller than ``max_batch_rows`` is
+    the 400 at once. Shown by a body whose end is not JSON: it used to be read to there."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN)
+    flat = b",".join([b"1"] * 3_000_000)
+    tall = b'{"inputs":[{"name":"price","shape":[3000000],"datatype":"FP64","data":[' + flat
+    nested = b",".join([b"[1]"] * 1_500_000)
+    unshaped = b'{"inputs":[{"name":"price","shape":[10,1],"datatype":"FP64","data":[' + nested
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post(f"/v2/models/{KEY}/infer", content=tall + b"], oops")
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": "3000000 rows is more than the limit of 100000 per request"}
+        r = client.post(f"/v2/models/{KEY}/infer", content=unshaped + b"], oops")
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error.startswith("at least ") and error.endswith(
+            "rows is more than the limit of 100000 per request"
+        ), error
