@@ -24,6 +24,7 @@ import pandas as pd
 from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import refuse_repeated_header
+from serving.jsonbody import MAX_COLUMNS
 from serving.parquet_pages import BadPages, unpacked_bytes
 
 if TYPE_CHECKING:
@@ -31,11 +32,6 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 PARQUET_MAGIC = b"PAR1"
-
-# The columns an upload may have: a spec's features, target, time and key columns, with room
-# to spare. 1.5 million columns in a 10 MB CSV took the router 32-63 s and 1.8 GB to read,
-# only to be refused for the columns it lacked.
-MAX_COLUMNS = 10_000
 
 # Bytes a value may unpack to in a Parquet page, per byte of the body limit: a CSV value takes
 # two bytes at least ("1,") and an int64 eight once unpacked, with levels and page headers.
@@ -93,6 +89,9 @@ def _csv_columns(data: bytes) -> int:
 
 
 def _refuse_wide(n: int, said: str) -> None:
+    """More than ``MAX_COLUMNS`` (``serving.jsonbody``'s, as for a scored row): 1.5 million
+    columns in a 10 MB CSV took the router 32-63 s and 1.8 GB to read, only to be refused for
+    the columns it lacked."""
     if n > MAX_COLUMNS:
         raise DataError(
             f"{said} {n:,} columns: more than the {MAX_COLUMNS:,} a retrain reads; post only "
