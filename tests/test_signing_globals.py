@@ -190,3 +190,18 @@ def test_doctor_lists_global_model_records_that_are_not_signed_or_do_not_verify(
     forged = json.loads(CliRunner().invoke(app, doctor, env=env).stdout)["problems"]
     assert [p["kind"] for p in forged] == ["global_signature_invalid"] * 2, forged  # both runs
     assert not (tmp_path / "tripwire").exists()
+
+
+def test_sign_exits_1_while_a_global_model_record_does_not_verify(
+    root: Path, tmp_path: Path
+) -> None:
+    """``sign`` exits 1 while a version's signature does not verify; a run's global model
+    record pointed at a forgery, its signature kept, left it at 0 ("signed 0 version(s)")."""
+    forge_global(root, tmp_path / "tripwire", keep_signature=True)
+    result = CliRunner().invoke(app, ["sign", "--registry", str(root)], env={ENV_SIGNING_KEY: KEY})
+    assert result.exit_code == 1, result.output
+    assert (
+        "error: 1 global model record(s) carry a signature that does not verify with this key; "
+        f"see: manymodels doctor --registry {root}"
+    ) in result.output
+    assert not (tmp_path / "tripwire").exists()

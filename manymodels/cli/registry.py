@@ -227,10 +227,12 @@ def sign(
     format (which did not cover the feature schema) is re-signed when it verifies with the
     key; any other signature already there is never replaced; versions whose signature does
     not verify make this command exit 1. The unsigned records of the global models runs
-    fitted (which a retrain of some partitions loads) are signed too.
+    fitted (which a retrain of some partitions loads) are signed too, and one whose
+    signature does not verify makes it exit 1 as well.
     """
     from manymodels import console
     from manymodels.exceptions import BadSignature
+    from manymodels.signing import global_refusal
 
     key = signer()
     if key is None:
@@ -251,18 +253,24 @@ def sign(
                 )  # fmt: skip
             except BadSignature:
                 bad += 1
+        records = reg.store.global_model_records()  # signed above: any refusal is a bad one
+        bad_globals = sum(global_refusal(key, r) is not None for _, r in records)
     if json_out:
         console.print_json(
             {"key_id": key.key_id, "signed": [{"key": k, "version": v} for k, v in signed],
-             "bad_signatures": bad, "global_models_signed": globals_signed}
+             "bad_signatures": bad, "global_models_signed": globals_signed,
+             "bad_global_signatures": bad_globals}
         )  # fmt: skip
     else:
         also = f" and {globals_signed} global model(s)" if globals_signed else ""
         typer.echo(f"signed {len(signed)} version(s){also} with key {key.key_id}")
-    if bad:
+    if bad or bad_globals:
         doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
+        parts = [f"{bad} version(s)"] if bad else []
+        parts += [f"{bad_globals} global model record(s)"] if bad_globals else []
+        what = " and ".join(parts)
         typer.echo(
-            f"error: {bad} version(s) carry a signature that does not verify with this key; "
+            f"error: {what} carry a signature that does not verify with this key; "
             f"see: {shlex.join(doctor)}",
             err=True,
         )
