@@ -19,8 +19,8 @@ from manymodels.registry import Registry, full_runs
 from manymodels.registry import schema as t
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
+from manymodels.registry.full_runs import full_run_with
 from manymodels.registry.rows import run_entity
-from manymodels.registry.runs import full_run_with
 
 POOL = {"run_id": "full", "levels": [80.0], "quantiles": [1.0]}
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -32,6 +33,39 @@ OPTIONS = ("global", "interval_pool")
 """The options a full run is looked up by (``newest_full_run``)."""
 
 PAGE = 200
+
+
+def global_runs(*columns: Any) -> Select[Any]:
+    """``columns`` of the runs that recorded global models, newest first (ties by run id):
+    the one order in which ``newest_global_run`` and ``gc`` meet a spec's current run."""
+    return runs_with("global", *columns)
+
+
+def runs_with(option: str, *columns: Any) -> Select[Any]:
+    """``columns`` of the runs whose options name ``option``, newest first (ties by run id)."""
+    r = t.runs.c
+    return (
+        select(*columns)
+        .where(r.options_json.like(f'%"{option}"%'))
+        .order_by(r.started_at.desc(), r.run_id.desc())
+    )
+
+
+def current_global(status: str, options: Mapping[str, Any]) -> bool:
+    """Whether a run of these ``status`` and ``options`` may be its spec's source of current
+    global models (the newest such run is): completed, full (no ``only``), with a list of
+    them recorded. One rule for ``newest_global_run`` and for what ``gc`` keeps."""
+    return full_run_with("global", status, options)
+
+
+def full_run_with(option: str, status: str, options: Mapping[str, Any]) -> bool:
+    """Completed, full (no ``only``), and ``option`` recorded: a non-empty list (global
+    models) or mapping (an interval pool)."""
+    value = options.get(option)
+    kind = list if option == "global" else dict  # a list of global models; a pool's mapping
+    return (
+        status == "completed" and "only" not in options and isinstance(value, kind) and bool(value)
+    )
 
 
 def pointer_name(spec_name: str, option: str) -> str:
@@ -60,8 +94,6 @@ def point_if_newer(conn: Connection, spec_name: str, option: str, run_id: str) -
 def record_full(conn: Connection, run_id: str) -> None:
     """Point at a run just completed (in its transaction), for each option it is a full run
     with."""
-    from manymodels.registry.runs import full_run_with
-
     r = t.runs.c
     row = conn.execute(
         select(r.spec_name, r.status, r.options_json).where(r.run_id == run_id)
@@ -104,8 +136,6 @@ def replace_stale(
 
 def pointed(conn: Connection, spec_name: str, option: str) -> Run | None:
     """The run the pointer names, if there is one and it is still a full run with ``option``."""
-    from manymodels.registry.runs import full_run_with
-
     found = meta_value(conn, pointer_name(spec_name, option))
     if found is None:
         return None
@@ -123,8 +153,6 @@ def walk_full(
     at a time, newest first, each page after the last run of the one before (keyset: one pass
     over the spec's runs, never re-reading the pages before as OFFSET does). The first is what
     the pointer may record; the second is the answer."""
-    from manymodels.registry.runs import full_run_with, runs_with
-
     r = t.runs.c
     q = runs_with(option, t.runs).where(r.spec_name == spec_name, r.status == "completed")
     newest: Run | None = None

@@ -31,8 +31,8 @@ from manymodels.registry.entities import (
     PartitionSummary,
     killed,
 )
+from manymodels.registry.full_runs import current_global, global_runs
 from manymodels.registry.rows import members_of, move_entity, summary_entity, version_entity
-from manymodels.registry.runs import current_global, global_runs
 
 
 class ProductionRef(NamedTuple):

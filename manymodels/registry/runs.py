@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import DataError, RunNotFound, RunTakenOver
@@ -382,39 +382,6 @@ def _still_training(run: Run) -> bool:
         return False
     silence = seconds_between(datetime.now(UTC), run.heartbeat_at)
     return silence is not None and silence < STILL_TRAINING
-
-
-def global_runs(*columns: Any) -> Select[Any]:
-    """``columns`` of the runs that recorded global models, newest first (ties by run id):
-    the one order in which ``newest_global_run`` and ``gc`` meet a spec's current run."""
-    return runs_with("global", *columns)
-
-
-def runs_with(option: str, *columns: Any) -> Select[Any]:
-    """``columns`` of the runs whose options name ``option``, newest first (ties by run id)."""
-    r = t.runs.c
-    return (
-        select(*columns)
-        .where(r.options_json.like(f'%"{option}"%'))
-        .order_by(r.started_at.desc(), r.run_id.desc())
-    )
-
-
-def current_global(status: str, options: Mapping[str, Any]) -> bool:
-    """Whether a run of these ``status`` and ``options`` may be its spec's source of current
-    global models (the newest such run is): completed, full (no ``only``), with a list of
-    them recorded. One rule for ``newest_global_run`` and for what ``gc`` keeps."""
-    return full_run_with("global", status, options)
-
-
-def full_run_with(option: str, status: str, options: Mapping[str, Any]) -> bool:
-    """Completed, full (no ``only``), and ``option`` recorded: a non-empty list (global
-    models) or mapping (an interval pool)."""
-    value = options.get(option)
-    kind = list if option == "global" else dict  # a list of global models; a pool's mapping
-    return (
-        status == "completed" and "only" not in options and isinstance(value, kind) and bool(value)
-    )
 
 
 def _refuse_keys_in_training(
