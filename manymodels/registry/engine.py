@@ -58,6 +58,7 @@ from manymodels.exceptions import (
     first_line,
 )
 from manymodels.registry import pg_silence
+from manymodels.registry.pg_text import refuse_nul_text
 
 Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
 BATCH = 500  # keys per IN (...) clause: well under every database's bound-parameter limit
@@ -251,6 +252,7 @@ def make_engine(url: str) -> Engine:
     elif engine.dialect.name == "postgresql":
         if engine.dialect.driver == "psycopg":  # its waits for an answer are bounded
             event.listen(engine, "do_connect", pg_silence.connect)
+        refuse_nul_text(engine)  # a NUL in text: the caller's mistake, not a crash
 
         @event.listens_for(engine, "begin")
         def _begin_postgresql(conn: Connection) -> None:

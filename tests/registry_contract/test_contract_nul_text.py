@@ -1,0 +1,76 @@
+"""A NUL character (``%00``) in text a client sends is the client's mistake on every database.
+
+PostgreSQL's text cannot hold one and psycopg refuses it before sending: a run, a job or a
+failure looked up by such an id, a page of partitions after or under such a key, a promotion
+whose reason held one, each was a 500 (with a traceback in the router's log) on PostgreSQL,
+where SQLite answered 404 or an empty page. Real uvicorn over each database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+import manymodels as mm
+from manymodels.exceptions import DataError, ManyModelsError, RunNotFound
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+from serving.local import running_server
+from serving.settings import Settings
+
+TOKEN = "nul-text-admin-token"
+KEY = "store=1,brand=dominicks"
+SPEC = {
+    "name": "nul",
+    "partition_by": ["store", "brand"],
+    "target": "units",
+    "time_column": "week",
+    "features": ["price", "deal", "feat"],
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}],
+    "promotion": {"policy": "always"},
+}
+GETS = [
+    ("/v1/runs/ab%00c", {}),
+    ("/v1/jobs/ab%00c", {}),
+    ("/v1/runs", {"after": "a\x00b"}),
+    ("/v1/partitions", {"prefix": "a\x00b"}),
+    ("/v1/partitions", {"after": "a\x00b"}),
+    ("/v1/failures", {"run": "a\x00b"}),
+    ("/v1/failures", {"prefix": "a\x00b"}),
+]
+
+
+@pytest.mark.slow
+def test_a_nul_in_an_id_a_key_prefix_or_a_reason_is_a_4xx(db_url: str, tmp_path: Path) -> None:
+    root = tmp_path / "registry"
+    with Registry(root, db_url=db_url) as reg:
+        for weeks in (30, 34):  # v1, then v2 in production: a promotion to v1 moves it
+            mm.train(SPEC, store_sales(n_stores=1, weeks=weeks), registry=reg, backend="local")
+        assert reg.get_version(KEY).version == 2
+    postgresql = not db_url.startswith("sqlite")
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    settings = Settings(registry=root, registry_db=db_url, admin_token=TOKEN)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+        for path, params in GETS:
+            r = http.get(path, params=params, headers=headers)
+            assert r.status_code < 500, (path, params, r.status_code, r.text)
+            if postgresql:
+                assert r.status_code == 422, (path, params, r.text)
+                assert "NUL character" in r.json()["detail"], r.text
+        move = {"version": 1, "reason": "rolled\x00back"}
+        r = http.post(f"/v1/partitions/{KEY}/promote", json=move, headers=headers)
+        if postgresql:
+            assert r.status_code == 422 and "NUL character" in r.json()["detail"], r.text
+            # nothing was written: production stays on v2, and a clean reason still moves it
+            r = http.post(f"/v1/partitions/{KEY}/promote", json={"version": 1}, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json()["to_version"] == 1 and r.json()["moved"]
+    with Registry(root, db_url=db_url) as reg:  # the library says so too, as its own error
+        with pytest.raises(DataError if postgresql else RunNotFound) as caught:
+            reg.get_run("ab\x00c")
+        assert isinstance(caught.value, ManyModelsError)
+        assert reg.get_version(KEY).version == 1
