@@ -50,6 +50,7 @@ from serving.redact import local_roots, redact_text
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
+from serving.schemas import MAX_VERSION
 from serving.served import ServedModel
 from serving.service import ModelService
 from serving.v2_binary import binary_outputs, binary_response
@@ -188,9 +189,15 @@ def model_name(request: Request, decoded: str) -> str:
 
 
 def _version(text: str | None) -> int | None:
+    """The version in a model route's URL. One past ``MAX_VERSION`` (the registry's integer
+    column, and the /v1 routes' bound) cannot exist: PostgreSQL refused it in the lookup
+    ("integer out of range"), which the router answered as a 503 "registry database
+    unavailable", where SQLite said 404; and a number of over 4,300 digits, past Python's
+    limit on ``int(text)``, was a 500."""
     if text is None:
         return None
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2**62:
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_VERSION))
+    if not digits or not 1 <= int(text) <= MAX_VERSION:
         raise HTTPException(404, f"no version '{text}': versions are numbers from 1")
     return int(text)
 

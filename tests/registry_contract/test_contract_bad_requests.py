@@ -1,9 +1,11 @@
-"""A NUL character (``%00``) in text a client sends is the client's mistake on every database.
+"""A client's mistake is a 4xx on every database, never a 5xx (real uvicorn over SQLite and a
+real PostgreSQL server).
 
-PostgreSQL's text cannot hold one and psycopg refuses it before sending: a run, a job or a
-failure looked up by such an id, a page of partitions after or under such a key, a promotion
-whose reason held one, each was a 500 (with a traceback in the router's log) on PostgreSQL,
-where SQLite answered 404 or an empty page. Real uvicorn over each database.
+A NUL character (``%00``) in text a client sends: PostgreSQL's text cannot hold one and psycopg
+refuses it before sending, so a run, a job or a failure looked up by such an id, a page of
+partitions after or under such a key, a promotion whose reason held one, each was a 500 (with a
+traceback in the router's log) on PostgreSQL, where SQLite answered 404 or an empty page. And a
+V2 model version past PostgreSQL's 32-bit integers was a 503.
 """
 
 from __future__ import annotations
@@ -74,3 +76,29 @@ def test_a_nul_in_an_id_a_key_prefix_or_a_reason_is_a_4xx(db_url: str, tmp_path:
             reg.get_run("ab\x00c")
         assert isinstance(caught.value, ManyModelsError)
         assert reg.get_version(KEY).version == 1
+
+
+@pytest.mark.slow
+def test_a_v2_version_past_the_registrys_integers_is_a_404(db_url: str, tmp_path: Path) -> None:
+    """``/v2/models/{key}/versions/3000000000`` (metadata and infer) was a 503 "registry
+    database unavailable: integer out of range" on PostgreSQL, whose version column is a
+    32-bit integer; SQLite, and the /v1 routes' ``?version=`` bound, said the version does not
+    exist. A version of 4,301 digits (past Python's int-from-text limit) is a 404 too."""
+    root = tmp_path / "registry"
+    with Registry(root, db_url=db_url) as reg:
+        mm.train(SPEC, store_sales(n_stores=1, weeks=30), registry=reg, backend="local")
+    inputs = [
+        {"name": "price", "datatype": "FP64", "shape": [1], "data": [2.1]},
+        {"name": "deal", "datatype": "INT64", "shape": [1], "data": [1]},
+        {"name": "feat", "datatype": "INT64", "shape": [1], "data": [0]},
+    ]
+    settings = Settings(registry=root, registry_db=db_url)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=30) as http:
+        for n in ("2147483647", "2147483648", "3000000000", "9" * 4301):
+            model = f"/v2/models/{KEY}/versions/{n}"
+            r = http.get(model)
+            assert r.status_code == 404, (n[:12], r.text)
+            r = http.post(f"{model}/infer", json={"inputs": inputs})
+            assert r.status_code == 404, (n[:12], r.text)
+        r = http.post(f"/v2/models/{KEY}/versions/1/infer", json={"inputs": inputs})
+        assert r.status_code == 200, r.text
