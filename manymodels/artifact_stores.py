@@ -288,8 +288,12 @@ _UNREACHABLE = frozenset({
 
 def unreachable(e: BaseException) -> bool:
     """Whether ``e`` (or what it was raised from) says the store did not answer: a refused
-    or dropped connection, a timeout. A router answered such an outage 409, as if the
-    artifact were tampered with or gone (clients do not retry a 409); it is a 503."""
+    or dropped connection, a timeout — or answered that it cannot serve now, an HTTP 5xx
+    (S3's ``InternalError`` "please try again", ``SlowDown``, ``ServiceUnavailable``, which
+    botocore retries, still there after its tries). A router answered such an outage 409, as
+    if the artifact were tampered with or gone (clients do not retry a 409); it is a 503. A
+    SeaweedFS server answers 500 for a moment after it starts again, and a rollback took
+    that for a version that cannot be loaded and skipped it (``model_access._servable``)."""
     seen: BaseException | None = e
     for _ in range(5):  # the client's error, and what it wraps
         if seen is None:
@@ -298,5 +302,17 @@ def unreachable(e: BaseException) -> bool:
             return True
         if any(c.__name__ in _UNREACHABLE for c in type(seen).__mro__):
             return True
+        if _server_error(seen):
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _server_error(e: BaseException) -> bool:
+    """A botocore ``ClientError`` (s3fs raises it as the cause of its ``OSError``) whose HTTP
+    status is 5xx: the store's own failure, never the request's."""
+    response = getattr(e, "response", None)
+    if not isinstance(response, dict):
+        return False
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(status, int) and 500 <= status < 600

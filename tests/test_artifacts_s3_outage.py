@@ -221,3 +221,52 @@ def test_doctor_reports_a_stopped_store_once_without_reading_every_artifact(
     assert url in message and f"{total} of {total} artifact(s) not checked" in message, message
     assert report["checked"]["versions"] == 12 and report["checked"]["runs"] == 1, report
     assert seconds < 15, seconds
+
+
+def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
+    server: SeaweedServer, tmp_path: Path
+) -> None:
+    """A rollback checks that the version it goes back to can be loaded, and skipped those
+    whose artifact check raised any ``ArtifactError`` — the store not answering included. With
+    the server stopped, the router's rollback answered 409 "no earlier 'production' version to
+    roll back to that still exists and can be loaded" (the library: ``NothingToRollBack``), a
+    verdict clients do not retry, about versions that were fine. Now it is the outage (503,
+    ``ArtifactStoreUnavailable``), nothing moves, and once the server is back the rollback goes
+    to v1. Real uvicorn."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    url, registry, key = _url(), tmp_path / "reg", "pid=1"
+    with Registry(registry, artifacts=url) as reg:
+        train(SPEC, linear_frame(2, seed=1), reg, backend="local")
+        train(SPEC, linear_frame(2, seed=2), reg, backend="local")
+        reg.promote(key, 2, reason="the test's")
+    token = "rollback-outage-token"
+    settings = Settings(registry=registry, artifacts=url, admin_token=token)
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        running_server(settings) as base,
+        httpx.Client(base_url=base, timeout=120) as http,
+        Registry(registry, artifacts=url) as reg,  # opened while the store answers
+    ):
+        server.stop()
+        answer = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
+        with pytest.raises(ArtifactStoreUnavailable):
+            reg.rollback(key)
+        assert reg.get_version(key).version == 2  # nothing moved
+        assert answer.status_code == 503, answer.text
+        server.start()
+        _forget_clients()
+        # SeaweedFS answers 500 "internal error, please try again" for a moment after it
+        # starts: that too is the store failing (503), never a version to skip (409)
+        again = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
+        assert again.status_code in (200, 503), again.text
+        deadline = time.monotonic() + 30
+        while again.status_code == 503:
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.5)
+            again = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
+    assert again.status_code == 200, again.text
+    assert (again.json()["from_version"], again.json()["to_version"]) == (2, 1), again.text

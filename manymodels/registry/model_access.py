@@ -17,7 +17,13 @@ from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, deserialize
-from manymodels.exceptions import ArtifactError, DataError, RegistryError, VersionNotFound
+from manymodels.exceptions import (
+    ArtifactError,
+    ArtifactStoreUnavailable,
+    DataError,
+    RegistryError,
+    VersionNotFound,
+)
 from manymodels.global_members import GlobalModels, linked
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.loaded import LoadedModel
@@ -194,8 +200,15 @@ class ModelAccess:
             require_loadable(format_of(data), self.trusted_formats, what=what)
 
     def _servable(self, key: str, version: int) -> bool:
+        """Whether every reader could load the version (a rollback skips those that are not).
+        An artifact store that does not answer says nothing about the version, so it is
+        raised, not taken for a verdict: a rollback during an object-store outage answered
+        "no earlier version … that can be loaded" (a 409 clients do not retry), and one whose
+        store failed a single read skipped that version for an older one."""
         try:
             self._require_servable(self.store.get_version(key, version))
+        except ArtifactStoreUnavailable:
+            raise
         except (ArtifactError, VersionNotFound):
             return False
         return True
