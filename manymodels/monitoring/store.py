@@ -25,6 +25,9 @@ from manymodels.registry.engine import WriteTransaction, batches, now
 from manymodels.registry.reads import pairs_in
 
 HALF_LIFE_DAYS = 7.0
+FEATURE_CHARS = t.FEATURE_CHARS
+"""The longest drift feature name a row holds: PostgreSQL refuses a longer value (SQLite
+ignores a column's length), and one refused row failed the flush of every partition with it."""
 """Sampled counts lose half their weight per week: drift reflects recent traffic."""
 RECENT = 64
 """Actuals kept as points per day window (time, actual, the version's prediction), for the
@@ -119,7 +122,7 @@ def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
                     "rows": rows,
                     "counts_json": json.dumps(counts),
                     "score": score,
-                    "feature": feature or None,
+                    "feature": _shown(feature) if feature else None,
                     "updated_at": stamp,
                 }
                 if old is None:
@@ -137,6 +140,14 @@ def add_samples(engine: Engine, samples: Sequence[Sample]) -> None:
                 .values({c: bindparam(f"new_{c}") for c in columns}),
                 updates,
             )
+
+
+def _shown(name: str) -> str:
+    """A feature's name as its drift row holds it: cut to ``FEATURE_CHARS`` with a final
+    "…" when longer. The row only names the feature for a person (``monitor``, the
+    dashboard); widening the column would make every process sharing the registry upgrade
+    together for a label."""
+    return name if len(name) <= FEATURE_CHARS else name[: FEATURE_CHARS - 1] + "…"
 
 
 def drift_rows(engine: Engine, keys: Sequence[str] | None = None) -> dict[str, DriftRow]:

@@ -24,6 +24,8 @@ from sqlalchemy import (
 
 from manymodels.keys import MAX_KEY_CHARS
 
+FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
+
 SCHEMA_VERSION = "8"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
@@ -168,7 +170,7 @@ monitor_drift = Table(
     Column("rows", Float, nullable=False),
     Column("counts_json", Text, nullable=False),
     Column("score", Float),  # largest PSI over features, None under the minimum sample
-    Column("feature", String(256)),
+    Column("feature", String(FEATURE_CHARS)),
     Column("updated_at", String(32), nullable=False),
     Index("ix_monitor_drift_score", "score"),
 )
