@@ -150,3 +150,40 @@ def test_a_firing_whose_scheduler_was_killed_before_its_run_began_runs_again(
     assert "running it again (attempt 2 of 2)" in err, err
     assert f"(the {stamp} firing, missed): 4 trained" in out, out
     assert _scheduled_runs(root) == ["completed"]
+
+
+# a scheduler killed right after its firing's run ended, before it cleared the firing's mark
+# of under way (kill -9, a reboot; or the registry unreachable for that one write)
+KILLED_AFTER_RUN = """
+import os, sys
+import manymodels.registry.firings
+
+def clear_failure(*args, **kwargs):
+    os._exit(137)
+
+manymodels.registry.firings.clear_failure = clear_failure
+from manymodels.cli import main
+sys.argv[0] = "manymodels"
+main()
+"""
+
+
+def test_a_firing_whose_run_completed_is_not_run_again_when_its_scheduler_died_after(
+    tmp_path: Path,
+) -> None:
+    """Killed after its firing's run completed and before the mark of the firing under way was
+    cleared, a scheduler left the mark; the next one to start took the firing for one killed
+    before its run began ("which failed (its scheduler was killed before its run started):
+    running it again") and ran it a second time — every partition again for when = ["all"].
+    Now the firing's recorded run says it ran: a restarted scheduler waits for the next one."""
+    spec, data, root, _ = _missed(tmp_path)
+    cmd = [sys.executable, "-c", KILLED_AFTER_RUN, "scheduler", str(spec), str(data),
+           "--registry", str(root), "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 137, (done.stdout, done.stderr)
+    assert _scheduled_runs(root) == ["completed"]
+
+    code, out, err = _scheduler(spec, data, root, runs=False)
+    assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    assert "failed" not in err, err
+    assert _scheduled_runs(root) == ["completed"]

@@ -191,7 +191,7 @@ def scheduler(
     def missed(due: datetime) -> bool:
         """Whether the newest firing due went unrun while no scheduler ran (its registry
         has an older one claimed), or was claimed by a scheduler killed in its run (that run,
-        ``_killed_run``, is then resumed), or failed — its run, or its scheduler killed before
+        ``_firing_run``, is then resumed), or failed — its run, or its scheduler killed before
         the run began (``registry.firings.FailedFiring``): run again once; a registry not
         there yet, or not reached, has none."""
         from manymodels.exceptions import RegistryError
@@ -204,11 +204,11 @@ def scheduler(
             with open_registry(registry, registry_db, artifacts) as reg:
                 last = last_claimed(reg.store, name)
                 if last is not None and last == due:
-                    found = _killed_run(reg, parsed.name, plan, due, str(data))
-                    if found is not None:
-                        killed_firings[due] = found
+                    run = _firing_run(reg, parsed.name, plan, due, str(data))
+                    if run is not None and _was_killed(run):
+                        killed_firings[due] = run.run_id
                         return True
-                    failed = failed_firing(reg.store, name)
+                    failed = _ended(failed_firing(reg.store, name), run, due)
                     # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
                     owner = failed.owner if failed is not None else None
                     under_way = owner is not None and owner_alive(owner) is not False
@@ -234,13 +234,13 @@ KILLED_LOOKBACK = 50
 """Runs read, newest first, for the run of the firing a killed scheduler claimed."""
 
 
-def _killed_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -> str | None:
-    """The run of this schedule's firing at ``due`` when the scheduler that claimed the
-    firing was killed in it (a reboot, the OOM killer, ``kill -9``): its process gone from
-    this machine, or silent elsewhere past the heartbeat limit (as ``--resume`` takes it).
-    ``None`` when that run finished, failed, runs, or is not found. Before, a scheduler
-    restarted then took the firing for done and waited for the next one — a week, for a
-    weekly schedule — its run left marked running."""
+def _firing_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -> Any:
+    """The newest run of this schedule's firing at ``due``, or ``None``. Killed in it (a
+    reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
+    elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
+    a scheduler restarted then took the firing for done and waited for the next one — a week,
+    for a weekly schedule — its run left marked running. Ended, it tells what became of a
+    firing whose scheduler died before it recorded that (``_ended``)."""
     stamp = _when(due)
     for run in reg.list_runs(limit=KILLED_LOOKBACK):
         o = run.options
@@ -249,8 +249,19 @@ def _killed_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -
             and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
             and run.spec_name == spec_name and run.data_source == data
         ):  # fmt: skip
-            return run.run_id if _was_killed(run) else None
+            return run
     return None
+
+
+def _ended(failed: Any, run: Any, due: datetime) -> Any:
+    """The firing's failure (``registry.firings.FailedFiring``), ``None`` when its ``run``
+    completed though the mark of the firing under way outlived its scheduler: that scheduler
+    was killed after the run and before it cleared the mark (or the registry refused that one
+    write). Before, such a firing was taken for one killed before its run began and ran a
+    second time — every partition again for when = ["all"]."""
+    if failed is None or failed.owner is None or run is None or failed.due != due:
+        return failed
+    return None if run.status == "completed" else failed
 
 
 def _was_killed(run: Any) -> bool:
