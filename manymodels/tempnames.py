@@ -61,9 +61,16 @@ def _read(path: str) -> str | None:
         return None
 
 
+def host_boot() -> tuple[str, str]:
+    """This host's name and the id of this boot of its kernel (``""`` where unknown): a
+    process recorded under the same host name and another boot is gone — the host rebooted
+    since (``registry.firings.under_way``)."""
+    return os.uname().nodename, (_read("/proc/sys/kernel/random/boot_id") or "").strip()
+
+
 def _machine() -> str:
     """Whose pids a writer's are: the host, this boot of its kernel, and the pid namespace."""
-    parts = [os.uname().nodename, (_read("/proc/sys/kernel/random/boot_id") or "").strip()]
+    parts = list(host_boot())
     with contextlib.suppress(OSError):
         parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]

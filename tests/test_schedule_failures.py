@@ -187,3 +187,49 @@ def test_a_firing_whose_run_completed_is_not_run_again_when_its_scheduler_died_a
     assert code == 0 and out == "" and "now: the" not in err, (out, err)
     assert "failed" not in err, err
     assert _scheduled_runs(root) == ["completed"]
+
+
+def _marked_under_way(root: Path, spec: Path, data: Path, host: str, boot: str) -> None:
+    """The newest firing claimed and marked under way by a scheduler this machine cannot
+    look up (pid 4242 in another pid namespace) on ``host`` during its boot ``boot``: as a
+    scheduler left it when its host went down while it read the data file."""
+    import json
+    import tomllib
+
+    from manymodels.registry.firings import claim, schedule_id
+    from manymodels.spec import Spec
+
+    parsed = Spec.from_dict(tomllib.loads(spec.read_text()))
+    plan = parsed.schedule
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert plan is not None and newest is not None
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    with Registry.open(root) as reg:
+        claim(reg.store, name, newest)
+        mark = {"due": reg.store.get_meta(name), "attempts": 1, "error": "its scheduler was "
+                "killed before its run started", "owner": "4242-777-0123456789ab",
+                "host": host, "boot": boot}  # fmt: skip
+        reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+
+
+def test_a_firing_whose_scheduler_a_reboot_killed_before_its_run_began_runs_again(
+    tmp_path: Path,
+) -> None:
+    """The host rebooted while its scheduler read the data file of a firing it had claimed:
+    the mark's process, of another boot, cannot be looked up, and each scheduler started
+    after the reboot took the firing for under way — never run again, and nothing said. Now a
+    mark of this host name and another boot is a scheduler gone; another host's stays under
+    way (it may still run there)."""
+    spec, data, root, stamp = _missed(tmp_path)
+    _marked_under_way(root, spec, data, "another-host", "b0075")  # may run there still
+    code, out, err = _scheduler(spec, data, root, runs=False)
+    assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    assert _scheduled_runs(root) == []
+
+    _marked_under_way(root, spec, data, os.uname().nodename, "b0075")  # this host, rebooted
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]

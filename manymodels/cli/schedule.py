@@ -195,8 +195,7 @@ def scheduler(
         the run began (``registry.firings.FailedFiring``): run again once; a registry not
         there yet, or not reached, has none."""
         from manymodels.exceptions import RegistryError
-        from manymodels.registry.firings import failed_firing, last_claimed
-        from manymodels.tempnames import owner_alive
+        from manymodels.registry.firings import failed_firing, last_claimed, under_way
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
             return False
@@ -210,9 +209,7 @@ def scheduler(
                         return True
                     failed = _ended(failed_firing(reg.store, name), run, due)
                     # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
-                    owner = failed.owner if failed is not None else None
-                    under_way = owner is not None and owner_alive(owner) is not False
-                    if failed is not None and failed.due == due and not under_way:
+                    if failed is not None and failed.due == due and not under_way(failed):
                         if failed.attempts < FIRING_ATTEMPTS:
                             failed_firings[due] = failed
                             return True

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from manymodels.registry.base import meta_value, put_meta
+from manymodels.tempnames import host_boot, owner_alive
 
 if TYPE_CHECKING:
     from manymodels.registry.store import SqlStore
@@ -50,9 +51,18 @@ def claim(store: SqlStore, schedule: str, due: datetime, owner: str | None = Non
             return False
         put_meta(conn, schedule, stamp)
         if owner is not None:
-            pending = {"due": stamp, "attempts": 1, "error": KILLED, "owner": owner}
+            pending = {"due": stamp, "attempts": 1, "error": KILLED, **_owned(owner)}
             put_meta(conn, _failed(schedule), json.dumps(pending))
     return True
+
+
+def _owned(owner: str | None) -> dict[str, str | None]:
+    """The mark of a firing under way by ``owner``, with the host and boot it runs on
+    (``under_way``)."""
+    if owner is None:
+        return {"owner": None}
+    host, boot = host_boot()
+    return {"owner": owner, "host": host, "boot": boot}
 
 
 def last_claimed(store: SqlStore, schedule: str) -> datetime | None:
@@ -85,6 +95,24 @@ class FailedFiring:
     attempts: int
     error: str
     owner: str | None = None
+    host: str | None = None
+    boot: str | None = None
+
+
+def under_way(failed: FailedFiring) -> bool:
+    """Whether the firing ``failed`` marks is still under way: its scheduler (``owner``) runs,
+    or runs where this machine cannot look it up (another machine, another container) —
+    unless it ran on this host before a reboot (the same host name, another boot id): that
+    scheduler is gone. Before, a firing whose scheduler a reboot killed before its run began
+    was taken for under way by each scheduler started after the reboot, never run again."""
+    if failed.owner is None:
+        return False
+    alive = owner_alive(failed.owner)
+    if alive is None and failed.host is not None and failed.boot:
+        host, boot = host_boot()
+        if failed.host == host and boot and failed.boot != boot:
+            return False
+    return alive is not False
 
 
 def _failed(schedule: str) -> str:
@@ -96,9 +124,12 @@ def _parse_failed(found: str | None) -> FailedFiring | None:
         return None
     try:
         o = json.loads(found)
-        owner = o.get("owner")
+        owner, host, boot = (o.get(k) for k in ("owner", "host", "boot"))
         due = datetime.fromisoformat(o["due"])
-        return FailedFiring(due, int(o["attempts"]), str(o["error"]), owner and str(owner))
+        return FailedFiring(
+            due, int(o["attempts"]), str(o["error"]), owner and str(owner),
+            host and str(host), boot and str(boot),
+        )  # fmt: skip
     except (ValueError, KeyError, TypeError):
         return None  # not ours to read: as if none failed
 
@@ -139,7 +170,7 @@ def claim_retry(
             return False
         attempts = failed.attempts + 1
         error = KILLED if owner is not None else failed.error
-        value = {"due": _stamp(failed.due), "attempts": attempts, "error": error, "owner": owner}
+        value = {"due": _stamp(failed.due), "attempts": attempts, "error": error, **_owned(owner)}
         put_meta(conn, _failed(schedule), json.dumps(value))
     return True
 

@@ -19,6 +19,7 @@ from manymodels.registry.firings import (
     record_failure,
     schedule_id,
 )
+from manymodels.tempnames import host_boot
 
 SCHEDULERS = 4
 
@@ -56,9 +57,12 @@ def test_one_of_several_schedulers_runs_a_failed_firing_again(db_url: str, tmp_p
     again (``claim_retry``), and its second failure leaves none to retry."""
     name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
     due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    here = host_boot()  # the mark's host and boot (``firings.under_way``)
     with Registry(tmp_path / "registry", db_url=db_url) as reg:
         assert claim(reg.store, name, due, owner="1-2-0123456789ab")
-        assert failed_firing(reg.store, name) == FailedFiring(due, 1, KILLED, "1-2-0123456789ab")
+        assert failed_firing(reg.store, name) == FailedFiring(
+            due, 1, KILLED, "1-2-0123456789ab", *here
+        )
         record_failure(reg.store, name, due, 1, "data.csv: no such file")
         failed = failed_firing(reg.store, name)
         assert failed == FailedFiring(due, 1, "data.csv: no such file")
@@ -80,6 +84,8 @@ def test_one_of_several_schedulers_runs_a_failed_firing_again(db_url: str, tmp_p
             for r in opened:
                 r.close()
         assert sorted(got) == [False] * (SCHEDULERS - 1) + [True]
-        assert failed_firing(reg.store, name) == FailedFiring(due, 2, KILLED, "3-4-0123456789ab")
+        assert failed_firing(reg.store, name) == FailedFiring(
+            due, 2, KILLED, "3-4-0123456789ab", *here
+        )
         clear_failure(reg.store, name, due)
         assert failed_firing(reg.store, name) is None
