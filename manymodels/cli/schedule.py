@@ -252,13 +252,15 @@ def _firing_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -
 
 def _ended(failed: Any, run: Any, due: datetime) -> Any:
     """The firing's failure (``registry.firings.FailedFiring``), ``None`` when its ``run``
-    completed though the mark of the firing under way outlived its scheduler: that scheduler
-    was killed after the run and before it cleared the mark (or the registry refused that one
-    write). Before, such a firing was taken for one killed before its run began and ran a
-    second time — every partition again for when = ["all"]."""
+    (not killed: ``_was_killed``) says the firing ran or runs though the mark of the firing
+    under way names a scheduler gone. Completed: that scheduler was killed after the run and
+    before it cleared the mark (or the registry refused that one write). Running: another
+    scheduler resumes the run its killed scheduler left. Before, either was taken for a
+    firing killed before its run began and run a second time — beside the resume, or every
+    partition again for when = ["all"]."""
     if failed is None or failed.owner is None or run is None or failed.due != due:
         return failed
-    return None if run.status == "completed" else failed
+    return None if run.status in ("completed", "running") else failed
 
 
 def _was_killed(run: Any) -> bool:
