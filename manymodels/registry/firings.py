@@ -142,9 +142,14 @@ def failed_firing(store: SqlStore, schedule: str) -> FailedFiring | None:
 def record_failure(
     store: SqlStore, schedule: str, due: datetime, attempts: int, error: str
 ) -> None:
-    """Record that the firing at ``due`` failed on its ``attempts``-th run with ``error``."""
+    """Record that the firing at ``due`` failed on its ``attempts``-th run with ``error``;
+    not over a later firing's mark (a run that outlasted the next firing, which another
+    scheduler claimed: that mark is what tells whether the later one ran)."""
     value = {"due": _stamp(due), "attempts": attempts, "error": error}
-    store.set_meta(_failed(schedule), json.dumps(value))
+    with store._begin() as conn:
+        found = _parse_failed(meta_value(conn, _failed(schedule)))
+        if found is None or found.due.astimezone(UTC) <= due.astimezone(UTC):
+            put_meta(conn, _failed(schedule), json.dumps(value))
 
 
 def clear_failure(store: SqlStore, schedule: str, due: datetime) -> None:

@@ -89,3 +89,24 @@ def test_one_of_several_schedulers_runs_a_failed_firing_again(db_url: str, tmp_p
         )
         clear_failure(reg.store, name, due)
         assert failed_firing(reg.store, name) is None
+
+
+def test_a_failure_recorded_late_keeps_the_mark_of_a_later_firing(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A firing's run outlasted the next firing, which another scheduler claimed (marked
+    under way by it); the first run then failed. Its failure overwrote the later firing's
+    mark: that scheduler killed before its run began left nothing to run again. Now a
+    failure is recorded only over its own firing's mark or an older one."""
+    name = schedule_id("s", "0 3 * * *", "UTC", ["changed"], "sales.csv")
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    here = host_boot()
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        assert claim(reg.store, name, due, owner="1-2-0123456789ab")
+        assert claim(reg.store, name, due + timedelta(days=1), owner="3-4-0123456789ab")
+        record_failure(reg.store, name, due, 1, "a partition failed")
+        later = FailedFiring(due + timedelta(days=1), 1, KILLED, "3-4-0123456789ab", *here)
+        assert failed_firing(reg.store, name) == later
+        record_failure(reg.store, name, due + timedelta(days=1), 1, "data.csv: no such file")
+        failed = failed_firing(reg.store, name)
+        assert failed == FailedFiring(due + timedelta(days=1), 1, "data.csv: no such file")
