@@ -44,6 +44,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from manymodels.durable_files import fsync_dir
 from manymodels.exceptions import (
     ArtifactError,
     ArtifactNotFound,
@@ -146,7 +147,7 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)
-        fsync_dir(out.parent)
+        fsync_dir(str(out.parent))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -282,11 +283,3 @@ def _file_digest(path: Path) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -35,8 +35,8 @@ from manymodels.backup import (
     MANIFEST,
     BackupSummary,
     BadBackup,
-    fsync_dir,
 )
+from manymodels.durable_files import fsync_dir
 from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
 from manymodels.registry.engine import now
@@ -370,4 +370,4 @@ def _move_into_place(staging: Path, target: Path) -> None:
         if target.is_dir() and any(target.iterdir()):
             _require_empty(target)  # raises with the usual message
         raise RegistryError(f"cannot move the restored registry to {target}: {e}") from e
-    fsync_dir(target.parent)
+    fsync_dir(str(target.parent))

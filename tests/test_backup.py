@@ -544,3 +544,30 @@ def test_a_run_going_when_the_backup_was_taken_is_interrupted_in_the_copy(
         assert "was interrupted: finish it with" in problem.message
     resumed = train(SPEC, df, tmp_path / "restored", backend="local", resume=run.run_id)
     assert resumed.run.status == "completed"
+
+
+def test_a_directory_its_filesystem_cannot_fsync_fails_neither_export_nor_import(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some network and FUSE filesystems refuse fsync of a directory (EINVAL). The backup
+    module kept its own fsync_dir, without 1be2d11's allowance: `export-registry` and
+    `import-registry` failed once the archive / the registry was already in place under its
+    name. Now both use ``durable_files.fsync_dir`` and the command stands."""
+    import errno
+    import stat
+
+    real = os.fsync
+
+    def no_directories(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", no_directories)
+    out, restored = tmp_path / "b.tar", tmp_path / "restored"
+    result = _cli("export-registry", str(out), "--registry", str(trained))
+    assert result.exit_code == 0, result.output
+    result = _cli("import-registry", str(out), "--registry", str(restored))
+    assert result.exit_code == 0, result.output
+    with Registry.open(restored) as reg:
+        assert reg.store.referenced_digests() <= set(reg.artifacts.digests())
