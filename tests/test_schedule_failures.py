@@ -315,3 +315,45 @@ def test_a_firing_whose_killed_run_is_being_resumed_is_not_run_again_beside_it(
     with Registry.open(root) as reg:
         runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
     assert len(runs) == 1, [(r.run_id, r.status) for r in runs]  # the resumed one only
+
+
+FAILING_FIT_MODULE = """
+from sklearn.linear_model import Ridge
+
+class Failing(Ridge):
+    def fit(self, X, y, sample_weight=None):
+        raise ValueError("this estimator never fits")
+
+def make(alpha=1.0):
+    return Failing(alpha=alpha)
+"""
+
+
+def test_a_firing_whose_run_failed_before_its_failure_was_recorded_is_told_by_its_run(
+    tmp_path: Path,
+) -> None:
+    """A scheduler killed after its firing's run failed and before it recorded the failure:
+    the next one ran the firing again, rightly, but said "which failed (its scheduler was
+    killed before its run started)" of a run that had started and failed. Now its line
+    names the run and its error."""
+    spec, data, root, stamp = _missed(tmp_path)
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "failfit.py").write_text(FAILING_FIT_MODULE)
+    spec.write_text(spec.read_text().replace('"sklearn.linear_model.Ridge"', '"failfit:make"'))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    cmd = [sys.executable, "-c", KILLED_AFTER_RUN.replace("clear_failure", "record_failure"),
+           "scheduler", str(spec), str(data), "--registry", str(root), "--backend", "local",
+           "--max-runs", "1"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 137, (done.stdout, done.stderr)
+    with Registry.open(root) as reg:
+        (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    assert run.status == "failed"
+
+    spec.write_text(spec.read_text().replace('"failfit:make"', '"sklearn.linear_model.Ridge"'))
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (its run {run.run_id} failed: " in err, err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert "killed before its run started" not in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -257,9 +258,15 @@ def _ended(failed: Any, run: Any, due: datetime) -> Any:
     before it cleared the mark (or the registry refused that one write). Running: another
     scheduler resumes the run its killed scheduler left. Before, either was taken for a
     firing killed before its run began and run a second time — beside the resume, or every
-    partition again for when = ["all"]."""
+    partition again for when = ["all"]. Failed: the firing failed, as the run tells (it said
+    "its scheduler was killed before its run started")."""
     if failed is None or failed.owner is None or run is None or failed.due != due:
         return failed
+    if run.status == "failed":  # its scheduler died before it recorded why: the run says
+        from manymodels.exceptions import first_line
+
+        why = f": {first_line(run.error)}" if run.error else ""
+        return dataclasses.replace(failed, error=f"its run {run.run_id} failed{why}")
     return None if run.status in ("completed", "running") else failed
 
 

@@ -167,11 +167,14 @@ def claim_retry(
 ) -> bool:
     """Claim the run again of the failed firing ``failed``: ``True`` for one caller only (of
     two schedulers starting at once), when it is still the newest firing claimed and failed
-    as read; its attempt is counted at once, and marked under way by ``owner`` as ``claim``
-    does."""
+    as read (its error aside: the caller may have learnt it from the firing's run); its
+    attempt is counted at once, and marked under way by ``owner`` as ``claim`` does."""
     with store._begin() as conn:
         now = _parse_failed(meta_value(conn, _failed(schedule)))
-        if now != failed or meta_value(conn, schedule) != _stamp(failed.due):
+        seen = None if now is None else (now.due, now.attempts, now.owner)
+        if seen != (failed.due, failed.attempts, failed.owner) or meta_value(
+            conn, schedule
+        ) != _stamp(failed.due):
             return False
         attempts = failed.attempts + 1
         error = KILLED if owner is not None else failed.error
