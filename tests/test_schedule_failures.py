@@ -224,6 +224,10 @@ def test_a_firing_whose_scheduler_a_reboot_killed_before_its_run_began_runs_agai
     _marked_under_way(root, spec, data, "another-host", "b0075")  # may run there still
     code, out, err = _scheduler(spec, data, root, runs=False)
     assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    assert (
+        f"the {stamp} firing is marked under way by a scheduler this machine cannot look up "
+        "(pid 4242 on another machine or in another container): left to it"
+    ) in err, err
     assert _scheduled_runs(root) == []
 
     _marked_under_way(root, spec, data, os.uname().nodename, "b0075")  # this host, rebooted

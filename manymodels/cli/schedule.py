@@ -85,8 +85,11 @@ def scheduler(
     # only reported once it failed as many times
     failed_firings: dict[datetime, Any] = {}
     given_up: list[Any] = []
+    elsewhere_marks: list[Any] = []  # under way by a scheduler this machine cannot look up
 
     def started(missed: datetime | None) -> None:
+        from manymodels.tempnames import owner_pid
+
         first = next_times(plan.cron, plan.timezone, 1)
         late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
         if missed is not None and missed in killed_firings:
@@ -102,6 +105,12 @@ def scheduler(
             late += (
                 f"; the {_when(failed.due)} firing failed {failed.attempts} time(s), not run "
                 f"again: {failed.error}"
+            )
+        for mark in elsewhere_marks:
+            late += (
+                f"; the {_when(mark.due)} firing is marked under way by a scheduler this "
+                f"machine cannot look up (pid {owner_pid(mark.owner)} on another machine or in "
+                "another container): left to it"
             )
         typer.echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
@@ -197,6 +206,7 @@ def scheduler(
         there yet, or not reached, has none."""
         from manymodels.exceptions import RegistryError
         from manymodels.registry.firings import failed_firing, last_claimed, under_way
+        from manymodels.tempnames import owner_alive
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
             return False
@@ -215,6 +225,12 @@ def scheduler(
                             failed_firings[due] = failed
                             return True
                         given_up.append(failed)
+                    elif (
+                        failed is not None
+                        and failed.due == due
+                        and owner_alive(failed.owner) is None
+                    ):
+                        elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
             typer.echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False
