@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -264,6 +265,25 @@ def dead_process_tag() -> str:
     code = "from manymodels.tempnames import writer_tag; print(writer_tag())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+def wait_ready(
+    url: str, server: subprocess.Popen[Any], *, timeout: float = 120, log: Path | None = None
+) -> None:
+    """Until ``manymodels serve`` at ``url`` answers ``/readyz`` 200; fails at once if its
+    process ``server`` exits (with the end of its ``log`` if given), or after ``timeout``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, log.read_text()[-2000:] if log else "the router exited"
+        assert time.monotonic() < deadline, "the router never became ready"
+        time.sleep(0.1)
 
 
 @contextmanager

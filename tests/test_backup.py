@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, spec_dict, wait_ready
 from typer.testing import CliRunner
 
 from manymodels.backup import MANIFEST, export_registry
@@ -374,7 +374,7 @@ def test_a_backup_under_load_restores_and_serves_identically(tmp_path: Path) -> 
     stop = threading.Event()
     with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
         try:
-            _wait_ready(base, proc)
+            wait_ready(base, proc, timeout=60)
 
             def load() -> None:
                 with httpx.Client(base_url=base, timeout=10) as client:
@@ -434,19 +434,6 @@ def _runs_running(backup: Path, tmp_path: Path) -> int:
         db.write_bytes(tar.extractfile("registry.db").read())  # type: ignore[union-attr]
     with contextlib.closing(sqlite3.connect(db)) as conn:
         return int(conn.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "manymodels serve exited"
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError("manymodels serve did not become ready")
 
 
 def test_leftovers_of_a_killed_export_or_import_go_with_the_next_one(

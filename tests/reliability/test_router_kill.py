@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import SLOW_FIT_MODULE
+from factories import SLOW_FIT_MODULE, wait_ready
 
 from manymodels.samples import synthetic
 
@@ -77,16 +77,8 @@ def _serve(
             [*command, "serve", "--registry", reg, "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, "the router never became ready"
-        time.sleep(0.1)
+    wait_ready(url, server, log=log)
+    return server, url
 
 
 ROWS = [{"t": 40 + i, "x0": 0.5, "x1": 0.2, "x2": 0.1, "x3": 0.0, "x4": 0.0, "y": 3.0}

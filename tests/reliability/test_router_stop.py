@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from factories import wait_ready
 from test_router_kill import ROWS, TOKEN, _port, _trained
 
 from manymodels.monitoring import store
@@ -53,16 +54,8 @@ def _serve(reg: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[
             [sys.executable, "-c", HOURLY_FLUSH, "serve", "--registry", reg, "--port", str(port)],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, "the router never became ready"
-        time.sleep(0.1)
+    wait_ready(url, server, log=log)
+    return server, url
 
 
 def _drift_keys(reg: Path) -> set[str]:

@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
+from factories import wait_ready
 
 from manymodels.exceptions import NothingToRollBack, VersionNotFound
 from manymodels.pipeline import train
@@ -265,18 +266,6 @@ def _collector(root: Path, stop: threading.Event, ops: Operations) -> None:
         stop.wait(0.5)
 
 
-def _wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, "router never ready"
-        time.sleep(0.1)
-
-
 @pytest.fixture
 def router(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """``manymodels serve`` over 120 partitions (and the fallback) at v2, the hot keys at v5,
@@ -301,7 +290,7 @@ def router(tmp_path: Path) -> Iterator[tuple[Path, str]]:
                     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
             assert server is not None
             _age(root)
-            _wait_ready(url, server)
+            wait_ready(url, server)
             yield root, url
         finally:
             if server is not None:

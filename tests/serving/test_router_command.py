@@ -7,13 +7,12 @@ import logging
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-from factories import imported_by
+from factories import imported_by, wait_ready
 from routerkit import KEY, feature_rows
 from typer.testing import CliRunner
 
@@ -145,15 +144,7 @@ def test_serve_writes_one_access_line_per_request_from_its_log_thread(
            "--port", str(port), *flag]  # fmt: skip
     with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline and proc.poll() is None, "never ready"
-                time.sleep(0.1)
+            wait_ready(f"http://127.0.0.1:{port}", proc, timeout=60)
             for _ in range(3):
                 r = httpx.post(
                     f"http://127.0.0.1:{port}/v1/partitions/{KEY}/predict",
