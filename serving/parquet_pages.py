@@ -12,6 +12,7 @@ packed size) matter, the rest is skipped by type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MAX_PAGES = 100_000  # a 10 MB file of 1 MB pages has a dozen; more is no file to read
@@ -108,32 +109,51 @@ class _Compact:
         elif kind in (9, 10):
             head = self.byte()
             size = head >> 4 if head >> 4 != 15 else self.varint()
-            for _ in range(size):
-                self.skip_element(head & 0x0F)
+            self.nested(lambda: self.skip_elements(size, head & 0x0F))
         elif kind == 11:
             size = self.varint()
             if size:
                 types = self.byte()
-                for _ in range(size):
-                    self.skip_element(types >> 4)
-                    self.skip_element(types & 0x0F)
+                self.room(2 * size)
+                self.nested(lambda: self.skip_pairs(size, types >> 4, types & 0x0F))
         elif kind == 12:
-            self.struct()
+            self.nested(self.struct)
         else:
             raise BadPages(f"a page header holds an unknown type {kind}")
         if self.pos > len(self.data):
             raise BadPages("a page header is cut short")
 
-    def skip_element(self, kind: int) -> None:
-        if kind in (1, 2):  # a bool in a list or map takes a byte
-            self.pos += 1
-        else:
-            self.skip(kind)
+    def room(self, n: int) -> None:
+        """``BadPages`` unless ``n`` more bytes are left: every element of a list takes a byte
+        at least, so a list claiming more (2**40 bools in a 6 KB file) is cut short, and is
+        not skipped one element at a time for hours."""
+        if n > len(self.data) - self.pos:
+            raise BadPages("a page header is cut short")
 
-    def struct(self) -> None:
+    def nested(self, skip: Callable[[], None]) -> None:
+        """``skip`` a list, map or struct, one level deeper: a header of lists within lists
+        thousands deep is refused, not a ``RecursionError``."""
         self.depth += 1
         if self.depth > 16:
             raise BadPages("a page header is nested too deeply")
+        skip()
+        self.depth -= 1
+
+    def skip_elements(self, size: int, kind: int) -> None:
+        width = {1: 1, 2: 1, 3: 1, 7: 8}.get(kind)  # a bool in a list or set takes a byte
+        self.room(size * (width or 1))
+        if width:
+            self.pos += size * width
+            return
+        for _ in range(size):
+            self.skip(kind)
+
+    def skip_pairs(self, size: int, key: int, value: int) -> None:
+        for _ in range(size):
+            self.skip_elements(1, key)
+            self.skip_elements(1, value)
+
+    def struct(self) -> None:
         last = 0
         while True:
             head = self.byte()
@@ -143,4 +163,3 @@ class _Compact:
             delta = head >> 4
             last = last + delta if delta else _unzigzag(self.varint())
             self.skip(kind)
-        self.depth -= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 
 import numpy as np
 import pyarrow as pa
@@ -94,3 +95,44 @@ def test_a_page_header_cut_short_is_refused() -> None:
     cut = data[:6]  # the first page's header, cut
     with pytest.raises(BadPages, match="cut short"):
         unpacked_bytes(cut, meta)
+
+
+def with_page_header(header: bytes) -> tuple[bytes, object]:
+    """A small file whose first page's header starts with ``header`` (written over the true
+    one, so the footer still reads), and its footer."""
+    data = written(pa.table({"a": np.arange(1000)}))
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    at = meta.row_group(0).column(0).data_page_offset
+    return data[:at] + header + data[at + len(header) :], meta
+
+
+def test_a_page_header_list_claiming_more_elements_than_the_file_has_bytes_is_refused() -> None:
+    # field 1 a list (0x19) of 2**40 bools (0xF1: size in a varint, element type 1): skipped
+    # one element at a time, a 6 KB upload held a router thread for good
+    data, meta = with_page_header(bytes([0x19, 0xF1]) + varint(1 << 40))
+    outcome: list[BaseException] = []
+
+    def walk() -> None:
+        try:
+            unpacked_bytes(data, meta)
+        except BaseException as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=walk, daemon=True)
+    worker.start()
+    worker.join(60)  # generous: the walk takes microseconds; before the fix, hours
+    assert not worker.is_alive(), "the page headers' walk did not end"
+    assert isinstance(outcome[0], BadPages) and "cut short" in str(outcome[0])
+
+
+@pytest.mark.parametrize("element", [0x19, 0x1B, 0x1C], ids=["lists", "maps", "structs"])
+def test_a_page_header_nested_thousands_deep_is_refused_not_a_recursion_error(
+    element: int,
+) -> None:
+    # a list (0x19) whose one element is a list, a map or a struct, and so on 5,000 deep: a
+    # list of one list (0x19), a map of one byte key 0 to a map (0x01 0x3B 0x00), a struct
+    # whose field 1 is a struct (0x1C)
+    inner = {0x19: bytes([0x19]), 0x1B: bytes([0x01, 0x3B, 0x00]), 0x1C: bytes([0x1C])}[element]
+    data, meta = with_page_header(bytes([0x19]) + bytes([element]) + inner * 5000)
+    with pytest.raises(BadPages, match="nested too deeply"):
+        unpacked_bytes(data, meta)
