@@ -73,13 +73,18 @@ class FastJSONRequest(Request):
             settings = getattr(self.app.state, "settings", None)
             limit = settings.max_batch_rows if settings is not None else None
             if limit is not None and len(body) > HEAD_BYTES:
-                refuse_long_lists(head(body), limit, so_far=True)
+                self.refuse_from_head(head(body), limit)
             small = len(body) < OFF_LOOP_BYTES
             value = parse(body) if small else await run_in_threadpool(parse, body)
             if limit is not None:
                 refuse_long_lists(value, limit)
             self._json = value
         return self._json
+
+    def refuse_from_head(self, start: Any, limit: int) -> None:
+        """A 422 for what a big body's ``head`` already shows to break a cap, before the whole
+        body is parsed; a request of another protocol adds its own caps (``V2Request``)."""
+        refuse_long_lists(start, limit, so_far=True)
 
 
 def head(body: bytes) -> Any:
