@@ -25,10 +25,10 @@ from manymodels.registry.engine import WriteTransaction, batches, now
 from manymodels.registry.reads import pairs_in
 
 HALF_LIFE_DAYS = 7.0
+"""Sampled counts lose half their weight per week: drift reflects recent traffic."""
 FEATURE_CHARS = t.FEATURE_CHARS
 """The longest drift feature name a row holds: PostgreSQL refuses a longer value (SQLite
 ignores a column's length), and one refused row failed the flush of every partition with it."""
-"""Sampled counts lose half their weight per week: drift reflects recent traffic."""
 RECENT = 64
 """Actuals kept as points per day window (time, actual, the version's prediction), for the
 dashboard's forecast-vs-actual chart: bounded like the sums, never one row per prediction."""
