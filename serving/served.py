@@ -56,7 +56,7 @@ from serving.answer_text import joined_head
 from serving.errors import ModelNotServed
 
 if TYPE_CHECKING:
-    from serving.v2_tensors import RowInputs
+    from serving.v2_inputs import RowInputs
 
 # Exact classes (not subclasses: a subclass may override predict) whose predict is
 # ``X @ coef_ + intercept_`` on dense input; tests/serving/test_served.py checks each one
@@ -134,7 +134,7 @@ class ServedModel:
     # monitor's flush reads it, and as ~20 dicts and lists per cached model it was the most
     # of what a full garbage collection walks under cold load (a str is not walked)
     profile_json: str | None = None
-    # what a V2 request of it may hold (``v2_tensors.row_inputs``): set on its first V2
+    # what a V2 request of it may hold (``v2_inputs.row_inputs``): set on its first V2
     # request, one shared object for equal ones; ``None`` costs a model never asked over V2
     # nothing (ten slots are the allocation nine are)
     v2_inputs: RowInputs | None = field(default=None, compare=False, repr=False)

@@ -15,8 +15,8 @@ from manymodels.partition import FALLBACK_KEY
 from serving.resolution import Target
 from serving.served import ServedModel
 from serving.service import ModelService
+from serving.v2_inputs import input_tensors, row_inputs
 from serving.v2_schemas import MetadataTensor, ModelMetadata, output
-from serving.v2_tensors import input_tensors, row_inputs
 
 
 def outputs_of(model: ServedModel, threshold: float | None = None) -> list[MetadataTensor]:

@@ -48,7 +48,7 @@ Parameters = dict[str, Any]  # the protocol: name → string | number | boolean
 
 class MetadataTensor(BaseModel):
     """``$metadata_tensor``; ``parameters`` (ours, as MLServer's) says what an input is
-    when it is not a feature every request gives (``v2_tensors.input_tensors``)."""
+    when it is not a feature every request gives (``v2_inputs.input_tensors``)."""
 
     name: str
     datatype: str

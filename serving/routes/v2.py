@@ -55,6 +55,7 @@ from serving.served import ServedModel
 from serving.service import ModelService
 from serving.v2_binary import binary_outputs, binary_response
 from serving.v2_compression import inflated
+from serving.v2_inputs import row_inputs
 from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
     ErrorResponse,
@@ -68,7 +69,7 @@ from serving.v2_schemas import (
     output,
     row_problem,
 )
-from serving.v2_tensors import refuse_tall_inputs, row_inputs, split_binary, to_rows
+from serving.v2_tensors import refuse_tall_inputs, split_binary, to_rows
 
 logger = logging.getLogger("manymodels.serving")
 

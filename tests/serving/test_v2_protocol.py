@@ -26,7 +26,7 @@ from routerkit import KEY, SLASH_KEY, TWO_VERSIONS, expected, feature_rows, open
 
 from serving.local import running_server
 from serving.settings import Settings
-from serving.v2_tensors import RowInputs
+from serving.v2_inputs import RowInputs
 
 DOCUMENT = yaml.safe_load(
     (Path(__file__).parents[1] / "data" / "kserve_rest_predict_v2.yaml").read_text()
