@@ -25,7 +25,12 @@ class BadPages(ValueError):
 def unpacked_bytes(data: bytes, meta: Any) -> int:
     """The sum of the ``uncompressed_page_size`` of every page of every column chunk in
     ``data`` (a Parquet file; ``meta`` its footer, ``pyarrow.parquet.FileMetaData``)."""
-    total = pages = 0
+    return page_sizes(data, meta)[0]
+
+
+def page_sizes(data: bytes, meta: Any) -> tuple[int, int]:
+    """``unpacked_bytes``, and the largest ``uncompressed_page_size`` of one page."""
+    total = pages = largest = 0
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         for j in range(group.num_columns):
@@ -38,11 +43,12 @@ def unpacked_bytes(data: bytes, meta: Any) -> int:
             while 0 <= pos < end:
                 unpacked, packed, pos = _page_header(data, pos)
                 total += unpacked
+                largest = max(largest, unpacked)
                 pages += 1
                 if pages > MAX_PAGES:
                     raise BadPages(f"it has more than {MAX_PAGES:,} pages")
                 pos += packed
-    return total
+    return total, largest
 
 
 def _page_header(data: bytes, pos: int) -> tuple[int, int, int]:

@@ -8,7 +8,8 @@ of one long string (a 289-byte file of 1,000 rows holding one 1 MB string took 1
 GB to read), compression one huge value. Each is refused (``DataError``, a 422) before it is
 decoded: the values and the fixed-width bytes from the footer, the pages' unpacked sizes
 from the footer and from the pages' own headers (``serving.parquet_pages``), and the text a
-dictionary expands to from the dictionary and its indices, read as stored, never expanded.
+dictionary expands to from the dictionary and its indices, read as stored, never expanded
+(delta-encoded text, which has no dictionary, in batches bounded by the limit).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from manymodels.csvkeys import literal_labels
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import refuse_repeated_header
 from serving.jsonbody import MAX_COLUMNS
-from serving.parquet_pages import BadPages, unpacked_bytes
+from serving.parquet_pages import BadPages, page_sizes
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -118,7 +119,8 @@ def refuse_parquet_bomb(data: bytes, limit: int) -> None:
         )
     unpacked, fixed, text = _footer_sizes(meta)
     try:  # what the pages' own headers claim: a reader allocates that, whatever the footer says
-        unpacked = max(unpacked, unpacked_bytes(data, meta))
+        pages, largest = page_sizes(data, meta)
+        unpacked = max(unpacked, pages)
     except BadPages as e:
         raise DataError(f"the uploaded Parquet file's pages cannot be read: {e}") from None
     if unpacked > UNPACKED_PER_BYTE * limit:
@@ -128,8 +130,7 @@ def refuse_parquet_bomb(data: bytes, limit: int) -> None:
             "at a time"
         )
     if text:
-        stored = pq.ParquetFile(io.BytesIO(data), read_dictionary=text)
-        fixed += sum(_text_bytes(column) for column in stored.read(use_threads=False).columns)
+        fixed += _stored_text_bytes(data, text, limit, largest)
     if fixed > limit:
         raise DataError(
             f"the uploaded Parquet file's text and binary values decode to {fixed:,} bytes: "
@@ -138,12 +139,18 @@ def refuse_parquet_bomb(data: bytes, limit: int) -> None:
         )
 
 
-def _footer_sizes(meta: pq.FileMetaData) -> tuple[int, int, list[str]]:
+def _footer_sizes(meta: pq.FileMetaData) -> tuple[int, int, dict[str, str]]:
     """From the footer: the bytes every column chunk's pages unpack to, the bytes its
     fixed-length binary values decode to, and the paths of the variable-length (text and
-    binary) leaf columns, whose decoded size only their values tell."""
+    binary) leaf columns, whose decoded size only their values tell, each with the delta
+    encoding of its values (``DELTA_BYTE_ARRAY`` before ``DELTA_LENGTH_BYTE_ARRAY``) or ""."""
     unpacked = fixed = 0
     schema = meta.schema
+    text = {
+        schema.column(j).path: ""
+        for j in range(meta.num_columns)
+        if schema.column(j).physical_type == "BYTE_ARRAY"
+    }
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         for j in range(group.num_columns):
@@ -151,12 +158,45 @@ def _footer_sizes(meta: pq.FileMetaData) -> tuple[int, int, list[str]]:
             unpacked += chunk.total_uncompressed_size
             if chunk.physical_type == "FIXED_LEN_BYTE_ARRAY":
                 fixed += chunk.num_values * schema.column(j).length
-    text = [
-        schema.column(j).path
-        for j in range(meta.num_columns)
-        if schema.column(j).physical_type == "BYTE_ARRAY"
-    ]
+            path = schema.column(j).path
+            for delta in _DELTAS:
+                if path in text and delta in chunk.encodings and text[path] != _DELTAS[0]:
+                    text[path] = delta
     return unpacked, fixed, text
+
+
+# Text encodings a dictionary cannot be read from (pyarrow: "Not yet implemented: DecodeArrow of
+# DictAccumulator"): Spark's and parquet-mr's v2 writers, DuckDB's, arrow's on request.
+_DELTAS = ("DELTA_BYTE_ARRAY", "DELTA_LENGTH_BYTE_ARRAY")
+
+
+def _stored_text_bytes(data: bytes, text: dict[str, str], limit: int, largest: int) -> int:
+    """The bytes the text columns decode to. A dictionary's are counted as stored, never
+    expanded (``_text_bytes``). Delta-encoded text cannot be read as a dictionary, and was
+    refused whole ("cannot read the uploaded file as PARQUET: Not yet implemented …"): its
+    values are read as they are. ``DELTA_LENGTH_BYTE_ARRAY`` values are the pages' bytes
+    themselves, which the page check bounds; ``DELTA_BYTE_ARRAY`` shares each value's prefix
+    with the one before, so a value is at most a page's size (``largest``) but rows may repeat
+    it: read in batches of at most ``limit`` bytes, stopping past ``limit``."""
+    import pyarrow.parquet as pq
+
+    plain = [path for path, delta in text.items() if not delta]
+    total = 0
+    if plain:
+        stored = pq.ParquetFile(io.BytesIO(data), read_dictionary=plain)
+        table = stored.read(columns=plain, use_threads=False)
+        total += sum(_text_bytes(column) for column in table.columns)
+    lengths = [path for path, delta in text.items() if delta == _DELTAS[1]]
+    if lengths:
+        table = pq.ParquetFile(io.BytesIO(data)).read(columns=lengths, use_threads=False)
+        total += sum(_text_bytes(column) for column in table.columns)
+    rows = max(1, limit // max(largest, 1))
+    for path in (path for path, delta in text.items() if delta == _DELTAS[0]):
+        for batch in pq.ParquetFile(io.BytesIO(data)).iter_batches(rows, columns=[path]):
+            total += sum(_text_bytes(column) for column in batch.columns)
+            if total > limit:
+                return total
+    return total
 
 
 def _text_bytes(values: pa.ChunkedArray | pa.Array) -> int:
