@@ -48,6 +48,10 @@ ROW_LISTS = {"rows": "rows", "future": "future rows"}
 # spare. One row of 700,000 keys (9.7 MB) held the event loop 1.1 s on the per-key predict
 # route, which scores a few rows in place.
 MAX_COLUMNS = 10_000
+# A body of N items in a list, or of a row of N keys, takes 2 bytes an item at the least
+# (``0,`` / ``{},``; keys are distinct), so a body of ``2 * min(limit, MAX_COLUMNS)`` bytes or
+# fewer breaks neither cap and is not walked: the check stays off the path of every usual
+# request (7 µs of a 100-row batch's ~550 µs of server CPU, measured in process).
 
 LONE_SURROGATE = "a string holds a lone surrogate (a \\ud800-\\udfff escape paired with nothing)"
 
@@ -76,7 +80,7 @@ class FastJSONRequest(Request):
                 self.refuse_from_head(head(body), limit)
             small = len(body) < OFF_LOOP_BYTES
             value = parse(body) if small else await run_in_threadpool(parse, body)
-            if limit is not None:
+            if limit is not None and len(body) > 2 * min(limit, MAX_COLUMNS):
                 refuse_long_lists(value, limit)
             self._json = value
         return self._json
