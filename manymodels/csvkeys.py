@@ -231,19 +231,23 @@ def keys_as_recorded(source: object, df: pd.DataFrame, recorded: Mapping[str, An
     (``recorded``) hold as text read again as text, when ``source`` is a CSV file: its reader
     made codes such as ``007`` the number 7, keyed ``pid=7``, and such rows matched no
     partition of a registry trained from Parquet or a DataFrame (a forecast's future rows went
-    unused, a score's rows were answered by the fallback). One read of those columns."""
+    unused, a score's rows were answered by the fallback). One read of those columns.
+    ``source`` may be a CSV's bytes (a file posted to the router's retrain)."""
     if isinstance(source, pd.DataFrame) or not recorded:
         return df
-    path = Path(str(source))
-    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"} or not path.is_file():
-        return df
+    if isinstance(source, bytes):
+        where: Path | io.BytesIO = io.BytesIO(source)
+    else:
+        where = Path(str(source))
+        if where.is_dir() or where.suffix.lower() in {".parquet", ".pq"} or not where.is_file():
+            return df
     text = [
         c for c, v in recorded.items()
         if isinstance(v, str) and c in df.columns and df[c].dtype.kind in "iuf"
     ]  # fmt: skip
     if text:
         df = df.copy()
-        df[text] = pd.read_csv(path, usecols=text, dtype=str)[text].to_numpy()
+        df[text] = pd.read_csv(where, usecols=text, dtype=str)[text].to_numpy()
     return df
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from manymodels.csvkeys import literal_labels
+from manymodels.csvkeys import keys_as_recorded, literal_labels
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import refuse_repeated_header
 from serving.jsonbody import MAX_COLUMNS
@@ -40,10 +40,16 @@ UNPACKED_PER_BYTE = 8
 
 
 def read_file(
-    data: bytes, filename: str | None, limit: int, classes: str | None = None
+    data: bytes,
+    filename: str | None,
+    limit: int,
+    classes: str | None = None,
+    key: Mapping[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, str, str | None]:
     """Parquet by its magic bytes (or name), CSV otherwise; and ``literal_labels``' warning.
-    ``limit``: the body limit, which bounds what a Parquet file may decode to."""
+    ``limit``: the body limit, which bounds what a Parquet file may decode to. ``key``: the
+    partition's key values; a CSV's key column that it holds as text is read as text (codes
+    such as ``007``, which a CSV reader makes the number 7: rows "of another partition")."""
     suffix = PurePosixPath(filename or "").suffix.lower()
     fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
     if not data.strip():
@@ -54,7 +60,7 @@ def read_file(
             return pd.read_parquet(io.BytesIO(data)), fmt, None
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
-        frame, said = pd.read_csv(io.BytesIO(data)), None
+        frame, said = keys_as_recorded(data, pd.read_csv(io.BytesIO(data)), key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")
         return frame, fmt, said

@@ -10,6 +10,7 @@ models' scores on the same validation rows, and the promotion policy's decision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import pandas as pd
@@ -132,7 +133,7 @@ async def retrain(
         mode = "append" if target.spec.time_column else "replace"
     await run_in_threadpool(_refuse_if_busy, jobs, target.key)
     classes = target.spec.target if target.spec.task == "classification" else None
-    frame, fmt, filename, said = await _read_table(request, classes)
+    frame, fmt, filename, said = await _read_table(request, classes, target.key_values)
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode,
         warnings=(said,) if said else (),
@@ -201,7 +202,7 @@ def _refuse_if_busy(jobs: JobManager, key: str) -> None:
 
 
 async def _read_table(
-    request: Request, classes: str | None = None
+    request: Request, classes: str | None = None, key: Mapping[str, Any] | None = None
 ) -> tuple[pd.DataFrame, str, str | None, str | None]:
     """The posted rows as a DataFrame, the format they came in, the file's name, and what
     reading it made of some cells: a CSV's ``classes`` column (a classifier's target) with its
@@ -226,7 +227,7 @@ async def _read_table(
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
         limit = request.app.state.settings.max_body_bytes
-        frame, fmt, said = await run_in_threadpool(read_file, data, filename, limit, classes)
+        frame, fmt, said = await run_in_threadpool(read_file, data, filename, limit, classes, key)
         return frame, fmt, filename, said
     raise HTTPException(
         415,

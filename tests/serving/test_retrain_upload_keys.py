@@ -1,0 +1,53 @@
+"""A CSV posted to the router's retrain keyed by codes such as 007, for a registry trained from
+Parquet or a DataFrame of text keys ('pid=007'): its rows are the partition's, as train --append,
+score, actuals and a forecast's future table read such a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import linear_frame, spec_dict
+from routerkit import TOKEN, admin, open_client
+
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from serving.settings import Settings
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> tuple[Path, Any]:
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map(lambda p: f"00{p + 7}")  # '007', '008': text, as Parquet keeps
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    return root, df
+
+
+def test_a_csv_of_padded_codes_retrains_its_partition(registry: tuple[Path, Any]) -> None:
+    """Before: 422 "rows of another partition: key column 'pid' holds '7', but the rows are
+    posted to partition 'pid=007'" (the CSV reader made the code 007 the number 7)."""
+    root, df = registry
+    rows = df[df["pid"] == "007"].assign(t=lambda d: d["t"] + 30)
+    body = rows.to_csv(index=False).encode()
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=007/retrain",
+            files={"file": ("new.csv", body, "text/csv")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        while (job := client.get(r.headers["Location"], headers=admin()).json())["status"] not in (
+            "succeeded",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        assert [p.key for p in reg.list_partitions()][-2:] == ["pid=007", "pid=008"]
+        assert len(reg.list_partitions()) == 3  # and the fallback: no partition pid=7
+        assert reg.get_version("pid=007", 2).n_rows == 60  # the kept 30 and the posted 30
