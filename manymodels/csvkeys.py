@@ -13,7 +13,7 @@ import gzip
 import io
 import lzma
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -258,3 +258,22 @@ def known_key(registry: Any) -> dict[str, Any]:
         if partition.key_values:
             return dict(partition.key_values)
     return {}
+
+
+def recorded_key(registry: Any, columns: Sequence[str]) -> dict[str, Any]:
+    """``known_key`` of ``registry`` (a ``Registry``, or where one may be) for the key
+    ``columns`` only, before a run reads its table: a retrain from a CSV of codes such as 007
+    (the registry trained from Parquet, keyed 'pid=007') trained new partitions 'pid=7' beside
+    them, the old ones serving on. ``{}`` when no registry is there yet (none is created)."""
+    from manymodels.exceptions import NoRegistry
+    from manymodels.registry.client import Registry
+
+    if isinstance(registry, Registry):
+        known = known_key(registry)
+    else:
+        try:
+            with Registry.open(registry) as reg:
+                known = known_key(reg)
+        except NoRegistry:
+            return {}
+    return {c: v for c, v in known.items() if c in columns}

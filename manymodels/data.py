@@ -19,7 +19,7 @@ from pandas.api import types as ptypes
 
 from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
-from manymodels.csvkeys import literal_labels, padded_codes
+from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
@@ -165,7 +165,12 @@ def checked(
 
 
 def prepare(
-    spec: Spec, source: DataSource, *, name: str | None = None, categorical: Sequence[str] = ()
+    spec: Spec,
+    source: DataSource,
+    *,
+    name: str | None = None,
+    categorical: Sequence[str] = (),
+    recorded: Mapping[str, Any] | None = None,
 ) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
@@ -175,9 +180,13 @@ def prepare(
     ``manymodels.timefeatures``). ``name`` is what errors call the rows (an append's merged
     frame: its file), ``describe_source`` by default. ``categorical``: columns categorical by
     default beside text and a DataFrame's ``category`` columns (an append's: those its kept
-    version learnt as categories, whose rows no longer say so)."""
+    version learnt as categories, whose rows no longer say so). ``recorded``: a partition's
+    key values in the registry trained into (``csvkeys.recorded_key``): a CSV's key column
+    that they hold as text is read as text (codes such as ``007`` stay the registry's)."""
     name = name or describe_source(source)
     df = read_table(source)
+    if recorded and not isinstance(source, pd.DataFrame):
+        df = keys_as_recorded(source, df, recorded)
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
     padded = labels = None

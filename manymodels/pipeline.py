@@ -23,6 +23,7 @@ import numpy as np
 from manymodels.appending import with_learnt_prior
 from manymodels.backend_arg import require_backend
 from manymodels.candidates import grid
+from manymodels.csvkeys import recorded_key
 from manymodels.data import prepare
 from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
@@ -197,7 +198,9 @@ def train(
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
             learnt = merged.categorical if append else []  # a frame's category columns
-            table, _ = prepare(spec, data, name=source if append else None, categorical=learnt)
+            keyed = {} if append else recorded_key(reg or registry, spec.partition_by)  # 007
+            table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
+                               recorded=keyed)  # fmt: skip
         if append or learnt_schema is not None:  # the table's class prior, not its partitions'
             table = with_learnt_prior(table, merged.learnt if append else learnt_schema)
         if spec.task == "classification" and "class_prior" in table.extra:
