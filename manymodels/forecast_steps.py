@@ -24,6 +24,7 @@ from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
+from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
 
@@ -58,7 +59,8 @@ def reads_future(item: ModelVersion | FeatureSchema) -> bool:
     feed: not when its spec has none (lags and calendar parts only), nor when its version is
     a naive baseline (the last value, a mean, a class), whatever features its spec named. A
     future table of common dates has no rows at the steps of a partition that ended earlier;
-    such a partition needs none when its model reads nothing from them."""
+    such a partition needs none when its model reads nothing from them. The router knows a
+    partition's schema and loaded model, not its record: ``build_steps(models=...)``."""
     schema = item.schema if isinstance(item, ModelVersion) else item
     if not _plan(schema).exogenous:
         return False
@@ -69,10 +71,14 @@ def build_steps(
     schemas: Sequence[ModelVersion | FeatureSchema],
     horizon: int,
     future: pd.DataFrame | None = None,
+    *,
+    models: Sequence[Any] = (),
 ) -> Steps:
     """Times, calendar parts and exogenous features of the next ``horizon`` steps of each
     partition (versions, or their feature schemas). ``future`` is a table from
-    ``future_table``: its values replace the carried-forward ones where key and time match."""
+    ``future_table``: its values replace the carried-forward ones where key and time match.
+    ``models``: the partitions' loaded models, for feature schemas (the router's), whose
+    estimator only the model tells (``reads_future``)."""
     fs, kinds, exogenous = _exogenous(schemas)
     first = _plan(fs[0])
     assert first.frequency is not None  # forecast.unforecastable refused it
@@ -97,6 +103,8 @@ def build_steps(
     if future is not None and exogenous:
         keys = np.repeat(np.array([_key_of(s) for s in fs], dtype=object), horizon)
         reads = np.array([reads_future(s) for s in schemas], dtype=bool)
+        if models:  # a naive model reads no feature whatever its schema names
+            reads &= np.array([estimator_path(m) not in FEATURELESS for m in models], dtype=bool)
         given, matched = _match_future(future, keys, times, exogenous, horizon, reads)
         for name in exogenous:
             columns[name] = np.where(given, matched[name], columns[name])

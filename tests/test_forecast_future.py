@@ -97,6 +97,29 @@ def test_common_dates_need_not_cover_a_partition_whose_model_reads_no_feature(
     assert given["prediction"].tolist() == with_table["prediction"].tolist()
 
 
+def test_the_router_holds_a_naive_partitions_rows_to_no_steps(registry: Path) -> None:
+    """The router's future rows of pid 2 (naive) at one of its three steps: the library
+    forecasts it as without them, the router answered 422 "has rows for some forecast steps
+    but not for 27" — its schema names x0 and x1, and only the record said the model reads
+    neither. A Ridge partition's rows are still held to every step."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    one = [{"t": 28, "x0": 0.5, "x1": -0.25}]
+    alone = forecast(registry, ["pid=2"], horizon=3)["prediction"].tolist()
+    assert (
+        forecast(registry, ["pid=2"], horizon=3, future=common([28], (2,)))["prediction"].tolist()
+        == alone
+    )
+    with TestClient(create_app(Settings(registry=registry))) as client:
+        r = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3, "future": one})
+        assert r.status_code == 200, r.text
+        assert [p["prediction"] for p in r.json()["forecast"]] == pytest.approx(alone)
+        one[0]["t"] = 31
+        r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": one})
+        assert r.status_code == 422 and "rows for some forecast steps" in r.text, r.text
+
+
 def test_a_partition_whose_model_reads_the_table_keeps_the_clear_error(
     tmp_path: Path,
 ) -> None:

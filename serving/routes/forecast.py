@@ -183,7 +183,7 @@ def _forecast(
     if threshold is not None:  # the 422 /v1/predict answers: not a binary classifier
         binary_classes(loaded)
     future = None if body.future is None else _future(body.future, schema, key, body.horizon)
-    steps = build_steps([schema], body.horizon, future)
+    steps = build_steps([schema], body.horizon, future, models=[loaded.model])
     try:
         predictions, labelled = labelled_steps(
             loaded.model, schema, steps, 0, body.horizon, threshold=threshold
