@@ -149,8 +149,8 @@ def forecast_chunks(
                 future, chosen.schemas, key_columns=chosen.key_columns,
                 time_column=chosen.time_column,
             )  # fmt: skip
-            known = reg.store.alias_table(chosen.alias)  # a key of another type: none known
-            forecast_steps.refuse_unmatched(fut, known, chosen.pairs[0][0])
+            # a key of another type: none known (the alias table select read, not again)
+            forecast_steps.refuse_unmatched(fut, chosen.known, chosen.pairs[0][0])
         shared: dict[str, GlobalModel] = {}
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)

@@ -12,7 +12,7 @@ layout, without a level asked for); the forecast then reads them again a chunk a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,7 @@ class Selection:
     decides: bool = False  # a version has a [decision]: every chunk has its label columns
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
     second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
+    known: Mapping[str, int] = field(default_factory=dict)  # every key at ``alias``, as read
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -121,7 +122,7 @@ def select(
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type, digits,
+        label_type, digits, table,
     )  # fmt: skip
 
 
