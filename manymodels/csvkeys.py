@@ -260,14 +260,17 @@ def known_key(registry: Any) -> dict[str, Any]:
     return {}
 
 
-def recorded_key(registry: Any, columns: Sequence[str]) -> dict[str, Any]:
+def recorded_key(registry: Any, columns: Sequence[str], data: object) -> dict[str, Any]:
     """``known_key`` of ``registry`` (a ``Registry``, or where one may be) for the key
-    ``columns`` only, before a run reads its table: a retrain from a CSV of codes such as 007
-    (the registry trained from Parquet, keyed 'pid=007') trained new partitions 'pid=7' beside
-    them, the old ones serving on. ``{}`` when no registry is there yet (none is created)."""
+    ``columns`` only, before a run reads its table ``data``: a retrain from a CSV of codes
+    such as 007 (the registry trained from Parquet, keyed 'pid=007') trained new partitions
+    'pid=7' beside them, the old ones serving on. ``{}`` when no registry is there yet (none
+    is created), and for a table not given as a file (a DataFrame keeps its types)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
 
+    if not isinstance(data, str | Path):
+        return {}
     if isinstance(registry, Registry):
         known = known_key(registry)
     else:
