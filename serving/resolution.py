@@ -141,7 +141,10 @@ class Resolver:
                 raise self.missing(text, None, "in the registry")
             if version is None:
                 assert alias is not None
-                version = self.registry.store.resolve_alias(key, alias).version
+                try:
+                    version = self.registry.store.resolve_alias(key, alias).version
+                except PartitionNotFound:  # no such partition (not: no such alias): which
+                    raise self.missing(text, key, "in the registry") from None
             return _noted(Target(key, key, version, key == FALLBACK_KEY))
         current = self.aliases.get(key) if key is not None else None
         if current is not None:

@@ -20,6 +20,7 @@ from manymodels.exceptions import (
     ArtifactCorrupted,
     ArtifactNotFound,
     BadSignature,
+    PartitionNotFound,
     RegistryError,
     UntrustedArtifact,
     VersionNotFound,
@@ -178,6 +179,8 @@ class ModelService(Resolver):
         """
         try:
             return target, self.cache.get(target.key, target.version)
+        except PartitionNotFound:  # a ?version= / ?alias= of no partition: say which it is
+            raise self.missing(target.key, None, "in the registry") from None
         except VersionNotFound:
             if not target.from_alias:
                 raise

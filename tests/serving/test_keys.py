@@ -106,3 +106,21 @@ def test_an_unknown_keys_404_says_which_it_is(client: Any) -> None:
         for r in routes:
             assert r.status_code == 404, r.text
             assert why in r.json()["detail"], (key, r.json())
+
+
+def test_an_unknown_keys_404_says_which_it_is_for_a_version_or_alias(client: Any) -> None:
+    """?version=N and ?alias=NAME of a key with no partition kept the bare "no partition
+    'shop=2' in the registry" (the registry's own words, from loading the model or resolving
+    the alias), where the production path's 404 says which it is since 8895374."""
+    (row,) = feature_rows(1)
+    form = "this registry's key columns are store, brand: a key reads 'store=…,brand=…'"
+    for params in ({"version": 1}, {"alias": "candidate"}):
+        for key, why in {
+            "shop=2": f"(it names 'shop'; {form})",
+            "store=99,brand=nope": "(a key of this registry's columns, store, brand,",
+        }.items():
+            r = predict(client, key, [row], **params)
+            assert r.status_code == 404, r.text
+            assert why in r.json()["detail"], (key, params, r.json())
+    missing = predict(client, KEY, [row], version=999)  # a known partition's: its own words
+    assert missing.status_code == 404 and "has no version 999" in missing.json()["detail"]
