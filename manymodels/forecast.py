@@ -46,11 +46,11 @@ import numpy as np
 import pandas as pd
 
 from manymodels import forecast_steps
-from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
-from manymodels.forecast_select import PRODUCTION, Selection, label_fits, select
+from manymodels.forecast_output import Labels, output
+from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import Steps, build_steps, future_table
 from manymodels.labels import thresholded
@@ -189,7 +189,7 @@ def _forecast_chunk(
                 ) from None
             predictions.append(pred)
             labels.append(labelled)
-    return _output(
+    return output(
         records, chosen.key_columns, chosen.time_column, horizon, times, predictions,
         chosen.levels, labels if chosen.decides else None, chosen.label_dtype,
     )  # fmt: skip
@@ -266,10 +266,6 @@ def _frequency(record: ModelVersion) -> Any:
 # --------------------------------------------------------------------------------------------
 # one partition
 # --------------------------------------------------------------------------------------------
-Labels = tuple[np.ndarray, float]
-"""A binary classifier's labels of the steps at its ``[decision]`` threshold, and the threshold."""
-
-
 def predict_steps(
     model: Any, schema: FeatureSchema, steps: Steps, p: int, horizon: int
 ) -> np.ndarray:
@@ -368,53 +364,3 @@ def _predict(model: Any, X: Any, n: int) -> np.ndarray:
     if pred.shape[:1] != (n,):
         raise DataError(f"the model returned {len(pred)} prediction(s) for {n} step(s)")
     return pred
-
-
-# --------------------------------------------------------------------------------------------
-# the output
-# --------------------------------------------------------------------------------------------
-def _output(
-    records: Sequence[ModelVersion],
-    key_columns: Sequence[str],
-    time_column: str,
-    horizon: int,
-    times: Sequence[Any],
-    predictions: Sequence[np.ndarray],
-    levels: Sequence[float] = (),
-    labels: Sequence[Labels | None] | None = None,
-    label_dtype: str = "object",
-) -> pd.DataFrame:
-    keys = [r.schema.history.key if r.schema.history else {} for r in records]
-    out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
-    if isinstance(times[0], pd.DatetimeIndex):
-        out[time_column] = times[0].append(list(times[1:])) if len(times) > 1 else times[0]
-    else:
-        out[time_column] = np.concatenate(times)
-    prediction = np.concatenate(predictions)
-    if prediction.dtype.kind in "iuf" and not any(r.schema.classifies for r in records):
-        # a regression's, float64 whatever its models answer in (XGBoost's float32, a model's
-        # ints): a file written a chunk at a time takes its first chunk's type for the column
-        prediction = prediction.astype(np.float64, copy=False)
-    out["prediction"] = prediction
-    if labels is not None:  # a forecast with a [decision]: the columns in every chunk
-        label = np.full(len(prediction), None, dtype=object)
-        threshold = np.full(len(prediction), np.nan)
-        for p, found in enumerate(labels):
-            if found is not None:
-                label[p * horizon : (p + 1) * horizon] = found[0].tolist()
-                threshold[p * horizon : (p + 1) * horizon] = found[1]
-        # of one type in every chunk, a chunk without a label too (forecast_select.label_dtype)
-        fits = label_fits(label_dtype)  # pandas casts 0 to '0' and True to 1 silently
-        if all(v is None or fits(v) for v in label):
-            out["decision_label"] = pd.array(label, dtype=label_dtype)
-        else:  # versions of other class types ('yes' beside 1): kept as written
-            out["decision_label"] = label
-        out["decision_threshold"] = threshold
-    schemas = [r.schema for r in records]
-    out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
-    out["model_version"] = np.repeat([r.version for r in records], horizon)
-    frame = pd.DataFrame(out)
-    by_key = np.argsort(np.array([r.key for r in records], dtype=object), kind="stable")
-    if (by_key != np.arange(len(records))).any():  # partitions of several frequencies
-        frame = frame.iloc[(by_key[:, None] * horizon + np.arange(horizon)).ravel()]
-    return frame.reset_index(drop=True)
