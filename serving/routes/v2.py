@@ -198,7 +198,9 @@ def _version(text: str | None) -> int | None:
         return None
     digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_VERSION))
     if not digits or not 1 <= int(text) <= MAX_VERSION:
-        raise HTTPException(404, f"no version '{text}': versions are numbers from 1")
+        raise HTTPException(
+            404, f"no version '{text}': versions are numbers from 1 to {MAX_VERSION}"
+        )
     return int(text)
 
 
