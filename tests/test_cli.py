@@ -389,6 +389,16 @@ def test_out_of_range_option_is_one_line(args: list[str], expected: list[str]) -
     assert result.exit_code == 2
 
 
+def test_an_option_outside_its_choices_says_them_without_pydantic_s_prefix() -> None:
+    """`monitor --sort bogus` said "--sort: value error, 'bogus' is not one of …": the
+    exception's type, pydantic's wording, ahead of the message."""
+    result = invoke("monitor", "--sort", "bogus")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --sort: 'bogus' is not one of 'drift', 'error', 'naive', 'age', 'key' (got bogus)"
+    ]
+
+
 def test_serve_on_an_address_it_cannot_listen_on_is_one_line(trained: dict[str, Any]) -> None:
     """A port in use: uvicorn logged "router ready", then its own error lines, exit 3."""
     import socket

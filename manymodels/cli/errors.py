@@ -97,7 +97,10 @@ def _usage_line(error: typer.TyperException) -> str:
         where = error.param.get_error_hint().replace("'", "")
         if error.param.param_type_name == "argument":
             where = where.upper()  # as the commands' help names them: SPEC, DATA, VERSION
-        text = f"{where}: {_lower_first(error.message)}"
+        # pydantic prefixes a validator's own ValueError with "Value error, " (a choice's
+        # "'bogus' is not one of …"): the reader wants the message, not its exception's type
+        message = error.message.removeprefix("Value error, ")
+        text = f"{where}: {_lower_first(message)}"
         from pydantic import ValidationError  # what typer validates values with
 
         problems = error.__cause__.errors() if isinstance(error.__cause__, ValidationError) else []
