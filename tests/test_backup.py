@@ -117,6 +117,25 @@ def test_round_trip_restores_every_row_and_exactly_the_referenced_artifacts(
     assert {p.name for p in tmp_path.iterdir()} == {"b.tar", "restored"}  # no temp left
 
 
+@pytest.mark.parametrize(
+    ("name", "magic"),
+    [("b.tar.gz", b"\x1f\x8b"), ("b.tgz", b"\x1f\x8b"), ("b.tar.bz2", b"BZh"),
+     ("b.tar.xz", b"\xfd7zXZ\x00")],
+)  # fmt: skip
+def test_a_backup_named_as_compressed_is_compressed_and_restores(
+    trained: Path, tmp_path: Path, name: str, magic: bytes
+) -> None:
+    """``export-registry backup.tar.gz`` wrote a plain tar under that name: no smaller, and
+    ``tar xzf`` refused it as not gzip."""
+    out = tmp_path / name
+    result = _cli("export-registry", str(out), "--registry", str(trained))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(magic)
+    result = _cli("import-registry", str(out), "--registry", str(tmp_path / "restored"))
+    assert result.exit_code == 0, result.output
+    assert _cli("doctor", "--registry", str(tmp_path / "restored")).exit_code == 0
+
+
 def test_export_is_a_snapshot_beside_an_open_write_transaction(
     trained: Path, tmp_path: Path
 ) -> None:

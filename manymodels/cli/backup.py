@@ -22,7 +22,13 @@ from manymodels.cli.options import (
 
 
 def export_registry(
-    out: Annotated[Path, typer.Argument(help="The tar file to write (replaced if it exists).")],
+    out: Annotated[
+        Path,
+        typer.Argument(
+            help="The tar file to write (replaced if it exists); .tar.gz, .tgz, .tar.bz2 "
+            "or .tar.xz compresses it."
+        ),
+    ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
