@@ -389,6 +389,21 @@ def test_out_of_range_option_is_one_line(args: list[str], expected: list[str]) -
     assert result.exit_code == 2
 
 
+def test_a_long_promotion_reason_is_printed_on_one_line_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A reason past the pipe's 160 columns was folded onto a second line, and its "[b]" read
+    as rich markup and dropped (promote and rollback print their move through this)."""
+    from manymodels import console
+    from manymodels.cli.registry import _show_move
+    from manymodels.registry.entities import AliasMove
+
+    reason = "x" * 150 + " [b]tagged[/b]"
+    move = AliasMove("store=1,brand=x", "production", 2, 1, reason, None, "2026-12-05T09:00:00")
+    _show_move(move, False, console)
+    assert capsys.readouterr().out == f"store=1,brand=x: production v2 → v1 ({reason})\n"
+
+
 def test_an_option_outside_its_choices_says_them_without_pydantic_s_prefix() -> None:
     """`monitor --sort bogus` said "--sort: value error, 'bogus' is not one of …": the
     exception's type, pydantic's wording, ahead of the message."""

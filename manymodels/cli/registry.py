@@ -80,6 +80,12 @@ def rollback(
     _show_move(move, json_out, console)
 
 
+ONE_LINE = {"soft_wrap": True, "markup": False}
+"""A result line printed as it is: rich folded one past the console's width (160 on a pipe:
+gc's "…; put back 1 artifact(s) …" came out as two lines in a cron log) and read a reason's
+"[bold]" as its markup, dropping text the user recorded."""
+
+
 def _show_move(move: Any, json_out: bool, console: Any) -> None:
     """The move made; a promotion of the version already served (``moved`` false: nothing
     written) says so: it printed the move that put it there, "production vNone → v1 (first
@@ -89,11 +95,13 @@ def _show_move(move: Any, json_out: bool, console: Any) -> None:
     elif not move.moved:
         console.out.print(
             f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
-            f"{move.reason}); nothing changed"
+            f"{move.reason}); nothing changed",
+            **ONE_LINE,
         )
     else:
         was = "nothing" if move.from_version is None else f"v{move.from_version}"
-        console.out.print(f"{move.key}: {move.alias} {was} → v{move.to_version} ({move.reason})")
+        line = f"{move.key}: {move.alias} {was} → v{move.to_version} ({move.reason})"
+        console.out.print(line, **ONE_LINE)
 
 
 def _print_checkup(checkup: Checkup) -> None:
@@ -168,7 +176,8 @@ def gc(
         f"artifact(s){temps}, {report.bytes_freed:,} bytes; {report.artifacts_kept_young} "
         f"unreferenced artifact(s) younger than {grace_seconds:g}s kept"
         + (f", or than run {report.kept_for_run}, still training" if report.kept_for_run else "")
-        + aside * bool(back)
+        + aside * bool(back),
+        **ONE_LINE,
     )
 
 
