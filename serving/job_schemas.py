@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
 from manymodels.registry.entities import ModelVersion
 
@@ -14,9 +15,20 @@ if TYPE_CHECKING:
     from serving.jobs import Job, UploadedData
 
 
+Cell = str | int | float | bool | None
+
+
+def _holds_values(row: dict[str, Cell]) -> dict[str, Cell]:
+    """A row with no values can never be trained on: refused as a big body's first MiB
+    refuses it (``serving.routes.retrain``), so a body's size does not decide its answer."""
+    if not row:
+        raise PydanticCustomError("value_error", "the row holds no values")
+    return row
+
+
 class RetrainRequest(BaseModel):
     rows: Annotated[
-        list[dict[str, str | int | float | bool | None]],
+        list[Annotated[dict[str, Cell], AfterValidator(_holds_values)]],
         Field(
             min_length=1,
             description="Training rows: the features, the target and the time column. Key "

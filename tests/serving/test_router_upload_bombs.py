@@ -155,6 +155,25 @@ def test_a_body_of_millions_of_empty_rows_is_refused_from_its_head(registry_path
         assert ok.status_code == 200, ok.text  # rows within the cap are scored as before
 
 
+def test_an_empty_retrain_row_is_the_same_422_in_a_small_body_as_in_a_big_one(
+    registry_path: Path,
+) -> None:
+    """A big body's first MiB refused an empty row ("the row holds no values"), but the same
+    row in a small body went on to another answer (a missing time or target, or, for a spec
+    without a time column, the row dropped and the rest trained): its size decided. Now every
+    body refuses it alike, and nothing is queued."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN, retrain_backend="local")
+    week = {"week": "2024-01-01", "price": 2.0, "deal": 1, "feat": 0, "units": 300}
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": [week, {}]}, headers=admin())
+        assert r.status_code == 422, r.text
+        [error] = r.json()["detail"]
+        assert {k: error[k] for k in ("loc", "msg", "type")} == {
+            "loc": ["body", "rows", 1], "msg": "the row holds no values", "type": "value_error"
+        }  # fmt: skip
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
 def test_an_upload_of_more_columns_than_a_retrain_reads_is_refused_before_it_is_parsed(
     registry_path: Path,
 ) -> None:
