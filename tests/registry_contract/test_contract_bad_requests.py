@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from factories import RIDGE, SALES_SPEC
 
 import manymodels as mm
 from manymodels.exceptions import DataError, ManyModelsError, RunNotFound
@@ -25,14 +26,9 @@ from serving.settings import Settings
 TOKEN = "nul-text-admin-token"
 KEY = "store=1,brand=dominicks"
 SPEC = {
+    **SALES_SPEC,
     "name": "nul",
-    "partition_by": ["store", "brand"],
-    "target": "units",
-    "time_column": "week",
-    "features": ["price", "deal", "feat"],
-    "min_rows": 20,
-    "validation": {"strategy": "last", "size": 8},
-    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}],
+    "candidates": [{"estimator": RIDGE, "params": {"alpha": [1.0]}}],
     "promotion": {"policy": "always"},
 }
 GETS = [

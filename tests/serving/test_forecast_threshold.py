@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import RIDGE, SALES_SPEC
 
 from manymodels.pipeline import train
 from manymodels.samples import sensor_readings, store_sales
@@ -31,16 +32,7 @@ PUMPS: dict[str, Any] = {
     "validation": {"strategy": "last", "size": 0.25},
     "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
 }
-SALES: dict[str, Any] = {
-    "name": "sales",
-    "partition_by": ["store", "brand"],
-    "target": "units",
-    "time_column": "week",
-    "features": ["price", "deal", "feat"],
-    "min_rows": 20,
-    "validation": {"strategy": "last", "size": 8},
-    "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-}
+SALES: dict[str, Any] = {**SALES_SPEC, "name": "sales", "candidates": [{"estimator": RIDGE}]}
 
 
 @pytest.fixture(scope="module")
