@@ -120,31 +120,35 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
         members: dict[str, dict[str, Any]] = {DB_MEMBER: {"sha256": db_sha, "size": db_size}}
         digests: list[str] = []
         mode = _write_mode(out)
-        with open(tmp, "xb") as f, tarfile.open(fileobj=f, mode=mode, format=_TAR_FORMAT) as tar:
-            tar.add(snapshot, arcname=DB_MEMBER, recursive=False, filter=_plain)
-            for digest in sorted(required | optional):  # one in memory at a time, read verified
-                try:
-                    data = _read_artifact(registry, digest, snapshot)
-                except ArtifactNotFound:
-                    if digest in required:
-                        raise
-                    continue  # a run's global model an older gc deleted: retraining goes on
-                _add_bytes(tar, ARTIFACT_PREFIX + digest, data)
-                members[ARTIFACT_PREFIX + digest] = {"sha256": digest, "size": len(data)}
-                digests.append(digest)
-            manifest = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "schema_version": schema_version,
-                "created_at": now(),
-                "source": {
-                    "database": describe_url(registry.db_url),
-                    "artifacts": registry.artifacts.url,
-                },
-                "counts": {**counts, "artifacts": len(digests)},
-                "members": members,
-            }
-            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        with open(tmp, "xb") as f:
+            with tarfile.open(fileobj=f, mode=mode, format=_TAR_FORMAT) as tar:
+                tar.add(snapshot, arcname=DB_MEMBER, recursive=False, filter=_plain)
+                for digest in sorted(required | optional):  # one in memory at a time, read verified
+                    try:
+                        data = _read_artifact(registry, digest, snapshot)
+                    except ArtifactNotFound:
+                        if digest in required:
+                            raise
+                        continue  # a run's global model an older gc deleted: retraining goes on
+                    _add_bytes(tar, ARTIFACT_PREFIX + digest, data)
+                    members[ARTIFACT_PREFIX + digest] = {"sha256": digest, "size": len(data)}
+                    digests.append(digest)
+                manifest = {
+                    "format": FORMAT,
+                    "format_version": FORMAT_VERSION,
+                    "schema_version": schema_version,
+                    "created_at": now(),
+                    "source": {
+                        "database": describe_url(registry.db_url),
+                        "artifacts": registry.artifacts.url,
+                    },
+                    "counts": {**counts, "artifacts": len(digests)},
+                    "members": members,
+                }
+                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+            # after the tar is closed: its end blocks, and a compressor's last bytes and
+            # trailer, are written only then (fsynced before, a power cut after the rename
+            # could leave a backup.tar.gz cut short under its name)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, out)

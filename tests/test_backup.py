@@ -136,6 +136,28 @@ def test_a_backup_named_as_compressed_is_compressed_and_restores(
     assert _cli("doctor", "--registry", str(tmp_path / "restored")).exit_code == 0
 
 
+@pytest.mark.parametrize("name", ["b.tar", "b.tar.gz"])
+def test_the_export_fsyncs_the_whole_tar_before_it_takes_its_name(
+    trained: Path, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tar was fsynced before it was closed: its end blocks, and for a compressed one the
+    compressor's last bytes and the gzip trailer, were written after the fsync, then the file
+    renamed to its name; a power cut after that could leave a backup cut short under it."""
+    real, synced = os.fsync, {}
+
+    def recording(fd: int) -> None:
+        real(fd)
+        synced[os.readlink(f"/proc/self/fd/{fd}")] = os.fstat(fd).st_size
+
+    monkeypatch.setattr(os, "fsync", recording)
+    out = tmp_path / name
+    with Registry.open(trained) as reg:
+        export_registry(reg, out)
+    tars = {Path(p).name: size for p, size in synced.items() if p.endswith(name)}
+    assert len(tars) == 1, synced  # the hidden tar before its rename
+    assert list(tars.values()) == [out.stat().st_size]
+
+
 def test_export_is_a_snapshot_beside_an_open_write_transaction(
     trained: Path, tmp_path: Path
 ) -> None:
