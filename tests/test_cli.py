@@ -404,6 +404,21 @@ def test_a_long_promotion_reason_is_printed_on_one_line_as_written(
     assert capsys.readouterr().out == f"store=1,brand=x: production v2 → v1 ({reason})\n"
 
 
+def test_a_promotion_reason_s_emoji_codes_are_printed_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With markup off, rich still read ":x:" and ":warning:" in a reason as emoji codes and
+    printed "❌" and "⚠": not the reason recorded."""
+    from manymodels import console
+    from manymodels.cli.registry import _show_move
+    from manymodels.registry.entities import AliasMove
+
+    reason = "promoted by hand: :x: drift fixed :warning:"
+    move = AliasMove("store=1,brand=x", "production", 2, 1, reason, None, "2026-12-05T09:00:00")
+    _show_move(move, False, console)
+    assert capsys.readouterr().out == f"store=1,brand=x: production v2 → v1 ({reason})\n"
+
+
 def test_an_option_outside_its_choices_says_them_without_pydantic_s_prefix() -> None:
     """`monitor --sort bogus` said "--sort: value error, 'bogus' is not one of …": the
     exception's type, pydantic's wording, ahead of the message."""

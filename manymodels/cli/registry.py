@@ -80,10 +80,11 @@ def rollback(
     _show_move(move, json_out, console)
 
 
-ONE_LINE = {"soft_wrap": True, "markup": False}
+ONE_LINE = {"soft_wrap": True, "markup": False, "emoji": False}
 """A result line printed as it is: rich folded one past the console's width (160 on a pipe:
-gc's "…; put back 1 artifact(s) …" came out as two lines in a cron log) and read a reason's
-"[bold]" as its markup, dropping text the user recorded."""
+gc's "…; put back 1 artifact(s) …" came out as two lines in a cron log), read a reason's
+"[bold]" as its markup, dropping text the user recorded, and its ":x:" as an emoji code
+(printed "❌"; markup off does not turn that off)."""
 
 
 def _show_move(move: Any, json_out: bool, console: Any) -> None:
