@@ -188,10 +188,11 @@ def _stored_text_bytes(data: bytes, text: dict[str, str], limit: int, largest: i
 
     plain = [path for path, delta in text.items() if not delta]
     total = 0
-    if plain:
+    if plain:  # a row group at a time: a nested column's dictionaries are not one chunk
         stored = pq.ParquetFile(io.BytesIO(data), read_dictionary=plain)
-        table = stored.read(columns=plain, use_threads=False)
-        total += sum(_text_bytes(column) for column in table.columns)
+        for i in range(stored.metadata.num_row_groups):
+            table = stored.read_row_group(i, columns=plain, use_threads=False)
+            total += sum(_text_bytes(column) for column in table.columns)
     lengths = [path for path, delta in text.items() if delta == _DELTAS[1]]
     if lengths:
         table = pq.ParquetFile(io.BytesIO(data)).read(columns=lengths, use_threads=False)
