@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,11 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
+
+if TYPE_CHECKING:  # read-only commands import none of these
+    from manymodels.registry import Registry
+    from manymodels.registry.entities import Run
+    from manymodels.registry.firings import FailedFiring
 
 
 def scheduler(
@@ -83,9 +88,9 @@ def scheduler(
     killed_firings: dict[datetime, str] = {}
     # the newest firing, when its run failed: run again at start (``FIRING_ATTEMPTS``), or
     # only reported once it failed as many times
-    failed_firings: dict[datetime, Any] = {}
-    given_up: list[Any] = []
-    elsewhere_marks: list[Any] = []  # under way by a scheduler this machine cannot look up
+    failed_firings: dict[datetime, FailedFiring] = {}
+    given_up: list[FailedFiring] = []
+    elsewhere_marks: list[FailedFiring] = []  # under way by a scheduler this machine cannot look up
 
     def started(missed: datetime | None) -> None:
         from manymodels.tempnames import owner_pid
@@ -131,7 +136,7 @@ def scheduler(
         _record(lambda reg: clear_failure(reg.store, name, due))
         return summary
 
-    def _record(write: Any) -> None:
+    def _record(write: Callable[[Registry], object]) -> None:
         """Best effort: the registry may be what failed; the firing's error is reported."""
         with contextlib.suppress(Exception), open_registry(registry, registry_db, artifacts) as reg:
             write(reg)
@@ -248,7 +253,7 @@ KILLED_LOOKBACK = 50
 """Runs read, newest first, for the run of the firing a killed scheduler claimed."""
 
 
-def _firing_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -> Any:
+def _firing_run(reg: Registry, spec_name: str, plan: Any, due: datetime, data: str) -> Run | None:
     """The newest run of this schedule's firing at ``due``, or ``None``. Killed in it (a
     reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
     elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
@@ -267,7 +272,7 @@ def _firing_run(reg: Any, spec_name: str, plan: Any, due: datetime, data: str) -
     return None
 
 
-def _ended(failed: Any, run: Any, due: datetime) -> Any:
+def _ended(failed: FailedFiring | None, run: Run | None, due: datetime) -> FailedFiring | None:
     """The firing's failure (``registry.firings.FailedFiring``), ``None`` when its ``run``
     (not killed: ``_was_killed``) says the firing ran or runs though the mark of the firing
     under way names a scheduler gone. Completed: that scheduler was killed after the run and
@@ -279,14 +284,13 @@ def _ended(failed: Any, run: Any, due: datetime) -> Any:
     if failed is None or failed.owner is None or run is None or failed.due != due:
         return failed
     if run.status == "failed":  # its scheduler died before it recorded why: the run says
-        from manymodels.exceptions import first_line
-
-        why = f": {first_line(run.error)}" if run.error else ""
+        said = (run.error or "").strip().splitlines()
+        why = f": {said[0]}" if said else ""
         return dataclasses.replace(failed, error=f"its run {run.run_id} failed{why}")
     return None if run.status in ("completed", "running") else failed
 
 
-def _was_killed(run: Any) -> bool:
+def _was_killed(run: Run) -> bool:
     return bool(run.killed or run.silence is not None)
 
 
