@@ -20,6 +20,7 @@ from manymodels.gc import collect
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.registry import schema as t
 
 
 def test_every_version_keeps_its_input_rows(tmp_path: Path) -> None:
@@ -203,7 +204,7 @@ def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=0").data_sha256 is None
-        assert reg.store.get_meta("schema_version") == "8"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
         assert reg.count_partitions() == 3
     summary = train(spec_dict(), df[df.pid == 0], tmp_path / "reg", backend="local", append=True)
     assert summary.run.options["append"]["with_history"] == 0

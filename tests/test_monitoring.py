@@ -574,7 +574,7 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "8"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "9"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

@@ -26,13 +26,24 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "8"
+SCHEMA_VERSION = "9"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
-``aliases.version_created_at`` and ``ix_aliases_age``. Each step is an
+``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
+order on PostgreSQL (``KEY``; SQLite's already are). Each step is an
 alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
+
+KEY = String(MAX_KEY_CHARS).with_variant(String(MAX_KEY_CHARS, collation="C"), "postgresql")
+"""A partition key column. Its order is code-point order on every database, Python's own
+(``sorted``), which the registry's pages rely on: ``run_failures`` merges its ranges in Python,
+and a ``prefix`` is the range ``prefix <= key < prefix_upper(prefix)``. SQLite compares text
+bytewise (UTF-8: code-point order); PostgreSQL by the database's collation, which is
+linguistic under a locale (``en_US.UTF-8``, the default of most installations, or ICU): there
+"s=9" sorts before "s=:" and "s=a," before "s=a-", so a prefix ending in ``9``, ``z``, ``,``
+or ``%`` found nothing and a run's failures came back repeated and skipped page after page.
+``COLLATE "C"`` is bytewise, whatever the database's locale (schema 9)."""
 
 metadata = MetaData()
 
@@ -69,7 +80,7 @@ runs = Table(
 partitions = Table(
     "partitions",
     metadata,
-    Column("key", String(MAX_KEY_CHARS), primary_key=True),
+    Column("key", KEY, primary_key=True),
     Column("key_json", Text, nullable=False),
     Column("latest_version", Integer, nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -80,7 +91,7 @@ model_versions = Table(
     "model_versions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(MAX_KEY_CHARS), ForeignKey("partitions.key"), nullable=False),
+    Column("key", KEY, ForeignKey("partitions.key"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
     Column("created_at", String(32), nullable=False),
@@ -115,7 +126,7 @@ model_versions = Table(
 aliases = Table(
     "aliases",
     metadata,
-    Column("key", String(MAX_KEY_CHARS), ForeignKey("partitions.key"), nullable=False),
+    Column("key", KEY, ForeignKey("partitions.key"), nullable=False),
     Column("alias", String(64), nullable=False),
     Column("version", Integer, nullable=False),
     Column("updated_at", String(32), nullable=False),
@@ -132,7 +143,7 @@ alias_history = Table(
     "alias_history",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(MAX_KEY_CHARS), nullable=False),
+    Column("key", KEY, nullable=False),
     Column("alias", String(64), nullable=False),
     Column("from_version", Integer),
     Column("to_version", Integer),
@@ -148,7 +159,7 @@ run_partitions = Table(
     "run_partitions",
     metadata,
     Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
-    Column("key", String(MAX_KEY_CHARS), nullable=False),
+    Column("key", KEY, nullable=False),
     Column("status", String(16), nullable=False),
     Column("version", Integer),
     Column("error_type", String(128)),
@@ -165,7 +176,7 @@ monitor_drift = Table(
     metadata,
     # one row per partition: the binned counts of rows the routers sampled from the version
     # that served them, decayed with a half-life as they are added to (so the row never grows)
-    Column("key", String(MAX_KEY_CHARS), primary_key=True),
+    Column("key", KEY, primary_key=True),
     Column("version", Integer, nullable=False),
     Column("rows", Float, nullable=False),
     Column("counts_json", Text, nullable=False),
@@ -180,7 +191,7 @@ monitor_actuals = Table(
     metadata,
     # one row per partition, version and UTC day actuals arrived; only the newest few days
     # of each (partition, version) are kept
-    Column("key", String(MAX_KEY_CHARS), nullable=False),
+    Column("key", KEY, nullable=False),
     Column("version", Integer, nullable=False),
     Column("day", String(10), nullable=False),
     Column("rows", Integer, nullable=False),
@@ -202,7 +213,7 @@ jobs = Table(
     Column("seq", Integer, primary_key=True, autoincrement=True),  # submission order
     Column("job_id", String(32), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("partition", String(MAX_KEY_CHARS), nullable=False),
+    Column("partition", KEY, nullable=False),
     Column("status", String(16), nullable=False),  # queued | running | succeeded | failed
     Column("backend", String(16), nullable=False),
     # the router process running it (host:pid:nonce), and when it last said it still is
@@ -218,7 +229,7 @@ jobs = Table(
     Column("error", Text),
     # the partition while the job is queued or running, NULL after: the unique constraint is
     # what makes one retrain per partition hold across every router sharing the database
-    Column("active_partition", String(MAX_KEY_CHARS)),
+    Column("active_partition", KEY),
     UniqueConstraint("job_id", name="uq_jobs_job_id"),
     UniqueConstraint("active_partition", name="uq_jobs_active_partition"),
 )

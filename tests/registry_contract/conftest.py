@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgcluster import PostgresServer, find_bin_dir
+from pgcluster import PostgresServer, find_bin_dir, find_icu_bin_dir
 
 from manymodels.registry import Registry
 
@@ -36,6 +36,27 @@ def postgres() -> Iterator[PostgresServer]:
     if importlib.util.find_spec("psycopg") is None:
         _unavailable("no PostgreSQL driver (psycopg)")
     assert bin_dir is not None
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def icu_postgres() -> Iterator[PostgresServer]:
+    """A server built with ICU, for databases of a linguistic collation
+    (``test_contract_collation``): the pgserver wheel's is built without, Debian's
+    ``postgresql`` with (CI installs it)."""
+    bin_dir = find_icu_bin_dir()
+    if bin_dir is None:
+        reason = "no PostgreSQL server built with ICU (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL with ICU is required in CI: {reason}")
+        pytest.skip(reason)
+    if importlib.util.find_spec("psycopg") is None:
+        _unavailable("no PostgreSQL driver (psycopg)")
     server = PostgresServer(bin_dir)
     try:
         server.start()

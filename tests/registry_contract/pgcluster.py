@@ -27,12 +27,32 @@ START_TIMEOUT_SECONDS = 60
 
 def find_bin_dir() -> Path | None:
     """Where ``initdb`` and ``pg_ctl`` are: the ``pgserver`` wheel's, else Debian's newest."""
+    return next((d for d in _bin_dirs() if (d / "initdb").is_file()), None)
+
+
+def _bin_dirs() -> list[Path]:
     spec = importlib.util.find_spec("pgserver")  # found, not imported: it sets up more than we need
     candidates: list[Path] = []
     if spec is not None and spec.submodule_search_locations:
         candidates += [Path(p) / "pginstall" / "bin" for p in spec.submodule_search_locations]
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    return next((d for d in candidates if (d / "initdb").is_file()), None)
+    return candidates + sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+def find_icu_bin_dir() -> Path | None:
+    """Where the binaries of a server built with ICU are (Debian's ``postgresql`` is; the
+    ``pgserver`` wheel's is not), for a database of a linguistic collation: the glibc locales
+    that would give one without ICU (``en_US.UTF-8``) are often not installed, ICU's are.
+    PostgreSQL 15 or later: ``CREATE DATABASE … LOCALE_PROVIDER icu`` is 15's."""
+    for bin_dir in _bin_dirs():
+        if not (bin_dir / "initdb").is_file() or not (bin_dir / "pg_config").is_file():
+            continue
+        config = [str(bin_dir / "pg_config")]
+        built = subprocess.run([*config, "--configure"], capture_output=True, text=True)
+        version = subprocess.run([*config, "--version"], capture_output=True, text=True)
+        major = version.stdout.split()[1].split(".")[0] if version.stdout.split()[1:] else ""
+        if "--with-icu" in built.stdout and major.isdigit() and int(major) >= 15:
+            return bin_dir
+    return None
 
 
 def own_server() -> PostgresServer:
@@ -117,14 +137,21 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@/{database}?host={self.root}&port={PORT}"
 
-    def database(self) -> str:
-        """A new, empty database; its SQLAlchemy URL."""
+    def database(self, icu_locale: str | None = None) -> str:
+        """A new, empty database; its SQLAlchemy URL. With ``icu_locale`` (``en-US``), the
+        database's collation is that locale's, as a server initialised under a locale has (the
+        cluster's own is bytewise: ``--no-locale``)."""
         import psycopg
 
         name = f"mm_{next(self._names)}"
         dsn = f"dbname=postgres user=postgres host={self.root} port={PORT}"
+        collated = (
+            f" LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' TEMPLATE template0"
+            if icu_locale
+            else ""
+        )
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE DATABASE {name}{collated}")
         return self.url(name)
 
 

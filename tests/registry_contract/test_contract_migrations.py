@@ -71,7 +71,12 @@ def build(db_url: str, version: str) -> Engine:
             f"validation_json, evaluation_json) VALUES ('k=a', 1, 'r1', {ROW}, 'e', '{{}}', "
             f"'m', 0.5, 10, 'f', '{{}}', '{'0' * 64}', 1, '{{}}', '[]', '[]', '{{}}', '{{}}')"
         ))  # fmt: skip
-        conn.execute(text(f"INSERT INTO aliases VALUES ('k=a', 'production', 1, {ROW})"))
+        conn.execute(text(
+            "INSERT INTO aliases (key, alias, version, updated_at) VALUES "
+            f"('k=a', 'production', 1, {ROW})"
+        ))  # fmt: skip
+        if int(version) >= 8:  # schema 8 writes its version's creation time with the alias
+            conn.execute(text(f"UPDATE aliases SET version_created_at = {ROW}"))
     return engine
 
 
@@ -101,7 +106,9 @@ def test_a_new_registry_is_the_head_revision_exactly(db_url: str, tmp_path: Path
 @pytest.mark.parametrize("version", VERSIONS[:-1])
 def test_an_older_registry_is_upgraded_in_place(db_url: str, tmp_path: Path, version: str) -> None:
     engine = build(db_url, version)
-    assert differences(engine) != []
+    # schema 9 changes only the key columns' collation on PostgreSQL, which alembic does not
+    # compare (test_contract_collation checks it)
+    assert differences(engine) != [] or version == "8"
     engine.dispose()
     root = tmp_path / "registry"
     (root / "artifacts").mkdir(parents=True)
