@@ -213,6 +213,36 @@ def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
     assert retrained == {f"pid={p}" for p in SHIFTED}
 
 
+def test_the_drifted_gauge_counts_what_production_serves_not_retrained_versions(
+    registry: Path,
+) -> None:
+    """``manymodels_partitions_drifted`` counted every drift row, those of versions production
+    no longer points at too: after the drifted partitions were retrained and promoted, the
+    monitor flagged none and the gauge went on saying so at every flush (until traffic to each
+    retrained partition replaced its row) — an alert on it never cleared. It counts the
+    monitor's ``drifted`` flags now."""
+    with client(registry) as c:
+        c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
+        for rows in _traffic(SHIFTED, 4, seed=100):
+            assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+        assert c.app.state.monitor.flush() == N_PARTITIONS
+        page = c.get("/v1/monitor").json()["partitions"]
+        drifted = [p["key"] for p in page if "drifted" in p["flags"]]
+        assert set(drifted) >= {f"pid={p}" for p in SHIFTED}
+        assert f"manymodels_partitions_drifted {len(drifted)}.0" in c.get("/metrics").text
+        summary = train(SPEC, frame(seed=5), registry, backend="local", only=drifted)
+        assert summary.run.n_trained == len(drifted)  # policy 'always': promoted to v2
+        c.app.state.service.aliases.refresh()
+        other = frame(seed=7).query("pid == 0").head(16).drop(columns="y")
+        answer = c.post("/v1/predict", json={"rows": other.to_dict("records")})
+        assert answer.status_code == 200
+        assert c.app.state.monitor.flush() == 1  # a flush of another partition's traffic
+        metrics = c.get("/metrics").text
+        flagged = [p for p in c.get("/v1/monitor").json()["partitions"] if p["flags"]]
+    assert flagged == []
+    assert "manymodels_partitions_drifted 0.0" in metrics
+
+
 def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -349,7 +349,14 @@ def is_finite(x: float | None) -> bool:
 
 
 def count_drifted(engine: Engine, threshold: float) -> int:
-    """Partitions whose drift score is at least ``threshold`` (an index range scan)."""
-    d = t.monitor_drift.c
+    """Partitions whose production version's drift score is at least ``threshold`` (an index
+    range scan, a primary-key probe of the alias each): the monitor's ``drifted`` flags. A
+    drift row of a version production no longer points at (retrained, promoted, rolled back)
+    is not drift of what is served — the monitor ignores it, and so does this count; counting
+    every row kept ``manymodels_partitions_drifted`` at its value before a ``retrain --when
+    drifted`` until traffic to each retrained partition replaced its row."""
+    d, a = t.monitor_drift.c, t.aliases.c
+    served = select(a.key).where(a.key == d.key, a.alias == "production", a.version == d.version)
+    q = select(func.count()).where(d.score >= threshold, served.exists())
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(d.score >= threshold)).scalar() or 0)
+        return int(conn.execute(q).scalar() or 0)
