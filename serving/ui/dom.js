@@ -42,7 +42,22 @@ export function age(iso) {
 /** "store=1, brand=dominick's/own label": the key's values as sent, not percent-encoded. */
 export function readable(p) {
   const pairs = Object.entries(p.key_values || {});
-  return pairs.length ? pairs.map(([k, v]) => `${k}=${v}`).join(", ") : p.partition;
+  return pairs.length ? pairs.map(([k, v]) => `${k}=${v}`).join(", ") : readableKey(p.partition);
+}
+
+/** A canonical key ("user=%C3%BCn%20x", each column and value percent-encoded, "," between
+ * them) as ``readable`` shows it ("user=ün x"), for answers that carry the key alone (the
+ * monitor, a run's failures): the views of one partition read the same everywhere. A key
+ * that does not decode (no such key is written) is shown as it is. */
+export function readableKey(key) {
+  try {
+    return key.split(",").map((part) => {
+      const at = part.indexOf("=");
+      return at < 0 ? decodeURIComponent(part) : `${decodeURIComponent(part.slice(0, at))}=${decodeURIComponent(part.slice(at + 1))}`;
+    }).join(", ");
+  } catch {
+    return key;
+  }
 }
 
 export function skillCell(skill) {

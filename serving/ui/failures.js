@@ -1,6 +1,6 @@
 // Failures: the partitions of one run (default: the newest) that produced no version, with the
 // reason — GET /v1/failures, by key, a page at a time, searched by key prefix on the server.
-import { $, age, el } from "./dom.js";
+import { $, age, el, readableKey } from "./dom.js";
 import { api, pageSize, canonicalPrefix, go, state, status } from "./api.js";
 
 let rows = [];
@@ -21,9 +21,9 @@ async function load(run, q, after) {
 // (it led to "no partition … in the registry"): its key alone, saying who answers for it.
 function partitionCell(f) {
   if (f.latest_version == null) {
-    return el("td", {}, el("span", { title: "no version of its own yet: the fallback model, if any, answers for it" }, f.partition));
+    return el("td", {}, el("span", { title: "no version of its own yet: the fallback model, if any, answers for it" }, readableKey(f.partition)));
   }
-  return el("td", {}, el("a", { href: "#", title: f.partition, onclick: (e) => { e.preventDefault(); go({ p: f.partition, failures: "", q: "" }); } }, f.partition));
+  return el("td", {}, el("a", { href: "#", title: f.partition, onclick: (e) => { e.preventDefault(); go({ p: f.partition, failures: "", q: "" }); } }, readableKey(f.partition)));
 }
 
 function draw(page) {

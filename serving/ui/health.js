@@ -1,6 +1,6 @@
 // Health: GET /v1/monitor a page at a time, worst first in the router's order (the page never
 // re-sorts these rows); and one partition's health row (GET /v1/monitor?key=…, read by key).
-import { $, days, el, fmt, known, ratioCell, table } from "./dom.js";
+import { $, days, el, fmt, known, ratioCell, readableKey, table } from "./dom.js";
 import { api, pageSize, go, status } from "./api.js";
 
 let healthRows = [];
@@ -32,7 +32,7 @@ async function loadHealth(sort, offset) {
 function drawHealth() {
   $("#health tbody").replaceChildren(
     ...healthRows.map((h) => el("tr", { "data-key": h.key },
-      el("td", {}, el("a", { href: "#", title: h.key, onclick: (e) => { e.preventDefault(); go({ p: h.key, health: "" }); } }, h.key)),
+      el("td", {}, el("a", { href: "#", title: h.key, onclick: (e) => { e.preventDefault(); go({ p: h.key, health: "" }); } }, readableKey(h.key))),
       el("td", { class: "num" }, `v${h.version}`),
       ...cells(h),
     )),

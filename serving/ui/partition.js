@@ -121,5 +121,5 @@ export async function renderPartition(key) {
       ),
     ),
   );
-  status(`Partition ${detail.partition}.`);
+  status(`Partition ${readable(detail)}.`);
 }

@@ -217,6 +217,33 @@ def test_the_health_view_lists_the_monitor_in_its_order(
 
 
 @pytest.mark.slow
+def test_every_view_shows_a_key_as_its_values_read(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
+    """The list and the partition's heading showed ``store=1, brand=dominick's/own label``,
+    while the Health view's link, the partition page's status line (and a run's failures, the
+    same cell) showed the canonical key, ``store=1,brand=dominick%27s%2Fown%20label``: with
+    keys of quotes, spaces, unicode or ``<script>``, one partition read differently in each
+    view. Every view shows the values as sent now; ``data-key`` stays the canonical key."""
+    readable = f"store=1, brand={SLASH_BRAND}"
+
+    def link_text(dom: str) -> str:
+        row = dom.split(f'<tr data-key="{html.escape(SLASH_KEY)}"')[1].split("</tr>")[0]
+        found = re.search(r"<a [^>]*>([^<]*)</a>", row)
+        assert found, row
+        return html.unescape(found.group(1))
+
+    listed = browse(chromium, view(server, q="store=1,"), tmp_path)
+    assert page_state(listed) == "ready" and link_text(listed) == readable
+    health = browse(chromium, view(server, health="key"), tmp_path)
+    assert page_state(health) == "ready", text_of(health, "status")
+    assert link_text(health) == readable
+    page = browse(chromium, view(server, p=SLASH_KEY), tmp_path)
+    assert page_state(page) == "ready", text_of(page, "status")
+    assert text_of(page, "status") == f"Partition {readable}."
+
+
+@pytest.mark.slow
 def test_with_read_tokens_the_page_asks_for_one_and_sends_it(
     chromium: str, registry_path: Path, tmp_path: Path
 ) -> None:
