@@ -1019,3 +1019,72 @@ def test_retrain_when_degraded_trains_a_partition_of_unchanged_data_under_an_edi
     assert result.exit_code == 0, result.output
     with Registry.open(registry) as reg:
         assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]
+
+
+# ------------------------------------------------------------ a classifier with a [decision]
+DECIDED: dict[str, Any] = {
+    "name": "failures",
+    "task": "classification",
+    "partition_by": ["device"],
+    "target": "failed",
+    "time_column": "t",
+    "features": ["x"],
+    "metric": "accuracy",
+    "validation": {"strategy": "last", "size": 400},
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    "fallback": {"enabled": False},
+    "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 10}},
+}
+
+
+def failures(seed: int, rows: int, start: int = 0) -> pd.DataFrame:
+    """Eight devices failing in ~15 % of their periods, more often the higher their ``x``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(8, rows))
+    failed = rng.random((8, rows)) < 1 / (1 + np.exp(-(3.0 * x - 3.0)))
+    return pd.DataFrame({
+        "device": np.repeat([f"d{i}" for i in range(8)], rows),
+        "t": np.tile(np.arange(start, start + rows), 8),
+        "x": x.ravel(),
+        "failed": failed.ravel().astype(np.int64),
+    })  # fmt: skip
+
+
+def test_a_decided_classifier_is_not_degraded_by_its_threshold(tmp_path: Path) -> None:
+    """A cost threshold of 1/11 labels many more rows positive than the most probable class
+    does — wrong more often, by design, to miss fewer failures. The live error counted those
+    labels and compared them with the validation accuracy and the naive majority class, both
+    of the most probable class: on actuals drawn like the training rows every partition was
+    flagged ``degraded`` (live/validation 3–8), and a ``retrain --when degraded`` would
+    retrain them for ever. The live error counts the most probable class now, like with like;
+    the labels' error is reported beside it (``label_error``), over HTTP and from the CLI."""
+    root = tmp_path / "registry"
+    assert train(DECIDED, failures(0, 1200), root, backend="local").run.n_trained == 8
+    actuals = failures(1, 400, start=1200)
+    path = tmp_path / "actuals.csv"
+    actuals[actuals["device"] != "d0"].to_csv(path, index=False)
+    done = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    recorded = {r["key"]: r for r in json.loads(done.stdout)["recorded"]}
+    d0 = actuals[actuals["device"] == "d0"].drop(columns="device")
+    with client(root) as c:
+        posted = c.post("/v1/partitions/device=d0/actuals", json={"rows": d0.to_dict("records")})
+        assert posted.status_code == 200, posted.text
+        recorded["device=d0"] = posted.json()
+        page = c.get("/v1/monitor", params={"sort": "error"}).json()["partitions"]
+    with Registry.open(root) as reg:
+        loaded = {k: reg.load_model(k) for k in recorded}
+    for key, answer in recorded.items():
+        rows = actuals[actuals["device"] == key.removeprefix("device=")]
+        model = loaded[key]
+        assert model.version.schema.decision is not None
+        p = model.predict_proba(rows[["x"]])[:, 1]
+        threshold = model.version.schema.decision["threshold"]
+        truth = rows["failed"].to_numpy()
+        assert answer["error"] == pytest.approx(np.mean((p >= 0.5) != truth))
+        assert answer["label_error"] == pytest.approx(np.mean((p >= threshold) != truth))
+    errors = [(r["error"], r["label_error"]) for r in recorded.values()]
+    assert np.mean([b for _, b in errors]) > 1.5 * np.mean([a for a, _ in errors])
+    assert [p["flags"] for p in page] == [[]] * 8, page
+    assert all(p["label_error"] is not None for p in page)
+    assert max(p["error_ratio"] for p in page) < 1.5

@@ -207,8 +207,8 @@ def actuals(
                 measured.append(
                     measure(
                         reg.store.engine, key=key, version=loaded.version.version,
-                        metric=loaded.version.metric, schema=schema, predict=_answers(loaded),
-                        rows=rows, positions=(given.index + 1).tolist(),
+                        metric=loaded.version.metric, schema=schema, predict=loaded.predict,
+                        rows=rows, positions=(given.index + 1).tolist(), label=_labels(loaded),
                         previous=reads.previous_actual(key, loaded.version.version),
                     )
                 )  # fmt: skip
@@ -242,12 +242,13 @@ def actuals(
         typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
 
 
-def _answers(loaded: Any) -> Any:
-    """What the router answers of rows: a classifier with a ``[decision]``, the label at its
-    threshold (what a consumer acts on), as ``/v1/partitions/{key}/actuals`` counts them."""
+def _labels(loaded: Any) -> Any:
+    """The labels the router answers of rows at a binary classifier's ``[decision]``
+    threshold (what a consumer acts on), counted apart as ``/v1/partitions/{key}/actuals``
+    counts them; ``None`` for any other model."""
     decision = loaded.version.schema.decision
     if not decision or len(loaded.classes or ()) != 2:
-        return loaded.predict
+        return None
     from manymodels.labels import from_probabilities
 
     return lambda rows: from_probabilities(loaded.predict_proba(rows), loaded.classes, decision)[0]

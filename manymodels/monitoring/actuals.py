@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from manymodels.exceptions import InvalidRows
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import store
-from manymodels.monitoring.live import ErrorSums, error_sums, live_error, targets
+from manymodels.monitoring.live import ErrorSums, error_sums, label_error, live_error, targets
 
 Row = Mapping[str, Any]
 READ: Any = object()  # ``measure``'s default: read the version's last actual itself
@@ -30,6 +30,7 @@ class Recorded:
     error: float | None
     naive_error: float | None
     metric: str
+    label_error: float | None = None  # a [decision] classifier's labels at its threshold
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -137,13 +138,16 @@ def measure(
     rows: Sequence[Row],
     positions: Sequence[int] | None = None,
     previous: Any = READ,
+    label: Callable[[Sequence[Row]], Any] | None = None,
 ) -> Measured:
     """Score ``rows`` with ``predict`` (the version's model) and sum the errors against their
     target values; writes nothing. Raises ``InvalidRows`` (the target or a feature missing or
     mistyped), so a caller with several batches can check them all before writing one; its
     rows are numbered by ``positions`` (the rows' places in a file; default 0, 1, …), though
     they are scored in time order. ``previous`` is the version's last recorded actual when
-    the caller read it already (``store.previous_actuals``, for many); by default it is read."""
+    the caller read it already (``store.previous_actuals``, for many); by default it is read.
+    ``label``: a ``[decision]`` classifier's labels at its threshold (``predict`` answers its
+    most probable class), counted apart and drawn as what the version answered."""
     task = schema.task or "regression"
     numbers = list(range(len(rows))) if positions is None else list(positions)
     try:
@@ -159,6 +163,8 @@ def measure(
     )  # fmt: skip
     try:
         predicted = list(predict(ordered))
+        found = None if label is None else label(ordered)
+        labels = None if found is None else list(found)
     except InvalidRows as e:  # numbered by their place in ``ordered``: by ``where`` instead
         raise InvalidRows([_renumbered(p, where) for p in e.errors], e.total) from None
     profile = schema.profile or {}
@@ -169,9 +175,10 @@ def measure(
         previous = store.previous_actual(engine, key, version)
     sums, last = error_sums(
         actual, predicted, task=task, naive=profile.get("naive"),
-        time_ordered=time_ordered, previous=previous, positions=where,
+        time_ordered=time_ordered, previous=previous, positions=where, labels=labels,
     )  # fmt: skip
-    points = _points(ordered, actual, predicted, schema.time_column)
+    answered = predicted if labels is None else labels  # what the consumer was answered
+    points = _points(ordered, actual, answered, schema.time_column)
     return Measured(key, version, metric, task, sums, last, points)
 
 
@@ -209,13 +216,14 @@ def record(
     predict: Callable[[Sequence[Row]], Any],
     rows: Sequence[Row],
     day: str | None = None,
+    label: Callable[[Sequence[Row]], Any] | None = None,
 ) -> Recorded:
     """Score ``rows`` with ``predict`` (the version's model) and add the errors against their
     target values to the day's window. Raises ``InvalidRows`` (the target or a feature
     missing or mistyped) before anything is written."""
     measured = measure(
         engine, key=key, version=version, metric=metric, schema=schema, predict=predict,
-        rows=rows,
+        rows=rows, label=label,
     )  # fmt: skip
     return save(engine, measured, day)
 
@@ -228,4 +236,5 @@ def _recorded(
     return Recorded(
         key, version, day, sums.rows, live_error(metric, task, sums),
         live_error(metric, task, sums, naive=True), live_metric(metric, task),
+        label_error(task, sums),
     )  # fmt: skip

@@ -42,7 +42,16 @@ DECOMPOSABLE = {
 @dataclass(frozen=True)
 class ErrorSums:
     """What one batch of actuals adds to a window: the model's and the naive answer's error
-    parts over ``rows`` rows."""
+    parts over ``rows`` rows.
+
+    A classifier's ``wrong`` counts its most probable class, as its validation accuracy and
+    the naive majority class are counted, so that the ratios compare like with like; a
+    binary classifier with a ``[decision]`` also counts the labels it answered at its
+    threshold (what a consumer acted on) in ``abs_error``, over ``sq_error`` rows (rows
+    recorded before labels were counted apart have 0 there). Counted in ``wrong``, the
+    labels of a cost threshold of 1/11 — wrong more often than the most probable class by
+    design — read as a live error 5–8 times the validation error on rows like the training
+    rows, and flagged every such partition ``degraded``."""
 
     rows: int
     abs_error: float
@@ -119,6 +128,7 @@ def error_sums(
     time_ordered: bool,
     previous: Any = None,
     positions: Sequence[int] | None = None,
+    labels: Sequence[Any] | None = None,
 ) -> tuple[ErrorSums, Any]:
     """The error parts of ``predicted`` and of the naive answer against ``actual`` (rows in
     time order), and the last actual (the next batch's first naive answer when
@@ -128,12 +138,18 @@ def error_sums(
     without a finite prediction or whose error is too large to square and sum (``|e| >
     1e150``, a target of ``1e308``): an infinite sum would be kept in the day's window and
     hide every later error. A previous actual that large is not the naive answer: the
-    training rows' naive (the version's profile) is."""
+    training rows' naive (the version's profile) is. ``labels``: a classifier's answers at
+    its ``[decision]`` threshold, counted apart (see ``ErrorSums``)."""
     n = len(actual)
     if task == "classification":
         wrong = sum(not same_label(p, a) for p, a in zip(predicted, actual, strict=True))
         naive_wrong = sum(not same_label(naive, a) for a in actual)
-        sums = ErrorSums(n, 0.0, 0.0, wrong, 0.0, 0.0, naive_wrong)
+        labelled = 0.0 if labels is None else float(n)
+        mislabelled = (
+            0.0 if labels is None
+            else float(sum(not same_label(p, a) for p, a in zip(labels, actual, strict=True)))
+        )  # fmt: skip
+        sums = ErrorSums(n, mislabelled, labelled, wrong, 0.0, 0.0, naive_wrong)
         return sums, actual[-1] if n else previous
     y = np.asarray(actual, dtype=np.float64)
     p = np.asarray(predicted, dtype=np.float64)
@@ -184,6 +200,14 @@ def live_error(metric: str, task: str, sums: ErrorSums, *, naive: bool = False) 
     if name == "neg_root_mean_squared_error":
         return math.sqrt(sq / n)
     return (sums.naive_abs_error if naive else sums.abs_error) / n
+
+
+def label_error(task: str, sums: ErrorSums) -> float | None:
+    """A ``[decision]`` classifier's error rate of the labels it answered at its threshold,
+    over the rows they were counted on; ``None`` without such rows."""
+    if task != "classification" or sums.sq_error <= 0:
+        return None
+    return sums.abs_error / sums.sq_error
 
 
 def live_metric(metric: str, task: str) -> str:

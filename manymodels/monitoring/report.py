@@ -21,7 +21,13 @@ from sqlalchemy import Engine, and_, select
 from manymodels.feature_schema import FeatureSchema
 from manymodels.keys import FALLBACK_KEY
 from manymodels.monitoring import store
-from manymodels.monitoring.live import live_error, live_metric, ratio, validation_error
+from manymodels.monitoring.live import (
+    label_error,
+    live_error,
+    live_metric,
+    ratio,
+    validation_error,
+)
 from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
 from manymodels.stamps import seconds_between
@@ -73,6 +79,7 @@ class PartitionHealth:
     sampled_rows: float
     data_time: Any = None
     data_age_days: float | None = None
+    label_error: float | None = None  # a [decision] classifier's labels at its threshold
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: a non-finite ratio (an error against a perfect one) is ``None``."""
@@ -130,12 +137,13 @@ def health(
         live = sums.get((key, version))
         task = _task(metric, live[0] if live else None)
         name = live_metric(metric, task)
-        err = naive = None
+        err = naive = labels = None
         rows = 0
         if live is not None:
             rows = live[0].rows
             err = live_error(metric, task, live[0])
             naive = live_error(metric, task, live[0], naive=True)
+            labels = label_error(task, live[0])
         val = validation_error(metric, score) if name == metric else None
         out.append(
             PartitionHealth(
@@ -154,6 +162,7 @@ def health(
                 drift=d.score if d else None,
                 drift_feature=d.feature if d else None,
                 sampled_rows=round(d.rows, 1) if d else 0.0,
+                label_error=labels,
             )
         )
     return out

@@ -63,6 +63,12 @@ class ActualsRecorded(BaseModel):
     error: float | None
     naive_error: float | None
     metric: str
+    label_error: float | None = Field(
+        default=None,
+        description="A binary classifier with a [decision]: the error rate of the labels it "
+        "answered at its threshold (`error` counts its most probable class, as its validation "
+        "accuracy and the naive majority class are counted).",
+    )
 
 
 class ActualPoint(BaseModel):
@@ -114,13 +120,17 @@ def _record(
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)
 
+    decision = loaded.schema.decision
+
+    def label(ordered: Any) -> list[Any] | None:
+        """The label the router answers, at the version's threshold (counted apart)."""
+        X = model_input(ordered, loaded.schema)
+        found = thresholded(loaded.model, X, decision) if decision else None
+        return None if found is None else to_json_list(found[0])
+
     def predict(ordered: Any) -> list[Any]:
         schema = loaded.schema
         X = model_input(ordered, schema)
-        if schema.decision:  # the label the router answers, at the version's threshold
-            found = thresholded(loaded.model, X, schema.decision)
-            if found is not None:
-                return to_json_list(found[0])
         predictions = predict_one(loaded, X, False)[0]
         if schema.transform is None:
             return predictions
@@ -129,6 +139,7 @@ def _record(
     return live_actuals.record(
         service.registry.store.engine, key=target.key, version=target.version,
         metric=record.metric, schema=record.schema, predict=predict, rows=rows,
+        label=label if decision else None,
     )  # fmt: skip
 
 
