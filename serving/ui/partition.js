@@ -1,6 +1,6 @@
 // One partition: its health row, versions, alias history with reasons, the runs that made
 // them, why this model, and its forecast (with prediction intervals when the version has them).
-import { $, age, badges, el, fmt, pct, readable, shortEstimator, skillCell, table } from "./dom.js";
+import { $, age, badges, el, fmt, known, pct, readable, shortEstimator, skillCell, table } from "./dom.js";
 import { api, go, keyPath, status } from "./api.js";
 import { chart, levelsOf } from "./chart.js";
 import { healthRow, monitorOf } from "./health.js";
@@ -37,6 +37,33 @@ async function forecastOf(key, levels) {
   });
 }
 
+/** A number a chart can place: a regression's answer, or a class that is 0/1 or true/false. */
+function plotted(value) {
+  return typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value));
+}
+
+/** A classifier of text classes ("churn", "stay") has nothing to draw: its chart read "max
+ * -Infinity … min Infinity" over empty lines. Its steps, and its newest posted actuals beside
+ * what the version answered, are listed instead. */
+function classTable(forecast, actuals, threshold) {
+  const labelled = forecast.some((p) => known(p.label));
+  return el("div", { id: "forecast-classes" },
+    table(["period", "most probable class", ...(labelled ? [`label (threshold ${fmt(threshold, 3)})`] : [])],
+      forecast.map((p) => el("tr", { class: "step" },
+        el("td", { class: "when" }, String(p.time).slice(0, 10)),
+        el("td", {}, String(p.prediction)),
+        ...(labelled ? [el("td", {}, String(p.label))] : []),
+      ))),
+    actuals.length
+      ? table(["posted actual", "time", "answered"], actuals.slice(-HORIZON).map((a) => el("tr", { class: "actual-row" },
+          el("td", {}, String(a.actual)),
+          el("td", { class: "when" }, a.time === null ? "–" : String(a.time).slice(0, 10)),
+          el("td", { class: String(a.actual) === String(a.prediction) ? "" : "bad" }, String(a.prediction)),
+        )))
+      : null,
+  );
+}
+
 async function forecastBox(key, actuals) {
   try {
     let body;
@@ -47,6 +74,12 @@ async function forecastBox(key, actuals) {
       body = await forecastOf(key, ""); // no intervals recorded: the forecast alone
     }
     const levels = levelsOf(body.forecast);
+    const values = body.forecast.map((p) => p.prediction).concat(actuals.flatMap((a) => [a.actual, a.prediction]));
+    if (!values.every(plotted)) {
+      return el("div", { id: "forecast", "data-actuals": actuals.length }, classTable(body.forecast, actuals, body.threshold),
+        el("p", { class: "hint" }, `The next ${HORIZON} periods from production v${body.version}, exogenous features carried forward: ` +
+          "classes, listed rather than drawn" + (actuals.length ? `; below them the newest of the ${actuals.length} posted actual(s) and what v${body.version} answered.` : ".")));
+    }
     return el("div", { id: "forecast", "data-levels": levels.join(","), "data-actuals": actuals.length }, chart(body.forecast, actuals),
       el("p", { class: "hint" }, `The next ${HORIZON} periods from production v${body.version}, exogenous features carried forward` +
         (levels.length ? `, with ${levels.map((l) => `${l} %`).join(" and ")} prediction intervals.` : "; this version recorded no prediction intervals.") +

@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 from fastapi.responses import HTMLResponse
 from routerkit import (
@@ -390,3 +392,51 @@ def test_a_prefix_search_reads_a_range_of_the_key_index(trained: Path) -> None:
         assert [p.key for p in reg.list_partitions(prefix="store=2,", limit=1000)] == [
             k for k in every if k.startswith("store=2,")
         ]
+
+
+@pytest.mark.slow
+def test_a_classifier_of_text_classes_lists_its_forecast_rather_than_drawing_nothing(
+    chromium: str, tmp_path: Path
+) -> None:
+    """A per-user churn model answers "churn" or "stay": the partition page drew its forecast
+    as numbers, every one NaN — empty lines under "max -Infinity … min Infinity". Its steps
+    are listed now, with the label at its threshold, and its posted actuals beside what the
+    version answered; a forecast of numbers is still drawn."""
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(3)
+    days, users = 40, ["it's <b>ü</b>", "u2"]
+    x = rng.normal(size=(len(users), days))
+    churn = rng.random((len(users), days)) < 1 / (1 + np.exp(-2.0 * x))
+    frame = pd.DataFrame({
+        "user": np.repeat(users, days),
+        "day": np.tile(pd.date_range("2024-01-01", periods=days).strftime("%Y-%m-%d"), 2),
+        "x": x.ravel(),
+        "label": np.where(churn.ravel(), "churn", "stay"),
+    })  # fmt: skip
+    spec = {
+        "name": "churn", "task": "classification", "partition_by": ["user"], "target": "label",
+        "time_column": "day", "features": ["x"], "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 10},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "fallback": {"enabled": False},
+        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 5}, "positive": "churn"},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 2
+    key = "user=it%27s%20%3Cb%3E%C3%BC%3C%2Fb%3E"
+    with running_server(Settings(registry=root)) as base:
+        rows = [{"day": "2024-02-10", "x": 1.5, "label": "churn"},
+                {"day": "2024-02-11", "x": -1.5, "label": "churn"}]  # fmt: skip
+        posted = httpx.post(f"{base}/v1/partitions/{key}/actuals", json={"rows": rows})
+        assert posted.status_code == 200, posted.text
+        dom = browse(chromium, view(base, p=key), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    box = html.unescape(dom.split('id="forecast"')[1].split("</div></div>")[0])
+    assert "Infinity" not in box and "NaN" not in box
+    steps = re.findall(r'<tr class="step"><td class="when">([^<]*)</td><td>([^<]*)</td>'
+                       r"<td>([^<]*)</td></tr>", box)  # fmt: skip
+    assert len(steps) == 8 and steps[0][0] == "2024-02-10", box
+    assert {s[1] for s in steps} <= {"churn", "stay"} and {s[2] for s in steps} <= {"churn", "stay"}
+    assert box.count('<tr class="actual-row">') == 2
+    assert "label (threshold 0." in box
