@@ -216,6 +216,7 @@ class Monitor:
             self.flush()
 
     def _run(self) -> None:
+        self.recount()  # a router (re)started reads what the registry holds, not 0
         deadline = time.monotonic() + self.flush_seconds
         while not self._stop.is_set():
             self.sampler.full.wait(timeout=max(deadline - time.monotonic(), 0.0))
@@ -231,7 +232,8 @@ class Monitor:
 
         with self._flush_lock:
             pending = self.sampler.take()
-            if not pending:
+            if not pending:  # nothing sampled: the count still follows retrains, rollbacks
+                self.recount()
                 return 0
             try:
                 started = time.perf_counter()
@@ -255,6 +257,21 @@ class Monitor:
             self.flushes += 1
             self.last_flush_seconds = time.perf_counter() - started
             return len(samples)
+
+    def recount(self) -> None:
+        """``drifted`` read again from the registry (one index range count). It was read only
+        after a flush that wrote a sample: a restarted router said 0 drifted partitions until
+        traffic was sampled and flushed (an alert on it resolved at every deploy), and one
+        without traffic kept a count that retrains and rollbacks had changed. A registry that
+        does not answer leaves the last count (logged at debug: every minute in an outage)."""
+        from manymodels.monitoring import store
+
+        try:
+            self.drifted = store.count_drifted(
+                self.service.registry.store.engine, self.thresholds.drift
+            )
+        except Exception as e:
+            logger.debug("monitoring: counting drifted partitions failed: %s", e)
 
     def _sources(self, pairs: Sequence[Pair]) -> dict[Pair, ServedModel | str]:
         """Where each sampled version's feature schema and training profile are: the cached
@@ -334,7 +351,8 @@ class _MonitorCollector(Collector):
         )
         yield GaugeMetricFamily(
             "manymodels_partitions_drifted",
-            f"Partitions with a drift score of {m.thresholds.drift:g} or more (last flush).",
+            f"Partitions in production with a drift score of {m.thresholds.drift:g} or more "
+            "(read at start and at every flush).",
             value=m.drifted,
         )
 

@@ -10,6 +10,7 @@ import json
 import math
 import shutil
 import sqlite3
+import time
 import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -241,6 +242,33 @@ def test_the_drifted_gauge_counts_what_production_serves_not_retrained_versions(
         flagged = [p for p in c.get("/v1/monitor").json()["partitions"] if p["flags"]]
     assert flagged == []
     assert "manymodels_partitions_drifted 0.0" in metrics
+
+
+def test_a_restarted_router_reports_the_drifted_partitions_before_any_traffic(
+    registry: Path,
+) -> None:
+    """``manymodels_partitions_drifted`` was read only after a flush that wrote a sample: a
+    router restarted (a deploy) said 0 until traffic was sampled and flushed — an alert on it
+    resolved at every deploy — and one without traffic never followed a retrain. It is read
+    when the router starts, and at every flush, sampled or not."""
+    with client(registry) as c:
+        c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
+        for rows in _traffic(SHIFTED, 4, seed=100):
+            assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+        assert c.app.state.monitor.flush() == N_PARTITIONS
+        page = c.get("/v1/monitor").json()["partitions"]
+    drifted = [p["key"] for p in page if "drifted" in p["flags"]]
+    assert len(drifted) >= 2
+    with client(registry) as c:  # restarted: nothing sampled yet
+        for _ in range(100):  # the flusher thread reads it as it starts
+            metrics = c.get("/metrics").text
+            if f"manymodels_partitions_drifted {len(drifted)}.0" in metrics:
+                break
+            time.sleep(0.05)
+        assert f"manymodels_partitions_drifted {len(drifted)}.0" in metrics
+        train(SPEC, frame(seed=5), registry, backend="local", only=drifted)  # promoted
+        assert c.app.state.monitor.flush() == 0  # no traffic since: nothing sampled
+        assert "manymodels_partitions_drifted 0.0" in c.get("/metrics").text
 
 
 def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
