@@ -195,7 +195,7 @@ def plan_run(
 
     run = Run(
         run_id=uuid.uuid4().hex[:12],
-        kind="retrain" if champions else "train",
+        kind="retrain" if champions or started_by_retrain(notes) else "train",
         status="running",
         spec_name=spec.name,
         spec_hash=spec.spec_hash,
@@ -214,6 +214,16 @@ def plan_run(
     reg.store.create_run(run)
     reg._partition_by = None  # read again: a registry of no partition takes this run's keys
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
+
+
+def started_by_retrain(notes: Mapping[str, Any]) -> bool:
+    """Whether the run's caller retrains (``retrain --when``, a scheduler's firing, a router's
+    retrain job), which its notes say: such a run is a retrain whatever it trains. Judged by
+    its champions alone, one that found nothing changed (no partition, no champion) read
+    "train" in ``runs list``."""
+    from manymodels.registry.job_outcomes import JOB_NOTE  # SQLAlchemy: the registry's anyway
+
+    return bool(notes.get("retrain")) or notes.get("trigger") == "schedule" or JOB_NOTE in notes
 
 
 def require_same_keys(reg: Registry, spec: Spec) -> None:

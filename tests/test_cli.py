@@ -239,6 +239,29 @@ def test_runs_tables(trained: dict[str, Any]) -> None:
     assert "store=6,brand=tropicana" in shown.stdout
 
 
+def test_a_retrain_that_trained_nothing_is_listed_as_a_retrain(
+    trained: dict[str, Any], samples_dir: Path, tmp_path: Path
+) -> None:
+    """`retrain --when changed` on the data every partition was trained on trains none: with
+    no champion to judge, its run was recorded (and listed, shown, given as JSON) as kind
+    "train", though retrain started it."""
+    registry = tmp_path / "registry"
+    shutil.copytree(trained["registry"], registry)
+    done = invoke(
+        "retrain", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
+        "--when", "changed", "--registry", registry, "--backend", "local", "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    run = json.loads(done.stdout)["run"]
+    assert (run["n_trained"], run["kind"]) == (0, "retrain"), run
+    listed = json.loads(invoke("runs", "list", "--registry", registry, "--json").stdout)
+    assert (listed[0]["run_id"], listed[0]["kind"]) == (run["run_id"], "retrain")
+    table = invoke("runs", "list", "--registry", registry).stdout
+    assert f"{run['run_id']} │ retrain" in table, table
+    shown = invoke("runs", "show", run["run_id"], "--registry", registry)
+    assert f"run {run['run_id']} (retrain)" in shown.stdout, shown.stdout
+
+
 # ------------------------------------------------------------------------------ errors
 def test_malformed_spec_is_one_line_and_creates_nothing(samples_dir: Path, tmp_path: Path) -> None:
     spec = tmp_path / "bad.toml"
