@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from manymodels.console import fmt, out, pct
+from manymodels.oneline import one_line
 from manymodels.plaintable import Table
 from manymodels.registry.entities import AliasMove, ModelVersion, PartitionSummary, Run
 
@@ -177,7 +178,7 @@ def runs_table(runs: Sequence[Run], lost: Mapping[str, int]) -> None:
 
 
 def run_detail(run: Run, lost: int) -> None:
-    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.state}")
+    out.print(f"[bold]run {run.run_id}[/] ({run.kind}) — {run.state}", markup=True)
     for label, value in [
         ("spec", f"{run.spec_name} (sha256 {run.spec_hash[:12]}…)"),
         ("data", f"{run.data_source} (fingerprint {run.data_fingerprint[:12]}…)"),
@@ -186,7 +187,7 @@ def run_detail(run: Run, lost: int) -> None:
         ("partitions", f"{run.n_partitions}: {run.n_trained} trained, {run.n_skipped} skipped, "
                        f"{run.n_failed - lost} failed" + (f", {lost} lost" if lost else "")),
     ] + ([("error", run.error)] if run.error else []) + _abandoned(run):  # fmt: skip
-        out.print(f"  {label:<11} {value}")
+        out.print(one_line(f"  {label:<11} {value}"), soft_wrap=True)  # a path, a reason
 
 
 def _abandoned(run: Run) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from manymodels.jsonout import print_json as print_json
+from manymodels.oneline import one_line
 from manymodels.plaintable import LazyConsole, Table
 from manymodels.registry.entities import (
     PartitionOutcome,
@@ -26,8 +27,11 @@ DEFAULT_REGISTRY = "mmregistry"  # as manymodels.cli.options, without importing 
 
 # Piped output gets a wide fixed width: 80 columns would fold partition keys and metrics.
 # rich loads on the first print a pipe cannot take as plain text (manymodels.plaintable).
-out = LazyConsole(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = LazyConsole(stderr=True, highlight=False)
+# Text is printed as written: no markup ("[bold]" in a key or a reason was dropped as a style
+# tag), no emoji codes (":x:" became "❌"); a line of our own styles says markup=True.
+LITERAL = {"highlight": False, "markup": False, "emoji": False}
+out = LazyConsole(**LITERAL, width=None if sys.stdout.isatty() else 160)
+err = LazyConsole(stderr=True, **LITERAL)
 
 
 def fmt(x: float | None, digits: int = 4) -> str:
@@ -60,7 +64,7 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
     )
 
     bar = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # a spec's name, as written
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("partitions · [red]{task.fields[failed]} failed[/] · {task.fields[rate]}/s"),
@@ -68,7 +72,7 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
         console=err.rich,
         transient=False,
     )
-    task = bar.add_task(label, total=None, failed=0, rate="—")
+    task = bar.add_task(one_line(label), total=None, failed=0, rate="—")
     import time
 
     t0 = time.perf_counter()
@@ -94,15 +98,16 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         f"run [bold]{run.run_id}[/] {run.status}: {failed}, {run.n_trained} trained, "
         f"{run.n_skipped} skipped of {counted(run.n_partitions, 'partition')} "
         f"in {summary.seconds:.1f}s ({summary.rate:,.0f} partitions/s after "
-        f"{summary.startup_seconds:.1f}s start-up)"
+        f"{summary.startup_seconds:.1f}s start-up)",
+        markup=True,
     )
     if summary.backend and summary.backend != "none":
         where = {"local": "in this process", "ray": "on Ray"}.get(summary.backend, summary.backend)
-        out.print(f"trained {where}: {summary.backend_reason}", markup=False, soft_wrap=True)
+        out.print(f"trained {where}: {summary.backend_reason}", soft_wrap=True)
     if run.error:
         from rich.markup import escape  # a path or "[fallback]" in it is text
 
-        out.print(f"[bold red]run failed:[/] {escape(run.error)}", markup=True)
+        out.print(f"[bold red]run failed:[/] {escape(one_line(run.error))}", markup=True)
     now = summary.trained_now
     trained = "trained partitions" if now == run.n_trained else "partitions trained now"
     naive = summary.chosen.get("naive", 0)
@@ -127,7 +132,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     for model in run.options.get("global", []):  # [[candidates]] scope = "global"
         label = model.get("label", "?")
         if model.get("error"):
-            why = f"warning: global model {label} failed: {model['error']}"
+            why = one_line(f"warning: global model {label} failed: {model['error']}")
             out.print(why, markup=False, soft_wrap=True, style="yellow")
     if run.options.get("global"):
         n = summary.chosen.get("global", 0)
@@ -139,7 +144,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         )
     for warning in run.options.get("warnings", []):
         # a warning's text may hold "[intervals]" or a column's name: text, never Rich tags
-        out.print(f"warning: {warning}", markup=False, soft_wrap=True, style="yellow")
+        out.print(one_line(f"warning: {warning}"), soft_wrap=True, style="yellow")
     pool = run.options.get("interval_pool")  # [intervals] pool_partitions
     pooling = bool((run.spec.get("intervals") or {}).get("pool_partitions"))
     if isinstance(pool, dict):
@@ -161,14 +166,16 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     if run.options.get("bad_rows_dropped"):
         bad = run.options["bad_rows_dropped"]
         why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
-        out.print(f"rows with a stray word in a numeric column left out: {why}")
+        out.print(one_line(f"rows with a stray word in a numeric column left out: {why}"))
     if summary.rows_dropped:
         why = ", ".join(
             f"{n:,} {reason.replace('_', ' ')}" for reason, n in summary.rows_dropped.items()
         )
         out.print(f"rows left out of training: {why}")
     if summary.fallback and summary.fallback != "trained":
-        out.print(f"[bold red]fallback {summary.fallback}[/]")
+        from rich.markup import escape
+
+        out.print(f"[bold red]fallback {escape(one_line(summary.fallback))}[/]", markup=True)
     d = summary.decisions
     if d.get("promoted") or d.get("kept") or d.get("overruled"):
         out.print(
@@ -188,7 +195,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     if summary.failures:
         what = "lost or failed" if summary.lost else "failed"
         outcomes_table(summary.failures[:10], title=f"{what} partitions (first 10)")
-    out.print(verdict_line(summary, flags, location), markup=False, soft_wrap=True)  # one line
+    out.print(one_line(verdict_line(summary, flags, location)), soft_wrap=True)  # one line
 
 
 def verdict_line(summary: RunSummary, flags: Sequence[str], location: str) -> str:

@@ -92,7 +92,9 @@ def run_demo(registry: Path, *, backend: str = "ray") -> None:
     fresh_registry(registry)
     spec = Spec.from_toml(spec_path)
     out = console.out
-    out.rule("[bold]manymodels demo[/]: one model per store × brand")
+    from rich.text import Text  # the console prints text as written: these are our styles
+
+    out.rule(Text.from_markup("[bold]manymodels demo[/]: one model per store × brand"))
     out.print(f"spec: {spec_path}\ndata: {data_path}\nregistry: {registry.resolve()}\n")
 
     started = time.perf_counter()
@@ -175,7 +177,7 @@ def _serve_and_score(registry: Path, spec: Spec, data_path: Path, backend: str) 
         verdict = "[green]promoted[/]" if decision["promoted"] else "[yellow]not promoted[/]"
         out.print(f"job {job['status']}: challenger v{decision['challenger']['version']} vs "
                   f"champion v{decision['champion']['version']}, both scored on the new "
-                  f"validation weeks: {verdict}")  # fmt: skip
+                  f"validation weeks: {verdict}", markup=True)  # fmt: skip
         out.print(f"  reason: {decision['reason']}")
         new_version = decision["challenger"]["version"]
 

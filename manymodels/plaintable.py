@@ -18,12 +18,15 @@ import re
 import sys
 from typing import Any
 
+from manymodels.oneline import one_line
+
 # rich's box.HEAVY_HEAD, the default box of rich.table.Table
 _TOP, _HEAD, _HEAD_SEP, _ROW, _BOTTOM = "┏━┳┓", "┃┃┃", "┡━╇┩", "│││", "└─┴┘"
 _NARROW = frozenset("—–…")  # the non-ASCII characters we print, one column wide each
 _EMOJI = re.compile(r":(\S*?):")  # rich's emoji codes are :name: (names with letters)
 _STYLE_TAGS = re.compile(r"\[(?:bold|bold red|red|yellow|/)\]")  # the markup console.py prints
 _ENV_TERMINAL = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS")
+_PLAIN_OPTIONS = frozenset({"markup", "soft_wrap"})  # a print this module can draw with them
 ENABLED = True  # tests switch it off to compare with rich
 
 
@@ -38,7 +41,7 @@ class Table:
     """The part of ``rich.table.Table``'s interface ``manymodels.console`` uses."""
 
     def __init__(self, title: str | None = None, title_justify: str = "center") -> None:
-        self.title = title
+        self.title = None if title is None else one_line(title)
         self.title_justify = title_justify
         self.columns: list[tuple[str, dict[str, Any]]] = []
         self.rows: list[tuple[str, ...]] = []
@@ -47,7 +50,10 @@ class Table:
         self.columns.append((header, options))
 
     def add_row(self, *cells: str) -> None:
-        self.rows.append(cells)
+        """Each cell as written (the console prints no markup, no emoji), on one line: a
+        newline in a key or a reason drew a second row, an escape sequence coloured the
+        terminal."""
+        self.rows.append(tuple(one_line(c) if isinstance(c, str) else c for c in cells))
 
     def to_rich(self) -> Any:
         from rich.table import Table as RichTable
@@ -154,15 +160,19 @@ class LazyConsole:
             return None
 
     def print(self, *objects: Any, **options: Any) -> None:
+        """As rich's ``Console.print``; ``markup=True`` for a line of our own style tags (its
+        user text escaped), ``soft_wrap=True`` for a line never folded at the width."""
         width = self._plain_width()
-        if width is not None and len(objects) == 1 and not options:
+        if width is not None and len(objects) == 1 and set(options) <= _PLAIN_OPTIONS:
             (obj,) = objects
             text: str | None = None
+            markup = options.get("markup", self._options.get("markup", True))
+            fits = width if not options.get("soft_wrap") else sys.maxsize
             if isinstance(obj, Table):
-                text = obj.plain(width)
+                text = obj.plain(width) if not options else None
             elif isinstance(obj, str) and "\n" not in obj:
-                line = _STYLE_TAGS.sub("", obj)  # on a pipe rich prints no styles
-                text = line + "\n" if len(line) <= width and plain_text(line) else None
+                line = _STYLE_TAGS.sub("", obj) if markup else obj  # a pipe shows no styles
+                text = line + "\n" if len(line) <= fits and plain_text(line) else None
             if text is not None:
                 self._file().write(text)
                 return

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from manymodels.cli.lines import echo
+
 # one declaration of the options every command shares (manymodels.cli imports no command
 # module, so importing its options from here is no cycle)
 from manymodels.cli.options import (
@@ -147,7 +149,7 @@ def serve(
             monitor=monitor,
         )
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     refuse_moot_registry(settings.registry, settings.registry_db, settings.artifacts)
     if not ray_serve or ray_address is None:  # an embedded Ray's Serve proxy binds here too
@@ -160,33 +162,33 @@ def serve(
         check_store(reg)
         unverified = unverified_warning(reg.signed_by, settings.signer, reg.location)
     if unverified is not None:
-        typer.echo(f"warning: {unverified}", err=True)
+        echo(f"warning: {unverified}", err=True)
 
     from serving import logs
 
     listener = logs.start(access_log=access_log)
 
     if not settings.admin_enabled:
-        typer.echo(
+        echo(
             f"note: admin endpoints are disabled (set {ENV_ADMIN_TOKEN} or "
             f"{ENV_ADMIN_TOKEN_FILE} to enable retrain / promote / rollback)",
             err=True,
         )
     if not settings.reads_need_token:
-        typer.echo(
+        echo(
             "note: scoring, partitions, forecasts and /metrics are open to any client that can "
             f"reach the router (set {ENV_READ_TOKEN} or {ENV_READ_TOKEN_FILE} to require a token)",
             err=True,
         )
     if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        typer.echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
+        echo(f"note: listening on {settings.host}, reachable from other hosts", err=True)
     if ray_serve:
         try:
             _ray_serve(settings, replicas=replicas, ray_address=ray_address, access_log=access_log)
         finally:
             listener.stop()
         return
-    typer.echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
+    echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
     # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
     # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
     # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out
@@ -213,7 +215,7 @@ def _refuse_unusable_address(host: str, port: int) -> None:
 
     why = unusable_address(host, port)
     if why is not None:
-        typer.echo(f"error: {why}", err=True)
+        echo(f"error: {why}", err=True)
         raise typer.Exit(1)
 
 
@@ -227,7 +229,7 @@ def _ray_serve(
     try:
         import ray.serve  # noqa: F401
     except ImportError:
-        typer.echo("error: --ray-serve needs Ray Serve: pip install 'manymodels[serve]'", err=True)
+        echo("error: --ray-serve needs Ray Serve: pip install 'manymodels[serve]'", err=True)
         raise typer.Exit(1) from None
     from serving.serve_run import ServeRefused, run
 
@@ -237,8 +239,8 @@ def _ray_serve(
             replicas=replicas,
             ray_address=ray_address,
             access_log=access_log,
-            echo=lambda line: typer.echo(line, err=True),
+            echo=lambda line: echo(line, err=True),
         )
     except (ManyModelsError, ServeRefused) as e:
-        typer.echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

@@ -27,6 +27,8 @@ import sys
 from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
+from manymodels.oneline import one_line
+
 ACCESS = "manymodels.serving.access"
 
 
@@ -40,20 +42,6 @@ class JsonLine:
 
     def __str__(self) -> str:
         return json.dumps(self.fields, default=str)
-
-
-# C0 and C1 controls, DEL and the Unicode line and paragraph separators: each would start a
-# line, move the cursor or colour a terminal, in a log a person or a collector reads.
-_CONTROLS = {
-    c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-    for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
-}
-_CONTROLS |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-
-
-def one_line(text: str) -> str:
-    """``text`` with every control character escaped: a message written as one line."""
-    return text.translate(_CONTROLS)
 
 
 class _OneLine(QueueListener):

@@ -46,6 +46,8 @@ DRAWN = [  # tables like manymodels.console's: drawn here, exactly as rich draws
           ["candidate", "params", "mean_absolute_error", "error"], [["Ridge", "{}", "0.4", ""]]),
     table("one  two   three four", ["ab", "cd"], [["x", "y"]]),
     table("abcdefg hij", ["abcdefg"], [["x"]]),
+    table("t", ["a"], [["tab\there"]]),  # a cell is one line: "tab\\there"
+    table("t", ["a"], [["two\nlines"]]),
 ]  # fmt: skip
 LEFT_TO_RICH = [  # rich would wrap, style, or read markup / emoji: left to it
     table("t", ["a"], []),  # no rows
@@ -54,9 +56,7 @@ LEFT_TO_RICH = [  # rich would wrap, style, or read markup / emoji: left to it
     table("t", ["a"], [["[bold]x[/]"]]),
     table("t", ["a"], [["x :smile: y"]]),
     table("t", ["a"], [["hundred :100: points"]]),
-    table("t", ["a"], [["tab\there"]]),
     table("t", ["a"], [["wide 表"]]),
-    table("t", ["a"], [["two\nlines"]]),
     table("t", ["a", "b"], [["x", "y"]], justify="center"),
     table("t", ["a", "b"], [["x", "y"]], style="red"),
 ]
@@ -123,3 +123,36 @@ def test_random_titles_and_cells_are_drawn_as_rich_draws_them() -> None:
             drawn += 1
             assert plain == rich_text(t.to_rich()), title
     assert drawn > 120
+
+
+LITERAL = {"highlight": False, "markup": False, "emoji": False}  # manymodels.console's
+
+
+@pytest.mark.parametrize(
+    ("line", "options"),
+    [
+        ("run [bold]af49b3f03329[/] completed", {"markup": True}),
+        ("a reason [bold]as written[/bold] :x:", {}),
+        ("a reason [bold]as written[/bold] :x:", {"soft_wrap": True}),
+        ("x" * (WIDTH + 1), {"soft_wrap": True}),  # one line, never folded
+        ("x" * (WIDTH + 1), {}),
+        ("plain words", {"markup": True, "soft_wrap": True}),
+    ],
+)
+def test_the_console_s_lines_are_printed_as_rich_prints_them(
+    line: str, options: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """manymodels.console prints text as written (no markup, no emoji) unless a line of our
+    own styles asks for markup; drawn here or by rich, the same characters."""
+    LazyConsole(**LITERAL, width=WIDTH).print(line, **options)
+    buf = io.StringIO()
+    Console(file=buf, width=WIDTH, **LITERAL).print(line, **options)  # type: ignore[arg-type]
+    assert capsys.readouterr().out == buf.getvalue()
+
+
+def test_the_console_s_tables_show_cells_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    cells = ["[bold]x[/bold]", "a :x: b", "two\nlines"]
+    LazyConsole(**LITERAL, width=WIDTH).print(table("t [b]", ["a"], [[c] for c in cells]))
+    out = capsys.readouterr().out
+    assert "t [b]" in out and "[bold]x[/bold]" in out and ":x:" in out, out
+    assert "two\\nlines" in out and len(out.splitlines()) == 8, out  # title, header, 3 rows, rules

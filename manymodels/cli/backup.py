@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
@@ -50,7 +51,7 @@ def export_registry(
     if json_out:
         console.print_json(done.to_dict())
         return
-    typer.echo(
+    echo(
         f"exported {done.counts['versions']} version(s) of {done.counts['partitions']} "
         f"partition(s) and {done.artifacts} artifact(s) ({done.bytes:,} bytes) → {out}"
     )
@@ -75,7 +76,7 @@ def import_registry(
     if json_out:
         console.print_json(done.to_dict())
         return
-    typer.echo(
+    echo(
         f"restored {done.counts['versions']} version(s) of {done.counts['partitions']} "
         f"partition(s) and {done.artifacts} artifact(s) into {registry}"
     )

@@ -12,6 +12,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from manymodels.cli.lines import echo
+
 _BAD_INPUT_EXIT = 2
 
 
@@ -40,7 +42,7 @@ class Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ManyModelsError as e:
-            typer.echo(f"error: {e}", err=True)
+            echo(f"error: {e}", err=True)  # a key or path it quotes
             bad_input = isinstance(e, SpecError | DataError | LookupError)
             ctx.exit(_BAD_INPUT_EXIT if bad_input else 1)
         except typer.TyperException as e:  # a subcommand's name, options or arguments
@@ -50,10 +52,10 @@ class Group(TyperGroup):
             why = _database_unavailable(e)
             if why is None:
                 raise
-            typer.echo(f"error: {why}", err=True)
+            echo(f"error: {why}", err=True)
             ctx.exit(1)
         except KeyboardInterrupt:
-            typer.echo(
+            echo(
                 "interrupted: work already committed is kept "
                 "(an interrupted training run can be finished with --resume RUN_ID)",
                 err=True,
@@ -85,7 +87,7 @@ def _exit_on_usage_error(error: typer.TyperException) -> None:
             return
         typer.echo(ctx.get_help())
         raise typer.Exit(error.exit_code)
-    typer.echo(f"error: {_usage_line(error)}", err=True)
+    echo(f"error: {_usage_line(error)}", err=True)
     raise typer.Exit(error.exit_code)
 
 

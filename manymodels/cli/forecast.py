@@ -4,10 +4,11 @@ partitions at a time (``manymodels.forecast.forecast_chunks``) or shown whole.""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
@@ -17,6 +18,7 @@ from manymodels.cli.options import (
     RegistryOpt,
     open_checked,
 )
+from manymodels.oneline import one_line
 
 
 def forecast(
@@ -87,7 +89,7 @@ def forecast(
                                 "out": str(out)})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
-            typer.echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
+            echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
         return
     if json_out:
         rows = frame.to_dict(orient="records")
@@ -96,4 +98,13 @@ def forecast(
             row[time_column] = time_to_json(row[time_column])
         console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
     else:
-        console.out.print(frame.to_string(index=False), markup=False)
+        console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
+
+
+def _literal(frame: Any) -> Any:
+    """``frame`` with a newline, a tab or an escape sequence in its text (a key's, a column's
+    name) escaped, as ``one_line`` does: each step stays on its row of the table."""
+    frame = frame.rename(columns=lambda c: one_line(c) if isinstance(c, str) else c)
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        frame[column] = frame[column].map(lambda v: one_line(v) if isinstance(v, str) else v)
+    return frame

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     MAX_INT,
@@ -63,7 +64,7 @@ def export(
         console.print_json(done.to_dict())
         return
     needs = f" (needs {', '.join(done.foreign_modules)} to load)" * bool(done.foreign_modules)
-    typer.echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}"
+    echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}"
                f"{needs}")  # fmt: skip
 
 
@@ -129,4 +130,4 @@ def import_model(
     aliases = f" ({', '.join(v.aliases)})" if v.aliases else ""
     place = describe_url(registry_db) if registry_db is not None else registry
     where = f" into a new registry at {place}" if new else ""
-    typer.echo(f"imported {source} as {v.key} v{v.version}{aliases}{where}, run {v.run_id}")
+    echo(f"imported {source} as {v.key} v{v.version}{aliases}{where}, run {v.run_id}")

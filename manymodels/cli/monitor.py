@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
@@ -222,24 +223,22 @@ def actuals(
         done = [r.to_dict() for r in save_all(reg.store.engine, measured)]
         where = reg.location
     for warning in filter(None, labelled.values()):
-        typer.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     if unknown:
         shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-        typer.echo(
+        echo(
             f"warning: {len(unknown)} key(s) without a model of their own, skipped: {shown}",
             err=True,
         )
     if unscorable:
-        typer.echo(
-            f"warning: {len(unscorable)} partition(s) skipped: {_first_of(unscorable)}", err=True
-        )
+        echo(f"warning: {len(unscorable)} partition(s) skipped: {_first_of(unscorable)}", err=True)
     if json_out:
         console.print_json({"recorded": done, "unknown": unknown, "skipped": unscorable,
                             "without_target": without})  # fmt: skip
     else:
         n = sum(r["rows"] for r in done)
         left = f"; {without:,} row(s) without a target left out" if without else ""
-        typer.echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
+        echo(f"recorded {n:,} actual(s) of {len(done):,} partition(s) in {where}{left}")
 
 
 def _labels(loaded: Any) -> Any:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from manymodels.cli.lines import echo
+
 if TYPE_CHECKING:
     from manymodels.registry import Registry
     from manymodels.signing import Signer
@@ -73,7 +75,7 @@ def refuse_moot_registry(registry: Path, db_url: str | None, artifacts: str | No
     ``MANYMODELS_ARTIFACTS`` exported long before: the directory would be ignored, and a
     ``promote`` or ``gc`` meant for it would act on the other registry."""
     if db_url and artifacts and Path(registry) != DEFAULT_REGISTRY:
-        typer.echo(
+        echo(
             f"error: --registry {registry} (or MANYMODELS_REGISTRY) names a registry "
             "directory, but its database and artifact store are named elsewhere "
             "(--registry-db and --artifacts, or MANYMODELS_REGISTRY_DB and "
@@ -127,7 +129,7 @@ def open_checked(
             raise
     said = unverified_warning(reg.signed_by, key, reg.location)
     if said is not None:
-        typer.echo(f"warning: {said}", err=True)
+        echo(f"warning: {said}", err=True)
     return reg
 
 
@@ -143,7 +145,7 @@ def signer(registry: Path | None = None) -> Signer | None:
     try:
         key = Signer.from_env(os.environ)
     except ValueError as e:
-        typer.echo(f"error: {e}", err=True)
+        echo(f"error: {e}", err=True)
         raise typer.Exit(2) from None
     if key is None and registry is not None:
         warn_if_unverified(registry)
@@ -162,7 +164,7 @@ def warn_if_unverified(registry: Path) -> None:
     except ManyModelsError:
         return
     if said is not None:
-        typer.echo(f"warning: {said}", err=True)
+        echo(f"warning: {said}", err=True)
 
 
 LevelsOpt = Annotated[

@@ -16,6 +16,7 @@ import typer
 
 from manymodels.cli import views
 from manymodels.cli.errors import Group
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     MAX_INT,
@@ -28,6 +29,7 @@ from manymodels.cli.options import (
     repeated_flags,
     signer,
 )
+from manymodels.oneline import one_line
 
 if TYPE_CHECKING:
     from manymodels.doctor import Checkup
@@ -84,7 +86,8 @@ ONE_LINE = {"soft_wrap": True, "markup": False, "emoji": False}
 """A result line printed as it is: rich folded one past the console's width (160 on a pipe:
 gc's "…; put back 1 artifact(s) …" came out as two lines in a cron log), read a reason's
 "[bold]" as its markup, dropping text the user recorded, and its ":x:" as an emoji code
-(printed "❌"; markup off does not turn that off)."""
+(printed "❌"; markup off does not turn that off). User text in it is passed through
+``one_line``: a reason's newline printed the result on two lines."""
 
 
 def _show_move(move: Any, json_out: bool, console: Any) -> None:
@@ -95,29 +98,31 @@ def _show_move(move: Any, json_out: bool, console: Any) -> None:
         console.print_json(move.to_dict())
     elif not move.moved:
         console.out.print(
-            f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
-            f"{move.reason}); nothing changed",
+            one_line(
+                f"{move.key}: {move.alias} is already v{move.to_version} (since {move.at}: "
+                f"{move.reason}); nothing changed"
+            ),
             **ONE_LINE,
         )
     else:
         was = "nothing" if move.from_version is None else f"v{move.from_version}"
         line = f"{move.key}: {move.alias} {was} → v{move.to_version} ({move.reason})"
-        console.out.print(line, **ONE_LINE)
+        console.out.print(one_line(line), **ONE_LINE)
 
 
 def _print_checkup(checkup: Checkup) -> None:
     """Notes first (a run training now: said, never a failure), then each problem, then the
     counts; one 'ok' line when there is no problem."""
     for p in checkup.notes:
-        typer.echo(f"note: {p.message}")
+        echo(f"note: {p.message}")
     found = [p for p in checkup.problems if not p.note]
     if not found:
-        typer.echo(f"ok: {checkup.counts()}; no problems")
+        echo(f"ok: {checkup.counts()}; no problems")
         return
     for p in found:
-        typer.echo(f"{'repaired' if p.repaired else 'problem'}: {p.message}")
+        echo(f"{'repaired' if p.repaired else 'problem'}: {p.message}")
     repaired = len(found) - len(checkup.unresolved)
-    typer.echo(f"{len(found)} problem(s), {repaired} repaired; checked {checkup.counts()}")
+    echo(f"{len(found)} problem(s), {repaired} repaired; checked {checkup.counts()}")
 
 
 def gc(
@@ -219,7 +224,7 @@ def doctor(
         fixable = sum(p.repairable for p in checkup.unresolved)
         hint = f", {fixable} of them for --repair" if fixable and not repair else ""
         left = len(checkup.unresolved)
-        typer.echo(f"error: {left} problem(s) in registry {where}{hint}", err=True)
+        echo(f"error: {left} problem(s) in registry {where}{hint}", err=True)
         raise typer.Exit(1)
 
 
@@ -246,7 +251,7 @@ def sign(
 
     key = signer()
     if key is None:
-        typer.echo(
+        echo(
             "error: set MANYMODELS_SIGNING_KEY (or MANYMODELS_SIGNING_KEY_FILE) to sign with",
             err=True,
         )
@@ -273,13 +278,13 @@ def sign(
         )  # fmt: skip
     else:
         also = f" and {globals_signed} global model(s)" if globals_signed else ""
-        typer.echo(f"signed {len(signed)} version(s){also} with key {key.key_id}")
+        echo(f"signed {len(signed)} version(s){also} with key {key.key_id}")
     if bad or bad_globals:
         doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
         parts = [f"{bad} version(s)"] if bad else []
         parts += [f"{bad_globals} global model record(s)"] if bad_globals else []
         what = " and ".join(parts)
-        typer.echo(
+        echo(
             f"error: {what} carry a signature that does not verify with this key; "
             f"see: {shlex.join(doctor)}",
             err=True,
@@ -371,7 +376,7 @@ def runs_abandon(
 
     with _open(registry, registry_db, artifacts) as reg:
         run = abandon_run(reg, run_id, reason)
-    typer.echo(f"run {run.run_id} abandoned ({run.status}: {run.error})")
+    echo(f"run {run.run_id} abandoned ({run.status}: {run.error})")
 
 
 @runs_app.command("show")

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.monitor import (
     DriftOpt,
     ErrorRatioOpt,
@@ -138,7 +139,7 @@ def retrain(
                 notes={"retrain": shlex.join(flags)},
             )  # fmt: skip
     except RunInterrupted as e:
-        typer.echo(
+        echo(
             f"interrupted: run {e.run_id} keeps what it committed; finish it with: "
             f"{shlex.join([*words, '--resume', e.run_id])}",
             err=True,
@@ -156,7 +157,7 @@ def warn_not_in_data(options: dict[str, Any], data: Path) -> None:
         shown = ", ".join(absent["first"]) + (
             " …" if absent["count"] > len(absent["first"]) else ""
         )
-        typer.echo(
+        echo(
             f"warning: {absent['count']} flagged partition(s) have no rows in {data}, "
             f"not retrained: {shown}",
             err=True,
@@ -186,6 +187,7 @@ def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:
     if json_out:
         console.print_json({"selected": keys, "when": sorted(triggers), "trained": False})
     elif keys:
-        typer.echo("\n".join(keys))
+        for key in keys:  # one a line: a key's own newline escaped
+            echo(key)
     else:
-        typer.echo(f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}")
+        echo(f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}")

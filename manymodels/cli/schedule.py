@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     MAX_INT,
@@ -75,7 +76,7 @@ def scheduler(
         raise SpecError(f"{spec}: schedule: cron '{plan.cron}' never fires")
     if next_ is not None:
         for when in next_times(plan.cron, plan.timezone, next_):
-            typer.echo(when.isoformat())
+            echo(when.isoformat())
         return
     refuse_moot_registry(registry, registry_db, artifacts)  # now, not at the first firing
     elsewhere = registry_db is not None or artifacts is not None
@@ -117,7 +118,7 @@ def scheduler(
                 f"machine cannot look up (pid {owner_pid(mark.owner)} on another machine or in "
                 "another container): left to it"
             )
-        typer.echo(
+        echo(
             f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
             f"retraining {' or '.join(plan.when)} partitions{late}; "
             f"next {_when(first[0] if first else None)}",
@@ -237,7 +238,7 @@ def scheduler(
                     ):
                         elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
-            typer.echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
+            echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False
         return last is not None and last < due
 
@@ -341,21 +342,21 @@ def _report(firing: Any, following: datetime | None) -> None:
     """One line per firing, on stdout: what it did and when the next one is."""
     after = f" · next {_when(following)}" if following is not None else ""
     if firing.taken is not None:
-        typer.echo(f"{_when(firing.at)} skipped: another scheduler of this schedule ran the "
+        echo(f"{_when(firing.at)} skipped: another scheduler of this schedule ran the "
                    f"{_when(firing.taken)} firing{after}")  # fmt: skip
         return
     if firing.error is not None:
         run = f" (run {firing.run_id})" if firing.run_id else ""
-        typer.echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
+        echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
         return
     if firing.summary is None:
-        typer.echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
+        echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
     r = firing.summary.run
     late = f" (the {_when(firing.caught_up)} firing, missed)" if firing.caught_up else ""
     absent = r.options.get("not_in_data")
     left = f" · {absent['count']} flagged without rows in the data" if absent else ""
-    typer.echo(
+    echo(
         f"{_when(firing.at)} run {r.run_id}{late}: {r.n_trained} trained · {r.n_skipped} skipped · "
         f"{r.n_failed} failed{left}{after}"
     )

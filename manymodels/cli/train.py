@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
@@ -158,7 +159,7 @@ def train(
         if isinstance(e, RunFailed):
             _failed(e, words, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
         run_id = e.run_id
-        typer.echo(
+        echo(
             f"interrupted: run {run_id} keeps what it committed; finish it with: "
             f"{shlex.join([*words, '--resume', run_id])}",
             err=True,
@@ -313,7 +314,7 @@ def score(
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})
         return
     unscored = f", {summary.unscored_rows:,} unscored" if summary.unscored_rows else ""
-    typer.echo(
+    echo(
         f"scored {console.counted(summary.rows, 'row')} of "
         f"{console.counted(summary.partitions, 'partition')} "
         f"({summary.fallback_rows:,} by the fallback{unscored}) at '{alias}' "

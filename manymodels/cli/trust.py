@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
     ArtifactsOpt,
@@ -55,7 +56,7 @@ def trust(
         try:
             chosen = parse_formats(trusted_formats)
         except ValueError as e:
-            typer.echo(f"error: --trusted-formats: {e}", err=True)
+            echo(f"error: --trusted-formats: {e}", err=True)
             raise typer.Exit(2) from None
     with open_registry(registry, registry_db, artifacts) as reg:
         before = reg.trusted_formats
@@ -65,10 +66,10 @@ def trust(
     if json_out:
         console.print_json({"registry": where, "trusted_formats": sorted(now)})
     else:
-        typer.echo(f"registry {where} loads {describe(now)} artifacts")
+        echo(f"registry {where} loads {describe(now)} artifacts")
         if before - now:  # models stored so stay, refused by every reader from now on
             doctor = ["manymodels", "doctor", *repeated_flags(registry, registry_db, artifacts)]
-            typer.echo(
+            echo(
                 f"models already stored as {describe(before - now)} are refused from now on: "
                 f"{shlex.join(doctor)} counts them"
             )
