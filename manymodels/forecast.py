@@ -53,7 +53,7 @@ from manymodels.forecast_output import Labels, output
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import Steps, build_steps, future_table
-from manymodels.labels import thresholded
+from manymodels.labels import check_threshold, threshold_classes, thresholded
 from manymodels.lagfeatures import LagPlan, TargetTransform, step_features
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -86,6 +86,7 @@ def forecast(
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
     alias: str = PRODUCTION,
+    threshold: float | None = None,
 ) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods of each partition with its production model, or
     the version ``alias`` points at (a challenger's forecast beside the champion's).
@@ -97,7 +98,9 @@ def forecast(
     Returns one row per partition and step, sorted by key then time: the key columns, the
     time column (named as in the spec), ``prediction`` and ``model_version``; when a version
     has a ``[decision]``, ``decision_label`` and ``decision_threshold`` after ``prediction``
-    (missing and NaN for the others; the labels typed as the classes are). Versions
+    (missing and NaN for the others; the labels typed as the classes are). ``threshold``
+    labels every step at it instead (a probability of the positive class, as the router's
+    ``?threshold=``; every version must be a binary classifier). Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
     did not record is a ``DataError``). ``forecast_chunks`` gives the same rows a chunk of
@@ -116,7 +119,7 @@ def forecast(
     frames = list(
         forecast_chunks(
             registry, keys, horizon=horizon, future=future, signer=signer, levels=levels,
-            alias=alias,
+            alias=alias, threshold=threshold,
         )
     )  # fmt: skip
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -131,18 +134,20 @@ def forecast_chunks(
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
     alias: str = PRODUCTION,
+    threshold: float | None = None,
 ) -> Iterator[pd.DataFrame]:
     """``forecast``'s rows, ``forecast_select.CHUNK`` partitions at a time in key order (every
     frame with the same columns): every version is checked, and a ``future`` table read,
     before the first frame. A registry opened here stays open until the last frame has been
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
+    threshold = check_threshold(threshold)
     own_registry = not isinstance(registry, Registry)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
     if not own_registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        chosen = select(reg, keys, alias, levels)  # all checked before any model loads
+        chosen = select(reg, keys, alias, levels, threshold)  # all checked before any loads
         fut = None
         if future is not None:
             fut = future_table(
@@ -178,8 +183,13 @@ def _forecast_chunk(
         times.append(steps.times)
         for p, record in enumerate(group):
             model = _load(reg, record, shared)  # one model held at a time, or a global
+            if chosen.threshold is not None:  # as the router checks the model it loaded
+                where = f"partition '{record.key}' v{record.version}"
+                threshold_classes(record.schema, where, model)
             try:
-                pred, labelled = labelled_steps(model, record.schema, steps, p, horizon)
+                pred, labelled = labelled_steps(
+                    model, record.schema, steps, p, horizon, threshold=chosen.threshold
+                )
             except (ValueError, TypeError) as e:
                 why = _first_line(e)  # a missing value is named by partition, time, column
                 unfed = forecast_steps.unfed(record.schema, steps, p, horizon, record.version, why)

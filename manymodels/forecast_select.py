@@ -24,6 +24,7 @@ from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, R
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.keys import key_list
+from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import batches
@@ -45,10 +46,12 @@ class Selection:
     time_column: str
     levels: list[float]
     schemas: list[FeatureSchema]  # the first version's, then one of each other feature set
-    decides: bool = False  # a version has a [decision]: every chunk has its label columns
+    decides: bool = False  # a version has a [decision], or a threshold was asked: every
+    # chunk has its label columns
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
     second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
     known: Mapping[str, int] = field(default_factory=dict)  # every key at ``alias``, as read
+    threshold: float | None = None  # labels at it, not each version's own ([decision])
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -64,10 +67,12 @@ def select(
     keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None,
     alias: str,
     levels: Sequence[float] | None,
+    threshold: float | None = None,
 ) -> Selection:
     """The versions ``alias`` points at, sorted by key, each checked — as a whole forecast
     checks them: the first problem of all of them is raised, in the order missing version,
-    unforecastable, mixed key or time columns, level not recorded."""
+    unforecastable, mixed key or time columns, level not recorded, not a binary classifier
+    for a ``threshold`` (``labels.threshold_classes``, the router's check)."""
     table = reg.store.alias_table(alias)
     wanted = _wanted(reg, keys, alias, table)
     pairs = [(k, table[k]) for k in wanted]
@@ -77,7 +82,8 @@ def select(
     level_error: DataError | None = None
     recorded: set[float] = set()
     schemas: dict[Any, FeatureSchema] = {}
-    decides = False
+    decides = threshold is not None
+    not_binary: DataError | None = None
     label_type = "object"
     digits = 0
     for chunk in batches(pairs, CHUNK):
@@ -94,8 +100,13 @@ def select(
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
             schemas.setdefault(_feature_set(r.schema), r.schema)
             decides = decides or bool(r.schema.decision)
-            if r.schema.decision and label_type == "object":
+            if (r.schema.decision or threshold is not None) and label_type == "object":
                 label_type = label_dtype(r.schema.classes)
+            if threshold is not None and not_binary is None:
+                try:
+                    threshold_classes(r.schema, f"partition '{r.key}' v{r.version}")
+                except DataError as e:  # the first such version, in key order
+                    not_binary = e
             digits = max(digits, second_digits(r.schema))
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
@@ -118,11 +129,13 @@ def select(
         )
     if level_error is not None:
         raise level_error
+    if not_binary is not None:
+        raise not_binary
     (columns, time_column), *_ = layouts
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type, digits, table,
+        label_type, digits, table, threshold,
     )  # fmt: skip
 
 

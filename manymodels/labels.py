@@ -13,6 +13,37 @@ from typing import Any
 
 import numpy as np
 
+from manymodels.exceptions import DataError
+
+
+def threshold_classes(
+    schema: Any, where: str, model: Any = None, *, error: type[Exception] = DataError
+) -> list[Any]:
+    """The two classes a threshold asked for chooses between — the router's ``?threshold=``
+    on predict and forecast, ``manymodels forecast --threshold`` — or ``error`` naming
+    ``where`` (``partition 'k' vN``) for any other version: one check, so each says the same.
+    Without ``model`` (before any is loaded) a schema that does not record its classes is
+    left to the check with the model."""
+    if not schema.classifies or (model is not None and not hasattr(model, "predict_proba")):
+        raise error(f"{where} is not a classifier: a threshold needs probabilities")
+    known = list(schema.classes or [])
+    if not known and model is not None:
+        known = np.asarray(model.classes_).tolist()
+    if len(known) != 2 and (known or model is not None):
+        raise error(
+            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
+        )
+    return known
+
+
+def check_threshold(threshold: float | None, name: str = "threshold") -> float | None:
+    """``threshold`` when it is a probability (0 to 1), else a ``DataError`` worded as the
+    router's 422 for ``?threshold=`` (FastAPI's ``ge=0, le=1``; NaN is neither)."""
+    if threshold is None or 0.0 <= threshold <= 1.0:
+        return threshold
+    bound = "greater than or equal to 0" if threshold < 0 else "less than or equal to 1"
+    raise DataError(f"{name}: input should be {bound} (got {threshold:g})")
+
 
 def sides(decision: Mapping[str, Any], classes: Sequence[Any]) -> tuple[Any, Any]:
     """The positive and negative class of two: the decision's ``positive``, by default the

@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import numpy as np
-
 from manymodels.exceptions import first_line
 from manymodels.features import missing_value
-from manymodels.labels import from_probabilities
+from manymodels.labels import from_probabilities, threshold_classes
 from serving.errors import ScoringFailed
 from serving.rows import model_input
 from serving.served import ServedModel
@@ -60,16 +58,8 @@ def decides(router: object, pair: Pair, load: Callable[[], ServedModel]) -> bool
 def binary_classes(loaded: ServedModel) -> list[Any]:
     """The two classes a threshold chooses between; ``ScoringFailed`` (a client's mistake:
     the request asked for a threshold) naming the partition for any other model."""
-    schema, model = loaded.schema, loaded.model
     where = f"partition '{loaded.key}' v{loaded.version}"
-    if not schema.classifies or not hasattr(model, "predict_proba"):
-        raise ScoringFailed(f"{where} is not a classifier: a threshold needs probabilities")
-    known = list(schema.classes or np.asarray(model.classes_).tolist())
-    if len(known) != 2:
-        raise ScoringFailed(
-            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
-        )
-    return known
+    return threshold_classes(loaded.schema, where, loaded.model, error=ScoringFailed)
 
 
 def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None) -> Labels:

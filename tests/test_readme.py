@@ -56,6 +56,7 @@ STORY = (  # bash blocks, run in this order in one directory: train â†’ serve â†
     'curl -s -X POST -H "Authorization: Bearer $MANYMODELS_ADMIN_TOKEN"',
     "manymodels score data-samples/store_sales.csv",
     "# prediction intervals: [intervals] in the spec",
+    "# a classifier's steps labelled at a threshold",
     "manymodels export-registry backup.tar",
 )
 PYTHON_EXAMPLE = "import manymodels as mm"

@@ -45,6 +45,14 @@ def forecast(
         str, typer.Option(help="Which version of each partition forecasts (e.g. candidate).")
     ] = "production",
     levels: LevelsOpt = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Label each step of a binary classifier at this probability of the positive "
+            "class (0-1) instead of the version's own threshold (a spec's [decision] rule), as "
+            "the router's ?threshold= does: decision_label and decision_threshold columns.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -59,13 +67,16 @@ def forecast(
     features come from --future when given, else each partition's last known values are carried
     forward; with target lags in the spec, each step's prediction feeds the next step's lags.
     Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
+    A binary classifier trained with [decision] (or asked --threshold) labels each step.
     """
     from manymodels import console
     from manymodels.forecast import forecast_chunks
     from manymodels.intervals import parse_levels
+    from manymodels.labels import check_threshold
     from manymodels.timefeatures import time_to_json
 
     wanted = parse_levels(levels)
+    check_threshold(threshold, "--threshold")  # before the registry is opened
 
     if out is not None:
         from manymodels.tables import output_format, write_tables
@@ -73,7 +84,13 @@ def forecast(
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         chunks = forecast_chunks(
-            reg, partitions, horizon=horizon, future=future, levels=wanted, alias=alias
+            reg,
+            partitions,
+            horizon=horizon,
+            future=future,
+            levels=wanted,
+            alias=alias,
+            threshold=threshold,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)

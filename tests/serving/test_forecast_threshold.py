@@ -95,3 +95,52 @@ def test_a_bad_threshold_on_a_forecast_is_the_422_predict_answers(roots: dict[st
             )
             r = c.post(f"/v1/partitions/{key}/{route}?threshold=0.5", json=body)
             assert r.status_code == 422 and "is not a classifier" in r.json()["detail"], r.text
+
+
+# ------------------------------------------------------------ manymodels forecast --threshold
+def _cli(*args: str | Path) -> Any:
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    return CliRunner().invoke(app, ["forecast", *map(str, args)])
+
+
+def test_the_cli_forecast_labels_its_steps_at_a_threshold_as_the_router_does(
+    roots: dict[str, Path],
+) -> None:
+    """`manymodels forecast` had no --threshold: a script could not label a classifier's
+    steps at the cut its consumer uses, which the router's forecast route takes."""
+    import json
+
+    for name in ("decided", "plain"):
+        for t in (0.0, 0.3, 1.0):
+            ran = _cli("--horizon", "3", "--registry", roots[name], "--partitions",
+                       "asset=pump-001", "--threshold", str(t), "--json")  # fmt: skip
+            assert ran.exit_code == 0, ran.output
+            steps = json.loads(ran.stdout)["forecast"]
+            with TestClient(create_app(Settings(registry=roots[name]))) as c:
+                status, body = _labels(c, f"?threshold={t}")
+            assert status == 200, body
+            assert [s["decision_threshold"] for s in steps] == [t] * 3
+            assert [s["decision_label"] for s in steps] == [p["label"] for p in body["forecast"]]
+
+
+def test_a_bad_cli_threshold_is_one_error_line_as_the_router_s_422(
+    roots: dict[str, Path], tmp_path: Path
+) -> None:
+    for value, said in (
+        ("2", "--threshold: input should be less than or equal to 1 (got 2)"),
+        ("-0.1", "--threshold: input should be greater than or equal to 0 (got -0.1)"),
+        ("nan", "--threshold: input should be less than or equal to 1 (got nan)"),
+    ):
+        ran = _cli("--horizon", "2", "--registry", roots["decided"], "--threshold", value)
+        assert (ran.exit_code, ran.stderr) == (2, f"error: {said}\n"), ran.output
+    out = tmp_path / "sales.csv"
+    ran = _cli("--horizon", "2", "--registry", roots["sales"], "--threshold", "0.5", "-o", out)
+    with TestClient(create_app(Settings(registry=roots["sales"]))) as c:
+        r = c.post("/v1/partitions/store=1,brand=tropicana/forecast?threshold=0.5",
+                   json={"horizon": 2})  # fmt: skip
+    assert (ran.exit_code, ran.stderr) == (2, f"error: {r.json()['detail']}\n"), ran.output
+    assert "is not a classifier: a threshold needs probabilities" in ran.stderr
+    assert not out.exists()
