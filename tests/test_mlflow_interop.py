@@ -181,6 +181,10 @@ def test_export_chooses_versions_as_other_reads_do_and_refuses_with_one_line(
         "not an empty directory",
     )
     one_error_line(invoke("export", key, tmp_path / "c", "--format", "onnx"), "--format")
+    both = invoke("export", key, tmp_path / "e", "--format", "mlflow", "--registry", root,
+                  "--version", 1, "--alias", "candidate")  # fmt: skip
+    one_error_line(both, "give --version or --alias, not both")  # --alias was ignored
+    assert both.exit_code == 2 and not (tmp_path / "e").exists()
     one_error_line(
         invoke("export", "store=99,brand=x", tmp_path / "d", "--format", "mlflow",
                "--registry", root), "store=99")  # fmt: skip

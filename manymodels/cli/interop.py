@@ -40,7 +40,12 @@ def export(
     version: Annotated[
         int | None, typer.Option(min=1, max=MAX_INT, help="This version (default: --alias).")
     ] = None,
-    alias: Annotated[str, typer.Option(help="The version this alias points at.")] = "production",
+    alias: Annotated[
+        str | None,
+        typer.Option(
+            help="The version this alias points at (default: production).", show_default=False
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -55,17 +60,19 @@ def export(
     as a pyfunc model that needs manymodels importable where it is loaded.
     """
     from manymodels import console
+    from manymodels.exceptions import DataError
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
 
+    if version is not None and alias is not None:  # --alias was ignored: the router's 422
+        raise DataError("give --version or --alias, not both")
     require_mlflow()  # before the registry is opened: say what to install first
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
-        done = export_mlflow(reg, key, out, version=version, alias=alias)
+        done = export_mlflow(reg, key, out, version=version, alias=alias or "production")
     if json_out:
         console.print_json(done.to_dict())
         return
     needs = f" (needs {', '.join(done.foreign_modules)} to load)" * bool(done.foreign_modules)
-    echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}"
-               f"{needs}")  # fmt: skip
+    echo(f"exported {done.key} v{done.version} as an MLflow {done.flavor} model → {out}{needs}")
 
 
 def import_model(
