@@ -515,6 +515,15 @@ def test_bad_actuals(registry: Path, tmp_path: Path) -> None:
     assert result.output == (
         "error: --when: 'sideways' is not one of 'drifted', 'stale', 'degraded', 'changed'\n"
     )
+    # --resume beside --dry-run was ignored (the flagged partitions listed, exit 0) even for
+    # a run that does not exist
+    result = runner.invoke(cli_app, ["retrain", str(bad), str(bad), "--when", "drifted",
+                                     "--dry-run", "--resume", "nosuchrun",
+                                     "--registry", str(registry)])  # fmt: skip
+    assert (result.exit_code, result.output) == (
+        2,
+        "error: --dry-run trains nothing and --resume finishes a run: give one of them\n",
+    )
     # only `train` creates a registry: a mistyped one trained a new registry from scratch
     typo = tmp_path / "typo"
     result = runner.invoke(cli_app, ["retrain", str(bad), str(bad), "--when", "changed",

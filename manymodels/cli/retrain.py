@@ -92,6 +92,8 @@ def retrain(
     triggers = set(when)
     if "changed" in triggers and len(triggers) > 1:
         raise DataError("--when changed stands alone (run once per kind)")
+    if dry_run and resume is not None:  # the listing ignored --resume, a run that need not exist
+        raise DataError("--dry-run trains nothing and --resume finishes a run: give one of them")
     only: list[str] | None = None
     if triggers != {"changed"}:
         only = flagged_keys(registry, registry_db, artifacts, triggers, thresholds(
