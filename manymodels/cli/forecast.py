@@ -16,6 +16,7 @@ from manymodels.cli.options import (
     LevelsOpt,
     RegistryDbOpt,
     RegistryOpt,
+    ThresholdOpt,
     open_checked,
 )
 from manymodels.oneline import one_line
@@ -45,14 +46,7 @@ def forecast(
         str, typer.Option(help="Which version of each partition forecasts (e.g. candidate).")
     ] = "production",
     levels: LevelsOpt = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="Label each step of a binary classifier at this probability of the positive "
-            "class (0-1) instead of the version's own threshold (a spec's [decision] rule), as "
-            "the router's ?threshold= does: decision_label and decision_threshold columns.",
-        ),
-    ] = None,
+    threshold: ThresholdOpt = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,

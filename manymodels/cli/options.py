@@ -167,6 +167,15 @@ def warn_if_unverified(registry: Path) -> None:
         echo(f"warning: {said}", err=True)
 
 
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Label a binary classifier's rows at this probability of the positive class "
+        "(0-1) instead of the version's own threshold (a spec's [decision] rule), as the "
+        "router's ?threshold= does: decision_label and decision_threshold columns.",
+    ),
+]
+
 LevelsOpt = Annotated[
     str | None,
     typer.Option(

@@ -25,6 +25,7 @@ from manymodels.cli.options import (
     LevelsOpt,
     RegistryDbOpt,
     RegistryOpt,
+    ThresholdOpt,
     open_checked,
     repeated_flags,
     signer,
@@ -280,6 +281,7 @@ def score(
         typer.Option(help="Leave rows with no model and no fallback unscored instead of failing."),
     ] = False,
     levels: LevelsOpt = None,
+    threshold: ThresholdOpt = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -295,20 +297,22 @@ def score(
     """
     from manymodels import console
     from manymodels.intervals import parse_levels
+    from manymodels.labels import check_threshold
     from manymodels.scoring import score_file
 
     wanted = parse_levels(levels)
+    check_threshold(threshold, "--threshold")  # before the data or the registry is read
     if registry_db is None and artifacts is None:
         summary = score_file(
             data, out, registry,
             alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
-            signer=signer(registry), levels=wanted,
+            signer=signer(registry), levels=wanted, threshold=threshold,
         )  # fmt: skip
     else:
         with open_checked(registry, registry_db, artifacts, models=True) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
-                skip_unknown=skip_unknown, levels=wanted,
+                skip_unknown=skip_unknown, levels=wanted, threshold=threshold,
             )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})

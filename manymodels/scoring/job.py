@@ -19,6 +19,7 @@ import pandas as pd
 from manymodels.backend_arg import require_backend
 from manymodels.csvkeys import keys_as_recorded, known_key
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
+from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
@@ -66,6 +67,7 @@ def score(
     skip_unknown: bool = False,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
+    threshold: float | None = None,
 ) -> pd.DataFrame:
     """Score every row of ``data`` (a DataFrame, or a .csv / .parquet path) with its
     partition's model at ``alias``; ``score_table`` also returns the summary.
@@ -78,14 +80,16 @@ def score(
 
     Models trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some answering
-    version did not record is a ``DataError``).
+    version did not record is a ``DataError``). ``threshold`` labels every row at it
+    (``decision_label``/``decision_threshold``, as the router's ``?threshold=``): every
+    answering version must be a binary classifier.
 
         frame = score("next_week.csv", "./mmregistry", backend="local")
         frame.loc[frame.fallback, ["store", "brand", "prediction"]]
     """
     return score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown, signer=signer, levels=levels,
+        skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
     ).frame  # fmt: skip
 
 
@@ -99,10 +103,12 @@ def score_table(
     skip_unknown: bool = False,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
+    threshold: float | None = None,
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
     require_backend(backend)
+    check_threshold(threshold)
     source = describe_source(data)
     df = read_table(data)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
@@ -110,7 +116,9 @@ def score_table(
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
         df = keys_as_recorded(data, df, known_key(reg))  # codes such as 007 kept as text
-        plan = make_plan(df, reg, source=source, alias=alias, skip_unknown=skip_unknown)
+        plan = make_plan(
+            df, reg, source=source, alias=alias, skip_unknown=skip_unknown, threshold=threshold
+        )
     finally:
         if reg is not registry:
             reg.close()
@@ -178,6 +186,7 @@ def score_file(
     skip_unknown: bool = False,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
+    threshold: float | None = None,
 ) -> ScoreSummary:
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
@@ -185,7 +194,7 @@ def score_file(
     output_format(out, reads=data)  # a bad extension or directory fails before any work
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
-        skip_unknown=skip_unknown, signer=signer, levels=levels,
+        skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
     )  # fmt: skip
     write_table(result.frame, out)
     return result.summary

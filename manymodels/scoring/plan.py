@@ -22,6 +22,7 @@ from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.keys import as_trained
+from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
@@ -79,10 +80,18 @@ class Plan:
 
 
 def make_plan(
-    df: pd.DataFrame, reg: Registry, *, source: str, alias: str, skip_unknown: bool
+    df: pd.DataFrame,
+    reg: Registry,
+    *,
+    source: str,
+    alias: str,
+    skip_unknown: bool,
+    threshold: float | None = None,
 ) -> Plan:
     """The whole job resolved from one pass over ``df`` and batched registry reads; raises
-    ``DataError`` / ``RegistryError`` for anything that would otherwise fail mid-job."""
+    ``DataError`` / ``RegistryError`` for anything that would otherwise fail mid-job.
+    ``threshold``: every answering model labels its rows at it (a binary classifier's, as the
+    router's ``?threshold=``; any other is refused, ``labels.threshold_classes``)."""
     key_columns = reg.partition_by
     if not key_columns:
         raise RegistryError(f"the registry at {reg.location} has no trained partitions yet")
@@ -119,7 +128,7 @@ def make_plan(
     wanted = {(k, v) for k, v in zip(keys, versions, strict=True) if v is not None}
     if fallback is not None and not own.all():
         wanted.add((FALLBACK_KEY, fallback))
-    schemas, refs, transformed = _refs(reg, sorted(wanted), alias=alias)
+    schemas, refs, transformed = _refs(reg, sorted(wanted), alias=alias, threshold=threshold)
     fallback_ref = refs.get((FALLBACK_KEY, fallback)) if fallback is not None else None
 
     # Rows of modelled partitions stay in key order; the fallback's (or unscored) rows go last.
@@ -191,7 +200,7 @@ def _group(
 
 
 def _refs(
-    reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str
+    reg: Registry, pairs: Sequence[tuple[str, int]], *, alias: str, threshold: float | None = None
 ) -> tuple[
     list[FeatureSchema], dict[tuple[str, int], ModelRef], dict[tuple[str, int], FeatureSchema]
 ]:
@@ -215,8 +224,12 @@ def _refs(
         if same not in index:
             index[same] = len(schemas)
             schemas.append(fs)
+        decision = fs.decision
+        if threshold is not None:  # asked: labelled at it, [decision] or not, as the router
+            threshold_classes(fs, f"partition '{key}' v{version}")
+            decision = {**(decision or {}), "threshold": threshold}
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], fs.intervals, fs.bound, fs.decision
+            key, version, sha, index[same], fs.intervals, fs.bound, decision
         )  # equal schemas are shared, so a global model's key (and threshold) travels here
         if fs.transform is not None:  # and a transform, with the partition's own history
             transformed[key, version] = fs

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from factories import RIDGE, SALES_SPEC
+from typer.testing import CliRunner
 
 from manymodels.pipeline import train
 from manymodels.samples import sensor_readings, store_sales
@@ -144,3 +145,41 @@ def test_a_bad_cli_threshold_is_one_error_line_as_the_router_s_422(
     assert (ran.exit_code, ran.stderr) == (2, f"error: {r.json()['detail']}\n"), ran.output
     assert "is not a classifier: a threshold needs probabilities" in ran.stderr
     assert not out.exists()
+
+
+def test_the_cli_score_labels_rows_at_a_threshold_as_the_router_s_predict(
+    roots: dict[str, Path], tmp_path: Path
+) -> None:
+    """`manymodels score` had no --threshold either, where /v1/predict takes ?threshold=."""
+    import pandas as pd
+
+    from manymodels.cli import app
+
+    rows = sensor_readings(n_assets=2, readings=120).groupby("asset").tail(3)
+    data = tmp_path / "rows.csv"
+    rows.to_csv(data, index=False)
+    for name in ("decided", "plain"):
+        out = tmp_path / f"{name}.csv"
+        ran = CliRunner().invoke(app, ["score", str(data), "--out", str(out), "--registry",
+                                       str(roots[name]), "--threshold", "0.3"])  # fmt: skip
+        assert ran.exit_code == 0, ran.output
+        scored = pd.read_csv(out)
+        assert (scored["decision_threshold"] == 0.3).all()
+        features = ["asset", "temperature", "vibration"]
+        with TestClient(create_app(Settings(registry=roots[name]))) as c:
+            r = c.post("/v1/predict?threshold=0.3",
+                       json={"rows": rows[features].to_dict(orient="records")})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert scored["decision_label"].tolist() == [p["label"] for p in r.json()["predictions"]]
+    out = tmp_path / "sales.csv"
+    sales = tmp_path / "sales_rows.csv"
+    store_sales(n_stores=1, weeks=40).tail(2).to_csv(sales, index=False)
+    ran = CliRunner().invoke(app, ["score", str(sales), "--out", str(out), "--registry",
+                                   str(roots["sales"]), "--threshold", "0.5"])  # fmt: skip
+    assert ran.exit_code == 2 and not out.exists(), ran.output
+    assert ran.stderr.startswith(
+        "error: partition 'store=1,brand=tropicana' v1 is not a "
+        "classifier: a threshold needs probabilities"
+    ), ran.stderr
+    bad = CliRunner().invoke(app, ["score", str(sales), "--out", str(out), "--threshold", "7"])
+    assert bad.stderr == "error: --threshold: input should be less than or equal to 1 (got 7)\n"
