@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from factories import RIDGE
 
+from manymodels.monitoring import drift as drift_scores
 from manymodels.monitoring import profile as prof
 from manymodels.monitoring.report import Thresholds
 from manymodels.pipeline import train
@@ -97,7 +98,7 @@ def test_a_constant_feature_drifts_whichever_way_it_moves() -> None:
     profile = {"features": {"price": stats}}
     for live, drifts in ((1.0, True), (3.0, True), (2.0, False)):
         counts = prof.bin_counts(stats, [live] * 64)
-        assert (prof.drift(profile, {"price": counts})[0] > 0.25) is drifts, (live, counts)
+        assert (drift_scores.drift(profile, {"price": counts})[0] > 0.25) is drifts, (live, counts)
     assert len(stats["edges"]) <= 9
 
 
@@ -151,11 +152,11 @@ def test_missing_values_as_often_as_in_training_do_not_drift() -> None:
     profile = {"rows": ROWS, "features": {"z": stats}}
     same = [None if i % 5 == 0 else float(v) for i, v in enumerate(rng.normal(size=100))]
     limit = Thresholds().drift
-    assert prof.drift(profile, {"z": prof.live_counts(stats, same)})[0] < limit
+    assert drift_scores.drift(profile, {"z": prof.live_counts(stats, same)})[0] < limit
     full = [float(v) for v in rng.normal(size=400)]
-    assert prof.drift(profile, {"z": prof.live_counts(stats, full)})[0] >= limit
+    assert drift_scores.drift(profile, {"z": prof.live_counts(stats, full)})[0] >= limit
     older = prof.bin_counts(stats, [v for v in same if v is not None])
-    assert prof.drift(profile, {"z": older})[0] < limit
+    assert drift_scores.drift(profile, {"z": older})[0] < limit
 
 
 def test_a_missing_text_value_counts_once_as_missing_not_also_as_another_value() -> None:

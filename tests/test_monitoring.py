@@ -26,6 +26,7 @@ from manymodels.cli import app as cli_app
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring import actuals as live_actuals
+from manymodels.monitoring import drift as drift_scores
 from manymodels.monitoring import profile as prof
 from manymodels.monitoring import report, store
 from manymodels.monitoring.live import WINDOWS
@@ -96,7 +97,7 @@ def test_profile_bins_match_between_training_and_serving() -> None:
     x = np.r_[np.zeros(50), np.arange(50.0)]
     stats = prof.numeric_stats(x)
     assert bin_counts_equal(stats, x)
-    assert prof.psi(stats["counts"], prof.bin_counts(stats, list(x))) == 0.0
+    assert drift_scores.psi(stats["counts"], prof.bin_counts(stats, list(x))) == 0.0
     text = prof.text_stats(["a"] * 5 + ["b"] * 3 + [f"c{i}" for i in range(10)])
     assert text["top"][:2] == ["a", "b"] and sum(text["counts"]) == 18
     assert prof.bin_counts(text, ["a", "zzz", None]) == [1] + [0] * 7 + [1]
@@ -133,23 +134,23 @@ def test_psi_by_hand() -> None:
     q, p = [50, 50], [90, 10]
     q_, p_ = [50.5 / 101, 50.5 / 101], [90.5 / 101, 10.5 / 101]
     by_hand = sum((b - a) * math.log(b / a) for a, b in zip(q_, p_, strict=True))
-    assert prof.psi(q, p) == pytest.approx(by_hand)
-    assert prof.psi([10, 0, 0], [0, 10, 0]) == pytest.approx(2 * (10 / 11) * math.log(21))
+    assert drift_scores.psi(q, p) == pytest.approx(by_hand)
+    assert drift_scores.psi([10, 0, 0], [0, 10, 0]) == pytest.approx(2 * (10 / 11) * math.log(21))
 
 
 def test_drift_score_is_psi_less_its_noise_where_significant() -> None:
     """Without drift PSI / (1/n + 1/m) is about chi-square with bins − 1 degrees of freedom:
     the score is PSI less that mean where PSI passes the 1 − 5 %/features quantile, else 0."""
     q, p = [6] * 10, [12, 1, 9, 4, 8, 11, 2, 7, 5, 5]  # 60 training rows, 64 sampled: noise
-    value, scale = prof.psi(q, p), 1 / 60 + 1 / 64
+    value, scale = drift_scores.psi(q, p), 1 / 60 + 1 / 64
     assert value is not None and value > 0.25  # what was flagged as a major shift
-    assert prof.drift_score(q, p) == (0.0, pytest.approx(value - 9 * scale))
+    assert drift_scores.drift_score(q, p) == (0.0, pytest.approx(value - 9 * scale))
     q, p = [60] * 10, [0, 0, 0, 0, 0, 10, 20, 30, 40, 50]  # half the bins empty: drifted
-    value, scale = prof.psi(q, p), 1 / 600 + 1 / 150
+    value, scale = drift_scores.psi(q, p), 1 / 600 + 1 / 150
     assert value is not None and value > scale * 21.67  # chi-square(9)'s 99 % quantile
-    assert prof.drift_score(q, p, features=5) == (pytest.approx(value - 9 * scale),) * 2
-    assert prof.noise_quantile(1, 0.05) == pytest.approx(3.8415, abs=1e-4)  # chi2.isf
-    assert prof.noise_quantile(9, 0.05 / 3) == pytest.approx(20.209, rel=1e-3)
+    assert drift_scores.drift_score(q, p, features=5) == (pytest.approx(value - 9 * scale),) * 2
+    assert drift_scores.noise_quantile(1, 0.05) == pytest.approx(3.8415, abs=1e-4)  # chi2.isf
+    assert drift_scores.noise_quantile(9, 0.05 / 3) == pytest.approx(20.209, rel=1e-3)
 
 
 def test_every_version_records_a_profile(trained: Path) -> None:

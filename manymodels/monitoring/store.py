@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
+from manymodels.monitoring.drift import MIN_DRIFT_ROWS, drift
 from manymodels.monitoring.live import WINDOWS, ErrorSums
-from manymodels.monitoring.profile import MIN_DRIFT_ROWS, drift
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, batches, now
 from manymodels.registry.reads import pairs_in
