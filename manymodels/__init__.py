@@ -25,15 +25,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from manymodels.exceptions import ManyModelsError
-    from manymodels.pipeline import RunSummary, train
+    from manymodels.pipeline import train
     from manymodels.registry import Registry
+    from manymodels.run_summary import RunSummary
     from manymodels.scoring import score
     from manymodels.spec import Spec
 
 _LAZY = {
     "ManyModelsError": "manymodels.exceptions",
     "Registry": "manymodels.registry",
-    "RunSummary": "manymodels.pipeline",
+    "RunSummary": "manymodels.run_summary",
     "Spec": "manymodels.spec",
     "train": "manymodels.pipeline",
     "score": "manymodels.scoring",

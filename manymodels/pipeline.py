@@ -11,10 +11,8 @@ run can then be resumed.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +30,10 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
-from manymodels.registry.entities import PartitionOutcome, Run
-from manymodels.run_chunks import Progress, ProgressCallback, ShortIntervals, Tally, execute
+from manymodels.registry.entities import Run
+from manymodels.run_chunks import Progress, ProgressCallback, Tally, execute
 from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
+from manymodels.run_summary import RunSummary, SkillSummary
 from manymodels.serialization import require_trusted_format
 from manymodels.signing import Signer
 from manymodels.spec import Spec
@@ -43,73 +42,6 @@ from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """The outcome of ``train``: the run record, its failures, and where time went."""
-
-    run: Run
-    failures: list[PartitionOutcome]
-    seconds: float
-    startup_seconds: float
-    versions: dict[str, int] = field(default_factory=dict)
-    decisions: dict[str, int] = field(default_factory=dict)
-    """How new versions fared: ``first`` (no production yet), ``promoted``, ``kept`` (the
-    champion stays; the new version is the ``candidate``), ``overruled`` (its verdict was to
-    promote, but production moved during the run — another run, a promotion or a rollback —
-    so it is the ``candidate``)."""
-    rows_dropped: dict[str, int] = field(default_factory=dict)
-    """Rows left out of training, by reason (``missing_target``, ``undefined_lags``), summed
-    over the partitions trained."""
-    chosen: dict[str, int] = field(default_factory=dict)
-    """How many of the versions this call trained chose a candidate, the naive baseline, a
-    global model…: after a resume, only those trained since (``trained_now``)."""
-    fallback: str | None = None
-    """``trained``, ``failed: …`` or ``None`` when the run did not train the fallback."""
-    backend: str = ""
-    """Where the work ran (``local``, ``ray``, or the class of a backend passed in), and why
-    (``backend_reason``): ``auto`` picks by the size of the job."""
-    backend_reason: str = ""
-    skill: SkillSummary | None = None
-    """How the new versions compare with the naive baseline on their validation rows."""
-    global_members: int = 0
-    """New versions whose ``top2`` ensemble holds a global model (``chosen`` counts them as
-    ``ensemble``)."""
-    short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
-    """Per ``[intervals]`` level, the new versions whose band rests on too few validation
-    errors to cover that level (``run_chunks.ShortIntervals``)."""
-    lost: int = 0
-    """Partitions lost to infrastructure faults (a dead worker, a full disk), which a resume
-    trains again: not failed, though the run's row counts them in ``n_failed``."""
-
-    @property
-    def trained_now(self) -> int:
-        """Partitions this call trained (a resumed run's earlier ones not counted)."""
-        return sum(self.chosen.values())
-
-    @property
-    def rate(self) -> float:
-        """Partitions per second, excluding backend start-up."""
-        work = max(self.seconds - self.startup_seconds, 1e-9)
-        return self.run.n_done / work
-
-
-@dataclass(frozen=True)
-class SkillSummary:
-    """Of ``compared`` new versions with a naive score, ``beat_naive`` scored strictly better;
-    ``median`` is the median of their skill, ``(score − naive) / |naive|`` (0.25 = 25 %
-    better, as ``ModelVersion.skill``)."""
-
-    compared: int
-    beat_naive: int
-    median: float
-
-    @classmethod
-    def of(cls, skills: list[float]) -> SkillSummary | None:
-        if not skills:
-            return None
-        return cls(len(skills), sum(s > 0 for s in skills), float(statistics.median(skills)))
 
 
 def train(
