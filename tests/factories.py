@@ -7,15 +7,17 @@ workers do not have ``tests/`` on their path.
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,9 @@ from sklearn.preprocessing import StandardScaler
 
 from manymodels.registry.entities import ModelVersion, NewVersion, Run
 from manymodels.registry.store import now
+
+if TYPE_CHECKING:
+    import pytest
 
 RIDGE = "sklearn.linear_model.Ridge"
 
@@ -326,3 +331,62 @@ def make(alpha=1.0):
 whose fits, in a process given ``SLOWFIT_DIR``, past ``SLOWFIT_AFTER`` of them (default 0),
 write ``SLOWFIT_DIR/fitting`` and sleep: a kill or a Ctrl-C lands at a point reached
 deterministically, once that file exists."""
+
+
+def small_backup(tmp_path: Path) -> Path:
+    """``tmp_path/good.tar``: the backup of a registry (``tmp_path/reg``) trained on two
+    partitions of ``linear_frame``."""
+    from manymodels.backup import export_registry
+    from manymodels.pipeline import train
+    from manymodels.registry import Registry
+
+    root = tmp_path / "reg"
+    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+    good = tmp_path / "good.tar"
+    with Registry.open(root) as reg:
+        export_registry(reg, good)
+    return good
+
+
+def backup_plus_member(
+    good: Path,
+    out: Path,
+    member: tuple[tarfile.TarInfo, bytes],
+    *,
+    listed: tuple[str, str, int],
+    mode: Literal["w", "w:gz"] = "w",
+    tar_format: int = tarfile.DEFAULT_FORMAT,
+) -> None:
+    """The backup ``good`` written again to ``out`` (``mode``: ``"w:gz"`` compresses) with
+    ``member`` last, its manifest listing ``listed`` (name, sha256, size): a hostile backup
+    whose every other member is true."""
+    from manymodels.backup import MANIFEST
+
+    name, digest, size = listed
+    with tarfile.open(good) as old, tarfile.open(out, mode, format=tar_format) as new:
+        for info in old.getmembers():
+            data = old.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == MANIFEST:
+                manifest = json.loads(data)
+                manifest["members"][name] = {"sha256": digest, "size": size}
+                data = json.dumps(manifest).encode()
+                info.size = len(data)
+            new.addfile(info, io.BytesIO(data))
+        new.addfile(member[0], io.BytesIO(member[1]))
+
+
+def directories_refuse_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.fsync`` of a directory fails with EINVAL until ``monkeypatch`` undoes it, as on
+    some network and FUSE filesystems; files still sync."""
+    import errno
+    import os
+    import stat
+
+    real = os.fsync
+
+    def no_directories(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "Invalid argument")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", no_directories)

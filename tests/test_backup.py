@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import linear_frame, spec_dict, wait_ready
+from factories import directories_refuse_fsync, linear_frame, spec_dict, wait_ready
 from typer.testing import CliRunner
 
 from manymodels.backup import MANIFEST, export_registry
@@ -581,17 +581,7 @@ def test_a_directory_its_filesystem_cannot_fsync_fails_neither_export_nor_import
     module kept its own fsync_dir, without 1be2d11's allowance: `export-registry` and
     `import-registry` failed once the archive / the registry was already in place under its
     name. Now both use ``durable_files.fsync_dir`` and the command stands."""
-    import errno
-    import stat
-
-    real = os.fsync
-
-    def no_directories(fd: int) -> None:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "Invalid argument")
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", no_directories)
+    directories_refuse_fsync(monkeypatch)
     out, restored = tmp_path / "b.tar", tmp_path / "restored"
     result = _cli("export-registry", str(out), "--registry", str(trained))
     assert result.exit_code == 0, result.output

@@ -10,20 +10,17 @@ member's sha256 could be found wrong. An export never writes a sparse member.
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import time
 from pathlib import Path
 
 import pytest
-from factories import linear_frame, spec_dict
+from factories import backup_plus_member, small_backup
 from typer.testing import CliRunner
 
 from manymodels import restore
-from manymodels.backup import MANIFEST, export_registry
+from manymodels.backup import MANIFEST
 from manymodels.cli import app
-from manymodels.pipeline import train
-from manymodels.registry import Registry
 
 CLAIMED = 64 << 20  # bytes of zeros the member claims; the tar holds 1 KB of it
 
@@ -44,25 +41,12 @@ def sparse_member(name: str, size: int) -> tuple[tarfile.TarInfo, bytes]:
 
 
 def test_a_sparse_member_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    root = tmp_path / "reg"
-    train(spec_dict(), linear_frame(2, 30), root, backend="local")
-    good = tmp_path / "good.tar"
-    with Registry.open(root) as reg:
-        export_registry(reg, good)
+    good = small_backup(tmp_path)
     digest = "0" * 64  # the sha256 check would come only after the whole member was written
     name = f"artifacts/{digest}"
     bomb = tmp_path / "bomb.tar"
-    with tarfile.open(good) as old, tarfile.open(bomb, "w", format=tarfile.PAX_FORMAT) as new:
-        for info in old.getmembers():
-            data = old.extractfile(info).read()  # type: ignore[union-attr]
-            if info.name == MANIFEST:
-                manifest = json.loads(data)
-                manifest["members"][name] = {"sha256": digest, "size": CLAIMED}
-                data = json.dumps(manifest).encode()
-                info.size = len(data)
-            new.addfile(info, io.BytesIO(data))
-        info, data = sparse_member(name, CLAIMED)
-        new.addfile(info, io.BytesIO(data))
+    backup_plus_member(good, bomb, sparse_member(name, CLAIMED), listed=(name, digest, CLAIMED),
+                       tar_format=tarfile.PAX_FORMAT)  # fmt: skip
     assert bomb.stat().st_size < 2 * good.stat().st_size  # a few KB more than the backup
 
     target = tmp_path / "restored"

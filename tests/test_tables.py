@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from factories import directories_refuse_fsync
 
 from manymodels.exceptions import DataError
 from manymodels.tables import OUT_TMP_PREFIX, write_tables
@@ -111,16 +112,6 @@ def test_a_directory_its_filesystem_cannot_fsync_does_not_fail_the_write(
     """Some network and FUSE filesystems refuse fsync of a directory (EINVAL): the table is
     already in place under its name by then, so the write stands (as PostgreSQL ignores it),
     rather than a `cannot write the table` error for a file that was written."""
-    import errno
-    import stat
-
-    real = os.fsync
-
-    def no_directories(fd: int) -> None:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "Invalid argument")
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", no_directories)
+    directories_refuse_fsync(monkeypatch)
     assert write_tables(chunks(2), tmp_path / "out.csv") == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

@@ -10,19 +10,15 @@ real: a small tmpfs (root only; elsewhere the test skips, CI runs it).
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import tarfile
 from pathlib import Path
 
 import pytest
-from factories import linear_frame, spec_dict
+from factories import backup_plus_member, small_backup
 from tmpfs import mounted
 from typer.testing import CliRunner
 
-from manymodels.backup import MANIFEST, export_registry
 from manymodels.cli import app
-from manymodels.pipeline import train
 from manymodels.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -33,27 +29,14 @@ CLAIMED = 64 << 20  # bytes of zeros in the member; gzip packs them into ~64 KB
 def test_a_compressed_backup_larger_than_the_free_disk_is_refused_unwritten(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "reg"
-    train(spec_dict(), linear_frame(2, 30), root, backend="local")
-    good = tmp_path / "good.tar"
-    with Registry.open(root) as reg:
-        export_registry(reg, good)
+    good = small_backup(tmp_path)
     zeros = bytes(CLAIMED)
     digest = hashlib.sha256(zeros).hexdigest()  # a true member: only its size is the trouble
     name = f"artifacts/{digest}"
     bomb = tmp_path / "bomb.tar.gz"
-    with tarfile.open(good) as old, tarfile.open(bomb, "w:gz") as new:
-        for info in old.getmembers():
-            data = old.extractfile(info).read()  # type: ignore[union-attr]
-            if info.name == MANIFEST:
-                manifest = json.loads(data)
-                manifest["members"][name] = {"sha256": digest, "size": CLAIMED}
-                data = json.dumps(manifest).encode()
-                info.size = len(data)
-            new.addfile(info, io.BytesIO(data))
-        info = tarfile.TarInfo(name)
-        info.size = CLAIMED
-        new.addfile(info, io.BytesIO(zeros))
+    info = tarfile.TarInfo(name)
+    info.size = CLAIMED
+    backup_plus_member(good, bomb, (info, zeros), listed=(name, digest, CLAIMED), mode="w:gz")
     assert bomb.stat().st_size < CLAIMED // 500
 
     # the same, its end lost: refused at the member's header, before its data is read (a
