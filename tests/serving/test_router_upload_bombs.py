@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -25,6 +26,34 @@ from serving.local import running_server
 from serving.settings import Settings
 
 LIMIT = 64 * 1024  # the body limit of the router under test: small, so the file is too
+
+
+def limited(registry_path: Path) -> Settings:
+    """A router of the registry whose bodies are at most ``LIMIT`` bytes, retraining here."""
+    return Settings(
+        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
+    )
+
+
+def weekly_columns(n: int) -> dict[str, Any]:
+    """The columns the spec trains on, ``n`` weeks from 2025-01-06 of one partition's sales:
+    what an upload holds beside the column under test."""
+    return {
+        "week": pa.array(pd.date_range("2025-01-06", periods=n, freq="W")),
+        "price": np.full(n, 2.05),
+        "deal": np.ones(n, dtype=np.int64),
+        "feat": np.ones(n, dtype=np.int64),
+        "units": np.full(n, 1544.0),
+    }
+
+
+def upload(client: httpx.Client, data: bytes) -> httpx.Response:
+    """``data`` posted as a Parquet file to the partition's retrain, as an admin."""
+    return client.post(
+        f"/v1/partitions/{KEY}/retrain",
+        files={"file": ("rows.parquet", data, "application/octet-stream")},
+        headers=admin(),
+    )
 
 
 def constant_rows(n: int) -> bytes:
@@ -46,28 +75,18 @@ def constant_rows(n: int) -> bytes:
 def test_a_parquet_file_claiming_more_values_than_the_body_limit_is_refused(
     registry_path: Path,
 ) -> None:
-    settings = Settings(
-        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
-    )
+    settings = limited(registry_path)
     bomb = constant_rows(1_000_000)  # 5,000,000 values
     assert len(bomb) < LIMIT // 2  # well within the body limit on the wire
     small = constant_rows(3)
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("rows.parquet", bomb, "application/octet-stream")},
-            headers=admin(),
-        )
+        r = upload(client, bomb)
         assert r.status_code == 422, r.text
         detail = r.json()["detail"]
         assert "holds 1,000,000 rows of 5 column(s), 5,000,000 values" in detail, detail
         assert f"more than the {LIMIT:,}" in detail
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
-        ok = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("rows.parquet", small, "application/octet-stream")},
-            headers=admin(),
-        )
+        ok = upload(client, small)
         assert ok.status_code == 202, ok.text  # a file of a few rows is read as before
 
 
@@ -84,42 +103,26 @@ def test_text_that_decodes_past_the_body_limit_is_refused_before_it_is_expanded(
     rows name (the file: ~400 bytes, within the value cap) decoded to 100 MB, and one 1 MB
     value packed by zstd to a few KB unpacked whole. A 289-byte file of 1,000 rows naming a
     1 MB string took 17 s and 1.5 GB to read."""
-    settings = Settings(
-        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
-    )
+    settings = limited(registry_path)
     long = pa.array(["x" * 100_000]).dictionary_encode().dictionary
     repeated = pa.DictionaryArray.from_arrays(pa.array(np.zeros(1000, np.int32)), long)
     n = 1000
-    rows = {
-        "week": pa.array(pd.date_range("2025-01-06", periods=n, freq="W")),
-        "price": np.full(n, 2.05),
-        "deal": np.ones(n, dtype=np.int64),
-        "feat": np.ones(n, dtype=np.int64),
-        "units": np.full(n, 1544.0),
-    }
+    rows = weekly_columns(n)
     dictionary_bomb = parquet_of(pa.table({**rows, "note": repeated}))
     packed_bomb = parquet_of(pa.table({"week": ["x" * 1_000_000]}))
     assert len(dictionary_bomb) < LIMIT // 2 and len(packed_bomb) < LIMIT // 2
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
-
-        def post(data: bytes) -> httpx.Response:
-            return client.post(
-                f"/v1/partitions/{KEY}/retrain",
-                files={"file": ("rows.parquet", data, "application/octet-stream")},
-                headers=admin(),
-            )
-
-        r = post(dictionary_bomb)
+        r = upload(client, dictionary_bomb)
         assert r.status_code == 422, r.text
         assert "text and binary values decode to 100,000,000 bytes" in r.json()["detail"]
-        r = post(packed_bomb)
+        r = upload(client, packed_bomb)
         assert r.status_code == 422, r.text
         assert "pages unpack to 1,000,0" in r.json()["detail"], r.text
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
         short = pa.DictionaryArray.from_arrays(
             pa.array(np.zeros(n, np.int32)), pa.array(["a note"])
         )
-        ok = post(parquet_of(pa.table({**rows, "note": short})))
+        ok = upload(client, parquet_of(pa.table({**rows, "note": short})))
         assert ok.status_code == 202, ok.text  # text within the limit is read as before
 
 
@@ -214,17 +217,11 @@ def test_a_parquet_file_whose_footer_understates_its_pages_is_refused(
     footer said its one page unpacked to 1,000 bytes passed the footer's check and made the
     router unpack 200 MB (a page may claim 2 GiB; a file, many pages). The pages' headers are
     now read too."""
-    settings = Settings(
-        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
-    )
+    settings = limited(registry_path)
     lied = understated(parquet_of(pa.table({"week": ["x" * 2_000_000]})), 1000)
     assert len(lied) < LIMIT // 2
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("rows.parquet", lied, "application/octet-stream")},
-            headers=admin(),
-        )
+        r = upload(client, lied)
         assert r.status_code == 422, r.text
         assert "pages unpack to 2,000,0" in r.json()["detail"], r.text
 
@@ -287,18 +284,9 @@ def test_delta_encoded_text_is_read_and_its_repeats_are_bounded(registry_path: P
     PARQUET: Not yet implemented: DecodeArrow of DictAccumulator …"). It is read now; and a
     DELTA_BYTE_ARRAY column whose rows repeat one long value as a shared prefix (a few KB
     for 16 MB of text) is still refused, from the values' first batches."""
-    settings = Settings(
-        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
-    )
+    settings = limited(registry_path)
     n = 200
-    rows = {
-        "week": pa.array(pd.date_range("2025-01-06", periods=n, freq="W")),
-        "price": np.full(n, 2.05),
-        "deal": np.ones(n, dtype=np.int64),
-        "feat": np.ones(n, dtype=np.int64),
-        "units": np.full(n, 1544.0),
-        "note": [f"week {i} of the promotion" for i in range(n)],
-    }
+    rows = {**weekly_columns(n), "note": [f"week {i} of the promotion" for i in range(n)]}
 
     def delta(table: pa.Table, encoding: str) -> bytes:
         out = io.BytesIO()
@@ -310,16 +298,8 @@ def test_delta_encoded_text_is_read_and_its_repeats_are_bounded(registry_path: P
     bomb = delta(pa.table({"note": ["x" * 40_000] * 400}), "DELTA_BYTE_ARRAY")
     assert len(bomb) < 1000
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
-
-        def post(data: bytes) -> httpx.Response:
-            return client.post(
-                f"/v1/partitions/{KEY}/retrain",
-                files={"file": ("rows.parquet", data, "application/octet-stream")},
-                headers=admin(),
-            )
-
         for encoding in ("DELTA_BYTE_ARRAY", "DELTA_LENGTH_BYTE_ARRAY"):
-            ok = post(delta(pa.table(rows), encoding))
+            ok = upload(client, delta(pa.table(rows), encoding))
             assert ok.status_code == 202, (encoding, ok.text)
             job = ok.json()["job_id"]
             for _ in range(600):  # one retrain at a time: wait for this one to end
@@ -327,7 +307,7 @@ def test_delta_encoded_text_is_read_and_its_repeats_are_bounded(registry_path: P
                 if status in ("succeeded", "failed"):
                     break
                 time.sleep(0.1)
-        r = post(bomb)
+        r = upload(client, bomb)
         assert r.status_code == 422, r.text
         assert "text and binary values decode to" in r.json()["detail"], r.text
         assert len(client.get("/v1/jobs", headers=admin()).json()["jobs"]) == 2
@@ -339,27 +319,13 @@ def test_nested_text_in_several_row_groups_is_read(registry_path: Path) -> None:
     spec's: the text check read it whole as dictionaries, which pyarrow cannot for nested
     columns across row groups (ArrowNotImplementedError "Nested data conversions not
     implemented for chunked array outputs"), and the retrain answered 500. Now 202."""
-    settings = Settings(
-        registry=registry_path, admin_token=TOKEN, max_body_bytes=LIMIT, retrain_backend="local"
-    )
+    settings = limited(registry_path)
     n = 60
-    table = pa.table(
-        {
-            "week": pa.array(pd.date_range("2025-01-06", periods=n, freq="W")),
-            "price": np.full(n, 2.05),
-            "deal": np.ones(n, dtype=np.int64),
-            "feat": np.ones(n, dtype=np.int64),
-            "units": np.full(n, 1544.0),
-            "tags": [[f"tag{i % 3}", "promo"] for i in range(n)],
-            "source": [{"shop": f"s{i % 2}", "line": i} for i in range(n)],
-        }
-    )
+    tags = [[f"tag{i % 3}", "promo"] for i in range(n)]
+    source = [{"shop": f"s{i % 2}", "line": i} for i in range(n)]
+    table = pa.table({**weekly_columns(n), "tags": tags, "source": source})
     out = io.BytesIO()
     pq.write_table(table, out, row_group_size=20)
     with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("rows.parquet", out.getvalue(), "application/octet-stream")},
-            headers=admin(),
-        )
+        r = upload(client, out.getvalue())
     assert r.status_code == 202, r.text
