@@ -390,3 +390,25 @@ def directories_refuse_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
         real(fd)
 
     monkeypatch.setattr(os, "fsync", no_directories)
+
+
+def forked_child_tag() -> tuple[int, str]:
+    """A forked child's pid and the writer tag its temp files carry
+    (``durable_files._TMP_TAG``), read from the child, which then leaves without any cleanup
+    (``os._exit``); it has ended when this returns."""
+    import os
+
+    from manymodels import durable_files
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its tag, leave without running any cleanup
+        try:
+            os.write(write, durable_files._TMP_TAG.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child_tag = f.read()
+    os.waitpid(pid, 0)
+    return pid, child_tag

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from factories import forked_child_tag
 from sklearn.linear_model import Ridge
 
 from manymodels import artifacts, durable_files
@@ -360,17 +361,7 @@ def test_concurrent_puts_of_the_same_bytes_from_processes(store: LocalArtifactSt
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_names_its_temp_files_apart() -> None:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its tag, leave without running any cleanup
-        try:
-            os.write(write, durable_files._TMP_TAG.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as f:
-        child_tag = f.read()
-    os.waitpid(pid, 0)
+    pid, child_tag = forked_child_tag()
     assert child_tag and child_tag != durable_files._TMP_TAG
     assert child_tag.startswith(f"{pid}-")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import linear_frame, spec_dict
+from factories import forked_child_tag, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.artifacts import LocalArtifactStore
@@ -145,19 +145,7 @@ def test_an_artifact_a_killed_gc_moved_aside_comes_back(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_is_its_own_writer() -> None:
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report its tag and liveness, leave without any cleanup
-        try:
-            from manymodels import durable_files
-
-            os.write(write, durable_files._TMP_TAG.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as f:
-        child_tag = f.read()
-    os.waitpid(pid, 0)
+    pid, child_tag = forked_child_tag()
     name = f".tmp-{'f' * 64}-{child_tag}-0"
     assert child_tag.startswith(f"{pid}-") and writer_alive(name) is False
 
@@ -355,6 +343,20 @@ def _doctor(root: Path, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
+def _left_aside_by_a_killed_gc(root: Path) -> tuple[LocalArtifactStore, str]:
+    """A registry trained at ``root`` and a run's artifact stored there before its version
+    commits (a young orphan), which a gc killed mid-judgement left moved aside: its store and
+    digest."""
+    train(spec_dict(), linear_frame(1, 30), root, backend="local")
+    store = LocalArtifactStore(root / "artifacts")
+    digest, _ = store.put(b"a run's model, its version not yet committed")
+    killed = subprocess.run(
+        [sys.executable, "-c", _GC_KILLED_MID_JUDGEMENT, str(root)], capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    return store, digest
+
+
 def test_an_artifact_a_gc_killed_mid_judgement_left_aside_still_loads_and_is_named(
     tmp_path: Path,
 ) -> None:
@@ -365,13 +367,7 @@ def test_an_artifact_a_gc_killed_mid_judgement_left_aside_still_loads_and_is_nam
     removes". Now ``get`` reads it where it lies, and doctor says what happened and that
     --repair (or the next gc) puts it back."""
     root = tmp_path / "reg"
-    train(spec_dict(), linear_frame(1, 30), root, backend="local")
-    store = LocalArtifactStore(root / "artifacts")
-    digest, _ = store.put(b"a run's model, its version not yet committed")
-    killed = subprocess.run(
-        [sys.executable, "-c", _GC_KILLED_MID_JUDGEMENT, str(root)], capture_output=True
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    store, digest = _left_aside_by_a_killed_gc(root)
     assert not store.path(digest).exists()  # the state the kill left
     assert store.get(digest) == b"a run's model, its version not yet committed"
 
@@ -417,13 +413,7 @@ def test_the_next_gc_says_it_put_back_what_a_killed_gc_left_aside(tmp_path: Path
     """The next gc puts such an artifact back, and said it had deleted "1 leftover temp
     file(s)"; now it says it put an artifact back."""
     root = tmp_path / "reg"
-    train(spec_dict(), linear_frame(1, 30), root, backend="local")
-    store = LocalArtifactStore(root / "artifacts")
-    digest, _ = store.put(b"a run's model, its version not yet committed")
-    killed = subprocess.run(
-        [sys.executable, "-c", _GC_KILLED_MID_JUDGEMENT, str(root)], capture_output=True
-    )
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    store, digest = _left_aside_by_a_killed_gc(root)
     done = CliRunner().invoke(app, ["gc", "--registry", str(root)])
     assert done.exit_code == 0, done.output
     said = " ".join(done.stdout.split())  # the console wraps long lines
