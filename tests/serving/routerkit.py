@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -54,3 +57,30 @@ def expected(root: Path, key: str, rows: list[dict[str, Any]], version: int | No
         loaded = reg.load_model(key, version)
     X = np.array([[r["price"], r["deal"], r["feat"]] for r in rows], dtype=np.float64)
     return [float(v) for v in loaded.model.predict(X)]
+
+
+def ready_line(cmd: list[str]) -> dict[str, object]:
+    """The JSON of the router's start-up line ("router ready"), then the router is stopped."""
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stderr is not None
+        stderr = proc.stderr
+
+        def read() -> None:
+            for line in stderr:
+                lines.append(line)
+                if "router ready" in line:
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+    ready = next((line for line in lines if "router ready" in line), None)
+    assert ready is not None, "".join(lines)
+    return dict(json.loads(ready[ready.index("{") :]))

@@ -3,49 +3,19 @@ count."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from routerkit import KEY, feature_rows
+from routerkit import KEY, feature_rows, ready_line
 from sqlalchemy import func, select
 
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
 from serving.local import running_server
 from serving.settings import Settings
-
-
-def ready_line(cmd: list[str]) -> dict[str, object]:
-    """The JSON of the router's start-up line ("router ready"), then the router is stopped."""
-    lines: list[str] = []
-    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
-        assert proc.stderr is not None
-        stderr = proc.stderr
-
-        def read() -> None:
-            for line in stderr:
-                lines.append(line)
-                if "router ready" in line:
-                    return
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout=60)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-    ready = next((line for line in lines if "router ready" in line), None)
-    assert ready is not None, "".join(lines)
-    return dict(json.loads(ready[ready.index("{") :]))
 
 
 @pytest.mark.slow  # a router process: 4 s idle, 20 s on a loaded machine

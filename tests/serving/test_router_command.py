@@ -6,14 +6,13 @@ import json
 import logging
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 from factories import imported_by, wait_ready
-from routerkit import KEY, feature_rows
+from routerkit import KEY, feature_rows, ready_line
 from typer.testing import CliRunner
 
 from serving.command import serve
@@ -55,29 +54,7 @@ def test_serve_says_where_cache_misses_load(
     log line says which."""
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
            "--port", "0", *flag]  # fmt: skip
-    lines: list[str] = []
-    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
-        assert proc.stderr is not None
-        stderr = proc.stderr
-
-        def read() -> None:
-            for line in stderr:
-                lines.append(line)
-                if "router ready" in line:
-                    return
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(timeout=60)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-    ready = next((line for line in lines if "router ready" in line), None)
-    assert ready is not None, "".join(lines)
-    fields = json.loads(ready[ready.index("{") :])
+    fields = ready_line(cmd)
     assert fields["inline_loads"] is inline
 
 
