@@ -12,6 +12,7 @@ import time
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -137,6 +138,79 @@ def _weekly_registry(tmp_path: Path, claimed: datetime | None) -> tuple[Path, Pa
     return spec, data, root
 
 
+class SlowWeekly(NamedTuple):
+    """A registry trained once by the CLI with the slow-fit estimator (``SLOW_FIT_MODULE``) on
+    a weekly schedule whose firing before ``newest`` is claimed: ``newest`` is due (missed)."""
+
+    spec: Path
+    data: Path
+    root: Path
+    newest: datetime
+    env: dict[str, str]
+    """The environment that finds ``slowfit`` (and holds no ``SLOWFIT_DIR``)."""
+    cmd: list[str]
+    """``manymodels scheduler … --max-runs 1`` of this schedule."""
+
+
+def _slow_weekly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, when: str = "all", older: bool = False
+) -> SlowWeekly:
+    """``SlowWeekly`` with ``when = [when]``; ``older``: trained on all but the data's last
+    week (the scheduler's data is a week newer than the versions)."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    env.pop("SLOWFIT_DIR", None)
+    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"').replace(
+        'when = ["all"]', f'when = ["{when}"]'
+    )
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(text)
+    sales = store_sales(n_stores=2)
+    sales.to_csv(data, index=False)
+    start = data
+    if older:
+        start = tmp_path / "start.csv"
+        sales[sales["week"] < sales["week"].max()].to_csv(start, index=False)
+    first = subprocess.run(
+        [BIN / "manymodels", "train", spec, start, "--registry", root, "--backend", "local"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    parsed = Spec.from_dict(tomllib.loads(text))
+    plan = parsed.schedule
+    assert plan is not None
+    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    with Registry.open(root) as reg:  # last week's ran: the newest Monday is caught up
+        assert claim(reg.store, name, newest - timedelta(days=7))
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    return SlowWeekly(spec, data, root, newest, env, cmd)
+
+
+def _held_in_fit(weekly: SlowWeekly, blocked: Path, *, after: int = 0) -> subprocess.Popen[str]:
+    """A scheduler of ``weekly`` held in its run's fit past ``after`` fits (``SLOWFIT_DIR``:
+    ``blocked``, made here), returned once it is there; killed if it never gets there."""
+    blocked.mkdir()
+    env = {**weekly.env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": str(after)}
+    proc = subprocess.Popen(weekly.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # its firing is claimed, its run training
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    except BaseException:
+        proc.kill()
+        proc.wait(30)
+        raise
+    return proc
+
+
 @pytest.mark.slow
 def test_a_firing_missed_while_no_scheduler_ran_runs_at_start(tmp_path: Path) -> None:
     """The schedule last fired a week or more ago and the newest Monday 03:00 went unrun (the
@@ -201,43 +275,11 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
     firing counted as done (it was claimed), so the scheduler waited for the next Monday,
     and the run stayed "running (process gone)". The kill lands where the estimator (a
     factory on PYTHONPATH, slow only where SLOWFIT_DIR is set) says it is fitting."""
-    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
-    assert newest is not None
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    env.pop("SLOWFIT_DIR", None)
-    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"')
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(text)
-    store_sales(n_stores=2).to_csv(data, index=False)
-    first = subprocess.run(
-        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    parsed = Spec.from_dict(tomllib.loads(text))
-    plan = parsed.schedule
-    assert plan is not None
-    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
-    with Registry.open(root) as reg:  # last week's ran: the newest Monday is caught up
-        assert claim(reg.store, name, newest - timedelta(days=7))
-    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
-           "--backend", "local", "--max-runs", "1"]  # fmt: skip
-    blocked = tmp_path / "blocked"
-    blocked.mkdir()
-    killed = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**env, "SLOWFIT_DIR": str(blocked)})  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # its firing is claimed, its run training
-            assert killed.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        killed.kill()
-        killed.wait(30)
+    weekly = _slow_weekly(tmp_path, monkeypatch)
+    newest, env, cmd, root, data = weekly.newest, weekly.env, weekly.cmd, weekly.root, weekly.data
+    killed = _held_in_fit(weekly, tmp_path / "blocked")
+    killed.kill()
+    killed.wait(30)
     with Registry.open(root) as reg:
         (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
     assert run.killed
@@ -277,57 +319,16 @@ def test_a_killed_firing_of_stale_partitions_is_resumed_over_the_ones_it_started
     resume naming those flagged now only was refused (another set of partitions); it names
     those flagged now and those the run finished, and completes the run. The versions are
     made 60 days old in the database (what makes them stale): the only thing not real."""
-    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
-    assert newest is not None
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    env.pop("SLOWFIT_DIR", None)
-    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"').replace(
-        'when = ["all"]', 'when = ["stale"]'
-    )
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(text)
-    sales = store_sales(n_stores=2)
-    sales.to_csv(data, index=False)
     # trained a week before the data the scheduler reads: a stale partition whose data is
     # unchanged since its version is left out (the same rows would give the same model)
-    start = tmp_path / "start.csv"
-    sales[sales["week"] < sales["week"].max()].to_csv(start, index=False)
-    first = subprocess.run(
-        [BIN / "manymodels", "train", spec, start, "--registry", root, "--backend", "local"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    parsed = Spec.from_dict(tomllib.loads(text))
-    plan = parsed.schedule
-    assert plan is not None
-    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    weekly = _slow_weekly(tmp_path, monkeypatch, when="stale", older=True)
     old = (datetime.now(UTC) - timedelta(days=60)).isoformat(timespec="microseconds")
-    with Registry.open(root) as reg:
-        assert claim(reg.store, name, newest - timedelta(days=7))
-        with reg.store.engine.begin() as conn:
-            conn.exec_driver_sql("update model_versions set created_at = ?", (old,))
-    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
-           "--backend", "local", "--max-runs", "1"]  # fmt: skip
-    blocked = tmp_path / "blocked"
-    blocked.mkdir()
-    killed = subprocess.Popen(
-        cmd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "4"},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # two partitions fitted, a third fitting
-            assert killed.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-    finally:
-        killed.kill()
-        killed.wait(30)
+    with Registry.open(weekly.root) as reg, reg.store.engine.begin() as conn:
+        conn.exec_driver_sql("update model_versions set created_at = ?", (old,))
+    root, cmd, env = weekly.root, weekly.cmd, weekly.env
+    killed = _held_in_fit(weekly, tmp_path / "blocked", after=4)  # two fitted, a third fitting
+    killed.kill()
+    killed.wait(30)
     with Registry.open(root) as reg:
         (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
         assert run.killed and 0 < run.n_trained < run.n_partitions, run

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from test_schedule_claims import BIN, _weekly_registry
+from test_schedule_claims import BIN, _held_in_fit, _slow_weekly, _weekly_registry
 
 from manymodels.registry import Registry
 from manymodels.schedule import due_time, trigger
@@ -57,6 +57,17 @@ def _scheduled_runs(root: Path) -> list[str]:
         return [r.status for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
 
 
+def _runs_it_again(spec: Path, data: Path, root: Path, stamp: str, why: str) -> None:
+    """A scheduler started now runs the ``stamp`` firing again, saying it failed for ``why``
+    (the start of the reason given), and its run completes."""
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed ({why}" in err, err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]
+
+
 def _missed(tmp_path: Path) -> tuple[Path, Path, Path, str]:
     newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
     assert newest is not None
@@ -74,12 +85,7 @@ def test_a_failed_firing_runs_again_when_the_scheduler_is_restarted_after_the_fi
     assert code == 1 and " error" in out, (out, err)
     kept.rename(data)  # fixed; the scheduler restarted
 
-    code, out, err = _scheduler(spec, data, root, runs=True)
-    assert code == 0, (out, err)
-    assert f"now: the {stamp} firing, which failed (" in err, err
-    assert "running it again (attempt 2 of 2)" in err, err
-    assert f"(the {stamp} firing, missed): 4 trained" in out, out
-    assert _scheduled_runs(root) == ["completed"]
+    _runs_it_again(spec, data, root, stamp, "")
 
     code, out, err = _scheduler(spec, data, root, runs=False)  # done: nothing more to run
     assert code == 0 and out == "" and "failed" not in err, (out, err)
@@ -144,12 +150,7 @@ def test_a_firing_whose_scheduler_was_killed_before_its_run_began_runs_again(
         stuck.wait(30)
     assert _scheduled_runs(root) == []  # no run for a killed run's catch-up to resume
 
-    code, out, err = _scheduler(spec, data, root, runs=True)
-    assert code == 0, (out, err)
-    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
-    assert "running it again (attempt 2 of 2)" in err, err
-    assert f"(the {stamp} firing, missed): 4 trained" in out, out
-    assert _scheduled_runs(root) == ["completed"]
+    _runs_it_again(spec, data, root, stamp, "its scheduler was killed before its run ")
 
 
 # a scheduler killed right after its firing's run ended, before it cleared the firing's mark
@@ -231,12 +232,7 @@ def test_a_firing_whose_scheduler_a_reboot_killed_before_its_run_began_runs_agai
     assert _scheduled_runs(root) == []
 
     _marked_under_way(root, spec, data, os.uname().nodename, "b0075")  # this host, rebooted
-    code, out, err = _scheduler(spec, data, root, runs=True)
-    assert code == 0, (out, err)
-    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
-    assert "running it again (attempt 2 of 2)" in err, err
-    assert f"(the {stamp} firing, missed): 4 trained" in out, out
-    assert _scheduled_runs(root) == ["completed"]
+    _runs_it_again(spec, data, root, stamp, "its scheduler was killed before its run ")
 
 
 def test_a_firing_whose_killed_run_is_being_resumed_is_not_run_again_beside_it(
@@ -247,63 +243,15 @@ def test_a_firing_whose_killed_run_is_being_resumed_is_not_run_again_beside_it(
     of the firing under way, its process gone, and ran the firing again beside the resume
     ("which failed (its scheduler was killed before its run started): running it again").
     Now the firing's run, running again under a live process, says it is under way."""
-    import tomllib
-
-    from factories import SLOW_FIT_MODULE
-    from test_schedule_claims import WEEKLY
-
-    from manymodels.registry.firings import claim, schedule_id
-    from manymodels.samples import store_sales
-    from manymodels.spec import Spec
-
-    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
-    assert newest is not None
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    env.pop("SLOWFIT_DIR", None)
-    text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"')
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(text)
-    store_sales(n_stores=2).to_csv(data, index=False)
-    first = subprocess.run(
-        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
-    assert first.returncode == 0, first.stderr
-    parsed = Spec.from_dict(tomllib.loads(text))
-    plan = parsed.schedule
-    assert plan is not None
-    name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
-    with Registry.open(root) as reg:  # last week's ran: the newest Monday is caught up
-        assert claim(reg.store, name, newest - timedelta(days=7))
-    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
-           "--backend", "local", "--max-runs", "1"]  # fmt: skip
-
+    weekly = _slow_weekly(tmp_path, monkeypatch)
     procs: list[subprocess.Popen[str]] = []
-
-    def fitting(where: str) -> subprocess.Popen[str]:
-        """A scheduler held in its run's first fit (``SLOWFIT_DIR``)."""
-        blocked = tmp_path / where
-        blocked.mkdir()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                text=True, env={**env, "SLOWFIT_DIR": str(blocked)})  # fmt: skip
-        procs.append(proc)
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        return proc
-
     try:
-        killed = fitting("first")
+        killed = _held_in_fit(weekly, tmp_path / "first")
         killed.kill()
         killed.wait(30)
-        fitting("resuming")  # resumes the killed run, and fits there
-        third = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, env=env)  # fmt: skip
+        procs.append(_held_in_fit(weekly, tmp_path / "resuming"))  # resumes the killed run
+        third = subprocess.Popen(weekly.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=weekly.env)  # fmt: skip
         procs.append(third)
         assert third.stderr is not None
         banner = third.stderr.readline()
@@ -316,7 +264,7 @@ def test_a_firing_whose_killed_run_is_being_resumed_is_not_run_again_beside_it(
                 proc.kill()
                 proc.communicate()
     assert "now: the" not in banner and out == "", (banner, out, err)
-    with Registry.open(root) as reg:
+    with Registry.open(weekly.root) as reg:
         runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
     assert len(runs) == 1, [(r.run_id, r.status) for r in runs]  # the resumed one only
 
