@@ -1,8 +1,9 @@
-"""A run's work on a backend: the global models first, then every chunk of partitions (and the
-pooled fallback) shipped to workers, each finished task committed in one transaction and
-tallied for the run's summary (with ``[intervals] pool_partitions``, once the run's interval
-pool is known: ``manymodels.interval_pool``). A task that dies marks its partitions ``lost``;
-the run goes on, unless the artifact store did not answer it (``manymodels.store_outage``).
+"""A run's work on a backend: the global models first (``manymodels.run_globals``), then
+every chunk of partitions (and the pooled fallback) shipped to workers, each finished task
+committed in one transaction and tallied for the run's summary (with ``[intervals]
+pool_partitions``, once the run's interval pool is known: ``manymodels.interval_pool``). A
+task that dies marks its partitions ``lost``; the run goes on, unless the artifact store did
+not answer it (``manymodels.store_outage``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,16 +33,12 @@ from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome
-from manymodels.registry.runs import taken_over_message
+from manymodels.run_globals import chunk_slices, global_phase, still_ours
 from manymodels.run_plan import RunPlan
 from manymodels.serialization import artifact_libraries
-from manymodels.signing import global_refusal
 from manymodels.spec import Spec
 from manymodels.store_outage import stop_if_down
-from manymodels.training import Result, global_tasks, train_chunk, train_fallback
-from manymodels.training.external import External
-from manymodels.training.global_fit import GlobalFit, global_candidates, rescore_global
-from manymodels.training.transforms import view
+from manymodels.training import Result, train_chunk, train_fallback
 
 
 @dataclass(frozen=True)
@@ -120,14 +117,16 @@ def execute(
     if progress:
         progress(counts)
 
-    fits, source = _global_phase(reg, spec, table, plan, backend, tally, taken_over)
+    fits, source = global_phase(
+        reg, spec, table, plan, backend, tally.global_models, tally.run_id, taken_over
+    )
     items: list[tuple[str, Any]] = []
     streamed = shuffled(table)  # a Parquet dataset's rows stay on disk until a task reads them
     position = {k: i for i, k in enumerate(source.keys)} if fits else {}
     for a, b in [] if streamed else plan_chunks(todo.offsets, backend.workers):
         chunk = todo.chunk(a, b)
         champions = {k: plan.champions[k] for k in chunk.keys if k in plan.champions}
-        items.append(("chunk", (chunk, champions, _slices(fits, source, position, chunk))))
+        items.append(("chunk", (chunk, champions, chunk_slices(fits, source, position, chunk))))
     if streamed:
         items = streamed.items(todo, plan.champions)
     if plan.fallback_due:
@@ -180,7 +179,7 @@ def execute(
 
     try:
         for i, result in backend.map_unordered(_run_item, items, spec, store):
-            _still_ours(reg, plan, taken_over)
+            still_ours(reg, plan, taken_over)
             kind, (payload, *_) = items[i]
             items[i] = (kind, (None, None, ()))  # let the chunk's data go once it is done
             results: list[Result]
@@ -252,14 +251,6 @@ def _shuffled_chunks(items: list[tuple[str, Any]], seed: int) -> list[tuple[str,
     return [item for item in items if item[0] != "chunk"] + [chunks[i] for i in order]
 
 
-def _still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None) -> None:
-    """``RunTakenOver`` once the heartbeat found the run resumed by another process (the
-    pipeline then cancels the backend's rest, as for a refused commit)."""
-    if taken_over is not None and taken_over.is_set():
-        other = reg.store.get_run(plan.run_id).options.get("owner")
-        raise RunTakenOver(taken_over_message(plan.run_id, other))
-
-
 def _count(counts: dict[str, int], name: str) -> None:
     counts[name] = counts.get(name, 0) + 1
 
@@ -272,123 +263,6 @@ def _run_item(item: tuple[str, Any], spec: Spec, store: ArtifactStore) -> Any:
     if kind == "fallback":
         return [train_fallback(payload, spec, store, champion=champions)]
     return train_chunk(payload, spec, store, champions, external)
-
-
-def _global_phase(
-    reg: Registry,
-    spec: Spec,
-    table: PartitionedTable,
-    plan: RunPlan,
-    backend: Backend,
-    tally: Tally,
-    taken_over: threading.Event | None = None,
-) -> tuple[list[GlobalFit], PartitionedTable]:
-    """The run's global models, before any chunk: a full run fits each global grid point (one
-    task each, on every partition's rows); retraining named partitions re-scores the last
-    full run's global models on their rows instead. Returns them with the table their
-    validation predictions are aligned to."""
-    pairs = global_candidates(spec)
-    if not pairs or not len(plan.todo):
-        return [], table
-    fits: list[GlobalFit] = []
-    if plan.partial:
-        source = plan.todo
-        views: dict[str, PartitionedTable] = {spec.transform: source}
-        records, seen = _current_globals(reg, spec, source.keys)
-        for record in records:
-            kind = record["transform"]
-            if kind not in spec.transforms:  # a transform the spec no longer lists: no view
-                continue
-            if kind not in views:
-                views[kind] = view(source, spec, kind).table
-            refused = global_refusal(reg.signer, record)
-            if refused is not None:
-                fit = GlobalFit(record["label"], record["estimator"], dict(record["params"]),
-                                error=refused)  # fmt: skip
-            else:
-                fit = rescore_global(views[kind], spec, reg.artifacts, record, seen)
-            fits.append(replace(fit, transform=kind))
-    else:
-        source = table
-        # every grid point under every target transform, each a task per fold and one for
-        # the refit (``global_tasks``): the table is shipped once and each task builds its
-        # transform's view (the driver holds one table, not one per transform)
-        grid = [(kind, cand, params) for kind in spec.transforms for cand, params in pairs]
-        work = global_tasks.tasks(spec, grid)
-        done: list[Any] = [None] * len(work)
-        shared = (spec, reg.artifacts, table)
-        for i, result in backend.map_unordered(global_tasks.run_task, work, *shared):
-            _still_ours(reg, plan, taken_over)
-            stop_if_down(result, backend, plan.run_id, 0)
-            done[i] = result
-        each = len(work) // len(grid)
-        fits = [
-            global_tasks.assemble(
-                GlobalFit(c.label, c.estimator, dict(p), transform=k),
-                done[at * each : (at + 1) * each], table, spec,
-            )
-            for at, (k, c, p) in enumerate(grid)
-        ]  # fmt: skip
-    for f in fits:
-        record = {"label": f.label, "estimator": f.estimator, "params": f.params}
-        record["transform"] = f.transform
-        record |= {"sha256": f.sha256, "size": f.size, "rows": f.rows}
-        if reg.signer is not None and f.sha256 is not None:  # what a later retrain loads
-            record["signature"] = reg.signer.sign_global(f.sha256)
-        record |= {"through": f.through} if f.through is not None else {}
-        record |= {"seconds": round(f.seconds, 3), **({"error": f.error} if f.error else {})}
-        tally.global_models.append(record)
-    if tally.run_id and tally.global_models:
-        # on the run before any chunk loads them: ``gc`` keeps a running run's global models
-        # (``referenced_digests``) however long its chunks take; during the global phase
-        # itself the young-artifact grace covers them
-        reg.store.record_run_options(
-            tally.run_id, {"global": tally.global_models}, owner=plan.owner
-        )
-    return [f for f in fits if f.error is None and f.val_pred is not None], source
-
-
-def _current_globals(
-    reg: Registry, spec: Spec, keys: Sequence[str]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The global models of the newest completed full run of this spec (``gc`` keeps them:
-    ``referenced_digests``), and the last time of each of ``keys`` that run trained: the
-    rows those models saw of it."""
-    run = reg.store.newest_global_run(spec.name)
-    if run is None:
-        return [], {}
-    # a run before transforms were recorded fitted its spec's (first) transform
-    listed = run.spec.get("target_transform", "none")
-    first = listed[0] if isinstance(listed, list) else listed
-    found = run.options["global"]  # a list: ``current_global``
-    records = [{"transform": first, **g} for g in found if isinstance(g, dict) and g.get("sha256")]
-    return records, reg.store.last_times(run.run_id, keys) if records else {}
-
-
-def _slices(
-    fits: list[GlobalFit],
-    source: PartitionedTable,
-    position: dict[str, int],
-    chunk: PartitionedTable,
-) -> list[External]:
-    """Each global model's validation predictions of ``chunk``'s rows only: a chunk ships
-    O(its rows), never the whole table's."""
-    if not fits:
-        return []
-    at = position  # each key's partition in ``source``, built once per run
-    rows = np.concatenate(
-        [np.arange(source.offsets[at[k]], source.offsets[at[k] + 1]) for k in chunk.keys]
-    )
-    out = []
-    for f in fits:
-        assert f.sha256 is not None and f.val_pred is not None and f.transform is not None
-        label = f"{f.label} (global)"
-        pred = f.val_pred[rows]
-        out.append(
-            External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform,
-                     unscored=f.unscored)
-        )  # fmt: skip
-    return out
 
 
 def _task_died(key: str, error: BaseException) -> PartitionOutcome:

@@ -398,7 +398,7 @@ def test_an_interrupted_run_or_a_failed_global_fit_keeps_nothing_more(tmp_path: 
     completed full run's, even when every fit failed) and what a running run loads: not an
     interrupted run's (a resume fits its own), nor an older run's behind a failed one."""
     from manymodels.exceptions import RunInterrupted
-    from manymodels.run_chunks import _current_globals
+    from manymodels.run_globals import _current_globals
 
     root = tmp_path / "reg"
     train(_losing_global(), panel(), root, backend="local")
@@ -455,7 +455,7 @@ def test_many_newer_runs_do_not_hide_the_current_global_model(tmp_path: Path) ->
     import dataclasses
 
     from manymodels.registry.engine import now
-    from manymodels.run_chunks import _current_globals
+    from manymodels.run_globals import _current_globals
 
     root = tmp_path / "reg"
     train(_losing_global(), panel(), root, backend="local")
@@ -486,7 +486,7 @@ def test_many_newer_runs_do_not_hide_the_current_global_model(tmp_path: Path) ->
 def test_a_full_run_whose_notes_say_only_is_still_the_current_one(tmp_path: Path) -> None:
     """Retraining and gc agree on the current run by one rule: a full run's notes (merged
     into its options) that hold the word "only" do not make it a named-partition retrain."""
-    from manymodels.run_chunks import _current_globals
+    from manymodels.run_globals import _current_globals
 
     root = tmp_path / "reg"
     train(_losing_global(), panel(), root, backend="local")

@@ -352,7 +352,7 @@ def _run_global_models(conn: Connection) -> set[str]:
     """The global models runs recorded (``options["global"]``) that a run may still load,
     though no version chose one: per spec, those of its newest completed full run that
     recorded any, which retraining one partition re-scores (the run
-    ``run_chunks._current_globals`` picks; without them the retrain would quietly lose its
+    ``run_globals._current_globals`` picks; without them the retrain would quietly lose its
     global candidate); and a running run's, which its chunks load, unless its process is gone
     from this machine (``entities.killed``). An interrupted or failed run's are not kept (a
     resume fits its own again), nor a superseded run's, beyond the versions that chose them.

@@ -3,7 +3,7 @@
 
 Each fold's fit is independent of the others — the same training rows of all partitions the
 fold leaves in, its validation rows predicted in one call — so a run ships them as separate
-tasks (``run_chunks``) instead of one task fitting them in turn: on 2 cores with one transform
+tasks (``run_globals``) instead of one task fitting them in turn: on 2 cores with one transform
 the global phase takes about half as long, on a cluster about ``1 / (folds + 1)``. The table is
 shipped once and shared by the tasks (an object reference on Ray); each task builds its own
 transform's view and the same splits (``global_fit.fold_rows``: deterministic, from the spec
