@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore
-from manymodels.datasets import shuffled
+from manymodels.dataset_buckets import shuffled
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.execution import Backend, plan_chunks
 from manymodels.interval_pool import (
