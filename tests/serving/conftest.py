@@ -6,6 +6,7 @@ copy of the registry directory, so tests never see each other's changes.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,25 @@ def client(settings: Settings) -> Iterator[Any]:
 def server(settings: Settings) -> Iterator[str]:
     with running_server(settings) as url:
         yield url
+
+
+# -------------------------------------------- Chromium, for the dashboard's browser tests
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The Chromium binary; skipped when missing on a user's machine, a failure under CI."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = "no Chromium on PATH (Debian: apt-get install chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must run the dashboard tests in a real browser")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where screenshots go: ``$MANYMODELS_SCREENSHOTS`` (kept by CI) or the test's tmp dir."""
+    where = Path(os.environ.get("MANYMODELS_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where

@@ -13,10 +13,7 @@ The page says when it is done: ``<body data-state="ready">`` (or ``"error"``), r
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from browserkit import browse, page_state, row_keys, text_of, view
 from fastapi.responses import HTMLResponse
 from routerkit import (
     KEY,
@@ -46,75 +44,6 @@ from serving.local import running_server
 from serving.settings import Settings
 
 READER = "dashboard-read-token"
-BROWSER_TIMEOUT = 60  # seconds for one Chromium run; a run takes 1–3 s
-
-
-# ---------------------------------------------------------------------------- the browser
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The Chromium binary; skipped when missing on a user's machine, a failure under CI."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = "no Chromium on PATH (Debian: apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: CI must run the dashboard tests in a real browser")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    """Where screenshots go: ``$MANYMODELS_SCREENSHOTS`` (kept by CI) or the test's tmp dir."""
-    where = Path(os.environ.get("MANYMODELS_SCREENSHOTS") or tmp_path / "screenshots")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
-
-
-def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None = None) -> str:
-    """The page's DOM after its scripts ran (or, with ``screenshot``, a PNG of it): one fresh
-    headless Chromium with its own profile, so runs never share a session or a cache."""
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    args = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000",
-    ]
-    if screenshot is not None:
-        args += [f"--screenshot={screenshot}", "--window-size=1280,900"]
-    else:
-        args += ["--dump-dom"]
-    done = subprocess.run(
-        [*args, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    if screenshot is not None:
-        assert screenshot.stat().st_size > 10_000, "an empty screenshot"
-    return done.stdout
-
-
-def page_state(dom: str) -> str:
-    found = re.search(r'<body[^>]*\bdata-state="([a-z]+)"', dom)
-    return found.group(1) if found else "none"
-
-
-def row_keys(dom: str) -> list[str]:
-    return [html.unescape(k) for k in re.findall(r'<tr data-key="([^"]*)"', dom)]
-
-
-def text_of(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', dom)
-    return html.unescape(found.group(1)) if found else ""
-
-
-def view(base: str, **params: str) -> str:
-    """The dashboard's URL for a view: its state lives in the hash (never sent to the server)."""
-    return f"{base}/ui#" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
 
 
 def api_keys(base: str, prefix: str) -> list[str]:

@@ -1,50 +1,27 @@
 """The dashboard's operating views in a real headless Chromium (#15): a run's failures searched
 by key, one partition's health row, and the list sorted by skill over the whole registry.
 
-Helpers as in ``test_dashboard`` (whose docstring says how Chromium is found, and why a
-missing one fails under CI): the page marks itself ``<body data-state="ready">`` when done and
-rows carry ``data-key``; screenshots go to ``$MANYMODELS_SCREENSHOTS`` or the tmp directory.
+Helpers from ``browserkit``, as ``test_dashboard`` uses them (whose docstring says how
+Chromium is found, and why a missing one fails under CI): the page marks itself
+``<body data-state="ready">`` when done and rows carry ``data-key``; screenshots go to
+``$MANYMODELS_SCREENSHOTS`` or the tmp directory.
 """
 
 from __future__ import annotations
 
 import html
-import os
-import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 import pytest
+from browserkit import browse, page_state, row_keys, text_of, view
 from routerkit import KEY, TOKEN, sales
 from test_ui_api import TINY, add_failures, skip_a_trained_partition
 
 from serving.local import running_server
 from serving.settings import Settings
-
-BROWSER_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    reason = "no Chromium on PATH (Debian: apt-get install chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: CI must run the dashboard tests in a real browser")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    where = Path(os.environ.get("MANYMODELS_SCREENSHOTS") or tmp_path / "screenshots")
-    where.mkdir(parents=True, exist_ok=True)
-    return where
 
 
 @pytest.fixture
@@ -52,40 +29,6 @@ def failing_server(trained: Path, tmp_path: Path) -> Iterator[str]:
     root = add_failures(Path(shutil.copytree(trained, tmp_path / "registry")))
     with running_server(Settings(registry=root, admin_token=TOKEN)) as url:
         yield url
-
-
-def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None = None) -> str:
-    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
-    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-extensions", f"--user-data-dir={profile}",
-            "--virtual-time-budget=5000"]  # fmt: skip
-    if screenshot is not None:
-        args += [f"--screenshot={screenshot}", "--window-size=1280,900"]
-    else:
-        args += ["--dump-dom"]
-    done = subprocess.run(
-        [*args, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT, check=False
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
-
-
-def page_state(dom: str) -> str:
-    found = re.search(r'<body[^>]*\bdata-state="([a-z]+)"', dom)
-    return found.group(1) if found else "none"
-
-
-def row_keys(dom: str) -> list[str]:
-    return [html.unescape(k) for k in re.findall(r'<tr data-key="([^"]*)"', dom)]
-
-
-def text_of(dom: str, element_id: str) -> str:
-    found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', dom)
-    return html.unescape(found.group(1)) if found else ""
-
-
-def view(base: str, **params: str) -> str:
-    return f"{base}/ui#" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
 
 
 @pytest.mark.slow
