@@ -412,3 +412,17 @@ def forked_child_tag() -> tuple[int, str]:
         child_tag = f.read()
     os.waitpid(pid, 0)
     return pid, child_tag
+
+
+def slowfit_env(tmp_path: Path) -> dict[str, str]:
+    """``SLOW_FIT_MODULE`` written as ``tmp_path/mods/slowfit.py`` (a spec names it
+    ``slowfit:make``) and the environment of a command that imports it: ``PYTHONPATH`` with
+    that directory first, and no ``SLOWFIT_DIR`` (fits are quick until a process is given one)."""
+    import os
+
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
+    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    env.pop("SLOWFIT_DIR", None)
+    return env

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import SLOW_FIT_MODULE
+from factories import slowfit_env
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -159,12 +159,8 @@ def _slow_weekly(
     week (the scheduler's data is a week newer than the versions)."""
     newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
     assert newest is not None
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
+    env = slowfit_env(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))  # the spec names it
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
-    env.pop("SLOWFIT_DIR", None)
     text = WEEKLY.replace('"sklearn.linear_model.Ridge"', '"slowfit:make"').replace(
         'when = ["all"]', f'when = ["{when}"]'
     )

@@ -13,7 +13,6 @@ old in the database (what makes them stale): the only thing not real here.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -23,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import SLOW_FIT_MODULE, interruptible
+from factories import interruptible, slowfit_env
 
 from manymodels.samples import synthetic
 
@@ -49,6 +48,15 @@ def _run(env: dict[str, str], *args: object) -> subprocess.CompletedProcess[str]
     )  # fmt: skip
 
 
+def _inputs(tmp_path: Path) -> dict[str, str]:
+    """The spec, two versions of the data (``v1``, ``v2``) and the slow estimator in
+    ``tmp_path``; the environment the commands run in."""
+    (tmp_path / "spec.toml").write_text(SPEC)
+    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
+    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
+    return slowfit_env(tmp_path)
+
+
 def _registry(tmp_path: Path, name: str, env: dict[str, str]) -> Path:
     """Every partition trained once, its version made a week old: all of them stale."""
     reg = tmp_path / name
@@ -71,14 +79,7 @@ def _production(env: dict[str, str], reg: Path) -> list[tuple[str, int, float]]:
 def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
-    (tmp_path / "spec.toml").write_text(SPEC)
-    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
-    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
-    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
-    env.pop("SLOWFIT_DIR", None)
+    env = _inputs(tmp_path)
     retrain = ["retrain", tmp_path / "spec.toml", tmp_path / "v2.parquet", "--when", "stale",
                "--max-age-days", "1", "--backend", "local"]  # fmt: skip
 
@@ -126,14 +127,7 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
 def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path) -> None:
     """Before: "interrupted: work already committed is kept (an interrupted training run can
     be finished with --resume RUN_ID)", naming neither the run nor a command that works."""
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
-    (tmp_path / "spec.toml").write_text(SPEC)
-    synthetic(PARTITIONS, 40).to_parquet(tmp_path / "v1.parquet")
-    synthetic(PARTITIONS, 40, seed=1).to_parquet(tmp_path / "v2.parquet")
-    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
-    env.pop("SLOWFIT_DIR", None)
+    env = _inputs(tmp_path)
     reg = _registry(tmp_path, "reg", env)
     blocked = tmp_path / "blocked"
     blocked.mkdir()

@@ -10,7 +10,6 @@ router given ``SLOWFIT_DIR``; the test kills that router once the file is there.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -21,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import SLOW_FIT_MODULE, wait_ready
+from factories import slowfit_env, wait_ready
 
 from manymodels.samples import synthetic
 
@@ -88,14 +87,10 @@ ROWS = [{"t": 40 + i, "x0": 0.5, "x1": 0.2, "x2": 0.1, "x3": 0.0, "x4": 0.0, "y"
 def _trained(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A registry of the slow-fitting spec (fast here: no ``SLOWFIT_DIR``), and the
     environment its commands and routers run in."""
-    (tmp_path / "mods").mkdir()
-    (tmp_path / "mods" / "slowfit.py").write_text(SLOW_FIT_MODULE)
     (tmp_path / "spec.toml").write_text(SPEC)
     synthetic(6, 40).to_parquet(tmp_path / "data.parquet")
     reg = tmp_path / "reg"
-    path = os.pathsep.join([str(tmp_path / "mods"), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "MANYMODELS_ADMIN_TOKEN": TOKEN}
-    env.pop("SLOWFIT_DIR", None)
+    env = {**slowfit_env(tmp_path), "MANYMODELS_ADMIN_TOKEN": TOKEN}
     trained = _cli(env, "train", tmp_path / "spec.toml", tmp_path / "data.parquet",
                    "--registry", reg, "--backend", "local")  # fmt: skip
     assert trained.returncode == 0, trained.stderr
