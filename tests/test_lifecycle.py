@@ -548,11 +548,17 @@ def test_rollback_after_gc_skips_deleted_versions(tmp_path: Path) -> None:
         assert service.model(target).version == 3
 
 
-def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: Path) -> None:
+def _three_versions(root: Path) -> None:
+    """One partition (pid=0) trained three times on other targets under a manual policy:
+    versions 1, 2 and 3, production on v1."""
     df = linear_frame(1, 40)
     spec = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
     for i in range(3):
-        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+        train(spec, df.assign(y=df["y"] + i), root, backend="local")
+
+
+def test_rollback_skips_a_deleted_version_to_an_older_one_that_exists(tmp_path: Path) -> None:
+    _three_versions(tmp_path / "reg")
     with Registry.open(tmp_path / "reg") as reg:
         reg.promote("pid=0", 2)
         reg.promote("pid=0", 3)  # production history 1 → 2 → 3
@@ -573,10 +579,7 @@ def test_rollback_never_moves_production_onto_itself(tmp_path: Path) -> None:
     leads to v2, gone, then to v1, production itself: it 'moved' v1 onto v1 (from_version 1,
     to_version 1, a 200 saying moved over HTTP) and wrote that move to the history. Nothing
     earlier is left: NothingToRollBack, and nothing written."""
-    df = linear_frame(1, 40)
-    spec = spec_dict(promotion={"policy": "manual"}, fallback={"enabled": False})
-    for i in range(3):
-        train(spec, df.assign(y=df["y"] + i), tmp_path / "reg", backend="local")
+    _three_versions(tmp_path / "reg")
     with Registry.open(tmp_path / "reg") as reg:
         reg.promote("pid=0", 2)
         reg.promote("pid=0", 1)  # production history 1 → 2 → 1

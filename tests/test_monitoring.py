@@ -549,16 +549,23 @@ def test_a_non_finite_actual_is_refused_and_writes_nothing(registry: Path) -> No
         assert store.live_sums(reg.store.engine, [("pid=1", 1)]) == {}
 
 
-def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> None:
-    """Actuals from a file; a partition whose live error is far above validation is degraded
-    and is the one --when degraded selects."""
+def _degrade_pid_11(registry: Path, tmp_path: Path) -> Path:
+    """Actuals of every partition posted with ``manymodels actuals`` (from the file it
+    returns), pid 11's 50 above what its model learnt: the world changed for one partition."""
     df = frame(seed=3).groupby("pid").head(25)
-    df.loc[df.pid == 11, "y"] += 50.0  # the world changed for one partition
+    df.loc[df.pid == 11, "y"] += 50.0
     path = tmp_path / "actuals.parquet"
     df.to_parquet(path)
     result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry), "--json"])
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.output)["recorded"]) == N_PARTITIONS
+    return path
+
+
+def test_cli_actuals_then_retrain_degraded(registry: Path, tmp_path: Path) -> None:
+    """Actuals from a file; a partition whose live error is far above validation is degraded
+    and is the one --when degraded selects."""
+    path = _degrade_pid_11(registry, tmp_path)
     result = runner.invoke(
         cli_app,
         ["retrain", str(path), str(path), "--when", "degraded", "--registry", str(registry),
@@ -991,12 +998,7 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
     one before (v2, v3, …, each the 'candidate'). Now a flagged partition whose data is
     unchanged since its newest version is left out and counted, as `--when changed` leaves
     out what did not change; a new row of it retrains it."""
-    df = frame(seed=3).groupby("pid").head(25)
-    df.loc[df.pid == 11, "y"] += 50.0  # the world changed for one partition
-    path = tmp_path / "actuals.parquet"
-    df.to_parquet(path)
-    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
-    assert result.exit_code == 0, result.output
+    _degrade_pid_11(registry, tmp_path)
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
@@ -1032,12 +1034,7 @@ def test_retrain_when_degraded_trains_a_partition_of_unchanged_data_under_an_edi
     the same model only under the same spec — and trained nothing. Now a partition whose
     newest version came from another spec is retrained; run again under the same spec, it
     is left out."""
-    df = frame(seed=3).groupby("pid").head(25)
-    df.loc[df.pid == 11, "y"] += 50.0
-    path = tmp_path / "actuals.parquet"
-    df.to_parquet(path)
-    result = runner.invoke(cli_app, ["actuals", str(path), "--registry", str(registry)])
-    assert result.exit_code == 0, result.output
+    _degrade_pid_11(registry, tmp_path)
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
