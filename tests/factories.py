@@ -375,6 +375,22 @@ def backup_plus_member(
         new.addfile(member[0], io.BytesIO(member[1]))
 
 
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the files and directories ``os.fsync`` is called on from now on (the
+    calls still happen; the paths are read through ``/proc/self/fd``)."""
+    import os
+
+    seen: list[str] = []
+    real = os.fsync
+
+    def record(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    return seen
+
+
 def directories_refuse_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     """``os.fsync`` of a directory fails with EINVAL until ``monkeypatch`` undoes it, as on
     some network and FUSE filesystems; files still sync."""
@@ -426,3 +442,14 @@ def slowfit_env(tmp_path: Path) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": path}
     env.pop("SLOWFIT_DIR", None)
     return env
+
+
+class Tripwire:
+    """Unpickling this creates the file ``path``: proof that bytes were (or were not)
+    unpickled — a forged artifact, an upload — wherever that happens, another process too."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return (Path.touch, (self.path,))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from factories import forked_child_tag
+from factories import Tripwire, forked_child_tag, fsynced
 from sklearn.linear_model import Ridge
 
 from manymodels import artifacts, durable_files
@@ -31,18 +31,8 @@ from manymodels.artifacts import (
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 
 
-class _Tripwire:
-    """Unpickling this creates a file: proof that bytes were (or were not) unpickled."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[Path]]:
-        return (Path.touch, (self.marker,))
-
-
 def tripwire_bytes(marker: Path) -> bytes:
-    return pickle.dumps(_Tripwire(marker))
+    return pickle.dumps(Tripwire(marker))
 
 
 @pytest.fixture
@@ -231,20 +221,6 @@ def test_artifact_mode_follows_the_umask(tmp_path: Path, umask: int, mode: int) 
     finally:
         os.umask(old)
     assert stat.S_IMODE(store.path(digest).stat().st_mode) == mode
-
-
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths of the files and directories ``os.fsync`` is called on from now on (the
-    calls still happen)."""
-    seen: list[str] = []
-    real = os.fsync
-
-    def record(fd: int) -> None:
-        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", record)
-    return seen
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fds through /proc")

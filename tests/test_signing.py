@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import linear_frame, spec_dict
+from factories import Tripwire, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -46,16 +46,6 @@ KEY = "a-signing-key-of-32-characters!!"
 SIGNER = Signer(KEY.encode())
 SPEC = spec_dict(promotion={"policy": "if_better"}, fallback={"enabled": False})
 PART = "pid=0"
-
-
-class Tripwire:
-    """Unpickling this creates the directory ``path``: proof that forged bytes ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (str(self.path),))
 
 
 @pytest.fixture(scope="module")

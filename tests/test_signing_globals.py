@@ -13,7 +13,6 @@ the router's process (and signed each version that chose it).
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import sqlite3
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import RIDGE, linear_frame, spec_dict
+from factories import RIDGE, Tripwire, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -40,16 +39,6 @@ SPEC = spec_dict(
     candidates=[{"estimator": RIDGE}, {"estimator": RIDGE, "scope": "global"}],
 )
 PART = "pid=0"
-
-
-class Tripwire:
-    """Unpickling this creates the directory ``path``: proof that forged bytes ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (os.mkdir, (str(self.path),))
 
 
 @pytest.fixture

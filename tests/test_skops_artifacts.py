@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_run
+from factories import Tripwire, make_run
 from sklearn.linear_model import Ridge
 from typer.testing import CliRunner
 
@@ -60,16 +60,6 @@ size = 6
 estimator = "sklearn.ensemble.RandomForestRegressor"
 params = { n_estimators = [5], max_depth = [3] }
 """
-
-
-class _Tripwire:
-    """Unpickling this creates a file: proof that bytes were (or were not) unpickled."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[Path]]:
-        return (Path.touch, (self.marker,))
 
 
 def invoke(*args: str | Path) -> Any:
@@ -131,7 +121,7 @@ def _plant_pickle(registry: Path, marker: Path) -> int:
     """Register a tripwire pickle as ``KEY``'s production version (a copy of its skops
     version's record otherwise): what a pickle stored before the policy, or by another
     writer, looks like to readers."""
-    return _plant(registry, pickle.dumps(_Tripwire(marker), protocol=5))
+    return _plant(registry, pickle.dumps(Tripwire(marker), protocol=5))
 
 
 def _plant(registry: Path, data: bytes) -> int:
@@ -297,7 +287,7 @@ def test_uploads_stay_data(registry: Path, tmp_path: Path) -> None:
     with _client(registry) as client:
         answer = client.post(
             f"/v1/partitions/{KEY}/retrain",
-            files={"file": ("rows.pkl", pickle.dumps(_Tripwire(marker)))},
+            files={"file": ("rows.pkl", pickle.dumps(Tripwire(marker)))},
             headers={"Authorization": f"Bearer {ADMIN}"},
         )
     assert answer.status_code == 422, answer.text

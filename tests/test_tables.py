@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import directories_refuse_fsync
+from factories import directories_refuse_fsync, fsynced
 
 from manymodels.exceptions import DataError
 from manymodels.tables import OUT_TMP_PREFIX, write_tables
@@ -71,14 +71,7 @@ def test_a_table_is_on_disk_before_its_name_and_its_name_after(
     neither the file nor its directory fsynced, a power loss after the command returned could
     leave an empty or partial table under the final name (ext4's delayed allocation), or the
     old one. Now: the bytes, then the rename's directory, as an artifact's durable put."""
-    seen: list[str] = []
-    real = os.fsync
-
-    def record(fd: int) -> None:
-        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", record)
+    seen = fsynced(monkeypatch)
     out = tmp_path / name
     write_tables(chunks(3), out)
     assert len(seen) == 2, seen
