@@ -317,8 +317,9 @@ def test_the_resume_advice_names_the_database_and_store_as_given(tmp_path: Path)
     assert f"finish it with: manymodels train SPEC DATA {flags} --resume " in message
 
 
-def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
-    root = tmp_path / "reg"
+def _spec_and_data(tmp_path: Path) -> tuple[Path, Path]:
+    """A spec file (Ridge per ``pid``) and a CSV of 600 partitions: a run long enough for a
+    ``manymodels train`` process to be killed in it."""
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'name = "doctor"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
@@ -326,6 +327,12 @@ def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
     )
     data = tmp_path / "data.csv"
     linear_frame(600, 30).to_csv(data, index=False)
+    return spec, data
+
+
+def test_killed_and_lossy_runs_are_listed_as_resumable(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    spec, data = _spec_and_data(tmp_path)
     with pytest.raises(RunFailed, match="lost to infrastructure faults") as caught:
         train(SPEC, linear_frame(12, 30), root, backend=_FirstTaskDies())
     lossy = caught.value.summary
@@ -372,13 +379,7 @@ def test_a_killed_run_whose_data_moved_on_is_abandoned_and_doctor_is_clean(
     way to give it up. `runs abandon` closes it, its reason recorded; doctor is clean, and a
     resume of it is refused. A completed run, or one abandoned already, is not abandoned."""
     root = tmp_path / "reg"
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "doctor"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
-        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
-    )
-    data = tmp_path / "data.csv"
-    linear_frame(600, 30).to_csv(data, index=False)
+    spec, data = _spec_and_data(tmp_path)
     proc = subprocess.Popen(
         [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
