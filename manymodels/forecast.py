@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def forecast_chunks(
                 time_column=chosen.time_column,
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
-            forecast_steps.refuse_unmatched(fut, chosen.known, chosen.pairs[0][0])
+            forecast_steps.refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
         shared: dict[str, GlobalModel] = {}
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)

@@ -23,7 +23,7 @@ from manymodels import intervals as conformal
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
-from manymodels.keys import key_list
+from manymodels.keys import key_list, trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry
@@ -50,8 +50,14 @@ class Selection:
     # chunk has its label columns
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
     second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
-    known: Mapping[str, int] = field(default_factory=dict)  # every key at ``alias``, as read
+    known: Mapping[str, int] = field(default_factory=dict)  # keys at ``alias`` as read: all
     threshold: float | None = None  # labels at it, not each version's own ([decision])
+    whole: bool = True  # ``known`` is every key at ``alias`` (no keys named), not those named
+
+    def known_of(self, reg: Registry, keys: Sequence[str]) -> Mapping[str, int]:
+        """Those of ``keys`` at ``alias`` (a future table's): from the table already read when
+        the forecast is of every partition, else from the rows of ``keys`` alone."""
+        return self.known if self.whole else reg.store.alias_versions(keys, self.alias)
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
         """The version records, ``CHUNK`` at a time in key order (each chunk sorted by key)."""
@@ -73,8 +79,10 @@ def select(
     checks them: the first problem of all of them is raised, in the order missing version,
     unforecastable, mixed key or time columns, level not recorded, not a binary classifier
     for a ``threshold`` (``labels.threshold_classes``, the router's check)."""
-    table = reg.store.alias_table(alias)
-    wanted = _wanted(reg, keys, alias, table)
+    asked = None if keys is None else key_list(keys)
+    # naming k partitions reads their k rows (and their other trained forms'), not the table
+    table = reg.store.alias_table(alias) if asked is None else _named_rows(reg, asked, alias)
+    wanted = _wanted(reg, asked, alias, table)
     pairs = [(k, table[k]) for k in wanted]
     missing: list[tuple[str, int]] = []
     problems: list[tuple[str, str]] = []
@@ -135,7 +143,7 @@ def select(
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type, digits, table, threshold,
+        label_type, digits, table, threshold, asked is None,
     )  # fmt: skip
 
 
@@ -204,9 +212,22 @@ def label_dtype(classes: Sequence[Any] | None) -> str:
     return next((d for d, fits in _LABEL_TYPES if all(map(fits, values))), "string")
 
 
+def _named_rows(
+    reg: Registry, keys: Sequence[str | Mapping[str, Any]], alias: str
+) -> dict[str, int]:
+    """``{key: version}`` at ``alias`` of the keys named, each in its canonical form and the
+    forms training may have written it in (``keys.trained_forms``): what ``Registry.key``
+    then finds each one's partition among, in one batched read of O(len(keys)) rows."""
+    forms: list[str] = []
+    for key in keys:
+        canonical = reg.key(key, as_trained=False)
+        forms += [canonical, *trained_forms(canonical)]
+    return reg.store.alias_versions(forms, alias)
+
+
 def _wanted(
     reg: Registry,
-    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None,
+    keys: Sequence[str | Mapping[str, Any]] | None,
     alias: str,
     table: Mapping[str, int],
 ) -> list[str]:
@@ -217,7 +238,7 @@ def _wanted(
         if not wanted:
             _refuse_empty(reg, alias)
         return wanted
-    wanted = sorted({reg.key(k, known=table) for k in key_list(keys)})
+    wanted = sorted({reg.key(k, known=table) for k in keys})
     if not wanted:  # nothing to forecast, and no key or time columns to say it with
         raise DataError("keys is empty: name at least one partition, or leave keys out")
     if FALLBACK_KEY in wanted:

@@ -9,7 +9,7 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,14 +295,20 @@ def future_table(
     return out
 
 
-def refuse_unmatched(future: pd.DataFrame, known: Mapping[str, Any], forecast: str) -> None:
-    """A future table none of whose partitions the registry has (``known``: its keys at the
-    forecast's alias): keys of another type or spelling, another spec's. Every partition
-    would carry its last values forward as if it had been given none, the table unused
-    without a word. A table of other known partitions only (a file of this week's promotions,
-    none for the partitions forecast) is fine: those carry forward, as documented."""
+def refuse_unmatched(
+    future: pd.DataFrame, known_of: Callable[[list[str]], Container[str]], forecast: str
+) -> None:
+    """A future table none of whose partitions the registry has (``known_of``: those of the
+    table's keys at the forecast's alias): keys of another type or spelling, another spec's.
+    Every partition would carry its last values forward as if it had been given none, the
+    table unused without a word. A table of other known partitions only (a file of this
+    week's promotions, none for the partitions forecast) is fine: those carry forward, as
+    documented."""
     given = pd.unique(future[_KEY])
-    if not len(given) or any(k in known for k in given):
+    if not len(given):
+        return
+    known = known_of([str(k) for k in given])
+    if any(k in known for k in given):
         return
     source = future.attrs.get("source", "future")
     raise DataError(

@@ -268,14 +268,20 @@ def as_trained(key: str, present: Callable[[str], bool]) -> str:
     for ``day=2024-01-01`` or the other way (``dates_as_trained``), or both. ``present`` is
     asked only for a key with an integral decimal or a day: the router's alias table, the
     registry, the data."""
+    found = trained_forms(key)
+    if not found or present(key):
+        return key
+    return next((v for v in found if present(v)), key)
+
+
+def trained_forms(key: str) -> list[str]:
+    """The other forms ``as_trained`` tries for ``key``, in its order: a caller that reads
+    the registry for a few named keys reads these with them, in one batched query."""
     numbers = numbers_as_trained(key) if "." in key else None  # no parse without the sign
     variants = [numbers]
     if "-" in key:
         variants += [dates_as_trained(numbers) if numbers else None, dates_as_trained(key)]
-    found = [v for v in variants if v is not None]
-    if not found or present(key):
-        return key
-    return next((v for v in found if present(v)), key)
+    return [v for v in variants if v is not None]
 
 
 def dates_as_trained(key: str) -> str | None:

@@ -1,0 +1,114 @@
+"""Naming one partition costs O(1) registry work at any number of partitions: the SQLite
+virtual machine's instructions (``set_progress_handler``, counted on the registry's own
+connections) for one partition's forecast are the same with 3,000 more partitions in the
+registry as without — no timing, and nothing of ours replaced."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from factories import RIDGE, linear_frame, make_run, new_version, spec_dict
+from sqlalchemy import event
+
+from manymodels.exceptions import DataError
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+PADDING = 3000
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """Three trained, forecastable partitions (``pid`` 0, 1, 2) and the fallback."""
+    root = tmp_path / "registry"
+    spec = spec_dict(candidates=[{"estimator": RIDGE}], min_rows=10)
+    summary = train(spec, linear_frame(3, rows=30), root, backend="local")
+    assert summary.run.n_trained == 3
+    return root
+
+
+def pad(root: Path, n: int) -> None:
+    """``n`` more partitions in production (``pid=1000…``), written as the pipeline would
+    record them, 1,000 to a transaction."""
+    with Registry.open(root) as reg:
+        before = reg.count_partitions()
+        sha, size = reg.artifacts.put(b"padding")
+        for start in range(0, n, 1000):
+            run_id = f"pad{start}"
+            reg.store.create_run(make_run(run_id, n_partitions=1000))
+            batch = [
+                new_version(f"pid={1000 + i}", sha, size, key_values={"pid": 1000 + i})
+                for i in range(start, min(n, start + 1000))
+            ]
+            reg.store.record(run_id, batch, [], libraries={}, promote=lambda v: "padding")
+        assert reg.count_partitions() == before + n
+
+
+def instructions(root: Path, work: Callable[[Registry], Any]) -> int:
+    """SQLite VM instructions ``work`` executes on the registry's connections."""
+    count = [0]
+
+    def step() -> int:
+        count[0] += 1
+        return 0  # go on
+
+    with Registry.open(root) as reg:
+        reg.partition_by  # noqa: B018 - read once, as any earlier command would have
+
+        @event.listens_for(reg.store.engine, "checkout")
+        def _counted(dbapi: Any, record: Any, proxy: Any) -> None:
+            assert isinstance(dbapi, sqlite3.Connection)
+            dbapi.set_progress_handler(step, 1)
+
+        work(reg)
+        event.remove(reg.store.engine, "checkout", _counted)
+    return count[0]
+
+
+@pytest.fixture
+def grows(root: Path) -> Iterator[Callable[[Callable[[Registry], Any]], tuple[int, int]]]:
+    """Measures ``work`` on the registry, then again after ``PADDING`` partitions more."""
+    measured: list[int] = []
+
+    def measure(work: Callable[[Registry], Any]) -> tuple[int, int]:
+        before = instructions(root, work)
+        if not measured:
+            pad(root, PADDING)
+        measured.append(before)
+        return before, instructions(root, work)
+
+    yield measure
+
+
+def test_forecast_of_one_named_partition_reads_its_rows_not_the_alias_table(
+    grows: Callable[[Callable[[Registry], Any]], tuple[int, int]],
+) -> None:
+    # before: the whole production alias table was read (~10 instructions a partition)
+    small, large = grows(lambda reg: forecast(reg, keys=["pid=1"], horizon=2))
+    assert large < small * 1.1, (small, large)
+
+
+def test_a_named_key_written_as_a_float_is_still_found(root: Path) -> None:
+    pad(root, 10)
+    with Registry.open(root) as reg:
+        out = forecast(reg, keys=[{"pid": 1.0}, "pid=2.0"], horizon=1)
+    assert sorted(out["pid"].unique()) == [1, 2]
+
+
+def test_a_future_table_of_other_partitions_only_is_still_taken(root: Path) -> None:
+    """The future table's keys are looked up on their own: a table of partitions not
+    forecast (pid=0) is fine, as with every partition forecast; one of keys the registry
+    does not have is refused."""
+    with Registry.open(root) as reg:
+        others = pd.DataFrame({"pid": [0], "t": [30], "x0": [0.5], "x1": [0.5]})  # t: 0…29
+        out = forecast(reg, keys=["pid=1"], horizon=1, future=others)
+        assert list(out["pid"]) == [1]
+        strangers = others.assign(pid=[77])
+        with pytest.raises(DataError, match="none of its 1 partition"):
+            forecast(reg, keys=["pid=1"], horizon=1, future=strangers)
