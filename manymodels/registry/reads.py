@@ -21,6 +21,7 @@ from manymodels.exceptions import (
     RegistryError,
     VersionNotFound,
 )
+from manymodels.keys import FALLBACK_KEY
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.checks import VersionDigests
@@ -234,6 +235,14 @@ class ReadsMixin(StoreBase):
                 q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
                 out.update((k, v) for k, v in conn.execute(q))
         return out
+
+    def alias_in_use(self, alias: str) -> bool:
+        """Whether a partition other than the fallback has ``alias``: one row of the
+        ``(alias, …)`` index, to tell a misspelt alias from one the keys asked for lack."""
+        c = t.aliases.c
+        q = select(c.key).where(and_(c.alias == alias, c.key != FALLBACK_KEY)).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
 
     def alias_history(self, key: str, alias: str | None = None) -> list[AliasMove]:
         c = t.alias_history.c

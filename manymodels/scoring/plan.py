@@ -21,7 +21,7 @@ from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, R
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
-from manymodels.keys import as_trained
+from manymodels.keys import as_trained, trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
@@ -98,8 +98,15 @@ def make_plan(
     _check_columns(df, key_columns, source=source)
     keys, order, offsets = _group(df, key_columns, source=source)
 
-    table = reg.store.alias_table(alias)
-    if alias != "production" and not any(k != FALLBACK_KEY for k in table):
+    # the data's keys' rows (and their other trained forms', the fallback's): O(keys in the
+    # data), where the whole alias table was read to score one partition's rows
+    forms = [f for k in keys for f in (k, *trained_forms(k))]
+    table = reg.store.alias_versions([*forms, FALLBACK_KEY], alias)
+    if (
+        alias != "production"
+        and not any(k != FALLBACK_KEY for k in table)
+        and not reg.store.alias_in_use(alias)
+    ):
         # A misspelt alias would otherwise score every row with the fallback, silently.
         raise DataError(
             f"no partition in the registry has a '{alias}' model: check the alias name "
