@@ -21,7 +21,6 @@ from manymodels.exceptions import (
     RegistryError,
     VersionNotFound,
 )
-from manymodels.keys import FALLBACK_KEY
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.checks import VersionDigests
@@ -223,26 +222,6 @@ class ReadsMixin(StoreBase):
             q = q.where(t.aliases.c.updated_at > since)
         with self.engine.connect() as conn:
             return {k: v for k, v in conn.execute(q)}
-
-    def alias_versions(self, keys: Sequence[str], alias: str = "production") -> dict[str, int]:
-        """``{key: version}`` of ``alias`` for those of ``keys`` that have it: the rows of the
-        keys named, by the primary key's index in batched ``IN`` lists (O(len(keys)), where
-        ``alias_table`` reads every partition's)."""
-        c = t.aliases.c
-        out: dict[str, int] = {}
-        with self.engine.connect() as conn:
-            for batch in batches(sorted(set(keys))):
-                q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
-                out.update((k, v) for k, v in conn.execute(q))
-        return out
-
-    def alias_in_use(self, alias: str) -> bool:
-        """Whether a partition other than the fallback has ``alias``: one row of the
-        ``(alias, …)`` index, to tell a misspelt alias from one the keys asked for lack."""
-        c = t.aliases.c
-        q = select(c.key).where(and_(c.alias == alias, c.key != FALLBACK_KEY)).limit(1)
-        with self.engine.connect() as conn:
-            return conn.execute(q).first() is not None
 
     def alias_history(self, key: str, alias: str | None = None) -> list[AliasMove]:
         c = t.alias_history.c

@@ -33,6 +33,7 @@ from manymodels.registry.jobs import JobTable
 from manymodels.registry.listing import ListingMixin
 from manymodels.registry.migrations import check_version, record_new, upgrade
 from manymodels.registry.model_rows import ModelRowsMixin
+from manymodels.registry.named import NamedReadsMixin
 from manymodels.registry.reads import ProductionRef
 from manymodels.registry.runs import RunsMixin
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
@@ -45,7 +46,7 @@ from manymodels.registry.writes import WritesMixin
 __all__ = ["ProductionRef", "SqlStore", "now"]
 
 
-class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin):
+class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin, NamedReadsMixin):
     """The registry's metadata in a SQL database.
 
     ``create=False`` opens an existing registry only: a missing SQLite file or a database
