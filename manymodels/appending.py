@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.classes import ClassPrior
-from manymodels.csvkeys import keys_as_recorded, known_key, literal_labels
+from manymodels.csvkeys import data_keys_recorded, keys_as_recorded, literal_labels
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.label_matching import KnownClasses
@@ -53,7 +53,8 @@ class Appended:
 def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     """``data`` plus the newest version's training rows of every partition it holds."""
     name = describe_source(data)
-    new = keys_as_recorded(data, read_table(data), known_key(reg))  # 007 stays text
+    new = read_table(data)
+    new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
     labels = None  # 'NA' or 'None' as a class label, read as train reads it

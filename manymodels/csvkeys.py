@@ -22,7 +22,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
-from manymodels.keys import format_value
+from manymodels.keys import encode_key, format_value
 
 
 def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> str | None:
@@ -235,12 +235,9 @@ def keys_as_recorded(source: object, df: pd.DataFrame, recorded: Mapping[str, An
     ``source`` may be a CSV's bytes (a file posted to the router's retrain)."""
     if isinstance(source, pd.DataFrame) or not recorded:
         return df
-    if isinstance(source, bytes):
-        where: Path | io.BytesIO = io.BytesIO(source)
-    else:
-        where = Path(str(source))
-        if where.is_dir() or where.suffix.lower() in {".parquet", ".pq"} or not where.is_file():
-            return df
+    where = _csv_file(source)
+    if where is None:
+        return df
     text = [
         c for c, v in recorded.items()
         if isinstance(v, str) and c in df.columns and df[c].dtype.kind in "iuf"
@@ -249,6 +246,53 @@ def keys_as_recorded(source: object, df: pd.DataFrame, recorded: Mapping[str, An
         df = df.copy()
         df[text] = pd.read_csv(where, usecols=text, dtype=str)[text].to_numpy()
     return df
+
+
+def _csv_file(source: object) -> Path | io.BytesIO | None:
+    """Where to read ``source`` again as a CSV, or ``None`` when it is no CSV file."""
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    where = Path(str(source))
+    if where.is_dir() or where.suffix.lower() in {".parquet", ".pq"} or not where.is_file():
+        return None
+    return where
+
+
+def data_keys_recorded(registry: Any, source: object, df: pd.DataFrame) -> dict[str, Any]:
+    """The key values, as the registry recorded them, of the partitions ``df``'s own keys
+    name (``df`` read from ``source``): what ``keys_as_recorded`` reads a CSV's numeric key
+    column as text by. A registry holding keys of both types in one column (a spec trained
+    from a CSV of numbers beside one from Parquet of codes such as 007) answered by its
+    first partition alone (``known_key``): when that was a number, a CSV of codes was read
+    as 7, and every row scored by the fallback. Each distinct key of ``df`` is looked up
+    read both ways, by primary key (O(keys in the data)); a column any matched partition
+    holds as text is read as text (``pid=7`` and ``pid=007`` alike find theirs then: the
+    text of a number keys as the number does). ``known_key`` still answers for data whose
+    keys are all new, or that is no CSV."""
+    columns = list(registry.partition_by or [])
+    if isinstance(source, pd.DataFrame) or not columns or any(c not in df for c in columns):
+        return known_key(registry)
+    numeric = [c for c in columns if df[c].dtype.kind in "iuf"]
+    where = _csv_file(source) if numeric else None
+    if where is None:
+        return known_key(registry)
+    keyed = df[columns].copy()
+    read = keyed.copy()
+    read[numeric] = pd.read_csv(where, usecols=numeric, dtype=str)[numeric].to_numpy()
+    forms = {
+        encode_key(values, columns)
+        for frame in (keyed, read)
+        for values in frame.dropna().drop_duplicates().itertuples(index=False, name=None)
+    }
+    found = registry.store.key_values_of(sorted(forms))
+    if not found:
+        return known_key(registry)
+    out: dict[str, Any] = {}
+    for values in found.values():
+        for c in numeric:
+            if c in values and (c not in out or isinstance(values[c], str)):
+                out[c] = values[c]
+    return out
 
 
 def known_key(registry: Any) -> dict[str, Any]:
@@ -260,23 +304,30 @@ def known_key(registry: Any) -> dict[str, Any]:
     return {}
 
 
-def recorded_key(registry: Any, columns: Sequence[str], data: object) -> dict[str, Any]:
-    """``known_key`` of ``registry`` (a ``Registry``, or where one may be) for the key
-    ``columns`` only, before a run reads its table ``data``: a retrain from a CSV of codes
-    such as 007 (the registry trained from Parquet, keyed 'pid=007') trained new partitions
-    'pid=7' beside them, the old ones serving on. ``{}`` when no registry is there yet (none
-    is created), and for a table not given as a file (a DataFrame keeps its types)."""
+def recorded_key(
+    registry: Any, columns: Sequence[str], data: object
+) -> Callable[[pd.DataFrame], dict[str, Any]] | None:
+    """What ``data_keys_recorded`` finds of ``registry`` (a ``Registry``, or where one may
+    be) for the key ``columns`` only, once a run has read its table ``data``: a retrain from a
+    CSV of codes such as 007 (the registry trained from Parquet, keyed 'pid=007') trained new
+    partitions 'pid=7' beside them, the old ones serving on. ``{}`` when no registry is there
+    yet (none is created); ``None`` for a table not given as a file (a DataFrame keeps its
+    types)."""
     from manymodels.exceptions import NoRegistry
     from manymodels.registry.client import Registry
 
     if not isinstance(data, str | Path):
-        return {}
-    if isinstance(registry, Registry):
-        known = known_key(registry)
-    else:
-        try:
-            with Registry.open(registry) as reg:
-                known = known_key(reg)
-        except NoRegistry:
-            return {}
-    return {c: v for c, v in known.items() if c in columns}
+        return None
+
+    def recorded(df: pd.DataFrame) -> dict[str, Any]:
+        if isinstance(registry, Registry):
+            known = data_keys_recorded(registry, data, df)
+        else:
+            try:
+                with Registry.open(registry) as reg:
+                    known = data_keys_recorded(reg, data, df)
+            except NoRegistry:
+                return {}
+        return {c: v for c, v in known.items() if c in columns}
+
+    return recorded

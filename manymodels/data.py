@@ -8,7 +8,7 @@ where it becomes that partition's failure and nothing else's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,7 @@ def prepare(
     *,
     name: str | None = None,
     categorical: Sequence[str] = (),
-    recorded: Mapping[str, Any] | None = None,
+    recorded: Callable[[pd.DataFrame], Mapping[str, Any]] | None = None,
 ) -> tuple[PartitionedTable, pd.DataFrame]:
     """Read, check and split: the one entry point training uses. Returns the table too, for the
     fallback model and the run's record.
@@ -180,13 +180,14 @@ def prepare(
     ``manymodels.timefeatures``). ``name`` is what errors call the rows (an append's merged
     frame: its file), ``describe_source`` by default. ``categorical``: columns categorical by
     default beside text and a DataFrame's ``category`` columns (an append's: those its kept
-    version learnt as categories, whose rows no longer say so). ``recorded``: a partition's
-    key values in the registry trained into (``csvkeys.recorded_key``): a CSV's key column
-    that they hold as text is read as text (codes such as ``007`` stay the registry's)."""
+    version learnt as categories, whose rows no longer say so). ``recorded``: the key values,
+    in the registry trained into, of the partitions the table read names
+    (``csvkeys.recorded_key``): a CSV's key column that they hold as text is read as text
+    (codes such as ``007`` stay the registry's)."""
     name = name or describe_source(source)
     df = read_table(source)
-    if recorded and not isinstance(source, pd.DataFrame):
-        df = keys_as_recorded(source, df, recorded)
+    if recorded is not None and not isinstance(source, pd.DataFrame):
+        df = keys_as_recorded(source, df, recorded(df))
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
     padded = labels = None

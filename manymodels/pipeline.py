@@ -130,7 +130,7 @@ def train(
             table = prepare_streamed(spec, data, shuffle_dir=shuffle_dir)
         else:
             learnt = merged.categorical if append else []  # a frame's category columns
-            keyed = {} if append else recorded_key(reg or registry, spec.partition_by, data)
+            keyed = None if append else recorded_key(reg or registry, spec.partition_by, data)
             table, _ = prepare(spec, data, name=source if append else None, categorical=learnt,
                                recorded=keyed)  # fmt: skip
         if append or learnt_schema is not None:  # the table's class prior, not its partitions'

@@ -136,7 +136,7 @@ def actuals(
     signature is wrong, or a file without the target column, is an error.
     """
     from manymodels import console
-    from manymodels.csvkeys import keys_as_recorded, known_key, literal_labels
+    from manymodels.csvkeys import data_keys_recorded, keys_as_recorded, literal_labels
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
@@ -155,7 +155,7 @@ def actuals(
         columns = reg.partition_by
         if not columns:
             raise DataError(f"registry {reg.location} has no partitions yet")
-        df = keys_as_recorded(data, df, known_key(reg))  # codes such as 007 stay text
+        df = keys_as_recorded(data, df, data_keys_recorded(reg, data, df))  # 007 stays text
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DataError(f"{data}: no key column(s) {', '.join(map(repr, missing))}")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.backend_arg import require_backend
-from manymodels.csvkeys import keys_as_recorded, known_key
+from manymodels.csvkeys import data_keys_recorded, keys_as_recorded
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
@@ -115,7 +115,7 @@ def score_table(
     if reg is registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        df = keys_as_recorded(data, df, known_key(reg))  # codes such as 007 kept as text
+        df = keys_as_recorded(data, df, data_keys_recorded(reg, data, df))  # 007 kept as text
         plan = make_plan(
             df, reg, source=source, alias=alias, skip_unknown=skip_unknown, threshold=threshold
         )

@@ -1,0 +1,76 @@
+"""A registry whose key column holds numbers for one spec's partitions and text codes for
+another's (``code=0`` trained from a CSV, ``code=005`` from Parquet): a CSV of either is read
+by the types of the partitions it names, not by the registry's first partition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import RIDGE, linear_frame
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.scoring import score
+
+SPEC = {
+    "target": "y", "time_column": "t", "min_rows": 10, "partition_by": ["code"],
+    "candidates": [{"estimator": RIDGE}],
+}  # fmt: skip
+
+
+@pytest.fixture
+def mixed(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The registry (its first partition ``code=0``, a number), a CSV of the number-keyed
+    spec's rows and one of the code-keyed spec's (005, 006, 007)."""
+    numbers = linear_frame(3, rows=30).rename(columns={"pid": "code"})
+    codes = linear_frame(3, rows=30, seed=1).rename(columns={"pid": "code"})
+    codes["code"] = codes["code"].map(lambda i: f"00{i + 5}")
+    numbers.to_csv(tmp_path / "numbers.csv", index=False)
+    codes.to_parquet(tmp_path / "codes.parquet")
+    codes.to_csv(tmp_path / "codes.csv", index=False)
+    root = tmp_path / "registry"
+    train({**SPEC, "name": "numbers"}, tmp_path / "numbers.csv", root, backend="local")
+    train({**SPEC, "name": "codes"}, tmp_path / "codes.parquet", root, backend="local")
+    return root, tmp_path / "numbers.csv", tmp_path / "codes.csv"
+
+
+def test_scoring_a_csv_of_codes_finds_their_partitions(mixed: tuple[Path, Path, Path]) -> None:
+    # before: read by code=0's type (a number), 005 was 5: all 90 rows scored by the fallback
+    root, numbers, codes = mixed
+    out = score(codes, root, backend="local")
+    assert not out["fallback"].any()
+    assert sorted(out["served_by"].unique()) == ["code=005", "code=006", "code=007"]
+    both = pd.concat([pd.read_csv(numbers), pd.read_csv(codes, dtype={"code": str})])
+    both.to_csv(codes.with_name("both.csv"), index=False)
+    out = score(codes.with_name("both.csv"), root, backend="local")
+    assert not out["fallback"].any()
+    assert out["served_by"].nunique() == 6
+    out = score(numbers, root, backend="local")  # a CSV of numbers stays numbers
+    assert not out["fallback"].any() and out["code"].dtype.kind == "i"
+
+
+def test_actuals_of_codes_are_recorded_for_their_partitions(
+    mixed: tuple[Path, Path, Path],
+) -> None:
+    root, _, codes = mixed
+    result = CliRunner().invoke(app, ["actuals", str(codes), "--registry", str(root)])
+    assert result.exit_code == 0, result.output
+    assert "recorded 90 actual(s) of 3 partition(s)" in result.output
+
+
+def test_training_again_from_a_csv_of_codes_retrains_their_partitions(
+    mixed: tuple[Path, Path, Path],
+) -> None:
+    # before: 005 read as 5 trained new partitions code=5, 6, 7 beside code=005's, which
+    # served on with their old models
+    root, _, codes = mixed
+    summary = train({**SPEC, "name": "codes"}, codes, root, backend="local")
+    assert summary.run.n_trained == 3
+    with Registry.open(root) as reg:
+        keys = [p.key for p in reg.list_partitions(limit=100)]
+        assert "code=5" not in keys
+        assert max(v.version for v in reg.list_versions("code=005")) == 2
