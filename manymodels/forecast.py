@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import forecast_steps
+from manymodels.csvkeys import data_keys_recorded
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds
@@ -154,6 +155,7 @@ def forecast_chunks(
             fut = future_table(
                 future, chosen.schemas, key_columns=chosen.key_columns,
                 time_column=chosen.time_column,
+                recorded=partial(data_keys_recorded, reg, future),  # its keys' types
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
             forecast_steps.refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])

@@ -9,7 +9,7 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,14 +262,18 @@ def future_table(
     time_column: str,
     key: str | None = None,
     source: str | None = None,
+    recorded: Callable[[pd.DataFrame], Mapping[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """``data`` checked and keyed for ``build_steps``: a canonical key per row (from
     ``key_columns``, or ``key`` for rows of one partition), its time, and the exogenous
-    features the models need, each converted and checked once for the whole column."""
+    features the models need, each converted and checked once for the whole column.
+    ``recorded``: the key values, as recorded, of the partitions the table read names
+    (``csvkeys.data_keys_recorded``); else the first schema's (one partition's rows)."""
     source = source or f"future ({describe_source(data)})"
     fs, kinds, exogenous = _exogenous(schemas)
-    recorded = _history(fs[0]).key if key_columns else {}  # codes such as 007 kept text
-    df = keys_as_recorded(data, read_table(data), recorded)
+    df = read_table(data)
+    if key_columns:  # codes such as 007 kept text
+        df = keys_as_recorded(data, df, recorded(df) if recorded else _history(fs[0]).key)
     required = [*(key_columns or []), time_column, *exogenous]
     refuse_repeated_columns(df, source, required)
     missing = [c for c in required if c not in df.columns]

@@ -12,6 +12,7 @@ from factories import RIDGE, linear_frame
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.forecast import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score
@@ -74,3 +75,18 @@ def test_training_again_from_a_csv_of_codes_retrains_their_partitions(
         keys = [p.key for p in reg.list_partitions(limit=100)]
         assert "code=5" not in keys
         assert max(v.version for v in reg.list_versions("code=005")) == 2
+
+
+def test_a_future_csv_of_both_kinds_reaches_both_partitions(
+    mixed: tuple[Path, Path, Path],
+) -> None:
+    # before: keyed by the first partition forecast (code=0, a number), the future row of
+    # 005 was 5's, matched nothing, and code=005 carried its last values forward unwarned
+    root, _, codes = mixed
+    future = codes.with_name("future.csv")
+    future.write_text("code,t,x0,x1\n0,30,100,100\n005,30,100,100\n")
+    keys = ["code=0", "code=005"]
+    given = forecast(root, keys=keys, horizon=1, future=future)
+    carried = forecast(root, keys=keys, horizon=1)
+    assert list(given["code"].astype(str)) == ["0", "005"]
+    assert (given["prediction"] - carried["prediction"]).abs().min() > 1.0
