@@ -134,3 +134,10 @@ def test_scoring_at_an_alias_the_datas_keys_lack_but_others_have(root: Path) -> 
         assert out["fallback"].all()
         with pytest.raises(DataError, match="no partition in the registry has a 'nope' model"):
             score(rows, reg, alias="nope", backend="local")
+
+
+def test_has_fallback_reads_the_fallbacks_row_not_the_alias_table(
+    grows: Callable[[Callable[[Registry], Any]], tuple[int, int]],
+) -> None:
+    small, large = grows(lambda reg: reg.has_fallback())
+    assert large < small * 1.1, (small, large)

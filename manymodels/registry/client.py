@@ -326,7 +326,8 @@ class Registry(ModelAccess):
         return self.store.count_runs()
 
     def has_fallback(self) -> bool:
-        return FALLBACK_KEY in self.store.alias_table("production")
+        """Whether a fallback model is in production: its one alias row (not the table)."""
+        return bool(self.store.alias_versions([FALLBACK_KEY]))
 
     # ---------------------------------------------------------------------------- writes
     def promote(
