@@ -264,11 +264,12 @@ def data_keys_recorded(registry: Any, source: object, df: pd.DataFrame) -> dict[
     column as text by. A registry holding keys of both types in one column (a spec trained
     from a CSV of numbers beside one from Parquet of codes such as 007) answered by its
     first partition alone (``known_key``): when that was a number, a CSV of codes was read
-    as 7, and every row scored by the fallback. Each distinct key of ``df`` is looked up
-    read both ways, by primary key (O(keys in the data)); a column any matched partition
-    holds as text is read as text (``pid=7`` and ``pid=007`` alike find theirs then: the
-    text of a number keys as the number does). ``known_key`` still answers for data whose
-    keys are all new, or that is no CSV."""
+    as 7, and every row scored by the fallback. The keys whose text a number would not give
+    back (``007``, ``1.50``) are looked up as text, by primary key (O(such keys)); a column
+    any found partition holds as text is read as text (``pid=7`` and ``pid=007`` alike find
+    theirs then: the text of a number keys as the number does). A key of plain numbers
+    reads the same either way, and data of no such key found, or no CSV, is read as before
+    (``known_key``): ~0.1 s more for a CSV of 100,000 keys."""
     columns = list(registry.partition_by or [])
     if isinstance(source, pd.DataFrame) or not columns or any(c not in df for c in columns):
         return known_key(registry)
@@ -276,23 +277,31 @@ def data_keys_recorded(registry: Any, source: object, df: pd.DataFrame) -> dict[
     where = _csv_file(source) if numeric else None
     if where is None:
         return known_key(registry)
-    keyed = df[columns].copy()
-    read = keyed.copy()
-    read[numeric] = pd.read_csv(where, usecols=numeric, dtype=str)[numeric].to_numpy()
+    text = pd.read_csv(where, usecols=numeric, dtype=str)[numeric]
+    differs = np.zeros(len(df), dtype=bool)
+    for c in numeric:
+        differs |= text[c].notna().to_numpy() & (text[c].to_numpy() != _written(df[c]))
+    if not differs.any():
+        return known_key(registry)
+    read = df.loc[differs, columns].copy()
+    read[numeric] = text.loc[differs, numeric].to_numpy()
     forms = {
         encode_key(values, columns)
-        for frame in (keyed, read)
-        for values in frame.dropna().drop_duplicates().itertuples(index=False, name=None)
+        for values in read.dropna().drop_duplicates().itertuples(index=False, name=None)
     }
     found = registry.store.key_values_of(sorted(forms))
-    if not found:
-        return known_key(registry)
-    out: dict[str, Any] = {}
-    for values in found.values():
-        for c in numeric:
-            if c in values and (c not in out or isinstance(values[c], str)):
-                out[c] = values[c]
-    return out
+    out = {c: v for values in found.values() for c, v in values.items() if isinstance(v, str)}
+    return {c: out[c] for c in numeric if c in out} or known_key(registry)
+
+
+def _written(column: pd.Series) -> np.ndarray:
+    """Each number of a key column as a key writes it (``format_value``), ``None`` where
+    missing: integers at once, other numbers once per distinct value."""
+    if column.dtype.kind in "iu":
+        return column.astype(str).to_numpy()
+    distinct = pd.unique(column.dropna())
+    written = dict(zip(distinct, map(format_value, distinct), strict=True))
+    return column.map(written).to_numpy()
 
 
 def known_key(registry: Any) -> dict[str, Any]:
