@@ -177,7 +177,7 @@ def run_schedule(
     report: Callable[[Firing, datetime | None], None],
     started: Callable[[datetime | None], None] = lambda missed: None,
     claim: Callable[[datetime], bool] = lambda due: True,
-    missed: Callable[[datetime], bool] = lambda due: False,
+    missed: Callable[[datetime], bool | datetime] = lambda due: False,
 ) -> list[Firing]:
     """Fire ``fire(due)`` on the spec's schedule until stopped; returns the firings.
 
@@ -186,10 +186,11 @@ def run_schedule(
     ``claim(due)``; ``False`` (another scheduler runs it) skips it, reported as
     ``Firing.taken``. At start, ``missed(due)`` says whether the newest firing due went unrun
     (no scheduler was running then: a reboot at 03:00); if so it runs at once, as
-    ``Firing.caught_up``, and ``started`` is told which. SIGTERM or Ctrl-C stops the scheduler
-    after the current run; a second one stops at once (the run stays resumable, as any
-    interrupted run). ``max_runs`` stops after that many firings (for tests, and for a one-off
-    "at the next 03:00")."""
+    ``Firing.caught_up``, and ``started`` is told which — or at the instant ``missed``
+    answers (a firing another scheduler may still run, looked at again then). SIGTERM or
+    Ctrl-C stops the scheduler after the current run; a second one stops at once (the run
+    stays resumable, as any interrupted run). ``max_runs`` stops after that many firings (for
+    tests, and for a one-off "at the next 03:00")."""
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -252,10 +253,12 @@ def run_schedule(
 
     start = datetime.now(ZoneInfo(schedule.timezone))
     last_due = due_time(when, start)
-    catch_up = last_due if last_due is not None and missed(last_due) else None
+    found = missed(last_due) if last_due is not None else False
+    catch_up = last_due if found is not False else None
+    at = max(found, start) if isinstance(found, datetime) else start
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     scheduler.add_listener(overlapped, EVENT_JOB_MAX_INSTANCES)
-    first = {} if catch_up is None else {"next_run_time": start}  # then on the trigger
+    first = {} if catch_up is None else {"next_run_time": at}  # then on the trigger
     scheduler.add_job(job, when, id="retrain", max_instances=1, coalesce=True,
                       misfire_grace_time=None, **first)  # fmt: skip
     previous = (signal.signal(signal.SIGINT, stop), signal.signal(signal.SIGTERM, stop))

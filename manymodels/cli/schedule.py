@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,7 +25,6 @@ from manymodels.cli.options import (
 
 if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry import Registry
-    from manymodels.registry.entities import Run
     from manymodels.registry.firings import FailedFiring
 
 
@@ -92,12 +90,24 @@ def scheduler(
     failed_firings: dict[datetime, FailedFiring] = {}
     given_up: list[FailedFiring] = []
     elsewhere_marks: list[FailedFiring] = []  # under way by a scheduler this machine cannot look up
+    # … and beating: the firing's instant → its mark, taken over if it goes silent (``claim``)
+    watched: dict[datetime, FailedFiring] = {}
+    marked: dict[datetime, str] = {}  # firings this scheduler marked under way → its tag
 
     def started(missed: datetime | None) -> None:
+        from manymodels.registry.firings import silent_at
         from manymodels.tempnames import owner_pid
 
         first = next_times(plan.cron, plan.timezone, 1)
         late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
+        if missed is not None and missed in watched:
+            mark = watched[missed]
+            late = (
+                f"; the {_when(missed)} firing is marked under way by a scheduler this machine "
+                f"cannot look up (pid {owner_pid(mark.owner)} on another machine or in another "
+                f"container), its mark refreshed {_when(mark.beat)}: taken over at "
+                f"{_when(silent_at(mark))} unless refreshed by then"
+            )
         if missed is not None and missed in killed_firings:
             run_id = killed_firings[missed]
             late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
@@ -126,13 +136,26 @@ def scheduler(
         )
 
     def fire(due: datetime) -> Any:
-        """One firing, its failure recorded for a scheduler started later to run it again."""
+        """One firing, its failure recorded for a scheduler started later to run it again;
+        its mark of under way refreshed meanwhile (``registry.firings.MarkBeat``)."""
+        from manymodels.registry.firings import MarkBeat, beat_mark
+
         failed = failed_firings.pop(due, None)
+        owner = marked.pop(due, None)
+
+        def beat() -> bool:
+            assert owner is not None
+            with open_registry(registry, registry_db, artifacts) as reg:
+                return beat_mark(reg.store, name, due, owner)
+
+        beating = MarkBeat(beat) if owner is not None else None
         try:
-            summary = fire_once(due)
+            with beating or contextlib.nullcontext():
+                summary = fire_once(due, beating)
         except Exception as e:
             attempts, error = (failed.attempts + 1 if failed is not None else 1), first_line(e)
-            _record(lambda reg: record_failure(reg.store, name, due, attempts, error))
+            if beating is None or not beating.taken_over.is_set():  # else the mark is another's
+                _record(lambda reg: record_failure(reg.store, name, due, attempts, error))
             raise
         _record(lambda reg: clear_failure(reg.store, name, due))
         return summary
@@ -142,7 +165,8 @@ def scheduler(
         with contextlib.suppress(Exception), open_registry(registry, registry_db, artifacts) as reg:
             write(reg)
 
-    def fire_once(due: datetime) -> Any:
+    def fire_once(due: datetime, beating: Any) -> Any:
+        from manymodels.exceptions import ManyModelsError
         from manymodels.pipeline import train
 
         only = _flagged(registry, registry_db, artifacts, plan.when)
@@ -158,6 +182,11 @@ def scheduler(
         with target if elsewhere else contextlib.nullcontext():
 
             def run(resume: str | None, keys: list[str] | None) -> Any:
+                if beating is not None and beating.taken_over.is_set():  # suspended too long
+                    raise ManyModelsError(
+                        f"the {_when(due)} firing was taken over by another scheduler while "
+                        "this one did not refresh its mark (suspended?): not run here"
+                    )
                 return train(
                     current, data, target, backend=backend,
                     signer=target.signer if elsewhere else signing, only=keys,
@@ -171,15 +200,22 @@ def scheduler(
             if resume is None:
                 return run(None, only)
             try:  # flagged partitions: those flagged now and those the run finished
-                return run(resume, _with_finished(target, resume, only))
+                return run(resume, with_finished_keys(target, resume, only))
             except TrainingError:
-                if not _still_killed(target, resume):
+                if not still_killed(target, resume):
                     raise  # the resume had started: its error is the firing's
                 # refused before it began (the data file changed since, or the partitions
                 # flagged are others): the firing afresh
                 return run(None, only)
 
     from manymodels.cli.options import open_registry
+    from manymodels.cli.schedule_runs import (
+        ended,
+        firing_run,
+        still_killed,
+        was_killed,
+        with_finished_keys,
+    )
     from manymodels.registry.firings import (
         FIRING_ATTEMPTS,
         claim_retry,
@@ -194,24 +230,42 @@ def scheduler(
         """One run per firing, however many schedulers run this schedule on this registry
         (``registry.firings``); a firing made while the registry is down fails, as its run
         would."""
-        from manymodels.registry.firings import claim
+        from manymodels.registry.firings import claim, failed_firing, under_way
         from manymodels.tempnames import writer_tag
 
         if due in killed_firings:
             return True  # claimed by the scheduler killed in its run: this one finishes it
+        tag = writer_tag()
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
+            if watched.pop(due, None) is not None:  # its scheduler elsewhere: gone silent?
+                mark = failed_firing(reg.store, name)
+                if mark is None or mark.due != due or under_way(mark):
+                    return False  # it ended, or beats still: left to it
+                if mark.attempts >= FIRING_ATTEMPTS:
+                    return False
+                typer.echo(
+                    f"the {_when(due)} firing's mark was last refreshed {_when(mark.beat)}: "
+                    "its scheduler is gone, running it again", err=True,
+                )  # fmt: skip
+                failed_firings[due] = mark
             if due in failed_firings:  # claimed by the firing that failed: run again, once
-                return claim_retry(reg.store, name, failed_firings[due], writer_tag())
-            return claim(reg.store, name, due, writer_tag())
+                taken = claim_retry(reg.store, name, failed_firings[due], tag)
+            else:
+                taken = claim(reg.store, name, due, tag)
+        if taken:
+            marked[due] = tag
+        return taken
 
-    def missed(due: datetime) -> bool:
+    def missed(due: datetime) -> bool | datetime:
         """Whether the newest firing due went unrun while no scheduler ran (its registry
         has an older one claimed), or was claimed by a scheduler killed in its run (that run,
-        ``_firing_run``, is then resumed), or failed — its run, or its scheduler killed before
-        the run began (``registry.firings.FailedFiring``): run again once; a registry not
-        there yet, or not reached, has none."""
+        ``schedule_runs.firing_run``, is then resumed), or failed — its run, or its scheduler
+        killed before the run began (``registry.firings.FailedFiring``): run again once; a
+        registry not there yet, or not reached, has none. Under way by a scheduler this
+        machine cannot look up whose mark beats: the instant its mark goes silent, to look
+        again then."""
         from manymodels.exceptions import RegistryError
-        from manymodels.registry.firings import failed_firing, last_claimed, under_way
+        from manymodels.registry.firings import failed_firing, last_claimed, silent_at, under_way
         from manymodels.tempnames import owner_alive
 
         if not catch_up or (registry_db is None and not (registry / "registry.db").exists()):
@@ -220,11 +274,11 @@ def scheduler(
             with open_registry(registry, registry_db, artifacts) as reg:
                 last = last_claimed(reg.store, name)
                 if last is not None and last == due:
-                    run = _firing_run(reg, parsed.name, plan, due, str(data))
-                    if run is not None and _was_killed(run):
+                    run = firing_run(reg, parsed.name, plan, due, str(data))
+                    if run is not None and was_killed(run):
                         killed_firings[due] = run.run_id
                         return True
-                    failed = _ended(failed_firing(reg.store, name), run, due)
+                    failed = ended(failed_firing(reg.store, name), run, due)
                     # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
                     if failed is not None and failed.due == due and not under_way(failed):
                         if failed.attempts < FIRING_ATTEMPTS:
@@ -236,6 +290,10 @@ def scheduler(
                         and failed.due == due
                         and owner_alive(failed.owner) is None
                     ):
+                        stale = silent_at(failed)
+                        if stale is not None and failed.attempts < FIRING_ATTEMPTS:
+                            watched[due] = failed
+                            return stale
                         elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
             echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
@@ -248,81 +306,6 @@ def scheduler(
     )  # fmt: skip
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
-
-
-KILLED_LOOKBACK = 50
-"""Runs read, newest first, for the run of the firing a killed scheduler claimed."""
-
-
-def _firing_run(reg: Registry, spec_name: str, plan: Any, due: datetime, data: str) -> Run | None:
-    """The newest run of this schedule's firing at ``due``, or ``None``. Killed in it (a
-    reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
-    elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
-    a scheduler restarted then took the firing for done and waited for the next one — a week,
-    for a weekly schedule — its run left marked running. Ended, it tells what became of a
-    firing whose scheduler died before it recorded that (``_ended``)."""
-    stamp = _when(due)
-    for run in reg.list_runs(limit=KILLED_LOOKBACK):
-        o = run.options
-        if (
-            o.get("trigger") == "schedule" and o.get("due") == stamp
-            and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
-            and run.spec_name == spec_name and run.data_source == data
-        ):  # fmt: skip
-            return run
-    return None
-
-
-def _ended(failed: FailedFiring | None, run: Run | None, due: datetime) -> FailedFiring | None:
-    """The firing's failure (``registry.firings.FailedFiring``), ``None`` when its ``run``
-    (not killed: ``_was_killed``) says the firing ran or runs though the mark of the firing
-    under way names a scheduler gone. Completed: that scheduler was killed after the run and
-    before it cleared the mark (or the registry refused that one write). Running: another
-    scheduler resumes the run its killed scheduler left. Before, either was taken for a
-    firing killed before its run began and run a second time — beside the resume, or every
-    partition again for when = ["all"]. Failed: the firing failed, as the run tells (it said
-    "its scheduler was killed before its run started")."""
-    if failed is None or failed.owner is None or run is None or failed.due != due:
-        return failed
-    if run.status == "failed":  # its scheduler died before it recorded why: the run says
-        said = (run.error or "").strip().splitlines()
-        why = f": {said[0]}" if said else ""
-        return dataclasses.replace(failed, error=f"its run {run.run_id} failed{why}")
-    return None if run.status in ("completed", "running") else failed
-
-
-def _was_killed(run: Run) -> bool:
-    return bool(run.killed or run.silence is not None)
-
-
-def _still_killed(target: Any, run_id: str) -> bool:
-    """Whether run ``run_id`` is still as its killed process left it: a resume refused
-    before it began (the data file changed since) reopened nothing."""
-    with _opened(target) as reg:
-        return _was_killed(reg.get_run(run_id))
-
-
-def _with_finished(target: Any, run_id: str, only: list[str] | None) -> list[str] | None:
-    """The partitions a resume of run ``run_id`` names: those flagged now and those it
-    recorded (``cli.retrain.with_finished``, as ``retrain --resume``)."""
-    from manymodels.cli.retrain import with_finished
-
-    if only is None:
-        return None
-    with _opened(target) as reg:
-        return with_finished(reg, run_id, only)
-
-
-@contextlib.contextmanager
-def _opened(target: Any) -> Iterator[Any]:
-    """The registry ``target`` is, or one opened on its path for the while."""
-    from manymodels.registry import Registry
-
-    if isinstance(target, Registry):
-        yield target
-        return
-    with Registry.open(target) as reg:
-        yield reg
 
 
 def _flagged(

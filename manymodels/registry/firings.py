@@ -11,15 +11,21 @@ PostgreSQL's advisory lock: ``engine``), so of two schedulers firing at once exa
 claims. The row also tells a scheduler starting up whether the newest firing went unrun while
 none was running (``last_claimed``): it then runs it at once; and a second row
 (``schedule:…:failed``) whether that firing failed, which a scheduler starting then runs again,
-once (``FIRING_ATTEMPTS``).
+once (``FIRING_ATTEMPTS``). While a firing goes, its scheduler refreshes the mark's ``beat``
+every ``MARK_EVERY_SECONDS`` (``MarkBeat``): a mark whose scheduler this machine cannot look up
+(another container's pid namespace, another machine) and whose beat is older than
+``MARK_SILENT_AFTER`` is a scheduler gone, and its firing is run again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from manymodels.registry.base import meta_value, put_meta
@@ -27,6 +33,8 @@ from manymodels.tempnames import host_boot, owner_alive
 
 if TYPE_CHECKING:
     from manymodels.registry.store import SqlStore
+
+logger = logging.getLogger(__name__)
 
 
 def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data: str) -> str:
@@ -57,12 +65,12 @@ def claim(store: SqlStore, schedule: str, due: datetime, owner: str | None = Non
 
 
 def _owned(owner: str | None) -> dict[str, str | None]:
-    """The mark of a firing under way by ``owner``, with the host and boot it runs on
-    (``under_way``)."""
+    """The mark of a firing under way by ``owner``, with the host and boot it runs on and its
+    first beat (``under_way``)."""
     if owner is None:
         return {"owner": None}
     host, boot = host_boot()
-    return {"owner": owner, "host": host, "boot": boot}
+    return {"owner": owner, "host": host, "boot": boot, "beat": _stamp(datetime.now(UTC))}
 
 
 def last_claimed(store: SqlStore, schedule: str) -> datetime | None:
@@ -81,6 +89,21 @@ schedule). A firing that fails again is reported at each start, never retried in
 restarts (a service manager restarting a scheduler that exits 1)."""
 
 
+MARK_EVERY_SECONDS = 30.0
+MARK_SILENT_AFTER = 600.0
+"""How long the mark of a firing under way may go unrefreshed before a scheduler that cannot
+look up its owner's process (another container on this host — a restarted one has a new pid
+namespace —, another machine) takes the firing for its scheduler's, killed, and runs it again.
+Twenty beats missed: far above a stalled database's lock waits (seconds), a long garbage
+collection or a VM's live migration, and clocks a few minutes apart; nothing beside a weekly or
+daily firing run ten minutes late. Airflow fails a task after 300 s without its heartbeat
+(``scheduler_zombie_task_threshold``), RedBeat's lock expires after 1,500 s. A scheduler
+suspended longer than this (``SIGSTOP``, a host asleep) finds its firing taken over at its
+next beat and does not start its run (``MarkBeat.taken_over``); one suspended past the bound
+while it already read the data for its run may run the firing beside the one that took it
+over."""
+
+
 KILLED = "its scheduler was killed before its run started"
 """The error of a firing marked under way whose scheduler is gone (``FailedFiring.owner``)."""
 
@@ -97,14 +120,18 @@ class FailedFiring:
     owner: str | None = None
     host: str | None = None
     boot: str | None = None
+    beat: datetime | None = None  # the mark's newest beat (``MarkBeat``); none before 2026-12
 
 
-def under_way(failed: FailedFiring) -> bool:
+def under_way(failed: FailedFiring, now: datetime | None = None) -> bool:
     """Whether the firing ``failed`` marks is still under way: its scheduler (``owner``) runs,
-    or runs where this machine cannot look it up (another machine, another container) —
-    unless it ran on this host before a reboot (the same host name, another boot id): that
-    scheduler is gone. Before, a firing whose scheduler a reboot killed before its run began
-    was taken for under way by each scheduler started after the reboot, never run again."""
+    or runs where this machine cannot look it up (another machine, another container) and
+    beat within ``MARK_SILENT_AFTER`` — unless it ran on this host before a reboot (the same
+    host name, another boot id): that scheduler is gone. Before, a firing whose scheduler a
+    reboot killed before its run began was taken for under way by each scheduler started
+    after the reboot, never run again; and so was, for ever, one whose scheduler's container
+    was killed and restarted on the same host (a new pid namespace: its pid cannot be looked
+    up, the boot is the same)."""
     if failed.owner is None:
         return False
     alive = owner_alive(failed.owner)
@@ -112,7 +139,17 @@ def under_way(failed: FailedFiring) -> bool:
         host, boot = host_boot()
         if failed.host == host and boot and failed.boot != boot:
             return False
+    if alive is None and (stale := silent_at(failed)) is not None:
+        return (now or datetime.now(UTC)) < stale
     return alive is not False
+
+
+def silent_at(failed: FailedFiring) -> datetime | None:
+    """When the mark ``failed`` goes silent (its beat plus ``MARK_SILENT_AFTER``); ``None``
+    for a mark written before marks beat."""
+    if failed.beat is None:
+        return None
+    return failed.beat + timedelta(seconds=MARK_SILENT_AFTER)
 
 
 def _failed(schedule: str) -> str:
@@ -126,11 +163,14 @@ def _parse_failed(found: str | None) -> FailedFiring | None:
         o = json.loads(found)
         owner, host, boot = (o.get(k) for k in ("owner", "host", "boot"))
         due = datetime.fromisoformat(o["due"])
+        beat = datetime.fromisoformat(o["beat"]) if o.get("beat") else None
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=UTC)
         return FailedFiring(
             due, int(o["attempts"]), str(o["error"]), owner and str(owner),
-            host and str(host), boot and str(boot),
+            host and str(host), boot and str(boot), beat,
         )  # fmt: skip
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None  # not ours to read: as if none failed
 
 
@@ -167,12 +207,13 @@ def claim_retry(
 ) -> bool:
     """Claim the run again of the failed firing ``failed``: ``True`` for one caller only (of
     two schedulers starting at once), when it is still the newest firing claimed and failed
-    as read (its error aside: the caller may have learnt it from the firing's run); its
-    attempt is counted at once, and marked under way by ``owner`` as ``claim`` does."""
+    as read (its error aside: the caller may have learnt it from the firing's run), its mark
+    not refreshed since (its scheduler beats: it was only suspended); its attempt is counted
+    at once, and marked under way by ``owner`` as ``claim`` does."""
     with store._begin() as conn:
         now = _parse_failed(meta_value(conn, _failed(schedule)))
-        seen = None if now is None else (now.due, now.attempts, now.owner)
-        if seen != (failed.due, failed.attempts, failed.owner) or meta_value(
+        seen = None if now is None else (now.due, now.attempts, now.owner, now.beat)
+        if seen != (failed.due, failed.attempts, failed.owner, failed.beat) or meta_value(
             conn, schedule
         ) != _stamp(failed.due):
             return False
@@ -185,3 +226,49 @@ def claim_retry(
 
 def _stamp(due: datetime) -> str:
     return due.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def beat_mark(store: SqlStore, schedule: str, due: datetime, owner: str) -> bool:
+    """Refresh the beat of the mark of the firing at ``due`` under way by ``owner``; ``False``
+    once the mark is no longer its (another scheduler took the firing over, or it ended)."""
+    with store._begin() as conn:
+        found = meta_value(conn, _failed(schedule))
+        mark = _parse_failed(found)
+        if found is None or mark is None or mark.owner != owner or mark.due != due:
+            return False
+        value = json.loads(found)
+        value["beat"] = _stamp(datetime.now(UTC))
+        put_meta(conn, _failed(schedule), json.dumps(value))
+    return True
+
+
+class MarkBeat:
+    """``with MarkBeat(beat):`` calls ``beat()`` (``beat_mark`` on a registry opened for it)
+    every ``every`` seconds in a daemon thread until the block ends: the mark of the firing
+    under way stays fresh while its scheduler lives (``under_way``). A beat that fails (the
+    database away for a while) is logged and tried again; one that finds the mark no longer
+    this scheduler's sets ``taken_over`` and the beats stop."""
+
+    def __init__(self, beat: Callable[[], bool], *, every: float = MARK_EVERY_SECONDS) -> None:
+        self.beat = beat
+        self.every = every
+        self.taken_over = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="firing-mark-beat", daemon=True)
+
+    def __enter__(self) -> MarkBeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                if not self.beat():
+                    self.taken_over.set()
+                    return
+            except Exception as e:  # a locked or unreachable database: the next beat
+                logger.warning("the beat of a firing under way was not written: %s", e)

@@ -1,0 +1,90 @@
+"""What became of a scheduled firing's run (``manymodels scheduler``, ``cli.schedule``): the run
+of a firing, killed or ended, and resuming it."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from manymodels.registry import Registry
+    from manymodels.registry.entities import Run
+    from manymodels.registry.firings import FailedFiring
+
+
+KILLED_LOOKBACK = 50
+"""Runs read, newest first, for the run of the firing a killed scheduler claimed."""
+
+
+def firing_run(reg: Registry, spec_name: str, plan: Any, due: datetime, data: str) -> Run | None:
+    """The newest run of this schedule's firing at ``due``, or ``None``. Killed in it (a
+    reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
+    elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
+    a scheduler restarted then took the firing for done and waited for the next one — a week,
+    for a weekly schedule — its run left marked running. Ended, it tells what became of a
+    firing whose scheduler died before it recorded that (``ended``)."""
+    stamp = due.isoformat(timespec="seconds")
+    for run in reg.list_runs(limit=KILLED_LOOKBACK):
+        o = run.options
+        if (
+            o.get("trigger") == "schedule" and o.get("due") == stamp
+            and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
+            and run.spec_name == spec_name and run.data_source == data
+        ):  # fmt: skip
+            return run
+    return None
+
+
+def ended(failed: FailedFiring | None, run: Run | None, due: datetime) -> FailedFiring | None:
+    """The firing's failure (``registry.firings.FailedFiring``), ``None`` when its ``run``
+    (not killed: ``was_killed``) says the firing ran or runs though the mark of the firing
+    under way names a scheduler gone. Completed: that scheduler was killed after the run and
+    before it cleared the mark (or the registry refused that one write). Running: another
+    scheduler resumes the run its killed scheduler left. Before, either was taken for a
+    firing killed before its run began and run a second time — beside the resume, or every
+    partition again for when = ["all"]. Failed: the firing failed, as the run tells (it said
+    "its scheduler was killed before its run started")."""
+    if failed is None or failed.owner is None or run is None or failed.due != due:
+        return failed
+    if run.status == "failed":  # its scheduler died before it recorded why: the run says
+        said = (run.error or "").strip().splitlines()
+        why = f": {said[0]}" if said else ""
+        return dataclasses.replace(failed, error=f"its run {run.run_id} failed{why}")
+    return None if run.status in ("completed", "running") else failed
+
+
+def was_killed(run: Run) -> bool:
+    return bool(run.killed or run.silence is not None)
+
+
+def still_killed(target: Any, run_id: str) -> bool:
+    """Whether run ``run_id`` is still as its killed process left it: a resume refused
+    before it began (the data file changed since) reopened nothing."""
+    with _opened(target) as reg:
+        return was_killed(reg.get_run(run_id))
+
+
+def with_finished_keys(target: Any, run_id: str, only: list[str] | None) -> list[str] | None:
+    """The partitions a resume of run ``run_id`` names: those flagged now and those it
+    recorded (``cli.retrain.with_finished``, as ``retrain --resume``)."""
+    from manymodels.cli.retrain import with_finished
+
+    if only is None:
+        return None
+    with _opened(target) as reg:
+        return with_finished(reg, run_id, only)
+
+
+@contextlib.contextmanager
+def _opened(target: Any) -> Iterator[Any]:
+    """The registry ``target`` is, or one opened on its path for the while."""
+    from manymodels.registry import Registry
+
+    if isinstance(target, Registry):
+        yield target
+        return
+    with Registry.open(target) as reg:
+        yield reg

@@ -1,0 +1,162 @@
+"""The mark of a firing under way beats (``registry.firings.MarkBeat``): a scheduler killed
+before its run began in a container restarted on the same host (a new pid namespace, the same
+boot) left a mark whose process no scheduler could look up, and its firing was never run
+again. Now a mark silent for ``MARK_SILENT_AFTER`` is a scheduler gone; one that beats is
+left to its scheduler, however long it takes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from test_schedule_claims import BIN
+from test_schedule_failures import _missed, _scheduled_runs
+
+from manymodels.registry import Registry
+from manymodels.registry.firings import (
+    MARK_SILENT_AFTER,
+    MarkBeat,
+    beat_mark,
+    claim,
+    claim_retry,
+    failed_firing,
+    schedule_id,
+)
+from manymodels.schedule import due_time, trigger
+from manymodels.spec import Spec
+from manymodels.tempnames import host_boot
+
+# a scheduler of another pid namespace: its pid cannot be looked up from here
+ELSEWHERE = "4242-777-0123456789ab"
+
+
+def _name(spec: Path, data: Path) -> str:
+    parsed = Spec.from_dict(tomllib.loads(spec.read_text()))
+    plan = parsed.schedule
+    assert plan is not None
+    return schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+
+
+def _mark(root: Path, name: str, beat: datetime) -> None:
+    """The newest firing claimed and marked under way by a scheduler of this host and this
+    boot in another container, last refreshed at ``beat``."""
+    newest = due_time(trigger("0 3 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    host, boot = host_boot()
+    with Registry.open(root) as reg:
+        claim(reg.store, name, newest)
+        mark = {"due": reg.store.get_meta(name), "attempts": 1, "error": "its scheduler was "
+                "killed before its run started", "owner": ELSEWHERE, "host": host,
+                "boot": boot, "beat": beat.isoformat()}  # fmt: skip
+        reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+
+
+def _run(cmd: list[str], timeout: float) -> tuple[int, str, str]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"no firing ran: {out} {err}") from None
+    return proc.returncode, out, err
+
+
+def _cmd(spec: Path, data: Path, root: Path) -> list[str]:
+    return [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+            "--backend", "local", "--max-runs", "1"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_firing_whose_restarted_containers_scheduler_went_silent_runs_again(
+    tmp_path: Path,
+) -> None:
+    spec, data, root, stamp = _missed(tmp_path)
+    _mark(root, _name(spec, data), datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER + 60))
+    code, out, err = _run(_cmd(spec, data, root), 120)
+    assert code == 0, (out, err)
+    assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
+    assert "running it again (attempt 2 of 2)" in err, err
+    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert _scheduled_runs(root) == ["completed"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("refreshed", [False, True])
+def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
+    tmp_path: Path, refreshed: bool
+) -> None:
+    """Refreshed so as to go silent 25 s from now (a scheduler starts in a few seconds, more
+    on a loaded machine): the scheduler says when it takes the firing over, and does then —
+    unless the mark's scheduler beat meanwhile (it was alive after all, in another
+    container): then the firing is its, run once."""
+    spec, data, root, stamp = _missed(tmp_path)
+    name = _name(spec, data)
+    beat = datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER - 25)
+    _mark(root, name, beat)
+    proc = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        assert f"the {stamp} firing is marked under way by a scheduler this machine cannot " in (
+            banner
+        )
+        assert "(pid 4242 on another machine or in another container), its mark refreshed " in (
+            banner
+        )
+        assert "unless refreshed by then" in banner, banner
+        if refreshed:
+            with Registry.open(root) as reg:
+                due = datetime.fromisoformat(stamp)
+                assert beat_mark(reg.store, name, due, ELSEWHERE)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 0, (out, err)
+    if refreshed:
+        assert f"skipped: another scheduler of this schedule ran the {stamp} firing" in out, out
+        assert _scheduled_runs(root) == []
+    else:
+        assert "its scheduler is gone, running it again" in err, err
+        assert f"(the {stamp} firing, missed): 4 trained" in out, out
+        assert _scheduled_runs(root) == ["completed"]
+
+
+def test_a_mark_beats_until_another_scheduler_takes_its_firing_over(tmp_path: Path) -> None:
+    """``MarkBeat`` refreshes the mark of its firing; once another scheduler took the firing
+    over (its mark silent past the bound), the next beat says so and the beats stop."""
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    with Registry(tmp_path / "registry") as reg:
+        name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+        assert claim(reg.store, name, due, ELSEWHERE)
+        first = failed_firing(reg.store, name)
+        assert first is not None and first.beat is not None
+
+        with MarkBeat(lambda: beat_mark(reg.store, name, due, ELSEWHERE), every=0.05) as beating:
+            deadline = time.monotonic() + 30
+            while (now := failed_firing(reg.store, name)) is not None and now.beat == first.beat:
+                assert time.monotonic() < deadline, "never beat"
+                time.sleep(0.02)
+            assert now is not None and now.owner == ELSEWHERE and now.beat is not None
+            assert now.beat > first.beat and not beating.taken_over.is_set()
+            taken = False
+            while not taken:  # another scheduler's take-over, between two beats
+                seen = failed_firing(reg.store, name)
+                assert seen is not None
+                taken = claim_retry(reg.store, name, seen, "99-1-0123456789ab")
+            assert beating.taken_over.wait(30)
+        after = failed_firing(reg.store, name)
+        assert after is not None and after.owner == "99-1-0123456789ab" and after.attempts == 2
