@@ -160,3 +160,46 @@ def test_a_mark_beats_until_another_scheduler_takes_its_firing_over(tmp_path: Pa
             assert beating.taken_over.wait(30)
         after = failed_firing(reg.store, name)
         assert after is not None and after.owner == "99-1-0123456789ab" and after.attempts == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_failed_firing_is_run_again_after_its_schedule_was_edited(
+    tmp_path: Path, fixed: bool
+) -> None:
+    """The newest firing failed (its data file missing); the user fixes the file and moves
+    the schedule an hour later: the edited schedule is another one (another claim name), so
+    its scheduler found nothing to catch up and the failure was forgotten, neither run again
+    nor said. Now it is run again once, as the edited schedule's newest firing — or, failing
+    again, said at each start."""
+    from test_schedule_failures import _scheduler
+
+    spec, data, root, stamp = _missed(tmp_path)
+    kept = data.with_name("kept.csv")
+    data.rename(kept)
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    assert code == 1 and " error" in out, (out, err)
+    spec.write_text(spec.read_text().replace('cron = "0 3 * * 1"', 'cron = "0 4 * * 1"'))
+    if fixed:
+        kept.rename(data)
+    newest = due_time(trigger("0 4 * * 1", "UTC"), datetime.now(UTC))
+    assert newest is not None
+    now = newest.isoformat(timespec="seconds")
+
+    code, out, err = _scheduler(spec, data, root, runs=True)
+    before = f"now: the {stamp} firing of this schedule before its edit (cron '0 3 * * 1', UTC"
+    assert before + ", when all), which failed (" in err, err
+    assert f"running it again as the {now} firing (attempt 2 of 2)" in err, err
+    if fixed:
+        assert code == 0, (out, err)
+        assert f"(the {now} firing, missed): 4 trained" in out, out
+        assert _scheduled_runs(root) == ["completed"]
+    else:
+        assert code == 1 and " error" in out, (out, err)
+
+    code, out, err = _scheduler(spec, data, root, runs=False)  # nothing more to run
+    assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    assert _scheduled_runs(root) == (["completed"] if fixed else [])
+    if not fixed:
+        assert f"the {now} firing failed 2 time(s), not run again: " in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from manymodels.cli.options import (
 
 if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry import Registry
+    from manymodels.registry.firing_edits import Previous
     from manymodels.registry.firings import FailedFiring
 
 
@@ -93,6 +95,8 @@ def scheduler(
     # … and beating: the firing's instant → its mark, taken over if it goes silent (``claim``)
     watched: dict[datetime, FailedFiring] = {}
     marked: dict[datetime, str] = {}  # firings this scheduler marked under way → its tag
+    # never claimed, the schedule edited: its newest firing → the one before the edit, failed
+    edited: dict[datetime, Previous] = {}
 
     def started(missed: datetime | None) -> None:
         from manymodels.registry.firings import silent_at
@@ -111,7 +115,16 @@ def scheduler(
         if missed is not None and missed in killed_firings:
             run_id = killed_firings[missed]
             late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
-        if missed is not None and missed in failed_firings:
+        if missed is not None and missed in edited:
+            before = edited[missed]
+            failed = before.failed
+            late = (
+                f"; now: the {_when(failed.due)} firing of this schedule before its edit (cron "
+                f"'{before.cron}', {before.timezone}, when {' or '.join(before.when)}), which "
+                f"failed ({failed.error}): running it again as the {_when(missed)} firing "
+                f"(attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
+            )
+        elif missed is not None and missed in failed_firings:
             failed = failed_firings[missed]
             late = (
                 f"; now: the {_when(missed)} firing, which failed ({failed.error}): running it "
@@ -216,6 +229,7 @@ def scheduler(
         was_killed,
         with_finished_keys,
     )
+    from manymodels.registry.firing_edits import about, family_id
     from manymodels.registry.firings import (
         FIRING_ATTEMPTS,
         claim_retry,
@@ -225,11 +239,37 @@ def scheduler(
     )
 
     name = schedule_id(parsed.name, plan.cron, plan.timezone, list(plan.when), str(data))
+    family = (
+        family_id(parsed.name, str(data)),
+        about(name, plan.cron, plan.timezone, list(plan.when)),
+    )
+
+    def edited_failure(reg: Registry, due: datetime) -> bool:
+        """Whether this schedule, never claimed, replaces an edited one whose newest firing
+        failed: run again once as this one's newest firing (``edited``), or said."""
+        from manymodels.registry.firing_edits import previous_failure
+        from manymodels.registry.firings import under_way
+
+        previous = previous_failure(reg.store, family[0], name)
+        if previous is None:
+            return False
+        old = previous.failed.due
+        run = firing_run(reg, parsed.name, previous, old, str(data))
+        failed = ended(previous.failed, run, old)
+        if failed is None or (run is not None and was_killed(run)) or under_way(failed):
+            return False  # it ran, or its run is left to be resumed, or it runs
+        if failed.attempts >= FIRING_ATTEMPTS:
+            given_up.append(failed)
+            return False
+        edited[due] = dataclasses.replace(previous, failed=failed)
+        failed_firings[due] = failed
+        return True
 
     def claim(due: datetime) -> bool:
         """One run per firing, however many schedulers run this schedule on this registry
         (``registry.firings``); a firing made while the registry is down fails, as its run
         would."""
+        from manymodels.registry.firing_edits import claim_previous
         from manymodels.registry.firings import claim, failed_firing, under_way
         from manymodels.tempnames import writer_tag
 
@@ -237,6 +277,11 @@ def scheduler(
             return True  # claimed by the scheduler killed in its run: this one finishes it
         tag = writer_tag()
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
+            if due in edited:  # the failed firing of the schedule before its edit
+                taken = claim_previous(reg.store, name, due, tag, family, edited.pop(due))
+                if taken:
+                    marked[due] = tag
+                return taken
             if watched.pop(due, None) is not None:  # its scheduler elsewhere: gone silent?
                 mark = failed_firing(reg.store, name)
                 if mark is None or mark.due != due or under_way(mark):
@@ -251,7 +296,7 @@ def scheduler(
             if due in failed_firings:  # claimed by the firing that failed: run again, once
                 taken = claim_retry(reg.store, name, failed_firings[due], tag)
             else:
-                taken = claim(reg.store, name, due, tag)
+                taken = claim(reg.store, name, due, tag, family)
         if taken:
             marked[due] = tag
         return taken
@@ -263,7 +308,8 @@ def scheduler(
         killed before the run began (``registry.firings.FailedFiring``): run again once; a
         registry not there yet, or not reached, has none. Under way by a scheduler this
         machine cannot look up whose mark beats: the instant its mark goes silent, to look
-        again then."""
+        again then. Never claimed, after the schedule was edited: the failed firing of the
+        schedule it replaces (``registry.firing_edits``)."""
         from manymodels.exceptions import RegistryError
         from manymodels.registry.firings import failed_firing, last_claimed, silent_at, under_way
         from manymodels.tempnames import owner_alive
@@ -273,7 +319,9 @@ def scheduler(
         try:
             with open_registry(registry, registry_db, artifacts) as reg:
                 last = last_claimed(reg.store, name)
-                if last is not None and last == due:
+                if last is None:
+                    return edited_failure(reg, due)
+                if last == due:
                     run = firing_run(reg, parsed.name, plan, due, str(data))
                     if run is not None and was_killed(run):
                         killed_firings[due] = run.run_id

@@ -45,19 +45,25 @@ def schedule_id(spec_name: str, cron: str, timezone: str, when: list[str], data:
     return f"schedule:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
-def claim(store: SqlStore, schedule: str, due: datetime, owner: str | None = None) -> bool:
+def claim(
+    store: SqlStore, schedule: str, due: datetime, owner: str | None = None,
+    family: tuple[str, str] | None = None,
+) -> bool:  # fmt: skip
     """Claim the firing scheduled at ``due`` (timezone-aware): ``True`` when this caller runs
     it, ``False`` when another scheduler claimed it, or a later one, first. With ``owner``
     (the caller's ``tempnames.writer_tag``) the firing is marked under way by it until it
     ends (``record_failure``, ``clear_failure``): a scheduler killed before its run existed
     (reading a large data file, the OOM killer) leaves it marked, failed once its process is
-    gone."""
+    gone. ``family`` (``firing_edits.family_id``, ``firing_edits.about``) records which
+    schedule of its spec and data file claimed last, for an edit of it to find."""
     stamp = _stamp(due)  # the same width each time: text order is time order
     with store._begin() as conn:
         found = meta_value(conn, schedule)
         if found is not None and found >= stamp:
             return False
         put_meta(conn, schedule, stamp)
+        if family is not None:
+            put_meta(conn, family[0], family[1])
         if owner is not None:
             pending = {"due": stamp, "attempts": 1, "error": KILLED, **_owned(owner)}
             put_meta(conn, _failed(schedule), json.dumps(pending))
