@@ -203,3 +203,38 @@ def test_a_failed_firing_is_run_again_after_its_schedule_was_edited(
     assert _scheduled_runs(root) == (["completed"] if fixed else [])
     if not fixed:
         assert f"the {now} firing failed 2 time(s), not run again: " in err, err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_an_edited_schedules_firing_that_ran_is_not_run_again_in_any_timezone(
+    tmp_path: Path,
+) -> None:
+    """A scheduler in Europe/Paris killed after its firing's run completed, before it cleared
+    the firing's mark; the schedule is then edited. The firing's run names it in Paris time:
+    looked up in UTC, it was not found, and the firing was run again as if it had failed."""
+    from test_schedule_claims import WEEKLY
+    from test_schedule_failures import KILLED_AFTER_RUN, _scheduler
+
+    from manymodels.pipeline import train
+    from manymodels.samples import store_sales
+
+    text = WEEKLY.replace('cron = "0 3 * * 1"', 'cron = "0 3 * * 1"\ntimezone = "Europe/Paris"')
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(text)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    newest = due_time(trigger("0 3 * * 1", "Europe/Paris"), datetime.now(UTC))
+    assert newest is not None
+    with Registry(root) as reg:
+        train(Spec.from_dict(tomllib.loads(text)), data, reg, backend="local")
+        assert claim(reg.store, _name(spec, data), newest - timedelta(days=7))
+    cmd = [sys.executable, "-c", KILLED_AFTER_RUN, "scheduler", str(spec), str(data),
+           "--registry", str(root), "--backend", "local", "--max-runs", "1"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 137, (done.stdout, done.stderr)
+    assert _scheduled_runs(root) == ["completed"]
+
+    spec.write_text(text.replace('cron = "0 3 * * 1"', 'cron = "0 4 * * 1"'))
+    code, out, err = _scheduler(spec, data, root, runs=False)
+    assert code == 0 and out == "" and "now: the" not in err, (out, err)
+    assert _scheduled_runs(root) == ["completed"]

@@ -253,7 +253,10 @@ def scheduler(
         previous = previous_failure(reg.store, family[0], name)
         if previous is None:
             return False
-        old = previous.failed.due
+        from zoneinfo import ZoneInfo
+
+        # in its schedule's zone, as its run's options name it ("due")
+        old = previous.failed.due.astimezone(ZoneInfo(previous.timezone))
         run = firing_run(reg, parsed.name, previous, old, str(data))
         failed = ended(previous.failed, run, old)
         if failed is None or (run is not None and was_killed(run)) or under_way(failed):
@@ -261,6 +264,7 @@ def scheduler(
         if failed.attempts >= FIRING_ATTEMPTS:
             given_up.append(failed)
             return False
+        failed = dataclasses.replace(failed, due=old)
         edited[due] = dataclasses.replace(previous, failed=failed)
         failed_firings[due] = failed
         return True

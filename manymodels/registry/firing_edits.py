@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from manymodels.registry.base import meta_value, put_meta
 from manymodels.registry.firings import (
@@ -67,7 +68,8 @@ def previous_failure(store: SqlStore, family: str, schedule: str) -> Previous | 
         o = json.loads(found)
         old, cron, zone, when = str(o["id"]), str(o["cron"]), str(o["timezone"]), o["when"]
         when = [str(w) for w in when]
-    except (ValueError, KeyError, TypeError):
+        ZoneInfo(zone)  # read back in it (``cli.schedule``)
+    except (ValueError, KeyError, TypeError, ZoneInfoNotFoundError):
         return None  # not ours to read
     if old == schedule:
         return None
