@@ -29,7 +29,10 @@ from fastapi import HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic_core import from_json
 
+from serving.jsonhead import HEAD_BYTES, Head, buried, scan
 from serving.query import QueryCheckedRoute
+
+__all__ = ["HEAD_BYTES", "FastJSONRequest", "FastJSONRoute", "parse", "scan"]
 
 # A body this large is parsed in a worker thread, and its first ``HEAD_BYTES`` are read
 # first for a cap its rows break. 10 MB of empty rows (``{"rows":[{},{},...]}``, 3.3 million)
@@ -38,7 +41,6 @@ from serving.query import QueryCheckedRoute
 # Smaller bodies are parsed in place: a thread hop costs more than reading them (~60 µs for
 # 8 KB).
 OFF_LOOP_BYTES = 256 * 1024
-HEAD_BYTES = 1 << 20  # ~20 ms to read partially; more rows in it than the cap: refused
 
 # The lists of rows a body may hold, each capped at ``max_batch_rows``: a body of millions of
 # rows is refused before FastAPI validates each one on the event loop.
@@ -77,7 +79,7 @@ class FastJSONRequest(Request):
             settings = getattr(self.app.state, "settings", None)
             limit = settings.max_batch_rows if settings is not None else None
             if limit is not None and len(body) > HEAD_BYTES:
-                self.refuse_from_head(head(body), limit)
+                self.refuse_from_head(scan(body), limit)
             small = len(body) < OFF_LOOP_BYTES
             value = parse(body) if small else await run_in_threadpool(parse, body)
             if limit is not None and len(body) > 2 * min(limit, MAX_COLUMNS):
@@ -85,20 +87,15 @@ class FastJSONRequest(Request):
             self._json = value
         return self._json
 
-    def refuse_from_head(self, start: Any, limit: int) -> None:
-        """A 422 for what a big body's ``head`` already shows to break a cap, before the whole
-        body is parsed; a request of another protocol adds its own caps (``V2Request``)."""
-        refuse_long_lists(start, limit, so_far=True)
-
-
-def head(body: bytes) -> Any:
-    """What the body's first ``HEAD_BYTES`` hold, read as far as they go (a list cut short
-    holds the items it has so far); ``None`` for a head that is no JSON this parser reads
-    (the full parse then says what is wrong)."""
-    try:
-        return from_json(body[:HEAD_BYTES], allow_partial=True)
-    except ValueError:
-        return None
+    def refuse_from_head(self, head: Head, limit: int) -> None:
+        """A 422 for what a big body's head (``jsonhead.scan``) already shows to break a cap,
+        before the whole body is parsed; a request of another protocol adds its own caps
+        (``V2Request``)."""
+        if head.buried is not None:
+            msg = buried(head.buried)
+            where = ["body", head.buried]
+            raise HTTPException(422, [{"loc": where, "msg": msg, "type": "too_long"}])
+        refuse_long_lists(head.value, limit, so_far=True)
 
 
 def refuse_long_lists(value: Any, limit: int, *, so_far: bool = False) -> None:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from serving.jsonhead import Head
 from serving.v2_inputs import RowInputs
 from serving.v2_schemas import (
     DATATYPES,
@@ -149,14 +151,21 @@ def _matrix_rows(
     return rows
 
 
-def refuse_tall_inputs(head: Any, limit: int) -> None:
-    """``TensorError`` for an input that the head of a big body (``jsonbody.head``) shows
+def refuse_tall_inputs(head: Head, limit: int) -> None:
+    """``TensorError`` for an input that the head of a big body (``jsonhead.scan``) shows
     to hold more rows than ``limit``: by its shape, or by the rows of its data read so far
     (when its shape came first). 3 million values in 9 MB held the event loop 1.2 s (read,
-    then validated there) before the same refusal."""
-    inputs = head.get("inputs") if isinstance(head, dict) else None
-    for t in inputs if isinstance(inputs, list) else ():
+    then validated there) before the same refusal. An input whose data came first and was
+    cut short by the head's end takes the first shape after the head (``_shape_after``):
+    with its ``"data"`` before its ``"shape"`` the same input went unchecked to the full
+    parse."""
+    inputs = head.value.get("inputs") if isinstance(head.value, dict) else None
+    if not isinstance(inputs, list):
+        return
+    for i, t in enumerate(inputs):
         shape = t.get("shape") if isinstance(t, dict) else None
+        if shape is None and i == len(inputs) - 1 and "inputs" in head.cut:
+            shape = _shape_after(head.body, head.cut["inputs"])
         if not (isinstance(shape, list) and shape and isinstance(shape[0], int)):
             continue
         if shape[0] > limit:
@@ -168,6 +177,20 @@ def refuse_tall_inputs(head: Any, limit: int) -> None:
                 raise TensorError(
                     f"at least {rows} rows is more than the limit of {limit} per request"
                 )
+
+
+# A "shape" key (its quote not escaped: not inside a string) and its list of dimensions.
+_SHAPE = re.compile(rb'(?<!\\)"shape"[ \t\n\r]*:[ \t\n\r]*(\[[^\[\]]{0,200}\])')
+
+
+def _shape_after(body: bytes, start: int) -> Any:
+    """The shape the first ``"shape"`` key after ``start`` gives (that of the input whose
+    data the head cut short: its data holds no keys), ``None`` without one."""
+    found = _SHAPE.search(body, start)
+    try:
+        return json.loads(found.group(1)) if found else None
+    except ValueError:
+        return None
 
 
 def _check_rows(n: int, limit: int) -> None:

@@ -26,6 +26,7 @@ from serving.auth import Admin
 from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
 from serving.jobs import JobConflict, JobManager, JobQueueFull, new_job_id
+from serving.jsonhead import Head, buried
 from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.query import QueryCheckedRoute
@@ -212,7 +213,7 @@ async def _read_table(
     if kind == "application/json" or kind.endswith("+json"):
         body = await request.body()
         if len(body) > jsonbody.HEAD_BYTES:
-            _refuse_from_head(jsonbody.head(body))
+            _refuse_from_head(jsonbody.scan(body))
         try:  # off the event loop (the parser holds the GIL, though: hence the head's check)
             rows = (await run_in_threadpool(RetrainRequest.model_validate_json, body)).rows
         except ValidationError as e:
@@ -236,11 +237,15 @@ async def _read_table(
     )
 
 
-def _refuse_from_head(head: Any) -> None:
+def _refuse_from_head(scanned: Head) -> None:
     """A 422 for an empty row (``{}``), or one of more than ``MAX_COLUMNS`` columns, among the
     first in a big body: a row with no values can never be trained on, and 10 MB of them (3.3
     million) held the event loop ~0.5 s while parsed, then a worker ~1 s, before the 422 they
-    earned anyway; a row of 700,000 columns held it 1.4 s."""
+    earned anyway; a row of 700,000 columns held it 1.4 s. Wherever the rows are in the body
+    (``jsonhead``)."""
+    if scanned.buried is not None:
+        raise DataError(buried(scanned.buried))
+    head = scanned.value
     rows = head.get("rows") if isinstance(head, dict) else None
     if not isinstance(rows, list):
         return

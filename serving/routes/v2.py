@@ -44,6 +44,7 @@ from serving import decision
 from serving.auth import carries_admin_token
 from serving.errors import detail_for, status_for, unreadable_body
 from serving.jsonbody import OFF_LOOP_BYTES, FastJSONRequest
+from serving.jsonhead import Head, buried
 from serving.keys import raw_segment
 from serving.query import QueryCheckedRoute, any_query, without
 from serving.redact import local_roots, redact_text
@@ -95,13 +96,15 @@ class V2Request(FastJSONRequest):
     the scope for ``to_rows``; a gzip or deflate body is inflated first (``v2_compression``).
     Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
 
-    def refuse_from_head(self, start: Any, limit: int) -> None:
+    def refuse_from_head(self, head: Head, limit: int) -> None:
         """As ``/v1``'s, and inputs taller than ``max_batch_rows`` first
         (``v2_tensors.refuse_tall_inputs``), from the one partial read of a big body's head:
         it was read twice, once here and once for ``/v1``'s caps (~10-40 ms a MiB, on the
         event loop)."""
-        refuse_tall_inputs(start, limit)
-        super().refuse_from_head(start, limit)
+        if head.buried is not None:
+            raise TensorError(buried(head.buried))
+        refuse_tall_inputs(head, limit)
+        super().refuse_from_head(head, limit)
 
     async def body(self) -> bytes:
         if not hasattr(self, "_json_part"):
