@@ -53,7 +53,7 @@ def page_sizes(data: bytes, meta: Any) -> tuple[int, int]:
 
 def _page_header(data: bytes, pos: int) -> tuple[int, int, int]:
     """(uncompressed_page_size, compressed_page_size, where the page's data starts)."""
-    reader = _Compact(data, pos)
+    reader = Compact(data, pos)
     sizes = {2: 0, 3: 0}
     last = 0
     while True:
@@ -77,7 +77,7 @@ def _unzigzag(n: int) -> int:
     return (n >> 1) ^ -(n & 1)
 
 
-class _Compact:
+class Compact:
     """Just enough of Thrift's compact protocol to skip any value."""
 
     def __init__(self, data: bytes, pos: int) -> None:

@@ -26,6 +26,7 @@ from manymodels.csvkeys import keys_as_recorded, literal_labels
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import refuse_repeated_header
 from serving.jsonbody import MAX_COLUMNS
+from serving.parquet_footer import check_footer
 from serving.parquet_pages import BadPages, page_sizes
 
 if TYPE_CHECKING:
@@ -54,19 +55,42 @@ def read_file(
     fmt = "parquet" if data[:4] == PARQUET_MAGIC or suffix in (".parquet", ".pq") else "csv"
     if not data.strip():
         raise DataError("the uploaded file is empty")
+    from pyarrow.lib import ArrowException
+
     try:
         if fmt == "parquet":
             refuse_parquet_bomb(data, limit)
-            return pd.read_parquet(io.BytesIO(data)), fmt, None
+            return _parquet_frame(data), fmt, None
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
         frame, said = keys_as_recorded(data, pd.read_csv(io.BytesIO(data)), key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")
         return frame, fmt, said
-    except (ValueError, OSError) as e:  # parser and pyarrow errors derive from these
+    except (ValueError, OSError, ArrowException) as e:
+        # parser errors, and pyarrow's: most are ValueError or OSError, but not all (an
+        # index out of bounds in a file's dictionary is an ArrowIndexError, an IndexError)
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
+
+
+# What pandas raises for a file's pandas metadata (the b"pandas" key of its schema) naming a
+# column the file lacks, or holding a list or a number where a table of columns belongs.
+_METADATA_ERRORS = (KeyError, TypeError, IndexError, AttributeError)
+
+
+def _parquet_frame(data: bytes) -> pd.DataFrame:
+    """The file's table, as ``pd.read_parquet`` reads it; a file whose pandas metadata does not
+    fit its columns (written by hand, or by a tool that changed the columns and kept the
+    metadata) was a 500 (``KeyError: 'nope'``, ``TypeError: ... has no len()``): its columns
+    are read as stored, the metadata ignored, as a reader without pandas would read them."""
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except _METADATA_ERRORS as e:
+        try:
+            return pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"ignore_metadata": True})
+        except _METADATA_ERRORS:
+            raise DataError(f"{type(e).__name__}: {first_line(e)}") from None
 
 
 def json_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
@@ -114,6 +138,10 @@ def refuse_parquet_bomb(data: bytes, limit: int) -> None:
     dictionaries and indices as stored, before any string is expanded."""
     import pyarrow.parquet as pq
 
+    try:  # before pyarrow reads a column chunk's metadata: some abort the process
+        check_footer(data)
+    except BadPages as e:
+        raise DataError(str(e)) from None
     meta = pq.ParquetFile(io.BytesIO(data)).metadata
     _refuse_wide(meta.num_columns, "the uploaded Parquet file has")
     values = meta.num_rows * max(meta.num_columns, 1)
