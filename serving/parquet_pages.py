@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-MAX_PAGES = 100_000  # a 10 MB file of 1 MB pages has a dozen; more is no file to read
+MAX_PAGES = 100_000  # walked in any file, however small (~2 s)
+# The fewest bytes a page takes in a file: its header alone (type, both sizes, the data page
+# header's count and three encodings) takes ~17 bytes. A file of one value per page (pyarrow's
+# data_page_size=1, write_batch_size=1) takes 26-77 bytes a page: 300,000 pages in 10 MB,
+# refused by a flat cap of 100,000 pages. More pages than the file has room for can only be
+# column chunks that share their bytes, walked again and again: refused.
+MIN_PAGE_BYTES = 16
 
 
 class BadPages(ValueError):
@@ -31,6 +37,7 @@ def unpacked_bytes(data: bytes, meta: Any) -> int:
 def page_sizes(data: bytes, meta: Any) -> tuple[int, int]:
     """``unpacked_bytes``, and the largest ``uncompressed_page_size`` of one page."""
     total = pages = largest = 0
+    most = max(MAX_PAGES, len(data) // MIN_PAGE_BYTES)
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
         for j in range(group.num_columns):
@@ -45,8 +52,11 @@ def page_sizes(data: bytes, meta: Any) -> tuple[int, int]:
                 total += unpacked
                 largest = max(largest, unpacked)
                 pages += 1
-                if pages > MAX_PAGES:
-                    raise BadPages(f"it has more than {MAX_PAGES:,} pages")
+                if pages > most:
+                    raise BadPages(
+                        f"its column chunks hold more than {most:,} pages, more than "
+                        f"{len(data):,} bytes can hold (chunks sharing their bytes?)"
+                    )
                 pos += packed
     return total, largest
 

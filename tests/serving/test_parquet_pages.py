@@ -136,3 +136,25 @@ def test_a_page_header_nested_thousands_deep_is_refused_not_a_recursion_error(
     data, meta = with_page_header(bytes([0x19]) + bytes([element]) + inner * 5000)
     with pytest.raises(BadPages, match="nested too deeply"):
         unpacked_bytes(data, meta)
+
+
+def test_a_file_of_more_pages_than_a_flat_cap_is_walked() -> None:
+    """A file of one value per page (a legal pyarrow setting) holds ~30 bytes a page: 120,000
+    pages in 4 MB, within the body limit, were refused ("more than 100,000 pages"); the cap
+    now follows the file's size (pages cannot hold fewer bytes than their headers)."""
+    n = 120_000
+    out = io.BytesIO()
+    table = pa.table({"x": np.arange(n, dtype=np.int64)})
+    pq.write_table(
+        table,
+        out,
+        data_page_size=1,
+        write_batch_size=1,
+        use_dictionary=False,
+        compression="none",
+        write_statistics=False,
+    )
+    data = out.getvalue()
+    assert len(data) < 10 * 1024 * 1024
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert unpacked_bytes(data, meta) >= 8 * n  # every page walked, none refused

@@ -94,9 +94,7 @@ def test_an_index_out_of_its_dictionary_is_a_data_error() -> None:
     )
     data = parquet(table)
     broken = data[:12] + b"\x00" + data[13:]
-    with pytest.raises(
-        DataError, match=r"as PARQUET: Index 0 out of bounds"
-    ):
+    with pytest.raises(DataError, match=r"as PARQUET: Index 0 out of bounds"):
         read_file(broken, "x.parquet", LIMIT)
 
 
