@@ -73,8 +73,9 @@ def import_registry(backup: str | Path, target: str | Path) -> BackupSummary:
             raise RegistryError(f"cannot create a registry at {target}: {e}") from e
         with _open_tar(backup) as tar:
             room = _Room(backup, target, shutil.disk_usage(staging).free)
-            manifest, listed = _read_manifest(tar, backup, room)
-            for info in listed:
+            manifest = _read_manifest(tar, backup, room)
+        with _open_tar(backup) as tar:  # again from the start: each member as it comes
+            for info in _listed(tar, manifest["members"], backup):
                 _extract(tar, info, manifest["members"][info.name]["sha256"], staging, backup)
         _sync(staging)
         summary = _check_restored(staging, manifest, backup)
@@ -97,8 +98,8 @@ _PLAIN = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE})
 _KINDS = {tarfile.GNUTYPE_SPARSE: "sparse", tarfile.CONTTYPE: "contiguous"}
 _MAX_MANIFEST = 256 * 1024 * 1024  # ~150 bytes per artifact: far beyond 100,000 partitions
 # The members a manifest within that size can list (each entry takes ~170 bytes), with room.
-# Every header read is kept (tarfile keeps them, and the import needs them): a 475 KB tar.xz
-# of 300,000 empty members took 8 s and 224 MB to list; 10 million, 16 MB, would take ~7 GB.
+# Headers are read twice (to find the manifest, then to check and extract each member), kept
+# never: this bounds the time of reading them.
 _MAX_MEMBERS = _MAX_MANIFEST // 128
 
 
@@ -163,58 +164,82 @@ def _open_tar(backup: Path) -> Iterator[tarfile.TarFile]:
         yield tar
 
 
-def _read_manifest(
-    tar: tarfile.TarFile, backup: Path, room: _Room
-) -> tuple[dict[str, Any], list[tarfile.TarInfo]]:
-    """The manifest, checked, and the other members in tar order: exactly the members it
-    lists, each a regular file of the listed size under a name we write; no more members
-    than ``_MAX_MEMBERS``, nor more bytes than ``room``, refused as soon as they are read."""
-    infos: list[tarfile.TarInfo] = []
-    held = 0
+def _headers(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members' headers in tar order, none kept: ``tarfile`` keeps every header it reads
+    (``TarFile.members``), ~750 bytes each."""
+    while (info := tar.next()) is not None:  # the next call skips (reads) its data
+        tar.members.clear()  # type: ignore[attr-defined]  # (typeshed omits it)
+        yield info
+
+
+def _read_manifest(tar: tarfile.TarFile, backup: Path, room: _Room) -> dict[str, Any]:
+    """The manifest, checked; every header read to find it (an export writes it last) and
+    counted, none kept: no more members than ``_MAX_MEMBERS``, nor more bytes than ``room``,
+    refused as soon as they are read."""
+    found: tarfile.TarInfo | None = None
+    count = held = 0
     try:
-        while (info := tar.next()) is not None:  # the next call skips (reads) its data
-            infos.append(info)
+        for info in _headers(tar):
+            count += 1
             held += info.size
             room.check(held)
-            if len(infos) > _MAX_MEMBERS:
+            if count > _MAX_MEMBERS:
                 raise BadBackup(
                     f"{backup} holds more than {_MAX_MEMBERS:,} members, more than any "
                     "manifest lists: refusing it unread (not a backup manymodels wrote)"
                 )
+            if info.name == MANIFEST:
+                if found is not None:
+                    raise BadBackup(
+                        f"{backup}: member {MANIFEST} appears twice; refusing an ambiguous backup"
+                    )
+                found = info
     except (tarfile.TarError, OSError, EOFError) as e:
         raise BadBackup(f"{backup} is truncated or damaged: {first_line(e)}") from e
-    names = [i.name for i in infos]
-    seen: set[str] = set()
-    for name in names:  # one pass: ``names.count`` per name took hours over a million members
-        if name in seen:
-            raise BadBackup(f"{backup}: member {name} appears twice; refusing an ambiguous backup")
-        seen.add(name)
-    by_name = dict(zip(names, infos, strict=True))
-    info = by_name.get(MANIFEST)
-    if info is None or not info.isreg() or info.size > _MAX_MANIFEST:
+    if found is None or not found.isreg() or found.size > _MAX_MANIFEST:
         raise BadBackup(f"{backup} is not a manymodels registry backup (no {MANIFEST})")
-    manifest = _parse_manifest(_member_bytes(tar, info), backup)
-    members: dict[str, Any] = manifest["members"]
-    for name in names:
-        if name != MANIFEST and name not in members:
-            raise BadBackup(f"{backup}: member {name} is not in its manifest (tampered with?)")
-    for name, entry in members.items():
-        found = by_name.get(name)
-        if found is None:
+    return _parse_manifest(_member_bytes(tar, found), backup)
+
+
+def _listed(
+    tar: tarfile.TarFile, members: dict[str, Any], backup: Path
+) -> Iterator[tarfile.TarInfo]:
+    """The members other than the manifest, in tar order, each checked as it is read: one
+    the manifest lists, once, a regular file of the listed size; then that none is missing.
+    Only the names listed are remembered: a backup of millions of headers kept them all
+    (~1.5 GB for the 2 million ``_MAX_MEMBERS`` allows) before any was compared."""
+    seen: set[str] = set()
+    try:
+        for found in _headers(tar):
+            name = found.name
+            if name == MANIFEST:
+                continue  # the one read already (a second was refused)
+            if name not in members:
+                raise BadBackup(f"{backup}: member {name} is not in its manifest (tampered with?)")
+            if name in seen:
+                raise BadBackup(
+                    f"{backup}: member {name} appears twice; refusing an ambiguous backup"
+                )
+            seen.add(name)
+            if found.isreg() and (found.type not in _PLAIN or found.issparse()):
+                kind = "sparse" if found.issparse() else _KINDS.get(found.type, "special")
+                raise BadBackup(
+                    f"{backup}: member {name} is a {kind} file, "
+                    "which an export never writes: refusing it unread (a sparse member of a "
+                    "few bytes in the tar can claim terabytes of zeros)"
+                )
+            entry = members[name]
+            if not found.isreg() or found.size != entry["size"]:
+                raise BadBackup(
+                    f"{backup}: member {name} is not the file its manifest lists (size "
+                    f"{found.size}, listed {entry['size']}): corrupted or tampered with"
+                )
+            yield found
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise BadBackup(f"{backup} is truncated or damaged: {first_line(e)}") from e
+    for name in members:
+        if name not in seen:
             raise BadBackup(f"{backup}: member {name} is missing (the file is incomplete)")
-        if found.isreg() and (found.type not in _PLAIN or found.issparse()):
-            kind = "sparse" if found.issparse() else _KINDS.get(found.type, "special")
-            raise BadBackup(
-                f"{backup}: member {name} is a {kind} file, "
-                "which an export never writes: refusing it unread (a sparse member of a few "
-                "bytes in the tar can claim terabytes of zeros)"
-            )
-        if not found.isreg() or found.size != entry["size"]:
-            raise BadBackup(
-                f"{backup}: member {name} is not the file its manifest lists (size "
-                f"{found.size}, listed {entry['size']}): corrupted or tampered with"
-            )
-    return manifest, [i for i in infos if i.name != MANIFEST]
 
 
 def _parse_manifest(data: bytes, backup: Path) -> dict[str, Any]:
