@@ -406,6 +406,23 @@ def test_actuals_whose_error_overflows_are_a_422_and_write_nothing(router: Any, 
     assert health["live_rows"] == 1 and health["live_error"] is not None, health
 
 
+def test_an_actual_past_a_floats_range_is_a_422(router: Any) -> None:
+    """A target of 10**400 (JSON reads it as an integer, past any float) made the actuals
+    route's finiteness check raise OverflowError: a 500; now the 422 of a target of 1e400."""
+    client, _ = router
+    row = {"t": 20, "x0": 1.0, "x1": 2.0}
+    for y in (10**400, -(10**400)):
+        body = json.dumps({"rows": [{**row, "y": y}]})
+        r = client.post(
+            "/v1/partitions/pid=1/actuals",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        (problem,) = r.json()["detail"]
+        assert "target 'y' must be finite" in problem["msg"], problem
+
+
 @pytest.mark.parametrize("value", ["1", True, 1.0])
 def test_a_version_or_horizon_that_is_not_a_json_integer_is_a_422(router: Any, value: Any) -> None:
     """``{"version": true}`` promoted v1 and ``{"horizon": true}`` forecast one step: the

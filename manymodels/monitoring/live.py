@@ -111,12 +111,22 @@ def targets(
             isinstance(value, bool) or not isinstance(value, int | float | np.number)
         ):
             errors.append(problem(i, target, f"target '{target}' must be a number", "float_type"))
-        elif task != "classification" and not math.isfinite(value):  # 1e400 or NaN in JSON
+        elif task != "classification" and not _finite(value):  # 1e400 or NaN in JSON
             errors.append(problem(i, target, f"target '{target}' must be finite", "finite_number"))
         out.append(value)
     if errors:
         raise InvalidRows(errors)
     return out
+
+
+def _finite(value: float | np.number) -> bool:
+    """Whether ``value`` is a finite float: an integer past float's range (JSON's
+    ``1000…0`` of 400 digits, which the router reads as a Python int) is not, where
+    ``math.isfinite`` raised ``OverflowError`` on it (the actuals route's 500)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def error_sums(
