@@ -10,6 +10,7 @@ numeric features as float64 (missing → NaN), text features as Python objects (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -81,7 +82,10 @@ def _first_text(column: pd.Series) -> str:
     """Where a column that should hold numbers holds something else: its first such value
     and row, counting data rows from 1 (a stray "abc" among numbers made the whole column
     text, and the message named only its dtype, the cell left to find)."""
-    parsed = pd.to_numeric(column, errors="coerce")
+    try:
+        parsed = pd.to_numeric(column, errors="coerce")
+    except OverflowError:  # an int past float's range: pandas raises, ``coerce`` or not
+        parsed = pd.Series([_float_or_nan(v) for v in column], index=column.index)
     stray = np.flatnonzero((column.notna() & parsed.isna()).to_numpy())
     if not len(stray):
         return ""
@@ -90,6 +94,17 @@ def _first_text(column: pd.Series) -> str:
     return (
         f": {value} in data row {int(stray[0]) + 1} (counting from 1), {len(stray)} such value(s)"
     )
+
+
+def _float_or_nan(value: Any) -> float:
+    """``value`` as a float, NaN for what is none (text, an int past float's range: a JSON
+    integer of 400 digits, on which ``_first_text`` was a 500 of the retrain route)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: bool = True) -> str:

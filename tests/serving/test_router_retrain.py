@@ -8,6 +8,7 @@ hook and an Event, never with sleeps.
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import socket
 import subprocess
@@ -782,3 +783,22 @@ def test_a_nullable_label_column_posted_as_parquet_keeps_its_missing_labels(
         target = RetrainTarget("pid=1", {"pid": 1}, Spec.from_dict(spec), reg.get_version("pid=1"))
         rows = training_frame(new, target, kept=True)
     assert rows["label"].isna().tolist() == [False, False, True, False, False, False]
+
+
+def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> None:
+    """A 400-digit JSON integer in a numeric feature made the message that names the first
+    value that is no number (pandas' ``to_numeric``, ``errors="coerce"`` or not) raise
+    OverflowError: a 500. Now the 422 of any column that is no number, naming that value."""
+    rows = records(partition_rows())
+    rows[2]["price"] = 10**400
+    body = json.dumps({"rows": rows})
+    with open_app(local) as client:
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            content=body,
+            headers={**admin(), "content-type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        detail = r.json()["detail"]
+        assert "feature 'price' must be numeric" in detail and "in data row 3" in detail, detail
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
