@@ -125,3 +125,14 @@ def test_a_v2_input_whose_data_comes_before_its_shape_meets_the_row_cap(
         r = client.post(f"/v2/models/{KEY}/infer", content=body)
         assert r.status_code == 400, r.text
         assert r.json() == {"error": "3000000 rows is more than the limit of 100000 per request"}
+
+
+def test_a_member_too_long_to_pass_over_before_the_rows_is_named() -> None:
+    """A string or a key longer than the walk passes over (``BUDGET``) ahead of the rows is
+    refused like a long list; the walk never reads more than ``BUDGET`` of them: a 9 MB
+    string cut short was backtracked over for 0.3-0.5 s."""
+    long_text = b'"' + b"x" * (3 * HEAD_BYTES) + b'"'
+    assert scan(b'{"note": ' + long_text + b', "rows": ' + EMPTY_ROWS[:3_000_000]).buried == "note"
+    assert scan(b"{" + long_text + b': 1, "rows": [{}]}').buried == "x" * 50
+    alone = scan(b'{"rows": [{"a": 1}], "note": ' + long_text + b"}")
+    assert alone.buried is None and alone.value == {"rows": [{"a": 1}]}  # no rows after it
