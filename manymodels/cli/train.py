@@ -282,6 +282,14 @@ def score(
     ] = False,
     levels: LevelsOpt = None,
     threshold: ThresholdOpt = None,
+    probabilities: Annotated[
+        bool,
+        typer.Option(
+            "--probabilities",
+            help="Also write a classifier's class probabilities: a proba-<class> column per "
+            "class (0 for a class a partition never held).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -293,7 +301,8 @@ def score(
     Keys with no such model (unknown, too small to train, or without the alias) are scored by
     the fallback model. OUT holds DATA's columns, in its row order, plus prediction,
     model_version, partition (the key), served_by (whose model answered) and fallback; models
-    trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
+    trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose), and
+    --probabilities a classifier's proba-<class> columns.
     """
     from manymodels import console
     from manymodels.intervals import parse_levels
@@ -307,12 +316,14 @@ def score(
             data, out, registry,
             alias=alias, backend=backend, ray_address=ray_address, skip_unknown=skip_unknown,
             signer=signer(registry), levels=wanted, threshold=threshold,
+            probabilities=probabilities,
         )  # fmt: skip
     else:
         with open_checked(registry, registry_db, artifacts, models=True) as reg:
             summary = score_file(
                 data, out, reg, alias=alias, backend=backend, ray_address=ray_address,
                 skip_unknown=skip_unknown, levels=wanted, threshold=threshold,
+                probabilities=probabilities,
             )  # fmt: skip
     if json_out:
         console.print_json({**summary.to_dict(), "out": str(out), "registry": str(registry)})

@@ -23,6 +23,7 @@ from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
+from manymodels.scoring.probabilities import UnitProba, refuse_regressors
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
 from manymodels.tables import DataSource, describe_source, output_format, read_table, write_table
@@ -68,6 +69,7 @@ def score(
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> pd.DataFrame:
     """Score every row of ``data`` (a DataFrame, or a .csv / .parquet path) with its
     partition's model at ``alias``; ``score_table`` also returns the summary.
@@ -82,7 +84,10 @@ def score(
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some answering
     version did not record is a ``DataError``). ``threshold`` labels every row at it
     (``decision_label``/``decision_threshold``, as the router's ``?threshold=``): every
-    answering version must be a binary classifier.
+    answering version must be a binary classifier. ``probabilities=True`` adds a classifier's
+    class probabilities, a ``proba-<class>`` column per class of the table (0 for a class a
+    row's partition never held; the router's ``?probabilities=true``); for a regression
+    model it is a ``DataError``.
 
         frame = score("next_week.csv", "./mmregistry", backend="local")
         frame.loc[frame.fallback, ["store", "brand", "prediction"]]
@@ -90,6 +95,7 @@ def score(
     return score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
         skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
+        probabilities=probabilities,
     ).frame  # fmt: skip
 
 
@@ -104,6 +110,7 @@ def score_table(
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
@@ -123,12 +130,15 @@ def score_table(
         if reg is not registry:
             reg.close()
     levels = interval_levels(df, plan, levels, source=source)
+    if probabilities:
+        refuse_regressors(plan, source=source)
     inverses = plan_inverses(df, plan, source=source)  # target transforms: back to its units
 
     startup = 0.0
     where = "none"
     done: list[tuple[int, list[np.ndarray]]] = []
     labelled: list[tuple[int, list[np.ndarray], dict[int, tuple[np.ndarray, float]]]] = []
+    proba: list[tuple[int, list[np.ndarray], dict[int, UnitProba]]] = []
     chunks: list[Any] = []
     if plan.n_scored:
         setup = time.perf_counter()
@@ -142,7 +152,7 @@ def score_table(
         where = backend_name(runner)
         startup = time.perf_counter() - setup
         try:
-            chunks, starts = make_chunks(plan, runner.workers)
+            chunks, starts = make_chunks(plan, runner.workers, probabilities=probabilities)
             for i, result in runner.map_unordered(score_chunk, chunks, reg.artifacts):
                 chunks[i] = None  # let the chunk's rows go as soon as it is done
                 if isinstance(result, BaseException):
@@ -151,6 +161,8 @@ def score_table(
                 done.append((starts[i], result.predictions))
                 if result.labels:
                     labelled.append((starts[i], result.predictions, result.labels))
+                if probabilities:
+                    proba.append((starts[i], result.predictions, result.probabilities))
         except KeyboardInterrupt:
             runner.cancel()
             raise
@@ -172,7 +184,8 @@ def score_table(
         backend=where,
     )
     apply_inverses(inverses, plan.offsets, done)
-    return ScoreResult(scored_frame(df, plan, done, levels, labelled), summary)
+    frame = scored_frame(df, plan, done, levels, labelled, proba if probabilities else None)
+    return ScoreResult(frame, summary)
 
 
 def score_file(
@@ -187,6 +200,7 @@ def score_file(
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> ScoreSummary:
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
@@ -195,6 +209,7 @@ def score_file(
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
         skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
+        probabilities=probabilities,
     )  # fmt: skip
     write_table(result.frame, out)
     return result.summary

@@ -17,6 +17,7 @@ from manymodels import intervals as conformal
 from manymodels.feature_schema import FeatureSchema
 from manymodels.partition import FALLBACK_KEY
 from manymodels.scoring.plan import Plan
+from manymodels.scoring.probabilities import Probabilities, probability_columns
 
 Labelled = Sequence[tuple[int, list[np.ndarray], dict[int, tuple[np.ndarray, float]]]]
 
@@ -27,6 +28,7 @@ def scored_frame(
     done: Sequence[tuple[int, list[np.ndarray]]],
     levels: Sequence[float] = (),
     labelled: Labelled = (),
+    probabilities: Probabilities | None = None,
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
     its prediction arrays), each row's own key and which model answered it, and ``lo-`` /
@@ -34,7 +36,8 @@ def scored_frame(
     ``labelled`` (chunks' labels by unit) adds ``decision_label`` and ``decision_threshold``
     after ``prediction``: the ``label`` and ``threshold`` the router answers of a classifier
     with a ``[decision]`` (named apart: a table's target is often called ``label``); empty
-    where a row's model has none."""
+    where a row's model has none. ``probabilities`` (chunks' class probabilities by unit)
+    adds a ``proba-<class>`` column per class after those (``scoring.probabilities``)."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -49,6 +52,7 @@ def scored_frame(
     return df.assign(
         prediction=predictions,
         **_labels(len(df), plan, labelled),
+        **(probability_columns(df, plan, probabilities) if probabilities is not None else {}),
         **_bands(predictions, plan, counts, levels),
         model_version=_with_missing(versions, plan),
         partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),

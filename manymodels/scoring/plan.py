@@ -49,6 +49,7 @@ class ModelRef:
     intervals: dict[str, Any] | None = None  # its interval record (manymodels.intervals)
     bound: dict[str, Any] | None = None  # a global model's key binding (schema "global")
     decision: dict[str, Any] | None = None  # a binary classifier's threshold: rows labelled
+    classes: list[Any] | None = None  # a classifier's table's classes: its probability columns
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ def _refs(
             threshold_classes(fs, f"partition '{key}' v{version}")
             decision = {**(decision or {}), "threshold": threshold}
         refs[key, version] = ModelRef(
-            key, version, sha, index[same], fs.intervals, fs.bound, decision
+            key, version, sha, index[same], fs.intervals, fs.bound, decision, fs.classes
         )  # equal schemas are shared, so a global model's key (and threshold) travels here
         if fs.transform is not None:  # and a transform, with the partition's own history
             transformed[key, version] = fs
@@ -334,9 +335,12 @@ class ScoreChunk:
     units: list[ModelRef]
     schemas: dict[int, FeatureSchema]
     columns: dict[tuple[str, bool], np.ndarray]
+    probabilities: bool = False  # also each unit's class probabilities (``--probabilities``)
 
 
-def make_chunks(plan: Plan, workers: int) -> tuple[list[Any], list[int]]:
+def make_chunks(
+    plan: Plan, workers: int, *, probabilities: bool = False
+) -> tuple[list[Any], list[int]]:
     """Chunks of roughly equal rows, and where each starts in the plan's row order; the
     fallback's unit is first cut into pieces so that it spreads over the workers too."""
     offsets, units = plan.offsets, list(plan.units)
@@ -356,6 +360,7 @@ def make_chunks(plan: Plan, workers: int) -> tuple[list[Any], list[int]]:
                 units=chunk_units,
                 schemas={u.schema: plan.schemas[u.schema] for u in chunk_units},
                 columns={k: v[lo:hi] for k, v in plan.columns.items()},
+                probabilities=probabilities,
             )
         )
         starts.append(lo)

@@ -26,15 +26,18 @@ from manymodels.features import assemble, feature_kinds, missing_value
 from manymodels.global_members import GlobalModels, linked
 from manymodels.labels import thresholded
 from manymodels.scoring.plan import ModelRef, ScoreChunk
+from manymodels.scoring.probabilities import UnitProba, unit_probabilities
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 
 class ChunkScores(NamedTuple):
     """A chunk's prediction array per unit, and by unit (its place in the chunk) the labels
-    and threshold of a binary classifier with a ``[decision]``, as the router answers them."""
+    and threshold of a binary classifier with a ``[decision]``, as the router answers them,
+    and, when the chunk asks for them, its class probabilities."""
 
     predictions: list[np.ndarray]
     labels: dict[int, tuple[np.ndarray, float]]
+    probabilities: dict[int, UnitProba]
 
 
 def score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores | ManyModelsError:
@@ -53,6 +56,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
     shared: dict[str, GlobalModel] = {}
     out: list[np.ndarray] = []
     labels: dict[int, tuple[np.ndarray, float]] = {}
+    proba: dict[int, UnitProba] = {}
     for i, ref in enumerate(chunk.units):
         lo, hi = int(chunk.offsets[i]), int(chunk.offsets[i + 1])
         schema = chunk.schemas[ref.schema]
@@ -71,6 +75,8 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
                 found = thresholded(models[ref.key, ref.version], X, ref.decision)
                 if found is not None:
                     labels[i] = found
+            if chunk.probabilities:
+                proba[i] = unit_probabilities(models[ref.key, ref.version], X, ref)
         except (ValueError, TypeError) as e:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise DataError(
@@ -83,7 +89,7 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
                 f"{hi - lo} row(s)"
             )
         out.append(pred)
-    return ChunkScores(out, labels)
+    return ChunkScores(out, labels, proba)
 
 
 def _matrix(chunk: ScoreChunk, schema: FeatureSchema) -> tuple[np.ndarray, dict[int, Any]]:

@@ -1,0 +1,84 @@
+"""Class probabilities in a scored table (``score(..., probabilities=True)``, ``manymodels
+score --probabilities``): a ``proba-<class>`` column per class, the router's
+``?probabilities=true`` answer (``{class: p}`` per row) as columns.
+
+Every class of every answering version's table (``classes.over_table_classes``, the rule the
+router and ``LoadedModel.predict_proba`` answer by), so a partition that never held a class
+gives it 0 rather than shifting a column's meaning from one partition to the next; the union
+over versions, should retrained tables differ. Rows no model scored are NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.classes import over_table_classes
+from manymodels.exceptions import DataError
+from manymodels.scoring.plan import ModelRef, Plan
+
+PREFIX = "proba-"
+UnitProba = tuple[list[str], np.ndarray]
+"""One unit's classes (as the router names them: text) and its rows' probabilities."""
+Probabilities = Sequence[tuple[int, list[np.ndarray], dict[int, UnitProba]]]
+
+
+def column_name(label: str) -> str:
+    """The column of a class's probability: ``proba-yes``, ``proba-1``."""
+    return f"{PREFIX}{label}"
+
+
+def refuse_regressors(plan: Plan, *, source: str) -> None:
+    """A ``DataError`` naming a version that is not a classifier: a regression has no class
+    probabilities (the router answers it ``probabilities: null``; a table cannot)."""
+    for u in plan.units:
+        if not plan.schemas[u.schema].classifies:
+            raise DataError(
+                f"{source}: partition '{u.key}' v{u.version} is a regression model: class "
+                "probabilities need a classifier (leave out --probabilities)"
+            )
+
+
+def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
+    """A classifier's probabilities of ``X``, a column per class of its table."""
+    if not hasattr(model, "predict_proba"):
+        raise DataError(
+            f"partition '{ref.key}' v{ref.version} has no class probabilities (its model has "
+            "no predict_proba): leave out --probabilities"
+        )
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    classes, proba = over_table_classes(proba, model.classes_, ref.classes)
+    return [str(c) for c in classes], proba
+
+
+def probability_columns(
+    df: pd.DataFrame, plan: Plan, found: Probabilities
+) -> dict[str, np.ndarray]:
+    """The ``proba-<class>`` columns in input order: the classes in the order the versions'
+    tables list them (first seen in key order), 0 for a class a row's version does not
+    answer, NaN for a row no model scored."""
+    pieces: list[tuple[np.ndarray, UnitProba]] = []
+    for start, predictions, by_unit in sorted(found, key=lambda f: f[0]):
+        for j, p in enumerate(predictions):
+            if j in by_unit:
+                pieces.append((plan.positions[start : start + len(p)], by_unit[j]))
+            start += len(p)
+    labels = list(dict.fromkeys(c for _, (classes, _) in pieces for c in classes))
+    names = [column_name(c) for c in labels]
+    taken = [c for c in names if c in df.columns]
+    if taken:
+        raise DataError(
+            f"the table already has column(s) {', '.join(map(repr, taken))}, which "
+            "--probabilities writes; drop or rename them"
+        )
+    index = {c: i for i, c in enumerate(labels)}
+    out = np.full((len(df), len(labels)), np.nan)
+    for at, (classes, proba) in pieces:
+        cols = np.array([index[c] for c in classes], dtype=np.intp)
+        if len(cols) < len(labels):
+            out[at] = 0.0
+        out[np.ix_(at, cols)] = proba
+    return {name: out[:, i] for i, name in enumerate(names)}
