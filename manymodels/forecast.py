@@ -163,6 +163,7 @@ def forecast_chunks(
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
+            frame.attrs["dates_only"] = chosen.dates_only
             yield frame
     finally:
         if own_registry:

@@ -50,6 +50,7 @@ class Selection:
     # chunk has its label columns
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
     second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
+    dates_only: bool = False  # every step's time is a midnight: a CSV writes dates alone
     known: Mapping[str, int] = field(default_factory=dict)  # keys at ``alias`` as read: all
     threshold: float | None = None  # labels at it, not each version's own ([decision])
     whole: bool = True  # ``known`` is every key at ``alias`` (no keys named), not those named
@@ -94,6 +95,7 @@ def select(
     not_binary: DataError | None = None
     label_type = "object"
     digits = 0
+    dates = True
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -116,6 +118,7 @@ def select(
                 except DataError as e:  # the first such version, in key order
                     not_binary = e
             digits = max(digits, second_digits(r.schema))
+            dates = dates and on_midnights(r.schema)
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
             recorded.update(conformal.choose_levels(named, None))
@@ -143,8 +146,28 @@ def select(
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type, digits, table, threshold, asked is None,
+        label_type, digits, dates and bool(pairs), table, threshold, asked is None,
     )  # fmt: skip
+
+
+def on_midnights(schema: FeatureSchema) -> bool:
+    """Whether every forecast time of a version is a midnight: its last time is one and its
+    step keeps it there (a day, a week, a month start; not 12 hours). Known before the first
+    chunk, so that a CSV written a chunk at a time writes the dates of a table given as dates
+    (``2024-02-10``) as dates in every chunk, as pandas writes a frame of midnights, rather
+    than ``2024-02-10 00:00:00``."""
+    plan, history = schema.forecast, schema.history
+    if plan is None or history is None or not isinstance(plan.frequency, str):
+        return False
+    try:
+        last = pd.Timestamp(history.time)
+        step = to_offset(plan.frequency.partition("+")[0])
+        if last is pd.NaT or last.tz is not None:
+            return False
+        times = [last, last + step, last + 2 * step]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return all(t == t.normalize() for t in times)
 
 
 def second_digits(schema: FeatureSchema) -> int:

@@ -265,13 +265,18 @@ def _times_in_full(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its zone-less time columns as text of one format, whatever their values:
     as many digits after the second as ``frame.attrs["second_digits"]`` says (0, 6 or 9: the
     whole table's, which ``forecast_chunks`` knows before its first chunk), else as the
-    frame's own times need; a missing time stays an empty cell."""
+    frame's own times need; a missing time stays an empty cell. Dates alone when
+    ``frame.attrs["dates_only"]`` says every time of the table is a midnight (a table given
+    as dates: pandas writes one frame of midnights so)."""
     naive = [c for c, t in frame.dtypes.items() if t.kind == "M" and getattr(t, "tz", None) is None]
     if not naive:
         return frame
     frame = frame.copy(deep=False)
     for c in naive:
         s = frame[c]
+        if frame.attrs.get("dates_only"):  # every time of the whole table is a midnight
+            frame[c] = s.dt.strftime("%Y-%m-%d").astype(object).where(s.notna(), None)
+            continue
         digits = frame.attrs.get("second_digits")
         if digits is None:  # this frame's own: 9 for a nanosecond, 6 for a microsecond
             ns = s.dt.nanosecond.fillna(0) != 0

@@ -326,7 +326,13 @@ def test_cli_forecast_json_and_file(registry: Path, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "34 partition(s)" in result.stdout
-    assert len(pd.read_csv(path)) == 68
+    written = pd.read_csv(path)
+    assert len(written) == 68
+    # the sample's weeks are dates (2024-01-01), and the forecast's are written so too
+    assert written["week"].head(2).tolist() == FUTURE_WEEKS[:2]
+    result = runner.invoke(app, ["forecast", "--horizon", "2", "--registry", str(registry)])
+    assert result.exit_code == 0 and FUTURE_WEEKS[1] in result.stdout
+    assert "00:00:00" not in result.stdout
 
 
 def test_cli_forecast_errors_are_one_line(registry: Path) -> None:

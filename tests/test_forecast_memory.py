@@ -198,6 +198,42 @@ def test_a_forecast_csv_writes_every_chunks_times_in_one_format(
     pd.testing.assert_frame_equal(written, whole, check_dtype=False)
 
 
+def test_a_forecast_csv_writes_dates_as_dates_in_every_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily partition and a weekly one trained from dates (``2024-01-01``), forecast a
+    chunk at a time into a CSV: every time was written ``2024-01-31 00:00:00``, though the
+    table had dates and pandas writes a frame of midnights as dates. Now dates alone, in every
+    chunk, and the file reads back as the forecast; a Parquet file keeps its datetime type."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    spec = {**SPEC, "features": ["x"], "validation": {"strategy": "last", "size": 4}}
+    root = tmp_path / "registry"
+    for pid, freq in (("a", "D"), ("b", "7D")):
+        t = pd.date_range("2024-01-01", periods=30, freq=freq).strftime("%Y-%m-%d")
+        x = [float(i % 5) for i in range(30)]
+        y = [2 * v + 0.1 * i for i, v in enumerate(x)]
+        data = tmp_path / f"{pid}.csv"
+        pd.DataFrame({"pid": pid, "t": t, "x": x, "y": y}).to_csv(data, index=False)
+        assert train(spec, data, root, backend="local").run.n_trained == 1
+    monkeypatch.setattr(forecast_select, "CHUNK", 1)
+    out = tmp_path / "forecast.csv"
+    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    times = pd.read_csv(out)["t"].tolist()
+    daily, weekly = ["2024-01-31", "2024-02-01", "2024-02-02"], ["2024-07-29", "2024-08-05"]
+    assert times == [*daily, *weekly, "2024-08-12"], times
+    whole = forecast(root, horizon=3)
+    pd.testing.assert_frame_equal(pd.read_csv(out, parse_dates=["t"]), whole, check_dtype=False)
+    parquet = tmp_path / "forecast.parquet"
+    result = CliRunner().invoke(app, [*args[:-1], str(parquet)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(parquet)["t"].dtype.kind == "M"
+
+
 def test_a_forecast_parquet_takes_labels_after_a_chunk_without_any(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
