@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.exceptions import DataError
+
 
 @dataclass(frozen=True)
 class ClassPrior:
@@ -146,6 +148,17 @@ class ClassTally:
         return ClassPrior(classes, rates, strength)
 
 
+PROBA_PREFIX = "proba-"
+UnitProba = tuple[list[str], np.ndarray]
+"""A model's classes (as the router names them: text) and its rows' probabilities."""
+
+
+def proba_column(label: str) -> str:
+    """The table column of a class's probability (``score`` and ``forecast`` with
+    ``--probabilities``): ``proba-yes``, ``proba-1`` — the router's ``{class: p}`` keys."""
+    return f"{PROBA_PREFIX}{label}"
+
+
 def over_table_classes(
     proba: np.ndarray, model_classes: Any, table_classes: list[Any] | None
 ) -> tuple[list[Any], np.ndarray]:
@@ -172,3 +185,16 @@ def answered_classes(model_classes: Any, table_classes: list[Any] | None) -> lis
     if table_classes and set(labels) <= {str(c) for c in table_classes}:
         return table_classes
     return labels
+
+
+def model_probabilities(model: Any, X: Any, classes: list[Any] | None, what: str) -> UnitProba:
+    """``model``'s probabilities of ``X`` over the table's ``classes`` (its version's schema's),
+    as text the router names them by; a model without any is a ``DataError`` naming ``what``."""
+    if not hasattr(model, "predict_proba"):
+        raise DataError(
+            f"{what} has no class probabilities (its model has no predict_proba): leave out "
+            "--probabilities"
+        )
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    answered, proba = over_table_classes(proba, model.classes_, classes)
+    return [str(c) for c in answered], proba

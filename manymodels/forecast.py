@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import forecast_steps
+from manymodels.classes import UnitProba, model_probabilities
 from manymodels.csvkeys import data_keys_recorded
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
@@ -89,6 +90,7 @@ def forecast(
     levels: Sequence[float] | None = None,
     alias: str = PRODUCTION,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods of each partition with its production model, or
     the version ``alias`` points at (a challenger's forecast beside the champion's).
@@ -105,7 +107,10 @@ def forecast(
     ``?threshold=``; every version must be a binary classifier). Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
-    did not record is a ``DataError``). ``forecast_chunks`` gives the same rows a chunk of
+    did not record is a ``DataError``). ``probabilities=True`` adds a classifier's class
+    probabilities of each step, a ``proba-<class>`` column per class of the versions' tables
+    (0 for a class a partition never held; ``score``'s columns); a regression is a
+    ``DataError``. ``forecast_chunks`` gives the same rows a chunk of
     partitions at a time (a file written as they come holds no more than a chunk).
 
     Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
@@ -121,7 +126,7 @@ def forecast(
     frames = list(
         forecast_chunks(
             registry, keys, horizon=horizon, future=future, signer=signer, levels=levels,
-            alias=alias, threshold=threshold,
+            alias=alias, threshold=threshold, probabilities=probabilities,
         )
     )  # fmt: skip
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -137,6 +142,7 @@ def forecast_chunks(
     levels: Sequence[float] | None = None,
     alias: str = PRODUCTION,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """``forecast``'s rows, ``forecast_select.CHUNK`` partitions at a time in key order (every
     frame with the same columns): every version is checked, and a ``future`` table read,
@@ -149,7 +155,8 @@ def forecast_chunks(
     if not own_registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
-        chosen = select(reg, keys, alias, levels, threshold)  # all checked before any loads
+        # all checked before any model loads
+        chosen = select(reg, keys, alias, levels, threshold, probabilities=probabilities)
         fut = None
         if future is not None:
             fut = future_table(
@@ -182,6 +189,7 @@ def _forecast_chunk(
     predictions: list[np.ndarray] = []
     labels: list[Labels | None] = []
     times: list[Any] = []
+    proba: list[UnitProba] | None = [] if chosen.classes is not None else None
     for group in _groups(records):
         steps = build_steps(group, horizon, fut)
         times.append(steps.times)
@@ -191,9 +199,18 @@ def _forecast_chunk(
                 where = f"partition '{record.key}' v{record.version}"
                 threshold_classes(record.schema, where, model)
             try:
+                inputs: list[Any] = []  # each step's model input, for its probabilities
                 pred, labelled = labelled_steps(
-                    model, record.schema, steps, p, horizon, threshold=chosen.threshold
+                    model,
+                    record.schema,
+                    steps,
+                    p,
+                    horizon,
+                    threshold=chosen.threshold,
+                    inputs=inputs,
                 )
+                if proba is not None:
+                    proba.append(_step_probabilities(model, record, inputs))
             except (ValueError, TypeError) as e:
                 why = _first_line(e)  # a missing value is named by partition, time, column
                 unfed = forecast_steps.unfed(record.schema, steps, p, horizon, record.version, why)
@@ -206,7 +223,16 @@ def _forecast_chunk(
     return output(
         records, chosen.key_columns, chosen.time_column, horizon, times, predictions,
         chosen.levels, labels if chosen.decides else None, chosen.label_dtype,
+        (chosen.classes or [], proba) if proba is not None else None,
     )  # fmt: skip
+
+
+def _step_probabilities(model: Any, record: ModelVersion, inputs: list[Any]) -> UnitProba:
+    """A partition's class probabilities of its steps, from the inputs that predicted them
+    (all steps at once, or one per step of a recursive forecast)."""
+    what = f"partition '{record.key}' v{record.version}"
+    found = [model_probabilities(model, X, record.schema.classes, what) for X in inputs]
+    return found[0][0], np.concatenate([p for _, p in found])
 
 
 def _load(reg: Registry, record: ModelVersion, shared: dict[str, GlobalModel]) -> Any:
@@ -296,6 +322,7 @@ def labelled_steps(
     *,
     decide: bool = True,
     threshold: float | None = None,
+    inputs: list[Any] | None = None,
 ) -> tuple[np.ndarray, Labels | None]:
     """The predictions of partition ``p``'s steps, and their labels when the version has a
     ``[decision]`` (each step's input labelled by ``labels.thresholded``, the rule the router
@@ -306,8 +333,9 @@ def labelled_steps(
     lag ≥ ``horizon``: direct); otherwise one per step, each prediction appended to the history
     for the next steps' features (recursive). ``threshold``: label at it instead of the
     version's own (the router's ``?threshold=``), also for a version without a ``[decision]``
-    (its positive class the greater, as ``/v1/predict`` labels)."""
-    inputs: list[Any] = []  # the model's input of every step, for the labels
+    (its positive class the greater, as ``/v1/predict`` labels). ``inputs``: a list the
+    model's input of every step is appended to (for the caller's probabilities)."""
+    inputs = [] if inputs is None else inputs  # the model's input of every step, for labels
     pred = _steps(model, schema, steps, p, horizon, inputs)
     rule = dict(schema.decision or {}) | ({} if threshold is None else {"threshold": threshold})
     if not (decide and rule):

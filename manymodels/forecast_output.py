@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
+from manymodels.classes import UnitProba, proba_column
+from manymodels.exceptions import DataError
 from manymodels.forecast_select import label_fits
 from manymodels.registry.entities import ModelVersion
 
@@ -31,9 +33,11 @@ def output(
     levels: Sequence[float] = (),
     labels: Sequence[Labels | None] | None = None,
     label_dtype: str = "object",
+    probabilities: tuple[Sequence[str], Sequence[UnitProba]] | None = None,
 ) -> pd.DataFrame:
     """The rows of ``records``' steps, sorted by key then time: ``times`` per group of one
-    frequency, ``predictions`` and ``labels`` per partition in ``records``' order."""
+    frequency, ``predictions`` and ``labels`` per partition in ``records``' order;
+    ``probabilities``: the forecast's classes (every chunk's) and each partition's."""
     keys = [r.schema.history.key if r.schema.history else {} for r in records]
     out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
     if isinstance(times[0], pd.DatetimeIndex):
@@ -60,6 +64,8 @@ def output(
         else:  # versions of other class types ('yes' beside 1): kept as written
             out["decision_label"] = label
         out["decision_threshold"] = threshold
+    if probabilities is not None:
+        out.update(_probability_columns(*probabilities, horizon))
     schemas = [r.schema for r in records]
     out.update(conformal.stacked_bands(schemas, predictions, levels, steps=horizon))
     out["model_version"] = np.repeat([r.version for r in records], horizon)
@@ -68,3 +74,22 @@ def output(
     if (by_key != np.arange(len(records))).any():  # partitions of several frequencies
         frame = frame.iloc[(by_key[:, None] * horizon + np.arange(horizon)).ravel()]
     return frame.reset_index(drop=True)
+
+
+def _probability_columns(
+    classes: Sequence[str], found: Sequence[UnitProba], horizon: int
+) -> dict[str, np.ndarray]:
+    """A ``proba-<class>`` column per class of the whole forecast, 0 for a class a
+    partition's version does not answer."""
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(found) * horizon, len(classes)))
+    for p, (answered, proba) in enumerate(found):
+        missing = [c for c in answered if c not in index]
+        if missing:  # a model whose classes its table does not list (imported)
+            raise DataError(
+                f"a model answers class(es) {', '.join(map(repr, missing))} that its table "
+                "does not list: its probabilities have no column"
+            )
+        cols = np.array([index[c] for c in answered], dtype=np.intp)
+        out[p * horizon : (p + 1) * horizon, cols] = proba
+    return {proba_column(c): out[:, i] for i, c in enumerate(classes)}

@@ -51,6 +51,7 @@ class Selection:
     label_dtype: str = "object"  # their labels' type, in every chunk (``label_dtype``)
     second_digits: int = 0  # of any step's time: a CSV writes every chunk's with as many
     dates_only: bool = False  # every step's time is a midnight: a CSV writes dates alone
+    classes: list[str] | None = None  # with probabilities asked: every version's table's classes
     known: Mapping[str, int] = field(default_factory=dict)  # keys at ``alias`` as read: all
     threshold: float | None = None  # labels at it, not each version's own ([decision])
     whole: bool = True  # ``known`` is every key at ``alias`` (no keys named), not those named
@@ -75,11 +76,15 @@ def select(
     alias: str,
     levels: Sequence[float] | None,
     threshold: float | None = None,
+    *,
+    probabilities: bool = False,
 ) -> Selection:
     """The versions ``alias`` points at, sorted by key, each checked — as a whole forecast
     checks them: the first problem of all of them is raised, in the order missing version,
     unforecastable, mixed key or time columns, level not recorded, not a binary classifier
-    for a ``threshold`` (``labels.threshold_classes``, the router's check)."""
+    for a ``threshold`` (``labels.threshold_classes``, the router's check). ``probabilities``:
+    the union of the versions' classes too, known before the first chunk so that every chunk
+    has the same ``proba-<class>`` columns; a regression version is refused (a ``DataError``)."""
     asked = None if keys is None else key_list(keys)
     # naming k partitions reads their k rows (and their other trained forms'), not the table
     table = reg.store.alias_table(alias) if asked is None else _named_rows(reg, asked, alias)
@@ -96,12 +101,15 @@ def select(
     label_type = "object"
     digits = 0
     dates = True
+    classes: dict[str, None] = {}
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
         good = []
         for r in records:
             why = unforecastable(r.schema)
+            if why is None and probabilities and not r.schema.classifies:
+                why = NO_PROBABILITIES
             if why:
                 problems.append((r.key, why))
             else:
@@ -119,6 +127,8 @@ def select(
                     not_binary = e
             digits = max(digits, second_digits(r.schema))
             dates = dates and on_midnights(r.schema)
+            if probabilities:
+                classes.update(dict.fromkeys(str(c) for c in r.schema.classes or ()))
         named = [(f"partition '{r.key}' v{r.version}", r.schema) for r in good]
         if levels is None:
             recorded.update(conformal.choose_levels(named, None))
@@ -146,8 +156,14 @@ def select(
     chosen = sorted(recorded) if levels is None else list(levels)
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
-        label_type, digits, dates and bool(pairs), table, threshold, asked is None,
+        label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
+        table, threshold, asked is None,
     )  # fmt: skip
+
+
+NO_PROBABILITIES = (
+    "a regression model: class probabilities need a classifier (leave out --probabilities)"
+)
 
 
 def on_midnights(schema: FeatureSchema) -> bool:

@@ -47,6 +47,14 @@ def forecast(
     ] = "production",
     levels: LevelsOpt = None,
     threshold: ThresholdOpt = None,
+    probabilities: Annotated[
+        bool,
+        typer.Option(
+            "--probabilities",
+            help="Also write a classifier's class probabilities of each step: a "
+            "proba-<class> column per class (0 for a class a partition never held).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -62,6 +70,7 @@ def forecast(
     forward; with target lags in the spec, each step's prediction feeds the next step's lags.
     Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     A binary classifier trained with [decision] (or asked --threshold) labels each step.
+    --probabilities adds a classifier's proba-<class> columns.
     """
     from manymodels import console
     from manymodels.forecast import forecast_chunks
@@ -85,6 +94,7 @@ def forecast(
             levels=wanted,
             alias=alias,
             threshold=threshold,
+            probabilities=probabilities,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)

@@ -16,19 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from manymodels.classes import over_table_classes
+from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
 from manymodels.scoring.plan import ModelRef, Plan
 
-PREFIX = "proba-"
-UnitProba = tuple[list[str], np.ndarray]
-"""One unit's classes (as the router names them: text) and its rows' probabilities."""
 Probabilities = Sequence[tuple[int, list[np.ndarray], dict[int, UnitProba]]]
-
-
-def column_name(label: str) -> str:
-    """The column of a class's probability: ``proba-yes``, ``proba-1``."""
-    return f"{PREFIX}{label}"
 
 
 def refuse_regressors(plan: Plan, *, source: str) -> None:
@@ -44,14 +36,7 @@ def refuse_regressors(plan: Plan, *, source: str) -> None:
 
 def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
     """A classifier's probabilities of ``X``, a column per class of its table."""
-    if not hasattr(model, "predict_proba"):
-        raise DataError(
-            f"partition '{ref.key}' v{ref.version} has no class probabilities (its model has "
-            "no predict_proba): leave out --probabilities"
-        )
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    classes, proba = over_table_classes(proba, model.classes_, ref.classes)
-    return [str(c) for c in classes], proba
+    return model_probabilities(model, X, ref.classes, f"partition '{ref.key}' v{ref.version}")
 
 
 def probability_columns(
@@ -67,7 +52,7 @@ def probability_columns(
                 pieces.append((plan.positions[start : start + len(p)], by_unit[j]))
             start += len(p)
     labels = list(dict.fromkeys(c for _, (classes, _) in pieces for c in classes))
-    names = [column_name(c) for c in labels]
+    names = [proba_column(c) for c in labels]
     taken = [c for c in names if c in df.columns]
     if taken:
         raise DataError(

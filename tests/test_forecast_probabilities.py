@@ -1,0 +1,107 @@
+"""``forecast(..., probabilities=True)`` / ``manymodels forecast --probabilities``: each step's
+class probabilities as ``proba-<class>`` columns, as ``score`` writes them: every class of the
+table, 0 for one a partition never held, the same columns in every chunk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels import forecast_select
+from manymodels.cli import app
+from manymodels.exceptions import DataError
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.samples import sensor_readings
+
+runner = CliRunner()
+CLASSES = ["high", "low", "mid"]
+NAMES = [f"proba-{c}" for c in CLASSES]
+SPEC: dict[str, Any] = {
+    "name": "tiers",
+    "task": "classification",
+    "partition_by": ["shop"],
+    "target": "y",
+    "time_column": "day",
+    "features": ["x"],
+    "calendar": ["day_of_week"],
+    "metric": "accuracy",
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 0.25},
+    "candidates": [
+        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": [500]}}
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def tiers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Daily shops: a and b hold three classes, c never holds 'mid'."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for shop, held in (("a", CLASSES), ("b", CLASSES), ("c", ["high", "low"])):
+        x = rng.normal(size=90)
+        y = np.where(x > 0.4, "high", np.where(x < -0.4, "low", "mid"))
+        day = pd.date_range("2024-01-01", periods=90, freq="D")
+        frames.append(
+            pd.DataFrame(
+                {"shop": shop, "day": day, "x": x, "y": np.where(np.isin(y, held), y, "low")}
+            )
+        )
+    root = tmp_path_factory.mktemp("fproba") / "reg"
+    assert train(SPEC, pd.concat(frames), root, backend="local").run.n_trained == 3
+    return root
+
+
+def test_every_step_has_a_column_per_class(
+    tiers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = forecast(tiers, horizon=3, probabilities=True)
+    assert [c for c in frame.columns if c.startswith("proba-")] == NAMES
+    np.testing.assert_allclose(frame[NAMES].sum(axis=1), 1.0)
+    most = frame[NAMES].to_numpy().argmax(axis=1)
+    assert frame["prediction"].tolist() == [CLASSES[i] for i in most]
+    assert (frame.loc[frame.shop == "c", "proba-mid"] == 0).all()
+    assert not any(c.startswith("proba-") for c in forecast(tiers, horizon=3).columns)
+
+    monkeypatch.setattr(forecast_select, "CHUNK", 1)  # written a partition at a time
+    out = tmp_path / "f.csv"
+    args = ["forecast", "--registry", str(tiers), "--horizon", "3", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--probabilities"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, parse_dates=["day"])
+    pd.testing.assert_frame_equal(written, frame, check_dtype=False)
+
+
+def test_a_recursive_forecast_has_each_steps_own(tmp_path: Path) -> None:
+    """Lags shorter than the horizon: one input per step, each with its probabilities."""
+    spec = {
+        **SPEC, "partition_by": ["asset"], "target": "failure_within_24h", "time_column": "ts",
+        "features": ["temperature", "vibration"], "lags": [1], "calendar": ["day_of_week"],
+    }  # fmt: skip
+    root = tmp_path / "reg"
+    train(spec, sensor_readings(n_assets=2, readings=80), root, backend="local")
+    frame = forecast(root, horizon=4, probabilities=True)
+    assert [c for c in frame.columns if c.startswith("proba-")] == ["proba-0", "proba-1"]
+    assert (
+        frame["prediction"].tolist()
+        == frame[["proba-0", "proba-1"]].to_numpy().argmax(axis=1).tolist()
+    )
+
+
+def test_a_regression_is_refused_in_one_line(samples_dir: Path, tmp_path: Path) -> None:
+    sales = pd.read_csv(samples_dir / "store_sales.csv")
+    root = tmp_path / "reg"
+    train(samples_dir / "store_sales_forecast.toml", sales[sales.store == 2], root, backend="local")
+    with pytest.raises(DataError, match="regression"):
+        forecast(root, horizon=2, probabilities=True)
+    args = ["forecast", "--registry", str(root), "--horizon", "2", "--probabilities"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    line = result.output.strip()
+    assert "\n" not in line and line.startswith("error: ") and "--probabilities" in line
