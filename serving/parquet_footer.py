@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from serving.parquet_pages import BadPages, Compact
+from serving.parquet_pages import BadPages, Compact, unzigzag
 
 BYTE_ARRAY = 6  # the physical type whose chunks may count unencoded bytes
 _LIST, _STRUCT = 9, 12
@@ -86,7 +86,7 @@ def _element(reader: Compact) -> tuple[int | None, int, int]:
     physical, repetition, children = None, 0, 0
     for field, kind in _fields(reader):
         if field in (1, 3, 5) and kind == 5:
-            value = _signed(reader.varint())
+            value = unzigzag(reader.varint())
             if field == 1:
                 physical = value
             elif field == 3:
@@ -130,7 +130,7 @@ def _chunk(reader: Compact) -> Chunk:
         if field == 3 and kind == _STRUCT:  # meta_data
             for meta_field, meta_kind in _fields(reader):
                 if meta_field == 1 and meta_kind == 5:
-                    physical = _signed(reader.varint())
+                    physical = unzigzag(reader.varint())
                 elif meta_field == 16 and meta_kind == _STRUCT:  # size_statistics
                     for size_field, size_kind in _fields(reader):
                         sized |= size_field == 1  # unencoded_byte_array_data_bytes
@@ -150,25 +150,16 @@ def _fields(reader: Compact) -> Iterator[tuple[int, int]]:
     reader.depth += 1
     if reader.depth > 16:
         raise BadPages("the footer is nested too deeply")
-    last = 0
-    while True:
-        head = reader.byte()
-        kind = head & 0x0F
-        if kind == 0:
-            break
-        delta = head >> 4
-        last = last + delta if delta else _signed(reader.varint())
-        yield last, kind
+    yield from reader.fields()
     reader.depth -= 1
 
 
 def _elements(reader: Compact, kind: int) -> Iterator[None]:
     """Once per element of a list of ``kind``; another kind of list is skipped whole."""
-    head = reader.byte()
-    size = head >> 4 if head >> 4 != 15 else reader.varint()
+    size, of = reader.list_head()
     reader.room(size)
-    if head & 0x0F != kind:
-        reader.skip_elements(size, head & 0x0F)
+    if of != kind:
+        reader.skip_elements(size, of)
         return
     for _ in range(size):
         yield
@@ -176,11 +167,6 @@ def _elements(reader: Compact, kind: int) -> Iterator[None]:
 
 def _list_length(reader: Compact) -> int:
     """The number of elements of a list, which is skipped."""
-    head = reader.byte()
-    size = head >> 4 if head >> 4 != 15 else reader.varint()
-    reader.skip_elements(size, head & 0x0F)
+    size, of = reader.list_head()
+    reader.skip_elements(size, of)
     return size
-
-
-def _signed(n: int) -> int:
-    return (n >> 1) ^ -(n & 1)

@@ -12,7 +12,7 @@ packed size) matter, the rest is skipped by type.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 MAX_PAGES = 100_000  # walked in any file, however small (~2 s)
@@ -65,17 +65,9 @@ def _page_header(data: bytes, pos: int) -> tuple[int, int, int]:
     """(uncompressed_page_size, compressed_page_size, where the page's data starts)."""
     reader = Compact(data, pos)
     sizes = {2: 0, 3: 0}
-    last = 0
-    while True:
-        head = reader.byte()
-        kind = head & 0x0F
-        if kind == 0:  # STOP
-            break
-        delta = head >> 4
-        field = last + delta if delta else _unzigzag(reader.varint())
-        last = field
+    for field, kind in reader.fields():
         if field in sizes and kind == 5:  # i32
-            sizes[field] = _unzigzag(reader.varint())
+            sizes[field] = unzigzag(reader.varint())
         else:
             reader.skip(kind)
     if sizes[2] < 0 or sizes[3] < 0:
@@ -83,7 +75,8 @@ def _page_header(data: bytes, pos: int) -> tuple[int, int, int]:
     return sizes[2], sizes[3], reader.pos
 
 
-def _unzigzag(n: int) -> int:
+def unzigzag(n: int) -> int:
+    """A zigzag-encoded varint's signed value (Thrift's compact i16/i32/i64)."""
     return (n >> 1) ^ -(n & 1)
 
 
@@ -123,9 +116,8 @@ class Compact:
             n = self.varint()  # read first: ``pos += varint()`` adds to the old position
             self.pos += n
         elif kind in (9, 10):
-            head = self.byte()
-            size = head >> 4 if head >> 4 != 15 else self.varint()
-            self.nested(lambda: self.skip_elements(size, head & 0x0F))
+            size, of = self.list_head()
+            self.nested(lambda: self.skip_elements(size, of))
         elif kind == 11:
             size = self.varint()
             if size:
@@ -170,12 +162,23 @@ class Compact:
             self.skip_elements(1, value)
 
     def struct(self) -> None:
+        for _, kind in self.fields():
+            self.skip(kind)
+
+    def fields(self) -> Iterator[tuple[int, int]]:
+        """A struct's fields as (id, type) up to its STOP, each value left for the caller to
+        read or ``skip``."""
         last = 0
         while True:
             head = self.byte()
             kind = head & 0x0F
-            if kind == 0:
-                break
+            if kind == 0:  # STOP
+                return
             delta = head >> 4
-            last = last + delta if delta else _unzigzag(self.varint())
-            self.skip(kind)
+            last = last + delta if delta else unzigzag(self.varint())
+            yield last, kind
+
+    def list_head(self) -> tuple[int, int]:
+        """A list's or set's (number of elements, their type); the elements follow."""
+        head = self.byte()
+        return (head >> 4 if head >> 4 != 15 else self.varint()), head & 0x0F
