@@ -29,6 +29,7 @@ from typing import Any
 
 from manymodels.artifacts import LocalArtifactStore
 from manymodels.exceptions import RegistryError
+from manymodels.registry import pg_silence
 from manymodels.registry.client import Registry
 from manymodels.registry.ownership import claim_store, other_owners
 from manymodels.registry.store import describe_url
@@ -60,6 +61,7 @@ class GcReport:
         return asdict(self)
 
 
+@pg_silence.long_statements()  # its whole-table reads: 4.8 s silent at 4 million versions
 def collect(
     registry: Registry,
     *,

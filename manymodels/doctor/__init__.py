@@ -45,6 +45,7 @@ from manymodels.doctor.artifacts import (
 from manymodels.doctor.findings import Checkup, Problem
 from manymodels.doctor.runs import unfinished_runs
 from manymodels.exceptions import VersionNotFound
+from manymodels.registry import pg_silence
 from manymodels.registry.client import Registry
 
 __all__ = ["TEMP_GRACE_SECONDS", "Checkup", "Problem", "check"]
@@ -52,6 +53,7 @@ __all__ = ["TEMP_GRACE_SECONDS", "Checkup", "Problem", "check"]
 TEMP_GRACE_SECONDS = 3600.0  # as gc's: a live writer's temp file lives for milliseconds
 
 
+@pg_silence.long_statements()  # five queries over whole tables, silent until their answer
 def check(
     registry: Registry,
     *,

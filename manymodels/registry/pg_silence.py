@@ -18,11 +18,19 @@ caller gets one ``OperationalError`` saying the server did not answer, which SQL
 for a disconnect (the connection is dropped, not pooled again; the next checkout reconnects).
 
 Silence, not duration: each byte that arrives (or each write the socket takes) restarts the
-count, so a long transfer is never cut. A statement the server computes silently for longer
-than the bound would be; none of the registry's does, except a write transaction's waits for
-locks, which ``lock_waits`` gives their ``lock_timeout`` on top. A caller with a deadline of its
-own (a router's last flush as it stops, a readiness ping) sets it with ``answered_by``: its
-waits, and the connections it makes, end by then too.
+count, so a long transfer is never cut. A write transaction's waits for locks get their
+``lock_timeout`` on top (``lock_waits``). A caller with a deadline of its own (a router's last
+flush as it stops, a readiness ping) sets it with ``answered_by``: its waits, and the
+connections it makes, end by then too.
+
+A statement the server computes silently for longer than the bound — a migration rebuilding
+the indexes of a big table (schema 9's ``COLLATE "C"``: 22 s for 6 million versions) — would be
+cut although the server is well, and rolled back every time the registry is opened. Work
+that may take such statements runs under ``long_statements``: when its silence runs out, the
+server is asked on a second connection whether the statement's backend is still at work
+(``pg_stat_activity``); each answer that says so starts the silence again, and a server that
+cannot answer that (frozen, unreachable) is given up on as before, a proof's bound later. A
+server-side ``statement_timeout`` would not do: it is kept by the server that may be frozen.
 
 Shutting the socket down from another thread, rather than closing it, leaves the descriptor to
 its owner, so it is never reused under the watchdog: the watchdog acts only on a wait still
@@ -39,7 +47,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 PG_SILENCE_SECONDS = 15.0
@@ -50,6 +58,21 @@ write transaction's waits are allowed its lock timeout on top (``lock_waits``: 4
 as the server says nothing while a lock it waits for is held."""
 
 _by: contextvars.ContextVar[float] = contextvars.ContextVar("pg_answered_by", default=math.inf)
+_long: contextvars.ContextVar[bool] = contextvars.ContextVar("pg_long_statements", default=False)
+
+
+@contextlib.contextmanager
+def long_statements() -> Iterator[None]:
+    """Let this thread's (or task's) statements run silently for as long as their server,
+    asked on another connection each ``PG_SILENCE_SECONDS``, says they are still running
+    (``pg_stat_activity``): for work whose single statements may outlast the silence bound
+    on a big registry, such as a schema migration. A frozen or unreachable server still ends
+    the wait, when its proof goes unanswered (``PG_SILENCE_SECONDS`` more at most)."""
+    token = _long.set(True)
+    try:
+        yield
+    finally:
+        _long.reset(token)
 
 
 @contextlib.contextmanager
@@ -68,15 +91,20 @@ def answered_by(deadline: float) -> Iterator[None]:
 
 class _Watch:
     """One wait in progress: its socket, and when its silence runs out (``by`` at the latest).
-    Once the watchdog has shut the socket, ``fired`` says why."""
+    Once the watchdog has shut the socket, ``fired`` says why. ``prove``, under
+    ``long_statements``, asks the server whether the statement is still running."""
 
-    __slots__ = ("by", "deadline", "fd", "fired", "heard_at", "seconds")
+    __slots__ = ("by", "deadline", "fd", "fired", "heard_at", "prove", "proving", "seconds")
 
-    def __init__(self, fd: int, seconds: float, by: float) -> None:
+    def __init__(
+        self, fd: int, seconds: float, by: float, prove: Callable[[], bool] | None = None
+    ) -> None:
         self.fd = fd
         self.seconds = seconds
         self.by = by
         self.fired = ""
+        self.prove = prove
+        self.proving = False
         self.heard()
 
     def heard(self) -> None:
@@ -113,8 +141,10 @@ class _Watchdog:
         self._wake_at = float("inf")  # when the thread will look next
         self._thread: threading.Thread | None = None
 
-    def watch(self, fd: int, seconds: float, by: float) -> _Watch:
-        w = _Watch(fd, seconds, by)
+    def watch(
+        self, fd: int, seconds: float, by: float, prove: Callable[[], bool] | None = None
+    ) -> _Watch:
+        w = _Watch(fd, seconds, by, prove)
         with self._cond:
             self._watches.add(w)
             if self._thread is None:
@@ -137,11 +167,41 @@ class _Watchdog:
             while True:
                 now = time.monotonic()
                 for w in [w for w in self._watches if w.deadline <= now]:
+                    if w.prove is not None and not w.proving and now < w.by:
+                        self._ask(w, now)  # the server may be computing: ask it
+                        continue
                     self._watches.discard(w)
                     w.fire(now)
                     _shut_down(w.fd)
                 self._wake_at = min((w.deadline for w in self._watches), default=float("inf"))
                 self._cond.wait(None if self._wake_at == float("inf") else self._wake_at - now)
+
+    def _ask(self, w: _Watch, now: float) -> None:
+        """Ask, on a thread of its own, whether ``w``'s statement is still running; the wait
+        gets the question's bound meanwhile (under the lock)."""
+        assert w.prove is not None
+        w.proving = True
+        w.deadline = min(now + PG_SILENCE_SECONDS, w.by)
+        threading.Thread(
+            target=self._answered,
+            args=(w, w.prove, now),
+            name="manymodels-pg-proof",
+            daemon=True,
+        ).start()
+
+    def _answered(self, w: _Watch, prove: Callable[[], bool], asked_at: float) -> None:
+        try:
+            running = prove()
+        except Exception:  # not answered (frozen, unreachable) or not allowed: no proof
+            running = False
+        with self._cond:
+            w.proving = False
+            if running:
+                w.heard()  # the server is at work on it: its silence starts again
+            elif w.heard_at <= asked_at:  # no proof, nor a byte since: given up on
+                w.prove = None
+                w.deadline = time.monotonic()
+            self._cond.notify()
 
 
 def _shut_down(fd: int) -> None:
@@ -193,7 +253,10 @@ def bounded_connection() -> type[Any]:
                 fd = self.pgconn.socket
             except psycopg.OperationalError:  # closed: the wait itself says so
                 return super().wait(gen, *args, **kwargs)
-            w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + self.longer, _by.get())
+            prove = None
+            if _long.get() and (made := getattr(self, "made_with", None)) is not None:
+                prove = functools.partial(_still_running, made, self.info.backend_pid)
+            w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + self.longer, _by.get(), prove)
             try:
                 result = super().wait(_heard(gen, w), *args, **kwargs)
             except Exception as e:
@@ -207,6 +270,21 @@ def bounded_connection() -> type[Any]:
             return result
 
     return BoundedConnection
+
+
+def _still_running(made: tuple[Any, Any], pid: int) -> bool:
+    """Whether the server says backend ``pid`` is running a statement, asked on a new
+    connection made as the watched one was (``made``: its arguments) within
+    ``PG_SILENCE_SECONDS``: a frozen or unreachable server answers nothing in that time."""
+    with answered_by(time.monotonic() + PG_SILENCE_SECONDS):
+        conn = connect(None, None, *made)
+        try:
+            row = conn.execute(
+                "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+        finally:
+            conn.close()
+    return row is not None and row[0] == "active"
 
 
 def lock_waits(conn: Any, seconds: float) -> None:
@@ -239,4 +317,6 @@ def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         given = float(cparams.get("connect_timeout") or 0)  # libpq: 0 (or none) waits for ever
         left = min(left, given) if given > 0 else left
         cparams = {**cparams, "connect_timeout": max(2, math.ceil(left))}
-    return bounded_connection().connect(*cargs, **cparams)
+    conn = bounded_connection().connect(*cargs, **cparams)
+    conn.made_with = (cargs, cparams)  # for a proof that its statement is still running
+    return conn

@@ -17,6 +17,7 @@ from sqlalchemy import URL, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from manymodels.exceptions import NoRegistry, RegistryError, first_line
+from manymodels.registry import pg_silence
 from manymodels.registry import schema as t
 from manymodels.registry.base import meta_value, put_meta
 from manymodels.registry.bulk import _bulk_insert as _bulk_insert
@@ -97,7 +98,9 @@ class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin
                     f"{t.SCHEMA_VERSION}, which writes: open it once where it is writable",
                 )
             conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-            with conn, conn.begin():
+            # a step may rebuild the indexes of a big table in one silent statement (schema
+            # 9: 22 s for 6 million versions): not cut while the server says it is at work
+            with pg_silence.long_statements(), conn, conn.begin():
                 # read again under the write lock: another process may have upgraded it
                 now_found = conn.execute(
                     select(t.meta.c.value).where(t.meta.c.name == "schema_version")

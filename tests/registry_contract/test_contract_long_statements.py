@@ -1,0 +1,195 @@
+"""A PostgreSQL registry big enough that one statement of its upgrade runs longer than the
+silence bound (``pg_silence``): schema 9 rebuilds the indexes of every key column, 22 s for
+the versions' at 6 million, without a byte to the client meanwhile.
+
+Opening such a registry cut that statement as if the server were frozen and rolled the whole
+upgrade back, every time (past ~12 million versions with the real bounds, 15 s of silence
+and the write transaction's 30 s of lock timeout; sooner on a slower or busier server). Now
+the upgrade runs under ``long_statements``: its server, asked on another connection, says the
+statement is still running, and it is let finish; a server frozen in the middle of it is
+still given up on. So do ``gc`` and ``doctor``.
+
+The bounds are shortened (1 s of silence, none for locks) so that a million versions, built in
+seconds with ``generate_series``, outlast them; each test has a ``timeout`` mark.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from pgcluster import PostgresServer, own_server
+from sqlalchemy import make_url, select, text
+from sqlalchemy.exc import OperationalError
+from test_contract_migrations import build
+
+from manymodels.exceptions import RegistryError
+from manymodels.registry import Registry, engine, pg_silence
+from manymodels.registry import schema as t
+
+SILENCE = 1.0  # PG_SILENCE_SECONDS in these tests
+VERSIONS = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    server = own_server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()  # thaws first
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 0.0)  # no lock-wait allowance
+    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2)
+
+
+def big_schema_8(server: PostgresServer, tmp_path: Path) -> tuple[Path, str]:
+    """A schema 8 registry of ``VERSIONS`` versions (two per partition): its directory and
+    database URL."""
+    db_url = server.database()
+    made = build(db_url, "8")
+    with made.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO partitions SELECT 'k=' || i, '{}', 2, c, c FROM generate_series(1, "
+            ":n) i, (SELECT '2026-01-01T00:00:00+00:00' AS c) s"
+        ), {"n": VERSIONS // 2})  # fmt: skip
+        conn.execute(text(
+            "INSERT INTO model_versions (key, version, run_id, created_at, estimator, "
+            "params_json, metric, score, n_rows, data_fingerprint, feature_schema_json, "
+            "artifact_sha256, artifact_size, libraries_json, candidates_json, warnings_json, "
+            "validation_json, evaluation_json) SELECT 'k=' || (i / 2), 1 + i % 2, 'r1', "
+            "'2026-01-01T00:00:00+00:00', 'e', '{}', 'm', 0.5, 10, 'f', '{}', "
+            "repeat('0', 64), 1, '{}', '[]', '[]', '{}', '{}' FROM generate_series(2, :n + 1) i"
+        ), {"n": VERSIONS})  # fmt: skip
+    made.dispose()
+    root = tmp_path / "registry"
+    (root / "artifacts").mkdir(parents=True)
+    return root, db_url
+
+
+def schema_version(db_url: str) -> str | None:
+    made = engine.make_engine(db_url)
+    try:
+        with made.connect() as conn:
+            found = select(t.meta.c.value).where(t.meta.c.name == "schema_version")
+            return conn.execute(found).scalar()
+    finally:
+        made.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_an_upgrade_whose_index_rebuild_outlasts_the_silence_is_not_cut(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """Was: ``RegistryError: … the PostgreSQL server sent nothing for 1 s: connection
+    closed`` after ~1.3 s, the upgrade rolled back, and the same on every open."""
+    root, db_url = big_schema_8(server, tmp_path)
+    started = time.monotonic()
+    with Registry.open(root, db_url=db_url) as reg:
+        took = time.monotonic() - started
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
+        assert reg.get_version("k=a").score == 0.5
+        assert reg.get_version("k=7", 2).version == 2
+    # the precondition: its statements were silent for longer than the bound
+    assert took > 2 * SILENCE, f"the upgrade took {took:.1f} s: too few versions to test"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_server_frozen_during_a_long_upgrade_is_still_given_up_on(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The statement is let run only while its server says so: frozen in the middle of an
+    index rebuild, it answers nothing, and the open fails after the silence and one
+    unanswered question (a connection not made in 2 s); thawed, the upgrade is whole."""
+    root, db_url = big_schema_8(server, tmp_path)
+    dsn = f"dbname={make_url(db_url).database} user=postgres host={server.root}"
+    frozen_at: list[float] = []
+
+    def freeze_during_the_rebuild() -> None:
+        with psycopg.connect(dsn, autocommit=True) as watcher:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                query = "SELECT count(*) FROM pg_stat_progress_create_index"
+                if watcher.execute(query).fetchone() != (0,):
+                    server.freeze()
+                    frozen_at.append(time.monotonic())
+                    return
+                time.sleep(0.02)
+
+    freezer = threading.Thread(target=freeze_during_the_rebuild)
+    freezer.start()
+    try:
+        with pytest.raises(RegistryError, match="server sent nothing") as e:
+            Registry.open(root, db_url=db_url)
+        took = time.monotonic() - frozen_at[0] if frozen_at else None
+    finally:
+        freezer.join()
+        server.thaw()
+    assert took is not None, f"the open ended before the rebuild began: {e.value}"
+    assert took < SILENCE + 2 + 5  # the silence, then the question's unmade connection
+    assert schema_version(db_url) == "8"  # rolled back whole
+    with Registry.open(root, db_url=db_url) as reg:  # and upgraded once the server is back
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
+
+
+@pytest.mark.timeout(60)
+def test_a_silent_statement_runs_while_its_server_says_so_only_under_long_statements(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The question is asked only where it is wanted: elsewhere (a router's request) a
+    silence past the bound is still the end of the wait."""
+    with Registry(tmp_path / "registry", db_url=server.database()) as reg:
+        with pg_silence.long_statements(), reg.store.engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_sleep(3 * :s), 1"), {"s": SILENCE}).all()
+        with reg.store.engine.connect() as conn, pytest.raises(OperationalError, match="1 s"):
+            conn.execute(text("SELECT pg_sleep(3 * :s)"), {"s": SILENCE})
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["gc --dry-run", "doctor"])
+def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
+    server: PostgresServer, tmp_path: Path, command: str
+) -> None:
+    """``gc`` and ``doctor`` read whole tables in statements that say nothing until they are
+    done (gc's retention query: 4.8 s at 4 million versions), or that wait for a lock another
+    session holds on them (a ``REINDEX``, a migration): both were cut as a frozen server at
+    the silence bound; now they take as long as the server says it is at work on them."""
+    from manymodels import doctor, gc
+
+    db_url = server.database()
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_the_table() -> None:  # another session's REINDEX, as the server sees it
+            with psycopg.connect(
+                make_url(db_url).set(drivername="postgresql").render_as_string()
+            ) as c:
+                c.execute("LOCK TABLE model_versions IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                release.wait(3 * SILENCE)
+
+        holder = threading.Thread(target=hold_the_table)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            started = time.monotonic()
+            if command == "doctor":
+                assert doctor.check(reg).problems == []
+            else:
+                assert gc.collect(reg, keep=1, dry_run=True).versions_deleted == []
+            took = time.monotonic() - started
+        finally:
+            release.set()
+            holder.join()
+        assert took > 2 * SILENCE  # it did wait for the lock, past the bound
