@@ -34,7 +34,7 @@ class Steps:
     """The future steps of a batch of partitions sharing a frequency, partition-major: rows
     ``p * horizon : (p + 1) * horizon`` belong to partition ``p``. ``columns`` hold every
     calendar and exogenous feature (float64, or objects for text); lags are filled in by
-    ``predict_steps``."""
+    ``forecast_partition.labelled_steps``."""
 
     times: Any  # DatetimeIndex for dates, numpy array for periods
     columns: dict[str, np.ndarray]
