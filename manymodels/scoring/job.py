@@ -152,7 +152,9 @@ def score_table(
         where = backend_name(runner)
         startup = time.perf_counter() - setup
         try:
-            chunks, starts = make_chunks(plan, runner.workers, probabilities=probabilities)
+            chunks, starts = make_chunks(
+                plan, runner.workers, probabilities=probabilities, threshold=threshold
+            )
             for i, result in runner.map_unordered(score_chunk, chunks, reg.artifacts):
                 chunks[i] = None  # let the chunk's rows go as soon as it is done
                 if isinstance(result, BaseException):

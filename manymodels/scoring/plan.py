@@ -336,10 +336,11 @@ class ScoreChunk:
     schemas: dict[int, FeatureSchema]
     columns: dict[tuple[str, bool], np.ndarray]
     probabilities: bool = False  # also each unit's class probabilities (``--probabilities``)
+    threshold: float | None = None  # asked (``--threshold``): each model checked as it loads
 
 
 def make_chunks(
-    plan: Plan, workers: int, *, probabilities: bool = False
+    plan: Plan, workers: int, *, probabilities: bool = False, threshold: float | None = None
 ) -> tuple[list[Any], list[int]]:
     """Chunks of roughly equal rows, and where each starts in the plan's row order; the
     fallback's unit is first cut into pieces so that it spreads over the workers too."""
@@ -361,6 +362,7 @@ def make_chunks(
                 schemas={u.schema: plan.schemas[u.schema] for u in chunk_units},
                 columns={k: v[lo:hi] for k, v in plan.columns.items()},
                 probabilities=probabilities,
+                threshold=threshold,
             )
         )
         starts.append(lo)

@@ -24,7 +24,7 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, feature_kinds, missing_value
 from manymodels.global_members import GlobalModels, linked
-from manymodels.labels import thresholded
+from manymodels.labels import threshold_classes, thresholded
 from manymodels.scoring.plan import ModelRef, ScoreChunk
 from manymodels.scoring.probabilities import UnitProba, unit_probabilities
 from manymodels.training.global_fit import GlobalModel, bind_key
@@ -69,6 +69,10 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
             if isinstance(base, GlobalModel):
                 shared[ref.sha256] = base
             models[ref.key, ref.version] = bind_key(base, ref.bound)
+            if chunk.threshold is not None:  # as forecast and the router check the model:
+                # one without probabilities left its rows unlabelled, the threshold unsaid
+                where = f"partition '{ref.key}' v{ref.version}"
+                threshold_classes(schema, where, models[ref.key, ref.version])
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
             if ref.decision:

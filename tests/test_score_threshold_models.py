@@ -1,0 +1,71 @@
+"""``manymodels score --threshold`` of a binary classifier whose model answers no probabilities
+(``RidgeClassifier``): refused with the words ``forecast --threshold`` and the router's
+``/v1/predict?threshold=`` use, not a file without labels."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import DataError
+from manymodels.forecast import forecast
+from manymodels.pipeline import train
+from manymodels.samples import sensor_readings
+from manymodels.scoring import score
+from serving.app import create_app
+from serving.settings import Settings
+
+with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+    warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+    from fastapi.testclient import TestClient
+
+SPEC: dict[str, Any] = {
+    "name": "ridge-pumps",
+    "task": "classification",
+    "partition_by": ["asset"],
+    "target": "failure_within_24h",
+    "time_column": "ts",
+    "features": ["temperature", "vibration"],
+    "metric": "accuracy",
+    "validation": {"strategy": "last", "size": 0.25},
+    "candidates": [{"estimator": "sklearn.linear_model.RidgeClassifier"}],
+}
+WORDS = "partition 'asset=pump-001' v1 is not a classifier: a threshold needs probabilities"
+
+
+@pytest.fixture(scope="module")
+def ridge(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("ridge")
+    data = sensor_readings(n_assets=1, readings=120)
+    assert train(SPEC, data, base / "reg", backend="local").run.n_trained == 1
+    data.to_csv(base / "rows.csv", index=False)
+    return base / "reg", base / "rows.csv"
+
+
+def test_score_refuses_a_threshold_its_model_cannot_label_at(ridge: tuple[Path, Path]) -> None:
+    """Before: exit 0 and a file without decision_label or decision_threshold, the threshold
+    asked for ignored without a word, where forecast and the router refuse it."""
+    root, rows = ridge
+    with pytest.raises(DataError, match=WORDS):
+        forecast(root, ["asset=pump-001"], horizon=2, threshold=0.3)
+    with pytest.raises(DataError, match=WORDS):
+        score(rows, root, threshold=0.3, backend="local")
+    out = rows.parent / "scored.csv"
+    result = CliRunner().invoke(
+        app, ["score", str(rows), "--registry", str(root), "--threshold", "0.3", "--out", str(out)]
+    )
+    assert result.exit_code == 2, result.output  # a DataError's, as forecast's
+    assert result.output.splitlines() == [f"error: {WORDS}"]
+    assert not out.exists()
+    with TestClient(create_app(Settings(registry=root))) as client:
+        answer = client.post(
+            "/v1/partitions/asset=pump-001/predict?threshold=0.3",
+            json={"rows": [{"temperature": 70.0, "vibration": 0.2}]},
+        )
+    assert answer.status_code == 422 and WORDS in answer.text
+    assert len(score(rows, root, backend="local")) == 120  # without a threshold it scores
