@@ -4,6 +4,7 @@ over every class of the table (0 for a class a partition never held), fallback r
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +116,38 @@ def test_through_ray_matches_in_process(tiers: dict[str, Any], ray_session: Any)
     on_ray = score_table(tiers["df"], tiers["root"], backend="ray", probabilities=True)
     assert on_ray.summary.backend == "ray"
     pd.testing.assert_frame_equal(on_ray.frame, local, check_exact=False, rtol=1e-12)
+
+
+def test_a_column_the_probabilities_would_overwrite_is_refused_before_any_model_loads(
+    tiers: dict[str, Any], tmp_path: Path
+) -> None:
+    """A table holding a ``proba-mid`` column was scored whole (every model loaded, every
+    row predicted) before the clash was found, as the decision and interval columns are
+    not: here the models' bytes are gone, so only a check made before they load names it."""
+    root = tmp_path / "reg"
+    shutil.copytree(tiers["root"], root)
+    shutil.rmtree(root / "artifacts")
+    data = tmp_path / "shops.csv"
+    tiers["df"].drop(columns="y").assign(**{"proba-mid": 0.5}).to_csv(data, index=False)
+    with pytest.raises(DataError, match=r"shops.csv: already has column\(s\) 'proba-mid'"):
+        score(data, root, backend="local", probabilities=True)
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(data),
+            "--registry",
+            str(root),
+            "--probabilities",
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [
+        f"error: {data}: already has column(s) 'proba-mid', which --probabilities writes; "
+        "drop or rename them"
+    ]
+    shutil.rmtree(root)  # with the models: scored, without --probabilities, as before
+    shutil.copytree(tiers["root"], root)
+    assert len(score(data, root, backend="local")) == len(tiers["df"])

@@ -23,7 +23,7 @@ from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
-from manymodels.scoring.probabilities import UnitProba, refuse_regressors
+from manymodels.scoring.probabilities import UnitProba, refuse_regressors, refuse_taken
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
 from manymodels.tables import DataSource, describe_source, output_format, read_table, write_table
@@ -132,6 +132,7 @@ def score_table(
     levels = interval_levels(df, plan, levels, source=source)
     if probabilities:
         refuse_regressors(plan, source=source)
+        refuse_taken(df, plan, source=source)  # before the models load, not after
     inverses = plan_inverses(df, plan, source=source)  # target transforms: back to its units
 
     startup = 0.0

@@ -34,6 +34,20 @@ def refuse_regressors(plan: Plan, *, source: str) -> None:
             )
 
 
+def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
+    """A ``DataError`` for a column of ``df`` that a class of an answering version's table
+    would write (``proba-yes``), before any model loads, as the decision and interval
+    columns are checked: found after scoring, the whole job was done for nothing.
+    ``probability_columns`` checks again the classes a model answers beyond its table's."""
+    names = dict.fromkeys(proba_column(str(c)) for u in plan.units for c in u.classes or ())
+    taken = [c for c in names if c in df.columns]
+    if taken:
+        raise DataError(
+            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which "
+            "--probabilities writes; drop or rename them"
+        )
+
+
 def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
     """A classifier's probabilities of ``X``, a column per class of its table."""
     return model_probabilities(model, X, ref.classes, f"partition '{ref.key}' v{ref.version}")
