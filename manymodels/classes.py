@@ -190,11 +190,19 @@ def answered_classes(model_classes: Any, table_classes: list[Any] | None) -> lis
 def model_probabilities(model: Any, X: Any, classes: list[Any] | None, what: str) -> UnitProba:
     """``model``'s probabilities of ``X`` over the table's ``classes`` (its version's schema's),
     as text the router names them by; a model without any is a ``DataError`` naming ``what``."""
+    require_probabilities(model, what)
+    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    answered, proba = over_table_classes(proba, model.classes_, classes)
+    return [str(c) for c in answered], proba
+
+
+def require_probabilities(model: Any, what: str) -> None:
+    """A ``DataError`` naming ``what`` for a model without class probabilities: checked as
+    the model loads, apart from the predictions, whose errors say "could not score" (before,
+    this one read "partition 'k' v1 could not score its 150 row(s): partition 'k' v1 has no
+    class probabilities")."""
     if not hasattr(model, "predict_proba"):
         raise DataError(
             f"{what} has no class probabilities (its model has no predict_proba): leave out "
             "--probabilities"
         )
-    proba = np.asarray(model.predict_proba(X), dtype=np.float64)
-    answered, proba = over_table_classes(proba, model.classes_, classes)
-    return [str(c) for c in answered], proba

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import forecast_steps
-from manymodels.classes import UnitProba, model_probabilities
+from manymodels.classes import UnitProba, model_probabilities, require_probabilities
 from manymodels.csvkeys import data_keys_recorded
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
@@ -197,6 +197,8 @@ def _forecast_chunk(
             if chosen.threshold is not None:  # as the router checks the model it loaded
                 where = f"partition '{record.key}' v{record.version}"
                 threshold_classes(record.schema, where, model)
+            if proba is not None:  # not in the try: its error names the partition itself
+                require_probabilities(model, f"partition '{record.key}' v{record.version}")
             try:
                 inputs: list[Any] = []  # each step's model input, for its probabilities
                 pred, labelled = labelled_steps(

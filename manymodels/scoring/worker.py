@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, deserialize
+from manymodels.classes import require_probabilities
 from manymodels.exceptions import (
     ArtifactError,
     ArtifactUnreadable,
@@ -73,6 +74,9 @@ def _score_chunk(chunk: ScoreChunk, store: ArtifactStore) -> ChunkScores:
                 # one without probabilities left its rows unlabelled, the threshold unsaid
                 where = f"partition '{ref.key}' v{ref.version}"
                 threshold_classes(schema, where, models[ref.key, ref.version])
+            if chunk.probabilities:  # not in the try: its error names the partition itself
+                where = f"partition '{ref.key}' v{ref.version}"
+                require_probabilities(models[ref.key, ref.version], where)
         try:
             pred = np.asarray(models[ref.key, ref.version].predict(X))
             if ref.decision:

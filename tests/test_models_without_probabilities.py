@@ -1,6 +1,7 @@
-"""``manymodels score --threshold`` of a binary classifier whose model answers no probabilities
-(``RidgeClassifier``): refused with the words ``forecast --threshold`` and the router's
-``/v1/predict?threshold=`` use, not a file without labels."""
+"""A binary classifier whose model answers no probabilities (``RidgeClassifier``): ``score
+--threshold`` refused with the words ``forecast --threshold`` and the router's
+``/v1/predict?threshold=`` use, not a file without labels; ``--probabilities`` refused in one
+plain sentence naming the partition once."""
 
 from __future__ import annotations
 
@@ -69,3 +70,26 @@ def test_score_refuses_a_threshold_its_model_cannot_label_at(ridge: tuple[Path, 
         )
     assert answer.status_code == 422 and WORDS in answer.text
     assert len(score(rows, root, backend="local")) == 120  # without a threshold it scores
+
+
+def test_probabilities_of_a_model_without_them_name_the_partition_once(
+    ridge: tuple[Path, Path],
+) -> None:
+    """Before: "partition 'asset=pump-001' v1 could not score its 120 row(s): partition
+    'asset=pump-001' v1 has no class probabilities …" (and "could not forecast: …" alike), as if
+    the model had failed on the rows."""
+    root, rows = ridge
+    words = (
+        "partition 'asset=pump-001' v1 has no class probabilities (its model has no "
+        "predict_proba): leave out --probabilities"
+    )
+    runner = CliRunner()
+    out = rows.parent / "probabilities.csv"
+    for args in (
+        ["score", str(rows), "--registry", str(root), "--probabilities", "--out", str(out)],
+        ["forecast", "--horizon", "2", "--registry", str(root), "--probabilities"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines() == [f"error: {words}"], result.output
+    assert not out.exists()
