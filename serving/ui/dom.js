@@ -31,6 +31,17 @@ export const pct = (x) => (known(x) ? `${(100 * x).toFixed(1)} %` : "–");
 export const days = (x) => (known(x) ? `${Number(x).toFixed(1)} d` : "–");
 export const shortEstimator = (name) => (name || "").split(/[.:]/).pop();
 
+/** A step's or an actual's time as a row of a list shows it: "2024-02-10" for a midnight,
+ * "2024-01-07 06:00" otherwise (cut to its date, every hourly step of a day read the same), a
+ * period number as it is. */
+export function period(t) {
+  const s = String(t);
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2}(?:\.\d+)?)?(.*)$/.exec(s);
+  if (!m) return s;
+  const seconds = m[3] && !/^:00(\.0+)?$/.test(m[3]) ? m[3] : "";
+  return m[2] === "00:00" && !seconds ? m[1] : `${m[1]} ${m[2]}${seconds}${m[4]}`;
+}
+
 export function age(iso) {
   if (!iso) return "–";
   const d = (Date.now() - Date.parse(iso)) / 86400000;

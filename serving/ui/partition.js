@@ -1,6 +1,6 @@
 // One partition: its health row, versions, alias history with reasons, the runs that made
 // them, why this model, and its forecast (with prediction intervals when the version has them).
-import { $, age, badges, el, fmt, known, pct, readable, shortEstimator, skillCell, table } from "./dom.js";
+import { $, age, badges, el, fmt, known, pct, period, readable, shortEstimator, skillCell, table } from "./dom.js";
 import { api, go, keyPath, status } from "./api.js";
 import { chart, levelsOf } from "./chart.js";
 import { healthRow, monitorOf } from "./health.js";
@@ -50,14 +50,14 @@ function classTable(forecast, actuals, threshold) {
   return el("div", { id: "forecast-classes" },
     table(["period", "most probable class", ...(labelled ? [`label (threshold ${fmt(threshold, 3)})`] : [])],
       forecast.map((p) => el("tr", { class: "step" },
-        el("td", { class: "when" }, String(p.time).slice(0, 10)),
+        el("td", { class: "when" }, period(p.time)),
         el("td", {}, String(p.prediction)),
         ...(labelled ? [el("td", {}, String(p.label))] : []),
       ))),
     actuals.length
       ? table(["posted actual", "time", "answered"], actuals.slice(-HORIZON).map((a) => el("tr", { class: "actual-row" },
           el("td", {}, String(a.actual)),
-          el("td", { class: "when" }, a.time === null ? "–" : String(a.time).slice(0, 10)),
+          el("td", { class: "when" }, a.time === null ? "–" : period(a.time)),
           el("td", { class: String(a.actual) === String(a.prediction) ? "" : "bad" }, String(a.prediction)),
         )))
       : null,

@@ -373,3 +373,44 @@ def test_a_classifier_of_text_classes_lists_its_forecast_rather_than_drawing_not
     answer = posted.json()
     row = html.unescape(dom.split(f'<tr data-health="{key}"')[1].split("</tr>")[0])
     assert f"accuracy {answer['error']:#.4g} · labels {answer['label_error']:#.4g}" in row, row
+
+
+@pytest.mark.slow
+def test_an_hourly_classifier_of_text_classes_lists_each_step_at_its_hour(
+    chromium: str, tmp_path: Path
+) -> None:
+    """The list of a text-class forecast showed each step's time cut to its date: the 8
+    hourly steps of a pump's "fail"/"ok" model all read "2024-01-02", and so did its posted
+    actuals. Now a step at an hour reads "2024-01-02 16:00" (a midnight still its date)."""
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(5)
+    hours = 40
+    x = rng.normal(size=hours)
+    frame = pd.DataFrame({
+        "asset": "pump-1",
+        "ts": pd.date_range("2024-01-01", periods=hours, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
+        "x": x,
+        "state": np.where(rng.random(hours) < 1 / (1 + np.exp(-2.0 * x)), "fail", "ok"),
+    })  # fmt: skip
+    spec = {
+        "name": "pumps", "task": "classification", "partition_by": ["asset"], "target": "state",
+        "time_column": "ts", "features": ["x"], "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 10},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "fallback": {"enabled": False},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    with running_server(Settings(registry=root)) as base:
+        rows = [{"ts": "2024-01-02 16:00:00", "x": 1.5, "state": "fail"},
+                {"ts": "2024-01-02 17:00:00", "x": -1.5, "state": "ok"}]  # fmt: skip
+        posted = httpx.post(f"{base}/v1/partitions/asset=pump-1/actuals", json={"rows": rows})
+        assert posted.status_code == 200, posted.text
+        dom = browse(chromium, view(base, p="asset=pump-1"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    box = html.unescape(dom.split('id="forecast"')[1].split("</div></div>")[0])
+    steps = re.findall(r'<tr class="step"><td class="when">([^<]*)</td>', box)
+    assert steps == [f"2024-01-02 {h:02d}:00" for h in range(16, 24)], box
+    actuals = re.findall(r'<tr class="actual-row"><td>[^<]*</td><td class="when">([^<]*)</td>', box)
+    assert actuals == ["2024-01-02 16:00", "2024-01-02 17:00"], box
