@@ -1,7 +1,7 @@
 // An inline SVG chart of a forecast (no chart library: the page works offline), with its
 // prediction intervals as bands when the API returned them (lo-80/hi-80, lo-95/hi-95, …), after
 // the partition's newest posted actuals and what the version answered for them.
-import { fmt } from "./dom.js";
+import { fmt, period } from "./dom.js";
 
 const NS = "http://www.w3.org/2000/svg";
 
@@ -53,6 +53,6 @@ export function chart(points, actuals = []) {
   ys.forEach((v, i) => add("circle", { cx: x(i), cy: y(v), r: 3, fill: "#444ce7" }));
   add("text", { x: pad, y: 16, "font-size": 12 }, `max ${fmt(hi, 4)}` + (levels.length ? ` · bands: ${levels.map((l) => `${l} %`).join(", ")}` : ""));
   const first = m && actuals[0].time !== null ? actuals[0].time : points[0].time;
-  add("text", { x: pad, y: h - 6, "font-size": 12 }, `${String(first).slice(0, 10)} … ${String(points[points.length - 1].time).slice(0, 10)} · min ${fmt(lo, 4)}`);
+  add("text", { x: pad, y: h - 6, "font-size": 12 }, `${period(first)} … ${period(points[points.length - 1].time)} · min ${fmt(lo, 4)}`);
   return svg;
 }

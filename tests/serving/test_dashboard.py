@@ -414,3 +414,33 @@ def test_an_hourly_classifier_of_text_classes_lists_each_step_at_its_hour(
     assert steps == [f"2024-01-02 {h:02d}:00" for h in range(16, 24)], box
     actuals = re.findall(r'<tr class="actual-row"><td>[^<]*</td><td class="when">([^<]*)</td>', box)
     assert actuals == ["2024-01-02 16:00", "2024-01-02 17:00"], box
+
+
+@pytest.mark.slow
+def test_an_hourly_forecast_chart_names_its_first_and_last_hour(
+    chromium: str, tmp_path: Path
+) -> None:
+    """The chart's foot named its span by dates alone: 8 hourly steps read "2024-01-02 …
+    2024-01-02". Now "2024-01-02 16:00 … 2024-01-02 23:00"; a daily chart keeps its dates."""
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({
+        "asset": "pump-1",
+        "ts": pd.date_range("2024-01-01", periods=40, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
+        "x": rng.normal(size=40),
+        "temp": rng.normal(70, 2, size=40),
+    })  # fmt: skip
+    spec = {
+        "name": "temps", "task": "regression", "partition_by": ["asset"], "target": "temp",
+        "time_column": "ts", "features": ["x"], "validation": {"strategy": "last", "size": 10},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+        "fallback": {"enabled": False},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    with running_server(Settings(registry=root)) as base:
+        dom = browse(chromium, view(base, p="asset=pump-1"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    box = html.unescape(dom.split('id="forecast"')[1])
+    assert "2024-01-02 16:00 … 2024-01-02 23:00 · min " in box, box[:2000]
