@@ -103,7 +103,7 @@ def forecast(
     has a ``[decision]``, ``decision_label`` and ``decision_threshold`` after ``prediction``
     (missing and NaN for the others; the labels typed as the classes are). ``threshold``
     labels every step at it instead (a probability of the positive class, as the router's
-    ``?threshold=``; every version must be a binary classifier). Versions
+    ``?threshold=``; every version must be a binary classifier with probabilities). Versions
     trained with ``[intervals]`` add ``lo-<level>`` / ``hi-<level>`` columns
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some partition
     did not record is a ``DataError``). ``probabilities=True`` adds a classifier's class

@@ -84,7 +84,8 @@ def score(
     (``manymodels.intervals``): every recorded level, or ``levels`` (a level some answering
     version did not record is a ``DataError``). ``threshold`` labels every row at it
     (``decision_label``/``decision_threshold``, as the router's ``?threshold=``): every
-    answering version must be a binary classifier. ``probabilities=True`` adds a classifier's
+    answering version must be a binary classifier with probabilities (a ``DataError`` names
+    one that is not: a ``RidgeClassifier`` too). ``probabilities=True`` adds a classifier's
     class probabilities, a ``proba-<class>`` column per class of the table (0 for a class a
     row's partition never held; the router's ``?probabilities=true``); for a regression
     model it is a ``DataError``.
