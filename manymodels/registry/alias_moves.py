@@ -21,6 +21,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import AliasMove
+from manymodels.registry.named import alias_versions_in
 from manymodels.registry.rows import move_entity
 
 
@@ -47,7 +48,7 @@ class AliasMovesMixin(StoreBase):
             if not self._version_exists(conn, key, version):
                 self._require_partition(conn, key)
                 raise VersionNotFound(f"partition '{key}' has no version {version}")
-            if idempotent and self._alias_versions(conn, [key], alias).get(key) == version:
+            if idempotent and alias_versions_in(conn, [key], alias).get(key) == version:
                 c = t.alias_history.c
                 last = conn.execute(
                     select(t.alias_history)
@@ -67,7 +68,7 @@ class AliasMovesMixin(StoreBase):
         transaction, only if it still points at ``current``; ``None`` when it has moved
         meanwhile (compare-and-set: a repair never overwrites a newer promotion)."""
         with self._begin() as conn:
-            if self._alias_versions(conn, [key], alias).get(key) != current:
+            if alias_versions_in(conn, [key], alias).get(key) != current:
                 return None
             if not self._version_exists(conn, key, version):
                 raise VersionNotFound(f"partition '{key}' has no version {version}")
@@ -99,7 +100,7 @@ class AliasMovesMixin(StoreBase):
                 .order_by(c.id)
             ).all()
             stack = _replay(rows)
-            current = self._alias_versions(conn, [key], alias).get(key)
+            current = alias_versions_in(conn, [key], alias).get(key)
             if current is None:
                 raise AliasNotFound(f"partition '{key}' has no '{alias}' alias")
             if stack and stack[-1] != current:  # moved outside the history: start from there
@@ -137,7 +138,7 @@ class AliasMovesMixin(StoreBase):
         out = []
         for alias in {m[1] for m in moves}:
             group = [m for m in moves if m[1] == alias]
-            before = self._alias_versions(conn, [m[0] for m in group], alias)
+            before = alias_versions_in(conn, [m[0] for m in group], alias)
             updates = [m for m in group if m[0] in before]
             inserts = [m for m in group if m[0] not in before]
             pairs = [(m[0], m[2]) for m in group]
@@ -180,14 +181,6 @@ class AliasMovesMixin(StoreBase):
             q = select(c.version).where(and_(c.key == key, c.version.in_(batch)))
             found.update(conn.execute(q).scalars())
         return found
-
-    def _alias_versions(self, conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
-        out: dict[str, int] = {}
-        c = t.aliases.c
-        for batch in batches(keys):
-            q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
-            out.update(conn.execute(q).all())
-        return out
 
 
 def _created_at(conn: Connection, pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:

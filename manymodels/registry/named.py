@@ -10,11 +10,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy.engine import Connection
 
 from manymodels.keys import FALLBACK_KEY
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import batches
+
+
+def alias_versions_in(conn: Connection, keys: Sequence[str], alias: str) -> dict[str, int]:
+    """``{key: version}`` of ``alias`` for those of ``keys`` that have it, on ``conn`` (a
+    write transaction's own, when an alias move reads what it replaces)."""
+    c = t.aliases.c
+    out: dict[str, int] = {}
+    for batch in batches(keys):
+        q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
+        out.update((k, v) for k, v in conn.execute(q))
+    return out
 
 
 class NamedReadsMixin(StoreBase):
@@ -24,13 +36,8 @@ class NamedReadsMixin(StoreBase):
         """``{key: version}`` of ``alias`` for those of ``keys`` that have it: the rows of the
         keys named, by the primary key's index in batched ``IN`` lists (O(len(keys)), where
         ``alias_table`` reads every partition's)."""
-        c = t.aliases.c
-        out: dict[str, int] = {}
         with self.engine.connect() as conn:
-            for batch in batches(sorted(set(keys))):
-                q = select(c.key, c.version).where(and_(c.alias == alias, c.key.in_(batch)))
-                out.update((k, v) for k, v in conn.execute(q))
-        return out
+            return alias_versions_in(conn, sorted(set(keys)), alias)
 
     def alias_in_use(self, alias: str) -> bool:
         """Whether a partition other than the fallback has ``alias``: one row of the

@@ -25,6 +25,7 @@ from manymodels.registry.base import put_meta
 from manymodels.registry.bulk import _insert_rows
 from manymodels.registry.engine import Move, batches, now
 from manymodels.registry.entities import NewVersion, PartitionOutcome
+from manymodels.registry.named import alias_versions_in
 from manymodels.registry.retention import doomed_versions
 from manymodels.registry.rows import (
     VERSION_COLUMNS,
@@ -87,7 +88,7 @@ class WritesMixin(AliasMovesMixin):
             stamp = now()  # under the write lock: stamps follow commit order
             keys = [v.key for v in versions]
             latest = self._latest_versions(conn, keys)
-            production = self._alias_versions(conn, keys, "production")
+            production = alias_versions_in(conn, keys, "production")
             new_numbers = {v.key: latest.get(v.key, 0) + 1 for v in versions}
             fresh = [v for v in versions if v.key not in latest]
             if fresh:
