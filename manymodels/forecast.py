@@ -211,7 +211,8 @@ def _forecast_chunk(
                     inputs=inputs,
                 )
                 if proba is not None:
-                    proba.append(_step_probabilities(model, record, inputs))
+                    what = f"partition '{record.key}' v{record.version}"
+                    proba.append(step_probabilities(model, record.schema, inputs, what))
             except (ValueError, TypeError) as e:
                 why = _first_line(e)  # a missing value is named by partition, time, column
                 unfed = forecast_steps.unfed(record.schema, steps, p, horizon, record.version, why)
@@ -228,11 +229,13 @@ def _forecast_chunk(
     )  # fmt: skip
 
 
-def _step_probabilities(model: Any, record: ModelVersion, inputs: list[Any]) -> UnitProba:
+def step_probabilities(
+    model: Any, schema: FeatureSchema, inputs: list[Any], what: str
+) -> UnitProba:
     """A partition's class probabilities of its steps, from the inputs that predicted them
-    (all steps at once, or one per step of a recursive forecast)."""
-    what = f"partition '{record.key}' v{record.version}"
-    found = [model_probabilities(model, X, record.schema.classes, what) for X in inputs]
+    (``labelled_steps(..., inputs=)``: all steps at once, or one per step of a recursive
+    forecast) — ``forecast --probabilities`` and the router's ``?probabilities=true``."""
+    found = [model_probabilities(model, X, schema.classes, what) for X in inputs]
     return found[0][0], np.concatenate([p for _, p in found])
 
 

@@ -105,3 +105,78 @@ def test_a_regression_is_refused_in_one_line(samples_dir: Path, tmp_path: Path) 
     assert result.exit_code == 2
     line = result.output.strip()
     assert "\n" not in line and line.startswith("error: ") and "--probabilities" in line
+
+
+# ------------------------------------------------- the router's forecast ?probabilities=true
+def _client(root: Path) -> Any:
+    import warnings
+
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(Settings(registry=root)))
+
+
+def test_the_router_forecast_answers_each_steps_probabilities_as_the_cli(tiers: Path) -> None:
+    """``POST /v1/partitions/{key}/forecast`` had no ``?probabilities=`` (a 422 naming it),
+    where ``forecast --probabilities`` writes them and ``/v1/predict`` answers them."""
+    frame = forecast(tiers, horizon=3, probabilities=True)
+    with _client(tiers) as c:
+        for shop in ("a", "c"):
+            r = c.post(f"/v1/partitions/shop={shop}/forecast?probabilities=true",
+                       json={"horizon": 3})  # fmt: skip
+            assert r.status_code == 200, r.text
+            steps = r.json()["forecast"]
+            mine = frame[frame.shop == shop]
+            for step, (_, row) in zip(steps, mine.iterrows(), strict=True):
+                assert list(step["probabilities"]) == CLASSES  # every class, as predict keys
+                assert step["prediction"] == row["prediction"]
+                np.testing.assert_allclose(
+                    [step["probabilities"][c] for c in CLASSES], row[NAMES].to_numpy(float)
+                )
+            plain = c.post(f"/v1/partitions/shop={shop}/forecast", json={"horizon": 3})
+            assert [s["probabilities"] for s in plain.json()["forecast"]] == [None] * 3
+        twice = c.post("/v1/partitions/shop=a/forecast?probabilities=true&probabilities=false",
+                       json={"horizon": 3})  # fmt: skip
+        assert twice.status_code == 422 and "given 2 times" in twice.text, twice.text
+        bad = c.post("/v1/partitions/shop=a/forecast?probabilities=maybe", json={"horizon": 3})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"][0]["loc"] == ["query", "probabilities"]
+
+
+def test_a_recursive_router_forecast_has_each_steps_own(tmp_path: Path) -> None:
+    spec = {
+        **SPEC, "partition_by": ["asset"], "target": "failure_within_24h", "time_column": "ts",
+        "features": ["temperature", "vibration"], "lags": [1], "calendar": ["day_of_week"],
+    }  # fmt: skip
+    root = tmp_path / "reg"
+    train(spec, sensor_readings(n_assets=2, readings=80), root, backend="local")
+    frame = forecast(root, horizon=4, probabilities=True)
+    key = frame["asset"].iloc[0]
+    with _client(root) as c:
+        r = c.post(f"/v1/partitions/asset={key}/forecast?probabilities=1", json={"horizon": 4})
+    assert r.status_code == 200, r.text
+    got = [[s["probabilities"]["0"], s["probabilities"]["1"]] for s in r.json()["forecast"]]
+    want = frame[frame.asset == key][["proba-0", "proba-1"]].to_numpy()
+    np.testing.assert_allclose(got, want)
+
+
+def test_a_regression_router_forecast_answers_null_probabilities_as_predict(
+    samples_dir: Path, tmp_path: Path
+) -> None:
+    """As ``/v1/predict?probabilities=true`` answers a regressor's rows: ``null``."""
+    sales = pd.read_csv(samples_dir / "store_sales.csv")
+    root = tmp_path / "reg"
+    train(samples_dir / "store_sales_forecast.toml", sales[sales.store == 2], root, backend="local")
+    with _client(root) as c:
+        key = "store=2,brand=tropicana"
+        r = c.post(f"/v1/partitions/{key}/forecast?probabilities=true", json={"horizon": 2})
+        assert r.status_code == 200, r.text
+        assert [s["probabilities"] for s in r.json()["forecast"]] == [None, None]
+        row = {"price": 2.5, "deal": 0, "feat": 1, "week_week": 5, "week_month": 2}
+        row |= {"units_lag1": 9000.0, "units_lag2": 8000.0}
+        p = c.post(f"/v1/partitions/{key}/predict?probabilities=true", json={"rows": [row]})
+        assert p.status_code == 200 and p.json()["probabilities"] is None, p.text

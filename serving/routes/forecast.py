@@ -16,7 +16,7 @@ from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
-from manymodels.forecast import MAX_HORIZON, unforecastable
+from manymodels.forecast import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.forecast_partition import labelled_steps
 from manymodels.forecast_steps import build_steps, future_table
 from manymodels.partition import FALLBACK_KEY
@@ -75,6 +75,11 @@ class ForecastPoint(BaseModel):
     intervals: dict[str, float | None] | None = Field(
         default=None, description=f"{INTERVALS} Per horizon step when the version recorded them."
     )
+    probabilities: dict[str, float] | None = Field(
+        default=None,
+        description="The step's class probabilities, on request (`?probabilities=true`, "
+        "classification models), keyed as a `/v1/predict` row's.",
+    )
 
 
 class PartitionForecast(BaseModel):
@@ -129,13 +134,20 @@ async def forecast_partition(
             "as `/v1/predict` labels rows.",
         ),
     ] = None,
+    probabilities: Annotated[
+        bool,
+        Query(
+            description="Also answer each step's class probabilities (classification models; "
+            "`null` for others), as `/v1/predict` answers a row's.",
+        ),
+    ] = False,
 ) -> PartitionForecast:
     """The next ``horizon`` periods of a partition trained from a time-series spec, by its
     production model (or ``?version=`` / ``?alias=``, as when scoring). Steps continue the
     partition's last training time at the data's frequency; target lags are fed with the
     forecast's own earlier steps. An unknown key is a 404 (the fallback model is not
     forecast)."""
-    refuse_repeated(request, "version", "alias", "threshold")  # FastAPI takes the last
+    refuse_repeated(request, "version", "alias", "threshold", "probabilities")  # FastAPI: last
     if version is not None and alias is not None:
         raise HTTPException(422, "give ?version= or ?alias=, not both")
     if body.future is not None and len(body.future) > settings.max_batch_rows:
@@ -148,7 +160,9 @@ async def forecast_partition(
         levels = ",".join(request.query_params.getlist("levels"))
     wanted = conformal.parse_levels(levels)
     chosen = VersionChoice(version=version, alias=alias)  # what the scoring routes read
-    return await run_in_threadpool(_forecast, service, text, body, wanted, chosen, threshold)
+    return await run_in_threadpool(
+        _forecast, service, text, body, wanted, chosen, threshold, probabilities
+    )
 
 
 def _forecast(
@@ -158,6 +172,7 @@ def _forecast(
     levels: list[float] | None = None,
     chosen: VersionChoice = NO_CHOICE,
     threshold: float | None = None,
+    probabilities: bool = False,
 ) -> PartitionForecast:
     key = service.canonical(text)
     if key == FALLBACK_KEY:
@@ -185,10 +200,16 @@ def _forecast(
         binary_classes(loaded)
     future = None if body.future is None else _future(body.future, schema, key, body.horizon)
     steps = build_steps([schema], body.horizon, future, models=[loaded.model])
+    inputs: list[Any] = []  # each step's model input, for its probabilities
+    proba: list[dict[str, float] | None] = [None] * body.horizon
     try:
         predictions, labelled = labelled_steps(
-            loaded.model, schema, steps, 0, body.horizon, threshold=threshold
+            loaded.model, schema, steps, 0, body.horizon, threshold=threshold, inputs=inputs
         )
+        # as /v1/predict answers: probabilities of a classifier that has them, else null
+        if probabilities and schema.classifies and hasattr(loaded.model, "predict_proba"):
+            classes, p = step_probabilities(loaded.model, schema, inputs, what)
+            proba = [dict(zip(classes, row, strict=True)) for row in p.tolist()]
     except (ValueError, TypeError) as e:
         first = first_line(e)
         unfed = forecast_steps.unfed(schema, steps, 0, body.horizon, version, first)
@@ -208,8 +229,8 @@ def _forecast(
         version=version,
         threshold=None if labelled is None else labelled[1],
         forecast=[
-            ForecastPoint(time=t, prediction=p, label=lab, intervals=b)
-            for t, p, lab, b in zip(times, answers, labels, bands, strict=True)
+            ForecastPoint(time=t, prediction=p, label=lab, intervals=b, probabilities=pr)
+            for t, p, lab, b, pr in zip(times, answers, labels, bands, proba, strict=True)
         ],
     )
 
