@@ -82,6 +82,27 @@ def from_rows(
     return assemble(schema, values, text)
 
 
+def as_floats(cells: Sequence[Any], what: str) -> list[float] | None:
+    """A column's cells read as ``from_rows`` reads a row's numeric feature — a number or a
+    boolean as a float, ``None`` as NaN — for a table that pandas left as objects (an integer
+    past int64, such as a JSON or CSV ``123456789012345678901234567890``, or booleans beside
+    nulls): ``None`` when a cell is anything else (text: the caller's check names it). An
+    integer past float64 (``10**400``) is a ``DataError`` naming ``what`` (``feature 'x'``),
+    the value and its row (from 0, as a request's rows are numbered), as ``/v1/predict``
+    refuses it."""
+    if not all(v is None or type(v) in _NUMBER_TYPES for v in cells):
+        return None
+    out: list[float] = []
+    for i, v in enumerate(cells):
+        try:
+            out.append(math.nan if v is None else float(v))
+        except OverflowError:
+            raise DataError(
+                f"{what} is too large a number ({_shown(v)}) in row {i}: it does not fit a float"
+            ) from None
+    return out
+
+
 def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
     return problem(
         row,

@@ -24,6 +24,7 @@ from manymodels.data import prepare
 from manymodels.exceptions import BadSignature, DataError, RunFailed
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
+from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
 from manymodels.partition import FALLBACK_KEY, format_value
 from manymodels.pipeline import RunSummary, train
@@ -195,8 +196,9 @@ def training_frame(
     Rows that carry key columns must all belong to the partition; columns the spec needs
     (target, time, features) must be there, named in the error when they are not. A numeric
     feature of the version sent as JSON nulls only stays numeric (NaN), as a CSV's empty
-    column is read: as text it trained a version on a category. With ``kept`` rows to be
-    appended to (which count toward ``min_rows``), the times must be of their kind.
+    column is read: as text it trained a version on a category (``_numeric_cells``). With
+    ``kept`` rows to be appended to (which count toward ``min_rows``), the times must be of
+    their kind.
     """
     spec = target.spec
     if len(frame) == 0:
@@ -224,7 +226,7 @@ def training_frame(
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
-    frame = _numeric_nulls(frame, target)
+    frame = _numeric_cells(frame, target)
     _check_values(frame, target)
     frame = _known_labels(frame, target)
     if spec.target in frame.columns and spec.missing_target == "error":
@@ -254,16 +256,28 @@ def training_frame(
     return frame
 
 
-def _numeric_nulls(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
-    """``frame`` with each numeric feature of the version that holds nothing but nulls (JSON's
-    ``null``: a column of ``None``, text to pandas) as float NaN."""
-    nulls = {
-        name: frame[name].astype(np.float64)
+def _numeric_cells(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
+    """``frame`` with each numeric feature of the version (and a regression's target) that
+    pandas left as objects but holds only numbers, booleans and nulls as floats, as
+    ``/v1/predict`` reads a row's cells: JSON's ``null`` only (a column of ``None``), an
+    integer past int64 (``123456789012345678901234567890``, which predict scores as 1.2e29 and
+    the retrain refused as "dtype object", naming no value), or booleans beside nulls. An
+    integer past float64 is refused naming its value and row (``inputs.as_floats``)."""
+    columns = [
+        (name, f"feature '{name}'")
         for name, numeric in feature_kinds(target.production.schema)
-        if numeric and name in frame.columns and frame[name].dtype == object
-        and frame[name].isna().all()
-    }  # fmt: skip
-    return frame.assign(**nulls) if nulls else frame
+        if numeric
+    ]
+    y = target.spec.target
+    if target.spec.task == "regression" and y in frame.columns and frame[y].notna().any():
+        columns.append((y, f"target '{y}'"))  # nulls only: ``prepare`` says it is missing
+    read = {}
+    for name, what in columns:
+        if name in frame.columns and frame[name].dtype == object:
+            floats = as_floats(frame[name].tolist(), what)
+            if floats is not None:
+                read[name] = pd.Series(floats, index=frame.index, dtype=np.float64)
+    return frame.assign(**read) if read else frame
 
 
 def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema) -> None:

@@ -525,6 +525,15 @@ def test_route_future_cells_are_judged_as_a_predict_rows_cells(client: Any) -> N
     bad = [{"price": 2.0, "deal": "yes", "feat": 0}] * 3
     refused = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 3, "future": bad})
     assert refused.status_code == 422 and "deal" in refused.text
+    # an integer past float64: refused naming its value and row, as /v1/predict refuses it
+    # (it was the column's "must be numeric … found dtype object" message)
+    huge = '{"price": 2.0, "deal": 0, "feat": 0}'
+    body = f'{{"horizon": 3, "future": [{huge}, {huge.replace("2.0", "1" + "0" * 400)}, {huge}]}}'
+    r = client.post(f"/v1/partitions/{KEY}/forecast", content=body,
+                    headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("future: feature 'price' is too large a number (1000")
+    assert r.json()["detail"].endswith(") in row 1: it does not fit a float")
 
 
 KILLED_WRITER = """

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any
 
 import pandas as pd
@@ -19,6 +18,7 @@ from manymodels.features import feature_kinds
 from manymodels.forecast import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.forecast_partition import labelled_steps
 from manymodels.forecast_steps import build_steps, future_table
+from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
 from serving.decision import binary_classes
 from serving.jsonbody import FastJSONRoute
@@ -260,16 +260,14 @@ def _future(
 def _as_cells(frame: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
     """A numeric feature's column of JSON numbers, booleans and nulls read as a ``/predict``
     row's cells are (a boolean is a number, null is missing): pandas leaves such a mix as
-    objects, which ``future_table`` refuses as a table's text column. Any other cell keeps
-    the column as it is, refused there, naming the feature."""
+    objects, which ``future_table`` refuses as a table's text column. An integer beyond
+    float64 is refused naming its value and row (``inputs.as_floats``, as for a retrain's
+    rows); any other cell keeps the column as it is, refused there, naming the feature."""
     numeric = {name for name, is_number in feature_kinds(schema) if is_number}
     for name in frame.columns:
         if name not in numeric or frame[name].dtype != object:
             continue
-        cells = frame[name].tolist()
-        if all(v is None or type(v) in (bool, int, float) for v in cells):
-            try:
-                frame[name] = [math.nan if v is None else float(v) for v in cells]
-            except OverflowError:  # an integer beyond float64: refused as the column it is
-                continue
+        floats = as_floats(frame[name].tolist(), f"future: feature '{name}'")
+        if floats is not None:
+            frame[name] = floats
     return frame
