@@ -74,3 +74,56 @@ def test_a_compressed_body_is_held_to_the_body_limit_and_to_its_encoding(
             answer = post(broken, "gzip")
             assert answer.status_code == 400, answer.text
             assert "not a valid gzip stream" in answer.json()["error"]
+
+
+def test_a_gzip_body_is_read_whole_and_bytes_after_it_are_a_400(
+    server: str, registry_path: Path
+) -> None:
+    """Over real HTTP: only the first gzip member was read and anything after it ignored, so
+    a body followed by junk was answered 200 as if whole, and one cut into two members (as
+    ``cat a.gz b.gz`` makes: one gzip file, RFC 1952 §2.2) was "not JSON". Now every member
+    is read, as Python's ``gzip.decompress`` and Go's ``gzip.Reader`` read them, and bytes
+    after the last member (or after a zlib stream) are a 400 naming them."""
+    import httpx
+
+    rows = feature_rows(2)
+    body = json.dumps(
+        {
+            "inputs": [
+                {"name": "X", "datatype": "FP64", "shape": [2, 3],
+                 "data": [float(r[f]) for r in rows for f in FEATURES]}
+            ]
+        }
+    ).encode()  # fmt: skip
+    want = pytest.approx(expected(registry_path, KEY, rows))
+    half = len(body) // 2
+
+    def post(content: bytes, encoding: str = "gzip") -> httpx.Response:
+        return httpx.post(
+            f"{server}/v2/models/{KEY}/infer",
+            content=content,
+            headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+            timeout=60,
+        )
+
+    two = post(gzip.compress(body[:half]) + gzip.compress(body[half:]))
+    assert two.status_code == 200, two.text
+    assert two.json()["outputs"][0]["data"] == want
+    assert gzip.decompress(gzip.compress(body[:half]) + gzip.compress(body[half:])) == body
+    # many empty members after it: each read, the body copied once (not once per member)
+    many = post(gzip.compress(body) + gzip.compress(b"") * 20_000)
+    assert many.status_code == 200, many.text
+    # a second member is read, not ignored: JSON after the JSON is no JSON body
+    more = post(gzip.compress(body) + gzip.compress(b'{"inputs": []}'))
+    assert more.status_code == 400, more.text
+    for content, encoding in (
+        (gzip.compress(body) + b"junk", "gzip"),
+        (gzip.compress(body) + b"\0\0\0\0", "gzip"),
+        (zlib.compress(body) + b"junk", "deflate"),
+        (zlib.compress(body) + zlib.compress(body), "deflate"),  # a zlib stream is one
+    ):
+        answer = post(content, encoding)
+        assert answer.status_code == 400, (encoding, answer.text)
+        said = answer.json()["error"]
+        assert said.startswith(f"the request body is not a valid {encoding} stream ("), said
+        assert "byte(s) after its end at byte" in said, said
