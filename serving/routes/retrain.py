@@ -35,6 +35,8 @@ from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
 from serving.uploads import MAX_COLUMNS, json_frame, read_file
+from serving.v2_compression import inflated
+from serving.v2_schemas import TensorError
 
 router = APIRouter(
     tags=["admin"],
@@ -210,8 +212,13 @@ async def _read_table(
     labels as written, as train reads them (``NA``, ``None``: labels, not missing values), said
     in the run's warnings as train says it."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    encoding = request.headers.get("content-encoding")
+    limit = request.app.state.settings.max_body_bytes
     if kind == "application/json" or kind.endswith("+json"):
-        body = await request.body()
+        try:  # gzip / deflate inflated as the other JSON routes inflate them (jsonbody)
+            body = inflated(await request.body(), encoding, limit)
+        except TensorError as e:
+            raise HTTPException(400, str(e)) from None
         if len(body) > jsonbody.HEAD_BYTES:
             _refuse_from_head(jsonbody.scan(body))
         try:  # off the event loop (the parser holds the GIL, though: hence the head's check)
@@ -221,13 +228,17 @@ async def _read_table(
             raise RequestValidationError(errors) from None
         return await run_in_threadpool(json_frame, rows), "json", None, None
     if kind == "multipart/form-data":
+        if (encoding or "identity").strip().lower() != "identity":
+            raise HTTPException(
+                415, f"Content-Encoding '{encoding}' is not read on a multipart upload: send "
+                "the form uncompressed (or the rows as JSON, which may be gzip or deflate)",
+            )  # fmt: skip
         async with request.form(max_files=1, max_fields=10) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise DataError("send the table as a file in the multipart field 'file'")
             data = await upload.read()
             filename = (upload.filename or "")[:MAX_FILENAME] or None
-        limit = request.app.state.settings.max_body_bytes
         frame, fmt, said = await run_in_threadpool(read_file, data, filename, limit, classes, key)
         return frame, fmt, filename, said
     raise HTTPException(

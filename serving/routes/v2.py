@@ -55,7 +55,6 @@ from serving.schemas import MAX_VERSION
 from serving.served import ServedModel
 from serving.service import ModelService
 from serving.v2_binary import binary_outputs, binary_response
-from serving.v2_compression import inflated
 from serving.v2_inputs import row_inputs
 from serving.v2_metadata import metadata_of, outputs_of, proba_classes
 from serving.v2_schemas import (
@@ -108,8 +107,7 @@ class V2Request(FastJSONRequest):
 
     async def body(self) -> bytes:
         if not hasattr(self, "_json_part"):
-            limit = self.scope["app"].state.settings.max_body_bytes
-            raw = inflated(await super().body(), self.headers.get("content-encoding"), limit)
+            raw = await super().body()  # inflated (``FastJSONRequest.body``)
             length = self.headers.get("inference-header-content-length")
             self._json_part, self.scope[BINARY_SCOPE] = split_binary(raw, length)
         return self._json_part

@@ -127,3 +127,52 @@ def test_a_gzip_body_is_read_whole_and_bytes_after_it_are_a_400(
         said = answer.json()["error"]
         assert said.startswith(f"the request body is not a valid {encoding} stream ("), said
         assert "byte(s) after its end at byte" in said, said
+
+
+def test_v1_json_bodies_are_inflated_as_v2_s(server: str, registry_path: Path) -> None:
+    """Over real HTTP: a gzip or deflate JSON body to a /v1 route was a 422 "it is not UTF-8
+    text" (predict, forecast, actuals) or "Invalid JSON" (retrain), the same body a 200 on
+    /v2. Now inflated as /v2's, under the same limit; a broken stream is the 422 of a body
+    /v1 cannot read, naming what is wrong; an encoding not read a 415."""
+    import httpx
+    from routerkit import admin
+
+    rows = feature_rows(3)
+    bodies = {
+        f"/v1/partitions/{KEY}/predict": {"rows": rows},
+        "/v1/predict": {"rows": [{"store": 2, "brand": "tropicana", **r} for r in rows]},
+    }
+
+    def post(path: str, content: bytes, encoding: str, **headers: str) -> httpx.Response:
+        return httpx.post(
+            f"{server}{path}", content=content, timeout=60,
+            headers={"Content-Type": "application/json", "Content-Encoding": encoding, **headers},
+        )  # fmt: skip
+
+    want = pytest.approx(expected(registry_path, KEY, rows))
+    for path, body in bodies.items():
+        raw = json.dumps(body).encode()
+        for content, encoding in ((gzip.compress(raw), "gzip"), (zlib.compress(raw), "deflate")):
+            r = post(path, content, encoding)
+            assert r.status_code == 200, (path, encoding, r.text)
+            got = r.json()["predictions"]
+            assert [p if isinstance(p, float) else p["prediction"] for p in got] == want
+        broken = post(path, gzip.compress(raw)[:-20], "gzip")
+        assert broken.status_code == 422, broken.text  # as /v1 answers a body it cannot read
+        (problem,) = broken.json()["detail"]
+        assert problem["type"] == "json_invalid" and problem["msg"] == (
+            "the request body cannot be read: the request body is not a valid gzip stream "
+            "(it is cut short)"
+        )
+        assert post(path, raw, "br").status_code == 415
+    forecast = post(f"/v1/partitions/{KEY}/forecast", gzip.compress(b'{"horizon": 2}'), "gzip")
+    assert forecast.status_code == 200, forecast.text
+    assert len(forecast.json()["forecast"]) == 2
+    retrain = post(
+        f"/v1/partitions/{KEY}/retrain", gzip.compress(b'{"rows": []}'), "gzip", **admin()
+    )
+    assert retrain.status_code == 422, retrain.text  # read as JSON: no rows to train on
+    assert retrain.json()["detail"][0]["loc"] == ["body", "rows"], retrain.text
+    junk = post(f"/v1/partitions/{KEY}/retrain", gzip.compress(b"{}") + b"junk", "gzip", **admin())
+    assert junk.status_code == 422, junk.text
+    assert "after its end" in junk.json()["detail"][0]["msg"], junk.text
