@@ -82,15 +82,17 @@ def from_rows(
     return assemble(schema, values, text)
 
 
-def as_floats(cells: Sequence[Any], what: str) -> list[float] | None:
+def as_floats(cells: Sequence[Any], what: str, *, booleans: bool = True) -> list[float] | None:
     """A column's cells read as ``from_rows`` reads a row's numeric feature — a number or a
     boolean as a float, ``None`` as NaN — for a table that pandas left as objects (an integer
     past int64, such as a JSON or CSV ``123456789012345678901234567890``, or booleans beside
     nulls): ``None`` when a cell is anything else (text: the caller's check names it). An
     integer past float64 (``10**400``) is a ``DataError`` naming ``what`` (``feature 'x'``),
     the value and its row (from 0, as a request's rows are numbered), as ``/v1/predict``
-    refuses it."""
-    if not all(v is None or type(v) in _NUMBER_TYPES for v in cells):
+    refuses it. ``booleans=False``: a boolean is no number (a target: ``/actuals`` refuses
+    one)."""
+    kinds = _NUMBER_TYPES if booleans else (int, float)
+    if not all(v is None or type(v) in kinds for v in cells):
         return None
     out: list[float] = []
     for i, v in enumerate(cells):

@@ -264,17 +264,18 @@ def _numeric_cells(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
     the retrain refused as "dtype object", naming no value), or booleans beside nulls. An
     integer past float64 is refused naming its value and row (``inputs.as_floats``)."""
     columns = [
-        (name, f"feature '{name}'")
+        (name, f"feature '{name}'", True)
         for name, numeric in feature_kinds(target.production.schema)
         if numeric
     ]
     y = target.spec.target
     if target.spec.task == "regression" and y in frame.columns and frame[y].notna().any():
-        columns.append((y, f"target '{y}'"))  # nulls only: ``prepare`` says it is missing
+        # nulls only: ``prepare`` says it is missing; a boolean: no number, as to /actuals
+        columns.append((y, f"target '{y}'", False))
     read = {}
-    for name, what in columns:
+    for name, what, booleans in columns:
         if name in frame.columns and frame[name].dtype == object:
-            floats = as_floats(frame[name].tolist(), what)
+            floats = as_floats(frame[name].tolist(), what, booleans=booleans)
             if floats is not None:
                 read[name] = pd.Series(floats, index=frame.index, dtype=np.float64)
     return frame.assign(**read) if read else frame

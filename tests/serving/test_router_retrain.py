@@ -849,3 +849,19 @@ def test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it(
     assert frame["price"].dtype == np.float64 and frame["price"][2] == float(big)
     assert frame["deal"].dtype == np.float64 and frame["deal"][3] == 1.0
     assert frame["units"].dtype == np.float64 and frame["units"][6] == float(big)
+
+
+def test_a_boolean_target_of_a_regression_stays_refused_as_actuals_refuse_it(
+    local: Settings,
+) -> None:
+    """Reading a column of numbers beside an integer past int64 as floats (above) must not
+    make ``true`` a regression's target of 1.0: ``/actuals`` refuses it as no number."""
+    rows = records(partition_rows())
+    rows[6]["units"] = True
+    with open_app(local) as client:
+        r = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": rows}, headers=admin())
+        assert r.status_code == 422, r.text
+        assert "target 'units'" in r.json()["detail"], r.text
+        actual = {**rows[6], "week": "2030-01-07"}
+        a = client.post(f"/v1/partitions/{KEY}/actuals", json={"rows": [actual]})
+        assert a.status_code == 422 and "target 'units' must be a number" in a.text, a.text
