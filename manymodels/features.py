@@ -61,6 +61,9 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     None), checked for the whole column at once. ``DataError`` names the column and source."""
     if numeric:
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
+            numbers = _python_numbers(column, name, source)
+            if numbers is not None:
+                return numbers
             raise DataError(
                 f"{source}: feature '{name}' must be numeric, as the model was trained on "
                 f"(found dtype {column.dtype}{_first_text(column)})"
@@ -76,6 +79,34 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
             f"(found {kind} values, dtype {column.dtype})"
         )
     return column.to_numpy(dtype=object, na_value=None)
+
+
+def _python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | None:
+    """A column of objects that are all numbers (or booleans, or missing) as float64, as the
+    router reads a row's cells: pandas keeps an integer past int64 as a Python ``int`` in an
+    object column (a CSV's or JSON's ``123456789012345678901234567890``), so ``score``
+    refused the column that ``/v1/predict`` scores as 1.2e29 and ``train`` trains on.
+    ``None`` when a cell is anything else (the caller's error names it); an integer past
+    float64 is a ``DataError`` naming it and its row."""
+    if column.dtype != object:
+        return None
+    cells = column.tolist()
+    if not all(v is None or v is pd.NA or isinstance(v, int | float | np.number) for v in cells):
+        return None
+    out = np.empty(len(cells), dtype=np.float64)
+    for i, v in enumerate(cells):
+        try:
+            out[i] = math.nan if v is None or v is pd.NA else float(v)
+        except OverflowError:
+            try:
+                shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+            except ValueError:  # past Python's digit limit for str()
+                shown = f"an integer of about {v.bit_length() * 30103 // 100000} digits"
+            raise DataError(
+                f"{source}: feature '{name}' is too large a number ({shown}) in data row "
+                f"{i + 1} (counting from 1): it does not fit a float"
+            ) from None
+    return out
 
 
 def _first_text(column: pd.Series) -> str:

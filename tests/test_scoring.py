@@ -264,6 +264,37 @@ def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> No
               sales["root"], backend="local")  # fmt: skip
 
 
+def test_an_integer_past_int64_is_scored_as_the_router_scores_it(
+    sales: dict[str, Any], tmp_path: Path
+) -> None:
+    """A CSV cell of 30 digits in a numeric feature (pandas keeps the column as Python ints,
+    objects) was "error: …: feature 'price' must be numeric (found dtype object)", naming no
+    value, where /v1/predict scores the row (the integer as a float) and ``train`` trains on
+    such a file. Now read as a float; one past float64 is refused naming value and row."""
+    big = 123456789012345678901234567890
+    rows = sales["df"].head(3).assign(price=[2, big, 3])  # integers only: no float read
+    path = tmp_path / "in.csv"
+    rows.to_csv(path, index=False)
+    out = tmp_path / "out.csv"
+    ran = runner.invoke(app, ["score", str(path), "--out", str(out), "--registry",
+                              str(sales["root"])])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    first = rows.iloc[1]
+    with Registry.open(sales["root"]) as reg:
+        X = np.array([[float(big), first.deal, first.feat]])
+        want = expected(reg, sales_key(first), X)[0]
+    assert pd.read_csv(out)["prediction"][1] == pytest.approx(want, rel=1e-12)
+    rows["price"] = [2, 10**400, 3]  # (with a decimal in the column, pandas reads inf)
+    rows.to_csv(path, index=False)
+    ran = runner.invoke(app, ["score", str(path), "--out", str(out), "--registry",
+                              str(sales["root"])])  # fmt: skip
+    assert ran.exit_code == 2, ran.output
+    assert ran.stderr == (
+        f"error: {path}: feature 'price' is too large a number (10000000000000000000000000000"
+        "00000000...) in data row 2 (counting from 1): it does not fit a float\n"
+    )
+
+
 def test_tampered_artifact_is_refused_and_writes_nothing(
     sales: dict[str, Any], tmp_path: Path
 ) -> None:
