@@ -176,3 +176,10 @@ def test_v1_json_bodies_are_inflated_as_v2_s(server: str, registry_path: Path) -
     junk = post(f"/v1/partitions/{KEY}/retrain", gzip.compress(b"{}") + b"junk", "gzip", **admin())
     assert junk.status_code == 422, junk.text
     assert "after its end" in junk.json()["detail"][0]["msg"], junk.text
+    form = httpx.post(
+        f"{server}/v1/partitions/{KEY}/retrain", timeout=60,
+        files={"file": ("rows.csv", gzip.compress(b"price\n1\n"), "text/csv")},
+        headers={"Content-Encoding": "gzip", **admin()},
+    )  # fmt: skip
+    assert form.status_code == 415, form.text  # a form is not inflated: said, not misread
+    assert "send the form uncompressed" in form.json()["detail"], form.text
