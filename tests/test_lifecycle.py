@@ -254,6 +254,31 @@ def test_promote_and_rollback_from_the_cli(tmp_path: Path) -> None:
         assert production(r)["pid=0"] == 1
 
 
+def test_the_cli_rollback_records_a_reason_as_the_router_s(tmp_path: Path) -> None:
+    """``POST …/rollback`` takes ``{"reason": …}`` for the alias history; ``manymodels
+    rollback`` had no --reason (exit 2, "No such option"), so a rollback by hand could only
+    be recorded as "rollback from vN"."""
+    df = linear_frame(1, 40)
+    spec = spec_dict(promotion={"policy": "manual"})
+    for _ in range(3):
+        train(spec, df, tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as r:
+        r.promote("pid=0", 2)
+        r.promote("pid=0", 3)
+    runner = CliRunner()
+    reg = str(tmp_path / "reg")
+    out = runner.invoke(app, ["rollback", "pid=0", "--registry", reg, "--reason", "bad week"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["rollback", "pid=0", "--registry", reg])
+    assert out.exit_code == 0, out.output
+    with Registry.open(tmp_path / "reg") as r:
+        history = r.alias_history("pid=0", "production")
+    assert [(m.action, m.reason) for m in history[-2:]] == [
+        ("rollback", "bad week"),
+        ("rollback", "rollback from v2"),  # as before when no reason is given
+    ]
+
+
 def test_promoting_the_version_already_served_says_nothing_changed(tmp_path: Path) -> None:
     """It printed the move that first put it there, "production vNone → v1 (first
     version)", as if production had just moved."""

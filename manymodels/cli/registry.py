@@ -68,6 +68,13 @@ def promote(
 def rollback(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            help="Recorded in the alias history (default: 'rollback from vN'), as the "
+            "router's rollback body's reason."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -78,7 +85,7 @@ def rollback(
     from manymodels import console
 
     with _open(registry, registry_db, artifacts) as reg:
-        move = reg.rollback(key)
+        move = reg.rollback(key, reason=reason)
     _show_move(move, json_out, console)
 
 
