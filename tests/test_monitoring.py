@@ -1123,3 +1123,39 @@ def test_a_decided_classifier_is_not_degraded_by_its_threshold(tmp_path: Path) -
     assert [p["flags"] for p in page] == [[]] * 8, page
     assert all(p["label_error"] is not None for p in page)
     assert max(p["error_ratio"] for p in page) < 1.5
+
+
+def test_cli_actuals_of_score_s_output_go_to_the_version_that_answered(tmp_path: Path) -> None:
+    """``manymodels score`` names the version that answered each row ``model_version`` (as
+    the router's answers name it ``version``); ``manymodels actuals`` read only a ``version``
+    column, so score's output with the target was scored again by production — after a
+    promotion, the new version was credited with rows the old one answered. Rows the
+    fallback answered stay production's."""
+    from factories import linear_frame, spec_dict
+
+    root = tmp_path / "reg"
+    spec = spec_dict(promotion={"policy": "manual"})
+    df = linear_frame(2, 40)
+    train(spec, df, root, backend="local")
+    train(spec, df.assign(y=df["y"] * 2), root, backend="local")  # v2, not promoted
+    rows = tmp_path / "rows.csv"
+    df.groupby("pid").tail(4).to_csv(rows, index=False)
+    scored = tmp_path / "scored.csv"
+    ran = runner.invoke(cli_app, ["score", str(rows), "--out", str(scored), "--registry",
+                                  str(root)])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert set(pd.read_csv(scored)["model_version"]) == {1}
+    with Registry.open(root) as reg:
+        reg.promote("pid=0", 2)
+        reg.promote("pid=1", 2)
+    ran = runner.invoke(cli_app, ["actuals", str(scored), "--registry", str(root), "--json"])
+    assert ran.exit_code == 0, ran.output
+    recorded = json.loads(ran.output)["recorded"]
+    assert sorted((r["key"], r["version"]) for r in recorded) == [("pid=0", 1), ("pid=1", 1)]
+    # a row the fallback answered is production's, as before (its version is the fallback's)
+    fell = pd.read_csv(scored).assign(fallback=True, model_version=7)
+    fell.to_csv(scored, index=False)
+    ran = runner.invoke(cli_app, ["actuals", str(scored), "--registry", str(root), "--json"])
+    assert ran.exit_code == 0, ran.output
+    recorded = json.loads(ran.output)["recorded"]
+    assert sorted((r["key"], r["version"]) for r in recorded) == [("pid=0", 2), ("pid=1", 2)]

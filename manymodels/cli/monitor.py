@@ -129,12 +129,15 @@ def actuals(
     The rows are those the models scored, with the value that was observed.
 
     Each partition's rows are scored again by its production version (or the version named
-    in a 'version' column: the one that answered) and the errors of the model and of the
+    in a 'version' column: the one that answered; else in score's 'model_version' column,
+    for the rows the fallback did not answer) and the errors of the model and of the
     naive answer are added to the partition's window of the day. Keys not in the registry,
     and versions that cannot score actuals (imported from MLflow; unsigned while a signing
     key is set), are skipped with a warning ('skipped' in --json); a version whose
     signature is wrong, or a file without the target column, is an error.
     """
+    import pandas as pd
+
     from manymodels import console
     from manymodels.csvkeys import data_keys_recorded, keys_as_recorded, literal_labels
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
@@ -144,8 +147,11 @@ def actuals(
     from manymodels.tables import read_table
 
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
-    if "version" in df.columns:
+    named = "version" in df.columns
+    if named:
         df["version"] = _versions(df["version"], data)
+    elif "model_version" in df.columns:  # `score`'s output: the version that answered
+        df["version"] = _answered(df, data)
     measured: list[Measured] = []
     unknown: list[str] = []
     unscorable: list[str] = []  # why each such partition's version cannot score its rows
@@ -164,8 +170,9 @@ def actuals(
         for values, group in df.groupby(by, sort=False, dropna=False):
             values = values if isinstance(values, tuple) else (values,)
             key = reg.key(dict(zip(columns, values[: len(columns)], strict=True)))
-            groups.append((key, int(values[-1]) if "version" in df.columns else None, group))
-        reads = FeedReads(reg, production="version" not in df.columns)
+            version: Any = values[-1] if "version" in df.columns else pd.NA
+            groups.append((key, None if pd.isna(version) else int(version), group))
+        reads = FeedReads(reg, production=not named)
         records = df.to_dict("records")  # each row once (a group's own to_dict: ~2 ms)
         for n, (key, version, group) in enumerate(groups):
             if n % CHUNK == 0:  # the registry read in batches, a chunk at a time
@@ -270,9 +277,29 @@ def _number_or_text(value: Any) -> Any:
     return value
 
 
-def _versions(column: Any, data: Path) -> Any:
+def _answered(df: Any, data: Path) -> Any:
+    """The versions ``manymodels score`` wrote as ``model_version``, the rows' own (it names
+    them as the router's answers do; a file of its output with the target added was scored
+    again by production, crediting a version promoted since with the rows another answered).
+    A row the fallback answered, or none did (blank), is production's, as before: the
+    fallback's version is not its partition's."""
+    import pandas as pd
+
+    own = df["model_version"].notna()
+    if "fallback" in df.columns:
+        own &= df["fallback"].astype(str).str.strip().str.lower().isin(["false", "0"])
+    versions = pd.Series(pd.NA, index=df.index, dtype="Int64")
+    if own.any():
+        versions[own] = _versions(df["model_version"].where(own), data, blank=~own).astype("Int64")[
+            own
+        ]
+    return versions
+
+
+def _versions(column: Any, data: Path, blank: Any = None) -> Any:
     """A ``version`` column as integers; ``DataError`` naming the first row that is not a
-    version (blank, text, out of range) before anything is read or written."""
+    version (blank, text, out of range) before anything is read or written. ``blank``: rows
+    left to production, not checked."""
     import numpy as np
     import pandas as pd
 
@@ -281,6 +308,8 @@ def _versions(column: Any, data: Path) -> Any:
     flags = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
     numbers = pd.to_numeric(column.where(~flags), errors="coerce")  # true is no version 1
     bad = ~(numbers.notna() & (numbers >= 1) & (numbers <= 2**31 - 1) & (numbers % 1 == 0))
+    if blank is not None:
+        bad &= ~blank
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0])  # counted from 1 below, as train counts
         value = column.iloc[row]
@@ -292,4 +321,4 @@ def _versions(column: Any, data: Path) -> Any:
             f"{data}: row {row + 1}: version {said} (an integer from 1: the version that "
             "answered; leave the column out for production's)"
         )
-    return numbers.astype("int64")
+    return numbers if blank is not None else numbers.astype("int64")
