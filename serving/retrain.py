@@ -15,44 +15,23 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
-from manymodels.appending import has_target, one_row_per_period
-from manymodels.data import prepare
 from manymodels.exceptions import BadSignature, DataError, RunFailed
 from manymodels.feature_schema import FeatureSchema
-from manymodels.features import column_values, feature_kinds
-from manymodels.inputs import as_floats
-from manymodels.label_matching import KnownClasses
-from manymodels.partition import FALLBACK_KEY, format_value
+from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import RunSummary, train
 from manymodels.registry.client import Registry
-from manymodels.registry.entities import ModelVersion
 from manymodels.registry.job_outcomes import JOB_NOTE
 from manymodels.spec import Spec
-from manymodels.tables import describe_source
-from manymodels.timecolumn import parse_time, refuse_other_times
-from manymodels.training.rows import HUGE
 from serving.jobs import JobFailed, RetrainResult, UploadedData
+from serving.retrain_rows import RetrainTarget, refuse_lost_columns, to_parquet, training_frame
 from serving.service import ModelService
 from serving.settings import RetrainBackend
-
 
 # --------------------------------------------------------------------------------------------
 # the retrain
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RetrainTarget:
-    """A partition that can be retrained, and the spec its production version was made with."""
-
-    key: str
-    key_values: dict[str, Any]
-    spec: Spec
-    production: ModelVersion
-
-
 RetrainMode = Literal["append", "replace"]
 
 
@@ -129,7 +108,7 @@ class Retrainer:
         posted rows: the kept ones count toward ``min_rows``."""
         kept = mode == "append" and target.production.data_sha256 is not None
         if kept:
-            _refuse_lost_columns(frame, target)
+            refuse_lost_columns(frame, target)
         table = training_frame(frame, target, kept=kept)
         data = to_parquet(table)
         sha, size = self.service.registry.artifacts.put(data)
@@ -186,235 +165,3 @@ def _why_not(summary: RunSummary, reg: Registry, key: str) -> str:
         if o.key == key:
             return f"partition '{key}' {o.status}: {o.error_type}: {o.message}"
     return f"the run produced no version of partition '{key}'"
-
-
-def training_frame(
-    frame: pd.DataFrame, target: RetrainTarget, *, kept: bool = False
-) -> pd.DataFrame:
-    """The rows with the key columns filled in from the partition, checked against the spec.
-
-    Rows that carry key columns must all belong to the partition; columns the spec needs
-    (target, time, features) must be there, named in the error when they are not. A numeric
-    feature of the version sent as JSON nulls only stays numeric (NaN), as a CSV's empty
-    column is read: as text it trained a version on a category (``_numeric_cells``). With
-    ``kept`` rows to be appended to (which count toward ``min_rows``), the times must be of
-    their kind.
-    """
-    spec = target.spec
-    if len(frame) == 0:
-        raise DataError("no rows to train on")
-    for col in spec.partition_by:
-        if col not in frame.columns:
-            continue
-        expected = format_value(target.key_values[col])
-        others = [v for v in frame[col].unique() if _formatted(v) != expected]
-        if others:
-            shown = ", ".join(repr(_formatted(v)) for v in others[:5])
-            raise DataError(
-                f"rows of another partition: key column '{col}' holds {shown}, but the rows are "
-                f"posted to partition '{target.key}' ({col}={expected}); omit the key columns "
-                "or post each partition's rows to its own URL"
-            )
-    frame = frame.assign(**{c: target.key_values[c] for c in spec.partition_by})
-    needed = [(spec.target, "target")]
-    needed += [(spec.time_column, "time column")] if spec.time_column else []
-    features = [*(spec.features or []), *(spec.categorical or [])]
-    needed += [(c, "feature") for c in dict.fromkeys(features)]
-    missing = [f"'{c}' ({role})" for c, role in needed if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
-            f"'{target.key}' with spec '{spec.name}'"
-        )
-    frame = _numeric_cells(frame, target)
-    _check_values(frame, target)
-    frame = _known_labels(frame, target)
-    if spec.target in frame.columns and spec.missing_target == "error":
-        n_missing = int(frame[spec.target].isna().sum())
-        if n_missing:
-            raise DataError(
-                f"target '{spec.target}' is missing in {n_missing} of {len(frame)} row(s), and "
-                f"spec '{spec.name}' says missing_target = \"error\": drop those rows"
-            )
-    if not kept and len(frame) < spec.min_rows:
-        raise DataError(
-            f"{len(frame)} row(s) is fewer than min_rows ({spec.min_rows}) of spec '{spec.name}': "
-            "the partition would not be trained"
-        )
-    if spec.time_column and spec.missing_target == "drop":
-        # as ``train --append`` reads them: a row without a target beside one with it at the
-        # same time is not a second row of that period
-        on = [*spec.partition_by, spec.time_column]
-        frame = one_row_per_period(frame, on, has_target(frame, spec))
-    try:
-        prepare(spec, frame)  # what training checks first: types, dates, derived features…
-    except DataError as e:
-        reason = str(e).removeprefix(f"{describe_source(frame)}: ")
-        raise DataError(f"the rows do not fit spec '{spec.name}': {reason}") from None
-    if kept and spec.time_column:
-        _refuse_other_times(frame, spec.time_column, target.production.schema)
-    return frame
-
-
-def _numeric_cells(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
-    """``frame`` with each numeric feature of the version (and a regression's target) that
-    pandas left as objects but holds only numbers, booleans and nulls as floats, as
-    ``/v1/predict`` reads a row's cells: JSON's ``null`` only (a column of ``None``), an
-    integer past int64 (``123456789012345678901234567890``, which predict scores as 1.2e29 and
-    the retrain refused as "dtype object", naming no value), or booleans beside nulls. An
-    integer past float64 is refused naming its value and row (``inputs.as_floats``)."""
-    columns = [
-        (name, f"feature '{name}'", True)
-        for name, numeric in feature_kinds(target.production.schema)
-        if numeric
-    ]
-    y = target.spec.target
-    if target.spec.task == "regression" and y in frame.columns and frame[y].notna().any():
-        # nulls only: ``prepare`` says it is missing; a boolean: no number, as to /actuals
-        columns.append((y, f"target '{y}'", False))
-    read = {}
-    for name, what, booleans in columns:
-        if name in frame.columns and frame[name].dtype == object:
-            floats = as_floats(frame[name].tolist(), what, booleans=booleans)
-            if floats is not None:
-                read[name] = pd.Series(floats, index=frame.index, dtype=np.float64)
-    return frame.assign(**read) if read else frame
-
-
-def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema) -> None:
-    """The posted times of the kind the production version's (its last time: ISO text or a
-    number), as the job will append them to its kept rows; nothing to compare for a version
-    without. The job appends to the newest version's rows, and checks them again there: a
-    candidate newer than production with times of another kind fails the job, saying so."""
-    last = schema.history.time if schema.history is not None else None
-    if isinstance(last, bool) or not isinstance(last, str | int | float):
-        return
-    dates = isinstance(last, str)
-    try:
-        aware = dates and pd.Timestamp(last).tzinfo is not None
-    except (TypeError, ValueError):  # not a time pandas reads: nothing to compare with
-        return
-    times = parse_time(frame[[column]], column, source="the rows")[column]
-    whole = isinstance(last, int)  # periods kept as integers: 31.5 is none of them
-    refuse_other_times(times, column, dates=dates, aware=aware, whole=whole)
-
-
-def _refuse_lost_columns(frame: pd.DataFrame, target: RetrainTarget) -> None:
-    """Appended rows must hold every column the kept rows do when the spec names no
-    ``features`` (every other column is one), as ``manymodels.appending`` requires: the job
-    could only fail on them. The kept rows' columns are production's features less those
-    training derives (``training.history``); a newer unpromoted version's are the job's to
-    judge."""
-    spec = target.spec
-    if spec.features is not None:
-        return
-    derived = {*spec.derived_columns, *spec.partition_by}  # key columns are filled in
-    kept = [f for f in target.production.schema.features if f not in derived]
-    lost = [c for c in kept if c not in frame.columns]
-    if lost:
-        raise DataError(
-            f"the rows lack column(s) {', '.join(map(repr, lost))} that the kept rows of "
-            f"partition '{target.key}' hold, and spec '{spec.name}' (without a features list) "
-            "trains on every column: add them, name the spec's features, or post with "
-            "?mode=replace"
-        )
-
-
-def _check_values(frame: pd.DataFrame, target: RetrainTarget) -> None:
-    """Posted values the retrain could only fail on, named before a job is queued: a numeric
-    feature of the version sent as text (``cheap``: the job failed naming row 62 of the
-    merged rows), or an infinite or too large (``|x| > 1e150``) feature or target."""
-    spec = target.spec
-    kinds = dict(feature_kinds(target.production.schema))
-    features = spec.features if spec.features is not None else list(kinds)  # none: every one
-    numeric = [c for c in frame.columns if kinds.get(c) and c in features]
-    for name in numeric:
-        if frame[name].isna().all():  # JSON nulls only: no dtype to judge, and NaN may train
-            continue
-        values = column_values(frame[name], numeric=True, name=name, source="the rows")
-        _refuse_unusable(values, f"feature '{name}'")
-    if spec.task == "regression" and ptypes.is_numeric_dtype(frame[spec.target]):
-        y = frame[spec.target].to_numpy(dtype=np.float64, na_value=np.nan)
-        _refuse_unusable(y, f"target '{spec.target}'")
-
-
-def _known_labels(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
-    """A classifier's posted labels as the classes its version knows (``"1"`` as ``1``, as
-    ``/actuals`` reads them), or a ``DataError`` naming the first it does not. A version
-    answers with the table's classes; one mistyped label (``"Yes"`` beside ``"yes"``) made a
-    job train a model of a third class on one row, and promote it (the champion could not
-    know that class); ``"1"`` beside ``1`` failed the job in sorting them. A new class is a
-    full run's to add."""
-    spec = target.spec
-    classes = target.production.schema.classes
-    if spec.task != "classification" or not classes or spec.target not in frame.columns:
-        return frame
-    known = KnownClasses(classes)
-    out: list[Any] = []
-    changed = False
-    for i, value in enumerate(frame[spec.target].tolist()):
-        if pd.isna(value):  # None, NaN, pd.NA (a nullable column): ``missing_target`` decides
-            out.append(np.nan)
-            continue
-        why = known.refusal(value)  # none, or two by value ("01" and "1" for a 1)
-        if why is not None:
-            raise DataError(
-                f"target '{spec.target}' is {value!r} in row {i}, {why} partition "
-                f"'{target.key}' v{target.production.version} knows ({known.shown}): "
-                "correct the label, or add a class with a full training run (manymodels train)"
-            )
-        (cls,) = known.matching(value)
-        out.append(cls)
-        changed = changed or type(cls) is not type(value)
-    if not changed:  # as posted (a nullable integer column stays one)
-        return frame
-    return frame.assign(**{spec.target: pd.Series(out, index=frame.index, dtype=object)})
-
-
-def _refuse_unusable(values: np.ndarray, what: str) -> None:
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero(np.isinf(values) | (np.abs(values) > HUGE))
-    if len(bad):
-        raise DataError(
-            f"{what} is {values[bad[0]]:g} in row {int(bad[0])}: too large to train on "
-            f"(|x| > {HUGE:g}); {len(bad)} row(s) in all"
-        )
-
-
-def _formatted(value: Any) -> str:
-    try:
-        return format_value(value)
-    except DataError:
-        return "<missing>"
-
-
-def to_parquet(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    try:
-        frame.to_parquet(buffer, index=False)
-    except (ValueError, TypeError, OverflowError) as e:  # ArrowInvalid, ArrowTypeError…
-        column = _unstorable_column(frame)
-        where = f"column '{column}'" if column is not None else "the rows"
-        raise DataError(
-            f"{where} cannot be stored as a table (mixed types, or a number too large for "
-            f"64 bits?): {_first_line(e)}"
-        ) from None
-    return buffer.getvalue()
-
-
-def _unstorable_column(frame: pd.DataFrame) -> str | None:
-    """The first column pyarrow cannot convert on its own, to name it in the error."""
-    import pyarrow as pa
-
-    for col in frame.columns:
-        try:
-            pa.Table.from_pandas(frame[[col]], preserve_index=False)
-        except (ValueError, TypeError, OverflowError, pa.ArrowException):
-            return str(col)
-    return None
-
-
-def _first_line(error: BaseException) -> str:
-    args = [a for a in error.args if isinstance(a, str) and a.strip()]
-    text = args[0].strip() if args else str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

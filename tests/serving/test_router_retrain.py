@@ -39,7 +39,7 @@ from manymodels.spec import Spec
 from serving.app import create_app
 from serving.jobs import SHUTDOWN, Job, JobManager, JobNotFound, RetrainResult
 from serving.local import running_server
-from serving.retrain import RetrainTarget, training_frame
+from serving.retrain_rows import RetrainTarget, training_frame
 from serving.settings import Settings
 
 OTHER = "store=4,brand=minute_maid"
@@ -769,7 +769,7 @@ def test_a_nullable_label_column_posted_as_parquet_keeps_its_missing_labels(
 ) -> None:
     """A Parquet upload from pandas' nullable integers holds ``pd.NA`` for a missing label: it
     was refused as "<NA>, not one of the classes", where missing_target = "drop" drops it."""
-    from serving.retrain import RetrainTarget
+    from serving.retrain_rows import RetrainTarget
 
     df = linear_frame(2, 40)
     df["label"] = (df["y"] > df.groupby("pid")["y"].transform("median")).astype(int)
