@@ -109,6 +109,7 @@ def export_registry(registry: Registry, out: str | Path) -> BackupSummary:
         raise BadBackup(f"{out} is a directory: give the path of the tar file to write")
     if not out.parent.is_dir():
         raise BadBackup(f"cannot write {out}: directory {out.parent} does not exist")
+    _check_format(out)
     _check_target(out, [Path(source).parent, *([registry.root] if registry.root else [])])
     remove_dead_leftovers(out.parent, ".tmp-export-")  # of an export killed before this one
     tmp = out.parent / f".tmp-export-{writer_tag()}-{os.urandom(4).hex()}-{out.name}"
@@ -173,6 +174,22 @@ def _write_mode(out: Path) -> Any:
     ``tar xzf`` of it failed ("not in gzip format"). import-registry reads all of these."""
     name = out.name.lower()
     return next((m for suffix, m in _COMPRESSED.items() if name.endswith(suffix)), "w")
+
+
+# names that promise another format: ``backup.zip`` or ``backup.gz`` was written as a plain tar
+# under that name, which ``unzip`` / ``gunzip`` then refused, and no larger a file than .tar
+_OTHER_FORMATS = (".zip", ".gz", ".bz2", ".xz", ".zst", ".zstd", ".tzst", ".lz4", ".lzma",
+                  ".7z", ".rar")  # fmt: skip
+
+
+def _check_format(out: Path) -> None:
+    """Refuse a name whose suffix says a format the backup would not be in (it is a tar)."""
+    name = out.name.lower()
+    if not any(name.endswith(s) for s in _COMPRESSED) and name.endswith(_OTHER_FORMATS):
+        raise BadBackup(
+            f"cannot write {out}: a backup is a tar, not {out.suffix}: name it .tar, or "
+            ".tar.gz (.tgz), .tar.bz2 or .tar.xz to compress it"
+        )
 
 
 def _check_target(out: Path, roots: list[Path]) -> None:

@@ -314,6 +314,13 @@ def test_bad_export_targets_are_one_error_line(trained: Path, tmp_path: Path) ->
         (["export-registry", str(tmp_path), "--registry", str(trained)], "is a directory"),
         (["export-registry", str(tmp_path / "no" / "b.tar"), "--registry", str(trained)],
          "does not exist"),
+        # a name promising another format: it was written as a plain tar under that name
+        (["export-registry", str(tmp_path / "b.zip"), "--registry", str(trained)],
+         "a backup is a tar, not .zip: name it .tar, or .tar.gz"),
+        (["export-registry", str(tmp_path / "b.gz"), "--registry", str(trained)],
+         "a backup is a tar, not .gz"),
+        (["export-registry", str(tmp_path / "b.tar.zst"), "--registry", str(trained)],
+         "a backup is a tar, not .zst"),
     ]:  # fmt: skip
         assert says in _error_line(_cli(*args))
     assert list(tmp_path.iterdir()) == []

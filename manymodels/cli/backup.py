@@ -27,7 +27,7 @@ def export_registry(
         Path,
         typer.Argument(
             help="The tar file to write (replaced if it exists); .tar.gz, .tgz, .tar.bz2 "
-            "or .tar.xz compresses it."
+            "or .tar.xz compresses it (a name of another format, .zip or .gz, is refused)."
         ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
