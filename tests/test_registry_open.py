@@ -121,7 +121,7 @@ def test_a_deleted_database_beside_artifacts_is_refused(trained: Path, tmp_path:
     with pytest.raises(NoRegistry, match=r"no registry database at .*holds models"):
         Registry(root)
     assert not (root / "registry.db").exists()
-    with pytest.raises(NoRegistry, match="no registry at"):
+    with pytest.raises(NoRegistry, match=r"no registry database at .*holds models"):
         Registry.open(root)
 
 
@@ -320,3 +320,29 @@ def test_an_artifact_store_whose_client_connects_as_it_is_made_fails_in_one_line
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot open the artifact store {url}")
+
+
+@pytest.mark.parametrize("command", [["models", "list"], ["runs", "list"], ["doctor"]])
+def test_a_registry_whose_database_is_elsewhere_says_to_name_it(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """docs/deployment.md §3 trains with MANYMODELS_REGISTRY_DB; a shell without it then reads
+    the directory, which holds the artifacts and no registry.db. That is told as the likely
+    cause (the URL not given), not only as a lost database to restore from a backup."""
+    root, db = tmp_path / "reg", tmp_path / "elsewhere.db"
+    with Registry(root, db_url=f"sqlite:///{db}") as reg:
+        train(spec_dict(), linear_frame(2, 30), reg, backend="local")
+    assert not (root / "registry.db").exists()
+    files = artifact_files(root)
+    result = CliRunner().invoke(app, [*command, "--registry", str(root)])
+    one_error_line(
+        result,
+        f"no registry database at {root / 'registry.db'}",
+        "holds models: refusing to start a new registry over them",
+        "give it with --registry-db or MANYMODELS_REGISTRY_DB",
+    )
+    assert result.exit_code == 1
+    assert artifact_files(root) == files and not (root / "registry.db").exists()
+    ok = CliRunner().invoke(app, [*command, "--registry", str(root), "--registry-db",
+                                  f"sqlite:///{db}"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output

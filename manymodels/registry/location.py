@@ -78,7 +78,19 @@ def locate(
         elif not create and not (where / DB_FILE).exists() and db_url is None:
             missing = NoRegistry(f"no registry at {where} (train something first)")
             store = artifacts if artifacts is not None else where / ARTIFACTS_DIR
-            raise missing_or_lost(missing, store)
+            opened = open_store(store) if isinstance(store, str | Path) else store
+            if holds_artifacts(opened):
+                # models beside no database file: most often a registry whose database is
+                # in PostgreSQL, opened from a shell without its URL — "restore it from a
+                # backup" alone sent that user after a loss that had not happened
+                raise LostDatabase(
+                    f"no registry database at {where / DB_FILE}, yet {opened.url} holds "
+                    "models: refusing to start a new registry over them (is its database "
+                    "elsewhere, in PostgreSQL? give it with --registry-db or "
+                    "MANYMODELS_REGISTRY_DB; else restore registry.db from a backup, or move "
+                    "the artifacts aside to start afresh)"
+                )
+            raise missing
     if where is None:  # both named (the first check refused anything else)
         assert db_url is not None and artifacts is not None
         return Location(None, db_url, artifacts, own_db=False)
