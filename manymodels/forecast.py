@@ -113,11 +113,13 @@ def forecast(
     partitions at a time (a file written as they come holds no more than a chunk).
 
     Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
-    partitions trained without a time column, and for a ``future`` table that lacks columns
-    or covers only some of a partition's steps; ``PartitionNotFound`` for keys with no model
-    at ``alias``; ``BadSignature`` (one of them) when a ``signer`` is given, for a registry
-    opened here (as ``score``; a ``Registry`` checks with its own), and a version's signature
-    is missing or wrong.
+    partitions named that were trained without a time column (a forecast of every partition
+    leaves those out, an MLflow import among them, and lists them in the frame's
+    ``attrs["left_out"]``; only when none is left is it refused), and for a ``future`` table
+    that lacks columns or covers only some of a partition's steps; ``PartitionNotFound`` for
+    keys with no model at ``alias``; ``BadSignature`` (one of them) when a ``signer`` is
+    given, for a registry opened here (as ``score``; a ``Registry`` checks with its own), and
+    a version's signature is missing or wrong.
 
         frame = forecast("./mmregistry", ["store=2,brand=tropicana"], horizon=4)
         frame.pivot(index="week", columns="brand", values="prediction")
@@ -128,7 +130,9 @@ def forecast(
             alias=alias, threshold=threshold, probabilities=probabilities,
         )
     )  # fmt: skip
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame.attrs["left_out"] = frames[0].attrs.get("left_out", [])
+    return frame
 
 
 def forecast_chunks(
@@ -170,6 +174,7 @@ def forecast_chunks(
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
             frame.attrs["dates_only"] = chosen.dates_only
+            frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             yield frame
     finally:
         if own_registry:

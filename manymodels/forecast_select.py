@@ -55,6 +55,8 @@ class Selection:
     known: Mapping[str, int] = field(default_factory=dict)  # keys at ``alias`` as read: all
     threshold: float | None = None  # labels at it, not each version's own ([decision])
     whole: bool = True  # ``known`` is every key at ``alias`` (no keys named), not those named
+    left_out: list[str] = field(default_factory=list)  # keys of a whole forecast without a
+    # time column (an MLflow import, another spec's): not forecast, named in its summary
 
     def known_of(self, reg: Registry, keys: Sequence[str]) -> Mapping[str, int]:
         """Those of ``keys`` at ``alias`` (a future table's): from the table already read when
@@ -84,7 +86,12 @@ def select(
     unforecastable, mixed key or time columns, level not recorded, not a binary classifier
     for a ``threshold`` (``labels.threshold_classes``, the router's check). ``probabilities``:
     the union of the versions' classes too, known before the first chunk so that every chunk
-    has the same ``proba-<class>`` columns; a regression version is refused (a ``DataError``)."""
+    has the same ``proba-<class>`` columns; a regression version is refused (a ``DataError``).
+
+    A forecast of every partition (no ``keys``) leaves out, in ``left_out``, the versions
+    without a time column — an MLflow import, a spec without one — rather than refusing them
+    all: one imported partition refused the forecast of the other 100,000. Named ones are
+    refused, and so is a forecast that would leave nothing."""
     asked = None if keys is None else key_list(keys)
     # naming k partitions reads their k rows (and their other trained forms'), not the table
     table = reg.store.alias_table(alias) if asked is None else _named_rows(reg, asked, alias)
@@ -102,6 +109,7 @@ def select(
     digits = 0
     dates = True
     classes: dict[str, None] = {}
+    left_out: list[str] = []
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -110,7 +118,9 @@ def select(
             why = unforecastable(r.schema)
             if why is None and probabilities and not r.schema.classifies:
                 why = NO_PROBABILITIES
-            if why:
+            if why == NO_TIME_COLUMN and asked is None:
+                left_out.append(r.key)
+            elif why:
                 problems.append((r.key, why))
             else:
                 good.append(r)
@@ -139,6 +149,11 @@ def select(
                 level_error = e
     if missing:
         _refuse_missing(missing, alias)
+    if left_out and len(left_out) == len(pairs):  # nothing would be forecast
+        problems = [(k, NO_TIME_COLUMN) for k in left_out]
+    elif left_out:
+        skipped = set(left_out)
+        pairs = [p for p in pairs if p[0] not in skipped]
     if problems:
         reason = problems[0][1]
         same = [k for k, why in problems if why == reason]
@@ -157,10 +172,11 @@ def select(
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
         label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
-        table, threshold, asked is None,
+        table, threshold, asked is None, left_out,
     )  # fmt: skip
 
 
+NO_TIME_COLUMN = "trained from a spec without a time_column (only time series can be forecast)"
 NO_PROBABILITIES = (
     "a regression model: class probabilities need a classifier (leave out --probabilities)"
 )
@@ -337,7 +353,7 @@ def _refuse_empty(reg: Registry, alias: str) -> None:
 def unforecastable(schema: FeatureSchema) -> str | None:
     """Why a version's feature schema cannot be forecast, or ``None`` when it can."""
     if not schema.time_column:
-        return "trained from a spec without a time_column (only time series can be forecast)"
+        return NO_TIME_COLUMN
     if schema.forecast is None or schema.history is None:
         return "trained before versions recorded their history; retrain to forecast"
     if schema.forecast.frequency is None:

@@ -212,6 +212,42 @@ def test_numbered_periods_and_partitions_without_a_time_column(tmp_path: Path) -
             forecast(reg, horizon=3)
 
 
+def test_a_forecast_of_every_partition_leaves_out_one_without_a_time_column(
+    tmp_path: Path,
+) -> None:
+    """One partition whose production version has no time column (an MLflow import, here a
+    spec without one) refused the forecast of every other partition: `manymodels forecast
+    --horizon 8` after the README's `manymodels import … --promote` was one error line. It is
+    left out now, and said; named, or alone, it is refused as before."""
+    df = linear_frame(3, 30)
+    root = tmp_path / "reg"
+    with Registry(root) as reg:
+        train(spec_dict(), df, reg, backend="local")
+        untimed = spec_dict(time_column=None, validation={"strategy": "holdout"},
+                            promotion={"policy": "always"})  # fmt: skip
+        train(untimed, df, reg, backend="local", only=["pid=1"])
+        assert reg.get_version("pid=1").schema.time_column is None  # production, untimed
+        frame = forecast(reg, horizon=2)
+        assert frame["pid"].tolist() == [0, 0, 2, 2]
+        assert frame.attrs["left_out"] == ["pid=1"]
+        with pytest.raises(DataError, match="'pid=1': trained from a spec without a time_col"):
+            forecast(reg, ["pid=1", "pid=2"], horizon=2)  # named: refused
+    out = tmp_path / "next.csv"
+    result = CliRunner().invoke(
+        app, ["forecast", "--horizon", "2", "--registry", str(root), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"forecast 2 period(s) of 2 partition(s) → {out}"
+    assert result.stderr.strip() == (
+        "note: left out 1 partition(s) trained without a time_column (an MLflow import, or "
+        "another spec's): 'pid=1'"
+    )
+    assert pd.read_csv(out)["pid"].tolist() == [0, 0, 2, 2]
+    shown = CliRunner().invoke(app, ["forecast", "--horizon", "1", "--registry", str(root),
+                                     "--json"])  # fmt: skip
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["left_out"] == ["pid=1"]
+
+
 def test_classification_forecasts_classes(tmp_path: Path) -> None:
     spec = {
         "name": "pumps",

@@ -3,6 +3,7 @@ partitions at a time (``manymodels.forecast.forecast_chunks``) or shown whole.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,7 +65,8 @@ def forecast(
     Each partition's model at ALIAS forecasts it (production by default; 'candidate' is the
     latest version that was not promoted).
 
-    Only models trained from a spec with a time_column can be forecast; the fallback is not.
+    Only models trained from a spec with a time_column can be forecast; the fallback is not
+    (a forecast of every partition leaves the others, an MLflow import, out, in a note: line).
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
     forward; with target lags in the spec, each step's prediction feeds the next step's lags.
@@ -86,15 +88,19 @@ def forecast(
 
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
-        chunks = forecast_chunks(
-            reg,
-            partitions,
-            horizon=horizon,
-            future=future,
-            levels=wanted,
-            alias=alias,
-            threshold=threshold,
-            probabilities=probabilities,
+        left_out: list[list[str]] = []
+        chunks = _noting_left_out(
+            forecast_chunks(
+                reg,
+                partitions,
+                horizon=horizon,
+                future=future,
+                levels=wanted,
+                alias=alias,
+                threshold=threshold,
+                probabilities=probabilities,
+            ),
+            left_out,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
@@ -104,10 +110,13 @@ def forecast(
             frame = pd.concat(list(chunks), ignore_index=True)
             rows = len(frame)
     n = rows // horizon  # every partition has HORIZON rows
+    left = left_out[0] if left_out else []
+    if left and not json_out:
+        echo(f"note: {_left_out(left)}", err=True)
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
-                                "out": str(out)})  # fmt: skip
+                                "out": str(out), "left_out": left})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
             echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
@@ -117,9 +126,28 @@ def forecast(
         time_column = frame.columns[frame.columns.get_loc("prediction") - 1]
         for row in rows:
             row[time_column] = time_to_json(row[time_column])
-        console.print_json({"horizon": horizon, "partitions": n, "forecast": rows})
+        console.print_json({"horizon": horizon, "partitions": n, "left_out": left,
+                            "forecast": rows})  # fmt: skip
     else:
         console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
+
+
+def _noting_left_out(chunks: Iterator[Any], left_out: list[list[str]]) -> Iterator[Any]:
+    """``chunks`` as they come, the partitions the forecast left out (the first frame says)
+    put in ``left_out``."""
+    for frame in chunks:
+        if not left_out:
+            left_out.append(list(frame.attrs.get("left_out", [])))
+        yield frame
+
+
+def _left_out(keys: list[str]) -> str:
+    from manymodels.forecast_select import listed
+
+    return (
+        f"left out {len(keys):,} partition(s) trained without a time_column (an MLflow "
+        f"import, or another spec's): {listed(keys)}"
+    )
 
 
 def _literal(frame: Any) -> Any:
