@@ -98,7 +98,12 @@ def scan(body: bytes) -> Head:
         pos = _WS.match(body, pos + 1).end()  # type: ignore[union-attr]
         first = body[pos : pos + 1]
         if first in (b"[", b"{"):
-            window = body[pos : pos + min(HEAD_BYTES, budget)]
+            # A row list is read up to ``HEAD_BYTES`` whatever was passed over before it:
+            # a window cut by the budget let 2 MiB of text before the rows leave them a few
+            # bytes (none seen, the whole body parsed) or none at all (numpy's argmax of an
+            # empty window, a 500).
+            size = HEAD_BYTES if name in ROW_MEMBERS else min(HEAD_BYTES, budget)
+            window = body[pos : pos + size]
             end = container_end(window)
             if name in ROW_MEMBERS:
                 out[name] = partial(window[:end] if end is not None else window)
@@ -111,7 +116,7 @@ def scan(body: bytes) -> Head:
         if end is None:  # a value other than the rows too long to pass over
             _give_up(head, name, pos + 1)
             break
-        budget -= end
+        budget = max(0, budget - end)
         pos = _WS.match(body, pos + end).end()  # type: ignore[union-attr]
         if body[pos : pos + 1] != b",":
             break
@@ -133,6 +138,8 @@ def container_end(window: bytes) -> int | None:
     """The length of the list or object ``window`` starts with, its brackets counted outside
     its strings (a quote after an odd run of backslashes is no string's end); ``None`` when
     it does not end within ``window``. numpy, not a loop over the bytes: ~10-20 ms a MiB."""
+    if not window:
+        return None
     b = np.frombuffer(window, dtype=np.uint8)
     folded = b & np.uint8(0xDF)  # '{' and '}' are '[' and ']' with bit 0x20 set
     step = (folded == _OPEN).view(np.int8) - (folded == _CLOSE).view(np.int8)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from routerkit import KEY, TOKEN, admin
 
-from serving.jsonhead import HEAD_BYTES, container_end, scan
+from serving.jsonhead import BUDGET, HEAD_BYTES, container_end, scan
 from serving.local import running_server
 from serving.settings import Settings
 
@@ -136,3 +136,34 @@ def test_a_member_too_long_to_pass_over_before_the_rows_is_named() -> None:
     assert scan(b"{" + long_text + b': 1, "rows": [{}]}').buried == "x" * 50
     alone = scan(b'{"rows": [{"a": 1}], "note": ' + long_text + b"}")
     assert alone.buried is None and alone.value == {"rows": [{"a": 1}]}  # no rows after it
+
+
+@pytest.mark.parametrize("short", [0, 1, 5])
+def test_rows_after_members_that_spend_the_budget_are_still_read(short: int) -> None:
+    """Keys and a string of ``BUDGET`` bytes but ``short`` before the rows: the rows' window
+    was cut to what the budget left (``short`` bytes), so none showed and the whole body went
+    to the parser, or, at 0, numpy's argmax of an empty window raised (a 500 in the router).
+    The rows are now read from their own start up to ``HEAD_BYTES`` as anywhere else."""
+    note = b'"' + b"x" * (BUDGET - len(b'"a""rows"') - 2 - short) + b'"'
+    head = scan(b'{"a": ' + note + b', "rows": ' + EMPTY_ROWS)
+    assert head.buried is None
+    assert isinstance(head.value, dict) and len(head.value["rows"]) > 300_000
+    assert container_end(b"") is None
+
+
+def test_rows_after_a_budget_of_text_are_refused_by_their_cap(registry_path: Path) -> None:
+    """Over real HTTP, ``BUDGET`` bytes of keys and text before 6 MB of rows: the retrain
+    route answered 500 and the predict route 422 json_invalid "the request body cannot be
+    read: attempt to get argmax of an empty sequence"; each now answers the rows' own 422."""
+    settings = Settings(registry=registry_path, admin_token=TOKEN, retrain_backend="local")
+    note = b'"' + b"x" * (BUDGET - len(b'"a""rows"') - 2) + b'"'
+    body = b'{"a": ' + note + b', "rows": ' + EMPTY_ROWS[:6_000_000]
+    with running_server(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post(f"/v1/partitions/{KEY}/predict", content=body, headers=JSON_TYPE)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["body", "rows"], r.text
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain", content=body, headers={**admin(), **JSON_TYPE}
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["msg"] == "the row holds no values", r.text
