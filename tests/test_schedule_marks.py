@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -238,3 +239,58 @@ def test_an_edited_schedules_firing_that_ran_is_not_run_again_in_any_timezone(
     code, out, err = _scheduler(spec, data, root, runs=False)
     assert code == 0 and out == "" and "now: the" not in err, (out, err)
     assert _scheduled_runs(root) == ["completed"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX FIFOs")
+def test_a_firing_taken_over_before_its_run_began_is_not_run_by_its_first_scheduler(
+    tmp_path: Path,
+) -> None:
+    """A scheduler held between its claim and its run (suspended, or reading a spec on a
+    stalled disk) while another took its firing over checked only whether its beat thread had
+    yet found that out: after the hold it went on, at once, before its next beat (up to 30 s
+    later), and trained the firing beside the one that took it over — then cleared that
+    one's mark. The spec here is a FIFO: the scheduler's read of it at the firing (the
+    third) waits until the firing has been taken over. Now the scheduler asks the registry
+    before its run begins, and leaves the firing to the other."""
+    spec, data, root, stamp = _missed(tmp_path)
+    name = _name(spec, data)
+    text = spec.read_text()
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    taken: list[str] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        """Each read of the spec gets its text; one made while the firing is this
+        scheduler's finds it taken over first (``claim_retry`` by "another scheduler")."""
+        while not done.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # no reader yet
+                time.sleep(0.01)
+                continue
+            with Registry.open(root) as reg:
+                mark = failed_firing(reg.store, name)
+                if not taken and mark is not None and mark.owner is not None:
+                    assert claim_retry(reg.store, name, mark, "99-1-0123456789ab")
+                    taken.append(mark.owner)
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            time.sleep(0.3)  # its reader closes (read to the end) before the next open
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        code, out, err = _run(_cmd(fifo, data, root), 120)
+    finally:
+        done.set()
+        server.join(10)
+    assert taken, (out, err)  # the firing was claimed, then taken over before the run
+    assert code == 1, (out, err)
+    assert f"the {stamp} firing was taken over by another scheduler" in out, out
+    assert _scheduled_runs(root) == []  # not run here: left to the scheduler that took it
+    with Registry.open(root) as reg:
+        mark = failed_firing(reg.store, name)
+    assert mark is not None and mark.owner == "99-1-0123456789ab" and mark.attempts == 2

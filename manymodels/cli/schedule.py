@@ -195,7 +195,7 @@ def scheduler(
         with target if elsewhere else contextlib.nullcontext():
 
             def run(resume: str | None, keys: list[str] | None) -> Any:
-                if beating is not None and beating.taken_over.is_set():  # suspended too long
+                if beating is not None and not beating.still_ours():  # suspended too long
                     raise ManyModelsError(
                         f"the {_when(due)} firing was taken over by another scheduler while "
                         "this one did not refresh its mark (suspended?): not run here"

@@ -104,10 +104,10 @@ Twenty beats missed: far above a stalled database's lock waits (seconds), a long
 collection or a VM's live migration, and clocks a few minutes apart; nothing beside a weekly or
 daily firing run ten minutes late. Airflow fails a task after 300 s without its heartbeat
 (``scheduler_zombie_task_threshold``), RedBeat's lock expires after 1,500 s. A scheduler
-suspended longer than this (``SIGSTOP``, a host asleep) finds its firing taken over at its
-next beat and does not start its run (``MarkBeat.taken_over``); one suspended past the bound
-while it already read the data for its run may run the firing beside the one that took it
-over."""
+suspended longer than this (``SIGSTOP``, a host asleep) finds its firing taken over when it
+asks before its run begins (``MarkBeat.still_ours``) and does not start it; one suspended past
+the bound while it already read the data for its run may run the firing beside the one that
+took it over."""
 
 
 KILLED = "its scheduler was killed before its run started"
@@ -269,6 +269,22 @@ class MarkBeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+    def still_ours(self) -> bool:
+        """Beat now: ``False`` (and ``taken_over`` set) when the mark is no longer this
+        scheduler's. Asked before the run begins: ``taken_over`` alone tells what the thread
+        found at its last beat, up to ``every`` seconds ago, and a scheduler held (suspended)
+        between its claim and its run went on at once after the hold, before its next beat,
+        beside the scheduler that took the firing over. A beat that fails is no answer: as
+        the thread does, the run goes on (its own writes meet the database's state)."""
+        if self.taken_over.is_set():
+            return False
+        try:
+            if not self.beat():
+                self.taken_over.set()
+        except Exception as e:
+            logger.warning("the beat of a firing under way was not written: %s", e)
+        return not self.taken_over.is_set()
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
