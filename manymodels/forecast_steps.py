@@ -344,7 +344,7 @@ def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> An
             parsed: Any = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
         else:
             parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:  # overflow: a 400-digit integer
         what = "dates" if dated else "numbers"
         raise DataError(
             f"{source}: time column '{values.name}' must hold {what} ({pandas_first_line(e)})"

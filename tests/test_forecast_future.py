@@ -169,3 +169,31 @@ def test_a_stray_word_in_a_future_number_column_is_named(registry: Path, tmp_pat
     future.to_csv(tmp_path / "future.csv", index=False)
     with pytest.raises(DataError, match=r"'x0' must be numeric.*'abc' in data row 5 \("):
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=tmp_path / "future.csv")
+
+
+def test_a_future_time_past_a_floats_range_is_named(registry: Path, tmp_path: Path) -> None:
+    """A 400-digit integer in the future table's period column (a CSV's integer column keeps
+    it as a Python int; a router's JSON rows too) made ``pd.to_numeric`` raise
+    OverflowError: a traceback from ``manymodels forecast`` and the library, a 500 from the
+    router's forecast route. Now the error every other bad time value gets."""
+    future = common([30, 31, 32], (0,)).astype({"t": object})
+    future.loc[1, "t"] = 10**400
+    with pytest.raises(DataError, match=r"time column 't' must hold numbers"):
+        forecast(registry, ["pid=0"], horizon=3, future=future)
+    path = tmp_path / "future.csv"
+    future.to_csv(path, index=False)
+    args = ["forecast", "--registry", str(registry), "--partitions", "pid=0", "--horizon", "3"]
+    result = runner.invoke(app, [*args, "--future", str(path)])
+    assert result.exit_code != 0 and result.stdout == "", result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "time column 't' must hold numbers" in lines[0], lines
+
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    rows = [{"t": t, "x0": 0.5, "x1": -0.25} for t in (30, 10**400, 32)]
+    with TestClient(create_app(Settings(registry=registry))) as client:
+        r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
+    assert r.status_code == 422, r.text
+    assert "time column 't' must hold numbers" in r.json()["detail"], r.text
