@@ -28,6 +28,7 @@ from manymodels.registry.firings import (
     beat_mark,
     claim,
     claim_retry,
+    clear_failure,
     failed_firing,
     schedule_id,
 )
@@ -294,3 +295,25 @@ def test_a_firing_taken_over_before_its_run_began_is_not_run_by_its_first_schedu
     with Registry.open(root) as reg:
         mark = failed_firing(reg.store, name)
     assert mark is not None and mark.owner == "99-1-0123456789ab" and mark.attempts == 2
+
+
+def test_a_run_that_succeeded_leaves_the_mark_of_the_scheduler_that_took_it_over(
+    tmp_path: Path,
+) -> None:
+    """A scheduler held past the bound once its run had begun finishes that run beside the
+    scheduler that took the firing over; its success cleared the other's mark, under way
+    (its beats then found no mark: a failure of its run went unrecorded). Now only a mark of
+    its own, or a failure recorded, is cleared."""
+    due = datetime(2026, 12, 7, 3, tzinfo=UTC)
+    first, other = "4242-777-0123456789ab", "99-1-0123456789ab"
+    with Registry(tmp_path / "registry") as reg:
+        name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+        assert claim(reg.store, name, due, first)
+        seen = failed_firing(reg.store, name)
+        assert seen is not None and claim_retry(reg.store, name, seen, other)
+        clear_failure(reg.store, name, due, first)  # the held scheduler's run succeeded
+        mark = failed_firing(reg.store, name)
+        assert mark is not None and mark.owner == other and mark.attempts == 2
+        assert beat_mark(reg.store, name, due, other)  # the other's beats go on
+        clear_failure(reg.store, name, due, other)  # its run succeeded too
+        assert failed_firing(reg.store, name) is None

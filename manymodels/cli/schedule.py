@@ -170,7 +170,7 @@ def scheduler(
             if beating is None or not beating.taken_over.is_set():  # else the mark is another's
                 _record(lambda reg: record_failure(reg.store, name, due, attempts, error))
             raise
-        _record(lambda reg: clear_failure(reg.store, name, due))
+        _record(lambda reg: clear_failure(reg.store, name, due, owner))
         return summary
 
     def _record(write: Callable[[Registry], object]) -> None:

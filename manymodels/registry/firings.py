@@ -198,13 +198,21 @@ def record_failure(
             put_meta(conn, _failed(schedule), json.dumps(value))
 
 
-def clear_failure(store: SqlStore, schedule: str, due: datetime) -> None:
+def clear_failure(store: SqlStore, schedule: str, due: datetime, owner: str | None = None) -> None:
     """The firing at ``due`` (or a later one) succeeded: an older failure is no longer the
-    newest firing's, nothing to retry. A write only when a failure is recorded."""
+    newest firing's, nothing to retry. A write only when a failure is recorded. With
+    ``owner`` (the scheduler whose run succeeded), not a mark another scheduler holds: one
+    that took the firing over while this one was held past ``MARK_SILENT_AFTER`` runs it
+    still, and its mark, cleared, no longer told that it ran (its beats then found the mark
+    gone, and a failure of its run went unrecorded)."""
     found = failed_firing(store, schedule)
     if found is not None and found.due.astimezone(UTC) <= due.astimezone(UTC):
         with store._begin() as conn:
-            if meta_value(conn, _failed(schedule)) is not None:
+            value = meta_value(conn, _failed(schedule))
+            now = _parse_failed(value)
+            if now is not None and owner is not None and now.owner not in (None, owner):
+                return
+            if value is not None:
                 put_meta(conn, _failed(schedule), None)
 
 
