@@ -5,6 +5,7 @@ over every class of the table (0 for a class a partition never held), fallback r
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,29 @@ def test_a_column_the_probabilities_would_overwrite_is_refused_before_any_model_
     shutil.rmtree(root)  # with the models: scored, without --probabilities, as before
     shutil.copytree(tiers["root"], root)
     assert len(score(data, root, backend="local")) == len(tiers["df"])
+
+
+def test_a_column_a_model_s_own_classes_would_overwrite_is_refused_in_the_same_words(
+    tiers: dict[str, Any], tmp_path: Path
+) -> None:
+    """Versions recorded before their table's classes were (no ``classes`` in their schema)
+    answer their models' own classes, known only once the models have scored: the clash
+    found then was "the table already has column(s) …", naming no table and in other
+    words than the refusal before any model loads. Both say the same now."""
+    root = tmp_path / "reg"
+    shutil.copytree(tiers["root"], root)
+    with sqlite3.connect(root / "registry.db") as db:
+        db.execute(
+            "UPDATE model_versions SET feature_schema_json = "
+            "json_remove(feature_schema_json, '$.classes')"
+        )
+    db.close()
+    data = tmp_path / "shops.csv"
+    tiers["df"].drop(columns="y").assign(**{"proba-mid": 0.5}).to_csv(data, index=False)
+    assert len(score(data, root, backend="local")) == len(tiers["df"])  # still scored
+    with pytest.raises(DataError) as raised:
+        score(data, root, backend="local", probabilities=True)
+    assert str(raised.value) == (
+        f"{data}: already has column(s) 'proba-mid', which --probabilities writes; "
+        "drop or rename them"
+    )

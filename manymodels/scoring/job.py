@@ -188,7 +188,9 @@ def score_table(
         backend=where,
     )
     apply_inverses(inverses, plan.offsets, done)
-    frame = scored_frame(df, plan, done, levels, labelled, proba if probabilities else None)
+    frame = scored_frame(
+        df, plan, done, levels, labelled, proba if probabilities else None, source=source
+    )
     return ScoreResult(frame, summary)
 
 

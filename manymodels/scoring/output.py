@@ -29,6 +29,8 @@ def scored_frame(
     levels: Sequence[float] = (),
     labelled: Labelled = (),
     probabilities: Probabilities | None = None,
+    *,
+    source: str,
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
     its prediction arrays), each row's own key and which model answered it, and ``lo-`` /
@@ -37,7 +39,8 @@ def scored_frame(
     after ``prediction``: the ``label`` and ``threshold`` the router answers of a classifier
     with a ``[decision]`` (named apart: a table's target is often called ``label``); empty
     where a row's model has none. ``probabilities`` (chunks' class probabilities by unit)
-    adds a ``proba-<class>`` column per class after those (``scoring.probabilities``)."""
+    adds a ``proba-<class>`` column per class after those (``scoring.probabilities``);
+    ``source`` names the table in a refusal of a column those would overwrite."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -52,7 +55,11 @@ def scored_frame(
     return df.assign(
         prediction=predictions,
         **_labels(len(df), plan, labelled),
-        **(probability_columns(df, plan, probabilities) if probabilities is not None else {}),
+        **(
+            probability_columns(df, plan, probabilities, source=source)
+            if probabilities is not None
+            else {}
+        ),
         **_bands(predictions, plan, counts, levels),
         model_version=_with_missing(versions, plan),
         partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),

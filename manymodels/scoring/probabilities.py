@@ -10,7 +10,7 @@ over versions, should retrained tables differ. Rows no model scored are NaN.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,8 +39,13 @@ def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
     would write (``proba-yes``), before any model loads, as the decision and interval
     columns are checked: found after scoring, the whole job was done for nothing.
     ``probability_columns`` checks again the classes a model answers beyond its table's."""
-    names = dict.fromkeys(proba_column(str(c)) for u in plan.units for c in u.classes or ())
-    taken = [c for c in names if c in df.columns]
+    _refuse_taken((proba_column(str(c)) for u in plan.units for c in u.classes or ()), df, source)
+
+
+def _refuse_taken(names: Iterable[str], df: pd.DataFrame, source: str) -> None:
+    """The one refusal of a column of ``df`` that ``names`` (``proba-<class>``) would
+    overwrite, in the same words before scoring and after it."""
+    taken = [c for c in dict.fromkeys(names) if c in df.columns]
     if taken:
         raise DataError(
             f"{source}: already has column(s) {', '.join(map(repr, taken))}, which "
@@ -54,11 +59,12 @@ def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
 
 
 def probability_columns(
-    df: pd.DataFrame, plan: Plan, found: Probabilities
+    df: pd.DataFrame, plan: Plan, found: Probabilities, *, source: str
 ) -> dict[str, np.ndarray]:
     """The ``proba-<class>`` columns in input order: the classes in the order the versions'
     tables list them (first seen in key order), 0 for a class a row's version does not
-    answer, NaN for a row no model scored."""
+    answer, NaN for a row no model scored. A column of ``df`` one would overwrite is
+    refused as ``refuse_taken`` refuses it (the models' own classes are known only now)."""
     pieces: list[tuple[np.ndarray, UnitProba]] = []
     for start, predictions, by_unit in sorted(found, key=lambda f: f[0]):
         for j, p in enumerate(predictions):
@@ -67,12 +73,7 @@ def probability_columns(
             start += len(p)
     labels = list(dict.fromkeys(c for _, (classes, _) in pieces for c in classes))
     names = [proba_column(c) for c in labels]
-    taken = [c for c in names if c in df.columns]
-    if taken:
-        raise DataError(
-            f"the table already has column(s) {', '.join(map(repr, taken))}, which "
-            "--probabilities writes; drop or rename them"
-        )
+    _refuse_taken(names, df, source)
     index = {c: i for i, c in enumerate(labels)}
     out = np.full((len(df), len(labels)), np.nan)
     for at, (classes, proba) in pieces:
