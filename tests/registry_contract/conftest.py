@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pgcluster import PostgresServer, find_bin_dir, find_icu_bin_dir
+from pgcluster import CONNECT, SILENCE, PostgresServer, find_bin_dir, find_icu_bin_dir, own_server
 
-from manymodels.registry import Registry
+from manymodels.registry import Registry, engine, pg_silence
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -63,6 +63,26 @@ def icu_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the requesting module's own, for tests that freeze it or hold it
+    busy: no test of another module meets it so."""
+    server = own_server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()  # thaws first
+
+
+@pytest.fixture
+def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry's silence and connect bounds shortened to ``pgcluster.SILENCE`` and
+    ``CONNECT``: a frozen or silent server is given up on in seconds, not minutes."""
+    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
+    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)
 
 
 @pytest.fixture(params=DATABASES)

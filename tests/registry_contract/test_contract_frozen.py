@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from factories import linear_frame, spec_dict
-from pgcluster import PostgresServer, own_server
+from pgcluster import CONNECT, SILENCE, PostgresServer
 from sqlalchemy import create_engine, text, update
 from sqlalchemy.exc import OperationalError
 
 from manymodels.exceptions import RegistryError
 from manymodels.pipeline import train
-from manymodels.registry import Registry, engine, pg_silence, schema
+from manymodels.registry import Registry, pg_silence, schema
 from manymodels.registry.engine import WriteTransaction
 from serving import jobs as jobs_module
 from serving import monitor, readiness
@@ -39,18 +38,7 @@ from serving.local import running_server
 from serving.settings import Settings
 
 ROW = {"t": 5, "x0": 1.0, "x1": 2.0}
-SILENCE = 1.0  # PG_SILENCE_SECONDS in these tests
-CONNECT = 2  # PG_CONNECT_TIMEOUT_SECONDS: libpq's least
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    server = own_server()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()  # thaws first
+pytestmark = pytest.mark.usefixtures("short_bounds")  # conftest's: a second of silence
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +49,6 @@ def trained(server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) ->
     with Registry(root, db_url=db_url) as reg:
         train(spec_dict(features=["x0", "x1"]), linear_frame(4), reg, backend="local")
     return root, db_url
-
-
-@pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
-    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)
 
 
 @pytest.mark.timeout(60)

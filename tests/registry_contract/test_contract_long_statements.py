@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from pgcluster import PostgresServer, own_server
+from pgcluster import SILENCE, PostgresServer
 from sqlalchemy import make_url, select, text
 from sqlalchemy.exc import OperationalError
 from test_contract_migrations import build
@@ -31,25 +30,13 @@ from manymodels.exceptions import RegistryError
 from manymodels.registry import Registry, engine, pg_silence
 from manymodels.registry import schema as t
 
-SILENCE = 1.0  # PG_SILENCE_SECONDS in these tests
 VERSIONS = 1_000_000
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PostgresServer]:
-    server = own_server()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()  # thaws first
-
-
 @pytest.fixture(autouse=True)
-def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
-    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 0.0)  # no lock-wait allowance
-    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2)
+def quick(short_bounds: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conftest's second of silence, and no lock-wait allowance."""
+    monkeypatch.setattr(engine, "BUSY_TIMEOUT_SECONDS", 0.0)
 
 
 def big_schema_8(server: PostgresServer, tmp_path: Path) -> tuple[Path, str]:
