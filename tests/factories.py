@@ -136,6 +136,26 @@ def spec_dict(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
+DECIDED = {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}}  # a missed failure costs more
+
+
+def pumps_spec(**overrides: Any) -> dict[str, Any]:
+    """The ``sensor_readings`` sample's pumps as a binary classifier per asset (will it fail
+    within 24 h?): two features, a LogisticRegression, the last quarter validates."""
+    return {
+        "name": "pumps",
+        "task": "classification",
+        "partition_by": ["asset"],
+        "target": "failure_within_24h",
+        "time_column": "ts",
+        "features": ["temperature", "vibration"],
+        "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        **overrides,
+    }
+
+
 def linear_frame(
     n_partitions: int = 3, rows: int = 30, *, seed: int = 0, shuffle: bool = False
 ) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_frame, spec_dict
+from factories import DECIDED, linear_frame, pumps_spec, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -287,18 +287,7 @@ def test_a_classifier_with_a_decision_forecasts_its_labels_as_the_router_labels_
         warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
         from fastapi.testclient import TestClient
 
-    spec: dict[str, Any] = {
-        "name": "pumps",
-        "task": "classification",
-        "partition_by": ["asset"],
-        "target": "failure_within_24h",
-        "time_column": "ts",
-        "features": ["temperature", "vibration"],
-        "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
-    }
+    spec = pumps_spec(decision=DECIDED)
     data = sensor_readings(n_assets=3, readings=120)
     for lags in ([], [1]):
         root = tmp_path / f"registry{len(lags)}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from factories import DECIDED, pumps_spec
 
 from manymodels import forecast_select
 from manymodels.forecast import forecast
@@ -250,18 +251,12 @@ def test_a_forecast_parquet_takes_labels_after_a_chunk_without_any(
     from manymodels.cli import app
     from manymodels.samples import sensor_readings
 
-    spec = {
-        "name": "pumps", "task": "classification", "partition_by": ["asset"],
-        "target": "failure_within_24h", "time_column": "ts",
-        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-    }  # fmt: skip
+    spec = pumps_spec()
     root = tmp_path / "registry"
     data = sensor_readings(n_assets=2, readings=120)
     first, second = sorted(data["asset"].unique())
     assert train(spec, data[data.asset == first], root, backend="local").run.n_trained == 1
-    decided = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}}}
+    decided = {**spec, "decision": DECIDED}
     assert train(decided, data[data.asset == second], root, backend="local").run.n_trained == 1
     monkeypatch.setattr(forecast_select, "CHUNK", 1)
     out = tmp_path / "forecast.parquet"
@@ -317,14 +312,7 @@ def test_a_forecast_of_versions_with_labels_of_two_types(tmp_path: Path) -> None
     labels; the forecast still has them all, as written."""
     from manymodels.samples import sensor_readings
 
-    spec = {
-        "name": "pumps", "task": "classification", "partition_by": ["asset"],
-        "target": "failure_within_24h", "time_column": "ts",
-        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
-    }  # fmt: skip
+    spec = pumps_spec(decision=DECIDED)
     root = tmp_path / "registry"
     data = sensor_readings(n_assets=2, readings=120)
     first, second = sorted(data["asset"].unique())
@@ -332,8 +320,7 @@ def test_a_forecast_of_versions_with_labels_of_two_types(tmp_path: Path) -> None
     words = data[data.asset == second].assign(
         failure_within_24h=lambda d: d["failure_within_24h"].map({0: "no", 1: "yes"})
     )
-    worded = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000},
-                                   "positive": "yes"}}  # fmt: skip
+    worded = {**spec, "decision": {**DECIDED, "positive": "yes"}}
     assert train(worded, words, root, backend="local").run.n_trained == 1
     labels = forecast(root, horizon=3)["decision_label"].tolist()
     assert set(labels[:3]) <= {0, 1} and set(labels[3:]) <= {"no", "yes"}, labels
@@ -345,22 +332,14 @@ def test_a_forecast_keeps_numeric_labels_after_text_ones(tmp_path: Path) -> None
     test above covers only the order in which the cast fails). Now both are as written."""
     from manymodels.samples import sensor_readings
 
-    spec = {
-        "name": "pumps", "task": "classification", "partition_by": ["asset"],
-        "target": "failure_within_24h", "time_column": "ts",
-        "features": ["temperature", "vibration"], "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}},
-    }  # fmt: skip
+    spec = pumps_spec(decision=DECIDED)
     root = tmp_path / "registry"
     data = sensor_readings(n_assets=2, readings=120)
     first, second = sorted(data["asset"].unique())
     words = data[data.asset == first].assign(
         failure_within_24h=lambda d: d["failure_within_24h"].map({0: "no", 1: "yes"})
     )
-    worded = {**spec, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000},
-                                   "positive": "yes"}}  # fmt: skip
+    worded = {**spec, "decision": {**DECIDED, "positive": "yes"}}
     assert train(worded, words, root, backend="local").run.n_trained == 1
     assert train(spec, data[data.asset == second], root, backend="local").run.n_trained == 1
     labels = forecast(root, horizon=3)["decision_label"].tolist()

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import pytest
+from factories import pumps_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -25,17 +25,11 @@ with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
     from fastapi.testclient import TestClient
 
-SPEC: dict[str, Any] = {
-    "name": "ridge-pumps",
-    "task": "classification",
-    "partition_by": ["asset"],
-    "target": "failure_within_24h",
-    "time_column": "ts",
-    "features": ["temperature", "vibration"],
-    "metric": "accuracy",
-    "validation": {"strategy": "last", "size": 0.25},
-    "candidates": [{"estimator": "sklearn.linear_model.RidgeClassifier"}],
-}
+SPEC = pumps_spec(
+    name="ridge-pumps",
+    metric="accuracy",
+    candidates=[{"estimator": "sklearn.linear_model.RidgeClassifier"}],
+)
 WORDS = "partition 'asset=pump-001' v1 is not a classifier: a threshold needs probabilities"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import RIDGE, SALES_SPEC
+from factories import DECIDED, RIDGE, SALES_SPEC, pumps_spec
 from typer.testing import CliRunner
 
 from manymodels.pipeline import train
@@ -22,17 +22,7 @@ with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors
     warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
     from fastapi.testclient import TestClient
 
-PUMPS: dict[str, Any] = {
-    "name": "pumps",
-    "task": "classification",
-    "partition_by": ["asset"],
-    "target": "failure_within_24h",
-    "time_column": "ts",
-    "features": ["temperature", "vibration"],
-    "metric": "neg_log_loss",
-    "validation": {"strategy": "last", "size": 0.25},
-    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-}
+PUMPS = pumps_spec()
 SALES: dict[str, Any] = {**SALES_SPEC, "name": "sales", "candidates": [{"estimator": RIDGE}]}
 
 
@@ -42,7 +32,7 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
     data = sensor_readings(n_assets=2, readings=120)
     out = {}
     for name, spec in (
-        ("decided", {**PUMPS, "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 1000}}}),
+        ("decided", {**PUMPS, "decision": DECIDED}),
         ("plain", PUMPS),
     ):
         out[name] = base / name
