@@ -78,15 +78,21 @@ def test_every_step_has_a_column_per_class(
     pd.testing.assert_frame_equal(written, frame, check_dtype=False)
 
 
-def test_a_recursive_forecast_has_each_steps_own(tmp_path: Path) -> None:
-    """Lags shorter than the horizon: one input per step, each with its probabilities."""
+def _recursive_pumps(root: Path) -> pd.DataFrame:
+    """Two pumps' classifiers on a lag of their target, trained into ``root``, and their
+    4-step forecast with probabilities: a lag shorter than the horizon, so each step has
+    its own input."""
     spec = {
         **SPEC, "partition_by": ["asset"], "target": "failure_within_24h", "time_column": "ts",
         "features": ["temperature", "vibration"], "lags": [1], "calendar": ["day_of_week"],
     }  # fmt: skip
-    root = tmp_path / "reg"
     train(spec, sensor_readings(n_assets=2, readings=80), root, backend="local")
-    frame = forecast(root, horizon=4, probabilities=True)
+    return forecast(root, horizon=4, probabilities=True)
+
+
+def test_a_recursive_forecast_has_each_steps_own(tmp_path: Path) -> None:
+    """Lags shorter than the horizon: one input per step, each with its probabilities."""
+    frame = _recursive_pumps(tmp_path / "reg")
     assert [c for c in frame.columns if c.startswith("proba-")] == ["proba-0", "proba-1"]
     assert (
         frame["prediction"].tolist()
@@ -148,13 +154,8 @@ def test_the_router_forecast_answers_each_steps_probabilities_as_the_cli(tiers: 
 
 
 def test_a_recursive_router_forecast_has_each_steps_own(tmp_path: Path) -> None:
-    spec = {
-        **SPEC, "partition_by": ["asset"], "target": "failure_within_24h", "time_column": "ts",
-        "features": ["temperature", "vibration"], "lags": [1], "calendar": ["day_of_week"],
-    }  # fmt: skip
     root = tmp_path / "reg"
-    train(spec, sensor_readings(n_assets=2, readings=80), root, backend="local")
-    frame = forecast(root, horizon=4, probabilities=True)
+    frame = _recursive_pumps(root)
     key = frame["asset"].iloc[0]
     with _client(root) as c:
         r = c.post(f"/v1/partitions/asset={key}/forecast?probabilities=1", json={"horizon": 4})

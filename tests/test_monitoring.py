@@ -170,6 +170,24 @@ def _traffic(shifted: tuple[int, ...], requests: int, seed: int) -> Iterator[lis
         yield df.drop(columns="y").to_dict("records")
 
 
+def _send_shifted_traffic(c: Any) -> list[dict[str, Any]]:
+    """Four requests to every partition, ``SHIFTED``'s rows shifted, every model's rows
+    sampled; the last request's rows."""
+    c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
+    for rows in _traffic(SHIFTED, 4, seed=100):
+        assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+    return rows
+
+
+def _drifted_after_shifted_traffic(c: Any) -> list[str]:
+    """The keys the monitor flags drifted once ``_send_shifted_traffic``'s samples are
+    flushed."""
+    _send_shifted_traffic(c)
+    assert c.app.state.monitor.flush() == N_PARTITIONS
+    page = c.get("/v1/monitor").json()["partitions"]
+    return [p["key"] for p in page if "drifted" in p["flags"]]
+
+
 def test_drift_ranks_the_shifted_partitions_first_and_retrain_takes_only_them(
     registry: Path, tmp_path: Path
 ) -> None:
@@ -224,12 +242,7 @@ def test_the_drifted_gauge_counts_what_production_serves_not_retrained_versions(
     retrained partition replaced its row) — an alert on it never cleared. It counts the
     monitor's ``drifted`` flags now."""
     with client(registry) as c:
-        c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
-        for rows in _traffic(SHIFTED, 4, seed=100):
-            assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
-        assert c.app.state.monitor.flush() == N_PARTITIONS
-        page = c.get("/v1/monitor").json()["partitions"]
-        drifted = [p["key"] for p in page if "drifted" in p["flags"]]
+        drifted = _drifted_after_shifted_traffic(c)
         assert set(drifted) >= {f"pid={p}" for p in SHIFTED}
         assert f"manymodels_partitions_drifted {len(drifted)}.0" in c.get("/metrics").text
         summary = train(SPEC, frame(seed=5), registry, backend="local", only=drifted)
@@ -253,12 +266,7 @@ def test_a_restarted_router_reports_the_drifted_partitions_before_any_traffic(
     resolved at every deploy — and one without traffic never followed a retrain. It is read
     when the router starts, and at every flush, sampled or not."""
     with client(registry) as c:
-        c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
-        for rows in _traffic(SHIFTED, 4, seed=100):
-            assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
-        assert c.app.state.monitor.flush() == N_PARTITIONS
-        page = c.get("/v1/monitor").json()["partitions"]
-    drifted = [p["key"] for p in page if "drifted" in p["flags"]]
+        drifted = _drifted_after_shifted_traffic(c)
     assert len(drifted) >= 2
     with client(registry) as c:  # restarted: nothing sampled yet
         for _ in range(100):  # the flusher thread reads it as it starts
@@ -290,9 +298,7 @@ def test_a_flush_bins_the_rows_of_models_the_cache_has_evicted(
         root = tmp_path / f"cache-{cache_size}"
         shutil.copytree(trained, root)
         with client(root, cache_size=cache_size) as c:
-            c.app.state.monitor.sampler.models_per_request = N_PARTITIONS
-            for rows in _traffic(SHIFTED, 4, seed=100):
-                assert c.post("/v1/predict", json={"rows": rows}).status_code == 200
+            rows = _send_shifted_traffic(c)
             cache = c.app.state.service.cache
             held = [p for p in range(N_PARTITIONS) if cache.held(f"pid={p}", 1) is not None]
             assert len(held) == min(cache_size, N_PARTITIONS)

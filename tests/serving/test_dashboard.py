@@ -323,6 +323,21 @@ def test_a_prefix_search_reads_a_range_of_the_key_index(trained: Path) -> None:
         ]
 
 
+def _classifier_of_x(**spec: Any) -> dict[str, Any]:
+    """A spec of text classes from one feature ``x``: a LogisticRegression, the last 10 rows
+    validate, no fallback (each partition its own); ``spec`` gives its name, key, target and
+    time column."""
+    return {
+        "task": "classification",
+        "features": ["x"],
+        "metric": "neg_log_loss",
+        "validation": {"strategy": "last", "size": 10},
+        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+        "fallback": {"enabled": False},
+        **spec,
+    }
+
+
 @pytest.mark.slow
 def test_a_classifier_of_text_classes_lists_its_forecast_rather_than_drawing_nothing(
     chromium: str, tmp_path: Path
@@ -343,14 +358,10 @@ def test_a_classifier_of_text_classes_lists_its_forecast_rather_than_drawing_not
         "x": x.ravel(),
         "label": np.where(churn.ravel(), "churn", "stay"),
     })  # fmt: skip
-    spec = {
-        "name": "churn", "task": "classification", "partition_by": ["user"], "target": "label",
-        "time_column": "day", "features": ["x"], "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 10},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-        "fallback": {"enabled": False},
-        "decision": {"threshold": "cost", "cost": {"fp": 1, "fn": 5}, "positive": "churn"},
-    }  # fmt: skip
+    spec = _classifier_of_x(
+        name="churn", partition_by=["user"], target="label", time_column="day",
+        decision={"threshold": "cost", "cost": {"fp": 1, "fn": 5}, "positive": "churn"},
+    )  # fmt: skip
     root = tmp_path / "registry"
     assert train(spec, frame, root, backend="local").run.n_trained == 2
     key = "user=it%27s%20%3Cb%3E%C3%BC%3C%2Fb%3E"
@@ -393,13 +404,7 @@ def test_an_hourly_classifier_of_text_classes_lists_each_step_at_its_hour(
         "x": x,
         "state": np.where(rng.random(hours) < 1 / (1 + np.exp(-2.0 * x)), "fail", "ok"),
     })  # fmt: skip
-    spec = {
-        "name": "pumps", "task": "classification", "partition_by": ["asset"], "target": "state",
-        "time_column": "ts", "features": ["x"], "metric": "neg_log_loss",
-        "validation": {"strategy": "last", "size": 10},
-        "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
-        "fallback": {"enabled": False},
-    }  # fmt: skip
+    spec = _classifier_of_x(name="pumps", partition_by=["asset"], target="state", time_column="ts")
     root = tmp_path / "registry"
     assert train(spec, frame, root, backend="local").run.n_trained == 1
     with running_server(Settings(registry=root)) as base:
