@@ -249,21 +249,14 @@ def test_a_forecast_of_every_partition_leaves_out_one_without_a_time_column(
 
 
 def test_classification_forecasts_classes(tmp_path: Path) -> None:
-    spec = {
-        "name": "pumps",
-        "task": "classification",
-        "partition_by": ["asset"],
-        "target": "failure_within_24h",
-        "time_column": "ts",
-        "features": ["temperature", "vibration"],
-        "calendar": ["day_of_week"],
-        "lags": [1],
-        "metric": "accuracy",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [
+    spec = pumps_spec(
+        calendar=["day_of_week"],
+        lags=[1],
+        metric="accuracy",
+        candidates=[
             {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
         ],
-    }
+    )
     with Registry(tmp_path / "reg") as reg:
         summary = train(spec, sensor_readings(n_assets=2, readings=80), reg, backend="local")
         assert summary.run.n_failed == 0, summary.failures
