@@ -35,8 +35,15 @@ def aligned_proba(model: Any, X: Any, classes: np.ndarray) -> np.ndarray:
     """``predict_proba`` with one column per class of the table (0 for a class the model never
     saw), in the table's class order."""
     proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+    return over_classes(proba, model.classes_, classes)
+
+
+def over_classes(proba: np.ndarray, model_classes: Any, classes: np.ndarray) -> np.ndarray:
+    """``proba`` (a column per class of ``model_classes``) as a column per class of
+    ``classes``, 0 for a class the model never saw: a local fit's and a global model's
+    validation probabilities are scored over the same columns."""
     out = np.zeros((proba.shape[0], len(classes)))
-    for j, c in enumerate(np.asarray(model.classes_)):
+    for j, c in enumerate(np.asarray(model_classes)):
         hit = np.flatnonzero(classes == c)
         if len(hit):
             out[:, hit[0]] = proba[:, j]

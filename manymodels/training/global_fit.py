@@ -38,6 +38,7 @@ from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
 from manymodels.timefeatures import later_than
 from manymodels.training.booster_input import booster_predict, booster_proba
+from manymodels.training.classify import over_classes
 from manymodels.training.rows import drop_masks, kept_rows
 from manymodels.training.splits import PartitionSkipped, validation_splits
 
@@ -373,18 +374,9 @@ def _classes(table: PartitionedTable) -> np.ndarray:
 def predict_into(val: np.ndarray, model: GlobalModel, table: PartitionedTable, rows: Any) -> None:
     X, keys = take_rows(table.X, rows), row_keys(table, rows)
     if val.ndim == 2:
-        val[rows] = _aligned(model, model.predict_proba(X, keys), _classes(table))
+        val[rows] = over_classes(model.predict_proba(X, keys), model.classes_, _classes(table))
     else:
         val[rows] = model.predict(X, keys)
-
-
-def _aligned(model: GlobalModel, proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    out = np.zeros((proba.shape[0], len(classes)))
-    for j, c in enumerate(np.asarray(model.classes_)):
-        hit = np.flatnonzero(classes == c)
-        if len(hit):
-            out[:, hit[0]] = proba[:, j]
-    return out
 
 
 def take_rows(X: Any, rows: np.ndarray) -> Any:
