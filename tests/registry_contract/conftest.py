@@ -27,6 +27,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _running(server: PostgresServer) -> Iterator[PostgresServer]:
+    """``server`` started for as long as its fixture lasts, then stopped (thawed first)."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session, under a temporary directory."""
@@ -36,12 +45,7 @@ def postgres() -> Iterator[PostgresServer]:
     if importlib.util.find_spec("psycopg") is None:
         _unavailable("no PostgreSQL driver (psycopg)")
     assert bin_dir is not None
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _running(PostgresServer(bin_dir))
 
 
 @pytest.fixture(scope="session")
@@ -57,24 +61,14 @@ def icu_postgres() -> Iterator[PostgresServer]:
         pytest.skip(reason)
     if importlib.util.find_spec("psycopg") is None:
         _unavailable("no PostgreSQL driver (psycopg)")
-    server = PostgresServer(bin_dir)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from _running(PostgresServer(bin_dir))
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the requesting module's own, for tests that freeze it or hold it
     busy: no test of another module meets it so."""
-    server = own_server()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()  # thaws first
+    yield from _running(own_server())
 
 
 @pytest.fixture
