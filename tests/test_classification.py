@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,7 +231,11 @@ def test_score_writes_the_label_and_threshold_the_router_answers(
     assert scored["decision_threshold"].tolist() == [a["threshold"] for a in answers]
     assert scored["prediction"].tolist() == [a["prediction"] for a in answers]
     assert (scored["decision_label"] != scored["prediction"]).any()  # the threshold decides
-    with pytest.raises(DataError, match=r"already has column.*'decision_label'"):
+    clash = (
+        "already has column(s) 'decision_label', which scoring writes for a classifier's "
+        "[decision]; drop or rename them"
+    )
+    with pytest.raises(DataError, match=re.escape(clash)):
         score(pd.DataFrame(rows).assign(decision_label=1), trained[0], backend="local")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -296,7 +297,8 @@ def test_score_adds_each_rows_models_interval_and_checks_levels(sales_registry: 
     assert scored["served_by"].iloc[-1] == FALLBACK_KEY
     with pytest.raises(DataError, match="has no 90% interval"):
         score(rows, sales_registry, backend="local", levels=[90])
-    with pytest.raises(DataError, match="'lo-80'"):
+    clash = "already has column(s) 'lo-80', which scoring writes for prediction intervals; drop"
+    with pytest.raises(DataError, match=re.escape(clash)):
         score(rows.assign(**{"lo-80": 1.0}), sales_registry, backend="local")
 
 

@@ -9,7 +9,7 @@ after minutes of loading models.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,11 +149,9 @@ def make_plan(
         units.append(fallback_ref)
         counts = np.append(counts, fallback_rows)
     positions = positions[: int(counts.sum())]
-    taken = [c for c in DECISION_COLUMNS if c in df.columns]
-    if taken and any(u.decision for u in units):  # written only where a version decides
-        raise DataError(
-            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
-            "writes for a classifier's [decision]; drop or rename them"
+    if any(u.decision for u in units):  # written only where a version decides
+        refuse_written(
+            df, DECISION_COLUMNS, source=source, by="scoring writes for a classifier's [decision]"
         )
     used = [schemas[i] for i in sorted({u.schema for u in units})]
     read = [name for fs in used for name, _ in feature_kinds(fs)]
@@ -189,12 +187,7 @@ def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str)
             f"partitions are keyed by {', '.join(key_columns)} "
             f"(table has: {', '.join(map(str, df.columns))})"
         )
-    taken = [c for c in OUTPUT_COLUMNS if c in df.columns]
-    if taken:
-        raise DataError(
-            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
-            "writes; drop or rename them"
-        )
+    refuse_written(df, OUTPUT_COLUMNS, source=source, by="scoring writes")
 
 
 def _group(
@@ -382,10 +375,18 @@ def interval_levels(
         for u in {(u.key, u.version): u for u in plan.units}.values()
     ]
     chosen = conformal.choose_levels(named, levels)
-    taken = [c for c in conformal.column_names(chosen) if c in df.columns]
+    names = conformal.column_names(chosen)
+    refuse_written(df, names, source=source, by="scoring writes for prediction intervals")
+    return chosen
+
+
+def refuse_written(df: pd.DataFrame, names: Iterable[str], *, source: str, by: str) -> None:
+    """A ``DataError`` naming the columns of ``df`` among ``names`` that the scored table
+    would overwrite (``by``: what writes them), in one wording for every such column;
+    checked before any model loads, so that a clash costs no scoring."""
+    taken = [c for c in dict.fromkeys(names) if c in df.columns]
     if taken:
         raise DataError(
-            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which scoring "
-            "writes for prediction intervals; drop or rename them"
+            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which {by}; "
+            "drop or rename them"
         )
-    return chosen

@@ -10,7 +10,7 @@ over versions, should retrained tables differ. Rows no model scored are NaN.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,9 @@ import pandas as pd
 
 from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
-from manymodels.scoring.plan import ModelRef, Plan
+from manymodels.scoring.plan import ModelRef, Plan, refuse_written
 
+WRITER = "--probabilities writes"  # a clash's words, before scoring and after it
 Probabilities = Sequence[tuple[int, list[np.ndarray], dict[int, UnitProba]]]
 
 
@@ -39,18 +40,8 @@ def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
     would write (``proba-yes``), before any model loads, as the decision and interval
     columns are checked: found after scoring, the whole job was done for nothing.
     ``probability_columns`` checks again the classes a model answers beyond its table's."""
-    _refuse_taken((proba_column(str(c)) for u in plan.units for c in u.classes or ()), df, source)
-
-
-def _refuse_taken(names: Iterable[str], df: pd.DataFrame, source: str) -> None:
-    """The one refusal of a column of ``df`` that ``names`` (``proba-<class>``) would
-    overwrite, in the same words before scoring and after it."""
-    taken = [c for c in dict.fromkeys(names) if c in df.columns]
-    if taken:
-        raise DataError(
-            f"{source}: already has column(s) {', '.join(map(repr, taken))}, which "
-            "--probabilities writes; drop or rename them"
-        )
+    names = (proba_column(str(c)) for u in plan.units for c in u.classes or ())
+    refuse_written(df, names, source=source, by=WRITER)
 
 
 def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
@@ -73,7 +64,7 @@ def probability_columns(
             start += len(p)
     labels = list(dict.fromkeys(c for _, (classes, _) in pieces for c in classes))
     names = [proba_column(c) for c in labels]
-    _refuse_taken(names, df, source)
+    refuse_written(df, names, source=source, by=WRITER)
     index = {c: i for i, c in enumerate(labels)}
     out = np.full((len(df), len(labels)), np.nan)
     for at, (classes, proba) in pieces:
