@@ -51,7 +51,7 @@ from manymodels.classes import UnitProba, model_probabilities, require_probabili
 from manymodels.csvkeys import data_keys_recorded
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
-from manymodels.forecast_output import Labels, output
+from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
@@ -160,6 +160,7 @@ def forecast_chunks(
     try:
         # all checked before any model loads
         chosen = select(reg, keys, alias, levels, threshold, probabilities=probabilities)
+        refuse_overwritten(chosen)
         fut = None
         if future is not None:
             fut = future_table(

@@ -16,11 +16,30 @@ import pandas as pd
 from manymodels import intervals as conformal
 from manymodels.classes import UnitProba, proba_column
 from manymodels.exceptions import DataError
-from manymodels.forecast_select import label_fits
+from manymodels.forecast_select import Selection, label_fits
 from manymodels.registry.entities import ModelVersion
 
 Labels = tuple[np.ndarray, float]
 """A binary classifier's labels of the steps at its ``[decision]`` threshold, and the threshold."""
+
+
+def refuse_overwritten(chosen: Selection) -> None:
+    """A ``DataError`` for a key or time column named as a column the forecast writes
+    (``prediction``, ``model_version``, a ``[decision]``'s, an interval's, a class's
+    probability): the frame would hold the forecast's column in its place, and its rows no
+    key. Training allows such a name (the router keys partitions by their path; ``score``
+    refuses the table), so it is checked here, before any model loads."""
+    written = {"prediction", "model_version", *conformal.column_names(chosen.levels)}
+    if chosen.decides:
+        written |= {"decision_label", "decision_threshold"}
+    written |= {proba_column(c) for c in chosen.classes or ()}
+    named = [("key", c) for c in chosen.key_columns] + [("time", chosen.time_column)]
+    taken = [f"{role} column '{c}'" for role, c in named if c in written]
+    if taken:
+        raise DataError(
+            f"the forecast would overwrite its {' and '.join(taken)} with a column it writes: "
+            "rename it in the table and train again"
+        )
 
 
 def output(

@@ -592,3 +592,40 @@ def test_a_forecast_killed_mid_write_leaves_nothing_after_the_next(
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(path)) == 68
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, running.name])
+
+
+@pytest.mark.parametrize(
+    ("renamed", "asked", "clash"),
+    [
+        ({"pid": "prediction"}, {}, "key column 'prediction'"),
+        ({"pid": "model_version"}, {}, "key column 'model_version'"),
+        ({"t": "proba-0"}, {"probabilities": True}, "time column 'proba-0'"),
+    ],
+    ids=["key-prediction", "key-model_version", "time-proba"],
+)
+def test_a_key_or_time_column_named_as_an_output_column_is_refused_not_overwritten(
+    tmp_path: Path, renamed: dict[str, str], asked: dict[str, Any], clash: str
+) -> None:
+    """A partition column named ``prediction`` trains (the router keys partitions by their
+    path), but a forecast wrote its predictions over it: every row's key was gone, the
+    steps of partitions told apart by nothing, without a word (``score`` refuses such a
+    table). Now the forecast is refused naming the column, before any model loads."""
+    df = linear_frame(2, 30).rename(columns=renamed)
+    spec = spec_dict(partition_by=[renamed.get("pid", "pid")], time_column=renamed.get("t", "t"))
+    if asked:  # probabilities: a classifier of the sign of y
+        df = df.assign(y=(df["y"] > df["y"].median()).astype(int))
+        logistic = [{"estimator": "sklearn.linear_model.LogisticRegression"}]
+        spec = {**spec, "task": "classification", "metric": "accuracy", "candidates": logistic}
+    root = tmp_path / "reg"
+    assert train(spec, df, root, backend="local").run.n_trained == 2
+    words = (
+        f"the forecast would overwrite its {clash} with a column it writes: rename it in "
+        "the table and train again"
+    )
+    with pytest.raises(DataError) as e:
+        forecast(root, horizon=2, **asked)
+    assert str(e.value) == words
+    args = ["forecast", "--registry", str(root), "--horizon", "2"]
+    result = runner.invoke(app, [*args, *(["--probabilities"] if asked else [])])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [f"error: {words}"]
