@@ -42,6 +42,15 @@ NaiveRatioOpt = Annotated[
 MinActualsOpt = Annotated[
     int, typer.Option(min=1, help="Degraded needs at least this many rows of actuals.")
 ]
+ConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.5,
+        max=0.9999,
+        help="Degraded: how sure (one-sided) that the live error is above those, not the "
+        "noise of few rows; 0.5 compares the ratios alone.",
+    ),
+]
 MaxAgeOpt = Annotated[float, typer.Option(min=0.0, help="Stale: model older than this (days).")]
 MaxDataAgeOpt = Annotated[
     float | None,

@@ -14,6 +14,7 @@ import typer
 
 from manymodels.cli.lines import echo
 from manymodels.cli.monitor import (
+    ConfidenceOpt,
     DriftOpt,
     ErrorRatioOpt,
     MaxAgeOpt,
@@ -52,6 +53,7 @@ def retrain(
     error_ratio: ErrorRatioOpt = 1.5,
     naive_ratio: NaiveRatioOpt = 1.0,
     min_actuals: MinActualsOpt = 20,
+    confidence: ConfidenceOpt = 0.95,
     max_age_days: MaxAgeOpt = 30.0,
     max_data_age_days: MaxDataAgeOpt = None,
     append: Annotated[
@@ -98,7 +100,7 @@ def retrain(
     if triggers != {"changed"}:
         only = flagged_keys(registry, registry_db, artifacts, triggers, thresholds(
             drift=drift_threshold, error_ratio=error_ratio, naive_ratio=naive_ratio,
-            min_actuals=min_actuals, max_age_days=max_age_days,
+            min_actuals=min_actuals, confidence=confidence, max_age_days=max_age_days,
             max_data_age_days=max_data_age_days,
         ))  # fmt: skip
         if resume is not None and not dry_run:  # what it set out to train: flagged, or done
@@ -126,6 +128,7 @@ def retrain(
     for flag, value, default in [
         ("--drift-threshold", drift_threshold, 0.25), ("--error-ratio", error_ratio, 1.5),
         ("--naive-ratio", naive_ratio, 1.0), ("--min-actuals", min_actuals, 20),
+        ("--confidence", confidence, 0.95),
         ("--max-age-days", max_age_days, 30.0), ("--max-data-age-days", max_data_age_days, None),
     ]:  # fmt: skip
         flags += [flag, f"{value:g}"] if value != default and value is not None else []

@@ -10,6 +10,7 @@ when staleness by data age is asked for.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -20,7 +21,7 @@ from sqlalchemy import Engine, and_, select
 
 from manymodels.feature_schema import FeatureSchema
 from manymodels.keys import FALLBACK_KEY
-from manymodels.monitoring import store
+from manymodels.monitoring import evidence, store
 from manymodels.monitoring.live import (
     label_error,
     live_error,
@@ -52,6 +53,10 @@ class Thresholds:
     """Live error over the naive answer's on the same rows: above 1, naive does better."""
     min_actuals: int = 20
     """Rows of actuals needed before live accuracy counts."""
+    confidence: float = 0.95
+    """Degraded: how sure (one-sided) that the live error is above ``error_ratio`` ×
+    validation's, or ``naive_ratio`` × naive's, and not the noise of few rows
+    (``monitoring.evidence``)."""
     max_age_days: float = 30.0
     """Model age (since its version was trained)."""
     max_data_age_days: float | None = None
@@ -80,6 +85,13 @@ class PartitionHealth:
     data_time: Any = None
     data_age_days: float | None = None
     label_error: float | None = None  # a [decision] classifier's labels at its threshold
+    validation_rows: int | None = None
+    """Held-out rows the validation error was measured on (read only when it can matter)."""
+    live_error_se: float | None = None
+    validation_error_se: float | None = None
+    naive_error_se: float | None = None
+    """Standard errors of the three errors (``monitoring.evidence``): what ``degraded``
+    weighs the ratios against."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: a non-finite ratio (an error against a perfect one) is ``None``."""
@@ -88,15 +100,25 @@ class PartitionHealth:
             for k, v in asdict(self).items()
         }
 
+    def degraded(self, limits: Thresholds) -> bool:
+        """The live error is above ``error_ratio`` × validation's, or ``naive_ratio`` ×
+        naive's, by more than its and their noise at ``limits.confidence``."""
+        z = evidence.z_of(limits.confidence)
+        live, se = self.live_error, self.live_error_se
+        return evidence.worse(
+            live, se, self.validation_error, self.validation_error_se,
+            ratio=limits.error_ratio, z=z,
+        ) or evidence.worse(
+            live, se, self.naive_error, self.naive_error_se,
+            ratio=limits.naive_ratio, z=z, strict=True,
+        )  # fmt: skip
+
     def flags(self, limits: Thresholds) -> list[str]:
         """Which triggers this partition meets."""
         out = []
         if self.drift is not None and self.drift >= limits.drift:
             out.append("drifted")
-        if self.live_rows >= limits.min_actuals and (
-            (self.error_ratio is not None and self.error_ratio >= limits.error_ratio)
-            or (self.naive_ratio is not None and self.naive_ratio > limits.naive_ratio)
-        ):
+        if self.live_rows >= limits.min_actuals and self.degraded(limits):
             out.append("degraded")
         old_data = (
             limits.max_data_age_days is not None
@@ -129,6 +151,7 @@ def health(
             ]
     drifts = store.drift_rows(engine, keys)
     sums = store.live_sums(engine, None if keys is None else [(r[0], r[1]) for r in production])
+    held_out = _validation_rows(engine, [(r[0], r[1]) for r in production if (r[0], r[1]) in sums])
     out = []
     for key, version, metric, score, created in production:
         d = drifts.get(key)
@@ -137,14 +160,17 @@ def health(
         live = sums.get((key, version))
         task = _task(metric, live[0] if live else None)
         name = live_metric(metric, task)
-        err = naive = labels = None
+        err = naive = labels = err_se = naive_se = None
         rows = 0
+        val = validation_error(metric, score) if name == metric else None
+        n_val = held_out.get((key, version))
         if live is not None:
             rows = live[0].rows
             err = live_error(metric, task, live[0])
             naive = live_error(metric, task, live[0], naive=True)
             labels = label_error(task, live[0])
-        val = validation_error(metric, score) if name == metric else None
+            err_se = _se(evidence.live_spread(name, live[0]), rows)
+            naive_se = _se(evidence.live_spread(name, live[0], naive=True), rows)
         out.append(
             PartitionHealth(
                 key=key,
@@ -163,9 +189,47 @@ def health(
                 drift_feature=d.feature if d else None,
                 sampled_rows=round(d.rows, 1) if d else 0.0,
                 label_error=labels,
+                validation_rows=n_val,
+                live_error_se=err_se,
+                validation_error_se=evidence.validation_se(
+                    name, val, n_val, live[0] if live else None
+                ),
+                naive_error_se=naive_se,
             )
         )
     return out
+
+
+def _se(spread: float | None, rows: int) -> float | None:
+    return None if spread is None or rows <= 0 else spread / math.sqrt(rows)
+
+
+def _validation_rows(
+    engine: Engine, pairs: Sequence[tuple[str, int]]
+) -> dict[tuple[str, int], int]:
+    """The held-out rows of each version of ``pairs`` (its validation record's ``rows``):
+    read for the versions with actuals only, whose ``degraded`` weighs the validation
+    error's noise (``monitoring.evidence``) — one small JSON column, batched by key."""
+    v = t.model_versions.c
+    wanted = set(pairs)
+    out: dict[tuple[str, int], int] = {}
+    with engine.connect() as conn:
+        for chunk in batches(sorted({k for k, _ in pairs})):
+            q = select(v.key, v.version, v.validation_json).where(v.key.in_(chunk))
+            for key, version, raw in conn.execute(q):
+                if (key, version) in wanted:
+                    rows = _rows_of(raw)
+                    if rows:
+                        out[key, version] = rows
+    return out
+
+
+def _rows_of(raw: str | None) -> int | None:
+    try:
+        rows = json.loads(raw or "{}").get("rows")
+    except (ValueError, AttributeError):
+        return None
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0 else None
 
 
 def _task(metric: str, sums: Any) -> str:
