@@ -116,3 +116,72 @@ def test_two_versions_of_one_partition_in_one_flush_keep_one_drift_row(tmp_path:
         store.add_samples(engine, batch)
         rows = store.drift_rows(engine, keys[:2])
         assert rows[keys[0]].version == live and keys[1] in rows
+
+
+@pytest.mark.parametrize("sort", pages.PAGED_SORTS)
+def test_every_page_after_a_key_is_the_rest_of_the_whole_ranking(registry: Path, sort: str) -> None:
+    """Keyset paging (``keys_after``): the page after any partition is what follows it in the
+    whole-pass ranking — through the scored rows, across into the unscored, and past the end;
+    a key no longer in production (the fallback, an unknown one) is ``PartitionNotFound``."""
+    from manymodels.exceptions import PartitionNotFound
+
+    with Registry.open(registry) as reg:
+        engine = reg.store.engine
+        whole = [r.key for r in report.ranked(report.health(engine), sort)]
+        for limit in (1, 3, 5, 50):
+            for i, after in enumerate(whole):
+                got = pages.keys_after(engine, sort, limit, after)
+                assert got == whole[i + 1 : i + 1 + limit], (sort, limit, after)
+        for gone in (FALLBACK_KEY, "pid=nope"):
+            with pytest.raises(PartitionNotFound, match="start again"):
+                pages.keys_after(engine, sort, 5, gone)
+
+
+@pytest.mark.slow  # a real router (~5-12 s on a busy machine)
+def test_the_monitor_pages_after_the_last_key_and_rows_do_not_repeat_as_drift_moves(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Every order walked by ``next_after`` over HTTP is the whole ranking, once each. Then a
+    partition that had too few sampled rows for a score drifts to the top between two pages:
+    by ``offset`` the next page began with the previous page's last row again (every row
+    moved one place down); after the last key it begins with the row that followed it."""
+    import shutil
+
+    root = tmp_path / "r"
+    shutil.copytree(registry, root)
+    with Registry.open(root) as reg:
+        engine = reg.store.engine
+        wholes = {s: [r.key for r in report.ranked(report.health(engine), s)] for s in report.SORTS}
+    with running_server(Settings(registry=root)) as url:
+        for sort, whole in wholes.items():
+            seen: list[str] = []
+            params: dict[str, str | int] = {"sort": sort, "limit": 5}
+            for _ in range(N):
+                page = httpx.get(f"{url}/v1/monitor", params=params)
+                assert page.status_code == 200, page.text
+                seen += [p["key"] for p in page.json()["partitions"]]
+                if page.json()["next_after"] is None:
+                    break
+                params["after"] = page.json()["next_after"]
+            assert seen == whole, sort
+
+        first = httpx.get(f"{url}/v1/monitor", params={"sort": "drift", "limit": 5}).json()
+        keys = [p["key"] for p in first["partitions"]]
+        assert keys == wholes["drift"][:5] and first["next_after"] == keys[-1]
+        risen = wholes["drift"][12]  # 10 sampled rows: no score yet
+        assert first["partitions"][0]["drift"] is not None
+        with Registry.open(root) as reg:
+            store.add_samples(reg.store.engine, [samples(reg, risen, 500, shift=4)])
+        by_offset = httpx.get(f"{url}/v1/monitor", params={"sort": "drift", "limit": 5,
+                                                           "offset": 5}).json()  # fmt: skip
+        by_key = httpx.get(f"{url}/v1/monitor", params={"sort": "drift", "limit": 5,
+                                                        "after": keys[-1]}).json()  # fmt: skip
+        top = httpx.get(f"{url}/v1/monitor", params={"sort": "drift", "limit": 1}).json()
+        gone = httpx.get(f"{url}/v1/monitor", params={"sort": "error", "after": "pid=nope"})
+        both = httpx.get(f"{url}/v1/monitor", params={"after": keys[-1], "offset": 5})
+    assert top["partitions"][0]["key"] == risen  # it rose above the first page
+    assert by_offset["partitions"][0]["key"] == keys[-1]  # what paging by offset showed twice
+    shown = [p["key"] for p in by_key["partitions"]]
+    assert shown == wholes["drift"][5:10] and not set(shown) & set(keys)
+    assert gone.status_code == 404 and "start again" in gone.json()["detail"]
+    assert both.status_code == 422

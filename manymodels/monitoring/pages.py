@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
+from manymodels.exceptions import PartitionNotFound
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry import schema as t
 
@@ -40,13 +41,11 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
         the ordering index, so the walk stops after ``offset + limit`` rows."""
         return select(a.key).where(a.key == key, a.alias == "production", a.version == version)
 
+    total_ = total(engine)
     with engine.connect() as conn:
-        total = int(
-            conn.execute(select(func.count()).select_from(t.aliases).where(production)).scalar_one()
-        )
         if sort == "key":
             q = select(a.key).where(production).order_by(a.key)
-            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
+            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total_
         if sort == "age":  # along ix_aliases_age (alias, version_created_at, key)
             q = (
                 select(a.key)
@@ -55,7 +54,7 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
                 )
                 .order_by(a.version_created_at, a.key)
             )
-            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total
+            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total_
         scored = select(d.key).where(  # along ix_monitor_drift_score
             d.score.is_not(None), d.key != FALLBACK_KEY, serves(d.key, d.version).exists()
         )
@@ -74,4 +73,81 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
                 .offset(max(0, offset - n_scored))
             )
             keys += conn.execute(unscored).scalars()
-        return keys, total
+        return keys, total_
+
+
+def total(engine: Engine) -> int:
+    """How many partitions are in production (the fallback excluded)."""
+    a = t.aliases.c
+    production = and_(a.alias == "production", a.key != FALLBACK_KEY)
+    with engine.connect() as conn:
+        q = select(func.count()).select_from(t.aliases).where(production)
+        return int(conn.execute(q).scalar_one())
+
+
+def moved(after: str) -> PartitionNotFound:
+    """The error of a page asked after a partition no longer in production (a 404)."""
+    return PartitionNotFound(
+        f"partition '{after}' has no production version any more: the monitor moved since "
+        "the last page, start again"
+    )
+
+
+def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
+    """The keys of the page that follows ``after`` (the last key of the previous page) in
+    ``sort`` order — keyset paging, as ``GET /v1/partitions`` does: ``after``'s current place
+    in the order is read back and the walk resumes from it along the same index, so a page
+    costs O(limit) wherever it is and rows do not shift or repeat as others come and go
+    (``OFFSET`` walked past every row before it, and a partition that left the production
+    aliases moved every later row one place up: one was never shown). ``moved(after)`` when
+    ``after`` is no longer in production."""
+    if sort not in PAGED_SORTS:
+        raise ValueError(f"a page in SQL sorts by one of {', '.join(PAGED_SORTS)}, not {sort!r}")
+    a, v, d = t.aliases.c, t.model_versions.c, t.monitor_drift.c
+    production = and_(a.alias == "production", a.key != FALLBACK_KEY)
+    with engine.connect() as conn:
+        if conn.execute(select(a.key).where(production, a.key == after)).first() is None:
+            raise moved(after)
+        if sort == "key":
+            q = select(a.key).where(production, a.key > after).order_by(a.key).limit(limit)
+            return list(conn.execute(q).scalars())
+        if sort == "age":  # along ix_aliases_age, from after's (created, key)
+            has_version = select(v.id).where(v.key == a.key, v.version == a.version).exists()
+            start = conn.execute(
+                select(a.version_created_at).where(production, a.key == after)
+            ).scalar()
+            created = a.version_created_at
+            later = (
+                or_(created > start, and_(created == start, a.key > after))
+                if start is not None  # a NULL (never written since schema 9) sorts first
+                else or_(created.is_not(None), a.key > after)
+            )
+            q = (
+                select(a.key)
+                .where(production, has_version, later)
+                .order_by(created, a.key)
+                .limit(limit)
+            )
+            return list(conn.execute(q).scalars())
+        serves = (
+            select(a.key)
+            .where(a.key == d.key, a.alias == "production", a.version == d.version)
+            .exists()
+        )
+        scored = select(d.key).where(d.score.is_not(None), d.key != FALLBACK_KEY, serves)
+        score = conn.execute(
+            select(d.score).where(d.key == after, d.score.is_not(None), serves)
+        ).scalar()
+        keys: list[str] = []
+        if score is not None:  # still among the scored: those below it, then the unscored
+            below = or_(d.score < score, and_(d.score == score, d.key > after))
+            q = scored.where(below).order_by(d.score.desc(), d.key).limit(limit)
+            keys = list(conn.execute(q).scalars())
+        if len(keys) < limit:
+            current = and_(d.key == a.key, d.version == a.version, d.score.is_not(None))
+            unscored = select(a.key).where(production, ~select(d.key).where(current).exists())
+            if score is None:
+                unscored = unscored.where(a.key > after)
+            q = unscored.order_by(a.key).limit(limit - len(keys))
+            keys += conn.execute(q).scalars()
+        return keys

@@ -81,6 +81,11 @@ class MonitorPage(BaseModel):
     total: int
     sort: str
     partitions: list[dict[str, Any]]
+    next_after: str | None = Field(
+        default=None,
+        description="The last key of this page when more follow: pass it as `after` for the "
+        "next page (null on the last page).",
+    )
     actuals: list[ActualPoint] | None = Field(
         default=None,
         description="With `key`: the production version's newest posted actuals (at most "
@@ -157,6 +162,17 @@ async def get_monitor(
     ] = "drift",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,  # SQL OFFSET is 64-bit: beyond, a 422
+    after: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=512,
+            description="The last key of the previous page (its `next_after`): the page that "
+            "follows it in this order, resumed from its current place (keyset paging: rows do "
+            "not shift or repeat as the registry changes, and a deep page costs what the first "
+            "does). A 404 when it has no production version any more: start again.",
+        ),
+    ] = None,
     key: Annotated[
         str | None,
         Query(
@@ -171,11 +187,18 @@ async def get_monitor(
     (largest PSI over features, and which feature), live error, validation and naive error
     on the same rows, their ratios, model and data age, and the triggers it meets
     (``flags``: drifted, degraded, stale — the defaults of ``manymodels retrain --when``)."""
-    return await run_in_threadpool(_page, service, sort, limit, offset, key)
+    if after is not None and (offset or key is not None):
+        raise HTTPException(422, "give after, or offset or key, not both")
+    return await run_in_threadpool(_page, service, sort, limit, offset, key, after)
 
 
 def _page(
-    service: ModelService, sort: str, limit: int, offset: int, key: str | None = None
+    service: ModelService,
+    sort: str,
+    limit: int,
+    offset: int,
+    key: str | None = None,
+    after: str | None = None,
 ) -> MonitorPage:
     engine = service.registry.store.engine
     one = None
@@ -184,13 +207,24 @@ def _page(
         if one is None:
             raise service.missing(key, None, "in the registry")
         service.registry.get_partition(one)  # PartitionNotFound: a 404
+    more = False
     if one is None and sort in pages.PAGED_SORTS:  # one page's rows, not the whole pass
-        keys, total = pages.page_keys(engine, sort, limit, offset)
+        if after is None:
+            keys, total = pages.page_keys(engine, sort, limit, offset)
+        else:  # one more than the page: whether another follows
+            keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
+            more, keys = len(keys) > limit, keys[:limit]
         page = report.with_data_age(engine, report.ranked(report.health(engine, keys=keys), sort))
+        more = more or (after is None and offset + len(page) < total)
     else:
         rows = report.ranked(report.health(engine, keys=None if one is None else [one]), sort)
         total = len(rows)
+        if after is not None:  # resume from after's current place in the whole pass
+            offset = next((i + 1 for i, r in enumerate(rows) if r.key == after), -1)
+            if offset < 0:
+                raise pages.moved(after)
         page = report.with_data_age(engine, rows[offset : offset + limit])
+        more = offset + len(page) < total
     limits = report.Thresholds()
     shown = [{**r.to_dict(), "flags": r.flags(limits)} for r in page]
     points = None
@@ -200,7 +234,8 @@ def _page(
             for r in page
             for when, y, p in store.recent_actuals(engine, r.key, r.version)
         ]
-    return MonitorPage(total=total, sort=sort, partitions=shown, actuals=points)
+    last = page[-1].key if page and more and one is None else None
+    return MonitorPage(total=total, sort=sort, partitions=shown, actuals=points, next_after=last)
 
 
 class FailureOut(BaseModel):

@@ -1,10 +1,13 @@
 // Health: GET /v1/monitor a page at a time, worst first in the router's order (the page never
-// re-sorts these rows); and one partition's health row (GET /v1/monitor?key=…, read by key).
+// re-sorts these rows), "Load more" resuming after the last key shown (after=…, keyset: rows
+// never repeat or go missing as drift and actuals move partitions while one reads, as they did
+// by offset); and one partition's health row (GET /v1/monitor?key=…, read by key).
 import { $, days, el, fmt, known, ratioCell, readableKey, table } from "./dom.js";
 import { api, pageSize, go, status } from "./api.js";
 
 let healthRows = [];
 let healthTotal = 0;
+let healthAfter = null; // the last key shown when more follow (the page's next_after)
 
 const HEADERS = ["drift (feature)", "live / validation", "live / naive", "live error", "actuals", "model age", "data age", "flags"];
 
@@ -23,11 +26,14 @@ function cells(h) {
   ];
 }
 
-async function loadHealth(sort, offset) {
-  const params = new URLSearchParams({ sort, limit: String(pageSize()), offset: String(offset) });
+async function loadHealth(sort, after) {
+  const params = new URLSearchParams({ sort, limit: String(pageSize()) });
+  if (after) params.set("after", after);
   const page = await api(`/v1/monitor?${params}`);
-  healthRows = healthRows.concat(page.partitions);
+  const shown = new Set(healthRows.map((h) => h.key));
+  healthRows = healthRows.concat(page.partitions.filter((h) => !shown.has(h.key)));
   healthTotal = page.total;
+  healthAfter = page.next_after;
 }
 
 function drawHealth() {
@@ -38,20 +44,21 @@ function drawHealth() {
       ...cells(h),
     )),
   );
-  $("#health-more").hidden = healthRows.length >= healthTotal;
+  $("#health-more").hidden = !healthAfter;
   $("#health-note").textContent = `${healthRows.length} of ${healthTotal} partition(s) in production, worst first (the router's order).`;
 }
 
 export async function renderHealth(sort) {
   $("#health-sort").value = sort;
   healthRows = [];
-  await loadHealth(sort, 0);
+  healthAfter = null;
+  await loadHealth(sort, null);
   drawHealth();
   status(`Partition health, worst first by ${$("#health-sort").selectedOptions[0].textContent}.`);
 }
 
 export async function moreHealth(sort) {
-  await loadHealth(sort, healthRows.length);
+  await loadHealth(sort, healthAfter);
   drawHealth();
 }
 

@@ -60,3 +60,82 @@ def text_of(dom: str, element_id: str) -> str:
 def view(base: str, **params: str) -> str:
     """The dashboard's URL for a view: its state lives in the hash (never sent to the server)."""
     return f"{base}/ui#" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+
+
+class Driven:
+    """One headless Chromium driven over the DevTools protocol (its pipe-free websocket), for
+    what ``browse`` cannot do: click a button, let the test change the registry between two
+    clicks, and read the page again. Close it (a context manager)."""
+
+    def __init__(self, chromium: str, url: str, tmp_path: Path) -> None:
+        import json
+        import time
+        import urllib.request
+        from contextlib import ExitStack
+
+        from websockets.sync.client import connect
+
+        profile = tmp_path / f"driven-{len(list(tmp_path.glob('driven-*')))}"
+        self._browser = subprocess.Popen(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-extensions", f"--user-data-dir={profile}", "--remote-debugging-port=0",
+             url],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            port_file = profile / "DevToolsActivePort"
+            deadline = time.monotonic() + BROWSER_TIMEOUT
+            while not (port_file.exists() and port_file.read_text().strip()):
+                assert time.monotonic() < deadline, "Chromium opened no DevTools port"
+                time.sleep(0.1)
+            port = port_file.read_text().split()[0]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as answer:
+                targets = json.load(answer)
+            page = next(t for t in targets if t["type"] == "page")
+            self._stack = ExitStack()
+            self._socket = self._stack.enter_context(
+                connect(page["webSocketDebuggerUrl"], max_size=None)
+            )
+        except BaseException:
+            self.close()
+            raise
+        self._id = 0
+
+    def evaluate(self, expression: str) -> object:
+        """The value of a JavaScript expression in the page (awaited when a promise)."""
+        import json
+
+        self._id += 1
+        self._socket.send(json.dumps({"id": self._id, "method": "Runtime.evaluate", "params": {
+            "expression": expression, "awaitPromise": True, "returnByValue": True}}))  # fmt: skip
+        while True:
+            message = json.loads(self._socket.recv(timeout=BROWSER_TIMEOUT))
+            if message.get("id") == self._id:
+                result = message["result"]
+                assert "exceptionDetails" not in result, result
+                return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 30.0) -> object:
+        """Poll ``expression`` until it is truthy (its value), or fail after ``timeout`` s."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            assert time.monotonic() < deadline, f"never true: {expression}"
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        stack = getattr(self, "_stack", None)
+        if stack is not None:
+            stack.close()
+        self._browser.terminate()
+        self._browser.wait(timeout=BROWSER_TIMEOUT)
+
+    def __enter__(self) -> Driven:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
