@@ -38,7 +38,9 @@ function drawList() {
   const { sort } = state();
   $("#list-note").textContent =
     `${listed.length} partition(s) loaded` + (nextAfter ? " — more match (Load more continues the same order)" : "") +
-    (sort === "key" ? "." : ": the order is over every partition in production, not only the rows loaded.");
+    (sort === "key" ? "." : ": the order is over every partition in production, not only the rows loaded.") +
+    (sort === "score" ? " Raw scores are in each partition's metric units, not comparable across partitions of different scale" +
+      " (a large partition's error ranks it first however good its model): sort by skill vs naive for the worst models first." : "");
 }
 
 export async function renderList() {

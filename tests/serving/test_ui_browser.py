@@ -185,3 +185,26 @@ def test_the_health_view_shows_an_infinite_ratio_over_a_perfect_validation(
     assert '<td class="num bad">∞</td>' in row, row
     still = dom.split('<tr data-key="pid=still"')[1].split("</tr>")[0]
     assert "∞" not in still and ">–<" in still, still
+
+
+def test_sorting_by_raw_score_says_it_is_in_metric_units_and_points_to_skill(
+    chromium: str, server: str, tmp_path: Path
+) -> None:
+    """The raw validation score orders partitions by the size of their errors (a large
+    store's MAE ranks it first, however good its model), which the list offered as "score
+    (worst first)" beside skill, with nothing saying so. Now the option, the column and the
+    note say the scores are in each partition's metric units, and point to skill vs naive."""
+    listed = httpx.get(f"{server}/v1/partitions", params={"limit": 1000}).json()["partitions"]
+    scored = [p for p in listed if p["production"] and p["production"]["skill"] is not None]
+    by_score = sorted(scored, key=lambda p: p["production"]["score"])
+    by_skill = sorted(scored, key=lambda p: p["production"]["skill"])
+    assert by_score[0]["partition"] != by_skill[0]["partition"]  # the orders differ here
+
+    dom = browse(chromium, view(server, sort="score"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    assert row_keys(dom)[0] == by_score[0]["partition"]
+    note = text_of(dom, "list-note")
+    assert "metric units, not comparable across partitions" in note, note
+    assert "sort by skill vs naive for the worst models first" in note, note
+    assert "raw score, metric units (lowest first)</option>" in dom
+    assert ">score (metric units)</th>" in dom
