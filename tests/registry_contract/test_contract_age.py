@@ -69,6 +69,10 @@ def test_partitions_by_age_are_productions_versions_oldest_first(reg: Registry) 
         keys, total = pages.page_keys(reg.store.engine, "age", 6, offset)
         paged += keys
     assert paged == expected and total == 30  # the alias on a missing version counts, unlisted
+    for limit in (1, 4, 50):  # keyset pages (the dashboard's Health "Load more"): the same
+        for i, after in enumerate(expected):
+            got = pages.keys_after(reg.store.engine, "age", limit, after)
+            assert got == expected[i + 1 : i + 1 + limit], (limit, after)
 
 
 def test_an_alias_move_records_its_versions_creation_time(reg: Registry) -> None:
