@@ -129,3 +129,58 @@ def test_a_regressor_on_few_actuals_is_judged_by_the_spread_of_its_errors() -> N
         val_se = evidence.validation_se("neg_mean_absolute_error", 0.75, 400, sums)
         got = evidence.worse(mae, se, 0.75, val_se, ratio=1.5, z=z)
         assert got is flagged, (rows, mae, got)
+
+
+BALANCED = {
+    **SPEC,
+    "name": "rare",
+    "metric": "balanced_accuracy",
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression",
+                    "params": {"class_weight": ["balanced"]}}],
+    "validation": {"strategy": "holdout", "size": 0.25},
+}  # fmt: skip
+
+
+def rare(seed: int, rows: int, partitions: int = 10) -> pd.DataFrame:
+    """Positives in ~7 % of rows, more likely as x0 grows."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for p in range(partitions):
+        x = rng.normal(size=(rows, 2))
+        y = (rng.random(rows) < 1 / (1 + np.exp(3.5 - 1.5 * x[:, 0]))).astype(int)
+        parts.append(pd.DataFrame({"pid": p, "x0": x[:, 0], "x1": x[:, 1], "y": y}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_classifier_chosen_by_balanced_accuracy_on_rare_positives_is_not_flagged(
+    tmp_path: Path,
+) -> None:
+    """Chosen by balanced accuracy, a classifier answers the rare class more often than the
+    majority class does and is wrong more often by design (its error rate ~25 %, the naive
+    majority's ~5 %). Before, its live error rate was compared with naive's alone (the
+    validation balanced accuracy is in other units): 9 of 10 partitions were flagged
+    degraded on actuals like their training rows. Now its live error rate is compared with
+    its validation error rate (recorded with the version): none is; two whose labels were
+    reversed are."""
+    from manymodels.registry import Registry
+
+    root = tmp_path / "registry"
+    assert train(BALANCED, rare(0, 400), root, backend="local").run.n_trained == 10
+    with Registry.open(root) as reg:
+        recorded = reg.get_version("pid=0", alias="production").validation
+    assert 0.1 < recorded["error_rate"] < 0.5 and recorded["rows"] == 100
+    actuals = rare(1, 100)
+    changed = actuals.pid.isin([2, 7])
+    actuals.loc[changed, "y"] = 1 - actuals.loc[changed, "y"]
+    path = tmp_path / "actuals.csv"
+    actuals.to_csv(path, index=False)
+    done = runner.invoke(app, ["actuals", str(path), "--registry", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    shown = runner.invoke(app, ["monitor", "--registry", str(root), "--sort", "key", "--json"])
+    page = json.loads(shown.output)["partitions"]
+    by_key = {p["key"]: p for p in page}
+    assert by_key["pid=0"]["validation_error"] == recorded["error_rate"]
+    naive_worse = [p["key"] for p in page if (p["naive_ratio"] or 0) > 2]
+    assert len(naive_worse) >= 5  # the naive majority is right more often: no bar for these
+    degraded = sorted(p["key"] for p in page if "degraded" in p["flags"])
+    assert degraded == ["pid=2", "pid=7"], degraded

@@ -108,10 +108,20 @@ class PartitionHealth:
         return evidence.worse(
             live, se, self.validation_error, self.validation_error_se,
             ratio=limits.error_ratio, z=z,
-        ) or evidence.worse(
+        ) or (self.naive_is_a_bar and evidence.worse(
             live, se, self.naive_error, self.naive_error_se,
             ratio=limits.naive_ratio, z=z, strict=True,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    @property
+    def naive_is_a_bar(self) -> bool:
+        """Whether the naive answer's live error is one this model was chosen to beat: not
+        for a classifier chosen by another metric than accuracy, whose live error is the
+        error rate of its most probable class — a model chosen by balanced accuracy (or F1,
+        ROC AUC) on rare positives answers the rare class more often than the majority
+        class does, and is wrong more often by design (9 of 10 such partitions were flagged
+        on actuals like their training rows). Its validation error rate is its bar."""
+        return not (self.live_metric == "accuracy" and self.metric != "accuracy")
 
     def flags(self, limits: Thresholds) -> list[str]:
         """Which triggers this partition meets."""
@@ -151,7 +161,9 @@ def health(
             ]
     drifts = store.drift_rows(engine, keys)
     sums = store.live_sums(engine, None if keys is None else [(r[0], r[1]) for r in production])
-    held_out = _validation_rows(engine, [(r[0], r[1]) for r in production if (r[0], r[1]) in sums])
+    held_out = _validation_records(
+        engine, [(r[0], r[1]) for r in production if (r[0], r[1]) in sums]
+    )
     out = []
     for key, version, metric, score, created in production:
         d = drifts.get(key)
@@ -162,8 +174,10 @@ def health(
         name = live_metric(metric, task)
         err = naive = labels = err_se = naive_se = None
         rows = 0
+        n_val, val_rate = held_out.get((key, version), (None, None))
         val = validation_error(metric, score) if name == metric else None
-        n_val = held_out.get((key, version))
+        if val is None and name == "accuracy":  # another classification metric: its error rate
+            val = val_rate
         if live is not None:
             rows = live[0].rows
             err = live_error(metric, task, live[0])
@@ -204,32 +218,39 @@ def _se(spread: float | None, rows: int) -> float | None:
     return None if spread is None or rows <= 0 else spread / math.sqrt(rows)
 
 
-def _validation_rows(
+def _validation_records(
     engine: Engine, pairs: Sequence[tuple[str, int]]
-) -> dict[tuple[str, int], int]:
-    """The held-out rows of each version of ``pairs`` (its validation record's ``rows``):
-    read for the versions with actuals only, whose ``degraded`` weighs the validation
-    error's noise (``monitoring.evidence``) — one small JSON column, batched by key."""
+) -> dict[tuple[str, int], tuple[int | None, float | None]]:
+    """The held-out rows of each version of ``pairs`` and, for a classifier, the error rate of
+    its most probable class on them (its validation record's ``rows`` and ``error_rate``):
+    read for the versions with actuals only, whose ``degraded`` weighs the validation error's
+    noise (``monitoring.evidence``) — one small JSON column, batched by key."""
     v = t.model_versions.c
     wanted = set(pairs)
-    out: dict[tuple[str, int], int] = {}
+    out: dict[tuple[str, int], tuple[int | None, float | None]] = {}
     with engine.connect() as conn:
         for chunk in batches(sorted({k for k, _ in pairs})):
             q = select(v.key, v.version, v.validation_json).where(v.key.in_(chunk))
             for key, version, raw in conn.execute(q):
                 if (key, version) in wanted:
-                    rows = _rows_of(raw)
-                    if rows:
-                        out[key, version] = rows
+                    out[key, version] = _record_of(raw)
     return out
 
 
-def _rows_of(raw: str | None) -> int | None:
+def _record_of(raw: str | None) -> tuple[int | None, float | None]:
     try:
-        rows = json.loads(raw or "{}").get("rows")
-    except (ValueError, AttributeError):
-        return None
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) and rows > 0 else None
+        record = json.loads(raw or "{}")
+    except ValueError:
+        return None, None
+    if not isinstance(record, dict):
+        return None, None
+    rows: Any = record.get("rows")
+    rate: Any = record.get("error_rate")
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows <= 0:
+        rows = None
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        rate = None  # NaN fails the range too
+    return rows, None if rate is None else float(rate)
 
 
 def _task(metric: str, sums: Any) -> str:
