@@ -70,7 +70,7 @@ def test_actuals_like_the_training_rows_rarely_flag_a_classifier(
 ) -> None:
     """100 actuals per partition from the training distribution. Before, live/validation ≥
     1.5 or live/naive > 1 on the point values flagged 4 of these 30 classifiers (5 and 7 of
-    30 with stronger signals; 13 of 30 in the brief's data); now none is (a 95 % one-sided
+    30 with stronger signals; 13 of 30 were reported on other data); now none is (a 95 % one-sided
     test may flag one in twenty at the boundary: at most 1 allowed)."""
     import shutil
 
