@@ -390,7 +390,7 @@ def manymodels_run(
 ) -> Result:
     """``manymodels.train`` (Ray, already started) then ``manymodels.forecast`` for h periods."""
     import manymodels as mm
-    from manymodels.forecast import forecast
+    from manymodels.forecasting import forecast
 
     label = "manymodels + naive" if naive_candidate else "manymodels local only"
     if global_candidate:

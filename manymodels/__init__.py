@@ -19,12 +19,14 @@ __all__ = [
     "RunSummary",
     "Spec",
     "__version__",
+    "forecast",
     "score",
     "train",
 ]
 
 if TYPE_CHECKING:
     from manymodels.exceptions import ManyModelsError
+    from manymodels.forecasting import forecast
     from manymodels.pipeline import train
     from manymodels.registry import Registry
     from manymodels.run_summary import RunSummary
@@ -38,6 +40,8 @@ _LAZY = {
     "Spec": "manymodels.spec",
     "train": "manymodels.pipeline",
     "score": "manymodels.scoring",
+    "forecast": "manymodels.forecasting",  # not manymodels.forecast: a submodule named as
+    # the function would rebind mm.forecast to itself once imported
 }
 
 

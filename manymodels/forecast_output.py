@@ -2,7 +2,7 @@
 predictions, decision labels and interval bands typed alike in every chunk (a file written a
 chunk at a time takes its first chunk's types).
 
-Kept apart from ``manymodels.forecast``, which loads the models and predicts the steps.
+Kept apart from ``manymodels.forecasting``, which loads the models and predicts the steps.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 threshold — the code ``forecast`` runs for each partition of a chunk and the router's forecast
 route runs for one.
 
-Kept apart from ``manymodels.forecast``, which selects the versions, loads the models a chunk at
+Kept apart from ``manymodels.forecasting``, which selects the versions, loads the models a chunk at
 a time and assembles the output.
 """
 

@@ -2,7 +2,7 @@
 exogenous features (carried forward, or matched from a ``future`` table by key and time) and
 the changes of those features (``manymodels.changes``).
 
-Kept apart from ``manymodels.forecast`` (which loads models and predicts) because the router's
+Kept apart from ``manymodels.forecasting`` (which loads models and predicts) because the router's
 forecast route builds the same steps from one partition's schema and posted rows; vectorised
 over partitions, so a batch of 10,000 costs one merge, not 10,000.
 """

@@ -52,3 +52,27 @@ def test_every_public_function_can_be_called_twice_in_one_process(tmp_path: Path
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_forecast_is_exported_as_the_function() -> None:
+    """``mm.forecast(...)`` was the submodule ``manymodels.forecast`` (not callable) once any
+    command had imported it, and an AttributeError before: the package exports it as it
+    exports ``train`` and ``score``, in a fresh interpreter and after every submodule loaded."""
+    script = textwrap.dedent(
+        """
+        import inspect
+        import manymodels as mm
+
+        assert "forecast" in mm.__all__
+        first = mm.forecast
+        import manymodels.cli.forecast, serving.routes.forecast  # what imports it
+        assert mm.forecast is first and inspect.isfunction(first), mm.forecast
+        assert "horizon" in inspect.signature(mm.forecast).parameters
+        print("ok")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")

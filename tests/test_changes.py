@@ -14,7 +14,7 @@ from factories import spec_dict
 
 from manymodels.data import prepare
 from manymodels.exceptions import DataError, InvalidRows, SpecError
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.monitoring.profile import with_lags
 from manymodels.pipeline import train
 from manymodels.registry import Registry

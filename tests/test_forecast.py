@@ -1,4 +1,4 @@
-"""Tests for manymodels.forecast, the ``forecast`` command and the router's forecast route,
+"""Tests for manymodels.forecasting, the ``forecast`` command and the router's forecast route,
 on the per-store sales sample with its forecasting spec (calendar parts and target lags)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import DataError, PartitionNotFound
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry

@@ -11,7 +11,7 @@ import pytest
 from factories import DECIDED, pumps_spec
 
 from manymodels import forecast_select
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import synthetic

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from manymodels import forecast_select
 from manymodels.cli import app
 from manymodels.exceptions import DataError
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.samples import sensor_readings
 

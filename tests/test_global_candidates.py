@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from manymodels.exceptions import SpecError, TrainingError
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.gc import collect
 from manymodels.pipeline import train
 from manymodels.registry.client import Registry

@@ -18,7 +18,7 @@ from manymodels.backup import export_registry
 from manymodels.candidates import MeanOf
 from manymodels.doctor import check
 from manymodels.exceptions import ArtifactError, UntrustedArtifact
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.gc import collect
 from manymodels.global_members import GlobalMember, GlobalModels, linked, stored_form
 from manymodels.pipeline import train

@@ -20,7 +20,7 @@ from factories import linear_series
 from manymodels import intervals
 from manymodels.exceptions import DataError, SpecError
 from manymodels.feature_schema import FeatureSchema
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry

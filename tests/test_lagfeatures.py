@@ -20,7 +20,7 @@ from manymodels import lagfeatures
 from manymodels.cli import app
 from manymodels.exceptions import DataError, InvalidRows, SpecError
 from manymodels.feature_schema import FeatureSchema
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.lagfeatures import (
     LagPlan,
     RollingFeature,

@@ -620,7 +620,7 @@ def test_rollback_never_moves_production_onto_itself(tmp_path: Path) -> None:
 
 def test_forecast_says_when_a_production_version_is_missing(tmp_path: Path) -> None:
     from manymodels.exceptions import RegistryError
-    from manymodels.forecast import forecast
+    from manymodels.forecasting import forecast
 
     train(spec_dict(), linear_frame(2, 40), tmp_path / "reg", backend="local")
     with sqlite3.connect(tmp_path / "reg" / "registry.db") as raw:  # what a racing gc leaves

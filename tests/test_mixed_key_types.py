@@ -12,7 +12,7 @@ from factories import RIDGE, linear_frame
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score

@@ -16,7 +16,7 @@ from factories import RIDGE, linear_frame, make_run, new_version, spec_dict
 from sqlalchemy import event
 
 from manymodels.exceptions import DataError
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.scoring import score

@@ -12,7 +12,7 @@ import pytest
 from factories import linear_frame, spec_dict
 
 from manymodels.exceptions import DataError
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.browse import open_browser

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import BadSignature
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry import schema as t

@@ -115,7 +115,7 @@ def test_auto_difference_differences_only_the_partition_whose_level_wanders(
     """Partition 0 trends (the KPSS test rejects a stable level), partition 1 is noise around
     one level: ``auto_difference`` trains 0 as ``difference`` does and 1 as no transform does —
     the same scores, histories and forecasts, and 1's version records no transform at all."""
-    from manymodels.forecast import forecast
+    from manymodels.forecasting import forecast
 
     rng = np.random.default_rng(5)
     t = np.arange(60)
@@ -148,7 +148,7 @@ def test_a_list_of_transforms_keeps_each_partitions_best(tmp_path: Path) -> None
     the better validation score: the version is the one that transform alone trains (score,
     history, forecast), and records both scores. With lags of 8 and more (direct: both judged
     as 8-step forecasts) the random walk learns its changes and the level stays a level."""
-    from manymodels.forecast import forecast
+    from manymodels.forecasting import forecast
 
     rng = np.random.default_rng(5)
     t = np.arange(60)

@@ -312,7 +312,7 @@ def test_a_forecast_of_weekday_data_skips_the_weekend(tmp_path: Path) -> None:
     days = pd.bdate_range("2024-01-01", periods=30)  # ends on Friday 2024-02-09
     df["t"] = np.tile(days.to_numpy(), 2)
     train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
-    from manymodels.forecast import forecast
+    from manymodels.forecasting import forecast
 
     ahead = forecast(tmp_path / "reg", horizon=3)
     assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == [

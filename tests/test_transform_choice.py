@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from manymodels.forecast import forecast
+from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry.client import Registry
 

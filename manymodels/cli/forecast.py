@@ -1,5 +1,5 @@
 """``manymodels forecast``: the next periods of each partition, written to a file a chunk of
-partitions at a time (``manymodels.forecast.forecast_chunks``) or shown whole."""
+partitions at a time (``manymodels.forecasting.forecast_chunks``) or shown whole."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def forecast(
     --probabilities adds a classifier's proba-<class> columns.
     """
     from manymodels import console
-    from manymodels.forecast import forecast_chunks
+    from manymodels.forecasting import forecast_chunks
     from manymodels.intervals import parse_levels
     from manymodels.labels import check_threshold
     from manymodels.timefeatures import time_to_json

@@ -15,9 +15,9 @@ from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
-from manymodels.forecast import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.forecast_partition import labelled_steps
 from manymodels.forecast_steps import build_steps, future_table
+from manymodels.forecasting import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
 from serving.decision import binary_classes
