@@ -20,7 +20,13 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from manymodels import intervals as conformal
-from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
+from manymodels.exceptions import (
+    AliasNotFound,
+    DataError,
+    PartitionNotFound,
+    RegistryError,
+    VersionNotFound,
+)
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.keys import key_list, trained_forms
@@ -57,10 +63,13 @@ class Selection:
     whole: bool = True  # ``known`` is every key at ``alias`` (no keys named), not those named
     left_out: list[str] = field(default_factory=list)  # keys of a whole forecast without a
     # time column (an MLflow import, another spec's): not forecast, named in its summary
+    version: int | None = None  # every key's version by number (``version=``), not ``alias``
 
     def known_of(self, reg: Registry, keys: Sequence[str]) -> Mapping[str, int]:
         """Those of ``keys`` at ``alias`` (a future table's): from the table already read when
         the forecast is of every partition, else from the rows of ``keys`` alone."""
+        if self.version is not None:  # the partitions forecast, and those in production
+            return {**reg.store.alias_versions(keys, PRODUCTION), **self.known}
         return self.known if self.whole else reg.store.alias_versions(keys, self.alias)
 
     def chunks(self, reg: Registry) -> Iterator[list[ModelVersion]]:
@@ -80,6 +89,7 @@ def select(
     threshold: float | None = None,
     *,
     probabilities: bool = False,
+    version: int | None = None,
 ) -> Selection:
     """The versions ``alias`` points at, sorted by key, each checked — as a whole forecast
     checks them: the first problem of all of them is raised, in the order missing version,
@@ -91,10 +101,18 @@ def select(
     A forecast of every partition (no ``keys``) leaves out, in ``left_out``, the versions
     without a time column — an MLflow import, a spec without one — rather than refusing them
     all: one imported partition refused the forecast of the other 100,000. Named ones are
-    refused, and so is a forecast that would leave nothing."""
+    refused, and so is a forecast that would leave nothing.
+
+    ``version``: that version of each partition named (the router's ``?version=``), not the
+    alias's; a version is a partition's own number, so it needs ``keys``, and a partition
+    without it is a ``VersionNotFound``."""
     asked = None if keys is None else key_list(keys)
-    # naming k partitions reads their k rows (and their other trained forms'), not the table
-    table = reg.store.alias_table(alias) if asked is None else _named_rows(reg, asked, alias)
+    if version is not None:
+        table = _numbered_rows(reg, asked, version)
+    elif asked is None:
+        table = reg.store.alias_table(alias)
+    else:  # naming k partitions reads their k rows (and their other trained forms'), not all
+        table = _named_rows(reg, asked, alias)
     wanted = _wanted(reg, asked, alias, table)
     pairs = [(k, table[k]) for k in wanted]
     missing: list[tuple[str, int]] = []
@@ -172,7 +190,7 @@ def select(
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
         label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
-        table, threshold, asked is None, left_out,
+        table, threshold, asked is None, left_out, version,
     )  # fmt: skip
 
 
@@ -278,6 +296,30 @@ def _named_rows(
         canonical = reg.key(key, as_trained=False)
         forms += [canonical, *trained_forms(canonical)]
     return reg.store.alias_versions(forms, alias)
+
+
+def _numbered_rows(
+    reg: Registry, keys: Sequence[str | Mapping[str, Any]] | None, version: int
+) -> dict[str, int]:
+    """``{key: version}`` of the keys named, each checked to have that version (read a chunk
+    at a time: a record carries its ~15 KB schema)."""
+    if keys is None:
+        raise DataError(
+            f"version {version} is a version of a partition: name the partitions to forecast "
+            "with it (keys=…, --partitions), or forecast every partition at an alias"
+        )
+    wanted = sorted({reg.key(k) for k in keys})
+    if FALLBACK_KEY in wanted:
+        raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
+    absent: list[str] = []
+    for chunk in batches([(k, version) for k in wanted], CHUNK):
+        absent += [k for k, _ in _read(reg, chunk)[1]]
+    if absent:
+        unknown = [k for k in absent if not reg.store.has_partition(k)]
+        if unknown:
+            raise PartitionNotFound(f"no partition(s) {listed(unknown)} in the registry")
+        raise VersionNotFound(f"partition(s) {listed(absent)} have no version {version}")
+    return dict.fromkeys(wanted, version)
 
 
 def _wanted(

@@ -59,11 +59,13 @@ from manymodels.forecast_steps import build_steps, future_table
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
+from manymodels.registry.model_access import one_version_choice, version_number
 from manymodels.signing import Signer
 from manymodels.tables import DataSource
 from manymodels.training.global_fit import GlobalModel, bind_key
 
 MAX_HORIZON = 1000
+MAX_VERSION = 2**31 - 1  # as the CLI's and the router's bound on a version number
 OUTPUT_COLUMNS = ("prediction", "model_version")
 
 
@@ -90,6 +92,7 @@ def forecast(
     alias: str = PRODUCTION,
     threshold: float | None = None,
     probabilities: bool = False,
+    version: int | None = None,
 ) -> pd.DataFrame:
     """Forecast the next ``horizon`` periods of each partition with its production model, or
     the version ``alias`` points at (a challenger's forecast beside the champion's).
@@ -109,8 +112,11 @@ def forecast(
     did not record is a ``DataError``). ``probabilities=True`` adds a classifier's class
     probabilities of each step, a ``proba-<class>`` column per class of the versions' tables
     (0 for a class a partition never held; ``score``'s columns); a regression is a
-    ``DataError``. ``forecast_chunks`` gives the same rows a chunk of
-    partitions at a time (a file written as they come holds no more than a chunk).
+    ``DataError``. ``version`` forecasts that version of each partition in ``keys`` instead
+    of the alias's (the router's ``?version=``: a challenger before it is promoted, an old
+    version after a rollback); it needs ``keys``, and not an ``alias`` too.
+    ``forecast_chunks`` gives the same rows a chunk of partitions at a time (a file written as
+    they come holds no more than a chunk).
 
     Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
     partitions named that were trained without a time column (a forecast of every partition
@@ -127,7 +133,7 @@ def forecast(
     frames = list(
         forecast_chunks(
             registry, keys, horizon=horizon, future=future, signer=signer, levels=levels,
-            alias=alias, threshold=threshold, probabilities=probabilities,
+            alias=alias, threshold=threshold, probabilities=probabilities, version=version,
         )
     )  # fmt: skip
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
@@ -146,6 +152,7 @@ def forecast_chunks(
     alias: str = PRODUCTION,
     threshold: float | None = None,
     probabilities: bool = False,
+    version: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """``forecast``'s rows, ``forecast_select.CHUNK`` partitions at a time in key order (every
     frame with the same columns): every version is checked, and a ``future`` table read,
@@ -153,13 +160,21 @@ def forecast_chunks(
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
     threshold = check_threshold(threshold)
+    if version is not None:
+        one_version_choice(version, None if alias == PRODUCTION else alias,
+                           names=("version", "alias"))  # fmt: skip
+        version = version_number(version)
+        if not 1 <= version <= MAX_VERSION:
+            raise DataError(f"version must be between 1 and {MAX_VERSION}, not {version}")
     own_registry = not isinstance(registry, Registry)
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
     if not own_registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
     try:
         # all checked before any model loads
-        chosen = select(reg, keys, alias, levels, threshold, probabilities=probabilities)
+        chosen = select(
+            reg, keys, alias, levels, threshold, probabilities=probabilities, version=version
+        )
         refuse_overwritten(chosen)
         fut = None
         if future is not None:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
-from manymodels.exceptions import PartitionNotFound, RegistryError
+from manymodels.exceptions import DataError, PartitionNotFound, RegistryError
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -152,3 +152,63 @@ def test_the_router_still_forecasts_production_after_a_candidates_forecast(clien
     v2 = [p["prediction"] for p in first.json()["forecast"]]
     v1 = [p["prediction"] for p in again.json()["forecast"]]
     assert v1 != pytest.approx(v2)
+
+
+def test_forecast_of_a_version_by_number(root: Path, client: Any) -> None:
+    """``forecast(version=N)`` / ``manymodels forecast --version N`` forecast that version, as
+    the route's ``?version=N`` does: there was no way to forecast a version no alias points at
+    (production rolled back, an old version) but through the router."""
+    other = "store=1,brand=dominicks"
+    frame = forecast(root, [KEY, other], horizon=3, version=2)
+    assert set(frame["model_version"]) == {2}
+    assert frame["prediction"].tolist() == pytest.approx(
+        forecast(root, [KEY, other], horizon=3, alias="candidate")["prediction"].tolist()
+    )
+    route = client.post(f"/v1/partitions/{KEY}/forecast?version=1", json={"horizon": 3})
+    one = forecast(root, [KEY], horizon=3, version=1)
+    assert one["prediction"].tolist() == pytest.approx(
+        [p["prediction"] for p in route.json()["forecast"]]
+    )
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--partitions", KEY]
+    result = CliRunner().invoke(app, [*args, "--json", "--version", "2"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["forecast"]
+    assert {r["model_version"] for r in rows} == {2}
+    out = root.parent / "v1.csv"
+    result = CliRunner().invoke(app, [*args, "--version", "1", "--out", str(out)])
+    assert result.stdout.strip() == f"forecast 2 period(s) of 1 partition(s) at v1 → {out}"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--version", "9"], f"partition(s) '{KEY}' have no version 9"),
+        (["--version", "1", "--alias", "candidate"], "give --version or --alias, not both"),
+        (["--version", "0"], "error: --version: input should be greater than or equal to 1"),
+        (["--version", str(2**31)], "error: --version: input should be less than or equal"),
+        (["--version", "x"], "error: --version: input should be a valid integer"),
+    ],
+)
+def test_cli_forecast_version_refused(root: Path, extra: list[str], message: str) -> None:
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--partitions", KEY, *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert message in result.stderr
+
+
+def test_a_version_needs_the_partitions_named(root: Path) -> None:
+    """A version is a partition's own number: "version 2 of every partition" is refused,
+    and so is a version with an alias (the library says it as the CLI does)."""
+    args = ["forecast", "--horizon", "2", "--registry", str(root), "--version", "2"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: --version 2 is a version of a partition")
+    assert len(result.stderr.strip().splitlines()) == 1
+    with pytest.raises(DataError, match="name the partitions"):
+        forecast(root, horizon=2, version=2)
+    with pytest.raises(DataError, match="give version or alias, not both"):
+        forecast(root, [KEY], horizon=2, version=2, alias="candidate")
+    with pytest.raises(DataError, match="whole number"):
+        forecast(root, [KEY], horizon=2, version="2")  # type: ignore[arg-type]
+    with pytest.raises(PartitionNotFound, match="no partition"):
+        forecast(root, ["store=99,brand=tropicana"], horizon=2, version=1)

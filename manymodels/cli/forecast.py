@@ -12,6 +12,7 @@ import typer
 from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
+    MAX_INT,
     ArtifactsOpt,
     JsonOpt,
     LevelsOpt,
@@ -44,8 +45,21 @@ def forecast(
         typer.Option("--out", "-o", help="Write the forecast to this .parquet or .csv file."),
     ] = None,
     alias: Annotated[
-        str, typer.Option(help="Which version of each partition forecasts (e.g. candidate).")
-    ] = "production",
+        str | None,
+        typer.Option(
+            help="Which version of each partition forecasts (default: production; e.g. candidate).",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_INT,
+            help="Forecast this version of each partition named by --partitions (a "
+            "challenger, or an old version), as the router's ?version=.",
+        ),
+    ] = None,
     levels: LevelsOpt = None,
     threshold: ThresholdOpt = None,
     probabilities: Annotated[
@@ -63,7 +77,7 @@ def forecast(
     """Forecast the next HORIZON periods of each partition.
 
     Each partition's model at ALIAS forecasts it (production by default; 'candidate' is the
-    latest version that was not promoted).
+    latest version that was not promoted), or its VERSION (with --partitions).
 
     Only models trained from a spec with a time_column can be forecast; the fallback is not
     (a forecast of every partition leaves the others, an MLflow import, out, in a note: line).
@@ -78,10 +92,20 @@ def forecast(
     from manymodels.forecasting import forecast_chunks
     from manymodels.intervals import parse_levels
     from manymodels.labels import check_threshold
+    from manymodels.registry.model_access import one_version_choice
     from manymodels.timefeatures import time_to_json
 
     wanted = parse_levels(levels)
     check_threshold(threshold, "--threshold")  # before the registry is opened
+    one_version_choice(version, alias)  # as export (and the router's 422)
+    if version is not None and not partitions:
+        from manymodels.exceptions import DataError
+
+        raise DataError(
+            f"--version {version} is a version of a partition: name the partitions to "
+            "forecast with --partitions, or forecast every partition at an --alias"
+        )
+    alias = alias or "production"
 
     if out is not None:
         from manymodels.tables import output_format, write_tables
@@ -99,6 +123,7 @@ def forecast(
                 alias=alias,
                 threshold=threshold,
                 probabilities=probabilities,
+                version=version,
             ),
             left_out,
         )
@@ -119,6 +144,7 @@ def forecast(
                                 "out": str(out), "left_out": left})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
+            at = at if version is None else f" at v{version}"
             echo(f"forecast {horizon} period(s) of {n:,} partition(s){at} → {out}")
         return
     if json_out:

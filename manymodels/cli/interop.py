@@ -60,11 +60,10 @@ def export(
     as a pyfunc model that needs manymodels importable where it is loaded.
     """
     from manymodels import console
-    from manymodels.exceptions import DataError
     from manymodels.interop.mlflow_io import export_mlflow, require_mlflow
+    from manymodels.registry.model_access import one_version_choice
 
-    if version is not None and alias is not None:  # --alias was ignored: the router's 422
-        raise DataError("give --version or --alias, not both")
+    one_version_choice(version, alias)  # --alias was ignored: the router's 422
     require_mlflow()  # before the registry is opened: say what to install first
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         done = export_mlflow(reg, key, out, version=version, alias=alias or "production")

@@ -55,6 +55,16 @@ def version_number(version: object) -> int:
     raise DataError(f"a version is a whole number (1, 2, …), not {type(version).__name__} {shown}")
 
 
+def one_version_choice(
+    version: object, alias: str | None, *, names: tuple[str, str] = ("--version", "--alias")
+) -> None:
+    """A version by number and an alias both given: one of them would be ignored without a
+    word, so ``export``, ``forecast`` and the router's routes refuse it alike (``names``: how
+    the caller spells the two, ``?version=`` and ``?alias=`` for a route)."""
+    if version is not None and alias is not None:
+        raise DataError(f"give {names[0]} or {names[1]}, not both")
+
+
 class ModelAccess:
     """``Registry``'s loads and the checks before them (``Registry.__init__`` sets the
     state below)."""

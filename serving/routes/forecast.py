@@ -20,6 +20,7 @@ from manymodels.forecast_steps import build_steps, future_table
 from manymodels.forecasting import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
+from manymodels.registry.model_access import one_version_choice
 from serving.decision import binary_classes
 from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
@@ -148,8 +149,7 @@ async def forecast_partition(
     forecast's own earlier steps. An unknown key is a 404 (the fallback model is not
     forecast)."""
     refuse_repeated(request, "version", "alias", "threshold", "probabilities")  # FastAPI: last
-    if version is not None and alias is not None:
-        raise HTTPException(422, "give ?version= or ?alias=, not both")
+    one_version_choice(version, alias, names=("?version=", "?alias="))  # a 422
     if body.future is not None and len(body.future) > settings.max_batch_rows:
         raise HTTPException(
             422, f"{len(body.future)} future rows is more than the limit of "

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from manymodels import intervals as conformal
+from manymodels.registry.model_access import one_version_choice
 from serving import batch, decision
 from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
@@ -92,8 +93,7 @@ async def predict_partition(request: Request, key: str, body: PredictRequest) ->
     asked = options_of(request, PartitionOptions)
     version, alias, fallback = asked.version, asked.alias, asked.fallback
     probabilities, threshold = asked.probabilities, asked.threshold
-    if version is not None and alias is not None:
-        raise HTTPException(422, "give ?version= or ?alias=, not both")
+    one_version_choice(version, alias, names=("?version=", "?alias="))  # a 422
     _check_size(body.rows, settings.max_batch_rows)
     wanted = conformal.parse_levels(asked.levels)
     text = path_key(request, key)
