@@ -47,6 +47,16 @@ class NamedReadsMixin(StoreBase):
         with self.engine.connect() as conn:
             return conn.execute(q).first() is not None
 
+    def one_at_alias(self, alias: str) -> tuple[str, int] | None:
+        """``(key, version)`` of one partition other than the fallback with ``alias``: one row
+        of the ``(alias, …)`` index (what versions of one spec look like, when the keys a
+        command was given have none)."""
+        c = t.aliases.c
+        q = select(c.key, c.version).where(and_(c.alias == alias, c.key != FALLBACK_KEY))
+        with self.engine.connect() as conn:
+            row = conn.execute(q.limit(1)).first()
+        return None if row is None else (row[0], row[1])
+
     def key_values_of(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``{key: its key values as recorded}`` (``{"code": "007"}``, ``{"code": 7}``) for
         those of ``keys`` that are partitions: the types the data's own keys were trained

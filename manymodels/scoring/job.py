@@ -23,7 +23,12 @@ from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
-from manymodels.scoring.probabilities import UnitProba, refuse_regressors, refuse_taken
+from manymodels.scoring.probabilities import (
+    UnitProba,
+    refuse_regressors,
+    refuse_taken,
+    unscored_columns,
+)
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
 from manymodels.tables import DataSource, describe_source, output_format, read_table, write_table
@@ -127,6 +132,11 @@ def score_table(
         plan = make_plan(
             df, reg, source=source, alias=alias, skip_unknown=skip_unknown, threshold=threshold
         )
+        classes: list[str] = []
+        decides = threshold is not None or any(u.decision for u in plan.units)
+        if not plan.units and (probabilities or not decides):  # nothing scored: columns still
+            classes, decides = unscored_columns(reg, alias)
+            decides = decides or threshold is not None
     finally:
         if reg is not registry:
             reg.close()
@@ -189,8 +199,9 @@ def score_table(
     )
     apply_inverses(inverses, plan.offsets, done)
     frame = scored_frame(
-        df, plan, done, levels, labelled, proba if probabilities else None, source=source
-    )
+        df, plan, done, levels, labelled, proba if probabilities else None,
+        classes=classes, decides=decides, source=source,
+    )  # fmt: skip
     return ScoreResult(frame, summary)
 
 

@@ -31,6 +31,8 @@ def scored_frame(
     probabilities: Probabilities | None = None,
     *,
     source: str,
+    classes: Sequence[str] = (),
+    decides: bool = False,
 ) -> pd.DataFrame:
     """``df`` with the predictions of ``done`` (each chunk's start in the plan's row order and
     its prediction arrays), each row's own key and which model answered it, and ``lo-`` /
@@ -39,8 +41,10 @@ def scored_frame(
     after ``prediction``: the ``label`` and ``threshold`` the router answers of a classifier
     with a ``[decision]`` (named apart: a table's target is often called ``label``); empty
     where a row's model has none. ``probabilities`` (chunks' class probabilities by unit)
-    adds a ``proba-<class>`` column per class after those (``scoring.probabilities``);
-    ``source`` names the table in a refusal of a column those would overwrite."""
+    adds a ``proba-<class>`` column per class after those (``scoring.probabilities``), and
+    ``classes`` (``unscored_columns``) first; ``decides`` writes the decision columns even
+    when no row was labelled (a threshold asked, a version with a ``[decision]``). ``source``
+    names the table in a refusal of a column those would overwrite."""
     n, at = len(df), plan.positions
     counts = np.diff(plan.offsets)
     names = list(dict.fromkeys(u.key for u in plan.units))
@@ -54,9 +58,9 @@ def scored_frame(
     predictions = _predictions(n, plan, done)
     return df.assign(
         prediction=predictions,
-        **_labels(len(df), plan, labelled),
+        **_labels(len(df), plan, labelled, decides),
         **(
-            probability_columns(df, plan, probabilities, source=source)
+            probability_columns(df, plan, probabilities, classes, source=source)
             if probabilities is not None
             else {}
         ),
@@ -68,10 +72,10 @@ def scored_frame(
     )
 
 
-def _labels(n: int, plan: Plan, labelled: Labelled) -> dict[str, Any]:
+def _labels(n: int, plan: Plan, labelled: Labelled, decides: bool) -> dict[str, Any]:
     """``decision_label`` and ``decision_threshold`` in input order; ``None`` and NaN for rows
     no decision labelled (another model's, unscored)."""
-    if not labelled:
+    if not labelled and not decides:
         return {}
     label = np.full(n, None, dtype=object)
     threshold = np.full(n, np.nan)

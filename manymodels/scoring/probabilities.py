@@ -18,6 +18,7 @@ import pandas as pd
 
 from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
+from manymodels.registry.client import Registry
 from manymodels.scoring.plan import ModelRef, Plan, refuse_written
 
 WRITER = "--probabilities writes"  # a clash's words, before scoring and after it
@@ -44,25 +45,45 @@ def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
     refuse_written(df, names, source=source, by=WRITER)
 
 
+def unscored_columns(reg: Registry, alias: str) -> tuple[list[str], bool]:
+    """The class labels and whether a ``[decision]`` labels, of one version at ``alias``:
+    what a table none of whose rows was scored (every key unknown, no fallback) writes
+    columns for, so that its columns do not depend on its rows (a reader of a file of
+    ``proba-<class>`` / ``decision_label`` columns broke on the run that scored none). Every
+    version of a spec answers the classes of its whole table (``over_table_classes``)."""
+    one = reg.store.one_at_alias(alias)
+    found = reg.store.get_versions([one]) if one is not None else []
+    if not found or not found[0].schema.classifies:
+        return [], False
+    schema = found[0].schema
+    return [str(c) for c in schema.classes or ()], bool(schema.decision)
+
+
 def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
     """A classifier's probabilities of ``X``, a column per class of its table."""
     return model_probabilities(model, X, ref.classes, f"partition '{ref.key}' v{ref.version}")
 
 
 def probability_columns(
-    df: pd.DataFrame, plan: Plan, found: Probabilities, *, source: str
+    df: pd.DataFrame,
+    plan: Plan,
+    found: Probabilities,
+    classes: Sequence[str] = (),
+    *,
+    source: str,
 ) -> dict[str, np.ndarray]:
     """The ``proba-<class>`` columns in input order: the classes in the order the versions'
     tables list them (first seen in key order), 0 for a class a row's version does not
-    answer, NaN for a row no model scored. A column of ``df`` one would overwrite is
-    refused as ``refuse_taken`` refuses it (the models' own classes are known only now)."""
+    answer, NaN for a row no model scored; ``classes`` first (``unscored_columns``). A
+    column of ``df`` one would overwrite is refused as ``refuse_taken`` refuses it (the
+    models' own classes are known only now)."""
     pieces: list[tuple[np.ndarray, UnitProba]] = []
     for start, predictions, by_unit in sorted(found, key=lambda f: f[0]):
         for j, p in enumerate(predictions):
             if j in by_unit:
                 pieces.append((plan.positions[start : start + len(p)], by_unit[j]))
             start += len(p)
-    labels = list(dict.fromkeys(c for _, (classes, _) in pieces for c in classes))
+    labels = list(dict.fromkeys([*classes, *(c for _, (cs, _) in pieces for c in cs)]))
     names = [proba_column(c) for c in labels]
     refuse_written(df, names, source=source, by=WRITER)
     index = {c: i for i, c in enumerate(labels)}

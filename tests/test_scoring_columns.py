@@ -1,0 +1,78 @@
+"""A scored file's columns do not depend on its rows: ``score --probabilities`` /
+``--threshold`` of a table none of whose rows a model scored (every key unknown, no fallback,
+``--skip-unknown``) wrote no ``proba-<class>`` / ``decision_label`` columns, so the reader of
+yesterday's file broke on today's; and an integer class survives the rows left unscored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.pipeline import train
+from manymodels.scoring import score
+
+SPEC: dict[str, Any] = {
+    "name": "churn",
+    "task": "classification",
+    "partition_by": ["shop"],
+    "target": "left",
+    "features": ["x", "z"],
+    "metric": "neg_log_loss",
+    "min_rows": 20,
+    "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression"}],
+    "decision": {"threshold": "f1"},
+    "fallback": {"enabled": False},
+}
+
+
+def churn() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    frames = []
+    for shop in range(2):
+        x, z = rng.standard_normal(80), rng.standard_normal(80)
+        left = (x + 0.5 * rng.standard_normal(80) > 0.3).astype(int)  # classes 0 and 1
+        frames.append(pd.DataFrame({"shop": shop, "x": x, "z": z, "left": left}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("columns") / "reg"
+    train(SPEC, churn(), root, backend="local")
+    return root
+
+
+COLUMNS = ["decision_label", "decision_threshold", "proba-0", "proba-1"]
+
+
+@pytest.mark.parametrize("threshold", [None, 0.4])
+def test_a_table_no_model_scored_has_the_columns_of_one_that_was(
+    root: Path, threshold: float | None
+) -> None:
+    rows = churn().drop(columns="left")
+    scored = score(rows.head(4), root, backend="local", probabilities=True, threshold=threshold)
+    unknown = rows.head(4).assign(shop=99)
+    none = score(
+        unknown, root, backend="local", skip_unknown=True, probabilities=True, threshold=threshold
+    )
+    assert [c for c in scored if c in COLUMNS] == COLUMNS
+    assert list(none.columns) == list(scored.columns)
+    assert none[["decision_threshold", "proba-0", "proba-1"]].isna().all().all()
+    assert none["decision_label"].isna().all()
+
+
+def test_cli_writes_the_columns_when_nothing_was_scored(root: Path, tmp_path: Path) -> None:
+    data, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    churn().drop(columns="left").head(3).assign(shop=99).to_csv(data, index=False)
+    args = ["score", str(data), "--out", str(out), "--registry", str(root), "--skip-unknown"]
+    result = CliRunner().invoke(app, [*args, "--probabilities", "--threshold", "0.5"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_parquet(out)
+    assert [c for c in written if c in COLUMNS] == COLUMNS
+    assert len(written) == 3 and written["proba-1"].isna().all()
