@@ -76,3 +76,28 @@ def test_cli_writes_the_columns_when_nothing_was_scored(root: Path, tmp_path: Pa
     written = pd.read_parquet(out)
     assert [c for c in written if c in COLUMNS] == COLUMNS
     assert len(written) == 3 and written["proba-1"].isna().all()
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_integer_labels_stay_integers_beside_unscored_rows(
+    root: Path, tmp_path: Path, ext: str
+) -> None:
+    """``decision_label`` of classes 0/1 with a row left unscored read back as float64 from
+    Parquet (an object column of ints and None): now a nullable Int64, as ``prediction``."""
+    rows = churn().drop(columns="left")
+    df = pd.concat([rows.head(3), rows.head(2).assign(shop=99)], ignore_index=True)
+    scored = score(df, root, backend="local", skip_unknown=True)
+    assert str(scored["decision_label"].dtype) == "Int64"
+    assert scored["decision_label"].isna().tolist() == [False] * 3 + [True] * 2
+    data, out = tmp_path / "in.csv", tmp_path / f"out.{ext}"
+    df.to_csv(data, index=False)
+    args = ["score", str(data), "--out", str(out), "--registry", str(root), "--skip-unknown"]
+    result = CliRunner().invoke(app, [*args, "--backend", "local"])
+    assert result.exit_code == 0, result.output
+    if ext == "parquet":
+        written = pd.read_parquet(out)
+        assert str(written["decision_label"].dtype) == "Int64"
+        assert written["decision_label"].tolist()[:3] == scored["decision_label"].tolist()[:3]
+    else:
+        labels = pd.read_csv(out, dtype=str, keep_default_na=False)["decision_label"]
+        assert set(labels[:3]) <= {"0", "1"} and list(labels[3:]) == ["", ""]

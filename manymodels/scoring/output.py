@@ -77,14 +77,24 @@ def _labels(n: int, plan: Plan, labelled: Labelled, decides: bool) -> dict[str, 
     no decision labelled (another model's, unscored)."""
     if not labelled and not decides:
         return {}
-    label = np.full(n, None, dtype=object)
+    kinds = {by_unit[j][0].dtype.kind for _, _, by_unit in labelled for j in by_unit}
+    typed = bool(kinds) and (kinds <= {"i", "u"} or kinds == {"b"})
+    label = np.zeros(n, dtype=bool if kinds == {"b"} else np.int64) if typed else None
+    if label is None:
+        label = np.full(n, None, dtype=object)
+    labelled_rows = np.zeros(n, dtype=bool)
     threshold = np.full(n, np.nan)
     for start, predictions, by_unit in labelled:
         for j, p in enumerate(predictions):
             if j in by_unit:
                 at = plan.positions[start : start + len(p)]
                 label[at], threshold[at] = by_unit[j][0], by_unit[j][1]
+                labelled_rows[at] = True
             start += len(p)
+    if typed and not labelled_rows.all():  # integer (or boolean) classes stay so: a row
+        # another model answered, or none, is <NA> rather than a float NaN (1.0 in a file)
+        cls = pd.arrays.BooleanArray if label.dtype.kind == "b" else pd.arrays.IntegerArray
+        return {"decision_label": cls(label, ~labelled_rows), "decision_threshold": threshold}
     return {"decision_label": label, "decision_threshold": threshold}
 
 
