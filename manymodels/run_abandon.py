@@ -12,6 +12,7 @@ committed stays (versions are never deleted here), as a failed run's does.
 from __future__ import annotations
 
 from manymodels.exceptions import DataError
+from manymodels.reasons import check_reason
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
@@ -37,6 +38,7 @@ def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
         where = f"process {pid} on this machine" if run.owner_alive else "its process elsewhere"
         raise DataError(f"run {run_id} is still training ({where}): stop it first")
     why = reason.strip() if reason and reason.strip() else "by hand"
+    check_reason(why, "the reason")  # the CLI's cap, for the library's callers too
     status = "failed" if run.status in ("running", "interrupted") else run.status
     error = f"abandoned: {why}" if status == "failed" or not run.error else run.error
     # The run becomes this process's: one silent but alive elsewhere (paused, cut off from

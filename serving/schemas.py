@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from manymodels.reasons import MAX_REASON
 from manymodels.registry.entities import AliasMove, ModelVersion, Run
 
 MAX_VERSION = 2**31 - 1
@@ -112,11 +113,11 @@ class BatchPredictions(BaseModel):
 
 class PromoteRequest(BaseModel):
     version: Annotated[Version, Field(description="The version production should serve.")]
-    reason: Annotated[str | None, Field(max_length=500)] = None
+    reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None  # the CLI's cap
 
 
 class RollbackRequest(BaseModel):
-    reason: Annotated[str | None, Field(max_length=500)] = None
+    reason: Annotated[str | None, Field(max_length=MAX_REASON)] = None
 
 
 class AliasMoveOut(BaseModel):

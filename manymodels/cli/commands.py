@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from manymodels.cli import backup, forecast, interop, intro, registry, schedule, train, trust
+from manymodels.cli import backup, forecast, interop, intro, registry, runs, schedule, train, trust
 from manymodels.cli import monitor as monitoring
 from manymodels.cli import retrain as retraining
 from manymodels.cli.errors import Group
@@ -27,7 +27,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(registry.models_app, name="models")
-app.add_typer(registry.runs_app, name="runs")
+app.add_typer(runs.runs_app, name="runs")
 app.command()(train.train)
 app.command()(registry.promote)
 app.command()(registry.rollback)

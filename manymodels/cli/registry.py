@@ -1,5 +1,5 @@
 """The commands that look after a registry: ``promote``, ``rollback``, ``gc``, ``doctor`` and the
-``models`` and ``runs`` groups.
+``models`` group (the ``runs`` group: ``manymodels.cli.runs``).
 
 None of them trains or scores; they open the registry, do one thing, and print it as a table or
 ``--json``. The groups are built here with their commands, and added to the top-level app in
@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 models_app = typer.Typer(
     cls=Group, help="Browse registered models.", no_args_is_help=True, rich_markup_mode=None
 )
-runs_app = typer.Typer(
-    cls=Group, help="Browse training runs.", no_args_is_help=True, rich_markup_mode=None
-)
 
 
 def _open(registry: Path, db_url: str | None = None, artifacts: str | None = None) -> Any:
@@ -59,7 +56,9 @@ def promote(
 
     Routers pick it up within seconds."""
     from manymodels import console
+    from manymodels.reasons import check_reason
 
+    check_reason(reason)  # as the router's body: before the registry is opened
     with _open(registry, registry_db, artifacts) as reg:
         move = reg.promote(key, version, reason=f"promoted by hand: {reason}")
     _show_move(move, json_out, console)
@@ -83,7 +82,9 @@ def rollback(
 
     The partition's production alias goes one step back through its history."""
     from manymodels import console
+    from manymodels.reasons import check_reason
 
+    check_reason(reason)
     with _open(registry, registry_db, artifacts) as reg:
         move = reg.rollback(key, reason=reason)
     _show_move(move, json_out, console)
@@ -350,57 +351,3 @@ def _explanation(reg: Any, key: str) -> Any:
 
     loaded = reg.load_model(key)
     return explain(loaded.version, loaded.model)
-
-
-@runs_app.command("list")
-def runs_list(
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Training runs, newest first."""
-    with _open(registry, registry_db, artifacts) as reg:
-        runs = reg.list_runs(limit=limit)
-        lost = reg.store.lost_counts([r.run_id for r in runs])
-    views.runs_list(runs, lost, json_out=json_out)
-
-
-@runs_app.command("abandon")
-def runs_abandon(
-    run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list' or 'doctor').")],
-    reason: Annotated[str | None, typer.Option(help="Why, recorded on the run.")] = None,
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """Give up on an unfinished run that cannot or need not be resumed.
-
-    For a run killed before its data moved on: `doctor` lists it until it is finished or
-    abandoned. What it committed stays; a `--resume` of it is then refused."""
-    from manymodels.run_abandon import abandon_run
-
-    with _open(registry, registry_db, artifacts) as reg:
-        run = abandon_run(reg, run_id, reason)
-    echo(f"run {run.run_id} abandoned ({run.status}: {run.error})")
-
-
-@runs_app.command("show")
-def runs_show(
-    run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list').")],
-    registry: RegistryOpt = DEFAULT_REGISTRY,
-    json_out: JsonOpt = False,
-    registry_db: RegistryDbOpt = None,
-    artifacts: ArtifactsOpt = None,
-) -> None:
-    """One run: inputs, counts, failed and skipped partitions.
-
-    Every failed or skipped partition is listed with its reason."""
-    with _open(registry, registry_db, artifacts) as reg:
-        run = reg.get_run(run_id)
-        failed = reg.store.run_outcomes(run_id, status=views.FAILED)
-        lost = reg.store.run_outcomes(run_id, status=views.LOST)
-        skipped = reg.store.run_outcomes(run_id, status=views.SKIPPED)
-        n_lost = reg.store.lost_counts([run_id]).get(run_id, 0)
-    views.runs_show(run, failed, lost, skipped, n_lost=n_lost, json_out=json_out)

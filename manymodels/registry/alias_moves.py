@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import AliasNotFound, NothingToRollBack, VersionNotFound
+from manymodels.reasons import MAX_RECORDED, check_reason
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
 from manymodels.registry.engine import Move, batches, now
@@ -44,6 +45,7 @@ class AliasMovesMixin(StoreBase):
         ``idempotent``: when ``alias`` already points at ``version``, write nothing and return
         the history entry that put it there (checked inside the same transaction).
         """
+        check_reason(reason, "a reason", MAX_RECORDED)
         with self._begin() as conn:
             if not self._version_exists(conn, key, version):
                 self._require_partition(conn, key)
@@ -67,6 +69,7 @@ class AliasMovesMixin(StoreBase):
         """Move ``alias`` from ``current`` to ``version`` (which must exist), in one
         transaction, only if it still points at ``current``; ``None`` when it has moved
         meanwhile (compare-and-set: a repair never overwrites a newer promotion)."""
+        check_reason(reason, "a reason", MAX_RECORDED)
         with self._begin() as conn:
             if alias_versions_in(conn, [key], alias).get(key) != current:
                 return None
@@ -91,6 +94,7 @@ class AliasMovesMixin(StoreBase):
         ``skip`` (versions no reader could load, checked by the caller). Read and write
         happen in one transaction (under the write lock). ``reason`` defaults to "rollback from vN".
         """
+        check_reason(reason, "a reason", MAX_RECORDED)
         with self._begin() as conn:
             self._require_partition(conn, key)
             c = t.alias_history.c
