@@ -81,17 +81,15 @@ def monitor(
     Each with its drift, live error against validation and naive, model and data age, and
     the retrain triggers it meets (default thresholds)."""
     from manymodels import browse_tables, console
-    from manymodels.monitoring import report
+    from manymodels.monitoring import pages, report
 
     with open_registry(registry, registry_db, artifacts) as reg:
-        engine = reg.store.engine
-        rows = report.ranked(report.health(engine), sort)
-        page = report.with_data_age(engine, rows[offset : offset + limit])
+        page, total = pages.monitor_page(reg.store.engine, sort, limit, offset)
     limits = report.Thresholds()
     if json_out:
         console.print_json(
             {
-                "total": len(rows),
+                "total": total,
                 "sort": sort,
                 "partitions": [{**r.to_dict(), "flags": r.flags(limits)} for r in page],
             }
@@ -100,7 +98,7 @@ def monitor(
     from rich.table import Table
 
     table = Table(
-        title=f"{browse_tables.page_head(offset, len(page), len(rows))}, worst {sort} first",
+        title=f"{browse_tables.page_head(offset, len(page), total)}, worst {sort} first",
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)

@@ -1,9 +1,10 @@
 """One page of the monitor in the database's order, for the orders an index answers.
 
 ``report.health`` builds every production partition's row and ``report.ranked`` sorts them:
-right for ``manymodels monitor`` and ``retrain --when`` (which look at every partition), but
-a dashboard paging through 100,000 partitions would pay that whole pass — seconds — for each
-page of 50. For ``drift`` (``ix_monitor_drift_score``), ``age`` (the creation time of the
+right for ``retrain --when`` (which looks at every partition), but a dashboard paging through
+100,000 partitions — or ``manymodels monitor --limit 20`` — would pay that whole pass —
+seconds — for each page (``monitor_page``, which both use).
+For ``drift`` (``ix_monitor_drift_score``), ``age`` (the creation time of the
 version production points at, kept on its alias: ``ix_aliases_age``, production's versions
 only, never the versions superseded before them) and ``key`` the page's keys come from one
 ``ORDER BY … LIMIT … OFFSET`` query, and only those partitions' rows are built
@@ -151,3 +152,19 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
             q = unscored.order_by(a.key).limit(limit - len(keys))
             keys += conn.execute(q).scalars()
         return keys
+
+
+def monitor_page(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[Any], int]:
+    """One page of the monitor (``PartitionHealth`` rows with their data ages) and how many
+    partitions it pages through: for ``PAGED_SORTS`` only the page's partitions are built
+    (``page_keys``), so ``manymodels monitor --limit 1`` reads one partition's rows, not every
+    partition's as it did; ``error`` and ``naive`` still take the whole pass (see the
+    module). The router's ``GET /v1/monitor`` and the CLI page alike."""
+    from manymodels.monitoring import report  # report reads the stores; this module, indexes
+
+    if sort in PAGED_SORTS:
+        keys, count = page_keys(engine, sort, limit, offset)
+        rows = report.ranked(report.health(engine, keys=keys), sort)
+        return report.with_data_age(engine, rows), count
+    rows = report.ranked(report.health(engine), sort)
+    return report.with_data_age(engine, rows[offset : offset + limit]), len(rows)

@@ -207,15 +207,13 @@ def _page(
         if one is None:
             raise service.missing(key, None, "in the registry")
         service.registry.get_partition(one)  # PartitionNotFound: a 404
-    more = False
-    if one is None and sort in pages.PAGED_SORTS:  # one page's rows, not the whole pass
-        if after is None:
-            keys, total = pages.page_keys(engine, sort, limit, offset)
-        else:  # one more than the page: whether another follows
-            keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
-            more, keys = len(keys) > limit, keys[:limit]
+    if one is None and after is None:  # one page's rows, not the whole pass (paged sorts)
+        page, total = pages.monitor_page(engine, sort, limit, offset)
+        more = offset + len(page) < total
+    elif one is None and sort in pages.PAGED_SORTS:  # one more than the page: another follows?
+        keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
+        more, keys = len(keys) > limit, keys[:limit]
         page = report.with_data_age(engine, report.ranked(report.health(engine, keys=keys), sort))
-        more = more or (after is None and offset + len(page) < total)
     else:
         rows = report.ranked(report.health(engine, keys=None if one is None else [one]), sort)
         total = len(rows)
