@@ -58,7 +58,7 @@ def output(
     frequency, ``predictions`` and ``labels`` per partition in ``records``' order;
     ``probabilities``: the forecast's classes (every chunk's) and each partition's."""
     keys = [r.schema.history.key if r.schema.history else {} for r in records]
-    out: dict[str, Any] = {c: np.repeat([k.get(c) for k in keys], horizon) for c in key_columns}
+    out: dict[str, Any] = {c: _key_column([k.get(c) for k in keys], horizon) for c in key_columns}
     if isinstance(times[0], pd.DatetimeIndex):
         out[time_column] = times[0].append(list(times[1:])) if len(times) > 1 else times[0]
     else:
@@ -93,6 +93,17 @@ def output(
     if (by_key != np.arange(len(records))).any():  # partitions of several frequencies
         frame = frame.iloc[(by_key[:, None] * horizon + np.arange(horizon)).ravel()]
     return frame.reset_index(drop=True)
+
+
+def _key_column(values: list[Any], horizon: int) -> np.ndarray:
+    """A key column, each partition's value as its key names it: ``np.repeat`` of a list
+    made one type of all — the number 0 of one spec's partition beside another's text code
+    '005' became the text '0' — so the values are repeated as objects unless they are of one
+    kind, which pandas then types (int64, text)."""
+    kinds = {type(v) for v in values}
+    if len(kinds) <= 1:
+        return np.repeat(values, horizon)
+    return np.repeat(np.array(values, dtype=object), horizon)
 
 
 def _probability_columns(

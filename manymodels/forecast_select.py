@@ -64,6 +64,8 @@ class Selection:
     left_out: list[str] = field(default_factory=list)  # keys of a whole forecast without a
     # time column (an MLflow import, another spec's): not forecast, named in its summary
     version: int | None = None  # every key's version by number (``version=``), not ``alias``
+    mixed_keys: str | None = None  # a key column of numbers for some partitions and text for
+    # others (two specs' partitions): what to say where a column holds one type (Parquet)
 
     def known_of(self, reg: Registry, keys: Sequence[str]) -> Mapping[str, int]:
         """Those of ``keys`` at ``alias`` (a future table's): from the table already read when
@@ -128,6 +130,7 @@ def select(
     dates = True
     classes: dict[str, None] = {}
     left_out: list[str] = []
+    key_kinds: dict[tuple[str, str], str] = {}  # (column, number or text) → a key with it
     for chunk in batches(pairs, CHUNK):
         records, gone = _read(reg, chunk)
         missing += gone
@@ -143,6 +146,8 @@ def select(
             else:
                 good.append(r)
         for r in good:
+            for column, value in (r.schema.history.key if r.schema.history else {}).items():
+                key_kinds.setdefault((column, _key_kind(value)), r.key)
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
             schemas.setdefault(_feature_set(r.schema), r.schema)
             decides = decides or bool(r.schema.decision)
@@ -190,7 +195,7 @@ def select(
     return Selection(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
         label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
-        table, threshold, asked is None, left_out, version,
+        table, threshold, asked is None, left_out, version, _mixed(key_kinds),
     )  # fmt: skip
 
 
@@ -296,6 +301,25 @@ def _named_rows(
         canonical = reg.key(key, as_trained=False)
         forms += [canonical, *trained_forms(canonical)]
     return reg.store.alias_versions(forms, alias)
+
+
+def _key_kind(value: Any) -> str:
+    return "text" if isinstance(value, str) else "a number" if _is_number(value) else "other"
+
+
+def _mixed(kinds: Mapping[tuple[str, str], str]) -> str | None:
+    """Which key column holds values of two kinds, with a partition of each: the forecast
+    keeps each partition's (the number 0 beside the text '005'), a Parquet column cannot."""
+    seen: dict[str, tuple[str, str]] = {}
+    for (column, kind), key in kinds.items():
+        if column in seen and seen[column][0] != kind:
+            (other, first) = seen[column]
+            return (
+                f"key column '{column}' holds {other} for some partitions ('{first}') and "
+                f"{kind} for others ('{key}')"
+            )
+        seen.setdefault(column, (kind, key))
+    return None
 
 
 def _numbered_rows(

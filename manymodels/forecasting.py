@@ -191,6 +191,7 @@ def forecast_chunks(
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
             frame.attrs["dates_only"] = chosen.dates_only
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
+            frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
             yield frame
     finally:
         if own_registry:

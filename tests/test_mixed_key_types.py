@@ -90,3 +90,33 @@ def test_a_future_csv_of_both_kinds_reaches_both_partitions(
     carried = forecast(root, keys=keys, horizon=1)
     assert list(given["code"].astype(str)) == ["0", "005"]
     assert (given["prediction"] - carried["prediction"]).abs().min() > 1.0
+
+
+def test_a_forecast_of_both_kinds_keeps_each_partitions_key_type(
+    mixed: tuple[Path, Path, Path],
+) -> None:
+    """The key column of a forecast of every partition was text for all ('0' for the
+    number-keyed spec's code=0: ``np.repeat`` of [0, '005'] made one type); now each
+    partition's key as it names it, and a Parquet file, which holds one type a column, is
+    refused saying why before anything is written (pyarrow's "Could not convert" before)."""
+    root, _, _ = mixed
+    frame = forecast(root, horizon=1)
+    kinds = dict(zip(frame["code"].astype(str), map(type, frame["code"]), strict=True))
+    assert kinds == {"0": int, "1": int, "2": int, "005": str, "006": str, "007": str}
+    assert forecast(root, keys=["code=0", "code=1"], horizon=1)["code"].dtype.kind == "i"
+    out = root.parent / "next.parquet"
+    args = ["forecast", "--horizon", "1", "--registry", str(root), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.stdout == "" and not out.exists()
+    assert result.stderr == (
+        f"error: {out}: the forecast's key column 'code' holds a number for some partitions "
+        "('code=0') and text for others ('code=005'), and a Parquet column holds one type: "
+        "forecast them apart (--partitions) or write a .csv\n"
+    )
+    result = CliRunner().invoke(app, [*args, "--partitions", "code=0"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out)["code"].dtype.kind == "i"
+    csv = out.with_suffix(".csv")
+    result = CliRunner().invoke(app, [*args[:-1], str(csv)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(csv, dtype=str)["code"].tolist() == ["0", "005", "006", "007", "1", "2"]

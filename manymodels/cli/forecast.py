@@ -114,6 +114,7 @@ def forecast(
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []
         chunks = _noting_left_out(
+            out,
             forecast_chunks(
                 reg,
                 partitions,
@@ -158,12 +159,24 @@ def forecast(
         console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
 
 
-def _noting_left_out(chunks: Iterator[Any], left_out: list[list[str]]) -> Iterator[Any]:
+def _noting_left_out(
+    out: Path | None, chunks: Iterator[Any], left_out: list[list[str]]
+) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
-    put in ``left_out``."""
+    put in ``left_out``. A Parquet ``out`` whose key column would hold numbers for some
+    partitions and text for others (two specs' partitions) is refused before anything is
+    written, saying so: pyarrow's "Could not convert '005' … to int64" did not."""
     for frame in chunks:
         if not left_out:
             left_out.append(list(frame.attrs.get("left_out", [])))
+            mixed = frame.attrs.get("mixed_keys")
+            if mixed and out is not None and out.suffix.lower() != ".csv":
+                from manymodels.exceptions import DataError
+
+                raise DataError(
+                    f"{out}: the forecast's {mixed}, and a Parquet column holds one type: "
+                    "forecast them apart (--partitions) or write a .csv"
+                )
         yield frame
 
 
