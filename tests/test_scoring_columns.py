@@ -101,3 +101,23 @@ def test_integer_labels_stay_integers_beside_unscored_rows(
     else:
         labels = pd.read_csv(out, dtype=str, keep_default_na=False)["decision_label"]
         assert set(labels[:3]) <= {"0", "1"} and list(labels[3:]) == ["", ""]
+
+
+def test_interval_columns_of_a_table_no_model_scored(tmp_path: Path) -> None:
+    """A version with ``[intervals]`` writes ``lo-``/``hi-`` columns by default; a table of
+    unknown keys only (no fallback, skip_unknown) wrote none of them."""
+    from factories import RIDGE, linear_frame, spec_dict
+
+    root = tmp_path / "reg"
+    spec = spec_dict(
+        candidates=[{"estimator": RIDGE}], intervals={"levels": [80]}, min_rows=10,
+        fallback={"enabled": False},
+    )  # fmt: skip
+    frame = linear_frame(2, rows=40)
+    train(spec, frame, root, backend="local")
+    rows = frame.drop(columns="y")
+    scored = score(rows.head(2), root, backend="local")
+    none = score(rows.head(2).assign(pid=99), root, backend="local", skip_unknown=True)
+    assert {"lo-80", "hi-80"} <= set(scored.columns)
+    assert list(none.columns) == list(scored.columns)
+    assert none[["lo-80", "hi-80"]].isna().all().all()

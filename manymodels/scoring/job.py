@@ -134,9 +134,10 @@ def score_table(
         )
         classes: list[str] = []
         decides = threshold is not None or any(u.decision for u in plan.units)
-        if not plan.units and (probabilities or not decides):  # nothing scored: columns still
-            classes, decides = unscored_columns(reg, alias)
-            decides = decides or threshold is not None
+        if not plan.units:  # nothing scored: the columns of a table that was, still
+            classes, decided, recorded = unscored_columns(reg, alias)
+            decides = decided or threshold is not None
+            levels = recorded if levels is None else levels
     finally:
         if reg is not registry:
             reg.close()

@@ -18,6 +18,7 @@ import pandas as pd
 
 from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
+from manymodels.intervals import recorded_levels
 from manymodels.registry.client import Registry
 from manymodels.scoring.plan import ModelRef, Plan, refuse_written
 
@@ -45,18 +46,23 @@ def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
     refuse_written(df, names, source=source, by=WRITER)
 
 
-def unscored_columns(reg: Registry, alias: str) -> tuple[list[str], bool]:
-    """The class labels and whether a ``[decision]`` labels, of one version at ``alias``:
+def unscored_columns(reg: Registry, alias: str) -> tuple[list[str], bool, list[float]]:
+    """The class labels, whether a ``[decision]`` labels, and the interval levels it recorded
+    (``lo-``/``hi-`` columns by default), of one version at ``alias``:
     what a table none of whose rows was scored (every key unknown, no fallback) writes
     columns for, so that its columns do not depend on its rows (a reader of a file of
-    ``proba-<class>`` / ``decision_label`` columns broke on the run that scored none). Every
-    version of a spec answers the classes of its whole table (``over_table_classes``)."""
+    ``proba-<class>`` / ``decision_label`` / ``lo-80`` columns broke on the run that scored
+    none). Every version of a spec answers the classes of its whole table
+    (``over_table_classes``) and records the spec's ``[intervals]`` levels."""
     one = reg.store.one_at_alias(alias)
     found = reg.store.get_versions([one]) if one is not None else []
-    if not found or not found[0].schema.classifies:
-        return [], False
+    if not found:
+        return [], False, []
     schema = found[0].schema
-    return [str(c) for c in schema.classes or ()], bool(schema.decision)
+    levels = recorded_levels([schema])
+    if not schema.classifies:
+        return [], False, levels
+    return [str(c) for c in schema.classes or ()], bool(schema.decision), levels
 
 
 def unit_probabilities(model: Any, X: Any, ref: ModelRef) -> UnitProba:
