@@ -16,7 +16,7 @@ import pandas as pd
 from manymodels import intervals as conformal
 from manymodels.classes import UnitProba, proba_column
 from manymodels.exceptions import DataError
-from manymodels.forecast_select import Selection, label_fits
+from manymodels.forecast_select import Selection, key_kind, label_fits
 from manymodels.registry.entities import ModelVersion
 
 Labels = tuple[np.ndarray, float]
@@ -100,7 +100,7 @@ def _key_column(values: list[Any], horizon: int) -> np.ndarray:
     made one type of all — the number 0 of one spec's partition beside another's text code
     '005' became the text '0' — so the values are repeated as objects unless they are of one
     kind, which pandas then types (int64, text)."""
-    kinds = {type(v) for v in values}
+    kinds = {key_kind(v) for v in values}  # ints and floats: numbers, float64 as before
     if len(kinds) <= 1:
         return np.repeat(values, horizon)
     return np.repeat(np.array(values, dtype=object), horizon)

@@ -147,7 +147,7 @@ def select(
                 good.append(r)
         for r in good:
             for column, value in (r.schema.history.key if r.schema.history else {}).items():
-                key_kinds.setdefault((column, _key_kind(value)), r.key)
+                key_kinds.setdefault((column, key_kind(value)), r.key)
             layouts[tuple(r.schema.partition_by), r.schema.time_column] = None
             schemas.setdefault(_feature_set(r.schema), r.schema)
             decides = decides or bool(r.schema.decision)
@@ -303,7 +303,8 @@ def _named_rows(
     return reg.store.alias_versions(forms, alias)
 
 
-def _key_kind(value: Any) -> str:
+def key_kind(value: Any) -> str:
+    """What a key value is for a column's type: text, a number, or other (a bool, None)."""
     return "text" if isinstance(value, str) else "a number" if _is_number(value) else "other"
 
 

@@ -120,3 +120,13 @@ def test_a_forecast_of_both_kinds_keeps_each_partitions_key_type(
     result = CliRunner().invoke(app, [*args[:-1], str(csv)])
     assert result.exit_code == 0, result.output
     assert pd.read_csv(csv, dtype=str)["code"].tolist() == ["0", "005", "006", "007", "1", "2"]
+
+
+def test_a_key_column_of_ints_and_floats_stays_numeric() -> None:
+    """Only text beside numbers keeps each value as it is: 1 beside 2.5 is a float64 column,
+    as it was before (not objects)."""
+    from manymodels.forecast_output import _key_column
+
+    assert _key_column([1, 2.5], 2).dtype == "float64"
+    assert _key_column([1, 2], 1).dtype.kind == "i"
+    assert _key_column([0, "005"], 1).tolist() == [0, "005"]
