@@ -210,7 +210,7 @@ def _page(
     if one is None and after is None:  # one page's rows, not the whole pass (paged sorts)
         page, total = pages.monitor_page(engine, sort, limit, offset)
         more = offset + len(page) < total
-    elif one is None and sort in pages.PAGED_SORTS:  # one more than the page: another follows?
+    elif one is None and after is not None and sort in pages.PAGED_SORTS:  # and one more
         keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
         more, keys = len(keys) > limit, keys[:limit]
         page = report.with_data_age(engine, report.ranked(report.health(engine, keys=keys), sort))
