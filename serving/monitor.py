@@ -36,7 +36,7 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.monitoring.profile import live_counts, with_calendar, with_lags
 from manymodels.monitoring.report import Thresholds
 from manymodels.registry.engine import batches
-from manymodels.registry.pg_silence import answered_by
+from manymodels.registry.pg_silence import answered_by, long_statements
 
 if TYPE_CHECKING:
     from serving.served import ServedModel
@@ -230,7 +230,12 @@ class Monitor:
         failure (a read-only or unreachable registry) is logged and the sample dropped."""
         from manymodels.monitoring import store
 
-        with self._flush_lock:
+        # Not a request: a flush of 100,000 partitions' samples may wait silently on its
+        # server (an upsert of many rows, a count over the drift index, a lock another
+        # session holds); cut at the silence bound, a healthy server's flush was dropped as
+        # "frozen" every time. Its server, asked, says whether it is at work on it; a frozen
+        # one is still given up on, and ``stop``'s deadline still ends the last flush.
+        with self._flush_lock, long_statements():
             pending = self.sampler.take()
             if not pending:  # nothing sampled: the count still follows retrains, rollbacks
                 self.recount()
@@ -267,9 +272,10 @@ class Monitor:
         from manymodels.monitoring import store
 
         try:
-            self.drifted = store.count_drifted(
-                self.service.registry.store.engine, self.thresholds.drift
-            )
+            with long_statements():  # not a request either: see ``flush``
+                self.drifted = store.count_drifted(
+                    self.service.registry.store.engine, self.thresholds.drift
+                )
         except Exception as e:
             logger.debug("monitoring: counting drifted partitions failed: %s", e)
 

@@ -82,8 +82,11 @@ def monitor(
     the retrain triggers it meets (default thresholds)."""
     from manymodels import browse_tables, console
     from manymodels.monitoring import pages, report
+    from manymodels.registry import pg_silence
 
-    with open_registry(registry, registry_db, artifacts) as reg:
+    # the error and naive orders read whole tables, silent until answered: as long as the
+    # server says it is at work
+    with open_registry(registry, registry_db, artifacts) as reg, pg_silence.long_statements():
         page, total = pages.monitor_page(reg.store.engine, sort, limit, offset)
     limits = report.Thresholds()
     if json_out:

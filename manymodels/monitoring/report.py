@@ -29,6 +29,7 @@ from manymodels.monitoring.live import (
     ratio,
     validation_error,
 )
+from manymodels.registry import pg_silence
 from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
 from manymodels.stamps import seconds_between
@@ -316,9 +317,13 @@ def _days(at: datetime, when: Any) -> float | None:
 
 def flagged(registry: Any, when: Iterable[str], limits: Thresholds) -> list[str]:
     """The keys of ``registry`` (a ``Registry``) meeting any of ``when`` (drifted, degraded,
-    stale), worst drift first: what ``retrain --when`` and a ``[schedule] when`` retrain."""
+    stale), worst drift first: what ``retrain --when`` and a ``[schedule] when`` retrain.
+    Their whole-table reads are silent until answered (seconds at 100,000s of partitions):
+    not a request, they wait as long as PostgreSQL says it is at work on them
+    (``pg_silence.long_statements``)."""
     wanted = set(when)
-    rows = health(registry.store.engine)
-    if "stale" in wanted and limits.max_data_age_days is not None:
-        rows = with_data_age(registry.store.engine, rows)
+    with pg_silence.long_statements():
+        rows = health(registry.store.engine)
+        if "stale" in wanted and limits.max_data_age_days is not None:
+            rows = with_data_age(registry.store.engine, rows)
     return select_keys(rows, wanted, limits)

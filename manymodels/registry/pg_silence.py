@@ -31,6 +31,12 @@ server is asked on a second connection whether the statement's backend is still 
 (``pg_stat_activity``); each answer that says so starts the silence again, and a server that
 cannot answer that (frozen, unreachable) is given up on as before, a proof's bound later. A
 server-side ``statement_timeout`` would not do: it is kept by the server that may be frozen.
+Under it: upgrades, ``gc``, ``doctor``, ``monitor`` and ``retrain --when``'s health reads, and
+a router's background monitor flush (not a request: nobody waits on it, and its last flush at
+``stop`` keeps its deadline through ``answered_by``). A router's requests are not: a client
+waits on them, so they keep the bound and answer 503. Behind PgBouncer the backend id the
+client knows is the pooler's own, absent from ``pg_stat_activity``: no proof ever comes, and
+the bound holds as if ``long_statements`` were not asked for.
 
 Shutting the socket down from another thread, rather than closing it, leaves the descriptor to
 its owner, so it is never reused under the watchdog: the watchdog acts only on a wait still

@@ -170,3 +170,48 @@ def _children(pid: int) -> list[int]:
         if parent == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+@contextlib.contextmanager
+def pgbouncer(server: PostgresServer, pool_mode: str = "transaction") -> Any:
+    """A real PgBouncer in front of ``server`` (Debian's ``pgbouncer``; the test skips
+    without it), listening on a unix socket of its own; yields its directory (the ``host``
+    of a URL, port ``PGBOUNCER_PORT``). It hands its clients a process id of its own making
+    (the cancel key it keeps), not the server's."""
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(binary).is_file():
+        import pytest
+
+        pytest.skip("no pgbouncer binary (apt-get install pgbouncer)")
+    root = Path(tempfile.mkdtemp(prefix="mmpgb-"))
+    (root / "users.txt").write_text('"postgres" ""\n')
+    (root / "pgbouncer.ini").write_text(
+        f"[databases]\n* = host={server.root} port={PORT}\n[pgbouncer]\nlisten_addr =\n"
+        f"unix_socket_dir = {root}\nlisten_port = {PGBOUNCER_PORT}\nauth_type = trust\n"
+        f"auth_file = {root}/users.txt\npool_mode = {pool_mode}\n"
+        f"logfile = {root}/pgbouncer.log\n"
+    )
+    as_user: dict[str, Any] = {}
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root
+        nobody = pwd.getpwnam("nobody")
+        os.chown(root, nobody.pw_uid, nobody.pw_gid)
+        as_user = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    process = subprocess.Popen([binary, "-q", str(root / "pgbouncer.ini")], **as_user)
+    try:
+        socket_file = root / f".s.PGSQL.{PGBOUNCER_PORT}"
+        for _ in range(200):
+            if socket_file.exists() or process.poll() is not None:
+                break
+            import time
+
+            time.sleep(0.05)
+        if not socket_file.exists():
+            raise RuntimeError(f"pgbouncer did not start (exit {process.poll()})")
+        yield root
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+PGBOUNCER_PORT = 6432

@@ -144,14 +144,15 @@ def test_a_silent_statement_runs_while_its_server_says_so_only_under_long_statem
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("command", ["gc --dry-run", "doctor"])
+@pytest.mark.parametrize("command", ["gc --dry-run", "doctor", "monitor", "retrain --when"])
 def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
     server: PostgresServer, tmp_path: Path, command: str
 ) -> None:
-    """``gc`` and ``doctor`` read whole tables in statements that say nothing until they are
-    done (gc's retention query: 4.8 s at 4 million versions), or that wait for a lock another
-    session holds on them (a ``REINDEX``, a migration): both were cut as a frozen server at
-    the silence bound; now they take as long as the server says it is at work on them."""
+    """``gc``, ``doctor``, ``monitor`` and ``retrain --when`` (and a schedule's ``when``)
+    read whole tables in statements that say nothing until they are done (gc's retention
+    query: 4.8 s at 4 million versions), or that wait for a lock another session holds on
+    them (a ``REINDEX``, a migration): all were cut as a frozen server at the silence bound;
+    now they take as long as the server says it is at work on them."""
     from manymodels import doctor, gc
 
     db_url = server.database()
@@ -173,6 +174,18 @@ def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
             started = time.monotonic()
             if command == "doctor":
                 assert doctor.check(reg).problems == []
+            elif command == "monitor":  # the CLI's listing of every partition's health
+                from typer.testing import CliRunner
+
+                from manymodels.cli import app
+
+                args = ["monitor", "--json", "--registry", str(tmp_path / "registry")]
+                result = CliRunner().invoke(app, [*args, "--registry-db", db_url])
+                assert result.exit_code == 0, result.output
+            elif command == "retrain --when":  # and a scheduled one's: which are flagged
+                from manymodels.monitoring.report import Thresholds, flagged
+
+                assert flagged(reg, ["drifted", "stale"], Thresholds()) == []
             else:
                 assert gc.collect(reg, keep=1, dry_run=True).versions_deleted == []
             took = time.monotonic() - started
@@ -180,3 +193,129 @@ def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
             release.set()
             holder.join()
         assert took > 2 * SILENCE  # it did wait for the lock, past the bound
+
+
+def _trained_on(db_url: str, root: Path) -> None:
+    """Two partitions of a Ridge, each with a training profile (so a sample has drift)."""
+    import numpy as np
+    import pandas as pd
+
+    import manymodels as mm
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"pid": np.repeat([1, 2], 40), "x": rng.normal(size=80)})
+    frame["y"] = frame["x"] * 2 + rng.normal(scale=0.1, size=80)
+    spec = {
+        "name": "flush",
+        "partition_by": ["pid"],
+        "target": "y",
+        "features": ["x"],
+        "validation": {"strategy": "holdout", "size": 0.25},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}],
+    }
+    with Registry(root, db_url=db_url) as reg:
+        mm.train(spec, frame, registry=reg, backend="local")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_a_monitor_flush_waits_for_a_busy_server_as_long_as_it_says_so(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """A router's monitor flush is not a request: at 100,000 partitions its upsert and its
+    count wait silently on the server (or on a lock another session holds on the drift
+    table: a ``VACUUM FULL``, a migration). Was: cut at the silence bound as a frozen server,
+    "monitoring flush of 1 partition(s) failed: … sent nothing for 1 s", the sample dropped,
+    every flush; now the flush is written once the server is done."""
+    from serving.monitor import Monitor
+    from serving.service import ModelService
+
+    db_url, root = server.database(), tmp_path / "registry"
+    _trained_on(db_url, root)
+    with Registry(root, db_url=db_url) as reg:
+        monitor = Monitor(ModelService(reg))
+        version = reg.get_version("pid=1").version
+        monitor.sampler.offer("pid=1", version, [{"x": float(i)} for i in range(16)])
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_the_table() -> None:
+            with psycopg.connect(
+                make_url(db_url).set(drivername="postgresql").render_as_string()
+            ) as c:
+                c.execute("LOCK TABLE monitor_drift IN ACCESS EXCLUSIVE MODE")
+                locked.set()
+                release.wait(3 * SILENCE)
+
+        holder = threading.Thread(target=hold_the_table)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            started = time.monotonic()
+            written = monitor.flush()
+            took = time.monotonic() - started
+        finally:
+            release.set()
+            holder.join()
+        assert written == 1, "the flush was dropped"
+        assert took > 2 * SILENCE  # it did wait for the lock, past the bound
+        from manymodels.monitoring.store import drift_rows
+
+        assert drift_rows(reg.store.engine)["pid=1"].version == version
+
+
+@pytest.mark.timeout(60)
+def test_a_monitor_flush_still_gives_a_frozen_server_up(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """Under ``long_statements`` a flush still ends when its server answers nothing: the
+    silence, then an unanswered question (a connection not made in 2 s); the sample is
+    dropped and logged, as before."""
+    from serving.monitor import Monitor
+    from serving.service import ModelService
+
+    db_url, root = server.database(), tmp_path / "registry"
+    _trained_on(db_url, root)
+    with Registry(root, db_url=db_url) as reg:
+        monitor = Monitor(ModelService(reg))
+        version = reg.get_version("pid=1").version
+        monitor.sampler.offer("pid=1", version, [{"x": float(i)} for i in range(16)])
+        with reg.store.engine.connect() as conn:  # a pooled connection, made before the freeze
+            conn.execute(text("SELECT 1"))
+        server.freeze()
+        try:
+            started = time.monotonic()
+            written = monitor.flush()
+            took = time.monotonic() - started
+        finally:
+            server.thaw()
+    assert written == 0
+    assert took < SILENCE + 2 + 10
+
+
+@pytest.mark.timeout(60)
+def test_behind_pgbouncer_a_silent_statement_is_cut_at_the_bound(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """PgBouncer (transaction pooling) hands its clients a process id of its own: asked on
+    a second connection, ``pg_stat_activity`` has no such backend, so there is no proof the
+    statement still runs. It must then be cut at the silence bound (plus the question's),
+    never let run for ever on a proof that cannot come. (So behind PgBouncer a schema
+    upgrade, ``gc`` or ``doctor`` on a registry big enough that one statement outlasts 15 s
+    fails as a frozen server would: docs/deployment.md says to point them at the server.)"""
+    from pgcluster import PGBOUNCER_PORT, pgbouncer
+
+    name = make_url(server.database()).database
+    with pgbouncer(server) as pooled:
+        db_url = f"postgresql+psycopg://postgres@/{name}?host={pooled}&port={PGBOUNCER_PORT}"
+        with Registry(tmp_path / "registry", db_url=db_url) as reg:
+            with reg.store.engine.connect() as conn:  # served through the pooler
+                assert conn.execute(text("SELECT 1")).scalar() == 1
+            started = time.monotonic()
+            with (
+                pg_silence.long_statements(),
+                reg.store.engine.connect() as conn,
+                pytest.raises(OperationalError, match="sent nothing"),
+            ):
+                conn.execute(text("SELECT pg_sleep(20 * :s)"), {"s": SILENCE})
+            took = time.monotonic() - started
+    assert took < 2 * SILENCE + 5, f"cut after {took:.1f} s"
