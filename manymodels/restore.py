@@ -40,6 +40,7 @@ from manymodels.durable_files import fsync_dir
 from manymodels.exceptions import RegistryError, first_line
 from manymodels.registry.client import ARTIFACTS_DIR, DB_FILE, Registry
 from manymodels.registry.engine import now
+from manymodels.registry.migrations import HEAD, VERSIONS
 from manymodels.registry.ownership import ID_META
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -339,6 +340,19 @@ def _check_restored(
         raise BadBackup(
             f"{backup}: {DB_MEMBER} has schema version {found and found[0]!r}, its manifest "
             f"says {manifest['schema_version']!r}"
+        )
+    if str(found[0]) not in VERSIONS:  # said here: the open's error named the staging dir
+        version = str(found[0])
+        newer = version.isascii() and version.isdigit() and int(version) > int(HEAD)
+        raise BadBackup(
+            f"{backup} holds a registry of schema version {version[:20]}, "
+            + (
+                f"newer than this manymodels reads (version {HEAD}): it was exported by a "
+                "newer manymodels — upgrade manymodels to import it"
+                if newer
+                else f"which no manymodels writes (this one reads version {HEAD})"
+            )
+            + "; nothing was imported"
         )
     with Registry.open(staging) as reg:
         # not a run's global models: a backup made before gc kept the newest full run's (when

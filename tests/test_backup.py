@@ -596,3 +596,37 @@ def test_a_directory_its_filesystem_cannot_fsync_fails_neither_export_nor_import
     assert result.exit_code == 0, result.output
     with Registry.open(restored) as reg:
         assert reg.store.referenced_digests() <= set(reg.artifacts.digests())
+
+
+def test_a_backup_of_a_newer_schema_says_to_upgrade_manymodels(
+    backup_tar: Path, tmp_path: Path
+) -> None:
+    """A backup exported by a newer manymodels (a schema above this one's head). Was: one
+    line naming the hidden staging directory the import had removed, "registry
+    …/.tmp-import-…-r/registry.db has schema version 10, newer …"; now it names the backup."""
+    import hashlib
+
+    with tarfile.open(backup_tar) as tar:
+        db = tar.extractfile("registry.db").read()  # type: ignore[union-attr]
+        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+    newer = str(int(t.SCHEMA_VERSION) + 1)
+    made = tmp_path / "newer.db"
+    made.write_bytes(db)
+    with sqlite3.connect(made) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (newer,))
+    conn.close()
+    data = made.read_bytes()
+    manifest["schema_version"] = newer
+    manifest["members"]["registry.db"] = {"sha256": hashlib.sha256(data).hexdigest(),
+                                          "size": len(data)}  # fmt: skip
+    tar_path = tmp_path / "newer.tar"
+    _rewrite(backup_tar, tar_path, {"registry.db": data, MANIFEST: json.dumps(manifest).encode()})
+    target = tmp_path / "r"
+    line = _error_line(_cli("import-registry", str(tar_path), "--registry", str(target)))
+    assert line == (
+        f"error: {tar_path} holds a registry of schema version {newer}, newer than this "
+        f"manymodels reads (version {t.SCHEMA_VERSION}): it was exported by a newer "
+        "manymodels — upgrade manymodels to import it; nothing was imported"
+    )
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-import-")] == []

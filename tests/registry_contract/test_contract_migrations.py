@@ -138,6 +138,20 @@ def test_a_newer_registry_is_refused_and_nothing_written(db_url: str, tmp_path: 
     for opener in (Registry.open, Registry):
         with pytest.raises(RegistryError, match=f"schema version {newer}, newer than"):
             opener(root, db_url=db_url)
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    for cmd in (["models", "list"], ["serve"], ["gc", "--dry-run"], ["doctor"]):
+        args = [*cmd, "--registry", str(root), "--registry-db", db_url]
+        result = CliRunner().invoke(app, args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1 and len(lines) == 1, (cmd, result.output)
+        assert lines[0].startswith("error: registry ") and lines[0].endswith(
+            f"has schema version {newer}, newer than this manymodels reads (version "
+            f"{t.SCHEMA_VERSION}): it was written by a newer manymodels — upgrade manymodels "
+            "to open it (nothing was written)"
+        ), (cmd, lines[0])
     engine = create_engine(db_url)
     with engine.connect() as conn:
         assert conn.execute(select(t.meta.c.value)).scalars().all() == [newer]
