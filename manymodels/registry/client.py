@@ -14,22 +14,21 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
-from manymodels.exceptions import DataError, NoRegistry
+from manymodels.exceptions import NoRegistry
 from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
+from manymodels.registry.alias_control import AliasControl
 from manymodels.registry.checks import VersionDigests
 from manymodels.registry.engine import engine_read_only, read_only_error, read_only_reason
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
-    PartitionOutcome,
     PartitionSummary,
-    Run,
 )
 from manymodels.registry.jobs import JobTable
 from manymodels.registry.loaded import LoadedModel  # noqa: F401 (re-exported)
@@ -46,7 +45,7 @@ from manymodels.registry.model_access import (  # noqa: F401 (FORMATS_TTL: re-ex
     ModelAccess,
     version_number,
 )
-from manymodels.registry.progress import RunProgress, counted, progress_of
+from manymodels.registry.run_views import RunViews
 from manymodels.registry.store import SqlStore, describe_url
 from manymodels.signing import Signer
 
@@ -71,7 +70,7 @@ def library_versions() -> dict[str, str]:
     }
 
 
-class Registry(ModelAccess):
+class Registry(AliasControl, RunViews):
     """Versioned models of many partitions: runs, versions, aliases, and their artifacts.
 
     ``root`` is the registry's directory: its ``registry.db`` and ``artifacts/`` unless
@@ -239,21 +238,6 @@ class Registry(ModelAccess):
         over the whole registry, a page after the key ``after`` (along an index: O(page))."""
         return self.store.ranked_partitions(by, limit=limit, after=after, prefix=prefix)
 
-    def run_failures(
-        self,
-        run_id: str,
-        *,
-        statuses: Sequence[str] = ("failed", "skipped"),
-        limit: int = 100,
-        after: str | None = None,
-        prefix: str | None = None,
-    ) -> list[PartitionOutcome]:
-        """A run's partitions that produced no version (``failed``, ``skipped``, ``lost``),
-        with the reason, by key, a page after ``after``."""
-        return self.store.run_failures(
-            run_id, statuses=statuses, limit=limit, after=after, prefix=prefix
-        )
-
     def get_partition(self, key: str | Mapping[str, Any]) -> PartitionSummary:
         return self.store.get_partition(self.key(key))
 
@@ -279,33 +263,6 @@ class Registry(ModelAccess):
     ) -> list[AliasMove]:
         return self.store.alias_history(self.key(key), alias)
 
-    def list_runs(self, *, limit: int = 50, offset: int = 0) -> list[Run]:
-        return self.store.list_runs(limit=limit, offset=offset)
-
-    def get_run(self, run_id: str) -> Run:
-        return self.store.get_run(run_id)
-
-    def run_progress(self, run_id: str) -> dict[str, int]:
-        """A run's recorded outcomes by status (see ``RunsMixin.run_progress``)."""
-        return self.store.run_progress(run_id)
-
-    def runs_page(self, *, limit: int = 50, after: str | None = None) -> list[RunProgress]:
-        """Runs newest first, a page after the run ``after``, each with its progress from the
-        counts its row keeps (one more read for their ``lost`` outcomes: O(page))."""
-        runs = self.store.runs_page(limit=limit, after=after)
-        lost = self.store.lost_counts([r.run_id for r in runs])
-        return [progress_of(r, counted(r, lost.get(r.run_id, 0))) for r in runs]
-
-    def get_run_progress(self, run_id: str) -> RunProgress:
-        """One run's progress from its recorded outcomes (``registry.progress``); the
-        fallback model's outcome is reported apart from the planned partitions'."""
-        run = self.store.get_run(run_id)
-        by_status = self.store.run_progress(run_id)
-        fallback = self.store.outcome_status(run_id, FALLBACK_KEY)
-        if fallback is not None and by_status.get(fallback):
-            by_status[fallback] -= 1
-        return progress_of(run, by_status, fallback=fallback)
-
     # ---------------------------------------------------------------------------- checks
     def version_digests(self) -> list[VersionDigests]:
         """Every version's model and training-rows digests (what ``doctor`` verifies)."""
@@ -315,78 +272,12 @@ class Registry(ModelAccess):
         """``(key, alias, version)`` of aliases pointing at a version that does not exist."""
         return self.store.dangling_aliases()
 
-    def unfinished_runs(self) -> list[tuple[Run, int]]:
-        """Runs ``--resume`` would finish, each with its count of ``lost`` partitions."""
-        return self.store.unfinished_runs()
-
     def count_aliases(self) -> int:
         return self.store.count_aliases()
-
-    def count_runs(self) -> int:
-        return self.store.count_runs()
 
     def has_fallback(self) -> bool:
         """Whether a fallback model is in production: its one alias row (not the table)."""
         return bool(self.store.alias_versions([FALLBACK_KEY]))
-
-    # ---------------------------------------------------------------------------- writes
-    def promote(
-        self,
-        key: str | Mapping[str, Any],
-        version: SupportsIndex,
-        *,
-        reason: str = "manual promotion",
-    ) -> AliasMove:
-        """Point ``production`` at ``version`` (one transaction, kept in the alias history).
-
-        Idempotent: promoting the version production already points at writes nothing and
-        returns the move that put it there (decided inside the write transaction, so two
-        concurrent promotions of the same version write one move).
-
-        The version is checked first as every reader checks it before loading (signature,
-        sha256, a format this registry trusts, its global members present): production once
-        pointed at a model that was gone or refused, and every reader failed on it
-        (``ArtifactError`` now, nothing moved). Nothing is unpickled to promote.
-        """
-        canonical = self.key(key)
-        number = version_number(version)
-        self._require_servable(self.store.get_version(canonical, number))
-        return self.store.set_alias(
-            canonical, "production", number, reason=reason, action="promote", idempotent=True
-        )
-
-    def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
-        """Move ``production`` back to the version before its latest forward move; rolling
-        back twice goes two versions back; versions deleted by ``gc``, and versions no reader
-        could load (``_require_servable``: an artifact gone, a format no longer trusted), are
-        skipped. Raises ``NothingToRollBack`` when no earlier version is left.
-
-        The versions production has pointed at are checked before the move's transaction
-        (reading artifacts under the write lock would hold every writer): one production
-        reached in the meantime is checked by no one, as before."""
-        canonical = self.key(key)
-        been = {m.to_version for m in self.alias_history(canonical, "production")}
-        skip = {v for v in been if v is not None and not self._servable(canonical, v)}
-        return self.store.rollback_alias(canonical, reason=reason, skip=skip)
-
-    def set_alias(
-        self, key: str | Mapping[str, Any], alias: str, version: SupportsIndex, *, reason: str
-    ) -> AliasMove:
-        """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history."""
-        if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)
-            raise DataError(f"an alias is a name such as 'candidate', not {alias!r}")
-        return self.store.set_alias(self.key(key), alias, version_number(version), reason=reason)
-
-    def restore_alias(
-        self, key: str, alias: str, missing: int, version: int, *, reason: str
-    ) -> AliasMove | None:
-        """Move ``alias`` off ``missing`` (a version that no longer exists) back to
-        ``version``, recorded as a rollback; ``None`` if the alias no longer points at
-        ``missing`` (someone moved it meanwhile, and that move stands)."""
-        return self.store.move_alias_from(
-            key, alias, version_number(missing), version_number(version), reason=reason,
-            action="rollback",
-        )  # fmt: skip
 
     def key(
         self,

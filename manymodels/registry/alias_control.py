@@ -1,0 +1,86 @@
+"""How a user moves a partition's aliases through ``Registry``: promote, roll back, set, repair.
+
+Each move is checked here against what readers need (a promotion's version must be
+servable; a rollback skips versions no reader could load) and then made by the SQL store in
+one write transaction (``registry.alias_moves``). ``Registry`` takes these methods from
+``AliasControl``: they are its one job that writes, apart from its reads and loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, SupportsIndex
+
+from manymodels.exceptions import DataError
+from manymodels.registry.entities import AliasMove
+from manymodels.registry.model_access import ModelAccess, version_number
+
+
+class AliasControl(ModelAccess):
+    """``Registry``'s alias moves (``Registry.__init__`` sets the state they use)."""
+
+    if TYPE_CHECKING:  # ``Registry``'s own
+
+        def key(self, key: str | Mapping[str, Any]) -> str: ...
+
+        def alias_history(
+            self, key: str | Mapping[str, Any], alias: str | None = None
+        ) -> list[AliasMove]: ...
+
+    def promote(
+        self,
+        key: str | Mapping[str, Any],
+        version: SupportsIndex,
+        *,
+        reason: str = "manual promotion",
+    ) -> AliasMove:
+        """Point ``production`` at ``version`` (one transaction, kept in the alias history).
+
+        Idempotent: promoting the version production already points at writes nothing and
+        returns the move that put it there (decided inside the write transaction, so two
+        concurrent promotions of the same version write one move).
+
+        The version is checked first as every reader checks it before loading (signature,
+        sha256, a format this registry trusts, its global members present): production once
+        pointed at a model that was gone or refused, and every reader failed on it
+        (``ArtifactError`` now, nothing moved). Nothing is unpickled to promote.
+        """
+        canonical = self.key(key)
+        number = version_number(version)
+        self._require_servable(self.store.get_version(canonical, number))
+        return self.store.set_alias(
+            canonical, "production", number, reason=reason, action="promote", idempotent=True
+        )
+
+    def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
+        """Move ``production`` back to the version before its latest forward move; rolling
+        back twice goes two versions back; versions deleted by ``gc``, and versions no reader
+        could load (``_require_servable``: an artifact gone, a format no longer trusted), are
+        skipped. Raises ``NothingToRollBack`` when no earlier version is left.
+
+        The versions production has pointed at are checked before the move's transaction
+        (reading artifacts under the write lock would hold every writer): one production
+        reached in the meantime is checked by no one, as before."""
+        canonical = self.key(key)
+        been = {m.to_version for m in self.alias_history(canonical, "production")}
+        skip = {v for v in been if v is not None and not self._servable(canonical, v)}
+        return self.store.rollback_alias(canonical, reason=reason, skip=skip)
+
+    def set_alias(
+        self, key: str | Mapping[str, Any], alias: str, version: SupportsIndex, *, reason: str
+    ) -> AliasMove:
+        """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history."""
+        if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)
+            raise DataError(f"an alias is a name such as 'candidate', not {alias!r}")
+        return self.store.set_alias(self.key(key), alias, version_number(version), reason=reason)
+
+    def restore_alias(
+        self, key: str, alias: str, missing: int, version: int, *, reason: str
+    ) -> AliasMove | None:
+        """Move ``alias`` off ``missing`` (a version that no longer exists) back to
+        ``version``, recorded as a rollback; ``None`` if the alias no longer points at
+        ``missing`` (someone moved it meanwhile, and that move stands)."""
+        return self.store.move_alias_from(
+            key, alias, version_number(missing), version_number(version), reason=reason,
+            action="rollback",
+        )  # fmt: skip
