@@ -389,7 +389,15 @@ def with_psycopg(url: str) -> str:
 
 
 def _pg_timeouts(url: str) -> dict[str, Any]:
-    """``connect_timeout`` for psycopg, unless the URL sets one."""
-    if "connect_timeout" in make_url(url).query:
-        return {}
-    return {"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS}
+    """psycopg's connection arguments: ``connect_timeout``, unless the URL sets one, and no
+    statement prepared on the server (``prepare_threshold=None``). psycopg prepares a
+    statement once a connection has run it five times, and a prepared statement lives in
+    one server connection: behind PgBouncer's transaction pooling (how many routers share a
+    database's few connections) the next transaction may run on another, where the name is
+    unknown or another client's ("prepared statement "_pg3_0" already exists"), and every
+    repeated read failed. Our statements are small; planning them again costs little
+    (measured in the commit that made this)."""
+    arguments: dict[str, Any] = {"prepare_threshold": None}
+    if "connect_timeout" not in make_url(url).query:
+        arguments["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
+    return arguments

@@ -173,7 +173,7 @@ def _children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def pgbouncer(server: PostgresServer, pool_mode: str = "transaction") -> Any:
+def pgbouncer(server: PostgresServer, pool_mode: str = "transaction", pool_size: int = 20) -> Any:
     """A real PgBouncer in front of ``server`` (Debian's ``pgbouncer``; the test skips
     without it), listening on a unix socket of its own; yields its directory (the ``host``
     of a URL, port ``PGBOUNCER_PORT``). It hands its clients a process id of its own making
@@ -189,6 +189,7 @@ def pgbouncer(server: PostgresServer, pool_mode: str = "transaction") -> Any:
         f"[databases]\n* = host={server.root} port={PORT}\n[pgbouncer]\nlisten_addr =\n"
         f"unix_socket_dir = {root}\nlisten_port = {PGBOUNCER_PORT}\nauth_type = trust\n"
         f"auth_file = {root}/users.txt\npool_mode = {pool_mode}\n"
+        f"default_pool_size = {pool_size}\n"
         f"logfile = {root}/pgbouncer.log\n"
     )
     as_user: dict[str, Any] = {}
