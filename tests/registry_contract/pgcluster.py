@@ -182,7 +182,10 @@ def pgbouncer(server: PostgresServer, pool_mode: str = "transaction", pool_size:
     if not Path(binary).is_file():
         import pytest
 
-        pytest.skip("no pgbouncer binary (apt-get install pgbouncer)")
+        reason = "no pgbouncer binary (apt-get install pgbouncer)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PgBouncer is required in CI: {reason}")
+        pytest.skip(reason)
     root = Path(tempfile.mkdtemp(prefix="mmpgb-"))
     (root / "users.txt").write_text('"postgres" ""\n')
     (root / "pgbouncer.ini").write_text(
