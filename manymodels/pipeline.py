@@ -176,7 +176,8 @@ def _run(
     max_failed_fraction: float = 1.0,
 ) -> RunSummary:
     run_id = plan.run_id
-    tally = Tally(run_id=run_id)
+    local = frozenset(c.label for c in spec.candidates if c.scope == "local")
+    tally = Tally(run_id=run_id, local=local)
     startup = 0.0
     name, why = _which_backend(spec, table, plan, backend, ray_address)
     if len(plan.todo) or plan.fallback_due:  # nothing to train starts nothing (Ray takes ~10 s)
@@ -250,6 +251,7 @@ def _run(
         skill=SkillSummary.of(tally.skills),
         short_intervals=tally.short_intervals,
         global_members=tally.global_members,
+        candidate_failures=tally.candidate_failures,
         lost=tally.lost,
     )
     if failure:

@@ -35,6 +35,7 @@ from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome
 from manymodels.run_globals import chunk_slices, global_phase, still_ours
 from manymodels.run_plan import RunPlan
+from manymodels.run_summary import CandidateFailures
 from manymodels.serialization import artifact_libraries
 from manymodels.spec import Spec
 from manymodels.store_outage import stop_if_down
@@ -90,6 +91,8 @@ class Tally:
     global_models: list[dict[str, Any]] = field(default_factory=list)
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     global_members: int = 0  # new versions whose top2 ensemble holds a global model
+    candidate_failures: dict[str, CandidateFailures] = field(default_factory=dict)
+    local: frozenset[str] = frozenset()  # the spec's local candidates' labels: their failures
     run_id: str = ""  # the run's own (its global models are recorded on it as they are made)
 
 
@@ -241,6 +244,12 @@ def _tally_version(tally: Tally, v: NewVersion, *, overruled: bool = False) -> N
     for short in short_levels(v.schema.intervals):
         seen = tally.short_intervals.get(short.level)
         tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
+    failed = {c.label: c.error for c in v.candidates if c.error and c.label in tally.local}
+    for label, error in failed.items():  # the first error of each label, once per partition
+        known = tally.candidate_failures.get(label)
+        tally.candidate_failures[label] = (
+            known.add() if known else CandidateFailures(1, v.key, str(error))
+        )
 
 
 def _shuffled_chunks(items: list[tuple[str, Any]], seed: int) -> list[tuple[str, Any]]:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from manymodels.registry.entities import PartitionOutcome, Run
     from manymodels.run_chunks import ShortIntervals
 
-__all__ = ["RunSummary", "SkillSummary"]
+__all__ = ["CandidateFailures", "RunSummary", "SkillSummary"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,10 @@ class RunSummary:
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     """Per ``[intervals]`` level, the new versions whose band rests on too few validation
     errors to cover that level (``run_chunks.ShortIntervals``)."""
+    candidate_failures: dict[str, CandidateFailures] = field(default_factory=dict)
+    """Per candidate label, the new versions where it failed (some grid point raised): those
+    chose among the rest, and the summary says so rather than let them read as partitions
+    where no candidate beat naive."""
     lost: int = 0
     """Partitions lost to infrastructure faults (a dead worker, a full disk), which a resume
     trains again: not failed, though the run's row counts them in ``n_failed``."""
@@ -64,6 +68,19 @@ class RunSummary:
         """Partitions per second, excluding backend start-up."""
         work = max(self.seconds - self.startup_seconds, 1e-9)
         return self.run.n_done / work
+
+
+@dataclass(frozen=True)
+class CandidateFailures:
+    """A candidate that failed on ``partitions`` of a run's new versions; the first of them
+    ``key``, with its ``error`` as the version records it (``models show KEY`` lists all)."""
+
+    partitions: int
+    key: str
+    error: str
+
+    def add(self) -> CandidateFailures:
+        return CandidateFailures(self.partitions + 1, self.key, self.error)
 
 
 @dataclass(frozen=True)

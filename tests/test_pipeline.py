@@ -44,7 +44,8 @@ def test_poisoned_partitions_fail_alone_on_ray(ray_session: Any, tmp_path: Path)
             ),
             "pid=2": (
                 "ValueError",
-                "all 1 candidate fit(s) failed; first: ValueError: Input X contains NaN.",
+                "all 1 candidate fit(s) failed; first: ValueError: Input X contains NaN. "
+                "(missing values in feature(s) 'x0': up to 30 of 30 rows)",
             ),
         }
         assert {o.key for o in summary.failures} == {"pid=1", "pid=2"}

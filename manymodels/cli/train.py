@@ -228,6 +228,10 @@ def _report(
                     {"level": level, **asdict(short)}
                     for level, short in sorted(summary.short_intervals.items())
                 ],
+                "candidate_failures": [
+                    {"candidate": label, **asdict(failed)}
+                    for label, failed in sorted(summary.candidate_failures.items())
+                ],
                 "registry": str(registry),
                 **({"registry_db": location} if location is not None else {}),
             }

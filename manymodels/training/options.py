@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from manymodels import candidates as cands
 from manymodels.classes import ClassPrior
@@ -66,8 +67,10 @@ class Board:
     best_fits: list[Any] = field(default_factory=list)
     best_global: tuple[Option, list[Any]] | None = None
 
-    def failed(self, label: str, estimator: str, params: dict[str, Any], e: Exception) -> None:
-        self.results.append(CandidateResult(label, estimator, params, None, error_text(e)))
+    def failed(
+        self, label: str, estimator: str, params: dict[str, Any], e: Exception, why: str = ""
+    ) -> None:
+        self.results.append(CandidateResult(label, estimator, params, None, error_text(e) + why))
 
     def offer(
         self, value: float, cand: Any, params: dict[str, Any], fits: list[Any], *, scope: str
@@ -101,9 +104,11 @@ def score_local(
     spec: Spec,
     *,
     categorical: bool,
+    names: Sequence[str] = (),
 ) -> None:
     """Every grid point of every local candidate, fitted on each fold (all of a grid's
-    validation fits at once where ``grid_fits`` can make them)."""
+    validation fits at once where ``grid_fits`` can make them). ``names``: the columns of a
+    numpy ``folds.X``, to name those whose missing values a candidate failed on."""
     for cand in local:
         points = list(cands.grid(cand))
         ready = (
@@ -116,9 +121,33 @@ def score_local(
             try:
                 value = folds.cross_score(make, None if ready is None else ready[point], "local")
             except Exception as e:  # an estimator's own complaint about this partition
-                board.failed(cand.label, cand.estimator, params, e)
+                why = missing_named(folds.X, names) if "nan" in str(e).lower() else ""
+                board.failed(cand.label, cand.estimator, params, e, why)
                 continue
             board.offer(value, cand, params, list(folds.last), scope="local")
+
+
+def missing_named(X: Any, names: Sequence[str]) -> str:
+    """`` (missing values in feature 'size': 60 of 60 rows)`` when a partition's features hold
+    NaN, else ``""``: scikit-learn's "Input X contains NaN." names no column, and a feature
+    empty in one partition (a store whose size nobody filled in) fails its candidates there
+    alone, which then read as a partition where no candidate beat naive."""
+    if isinstance(X, pd.DataFrame):
+        columns = list(X.columns)
+        holes = [int(n) for n in X.isna().sum().to_numpy()]
+    else:
+        values = np.asarray(X)
+        if values.ndim != 2 or values.dtype.kind != "f" or values.shape[1] != len(names):
+            return ""
+        columns, holes = list(names), [int(n) for n in np.isnan(values).sum(axis=0)]
+    named = [f"'{c}'" for c, n in zip(columns, holes, strict=True) if n]
+    if not named:
+        return ""
+    worst = max(holes)
+    return (
+        f" (missing values in feature(s) {', '.join(named[:5])}"
+        f"{' …' if len(named) > 5 else ''}: up to {worst:,} of {len(X):,} rows)"
+    )
 
 
 def score_global(

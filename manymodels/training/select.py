@@ -190,7 +190,9 @@ def fit_partition(
     with captured() as caught:  # this thread's warnings only (``warning_capture``)
         if not one_class:
             local = [c for c in spec.candidates if c.scope == "local"]  # global: ``external``
-            score_local(board, folds, local, built, spec, categorical=bool(categorical))
+            score_local(
+                board, folds, local, built, spec, categorical=bool(categorical), names=numeric
+            )
             score_global(board, folds, external, prior)
         try:
             naive_score: float | None = folds.cross_score(

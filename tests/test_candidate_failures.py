@@ -1,0 +1,99 @@
+"""A candidate that fails on some partitions (an estimator that takes no missing values, on a
+partition whose feature nobody filled in) is said so in the run's summary, naming the feature:
+before, the partition quietly served naive and the summary read "no candidate beat it"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.registry.client import Registry
+
+SPEC = """
+name = "shops"
+partition_by = ["store"]
+target = "sales"
+time_column = "day"
+features = ["price", "size"]
+min_rows = 10
+
+[validation]
+strategy = "last"
+size = 5
+
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+params = { alpha = [1.0] }
+
+[[candidates]]
+estimator = "sklearn.ensemble.HistGradientBoostingRegressor"   # takes missing values
+params = { max_iter = [20] }
+
+[fallback]
+enabled = false
+"""
+
+
+def table(tmp_path: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(3):
+        price = rng.uniform(1, 3, 30)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "store": f"s{k}",
+                    "day": pd.date_range("2024-01-01", periods=30).strftime("%Y-%m-%d"),
+                    "price": price,
+                    # store s1's size: given every other day only
+                    "size": np.where(np.arange(30) % 2, np.nan, 101.0) if k == 1 else 100.0 + k,
+                    "sales": 50 - 8 * price + rng.normal(0, 1, 30),
+                }
+            )
+        )
+    data = tmp_path / "shops.csv"
+    pd.concat(frames).to_csv(data, index=False)
+    spec = tmp_path / "shops.toml"
+    spec.write_text(SPEC)
+    return spec, data
+
+
+def test_a_candidate_failed_on_a_partition_is_warned_of_naming_the_feature(
+    tmp_path: Path,
+) -> None:
+    spec, data = table(tmp_path)
+    reg = tmp_path / "reg"
+    result = CliRunner().invoke(app, ["train", str(spec), str(data), "--registry", str(reg)])
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if "candidate Ridge failed" in x]
+    assert line.startswith("warning: candidate Ridge failed on 1 partition ")
+    assert "store=s1" in line and "feature(s) 'size'" in line, line
+    with Registry(reg) as r:
+        ridge, hgb = r.get_version("store=s1").candidates
+        assert "missing values in feature(s) 'size'" in str(ridge.get("error"))
+        assert hgb.get("error") is None
+        assert r.get_version("store=s0").candidates[0].get("error") is None
+
+    again = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "r2"), "--json"]
+    )
+    assert again.exit_code == 0, again.output
+    (failed,) = json.loads(again.stdout)["candidate_failures"]
+    assert failed["candidate"] == "Ridge" and failed["partitions"] == 1
+    assert failed["key"] == "store=s1" and "'size'" in failed["error"]
+
+
+def test_no_warning_when_every_candidate_fits(tmp_path: Path) -> None:
+    spec, data = table(tmp_path)
+    full = pd.read_csv(data).fillna({"size": 101.0})
+    full.to_csv(data, index=False)
+    result = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "reg")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "failed on" not in result.output
