@@ -166,9 +166,15 @@ class VersionOut(BaseModel):
     aliases: list[str]
     libraries: dict[str, str]
     warnings: list[str]
+    interval_levels: list[float] = Field(
+        default_factory=list,
+        description="The prediction interval levels the version recorded ([intervals] levels):"
+        " those `?levels=` may ask of it.",
+    )
 
     @classmethod
     def of(cls, v: ModelVersion) -> VersionOut:
+        recorded = v.schema.intervals or {}
         return cls(
             version=v.version,
             created_at=v.created_at,
@@ -187,6 +193,7 @@ class VersionOut(BaseModel):
             aliases=list(v.aliases),
             libraries=v.libraries,
             warnings=v.warnings,
+            interval_levels=[float(level) for level in recorded.get("levels") or []],
         )
 
 

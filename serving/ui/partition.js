@@ -6,7 +6,7 @@ import { chart, levelsOf } from "./chart.js";
 import { healthRow, monitorOf } from "./health.js";
 
 const HORIZON = 8; // forecast periods drawn
-const LEVELS = "80,95"; // interval levels asked for; a version without them answers 422
+const LEVELS = "80,95"; // interval levels asked for when the version's own are not known
 
 function explanation(ex) {
   const biggest = Math.max(1e-12, ...ex.terms.map((t) => Math.abs(t.value)));
@@ -64,13 +64,23 @@ function classTable(forecast, actuals, threshold) {
   );
 }
 
-async function forecastBox(key, actuals) {
+/** The levels production's version recorded (`[intervals] levels`: 90 alone, say), as the
+ * detail lists them; LEVELS when it does not list that version. Asking 80,95 of a version
+ * that recorded 90 was a 422, and the chart then said it "recorded no prediction intervals". */
+function recordedLevels(detail) {
+  const production = detail.aliases.production;
+  const version = detail.versions.find((v) => v.version === production);
+  if (!version || !Array.isArray(version.interval_levels)) return LEVELS;
+  return version.interval_levels.join(",");
+}
+
+async function forecastBox(key, actuals, asked) {
   try {
     let body;
     try {
-      body = await forecastOf(key, LEVELS);
+      body = await forecastOf(key, asked);
     } catch (error) {
-      if (error.status !== 422) throw error;
+      if (error.status !== 422 || !asked) throw error;
       body = await forecastOf(key, ""); // no intervals recorded: the forecast alone
     }
     const levels = levelsOf(body.forecast);
@@ -99,7 +109,7 @@ export async function renderPartition(key) {
   const actuals = monitor instanceof Error ? [] : monitor.actuals || [];
   const [ex, forecast] = await Promise.all([
     api(`/v1/partitions/${keyPath(key)}/explain`).catch((error) => error),
-    forecastBox(key, actuals),
+    forecastBox(key, actuals, recordedLevels(detail)),
   ]);
   const health = healthRow(monitor);
   const production = detail.aliases.production;

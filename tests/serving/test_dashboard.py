@@ -449,3 +449,39 @@ def test_an_hourly_forecast_chart_names_its_first_and_last_hour(
     assert page_state(dom) == "ready", text_of(dom, "status")
     box = html.unescape(dom.split('id="forecast"')[1])
     assert "2024-01-02 16:00 … 2024-01-02 23:00 · min " in box, box[:2000]
+
+
+@pytest.mark.slow
+def test_the_forecast_chart_draws_the_interval_levels_the_version_recorded(
+    chromium: str, tmp_path: Path
+) -> None:
+    """The partition page asked every forecast for 80 and 95 % bands: a version whose spec
+    recorded `[intervals] levels = [90]` answered 422, the page asked again without levels,
+    and its chart said the version "recorded no prediction intervals". Now it asks for the
+    levels the version recorded (the detail's `interval_levels`) and draws the 90 % band."""
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({
+        "asset": "pump-1",
+        "ts": pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d"),
+        "x": rng.normal(size=60),
+        "temp": rng.normal(70, 2, size=60),
+    })  # fmt: skip
+    spec = {
+        "name": "temps", "task": "regression", "partition_by": ["asset"], "target": "temp",
+        "time_column": "ts", "features": ["x"], "validation": {"strategy": "last", "size": 20},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+        "fallback": {"enabled": False}, "intervals": {"levels": [90]},
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    with running_server(Settings(registry=root)) as base:
+        (version,) = httpx.get(f"{base}/v1/partitions/asset=pump-1").json()["versions"]
+        dom = browse(chromium, view(base, p="asset=pump-1"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    box = html.unescape(dom.split('id="forecast"')[1])
+    assert "recorded no prediction intervals" not in box, box[:2000]
+    assert box.startswith(' data-levels="90"'), box[:300]
+    assert "with 90 % prediction intervals" in box, box[:2000]
+    assert version["interval_levels"] == [90.0]
