@@ -21,6 +21,7 @@ from manymodels import changes, timefeatures
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
+from manymodels.lag_gaps import lag_gaps
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
 from manymodels.partition import PartitionedTable, refuse_long_keys, split
@@ -323,6 +324,8 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
     odd = timefeatures.off_frequency(
         table.time, table.offsets, frequency, table.keys
     ) or off_calendar(table.time, table.offsets, frequency, table.keys)  # one cause: one line
+    if lags and not odd:  # lags count rows: a skipped period shifts them
+        odd = lag_gaps(table.time, table.offsets, frequency, table.keys)
     if odd:
         extra["warnings"] = [*extra.get("warnings", []), odd]
     if not lags:

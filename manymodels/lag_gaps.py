@@ -1,0 +1,70 @@
+"""A warning when a partition's times skip periods and the spec has target lags (``lag_gaps``).
+
+A lag is the target a number of *rows* back (as mlforecast computes it), so a daily series
+missing January 4th and 5th gives January 6th the target of January 3rd as its "lag 1", and
+its rolling means span more days than they say. Training did that silently: the spacing was
+a multiple of the table's frequency, which ``timefeatures.off_frequency`` accepts as gaps.
+A row for each missing period, its target left empty, keeps every lag at its period (the
+rows after it lose the lags that read it, as any missing target does). Vectorised over the
+table: one comparison of each row's time with the period after the row before it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from manymodels.timefeatures import Frequency, is_datetime, time_to_json
+
+
+def lag_gaps(
+    time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
+) -> str | None:
+    """A warning naming how many partitions skip periods of the table's ``frequency`` and the
+    first one's first gap, or ``None`` (no gap, or no frequency people name to step by)."""
+    n_parts = len(offsets) - 1
+    if len(time) < 2 or n_parts < 1 or frequency is None or isinstance(frequency, float):
+        return None
+    part = np.repeat(np.arange(n_parts), np.diff(offsets))
+    same = part[1:] == part[:-1]
+    if not same.any():
+        return None
+    if is_datetime(time):
+        if not isinstance(frequency, str) or frequency.endswith(("ns", "us", "ms")):
+            return None  # a median of scattered event times, not a period
+        index = pd.DatetimeIndex(time)
+        try:
+            with warnings.catch_warnings():  # a non-tick offset over many rows: a hint only
+                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+                expected = index[:-1] + to_offset(frequency)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        gap = same & (index[1:] > expected)
+    elif isinstance(frequency, int) and frequency > 0:
+        values = np.asarray(time)
+        gap = same & (values[1:] > values[:-1] + frequency)
+    else:
+        return None
+    if not gap.any():
+        return None
+    where = np.flatnonzero(gap)
+    first = int(where[0])
+    before, after = _shown(time, first), _shown(time, first + 1)
+    n = len(np.unique(part[1:][where]))
+    return (
+        f"{n} partition(s) skip periods of their {frequency} times, e.g. "
+        f"'{keys[int(part[first])]}' from {before} to {after}: a lag counts rows, so after a "
+        "gap a lag reads an older period's target; add a row for each missing period (its "
+        "target left empty)"
+    )
+
+
+def _shown(time: Any, i: int) -> str:
+    if is_datetime(time):
+        return str(time_to_json(pd.DatetimeIndex(time)[i]))
+    return str(time_to_json(np.asarray(time)[i]))
