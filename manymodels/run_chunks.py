@@ -244,7 +244,9 @@ def _tally_version(tally: Tally, v: NewVersion, *, overruled: bool = False) -> N
     for short in short_levels(v.schema.intervals):
         seen = tally.short_intervals.get(short.level)
         tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
-    failed = {c.label: c.error for c in v.candidates if c.error and c.label in tally.local}
+    unfitted = v.selection.chosen in ("single_class", "too_few_rows")  # no candidate was tried
+    failed = {} if unfitted else {c.label: c.error for c in v.candidates if c.error}
+    failed = {label: error for label, error in failed.items() if label in tally.local}
     for label, error in failed.items():  # the first error of each label, once per partition
         known = tally.candidate_failures.get(label)
         tally.candidate_failures[label] = (

@@ -97,3 +97,28 @@ def test_no_warning_when_every_candidate_fits(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "failed on" not in result.output
+
+
+def test_single_class_and_small_partitions_are_no_candidate_failure(tmp_path: Path) -> None:
+    """A classifier's partition of one class, or below min_rows, records its candidates as
+    "not fitted: …" on purpose (the summary counts those partitions apart): no warning."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for k, n in enumerate([40, 40, 40, 6]):
+        temp = rng.normal(50, 10, n)
+        label = np.zeros(n, int) if k == 0 else (temp + rng.normal(0, 5, n) > 50).astype(int)
+        rows.append(pd.DataFrame({"asset": f"a{k}", "temp": temp, "fail": label}))
+    data = tmp_path / "pumps.csv"
+    pd.concat(rows).to_csv(data, index=False)
+    spec = tmp_path / "pumps.toml"
+    spec.write_text(
+        'name = "pumps"\ntask = "classification"\npartition_by = ["asset"]\ntarget = "fail"\n'
+        'features = ["temp"]\nmin_rows = 10\n[validation]\nstrategy = "holdout"\nsize = 0.25\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "reg")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "single-class" in result.output and "too few rows" in result.output, result.output
+    assert "failed on" not in result.output, result.output
