@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from manymodels.exceptions import SpecError, TrainingError
+from manymodels.exceptions import RunFailed, SpecError, TrainingError
 from manymodels.forecasting import forecast
 from manymodels.gc import collect
 from manymodels.pipeline import train
@@ -789,3 +789,18 @@ def test_a_global_champion_is_judged_on_corrected_history_by_its_recipe_refitted
 def chosen_latest(reg: Registry, key: str) -> str:
     latest = reg.get_partition(key).latest_version
     return str(reg.get_version(key, latest).validation.get("chosen"))
+
+
+def test_a_rolling_window_longer_than_every_series_names_why_the_global_fit_had_no_rows(
+    tmp_path: Path,
+) -> None:
+    """A 100-day rolling mean over 10-day series leaves no row defined: the global model's
+    recorded error was LightGBM's or scikit-learn's own ("Found array with 0 sample(s)"),
+    which names no cause; now it counts the rows and the reason they were left out."""
+    s = spec(lags=[1], rolling=[{"lag": 1, "window": 100, "stat": "mean"}])
+    with pytest.raises(RunFailed, match="no partition trained") as failed:
+        train(s, panel(), tmp_path / "r", backend="local")
+    (glob,) = failed.value.summary.run.options["global"]
+    assert glob["error"].startswith(
+        "ValueError: no row of any partition is left to fit on: of 252 row(s), 252 undefined lags"
+    ), glob["error"]

@@ -103,6 +103,8 @@ def run_task(
     if task.transform is not None:
         table = view(table, spec, task.transform).table
     everything, folds = fold_rows(table, spec)
+    if not len(everything):  # else the estimator's own words: "0 sample(s)", "non empty"
+        raise ValueError(_no_rows(table, spec))
     model = build_model(task.candidate, task.params, table, spec)
     if task.fold == REFIT:
         model.fit(take_rows(table.X, everything), table.y[everything], row_keys(table, everything))
@@ -213,3 +215,16 @@ def assemble(
         base, sha256=refit.sha256, size=refit.size, val_pred=val, rows=refit.n_rows,
         seconds=sum(r.seconds for r in done), through=refit.through, unscored=unscored,
     )  # fmt: skip
+
+
+def _no_rows(table: PartitionedTable, spec: Spec) -> str:
+    """Why a global model has no row to fit on: each reason's count of the table's rows (a
+    rolling window or lag longer than every series leaves none of them defined)."""
+    from manymodels.training.rows import drop_masks
+
+    masks = drop_masks(table, spec) or drop_masks(table, spec, pooled=True)
+    why = ", ".join(f"{int(m.sum()):,} {r.replace('_', ' ')}" for r, m in masks.items() if m.any())
+    return (
+        f"no row of any partition is left to fit on: of {table.n_rows:,} row(s), "
+        f"{why or 'none usable'} (shorter lags or rolling windows, or longer series, leave some)"
+    )
