@@ -174,12 +174,13 @@ def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
             started = time.monotonic()
             if command == "doctor":
                 assert doctor.check(reg).problems == []
-            elif command == "monitor":  # the CLI's listing of every partition's health
+            elif command == "monitor":  # the CLI's listing by error: every partition's health
                 from typer.testing import CliRunner
 
                 from manymodels.cli import app
 
-                args = ["monitor", "--json", "--registry", str(tmp_path / "registry")]
+                args = ["monitor", "--json", "--sort", "error"]
+                args += ["--registry", str(tmp_path / "registry")]
                 result = CliRunner().invoke(app, [*args, "--registry-db", db_url])
                 assert result.exit_code == 0, result.output
             elif command == "retrain --when":  # and a scheduled one's: which are flagged
