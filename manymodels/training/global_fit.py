@@ -276,7 +276,9 @@ def fold_rows(
     always: list[np.ndarray] = []
     for i, key in enumerate(table.keys):
         kept, _ = kept_rows(table.rows(i), masks)
-        idx = np.arange(table.n_rows)[kept]
+        # the partition's own rows only: a view of an arange over the whole table kept that
+        # table-long array alive per partition (quadratic memory, OOM past ~30,000 partitions)
+        idx = np.arange(kept.start, kept.stop) if isinstance(kept, slice) else kept
         try:
             if len(idx) < spec.min_rows:
                 raise PartitionSkipped(key)
