@@ -594,6 +594,41 @@ def run_panel(
     return report(panel, results, test)
 
 
+def fit_work(names: list[str]) -> None:
+    """What the time goal asks of the one spec's global LightGBM, before any fit is timed:
+    per panel, the training rows its fits boost over (every fit has the same 100 rounds, and
+    a round's cost grows with its rows) against mlforecast's run with intervals, and the
+    ratio of wall times that work alone sets if ours ran on both cores with nothing else to
+    do and mlforecast's LightGBM gained nothing from its second thread — a floor: each
+    gain of theirs from threads multiplies it. The one spec fits 2 target transforms ×
+    (one fit per fold + the refit on every row), fold ``f`` of ``F`` on the rows before its
+    ``(F - f) h`` last; mlforecast fits once without its 2 conformal windows (``refit =
+    False``) and once on every row; both lose each series' first ``max(lags)`` rows."""
+    rows = []
+    for name in names:
+        panel = PANELS[name]()
+        train, _ = panel.split()
+        s, h = panel.n_series, panel.h
+        t = len(train) // s
+        lags, _ = direct_lags(panel)
+        usable = t - max(lags)
+        folds = mm_folds(panel, len(panel.df) // s)
+        ours = 2 * s * (sum(usable - (folds - f) * h for f in range(folds)) + usable)
+        once = 2 * s * (usable - folds * h + usable)  # ``global_refit = false``
+        theirs = s * (usable - 2 * h) + s * usable
+        rows.append([
+            name, f"{s} × {t}", h, max(lags), folds, f"{2 * (folds + 1)}: {ours:,}",
+            f"2: {theirs:,}", f"{ours / theirs:.2f}", f"{ours / (2 * theirs):.2f}",
+            f"4: {once / (2 * theirs):.2f}",
+        ])  # fmt: skip
+    headers = [
+        "panel", "series × periods", "h", "max lag", "folds", "one spec: fits, rows",
+        "mlforecast with intervals: fits, rows", "rows ÷", "wall floor ÷",
+        "one global fit: fits, floor ÷",
+    ]  # fmt: skip
+    print(table(headers, rows))
+
+
 def warm_up(root: Path) -> float:
     """Imports every library and runs manymodels once on 3 tiny series, untimed, so that no
     method's figure holds imports or Ray workers' first start; returns the seconds it took."""
@@ -618,7 +653,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="write DIR/<panel>.png: forecast vs actual with 80/95 %% intervals (matplotlib)",
     )
+    p.add_argument(
+        "--fit-work",
+        action="store_true",
+        help="print the one spec's global fits' rows against mlforecast's and stop (no fit)",
+    )
     args = p.parse_args(argv)
+    if args.fit_work:
+        fit_work(args.panels)
+        return 0
     missing = missing_dependencies()
     if missing:
         print(
