@@ -339,3 +339,52 @@ def test_fold_rows_holds_memory_linear_in_the_rows_at_many_partitions() -> None:
     np.testing.assert_array_equal(folds[0][1], last - 1)
     for train, valid in folds:
         assert np.isin(short, train).all() and not np.isin(valid, train).any()
+
+
+@pytest.mark.parametrize(
+    "validation",
+    [
+        {"strategy": "kfold", "size": 2, "folds": 3},
+        {"strategy": "last", "size": 3},
+        {"strategy": "holdout", "size": 0.3},
+    ],
+)
+def test_fold_rows_are_each_partitions_own_splits(validation: dict[str, Any]) -> None:
+    """``fold_rows`` computes a row count's time-ordered splits once for every partition of
+    that count; each partition's folds are still its own ``validation_splits`` — a shuffled
+    holdout seeded by its key — and a partition below ``min_rows`` trains every fold."""
+    from manymodels.training.splits import validation_splits
+
+    sizes = [12, 9, 12, 4, 12, 9, 15]  # shops of equal lengths, and one below min_rows
+    df = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "shop": f"s{k}",
+                    "day": pd.date_range("2024-01-01", periods=n),
+                    "x": np.arange(n, dtype=float),
+                    "y": np.arange(n, dtype=float) * (k + 1),
+                }
+            )
+            for k, n in enumerate(sizes)
+        ],
+        ignore_index=True,
+    )
+    spec = Spec.from_dict(global_spec(min_rows=6, validation=validation))
+    table = split(df, partition_by=["shop"], target="y", features=["x"], time_column="day")
+    _, folds = fold_rows(table, spec)
+    for i, key in enumerate(table.keys):
+        rows = np.arange(table.offsets[i], table.offsets[i + 1])
+        if len(rows) < 6:
+            assert all(np.isin(rows, train).all() for train, _ in folds)
+            continue
+        own = validation_splits(len(rows), spec, key=key)
+        assert len(own) == len(folds)
+        for (train, valid), (tr, va) in zip(folds, own, strict=True):
+            np.testing.assert_array_equal(valid[np.isin(valid, rows)], rows[va])
+            np.testing.assert_array_equal(train[np.isin(train, rows)], rows[tr])
+    if validation["strategy"] == "holdout":  # seeded by the key: equal lengths, other rows
+        _, valid = folds[0]
+        firsts = [np.sort(valid[np.isin(valid, table.offsets[i] + np.arange(12))])
+                  - table.offsets[i] for i in (0, 2, 4)]  # fmt: skip
+        assert len({tuple(f) for f in firsts}) > 1
