@@ -58,6 +58,7 @@ def check_schedule(cron: str, timezone: str) -> None:
             f"cron {cron!r} has {len(fields)} field(s); expected 5 (minute hour day month "
             "day_of_week) or 6 (second first)"
         )
+    _six_fields(cron, fields)
     with contextlib.suppress(ImportError):  # checked again when the scheduler starts
         _trigger(cron, timezone)
 
@@ -74,6 +75,7 @@ def _trigger(cron: str, timezone: str) -> Any:
     from apscheduler.triggers.cron import CronTrigger
 
     fields = cron.split()
+    _six_fields(cron, fields)
     names = CRON_FIELDS if len(fields) == 5 else ("second", *CRON_FIELDS)
     try:
         values = dict(zip(names, fields, strict=True))
@@ -81,6 +83,34 @@ def _trigger(cron: str, timezone: str) -> Any:
         return CronTrigger(**values, timezone=ZoneInfo(timezone))
     except ValueError as e:
         raise ValueError(f"cron {cron!r}: {first_line(e)}") from None
+
+
+def _six_fields(cron: str, fields: list[str]) -> None:
+    """``ValueError`` for a six-field cron whose last field is a number: six fields mean
+    three things among cron tools — seconds first (Quartz, Spring, ours), seconds last
+    (croniter) or a year last (AWS EventBridge) — and read seconds first, ``"0 3 * * * 5"``
+    (03:00:05 daily, for croniter) fired at minute 3 of every hour on Fridays, and
+    ``"0 3 * * * 2027"`` was refused as "'2027' is not a day". A day of the week by name
+    (``mon-fri``) is no second or year in any tool; ``*`` and ``?`` stay the documented
+    seconds-first form (``"*/5 * * * * *"``: every five seconds)."""
+    if len(fields) != 6 or not any(c.isdigit() for c in fields[5]):
+        return
+    last = fields[5]
+    try:
+        named = day_of_week(last)
+    except ValueError:
+        named = ""
+    if not named:
+        raise ValueError(
+            f"cron {cron!r}: '{last}' is not a day of the week: six fields are read seconds "
+            "first (second minute hour day month day_of_week), with no year or seconds "
+            "field at the end; use five fields (minute hour day month day_of_week)"
+        )
+    raise ValueError(
+        f"cron {cron!r}: the sixth field '{last}' is a day of the week only when seconds come "
+        f"first (a second or a year to other cron tools): write the days by name "
+        f"('{' '.join([*fields[:5], named])}') or use five fields"
+    )
 
 
 DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

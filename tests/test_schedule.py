@@ -91,6 +91,10 @@ def test_the_issue_example_fires_on_mondays_at_three_local_time() -> None:
         ("0 3 * * 8", "UTC", "'8' is not a day"),
         ("0 3 * * ²", "UTC", "'²' is not a day"),  # a digit to str.isdigit, not to int()
         ("0 3 * * */²", "UTC", "bad step '²'"),
+        # six fields are seconds first: a year or seconds last was misread or misnamed
+        ("0 3 * * * 2027", "UTC", "'2027' is not a day of the week: six fields are read"),
+        ("0 3 * * * 5", "UTC", "write the days by name ('0 3 * * * fri')"),
+        ("0 0 3 * * 1-5", "UTC", "('0 0 3 * * mon,tue,wed,thu,fri') or use five fields"),
         ("0 3 * * 1", "Mars/Olympus", "unknown timezone 'Mars/Olympus'"),
         ('0 3 * * 1"\nwhen = ["changed", "drifted"]\n#"', "UTC", "'changed' stands alone"),
         # twice: read as neither "changed" alone nor a signal, every partition was retrained
@@ -311,3 +315,25 @@ def test_a_second_ctrl_c_during_a_firing_stops_at_once_saying_so(tmp_path: Path)
     assert err.rstrip().endswith(
         "stopped: `manymodels doctor` lists an interrupted run and how to resume it"
     ), err
+
+
+@pytest.mark.parametrize("cron", ["0 0 3 * * mon-fri", "*/5 * * * * *", "0 0 3 * * ?"])
+def test_six_fields_with_the_day_by_name_or_any_day_read_seconds_first(cron: str) -> None:
+    after = datetime(2026, 12, 4, 12, tzinfo=ZoneInfo("UTC"))  # a Friday
+    times = next_times(cron, "UTC", 2, after=after)
+    if cron.startswith("*/5"):
+        assert [t.second for t in times] == [0, 5]
+    else:
+        assert all((t.hour, t.minute, t.second) == (3, 0, 0) for t in times)
+
+
+def test_a_year_last_cron_is_one_error_line_naming_it(tmp_path: Path) -> None:
+    """Before, ``0 3 * * * 5`` (03:00:05 daily for croniter, seconds last) was taken for
+    minute 3 of every hour on Fridays, and ``0 3 * * * 2027`` named '2027' not a day."""
+    for cron in ("0 3 * * * 2027", "0 3 * * * 5"):
+        spec = _spec(tmp_path, cron)
+        result = CliRunner().invoke(app, ["scheduler", str(spec), "d.csv", "--next", "2"])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert "six fields are read seconds first" in lines[0] or "by name" in lines[0]
