@@ -197,6 +197,12 @@ class Firing:
     error: str | None = None
     taken: datetime | None = None
     caught_up: datetime | None = None  # a firing missed while no scheduler ran, run at start
+    given_up: bool = False  # ``error`` says why: its attempts used up (``FiringGivenUp``)
+
+
+class FiringGivenUp(ManyModelsError):
+    """Raised by a ``claim`` that found the firing's attempts used up (``FIRING_ATTEMPTS``):
+    reported as given up, not as a firing another scheduler ran."""
 
 
 def run_schedule(
@@ -254,6 +260,8 @@ def run_schedule(
                 summary = fire(due)  # None: nothing to retrain
                 run_id = summary.run.run_id if summary else None
                 firing = Firing(at, run_id, summary, caught_up=late)
+        except FiringGivenUp as e:
+            firing = Firing(at, error=first_line(e), given_up=True)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))

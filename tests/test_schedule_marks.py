@@ -137,6 +137,52 @@ def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
         assert _scheduled_runs(root) == ["completed"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_silent_firing_whose_attempts_are_used_up_is_given_up_not_skipped(
+    tmp_path: Path,
+) -> None:
+    """While the scheduler waited for the watched mark to go silent, another scheduler ran
+    the firing's last attempt and died too (its mark silent, attempt 2 of 2). Before, the
+    take-over found the attempts used up and said "skipped: another scheduler of this
+    schedule ran the … firing" (exit 0), the mark left as under way; now it says the firing
+    was given up (exit 1 for --max-runs 1) and records it, for the next start to name."""
+    spec, data, root, stamp = _missed(tmp_path)
+    name = _name(spec, data)
+    _mark(root, name, datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER - 20))
+    proc = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        assert "unless refreshed by then" in proc.stderr.readline()
+        with Registry.open(root) as reg:  # the last attempt, by a scheduler gone since
+            mark = json.loads(reg.store.get_meta(f"{name}:failed") or "{}")
+            old = datetime.now(UTC) - timedelta(seconds=MARK_SILENT_AFTER + 60)
+            mark.update(attempts=2, owner="4243-778-0123456789ab", beat=old.isoformat())
+            reg.store.set_meta(f"{name}:failed", json.dumps(mark))
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode == 1, (out, err)
+    assert "skipped" not in out, out
+    assert f"given up: the {stamp} firing ran 2 time(s) of 2 and the scheduler of the " in out
+    assert _scheduled_runs(root) == []
+    with Registry.open(root) as reg:
+        after = failed_firing(reg.store, name)
+    assert after is not None and after.owner is None and after.attempts == 2
+    again = subprocess.Popen(_cmd(spec, data, root), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:  # the next start names it, and waits for the next firing
+        assert again.stderr is not None
+        banner = again.stderr.readline()
+    finally:
+        os.kill(again.pid, signal.SIGKILL)
+        again.communicate()
+    assert f"the {stamp} firing failed 2 time(s), not run again" in banner, banner
+
+
 def test_a_mark_beats_until_another_scheduler_takes_its_firing_over(tmp_path: Path) -> None:
     """``MarkBeat`` refreshes the mark of its firing; once another scheduler took the firing
     over (its mark silent past the bound), the next beat says so and the beats stop."""

@@ -23,6 +23,8 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
+from manymodels.cli.schedule_lines import report as _report
+from manymodels.cli.schedule_lines import when as _when
 
 if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry import Registry
@@ -275,6 +277,7 @@ def scheduler(
         would."""
         from manymodels.registry.firing_edits import claim_previous
         from manymodels.registry.firings import claim, failed_firing, under_way
+        from manymodels.schedule import FiringGivenUp
         from manymodels.tempnames import writer_tag
 
         if due in killed_firings:
@@ -290,8 +293,14 @@ def scheduler(
                 mark = failed_firing(reg.store, name)
                 if mark is None or mark.due != due or under_way(mark):
                     return False  # it ended, or beats still: left to it
-                if mark.attempts >= FIRING_ATTEMPTS:
-                    return False
+                if mark.attempts >= FIRING_ATTEMPTS:  # its last attempt's scheduler is gone
+                    record_failure(reg.store, name, due, mark.attempts, mark.error)
+                    raise FiringGivenUp(
+                        f"the {_when(due)} firing ran {mark.attempts} time(s) of "
+                        f"{FIRING_ATTEMPTS} and the scheduler of the last, marked under way, is "
+                        f"gone (mark last refreshed {_when(mark.beat)}): not run again "
+                        f"({mark.error})"
+                    )
                 typer.echo(
                     f"the {_when(due)} firing's mark was last refreshed {_when(mark.beat)}: "
                     "its scheduler is gone, running it again", err=True,
@@ -371,31 +380,3 @@ def _flagged(
     from manymodels.monitoring.report import Thresholds
 
     return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
-
-
-def _report(firing: Any, following: datetime | None) -> None:
-    """One line per firing, on stdout: what it did and when the next one is."""
-    after = f" · next {_when(following)}" if following is not None else ""
-    if firing.taken is not None:
-        echo(f"{_when(firing.at)} skipped: another scheduler of this schedule ran the "
-                   f"{_when(firing.taken)} firing{after}")  # fmt: skip
-        return
-    if firing.error is not None:
-        run = f" (run {firing.run_id})" if firing.run_id else ""
-        echo(f"{_when(firing.at)} error{run}: {firing.error}{after}")
-        return
-    if firing.summary is None:
-        echo(f"{_when(firing.at)} nothing to retrain: no partition is flagged{after}")
-        return
-    r = firing.summary.run
-    late = f" (the {_when(firing.caught_up)} firing, missed)" if firing.caught_up else ""
-    absent = r.options.get("not_in_data")
-    left = f" · {absent['count']} flagged without rows in the data" if absent else ""
-    echo(
-        f"{_when(firing.at)} run {r.run_id}{late}: {r.n_trained} trained · {r.n_skipped} skipped · "
-        f"{r.n_failed} failed{left}{after}"
-    )
-
-
-def _when(at: datetime | None) -> str:
-    return at.isoformat(timespec="seconds") if at is not None else "never"

@@ -1,0 +1,39 @@
+"""The lines ``manymodels scheduler`` prints (``cli.schedule``): one per firing, on stdout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from manymodels.cli.lines import echo
+
+
+def report(firing: Any, following: datetime | None) -> None:
+    """One line per firing, on stdout: what it did and when the next one is."""
+    after = f" · next {when(following)}" if following is not None else ""
+    if firing.taken is not None:
+        echo(f"{when(firing.at)} skipped: another scheduler of this schedule ran the "
+                   f"{when(firing.taken)} firing{after}")  # fmt: skip
+        return
+    if firing.given_up:
+        echo(f"{when(firing.at)} given up: {firing.error}{after}")
+        return
+    if firing.error is not None:
+        run = f" (run {firing.run_id})" if firing.run_id else ""
+        echo(f"{when(firing.at)} error{run}: {firing.error}{after}")
+        return
+    if firing.summary is None:
+        echo(f"{when(firing.at)} nothing to retrain: no partition is flagged{after}")
+        return
+    r = firing.summary.run
+    late = f" (the {when(firing.caught_up)} firing, missed)" if firing.caught_up else ""
+    absent = r.options.get("not_in_data")
+    left = f" · {absent['count']} flagged without rows in the data" if absent else ""
+    echo(
+        f"{when(firing.at)} run {r.run_id}{late}: {r.n_trained} trained · {r.n_skipped} skipped · "
+        f"{r.n_failed} failed{left}{after}"
+    )
+
+
+def when(at: datetime | None) -> str:
+    return at.isoformat(timespec="seconds") if at is not None else "never"
