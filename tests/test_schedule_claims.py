@@ -4,6 +4,7 @@ starting after a firing went unrun (no scheduler was running then) runs it at on
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import slowfit_env
+from factories import make_run, slowfit_env
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -261,16 +262,18 @@ def test_no_firing_is_caught_up_when_none_was_missed(tmp_path: Path, claimed: st
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("data_changed", [False, True])
+@pytest.mark.parametrize(("data_changed", "busy"), [(False, False), (True, False), (False, True)])
 def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_changed: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_changed: bool, busy: bool
 ) -> None:
     """A scheduler killed (a reboot, the OOM killer) while its firing's run trains, then
     started again: it resumes that run at once and the run completes — or, when the data
     file changed meanwhile (a resume would be refused), runs the firing afresh. Before, the
     firing counted as done (it was claimed), so the scheduler waited for the next Monday,
     and the run stayed "running (process gone)". The kill lands where the estimator (a
-    factory on PYTHONPATH, slow only where SLOWFIT_DIR is set) says it is fitting."""
+    factory on PYTHONPATH, slow only where SLOWFIT_DIR is set) says it is fitting. ``busy``:
+    60 runs (router retrain jobs) came after it; the firing's run was looked for among the 50
+    newest, not found, and the firing ran afresh beside its killed run."""
     weekly = _slow_weekly(tmp_path, monkeypatch)
     newest, env, cmd, root, data = weekly.newest, weekly.env, weekly.cmd, weekly.root, weekly.data
     killed = _held_in_fit(weekly, tmp_path / "blocked")
@@ -279,6 +282,11 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
     with Registry.open(root) as reg:
         (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
     assert run.killed
+    if busy:
+        with Registry.open(root) as reg:
+            for i in range(60):
+                job = dataclasses.replace(make_run(f"job{i}"), status="completed")
+                reg.store.create_run(dataclasses.replace(job, options={"retrain": True}))
     if data_changed:
         table = pd.read_csv(data)
         table.assign(units=table["units"] + 1.0).to_csv(data, index=False)
@@ -297,7 +305,7 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
             again.communicate()
     assert again.returncode == 0, (out, err)
     with Registry.open(root) as reg:
-        runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+        runs = [r for r in reg.list_runs(limit=1000) if r.options.get("trigger") == "schedule"]
     if data_changed:  # the killed run cannot be finished on other data: a run of its own
         assert [r.status for r in runs] == ["completed", "running"] and runs[1].killed
         assert f"run {runs[0].run_id} (the {stamp} firing, missed): 4 trained" in out, out

@@ -209,7 +209,7 @@ def scheduler(
                     skip_absent=only is not None,
                     resume=resume,
                     notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
-                           "due": _when(due)},
+                           "due": _when(due), "schedule": name},
                 )  # fmt: skip
 
             if resume is None:
@@ -259,7 +259,7 @@ def scheduler(
 
         # in its schedule's zone, as its run's options name it ("due")
         old = previous.failed.due.astimezone(ZoneInfo(previous.timezone))
-        run = firing_run(reg, parsed.name, previous, old, str(data))
+        run = firing_run(reg, previous.schedule, parsed.name, previous, old, str(data))
         failed = ended(previous.failed, run, old)
         if failed is None or (run is not None and was_killed(run)) or under_way(failed):
             return False  # it ran, or its run is left to be resumed, or it runs
@@ -335,7 +335,7 @@ def scheduler(
                 if last is None:
                     return edited_failure(reg, due)
                 if last == due:
-                    run = firing_run(reg, parsed.name, plan, due, str(data))
+                    run = firing_run(reg, name, parsed.name, plan, due, str(data))
                     if run is not None and was_killed(run):
                         killed_firings[due] = run.run_id
                         return True

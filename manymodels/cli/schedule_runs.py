@@ -15,26 +15,35 @@ if TYPE_CHECKING:
     from manymodels.registry.firings import FailedFiring
 
 
-KILLED_LOOKBACK = 50
-"""Runs read, newest first, for the run of the firing a killed scheduler claimed."""
-
-
-def firing_run(reg: Registry, spec_name: str, plan: Any, due: datetime, data: str) -> Run | None:
-    """The newest run of this schedule's firing at ``due``, or ``None``. Killed in it (a
+def firing_run(
+    reg: Registry, schedule: str, spec_name: str, plan: Any, due: datetime, data: str
+) -> Run | None:
+    """The newest run of ``schedule``'s firing at ``due``, or ``None``. Killed in it (a
     reboot, the OOM killer, ``kill -9``: its process gone from this machine, or silent
     elsewhere past the heartbeat limit, as ``--resume`` takes it), the run is resumed; before,
     a scheduler restarted then took the firing for done and waited for the next one — a week,
     for a weekly schedule — its run left marked running. Ended, it tells what became of a
-    firing whose scheduler died before it recorded that (``ended``)."""
+    firing whose scheduler died before it recorded that (``ended``). Found by the row the run
+    wrote under its schedule when it was created (``registry.firing_runs``), not among the
+    newest runs: other runs (router retrain jobs, ``train``) pushed it out of those."""
+    from manymodels.exceptions import RunNotFound
+    from manymodels.registry.firing_runs import firing_run_id
+
     stamp = due.isoformat(timespec="seconds")
-    for run in reg.list_runs(limit=KILLED_LOOKBACK):
-        o = run.options
-        if (
-            o.get("trigger") == "schedule" and o.get("due") == stamp
-            and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
-            and run.spec_name == spec_name and run.data_source == data
-        ):  # fmt: skip
-            return run
+    run_id = firing_run_id(reg.store, schedule, stamp)
+    if run_id is None:
+        return None
+    try:
+        run = reg.get_run(run_id)
+    except RunNotFound:
+        return None
+    o = run.options
+    if (
+        o.get("trigger") == "schedule" and o.get("due") == stamp
+        and o.get("cron") == plan.cron and o.get("when") == list(plan.when)
+        and run.spec_name == spec_name and run.data_source == data
+    ):  # fmt: skip
+        return run
     return None
 
 

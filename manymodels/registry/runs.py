@@ -17,6 +17,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase, meta_value, put_meta
 from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
+from manymodels.registry.firing_runs import note_firing_run
 from manymodels.registry.rows import run_entity
 from manymodels.stamps import seconds_between
 from manymodels.tempnames import MACHINE, owner_pid
@@ -67,6 +68,7 @@ class RunsMixin(StoreBase):
                     heartbeat_at=run.started_at if run.status == "running" else None,
                 )
             )
+            note_firing_run(conn, run.run_id, run.options)
 
     def beat(self, run_id: str, owner: str | None = None) -> bool:
         """A running run's heartbeat (``manymodels.heartbeat``): its process is alive now.

@@ -9,7 +9,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from factories import make_run
+
 from manymodels.registry import Registry
+from manymodels.registry.firing_runs import firing_run_id
 from manymodels.registry.firings import (
     KILLED,
     FailedFiring,
@@ -119,3 +122,35 @@ def test_a_failure_recorded_late_keeps_the_mark_of_a_later_firing(
         record_failure(reg.store, name, due + timedelta(days=1), 1, "data.csv: no such file")
         failed = failed_firing(reg.store, name)
         assert failed == FailedFiring(due + timedelta(days=1), 1, "data.csv: no such file")
+
+
+def test_a_firings_run_is_found_behind_any_number_of_newer_runs(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A scheduler restarted after its firing's run was killed finds that run to resume it.
+    It was looked for among the 50 newest runs: 60 router retrain jobs later it was not found,
+    and the firing ran afresh beside its killed run. Now the run records itself under its
+    schedule when it is created (``registry.firing_runs``): one read, whatever came after."""
+    name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
+    other = schedule_id("s", "0 4 * * 1", "UTC", ["changed"], "sales.csv")
+    due = "2026-12-07T03:00:00+00:00"
+    notes = {"trigger": "schedule", "cron": "0 3 * * 1", "when": ["changed"], "due": due}
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        assert firing_run_id(reg.store, name, due) is None
+        reg.store.create_run(
+            dataclasses.replace(make_run("firing"), options={**notes, "schedule": name})
+        )
+        for i in range(60):
+            reg.store.create_run(
+                dataclasses.replace(make_run(f"job{i}"), options={"retrain": True})
+            )
+        reg.store.create_run(
+            dataclasses.replace(make_run("elsewhere"), options={**notes, "schedule": other})
+        )
+        assert firing_run_id(reg.store, name, due) == "firing"
+        assert firing_run_id(reg.store, name, "2026-12-14T03:00:00+00:00") is None
+        assert firing_run_id(reg.store, other, due) == "elsewhere"
+        reg.store.create_run(
+            dataclasses.replace(make_run("again"), options={**notes, "schedule": name})
+        )
+        assert firing_run_id(reg.store, name, due) == "again"  # the newest run of the firing
