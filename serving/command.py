@@ -7,6 +7,7 @@ and ``manymodels --help`` must not pay for FastAPI, uvicorn or scikit-learn.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -194,9 +195,10 @@ def serve(
     # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out
     # of any Ray it starts (ray_lifetime.host_signal_handlers).
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    app = create_app(settings)
     try:
         uvicorn.run(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             access_log=False,  # the router logs one structured line per request itself
@@ -205,6 +207,10 @@ def serve(
         )
     finally:
         listener.stop()  # writes what is still queued
+    if app.state.jobs.left_running:  # a fit its stop did not wait for: exit without joining it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _refuse_unusable_address(host: str, port: int) -> None:

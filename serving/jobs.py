@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, cast
 
@@ -77,6 +77,16 @@ SIGTERM passed the 30 s Kubernetes gives. What is not written by then is read fr
 runs by whoever ends them (``manymodels.registry.job_outcomes``)."""
 
 
+STOP_SECONDS = 20.0
+"""How long ``close`` waits for a running job's fit before it leaves it: within the 30 s a
+supervisor gives a SIGTERM (Kubernetes' grace; systemd waits 90 s), with room for the writes
+after it. A fit of minutes held ``manymodels serve`` on SIGTERM for as long, until the
+supervisor's SIGKILL. Left running, the job is ended by the next router to look, with its
+run ("router restarted"), as after a kill; ``JobManager.left_running`` tells ``manymodels
+serve`` to exit without joining its worker thread (the interpreter's exit joins a pool's
+threads)."""
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex[:16]
 
@@ -95,7 +105,8 @@ class JobManager:
     ``before_run(job)`` is called in the worker thread as each job starts running (a seam for
     tests that need a job to stay running). Listeners added with ``add_listener`` are called
     with every job this manager ends (metrics). The pool is created on the first ``submit``;
-    ``close`` fails the queued jobs and waits for the running ones, and may be followed by more
+    ``close`` fails the queued jobs and waits for the running ones (``stop_seconds`` at most),
+    and may be followed by more
     submits (an app started twice). ``patience``: seconds a job's end is retried in its worker
     before the heartbeat thread takes it over.
     """
@@ -109,6 +120,7 @@ class JobManager:
         lease_seconds: float = 60.0,
         patience: float = 10.0,
         before_run: Callable[[Job], None] | None = None,
+        stop_seconds: float = STOP_SECONDS,
     ) -> None:
         if workers < 1 or history < 1 or max_pending < 1 or lease_seconds <= 0 or patience < 0:
             raise ValueError(
@@ -121,6 +133,8 @@ class JobManager:
         self.lease_seconds = lease_seconds
         self.patience = patience
         self.before_run = before_run
+        self.stop_seconds = stop_seconds
+        self.left_running = False  # a ``close`` left a job's fit running (``STOP_SECONDS``)
         self.owner = router_id()
         self._registry: Registry | None = None
         self._lock = threading.Lock()
@@ -130,6 +144,7 @@ class JobManager:
         self._ends: dict[str, tuple[JobStatus, dict[str, Any]]] = {}  # ended, not yet recorded
         self._listeners: list[Callable[[Job], None]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._futures: set[Future[None]] = set()  # submitted, not yet done
         self._closing = threading.Event()  # set while ``close`` runs: retries give up
         # the heartbeat thread and what stops it: its own, so that a thread left running by
         # a ``close`` whose join timed out is never woken into beating again
@@ -183,7 +198,9 @@ class JobManager:
             self._mine |= {record.job_id}
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="retrain")
-            self._pool.submit(self._run, record.job_id, work)
+            future = self._pool.submit(self._run, record.job_id, work)
+            self._futures.add(future)
+            future.add_done_callback(self._futures.discard)
             self._start_heartbeat()
         logger.info("job %s queued: retrain %s", record.job_id, partition)
         return self._job(record)
@@ -208,8 +225,9 @@ class JobManager:
         return self._job(record) if record is not None else None
 
     def close(self) -> None:
-        """Fail the queued jobs (they will not start), then wait for the running ones; an end
-        still unrecorded gets one last try, else whoever ends the job reads it from its run."""
+        """Fail the queued jobs (they will not start), then wait for the running ones, at most
+        ``stop_seconds`` (``STOP_SECONDS``); an end still unrecorded gets one last try, else
+        whoever ends the job reads it from its run."""
         self._closing.set()
         with self._lock:
             pool, self._pool = self._pool, None
@@ -226,7 +244,14 @@ class JobManager:
                 self._mine -= {r.job_id for r in dropped}
             self._notify([self._job(r) for r in dropped])
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            _, running = wait(list(self._futures), timeout=self.stop_seconds)
+            if running:
+                self.left_running = True
+                logger.warning(
+                    "retrain job(s) still running after %.0f s: not waited for; their runs "
+                    "end as the router's stop left them", self.stop_seconds,
+                )  # fmt: skip
         if self._beating is not None:
             beating, stop = self._beating
             stop.set()

@@ -1,13 +1,13 @@
 """SIGTERM of ``manymodels serve`` while a retrain job it runs is fitting: the rows it sampled
 for drift reach the registry at once, not only once the fit ends.
 
-The router's shutdown waits for a running retrain job (its version is worth the wait) and
-then flushed the monitor's sample: with a fit of minutes, a supervisor's SIGKILL at the end of
-its grace period (Kubernetes: 30 s) lost every row sampled since the last flush (up to
-``monitor_flush_seconds``, 60 s of traffic: whatever the next periodic flush had not stored
-by the kill). Now the monitor is stopped, and flushed, before the wait. The fit's estimator
-writes a file and sleeps (``factories.SLOW_FIT_MODULE``), so the SIGTERM lands mid-fit
-deterministically.
+The router's shutdown waits for a running retrain job (its version is worth the wait, up to
+``serving.jobs.STOP_SECONDS``) and then flushed the monitor's sample: with a fit of minutes, a
+supervisor's SIGKILL at the end of its grace period (Kubernetes: 30 s) lost every row sampled
+since the last flush (up to ``monitor_flush_seconds``, 60 s of traffic: whatever the next
+periodic flush had not stored by the kill). Now the monitor is stopped, and flushed, before
+the wait. The fit's estimator writes a file and sleeps (``factories.SLOW_FIT_MODULE``), so
+the SIGTERM lands mid-fit deterministically.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from factories import wait_ready
-from test_router_kill import ROWS, TOKEN, _port, _trained
+from test_router_kill import ROWS, TOKEN, _job_after_restart, _port, _trained
 
 from manymodels.monitoring import store
 from manymodels.registry import Registry
@@ -96,3 +96,49 @@ def test_a_router_stopped_mid_retrain_flushes_its_drift_sample_at_once(tmp_path:
     finally:
         server.send_signal(signal.SIGKILL)  # the supervisor's, once its grace is over
         server.wait(30)
+
+
+def test_a_router_stopped_mid_retrain_exits_within_its_bound_leaving_the_job_to_end(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while a retrain job's fit goes on for minutes: the router waited for the fit
+    without limit (ten minutes here), until the supervisor's SIGKILL. Now it waits
+    ``serving.jobs.STOP_SECONDS`` (20 s) and exits; the next router ends the job and its run
+    as after a kill ("router restarted"), so the partition can be retrained again."""
+    from serving.jobs import STOP_SECONDS
+
+    reg, env = _trained(tmp_path)
+    log = tmp_path / "serve.log"
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    server, url = _serve(reg, {**env, "SLOWFIT_DIR": str(blocked)}, log)
+    try:
+        posted = httpx.post(
+            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
+            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+        )  # fmt: skip
+        assert posted.status_code == 202, posted.text
+        job_id = posted.json()["job_id"]
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():
+            assert server.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, "the retrain never started fitting"
+            time.sleep(0.05)
+        server.send_signal(signal.SIGTERM)
+        try:  # generous: the bound plus the writes of a stop; the fit sleeps 600 s
+            server.wait(STOP_SECONDS + 60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                "the router waited for the fit: " + log.read_text()[-2000:]
+            ) from None
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGKILL)
+            server.wait(30)
+    assert "not waited for" in log.read_text(), log.read_text()[-2000:]
+
+    job = _job_after_restart(reg, env, log, job_id)
+    assert job["status"] == "failed" and job["error"].startswith("router restarted"), job
+    with Registry.open(reg) as registry:
+        run = registry.get_run(job["run_id"])
+    assert run.status == "failed", run

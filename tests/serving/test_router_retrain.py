@@ -516,6 +516,32 @@ def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones(
     reg.close()
 
 
+def test_closing_the_job_manager_waits_for_a_running_job_only_so_long(tmp_path: Path) -> None:
+    """A fit of minutes held ``close`` (and so a router's SIGTERM) for as long; now it waits
+    ``stop_seconds`` and says it left the job (``left_running``: ``serve`` exits at once)."""
+    gate = Gate()
+    jobs = JobManager(before_run=gate, stop_seconds=0.5)
+    reg = Registry(tmp_path / "reg")
+    jobs.attach(reg)
+    running = jobs.submit("p=1", nothing, backend="local")
+    assert gate.started.wait(30)
+    closing = threading.Thread(target=jobs.close)
+    closing.start()
+    closing.join(20)  # generous: "does not hang"
+    try:
+        assert not closing.is_alive(), "close waited for the running job"
+        assert jobs.left_running
+    finally:
+        gate.open.set()
+        closing.join(30)
+    deadline = time.monotonic() + 30
+    while jobs.get(running.job_id).active:  # the job ends on its own all the same
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    jobs.close()
+    reg.close()
+
+
 # ------------------------------------------------------------------- jobs across routers
 @pytest.mark.slow  # two uvicorn routers and two retrains: ~5 s on a busy machine
 def test_two_routers_share_their_jobs_and_one_retrain_per_partition(local: Settings) -> None:
