@@ -345,3 +345,42 @@ def test_a_killed_firing_of_stale_partitions_is_resumed_over_the_ones_it_started
         assert [(r.run_id, r.status, r.n_trained) for r in runs] == [
             (run.run_id, "completed", run.n_partitions)
         ]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_firing_whose_run_is_killed_at_every_resume_is_given_up_not_resumed_for_ever(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run the OOM killer ends at each try, its scheduler restarted by a service manager:
+    each start resumed the killed run again, in a loop for ever. Now the resume counts as the
+    firing's second attempt (``FIRING_ATTEMPTS``); killed again, the next start names the
+    firing and waits for the next one."""
+    weekly = _slow_weekly(tmp_path, monkeypatch)
+    for i in range(2):  # the firing, then its resume: each killed in a fit
+        killed = _held_in_fit(weekly, tmp_path / f"blocked{i}")
+        killed.kill()
+        killed.wait(30)
+    with Registry.open(weekly.root) as reg:
+        (run,) = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    assert run.killed
+    third = subprocess.Popen(weekly.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=weekly.env)  # fmt: skip
+    try:
+        assert third.stderr is not None
+        banner = third.stderr.readline()
+    finally:
+        third.send_signal(signal.SIGTERM)  # before: after the run it resumed once more
+        try:
+            third.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            third.kill()
+            third.communicate()
+    stamp = weekly.newest.isoformat(timespec="seconds")
+    assert "resuming" not in banner, banner
+    assert f"the {stamp} firing failed 2 time(s), not run again: its run {run.run_id} was " in (
+        banner
+    )
+    with Registry.open(weekly.root) as reg:
+        runs = [r for r in reg.list_runs() if r.options.get("trigger") == "schedule"]
+    assert [(r.run_id, r.killed) for r in runs] == [(run.run_id, True)]

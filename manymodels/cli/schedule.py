@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -89,6 +89,7 @@ def scheduler(
     # a firing claimed by a scheduler killed in its run (a reboot, the OOM killer, kill -9):
     # the firing's instant → that run, which the catch-up resumes
     killed_firings: dict[datetime, str] = {}
+    killed_marks: dict[datetime, FailedFiring] = {}  # … and its mark, its attempts counted
     # the newest firing, when its run failed: run again at start (``FIRING_ATTEMPTS``), or
     # only reported once it failed as many times
     failed_firings: dict[datetime, FailedFiring] = {}
@@ -117,6 +118,8 @@ def scheduler(
         if missed is not None and missed in killed_firings:
             run_id = killed_firings[missed]
             late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
+            if missed in killed_marks:
+                late += f" (attempt {killed_marks[missed].attempts + 1} of {FIRING_ATTEMPTS})"
         if missed is not None and missed in edited:
             before = edited[missed]
             failed = before.failed
@@ -181,10 +184,11 @@ def scheduler(
             write(reg)
 
     def fire_once(due: datetime, beating: Any) -> Any:
+        from manymodels.cli.schedule_runs import flagged
         from manymodels.exceptions import ManyModelsError
         from manymodels.pipeline import train
 
-        only = _flagged(registry, registry_db, artifacts, plan.when)
+        only = flagged(registry, registry_db, artifacts, plan.when)
         if only == []:
             return None  # nothing drifted, stale or degraded: no run
         current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
@@ -271,6 +275,20 @@ def scheduler(
         failed_firings[due] = failed
         return True
 
+    def resumed(mark: FailedFiring | None, run_id: str, due: datetime) -> bool:
+        """Whether the run ``run_id`` of the firing at ``due``, killed, is resumed: not once
+        its firing ran ``FIRING_ATTEMPTS`` times. A run the OOM killer ends at each try was
+        resumed by every start of a restarted scheduler, in a loop for ever."""
+        mark = mark if mark is not None and mark.due == due else None
+        if mark is not None and mark.attempts >= FIRING_ATTEMPTS:
+            why = f"its run {run_id} was killed each time (the OOM killer? a reboot?)"
+            given_up.append(dataclasses.replace(mark, error=why))
+            return False
+        killed_firings[due] = run_id
+        if mark is not None:
+            killed_marks[due] = mark
+        return True
+
     def claim(due: datetime) -> bool:
         """One run per firing, however many schedulers run this schedule on this registry
         (``registry.firings``); a firing made while the registry is down fails, as its run
@@ -280,9 +298,16 @@ def scheduler(
         from manymodels.schedule import FiringGivenUp
         from manymodels.tempnames import writer_tag
 
-        if due in killed_firings:
-            return True  # claimed by the scheduler killed in its run: this one finishes it
         tag = writer_tag()
+        if due in killed_firings:  # claimed by the scheduler killed in its run: resumed here
+            mark = killed_marks.pop(due, None)
+            if mark is None:
+                return True  # marked before marks were counted
+            with open_registry(registry, registry_db, artifacts, create=True) as reg:
+                taken = claim_retry(reg.store, name, mark, tag)  # its attempt counted
+            if taken:
+                marked[due], failed_firings[due] = tag, mark
+            return taken
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
             if due in edited:  # the failed firing of the schedule before its edit
                 taken = claim_previous(reg.store, name, due, tag, family, edited.pop(due))
@@ -337,8 +362,7 @@ def scheduler(
                 if last == due:
                     run = firing_run(reg, name, parsed.name, plan, due, str(data))
                     if run is not None and was_killed(run):
-                        killed_firings[due] = run.run_id
-                        return True
+                        return resumed(failed_firing(reg.store, name), run.run_id, due)
                     failed = ended(failed_firing(reg.store, name), run, due)
                     # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
                     if failed is not None and failed.due == due and not under_way(failed):
@@ -367,16 +391,3 @@ def scheduler(
     )  # fmt: skip
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed
-
-
-def _flagged(
-    registry: Path, db_url: str | None, artifacts: str | None, when: Sequence[str]
-) -> list[str] | None:
-    """The partitions the monitor flags for ``when``; ``None`` for ``changed`` and ``all``
-    (training decides)."""
-    if set(when) & {"changed", "all"}:
-        return None
-    from manymodels.cli.retrain import flagged_keys
-    from manymodels.monitoring.report import Thresholds
-
-    return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())

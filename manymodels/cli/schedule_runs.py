@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -97,3 +98,16 @@ def _opened(target: Any) -> Iterator[Any]:
         return
     with Registry.open(target) as reg:
         yield reg
+
+
+def flagged(
+    registry: Path, db_url: str | None, artifacts: str | None, when: Sequence[str]
+) -> list[str] | None:
+    """The partitions the monitor flags for ``when``; ``None`` for ``changed`` and ``all``
+    (training decides)."""
+    if set(when) & {"changed", "all"}:
+        return None
+    from manymodels.cli.retrain import flagged_keys
+    from manymodels.monitoring.report import Thresholds
+
+    return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
