@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -101,8 +102,11 @@ class Retrainer:
         filename: str | None = None,
         mode: RetrainMode = "append",
         warnings: tuple[str, ...] = (),
+        before_store: Callable[[], None] | None = None,
     ) -> RetrainPlan:
         """Check the rows (a ``DataError`` names what is wrong) and store them; blocking.
+        ``before_store``: called once the rows are checked, before they are stored (the
+        router's 409 for a busy partition, which follows the 4xx of the request's rows).
 
         Appending to a partition whose versions kept their training rows needs no minimum of
         posted rows: the kept ones count toward ``min_rows``."""
@@ -111,6 +115,8 @@ class Retrainer:
             refuse_lost_columns(frame, target)
         table = training_frame(frame, target, kept=kept)
         data = to_parquet(table)
+        if before_store is not None:
+            before_store()
         sha, size = self.service.registry.artifacts.put(data)
         uploaded = UploadedData(sha, size, len(table), fmt, filename)
         return RetrainPlan(target, uploaded, mode, warnings)

@@ -134,12 +134,13 @@ async def retrain(
     target = await run_in_threadpool(retrainer.target, text)
     if mode is None:
         mode = "append" if target.spec.time_column else "replace"
-    await run_in_threadpool(_refuse_if_busy, jobs, target.key)
     classes = target.spec.target if target.spec.task == "classification" else None
+    # the request's own mistakes (media type, encoding, body, rows) are answered before the
+    # partition's state (409): a client fixing a malformed request learns of it first
     frame, fmt, filename, said = await _read_table(request, classes, target.key_values)
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode,
-        warnings=(said,) if said else (),
+        warnings=(said,) if said else (), before_store=lambda: _refuse_if_busy(jobs, target.key),
     )  # fmt: skip
     job_id = new_job_id()
     try:
@@ -198,7 +199,8 @@ async def list_jobs(
 
 
 def _refuse_if_busy(jobs: JobManager, key: str) -> None:
-    """409 before the rows are read and stored; ``submit`` checks again, atomically."""
+    """409 once the rows are read and checked, before they are stored; ``submit`` checks
+    again, atomically."""
     busy = jobs.active(key)
     if busy is not None:
         raise HTTPException(409, str(JobConflict(busy)))

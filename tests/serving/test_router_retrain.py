@@ -433,6 +433,36 @@ def test_a_second_retrain_of_a_busy_partition_is_409(local: Settings) -> None:
         assert finished(client, again.json()["job_id"])["version"] == 3
 
 
+def test_a_busy_partition_answers_a_malformed_request_with_its_4xx_first(
+    local: Settings,
+) -> None:
+    """A retrain posted to a partition with a job running was a 409 whatever the request held:
+    a body of the wrong media type, JSON that does not parse or rows without the target were
+    told "already running", then, once the job ended, told of their own mistake. Now the
+    request's 4xx comes first; a well-formed request is the 409."""
+    gate = Gate()
+    with open_app(local, JobManager(before_run=gate)) as client:
+        first = post_rows(client, KEY, partition_rows())
+        assert first.status_code == 202, first.text
+        assert gate.started.wait(30)
+        url = f"/v1/partitions/{KEY}/retrain"
+        plain = client.post(
+            url, content=b"a,b\n1,2\n", headers={**admin(), "content-type": "text/plain"}
+        )
+        assert plain.status_code == 415, plain.text
+        broken = client.post(
+            url, content=b'{"rows": [', headers={**admin(), "content-type": "application/json"}
+        )
+        assert broken.status_code == 422, broken.text
+        lacking = post_rows(client, KEY, partition_rows().drop(columns=["units"]))
+        assert lacking.status_code == 422, lacking.text
+        assert "'units' (target)" in lacking.json()["detail"]
+        busy = post_rows(client, KEY, partition_rows(scale=3.0))
+        assert busy.status_code == 409, busy.text
+        gate.open.set()
+        assert finished(client, first.json()["job_id"])["status"] == "succeeded"
+
+
 def test_a_partition_that_fails_to_train_fails_the_job(local: Settings) -> None:
     frame = partition_rows()
     frame.loc[3, "price"] = None  # a missing feature value: Ridge cannot fit, the job fails
