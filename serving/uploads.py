@@ -78,23 +78,22 @@ def read_file(
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
 
 
-# What pandas raises for a file's pandas metadata (the b"pandas" key of its schema) naming a
-# column the file lacks, or holding a list or a number where a table of columns belongs.
-_METADATA_ERRORS = (KeyError, TypeError, IndexError, AttributeError)
-
-
 def _parquet_frame(data: bytes) -> pd.DataFrame:
-    """The file's table, as ``pd.read_parquet`` reads it; a file whose pandas metadata does not
-    fit its columns (written by hand, or by a tool that changed the columns and kept the
-    metadata) was a 500 (``KeyError: 'nope'``, ``TypeError: ... has no len()``): its columns
-    are read as stored, the metadata ignored, as a reader without pandas would read them."""
+    """The file's table, as ``pd.read_parquet`` reads it; a file whose pandas metadata (the
+    b"pandas" key of its schema: JSON that pyarrow's and pandas' Python code interpret) does
+    not fit its columns is read as stored, the metadata ignored, as a reader without pandas
+    would read it. That metadata, written by hand or by a tool that changed the columns and
+    kept it, raised anything: ``KeyError: 'nope'``, ``TypeError``, ``ValueError`` (a column
+    index level text that is no literal, a time zone of a text column), ``OverflowError`` (a
+    range index of 10**30 rows: a 500). What the second read raises is the file's own fault
+    (bytes pyarrow cannot decode: an ``ArrowIndexError`` among them, which the first read's
+    handler took for the metadata's and answered without saying the file cannot be read):
+    ``read_file`` refuses it as a file it cannot read."""
     try:
         return pd.read_parquet(io.BytesIO(data))
-    except _METADATA_ERRORS as e:
-        try:
-            return pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"ignore_metadata": True})
-        except _METADATA_ERRORS:
-            raise DataError(f"{type(e).__name__}: {first_line(e)}") from None
+    except Exception:  # the metadata's fault, or the file's: the second read tells them apart
+        pass
+    return pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"ignore_metadata": True})
 
 
 def json_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

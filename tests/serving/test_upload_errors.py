@@ -105,16 +105,42 @@ def _with_pandas_metadata(change: dict[str, object]) -> bytes:
     return parquet(table.replace_schema_metadata({b"pandas": json.dumps(meta).encode()}))
 
 
+_LEVEL = {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object"}
+
+
 @pytest.mark.parametrize(
     "change",
-    [{"index_columns": ["week_id"]}, {"columns": 5}, {"column_indexes": "x"}],
-    ids=["index column missing", "columns a number", "column indexes text"],
+    [
+        {"index_columns": ["week_id"]},
+        {"columns": 5},
+        {"column_indexes": "x"},
+        {"index_columns": [{"kind": "range", "name": None, "start": 0, "stop": 10**30, "step": 1}]},
+        {"column_indexes": [_LEVEL, _LEVEL]},
+        {
+            "column_indexes": [
+                {**_LEVEL, "pandas_type": "datetimetz", "metadata": {"timezone": "UTC"}}
+            ]
+        },
+        {"index_columns": ["week", "week"]},
+    ],
+    ids=[
+        "index column missing",
+        "columns a number",
+        "column indexes text",
+        "range index of 10**30 rows",
+        "two column index levels",
+        "column index of times",
+        "index column twice",
+    ],
 )
 def test_a_file_whose_pandas_metadata_does_not_fit_is_read_as_stored(
     change: dict[str, object],
 ) -> None:
     """Its pandas metadata naming a column it lacks, or malformed: a ``KeyError`` or a
-    ``TypeError`` (500) before; now its columns are read as stored."""
+    ``TypeError`` (500) before; now its columns are read as stored. A range index of 10**30
+    rows (``OverflowError``) was a 500 still, and metadata pandas raised ``ValueError`` for
+    (two column index levels whose names are no literal, a column index of times over text
+    columns, an index column named twice) refused a file whose columns read well."""
     frame, fmt, _ = read_file(_with_pandas_metadata(change), "x.parquet", LIMIT)
     assert fmt == "parquet" and list(frame.columns) == ["week", "price", "units"]
     assert frame["units"].tolist() == [1.0]
