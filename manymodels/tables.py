@@ -88,7 +88,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"} or path.is_dir():
-            return plain(pd.read_parquet(path))
+            return plain(read_parquet(path))
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             refuse_repeated_header(path)
             return pd.read_csv(path)
@@ -97,6 +97,28 @@ def read_table(source: DataSource) -> pd.DataFrame:
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def read_parquet(source: Path | bytes) -> pd.DataFrame:
+    """A Parquet file (or directory, or a file's bytes) as ``pd.read_parquet`` reads it; one
+    whose pandas metadata (the b"pandas" key of its schema: JSON that pyarrow's and pandas'
+    Python code interpret) does not fit its columns is read as stored, the metadata ignored,
+    as a reader without pandas would read it. That metadata, written by hand or by a tool
+    that changed the columns and kept it, raised anything: ``KeyError``, ``TypeError``,
+    ``ValueError`` (a column index level text that is no literal, a time zone over text
+    columns), ``OverflowError`` (a range index of 10**30 rows: a traceback of ``train``, a
+    500 of a retrain's upload). What the second read raises is the file's own fault (bytes
+    pyarrow cannot decode, pyarrow's ``ArrowIndexError`` among them): the caller refuses it
+    as a file it cannot read."""
+
+    def source_() -> Path | io.BytesIO:
+        return io.BytesIO(source) if isinstance(source, bytes) else source
+
+    try:
+        return pd.read_parquet(source_())
+    except Exception:  # the metadata's fault, or the file's: the second read tells them apart
+        pass
+    return pd.read_parquet(source_(), to_pandas_kwargs={"ignore_metadata": True})
 
 
 def plain(df: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from manymodels.csvkeys import keys_as_recorded, literal_labels
 from manymodels.exceptions import DataError, first_line
-from manymodels.tables import refuse_repeated_header
+from manymodels.tables import read_parquet, refuse_repeated_header
 from serving.jsonbody import MAX_COLUMNS
 from serving.parquet_footer import check_footer
 from serving.parquet_pages import BadPages, page_sizes
@@ -63,7 +63,7 @@ def read_file(
     try:
         if fmt == "parquet":
             refuse_parquet_bomb(data, limit)
-            return _parquet_frame(data), fmt, None
+            return read_parquet(data), fmt, None  # its metadata's faults forgiven
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
         frame = _huge_ints_as_floats(pd.read_csv(io.BytesIO(data)))
@@ -76,24 +76,6 @@ def read_file(
         # index out of bounds in a file's dictionary is an ArrowIndexError, an IndexError)
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
-
-
-def _parquet_frame(data: bytes) -> pd.DataFrame:
-    """The file's table, as ``pd.read_parquet`` reads it; a file whose pandas metadata (the
-    b"pandas" key of its schema: JSON that pyarrow's and pandas' Python code interpret) does
-    not fit its columns is read as stored, the metadata ignored, as a reader without pandas
-    would read it. That metadata, written by hand or by a tool that changed the columns and
-    kept it, raised anything: ``KeyError: 'nope'``, ``TypeError``, ``ValueError`` (a column
-    index level text that is no literal, a time zone of a text column), ``OverflowError`` (a
-    range index of 10**30 rows: a 500). What the second read raises is the file's own fault
-    (bytes pyarrow cannot decode: an ``ArrowIndexError`` among them, which the first read's
-    handler took for the metadata's and answered without saying the file cannot be read):
-    ``read_file`` refuses it as a file it cannot read."""
-    try:
-        return pd.read_parquet(io.BytesIO(data))
-    except Exception:  # the metadata's fault, or the file's: the second read tells them apart
-        pass
-    return pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"ignore_metadata": True})
 
 
 def json_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -108,3 +108,30 @@ def test_a_directory_its_filesystem_cannot_fsync_does_not_fail_the_write(
     directories_refuse_fsync(monkeypatch)
     assert write_tables(chunks(2), tmp_path / "out.csv") == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_parquet_file_whose_pandas_metadata_does_not_fit_is_read_as_stored(
+    tmp_path: Path,
+) -> None:
+    """A file whose pandas metadata claimed a range index of 10**30 rows (another tool's
+    file, or one edited by hand) made ``manymodels train`` end in a traceback
+    (``OverflowError``, not a ``DataError``); now its columns are read as stored, as a retrain
+    upload reads them (``read_parquet``)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from manymodels.tables import read_table
+
+    table = pa.Table.from_pandas(pd.DataFrame({"store": [1, 2], "y": [1.0, 2.0]}))
+    meta = json.loads(table.schema.metadata[b"pandas"])
+    meta["index_columns"] = [{"kind": "range", "name": None, "start": 0, "stop": 10**30, "step": 1}]
+    path = tmp_path / "rows.parquet"
+    pq.write_table(table.replace_schema_metadata({b"pandas": json.dumps(meta).encode()}), path)
+    frame = read_table(path)
+    assert list(frame.columns) == ["store", "y"] and frame["y"].tolist() == [1.0, 2.0]
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(path.read_bytes()[:-20] + b"PAR1")  # the file's fault: refused
+    with pytest.raises(DataError, match=r"broken\.parquet: cannot read table"):
+        read_table(broken)
