@@ -21,6 +21,7 @@ from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
+from manymodels.huge_numbers import too_large
 
 
 @lru_cache(maxsize=256)
@@ -98,14 +99,8 @@ def _python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | N
         try:
             out[i] = math.nan if v is None or v is pd.NA else float(v)
         except OverflowError:
-            try:
-                shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
-            except ValueError:  # past Python's digit limit for str()
-                shown = f"an integer of about {v.bit_length() * 30103 // 100000} digits"
-            raise DataError(
-                f"{source}: feature '{name}' is too large a number ({shown}) in data row "
-                f"{i + 1} (counting from 1): it does not fit a float"
-            ) from None
+            what, where = f"feature '{name}'", f"data row {i + 1} (counting from 1)"
+            raise DataError(f"{source}: {too_large(what, v, where)}") from None
     return out
 
 

@@ -22,6 +22,8 @@ import pandas as pd
 from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import assemble, column_values, feature_kinds
+from manymodels.huge_numbers import shown as shown_value
+from manymodels.huge_numbers import too_large
 from manymodels.rowlags import derived_missing, fill_rows
 from manymodels.tables import refuse_repeated_columns
 
@@ -99,33 +101,19 @@ def as_floats(cells: Sequence[Any], what: str, *, booleans: bool = True) -> list
         try:
             out.append(math.nan if v is None else float(v))
         except OverflowError:
-            raise DataError(
-                f"{what} is too large a number ({_shown(v)}) in row {i}: it does not fit a float"
-            ) from None
+            raise DataError(too_large(what, v, f"row {i}")) from None
     return out
 
 
 def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
-    return problem(
-        row,
-        column,
-        f"feature '{column}' is too large a number ({_shown(value)}): it does not fit a float",
-        "number_too_large",
-    )
-
-
-def _shown(value: Any) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int beyond Python's str() digit limit
-        return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
-    return text if len(text) <= 40 else text[:37] + "..."
+    what = f"feature '{column}'"
+    return problem(row, column, too_large(what, value, f"row {row}"), "number_too_large")
 
 
 def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
     if value is _MISSING:
         return problem(row, column, f"feature '{column}' is missing", "missing")
-    shown = _shown(value)
+    shown = shown_value(value)
     if numeric:
         return problem(
             row,

@@ -7,6 +7,7 @@ every one of them answers a client's mistake before a job is queued.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from manymodels.data import prepare
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
+from manymodels.huge_numbers import is_too_large
 from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
 from manymodels.partition import format_value
@@ -77,7 +79,7 @@ def training_frame(
             f"the rows lack column(s) {', '.join(missing)} needed to retrain partition "
             f"'{target.key}' with spec '{spec.name}'"
         )
-    frame = _numeric_cells(frame, target)
+    frame = _huge_ints_as_floats(_numeric_cells(frame, target))
     _check_values(frame, target)
     frame = _known_labels(frame, target)
     if spec.target in frame.columns and spec.missing_target == "error":
@@ -130,6 +132,21 @@ def _numeric_cells(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
             if floats is not None:
                 read[name] = pd.Series(floats, index=frame.index, dtype=np.float64)
     return frame.assign(**read) if read else frame
+
+
+def _huge_ints_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integers past float's range left in other columns (a time, a column the spec does not
+    use) as ``±inf``, as JSON's ``1e400`` reads: pandas keeps such a Python int in an object
+    column, and its numeric checks (``pd.to_numeric``, coerced or not) raised OverflowError
+    on it (a 500). The version's numeric features and a regression's target were refused
+    before, naming the value (``_numeric_cells``, ``huge_numbers``). Only object columns are
+    looked at: a column pandas read as numbers holds none."""
+    for name in frame.columns[[dtype == np.dtype(object) for dtype in frame.dtypes]]:
+        values = frame[name].tolist()
+        if any(is_too_large(v) for v in values):
+            inf = [(math.inf if v > 0 else -math.inf) if is_too_large(v) else v for v in values]
+            frame = frame.assign(**{name: pd.Series(inf, index=frame.index)})
+    return frame
 
 
 def _refuse_other_times(frame: pd.DataFrame, column: str, schema: FeatureSchema) -> None:

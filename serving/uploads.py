@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import csv
 import io
-import math
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from manymodels.csvkeys import keys_as_recorded, literal_labels
@@ -66,7 +63,7 @@ def read_file(
             return read_parquet(data), fmt, None  # its metadata's faults forgiven
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
-        frame = _huge_ints_as_floats(pd.read_csv(io.BytesIO(data)))
+        frame = pd.read_csv(io.BytesIO(data))
         frame, said = keys_as_recorded(data, frame, key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")
@@ -86,31 +83,7 @@ def json_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         names.update(row)
         if len(names) > MAX_COLUMNS:
             _refuse_wide(len(names), "the posted rows name at least")
-    return _huge_ints_as_floats(pd.DataFrame.from_records(rows))
-
-
-_FLOAT_MAX = sys.float_info.max
-
-
-def _huge_ints_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
-    """JSON (and CSV) integers past float's range as ``±inf``, as JSON's ``1e400`` reads:
-    pandas keeps such a Python int in an object column, and its numeric checks
-    (``pd.to_numeric``, coerced or not) raised OverflowError on it — a target, time or
-    feature of 400 digits was a 500 of the retrain route, where ``1e400`` was the 422 "too
-    large to train on". An integer within float's range but past int64 (``10**30``) is left
-    as it is: refused as a column that is no number, as before. Only object columns are
-    looked at: a column pandas read as numbers holds none."""
-    for name in frame.columns[[dtype == np.dtype(object) for dtype in frame.dtypes]]:
-        values = frame[name].tolist()
-        if any(type(v) is int and not -_FLOAT_MAX <= v <= _FLOAT_MAX for v in values):
-            frame[name] = pd.Series([_as_float(v) for v in values], index=frame.index)
-    return frame
-
-
-def _as_float(value: Any) -> Any:
-    if type(value) is not int or -_FLOAT_MAX <= value <= _FLOAT_MAX:
-        return value
-    return math.inf if value > 0 else -math.inf
+    return pd.DataFrame.from_records(rows)
 
 
 def _csv_columns(data: bytes) -> int:

@@ -408,7 +408,8 @@ def test_actuals_whose_error_overflows_are_a_422_and_write_nothing(router: Any, 
 
 def test_an_actual_past_a_floats_range_is_a_422(router: Any) -> None:
     """A target of 10**400 (JSON reads it as an integer, past any float) made the actuals
-    route's finiteness check raise OverflowError: a 500; now the 422 of a target of 1e400."""
+    route's finiteness check raise OverflowError: a 500; now a 422 in ``/v1/predict``'s words
+    (it said "must be finite", as of 1e400)."""
     client, _ = router
     row = {"t": 20, "x0": 1.0, "x1": 2.0}
     for y in (10**400, -(10**400)):
@@ -420,7 +421,8 @@ def test_an_actual_past_a_floats_range_is_a_422(router: Any) -> None:
         )
         assert r.status_code == 422, r.text
         (problem,) = r.json()["detail"]
-        assert "target 'y' must be finite" in problem["msg"], problem
+        assert problem["msg"].startswith("target 'y' is too large a number ("), problem
+        assert problem["msg"].endswith(") in row 0: it does not fit a float"), problem
 
 
 @pytest.mark.parametrize("value", ["1", True, 1.0])
@@ -468,8 +470,8 @@ def retrain_rows() -> list[dict[str, Any]]:
 
 
 def test_retrain_with_an_integer_past_float_is_422_naming_it(router: Any) -> None:
-    """10**400 in a feature: a 422 naming the feature and row (read as inf at the upload, the
-    422 of 1e400; /v1/predict names its digits). (10**30,
+    """10**400 in a feature: a 422 naming the feature and row in /v1/predict's words (it was
+    read as inf at the upload, the 422 of 1e400: "is inf … too large"). (10**30,
     once refused here too, is read as a float, as predict, actuals and ``train`` read it:
     tests/serving/test_router_retrain.py.)"""
     client, root = router
@@ -482,7 +484,8 @@ def test_retrain_with_an_integer_past_float_is_422_naming_it(router: Any) -> Non
         headers={"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
     )
     assert r.status_code == 422, r.text
-    assert r.json()["detail"].startswith("feature 'x0' is inf in row 2: too large"), r.text
+    assert r.json()["detail"].startswith("feature 'x0' is too large a number (1000"), r.text
+    assert r.json()["detail"].endswith(") in row 2: it does not fit a float"), r.text
     assert client.get("/v1/jobs", headers={"Authorization": f"Bearer {TOKEN}"}).json()["jobs"] == []
     assert snapshot(root) == before
 

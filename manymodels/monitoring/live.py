@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import InvalidRows
+from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.inputs import problem
 from manymodels.label_matching import KnownClasses, same_label
 
@@ -111,6 +112,11 @@ def targets(
             isinstance(value, bool) or not isinstance(value, int | float | np.number)
         ):
             errors.append(problem(i, target, f"target '{target}' must be a number", "float_type"))
+        elif task != "classification" and is_too_large(value):  # JSON's 1000…0, 400 digits
+            what = f"target '{target}'"
+            errors.append(
+                problem(i, target, too_large(what, value, f"row {i}"), "number_too_large")
+            )
         elif task != "classification" and not _finite(value):  # 1e400 or NaN in JSON
             errors.append(problem(i, target, f"target '{target}' must be finite", "finite_number"))
         out.append(value)

@@ -857,8 +857,9 @@ def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> No
             headers={**admin(), "content-type": "application/json"},
         )
         assert r.status_code == 422, r.text
-        detail = r.json()["detail"]  # read as inf, the 422 of 1e400 (below)
-        assert detail.startswith("feature 'price' is inf in row 2: too large to train on"), detail
+        detail = r.json()["detail"]  # in predict's words (it said "is inf … to train on")
+        said = "feature 'price' is too large a number (1000000000000000000000000000000000000...)"
+        assert detail == f"{said} in row 2: it does not fit a float", detail
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
         scored = client.post(
             f"/v1/partitions/{KEY}/predict",
@@ -866,29 +867,35 @@ def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> No
             headers={"content-type": "application/json"},
         )
         assert scored.status_code == 422, scored.text  # predict refuses it alike
-        assert "feature 'price' is too large a number" in scored.json()["detail"][0]["msg"]
+        assert scored.json()["detail"][0]["msg"] == f"{said} in row 0: it does not fit a float"
+
+
+_INF = "%s is inf in row 2: too large to train on"
+_WEEK = "time column 'week' holds the number inf beside text"
 
 
 @pytest.mark.parametrize(
-    ("column", "big", "said"),
+    ("column", "big", "said", "said_of_inf"),
     [
-        ("price", 10**400, "feature 'price' is inf in row 2: too large to train on"),
-        ("units", 10**400, "target 'units' is inf in row 2: too large to train on"),
-        ("units", -(10**400), "target 'units' is -inf in row 2: too large to train on"),
-        ("week", 10**400, "time column 'week' holds the number inf beside text"),
+        ("price", 10**400, "feature 'price' is too large a number (1000", _INF % "feature 'price'"),
+        ("units", 10**400, "target 'units' is too large a number (1000", _INF % "target 'units'"),
+        ("units", -(10**400), "target 'units' is too large a number (-100", "is -inf in row 2"),
+        ("week", 10**400, _WEEK, _WEEK),
     ],
     ids=["feature", "target", "negative target", "time"],
 )
-def test_an_integer_past_a_floats_range_is_the_422_of_1e400(
-    local: Settings, column: str, big: int, said: str
+def test_an_integer_past_a_floats_range_is_a_422_naming_it(
+    local: Settings, column: str, big: int, said: str, said_of_inf: str
 ) -> None:
     """A 400-digit JSON integer reached pandas as a Python int in an object column, and every
     numeric check of it (``pd.to_numeric``, coerced or not) raised OverflowError: a 500 in the
     target's stray-text check and in the time column's (1609531 caught it in the features'
-    only). The rows now read it as the float it is, ``inf``: the 422 ``1e400`` gets."""
+    only). A feature's or target's is refused as ``/v1/predict`` and ``/actuals`` refuse it
+    (``huge_numbers``; it was read as ``inf``, "is inf … too large to train on"); a time's is
+    read as ``inf``, the 422 ``1e400`` gets."""
     rows = records(partition_rows())
     with open_app(local) as client:
-        for value in (big, math.inf if big > 0 else -math.inf):
+        for value, told in ((big, said), (math.inf if big > 0 else -math.inf, said_of_inf)):
             rows[2][column] = value
             body = json.dumps({"rows": rows}).replace("Infinity", "1e400")
             r = client.post(
@@ -897,14 +904,14 @@ def test_an_integer_past_a_floats_range_is_the_422_of_1e400(
                 headers={**admin(), "content-type": "application/json"},
             )
             assert r.status_code == 422, r.text
-            assert said in r.json()["detail"], r.text
+            assert told in r.json()["detail"], r.text
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
 
 
 def test_a_csv_integer_past_a_floats_range_is_a_422(local: Settings) -> None:
     """A CSV column of integers with one of 400 digits reads as an object column holding a
     Python int (pandas' ``read_csv``), the JSON rows' case of
-    ``test_an_integer_past_a_floats_range_is_the_422_of_1e400``: read as ``inf`` now."""
+    ``test_an_integer_past_a_floats_range_is_a_422_naming_it``: refused in its words."""
     frame = partition_rows()
     frame["units"] = frame["units"].round().astype(int).astype(object)
     frame.loc[2, "units"] = 10**400
@@ -915,7 +922,8 @@ def test_a_csv_integer_past_a_floats_range_is_a_422(local: Settings) -> None:
             headers=admin(),
         )
         assert r.status_code == 422, r.text
-        assert "target 'units' is inf in row 2: too large to train on" in r.json()["detail"]
+        assert r.json()["detail"].startswith("target 'units' is too large a number (1000")
+        assert r.json()["detail"].endswith(") in row 2: it does not fit a float")
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
 
 
