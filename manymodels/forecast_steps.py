@@ -24,6 +24,7 @@ from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
+from manymodels.timecolumn import parse_dates
 from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
@@ -338,17 +339,15 @@ def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: st
 
 def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> Any:
     """The time column as the forecast's times compare: datetime64[ns] or float64."""
-    dated = isinstance(_plan(schema).frequency, str)
-    try:
-        if dated:
-            parsed: Any = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
-        else:
+    if isinstance(_plan(schema).frequency, str):
+        parsed: Any = parse_dates(values, source=source)
+    else:
+        try:
             parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
-    except (ValueError, TypeError, OverflowError) as e:  # overflow: a 400-digit integer
-        what = "dates" if dated else "numbers"
-        raise DataError(
-            f"{source}: time column '{values.name}' must hold {what} ({pandas_first_line(e)})"
-        ) from None
+        except (ValueError, TypeError, OverflowError) as e:  # overflow: a 400-digit integer
+            raise DataError(
+                f"{source}: time column '{values.name}' must hold numbers ({pandas_first_line(e)})"
+            ) from None
     if pd.isna(parsed).any():
         raise DataError(f"{source}: time column '{values.name}' has missing values")
     return parsed

@@ -51,6 +51,37 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     return df.assign(**{column: parsed})
 
 
+def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
+    """A column that must hold dates (a dated version's future times) as datetime64[ns];
+    ``DataError`` for a number or a boolean among them, or text that is no ISO 8601 time.
+    Numbers were handed to ``pd.to_datetime(format="ISO8601")``, which read 20250101 as the
+    text "20250101" (and 2025 as 2025-01-01) with a ``Pandas4Warning``: under ``-W error``
+    that warning was a 500, and pandas 4 reads such numbers as instants since 1970. As
+    ``refuse_other_times`` refuses a retrain's numbers where the kept rows hold dates, these
+    are refused, naming the first."""
+    column = values.name
+    cells = values.dropna() if values.dtype == object else values
+    if values.dtype == object:
+        stray = cells[[isinstance(v, bool | int | float | np.number) for v in cells]]
+    else:
+        is_dates = ptypes.is_datetime64_any_dtype(values)
+        stray = cells if not is_dates and not ptypes.is_string_dtype(values) else cells[:0]
+    if len(stray):
+        first = stray.iloc[0]
+        first = first.item() if isinstance(first, np.generic) else first
+        raise DataError(
+            f"{source}: time column '{column}' holds {first!r}, a "
+            f"{'boolean' if isinstance(first, bool) else 'number'}, where the version's times "
+            "are dates: give dates as text (such as 2025-02-24)"
+        )
+    try:
+        return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
+    except (ValueError, TypeError, OverflowError) as e:
+        raise DataError(
+            f"{source}: time column '{column}' must hold dates ({pandas_first_line(e)})"
+        ) from None
+
+
 def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     """An object column of times as numbers when every value is one (periods), as it is
     otherwise; a boolean, or numbers beside text, is a ``DataError``: pandas would parse the

@@ -74,7 +74,7 @@ def by_hand(
     return out
 
 
-def future_rows(key: str, weeks: list[str], price: float = 1.49) -> pd.DataFrame:
+def future_rows(key: str, weeks: list[Any], price: float = 1.49) -> pd.DataFrame:
     store, brand = (part.split("=")[1] for part in key.split(","))
     n = len(weeks)
     return pd.DataFrame(
@@ -162,6 +162,11 @@ def test_future_file_and_extra_rows(registry: Path, tmp_path: Path) -> None:
         (future_rows(KEY, [FUTURE_WEEKS[0]] * 2 + [FUTURE_WEEKS[1]]), "more than one row"),
         (future_rows(KEY, FUTURE_WEEKS).assign(price="cheap"), "'price' must be numeric"),
         (future_rows(KEY, ["2025-02-24", "soon", "later"]), "must hold dates"),
+        # numbers where the version's times are dates: pandas read 20250224 as "20250224"
+        # with a Pandas4Warning (an error under -W error; pandas 4 reads them as epochs)
+        (future_rows(KEY, [20250224, 20250303, 20250310]), "holds 20250224, a number, where"),
+        (future_rows(KEY, ["2025-02-24", 20250303, "2025-03-10"]), "holds 20250303, a number"),
+        (future_rows(KEY, [2025.5, 2026.0, 2027.0]), "holds 2025.5, a number"),
         # a Sunday among weekly Mondays: its values were never used, the last ones carried
         (future_rows(KEY, ["2025-03-02"]), "has a row at 2025-03-02T00:00:00, which is not one"),
         (future_rows(KEY, [*FUTURE_WEEKS, "2025-03-04"]), "which is not one of its forecast steps"),
@@ -406,6 +411,12 @@ def test_route_future_rows_by_position_or_time(client: Any, registry: Path) -> N
         (KEY, {"horizon": 1001}, 422, "less than or equal to 1000"),
         (KEY, {"horizon": 3, "future": [{"price": 2.0, "deal": 0, "feat": 0}]}, 422, "1 row(s)"),
         (KEY, {"horizon": 1, "future": [{"price": "x", "deal": 0, "feat": 0}]}, 422, "numeric"),
+        (
+            KEY,
+            {"horizon": 1, "future": [{"week": 20250224, "price": 9.9, "deal": 1, "feat": 1}]},
+            422,
+            "time column 'week' holds 20250224, a number, where the version's times are dates",
+        ),
         (
             KEY,
             {"horizon": 1, "future": [{"week": "2025-03-31", "price": 9.9, "deal": 1, "feat": 1}]},
