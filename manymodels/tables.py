@@ -92,7 +92,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             refuse_repeated_header(path)
             return pd.read_csv(path)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:  # EOFError: a .csv.gz cut short (gzip)
         raise DataError(
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None

@@ -135,3 +135,31 @@ def test_a_parquet_file_whose_pandas_metadata_does_not_fit_is_read_as_stored(
     broken.write_bytes(path.read_bytes()[:-20] + b"PAR1")  # the file's fault: refused
     with pytest.raises(DataError, match=r"broken\.parquet: cannot read table"):
         read_table(broken)
+
+
+def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
+    """A .csv.gz cut short (a partial download) made gzip raise ``EOFError``, which click
+    takes for Ctrl-D: ``manymodels train`` (score, forecast, actuals) printed "Aborted!" and
+    nothing else. Now the file's one error line, exit code 2."""
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    whole = gzip.compress(b"store,x,y\n" + b"1,2.0,3.0\n" * 1000)
+    data = tmp_path / "rows.csv.gz"
+    data.write_bytes(whole[: len(whole) // 2])
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "s"\npartition_by = ["store"]\ntarget = "y"\nfeatures = ["x"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {data}: cannot read table (EOFError: Compressed file ended before the "
+        "end-of-stream marker was reached)\n"
+    )
