@@ -91,12 +91,34 @@ def read_table(source: DataSource) -> pd.DataFrame:
             return plain(read_parquet(path))
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             refuse_repeated_header(path)
-            return pd.read_csv(path)
+            return refuse_shifted(pd.read_csv(path), path)
+    except DataError:  # said already, naming the file
+        raise
     except (OSError, ValueError, EOFError) as e:  # EOFError: a .csv.gz cut short (gzip)
         raise DataError(
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
+
+
+def refuse_shifted(df: pd.DataFrame, source: Any) -> pd.DataFrame:
+    """``df``, read by ``pd.read_csv``, unless its first data row held more fields than its
+    header row names: pandas then takes the first fields of every row as row labels and
+    moves each column's name onto the next column's values (``store,x,y`` over ``1,2.0,3.0,``
+    read store as 2.0, x as 3.0, y as empty), and ``train`` trained the shifted columns
+    without a word: a comma at the end of each row, as some exports write, or a value
+    holding an unquoted comma. A ``DataError`` naming the counts instead. Row labels 0, 1,
+    2 … are pandas' own, or a leading row number the header does not name (aligned as
+    pandas reads it): let through, as the columns then hold what their names say."""
+    if df.index.nlevels == 1 and df.index.equals(pd.RangeIndex(len(df))):
+        return df
+    extra, names = df.index.nlevels, len(df.columns)
+    raise DataError(
+        f"{source}: its first data row holds {names + extra} fields, {extra} more than the "
+        f"{names} its header row names (a comma at the end of each row, or a value holding "
+        "an unquoted comma?): the columns would be read shifted; give every row the header's "
+        "fields"
+    )
 
 
 def read_parquet(source: Path | bytes) -> pd.DataFrame:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from manymodels.csvkeys import keys_as_recorded, literal_labels
 from manymodels.exceptions import DataError, first_line
-from manymodels.tables import read_parquet, refuse_repeated_header
+from manymodels.tables import read_parquet, refuse_repeated_header, refuse_shifted
 from serving.jsonbody import MAX_COLUMNS
 from serving.parquet_footer import check_footer
 from serving.parquet_pages import BadPages, page_sizes
@@ -63,7 +63,7 @@ def read_file(
             return read_parquet(data), fmt, None  # its metadata's faults forgiven
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
-        frame = pd.read_csv(io.BytesIO(data))
+        frame = refuse_shifted(pd.read_csv(io.BytesIO(data)), filename or "the file")
         frame, said = keys_as_recorded(data, frame, key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")

@@ -163,3 +163,27 @@ def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
         f"error: {data}: cannot read table (EOFError: Compressed file ended before the "
         "end-of-stream marker was reached)\n"
     )
+
+
+@pytest.mark.parametrize(
+    "rows",
+    ["1,2.0,3.0,\n2,2.5,3.5,\n", "1,2.0,3.0,9\n2,2.5,3.5,9\n"],
+    ids=["a comma ending each row", "a field more in each row"],
+)
+def test_rows_of_more_fields_than_the_header_are_refused_not_shifted(
+    tmp_path: Path, rows: str
+) -> None:
+    """pandas took the extra field's column as row labels and moved every name one column
+    on (store read 2.0, x 3.0, y the last field): ``train`` trained the shifted columns, each
+    x value a partition, and said nothing. Now the file is refused, naming the counts."""
+    from manymodels.tables import read_table
+
+    path = tmp_path / "rows.csv"
+    path.write_text("store,x,y\n" + rows)
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    assert str(info.value).startswith(
+        f"{path}: its first data row holds 4 fields, 1 more than the 3 its header row names"
+    ), info.value
+    path.write_text("store,x,y\n1,2.0,3.0\n")  # as many as the header: read as ever
+    assert read_table(path)["store"].tolist() == [1]

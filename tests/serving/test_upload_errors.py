@@ -158,3 +158,12 @@ def test_the_retrain_route_answers_each_with_a_4xx(registry_path: Path) -> None:
             assert r.status_code == 422, r.text
             assert "the footer is malformed" in r.json()["detail"], r.text
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+def test_a_csv_whose_rows_outnumber_its_header_is_refused_not_shifted() -> None:
+    """A comma at the end of each row: pandas read the first field as row labels and every
+    column shifted one on (``week`` read the prices), a retrain's rows misread; now a 422
+    naming the counts, as ``train`` refuses the file (``tables.refuse_shifted``)."""
+    data = b"week,price,units\n2024-01-01,2.0,5.0,\n2024-01-08,2.5,6.0,\n"
+    with pytest.raises(DataError, match=r"rows\.csv: its first data row holds 4 fields, 1 more"):
+        read_file(data, "rows.csv", LIMIT)
