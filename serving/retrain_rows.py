@@ -21,6 +21,7 @@ from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
 from manymodels.huge_numbers import is_too_large
+from manymodels.huge_numbers import shown as shown_value
 from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
 from manymodels.partition import format_value
@@ -62,7 +63,7 @@ def training_frame(
         expected = format_value(target.key_values[col])
         others = [v for v in frame[col].unique() if _formatted(v) != expected]
         if others:
-            shown = ", ".join(repr(_formatted(v)) for v in others[:5])
+            shown = ", ".join(shown_value(_formatted(v)) for v in others[:5])  # cut short
             raise DataError(
                 f"rows of another partition: key column '{col}' holds {shown}, but the rows are "
                 f"posted to partition '{target.key}' ({col}={expected}); omit the key columns "

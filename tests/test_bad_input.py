@@ -809,3 +809,23 @@ def test_bad_rows_drop_with_lags_drops_under_missing_target_error(tmp_path: Path
     assert [f.key for f in summary.failures] == ["pid=1"]  # the empty cell's partition only
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=0").n_rows == n - 3  # row 0 (no lag), 10 and 11
+
+
+def test_a_long_key_value_of_another_partition_is_named_cut_short(tmp_path: Path) -> None:
+    """Rows posted to a retrain naming another partition in a key column of a 5 MB value were
+    answered with a 422 quoting the whole value (5 MB of detail); now cut to 40 characters,
+    as a predict's bad cell is shown."""
+    from factories import spec_dict
+
+    from serving.retrain_rows import RetrainTarget, training_frame
+
+    spec = spec_dict()
+    train(spec, linear_frame(2, 40), tmp_path / "reg", backend="local")
+    new = pd.DataFrame({"pid": ["x" * 5_000_000], "t": [40], "x0": [0.1], "x1": [0.2], "y": [1.0]})
+    with Registry.open(tmp_path / "reg") as reg:
+        target = RetrainTarget("pid=1", {"pid": 1}, Spec.from_dict(spec), reg.get_version("pid=1"))
+        with pytest.raises(DataError) as info:
+            training_frame(new, target)
+    said = str(info.value)
+    assert said.startswith("rows of another partition: key column 'pid' holds 'xxxx"), said
+    assert len(said) < 400, len(said)
