@@ -177,11 +177,41 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     which are not echoed: they may be megabytes, and encoding them as UTF-8 failed (a 500)
     when they were not, as the retrain route's errors leave them out (``_located``)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {k: v for k, v in e.items() if k != "input" or not isinstance(v, bytes | bytearray)}
-        for e in exc.errors()
-    ]
+    errors = [{k: _echoed(v) if k == "input" else v for k, v in e.items()} for e in exc.errors()]
+    errors = [{k: v for k, v in e.items() if v is not _UNSAID} for e in errors]
     return EscapedJSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
+
+
+_UNSAID = object()
+ECHO_CHARS = 200  # of a string echoed in a 422
+ECHO_ITEMS = 100  # values of a row or body echoed whole; more: left out (``loc`` says where)
+
+
+def _echoed(value: Any) -> Any:
+    """What a 422 echoes of a bad input: a string cut to ``ECHO_CHARS``, a list or object of
+    up to ``ECHO_ITEMS`` values (strings cut) whole, anything bigger not at all. A body of 5
+    MB without its ``horizon`` was echoed whole (FastAPI's "missing" error's input is the
+    object that lacks the field): 5 MB of answer, and a promote's 5 MB ``reason`` 10 MB."""
+    if isinstance(value, bytes | bytearray):  # a body that is not JSON (see above)
+        return _UNSAID
+    budget = [ECHO_ITEMS]
+
+    def cut(v: Any) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise OverflowError
+        if isinstance(v, str):
+            return v if len(v) <= ECHO_CHARS else v[:ECHO_CHARS] + "…"
+        if isinstance(v, dict):
+            return {cut(k): cut(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [cut(x) for x in v]
+        return v
+
+    try:
+        return cut(value)
+    except OverflowError:
+        return _UNSAID
 
 
 class EscapedJSONResponse(JSONResponse):

@@ -141,3 +141,26 @@ def test_a_body_that_is_not_json_nor_utf8_is_a_422_on_every_json_route(client: A
             assert r.status_code == 422, (path, content_type, r.status_code, r.text)
             (error,) = r.json()["detail"]
             assert error["loc"] == ["body"] and "input" not in error, error
+
+
+def test_a_422_echoes_a_big_input_cut_short_or_not_at_all(client: Any) -> None:
+    """FastAPI's 422 echoes the bad input; for a missing field that is the whole object that
+    lacks it: a 5 MB forecast body without its ``horizon`` was answered with 5 MB, a promote
+    with a 5 MB ``reason`` and no version with 10 MB. Now a string is echoed cut to 200
+    characters and an input of more than 100 values not at all (``loc`` says where); a small
+    one as before."""
+    rows = [{"t": 1, "x0": 1.0, "pad": "x" * 1000} for _ in range(5000)]
+    r = client.post("/v1/partitions/pid=1/forecast", json={"future": rows})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body", "horizon"] and "input" not in error, str(error)[:300]
+    assert len(r.content) < 1000
+    r = client.post("/v1/partitions/pid=1/forecast", json={"horizon": "x" * 5_000_000})
+    (error,) = r.json()["detail"]
+    assert error["input"] == "x" * 200 + "…" and len(r.content) < 1000, str(error)[:300]
+    r = client.post("/v1/partitions/pid=1/forecast", json={"horizon": "soon", "future": []})
+    (error,) = r.json()["detail"]
+    assert error["input"] == "soon"  # as before
+    r = client.post("/v1/partitions/pid=1/forecast", json={"future": []})
+    (error,) = r.json()["detail"]
+    assert error["input"] == {"future": []}  # as before
