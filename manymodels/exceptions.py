@@ -114,11 +114,17 @@ def database_away(*, loaded: bool = False) -> tuple[type[Exception], ...]:
     )
 
 
+FIRST_LINE_CHARS = 1000
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, or its type's name when it has none: libraries
-    append multi-line hints to their errors, and a user is shown one line."""
+    append multi-line hints to their errors, and a user is shown one line. Cut to
+    ``FIRST_LINE_CHARS``: pandas quotes the value it could not read ("Time data xxx… doesn't
+    match"), and a forecast's 5 MB time text was a 5 MB 422."""
     text = str(error).strip()
-    return text.splitlines()[0].strip() if text else type(error).__name__
+    line = text.splitlines()[0].strip() if text else type(error).__name__
+    return line if len(line) <= FIRST_LINE_CHARS else line[:FIRST_LINE_CHARS] + "…"
 
 
 def problem(row: int, column: str | None, msg: str, kind: str = "value_error") -> dict[str, Any]:

@@ -640,3 +640,14 @@ def test_a_key_or_time_column_named_as_an_output_column_is_refused_not_overwritt
     result = runner.invoke(app, [*args, *(["--probabilities"] if asked else [])])
     assert result.exit_code == 2, result.output
     assert result.output.splitlines() == [f"error: {words}"]
+
+
+def test_an_error_quoting_a_huge_value_is_cut_short(client: Any) -> None:
+    """A forecast's future time of 5 MB of text: pandas' error quotes the value, and the 422
+    carried all of it (5,000,091 bytes over uvicorn). Now a library's error line is cut to
+    1,000 characters (``exceptions.first_line``)."""
+    future = future_rows(KEY, ["x" * 5_000_000]).to_dict("records")
+    r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 1, "future": future})
+    assert r.status_code == 422, r.text[:300]
+    assert "'week' must hold dates (Time data xxxx" in r.text, r.text[:300]
+    assert len(r.content) < 2000, r.text[:300]
