@@ -38,7 +38,7 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.targetunits import to_target_units
 from serving.answer_text import floats_text, joined_head, predictions_text
-from serving.errors import REFUSED, ScoringFailed
+from serving.errors import MODEL_REFUSALS, REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.row_matrix import affine_rows, input_of, stacked
 from serving.rows import InvalidRows, finite_answers, probabilities, to_json_list
@@ -291,7 +291,7 @@ def predict_one(
             if with_probabilities and schema.classifies
             else None
         )
-    except (ValueError, TypeError) as e:
+    except MODEL_REFUSALS as e:
         first = first_line(e) + missing_value(X, schema, rows)
         raise ScoringFailed(
             f"partition '{loaded.key}' v{loaded.version} could not score the rows: {first}"

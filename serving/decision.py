@@ -22,7 +22,7 @@ from typing import Any
 from manymodels.exceptions import first_line
 from manymodels.features import missing_value
 from manymodels.labels import from_probabilities, threshold_classes
-from serving.errors import ScoringFailed
+from serving.errors import MODEL_REFUSALS, ScoringFailed
 from serving.rows import model_input
 from serving.served import ServedModel
 
@@ -74,7 +74,7 @@ def label_rows(loaded: ServedModel, rows: Sequence[Row], threshold: float | None
     X = model_input(rows, schema)
     try:
         proba = model.predict_proba(X)
-    except (ValueError, TypeError) as e:
+    except MODEL_REFUSALS as e:
         why = first_line(e) + missing_value(X, schema)
         raise ScoringFailed(f"{where} could not score the rows: {why}") from e
     columns = getattr(model, "classes_", [])

@@ -57,7 +57,13 @@ from serving.auth import carries_admin_token
 from serving.redact import local_roots, redact_text
 from serving.rows import InvalidRows
 
-__all__ = ["ModelNotServed", "NothingToRollBack", "ScoringFailed", "install_handlers"]
+__all__ = [
+    "MODEL_REFUSALS",
+    "ModelNotServed",
+    "NothingToRollBack",
+    "ScoringFailed",
+    "install_handlers",
+]
 
 # the end of a 404 for a key a request would not let the fallback answer
 REFUSED = "and the request refused the fallback model (fallback=false)"
@@ -67,6 +73,14 @@ logger = logging.getLogger("manymodels.serving")
 
 class ScoringFailed(DataError):
     """The rows passed the schema but the estimator refused them."""
+
+
+# What an estimator raises for rows it refuses: ``ValueError`` / ``TypeError``, and under
+# ``-W error`` the warning that comes first (scikit-learn's finiteness check sums the input,
+# and ``Infinity`` beside ``-Infinity`` is a ``RuntimeWarning: invalid value``): that made a
+# row the model refused a 500 there, where without ``-W error`` it is the 422 of
+# "Input X contains infinity".
+MODEL_REFUSALS = (ValueError, TypeError, RuntimeWarning)
 
 
 class ModelNotServed(ArtifactError):

@@ -22,6 +22,7 @@ from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.model_access import one_version_choice
 from serving.decision import binary_classes
+from serving.errors import MODEL_REFUSALS
 from serving.jsonbody import FastJSONRoute
 from serving.keys import path_key, refuse_other_keys
 from serving.resolution import PRODUCTION, Target
@@ -210,7 +211,7 @@ def _forecast(
         if probabilities and schema.classifies and hasattr(loaded.model, "predict_proba"):
             classes, p = step_probabilities(loaded.model, schema, inputs, what)
             proba = [dict(zip(classes, row, strict=True)) for row in p.tolist()]
-    except (ValueError, TypeError) as e:
+    except MODEL_REFUSALS as e:
         first = first_line(e)
         unfed = forecast_steps.unfed(schema, steps, 0, body.horizon, version, first)
         raise unfed or DataError(

@@ -164,3 +164,16 @@ def test_a_422_echoes_a_big_input_cut_short_or_not_at_all(client: Any) -> None:
     r = client.post("/v1/partitions/pid=1/forecast", json={"future": []})
     (error,) = r.json()["detail"]
     assert error["input"] == {"future": []}  # as before
+
+
+def test_infinity_beside_minus_infinity_is_a_422_under_warnings_as_errors(client: Any) -> None:
+    """Rows holding ``Infinity`` and ``-Infinity``: scikit-learn's finiteness check sums them,
+    numpy warns "invalid value encountered in reduce", and under ``-W error`` (as this suite
+    runs) that warning was a 500 of every scoring route (and the next request on the
+    connection was reset). Now the model's refusal, the 422 it is without ``-W error``."""
+    body = '{"rows": [{"pid": 1, "x0": Infinity, "x1": -Infinity}]}'
+    headers = {"content-type": "application/json"}
+    for path in ("/v1/partitions/pid=1/predict", "/v1/predict"):
+        r = client.post(path, content=body, headers=headers)
+        assert r.status_code == 422, (path, r.text)
+        assert "could not score the rows" in r.json()["detail"], (path, r.text)
