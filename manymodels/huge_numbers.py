@@ -22,10 +22,12 @@ def is_too_large(value: Any) -> bool:
     return type(value) is int and not -_FLOAT_MAX <= value <= _FLOAT_MAX
 
 
-def too_large(what: str, value: Any, where: str) -> str:
+def too_large(what: str, value: Any, where: str | None = None) -> str:
     """The message: ``what`` is the column with its role (``feature 'price'``), ``where``
-    the row as the caller counts rows (``row 2``)."""
-    return f"{what} is too large a number ({shown(value)}) in {where}: it does not fit a float"
+    the row as the caller counts rows (``row 2``); none for a request's cell, whose error
+    names its row in its ``loc`` (which the CLI prints before the message)."""
+    at = f" in {where}" if where is not None else ""
+    return f"{what} is too large a number ({shown(value)}){at}: it does not fit a float"
 
 
 def shown(value: Any) -> str:

@@ -107,7 +107,7 @@ def as_floats(cells: Sequence[Any], what: str, *, booleans: bool = True) -> list
 
 def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
     what = f"feature '{column}'"
-    return problem(row, column, too_large(what, value, f"row {row}"), "number_too_large")
+    return problem(row, column, too_large(what, value), "number_too_large")
 
 
 def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:

@@ -114,9 +114,7 @@ def targets(
             errors.append(problem(i, target, f"target '{target}' must be a number", "float_type"))
         elif task != "classification" and is_too_large(value):  # JSON's 1000…0, 400 digits
             what = f"target '{target}'"
-            errors.append(
-                problem(i, target, too_large(what, value, f"row {i}"), "number_too_large")
-            )
+            errors.append(problem(i, target, too_large(what, value), "number_too_large"))
         elif task != "classification" and not _finite(value):  # 1e400 or NaN in JSON
             errors.append(problem(i, target, f"target '{target}' must be finite", "finite_number"))
         out.append(value)

@@ -867,7 +867,9 @@ def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> No
             headers={"content-type": "application/json"},
         )
         assert scored.status_code == 422, scored.text  # predict refuses it alike
-        assert scored.json()["detail"][0]["msg"] == f"{said} in row 0: it does not fit a float"
+        (error,) = scored.json()["detail"]  # the same words, its row in its loc
+        assert error["msg"] == f"{said}: it does not fit a float", error
+        assert error["loc"] == ["body", "rows", 0, "price"], error
 
 
 _INF = "%s is inf in row 2: too large to train on"
