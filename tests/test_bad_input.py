@@ -829,3 +829,19 @@ def test_a_long_key_value_of_another_partition_is_named_cut_short(tmp_path: Path
     said = str(info.value)
     assert said.startswith("rows of another partition: key column 'pid' holds 'xxxx"), said
     assert len(said) < 400, len(said)
+
+
+def test_actuals_of_a_file_with_a_missing_key_name_the_file_and_row(
+    trained: Path, tmp_path: Path
+) -> None:
+    """``manymodels actuals`` on a file whose key column has an empty cell said only "error: a
+    partition key value is missing (NaN)": no file, no column, no row. Now as ``score`` and
+    ``train`` say it, with the first such row."""
+    path = tmp_path / "seen.csv"
+    path.write_text("pid,t,x0,x1,y\n1,20,1.0,2.0,3.0\n,21,1.0,2.0,3.0\n")
+    result = CliRunner().invoke(app, ["actuals", str(path), "--registry", str(trained)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == (
+        f"error: {path}: partition column 'pid' has 1 missing value(s), the first in data row 2 "
+        "(counting from 1)\n"
+    )

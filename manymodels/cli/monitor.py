@@ -175,6 +175,13 @@ def actuals(
         missing = [c for c in columns if c not in df.columns]
         if missing:
             raise DataError(f"{data}: no key column(s) {', '.join(map(repr, missing))}")
+        for col in columns:  # as score and train say it (a key's NaN named no file, no row)
+            empty = df[col].isna().to_numpy().nonzero()[0]
+            if len(empty):
+                raise DataError(
+                    f"{data}: partition column '{col}' has {len(empty)} missing value(s), "
+                    f"the first in data row {int(empty[0]) + 1} (counting from 1)"
+                )
         by = [*columns, "version"] if "version" in df.columns else columns
         groups = []  # (key, version named or None, the group's rows), in the file's order
         for values, group in df.groupby(by, sort=False, dropna=False):
