@@ -252,6 +252,7 @@ def make_engine(url: str) -> Engine:
     elif engine.dialect.name == "postgresql":
         if engine.dialect.driver == "psycopg":  # its waits for an answer are bounded
             event.listen(engine, "do_connect", pg_silence.connect)
+            event.listen(engine, "before_cursor_execute", pg_silence.tag_statement, retval=True)
         refuse_nul_text(engine)  # a NUL in text: the caller's mistake, not a crash
 
         @event.listens_for(engine, "begin")

@@ -34,9 +34,18 @@ server-side ``statement_timeout`` would not do: it is kept by the server that ma
 Under it: upgrades, ``gc``, ``doctor``, ``monitor`` and ``retrain --when``'s health reads, and
 a router's background monitor flush (not a request: nobody waits on it, and its last flush at
 ``stop`` keeps its deadline through ``answered_by``). A router's requests are not: a client
-waits on them, so they keep the bound and answer 503. Behind PgBouncer the backend id the
-client knows is the pooler's own, absent from ``pg_stat_activity``: no proof ever comes, and
-the bound holds as if ``long_statements`` were not asked for.
+waits on them, so they keep the bound and answer 503.
+
+The statement is found by its backend's process id, and by a tag: under ``long_statements``
+each statement sent through SQLAlchemy begins with a comment naming its connection
+(``/* manymodels <random> */``, ``tag``), which ``pg_stat_activity.query`` shows as sent.
+Behind a pooler (PgBouncer's transaction pooling) the process id the client knows is the
+pooler's own, absent from ``pg_stat_activity``, and which server backend runs the statement
+changes from one transaction to the next; the comment travels with the statement whatever the
+pooler (PgBouncer 1.18 forwards ``application_name`` too, but a user may set that one, and
+``application_name_add_host`` rewrites it). The proof goes through the pooler as well: with
+every server connection of its pool busy, it waits for one, goes unanswered, and the
+statement is cut at the bound as before.
 
 Shutting the socket down from another thread, rather than closing it, leaves the descriptor to
 its owner, so it is never reused under the watchdog: the watchdog acts only on a wait still
@@ -50,6 +59,7 @@ import contextvars
 import functools
 import math
 import os
+import secrets
 import socket
 import threading
 import time
@@ -253,6 +263,7 @@ def bounded_connection() -> type[Any]:
         ``lock_waits`` more while it is in a write transaction (``lock_waits``)."""
 
         longer = 0.0
+        tag: str | None = None  # the comment its statements begin with (``tag_statement``)
 
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
             try:
@@ -260,8 +271,9 @@ def bounded_connection() -> type[Any]:
             except psycopg.OperationalError:  # closed: the wait itself says so
                 return super().wait(gen, *args, **kwargs)
             prove = None
-            if _long.get() and (made := getattr(self, "made_with", None)) is not None:
-                prove = functools.partial(_still_running, made, self.info.backend_pid)
+            made = getattr(self, "made_with", None)
+            if _long.get() and made is not None and self.tag is not None:
+                prove = functools.partial(_still_running, made, self.info.backend_pid, self.tag)
             w = _WATCHDOG.watch(fd, PG_SILENCE_SECONDS + self.longer, _by.get(), prove)
             try:
                 result = super().wait(_heard(gen, w), *args, **kwargs)
@@ -278,19 +290,33 @@ def bounded_connection() -> type[Any]:
     return BoundedConnection
 
 
-def _still_running(made: tuple[Any, Any], pid: int) -> bool:
-    """Whether the server says backend ``pid`` is running a statement, asked on a new
-    connection made as the watched one was (``made``: its arguments) within
+def _still_running(made: tuple[Any, Any], pid: int, tag: str) -> bool:
+    """Whether the server says backend ``pid``, or the backend running a statement that
+    begins with ``tag`` (a pooler's: ``tag_statement``), is running a statement, asked on a
+    new connection made as the watched one was (``made``: its arguments) within
     ``PG_SILENCE_SECONDS``: a frozen or unreachable server answers nothing in that time."""
     with answered_by(time.monotonic() + PG_SILENCE_SECONDS):
         conn = connect(None, None, *made)
         try:
             row = conn.execute(
-                "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)
+                "SELECT 1 FROM pg_stat_activity WHERE state = 'active' "
+                "AND (pid = %s OR left(query, %s) = %s) LIMIT 1",
+                (pid, len(tag), tag),
             ).fetchone()
         finally:
             conn.close()
-    return row is not None and row[0] == "active"
+    return row is not None
+
+
+def tag_statement(
+    _conn: Any, cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+) -> tuple[str, Any]:
+    """SQLAlchemy's ``before_cursor_execute`` hook (``retval=True``): under
+    ``long_statements``, begin the statement with its connection's ``tag``, by which
+    ``_still_running`` finds it in ``pg_stat_activity`` behind a pooler too."""
+    if _long.get() and (tag := getattr(cursor.connection, "tag", None)) is not None:
+        statement = f"{tag} {statement}"
+    return statement, parameters
 
 
 def lock_waits(conn: Any, seconds: float) -> None:
@@ -325,4 +351,5 @@ def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         cparams = {**cparams, "connect_timeout": max(2, math.ceil(left))}
     conn = bounded_connection().connect(*cargs, **cparams)
     conn.made_with = (cargs, cparams)  # for a proof that its statement is still running
+    conn.tag = f"/* manymodels {secrets.token_hex(8)} */"  # and to find that statement by
     return conn

@@ -293,30 +293,78 @@ def test_a_monitor_flush_still_gives_a_frozen_server_up(
     assert took < SILENCE + 2 + 10
 
 
-@pytest.mark.timeout(60)
-def test_behind_pgbouncer_a_silent_statement_is_cut_at_the_bound(
-    server: PostgresServer, tmp_path: Path
-) -> None:
-    """PgBouncer (transaction pooling) hands its clients a process id of its own: asked on
-    a second connection, ``pg_stat_activity`` has no such backend, so there is no proof the
-    statement still runs. It must then be cut at the silence bound (plus the question's),
-    never let run for ever on a proof that cannot come. (So behind PgBouncer a schema
-    upgrade, ``gc`` or ``doctor`` on a registry big enough that one statement outlasts 15 s
-    fails as a frozen server would: docs/deployment.md says to point them at the server.)"""
-    from pgcluster import PGBOUNCER_PORT, pgbouncer
+def _pooled_url(server: PostgresServer, pooled: Path) -> str:
+    from pgcluster import PGBOUNCER_PORT
 
     name = make_url(server.database()).database
+    return f"postgresql+psycopg://postgres@/{name}?host={pooled}&port={PGBOUNCER_PORT}"
+
+
+@pytest.mark.timeout(60)
+def test_behind_pgbouncer_a_long_statement_runs_while_its_server_says_so(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """PgBouncer (transaction pooling) hands its clients a process id of its own, absent
+    from ``pg_stat_activity``. Was: no proof ever came, and under ``long_statements`` a
+    statement silent past the bound was cut as a frozen server's ("sent nothing for 2 s"), so
+    a schema upgrade, ``gc``, ``doctor`` or ``monitor`` on a big registry failed behind the
+    pooler. Now the statement is found by the comment it begins with, and let run while the
+    server says it is at work on it; elsewhere it is still cut at the bound."""
+    from pgcluster import pgbouncer
+
     with pgbouncer(server) as pooled:
-        db_url = f"postgresql+psycopg://postgres@/{name}?host={pooled}&port={PGBOUNCER_PORT}"
+        db_url = _pooled_url(server, pooled)
         with Registry(tmp_path / "registry", db_url=db_url) as reg:
-            with reg.store.engine.connect() as conn:  # served through the pooler
-                assert conn.execute(text("SELECT 1")).scalar() == 1
             started = time.monotonic()
-            with (
-                pg_silence.long_statements(),
-                reg.store.engine.connect() as conn,
-                pytest.raises(OperationalError, match="sent nothing"),
-            ):
-                conn.execute(text("SELECT pg_sleep(20 * :s)"), {"s": SILENCE})
-            took = time.monotonic() - started
-    assert took < 2 * SILENCE + 5, f"cut after {took:.1f} s"
+            with pg_silence.long_statements(), reg.store.engine.connect() as conn:
+                slept = text("SELECT pg_sleep(4 * :s), 1")
+                assert conn.execute(slept, {"s": SILENCE}).all() == [("", 1)]
+            assert time.monotonic() - started > 3 * SILENCE  # past the bound and its proof's
+            with reg.store.engine.connect() as conn, pytest.raises(OperationalError, match="1 s"):
+                conn.execute(text("SELECT pg_sleep(4 * :s)"), {"s": SILENCE})
+
+
+@pytest.mark.timeout(60)
+def test_behind_pgbouncer_a_frozen_server_is_still_given_up_on(
+    server: PostgresServer, tmp_path: Path
+) -> None:
+    """The proof goes through the pooler too, which is still up: it waits on the frozen
+    server, goes unanswered, and the statement is cut at the silence bound plus the proof's,
+    never let run for ever on a pooler's word."""
+    from pgcluster import pgbouncer
+
+    dsn = f"user=postgres host={server.root} dbname={make_url(server.database()).database}"
+    with pgbouncer(server) as pooled:
+        db_url = _pooled_url(server, pooled)
+        with Registry(tmp_path / "registry", db_url=db_url) as reg:
+            frozen_at: list[float] = []
+
+            def freeze_once_it_runs() -> None:
+                with psycopg.connect(dsn, autocommit=True) as watcher:
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline:
+                        query = (
+                            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                            "AND query LIKE '/* manymodels %pg_sleep%'"
+                        )
+                        if watcher.execute(query).fetchone() != (0,):
+                            server.freeze()
+                            frozen_at.append(time.monotonic())
+                            return
+                        time.sleep(0.02)
+
+            freezer = threading.Thread(target=freeze_once_it_runs)
+            freezer.start()
+            try:
+                with (
+                    pg_silence.long_statements(),
+                    reg.store.engine.connect() as conn,
+                    pytest.raises(OperationalError, match="sent nothing"),
+                ):
+                    conn.execute(text("SELECT pg_sleep(20 * :s)"), {"s": SILENCE})
+                took = time.monotonic() - frozen_at[0] if frozen_at else None
+            finally:
+                freezer.join()
+                server.thaw()
+    assert took is not None, "the statement ended before the server was frozen"
+    assert took < 3 * SILENCE + 5, f"cut {took:.1f} s after the freeze"
