@@ -321,10 +321,11 @@ def _pooled_url(db_url: str, pooled: Path) -> str:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("pool_mode", ["transaction", "session"])
 def test_behind_pgbouncer_a_long_statement_runs_while_its_server_says_so(
-    server: PostgresServer, tmp_path: Path
+    server: PostgresServer, tmp_path: Path, pool_mode: str
 ) -> None:
-    """PgBouncer (transaction pooling) hands its clients a process id of its own, absent
+    """PgBouncer (transaction or session pooling) hands its clients a process id of its own, absent
     from ``pg_stat_activity``. Was: no proof ever came, and under ``long_statements`` a
     statement silent past the bound was cut as a frozen server's ("sent nothing for 2 s"), so
     a schema upgrade, ``gc``, ``doctor`` or ``monitor`` on a big registry failed behind the
@@ -332,7 +333,7 @@ def test_behind_pgbouncer_a_long_statement_runs_while_its_server_says_so(
     server says it is at work on it; elsewhere it is still cut at the bound."""
     from pgcluster import pgbouncer
 
-    with pgbouncer(server) as pooled:
+    with pgbouncer(server, pool_mode) as pooled:
         db_url = _pooled_url(server.database(), pooled)
         with Registry(tmp_path / "registry", db_url=db_url) as reg:
             started = time.monotonic()
