@@ -382,7 +382,7 @@ def test_behind_pgbouncer_a_frozen_server_is_still_given_up_on(
                     reg.store.engine.connect() as conn,
                     pytest.raises(OperationalError, match="sent nothing"),
                 ):
-                    conn.execute(text("SELECT pg_sleep(20 * :s)"), {"s": SILENCE})
+                    conn.execute(text("SELECT pg_sleep(8 * :s)"), {"s": SILENCE})
                 took = time.monotonic() - frozen_at[0] if frozen_at else None
             finally:
                 freezer.join()
