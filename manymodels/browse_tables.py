@@ -34,10 +34,21 @@ def page_head(offset: int, shown: int, total: int) -> str:
     return f"partitions {offset + 1}–{offset + shown} of {total}"
 
 
+def empty_page(offset: int, total: int) -> bool:
+    """Says a page without a row in one line (``page_head``'s), and whether it was one: the
+    table's frame under it, headers over no row, read as a listing that went wrong."""
+    if total and offset < total:
+        return False
+    out.print(page_head(offset, 0, total), soft_wrap=True)
+    return True
+
+
 def partitions_table(items: Sequence[PartitionSummary], *, total: int, offset: int) -> None:
     """One row a partition. Versions of several metrics on a page (an MLflow import's, or a
     classifier's fallback metric beside the spec's) each show their own, named in a column:
     one sign for the page turned every error but one negative."""
+    if not items and empty_page(offset, total):
+        return
     metrics = {p.production.metric for p in items if p.production}
     mixed = len(metrics) > 1
     name = "" if mixed else f"{metric_view(metrics.pop())[0]} " if metrics else "score "

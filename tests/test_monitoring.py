@@ -90,6 +90,17 @@ def registry(trained: Path, tmp_path: Path) -> Iterator[Path]:
     yield root
 
 
+def test_monitor_past_the_last_partition_says_so_in_one_line(trained: Path) -> None:
+    """``monitor --offset 100`` of a registry of fewer partitions printed its line, then a
+    table's frame of headers over no row; now the line alone, as ``models list`` says it."""
+    for offset in ("100", str(N_PARTITIONS)):
+        args = ["monitor", "--registry", str(trained), "--offset", offset]
+        result = runner.invoke(cli_app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        lines = [x.strip() for x in result.output.splitlines()]
+        assert lines == [f"no partitions past {offset} of {N_PARTITIONS}"]
+
+
 # ------------------------------------------------------------------------------ profile / PSI
 def test_profile_bins_match_between_training_and_serving() -> None:
     """Training counts and live binning use the same rule (edges[i-1] ≤ x < edges[i]), ties

@@ -98,6 +98,8 @@ def monitor(
             }
         )
         return
+    if not page and browse_tables.empty_page(offset, total):
+        return
     from rich.table import Table
 
     table = Table(
