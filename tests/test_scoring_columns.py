@@ -121,3 +121,40 @@ def test_interval_columns_of_a_table_no_model_scored(tmp_path: Path) -> None:
     assert {"lo-80", "hi-80"} <= set(scored.columns)
     assert list(none.columns) == list(scored.columns)
     assert none[["lo-80", "hi-80"]].isna().all().all()
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (
+            ["--probabilities"],
+            "is a regression model: class probabilities need a classifier "
+            "(leave out --probabilities)",
+        ),
+        (["--threshold", "0.5"], "is not a classifier: a threshold needs probabilities"),
+    ],
+    ids=["probabilities", "threshold"],
+)
+def test_a_regression_is_refused_whether_or_not_a_row_was_scored(
+    tmp_path: Path, option: list[str], words: str
+) -> None:
+    """``score --probabilities`` (or ``--threshold``) of a regression registry refused any
+    scored row, but a table of unknown keys only (no fallback, ``--skip-unknown``) wrote no
+    such column and exited 0: whether the job failed hung on its rows. Now both refuse."""
+    from factories import RIDGE, linear_frame, spec_dict
+
+    root = tmp_path / "reg"
+    spec = spec_dict(candidates=[{"estimator": RIDGE}], min_rows=10, fallback={"enabled": False})
+    frame = linear_frame(2, rows=30)
+    train(spec, frame, root, backend="local")
+    rows = frame.drop(columns="y").head(2)
+    for name, table in (("known", rows), ("unknown", rows.assign(pid=99))):
+        data, out = tmp_path / f"{name}.csv", tmp_path / f"{name}-out.csv"
+        table.to_csv(data, index=False)
+        args = ["score", str(data), "--out", str(out), "--registry", str(root)]
+        result = CliRunner().invoke(app, [*args, "--skip-unknown", *option])
+        assert result.exit_code == 2, (name, result.output)
+        line = result.output.strip()
+        assert line.startswith("error: ") and "partition 'pid=0' v1 " in line, line
+        assert line.endswith(words), line
+        assert not out.exists()

@@ -19,6 +19,7 @@ import pandas as pd
 from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
 from manymodels.intervals import recorded_levels
+from manymodels.labels import threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.scoring.plan import ModelRef, Plan, refuse_written
 
@@ -31,10 +32,14 @@ def refuse_regressors(plan: Plan, *, source: str) -> None:
     probabilities (the router answers it ``probabilities: null``; a table cannot)."""
     for u in plan.units:
         if not plan.schemas[u.schema].classifies:
-            raise DataError(
-                f"{source}: partition '{u.key}' v{u.version} is a regression model: class "
-                "probabilities need a classifier (leave out --probabilities)"
-            )
+            raise _regression(u.key, u.version, source=source)
+
+
+def _regression(key: str, version: int, *, source: str) -> DataError:
+    return DataError(
+        f"{source}: partition '{key}' v{version} is a regression model: class "
+        "probabilities need a classifier (leave out --probabilities)"
+    )
 
 
 def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
@@ -46,19 +51,36 @@ def refuse_taken(df: pd.DataFrame, plan: Plan, *, source: str) -> None:
     refuse_written(df, names, source=source, by=WRITER)
 
 
-def unscored_columns(reg: Registry, alias: str) -> tuple[list[str], bool, list[float]]:
+def unscored_columns(
+    reg: Registry,
+    alias: str,
+    *,
+    source: str,
+    probabilities: bool = False,
+    threshold: float | None = None,
+) -> tuple[list[str], bool, list[float]]:
     """The class labels, whether a ``[decision]`` labels, and the interval levels it recorded
     (``lo-``/``hi-`` columns by default), of one version at ``alias``:
     what a table none of whose rows was scored (every key unknown, no fallback) writes
     columns for, so that its columns do not depend on its rows (a reader of a file of
     ``proba-<class>`` / ``decision_label`` / ``lo-80`` columns broke on the run that scored
     none). Every version of a spec answers the classes of its whole table
-    (``over_table_classes``) and records the spec's ``[intervals]`` levels."""
+    (``over_table_classes``) and records the spec's ``[intervals]`` levels.
+
+    ``probabilities`` / ``threshold`` asked of a regression are refused for that version as
+    a scored row's would be (``refuse_regressors``, ``labels.threshold_classes``): a table
+    of unknown keys wrote no such column and no error, so whether the job failed hung on
+    its rows."""
     one = reg.store.one_at_alias(alias)
     found = reg.store.get_versions([one]) if one is not None else []
     if not found:
         return [], False, []
-    schema = found[0].schema
+    record = found[0]
+    schema = record.schema
+    if probabilities and not schema.classifies:
+        raise _regression(record.key, record.version, source=source)
+    if threshold is not None:
+        threshold_classes(schema, f"partition '{record.key}' v{record.version}")
     levels = recorded_levels([schema])
     if not schema.classifies:
         return [], False, levels
