@@ -59,7 +59,7 @@ from manymodels.forecast_steps import build_steps, future_table
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
-from manymodels.registry.model_access import one_version_choice, version_number
+from manymodels.registry.model_access import alias_name, one_version_choice, version_number
 from manymodels.signing import Signer
 from manymodels.tables import DataSource
 from manymodels.training.global_fit import GlobalModel, bind_key
@@ -89,7 +89,7 @@ def forecast(
     future: DataSource | None = None,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
-    alias: str = PRODUCTION,
+    alias: str | None = PRODUCTION,
     threshold: float | None = None,
     probabilities: bool = False,
     version: int | None = None,
@@ -149,7 +149,7 @@ def forecast_chunks(
     future: DataSource | None = None,
     signer: Signer | None = None,
     levels: Sequence[float] | None = None,
-    alias: str = PRODUCTION,
+    alias: str | None = PRODUCTION,
     threshold: float | None = None,
     probabilities: bool = False,
     version: int | None = None,
@@ -160,6 +160,7 @@ def forecast_chunks(
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
     threshold = check_threshold(threshold)
+    alias = alias_name(alias)  # None: production, as ``score`` and the router take it
     if version is not None:
         one_version_choice(version, None if alias == PRODUCTION else alias,
                            names=("version", "alias"))  # fmt: skip

@@ -70,6 +70,35 @@ def test_an_alias_nothing_has_is_an_error_naming_it(root: Path) -> None:
         forecast(root, [KEY], horizon=2, alias="nope")
 
 
+def test_alias_none_is_production_in_forecast_score_and_load_model(root: Path) -> None:
+    """``mm.forecast(R, keys, horizon=1, alias=None)`` said "no 'None' model for
+    partition(s) …" (``mm.score`` and ``Registry.load_model`` alike: an alias named 'None'),
+    where the router reads a route without ``?alias=`` as production. Now ``None`` is
+    production in each; an alias that is not text is refused saying so."""
+    from manymodels.samples import store_sales
+    from manymodels.scoring import score
+
+    assert forecast(root, [KEY], horizon=2, alias=None).equals(forecast(root, [KEY], horizon=2))
+    every = forecast(root, horizon=2, alias=None)
+    assert set(every["model_version"]) == {1}
+    assert forecast(root, [KEY], horizon=2, alias=None, version=2).equals(
+        forecast(root, [KEY], horizon=2, version=2)
+    )
+    rows = store_sales(n_stores=2, weeks=40).head(5).assign(units_lag1=9.0, units_lag2=8.0)
+    assert score(rows, root, backend="local", alias=None).equals(score(rows, root, backend="local"))
+    with Registry.open(root) as reg:
+        assert reg.load_model(KEY, alias=None).version.version == 1
+        assert reg.get_version(KEY, alias=None).version == 1
+    words = "an alias is a name ('production', 'candidate', …), not int 2"
+    for call in (
+        lambda: forecast(root, [KEY], horizon=2, alias=2),  # type: ignore[arg-type]
+        lambda: score(rows, root, backend="local", alias=2),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(DataError) as e:
+            call()
+        assert str(e.value) == words
+
+
 def test_cli_forecast_alias(root: Path) -> None:
     args = ["forecast", "--horizon", "2", "--registry", str(root), "--partitions", KEY, "--json"]
     result = CliRunner().invoke(app, [*args, "--alias", "candidate"])

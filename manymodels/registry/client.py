@@ -43,6 +43,7 @@ from manymodels.registry.location import (  # noqa: F401 (ARTIFACTS_DIR, DB_FILE
 from manymodels.registry.model_access import (  # noqa: F401 (FORMATS_TTL: re-exported)
     FORMATS_TTL,
     ModelAccess,
+    alias_name,
     version_number,
 )
 from manymodels.registry.run_views import RunViews
@@ -249,14 +250,14 @@ class Registry(AliasControl, RunViews):
         key: str | Mapping[str, Any],
         version: SupportsIndex | None = None,
         *,
-        alias: str = "production",
+        alias: str | None = "production",
     ) -> ModelVersion:
         """A version by number (any integral: ``numpy.int64`` too), or whichever ``alias``
-        points at."""
+        points at (``None``: production)."""
         k = self.key(key)
         if version is not None:
             return self.store.get_version(k, version_number(version))
-        return self.store.resolve_alias(k, alias)
+        return self.store.resolve_alias(k, alias_name(alias))
 
     def alias_history(
         self, key: str | Mapping[str, Any], alias: str | None = None

@@ -55,6 +55,21 @@ def version_number(version: object) -> int:
     raise DataError(f"a version is a whole number (1, 2, …), not {type(version).__name__} {shown}")
 
 
+def alias_name(alias: object) -> str:
+    """``alias`` as a name: ``None`` is production, the alias a caller who names none means
+    (the router's route without ``?alias=``, ``mm.score``, ``mm.forecast``,
+    ``Registry.load_model``), where it read "no 'None' model for partition(s) …"; anything
+    but text is a caller's mistake (``DataError``), not an alias no partition has."""
+    if alias is None:
+        return "production"
+    if not isinstance(alias, str):
+        shown = reprlib.repr(alias)
+        raise DataError(
+            f"an alias is a name ('production', 'candidate', …), not {type(alias).__name__} {shown}"
+        )
+    return alias
+
+
 def one_version_choice(
     version: object, alias: str | None, *, names: tuple[str, str] = ("--version", "--alias")
 ) -> None:
@@ -83,7 +98,7 @@ class ModelAccess:
             key: str | Mapping[str, Any],
             version: SupportsIndex | None = None,
             *,
-            alias: str = "production",
+            alias: str | None = "production",
         ) -> ModelVersion: ...
 
     def load_model(
@@ -91,7 +106,7 @@ class ModelAccess:
         key: str | Mapping[str, Any],
         version: SupportsIndex | None = None,
         *,
-        alias: str = "production",
+        alias: str | None = "production",
     ) -> LoadedModel:
         """The fitted estimator of a partition, verified against its sha256 before unpickling."""
         record = self.get_version(key, version, alias=alias)
@@ -102,7 +117,7 @@ class ModelAccess:
         key: str | Mapping[str, Any],
         version: SupportsIndex | None = None,
         *,
-        alias: str = "production",
+        alias: str | None = "production",
     ) -> Any:
         """The input rows a version was trained on, as a pandas DataFrame (sha256-verified).
 

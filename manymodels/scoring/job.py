@@ -21,6 +21,7 @@ from manymodels.csvkeys import data_keys_recorded, keys_as_recorded
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
+from manymodels.registry.model_access import alias_name
 from manymodels.scoring.output import scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.probabilities import (
@@ -67,7 +68,7 @@ def score(
     data: DataSource,
     registry: Registry | str | Path = "./mmregistry",
     *,
-    alias: str = "production",
+    alias: str | None = "production",
     backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
@@ -109,7 +110,7 @@ def score_table(
     data: DataSource,
     registry: Registry | str | Path = "./mmregistry",
     *,
-    alias: str = "production",
+    alias: str | None = "production",
     backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
@@ -120,6 +121,7 @@ def score_table(
 ) -> ScoreResult:
     """``score``, returning the scored frame together with its ``ScoreSummary``."""
     started = time.perf_counter()
+    alias = alias_name(alias)  # None: production, as the router's route without ?alias=
     require_backend(backend)
     check_threshold(threshold)
     source = describe_source(data)
@@ -213,7 +215,7 @@ def score_file(
     out: str | Path,
     registry: Registry | str | Path = "./mmregistry",
     *,
-    alias: str = "production",
+    alias: str | None = "production",
     backend: Backend | str = "auto",
     ray_address: str | None = None,
     skip_unknown: bool = False,
