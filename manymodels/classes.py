@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError
+from manymodels.written_columns import PROBA_PREFIX
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,6 @@ class ClassTally:
         return ClassPrior(classes, rates, strength)
 
 
-PROBA_PREFIX = "proba-"
 UnitProba = tuple[list[str], np.ndarray]
 """A model's classes (as the router names them: text) and its rows' probabilities."""
 

@@ -46,6 +46,7 @@ from manymodels.tables import (  # noqa: F401 (re-exported: callers imported the
     write_table,
 )
 from manymodels.timecolumn import parse_time
+from manymodels.written_columns import reserved
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,14 @@ def resolve_columns(
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
+    if spec.features is None:  # the table's other columns (the spec's own are checked)
+        for col in features:
+            why = reserved(str(col))
+            if why is not None:
+                raise DataError(
+                    f"{source}: column '{col}' is {why}: rename it, or list the spec's "
+                    "features without it"
+                )
     if not features and not spec.derived_columns:
         raise DataError(
             f"{source}: no feature columns left after keys, target and time (calendar, lags "

@@ -18,6 +18,7 @@ from manymodels.classes import UnitProba, proba_column
 from manymodels.exceptions import DataError
 from manymodels.forecast_select import Selection, key_kind, label_fits
 from manymodels.registry.entities import ModelVersion
+from manymodels.written_columns import DECISION_COLUMNS, FORECAST_COLUMNS
 
 Labels = tuple[np.ndarray, float]
 """A binary classifier's labels of the steps at its ``[decision]`` threshold, and the threshold."""
@@ -28,10 +29,11 @@ def refuse_overwritten(chosen: Selection) -> None:
     (``prediction``, ``model_version``, a ``[decision]``'s, an interval's, a class's
     probability): the frame would hold the forecast's column in its place, and its rows no
     key. Training allows such a name (the router keys partitions by their path; ``score``
-    refuses the table), so it is checked here, before any model loads."""
-    written = {"prediction", "model_version", *conformal.column_names(chosen.levels)}
+    refuses the table), so it is checked here, before any model loads: training refuses
+    such a name now (``written_columns.reserved``), a registry trained before did not."""
+    written = {*FORECAST_COLUMNS, *conformal.column_names(chosen.levels)}
     if chosen.decides:
-        written |= {"decision_label", "decision_threshold"}
+        written |= set(DECISION_COLUMNS)
     written |= {proba_column(c) for c in chosen.classes or ()}
     named = [("key", c) for c in chosen.key_columns] + [("time", chosen.time_column)]
     taken = [f"{role} column '{c}'" for role, c in named if c in written]

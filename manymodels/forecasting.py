@@ -63,10 +63,11 @@ from manymodels.registry.model_access import alias_name, one_version_choice, ver
 from manymodels.signing import Signer
 from manymodels.tables import DataSource
 from manymodels.training.global_fit import GlobalModel, bind_key
+from manymodels.written_columns import FORECAST_COLUMNS
 
 MAX_HORIZON = 1000
 MAX_VERSION = 2**31 - 1  # as the CLI's and the router's bound on a version number
-OUTPUT_COLUMNS = ("prediction", "model_version")
+OUTPUT_COLUMNS = FORECAST_COLUMNS
 
 
 def check_horizon(horizon: Any) -> int:

@@ -55,18 +55,12 @@ from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.spec import Spec
 from manymodels.spec_sections import FRACTION
+from manymodels.written_columns import interval_columns, level_name
 
 MAX_LEVELS = 10
 
 
-def level_name(level: float) -> str:
-    """``80`` → ``"80"``, ``97.5`` → ``"97.5"``: the suffix of ``lo-`` / ``hi-``."""
-    return f"{level:g}"
-
-
-def column_names(levels: Sequence[float]) -> list[str]:
-    """``lo-<level>`` and ``hi-<level>`` for each level, in the order answers carry them."""
-    return [f"{side}-{level_name(lv)}" for lv in levels for side in ("lo", "hi")]
+column_names = interval_columns  # ``lo-<level>``, ``hi-<level>``: one list of written names
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:

@@ -42,6 +42,7 @@ from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.sp
     _Frozen,
     _one_line,
 )
+from manymodels.written_columns import reserved
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
@@ -225,6 +226,7 @@ class Spec(_Frozen):
                     "also be a key, the target, the time column or a listed feature"
                 )
         self._check_changes()
+        self._check_written()
         _check_metric(self.metric_name, self.task)
         if len(set(self.transforms)) != len(self.transforms):
             raise ValueError("target_transform lists a transform twice")
@@ -243,6 +245,16 @@ class Spec(_Frozen):
         if self.intervals is not None and self.task != "regression":
             raise ValueError("[intervals] are for regression: a class label has no interval")
         return self
+
+    def _check_written(self) -> None:
+        """No column a model reads (key, time, feature) is named as one ``score`` or
+        ``forecast`` writes (``written_columns``): no table of its rows could be scored."""
+        named = [*self.partition_by, self.time_column or "", *(self.features or [])]
+        named += [*(self.categorical or []), *(self.changes or []), *self.derived_columns]
+        for col in dict.fromkeys(named):
+            why = reserved(col)
+            if why is not None:
+                raise ValueError(f"column '{col}' is {why}: rename it")
 
     def _check_changes(self) -> None:
         """Each column of ``changes`` is a numeric feature (its type is checked with the

@@ -617,29 +617,37 @@ def test_a_forecast_killed_mid_write_leaves_nothing_after_the_next(
 def test_a_key_or_time_column_named_as_an_output_column_is_refused_not_overwritten(
     tmp_path: Path, renamed: dict[str, str], asked: dict[str, Any], clash: str
 ) -> None:
-    """A partition column named ``prediction`` trains (the router keys partitions by their
+    """A partition column named ``prediction`` trained (the router keys partitions by their
     path), but a forecast wrote its predictions over it: every row's key was gone, the
     steps of partitions told apart by nothing, without a word (``score`` refuses such a
-    table). Now the forecast is refused naming the column, before any model loads."""
+    table). The forecast was then refused naming the column, before any model loads; now
+    training refuses the name (``written_columns.reserved``), and the forecast still
+    refuses it for a registry trained before."""
+    from manymodels.exceptions import SpecError
+    from manymodels.forecast_output import refuse_overwritten
+    from manymodels.forecast_select import Selection
+
     df = linear_frame(2, 30).rename(columns=renamed)
-    spec = spec_dict(partition_by=[renamed.get("pid", "pid")], time_column=renamed.get("t", "t"))
+    key, time = renamed.get("pid", "pid"), renamed.get("t", "t")
+    spec = spec_dict(partition_by=[key], time_column=time)
     if asked:  # probabilities: a classifier of the sign of y
         df = df.assign(y=(df["y"] > df["y"].median()).astype(int))
         logistic = [{"estimator": "sklearn.linear_model.LogisticRegression"}]
         spec = {**spec, "task": "classification", "metric": "accuracy", "candidates": logistic}
-    root = tmp_path / "reg"
-    assert train(spec, df, root, backend="local").run.n_trained == 2
-    words = (
+    name = clash.split("'")[1]
+    with pytest.raises(SpecError, match=f"column '{name}' is a name scoring"):
+        train(spec, df, tmp_path / "reg", backend="local")
+    assert not (tmp_path / "reg").exists()
+    chosen = Selection(
+        alias="production", pairs=[(f"{key}=0", 1)], key_columns=[key], time_column=time,
+        levels=[], schemas=[], classes=["0", "1"] if asked else None,
+    )  # fmt: skip
+    with pytest.raises(DataError) as e:
+        refuse_overwritten(chosen)
+    assert str(e.value) == (
         f"the forecast would overwrite its {clash} with a column it writes: rename it in "
         "the table and train again"
     )
-    with pytest.raises(DataError) as e:
-        forecast(root, horizon=2, **asked)
-    assert str(e.value) == words
-    args = ["forecast", "--registry", str(root), "--horizon", "2"]
-    result = runner.invoke(app, [*args, *(["--probabilities"] if asked else [])])
-    assert result.exit_code == 2, result.output
-    assert result.output.splitlines() == [f"error: {words}"]
 
 
 def test_an_error_quoting_a_huge_value_is_cut_short(client: Any) -> None:

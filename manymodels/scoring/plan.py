@@ -27,12 +27,13 @@ from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
+from manymodels.written_columns import DECISION_COLUMNS, SCORED_COLUMNS
 
 # The columns scoring adds (``output.scored_frame``); checked here so a clash fails up front.
 # ``partition`` is the row's own key (canonical), ``served_by`` the registry key whose model
 # answered (``__fallback__`` when falling back): the router's JSON answers use the same names.
-OUTPUT_COLUMNS = ("prediction", "model_version", "partition", "served_by", "fallback")
-DECISION_COLUMNS = ("decision_label", "decision_threshold")  # where a version has a [decision]
+# One list with what forecasts write (``written_columns``), which training refuses to read.
+OUTPUT_COLUMNS = SCORED_COLUMNS
 MAX_LISTED_KEYS = 10
 MIN_FALLBACK_PIECE = 10_000  # fallback rows travel in pieces of at least this many rows
 
