@@ -132,15 +132,21 @@ def test_interval_columns_of_a_table_no_model_scored(tmp_path: Path) -> None:
             "(leave out --probabilities)",
         ),
         (["--threshold", "0.5"], "is not a classifier: a threshold needs probabilities"),
+        (
+            ["--levels", "90"],
+            "has no 90% interval (levels recorded: none; [intervals] levels in the spec "
+            "records them when it trains)",
+        ),
     ],
-    ids=["probabilities", "threshold"],
+    ids=["probabilities", "threshold", "levels"],
 )
-def test_a_regression_is_refused_whether_or_not_a_row_was_scored(
+def test_what_a_regression_cannot_answer_is_refused_whether_or_not_a_row_was_scored(
     tmp_path: Path, option: list[str], words: str
 ) -> None:
-    """``score --probabilities`` (or ``--threshold``) of a regression registry refused any
-    scored row, but a table of unknown keys only (no fallback, ``--skip-unknown``) wrote no
-    such column and exited 0: whether the job failed hung on its rows. Now both refuse."""
+    """``score --probabilities`` (or ``--threshold``, or ``--levels`` it did not record) of
+    a regression registry refused any scored row, but a table of unknown keys only (no
+    fallback, ``--skip-unknown``) exited 0, with no proba-* column (or empty decision or
+    lo-/hi- columns): whether the job failed hung on its rows. Now both refuse."""
     from factories import RIDGE, linear_frame, spec_dict
 
     root = tmp_path / "reg"

@@ -137,11 +137,11 @@ def score_table(
         classes: list[str] = []
         decides = threshold is not None or any(u.decision for u in plan.units)
         if not plan.units:  # nothing scored: the columns of a table that was, still
-            classes, decided, recorded = unscored_columns(
-                reg, alias, source=source, probabilities=probabilities, threshold=threshold
-            )
+            classes, decided, levels = unscored_columns(
+                reg, alias, source=source, probabilities=probabilities, threshold=threshold,
+                levels=levels,
+            )  # fmt: skip
             decides = decided or threshold is not None
-            levels = recorded if levels is None else levels
     finally:
         if reg is not registry:
             reg.close()

@@ -18,7 +18,7 @@ import pandas as pd
 
 from manymodels.classes import UnitProba, model_probabilities, proba_column
 from manymodels.exceptions import DataError
-from manymodels.intervals import recorded_levels
+from manymodels.intervals import choose_levels
 from manymodels.labels import threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.scoring.plan import ModelRef, Plan, refuse_written
@@ -58,30 +58,32 @@ def unscored_columns(
     source: str,
     probabilities: bool = False,
     threshold: float | None = None,
+    levels: Sequence[float] | None = None,
 ) -> tuple[list[str], bool, list[float]]:
     """The class labels, whether a ``[decision]`` labels, and the interval levels it recorded
-    (``lo-``/``hi-`` columns by default), of one version at ``alias``:
+    (``lo-``/``hi-`` columns by default; ``levels`` when it recorded them), of one version at
+    ``alias``:
     what a table none of whose rows was scored (every key unknown, no fallback) writes
     columns for, so that its columns do not depend on its rows (a reader of a file of
     ``proba-<class>`` / ``decision_label`` / ``lo-80`` columns broke on the run that scored
     none). Every version of a spec answers the classes of its whole table
     (``over_table_classes``) and records the spec's ``[intervals]`` levels.
 
-    ``probabilities`` / ``threshold`` asked of a regression are refused for that version as
-    a scored row's would be (``refuse_regressors``, ``labels.threshold_classes``): a table
-    of unknown keys wrote no such column and no error, so whether the job failed hung on
-    its rows."""
+    ``probabilities`` / ``threshold`` asked of a regression, and ``levels`` it did not
+    record, are refused for that version as a scored row's would be (``refuse_regressors``,
+    ``labels.threshold_classes``, ``intervals.choose_levels``): a table of unknown keys wrote
+    those columns, empty, and no error, so whether the job failed hung on its rows."""
     one = reg.store.one_at_alias(alias)
     found = reg.store.get_versions([one]) if one is not None else []
     if not found:
-        return [], False, []
+        return [], False, list(levels or [])
     record = found[0]
-    schema = record.schema
+    schema, where = record.schema, f"partition '{record.key}' v{record.version}"
     if probabilities and not schema.classifies:
         raise _regression(record.key, record.version, source=source)
     if threshold is not None:
-        threshold_classes(schema, f"partition '{record.key}' v{record.version}")
-    levels = recorded_levels([schema])
+        threshold_classes(schema, where)
+    levels = choose_levels([(where, schema)], levels)
     if not schema.classifies:
         return [], False, levels
     return [str(c) for c in schema.classes or ()], bool(schema.decision), levels
