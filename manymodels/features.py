@@ -59,7 +59,8 @@ def assemble(
 
 def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -> np.ndarray:
     """One table column as a feature: float64 (missing → NaN) or text objects (missing →
-    None), checked for the whole column at once. ``DataError`` names the column and source."""
+    None, a column missing in every row too, whatever its dtype), checked for the whole
+    column at once. ``DataError`` names the column and source."""
     if numeric:
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
             numbers = _python_numbers(column, name, source)
@@ -74,7 +75,9 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
         kind = ptypes.infer_dtype(column.cat.categories, skipna=True)
     else:
         kind = ptypes.infer_dtype(column, skipna=True)
-    if kind not in ("string", "empty"):
+    if kind not in ("string", "empty") and not column.isna().all():
+        # a column empty in every row is text missing everywhere, as a column of None is:
+        # a CSV reader makes it float64 (NaN), and it was refused as "found floating values"
         raise DataError(
             f"{source}: feature '{name}' must be text, as the model was trained on "
             f"(found {kind} values, dtype {column.dtype})"

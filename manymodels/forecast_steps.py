@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,13 @@ from manymodels.features import column_values, feature_kinds
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
-from manymodels.timecolumn import parse_dates
+from manymodels.timecolumn import (
+    coerced_times,
+    first_unparsed,
+    missing_times,
+    parse_dates,
+    without_position,
+)
 from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
@@ -345,11 +352,14 @@ def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> An
         try:
             parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
         except (ValueError, TypeError, OverflowError) as e:  # overflow: a 400-digit integer
+            where = first_unparsed(values, partial(coerced_times, dated=False))
             raise DataError(
-                f"{source}: time column '{values.name}' must hold numbers ({pandas_first_line(e)})"
+                f"{source}: time column '{values.name}' must hold numbers{where} "
+                f"({without_position(pandas_first_line(e))})"
             ) from None
-    if pd.isna(parsed).any():
-        raise DataError(f"{source}: time column '{values.name}' has missing values")
+    missing = np.asarray(pd.isna(parsed), dtype=bool)
+    if missing.any():
+        raise DataError(missing_times(missing, str(values.name), source=source))
     return parsed
 
 

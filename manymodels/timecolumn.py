@@ -7,6 +7,10 @@ rows to a partition (``manymodels.appending``) parses its rows' times the same w
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -29,7 +33,7 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
         df = df.assign(**{column: s}) if s.dtype != object else df
     if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
         if s.isna().any():
-            raise DataError(f"{source}: time column '{column}' has missing values")
+            raise DataError(missing_times(s.isna().to_numpy(), column, source=source))
         return df
     try:
         parsed = pd.to_datetime(s, format="ISO8601")
@@ -43,11 +47,13 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
                 "offset, not the zone; give the table as Parquet, which keeps the zone, or "
                 "the times in UTC"
             ) from None
+        where = first_unparsed(s, lambda v: pd.to_datetime(v, format="ISO8601", errors="coerce"))
         raise DataError(
-            f"{source}: time column '{column}' is not dates or numbers ({pandas_first_line(e)})"
+            f"{source}: time column '{column}' is not dates or numbers{where} "
+            f"({without_position(pandas_first_line(e))})"
         ) from None
     if parsed.isna().any():
-        raise DataError(f"{source}: time column '{column}' has missing values")
+        raise DataError(missing_times(parsed.isna().to_numpy(), column, source=source))
     return df.assign(**{column: parsed})
 
 
@@ -77,9 +83,49 @@ def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
     try:
         return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
     except (ValueError, TypeError, OverflowError) as e:
+        where = first_unparsed(values, partial(coerced_times, dated=True))
         raise DataError(
-            f"{source}: time column '{column}' must hold dates ({pandas_first_line(e)})"
+            f"{source}: time column '{column}' must hold dates{where} "
+            f"({without_position(pandas_first_line(e))})"
         ) from None
+
+
+def in_row(position: int) -> str:
+    """Where a table's bad cell is, as the project's other errors count rows (data rows from
+    1, the header not counted): a table of thousands of rows is not searched by hand."""
+    return f"in row {position + 1} (counting data rows from 1)"
+
+
+def missing_times(missing: np.ndarray, column: str, *, source: str) -> str:
+    """The error of a time column with empty cells: how many, and the first one's row."""
+    rows = np.flatnonzero(missing)
+    return (
+        f"{source}: time column '{column}' has missing values ({len(rows)} row(s)), the first "
+        f"{in_row(int(rows[0]))}"
+    )
+
+
+def without_position(text: str) -> str:
+    """pandas' reason without its "at position 4": it counts from 0, beside our row that
+    counts from 1 (the same cell then read as two)."""
+    return re.sub(r",? at position \d+", "", text)
+
+
+def first_unparsed(s: pd.Series, coerce: Callable[[pd.Series], Any]) -> str:
+    """``": '2024-13-45' in row 5 (counting data rows from 1)"``: the first present value
+    that ``coerce`` (a parse with ``errors="coerce"``) makes missing, or "" when none is
+    found that way (then pandas' reason is all there is). One vectorized parse, on the error
+    path only."""
+    try:
+        parsed = np.asarray(pd.isna(coerce(s)), dtype=bool)
+    except (ValueError, TypeError, OverflowError):
+        return ""
+    refused = np.flatnonzero(s.notna().to_numpy() & parsed)
+    if not len(refused):
+        return ""
+    value = s.iloc[int(refused[0])]
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    return f": {shown} {in_row(int(refused[0]))}"
 
 
 def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
@@ -167,3 +213,22 @@ def refuse_other_times(
         why = "holds times without a UTC offset, where the kept rows' have a zone"
         fix = "send them with their offset, as before"
     raise DataError(f"time column '{column}' {why}: {fix}")
+
+
+def coerced_times(values: pd.Series, *, dated: bool) -> Any:
+    """The time column parsed with every value it cannot parse missing (a number past a
+    float's range too, which ``pd.to_numeric`` raises on even so)."""
+    if dated:
+        return pd.to_datetime(values, format="ISO8601", errors="coerce")
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        pass
+    return pd.Series([_number_or_nan(v) for v in values], index=values.index, dtype=np.float64)
+
+
+def _number_or_nan(value: Any) -> float:
+    try:
+        return float(pd.to_numeric(value))
+    except (ValueError, TypeError, OverflowError):
+        return math.nan

@@ -122,7 +122,10 @@ def test_future_times_that_are_not_iso_8601_are_one_line(registry: Path) -> None
     with pytest.raises(DataError) as caught:
         forecast(registry, [KEY], horizon=1, future=rows)
     said = str(caught.value)
-    assert "'week' must hold dates (Time data 03/04/1997 is not ISO8601 format.)" in said
+    assert (
+        "'week' must hold dates: '03/04/1997' in row 1 (counting data rows from 1) (Time " in said
+    )
+    assert "(Time data 03/04/1997 is not ISO8601 format.)" in said
     assert "\n" not in said
 
 

@@ -197,3 +197,46 @@ def test_a_future_time_past_a_floats_range_is_named(registry: Path, tmp_path: Pa
         r = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
     assert r.status_code == 422, r.text
     assert "time column 't' must hold numbers" in r.json()["detail"], r.text
+
+
+def test_a_future_time_that_is_missing_or_no_number_is_named_by_its_row(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Before: "time column 't' has missing values" and "… must hold numbers (Unable to parse
+    string 'soon' at position 4)" — pandas counting from 0, the row left to find."""
+    future = common([30, 31, 32], (0, 1)).astype({"t": object})
+    future.loc[4, "t"] = None
+    with pytest.raises(
+        DataError, match=r"'t' has missing values \(1 row\(s\)\), the first in row 5 "
+    ):
+        forecast(registry, ["pid=0", "pid=1"], horizon=3, future=future)
+    future.loc[4, "t"] = "soon"
+    path = tmp_path / "future.csv"
+    future.to_csv(path, index=False)
+    args = ["forecast", "--registry", str(registry), "--horizon", "3", "--future", str(path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0 and result.stdout == "", result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "'t' must hold numbers: 'soon' in row 5 (counting data rows from 1)" in lines[0]
+    assert "position" not in lines[0], lines
+
+
+def test_a_text_feature_empty_in_every_row_is_text_missing_everywhere(tmp_path: Path) -> None:
+    """A future CSV whose text feature 'kind' is empty in every row: the reader makes it
+    float64 (NaN), and it was refused as "feature 'kind' must be text, … (found floating
+    values, dtype float64)" although a table of the same column as None (or the router's
+    nulls) is forecast. Now the CSV is read as that table is."""
+    df = linear_frame(2, 30)
+    df["kind"] = np.where(df["t"] % 2, "a", "b")
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1", "kind"]), df, root, backend="local")
+    future = common([30, 31, 32], (0, 1)).assign(kind=None)
+    expected = forecast(root, horizon=3, future=future)["prediction"].tolist()
+    future.to_csv(tmp_path / "future.csv", index=False)
+    assert pd.read_csv(tmp_path / "future.csv")["kind"].dtype == np.float64
+    got = forecast(root, horizon=3, future=tmp_path / "future.csv")
+    assert got["prediction"].tolist() == expected
+    args = ["forecast", "--registry", str(root), "--horizon", "3"]
+    result = runner.invoke(app, [*args, "--future", str(tmp_path / "future.csv")])
+    assert result.exit_code == 0, result.output

@@ -57,3 +57,26 @@ def test_new_times_are_held_to_the_kept_rows_kind() -> None:
     ]:
         with pytest.raises(DataError, match=says):
             refuse_other_times(new, "t", **kind)
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (
+            ["2025-01-06", "2025-01-13", None, None],
+            r"missing values \(2 row\(s\)\), the first in row 3 ",
+        ),
+        ([29.0, 30.0, float("nan")], r"missing values \(1 row\(s\)\), the first in row 3 "),
+        (
+            ["2025-01-06", "2025-01-13", "2024-13-45", "soon"],
+            r"is not dates or numbers: '2024-13-45' in row 3 \(counting data rows from 1\) ",
+        ),
+    ],
+)
+def test_a_bad_time_is_named_by_its_row(values: list[Any], says: str) -> None:
+    """Before: "time column 't' has missing values" and "… is not dates or numbers (Time data
+    2024-13-45 is not ISO8601 format.)" — which of a table's thousands of rows was left to
+    find by hand. Rows count as the project's other errors count them (data rows from 1)."""
+    frame = pd.DataFrame({"t": pd.Series(values)})
+    with pytest.raises(DataError, match=says):
+        parse_time(frame, "t", source="rows")
