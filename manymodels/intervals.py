@@ -218,9 +218,12 @@ def from_fits(
 # --------------------------------------------------------------------------------------------
 # answering: which levels, and the bands around predictions
 # --------------------------------------------------------------------------------------------
-def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
+def parse_levels(text: str | Sequence[Any] | None, name: str = "levels") -> list[float] | None:
     """``"80,95"`` (a query or CLI value) or a list of numbers as sorted, distinct levels;
-    ``None`` for ``None``. Raises ``DataError`` for anything that is not a percentage."""
+    ``None`` for ``None``. Raises ``DataError`` for anything that is not a percentage, worded
+    with ``name`` as the caller's user wrote it (``--levels`` on the command line, the
+    router's ``levels``)."""
+    example = f"{name} 80,95" if name.startswith("--") else f"{name}=80,95"
     if text is None:
         return None
     parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
@@ -232,19 +235,19 @@ def parse_levels(text: str | Sequence[Any] | None) -> list[float] | None:
             value = math.nan
         if not 0 < value < 100:
             raise DataError(
-                f"levels: {str(part)!r} is not a coverage in percent between 0 and 100 "
-                "(e.g. levels=80,95)"
+                f"{name}: {str(part)!r} is not a coverage in percent between 0 and 100 "
+                f"(e.g. {example})"
             )
         if value <= 1:
-            raise DataError(f"levels: {FRACTION.format(value)}")
+            raise DataError(f"{name}: {FRACTION.format(value)}")
         if not 0 < float(level_name(value)) < 100:
             raise DataError(
-                f"levels: {str(part)!r} would be named {level_name(value)}% (lo-/hi- names "
+                f"{name}: {str(part)!r} would be named {level_name(value)}% (lo-/hi- names "
                 "keep 6 significant digits): give at most 6 significant digits"
             )
         out.append(value)
     if not out or len(out) > MAX_LEVELS:
-        raise DataError(f"levels: give 1 to {MAX_LEVELS} levels (e.g. levels=80,95)")
+        raise DataError(f"{name}: give 1 to {MAX_LEVELS} levels (e.g. {example})")
     return sorted(set(out))
 
 

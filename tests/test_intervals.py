@@ -423,6 +423,40 @@ def test_cli_forecast_and_score_take_levels_and_name_a_missing_one(
     assert {"lo-95", "hi-95"} <= set(pd.read_csv(out).columns)
 
 
+@pytest.mark.parametrize("command", ["forecast", "score"])
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        (
+            "100",
+            "--levels: '100' is not a coverage in percent between 0 and 100 (e.g. --levels 80,95)",
+        ),
+        ("0.8", "--levels: 0.8 is not a coverage in percent above 1"),
+        ("eighty", "--levels: 'eighty' is not a coverage"),
+    ],
+)
+def test_a_bad_cli_level_is_named_by_its_flag(
+    sales_registry: Path, tmp_path: Path, command: str, given: str, says: str
+) -> None:
+    """``manymodels forecast --levels 100`` said "levels: '100' is not a coverage … (e.g.
+    levels=80,95)": the router's query name, not the flag the user typed. The router keeps
+    ``levels`` (its own test above)."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    if command == "forecast":
+        args = ["forecast", "--horizon", "2"]
+    else:
+        data = tmp_path / "rows.csv"
+        store_sales(n_stores=1).drop(columns="units").head(2).to_csv(data, index=False)
+        args = ["score", str(data), "--out", str(tmp_path / "o.csv"), "--backend", "local"]
+    result = CliRunner().invoke(app, [*args, "--registry", str(sales_registry), "--levels", given])
+    assert result.exit_code != 0 and result.stdout == "", result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {lines[0].removeprefix('error: ')}"] and says in lines[0], lines
+
+
 def test_a_stored_spec_with_fraction_levels_still_reads() -> None:
     """A run's spec read back from the registry trained under the rules of its day: levels
     written as fractions are refused in a new spec, not in a stored one (its retrain)."""

@@ -95,7 +95,7 @@ def forecast(
     from manymodels.registry.model_access import one_version_choice
     from manymodels.timefeatures import time_to_json
 
-    wanted = parse_levels(levels)
+    wanted = parse_levels(levels, "--levels")
     check_threshold(threshold, "--threshold")  # before the registry is opened
     one_version_choice(version, alias)  # as export (and the router's 422)
     if version is not None and not partitions:

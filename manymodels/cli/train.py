@@ -313,7 +313,7 @@ def score(
     from manymodels.labels import check_threshold
     from manymodels.scoring import score_file
 
-    wanted = parse_levels(levels)
+    wanted = parse_levels(levels, "--levels")
     check_threshold(threshold, "--threshold")  # before the data or the registry is read
     if registry_db is None and artifacts is None:
         summary = score_file(
