@@ -184,3 +184,32 @@ def test_a_classifier_chosen_by_balanced_accuracy_on_rare_positives_is_not_flagg
     assert len(naive_worse) >= 5  # the naive majority is right more often: no bar for these
     degraded = sorted(p["key"] for p in page if "degraded" in p["flags"])
     assert degraded == ["pid=2", "pid=7"], degraded
+
+
+def test_the_error_sort_ranks_degraded_partitions_before_noise(tmp_path: Path) -> None:
+    """Three actuals far off (ratio ~40, too few rows to flag) and 200 actuals a little off
+    (ratio ~4, flagged degraded): ``--sort error`` ranked the three first by their raw ratio,
+    above the partition the monitor flags. Flagged partitions now come first, each group by
+    its ratio."""
+    from factories import linear_frame, spec_dict
+
+    df = linear_frame(3, 260)
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1"]), df[df["t"] < 60], root, backend="local")
+    live = df[df["t"] >= 60].copy()
+    live.loc[live["pid"] == 1, "y"] += 0.5
+    noisy = live[live["pid"] == 0].head(3).assign(y=lambda d: d["y"] + 5)
+    actuals = pd.concat([noisy, live[live["pid"] != 0]], ignore_index=True)
+    path = tmp_path / "actuals.csv"
+    actuals.to_csv(path, index=False)
+    done = runner.invoke(app, ["actuals", str(path), "--registry", str(root), "--json"])
+    assert done.exit_code == 0, done.output
+    args = ["monitor", "--registry", str(root), "--sort", "error", "--json"]
+    shown = runner.invoke(app, args)
+    assert shown.exit_code == 0, shown.output
+    page = json.loads(shown.output)["partitions"]
+    by_key = {p["key"]: p for p in page}
+    assert by_key["pid=0"]["live_rows"] == 3 and "degraded" not in by_key["pid=0"]["flags"]
+    assert "degraded" in by_key["pid=1"]["flags"]
+    assert by_key["pid=0"]["error_ratio"] > by_key["pid=1"]["error_ratio"]  # the raw order
+    assert [p["key"] for p in page] == ["pid=1", "pid=0", "pid=2"], page

@@ -262,18 +262,28 @@ def _task(metric: str, sums: Any) -> str:
     return "regression"
 
 
-def ranked(rows: Iterable[PartitionHealth], by: str = "drift") -> list[PartitionHealth]:
+def ranked(
+    rows: Iterable[PartitionHealth], by: str = "drift", limits: Thresholds | None = None
+) -> list[PartitionHealth]:
     """Worst first by ``by``: drift, live error over validation (``error``), over naive
-    (``naive``), model ``age``; unknown values last. ``key`` sorts by key."""
+    (``naive``), model ``age``; unknown values last. ``key`` sorts by key.
+
+    ``error`` and ``naive`` put the partitions flagged ``degraded`` (at ``limits``) first,
+    then the rest, each by its ratio: the raw ratio ranked a partition of three actuals and
+    an infinite ratio (against a perfect validation) above every degraded one, although its
+    live error is noise the degraded test (``monitoring.evidence``) does not flag."""
     if by == "key":
         return sorted(rows, key=lambda r: r.key)
     if by not in SORTS:
         raise ValueError(f"sort by one of {', '.join(SORTS)}, not {by!r}")
+    limits = limits or Thresholds()
+    by_flag = by in ("error", "naive")
 
-    def worst(r: PartitionHealth) -> tuple[bool, float, str]:
+    def worst(r: PartitionHealth) -> tuple[bool, bool, float, str]:
         value = {"drift": r.drift, "error": r.error_ratio, "naive": r.naive_ratio,
                  "age": r.model_age_days}[by]  # fmt: skip
-        return (value is None, -(value if value is not None else 0.0), r.key)
+        flagged = by_flag and r.live_rows >= limits.min_actuals and r.degraded(limits)
+        return (value is None, not flagged, -(value if value is not None else 0.0), r.key)
 
     return sorted(rows, key=worst)
 
