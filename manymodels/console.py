@@ -144,6 +144,16 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
             ),
             markup=False, soft_wrap=True, style="yellow",
         )  # fmt: skip
+    for label, fault in sorted(summary.global_unjudged.items()):
+        out.print(
+            one_line(
+                f"warning: global model {label} was not judged on "
+                f"{counted(fault.partitions, 'partition')} (they chose among the local "
+                f"candidates; the first, {fault.key}: {fault.error}); "
+                f"manymodels models show {fault.key} lists each candidate's error"
+            ),
+            markup=False, soft_wrap=True, style="yellow",
+        )  # fmt: skip
     if run.options.get("global"):
         n = summary.chosen.get("global", 0)
         pairs = summary.global_members

@@ -252,6 +252,7 @@ def _run(
         short_intervals=tally.short_intervals,
         global_members=tally.global_members,
         candidate_failures=tally.candidate_failures,
+        global_unjudged=tally.global_unjudged,
         lost=tally.lost,
     )
     if failure:

@@ -33,7 +33,7 @@ from manymodels.intervals import ShortLevel, short_levels
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry, library_versions
 from manymodels.registry.entities import NewVersion, PartitionOutcome
-from manymodels.run_globals import chunk_slices, global_phase, still_ours
+from manymodels.run_globals import GLOBAL_SUFFIX, chunk_slices, global_phase, still_ours
 from manymodels.run_plan import RunPlan
 from manymodels.run_summary import CandidateFailures
 from manymodels.serialization import artifact_libraries
@@ -92,6 +92,7 @@ class Tally:
     short_intervals: dict[float, ShortIntervals] = field(default_factory=dict)
     global_members: int = 0  # new versions whose top2 ensemble holds a global model
     candidate_failures: dict[str, CandidateFailures] = field(default_factory=dict)
+    global_unjudged: dict[str, CandidateFailures] = field(default_factory=dict)
     local: frozenset[str] = frozenset()  # the spec's local candidates' labels: their failures
     run_id: str = ""  # the run's own (its global models are recorded on it as they are made)
 
@@ -246,12 +247,15 @@ def _tally_version(tally: Tally, v: NewVersion, *, overruled: bool = False) -> N
         tally.short_intervals[short.level] = ShortIntervals.add(seen, short)
     unfitted = v.selection.chosen in ("single_class", "too_few_rows")  # no candidate was tried
     failed = {} if unfitted else {c.label: c.error for c in v.candidates if c.error}
-    failed = {label: error for label, error in failed.items() if label in tally.local}
     for label, error in failed.items():  # the first error of each label, once per partition
-        known = tally.candidate_failures.get(label)
-        tally.candidate_failures[label] = (
-            known.add() if known else CandidateFailures(1, v.key, str(error))
-        )
+        if label in tally.local:
+            into = tally.candidate_failures
+        elif label.endswith(GLOBAL_SUFFIX):  # a global model not judged on this partition
+            into, label = tally.global_unjudged, label.removesuffix(GLOBAL_SUFFIX)
+        else:
+            continue
+        known = into.get(label)
+        into[label] = known.add() if known else CandidateFailures(1, v.key, str(error))
 
 
 def _shuffled_chunks(items: list[tuple[str, Any]], seed: int) -> list[tuple[str, Any]]:

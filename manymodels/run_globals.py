@@ -32,6 +32,9 @@ from manymodels.training.external import External
 from manymodels.training.global_fit import GlobalFit, global_candidates, rescore_global
 from manymodels.training.transforms import view
 
+GLOBAL_SUFFIX = " (global)"
+"""How a version's candidate list names a global model beside the local candidates."""
+
 
 def still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None) -> None:
     """``RunTakenOver`` once the heartbeat found the run resumed by another process (the
@@ -150,7 +153,7 @@ def chunk_slices(
     out = []
     for f in fits:
         assert f.sha256 is not None and f.val_pred is not None and f.transform is not None
-        label = f"{f.label} (global)"
+        label = f"{f.label}{GLOBAL_SUFFIX}"
         pred = f.val_pred[rows]
         out.append(
             External(label, f.estimator, f.params, f.sha256, f.size, pred, f.transform,

@@ -54,6 +54,12 @@ class RunSummary:
     """Per candidate label, the new versions where it failed (some grid point raised): those
     chose among the rest, and the summary says so rather than let them read as partitions
     where no candidate beat naive."""
+    global_unjudged: dict[str, CandidateFailures] = field(default_factory=dict)
+    """Per global model (its label), the new versions it could not be judged on, with the
+    first key and why: a partition an ``--append`` added, which the stored model (not
+    refitted by a run of some partitions) never saw before its validation rows, or one whose
+    rows the stored model was fitted on. They chose among the local candidates; ``models
+    show KEY`` records why, and the summary says so in one line."""
     lost: int = 0
     """Partitions lost to infrastructure faults (a dead worker, a full disk), which a resume
     trains again: not failed, though the run's row counts them in ``n_failed``."""

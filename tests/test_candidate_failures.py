@@ -122,3 +122,66 @@ def test_single_class_and_small_partitions_are_no_candidate_failure(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "single-class" in result.output and "too few rows" in result.output, result.output
     assert "failed on" not in result.output, result.output
+
+
+GLOBAL_SPEC = """
+name = "shops"
+partition_by = ["shop"]
+target = "y"
+time_column = "day"
+features = ["x"]
+[validation]
+strategy = "last"
+size = 3
+[fallback]
+enabled = false
+[[candidates]]
+estimator = "sklearn.linear_model.LinearRegression"
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+scope = "global"
+params = { alpha = 0.1 }
+"""
+
+
+def test_a_partition_the_stored_global_model_cannot_judge_is_said_in_the_summary(
+    tmp_path: Path,
+) -> None:
+    """``train --append`` of a new shop: the stored global model (not refitted by a run of
+    some partitions) saw no row of it before its validation rows, so the shop chose among the
+    local candidates; ``models show`` recorded why, and the summary said nothing of it (only
+    "0 of 1 trained partitions serve a global model"). Now one warning line: how many, the
+    first key, why. A full run that judges it everywhere says nothing of the kind."""
+    runner = CliRunner()
+    rng = np.random.default_rng(0)
+    frames = []
+    for k in range(8):
+        x = np.arange(12) + rng.uniform(0, 1, 12)
+        y = 2.0 * x + 3.0 * (k % 5) + rng.normal(0, 2.0, 12)
+        days = pd.date_range("2024-01-01", periods=12)
+        frames.append(pd.DataFrame({"shop": f"s{k}", "day": days, "x": x, "y": y}))
+    df = pd.concat(frames, ignore_index=True)
+    (tmp_path / "spec.toml").write_text(GLOBAL_SPEC)
+    df[df["shop"] != "s5"].to_csv(tmp_path / "old.csv", index=False)
+    df[df["shop"] == "s5"].to_csv(tmp_path / "new.csv", index=False)
+    base = [str(tmp_path / "spec.toml")]
+    where = ["--registry", str(tmp_path / "reg"), "--backend", "local"]
+    full = runner.invoke(app, ["train", *base, str(tmp_path / "old.csv"), *where])
+    assert full.exit_code == 0, full.output
+    assert "not judged" not in full.output, full.output
+    args = ["train", *base, str(tmp_path / "new.csv"), "--append", *where]
+    appended = runner.invoke(app, args)
+    assert appended.exit_code == 0, appended.output
+    lines = [ln for ln in appended.output.splitlines() if "global model Ridge" in ln]
+    assert len(lines) == 1, appended.output
+    assert lines[0].startswith("warning: global model Ridge was not judged on 1 partition ")
+    assert "the first, shop=s5: ValueError: the stored global model is judged only" in lines[0]
+    assert "manymodels models show shop=s5" in lines[0]
+
+    df.assign(y=df["y"] + 1)[df["shop"] == "s5"].to_csv(tmp_path / "new.csv", index=False)
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    unjudged = json.loads(as_json.output)["global_unjudged"]
+    assert [(u["candidate"], u["partitions"], u["key"]) for u in unjudged] == [
+        ("Ridge", 1, "shop=s5")
+    ], unjudged

@@ -232,6 +232,10 @@ def _report(
                     {"candidate": label, **asdict(failed)}
                     for label, failed in sorted(summary.candidate_failures.items())
                 ],
+                "global_unjudged": [
+                    {"candidate": label, **asdict(failed)}
+                    for label, failed in sorted(summary.global_unjudged.items())
+                ],
                 "registry": str(registry),
                 **({"registry_db": location} if location is not None else {}),
             }
