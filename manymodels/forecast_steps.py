@@ -28,6 +28,7 @@ from manymodels.tables import DataSource, describe_source, read_table, refuse_re
 from manymodels.timecolumn import (
     coerced_times,
     first_unparsed,
+    in_row,
     missing_times,
     parse_dates,
     without_position,
@@ -333,8 +334,13 @@ def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: st
     """The canonical key of every row: one ``encode_key`` per distinct key, not per row."""
     columns = list(key_columns or [])
     keys_df = df[columns]
-    if keys_df.isna().any().any():
-        raise DataError(f"{source}: a key column has missing values")
+    for name in columns:  # which column, and where: a table of thousands of rows
+        missing = keys_df[name].isna().to_numpy()
+        if missing.any():
+            raise DataError(
+                f"{source}: key column '{name}' has missing values, the first "
+                f"{in_row(int(np.argmax(missing)))}"
+            )
     if df.empty:
         return np.zeros(0, dtype=object)
     group = keys_df.groupby(columns, sort=False, observed=True).ngroup().to_numpy()

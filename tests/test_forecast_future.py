@@ -240,3 +240,14 @@ def test_a_text_feature_empty_in_every_row_is_text_missing_everywhere(tmp_path: 
     args = ["forecast", "--registry", str(root), "--horizon", "3"]
     result = runner.invoke(app, [*args, "--future", str(tmp_path / "future.csv")])
     assert result.exit_code == 0, result.output
+
+
+def test_a_future_rows_missing_key_is_named_by_column_and_row(registry: Path) -> None:
+    """Before: "future (<DataFrame>): a key column has missing values" — neither which
+    column nor which row."""
+    future = common([30, 31, 32], (0, 1)).astype({"pid": object})
+    future.loc[4, "pid"] = None
+    with pytest.raises(
+        DataError, match=r"key column 'pid' has missing values, the first in row 5 "
+    ):
+        forecast(registry, ["pid=0", "pid=1"], horizon=3, future=future)
