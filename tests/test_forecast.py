@@ -660,5 +660,6 @@ def test_an_error_quoting_a_huge_value_is_cut_short(client: Any) -> None:
     future = future_rows(KEY, ["x" * 5_000_000]).to_dict("records")
     r = client.post(f"/v1/partitions/{KEY}/forecast", json={"horizon": 1, "future": future})
     assert r.status_code == 422, r.text[:300]
-    assert "'week' must hold dates (Time data xxxx" in r.text, r.text[:300]
+    assert "'week' must hold dates: 'xxxx" in r.text, r.text[:300]
+    assert "... in row 1 (counting data rows from 1) (Time data xxxx" in r.text, r.text[:300]
     assert len(r.content) < 2000, r.text[:300]
