@@ -32,6 +32,7 @@ from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.deletions import DeletedVersions
 from serving.errors import install_handlers
+from serving.hosts import LocalHosts
 from serving.jobs import Job, JobManager
 from serving.keys import KeyPaths
 from serving.metrics import Metrics
@@ -200,6 +201,8 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     # slash, where Starlette redirected or took the "/" into a key (serving.keys)
     app.add_middleware(KeyPaths, paths=paths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    # a foreign Host on loopback (DNS rebinding), a cross-site POST: refused first (hosts.py)
+    app.add_middleware(LocalHosts, allowed=settings.allowed_hosts)
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )

@@ -40,6 +40,16 @@ def serve(
         typer.Option(help="Interface to bind. The default keeps the router local to this host."),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A Host name the router answers to on a loopback address besides localhost, "
+            "127.0.0.1 and [::1] (repeatable): a reverse proxy's public name when it forwards "
+            "the client's Host. Other names are refused (403), so that a web page whose DNS "
+            "name was pointed at 127.0.0.1 cannot read the router. '*' accepts any.",
+            show_default=False,
+        ),
+    ] = None,
     cache_size: Annotated[
         int, typer.Option(min=1, help="Models kept in memory (least recently used evicted).")
     ] = 1000,
@@ -141,6 +151,7 @@ def serve(
             artifacts=artifacts,
             host=host,
             port=port,
+            allowed_hosts=tuple(allowed_host or ()),
             cache_size=cache_size,
             preload=preload,
             refresh_seconds=refresh_seconds,

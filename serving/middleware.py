@@ -21,7 +21,7 @@ access_log = logging.getLogger(ACCESS)
 LOG_FIELDS = "manymodels.log"  # scope key: a dict routes add fields to (partition, version…)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
     await send(
         {
@@ -87,7 +87,7 @@ class BodyLimit:
         except HTTPException as e:
             if e.status_code != 413 or started:
                 raise
-            await _send_json(send, 413, {"detail": e.detail})
+            await send_json(send, 413, {"detail": e.detail})
 
 
 class Observe:

@@ -85,6 +85,9 @@ class Settings:
     signer: Signer | None = field(default=None, repr=False)
     monitor: bool = True
     monitor_flush_seconds: float = 60.0
+    # Host names a request on a loopback socket may name besides localhost and loopback
+    # addresses (a same-machine reverse proxy's public name; "*": any), ``serving.hosts``
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry", Path(self.registry))

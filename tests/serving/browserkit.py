@@ -16,9 +16,18 @@ from urllib.parse import quote
 BROWSER_TIMEOUT = 60  # seconds for one Chromium run; a run takes 1–3 s
 
 
-def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None = None) -> str:
+def browse(
+    chromium: str,
+    url: str,
+    tmp_path: Path,
+    *,
+    screenshot: Path | None = None,
+    flags: tuple[str, ...] = (),
+) -> str:
     """The page's DOM after its scripts ran (or, with ``screenshot``, a PNG of it): one fresh
-    headless Chromium with its own profile, so runs never share a session or a cache."""
+    headless Chromium with its own profile, so runs never share a session or a cache.
+    ``flags`` are Chromium's own (``--host-resolver-rules=MAP name 127.0.0.1``: a DNS name
+    pointed at this machine)."""
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
     args = [
         chromium,
@@ -29,6 +38,7 @@ def browse(chromium: str, url: str, tmp_path: Path, *, screenshot: Path | None =
         "--disable-extensions",
         f"--user-data-dir={profile}",
         "--virtual-time-budget=5000",
+        *flags,
     ]
     if screenshot is not None:
         args += [f"--screenshot={screenshot}", "--window-size=1280,900"]

@@ -1,0 +1,103 @@
+"""Browser requests from other sites: DNS rebinding and cross-site POSTs.
+
+Reading is open by default because the router binds to 127.0.0.1, which only this machine can
+reach. A browser on this machine reaches it too, on behalf of any page it shows: a page of
+``attacker.example`` whose DNS name is switched to 127.0.0.1 after it loaded (DNS rebinding)
+reads the router's answers as its own origin's, and a page of any site can POST a plain-text
+body (no CORS preflight) that the router acts on. Two checks close both:
+
+- a request that came in on a loopback socket must name a loopback host (``localhost``,
+  ``*.localhost``, ``127.0.0.0/8``, ``[::1]``), this machine's name, or one of
+  ``Settings.allowed_hosts`` (a reverse proxy's public name; ``*`` turns the check off) in its
+  ``Host`` header: a rebinding page's requests carry its own name there;
+- a request other than GET, HEAD or OPTIONS that a browser marks as sent on behalf of another
+  site's page (``Sec-Fetch-Site: cross-site`` or ``same-site``) is refused. Clients that are
+  not browsers send no such header, and the dashboard's own calls are ``same-origin`` (behind
+  a proxy too: the browser judges by the URL it sees, whatever Host the proxy forwards).
+
+Both are a JSON 403 saying what to do, before any route runs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.middleware import send_json
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CROSS_SITE = frozenset({b"cross-site", b"same-site"})
+
+
+def _loopback_address(text: str) -> bool:
+    """127.0.0.0/8, ::1, and ::ffff:127.x.y.z (an IPv4 client of a dual-stack socket)."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def host_name(header: str) -> str:
+    """``"[::1]:8000"`` → ``"::1"``, ``"Localhost.:80"`` → ``"localhost"``."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        return text[1 : text.find("]")] if "]" in text else text
+    name = text.rpartition(":")[0] if text.count(":") == 1 else text
+    return name.rstrip(".")
+
+
+def _this_machine() -> set[str]:
+    """This machine's name (Debian resolves it to 127.0.1.1); no DNS look-up at start."""
+    return {socket.gethostname().lower()}
+
+
+class LocalHosts:
+    """403 for a request on a loopback socket naming a foreign ``Host``, and for a cross-site
+    browser request that would change something (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+        self.app = app
+        given = {host_name(h) for h in allowed}
+        self.any_host = "*" in given
+        self.allowed = given | _this_machine()
+
+    def answers_to(self, name: str) -> bool:
+        return (
+            self.any_host
+            or name == "localhost"
+            or name.endswith(".localhost")
+            or _loopback_address(name)
+            or name in self.allowed
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", ()))
+        host = headers.get(b"host", b"").decode("latin-1")
+        server = scope.get("server")
+        on_loopback = server is not None and _loopback_address(str(server[0]))
+        if on_loopback and host and not self.answers_to(host_name(host)):
+            await send_json(send, 403, {"detail": (
+                f"this router does not answer to the host '{host}': it is reached on a "
+                "loopback address, where only localhost, 127.0.0.1 and [::1] name it (a web "
+                "page whose name was pointed at this machine would read it otherwise); behind "
+                "a proxy that sends another Host, start it with --allowed-host NAME"
+            )})  # fmt: skip
+            return
+        site = headers.get(b"sec-fetch-site", b"").lower()
+        if site in CROSS_SITE and scope["method"] not in SAFE_METHODS:
+            origin = headers.get(b"origin", b"another site").decode("latin-1")
+            await send_json(send, 403, {"detail": (
+                f"a {scope['method']} sent by a browser on behalf of a page of {origin} is "
+                f"refused (Sec-Fetch-Site: {site.decode()}): call the router from a program, or "
+                "from its own dashboard at /ui"
+            )})  # fmt: skip
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,121 @@
+"""Another site's page in the user's browser, against a router on 127.0.0.1 (``serving.hosts``).
+
+Reading is open by default because only this machine reaches 127.0.0.1; the browser on this
+machine does too, for any page it shows. In a real headless Chromium: a page whose DNS name
+was pointed at 127.0.0.1 (DNS rebinding, done here by ``--host-resolver-rules``) loaded the
+dashboard and read every partition as its own origin's, and a page of another origin POSTed a
+plain-text V2 inference (no CORS preflight) that the router scored and sampled as traffic.
+Both are refused now; the dashboard on localhost, 127.0.0.1 or an ``--allowed-host`` works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from browserkit import browse, page_state, row_keys, text_of, view
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from routerkit import KEY
+
+from serving.local import running_server
+from serving.settings import Settings
+
+REBOUND = "rebound.attacker.test"
+
+
+def _port(base: str) -> str:
+    return base.rsplit(":", 1)[1]
+
+
+@pytest.mark.slow
+def test_a_page_whose_name_points_at_127_0_0_1_cannot_read_the_router(
+    chromium: str, settings: Settings, tmp_path: Path
+) -> None:
+    pointed = (f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1",)
+    with running_server(settings) as base:
+        own = browse(chromium, view(base, q="store=2,"), tmp_path)
+        assert page_state(own) == "ready", text_of(own, "status")
+        assert row_keys(own)
+
+        rebound = browse(
+            chromium, view(f"http://{REBOUND}:{_port(base)}", q="store=2,"), tmp_path, flags=pointed
+        )
+        assert row_keys(rebound) == [], "the rebinding page read the partitions"
+        assert "does not answer to the host" in rebound
+        on_localhost = browse(chromium, view(f"http://localhost:{_port(base)}"), tmp_path)
+        assert page_state(on_localhost) == "ready" and row_keys(on_localhost)
+
+    with running_server(replace(settings, allowed_hosts=(REBOUND,))) as base:  # a proxy's name
+        named = browse(
+            chromium, view(f"http://{REBOUND}:{_port(base)}", q="store=2,"), tmp_path, flags=pointed
+        )
+        assert page_state(named) == "ready", text_of(named, "status")
+        assert row_keys(named) == row_keys(own)
+
+
+def _infer_requests(base: str, status: int) -> float:
+    text = httpx.get(f"{base}/metrics").text
+    found = re.search(
+        r'manymodels_http_requests_total\{method="POST",route="/v2/models/\{key:path\}/infer",'
+        rf'status="{status}"\}} ([0-9.]+)',
+        text,
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.slow
+def test_another_sites_page_cannot_post_to_the_router(
+    chromium: str, settings: Settings, tmp_path: Path
+) -> None:
+    body = {"inputs": [
+        {"name": name, "shape": [1], "datatype": "FP64", "data": [value]}
+        for name, value in (("price", 2.0), ("deal", 1.0), ("feat", 0.0))
+    ]}  # fmt: skip
+    with running_server(settings) as router:
+        assert httpx.post(f"{router}/v2/models/{KEY}/infer", json=body).status_code == 200
+        assert _infer_requests(router, 200) == 1  # a program's request: answered
+
+        other = FastAPI()
+
+        @other.get("/page")
+        async def page() -> HTMLResponse:  # a page of another origin (localhost, other port)
+            target = json.dumps(f"{router}/v2/models/{KEY}/infer")
+            text = json.dumps(json.dumps(body))  # a text/plain body: no CORS preflight
+            return HTMLResponse(
+                "<body data-state=loading><script>"
+                f"fetch({target}, {{method: 'POST', mode: 'no-cors', body: {text}}})"
+                ".finally(() => { document.body.dataset.state = 'ready'; });"
+                "</script></body>"
+            )
+
+        with running_server(settings, app=other) as attacker:
+            dom = browse(chromium, f"http://localhost:{_port(attacker)}/page", tmp_path)
+            assert page_state(dom) == "ready"
+        assert _infer_requests(router, 200) == 1, "another site's page had the router score rows"
+
+        dashboard = browse(chromium, view(router, p=KEY), tmp_path)  # its own POST …/forecast
+        assert page_state(dashboard) == "ready", text_of(dashboard, "status")
+        assert 'id="forecast"' in dashboard and "No forecast" not in dashboard
+
+
+def test_on_loopback_the_router_answers_to_loopback_names_only(settings: Settings) -> None:
+    """Real uvicorn, a request per Host header: loopback names and this machine's name are
+    answered; any other is a JSON 403 saying what to do, and ``*`` turns the check off."""
+    import socket
+
+    with running_server(settings) as base:
+        for host in ("localhost", "LOCALHOST.", "127.0.0.1", "127.1.2.3:80", "[::1]:8000",
+                     "app.localhost", socket.gethostname()):  # fmt: skip
+            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+            assert got.status_code == 200, host
+        for host in (REBOUND, "localhost.attacker.test", "127.0.0.1.attacker.test"):
+            got = httpx.get(f"{base}/healthz", headers={"Host": host})
+            assert got.status_code == 403, host
+            assert "--allowed-host" in got.json()["detail"]
+    with running_server(replace(settings, allowed_hosts=("*",))) as base:
+        assert httpx.get(f"{base}/healthz", headers={"Host": REBOUND}).status_code == 200
