@@ -32,6 +32,7 @@ from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.deletions import DeletedVersions
 from serving.errors import install_handlers
+from serving.head import Head
 from serving.hosts import LocalHosts
 from serving.jobs import Job, JobManager
 from serving.keys import KeyPaths
@@ -203,6 +204,7 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     # a foreign Host on loopback (DNS rebinding), a cross-site POST: refused first (hosts.py)
     app.add_middleware(LocalHosts, allowed=settings.allowed_hosts)
+    app.add_middleware(Head)  # HEAD as GET without its body, where FastAPI's routes 405ed
     static = frozenset(
         path for r in app.routes if "{" not in (path := str(getattr(r, "path", "{")))
     )
