@@ -119,3 +119,36 @@ def test_on_loopback_the_router_answers_to_loopback_names_only(settings: Setting
             assert "--allowed-host" in got.json()["detail"]
     with running_server(replace(settings, allowed_hosts=("*",))) as base:
         assert httpx.get(f"{base}/healthz", headers={"Host": REBOUND}).status_code == 200
+
+
+def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path: Path) -> None:
+    """``manymodels serve --allowed-host NAME`` (a same-machine proxy's public name) answers
+    that Host on 127.0.0.1, and still refuses any other."""
+    import subprocess
+    import sys
+    import time
+
+    from raycluster import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+           "--port", str(port), "--allowed-host", "models.example.com"]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                time.sleep(0.2)
+            named = httpx.get(f"{base}/v1/partitions", headers={"Host": "models.example.com"})
+            assert named.status_code == 200 and named.json()["partitions"]
+            other = httpx.get(f"{base}/v1/partitions", headers={"Host": REBOUND})
+            assert other.status_code == 403
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
