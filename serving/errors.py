@@ -193,6 +193,9 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [{k: _echoed(v) if k == "input" else v for k, v in e.items()} for e in exc.errors()]
     errors = [{k: v for k, v in e.items() if v is not _UNSAID} for e in errors]
+    for raw, error in zip(exc.errors(), errors, strict=True):
+        if isinstance(raw.get("input"), bytes | bytearray):  # FastAPI read no JSON: say why
+            error["msg"] = _not_json(request.headers.get("content-type"))
     return EscapedJSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
 
 
@@ -226,6 +229,16 @@ def _echoed(value: Any) -> Any:
         return cut(value)
     except OverflowError:
         return _UNSAID
+
+
+def _not_json(content_type: str | None) -> str:
+    """``curl -d '{"rows": …}'`` sends a form's content type, and the JSON in it was read as
+    bytes: "Input should be a valid dictionary" named neither the header nor the fix."""
+    sent = f"as {content_type!r}" if content_type else "without a Content-Type"
+    return (
+        f"the body was sent {sent}, not as JSON: send a JSON object with the header "
+        "Content-Type: application/json (curl: -H 'content-type: application/json')"
+    )
 
 
 class EscapedJSONResponse(JSONResponse):

@@ -141,6 +141,26 @@ def test_a_body_that_is_not_json_nor_utf8_is_a_422_on_every_json_route(client: A
             assert r.status_code == 422, (path, content_type, r.status_code, r.text)
             (error,) = r.json()["detail"]
             assert error["loc"] == ["body"] and "input" not in error, error
+            assert f"sent as {content_type!r}, not as JSON" in error["msg"], error
+            assert "Content-Type: application/json" in error["msg"], error
+
+
+def test_json_posted_without_its_content_type_says_which_header_to_send(client: Any) -> None:
+    """``curl -d '{"rows": […]}'`` (a form's content type) or a client that sends none: the
+    422 read "Input should be a valid dictionary or object to extract fields from", naming
+    neither the header nor the fix, though the body was good JSON."""
+    body = json.dumps({"rows": [{"x0": 0.5, "x1": -1.0}]}).encode()
+    for headers in ({"content-type": "application/x-www-form-urlencoded"}, {}):
+        r = client.post("/v1/partitions/pid=1/predict", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        sent = headers.get("content-type")
+        assert error["msg"].startswith(
+            f"the body was sent {f'as {sent!r}' if sent else 'without a Content-Type'}, not as JSON"
+        ), error
+    ok = client.post("/v1/partitions/pid=1/predict", content=body,
+                     headers={"content-type": "application/json"})  # fmt: skip
+    assert ok.status_code == 200, ok.text
 
 
 def test_a_422_echoes_a_big_input_cut_short_or_not_at_all(client: Any) -> None:
