@@ -15,7 +15,10 @@ body (no CORS preflight) that the router acts on. Two checks close both:
   not browsers send no such header, and the dashboard's own calls are ``same-origin`` (behind
   a proxy too: the browser judges by the URL it sees, whatever Host the proxy forwards).
 
-Both are a JSON 403 saying what to do, before any route runs.
+Both are a JSON 403 saying what to do, before any route runs. And no page of another site
+may frame the router's pages (/docs' "Try it out" under a decoy, clickjacking) or have a
+browser read its JSON as another type: every answer carries ``X-Frame-Options: DENY``,
+``frame-ancestors 'none'`` (unless it sets a policy of its own, as /ui does) and ``nosniff``.
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.middleware import send_json
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CROSS_SITE = frozenset({b"cross-site", b"same-site"})
+# sent with every answer that does not set them itself (see the module's docstring)
+GUARDS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+)
 
 
 def _loopback_address(text: str) -> bool:
@@ -49,6 +58,20 @@ def host_name(header: str) -> str:
         return text[1 : text.find("]")] if "]" in text else text
     name = text.rpartition(":")[0] if text.count(":") == 1 else text
     return name.rstrip(".")
+
+
+def _framed(send: Send) -> Send:
+    """``send`` adding ``GUARDS`` a response's start does not carry."""
+
+    async def guarded(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {name.lower() for name, _ in headers}
+            headers += [(name, value) for name, value in GUARDS if name not in present]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return guarded
 
 
 def _this_machine() -> set[str]:
@@ -100,4 +123,4 @@ class LocalHosts:
                 "from its own dashboard at /ui"
             )})  # fmt: skip
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _framed(send))

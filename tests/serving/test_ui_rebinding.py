@@ -152,3 +152,19 @@ def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_no_answer_can_be_framed_by_another_site_or_sniffed(settings: Settings) -> None:
+    """/docs (Swagger's "Try it out" and "Execute", same-origin calls) and every JSON answer
+    could be framed by any site under a decoy, and carried no ``nosniff``; only /ui did."""
+    with running_server(settings) as base:
+        paths = ("/docs", "/redoc", "/openapi.json", "/v1/partitions", f"/v1/partitions/{KEY}",
+                 "/v1/partitions/nothing=1", "/healthz", "/metrics", "/v2", "/nowhere")  # fmt: skip
+        for path in paths:
+            got = httpx.get(f"{base}{path}")
+            assert got.headers.get("x-content-type-options") == "nosniff", path
+            assert got.headers.get("x-frame-options") == "DENY", path
+            assert "frame-ancestors 'none'" in got.headers.get("content-security-policy", ""), path
+        page = httpx.get(f"{base}/ui").headers  # its own policy, kept whole and sent once
+        assert page.get_list("content-security-policy") == [page["content-security-policy"]]
+        assert "default-src 'none'" in page["content-security-policy"]
