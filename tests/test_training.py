@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,54 @@ def test_kfold_folds_sized_by_a_row_count() -> None:
     ]
     with pytest.raises(PartitionSkipped, match="fewer than 2 to train before 3 folds of 5"):
         validation_splits(16, spec, key="pid=0")
+
+
+@pytest.mark.parametrize(
+    ("time_column", "validation", "computed"),
+    [
+        ("t", {"strategy": "kfold", "folds": 3}, 2),  # two row counts: 30 and 24
+        ("t", {"strategy": "last", "size": 5}, 2),
+        ("t", {"strategy": "holdout", "size": 0.25}, 5),  # shuffled, seeded by each key
+        (None, {"strategy": "kfold", "folds": 3}, 5),
+    ],
+)
+def test_a_chunk_computes_a_row_counts_time_ordered_splits_once(
+    store: LocalArtifactStore,
+    monkeypatch: pytest.MonkeyPatch,
+    time_column: str | None,
+    validation: dict[str, Any],
+    computed: int,
+) -> None:
+    """Last-k and expanding folds over time-sorted rows depend on the row count alone: a
+    chunk computes them once a count (they cost as much as a small fit), a shuffled split
+    once a partition; every version is the one it is when trained in a chunk of its own."""
+    from manymodels.training import select, splits
+
+    df = linear_frame(5, 30)
+    df = df[(df.pid < 3) | (df.t < 24)]  # partitions of 30 rows, and of 24
+    spec = Spec.coerce(spec_dict(time_column=time_column, validation=validation))
+    table, _ = prepare(spec, df)
+    alone = {k: train_chunk(table.select({k}), spec, store)[0] for k in table.keys}
+    calls: list[int] = []
+    real = splits.validation_splits
+
+    def counted(n: int, spec: Spec, **kw: Any) -> list[Any]:
+        calls.append(n)
+        return real(n, spec, **kw)
+
+    monkeypatch.setattr(splits, "validation_splits", counted)
+    monkeypatch.setattr(select, "validation_splits", counted)
+    together = train_chunk(table, spec, store)
+    assert len(calls) == computed
+    for v in map(trained, together):
+        # the same version but its timing and the chunk's stored rows (a chunk's, not its own)
+        same = {"train_seconds": v.train_seconds, "data_sha256": v.data_sha256}
+        assert v == replace(trained(alone[v.key]), **same)
+    if computed == 2:  # one count's arrays serve every partition of it: nobody may write them
+        shared = splits.SplitsByCount(spec)(30, key="pid=0")
+        assert all(
+            not rows.flags.writeable for fold in shared for rows in fold if hasattr(rows, "flags")
+        )
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,7 @@ from manymodels.training.records import (
 from manymodels.training.rows import drop_masks
 from manymodels.training.schema import feature_schema
 from manymodels.training.select import Fitted, fit_partition
-from manymodels.training.splits import PartitionSkipped
+from manymodels.training.splits import PartitionSkipped, SplitsByCount
 from manymodels.training.transform_choice import (
     Inputs,
     best_transform,
@@ -73,6 +73,7 @@ def train_chunk(
     numeric = [c for c in table.features if c not in table.categorical]
     kept_rows_of = ChunkRows(table, spec)
     load_global = GlobalLoader(store, spec.artifacts.format)
+    splits_of = SplitsByCount(spec)  # a row count's time-ordered splits once a chunk
     out: list[Result] = []
     for i, key in enumerate(table.keys):
         key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
@@ -103,6 +104,7 @@ def train_chunk(
                 external=first.external,
                 raw=first.raw,
                 alternatives=others,
+                splits_of=splits_of,
             )
         )
     store.sync()  # every artifact is on disk before the driver registers any of them
@@ -130,6 +132,7 @@ def train_one(
     external: Sequence[External] = (),
     raw: RawTarget | None = None,
     alternatives: Sequence[Inputs] = (),
+    splits_of: SplitsByCount | None = None,
 ) -> Result:
     """Fit, serialise and store one partition's model; every failure becomes an outcome but
     ``ArtifactStoreUnavailable``, which stops the chunk.
@@ -143,7 +146,7 @@ def train_one(
     them, so every version answers with the same probability columns.
     ``alternatives`` are the partition's rows under the spec's other target transforms (with
     the global models fitted on each): each is fitted too, and the best validation score is
-    kept, with its inputs.
+    kept, with its inputs. ``splits_of`` (the chunk's) shares its partitions' splits.
     """
     started = time.perf_counter()
     n = len(y)
@@ -179,6 +182,7 @@ def train_one(
             external=inputs.external,
             raw=inputs.raw,
             refit=False,  # ``best_transform`` refits the one chosen
+            splits_of=splits_of,
         )
         if other and units is None:  # its features are another transform's, not among these
             assert champion is not None

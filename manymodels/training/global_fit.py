@@ -40,7 +40,7 @@ from manymodels.timefeatures import later_than
 from manymodels.training.booster_input import booster_predict, booster_proba
 from manymodels.training.classify import over_classes
 from manymodels.training.rows import drop_masks, kept_rows
-from manymodels.training.splits import PartitionSkipped, validation_splits
+from manymodels.training.splits import PartitionSkipped, SplitsByCount
 
 NATIVE_CATEGORICAL = ("lightgbm.",)
 """Estimators that split on pandas ``category`` columns themselves: no one-hot encoder."""
@@ -287,28 +287,21 @@ def fold_rows(
         usable &= ~m
     folds: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
     always: list[np.ndarray] = []
-    # time-ordered last-k or expanding folds depend on a partition's row count alone (only a
-    # shuffled split is seeded by its key): each count's splits computed once, not once a
-    # partition in every task (~0.1 ms each, 10 s a task at 100,000 partitions)
-    by_count = spec.time_column is not None and spec.validation_strategy in ("last", "kfold")
-    known: dict[int, list[Any] | None] = {}
+    # a row count's time-ordered splits once a task, not once a partition (~0.1 ms each,
+    # 10 s a task at 100,000 partitions); a shuffled split is still seeded by each key
+    splits_of = SplitsByCount(spec)
     for i, key in enumerate(table.keys):
         kept, _ = kept_rows(table.rows(i), masks)
         # the partition's own rows only: a view of an arange over the whole table kept that
         # table-long array alive per partition (quadratic memory, OOM past ~30,000 partitions)
         idx = np.arange(kept.start, kept.stop) if isinstance(kept, slice) else kept
         n = len(idx)
-        if by_count and n in known:
-            splits = known[n]
-        else:
-            try:
-                if n < spec.min_rows:
-                    raise PartitionSkipped(key)
-                splits = validation_splits(n, spec, key=key)
-            except PartitionSkipped:
-                splits = None
-            if by_count:
-                known[n] = splits
+        try:
+            if n < spec.min_rows:
+                raise PartitionSkipped(key)
+            splits: list[Any] | None = splits_of(n, key=key)
+        except PartitionSkipped:
+            splits = None
         if splits is None:
             always.append(idx)
             continue

@@ -29,7 +29,13 @@ from manymodels.training.options import (
     score_local,
     score_top2,
 )
-from manymodels.training.splits import PartitionSkipped, count_rows, take, validation_splits
+from manymodels.training.splits import (
+    PartitionSkipped,
+    SplitsByCount,
+    count_rows,
+    take,
+    validation_splits,
+)
 from manymodels.warning_capture import captured
 
 Chosen = Literal["candidate", "naive", "single_class", "global", "ensemble", "too_few_rows"]
@@ -95,6 +101,7 @@ def fit_partition(
     external: Sequence[External] = (),
     raw: RawTarget | None = None,
     refit: bool = True,
+    splits_of: SplitsByCount | None = None,
 ) -> Fitted:
     """Select the best candidate on validation rows and refit it on all rows.
 
@@ -120,6 +127,7 @@ def fit_partition(
     the target's units (``manymodels.targetunits``), so metrics compare across transforms.
 
     ``refit=False`` leaves the chosen model unfitted (``Fitted.pending``) for ``refitted``.
+    ``splits_of`` (a chunk's) computes each row count's time-ordered splits once.
     """
     n = len(y)
     if n < spec.min_rows and spec.task == "classification" and classify.gets_constant(spec, n):
@@ -131,7 +139,10 @@ def fit_partition(
     _check_target(y, spec)
 
     ordered = bool(spec.time_column) if time_ordered is None else time_ordered
-    splits = validation_splits(n, spec, key=key, time_ordered=time_ordered)
+    if splits_of is None:
+        splits = validation_splits(n, spec, key=key, time_ordered=time_ordered)
+    else:
+        splits = splits_of(n, key=key, time_ordered=time_ordered)
     score_fn: Metric = metric(spec.metric_name)
     fallback: Metric | None = None  # classification's ``[selection] fallback_metric``
     one_class: str | None = None

@@ -1,0 +1,99 @@
+"""Per-partition overhead of one training chunk, measured inside one process.
+
+    python benchmarks/chunk_overhead.py --partitions 5000 --rows 60 --rounds 2
+
+Trains one chunk of ``--partitions`` synthetic partitions (a time column, last-8 validation,
+two candidates: a Ridge grid and a DecisionTreeRegressor) with ``train_chunk`` as a worker
+task does, twice a round: as committed, and with the chunk's ``SplitsByCount`` replaced by
+one that computes every partition's splits (the code before it). Rounds alternate the order.
+It reports each variant's process CPU time (not wall time: the machine may be shared) and
+checks that both produced the same versions: scores, candidates, artifact sha256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from manymodels.artifacts import LocalArtifactStore
+from manymodels.data import prepare
+from manymodels.spec import Spec
+from manymodels.training import chunk, splits
+
+
+class Uncached(splits.SplitsByCount):
+    """Every partition's splits computed again: the chunk before ``SplitsByCount``."""
+
+    def __call__(self, n: int, *, key: str, time_ordered: bool | None = None) -> list[Any]:
+        return splits.validation_splits(n, self.spec, key=key, time_ordered=time_ordered)
+
+
+def frame(partitions: int, rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = partitions * rows
+    x = rng.normal(size=(n, 2))
+    pid = np.repeat(np.arange(partitions), rows)
+    y = x @ [2.0, -1.0] + pid % 7 + rng.normal(scale=0.1, size=n)
+    t = np.tile(np.arange(rows), partitions)
+    return pd.DataFrame({"pid": pid, "t": t, "x0": x[:, 0], "x1": x[:, 1], "y": y})
+
+
+def spec() -> Spec:
+    return Spec.from_dict(
+        {
+            "name": "overhead",
+            "partition_by": ["pid"],
+            "target": "y",
+            "time_column": "t",
+            "features": ["x0", "x1"],
+            "validation": {"strategy": "last", "size": 8},
+            "candidates": [
+                {"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [0.1, 1.0]}},
+                {"estimator": "sklearn.tree.DecisionTreeRegressor", "params": {"max_depth": [3]}},
+            ],
+        }
+    )
+
+
+def run(table: Any, sp: Spec, root: Path, variant: type) -> tuple[float, list[Any]]:
+    chunk.SplitsByCount = variant  # type: ignore[misc]
+    store = LocalArtifactStore(root)
+    start = time.process_time()
+    out = chunk.train_chunk(table, sp, store)
+    return time.process_time() - start, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--partitions", type=int, default=5000)
+    ap.add_argument("--rows", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    sp = spec()
+    table, _ = prepare(sp, frame(args.partitions, args.rows))
+    cpu: dict[str, list[float]] = {"cached": [], "uncached": []}
+    results: dict[str, list[Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            order = [("cached", splits.SplitsByCount), ("uncached", Uncached)]
+            for name, variant in order if r % 2 == 0 else order[::-1]:
+                seconds, out = run(table, sp, Path(tmp) / f"{name}{r}", variant)
+                cpu[name].append(seconds)
+                results[name] = [replace(v, train_seconds=0.0) for v in out]
+    assert results["cached"] == results["uncached"], "the versions differ"
+    for name, times in cpu.items():
+        per = 1e3 * min(times) / args.partitions
+        print(f"{name:9s} CPU s: {', '.join(f'{t:.2f}' for t in times)}  ({per:.3f} ms/partition)")
+    saved = 1 - min(cpu["cached"]) / min(cpu["uncached"])
+    print(f"identical versions ({len(results['cached'])}); CPU saved: {100 * saved:.1f} %")
+
+
+if __name__ == "__main__":
+    main()
