@@ -1,11 +1,14 @@
 """Per-partition overhead of one training chunk, measured inside one process.
 
-    python benchmarks/chunk_overhead.py --partitions 5000 --rows 60 --rounds 2
+    python benchmarks/chunk_overhead.py --partitions 5000 --rows 60 --rounds 2 --without splits
+    python benchmarks/chunk_overhead.py --partitions 5000 --rows 60 --rounds 2 --without checks
 
 Trains one chunk of ``--partitions`` synthetic partitions (a time column, last-8 validation,
 two candidates: a Ridge grid and a DecisionTreeRegressor) with ``train_chunk`` as a worker
-task does, twice a round: as committed, and with the chunk's ``SplitsByCount`` replaced by
-one that computes every partition's splits (the code before it). Rounds alternate the order.
+task does, twice a round: as committed, and without one saving (the code before it):
+``splits``, the chunk's ``SplitsByCount`` replaced by one that computes every partition's
+splits; ``checks``, scikit-learn's parameter checks kept on every fit
+(``training.param_checks``). Rounds alternate the order.
 It reports each variant's process CPU time (not wall time: the machine may be shared) and
 checks that both produced the same versions: scores, candidates, artifact sha256.
 """
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,12 +32,20 @@ from manymodels.data import prepare
 from manymodels.spec import Spec
 from manymodels.training import chunk, splits
 
+unchecked = chunk.fits_unchecked
+
 
 class Uncached(splits.SplitsByCount):
     """Every partition's splits computed again: the chunk before ``SplitsByCount``."""
 
     def __call__(self, n: int, *, key: str, time_ordered: bool | None = None) -> list[Any]:
         return splits.validation_splits(n, self.spec, key=key, time_ordered=time_ordered)
+
+
+@contextmanager
+def checked(*args: Any, **kwargs: Any) -> Iterator[None]:
+    """Every fit checks its parameters: the chunk before ``param_checks``."""
+    yield
 
 
 def frame(partitions: int, rows: int) -> pd.DataFrame:
@@ -62,8 +75,11 @@ def spec() -> Spec:
     )
 
 
-def run(table: Any, sp: Spec, root: Path, variant: type) -> tuple[float, list[Any]]:
-    chunk.SplitsByCount = variant  # type: ignore[misc]
+def run(table: Any, sp: Spec, root: Path, cached: bool, without: str) -> tuple[float, list[Any]]:
+    if without == "splits":
+        chunk.SplitsByCount = splits.SplitsByCount if cached else Uncached  # type: ignore[misc]
+    else:
+        chunk.fits_unchecked = unchecked if cached else checked  # type: ignore[assignment]
     store = LocalArtifactStore(root)
     start = time.process_time()
     out = chunk.train_chunk(table, sp, store)
@@ -75,24 +91,26 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=5000)
     ap.add_argument("--rows", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--without", choices=["splits", "checks"], default="splits")
     args = ap.parse_args()
     sp = spec()
     table, _ = prepare(sp, frame(args.partitions, args.rows))
-    cpu: dict[str, list[float]] = {"cached": [], "uncached": []}
+    cpu: dict[str, list[float]] = {"with": [], "without": []}
     results: dict[str, list[Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            order = [("cached", splits.SplitsByCount), ("uncached", Uncached)]
-            for name, variant in order if r % 2 == 0 else order[::-1]:
-                seconds, out = run(table, sp, Path(tmp) / f"{name}{r}", variant)
+            order = ["with", "without"]
+            for name in order if r % 2 == 0 else order[::-1]:
+                root = Path(tmp) / f"{name}{r}"
+                seconds, out = run(table, sp, root, name == "with", args.without)
                 cpu[name].append(seconds)
                 results[name] = [replace(v, train_seconds=0.0) for v in out]
-    assert results["cached"] == results["uncached"], "the versions differ"
+    assert results["with"] == results["without"], "the versions differ"
     for name, times in cpu.items():
         per = 1e3 * min(times) / args.partitions
         print(f"{name:9s} CPU s: {', '.join(f'{t:.2f}' for t in times)}  ({per:.3f} ms/partition)")
-    saved = 1 - min(cpu["cached"]) / min(cpu["uncached"])
-    print(f"identical versions ({len(results['cached'])}); CPU saved: {100 * saved:.1f} %")
+    saved = 1 - min(cpu["with"]) / min(cpu["without"])
+    print(f"identical versions ({len(results['with'])}); CPU saved: {100 * saved:.1f} %")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from manymodels.training.compare import Champion, Comparison, load_champion, new
 from manymodels.training.external import External
 from manymodels.training.global_fit import GlobalLoader, GlobalModel, bound
 from manymodels.training.history import ChunkRows
+from manymodels.training.param_checks import fits_unchecked
 from manymodels.training.records import (
     evaluation_record,
     jsonable,
@@ -75,38 +76,42 @@ def train_chunk(
     load_global = GlobalLoader(store, spec.artifacts.format)
     splits_of = SplitsByCount(spec)  # a row count's time-ordered splits once a chunk
     out: list[Result] = []
-    for i, key in enumerate(table.keys):
-        key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
-        first, *others = [
-            inputs_of(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
-                [e for e in external if e.transform == v.transform],
-                partial(load_global, key=key_values),
+    unchecked = fits_unchecked(
+        spec, categorical=table.categorical, numeric=numeric, retrain=bool(champions)
+    )
+    with unchecked:  # each grid point's parameters checked once, not once a fit
+        for i, key in enumerate(table.keys):
+            key_values = dict(zip(spec.partition_by, table.key_values[i], strict=True))
+            first, *others = [
+                inputs_of(v.table, i, schema, mask, key_values, ordered=ordered).with_external(
+                    [e for e in external if e.transform == v.transform],
+                    partial(load_global, key=key_values),
+                )
+                for v, schema, mask in zip(views, schemas, masks, strict=True)
+            ]
+            out.append(
+                train_one(
+                    first.X,
+                    first.y,
+                    spec,
+                    store,
+                    key=key,
+                    key_values=key_values,
+                    fingerprint=table.fingerprints[i],
+                    schema=first.schema,
+                    numeric=numeric,
+                    durable=False,
+                    champion=champions.get(key),
+                    times=first.times,
+                    dropped=first.dropped,
+                    kept=kept_rows_of,
+                    prior=table.extra.get("class_prior"),
+                    external=first.external,
+                    raw=first.raw,
+                    alternatives=others,
+                    splits_of=splits_of,
+                )
             )
-            for v, schema, mask in zip(views, schemas, masks, strict=True)
-        ]
-        out.append(
-            train_one(
-                first.X,
-                first.y,
-                spec,
-                store,
-                key=key,
-                key_values=key_values,
-                fingerprint=table.fingerprints[i],
-                schema=first.schema,
-                numeric=numeric,
-                durable=False,
-                champion=champions.get(key),
-                times=first.times,
-                dropped=first.dropped,
-                kept=kept_rows_of,
-                prior=table.extra.get("class_prior"),
-                external=first.external,
-                raw=first.raw,
-                alternatives=others,
-                splits_of=splits_of,
-            )
-        )
     store.sync()  # every artifact is on disk before the driver registers any of them
     return out
 
