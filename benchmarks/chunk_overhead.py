@@ -11,6 +11,7 @@ splits; ``checks``, scikit-learn's parameter checks kept on every fit
 (``training.param_checks``). Rounds alternate the order.
 It reports each variant's process CPU time (not wall time: the machine may be shared) and
 checks that both produced the same versions: scores, candidates, artifact sha256.
+``--smoke`` runs it in seconds (50 partitions, one round).
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--without", choices=["splits", "checks"], default="splits")
+    ap.add_argument("--smoke", action="store_true", help="50 partitions, one round")
     args = ap.parse_args()
+    if args.smoke:
+        args.partitions, args.rounds = 50, 1
     sp = spec()
     table, _ = prepare(sp, frame(args.partitions, args.rows))
     cpu: dict[str, list[float]] = {"with": [], "without": []}
@@ -106,11 +110,13 @@ def main() -> None:
                 cpu[name].append(seconds)
                 results[name] = [replace(v, train_seconds=0.0) for v in out]
     assert results["with"] == results["without"], "the versions differ"
+    print(f"| variant (without: {args.without}) | CPU s per round | ms/partition (min) |")
+    print("|---|---|---|")
     for name, times in cpu.items():
         per = 1e3 * min(times) / args.partitions
-        print(f"{name:9s} CPU s: {', '.join(f'{t:.2f}' for t in times)}  ({per:.3f} ms/partition)")
-    saved = 1 - min(cpu["with"]) / min(cpu["without"])
-    print(f"identical versions ({len(results['with'])}); CPU saved: {100 * saved:.1f} %")
+        print(f"| {name} | {', '.join(f'{t:.2f}' for t in times)} | {per:.3f} |")
+    ratio = min(cpu["with"]) / min(cpu["without"])
+    print(f"ratio: CPU with/without = {ratio:.3f} (identical versions: {len(results['with'])})")
 
 
 if __name__ == "__main__":
