@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -29,6 +31,31 @@ from test_contract_migrations import build
 from manymodels.exceptions import RegistryError
 from manymodels.registry import Registry, engine, pg_silence
 from manymodels.registry import schema as t
+
+
+@contextmanager
+def table_locked(db_url: str, table: str) -> Iterator[None]:
+    """Another session holds ``table`` locked (ACCESS EXCLUSIVE, as a ``REINDEX`` or a
+    migration does) while the block runs, at most ``3 * SILENCE``: the block's statements
+    wait on the server, silent, past the bound."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        url = make_url(db_url).set(drivername="postgresql").render_as_string()
+        with psycopg.connect(url) as c:
+            c.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(3 * SILENCE)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        holder.join()
+
 
 VERSIONS = 1_000_000
 
@@ -176,20 +203,7 @@ def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
 
     db_url = server.database()
     with Registry(tmp_path / "registry", db_url=db_url) as reg:
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_the_table() -> None:  # another session's REINDEX, as the server sees it
-            with psycopg.connect(
-                make_url(db_url).set(drivername="postgresql").render_as_string()
-            ) as c:
-                c.execute("LOCK TABLE model_versions IN ACCESS EXCLUSIVE MODE")
-                locked.set()
-                release.wait(3 * SILENCE)
-
-        holder = threading.Thread(target=hold_the_table)
-        holder.start()
-        try:
-            assert locked.wait(10)
+        with table_locked(db_url, "model_versions"):  # another session's REINDEX
             started = time.monotonic()
             if command == "doctor":
                 assert doctor.check(reg).problems == []
@@ -209,9 +223,6 @@ def test_maintenance_reads_wait_for_a_busy_server_as_long_as_it_says_so(
             else:
                 assert gc.collect(reg, keep=1, dry_run=True).versions_deleted == []
             took = time.monotonic() - started
-        finally:
-            release.set()
-            holder.join()
         assert took > 2 * SILENCE  # it did wait for the lock, past the bound
 
 
@@ -256,26 +267,10 @@ def test_a_monitor_flush_waits_for_a_busy_server_as_long_as_it_says_so(
         monitor = Monitor(ModelService(reg))
         version = reg.get_version("pid=1").version
         monitor.sampler.offer("pid=1", version, [{"x": float(i)} for i in range(16)])
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_the_table() -> None:
-            with psycopg.connect(
-                make_url(db_url).set(drivername="postgresql").render_as_string()
-            ) as c:
-                c.execute("LOCK TABLE monitor_drift IN ACCESS EXCLUSIVE MODE")
-                locked.set()
-                release.wait(3 * SILENCE)
-
-        holder = threading.Thread(target=hold_the_table)
-        holder.start()
-        try:
-            assert locked.wait(10)
+        with table_locked(db_url, "monitor_drift"):
             started = time.monotonic()
             written = monitor.flush()
             took = time.monotonic() - started
-        finally:
-            release.set()
-            holder.join()
         assert written == 1, "the flush was dropped"
         assert took > 2 * SILENCE  # it did wait for the lock, past the bound
         from manymodels.monitoring.store import drift_rows
