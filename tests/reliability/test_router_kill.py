@@ -109,6 +109,24 @@ def _job_after_restart(reg: Path, env: dict[str, str], log: Path, job_id: str) -
         server.wait(60)
 
 
+def retrain_until_fitting(
+    url: str, server: subprocess.Popen[bytes], blocked: Path, log: Path
+) -> str:
+    """POST a retrain of ``pid=3`` and wait until its slow fit has begun (its run exists and
+    is fitting, ``SLOWFIT_DIR`` = ``blocked``): the job's id."""
+    posted = httpx.post(
+        f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
+        headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
+    )  # fmt: skip
+    assert posted.status_code == 202, posted.text
+    deadline = time.monotonic() + 120
+    while not (blocked / "fitting").exists():
+        assert server.poll() is None, log.read_text()[-2000:]
+        assert time.monotonic() < deadline, "the retrain never started fitting"
+        time.sleep(0.05)
+    return str(posted.json()["job_id"])
+
+
 def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Path) -> None:
     reg, env = _trained(tmp_path)
     log = tmp_path / "serve.log"
@@ -117,17 +135,7 @@ def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Pat
     blocked.mkdir()
     server, url = _serve(reg, {**env, "SLOWFIT_DIR": str(blocked)}, log)
     try:
-        posted = httpx.post(
-            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
-            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
-        )  # fmt: skip
-        assert posted.status_code == 202, posted.text
-        job_id = posted.json()["job_id"]
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # the job's run exists and is fitting
-            assert server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the retrain never started fitting"
-            time.sleep(0.05)
+        job_id = retrain_until_fitting(url, server, blocked, log)
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(30)

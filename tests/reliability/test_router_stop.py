@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from factories import wait_ready
-from test_router_kill import ROWS, TOKEN, _job_after_restart, _port, _trained
+from test_router_kill import _job_after_restart, _port, _trained, retrain_until_fitting
 
 from manymodels.monitoring import store
 from manymodels.registry import Registry
@@ -72,16 +72,7 @@ def test_a_router_stopped_mid_retrain_flushes_its_drift_sample_at_once(tmp_path:
     try:
         scored = httpx.post(f"{url}/v1/partitions/pid=1/predict", json={"rows": SCORED}, timeout=30)
         assert scored.status_code == 200, scored.text
-        posted = httpx.post(
-            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
-            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
-        )  # fmt: skip
-        assert posted.status_code == 202, posted.text
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():
-            assert server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the retrain never started fitting"
-            time.sleep(0.05)
+        retrain_until_fitting(url, server, blocked, log)
         assert "pid=1" not in _drift_keys(reg)  # held in the router until a flush
 
         server.send_signal(signal.SIGTERM)
@@ -113,17 +104,7 @@ def test_a_router_stopped_mid_retrain_exits_within_its_bound_leaving_the_job_to_
     blocked.mkdir()
     server, url = _serve(reg, {**env, "SLOWFIT_DIR": str(blocked)}, log)
     try:
-        posted = httpx.post(
-            f"{url}/v1/partitions/pid=3/retrain", json={"rows": ROWS},
-            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
-        )  # fmt: skip
-        assert posted.status_code == 202, posted.text
-        job_id = posted.json()["job_id"]
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():
-            assert server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "the retrain never started fitting"
-            time.sleep(0.05)
+        job_id = retrain_until_fitting(url, server, blocked, log)
         server.send_signal(signal.SIGTERM)
         try:  # generous: the bound plus the writes of a stop; the fit sleeps 600 s
             server.wait(STOP_SECONDS + 60)
