@@ -16,7 +16,8 @@ import pandas as pd
 from manymodels import intervals as conformal
 from manymodels.classes import UnitProba, proba_column
 from manymodels.exceptions import DataError
-from manymodels.forecast_select import Selection, key_kind, label_fits
+from manymodels.forecast_formats import key_kind, label_fits
+from manymodels.forecast_select import Selection
 from manymodels.registry.entities import ModelVersion
 from manymodels.written_columns import DECISION_COLUMNS, FORECAST_COLUMNS
 
@@ -78,7 +79,7 @@ def output(
             if found is not None:
                 label[p * horizon : (p + 1) * horizon] = found[0].tolist()
                 threshold[p * horizon : (p + 1) * horizon] = found[1]
-        # of one type in every chunk, a chunk without a label too (forecast_select.label_dtype)
+        # of one type in every chunk, a chunk without a label too (forecast_formats.label_dtype)
         fits = label_fits(label_dtype)  # pandas casts 0 to '0' and True to 1 silently
         if all(v is None or fits(v) for v in label):
             out["decision_label"] = pd.array(label, dtype=label_dtype)
