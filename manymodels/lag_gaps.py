@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
+from pandas.tseries.offsets import Day, Tick
 
-from manymodels.timefeatures import Frequency, is_datetime, time_to_json
+from manymodels.timefeatures import Frequency, is_datetime, shift, step_offset, time_to_json
 
 
 def lag_gaps(
@@ -39,9 +39,7 @@ def lag_gaps(
             return None  # a median of scattered event times, not a period
         index = pd.DatetimeIndex(time)
         try:
-            with warnings.catch_warnings():  # a non-tick offset over many rows: a hint only
-                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
-                expected = index[:-1] + to_offset(frequency)
+            expected = _next_periods(index[:-1], frequency)
         except (ValueError, TypeError, OverflowError):
             return None
         gap = same & (index[1:] > expected)
@@ -62,6 +60,22 @@ def lag_gaps(
         "gap a lag reads an older period's target; add a row for each missing period (its "
         "target left empty)"
     )
+
+
+def _next_periods(index: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
+    """The latest time the row after each of ``index`` may hold without skipping a period.
+
+    An anchored frequency (``MS``, ``B``, ``W-SUN``, ``MS+14D``) is its next anchor. A fixed
+    step (``1D``, ``h``) stands also for calendars it only approximates: quarters starting in
+    March step 90 to 92 days (median ``2196h``), fiscal years starting in July 365 or 366
+    (``365D``), the 30th of each month 28 to 31 (``30D``), none of them a skipped period; a
+    step short of 1.5 periods is no gap (a skipped period makes it about two)."""
+    step, within = step_offset(frequency, index.tz is not None)
+    if within is None and isinstance(step, Tick | Day):
+        return index + pd.Timedelta(step) * 1.5
+    with warnings.catch_warnings():  # a non-tick offset over many rows: a hint only
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        return shift(index, step, within, 1)
 
 
 def _shown(time: Any, i: int) -> str:

@@ -74,3 +74,59 @@ def test_without_lags_a_gap_is_no_concern(tmp_path: Path) -> None:
     days = pd.date_range("2024-01-01", periods=30, freq="D")
     data = panel({"a": days, "b": days.delete([3, 4])})
     assert warnings_of(data, tmp_path / "r", lags=None) == []
+
+
+def _dates(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(list(times))  # as a table's column holds them: no freq attached
+
+
+FISCAL_YEARS = _dates(pd.date_range("2001-07-01", periods=20, freq="YS-JUL"))  # 365D
+MARCH_QUARTERS = _dates(pd.date_range("2019-03-01", periods=21, freq="QS-MAR"))  # 2196h
+MONTH_ENDS = pd.date_range("2020-01-31", periods=36, freq="ME")
+THIRTIETHS = _dates(MONTH_ENDS.map(lambda t: t.replace(day=min(t.day, 30))))  # 30D
+
+
+@pytest.mark.parametrize(
+    "times",
+    [FISCAL_YEARS, MARCH_QUARTERS, THIRTIETHS],
+    ids=["fiscal-years", "march-quarters", "thirtieths"],
+)
+def test_a_fixed_step_standing_for_a_calendar_is_no_gap(
+    tmp_path: Path, times: pd.DatetimeIndex
+) -> None:
+    """Before, fiscal years (365 or 366 days), quarters from March (90 to 92 days) and the
+    30th of each month (28 to 31 days) were each warned of as skipping periods: their
+    frequency is a fixed step, and every longer step of the calendar was taken for a gap."""
+    assert warnings_of(panel({"a": times, "b": times}), tmp_path / "r") == []
+
+
+@pytest.mark.parametrize(
+    ("times", "drop", "shown"),
+    [
+        (FISCAL_YEARS, 5, "from 2005-07-01T00:00:00 to 2007-07-01T00:00:00"),
+        (MARCH_QUARTERS, 5, "from 2020-03-01T00:00:00 to 2020-09-01T00:00:00"),
+        (THIRTIETHS, 5, "from 2020-05-30T00:00:00 to 2020-07-30T00:00:00"),
+        (
+            _dates(pd.date_range("2024-01-01", periods=30, freq="MS") + pd.Timedelta(days=14)),
+            5,  # MS+14D, which had no gap found before (to_offset refused it)
+            "from 2024-05-15T00:00:00 to 2024-07-15T00:00:00",
+        ),
+        (
+            _dates(pd.date_range("2024-03-25", periods=20, freq="D", tz="Europe/Berlin")),
+            6,  # the day after Berlin's change to summer time (a 23-hour day)
+            "from 2024-03-30T00:00:00+01:00 to 2024-04-01T00:00:00+02:00",
+        ),
+        (
+            _dates(pd.date_range("2024-03-30", periods=72, freq="h", tz="Europe/Berlin")),
+            30,
+            "from 2024-03-31T06:00:00+02:00 to 2024-03-31T08:00:00+02:00",
+        ),
+    ],
+    ids=["fiscal-years", "march-quarters", "thirtieths", "fifteenths", "dst-days", "hours"],
+)
+def test_a_skipped_period_of_such_calendars_is_still_named(
+    tmp_path: Path, times: pd.DatetimeIndex, drop: int, shown: str
+) -> None:
+    data = panel({"a": times, "b": times.delete(drop)})
+    (warning,) = warnings_of(data, tmp_path / "r")
+    assert "'shop=b' " + shown in warning, warning
