@@ -201,3 +201,19 @@ def test_the_drifted_gauge_counts_what_the_monitor_flags_not_the_fallback(
         assert fallback.score is not None and fallback.score >= limits.drift  # the fixture's
         assert store.count_drifted(engine, limits.drift) == len(flagged)
         assert store.count_drifted(engine, 1e9) == 0
+
+
+def test_an_offset_past_what_sql_holds_is_one_error_line(registry: Path) -> None:
+    """``manymodels monitor --offset 99999999999999999999`` ended in a traceback
+    (OverflowError: Python int too large to convert to SQLite INTEGER) once its page's keys
+    came from SQL's OFFSET; now the option's bound, as ``list --offset``'s, says so."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    args = ["monitor", "--registry", str(registry), "--offset", "9" * 20]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: ") and "--offset" in line, line

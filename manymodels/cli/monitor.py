@@ -19,6 +19,7 @@ import typer
 from manymodels.cli.lines import echo
 from manymodels.cli.options import (
     DEFAULT_REGISTRY,
+    MAX_INT,
     ArtifactsOpt,
     JsonOpt,
     RegistryDbOpt,
@@ -71,7 +72,8 @@ def monitor(
         typer.Option(help="drift (PSI), error (live/validation), naive (live/naive), age, key."),
     ] = "drift",
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
-    offset: Annotated[int, typer.Option(min=0)] = 0,
+    # bounded as `list --offset`: pushed down to SQL's OFFSET, past 2**63 - 1 a traceback
+    offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
