@@ -122,6 +122,19 @@ def test_a_forecast_of_both_kinds_keeps_each_partitions_key_type(
     assert pd.read_csv(csv, dtype=str)["code"].tolist() == ["0", "005", "006", "007", "1", "2"]
 
 
+def test_a_forecast_of_both_kinds_to_a_gzipped_csv_is_written(
+    mixed: tuple[Path, Path, Path],
+) -> None:
+    """``--out next.csv.gz`` (a CSV, gzipped: each key as it is) was refused as a Parquet
+    file: "… and a Parquet column holds one type: … or write a .csv" (its suffix is .gz)."""
+    root, _, _ = mixed
+    out = root.parent / "next.csv.gz"
+    args = ["forecast", "--horizon", "1", "--registry", str(root), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out, dtype=str)["code"].tolist() == ["0", "005", "006", "007", "1", "2"]
+
+
 def test_a_key_column_of_ints_and_floats_stays_numeric() -> None:
     """Only text beside numbers keeps each value as it is: 1 beside 2.5 is a float64 column,
     as it was before (not objects)."""
