@@ -208,12 +208,33 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
                 return end
             if start == "MS" and (business := _business_month(index)) is not None:
                 return business
+            if start != "MS" and (other := _other_anchor(index, start, end)) is not None:
+                return other
             quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
             if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def _other_anchor(index: pd.DatetimeIndex, start: str, end: str) -> str | None:
+    """``QS-MAR`` / ``QE-NOV`` / ``YS-JUL`` / ``YE-JUN`` when every time is a month's start (or
+    every one its end) in one cycle of quarters or years that does not begin in January
+    (fiscal quarters and years): such data stepped by its median spacing (``2196h``,
+    ``365D``) ran off the calendar (March quarters forecast at 03-03, 06-03, 09-03, 12-04)."""
+    cycle = 3 if start == "QS" else 12
+    first = (int(index.month[0]) - 1) % cycle  # 0 … cycle - 1: where the cycle begins
+    if not bool(np.all((index.month - 1) % cycle == first)):
+        return None
+    if bool(np.all(index.is_month_start)):
+        return f"{start}-{_MONTHS[first]}"  # QS-MAR: quarters starting Mar, Jun, Sep, Dec
+    if bool(np.all(index.is_month_end)):
+        return f"{end}-{_MONTHS[first + 12 - cycle]}"  # QE-NOV: ending Nov, Feb, May, Aug
+    return None
 
 
 def _business_days(index: pd.DatetimeIndex) -> bool:

@@ -80,8 +80,8 @@ def _dates(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(list(times))  # as a table's column holds them: no freq attached
 
 
-FISCAL_YEARS = _dates(pd.date_range("2001-07-01", periods=20, freq="YS-JUL"))  # 365D
-MARCH_QUARTERS = _dates(pd.date_range("2019-03-01", periods=21, freq="QS-MAR"))  # 2196h
+FISCAL_YEARS = _dates(pd.date_range("2001-07-01", periods=20, freq="YS-JUL"))  # was 365D
+MARCH_QUARTERS = _dates(pd.date_range("2019-03-01", periods=21, freq="QS-MAR"))  # was 2196h
 MONTH_ENDS = pd.date_range("2020-01-31", periods=36, freq="ME")
 THIRTIETHS = _dates(MONTH_ENDS.map(lambda t: t.replace(day=min(t.day, 30))))  # 30D
 
@@ -96,7 +96,9 @@ def test_a_fixed_step_standing_for_a_calendar_is_no_gap(
 ) -> None:
     """Before, fiscal years (365 or 366 days), quarters from March (90 to 92 days) and the
     30th of each month (28 to 31 days) were each warned of as skipping periods: their
-    frequency is a fixed step, and every longer step of the calendar was taken for a gap."""
+    frequency was a fixed step (365D, 2196h, 30D), and every longer step of the calendar was
+    taken for a gap. (The first two are now inferred anchored, YS-JUL and QS-MAR; the 30th
+    still steps by 30D.)"""
     assert warnings_of(panel({"a": times, "b": times}), tmp_path / "r") == []
 
 

@@ -140,6 +140,25 @@ def test_infer_frequency(times: object, expected: object) -> None:
     assert tf.infer_frequency(values, np.array([0, len(values)])) == expected
 
 
+@pytest.mark.parametrize(
+    ("alias", "start"),
+    [
+        ("QS-FEB", "2019-02-01"), ("QS-MAR", "2019-03-01"), ("QE-NOV", "2019-02-28"),
+        ("QE-OCT", "2019-01-31"), ("YS-JUL", "2001-07-01"), ("YE-JUN", "2001-06-30"),
+    ],
+)  # fmt: skip
+def test_fiscal_quarters_and_years_keep_their_anchor(alias: str, start: str) -> None:
+    """Quarters starting in March (or ending in November) and years starting in July were
+    given their median spacing (2196h, 92D, 365D) as frequency, and their forecasts ran off
+    the calendar: March quarters ending 2020-12-01 were forecast at 2021-03-03, 06-03, 09-03,
+    12-04. Now the anchored alias, whose steps are the calendar's."""
+    times = pd.date_range(start, periods=17, freq=alias)
+    values = np.asarray(times[:13])  # as a table's column holds them: no freq attached
+    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    assert frequency == alias
+    assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
+
+
 def test_frequency_is_the_median_within_partitions() -> None:
     # partition 2 starts long before partition 1 ends; one gap of 3 weeks; repeated time
     weeks = pd.to_datetime(["2024-03-04", "2024-03-11", "2024-04-01", "2024-04-08",
