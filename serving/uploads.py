@@ -63,7 +63,7 @@ def read_file(
             return read_parquet(data), fmt, None  # its metadata's faults forgiven
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
-        frame = refuse_shifted(pd.read_csv(io.BytesIO(data)), filename or "the file")
+        frame = refuse_shifted(pd.read_csv(io.BytesIO(data)), filename or "the file", csv=data)
         frame, said = keys_as_recorded(data, frame, key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")

@@ -167,8 +167,16 @@ def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "rows",
-    ["1,2.0,3.0,\n2,2.5,3.5,\n", "1,2.0,3.0,9\n2,2.5,3.5,9\n"],
-    ids=["a comma ending each row", "a field more in each row"],
+    [
+        "1,2.0,3.0,\n2,2.5,3.5,\n",
+        "1,2.0,3.0,9\n1,2.5,3.5,9\n",
+        "Smith, J,2.0,3.0\nDoe,2.5,3.5\n",
+    ],
+    ids=[
+        "a comma ending each row",
+        "a field more in each row, led by a repeated value",
+        "an unquoted comma in the first row",
+    ],
 )
 def test_rows_of_more_fields_than_the_header_are_refused_not_shifted(
     tmp_path: Path, rows: str
@@ -187,3 +195,29 @@ def test_rows_of_more_fields_than_the_header_are_refused_not_shifted(
     ), info.value
     path.write_text("store,x,y\n1,2.0,3.0\n")  # as many as the header: read as ever
     assert read_table(path)["store"].tolist() == [1]
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
+def test_a_row_names_column_the_header_does_not_name_is_read_as_r_reads_it(
+    tmp_path: Path, name: str
+) -> None:
+    """R's ``write.table(df, sep=",")`` writes row names under no header cell (a header one
+    field short of every row; after a subset they are 3, 7, 12). R's ``read.csv`` and pandas
+    read them as row names, the columns as named, and ``train`` read the file so until
+    648164d refused it as shifted; now it is read as R reads it, its row names dropped.
+    A row-names column is unique, every row holds it, and its last field is not empty."""
+    import gzip
+
+    from manymodels.tables import read_table
+
+    text = '"store","x","y"\n"3","s1",1,2\n"7","s1",2,NA\n"12","s2",3,4\n'
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    df = read_table(path)
+    assert df["store"].tolist() == ["s1", "s1", "s2"]
+    assert df["x"].tolist() == [1, 2, 3]
+    assert df["y"].tolist()[::2] == [2.0, 4.0]
+    assert list(df.index) == [0, 1, 2]

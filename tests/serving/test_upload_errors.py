@@ -167,3 +167,12 @@ def test_a_csv_whose_rows_outnumber_its_header_is_refused_not_shifted() -> None:
     data = b"week,price,units\n2024-01-01,2.0,5.0,\n2024-01-08,2.5,6.0,\n"
     with pytest.raises(DataError, match=r"rows\.csv: its first data row holds 4 fields, 1 more"):
         read_file(data, "rows.csv", LIMIT)
+
+
+def test_a_csv_of_r_row_names_is_read_as_r_reads_it() -> None:
+    """R's ``write.table(df, sep=",")``: row names under no header cell. A retrain's upload
+    of it was refused as shifted (648164d); now its columns are read as named."""
+    data = b'"week","price","units"\n"1","2024-01-01",2.0,5.0\n"2","2024-01-08",2.5,6.0\n'
+    frame = read_file(data, "rows.csv", LIMIT)[0]
+    assert frame["week"].tolist() == ["2024-01-01", "2024-01-08"]
+    assert frame["units"].tolist() == [5.0, 6.0]
