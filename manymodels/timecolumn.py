@@ -18,6 +18,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError, pandas_first_line
+from manymodels.huge_numbers import is_too_large, too_large
 
 
 def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
@@ -34,6 +35,8 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
     if ptypes.is_numeric_dtype(s) or ptypes.is_datetime64_any_dtype(s):
         if s.isna().any():
             raise DataError(missing_times(s.isna().to_numpy(), column, source=source))
+        _refuse_beyond_nanoseconds(s, column, source=source)
+        _refuse_infinite(s, column, source=source)
         return df
     try:
         parsed = pd.to_datetime(s, format="ISO8601")
@@ -54,7 +57,42 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
         ) from None
     if parsed.isna().any():
         raise DataError(missing_times(parsed.isna().to_numpy(), column, source=source))
+    _refuse_beyond_nanoseconds(parsed, column, source=source)
     return df.assign(**{column: parsed})
+
+
+def _refuse_beyond_nanoseconds(s: pd.Series, column: str, *, source: str) -> None:
+    """``DataError`` for a date that nanoseconds since 1970 cannot hold (before 1677-09-22
+    or after 2262-04-11), naming the first: pandas parses 9999-12-31 (a data warehouse's
+    "no end" placeholder) or 0001-01-01 in microseconds, and every step after this one
+    counts times in nanoseconds (frequency, lags, splits), where it raised
+    ``OutOfBoundsDatetime``: a 500 of a retrain's JSON rows, a traceback of ``train``."""
+    if not ptypes.is_datetime64_any_dtype(s):
+        return
+    naive = s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    beyond = ((naive < pd.Timestamp.min) | (naive > pd.Timestamp.max)).to_numpy()
+    if beyond.any():
+        at = int(np.flatnonzero(beyond)[0])
+        raise DataError(
+            f"{source}: time column '{column}' holds {s.iloc[at]}, {in_row(at)}: dates must "
+            "fall between 1677-09-22 and 2262-04-11 "
+            "(a placeholder date such as 9999-12-31?)"
+        )
+
+
+def _refuse_infinite(s: pd.Series, column: str, *, source: str) -> None:
+    """``DataError`` for an infinite period number (JSON's ``Infinity``, a CSV's ``inf``): the
+    spacing of times (``infer_frequency``) subtracted it from itself, NaN, and under ``-W
+    error`` a retrain's rows were a 500."""
+    if not ptypes.is_float_dtype(s):
+        return
+    infinite = np.isinf(s.to_numpy(dtype=np.float64))
+    if infinite.any():
+        at = int(np.flatnonzero(infinite)[0])
+        raise DataError(
+            f"{source}: time column '{column}' holds {s.iloc[at]} {in_row(at)}: a time must "
+            "be a finite number or a date"
+        )
 
 
 def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
@@ -142,6 +180,12 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
             "or period numbers"
         )
     numeric = {k for k in kinds if issubclass(k, int | float | np.number)}
+    huge = given[[is_too_large(v) for v in given]] if int in kinds else given[:0]
+    if len(huge):  # pd.to_numeric raised OverflowError: a traceback
+        at = int(np.flatnonzero(s.index == huge.index[0])[0])
+        raise DataError(
+            f"{source}: " + too_large(f"time column '{column}'", huge.iloc[0], f"row {at + 1}")
+        )
     if kinds and numeric == kinds:
         return pd.to_numeric(s)
     if numeric:
@@ -168,8 +212,8 @@ def _refuse_offsets_and_none(s: pd.Series, column: str, *, source: str) -> None:
             where = int(np.flatnonzero((s == kinds[True]).to_numpy())[0])
             raise DataError(
                 f"{source}: time column '{column}' holds times with a UTC offset and times "
-                f"without one, the first {kinds[True]!r} in row {where + 1} (counting data rows "
-                "from 1): give every time with its offset, or none"
+                f"without one, the first {kinds[True]!r} {in_row(where)}: give every time with "
+                "its offset, or none"
             )
 
 

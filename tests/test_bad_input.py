@@ -845,3 +845,22 @@ def test_actuals_of_a_file_with_a_missing_key_name_the_file_and_row(
         f"error: {path}: partition column 'pid' has 1 missing value(s), the first in data row 2 "
         "(counting from 1)\n"
     )
+
+
+def test_a_placeholder_date_far_past_2262_is_one_error_line(tmp_path: Path) -> None:
+    """A warehouse's 9999-12-31 ("no end") in the time column: pandas parses it (in
+    microseconds), and ``train`` then ended in an OutOfBoundsDatetime traceback where it
+    counts times in nanoseconds. Now exit 2 and one line naming the value and its row."""
+    df = linear_frame(3, 20)
+    df["t"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(df["t"], unit="D")
+    df["t"] = df["t"].dt.strftime("%Y-%m-%d").astype(object)
+    df.loc[45, "t"] = "9999-12-31"
+    data = tmp_path / "data.csv"
+    df.to_csv(data, index=False)
+    result = cli_train(tmp_path, data)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {data}: time column 't' holds 9999-12-31 00:00:00, in row 46 (counting data "
+        "rows from 1): dates must fall between 1677-09-22 and 2262-04-11 (a placeholder date "
+        "such as 9999-12-31?)\n"
+    )

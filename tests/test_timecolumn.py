@@ -3,6 +3,7 @@ read as periods or refused, and new rows' times held to the kind the kept rows a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -80,3 +81,33 @@ def test_a_bad_time_is_named_by_its_row(values: list[Any], says: str) -> None:
     frame = pd.DataFrame({"t": pd.Series(values)})
     with pytest.raises(DataError, match=says):
         parse_time(frame, "t", source="rows")
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (["2025-01-06", "9999-12-31"], "holds 9999-12-31 00:00:00, in row 2 (counting data rows"),
+        (["0001-01-01", "2025-01-06"], "holds 0001-01-01 00:00:00, in row 1"),
+        (
+            pd.Series(pd.to_datetime(["2025-01-06", "9999-12-31"])).dt.tz_localize("UTC"),
+            "holds 9999-12-31 00:00:00+00:00, in row 2",
+        ),  # as a Parquet file's zone-aware timestamps arrive
+        (pd.Series(pd.to_datetime(["2025-01-06", "2300-01-01"]).as_unit("ms")), "in row 2"),
+        ([1, 10**400], "time column 't' is too large a number (1000"),
+        ([1.0, float("inf")], "holds inf in row 2 (counting data rows from 1): a time must be"),
+    ],
+    ids=["9999-12-31", "0001-01-01", "zone-aware", "datetime64[ms]", "huge integer", "inf"],
+)
+def test_a_time_beyond_nanoseconds_or_floats_is_refused_naming_it(values: Any, says: str) -> None:
+    """Every step after parsing counts times in nanoseconds since 1970 (frequency, lags,
+    splits): a date past 2262-04-11 or before 1677-09-22 (a warehouse's 9999-12-31 "no end")
+    raised OutOfBoundsDatetime there — a traceback of ``train``, a 500 of a retrain's rows —
+    and an infinite period made a NaN spacing. Now each is refused here, naming the first."""
+    series = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    frame = pd.DataFrame({"t": series})
+    if not isinstance(values, pd.Series) and isinstance(values[0], float):
+        frame = frame.astype({"t": "float64"})
+    with pytest.raises(DataError, match=re.escape(says)):
+        parse_time(frame, "t", source="rows")
+    if isinstance(values, list) and isinstance(values[0], str):  # within the range: as ever
+        assert parsed(["1677-09-22", "2262-04-11"])[1] == pd.Timestamp("2262-04-11")

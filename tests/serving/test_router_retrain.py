@@ -727,18 +727,47 @@ def test_a_numeric_feature_posted_as_nulls_only_stays_numeric(local: Settings) -
         (True, "holds True, a number"),
         ("2025-02-24T00:00:00+05:00", "holds times with a UTC offset"),
         (1e308, "a number"),
+        ("9999-12-31", "holds 9999-12-31 00:00:00, in row 1 (counting data rows from 1): dates"),
+        ("0001-01-01", "dates must fall between 1677-09-22 and 2262-04-11"),
     ],
 )
 def test_times_of_another_kind_than_the_kept_rows_are_a_422(
     local: Settings, week: Any, says: str
 ) -> None:
     """Appended to dated rows, a number became an instant of 1970 (20250224 µs after the
-    epoch) and trained; an offset or a huge number failed the job. Refused before any job."""
+    epoch) and trained; an offset or a huge number failed the job. Refused before any job.
+    A date beyond nanoseconds' range (9999-12-31, 0001-01-01) was a 500 (OutOfBoundsDatetime)."""
     new = partition_rows(scale=1.0).head(3).assign(week=week)
     with open_app(local) as client:
         r = post_rows(client, KEY, new)
         assert r.status_code == 422, r.text
         assert says in r.json()["detail"]
+        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+
+
+@pytest.mark.parametrize(
+    ("week", "says"),
+    [
+        ("1" + "0" * 400, "time column 'week' holds inf in row 1 (counting data rows from 1)"),
+        ("Infinity", "time column 'week' holds inf in row 1 (counting data rows from 1)"),
+    ],
+    ids=["a 400-digit integer", "Infinity"],
+)
+def test_a_time_no_float_holds_is_a_422(local: Settings, week: str, says: str) -> None:
+    """A 400-digit integer or ``Infinity`` as the time of posted rows: their spacing was
+    inf - inf, a RuntimeWarning, a 500 under -W error (as the suite runs). Now a 422 before
+    any job (the rows read a huge integer as inf, as JSON's 1e400)."""
+    new = records(partition_rows(scale=1.0).head(3))
+    text = json.dumps({"rows": [{**row, "week": "WEEK"} for row in new]})
+    body = text.replace('"WEEK"', week).encode()
+    with open_app(local) as client:
+        r = client.post(
+            f"/v1/partitions/{KEY}/retrain",
+            content=body,
+            headers={**admin(), "content-type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert says in r.json()["detail"], r.text
         assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
 
 
