@@ -15,6 +15,7 @@ import os
 import re
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -94,7 +95,8 @@ def read_table(source: DataSource) -> pd.DataFrame:
             return refuse_shifted(pd.read_csv(path), path, csv=path)
     except DataError:  # said already, naming the file
         raise
-    except (OSError, ValueError, EOFError) as e:  # EOFError: a .csv.gz cut short (gzip)
+    except (OSError, ValueError, EOFError, zlib.error) as e:
+        # EOFError: a .csv.gz cut short; zlib.error: one damaged inside (a bad copy)
         raise DataError(
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None

@@ -165,6 +165,38 @@ def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_gzip_csv_damaged_inside_is_one_error_line(tmp_path: Path) -> None:
+    """A .csv.gz whose compressed bytes were damaged (a bad copy, a disk error), not cut
+    short: zlib raised ``zlib.error``, which is no OSError, and ``train`` ended in a
+    traceback (exit 1). Now one line naming the file, exit 2, as a gzip cut short."""
+    import gzip
+
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    whole = bytearray(
+        gzip.compress(
+            b"store,x,y\n" + b"".join(f"{i % 7},{i}.5,{i * 3}.25\n".encode() for i in range(5000))
+        )
+    )
+    for i in range(200, 240):  # inside the first deflate block: the header row's too
+        whole[i] ^= 0x55
+    data = tmp_path / "rows.csv.gz"
+    data.write_bytes(bytes(whole))
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "s"\npartition_by = ["store"]\ntarget = "y"\nfeatures = ["x"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    result = CliRunner().invoke(
+        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {data}: cannot read table (error: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+
+
 @pytest.mark.parametrize(
     "rows",
     [
