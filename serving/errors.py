@@ -41,6 +41,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from manymodels.exceptions import (
+    MAX_REPORTED,
     ArtifactError,
     ArtifactStoreUnavailable,
     DataError,
@@ -191,11 +192,22 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     which are not echoed: they may be megabytes, and encoding them as UTF-8 failed (a 500)
     when they were not, as the retrain route's errors leave them out (``_located``)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{k: _echoed(v) if k == "input" else v for k, v in e.items()} for e in exc.errors()]
+    every = exc.errors()
+    errors = [
+        {k: _echoed(v) if k == "input" else v for k, v in e.items()} for e in every[:MAX_REPORTED]
+    ]
     errors = [{k: v for k, v in e.items() if v is not _UNSAID} for e in errors]
-    for raw, error in zip(exc.errors(), errors, strict=True):
+    for raw, error in zip(every[:MAX_REPORTED], errors, strict=True):
         if isinstance(raw.get("input"), bytes | bytearray):  # FastAPI read no JSON: say why
             error["msg"] = _not_json(request.headers.get("content-type"))
+    if len(every) > MAX_REPORTED:  # one per bad row: 20,000 rows of ``5`` answered 2 MB
+        errors.append(
+            {
+                "loc": list(every[MAX_REPORTED]["loc"][:1]),
+                "msg": f"{len(every) - MAX_REPORTED} more problem(s) not listed",
+                "type": "too_many_errors",
+            }
+        )  # as a request's cell errors are counted past the first ``MAX_REPORTED``
     return EscapedJSONResponse({"detail": _finite(jsonable_encoder(errors))}, status_code=422)
 
 

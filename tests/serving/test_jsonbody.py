@@ -197,3 +197,22 @@ def test_infinity_beside_minus_infinity_is_a_422_under_warnings_as_errors(client
         r = client.post(path, content=body, headers=headers)
         assert r.status_code == 422, (path, r.text)
         assert "could not score the rows" in r.json()["detail"], (path, r.text)
+
+
+def test_a_422_of_fastapis_own_lists_the_first_problems_and_counts_the_rest(client: Any) -> None:
+    """FastAPI's validation gives one error per bad row: 20,000 rows of ``5`` (no object)
+    were answered with 2 MB, and 20,000 retrain rows whose target was a list with 9 MB, from
+    a body of a few hundred KB. Now the first ``MAX_REPORTED`` (20) are listed and the rest
+    counted, as a request's own cell errors are (``InvalidRows``)."""
+    r = client.post("/v1/partitions/pid=1/predict", json={"rows": [5] * 20_000})
+    assert r.status_code == 422, r.text[:300]
+    detail = r.json()["detail"]
+    assert len(detail) == 21 and len(r.content) < 5_000, (len(detail), len(r.content))
+    assert detail[0]["loc"] == ["body", "rows", 0] and detail[0]["input"] == 5
+    assert detail[-1] == {
+        "loc": ["body"],
+        "msg": "19980 more problem(s) not listed",
+        "type": "too_many_errors",
+    }
+    r = client.post("/v1/partitions/pid=1/predict", json={"rows": [5] * 20})
+    assert len(r.json()["detail"]) == 20  # as many as listed: no count
