@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.spec import Spec
 
@@ -31,7 +32,23 @@ def numeric_share(s: pd.Series) -> float:
     present = s.dropna()
     if present.empty:
         return 0.0
-    return float(pd.to_numeric(present, errors="coerce").notna().mean())
+    try:
+        return float(pd.to_numeric(present, errors="coerce").notna().mean())
+    except OverflowError:  # an integer no float holds: a number, which the caller names
+        return 1.0
+
+
+def _to_numeric(s: pd.Series, column: str, *, role: str, source: str) -> pd.Series:
+    """``pd.to_numeric(s, errors="coerce")``, which raises ``OverflowError`` (not coerced) for
+    an integer past float64 in an object column (a CSV's 400-digit number): ``train`` ended
+    in that traceback. A ``DataError`` naming it and its row instead, in the words every
+    other door uses (``huge_numbers``)."""
+    try:
+        return pd.to_numeric(s, errors="coerce")
+    except OverflowError:
+        at = next(i for i, v in enumerate(s.tolist()) if is_too_large(v))
+        what, where = f"{role} '{column}'", f"data row {at + 1} (counting from 1)"
+        raise DataError(f"{source}: {too_large(what, s.iloc[at], where)}") from None
 
 
 def drop_bad_rows(
@@ -56,7 +73,8 @@ def drop_bad_rows(
         s = df[col]
         if is_numeric(s) or numeric_share(s) < MOSTLY_NUMERIC:
             continue  # numbers already, or text meant as text
-        parsed = pd.to_numeric(s, errors="coerce")
+        role = "target" if col == spec.target else "feature"
+        parsed = _to_numeric(s, col, role=role, source=source)
         stray = (parsed.isna() & s.notna()).to_numpy()
         counts[col] = int((stray & ~bad).sum())
         bad |= stray
@@ -88,7 +106,7 @@ def check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -
     present = s.dropna()
     if present.empty:
         return
-    parsed = pd.to_numeric(present, errors="coerce")
+    parsed = _to_numeric(s, column, role=role, source=source)[s.notna()]
     bad = parsed.isna().to_numpy()
     n_bad = int(bad.sum())
     if n_bad == 0 or n_bad > (1 - MOSTLY_NUMERIC) * len(present):

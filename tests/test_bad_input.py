@@ -864,3 +864,34 @@ def test_a_placeholder_date_far_past_2262_is_one_error_line(tmp_path: Path) -> N
         "rows from 1): dates must fall between 1677-09-22 and 2262-04-11 (a placeholder date "
         "such as 9999-12-31?)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "role", "overrides"),
+    [
+        ("n", "feature", {}),
+        ("y", "target", {}),
+        ("n", "feature", {"bad_rows": "drop"}),
+    ],
+    ids=["feature", "target", "bad_rows drop"],
+)
+def test_a_400_digit_number_in_a_csv_is_one_error_line_from_train(
+    tmp_path: Path, column: str, role: str, overrides: dict[str, Any]
+) -> None:
+    """pandas keeps a 400-digit integer of a CSV as a Python int in an object column, and
+    ``pd.to_numeric(errors="coerce")`` raises OverflowError for it rather than coercing:
+    ``train`` ended in that traceback (exit 1), where predict, score, a retrain and actuals
+    say "too large a number". Now ``train`` says it too, naming the row. (Among decimals
+    pandas' CSV reader makes it inf, which training refuses as ever.)"""
+    df = linear_frame(3, 20)
+    df["n"] = np.arange(len(df)) % 5  # a column of integers, as the target too
+    df = df.assign(y=df["y"].round().astype(int)).astype({column: object})
+    df.loc[33, column] = 10**400
+    data = tmp_path / "data.csv"
+    df.to_csv(data, index=False)
+    result = cli_train(tmp_path, data, **overrides)
+    assert result.exit_code == 2, result.output
+    assert result.output == (
+        f"error: {data}: {role} '{column}' is too large a number (1000000000000000000000000000"
+        "000000000...) in data row 34 (counting from 1): it does not fit a float\n"
+    )
