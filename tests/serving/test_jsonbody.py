@@ -216,3 +216,22 @@ def test_a_422_of_fastapis_own_lists_the_first_problems_and_counts_the_rest(clie
     }
     r = client.post("/v1/partitions/pid=1/predict", json={"rows": [5] * 20})
     assert len(r.json()["detail"]) == 20  # as many as listed: no count
+
+
+def test_an_integer_past_pythons_digit_limit_is_a_422_in_our_words(client: Any) -> None:
+    """A row holding an integer of 5,000 digits: ``json.loads`` raised Python's own
+    ``ValueError``, whose 422 told the client to call ``sys.set_int_max_str_digits()`` — advice
+    for the server. Now the 422 says what the number is and what to send."""
+    huge = b"1" * 5000
+    v2 = b'{"inputs": [{"name": "x0", "shape": [1], "datatype": "FP64", "data": [' + huge + b"]}]}"
+    posts = {
+        "/v1/partitions/pid=1/predict": b'{"rows": [{"x0": ' + huge + b', "x1": 0.5}]}',
+        "/v1/predict": b'{"rows": [{"pid": 1, "x0": ' + huge + b', "x1": 0.5}]}',
+        "/v2/models/pid=1/infer": v2,
+    }
+    headers = {"content-type": "application/json"}
+    for path, body in posts.items():
+        r = client.post(path, content=body, headers=headers)
+        assert 400 <= r.status_code < 500, (path, r.text)
+        assert "a number of more than 4,300 digits" in r.text, (path, r.text)
+        assert "set_int_max_str_digits" not in r.text, (path, r.text)
