@@ -134,13 +134,16 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         if model.get("error"):
             why = one_line(f"warning: global model {label} failed: {model['error']}")
             out.print(why, markup=False, soft_wrap=True, style="yellow")
+    # the command to copy names this registry, as the verdict's "next:" does
+    named = "".join(f" {shlex.quote(word)}" for word in flags)
     for label, fault in sorted(summary.candidate_failures.items()):  # local candidates'
         out.print(
             one_line(
                 f"warning: candidate {label} failed on {counted(fault.partitions, 'partition')}"
                 f" (chosen among the other options there; the first, {fault.key}: "
                 f"{fault.error}); "
-                f"manymodels models show {fault.key} lists each candidate's error"
+                f"manymodels models show {shlex.quote(fault.key)}{named} lists each "
+                "candidate's error"
             ),
             markup=False, soft_wrap=True, style="yellow",
         )  # fmt: skip

@@ -5,10 +5,12 @@ before, the partition quietly served naive and the summary read "no candidate be
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -185,3 +187,22 @@ def test_a_partition_the_stored_global_model_cannot_judge_is_said_in_the_summary
     assert [(u["candidate"], u["partitions"], u["key"]) for u in unjudged] == [
         ("Ridge", 1, "shop=s5")
     ], unjudged
+
+
+def test_the_warnings_command_names_the_registry_it_warns_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its `manymodels models show KEY` is there to be copied: trained into `--registry reg`,
+    it said no registry, so it read ./mmregistry (here none: an error; elsewhere another
+    registry's partition)."""
+    spec, data = table(tmp_path)
+    monkeypatch.chdir(tmp_path)  # no ./mmregistry here
+    result = CliRunner().invoke(app, ["train", str(spec), str(data), "--registry", "reg"])
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if "candidate Ridge failed" in x]
+    command = line.split("); ")[-1].removesuffix(" lists each candidate's error")
+    words = shlex.split(command)
+    assert words[:3] == ["manymodels", "models", "show"], line
+    shown = CliRunner().invoke(app, [*words[1:], "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert "missing values in feature(s) 'size'" in shown.output
