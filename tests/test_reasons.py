@@ -71,3 +71,13 @@ def test_the_registry_refuses_an_overlong_recorded_reason(root: Path) -> None:
         with pytest.raises(DataError, match="at most"):
             reg.rollback("pid=0", reason="z" * (MAX_RECORDED + 1))
         assert reg.get_version("pid=0").version == 1
+
+
+@pytest.mark.parametrize("command", [["promote"], ["rollback"], ["runs", "abandon"]])
+def test_help_states_the_cap_the_command_enforces(command: list[str]) -> None:
+    """`--help` said only "Recorded in the alias history." (or "Why, recorded on the run."):
+    the 500-character cap was first met as an error."""
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    (line,) = [x for x in result.output.splitlines() if x.strip().startswith("--reason")]
+    assert f"(at most {MAX_REASON} characters)" in line, line

@@ -30,6 +30,7 @@ from manymodels.cli.options import (
     signer,
 )
 from manymodels.oneline import one_line
+from manymodels.reasons import MAX_REASON
 
 if TYPE_CHECKING:
     from manymodels.doctor import Checkup
@@ -47,7 +48,10 @@ def promote(
     key: Annotated[str, typer.Argument(help="Partition key, e.g. 'store=2,brand=tropicana'.")],
     version: Annotated[int, typer.Argument(min=1, max=MAX_INT, help="The version to serve.")],
     registry: RegistryOpt = DEFAULT_REGISTRY,
-    reason: Annotated[str, typer.Option(help="Recorded in the alias history.")] = "manual",
+    reason: Annotated[
+        str,
+        typer.Option(help=f"Recorded in the alias history (at most {MAX_REASON} characters)."),
+    ] = "manual",
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -71,7 +75,7 @@ def rollback(
         str | None,
         typer.Option(
             help="Recorded in the alias history (default: 'rollback from vN'), as the "
-            "router's rollback body's reason."
+            f"router's rollback body's reason (at most {MAX_REASON} characters)."
         ),
     ] = None,
     json_out: JsonOpt = False,

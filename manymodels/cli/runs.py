@@ -19,6 +19,7 @@ from manymodels.cli.options import (
     RegistryOpt,
 )
 from manymodels.cli.registry import _open
+from manymodels.reasons import MAX_REASON
 
 runs_app = typer.Typer(
     cls=Group, help="Browse training runs.", no_args_is_help=True, rich_markup_mode=None
@@ -43,7 +44,10 @@ def runs_list(
 @runs_app.command("abandon")
 def runs_abandon(
     run_id: Annotated[str, typer.Argument(help="Run id (from 'runs list' or 'doctor').")],
-    reason: Annotated[str | None, typer.Option(help="Why, recorded on the run.")] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option(help=f"Why, recorded on the run (at most {MAX_REASON} characters)."),
+    ] = None,
     registry: RegistryOpt = DEFAULT_REGISTRY,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
