@@ -264,7 +264,8 @@ def run_schedule(
             firing = Firing(at, error=first_line(e), given_up=True)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
-            firing = Firing(at, run.run_id if run is not None else None, error=first_line(e))
+            run_id = run.run_id if run is not None else None
+            firing = Firing(at, run_id, error=first_line(e), caught_up=late)
         fired.append(firing)
         done = max_runs is not None and len(fired) >= max_runs
         job_ref = scheduler.get_job("retrain")

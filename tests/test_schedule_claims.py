@@ -308,10 +308,12 @@ def test_a_firing_whose_scheduler_was_killed_in_its_run_is_resumed_at_start(
         runs = [r for r in reg.list_runs(limit=1000) if r.options.get("trigger") == "schedule"]
     if data_changed:  # the killed run cannot be finished on other data: a run of its own
         assert [r.status for r in runs] == ["completed", "running"] and runs[1].killed
-        assert f"run {runs[0].run_id} (the {stamp} firing, missed): 4 trained" in out, out
+        killed = f"its run {run.run_id} killed"  # not "missed": the first line's words
+        assert f"run {runs[0].run_id} (the {stamp} firing, {killed}): 4 trained" in out, out
     else:
         assert [(r.run_id, r.status) for r in runs] == [(run.run_id, "completed")]
-        assert f"run {run.run_id} (the {stamp} firing, missed): 4 trained" in out, out
+        killed = f"its run {run.run_id} killed"
+        assert f"run {run.run_id} (the {stamp} firing, {killed}): 4 trained" in out, out
 
 
 @pytest.mark.slow

@@ -64,7 +64,8 @@ def _runs_it_again(spec: Path, data: Path, root: Path, stamp: str, why: str) -> 
     assert code == 0, (out, err)
     assert f"now: the {stamp} firing, which failed ({why}" in err, err
     assert "running it again (attempt 2 of 2)" in err, err
-    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    # the firing's line says why it ran at start as the first line does: not "missed"
+    assert f"(the {stamp} firing, failed: attempt 2 of 2): 4 trained" in out, out
     assert _scheduled_runs(root) == ["completed"]
 
 
@@ -100,6 +101,8 @@ def test_a_firing_that_fails_again_is_reported_not_retried_at_every_restart(
     assert _scheduler(spec, data, root, runs=True)[0] == 1
     code, out, err = _scheduler(spec, data, root, runs=True)  # the retry, still no data
     assert code == 1 and "attempt 2 of 2" in err, (out, err)
+    # its error line names the firing it ran again, as a success's line does
+    assert f" error (the {stamp} firing, failed: attempt 2 of 2): " in out, out
 
     code, out, err = _scheduler(spec, data, root, runs=False)
     assert code == 0 and out == "", (out, err)

@@ -88,7 +88,7 @@ def test_a_firing_whose_restarted_containers_scheduler_went_silent_runs_again(
     assert code == 0, (out, err)
     assert f"now: the {stamp} firing, which failed (its scheduler was killed before its run " in err
     assert "running it again (attempt 2 of 2)" in err, err
-    assert f"(the {stamp} firing, missed): 4 trained" in out, out
+    assert f"(the {stamp} firing, failed: attempt 2 of 2): 4 trained" in out, out
     assert _scheduled_runs(root) == ["completed"]
 
 
@@ -133,7 +133,8 @@ def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
         assert _scheduled_runs(root) == []
     else:
         assert "its scheduler is gone, running it again" in err, err
-        assert f"(the {stamp} firing, missed): 4 trained" in out, out
+        taken = "its scheduler gone silent: taken over"
+        assert f"(the {stamp} firing, {taken}): 4 trained" in out, out
         assert _scheduled_runs(root) == ["completed"]
 
 
@@ -241,7 +242,8 @@ def test_a_failed_firing_is_run_again_after_its_schedule_was_edited(
     assert f"running it again as the {now} firing (attempt 2 of 2)" in err, err
     if fixed:
         assert code == 0, (out, err)
-        assert f"(the {now} firing, missed): 4 trained" in out, out
+        why = "failed before the schedule's edit: attempt 2"
+        assert f"(the {now} firing, {why}): 4 trained" in out, out
         assert _scheduled_runs(root) == ["completed"]
     else:
         assert code == 1 and " error" in out, (out, err)

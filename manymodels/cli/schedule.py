@@ -100,6 +100,8 @@ def scheduler(
     marked: dict[datetime, str] = {}  # firings this scheduler marked under way → its tag
     # never claimed, the schedule edited: its newest firing → the one before the edit, failed
     edited: dict[datetime, Previous] = {}
+    # the firing run at start → why, in the firing's line as the first line says it
+    caught: dict[datetime, str] = {}
 
     def started(missed: datetime | None) -> None:
         from manymodels.registry.firings import silent_at
@@ -107,6 +109,8 @@ def scheduler(
 
         first = next_times(plan.cron, plan.timezone, 1)
         late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
+        if missed is not None:
+            caught[missed] = "missed"
         if missed is not None and missed in watched:
             mark = watched[missed]
             late = (
@@ -115,9 +119,11 @@ def scheduler(
                 f"container), its mark refreshed {_when(mark.beat)}: taken over at "
                 f"{_when(silent_at(mark))} unless refreshed by then"
             )
+            caught[missed] = "its scheduler gone silent: taken over"
         if missed is not None and missed in killed_firings:
             run_id = killed_firings[missed]
             late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
+            caught[missed] = f"its run {run_id} killed"  # resumed, or run afresh
             if missed in killed_marks:
                 late += f" (attempt {killed_marks[missed].attempts + 1} of {FIRING_ATTEMPTS})"
         if missed is not None and missed in edited:
@@ -129,12 +135,14 @@ def scheduler(
                 f"failed ({failed.error}): running it again as the {_when(missed)} firing "
                 f"(attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
             )
+            caught[missed] = f"failed before the schedule's edit: attempt {failed.attempts + 1}"
         elif missed is not None and missed in failed_firings:
             failed = failed_firings[missed]
             late = (
                 f"; now: the {_when(missed)} firing, which failed ({failed.error}): running it "
                 f"again (attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
             )
+            caught[missed] = f"failed: attempt {failed.attempts + 1} of {FIRING_ATTEMPTS}"
         for failed in given_up:
             late += (
                 f"; the {_when(failed.due)} firing failed {failed.attempts} time(s), not run "
@@ -385,8 +393,13 @@ def scheduler(
             return False
         return last is not None and last < due
 
+    def report(firing: Any, following: datetime | None) -> None:
+        why = caught.get(firing.caught_up) if firing.caught_up is not None else None
+        _report(firing, following, why or "missed")
+
     firings = run_schedule(
-        spec, fire, max_runs=max_runs, report=_report, started=started, claim=claim,
+        spec, fire, max_runs=max_runs, started=started, claim=claim,
+        report=report,
         missed=missed,
     )  # fmt: skip
     if firings and firings[-1].error is not None:

@@ -8,9 +8,12 @@ from typing import Any
 from manymodels.cli.lines import echo
 
 
-def report(firing: Any, following: datetime | None) -> None:
-    """One line per firing, on stdout: what it did and when the next one is."""
+def report(firing: Any, following: datetime | None, why: str = "missed") -> None:
+    """One line per firing, on stdout: what it did and when the next one is. A firing run at
+    start names the firing it stands for and ``why`` it ran then (``missed``; a failed one run
+    again, a killed run resumed: the first line's words), not always "missed"."""
     after = f" · next {when(following)}" if following is not None else ""
+    late = f" (the {when(firing.caught_up)} firing, {why})" if firing.caught_up else ""
     if firing.taken is not None:
         echo(f"{when(firing.at)} skipped: another scheduler of this schedule ran the "
                    f"{when(firing.taken)} firing{after}")  # fmt: skip
@@ -20,13 +23,12 @@ def report(firing: Any, following: datetime | None) -> None:
         return
     if firing.error is not None:
         run = f" (run {firing.run_id})" if firing.run_id else ""
-        echo(f"{when(firing.at)} error{run}: {firing.error}{after}")
+        echo(f"{when(firing.at)} error{run}{late}: {firing.error}{after}")
         return
     if firing.summary is None:
         echo(f"{when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
     r = firing.summary.run
-    late = f" (the {when(firing.caught_up)} firing, missed)" if firing.caught_up else ""
     absent = r.options.get("not_in_data")
     left = f" · {absent['count']} flagged without rows in the data" if absent else ""
     echo(
