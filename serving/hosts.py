@@ -7,7 +7,8 @@ reads the router's answers as its own origin's, and a page of any site can POST 
 body (no CORS preflight) that the router acts on. Two checks close both:
 
 - a request that came in on a loopback socket must name a loopback host (``localhost``,
-  ``*.localhost``, ``127.0.0.0/8``, ``[::1]``), this machine's name, or one of
+  ``*.localhost``), an IP address (``127.0.0.1``, ``[::1]``, ``0.0.0.0``: rebinding needs a
+  name), this machine's name, or one of
   ``Settings.allowed_hosts`` (a reverse proxy's public name; ``*`` turns the check off) in its
   ``Host`` header: a rebinding page's requests carry its own name there;
 - a request other than GET, HEAD or OPTIONS that a browser marks as sent on behalf of another
@@ -49,6 +50,18 @@ def _loopback_address(text: str) -> bool:
         return False
     mapped = getattr(address, "ipv4_mapped", None)
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _address(text: str) -> bool:
+    """Whether ``text`` is an IP address, not a name: ``0.0.0.0`` (the URL ``serve --host
+    0.0.0.0`` prints, which reaches this machine), this machine's own addresses. DNS rebinding
+    needs a name the attacker's DNS points here; an address names no site but the one it is, so
+    a page whose origin is an address reached on loopback is the router's own."""
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def host_name(header: str) -> str:
@@ -98,7 +111,7 @@ class LocalHosts:
             self.any_host
             or name == "localhost"
             or name.endswith(".localhost")
-            or _loopback_address(name)
+            or _address(name)
             or name in self.allowed
         )
 

@@ -121,6 +121,20 @@ def test_on_loopback_the_router_answers_to_loopback_names_only(settings: Setting
         assert httpx.get(f"{base}/healthz", headers={"Host": REBOUND}).status_code == 200
 
 
+def test_on_loopback_the_router_answers_to_an_address_as_host(settings: Settings) -> None:
+    """``serve --host 0.0.0.0`` prints ``http://0.0.0.0:8000``: a browser or curl given that
+    URL reaches the router on 127.0.0.1 with ``Host: 0.0.0.0:8000``, which was a 403. DNS
+    rebinding needs a name; an address (0.0.0.0, [::], this machine's own) is answered."""
+    with running_server(settings) as base:
+        port = _port(base)
+        for host in (f"0.0.0.0:{port}", "0.0.0.0", f"[::]:{port}", "10.1.2.3:8000"):
+            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+            assert got.status_code == 200, (host, got.text)
+        # a name still is judged, even one that reads like an address
+        for host in ("0.0.0.0.attacker.test", "0x7f.attacker.test"):
+            assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403
+
+
 def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path: Path) -> None:
     """``manymodels serve --allowed-host NAME`` (a same-machine proxy's public name) answers
     that Host on 127.0.0.1, and still refuses any other."""
