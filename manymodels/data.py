@@ -75,7 +75,9 @@ def resolve_columns(
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
-    if spec.features is None:  # the table's other columns (the spec's own are checked)
+    # the table's other columns (the spec's own are checked); a stored spec's retrain reads
+    # the columns it trained on (``Spec._stored``)
+    if spec.features is None and not spec.stored:
         for col in features:
             why = reserved(str(col))
             if why is not None:

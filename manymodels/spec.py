@@ -19,7 +19,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from manymodels.exceptions import SpecError
 from manymodels.feature_schema import TransformKind
@@ -115,6 +122,9 @@ class Spec(_Frozen):
     """
 
     _source: ClassVar[str] = "<spec>"
+    # read back from the registry (``from_dict(stored=True)``): its table's columns are the
+    # ones it trained on, so ``data.resolve_columns`` does not refuse written names in them
+    _stored: bool = PrivateAttr(default=False)
 
     name: Annotated[str, Field(min_length=1, max_length=100)]
     task: Task = "regression"
@@ -173,7 +183,7 @@ class Spec(_Frozen):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> Spec:
+    def _consistent(self, info: ValidationInfo) -> Spec:
         roles = set(self.partition_by)
         if self.target in roles:
             raise ValueError(f"target '{self.target}' is also a partition_by column")
@@ -226,7 +236,11 @@ class Spec(_Frozen):
                     "also be a key, the target, the time column or a listed feature"
                 )
         self._check_changes()
-        self._check_written()
+        # a run's spec read back (``from_dict(stored=True)``) trained and serves under the
+        # rules of its day: its retrain over the router is not refused by a rule added since
+        self._stored = bool((info.context or {}).get("stored"))
+        if not self._stored:
+            self._check_written()
         _check_metric(self.metric_name, self.task)
         if len(set(self.transforms)) != len(self.transforms):
             raise ValueError("target_transform lists a transform twice")
@@ -276,6 +290,11 @@ class Spec(_Frozen):
                 raise ValueError(f"changes: '{col}' is not one of the features")
 
     # -- derived, never stored -------------------------------------------------------------
+    @property
+    def stored(self) -> bool:
+        """Read back from the registry: trained under the rules of its day (``from_dict``)."""
+        return self._stored
+
     @property
     def transforms(self) -> tuple[str, ...]:
         """Every target transform a partition tries (one, unless ``target_transform`` lists
