@@ -57,6 +57,7 @@ from manymodels.partition import (
     refuse_long_keys,
     row_hashes,
 )
+from manymodels.row_numbers import rows_after
 from manymodels.shuffle import BUCKET
 from manymodels.spec import Spec
 from manymodels.tables import column_hint
@@ -218,9 +219,13 @@ def prepare_streamed(
     used: list[str] = []
     dtypes: dict[str, str] = {}
     categorical: list[str] = []
+    read: dict[str, int] = {}  # rows of each file before its batch: errors name file rows
     for i, (path, frame, batch) in enumerate(_batches(schema, name)):
         part = index.get_indexer(pd.MultiIndex.from_frame(frame[keys_by]))
-        df, cols, features, bad = checked(frame, spec, source=path)
+        before = read.get(path, 0)
+        read[path] = before + len(frame)
+        with rows_after(before):
+            df, cols, features, bad = checked(frame, spec, source=path)
         for col, n in bad.items():
             dropped[col] = dropped.get(col, 0) + n
         warnings |= dict.fromkeys(cols.warnings)

@@ -22,6 +22,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.huge_numbers import too_large
+from manymodels.row_numbers import row_number
 
 
 @lru_cache(maxsize=256)
@@ -102,7 +103,7 @@ def _python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | N
         try:
             out[i] = math.nan if v is None or v is pd.NA else float(v)
         except OverflowError:
-            what, where = f"feature '{name}'", f"data row {i + 1} (counting from 1)"
+            what, where = f"feature '{name}'", f"data row {row_number(i)} (counting from 1)"
             raise DataError(f"{source}: {too_large(what, v, where)}") from None
     return out
 
@@ -120,9 +121,8 @@ def _first_text(column: pd.Series) -> str:
         return ""
     value = repr(column.iloc[int(stray[0])])
     value = value if len(value) <= 40 else value[:37] + "..."
-    return (
-        f": {value} in data row {int(stray[0]) + 1} (counting from 1), {len(stray)} such value(s)"
-    )
+    row = row_number(int(stray[0]))
+    return f": {value} in data row {row} (counting from 1), {len(stray)} such value(s)"
 
 
 def _float_or_nan(value: Any) -> float:

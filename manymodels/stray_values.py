@@ -16,6 +16,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.partition import PartitionedTable, group_rows
+from manymodels.row_numbers import row_number
 from manymodels.spec import Spec
 
 MOSTLY_NUMERIC = 0.9
@@ -113,7 +114,7 @@ def check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -
         return
     first = int(np.flatnonzero(bad)[0])
     row = int(s.index.get_loc(present.index[first])) if s.index.is_unique else None
-    where = f" in row {row + 1}" if isinstance(row, int) else ""
+    where = f" in row {row_number(row)}" if isinstance(row, int) else ""
     value = repr(present.iloc[first])
     value = value if len(value) <= 40 else value[:37] + "..."
     listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""

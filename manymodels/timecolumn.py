@@ -19,6 +19,7 @@ from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import is_too_large, too_large
+from manymodels.row_numbers import row_number
 
 
 def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
@@ -131,7 +132,7 @@ def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
 def in_row(position: int) -> str:
     """Where a table's bad cell is, as the project's other errors count rows (data rows from
     1, the header not counted): a table of thousands of rows is not searched by hand."""
-    return f"in row {position + 1} (counting data rows from 1)"
+    return f"in row {row_number(position)} (counting data rows from 1)"
 
 
 def missing_times(missing: np.ndarray, column: str, *, source: str) -> str:
