@@ -142,7 +142,7 @@ class LocalHosts:
             host = raw.decode("latin-1")
             await send_json(send, 403, {"detail": (
                 f"this router does not answer to the host '{host}': it is reached on a "
-                "loopback address, where only localhost, 127.0.0.1 and [::1] name it (a web "
+                "loopback address, where only localhost and IP addresses name it (a web "
                 "page whose name was pointed at this machine would read it otherwise); behind "
                 "a proxy that sends another Host, start it with --allowed-host NAME"
             )})  # fmt: skip
