@@ -48,7 +48,7 @@ def _to_numeric(s: pd.Series, column: str, *, role: str, source: str) -> pd.Seri
         return pd.to_numeric(s, errors="coerce")
     except OverflowError:
         at = next(i for i, v in enumerate(s.tolist()) if is_too_large(v))
-        what, where = f"{role} '{column}'", f"data row {at + 1} (counting from 1)"
+        what, where = f"{role} '{column}'", f"data row {row_number(at)} (counting from 1)"
         raise DataError(f"{source}: {too_large(what, s.iloc[at], where)}") from None
 
 

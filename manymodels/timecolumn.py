@@ -185,7 +185,8 @@ def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
     if len(huge):  # pd.to_numeric raised OverflowError: a traceback
         at = int(np.flatnonzero(s.index == huge.index[0])[0])
         raise DataError(
-            f"{source}: " + too_large(f"time column '{column}'", huge.iloc[0], f"row {at + 1}")
+            f"{source}: "
+            + too_large(f"time column '{column}'", huge.iloc[0], f"row {row_number(at)}")
         )
     if kinds and numeric == kinds:
         return pd.to_numeric(s)
