@@ -74,9 +74,9 @@ def parse(body: bytes) -> Any:
     except ValueError:
         try:
             value = json.loads(body)
-        except json.JSONDecodeError:
-            raise
-        except ValueError:  # Python's digit limit of an int: its advice was for the server
+        except ValueError as e:  # Python's digit limit of an int: its advice was the server's
+            if "integer string conversion" not in str(e):  # not JSON, or not UTF-8
+                raise
             raise json.JSONDecodeError(HUGE_INTEGER, "", 0) from None
     try:  # the faster parser refuses lone surrogates: only a body it refused can hold one
         json.dumps(value, ensure_ascii=False).encode("utf-8")
