@@ -10,66 +10,35 @@ process is gone), otherwise once its heartbeat is ``lease`` seconds old — unle
 registered a version, which makes it succeeded with that version (``job_outcomes``: the end
 that its router could not record). A router never fails the jobs it still runs itself
 (``spare``), whose heartbeats a database outage may have held back. Writes take the
-registry's write lock (``engine.WriteTransaction``), as every other write does.
+registry's write lock (``engine.WriteTransaction``), as every other write does. The record and
+its row are ``job_record``; whether a router is gone, and the end its jobs get, ``job_leases``.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import uuid
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError, VersionConflict
 from manymodels.registry import schema as t
 from manymodels.registry.engine import WriteTransaction, engine_read_only, now
-from manymodels.registry.job_outcomes import close_killed_run, made
-from manymodels.tempnames import process
+from manymodels.registry.job_leases import (
+    RESTARTED,
+    corrects,
+    expire_gone,
+    lease_cutoff,
+    router_gone,
+    router_id,
+    stale_ids,
+)
+from manymodels.registry.job_outcomes import made
+from manymodels.registry.job_record import ENDED, JobRecord, job_of, job_row
 
-ENDED = ("succeeded", "failed")
-RESTARTED = "router restarted"
-
-
-def router_id() -> str:
-    """Who runs a job: this host, this process, a nonce (two routers in one process), and
-    when the process started (``tempnames.process``): a router restarted under the same pid
-    on the same host — a container's PID 1 after ``docker restart`` or an OOM kill in its
-    pod — is another router, whose predecessor's jobs end at once."""
-    found = process(os.getpid())
-    start = found[1] if found is not None else "x"
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{start}"
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One job as the database holds it; ``data`` is what the router stored it with."""
-
-    job_id: str
-    partition: str
-    status: str
-    backend: str
-    owner: str
-    created_at: str
-    heartbeat_at: str
-    kind: str = "retrain"
-    started_at: str | None = None
-    finished_at: str | None = None
-    data: dict[str, Any] | None = field(default=None, hash=False)
-    run_id: str | None = None
-    version: int | None = None
-    production: int | None = None
-    error: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.status not in ENDED
+__all__ = ["ENDED", "RESTARTED", "JobBusy", "JobRecord", "JobTable", "router_id"]
 
 
 class JobBusy(RegistryError):
@@ -94,7 +63,7 @@ class JobTable:
         registry; never one of ``spare``, the caller's own live jobs)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
-        job = _entity(row) if row is not None else None
+        job = job_of(row) if row is not None else None
         if job is None or lease is None or not self._gone_ids([job], lease, spare):
             return job
         if self.expire(lease, job_ids=[job_id], spare=spare):
@@ -118,7 +87,7 @@ class JobTable:
         first, as ``get`` ends them: the list showed them queued until each was read."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.jobs).order_by(t.jobs.c.seq.desc()).limit(limit))
-            jobs = [_entity(r) for r in rows]
+            jobs = [job_of(r) for r in rows]
         stale = self._gone_ids(jobs, lease, spare)
         if lease is not None and stale and self.expire(lease, job_ids=stale, spare=spare):
             return self.recent(limit=limit)
@@ -145,14 +114,14 @@ class JobTable:
         busy: JobRecord | None = None
         try:
             with WriteTransaction(self.engine) as conn:
-                _expire(conn, lease, partition=job.partition, spare=spare)
+                expire_gone(conn, lease, partition=job.partition, spare=spare)
                 row = conn.execute(
                     select(t.jobs).where(t.jobs.c.active_partition == job.partition)
                 ).first()
                 if row is not None:
-                    busy = _entity(row)
+                    busy = job_of(row)
                 else:
-                    conn.execute(insert(t.jobs).values(**_row(job)))
+                    conn.execute(insert(t.jobs).values(**job_row(job)))
         except VersionConflict:  # the unique constraint: another writer got there first
             busy = self.active(job.partition)
             if busy is None:
@@ -189,8 +158,8 @@ class JobTable:
         restarted"), which a success corrects: the router was alive, its end held back."""
         with WriteTransaction(self.engine) as conn:
             row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
-            job = _entity(row) if row is not None else None
-            if job is None or not (job.active or _corrects(job, status)):
+            job = job_of(row) if row is not None else None
+            if job is None or not (job.active or corrects(job, status)):
                 return None
             if status == "failed":
                 found = made(conn, job_id, job.partition, job.created_at)
@@ -230,10 +199,10 @@ class JobTable:
         if not self._writable():
             return []
         with self.engine.connect() as conn:
-            if not _stale(conn, lease, job_ids=job_ids, spare=spare):
+            if not stale_ids(conn, lease, job_ids=job_ids, spare=spare):
                 return []
         with WriteTransaction(self.engine) as conn:
-            ids = _expire(conn, lease, job_ids=job_ids, spare=spare)
+            ids = expire_gone(conn, lease, job_ids=job_ids, spare=spare)
         return [j for j in (self.get(i) for i in ids) if j is not None]
 
     def _gone_ids(
@@ -242,10 +211,10 @@ class JobTable:
         """The ids of ``jobs`` whose router is gone, to end on a writable registry."""
         if lease is None:
             return []
-        cutoff = _cutoff(lease)
+        cutoff = lease_cutoff(lease)
         return [
             j.job_id for j in jobs
-            if j.active and j.job_id not in spare and _gone(j.owner, j.heartbeat_at, cutoff)
+            if j.active and j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff)
         ]  # fmt: skip
 
     def _writable(self) -> bool:
@@ -253,84 +222,9 @@ class JobTable:
 
 
 # ---------------------------------------------------------------------------------- helpers
-def _expire(
-    conn: Connection,
-    lease: float,
-    *,
-    partition: str | None = None,
-    job_ids: list[str] | None = None,
-    spare: Collection[str] = (),
-) -> list[str]:
-    """In ``conn``'s write transaction: end the active jobs whose router is gone — succeeded
-    when the job's run registered a version, failed otherwise."""
-    query = select(t.jobs).where(t.jobs.c.active_partition.is_not(None))
-    if partition is not None:
-        query = query.where(t.jobs.c.active_partition == partition)
-    if job_ids is not None:
-        query = query.where(t.jobs.c.job_id.in_(job_ids))
-    cutoff = _cutoff(lease)
-    gone = [_entity(r) for r in conn.execute(query)]
-    gone = [j for j in gone if j.job_id not in spare and _gone(j.owner, j.heartbeat_at, cutoff)]
-    for job in gone:
-        found = made(conn, job.job_id, job.partition, job.created_at)
-        if found is None:
-            values: dict[str, Any] = {"status": "failed", "error": _lost(job, None)}
-        else:  # succeeded with its version, or failed naming its run
-            why = None if found.version is not None else _lost(job, found.run_id)
-            values = {**found.ended(), "error": why}
-            close_killed_run(conn, found, job.partition, why)
-        conn.execute(
-            update(t.jobs)
-            .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))
-            .values(finished_at=now(), active_partition=None, **values)
-        )
-    return [j.job_id for j in gone]
-
-
-def _lost(job: JobRecord, run_id: str | None) -> str:
-    """Why a job of a router that is gone failed, and what to do."""
-    beat = f"its last heartbeat {job.heartbeat_at}"
-    if job.status == "queued":
-        return (
-            f"{RESTARTED}: the router that queued this job ({job.owner}) stopped before it "
-            f"started it ({beat}); nothing was trained: post the rows again to retrain"
-        )
-    made_none = f"; its run {run_id} registered no version" if run_id else ""
-    return (
-        f"{RESTARTED}: the router running this job ({job.owner}) stopped before it finished "
-        f"({beat}){made_none}; post the rows again to retrain"
-    )
-
-
-def _corrects(job: JobRecord, status: str) -> bool:
-    """Whether ``status`` corrects the end another router gave ``job``: a success of a job
-    failed as its router's, whose router was alive after all."""
-    return (
-        status == "succeeded" and job.status == "failed" and (job.error or "").startswith(RESTARTED)
-    )
-
-
 def _read(conn: Connection, job_id: str) -> JobRecord | None:
     row = conn.execute(select(t.jobs).where(t.jobs.c.job_id == job_id)).first()
-    return _entity(row) if row is not None else None
-
-
-def _stale(
-    conn: Connection,
-    lease: float,
-    *,
-    job_ids: list[str] | None = None,
-    spare: Collection[str] = (),
-) -> list[str]:
-    """The ids of the active jobs whose router is gone."""
-    query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
-        t.jobs.c.active_partition.is_not(None)
-    )
-    if job_ids is not None:
-        query = query.where(t.jobs.c.job_id.in_(job_ids))
-    cutoff = _cutoff(lease)
-    rows = conn.execute(query)
-    return [i for i, owner, beat in rows if i not in spare and _gone(owner, beat, cutoff)]
+    return job_of(row) if row is not None else None
 
 
 def _end(conn: Connection, job_ids: list[str], error: str) -> None:
@@ -350,59 +244,3 @@ def _prune(conn: Connection, history: int) -> None:
     seq = conn.execute(oldest_kept).scalar()
     if seq is not None:
         conn.execute(delete(t.jobs).where(ended, t.jobs.c.seq < seq))
-
-
-def _cutoff(lease: float) -> str:
-    """Heartbeats older than this (ISO-8601 UTC, compared as text) are a router's last."""
-    return (datetime.now(UTC) - timedelta(seconds=lease)).isoformat(timespec="microseconds")
-
-
-def _gone(owner: str, heartbeat_at: str, cutoff: str) -> bool:
-    return heartbeat_at < cutoff or _process_gone(owner)
-
-
-def _process_gone(owner: str) -> bool:
-    """Whether ``owner`` ran on this host in a process that no longer exists: none has its
-    pid, or a later one does (its start time differs; an owner written before routers
-    recorded theirs is judged by its pid alone)."""
-    host, _, rest = owner.partition(":")
-    pid, _, rest = rest.partition(":")
-    start = rest.partition(":")[2]
-    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: alive
-        return False
-    found = process(int(pid)) if start.isascii() and start.isdigit() else None
-    return found is not None and found[1] != start
-
-
-def _row(job: JobRecord) -> dict[str, Any]:
-    values = {c.name: getattr(job, c.name) for c in t.jobs.columns if hasattr(job, c.name)}
-    values["data_json"] = json.dumps(job.data) if job.data is not None else None
-    values["active_partition"] = job.partition if job.active else None
-    return values
-
-
-def _entity(r: Row[Any]) -> JobRecord:
-    m = r._mapping
-    return JobRecord(
-        job_id=m["job_id"],
-        partition=m["partition"],
-        status=m["status"],
-        backend=m["backend"],
-        owner=m["owner"],
-        created_at=m["created_at"],
-        heartbeat_at=m["heartbeat_at"],
-        kind=m["kind"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        data=json.loads(m["data_json"]) if m["data_json"] else None,
-        run_id=m["run_id"],
-        version=m["version"],
-        production=m["production"],
-        error=m["error"],
-    )

@@ -1,0 +1,140 @@
+"""Whether a job's router is gone, and the end a gone router's jobs get: the lease half of
+``registry.jobs`` (see its docstring). A router names itself (``router_id``) so that another
+on the same host can tell at once that its process is gone, and heartbeats older than the
+lease tell it across hosts; a gone router's job ends succeeded when its run registered a
+version (``job_outcomes``), failed "router restarted" otherwise."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from manymodels.registry import schema as t
+from manymodels.registry.engine import now
+from manymodels.registry.job_outcomes import close_killed_run, made
+from manymodels.registry.job_record import JobRecord, job_of
+from manymodels.tempnames import process
+
+RESTARTED = "router restarted"
+
+
+def router_id() -> str:
+    """Who runs a job: this host, this process, a nonce (two routers in one process), and
+    when the process started (``tempnames.process``): a router restarted under the same pid
+    on the same host — a container's PID 1 after ``docker restart`` or an OOM kill in its
+    pod — is another router, whose predecessor's jobs end at once."""
+    found = process(os.getpid())
+    start = found[1] if found is not None else "x"
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}:{start}"
+
+
+def expire_gone(
+    conn: Connection,
+    lease: float,
+    *,
+    partition: str | None = None,
+    job_ids: list[str] | None = None,
+    spare: Collection[str] = (),
+) -> list[str]:
+    """In ``conn``'s write transaction: end the active jobs whose router is gone — succeeded
+    when the job's run registered a version, failed otherwise."""
+    query = select(t.jobs).where(t.jobs.c.active_partition.is_not(None))
+    if partition is not None:
+        query = query.where(t.jobs.c.active_partition == partition)
+    if job_ids is not None:
+        query = query.where(t.jobs.c.job_id.in_(job_ids))
+    cutoff = lease_cutoff(lease)
+    gone = [job_of(r) for r in conn.execute(query)]
+    gone = [
+        j for j in gone if j.job_id not in spare and router_gone(j.owner, j.heartbeat_at, cutoff)
+    ]
+    for job in gone:
+        found = made(conn, job.job_id, job.partition, job.created_at)
+        if found is None:
+            values: dict[str, Any] = {"status": "failed", "error": lost(job, None)}
+        else:  # succeeded with its version, or failed naming its run
+            why = None if found.version is not None else lost(job, found.run_id)
+            values = {**found.ended(), "error": why}
+            close_killed_run(conn, found, job.partition, why)
+        conn.execute(
+            update(t.jobs)
+            .where(t.jobs.c.job_id == job.job_id, t.jobs.c.active_partition.is_not(None))
+            .values(finished_at=now(), active_partition=None, **values)
+        )
+    return [j.job_id for j in gone]
+
+
+def lost(job: JobRecord, run_id: str | None) -> str:
+    """Why a job of a router that is gone failed, and what to do."""
+    beat = f"its last heartbeat {job.heartbeat_at}"
+    if job.status == "queued":
+        return (
+            f"{RESTARTED}: the router that queued this job ({job.owner}) stopped before it "
+            f"started it ({beat}); nothing was trained: post the rows again to retrain"
+        )
+    made_none = f"; its run {run_id} registered no version" if run_id else ""
+    return (
+        f"{RESTARTED}: the router running this job ({job.owner}) stopped before it finished "
+        f"({beat}){made_none}; post the rows again to retrain"
+    )
+
+
+def corrects(job: JobRecord, status: str) -> bool:
+    """Whether ``status`` corrects the end another router gave ``job``: a success of a job
+    failed as its router's, whose router was alive after all."""
+    return (
+        status == "succeeded" and job.status == "failed" and (job.error or "").startswith(RESTARTED)
+    )
+
+
+def stale_ids(
+    conn: Connection,
+    lease: float,
+    *,
+    job_ids: list[str] | None = None,
+    spare: Collection[str] = (),
+) -> list[str]:
+    """The ids of the active jobs whose router is gone."""
+    query = select(t.jobs.c.job_id, t.jobs.c.owner, t.jobs.c.heartbeat_at).where(
+        t.jobs.c.active_partition.is_not(None)
+    )
+    if job_ids is not None:
+        query = query.where(t.jobs.c.job_id.in_(job_ids))
+    cutoff = lease_cutoff(lease)
+    rows = conn.execute(query)
+    return [i for i, owner, beat in rows if i not in spare and router_gone(owner, beat, cutoff)]
+
+
+def lease_cutoff(lease: float) -> str:
+    """Heartbeats older than this (ISO-8601 UTC, compared as text) are a router's last."""
+    return (datetime.now(UTC) - timedelta(seconds=lease)).isoformat(timespec="microseconds")
+
+
+def router_gone(owner: str, heartbeat_at: str, cutoff: str) -> bool:
+    return heartbeat_at < cutoff or _process_gone(owner)
+
+
+def _process_gone(owner: str) -> bool:
+    """Whether ``owner`` ran on this host in a process that no longer exists: none has its
+    pid, or a later one does (its start time differs; an owner written before routers
+    recorded theirs is judged by its pid alone)."""
+    host, _, rest = owner.partition(":")
+    pid, _, rest = rest.partition(":")
+    start = rest.partition(":")[2]
+    if host != socket.gethostname() or not (pid.isascii() and pid.isdigit()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    found = process(int(pid)) if start.isascii() and start.isdigit() else None
+    return found is not None and found[1] != start
