@@ -37,12 +37,13 @@ from manymodels.features import missing_value
 from manymodels.partition import FALLBACK_KEY
 from manymodels.rowlags import derived_missing
 from manymodels.targetunits import to_target_units
+from serving.affine import COEF, PACKED
 from serving.answer_text import floats_text, joined_head, predictions_text
 from serving.errors import MODEL_REFUSALS, REFUSED, ScoringFailed
 from serving.grouping import group
 from serving.row_matrix import affine_rows, input_of, stacked
 from serving.rows import InvalidRows, finite_answers, probabilities, to_json_list
-from serving.served import COEF, PACKED, ServedModel, can_score
+from serving.served import ServedModel, can_score
 from serving.shared_models import predicted_together
 
 if TYPE_CHECKING:
