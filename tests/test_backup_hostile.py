@@ -20,7 +20,7 @@ import pytest
 from factories import backup_plus_member, small_backup
 from typer.testing import CliRunner
 
-from manymodels import restore
+from manymodels import restore, restore_archive
 from manymodels.backup import MANIFEST
 from manymodels.cli import app
 
@@ -137,7 +137,7 @@ def test_a_backup_of_more_members_than_any_manifest_lists_is_refused_as_they_are
     was found not in the manifest. The listing now stops past the members a manifest of the
     largest size read could list (~2 million); lowered here to 1,000 so that the tar stays
     small. Its end is damaged: it used to be read to there."""
-    monkeypatch.setattr(restore, "_MAX_MEMBERS", 1_000, raising=False)
+    monkeypatch.setattr(restore_archive, "_MAX_MEMBERS", 1_000)
     bomb = tmp_path / "many.tar.gz"
     with tarfile.open(bomb, "w:gz") as tar:
         for i in range(1_500):
