@@ -1,13 +1,20 @@
-"""A retrain job's records, and the errors of the job manager (``serving.jobs``)."""
+"""A retrain job's records as the API shows them, read from the registry's (``job_view``), and
+the errors of the job manager (``serving.jobs``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
-from manymodels.exceptions import ManyModelsError
+from sqlalchemy.exc import SQLAlchemyError
+
+from manymodels.exceptions import ManyModelsError, RegistryError
 from manymodels.registry.entities import ModelVersion
 from manymodels.version_records import Outcome
+
+if TYPE_CHECKING:
+    from manymodels.registry.client import Registry
+    from manymodels.registry.jobs import JobRecord
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 
@@ -94,3 +101,30 @@ class JobFailed(ManyModelsError):
     def __init__(self, message: str, result: RetrainResult | None = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+def job_view(record: JobRecord, registry: Registry | None) -> Job:
+    """The job as the API shows it: its data and result read back as entities (its version
+    from ``registry``, when there is one and it still holds it)."""
+    result = None
+    if record.run_id is not None:
+        version = None
+        if record.version is not None and registry is not None:
+            try:
+                version = registry.get_version(record.partition, record.version)
+            except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
+                version = None  # the job still says what it did
+        result = RetrainResult(record.run_id, version, record.production)
+    return Job(
+        job_id=record.job_id,
+        partition=record.partition,
+        status=cast(JobStatus, record.status),
+        created_at=record.created_at,
+        backend=record.backend,
+        data=UploadedData(**record.data) if record.data is not None else None,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        result=result,
+        error=record.error,
+        kind=record.kind,
+    )

@@ -36,9 +36,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, cast
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import ManyModelsError, RegistryError, first_line
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
@@ -53,6 +51,7 @@ from serving.job_records import (
     JobStatus,
     RetrainResult,
     UploadedData,
+    job_view,
 )
 from serving.job_retries import retried, transient
 
@@ -383,29 +382,7 @@ class JobManager:
                     logger.exception("retrain job heartbeat failed")
 
     def _job(self, record: JobRecord) -> Job:
-        """The job as the API shows it: its data and result read back as entities."""
-        result = None
-        if record.run_id is not None:
-            version = None
-            if record.version is not None and self._registry is not None:
-                try:
-                    version = self._registry.get_version(record.partition, record.version)
-                except (RegistryError, SQLAlchemyError):  # collected since, or unreadable now:
-                    version = None  # the job still says what it did
-            result = RetrainResult(record.run_id, version, record.production)
-        return Job(
-            job_id=record.job_id,
-            partition=record.partition,
-            status=cast(JobStatus, record.status),
-            created_at=record.created_at,
-            backend=record.backend,
-            data=UploadedData(**record.data) if record.data is not None else None,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            result=result,
-            error=record.error,
-            kind=record.kind,
-        )
+        return job_view(record, self._registry)
 
     def _notify(self, jobs: list[Job]) -> None:
         for job in jobs:
