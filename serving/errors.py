@@ -179,7 +179,7 @@ async def _http(request: Request, exc: Exception) -> Response:
 def _under_v2(request: Request) -> bool:
     """A path of the Open Inference Protocol's, whose clients read errors as ``{"error"}``
     (tritonclient failed on ``{"detail"}``): a 404 or 405 there matched no V2 route, which
-    answers its own errors so (``serving.routes.v2.V2Route``)."""
+    answers its own errors so (``serving.routes.v2_route.V2Route``)."""
     path = request.url.path
     return path == "/v2" or path.startswith("/v2/")
 

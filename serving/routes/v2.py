@@ -25,32 +25,24 @@ The response's ``parameters`` say which model answered (``served_by``, ``fallbac
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
 
 from manymodels import __version__
-from manymodels.exceptions import InvalidRows, ManyModelsError
+from manymodels.exceptions import ManyModelsError
 from serving import decision
-from serving.auth import carries_admin_token
-from serving.errors import detail_for, status_for, unreadable_body
-from serving.jsonbody import OFF_LOOP_BYTES, FastJSONRequest
-from serving.jsonhead import Head, buried
+from serving.jsonbody import OFF_LOOP_BYTES
 from serving.keys import raw_segment
-from serving.query import QueryCheckedRoute, any_query, without
-from serving.redact import local_roots, redact_text
+from serving.query import any_query, without
 from serving.resolution import Target
 from serving.routes import CurrentSettings, Service
 from serving.routes.options import refuse_repeated
+from serving.routes.v2_route import BINARY_SCOPE, V2Route
 from serving.schemas import MAX_VERSION
 from serving.served import ServedModel
 from serving.service import ModelService
@@ -65,13 +57,9 @@ from serving.v2_schemas import (
     ResponseOutput,
     ServerMetadata,
     TensorError,
-    invalid_request,
     output,
-    row_problem,
 )
-from serving.v2_tensors import refuse_tall_inputs, split_binary, to_rows
-
-logger = logging.getLogger("manymodels.serving")
+from serving.v2_tensors import to_rows
 
 PREFIX = "/v2/models/"
 EXTENSIONS = ["binary_tensor_data"]  # Triton's: binary inputs (split_binary), outputs (v2_binary)
@@ -86,93 +74,7 @@ Fallback = Annotated[
 ]
 
 
-BINARY_SCOPE = "manymodels.v2.binary"  # where a request's binary tensor data waits for the route
-
-
-class V2Request(FastJSONRequest):
-    """A request whose body, for FastAPI, is only its JSON part: with Triton's binary tensor
-    extension (``Inference-Header-Content-Length``) the raw tensors after it are set aside in
-    the scope for ``to_rows``; a gzip or deflate body is inflated first (``v2_compression``).
-    Read by ``jsonbody.parse``, as ``/v1``'s bodies are."""
-
-    def refuse_from_head(self, head: Head, limit: int) -> None:
-        """As ``/v1``'s, and inputs taller than ``max_batch_rows`` first
-        (``v2_tensors.refuse_tall_inputs``), from the one partial read of a big body's head:
-        it was read twice, once here and once for ``/v1``'s caps (~10-40 ms a MiB, on the
-        event loop)."""
-        if head.buried is not None:
-            raise TensorError(buried(head.buried))
-        refuse_tall_inputs(head, limit)
-        super().refuse_from_head(head, limit)
-
-    async def body(self) -> bytes:
-        if not hasattr(self, "_json_part"):
-            raw = await super().body()  # inflated (``FastJSONRequest.body``)
-            length = self.headers.get("inference-header-content-length")
-            self._json_part, self.scope[BINARY_SCOPE] = split_binary(raw, length)
-        return self._json_part
-
-
-class V2Route(QueryCheckedRoute):
-    """A route whose every error is the protocol's ``{"error": "..."}`` (FastAPI's own
-    validation errors and ours alike); statuses as ``/v1``'s, but a 422 is the protocol's
-    400, and a 5xx never shows more than a line."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(V2Request(_as_json(request.scope), request.receive))
-            except RequestValidationError as e:
-                return error(400, invalid_request(e.errors()))
-            except (TensorError, ValidationError) as e:
-                text = invalid_request(e.errors()) if isinstance(e, ValidationError) else str(e)
-                return error(400, text)
-            except StarletteHTTPException as e:
-                if isinstance(e.__cause__, TensorError):  # from V2Request.json, wrapped
-                    return error(400, str(e.__cause__))
-                if e.status_code == 400:  # FastAPI's for a body it cannot read (not UTF-8 …)
-                    return error(400, unreadable_body(request, e)["msg"])
-                return error(e.status_code, str(e.detail), e.headers)
-            except ManyModelsError as e:
-                return error(*_ours(request, e))
-            except Exception:
-                logger.exception("%s %s failed", request.method, request.url.path)
-                return error(500, "internal server error (see the server log)")
-
-        return run
-
-
-def _as_json(scope: Scope) -> Scope:
-    """``scope`` with a JSON content type: a V2 body is a JSON object whatever its
-    ``Content-Type`` says (tritonclient sends none that FastAPI reads as JSON)."""
-    headers = scope.get("headers", [])
-    if scope.get("method") != "POST" or (b"content-type", b"application/json") in headers:
-        return scope
-    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
-    return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
-
-
 router = APIRouter(tags=["open inference protocol (v2)"], route_class=V2Route)
-
-
-def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
-
-
-def _ours(request: Request, e: ManyModelsError) -> tuple[int, str]:
-    status = status_for(e)
-    if status >= 500:
-        logger.error("%s %s: %s: %s", request.method, request.url.path, type(e).__name__, e)
-    if isinstance(e, InvalidRows):
-        message = "; ".join(row_problem(err) for err in e.detail()[:5])
-    else:
-        message = str(detail_for(e))
-    if not carries_admin_token(request):
-        service = getattr(request.app.state, "service", None)
-        message = redact_text(message, local_roots(service.registry if service else None))
-    return (400 if status == 422 else status), message
 
 
 def model_name(request: Request, decoded: str) -> str:
