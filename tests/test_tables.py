@@ -3,6 +3,7 @@ appears whole or not at all."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import time
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from factories import directories_refuse_fsync, fsynced
+from typer.testing import CliRunner, Result
 
 from manymodels.exceptions import DataError
 from manymodels.tables import OUT_TMP_PREFIX, write_tables
@@ -137,27 +139,28 @@ def test_a_parquet_file_whose_pandas_metadata_does_not_fit_is_read_as_stored(
         read_table(broken)
 
 
-def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
-    """A .csv.gz cut short (a partial download) made gzip raise ``EOFError``, which click
-    takes for Ctrl-D: ``manymodels train`` (score, forecast, actuals) printed "Aborted!" and
-    nothing else. Now the file's one error line, exit code 2."""
-    import gzip
-
-    from typer.testing import CliRunner
-
+def train_on(tmp_path: Path, data: Path) -> Result:
+    """``manymodels train`` of a one-feature Ridge spec on ``data``, as a user runs it."""
     from manymodels.cli import app
 
-    whole = gzip.compress(b"store,x,y\n" + b"1,2.0,3.0\n" * 1000)
-    data = tmp_path / "rows.csv.gz"
-    data.write_bytes(whole[: len(whole) // 2])
     spec = tmp_path / "spec.toml"
     spec.write_text(
         'name = "s"\npartition_by = ["store"]\ntarget = "y"\nfeatures = ["x"]\n'
         '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
     )
-    result = CliRunner().invoke(
+    return CliRunner().invoke(
         app, ["train", str(spec), str(data), "--registry", str(tmp_path / "r")]
     )
+
+
+def test_a_gzip_csv_cut_short_is_one_error_line(tmp_path: Path) -> None:
+    """A .csv.gz cut short (a partial download) made gzip raise ``EOFError``, which click
+    takes for Ctrl-D: ``manymodels train`` (score, forecast, actuals) printed "Aborted!" and
+    nothing else. Now the file's one error line, exit code 2."""
+    whole = gzip.compress(b"store,x,y\n" + b"1,2.0,3.0\n" * 1000)
+    data = tmp_path / "rows.csv.gz"
+    data.write_bytes(whole[: len(whole) // 2])
+    result = train_on(tmp_path, data)
     assert result.exit_code == 2, result.output
     assert result.stderr == (
         f"error: {data}: cannot read table (EOFError: Compressed file ended before the "
@@ -169,12 +172,6 @@ def test_a_gzip_csv_damaged_inside_is_one_error_line(tmp_path: Path) -> None:
     """A .csv.gz whose compressed bytes were damaged (a bad copy, a disk error), not cut
     short: zlib raised ``zlib.error``, which is no OSError, and ``train`` ended in a
     traceback (exit 1). Now one line naming the file, exit 2, as a gzip cut short."""
-    import gzip
-
-    from typer.testing import CliRunner
-
-    from manymodels.cli import app
-
     whole = bytearray(
         gzip.compress(
             b"store,x,y\n" + b"".join(f"{i % 7},{i}.5,{i * 3}.25\n".encode() for i in range(5000))
@@ -184,14 +181,7 @@ def test_a_gzip_csv_damaged_inside_is_one_error_line(tmp_path: Path) -> None:
         whole[i] ^= 0x55
     data = tmp_path / "rows.csv.gz"
     data.write_bytes(bytes(whole))
-    spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "s"\npartition_by = ["store"]\ntarget = "y"\nfeatures = ["x"]\n'
-        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
-    )
-    result = CliRunner().invoke(
-        app, ["train", str(spec), str(data), "--registry", str(tmp_path / "r")]
-    )
+    result = train_on(tmp_path, data)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {data}: cannot read table (error: "), result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
@@ -238,8 +228,6 @@ def test_a_row_names_column_the_header_does_not_name_is_read_as_r_reads_it(
     read them as row names, the columns as named, and ``train`` read the file so until
     648164d refused it as shifted; now it is read as R reads it, its row names dropped.
     A row-names column is unique, every row holds it, and its last field is not empty."""
-    import gzip
-
     from manymodels.tables import read_table
 
     text = '"store","x","y"\n"3","s1",1,2\n"7","s1",2,NA\n"12","s2",3,4\n'
