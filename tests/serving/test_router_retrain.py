@@ -110,6 +110,22 @@ def post_rows(client: Any, key: str, frame: pd.DataFrame, **kwargs: Any) -> Any:
     )
 
 
+def post_text(client: Any, key: str, body: str | bytes) -> Any:
+    """Post a JSON body as written (a 400-digit integer, ``Infinity``: what ``json=`` cannot)."""
+    return client.post(
+        f"/v1/partitions/{key}/retrain",
+        content=body,
+        headers={**admin(), "content-type": "application/json"},
+    )
+
+
+def refused_before_a_job(client: Any, r: Any) -> str:
+    """``r``'s 422 detail, once checked that nothing was queued: a refusal comes before a job."""
+    assert r.status_code == 422, r.text
+    assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+    return r.json()["detail"]
+
+
 def finished(client: Any, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -323,11 +339,11 @@ def test_rows_missing_columns_are_422_naming_them(
     local: Settings, drop: list[str], named: list[str]
 ) -> None:
     with open_app(local) as client:
-        r = post_rows(client, KEY, partition_rows().drop(columns=drop))
-        assert r.status_code == 422
+        detail = refused_before_a_job(
+            client, post_rows(client, KEY, partition_rows().drop(columns=drop))
+        )
         for text in named:
-            assert text in r.json()["detail"]
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+            assert text in detail
 
 
 def test_rows_that_cannot_be_retrained_on_are_refused(local: Settings) -> None:
@@ -687,13 +703,8 @@ def test_appended_rows_without_a_kept_column_are_422_when_every_column_is_a_feat
     settings = Settings(registry=tmp_path / "reg", admin_token=TOKEN, retrain_backend="local")
     posted = df[df.t >= 28].assign(t=lambda d: d["t"] + 2).drop(columns=["pid", "x1"])
     with open_app(settings) as client:
-        r = post_rows(client, "pid=0", posted)
-        assert r.status_code == 422, r.text
-        assert (
-            "lack column(s) 'x1' that the kept rows of partition 'pid=0' hold"
-            in (r.json()["detail"])
-        )
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        detail = refused_before_a_job(client, post_rows(client, "pid=0", posted))
+        assert "lack column(s) 'x1' that the kept rows of partition 'pid=0' hold" in detail
         whole = df.drop(columns=["pid", "x1"])
         r = post_rows(client, "pid=0", whole, params={"mode": "replace"})
         assert r.status_code == 202, r.text
@@ -739,10 +750,7 @@ def test_times_of_another_kind_than_the_kept_rows_are_a_422(
     A date beyond nanoseconds' range (9999-12-31, 0001-01-01) was a 500 (OutOfBoundsDatetime)."""
     new = partition_rows(scale=1.0).head(3).assign(week=week)
     with open_app(local) as client:
-        r = post_rows(client, KEY, new)
-        assert r.status_code == 422, r.text
-        assert says in r.json()["detail"]
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        assert says in refused_before_a_job(client, post_rows(client, KEY, new))
 
 
 @pytest.mark.parametrize(
@@ -761,14 +769,7 @@ def test_a_time_no_float_holds_is_a_422(local: Settings, week: str, says: str) -
     text = json.dumps({"rows": [{**row, "week": "WEEK"} for row in new]})
     body = text.replace('"WEEK"', week).encode()
     with open_app(local) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            content=body,
-            headers={**admin(), "content-type": "application/json"},
-        )
-        assert r.status_code == 422, r.text
-        assert says in r.json()["detail"], r.text
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        assert says in refused_before_a_job(client, post_text(client, KEY, body))
 
 
 @pytest.mark.parametrize(
@@ -793,9 +794,7 @@ def test_rows_of_a_spec_without_a_features_list_on_periods_are_checked_too(
     rows = [{"t": 29, "x0": None, "x1": 0.1, "y": 2.0}, {**base, **row}]  # a null beside it
     with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
         r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=admin())
-        assert r.status_code == 422, r.text
-        assert says in r.json()["detail"], r.text
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        assert says in refused_before_a_job(client, r)
         ok = client.post(
             "/v1/partitions/pid=1/retrain", json={"rows": [base, {**base, "t": 31.0}]},
             headers=admin(),
@@ -835,11 +834,9 @@ def test_a_classifiers_posted_labels_are_the_classes_its_version_knows(
     with open_app(replace(settings, registry=root, retrain_backend="local")) as client:
         r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=admin())
         if refused:
-            assert r.status_code == 422, r.text
-            detail = r.json()["detail"]
+            detail = refused_before_a_job(client, r)
             which = "more than one" if posted == 1 else "not one"
             assert f"is {posted!r} in row 3, {which} of the classes" in detail, detail
-            assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
             return
         assert r.status_code == 202, r.text
         job = finished(client, r.json()["job_id"])
@@ -880,16 +877,10 @@ def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> No
     rows[2]["price"] = 10**400
     body = json.dumps({"rows": rows})
     with open_app(local) as client:
-        r = client.post(
-            f"/v1/partitions/{KEY}/retrain",
-            content=body,
-            headers={**admin(), "content-type": "application/json"},
-        )
-        assert r.status_code == 422, r.text
-        detail = r.json()["detail"]  # in predict's words (it said "is inf … to train on")
+        detail = refused_before_a_job(client, post_text(client, KEY, body))
+        # in predict's words (it said "is inf … to train on")
         said = "feature 'price' is too large a number (1000000000000000000000000000000000000...)"
         assert detail == f"{said} in row 2: it does not fit a float", detail
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
         scored = client.post(
             f"/v1/partitions/{KEY}/predict",
             content=json.dumps({"rows": [rows[2]]}),
@@ -929,14 +920,7 @@ def test_an_integer_past_a_floats_range_is_a_422_naming_it(
         for value, told in ((big, said), (math.inf if big > 0 else -math.inf, said_of_inf)):
             rows[2][column] = value
             body = json.dumps({"rows": rows}).replace("Infinity", "1e400")
-            r = client.post(
-                f"/v1/partitions/{KEY}/retrain",
-                content=body,
-                headers={**admin(), "content-type": "application/json"},
-            )
-            assert r.status_code == 422, r.text
-            assert told in r.json()["detail"], r.text
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+            assert told in refused_before_a_job(client, post_text(client, KEY, body))
 
 
 def test_a_csv_integer_past_a_floats_range_is_a_422(local: Settings) -> None:
@@ -952,10 +936,9 @@ def test_a_csv_integer_past_a_floats_range_is_a_422(local: Settings) -> None:
             files={"file": ("big.csv", frame.to_csv(index=False).encode(), "text/csv")},
             headers=admin(),
         )
-        assert r.status_code == 422, r.text
-        assert r.json()["detail"].startswith("target 'units' is too large a number (1000")
-        assert r.json()["detail"].endswith(") in row 2: it does not fit a float")
-        assert client.get("/v1/jobs", headers=admin()).json() == {"jobs": []}
+        detail = refused_before_a_job(client, r)
+        assert detail.startswith("target 'units' is too large a number (1000")
+        assert detail.endswith(") in row 2: it does not fit a float")
 
 
 def test_an_integer_past_int64_in_a_feature_is_read_as_predict_reads_it(
