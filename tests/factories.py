@@ -30,6 +30,7 @@ from manymodels.registry.store import now
 
 if TYPE_CHECKING:
     import pytest
+    from sqlalchemy import Engine
 
 RIDGE = "sklearn.linear_model.Ridge"
 
@@ -473,3 +474,29 @@ class Tripwire:
 
     def __reduce__(self) -> tuple[object, tuple[Path]]:
         return (Path.touch, (self.path,))
+
+
+@contextmanager
+def executed(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The statements ``engine`` runs inside the block, with their parameters: what a test of
+    a query's plan reads (``sqlite_plan``) rather than trusting how the query was written."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+
+
+def sqlite_plan(engine: Engine, statement: str, params: Any) -> str:
+    """SQLite's ``EXPLAIN QUERY PLAN`` of one statement ``executed`` saw, its steps joined."""
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        return " ".join(str(r[-1]) for r in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params))

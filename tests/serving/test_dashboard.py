@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from browserkit import browse, page_state, row_keys, text_of, view
+from factories import executed, sqlite_plan
 from fastapi.responses import HTMLResponse
 from routerkit import (
     KEY,
@@ -35,7 +36,7 @@ from routerkit import (
     open_client,
     sales,
 )
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from manymodels.registry import Registry
 from manymodels.registry.reads import prefix_upper
@@ -296,24 +297,12 @@ def test_a_prefix_search_reads_a_range_of_the_key_index(trained: Path) -> None:
     a SCAN of the partitions table (the page of 100,000 partitions costs one page)."""
     with Registry.open(trained) as reg:
         engine = reg.store.engine
-        seen: list[tuple[str, Any]] = []
-
-        def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if "FROM partitions" in statement and "substr" in statement:
-                seen.append((statement, params))
-
-        event.listen(engine, "before_cursor_execute", keep)
-        try:
+        with executed(engine) as seen:
             assert [p.key for p in reg.list_partitions(prefix="store=2,")]
-        finally:
-            event.remove(engine, "before_cursor_execute", keep)
-        statement, params = seen[0]
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            plan = " ".join(
-                str(row[-1]) for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params)
-            )
+        statement, params = next(
+            (s, p) for s, p in seen if "FROM partitions" in s and "substr" in s
+        )
+        plan = sqlite_plan(engine, statement, params)
         assert "SEARCH partitions USING INDEX" in plan and "key>? AND key<?" in plan, plan
         assert "SCAN partitions" not in plan, plan
         with engine.connect() as conn:  # the same answer as a full scan would give
@@ -421,29 +410,41 @@ def test_an_hourly_classifier_of_text_classes_lists_each_step_at_its_hour(
     assert actuals == ["2024-01-02 16:00", "2024-01-02 17:00"], box
 
 
+def pump_temps(
+    tmp_path: Path, *, seed: int, periods: int, freq: str, held_out: int, **spec: Any
+) -> Path:
+    """A registry of one partition, ``asset=pump-1``: a Ridge of its temperature on ``x`` at
+    ``periods`` steps of ``freq`` (hourly times with their hour, daily ones as dates), the
+    last ``held_out`` rows validating it; ``spec`` adds to the spec."""
+    from manymodels.pipeline import train
+
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2024-01-01", periods=periods, freq=freq)
+    frame = pd.DataFrame({
+        "asset": "pump-1",
+        "ts": times.strftime("%Y-%m-%d %H:%M:%S" if freq == "h" else "%Y-%m-%d"),
+        "x": rng.normal(size=periods),
+        "temp": rng.normal(70, 2, size=periods),
+    })  # fmt: skip
+    spec = {
+        "name": "temps", "task": "regression", "partition_by": ["asset"], "target": "temp",
+        "time_column": "ts", "features": ["x"],
+        "validation": {"strategy": "last", "size": held_out},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+        "fallback": {"enabled": False}, **spec,
+    }  # fmt: skip
+    root = tmp_path / "registry"
+    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    return root
+
+
 @pytest.mark.slow
 def test_an_hourly_forecast_chart_names_its_first_and_last_hour(
     chromium: str, tmp_path: Path
 ) -> None:
     """The chart's foot named its span by dates alone: 8 hourly steps read "2024-01-02 …
     2024-01-02". Now "2024-01-02 16:00 … 2024-01-02 23:00"; a daily chart keeps its dates."""
-    from manymodels.pipeline import train
-
-    rng = np.random.default_rng(6)
-    frame = pd.DataFrame({
-        "asset": "pump-1",
-        "ts": pd.date_range("2024-01-01", periods=40, freq="h").strftime("%Y-%m-%d %H:%M:%S"),
-        "x": rng.normal(size=40),
-        "temp": rng.normal(70, 2, size=40),
-    })  # fmt: skip
-    spec = {
-        "name": "temps", "task": "regression", "partition_by": ["asset"], "target": "temp",
-        "time_column": "ts", "features": ["x"], "validation": {"strategy": "last", "size": 10},
-        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-        "fallback": {"enabled": False},
-    }  # fmt: skip
-    root = tmp_path / "registry"
-    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    root = pump_temps(tmp_path, seed=6, periods=40, freq="h", held_out=10)
     with running_server(Settings(registry=root)) as base:
         dom = browse(chromium, view(base, p="asset=pump-1"), tmp_path)
     assert page_state(dom) == "ready", text_of(dom, "status")
@@ -459,23 +460,9 @@ def test_the_forecast_chart_draws_the_interval_levels_the_version_recorded(
     recorded `[intervals] levels = [90]` answered 422, the page asked again without levels,
     and its chart said the version "recorded no prediction intervals". Now it asks for the
     levels the version recorded (the detail's `interval_levels`) and draws the 90 % band."""
-    from manymodels.pipeline import train
-
-    rng = np.random.default_rng(7)
-    frame = pd.DataFrame({
-        "asset": "pump-1",
-        "ts": pd.date_range("2024-01-01", periods=60, freq="D").strftime("%Y-%m-%d"),
-        "x": rng.normal(size=60),
-        "temp": rng.normal(70, 2, size=60),
-    })  # fmt: skip
-    spec = {
-        "name": "temps", "task": "regression", "partition_by": ["asset"], "target": "temp",
-        "time_column": "ts", "features": ["x"], "validation": {"strategy": "last", "size": 20},
-        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-        "fallback": {"enabled": False}, "intervals": {"levels": [90]},
-    }  # fmt: skip
-    root = tmp_path / "registry"
-    assert train(spec, frame, root, backend="local").run.n_trained == 1
+    root = pump_temps(
+        tmp_path, seed=7, periods=60, freq="D", held_out=20, intervals={"levels": [90]}
+    )
     with running_server(Settings(registry=root)) as base:
         (version,) = httpx.get(f"{base}/v1/partitions/asset=pump-1").json()["versions"]
         dom = browse(chromium, view(base, p="asset=pump-1"), tmp_path)

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import executed, sqlite_plan
 from routerkit import KEY, SALES_SPEC, TOKEN, open_client, sales
-from sqlalchemy import event
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -185,28 +185,16 @@ def test_sorting_walks_an_index_not_the_table(with_failures: Path) -> None:
     ``ix_run_partitions_outcome``: neither sorts nor scans a table."""
     with Registry.open(with_failures) as reg:
         engine = reg.store.engine
-        seen: list[tuple[str, Any]] = []
-
-        def keep(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-            if "EXISTS" in statement or "FROM run_partitions" in statement:
-                seen.append((statement, params))
-
-        event.listen(engine, "before_cursor_execute", keep)
-        try:
+        with executed(engine) as seen:
             page = reg.store.ranked_partitions("skill", limit=2)
             reg.store.ranked_partitions("skill", limit=2, after=page[-1].key)
             run = reg.list_runs(limit=1)[0].run_id
             reg.store.run_failures(run, limit=2)
-        finally:
-            event.remove(engine, "before_cursor_execute", keep)
-        with engine.connect() as conn:
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            plans = [
-                " ".join(str(r[-1]) for r in raw.execute(f"EXPLAIN QUERY PLAN {s}", p))
-                for s, p in seen
-                if "ORDER BY" in s
-            ]
+        plans = [
+            sqlite_plan(engine, s, p)
+            for s, p in seen
+            if ("EXISTS" in s or "FROM run_partitions" in s) and "ORDER BY" in s
+        ]
     skill = [p for p in plans if "model_versions" in p]
     assert skill and all("USING INDEX ix_model_versions_skill" in p for p in skill), plans
     failures = [p for p in plans if "run_partitions" in p]
