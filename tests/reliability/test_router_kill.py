@@ -109,6 +109,21 @@ def _job_after_restart(reg: Path, env: dict[str, str], log: Path, job_id: str) -
         server.wait(60)
 
 
+def ended_by_restart(reg: Path, env: dict[str, str], log: Path, job_id: str) -> Any:
+    """The job of a router that stopped mid-fit, as the next router reads it: failed as a
+    gone router's ("router restarted"), and so is the run it had started (not "running" for
+    ever)."""
+    from manymodels.registry import Registry
+
+    job = _job_after_restart(reg, env, log, job_id)
+    assert job["status"] == "failed" and job["error"].startswith("router restarted"), job
+    assert job["run_id"] is not None, job
+    with Registry.open(reg) as registry:
+        run = registry.get_run(job["run_id"])
+    assert run.status == "failed", run
+    return job
+
+
 def retrain_until_fitting(
     url: str, server: subprocess.Popen[bytes], blocked: Path, log: Path
 ) -> str:
@@ -140,12 +155,7 @@ def test_a_router_killed_mid_retrain_leaves_its_job_and_run_failed(tmp_path: Pat
         server.send_signal(signal.SIGKILL)
         server.wait(30)
 
-    job = _job_after_restart(reg, env, log, job_id)
-    assert job["status"] == "failed", job
-    assert job["error"].startswith("router restarted"), job
-    run_id = job["run_id"]
-    assert run_id is not None, job
-
+    run_id = ended_by_restart(reg, env, log, job_id)["run_id"]
     runs = json.loads(_cli(env, "runs", "list", "--registry", reg, "--json").stdout)
     run = next(r for r in runs if r["run_id"] == run_id)
     assert run["status"] == "failed", run  # before: running (its process gone) for ever
