@@ -157,6 +157,26 @@ def pumps_spec(**overrides: Any) -> dict[str, Any]:
     }
 
 
+# every numeric reading of the ``sensor_readings`` sample, for a pumps spec that uses them all
+SENSORS = ["temperature", "vibration", "pressure", "rpm", "hours_since_service"]
+
+
+def users_spec(**overrides: Any) -> dict[str, Any]:
+    """The ``user_activity`` sample's minutes per user: a scaled Ridge over a categorical
+    feature (``plan``) fitted on a frame, the last week validates."""
+    return {
+        "name": "users",
+        "partition_by": ["user_id"],
+        "target": "minutes_active",
+        "time_column": "day",
+        "features": ["plan", "sessions", "pages", "notifications", "weekend"],
+        "categorical": ["plan"],
+        "validation": {"strategy": "last", "size": 7},
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
+        **overrides,
+    }
+
+
 def linear_frame(
     n_partitions: int = 3, rows: int = 30, *, seed: int = 0, shuffle: bool = False
 ) -> pd.DataFrame:

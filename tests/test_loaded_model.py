@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import SENSORS, pumps_spec, users_spec
 
 from manymodels.exceptions import DataError, InvalidRows
 from manymodels.feature_schema import FeatureSchema
@@ -53,36 +54,21 @@ SPECS: dict[str, tuple[dict[str, Any], Any]] = {
         lambda: store_sales(n_stores=2, weeks=40),
     ),
     "categorical, dataframe": (
-        {
-            "name": "users",
-            "partition_by": ["user_id"],
-            "target": "minutes_active",
-            "time_column": "day",
-            "features": ["plan", "sessions", "pages", "notifications", "weekend"],
-            "categorical": ["plan"],
-            "validation": {"strategy": "last", "size": 7},
-            "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
-        },
+        users_spec(),
         lambda: user_activity(n_users=3, days=30),
     ),
     "classifier": (
-        {
-            "name": "pumps",
-            "task": "classification",
-            "partition_by": ["asset"],
-            "target": "failure_within_24h",
-            "time_column": "ts",
-            "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
-            "metric": "balanced_accuracy",
-            "validation": {"strategy": "last", "size": 0.25},
-            "candidates": [
+        pumps_spec(
+            features=SENSORS,
+            metric="balanced_accuracy",
+            candidates=[
                 {
                     "estimator": "sklearn.linear_model.LogisticRegression",
                     "scale": True,
                     "params": {"max_iter": [1000]},
                 }
             ],
-        },
+        ),
         lambda: sensor_readings(n_assets=2, readings=60),
     ),
 }

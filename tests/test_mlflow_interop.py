@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import SENSORS, pumps_spec, users_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -47,31 +48,16 @@ SALES = {
 SPECS: dict[str, tuple[dict[str, Any], Any]] = {
     "ridge on a float64 matrix": (SALES, lambda: store_sales(n_stores=2, weeks=40)),
     "categorical, fitted on a frame": (
-        {
-            "name": "users",
-            "partition_by": ["user_id"],
-            "target": "minutes_active",
-            "time_column": "day",
-            "features": ["plan", "sessions", "pages", "notifications", "weekend"],
-            "categorical": ["plan"],
-            "validation": {"strategy": "last", "size": 7},
-            "candidates": [{"estimator": "sklearn.linear_model.Ridge", "scale": True}],
-        },
+        users_spec(),
         lambda: user_activity(n_users=3, days=30),
     ),
     "calibrated classifier": (
-        {
-            "name": "pumps",
-            "task": "classification",
-            "partition_by": ["asset"],
-            "target": "failure_within_24h",
-            "time_column": "ts",
-            "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
-            "metric": "balanced_accuracy",
-            "validation": {"strategy": "last", "size": 0.25},
-            "calibration": {"method": "sigmoid", "folds": 2},
-            "candidates": [{"estimator": "sklearn.linear_model.LogisticRegression", "scale": True}],
-        },
+        pumps_spec(
+            features=SENSORS,
+            metric="balanced_accuracy",
+            calibration={"method": "sigmoid", "folds": 2},
+            candidates=[{"estimator": "sklearn.linear_model.LogisticRegression", "scale": True}],
+        ),
         lambda: sensor_readings(n_assets=2, readings=60),
     ),
     "naive, not plain scikit-learn": (

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from factories import SENSORS, pumps_spec, users_spec
 from routerkit import SALES_SPEC, TOKEN, TWO_VERSIONS, open_client, sales
 
 from manymodels.pipeline import train
@@ -51,23 +52,17 @@ def trained_no_fallback(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sensors") / "registry"
-    spec = {
-        "name": "pumps",
-        "task": "classification",
-        "partition_by": ["asset"],
-        "target": "failure_within_24h",
-        "time_column": "ts",
-        "features": ["temperature", "vibration", "pressure", "rpm", "hours_since_service"],
-        "metric": "balanced_accuracy",
-        "validation": {"strategy": "last", "size": 0.25},
-        "candidates": [
+    spec = pumps_spec(
+        features=SENSORS,
+        metric="balanced_accuracy",
+        candidates=[
             {
                 "estimator": "sklearn.linear_model.LogisticRegression",
                 "scale": True,
                 "params": {"C": [1.0], "max_iter": [1000]},
             }
         ],
-    }
+    )
     _train(spec, sensor_readings(n_assets=2, readings=60), root)
     return root
 
@@ -75,18 +70,11 @@ def trained_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained_categorical(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("users") / "registry"
-    spec = {
-        "name": "users",
-        "partition_by": ["user_id"],
-        "target": "minutes_active",
-        "time_column": "day",
-        "features": ["plan", "sessions", "pages", "notifications", "weekend"],
-        "categorical": ["plan"],
-        "validation": {"strategy": "last", "size": 7},
-        "candidates": [
+    spec = users_spec(
+        candidates=[
             {"estimator": "sklearn.linear_model.Ridge", "scale": True, "params": {"alpha": [1.0]}}
-        ],
-    }
+        ]
+    )
     _train(spec, user_activity(n_users=3, days=30), root)
     return root
 
