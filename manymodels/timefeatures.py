@@ -12,7 +12,8 @@ The frequency of a dated table is an offset alias: month, quarter and year start
 every time sits on one (``MS``, ``QE`` …), a month or quarter start and a number of days when
 every time sits on the same day of its month (``MS+14D``: the 15th), business days (``B``:
 daily on weekdays only, at one time of day, over a week or more) and a month's first or
-last business day (``BMS``, ``BME``), else the median spacing, ``7D`` for weekly data; a
+last business day (``BMS``, ``BME``), whole months (``6MS``, ``3MS+14D``:
+``month_steps``), else the median spacing, ``7D`` for weekly data; a
 numbered table's frequency is its median step.
 """
 
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
+
+from manymodels.month_steps import month_multiple
 
 Frequency = str | int | float
 
@@ -213,6 +216,8 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
             quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
             if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
+    if (months := month_multiple(median_ns, index)) is not None:
+        return months  # 6MS, 3MS+14D: a step of months, not days
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)

@@ -159,6 +159,53 @@ def test_fiscal_quarters_and_years_keep_their_anchor(alias: str, start: str) -> 
     assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
 
 
+@pytest.mark.parametrize(
+    ("alias", "start", "expected"),
+    [
+        ("2QS", "2019-01-01", "6MS"), ("6MS", "2019-03-01", "6MS"), ("2QE", "2019-06-30", "6ME"),
+        ("2MS", "2019-01-01", "2MS"), ("4MS", "2019-01-01", "4MS"), ("2YS", "2001-01-01", "24MS"),
+    ],
+)  # fmt: skip
+def test_several_months_apart_step_by_months(alias: str, start: str, expected: str) -> None:
+    """Half-years, two- and four-monthly data and every other year were given their median
+    spacing (182D, 184D, 61D, 122D, 731D) as frequency, and their forecasts drifted off the
+    calendar: half-years ending 2023-07-01 were forecast at 2023-12-30, 2024-06-29 …"""
+    times = pd.date_range(start, periods=17, freq=alias)
+    values = np.asarray(times[:13])
+    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    assert frequency == expected
+    assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
+
+
+@pytest.mark.parametrize(
+    ("start", "alias", "expected"),
+    [("2019-02-01", "QS-FEB", "3MS+14D"), ("2019-02-01", "YS-FEB", "12MS+9D"),
+     ("2019-01-01", "2MS", "2MS+9D")],
+)  # fmt: skip
+def test_a_day_within_months_apart_stays_on_that_day(start: str, alias: str, expected: str) -> None:
+    """Quarters on the 15th of February, May, August and November stepped by 92D (2022-05-18,
+    08-18 …), February 10ths by 365D (2029-02-09): now months and the day within them."""
+    days = int(expected.partition("+")[2].removesuffix("D"))
+    times = pd.date_range(start, periods=17, freq=alias) + pd.Timedelta(days=days)
+    values = np.asarray(times[:13])
+    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    assert frequency == expected
+    assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
+
+
+def test_a_forecast_of_half_years_stays_on_the_calendar(tmp_path: Path) -> None:
+    df = linear_frame(2, 20)
+    halves = pd.date_range("2015-01-01", periods=20, freq="6MS")  # ends 2024-07-01
+    df["t"] = np.tile(halves.to_numpy(), 2)
+    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
+    from manymodels.forecasting import forecast
+
+    ahead = forecast(tmp_path / "reg", horizon=3)
+    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%Y-%m-%d"))) == [
+        "2025-01-01", "2025-07-01", "2026-01-01"
+    ]  # fmt: skip
+
+
 def test_frequency_is_the_median_within_partitions() -> None:
     # partition 2 starts long before partition 1 ends; one gap of 3 weeks; repeated time
     weeks = pd.to_datetime(["2024-03-04", "2024-03-11", "2024-04-01", "2024-04-08",
