@@ -43,6 +43,8 @@ def lag_gaps(
         except (ValueError, TypeError, OverflowError):
             return None
         gap = same & (index[1:] > expected)
+        if frequency == "B" and gap.any():
+            gap &= ~_holidays(index, part, gap)
     elif isinstance(frequency, int) and frequency > 0:
         values = np.asarray(time)
         gap = same & (values[1:] > values[:-1] + frequency)
@@ -76,6 +78,33 @@ def _next_periods(index: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
     with warnings.catch_warnings():  # a non-tick offset over many rows: a hint only
         warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         return shift(index, step, within, 1)
+
+
+_HOLIDAY_RUN = 4  # business days in a row: Japan's new year, a Golden Week, Easter's Fri-Mon
+_HOLIDAY_SHARE = 1 / 12  # of a partition's business days: 10 to 16 holidays in 250 to 260
+
+
+def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """Which of business-day ``gap`` (row ``i`` to ``i + 1``) are a market's or an office's
+    holidays: every gap of its partition skips at most ``_HOLIDAY_RUN`` business days and
+    together at most ``_HOLIDAY_SHARE`` of them. A closed day has no row to add, and its
+    "lag 1" is the business day before, as the user means it: each holiday was warned of as
+    a gap to fill. A partition missing more (a week, one day in four) is still named."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    days = local.normalize().to_numpy().astype("datetime64[D]")
+    skipped = np.zeros(len(gap), dtype=np.int64)
+    at = np.flatnonzero(gap)
+    skipped[at] = np.busday_count(days[at] + 1, days[at + 1])  # business days in between
+    pairs = part[1:]
+    n_parts = int(part[-1]) + 1
+    longest = np.zeros(n_parts, dtype=np.int64)
+    np.maximum.at(longest, pairs, skipped)
+    missing = np.bincount(pairs, weights=skipped, minlength=n_parts)
+    firsts = np.searchsorted(part, np.arange(n_parts))
+    lasts = np.searchsorted(part, np.arange(n_parts), side="right") - 1
+    span = np.busday_count(days[firsts], days[np.maximum(lasts, firsts)]) + 1
+    closed = (longest <= _HOLIDAY_RUN) & (missing <= span * _HOLIDAY_SHARE)
+    return np.asarray(closed[pairs] & gap)
 
 
 def _shown(time: Any, i: int) -> str:

@@ -132,3 +132,33 @@ def test_a_skipped_period_of_such_calendars_is_still_named(
     data = panel({"a": times, "b": times.delete(drop)})
     (warning,) = warnings_of(data, tmp_path / "r")
     assert "'shop=b' " + shown in warning, warning
+
+
+BUSINESS_2024 = pd.bdate_range("2024-01-02", "2024-12-31")
+US_HOLIDAYS = pd.to_datetime(
+    ["2024-01-15", "2024-02-19", "2024-03-29", "2024-05-27", "2024-06-19", "2024-07-04",
+     "2024-09-02", "2024-11-28", "2024-12-25"]
+)  # fmt: skip
+EASTER_UK = pd.to_datetime(["2024-03-29", "2024-04-01", "2024-12-25", "2024-12-26"])
+
+
+@pytest.mark.parametrize(
+    "closed", [US_HOLIDAYS, EASTER_UK], ids=["us-exchange-holidays", "good-friday-easter-monday"]
+)
+def test_business_days_missing_their_holidays_are_not_warned_of(
+    tmp_path: Path, closed: pd.DatetimeIndex
+) -> None:
+    """Before, a year of a market's business days was warned of at its first holiday ("skip
+    periods of their B times … add a row for each missing period"): a closed day has no row a
+    user can add, and its lag 1 is the business day before, as meant."""
+    open_days = BUSINESS_2024[~BUSINESS_2024.isin(closed)]
+    assert warnings_of(panel({"a": BUSINESS_2024, "b": open_days}), tmp_path / "r") == []
+
+
+def test_business_days_missing_a_week_or_many_days_are_still_warned_of(tmp_path: Path) -> None:
+    week = (BUSINESS_2024 >= "2024-03-04") & (BUSINESS_2024 <= "2024-03-08")
+    every_tenth = np.arange(len(BUSINESS_2024)) % 10 == 5  # 26 days: more than holidays
+    data = panel({"a": BUSINESS_2024, "b": BUSINESS_2024[~week], "c": BUSINESS_2024[~every_tenth]})
+    (warning,) = warnings_of(data, tmp_path / "r")
+    assert warning.startswith("2 partition(s) skip periods of their B times, e.g. 'shop=b' ")
+    assert "from 2024-03-01T00:00:00 to 2024-03-11T00:00:00" in warning, warning
