@@ -25,6 +25,7 @@ from manymodels.keys import as_trained, trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.scoring.fallback_spec import plan_columns
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
 from manymodels.written_columns import DECISION_COLUMNS, SCORED_COLUMNS
@@ -162,7 +163,7 @@ def make_plan(
         offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         units=units,
         schemas=schemas,
-        columns=_columns(df, positions, used, source=source, alias=alias),
+        columns=plan_columns(df, reg, positions, schemas, units, fallback_rows, source, alias),
         n_partitions=len(set(keys)),
         fallback_partitions=int((~own).sum()) if fallback_rows else 0,
         fallback_rows=fallback_rows,
