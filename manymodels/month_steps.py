@@ -2,7 +2,8 @@
 three or twelve on the calendar's own anchors (``timefeatures`` names those ``MS``, ``QS``,
 ``YS`` and their fiscal cycles): half-years (``6MS``), two-monthly data (``2MS``), every
 other year (``24MS``), quarters on the 15th of February, May, August and November
-(``3MS+14D``), a year's February 10th (``12MS+9D``).
+(``3MS+14D``), a year's February 10th (``12MS+9D``), each quarter's first or last
+business day (``3BMS``, ``3BME``).
 
 Such data was given its median spacing (``182D``, ``61D``, ``731D``, ``92D``, ``365D``) and
 its forecasts drifted off the calendar: half-years from 2023-07-01 were forecast at
@@ -22,7 +23,8 @@ _SLACK = 2.5  # days: n months span n × 30.44 days give or take under two (Jan 
 
 def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     """``{n}MS`` / ``{n}ME`` when the median spacing is ``n`` ≥ 2 months and every time is
-    its month's start (or every one its end); ``{n}MS+{d}D`` when every time falls at
+    its month's start (or every one its end), ``{n}BMS`` / ``{n}BME`` its first (last)
+    business day; ``{n}MS+{d}D`` when every time falls at
     midnight on the same day of its month (the 2nd to the 28th: every month has it);
     ``None`` otherwise (the caller's fixed step stands)."""
     days = median_ns / _DAY
@@ -33,6 +35,8 @@ def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
         return f"{months}MS"
     if bool(np.all(index.is_month_end)):
         return f"{months}ME"
+    if (business := _business_anchor(index)) is not None:
+        return f"{months}{business}"  # 3BMS: each quarter's first business day
     day = index.day
     if (
         bool(np.all(day == day[0]))
@@ -40,4 +44,18 @@ def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
         and bool(np.all(index == index.normalize()))
     ):
         return f"{months}MS+{int(day[0]) - 1}D"
+    return None
+
+
+def _business_anchor(index: pd.DatetimeIndex) -> str | None:
+    """``BME`` / ``BMS`` when every time is its month's last / first business day, at one
+    time of day (a quarter's end on a Saturday is reported on the Friday)."""
+    naive = index.tz_localize(None) if index.tz is not None else index
+    days = naive.normalize()
+    clock = np.asarray(naive - days)
+    if not bool(np.all(clock == clock[0])):
+        return None
+    for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
+        if bool(np.all((days + offset) == days)):
+            return alias
     return None

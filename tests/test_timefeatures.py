@@ -193,6 +193,20 @@ def test_a_day_within_months_apart_stays_on_that_day(start: str, alias: str, exp
     assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
 
 
+@pytest.mark.parametrize(
+    ("alias", "expected"),
+    [("BQS", "3BMS"), ("BQE", "3BME"), ("BQS-FEB", "3BMS"), ("BYS", "12BMS"), ("2BQS", "6BMS")],
+)
+def test_business_quarters_and_years_stay_on_business_days(alias: str, expected: str) -> None:
+    """A quarter's first (last) business day stepped by 91D: after 2024-07-01 came
+    2024-09-30, after 2024-09-27 2024-12-27; business years by 365D (2051-01-03)."""
+    times = pd.date_range("2015-01-01", periods=40, freq=alias)
+    values = np.asarray(times[:36])
+    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    assert frequency == expected
+    assert list(tf.advance([str(times[35])], frequency, 4)) == list(times[36:])
+
+
 def test_a_forecast_of_half_years_stays_on_the_calendar(tmp_path: Path) -> None:
     df = linear_frame(2, 20)
     halves = pd.date_range("2015-01-01", periods=20, freq="6MS")  # ends 2024-07-01
