@@ -59,3 +59,21 @@ def _business_anchor(index: pd.DatetimeIndex) -> str | None:
         if bool(np.all((days + offset) == days)):
             return alias
     return None
+
+
+def semi_month(median_ns: int, index: pd.DatetimeIndex) -> str | None:
+    """``SMS`` when every time is a month's 1st or 15th, ``SME`` its 15th or last day (pay
+    days), at one time of day, about 15 days apart: stepped by ``14D`` or ``15D``, they left
+    the calendar at once (2020-04-29, 05-13 after 04-15)."""
+    days = median_ns / _DAY
+    if not 13 <= days <= 17 or len(index) == 0:
+        return None
+    naive = index.tz_localize(None) if index.tz is not None else index
+    clock = np.asarray(naive - naive.normalize())
+    if not bool(np.all(clock == clock[0])):
+        return None
+    if bool(np.all((naive.day == 1) | (naive.day == 15))):
+        return "SMS"
+    if bool(np.all((naive.day == 15) | naive.is_month_end)):
+        return "SME"
+    return None

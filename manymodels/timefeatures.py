@@ -27,7 +27,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
 
-from manymodels.month_steps import month_multiple
+from manymodels.month_steps import month_multiple, semi_month
 
 Frequency = str | int | float
 
@@ -216,8 +216,8 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
             quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
             if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
-    if (months := month_multiple(median_ns, index)) is not None:
-        return months  # 6MS, 3MS+14D: a step of months, not days
+    if (months := month_multiple(median_ns, index) or semi_month(median_ns, index)) is not None:
+        return months  # 6MS, 3MS+14D, SMS: a step of months, not days
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)

@@ -207,6 +207,18 @@ def test_business_quarters_and_years_stay_on_business_days(alias: str, expected:
     assert list(tf.advance([str(times[35])], frequency, 4)) == list(times[36:])
 
 
+@pytest.mark.parametrize(
+    ("alias", "zone"), [("SMS", None), ("SME", None), ("SMS", "Europe/Berlin")]
+)
+def test_pay_days_twice_a_month_stay_on_them(alias: str, zone: str | None) -> None:
+    """The 1st and 15th (or the 15th and the month's last day) stepped by 14D or 15D and left
+    the calendar at once: 2020-04-29, 05-13 after 04-15."""
+    times = pd.date_range("2020-01-01", periods=40, freq=alias, tz=zone)
+    frequency = tf.infer_frequency(times[:36], np.array([0, 36]))
+    assert frequency == alias
+    assert list(tf.advance([times[35].isoformat()], frequency, 4, zone)) == list(times[36:])
+
+
 def test_a_forecast_of_half_years_stays_on_the_calendar(tmp_path: Path) -> None:
     df = linear_frame(2, 20)
     halves = pd.date_range("2015-01-01", periods=20, freq="6MS")  # ends 2024-07-01
