@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.tseries.frequencies import to_offset
 
 from manymodels.feature_schema import FeatureSchema
+from manymodels.weekdays import offset_of
 
 
 def on_midnights(schema: FeatureSchema) -> bool:
@@ -32,7 +32,7 @@ def on_midnights(schema: FeatureSchema) -> bool:
         return False
     try:
         last = pd.Timestamp(history.time)
-        step = to_offset(plan.frequency.partition("+")[0])
+        step = offset_of(plan.frequency.partition("+")[0])
         if last is pd.NaT or last.tz is not None:
             return False
         times = [last, last + step, last + 2 * step]
@@ -52,7 +52,7 @@ def second_digits(schema: FeatureSchema) -> int:
         return 0
     try:
         last = pd.Timestamp(history.time)
-        step = to_offset(plan.frequency.partition("+")[0])
+        step = offset_of(plan.frequency.partition("+")[0])
     except (TypeError, ValueError):
         return 0
     nanos = [int(last.nanosecond)] if last is not pd.NaT else []

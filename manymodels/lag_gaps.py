@@ -20,6 +20,7 @@ import pandas as pd
 from pandas.tseries.offsets import Day, Tick
 
 from manymodels.timefeatures import Frequency, is_datetime, shift, step_offset, time_to_json
+from manymodels.weekdays import weekmask
 
 
 def lag_gaps(
@@ -43,8 +44,8 @@ def lag_gaps(
         except (ValueError, TypeError, OverflowError):
             return None
         gap = same & (index[1:] > expected)
-        if frequency == "B" and gap.any():
-            gap &= ~_holidays(index, part, gap)
+        if (mask := weekmask(frequency)) is not None and gap.any():
+            gap &= ~_holidays(index, part, gap, mask)
     elif isinstance(frequency, int) and frequency > 0:
         values = np.asarray(time)
         gap = same & (values[1:] > values[:-1] + frequency)
@@ -84,17 +85,18 @@ _HOLIDAY_RUN = 4  # business days in a row: Japan's new year, a Golden Week, Eas
 _HOLIDAY_SHARE = 1 / 12  # of a partition's business days: 10 to 16 holidays in 250 to 260
 
 
-def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray) -> np.ndarray:
-    """Which of business-day ``gap`` (row ``i`` to ``i + 1``) are a market's or an office's
-    holidays: every gap of its partition skips at most ``_HOLIDAY_RUN`` business days and
-    together at most ``_HOLIDAY_SHARE`` of them. A closed day has no row to add, and its
-    "lag 1" is the business day before, as the user means it: each holiday was warned of as
-    a gap to fill. A partition missing more (a week, one day in four) is still named."""
+def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray, mask: str) -> np.ndarray:
+    """Which of business-day ``gap`` (row ``i`` to ``i + 1``; business days: ``mask``, a
+    ``B`` or ``C-<days>`` frequency's) are a market's or an office's holidays: every gap of
+    its partition skips at most ``_HOLIDAY_RUN`` business days and together at most
+    ``_HOLIDAY_SHARE`` of them. A closed day has no row to add, and its "lag 1" is the
+    business day before, as the user means it: each holiday was warned of as a gap to fill.
+    A partition missing more (a week, one day in four) is still named."""
     local = index.tz_localize(None) if index.tz is not None else index
     days = local.normalize().to_numpy().astype("datetime64[D]")
     skipped = np.zeros(len(gap), dtype=np.int64)
     at = np.flatnonzero(gap)
-    skipped[at] = np.busday_count(days[at] + 1, days[at + 1])  # business days in between
+    skipped[at] = np.busday_count(days[at] + 1, days[at + 1], weekmask=mask)  # in between
     pairs = part[1:]
     n_parts = int(part[-1]) + 1
     longest = np.zeros(n_parts, dtype=np.int64)
@@ -102,7 +104,7 @@ def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray) -> np.
     missing = np.bincount(pairs, weights=skipped, minlength=n_parts)
     firsts = np.searchsorted(part, np.arange(n_parts))
     lasts = np.searchsorted(part, np.arange(n_parts), side="right") - 1
-    span = np.busday_count(days[firsts], days[np.maximum(lasts, firsts)]) + 1
+    span = np.busday_count(days[firsts], days[np.maximum(lasts, firsts)], weekmask=mask) + 1
     closed = (longest <= _HOLIDAY_RUN) & (missing <= span * _HOLIDAY_SHARE)
     return np.asarray(closed[pairs] & gap)
 

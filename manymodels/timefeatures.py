@@ -28,6 +28,7 @@ from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
 
 from manymodels.month_steps import month_multiple, semi_month
+from manymodels.weekdays import offset_of, shift_open, week_calendar
 
 Frequency = str | int | float
 
@@ -203,6 +204,8 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
     days = median_ns / _DAY
     if median_ns == _DAY and _business_days(index):
         return "B"
+    if (week := week_calendar(median_ns, index)) is not None:
+        return week  # C-Mon-Tue-Wed-Thu-Fri-Sat: a shop closed on Sundays
     for low, high, start, end, is_start, is_end in _ANCHORED:
         if low <= days <= high:
             if bool(np.all(getattr(index, is_start))):
@@ -344,7 +347,7 @@ def step_offset(frequency: str, zoned: bool) -> tuple[Any, Any]:
     anchored-plus-days frequency ("MS+14D": month starts, 14 days on) the days within the
     anchor's period (else ``None``). In a time zone days are calendar days (see ``advance``)."""
     anchor, plus, days = frequency.partition("+")
-    step = to_offset(anchor)
+    step = offset_of(anchor)
     if zoned and isinstance(step, pd.offsets.Day):
         step = pd.DateOffset(days=step.n)
     within = pd.DateOffset(days=int(days.removesuffix("D"))) if plus else None
@@ -358,6 +361,8 @@ def shift(base: pd.DatetimeIndex, step: Any, within: Any, k: int) -> pd.Datetime
     first time after it, one it repeats (02:30 in October) its first occurrence — where
     pandas raised, and a forecast crossing the change failed. Fixed steps (hours, minutes)
     move the instant, as before."""
+    if base.tz is None and isinstance(step, pd.offsets.CustomBusinessDay):
+        return shift_open(base, str(step.weekmask), k)  # C-Mon-...-Sat, vectorised
     if base.tz is None or isinstance(step, pd.offsets.Tick):
         return base + step * k if within is None else (base - within) + step * k + within
     return _localize(shift(base.tz_localize(None), step, within, k), base.tz)

@@ -162,3 +162,15 @@ def test_business_days_missing_a_week_or_many_days_are_still_warned_of(tmp_path:
     (warning,) = warnings_of(data, tmp_path / "r")
     assert warning.startswith("2 partition(s) skip periods of their B times, e.g. 'shop=b' ")
     assert "from 2024-03-01T00:00:00 to 2024-03-11T00:00:00" in warning, warning
+
+
+def test_a_shop_closed_on_sundays_and_its_holidays_is_not_warned_of(tmp_path: Path) -> None:
+    """Before, a series of Mondays to Saturdays was warned of at every Sunday (its frequency
+    was 1D); now its frequency is those days (C-Mon-...-Sat) and holidays among them are
+    no gap either. A week missing is still named."""
+    days = pd.bdate_range("2024-01-02", "2024-06-29", freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
+    open_days = days[~days.isin(pd.to_datetime(["2024-03-29", "2024-04-01", "2024-05-01"]))]
+    assert warnings_of(panel({"a": days, "b": open_days}), tmp_path / "r") == []
+    week = (days >= "2024-03-04") & (days <= "2024-03-09")
+    (warning,) = warnings_of(panel({"a": days, "b": days[~week]}), tmp_path / "r2")
+    assert "C-Mon-Tue-Wed-Thu-Fri-Sat times, e.g. 'shop=b' from 2024-03-02T" in warning, warning

@@ -219,6 +219,37 @@ def test_pay_days_twice_a_month_stay_on_them(alias: str, zone: str | None) -> No
     assert list(tf.advance([times[35].isoformat()], frequency, 4, zone)) == list(times[36:])
 
 
+@pytest.mark.parametrize(
+    ("mask", "zone", "expected"),
+    [
+        ("Mon Tue Wed Thu Fri Sat", None, "C-Mon-Tue-Wed-Thu-Fri-Sat"),
+        ("Mon Wed Fri", None, "C-Mon-Wed-Fri"),
+        ("Tue Wed Thu Fri Sat", "Europe/Berlin", "C-Tue-Wed-Thu-Fri-Sat"),
+    ],
+)
+def test_days_open_each_week_stay_on_them(mask: str, zone: str | None, expected: str) -> None:
+    """A shop closed on Sundays stepped by 1D (a forecast after Saturday fell on Sunday), a
+    market on Mondays, Wednesdays and Fridays by 2D (Friday, then Sunday and Tuesday)."""
+    times = pd.bdate_range("2024-03-01 09:00", periods=40, freq="C", weekmask=mask,
+                           normalize=False, tz=zone)  # fmt: skip
+    frequency = tf.infer_frequency(times[:36], np.array([0, 36]))
+    assert frequency == expected
+    assert list(tf.advance([times[35].isoformat()], frequency, 4, zone)) == list(times[36:])
+    back = tf.retreat([t.isoformat() for t in times[36:]], frequency, zone)
+    assert list(back) == list(times[35:39])
+
+
+def test_a_forecast_of_a_shop_closed_on_sundays_skips_them(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    days = pd.bdate_range("2024-01-01", periods=30, freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
+    df["t"] = np.tile(days.to_numpy(), 2)  # ends on Saturday 2024-02-03
+    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
+    from manymodels.forecasting import forecast
+
+    ahead = forecast(tmp_path / "reg", horizon=2)
+    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == ["Mon 05", "Tue 06"]
+
+
 def test_a_forecast_of_half_years_stays_on_the_calendar(tmp_path: Path) -> None:
     df = linear_frame(2, 20)
     halves = pd.date_range("2015-01-01", periods=20, freq="6MS")  # ends 2024-07-01
