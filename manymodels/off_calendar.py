@@ -38,6 +38,8 @@ def off_calendar(
     """A warning naming where the table's dates keep a calendar that ``frequency`` (a fixed
     step: ``31D``, or ``2196h`` between quarter starts and ends, ``44610min`` between a zone's
     month starts and ends) does not, or ``None``."""
+    if isinstance(frequency, str) and frequency.startswith("C-") and is_datetime(time):
+        return _fewer_open_days(pd.DatetimeIndex(time), offsets, keys, frequency)
     days = _fixed_days(frequency)
     if days is None or not is_datetime(time) or len(time) < 2:
         return None
@@ -122,6 +124,32 @@ def _weekdays_only(index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[
         f"{int(odd.sum())} partition(s) have times on weekdays only (e.g. '{keys[first]}') in "
         f"a table of daily times: the table's one frequency is 1D, so their forecasts fall on "
         f"weekends, a day of the week they never trained on; train a table per calendar"
+    )
+
+
+def _fewer_open_days(
+    index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[str], frequency: str
+) -> str | None:
+    """Partitions open on fewer days of the week than the table's ``C-<days>`` frequency
+    (their union), over two weeks or more: Monday-to-Friday shops beside ones open on
+    Saturdays got ``C-Mon-…-Sat``, and their forecasts fall on Saturdays they never trained
+    on (with ``1D`` they were named by ``_weekdays_only``)."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    at = _starts(offsets)
+    bits = np.left_shift(1, np.asarray(local.day_of_week, dtype=np.int64))
+    held = np.bitwise_or.reduceat(bits, at)
+    wanted = np.bitwise_or.reduce(bits)
+    stamps = local.as_unit("ns").asi8
+    span = np.maximum.reduceat(stamps, at) - np.minimum.reduceat(stamps, at)
+    odd = (held != wanted) & (np.diff(offsets) >= 6) & (span >= 14 * 86_400 * 10**9)
+    if not odd.any():
+        return None
+    first = int(np.flatnonzero(odd)[0])
+    days = ", ".join(_DAYS[d] for d in range(7) if held[first] >> d & 1)
+    return (
+        f"{int(odd.sum())} partition(s) have times on fewer days of the week than the table "
+        f"(frequency {frequency}), e.g. '{keys[first]}' on {days} only: their forecasts "
+        "fall on days they never trained on; train a table per calendar"
     )
 
 

@@ -595,3 +595,17 @@ def test_a_columns_warning_does_not_hide_the_time_series_warning(tmp_path: Path)
         ["key", "column", "'k'"],
         ["1", "partition(s)", "have"],
     ]
+
+
+def test_weekday_shops_beside_ones_open_on_saturdays_are_warned_about() -> None:
+    """Monday-to-Friday shops beside Monday-to-Saturday ones: the table's frequency is their
+    days (C-Mon-...-Sat) and the weekday shops' forecasts fall on Saturdays they never had.
+    With 1D they were named; now the open-days frequency names them too."""
+    six = pd.bdate_range("2025-01-06", periods=30, freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
+    five = pd.bdate_range("2025-01-06", periods=30)
+    spec, df = _one_spec_frame({"a": six, "b": five})
+    (warning,) = prepare(spec, df)[0].extra["warnings"]
+    assert warning.startswith("1 partition(s) have times on fewer days of the week"), warning
+    assert "(frequency C-Mon-Tue-Wed-Thu-Fri-Sat), e.g. 'k=b' on Monday," in warning, warning
+    spec, df = _one_spec_frame({"a": six, "c": six})
+    assert "warnings" not in prepare(spec, df)[0].extra
