@@ -122,10 +122,17 @@ def plan_run(
     # "changed" = differs from the data the partition was last trained on (its newest version,
     # promoted or not): retraining on identical data would only repeat the same decision.
     last_seen = reg.store.latest_fingerprints([*todo.keys, FALLBACK_KEY]) if changed_only else {}
+    pooled = pooled_fingerprint(table)
+    skipped_alike: set[str] = set()
     if changed_only:
-        changed = {
-            k for k, fp in zip(todo.keys, todo.fingerprints, strict=True) if last_seen.get(k) != fp
-        }
+        now_seen = dict(zip(todo.keys, todo.fingerprints, strict=True))
+        changed = {k for k, fp in now_seen.items() if last_seen.get(k) != fp}
+        # a partition skipped (below min_rows) has no version to compare with: judged by the
+        # outcome recorded when it was skipped, the same data under the same spec is skipped
+        # again, and is no work to redo at every run (a lookup per changed key, by key)
+        asked = {k: now_seen[k] for k in changed} | {FALLBACK_KEY: pooled}
+        skipped_alike = reg.store.skipped_alike(asked, spec.spec_hash)
+        changed -= skipped_alike
         if spec_edits:  # the same rows under another spec: not the same model again
             made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
             changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
@@ -137,7 +144,7 @@ def plan_run(
     # The pooled fallback is retrained with full runs, and with changed-only runs that changed
     # something; never when named partitions are retrained (that must not touch other models).
     fb = production.get(FALLBACK_KEY)
-    pooled_changed = last_seen.get(FALLBACK_KEY) != pooled_fingerprint(table)
+    pooled_changed = last_seen.get(FALLBACK_KEY) != pooled and FALLBACK_KEY not in skipped_alike
     fallback_due = spec.fallback.enabled and only is None and (not changed_only or pooled_changed)
     if fallback_due and fb is not None and len(production) == 1:  # none of its partitions
         kept = other_specs_fallback(reg, spec, fb.version)
@@ -176,10 +183,10 @@ def plan_run(
                 f"run {resume} was made with a different spec "
                 f"({previous.spec_hash[:12]} vs {spec.spec_hash[:12]}); start a new run instead"
             )
-        if previous.data_fingerprint != pooled_fingerprint(table):
+        if previous.data_fingerprint != pooled:
             raise TrainingError(
                 f"run {resume} was made from different data (fingerprint "
-                f"{previous.data_fingerprint[:12]} vs {pooled_fingerprint(table)[:12]}); "
+                f"{previous.data_fingerprint[:12]} vs {pooled[:12]}); "
                 "resume it with the same table, or start a new run"
             )
         seen = (previous.status, previous.heartbeat_at)
@@ -201,7 +208,7 @@ def plan_run(
         spec_hash=spec.spec_hash,
         spec=spec.to_dict(),
         data_source=source,
-        data_fingerprint=pooled_fingerprint(table),
+        data_fingerprint=pooled,
         started_at=now(),
         ended_at=None,
         n_partitions=len(todo),

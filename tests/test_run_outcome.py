@@ -322,11 +322,13 @@ def test_a_skipped_partition_says_how_many_rows_were_left_out(tmp_path: Path) ->
 def test_changed_only_again_with_only_too_small_partitions_left_is_a_success(
     tmp_path: Path,
 ) -> None:
-    """Partitions below min_rows have no version, so --changed-only takes them as changed each
-    time; skipped again, with the fallback from before serving them, the run did its job."""
+    """Partitions below min_rows have no version; skipped on the same data under the same spec
+    they are unchanged (they were trained, and skipped, at every run: test_contract_changed_only),
+    and a run with nothing else to train, the fallback from before serving them, did its job."""
     df = pd.concat(
         [linear_frame(3, 30), linear_frame(2, 5, seed=3).assign(pid=lambda d: d.pid + 10)]
     )
     train(spec_dict(), df, tmp_path / "reg", backend="local")
     again = train(spec_dict(), df, tmp_path / "reg", backend="local", changed_only=True)
-    assert (again.run.status, again.run.n_partitions, again.run.n_skipped) == ("completed", 2, 2)
+    assert (again.run.status, again.run.n_partitions, again.run.n_skipped) == ("completed", 0, 0)
+    assert again.run.options["unchanged"] == 5

@@ -8,7 +8,7 @@ Reads take no write lock: under SQLite's WAL they neither block the writer nor w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, func, select
@@ -155,6 +155,25 @@ class ReadsMixin(StoreBase):
         """``{key: data fingerprint of its newest version}``: what the data looked like the last
         time each partition was trained, promoted or not."""
         return self._latest(keys, t.model_versions.c.data_fingerprint)
+
+    def skipped_alike(self, fingerprints: Mapping[str, str], spec_hash: str) -> set[str]:
+        """The keys of ``fingerprints`` ({key: data fingerprint now}) that a run of the spec
+        ``spec_hash`` skipped (below ``min_rows``, too few rows to validate) on data of that
+        very fingerprint: trained again, the same rows under the same spec are skipped again.
+        A skipped partition has no version to compare its data with, so ``--changed-only``
+        took it for changed at every run. Batched reads along ``ix_run_partitions_key``: the
+        cost grows with the keys asked, never with the runs or partitions recorded."""
+        rp, r = t.run_partitions.c, t.runs.c
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for batch in batches(list(fingerprints)):
+                q = (
+                    select(rp.key, rp.data_fingerprint)
+                    .join(t.runs, r.run_id == rp.run_id)
+                    .where(rp.key.in_(batch), rp.status == "skipped", r.spec_hash == spec_hash)
+                )
+                found |= {k for k, fp in conn.execute(q) if fp and fingerprints.get(k) == fp}
+        return found
 
     def latest_spec_hashes(self, keys: Sequence[str]) -> dict[str, str]:
         """``{key: hash of the spec its newest version was trained under}`` (its run's), in

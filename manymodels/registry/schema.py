@@ -26,13 +26,13 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "9"
+SCHEMA_VERSION = "10"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
-order on PostgreSQL (``KEY``; SQLite's already are). Each step is an
-alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
+order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``. Each
+step is an alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
 needs one (see ``manymodels.registry.migrations``)."""
 
 KEY = String(MAX_KEY_CHARS).with_variant(String(MAX_KEY_CHARS, collation="C"), "postgresql")
@@ -168,6 +168,9 @@ run_partitions = Table(
     Column("data_fingerprint", String(64)),
     PrimaryKeyConstraint("run_id", "key"),
     Index("ix_run_partitions_status", "run_id", "status"),
+    # a partition's outcomes across runs, by key: ``--changed-only`` looks up whether the data
+    # of a partition with no version (below ``min_rows``) was skipped as it is now (schema 10)
+    Index("ix_run_partitions_key", "key", "status"),
 )
 
 # Monitoring (``manymodels.monitoring``): bounded per partition, written and read by key.

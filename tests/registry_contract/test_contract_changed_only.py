@@ -1,0 +1,90 @@
+"""``--changed-only`` and partitions below ``min_rows``, on every database: a partition skipped
+for too few rows has no version whose fingerprint tells whether its data changed, so each
+changed-only run (each firing of a schedule's ``when = ["changed"]``) trained it again, to skip
+it again. It is judged now by the outcome recorded when it was skipped, found by key along
+``ix_run_partitions_key`` (schema 10)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from factories import linear_frame, spec_dict
+from sqlalchemy import event
+
+from manymodels.partition import FALLBACK_KEY
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+
+
+def frame() -> pd.DataFrame:
+    """Three partitions of 30 rows, and two (pid 10 and 11) of 5: below ``min_rows`` 10."""
+    small = linear_frame(2, 5, seed=3).assign(pid=lambda d: d.pid + 10)
+    return pd.concat([linear_frame(3, 30), small], ignore_index=True)
+
+
+def outcomes(reg: Registry, run_id: str) -> dict[str, str]:
+    """The run's partitions that trained no version, and how."""
+    return {o.key: o.status for o in reg.store.run_outcomes(run_id) if o.status != "trained"}
+
+
+def test_a_partition_skipped_on_the_same_data_is_not_trained_again(reg: Registry) -> None:
+    df = frame()
+    first = train(spec_dict(min_rows=10), df, reg, backend="local")
+    assert outcomes(reg, first.run.run_id) == {"pid=10": "skipped", "pid=11": "skipped"}
+
+    again = train(spec_dict(min_rows=10), df, reg, backend="local", changed_only=True)
+    assert (again.run.n_partitions, again.run.n_skipped) == (0, 0)  # was (2, 2), every run
+    assert again.run.options["unchanged"] == 5
+    assert outcomes(reg, again.run.run_id) == {}
+
+    more = df[df.pid == 10].head(4).assign(t=lambda d: d.t + 100)
+    grown = pd.concat([df, more], ignore_index=True)
+    moved = train(spec_dict(min_rows=10), grown, reg, backend="local", changed_only=True)
+    assert moved.run.n_partitions == 1  # its data changed since it was skipped: judged again
+    assert outcomes(reg, moved.run.run_id) == {"pid=10": "skipped"}  # 9 rows, still too few
+
+    # the skip was the spec's verdict too: a spec that lets small partitions train trains them
+    lowered = train(spec_dict(min_rows=3), grown, reg, backend="local", changed_only=True)
+    assert set(lowered.versions) >= {"pid=10", "pid=11"}
+
+
+def test_a_skipped_fallback_is_not_due_again_on_the_same_table(reg: Registry) -> None:
+    """With a ``target_transform`` the pooled fallback is always skipped (it could answer in
+    no partition's units), so every changed-only run had it due: never a run of nothing."""
+    spec = spec_dict(min_rows=10, target_transform="scale", lags=[1])
+    first = train(spec, frame(), reg, backend="local")
+    assert outcomes(reg, first.run.run_id)[FALLBACK_KEY] == "skipped"
+    again = train(spec, frame(), reg, backend="local", changed_only=True)
+    assert again.run.n_partitions == 0
+    assert outcomes(reg, again.run.run_id) == {}
+
+
+def test_the_skipped_partitions_are_looked_up_by_key(db_url: str, tmp_path: Path) -> None:
+    """The lookup walks ``ix_run_partitions_key`` (key, status), never every outcome of every
+    run: 100,000 partitions × every run's rows is what a full run leaves."""
+    with Registry(tmp_path / "registry", db_url=db_url) as reg:
+        train(spec_dict(min_rows=10), frame(), reg, backend="local")
+        seen: list[tuple[str, Any]] = []
+
+        def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+            if "FROM run_partitions JOIN runs" in statement:
+                seen.append((statement, parameters))
+
+        event.listen(reg.store.engine, "before_cursor_execute", record)
+        try:
+            train(spec_dict(min_rows=10), frame(), reg, backend="local", changed_only=True)
+        finally:
+            event.remove(reg.store.engine, "before_cursor_execute", record)
+        assert seen
+        postgres = reg.store.engine.dialect.name == "postgresql"
+        with reg.store.engine.connect() as conn:
+            if postgres:  # a few rows: the planner would scan them, index or not
+                conn.exec_driver_sql("SET enable_seqscan = off")
+            for statement, parameters in seen:
+                explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+                plan = " | ".join(
+                    str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {statement}", parameters)
+                )
+                assert "ix_run_partitions_key" in plan, plan
