@@ -33,6 +33,8 @@ a worker process (multiprocessing, a Ray task) reaches the caller as itself::
     │           └── UnsignedVersion      … missing: registered without the key
     ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
     │   └── RunFailed                    a run finished, but failed as a whole (see its summary)
+    ├── NothingToTrain                   a changed-only run found nothing changed, and was not
+    │                                    recorded (``train(record_nothing=False)``: the CLI's)
     └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
 
 ``RunInterrupted(KeyboardInterrupt)`` is Ctrl-C during a run: still a KeyboardInterrupt, and it
@@ -314,6 +316,20 @@ class UnsignedVersion(BadSignature):
 
 class TrainingError(ManyModelsError, RuntimeError):
     """A whole run could not proceed (e.g. Ray could not start); single partitions never raise."""
+
+
+class NothingToTrain(ManyModelsError):
+    """A changed-only run (``train --changed-only``, ``retrain --when``, a scheduled firing)
+    whose partitions are all unchanged, asked not to record a run of nothing: no error, the
+    message is the line to show. ``unchanged`` counts the partitions left as they were;
+    ``notes`` are the options the run would have recorded (``not_in_data``, ``warnings``)."""
+
+    def __init__(
+        self, message: str, *, unchanged: int = 0, notes: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.unchanged = unchanged
+        self.notes = dict(notes or {})
 
 
 class ScoringError(ManyModelsError, RuntimeError):

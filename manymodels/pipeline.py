@@ -65,6 +65,7 @@ def train(
     shuffle_dir: str | None = None,
     skip_absent: bool = False,
     learnt_schema: FeatureSchema | None = None,
+    record_nothing: bool = True,
 ) -> RunSummary:
     """Train (or retrain, or resume) one run; returns its summary. Partition failures don't raise.
 
@@ -94,6 +95,10 @@ def train(
     run's options (``not_in_data``: how many, the first ten), rather than refusing them all;
     the monitor's flags name partitions the data may have dropped. ``DataError`` still when
     it holds none of them.
+
+    ``record_nothing=False`` (the CLI's and the scheduler's): a ``changed_only`` run that
+    finds no partition changed, nor the fallback's table, raises ``NothingToTrain`` (its
+    message the line to show) and records no run, rather than a run of nothing.
 
     ``learnt_schema``: a version's schema, whose table's class rates a classifier smooths toward
     rather than ``data``'s rows of a few partitions (the router's ``?mode=replace``).
@@ -153,7 +158,7 @@ def train(
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)
         plan = plan_run(reg, spec, table, source or describe_source(data), resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {},
-                         spec_edits=spec_edits)  # fmt: skip
+                         spec_edits=spec_edits, record_nothing=record_nothing)  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,
                     strict=strict, progress=progress,
                     max_failed_fraction=max_failed_fraction)  # fmt: skip

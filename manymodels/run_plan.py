@@ -15,6 +15,7 @@ from typing import Any
 from manymodels.exceptions import (
     BadSignature,
     DataError,
+    NothingToTrain,
     RunTakenOver,
     TrainingError,
     error_text,
@@ -105,13 +106,17 @@ def plan_run(
     changed_only: bool,
     notes: Mapping[str, Any],
     spec_edits: bool = False,
+    record_nothing: bool = True,
 ) -> RunPlan:
     """Create (or reopen) the run record; decide which partitions to train, and their champions.
 
     ``spec_edits`` (with ``changed_only``): a partition whose newest version was trained under
     another spec counts as changed too (a flagged partition's retrain after the spec was edited
     for it). Everything here is batched queries over the keys being trained, never per
-    partition."""
+    partition.
+
+    ``record_nothing=False``: a changed-only run that finds nothing to train (no partition
+    changed, the fallback's table neither) raises ``NothingToTrain`` and records no run."""
     require_same_keys(reg, spec)
     if resume is not None and changed_only and not spec_edits:  # as the run started: `train
         # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
@@ -151,6 +156,8 @@ def plan_run(
         if kept is not None:
             fallback_due = False
             options["warnings"] = [*options.get("warnings", []), kept]
+    if changed_only and resume is None and not record_nothing and not (len(todo) or fallback_due):
+        raise nothing_to_train(options)
     champions = {k: _champion(reg, k, production[k]) for k in todo.keys if k in production}
     fallback = _champion(reg, FALLBACK_KEY, fb) if fb else None
 
@@ -221,6 +228,20 @@ def plan_run(
     reg.store.create_run(run)
     reg._partition_by = None  # read again: a registry of no partition takes this run's keys
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
+
+
+def nothing_to_train(options: Mapping[str, Any]) -> NothingToTrain:
+    """The line of a changed-only run that left every partition as it was: an empty run
+    recorded at every firing of a frequent schedule buried the runs that trained in `runs
+    list`, and said "0 trained" as if something had been tried."""
+    n = int(options.get("unchanged", 0))
+    which = "the partition has" if n == 1 else f"all {n:,} partitions have"
+    return NothingToTrain(
+        f"nothing to train: {which} the data {'it was' if n == 1 else 'they were'} last "
+        "trained (or skipped) on; no run recorded",
+        unchanged=n,
+        notes=dict(options),
+    )
 
 
 def started_by_retrain(notes: Mapping[str, Any]) -> bool:

@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from manymodels.exceptions import ManyModelsError, SpecError, first_line
+from manymodels.exceptions import ManyModelsError, NothingToTrain, SpecError, first_line
 
 INSTALL = "pip install 'manymodels[schedule]'"
 CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
@@ -198,6 +198,7 @@ class Firing:
     taken: datetime | None = None
     caught_up: datetime | None = None  # a firing missed while no scheduler ran, run at start
     given_up: bool = False  # ``error`` says why: its attempts used up (``FiringGivenUp``)
+    nothing: str | None = None  # nothing had changed: why no run was recorded (``NothingToTrain``)
 
 
 class FiringGivenUp(ManyModelsError):
@@ -262,6 +263,8 @@ def run_schedule(
                 firing = Firing(at, run_id, summary, caught_up=late)
         except FiringGivenUp as e:
             firing = Firing(at, error=first_line(e), given_up=True)
+        except NothingToTrain as e:  # not a failure: the firing found nothing changed
+            firing = Firing(at, nothing=first_line(e), caught_up=late)
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             run_id = run.run_id if run is not None else None

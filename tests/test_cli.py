@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import typer.main
 from factories import imported_by
@@ -243,18 +244,23 @@ def test_runs_tables(trained: dict[str, Any]) -> None:
 def test_a_retrain_that_trained_nothing_is_listed_as_a_retrain(
     trained: dict[str, Any], samples_dir: Path, tmp_path: Path
 ) -> None:
-    """`retrain --when changed` on the data every partition was trained on trains none: with
-    no champion to judge, its run was recorded (and listed, shown, given as JSON) as kind
-    "train", though retrain started it."""
+    """`retrain --when changed` on the data every partition was trained on plus a new one
+    retrains none: with no champion to judge, its run was recorded (and listed, shown, given
+    as JSON) as kind "train", though retrain started it. (With no new partition either, no
+    run is recorded at all: test_contract_changed_only.)"""
     registry = tmp_path / "registry"
     shutil.copytree(trained["registry"], registry)
+    frame = pd.read_csv(samples_dir / "store_sales.csv")
+    new = frame[(frame["store"] == 2) & (frame["brand"] == "tropicana")].assign(store=77)
+    data = tmp_path / "sales.csv"
+    pd.concat([frame, new], ignore_index=True).to_csv(data, index=False)
     done = invoke(
-        "retrain", samples_dir / "store_sales.toml", samples_dir / "store_sales.csv",
+        "retrain", samples_dir / "store_sales.toml", data,
         "--when", "changed", "--registry", registry, "--backend", "local", "--json",
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     run = json.loads(done.stdout)["run"]
-    assert (run["n_trained"], run["kind"]) == (0, "retrain"), run
+    assert (run["n_partitions"], run["kind"]) == (1, "retrain"), run
     listed = json.loads(invoke("runs", "list", "--registry", registry, "--json").stdout)
     assert (listed[0]["run_id"], listed[0]["kind"]) == (run["run_id"], "retrain")
     table = invoke("runs", "list", "--registry", registry).stdout

@@ -1028,12 +1028,19 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
     frame().to_parquet(data)  # the rows the registry was trained from
     args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
             "--registry", str(registry), "--backend", "local"]  # fmt: skip
+    with Registry.open(registry) as reg:
+        runs = len(reg.list_runs())
     for _ in range(2):
         result = runner.invoke(cli_app, args)
         assert result.exit_code == 0, result.output
-        assert "skipped 1 partition whose data is unchanged" in result.output
+        # nothing else to retrain: no run of nothing recorded (one was, at every retrain)
+        assert result.stdout.strip() == (
+            "nothing to retrain: the flagged partition has the data its newest version was "
+            "trained on, under this spec; no run recorded"
+        )
         with Registry.open(registry) as reg:
             assert [v.version for v in reg.list_versions("pid=11")] == [1]
+            assert len(reg.list_runs()) == runs
 
     grown = pd.concat([frame(), frame(seed=9)[lambda d: d.pid == 11].head(5)], ignore_index=True)
     grown.to_parquet(data)

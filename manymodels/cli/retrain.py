@@ -84,7 +84,7 @@ def retrain(
     spec's promotion policy, recorded as a run with its history. A flagged partition whose
     data is unchanged since its newest version is left out (the same rows would give the
     same model again), and counted."""
-    from manymodels.exceptions import DataError, RunInterrupted
+    from manymodels.exceptions import DataError, NothingToTrain, RunInterrupted
 
     kinds = get_args(Trigger)
     bad = [w for w in when if w not in kinds]
@@ -113,7 +113,7 @@ def retrain(
         raise DataError(
             "--dry-run needs drifted, stale or degraded (changed is decided by training)"
         )
-    from manymodels.cli.train import _report
+    from manymodels.cli.train import _report, nothing
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
 
@@ -141,8 +141,22 @@ def retrain(
                 Spec.from_toml(spec), data, reg, backend=backend, only=only,
                 changed_only=True, spec_edits=only is not None, append=append,
                 signer=reg.signer, skip_absent=True, resume=resume,
-                notes={"retrain": shlex.join(flags)},
+                notes={"retrain": shlex.join(flags)}, record_nothing=False,
             )  # fmt: skip
+    except NothingToTrain as e:  # every flagged partition unchanged: no run of nothing
+        warn_not_in_data(e.notes, data)
+        if only is not None:
+            n = e.unchanged
+            e = NothingToTrain(
+                f"nothing to retrain: {'the' if n == 1 else f'all {n:,}'} flagged "
+                f"partition{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} the data "
+                f"{'its' if n == 1 else 'their'} newest version was trained on, under this "
+                "spec; no run recorded",
+                unchanged=n, notes=e.notes,
+            )  # fmt: skip
+        extra = {"selected": only, "when": sorted(triggers)} if only is not None else {}
+        nothing(e, json_out=json_out, **extra)
+        return
     except RunInterrupted as e:
         echo(
             f"interrupted: run {e.run_id} keeps what it committed; finish it with: "

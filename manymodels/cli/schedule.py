@@ -175,9 +175,14 @@ def scheduler(
                 return beat_mark(reg.store, name, due, owner)
 
         beating = MarkBeat(beat) if owner is not None else None
+        from manymodels.exceptions import NothingToTrain
+
         try:
             with beating or contextlib.nullcontext():
                 summary = fire_once(due, beating)
+        except NothingToTrain:  # the firing ran: nothing had changed (said, no run recorded)
+            _record(lambda reg: clear_failure(reg.store, name, due, owner))
+            raise
         except Exception as e:
             attempts, error = (failed.attempts + 1 if failed is not None else 1), first_line(e)
             if beating is None or not beating.taken_over.is_set():  # else the mark is another's
@@ -219,7 +224,7 @@ def scheduler(
                     signer=target.signer if elsewhere else signing, only=keys,
                     changed_only="all" not in plan.when, spec_edits=only is not None,
                     skip_absent=only is not None,
-                    resume=resume,
+                    resume=resume, record_nothing=False,
                     notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
                            "due": _when(due), "schedule": name},
                 )  # fmt: skip

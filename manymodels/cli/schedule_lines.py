@@ -25,6 +25,9 @@ def report(firing: Any, following: datetime | None, why: str = "missed") -> None
         run = f" (run {firing.run_id})" if firing.run_id else ""
         echo(f"{when(firing.at)} error{run}{late}: {firing.error}{after}")
         return
+    if firing.nothing is not None:  # the run it would have made changed nothing: none made
+        echo(f"{when(firing.at)}{late} {firing.nothing}{after}")
+        return
     if firing.summary is None:
         echo(f"{when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return

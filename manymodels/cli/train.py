@@ -115,7 +115,7 @@ def train(
     failed, or when the fallback model failed; what did train is kept either way.
     """
     from manymodels import console
-    from manymodels.exceptions import RunFailed, RunInterrupted
+    from manymodels.exceptions import NothingToTrain, RunFailed, RunInterrupted
     from manymodels.pipeline import RunSummary
     from manymodels.pipeline import train as run_train
     from manymodels.spec import Spec
@@ -140,7 +140,11 @@ def train(
                 backend=backend, ray_address=ray_address, strict=strict, progress=bar,
                 resume=resume, only=only, changed_only=changed_only, append=append,
                 max_failed_fraction=max_failed_fraction, signer=signing, shuffle_dir=shuffle_dir,
+                record_nothing=False,
             )  # fmt: skip
+    except NothingToTrain as e:  # --changed-only, nothing changed: one line, no run, exit 0
+        nothing(e, json_out=json_out)
+        return
     except (RunFailed, RunInterrupted) as e:
         # the command that finishes the run: this one, naming the same registry, resumed
         words = ["manymodels", "train", str(spec), str(data)]
@@ -167,6 +171,21 @@ def train(
         )
         raise typer.Exit(130) from None
     _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+
+
+def nothing(error: Any, *, json_out: bool, **more: Any) -> None:
+    """A changed-only run that found nothing to train (``NothingToTrain``): its line, or with
+    ``--json`` no run and how many partitions were left as they were (``more``: the caller's
+    members, ``retrain``'s)."""
+    from manymodels import console
+
+    if json_out:
+        console.print_json(
+            {"run": None, "trained": False, "unchanged": error.unchanged, "reason": str(error),
+             **more}
+        )  # fmt: skip
+    else:
+        echo(str(error))
 
 
 def _failed(

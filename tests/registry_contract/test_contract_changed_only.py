@@ -6,16 +6,21 @@ it again. It is judged now by the outcome recorded when it was skipped, found by
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from factories import linear_frame, spec_dict
 from sqlalchemy import event
+from typer.testing import CliRunner
 
+from manymodels.cli import app
 from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+
+runner = CliRunner()
 
 
 def frame() -> pd.DataFrame:
@@ -88,3 +93,33 @@ def test_the_skipped_partitions_are_looked_up_by_key(db_url: str, tmp_path: Path
                     str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {statement}", parameters)
                 )
                 assert "ix_run_partitions_key" in plan, plan
+
+
+def test_a_changed_only_run_of_nothing_changed_records_no_run(db_url: str, tmp_path: Path) -> None:
+    """`train --changed-only` on the data trained before recorded a run of nothing each time
+    ("0 trained · 0 skipped · 0 failed"): at every firing of a frequent schedule one more
+    empty run, burying the runs that trained. Now one line says why, exit 0, and no run."""
+    data = tmp_path / "data.csv"
+    frame().to_csv(data, index=False)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "test"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\nmin_rows = 10\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    where = ["--registry-db", db_url, "--artifacts", str(tmp_path / "artifacts")]
+    args = ["train", str(spec), str(data), *where, "--backend", "local", "--changed-only"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    for extra in ([], ["--json"]):
+        again = runner.invoke(app, [*args, *extra])
+        assert again.exit_code == 0, again.output
+        if extra:
+            shown = json.loads(again.stdout)
+            assert (shown["run"], shown["trained"], shown["unchanged"]) == (None, False, 5)
+        else:
+            assert again.stdout.strip() == (
+                "nothing to train: all 5 partitions have the data they were last trained (or "
+                "skipped) on; no run recorded"
+            )
+    with Registry(db_url=db_url, artifacts=str(tmp_path / "artifacts")) as reg:
+        assert len(reg.list_runs()) == 1

@@ -125,7 +125,7 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     dry = cli("retrain", spec, data, "--when", "stale", "--dry-run", *flags, "--json")
     assert json.loads(dry.stdout) == {"selected": [], "when": ["stale"], "trained": False}
     same = cli("retrain", spec, data, "--when", "changed", *flags, "--backend", "local", "--json")
-    assert json.loads(same.stdout)["run"]["n_trained"] == 0
+    assert json.loads(same.stdout)["run"] is None  # nothing changed: no run recorded
     changed = frame.copy()
     mine = (changed["store"] == 1) & (changed["brand"] == "tropicana")
     changed.loc[mine, "units"] *= 3
@@ -134,7 +134,11 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     ran = json.loads(cli(*args, "--json", env=env).stdout)["run"]
     assert ran["n_trained"] == 1, ran
 
-    # the scheduler fires once on the same registry (a separate process, as users run it)
+    # the scheduler fires once on the same registry (a separate process, as users run it),
+    # on another partition's new data (a firing that changes nothing records no run)
+    theirs = (changed["store"] == 2) & (changed["brand"] == "tropicana")
+    changed.loc[theirs, "units"] *= 2
+    changed.to_csv(data, index=False)
     fired = subprocess.run(
         [sys.executable, "-m", "manymodels.cli", "scheduler", str(spec), str(data),
          *map(str, flags), "--backend", "local", "--max-runs", "1"],
@@ -142,7 +146,7 @@ def test_every_registry_command_works_on_the_database_and_store_it_is_given(
     )  # fmt: skip
     assert fired.returncode == 0, fired.stderr
     runs = json.loads(cli("runs", "list", *flags, "--json").stdout)
-    assert len(runs) == 6  # 2 trainings, the import, 2 retrains and the firing
+    assert len(runs) == 5  # 2 trainings, the import, the retrain that changed one, the firing
     assert [r["options"].get("trigger") for r in runs].count("schedule") == 1
 
     # trust and sign write the given database; a signed forecast then verifies
