@@ -213,3 +213,36 @@ def test_the_error_sort_ranks_degraded_partitions_before_noise(tmp_path: Path) -
     assert "degraded" in by_key["pid=1"]["flags"]
     assert by_key["pid=0"]["error_ratio"] > by_key["pid=1"]["error_ratio"]  # the raw order
     assert [p["key"] for p in page] == ["pid=1", "pid=0", "pid=2"], page
+
+
+def test_monitor_takes_retrains_confidence(trained: Path, tmp_path: Path) -> None:
+    """``monitor --confidence`` flags what ``retrain --when degraded --confidence`` selects (it
+    had no such option: at 0.5 the retrain trained partitions the monitor showed unflagged),
+    and refuses what retrain refuses, in the same words."""
+    import shutil
+
+    root = tmp_path / "registry"
+    shutil.copytree(trained, root)
+    monitor(root, frame(1, 100), tmp_path)
+    dry = ["retrain", "spec.toml", "data.csv", "--when", "degraded", "--registry", str(root),
+           "--dry-run", "--json"]  # fmt: skip
+    shown = ["monitor", "--registry", str(root), "--limit", "100", "--json"]
+    for extra in ([], ["--confidence", "0.5"], ["--confidence", "0.9999"]):
+        selected = runner.invoke(app, [*dry, *extra])
+        assert selected.exit_code == 0, selected.output
+        page = runner.invoke(app, [*shown, *extra])
+        assert page.exit_code == 0, page.output
+        rows = json.loads(page.output)["partitions"]
+        flagged = sorted(p["key"] for p in rows if "degraded" in p["flags"])
+        assert flagged == sorted(json.loads(selected.output)["selected"]), extra
+        if extra == ["--confidence", "0.5"]:
+            assert len(flagged) >= 3  # what the default does not flag: the option is read
+    assert len(flagged) <= 1  # 0.9999 flags at most what 0.95 does
+    low = runner.invoke(app, [*dry[:-1], "--confidence", "0.3"])
+    refused = runner.invoke(app, [*shown[:-1], "--confidence", "0.3"])
+    assert refused.exit_code == low.exit_code == 2
+    assert (
+        refused.output
+        == low.output
+        == ("error: --confidence: input should be greater than or equal to 0.5 (got 0.3)\n")
+    )

@@ -74,6 +74,7 @@ def monitor(
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 20,
     # bounded as `list --offset`: pushed down to SQL's OFFSET, past 2**63 - 1 a traceback
     offset: Annotated[int, typer.Option(min=0, max=MAX_INT, help="Rows to skip.")] = 0,
+    confidence: ConfidenceOpt = 0.95,
     json_out: JsonOpt = False,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
@@ -81,22 +82,25 @@ def monitor(
     """List partitions in production, worst first.
 
     Each with its drift, live error against validation and naive, model and data age, and
-    the retrain triggers it meets (default thresholds)."""
+    the retrain triggers it meets (default thresholds; --confidence as retrain's, so the
+    partitions flagged degraded here are those `retrain --when degraded` trains)."""
     from manymodels import browse_tables, console
     from manymodels.monitoring import pages, report
     from manymodels.registry import pg_silence
 
     # the error and naive orders read whole tables, silent until answered: as long as the
     # server says it is at work
+    limits = report.Thresholds(confidence=confidence)
     with open_registry(registry, registry_db, artifacts) as reg, pg_silence.long_statements():
-        page, total = pages.monitor_page(reg.store.engine, sort, limit, offset)
-    limits = report.Thresholds()
+        page, total = pages.monitor_page(reg.store.engine, sort, limit, offset, limits)
     if json_out:
         console.print_json(
             {
                 "total": total,
                 "sort": sort,
-                "partitions": [{**r.to_dict(), "flags": r.flags(limits)} for r in page],
+                "partitions": [
+                    {**r.to_dict(), "flags": r.flags(limits), "note": r.note(limits)} for r in page
+                ],
             }
         )
         return
@@ -118,6 +122,16 @@ def monitor(
             f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
         )  # fmt: skip
     console.out.print(table)
+    unjudged = [r.key for r in page if r.note(limits)]
+    if unjudged:
+        more = f" and {len(unjudged) - 5} more" if len(unjudged) > 5 else ""
+        shown = ", ".join(unjudged[:5]) + more
+        echo(
+            f"note: {len(unjudged)} partition(s) on this page cannot be flagged degraded "
+            f"({shown}): classifiers chosen by another metric than accuracy, trained before "
+            "their validation error rate was recorded (retrain them to record one); --json "
+            "says so in each row's 'note'"
+        )
 
 
 def _ratio(x: float | None) -> str:

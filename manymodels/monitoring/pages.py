@@ -11,8 +11,12 @@ only, never the versions superseded before them) and ``key`` the page's keys com
 (``report.health(keys=…)``). The order is ``report.ranked``'s to
 the row: drift highest first (a drift row of a version production no longer points at, or one
 without a score, counts as none), then the partitions without a score by key; age oldest
-first; ties by key. ``error`` and ``naive`` are ratios of sums kept per day window, which no
-index orders, so they still take the whole pass.
+first, an alias without its version's creation time first of all (by key), on every database —
+SQLite sorts NULLs first and PostgreSQL last, so a page walked the NULLs in one order and
+``after=`` resumed in the other (rows shown twice or never); each part is its own index range,
+as an explicit ``NULLS FIRST`` would not be on PostgreSQL's ascending index; ties by key.
+``error`` and ``naive`` are ratios of sums kept per day window, which no index
+orders, so they still take the whole pass.
 """
 
 from __future__ import annotations
@@ -48,14 +52,19 @@ def page_keys(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[
             q = select(a.key).where(production).order_by(a.key)
             return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total_
         if sort == "age":  # along ix_aliases_age (alias, version_created_at, key)
-            q = (
-                select(a.key)
-                .where(
-                    production, select(v.id).where(v.key == a.key, v.version == a.version).exists()
+            has_version = select(v.id).where(v.key == a.key, v.version == a.version).exists()
+            created = a.version_created_at
+            unknown = select(a.key).where(production, has_version, created.is_(None))
+            q = unknown.order_by(a.key).limit(limit).offset(offset)
+            keys = list(conn.execute(q).scalars())
+            if len(keys) < limit:  # past the NULLs (first on every database): the dated ones
+                n_unknown = int(
+                    conn.execute(select(func.count()).select_from(unknown.subquery())).scalar_one()
                 )
-                .order_by(a.version_created_at, a.key)
-            )
-            return list(conn.execute(q.limit(limit).offset(offset)).scalars()), total_
+                dated = select(a.key).where(production, has_version, created.is_not(None))
+                q = dated.order_by(created, a.key).limit(limit - len(keys))
+                keys += conn.execute(q.offset(max(0, offset - n_unknown))).scalars()
+            return keys, total_
         scored = select(d.key).where(  # along ix_monitor_drift_score
             d.score.is_not(None), d.key != FALLBACK_KEY, serves(d.key, d.version).exists()
         )
@@ -118,18 +127,25 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
                 select(a.version_created_at).where(production, a.key == after)
             ).scalar()
             created = a.version_created_at
-            later = (
-                or_(created > start, and_(created == start, a.key > after))
-                if start is not None  # a NULL (never written since schema 9) sorts first
-                else or_(created.is_not(None), a.key > after)
-            )
-            q = (
-                select(a.key)
-                .where(production, has_version, later)
-                .order_by(created, a.key)
-                .limit(limit)
-            )
-            return list(conn.execute(q).scalars())
+            keys: list[str] = []
+            if start is None:  # among the NULLs (never written since schema 9): first, by key
+                unknown = select(a.key).where(production, has_version, created.is_(None))
+                q = unknown.where(a.key > after).order_by(a.key).limit(limit)
+                keys = list(conn.execute(q).scalars())
+            if len(keys) < limit:
+                later = (
+                    or_(created > start, and_(created == start, a.key > after))
+                    if start is not None
+                    else created.is_not(None)
+                )
+                q = (
+                    select(a.key)
+                    .where(production, has_version, created.is_not(None), later)
+                    .order_by(created, a.key)
+                    .limit(limit - len(keys))
+                )
+                keys += conn.execute(q).scalars()
+            return keys
         serves = (
             select(a.key)
             .where(a.key == d.key, a.alias == "production", a.version == d.version)
@@ -139,7 +155,7 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
         score = conn.execute(
             select(d.score).where(d.key == after, d.score.is_not(None), serves)
         ).scalar()
-        keys: list[str] = []
+        keys = []
         if score is not None:  # still among the scored: those below it, then the unscored
             below = or_(d.score < score, and_(d.score == score, d.key > after))
             q = scored.where(below).order_by(d.score.desc(), d.key).limit(limit)
@@ -154,17 +170,31 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
         return keys
 
 
-def monitor_page(engine: Engine, sort: str, limit: int, offset: int) -> tuple[list[Any], int]:
+def monitor_page(
+    engine: Engine, sort: str, limit: int, offset: int, limits: Any = None
+) -> tuple[list[Any], int]:
     """One page of the monitor (``PartitionHealth`` rows with their data ages) and how many
     partitions it pages through: for ``PAGED_SORTS`` only the page's partitions are built
     (``page_keys``), so ``manymodels monitor --limit 1`` reads one partition's rows, not every
     partition's as it did; ``error`` and ``naive`` still take the whole pass (see the
-    module). The router's ``GET /v1/monitor`` and the CLI page alike."""
+    module), flagged ``degraded`` at ``limits`` (``report.Thresholds``) first. The router's
+    ``GET /v1/monitor`` and the CLI page alike."""
     from manymodels.monitoring import report  # report reads the stores; this module, indexes
 
     if sort in PAGED_SORTS:
         keys, count = page_keys(engine, sort, limit, offset)
-        rows = report.ranked(report.health(engine, keys=keys), sort)
-        return report.with_data_age(engine, rows), count
-    rows = report.ranked(report.health(engine), sort)
+        return report.with_data_age(engine, rows_of(engine, keys)), count
+    rows = report.ranked(report.health(engine), sort, limits)
     return report.with_data_age(engine, rows[offset : offset + limit]), len(rows)
+
+
+def rows_of(engine: Engine, keys: list[str]) -> list[Any]:
+    """The health rows of ``keys`` in that order — the database's, which the next page's
+    ``after`` resumes from: sorted again in Python (by the version's own creation time for
+    ``age``), a page whose alias had no creation time ended on a key that was not its last
+    in the database's order, and the next page showed its rows again. A key gone since (its
+    partition deleted between the two reads) is left out."""
+    from manymodels.monitoring import report
+
+    place = {k: i for i, k in enumerate(keys)}
+    return sorted(report.health(engine, keys=keys), key=lambda r: place[r.key])

@@ -124,6 +124,21 @@ class PartitionHealth:
         on actuals like their training rows). Its validation error rate is its bar."""
         return not (self.live_metric == "accuracy" and self.metric != "accuracy")
 
+    def note(self, limits: Thresholds) -> str | None:
+        """Why this partition cannot be flagged ``degraded`` whatever its actuals say, or
+        ``None``: a classifier chosen by another metric than accuracy is held to its
+        validation error rate only (``naive_is_a_bar``), and a version trained before that
+        rate was recorded (``validation.error_rate``) has none — it was silently never
+        flagged. Read from the row alone: no query per partition."""
+        if self.live_rows < limits.min_actuals or self.naive_is_a_bar:
+            return None
+        if self.validation_error is not None:
+            return None
+        return (
+            f"not judged degraded: a classifier chosen by {self.metric}, trained before its "
+            "validation error rate was recorded (retrain it to record one)"
+        )
+
     def flags(self, limits: Thresholds) -> list[str]:
         """Which triggers this partition meets."""
         out = []

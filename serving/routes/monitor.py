@@ -182,6 +182,16 @@ async def get_monitor(
             "key, not the whole monitor. An unknown key is a 404.",
         ),
     ] = None,
+    confidence: Annotated[
+        float,
+        Query(
+            ge=0.5,
+            le=0.9999,
+            description="Degraded: how sure (one-sided) that the live error is above those, "
+            "not the noise of few rows; 0.5 compares the ratios alone (as `manymodels retrain "
+            "--when degraded --confidence`).",
+        ),
+    ] = 0.95,
 ) -> MonitorPage:
     """One page of the monitor: each partition's production version with its drift score
     (largest PSI over features, and which feature), live error, validation and naive error
@@ -189,7 +199,8 @@ async def get_monitor(
     (``flags``: drifted, degraded, stale — the defaults of ``manymodels retrain --when``)."""
     if after is not None and (offset or key is not None):
         raise HTTPException(422, "give after, or offset or key, not both")
-    return await run_in_threadpool(_page, service, sort, limit, offset, key, after)
+    limits = report.Thresholds(confidence=confidence)
+    return await run_in_threadpool(_page, service, sort, limit, offset, key, after, limits)
 
 
 def _page(
@@ -199,7 +210,9 @@ def _page(
     offset: int,
     key: str | None = None,
     after: str | None = None,
+    limits: report.Thresholds | None = None,
 ) -> MonitorPage:
+    limits = limits or report.Thresholds()
     engine = service.registry.store.engine
     one = None
     if key is not None:
@@ -208,14 +221,15 @@ def _page(
             raise service.missing(key, None, "in the registry")
         service.registry.get_partition(one)  # PartitionNotFound: a 404
     if one is None and after is None:  # one page's rows, not the whole pass (paged sorts)
-        page, total = pages.monitor_page(engine, sort, limit, offset)
+        page, total = pages.monitor_page(engine, sort, limit, offset, limits)
         more = offset + len(page) < total
     elif one is None and after is not None and sort in pages.PAGED_SORTS:  # and one more
         keys, total = pages.keys_after(engine, sort, limit + 1, after), pages.total(engine)
         more, keys = len(keys) > limit, keys[:limit]
-        page = report.with_data_age(engine, report.ranked(report.health(engine, keys=keys), sort))
+        page = report.with_data_age(engine, pages.rows_of(engine, keys))
     else:
-        rows = report.ranked(report.health(engine, keys=None if one is None else [one]), sort)
+        health = report.health(engine, keys=None if one is None else [one])
+        rows = report.ranked(health, sort, limits)
         total = len(rows)
         if after is not None:  # resume from after's current place in the whole pass
             offset = next((i + 1 for i, r in enumerate(rows) if r.key == after), -1)
@@ -223,8 +237,7 @@ def _page(
                 raise pages.moved(after)
         page = report.with_data_age(engine, rows[offset : offset + limit])
         more = offset + len(page) < total
-    limits = report.Thresholds()
-    shown = [{**r.to_dict(), "flags": r.flags(limits)} for r in page]
+    shown = [{**r.to_dict(), "flags": r.flags(limits), "note": r.note(limits)} for r in page]
     points = None
     if one is not None:
         points = [

@@ -22,7 +22,8 @@ function cells(h) {
     el("td", { class: "num" }, h.live_rows),
     el("td", { class: "num" }, days(h.model_age_days)),
     el("td", { class: "num" }, days(h.data_age_days)),
-    el("td", { class: "flags" }, h.flags.map((f) => el("span", { class: "badge flag" }, f))),
+    el("td", { class: "flags", title: h.note || "" }, h.flags.map((f) => el("span", { class: "badge flag" }, f))
+      .concat(h.note ? [el("span", { class: "badge" }, "not judged")] : [])),
   ];
 }
 

@@ -1,0 +1,106 @@
+"""A classifier chosen by another metric than accuracy is held to its validation error rate
+alone (``PartitionHealth.naive_is_a_bar``); a version trained before that rate was recorded
+has none, and was never flagged ``degraded`` whatever its actuals — silently. The monitor now
+says so, per row (``note``) and under its table; and ``GET /v1/monitor?confidence=`` weighs
+``degraded`` as ``manymodels monitor --confidence`` does."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import update
+from test_monitor_degraded import SPEC, frame, runner
+
+from manymodels.cli import app
+from manymodels.monitoring import store
+from manymodels.monitoring.live import ErrorSums
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from serving.local import running_server
+from serving.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """30 classifiers chosen by balanced accuracy; ``old``'s validation record stripped of
+    its error rate (as versions trained before it was recorded have it), ``new``'s kept, both
+    with 100 actuals of which 70 wrong; ``edge`` a little above 1.5 × its error rate."""
+    root = tmp_path_factory.mktemp("unjudged") / "registry"
+    spec = {**SPEC, "metric": "balanced_accuracy"}
+    assert train(spec, frame(0, 300), root, backend="local").run.n_trained == 30
+    with Registry.open(root) as reg:
+        engine = reg.store.engine
+        versions = [reg.get_version(f"pid={p}", alias="production") for p in range(30)]
+        rates = {v.key: v.validation["error_rate"] for v in versions}
+        old, new = "pid=0", "pid=1"
+        edge = max((k for k in rates if k not in (old, new)), key=lambda k: rates[k])
+        record = dict(versions[0].validation)
+        del record["error_rate"]
+        v = t.model_versions.c
+        with engine.begin() as conn:
+            conn.execute(
+                update(t.model_versions)
+                .where(v.key == old, v.version == versions[0].version)
+                .values(validation_json=json.dumps(record))
+            )
+        wrong = math.ceil(1.5 * rates[edge] * 100) + 1  # above the ratio, within the noise
+        batch = [
+            (old, versions[0].version, ErrorSums(100, 0.0, 0.0, 70, 0.0, 0.0, 30), None, []),
+            (new, versions[1].version, ErrorSums(100, 0.0, 0.0, 70, 0.0, 0.0, 30), None, []),
+        ]
+        ve = next(x for x in versions if x.key == edge)
+        batch.append((edge, ve.version, ErrorSums(100, 0.0, 0.0, wrong, 0.0, 0.0, 30), None, []))
+        store.add_many_actuals(engine, "2026-01-01", batch)
+    return {"root": root, "old": old, "new": new, "edge": edge}
+
+
+def rows_of(output: str) -> dict[str, dict[str, object]]:
+    return {p["key"]: p for p in json.loads(output)["partitions"]}
+
+
+def test_the_monitor_says_which_classifier_it_cannot_judge(registry: dict[str, object]) -> None:
+    root, old, new = str(registry["root"]), registry["old"], registry["new"]
+    shown = runner.invoke(app, ["monitor", "--registry", root, "--limit", "100", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = rows_of(shown.output)
+    assert "degraded" in rows[new]["flags"] and rows[new]["note"] is None  # 70 % vs its rate
+    assert "degraded" not in rows[old]["flags"]  # no bar: the same actuals, never flagged
+    assert "not judged degraded" in str(rows[old]["note"])
+    assert "balanced_accuracy" in str(rows[old]["note"])
+    assert [k for k, r in rows.items() if r["note"]] == [old]
+    text = runner.invoke(app, ["monitor", "--registry", root, "--limit", "100"])
+    assert text.exit_code == 0, text.output
+    (line,) = [x for x in text.output.splitlines() if x.startswith("note:")]
+    assert "1 partition(s)" in line and f"({old})" in line and "retrain" in line
+
+
+@pytest.mark.slow  # a real router (~5-12 s on a busy machine)
+def test_the_router_weighs_degraded_at_the_confidence_asked(registry: dict[str, object]) -> None:
+    root, old, edge = Path(str(registry["root"])), registry["old"], registry["edge"]
+    cli = {}
+    for confidence in ("0.5", "0.9999"):
+        shown = runner.invoke(
+            app, ["monitor", "--registry", str(root), "--limit", "100", "--json",
+                  "--confidence", confidence],
+        )  # fmt: skip
+        cli[confidence] = {k: r["flags"] for k, r in rows_of(shown.output).items()}
+    assert "degraded" in cli["0.5"][edge] and "degraded" not in cli["0.9999"][edge]
+    with running_server(Settings(registry=root)) as url:
+        for confidence, flags in cli.items():
+            for sort in ("drift", "error"):
+                page = httpx.get(
+                    f"{url}/v1/monitor",
+                    params={"limit": 100, "sort": sort, "confidence": confidence},
+                )
+                assert page.status_code == 200, page.text
+                assert {k: r["flags"] for k, r in rows_of(page.text).items()} == flags
+        one = httpx.get(f"{url}/v1/monitor", params={"key": old}).json()["partitions"][0]
+        assert "not judged degraded" in one["note"]
+        for bad in ("0.3", "1", "x"):
+            refused = httpx.get(f"{url}/v1/monitor", params={"confidence": bad})
+            assert refused.status_code == 422, (bad, refused.text)
