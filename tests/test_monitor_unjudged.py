@@ -104,3 +104,33 @@ def test_the_router_weighs_degraded_at_the_confidence_asked(registry: dict[str, 
         for bad in ("0.3", "1", "x"):
             refused = httpx.get(f"{url}/v1/monitor", params={"confidence": bad})
             assert refused.status_code == 422, (bad, refused.text)
+
+
+@pytest.mark.parametrize("metric", ["f1_macro", "neg_brier_score"])
+def test_a_classifier_of_a_less_common_scorer_is_read_as_a_classifier(
+    tmp_path: Path, metric: str
+) -> None:
+    """A classifier chosen by a scorer the monitor did not list (``f1_macro``; the
+    ``neg_brier_score`` a ``fallback_metric`` records) whose most probable class and naive
+    answer were right on all 2,000 actuals, its labels at a ``[decision]`` threshold wrong on
+    5 %: it read as a regression, its label errors as a mean absolute error against naive's 0
+    (live/naive ∞), and was flagged ``degraded``. Now: accuracy 0, labels 0.05, not flagged."""
+    from manymodels.monitoring import report
+
+    root = tmp_path / "registry"
+    train({**SPEC, "metric": metric}, frame(0, 300)[lambda d: d.pid < 2], root, backend="local")
+    with Registry.open(root) as reg:
+        engine = reg.store.engine
+        v = reg.get_version("pid=0", alias="production")
+        sums = ErrorSums(2000, 100.0, 2000.0, 0, 0.0, 0.0, 0)  # 100 of 2,000 labels wrong
+        store.add_many_actuals(engine, "2026-01-01", [("pid=0", v.version, sums, None, [])])
+        if metric == "neg_brier_score":  # as a fallback_metric records it
+            col = t.model_versions.c
+            with engine.begin() as conn:
+                conn.execute(
+                    update(t.model_versions).where(col.key == "pid=0").values(metric=metric)
+                )
+        (row,) = report.health(engine, keys=["pid=0"])
+    assert row.metric == metric and row.live_metric == "accuracy"
+    assert row.live_error == 0.0 and row.label_error == 0.05
+    assert row.flags(report.Thresholds()) == []
