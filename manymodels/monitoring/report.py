@@ -35,6 +35,7 @@ from manymodels.registry import schema as t
 from manymodels.registry.engine import batches
 from manymodels.stamps import seconds_between
 
+PAIRS = 250  # (key, version) pairs per read: their keys and versions, two IN lists, ≤ 500 values
 SortBy = Literal["drift", "error", "naive", "age", "key"]
 Trigger = Literal["drifted", "stale", "degraded", "changed"]
 SORTS: tuple[str, ...] = ("drift", "error", "naive", "age", "key")
@@ -246,12 +247,24 @@ def _validation_records(
     wanted = set(pairs)
     out: dict[tuple[str, int], tuple[int | None, float | None]] = {}
     with engine.connect() as conn:
-        for chunk in batches(sorted({k for k, _ in pairs})):
-            q = select(v.key, v.version, v.validation_json).where(v.key.in_(chunk))
+        for chunk in batches(sorted(wanted), PAIRS):
+            q = select(v.key, v.version, v.validation_json).where(*_these(chunk))
             for key, version, raw in conn.execute(q):
                 if (key, version) in wanted:
                     out[key, version] = _record_of(raw)
     return out
+
+
+def _these(pairs: Iterable[tuple[str, int]]) -> tuple[Any, Any]:
+    """A ``model_versions`` filter on ``pairs``' keys and versions, for reads of one version
+    of each key (its JSON columns): by key alone it read every version of each — a partition
+    retrained daily for a year, 365 feature schemas (profiles) to show one — while
+    production's versions are a handful of numbers, probed along (key, version)'s unique
+    index. What it lets through beyond ``pairs`` (another key's version number) is dropped
+    by the caller."""
+    pairs = list(pairs)
+    v = t.model_versions.c
+    return v.key.in_(sorted({k for k, _ in pairs})), v.version.in_(sorted({n for _, n in pairs}))
 
 
 def _record_of(raw: str | None) -> tuple[int | None, float | None]:
@@ -343,10 +356,9 @@ def with_data_age(
     v = t.model_versions.c
     times: dict[tuple[str, int], Any] = {}
     with engine.connect() as conn:
-        for chunk in batches(list(rows)):
-            keys = [r.key for r in chunk]
+        for chunk in batches(list(rows), PAIRS):
             wanted = {(r.key, r.version) for r in chunk}
-            q = select(v.key, v.version, v.feature_schema_json).where(v.key.in_(keys))
+            q = select(v.key, v.version, v.feature_schema_json).where(*_these(wanted))
             for key, version, schema in conn.execute(q):
                 if (key, version) in wanted:
                     profile = FeatureSchema.from_json(schema).profile or {}

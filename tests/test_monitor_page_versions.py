@@ -1,0 +1,56 @@
+"""A monitor page reads the JSON of the versions it shows, not of every version of their
+partitions: the SQLite virtual machine's instructions (counted on the registry's own
+connections, as ``test_one_partition_reads`` does) for one page are about the same after 60
+more versions of each partition — no timing, nothing of ours replaced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from factories import make_run, new_version, spec_dict
+from test_one_partition_reads import instructions
+
+from manymodels.monitoring import pages, report, store
+from manymodels.monitoring.live import ErrorSums
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.samples import synthetic
+
+MORE = 60
+
+
+def test_a_page_reads_the_versions_it_shows_not_every_version(tmp_path: Path) -> None:
+    """Three partitions with actuals (whose ``degraded`` reads each version's validation
+    record) and a data age (its training profile): reading a page of them read every version
+    of each — 61 feature schemas and validation records per partition after 60 challengers
+    that were not promoted (a partition retrained daily for a year: 365)."""
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0", "x1"]), synthetic(3, 30, n_features=2), root, backend="local")
+    with Registry.open(root) as reg:
+        keys = sorted(p.key for p in reg.list_partitions())
+        versions = [reg.get_version(k, alias="production").version for k in keys]
+        sums = ErrorSums(50, 10.0, 4.0, 0, 12.0, 5.0, 0)
+        store.add_many_actuals(
+            reg.store.engine,
+            "2026-01-01",
+            [(k, v, sums, None, []) for k, v in zip(keys, versions, strict=True)],
+        )
+
+    def page(reg: Registry) -> list[report.PartitionHealth]:
+        rows, total = pages.monitor_page(reg.store.engine, "key", 3, 0)
+        assert total == 3 and all(r.live_rows == 50 and r.data_time is not None for r in rows)
+        return rows
+
+    before = instructions(root, page)
+    with Registry.open(root) as reg:
+        sha, size = reg.artifacts.put(b"challenger")
+        profile = {"features": {f"x{i}": {"counts": [1] * 10} for i in range(50)}}
+        for n in range(MORE):
+            reg.store.create_run(make_run(f"more{n}", n_partitions=3))
+            batch = [new_version(k, sha, size, key_values={"pid": k}) for k in keys]
+            for v in batch:
+                v.feature_schema["profile"] = profile
+            reg.store.record(f"more{n}", batch, [], libraries={}, promote=lambda v: None)
+        assert reg.get_version(keys[0], alias="production").version == versions[0]
+    after = instructions(root, page)
+    assert after < 1.3 * before, (before, after)
