@@ -27,10 +27,13 @@ from serving.settings import Settings
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return unjudged(tmp_path_factory.mktemp("unjudged") / "registry")
+
+
+def unjudged(root: Path) -> dict[str, object]:
     """30 classifiers chosen by balanced accuracy; ``old``'s validation record stripped of
     its error rate (as versions trained before it was recorded have it), ``new``'s kept, both
     with 100 actuals of which 70 wrong; ``edge`` a little above 1.5 × its error rate."""
-    root = tmp_path_factory.mktemp("unjudged") / "registry"
     spec = {**SPEC, "metric": "balanced_accuracy"}
     assert train(spec, frame(0, 300), root, backend="local").run.n_trained == 30
     with Registry.open(root) as reg:

@@ -187,6 +187,27 @@ def test_the_health_view_shows_an_infinite_ratio_over_a_perfect_validation(
     assert "∞" not in still and ">–<" in still, still
 
 
+@pytest.mark.slow
+def test_the_health_view_says_which_classifier_it_cannot_judge(
+    chromium: str, tmp_path: Path
+) -> None:
+    """A classifier chosen by balanced accuracy, trained before its validation error rate was
+    recorded, with 70 wrong of 100 actuals: never flagged degraded, and the Health view said
+    nothing. Now a "not judged" badge, the reason as its title; the one with its rate
+    recorded is flagged degraded, without the badge."""
+    from test_monitor_unjudged import unjudged
+
+    made = unjudged(tmp_path / "registry")
+    with running_server(Settings(registry=tmp_path / "registry")) as server:
+        dom = browse(chromium, view(server, health="error"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    old = dom.split(f'<tr data-key="{made["old"]}"')[1].split("</tr>")[0]
+    assert "not judged" in old and "not judged degraded: a classifier chosen by" in old, old
+    assert "degraded</span>" not in old
+    new = dom.split(f'<tr data-key="{made["new"]}"')[1].split("</tr>")[0]
+    assert "not judged" not in new and "degraded</span>" in new, new
+
+
 def test_sorting_by_raw_score_says_it_is_in_metric_units_and_points_to_skill(
     chromium: str, server: str, tmp_path: Path
 ) -> None:
