@@ -343,7 +343,10 @@ def ranked(
         value = {"drift": r.drift, "error": r.error_ratio, "naive": r.naive_ratio,
                  "age": r.model_age_days}[by]  # fmt: skip
         flagged = by_flag and r.live_rows >= limits.min_actuals and r.degraded(limits)
-        return (value is None, not flagged, -(value if value is not None else 0.0), r.key)
+        # flagged first even without a ratio in this order (an R² regressor has no
+        # validation error per row, yet is degraded when naive beats it): it came after
+        # every partition with a ratio
+        return (not flagged, value is None, -(value if value is not None else 0.0), r.key)
 
     return sorted(rows, key=worst)
 
