@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select, tuple_
 
 from manymodels.exceptions import PartitionNotFound
 from manymodels.partition import FALLBACK_KEY
@@ -133,8 +133,12 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
                 q = unknown.where(a.key > after).order_by(a.key).limit(limit)
                 keys = list(conn.execute(q).scalars())
             if len(keys) < limit:
+                # a row value: one index range from (start, after) on both databases; the
+                # OR of (created > start) and (created = start, key > after) scanned
+                # PostgreSQL's index from its first row (138 ms mid-way through 100,000) and
+                # made SQLite sort every row after it (39 ms), for each "Load more"
                 later = (
-                    or_(created > start, and_(created == start, a.key > after))
+                    tuple_(created, a.key) > tuple_(start, after)
                     if start is not None
                     else created.is_not(None)
                 )
