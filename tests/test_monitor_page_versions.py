@@ -65,21 +65,72 @@ def test_the_page_after_a_key_by_age_costs_the_same_anywhere(tmp_path: Path) -> 
     ``after`` is. Written as (created > start) OR (created = start AND key > after), SQLite
     sorted every row after it (and PostgreSQL scanned its index from the first row: 138 ms
     mid-way through 100,000 partitions, 7 ms now). A run records its versions a thousand at
-    a time under one time stamp, so ties are the rule: resuming near the end of 2,000
-    partitions in two ties cost 3 times resuming near the start (1,300 instructions against
-    453); the same now (379 both)."""
+    a time under one time stamp, so ties are the rule: resuming after the 900th row of a tie
+    of 1,000 cost 10,243 instructions against 453 after its 10th; the same now."""
     root = tmp_path / "registry"
     train(spec_dict(features=["x0"]), synthetic(3, 30, n_features=1), root, backend="local")
     pad(root, 2000)
     with Registry.open(root) as reg:
         engine = reg.store.engine
-        keys = [p.key for p in reg.list_partitions() if p.key != "__fallback__"]
+        keys, _ = pages.page_keys(engine, "key", 10_000, 0)
         order, _ = pages.page_keys(engine, "age", len(keys), 0)
-    early, late = order[10], order[-12]
+    early, late = order[10], order[900]  # both in the first tie of 1,000
 
     def page_after(key: str) -> Callable[[Registry], Any]:
         def work(reg: Registry) -> list[str]:
             found = pages.keys_after(reg.store.engine, "age", 10, key)
+            assert found == order[order.index(key) + 1 : order.index(key) + 11]
+            return found
+
+        return work
+
+    near_start, near_end = (
+        instructions(root, page_after(early)),
+        instructions(root, page_after(late)),
+    )
+    assert max(near_start, near_end) < 1.5 * min(near_start, near_end), (near_start, near_end)
+
+
+def test_the_page_after_a_key_by_drift_costs_the_same_anywhere(tmp_path: Path) -> None:
+    """The same for the drift order (the Health view's default): its resume was
+    (score < s) OR (score = s AND key > after), walked from the highest score; bounded by
+    score <= s it starts at ``after``'s place. 2,000 partitions' drift rows (as a router's
+    flush leaves them: one per partition, its production version, distinct scores)."""
+    from sqlalchemy import insert
+
+    from manymodels.registry import schema as t
+
+    root = tmp_path / "registry"
+    train(spec_dict(features=["x0"]), synthetic(3, 30, n_features=1), root, backend="local")
+    pad(root, 2000)
+    with Registry.open(root) as reg:
+        engine = reg.store.engine
+        keys, _ = pages.page_keys(engine, "key", 10_000, 0)
+        with engine.begin() as conn:
+            conn.execute(
+                insert(t.monitor_drift),
+                [
+                    {
+                        "key": k,
+                        "version": 1,
+                        "rows": 500.0,
+                        "counts_json": "{}",
+                        "score": (i * 7919 % 2003) / 2003,
+                        "feature": "x",
+                        "updated_at": "2026-01-01",
+                    }
+                    for i, k in enumerate(keys)
+                ],
+            )
+        order, _ = pages.page_keys(engine, "drift", len(keys), 0)
+    whole = [r.key for r in report.ranked(report.health(engine), "drift")]
+    assert len(order) == len(whole) == len(keys), (len(order), len(whole), len(keys))
+    assert order == whole
+    early, late = order[10], order[-12]
+
+    def page_after(key: str) -> Callable[[Registry], Any]:
+        def work(reg: Registry) -> list[str]:
+            found = pages.keys_after(reg.store.engine, "drift", 10, key)
             assert found == order[order.index(key) + 1 : order.index(key) + 11]
             return found
 

@@ -161,7 +161,9 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
         ).scalar()
         keys = []
         if score is not None:  # still among the scored: those below it, then the unscored
-            below = or_(d.score < score, and_(d.score == score, d.key > after))
+            # bounded by score <= after's too: the index range starts at after's score, where
+            # the OR alone walked ix_monitor_drift_score from the highest score, filtering
+            below = and_(d.score <= score, or_(d.score < score, d.key > after))
             q = scored.where(below).order_by(d.score.desc(), d.key).limit(limit)
             keys = list(conn.execute(q).scalars())
         if len(keys) < limit:
