@@ -25,7 +25,9 @@ from manymodels.exceptions import DataError
 from manymodels.keys import encode_key, format_value
 
 
-def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) -> str | None:
+def padded_codes(
+    path: Path, df: pd.DataFrame, keys: list[str], *, source: str, labels: bool = False
+) -> str | None:
     """A CSV reader reads a key column of codes such as ``007`` and ``7`` as numbers, and the
     two partitions silently became one (a Parquet file keeps them apart, as text): a
     ``DataError`` naming both. Only codes with a leading zero count (``1`` and ``1.0`` are
@@ -33,7 +35,10 @@ def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) 
 
     Codes with leading zeros that merge with none are a warning: their partitions are keyed
     by the numbers (``user=7``), and ``models show user=007``, or a request naming ``"007"``,
-    found no partition (the fallback answered) with nothing said at training."""
+    found no partition (the fallback answered) with nothing said at training.
+
+    ``labels``: ``keys`` is a classifier's target, whose codes are classes: labels ``01`` and
+    ``1`` became one class, its rows pooled and the other label never answered."""
     if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
         return None
     numeric = [
@@ -55,12 +60,22 @@ def padded_codes(path: Path, df: pd.DataFrame, keys: list[str], *, source: str) 
         if len(clash):
             code, value = clash.iloc[0], values[clash.index[0]]
             other = written[(values == value) & (written != code)].iloc[0]
+            role, merged = ("target", "classes") if labels else ("key column", "partitions")
             raise DataError(
-                f"{source}: key column '{column}' holds '{code}' and '{other}', which read as "
-                f"one number ({value:g}): their partitions would merge. Give the column as "
+                f"{source}: {role} '{column}' holds '{code}' and '{other}', which read as "
+                f"one number ({value:g}): their {merged} would merge. Give the column as "
                 "text (a Parquet file, or a DataFrame with it as str)"
             )
-        if warning is None:
+        if warning is None and labels:
+            first = written[padded].index[0]
+            code, label = written[first], format_value(values[first])
+            warning = (
+                f"target '{column}' holds labels written with leading zeros (e.g. '{code}'), "
+                f"read as numbers: the class is {label}, and answers say {label}, not '{code}'. "
+                "To keep the zeros, give the column as text (a Parquet file, or a DataFrame "
+                "with it as str)"
+            )
+        elif warning is None:
             first = written[padded].index[0]
             code, key = written[first], format_value(values[first])
             warning = (

@@ -202,11 +202,12 @@ def prepare(
         df = keys_as_recorded(source, df, recorded(df))
     if df.empty:  # before the column checks: a header alone has columns of no type at all
         raise DataError(f"{name}: the table has no rows (only a header?)")
-    padded = labels = None
+    padded = labels = codes = None
     if not isinstance(source, pd.DataFrame):
         padded = padded_codes(Path(source), df, spec.partition_by, source=name)
         if spec.task == "classification":
             df, labels = literal_labels(Path(source), df, spec.target, source=name)
+            codes = padded_codes(Path(source), df, [spec.target], source=name, labels=True)
     given = source.dtypes if isinstance(source, pd.DataFrame) else {}  # before ``plain``
     categories = [c for c, t in dict(given).items() if isinstance(t, pd.CategoricalDtype)]
     categories += [c for c in categorical if c not in categories]
@@ -228,7 +229,7 @@ def prepare(
         table = _add_time_series(table, spec, source=name)
         table = leave_out_bad_rows(table, spec, df)
     # the time series' warnings (``_add_time_series``) are kept beside the columns'
-    as_read = [w for w in (padded, labels) if w]  # what the CSV reader made of some cells
+    as_read = [w for w in (padded, labels, codes) if w]  # what the CSV reader made of some cells
     warnings = [*as_read, *cols.warnings, *table.extra.get("warnings", [])]
     prior = class_prior(table.y, table.offsets) if spec.task == "classification" else None
     if prior is not None and spec.decision is not None and len(prior.classes) > 2:

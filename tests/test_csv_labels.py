@@ -251,3 +251,51 @@ def test_quotes_are_read_alike_whatever_the_blocks_and_compression(
         df, said = literal_labels(path, pd.read_csv(path), "region", source="f")
         assert df["region"].isna().tolist() == [False, True, False, False, False, True], path
         assert said is not None and "'NA' (1 row(s))" in said
+
+
+def test_label_codes_that_read_as_one_number_are_refused_not_merged(tmp_path: Path) -> None:
+    """Labels ``01`` and ``1`` (two classes: codes, not counts) were read by the CSV reader as
+    the number 1: one class, the other's rows pooled into it and never answered, nothing said.
+    Now one ``error:`` line names both; zero-padded codes that merge with none train, with a
+    warning that they are answered as numbers."""
+    coded(CODES).to_csv(data := tmp_path / "codes.csv", index=False)
+    (spec := tmp_path / "spec.toml").write_text(SPEC_TOML)
+    at = ["--registry", str(tmp_path / "reg")]
+    result = runner.invoke(cli_app, ["train", str(spec), str(data), *at])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {data}: target 'region' holds '01' and '1', which read as one number (1): "
+        "their classes would merge. Give the column as text (a Parquet file, or a DataFrame "
+        "with it as str)"
+    )
+    assert not (tmp_path / "reg").exists() or not Registry.open(tmp_path / "reg").list_partitions()
+    coded(PADDED).to_csv(data, index=False)
+    summary = train(SPEC, data, Registry(tmp_path / "padded"), backend="local")
+    with Registry.open(tmp_path / "padded") as reg:
+        assert reg.load_model("shop=s0").classes == [1, 2, 3, 4]  # '01' is 1
+    assert any("leading zeros (e.g. '01')" in w for w in summary.run.options["warnings"])
+
+
+def coded(codes: list[str]) -> pd.DataFrame:
+    """``regions()`` with its four labels written as these codes."""
+    return regions().assign(region=lambda d: d["region"].map(dict(zip(LABELS, codes, strict=True))))
+
+
+CODES = ["1", "01", "2", "3"]  # '01' and '1' read as 1
+PADDED = ["01", "2", "3", "4"]  # '01' reads as 1 and merges with no other
+SPEC_TOML = """
+name = "regions"
+task = "classification"
+partition_by = ["shop"]
+target = "region"
+features = ["x0", "x1"]
+metric = "accuracy"
+min_rows = 20
+[validation]
+strategy = "holdout"
+size = 0.25
+[[candidates]]
+estimator = "sklearn.linear_model.LogisticRegression"
+[fallback]
+enabled = false
+"""
