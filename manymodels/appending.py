@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from manymodels.classes import ClassPrior
-from manymodels.csvkeys import data_keys_recorded, keys_as_recorded, literal_labels
+from manymodels.csvkeys import (
+    data_keys_recorded,
+    keys_as_recorded,
+    literal_labels,
+    padded_codes,
+)
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.label_matching import KnownClasses
@@ -57,9 +62,10 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     new = keys_as_recorded(data, new, data_keys_recorded(reg, data, new))  # 007 stays text
     if new.empty:
         raise DataError(f"{name}: the table has no rows to append")
-    labels = None  # 'NA' or 'None' as a class label, read as train reads it
+    labels = codes = None  # 'NA' or 'None' as a class label, '01' and '1': read as train does
     if spec.task == "classification" and not isinstance(data, pd.DataFrame):
         new, labels = literal_labels(Path(data), new, spec.target, source=name)
+        codes = padded_codes(Path(data), new, [spec.target], source=name, labels=True)
     missing = [c for c in spec.partition_by if c not in new.columns]
     if missing:
         raise DataError(f"{name}: missing key column(s) {', '.join(map(repr, missing))}")
@@ -77,7 +83,7 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
     # the class prior's source: a new partition's rows alone made one of its classes only
     prior_from = learnt or (table_schema(reg) if spec.task == "classification" else None)
     categorical = list(learnt.categorical) if learnt and spec.categorical is None else []
-    warnings = [*([labels] if labels else []), *_passed_over(reg, keys, latest)]
+    warnings = [*(w for w in (labels, codes) if w), *_passed_over(reg, keys, latest)]
     kept: list[pd.DataFrame] = []
     last: tuple[str, KeptRows] | None = None  # the object read last: one held at a time
     without = 0

@@ -276,6 +276,23 @@ def test_label_codes_that_read_as_one_number_are_refused_not_merged(tmp_path: Pa
     assert any("leading zeros (e.g. '01')" in w for w in summary.run.options["warnings"])
 
 
+def test_appended_label_codes_that_read_as_one_number_are_refused(tmp_path: Path) -> None:
+    """``train --append`` of rows labelled ``01`` and ``1`` to a table of classes 1 to 4
+    merged the two into class 1 as training once did; now the same error line."""
+    (spec := tmp_path / "spec.toml").write_text(SPEC_TOML)
+    at = ["--registry", str(tmp_path / "reg")]
+    coded(["1", "2", "3", "4"]).to_csv(data := tmp_path / "codes.csv", index=False)
+    assert runner.invoke(cli_app, ["train", str(spec), str(data), *at]).exit_code == 0
+    coded(CODES).head(40).to_csv(more := tmp_path / "more.csv", index=False)
+    result = runner.invoke(cli_app, ["train", str(spec), str(more), "--append", *at])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {more}: target 'region' holds '01' and '1', which read as one number (1): "
+        "their classes would merge. Give the column as text (a Parquet file, or a DataFrame "
+        "with it as str)"
+    )
+
+
 def coded(codes: list[str]) -> pd.DataFrame:
     """``regions()`` with its four labels written as these codes."""
     return regions().assign(region=lambda d: d["region"].map(dict(zip(LABELS, codes, strict=True))))
