@@ -26,7 +26,7 @@ from manymodels.keys import encode_key, format_value
 
 
 def padded_codes(
-    path: Path, df: pd.DataFrame, keys: list[str], *, source: str, labels: bool = False
+    path: Path | bytes, df: pd.DataFrame, keys: list[str], *, source: str, labels: bool = False
 ) -> str | None:
     """A CSV reader reads a key column of codes such as ``007`` and ``7`` as numbers, and the
     two partitions silently became one (a Parquet file keeps them apart, as text): a
@@ -39,7 +39,7 @@ def padded_codes(
 
     ``labels``: ``keys`` is a classifier's target, whose codes are classes: labels ``01`` and
     ``1`` became one class, its rows pooled and the other label never answered."""
-    if path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}:
+    if isinstance(path, Path) and (path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}):
         return None
     numeric = [
         c for c in keys
@@ -47,7 +47,9 @@ def padded_codes(
     ]  # fmt: skip
     if not numeric:
         return None
-    texts = pd.read_csv(path, usecols=numeric, dtype=str)
+    texts = pd.read_csv(
+        io.BytesIO(path) if isinstance(path, bytes) else path, usecols=numeric, dtype=str
+    )
     warning = None
     for column in numeric:
         written = texts[column].dropna().str.strip().drop_duplicates()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from manymodels.csvkeys import keys_as_recorded, literal_labels
+from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import read_parquet, refuse_repeated_header, refuse_shifted
 from serving.jsonbody import MAX_COLUMNS
@@ -67,12 +67,15 @@ def read_file(
         frame, said = keys_as_recorded(data, frame, key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")
-        return frame, fmt, said
     except (ValueError, OSError, ArrowException) as e:
         # parser errors, and pyarrow's: most are ValueError or OSError, but not all (an
         # index out of bounds in a file's dictionary is an ArrowIndexError, an IndexError)
         first = first_line(e)
         raise DataError(f"cannot read the uploaded file as {fmt.upper()}: {first}") from None
+    if classes is not None:  # labels 01 and 1, one number to a CSV reader: train's refusal
+        codes = padded_codes(data, frame, [classes], source=filename or "the file", labels=True)
+        said = "; ".join(w for w in (said, codes) if w) or None
+    return frame, fmt, said
 
 
 def json_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -293,6 +293,31 @@ def test_appended_label_codes_that_read_as_one_number_are_refused(tmp_path: Path
     )
 
 
+def test_a_csv_posted_to_retrain_with_label_codes_that_read_as_one_number_is_a_422(
+    tmp_path: Path,
+) -> None:
+    """A CSV posted to the router's retrain with labels ``01`` and ``1`` trained them as the
+    one class 1, as train once did; now a 422 in train's words, before any job."""
+    train(SPEC, csv(coded(["1", "2", "3", "4"]), tmp_path / "first.csv"), root := tmp_path / "r")
+    posted = csv(coded(CODES).head(40), tmp_path / "posted.csv").read_bytes()
+    token = {"Authorization": "Bearer admin-token-4d1f"}
+    settings = Settings(registry=root, admin_token="admin-token-4d1f")
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=60) as http:
+        files = {"file": ("posted.csv", posted, "text/csv")}
+        answer = http.post("/v1/partitions/shop=s0/retrain", files=files, headers=token)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == (
+        "posted.csv: target 'region' holds '01' and '1', which read as one number (1): their "
+        "classes would merge. Give the column as text (a Parquet file, or a DataFrame with it "
+        "as str)"
+    )
+
+
+def csv(df: pd.DataFrame, path: Path) -> Path:
+    df.to_csv(path, index=False)
+    return path
+
+
 def coded(codes: list[str]) -> pd.DataFrame:
     """``regions()`` with its four labels written as these codes."""
     return regions().assign(region=lambda d: d["region"].map(dict(zip(LABELS, codes, strict=True))))
