@@ -313,6 +313,22 @@ def test_a_csv_posted_to_retrain_with_label_codes_that_read_as_one_number_is_a_4
     )
 
 
+def test_actuals_with_label_codes_that_read_as_one_number_are_refused(tmp_path: Path) -> None:
+    """``manymodels actuals`` of a CSV labelled ``01`` and ``1`` measured both as class 1;
+    now train's error line, and nothing is recorded."""
+    train(SPEC, csv(coded(["1", "2", "3", "4"]), tmp_path / "first.csv"), root := tmp_path / "r")
+    observed = csv(coded(CODES).head(40), tmp_path / "observed.csv")
+    result = runner.invoke(cli_app, ["actuals", str(observed), "--registry", str(root)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == (
+        f"error: {observed}: target 'region' holds '01' and '1', which read as one number (1): "
+        "their classes would merge. Give the column as text (a Parquet file, or a DataFrame "
+        "with it as str)"
+    )
+    with Registry.open(root) as reg:
+        assert store.windows(reg.store.engine, "shop=s0", 1) == []
+
+
 def csv(df: pd.DataFrame, path: Path) -> Path:
     df.to_csv(path, index=False)
     return path

@@ -167,7 +167,12 @@ def actuals(
     import pandas as pd
 
     from manymodels import console
-    from manymodels.csvkeys import data_keys_recorded, keys_as_recorded, literal_labels
+    from manymodels.csvkeys import (
+        data_keys_recorded,
+        keys_as_recorded,
+        literal_labels,
+        padded_codes,
+    )
     from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound, UnsignedVersion
     from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
@@ -226,6 +231,7 @@ def actuals(
             schema = loaded.version.schema
             if schema.classifies and target not in labelled:  # 'NA' as a label, as train
                 df, labelled[target] = literal_labels(data, df, target, source=str(data))
+                padded_codes(data, df, [target], source=str(data), labels=True)  # 01 and 1
                 if labelled[target]:
                     records = df.to_dict("records")
             if labelled.get(target):
