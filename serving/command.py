@@ -44,9 +44,10 @@ def serve(
         list[str] | None,
         typer.Option(
             help="A Host name the router answers to on a loopback address besides localhost, "
-            "127.0.0.1 and [::1] (repeatable): a reverse proxy's public name when it forwards "
-            "the client's Host. Other names are refused (403), so that a web page whose DNS "
-            "name was pointed at 127.0.0.1 cannot read the router. '*' accepts any.",
+            "*.localhost, any IP address and this machine's name (repeatable; or "
+            "MANYMODELS_ALLOWED_HOSTS, comma-separated): a reverse proxy's public name when it "
+            "forwards the client's Host. Other names are refused (403), so that a web page "
+            "whose DNS name was pointed at 127.0.0.1 cannot read the router. '*' accepts any.",
             show_default=False,
         ),
     ] = None,
@@ -151,7 +152,8 @@ def serve(
             artifacts=artifacts,
             host=host,
             port=port,
-            allowed_hosts=tuple(allowed_host or ()),
+            # none given: MANYMODELS_ALLOWED_HOSTS's (an empty tuple would override it)
+            allowed_hosts=tuple(allowed_host) if allowed_host else None,
             cache_size=cache_size,
             preload=preload,
             refresh_seconds=refresh_seconds,

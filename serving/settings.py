@@ -2,7 +2,8 @@
 
 Nothing else under ``serving/`` reads the environment; ``Settings.from_env`` is the one place
 that does, and only for what must not appear on a command line (the admin and read tokens, the
-signing key: ``manymodels.secrets``) or is a shared convention (``MANYMODELS_REGISTRY``)::
+signing key: ``manymodels.secrets``) or is a shared convention (``MANYMODELS_REGISTRY``,
+``MANYMODELS_ALLOWED_HOSTS``: a container's proxy name, set beside its other variables)::
 
     settings = Settings.from_env(registry=Path("mmregistry"), port=8080)
     app = create_app(settings)
@@ -30,6 +31,7 @@ ENV_ADMIN_TOKEN = "MANYMODELS_ADMIN_TOKEN"
 ENV_ADMIN_TOKEN_FILE = "MANYMODELS_ADMIN_TOKEN_FILE"
 ENV_READ_TOKEN = "MANYMODELS_READ_TOKEN"
 ENV_READ_TOKEN_FILE = "MANYMODELS_READ_TOKEN_FILE"
+ENV_ALLOWED_HOSTS = "MANYMODELS_ALLOWED_HOSTS"
 
 MiB = 1024 * 1024
 
@@ -147,8 +149,9 @@ class Settings:
         Admin tokens come from ``MANYMODELS_ADMIN_TOKEN`` (comma-separated) or from the file
         named by ``MANYMODELS_ADMIN_TOKEN_FILE`` (a mounted secret, one per line), read tokens
         from ``MANYMODELS_READ_TOKEN`` or ``MANYMODELS_READ_TOKEN_FILE``; setting both of a
-        pair is an error, since one of them would be silently ignored. Overrides given as
-        ``None`` are ignored.
+        pair is an error, since one of them would be silently ignored. ``allowed_hosts`` from
+        ``MANYMODELS_ALLOWED_HOSTS`` (comma-separated). Overrides given as ``None`` are
+        ignored.
         """
         env = os.environ if environ is None else environ
         known = {f.name for f in fields(cls)}
@@ -171,6 +174,9 @@ class Settings:
                 values[f"{scope}_file"] = secret.path
             elif secret is not None:
                 values[scope] = secret.text
+        hosts = tuple(h.strip() for h in env.get(ENV_ALLOWED_HOSTS, "").split(",") if h.strip())
+        if hosts:
+            values["allowed_hosts"] = hosts
         signer = Signer.from_env(env)
         if signer is not None:
             values["signer"] = signer

@@ -135,9 +135,24 @@ def test_on_loopback_the_router_answers_to_an_address_as_host(settings: Settings
             assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403
 
 
-def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--allowed-host", "models.example.com"], {}),
+        ([], {"MANYMODELS_ALLOWED_HOSTS": " other.example.org, models.example.com ,"}),
+        # the flag wins over the variable, as every flag does
+        (["--allowed-host", "models.example.com"], {"MANYMODELS_ALLOWED_HOSTS": REBOUND}),
+    ],
+    ids=["flag", "variable", "flag-over-variable"],
+)
+def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(
+    registry_path: Path, args: list[str], env: dict[str, str]
+) -> None:
     """``manymodels serve --allowed-host NAME`` (a same-machine proxy's public name) answers
-    that Host on 127.0.0.1, and still refuses any other."""
+    that Host on 127.0.0.1, and still refuses any other. ``MANYMODELS_ALLOWED_HOSTS``
+    (comma-separated) names them too, as a container sets its other settings: there was no
+    variable, so a deployment configured by its environment had to edit its command line."""
+    import os
     import subprocess
     import sys
     import time
@@ -146,8 +161,9 @@ def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path:
 
     port = free_port()
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
-           "--port", str(port), "--allowed-host", "models.example.com"]  # fmt: skip
-    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
+           "--port", str(port), *args]  # fmt: skip
+    environ = {**os.environ, **env}
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env=environ) as proc:
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 60
@@ -166,6 +182,20 @@ def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(registry_path:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_allowed_host_help_names_what_is_answered_without_it() -> None:
+    """The help said only localhost, 127.0.0.1 and [::1] are answered; any IP address, any
+    ``*.localhost`` and this machine's name are too (``serving.hosts``), and the variable."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    shown = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", shown.output).split())
+    assert "besides localhost, *.localhost, any IP address and this machine's name" in text, text
+    assert "MANYMODELS_ALLOWED_HOSTS" in text
 
 
 def test_no_answer_can_be_framed_by_another_site_or_sniffed(settings: Settings) -> None:
