@@ -8,7 +8,7 @@ body (no CORS preflight) that the router acts on. Two checks close both:
 
 - a request that came in on a loopback socket must name a loopback host (``localhost``,
   ``*.localhost``), an IP address (``127.0.0.1``, ``[::1]``, ``0.0.0.0``: rebinding needs a
-  name), this machine's name, or one of
+  name), this machine's name (short or fully qualified), or one of
   ``Settings.allowed_hosts`` (a reverse proxy's public name; ``*`` turns the check off) in its
   ``Host`` header: a rebinding page's requests carry its own name there;
 - a request other than GET, HEAD or OPTIONS that a browser marks as sent on behalf of another
@@ -24,6 +24,7 @@ browser read its JSON as another type: every answer carries ``X-Frame-Options: D
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -92,6 +93,16 @@ def _this_machine() -> set[str]:
     return {socket.gethostname().lower()}
 
 
+@functools.cache
+def _fully_qualified() -> str:
+    """This machine's fully qualified name (``hostname -f``, ``socket.getfqdn()``: the name a
+    user copies from a shell prompt or a certificate). Looked up once, and only when a Host
+    is not answered otherwise: ``getfqdn`` asks the resolver (``/etc/hosts`` first), which a
+    router must not wait for at start nor on each request (``LocalHosts`` caches a verdict
+    per socket and Host)."""
+    return host_name(socket.getfqdn())
+
+
 class LocalHosts:
     """403 for a request on a loopback socket naming a foreign ``Host``, and for a cross-site
     browser request that would change something (see the module's docstring)."""
@@ -113,6 +124,7 @@ class LocalHosts:
             or name.endswith(".localhost")
             or _address(name)
             or name in self.allowed
+            or name == _fully_qualified()
         )
 
     def _judge(self, server: object, raw: bytes) -> bool:
@@ -142,9 +154,10 @@ class LocalHosts:
             host = raw.decode("latin-1")
             await send_json(send, 403, {"detail": (
                 f"this router does not answer to the host '{host}': it is reached on a "
-                "loopback address, where only localhost and IP addresses name it (a web "
-                "page whose name was pointed at this machine would read it otherwise); behind "
-                "a proxy that sends another Host, start it with --allowed-host NAME"
+                "loopback address, where only localhost, IP addresses and this machine's name "
+                "name it (a web page whose name was pointed at this machine would read it "
+                "otherwise); behind a proxy that sends another Host, start it with "
+                "--allowed-host NAME"
             )})  # fmt: skip
             return
         site = headers.get(b"sec-fetch-site", b"").lower()

@@ -212,3 +212,63 @@ def test_no_answer_can_be_framed_by_another_site_or_sniffed(settings: Settings) 
         page = httpx.get(f"{base}/ui").headers  # its own policy, kept whole and sent once
         assert page.get_list("content-security-policy") == [page["content-security-policy"]]
         assert "default-src 'none'" in page["content-security-policy"]
+
+
+def _can_rename_the_machine() -> bool:
+    """Whether this user may run a program under another machine name and ``/etc/hosts``
+    (``unshare --uts --mount``: root, as on CI; leaves the machine's own untouched)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    tried = subprocess.run(["unshare", "--uts", "--mount", "true"], capture_output=True)
+    return tried.returncode == 0
+
+
+def test_the_router_answers_to_this_machines_fully_qualified_name(
+    registry_path: Path, tmp_path: Path
+) -> None:
+    """``curl http://$(hostname -f):8000/…`` on the router's machine was a 403 ("does not
+    answer to the host"): only the short name was accepted. Real ``manymodels serve`` on a
+    machine named ``mmbox`` whose ``/etc/hosts`` gives ``mmbox.models.internal`` (its own UTS
+    and mount namespace): the fully qualified name is answered, a name under it is not."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from raycluster import free_port
+
+    if not _can_rename_the_machine():
+        if os.environ.get("CI") == "true":
+            pytest.fail("unshare --uts --mount is needed (root)")
+        pytest.skip("needs unshare --uts --mount (root)")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.1.1 mmbox.models.internal mmbox\n")
+    port = free_port()
+    serve = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+             "--port", str(port)]  # fmt: skip
+    script = 'hostname mmbox && mount --bind "$0" /etc/hosts && exec "$@"'
+    cmd = ["unshare", "--uts", "--mount", "sh", "-c", script, str(hosts), *serve]
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                time.sleep(0.2)
+            for host in ("mmbox", "mmbox.models.internal", f"MMBOX.models.internal.:{port}"):
+                got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+                assert got.status_code == 200, (host, got.text)
+            for host in ("x.mmbox.models.internal", "mmbox.models.internal.attacker.test"):
+                got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+                assert got.status_code == 403, host
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
