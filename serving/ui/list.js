@@ -1,7 +1,7 @@
 // The partitions list: a page at a time from GET /v1/partitions, in the router's order — by key,
 // or the whole registry worst first by skill, score or model age (sort=…: ordered on the server
 // along an index, so "Load more" continues the same order over every partition).
-import { $, age, badges, el, fmt, readable, shortEstimator, skillCell } from "./dom.js";
+import { $, age, badges, el, fmt, readable, readableKey, shortEstimator, skillCell } from "./dom.js";
 import { api, pageSize, canonicalPrefix, go, state, status } from "./api.js";
 
 let listed = []; // the rows loaded so far, in the API's order
@@ -75,7 +75,7 @@ async function renderJobs() {
         el("thead", {}, el("tr", {}, ["job", "partition", "status", "outcome", "version", "created", "error"].map((h) => el("th", {}, h)))),
         el("tbody", {}, jobs.map((j) => el("tr", {},
           el("td", {}, el("code", {}, j.job_id)),
-          el("td", {}, j.partition),
+          el("td", { class: "job-partition", title: j.partition }, readableKey(j.partition)),
           el("td", {}, j.status),
           el("td", {}, j.decision ? j.decision.outcome : "–"),
           el("td", { class: "num" }, j.version ? `v${j.version}` : "–"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,39 @@ def test_every_view_shows_a_key_as_its_values_read(
     page = browse(chromium, view(server, p=SLASH_KEY), tmp_path)
     assert page_state(page) == "ready", text_of(page, "status")
     assert text_of(page, "status") == f"Partition {readable}."
+
+
+@pytest.mark.slow
+def test_the_retrain_jobs_table_shows_a_key_as_its_values_read(
+    chromium: str, settings: Settings, tmp_path: Path
+) -> None:
+    """The list page's "Retrain jobs" table showed a job's partition as its canonical key,
+    ``store=1,brand=dominick%27s%2Fown%20label``, under a list that reads ``store=1,
+    brand=dominick's/own label``: now the values as sent, the canonical key in its title."""
+    df = sales()
+    part = df[(df["store"] == 1) & (df["brand"] == SLASH_BRAND)].tail(30)
+    rows = [
+        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+         "units": r.units * 2.0}
+        for r in part.itertuples()
+    ]  # fmt: skip
+    with running_server(settings, app=with_login(settings, TOKEN)) as base:
+        posted = httpx.post(
+            f"{base}/v1/partitions/{SLASH_KEY}/retrain", json={"rows": rows}, headers=admin()
+        )
+        assert posted.status_code == 202, posted.text
+        job_id = posted.json()["job_id"]
+        for _ in range(300):  # 30 s at most
+            job = httpx.get(f"{base}/v1/jobs/{job_id}", headers=admin()).json()
+            if job["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.1)
+        dom = browse(chromium, f"{base}/test-login#q=store%3D1%2C", tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    row = re.search(rf"<tr><td><code>{job_id}</code></td><td([^>]*)>([^<]*)</td>", dom)
+    assert row, dom.split('id="jobs"')[1][:1500]
+    assert html.unescape(row.group(2)) == f"store=1, brand={SLASH_BRAND}"
+    assert f'title="{html.escape(SLASH_KEY)}"' in row.group(1)
 
 
 @pytest.mark.slow
