@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from manymodels.exceptions import ManyModelsError, RegistryError, first_line
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.pg_silence import answered_by
 from manymodels.registry.store import now
+from serving.job_pool import DaemonPool
 from serving.job_records import (
     Job,
     JobConflict,
@@ -81,9 +82,9 @@ STOP_SECONDS = 20.0
 supervisor gives a SIGTERM (Kubernetes' grace; systemd waits 90 s), with room for the writes
 after it. A fit of minutes held ``manymodels serve`` on SIGTERM for as long, until the
 supervisor's SIGKILL. Left running, the job is ended by the next router to look, with its
-run ("router restarted"), as after a kill; ``JobManager.left_running`` tells ``manymodels
-serve`` to exit without joining its worker thread (the interpreter's exit joins a pool's
-threads)."""
+run ("router restarted"), as after a kill. Its worker is a daemon thread
+(``serving.job_pool``), so neither ``manymodels serve`` nor a program embedding the router
+waits for it at exit."""
 
 
 def new_job_id() -> str:
@@ -142,7 +143,7 @@ class JobManager:
         self._mine: frozenset[str] = frozenset()
         self._ends: dict[str, tuple[JobStatus, dict[str, Any]]] = {}  # ended, not yet recorded
         self._listeners: list[Callable[[Job], None]] = []
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: DaemonPool | None = None
         self._futures: set[Future[None]] = set()  # submitted, not yet done
         self._closing = threading.Event()  # set while ``close`` runs: retries give up
         # the heartbeat thread and what stops it: its own, so that a thread left running by
@@ -196,7 +197,9 @@ class JobManager:
                 raise JobConflict(self._job(e.job)) from None
             self._mine |= {record.job_id}
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="retrain")
+                self._pool = DaemonPool(
+                    self.workers, thread_name_prefix="retrain", exit_seconds=self.stop_seconds
+                )
             future = self._pool.submit(self._run, record.job_id, work)
             self._futures.add(future)
             future.add_done_callback(self._futures.discard)

@@ -562,6 +562,56 @@ def test_closing_the_job_manager_drops_queued_jobs_and_waits_for_running_ones(
     reg.close()
 
 
+EMBEDDED_EXIT = """
+import sys, time
+import httpx
+from serving.app import create_app
+from serving.jobs import JobManager
+from serving.local import running_server
+from serving.settings import Settings
+
+never_open = lambda job: time.sleep(600)  # a fit of ten minutes
+jobs = JobManager(before_run=never_open, stop_seconds=float(sys.argv[3]))
+settings = Settings(registry=sys.argv[1], admin_token=sys.argv[2])
+app = create_app(settings, jobs=jobs)
+auth = {"Authorization": "Bearer " + sys.argv[2]}
+rows = [{"week": "2030-01-0%d" % d, "price": 2.0, "deal": 0, "feat": 0, "units": 9.0}
+        for d in range(1, 10)]
+if sys.argv[4] == "never-closed":  # the app's shutdown leaves the jobs: the exit's own bound
+    jobs.close = lambda: None
+with running_server(settings, app=app) as base:
+    job = httpx.post(base + "/v1/partitions/store=2,brand=tropicana/retrain",
+                     json={"rows": rows}, headers=auth).json()
+    while httpx.get(base + "/v1/jobs/" + job["job_id"], headers=auth).json()["status"] != "running":
+        time.sleep(0.05)
+print("left_running", jobs.left_running, flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["closed", "never-closed"])
+def test_a_program_embedding_the_router_exits_though_a_retrain_fit_runs(
+    registry_path: Path, how: str
+) -> None:
+    """A program that ran the router in its own process (``serving.local.running_server``)
+    and left it while a retrain's fit ran waited at its exit for the whole fit (the
+    interpreter joins a ``ThreadPoolExecutor``'s threads): minutes, until killed. Now it
+    waits ``stop_seconds`` (20 s by default, as ``serve``'s SIGTERM): in the app's shutdown,
+    or at the exit when the shutdown never ran. A real process, a fit of ten minutes, a 1 s
+    bound; 60 s for "does not hang"."""
+    args = [str(registry_path), TOKEN, "1.0", how]
+    with subprocess.Popen(
+        [sys.executable, "-c", EMBEDDED_EXIT, *args], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            pytest.fail("the program waited at its exit for the retrain's fit")
+    assert proc.returncode == 0, out
+    assert out.strip() == f"left_running {how == 'closed'}", out
+
+
 def test_closing_the_job_manager_waits_for_a_running_job_only_so_long(tmp_path: Path) -> None:
     """A fit of minutes held ``close`` (and so a router's SIGTERM) for as long; now it waits
     ``stop_seconds`` and says it left the job (``left_running``: ``serve`` exits at once)."""
