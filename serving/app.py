@@ -31,6 +31,7 @@ from manymodels.registry.client import Registry
 from serving.aliases import Refresher
 from serving.auth import read_dependencies
 from serving.deletions import DeletedVersions
+from serving.docs_pages import install_docs
 from serving.errors import install_handlers
 from serving.head import Head
 from serving.hosts import LocalHosts
@@ -177,7 +178,10 @@ def create_app(settings: Settings, *, jobs: JobManager | None = None) -> FastAPI
         description=DESCRIPTION,
         lifespan=lifespan,
         redirect_slashes=False,  # KeyPaths routes them instead: clients do not all follow a 307
+        docs_url=None,  # serving.docs_pages: FastAPI's pages, saying so when offline
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.service = None
