@@ -202,7 +202,9 @@ def serve(
         finally:
             listener.stop()
         return
-    echo(f"docs: http://{settings.host}:{settings.port}/docs", err=True)
+    from serving.listen import base_url
+
+    echo(f"docs: {base_url(settings.host, settings.port)}/docs", err=True)
     # Ray's core worker (started by the first retrain on Ray) installs a C-level SIGTERM
     # handler that dumps a stack and kills the process, so uvicorn's graceful shutdown (the
     # one that stops Ray) never ran. Read when Ray is imported; RayBackend also keeps it out

@@ -32,3 +32,10 @@ def unusable_address(host: str, port: int) -> str | None:
                 where = f"[{address[0]}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
                 return f"cannot listen on {where}: {(e.strerror or str(e)).lower()}"
     return None
+
+
+def base_url(host: str, port: int) -> str:
+    """``http://host:port`` as a browser takes it: an IPv6 address in brackets (``--host ::1``
+    printed ``http://::1:8000/docs``, which no client parses)."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from serving.listen import unusable_address
+from serving.listen import base_url, unusable_address
 from serving.ray_serve import APP_NAME, PROXY_CALLBACK, PROXY_CALLBACK_ENV, application
 from serving.settings import Settings
 
@@ -265,7 +265,7 @@ def run(
             finally:
                 serve_logger.removeFilter(quiet)
             signals.serving = True
-            url = f"http://{settings.host}:{settings.port}"
+            url = base_url(settings.host, settings.port)
             echo(f"ray serve: {replicas} router replica(s) at {url} (docs: {url}/docs)")
             logs = _logs_dir()
             if logs is not None:

@@ -6,9 +6,11 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import typer
 from factories import imported_by, wait_ready
@@ -143,3 +145,41 @@ def test_start_up_objects_are_frozen_out_of_the_collectors_sight(client: Any) ->
     import gc
 
     assert gc.get_freeze_count() > 0  # the app's lifespan ran gc.freeze()
+
+
+def test_serve_on_an_ipv6_address_prints_a_url_that_opens(registry_path: Path) -> None:
+    """``serve --host ::1`` printed ``docs: http://::1:8000/docs``, which no browser or client
+    parses; now ``http://[::1]:PORT/docs``, and that URL answers."""
+    import socket
+
+    from raycluster import free_port
+
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 here")
+    port = free_port()
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+           "--host", "::1", "--port", str(port)]  # fmt: skip
+    with subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            lines = []
+            for line in proc.stderr:
+                lines.append(line)
+                if line.startswith("docs: ") or len(lines) > 50:
+                    break
+            assert lines[-1].strip() == f"docs: http://[::1]:{port}/docs", lines
+            url = lines[-1].split(" ", 1)[1].strip()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    got = httpx.get(url)
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                    time.sleep(0.2)
+            assert got.status_code == 200 and "swagger-ui" in got.text
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
