@@ -121,6 +121,8 @@ class Settings:
             raise ValueError(f"monitor_flush_seconds must be > 0, not {self.monitor_flush_seconds}")
         if self.retrain_history < 1:
             raise ValueError(f"retrain_history must be at least 1, not {self.retrain_history}")
+        for name in self.allowed_hosts:
+            _check_host_name(name)
 
     @property
     def admin_tokens(self) -> Tokens | None:
@@ -184,6 +186,21 @@ class Settings:
         if "registry" not in values:
             raise ValueError(f"no registry given (pass registry= or set {ENV_REGISTRY})")
         return cls(**values)
+
+
+def _check_host_name(name: str) -> None:
+    """An allowed host is compared with the name in a request's ``Host`` header: a URL, a path
+    or a blank entry can never match, and every request through the proxy would be refused
+    with a 403 telling the user to pass the option they had passed."""
+    text = name.strip()
+    if text == "*":
+        return
+    if not text or any(c in text for c in "/@?# \t"):
+        raise ValueError(
+            f"allowed host {name!r} (--allowed-host / {ENV_ALLOWED_HOSTS}) is not a host name: "
+            "give the name alone, as a client's Host header carries it, e.g. "
+            "'models.example.com'"
+        )
 
 
 def _tokens(name: str, text: str | None, path: Path | None, file_name: str) -> Tokens | None:

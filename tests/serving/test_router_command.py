@@ -183,3 +183,33 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_opens(registry_path: Path) -
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--allowed-host", "https://models.example.com"], {}),
+        (["--allowed-host", "models.example.com/api"], {}),
+        ([], {"MANYMODELS_ALLOWED_HOSTS": "models.example.com,https://models.example.com/"}),
+    ],
+    ids=["url", "path", "variable"],
+)
+def test_serve_refuses_an_allowed_host_that_is_not_a_host_name(
+    registry_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    """``--allowed-host https://models.example.com`` (the proxy's URL, not its name) started a
+    router that answered every request through the proxy with a 403 saying to "start it with
+    --allowed-host NAME", which the user had done. Now the start is refused in one line."""
+    import os
+
+    cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--port", "0",
+           "--registry", str(registry_path), *args]  # fmt: skip
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"serve started instead of refusing: {e.stderr!r}")
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("error: allowed host '") and "is not a host name" in line, line
