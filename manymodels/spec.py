@@ -397,9 +397,13 @@ class Spec(_Frozen):
         if isinstance(spec, dict):
             return cls.from_dict(spec)
         if not isinstance(spec, str | os.PathLike):  # None failed in pathlib, bare
+            # a frame's (or an array's) repr is rows cut mid-line ('      store  ...s x 7
+            # columns]'): it is the data, given where the spec goes (train(frame, spec))
+            table = hasattr(spec, "shape")
+            hint = ": the spec comes first, then the data" if table else f" {reprlib.repr(spec)}"
             raise SpecError(
                 "a spec is a Spec, a dict or the path of a TOML file, not "
-                f"{type(spec).__name__} {reprlib.repr(spec)}"
+                f"{type(spec).__name__}{hint}"
             )
         return cls.from_toml(spec)
 

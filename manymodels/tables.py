@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import pandas as pd
 
+from manymodels.argument_order import refuse_registry_as_data, swapped_hint
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
@@ -38,9 +39,9 @@ def require_table(source: object) -> None:
     """``DataError`` unless ``source`` is a DataFrame or a path: a list of dicts was read as
     a file name ("File name too long", quoting every row), ``None`` failed in ``pathlib``."""
     if isinstance(source, pd.DataFrame | str | os.PathLike):
-        return
+        return refuse_registry_as_data(source)  # score(registry, frame): arguments swapped
     rows = isinstance(source, list | tuple | dict) or hasattr(source, "shape")  # an array
-    hint = " (pandas.DataFrame(…) makes one)" if rows else ""
+    hint = " (pandas.DataFrame(…) makes one)" if rows else swapped_hint(source)
     raise DataError(
         "data must be a pandas DataFrame or the path of a CSV or Parquet file, not "
         f"{type(source).__name__}{hint}"

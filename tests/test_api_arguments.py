@@ -1,0 +1,75 @@
+"""The library's functions given their arguments as a notebook user first types them wrong:
+swapped, of another type. Each is refused in one sentence saying which argument is which,
+before anything is read or written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import manymodels as mm
+from manymodels.exceptions import DataError, SpecError
+from tests.factories import linear_frame, spec_dict
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("api_args") / "reg"
+    df = linear_frame(3, 30)
+    mm.train(spec_dict(), df, registry=root, backend="local")
+    return root, df
+
+
+@pytest.mark.parametrize("as_path", [str, Path])
+def test_score_with_the_registry_first_says_the_arguments_are_swapped(
+    trained: tuple[Path, pd.DataFrame], as_path: type
+) -> None:
+    """``mm.score(registry, frame)`` read the registry directory as a Parquet dataset: "cannot
+    read table (ArrowInvalid: … Could not read schema from …/artifacts/…/<sha256>. Is this a
+    'parquet' file?" — nothing about the order of the arguments."""
+    root, df = trained
+    with pytest.raises(ValueError) as caught:
+        mm.score(as_path(root), df)
+    message = str(caught.value)
+    assert isinstance(caught.value, DataError)
+    assert "is a manymodels registry, not a table of data" in message
+    assert "score(frame, './mmregistry')" in message
+    assert "\n" not in message and "schema" not in message
+
+
+def test_train_with_the_registry_as_the_data_says_so_and_writes_nothing(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    root, df = trained
+    with pytest.raises(DataError, match="is a manymodels registry, not a table of data"):
+        mm.train(spec_dict(), root, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
+    with pytest.raises(DataError, match="is a manymodels registry"):
+        mm.train(spec_dict(), root, registry=df)  # type: ignore[arg-type]
+
+
+def test_score_given_a_registry_object_as_the_data_names_its_place(
+    trained: tuple[Path, pd.DataFrame],
+) -> None:
+    root, df = trained
+    reg = mm.Registry.open(root)
+    try:
+        with pytest.raises(DataError, match=r"a Registry is the argument after the data"):
+            mm.score(reg, df)  # type: ignore[arg-type]
+        assert len(mm.score(df.drop(columns="y"), reg, backend="local")) == len(df)
+    finally:
+        reg.close()
+
+
+def test_train_given_the_data_as_the_spec_says_so_in_one_line(tmp_path: Path) -> None:
+    """``train(frame, spec)`` quoted the frame's repr, cut mid-row across lines ('      pid
+    ...s x 5 columns]')."""
+    with pytest.raises(SpecError) as caught:
+        mm.train(linear_frame(2, 10), spec_dict(), registry=tmp_path / "r")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "a spec is a Spec, a dict or the path of a TOML file, not DataFrame: "
+        "the spec comes first, then the data"
+    )
+    assert not (tmp_path / "r").exists()
