@@ -10,7 +10,10 @@ wrong, so the argument's role is checked before anything is read.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from manymodels.exceptions import DataError
 
@@ -43,3 +46,16 @@ def swapped_hint(source: object) -> str:
     if type(source).__name__ == "Registry" and hasattr(source, "load_model"):
         return " (a Registry is the argument after the data: score(frame, registry))"
     return ""
+
+
+def index_hint(missing: Sequence[str], df: pd.DataFrame) -> str:
+    """For a "missing column(s)" error: the missing columns a frame holds as its index
+    (``df.set_index(["store", "brand"])``, a ``groupby(...).agg(...)`` result), which the
+    message's "table has:" list does not show, so the error read as if the data lacked them."""
+    levels = {str(n) for n in df.index.names if n is not None}
+    held = [m for m in missing if m in levels]
+    if not held:
+        return ""
+    verb = "is" if len(held) == 1 else "are"
+    names = ", ".join(map(repr, held))
+    return f"; {names} {verb} the frame's index: df.reset_index() makes columns of it"

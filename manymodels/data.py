@@ -18,6 +18,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels import changes, timefeatures
+from manymodels.argument_order import index_hint
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
@@ -71,7 +72,7 @@ def resolve_columns(
         raise DataError(
             f"{source}: missing column(s) {', '.join(repr(c) for c in missing)} required by "
             f"spec '{spec.name}' (table has: {', '.join(map(str, df.columns))})"
-            + column_hint(missing, df.columns)
+            + (column_hint(missing, df.columns) or index_hint(missing, df))
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
+from manymodels.argument_order import index_hint
 from manymodels.csvkeys import keys_as_recorded
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
@@ -290,6 +291,7 @@ def future_table(
         raise DataError(
             f"{source}: missing column(s) {', '.join(map(repr, missing))} (future rows carry "
             f"the key and time columns and the exogenous features {', '.join(exogenous)})"
+            + index_hint(missing, df)
         )
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     out[_KEY] = _row_keys(df, key_columns, source=source) if key is None else key

@@ -4,6 +4,7 @@ before anything is read or written."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +74,26 @@ def test_train_given_the_data_as_the_spec_says_so_in_one_line(tmp_path: Path) ->
         "the spec comes first, then the data"
     )
     assert not (tmp_path / "r").exists()
+
+
+def test_columns_held_as_the_frames_index_are_named_so(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A frame keyed by its index (``set_index``, a ``groupby().agg()`` result) was refused as
+    "missing column(s) 'pid' … (table has: t, x0, x1, y)", as if the data lacked them."""
+    root, df = trained
+    hint = "the frame's index: df.reset_index() makes columns of it"
+    with pytest.raises(DataError, match=rf"; 'pid' is {re.escape(hint)}$"):
+        mm.train(spec_dict(), df.set_index("pid"), registry=tmp_path / "r", backend="local")
+    with pytest.raises(DataError, match=rf"; 'pid', 't' are {re.escape(hint)}$"):
+        mm.train(spec_dict(), df.set_index(["pid", "t"]), registry=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(DataError, match=rf"missing key column.*; 'pid' is {re.escape(hint)}$"):
+        mm.score(df.set_index("pid"), root, backend="local")
+    with pytest.raises(DataError, match=rf"missing feature column.*; 'x0' is {re.escape(hint)}$"):
+        mm.score(df.set_index("x0"), root, backend="local")
+    future = pd.DataFrame({"pid": [0], "t": [30], "x0": [0.0], "x1": [0.0]}).set_index("t")
+    with pytest.raises(DataError, match=rf"; 't' is {re.escape(hint)}$"):
+        mm.forecast(root, ["pid=0"], horizon=1, future=future)
+    # a frame whose index is no column the spec names is read as before
+    assert len(mm.score(df.set_index(df.index * 3), root, backend="local")) == len(df)

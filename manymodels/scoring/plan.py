@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels import intervals as conformal
+from manymodels.argument_order import index_hint
 from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, RegistryError
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
@@ -187,7 +188,7 @@ def _check_columns(df: pd.DataFrame, key_columns: Sequence[str], *, source: str)
         raise DataError(
             f"{source}: missing key column(s) {', '.join(map(repr, missing))}: the registry's "
             f"partitions are keyed by {', '.join(key_columns)} "
-            f"(table has: {', '.join(map(str, df.columns))})"
+            f"(table has: {', '.join(map(str, df.columns))})" + index_hint(missing, df)
         )
     refuse_written(df, OUTPUT_COLUMNS, source=source, by="scoring writes")
 
@@ -262,7 +263,7 @@ def _columns(
         raise DataError(
             f"{source}: missing feature column(s) {', '.join(map(repr, missing))} that the "
             f"'{alias}' models were trained on (table has: {', '.join(map(str, given))})"
-            + _derived_hint(missing, schemas)
+            + (_derived_hint(missing, schemas) or index_hint(missing, df))
         )
     out: dict[tuple[str, bool], np.ndarray] = {}
     for name, numeric in needed:
