@@ -99,9 +99,10 @@ def forecast(
     the version ``alias`` points at (a challenger's forecast beside the champion's).
 
     ``keys`` selects partitions (canonical text or mappings; one key alone is a selection of
-    one); by default every partition with the alias except the fallback. ``future`` (a
-    DataFrame, CSV or Parquet) holds exogenous feature values of future periods, with the key
-    and time columns; partitions it does not mention carry their last known values forward.
+    one; a DataFrame of key columns, a key per distinct row); by default every partition
+    with the alias except the fallback. ``future`` (a DataFrame, CSV or Parquet) holds
+    exogenous feature values of future periods, with the key and time columns; partitions it
+    does not mention carry their last known values forward.
     Returns one row per partition and step, sorted by key then time: the key columns, the
     time column (named as in the spec), ``prediction`` and ``model_version``; when a version
     has a ``[decision]``, ``decision_label`` and ``decision_threshold`` after ``prediction``

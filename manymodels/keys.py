@@ -242,9 +242,15 @@ def key_list(keys: Any, what: str = "keys") -> list[Any]:
     read character by character: "'s' is not a partition key"). A mapping is one key only
     when it maps columns to values: one whose keys are keys' text (``{"pid=1": 3, …}``, a
     run's ``versions``) is a selection of its keys, as it always was. Anything that is not a
-    key or an iterable of them is a ``DataError`` naming ``what``."""
+    key or an iterable of them is a ``DataError`` naming ``what``.
+
+    A DataFrame is a selection of its distinct rows, each a mapping of column to value
+    (``df[["store", "brand"]]``): iterated, it gave its column names, each refused as "'store'
+    is not a partition key". Duck-typed: this module does not import pandas."""
     if isinstance(keys, str):
         return [keys]
+    if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
+        return list(keys.drop_duplicates().to_dict("records"))
     if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
         return [keys]
     if not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):

@@ -97,3 +97,17 @@ def test_columns_held_as_the_frames_index_are_named_so(
         mm.forecast(root, ["pid=0"], horizon=1, future=future)
     # a frame whose index is no column the spec names is read as before
     assert len(mm.score(df.set_index(df.index * 3), root, backend="local")) == len(df)
+
+
+def test_a_frame_of_keys_selects_its_rows_partitions(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``keys=df[["pid"]]`` (forecast) and ``only=`` (train) iterated the frame, that is its
+    column names: "'pid' is not a partition key of the form col=value"."""
+    root, df = trained
+    frame = mm.forecast(root, df[["pid"]][df.pid.isin([0, 2])], horizon=2)
+    assert sorted(set(frame.pid)) == [0, 2] and len(frame) == 4
+    summary = mm.train(
+        spec_dict(), df, registry=tmp_path / "r", only=df[df.pid == 1][["pid"]], backend="local"
+    )
+    assert summary.run.n_trained == 1 and summary.run.n_partitions == 1
