@@ -121,6 +121,24 @@ def test_a_frame_and_a_list_of_dicts_give_what_the_estimator_gives(
                 loaded.predict_proba(records)
 
 
+def test_no_rows_are_no_predictions(
+    trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
+) -> None:
+    """An empty frame (a filter that matched nothing) or ``[]`` was a DataError: "could not
+    score the rows: Found array with 0 sample(s) … while a minimum of 1 is required", where
+    ``mm.score`` answers an empty table with an empty one."""
+    reg, df, spec = trained
+    loaded = reg.load_model(reg.list_partitions()[0].key)
+    want = loaded.model.predict(_as_fitted(loaded.version.schema, df.head(2)))
+    for rows in (df.head(0), [], df.head(0)[spec["features"]]):
+        got = loaded.predict(rows)
+        assert got.shape == (0,) and got.dtype == want.dtype
+        if spec.get("task") == "classification":
+            assert loaded.predict_proba(rows).shape == (0, len(loaded.classes))
+    with pytest.raises(InvalidRows):  # an empty frame still needs the features' columns
+        loaded.predict(df.head(0).drop(columns=spec["features"][0]))
+
+
 def test_the_fallback_scores_the_same_way(
     trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
 ) -> None:

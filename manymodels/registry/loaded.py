@@ -45,6 +45,8 @@ class LoadedModel:
 
         schema = self.version.schema
         X = model_input(data, schema)
+        if len(X) == 0:  # an empty filter's frame: scikit-learn refuses 0 samples, mm.score not
+            return self._no_rows()
         with self._refusals(X):
             predictions = self.model.predict(X)
         if schema.transform is None:
@@ -69,9 +71,20 @@ class LoadedModel:
             )
         schema = self.version.schema
         X = model_input(data, schema)
+        if len(X) == 0:
+            return np.zeros((0, len(self.classes)))
         with self._refusals(X):
             proba = np.asarray(self.model.predict_proba(X))
         return over_table_classes(proba, self.model.classes_, schema.classes)[1]
+
+    def _no_rows(self) -> Any:
+        """``predict``'s answer to no rows: an empty array typed as an answer would be (the
+        classes' type for a classifier), where scikit-learn raised "Found array with 0
+        sample(s)", reworded as "could not score the rows"."""
+        import numpy as np
+
+        classes = getattr(self.model, "classes_", None)
+        return np.asarray([], dtype=float if classes is None else np.asarray(classes).dtype)
 
     @contextmanager
     def _refusals(self, X: Any) -> Iterator[None]:
