@@ -119,10 +119,12 @@ def decode_key(key: str) -> dict[str, str]:
 def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
     """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered.
     Anything else (``123``, ``None``) is a ``DataError``."""
+    key = _row_as_mapping(key)
     if not isinstance(key, str | Mapping):
+        table = hasattr(key, "shape")  # a frame's repr is rows cut mid-line: not shown
         raise DataError(
             "a partition key is text (col=value[,col=value]) or a mapping of column to value, "
-            f"not {type(key).__name__} {reprlib.repr(key)}"
+            f"not {type(key).__name__}" + ("" if table else f" {reprlib.repr(key)}")
         )
     if isinstance(key, Mapping):
         if columns is None:
@@ -139,6 +141,15 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
             f"{', '.join(columns)}{' (without spaces around = and ,)' if padded else ''}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
+
+
+def _row_as_mapping(key: Any) -> Any:
+    """A pandas Series (a frame's row, ``df.iloc[0][["store", "brand"]]``) as the mapping of
+    column to value it is; anything else as it is. It was refused as no key, quoting its
+    repr across lines. Duck-typed: this module does not import pandas."""
+    if hasattr(key, "to_dict") and hasattr(key, "index") and not hasattr(key, "columns"):
+        return dict(key.to_dict())
+    return key
 
 
 def lookup_key(
@@ -158,6 +169,7 @@ def lookup_key(
     column or value, is still looked up as given (a registry trained before its keys were one
     way may hold another spec's partitions); absent, it is a ``PartitionNotFound`` naming the
     key columns."""
+    key = _row_as_mapping(key)
     if not isinstance(key, str | Mapping) or key == FALLBACK_KEY:
         return normalize_key(key)  # the fallback's, or a DataError for what is no key
     try:

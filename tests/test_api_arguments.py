@@ -111,3 +111,20 @@ def test_a_frame_of_keys_selects_its_rows_partitions(
         spec_dict(), df, registry=tmp_path / "r", only=df[df.pid == 1][["pid"]], backend="local"
     )
     assert summary.run.n_trained == 1 and summary.run.n_partitions == 1
+
+
+def test_a_frames_row_is_a_key(trained: tuple[Path, pd.DataFrame]) -> None:
+    """``reg.load_model(df.iloc[0][["pid"]])`` (a Series, the row of a frame) was refused as
+    no key, its repr quoted across lines ("not Series pid    0\\ndtype: int64")."""
+    root, df = trained
+    row = df.iloc[40][["pid"]]
+    reg = mm.Registry.open(root)
+    try:
+        assert reg.load_model(row).version.key == "pid=1"  # type: ignore[arg-type]
+        assert reg.get_partition(row).key == "pid=1"  # type: ignore[arg-type]
+        assert [v.version for v in reg.list_versions(row)] == [1]  # type: ignore[arg-type]
+        with pytest.raises(DataError) as caught:
+            reg.load_model(df)  # type: ignore[arg-type]
+        assert str(caught.value).endswith("or a mapping of column to value, not DataFrame")
+    finally:
+        reg.close()
