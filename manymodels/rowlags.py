@@ -101,13 +101,17 @@ def fill_rows(
                 out.append(row)
                 continue
             a_time = timekeys.time_key(row[time_column], frequency, aware) is not None
-            if a_time and not any(n in plan.lag_columns or n in plan.rolling_columns
-                                 for n in missing):  # fmt: skip
+            calendar_only = not any(n in plan.lag_columns or n in plan.rolling_columns
+                                    for n in missing)  # fmt: skip
+            if a_time and calendar_only:
                 # calendar parts only: they are the time's own, however far ahead it is
                 parts = _calendar(row[time_column], plan, missing, frequency, clock)
                 out.append({**row, **parts})
                 continue
-            why = _not_next(row, time_column, history)
+            # a model without lags was told of "the periods … that its lags reach" for a time
+            # given without (or with) the UTC offset its series' times have
+            why = (_no_calendar(row, time_column) if calendar_only
+                   else _not_next(row, time_column, history))  # fmt: skip
             if isinstance(frequency, str):
                 why += timekeys.zone_hint(row[time_column], aware, zone)
             errors.append(problem(where[i], time_column, why))
@@ -351,6 +355,13 @@ def _calendar(
         stamp = stamp.tz_convert(clock)
     parts = timefeatures.calendar_values(pd.DatetimeIndex([stamp]), [p for _, p in wanted])
     return {name: int(parts[part][0]) for name, part in wanted}
+
+
+def _no_calendar(row: Mapping[str, Any], time_column: str) -> str:
+    return (
+        f"'{time_column}' {row[time_column]!r} is not a time of the model's series, which its "
+        "calendar features are read from"
+    )
 
 
 def _not_next(row: Mapping[str, Any], time_column: str, history: History) -> str:

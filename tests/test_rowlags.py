@@ -72,6 +72,27 @@ def test_a_text_time_is_read_as_iso_8601_as_training_reads_it(tmp_path: Path, ke
     assert len(iso) == 1
 
 
+def test_a_model_without_lags_never_speaks_of_them(tmp_path: Path) -> None:
+    """A partition's model with calendar parts and no lags, given a time with a UTC offset
+    its series' times lack (or a number), was refused as "not one of the periods after the
+    model's last time (…) that its lags reach: send the derived features in the row" — of
+    lags it has none, and any period of its calendar is fine (2024-01-02 is scored)."""
+    train(spec_dict(calendar=["day_of_week"]), _daily(), tmp_path / "reg", backend="local")
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+        assert len(loaded.predict([{"t": "2024-01-02", "x0": 0.5, "x1": -1.0}])) == 1
+        for t, hint in (("2024-01-02T00:00:00Z", "; the model's times have no time zone"),
+                        (5, "")):  # fmt: skip
+            with pytest.raises(InvalidRows) as caught:
+                loaded.predict([{"t": t, "x0": 0.5, "x1": -1.0}])
+            message = caught.value.errors[0]["msg"]
+            assert "lags" not in message
+            assert message.startswith(
+                f"'t' {t!r} is not a time of the model's series, which its calendar features "
+                "are read from" + hint
+            )
+
+
 def test_read_time_reads_text_as_iso_8601_only() -> None:
     assert timekeys.read_time("2024-02-11") == pd.Timestamp("2024-02-11")
     assert timekeys.read_time("2024-02-11T10:00+01:00").utcoffset() == pd.Timedelta(hours=1)
