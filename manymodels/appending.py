@@ -112,6 +112,8 @@ def with_training_rows(reg: Registry, spec: Spec, data: DataSource) -> Appended:
             "rows hold, and the spec (without a features list) trains on every column: add "
             "them, or name the spec's features"
         )
+    # features only: a classifier's labels keep their type, a key or time is checked below
+    new = _bools_as_kept(new, old, {spec.target, spec.time_column, *spec.partition_by})
     if spec.bad_rows == "error":  # "drop" leaves such rows out of the merged table
         _refuse_text_among_numbers(new, old, spec, name)
     kept_times = old.get(spec.time_column) if spec.time_column else None
@@ -278,6 +280,22 @@ def _passed_over(reg: Registry, keys: Sequence[str], latest: Mapping[str, Any]) 
             f"(e.g. '{key}', newest v{last}): they train on the new rows alone"
         )
     return out
+
+
+def _bools_as_kept(new: pd.DataFrame, old: pd.DataFrame, roles: set[Any]) -> pd.DataFrame:
+    """The new rows' true/false columns (``bool``, pandas ``boolean``) as numbers where the
+    kept rows hold that column as numbers, as training keeps a ``boolean`` feature (0.0/1.0).
+    Concatenated as they were, the column became objects, floats beside bools, which training
+    read as text ("holds numbers in 100% of its rows and text in the rest": one-hot encoded),
+    and every later score of the feature, as numbers or booleans, was refused ("feature 'deal'
+    must be text, as the model was trained on")."""
+    cast = {}
+    for col in new.columns:
+        kind = new[col].dtype.kind
+        if kind == "b" and col not in roles and col in old.columns and old[col].dtype.kind in "iuf":
+            values = new[col].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+            cast[col] = values.astype(old[col].dtype) if old[col].dtype.kind == "f" else values
+    return new.assign(**cast) if cast else new
 
 
 def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
