@@ -56,6 +56,7 @@ from manymodels.forecast_partition import labelled_steps as labelled_steps  # th
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
 from manymodels.forecast_steps import build_steps, future_table
+from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -162,6 +163,7 @@ def forecast_chunks(
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
     threshold = check_threshold(threshold)
+    levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's
     alias = alias_name(alias)  # None: production, as ``score`` and the router take it
     if version is not None:
         one_version_choice(version, None if alias == PRODUCTION else alias,

@@ -226,6 +226,10 @@ def parse_levels(text: str | Sequence[Any] | None, name: str = "levels") -> list
     example = f"{name} 80,95" if name.startswith("--") else f"{name}=80,95"
     if text is None:
         return None
+    if isinstance(text, int | float | np.number) and not isinstance(text, bool):
+        text = [text]  # levels=80 from Python: one level, where list() raised a TypeError
+    if not isinstance(text, str | Sequence | np.ndarray | set | frozenset):
+        raise DataError(f"{name}: give levels in percent as a list, not {type(text).__name__}")
     parts = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
     out: list[float] = []
     for part in parts:

@@ -39,6 +39,10 @@ def threshold_classes(
 def check_threshold(threshold: float | None, name: str = "threshold") -> float | None:
     """``threshold`` when it is a probability (0 to 1), else a ``DataError`` worded as the
     router's 422 for ``?threshold=`` (FastAPI's ``ge=0, le=1``; NaN is neither)."""
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float | np.number)
+    ):  # '0.5' from Python failed in the comparison: "'<=' not supported between …"
+        raise DataError(f"{name}: input should be a number from 0 to 1, not {threshold!r}")
     if threshold is None or 0.0 <= threshold <= 1.0:
         return threshold
     bound = "greater than or equal to 0" if threshold < 0 else "less than or equal to 1"

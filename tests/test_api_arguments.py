@@ -128,3 +128,28 @@ def test_a_frames_row_is_a_key(trained: tuple[Path, pd.DataFrame]) -> None:
         assert str(caught.value).endswith("or a mapping of column to value, not DataFrame")
     finally:
         reg.close()
+
+
+def test_levels_and_threshold_given_as_python_values(tmp_path: Path) -> None:
+    """``levels=80`` raised "TypeError: 'float' object is not iterable", ``levels="80,95"``
+    (the CLI's and router's form) "ValueError: Unknown format code 'g' for object of type
+    'str'", ``threshold="0.5"`` "TypeError: '<=' not supported between instances of 'float'
+    and 'str'". A number is one level, text is read as the CLI reads it, and what is neither
+    is a DataError naming the argument."""
+    df = linear_frame(2, 40)
+    root = tmp_path / "reg"
+    mm.train(spec_dict(intervals={"levels": [80, 95]}), df, registry=root, backend="local")
+    rows = df.drop(columns="y")
+    one = mm.score(rows, root, levels=80, backend="local")
+    assert "lo-80" in one.columns and "lo-95" not in one.columns
+    both = mm.score(rows, root, levels="80,95", backend="local")
+    assert {"lo-80", "hi-95"} <= set(both.columns)
+    assert "lo-95" in mm.forecast(root, ["pid=0"], horizon=2, levels=95).columns
+    with pytest.raises(DataError, match=r"^levels: 0.8 is not a coverage in percent above 1"):
+        mm.score(rows, root, levels=0.8, backend="local")
+    with pytest.raises(DataError, match=r"^levels: give levels in percent as a list, not dict"):
+        mm.forecast(root, horizon=1, levels={80: 1})  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"^threshold: input should be a number from 0 to 1"):
+        mm.score(rows, root, threshold="0.5", backend="local")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"^threshold: input should be a number from 0 to 1"):
+        mm.forecast(root, horizon=1, threshold="0.5")  # type: ignore[arg-type]
