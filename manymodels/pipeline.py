@@ -115,6 +115,11 @@ def train(
     spec = Spec.coerce(spec)
     require_backend(backend)  # before the run is recorded: a typo left it 'running'
     require_table(data)  # a list of dicts was taken for a file name, quoting every row
+    if isinstance(max_failed_fraction, bool) or not isinstance(
+        max_failed_fraction, int | float | np.number
+    ):
+        # '0.5' failed in the comparison: "'<=' not supported between 'float' and 'str'"
+        raise ValueError(f"max_failed_fraction must be a number, not {max_failed_fraction!r}")
     if not 0.0 <= max_failed_fraction <= 1.0:
         raise ValueError(f"max_failed_fraction must be within 0 and 1 (got {max_failed_fraction})")
     own_registry = not isinstance(registry, Registry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -153,3 +154,16 @@ def test_levels_and_threshold_given_as_python_values(tmp_path: Path) -> None:
         mm.score(rows, root, threshold="0.5", backend="local")  # type: ignore[arg-type]
     with pytest.raises(DataError, match=r"^threshold: input should be a number from 0 to 1"):
         mm.forecast(root, horizon=1, threshold="0.5")  # type: ignore[arg-type]
+
+
+def test_max_failed_fraction_as_text_is_refused_by_name(tmp_path: Path) -> None:
+    """``max_failed_fraction="0.5"`` was "TypeError: '<=' not supported between instances of
+    'float' and 'str'", naming no argument."""
+    with pytest.raises(ValueError, match=r"^max_failed_fraction must be a number, not '0.5'$"):
+        mm.train(spec_dict(), linear_frame(2, 20), tmp_path / "r", max_failed_fraction="0.5")  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
+    summary = mm.train(
+        spec_dict(), linear_frame(2, 20), tmp_path / "r", max_failed_fraction=np.float32(0.5),
+        backend="local",
+    )  # fmt: skip
+    assert summary.run.n_trained == 2
