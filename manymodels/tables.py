@@ -84,7 +84,7 @@ def read_table(source: DataSource) -> pd.DataFrame:
     require_table(source)
     if isinstance(source, pd.DataFrame):
         return plain(source)
-    path = Path(source)
+    path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
     if not path.exists():
         raise DataError(f"{path}: data file not found")
     suffix = path.suffix.lower()

@@ -167,3 +167,21 @@ def test_max_failed_fraction_as_text_is_refused_by_name(tmp_path: Path) -> None:
         backend="local",
     )  # fmt: skip
     assert summary.run.n_trained == 2
+
+
+def test_a_path_from_home_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``registry="~/mmregistry"`` from Python (no shell expands it) made a directory named
+    '~' in the working directory, and ``Registry.open("~/mmregistry")`` / ``score("~/x.csv",
+    …)`` found nothing there ("no registry at /work/~/mmregistry"); pandas reads '~' paths."""
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    df = linear_frame(2, 20)
+    df.to_csv(home / "rows.csv", index=False)
+    mm.train(spec_dict(), "~/rows.csv", registry="~/reg", backend="local")
+    assert (home / "reg" / "registry.db").is_file() and not (elsewhere / "~").exists()
+    with mm.Registry.open("~/reg") as reg:
+        assert reg.get_partition("pid=1").latest_version == 1
+    assert len(mm.score("~/rows.csv", Path("~/reg"), backend="local")) == len(df)

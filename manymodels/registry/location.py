@@ -54,7 +54,8 @@ def locate(
     # absolute now: a relative one would name another registry once the process changed
     # directory, or in a Ray worker started in another directory (runtime_env working_dir),
     # which then wrote the artifacts of versions this database records somewhere else
-    where = Path(root).absolute() if root is not None and not elsewhere else None
+    # '~/mmregistry' from Python (no shell to expand it) made a directory named '~' here
+    where = Path(root).expanduser().absolute() if root is not None and not elsewhere else None
     made: Path | None = None
     if where is not None:
         if not where.exists():
