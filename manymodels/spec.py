@@ -376,7 +376,7 @@ class Spec(_Frozen):
     @classmethod
     def from_toml(cls, path: str | Path) -> Spec:
         """Read and validate a TOML spec file."""
-        path = Path(path)
+        path = Path(path).expanduser()  # "~/specs/x.toml" from Python, as the data path
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:

@@ -180,6 +180,11 @@ def test_a_path_from_home_is_expanded(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(elsewhere)
     df = linear_frame(2, 20)
     df.to_csv(home / "rows.csv", index=False)
+    (home / "spec.toml").write_text(
+        'name = "test"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    assert mm.Spec.coerce("~/spec.toml") == mm.Spec.coerce(spec_dict())
     mm.train(spec_dict(), "~/rows.csv", registry="~/reg", backend="local")
     assert (home / "reg" / "registry.db").is_file() and not (elsewhere / "~").exists()
     with mm.Registry.open("~/reg") as reg:
