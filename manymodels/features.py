@@ -21,7 +21,7 @@ from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
-from manymodels.huge_numbers import too_large
+from manymodels.huge_numbers import coerced_numbers, shown, too_large
 from manymodels.row_numbers import row_number
 
 
@@ -112,28 +112,13 @@ def _first_text(column: pd.Series) -> str:
     """Where a column that should hold numbers holds something else: its first such value
     and row, counting data rows from 1 (a stray "abc" among numbers made the whole column
     text, and the message named only its dtype, the cell left to find)."""
-    try:
-        parsed = pd.to_numeric(column, errors="coerce")
-    except OverflowError:  # an int past float's range: pandas raises, ``coerce`` or not
-        parsed = pd.Series([_float_or_nan(v) for v in column], index=column.index)
+    parsed = coerced_numbers(column)
     stray = np.flatnonzero((column.notna() & parsed.isna()).to_numpy())
     if not len(stray):
         return ""
-    value = repr(column.iloc[int(stray[0])])
-    value = value if len(value) <= 40 else value[:37] + "..."
+    value = shown(column.iloc[int(stray[0])])
     row = row_number(int(stray[0]))
     return f": {value} in data row {row} (counting from 1), {len(stray)} such value(s)"
-
-
-def _float_or_nan(value: Any) -> float:
-    """``value`` as a float, NaN for what is none (text, an int past float's range: a JSON
-    integer of 400 digits, on which ``_first_text`` was a 500 of the retrain route)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        return math.nan
-    try:
-        return float(value)
-    except OverflowError:
-        return math.nan
 
 
 def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: bool = True) -> str:

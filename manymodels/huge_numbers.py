@@ -12,7 +12,11 @@ from ``/actuals``. Each now names the value, its column's role and its row in th
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 _FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max
 
@@ -38,3 +42,23 @@ def shown(value: Any) -> str:
     except ValueError:  # an int beyond Python's str() digit limit
         return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def coerced_numbers(values: pd.Series) -> pd.Series:
+    """``pd.to_numeric(values, errors="coerce")``, an integer past float64 missing too: pandas
+    raises ``OverflowError`` on one in an object column, ``coerce`` or not, so every caller
+    wrote its own fallback (features' ``_float_or_nan`` read the text "7" as missing beside
+    such an integer, the time column's ``_number_or_nan`` as 7). One fallback, value by value,
+    on that path only."""
+    try:
+        return pd.to_numeric(values, errors="coerce")
+    except OverflowError:
+        pass
+    return pd.Series([_number_or_nan(v) for v in values], index=values.index, dtype=np.float64)
+
+
+def _number_or_nan(value: Any) -> float:
+    try:
+        return float(pd.to_numeric(value))
+    except (ValueError, TypeError, OverflowError):
+        return math.nan

@@ -14,7 +14,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
-from manymodels.huge_numbers import is_too_large, too_large
+from manymodels.huge_numbers import is_too_large, shown, too_large
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.row_numbers import row_number
 from manymodels.spec import Spec
@@ -115,8 +115,7 @@ def check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -
     first = int(np.flatnonzero(bad)[0])
     row = int(s.index.get_loc(present.index[first])) if s.index.is_unique else None
     where = f" in row {row_number(row)}" if isinstance(row, int) else ""
-    value = repr(present.iloc[first])
-    value = value if len(value) <= 40 else value[:37] + "..."
+    value = shown(present.iloc[first])
     listed = " or list it in 'categorical' if it really is text" if role == "feature" else ""
     raise DataError(
         f"{source}: {role} '{column}' holds numbers except {n_bad} value(s), the first "

@@ -7,7 +7,6 @@ rows to a partition (``manymodels.appending``) parses its rows' times the same w
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from functools import partial
@@ -18,7 +17,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError, pandas_first_line
-from manymodels.huge_numbers import is_too_large, too_large
+from manymodels.huge_numbers import coerced_numbers, is_too_large, shown, too_large
 from manymodels.row_numbers import row_number
 
 
@@ -162,9 +161,7 @@ def first_unparsed(s: pd.Series, coerce: Callable[[pd.Series], Any]) -> str:
     refused = np.flatnonzero(s.notna().to_numpy() & parsed)
     if not len(refused):
         return ""
-    value = s.iloc[int(refused[0])]
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    return f": {shown} {in_row(int(refused[0]))}"
+    return f": {shown(s.iloc[int(refused[0])])} {in_row(int(refused[0]))}"
 
 
 def _numbers_or_text(s: pd.Series, column: str, *, source: str) -> pd.Series:
@@ -266,15 +263,4 @@ def coerced_times(values: pd.Series, *, dated: bool) -> Any:
     float's range too, which ``pd.to_numeric`` raises on even so)."""
     if dated:
         return pd.to_datetime(values, format="ISO8601", errors="coerce")
-    try:
-        return pd.to_numeric(values, errors="coerce")
-    except OverflowError:
-        pass
-    return pd.Series([_number_or_nan(v) for v in values], index=values.index, dtype=np.float64)
-
-
-def _number_or_nan(value: Any) -> float:
-    try:
-        return float(pd.to_numeric(value))
-    except (ValueError, TypeError, OverflowError):
-        return math.nan
+    return coerced_numbers(values)
