@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.argument_order import refuse_registry_as_data, swapped_hint
+from manymodels.csv_rows import refuse_shifted
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
@@ -102,61 +103,6 @@ def read_table(source: DataSource) -> pd.DataFrame:
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
     raise DataError(f"{path}: unknown data format '{suffix}' (expected .csv or .parquet)")
-
-
-def refuse_shifted(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd.DataFrame:
-    """``df``, read by ``pd.read_csv`` from ``csv`` (a file, or an upload's bytes), unless its
-    first data row held more fields than its header row names and those are no row-names
-    column: pandas then takes the first fields of every row as row labels and moves each
-    column's name onto the next column's values (``store,x,y`` over ``1,2.0,3.0,`` read store
-    as 2.0, x as 3.0, y as empty), and ``train`` trained the shifted columns without a word:
-    a comma at the end of each row, as some exports write, or a value holding an unquoted
-    comma. A ``DataError`` naming the counts instead. Row labels 0, 1, 2 … are pandas' own;
-    a row-names column the header does not name (R's ``write.table(df, sep=",")`` writes
-    ``"store","x","y"`` over ``"1","s1",1,2``, and R and pandas read it so) is let through,
-    as its columns hold what their names say (``_row_names``)."""
-    if df.index.nlevels == 1 and df.index.equals(pd.RangeIndex(len(df))):
-        return df
-    if df.index.nlevels == 1 and _row_names(df, csv):
-        return df.reset_index(drop=True)
-    extra, names = df.index.nlevels, len(df.columns)
-    raise DataError(
-        f"{source}: its first data row holds {names + extra} fields, {extra} more than the "
-        f"{names} its header row names (a comma at the end of each row, or a value holding "
-        "an unquoted comma?): the columns would be read shifted; give every row the header's "
-        "fields"
-    )
-
-
-def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
-    """Whether ``df``'s row labels are a row-names column, the convention of R's
-    ``write.table`` (a header one field short of every row, which R's ``read.csv`` and
-    pandas both read as row names): labels unique and none missing, every data row exactly
-    one field more than the header, and not every row's last field empty (a comma ending
-    each row). A value holding an unquoted comma in some rows leaves others a field short:
-    not row names. Read with the ``csv`` module (pandas' parser fills a missing field as an
-    empty one), only for a file pandas read with row labels: other files pay nothing."""
-    import csv as csv_
-
-    if not df.index.is_unique or df.index.hasnans:
-        return False
-    width, any_last = len(df.columns) + 1, False
-    if isinstance(csv, bytes):
-        opened: Any = io.TextIOWrapper(io.BytesIO(csv), "utf-8-sig", "replace", newline="")
-    elif csv.name.endswith(".gz"):
-        opened = gzip.open(csv, "rt", encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
-    else:
-        opened = open(csv, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
-    with opened as stream:
-        rows = csv_.reader(stream)
-        next(rows, None)  # the header row
-        for row in rows:
-            if not row:
-                continue  # a blank line, which pandas skips
-            if len(row) != width:
-                return False
-            any_last = any_last or row[-1] != ""
-    return any_last
 
 
 def read_parquet(source: Path | bytes) -> pd.DataFrame:

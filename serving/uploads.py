@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from manymodels.csv_rows import refuse_shifted
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError, first_line
-from manymodels.tables import read_parquet, refuse_repeated_header, refuse_shifted
+from manymodels.tables import read_parquet, refuse_repeated_header
 from serving.jsonbody import MAX_COLUMNS
 from serving.parquet_footer import check_footer
 from serving.parquet_pages import BadPages, page_sizes

@@ -220,6 +220,35 @@ def test_rows_of_more_fields_than_the_header_are_refused_not_shifted(
 
 
 @pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
+def test_a_first_column_of_0_to_n_minus_1_under_a_comma_ending_each_row_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    """pandas reads ``id,x,y`` over ``0,1.0,2.0,`` with the ids as row labels 0, 1, 2 … —
+    the labels it would make itself — so the shifted file was let through: ``id`` read as
+    1.0, ``x`` as 2.0, ``y`` empty, and ``train`` trained on it. The rows' widths decide
+    now; the same file without the commas, or with R's row names 0 … n-1, reads as ever."""
+    import gzip
+
+    from manymodels.tables import read_table
+
+    def written(text: str) -> Path:
+        path = tmp_path / name
+        data = ("\ufeff" + text).encode()  # a byte-order mark, as Excel writes
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        return path
+
+    path = written("id,x,y\r\n0,1.0,2.0,\r\n1,3.0,4.0,\r\n2,5.0,6.0,\r\n")
+    with pytest.raises(DataError, match="its first data row holds 4 fields, 1 more than the 3"):
+        read_table(path)
+    df = read_table(written("id,x,y\n0,1.0,2.0\n1,3.0,4.0\n"))
+    assert df.to_dict("list") == {"id": [0, 1], "x": [1.0, 3.0], "y": [2.0, 4.0]}
+    df = read_table(written('"x","y"\n"0","a",1\n"1","b",2\n'))  # R, row names 0 and 1
+    assert df.to_dict("list") == {"x": ["a", "b"], "y": [1, 2]}
+    df = read_table(written('id,note\n\n0,"two\nlines"\n1,b\n'))  # a quoted newline
+    assert df.to_dict("list") == {"id": [0, 1], "note": ["two\nlines", "b"]}
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
 def test_a_row_names_column_the_header_does_not_name_is_read_as_r_reads_it(
     tmp_path: Path, name: str
 ) -> None:

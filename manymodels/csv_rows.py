@@ -1,0 +1,90 @@
+"""A CSV whose rows hold more fields than its header names: pandas takes the extra leading
+fields as row labels and moves every column's name one column on. Refused, unless those
+fields are R's row names (``write.table``), which R and pandas read so.
+
+Kept apart from ``tables`` (reading and writing tables), which calls it for every CSV read
+whole, as the router's upload does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from manymodels.exceptions import DataError
+
+
+def refuse_shifted(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd.DataFrame:
+    """``df``, read by ``pd.read_csv`` from ``csv`` (a file, or an upload's bytes), unless its
+    first data row held more fields than its header row names and those are no row-names
+    column: pandas then takes the first fields of every row as row labels and moves each
+    column's name onto the next column's values (``store,x,y`` over ``1,2.0,3.0,`` read store
+    as 2.0, x as 3.0, y as empty), and ``train`` trained the shifted columns without a word:
+    a comma at the end of each row, as some exports write, or a value holding an unquoted
+    comma. A ``DataError`` naming the counts instead. Row labels 0, 1, 2 … are pandas' own;
+    a row-names column the header does not name (R's ``write.table(df, sep=",")`` writes
+    ``"store","x","y"`` over ``"1","s1",1,2``, and R and pandas read it so) is let through,
+    as its columns hold what their names say (``_row_names``). Labels 0 … n-1 are also what
+    pandas makes of a first column holding exactly 0 … n-1 under a comma ending each row
+    (``id,x,y`` over ``0,1.0,2.0,``): that file was let through, ``id`` read as 1.0; so the
+    rows' widths decide then, not the labels' values."""
+    if df.index.nlevels == 1 and df.index.equals(pd.RangeIndex(len(df))) and not _wider(csv):
+        return df
+    if df.index.nlevels == 1 and _row_names(df, csv):
+        return df.reset_index(drop=True)
+    extra, names = df.index.nlevels, len(df.columns)
+    raise DataError(
+        f"{source}: its first data row holds {names + extra} fields, {extra} more than the "
+        f"{names} its header row names (a comma at the end of each row, or a value holding "
+        "an unquoted comma?): the columns would be read shifted; give every row the header's "
+        "fields"
+    )
+
+
+def _wider(csv: Path | bytes) -> bool:
+    """Whether the first data row holds more fields than the header row: then pandas took
+    the first ones as row labels. Reads those two rows only."""
+    import csv as csv_
+
+    with _opened(csv) as stream:
+        rows = (row for row in csv_.reader(stream) if row)  # blank lines: pandas skips them
+        header, first = next(rows, None), next(rows, None)
+    return header is not None and first is not None and len(first) > len(header)
+
+
+def _opened(csv: Path | bytes) -> Any:
+    """``csv`` as text, as pandas decodes it (a UTF-8 byte-order mark dropped, gzip opened)."""
+    if isinstance(csv, bytes):
+        return io.TextIOWrapper(io.BytesIO(csv), "utf-8-sig", "replace", newline="")
+    if csv.name.endswith(".gz"):
+        return gzip.open(csv, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(csv, encoding="utf-8-sig", errors="replace", newline="")
+
+
+def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
+    """Whether ``df``'s row labels are a row-names column, the convention of R's
+    ``write.table`` (a header one field short of every row, which R's ``read.csv`` and
+    pandas both read as row names): labels unique and none missing, every data row exactly
+    one field more than the header, and not every row's last field empty (a comma ending
+    each row). A value holding an unquoted comma in some rows leaves others a field short:
+    not row names. Read with the ``csv`` module (pandas' parser fills a missing field as an
+    empty one), only for a file pandas read with row labels: other files pay nothing."""
+    import csv as csv_
+
+    if not df.index.is_unique or df.index.hasnans:
+        return False
+    width, any_last = len(df.columns) + 1, False
+    with _opened(csv) as stream:
+        rows = csv_.reader(stream)
+        next(rows, None)  # the header row
+        for row in rows:
+            if not row:
+                continue  # a blank line, which pandas skips
+            if len(row) != width:
+                return False
+            any_last = any_last or row[-1] != ""
+    return any_last
