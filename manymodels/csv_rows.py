@@ -1,6 +1,8 @@
-"""A CSV whose rows hold more fields than its header names: pandas takes the extra leading
-fields as row labels and moves every column's name one column on. Refused, unless those
-fields are R's row names (``write.table``), which R and pandas read so.
+"""Two checks of a CSV as pandas read it. Rows holding more fields than its header names:
+pandas takes the extra leading fields as row labels and moves every column's name one column
+on; refused, unless those fields are R's row names (``write.table``), which R and pandas read
+so. A number past float64 among decimals (400 digits), which pandas reads as ``inf``:
+refused in the words every door uses for such a number (``huge_numbers``).
 
 Kept apart from ``tables`` (reading and writing tables), which calls it for every CSV read
 whole, as the router's upload does.
@@ -13,9 +15,15 @@ import io
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.huge_numbers import too_large
+from manymodels.row_numbers import row_number
+
+_INFINITIES = frozenset({"inf", "infinity", "+inf", "+infinity", "-inf", "-infinity"})
 
 
 def refuse_shifted(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd.DataFrame:
@@ -43,6 +51,35 @@ def refuse_shifted(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd.Da
         "an unquoted comma?): the columns would be read shifted; give every row the header's "
         "fields"
     )
+
+
+def refuse_overflowed(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd.DataFrame:
+    """``df`` (as ``refuse_shifted`` returned it), unless a float column holds ``inf`` where
+    its cell was a number: pandas reads a 400-digit number among decimals as ``inf`` (among
+    integers it keeps it exact, which every door names as too large), and ``train`` failed
+    the partition with scikit-learn's "Input X contains infinity", ``score`` with the same,
+    naming neither the column nor the row. A ``DataError`` naming them instead. A cell that
+    says ``inf`` stays as before (a value the caller judges). The file's text is read again
+    only when some float column holds an infinity: other files pay one ``isinf`` a column."""
+    floats = [j for j in range(df.shape[1]) if ptypes.is_float_dtype(df.dtypes.iloc[j])]
+    infinite = {
+        j: np.flatnonzero(np.isinf(df.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan)))
+        for j in floats
+    }
+    infinite = {j: rows for j, rows in infinite.items() if len(rows)}
+    if not infinite:
+        return df
+    with _opened(csv) as stream:  # the same shape: the same row labels, the same columns
+        text = pd.read_csv(stream, dtype=str, keep_default_na=False)
+    for j, rows in infinite.items():
+        for i in rows:
+            cell = str(text.iat[int(i), j]).strip()
+            if cell.lower() in _INFINITIES:
+                continue
+            value: Any = int(cell) if cell.lstrip("+-").isdigit() else cell
+            what, where = f"column '{df.columns[j]}'", f"data row {row_number(int(i))}"
+            raise DataError(f"{source}: {too_large(what, value, where + ' (counting from 1)')}")
+    return df
 
 
 def _wider(csv: Path | bytes) -> bool:

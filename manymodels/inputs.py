@@ -60,12 +60,16 @@ def from_rows(
                 if type(v) in _NUMBER_TYPES:
                     try:
                         values[i, j] = v
-                        continue
                     except OverflowError:  # a JSON integer beyond float64 (e.g. 10**400)
                         n_errors += 1
                         if len(errors) < MAX_REPORTED:
                             errors.append(_too_large(where[i], name, v))
                         continue
+                    if type(v) is float and math.isinf(v):  # JSON's 1e400, 1000…0.5: inf
+                        n_errors += 1
+                        if len(errors) < MAX_REPORTED:
+                            errors.append(_too_large(where[i], name, v))
+                    continue
                 if v is None:
                     values[i, j] = math.nan
                     continue
@@ -105,7 +109,7 @@ def as_floats(cells: Sequence[Any], what: str, *, booleans: bool = True) -> list
     return out
 
 
-def _too_large(row: int, column: str, value: int) -> dict[str, Any]:
+def _too_large(row: int, column: str, value: float) -> dict[str, Any]:
     what = f"feature '{column}'"
     return problem(row, column, too_large(what, value), "number_too_large")
 
@@ -167,6 +171,8 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
             records = df[[n for n, _ in kinds]].to_dict("records")
             return from_rows(records, schema)  # raises InvalidRows naming the cells
         if numeric:
+            if np.isinf(column).any():  # the cells' own errors (``from_rows``), not sklearn's
+                return from_rows(df[[n for n, _ in kinds]].to_dict("records"), schema)
             values[:, j] = column
         else:
             text[j] = column

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.argument_order import refuse_registry_as_data, swapped_hint
-from manymodels.csv_rows import refuse_shifted
+from manymodels.csv_rows import refuse_overflowed, refuse_shifted
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
@@ -94,7 +94,8 @@ def read_table(source: DataSource) -> pd.DataFrame:
             return plain(read_parquet(path))
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             refuse_repeated_header(path)
-            return refuse_shifted(pd.read_csv(path), path, csv=path)
+            df = refuse_shifted(pd.read_csv(path), path, csv=path)
+            return refuse_overflowed(df, path, csv=path)
     except DataError:  # said already, naming the file
         raise
     except (OSError, ValueError, EOFError, zlib.error) as e:

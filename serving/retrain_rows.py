@@ -20,7 +20,7 @@ from manymodels.data import prepare
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
-from manymodels.huge_numbers import is_too_large
+from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.huge_numbers import shown as shown_value
 from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
@@ -243,6 +243,8 @@ def _known_labels(frame: pd.DataFrame, target: RetrainTarget) -> pd.DataFrame:
 def _refuse_unusable(values: np.ndarray, what: str) -> None:
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(np.isinf(values) | (np.abs(values) > HUGE))
+    if len(bad) and np.isinf(values[bad[0]]):  # JSON's 1e400: as every door says it
+        raise DataError(too_large(what, float(values[bad[0]]), f"row {int(bad[0])}"))
     if len(bad):
         raise DataError(
             f"{what} is {values[bad[0]]:g} in row {int(bad[0])}: too large to train on "

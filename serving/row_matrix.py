@@ -56,7 +56,7 @@ def input_of(
     layout = loaded.layout
     if len(rows) and layout and layout[2] == "numpy" and _all_numeric(layout[1]):
         X = numeric_matrix(layout[0], rows)
-        if X is not None:
+        if X is not None and not np.isinf(X).any():  # JSON's 1e400: ``model_input`` names it
             return X
     return model_input(rows, loaded.schema, positions)
 

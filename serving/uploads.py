@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from manymodels.csv_rows import refuse_shifted
+from manymodels.csv_rows import refuse_overflowed, refuse_shifted
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError, first_line
 from manymodels.tables import read_parquet, refuse_repeated_header
@@ -65,6 +65,7 @@ def read_file(
         _refuse_wide(_csv_columns(data), "the uploaded CSV file's header has")
         refuse_repeated_header(data, filename or "the file")  # as train refuses the file
         frame = refuse_shifted(pd.read_csv(io.BytesIO(data)), filename or "the file", csv=data)
+        frame = refuse_overflowed(frame, filename or "the file", csv=data)
         frame, said = keys_as_recorded(data, frame, key or {}), None
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")

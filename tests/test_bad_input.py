@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import time
@@ -27,7 +28,7 @@ from manymodels.artifacts import LocalArtifactStore, sha256
 from manymodels.candidates import resolve
 from manymodels.cli import app
 from manymodels.data import prepare, resolve_columns
-from manymodels.exceptions import ArtifactError, DataError
+from manymodels.exceptions import ArtifactError, DataError, InvalidRows
 from manymodels.partition import group_rows, split
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -343,6 +344,31 @@ def test_predict_with_a_huge_integer_is_422_naming_the_column(router: Any) -> No
     assert ok.status_code == 200, ok.text  # large but finite: a float64 like any other
 
 
+@pytest.mark.parametrize("number", ["1e400", "1" + "0" * 400 + ".5", "-1e999"])
+def test_predict_with_a_decimal_past_float_is_422_naming_the_cell(router: Any, number: str) -> None:
+    """JSON's 1e400 (or a 400-digit decimal) reads as inf: the answer was scikit-learn's
+    "Input X contains infinity" naming no cell, where 10**400 was named. Now the same words,
+    with the cell's row and column, from one key, a batch, and ``LoadedModel.predict``."""
+    client, root = router
+    expected = "feature 'x1' is too large a number (" + ("-" if "-" in number else "") + "inf)"
+    for path, row in [
+        ("/v1/partitions/pid=1/predict", {}),
+        ("/v1/predict", {"pid": 1}),
+    ]:
+        body = '{"rows": [{"x0": 1.0, "x1": 2.0}, {"x0": 1.0, "x1": ' + number + "}]}"
+        if row:
+            body = body.replace('{"x0"', '{"pid": 1, "x0"')
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, r.text
+        (detail,) = r.json()["detail"]
+        assert detail["loc"] == ["body", "rows", 1, "x1"], r.text
+        assert detail["msg"] == expected + ": it does not fit a float", r.text
+    with Registry.open(root) as reg:
+        loaded = reg.load_model("pid=1")
+    with pytest.raises(InvalidRows, match=re.escape(expected)):
+        loaded.predict(pd.DataFrame({"x0": [1.0, 1.0], "x1": [2.0, float(number)]}))
+
+
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -511,6 +537,22 @@ def test_retrain_rows_the_job_could_only_fail_on_are_a_422(
     r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
     assert r.status_code == 422 and expected in r.json()["detail"], r.text
     assert client.get("/v1/jobs", headers=auth).json()["jobs"] == []
+    assert snapshot(root) == before
+
+
+def test_retrain_with_a_decimal_past_float_is_422_in_the_shared_words(router: Any) -> None:
+    """JSON's 1e400 in a retrain's rows: "feature 'x1' is inf in row 2: too large to train
+    on (|x| > 1e+150)", where 10**400 is "too large a number … it does not fit a float"."""
+    client, root = router
+    before = snapshot(root)
+    rows = retrain_rows()
+    rows[2]["x1"] = 123.0
+    body = json.dumps({"rows": rows}).replace("123.0", "1e400")
+    auth = {"Authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
+    r = client.post("/v1/partitions/pid=1/retrain", content=body, headers=auth)
+    assert r.status_code == 422, r.text
+    expected = "feature 'x1' is too large a number (inf) in row 2: it does not fit a float"
+    assert r.json()["detail"] == expected, r.text
     assert snapshot(root) == before
 
 

@@ -190,13 +190,19 @@ def test_infinity_beside_minus_infinity_is_a_422_under_warnings_as_errors(client
     """Rows holding ``Infinity`` and ``-Infinity``: scikit-learn's finiteness check sums them,
     numpy warns "invalid value encountered in reduce", and under ``-W error`` (as this suite
     runs) that warning was a 500 of every scoring route (and the next request on the
-    connection was reset). Now the model's refusal, the 422 it is without ``-W error``."""
+    connection was reset). Then the model's refusal ("could not score the rows: Input X
+    contains infinity"); now each cell named before any model sees it, in the words of a
+    number too large for a float (JSON's 1e400 reads as the same inf)."""
     body = '{"rows": [{"pid": 1, "x0": Infinity, "x1": -Infinity}]}'
     headers = {"content-type": "application/json"}
     for path in ("/v1/partitions/pid=1/predict", "/v1/predict"):
         r = client.post(path, content=body, headers=headers)
         assert r.status_code == 422, (path, r.text)
-        assert "could not score the rows" in r.json()["detail"], (path, r.text)
+        said = [(d["loc"][-1], d["msg"]) for d in r.json()["detail"]]
+        assert said == [
+            ("x0", "feature 'x0' is too large a number (inf): it does not fit a float"),
+            ("x1", "feature 'x1' is too large a number (-inf): it does not fit a float"),
+        ], (path, r.text)
 
 
 def test_a_422_of_fastapis_own_lists_the_first_problems_and_counts_the_rest(client: Any) -> None:

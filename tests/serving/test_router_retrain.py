@@ -942,7 +942,7 @@ def test_a_feature_past_a_floats_range_is_a_422_naming_it(local: Settings) -> No
         assert error["loc"] == ["body", "rows", 0, "price"], error
 
 
-_INF = "%s is inf in row 2: too large to train on"
+_INF = "%s is too large a number (inf) in row 2: it does not fit a float"
 _WEEK = "time column 'week' holds the number inf beside text"
 
 
@@ -951,7 +951,12 @@ _WEEK = "time column 'week' holds the number inf beside text"
     [
         ("price", 10**400, "feature 'price' is too large a number (1000", _INF % "feature 'price'"),
         ("units", 10**400, "target 'units' is too large a number (1000", _INF % "target 'units'"),
-        ("units", -(10**400), "target 'units' is too large a number (-100", "is -inf in row 2"),
+        (
+            "units",
+            -(10**400),
+            "target 'units' is too large a number (-100",
+            "number (-inf) in row 2",
+        ),
         ("week", 10**400, _WEEK, _WEEK),
     ],
     ids=["feature", "target", "negative target", "time"],
@@ -963,8 +968,9 @@ def test_an_integer_past_a_floats_range_is_a_422_naming_it(
     numeric check of it (``pd.to_numeric``, coerced or not) raised OverflowError: a 500 in the
     target's stray-text check and in the time column's (1609531 caught it in the features'
     only). A feature's or target's is refused as ``/v1/predict`` and ``/actuals`` refuse it
-    (``huge_numbers``; it was read as ``inf``, "is inf … too large to train on"); a time's is
-    read as ``inf``, the 422 ``1e400`` gets."""
+    (``huge_numbers``; it was read as ``inf``, "is inf … too large to train on"), and so is
+    JSON's ``1e400`` now (it was that message too); a time's is read as ``inf``, the 422
+    ``1e400`` gets."""
     rows = records(partition_rows())
     with open_app(local) as client:
         for value, told in ((big, said), (math.inf if big > 0 else -math.inf, said_of_inf)):

@@ -176,3 +176,14 @@ def test_a_csv_of_r_row_names_is_read_as_r_reads_it() -> None:
     frame = read_file(data, "rows.csv", LIMIT)[0]
     assert frame["week"].tolist() == ["2024-01-01", "2024-01-08"]
     assert frame["units"].tolist() == [5.0, 6.0]
+
+
+def test_a_number_past_float_among_decimals_is_named_not_read_as_inf() -> None:
+    """A retrain's CSV upload read a 400-digit price among decimals as ``inf``: the retrain's
+    "is inf in row 1: too large to train on". Now the words every door uses for such a
+    number, naming the column and the file's row (``csv_rows.refuse_overflowed``)."""
+    data = b"week,price,units\n2024-01-01,2.0,5.0\n2024-01-08,1" + b"0" * 400 + b".5,6.0\n"
+    with pytest.raises(DataError) as info:
+        read_file(data, "rows.csv", LIMIT)
+    assert "rows.csv: column 'price' is too large a number ('1000000000000000" in str(info.value)
+    assert str(info.value).endswith("in data row 2 (counting from 1): it does not fit a float")
