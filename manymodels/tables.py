@@ -27,6 +27,7 @@ from manymodels.argument_order import refuse_registry_as_data, swapped_hint
 from manymodels.csv_rows import refuse_overflowed, refuse_shifted
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
+from manymodels.huge_numbers import shown
 from manymodels.tempnames import LEFTOVER_GRACE_SECONDS, remove_dead_leftovers, writer_tag
 
 DataSource: TypeAlias = pd.DataFrame | str | Path
@@ -255,7 +256,7 @@ def write_tables(frames: Iterable[pd.DataFrame], path: Path, *, times_in_full: b
             try:
                 with _writing(path):
                     if kind == "parquet":
-                        add = _parquet_writer(stack, tmp)
+                        add = _parquet_writer(stack, tmp, path)
                     else:
                         out: Any = stack.enter_context(open(tmp, "wb"))
                         if path.name.lower().endswith(".gz"):
@@ -322,25 +323,77 @@ def _writing(path: Path) -> Iterator[None]:
     """A failure to write ``path`` as one ``DataError`` naming it."""
     try:
         yield
+    except DataError:  # said already, naming it
+        raise
     except (OSError, ValueError, TypeError) as e:
         raise DataError(
             f"{path}: cannot write the table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
 
 
-def _parquet_writer(stack: contextlib.ExitStack, tmp: Path) -> Callable[[pd.DataFrame], None]:
-    """Frames appended to one Parquet file as row groups, each to the first frame's schema."""
+def _parquet_writer(
+    stack: contextlib.ExitStack, tmp: Path, path: Path
+) -> Callable[[pd.DataFrame], None]:
+    """Frames appended to one Parquet file as row groups, each to the first frame's schema.
+    A later frame whose column holds another type (keys of partitions trained from tables
+    of other types: 1 and 1.5, 2 and "b") was pyarrow's "Conversion failed for column store
+    with type float64" with a tuple around it, or an ``OverflowError`` traceback for an
+    integer past int64; a ``DataError`` naming the column and what to do instead."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer: list[Any] = []
 
     def add(frame: pd.DataFrame) -> None:
+        schema = writer[0].schema if writer else None
+        try:
+            table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+        except (pa.ArrowException, OverflowError) as e:
+            raise DataError(f"{path}: {_mixed_column(frame, schema, e)}") from None
         if not writer:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
             writer.append(stack.enter_context(pq.ParquetWriter(tmp, table.schema)))
-        else:
-            table = pa.Table.from_pandas(frame, schema=writer[0].schema, preserve_index=False)
         writer[0].write_table(table)
 
     return add
+
+
+def _mixed_column(frame: pd.DataFrame, schema: Any, error: Exception) -> str:
+    """Which column of ``frame`` pyarrow could not write to ``schema`` (the rows written
+    before; none: the first rows', inferred), and what to do."""
+    import pyarrow as pa
+
+    instead = "write a .csv instead, which holds each value as it is"
+    for name in frame.columns:
+        kind = schema.field(str(name)).type if schema is not None else None
+        try:
+            pa.Array.from_pandas(frame[name], type=kind)
+            continue
+        except (pa.ArrowException, OverflowError):
+            pass
+        if kind is None:
+            return f"column '{name}' holds values of more than one type: {instead}"
+        values = frame[name].tolist()
+        bad = next((v for v in values if not _fits(pa, v, kind)), values[0])
+        held = (
+            "integer"
+            if pa.types.is_integer(kind)
+            else "decimal"
+            if pa.types.is_floating(kind)
+            else "text"
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            else str(kind)
+        )
+        return (
+            f"column '{name}' holds {held} values in the rows written first and "
+            f"{shown(bad)} in later ones, which one Parquet column cannot hold beside them "
+            f"(partitions' keys of more than one type?): {instead}"
+        )
+    return f"cannot write the table ({type(error).__name__}: {pandas_first_line(error)})"
+
+
+def _fits(pa: Any, value: Any, kind: Any) -> bool:
+    try:
+        pa.array([value], type=kind, from_pandas=True)
+    except (pa.ArrowException, OverflowError):
+        return False
+    return True

@@ -48,7 +48,7 @@ def test_a_failure_after_some_frames_leaves_no_file(tmp_path: Path, name: str) -
 
 def test_a_frame_unlike_the_first_is_one_line(tmp_path: Path) -> None:
     frames = [pd.DataFrame({"k": [1, 2]}), pd.DataFrame({"k": ["a", "b"]})]
-    with pytest.raises(DataError, match=r"out\.parquet: cannot write the table") as e:
+    with pytest.raises(DataError, match=r"out\.parquet: column 'k' holds integer values") as e:
         write_tables(frames, tmp_path / "out.parquet")
     assert "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []
@@ -302,3 +302,33 @@ def test_a_row_names_column_the_header_does_not_name_is_read_as_r_reads_it(
     assert df["x"].tolist() == [1, 2, 3]
     assert df["y"].tolist()[::2] == [2.0, 4.0]
     assert list(df.index) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("first", "later", "said"),
+    [
+        ([1, 2], [1.5, 2.0], "holds integer values in the rows written first and 1.5 in later"),
+        ([1, 2], ["a", "b"], "holds integer values in the rows written first and 'a' in later"),
+        (["a"], [1], "holds text values in the rows written first and 1 in later ones"),
+        ([1], [10**20], "holds integer values in the rows written first and 100000000000"),
+        ([1, 10**20], [1], "holds values of more than one type"),
+    ],
+)
+def test_a_parquet_column_of_values_of_other_types_across_frames_is_one_line(
+    tmp_path: Path, first: list[object], later: list[object], said: str
+) -> None:
+    """``forecast --out x.parquet`` and ``score --out x.parquet`` write chunk after chunk to
+    the first chunk's schema: keys of another type in a later chunk (partitions trained from
+    tables of other types) were pyarrow's "('Float value 1.500000 was truncated converting
+    to int64', 'Conversion failed for column store with type float64')", and an integer
+    past int64 an OverflowError traceback. Now one line naming the column and what to do;
+    a .csv holds them, and no partial file is left."""
+    out = tmp_path / "x.parquet"
+    frames = [pd.DataFrame({"store": first}), pd.DataFrame({"store": later})]
+    with pytest.raises(DataError) as info:
+        write_tables(iter(frames), out)
+    message = str(info.value)
+    assert message.startswith(f"{out}: column 'store' {said}"), message
+    assert message.endswith("write a .csv instead, which holds each value as it is"), message
+    assert "\n" not in message and os.listdir(tmp_path) == []
+    assert write_tables(iter(frames), tmp_path / "x.csv") == len(first) + len(later)
