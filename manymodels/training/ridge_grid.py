@@ -69,6 +69,11 @@ def alphas(candidate: Candidate, grid: Sequence[dict[str, Any]]) -> list[float] 
     return out
 
 
+_WIDE = 200
+"""Up to this many features the p × p decomposition costs a few milliseconds, whatever the
+rows: the shortcut keeps them (a partition of 4 rows and 8 features)."""
+
+
 def fold_fits(
     X: Any,
     y: np.ndarray,
@@ -110,6 +115,11 @@ def _solved(
     for train, _ in splits:
         rows, ys = values[train], target[train]
         if len(rows) == 0:
+            return None
+        if width > max(len(rows), _WIDE):
+            # more features than rows (a wide file): the decomposition of the features' p × p
+            # matrix cost O(p³), 66 s a fold at 3,000 columns where scikit-learn's Ridge
+            # solves the rows' n × n system in 2 ms; ``train`` took minutes a partition
             return None
         mean, spread = _scaler(rows) if scale else (np.zeros(width), np.ones(width))
         Z = (rows - mean) / spread
