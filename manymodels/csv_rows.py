@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,21 @@ def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
                 return False
             any_last = any_last or row[-1] != ""
     return any_last
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> str:
+    """Which byte of a CSV is no UTF-8, by its line: pandas' error said "can't decode byte
+    0xf6 in position 1", a position in some block of the file (a Latin-1 export's 'ö'). The
+    file is read again on this path only."""
+    where = f"byte 0x{error.object[error.start]:02x}"
+    opened: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opened(path, "rb") as stream:
+            data = stream.read()
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        where = f"byte 0x{data[e.start]:02x} in line {line}, counting the header as line 1"
+    except (OSError, EOFError, zlib.error):
+        pass
+    return f"{path}: is not UTF-8 text ({where}): save it as UTF-8, or as Parquet"

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.argument_order import refuse_registry_as_data, swapped_hint
-from manymodels.csv_rows import refuse_overflowed, refuse_shifted
+from manymodels.csv_rows import not_utf8, refuse_overflowed, refuse_shifted
 from manymodels.durable_files import fsync_dir, fsync_file
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.huge_numbers import shown
@@ -99,6 +99,8 @@ def read_table(source: DataSource) -> pd.DataFrame:
             return refuse_overflowed(df, path, csv=path)
     except DataError:  # said already, naming the file
         raise
+    except UnicodeDecodeError as e:
+        raise DataError(not_utf8(path, e)) from None
     except (OSError, ValueError, EOFError, zlib.error) as e:
         # EOFError: a .csv.gz cut short; zlib.error: one damaged inside (a bad copy)
         raise DataError(

@@ -332,3 +332,23 @@ def test_a_parquet_column_of_values_of_other_types_across_frames_is_one_line(
     assert message.endswith("write a .csv instead, which holds each value as it is"), message
     assert "\n" not in message and os.listdir(tmp_path) == []
     assert write_tables(iter(frames), tmp_path / "x.csv") == len(first) + len(later)
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
+def test_a_csv_that_is_not_utf8_names_its_line(tmp_path: Path, name: str) -> None:
+    """A Latin-1 export (a spreadsheet's 'CSV' on Windows): the error was pandas'
+    "cannot read table (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xf6 in
+    position 1: invalid start byte)", a position in some block of the file. Now its line."""
+    import gzip
+
+    from manymodels.tables import read_table
+
+    data = "store,brand,units\n1,a,2\n2,b,3\n3,dömi,4\n".encode("latin-1")
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(DataError) as info:
+        read_table(path)
+    assert str(info.value) == (
+        f"{path}: is not UTF-8 text (byte 0xf6 in line 4, counting the header as line 1): "
+        "save it as UTF-8, or as Parquet"
+    )
