@@ -8,6 +8,7 @@ where it becomes that partition's failure and nothing else's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +61,10 @@ class Columns:
     warnings: list[str] = field(default_factory=list)
 
 
+_UNNAMED = re.compile(r"Unnamed: \d+")
+"""pandas' name for a CSV column whose header cell is empty."""
+
+
 def resolve_columns(
     df: pd.DataFrame, spec: Spec, *, source: str, categories: Sequence[str] = ()
 ) -> Columns:
@@ -76,6 +81,14 @@ def resolve_columns(
         )
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
+    unnamed: list[str] = []
+    if spec.features is None and not spec.stored:
+        # a CSV written with its row labels (pandas' ``to_csv`` by default, R's ``write.csv``)
+        # has a first column with no name, which pandas names 'Unnamed: 0': taken as one of
+        # "all other columns", the rows' positions were trained on as a feature, and every
+        # table scored later had to hold that column
+        unnamed = [str(c) for c in features if _UNNAMED.fullmatch(str(c))]
+        features = [c for c in features if str(c) not in unnamed]
     # the table's other columns (the spec's own are checked); a stored spec's retrain reads
     # the columns it trained on (``Spec._stored``)
     if spec.features is None and not spec.stored:
@@ -97,7 +110,12 @@ def resolve_columns(
     for col in text:
         if col not in declared:
             check_not_stray_text(df[col], col, role="feature", source=source)
-    warnings = []
+    warnings = [
+        f"column '{c}' has no name in the header (row labels written with the table, as "
+        "pandas' to_csv and R's write.csv write them?): not used as a feature; list it in "
+        "'features' to use it"
+        for c in unnamed
+    ]
     if spec.categorical is None:
         categorical = [*text, *(c for c in features if c in categories and c not in text)]
         for col in text:

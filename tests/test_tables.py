@@ -352,3 +352,34 @@ def test_a_csv_that_is_not_utf8_names_its_line(tmp_path: Path, name: str) -> Non
         f"{path}: is not UTF-8 text (byte 0xf6 in line 4, counting the header as line 1): "
         "save it as UTF-8, or as Parquet"
     )
+
+
+def test_a_csv_written_with_its_row_labels_does_not_train_on_them(tmp_path: Path) -> None:
+    """``df.to_csv(path)`` (pandas' default writes the index) or R's ``write.csv``: a first
+    column with no name, read as 'Unnamed: 0'. With the spec's features left to "all other
+    columns", the rows' positions were trained on as a feature, and every table scored
+    later had to hold them. Now it is left out, with a warning; named, it is used."""
+    import numpy as np
+
+    from manymodels.data import resolve_columns
+    from manymodels.spec import Spec
+    from manymodels.tables import read_table
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"pid": np.repeat([1, 2], 10), "x": rng.normal(size=20)})
+    frame.assign(y=frame.x * 2).to_csv(tmp_path / "rows.csv")  # index=True
+    df = read_table(tmp_path / "rows.csv")
+    assert list(df.columns) == ["Unnamed: 0", "pid", "x", "y"]
+    spec = {
+        "name": "s",
+        "task": "regression",
+        "partition_by": ["pid"],
+        "target": "y",
+        "metric": "neg_mean_absolute_error",
+        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+    }
+    cols = resolve_columns(df, Spec.from_dict(spec), source="rows.csv")
+    assert cols.features == ["x"]
+    assert cols.warnings[0].startswith("column 'Unnamed: 0' has no name in the header")
+    named = Spec.from_dict({**spec, "features": ["Unnamed: 0", "x"]})
+    assert resolve_columns(df, named, source="rows.csv").features == ["Unnamed: 0", "x"]
