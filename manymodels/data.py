@@ -241,7 +241,9 @@ def prepare(
             time_column=spec.time_column,
         )
     except DataError as e:  # a key column's missing values: named in the table they are in
-        read = "" if isinstance(source, pd.DataFrame) else _READ_AS_MISSING
+        # a CSV's: a Parquet file's missing values are missing in the file itself (the hint
+        # to give them "as a Parquet file" was said of a Parquet file too)
+        read = _READ_AS_MISSING if _is_csv(source) else ""
         raise DataError(f"{name}: {e}{read if 'missing value' in str(e) else ''}") from None
     refuse_long_keys(table.keys, name)
     if spec.time_column:
@@ -260,6 +262,13 @@ def prepare(
     if notes:
         table = replace(table, extra={**table.extra, **notes})
     return table, df
+
+
+def _is_csv(source: DataSource) -> bool:
+    if isinstance(source, pd.DataFrame):
+        return False
+    name = Path(source).name.lower()
+    return name.endswith((".csv", ".txt", ".csv.gz"))
 
 
 _READ_AS_MISSING = (

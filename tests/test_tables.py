@@ -383,3 +383,32 @@ def test_a_csv_written_with_its_row_labels_does_not_train_on_them(tmp_path: Path
     assert cols.warnings[0].startswith("column 'Unnamed: 0' has no name in the header")
     named = Spec.from_dict({**spec, "features": ["Unnamed: 0", "x"]})
     assert resolve_columns(df, named, source="rows.csv").features == ["Unnamed: 0", "x"]
+
+
+def test_a_parquet_files_missing_key_is_not_told_to_come_as_parquet(tmp_path: Path) -> None:
+    """A key missing in a Parquet file was answered "(empty cells, or codes the CSV reader
+    takes for missing values …; give such keys as a Parquet file)": said of a Parquet
+    file, whose missing values are its own. A CSV's keeps the hint."""
+    from manymodels.data import prepare
+    from manymodels.spec import Spec
+
+    frame = pd.DataFrame({"pid": [1.0, None, 2.0], "x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
+    spec = Spec.from_dict(
+        {
+            "name": "s",
+            "task": "regression",
+            "partition_by": ["pid"],
+            "target": "y",
+            "metric": "neg_mean_absolute_error",
+            "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+        }
+    )
+    frame.to_parquet(tmp_path / "rows.parquet")
+    with pytest.raises(DataError) as info:
+        prepare(spec, tmp_path / "rows.parquet")
+    assert str(info.value) == (
+        f"{tmp_path / 'rows.parquet'}: partition column 'pid' has 1 missing value(s)"
+    )
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(DataError, match="codes the CSV reader takes for missing values"):
+        prepare(spec, tmp_path / "rows.csv")
