@@ -223,6 +223,7 @@ class Spec(_Frozen):
                 "validation.global_refit needs strategy 'kfold' and a time_column: only "
                 "expanding folds leave a later fold's rows out of an earlier fold's fit"
             )
+        self._check_refit_last()
         for option in _TIME_OPTIONS:
             if getattr(self, option) and self.time_column is None:
                 raise ValueError(f"{option} needs a time_column")
@@ -269,6 +270,19 @@ class Spec(_Frozen):
             why = reserved(col)
             if why is not None:
                 raise ValueError(f"column '{col}' is {why}: rename it")
+
+    def _check_refit_last(self) -> None:
+        last, v = self.validation.global_refit_last, self.validation
+        if last and v.global_refit is True:
+            raise ValueError(
+                f"validation.global_refit_last = {last} refits the last folds of a "
+                "global_refit that spaces its fits: with global_refit = true every fold is "
+                "refitted already (set global_refit = false or a number of folds)"
+            )
+        if last > v.folds:
+            raise ValueError(
+                f"validation.global_refit_last = {last} is more than the {v.folds} folds"
+            )
 
     def _check_changes(self) -> None:
         """Each column of ``changes`` is a numeric feature (its type is checked with the

@@ -65,7 +65,7 @@ def _later_sub_defaults() -> dict[str, dict[str, Any]]:
             "min_class_rows": 5,
             "too_few_rows": "auto",
         },
-        "validation": {"global_refit": True},
+        "validation": {"global_refit": True, "global_refit_last": 0},
         "decision": {"positive": None},
         "intervals": {"pool_partitions": False},
     }

@@ -84,6 +84,15 @@ class Validation(_Frozen):
     so ``false`` cuts a run's global fits from ``folds + 1`` to 2; the folds after the first
     are then judged with a model that has not seen the latest rows, a little pessimistic.
     Local candidates are refitted on every fold: one partition's fits are cheap."""
+    global_refit_last: Annotated[int, Field(ge=0, le=20)] = 0
+    """With ``global_refit`` ``false`` or ``k``: the last this many folds get a global fit
+    each all the same, so the folds nearest the forecast judge the global candidate on a
+    model that saw every row before them, as they judge the local ones; the earlier folds
+    share their fits as ``global_refit`` says. ``global_refit = false`` with
+    ``global_refit_last = 1`` is 3 global fits instead of ``folds + 1`` (the first fold's,
+    the last fold's and the refit), and a panel with 2 folds keeps both of its fits: what
+    ``false`` alone lost in accuracy where series are short (``benchmarks/README.md``,
+    #12's nineteenth pass). ``0`` (the default) leaves ``global_refit`` as it is."""
 
     @field_validator("global_refit", mode="before")
     @classmethod
@@ -93,6 +102,13 @@ class Validation(_Frozen):
         if isinstance(v, int) and v == 1:
             return True  # a fit every fold: the default, whatever the spelling
         raise ValueError(f"must be true, false or a number of folds ≥ 1 (got {v!r})")
+
+    @field_validator("global_refit_last", mode="before")
+    @classmethod
+    def _a_count(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic takes true for 1
+            raise ValueError(f"must be a number of folds ≥ 0 (got {v!r})")
+        return v
 
     @field_validator("size")
     @classmethod

@@ -170,6 +170,10 @@ def snapshot(root: Path) -> tuple[Any, ...]:
             {"validation": {"strategy": "last", "size": 3, "global_refit": False}},
             ["validation.global_refit needs strategy 'kfold'"],
         ),
+        (
+            {"validation": {"strategy": "kfold", "folds": 3, "global_refit_last": 1}},
+            ["validation.global_refit_last = 1", "every fold is refitted already"],
+        ),
     ],
 )
 def test_spec_errors_that_used_to_fail_every_partition(

@@ -130,8 +130,10 @@ def test_every_task_fits_in_its_own_right(tmp_path: Path, folds: int) -> None:
     np.testing.assert_array_equal(a.val_pred, b.val_pred)
 
 
-def refit_spec(folds: int, refit: bool | int) -> Spec:
+def refit_spec(folds: int, refit: bool | int, last: int = 0) -> Spec:
     validation = {"strategy": "kfold", "size": 2, "folds": folds, "global_refit": refit}
+    if last:
+        validation["global_refit_last"] = last
     return Spec.from_dict(global_spec(validation=validation))
 
 
@@ -148,6 +150,45 @@ def test_global_refit_spaces_the_validation_fits(
         refit_spec(folds, refit), [(None, refit_spec(2, True).candidates[1], {})]
     )
     assert [t.fold for t in work] == [global_tasks.REFIT, *starts]
+
+
+@pytest.mark.parametrize(
+    ("folds", "refit", "last", "starts"),
+    [
+        (5, False, 1, [0, 4]),
+        (5, 2, 2, [0, 2, 3, 4]),
+        (2, False, 1, [0, 1]),
+        (4, 3, 4, [0, 1, 2, 3]),
+    ],
+)
+def test_global_refit_last_gives_the_last_folds_a_fit_each(
+    folds: int, refit: bool | int, last: int, starts: list[int]
+) -> None:
+    """``[validation] global_refit_last``: the last folds get a fit each whatever
+    ``global_refit`` spaces the others at (a panel of 2 folds keeps both of its fits)."""
+    spec = refit_spec(folds, refit, last)
+    work = global_tasks.tasks(spec, [(None, refit_spec(2, True).candidates[1], {})])
+    assert [t.fold for t in work] == [global_tasks.REFIT, *starts]
+
+
+def test_the_last_fold_is_judged_by_its_own_fit_and_the_earlier_by_one(tmp_path: Path) -> None:
+    """With ``global_refit = false`` and ``global_refit_last = 1`` the first folds' rows are
+    predicted as ``false`` alone predicts them (one fit before the first fold), the last
+    fold's as a fit on every fold predicts it (a fit on the rows before it), from real fits;
+    the stored model is the same refit on every row."""
+    spec = refit_spec(4, False, 1)
+    table = table_of(spec)
+    fit, _ = assembled(spec, LocalArtifactStore(tmp_path / "last"))
+    once, _ = assembled(refit_spec(4, False), LocalArtifactStore(tmp_path / "once"))
+    each, _ = assembled(refit_spec(4, True), LocalArtifactStore(tmp_path / "each"))
+    _, folds_rows = fold_rows(table, spec)
+    early = np.concatenate([v for _, v in folds_rows[:-1]])
+    final = folds_rows[-1][1]
+    np.testing.assert_allclose(fit.val_pred[early], once.val_pred[early], rtol=1e-12)
+    np.testing.assert_allclose(fit.val_pred[final], each.val_pred[final], rtol=1e-12)
+    assert not np.allclose(once.val_pred[final], each.val_pred[final])  # the fits differ
+    assert (~np.isnan(fit.val_pred)).sum() == sum(len(v) for _, v in folds_rows) > 0
+    assert fit.sha256 == once.sha256 == each.sha256
 
 
 @pytest.mark.parametrize(("folds", "refit"), [(3, False), (4, 2)])

@@ -547,6 +547,11 @@ def test_global_refit_left_out_of_the_hash_at_its_default() -> None:
         changed = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit": refit}))
         assert changed.validation.global_refit == refit
         assert changed.spec_hash != base.spec_hash
+    zero = Spec.from_dict(spec_dict(validation={**KFOLD, "global_refit_last": 0}))
+    assert zero.spec_hash == base.spec_hash  # a spec of before global_refit_last keeps its hash
+    spaced = {**KFOLD, "global_refit": False}
+    last = Spec.from_dict(spec_dict(validation={**spaced, "global_refit_last": 1}))
+    assert last.spec_hash != Spec.from_dict(spec_dict(validation=spaced)).spec_hash
 
 
 @pytest.mark.parametrize(
@@ -557,6 +562,19 @@ def test_global_refit_left_out_of_the_hash_at_its_default() -> None:
         ({"validation": {**KFOLD, "global_refit": 0}}, "validation.global_refit"),
         ({"validation": {**KFOLD, "global_refit": "no"}}, "validation.global_refit"),
         ({"validation": {**KFOLD, "global_refit": 1.5}}, "validation.global_refit"),
+        ({"validation": {**KFOLD, "global_refit_last": 1}}, "every fold is refitted already"),
+        (
+            {"validation": {**KFOLD, "global_refit": False, "global_refit_last": 4}},
+            "global_refit_last = 4 is more than the 3 folds",
+        ),
+        (
+            {"validation": {**KFOLD, "global_refit": False, "global_refit_last": True}},
+            "global_refit_last: must be a number of folds",
+        ),
+        (
+            {"validation": {**KFOLD, "global_refit": False, "global_refit_last": -1}},
+            "validation.global_refit_last",
+        ),
     ],
 )
 def test_global_refit_needs_expanding_folds(change: dict[str, object], message: str) -> None:

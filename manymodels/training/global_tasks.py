@@ -82,12 +82,29 @@ def refit_every(spec: Spec) -> int:
     return fold_count(spec) if refit is False else min(refit, fold_count(spec))
 
 
+def fit_folds(spec: Spec) -> list[int]:
+    """The folds whose validation fit is made, in order: every ``refit_every`` folds from the
+    first, and each of the last ``[validation] global_refit_last`` — so the folds nearest the
+    forecast are judged on a model that saw every row before them, as local candidates are,
+    while the earlier ones share a fit. Each fit predicts its fold and those after it up to
+    the next fit's (``predicted_folds``)."""
+    count = fold_count(spec)
+    last = spec.validation.global_refit_last
+    return sorted({*range(0, count, refit_every(spec)), *range(max(0, count - last), count)})
+
+
+def predicted_folds(spec: Spec, fold: int) -> range:
+    """The folds that the validation fit of fold ``fold`` predicts: up to the next fit's."""
+    later = [f for f in fit_folds(spec) if f > fold]
+    return range(fold, later[0] if later else fold_count(spec))
+
+
 def tasks(
     spec: Spec, grid: Sequence[tuple[str | None, Candidate, dict[str, Any]]]
 ) -> list[GlobalTask]:
     """Every task of every ``(transform, candidate, params)``: the refit first (it also
     stores), then each validation fit — one per fold, or one per ``refit_every`` folds."""
-    folds = [REFIT, *range(0, fold_count(spec), refit_every(spec))]
+    folds = [REFIT, *fit_folds(spec)]
     return [GlobalTask(c, dict(p), kind, f) for kind, c, p in grid for f in folds]
 
 
@@ -95,7 +112,7 @@ def run_task(
     task: GlobalTask, spec: Spec, store: ArtifactStore, table: PartitionedTable
 ) -> TaskResult:
     """Fit one fold and predict its validation rows and those of the folds after it up to the
-    next fit's (``refit_every``), or the refit (stored once). The model fitted on fold ``f``'s
+    next fit's (``predicted_folds``), or the refit (stored once). The model fitted on fold ``f``'s
     training rows predicts fold ``f + 1``'s rows from their own features, every lag the
     observed value (exact for direct lags ≥ the fold size; with shorter lags these are
     one-step errors, as every fold's are: ``manymodels.intervals``)."""
@@ -117,7 +134,8 @@ def run_task(
     if task.fold >= len(folds):  # no partition has this many folds
         return TaskResult(task.fold, seconds=time.perf_counter() - started)
     train, _ = folds[task.fold]
-    valid = np.concatenate([v for _, v in folds[task.fold : task.fold + refit_every(spec)]])
+    span = predicted_folds(spec, task.fold)
+    valid = np.concatenate([v for _, v in folds[span.start : span.stop]])
     val = empty_predictions(table, spec)
     groups = time_groups(table, spec, train, valid)
     unscored = None
