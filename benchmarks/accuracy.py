@@ -274,6 +274,7 @@ def mm_spec(
     mae_losses: bool = False,
     local_boosting: bool = True,
     global_refit: bool = True,
+    global_refit_last: int = 0,
     changes: bool = False,
     pool_partitions: bool = False,
 ) -> dict[str, Any]:
@@ -290,7 +291,9 @@ def mm_spec(
     boosted ones to absolute error) and adds a median ``DummyRegressor``: "MAE losses".
     Without ``local_boosting`` the local candidates are Ridge (and the median). Without
     ``global_refit`` the global model is fitted once for all folds, as mlforecast's conformal
-    windows are (``[validation] global_refit = false``). ``changes`` adds each exogenous
+    windows are (``[validation] global_refit = false``); ``global_refit_last`` gives that many
+    last folds a fit each all the same (``[validation] global_refit_last``: with ``1``, a
+    fit before the first fold and one before the last). ``changes`` adds each exogenous
     column's change (``changes = [...]``): the one spec's. ``pool_partitions`` cuts every
     partition's bands from the errors of all of them, scale-free (``[intervals]
     pool_partitions``): the one spec's since #12's sixteenth pass."""
@@ -307,6 +310,7 @@ def mm_spec(
             "size": panel.h,
             "folds": mm_folds(panel, rows),
             **({} if global_refit else {"global_refit": False}),
+            **({"global_refit_last": global_refit_last} if global_refit_last else {}),
         },
         "candidates": [
             {
@@ -385,6 +389,7 @@ def manymodels_run(
     mae_losses: bool = False,
     local_boosting: bool = True,
     global_refit: bool = True,
+    global_refit_last: int = 0,
     changes: bool = False,
     pool_partitions: bool = False,
 ) -> Result:
@@ -405,7 +410,7 @@ def manymodels_run(
     if not local_boosting:
         label = "manymodels one spec"
     if not global_refit:
-        label += ", one global fit"
+        label += ", first and last global fits" if global_refit_last else ", one global fit"
     if not local_boosting and not pool_partitions:
         label += ", each partition's own intervals"
     registry = root / label.replace(" ", "-").replace("+", "plus")
@@ -422,6 +427,7 @@ def manymodels_run(
         mae_losses=mae_losses,
         local_boosting=local_boosting,
         global_refit=global_refit,
+        global_refit_last=global_refit_last,
         changes=changes,
         pool_partitions=pool_partitions,
     )
@@ -575,6 +581,8 @@ def run_panel(
     one_spec["pool_partitions"] = True
     variants.append(one_spec)  # one spec for every panel
     variants.append({**one_spec, "global_refit": False})  # … its global model fitted once
+    # … fitted before the first fold and before the last (#12, nineteenth pass)
+    variants.append({**one_spec, "global_refit": False, "global_refit_last": 1})
     variants.append({**one_spec, "pool_partitions": False})  # … its bands each partition's own
 
     def ours(options: dict[str, Any]) -> Callable[[], list[Result]]:
@@ -603,7 +611,9 @@ def fit_work(names: list[str]) -> None:
     gain of theirs from threads multiplies it. The one spec fits 2 target transforms ×
     (one fit per fold + the refit on every row), fold ``f`` of ``F`` on the rows before its
     ``(F - f) h`` last; mlforecast fits once without its 2 conformal windows (``refit =
-    False``) and once on every row; both lose each series' first ``max(lags)`` rows."""
+    False``) and once on every row; both lose each series' first ``max(lags)`` rows. The
+    last columns: ``global_refit = false`` (one fit before the first fold) and, with
+    ``global_refit_last = 1``, a fit before the last fold too (#12, nineteenth pass)."""
     rows = []
     for name in names:
         panel = PANELS[name]()
@@ -615,16 +625,18 @@ def fit_work(names: list[str]) -> None:
         folds = mm_folds(panel, len(panel.df) // s)
         ours = 2 * s * (sum(usable - (folds - f) * h for f in range(folds)) + usable)
         once = 2 * s * (usable - folds * h + usable)  # ``global_refit = false``
+        ends = 2 * s * sum(usable - (folds - f) * h for f in {0, folds - 1}) + 2 * s * usable
+        n_ends = 2 * (len({0, folds - 1}) + 1)
         theirs = s * (usable - 2 * h) + s * usable
         rows.append([
             name, f"{s} × {t}", h, max(lags), folds, f"{2 * (folds + 1)}: {ours:,}",
             f"2: {theirs:,}", f"{ours / theirs:.2f}", f"{ours / (2 * theirs):.2f}",
-            f"4: {once / (2 * theirs):.2f}",
+            f"4: {once / (2 * theirs):.2f}", f"{n_ends}: {ends / (2 * theirs):.2f}",
         ])  # fmt: skip
     headers = [
         "panel", "series × periods", "h", "max lag", "folds", "one spec: fits, rows",
         "mlforecast with intervals: fits, rows", "rows ÷", "wall floor ÷",
-        "one global fit: fits, floor ÷",
+        "one global fit: fits, floor ÷", "+ global_refit_last = 1: fits, floor ÷",
     ]  # fmt: skip
     print(table(headers, rows))
 
@@ -701,6 +713,7 @@ def main(argv: list[str] | None = None) -> int:
                     )  # fmt: skip
                     short += "_mae_losses" if "MAE losses" in method else ""
                     short += "_one_global_fit" if "one global fit" in method else ""
+                    short += "_first_last_fits" if "first and last global" in method else ""
                     short += "_own_intervals" if "own intervals" in method else ""
                     ratios[f"{name}:{short}/best_peer"] = ratio
                     ratios[f"{name}:{short}_s/mlf_s"] = time_ratio
