@@ -32,7 +32,28 @@ def week_calendar(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     open_days = np.unique(np.asarray(local.day_of_week))
     if len(open_days) in (0, 7) or list(open_days) == [0, 1, 2, 3, 4]:
         return None
+    if not _next_open_days(local, open_days):
+        return None  # every 3 days (Mon, Thu, Sun, Wed, Sat, Tue): a fixed step, no week
     return "C-" + "-".join(_NAMES[d] for d in open_days)
+
+
+def _next_open_days(local: pd.DatetimeIndex, open_days: np.ndarray) -> bool:
+    """Whether most consecutive times (a week apart or less: not a partition's first) are the
+    next open day (``open_days``: Monday 0) after the one before, as a shop's are (a holiday
+    now and then skips one). Six times every 3 days over 15 days left a Friday unseen and
+    were given ``C-…`` without Fridays: forecasts came daily, not every 3 days. Integer
+    arithmetic on day numbers (``np.busday_count`` took 7 s over 10 million rows)."""
+    days = local.as_unit("ns").asi8 // _DAY  # since 1970-01-01, a Thursday
+    weekday = (days + 3) % 7
+    is_open = np.zeros(14, dtype=bool)
+    is_open[open_days] = is_open[open_days + 7] = True
+    # days from each weekday to the next open one (1 to 7)
+    ahead = np.array([1 + int(np.argmax(is_open[w + 1 : w + 8])) for w in range(7)])
+    step = np.diff(days)
+    near = (step > 0) & (step <= 7)
+    if not near.any():
+        return False
+    return bool(np.mean(step[near] == ahead[weekday[:-1][near]]) >= 0.5)
 
 
 def weekmask(alias: str) -> str | None:

@@ -239,6 +239,15 @@ def test_days_open_each_week_stay_on_them(mask: str, zone: str | None, expected:
     assert list(back) == list(times[35:39])
 
 
+def test_every_third_day_is_a_step_not_days_of_the_week() -> None:
+    """Six times every 3 days (Mon, Thu, Sun, Wed, Sat, Tue) never hold a Friday: they were
+    given the open days C-Mon-Tue-Wed-Thu-Sat-Sun, and forecast daily (Jan 17, 18, 20)."""
+    times = pd.date_range("2024-01-01", periods=9, freq="3D")
+    frequency = tf.infer_frequency(times[:6], np.array([0, 6]))
+    assert frequency == "3D"
+    assert list(tf.advance([times[5].isoformat()], frequency, 3)) == list(times[6:])
+
+
 def test_a_forecast_of_a_shop_closed_on_sundays_skips_them(tmp_path: Path) -> None:
     df = linear_frame(2, 30)
     days = pd.bdate_range("2024-01-01", periods=30, freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
