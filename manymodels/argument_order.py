@@ -25,7 +25,8 @@ def is_registry_dir(source: object) -> bool:
     if not isinstance(source, str | os.PathLike):
         return False
     try:
-        return (Path(source) / REGISTRY_DB).is_file()
+        # "~/mmregistry": read_table and Registry.open expand it, so must this check
+        return (Path(source).expanduser() / REGISTRY_DB).is_file()
     except (OSError, ValueError):  # a name too long, a NUL byte: no registry, surely
         return False
 

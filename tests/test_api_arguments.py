@@ -41,6 +41,18 @@ def test_score_with_the_registry_first_says_the_arguments_are_swapped(
     assert "\n" not in message and "schema" not in message
 
 
+def test_score_with_a_home_registry_first_says_the_arguments_are_swapped(
+    trained: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mm.score("~/mmregistry", frame)``: '~' is the home directory for the data and the
+    registry alike, but the swap went unseen and the registry was read as a Parquet dataset
+    ("Could not read schema from '…/artifacts/02/b3/…'. Is this a 'parquet' file?")."""
+    root, df = trained
+    monkeypatch.setenv("HOME", str(root.parent))
+    with pytest.raises(DataError, match="is a manymodels registry, not a table of data"):
+        mm.score(f"~/{root.name}", df)
+
+
 def test_train_with_the_registry_as_the_data_says_so_and_writes_nothing(
     trained: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
