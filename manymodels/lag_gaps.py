@@ -83,6 +83,7 @@ def _next_periods(index: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
 
 _HOLIDAY_RUN = 4  # business days in a row: Japan's new year, a Golden Week, Easter's Fri-Mon
 _HOLIDAY_SHARE = 1 / 12  # of a partition's business days: 10 to 16 holidays in 250 to 260
+_WORKED = 3 / 4  # of the partitions spanning a day: with rows in that many, it is no holiday
 
 
 def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray, mask: str) -> np.ndarray:
@@ -106,7 +107,31 @@ def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray, mask: 
     lasts = np.searchsorted(part, np.arange(n_parts), side="right") - 1
     span = np.busday_count(days[firsts], days[np.maximum(lasts, firsts)], weekmask=mask) + 1
     closed = (longest <= _HOLIDAY_RUN) & (missing <= span * _HOLIDAY_SHARE)
-    return np.asarray(closed[pairs] & gap)
+    return np.asarray(closed[pairs] & gap & ~_worked_through(days, part, at, firsts, lasts))
+
+
+def _worked_through(
+    days: np.ndarray, part: np.ndarray, at: np.ndarray, firsts: np.ndarray, lasts: np.ndarray
+) -> np.ndarray:
+    """Which gaps (rows ``at`` to ``at + 1``) skip a day on which most partitions have a row
+    (``_WORKED`` of those whose times span it): no holiday of the table's market, a feed
+    down for one partition. A shop missing four days that twenty others have rows on was no
+    longer warned of, as if closed. A day held by some partitions only (one country's
+    holiday in a table of two) stays a holiday. Counted per day over the table's span."""
+    d = days.astype(np.int64)
+    lo = int(d.min())
+    n_days = int(d.max()) - lo + 1
+    first_of_day = np.ones(len(d), dtype=bool)  # a partition's rows on a day count once
+    first_of_day[1:] = (part[1:] != part[:-1]) | (d[1:] != d[:-1])
+    held = np.bincount(d[first_of_day] - lo, minlength=n_days)
+    change = np.zeros(n_days + 1, dtype=np.int64)  # partitions whose span covers each day
+    np.add.at(change, d[firsts] - lo, 1)
+    np.add.at(change, d[lasts] - lo + 1, -1)
+    spanning = np.cumsum(change)[:n_days]
+    worked = np.concatenate([[0], np.cumsum(held >= _WORKED * np.maximum(spanning, 1))])
+    out = np.zeros(len(part) - 1, dtype=bool)
+    out[at] = worked[d[at + 1] - lo] - worked[d[at] - lo + 1] > 0  # days strictly between
+    return out
 
 
 def _shown(time: Any, i: int) -> str:

@@ -174,3 +174,18 @@ def test_a_shop_closed_on_sundays_and_its_holidays_is_not_warned_of(tmp_path: Pa
     week = (days >= "2024-03-04") & (days <= "2024-03-09")
     (warning,) = warnings_of(panel({"a": days, "b": days[~week]}), tmp_path / "r2")
     assert "C-Mon-Tue-Wed-Thu-Fri-Sat times, e.g. 'shop=b' from 2024-03-02T" in warning, warning
+
+
+def test_business_days_one_partition_lacks_and_the_others_hold_are_still_warned_of(
+    tmp_path: Path,
+) -> None:
+    """A feed down two days for one shop, while every other shop has rows on them, passed
+    for two holidays and was not warned of (before business-day holidays were, it was): a
+    day most partitions have a row on is no holiday of the table's market."""
+    down = (BUSINESS_2024 >= "2024-06-12") & (BUSINESS_2024 <= "2024-06-13")
+    shops = {s: BUSINESS_2024 for s in "abcd"} | {"e": BUSINESS_2024[~down]}
+    (warning,) = warnings_of(panel(shops), tmp_path / "r")
+    assert warning.startswith("1 partition(s) skip periods of their B times, e.g. 'shop=e' ")
+    assert "from 2024-06-11T00:00:00 to 2024-06-14T00:00:00" in warning, warning
+    closed = BUSINESS_2024[~BUSINESS_2024.isin(US_HOLIDAYS)]  # the market's own holidays
+    assert warnings_of(panel({s: closed for s in "abcde"}), tmp_path / "r2") == []
