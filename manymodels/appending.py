@@ -288,14 +288,24 @@ def _bools_as_kept(new: pd.DataFrame, old: pd.DataFrame, roles: set[Any]) -> pd.
     Concatenated as they were, the column became objects, floats beside bools, which training
     read as text ("holds numbers in 100% of its rows and text in the rest": one-hot encoded),
     and every later score of the feature, as numbers or booleans, was refused ("feature 'deal'
-    must be text, as the model was trained on")."""
+    must be text, as the model was trained on"). Likewise 0/1 numbers posted for a column
+    kept as true/false: as ``bool``."""
     cast = {}
     for col in new.columns:
         kind = new[col].dtype.kind
         if kind == "b" and col not in roles and col in old.columns and old[col].dtype.kind in "iuf":
             values = new[col].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
             cast[col] = values.astype(old[col].dtype) if old[col].dtype.kind == "f" else values
+        elif (
+            kind in "iuf" and col not in roles and col in old.columns and _flags(new[col], old[col])
+        ):
+            cast[col] = new[col].astype(bool)  # kept as true/false, posted as 0/1: objects
     return new.assign(**cast) if cast else new
+
+
+def _flags(posted: pd.Series, kept: pd.Series) -> bool:
+    """Whether ``posted`` numbers are all 0 or 1 for a column ``kept`` as true/false."""
+    return kept.dtype.kind == "b" and bool(posted.notna().all() and posted.isin([0, 1]).all())
 
 
 def _as_kept(new: pd.DataFrame, old: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -12,12 +12,16 @@ import manymodels as mm
 from manymodels.registry import Registry
 
 
-@pytest.mark.parametrize(("kept", "posted"), [("boolean", "boolean"), ("int64", "boolean")])
+@pytest.mark.parametrize(
+    ("kept", "posted"),
+    [("boolean", "boolean"), ("int64", "boolean"), ("bool", "int64"), ("bool", "float64")],
+)
 def test_appended_true_false_features_stay_numbers(tmp_path: Path, kept: str, posted: str) -> None:
     """New rows with a ``boolean`` feature (pandas' nullable dtype) were concatenated with
     the kept rows' 0.0/1.0 into objects, which training read as text ("feature 'flag' holds
     numbers in 100% of its rows and text in the rest: it is one-hot encoded"), and every
-    later score was refused: "feature 'flag' must be text, as the model was trained on"."""
+    later score was refused: "feature 'flag' must be text, as the model was trained on".
+    Kept as true/false (``bool``) and posted as 0/1 ints or floats, likewise."""
     full = linear_frame(2, 48)
     full["flag"] = (full.t % 3 == 0).astype(kept)
     spec = spec_dict(features=["x0", "x1", "flag"], validation={"strategy": "last", "size": 8})
