@@ -42,12 +42,42 @@ class ClassPrior:
         return float(self.rates[hit[0]]) if len(hit) else 0.0
 
 
+def as_labels(y: Any) -> np.ndarray:
+    """Class labels as the table meant them: a float column of whole numbers as ``int64``, an
+    object column of bools as ``bool`` and of integers as ``int64``; anything else as it is.
+
+    A CSV target of 0/1 with empty cells (unlabelled rows, common in click or churn tables)
+    is read as float to hold NaN, and once those rows were left out the models learnt
+    classes 0.0/1.0: ``proba-0.0`` columns, ``"predictions": [0.0]`` from the router, and a
+    later retrain on a complete file renamed every probability column. Called on the rows a
+    model is fitted on (missing targets left out) and on the table's known classes; a float
+    that holds a NaN or a fraction is left float (such a target is refused before, see
+    ``manymodels.data``)."""
+    y = np.asarray(y)
+    if not len(y):
+        return y
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(y).all() and bool((y % 1 == 0).all())
+        return y.astype(np.int64) if whole and float(np.abs(y).max()) < 2**53 else y
+    if y.dtype == object:
+        values = y.tolist()
+        if all(isinstance(v, bool | np.bool_) for v in values):
+            return y.astype(bool)
+        if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+            try:
+                return y.astype(np.int64)
+            except OverflowError:  # beyond int64: left as Python ints
+                return y
+    return y
+
+
 def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
     """The classes of ``y`` and their rates, leaving out missing targets; with the table's
     partition ``offsets``, also the prior's ``strength`` (``prior_strength``)."""
     y = np.asarray(y)
     known_mask = ~np.asarray(pd.isna(y), dtype=bool) if y.dtype.kind in "fOUS" else None
-    known = y if known_mask is None else y[known_mask]
+    known = as_labels(y if known_mask is None else y[known_mask])
     if not len(known):
         return ClassPrior(np.asarray([], dtype=y.dtype), np.asarray([], dtype=np.float64))
     classes, counts = np.unique(known, return_counts=True)
@@ -141,7 +171,7 @@ class ClassTally:
         if not self._ids:
             return ClassPrior(np.asarray([], dtype=dtype), np.asarray([], dtype=np.float64))
         order = sorted(self._ids)
-        classes = np.asarray(order, dtype=dtype)
+        classes = as_labels(np.asarray(order, dtype=dtype))
         counts = self._counts[np.asarray(partitions)][:, [self._ids[c] for c in order]]
         totals = counts.sum(axis=0)
         rates = totals / totals.sum()

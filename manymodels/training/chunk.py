@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, serialize
-from manymodels.classes import ClassPrior
+from manymodels.classes import ClassPrior, as_labels
 from manymodels.exceptions import ArtifactStoreUnavailable, error_text, short_message
 from manymodels.global_members import stored_form
 from manymodels.partition import PartitionedTable
@@ -154,6 +154,8 @@ def train_one(
     kept, with its inputs. ``splits_of`` (the chunk's) shares its partitions' splits.
     """
     started = time.perf_counter()
+    if spec.task == "classification":  # 0/1 read as float beside empty cells: int classes
+        y = as_labels(y)
     n = len(y)
     champion_model, load_error, unservable = load_champion(champion, store)
     if isinstance(champion_model, GlobalModel):  # it needs this partition's key values

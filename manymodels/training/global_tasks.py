@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, serialize
+from manymodels.classes import as_labels
 from manymodels.exceptions import error_text
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Candidate, Spec
@@ -124,7 +125,8 @@ def run_task(
         raise ValueError(_no_rows(table, spec))
     model = build_model(task.candidate, task.params, table, spec)
     if task.fold == REFIT:
-        model.fit(take_rows(table.X, everything), table.y[everything], row_keys(table, everything))
+        X, y = take_rows(table.X, everything), _y(table, spec, everything)
+        model.fit(X, y, row_keys(table, everything))
         sha, size = store.put(serialize(model, spec.artifacts.format))
         seconds = time.perf_counter() - started
         through = latest_time(table.time, everything) if table.time is not None else None
@@ -143,7 +145,7 @@ def run_task(
         if at:
             model = build_model(task.candidate, task.params, table, spec)
         try:
-            model.fit(take_rows(table.X, rows), table.y[rows], row_keys(table, rows))
+            model.fit(take_rows(table.X, rows), _y(table, spec, rows), row_keys(table, rows))
             predict_into(val, model, table, predicted)
         except Exception as e:
             if at == len(groups) - 1:  # the fold's own fit, on the most rows: the grid
@@ -246,3 +248,10 @@ def _no_rows(table: PartitionedTable, spec: Spec) -> str:
         f"no row of any partition is left to fit on: of {table.n_rows:,} row(s), "
         f"{why or 'none usable'} (shorter lags or rolling windows, or longer series, leave some)"
     )
+
+
+def _y(table: PartitionedTable, spec: Spec, rows: Any) -> np.ndarray:
+    """The target of ``rows`` to fit on: a classification's as int classes where the table
+    holds whole numbers as float (``classes.as_labels``), as partitions are fitted."""
+    y = table.y[rows]
+    return as_labels(y) if spec.task == "classification" else y
