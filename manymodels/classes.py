@@ -44,7 +44,8 @@ class ClassPrior:
 
 def as_labels(y: Any) -> np.ndarray:
     """Class labels as the table meant them: a float column of whole numbers as ``int64``, an
-    object column of bools as ``bool`` and of integers as ``int64``; anything else as it is.
+    object column of bools as ``bool`` and of integers (or whole floats) as ``int64``;
+    anything else as it is.
 
     A CSV target of 0/1 with empty cells (unlabelled rows, common in click or churn tables)
     is read as float to hold NaN, and once those rows were left out the models learnt
@@ -69,6 +70,10 @@ def as_labels(y: Any) -> np.ndarray:
                 return y.astype(np.int64)
             except OverflowError:  # beyond int64: left as Python ints
                 return y
+        if all(isinstance(v, float | np.floating) for v in values):  # 0.0/1.0 and None
+            numbers = y.astype(np.float64)
+            whole = as_labels(numbers)
+            return whole if whole.dtype.kind == "i" else y
     return y
 
 

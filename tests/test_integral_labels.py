@@ -132,6 +132,8 @@ def test_as_labels_casts_only_whole_numbers() -> None:
     assert as_labels(np.array([0.0, 1.0, 1.0])).dtype == np.int64
     assert as_labels(np.array([True, None, False], dtype=object)[[0, 2]]).dtype == bool
     assert as_labels(np.array([1, 0], dtype=object)).dtype == np.int64
+    assert as_labels(np.array([1.0, 0.0], dtype=object)).dtype == np.int64
+    assert as_labels(np.array([1.5, 0.0], dtype=object)).dtype == object
     assert as_labels(np.array([0.5, 1.0])).dtype.kind == "f"
     assert as_labels(np.array([np.nan, 1.0])).dtype.kind == "f"
     assert as_labels(np.array(["a", "b"], dtype=object)).dtype == object
@@ -168,3 +170,36 @@ def test_a_global_candidate_learns_int_classes_too(tmp_path: Path) -> None:
     proba = model.predict_proba(pd.DataFrame({"user": ["u0"], "x1": [1.0], "x2": [0.0]}))
     assert proba.shape == (1, 2)
     assert np.asarray(model.classes_).dtype.kind == "i", model.classes_
+
+
+def test_bool_labels_with_empty_cells_train_as_bools(tmp_path: Path) -> None:
+    """``True``/``False`` with empty cells reads as an object column: the labelled rows were
+    an object array that scikit-learn refused ("Unknown label type: unknown"), failing the
+    run; they train as bools now, answered as ``proba-False``/``proba-True``."""
+    path = clicks(tmp_path / "bools.csv")
+    df = pd.read_csv(path)
+    df["y"] = df["y"].map({1.0: "True", 0.0: "False"})
+    df.to_csv(path, index=False)
+    assert pd.read_csv(path)["y"].dtype == object
+    root = tmp_path / "reg"
+    train(SPEC, path, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.get_version("user=u0").schema.classes == [False, True]
+        assert reg.load_model("user=u0").model.classes_.dtype == bool
+    out = tmp_path / "scores.csv"
+    args = ["score", str(path), "--probabilities", "--out", str(out), "--registry", str(root)]
+    result = runner.invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    assert "proba-False,proba-True" in out.read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("kind", [int, float])
+def test_a_frames_object_numbers_with_none_train_as_int_classes(tmp_path: Path, kind: type) -> None:
+    """A DataFrame whose label column holds numbers and ``None`` (object dtype, as JSON or a
+    database gives it) failed the same way; its classes are ints now."""
+    df = pd.read_csv(clicks(tmp_path / "clicks.csv"))
+    df["y"] = pd.Series([None if np.isnan(v) else kind(v) for v in df["y"]], dtype=object)
+    assert df["y"].dtype == object and df["y"].isna().any()
+    root = tmp_path / "reg"
+    train(SPEC, df, root, backend="local")
+    assert classes_of(root, "user=u0") == [0, 1]
