@@ -137,3 +137,30 @@ def test_a_classifier_of_a_less_common_scorer_is_read_as_a_classifier(
     assert row.metric == metric and row.live_metric == "accuracy"
     assert row.live_error == 0.0 and row.label_error == 0.05
     assert row.flags(report.Thresholds()) == []
+
+
+def test_a_classifier_without_probabilities_is_judged_on_its_labels(tmp_path: Path) -> None:
+    """A ``RidgeClassifier`` (labels, no probabilities) chosen by balanced accuracy recorded no
+    validation error rate (only ``predict_proba``'s fits had one measured), so it was never
+    flagged ``degraded`` — each of its 100 actuals per partition wrong or not — and the
+    monitor's note told to retrain it "to record one", which recorded none again. Now its
+    labels' error rate on the validation rows is recorded and is its bar."""
+    root = tmp_path / "registry"
+    spec = {
+        **SPEC,
+        "metric": "balanced_accuracy",
+        "candidates": [{"estimator": "sklearn.linear_model.RidgeClassifier"}],
+    }
+    assert train(spec, frame(0, 300)[lambda d: d.pid < 3], root, backend="local").run.n_trained
+    with Registry.open(root) as reg:
+        rate = reg.get_version("pid=0", alias="production").validation.get("error_rate")
+    assert rate is not None and 0 < rate < 0.5
+    flipped = frame(1, 100)[lambda d: d.pid < 3].assign(y=lambda d: 1 - d.y)
+    flipped.to_csv(tmp_path / "actuals.csv", index=False)
+    posted = runner.invoke(app, ["actuals", str(tmp_path / "actuals.csv"), "--registry", str(root)])
+    assert posted.exit_code == 0, posted.output
+    shown = runner.invoke(app, ["monitor", "--registry", str(root), "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = rows_of(shown.output)
+    assert [r["note"] for r in rows.values()] == [None] * 3
+    assert all("degraded" in r["flags"] for r in rows.values()), rows
