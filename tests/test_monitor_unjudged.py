@@ -164,3 +164,30 @@ def test_a_classifier_without_probabilities_is_judged_on_its_labels(tmp_path: Pa
     rows = rows_of(shown.output)
     assert [r["note"] for r in rows.values()] == [None] * 3
     assert all("degraded" in r["flags"] for r in rows.values()), rows
+
+
+def test_a_constant_of_too_few_rows_is_not_said_to_be_an_old_version(tmp_path: Path) -> None:
+    """A partition below ``min_rows`` gets a constant-probability version with no validation
+    rows (``training.small``), recorded under the ``fallback_metric`` (``neg_log_loss``). With
+    actuals, the monitor's note said of it "a classifier chosen by neg_log_loss, trained before
+    its validation error rate was recorded (retrain it to record one)" under a spec of metric
+    accuracy, just trained: a retrain on the same rows records none again. Now the note says
+    what it is."""
+    import pandas as pd
+
+    root = tmp_path / "registry"
+    small = frame(5, 8)[lambda d: d.pid == 2]
+    data = pd.concat([frame(0, 300)[lambda d: d.pid < 2], small], ignore_index=True)
+    assert train({**SPEC, "min_rows": 20}, data, root, backend="local").run.n_trained == 3
+    frame(1, 100)[lambda d: d.pid < 3].to_csv(tmp_path / "actuals.csv", index=False)
+    posted = runner.invoke(app, ["actuals", str(tmp_path / "actuals.csv"), "--registry", str(root)])
+    assert posted.exit_code == 0, posted.output
+    shown = runner.invoke(app, ["monitor", "--registry", str(root), "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = rows_of(shown.output)
+    assert rows["pid=0"]["note"] is None and rows["pid=1"]["note"] is None
+    note = str(rows["pid=2"]["note"])
+    assert "below min_rows" in note and "trained before" not in note, note
+    text = runner.invoke(app, ["monitor", "--registry", str(root)])
+    (line,) = [x for x in text.output.splitlines() if x.startswith("note:")]
+    assert "(pid=2)" in line and "below min_rows" in line and "retrain" not in line, line

@@ -122,16 +122,25 @@ def monitor(
             f"{r.model_age_days:.1f}", ",".join(r.flags(limits)) or "—",
         )  # fmt: skip
     console.out.print(table)
-    unjudged = [r.key for r in page if r.note(limits)]
-    if unjudged:
-        more = f" and {len(unjudged) - 5} more" if len(unjudged) > 5 else ""
-        shown = ", ".join(unjudged[:5]) + more
-        echo(
-            f"note: {len(unjudged)} partition(s) on this page cannot be flagged degraded "
-            f"({shown}): classifiers chosen by another metric than accuracy, trained before "
-            "their validation error rate was recorded (retrain them to record one); --json "
-            "says so in each row's 'note'"
-        )
+    unjudged = [r for r in page if r.note(limits)]
+    for why, keys in (
+        (
+            "classifiers chosen by another metric than accuracy, trained before their "
+            "validation error rate was recorded (retrain them to record one)",
+            [r.key for r in unjudged if r.validation_rows != 0],
+        ),
+        (
+            "constant-probability models of partitions below min_rows, which had no rows to "
+            "validate on",
+            [r.key for r in unjudged if r.validation_rows == 0],
+        ),
+    ):
+        if keys:
+            more = f" and {len(keys) - 5} more" if len(keys) > 5 else ""
+            echo(
+                f"note: {len(keys)} partition(s) on this page cannot be flagged degraded "
+                f"({', '.join(keys[:5]) + more}): {why}; --json says so in each row's 'note'"
+            )
 
 
 def _ratio(x: float | None) -> str:

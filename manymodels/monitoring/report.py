@@ -136,6 +136,11 @@ class PartitionHealth:
             return None
         if self.validation_error is not None:
             return None
+        if self.validation_rows == 0:  # a constant of a partition below min_rows (small.py)
+            return (
+                "not judged degraded: a constant-probability model of a partition below "
+                "min_rows, which had no rows to validate on (it gets a model with more rows)"
+            )
         return (
             f"not judged degraded: a classifier chosen by {self.metric}, trained before its "
             "validation error rate was recorded (retrain it to record one)"
@@ -276,8 +281,8 @@ def _record_of(raw: str | None) -> tuple[int | None, float | None]:
         return None, None
     rows: Any = record.get("rows")
     rate: Any = record.get("error_rate")
-    if not isinstance(rows, int) or isinstance(rows, bool) or rows <= 0:
-        rows = None
+    if not isinstance(rows, int) or isinstance(rows, bool) or rows < 0:
+        rows = None  # 0: none held out (``training.small``'s constant), which ``note`` says
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
         rate = None  # NaN fails the range too
     return rows, None if rate is None else float(rate)
