@@ -214,16 +214,21 @@ def quality(
     }
 
 
-def label_error_rate(fits: Sequence[Any], splits: Sequence[Split], X: Any, y: Any) -> float:
+def label_error_rate(fits: Sequence[Any], splits: Sequence[Split], X: Any, y: Any) -> float | None:
     """The error rate of the labels a classifier without probabilities (``RidgeClassifier``,
     ``LinearSVC``) answers on its validation rows, pooled over folds: the bar the monitor holds
     its live error rate to (``quality``'s ``error_rate``). Without it such a model chosen by
-    another metric than accuracy was never flagged ``degraded``, all its actuals wrong."""
-    wrong = [
-        np.asarray(est.predict(take(X, va))) != np.asarray(y[va])
-        for (_, va), est in zip(splits, fits, strict=True)
-    ]
-    return float(np.mean(np.concatenate(wrong)))
+    another metric than accuracy was never flagged ``degraded``, all its actuals wrong.
+    ``None`` when the fits cannot answer them: a record for the monitor never fails a
+    partition's training."""
+    try:
+        wrong = [
+            np.asarray(est.predict(take(X, va))) != np.asarray(y[va])
+            for (_, va), est in zip(splits, fits, strict=True)
+        ]
+        return float(np.mean(np.concatenate(wrong)))
+    except Exception:
+        return None
 
 
 def calibrate(

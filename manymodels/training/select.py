@@ -282,7 +282,8 @@ def fit_partition(
         if prior is not None and all(hasattr(f, "predict_proba") for f in best_fits):
             probability = classify.quality(best_fits, splits, X, y, prior.classes)
         elif prior is not None and best_fits:  # labels only: their error rate, the monitor's bar
-            probability = {"error_rate": classify.label_error_rate(best_fits, splits, X, y)}
+            rate = classify.label_error_rate(best_fits, splits, X, y)
+            probability = {} if rate is None else {"error_rate": rate}
         decision = None
         if spec.decision is not None and prior is not None and prior.binary:
             decision = classify.threshold(
