@@ -303,7 +303,10 @@ def pools_itself(options: Mapping[str, Any], plan: RunPlan) -> bool:
     partitions left are no sample of all)."""
     if "only" in options or STOPPED_OPTION in options:
         return False
-    return not (options.get("changed_only") and (plan.champions or options.get("unchanged")))
+    # partitions skipped again on the data they were skipped on (below min_rows) have no model
+    # and would add no errors: they make no run partial
+    modelled = options.get("unchanged", 0) - options.get("unchanged_skipped", 0)
+    return not (options.get("changed_only") and (plan.champions or modelled))
 
 
 def warn(reg: Registry, plan: RunPlan, why: str) -> None:

@@ -142,6 +142,8 @@ def plan_run(
             made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
             changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
         options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
+        if skipped_alike - {FALLBACK_KEY}:  # no models: a run of the rest still pools them all
+            options["unchanged_skipped"] = len(skipped_alike - {FALLBACK_KEY})
         options |= {"spec_edits": True} if spec_edits else {}
         todo = todo.select(changed)
     if only is not None:  # the count people read; the digest a resume checks its keys by

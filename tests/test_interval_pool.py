@@ -530,3 +530,25 @@ def test_a_changed_only_run_of_new_partitions_only_does_not_pool_them(tmp_path: 
         new = train(_spec(True), panel, reg, backend="local", changed_only=True)
         assert new.run.n_trained == 2  # the two new partitions; the rest unchanged
         assert new.run.options[POOL_OPTION]["run_id"] == first.run.run_id
+
+
+def test_partitions_skipped_again_do_not_keep_a_changed_only_run_from_its_pool(
+    tmp_path: Path,
+) -> None:
+    """Every series below min_rows at first (all skipped, no model); then 25 grow and 5 keep
+    the rows they were skipped on. The 5 are unchanged since dec03dc, which made the run count
+    them as partitions left as they were — a run of some partitions only — so it took no pool
+    of its own and, no full run having pooled, each series kept bands of its own 8 errors
+    with a warning. They have no model: the 25 are every partition that trains."""
+    panel = _panel(30, 40, np.random.default_rng(31))
+    spec = {**_spec(True), "min_rows": 20}
+    short = panel.groupby("series").head(10)
+    grown = pd.concat([panel[panel["series"] < 25], short[short["series"] >= 25]])
+    with Registry(tmp_path / "registry") as reg:
+        with pytest.raises(RunFailed) as failed:  # nothing trained: the run fails as a whole
+            train(spec, short, reg, backend="local", changed_only=True)
+        assert failed.value.summary.run.n_skipped == 30
+        second = train(spec, grown, reg, backend="local", changed_only=True)
+        assert (second.run.n_trained, second.run.options["unchanged"]) == (25, 5)
+        assert second.run.options[POOL_OPTION]["partitions"] == 25
+        assert second.run.options[POOL_OPTION]["run_id"] == second.run.run_id
