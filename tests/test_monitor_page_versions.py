@@ -59,6 +59,25 @@ def test_a_page_reads_the_versions_it_shows_not_every_version(tmp_path: Path) ->
     assert after < 1.3 * before, (before, after)
 
 
+def assert_resumes_alike(root: Path, sort: str, order: list[str], early: str, late: str) -> None:
+    """The page of 10 after ``early`` and after ``late`` in ``sort`` order are the next 10 of
+    ``order`` and cost SQLite about the same number of instructions (within 1.5×)."""
+
+    def page_after(key: str) -> Callable[[Registry], Any]:
+        def work(reg: Registry) -> list[str]:
+            found = pages.keys_after(reg.store.engine, sort, 10, key)
+            assert found == order[order.index(key) + 1 : order.index(key) + 11]
+            return found
+
+        return work
+
+    near_start, near_end = (
+        instructions(root, page_after(early)),
+        instructions(root, page_after(late)),
+    )
+    assert max(near_start, near_end) < 1.5 * min(near_start, near_end), (near_start, near_end)
+
+
 def test_the_page_after_a_key_by_age_costs_the_same_anywhere(tmp_path: Path) -> None:
     """``GET /v1/monitor?sort=age&after=…`` (the Health view's "Load more") resumes along
     ix_aliases_age from ``after``'s (creation time, key): its cost is the page's, wherever
@@ -74,21 +93,7 @@ def test_the_page_after_a_key_by_age_costs_the_same_anywhere(tmp_path: Path) -> 
         engine = reg.store.engine
         keys, _ = pages.page_keys(engine, "key", 10_000, 0)
         order, _ = pages.page_keys(engine, "age", len(keys), 0)
-    early, late = order[10], order[900]  # both in the first tie of 1,000
-
-    def page_after(key: str) -> Callable[[Registry], Any]:
-        def work(reg: Registry) -> list[str]:
-            found = pages.keys_after(reg.store.engine, "age", 10, key)
-            assert found == order[order.index(key) + 1 : order.index(key) + 11]
-            return found
-
-        return work
-
-    near_start, near_end = (
-        instructions(root, page_after(early)),
-        instructions(root, page_after(late)),
-    )
-    assert max(near_start, near_end) < 1.5 * min(near_start, near_end), (near_start, near_end)
+    assert_resumes_alike(root, "age", order, order[10], order[900])  # both in the first tie
 
 
 def test_the_page_after_a_key_by_drift_costs_the_same_anywhere(tmp_path: Path) -> None:
@@ -126,18 +131,4 @@ def test_the_page_after_a_key_by_drift_costs_the_same_anywhere(tmp_path: Path) -
     whole = [r.key for r in report.ranked(report.health(engine), "drift")]
     assert len(order) == len(whole) == len(keys), (len(order), len(whole), len(keys))
     assert order == whole
-    early, late = order[10], order[-12]
-
-    def page_after(key: str) -> Callable[[Registry], Any]:
-        def work(reg: Registry) -> list[str]:
-            found = pages.keys_after(reg.store.engine, "drift", 10, key)
-            assert found == order[order.index(key) + 1 : order.index(key) + 11]
-            return found
-
-        return work
-
-    near_start, near_end = (
-        instructions(root, page_after(early)),
-        instructions(root, page_after(late)),
-    )
-    assert max(near_start, near_end) < 1.5 * min(near_start, near_end), (near_start, near_end)
+    assert_resumes_alike(root, "drift", order, order[10], order[-12])
