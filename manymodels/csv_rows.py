@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,28 @@ def refuse_overflowed(df: pd.DataFrame, source: Any, *, csv: Path | bytes) -> pd
 def _wider(csv: Path | bytes) -> bool:
     """Whether the first data row holds more fields than the header row: then pandas took
     the first ones as row labels. Reads those two rows only."""
-    import csv as csv_
-
     with _opened(csv) as stream:
-        rows = (row for row in csv_.reader(stream) if row)  # blank lines: pandas skips them
+        rows = (row for row in _records(stream) if row)  # blank lines: pandas skips them
         header, first = next(rows, None), next(rows, None)
     return header is not None and first is not None and len(first) > len(header)
+
+
+_FIELD_LIMIT = 2**31 - 1
+"""The ``csv`` module's most a field may hold (a C ``long`` on every platform): its default,
+128 KiB, made a cell pandas reads whole (a long text, a JSON document) a ``_csv.Error``."""
+
+
+def _records(stream: Any) -> Iterator[list[str]]:
+    """The ``csv`` module's records of ``stream``, with no bound on a field's length but the
+    one pandas has: ``read_table`` read a CSV whose first data row held a cell of 131,073
+    characters or more, then ``_wider`` raised "field larger than field limit (131072)", a
+    traceback of ``train`` (and a 500 of the router's upload) for a file pandas had read.
+    The limit is the process's; it is only ever raised, never lowered."""
+    import csv as csv_
+
+    if csv_.field_size_limit() < _FIELD_LIMIT:
+        csv_.field_size_limit(_FIELD_LIMIT)
+    return csv_.reader(stream)
 
 
 def _opened(csv: Path | bytes) -> Any:
@@ -111,13 +128,11 @@ def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
     each row). A value holding an unquoted comma in some rows leaves others a field short:
     not row names. Read with the ``csv`` module (pandas' parser fills a missing field as an
     empty one), only for a file pandas read with row labels: other files pay nothing."""
-    import csv as csv_
-
     if not df.index.is_unique or df.index.hasnans:
         return False
     width, any_last = len(df.columns) + 1, False
     with _opened(csv) as stream:
-        rows = csv_.reader(stream)
+        rows = _records(stream)
         next(rows, None)  # the header row
         for row in rows:
             if not row:

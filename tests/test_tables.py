@@ -412,3 +412,23 @@ def test_a_parquet_files_missing_key_is_not_told_to_come_as_parquet(tmp_path: Pa
     frame.to_csv(tmp_path / "rows.csv", index=False)
     with pytest.raises(DataError, match="codes the CSV reader takes for missing values"):
         prepare(spec, tmp_path / "rows.csv")
+
+
+def test_a_cell_longer_than_the_csv_modules_field_limit_is_read(tmp_path: Path) -> None:
+    """A cell of 131,073 characters or more (a long note, a JSON document) in the first data
+    row: pandas reads it, but the check of the rows' widths read the file again with the
+    ``csv`` module, whose default field limit is 131,072, and ``train`` ended in the
+    traceback of ``_csv.Error: field larger than field limit (131072)``; R's row names over
+    such a cell alike. Now the file trains, and reads as pandas reads it."""
+    from manymodels.tables import read_table
+
+    note = "n" * 200_000
+    data = tmp_path / "rows.csv"
+    data.write_text(f"store,note,x,y\n1,{note},1.0,2.0\n1,b,2.0,4.1\n2,c,1.0,3.0\n2,d,3.0,6.2\n")
+    result = train_on(tmp_path, data)
+    assert result.exit_code == 0, result.output
+    assert read_table(data)["note"].str.len().tolist() == [200_000, 1, 1, 1]
+    data.write_text(f'"store","note","x","y"\n"3",1,"{note}",1,2\n"7",2,"b",2,4\n')
+    assert read_table(data).to_dict("list") == {
+        "store": [1, 2], "note": [note, "b"], "x": [1, 2], "y": [2, 4]
+    }  # fmt: skip
