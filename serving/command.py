@@ -47,7 +47,8 @@ def serve(
             "*.localhost, any IP address and this machine's name (repeatable; or "
             "MANYMODELS_ALLOWED_HOSTS, comma-separated): a reverse proxy's public name when it "
             "forwards the client's Host. Other names are refused (403), so that a web page "
-            "whose DNS name was pointed at 127.0.0.1 cannot read the router. '*' accepts any.",
+            "whose DNS name was pointed at 127.0.0.1 cannot read the router. '*.example.com' "
+            "accepts any name under example.com, '*' any.",
             show_default=False,
         ),
     ] = None,

@@ -9,7 +9,8 @@ body (no CORS preflight) that the router acts on. Two checks close both:
 - a request that came in on a loopback socket must name a loopback host (``localhost``,
   ``*.localhost``), an IP address (``127.0.0.1``, ``[::1]``, ``0.0.0.0``: rebinding needs a
   name), this machine's name (short or fully qualified), or one of
-  ``Settings.allowed_hosts`` (a reverse proxy's public name; ``*`` turns the check off) in its
+  ``Settings.allowed_hosts`` (a reverse proxy's public name, ``*.example.com`` any name under
+  example.com; ``*`` turns the check off) in its
   ``Host`` header: a rebinding page's requests carry its own name there;
 - a request other than GET, HEAD or OPTIONS that a browser marks as sent on behalf of another
   site's page (``Sec-Fetch-Site: cross-site`` or ``same-site``) is refused. Clients that are
@@ -111,7 +112,11 @@ class LocalHosts:
         self.app = app
         given = {host_name(h) for h in allowed}
         self.any_host = "*" in given
-        self.allowed = given | _this_machine()
+        # ``*.example.com``: any name under example.com (Starlette's TrustedHostMiddleware's
+        # and Django's form); taken for one name, it never matched, and every request through
+        # the proxy was a 403 saying to pass the option the user had passed
+        self.suffixes = tuple(h[1:] for h in given if h.startswith("*."))
+        self.allowed = {h for h in given if not h.startswith("*.")} | _this_machine()
         # what each (socket address, Host header) pair was judged: a client sends the same
         # few, and parsing them as addresses took ~10 µs of every request (bounded: cleared
         # when a client sends many names)
@@ -124,6 +129,7 @@ class LocalHosts:
             or name.endswith(".localhost")
             or _address(name)
             or name in self.allowed
+            or (bool(self.suffixes) and name.endswith(self.suffixes))
             or name == _fully_qualified()
         )
 

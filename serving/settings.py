@@ -191,15 +191,19 @@ class Settings:
 def _check_host_name(name: str) -> None:
     """An allowed host is compared with the name in a request's ``Host`` header: a URL, a path
     or a blank entry can never match, and every request through the proxy would be refused
-    with a 403 telling the user to pass the option they had passed."""
+    with a 403 telling the user to pass the option they had passed. ``*`` alone answers any
+    name, ``*.example.com`` any under example.com; a ``*`` elsewhere (``api*.example.com``)
+    matches no name."""
     text = name.strip()
     if text == "*":
         return
-    if not text or any(c in text for c in "/@?# \t"):
+    wildcard = text.startswith("*.") and "*" not in text[2:] and len(text) > 2
+    if not text or any(c in text for c in "/@?# \t") or ("*" in text and not wildcard):
         raise ValueError(
             f"allowed host {name!r} (--allowed-host / {ENV_ALLOWED_HOSTS}) is not a host name: "
             "give the name alone, as a client's Host header carries it, e.g. "
-            "'models.example.com'"
+            "'models.example.com' ('*.example.com' for every name under example.com, '*' "
+            "for any)"
         )
 
 

@@ -272,3 +272,20 @@ def test_the_router_answers_to_this_machines_fully_qualified_name(
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_an_allowed_host_of_a_wildcard_answers_the_names_under_it(settings: Settings) -> None:
+    """``--allowed-host '*.example.com'`` (Starlette's TrustedHostMiddleware's and Django's
+    form, for a proxy serving several names) was taken for one name that no Host carries:
+    every request through the proxy was a 403 saying to start the router "with
+    --allowed-host NAME", which the user had done. Now it answers each name under
+    example.com, and no other; a ``*`` elsewhere is refused as the router starts."""
+    wildcard = replace(settings, allowed_hosts=("*.Example.com",))
+    with running_server(wildcard) as base:
+        for host in ("models.example.com", "a.b.example.com:443", "API.example.com."):
+            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+            assert got.status_code == 200, (host, got.text)
+        for host in ("example.com.attacker.test", "badexample.com", REBOUND):
+            assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403, host
+    with pytest.raises(ValueError, match=r"allowed host 'api\*\.example\.com' .* not a host"):
+        replace(settings, allowed_hosts=("api*.example.com",))
