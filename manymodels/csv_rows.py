@@ -88,7 +88,7 @@ def _wider(csv: Path | bytes) -> bool:
     """Whether the first data row holds more fields than the header row: then pandas took
     the first ones as row labels. Reads those two rows only."""
     with _opened(csv) as stream:
-        rows = (row for row in _records(stream) if row)  # blank lines: pandas skips them
+        rows = (row for row in _records(stream) if not _blank(row))
         header, first = next(rows, None), next(rows, None)
     return header is not None and first is not None and len(first) > len(header)
 
@@ -109,6 +109,12 @@ def _records(stream: Any) -> Iterator[list[str]]:
     if csv_.field_size_limit() < _FIELD_LIMIT:
         csv_.field_size_limit(_FIELD_LIMIT)
     return csv_.reader(stream)
+
+
+def _blank(row: list[str]) -> bool:
+    """A line pandas skips: empty, or only spaces and tabs (the ``csv`` module reads the latter
+    as one field, which, taken for the header, made a file pandas read whole "shifted")."""
+    return not row or (len(row) == 1 and not row[0].strip(" \t"))
 
 
 def _opened(csv: Path | bytes) -> Any:
@@ -135,8 +141,8 @@ def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
         rows = _records(stream)
         next(rows, None)  # the header row
         for row in rows:
-            if not row:
-                continue  # a blank line, which pandas skips
+            if _blank(row):
+                continue
             if len(row) != width:
                 return False
             any_last = any_last or row[-1] != ""

@@ -432,3 +432,24 @@ def test_a_cell_longer_than_the_csv_modules_field_limit_is_read(tmp_path: Path) 
     assert read_table(data).to_dict("list") == {
         "store": [1, 2], "note": [note, "b"], "x": [1, 2], "y": [2, 4]
     }  # fmt: skip
+
+
+def test_a_line_of_spaces_pandas_skips_does_not_make_the_file_shifted(tmp_path: Path) -> None:
+    """A line of only spaces or a tab (above the header, as a hand-edited or exported file
+    may have, or between R's rows) is skipped by pandas, which read the file whole; the
+    rows' width check read it as a one-field header (or a row one field short of R's row
+    names) and refused the file as "its first data row holds 4 fields, 1 more than the 3 its
+    header row names", which it does not. Now it reads as pandas reads it; a comma ending
+    each row under such a line is still refused."""
+    from manymodels.tables import read_table
+
+    data = tmp_path / "rows.csv"
+    data.write_text("   \nstore,x,y\n1,2.0,3.0\n1,3.0,4.0\n2,1.0,2.0\n2,2.0,4.1\n")
+    assert train_on(tmp_path, data).exit_code == 0
+    data.write_text("\t\nstore,x,y\n1,2.0,3.0\n")
+    assert read_table(data).to_dict("list") == {"store": [1], "x": [2.0], "y": [3.0]}
+    data.write_text('"store","x","y"\n"3","s1",1,2\n  \n"7","s1",2,4\n')  # R's row names
+    assert read_table(data).to_dict("list") == {"store": ["s1", "s1"], "x": [1, 2], "y": [2, 4]}
+    data.write_text(" \nid,x,y\n0,1.0,2.0,\n1,3.0,4.0,\n")
+    with pytest.raises(DataError, match="its first data row holds 4 fields, 1 more than the 3"):
+        read_table(data)
