@@ -10,6 +10,7 @@ whole, as the router's upload does.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import zlib
@@ -152,16 +153,34 @@ def _row_names(df: pd.DataFrame, csv: Path | bytes) -> bool:
 def not_utf8(path: Path, error: UnicodeDecodeError) -> str:
     """Which byte of a CSV is no UTF-8, by its line: pandas' error said "can't decode byte
     0xf6 in position 1", a position in some block of the file (a Latin-1 export's 'ö'). The
-    file is read again on this path only."""
+    file is read again on this path only, a block at a time up to that byte: read whole, a
+    file larger than the memory left (a 20 GB export) ended in a ``MemoryError`` or the
+    process killed, for a message."""
     where = f"byte 0x{error.object[error.start]:02x}"
     opened: Any = gzip.open if path.name.lower().endswith(".gz") else open
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines = 1  # the line the decoder's next input starts in
     try:
         with opened(path, "rb") as stream:
-            data = stream.read()
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        where = f"byte 0x{data[e.start]:02x} in line {line}, counting the header as line 1"
+            while True:
+                block = stream.read(_BLOCK)
+                pending = decoder.getstate()[0]  # bytes of a character cut by the last block
+                try:
+                    decoder.decode(block, final=not block)
+                except UnicodeDecodeError as e:
+                    data = pending + block
+                    line = lines + data.count(b"\n", 0, e.start)
+                    where = (
+                        f"byte 0x{data[e.start]:02x} in line {line}, counting the header as line 1"
+                    )
+                    break
+                if not block:
+                    break
+                lines += block.count(b"\n")
     except (OSError, EOFError, zlib.error):
         pass
     return f"{path}: is not UTF-8 text ({where}): save it as UTF-8, or as Parquet"
+
+
+_BLOCK = 1 << 20
+"""How much of a file ``not_utf8`` holds at a time."""

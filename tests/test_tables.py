@@ -453,3 +453,34 @@ def test_a_line_of_spaces_pandas_skips_does_not_make_the_file_shifted(tmp_path: 
     data.write_text(" \nid,x,y\n0,1.0,2.0,\n1,3.0,4.0,\n")
     with pytest.raises(DataError, match="its first data row holds 4 fields, 1 more than the 3"):
         read_table(data)
+
+
+def test_a_csv_that_is_not_utf8_is_named_without_holding_it_in_memory(tmp_path: Path) -> None:
+    """Naming the line of a CSV's first byte that is no UTF-8 read the whole file into memory
+    (and decoded it): a file larger than the memory left (a 20 GB Latin-1 export) ended in a
+    ``MemoryError`` or the process killed, for a message about its second line. Here a 1 GB
+    file (sparse: NUL bytes, valid UTF-8, after the Latin-1 'ö') in a process whose address
+    space is bounded to 300 MB more than it holds."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as f:
+        f.write("store,brand\n1,dömi\n".encode("latin-1"))
+        f.truncate(1 << 30)
+    script = f"""
+import resource
+from pathlib import Path
+from manymodels.csv_rows import not_utf8
+size = int(open("/proc/self/status").read().split("VmSize:")[1].split()[0]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + (300 << 20), resource.RLIM_INFINITY))
+print(not_utf8(Path({str(path)!r}), UnicodeDecodeError("utf-8", b"\\xf6", 0, 1, "bad")))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout == (
+        f"{path}: is not UTF-8 text (byte 0xf6 in line 2, counting the header as line 1): "
+        "save it as UTF-8, or as Parquet\n"
+    )
