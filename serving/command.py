@@ -30,6 +30,7 @@ from serving.settings import (
     ENV_READ_TOKEN_FILE,
     RetrainBackend,
     Settings,
+    host_names,
 )
 
 
@@ -154,7 +155,8 @@ def serve(
             host=host,
             port=port,
             # none given: MANYMODELS_ALLOWED_HOSTS's (an empty tuple would override it)
-            allowed_hosts=tuple(allowed_host) if allowed_host else None,
+            # ``--allowed-host a.example.com,b.example.com``, as the variable takes them
+            allowed_hosts=host_names(allowed_host) if allowed_host else None,
             cache_size=cache_size,
             preload=preload,
             refresh_seconds=refresh_seconds,

@@ -142,8 +142,10 @@ def test_on_loopback_the_router_answers_to_an_address_as_host(settings: Settings
         ([], {"MANYMODELS_ALLOWED_HOSTS": " other.example.org, models.example.com ,"}),
         # the flag wins over the variable, as every flag does
         (["--allowed-host", "models.example.com"], {"MANYMODELS_ALLOWED_HOSTS": REBOUND}),
+        # comma-separated as the variable: was one name no Host carries, every request a 403
+        (["--allowed-host", "other.example.org,models.example.com"], {}),
     ],
-    ids=["flag", "variable", "flag-over-variable"],
+    ids=["flag", "variable", "flag-over-variable", "flag-comma-separated"],
 )
 def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(
     registry_path: Path, args: list[str], env: dict[str, str]
@@ -289,3 +291,5 @@ def test_an_allowed_host_of_a_wildcard_answers_the_names_under_it(settings: Sett
             assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403, host
     with pytest.raises(ValueError, match=r"allowed host 'api\*\.example\.com' .* not a host"):
         replace(settings, allowed_hosts=("api*.example.com",))
+    with pytest.raises(ValueError, match=r"allowed host 'a\.example\.com;b\.example\.com' "):
+        replace(settings, allowed_hosts=("a.example.com;b.example.com",))
