@@ -25,9 +25,9 @@ browser read its JSON as another type: every answer carries ``X-Frame-Options: D
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -94,13 +94,11 @@ def _this_machine() -> set[str]:
     return {socket.gethostname().lower()}
 
 
-@functools.cache
 def _fully_qualified() -> str:
     """This machine's fully qualified name (``hostname -f``, ``socket.getfqdn()``: the name a
-    user copies from a shell prompt or a certificate). Looked up once, and only when a Host
-    is not answered otherwise: ``getfqdn`` asks the resolver (``/etc/hosts`` first), which a
-    router must not wait for at start nor on each request (``LocalHosts`` caches a verdict
-    per socket and Host)."""
+    user copies from a shell prompt or a certificate). ``getfqdn`` asks the resolver
+    (``/etc/hosts`` first), which can take its timeout where DNS is unreachable: it runs on a
+    thread of its own (``LocalHosts``), never on the event loop nor per request."""
     return host_name(socket.getfqdn())
 
 
@@ -121,6 +119,14 @@ class LocalHosts:
         # few, and parsing them as addresses took ~10 µs of every request (bounded: cleared
         # when a client sends many names)
         self._judged: dict[tuple[object, bytes], bool] = {}
+        # looked up off the event loop: on it, the first foreign Host (anyone can send one)
+        # stalled every request for the resolver's timeout where DNS is unreachable; until
+        # it is known, that name is not answered and no verdict is kept
+        self._fqdn: str | None = None
+        threading.Thread(target=self._look_up, name="manymodels-fqdn", daemon=True).start()
+
+    def _look_up(self) -> None:
+        self._fqdn = _fully_qualified()
 
     def answers_to(self, name: str) -> bool:
         return (
@@ -130,7 +136,7 @@ class LocalHosts:
             or _address(name)
             or name in self.allowed
             or (bool(self.suffixes) and name.endswith(self.suffixes))
-            or name == _fully_qualified()
+            or name == self._fqdn
         )
 
     def _judge(self, server: object, raw: bytes) -> bool:
@@ -139,6 +145,8 @@ class LocalHosts:
         host = raw.decode("latin-1")
         on_loopback = isinstance(server, tuple) and _loopback_address(str(server[0]))
         answered = not (on_loopback and host and not self.answers_to(host_name(host)))
+        if not answered and self._fqdn is None:
+            return answered  # judged again once this machine's full name is known
         if len(self._judged) >= 1024:
             self._judged.clear()
         self._judged[(server, raw)] = answered

@@ -293,3 +293,58 @@ def test_an_allowed_host_of_a_wildcard_answers_the_names_under_it(settings: Sett
         replace(settings, allowed_hosts=("api*.example.com",))
     with pytest.raises(ValueError, match=r"allowed host 'a\.example\.com;b\.example\.com' "):
         replace(settings, allowed_hosts=("a.example.com;b.example.com",))
+
+
+def test_a_foreign_host_does_not_wait_on_the_resolver(registry_path: Path, tmp_path: Path) -> None:
+    """The machine's fully qualified name was looked up (``socket.getfqdn``) on the event loop
+    at the first Host not answered otherwise: where DNS does not answer (an air-gapped
+    machine), anyone sending a foreign Host stalled that request, and every other, for the
+    resolver's timeout. Real ``manymodels serve`` on a machine whose name is in no hosts file
+    and whose name server (a socket of this test) never answers, 10 s a query: the foreign
+    Host is a 403 and localhost an answer, both at once."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from raycluster import free_port
+
+    if not _can_rename_the_machine():
+        if os.environ.get("CI") == "true":
+            pytest.fail("unshare --uts --mount is needed (root)")
+        pytest.skip("needs unshare --uts --mount (root)")
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a name server that never answers
+    silent.bind(("127.0.0.3", 53))
+    hosts, resolv = tmp_path / "hosts", tmp_path / "resolv.conf"
+    hosts.write_text("127.0.0.1 localhost\n")
+    resolv.write_text("nameserver 127.0.0.3\noptions timeout:10 attempts:1\n")
+    port = free_port()
+    serve = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
+             "--port", str(port)]  # fmt: skip
+    script = (
+        'hostname mmslow && mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf'
+        ' && shift && exec "$@"'
+    )
+    cmd = ["unshare", "--uts", "--mount", "sh", "-c", script, str(hosts), str(resolv), *serve]
+    with silent, subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                time.sleep(0.2)
+            started = time.monotonic()
+            foreign = httpx.get(f"{base}/healthz", headers={"Host": REBOUND}, timeout=30)
+            local = httpx.get(f"{base}/healthz", headers={"Host": "localhost"}, timeout=30)
+            waited = time.monotonic() - started
+            assert (foreign.status_code, local.status_code) == (403, 200)
+            assert waited < 5, f"the requests waited {waited:.1f} s on the resolver"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
