@@ -10,8 +10,12 @@ Both are refused now; the dashboard on localhost, 127.0.0.1 or an ``--allowed-ho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -135,6 +139,28 @@ def test_on_loopback_the_router_answers_to_an_address_as_host(settings: Settings
             assert httpx.get(f"{base}/healthz", headers={"Host": host}).status_code == 403
 
 
+@contextlib.contextmanager
+def serving_at(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``cmd`` (a ``manymodels serve`` on ``port``) until it answers /healthz; its base
+    URL; stopped on leaving."""
+    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env=env) as proc:
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, "never served"
+                time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [
@@ -155,9 +181,7 @@ def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(
     (comma-separated) names them too, as a container sets its other settings: there was no
     variable, so a deployment configured by its environment had to edit its command line."""
     import os
-    import subprocess
     import sys
-    import time
 
     from raycluster import free_port
 
@@ -165,25 +189,11 @@ def test_manymodels_serve_answers_the_hosts_named_by_allowed_host(
     cmd = [sys.executable, "-m", "manymodels.cli", "serve", "--registry", str(registry_path),
            "--port", str(port), *args]  # fmt: skip
     environ = {**os.environ, **env}
-    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env=environ) as proc:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "never served"
-                time.sleep(0.2)
-            named = httpx.get(f"{base}/v1/partitions", headers={"Host": "models.example.com"})
-            assert named.status_code == 200 and named.json()["partitions"]
-            other = httpx.get(f"{base}/v1/partitions", headers={"Host": REBOUND})
-            assert other.status_code == 403
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serving_at(cmd, port, environ) as base:
+        named = httpx.get(f"{base}/v1/partitions", headers={"Host": "models.example.com"})
+        assert named.status_code == 200 and named.json()["partitions"]
+        other = httpx.get(f"{base}/v1/partitions", headers={"Host": REBOUND})
+        assert other.status_code == 403
 
 
 def test_allowed_host_help_names_what_is_answered_without_it() -> None:
@@ -236,9 +246,7 @@ def test_the_router_answers_to_this_machines_fully_qualified_name(
     machine named ``mmbox`` whose ``/etc/hosts`` gives ``mmbox.models.internal`` (its own UTS
     and mount namespace): the fully qualified name is answered, a name under it is not."""
     import os
-    import subprocess
     import sys
-    import time
 
     from raycluster import free_port
 
@@ -253,27 +261,13 @@ def test_the_router_answers_to_this_machines_fully_qualified_name(
              "--port", str(port)]  # fmt: skip
     script = 'hostname mmbox && mount --bind "$0" /etc/hosts && exec "$@"'
     cmd = ["unshare", "--uts", "--mount", "sh", "-c", script, str(hosts), *serve]
-    with subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "never served"
-                time.sleep(0.2)
-            for host in ("mmbox", "mmbox.models.internal", f"MMBOX.models.internal.:{port}"):
-                got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
-                assert got.status_code == 200, (host, got.text)
-            for host in ("x.mmbox.models.internal", "mmbox.models.internal.attacker.test"):
-                got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
-                assert got.status_code == 403, host
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with serving_at(cmd, port) as base:
+        for host in ("mmbox", "mmbox.models.internal", f"MMBOX.models.internal.:{port}"):
+            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+            assert got.status_code == 200, (host, got.text)
+        for host in ("x.mmbox.models.internal", "mmbox.models.internal.attacker.test"):
+            got = httpx.get(f"{base}/v1/partitions?limit=1", headers={"Host": host})
+            assert got.status_code == 403, host
 
 
 def test_an_allowed_host_of_a_wildcard_answers_the_names_under_it(settings: Settings) -> None:
@@ -304,7 +298,6 @@ def test_a_foreign_host_does_not_wait_on_the_resolver(registry_path: Path, tmp_p
     Host is a 403 and localhost an answer, both at once."""
     import os
     import socket
-    import subprocess
     import sys
     import time
 
@@ -327,24 +320,10 @@ def test_a_foreign_host_does_not_wait_on_the_resolver(registry_path: Path, tmp_p
         ' && shift && exec "$@"'
     )
     cmd = ["unshare", "--uts", "--mount", "sh", "-c", script, str(hosts), str(resolv), *serve]
-    with silent, subprocess.Popen(cmd, stderr=subprocess.DEVNULL) as proc:
-        try:
-            base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "never served"
-                time.sleep(0.2)
-            started = time.monotonic()
-            foreign = httpx.get(f"{base}/healthz", headers={"Host": REBOUND}, timeout=30)
-            local = httpx.get(f"{base}/healthz", headers={"Host": "localhost"}, timeout=30)
-            waited = time.monotonic() - started
-            assert (foreign.status_code, local.status_code) == (403, 200)
-            assert waited < 5, f"the requests waited {waited:.1f} s on the resolver"
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with silent, serving_at(cmd, port) as base:
+        started = time.monotonic()
+        foreign = httpx.get(f"{base}/healthz", headers={"Host": REBOUND}, timeout=30)
+        local = httpx.get(f"{base}/healthz", headers={"Host": "localhost"}, timeout=30)
+        waited = time.monotonic() - started
+        assert (foreign.status_code, local.status_code) == (403, 200)
+        assert waited < 5, f"the requests waited {waited:.1f} s on the resolver"
