@@ -354,6 +354,16 @@ def test_a_csv_that_is_not_utf8_names_its_line(tmp_path: Path, name: str) -> Non
     )
 
 
+PID_SPEC = {  # one Ridge per 'pid', target 'y'
+    "name": "s",
+    "task": "regression",
+    "partition_by": ["pid"],
+    "target": "y",
+    "metric": "neg_mean_absolute_error",
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
+}
+
+
 def test_a_csv_written_with_its_row_labels_does_not_train_on_them(tmp_path: Path) -> None:
     """``df.to_csv(path)`` (pandas' default writes the index) or R's ``write.csv``: a first
     column with no name, read as 'Unnamed: 0'. With the spec's features left to "all other
@@ -370,18 +380,10 @@ def test_a_csv_written_with_its_row_labels_does_not_train_on_them(tmp_path: Path
     frame.assign(y=frame.x * 2).to_csv(tmp_path / "rows.csv")  # index=True
     df = read_table(tmp_path / "rows.csv")
     assert list(df.columns) == ["Unnamed: 0", "pid", "x", "y"]
-    spec = {
-        "name": "s",
-        "task": "regression",
-        "partition_by": ["pid"],
-        "target": "y",
-        "metric": "neg_mean_absolute_error",
-        "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-    }
-    cols = resolve_columns(df, Spec.from_dict(spec), source="rows.csv")
+    cols = resolve_columns(df, Spec.from_dict(PID_SPEC), source="rows.csv")
     assert cols.features == ["x"]
     assert cols.warnings[0].startswith("column 'Unnamed: 0' has no name in the header")
-    named = Spec.from_dict({**spec, "features": ["Unnamed: 0", "x"]})
+    named = Spec.from_dict({**PID_SPEC, "features": ["Unnamed: 0", "x"]})
     assert resolve_columns(df, named, source="rows.csv").features == ["Unnamed: 0", "x"]
 
 
@@ -393,16 +395,7 @@ def test_a_parquet_files_missing_key_is_not_told_to_come_as_parquet(tmp_path: Pa
     from manymodels.spec import Spec
 
     frame = pd.DataFrame({"pid": [1.0, None, 2.0], "x": [1.0, 2.0, 3.0], "y": [1.0, 2.0, 3.0]})
-    spec = Spec.from_dict(
-        {
-            "name": "s",
-            "task": "regression",
-            "partition_by": ["pid"],
-            "target": "y",
-            "metric": "neg_mean_absolute_error",
-            "candidates": [{"estimator": "sklearn.linear_model.Ridge"}],
-        }
-    )
+    spec = Spec.from_dict(PID_SPEC)
     frame.to_parquet(tmp_path / "rows.parquet")
     with pytest.raises(DataError) as info:
         prepare(spec, tmp_path / "rows.parquet")
