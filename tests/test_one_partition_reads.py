@@ -190,3 +190,39 @@ def test_monitor_limit_one_reads_one_partitions_rows_not_every_partitions(
     pad(root, PADDING)
     large = cli_rows(args)
     assert large - small < 10, (small, large)  # before: 3,000 more (one a partition)
+
+
+def test_a_skipped_partitions_lookup_does_not_grow_with_the_runs_that_skipped_it(
+    tmp_path: Path,
+) -> None:
+    """``--changed-only`` asks whether a partition without a version was skipped on the data
+    it has now; it read every run's skipped outcome of that key and compared fingerprints in
+    Python: a small partition growing a row a day, skipped at every firing, cost one row more
+    each time. The lookup costs the same after 300 such runs as after 3."""
+    from sqlalchemy import insert
+
+    from manymodels.registry import schema as t
+
+    def skipped_runs(root: Path, n: int) -> None:
+        with Registry.open(root) as reg:
+            for i in range(n):
+                reg.store.create_run(make_run(f"r{i}"))
+            with reg.store.engine.begin() as conn:
+                skipped = {"key": "pid=1", "status": "skipped", "n_rows": 3}
+                rows = [
+                    {**skipped, "run_id": f"r{i}", "data_fingerprint": f"{i:064d}"}
+                    for i in range(n)
+                ]
+                conn.execute(insert(t.run_partitions), rows)
+
+    def asked(reg: Registry) -> None:
+        now = {"pid=1": f"{1:064d}", "pid=2": "e" * 64}
+        assert reg.store.skipped_alike(now, "0" * 64) == {"pid=1"}
+
+    few, many = tmp_path / "few", tmp_path / "many"
+    for root, n in ((few, 3), (many, 300)):
+        train(spec_dict(candidates=[{"estimator": RIDGE}]), linear_frame(1, rows=30), root,
+              backend="local")  # fmt: skip
+        skipped_runs(root, n)
+    cost_few, cost_many = instructions(few, asked), instructions(many, asked)
+    assert cost_many < 1.5 * cost_few, (cost_few, cost_many)

@@ -161,8 +161,9 @@ class ReadsMixin(StoreBase):
         ``spec_hash`` skipped (below ``min_rows``, too few rows to validate) on data of that
         very fingerprint: trained again, the same rows under the same spec are skipped again.
         A skipped partition has no version to compare its data with, so ``--changed-only``
-        took it for changed at every run. Batched reads along ``ix_run_partitions_key``: the
-        cost grows with the keys asked, never with the runs or partitions recorded."""
+        took it for changed at every run. Batched reads along ``ix_run_partitions_key``,
+        fingerprint included: the cost grows with the keys asked, never with the runs or
+        partitions recorded, nor with the runs that skipped a key on other data."""
         rp, r = t.run_partitions.c, t.runs.c
         found: set[str] = set()
         with self.engine.connect() as conn:
@@ -170,7 +171,12 @@ class ReadsMixin(StoreBase):
                 q = (
                     select(rp.key, rp.data_fingerprint)
                     .join(t.runs, r.run_id == rp.run_id)
-                    .where(rp.key.in_(batch), rp.status == "skipped", r.spec_hash == spec_hash)
+                    .where(
+                        rp.key.in_(batch),
+                        rp.status == "skipped",
+                        rp.data_fingerprint.in_({fingerprints[k] for k in batch}),
+                        r.spec_hash == spec_hash,
+                    )
                 )
                 found |= {k for k, fp in conn.execute(q) if fp and fingerprints.get(k) == fp}
         return found

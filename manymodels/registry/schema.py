@@ -170,7 +170,7 @@ run_partitions = Table(
     Index("ix_run_partitions_status", "run_id", "status"),
     # a partition's outcomes across runs, by key: ``--changed-only`` looks up whether the data
     # of a partition with no version (below ``min_rows``) was skipped as it is now (schema 10)
-    Index("ix_run_partitions_key", "key", "status"),
+    Index("ix_run_partitions_key", "key", "status", "data_fingerprint"),
 )
 
 # Monitoring (``manymodels.monitoring``): bounded per partition, written and read by key.
