@@ -1051,6 +1051,35 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
         assert sorted(v.version for v in reg.list_versions("pid=11")) == [1, 2]
 
 
+def test_retrain_json_of_no_flagged_partition_reads_as_every_run_of_nothing(
+    registry: Path, tmp_path: Path
+) -> None:
+    """`retrain --when stale --json` with no partition stale printed {"selected": [], …}
+    without the `run` (null), `reason` and `unchanged` that `train --changed-only --json` and
+    a retrain of only unchanged flagged partitions print: a script reading `["run"]` of a run
+    of nothing met a KeyError in this one case. `--dry-run` still only lists."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+    )
+    data = tmp_path / "data.parquet"
+    frame().to_parquet(data)
+    args = ["retrain", str(spec), str(data), "--when", "stale", "--registry", str(registry),
+            "--backend", "local", "--json"]  # fmt: skip
+    result = runner.invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "run": None, "trained": False, "unchanged": 0,
+        "reason": "nothing to retrain: no partition is stale",
+        "selected": [], "when": ["stale"],
+    }  # fmt: skip
+    listed = runner.invoke(cli_app, [*args, "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == {"selected": [], "when": ["stale"], "trained": False}
+
+
 def test_retrain_when_degraded_trains_a_partition_of_unchanged_data_under_an_edited_spec(
     registry: Path, tmp_path: Path
 ) -> None:

@@ -107,7 +107,7 @@ def retrain(
             with open_checked(registry, registry_db, artifacts) as reg:
                 only = with_finished(reg, resume, only)
         if not only or dry_run:
-            _nothing(only or [], triggers, json_out=json_out)
+            _nothing(only or [], triggers, json_out=json_out, dry_run=dry_run)
             return
     elif dry_run:
         raise DataError(
@@ -200,13 +200,18 @@ def with_finished(reg: Any, run_id: str, flagged: list[str]) -> list[str]:
     return sorted(set(flagged) | reg.store.recorded_keys(run_id))
 
 
-def _nothing(keys: list[str], triggers: set[str], *, json_out: bool) -> None:
+def _nothing(keys: list[str], triggers: set[str], *, json_out: bool, dry_run: bool) -> None:
+    """``--dry-run``'s list, or the line of a retrain that found no partition flagged. With
+    ``--json`` the latter has the members of every other run of nothing (``"run": null``,
+    ``reason``, ``unchanged``): a script reading ``["run"]`` met a KeyError only here."""
     from manymodels import console
 
+    reason = f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}"
     if json_out:
-        console.print_json({"selected": keys, "when": sorted(triggers), "trained": False})
+        more = {} if dry_run else {"run": None, "unchanged": 0, "reason": reason}
+        console.print_json({**more, "selected": keys, "when": sorted(triggers), "trained": False})
     elif keys:
         for key in keys:  # one a line: a key's own newline escaped
             echo(key)
     else:
-        echo(f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}")
+        echo(reason)
