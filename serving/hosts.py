@@ -171,7 +171,7 @@ class LocalHosts:
                 "loopback address, where only localhost, IP addresses and this machine's name "
                 "name it (a web page whose name was pointed at this machine would read it "
                 "otherwise); behind a proxy that sends another Host, start it with "
-                "--allowed-host NAME"
+                "--allowed-host NAME (or MANYMODELS_ALLOWED_HOSTS=NAME in its environment)"
             )})  # fmt: skip
             return
         site = headers.get(b"sec-fetch-site", b"").lower()
