@@ -82,11 +82,13 @@ def resolve_columns(
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
     unnamed: list[str] = []
-    if spec.features is None and not spec.stored:
+    if spec.features is None:
         # a CSV written with its row labels (pandas' ``to_csv`` by default, R's ``write.csv``)
         # has a first column with no name, which pandas names 'Unnamed: 0': taken as one of
         # "all other columns", the rows' positions were trained on as a feature, and every
-        # table scored later had to hold that column
+        # table scored later had to hold that column. A stored spec too: the router's retrain
+        # of such an upload trained a candidate on them (its champion, trained without them,
+        # "could not be evaluated")
         unnamed = [str(c) for c in features if _UNNAMED.fullmatch(str(c))]
         features = [c for c in features if str(c) not in unnamed]
     # the table's other columns (the spec's own are checked); a stored spec's retrain reads
