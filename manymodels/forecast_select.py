@@ -63,6 +63,8 @@ class Selection:
     version: int | None = None  # every key's version by number (``version=``), not ``alias``
     mixed_keys: str | None = None  # a key column of numbers for some partitions and text for
     # others (two specs' partitions): what to say where a column holds one type (Parquet)
+    without_alias: int = 0  # partitions of a whole forecast with no version at ``alias`` (a
+    # candidate only some partitions have): not forecast, counted in its summary
 
     def known_of(self, reg: Registry, keys: Sequence[str]) -> Mapping[str, int]:
         """Those of ``keys`` at ``alias`` (a future table's): from the table already read when
@@ -193,7 +195,19 @@ def select(
         alias, pairs, list(columns), str(time_column), chosen, list(schemas.values()), decides,
         label_type, digits, dates and bool(pairs), list(classes) if probabilities else None,
         table, threshold, asked is None, left_out, version, _mixed(key_kinds),
+        _without_alias(reg, asked, version, wanted),
     )  # fmt: skip
+
+
+def _without_alias(
+    reg: Registry, asked: Sequence[Any] | None, version: int | None, wanted: Sequence[str]
+) -> int:
+    """How many partitions a forecast of every partition leaves out for having no version at
+    its alias: a candidate that 2 of 2,000 partitions have forecast 2 of them, and said
+    nothing of the other 1,998. One count of the partitions, beside the alias table read."""
+    if asked is not None or version is not None:  # named partitions without it are refused
+        return 0
+    return max(0, reg.store.count_partitions(but=FALLBACK_KEY) - len(wanted))
 
 
 NO_TIME_COLUMN = "trained from a spec without a time_column (only time series can be forecast)"

@@ -124,11 +124,12 @@ def forecast(
     Raises ``DataError`` for an empty ``keys``, for a horizon outside 1 … 1000, for
     partitions named that were trained without a time column (a forecast of every partition
     leaves those out, an MLflow import among them, and lists them in the frame's
-    ``attrs["left_out"]``; only when none is left is it refused), and for a ``future`` table
-    that lacks columns or covers only some of a partition's steps; ``PartitionNotFound`` for
-    keys with no model at ``alias``; ``BadSignature`` (one of them) when a ``signer`` is
-    given, for a registry opened here (as ``score``; a ``Registry`` checks with its own), and
-    a version's signature is missing or wrong.
+    ``attrs["left_out"]``; only when none is left is it refused; it counts the partitions
+    with no version at ``alias``, not forecast, in ``attrs["without_alias"]``), and for a
+    ``future`` table that lacks columns or covers only some of a partition's steps;
+    ``PartitionNotFound`` for keys with no model at ``alias``; ``BadSignature`` (one of them)
+    when a ``signer`` is given, for a registry opened here (as ``score``; a ``Registry``
+    checks with its own), and a version's signature is missing or wrong.
 
         frame = forecast("./mmregistry", ["store=2,brand=tropicana"], horizon=4)
         frame.pivot(index="week", columns="brand", values="prediction")
@@ -141,6 +142,7 @@ def forecast(
     )  # fmt: skip
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     frame.attrs["left_out"] = frames[0].attrs.get("left_out", [])
+    frame.attrs["without_alias"] = frames[0].attrs.get("without_alias", 0)
     return frame
 
 
@@ -196,6 +198,7 @@ def forecast_chunks(
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
             frame.attrs["dates_only"] = chosen.dates_only
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
+            frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
             yield frame
     finally:

@@ -241,3 +241,45 @@ def test_a_version_needs_the_partitions_named(root: Path) -> None:
         forecast(root, [KEY], horizon=2, version="2")  # type: ignore[arg-type]
     with pytest.raises(PartitionNotFound, match="no partition"):
         forecast(root, ["store=99,brand=tropicana"], horizon=2, version=1)
+
+
+@pytest.fixture(scope="module")
+def one_candidate(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """v1 of 4 partitions in production (and a fallback); only ``KEY`` retrained, v2 its
+    ``candidate``: the README's flow, where one partition has a challenger."""
+    root = tmp_path_factory.mktemp("one-candidate") / "registry"
+    frame = store_sales(n_stores=2, weeks=40)
+    train(SPEC, frame, root, backend="local")
+    mine = frame[(frame["store"] == 1) & (frame["brand"] == "tropicana")]
+    train(SPEC, mine.assign(units=mine["units"] * 2), root, backend="local")
+    with Registry.open(root) as reg:
+        # the fallback, retrained too, has one: it is never forecast, nor counted
+        assert reg.store.alias_table("candidate") == {KEY: 2, "__fallback__": 2}
+    return root
+
+
+def test_forecast_of_every_partition_at_an_alias_says_how_many_lack_it(
+    one_candidate: Path,
+) -> None:
+    """``manymodels forecast --horizon 2 --alias candidate`` printed the one partition with a
+    candidate and said nothing of the 3 without one: a user read it as the whole forecast.
+    Now a ``note:`` line on stderr counts them (``--json``'s ``without_alias``, and the
+    library's ``attrs["without_alias"]``); a forecast at production leaves none out."""
+    args = ["forecast", "--horizon", "2", "--registry", str(one_candidate)]
+    result = CliRunner().invoke(app, [*args, "--alias", "candidate"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == "note: left out 3 partition(s) with no 'candidate' version"
+    assert "tropicana" in result.stdout
+    result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["partitions"] == 1 and answer["without_alias"] == 3
+    out = one_candidate.parent / "candidate.csv"
+    result = CliRunner().invoke(app, [*args, "--alias", "candidate", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "left out 3 partition(s) with no 'candidate' version" in result.stderr
+    result = CliRunner().invoke(app, args)  # production: every partition has it
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert forecast(one_candidate, horizon=2, alias="candidate").attrs["without_alias"] == 3
+    assert forecast(one_candidate, horizon=2).attrs["without_alias"] == 0
+    assert forecast(one_candidate, [KEY], horizon=2, alias="candidate").attrs["without_alias"] == 0

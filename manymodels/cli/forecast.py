@@ -80,7 +80,8 @@ def forecast(
     latest version that was not promoted), or its VERSION (with --partitions).
 
     Only models trained from a spec with a time_column can be forecast; the fallback is not
-    (a forecast of every partition leaves the others, an MLflow import, out, in a note: line).
+    (a forecast of every partition leaves the others, an MLflow import, out, in a note: line;
+    another note: line counts the partitions with no version at ALIAS, left out too).
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
     forward; with target lags in the spec, each step's prediction feeds the next step's lags.
@@ -113,6 +114,7 @@ def forecast(
         output_format(out, reads=future)  # a bad extension or directory fails before any work
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []
+        without: list[int] = []
         chunks = _noting_left_out(
             out,
             forecast_chunks(
@@ -127,6 +129,7 @@ def forecast(
                 version=version,
             ),
             left_out,
+            without,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
@@ -137,12 +140,16 @@ def forecast(
             rows = len(frame)
     n = rows // horizon  # every partition has HORIZON rows
     left = left_out[0] if left_out else []
+    missing = without[0] if without else 0
     if left and not json_out:
         echo(f"note: {_left_out(left)}", err=True)
+    if missing and not json_out:  # a candidate only some partitions have: say of the others
+        echo(f"note: left out {missing:,} partition(s) with no '{alias}' version", err=True)
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
-                                "out": str(out), "left_out": left})  # fmt: skip
+                                "out": str(out), "left_out": left,
+                                "without_alias": missing})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
             at = at if version is None else f" at v{version}"
@@ -154,21 +161,23 @@ def forecast(
         for row in rows:
             row[time_column] = time_to_json(row[time_column])
         console.print_json({"horizon": horizon, "partitions": n, "left_out": left,
-                            "forecast": rows})  # fmt: skip
+                            "without_alias": missing, "forecast": rows})  # fmt: skip
     else:
         console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
 
 
 def _noting_left_out(
-    out: Path | None, chunks: Iterator[Any], left_out: list[list[str]]
+    out: Path | None, chunks: Iterator[Any], left_out: list[list[str]], without: list[int]
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
-    put in ``left_out``. A Parquet ``out`` whose key column would hold numbers for some
-    partitions and text for others (two specs' partitions) is refused before anything is
-    written, saying so: pyarrow's "Could not convert '005' … to int64" did not."""
+    put in ``left_out``, and how many have no version at its alias in ``without``. A Parquet
+    ``out`` whose key column would hold numbers for some partitions and text for others (two
+    specs' partitions) is refused before anything is written, saying so: pyarrow's "Could not
+    convert '005' … to int64" did not."""
     for frame in chunks:
         if not left_out:
             left_out.append(list(frame.attrs.get("left_out", [])))
+            without.append(int(frame.attrs.get("without_alias", 0)))
             mixed = frame.attrs.get("mixed_keys")
             # by the writer's own reading of the name: x.csv.gz is a CSV too
             if mixed and out is not None and not out.name.lower().endswith((".csv", ".csv.gz")):

@@ -82,9 +82,13 @@ class ReadsMixin(StoreBase):
         with self.engine.connect() as conn:
             return self._summaries(conn, list(conn.execute(q)))
 
-    def count_partitions(self) -> int:
+    def count_partitions(self, *, but: str | None = None) -> int:
+        """How many partitions there are, ``but`` one key not counted (the fallback's)."""
+        q = select(func.count()).select_from(t.partitions)
+        if but is not None:
+            q = q.where(t.partitions.c.key != but)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.partitions)).scalar_one())
+            return int(conn.execute(q).scalar_one())
 
     def list_versions(self, key: str) -> list[ModelVersion]:
         with self.engine.connect() as conn:
