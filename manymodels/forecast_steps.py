@@ -23,6 +23,7 @@ from manymodels.csvkeys import keys_as_recorded
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
 from manymodels.features import column_values, feature_kinds
+from manymodels.forecast_formats import on_midnights
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
@@ -50,6 +51,19 @@ class Steps:
     columns: dict[str, np.ndarray]
     given: np.ndarray | None = None  # which steps' exogenous values a future table gave
     source: str = "future"  # that table, for the errors naming its cells
+    dates: bool = False  # every step a midnight of a table of dates: errors name dates alone
+
+
+def shown_time(value: Any, dates: bool) -> str | int | float:
+    """A step's time in an error as the forecast's table writes it: ``2025-03-17`` for a
+    midnight when every step is one (``forecast_formats.on_midnights``), as the user's table
+    and the forecast's CSV write it, not ``2025-03-17T00:00:00``; else ``time_to_json`` (a
+    zone-aware time keeps its offset)."""
+    if dates and isinstance(value, pd.Timestamp | np.datetime64):
+        t = pd.Timestamp(value)
+        if t.tz is None and t == t.normalize():
+            return t.strftime("%Y-%m-%d")
+    return timefeatures.time_to_json(value)
 
 
 FEATURELESS = frozenset(
@@ -109,18 +123,19 @@ def build_steps(
             values = np.array(last, dtype=object)
         columns[name] = np.repeat(values, horizon)
 
+    dates = all(on_midnights(s) for s in fs)
     given = None
     if future is not None and exogenous:
         keys = np.repeat(np.array([_key_of(s) for s in fs], dtype=object), horizon)
         reads = np.array([reads_future(s) for s in schemas], dtype=bool)
         if models:  # a naive model reads no feature whatever its schema names
             reads &= np.array([estimator_path(m) not in FEATURELESS for m in models], dtype=bool)
-        given, matched = _match_future(future, keys, times, exogenous, horizon, reads)
+        given, matched = _match_future(future, keys, times, exogenous, horizon, reads, dates)
         for name in exogenous:
             columns[name] = np.where(given, matched[name], columns[name])
     changes.add_to_steps(columns, fs, horizon)
     source = future.attrs.get("source", "future") if future is not None else "future"
-    return Steps(times=times, columns=columns, given=given, source=source)
+    return Steps(times=times, columns=columns, given=given, source=source, dates=dates)
 
 
 def _exogenous(
@@ -157,6 +172,7 @@ def _match_future(
     exogenous: Sequence[str],
     horizon: int,
     reads: np.ndarray,
+    dates: bool = False,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Which steps ``future`` has a row for, and its values there (one vectorised merge).
     Only the partitions whose models read its values (``reads``) must have a row at every
@@ -190,13 +206,13 @@ def _match_future(
         missing = times[p * horizon + int(np.flatnonzero(~per_partition[p])[0])]
         raise DataError(
             f"{source}: partition '{keys[p * horizon]}' has rows for some forecast steps but not "
-            f"for {timefeatures.time_to_json(missing)} (give every step of a partition, or none "
+            f"for {shown_time(missing, dates)} (give every step of a partition, or none "
             f"of them to carry its last values forward); {len(partial)} partition(s) affected"
         )
     read = steps[np.repeat(reads, horizon)]
-    _refuse_off_steps(future, read, horizon, source)  # the more precise line first
+    _refuse_off_steps(future, read, horizon, source, dates)  # the more precise line first
     _refuse_missed_steps(future, keys, times, per_partition & reads[:, None], reads, horizon,
-                         source)  # fmt: skip
+                         source, dates)  # fmt: skip
     return found, {name: merged[name].to_numpy() for name in exogenous}
 
 
@@ -208,6 +224,7 @@ def _refuse_missed_steps(
     reads: np.ndarray,
     horizon: int,
     source: str,
+    dates: bool = False,
 ) -> None:
     """A forecast partition that ``future`` gives rows for, none of them at its steps (dates a
     year off, a table starting after a gap, history rows only): its values were never used,
@@ -222,14 +239,16 @@ def _refuse_missed_steps(
         first, last = times[p * horizon], times[(p + 1) * horizon - 1]
         raise DataError(
             f"{source}: partition '{keys[p * horizon]}' has rows, but none at its forecast "
-            f"steps ({timefeatures.time_to_json(first)} … {timefeatures.time_to_json(last)}, "
+            f"steps ({shown_time(first, dates)} … {shown_time(last, dates)}, "
             "which continue its last training time at the data's frequency): give every step "
             f"of a partition, or no row of it to carry its last values forward; {len(missed)} "
             "partition(s) affected"
         )
 
 
-def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int, source: str) -> None:
+def _refuse_off_steps(
+    future: pd.DataFrame, steps: pd.DataFrame, horizon: int, source: str, dates: bool = False
+) -> None:
     """A future row of a forecast partition at a time within its steps that is no step (a
     Sunday among weekly Mondays, a time zone's hour off): its values were never used, and
     the forecast silently carried the last ones forward. Rows before or after the steps
@@ -249,7 +268,7 @@ def _refuse_off_steps(future: pd.DataFrame, steps: pd.DataFrame, horizon: int, s
         at = off.iloc[0]
         raise DataError(
             f"{source}: partition '{at[_KEY]}' has a row at "
-            f"{timefeatures.time_to_json(at[_TIME])}, "
+            f"{shown_time(at[_TIME], dates)}, "
             "which is not one of its forecast steps (they continue its last training time at "
             f"the data's frequency); {len(off)} such row(s)"
         )
@@ -304,7 +323,7 @@ def future_table(
         first = out.loc[duplicated.to_numpy()].iloc[0]
         raise DataError(
             f"{source}: more than one row for partition '{first[_KEY]}' at "
-            f"{timefeatures.time_to_json(first[_TIME])}"
+            f"{shown_time(first[_TIME], on_midnights(fs[0]))}"
         )
     out.attrs["source"] = source  # for the errors of matching it with the steps
     return out
@@ -397,7 +416,7 @@ def missing_cell(schema: FeatureSchema, steps: Steps, p: int, horizon: int) -> s
             value = steps.columns[name][s]
             if not (value is None or (isinstance(value, float) and np.isnan(value))):
                 continue
-            at = timefeatures.time_to_json(steps.times[s])
+            at = shown_time(steps.times[s], steps.dates)
             if steps.given is not None and steps.given[s]:
                 return f"{steps.source}: partition '{key}' has no value of '{name}' at {at}"
             return (
