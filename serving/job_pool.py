@@ -103,13 +103,27 @@ class DaemonPool:
             return list(self._pending)
 
 
+_exit_waited = threading.Event()
+
+
 def _bounded_exit_wait() -> None:
     """At exit, the pools never shut down get their ``exit_seconds`` (at once) for their
-    calls."""
+    calls. Once: a hook that must run after it (``serving.logs.start_in_replica``'s listener
+    stop, registered later and so run earlier) calls it first, and the exit then does not
+    wait a second ``exit_seconds`` for a call still running."""
+    if _exit_waited.is_set():
+        return
+    _exit_waited.set()
     pools = [pool for pool in list(_open_pools) if pool.pending()]
     if pools:
         futures = [f for pool in pools for f in pool.pending()]
         wait(futures, timeout=max(pool.exit_seconds for pool in pools))
+
+
+def exit_wait() -> None:
+    """The bounded wait the process's exit gives the pools never shut down, now, for an exit
+    hook that must follow it (see ``_bounded_exit_wait``)."""
+    _bounded_exit_wait()
 
 
 atexit.register(_bounded_exit_wait)

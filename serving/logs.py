@@ -28,6 +28,7 @@ from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 from manymodels.oneline import one_line
+from serving import job_pool
 
 ACCESS = "manymodels.serving.access"
 
@@ -94,7 +95,17 @@ class _ToServe(logging.Handler):
 
 def start_in_replica(*, access_log: bool) -> QueueListener:
     """``start`` in a Ray Serve replica: the lines go to the replica's log file (see the
-    module docstring); what is queued is written when the replica's process exits."""
+    module docstring); what is queued is written when the replica's process exits.
+
+    The listener stops at exit only after the retrain jobs' bounded exit wait
+    (``job_pool.exit_wait``): ``atexit`` runs the last registered hook first, and this one is
+    registered after ``job_pool``'s, so a bare ``listener.stop`` stopped the listener before
+    that wait, and the lines a job logged while the exit waited for it were dropped."""
     listener = start(access_log=access_log, handler=_ToServe())
-    atexit.register(listener.stop)
+
+    def stop_after_jobs() -> None:
+        job_pool.exit_wait()
+        listener.stop()
+
+    atexit.register(stop_after_jobs)
     return listener

@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -94,3 +97,42 @@ def test_a_path_with_control_characters_cannot_forge_a_log_line(
     assert not any(line.startswith(forged) for line in lines), lines
     (failed,) = [line for line in lines if "failed" in line and "/v1/partitions/x" in line]
     assert f"/v1/partitions/x\\x0b{forged}\\u2028{forged}\\x1b/predict failed" in failed
+
+
+_REPLICA_EXIT = """
+import logging, sys, time
+from serving import logs
+from serving.job_pool import DaemonPool
+
+serve = logging.getLogger(logs.SERVE_LOGGER)  # as Ray Serve sets it up in a replica
+serve.addHandler(logging.StreamHandler(sys.stdout))
+serve.setLevel(logging.INFO)
+logs.start_in_replica(access_log=True)
+pool = DaemonPool(1, thread_name_prefix="retrain", exit_seconds=30)
+
+def job():
+    time.sleep(0.5)  # still running when the process starts to exit
+    logging.getLogger("manymodels.serving.jobs").info("the job's last line")
+
+pool.submit(job)
+"""
+
+
+def test_a_replicas_job_logging_during_the_exit_wait_is_written(tmp_path: Path) -> None:
+    """A Ray Serve replica exiting with a retrain job running: the exit waits for the job
+    (``job_pool``'s bounded wait), and the lines the job logs meanwhile reach the log. Before,
+    ``start_in_replica``'s ``listener.stop``, registered with ``atexit`` after that wait and
+    so run before it, had stopped the listener: the job's lines were dropped. A real process
+    exit, as the replica's."""
+    program = tmp_path / "replica.py"
+    program.write_text(_REPLICA_EXIT)
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(program)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the job's last line" in done.stdout, (done.stdout, done.stderr)
