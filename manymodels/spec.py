@@ -9,6 +9,9 @@ here, before any data is read or Ray is started, so a typo costs a second and sa
 
 Its ``spec_hash`` (sha256 of the canonical JSON form) is recorded with every run, so a registry
 can always say which spec produced which model.
+
+This module holds the fields and what they derive; the sections (``[validation]``, …) are in
+``spec_sections``, the rules across fields in ``spec_rules``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ from pydantic import (
     model_validator,
 )
 
+from manymodels import spec_rules
 from manymodels.exceptions import SpecError
 from manymodels.feature_schema import TransformKind
 from manymodels.spec_errors import describe
 from manymodels.spec_hash import canonical_hash
+from manymodels.spec_rules import DEFAULT_METRIC
 from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.spec.Selection, …)
     MAX_LAG,
     Artifacts,
@@ -49,17 +54,10 @@ from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.sp
     _Frozen,
     _one_line,
 )
-from manymodels.written_columns import reserved
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
 ChoosableTransform = Literal["none", "difference", "scale"]  # in a list: chosen by validation
-_TIME_OPTIONS = ("calendar", "lags", "rolling", "changes")  # these need a time_column
-
-DEFAULT_METRIC: dict[str, str] = {
-    "regression": "neg_mean_absolute_error",
-    "classification": "accuracy",
-}
 
 
 class Spec(_Frozen):
@@ -184,124 +182,11 @@ class Spec(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Spec:
-        roles = set(self.partition_by)
-        if self.target in roles:
-            raise ValueError(f"target '{self.target}' is also a partition_by column")
-        if self.time_column is not None and self.time_column in (*roles, self.target):
-            raise ValueError(f"time_column '{self.time_column}' is also a key or the target")
-        for col in self.features or []:
-            if col in roles or col == self.target:
-                raise ValueError(f"feature '{col}' is also a key column or the target")
-        for col in (*(self.features or []), *(self.categorical or [])):
-            if col == self.time_column:
-                raise ValueError(
-                    f"time_column '{col}' cannot also be a feature; calendar derives features "
-                    "from it"
-                )
-        if self.features is not None and not self.features:
-            raise ValueError("features is empty; omit it to use all other columns")
-        for col in self.categorical or []:
-            if self.features is not None and col not in self.features:
-                raise ValueError(f"categorical column '{col}' is not one of the features")
-        if self.validation.strategy == "last" and self.time_column is None:
-            raise ValueError("validation.strategy 'last' needs a time_column to order rows by")
-        # the default fraction (0.2) is no choice, and every stored spec writes it out
-        default = type(self.validation).model_fields["size"].default
-        if (
-            self.validation.strategy == "kfold" and self.time_column is not None
-            and self.validation.size < 1 and self.validation.size != default
-        ):  # fmt: skip
-            raise ValueError(
-                f"validation.size {self.validation.size:g} is a fraction, and expanding kfold "
-                "folds (kfold with a time_column) take a row count per fold, the forecast "
-                "horizon say: give one, or leave size out (then the rows are split evenly)"
-            )
-        if self.validation.global_refit is not True and (
-            self.validation.strategy != "kfold" or self.time_column is None
-        ):
-            raise ValueError(
-                "validation.global_refit needs strategy 'kfold' and a time_column: only "
-                "expanding folds leave a later fold's rows out of an earlier fold's fit"
-            )
-        self._check_refit_last()
-        for option in _TIME_OPTIONS:
-            if getattr(self, option) and self.time_column is None:
-                raise ValueError(f"{option} needs a time_column")
-        taken = {*roles, self.target, *(self.features or []), *(self.categorical or [])}
-        if self.time_column:
-            taken.add(self.time_column)
-        for col in self.derived_columns:
-            if col in taken:
-                raise ValueError(
-                    f"'{col}' is derived from calendar / lags / rolling / changes; it cannot "
-                    "also be a key, the target, the time column or a listed feature"
-                )
-        self._check_changes()
         # a run's spec read back (``from_dict(stored=True)``) trained and serves under the
         # rules of its day: its retrain over the router is not refused by a rule added since
         self._stored = bool((info.context or {}).get("stored"))
-        if not self._stored:
-            self._check_written()
-        _check_metric(self.metric_name, self.task)
-        if len(set(self.transforms)) != len(self.transforms):
-            raise ValueError("target_transform lists a transform twice")
-        if self.transforms != ("none",) and (
-            self.task != "regression" or not (self.lags or self.rolling)
-        ):
-            raise ValueError(
-                "target_transform needs a regression task with lags or rolling features"
-            )
-        if self.decision is not None and self.task != "classification":
-            raise ValueError('[decision] thresholds need task = "classification"')
-        if self.calibration is not None and self.task != "classification":
-            raise ValueError('[calibration] needs task = "classification"')
-        if self.selection.too_few_rows == "constant" and self.task != "classification":
-            raise ValueError('[selection] too_few_rows = "constant" needs task = "classification"')
-        if self.intervals is not None and self.task != "regression":
-            raise ValueError("[intervals] are for regression: a class label has no interval")
+        spec_rules.check(self)
         return self
-
-    def _check_written(self) -> None:
-        """No column a model reads (key, time, feature) is named as one ``score`` or
-        ``forecast`` writes (``written_columns``): no table of its rows could be scored."""
-        named = [*self.partition_by, self.time_column or "", *(self.features or [])]
-        named += [*(self.categorical or []), *(self.changes or []), *self.derived_columns]
-        for col in dict.fromkeys(named):
-            why = reserved(col)
-            if why is not None:
-                raise ValueError(f"column '{col}' is {why}: rename it")
-
-    def _check_refit_last(self) -> None:
-        last, v = self.validation.global_refit_last, self.validation
-        if last and v.global_refit is True:
-            raise ValueError(
-                f"validation.global_refit_last = {last} refits the last folds of a "
-                "global_refit that spaces its fits: with global_refit = true every fold is "
-                "refitted already (set global_refit = false or a number of folds)"
-            )
-        if last > v.folds:
-            raise ValueError(
-                f"validation.global_refit_last = {last} is more than the {v.folds} folds"
-            )
-
-    def _check_changes(self) -> None:
-        """Each column of ``changes`` is a numeric feature (its type is checked with the
-        table): not a key, the target, the time column or a categorical one."""
-        for col in self.changes or []:
-            if col in (*self.partition_by, self.target, self.time_column):
-                raise ValueError(
-                    f"changes: '{col}' is a key, the target or the time column; changes are of "
-                    "features (lags give the target's past)"
-                )
-            if col in (self.categorical or []):
-                raise ValueError(f"changes: '{col}' is categorical; a change needs numbers")
-            if col in self.derived_columns:
-                raise ValueError(
-                    f"changes: '{col}' is derived (calendar / lags / rolling / changes); a "
-                    "change is of a column of the table"
-                )
-            if self.features is not None and col not in self.features:
-                raise ValueError(f"changes: '{col}' is not one of the features")
 
     # -- derived, never stored -------------------------------------------------------------
     @property
@@ -420,22 +305,3 @@ class Spec(_Frozen):
                 f"{type(spec).__name__}{hint}"
             )
         return cls.from_toml(spec)
-
-
-def _check_metric(name: str, task: str) -> None:
-    from sklearn.metrics import get_scorer, get_scorer_names
-
-    if name not in get_scorer_names():
-        raise ValueError(
-            f"metric '{name}' is not a scikit-learn scorer name "
-            f"(e.g. {DEFAULT_METRIC[task]!r}; see sklearn.metrics.get_scorer_names())"
-        )
-    if task == "regression":
-        # Regressors only predict: a scorer needing probabilities or decision values
-        # (roc_auc, neg_log_loss…) would fail in every partition.
-        method = getattr(get_scorer(name), "_response_method", "predict")
-        if method != "predict":
-            raise ValueError(
-                f"metric '{name}' scores classifiers' probabilities or decision values; a "
-                f"regression needs a metric on predictions (e.g. {DEFAULT_METRIC[task]!r})"
-            )
