@@ -303,7 +303,7 @@ def _read(
 
 
 def _feature_set(schema: FeatureSchema) -> Any:
-    """What ``forecast_steps.future_table`` reads of a version: its features' kinds and the
+    """What ``future_rows.future_table`` reads of a version: its features' kinds and the
     exogenous ones its forecast fills (versions of one spec share it)."""
     plan = schema.forecast
     return tuple(feature_kinds(schema)), tuple(plan.exogenous if plan is not None else ())

@@ -9,32 +9,20 @@ over partitions, so a batch of 10,000 costs one merge, not 10,000.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from manymodels import changes, timefeatures
-from manymodels.argument_order import index_hint
-from manymodels.csvkeys import keys_as_recorded
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.feature_schema import FeatureSchema, ForecastPlan, History
-from manymodels.features import column_values, feature_kinds
+from manymodels.features import feature_kinds
 from manymodels.forecast_formats import on_midnights
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
-from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
-from manymodels.timecolumn import (
-    coerced_times,
-    first_unparsed,
-    in_row,
-    missing_times,
-    parse_dates,
-    without_position,
-)
 from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
@@ -281,113 +269,6 @@ def _time_key(times: Any) -> Any:
     if timefeatures.is_datetime(times):
         return pd.DatetimeIndex(times).as_unit("ns")
     return np.asarray(times, dtype=np.float64)
-
-
-def future_table(
-    data: DataSource,
-    schemas: Sequence[ModelVersion | FeatureSchema],
-    *,
-    key_columns: Sequence[str] | None,
-    time_column: str,
-    key: str | None = None,
-    source: str | None = None,
-    recorded: Callable[[pd.DataFrame], Mapping[str, Any]] | None = None,
-) -> pd.DataFrame:
-    """``data`` checked and keyed for ``build_steps``: a canonical key per row (from
-    ``key_columns``, or ``key`` for rows of one partition), its time, and the exogenous
-    features the models need, each converted and checked once for the whole column.
-    ``recorded``: the key values, as recorded, of the partitions the table read names
-    (``csvkeys.data_keys_recorded``); else the first schema's (one partition's rows)."""
-    source = source or f"future ({describe_source(data)})"
-    fs, kinds, exogenous = _exogenous(schemas)
-    df = read_table(data)
-    if key_columns:  # codes such as 007 kept text
-        df = keys_as_recorded(data, df, recorded(df) if recorded else _history(fs[0]).key)
-    required = [*(key_columns or []), time_column, *exogenous]
-    refuse_repeated_columns(df, source, required)
-    missing = [c for c in required if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))} (future rows carry "
-            f"the key and time columns and the exogenous features {', '.join(exogenous)})"
-            + index_hint(missing, df)
-        )
-    out = pd.DataFrame(index=pd.RangeIndex(len(df)))
-    out[_KEY] = _row_keys(df, key_columns, source=source) if key is None else key
-    out[_TIME] = _parse_times(df[time_column], fs[0], source=source)
-    for name in exogenous:
-        numeric = kinds.get(name, True)
-        out[name] = column_values(df[name], numeric=numeric, name=name, source=source)
-    duplicated = out.duplicated([_KEY, _TIME])
-    if duplicated.any():
-        first = out.loc[duplicated.to_numpy()].iloc[0]
-        raise DataError(
-            f"{source}: more than one row for partition '{first[_KEY]}' at "
-            f"{shown_time(first[_TIME], on_midnights(fs[0]))}"
-        )
-    out.attrs["source"] = source  # for the errors of matching it with the steps
-    return out
-
-
-def refuse_unmatched(
-    future: pd.DataFrame, known_of: Callable[[list[str]], Container[str]], forecast: str
-) -> None:
-    """A future table none of whose partitions the registry has (``known_of``: those of the
-    table's keys at the forecast's alias): keys of another type or spelling, another spec's.
-    Every partition would carry its last values forward as if it had been given none, the
-    table unused without a word. A table of other known partitions only (a file of this
-    week's promotions, none for the partitions forecast) is fine: those carry forward, as
-    documented."""
-    given = pd.unique(future[_KEY])
-    if not len(given):
-        return
-    known = known_of([str(k) for k in given])
-    if any(k in known for k in given):
-        return
-    source = future.attrs.get("source", "future")
-    raise DataError(
-        f"{source}: none of its {len(given)} partition(s) is in the registry (it has "
-        f"'{given[0]}'; the forecast has '{forecast}'): check the key columns' values and types"
-    )
-
-
-def _row_keys(df: pd.DataFrame, key_columns: Sequence[str] | None, *, source: str) -> np.ndarray:
-    """The canonical key of every row: one ``encode_key`` per distinct key, not per row."""
-    columns = list(key_columns or [])
-    keys_df = df[columns]
-    for name in columns:  # which column, and where: a table of thousands of rows
-        missing = keys_df[name].isna().to_numpy()
-        if missing.any():
-            raise DataError(
-                f"{source}: key column '{name}' has missing values, the first "
-                f"{in_row(int(np.argmax(missing)))}"
-            )
-    if df.empty:
-        return np.zeros(0, dtype=object)
-    group = keys_df.groupby(columns, sort=False, observed=True).ngroup().to_numpy()
-    _, firsts = np.unique(group, return_index=True)
-    values = zip(*[keys_df[c].to_numpy()[firsts] for c in columns], strict=True)
-    names = np.array([encode_key(v, columns) for v in values], dtype=object)
-    return names[group]
-
-
-def _parse_times(values: pd.Series, schema: FeatureSchema, *, source: str) -> Any:
-    """The time column as the forecast's times compare: datetime64[ns] or float64."""
-    if isinstance(_plan(schema).frequency, str):
-        parsed: Any = parse_dates(values, source=source)
-    else:
-        try:
-            parsed = pd.to_numeric(values).to_numpy(dtype=np.float64)
-        except (ValueError, TypeError, OverflowError) as e:  # overflow: a 400-digit integer
-            where = first_unparsed(values, partial(coerced_times, dated=False))
-            raise DataError(
-                f"{source}: time column '{values.name}' must hold numbers{where} "
-                f"({without_position(pandas_first_line(e))})"
-            ) from None
-    missing = np.asarray(pd.isna(parsed), dtype=bool)
-    if missing.any():
-        raise DataError(missing_times(missing, str(values.name), source=source))
-    return parsed
 
 
 def unfed(

@@ -55,7 +55,8 @@ from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
-from manymodels.forecast_steps import build_steps, future_table
+from manymodels.forecast_steps import build_steps
+from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
@@ -191,7 +192,7 @@ def forecast_chunks(
                 recorded=partial(data_keys_recorded, reg, future),  # its keys' types
             )  # fmt: skip
             # a key of another type: none known (the alias table select read, not again)
-            forecast_steps.refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
+            refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
         shared: dict[str, GlobalModel] = {}
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)

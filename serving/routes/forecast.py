@@ -16,8 +16,9 @@ from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_partition import labelled_steps
-from manymodels.forecast_steps import build_steps, future_table
+from manymodels.forecast_steps import build_steps
 from manymodels.forecasting import MAX_HORIZON, step_probabilities, unforecastable
+from manymodels.future_rows import future_table
 from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.model_access import one_version_choice
