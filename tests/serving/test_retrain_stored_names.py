@@ -4,13 +4,12 @@ over the router from the run's stored spec, under the rules of its day."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from factories import linear_frame, spec_dict
-from routerkit import TOKEN, admin
+from routerkit import TOKEN, admin, job_ended
 
 from manymodels.exceptions import SpecError
 from manymodels.pipeline import train
@@ -45,12 +44,6 @@ def test_a_stored_spec_reading_a_written_name_is_retrained_over_the_router(
             headers=admin(),
         )
         assert r.status_code == 202, r.text
-        deadline = time.monotonic() + 60
-        while (job := client.get(r.headers["location"], headers=admin()).json())["status"] in (
-            "queued",
-            "running",
-        ):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.05)
+        job = job_ended(client, r.headers["Location"], admin())
     assert job["status"] == "succeeded", job
     assert job["version"] == 2

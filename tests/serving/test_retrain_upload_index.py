@@ -4,11 +4,10 @@ its unnamed first column is no feature, as ``train`` and ``train --append`` alre
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from factories import linear_frame, spec_dict
-from routerkit import TOKEN, admin, open_client
+from routerkit import TOKEN, admin, job_ended, open_client
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -36,13 +35,7 @@ def test_a_csv_with_its_row_labels_retrains_on_the_features_it_was_trained_on(
             headers=admin(),
         )
         assert r.status_code == 202, r.text
-        deadline = time.monotonic() + 60
-        while (job := client.get(r.headers["Location"], headers=admin()).json())["status"] not in (
-            "succeeded",
-            "failed",
-        ):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.05)
+        job = job_ended(client, r.headers["Location"], admin())
     assert job["status"] == "succeeded", job
     assert "could not be evaluated" not in job["decision"]["reason"], job["decision"]
     with Registry.open(root) as reg:

@@ -4,13 +4,12 @@ score, actuals and a forecast's future table read such a file."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from factories import linear_frame, spec_dict
-from routerkit import TOKEN, admin, open_client
+from routerkit import TOKEN, admin, job_ended, open_client
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -39,13 +38,7 @@ def test_a_csv_of_padded_codes_retrains_its_partition(registry: tuple[Path, Any]
             headers=admin(),
         )
         assert r.status_code == 202, r.text
-        deadline = time.monotonic() + 60
-        while (job := client.get(r.headers["Location"], headers=admin()).json())["status"] not in (
-            "succeeded",
-            "failed",
-        ):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.05)
+        job = job_ended(client, r.headers["Location"], admin())
     assert job["status"] == "succeeded", job
     with Registry.open(root) as reg:
         assert [p.key for p in reg.list_partitions()][-2:] == ["pid=007", "pid=008"]
