@@ -104,9 +104,10 @@ def test_named_and_changed_only_runs_read_only_their_chunks(
     assert (again.run.n_partitions, again.run.n_trained) == (1, 1)
     assert again.versions == {"pid=3": 2}
     unchanged = train(SPEC, flat, tmp_path / "reg", backend="local", changed_only=True)
-    # the driver's fingerprints are the versions' own: only pid=11 (too small, no version) is due
-    assert (unchanged.run.n_partitions, unchanged.run.n_trained) == (1, 0)
-    assert unchanged.run.options["unchanged"] == 11
+    # the driver's fingerprints are the versions' own, and pid=11 (too small, no version) was
+    # skipped on these very rows: nothing is due (dec03dc; it was retrained at every run)
+    assert (unchanged.run.n_partitions, unchanged.run.n_trained) == (0, 0)
+    assert unchanged.run.options["unchanged"] == 12, unchanged.run.options
     assert list(shuffles.iterdir()) == []  # each run's shuffled copy is gone with it
 
 
