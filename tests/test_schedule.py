@@ -275,9 +275,11 @@ def test_a_moot_registry_is_refused_at_start_not_at_the_first_firing(tmp_path: P
     assert result.stderr.startswith(f"error: --registry {tmp_path / 'staging'} (or ")
 
 
+# a firing far longer than the test waits (it is stopped at the second Ctrl-C): with 400 trees
+# the run could end between the two Ctrl-Cs on a busy machine, and the scheduler exit 0
 SLOW = SPEC.replace(
     'estimator = "sklearn.linear_model.Ridge"',
-    'estimator = "sklearn.ensemble.RandomForestRegressor"\nparams = {{ n_estimators = [400] }}',
+    'estimator = "sklearn.ensemble.RandomForestRegressor"\nparams = {{ n_estimators = [2000] }}',
 )
 
 
