@@ -27,6 +27,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
 
+from manymodels.local_hours import local_clock_hours
 from manymodels.month_steps import month_multiple, semi_month
 from manymodels.weekdays import offset_of, shift_open, week_calendar
 
@@ -223,6 +224,8 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
         return months  # 6MS, 3MS+14D, SMS: a step of months, not days
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
+    if (local_hours := local_clock_hours(median_ns, index)) is not None:
+        return local_hours  # 3h-local: 00:00, 03:00 … on the zone's clocks, before and after DST
     return str(to_offset(pd.Timedelta(median_ns, unit="ns")).freqstr)
 
 

@@ -67,10 +67,13 @@ def weekmask(alias: str) -> str | None:
 
 
 def offset_of(anchor: str) -> pd.DateOffset:
-    """The offset of a frequency's anchor: ``to_offset``'s, or a ``CustomBusinessDay`` of a
-    ``C-<days>`` alias (which ``to_offset`` refuses)."""
+    """The offset of a frequency's anchor: ``to_offset``'s, a ``CustomBusinessDay`` of a
+    ``C-<days>`` alias, or hours on the wall clock of ``{n}h-local`` (both of which
+    ``to_offset`` refuses)."""
     if anchor.startswith("C-"):
         return pd.offsets.CustomBusinessDay(weekmask=weekmask(anchor))
+    if anchor.endswith("h-local"):  # hours on a zone's clocks (local_hours.local_clock_hours)
+        return pd.DateOffset(hours=int(anchor.removesuffix("h-local")))
     return to_offset(anchor)
 
 

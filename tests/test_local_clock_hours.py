@@ -1,0 +1,133 @@
+"""Zone-aware times every few hours on the zone's clocks (00:00, 03:00 … in Berlin) keep
+that grid across a change of daylight saving time: stepped by elapsed hours, as pandas'
+``date_range(freq="3h", tz=…)`` steps, a forecast crossing the change left it for good
+(01:00, 04:00 … after the spring change; 13:00 and 01:00 for 12-hourly readings). Times
+a fixed number of elapsed hours apart (UTC readings shown in the zone) keep their step."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels.forecasting import forecast
+from manymodels.pipeline import train
+from manymodels.timefeatures import infer_frequency
+
+SPEC = {
+    "name": "hours",
+    "task": "regression",
+    "partition_by": ["store"],
+    "target": "units",
+    "time_column": "t",
+    "features": ["price"],
+    "lags": [1],
+    "metric": "neg_mean_absolute_error",
+    "min_rows": 20,
+    "validation": {"strategy": "last", "size": 8},
+    "candidates": [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}],
+}
+ZONE = "Europe/Berlin"
+
+
+def _local(start: str, end: str, step: str) -> pd.DatetimeIndex:
+    """Readings at a local clock's ``step`` (a time the spring change skips is not read)."""
+    wall = pd.date_range(start, end, freq=step)
+    times = wall.tz_localize(ZONE, nonexistent="NaT", ambiguous=True)
+    return times[~times.isna()]
+
+
+def _table(times: pd.DatetimeIndex) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = len(times)
+    return pd.DataFrame(
+        {"store": 1, "t": times, "price": rng.uniform(1, 3, n), "units": rng.uniform(1, 3, n)}
+    )
+
+
+def _forecast_times(tmp_path: Path, times: pd.DatetimeIndex, horizon: int) -> list[str]:
+    root = tmp_path / "reg"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a lag-gap warning over the change is an error here
+        train(SPEC, _table(times), root, backend="local")
+    out = forecast(root, horizon=horizon)
+    return [t.isoformat() for t in out["t"]]
+
+
+@pytest.mark.parametrize(
+    ("step", "end", "expected"),
+    [
+        (
+            "3h",
+            "2024-03-30T21:00",
+            ["2024-03-31T00:00:00+01:00", "2024-03-31T03:00:00+02:00",
+             "2024-03-31T06:00:00+02:00"],
+        ),  # before: 04:00+02:00, 07:00+02:00
+        (
+            "12h",
+            "2024-03-30T12:00",
+            ["2024-03-31T00:00:00+01:00", "2024-03-31T12:00:00+02:00",
+             "2024-04-01T00:00:00+02:00"],
+        ),  # before: 13:00+02:00, 2024-04-01T01:00
+        (
+            "3h",
+            "2024-10-26T21:00",
+            ["2024-10-27T00:00:00+02:00", "2024-10-27T03:00:00+01:00",
+             "2024-10-27T06:00:00+01:00"],
+        ),  # autumn, before: 02:00+01:00, 05:00+01:00
+    ],
+)  # fmt: skip
+def test_a_forecast_across_a_change_keeps_the_local_clocks_grid(
+    tmp_path: Path, step: str, end: str, expected: list[str]
+) -> None:
+    start = pd.Timestamp(end) - pd.Timedelta(days=20)
+    times = _local(str(start), end, step)
+    assert _forecast_times(tmp_path, times, 3) == expected
+
+
+def test_training_across_a_change_reads_no_gap_and_forecasts_on_the_grid(
+    tmp_path: Path,
+) -> None:
+    times = _local("2024-03-20", "2024-04-05T21:00", "3h")  # 03-31: 00:00 to 03:00 is 2 h
+    assert _forecast_times(tmp_path, times, 2) == [
+        "2024-04-06T00:00:00+02:00",
+        "2024-04-06T03:00:00+02:00",
+    ]
+
+
+def test_elapsed_hours_shown_in_a_zone_keep_their_step() -> None:
+    """UTC readings every 3 hours, shown in Berlin, leave the local grid at the change:
+    their step stays 3 elapsed hours, as before."""
+    utc = pd.date_range("2024-03-20", "2024-04-05", freq="3h", tz="UTC").tz_convert(ZONE)
+    offsets = np.array([0, len(utc)])
+    assert infer_frequency(utc, offsets) == "3h"
+    local = _local("2024-03-20", "2024-04-05", "3h")
+    assert infer_frequency(local, np.array([0, len(local)])) == "3h-local"
+    hourly = _local("2024-03-20", "2024-04-05", "1h")  # every hour: elapsed and local agree
+    assert infer_frequency(hourly, np.array([0, len(hourly)])) == "h"
+
+
+def test_the_router_and_a_future_table_take_the_local_clocks_steps(tmp_path: Path) -> None:
+    """The router steps as ``forecast`` does, and a future table given on the local grid
+    across the change is matched (before: its 03:00 row was no forecast step, refused)."""
+    root = tmp_path / "reg"
+    train(SPEC, _table(_local("2024-03-10", "2024-03-30T21:00", "3h")), root, backend="local")
+    steps = ["2024-03-31T00:00:00+01:00", "2024-03-31T03:00:00+02:00"]
+    future = pd.DataFrame({"store": 1, "t": pd.to_datetime(steps, utc=True).tz_convert(ZONE),
+                           "price": [9.0, 9.0]})  # fmt: skip
+    out = forecast(root, horizon=2, future=future)
+    assert [t.isoformat() for t in out["t"]] == steps
+
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    with TestClient(create_app(Settings(registry=root))) as client:
+        r = client.post("/v1/partitions/store=1/forecast", json={"horizon": 2})
+    assert r.status_code == 200, r.text
+    assert [s["t"] if "t" in s else s["time"] for s in r.json()["forecast"]] == steps, r.text
