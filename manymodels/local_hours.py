@@ -29,8 +29,19 @@ def local_clock_hours(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     hours = median_ns // _HOUR
     if not 2 <= hours <= 12 or 24 % hours:
         return None
+    if not _changes_clocks(index):
+        return None  # UTC, a fixed offset, Tokyo: elapsed hours are its clocks' hours
     local = index.tz_localize(None).as_unit("ns")
     clock = np.asarray((local - local.normalize()).asi8)
     if not bool(np.all(clock % (hours * _HOUR) == 0)):
         return None
     return f"{hours}h-local"
+
+
+def _changes_clocks(index: pd.DatetimeIndex) -> bool:
+    """Whether the times' zone changes its UTC offset within a year of the first time (a
+    zone with daylight saving time), read at four points a season apart."""
+    first = index.min()
+    seasons = pd.DatetimeIndex([first + pd.Timedelta(days=91 * k) for k in range(4)])
+    offsets = {t.utcoffset() for t in seasons.tz_convert(index.tz)}
+    return len(offsets) > 1

@@ -106,6 +106,9 @@ def test_elapsed_hours_shown_in_a_zone_keep_their_step() -> None:
     assert infer_frequency(utc, offsets) == "3h"
     local = _local("2024-03-20", "2024-04-05", "3h")
     assert infer_frequency(local, np.array([0, len(local)])) == "3h-local"
+    for zone in ("UTC", "Asia/Tokyo"):  # no change of clocks: elapsed hours, as before
+        fixed = pd.date_range("2024-03-20", "2024-04-05", freq="3h", tz=zone)
+        assert infer_frequency(fixed, np.array([0, len(fixed)])) == "3h"
     hourly = _local("2024-03-20", "2024-04-05", "1h")  # every hour: elapsed and local agree
     assert infer_frequency(hourly, np.array([0, len(hourly)])) == "h"
 
