@@ -10,6 +10,8 @@ readings) for good, and a future table on the local grid was refused. ``{n}h-loc
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -45,3 +47,58 @@ def _changes_clocks(index: pd.DatetimeIndex) -> bool:
     seasons = pd.DatetimeIndex([first + pd.Timedelta(days=91 * k) for k in range(4)])
     offsets = {t.utcoffset() for t in seasons.tz_convert(index.tz)}
     return len(offsets) > 1
+
+
+def is_local_step(step: Any) -> bool:
+    """Whether ``step`` (``weekdays.offset_of``'s) is ``{n}h-local``'s wall-clock hours."""
+    # type, not isinstance: pandas deprecates isinstance(Day(1), DateOffset) with a warning
+    return type(step) is pd.DateOffset and set(step.kwds) == {"hours"} and step.n == 1
+
+
+def on_grid(
+    wall: pd.DatetimeIndex, tz: Any, step: pd.DateOffset, forward: bool
+) -> pd.DatetimeIndex:
+    """Wall times ``wall`` in ``tz``; one that the spring change skips (02:00 in Berlin
+    on a 2-hour grid, 03:00 in Helsinki on a 3-hour one) becomes the grid's next time
+    after it (``forward``) or the one before it: a local clock never shows 02:00 that
+    night, and its readings go from 00:00 to 04:00 (shifted forward to 03:00, the step was
+    off the grid, and a reading at 04:00 was warned of as a gap). A repeated wall time is
+    its first (summer-time) instant, as ``timefeatures.shift`` takes it."""
+    first = np.ones(len(wall), dtype=bool)
+    out = wall.tz_localize(tz, nonexistent="NaT", ambiguous=first)
+    for _ in range(3):  # a skipped hour is one grid time, two where a change is of 2 hours
+        skipped = np.asarray(out.isna())
+        if not skipped.any():
+            break
+        wall = wall.where(~skipped, wall + step if forward else wall - step)
+        out = wall.tz_localize(tz, nonexistent="NaT", ambiguous=first)
+    return out
+
+
+def advance(base: pd.DatetimeIndex, step: pd.DateOffset, horizon: int) -> pd.DatetimeIndex:
+    """The next ``horizon`` grid times after each of zone-aware ``base``, partition-major,
+    skipping the wall times a spring change skips (``on_grid``): counted along the clock,
+    a skipped time takes no step of the horizon. Vectorised: ``horizon`` plus a spare step
+    for each spring change the horizon can cross, then each partition's first ``horizon``
+    that exist."""
+    hours = int(step.kwds["hours"])
+    spare = 2 + (horizon * hours) // (365 * 24)
+    wall = base.tz_localize(None)
+    first = np.ones(len(base), dtype=bool)
+    steps = [
+        (wall + pd.Timedelta(hours=hours * k)).tz_localize(
+            base.tz, nonexistent="NaT", ambiguous=first
+        )
+        for k in range(1, horizon + spare + 1)
+    ]
+    grid = steps[0].append(steps[1:])  # step-major
+    order = np.arange(len(grid)).reshape(horizon + spare, len(base)).T  # partition-major
+    exists = ~np.asarray(grid.isna())[order]
+    keep = exists & (np.cumsum(exists, axis=1) <= horizon)
+    stamps = grid.as_unit("ns").asi8[order[keep]]  # since 1970 in UTC
+    return (
+        pd.DatetimeIndex(stamps.astype("datetime64[ns]"))
+        .tz_localize("UTC")
+        .tz_convert(base.tz)
+        .as_unit(base.unit)
+    )

@@ -27,6 +27,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from pandas.tseries.frequencies import to_offset
 
+from manymodels import local_hours
 from manymodels.local_hours import local_clock_hours
 from manymodels.month_steps import month_multiple, semi_month
 from manymodels.weekdays import offset_of, shift_open, week_calendar
@@ -317,6 +318,8 @@ def advance(
         else:
             base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
         step, within = step_offset(frequency, base.tz is not None)
+        if base.tz is not None and local_hours.is_local_step(step):
+            return local_hours.advance(base, step, horizon)  # 3h-local: a skipped 02:00 no step
         shifted = [shift(base, step, within, k) for k in range(1, horizon + 1)]
         by_step = shifted[0].append(shifted[1:])  # step-major: all partitions' step 1, then 2 …
         order = np.arange(len(base) * horizon).reshape(horizon, len(base)).T.ravel()
@@ -368,7 +371,10 @@ def shift(base: pd.DatetimeIndex, step: Any, within: Any, k: int) -> pd.Datetime
         return shift_open(base, str(step.weekmask), k)  # C-Mon-...-Sat, vectorised
     if base.tz is None or isinstance(step, pd.offsets.Tick):
         return base + step * k if within is None else (base - within) + step * k + within
-    return _localize(shift(base.tz_localize(None), step, within, k), base.tz)
+    wall = shift(base.tz_localize(None), step, within, k)
+    if local_hours.is_local_step(step):
+        return local_hours.on_grid(wall, base.tz, step, forward=k > 0)
+    return _localize(wall, base.tz)
 
 
 def _localize(wall: pd.DatetimeIndex, tz: Any) -> pd.DatetimeIndex:
@@ -386,7 +392,8 @@ def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None)
     if zone:
         base = base.tz_convert(zone)
     step, within = step_offset(frequency, base.tz is not None)
-    if base.tz is not None and not isinstance(step, pd.offsets.Tick):  # on the wall clock
+    on_wall = not isinstance(step, pd.offsets.Tick) and not local_hours.is_local_step(step)
+    if base.tz is not None and on_wall:  # on the wall clock (3h-local: shift skips 02:00)
         wall = base.tz_localize(None)
         wall_back = shift(wall, step, within, -1)
         lands = shift(wall_back, step, within, 1).as_unit("ns").asi8 == wall.as_unit("ns").asi8

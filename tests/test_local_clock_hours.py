@@ -15,7 +15,7 @@ import pytest
 
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
-from manymodels.timefeatures import infer_frequency
+from manymodels.timefeatures import advance, infer_frequency, retreat
 
 SPEC = {
     "name": "hours",
@@ -50,9 +50,8 @@ def _table(times: pd.DatetimeIndex) -> pd.DataFrame:
 
 def _forecast_times(tmp_path: Path, times: pd.DatetimeIndex, horizon: int) -> list[str]:
     root = tmp_path / "reg"
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a lag-gap warning over the change is an error here
-        train(SPEC, _table(times), root, backend="local")
+    summary = train(SPEC, _table(times), root, backend="local")
+    assert summary.run.options.get("warnings", []) == []  # no gap read over the change
     out = forecast(root, horizon=horizon)
     return [t.isoformat() for t in out["t"]]
 
@@ -78,6 +77,12 @@ def _forecast_times(tmp_path: Path, times: pd.DatetimeIndex, horizon: int) -> li
             ["2024-10-27T00:00:00+02:00", "2024-10-27T03:00:00+01:00",
              "2024-10-27T06:00:00+01:00"],
         ),  # autumn, before: 02:00+01:00, 05:00+01:00
+        (
+            "2h",
+            "2024-03-30T22:00",
+            ["2024-03-31T00:00:00+01:00", "2024-03-31T04:00:00+02:00",
+             "2024-03-31T06:00:00+02:00"],
+        ),  # 02:00 is never shown that night: the grid goes on at 04:00 (before: 03:00, 05:00)
     ],
 )  # fmt: skip
 def test_a_forecast_across_a_change_keeps_the_local_clocks_grid(
@@ -88,14 +93,31 @@ def test_a_forecast_across_a_change_keeps_the_local_clocks_grid(
     assert _forecast_times(tmp_path, times, 3) == expected
 
 
+@pytest.mark.parametrize("step", ["3h", "2h"])
 def test_training_across_a_change_reads_no_gap_and_forecasts_on_the_grid(
-    tmp_path: Path,
+    tmp_path: Path, step: str
 ) -> None:
-    times = _local("2024-03-20", "2024-04-05T21:00", "3h")  # 03-31: 00:00 to 03:00 is 2 h
+    """03-31: 00:00 to 03:00 is 2 elapsed hours; on a 2-hour grid 00:00 to 04:00 (no 02:00
+    that night) is 3, which the lag-gap check read as a skipped period once its step was
+    the wall clock's."""
+    times = _local("2024-03-20", "2024-04-05T18:00", step)
     assert _forecast_times(tmp_path, times, 2) == [
-        "2024-04-06T00:00:00+02:00",
-        "2024-04-06T03:00:00+02:00",
+        "2024-04-05T21:00:00+02:00" if step == "3h" else "2024-04-05T20:00:00+02:00",
+        "2024-04-06T00:00:00+02:00" if step == "3h" else "2024-04-05T22:00:00+02:00",
     ]
+
+
+def test_a_change_at_another_hour_skips_that_hour_of_the_grid() -> None:
+    """Helsinki's clocks go from 03:00 to 04:00: on a 3-hour grid the reading after 00:00
+    is 06:00, and the horizon still holds three steps."""
+    steps = advance(["2024-03-30T21:00:00+02:00"], "3h-local", 3, "Europe/Helsinki")
+    assert [t.isoformat() for t in steps] == [
+        "2024-03-31T00:00:00+02:00",
+        "2024-03-31T06:00:00+03:00",
+        "2024-03-31T09:00:00+03:00",
+    ]
+    back = retreat(["2024-03-31T06:00:00+03:00"], "3h-local", "Europe/Helsinki")
+    assert [t.isoformat() for t in back] == ["2024-03-31T00:00:00+02:00"]
 
 
 def test_elapsed_hours_shown_in_a_zone_keep_their_step() -> None:
