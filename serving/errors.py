@@ -64,6 +64,7 @@ __all__ = [
     "NothingToRollBack",
     "ScoringFailed",
     "install_handlers",
+    "retry_after",
 ]
 
 # the end of a 404 for a key a request would not let the fallback answer
@@ -89,6 +90,7 @@ class ModelNotServed(ArtifactError):
 
 
 INSUFFICIENT_STORAGE = 507
+RETRY_AFTER_SECONDS = "5"  # an outage's 503: when a client may try again
 
 
 def status_for(error: ManyModelsError) -> int:
@@ -129,7 +131,15 @@ async def _ours(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(detail, str) and not carries_admin_token(request):
         service = getattr(request.app.state, "service", None)
         detail = redact_text(detail, local_roots(service.registry if service else None))
-    return EscapedJSONResponse({"detail": detail}, status_code=status)
+    return EscapedJSONResponse({"detail": detail}, status_code=status, headers=retry_after(status))
+
+
+def retry_after(status: int) -> dict[str, str] | None:
+    """``Retry-After`` on a 503: ours is always an outage (the registry database, the artifact
+    store) that a client should retry, as a load balancer or an HTTP client's retry policy
+    does only when told when. Without it a prediction's 503 said nothing of the kind, unlike
+    the same outage met by ``GET /v1/partitions/{key}``."""
+    return {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -141,7 +151,7 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
                  request.url.path, first_line(exc))  # fmt: skip
     message = "the registry database is unavailable; try again"
     body = {"error": message} if _under_v2(request) else {"detail": message}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(body, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS})
 
 
 async def _full(request: Request, exc: Exception) -> JSONResponse:

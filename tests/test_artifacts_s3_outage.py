@@ -270,3 +270,39 @@ def test_a_rollback_while_the_store_is_down_is_a_503_and_moves_nothing(
             again = http.post(f"/v1/partitions/{key}/rollback", headers=headers)
     assert again.status_code == 200, again.text
     assert (again.json()["from_version"], again.json()["to_version"]) == (2, 1), again.text
+
+
+def test_a_prediction_the_stopped_store_fails_is_a_503_with_retry_after_on_v1_and_v2(
+    server: SeaweedServer, tmp_path: Path
+) -> None:
+    """The README's outage answer is a 503 with ``Retry-After``. A prediction whose model the
+    stopped store could not give (a cold load) was a 503 without it on ``/v1`` and on ``/v2``
+    (their errors answered by the generic handlers, which set no header), so a client or a
+    load balancer that retries a 503 only when told when gave up on a passing outage; only
+    the database handler's 503s had it. Real uvicorn, a real SeaweedFS killed."""
+    import httpx
+
+    from serving.local import running_server
+    from serving.settings import Settings
+
+    url, registry = _url(), tmp_path / "reg"
+    with Registry(registry, artifacts=url) as reg:
+        train(SPEC, linear_frame(3), reg, backend="local")
+    row = {"t": 5, "x0": 1.0, "x1": 2.0}
+    tensors = {
+        "inputs": [
+            {"name": name, "datatype": "FP64", "shape": [1], "data": [row[name]]}
+            for name in ("x0", "x1")
+        ]
+    }
+    settings = Settings(registry=registry, artifacts=url)
+    with running_server(settings) as base, httpx.Client(base_url=base, timeout=120) as http:
+        server.stop()
+        v1 = http.post("/v1/partitions/pid=1/predict", json={"rows": [row]})
+        v2 = http.post("/v2/models/pid=2/infer", json=tensors)
+    assert v1.status_code == 503, v1.text
+    assert v1.headers.get("retry-after") == "5", v1.headers
+    assert "cannot read artifact" in v1.json()["detail"], v1.text
+    assert v2.status_code == 503, v2.text
+    assert v2.headers.get("retry-after") == "5", v2.headers
+    assert "cannot read artifact" in v2.json()["error"], v2.text

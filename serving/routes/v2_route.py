@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from manymodels.exceptions import InvalidRows, ManyModelsError
 from serving.auth import carries_admin_token
-from serving.errors import detail_for, status_for, unreadable_body
+from serving.errors import detail_for, retry_after, status_for, unreadable_body
 from serving.jsonbody import FastJSONRequest
 from serving.jsonhead import Head, buried
 from serving.query import QueryCheckedRoute
@@ -77,7 +77,8 @@ class V2Route(QueryCheckedRoute):
                     return error(400, unreadable_body(request, e)["msg"])
                 return error(e.status_code, str(e.detail), e.headers)
             except ManyModelsError as e:
-                return error(*_ours(request, e))
+                status, message = _ours(request, e)
+                return error(status, message, retry_after(status))
             except Exception:
                 logger.exception("%s %s failed", request.method, request.url.path)
                 return error(500, "internal server error (see the server log)")

@@ -2,7 +2,8 @@
 database answered 500 "internal server error" with a traceback logged twice (the driver's
 own ``OperationalError``, which no handler knew); it is a 503 with a JSON body saying the
 registry's database is unavailable, and the router answers again once the server is back,
-without a restart."""
+without a restart. A prediction's 503 (``/v1`` and ``/v2``: a cold load) had no ``Retry-After``,
+which the README promises for an outage and ``GET /v1/partitions/{key}``'s had."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def test_the_router_answers_503_while_postgresql_is_down_and_recovers(tmp_path: 
                 r = http.request(method, path, json=body)
                 assert r.status_code == 503, (path, r.text)
                 assert "registry database" in r.json()["detail"], r.text
+                assert r.headers.get("retry-after") == "5", (path, r.headers)
+            # the same cold load on the V2 protocol: its 503 tells when to try again too
+            tensors = {
+                "inputs": [
+                    {"name": name, "datatype": "FP64", "shape": [1], "data": [row[name]]}
+                    for name in ("x0", "x1")
+                ]
+            }
+            v2 = http.post("/v2/models/pid=3/infer", json=tensors)
+            assert v2.status_code == 503, v2.text
+            assert "registry database" in v2.json()["error"], v2.text
+            assert v2.headers.get("retry-after") == "5", v2.headers
             assert http.get("/readyz").status_code == 503
             options = f"-c listen_addresses='' -k {server.root} -p {PORT} -c fsync=off"
             _pg_ctl(server, "-l", str(server.log), "-o", options, "start")
