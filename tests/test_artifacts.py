@@ -372,3 +372,36 @@ def test_a_put_of_the_same_bytes_during_gc_survives(store: LocalArtifactStore) -
         mp.setattr(os, "rename", rename_then_put)
         assert store.delete_if_older(digest, time.time() - 3600) == len(b"identical model bytes")
     assert store.get(digest) == b"identical model bytes"  # the new run's file is still there
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("s3:/bucket/models", "is neither a local path nor a URL"),  # a '/' missing
+        ("s3:bucket/models", "is neither a local path nor a URL"),
+        ("s3://", "names no bucket or path"),
+    ],
+)
+def test_a_mistyped_store_url_is_one_error_line_and_writes_nothing(
+    url: str, says: str, tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`manymodels train … --artifacts s3:/bucket/models` (one '/' short) trained into a local
+    directory `./s3:/bucket/models`, exit 0, nothing said: on a Ray cluster each task's models
+    on the disk of the node that ran it, none where the router looks. `s3://` was refused
+    as "unknown scheme 's3:://'". Now each is one `error:` line naming the URL, and neither
+    the directory nor the registry is made."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    args = ["train", str(samples_dir / "store_sales.toml"), str(samples_dir / "store_sales.csv")]
+    result = CliRunner().invoke(app, [*args, "--registry", "reg", "--artifacts", url])
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: artifact store URL '{url}' {says}")
+    assert lines[0].endswith("(s3://bucket/prefix)"), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./s3:, no ./reg
+    with pytest.raises(ArtifactError, match=says):
+        open_store(url)
+    assert isinstance(open_store(tmp_path / "s3:"), LocalArtifactStore)  # a Path is a path
