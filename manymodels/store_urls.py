@@ -25,7 +25,8 @@ def refuse_mistyped_url(text: str) -> None:
     if not rest.startswith("//"):
         raise ArtifactError(
             f"artifact store URL '{text}' is neither a local path nor a URL: a URL's scheme is "
-            f"followed by '://' ({scheme}://bucket/prefix)"
+            f"followed by '://' ({scheme}://bucket/prefix); a local directory with ':' in its "
+            f"name is written './{text}'"
         )
     if not rest.strip("/") and scheme != "file":
         raise ArtifactError(
