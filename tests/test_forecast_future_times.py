@@ -4,6 +4,7 @@ wrote and would search their file for in vain; a zone-aware time keeps its offse
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -78,8 +79,15 @@ def test_a_missing_step_of_a_table_of_dates_is_named_as_a_date(tmp_path: Path) -
             "/v1/partitions/store=2,brand=tropicana/forecast",
             json={"horizon": 4, "future": posted},
         )
+        ok = client.post(
+            "/v1/partitions/store=2,brand=tropicana/forecast",
+            json={"horizon": 3, "future": posted},
+        )
     assert r.status_code == 422, r.text
     assert "but not for 2025-03-16 (" in r.json()["detail"], r.text
+    # its answer writes the steps as its 422 does (before: 2025-03-13T00:00:00)
+    assert ok.status_code == 200, ok.text
+    assert [p["time"] for p in ok.json()["forecast"]] == [d for d, _ in rows]
 
 
 def test_a_zone_aware_missing_step_keeps_its_offset(tmp_path: Path) -> None:
@@ -89,3 +97,9 @@ def test_a_zone_aware_missing_step_keeps_its_offset(tmp_path: Path) -> None:
     future = _table(pd.date_range("2025-03-13", periods=3, freq="D", tz="Europe/Berlin"))
     with pytest.raises(DataError, match=r"but not for 2025-03-16T00:00:00\+01:00 \("):
         forecast(root, horizon=4, future=future.drop(columns="units"))
+    args = ["forecast", "--registry", str(root), "--horizon", "1", "--json"]
+    result = runner.invoke(app, args)  # a zone-aware midnight is not a date: its offset stays
+    assert result.exit_code == 0, result.output
+    assert [r["day"] for r in json.loads(result.stdout)["forecast"]] == [
+        "2025-03-13T00:00:00+01:00"
+    ]

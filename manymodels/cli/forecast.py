@@ -90,11 +90,11 @@ def forecast(
     --probabilities adds a classifier's proba-<class> columns.
     """
     from manymodels import console
+    from manymodels.forecast_steps import shown_time
     from manymodels.forecasting import forecast_chunks
     from manymodels.intervals import parse_levels
     from manymodels.labels import check_threshold
     from manymodels.registry.model_access import one_version_choice
-    from manymodels.timefeatures import time_to_json
 
     wanted = parse_levels(levels, "--levels")
     check_threshold(threshold, "--threshold")  # before the registry is opened
@@ -136,7 +136,9 @@ def forecast(
         else:
             import pandas as pd
 
-            frame = pd.concat(list(chunks), ignore_index=True)
+            parts = list(chunks)
+            frame = pd.concat(parts, ignore_index=True)
+            dates = bool(parts) and bool(parts[0].attrs.get("dates_only"))
             rows = len(frame)
     n = rows // horizon  # every partition has HORIZON rows
     left = left_out[0] if left_out else []
@@ -159,7 +161,7 @@ def forecast(
         rows = frame.to_dict(orient="records")
         time_column = frame.columns[frame.columns.get_loc("prediction") - 1]
         for row in rows:
-            row[time_column] = time_to_json(row[time_column])
+            row[time_column] = shown_time(row[time_column], dates)  # as the CSV writes it
         console.print_json({"horizon": horizon, "partitions": n, "left_out": left,
                             "without_alias": missing, "forecast": rows})  # fmt: skip
     else:

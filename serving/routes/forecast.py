@@ -15,8 +15,9 @@ from manymodels import intervals as conformal
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
+from manymodels.forecast_formats import on_midnights
 from manymodels.forecast_partition import labelled_steps
-from manymodels.forecast_steps import build_steps
+from manymodels.forecast_steps import build_steps, shown_time
 from manymodels.forecasting import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.future_rows import future_table
 from manymodels.inputs import as_floats
@@ -67,7 +68,10 @@ class ForecastRequest(BaseModel):
 
 
 class ForecastPoint(BaseModel):
-    time: Any = Field(description="The step's time: ISO 8601 text for dates, else a number.")
+    time: Any = Field(
+        description="The step's time as ISO 8601 text (a date alone, `2025-03-03`, when every "
+        "step is a midnight, as the training table's dates were written), else a number."
+    )
     prediction: Any
     label: Any = Field(
         default=None,
@@ -218,7 +222,9 @@ def _forecast(
         raise unfed or DataError(
             f"partition '{key}' v{version} could not forecast: {first}"
         ) from None
-    times = [timefeatures.time_to_json(t) for t in steps.times]
+    # as its errors, the CLI and its CSV write them: dates alone when every step is a midnight
+    dates = on_midnights(schema)
+    times = [shown_time(t, dates) for t in steps.times]
     answers = to_json_list(predictions)
     labels = [None] * len(answers) if labelled is None else to_json_list(labelled[0])
     bands: list[dict[str, float | None] | None] = [None] * len(answers)
