@@ -67,7 +67,7 @@ async function renderJobs() {
   try {
     const { jobs } = await api("/v1/jobs?limit=20");
     if (!jobs.length) {
-      box.replaceChildren(el("p", { class: "hint" }, "No retrain job since this router started."));
+      box.replaceChildren(el("p", { class: "hint" }, "No retrain job recorded in this registry (the list is every router's that shares it, kept across restarts)."));
       return;
     }
     box.replaceChildren(

@@ -34,6 +34,7 @@ from routerkit import (
     TOKEN,
     TWO_VERSIONS,
     admin,
+    job_ended,
     open_client,
     sales,
 )
@@ -207,6 +208,40 @@ def test_the_retrain_jobs_table_shows_a_key_as_its_values_read(
     assert row, dom.split('id="jobs"')[1][:1500]
     assert html.unescape(row.group(2)) == f"store=1, brand={SLASH_BRAND}"
     assert f'title="{html.escape(SLASH_KEY)}"' in row.group(1)
+
+
+@pytest.mark.slow
+def test_the_retrain_jobs_box_speaks_of_the_registry_whose_jobs_outlive_a_router(
+    chromium: str, settings: Settings, tmp_path: Path
+) -> None:
+    """The box said "No retrain job since this router started", yet its list is the
+    registry's: a job retrained through one router is listed by the next one started on the
+    same registry. Now an empty box says so of the registry, and a restart keeps the row."""
+    df = sales()
+    part = df[(df["store"] == 2) & (df["brand"] == "tropicana")].tail(30)
+    rows = [
+        {"week": str(r.week.date()), "price": r.price, "deal": r.deal, "feat": r.feat,
+         "units": r.units * 2.0}
+        for r in part.itertuples()
+    ]  # fmt: skip
+    with running_server(settings, app=with_login(settings, TOKEN)) as base:
+        empty = browse(chromium, f"{base}/test-login", tmp_path)
+        with httpx.Client(base_url=base) as client:
+            posted = client.post(f"/v1/partitions/{KEY}/retrain", json={"rows": rows},
+                                 headers=admin())  # fmt: skip
+            assert posted.status_code == 202, posted.text
+            job_id = posted.json()["job_id"]
+            ended = job_ended(client, f"/v1/jobs/{job_id}", admin())
+        assert ended["status"] == "succeeded", ended
+    assert page_state(empty) == "ready", text_of(empty, "status")
+    said = re.search(r'id="jobs"><p[^>]*>([^<]*)<', empty)
+    assert said, empty.split('id="jobs"')[1][:500]
+    assert "since this router started" not in said.group(1)
+    assert said.group(1).startswith("No retrain job recorded in this registry"), said.group(1)
+    with running_server(settings, app=with_login(settings, TOKEN)) as base:  # a restart
+        again = browse(chromium, f"{base}/test-login", tmp_path)
+    assert page_state(again) == "ready", text_of(again, "status")
+    assert f"<code>{job_id}</code>" in again, again.split('id="jobs"')[1][:500]
 
 
 @pytest.mark.slow
