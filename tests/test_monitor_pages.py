@@ -279,3 +279,17 @@ def test_the_total_is_counted_again_only_when_an_alias_moved(
         train(spec, data, reg, backend="local", only=[f"pid={N}"])  # a new production alias
         assert counts(engine) == (N + 1, 1)
         assert counts(engine) == (N + 1, 0)
+
+
+def test_the_cli_titles_a_page_by_key_by_key(registry: Path) -> None:
+    """Before: "partitions 1–2 of 24, worst key first"."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    args = ["monitor", "--registry", str(registry), "--limit", "2"]
+    by_key = CliRunner().invoke(app, [*args, "--sort", "key"])
+    assert by_key.exit_code == 0, by_key.output
+    assert f"partitions 1–2 of {N}, by key" in by_key.stdout and "worst" not in by_key.stdout
+    by_drift = CliRunner().invoke(app, [*args, "--sort", "drift"])
+    assert f"partitions 1–2 of {N}, worst drift first" in by_drift.stdout, by_drift.output

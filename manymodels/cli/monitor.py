@@ -109,7 +109,8 @@ def monitor(
     from rich.table import Table
 
     table = Table(
-        title=f"{browse_tables.page_head(offset, len(page), total)}, worst {sort} first",
+        title=f"{browse_tables.page_head(offset, len(page), total)}, "
+        + ("by key" if sort == "key" else f"worst {sort} first"),  # a key is no worse than one
         title_justify="left",
     )
     table.add_column("partition", overflow="fold", no_wrap=True)

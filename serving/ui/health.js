@@ -46,7 +46,8 @@ function drawHealth() {
     )),
   );
   $("#health-more").hidden = !healthAfter;
-  $("#health-note").textContent = `${healthRows.length} of ${healthTotal} partition(s) in production, worst first (the router's order).`;
+  const order = $("#health-sort").value === "key" ? "by key" : "worst first"; // a key ranks nothing
+  $("#health-note").textContent = `${healthRows.length} of ${healthTotal} partition(s) in production, ${order} (the router's order).`;
 }
 
 export async function renderHealth(sort) {
@@ -55,7 +56,8 @@ export async function renderHealth(sort) {
   healthAfter = null;
   await loadHealth(sort, null);
   drawHealth();
-  status(`Partition health, worst first by ${$("#health-sort").selectedOptions[0].textContent}.`);
+  const by = $("#health-sort").selectedOptions[0].textContent;
+  status(sort === "key" ? "Partition health, by key." : `Partition health, worst first by ${by}.`);
 }
 
 export async function moreHealth(sort) {

@@ -1,6 +1,7 @@
 """The dashboard's tables with a partition key far wider than the window (a 300-character
 value without a space, as an id or a hash can be), in a real headless Chromium: the key wraps
-in its cell, and every column stays on screen."""
+in its cell, and every column stays on screen; and the Health view by key, which is no
+ranking, says so."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browserkit import Driven, view
+from browserkit import Driven, browse, page_state, text_of, view
 from factories import spec_dict
 
 from manymodels.pipeline import train
@@ -23,13 +24,8 @@ LONG = "x" * 300
 OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 
 
-@pytest.mark.slow  # training, a real router and a real Chromium (~10 s)
-def test_a_key_wider_than_the_window_wraps_and_keeps_the_other_columns_in_view(
-    chromium: str, tmp_path: Path
-) -> None:
-    """Before: the list and the Health view laid the key out on one line, 2,000 px wide, and
-    pushed every other column (version, skill, drift, flags…) off the right of the window;
-    the partition's page ran its heading past it."""
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         [
@@ -39,9 +35,19 @@ def test_a_key_wider_than_the_window_wraps_and_keeps_the_other_columns_in_view(
         ]
     )
     spec = {**spec_dict(features=["x0"], fallback={"enabled": True}), "partition_by": ["pid"]}
-    root = tmp_path / "r"
+    root = tmp_path_factory.mktemp("long") / "r"
     with Registry(root) as reg:
         assert train(spec, frame, reg, backend="local").run.n_failed == 0
+    return root
+
+
+@pytest.mark.slow  # training, a real router and a real Chromium (~10 s)
+def test_a_key_wider_than_the_window_wraps_and_keeps_the_other_columns_in_view(
+    chromium: str, root: Path, tmp_path: Path
+) -> None:
+    """Before: the list and the Health view laid the key out on one line, 2,000 px wide, and
+    pushed every other column (version, skill, drift, flags…) off the right of the window;
+    the partition's page ran its heading past it."""
     with running_server(Settings(registry=root)) as url:
         for table, params in (
             ("partitions", {}),
@@ -68,3 +74,19 @@ def test_a_key_wider_than_the_window_wraps_and_keeps_the_other_columns_in_view(
                     ".getBoundingClientRect().right <= window.innerWidth"
                 )
                 assert last is True, table
+
+
+@pytest.mark.slow  # a real router and a real Chromium (~5 s)
+def test_the_health_view_by_key_says_by_key_not_worst_first(
+    chromium: str, root: Path, tmp_path: Path
+) -> None:
+    """Before: "Partition health, worst first by key." and "… in production, worst first":
+    an order of keys ranks nothing (the CLI's title said "worst key first" likewise)."""
+    with running_server(Settings(registry=root)) as url:
+        dom = browse(chromium, view(url, health="key"), tmp_path)
+        drift = browse(chromium, view(url, health="drift"), tmp_path)
+    assert page_state(dom) == "ready", text_of(dom, "status")
+    assert text_of(dom, "status") == "Partition health, by key."
+    assert "by key (the router's order)" in text_of(dom, "health-note")
+    assert "worst" not in text_of(dom, "health-note")
+    assert text_of(drift, "status") == "Partition health, worst first by drift (PSI)."
