@@ -41,7 +41,10 @@ class Decision(_Frozen):
     and ``p / (1 + p)`` for ``f1``, ``p`` the table's positive rate (the F1-optimal threshold of
     a calibrated model that knows only the base rate: half its F1). The positive class is
     ``positive``, by default the greater of the two (``1``, ``True``, ``"yes"`` over ``"no"``;
-    but ``"ok"`` over ``"fraud"``: name it).
+    but ``"ok"`` over ``"fraud"``: name it). ``positive`` is also the class the spec's ``f1``,
+    ``precision``, ``recall``, ``jaccard`` and ``average_precision`` count (scikit-learn's
+    ``pos_label``), so a table of text labels can be chosen by them; it is recorded with the
+    threshold, so every label (the router's, ``--threshold``) counts the same class.
     """
 
     threshold: Literal["f1", "cost"]

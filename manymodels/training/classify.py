@@ -21,9 +21,9 @@ import numpy as np
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import SpecError, first_line
-from manymodels.label_matching import KnownClasses
 from manymodels.spec import Calibration, Decision, Spec
 from manymodels.training.metrics import Metric, metric
+from manymodels.training.positive_class import metric_positive, positive_at
 from manymodels.training.splits import Split, take
 from manymodels.warning_capture import captured
 
@@ -105,10 +105,14 @@ class TableMetric(Metric):
         return -float(rule(np.asarray(y), proba, labels=self.classes))
 
 
-def spec_metric(name: str, prior: ClassPrior) -> Metric:
+def spec_metric(spec: Spec, prior: ClassPrior) -> Metric:
     """The metric that scores a classifier's fits by the spec's ``metric``: a proper scoring
-    rule over the table's classes (``TableMetric``), any other as scikit-learn scores it."""
-    return TableMetric(name, prior.classes) if name in PROPER else metric(name)
+    rule over the table's classes (``TableMetric``), any other as scikit-learn scores it,
+    counting ``[decision] positive`` as the positive class where it counts one."""
+    name = spec.metric_name
+    if name in PROPER:
+        return TableMetric(name, prior.classes)
+    return metric(name, metric_positive(spec, prior))
 
 
 PROBE_CLASSES = 10
@@ -142,11 +146,11 @@ def refuse_unscorable_metric(
 
     tried = prior.classes[:PROBE_CLASSES]
     X = np.arange(len(tried), dtype=np.float64).reshape(-1, 1)
-    name = spec.metric_name
+    name, positive = spec.metric_name, metric_positive(spec, prior)
     try:
         with captured():  # dropped: one row a class, a perfect score (zero division…)
             model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
-            metric(name)(model, X, tried)
+            metric(name, positive)(model, X, tried)
     except (ValueError, TypeError) as e:
         n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
         shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
@@ -369,20 +373,6 @@ def global_threshold(decision: Decision, prior: ClassPrior) -> float:
         return decision.cost.fp / (decision.cost.fp + decision.cost.fn)
     rate = float(prior.rates[positive_at(decision, prior)])
     return rate / (1 + rate)
-
-
-def positive_at(decision: Decision, prior: ClassPrior) -> int:
-    """Which of the table's two classes is the decision's positive one: ``positive``, by
-    value (``1`` is the class ``1.0`` of a column read with blanks), else the greater."""
-    if decision.positive is None:
-        return len(prior.classes) - 1
-    found = KnownClasses(prior.labels).matching(decision.positive)
-    if len(found) != 1:
-        raise SpecError(
-            f"[decision] positive = {decision.positive!r} is not one of the table's classes "
-            f"({KnownClasses(prior.labels).shown})"
-        )
-    return prior.labels.index(found[0])
 
 
 def best_threshold(decision: Decision, p: np.ndarray, truth: np.ndarray) -> float:

@@ -34,10 +34,12 @@ class Metric:
     """A scikit-learn scorer, called without its per-call overhead when it only needs
     ``predict`` (that overhead is comparable to fitting a small model)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, pos_label: Any = None) -> None:
         self.name = name
         self._numpy = _NUMPY_SCORERS.get(name)
         self._scorer = get_scorer(name)
+        if pos_label is not None:  # the class a binary metric counts (``f1``: not always 1)
+            self._scorer = _with_pos_label(self._scorer, pos_label)
         func = getattr(self._scorer, "_score_func", None)
         sign = getattr(self._scorer, "_sign", None)
         kwargs = getattr(self._scorer, "_kwargs", None)
@@ -57,8 +59,21 @@ class Metric:
 
 
 @lru_cache(maxsize=32)
-def metric(name: str) -> Metric:
-    return Metric(name)
+def metric(name: str, pos_label: Any = None) -> Metric:
+    return Metric(name, pos_label)
+
+
+def _with_pos_label(scorer: Any, pos_label: Any) -> Any:
+    """scikit-learn's scorer ``scorer`` with ``pos_label`` among its arguments: its named
+    scorers (``f1``, ``average_precision``…) fix ``pos_label`` at 1, which text labels lack."""
+    from sklearn.metrics import make_scorer
+
+    return make_scorer(
+        scorer._score_func,
+        response_method=scorer._response_method,
+        greater_is_better=scorer._sign > 0,
+        **{**scorer._kwargs, "pos_label": pos_label},
+    )
 
 
 def beats(challenger: float, incumbent: float, margin: float) -> bool:

@@ -150,7 +150,7 @@ def fit_partition(
         prior = _prior(prior, y)
         one_class = classify.single_class(y, splits)
         fallback = classify.ProbaMetric(spec.selection.fallback_metric, prior.classes)
-        score_fn = classify.spec_metric(spec.metric_name, prior)
+        score_fn = classify.spec_metric(spec, prior)
         if not classify.metric_defined(spec.metric_name, y, splits, spec.selection.min_class_rows):
             score_fn = fallback
 

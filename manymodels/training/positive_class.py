@@ -1,0 +1,52 @@
+"""Which class of a binary table is the positive one: the ``[decision]`` threshold's, and the
+one the spec's ``f1``, ``precision``, ``recall``… count (scikit-learn's ``pos_label``).
+
+One answer for both, from ``[decision] positive``: scikit-learn's default ``pos_label=1``
+refused every table of two text labels (``"churn"``/``"stay"``) chosen by those metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manymodels.classes import ClassPrior
+from manymodels.exceptions import SpecError
+from manymodels.label_matching import KnownClasses
+from manymodels.spec import Decision, Spec
+
+POSITIVE_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "average_precision"})
+"""scikit-learn's scorers that count one class of two as positive (``pos_label``, 1 unless
+told): on ``"churn"``/``"stay"`` they refused the table."""
+
+
+def metric_positive(spec: Spec, prior: ClassPrior) -> Any:
+    """The class the spec's metric counts as positive (scikit-learn's ``pos_label``): the
+    ``[decision] positive`` class; ``None`` (scikit-learn's 1) when the metric counts none,
+    the table is not binary or no positive is named and a label is 1. Text labels without a
+    named positive: a ``SpecError`` naming what to set."""
+    if spec.metric_name not in POSITIVE_METRICS or not prior.binary:
+        return None
+    if spec.decision is not None and spec.decision.positive is not None:
+        return prior.classes[positive_at(spec.decision, prior)]
+    if any(c == 1 for c in prior.labels if not isinstance(c, str)):
+        return None
+    a, b = (repr(c) for c in prior.labels)
+    raise SpecError(
+        f"metric '{spec.metric_name}' counts one class as positive and the labels {a}, {b} "
+        f"hold no 1: name it in the spec, [decision] positive = {a} (or {b}) beside threshold "
+        f'= "f1" (or "cost")'
+    )
+
+
+def positive_at(decision: Decision, prior: ClassPrior) -> int:
+    """Which of the table's two classes is the decision's positive one: ``positive``, by
+    value (``1`` is the class ``1.0`` of a column read with blanks), else the greater."""
+    if decision.positive is None:
+        return len(prior.classes) - 1
+    found = KnownClasses(prior.labels).matching(decision.positive)
+    if len(found) != 1:
+        raise SpecError(
+            f"[decision] positive = {decision.positive!r} is not one of the table's classes "
+            f"({KnownClasses(prior.labels).shown})"
+        )
+    return prior.labels.index(found[0])

@@ -1,0 +1,99 @@
+"""Choosing classifiers by ``f1``, ``precision``, ``recall`` or ``average_precision`` where the
+labels are two words: scikit-learn counts the class ``1`` as positive, which ``"churn"`` and
+``"stay"`` lack, so every such run was refused. ``[decision] positive`` names the class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import manymodels as mm
+from manymodels.exceptions import SpecError
+
+
+def churn_frame(users: int = 3, rows: int = 60) -> pd.DataFrame:
+    """Users whose churn follows ``x1``, both labels throughout each user's rows."""
+    rng = np.random.default_rng(0)
+    parts = []
+    for u in range(users):
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        churn = x1 + 0.5 * rng.normal(size=rows) > 0.3
+        label = np.where(churn, "churn", "stay")
+        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, "label": label}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def spec(metric: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "churn",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "label",
+        "features": ["x1", "x2"],
+        "metric": metric,
+        "min_rows": 20,
+        "seed": 0,
+        "validation": {"strategy": "holdout", "size": 0.5},
+        "selection": {"min_class_rows": 1},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+        ],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("metric", ["f1", "precision", "recall", "average_precision"])
+def test_text_labels_train_by_a_positive_class_metric_when_positive_is_named(
+    tmp_path: Path, metric: str
+) -> None:
+    """Before: ``SpecError: metric 'f1' cannot score this table's labels … pos_label=1 is not a
+    valid label``, whatever the spec said. Now ``[decision] positive`` names the class, and the
+    version records it with its threshold: its labels count the class its metric counted."""
+    named = spec(metric, decision={"threshold": "f1", "positive": "churn"})
+    summary = mm.train(named, churn_frame(), registry=tmp_path / "reg", backend="local")
+    assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
+    with mm.Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model({"user": "u0"})
+        assert loaded.version.metric == metric
+        decision = loaded.version.schema.decision
+        assert decision is not None and decision["positive"] == "churn"
+
+
+def test_the_score_counts_the_named_class_as_positive(tmp_path: Path) -> None:
+    """The recorded validation score is scikit-learn's with ``pos_label`` the named class:
+    ``positive = "stay"`` and ``positive = "churn"`` score the same fit differently."""
+    df = churn_frame(users=1, rows=80)
+    scores = {}
+    for positive in ("churn", "stay"):
+        named = spec("f1", decision={"threshold": "f1", "positive": positive})
+        mm.train(named, df, registry=tmp_path / positive, backend="local")
+        with mm.Registry.open(tmp_path / positive) as reg:
+            scores[positive] = reg.load_model({"user": "u0"}).version.score
+    assert scores["churn"] != pytest.approx(scores["stay"])
+    assert 0 < scores["churn"] < 1 and 0 < scores["stay"] < 1
+
+
+def test_without_a_named_positive_the_error_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as e:
+        mm.train(spec("f1"), churn_frame(), registry=tmp_path / "reg", backend="local")
+    message = str(e.value)
+    assert "\n" not in message
+    assert "[decision] positive = 'churn' (or 'stay') beside threshold = \"f1\"" in message
+    assert not (tmp_path / "reg" / "registry.db").exists()
+
+
+def test_a_named_positive_also_counts_for_number_labels(tmp_path: Path) -> None:
+    """Labels 0/1 with ``positive = 0``: precision of the 0 class, not of the 1 class."""
+    df = churn_frame(users=1, rows=80)
+    df["label"] = (df["label"] == "churn").astype(int)
+    scores = {}
+    for positive in (0, 1):
+        named = spec("precision", decision={"threshold": "f1", "positive": positive})
+        mm.train(named, df, registry=tmp_path / str(positive), backend="local")
+        with mm.Registry.open(tmp_path / str(positive)) as reg:
+            scores[positive] = reg.load_model({"user": "u0"}).version.score
+    assert scores[0] != pytest.approx(scores[1])
