@@ -35,6 +35,7 @@ from manymodels.stray_values import (
     drop_bad_rows,
     is_numeric,
     leave_out_bad_rows,
+    numbers_as_floats,
     numeric_share,
 )
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
@@ -181,6 +182,7 @@ def checked(
         df, bad_rows = drop_bad_rows(df, spec, source=source)
         if BAD_ROW in df.columns:  # rows kept in place for the lags (``drop_bad_rows``)
             kept_bad = df.pop(BAD_ROW).to_numpy(dtype=bool)
+    df = numbers_as_floats(df, spec, source=source)
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         _refuse_continuous_labels(df[spec.target], source=source)

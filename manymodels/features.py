@@ -64,7 +64,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     column at once. ``DataError`` names the column and source."""
     if numeric:
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
-            numbers = _python_numbers(column, name, source)
+            numbers = python_numbers(column, name, source)
             if numbers is not None:
                 return numbers
             raise DataError(
@@ -86,7 +86,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     return column.to_numpy(dtype=object, na_value=None)
 
 
-def _python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | None:
+def python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | None:
     """A column of objects that are all numbers (or booleans, or missing) as float64, as the
     router reads a row's cells: pandas keeps an integer past int64 as a Python ``int`` in an
     object column (a CSV's or JSON's ``123456789012345678901234567890``), so ``score``

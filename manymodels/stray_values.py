@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels.exceptions import DataError
+from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.row_numbers import row_number
@@ -24,6 +25,37 @@ MOSTLY_NUMERIC = 0.9
 MOSTLY_TEXT_WARNING = 0.5
 """A text feature whose values parse as numbers at least this often (but less than
 ``MOSTLY_NUMERIC``) is one-hot encoded as asked, with a warning naming it."""
+
+
+_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float"})
+
+
+def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
+    """``df`` with its object columns that hold nothing but numbers (and missing values) as
+    float64, but for the key, target and time columns and the spec's ``categorical`` ones.
+
+    A DataFrame built by hand or from JSON rows (``[1, 2.5, 3]``) holds ints and floats in one
+    object column: training took it for text and one-hot encoded each number as a category
+    (every new value unknown, answered as all-zero columns), and every later ``score`` or
+    ``predict`` of such a column was refused ("must be text, as the model was trained on").
+    The router and scoring read such cells as numbers already (``python_numbers``)."""
+    skip = {*spec.partition_by, spec.target, spec.time_column, *(spec.categorical or ())}
+    found: dict[str, np.ndarray] = {}
+    for column in df.columns:
+        s = df[column]
+        if column in skip or s.dtype != object:
+            continue
+        if ptypes.infer_dtype(s, skipna=True) not in _NUMBER_KINDS:
+            continue
+        numbers = python_numbers(s, str(column), source)
+        if numbers is not None:
+            found[column] = numbers
+    if not found:
+        return df
+    out = df.copy(deep=False)
+    for column, numbers in found.items():
+        out[column] = numbers
+    return out
 
 
 def numeric_share(s: pd.Series) -> float:

@@ -1,0 +1,69 @@
+"""A feature column of ints and floats mixed in one object column (a DataFrame built by hand
+or from JSON rows) is numbers: trained, scored and predicted as the same column of floats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import manymodels as mm
+
+
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    parts = []
+    for u in range(2):
+        x1, x2 = rng.normal(size=60), rng.normal(size=60)
+        label = np.where(x1 + 0.3 * rng.normal(size=60) > 0, "churn", "stay")
+        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, "label": label}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def mixed(df: pd.DataFrame) -> pd.DataFrame:
+    """``x1`` as JSON rows give it: whole numbers as ints, among floats, in one object column."""
+    out = df.copy()
+    cells = [int(np.rint(v)) if i % 3 == 0 else float(v) for i, v in enumerate(df["x1"])]
+    out["x1"] = pd.Series(cells, dtype=object)
+    return out
+
+
+SPEC: dict[str, Any] = {
+    "name": "churn",
+    "task": "classification",
+    "partition_by": ["user"],
+    "target": "label",
+    "features": ["x1", "x2"],
+    "metric": "accuracy",
+    "min_rows": 20,
+    "seed": 0,
+    "validation": {"strategy": "holdout", "size": 0.3},
+    "candidates": [
+        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+    ],
+}
+
+
+def test_mixed_ints_and_floats_train_score_and_predict_as_numbers(tmp_path: Path) -> None:
+    """Before: ``x1`` was trained as text, one-hot (each number a category, every new value
+    unknown), and ``mm.score`` / ``loaded.predict`` of the same frame were refused: "feature
+    'x1' must be text, as the model was trained on (found mixed-integer-float values)"."""
+    df = mixed(frame())
+    as_floats = df.assign(x1=df["x1"].astype(np.float64))
+    mm.train(SPEC, df, registry=tmp_path / "mixed", backend="local")
+    mm.train(SPEC, as_floats, registry=tmp_path / "floats", backend="local")
+    with mm.Registry.open(tmp_path / "mixed") as reg:
+        loaded = reg.load_model({"user": "u0"})
+        schema = loaded.version.schema
+        assert schema.dtypes["x1"] == "float64" and "x1" not in (schema.categorical or [])
+        rows = df[df["user"] == "u0"][["x1", "x2"]]
+        got = loaded.predict_proba(rows)
+    with mm.Registry.open(tmp_path / "floats") as reg:
+        expected = reg.load_model({"user": "u0"}).predict_proba(rows.astype(np.float64))
+    np.testing.assert_allclose(got, expected)
+    scored = mm.score(df, registry=tmp_path / "mixed", probabilities=True)
+    reference = mm.score(as_floats, registry=tmp_path / "floats", probabilities=True)
+    assert list(scored["prediction"]) == list(reference["prediction"])
+    np.testing.assert_allclose(scored["proba-churn"], reference["proba-churn"])
