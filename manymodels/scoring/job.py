@@ -23,7 +23,7 @@ from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.registry.model_access import alias_name
-from manymodels.scoring.output import scored_frame
+from manymodels.scoring.output import labels_as_classes, scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.probabilities import (
     UnitProba,
@@ -147,6 +147,8 @@ def score_table(
     finally:
         if reg is not registry:
             reg.close()
+    if not isinstance(data, pd.DataFrame):  # a file's blanks made its int labels floats
+        df = labels_as_classes(df, plan)
     levels = interval_levels(df, plan, levels, source=source)
     if probabilities:
         refuse_regressors(plan, source=source)

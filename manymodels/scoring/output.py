@@ -143,3 +143,23 @@ def _with_missing(values: np.ndarray, plan: Plan) -> Any:
     if values.dtype.kind == "b":
         return pd.arrays.BooleanArray(values, mask)
     return pd.arrays.IntegerArray(values.astype(np.int64), mask)
+
+
+def labels_as_classes(df: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """``df`` with a classifier's target column of whole floats as integers (``Int64``,
+    blanks kept missing), as its models' classes and ``prediction`` are.
+
+    A CSV's 0/1 labels with a blank cell (an unlabelled row) are read as floats: the scored
+    table echoed them ``1.0`` beside a ``prediction`` of ``1``, as ``train`` never saw them
+    (``classes.as_labels``), and a join on label = prediction missed nothing but looked
+    wrong; in a Parquet output the column was float64."""
+    targets = {s.target for s in plan.schemas if s.task == "classification" and s.target}
+    found: dict[str, pd.Series] = {}
+    for name in targets:
+        if name not in df.columns or df[name].dtype.kind != "f":
+            continue
+        values = df[name].to_numpy()
+        present = values[~np.isnan(values)]
+        if len(present) and np.all(present % 1 == 0) and np.abs(present).max() < 2**53:
+            found[name] = df[name].astype("Int64")
+    return df.assign(**found) if found else df
