@@ -70,7 +70,10 @@ def as_labels(y: Any) -> np.ndarray:
                 return y.astype(np.int64)
             except OverflowError:  # beyond int64: left as Python ints
                 return y
-        if all(isinstance(v, float | np.floating) for v in values):  # 0.0/1.0 and None
+        if all(  # 0.0/1.0 and None; 0 and 1.0 mixed (JSON rows, a frame built by hand)
+            isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+            for v in values
+        ):
             numbers = y.astype(np.float64)
             whole = as_labels(numbers)
             return whole if whole.dtype.kind == "i" else y

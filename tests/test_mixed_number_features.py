@@ -67,3 +67,27 @@ def test_mixed_ints_and_floats_train_score_and_predict_as_numbers(tmp_path: Path
     reference = mm.score(as_floats, registry=tmp_path / "floats", probabilities=True)
     assert list(scored["prediction"]) == list(reference["prediction"])
     np.testing.assert_allclose(scored["proba-churn"], reference["proba-churn"])
+
+
+def test_labels_of_ints_and_whole_floats_mixed_are_one_set_of_classes(tmp_path: Path) -> None:
+    """Before: labels ``0``, ``1`` and ``1.0`` in one object column were refused before
+    training — "metric 'roc_auc' cannot score this table's labels (2 classes: 0, 1.0):
+    Unknown label type …; use … 'roc_auc'", the metric it had. Now they are the classes 0
+    and 1, as the same labels in an int column."""
+    df = frame()
+    churn = df["label"] == "churn"
+    ints = churn.astype(int)
+    cells = [(1 if i % 2 else 1.0) if c else 0 for i, c in enumerate(churn)]
+    spec = {**SPEC, "metric": "roc_auc"}
+    mm.train(
+        spec,
+        df.assign(label=pd.Series(cells, dtype=object)),
+        registry=tmp_path / "m",
+        backend="local",
+    )
+    mm.train(spec, df.assign(label=ints), registry=tmp_path / "i", backend="local")
+    with mm.Registry.open(tmp_path / "m") as mixed, mm.Registry.open(tmp_path / "i") as plain:
+        got, expected = mixed.load_model({"user": "u1"}), plain.load_model({"user": "u1"})
+        assert got.classes == [0, 1]
+        rows = df[["x1", "x2"]].head(5)
+        np.testing.assert_allclose(got.predict_proba(rows), expected.predict_proba(rows))
