@@ -235,7 +235,7 @@ def split(
         key_values=[tuple(_plain(v) for v in kv) for kv in key_values],
         offsets=offsets,
         X=X,
-        y=ordered[target].to_numpy(),
+        y=target_values(ordered[target]),
         fingerprints=fingerprints,
         features=list(features),
         categorical=list(categorical),
@@ -299,3 +299,17 @@ def _plain(v: Any) -> Any:
     if isinstance(v, pd.Timestamp | dt.datetime | dt.date):
         return v.isoformat()
     return v
+
+
+def target_values(column: pd.Series) -> np.ndarray:
+    """A target column as numpy, pandas' own missing value (``pd.NA``) as numpy's: NaN in
+    numbers, ``None`` in labels.
+
+    A nullable column (``"boolean"``, ``"string"``, ``"Int64"``) with a missing cell turned
+    into an object array holding ``pd.NA``, on which numpy's ``y == "churn"`` raised "boolean
+    value of NA is ambiguous": ``mm.train`` of such a DataFrame stopped with that traceback."""
+    if getattr(column.dtype, "na_value", None) is not pd.NA or not column.hasnans:
+        return column.to_numpy()  # numpy dtypes, and pandas' text columns missing as NaN
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return column.to_numpy(dtype=object, na_value=None)
