@@ -157,6 +157,30 @@ def pumps_spec(**overrides: Any) -> dict[str, Any]:
     }
 
 
+LOGISTIC = {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": [500]}}
+
+
+def labels_spec(
+    name: str, key: str, target: str, features: list[str], **overrides: Any
+) -> dict[str, Any]:
+    """A classifier per ``key`` value for the label-reading tests (what a CSV's labels train
+    as): a LogisticRegression scored by accuracy on a quarter held out, every version
+    promoted, so a test sees the classes its rows were read as."""
+    return {
+        "name": name,
+        "task": "classification",
+        "partition_by": [key],
+        "target": target,
+        "features": features,
+        "metric": "accuracy",
+        "min_rows": 20,
+        "candidates": [LOGISTIC],
+        "validation": {"strategy": "holdout", "size": 0.25},
+        "promotion": {"policy": "always"},
+        **overrides,
+    }
+
+
 # every numeric reading of the ``sensor_readings`` sample, for a pumps spec that uses them all
 SENSORS = ["temperature", "vibration", "pressure", "rpm", "hours_since_service"]
 
@@ -295,6 +319,17 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
         assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
         assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")
     return second
+
+
+def job_ended(client: Any, location: str, headers: dict[str, str], timeout: float = 60) -> Any:
+    """The job at ``location`` (a retrain's 202 ``Location``; ``client`` a router's
+    ``TestClient``) once it has succeeded or failed, polled until ``timeout`` seconds pass
+    ("does not hang", not a timing)."""
+    deadline = time.monotonic() + timeout
+    while (job := client.get(location, headers=headers).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
 
 
 def other_machine_tag(pid: int = 4242) -> str:

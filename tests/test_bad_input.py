@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import stat
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_frame
+from factories import job_ended, linear_frame
 from typer.testing import CliRunner
 
 from manymodels import console
@@ -602,12 +601,7 @@ def test_retrain_rows_without_target_values_are_dropped_and_counted_by_default(
     auth = {"Authorization": f"Bearer {TOKEN}"}
     r = client.post("/v1/partitions/pid=1/retrain", json={"rows": rows}, headers=auth)
     assert r.status_code == 202, r.text
-    deadline = time.monotonic() + 60
-    while (job := client.get(r.headers["Location"], headers=auth).json())["status"] not in (
-        "succeeded", "failed"
-    ):  # fmt: skip
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    job = job_ended(client, r.headers["Location"], auth)
     assert job["status"] == "succeeded", job
     with Registry.open(root) as reg:
         assert reg.get_version("pid=1", job["version"]).validation["dropped"] == {

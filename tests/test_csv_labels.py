@@ -10,12 +10,12 @@ import gzip
 import io
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from factories import labels_spec
 from typer.testing import CliRunner
 
 from manymodels import csvkeys
@@ -29,21 +29,7 @@ from manymodels.spec import Spec
 from serving.local import running_server
 from serving.settings import Settings
 
-SPEC: dict[str, Any] = {
-    "name": "regions",
-    "task": "classification",
-    "partition_by": ["shop"],
-    "target": "region",
-    "features": ["x0", "x1"],
-    "metric": "accuracy",
-    "min_rows": 20,
-    "candidates": [
-        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": [500]}}
-    ],
-    "validation": {"strategy": "holdout", "size": 0.25},
-    "fallback": {"enabled": False},
-    "promotion": {"policy": "always"},
-}
+SPEC = labels_spec("regions", "shop", "region", ["x0", "x1"], fallback={"enabled": False})
 LABELS = ["EU", "N/A", "NA", "None"]
 runner = CliRunner()
 

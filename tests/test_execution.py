@@ -264,7 +264,7 @@ def test_a_run_waiting_on_a_cluster_with_no_free_cpu_says_why(
 
     import manymodels.execution
 
-    monkeypatch.setattr(manymodels.execution, "NOTICE_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(manymodels.execution, "NOTICE_SECONDS", 0.5)
     caplog.set_level(logging.WARNING, logger="manymodels.execution")
 
     @ray_session.remote(num_cpus=2)

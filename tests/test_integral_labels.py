@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from factories import labels_spec
 from typer.testing import CliRunner
 
 from manymodels.classes import as_labels
@@ -23,20 +24,7 @@ from manymodels.registry import Registry
 from serving.local import running_server
 from serving.settings import Settings
 
-SPEC: dict[str, Any] = {
-    "name": "clicks",
-    "task": "classification",
-    "partition_by": ["user"],
-    "target": "y",
-    "features": ["x1", "x2"],
-    "metric": "accuracy",
-    "min_rows": 20,
-    "candidates": [
-        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": [500]}}
-    ],
-    "validation": {"strategy": "holdout", "size": 0.25},
-    "promotion": {"policy": "always"},
-}
+SPEC = labels_spec("clicks", "user", "y", ["x1", "x2"])
 TOKEN = "admin-token-7c2a"
 runner = CliRunner()
 

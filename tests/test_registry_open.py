@@ -263,7 +263,7 @@ def test_a_postgresql_server_that_never_answers_fails_in_the_connect_timeout(
     pytest.importorskip("psycopg")
     from manymodels.registry import engine
 
-    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2, raising=False)
+    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2)
     silent = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
@@ -279,7 +279,8 @@ def test_a_postgresql_server_that_never_answers_fails_in_the_connect_timeout(
         silent.close()
         for conn in held:
             conn.close()
-    assert time.monotonic() - started < 30
+    # under the default 10 s: a patch of a constant no longer read would fail here
+    assert time.monotonic() - started < 8
 
 
 def test_a_new_registry_that_cannot_start_leaves_no_directory(tmp_path: Path) -> None:

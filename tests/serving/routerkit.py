@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from factories import SALES_SPEC as SALES_SPEC  # re-exported: the router tests import it from here
+from factories import job_ended as job_ended  # re-exported, as SALES_SPEC
 
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
@@ -85,13 +85,3 @@ def ready_line(cmd: list[str]) -> dict[str, object]:
     ready = next((line for line in lines if "router ready" in line), None)
     assert ready is not None, "".join(lines)
     return dict(json.loads(ready[ready.index("{") :]))
-
-
-def job_ended(client: Any, location: str, headers: dict[str, str], timeout: float = 60) -> Any:
-    """The job at ``location`` (a retrain's 202 ``Location``) once it has succeeded or
-    failed, polled until ``timeout`` seconds pass ("does not hang", not a timing)."""
-    deadline = time.monotonic() + timeout
-    while (job := client.get(location, headers=headers).json())["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, job
-        time.sleep(0.05)
-    return job
