@@ -32,7 +32,7 @@ vectorised over a chunk of partitions; per partition there is one model load and
 partitions are forecast ``forecast_select.CHUNK`` at a time, only a chunk's version records
 held at once: what grows with the number of partitions is the output, and not even that with
 ``forecast_chunks``, a chunk's frame at a time (``manymodels forecast --out`` writes them as
-they come: ``manymodels.tables.write_tables``).
+they come: ``manymodels.table_output.write_tables``).
 """
 
 from __future__ import annotations
