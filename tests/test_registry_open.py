@@ -261,9 +261,9 @@ def test_a_postgresql_server_that_never_answers_fails_in_the_connect_timeout(
     import time
 
     pytest.importorskip("psycopg")
-    from manymodels.registry import engine
+    from manymodels.registry import pg_connect
 
-    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", 2)
+    monkeypatch.setattr(pg_connect, "PG_CONNECT_TIMEOUT_SECONDS", 2)
     silent = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()

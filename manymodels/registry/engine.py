@@ -58,6 +58,7 @@ from manymodels.exceptions import (
     first_line,
 )
 from manymodels.registry import pg_silence
+from manymodels.registry.pg_connect import pg_connect_arguments, with_psycopg
 from manymodels.registry.pg_text import refuse_nul_text
 
 Move = tuple[str, str, int, str, str]  # key, alias, version, reason, action
@@ -213,7 +214,7 @@ def make_engine(url: str) -> Engine:
                     url,
                     isolation_level="REPEATABLE READ",
                     pool_pre_ping=True,
-                    connect_args=_pg_timeouts(url),
+                    connect_args=pg_connect_arguments(url),
                 )
                 if postgresql
                 else create_engine(url)
@@ -365,40 +366,3 @@ def _wal(cur: Any) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-
-
-PG_CONNECT_TIMEOUT_SECONDS = 10
-"""A connection to PostgreSQL that is not made in this long fails (libpq waits for ever, or
-for the operating system's TCP retries: a router's cold load took 130 s against a frozen
-server before its 500). A URL's own ``connect_timeout`` wins."""
-
-
-def with_psycopg(url: str) -> str:
-    """``url`` with psycopg (3) as its driver when it names none — ``postgresql://`` or
-    Heroku's and Render's ``postgres://``, the form a ``DATABASE_URL`` comes in — and psycopg
-    is installed (``manymodels[postgres]``). SQLAlchemy refuses ``postgres://`` ('Can't load
-    plugin: sqlalchemy.dialects:postgres'), and before 2.1 its driver for ``postgresql://``
-    is psycopg2, which the extra does not install and whose waits for a server that stopped
-    answering nothing bounds (``pg_silence`` watches psycopg's)."""
-    if not url.startswith(("postgresql://", "postgres://")):
-        return url
-    import importlib.util
-
-    if importlib.util.find_spec("psycopg") is None:
-        return url
-    return "postgresql+psycopg://" + url.split("://", 1)[1]
-
-
-def _pg_timeouts(url: str) -> dict[str, Any]:
-    """psycopg's connection arguments: ``connect_timeout``, unless the URL sets one, and no
-    statement prepared on the server (``prepare_threshold=None``). psycopg prepares a
-    statement once a connection has run it five times, and a prepared statement lives in
-    one server connection: behind PgBouncer's transaction pooling (how many routers share a
-    database's few connections) the next transaction may run on another, where the name is
-    unknown or another client's ("prepared statement "_pg3_0" already exists"), and every
-    repeated read failed. Our statements are small; planning them again costs little
-    (measured in the commit that made this)."""
-    arguments: dict[str, Any] = {"prepare_threshold": None}
-    if "connect_timeout" not in make_url(url).query:
-        arguments["connect_timeout"] = PG_CONNECT_TIMEOUT_SECONDS
-    return arguments

@@ -7,7 +7,8 @@ waited out a whole 150 s freeze; found by the outage attack). Nothing in libpq b
 wait: ``tcp_user_timeout`` counts data left *unacknowledged* and TCP keepalives are answered
 by the kernel (and both are ignored on a unix socket), a cancel request goes to the frozen
 postmaster, and a server-side ``statement_timeout`` is kept by the server that is not running.
-``connect_timeout`` bounds only the making of a connection (``engine.PG_CONNECT_TIMEOUT_SECONDS``).
+``connect_timeout`` bounds only the making of a connection
+(``pg_connect.PG_CONNECT_TIMEOUT_SECONDS``).
 
 So the client keeps the bound. Every wait of a psycopg connection for its server — a statement
 and its rows, a commit or rollback, SQLAlchemy's pre-ping and its rollback when a connection

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pgcluster import CONNECT, SILENCE, PostgresServer, find_bin_dir, find_icu_bin_dir, own_server
 
-from manymodels.registry import Registry, engine, pg_silence
+from manymodels.registry import Registry, pg_connect, pg_silence
 
 DATABASES = ["sqlite", "postgresql"]
 
@@ -76,7 +76,7 @@ def short_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """The registry's silence and connect bounds shortened to ``pgcluster.SILENCE`` and
     ``CONNECT``: a frozen or silent server is given up on in seconds, not minutes."""
     monkeypatch.setattr(pg_silence, "PG_SILENCE_SECONDS", SILENCE)
-    monkeypatch.setattr(engine, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)
+    monkeypatch.setattr(pg_connect, "PG_CONNECT_TIMEOUT_SECONDS", CONNECT)
 
 
 @pytest.fixture(params=DATABASES)

@@ -26,7 +26,7 @@ START_TIMEOUT_SECONDS = 60
 # the bounds the tests that freeze a server or outlast its silence shorten the registry's to
 # (the ``short_bounds`` fixture), so that they take seconds
 SILENCE = 1.0  # PG_SILENCE_SECONDS
-CONNECT = 2  # PG_CONNECT_TIMEOUT_SECONDS: libpq's least
+CONNECT = 2  # pg_connect.PG_CONNECT_TIMEOUT_SECONDS: libpq's least
 
 
 def find_bin_dir() -> Path | None:
