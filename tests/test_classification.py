@@ -25,7 +25,8 @@ from manymodels.registry import Registry
 from manymodels.scoring import score
 from manymodels.spec import Decision, Spec
 from manymodels.training import fit_partition
-from manymodels.training.classify import best_threshold, brier, calibration_error, log_loss
+from manymodels.training.classify import brier, calibration_error, log_loss
+from manymodels.training.thresholds import best_threshold
 from serving.job_schemas import DecisionOut
 from serving.local import running_server
 from serving.settings import Settings

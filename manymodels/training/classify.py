@@ -1,6 +1,6 @@
 """Classification per partition where real data is lopsided: partitions whose training rows
 hold one class, validation windows on which the spec's metric is undefined, and the decision
-threshold that turns a probability into a label.
+threshold that turns a probability into a label (``training.thresholds``).
 
 * A partition whose rows — or the training rows of one of its validation splits — hold one
   class cannot fit a classifier (``LogisticRegression`` refuses) and cannot be compared with
@@ -21,7 +21,7 @@ import numpy as np
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import SpecError, first_line
-from manymodels.spec import Calibration, Decision, Spec
+from manymodels.spec import Calibration, Spec
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.positive_class import metric_positive, positive_at
 from manymodels.training.splits import Split, take
@@ -334,63 +334,3 @@ def gets_constant(spec: Spec, n: int) -> bool:
     policy = spec.selection.too_few_rows
     wanted = policy == "constant" or (policy == "auto" and spec.task == "classification")
     return wanted and n > 0
-
-
-def threshold(
-    decision: Decision,
-    prior: ClassPrior,
-    fits: Sequence[Any],
-    splits: Sequence[Split],
-    X: Any,
-    y: np.ndarray,
-    *,
-    constant: bool = False,
-) -> dict[str, Any]:
-    """The partition's decision threshold on the positive class's probability, chosen on its
-    validation rows (``chosen_on = "validation"``), or the global one when they hold fewer
-    than ``min_positives`` positives or the model is constant (``chosen_on = "global"``)."""
-    at = positive_at(decision, prior)
-    positive = prior.classes[at]
-    rule = decision.threshold
-    out: dict[str, Any] = {"rule": rule, "positive": prior.labels[at]}
-    if rule == "cost":
-        out["cost"] = {"fp": decision.cost.fp, "fn": decision.cost.fn}
-    p_parts, y_parts = [], []
-    for (_, va), est in zip(splits, fits, strict=True):
-        p_parts.append(aligned_proba(est, take(X, va), prior.classes)[:, at])
-        y_parts.append(np.asarray(y[va]) == positive)
-    p, truth = np.concatenate(p_parts), np.concatenate(y_parts)
-    positives = int(truth.sum())
-    out["positives"] = positives
-    if constant or positives < decision.min_positives or positives == len(truth):
-        return out | {"threshold": global_threshold(decision, prior), "chosen_on": "global"}
-    return out | {"threshold": best_threshold(decision, p, truth), "chosen_on": "validation"}
-
-
-def global_threshold(decision: Decision, prior: ClassPrior) -> float:
-    """The threshold without a partition's evidence (see ``manymodels.spec.Decision``)."""
-    if decision.threshold == "cost":
-        return decision.cost.fp / (decision.cost.fp + decision.cost.fn)
-    rate = float(prior.rates[positive_at(decision, prior)])
-    return rate / (1 + rate)
-
-
-def best_threshold(decision: Decision, p: np.ndarray, truth: np.ndarray) -> float:
-    """The probability ``t`` (label positive when ``p ≥ t``) that scores best on these rows.
-
-    Every ``t`` between a validation probability and the next lower one labels the rows
-    alike; the midpoint is taken, so a new row is not labelled by which side of a validation
-    row it happens to fall. Among equally good labellings, the highest threshold wins."""
-    cuts = np.unique(p)[::-1]  # descending: each cut labels one more group positive
-    p_sorted = np.sort(p)[::-1]
-    t_sorted = truth[np.argsort(-p, kind="stable")]
-    tp, fp = np.cumsum(t_sorted), np.cumsum(~t_sorted)
-    last = np.searchsorted(-p_sorted, -cuts, side="right") - 1  # last row with p ≥ cut
-    tp_at, fp_at = tp[last], fp[last]
-    fn_at = int(truth.sum()) - tp_at
-    if decision.threshold == "cost":
-        value = -(decision.cost.fp * fp_at + decision.cost.fn * fn_at)
-    else:
-        value = 2 * tp_at / np.maximum(2 * tp_at + fp_at + fn_at, 1)
-    i = int(np.argmax(value))
-    return float(cuts[i] + cuts[i + 1]) / 2 if i + 1 < len(cuts) else float(cuts[i])

@@ -16,7 +16,7 @@ from manymodels.classes import ClassPrior, class_prior
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Candidate, Spec
 from manymodels.targetunits import RawTarget
-from manymodels.training import classify, constant_fits, heldout, ridge_grid
+from manymodels.training import classify, constant_fits, heldout, ridge_grid, thresholds
 from manymodels.training.compare import Comparison, compare, holds_global
 from manymodels.training.external import External
 from manymodels.training.folds import Folds
@@ -286,7 +286,7 @@ def fit_partition(
             probability = {} if rate is None else {"error_rate": rate}
         decision = None
         if spec.decision is not None and prior is not None and prior.binary:
-            decision = classify.threshold(
+            decision = thresholds.threshold(
                 spec.decision, prior, best_fits, splits, X, y, constant=bool(one_class)
             )
         truth = y if raw is None else raw.y

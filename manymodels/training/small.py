@@ -20,7 +20,7 @@ import numpy as np
 from manymodels.classes import ClassPrior
 from manymodels.registry.entities import CandidateResult
 from manymodels.spec import Spec
-from manymodels.training import classify
+from manymodels.training import classify, thresholds
 from manymodels.training.select import Fitted, estimator_path
 
 
@@ -39,7 +39,7 @@ def few_rows_constant(X: Any, y: np.ndarray, spec: Spec, prior: ClassPrior) -> F
             **({"cost": spec.decision.cost.model_dump()} if spec.decision.threshold == "cost"
                else {}),
             "positives": 0,
-            "threshold": classify.global_threshold(spec.decision, prior),
+            "threshold": thresholds.global_threshold(spec.decision, prior),
             "chosen_on": "global",
         }  # fmt: skip
     return Fitted(
