@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from manymodels import changes, timefeatures
+from manymodels import changes, frequencies, timefeatures
 from manymodels.argument_order import index_hint
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
@@ -363,7 +363,7 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         repeated = timefeatures.repeated_times(table.time, table.offsets, table.keys, needs)
         if repeated:
             raise DataError(f"{source}: {repeated}")
-    frequency = timefeatures.infer_frequency(table.time, table.offsets)
+    frequency = frequencies.infer_frequency(table.time, table.offsets)
     extra = {**table.extra, "frequency": frequency}
     odd = timefeatures.off_frequency(
         table.time, table.offsets, frequency, table.keys

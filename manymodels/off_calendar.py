@@ -1,6 +1,6 @@
 """A warning when a table's dates keep a calendar its one frequency cannot (``off_calendar``).
 
-A table gets one frequency (``timefeatures.infer_frequency``). Month starts become ``MS``,
+A table gets one frequency (``frequencies.infer_frequency``). Month starts become ``MS``,
 weekday-only days ``B`` — but only when *every* time fits: month-start partitions beside
 month-end ones, one mistyped date among month starts, or a weekday-only partition beside
 daily ones fell back to a fixed step (``31D``, ``1D``). Forecasts then stepped off the

@@ -14,6 +14,7 @@ from factories import linear_frame, spec_dict
 from manymodels import timefeatures as tf
 from manymodels.data import prepare
 from manymodels.exceptions import DataError, SpecError
+from manymodels.frequencies import infer_frequency
 from manymodels.lagfeatures import LagPlan, table_features
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -137,7 +138,7 @@ def test_specs_without_the_options_train_as_before(tmp_path: Path) -> None:
 )
 def test_infer_frequency(times: object, expected: object) -> None:
     values = np.asarray(times)
-    assert tf.infer_frequency(values, np.array([0, len(values)])) == expected
+    assert infer_frequency(values, np.array([0, len(values)])) == expected
 
 
 @pytest.mark.parametrize(
@@ -154,7 +155,7 @@ def test_fiscal_quarters_and_years_keep_their_anchor(alias: str, start: str) -> 
     12-04. Now the anchored alias, whose steps are the calendar's."""
     times = pd.date_range(start, periods=17, freq=alias)
     values = np.asarray(times[:13])  # as a table's column holds them: no freq attached
-    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    frequency = infer_frequency(values, np.array([0, len(values)]))
     assert frequency == alias
     assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
 
@@ -172,7 +173,7 @@ def test_several_months_apart_step_by_months(alias: str, start: str, expected: s
     calendar: half-years ending 2023-07-01 were forecast at 2023-12-30, 2024-06-29 …"""
     times = pd.date_range(start, periods=17, freq=alias)
     values = np.asarray(times[:13])
-    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    frequency = infer_frequency(values, np.array([0, len(values)]))
     assert frequency == expected
     assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
 
@@ -188,7 +189,7 @@ def test_a_day_within_months_apart_stays_on_that_day(start: str, alias: str, exp
     days = int(expected.partition("+")[2].removesuffix("D"))
     times = pd.date_range(start, periods=17, freq=alias) + pd.Timedelta(days=days)
     values = np.asarray(times[:13])
-    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    frequency = infer_frequency(values, np.array([0, len(values)]))
     assert frequency == expected
     assert list(tf.advance([str(times[12])], frequency, 4)) == list(times[13:])
 
@@ -202,7 +203,7 @@ def test_business_quarters_and_years_stay_on_business_days(alias: str, expected:
     2024-09-30, after 2024-09-27 2024-12-27; business years by 365D (2051-01-03)."""
     times = pd.date_range("2015-01-01", periods=40, freq=alias)
     values = np.asarray(times[:36])
-    frequency = tf.infer_frequency(values, np.array([0, len(values)]))
+    frequency = infer_frequency(values, np.array([0, len(values)]))
     assert frequency == expected
     assert list(tf.advance([str(times[35])], frequency, 4)) == list(times[36:])
 
@@ -214,7 +215,7 @@ def test_pay_days_twice_a_month_stay_on_them(alias: str, zone: str | None) -> No
     """The 1st and 15th (or the 15th and the month's last day) stepped by 14D or 15D and left
     the calendar at once: 2020-04-29, 05-13 after 04-15."""
     times = pd.date_range("2020-01-01", periods=40, freq=alias, tz=zone)
-    frequency = tf.infer_frequency(times[:36], np.array([0, 36]))
+    frequency = infer_frequency(times[:36], np.array([0, 36]))
     assert frequency == alias
     assert list(tf.advance([times[35].isoformat()], frequency, 4, zone)) == list(times[36:])
 
@@ -232,7 +233,7 @@ def test_days_open_each_week_stay_on_them(mask: str, zone: str | None, expected:
     market on Mondays, Wednesdays and Fridays by 2D (Friday, then Sunday and Tuesday)."""
     times = pd.bdate_range("2024-03-01 09:00", periods=40, freq="C", weekmask=mask,
                            normalize=False, tz=zone)  # fmt: skip
-    frequency = tf.infer_frequency(times[:36], np.array([0, 36]))
+    frequency = infer_frequency(times[:36], np.array([0, 36]))
     assert frequency == expected
     assert list(tf.advance([times[35].isoformat()], frequency, 4, zone)) == list(times[36:])
     back = tf.retreat([t.isoformat() for t in times[36:]], frequency, zone)
@@ -243,7 +244,7 @@ def test_every_third_day_is_a_step_not_days_of_the_week() -> None:
     """Six times every 3 days (Mon, Thu, Sun, Wed, Sat, Tue) never hold a Friday: they were
     given the open days C-Mon-Tue-Wed-Thu-Sat-Sun, and forecast daily (Jan 17, 18, 20)."""
     times = pd.date_range("2024-01-01", periods=9, freq="3D")
-    frequency = tf.infer_frequency(times[:6], np.array([0, 6]))
+    frequency = infer_frequency(times[:6], np.array([0, 6]))
     assert frequency == "3D"
     assert list(tf.advance([times[5].isoformat()], frequency, 3)) == list(times[6:])
 
@@ -276,8 +277,8 @@ def test_frequency_is_the_median_within_partitions() -> None:
     # partition 2 starts long before partition 1 ends; one gap of 3 weeks; repeated time
     weeks = pd.to_datetime(["2024-03-04", "2024-03-11", "2024-04-01", "2024-04-08",
                             "2023-01-02", "2023-01-09", "2023-01-09", "2023-01-16"])  # fmt: skip
-    assert tf.infer_frequency(weeks.to_numpy(), np.array([0, 4, 8])) == "7D"
-    assert tf.infer_frequency(np.array([5, 7]), np.array([0, 1, 2])) is None
+    assert infer_frequency(weeks.to_numpy(), np.array([0, 4, 8])) == "7D"
+    assert infer_frequency(np.array([5, 7]), np.array([0, 1, 2])) is None
 
 
 def test_advance_is_partition_major() -> None:
@@ -353,15 +354,15 @@ def test_dates_on_one_day_of_the_month_stay_on_it(
     first = pd.Timestamp(start)
     times = pd.Series(pd.date_range(first.replace(day=1), periods=20, freq=alias))
     times = times + pd.Timedelta(days=first.day - 1)
-    assert tf.infer_frequency(times, np.array([0, 20])) == frequency
+    assert infer_frequency(times, np.array([0, 20])) == frequency
     ahead = tf.advance([times.iloc[-1].isoformat()], frequency, 12)
     assert [ahead[i].strftime("%Y-%m-%d") for i in (0, 1, 4, 11)] == expected
     odd = times.copy()
     odd.iloc[3] += pd.Timedelta(days=1)  # not all on one day: the median spacing, as before
-    assert tf.infer_frequency(odd, np.array([0, 20])) != frequency
+    assert infer_frequency(odd, np.array([0, 20])) != frequency
     if alias == "QS":  # the 10th of Feb, May, Aug, Nov: not quarter starts plus 9 days
         later = times + pd.DateOffset(months=1)
-        assert tf.infer_frequency(later, np.array([0, 20])) != frequency
+        assert infer_frequency(later, np.array([0, 20])) != frequency
 
 
 @pytest.mark.parametrize(
@@ -379,19 +380,19 @@ def test_business_days_and_months_stay_on_business_days(
     and last business days of the month by ``30D`` (05-30, 06-29 a Saturday, 07-29 …)."""
     n = 40 if alias == "B" else 18
     times = pd.date_range(start, periods=n, freq=alias).to_numpy()  # no freq, as a table's
-    assert tf.infer_frequency(times, np.array([0, n])) == alias
+    assert infer_frequency(times, np.array([0, n])) == alias
     ahead = tf.advance([pd.Timestamp(times[-1]).isoformat()], alias, 6)
     assert [ahead[i].strftime("%m-%d %a") for i in (0, 1, 2, 5)] == expected
     assert {a.year for a in ahead} == {2024}
     few = pd.date_range("2024-01-01", periods=4, freq="B").to_numpy()  # Mon–Thu: no weekend
-    assert tf.infer_frequency(few, np.array([0, 4])) == "1D"
+    assert infer_frequency(few, np.array([0, 4])) == "1D"
     closes = times + np.timedelta64(17, "h")  # a market's close, not midnight: the same
-    assert tf.infer_frequency(closes, np.array([0, n])) == alias
+    assert infer_frequency(closes, np.array([0, n])) == alias
     ahead = tf.advance([pd.Timestamp(closes[-1]).isoformat()], alias, 6)
     assert [ahead[i].strftime("%m-%d %a %H") for i in (0, 1)] == [f"{e} 17" for e in expected[:2]]
     mixed = closes.copy()
     mixed[3] -= np.timedelta64(1, "h")  # not all at one time of day: not business days
-    assert tf.infer_frequency(mixed, np.array([0, n])) != alias
+    assert infer_frequency(mixed, np.array([0, n])) != alias
 
 
 def test_partitions_of_another_frequency_are_warned_about_and_gaps_are_not() -> None:
@@ -485,9 +486,9 @@ def test_a_time_off_the_series_steps_has_no_period_before_it() -> None:
 def test_decimal_steps_are_written_as_their_times_are() -> None:
     """A step of 0.1 inferred from float times is 0.1 (not 0.10000000000000009); a third
     stays the exact median; each partition's steps round to its own start's digits."""
-    assert tf.infer_frequency(np.round(np.arange(30) * 0.1, 10), np.array([0, 30])) == 0.1
+    assert infer_frequency(np.round(np.arange(30) * 0.1, 10), np.array([0, 30])) == 0.1
     thirds = np.arange(24) / 3
-    assert tf.infer_frequency(thirds, np.array([0, 24])) == np.median(np.diff(thirds))
+    assert infer_frequency(thirds, np.array([0, 24])) == np.median(np.diff(thirds))
     mixed = tf.advance([2.8, 0.1234567890123456], 0.1, 3).tolist()
     assert mixed[:3] == [2.9, 3.0, 3.1]
     assert mixed[3] == pytest.approx(0.2234567890123456, abs=0)
