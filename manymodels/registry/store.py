@@ -36,6 +36,7 @@ from manymodels.registry.migrations import check_version, record_new, upgrade
 from manymodels.registry.model_rows import ModelRowsMixin
 from manymodels.registry.named import NamedReadsMixin
 from manymodels.registry.reads import ProductionRef
+from manymodels.registry.references import ReferencesMixin
 from manymodels.registry.runs import RunsMixin
 from manymodels.registry.writes import _PARTITION_COLUMNS as _PARTITION_COLUMNS
 from manymodels.registry.writes import _RUN_PARTITION_COLUMNS as _RUN_PARTITION_COLUMNS
@@ -47,7 +48,15 @@ from manymodels.registry.writes import WritesMixin
 __all__ = ["ProductionRef", "SqlStore", "now"]
 
 
-class SqlStore(RunsMixin, WritesMixin, ListingMixin, ChecksMixin, ModelRowsMixin, NamedReadsMixin):
+class SqlStore(
+    RunsMixin,
+    WritesMixin,
+    ListingMixin,
+    ChecksMixin,
+    ModelRowsMixin,
+    NamedReadsMixin,
+    ReferencesMixin,
+):
     """The registry's metadata in a SQL database.
 
     ``create=False`` opens an existing registry only: a missing SQLite file or a database
