@@ -22,7 +22,7 @@ from manymodels.exceptions import RunTakenOver
 from manymodels.execution import Backend
 from manymodels.partition import PartitionedTable
 from manymodels.registry.client import Registry
-from manymodels.registry.runs import taken_over_message
+from manymodels.registry.run_takeover import taken_over_message
 from manymodels.run_plan import RunPlan
 from manymodels.signing import global_refusal
 from manymodels.spec import Spec

@@ -19,8 +19,8 @@ from manymodels.registry.engine import batches, dumps, now
 from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.firing_runs import note_firing_run
 from manymodels.registry.rows import run_entity
+from manymodels.registry.run_takeover import refuse_if_taken, stored_options, taken_from
 from manymodels.stamps import seconds_between
-from manymodels.tempnames import MACHINE, owner_pid
 
 
 class RunsMixin(StoreBase):
@@ -325,49 +325,9 @@ def _recorded(conn: Connection, run_id: str) -> set[str]:
     return set(conn.execute(q).scalars())
 
 
-def _options(conn: Connection, run_id: str) -> dict[str, Any]:
-    """The run's options as stored (``{}`` for no such run)."""
-    q = select(t.runs.c.options_json).where(t.runs.c.run_id == run_id)
-    return dict(json.loads(conn.execute(q).scalar_one_or_none() or "{}"))
-
-
 def _merged(conn: Connection, run_id: str, options: Mapping[str, Any]) -> str:
     """The run's options with ``options`` merged in, as stored."""
-    return dumps({**_options(conn, run_id), **options})
-
-
-def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
-    """The process that now owns the run, when it is no longer ``owner`` (another process
-    resumed it); ``None`` while it is still ``owner``'s, or when no owner is asked for or
-    recorded. Read inside the caller's write transaction, which holds the write lock: a
-    reopen cannot land between this look and the caller's write."""
-    if owner is None:
-        return None
-    recorded = _options(conn, run_id).get("owner")
-    return recorded if recorded is not None and recorded != owner else None
-
-
-def refuse_if_taken(conn: Connection, run_id: str, owner: str | None) -> None:
-    """``RunTakenOver`` when another process now owns the run (``taken_from``)."""
-    if (other := taken_from(conn, run_id, owner)) is not None:
-        if _options(conn, run_id).get("abandoned"):
-            raise RunTakenOver(
-                f"run {run_id} was abandoned (`manymodels runs abandon`) while this process "
-                "ran it: this process stopped and wrote nothing more to it"
-            )
-        raise RunTakenOver(taken_over_message(run_id, other))
-
-
-def taken_over_message(run_id: str, other: object) -> str:
-    """What a process whose run another one resumed says as it stops: one line."""
-    pid = owner_pid(other)
-    here = isinstance(other, str) and other.endswith(MACHINE)
-    who = "another process" if pid is None else f"process {pid}"
-    where = "" if pid is None else " on this machine" if here else " on another machine"
-    return (
-        f"run {run_id} was resumed by {who}{where} while this one ran it: this process "
-        f"stopped and wrote nothing more to it; see `manymodels runs show {run_id}`"
-    )
+    return dumps({**stored_options(conn, run_id), **options})
 
 
 STILL_TRAINING = 86_400.0

@@ -33,7 +33,7 @@ from manymodels.registry.rows import (
     encode_json,
     version_row,
 )
-from manymodels.registry.runs import refuse_if_taken
+from manymodels.registry.run_takeover import refuse_if_taken
 from manymodels.signing import OLD_SCHEME, SIGNED_META, Signer
 
 VERSIONS_DELETED = "versions_deleted"
