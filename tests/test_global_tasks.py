@@ -22,10 +22,10 @@ from manymodels.training.global_fit import (
     GlobalFit,
     GlobalModel,
     build_model,
-    fold_rows,
     row_keys,
     take_rows,
 )
+from manymodels.training.global_folds import fold_rows
 from tests.test_global_candidates import panel
 from tests.test_global_candidates import spec as global_spec
 

@@ -39,8 +39,7 @@ from manymodels.spec import Candidate, Spec
 from manymodels.timefeatures import later_than
 from manymodels.training.booster_input import booster_predict, booster_proba
 from manymodels.training.classify import over_classes
-from manymodels.training.rows import drop_masks, kept_rows
-from manymodels.training.splits import PartitionSkipped, SplitsByCount
+from manymodels.training.global_folds import fold_rows
 
 NATIVE_CATEGORICAL = ("lightgbm.",)
 """Estimators that split on pandas ``category`` columns themselves: no one-hot encoder."""
@@ -272,59 +271,6 @@ def _require_dense_fits(candidate: Candidate, model: Any, table: PartitionedTabl
             f"({size / 1024**3:.1f} GiB): use lightgbm.LGBMRegressor (or LGBMClassifier), "
             "which splits on the keys as categories"
         )
-
-
-def fold_rows(
-    table: PartitionedTable, spec: Spec
-) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """Rows every fit may use, and per fold the (train, validation) table rows: each
-    partition's fold ``f`` of the same ``validation_splits`` its chunk computes."""
-    masks = drop_masks(table, spec)
-    usable = np.ones(table.n_rows, dtype=bool)
-    for m in drop_masks(table, spec, pooled=True).values():
-        usable &= ~m
-    for m in masks.values():
-        usable &= ~m
-    folds: list[tuple[list[np.ndarray], list[np.ndarray]]] = []
-    always: list[np.ndarray] = []
-    # a row count's time-ordered splits once a task, not once a partition (~0.1 ms each,
-    # 10 s a task at 100,000 partitions); a shuffled split is still seeded by each key
-    splits_of = SplitsByCount(spec)
-    for i, key in enumerate(table.keys):
-        kept, _ = kept_rows(table.rows(i), masks)
-        # the partition's own rows only: a view of an arange over the whole table kept that
-        # table-long array alive per partition (quadratic memory, OOM past ~30,000 partitions)
-        idx = np.arange(kept.start, kept.stop) if isinstance(kept, slice) else kept
-        n = len(idx)
-        try:
-            if n < spec.min_rows:
-                raise PartitionSkipped(key)
-            splits: list[Any] | None = splits_of(n, key=key)
-        except PartitionSkipped:
-            splits = None
-        if splits is None:
-            always.append(idx)
-            continue
-        while len(folds) < len(splits):
-            folds.append(([], []))
-        for f, (tr, va) in enumerate(splits):
-            folds[f][0].append(idx[tr])
-            folds[f][1].append(idx[va])
-    everyone = np.concatenate(always) if always else np.empty(0, dtype=np.int64)
-    out = []
-    for tr, va in folds:
-        train = np.sort(np.concatenate([everyone, *tr]))
-        out.append((_capped(train[usable[train]], spec), np.concatenate(va)))
-    return _capped(np.flatnonzero(usable), spec), out
-
-
-def _capped(rows: np.ndarray, spec: Spec) -> np.ndarray:
-    """At most ``[fallback] max_rows`` training rows, a seeded sample above it, as the pooled
-    fallback samples: one task must hold them. Every validation row is still predicted."""
-    limit = spec.fallback.max_rows
-    if len(rows) <= limit:
-        return rows
-    return np.sort(np.random.default_rng(spec.seed).choice(rows, limit, replace=False))
 
 
 def rescore_global(

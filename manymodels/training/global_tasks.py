@@ -6,7 +6,7 @@ fold leaves in, its validation rows predicted in one call — so a run ships the
 tasks (``run_globals``) instead of one task fitting them in turn: on 2 cores with one transform
 the global phase takes about half as long, on a cluster about ``1 / (folds + 1)``. The table is
 shipped once and shared by the tasks (an object reference on Ray); each task builds its own
-transform's view and the same splits (``global_fit.fold_rows``: deterministic, from the spec
+transform's view and the same splits (``global_folds.fold_rows``: deterministic, from the spec
 and the keys), so nothing but predictions and a digest travel back.
 """
 
@@ -29,11 +29,11 @@ from manymodels.training.global_fit import (
     GlobalFit,
     build_model,
     empty_predictions,
-    fold_rows,
     predict_into,
     row_keys,
     take_rows,
 )
+from manymodels.training.global_folds import fold_rows
 from manymodels.training.transforms import view
 
 REFIT = -1
