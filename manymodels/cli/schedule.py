@@ -25,10 +25,10 @@ from manymodels.cli.options import (
 )
 from manymodels.cli.schedule_lines import report as _report
 from manymodels.cli.schedule_lines import when as _when
+from manymodels.cli.schedule_state import CatchUp, start_line
 
 if TYPE_CHECKING:  # read-only commands import none of these
     from manymodels.registry import Registry
-    from manymodels.registry.firing_edits import Previous
     from manymodels.registry.firings import FailedFiring
 
 
@@ -86,88 +86,18 @@ def scheduler(
     # one comes from each firing's own opening (``open_checked``)
     signing = signer() if elsewhere else signer(registry)
 
-    # a firing claimed by a scheduler killed in its run (a reboot, the OOM killer, kill -9):
-    # the firing's instant → that run, which the catch-up resumes
-    killed_firings: dict[datetime, str] = {}
-    killed_marks: dict[datetime, FailedFiring] = {}  # … and its mark, its attempts counted
-    # the newest firing, when its run failed: run again at start (``FIRING_ATTEMPTS``), or
-    # only reported once it failed as many times
-    failed_firings: dict[datetime, FailedFiring] = {}
-    given_up: list[FailedFiring] = []
-    elsewhere_marks: list[FailedFiring] = []  # under way by a scheduler this machine cannot look up
-    # … and beating: the firing's instant → its mark, taken over if it goes silent (``claim``)
-    watched: dict[datetime, FailedFiring] = {}
-    marked: dict[datetime, str] = {}  # firings this scheduler marked under way → its tag
-    # never claimed, the schedule edited: its newest firing → the one before the edit, failed
-    edited: dict[datetime, Previous] = {}
-    # the firing run at start → why, in the firing's line as the first line says it
-    caught: dict[datetime, str] = {}
+    state = CatchUp()  # what the catch-up at start found, and the marks this scheduler holds
 
     def started(missed: datetime | None) -> None:
-        from manymodels.registry.firings import silent_at
-        from manymodels.tempnames import owner_pid
-
-        first = next_times(plan.cron, plan.timezone, 1)
-        late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
-        if missed is not None:
-            caught[missed] = "missed"
-        if missed is not None and missed in watched:
-            mark = watched[missed]
-            late = (
-                f"; the {_when(missed)} firing is marked under way by a scheduler this machine "
-                f"cannot look up (pid {owner_pid(mark.owner)} on another machine or in another "
-                f"container), its mark refreshed {_when(mark.beat)}: taken over at "
-                f"{_when(silent_at(mark))} unless refreshed by then"
-            )
-            caught[missed] = "its scheduler gone silent: taken over"
-        if missed is not None and missed in killed_firings:
-            run_id = killed_firings[missed]
-            late = f"; now: the {_when(missed)} firing, whose run {run_id} was killed: resuming it"
-            caught[missed] = f"its run {run_id} killed"  # resumed, or run afresh
-            if missed in killed_marks:
-                late += f" (attempt {killed_marks[missed].attempts + 1} of {FIRING_ATTEMPTS})"
-        if missed is not None and missed in edited:
-            before = edited[missed]
-            failed = before.failed
-            late = (
-                f"; now: the {_when(failed.due)} firing of this schedule before its edit (cron "
-                f"'{before.cron}', {before.timezone}, when {' or '.join(before.when)}), which "
-                f"failed ({failed.error}): running it again as the {_when(missed)} firing "
-                f"(attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
-            )
-            caught[missed] = f"failed before the schedule's edit: attempt {failed.attempts + 1}"
-        elif missed is not None and missed in failed_firings:
-            failed = failed_firings[missed]
-            late = (
-                f"; now: the {_when(missed)} firing, which failed ({failed.error}): running it "
-                f"again (attempt {failed.attempts + 1} of {FIRING_ATTEMPTS})"
-            )
-            caught[missed] = f"failed: attempt {failed.attempts + 1} of {FIRING_ATTEMPTS}"
-        for failed in given_up:
-            late += (
-                f"; the {_when(failed.due)} firing failed {failed.attempts} time(s), not run "
-                f"again: {failed.error}"
-            )
-        for mark in elsewhere_marks:
-            late += (
-                f"; the {_when(mark.due)} firing is marked under way by a scheduler this "
-                f"machine cannot look up (pid {owner_pid(mark.owner)} on another machine or in "
-                "another container): left to it"
-            )
-        echo(
-            f"scheduler: {parsed.name} on '{plan.cron}' ({plan.timezone}), "
-            f"retraining {' or '.join(plan.when)} partitions{late}; "
-            f"next {_when(first[0] if first else None)}",
-            err=True,
-        )
+        echo(start_line(parsed.name, plan, missed, state), err=True)
 
     def fire(due: datetime) -> Any:
         """One firing, its failure recorded for a scheduler started later to run it again;
         its mark of under way refreshed meanwhile (``registry.firings.MarkBeat``)."""
         from manymodels.registry.firings import MarkBeat, beat_mark
 
-        failed = failed_firings.pop(due, None)
-        owner = marked.pop(due, None)
+        failed = state.failed_firings.pop(due, None)
+        owner = state.marked.pop(due, None)
 
         def beat() -> bool:
             assert owner is not None
@@ -210,7 +140,7 @@ def scheduler(
         target: Any = (
             open_checked(registry, registry_db, artifacts, create=True) if elsewhere else registry
         )
-        resume = killed_firings.pop(due, None)
+        resume = state.killed_firings.pop(due, None)
         with target if elsewhere else contextlib.nullcontext():
 
             def run(resume: str | None, keys: list[str] | None) -> Any:
@@ -265,7 +195,7 @@ def scheduler(
 
     def edited_failure(reg: Registry, due: datetime) -> bool:
         """Whether this schedule, never claimed, replaces an edited one whose newest firing
-        failed: run again once as this one's newest firing (``edited``), or said."""
+        failed: run again once as this one's newest firing (``state.edited``), or said."""
         from manymodels.registry.firing_edits import previous_failure
         from manymodels.registry.firings import under_way
 
@@ -281,11 +211,11 @@ def scheduler(
         if failed is None or (run is not None and was_killed(run)) or under_way(failed):
             return False  # it ran, or its run is left to be resumed, or it runs
         if failed.attempts >= FIRING_ATTEMPTS:
-            given_up.append(failed)
+            state.given_up.append(failed)
             return False
         failed = dataclasses.replace(failed, due=old)
-        edited[due] = dataclasses.replace(previous, failed=failed)
-        failed_firings[due] = failed
+        state.edited[due] = dataclasses.replace(previous, failed=failed)
+        state.failed_firings[due] = failed
         return True
 
     def resumed(mark: FailedFiring | None, run_id: str, due: datetime) -> bool:
@@ -295,11 +225,11 @@ def scheduler(
         mark = mark if mark is not None and mark.due == due else None
         if mark is not None and mark.attempts >= FIRING_ATTEMPTS:
             why = f"its run {run_id} was killed each time (the OOM killer? a reboot?)"
-            given_up.append(dataclasses.replace(mark, error=why))
+            state.given_up.append(dataclasses.replace(mark, error=why))
             return False
-        killed_firings[due] = run_id
+        state.killed_firings[due] = run_id
         if mark is not None:
-            killed_marks[due] = mark
+            state.killed_marks[due] = mark
         return True
 
     def claim(due: datetime) -> bool:
@@ -312,22 +242,22 @@ def scheduler(
         from manymodels.tempnames import writer_tag
 
         tag = writer_tag()
-        if due in killed_firings:  # claimed by the scheduler killed in its run: resumed here
-            mark = killed_marks.pop(due, None)
+        if due in state.killed_firings:  # claimed by the scheduler killed in its run: resumed here
+            mark = state.killed_marks.pop(due, None)
             if mark is None:
                 return True  # marked before marks were counted
             with open_registry(registry, registry_db, artifacts, create=True) as reg:
                 taken = claim_retry(reg.store, name, mark, tag)  # its attempt counted
             if taken:
-                marked[due], failed_firings[due] = tag, mark
+                state.marked[due], state.failed_firings[due] = tag, mark
             return taken
         with open_registry(registry, registry_db, artifacts, create=True) as reg:
-            if due in edited:  # the failed firing of the schedule before its edit
-                taken = claim_previous(reg.store, name, due, tag, family, edited.pop(due))
+            if due in state.edited:  # the failed firing of the schedule before its edit
+                taken = claim_previous(reg.store, name, due, tag, family, state.edited.pop(due))
                 if taken:
-                    marked[due] = tag
+                    state.marked[due] = tag
                 return taken
-            if watched.pop(due, None) is not None:  # its scheduler elsewhere: gone silent?
+            if state.watched.pop(due, None) is not None:  # its scheduler elsewhere: gone silent?
                 mark = failed_firing(reg.store, name)
                 if mark is None or mark.due != due or under_way(mark):
                     return False  # it ended, or beats still: left to it
@@ -343,13 +273,13 @@ def scheduler(
                     f"the {_when(due)} firing's mark was last refreshed {_when(mark.beat)}: "
                     "its scheduler is gone, running it again", err=True,
                 )  # fmt: skip
-                failed_firings[due] = mark
-            if due in failed_firings:  # claimed by the firing that failed: run again, once
-                taken = claim_retry(reg.store, name, failed_firings[due], tag)
+                state.failed_firings[due] = mark
+            if due in state.failed_firings:  # claimed by the firing that failed: run again, once
+                taken = claim_retry(reg.store, name, state.failed_firings[due], tag)
             else:
                 taken = claim(reg.store, name, due, tag, family)
         if taken:
-            marked[due] = tag
+            state.marked[due] = tag
         return taken
 
     def missed(due: datetime) -> bool | datetime:
@@ -380,9 +310,9 @@ def scheduler(
                     # a firing under way: its scheduler runs (or runs elsewhere: cannot tell)
                     if failed is not None and failed.due == due and not under_way(failed):
                         if failed.attempts < FIRING_ATTEMPTS:
-                            failed_firings[due] = failed
+                            state.failed_firings[due] = failed
                             return True
-                        given_up.append(failed)
+                        state.given_up.append(failed)
                     elif (
                         failed is not None
                         and failed.due == due
@@ -390,16 +320,16 @@ def scheduler(
                     ):
                         stale = silent_at(failed)
                         if stale is not None and failed.attempts < FIRING_ATTEMPTS:
-                            watched[due] = failed
+                            state.watched[due] = failed
                             return stale
-                        elsewhere_marks.append(failed)  # said: it may never run
+                        state.elsewhere_marks.append(failed)  # said: it may never run
         except RegistryError as e:
             echo(f"warning: missed firings not looked for: {first_line(e)}", err=True)
             return False
         return last is not None and last < due
 
     def report(firing: Any, following: datetime | None) -> None:
-        why = caught.get(firing.caught_up) if firing.caught_up is not None else None
+        why = state.caught.get(firing.caught_up) if firing.caught_up is not None else None
         _report(firing, following, why or "missed")
 
     firings = run_schedule(
