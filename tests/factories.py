@@ -124,6 +124,27 @@ params = {{ alpha = [0.1, 1.0, 10.0] }}
 """
 
 
+def sales_toml(name: str, more: str = "") -> str:
+    """A spec file's text over ``samples.store_sales()`` columns, as ``SALES_SPEC`` (a Ridge per
+    store and brand, the last 8 weeks validate) without its scaling and grid; ``more`` follows
+    the candidate's ``estimator`` line: its ``params``, then further tables (``[promotion]``,
+    ``[schedule]`` …). Has no braces, so a caller may ``.format`` its own into ``more``."""
+    return (
+        f'\nname = "{name}"\n'
+        """partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+features = ["price", "deal", "feat"]
+min_rows = 20
+[validation]
+strategy = "last"
+size = 8
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+""" + more
+    )
+
+
 def spec_dict(**overrides: Any) -> dict[str, Any]:
     """A minimal, valid regression spec over ``synthetic()`` columns, Ridge only."""
     spec: dict[str, Any] = {
@@ -323,8 +344,8 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
 
 def job_ended(client: Any, location: str, headers: dict[str, str], timeout: float = 60) -> Any:
     """The job at ``location`` (a retrain's 202 ``Location``; ``client`` a router's
-    ``TestClient``) once it has succeeded or failed, polled until ``timeout`` seconds pass
-    ("does not hang", not a timing)."""
+    ``TestClient`` or an ``httpx.Client`` on a running one) once it has succeeded or failed,
+    polled until ``timeout`` seconds pass ("does not hang", not a timing)."""
     deadline = time.monotonic() + timeout
     while (job := client.get(location, headers=headers).json())["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, job

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from factories import labels_spec
+from factories import job_ended, labels_spec
 from typer.testing import CliRunner
 
 from manymodels import csvkeys
@@ -119,11 +118,7 @@ def test_the_routers_retrain_reads_a_csvs_labels_as_train_does(tmp_path: Path) -
         files = {"file": ("posted.csv", posted, "text/csv")}
         job = http.post("/v1/partitions/shop=s0/retrain", files=files, headers=token)
         assert job.status_code == 202, job.text
-        url = f"/v1/jobs/{job.json()['job_id']}"
-        deadline = time.monotonic() + 60  # generous: the job trains one small partition
-        while (state := http.get(url, headers=token).json())["status"] in ("queued", "running"):
-            assert time.monotonic() < deadline, state
-            time.sleep(0.1)
+        state = job_ended(http, f"/v1/jobs/{job.json()['job_id']}", token)
         assert state["status"] == "succeeded", state
     with Registry.open(root) as reg:
         newest = reg.list_versions("shop=s0")[0]

@@ -167,20 +167,18 @@ def test_a_forecast_file_holds_every_chunk_in_the_type_of_the_whole(
     pd.testing.assert_frame_equal(written, whole, check_exact=True)
 
 
-def test_a_forecast_csv_writes_every_chunks_times_in_one_format(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A daily partition and an hourly one, trained into one registry, forecast a chunk (of
-    one partition) at a time into a CSV: the daily chunk's times were written as dates alone
-    ("2024-01-31"), the hourly one's with their hour, and ``read_csv`` left the column as
-    text. Now every time is written in full, and the file reads back as the forecast."""
+def forecast_csv_a_chunk_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freqs: tuple[str, ...]
+) -> tuple[Path, Path]:
+    """A registry of partitions ``a``, ``b`` … (one per frequency in ``freqs``: 30 times
+    each) and the CSV ``manymodels forecast --horizon 3`` wrote of them a partition a chunk."""
     from typer.testing import CliRunner
 
     from manymodels.cli import app
 
     spec = {**SPEC, "features": ["x"], "validation": {"strategy": "last", "size": 4}}
     root = tmp_path / "registry"
-    for pid, freq in (("a", "D"), ("b", "h")):
+    for pid, freq in zip("ab", freqs, strict=False):
         t = pd.date_range("2024-01-01", periods=30, freq=freq)
         x = [float(i % 5) for i in range(30)]
         data = pd.DataFrame(
@@ -192,6 +190,17 @@ def test_a_forecast_csv_writes_every_chunks_times_in_one_format(
     args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    return root, out
+
+
+def test_a_forecast_csv_writes_every_chunks_times_in_one_format(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily partition and an hourly one, trained into one registry, forecast a chunk (of
+    one partition) at a time into a CSV: the daily chunk's times were written as dates alone
+    ("2024-01-31"), the hourly one's with their hour, and ``read_csv`` left the column as
+    text. Now every time is written in full, and the file reads back as the forecast."""
+    root, out = forecast_csv_a_chunk_at_a_time(tmp_path, monkeypatch, ("D", "h"))
     times = pd.read_csv(out)["t"].tolist()
     assert times[0] == "2024-01-31 00:00:00" and times[3] == "2024-01-02 06:00:00", times
     written = pd.read_csv(out, parse_dates=["t"])
@@ -281,24 +290,7 @@ def test_a_forecast_csv_writes_sub_second_times_alike_and_whole(
     one, and ``read_csv(parse_dates=…)`` left the column as text; a partition of nanoseconds
     had its three steps written as one time (microseconds only). Now every chunk's times have
     the digits the whole forecast needs, and the file reads back as the forecast."""
-    from typer.testing import CliRunner
-
-    from manymodels.cli import app
-
-    spec = {**SPEC, "features": ["x"], "validation": {"strategy": "last", "size": 4}}
-    root = tmp_path / "registry"
-    for pid, freq in zip("ab", freqs, strict=False):
-        t = pd.date_range("2024-01-01", periods=30, freq=freq)
-        x = [float(i % 5) for i in range(30)]
-        data = pd.DataFrame(
-            {"pid": pid, "t": t, "x": x, "y": [2 * v + 0.1 * i for i, v in enumerate(x)]}
-        )
-        assert train(spec, data, root, backend="local").run.n_trained == 1
-    monkeypatch.setattr(forecast_select, "CHUNK", 1)
-    out = tmp_path / "forecast.csv"
-    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    root, out = forecast_csv_a_chunk_at_a_time(tmp_path, monkeypatch, freqs)
     written = pd.read_csv(out, parse_dates=["t"])
     assert written["t"].dtype.kind == "M", written["t"].tolist()
     whole = forecast(root, horizon=3)

@@ -5,7 +5,6 @@ the column as float to hold NaN, and the models learnt classes 0.0/1.0 (``proba-
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from factories import labels_spec
+from factories import job_ended, labels_spec
 from typer.testing import CliRunner
 
 from manymodels.classes import as_labels
@@ -90,11 +89,7 @@ def test_unlabelled_rows_leave_int_classes_in_score_and_the_router(tmp_path: Pat
         token = {"Authorization": f"Bearer {TOKEN}"}
         job = http.post("/v1/partitions/user=u0/retrain", files=files, headers=token)
         assert job.status_code == 202, job.text
-        url = f"/v1/jobs/{job.json()['job_id']}"
-        deadline = time.monotonic() + 60  # generous: the job trains one small partition
-        while (state := http.get(url, headers=token).json())["status"] in ("queued", "running"):
-            assert time.monotonic() < deadline, state
-            time.sleep(0.1)
+        state = job_ended(http, f"/v1/jobs/{job.json()['job_id']}", token)
         assert state["status"] == "succeeded", state
     with Registry.open(root) as reg:
         assert reg.get_version("user=u0").version == 2

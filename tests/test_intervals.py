@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_series
+from factories import SALES_SPEC, linear_series
 
 from manymodels import intervals
 from manymodels.exceptions import DataError, SpecError
@@ -32,14 +32,9 @@ from serving.settings import Settings
 
 RIDGE = [{"estimator": "sklearn.linear_model.Ridge", "params": {"alpha": [1.0]}}]
 SALES: dict[str, Any] = {
+    **SALES_SPEC,
     "name": "sales-intervals",
-    "partition_by": ["store", "brand"],
-    "target": "units",
-    "time_column": "week",
-    "features": ["price", "deal", "feat"],
-    "min_rows": 20,
-    "validation": {"strategy": "last", "size": 8},
-    "candidates": RIDGE,
+    "candidates": RIDGE,  # unscaled
     "intervals": {"levels": [80, 95]},
 }
 KEY = "store=1,brand=tropicana"

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+from factories import sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -29,24 +30,12 @@ from manymodels.schedule import day_of_week, next_times
 from manymodels.spec import Spec
 
 BIN = Path(sys.executable).parent
-SPEC = """
-name = "scheduled"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-
-[validation]
-strategy = "last"
-size = 8
-
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-
-[schedule]
+SPEC = sales_toml(
+    "scheduled",
+    """[schedule]
 cron = "{cron}"
-"""
+""",
+)
 
 
 def _parse(text: str) -> Spec:

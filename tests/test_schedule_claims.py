@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import make_run, slowfit_env
+from factories import make_run, sales_toml, slowfit_env
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -28,25 +28,13 @@ from manymodels.schedule import due_time, trigger
 from manymodels.spec import Spec
 
 BIN = Path(sys.executable).parent
-SPEC = """
-name = "claimed"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-
-[validation]
-strategy = "last"
-size = 8
-
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-
-[schedule]
+SPEC = sales_toml(
+    "claimed",
+    """[schedule]
 cron = "*/5 * * * * *"
 when = ["all"]
-"""
+""",
+)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from factories import sales_toml
 from sqlalchemy import Engine, event
 from typer.testing import CliRunner
 
@@ -22,21 +23,12 @@ from manymodels.monitoring import store
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
 
-SPEC = """
-name = "feed"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-[validation]
-strategy = "last"
-size = 8
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-[fallback]
+SPEC = sales_toml(
+    "feed",
+    """[fallback]
 enabled = false
-"""
+""",
+)
 runner = CliRunner()
 
 

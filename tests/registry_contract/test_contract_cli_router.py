@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
+from factories import sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -21,22 +22,13 @@ from serving.local import running_server
 from serving.settings import Settings
 
 KEY = "store=1,brand=tropicana"
-SPEC = """
-name = "contract"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-[validation]
-strategy = "last"
-size = 8
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-params = { alpha = [1.0] }
+SPEC = sales_toml(
+    "contract",
+    """params = { alpha = [1.0] }
 [promotion]
 policy = "manual"
-"""
+""",
+)
 runner = CliRunner()
 
 

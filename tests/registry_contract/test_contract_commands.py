@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import typer
+from factories import sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -25,23 +26,14 @@ from manymodels.samples import store_sales
 
 KEY = "store=1,brand=tropicana"
 SIGNING = {"MANYMODELS_SIGNING_KEY": "a-signing-key-of-32-characters!!"}
-SPEC = """
-name = "elsewhere"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-[validation]
-strategy = "last"
-size = 8
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-[promotion]
+SPEC = sales_toml(
+    "elsewhere",
+    """[promotion]
 policy = "manual"
 [schedule]
 cron = "*/1 * * * * *"
-"""
+""",
+)
 runner = CliRunner()
 # import-registry restores a SQLite snapshot into a new directory; demo makes its own registry
 LOCAL_ONLY = {"import-registry", "demo"}
