@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 
 from manymodels.forecasting import forecast
+from manymodels.frequencies import infer_frequency
 from manymodels.pipeline import train
-from manymodels.timefeatures import advance, infer_frequency, retreat
+from manymodels.timefeatures import advance, retreat
 
 SPEC = {
     "name": "hours",
