@@ -23,8 +23,10 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values
 from manymodels.forecast_formats import on_midnights
 from manymodels.forecast_steps import _KEY, _TIME, _exogenous, _history, _plan, shown_time
+from manymodels.huge_numbers import refuse_infinite
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
+from manymodels.row_numbers import data_row
 from manymodels.tables import DataSource, describe_source, read_table, refuse_repeated_columns
 from manymodels.timecolumn import (
     coerced_times,
@@ -71,6 +73,10 @@ def future_table(
     for name in exogenous:
         numeric = kinds.get(name, True)
         out[name] = column_values(df[name], numeric=numeric, name=name, source=source)
+        if numeric:  # scikit-learn's "Input X contains infinity" named neither column nor row
+            refuse_infinite(
+                out[name].to_numpy(), f"feature '{name}'", source=source, where=data_row
+            )
     duplicated = out.duplicated([_KEY, _TIME])
     if duplicated.any():
         first = out.loc[duplicated.to_numpy()].iloc[0]

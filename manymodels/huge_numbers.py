@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels.exceptions import DataError
+
 _FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max
 
 
@@ -42,6 +44,23 @@ def shown(value: Any) -> str:
     except ValueError:  # an int beyond Python's str() digit limit
         return f"an integer of about {value.bit_length() * 30103 // 100000} digits"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def refuse_infinite(values: np.ndarray, what: str, *, source: str, where: Any) -> None:
+    """A ``DataError`` for the first infinity among a numeric column's ``values`` (float64),
+    naming ``what`` (``feature 'price'``), its value and its row (``where(position)``, as the
+    caller counts rows). A Parquet file's or a DataFrame's ``inf`` (a CSV's ``inf`` cell, as
+    pandas reads it) reached the estimator, and ``train`` failed its partition, ``score``
+    the whole table, with scikit-learn's "Input X contains infinity or a value too large",
+    naming neither the column nor the row."""
+    with np.errstate(invalid="ignore"):
+        infinite = np.isinf(values)
+    if infinite.any():
+        at = int(np.flatnonzero(infinite)[0])
+        raise DataError(
+            f"{source}: {what} is {values[at]} in {where(at)}: give a finite number, or leave "
+            "the cell empty"
+        )
 
 
 def coerced_numbers(values: pd.Series) -> pd.Series:

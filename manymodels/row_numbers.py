@@ -28,3 +28,8 @@ def rows_after(offset: int) -> Iterator[None]:
         yield
     finally:
         _before.reset(token)
+
+
+def data_row(position: int) -> str:
+    """``row_number``'s row as messages name it: "data row 6 (counting from 1)"."""
+    return f"data row {row_number(position)} (counting from 1)"

@@ -17,7 +17,7 @@ from manymodels.exceptions import DataError
 from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
 from manymodels.partition import PartitionedTable, group_rows
-from manymodels.row_numbers import row_number
+from manymodels.row_numbers import data_row, row_number
 from manymodels.spec import Spec
 
 MOSTLY_NUMERIC = 0.9
@@ -84,6 +84,29 @@ def _to_numeric(s: pd.Series, column: str, *, role: str, source: str) -> pd.Seri
         raise DataError(f"{source}: {too_large(what, s.iloc[at], where)}") from None
 
 
+_INFINITIES = frozenset({"inf", "infinity", "+inf", "+infinity", "-inf", "-infinity"})
+
+
+def _refuse_overflowed(
+    s: pd.Series, parsed: pd.Series, column: str, *, role: str, source: str
+) -> None:
+    """A ``DataError`` for a cell of text that ``pd.to_numeric`` read as an infinity: a
+    400-digit number beside a stray word (``bad_rows = "drop"``) became ``inf``, and its
+    partition failed with scikit-learn's "Input X contains infinity", where beside numbers
+    alone (``bad_rows = "error"``) the file is refused naming it (``csv_rows``). A cell that
+    says ``inf`` is an infinity, as pandas reads it beside numbers alone."""
+    values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        infinite = np.flatnonzero(np.isinf(values))
+    for at in infinite:
+        cell = s.iloc[int(at)]
+        text = str(cell).strip()
+        if isinstance(cell, str) and text.lower() not in _INFINITIES:
+            value = int(text) if text.lstrip("+-").isdigit() else text
+            what = f"{role} '{column}'"
+            raise DataError(f"{source}: {too_large(what, value, data_row(int(at)))}")
+
+
 def drop_bad_rows(
     df: pd.DataFrame, spec: Spec, *, source: str
 ) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -108,6 +131,7 @@ def drop_bad_rows(
             continue  # numbers already, or text meant as text
         role = "target" if col == spec.target else "feature"
         parsed = _to_numeric(s, col, role=role, source=source)
+        _refuse_overflowed(s, parsed, col, role=role, source=source)
         stray = (parsed.isna() & s.notna()).to_numpy()
         counts[col] = int((stray & ~bad).sum())
         bad |= stray

@@ -22,10 +22,12 @@ from manymodels.exceptions import AliasNotFound, DataError, PartitionNotFound, R
 from manymodels.execution import CHUNKS_PER_WORKER, plan_chunks
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import column_values, feature_kinds
+from manymodels.huge_numbers import refuse_infinite
 from manymodels.keys import as_trained, trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
+from manymodels.row_numbers import data_row
 from manymodels.scoring.fallback_spec import plan_columns
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
@@ -268,6 +270,8 @@ def _columns(
     out: dict[tuple[str, bool], np.ndarray] = {}
     for name, numeric in needed:
         values = column_values(df[name], numeric=numeric, name=name, source=source)
+        if numeric:  # scikit-learn's "Input X contains infinity" named neither column nor row
+            refuse_infinite(values, f"feature '{name}'", source=source, where=data_row)
         out[name, numeric] = values[positions]
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 
 from manymodels import candidates as cands
 from manymodels.classes import ClassPrior
@@ -121,7 +122,9 @@ def score_local(
             try:
                 value = folds.cross_score(make, None if ready is None else ready[point], "local")
             except Exception as e:  # an estimator's own complaint about this partition
-                why = missing_named(folds.X, names) if "nan" in str(e).lower() else ""
+                said = str(e).lower()
+                why = missing_named(folds.X, names) if "nan" in said else ""
+                why = why or (infinite_named(folds.X, folds.y, names) if "infin" in said else "")
                 board.failed(cand.label, cand.estimator, params, e, why)
                 continue
             board.offer(value, cand, params, list(folds.last), scope="local")
@@ -148,6 +151,37 @@ def missing_named(X: Any, names: Sequence[str]) -> str:
         f" (missing values in feature(s) {', '.join(named[:5])}"
         f"{' …' if len(named) > 5 else ''}: up to {worst:,} of {len(X):,} rows)"
     )
+
+
+def infinite_named(X: Any, y: np.ndarray, names: Sequence[str]) -> str:
+    """`` (infinite values in feature 'price': 1 of 60 rows, the first at row 6 of the
+    partition)`` when a partition's features or target hold ``inf`` (a Parquet file's or a
+    DataFrame's, a CSV's ``inf`` cell), else ``""``: scikit-learn's "Input X contains
+    infinity or a value too large" named neither the column nor the row. The partition
+    alone fails, as for a missing value (``missing_named``); its rows are counted in the
+    partition's order (by time, with a time column)."""
+    if isinstance(X, pd.DataFrame):
+        numeric = [c for c in X.columns if ptypes.is_float_dtype(X[c])]
+        columns = [str(c) for c in numeric]
+        values = X[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = np.asarray(X)
+        if values.ndim != 2 or values.dtype.kind != "f" or values.shape[1] != len(names):
+            return ""
+        columns = list(names)
+    found = [(f"feature '{c}'", values[:, j]) for j, c in enumerate(columns)]
+    target = np.asarray(y)
+    if target.dtype.kind == "f":
+        found.append(("the target", target))
+    said = []
+    for what, column in found:
+        at = np.flatnonzero(np.isinf(column))
+        if len(at):
+            said.append(
+                f"{what}: {len(at):,} of {len(column):,} rows, the first at row "
+                f"{int(at[0]) + 1} of the partition"
+            )
+    return f" (infinite values in {'; '.join(said[:3])})" if said else ""
 
 
 def score_global(
