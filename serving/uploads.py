@@ -70,6 +70,10 @@ def read_file(
         if classes is not None:
             frame, said = literal_labels(data, frame, classes, source=filename or "the file")
     except (ValueError, OSError, ArrowException) as e:
+        if isinstance(e, DataError) and fmt == "csv":  # our own refusals of a CSV that was
+            # read (a shifted row, an overflowed number, a column named twice) say what is
+            # wrong: "cannot read the uploaded file as CSV" before them said what was not
+            raise
         # parser errors, and pyarrow's: most are ValueError or OSError, but not all (an
         # index out of bounds in a file's dictionary is an ArrowIndexError, an IndexError)
         first = first_line(e)

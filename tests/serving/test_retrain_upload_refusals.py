@@ -1,0 +1,69 @@
+"""A retrain upload (a CSV body) refused for what its cells hold, not for its format, says
+what is wrong once: "cannot read the uploaded file as CSV" stood before every such refusal
+(a number past float64, a column named twice), which the reader had read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from factories import linear_frame, spec_dict
+from routerkit import TOKEN, admin, open_client
+
+from manymodels.pipeline import train
+from serving.settings import Settings
+
+BIG = "1" + "0" * 400
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("upload") / "registry"
+    train(spec_dict(), linear_frame(2, 30), root, backend="local")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            f"pid,t,x0,x1,y\n0,30,1.5,2.5,3.0\n0,31,{BIG}.5,2.5,3.0\n",
+            f"new.csv: column 'x0' is too large a number ('{BIG[:36]}...) in data row 2 "
+            "(counting from 1): it does not fit a float",
+        ),
+        (
+            "pid,t,x0,x0,y\n0,30,1.5,2.5,3.0\n",
+            "new.csv: column 'x0' is named twice in the header row",
+        ),
+    ],
+    ids=["overflowed number", "repeated column"],
+)
+def test_a_refusal_of_the_cells_is_not_said_to_be_of_the_format(
+    root: Path, body: str, detail: str
+) -> None:
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain",
+            files={"file": ("new.csv", body.encode(), "text/csv")},
+            headers=admin(),
+        )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(detail), r.json()
+    assert "cannot read the uploaded file" not in r.text
+
+
+def test_a_file_the_reader_cannot_read_still_says_so(root: Path) -> None:
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain",
+            files={
+                "file": (
+                    "new.csv",
+                    b"pid,t,x0,x1,y\n0,30,1.5,2.5,3.0\n0,31,1,2,3,4,5\n",
+                    "text/csv",
+                )
+            },
+            headers=admin(),
+        )
+    assert r.status_code == 422, r.text
+    assert "cannot read the uploaded file as CSV" in r.json()["detail"], r.json()
