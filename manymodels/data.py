@@ -20,6 +20,7 @@ from pandas.api import types as ptypes
 
 from manymodels import changes, frequencies, timefeatures
 from manymodels.argument_order import index_hint
+from manymodels.cell_kinds import checked_cells, numbers_of
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
@@ -176,6 +177,7 @@ def checked(
     calendar parts added. Returns the rows, their columns, the features (calendar parts
     included) and the dropped counts; errors name ``source``."""
     refuse_repeated_columns(df, source, _read_by_role(df, spec))
+    df = checked_cells(df, _read_by_role(df, spec), numbers_of(df, spec), source=source)
     bad_rows: dict[str, int] = {}
     kept_bad = None
     if spec.bad_rows == "drop":

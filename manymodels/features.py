@@ -10,6 +10,7 @@ numeric features as float64 (missing → NaN), text features as Python objects (
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections.abc import Mapping
 from functools import lru_cache
@@ -96,7 +97,9 @@ def python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | No
     if column.dtype != object:
         return None
     cells = column.tolist()
-    if not all(v is None or v is pd.NA or isinstance(v, int | float | np.number) for v in cells):
+    # a Parquet file's decimal128 (money from a database) is a number, as training reads it
+    kinds = int | float | np.number | decimal.Decimal
+    if not all(v is None or v is pd.NA or isinstance(v, kinds) for v in cells):
         return None
     out = np.empty(len(cells), dtype=np.float64)
     for i, v in enumerate(cells):

@@ -1,0 +1,70 @@
+"""Cells no column of a model holds, as a Parquet file (or a DataFrame) can give them: a
+list, a struct (a dict) or a map in a column the spec reads, refused naming it; and
+decimals (Parquet's ``decimal128``, as databases and Spark export money), read as the
+numbers they are.
+
+Kept apart from ``data`` (reading and checking a table), which calls it for every table it
+checks, in memory or a Parquet directory's batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from manymodels.exceptions import DataError
+from manymodels.huge_numbers import shown
+from manymodels.row_numbers import data_row
+from manymodels.spec import Spec
+
+_NESTED = (list, tuple, dict, set, np.ndarray)
+
+
+def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
+    """The columns a model reads as numbers when they hold numbers: the features not
+    declared categorical, and a regression's target."""
+    roles = {*spec.partition_by, spec.target, spec.time_column}
+    features = spec.features or [c for c in df.columns if c not in roles]
+    numbers = [c for c in features if c not in set(spec.categorical or [])]
+    return [*numbers, *([spec.target] if spec.task == "regression" else [])]
+
+
+def checked_cells(
+    df: pd.DataFrame, read: Iterable[Any], numbers: Iterable[Any], *, source: str
+) -> pd.DataFrame:
+    """``df``, unless a column among ``read`` holds a list, a struct or a map in a cell: a
+    ``DataError`` naming the column, the cell and its row (``train`` ended in pandas'
+    "TypeError: unhashable type: 'numpy.ndarray'" traceback, hashing the rows). The columns
+    among ``numbers`` (the features and a regression's target) holding decimals are read as
+    floats: they were taken for text and one-hot encoded ("holds numbers in 100% of its rows
+    and text in the rest"). Only object columns are looked at, each by pandas'
+    ``infer_dtype`` first (one pass in C); cells one by one only for a mixed column."""
+    numeric = set(numbers)
+    decimals: dict[Any, pd.Series] = {}
+    for column in dict.fromkeys(read):
+        if column not in df.columns or df[column].dtype != object:
+            continue
+        s = df[column]
+        kind = ptypes.infer_dtype(s, skipna=True)
+        if kind == "decimal" and column in numeric:
+            decimals[column] = pd.Series(
+                [np.nan if v is None else float(v) for v in s.tolist()],
+                index=s.index,
+                dtype=np.float64,
+            )
+        elif kind in ("mixed", "unknown-array"):
+            at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, _NESTED)), None)
+            if at is not None:
+                value = s.iloc[at]
+                held = "a struct or map" if isinstance(value, dict) else "a list"
+                cell = shown(value.tolist() if isinstance(value, np.ndarray) else value)
+                raise DataError(
+                    f"{source}: column '{column}' holds {held} ({cell}) in {data_row(at)}: "
+                    "a cell must hold one number, text or time; give each value a column of "
+                    "its own"
+                )
+    return df.assign(**decimals) if decimals else df

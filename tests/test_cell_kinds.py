@@ -1,0 +1,65 @@
+"""A Parquet file's cells no model column holds (lists, structs) and its decimals: a list
+in a feature ended ``train`` in pandas' "unhashable type" traceback; a decimal feature was
+one-hot encoded as text, and ``score`` refused it as "must be numeric"."""
+
+from __future__ import annotations
+
+import decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+from typer.testing import CliRunner
+
+import manymodels as mm
+from manymodels.cli import app
+from manymodels.registry import Registry
+
+runner = CliRunner()
+
+
+def cli(*args: Any) -> Any:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [([1.5, 2.0], "a list ([1.5, 2.0])"), ({"a": 1.5}, "a struct or map ({'a': 1.5})")],
+    ids=["list", "struct"],
+)
+def test_a_nested_cell_is_one_error_line_naming_it(tmp_path: Path, cell: Any, said: str) -> None:
+    df = linear_frame(2, 30).astype({"x1": object})
+    df["x1"] = [cell] * len(df)
+    data = tmp_path / "rows.parquet"
+    df.to_parquet(data)
+    (tmp_path / "spec.toml").write_text(
+        'name = "t"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    res = cli("train", tmp_path / "spec.toml", data, "--registry", tmp_path / "reg")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines() == [
+        f"error: {data}: column 'x1' holds {said} in data row 1 (counting from 1): a cell must "
+        "hold one number, text or time; give each value a column of its own"
+    ]
+    assert not (tmp_path / "reg" / "registry.db").exists()
+
+
+def test_decimal_features_train_and_score_as_numbers(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    df["x1"] = [decimal.Decimal(f"{v:.6f}") for v in df["x1"]]
+    data = tmp_path / "rows.parquet"
+    df.to_parquet(data)  # pyarrow writes decimal128
+    summary = mm.train(spec_dict(), data, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2
+    assert not summary.run.options.get("warnings"), summary.run.options  # "one-hot … as text"
+    with Registry.open(tmp_path / "reg") as reg:
+        schema = reg.get_version("pid=0").feature_schema
+    assert schema["categorical"] == [], schema
+    scored = mm.score(pd.read_parquet(data), registry=tmp_path / "reg")
+    floats = df.assign(x1=df["x1"].astype(float))
+    assert scored["prediction"].tolist() == pytest.approx(
+        mm.score(floats, registry=tmp_path / "reg")["prediction"].tolist()
+    )
