@@ -10,6 +10,7 @@ before a row is read.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from manymodels.exceptions import DataError, first_line
@@ -92,3 +93,14 @@ def _kind(typ: Any) -> str:
     if pa.types.is_string(typ) or pa.types.is_large_string(typ):
         return "text"
     return str(typ)
+
+
+def repeated_field(path: Path) -> str | None:
+    """The first name a Parquet file's schema gives two columns, read from its footer."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # a file pyarrow cannot read: its own error says so
+        return None
+    return next((n for i, n in enumerate(names) if n in names[:i]), None)

@@ -22,6 +22,7 @@ import pandas as pd
 from manymodels.argument_order import refuse_registry_as_data, swapped_hint
 from manymodels.csv_rows import not_utf8, refuse_overflowed, refuse_shifted
 from manymodels.exceptions import DataError, pandas_first_line
+from manymodels.parquet_schema import repeated_field
 
 # the writers, re-exported: callers import them from here (table_output imports nothing from
 # this module at run time: no cycle)
@@ -104,6 +105,10 @@ def read_table(source: DataSource) -> pd.DataFrame:
         raise DataError(not_utf8(path, e)) from None
     except (OSError, ValueError, EOFError, zlib.error) as e:
         # EOFError: a .csv.gz cut short; zlib.error: one damaged inside (a bad copy)
+        twice = repeated_field(path) if suffix in {".parquet", ".pq"} else None
+        if twice is not None:  # pyarrow said "Multiple matches for FieldRef.Name(price) in
+            # store: int64 …", its whole schema, of the one name the CSV refusal states
+            raise DataError(f"{path}: column '{twice}' is named twice in the file") from None
         raise DataError(
             f"{path}: cannot read table ({type(e).__name__}: {pandas_first_line(e)})"
         ) from None
