@@ -116,3 +116,14 @@ def test_a_huge_number_beside_a_stray_word_is_named_with_bad_rows_drop(tmp_path:
     summary = mm.train(spec, data, registry=tmp_path / "reg", backend="local")
     assert summary.run.n_failed == 1 and summary.run.n_trained == 2
     assert summary.run.options["bad_rows_dropped"] == {"x1": 1}
+
+
+def test_a_future_table_with_an_infinity_names_its_column_and_row(registry: Path) -> None:
+    """forecast's exogenous features of future periods, as score's rows."""
+    future = pd.DataFrame({"pid": [0, 0], "t": [30, 31], "x0": [1.0, 2.0], "x1": [0.5, -np.inf]})
+    with pytest.raises(DataError) as info:
+        mm.forecast(registry, ["pid=0"], horizon=2, future=future)
+    assert str(info.value).endswith(
+        "feature 'x1' is -inf in data row 2 (counting from 1): give a finite number, or leave "
+        "the cell empty"
+    ), info.value
