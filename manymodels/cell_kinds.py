@@ -9,6 +9,7 @@ checks, in memory or a Parquet directory's batch at a time.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,13 +51,14 @@ def checked_cells(
             continue
         s = df[column]
         kind = ptypes.infer_dtype(s, skipna=True)
-        if kind == "decimal" and column in numeric:
-            decimals[column] = pd.Series(
-                [np.nan if v is None else float(v) for v in s.tolist()],
-                index=s.index,
-                dtype=np.float64,
-            )
-        elif kind in ("mixed", "unknown-array"):
+        if kind in ("decimal", "mixed") and column in numeric:
+            # decimals alone, or beside floats: a retrain's posted decimals appended to the
+            # rows its version kept (floats) are "mixed", and were trained on as text
+            floats = _decimal_numbers(s.tolist())
+            if floats is not None:
+                decimals[column] = pd.Series(floats, index=s.index, dtype=np.float64)
+                continue
+        if kind in ("mixed", "unknown-array"):
             at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, _NESTED)), None)
             if at is not None:
                 value = s.iloc[at]
@@ -68,3 +70,19 @@ def checked_cells(
                     "its own"
                 )
     return df.assign(**decimals) if decimals else df
+
+
+def _decimal_numbers(cells: list[Any]) -> list[float] | None:
+    """``cells`` as floats when they hold a decimal and otherwise numbers or missing values
+    only; ``None`` otherwise (text among them: the column's own checks name it)."""
+    if not any(isinstance(v, decimal.Decimal) for v in cells):
+        return None
+    out: list[float] = []
+    for v in cells:
+        if v is None or v is pd.NA:
+            out.append(np.nan)
+        elif isinstance(v, decimal.Decimal | int | float | np.number) and not isinstance(v, bool):
+            out.append(float(v))
+        else:
+            return None
+    return out

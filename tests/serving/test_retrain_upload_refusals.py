@@ -67,3 +67,35 @@ def test_a_file_the_reader_cannot_read_still_says_so(root: Path) -> None:
         )
     assert r.status_code == 422, r.text
     assert "cannot read the uploaded file as CSV" in r.json()["detail"], r.json()
+
+
+def test_a_parquet_upload_of_decimals_retrains_them_as_numbers(tmp_path: Path) -> None:
+    """Posted decimal128 values appended to the floats the version kept made a column of
+    mixed objects, which training took for text: the job "succeeded" with a version that
+    one-hot encoded the feature's values as categories ('1.5')."""
+    import decimal
+    import io
+
+    from routerkit import job_ended
+
+    from manymodels.registry import Registry
+
+    root = tmp_path / "registry"
+    df = linear_frame(2, 30)
+    train(spec_dict(), df, root, backend="local")
+    rows = df[df["pid"] == 0].assign(t=lambda d: d["t"] + 30)
+    rows["x1"] = [decimal.Decimal(f"{v:.6f}") for v in rows["x1"]]
+    body = io.BytesIO()
+    rows.to_parquet(body)
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        r = client.post(
+            "/v1/partitions/pid=0/retrain",
+            files={"file": ("new.parquet", body.getvalue(), "application/octet-stream")},
+            headers=admin(),
+        )
+        assert r.status_code == 202, r.text
+        job = job_ended(client, r.headers["Location"], admin())
+    assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        schema = reg.get_version("pid=0", 2).feature_schema
+    assert schema["categorical"] == [] and schema["dtypes"]["x1"] == "float64", schema
