@@ -87,6 +87,11 @@ def read_table(source: DataSource) -> pd.DataFrame:
     refused where its columns are read by role (``refuse_repeated_columns``)."""
     require_table(source)
     if isinstance(source, pd.DataFrame):
+        if source.columns.nlevels > 1:  # a pivot's or a groupby().agg()'s: a raw KeyError
+            raise DataError(
+                f"<DataFrame>: its columns have {source.columns.nlevels} levels (a MultiIndex, "
+                "as pivot_table and agg make): flatten them to one name each first"
+            )
         return plain(source)
     path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
     if not path.exists():

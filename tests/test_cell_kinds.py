@@ -63,3 +63,24 @@ def test_decimal_features_train_and_score_as_numbers(tmp_path: Path) -> None:
     assert scored["prediction"].tolist() == pytest.approx(
         mm.score(floats, registry=tmp_path / "reg")["prediction"].tolist()
     )
+
+
+def test_a_frame_with_multiindex_columns_is_refused_saying_so(tmp_path: Path) -> None:
+    """A pivot_table's or agg's two-level columns: train and score raised pandas' raw
+    ``KeyError: "[('pid', '') ('t', '') …] not in index"``, no ``ManyModelsError``."""
+    from manymodels.exceptions import DataError
+
+    df = linear_frame(2, 30)
+    df.columns = pd.MultiIndex.from_tuples([(c, "") for c in df.columns])
+    said = (
+        "<DataFrame>: its columns have 2 levels (a MultiIndex, as pivot_table and agg make): "
+        "flatten them to one name each first"
+    )
+    with pytest.raises(DataError) as info:
+        mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert str(info.value) == said
+    assert not (tmp_path / "reg" / "registry.db").exists()
+    mm.train(spec_dict(), linear_frame(2, 30), registry=tmp_path / "reg", backend="local")
+    with pytest.raises(DataError) as info:
+        mm.score(df, registry=tmp_path / "reg")
+    assert str(info.value) == said
