@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,12 +33,25 @@ def running_server(
     from serving.app import create_app
 
     application = app if app is not None else create_app(settings)
+    failed: list[BaseException] = []  # what the app's startup raised: its real reason
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        """The app, with what its lifespan raises kept: uvicorn logs it and exits with
+        ``SystemExit(3)``, which alone said "the router failed to start: SystemExit: 3" where
+        the registry was missing (``NoRegistry``)."""
+        try:
+            await application(scope, receive, send)
+        except Exception as e:
+            if scope.get("type") == "lifespan":
+                failed.append(e)
+            raise
+
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        application, log_level="warning", access_log=False, ws="none", lifespan="on"
+        recording, log_level="warning", access_log=False, ws="none", lifespan="on"
     )
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
@@ -54,6 +67,8 @@ def running_server(
     try:
         deadline = time.monotonic() + timeout
         while not server.started:
+            if failed:  # the app's own error (NoRegistry, …), as Registry.open raises it
+                raise failed[0]
             if not thread.is_alive() or errors:
                 raise RuntimeError(
                     "the router failed to start"

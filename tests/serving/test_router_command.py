@@ -17,6 +17,7 @@ from factories import imported_by, wait_ready
 from routerkit import KEY, feature_rows, ready_line
 from typer.testing import CliRunner
 
+from manymodels.exceptions import NoRegistry
 from serving.command import serve
 from serving.local import running_server
 from serving.settings import Settings
@@ -84,10 +85,14 @@ def test_serve_refuses_a_store_without_the_registrys_models(
     assert line.startswith(f"error: the artifact store {wrong} holds none of this registry's")
 
 
-def test_running_server_reports_a_failed_start(tmp_path: Path) -> None:
+def test_running_server_raises_the_reason_it_failed_to_start(tmp_path: Path) -> None:
+    """A registry that does not exist was "RuntimeError: the router failed to start:
+    SystemExit: 3", the reason only in uvicorn's log: now the app's own error, as
+    ``Registry.open`` raises it."""
     broken = running_server(Settings(registry=tmp_path / "nope"), timeout=10)
-    with pytest.raises(RuntimeError, match="failed to start"), broken:
+    with pytest.raises(NoRegistry) as caught, broken:
         pass
+    assert str(caught.value) == f"no registry at {tmp_path / 'nope'} (train something first)"
 
 
 def test_one_json_log_line_per_request(client: Any, caplog: pytest.LogCaptureFixture) -> None:
