@@ -51,6 +51,7 @@ from manymodels.classes import UnitProba, model_probabilities, require_probabili
 from manymodels.csvkeys import data_keys_recorded
 from manymodels.exceptions import DataError, first_line
 from manymodels.feature_schema import FeatureSchema
+from manymodels.flags import require_flags
 from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
@@ -165,6 +166,7 @@ def forecast_chunks(
     before the first frame. A registry opened here stays open until the last frame has been
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
+    require_flags(probabilities=probabilities)
     threshold = check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's
     alias = alias_name(alias)  # None: production, as ``score`` and the router take it

@@ -27,6 +27,7 @@ from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.feature_schema import FeatureSchema
+from manymodels.flags import require_flags
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
@@ -115,6 +116,10 @@ def train(
     spec = Spec.coerce(spec)
     require_backend(backend)  # before the run is recorded: a typo left it 'running'
     require_table(data)  # a list of dicts was taken for a file name, quoting every row
+    require_flags(
+        strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
+        skip_absent=skip_absent, record_nothing=record_nothing,
+    )  # fmt: skip
     if isinstance(max_failed_fraction, bool) or not isinstance(
         max_failed_fraction, int | float | np.number
     ):

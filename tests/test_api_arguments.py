@@ -202,3 +202,29 @@ def test_a_path_from_home_is_expanded(tmp_path: Path, monkeypatch: pytest.Monkey
     with mm.Registry.open("~/reg") as reg:
         assert reg.get_partition("pid=1").latest_version == 1
     assert len(mm.score("~/rows.csv", Path("~/reg"), backend="local")) == len(df)
+
+
+def test_yes_no_arguments_take_only_true_or_false(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``probabilities="no"`` was taken as true (any non-empty text is), and so was
+    ``create="no"``: ``Registry.open(path, create="no")`` made a registry where there was
+    none. Each is refused in one sentence naming the argument, before any work."""
+    root, df = trained
+    rows = df.drop(columns="y")
+    said = r"^{} must be True or False, not str 'no'$"
+    with pytest.raises(DataError, match=said.format("probabilities")):
+        mm.score(rows, root, probabilities="no", backend="local")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=said.format("skip_unknown")):
+        mm.score(rows, root, skip_unknown="no", backend="local")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=said.format("probabilities")):
+        mm.forecast(root, horizon=1, probabilities="no")  # type: ignore[arg-type]
+    for flag in ("strict", "changed_only", "append"):
+        with pytest.raises(DataError, match=said.format(flag)):
+            mm.train(spec_dict(), df, registry=tmp_path / "r", **{flag: "no"})
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(DataError, match=said.format("create")):
+        mm.Registry.open(tmp_path / "none", create="no")
+    assert not (tmp_path / "none").exists()
+    # numpy's booleans (a comparison's result) are booleans
+    assert len(mm.score(rows, root, probabilities=np.False_, backend="local")) == len(df)

@@ -21,6 +21,7 @@ from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
 from manymodels.exceptions import NoRegistry
+from manymodels.flags import require_flags
 from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
 from manymodels.registry.alias_control import AliasControl
 from manymodels.registry.checks import VersionDigests
@@ -97,6 +98,7 @@ class Registry(AliasControl, RunViews):
         create: bool = True,
         signer: Signer | None = None,
     ) -> None:
+        require_flags(create=create)  # create="no" made a registry where none was wanted
         where = locate(root, db_url, artifacts, create=create)
         try:
             self._open(where, create, signer)

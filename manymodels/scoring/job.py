@@ -19,6 +19,7 @@ import pandas as pd
 from manymodels.backend_arg import require_backend
 from manymodels.csvkeys import data_keys_recorded, keys_as_recorded
 from manymodels.execution import Backend, backend_name, choose_scoring_backend, make_backend
+from manymodels.flags import require_flags
 from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
@@ -124,6 +125,7 @@ def score_table(
     started = time.perf_counter()
     alias = alias_name(alias)  # None: production, as the router's route without ?alias=
     require_backend(backend)
+    require_flags(skip_unknown=skip_unknown, probabilities=probabilities)
     check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's --levels
     source = describe_source(data)
