@@ -107,7 +107,7 @@ def select(
     ``version``: that version of each partition named (the router's ``?version=``), not the
     alias's; a version is a partition's own number, so it needs ``keys``, and a partition
     without it is a ``VersionNotFound``."""
-    asked = None if keys is None else key_list(keys)
+    asked = None if keys is None else key_list(keys, columns=reg.partition_by)
     if version is not None:
         table = _numbered_rows(reg, asked, version)
     elif asked is None:

@@ -102,7 +102,8 @@ def forecast(
     the version ``alias`` points at (a challenger's forecast beside the champion's).
 
     ``keys`` selects partitions (canonical text or mappings; one key alone is a selection of
-    one; a DataFrame of key columns, a key per distinct row); by default every partition
+    one; a DataFrame, a key per distinct row of its key columns — the table itself will do —
+    or a Series: a key column's values, or one row); by default every partition
     with the alias except the fallback. ``future`` (a DataFrame, CSV or Parquet) holds
     exogenous feature values of future periods, with the key and time columns; partitions it
     does not mention carry their last known values forward.

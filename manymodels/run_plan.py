@@ -86,7 +86,7 @@ def wanted_keys(
     if only is None:
         return None, []
     present = set(table.keys)
-    chosen = key_list(only, "only")
+    chosen = key_list(only, "only", columns)
     wanted = {as_trained(normalize_key(k, columns), present.__contains__) for k in chosen}
     missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):

@@ -228,3 +228,23 @@ def test_yes_no_arguments_take_only_true_or_false(
     assert not (tmp_path / "none").exists()
     # numpy's booleans (a comparison's result) are booleans
     assert len(mm.score(rows, root, probabilities=np.False_, backend="local")) == len(df)
+
+
+def test_the_table_itself_selects_its_partitions(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``mm.forecast(reg, keys=df)`` — the table of partitions, features and all, as
+    ``mm.score`` takes it — took each whole row for a key: "no partition {'pid': 0, 't': 0,
+    'x0': …} in the registry"; ``df.pid`` and a row ``df.iloc[i]`` were read value by value
+    ("not int 0"). The key columns are picked; a frame without them says which it lacks."""
+    root, df = trained
+    frame = mm.forecast(root, df[df.pid > 0], horizon=2)
+    assert sorted(set(frame.pid)) == [1, 2] and len(frame) == 4
+    assert sorted(set(mm.forecast(root, df.pid[df.pid == 1], horizon=1).pid)) == [1]
+    assert list(mm.forecast(root, df.iloc[40], horizon=1).pid) == [1]
+    with pytest.raises(DataError, match=r"^keys: the frame has no key column\(s\) 'pid'"):
+        mm.forecast(root, df.drop(columns="pid"), horizon=1)
+    summary = mm.train(
+        spec_dict(), df, registry=tmp_path / "r", only=df[df.pid == 2], backend="local"
+    )
+    assert summary.run.n_trained == 1 and summary.run.n_partitions == 1
