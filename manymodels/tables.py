@@ -85,6 +85,13 @@ def read_table(source: DataSource) -> pd.DataFrame:
     """A DataFrame (``plain``), or a CSV / Parquet file by its extension. A CSV header or a
     Parquet file naming a column twice is refused (pyarrow refuses the latter); a frame's is
     refused where its columns are read by role (``refuse_repeated_columns``)."""
+    return plain(read_given(source))
+
+
+def read_given(source: DataSource) -> pd.DataFrame:
+    """``read_table`` before ``plain``: the frame as the caller gave it (or as pandas reads
+    the file), its ``category`` columns and index names kept, for an output that returns
+    the caller's columns as they were (``score``'s)."""
     require_table(source)
     if isinstance(source, pd.DataFrame):
         if source.columns.nlevels > 1:  # a pivot's or a groupby().agg()'s: a raw KeyError
@@ -92,14 +99,14 @@ def read_table(source: DataSource) -> pd.DataFrame:
                 f"<DataFrame>: its columns have {source.columns.nlevels} levels (a MultiIndex, "
                 "as pivot_table and agg make): flatten them to one name each first"
             )
-        return plain(source)
+        return source
     path = Path(source).expanduser()  # '~/sales.csv', as pandas reads it
     if not path.exists():
         raise DataError(f"{path}: data file not found")
     suffix = path.suffix.lower()
     try:
         if suffix in {".parquet", ".pq"} or path.is_dir():
-            return plain(read_parquet(path))
+            return read_parquet(path)
         if suffix in {".csv", ".txt"} or path.name.endswith(".csv.gz"):
             refuse_repeated_header(path)
             df = refuse_shifted(pd.read_csv(path), path, csv=path)

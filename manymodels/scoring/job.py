@@ -24,7 +24,7 @@ from manymodels.intervals import parse_levels
 from manymodels.labels import check_threshold
 from manymodels.registry.client import Registry
 from manymodels.registry.model_access import alias_name
-from manymodels.scoring.output import labels_as_classes, scored_frame
+from manymodels.scoring.output import as_given, labels_as_classes, scored_frame
 from manymodels.scoring.plan import interval_levels, make_chunks, make_plan
 from manymodels.scoring.probabilities import (
     UnitProba,
@@ -34,7 +34,14 @@ from manymodels.scoring.probabilities import (
 )
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
-from manymodels.tables import DataSource, describe_source, output_format, read_table, write_table
+from manymodels.tables import (
+    DataSource,
+    describe_source,
+    output_format,
+    plain,
+    read_given,
+    write_table,
+)
 from manymodels.targetunits import apply_inverses, plan_inverses
 
 
@@ -129,7 +136,8 @@ def score_table(
     check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's --levels
     source = describe_source(data)
-    df = read_table(data)
+    given = read_given(data)
+    df = plain(given)  # category columns as their values: the models were trained on those
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
     if reg is registry and signer is not None and signer != reg.signer:
         raise ValueError("pass the signer to Registry.open: this registry checks with its own")
@@ -213,7 +221,7 @@ def score_table(
         df, plan, done, levels, labelled, proba if probabilities else None,
         classes=classes, decides=decides, source=source,
     )  # fmt: skip
-    return ScoreResult(frame, summary)
+    return ScoreResult(as_given(frame, given), summary)
 
 
 def score_file(

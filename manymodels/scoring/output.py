@@ -72,6 +72,20 @@ def scored_frame(
     )
 
 
+def as_given(frame: pd.DataFrame, given: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the input's own columns and index as the caller gave them (``given``):
+    a ``category`` column came back as its values' dtype (the int or text that scoring reads,
+    ``tables.plain``), and an index named like a column lost its name."""
+    categories = [c for c, t in given.dtypes.items() if isinstance(t, pd.CategoricalDtype)]
+    if not given.columns.is_unique or (not categories and frame.index.names == given.index.names):
+        return frame
+    out = frame.copy(deep=False)
+    for column in categories:
+        out[column] = given[column].array
+    out.index = given.index
+    return out
+
+
 def _labels(n: int, plan: Plan, labelled: Labelled, decides: bool) -> dict[str, Any]:
     """``decision_label`` and ``decision_threshold`` in input order; ``None`` and NaN for rows
     no decision labelled (another model's, unscored)."""
