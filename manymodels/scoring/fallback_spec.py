@@ -61,7 +61,8 @@ def refuse_fallback_columns(
     'production' models were trained on", naming neither the fallback nor its spec, as if
     the table were wrong for its own spec. Returns (the plain error stands) when the
     partitions' own models lack columns too. Two primary-key reads and one page of runs."""
-    from manymodels.scoring.plan import _columns, with_calendar  # plan imports this module
+    from manymodels.scoring.calendar_columns import with_calendar
+    from manymodels.scoring.plan import _columns  # plan imports this module
 
     fallback, own = units[-1], sorted({u.schema for u in units[:-1]})
     if fallback.schema in own:

@@ -28,6 +28,7 @@ from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY, group_rows
 from manymodels.registry.client import Registry
 from manymodels.row_numbers import data_row
+from manymodels.scoring.calendar_columns import with_calendar
 from manymodels.scoring.fallback_spec import plan_columns
 from manymodels.signing import verify
 from manymodels.tables import refuse_repeated_columns
@@ -274,39 +275,6 @@ def _columns(
             refuse_infinite(values, f"feature '{name}'", source=source, where=data_row)
         out[name, numeric] = values[positions]
     return out
-
-
-def with_calendar(
-    df: pd.DataFrame, missing: Sequence[str], schemas: Sequence[FeatureSchema], *, source: str
-) -> pd.DataFrame:
-    """``df`` with the calendar parts among ``missing`` computed from its time column, as
-    training computed them (``data.add_calendar``: the ISO 8601 times parsed, then
-    ``timefeatures.calendar_values``): they are the time's own, so the table a calendar spec
-    trained on scores as it is. It was refused for lacking them, where the router computes
-    them from a row's time. Times with a UTC offset are read on the version's clock (its
-    series' zone, as training's times were and as the router converts a row's): a CSV in UTC
-    of a model trained in Europe/Berlin had its 23:30 Wednesday where training had Thursday."""
-    # feature → (time column, calendar part, the series' zone)
-    parts: dict[str, tuple[str, str, str | None]] = {}
-    for schema in schemas:
-        if schema.forecast is not None and schema.time_column is not None:
-            zone = schema.forecast.timezone
-            for name, part in schema.forecast.calendar.items():
-                parts.setdefault(name, (str(schema.time_column), str(part), zone))
-    wanted = {name: parts[name] for name in missing if name in parts and parts[name][0] in df}
-    if not wanted:
-        return df
-    from manymodels.data import calendar_parts
-    from manymodels.timecolumn import parse_time
-
-    added: dict[str, np.ndarray] = {}
-    for column, zone in dict.fromkeys((time, zone) for time, _, zone in wanted.values()):
-        times = parse_time(df[[column]], column, source=source)[column]
-        if zone is not None and getattr(times.dtype, "tz", None) is not None:
-            times = times.dt.tz_convert(zone)
-        names = {n: part for n, (time, part, z) in wanted.items() if (time, z) == (column, zone)}
-        added |= calendar_parts(times, names, source=source)
-    return df.assign(**added)
 
 
 def _derived_hint(missing: Sequence[str], schemas: Sequence[FeatureSchema]) -> str:
