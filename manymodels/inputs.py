@@ -179,6 +179,23 @@ def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataF
     return assemble(schema, values, text)
 
 
+def one_row(data: Any, schema: FeatureSchema) -> Any:
+    """``data``, or a Series given as one row of a table (``df.iloc[i]``, ``df.loc[label]``)
+    as the dict it is: a model refused it ("not Series") where ``load_model`` takes such a
+    row for a key. A Series whose index holds none of the version's features (a column,
+    ``df["price"]``) is refused saying how to give it."""
+    if not isinstance(data, pd.Series):
+        return data
+    wanted = [n for n, _ in feature_kinds(schema)] + [str(schema.time_column or "")]
+    if not any(name in data.index for name in wanted):
+        raise DataError(
+            "a Series is read as one row (df.iloc[i]), and this one's index holds none of "
+            f"the features ({', '.join(n for n, _ in feature_kinds(schema))}): give a "
+            "DataFrame (series.to_frame(), or the table itself)"
+        )
+    return {str(k): v for k, v in data.items()}
+
+
 def model_input(data: Any, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:
     """``from_frame`` for a DataFrame, ``from_rows`` for a list of dicts (or one dict)."""
     if isinstance(data, pd.DataFrame):
@@ -190,5 +207,11 @@ def model_input(data: Any, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:
             raise DataError("rows must be mappings of feature name to value (or a DataFrame)")
         return from_rows(data, schema)
     raise DataError(
-        f"a model scores a pandas DataFrame or a list of dicts, not {type(data).__name__}"
+        "a model scores a pandas DataFrame, a list of dicts or one dict (a row), not "
+        f"{type(data).__name__}"
+        + (
+            ": pandas.DataFrame(array, columns=loaded.features) names its columns"
+            if isinstance(data, np.ndarray)
+            else ""
+        )
     )

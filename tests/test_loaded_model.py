@@ -121,6 +121,23 @@ def test_a_frame_and_a_list_of_dicts_give_what_the_estimator_gives(
                 loaded.predict_proba(records)
 
 
+def test_a_row_of_the_frame_is_one_row(
+    trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
+) -> None:
+    """``loaded.predict(df.iloc[0])`` was "a model scores a pandas DataFrame or a list of
+    dicts, not Series", where ``load_model`` takes such a row for a key; a column of the
+    frame (``df["price"]``) is refused saying how to give a frame."""
+    reg, df, spec = trained
+    loaded = reg.load_model(reg.list_partitions()[0].key)
+    row = df.iloc[3]
+    want = loaded.predict(df.iloc[[3]])
+    np.testing.assert_array_equal(loaded.predict(row), want)
+    if spec.get("task") == "classification":
+        np.testing.assert_array_equal(loaded.predict_proba(row), loaded.predict_proba(df.iloc[[3]]))
+    with pytest.raises(DataError, match=r"^a Series is read as one row \(df.iloc\[i\]\), and"):
+        loaded.predict(df[spec["features"][0]])
+
+
 def test_no_rows_are_no_predictions(
     trained: tuple[Registry, pd.DataFrame, dict[str, Any]],
 ) -> None:

@@ -37,13 +37,15 @@ class LoadedModel:
         return list(self.version.schema.features)
 
     def predict(self, data: Any) -> Any:
-        """Predictions for ``data`` (a DataFrame, a list of dicts, or one dict), as a numpy
+        """Predictions for ``data`` (a DataFrame, a list of dicts, one dict or one row of a
+        frame, ``df.iloc[i]``), as a numpy
         array with one value per row, in the target's units (a version trained with a
         ``target_transform`` turns its answers back: ``manymodels.targetunits``)."""
-        from manymodels.inputs import model_input
+        from manymodels.inputs import model_input, one_row
         from manymodels.targetunits import to_target_units
 
         schema = self.version.schema
+        data = one_row(data, schema)  # df.iloc[i]: one row
         X = model_input(data, schema)
         if len(X) == 0:  # an empty filter's frame: scikit-learn refuses 0 samples, mm.score not
             return self._no_rows()
@@ -62,7 +64,7 @@ class LoadedModel:
         import numpy as np
 
         from manymodels.classes import over_table_classes
-        from manymodels.inputs import model_input
+        from manymodels.inputs import model_input, one_row
 
         if not hasattr(self.model, "predict_proba"):
             raise AttributeError(
@@ -70,7 +72,7 @@ class LoadedModel:
                 f"({type(self.model).__name__}) has no predict_proba"
             )
         schema = self.version.schema
-        X = model_input(data, schema)
+        X = model_input(one_row(data, schema), schema)
         if len(X) == 0:
             return np.zeros((0, len(self.classes)))
         with self._refusals(X):
