@@ -175,10 +175,11 @@ def _match_future(
         ours, theirs = (getattr(getattr(c, "dtype", None), "tz", None) for c in
                         (steps[_TIME], future[_TIME]))  # fmt: skip
         if (ours is None) != (theirs is None):
+            first = pd.Timestamp(steps[_TIME].iloc[0]).isoformat() if len(steps) else ""
             raise DataError(
                 f"{source}: the forecast's times carry a time zone and its own do not: give "
-                "them with their UTC offset (2024-03-01T00:00:00+01:00), as the training "
-                "table's were"
+                f"them with their UTC offset ({first}, one of the forecast's steps), as the "
+                "training table's were"
                 if ours is not None
                 else f"{source}: its times carry a time zone and the forecast's do not: give "
                 "them without one, as the training table's were"

@@ -541,6 +541,9 @@ def test_zone_aware_daily_data_stays_at_local_midnight_across_daylight_saving(
     assert text.startswith("future (") and "naive.csv" in text, text
     assert "the forecast's times carry a time zone and its own do not" in text
     assert "merge" not in text
+    # the example is one of the forecast's own steps, in its zone: it was a fixed
+    # 2024-03-01T00:00:00+01:00, whatever the model's zone
+    assert "with their UTC offset (2024-03-26T00:00:00+01:00, one of the forecast's" in text
 
 
 def test_route_future_cells_are_judged_as_a_predict_rows_cells(client: Any) -> None:
