@@ -119,7 +119,7 @@ def decode_key(key: str) -> dict[str, str]:
 def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
     """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered.
     Anything else (``123``, ``None``) is a ``DataError``."""
-    key = _row_as_mapping(key)
+    key = _row_as_mapping(key, columns)
     if not isinstance(key, str | Mapping):
         table = hasattr(key, "shape")  # a frame's repr is rows cut mid-line: not shown
         raise DataError(
@@ -143,12 +143,17 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
 
 
-def _row_as_mapping(key: Any) -> Any:
+def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
     """A pandas Series (a frame's row, ``df.iloc[0][["store", "brand"]]``) as the mapping of
     column to value it is; anything else as it is. It was refused as no key, quoting its
-    repr across lines. Duck-typed: this module does not import pandas."""
+    repr across lines. A whole row (``df.iloc[0]``, features and all) holding every key
+    column of ``columns`` is its key columns' mapping: it was "no partition {'asset': …,
+    'temperature': …}". Duck-typed: this module does not import pandas."""
     if hasattr(key, "to_dict") and hasattr(key, "index") and not hasattr(key, "columns"):
-        return dict(key.to_dict())
+        row = dict(key.to_dict())
+        if columns and all(c in row for c in columns):
+            return {c: row[c] for c in columns}
+        return row
     return key
 
 
@@ -169,7 +174,7 @@ def lookup_key(
     column or value, is still looked up as given (a registry trained before its keys were one
     way may hold another spec's partitions); absent, it is a ``PartitionNotFound`` naming the
     key columns."""
-    key = _row_as_mapping(key)
+    key = _row_as_mapping(key, columns)
     if not isinstance(key, str | Mapping) or key == FALLBACK_KEY:
         return normalize_key(key)  # the fallback's, or a DataError for what is no key
     try:

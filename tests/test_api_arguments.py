@@ -248,3 +248,17 @@ def test_the_table_itself_selects_its_partitions(
         spec_dict(), df, registry=tmp_path / "r", only=df[df.pid == 2], backend="local"
     )
     assert summary.run.n_trained == 1 and summary.run.n_partitions == 1
+
+
+def test_a_whole_row_of_the_table_names_its_partition(trained: tuple[Path, pd.DataFrame]) -> None:
+    """``reg.load_model(df.iloc[i])`` — the row, features and all — was "no partition {'pid':
+    1, 't': 10, 'x0': …} in the registry: it names 'pid', 't', 'x0', 'x1', 'y'": its key
+    columns name the partition, as a frame's do for ``forecast``; and ``predict`` scores the
+    same row."""
+    root, df = trained
+    row = df.iloc[40]
+    with mm.Registry.open(root) as reg:
+        loaded = reg.load_model(row)  # type: ignore[arg-type]
+        assert loaded.version.key == "pid=1"
+        assert reg.get_partition(row).key == "pid=1"  # type: ignore[arg-type]
+        np.testing.assert_array_equal(loaded.predict(row), loaded.predict(df.iloc[[40]]))
