@@ -124,7 +124,13 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
         table = hasattr(key, "shape")  # a frame's repr is rows cut mid-line: not shown
         raise DataError(
             "a partition key is text (col=value[,col=value]) or a mapping of column to value, "
-            f"not {type(key).__name__}" + ("" if table else f" {reprlib.repr(key)}")
+            f"not {type(key).__name__}"
+            + ("" if table else f" {reprlib.repr(key)}")
+            + (
+                f" (a tuple holds the values of the key columns {', '.join(columns)}, in order)"
+                if isinstance(key, tuple) and columns
+                else ""
+            )
         )
     if isinstance(key, Mapping):
         if columns is None:
@@ -148,12 +154,18 @@ def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
     column to value it is; anything else as it is. It was refused as no key, quoting its
     repr across lines. A whole row (``df.iloc[0]``, features and all) holding every key
     column of ``columns`` is its key columns' mapping: it was "no partition {'asset': …,
-    'temperature': …}". Duck-typed: this module does not import pandas."""
+    'temperature': …}". A tuple of as many values as ``columns`` (a groupby's key) maps them
+    in order: it was "not tuple (1, 'dominicks')". Duck-typed: this module does not import
+    pandas."""
     if hasattr(key, "to_dict") and hasattr(key, "index") and not hasattr(key, "columns"):
         row = dict(key.to_dict())
         if columns and all(c in row for c in columns):
             return {c: row[c] for c in columns}
         return row
+    if isinstance(key, tuple) and columns and len(key) == len(columns):
+        # a groupby's key, ``for (store, brand), rows in df.groupby(["store", "brand"])``:
+        # the key columns' values in their order
+        return dict(zip(columns, key, strict=True))
     return key
 
 
@@ -175,8 +187,10 @@ def lookup_key(
     way may hold another spec's partitions); absent, it is a ``PartitionNotFound`` naming the
     key columns."""
     key = _row_as_mapping(key, columns)
-    if not isinstance(key, str | Mapping) or key == FALLBACK_KEY:
-        return normalize_key(key)  # the fallback's, or a DataError for what is no key
+    if isinstance(key, str) and key == FALLBACK_KEY:
+        return normalize_key(key)
+    if not isinstance(key, str | Mapping):
+        return normalize_key(key, columns)  # a DataError for what is no key
     try:
         named = list(key) if isinstance(key, Mapping) else list(decode_key(key))
     except DataError as e:

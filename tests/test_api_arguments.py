@@ -262,3 +262,23 @@ def test_a_whole_row_of_the_table_names_its_partition(trained: tuple[Path, pd.Da
         assert loaded.version.key == "pid=1"
         assert reg.get_partition(row).key == "pid=1"  # type: ignore[arg-type]
         np.testing.assert_array_equal(loaded.predict(row), loaded.predict(df.iloc[[40]]))
+
+
+def test_a_groupby_key_tuple_names_its_partition(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``for key, rows in df.groupby(["pid"])`` gives tuples: ``reg.load_model(key)``,
+    ``forecast(root, [key, …])`` and ``train(only=[key])`` refused them, "not tuple (1,)".
+    A tuple holds the key columns' values in order; one of another length says so."""
+    root, df = trained
+    keys = [key for key, _ in df.groupby(["pid"])]
+    assert keys[1] == (1,)
+    with mm.Registry.open(root) as reg:
+        assert reg.load_model(keys[1]).version.key == "pid=1"  # type: ignore[arg-type]
+        with pytest.raises(
+            DataError, match=r"\(a tuple holds the values of the key columns pid, in order\)$"
+        ):
+            reg.load_model((1, 2))  # type: ignore[arg-type]
+    assert sorted(set(mm.forecast(root, keys[:2], horizon=1).pid)) == [0, 1]
+    summary = mm.train(spec_dict(), df, registry=tmp_path / "r", only=[keys[2]], backend="local")
+    assert summary.run.n_trained == 1 and "pid=2" in summary.versions
