@@ -27,7 +27,7 @@ from manymodels.datasets import is_dataset, prepare_streamed, streams
 from manymodels.exceptions import RunFailed, RunInterrupted, RunTakenOver, TrainingError
 from manymodels.execution import Backend, backend_name, choose_backend, known, make_backend
 from manymodels.feature_schema import FeatureSchema
-from manymodels.flags import require_flags
+from manymodels.flags import require_callable, require_flags, require_mapping
 from manymodels.heartbeat import Heartbeat
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
@@ -120,6 +120,8 @@ def train(
         strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
         skip_absent=skip_absent, record_nothing=record_nothing,
     )  # fmt: skip
+    require_callable("progress", progress, "each chunk's Progress")
+    require_mapping("notes", notes)
     if isinstance(max_failed_fraction, bool) or not isinstance(
         max_failed_fraction, int | float | np.number
     ):

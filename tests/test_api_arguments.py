@@ -282,3 +282,22 @@ def test_a_groupby_key_tuple_names_its_partition(
     assert sorted(set(mm.forecast(root, keys[:2], horizon=1).pid)) == [0, 1]
     summary = mm.train(spec_dict(), df, registry=tmp_path / "r", only=[keys[2]], backend="local")
     assert summary.run.n_trained == 1 and "pid=2" in summary.versions
+
+
+def test_progress_notes_and_signer_of_the_wrong_type_are_refused_before_any_run(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """``train(progress=True)`` recorded a run and failed it with "TypeError: 'bool' object
+    is not callable"; ``notes=["a"]`` was "AttributeError: 'list' object has no attribute
+    'get'", and ``score(…, signer="key text")`` "'str' object has no attribute …". Each is
+    one sentence naming the argument, and no registry is written."""
+    root, df = trained
+    with pytest.raises(
+        DataError, match=r"^progress must be a function called with .*not bool True$"
+    ):
+        mm.train(spec_dict(), df, tmp_path / "r", progress=True, backend="local")  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"^notes must be a dict, or None, not list \['a'\]$"):
+        mm.train(spec_dict(), df, tmp_path / "r", notes=["a"], backend="local")  # type: ignore[arg-type]
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(DataError, match=r"^signer must be a manymodels.signing.Signer .*not str$"):
+        mm.score(df.drop(columns="y"), root, signer="k" * 40, backend="local")  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
-from manymodels.exceptions import NoRegistry
+from manymodels.exceptions import DataError, NoRegistry
 from manymodels.flags import require_flags
 from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
 from manymodels.registry.alias_control import AliasControl
@@ -99,6 +99,11 @@ class Registry(AliasControl, RunViews):
         signer: Signer | None = None,
     ) -> None:
         require_flags(create=create)  # create="no" made a registry where none was wanted
+        if signer is not None and not isinstance(signer, Signer):  # a key's text: failed at
+            raise DataError(  # the first version read, "'str' object has no attribute …"
+                "signer must be a manymodels.signing.Signer (Signer(key_bytes), or "
+                f"Signer.from_env(os.environ)), not {type(signer).__name__}"
+            )
         where = locate(root, db_url, artifacts, create=create)
         try:
             self._open(where, create, signer)
