@@ -64,7 +64,7 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.model_access import alias_name, one_version_choice, version_number
 from manymodels.signing import Signer
-from manymodels.tables import DataSource
+from manymodels.tables import DataSource, require_table
 from manymodels.training.global_fit import GlobalModel, bind_key
 from manymodels.written_columns import FORECAST_COLUMNS
 
@@ -168,6 +168,8 @@ def forecast_chunks(
     taken or the generator is closed."""
     horizon = check_horizon(horizon)
     require_flags(probabilities=probabilities)
+    if future is not None:
+        require_table(future, "future")  # not "data must be …": the argument is future
     threshold = check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's
     alias = alias_name(alias)  # None: production, as ``score`` and the router take it

@@ -39,15 +39,16 @@ def describe_source(source: DataSource) -> str:
     return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
 
 
-def require_table(source: object) -> None:
+def require_table(source: object, what: str = "data") -> None:
     """``DataError`` unless ``source`` is a DataFrame or a path: a list of dicts was read as
-    a file name ("File name too long", quoting every row), ``None`` failed in ``pathlib``."""
+    a file name ("File name too long", quoting every row), ``None`` failed in ``pathlib``.
+    ``what``: the argument, as the caller named it (``future``)."""
     if isinstance(source, pd.DataFrame | str | os.PathLike):
         return refuse_registry_as_data(source)  # score(registry, frame): arguments swapped
     rows = isinstance(source, list | tuple | dict) or hasattr(source, "shape")  # an array
     hint = " (pandas.DataFrame(…) makes one)" if rows else swapped_hint(source)
     raise DataError(
-        "data must be a pandas DataFrame or the path of a CSV or Parquet file, not "
+        f"{what} must be a pandas DataFrame or the path of a CSV or Parquet file, not "
         f"{type(source).__name__}{hint}"
     )
 

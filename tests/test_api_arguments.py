@@ -301,3 +301,15 @@ def test_progress_notes_and_signer_of_the_wrong_type_are_refused_before_any_run(
     assert not (tmp_path / "r").exists()
     with pytest.raises(DataError, match=r"^signer must be a manymodels.signing.Signer .*not str$"):
         mm.score(df.drop(columns="y"), root, signer="k" * 40, backend="local")  # type: ignore[arg-type]
+
+
+def test_future_rows_of_the_wrong_type_name_the_future_argument(
+    trained: tuple[Path, pd.DataFrame],
+) -> None:
+    """``forecast(…, future=[{…}])`` said "data must be a pandas DataFrame …", naming an
+    argument forecast does not have."""
+    root, _ = trained
+    rows = [{"pid": 0, "t": 30, "x0": 1.0, "x1": 0.0}]
+    with pytest.raises(DataError, match=r"^future must be a pandas DataFrame or the path of a"):
+        mm.forecast(root, ["pid=0"], horizon=1, future=rows)  # type: ignore[arg-type]
+    assert len(mm.forecast(root, ["pid=0"], horizon=1, future=pd.DataFrame(rows))) == 1
