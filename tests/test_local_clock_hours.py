@@ -157,3 +157,21 @@ def test_the_router_and_a_future_table_take_the_local_clocks_steps(tmp_path: Pat
         r = client.post("/v1/partitions/store=1/forecast", json={"horizon": 2})
     assert r.status_code == 200, r.text
     assert [s["t"] if "t" in s else s["time"] for s in r.json()["forecast"]] == steps, r.text
+
+
+def test_a_zone_whose_clocks_change_for_a_month_only_keeps_its_grid() -> None:
+    """Casablanca's clocks go back for Ramadan only (2024: 03-10 to 04-14): readings every 3
+    hours on its clocks, both offsets among them, were read as elapsed hours ('3h': the
+    four points a season apart that looked for a change all fell outside Ramadan), and a
+    forecast across the change back to +01:00 came out at 04:00 and 07:00."""
+    zone = "Africa/Casablanca"
+    wall = pd.date_range("2024-02-01", "2024-04-10", freq="3h")
+    times = wall.tz_localize(zone, nonexistent="NaT", ambiguous=np.ones(len(wall), dtype=bool))
+    frequency = infer_frequency(times, np.array([0, len(times)]))
+    assert frequency == "3h-local"
+    steps = advance(["2024-04-13T21:00:00+00:00"], frequency, 3, zone)
+    assert [t.isoformat() for t in steps] == [
+        "2024-04-14T00:00:00+00:00",  # 02:00 +00:00 becomes 03:00 +01:00
+        "2024-04-14T03:00:00+01:00",
+        "2024-04-14T06:00:00+01:00",
+    ]
