@@ -11,6 +11,8 @@ from manymodels.exceptions import ArtifactError
 # a URL's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), two characters at
 # least: one is a Windows drive ("C:/models")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(.*)", re.DOTALL)
+# object stores whose URL's first part is a bucket (or container): never empty
+_BUCKETS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
 
 
 def refuse_mistyped_url(text: str) -> None:
@@ -28,7 +30,23 @@ def refuse_mistyped_url(text: str) -> None:
             f"followed by '://' ({scheme}://bucket/prefix); a local directory with ':' in its "
             f"name is written './{text}'"
         )
-    if not rest.strip("/") and scheme != "file":
+    if not rest.strip("/") and (scheme != "file" or rest == "//"):
         raise ArtifactError(
             f"artifact store URL '{text}' names no bucket or path ({scheme}://bucket/prefix)"
         )
+    if scheme.lower() in _BUCKETS and rest.startswith("///"):
+        # s3://$BUCKET/models with BUCKET unset: s3fs strips the slashes and writes to the
+        # bucket "models", someone else's or none, as if it had been named
+        raise ArtifactError(
+            f"artifact store URL '{text}' names no bucket: '{scheme}://' is followed by a "
+            f"bucket ({scheme}://bucket/prefix); is a variable in it empty?"
+        )
+
+
+def local_file_url(text: str) -> str:
+    """``file:/srv/models`` (RFC 8089's form with one slash, as Spark and Hadoop print it) as
+    ``file:///srv/models``: it was refused as "neither a local path nor a URL", told to write
+    ``./file:/srv/models``, a directory named ``file:`` under the current one."""
+    if text[:6].lower() == "file:/" and text[6:7] != "/":
+        return "file://" + text[5:]
+    return text

@@ -406,3 +406,25 @@ def test_a_mistyped_store_url_is_one_error_line_and_writes_nothing(
         open_store(url)
     assert isinstance(open_store(tmp_path / "s3:"), LocalArtifactStore)  # a Path is a path
     assert isinstance(open_store("./run:1"), LocalArtifactStore)  # as the refusal says to write
+
+
+def test_a_file_url_with_one_slash_is_that_local_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`file:/srv/models` (RFC 8089's one-slash form, as Spark and Hadoop print it) was refused
+    as "neither a local path nor a URL" and told to write `./file:/srv/models`, a directory
+    `file:` under the current one (before that refusal, it silently was that directory)."""
+    monkeypatch.chdir(tmp_path)
+    store = open_store(f"file:{tmp_path / 'models'}")
+    assert isinstance(store, LocalArtifactStore) and store.url == str(tmp_path / "models")
+    with pytest.raises(ArtifactError, match="names no bucket or path"):
+        open_store("file://")  # file://$DIR with DIR unset: not the current directory
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["s3:///models", "gs:///models/a"])
+def test_a_bucket_url_without_its_bucket_is_refused(url: str) -> None:
+    """`s3://$BUCKET/models` with BUCKET unset is `s3:///models`, which s3fs reads as the
+    bucket `models`: the models went to a bucket nobody named. Now it is refused."""
+    with pytest.raises(ArtifactError, match=r"names no bucket: .* is a variable in it empty"):
+        open_store(url)
