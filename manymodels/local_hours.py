@@ -20,8 +20,10 @@ _HOUR = 3_600 * 10**9  # nanoseconds
 
 def local_clock_hours(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     """``{n}h-local`` for zone-aware times ``n`` hours apart (2 to 12, a divisor of a day)
-    whose every time sits on the ``n``-hour grid of its zone's clocks from local midnight
-    (00:00, 03:00, 06:00 … in Berlin): a local clock's readings. Stepped by ``n`` hours of
+    whose every time sits on one ``n``-hour grid of its zone's clocks (00:00, 03:00, 06:00 …
+    in Berlin; or 06:00 and 18:00, 06:00, 14:00 and 22:00: a grid need not hold midnight,
+    such twice-daily readings were forecast at 07:00 and 19:00 after the spring change):
+    a local clock's readings. Stepped by ``n`` hours of
     elapsed time (pandas' ``date_range(freq="3h", tz=…)``), forecasts across a change of
     daylight saving time left that grid for good (01:00, 04:00 … after the spring change;
     12-hourly 13:00 and 01:00). Times ``n`` hours of elapsed time apart across a change
@@ -34,8 +36,8 @@ def local_clock_hours(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     if not _changes_clocks(index):
         return None  # UTC, a fixed offset, Tokyo: elapsed hours are its clocks' hours
     local = index.tz_localize(None).as_unit("ns")
-    clock = np.asarray((local - local.normalize()).asi8)
-    if not bool(np.all(clock % (hours * _HOUR) == 0)):
+    clock = np.asarray((local - local.normalize()).asi8) % (hours * _HOUR)
+    if not bool(np.all(clock == clock[0])):  # 06:00 and 18:00 too: a grid off midnight
         return None
     return f"{hours}h-local"
 

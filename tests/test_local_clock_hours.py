@@ -175,3 +175,31 @@ def test_a_zone_whose_clocks_change_for_a_month_only_keeps_its_grid() -> None:
         "2024-04-14T03:00:00+01:00",
         "2024-04-14T06:00:00+01:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "step", "expected"),
+    [
+        (
+            "2024-03-10T06:00", "2024-03-30T18:00", "12h",
+            ["2024-03-31T06:00:00+02:00", "2024-03-31T18:00:00+02:00",
+             "2024-04-01T06:00:00+02:00"],
+        ),  # before: 07:00, 19:00, 07:00
+        (
+            "2024-10-10T06:00", "2024-10-26T22:00", "8h",
+            ["2024-10-27T06:00:00+01:00", "2024-10-27T14:00:00+01:00",
+             "2024-10-27T22:00:00+01:00"],
+        ),  # shifts at 06:00, 14:00, 22:00; before: 05:00, 13:00, 21:00
+    ],
+)  # fmt: skip
+def test_a_local_grid_off_midnight_keeps_its_hours(
+    start: str, end: str, step: str, expected: list[str]
+) -> None:
+    """Twice-daily readings at 06:00 and 18:00 (or a factory's shifts at 06:00, 14:00 and
+    22:00) are on a local clock's grid too, one that does not hold midnight: they were read
+    as elapsed hours and forecast an hour off after the change."""
+    times = pd.date_range(start, end, freq=step).tz_localize(ZONE)
+    frequency = infer_frequency(times, np.array([0, len(times)]))
+    assert frequency == f"{step}-local"
+    steps = advance([times[-1].isoformat()], frequency, 3, ZONE)
+    assert [t.isoformat() for t in steps] == expected
