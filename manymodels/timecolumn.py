@@ -7,6 +7,7 @@ rows to a partition (``manymodels.appending``) parses its rows' times the same w
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from functools import partial
@@ -121,11 +122,33 @@ def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
     try:
         return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601")).as_unit("ns")
     except (ValueError, TypeError, OverflowError) as e:
+        if _all_with_offsets(cells):  # +01:00 then +02:00: a zone's times across its change
+            return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601", utc=True)).as_unit(
+                "ns"
+            )
         where = first_unparsed(values, partial(coerced_times, dated=True))
         raise DataError(
             f"{source}: time column '{column}' must hold dates{where} "
             f"({without_position(pandas_first_line(e))})"
         ) from None
+
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)\s*$", re.IGNORECASE)
+
+
+def _all_with_offsets(cells: pd.Series) -> bool:
+    """Whether every time carries its UTC offset, as JSON's ISO text of a zone's times does:
+    a future table across a change of daylight saving time (00:00+01:00, then 04:00+02:00)
+    was refused as "Mixed timezones detected", where the same instants in UTC were taken.
+    One without its offset among them stays refused: read as UTC, it would be an instant
+    an offset away."""
+    if len(cells) == 0:
+        return False
+    return all(
+        (isinstance(v, str) and _OFFSET.search(v) is not None)
+        or (isinstance(v, pd.Timestamp | dt.datetime) and v.tzinfo is not None)
+        for v in cells
+    )
 
 
 def in_row(position: int) -> str:

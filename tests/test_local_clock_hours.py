@@ -203,3 +203,21 @@ def test_a_local_grid_off_midnight_keeps_its_hours(
     assert frequency == f"{step}-local"
     steps = advance([times[-1].isoformat()], frequency, 3, ZONE)
     assert [t.isoformat() for t in steps] == expected
+
+
+def test_a_future_table_of_text_across_a_change_is_read(tmp_path: Path) -> None:
+    """A future table as JSON gives a zone's times as ISO text, whose offset changes with the
+    clocks (00:00+01:00, then 03:00+02:00): it was refused as "time column 't' must hold
+    dates (Mixed timezones detected …)". A time without its offset among them stays
+    refused (read as UTC, it would be another instant)."""
+    root = tmp_path / "reg"
+    train(SPEC, _table(_local("2024-03-10", "2024-03-30T21:00", "3h")), root, backend="local")
+    steps = ["2024-03-31T00:00:00+01:00", "2024-03-31T03:00:00+02:00"]
+    future = pd.DataFrame({"store": 1, "t": steps, "price": [9.0, 9.0]})
+    out = forecast(root, horizon=2, future=future)
+    assert [t.isoformat() for t in out["t"]] == steps
+    from manymodels.exceptions import DataError
+
+    future["t"] = ["2024-03-31T00:00:00+01:00", "2024-03-31T03:00:00"]
+    with pytest.raises(DataError, match="time column 't' must hold dates"):
+        forecast(root, horizon=2, future=future)
