@@ -331,6 +331,18 @@ class NothingToTrain(ManyModelsError):
         self.unchanged = unchanged
         self.notes = dict(notes or {})
 
+    def said(self) -> list[str]:
+        """What reading the data found that a run would have said (its ``warnings``, rows
+        with a stray word left out): the one line of a run that records nothing lost them,
+        so a CSV written with its index, or rows dropped, went unsaid at every run that
+        changed nothing — the runs a schedule makes most."""
+        said = [str(w) for w in self.notes.get("warnings", [])]
+        bad = self.notes.get("bad_rows_dropped")
+        if bad:
+            why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
+            said.append(f"rows with a stray word in a numeric column left out: {why}")
+        return said
+
 
 class ScoringError(ManyModelsError, RuntimeError):
     """A batch-scoring task died; no output was written."""

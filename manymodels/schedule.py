@@ -199,6 +199,7 @@ class Firing:
     caught_up: datetime | None = None  # a firing missed while no scheduler ran, run at start
     given_up: bool = False  # ``error`` says why: its attempts used up (``FiringGivenUp``)
     nothing: str | None = None  # nothing had changed: why no run was recorded (``NothingToTrain``)
+    said: tuple[str, ...] = ()  # … and the data's warnings that run would have said
 
 
 class FiringGivenUp(ManyModelsError):
@@ -264,7 +265,7 @@ def run_schedule(
         except FiringGivenUp as e:
             firing = Firing(at, error=first_line(e), given_up=True)
         except NothingToTrain as e:  # not a failure: the firing found nothing changed
-            firing = Firing(at, nothing=first_line(e), caught_up=late)
+            firing = Firing(at, nothing=first_line(e), caught_up=late, said=tuple(e.said()))
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             run_id = run.run_id if run is not None else None

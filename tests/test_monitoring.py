@@ -1072,7 +1072,7 @@ def test_retrain_json_of_no_flagged_partition_reads_as_every_run_of_nothing(
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
         "run": None, "trained": False, "unchanged": 0,
-        "reason": "nothing to retrain: no partition is stale",
+        "reason": "nothing to retrain: no partition is stale", "warnings": [],
         "selected": [], "when": ["stale"],
     }  # fmt: skip
     listed = runner.invoke(cli_app, [*args, "--dry-run"])

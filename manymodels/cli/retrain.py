@@ -208,7 +208,9 @@ def _nothing(keys: list[str], triggers: set[str], *, json_out: bool, dry_run: bo
 
     reason = f"nothing to retrain: no partition is {' or '.join(sorted(triggers))}"
     if json_out:
-        more = {} if dry_run else {"run": None, "unchanged": 0, "reason": reason}
+        more: dict[str, Any] = {}
+        if not dry_run:
+            more = {"run": None, "unchanged": 0, "reason": reason, "warnings": []}
         console.print_json({**more, "selected": keys, "when": sorted(triggers), "trained": False})
     elif keys:
         for key in keys:  # one a line: a key's own newline escaped

@@ -27,6 +27,8 @@ def report(firing: Any, following: datetime | None, why: str = "missed") -> None
         return
     if firing.nothing is not None:  # the run it would have made changed nothing: none made
         echo(f"{when(firing.at)}{late} {firing.nothing}{after}")
+        for line in firing.said:  # the data's warnings, as the run would have said them
+            echo(f"warning: {line}", err=True)
         return
     if firing.summary is None:
         echo(f"{when(firing.at)} nothing to retrain: no partition is flagged{after}")

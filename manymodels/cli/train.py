@@ -179,12 +179,15 @@ def nothing(error: Any, *, json_out: bool, **more: Any) -> None:
     members, ``retrain``'s)."""
     from manymodels import console
 
+    said = error.said()
     if json_out:
         console.print_json(
             {"run": None, "trained": False, "unchanged": error.unchanged, "reason": str(error),
-             **more}
+             "warnings": said, **more}
         )  # fmt: skip
     else:
+        for line in said:
+            echo(f"warning: {line}", err=True)
         echo(str(error))
 
 

@@ -1,0 +1,104 @@
+"""A changed-only run that finds nothing to train records no run and says so in one line; the
+warnings reading the data raised (a CSV written with its index, rows with a stray word left
+out) were lost with the run it did not record, at every run that changed nothing — the runs a
+frequent schedule makes most. They are said beside that line now (stderr; ``warnings`` in
+``--json``), by ``train --changed-only``, ``retrain --when`` and a scheduler's firing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.samples import store_sales
+
+BIN = Path(sys.executable).parent
+SPEC = """
+name = "indexed"
+partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+min_rows = 20
+
+[validation]
+strategy = "last"
+size = 8
+
+[[candidates]]
+estimator = "sklearn.linear_model.Ridge"
+"""
+UNNAMED = "column 'Unnamed: 0' has no name in the header"
+
+
+def _setup(tmp_path: Path, schedule: str = "") -> tuple[Path, Path, Path]:
+    """A spec without a features list, and data written with its index: every read of it
+    warns of the unnamed column (not used as a feature)."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC + schedule)
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=2).to_csv(data, index=True)
+    return spec, data, tmp_path / "registry"
+
+
+def _cli(*args: str | Path) -> Any:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_a_changed_only_run_of_nothing_keeps_the_datas_warnings(tmp_path: Path) -> None:
+    spec, data, root = _setup(tmp_path)
+    first = _cli("train", spec, data, "--registry", root, "--backend", "local")
+    assert first.exit_code == 0, first.output
+    assert f"warning: {UNNAMED}" in first.stdout
+
+    again = _cli("train", spec, data, "--registry", root, "--backend", "local", "--changed-only")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("nothing to train: all 6 partitions")
+    warned = again.stderr.splitlines()
+    assert [w for w in warned if w.startswith(f"warning: {UNNAMED}")], again.stderr
+
+    as_json = _cli(
+        "train", spec, data, "--registry", root, "--backend", "local", "--changed-only", "--json"
+    )
+    out = json.loads(as_json.stdout)
+    assert out["run"] is None and out["unchanged"] == 6, out
+    assert [w for w in out["warnings"] if w.startswith(UNNAMED)], out
+
+    retrained = _cli(
+        "retrain", spec, data, "--registry", root, "--backend", "local",
+        "--when", "stale", "--max-age-days", "0",
+    )  # fmt: skip
+    assert retrained.exit_code == 0, retrained.output
+    assert retrained.stdout.startswith("nothing to retrain: all 4 flagged")
+    assert f"warning: {UNNAMED}" in retrained.stderr
+
+
+def test_a_run_of_nothing_on_clean_data_says_no_warning(tmp_path: Path) -> None:
+    """The list is the data's own: clean data adds no line, and ``warnings`` is empty."""
+    spec, data, root = _setup(tmp_path)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    assert _cli("train", spec, data, "--registry", root, "--backend", "local").exit_code == 0
+    again = _cli("train", spec, data, "--registry", root, "--backend", "local", "--changed-only")
+    assert "warning" not in again.output, again.output
+    as_json = _cli(
+        "train", spec, data, "--registry", root, "--backend", "local", "--changed-only", "--json"
+    )
+    assert json.loads(as_json.stdout)["warnings"] == []
+
+
+@pytest.mark.slow
+def test_a_firing_that_trains_nothing_keeps_the_datas_warnings(tmp_path: Path) -> None:
+    spec, data, root = _setup(tmp_path, '\n[schedule]\ncron = "*/2 * * * * *"\n')
+    cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
+           "--backend", "local", "--max-runs", "2"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and " 4 trained" in lines[0], done.stdout
+    assert " nothing to train: all 6 partitions" in lines[1], done.stdout
+    assert f"warning: {UNNAMED}" in done.stderr, done.stderr
