@@ -1,0 +1,76 @@
+"""A scheduled firing that comes while a `manymodels train` of the same spec is training on
+the registry (started by hand, or by another schedule): it trained the partitions that run had
+not reached yet at the same time — a second version of the same rows each, and the run's own
+versions of them left unpromoted ("production moved during the run"). It is skipped now, and
+said; a run killed in it (its process gone) stops no firing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from manymodels.registry import Registry
+from manymodels.samples import store_sales
+from tests.factories import slowfit_env
+
+BIN = Path(sys.executable).parent
+SPEC = """
+name = "busy"
+partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+features = ["price", "deal", "feat"]
+min_rows = 20
+
+[validation]
+strategy = "last"
+size = 8
+
+[[candidates]]
+estimator = "slowfit:make"
+
+[schedule]
+cron = "*/2 * * * * *"
+"""
+
+
+@pytest.mark.slow
+def test_a_firing_while_a_train_of_the_spec_runs_is_skipped_and_said(tmp_path: Path) -> None:
+    env = slowfit_env(tmp_path)
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(SPEC)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    by_hand = subprocess.Popen(
+        [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "1"},
+    )  # fmt: skip
+    scheduler = [BIN / "manymodels", "scheduler", spec, data, "--registry", root,
+                 "--backend", "local", "--max-runs", "1", "--no-catch-up"]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # its run recorded, held in its second fit
+            assert by_hand.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with Registry.open(root) as reg:
+            (run,) = reg.list_runs(limit=5)
+        fired = subprocess.run(scheduler, capture_output=True, text=True, env=env, timeout=120)
+        assert fired.returncode == 0, fired.stderr
+        (line,) = fired.stdout.strip().splitlines()
+        assert f" skipped: run {run.run_id} (train, started " in line, line
+        assert "is still training this spec on the registry" in line, line
+        with Registry.open(root) as reg:  # the firing recorded no run beside it
+            assert [r.run_id for r in reg.list_runs(limit=5)] == [run.run_id]
+    finally:
+        by_hand.kill()
+        by_hand.wait(30)
+    # killed in its fit: no longer training, so it holds no firing back
+    fired = subprocess.run(scheduler, capture_output=True, text=True, env=env, timeout=120)
+    assert fired.returncode == 0, fired.stderr
+    assert " 4 trained · 2 skipped · 0 failed" in fired.stdout, fired.stdout
