@@ -291,8 +291,10 @@ def run_schedule(
         os._exit(130)
 
     def overlapped(event: Any) -> None:  # APScheduler would log its own multi-line warning
+        # a firing's line, on stdout with the others (a log of stdout missed every skipped
+        # firing), and flushed now: a pipe's buffer held it until the run ended
         late = event.scheduled_run_times[0].isoformat(timespec="seconds")
-        print(f"{late} skipped: the previous run is still going", file=sys.stderr)
+        print(f"{late} skipped: the previous run is still going", flush=True)
 
     start = datetime.now(ZoneInfo(schedule.timezone))
     last_due = due_time(when, start)

@@ -1,0 +1,66 @@
+"""A firing that comes while the scheduler's previous run still goes is skipped, and said:
+on stdout, one line among the firings' lines. It was said on stderr, so a log of the
+scheduler's stdout (one line per firing, as the README has it) missed every skipped firing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from manymodels.samples import store_sales
+from tests.factories import slowfit_env
+
+BIN = Path(sys.executable).parent
+SPEC = """
+name = "overlap"
+partition_by = ["store", "brand"]
+target = "units"
+time_column = "week"
+features = ["price", "deal", "feat"]
+min_rows = 20
+
+[validation]
+strategy = "last"
+size = 8
+
+[[candidates]]
+estimator = "slowfit:make"
+
+[schedule]
+cron = "* * * * * *"
+when = ["all"]
+"""
+
+
+@pytest.mark.slow
+def test_a_firing_skipped_while_the_run_goes_is_a_line_on_stdout(tmp_path: Path) -> None:
+    env = slowfit_env(tmp_path)
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(SPEC)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [BIN / "manymodels", "scheduler", spec, data, "--registry", root,
+             "--backend", "local", "--no-catch-up"],
+            stdout=stdout, stderr=stderr, env={**env, "SLOWFIT_DIR": str(blocked)},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "skipped" not in out.read_text():  # its first firing held in a fit
+                assert proc.poll() is None, err.read_text()
+                assert time.monotonic() < deadline, (out.read_text(), err.read_text())
+                time.sleep(0.1)
+        finally:
+            proc.kill()
+            proc.wait(30)
+    assert (blocked / "fitting").exists()
+    skipped = [line for line in out.read_text().splitlines() if "skipped" in line]
+    assert skipped[0].endswith(" skipped: the previous run is still going"), skipped
+    assert "skipped" not in err.read_text()
