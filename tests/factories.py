@@ -576,3 +576,9 @@ def sqlite_plan(engine: Engine, statement: str, params: Any) -> str:
         raw = conn.connection.driver_connection
         assert raw is not None
         return " ".join(str(r[-1]) for r in raw.execute(f"EXPLAIN QUERY PLAN {statement}", params))
+
+
+def firing_lines(out: str) -> list[str]:
+    """The scheduler's stdout, one line per firing run, less those of firings skipped while the
+    previous run still went (a slow run on a loaded machine): those are said on stdout too."""
+    return [line for line in out.strip().splitlines() if "previous run is still going" not in line]

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import sales_toml
+from factories import firing_lines, sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -201,7 +201,7 @@ def test_each_firing_is_a_recorded_run_of_the_changed_partitions(tmp_path: Path)
     proc = _scheduler(_spec(tmp_path, "*/2 * * * * *"), data, root, "--max-runs", "2")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
-    lines = out.strip().splitlines()
+    lines = firing_lines(out)
     assert len(lines) == 2, out
     assert " 4 trained" in lines[0], out
     # nothing changed since: said, and no run of nothing recorded (one was, at every firing)
@@ -223,7 +223,7 @@ def test_a_failed_firing_is_one_line_and_the_scheduler_goes_on(tmp_path: Path) -
     proc = _scheduler(_spec(tmp_path, "*/1 * * * * *"), missing, tmp_path / "r", "--max-runs", "2")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, (out, err)  # the last firing failed
-    lines = out.strip().splitlines()
+    lines = firing_lines(out)
     assert len(lines) == 2 and all(" error: " in line and "not-yet.csv" in line for line in lines)
 
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from factories import slowfit_env
 
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
-from tests.factories import slowfit_env
 
 BIN = Path(sys.executable).parent
 SPEC = """

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import make_run, sales_toml, slowfit_env
+from factories import firing_lines, make_run, sales_toml, slowfit_env
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -59,7 +59,7 @@ def test_two_schedulers_of_one_schedule_train_each_firing_once(tmp_path: Path) -
     for proc in procs:
         out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, (out, err)
-        lines += out.strip().splitlines()
+        lines += firing_lines(out)
     assert len(lines) == 4, lines
     trained = [line for line in lines if " run " in line]
     skipped = [line for line in lines if " skipped: another scheduler" in line]

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+from factories import slowfit_env
 
 from manymodels.samples import store_sales
-from tests.factories import slowfit_env
 
 BIN = Path(sys.executable).parent
 SPEC = """
