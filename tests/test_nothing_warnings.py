@@ -102,3 +102,24 @@ def test_a_firing_that_trains_nothing_keeps_the_datas_warnings(tmp_path: Path) -
     assert len(lines) == 2 and " 4 trained" in lines[0], done.stdout
     assert " nothing to train: all 6 partitions" in lines[1], done.stdout
     assert f"warning: {UNNAMED}" in done.stderr, done.stderr
+
+
+def test_a_retrain_that_trained_has_the_json_members_of_one_that_trained_nothing(
+    tmp_path: Path,
+) -> None:
+    """`retrain --when … --json` of nothing has `selected` and `when`; of a run that trained
+    it had neither: a script reading `["selected"]` met a KeyError only when it trained."""
+    spec, data, root = _setup(tmp_path)
+    store_sales(n_stores=2).to_csv(data, index=False)
+    assert _cli("train", spec, data, "--registry", root, "--backend", "local").exit_code == 0
+    sales = store_sales(n_stores=2)
+    sales.loc[sales.index[0], "units"] += 5.0  # a row of one trained partition corrected
+    sales.to_csv(data, index=False)
+    done = _cli(
+        "retrain", spec, data, "--registry", root, "--backend", "local",
+        "--when", "stale", "--max-age-days", "0", "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    assert out["run"]["n_trained"] == 1, out["run"]
+    assert out["when"] == ["stale"] and len(out["selected"]) == 4, out

@@ -165,7 +165,11 @@ def retrain(
         )
         raise typer.Exit(130) from None
     warn_not_in_data(summary.run.options, data)
-    _report(summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts)
+    # the members a retrain of nothing has: a script read `selected` of that one only
+    more = {"selected": only, "when": sorted(triggers)} if only is not None else None
+    _report(
+        summary, registry, json_out=json_out, db_url=registry_db, artifacts=artifacts, more=more
+    )
 
 
 def warn_not_in_data(options: dict[str, Any], data: Path) -> None:

@@ -222,7 +222,10 @@ def _report(
     json_out: bool,
     db_url: str | None = None,
     artifacts: str | None = None,
+    more: dict[str, Any] | None = None,
 ) -> None:
+    """The run's summary, or with ``--json`` its members, and the caller's (``more``:
+    ``retrain``'s ``selected`` and ``when``, which its run of nothing has too)."""
     from dataclasses import asdict
 
     from manymodels import console
@@ -260,6 +263,7 @@ def _report(
                 ],
                 "registry": str(registry),
                 **({"registry_db": location} if location is not None else {}),
+                **(more or {}),
             }
         )
     else:
