@@ -127,17 +127,11 @@ def scheduler(
             write(reg)
 
     def fire_once(due: datetime, beating: Any) -> Any:
-        from manymodels.cli.schedule_runs import flagged, training_now
-        from manymodels.exceptions import ManyModelsError, NothingToTrain
+        from manymodels.cli.schedule_runs import flagged, not_beside_a_run
+        from manymodels.exceptions import ManyModelsError
         from manymodels.pipeline import train
 
-        busy = training_now(registry, registry_db, artifacts, parsed.name)
-        if busy is not None:  # the same partitions twice at once; the next firing follows it
-            raise NothingToTrain(
-                f"skipped: run {busy.run_id} ({busy.kind}, started {busy.started_at[:19]}) "
-                "is still training this spec on the registry; the next firing trains what it "
-                "leaves to do"
-            )
+        not_beside_a_run(registry, registry_db, artifacts, parsed.name)
         only = flagged(registry, registry_db, artifacts, plan.when)
         if only == []:
             return None  # nothing drifted, stale or degraded: no run

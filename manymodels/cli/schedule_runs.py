@@ -137,3 +137,19 @@ def training_now(
     return next(
         (r for r in runs if JOB_NOTE not in r.options and (r.owner_alive or r.beating)), None
     )
+
+
+def not_beside_a_run(
+    registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
+) -> None:
+    """``NothingToTrain`` saying which run a firing is skipped for: one of the spec training
+    now (``training_now``): the same partitions twice at once. The next firing follows it."""
+    from manymodels.exceptions import NothingToTrain
+
+    busy = training_now(registry, db_url, artifacts, spec_name)
+    if busy is not None:
+        raise NothingToTrain(
+            f"skipped: run {busy.run_id} ({busy.kind}, started {busy.started_at[:19]}) is "
+            "still training this spec on the registry; the next firing trains what it leaves "
+            "to do"
+        )
