@@ -31,7 +31,8 @@ def threshold_classes(
         known = np.asarray(model.classes_).tolist()
     if len(known) != 2 and (known or model is not None):
         raise error(
-            f"{where} has {len(known)} classes: a threshold labels a binary classifier's rows"
+            f"{where} has {len(known)} class{'' if len(known) == 1 else 'es'}: "
+            "a threshold labels a binary classifier's rows"
         )
     return known
 

@@ -41,6 +41,7 @@ from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source, require_table
 from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
+from manymodels.training.positive_class import absent_positive
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
 
@@ -157,6 +158,10 @@ def train(
             rows = (table.y, table.offsets) if in_memory else (None, None)
             refuse_unscorable_metric(spec, table.extra["class_prior"], *rows)
         found = table_notes(table)
+        if spec.task == "classification" and "class_prior" in table.extra:
+            lacked = absent_positive(spec, table.extra["class_prior"])  # said, not refused
+            if lacked:
+                found["warnings"] = [*found.get("warnings", []), lacked]
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
         if (notes or {}).get("warnings"):  # the caller's (the router's reading of an upload)

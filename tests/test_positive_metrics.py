@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import manymodels as mm
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import DataError, SpecError
 
 
 def churn_frame(users: int = 3, rows: int = 60) -> pd.DataFrame:
@@ -97,3 +97,55 @@ def test_a_named_positive_also_counts_for_number_labels(tmp_path: Path) -> None:
         with mm.Registry.open(tmp_path / str(positive)) as reg:
             scores[positive] = reg.load_model({"user": "u0"}).version.score
     assert scores[0] != pytest.approx(scores[1])
+
+
+def test_labels_1_and_2_count_the_decisions_positive_class(tmp_path: Path) -> None:
+    """Labels 1 and 2 with ``[decision] threshold = "f1"`` and no ``positive``: the threshold
+    is on 2 (the greater), but the ``f1`` that chose and scored the model counted 1
+    (scikit-learn's ``pos_label``). Now the recorded score is the F1 of class 2, as with
+    ``positive = 2`` named."""
+    df = churn_frame(users=1, rows=80)
+    df["label"] = np.where(df["label"] == "churn", 2, 1)
+    scores = {}
+    for name, decision in {
+        "default": {"threshold": "f1"},
+        "two": {"threshold": "f1", "positive": 2},
+        "one": {"threshold": "f1", "positive": 1},
+    }.items():
+        mm.train(spec("f1", decision=decision), df, registry=tmp_path / name, backend="local")
+        with mm.Registry.open(tmp_path / name) as reg:
+            version = reg.load_model({"user": "u0"}).version
+            scores[name] = version.score
+            assert version.schema.decision is not None
+            assert version.schema.decision["positive"] == (1 if name == "one" else 2)
+    assert scores["default"] == pytest.approx(scores["two"])
+    assert scores["default"] != pytest.approx(scores["one"])
+
+
+@pytest.mark.parametrize("labels", [["stay"], ["stay", "leave", "pause"]])
+def test_a_named_positive_the_table_lacks_is_a_warning(tmp_path: Path, labels: list[str]) -> None:
+    """``positive = "churn"`` on a table without a churner, of one class or of three: the run
+    was accepted without a word (with two classes it is refused), so a misspelt class went
+    unnoticed. Now the run trains (a month without churners is plausible data) and warns,
+    naming the spec key and the class."""
+    df = churn_frame(users=2, rows=60)
+    df["label"] = [labels[i % len(labels)] for i in range(len(df))]
+    named = spec("accuracy", decision={"threshold": "f1", "positive": "churn"})
+    summary = mm.train(named, df, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_failed == 0
+    warned = [w for w in summary.run.options.get("warnings", []) if "churn" in w]
+    assert warned == [
+        f"[decision] positive = 'churn' is not one of the table's classes "
+        f"({', '.join(repr(c) for c in sorted(labels))}): no version of this run is labelled "
+        "by a threshold"
+    ]
+
+
+def test_a_threshold_on_a_one_class_version_says_1_class(tmp_path: Path) -> None:
+    """A threshold asked of a version of one class said "has 1 classes"."""
+    df = churn_frame(users=1, rows=40)
+    df["label"] = "stay"
+    mm.train(spec("accuracy"), df, registry=tmp_path / "reg", backend="local")
+    with pytest.raises(DataError) as e:
+        mm.score(df.drop(columns="label"), tmp_path / "reg", backend="local", threshold=0.3)
+    assert "has 1 class: a threshold labels a binary classifier's rows" in str(e.value)

@@ -21,12 +21,18 @@ told): on ``"churn"``/``"stay"`` they refused the table."""
 
 def metric_positive(spec: Spec, prior: ClassPrior) -> Any:
     """The class the spec's metric counts as positive (scikit-learn's ``pos_label``): the
-    ``[decision] positive`` class; ``None`` (scikit-learn's 1) when the metric counts none,
-    the table is not binary or no positive is named and a label is 1. Text labels without a
-    named positive: a ``SpecError`` naming what to set."""
+    ``[decision]``'s positive class, named or by default the greater; ``None``
+    (scikit-learn's 1) when the metric counts none, the table is not binary or the spec has
+    no ``[decision]`` and a label is 1. Text labels without a named positive: a
+    ``SpecError`` naming what to set.
+
+    With a ``[decision]`` and labels 1 and 2 the threshold is on 2 (the greater): a metric
+    counting 1 chose each partition's model for the other class than the one it labels."""
     if spec.metric_name not in POSITIVE_METRICS or not prior.binary:
         return None
-    if spec.decision is not None and spec.decision.positive is not None:
+    if spec.decision is not None and (
+        spec.decision.positive is not None or not all(isinstance(c, str) for c in prior.labels)
+    ):
         return prior.classes[positive_at(spec.decision, prior)]
     if any(c == 1 for c in prior.labels if not isinstance(c, str)):
         return None
@@ -50,3 +56,20 @@ def positive_at(decision: Decision, prior: ClassPrior) -> int:
             f"({KnownClasses(prior.labels).shown})"
         )
     return prior.labels.index(found[0])
+
+
+def absent_positive(spec: Spec, prior: ClassPrior) -> str | None:
+    """A warning when ``[decision] positive`` names a class the table lacks and the table does
+    not have two classes (with two it is refused, ``positive_at``): a month without churners
+    (every label ``"stay"``) is plausible data, but a misspelt class would otherwise pass
+    silently and no version would be labelled by a threshold."""
+    decision = spec.decision
+    if decision is None or decision.positive is None or prior.binary:
+        return None
+    known = KnownClasses(prior.labels)
+    if known.matching(decision.positive):
+        return None
+    return (
+        f"[decision] positive = {decision.positive!r} is not one of the table's classes "
+        f"({known.shown}): no version of this run is labelled by a threshold"
+    )
