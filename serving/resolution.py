@@ -130,11 +130,15 @@ class Resolver:
         alias: str | None = None,
         fallback: bool = True,
         asked: bool = True,
+        unserved: str = "",
     ) -> Target:
         """The model that answers for ``text``; ``fallback=False`` makes a key without a
         production model a 404 (``PartitionNotFound``) even when the registry has a fallback,
         whose message says the request refused it when it did (``asked``; a route that never
-        serves the fallback — explanations, actuals — says only that there is no partition)."""
+        serves the fallback — explanations, actuals — says only that there is no partition,
+        and ``unserved``, why it does not, where the registry has a fallback that answers the
+        key's predictions: a bare "no partition in production" for a key the router answers
+        read as a broken router)."""
         key = self.canonical(text)
         if version is not None or (alias is not None and alias != PRODUCTION):
             if key is None:
@@ -153,6 +157,8 @@ class Resolver:
             )
         if not fallback:
             why = f", {REFUSED}" if asked else ""
+            if not asked and unserved and self.aliases.get(FALLBACK_KEY) is not None:
+                why = f": {unserved}"
             raise self.missing(text, key, "in production", why)
         version = self.aliases.get(FALLBACK_KEY)
         if version is None:

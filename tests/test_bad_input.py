@@ -935,3 +935,18 @@ def test_a_400_digit_number_in_a_csv_is_one_error_line_from_train(
         f"error: {data}: {role} '{column}' is too large a number (1000000000000000000000000000"
         "000000000...) in data row 34 (counting from 1): it does not fit a float\n"
     )
+
+
+def test_actuals_of_a_key_the_fallback_answers_say_why_they_are_refused(router: Any) -> None:
+    """``pid=9`` has no model of its own and the fallback answers its predictions, so its
+    actuals' 404 said only "no partition 'pid=9' in production", which read as a broken router;
+    now it says why (actuals are kept per partition model) and what to do."""
+    client, _ = router
+    row = {"t": 20, "x0": 1.0, "x1": 2.0, "y": 3.0}
+    assert client.post("/v1/partitions/pid=9/predict", json={"rows": [row]}).status_code == 200
+    r = client.post("/v1/partitions/pid=9/actuals", json={"rows": [row]})
+    assert r.status_code == 404, r.text
+    detail = r.json()["detail"]
+    assert detail.startswith("no partition 'pid=9' in production"), detail
+    assert "with no version served): the fallback model answers its predictions" in detail
+    assert "actuals are kept per partition model: train the partition" in detail

@@ -120,7 +120,9 @@ async def post_actuals(
 def _record(
     service: ModelService, text: str, rows: list[dict[str, Any]], version: int | None
 ) -> live_actuals.Recorded:
-    target = service.resolve(text, version=version, fallback=False, asked=False)
+    target = service.resolve(text, version=version, fallback=False, asked=False, unserved=(
+        "the fallback model answers its predictions, and actuals are kept per partition "
+        "model: train the partition on rows of its own to post its actuals"))  # fmt: skip
     refuse_other_keys(rows, target.partition)
     record = service.registry.store.get_version(target.key, target.version)
     loaded = service.model(target)
