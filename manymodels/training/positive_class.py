@@ -59,12 +59,12 @@ def positive_at(decision: Decision, prior: ClassPrior) -> int:
 
 
 def absent_positive(spec: Spec, prior: ClassPrior) -> str | None:
-    """A warning when ``[decision] positive`` names a class the table lacks and the table does
-    not have two classes (with two it is refused, ``positive_at``): a month without churners
-    (every label ``"stay"``) is plausible data, but a misspelt class would otherwise pass
-    silently and no version would be labelled by a threshold."""
+    """A warning when ``[decision] positive`` names a class a table of one class lacks (with
+    two it is refused, ``positive_at``; more than two are warned of in ``manymodels.data``,
+    the decision being ignored): a month without churners (every label ``"stay"``) is
+    plausible data, but a misspelt class would otherwise pass silently."""
     decision = spec.decision
-    if decision is None or decision.positive is None or prior.binary:
+    if decision is None or decision.positive is None or len(prior.classes) != 1:
         return None
     known = KnownClasses(prior.labels)
     if known.matching(decision.positive):
