@@ -204,6 +204,19 @@ def _mapping(value: Any) -> dict[str, Any] | None:
     return value if type(value) is dict else dict(value)
 
 
+def transform_of(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``FeatureSchema.parse(doc).transform`` without parsing the rest: selection reads it
+    for every partition and transform (twice each), and a parse of a document with a
+    history costs ~0.3 ms (3 % of us_employment's one spec in process)."""
+    history = doc.get("history")
+    return _mapping(history.get("transform")) if isinstance(history, Mapping) else None
+
+
+def transform_kind_of(doc: Mapping[str, Any]) -> str:
+    """``FeatureSchema.parse(doc).transform_kind``, as ``transform_of``."""
+    return _kind(transform_of(doc))
+
+
 def transform_kind_json(text: str | None) -> str:
     """``FeatureSchema.transform_kind`` of a schema still in its JSON text, parsed only when
     it names a transform (the run plan reads one per partition: most need no parse)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from factories import imported_by
@@ -96,3 +97,24 @@ def test_a_row_leaving_out_lags_of_a_model_without_a_time_step_is_refused_naming
     with pytest.raises(InvalidRows, match="time step is unknown") as caught:
         fill_rows([{"t": 6}, {"y_lag1": 2.0, "t": 7}], FeatureSchema.parse(doc), [3, 4])
     assert [p["loc"] for p in caught.value.errors] == [["body", "rows", 3, "t"]]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"features": ["x"]},
+        {"features": ["x"], "history": None},
+        {"features": ["x"], "history": {"key": {"k": 1}, "time": 3, "target": [1.0]}},
+        {"features": ["x"], "history": {"key": {}, "time": 3, "transform": {}}},
+        {"features": ["x"], "history": {"time": 3, "transform": {"kind": "scale", "scale": 2}}},
+        {"features": ["x"], "history": {"transform": {"kind": "difference", "last": 4.0}}},
+        {"features": ["x"], "history": [("transform", {"kind": "difference"})]},
+        {"features": ["x"], "history": {"transform": "difference"}},
+    ],
+)
+def test_transform_of_a_document_is_its_parsed_schemas(doc: dict[str, Any]) -> None:
+    """Selection reads a partition's transform without parsing its whole schema."""
+    from manymodels.feature_schema import transform_kind_of, transform_of
+
+    assert transform_of(doc) == FeatureSchema.parse(doc).transform
+    assert transform_kind_of(doc) == FeatureSchema.parse(doc).transform_kind

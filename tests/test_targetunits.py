@@ -208,6 +208,34 @@ def test_a_fold_is_judged_as_a_forecast_only_when_its_rows_follow_in_time() -> N
     assert not RawTarget(y, before, TargetTransform("scale"), np.arange(5)).chained(slice(2, 5))
 
 
+def test_a_folds_forecast_answer_is_kept_for_its_own_rows_only() -> None:
+    """Whether a differenced fold is a forecast is worked out once a fold (every option is
+    judged on it); rows that are not a fold's own shared, read-only rows — a writeable
+    array, changed between calls — are worked out each time, as before."""
+    changes = TargetTransform("difference")
+    y = np.array([10.0, 11.0, 13.0, 16.0, 20.0])
+    before = np.array([np.nan, 10.0, 11.0, 13.0, 16.0])
+
+    class Ones:
+        def predict(self, X: Any) -> np.ndarray:
+            return np.ones(len(X))
+
+    raw = RawTarget(y, before, changes, np.array([0, 1, 2, 3, 5]))  # a period missing at 4
+
+    def answer(rows: Any) -> list[float]:
+        return raw.judged(Ones(), rows).predict(np.zeros((3, 1))).tolist()
+
+    fold, across = np.array([1, 2, 3]), np.array([2, 3, 4])
+    fold.flags.writeable = across.flags.writeable = False
+    for _ in range(2):  # the second answers are the remembered ones
+        assert answer(fold) == answer(slice(1, 4)) == [11.0, 12.0, 13.0]  # from 10: a forecast
+        assert answer(across) == answer(slice(2, 5)) == [12.0, 14.0, 17.0]  # across the gap
+    rows = np.array([2, 3, 4])
+    assert answer(rows) == [12.0, 14.0, 17.0]
+    rows[:] = [1, 2, 3]  # the same array, now rows that follow in time
+    assert answer(rows) == [11.0, 12.0, 13.0]
+
+
 def test_a_champion_left_as_it_is_by_auto_difference_is_scored(tmp_path: Path) -> None:
     """``auto_difference`` leaves a level series as it is: its champion learnt no transform,
     and neither does the challenger, so the two are compared as usual."""

@@ -11,13 +11,27 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import get_scorer
 
+_sum = np.add.reduce
+
 
 def _mae(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean(np.abs(y - p)))
+    """``np.mean(np.abs(y - p))`` to the bit (``np.mean`` is this sum divided by the count)
+    without its ~25 µs of argument handling: selection scores every option on every fold of
+    every partition (8,000 calls on a 91-partition panel)."""
+    return _mean(np.abs(y - p))
 
 
 def _mse(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((y - p) ** 2))
+    """``np.mean((y - p) ** 2)`` to the bit, as ``_mae``."""
+    return _mean((y - p) ** 2)
+
+
+def _mean(d: np.ndarray) -> float:
+    """``np.mean(d)``: for float64, its own sum divided by the count (other types go through
+    ``np.mean``, which sums integers and small floats in another type, and warns of no rows)."""
+    if d.dtype == np.float64 and d.size:
+        return float(_sum(d) / d.size)
+    return float(np.mean(d))
 
 
 # Plain numpy for the commonest scorers on 1-D targets: sklearn's input checks cost ~3× the

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import error_text
-from manymodels.feature_schema import FeatureSchema
+from manymodels.feature_schema import transform_kind_of, transform_of
 from manymodels.lagfeatures import TargetTransform
 from manymodels.partition import PartitionedTable
 from manymodels.targetunits import RawTarget
@@ -92,7 +92,7 @@ def raw_target(
     ``target_transform``. A partition's first row has no previous target (NaN). ``ordered``:
     validation folds follow the rows in time, so a differenced fold is judged as a forecast
     (``RawTarget.periods``)."""
-    transform = FeatureSchema.parse(schema).transform
+    transform = transform_of(schema)
     if table.raw_y is None or transform is None:
         return None
     index = np.arange(rows.start, rows.stop) if isinstance(rows, slice) else np.asarray(rows)
@@ -188,7 +188,7 @@ def in_target_units(
 def transform_kind(inputs: Inputs) -> str:
     """The transform these inputs' model learns, as its history records it (``auto_difference``
     resolved; none recorded: ``none``)."""
-    return FeatureSchema.parse(inputs.schema).transform_kind
+    return transform_kind_of(inputs.schema)
 
 
 def _last_known(rows: slice, missing_target: np.ndarray | None) -> int | None:
