@@ -1,0 +1,123 @@
+"""The one spec's process CPU time on one accuracy panel, in process, and what it forecast.
+
+    python benchmarks/one_spec_cpu.py pizzaplace one OUT.pkl [--profile OUT.prof]
+    python benchmarks/one_spec_cpu.py pizzaplace first_last OUT.pkl
+    python benchmarks/one_spec_cpu.py --compare BEFORE.pkl AFTER.pkl
+
+Trains ``accuracy.py``'s one spec (``one``), or its row with ``global_refit = false`` and
+``global_refit_last = 1`` (``first_last``), on a panel's training split with
+``backend="local"`` (no Ray: its start-up and task hops are not ours to cut here), forecasts
+its test periods, and prints the process CPU seconds of train + ``forecast`` — not wall
+seconds: the machine may be shared, CPU seconds and shares stay meaningful. It saves the
+forecast frame and each partition's production version (number, estimator, params,
+transform) to OUT.pkl. ``--compare`` checks two such files equal frame to frame
+(``check_exact``): a change that claims the same forecasts is run before and after, on every
+panel. ``--profile`` writes cProfile's stats with a process-CPU timer. Needs the bench
+dependencies (``pip install -e '.[bench]'``) and the clone under test on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import accuracy
+from _panels import PANELS
+
+ONE_SPEC: dict[str, Any] = {  # accuracy.run_panel's ``one_spec``
+    "naive_candidate": False,
+    "global_candidate": True,
+    "target_transform": ["none", "difference"],
+    "mae_losses": True,
+    "local_boosting": False,
+    "changes": True,
+    "pool_partitions": True,
+}
+VARIANTS = {
+    "one": ONE_SPEC,
+    "first_last": {**ONE_SPEC, "global_refit": False, "global_refit_last": 1},
+}
+
+
+def run(panel_name: str, variant: str, out: Path, profile: Path | None) -> float:
+    import manymodels as mm
+    from manymodels.forecasting import forecast
+
+    panel = PANELS[panel_name]()
+    train, test = panel.split()
+    spec = accuracy.mm_spec(panel, **VARIANTS[variant])
+    columns = accuracy.mm_features(panel)
+    data = train[[*panel.keys, "ds", "y", *columns]]
+    future = test[[*panel.keys, "ds", *columns]]
+    registry = Path(tempfile.mkdtemp(prefix="one-spec-cpu-")) / "registry"
+
+    def both() -> pd.DataFrame:
+        mm.train(spec, data, registry=registry, backend="local")
+        return forecast(registry, horizon=panel.h, future=future)
+
+    start = time.process_time()
+    if profile is not None:
+        profiler = cProfile.Profile(time.process_time)
+        fc = profiler.runcall(both)
+        profiler.dump_stats(profile)
+    else:
+        fc = both()
+    cpu = time.process_time() - start
+    reg = mm.Registry.open(registry)
+    try:
+        chosen = [
+            (
+                str(part.key),
+                part.production.version,
+                part.production.estimator,
+                repr(part.production.params),
+                part.production.schema.transform_kind,
+            )
+            for part in reg.list_partitions(limit=1_000_000)
+            if part.production is not None
+        ]
+    finally:
+        reg.close()
+    columns_ = ["key", "version", "estimator", "params", "transform"]
+    versions = pd.DataFrame(chosen, columns=columns_).sort_values("key").reset_index(drop=True)
+    out.write_bytes(pickle.dumps({"forecast": fc, "versions": versions}))
+    print(f"{panel_name} {variant} cpu={cpu:.3f} s ({mm.__file__})")
+    return cpu
+
+
+def compare(before: Path, after: Path) -> None:
+    a, b = pickle.loads(before.read_bytes()), pickle.loads(after.read_bytes())
+    pd.testing.assert_frame_equal(a["forecast"], b["forecast"], check_exact=True)
+    pd.testing.assert_frame_equal(a["versions"], b["versions"], check_exact=True)
+    print(f"equal: {before} {after} ({len(a['forecast'])} rows, {len(a['versions'])} versions)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
+    p.add_argument("panel", nargs="?", choices=sorted(PANELS))
+    p.add_argument("variant", nargs="?", choices=sorted(VARIANTS))
+    p.add_argument("out", nargs="?", type=Path)
+    p.add_argument("--profile", type=Path)
+    args = p.parse_args(argv)
+    if args.compare:
+        compare(*args.compare)
+        return 0
+    if not (args.panel and args.variant and args.out):
+        p.error("PANEL VARIANT OUT are required without --compare")
+    run(args.panel, args.variant, args.out, args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
