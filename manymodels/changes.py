@@ -152,7 +152,7 @@ def fill_rows(
         return list(rows), []
     if history.time is None:
         return list(rows), []
-    periods = _Periods(plan.frequency, plan.timezone, history.time)
+    periods = _Periods(plan.frequency, plan.timezone, history.time, plan.holidays)
     # period → the source values known for it: the history's last row, and each row's own
     known: dict[Any, list[Mapping[str, Any]]] = {periods.key(history.time): [history.features]}
     for row in rows:
@@ -232,8 +232,10 @@ class _Periods:
     unknown. Days, hours and minutes are fixed steps: a time of day other than the series'
     still has the period before it, a step earlier."""
 
-    def __init__(self, frequency: Any, zone: str | None, origin: Any) -> None:
-        self.frequency, self.zone = frequency, zone
+    def __init__(
+        self, frequency: Any, zone: str | None, origin: Any, holidays: Sequence[str] = ()
+    ) -> None:
+        self.frequency, self.zone, self.holidays = frequency, zone, holidays
         self.dated = isinstance(frequency, str)
         # the clock the series steps on (its zone, else the offset its last time was written
         # with): its times carry an offset exactly when it has one
@@ -261,7 +263,7 @@ class _Periods:
         if self.clock is not None:
             stamps = [stamp.tz_convert(self.clock) for stamp in stamps]
         try:
-            back = list(timefeatures.retreat(stamps, self.frequency, self.zone))
+            back = list(timefeatures.retreat(stamps, self.frequency, self.zone, self.holidays))
         except _UNSTEPPABLE:
             back = [self._back(stamp) for stamp in stamps]
         return {
@@ -272,7 +274,7 @@ class _Periods:
 
     def _back(self, stamp: pd.Timestamp) -> Any:
         try:
-            return timefeatures.retreat([stamp], self.frequency, self.zone)[0]
+            return timefeatures.retreat([stamp], self.frequency, self.zone, self.holidays)[0]
         except _UNSTEPPABLE:
             return None
 

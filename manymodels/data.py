@@ -50,6 +50,7 @@ from manymodels.tables import (  # noqa: F401 (re-exported: callers imported the
     write_table,
 )
 from manymodels.timecolumn import parse_time
+from manymodels.weekdays import unused_holidays
 from manymodels.written_columns import reserved
 
 
@@ -371,9 +372,10 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         table.time, table.offsets, frequency, table.keys
     ) or off_calendar(table.time, table.offsets, frequency, table.keys)  # one cause: one line
     if lags and not odd:  # lags count rows: a skipped period shifts them
-        odd = lag_gaps(table.time, table.offsets, frequency, table.keys)
-    if odd:
-        extra["warnings"] = [*extra.get("warnings", []), odd]
+        odd = lag_gaps(table.time, table.offsets, frequency, table.keys, spec.holidays or ())
+    unused = unused_holidays(frequency) if spec.holidays else None
+    if odd or unused:
+        extra["warnings"] = [*extra.get("warnings", []), *(w for w in (odd, unused) if w)]
     if not lags:
         return changes.add_to_table(replace(table, extra=extra), spec.change_columns, source=source)
     if table.y.dtype.kind not in "fiub":

@@ -41,6 +41,7 @@ class ForecastPlan:
     changes: dict[str, str] = field(default_factory=dict)
     timezone: str | None = None
     transform: TransformKind = "none"
+    holidays: list[str] = field(default_factory=list)
 
     @classmethod
     def parse(cls, doc: Mapping[str, Any]) -> ForecastPlan:
@@ -54,6 +55,7 @@ class ForecastPlan:
             changes=_dict(doc.get("changes")),
             timezone=doc.get("timezone"),
             transform=cast(TransformKind, _kind(transform)),
+            holidays=[str(d) for d in _list(doc.get("holidays"))],
         )
 
     @property

@@ -95,7 +95,9 @@ def build_steps(
     first = _plan(fs[0])
     assert first.frequency is not None  # forecast.unforecastable refused it
     last_times = [_history(s).time for s in fs]
-    times = timefeatures.advance(last_times, first.frequency, horizon, first.timezone)
+    times = timefeatures.advance(
+        last_times, first.frequency, horizon, first.timezone, first.holidays
+    )
     columns: dict[str, np.ndarray] = {}
 
     calendar = {name: part for s in fs for name, part in _plan(s).calendar.items()}

@@ -24,10 +24,15 @@ from manymodels.weekdays import weekmask
 
 
 def lag_gaps(
-    time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
+    time: Any,
+    offsets: np.ndarray,
+    frequency: Frequency | None,
+    keys: Sequence[str],
+    holidays: Sequence[str] = (),
 ) -> str | None:
     """A warning naming how many partitions skip periods of the table's ``frequency`` and the
-    first one's first gap, or ``None`` (no gap, or no frequency people name to step by)."""
+    first one's first gap, or ``None`` (no gap, or no frequency people name to step by).
+    Business days skip the spec's ``holidays``: a row after one follows the day before it."""
     n_parts = len(offsets) - 1
     if len(time) < 2 or n_parts < 1 or frequency is None or isinstance(frequency, float):
         return None
@@ -40,12 +45,12 @@ def lag_gaps(
             return None  # a median of scattered event times, not a period
         index = pd.DatetimeIndex(time)
         try:
-            expected = _next_periods(index[:-1], frequency)
+            expected = _next_periods(index[:-1], frequency, holidays)
         except (ValueError, TypeError, OverflowError):
             return None
         gap = same & (index[1:] > expected)
         if (mask := weekmask(frequency)) is not None and gap.any():
-            gap &= ~_holidays(index, part, gap, mask)
+            gap &= ~_holidays(index, part, gap, mask, holidays)
     elif isinstance(frequency, int) and frequency > 0:
         values = np.asarray(time)
         gap = same & (values[1:] > values[:-1] + frequency)
@@ -65,7 +70,9 @@ def lag_gaps(
     )
 
 
-def _next_periods(index: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
+def _next_periods(
+    index: pd.DatetimeIndex, frequency: str, holidays: Sequence[str] = ()
+) -> pd.DatetimeIndex:
     """The latest time the row after each of ``index`` may hold without skipping a period.
 
     An anchored frequency (``MS``, ``B``, ``W-SUN``, ``MS+14D``) is its next anchor. A fixed
@@ -73,7 +80,7 @@ def _next_periods(index: pd.DatetimeIndex, frequency: str) -> pd.DatetimeIndex:
     March step 90 to 92 days (median ``2196h``), fiscal years starting in July 365 or 366
     (``365D``), the 30th of each month 28 to 31 (``30D``), none of them a skipped period; a
     step short of 1.5 periods is no gap (a skipped period makes it about two)."""
-    step, within = step_offset(frequency, index.tz is not None)
+    step, within = step_offset(frequency, index.tz is not None, holidays)
     if within is None and isinstance(step, Tick | Day):
         return index + pd.Timedelta(step) * 1.5
     with warnings.catch_warnings():  # a non-tick offset over many rows: a hint only
@@ -86,18 +93,25 @@ _HOLIDAY_SHARE = 1 / 12  # of a partition's business days: 10 to 16 holidays in 
 _WORKED = 3 / 4  # of the partitions spanning a day: with rows in that many, it is no holiday
 
 
-def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray, mask: str) -> np.ndarray:
+def _holidays(
+    index: pd.DatetimeIndex,
+    part: np.ndarray,
+    gap: np.ndarray,
+    mask: str,
+    listed: Sequence[str] = (),
+) -> np.ndarray:
     """Which of business-day ``gap`` (row ``i`` to ``i + 1``; business days: ``mask``, a
     ``B`` or ``C-<days>`` frequency's) are a market's or an office's holidays: every gap of
     its partition skips at most ``_HOLIDAY_RUN`` business days and together at most
     ``_HOLIDAY_SHARE`` of them. A closed day has no row to add, and its "lag 1" is the
     business day before, as the user means it: each holiday was warned of as a gap to fill.
-    A partition missing more (a week, one day in four) is still named."""
+    A partition missing more (a week, one day in four) is still named. The spec's ``listed``
+    holidays are no business days here either."""
     local = index.tz_localize(None) if index.tz is not None else index
     days = local.normalize().to_numpy().astype("datetime64[D]")
     skipped = np.zeros(len(gap), dtype=np.int64)
     at = np.flatnonzero(gap)
-    skipped[at] = np.busday_count(days[at] + 1, days[at + 1], weekmask=mask)  # in between
+    skipped[at] = np.busday_count(days[at] + 1, days[at + 1], weekmask=mask, holidays=listed)
     pairs = part[1:]
     n_parts = int(part[-1]) + 1
     longest = np.zeros(n_parts, dtype=np.int64)
@@ -105,7 +119,8 @@ def _holidays(index: pd.DatetimeIndex, part: np.ndarray, gap: np.ndarray, mask: 
     missing = np.bincount(pairs, weights=skipped, minlength=n_parts)
     firsts = np.searchsorted(part, np.arange(n_parts))
     lasts = np.searchsorted(part, np.arange(n_parts), side="right") - 1
-    span = np.busday_count(days[firsts], days[np.maximum(lasts, firsts)], weekmask=mask) + 1
+    ends = days[np.maximum(lasts, firsts)]
+    span = np.busday_count(days[firsts], ends, weekmask=mask, holidays=listed) + 1
     closed = (longest <= _HOLIDAY_RUN) & (missing <= span * _HOLIDAY_SHARE)
     return np.asarray(closed[pairs] & gap & ~_worked_through(days, part, at, firsts, lasts))
 

@@ -85,7 +85,8 @@ def fill_rows(
     zone = forecast.timezone
     clock = timekeys.series_clock(zone, history.time)
     aware = clock is not None
-    upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone))
+    off = forecast.holidays
+    upcoming = _as_keys(timefeatures.advance([history.time], frequency, reach, zone, off))
     steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row else None
              for row in rows]  # fmt: skip
     posted, twice = _posted(rows, steps, target, history, reach)
@@ -164,7 +165,8 @@ def previous_targets(
     zone = forecast.timezone if forecast is not None else None
     aware = timekeys.series_clock(zone, last_time) is not None
     if time_column and last_time is not None and frequency is not None:
-        upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone))
+        off = forecast.holidays if forecast is not None else ()
+        upcoming = _as_keys(timefeatures.advance([last_time], frequency, reach, zone, off))
         steps = [_step(row[time_column], upcoming, frequency, aware) if time_column in row
                  else None for row in rows]  # fmt: skip
     known = np.full(reach + 1, np.nan)  # known[s]: the target of period s after the last time

@@ -87,6 +87,10 @@ class Spec(_Frozen):
       sales' change. The feature itself (``price``) stays a feature; forecasts and rows scored
       by time take its previous value from the row before them or the version's history
       (``manymodels.changes``).
+    * ``holidays`` — dates a business-day table (frequency ``B``, or ``C-Mon-...`` for
+      custom weekdays) is closed on, ``["2024-12-25", "2025-01-01"]``: forecast steps, the
+      period before a time and the lag-gap check skip them, as pandas'
+      ``CustomBusinessDay(holidays=...)`` does. The version records them with its frequency.
     * ``target_transform`` — ``difference`` (each period's change), ``scale`` (the
       partition's mean and standard deviation) or ``auto_difference`` (a difference where the
       partition's KPSS test finds no stable level, none elsewhere: ``manymodels.stationarity``)
@@ -135,6 +139,7 @@ class Spec(_Frozen):
     lags: list[Annotated[int, Field(strict=True, ge=1, le=MAX_LAG)]] | None = None
     rolling: list[Rolling] | None = None
     changes: list[str] | None = None
+    holidays: list[str] | None = None
     target_transform: TransformKind | Annotated[list[ChoosableTransform], Field(min_length=1)] = (
         "none"
     )
@@ -179,6 +184,17 @@ class Spec(_Frozen):
             if len(set(v)) != len(v):
                 raise ValueError("lists a value twice")
         return v
+
+    @field_validator("holidays", mode="before")
+    @classmethod
+    def _iso_dates(cls, v: Any) -> Any:
+        """Business days' closed dates, as ``CustomBusinessDay(holidays=...)`` takes them:
+        ISO text or TOML dates, kept as sorted ISO text (what the version's plan records)."""
+        if v is None:
+            return v
+        if not isinstance(v, list | tuple):
+            raise ValueError('is not a list of dates; write e.g. ["2024-12-25", "2025-01-01"]')
+        return sorted({spec_rules.iso_date(d) for d in v})
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Spec:

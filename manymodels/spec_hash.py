@@ -48,6 +48,7 @@ def _later_defaults() -> dict[str, Any]:
         "calibration": None,
         "artifacts": Artifacts().model_dump(mode="json"),
         "intervals": None,
+        "holidays": None,
     }
 
 

@@ -7,19 +7,33 @@ so the rules read as one list, in the order their errors are raised, apart from 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime
+from typing import TYPE_CHECKING, Any
 
 from manymodels.written_columns import reserved
 
 if TYPE_CHECKING:
     from manymodels.spec import Spec
 
-TIME_OPTIONS = ("calendar", "lags", "rolling", "changes")  # these need a time_column
+TIME_OPTIONS = ("calendar", "lags", "rolling", "changes", "holidays")  # these need a time_column
 
 DEFAULT_METRIC: dict[str, str] = {
     "regression": "neg_mean_absolute_error",
     "classification": "accuracy",
 }
+
+
+def iso_date(value: Any) -> str:
+    """A holiday as ISO text (``2024-12-25``): from such text or a TOML date, not a time of
+    day, a number or a misspelt date (``ValueError`` naming it)."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f'{value!r} is not a date; write YYYY-MM-DD, e.g. "2024-12-25"')
 
 
 def check(spec: Spec) -> None:

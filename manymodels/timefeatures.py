@@ -166,7 +166,11 @@ def time_zone(time: Any) -> str | None:
 
 
 def advance(
-    last: Sequence[Any], frequency: Frequency, horizon: int, zone: str | None = None
+    last: Sequence[Any],
+    frequency: Frequency,
+    horizon: int,
+    zone: str | None = None,
+    holidays: Sequence[str] = (),
 ) -> Any:
     """The next ``horizon`` times after each of ``last``, partition-major: rows
     ``p * horizon : (p + 1) * horizon`` continue ``last[p]``. A ``DatetimeIndex`` for dates
@@ -174,14 +178,15 @@ def advance(
 
     In a time ``zone`` days are calendar days: daily data at local midnight stays at local
     midnight across a change of daylight saving time (a fixed 24 hours landed at 01:00), and
-    the times are in that zone, not a fixed offset."""
+    the times are in that zone, not a fixed offset. Business days (``B``, ``C-<days>``) skip
+    ``holidays`` (the version's plan records the spec's)."""
     if isinstance(frequency, str):
         if zone:
             base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601", utc=True))
             base = base.tz_convert(zone)
         else:
             base = pd.DatetimeIndex(pd.to_datetime(list(last), format="ISO8601"))
-        step, within = step_offset(frequency, base.tz is not None)
+        step, within = step_offset(frequency, base.tz is not None, holidays)
         if base.tz is not None and local_hours.is_local_step(step):
             return local_hours.advance(base, step, horizon)  # 3h-local: a skipped 02:00 no step
         shifted = [shift(base, step, within, k) for k in range(1, horizon + 1)]
@@ -212,12 +217,12 @@ def decimal_places(value: Any) -> int:
     return len(text.partition(".")[2].rstrip("0"))
 
 
-def step_offset(frequency: str, zoned: bool) -> tuple[Any, Any]:
+def step_offset(frequency: str, zoned: bool, holidays: Sequence[str] = ()) -> tuple[Any, Any]:
     """``(step, within)`` of a date frequency: the offset one period moves by, and for an
     anchored-plus-days frequency ("MS+14D": month starts, 14 days on) the days within the
     anchor's period (else ``None``). In a time zone days are calendar days (see ``advance``)."""
     anchor, plus, days = frequency.partition("+")
-    step = offset_of(anchor)
+    step = offset_of(anchor, holidays)
     if zoned and isinstance(step, pd.offsets.Day):
         step = pd.DateOffset(days=step.n)
     within = pd.DateOffset(days=int(days.removesuffix("D"))) if plus else None
@@ -232,7 +237,8 @@ def shift(base: pd.DatetimeIndex, step: Any, within: Any, k: int) -> pd.Datetime
     pandas raised, and a forecast crossing the change failed. Fixed steps (hours, minutes)
     move the instant, as before."""
     if base.tz is None and isinstance(step, pd.offsets.CustomBusinessDay):
-        return shift_open(base, str(step.weekmask), k)  # C-Mon-...-Sat, vectorised
+        # C-Mon-...-Sat, or B with holidays: vectorised
+        return shift_open(base, str(step.weekmask), k, step.holidays)
     if base.tz is None or isinstance(step, pd.offsets.Tick):
         return base + step * k if within is None else (base - within) + step * k + within
     wall = shift(base.tz_localize(None), step, within, k)
@@ -246,7 +252,12 @@ def _localize(wall: pd.DatetimeIndex, tz: Any) -> pd.DatetimeIndex:
     return wall.tz_localize(tz, nonexistent="shift_forward", ambiguous=first)
 
 
-def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None) -> Any:
+def retreat(
+    times: Sequence[Any],
+    frequency: Frequency,
+    zone: str | None = None,
+    holidays: Sequence[str] = (),
+) -> Any:
     """The period before each of ``times``, as ``advance`` would step from it to each — or
     NaT / NaN where no period steps to it (a time off the series' steps). Vectorised: one
     ``advance`` back over every time."""
@@ -255,7 +266,7 @@ def retreat(times: Sequence[Any], frequency: Frequency, zone: str | None = None)
     base = pd.DatetimeIndex(pd.to_datetime(list(times), format="ISO8601", utc=bool(zone)))
     if zone:
         base = base.tz_convert(zone)
-    step, within = step_offset(frequency, base.tz is not None)
+    step, within = step_offset(frequency, base.tz is not None, holidays)
     on_wall = not isinstance(step, pd.offsets.Tick) and not local_hours.is_local_step(step)
     if base.tz is not None and on_wall:  # on the wall clock (3h-local: shift skips 02:00)
         wall = base.tz_localize(None)

@@ -10,6 +10,9 @@ check warned of every closed day. Monday-to-Friday data keeps its ``B``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
@@ -66,10 +69,13 @@ def weekmask(alias: str) -> str | None:
     return None
 
 
-def offset_of(anchor: str) -> pd.DateOffset:
+def offset_of(anchor: str, holidays: Sequence[str] = ()) -> pd.DateOffset:
     """The offset of a frequency's anchor: ``to_offset``'s, a ``CustomBusinessDay`` of a
     ``C-<days>`` alias, or hours on the wall clock of ``{n}h-local`` (both of which
-    ``to_offset`` refuses)."""
+    ``to_offset`` refuses). With ``holidays`` (ISO dates, the spec's) a business-day anchor
+    (``B``, ``C-<days>``) is a ``CustomBusinessDay`` that skips them, as pandas' does."""
+    if holidays and (mask := weekmask(anchor)) is not None:
+        return pd.offsets.CustomBusinessDay(weekmask=mask, holidays=list(holidays))
     if anchor.startswith("C-"):
         return pd.offsets.CustomBusinessDay(weekmask=weekmask(anchor))
     if anchor.endswith("h-local"):  # hours on a zone's clocks (local_hours.local_clock_hours)
@@ -77,16 +83,32 @@ def offset_of(anchor: str) -> pd.DateOffset:
     return to_offset(anchor)
 
 
-def shift_open(base: pd.DatetimeIndex, mask: str, k: int) -> pd.DatetimeIndex:
-    """Naive ``base`` moved ``k`` open days (``mask``), its time of day kept, as
-    ``CustomBusinessDay(k)`` moves each (from a closed day, the ``k``-th open day after or
-    before it) — vectorised with numpy's business days, where pandas applies that offset
-    one time at a time (a ``PerformanceWarning``; seconds at 100,000 partitions)."""
+def shift_open(
+    base: pd.DatetimeIndex, mask: str, k: int, holidays: Sequence[Any] = ()
+) -> pd.DatetimeIndex:
+    """Naive ``base`` moved ``k`` open days (``mask``, less ``holidays``), its time of day
+    kept, as ``CustomBusinessDay(k)`` moves each (from a closed day, the ``k``-th open day
+    after or before it) — vectorised with numpy's business days, where pandas applies that
+    offset one time at a time (a ``PerformanceWarning``; seconds at 100,000 partitions)."""
     days = base.normalize()
     clock = base - days
     stamps = days.to_numpy().astype("datetime64[D]")
     if k > 0:
-        moved = np.busday_offset(stamps, k, roll="backward", weekmask=mask)
+        moved = np.busday_offset(stamps, k, roll="backward", weekmask=mask, holidays=holidays)
     else:
-        moved = np.busday_offset(stamps, k, roll="forward", weekmask=mask)
+        moved = np.busday_offset(stamps, k, roll="forward", weekmask=mask, holidays=holidays)
     return pd.DatetimeIndex(moved.astype("datetime64[ns]")).as_unit(base.unit) + clock
+
+
+def unused_holidays(frequency: Any) -> str | None:
+    """A warning when the spec lists holidays but the table (its inferred ``frequency``) is
+    no business-day series: the version records none (calendar steps, which a holiday
+    cannot skip), and a user who expected them skipped hears why, not a forecast landing on
+    one. ``None`` for ``B`` and ``C-<days>``."""
+    if isinstance(frequency, str) and weekmask(frequency) is not None:
+        return None
+    shown = frequency if frequency is not None else "irregular"
+    return (
+        f"holidays are not used: the table's frequency is {shown}, not business days (B, or "
+        "C-<days> for some weekdays); holidays only skip business days"
+    )

@@ -258,7 +258,7 @@ def _future(
                 f"give one row per step, or a '{time_column}' in each row"
             )
         frame[time_column] = timefeatures.advance(
-            [history.time], plan.frequency, horizon, plan.timezone
+            [history.time], plan.frequency, horizon, plan.timezone, plan.holidays
         )
     return future_table(
         frame, [schema], key_columns=None, time_column=time_column, key=key, source="future"

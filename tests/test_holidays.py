@@ -1,0 +1,203 @@
+"""A spec's ``holidays``: business-day data (``B``, ``C-<days>``) forecast onto Christmas and
+New Year's Day before — ``manymodels forecast --horizon 10`` after 2024-12-20 gave
+2024-12-25 and 2025-01-01 among its steps, and nothing could tell it those days are closed.
+Now the dates the spec lists are skipped as ``CustomBusinessDay(holidays=...)`` skips them:
+in the forecast's steps (CLI, library and router), in the period before a time, and by the
+lag-gap check; a version trained before forecasts as it did."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import SpecError
+from manymodels.forecasting import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+from manymodels.timefeatures import advance, retreat
+from serving.app import create_app
+from serving.settings import Settings
+
+HOLIDAYS = ["2024-12-25", "2025-01-01"]
+EXPECTED = pd.bdate_range("2024-12-23", periods=10, freq="C", holidays=HOLIDAYS)
+
+
+def panel(days: pd.DatetimeIndex, shops: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.concat(
+        [
+            pd.DataFrame({"shop": f"s{i}", "t": days, "y": 100 + rng.normal(size=len(days))})
+            for i in range(shops)
+        ],
+        ignore_index=True,
+    )
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": "shops", "partition_by": ["shop"], "target": "y", "time_column": "t",
+        "lags": [1, 2], "validation": {"strategy": "last", "size": 4},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+        "fallback": {"enabled": False},
+    }  # fmt: skip
+    out.update(overrides)
+    return out
+
+
+def trained(root: Path, days: pd.DatetimeIndex, **overrides: Any) -> Any:
+    summary = train(spec(**overrides), panel(days), root, backend="local")
+    assert summary.run.n_trained == 3, summary.failures
+    return summary
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("holidays") / "registry"
+    trained(root, pd.bdate_range("2024-01-02", "2024-12-20"), holidays=HOLIDAYS)
+    return root
+
+
+def test_cli_forecast_skips_the_listed_holidays(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "next.csv"
+    args = ["forecast", "--registry", str(root), "--horizon", "10", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out, parse_dates=["t"])
+    for _, rows in table.groupby("shop"):
+        assert list(rows["t"]) == list(EXPECTED)
+    assert not table["t"].isin(pd.to_datetime(HOLIDAYS)).any()
+    assert np.isfinite(table["prediction"]).all()
+
+
+def test_library_and_router_forecasts_skip_them_too(root: Path) -> None:
+    frame = forecast(root, horizon=10)
+    assert list(frame[frame["shop"] == "s0"]["t"]) == list(EXPECTED)
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=root))) as client:
+        r = client.post("/v1/partitions/shop=s1/forecast", json={"horizon": 10})
+        assert r.status_code == 200, r.text
+        times = [step["time"] for step in r.json()["forecast"]]
+        assert pd.to_datetime(times).tolist() == list(EXPECTED), times
+
+
+def test_the_version_records_them_with_its_forecast_plan(root: Path) -> None:
+    with Registry.open(root) as reg:
+        version = reg.get_version("shop=s0")
+    assert version.schema.forecast is not None
+    assert version.schema.forecast.holidays == HOLIDAYS
+    assert version.schema.forecast.frequency == "B"
+
+
+def test_a_version_trained_without_holidays_forecasts_onto_them_as_before(
+    tmp_path: Path,
+) -> None:
+    trained(tmp_path / "r", pd.bdate_range("2024-01-02", "2024-12-20"))
+    times = forecast(tmp_path / "r", horizon=10)["t"]
+    assert pd.Timestamp("2024-12-25") in set(times)
+
+
+def test_custom_weekdays_skip_holidays_and_missing_rows_on_them_are_no_gap(
+    tmp_path: Path,
+) -> None:
+    """A shop open Monday to Saturday whose table has no rows on its listed holidays (more
+    of them than the lag-gap check guesses as holidays alone) is no gap, and forecasts skip
+    them."""
+    mask = "Mon Tue Wed Thu Fri Sat"
+    closed = ["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04", "2024-05-06",
+              "2024-12-25", "2024-12-26", "2025-01-01"]  # fmt: skip
+    days = pd.bdate_range("2024-01-02", "2024-12-21", freq="C", weekmask=mask, holidays=closed)
+    summary = trained(tmp_path / "r", days, holidays=closed)
+    assert not [w for w in summary.run.options.get("warnings", []) if "skip periods" in w]
+    got = forecast(tmp_path / "r", horizon=8)
+    want = pd.bdate_range("2024-12-23", periods=8, freq="C", weekmask=mask, holidays=closed)
+    assert list(got[got["shop"] == "s2"]["t"]) == list(want)
+    summary = trained(tmp_path / "before", days)  # the same table without the spec's list
+    assert [w for w in summary.run.options.get("warnings", []) if "skip periods" in w]
+
+
+def test_steps_back_and_forth_skip_holidays_vectorised() -> None:
+    last = ["2024-12-24", "2024-12-31", "2024-12-20"]
+    steps = advance(last, "B", 2, None, HOLIDAYS)
+    assert [str(t.date()) for t in steps] == [
+        "2024-12-26", "2024-12-27", "2025-01-02", "2025-01-03", "2024-12-23", "2024-12-24",
+    ]  # fmt: skip
+    back = retreat(["2024-12-26", "2025-01-02", "2024-12-25"], "B", None, HOLIDAYS)
+    assert [str(t.date()) if not pd.isna(t) else None for t in back] == [
+        "2024-12-24", "2024-12-31", None,
+    ]  # fmt: skip
+    zoned = advance(["2024-12-24T00:00:00+01:00"], "B", 1, "Europe/Berlin", HOLIDAYS)
+    assert str(zoned[0]) == "2024-12-26 00:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("holidays", "shown"),
+    [
+        (["2024-13-01"], "holidays: '2024-13-01' is not a date"),
+        (["2024-12-25T10:00"], "holidays: '2024-12-25T10:00' is not a date"),
+        ([20241225], "holidays: 20241225 is not a date"),
+        ("2024-12-25", "holidays: is not a list of dates"),
+    ],
+)
+def test_a_bad_date_is_one_line_naming_the_key(holidays: Any, shown: str) -> None:
+    with pytest.raises(SpecError, match=shown) as e:
+        Spec.from_dict(spec(holidays=holidays))
+    assert "\n" not in str(e.value)
+
+
+def test_a_bad_date_in_a_toml_spec_fails_the_cli_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        'name = "s"\npartition_by = ["shop"]\ntarget = "y"\ntime_column = "t"\n'
+        'holidays = [2024-12-25, "2025-02-30"]\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    )
+    data = tmp_path / "d.csv"
+    panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
+    result = CliRunner().invoke(app, ["train", str(path), str(data), "--registry", "r"])
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "holidays" in lines[0] and "'2025-02-30' is not a date" in lines[0]
+
+
+def test_toml_dates_read_as_iso_dates() -> None:
+    import tomllib
+
+    doc = tomllib.loads('holidays = [2025-01-01, "2024-12-25", 2024-12-25]')
+    assert Spec.from_dict(spec(**doc)).holidays == HOLIDAYS
+
+
+def test_holidays_need_a_time_column() -> None:
+    with pytest.raises(SpecError, match="holidays needs a time_column"):
+        Spec.from_dict(spec(holidays=HOLIDAYS, time_column=None, lags=None, validation={}))
+
+
+def test_holidays_of_daily_data_are_not_used_and_said_so(tmp_path: Path) -> None:
+    days = pd.date_range("2024-10-01", "2024-12-20", freq="D")
+    summary = trained(tmp_path / "r", days, holidays=HOLIDAYS)
+    said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
+    assert said == [
+        "holidays are not used: the table's frequency is 1D, not business days (B, or "
+        "C-<days> for some weekdays); holidays only skip business days"
+    ]
+    with Registry.open(tmp_path / "r") as reg:
+        plan = reg.get_version("shop=s0").schema.forecast
+    assert plan is not None and plan.holidays == []
+    assert pd.Timestamp("2024-12-25") in set(forecast(tmp_path / "r", horizon=10)["t"])
+
+
+def test_a_spec_without_holidays_keeps_its_hash() -> None:
+    assert Spec.from_dict(spec()).spec_hash == Spec.from_dict(spec(holidays=None)).spec_hash
+    assert Spec.from_dict(spec()).spec_hash != Spec.from_dict(spec(holidays=HOLIDAYS)).spec_hash
+    assert json.dumps(Spec.from_dict(spec()).to_dict()).find("holidays") == -1
