@@ -324,7 +324,7 @@ def _first_line(e: BaseException) -> str:
 
 
 def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
-    """Runs of partitions sharing a frequency and time zone (the time steps of a run are
+    """Runs of partitions sharing a frequency, time zone and holidays (the time steps of a run are
     computed at once). ``records`` is reordered so that each run is contiguous and sorted by
     key."""
     records.sort(key=lambda r: (str(_frequency(r)), r.key))
@@ -340,4 +340,4 @@ def _groups(records: list[ModelVersion]) -> list[list[ModelVersion]]:
 def _frequency(record: ModelVersion) -> Any:
     forecast = record.schema.forecast
     assert forecast is not None  # unforecastable refused it
-    return forecast.frequency, forecast.timezone or ""
+    return forecast.frequency, forecast.timezone or "", tuple(forecast.holidays)

@@ -201,3 +201,17 @@ def test_a_spec_without_holidays_keeps_its_hash() -> None:
     assert Spec.from_dict(spec()).spec_hash == Spec.from_dict(spec(holidays=None)).spec_hash
     assert Spec.from_dict(spec()).spec_hash != Spec.from_dict(spec(holidays=HOLIDAYS)).spec_hash
     assert json.dumps(Spec.from_dict(spec()).to_dict()).find("holidays") == -1
+
+
+def test_partitions_of_two_specs_step_by_their_own_holidays(tmp_path: Path) -> None:
+    """One forecast of a registry holding versions with holidays and versions without: each
+    partition's steps are its own plan's, not the first partition's of the batch."""
+    days = pd.bdate_range("2024-01-02", "2024-12-20")
+    root = tmp_path / "r"
+    trained(root, days, holidays=HOLIDAYS)
+    other = panel(days).assign(shop=lambda f: "t" + f["shop"])
+    assert train(spec(name="others"), other, root, backend="local").run.n_trained == 3
+    got = forecast(root, horizon=10)
+    for shop, rows in got.groupby("shop"):
+        has = pd.Timestamp("2024-12-25") in set(rows["t"])
+        assert has == str(shop).startswith("t"), (shop, list(rows["t"]))
