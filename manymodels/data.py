@@ -50,7 +50,7 @@ from manymodels.tables import (  # noqa: F401 (re-exported: callers imported the
     write_table,
 )
 from manymodels.timecolumn import parse_time
-from manymodels.weekdays import unused_holidays
+from manymodels.weekdays import rows_on_holidays, unused_holidays
 from manymodels.written_columns import reserved
 
 
@@ -374,6 +374,8 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
     if lags and not odd:  # lags count rows: a skipped period shifts them
         odd = lag_gaps(table.time, table.offsets, frequency, table.keys, spec.holidays or ())
     unused = unused_holidays(frequency) if spec.holidays else None
+    if spec.holidays and unused is None:
+        unused = rows_on_holidays(table.time, table.offsets, table.keys, spec.holidays)
     if odd or unused:
         extra["warnings"] = [*extra.get("warnings", []), *(w for w in (odd, unused) if w)]
     if not lags:

@@ -112,3 +112,28 @@ def unused_holidays(frequency: Any) -> str | None:
         f"holidays are not used: the table's frequency is {shown}, not business days (B, or "
         "C-<days> for some weekdays); holidays only skip business days"
     )
+
+
+def rows_on_holidays(
+    time: Any, offsets: np.ndarray, keys: Sequence[str], holidays: Sequence[str]
+) -> str | None:
+    """A warning naming how many partitions have rows on dates the spec lists as holidays,
+    and the first: lags count such a row as a period, where forecasts step over the date,
+    so the model learnt a calendar its forecasts do not keep. ``None`` when none has. One
+    ``isin`` over the table's days."""
+    if not holidays or len(time) == 0:
+        return None
+    index = pd.DatetimeIndex(time)
+    local = index.tz_localize(None) if index.tz is not None else index
+    days = local.normalize().to_numpy().astype("datetime64[D]")
+    on = np.isin(days, np.array(list(holidays), dtype="datetime64[D]"))
+    if not on.any():
+        return None
+    part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    first = int(np.flatnonzero(on)[0])
+    n = len(np.unique(part[on]))
+    return (
+        f"{n} partition(s) have rows on dates the spec lists as holidays, e.g. "
+        f"'{keys[int(part[first])]}' on {days[first]}: lags count them as periods, forecasts "
+        "skip them; drop those rows or the dates from holidays"
+    )

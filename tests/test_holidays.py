@@ -215,3 +215,18 @@ def test_partitions_of_two_specs_step_by_their_own_holidays(tmp_path: Path) -> N
     for shop, rows in got.groupby("shop"):
         has = pd.Timestamp("2024-12-25") in set(rows["t"])
         assert has == str(shop).startswith("t"), (shop, list(rows["t"]))
+
+
+def test_rows_on_a_listed_holiday_are_warned_of(tmp_path: Path) -> None:
+    """Lags count a row on a listed holiday as a period where forecasts skip the date: the
+    run says so, naming the first such row."""
+    days = pd.bdate_range("2024-01-02", "2024-12-20")
+    summary = trained(tmp_path / "r", days, holidays=["2024-07-04", *HOLIDAYS])
+    said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
+    assert said == [
+        "3 partition(s) have rows on dates the spec lists as holidays, e.g. 'shop=s0' on "
+        "2024-07-04: lags count them as periods, forecasts skip them; drop those rows or "
+        "the dates from holidays"
+    ]
+    quiet = trained(tmp_path / "q", days.drop(pd.Timestamp("2024-07-04")), holidays=["2024-07-04"])
+    assert not [w for w in quiet.run.options.get("warnings", []) if "holidays" in w]
