@@ -230,3 +230,34 @@ def test_rows_on_a_listed_holiday_are_warned_of(tmp_path: Path) -> None:
     ]
     quiet = trained(tmp_path / "q", days.drop(pd.Timestamp("2024-07-04")), holidays=["2024-07-04"])
     assert not [w for w in quiet.run.options.get("warnings", []) if "holidays" in w]
+
+
+def test_a_rows_period_before_skips_holidays_for_its_change(tmp_path: Path) -> None:
+    """A row scored by its time takes its feature's change from the period before it: for
+    2024-12-26 that is 2024-12-24 (the version's last row) when 12-25 is a holiday, where
+    12-25 was looked for and the row was refused as having no previous period."""
+    days = pd.bdate_range("2024-01-02", "2024-12-24")
+    data = panel(days).assign(price=lambda f: 1.0 + (f.index % 7))
+    overrides = {"features": ["price"], "changes": ["price"], "lags": None}
+    summary = train(spec(**overrides, holidays=HOLIDAYS), data, tmp_path / "r", backend="local")
+    assert summary.run.n_trained == 3, summary.failures
+    with Registry.open(tmp_path / "r") as reg:
+        loaded = reg.load_model("shop=s0")
+        last = float(data[data["shop"] == "s0"]["price"].iloc[-1])
+        got = loaded.predict([{"t": "2024-12-26", "price": last + 2.0}])
+        same = loaded.predict([{"t": "2024-12-26", "price": last + 2.0, "price_change": 2.0}])
+    assert np.asarray(got).tolist() == pytest.approx(np.asarray(same).tolist())
+
+
+def test_a_row_given_by_its_time_reads_its_lags_across_a_holiday(tmp_path: Path) -> None:
+    """A row giving only its time, 2024-12-26, is the first period after the version's last
+    (12-24) when 12-25 is a holiday: its lags come from the history, as the forecast's do.
+    It was the second period, whose lag 1 (12-25's target) no one had posted."""
+    root = tmp_path / "r"
+    trained(root, pd.bdate_range("2024-01-02", "2024-12-24"), holidays=HOLIDAYS)
+    with Registry.open(root) as reg:
+        loaded = reg.load_model("shop=s0")
+        got = float(np.asarray(loaded.predict([{"t": "2024-12-26"}]))[0])
+    first = forecast(root, ["shop=s0"], horizon=1)
+    assert list(first["t"]) == [pd.Timestamp("2024-12-26")]
+    assert got == pytest.approx(float(first["prediction"].iloc[0]))
