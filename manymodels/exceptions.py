@@ -336,12 +336,19 @@ class NothingToTrain(ManyModelsError):
         with a stray word left out): the one line of a run that records nothing lost them,
         so a CSV written with its index, or rows dropped, went unsaid at every run that
         changed nothing — the runs a schedule makes most."""
-        said = [str(w) for w in self.notes.get("warnings", [])]
-        bad = self.notes.get("bad_rows_dropped")
-        if bad:
-            why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
-            said.append(f"rows with a stray word in a numeric column left out: {why}")
-        return said
+        return data_warnings(self.notes)
+
+
+def data_warnings(options: dict[str, Any]) -> list[str]:
+    """The warnings a run's ``options`` (or a run of nothing's ``notes``) hold, as lines: its
+    ``warnings`` and the rows with a stray word left out (``bad_rows_dropped``). One list for
+    ``--json``'s ``warnings``, whether the run trained or found nothing to train."""
+    said = [str(w) for w in options.get("warnings", [])]
+    bad = options.get("bad_rows_dropped")
+    if bad:
+        why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
+        said.append(f"rows with a stray word in a numeric column left out: {why}")
+    return said
 
 
 class ScoringError(ManyModelsError, RuntimeError):

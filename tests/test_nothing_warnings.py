@@ -123,3 +123,27 @@ def test_a_retrain_that_trained_has_the_json_members_of_one_that_trained_nothing
     out = json.loads(done.stdout)
     assert out["run"]["n_trained"] == 1, out["run"]
     assert out["when"] == ["stale"] and len(out["selected"]) == 4, out
+
+
+def test_a_run_that_trained_has_the_json_warnings_of_one_that_trained_nothing(
+    tmp_path: Path,
+) -> None:
+    """`train --json` of nothing has `warnings` (the data's, and the rows with a stray word
+    left out); of a run that trained it had none at the top: a script reading `["warnings"]`
+    met a KeyError exactly when a run was recorded. Both lists are now the same."""
+    spec, data, root = _setup(tmp_path)
+    spec.write_text(SPEC.replace("min_rows = 20", 'min_rows = 20\nbad_rows = "drop"'))
+    sales = store_sales(n_stores=2)
+    sales["price"] = sales["price"].astype(object)
+    sales.loc[sales.index[3], "price"] = "oops"  # a stray word: its row left out
+    sales.to_csv(data, index=True)
+    args = ["train", spec, data, "--registry", root, "--backend", "local", "--json"]
+    done = _cli(*args)
+    assert done.exit_code == 0, done.output
+    trained = json.loads(done.stdout)
+    assert trained["run"]["n_trained"] > 0, trained["run"]
+    nothing = json.loads(_cli(*args, "--changed-only").stdout)
+    assert nothing["run"] is None, nothing
+    assert trained["warnings"] == nothing["warnings"], (trained["warnings"], nothing)
+    assert [w for w in trained["warnings"] if w.startswith(UNNAMED)], trained["warnings"]
+    assert [w for w in trained["warnings"] if "stray word" in w], trained["warnings"]

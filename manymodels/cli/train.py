@@ -229,6 +229,7 @@ def _report(
     from dataclasses import asdict
 
     from manymodels import console
+    from manymodels.exceptions import data_warnings
     from manymodels.registry.store import describe_url
 
     location = describe_url(db_url) if db_url is not None else None
@@ -261,6 +262,9 @@ def _report(
                     {"candidate": label, **asdict(failed)}
                     for label, failed in sorted(summary.global_unjudged.items())
                 ],
+                # as a run of nothing has them (``nothing``): a script reading `warnings`
+                # met a KeyError exactly when a run was recorded
+                "warnings": data_warnings(summary.run.options),
                 "registry": str(registry),
                 **({"registry_db": location} if location is not None else {}),
                 **(more or {}),
