@@ -298,12 +298,27 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             return [{c: keys[c] for c in columns}]
     if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
         return [keys]
+    if _one_tuple_key(keys, columns):
+        return [keys]
     if not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):
         raise DataError(
             f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
             f"{reprlib.repr(keys)}"
         )
     return list(keys)
+
+
+def _one_tuple_key(keys: Any, columns: Sequence[str] | None) -> bool:
+    """Whether ``keys`` is one key alone as its columns' values (``only=(2, "tropicana")``),
+    not a tuple of keys: it was read value by value, refused as "not int 2"."""
+    if not isinstance(keys, tuple) or not columns or len(keys) != len(columns):
+        return False
+    return not any(
+        isinstance(k, Mapping | tuple | list)
+        or hasattr(k, "to_dict")  # a row of the table
+        or (isinstance(k, str) and ("=" in k or k == FALLBACK_KEY))
+        for k in keys
+    )
 
 
 def _key_columns(given: list[Any], columns: Sequence[str], what: str) -> list[str]:

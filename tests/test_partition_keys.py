@@ -194,3 +194,23 @@ def test_actuals_of_a_csv_of_text_codes_reach_their_partitions(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["unknown"] == [] and len(out["recorded"]) == 1, out
+
+
+def test_one_tuple_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
+    """``only=(2, "b")`` / ``forecast(keys=(2, "b"))`` — the tuple form of a key the README
+    offers wherever Python takes one — was iterated value by value and refused as "not int
+    2". A tuple of as many values as the key columns is now one key; a tuple of keys is
+    still a selection of them."""
+    root = tmp_path / "reg"
+    df = linear_frame(3).assign(brand=lambda d: d["pid"].map({0: "a", 1: "b", 2: "c"}))
+    spec = spec_dict(features=["x0", "x1"], partition_by=["pid", "brand"])
+    train(spec, df, root, backend="local")
+    assert set(train(spec, df, root, backend="local", only=(1, "b")).versions) == {"pid=1,brand=b"}
+    assert forecast(root, (2, "c"), horizon=1)["pid"].tolist() == [2]
+    both = ("pid=0,brand=a", "pid=2,brand=c")  # a tuple of two keys: both
+    assert sorted(forecast(root, both, horizon=1)["pid"].tolist()) == [0, 2]
+    pair = ((0, "a"), (1, "b"))  # a tuple of two tuple keys: both
+    assert set(train(spec, df, root, backend="local", only=pair).versions) == {
+        "pid=0,brand=a",
+        "pid=1,brand=b",
+    }
