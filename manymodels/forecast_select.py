@@ -288,8 +288,27 @@ def _wanted(
         raise DataError(f"the fallback model ({FALLBACK_KEY}) is not forecast")
     unknown = [k for k in wanted if k not in table]
     if unknown:
-        raise PartitionNotFound(f"no {_named(alias)} model for partition(s) {listed(unknown)}")
+        raise PartitionNotFound(
+            f"no {_named(alias)} model for partition(s) {listed(unknown)}"
+            + _never_trained(reg, unknown)
+        )
     return wanted
+
+
+def _never_trained(reg: Registry, unknown: Sequence[str]) -> str:
+    """Why the keys listed of ``unknown`` that the registry holds no version of have no model:
+    the sample table given as ``keys`` (``mm.forecast(reg, df)``) names two stores too small
+    to train, and the refusal read as if a model had gone missing. One query per key listed,
+    on the error path only."""
+    never = [k for k in unknown[:MAX_LISTED_KEYS] if not reg.store.has_partition(k)]
+    if not never:
+        return ""
+    which = "" if len(never) == len(unknown) else f" for {listed(never)}"
+    return (
+        f": no version in the registry{which} (a key the data never held, or a partition "
+        "of fewer than min_rows rows, which training skips and the fallback model scores); "
+        "name no partition (keys=, --partitions) to forecast every one that has a model"
+    )
 
 
 def _read(

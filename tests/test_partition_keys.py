@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from factories import linear_frame, spec_dict
 
-from manymodels.exceptions import DataError
+from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -214,3 +214,23 @@ def test_one_tuple_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None
         "pid=0,brand=a",
         "pid=1,brand=b",
     }
+
+
+def test_forecasting_a_partition_training_skipped_says_why(tmp_path: Path) -> None:
+    """``forecast(reg, df)`` with the table itself as ``keys`` — a partition too small to
+    train among its rows — was refused as "no production model for partition(s) 'pid=2'",
+    as if a model had gone missing; it now says the registry holds no version of it, why
+    (min_rows), and how to forecast every partition that has a model."""
+    root = tmp_path / "reg"
+    df = linear_frame(3)
+    df = df[(df["pid"] != 2) | (df["t"] < 5)]  # pid=2: 5 rows, under min_rows
+    train(spec_dict(features=["x0", "x1"], min_rows=20), df, root, backend="local")
+    with pytest.raises(PartitionNotFound) as caught:
+        forecast(root, df, horizon=1)
+    assert str(caught.value) == (
+        "no production model for partition(s) 'pid=2': no version in the registry (a key the "
+        "data never held, or a partition of fewer than min_rows rows, which training skips and "
+        "the fallback model scores); name no partition (keys=, --partitions) to forecast every "
+        "one that has a model"
+    )
+    assert sorted(forecast(root, horizon=1)["pid"]) == [0, 1]
