@@ -126,14 +126,19 @@ def parse_dates(values: pd.Series, *, source: str) -> pd.DatetimeIndex:
             return pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601", utc=True)).as_unit(
                 "ns"
             )
-        where = first_unparsed(values, partial(coerced_times, dated=True))
+        where = first_unparsed(values, partial(coerced_times, dated=True)) or _offsetless(values)
         raise DataError(
             f"{source}: time column '{column}' must hold dates{where} "
             f"({without_position(pandas_first_line(e))})"
         ) from None
 
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d\d(?::?\d\d)?)\s*$", re.IGNORECASE)
+# an offset after a time of day (``T00:00+01:00``, ``00:00:00.5Z``): a date's own ``-31``
+# ("2024-03-31") is no offset
+_OFFSET = re.compile(
+    r"[T ]\d\d(?::?\d\d(?::?\d\d(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)\s*$",
+    re.IGNORECASE,
+)
 
 
 def _all_with_offsets(cells: pd.Series) -> bool:
@@ -142,13 +147,25 @@ def _all_with_offsets(cells: pd.Series) -> bool:
     was refused as "Mixed timezones detected", where the same instants in UTC were taken.
     One without its offset among them stays refused: read as UTC, it would be an instant
     an offset away."""
-    if len(cells) == 0:
-        return False
-    return all(
-        (isinstance(v, str) and _OFFSET.search(v) is not None)
-        or (isinstance(v, pd.Timestamp | dt.datetime) and v.tzinfo is not None)
-        for v in cells
+    cells = cells.dropna()  # a blank cell has no time to carry an offset
+    return len(cells) > 0 and all(_with_offset(v) for v in cells)
+
+
+def _with_offset(value: object) -> bool:
+    return (isinstance(value, str) and _OFFSET.search(value) is not None) or (
+        isinstance(value, pd.Timestamp | dt.datetime) and value.tzinfo is not None
     )
+
+
+def _offsetless(values: pd.Series) -> str:
+    """``": '2024-03-31' in row 2 (…) has no UTC offset, where others carry one"``, for a
+    column of times with and without offsets (pandas said only "Mixed timezones detected.
+    Pass utc=True in to_datetime"), or "" when none or all have one."""
+    has = [_with_offset(v) or v is None or v is pd.NA or v != v for v in values]  # blanks
+    if not any(_with_offset(v) for v in values) or all(has):
+        return ""
+    at = has.index(False)
+    return f": {shown(values.iloc[at])} {in_row(at)} has no UTC offset, where others carry one"
 
 
 def in_row(position: int) -> str:
