@@ -22,8 +22,13 @@ from manymodels.huge_numbers import coerced_numbers, is_too_large, shown, too_la
 from manymodels.row_numbers import row_number
 
 
-def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
-    """Text dates become datetimes; numbers (period indexes) stay as they are."""
+def parse_time(
+    df: pd.DataFrame, column: str, *, source: str, instants: bool = False
+) -> pd.DataFrame:
+    """Text dates become datetimes; numbers (period indexes) stay as they are. ``instants``:
+    text of several UTC offsets (a zone's times across a change of clocks) is read as the
+    UTC instants it names, for a reader that knows the zone (a version's series); without
+    it such text is refused, as a table to train from names no zone."""
     s = df[column]
     if isinstance(s.dtype, pd.ArrowDtype) and str(s.dtype).startswith("date"):
         # a Parquet DATE read with dtype_backend="pyarrow": dates to pandas, datetime.date
@@ -45,6 +50,10 @@ def parse_time(df: pd.DataFrame, column: str, *, source: str) -> pd.DataFrame:
         mixed = ("mixed timezones", "mixed time zones", "cannot mix tz-aware with tz-naive")
         if any(m in str(e).lower() for m in mixed):
             _refuse_offsets_and_none(s, column, source=source)
+            if instants:
+                utc = pd.to_datetime(s, format="ISO8601", utc=True)
+                if not utc.isna().any():
+                    return df.assign(**{column: utc})
             raise DataError(
                 f"{source}: time column '{column}' holds times of more than one UTC offset "
                 "(a time zone across a change of daylight saving time?): text keeps the "

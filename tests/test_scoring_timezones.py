@@ -59,3 +59,35 @@ def test_times_of_the_other_kind_are_refused_by_score_as_by_predict(
         # the right kind scores the same through both
         out = mm.score(rows.head(10), reg, backend="local")
         np.testing.assert_allclose(out.prediction, loaded.predict(rows.head(10)), rtol=1e-12)
+
+
+def test_a_csv_of_a_zones_times_across_a_change_of_clocks_scores_as_its_frame(
+    tmp_path: Path,
+) -> None:
+    """A model trained on Berlin times with a calendar feature: the same rows written to a CSV
+    (its times as text, +01:00 before the clocks change on 31 March, +02:00 after) were
+    refused by ``mm.score`` as "holds times of more than one UTC offset … give the table as
+    Parquet", where ``loaded.predict`` of the same rows answered; the model knows its zone,
+    so the instants the text names are read on its clock. Times with an offset beside times
+    without one stay refused."""
+    rng = np.random.default_rng(0)
+    t = pd.date_range("2024-03-01", periods=60, freq="D", tz="Europe/Berlin")
+    df = pd.concat(
+        [pd.DataFrame({"pid": pid, "t": t, "x0": rng.normal(size=60)}) for pid in range(2)],
+        ignore_index=True,
+    )
+    df["y"] = 3 * df.x0 + 5.0 * (df.t.dt.day_of_week == 3) + rng.normal(scale=0.1, size=120)
+    root = tmp_path / "reg"
+    mm.train(spec_dict(calendar=["day_of_week"]), df, registry=root, backend="local")
+    rows = df.drop(columns="y")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    text = (tmp_path / "rows.csv").read_text()
+    assert "+01:00" in text and "+02:00" in text
+    from_csv = mm.score(tmp_path / "rows.csv", root, backend="local")
+    np.testing.assert_allclose(
+        from_csv.prediction, mm.score(rows, root, backend="local").prediction, rtol=1e-12
+    )
+    mixed = pd.read_csv(tmp_path / "rows.csv")
+    mixed.loc[3, "t"] = "2024-03-04 00:00:00"
+    with pytest.raises(DataError, match="times with a UTC offset and times without one"):
+        mm.score(mixed, root, backend="local")

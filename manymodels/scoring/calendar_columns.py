@@ -47,7 +47,9 @@ def with_calendar(
     added: dict[str, np.ndarray] = {}
     clocks = dict.fromkeys((time, zone, aware) for time, _, zone, aware in wanted.values())
     for column, zone, aware in clocks:
-        times = parse_time(df[[column]], column, source=source)[column]
+        # a zone's times as text (a CSV) carry two offsets across a change of clocks: the
+        # instants they name are read on the series' clock below
+        times = parse_time(df[[column]], column, source=source, instants=aware)[column]
         if len(times) and (getattr(times.dtype, "tz", None) is not None) != aware:
             raise _other_kind(df[column], times, column, zone, aware, source=source)
         if zone is not None and aware:
