@@ -52,6 +52,8 @@ function drawHealth() {
 
 export async function renderHealth(sort) {
   $("#health-sort").value = sort;
+  // "Worst first by key" read as a ranking: an order of keys ranks nothing
+  $("#health-sort-label").textContent = sort === "key" ? "Ordered by" : "Worst first by";
   healthRows = [];
   healthAfter = null;
   await loadHealth(sort, null);

@@ -90,3 +90,6 @@ def test_the_health_view_by_key_says_by_key_not_worst_first(
     assert "by key (the router's order)" in text_of(dom, "health-note")
     assert "worst" not in text_of(dom, "health-note")
     assert text_of(drift, "status") == "Partition health, worst first by drift (PSI)."
+    # the sort's own label too (it read "Worst first by [key]")
+    assert text_of(dom, "health-sort-label") == "Ordered by"
+    assert text_of(drift, "health-sort-label") == "Worst first by"
