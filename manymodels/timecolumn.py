@@ -48,27 +48,36 @@ def parse_time(
         parsed = pd.to_datetime(s, format="ISO8601")
     except (ValueError, TypeError) as e:
         mixed = ("mixed timezones", "mixed time zones", "cannot mix tz-aware with tz-naive")
-        if any(m in str(e).lower() for m in mixed):
-            _refuse_offsets_and_none(s, column, source=source)
-            if instants:
-                utc = pd.to_datetime(s, format="ISO8601", utc=True)
-                if not utc.isna().any():
-                    return df.assign(**{column: utc})
+        if not any(m in str(e).lower() for m in mixed):
+            where = first_unparsed(
+                s, lambda v: pd.to_datetime(v, format="ISO8601", errors="coerce")
+            )
+            raise DataError(
+                f"{source}: time column '{column}' is not dates or numbers{where} "
+                f"({without_position(pandas_first_line(e))})"
+            ) from None
+        _refuse_offsets_and_none(s, column, source=source)
+        parsed = _instants(s, column, source=source) if instants else None
+        if parsed is None:
             raise DataError(
                 f"{source}: time column '{column}' holds times of more than one UTC offset "
                 "(a time zone across a change of daylight saving time?): text keeps the "
                 "offset, not the zone; give the table as Parquet, which keeps the zone, or "
                 "the times in UTC"
             ) from None
-        where = first_unparsed(s, lambda v: pd.to_datetime(v, format="ISO8601", errors="coerce"))
-        raise DataError(
-            f"{source}: time column '{column}' is not dates or numbers{where} "
-            f"({without_position(pandas_first_line(e))})"
-        ) from None
     if parsed.isna().any():
         raise DataError(missing_times(parsed.isna().to_numpy(), column, source=source))
     _refuse_beyond_nanoseconds(parsed, column, source=source)
     return df.assign(**{column: parsed})
+
+
+def _instants(s: pd.Series, column: str, *, source: str) -> pd.Series | None:
+    """Text of several UTC offsets as the UTC instants it names, or ``None`` when pandas
+    cannot read it so."""
+    try:
+        return pd.to_datetime(s, format="ISO8601", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return None
 
 
 def _refuse_beyond_nanoseconds(s: pd.Series, column: str, *, source: str) -> None:

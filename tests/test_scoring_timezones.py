@@ -87,6 +87,10 @@ def test_a_csv_of_a_zones_times_across_a_change_of_clocks_scores_as_its_frame(
     np.testing.assert_allclose(
         from_csv.prediction, mm.score(rows, root, backend="local").prediction, rtol=1e-12
     )
+    blank = pd.read_csv(tmp_path / "rows.csv")
+    blank.loc[5, "t"] = None  # said as missing, not as "more than one UTC offset"
+    with pytest.raises(DataError, match=r"'t' has missing values .* the first in row 6 "):
+        mm.score(blank, root, backend="local")
     mixed = pd.read_csv(tmp_path / "rows.csv")
     mixed.loc[3, "t"] = "2024-03-04 00:00:00"
     with pytest.raises(DataError, match="times with a UTC offset and times without one"):
