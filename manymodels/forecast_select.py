@@ -26,7 +26,8 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import key_kind, label_dtype, on_midnights, second_digits
-from manymodels.keys import key_list, trained_forms
+from manymodels.key_selection import key_list
+from manymodels.keys import trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.client import Registry

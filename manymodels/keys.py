@@ -14,7 +14,7 @@ import datetime as dt
 import math
 import re
 import reprlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -265,72 +265,6 @@ def _keyed_by(columns: Sequence[str] | None) -> str:
 def _padded(text: str) -> bool:
     """Whether a column or value of key ``text`` has spaces around it (``store = 2``)."""
     return any(part != part.strip() for pair in decode_key(text).items() for part in pair)
-
-
-def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None) -> list[Any]:
-    """The keys of a selection (``only=``, ``keys=``): one key given alone — text or a
-    mapping, as pandas takes one label where it takes many — is a selection of one (it was
-    read character by character: "'s' is not a partition key"). A mapping is one key only
-    when it maps columns to values: one whose keys are keys' text (``{"pid=1": 3, …}``, a
-    run's ``versions``) is a selection of its keys, as it always was. Anything that is not a
-    key or an iterable of them is a ``DataError`` naming ``what``.
-
-    A DataFrame is a selection of its distinct rows, each a mapping of column to value
-    (``df[["store", "brand"]]``): iterated, it gave its column names, each refused as "'store'
-    is not a partition key". Duck-typed: this module does not import pandas.
-
-    With the registry's key ``columns``, a frame holding other columns too (the table of
-    partitions itself, features and all, as ``score`` takes it) selects the distinct values
-    of its key columns: each whole row was a key naming every column, no partition. A
-    Series is a column of key values (``df["store"]``, named like the one key column) or
-    one row (``df.iloc[0]``, holding the key columns); each was read value by value, "not
-    int 0"."""
-    if isinstance(keys, str):
-        return [keys]
-    if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
-        if columns and list(keys.columns) != list(columns):
-            keys = keys[_key_columns(list(keys.columns), columns, what)]
-        return list(keys.drop_duplicates().to_dict("records"))
-    if hasattr(keys, "to_frame") and hasattr(keys, "index") and columns:  # a Series
-        if len(columns) == 1 and keys.name == columns[0]:
-            return list(keys.drop_duplicates().to_frame().to_dict("records"))
-        if all(c in keys.index for c in columns):  # a row of the table
-            return [{c: keys[c] for c in columns}]
-    if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
-        return [keys]
-    if _one_tuple_key(keys, columns):
-        return [keys]
-    if not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):
-        raise DataError(
-            f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
-            f"{reprlib.repr(keys)}"
-        )
-    return list(keys)
-
-
-def _one_tuple_key(keys: Any, columns: Sequence[str] | None) -> bool:
-    """Whether ``keys`` is one key alone as its columns' values (``only=(2, "tropicana")``),
-    not a tuple of keys: it was read value by value, refused as "not int 2"."""
-    if not isinstance(keys, tuple) or not columns or len(keys) != len(columns):
-        return False
-    return not any(
-        isinstance(k, Mapping | tuple | list)
-        or hasattr(k, "to_dict")  # a row of the table
-        or (isinstance(k, str) and ("=" in k or k == FALLBACK_KEY))
-        for k in keys
-    )
-
-
-def _key_columns(given: list[Any], columns: Sequence[str], what: str) -> list[str]:
-    """``columns``, all of which a frame given as ``what`` must hold (``given``)."""
-    missing = [c for c in columns if c not in given]
-    if missing:
-        raise DataError(
-            f"{what}: the frame has no key column(s) {', '.join(map(repr, missing))}: this "
-            f"registry's partitions are keyed by {', '.join(columns)} (frame has: "
-            f"{', '.join(map(str, given))})"
-        )
-    return list(columns)
 
 
 _INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)

@@ -22,7 +22,8 @@ from manymodels.exceptions import (
 )
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.keys import as_trained, key_list
+from manymodels.key_selection import key_list
+from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
