@@ -284,6 +284,20 @@ def test_a_groupby_key_tuple_names_its_partition(
     assert summary.run.n_trained == 1 and "pid=2" in summary.versions
 
 
+def test_one_groupby_key_tuple_alone_is_a_selection_of_one(
+    trained: tuple[Path, pd.DataFrame], tmp_path: Path
+) -> None:
+    """One text key or mapping alone is a selection of one, and so is one groupby key alone:
+    ``forecast(root, (1,))`` and ``train(only=(2,))`` read the tuple value by value, "a
+    partition key is text … not int 1". A tuple of keys' text is still a selection of them."""
+    root, df = trained
+    keys = [key for key, _ in df.groupby(["pid"])]
+    assert set(mm.forecast(root, keys[1], horizon=1).pid) == {1}
+    assert set(mm.forecast(root, ("pid=0", "pid=2"), horizon=1).pid) == {0, 2}
+    summary = mm.train(spec_dict(), df, registry=tmp_path / "r", only=keys[2], backend="local")
+    assert summary.run.n_trained == 1 and "pid=2" in summary.versions
+
+
 def test_progress_notes_and_signer_of_the_wrong_type_are_refused_before_any_run(
     trained: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
