@@ -26,14 +26,15 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "10"
+SCHEMA_VERSION = "11"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
-order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``. Each
-step is an alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
-needs one (see ``manymodels.registry.migrations``)."""
+order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``; 10 → 11:
+``ix_runs_status``. Each step is an alembic revision of that number
+(``manymodels/registry/alembic/versions``): a change here needs one (see
+``manymodels.registry.migrations``)."""
 
 KEY = String(MAX_KEY_CHARS).with_variant(String(MAX_KEY_CHARS, collation="C"), "postgresql")
 """A partition key column. Its order is code-point order on every database, Python's own
@@ -75,6 +76,10 @@ runs = Table(
     Column("error", Text),
     Column("heartbeat_at", String(32)),  # the running process's last sign of life
     Index("ix_runs_started", "started_at"),
+    # the runs still marked running (of a spec): read by every schedule firing
+    # (``training_now``), by ``gc`` (``live_runs_since``) and by a run's start
+    # (``_refuse_keys_in_training``); an index range, not a scan of every run (schema 11)
+    Index("ix_runs_status", "status", "spec_name"),
 )
 
 partitions = Table(
