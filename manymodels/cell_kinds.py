@@ -51,9 +51,10 @@ def checked_cells(
             continue
         s = df[column]
         kind = ptypes.infer_dtype(s, skipna=True)
-        if kind in ("decimal", "mixed") and column in numeric:
+        if kind in ("decimal", "mixed", "mixed-integer") and column in numeric:
             # decimals alone, or beside floats: a retrain's posted decimals appended to the
-            # rows its version kept (floats) are "mixed", and were trained on as text
+            # rows its version kept (floats) are "mixed", and were trained on as text; beside
+            # ints (a frame built from a database's rows) pandas says "mixed-integer"
             floats = _decimal_numbers(s.tolist())
             if floats is not None:
                 decimals[column] = pd.Series(floats, index=s.index, dtype=np.float64)

@@ -87,7 +87,9 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     return column.to_numpy(dtype=object, na_value=None)
 
 
-def python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | None:
+def python_numbers(
+    column: pd.Series, name: str, source: str, *, role: str = "feature"
+) -> np.ndarray | None:
     """A column of objects that are all numbers (or booleans, or missing) as float64, as the
     router reads a row's cells: pandas keeps an integer past int64 as a Python ``int`` in an
     object column (a CSV's or JSON's ``123456789012345678901234567890``), so ``score``
@@ -106,7 +108,7 @@ def python_numbers(column: pd.Series, name: str, source: str) -> np.ndarray | No
         try:
             out[i] = math.nan if v is None or v is pd.NA else float(v)
         except OverflowError:
-            what, where = f"feature '{name}'", f"data row {row_number(i)} (counting from 1)"
+            what, where = f"{role} '{name}'", f"data row {row_number(i)} (counting from 1)"
             raise DataError(f"{source}: {too_large(what, v, where)}") from None
     return out
 

@@ -32,14 +32,18 @@ _NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float"})
 
 def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
     """``df`` with its object columns that hold nothing but numbers (and missing values) as
-    float64, but for the key, target and time columns and the spec's ``categorical`` ones.
+    float64, but for the key and time columns, a classifier's target (its labels are
+    ``classes.as_labels``' to read) and the spec's ``categorical`` ones.
 
     A DataFrame built by hand or from JSON rows (``[1, 2.5, 3]``) holds ints and floats in one
     object column: training took it for text and one-hot encoded each number as a category
     (every new value unknown, answered as all-zero columns), and every later ``score`` or
     ``predict`` of such a column was refused ("must be text, as the model was trained on").
-    The router and scoring read such cells as numbers already (``python_numbers``)."""
-    skip = {*spec.partition_by, spec.target, spec.time_column, *(spec.categorical or ())}
+    The router and scoring read such cells as numbers already (``python_numbers``). A
+    regression's target of such cells was refused ("must be numeric for a regression (found
+    dtype object)") where the same cells as a feature trained."""
+    label = [spec.target] if spec.task == "classification" else []
+    skip = {*spec.partition_by, *label, spec.time_column, *(spec.categorical or ())}
     found: dict[str, np.ndarray] = {}
     for column in df.columns:
         s = df[column]
@@ -47,7 +51,8 @@ def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFr
             continue
         if ptypes.infer_dtype(s, skipna=True) not in _NUMBER_KINDS:
             continue
-        numbers = python_numbers(s, str(column), source)
+        role = "target" if column == spec.target else "feature"
+        numbers = python_numbers(s, str(column), source, role=role)
         if numbers is not None:
             found[column] = numbers
     if not found:

@@ -8,6 +8,7 @@ import decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
@@ -63,6 +64,43 @@ def test_decimal_features_train_and_score_as_numbers(tmp_path: Path) -> None:
     assert scored["prediction"].tolist() == pytest.approx(
         mm.score(floats, registry=tmp_path / "reg")["prediction"].tolist()
     )
+
+
+def test_decimals_beside_ints_train_as_numbers_feature_and_target(tmp_path: Path) -> None:
+    """Before: a column of decimals and ints (a frame built from a database's rows) is what
+    pandas calls "mixed-integer", not "decimal": the feature was one-hot encoded as text (a
+    warning, "categorical" in the schema) and a regression's target of them was refused
+    ("must be numeric for a regression (found dtype object)")."""
+    df = linear_frame(2, 30)
+    df["x1"] = pd.Series(
+        [decimal.Decimal(f"{v:.6f}") if i % 2 else int(np.rint(v)) for i, v in enumerate(df["x1"])],
+        dtype=object,
+    )
+    df["y"] = pd.Series(
+        [decimal.Decimal(f"{v:.4f}") if i % 2 else int(np.rint(v)) for i, v in enumerate(df["y"])],
+        dtype=object,
+    )
+    summary = mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2, summary.failures
+    assert not summary.run.options.get("warnings"), summary.run.options
+    with Registry.open(tmp_path / "reg") as reg:
+        assert reg.get_version("pid=0").feature_schema["categorical"] == []
+
+
+def test_a_regression_target_of_ints_and_floats_trains_as_numbers(tmp_path: Path) -> None:
+    """Before: the target of JSON rows (``[3, 2.5, …]`` in one object column) was refused,
+    "target 'y' must be numeric for a regression (found dtype object)", where the same cells
+    in a feature trained as numbers."""
+    df = linear_frame(2, 30)
+    cells = [int(np.rint(v)) if i % 3 == 0 else float(v) for i, v in enumerate(df["y"])]
+    floats = df.assign(y=[float(v) for v in cells])
+    df["y"] = pd.Series(cells, dtype=object)
+    summary = mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2, summary.failures
+    as_floats = mm.train(spec_dict(), floats, registry=tmp_path / "floats", backend="local")
+    assert as_floats.run.n_trained == 2
+    with Registry.open(tmp_path / "reg") as a, Registry.open(tmp_path / "floats") as b:
+        assert a.get_version("pid=0").data_fingerprint == b.get_version("pid=0").data_fingerprint
 
 
 def test_a_frame_with_multiindex_columns_is_refused_saying_so(tmp_path: Path) -> None:
