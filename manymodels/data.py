@@ -24,6 +24,7 @@ from manymodels.cell_kinds import checked_cells, numbers_of
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
+from manymodels.label_checks import refuse_unlabelled
 from manymodels.lag_gaps import lag_gaps
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
 from manymodels.off_calendar import off_calendar
@@ -188,8 +189,7 @@ def checked(
     df = numbers_as_floats(df, spec, source=source)
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
-        _refuse_continuous_labels(df[spec.target], source=source)
-        _refuse_mixed_labels(df[spec.target], source=source)
+        refuse_unlabelled(df[spec.target], source=source)
     features = cols.features
     if spec.time_column:
         df = parse_time(df, spec.time_column, source=source)
@@ -286,43 +286,6 @@ _NO_DECISION = (
     "[decision] labels a binary classifier's rows by a threshold, and this table has {n} "
     "classes: no version records one, and answers carry the most probable class"
 )
-
-
-def _refuse_continuous_labels(target: pd.Series, *, source: str) -> None:
-    """A classification target of fractional numbers is a quantity, not labels: every
-    partition and the fallback failed one by one ("Unknown label type: continuous") after
-    the work, where this is knowable of the whole table before it."""
-    if target.dtype.kind != "f":
-        return
-    values = target.to_numpy()
-    fractional = np.isfinite(values) & (values % 1 != 0)
-    if fractional.any():
-        first = float(values[np.flatnonzero(fractional)[0]])
-        raise DataError(
-            f"{source}: target '{target.name}' holds {first:g}, not a class label: a "
-            "classification target holds labels (whole numbers or text); for a quantity, "
-            'task = "regression"'
-        )
-
-
-def _refuse_mixed_labels(target: pd.Series, *, source: str) -> None:
-    """Labels of text beside labels of another type (``1`` and ``"one"``, a frame built from
-    two sources): the classes cannot be sorted, and the run died in numpy ("'<' not supported
-    between instances of 'int' and 'str'"). ``infer_dtype`` reads the column in C and stops
-    at the first mix; only a mixed column is looked at value by value."""
-    if target.dtype != object:
-        return
-    if pd.api.types.infer_dtype(target, skipna=True) not in ("mixed", "mixed-integer"):
-        return
-    values = target.dropna()
-    text = values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
-    if text.all() or not text.any():
-        return
-    word, other = values.iloc[int(np.argmax(text))], values.iloc[int(np.argmin(text))]
-    raise DataError(
-        f"{source}: target '{target.name}' mixes text and other labels ({word!r} and "
-        f"{other!r}): give every label as text (.astype(str)) or every one as a number"
-    )
 
 
 def _check_derived(df: pd.DataFrame, spec: Spec, *, source: str) -> None:

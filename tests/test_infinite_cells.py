@@ -5,6 +5,7 @@ infinity or a value too large", which named neither."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +128,41 @@ def test_a_future_table_with_an_infinity_names_its_column_and_row(registry: Path
         "feature 'x1' is -inf in data row 2 (counting from 1): give a finite number, or leave "
         "the cell empty"
     ), info.value
+
+
+def _labelled(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(y=(df["x0"] > 0).astype(int))
+
+
+@pytest.mark.parametrize("given", ["csv", "frame of floats", "frame of objects"])
+def test_an_infinite_label_is_named_by_its_row(tmp_path: Path, given: str) -> None:
+    """Before: an ``inf`` among a classifier's labels became a class ``inf``, and the run was
+    refused blaming the metric: "metric 'accuracy' cannot score this table's labels (3
+    classes: 0.0, 1.0, inf): Input y contains infinity …; use a classification metric such as
+    'accuracy' …" (and a ``RuntimeWarning`` from the check for fractions). Now the cell."""
+    spec = spec_dict(task="classification", metric="accuracy")
+    spec["candidates"] = [{"estimator": "sklearn.linear_model.LogisticRegression"}]
+    df = _labelled(linear_frame(3, 30))
+    if given == "frame of objects":  # JSON rows: ints, and one float
+        cells = [-np.inf if i == 34 else int(v) for i, v in enumerate(df["y"])]
+        df["y"] = pd.Series(cells, dtype=object)
+    else:
+        df["y"] = df["y"].astype(float)
+        df.loc[34, "y"] = -np.inf
+    said = "target 'y' is -inf in data row 35 (counting from 1), not a class label"
+    if given == "csv":
+        data = tmp_path / "rows.csv"
+        df.to_csv(data, index=False)
+        (tmp_path / "spec.toml").write_text(
+            'name = "t"\ntask = "classification"\npartition_by = ["pid"]\ntarget = "y"\n'
+            'time_column = "t"\nmetric = "accuracy"\n[[candidates]]\n'
+            'estimator = "sklearn.linear_model.LogisticRegression"\n'
+        )
+        result = cli("train", tmp_path / "spec.toml", data, "--registry", tmp_path / "reg")
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(f"error: {data}: {said}"), result.output
+        assert result.output.count("\n") == 1, result.output
+        return
+    assert df["y"].dtype == (object if given == "frame of objects" else np.float64)
+    with pytest.raises(DataError, match=f"^<DataFrame>: {re.escape(said)}"):
+        mm.train(spec, df, registry=tmp_path / "reg", backend="local")
