@@ -27,7 +27,12 @@ MOSTLY_TEXT_WARNING = 0.5
 ``MOSTLY_NUMERIC``) is one-hot encoded as asked, with a warning naming it."""
 
 
-_NUMBER_KINDS = frozenset({"integer", "floating", "mixed-integer-float"})
+_NUMBER_KINDS = frozenset(
+    {"integer", "floating", "mixed-integer-float", "boolean", "mixed", "mixed-integer"}
+)
+"""pandas' ``infer_dtype`` kinds of a column that may hold numbers alone: booleans (``True``
+beside ``None``, a JSON null), and booleans beside numbers, are "boolean", "mixed" and
+"mixed-integer" (``python_numbers`` stops at a column's first text cell)."""
 
 
 def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
@@ -41,7 +46,11 @@ def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFr
     ``predict`` of such a column was refused ("must be text, as the model was trained on").
     The router and scoring read such cells as numbers already (``python_numbers``). A
     regression's target of such cells was refused ("must be numeric for a regression (found
-    dtype object)") where the same cells as a feature trained."""
+    dtype object)") where the same cells as a feature trained. Booleans in an object column
+    (``True``, ``False`` and ``None``; or beside numbers) were one-hot encoded too, with a
+    warning that the column "holds numbers in 100% of its rows and text in the rest", and
+    scoring the very frame trained on was refused ("must be text …"): they are 1 and 0, as
+    a ``bool`` column and the router read them."""
     label = [spec.target] if spec.task == "classification" else []
     skip = {*spec.partition_by, *label, spec.time_column, *(spec.categorical or ())}
     found: dict[str, np.ndarray] = {}

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import manymodels as mm
 
@@ -29,6 +30,8 @@ def mixed(df: pd.DataFrame) -> pd.DataFrame:
     out["x1"] = pd.Series(cells, dtype=object)
     return out
 
+
+HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 
 SPEC: dict[str, Any] = {
     "name": "churn",
@@ -91,3 +94,28 @@ def test_labels_of_ints_and_whole_floats_mixed_are_one_set_of_classes(tmp_path: 
         assert got.classes == [0, 1]
         rows = df[["x1", "x2"]].head(5)
         np.testing.assert_allclose(got.predict_proba(rows), expected.predict_proba(rows))
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [[True, False, None], [True, 2, 0.5, False]],
+    ids=["booleans and nulls", "booleans beside numbers"],
+)
+def test_booleans_in_an_object_column_train_and_score_as_numbers(
+    tmp_path: Path, cells: list[Any]
+) -> None:
+    """Before: an object feature of ``True``/``False``/``None`` (JSON rows with a null) or of
+    booleans beside numbers was one-hot encoded as text, warned of as holding "numbers in
+    100% of its rows and text in the rest", and ``mm.score`` of the very frame trained on
+    was refused: "feature 'x2' must be text, as the model was trained on (found boolean
+    values, dtype object)". Now 1 and 0, as a ``bool`` column and the router read them."""
+    df = frame()
+    df["x2"] = pd.Series([cells[i % len(cells)] for i in range(len(df))], dtype=object)
+    spec = {**SPEC, "candidates": [{"estimator": HGB}]}  # takes the nulls
+    summary = mm.train(spec, df, registry=tmp_path / "reg", backend="local")
+    assert not summary.run.options.get("warnings"), summary.run.options["warnings"]
+    with mm.Registry.open(tmp_path / "reg") as reg:
+        schema = reg.load_model({"user": "u0"}).version.schema
+    assert schema.dtypes["x2"] == "float64" and "x2" not in (schema.categorical or [])
+    scored = mm.score(df, registry=tmp_path / "reg")
+    assert scored["prediction"].notna().all()
