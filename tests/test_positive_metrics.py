@@ -157,3 +157,20 @@ def test_a_threshold_on_a_one_class_version_says_1_class(tmp_path: Path) -> None
     with pytest.raises(DataError) as e:
         mm.score(df.drop(columns="label"), tmp_path / "reg", backend="local", threshold=0.3)
     assert "has 1 class: a threshold labels a binary classifier's rows" in str(e.value)
+
+
+def test_text_labels_train_by_neg_brier_score(tmp_path: Path) -> None:
+    """Before: ``SpecError: metric 'neg_brier_score' cannot score this table's labels (2 text
+    labels: 'churn', 'stay'): y_true takes value in {…} and pos_label is not specified …``,
+    with or without ``[decision] positive``: the check before training tried scikit-learn's
+    own scorer, where training scores the Brier score over the table's classes, which takes
+    text labels. Now the check tries what training uses, and the run trains, its versions'
+    scores those of the same labels as 0/1."""
+    summary = mm.train(spec("neg_brier_score"), churn_frame(), registry=tmp_path / "t")
+    assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
+    ones = churn_frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
+    mm.train(spec("neg_brier_score"), ones, registry=tmp_path / "n")
+    with mm.Registry.open(tmp_path / "t") as text, mm.Registry.open(tmp_path / "n") as numbers:
+        got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
+        assert got.score == pytest.approx(expected.score)
+        assert got.score < 0

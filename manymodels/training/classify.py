@@ -146,11 +146,11 @@ def refuse_unscorable_metric(
 
     tried = prior.classes[:PROBE_CLASSES]
     X = np.arange(len(tried), dtype=np.float64).reshape(-1, 1)
-    name, positive = spec.metric_name, metric_positive(spec, prior)
-    try:
+    name = spec.metric_name
+    try:  # as training scores (``spec_metric``): neg_brier_score of text labels was refused
         with captured():  # dropped: one row a class, a perfect score (zero division…)
             model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
-            metric(name, positive)(model, X, tried)
+            spec_metric(spec, prior)(model, X, tried)
     except (ValueError, TypeError) as e:
         n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
         shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
