@@ -27,11 +27,15 @@ _NESTED = (list, tuple, dict, set, np.ndarray)
 
 def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
     """The columns a model reads as numbers when they hold numbers: the features not
-    declared categorical, and a regression's target."""
+    declared categorical, and the target. A classifier's target of decimals (a database's
+    0/1 ``decimal(1,0)`` in a Parquet file) was classes ``Decimal('0')``/``Decimal('1')``,
+    and the run was refused blaming the metric ("metric 'accuracy' cannot score this table's
+    labels … Unknown label type", telling an accuracy spec to use accuracy): as floats, whole
+    ones are the classes 0 and 1 (``classes.as_labels``), fractions refused naming one."""
     roles = {*spec.partition_by, spec.target, spec.time_column}
     features = spec.features or [c for c in df.columns if c not in roles]
     numbers = [c for c in features if c not in set(spec.categorical or [])]
-    return [*numbers, *([spec.target] if spec.task == "regression" else [])]
+    return [*numbers, spec.target]
 
 
 def checked_cells(
@@ -40,7 +44,7 @@ def checked_cells(
     """``df``, unless a column among ``read`` holds a list, a struct or a map in a cell: a
     ``DataError`` naming the column, the cell and its row (``train`` ended in pandas'
     "TypeError: unhashable type: 'numpy.ndarray'" traceback, hashing the rows). The columns
-    among ``numbers`` (the features and a regression's target) holding decimals are read as
+    among ``numbers`` (the features and the target) holding decimals are read as
     floats: they were taken for text and one-hot encoded ("holds numbers in 100% of its rows
     and text in the rest"). Only object columns are looked at, each by pandas'
     ``infer_dtype`` first (one pass in C); cells one by one only for a mixed column."""

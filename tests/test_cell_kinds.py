@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 import manymodels as mm
 from manymodels.cli import app
+from manymodels.exceptions import DataError
 from manymodels.registry import Registry
 
 runner = CliRunner()
@@ -101,6 +102,34 @@ def test_a_regression_target_of_ints_and_floats_trains_as_numbers(tmp_path: Path
     assert as_floats.run.n_trained == 2
     with Registry.open(tmp_path / "reg") as a, Registry.open(tmp_path / "floats") as b:
         assert a.get_version("pid=0").data_fingerprint == b.get_version("pid=0").data_fingerprint
+
+
+@pytest.mark.parametrize("labels", ["whole", "fractional"])
+def test_decimal_labels_of_a_parquet_file_are_classes(tmp_path: Path, labels: str) -> None:
+    """Before: a classifier's labels as a database exports 0/1 (``decimal(1,0)``) were the
+    classes ``Decimal('0')``/``Decimal('1')``, and the run was refused blaming the metric:
+    "metric 'accuracy' cannot score this table's labels (2 classes: Decimal('0'),
+    Decimal('1')): Unknown label type …; use a classification metric such as 'accuracy' …".
+    Now they are the classes 0 and 1, as the same labels in an int column; a fraction among
+    them is refused naming it, as a float column's."""
+    df = linear_frame(2, 30)
+    df["y"] = [decimal.Decimal(int(v > 0)) for v in df["x0"]]
+    if labels == "fractional":
+        df.loc[7, "y"] = decimal.Decimal("0.5")
+    data = tmp_path / "rows.parquet"
+    df.to_parquet(data)  # pyarrow writes decimal128
+    spec = spec_dict(task="classification", metric="accuracy")
+    spec["candidates"] = [{"estimator": "sklearn.linear_model.LogisticRegression"}]
+    if labels == "fractional":
+        with pytest.raises(DataError, match=r"target 'y' holds 0\.5, not a class label"):
+            mm.train(spec, data, registry=tmp_path / "reg", backend="local")
+        return
+    summary = mm.train(spec, data, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2, summary.failures
+    with Registry.open(tmp_path / "reg") as reg:
+        loaded = reg.load_model("pid=0")
+        assert loaded.classes == [0, 1]
+        assert set(loaded.predict(df[["x0", "x1"]].head(10)).tolist()) <= {0, 1}
 
 
 def test_a_frame_with_multiindex_columns_is_refused_saying_so(tmp_path: Path) -> None:
