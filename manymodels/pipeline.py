@@ -156,7 +156,8 @@ def train(
         if spec.task == "classification" and "class_prior" in table.extra:
             in_memory = isinstance(table.y, np.ndarray)
             rows = (table.y, table.offsets) if in_memory else (None, None)
-            refuse_unscorable_metric(spec, table.extra["class_prior"], *rows)
+            named = source or describe_source(data)
+            refuse_unscorable_metric(spec, table.extra["class_prior"], *rows, source=named)
         found = table_notes(table)
         if spec.task == "classification" and "class_prior" in table.extra:
             lacked = absent_positive(spec, table.extra["class_prior"])  # said, not refused

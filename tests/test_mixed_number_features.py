@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import manymodels as mm
+from manymodels.exceptions import DataError
 
 
 def frame() -> pd.DataFrame:
@@ -119,3 +120,19 @@ def test_booleans_in_an_object_column_train_and_score_as_numbers(
     assert schema.dtypes["x2"] == "float64" and "x2" not in (schema.categorical or [])
     scored = mm.score(df, registry=tmp_path / "reg")
     assert scored["prediction"].notna().all()
+
+
+def test_labels_no_classifier_takes_are_blamed_not_the_metric(tmp_path: Path) -> None:
+    """Before: labels ``True`` beside ``0`` (two sources' 0/1 merged) were refused as "metric
+    'accuracy' cannot score this table's labels (2 classes: 0, True): Unknown label type …;
+    use a classification metric such as 'accuracy' …": the metric it had. Now the labels
+    are named as the fault, with the table they are in."""
+    df = frame()
+    cells = [True if c == "churn" else 0 for c in df["label"]]
+    with pytest.raises(DataError) as caught:
+        mm.train(SPEC, df.assign(label=pd.Series(cells, dtype=object)), registry=tmp_path / "r")
+    said = str(caught.value)
+    assert said.startswith(
+        "<DataFrame>: target 'label' holds labels no classifier takes (2 classes: 0, True): "
+    ), said
+    assert "metric" not in said, said

@@ -20,7 +20,7 @@ import numpy as np
 
 from manymodels.candidates import ConstantProbabilityClassifier
 from manymodels.classes import ClassPrior
-from manymodels.exceptions import SpecError, first_line
+from manymodels.exceptions import DataError, SpecError, first_line
 from manymodels.spec import Calibration, Spec
 from manymodels.training.metrics import Metric, metric
 from manymodels.training.positive_class import metric_positive, positive_at
@@ -121,7 +121,12 @@ multiclass), and a one-vs-one AUC costs classes² (21 s at 100)."""
 
 
 def refuse_unscorable_metric(
-    spec: Spec, prior: ClassPrior, y: np.ndarray | None = None, offsets: np.ndarray | None = None
+    spec: Spec,
+    prior: ClassPrior,
+    y: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
+    *,
+    source: str = "the table",
 ) -> None:
     """``SpecError`` when the spec's metric cannot score the table's labels, before anything is
     written.
@@ -147,13 +152,22 @@ def refuse_unscorable_metric(
     tried = prior.classes[:PROBE_CLASSES]
     X = np.arange(len(tried), dtype=np.float64).reshape(-1, 1)
     name = spec.metric_name
+    n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
+    shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
+    try:  # labels no classifier takes (``True`` beside ``0``, ints past int64) were blamed
+        # on the metric, "use a classification metric such as 'accuracy'" to an accuracy spec
+        model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
+    except (ValueError, TypeError) as e:
+        said = first_line(e).split(". ")[0].rstrip(".")  # not "Maybe … a regression target"
+        raise DataError(
+            f"{source}: target '{spec.target}' holds labels no classifier takes ({n} classes: "
+            f"{shown}): {said}; give every label as text or every one as a whole number of one "
+            "kind"
+        ) from None
     try:  # as training scores (``spec_metric``): neg_brier_score of text labels was refused
         with captured():  # dropped: one row a class, a perfect score (zero division…)
-            model = KNeighborsClassifier(n_neighbors=1).fit(X, tried)  # each row's own class
             spec_metric(spec, prior)(model, X, tried)
     except (ValueError, TypeError) as e:
-        n, text = len(prior.labels), all(isinstance(c, str) for c in prior.labels)
-        shown = ", ".join(repr(c) for c in prior.labels[:5]) + (", …" if n > 5 else "")
         instead, why = ("roc_auc" if n == 2 else "roc_auc_ovr"), first_line(e).rstrip(".")
         raise SpecError(
             f"metric '{name}' cannot score this table's labels "
