@@ -179,14 +179,15 @@ def checked(
     calendar parts added. Returns the rows, their columns, the features (calendar parts
     included) and the dropped counts; errors name ``source``."""
     refuse_repeated_columns(df, source, _read_by_role(df, spec))
-    df = checked_cells(df, _read_by_role(df, spec), numbers_of(df, spec), source=source)
+    numbers = [c for c in numbers_of(df, spec) if c not in categories]  # an append's learnt
+    df = checked_cells(df, _read_by_role(df, spec), numbers, source=source)
     bad_rows: dict[str, int] = {}
     kept_bad = None
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)
         if BAD_ROW in df.columns:  # rows kept in place for the lags (``drop_bad_rows``)
             kept_bad = df.pop(BAD_ROW).to_numpy(dtype=bool)
-    df = numbers_as_floats(df, spec, source=source)
+    df = numbers_as_floats(df, spec, source=source, categories=categories)
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         refuse_unlabelled(df[spec.target], source=source)

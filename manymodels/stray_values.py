@@ -7,7 +7,9 @@ Kept apart from ``data`` (reading and checking a table), which calls it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,9 @@ beside ``None``, a JSON null), and booleans beside numbers, are "boolean", "mixe
 "mixed-integer" (``python_numbers`` stops at a column's first text cell)."""
 
 
-def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFrame:
+def numbers_as_floats(
+    df: pd.DataFrame, spec: Spec, *, source: str, categories: Sequence[Any] = ()
+) -> pd.DataFrame:
     """``df`` with its object columns that hold nothing but numbers (and missing values) as
     float64, but for the key and time columns, a classifier's target (its labels are
     ``classes.as_labels``' to read) and the spec's ``categorical`` ones.
@@ -50,9 +54,13 @@ def numbers_as_floats(df: pd.DataFrame, spec: Spec, *, source: str) -> pd.DataFr
     (``True``, ``False`` and ``None``; or beside numbers) were one-hot encoded too, with a
     warning that the column "holds numbers in 100% of its rows and text in the rest", and
     scoring the very frame trained on was refused ("must be text …"): they are 1 and 0, as
-    a ``bool`` column and the router read them."""
+    a ``bool`` column and the router read them.
+
+    ``categories`` are left as they are: an append's columns its kept version learnt as
+    categories (a version trained before these columns were read as numbers: its schema
+    would say categorical beside a float64 dtype, and scoring it was refused)."""
     label = [spec.target] if spec.task == "classification" else []
-    skip = {*spec.partition_by, *label, spec.time_column, *(spec.categorical or ())}
+    skip = {*spec.partition_by, *label, spec.time_column, *(spec.categorical or ()), *categories}
     found: dict[str, np.ndarray] = {}
     for column in df.columns:
         s = df[column]

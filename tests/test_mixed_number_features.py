@@ -136,3 +136,18 @@ def test_labels_no_classifier_takes_are_blamed_not_the_metric(tmp_path: Path) ->
         "<DataFrame>: target 'label' holds labels no classifier takes (2 classes: 0, True): "
     ), said
     assert "metric" not in said, said
+
+
+def test_a_column_an_appended_version_learnt_as_categories_stays_text() -> None:
+    """An append passes the columns its kept version learnt as categories (a version trained
+    before mixed number columns were read as numbers, when such a column was one-hot text):
+    reading that column as floats gave version 2 a schema of ``categorical ['x1']`` beside
+    dtype float64, which scoring then refused. Such a column stays as the version learnt it."""
+    from manymodels.data import checked
+    from manymodels.spec import Spec
+
+    spec = Spec.model_validate(SPEC)
+    df, cols, _, _ = checked(mixed(frame()), spec, source="<DataFrame>", categories=["x1"])
+    assert df["x1"].dtype == object and "x1" in cols.categorical
+    df, cols, _, _ = checked(mixed(frame()), spec, source="<DataFrame>")
+    assert df["x1"].dtype == np.float64 and "x1" not in cols.categorical
