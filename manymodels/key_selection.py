@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from manymodels.exceptions import DataError
-from manymodels.keys import FALLBACK_KEY
+from manymodels.keys import FALLBACK_KEY, is_scalar
 
 
 def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None) -> list[Any]:
@@ -31,7 +31,9 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
     of its key columns: each whole row was a key naming every column, no partition. A
     Series is a column of key values (``df["store"]``, named like the one key column) or
     one row (``df.iloc[0]``, holding the key columns); each was read value by value, "not
-    int 0"."""
+    int 0". A column of one of several key columns is refused naming the frame's key columns
+    to pass. On a registry keyed by one column, a value of it given alone is a selection of
+    one, as a key's text is."""
     if isinstance(keys, str):
         return [keys]
     if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
@@ -43,6 +45,14 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             return list(keys.drop_duplicates().to_frame().to_dict("records"))
         if all(c in keys.index for c in columns):  # a row of the table
             return [{c: keys[c] for c in columns}]
+        if keys.name in columns:  # ``df["store"]`` of a registry keyed by store, brand
+            raise DataError(
+                f"{what}: the column {keys.name!r} holds one key column's values, and selects "
+                f"nothing on this registry keyed by {', '.join(columns)}: pass the frame's key "
+                f"columns, df[[{', '.join(map(repr, columns))}]]"
+            )
+    if columns and len(columns) == 1 and is_scalar(keys):
+        return [keys]  # one value of the one key column, given alone
     if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
         return [keys]
     if _one_tuple_key(keys, columns):

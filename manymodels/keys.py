@@ -84,10 +84,17 @@ def _plain_scalar(value: Any) -> Any:
 
 
 def encode_key(values: Sequence[Any], columns: Sequence[str]) -> str:
-    """``encode_key([2, "a/b"], ["store", "brand"])`` → ``"store=2,brand=a%2Fb"``."""
-    return ",".join(
-        f"{_quote(col)}={_quote(format_value(v))}" for col, v in zip(columns, values, strict=True)
-    )
+    """``encode_key([2, "a/b"], ["store", "brand"])`` → ``"store=2,brand=a%2Fb"``. A missing
+    value names its column: "a partition key value is missing (NaN)" alone did not say which
+    of a composite key's columns held it."""
+    parts = []
+    for col, v in zip(columns, values, strict=True):
+        try:
+            text = format_value(v)
+        except DataError as e:
+            raise DataError(f"{e} in key column {col!r}") from None
+        parts.append(f"{_quote(col)}={_quote(text)}")
+    return ",".join(parts)
 
 
 def _quote(text: str) -> str:
@@ -121,17 +128,7 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     Anything else (``123``, ``None``) is a ``DataError``."""
     key = _row_as_mapping(key, columns)
     if not isinstance(key, str | Mapping):
-        table = hasattr(key, "shape")  # a frame's repr is rows cut mid-line: not shown
-        raise DataError(
-            "a partition key is text (col=value[,col=value]) or a mapping of column to value, "
-            f"not {type(key).__name__}"
-            + ("" if table else f" {reprlib.repr(key)}")
-            + (
-                f" (a tuple holds the values of the key columns {', '.join(columns)}, in order)"
-                if isinstance(key, tuple) and columns
-                else ""
-            )
-        )
+        raise DataError(_not_a_key(key, columns))
     if isinstance(key, Mapping):
         if columns is None:
             columns = list(key)
@@ -147,6 +144,46 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
             f"{', '.join(columns)}{' (without spaces around = and ,)' if padded else ''}"
         )
     return ",".join(f"{_quote(c)}={_quote(parsed[c])}" for c in cols)
+
+
+KEY_FORMS = (
+    "a partition key is text (col=value[,col=value]), a mapping of column to value, a row of "
+    "the table (df.iloc[i]) or a tuple of the key columns' values in order (a df.groupby key)"
+)
+"""The forms a partition key takes from Python, as the README lists them."""
+
+
+def _not_a_key(key: Any, columns: Sequence[str] | None) -> str:
+    """Why ``key`` is no partition key: the forms one takes, what was given, and what a value
+    or tuple of this registry's ``columns`` would be. It said only "text or a mapping", where
+    a row and a groupby tuple are keys too, and "not int 0" for a column of one key column
+    given on a registry keyed by two, with no hint what to write."""
+    table = hasattr(key, "shape") and getattr(key, "ndim", 1) != 0  # a frame's repr: not shown
+    text = f"{KEY_FORMS}, not {type(key).__name__}" + ("" if table else f" {reprlib.repr(key)}")
+    if not columns:
+        return text
+    cols = ", ".join(columns)
+    if isinstance(key, tuple):
+        return f"{text} (a tuple holds the values of the key columns {cols}, in order)"
+    if is_scalar(key) and len(columns) > 1:
+        return (
+            f"{text}: a value alone names no partition of this registry, keyed by {cols}: "
+            f"give a value of each ({', '.join(f'{c}=…' for c in columns)}); for a frame's "
+            f"keys pass its key columns, df[[{', '.join(map(repr, columns))}]]"
+        )
+    return f"{text}{_keyed_by(columns)}"
+
+
+def is_scalar(value: Any) -> bool:
+    """Whether ``value`` is one non-text value a key column holds (a number, a date, a numpy
+    or pandas scalar): of a registry keyed by one column, it is that column's value."""
+    if isinstance(value, bool | int | float | dt.date):
+        return True
+    return (
+        type(value).__module__.split(".")[0] in ("numpy", "pandas")
+        and getattr(value, "ndim", None) == 0
+        and not isinstance(value, str | bytes)
+    )
 
 
 def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
@@ -166,6 +203,10 @@ def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
         # a groupby's key, ``for (store, brand), rows in df.groupby(["store", "brand"])``:
         # the key columns' values in their order
         return dict(zip(columns, key, strict=True))
+    if columns and len(columns) == 1 and is_scalar(key):
+        # a value of the one key column, as ``df.groupby("pid")`` gives it: it was refused
+        # as "not int 0" where its one-tuple ``(0,)`` was a key
+        return {columns[0]: key}
     return key
 
 

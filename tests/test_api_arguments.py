@@ -138,7 +138,9 @@ def test_a_frames_row_is_a_key(trained: tuple[Path, pd.DataFrame]) -> None:
         assert [v.version for v in reg.list_versions(row)] == [1]  # type: ignore[arg-type]
         with pytest.raises(DataError) as caught:
             reg.load_model(df)  # type: ignore[arg-type]
-        assert str(caught.value).endswith("or a mapping of column to value, not DataFrame")
+        assert "(a df.groupby key), not DataFrame; this registry's key columns are pid" in str(
+            caught.value
+        )
     finally:
         reg.close()
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from factories import linear_frame, spec_dict
 
@@ -115,18 +117,75 @@ def test_a_date_key_names_its_partition_however_the_table_writes_it(tmp_path: Pa
     assert set(result["served_by"]) == {f"launch=2024-01-0{d}T00:00:00" for d in (1, 2, 3)}
 
 
-@pytest.mark.parametrize("key", [123, None, 2.0, b"pid=1", ["pid=1"]])
+@pytest.mark.parametrize("key", [None, b"pid=1", ["pid=1"]])
 def test_a_key_that_is_neither_text_nor_a_mapping_says_so(tmp_path: Path, key: object) -> None:
-    """``load_model(123)`` raised a bare AttributeError ('int' object has no attribute
-    'split') from inside the key parser."""
+    """``load_model(None)`` raised a bare AttributeError ('NoneType' object has no attribute
+    'split') from inside the key parser. The message lists every form the README gives a
+    key from Python: it said only "text or a mapping", not a row or a groupby tuple."""
     root = tmp_path / "reg"
     train(spec_dict(features=["x0", "x1"]), linear_frame(2), root, backend="local")
     with Registry.open(root) as reg, pytest.raises(DataError) as caught:
         reg.load_model(key)  # type: ignore[arg-type]
     assert str(caught.value).startswith(
-        "a partition key is text (col=value[,col=value]) or a mapping of column to value, not "
-        f"{type(key).__name__} "
+        "a partition key is text (col=value[,col=value]), a mapping of column to value, a row "
+        "of the table (df.iloc[i]) or a tuple of the key columns' values in order (a "
+        f"df.groupby key), not {type(key).__name__} "
     )
+
+
+def test_a_value_of_the_one_key_column_is_its_key(tmp_path: Path) -> None:
+    """On a registry keyed by one column, ``df.groupby("pid")`` gives plain values, not
+    tuples: ``load_model(0)`` and ``forecast(keys=[0, 1])`` were refused ("not int 0") where
+    ``(0,)`` was a key. A value alone is now that column's value; a NaN names its column."""
+    root = tmp_path / "reg"
+    df = linear_frame(3)
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        assert reg.load_model(0).version.key == reg.load_model((0,)).version.key == "pid=0"
+        assert reg.load_model(np.int64(2)).version.key == "pid=2"
+        with pytest.raises(PartitionNotFound, match="no partition 'pid=123'"):
+            reg.load_model(123)
+        with pytest.raises(DataError, match="missing \\(NaN\\) in key column 'pid'"):
+            reg.load_model(float("nan"))
+        keys = [k for k, _ in df.groupby("pid")]
+        assert set(forecast(reg, keys=keys, horizon=1)["pid"]) == {0, 1, 2}
+        assert set(forecast(reg, keys=1, horizon=1)["pid"]) == {1}
+    assert set(
+        train(spec_dict(features=["x0", "x1"]), df, root, backend="local", only=[2]).versions
+    ) == {"pid=2"}
+
+
+def test_a_value_or_one_column_on_a_two_column_key_says_what_to_pass(tmp_path: Path) -> None:
+    """On a registry keyed by two columns, ``keys=df["store"]`` said "not int 1", with no
+    hint; a missing value said "(NaN)" without naming the column that held it."""
+    root = tmp_path / "reg"
+    df = linear_frame(2).assign(g="a")
+    spec = spec_dict(features=["x0", "x1"], partition_by=["pid", "g"])
+    train(spec, df, root, backend="local")
+    with Registry.open(root) as reg:
+        with pytest.raises(DataError) as caught:
+            forecast(reg, keys=df["pid"], horizon=1)
+        assert str(caught.value) == (
+            "keys: the column 'pid' holds one key column's values, and selects nothing on "
+            "this registry keyed by pid, g: pass the frame's key columns, df[['pid', 'g']]"
+        )
+        with pytest.raises(DataError, match="only: the column 'pid' holds one key column"):
+            train(spec, df, root, backend="local", only=df["pid"])
+        with pytest.raises(DataError) as caught:
+            reg.load_model(1)
+        assert str(caught.value).endswith(
+            "not int 1: a value alone names no partition of this registry, keyed by pid, g: "
+            "give a value of each (pid=…, g=…); for a frame's keys pass its key columns, "
+            "df[['pid', 'g']]"
+        )
+        for frame, column in [
+            ({"pid": [1, None], "g": ["a", "x"]}, "pid"),
+            ({"pid": [1, 0], "g": ["a", None]}, "g"),
+        ]:
+            with pytest.raises(DataError) as caught:
+                forecast(reg, keys=pd.DataFrame(frame), horizon=1)
+            assert str(caught.value).startswith("a partition key value is missing")
+            assert str(caught.value).endswith(f" in key column {column!r}")
 
 
 def test_one_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
@@ -145,8 +204,8 @@ def test_one_key_given_alone_is_a_selection_of_one(tmp_path: Path) -> None:
     assert sorted(forecast(root, versions, horizon=1)["pid"].tolist()) == [0, 2]
     with pytest.raises(DataError, match=r"^keys is empty: name at least one partition"):
         forecast(root, [], horizon=1)
-    with pytest.raises(DataError, match=r"^only takes a partition key or a list of them, not int"):
-        train(spec, df, root, backend="local", only=1)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"^only takes a partition key or a list of them, not byt"):
+        train(spec, df, root, backend="local", only=b"pid=1")
 
 
 def test_a_score_csv_of_text_codes_is_scored_by_their_partitions(tmp_path: Path) -> None:
