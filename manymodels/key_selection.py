@@ -31,9 +31,12 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
     of its key columns: each whole row was a key naming every column, no partition. A
     Series is a column of key values (``df["store"]``, named like the one key column) or
     one row (``df.iloc[0]``, holding the key columns); each was read value by value, "not
-    int 0". A column of one of several key columns is refused naming the frame's key columns
-    to pass. On a registry keyed by one column, a value of it given alone is a selection of
-    one, as a key's text is."""
+    int 0". A GroupBy (``df.groupby(["store", "brand"])``) and its ``groups`` are a
+    selection of their group keys: each (key, rows) pair was read as a key whose value was
+    the rows' text, or a crash ("quote_from_bytes() expected bytes"). A column of one of
+    several key columns is refused naming the frame's key columns to pass. On a registry
+    keyed by one column, a value of it given alone is a selection of one, as a key's text
+    is."""
     if isinstance(keys, str):
         return [keys]
     if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
@@ -53,7 +56,9 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             )
     if columns and len(columns) == 1 and is_scalar(keys):
         return [keys]  # one value of the one key column, given alone
-    if isinstance(keys, Mapping) and not any("=" in str(k) for k in keys):
+    if hasattr(keys, "ngroups") and hasattr(keys, "groups"):  # a GroupBy: its keys
+        keys = list(keys.groups)
+    if isinstance(keys, Mapping) and all(isinstance(k, str) and "=" not in k for k in keys):
         return [keys]
     if _one_tuple_key(keys, columns):
         return [keys]

@@ -130,6 +130,8 @@ def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = 
     if not isinstance(key, str | Mapping):
         raise DataError(_not_a_key(key, columns))
     if isinstance(key, Mapping):
+        if not all(isinstance(c, str) for c in key):  # it crashed in quote(): a TypeError
+            raise DataError(f"{KEY_FORMS}; a mapping's keys are column names, not {key!r:.80}")
         if columns is None:
             columns = list(key)
         return key_from_mapping(key, columns)
@@ -199,7 +201,12 @@ def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
         if columns and all(c in row for c in columns):
             return {c: row[c] for c in columns}
         return row
-    if isinstance(key, tuple) and columns and len(key) == len(columns):
+    if (
+        isinstance(key, tuple)
+        and columns
+        and len(key) == len(columns)
+        and not any(hasattr(v, "shape") and getattr(v, "ndim", 1) != 0 for v in key)
+    ):  # not a groupby's (key, rows) pair: its rows' text was read as a key value
         # a groupby's key, ``for (store, brand), rows in df.groupby(["store", "brand"])``:
         # the key columns' values in their order
         return dict(zip(columns, key, strict=True))

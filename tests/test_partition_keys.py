@@ -293,3 +293,22 @@ def test_forecasting_a_partition_training_skipped_says_why(tmp_path: Path) -> No
         "one that has a model"
     )
     assert sorted(forecast(root, horizon=1)["pid"]) == [0, 1]
+
+
+def test_a_groupby_and_its_groups_select_their_keys(tmp_path: Path) -> None:
+    """``keys=df.groupby(["pid", "g"])`` read each (key, rows) pair as a key whose ``g`` was
+    the rows' text ("no production model for partition(s) 'pid=%280%2C…,g=%20%20…'");
+    ``keys=df.groupby(...).groups`` and ``load_model({0: 1})`` crashed with a TypeError
+    ("quote_from_bytes() expected bytes"). A GroupBy and its groups select their group keys;
+    a mapping whose keys are not column names is a DataError."""
+    root = tmp_path / "reg"
+    df = linear_frame(3).assign(g="a")
+    train(spec_dict(features=["x0", "x1"], partition_by=["pid", "g"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        grouped = df.groupby(["pid", "g"])
+        for keys in (grouped, grouped.groups):
+            assert sorted(forecast(reg, keys=keys, horizon=1)["pid"]) == [0, 1, 2]
+        with pytest.raises(DataError, match=r"\(a df.groupby key\), not tuple \(\(0, 'a'\), "):
+            reg.load_model(next(iter(grouped)))  # a (key, rows) pair: no key
+        with pytest.raises(DataError, match=r"a mapping's keys are column names, not \{0: 1\}$"):
+            reg.load_model({0: 1})  # type: ignore[dict-item]
