@@ -174,3 +174,20 @@ def test_text_labels_train_by_neg_brier_score(tmp_path: Path) -> None:
         got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
         assert got.score == pytest.approx(expected.score)
         assert got.score < 0
+
+
+@pytest.mark.parametrize("metric", ["d2_brier_score", "d2_log_loss_score"])
+def test_text_labels_train_by_a_d2_skill_score(tmp_path: Path, metric: str) -> None:
+    """Before: ``metric 'd2_brier_score' cannot score this table's labels (2 text labels:
+    'churn', 'stay'): … pos_label is not specified`` while ``neg_brier_score`` trained. Now
+    the skill scores are scored over the table's classes as the losses are: the run trains,
+    each version's score that of the same labels as 0/1, and positive (better than the
+    class rates)."""
+    summary = mm.train(spec(metric), churn_frame(), registry=tmp_path / "t")
+    assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
+    ones = churn_frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
+    mm.train(spec(metric), ones, registry=tmp_path / "n")
+    with mm.Registry.open(tmp_path / "t") as text, mm.Registry.open(tmp_path / "n") as numbers:
+        got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
+        assert got.score == pytest.approx(expected.score)
+        assert got.score > 0

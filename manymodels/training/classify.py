@@ -83,26 +83,28 @@ class ProbaMetric(Metric):
 
 
 class TableMetric(Metric):
-    """The spec's proper scoring rule (``neg_log_loss``, ``neg_brier_score``) as scikit-learn
+    """The spec's proper scoring rule (``neg_log_loss``, ``neg_brier_score`` and their skill
+    scores ``d2_log_loss_score``, ``d2_brier_score``) as scikit-learn
     computes it, over the table's classes: a fit's probabilities are aligned to them first
     (``aligned_proba``, 0 for a class its training rows never held). scikit-learn's own scorer
     takes the model's columns as the classes, so a window holding a class the model never saw
     (a class first seen in the newest rows, a champion trained before it existed) and a model
     answering a class the window lacks (the smoothed constant of a three-class table on a
     two-class partition) were refused: the partition failed, the champion "could not be
-    evaluated" and was kept at every retrain, and the naive baseline went unscored."""
+    evaluated" and was kept at every retrain, and the naive baseline went unscored. Passing
+    the classes also names the positive one of two text labels, which scikit-learn's Brier
+    scorers otherwise refuse ("pos_label is not specified")."""
 
     def __init__(self, name: str, classes: np.ndarray) -> None:
         self.name = name
         self.classes = classes
 
     def __call__(self, estimator: Any, X: Any, y: np.ndarray) -> float:
-        from sklearn.metrics import brier_score_loss
-        from sklearn.metrics import log_loss as sk_log_loss
+        from sklearn import metrics
 
+        rule, sign = _PROPER_RULES[self.name]
         proba = aligned_proba(estimator, X, self.classes)
-        rule = sk_log_loss if self.name == "neg_log_loss" else brier_score_loss
-        return -float(rule(np.asarray(y), proba, labels=self.classes))
+        return sign * float(getattr(metrics, rule)(np.asarray(y), proba, labels=self.classes))
 
 
 def spec_metric(spec: Spec, prior: ClassPrior) -> Metric:
@@ -296,7 +298,15 @@ def single_class(y: np.ndarray, splits: Sequence[Split]) -> str | None:
     return None
 
 
-PROPER = frozenset({"neg_log_loss", "neg_brier_score"})  # meaningful on any two-class window
+_PROPER_RULES = {
+    "neg_log_loss": ("log_loss", -1.0),
+    "neg_brier_score": ("brier_score_loss", -1.0),
+    "d2_log_loss_score": ("d2_log_loss_score", 1.0),
+    "d2_brier_score": ("d2_brier_score", 1.0),
+}
+"""scikit-learn's function for each proper scoring rule a spec may name, and its sign (the
+scores are higher-is-better)."""
+PROPER = frozenset(_PROPER_RULES)  # meaningful on any two-class window
 
 
 def metric_defined(
