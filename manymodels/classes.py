@@ -8,6 +8,7 @@ partition whose rows hold one class can borrow the table's class rates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -53,10 +54,19 @@ def as_labels(y: Any) -> np.ndarray:
     later retrain on a complete file renamed every probability column. Called on the rows a
     model is fitted on (missing targets left out) and on the table's known classes; a float
     that holds a NaN or a fraction is left float (such a target is refused before, see
-    ``manymodels.data``)."""
+    ``manymodels.data``).
+
+    Dates and times are ISO text (``"2024-01-01T00:00:00"``, the form the API answers times
+    in): kept as ``datetime64``, a version listed its classes as ``"2024-01-01 00:00:00"``,
+    ``predict`` answered ``numpy.datetime64`` values and the router failed with a 500 (no JSON
+    for a datetime)."""
     y = np.asarray(y)
     if not len(y):
         return y
+    if y.dtype.kind == "M" or (
+        y.dtype == object and all(isinstance(v, datetime) for v in y.tolist())
+    ):
+        return _iso_times(y)
     if y.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(y).all() and bool((y % 1 == 0).all())
@@ -80,11 +90,18 @@ def as_labels(y: Any) -> np.ndarray:
     return y
 
 
+def _iso_times(y: np.ndarray) -> np.ndarray:
+    """``y``'s dates and times as ISO text, each distinct value formatted once."""
+    values, which = np.unique(y, return_inverse=True)
+    text = np.asarray([pd.Timestamp(v).isoformat() for v in values.tolist()], dtype=object)
+    return text[which.reshape(-1)]
+
+
 def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
     """The classes of ``y`` and their rates, leaving out missing targets; with the table's
     partition ``offsets``, also the prior's ``strength`` (``prior_strength``)."""
     y = np.asarray(y)
-    known_mask = ~np.asarray(pd.isna(y), dtype=bool) if y.dtype.kind in "fOUS" else None
+    known_mask = ~np.asarray(pd.isna(y), dtype=bool) if y.dtype.kind in "fOUSM" else None
     known = as_labels(y if known_mask is None else y[known_mask])
     if not len(known):
         return ClassPrior(np.asarray([], dtype=y.dtype), np.asarray([], dtype=np.float64))
@@ -160,7 +177,7 @@ class ClassTally:
         targets are left out, as ``class_prior`` leaves them. O(rows), whatever the classes."""
         y = np.asarray(y)  # batches of one column can differ (ints, then ints with a null)
         self._dtype = y.dtype if self._dtype is None else np.result_type(self._dtype, y.dtype)
-        if y.dtype.kind in "fOUS":
+        if y.dtype.kind in "fOUSM":
             known = ~np.asarray(pd.isna(y), dtype=bool)
             y, partition = y[known], partition[known]
         if not len(y):
