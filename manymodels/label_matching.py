@@ -25,10 +25,20 @@ def same_label(predicted: Any, actual: Any) -> bool:
     """Whether two class labels are one class: texts as texts (``"01"`` is not ``"1"``), and
     where either is a number, by value (``0``, ``0.0``, ``np.int64(0)`` and ``"0"`` are one:
     a blank cell makes pandas read a column of labels ``0`` and ``1`` as ``0.0`` and ``1.0``,
-    and they were counted wrong)."""
+    and they were counted wrong). A bool beside a number is one class with ``1``/``0`` (as
+    numpy and pandas compare them): ``[decision] positive = 1`` was refused on labels
+    ``True``/``False``, "not one of the table's classes (False, True)"."""
     if isinstance(predicted, str) and isinstance(actual, str):
         return predicted == actual
+    if _is_bool(predicted) != _is_bool(actual):
+        flag, other = (predicted, actual) if _is_bool(predicted) else (actual, predicted)
+        if isinstance(other, int | float | np.number):
+            return bool(float(other) == float(flag))
     return bool(label(predicted) == label(actual))
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
 
 
 def label(value: Any) -> Any:

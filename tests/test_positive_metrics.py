@@ -191,3 +191,29 @@ def test_text_labels_train_by_a_d2_skill_score(tmp_path: Path, metric: str) -> N
         got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
         assert got.score == pytest.approx(expected.score)
         assert got.score > 0
+
+
+@pytest.mark.parametrize(("given", "expected"), [(1, True), (1.0, True), (0, False)])
+def test_bool_labels_take_a_positive_of_1_or_0(tmp_path: Path, given: Any, expected: bool) -> None:
+    """Before: ``[decision] positive = 1`` on labels ``True``/``False`` was refused, "not one
+    of the table's classes (False, True)", where ``1`` is ``1.0`` for number labels and numpy
+    and pandas count ``True == 1``. Now 1 (or 1.0) is ``True`` and 0 ``False``, and the
+    version records the class itself, as ``positive = true`` records it."""
+    df = churn_frame().assign(label=lambda d: d["label"] == "churn")
+    named = spec("f1", decision={"threshold": "f1", "positive": given})
+    summary = mm.train(named, df, registry=tmp_path / "reg", backend="local")
+    assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
+    with mm.Registry.open(tmp_path / "reg") as reg:
+        recorded = reg.get_version("user=u0").schema.decision["positive"]
+    assert recorded is expected
+
+
+def test_a_bool_and_a_number_are_one_label_by_value() -> None:
+    """``same_label`` (actuals, retrain labels, ``[decision] positive``): ``True`` is ``1``
+    and ``1.0``, not ``2`` nor the text ``"1"`` (texts match texts: ``"True"``)."""
+    from manymodels.label_matching import KnownClasses, same_label
+
+    assert same_label(True, 1) and same_label(np.float64(1.0), np.bool_(True))
+    assert same_label(False, 0) and not same_label(True, 0) and not same_label(True, 2)
+    assert not same_label(True, "1") and same_label(True, "True")
+    assert KnownClasses([False, True]).matching(1) == [True]
