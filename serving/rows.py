@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from manymodels.classes import over_table_classes
 from manymodels.exceptions import InvalidRows
@@ -32,8 +33,12 @@ NOT_FINITE = (
 
 
 def to_json_list(values: Any) -> list[Any]:
-    """Predictions as plain JSON values; NaN and infinities become ``null``."""
+    """Predictions as plain JSON values; NaN and infinities become ``null``, dates ISO text
+    (a version whose model answers ``datetime64`` classes, trained before classes of dates
+    were text, or imported: its answers failed with a 500, no JSON for a datetime)."""
     arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return [None if pd.isna(x) else pd.Timestamp(x).isoformat() for x in arr.reshape(-1)]
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         return [None if not math.isfinite(x) else x for x in arr.tolist()]
     return list(arr.tolist())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import FrozenInstanceError
@@ -406,6 +407,14 @@ def test_categorical_rows_become_a_dataframe() -> None:
 def test_non_finite_predictions_become_null() -> None:
     assert to_json_list(np.array([1.0, np.nan, np.inf])) == [1.0, None, None]
     assert to_json_list(np.array(["a", "b"])) == ["a", "b"]
+
+
+@pytest.mark.parametrize("unit", ["ns", "us", "s"])
+def test_date_predictions_are_iso_text(unit: str) -> None:
+    """A model answering ``datetime64`` classes (trained before classes of dates were text,
+    or imported): ``json.dumps`` of its answers raised, a 500. Now ISO text, NaT null."""
+    dates = np.array(["2024-01-01T06:30", "NaT"], dtype=f"datetime64[{unit}]")
+    assert json.loads(json.dumps(to_json_list(dates))) == ["2024-01-01T06:30:00", None]
 
 
 def test_a_quiet_router_stops_rereading_the_last_bulk_run(tmp_path: Path) -> None:
