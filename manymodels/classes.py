@@ -64,7 +64,9 @@ def as_labels(y: Any) -> np.ndarray:
     if not len(y):
         return y
     if y.dtype.kind == "M" or (
-        y.dtype == object and all(isinstance(v, datetime) for v in y.tolist())
+        y.dtype == object
+        and isinstance(y[0], datetime)  # text labels: one look, not a copy of the column
+        and all(isinstance(v, datetime) for v in y.tolist())
     ):
         return _iso_times(y)
     if y.dtype.kind == "f":
