@@ -202,6 +202,7 @@ def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
         conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
         conn.execute("DROP INDEX ix_runs_status")  # schema 11's
+        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     with Registry.open(tmp_path / "reg") as reg:

@@ -385,6 +385,7 @@ def test_an_older_schema_is_upgraded_on_import(backup_tar: Path, tmp_path: Path)
         conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
         conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
         conn.execute("DROP INDEX ix_runs_status")  # schema 11's
+        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     conn.close()

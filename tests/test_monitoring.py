@@ -665,10 +665,11 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
         conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
         conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
         conn.execute("DROP INDEX ix_runs_status")  # schema 11's
+        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
     with Registry.open(registry) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "11"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "12"
         assert report.health(reg.store.engine)[0].live_rows == 0
 
 

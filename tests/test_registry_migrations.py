@@ -55,6 +55,7 @@ def test_only_an_upgrade_imports_alembic(tmp_path: Path) -> None:
         conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
         conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
         conn.execute("DROP INDEX ix_runs_status")  # schema 11's
+        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("DROP TABLE alembic_version")
         conn.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")

@@ -292,10 +292,11 @@ def test_a_schema_2_registry_is_upgraded_and_its_versions_signed(tmp_path: Path)
         conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
         conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
         conn.execute("DROP INDEX ix_runs_status")  # schema 11's
+        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
         conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
     with Registry.open(root, signer=SIGNER) as reg:
-        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "11"
+        assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "12"
         assert reg.count_partitions() == 3
         with pytest.raises(BadSignature, match="manymodels sign"):
             reg.load_model(PART)

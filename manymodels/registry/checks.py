@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, union
 
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
@@ -99,24 +99,28 @@ class ChecksMixin(StoreBase):
         with partitions lost to infrastructure faults, or failed before every partition had an
         outcome (a registry write that failed mid-run: a full disk, a database gone; its row's
         counts say how many it recorded). Not a run given up on (``manymodels runs abandon``)."""
-        rp = t.run_partitions.c
+        rp, r = t.run_partitions.c, t.runs.c
+        is_lost = rp.status == literal_column("'lost'")  # a literal: what the partial index says
+        # the candidates, each an index range (never a scan of every run, every outcome): the
+        # runs marked running / interrupted / failed (``ix_runs_status``) and those with a
+        # lost partition (``ix_run_partitions_lost``, whose predicate is said word for word)
+        candidates = union(
+            select(r.run_id).where(r.status.in_((*UNFINISHED, "failed"))),
+            select(rp.run_id).where(is_lost),
+        )
         lost = (
-            select(rp.run_id, func.count().label("n"))
-            .where(rp.status == "lost")
-            .group_by(rp.run_id)
-            .subquery()
-        )
-        r = t.runs.c
-        recorded = r.n_trained + r.n_skipped + r.n_failed + func.coalesce(lost.c.n, 0)
-        cut_short = and_(r.status == "failed", recorded < r.n_partitions)
-        q = (
-            select(t.runs, func.coalesce(lost.c.n, 0))
-            .select_from(t.runs.outerjoin(lost, lost.c.run_id == t.runs.c.run_id))
-            .where(or_(t.runs.c.status.in_(UNFINISHED), lost.c.n > 0, cut_short))
-            .order_by(t.runs.c.started_at)
-        )
+            select(func.count()).where(rp.run_id == r.run_id, is_lost).scalar_subquery()
+        )  # one index seek a candidate
+        found = select(t.runs, lost.label("n_lost")).where(r.run_id.in_(candidates)).subquery()
+        f = found.c
+        recorded = f.n_trained + f.n_skipped + f.n_failed + f.n_lost
+        cut_short = and_(f.status == "failed", recorded < f.n_partitions)
+        q = select(found).where(or_(f.status.in_(UNFINISHED), f.n_lost > 0, cut_short))
         with self.engine.connect() as conn:
             runs = [(run_entity(row), int(row[-1])) for row in conn.execute(q)]
+        # oldest first, sorted here: an ORDER BY would lead SQLite to walk ``ix_runs_started``
+        # — every run — to skip a sort of the few found
+        runs.sort(key=lambda found: found[0].started_at)
         return [(run, n) for run, n in runs if not run.options.get("abandoned")]
 
     def count_runs(self) -> int:

@@ -20,20 +20,21 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     literal_column,
+    text,
 )
 
 from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "11"
+SCHEMA_VERSION = "12"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
 order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``; 10 → 11:
-``ix_runs_status``. Each step is an alembic revision of that number
-(``manymodels/registry/alembic/versions``): a change here needs one (see
+``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``. Each step is an alembic revision of
+that number (``manymodels/registry/alembic/versions``): a change here needs one (see
 ``manymodels.registry.migrations``)."""
 
 KEY = String(MAX_KEY_CHARS).with_variant(String(MAX_KEY_CHARS, collation="C"), "postgresql")
@@ -160,6 +161,10 @@ alias_history = Table(
     Index("ix_alias_history_key", "key", "alias", "id"),
 )
 
+LOST = text("status = 'lost'")
+"""The predicate of the partial ``ix_run_partitions_lost``: a query uses the index only where it
+says ``status = 'lost'`` with the literal (``ChecksMixin.unfinished_runs``)."""
+
 run_partitions = Table(
     "run_partitions",
     metadata,
@@ -176,6 +181,10 @@ run_partitions = Table(
     # a partition's outcomes across runs, by key: ``--changed-only`` looks up whether the data
     # of a partition with no version (below ``min_rows``) was skipped as it is now (schema 10)
     Index("ix_run_partitions_key", "key", "status", "data_fingerprint"),
+    # the runs with partitions lost to infrastructure (``unfinished_runs``: doctor, ``runs
+    # abandon``): partial, so it holds only the lost outcomes, not every partition of every
+    # run; a query uses it only where it says ``status = 'lost'`` as a literal (schema 12)
+    Index("ix_run_partitions_lost", "status", "run_id", sqlite_where=LOST, postgresql_where=LOST),
 )
 
 # Monitoring (``manymodels.monitoring``): bounded per partition, written and read by key.

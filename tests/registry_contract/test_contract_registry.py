@@ -187,6 +187,7 @@ def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> Non
             conn.exec_driver_sql("DROP INDEX ix_aliases_age")  # schema 8's
             conn.exec_driver_sql("DROP INDEX ix_run_partitions_key")  # schema 10's
             conn.exec_driver_sql("DROP INDEX ix_runs_status")  # schema 11's
+            conn.exec_driver_sql("DROP INDEX ix_run_partitions_lost")  # schema 12's
             conn.exec_driver_sql("ALTER TABLE aliases DROP COLUMN version_created_at")
             conn.execute(update(t.meta).where(t.meta.c.name == "schema_version").values(value="1"))
     with Registry.open(root, db_url=db_url) as reg:
