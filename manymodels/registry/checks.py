@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, literal_column, or_, select, union
+from sqlalchemy import ColumnElement, and_, func, literal_column, or_, select, union
 
 from manymodels.registry import schema as t
 from manymodels.registry.base import StoreBase
@@ -104,8 +104,13 @@ class ChecksMixin(StoreBase):
         # the candidates, each an index range (never a scan of every run, every outcome): the
         # runs marked running / interrupted / failed (``ix_runs_status``) and those with a
         # lost partition (``ix_run_partitions_lost``, whose predicate is said word for word)
+        marked: ColumnElement[bool] = r.status.in_((*UNFINISHED, "failed"))
+        if self.engine.dialect.name == "sqlite":
+            # few of all runs, as SQLite cannot know: after an ``ANALYZE`` its statistics say
+            # a status matches a share of every run, and it would scan them all instead
+            marked = func.unlikely(marked)  # untyped: a Boolean type would add "= 1"
         candidates = union(
-            select(r.run_id).where(r.status.in_((*UNFINISHED, "failed"))),
+            select(r.run_id).where(marked),
             select(rp.run_id).where(is_lost),
         )
         lost = (
