@@ -66,9 +66,12 @@ def numbers_as_floats(
         s = df[column]
         if column in skip or s.dtype != object:
             continue
-        if ptypes.infer_dtype(s, skipna=True) not in _NUMBER_KINDS:
+        kind = ptypes.infer_dtype(s, skipna=True)
+        if kind not in _NUMBER_KINDS:
             continue
         role = "target" if column == spec.target else "feature"
+        if role == "target" and kind != "mixed-integer-float" and _holds_bool(s):
+            continue  # ``true`` is no regression target: refused as ``/actuals`` refuses it
         numbers = python_numbers(s, str(column), source, role=role)
         if numbers is not None:
             found[column] = numbers
@@ -78,6 +81,11 @@ def numbers_as_floats(
     for column, numbers in found.items():
         out[column] = numbers
     return out
+
+
+def _holds_bool(s: pd.Series) -> bool:
+    """Whether an object column holds a ``True`` or ``False`` cell."""
+    return any(isinstance(v, bool | np.bool_) for v in s.tolist())
 
 
 def numeric_share(s: pd.Series) -> float:
