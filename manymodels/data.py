@@ -330,7 +330,7 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
         repeated = timefeatures.repeated_times(table.time, table.offsets, table.keys, needs)
         if repeated:
             raise DataError(f"{source}: {repeated}")
-    frequency = frequencies.infer_frequency(table.time, table.offsets)
+    frequency = frequencies.infer_frequency(table.time, table.offsets, spec.holidays or ())
     extra = {**table.extra, "frequency": frequency}
     odd = timefeatures.off_frequency(
         table.time, table.offsets, frequency, table.keys

@@ -15,6 +15,7 @@ read once per training; everything here is vectorised over rows.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from manymodels.local_hours import local_clock_hours
-from manymodels.month_steps import month_multiple, semi_month
+from manymodels.month_steps import business_anchor, month_multiple, semi_month
 from manymodels.timefeatures import Frequency, decimal_places, is_datetime
 from manymodels.weekdays import week_calendar
 
@@ -35,10 +36,13 @@ _ANCHORED = (
 )
 
 
-def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
+def infer_frequency(
+    time: Any, offsets: np.ndarray, holidays: Sequence[str] = ()
+) -> Frequency | None:
     """The median spacing of consecutive times within partitions (repeated times ignored), as
     an offset alias for dates or a number for periods; ``None`` when no partition has two
-    distinct times."""
+    distinct times. A month's first (last) business day that one of the spec's ``holidays``
+    moved (2025-01-02 after New Year's Day) is still ``BMS`` (``BME``)."""
     dated = is_datetime(time)
     index = pd.DatetimeIndex(time) if dated else None
     stamps = index.as_unit("ns").asi8 if index is not None else np.asarray(time, dtype=np.float64)
@@ -54,7 +58,7 @@ def infer_frequency(time: Any, offsets: np.ndarray) -> Frequency | None:
     median = np.median(steps)
     if index is None:
         return int(median) if float(median).is_integer() else _written_step(float(median))
-    return _date_frequency(int(median), index)
+    return _date_frequency(int(median), index, holidays)
 
 
 def _written_step(median: float) -> float:
@@ -64,7 +68,7 @@ def _written_step(median: float) -> float:
     return rounded if decimal_places(rounded) <= 9 else median
 
 
-def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
+def _date_frequency(median_ns: int, index: pd.DatetimeIndex, holidays: Sequence[str]) -> str:
     days = median_ns / _DAY
     if median_ns == _DAY and _business_days(index):
         return "B"
@@ -76,14 +80,15 @@ def _date_frequency(median_ns: int, index: pd.DatetimeIndex) -> str:
                 return start
             if bool(np.all(getattr(index, is_end))):
                 return end
-            if start == "MS" and (business := _business_month(index)) is not None:
+            if start == "MS" and (business := business_anchor(index, holidays)) is not None:
                 return business
             if start != "MS" and (other := _other_anchor(index, start, end)) is not None:
                 return other
             quarters = start == "QS" and bool(np.all(index.month % 3 == 1))  # Jan, Apr…
             if (start == "MS" or quarters) and (shifted := _same_day_of_month(index)) is not None:
                 return f"{start}+{shifted}D"
-    if (months := month_multiple(median_ns, index) or semi_month(median_ns, index)) is not None:
+    months = month_multiple(median_ns, index, holidays) or semi_month(median_ns, index)
+    if months is not None:
         return months  # 6MS, 3MS+14D, SMS: a step of months, not days
     if median_ns % _DAY == 0:
         return f"{median_ns // _DAY}D"
@@ -118,20 +123,6 @@ def _business_days(index: pd.DatetimeIndex) -> bool:
     if len(index) < 6 or bool(np.any(index.day_of_week >= 5)) or not _one_time_of_day(index):
         return False
     return bool((index.max() - index.min()) >= pd.Timedelta(days=7))
-
-
-def _business_month(index: pd.DatetimeIndex) -> str | None:
-    """``BME`` / ``BMS`` when every time is its month's last / first business day, at one
-    time of day (a month end on a Saturday is reported on the Friday): stepped by ``30D`` or
-    ``31D``, they ran off the calendar."""
-    if len(index) == 0 or not _one_time_of_day(index):
-        return None
-    naive = index.tz_localize(None) if index.tz is not None else index
-    days = naive.normalize()
-    for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
-        if bool(np.all((days + offset) == days)):
-            return alias
-    return None
 
 
 def _one_time_of_day(index: pd.DatetimeIndex) -> bool:

@@ -13,18 +13,24 @@ its forecasts drifted off the calendar: half-years from 2023-07-01 were forecast
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+
+from manymodels.weekdays import on_business_month
 
 _DAY = 86_400 * 10**9  # nanoseconds
 _MONTH = 365.2425 / 12  # a month's mean length in days
 _SLACK = 2.5  # days: n months span n × 30.44 days give or take under two (Jan + Feb: 59)
 
 
-def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
+def month_multiple(
+    median_ns: int, index: pd.DatetimeIndex, holidays: Sequence[str] = ()
+) -> str | None:
     """``{n}MS`` / ``{n}ME`` when the median spacing is ``n`` ≥ 2 months and every time is
     its month's start (or every one its end), ``{n}BMS`` / ``{n}BME`` its first (last)
-    business day; ``{n}MS+{d}D`` when every time falls at
+    business day (less the spec's ``holidays``); ``{n}MS+{d}D`` when every time falls at
     midnight on the same day of its month (the 2nd to the 28th: every month has it);
     ``None`` otherwise (the caller's fixed step stands)."""
     days = median_ns / _DAY
@@ -35,7 +41,7 @@ def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
         return f"{months}MS"
     if bool(np.all(index.is_month_end)):
         return f"{months}ME"
-    if (business := _business_anchor(index)) is not None:
+    if (business := business_anchor(index, holidays)) is not None:
         return f"{months}{business}"  # 3BMS: each quarter's first business day
     day = index.day
     if (
@@ -47,18 +53,16 @@ def month_multiple(median_ns: int, index: pd.DatetimeIndex) -> str | None:
     return None
 
 
-def _business_anchor(index: pd.DatetimeIndex) -> str | None:
+def business_anchor(index: pd.DatetimeIndex, holidays: Sequence[str] = ()) -> str | None:
     """``BME`` / ``BMS`` when every time is its month's last / first business day, at one
-    time of day (a quarter's end on a Saturday is reported on the Friday)."""
+    time of day (a quarter's end on a Saturday is reported on the Friday; with the spec's
+    ``holidays``, one on a listed holiday the business day before)."""
     naive = index.tz_localize(None) if index.tz is not None else index
     days = naive.normalize()
     clock = np.asarray(naive - days)
     if not bool(np.all(clock == clock[0])):
         return None
-    for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
-        if bool(np.all((days + offset) == days)):
-            return alias
-    return None
+    return on_business_month(days, holidays)
 
 
 def semi_month(median_ns: int, index: pd.DatetimeIndex) -> str | None:

@@ -90,7 +90,9 @@ class Spec(_Frozen):
     * ``holidays`` — dates a business-day table (frequency ``B``, or ``C-Mon-...`` for
       custom weekdays) is closed on, ``["2024-12-25", "2025-01-01"]``: forecast steps, the
       period before a time and the lag-gap check skip them, as pandas'
-      ``CustomBusinessDay(holidays=...)`` does. The version records them with its frequency.
+      ``CustomBusinessDay(holidays=...)`` does; a month's first or last business day
+      (``BMS``, ``BME``, ``3BMS``) moves past them as ``CustomBusinessMonthBegin`` / ``End``
+      moves it. The version records them with its frequency.
     * ``target_transform`` — ``difference`` (each period's change), ``scale`` (the
       partition's mean and standard deviation) or ``auto_difference`` (a difference where the
       partition's KPSS test finds no stable level, none elsewhere: ``manymodels.stationarity``)

@@ -21,9 +21,10 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from manymodels import local_hours
-from manymodels.weekdays import offset_of, shift_open
+from manymodels.weekdays import offset_of, shift_each_date, shift_open
 
 Frequency = str | int | float
+_CUSTOM_MONTHS = (pd.offsets.CustomBusinessMonthBegin, pd.offsets.CustomBusinessMonthEnd)
 
 
 def is_datetime(values: Any) -> bool:
@@ -239,6 +240,8 @@ def shift(base: pd.DatetimeIndex, step: Any, within: Any, k: int) -> pd.Datetime
     if base.tz is None and isinstance(step, pd.offsets.CustomBusinessDay):
         # C-Mon-...-Sat, or B with holidays: vectorised
         return shift_open(base, str(step.weekmask), k, step.holidays)
+    if base.tz is None and isinstance(step, _CUSTOM_MONTHS):  # BMS, 3BME with holidays
+        return shift_each_date(base, step * k)
     if base.tz is None or isinstance(step, pd.offsets.Tick):
         return base + step * k if within is None else (base - within) + step * k + within
     wall = shift(base.tz_localize(None), step, within, k)

@@ -10,6 +10,7 @@ check warned of every closed day. Monday-to-Friday data keeps its ``B``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,11 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 _DAY = 86_400 * 10**9  # nanoseconds
+_BUSINESS_MONTH = re.compile(r"(\d*)(BMS|BME)")  # BMS, 3BME: a month's first / last business day
+_CUSTOM_MONTHS = {
+    "BMS": pd.offsets.CustomBusinessMonthBegin,
+    "BME": pd.offsets.CustomBusinessMonthEnd,
+}
 _NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
@@ -69,13 +75,27 @@ def weekmask(alias: str) -> str | None:
     return None
 
 
+def takes_holidays(frequency: Any) -> bool:
+    """Whether a spec's ``holidays`` move this frequency's steps: business days (``B``,
+    ``C-<days>``) skip them, a business month's first (last) day (``BMS``, ``3BME``) moves
+    past them. Other steps (days, weeks, calendar months) are no business calendar."""
+    if not isinstance(frequency, str):
+        return False
+    return weekmask(frequency) is not None or _BUSINESS_MONTH.fullmatch(frequency) is not None
+
+
 def offset_of(anchor: str, holidays: Sequence[str] = ()) -> pd.DateOffset:
     """The offset of a frequency's anchor: ``to_offset``'s, a ``CustomBusinessDay`` of a
     ``C-<days>`` alias, or hours on the wall clock of ``{n}h-local`` (both of which
     ``to_offset`` refuses). With ``holidays`` (ISO dates, the spec's) a business-day anchor
-    (``B``, ``C-<days>``) is a ``CustomBusinessDay`` that skips them, as pandas' does."""
+    (``B``, ``C-<days>``) is a ``CustomBusinessDay`` that skips them, and a business month's
+    (``BMS``, ``3BME``) a ``CustomBusinessMonthBegin`` / ``End`` whose first (last) business
+    day is none of them, as pandas' do."""
     if holidays and (mask := weekmask(anchor)) is not None:
         return pd.offsets.CustomBusinessDay(weekmask=mask, holidays=list(holidays))
+    if holidays and (month := _BUSINESS_MONTH.fullmatch(anchor)) is not None:
+        n = int(month.group(1) or 1)
+        return _CUSTOM_MONTHS[month.group(2)](n=n, holidays=list(holidays))
     if anchor.startswith("C-"):
         return pd.offsets.CustomBusinessDay(weekmask=weekmask(anchor))
     if anchor.endswith("h-local"):  # hours on a zone's clocks (local_hours.local_clock_hours)
@@ -100,17 +120,50 @@ def shift_open(
     return pd.DatetimeIndex(moved.astype("datetime64[ns]")).as_unit(base.unit) + clock
 
 
+def shift_each_date(base: pd.DatetimeIndex, offset: pd.DateOffset) -> pd.DatetimeIndex:
+    """Naive ``base`` moved by ``offset`` (a ``CustomBusinessMonthBegin`` / ``End``), pandas
+    applying it once per distinct time: it has no vectorised form (a ``PerformanceWarning``
+    and one Python call per row), and a business month's times are few distinct dates
+    however many partitions share them."""
+    distinct = base.unique()
+    moved = pd.DatetimeIndex([t + offset for t in distinct]).as_unit(base.unit)
+    return moved[distinct.get_indexer(base)]
+
+
+def on_business_month(days: pd.DatetimeIndex, holidays: Sequence[str] = ()) -> str | None:
+    """``BME`` / ``BMS`` when every one of midnight ``days`` is its month's last / first
+    business day; with ``holidays``, one a listed holiday moved (Thursday 2025-01-02 when
+    New Year's Day is listed) is one too. The plain test is vectorised; only the dates it
+    refuses are tried against the holidays, and at most one per listed holiday can fit (a
+    holiday moves one month's first or last day), so a table of other dates costs no more
+    than ``len(holidays)`` of pandas' one-date steps."""
+    for alias, offset in (("BME", pd.offsets.BMonthEnd(0)), ("BMS", pd.offsets.BMonthBegin(0))):
+        off = np.asarray((days + offset) != days)
+        if not off.any():
+            return alias
+        if not holidays:
+            continue
+        odd = days[off].unique()
+        if len(odd) > len(holidays):
+            continue
+        custom = _CUSTOM_MONTHS[alias](n=0, holidays=list(holidays))
+        if all(t + custom == t for t in odd):
+            return alias
+    return None
+
+
 def unused_holidays(frequency: Any) -> str | None:
     """A warning when the spec lists holidays but the table (its inferred ``frequency``) is
     no business-day series: the version records none (calendar steps, which a holiday
     cannot skip), and a user who expected them skipped hears why, not a forecast landing on
-    one. ``None`` for ``B`` and ``C-<days>``."""
-    if isinstance(frequency, str) and weekmask(frequency) is not None:
+    one. ``None`` for ``B``, ``C-<days>`` and business months (``BMS``, ``3BME``)."""
+    if takes_holidays(frequency):
         return None
     shown = frequency if frequency is not None else "irregular"
     return (
         f"holidays are not used: the table's frequency is {shown}, not business days (B, or "
-        "C-<days> for some weekdays); holidays only skip business days"
+        "C-<days> for some weekdays) nor business months (BMS, BME); holidays only skip "
+        "business days"
     )
 
 

@@ -189,7 +189,8 @@ def test_holidays_of_daily_data_are_not_used_and_said_so(tmp_path: Path) -> None
     said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
     assert said == [
         "holidays are not used: the table's frequency is 1D, not business days (B, or "
-        "C-<days> for some weekdays); holidays only skip business days"
+        "C-<days> for some weekdays) nor business months (BMS, BME); holidays only skip "
+        "business days"
     ]
     with Registry.open(tmp_path / "r") as reg:
         plan = reg.get_version("shop=s0").schema.forecast

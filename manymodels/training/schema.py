@@ -14,7 +14,7 @@ from manymodels.lagfeatures import LagPlan, fit_transforms
 from manymodels.partition import PartitionedTable
 from manymodels.spec import Spec
 from manymodels.timefeatures import time_to_json, time_zone
-from manymodels.weekdays import weekmask
+from manymodels.weekdays import takes_holidays
 
 
 def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
@@ -48,8 +48,8 @@ def feature_schema(table: PartitionedTable, spec: Spec) -> dict[str, Any]:
             schema["forecast"]["timezone"] = zone
         if spec.transform != "none":
             schema["forecast"]["transform"] = {"kind": spec.transform}
-        if spec.holidays and weekmask(str(table.extra.get("frequency"))) is not None:
-            schema["forecast"]["holidays"] = spec.holidays  # left out: no business days
+        if spec.holidays and takes_holidays(table.extra.get("frequency")):
+            schema["forecast"]["holidays"] = spec.holidays  # left out: no business calendar
         if spec.changes:  # left out otherwise, as rolling is
             schema["forecast"]["changes"] = spec.change_columns
         if spec.rolling:  # left out otherwise: versions without rolling read as before
