@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from manymodels import spec_rules
+from manymodels import holiday_file, spec_rules
 from manymodels.exceptions import SpecError
 from manymodels.feature_schema import TransformKind
 from manymodels.spec_errors import describe
@@ -92,7 +92,8 @@ class Spec(_Frozen):
       period before a time and the lag-gap check skip them, as pandas'
       ``CustomBusinessDay(holidays=...)`` does; a month's first or last business day
       (``BMS``, ``BME``, ``3BMS``) moves past them as ``CustomBusinessMonthBegin`` / ``End``
-      moves it. The version records them with its frequency.
+      moves it. The version records them with its frequency. ``holidays = "holidays.csv"``
+      reads them from a CSV instead (relative to the spec file; ``manymodels.holiday_file``).
     * ``target_transform`` — ``difference`` (each period's change), ``scale`` (the
       partition's mean and standard deviation) or ``auto_difference`` (a difference where the
       partition's KPSS test finds no stable level, none elsewhere: ``manymodels.stationarity``)
@@ -191,11 +192,20 @@ class Spec(_Frozen):
     @classmethod
     def _iso_dates(cls, v: Any) -> Any:
         """Business days' closed dates, as ``CustomBusinessDay(holidays=...)`` takes them:
-        ISO text or TOML dates, kept as sorted ISO text (what the version's plan records)."""
+        ISO text or TOML dates, or the path of a CSV of them (``holiday_file``; relative to
+        the spec file, ``from_toml``), kept as sorted ISO text (what the version's plan
+        records, not the path)."""
         if v is None:
             return v
+        if isinstance(v, str | os.PathLike):
+            if (hint := holiday_file.one_date_hint(str(v))) is not None:
+                raise ValueError(hint)
+            return holiday_file.read_holidays(Path(v).expanduser())
         if not isinstance(v, list | tuple):
-            raise ValueError('is not a list of dates; write e.g. ["2024-12-25", "2025-01-01"]')
+            raise ValueError(
+                'is not a list of dates; write e.g. ["2024-12-25", "2025-01-01"], or the '
+                'path of a CSV file of them, "holidays.csv"'
+            )
         return sorted({spec_rules.iso_date(d) for d in v})
 
     @model_validator(mode="after")
@@ -304,6 +314,10 @@ class Spec(_Frozen):
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"{path}: not valid TOML: {e}") from None
+        listed = data.get("holidays")
+        if isinstance(listed, str) and holiday_file.one_date_hint(listed) is None:
+            # a CSV beside the spec: relative to the spec file, not to where one runs it
+            data["holidays"] = str(path.parent / Path(listed).expanduser())
         return cls.from_dict(data, source=str(path))
 
     @classmethod

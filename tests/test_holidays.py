@@ -146,7 +146,8 @@ def test_steps_back_and_forth_skip_holidays_vectorised() -> None:
         (["2024-13-01"], "holidays: '2024-13-01' is not a date"),
         (["2024-12-25T10:00"], "holidays: '2024-12-25T10:00' is not a date"),
         ([20241225], "holidays: 20241225 is not a date"),
-        ("2024-12-25", "holidays: is not a list of dates"),
+        ("2024-12-25", "holidays: '2024-12-25' is one date, not a list of dates"),
+        (20241225.0, "holidays: is not a list of dates"),
     ],
 )
 def test_a_bad_date_is_one_line_naming_the_key(holidays: Any, shown: str) -> None:

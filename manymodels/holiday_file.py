@@ -1,0 +1,61 @@
+"""A spec's ``holidays`` kept in a file: ``holidays = "holidays.csv"`` (a path relative to the
+spec file, or absolute) beside the inline list ``holidays = ["2024-12-25", ...]``. A market's
+or an office's closed days are a list kept by someone else, years of them, which users
+copied into every spec by hand.
+
+The file is a CSV whose first column holds the dates (``2024-12-25``), one a row; a first
+line naming the column (``date``) is a header, further columns (a holiday's name) are left
+alone, blank lines are skipped. It is read once, where the spec is read: the version records
+the dates, not the path, so a registry never reads it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from pathlib import Path
+
+from manymodels.spec_rules import iso_date
+
+
+def read_holidays(path: Path) -> list[str]:
+    """The dates of a holidays CSV as sorted ISO text; ``ValueError`` in one line naming
+    the file, and the row (as a spreadsheet numbers it, the header being row 1) of a bad
+    date."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is no header
+    except FileNotFoundError:
+        raise ValueError(
+            f"{path}: no such file (a CSV of dates, one a row, or write a list of dates)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
+    dates: set[str] = set()
+    try:
+        for row, cells in enumerate(csv.reader(text.splitlines()), start=1):
+            first = cells[0].strip() if cells else ""
+            if not any(c.strip() for c in cells):
+                continue
+            if row == 1 and first and not any(ch.isdigit() for ch in first):
+                continue  # a header: "date", "Holiday"
+            if not first:
+                raise ValueError(f"{path} row {row}: no date in its first column")
+            try:
+                dates.add(iso_date(first))
+            except ValueError as e:
+                raise ValueError(f"{path} row {row}: {e}") from None
+    except csv.Error as e:
+        raise ValueError(f"{path}: not a CSV file ({e})") from None
+    if not dates:
+        raise ValueError(f"{path} holds no dates")
+    return sorted(dates)
+
+
+def one_date_hint(value: str) -> str | None:
+    """What to write when ``holidays`` is one date as text (``"2024-12-25"``), not a file's
+    path: a list of it."""
+    try:
+        datetime.date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return f'{value!r} is one date, not a list of dates nor a CSV file; write ["{value}"]'

@@ -1,0 +1,120 @@
+"""``holidays = "holidays.csv"``: a spec's holidays read from a CSV (relative to the spec
+file, or absolute) where only an inline list was taken (``holidays: is not a list of
+dates``). Read once at spec load: the run records the dates, and a missing file or a bad
+date is one line naming the file (and the row)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from manymodels.cli import app
+from manymodels.exceptions import SpecError
+from manymodels.forecasting import forecast
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.spec import Spec
+from tests.test_holidays import EXPECTED, HOLIDAYS, panel, spec
+
+SPEC = (
+    'name = "shops"\npartition_by = ["shop"]\ntarget = "y"\ntime_column = "t"\nlags = [1, 2]\n'
+    "holidays = {holidays}\n"
+    '[validation]\nstrategy = "last"\nsize = 4\n'
+    '[[candidates]]\nestimator = "sklearn.linear_model.LinearRegression"\n'
+    "[fallback]\nenabled = false\n"
+)
+CSV = "date,name\n2024-12-25,Christmas Day\n\n2025-01-01,New Year's Day\n"
+
+
+def spec_file(folder: Path, holidays: str, csv: str | None = CSV) -> Path:
+    """A spec in ``folder`` whose ``holidays`` is ``holidays`` (TOML), and ``closed.csv``
+    beside it holding ``csv``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if csv is not None:
+        (folder / "closed.csv").write_text(csv, encoding="utf-8")
+    path = folder / "shops.toml"
+    path.write_text(SPEC.format(holidays=holidays), encoding="utf-8")
+    return path
+
+
+def cli(*args: str) -> tuple[int, list[str]]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output.strip().splitlines()
+
+
+def test_cli_trains_with_a_csv_beside_the_spec_and_forecasts_past_its_dates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = spec_file(tmp_path / "specs", '"closed.csv"')
+    data = tmp_path / "shops.csv"
+    panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
+    monkeypatch.chdir(tmp_path)  # elsewhere than the spec: the path is the spec file's
+    code, lines = cli("train", str(path), str(data), "--registry", "r")
+    assert code == 0, lines
+    out = tmp_path / "next.csv"
+    code, lines = cli("forecast", "--registry", "r", "--horizon", "10", "--out", str(out))
+    assert code == 0, lines
+    table = pd.read_csv(out, parse_dates=["t"])
+    for _, rows in table.groupby("shop"):
+        assert list(rows["t"]) == list(EXPECTED)
+    with Registry.open(tmp_path / "r") as reg:
+        plan = reg.get_version("shop=s0").schema.forecast
+        run = reg.list_runs()[0]
+    assert plan is not None and plan.holidays == HOLIDAYS
+    assert run.spec["holidays"] == HOLIDAYS  # the dates, not the path: read once
+
+
+def test_library_train_and_forecast_read_it_too(tmp_path: Path) -> None:
+    path = spec_file(tmp_path, '"closed.csv"', "2025-01-01\n2024-12-25\n")  # no header
+    summary = train(path, panel(pd.bdate_range("2024-01-02", "2024-12-20")), tmp_path / "r")
+    assert summary.run.n_trained == 3, summary.failures
+    got = forecast(tmp_path / "r", ["shop=s1"], horizon=10)
+    assert list(got["t"]) == list(EXPECTED)
+
+
+def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
+    """Same dates, same spec: the same hash, so a run resumes whichever way they are written."""
+    by_file = Spec.from_toml(spec_file(tmp_path / "a", '"closed.csv"'))
+    absolute = Spec.from_toml(spec_file(tmp_path / "b", f'"{tmp_path / "a" / "closed.csv"}"'))
+    inline = Spec.from_toml(spec_file(tmp_path / "c", '["2024-12-25", 2025-01-01]', None))
+    assert by_file.holidays == absolute.holidays == inline.holidays == HOLIDAYS
+    assert by_file.spec_hash == inline.spec_hash
+
+
+def test_a_dict_spec_reads_a_path_from_where_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "closed.csv").write_text("\ufeffDate\n2024-12-25\n2025-01-01\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert Spec.from_dict(spec(holidays="closed.csv")).holidays == HOLIDAYS
+
+
+@pytest.mark.parametrize(
+    ("csv", "shown"),
+    [
+        (None, "closed.csv: no such file"),
+        ("date\n2024-12-25\n2025-13-01\n", "closed.csv row 3: '2025-13-01' is not a date"),
+        ("2024-12-25T10:00,x\n", "closed.csv row 1: '2024-12-25T10:00' is not a date"),
+        ("date,name\n,Boxing Day\n", "closed.csv row 2: no date in its first column"),
+        ("date\n\n", "closed.csv holds no dates"),
+    ],
+)
+def test_a_missing_file_or_bad_date_fails_the_cli_in_one_line(
+    tmp_path: Path, csv: str | None, shown: str
+) -> None:
+    path = spec_file(tmp_path, '"closed.csv"', csv)
+    data = tmp_path / "d.csv"
+    panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
+    code, lines = cli("train", str(path), str(data), "--registry", str(tmp_path / "r"))
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: holidays: "), lines
+    assert f"{tmp_path / shown}" in lines[0], lines
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_one_date_as_text_is_told_to_be_a_list(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"""'2024-12-25' is one date.*write \["2024-12-25"\]"""):
+        Spec.from_toml(spec_file(tmp_path, '"2024-12-25"', None))
