@@ -7,7 +7,8 @@ partitions in Europe/Berlin, each ``--horizon`` steps: ``3h`` (elapsed hours, pa
 ``date_range``), ``3h-local`` as committed, and ``3h-local`` before (every partition's every
 wall time placed in the zone on its own, ``stepped_each`` below). Two tables of last times:
 ``together``, every partition ends at the same time (the usual forecast: all read up to the
-same hour), and ``apart``, a last time drawn for each from 2019–2024 on the 3-hour grid.
+same hour), ``apart``, a last time drawn for each from 2019–2024 on the 3-hour grid, and
+``one`` partition (a router's request; ms, the mean of ``--calls`` calls).
 Rounds alternate the order; figures are process CPU seconds (the machine may be shared),
 median of the rounds. Checks that before and after give the same times.
 ``--smoke`` runs it in a second (1,000 partitions, one round).
@@ -67,12 +68,14 @@ def last_times(partitions: int, together: bool) -> list[str]:
     return [t.isoformat() for t in grid[picks]]
 
 
-def run(variant: str, last: list[str], horizon: int) -> tuple[float, Any]:
+def run(variant: str, last: list[str], horizon: int, calls: int = 1) -> tuple[float, Any]:
+    """CPU seconds of one ``advance`` (the mean of ``calls``) and its times."""
     local_hours.advance = stepped_each if variant == "3h-local before" else committed
     frequency = "3h" if variant == "3h" else "3h-local"
     start = time.process_time()
-    out = timefeatures.advance(last, frequency, horizon, ZONE)
-    seconds = time.process_time() - start
+    for _ in range(calls):
+        out = timefeatures.advance(last, frequency, horizon, ZONE)
+    seconds = (time.process_time() - start) / calls
     local_hours.advance = committed
     return seconds, out
 
@@ -82,34 +85,43 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=100_000)
     ap.add_argument("--horizon", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--calls", type=int, default=300, help="one partition: calls per round")
     ap.add_argument("--smoke", action="store_true", help="1,000 partitions, one round")
     args = ap.parse_args()
     if args.smoke:
-        args.partitions, args.rounds = 1_000, 1
+        args.partitions, args.rounds, args.calls = 1_000, 1, 10
     header("local-clock hours: advance, 3h vs 3h-local")
     variants = ["3h", "3h-local", "3h-local before"]
-    print(f"{args.partitions:,} partitions × {args.horizon} steps, {ZONE}, CPU s\n")
+    print(f"{args.partitions:,} partitions × {args.horizon} steps, {ZONE}: CPU s (one: ms)\n")
     print("| last times | " + " | ".join(variants) + " | 3h-local / 3h | before / 3h |")
     print("|---|---|---|---|---|---|")
     ratios: dict[str, float] = {}
-    for together in (True, False):
-        last = last_times(args.partitions, together)
+    for name, partitions, calls in [
+        ("together", args.partitions, 1),
+        ("apart", args.partitions, 1),
+        ("one partition", 1, args.calls),
+    ]:
+        last = last_times(partitions, name != "apart")
         cpu: dict[str, list[float]] = {v: [] for v in variants}
         outs: dict[str, Any] = {}
         for variant in variants:  # warm: pandas' first calls, the zone's first look-ups
             run(variant, last[:100], args.horizon)
         for r in range(args.rounds):
             for variant in variants if r % 2 == 0 else variants[::-1]:
-                seconds, outs[variant] = run(variant, last, args.horizon)
+                seconds, outs[variant] = run(variant, last, args.horizon, calls)
                 cpu[variant].append(seconds)
         assert outs["3h-local"].equals(outs["3h-local before"]), "the times differ"
         med = {v: statistics.median(times) for v, times in cpu.items()}
-        name = "together" if together else "apart"
-        cells = [f"{med[v]:.3f} ({', '.join(f'{t:.3f}' for t in cpu[v])})" for v in variants]
+        scale, digits = (1, 3) if partitions > 1 else (1e3, 2)  # one partition: ms
+        cells = [
+            f"{med[v] * scale:.{digits}f} ({', '.join(f'{t * scale:.{digits}f}' for t in cpu[v])})"
+            for v in variants
+        ]
         now, before = med["3h-local"] / med["3h"], med["3h-local before"] / med["3h"]
         print(f"| {name} | " + " | ".join(cells) + f" | {now:.2f} | {before:.2f} |")
-        ratios[f"local/plain@{name}"] = now
-        ratios[f"before/after@{name}"] = med["3h-local before"] / med["3h-local"]
+        tag = name.split()[0]
+        ratios[f"local/plain@{tag}"] = now
+        ratios[f"before/after@{tag}"] = med["3h-local before"] / med["3h-local"]
     print("\n" + ratio_line(ratios))
 
 
