@@ -6,8 +6,20 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from serving.errors import RETRY_AFTER_SECONDS
 from serving.service import ModelService
 from serving.settings import Settings
+
+
+def starting_up() -> HTTPException:
+    """The 503 of a router whose registry is not open yet: an outage that ends by itself, so
+    it says when to try again (``Retry-After``) as every other outage's 503 does — without
+    it, a client's retry policy or a load balancer took it for a failure, not a wait."""
+    return HTTPException(
+        503,
+        "the router is starting up (the registry is not open yet)",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
 
 
 # Dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
@@ -22,7 +34,7 @@ def service_of(request: Request) -> ModelService:
     one-row request than the scoring (serving/routes/options.py)."""
     service = getattr(request.app.state, "service", None)
     if service is None:
-        raise HTTPException(503, "the router is starting up (the registry is not open yet)")
+        raise starting_up()
     return service
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from serving.auth import carries_admin_token, may_read
+from serving.errors import RETRY_AFTER_SECONDS
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.readiness import READY_TIMEOUT_SECONDS
 from serving.redact import local_roots, redact_text
@@ -30,6 +31,7 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
+WAIT = {"Retry-After": RETRY_AFTER_SECONDS}  # starting up ends by itself (serving.errors)
 
 
 @router.get(
@@ -40,7 +42,7 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
 async def readyz(request: Request) -> JSONResponse:
     service = getattr(request.app.state, "service", None)
     if service is None or not service.aliases.loaded:
-        return JSONResponse({"detail": "starting up"}, status_code=503)
+        return JSONResponse({"detail": "starting up"}, status_code=503, headers=WAIT)
     why = await request.app.state.registry_ping.why_not()
     if why is not None:
         if not may_read(request):  # the driver's reason can name the database's host;

@@ -31,6 +31,7 @@ from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.query import QueryCheckedRoute
 from serving.retrain import Retrainer, RetrainMode
+from serving.routes import starting_up
 from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
 from serving.schemas import ErrorOut
@@ -55,7 +56,7 @@ def get_jobs(request: Request) -> JobManager:
 def get_retrainer(request: Request) -> Retrainer:
     retrainer = getattr(request.app.state, "retrainer", None)
     if retrainer is None:
-        raise HTTPException(503, "the router is starting up (the registry is not open yet)")
+        raise starting_up()
     return retrainer
 
 

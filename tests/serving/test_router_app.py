@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from routerkit import KEY, feature_rows, open_client
+from routerkit import KEY, admin, feature_rows, open_client
 
 from serving.auth import OPEN_PATHS
 from serving.settings import Settings
@@ -77,3 +77,20 @@ def test_start_up_leaves_preloaded_models_plain_parts_out_of_the_collectors_walk
         plains = [m.plain for m in held if m.plain is not None]
         assert plains, "no preloaded model is plain: nothing checked"
         assert not any(gc.is_tracked(p) or gc.is_tracked(p[0]) for p in plains)
+
+
+def test_starting_up_503s_say_when_to_try_again(settings: Settings) -> None:
+    """Before the registry is open every route's 503 (``/v1``, ``/v2``, an admin route, the
+    readiness probe) carries ``Retry-After: 5``, as every other outage's 503 does: without it a
+    client's retry policy took "starting up" for a failure."""
+    client = open_client(settings)  # not entered: the lifespan has not run
+    answers = {
+        "predict": client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(1)}),
+        "v2": client.post(f"/v2/models/{KEY}/infer", json={"inputs": []}),
+        "retrain": client.post(f"/v1/partitions/{KEY}/retrain", json={}, headers=admin()),
+        "readyz": client.get("/readyz"),
+    }
+    for name, r in answers.items():
+        assert r.status_code == 503, (name, r.text)
+        assert r.headers.get("retry-after") == "5", (name, r.headers)
+        assert "starting" in r.text, (name, r.text)
