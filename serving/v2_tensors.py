@@ -220,6 +220,12 @@ def _values(
             length = params["binary_data_size"]
             if not isinstance(length, int) or isinstance(length, bool) or length < 0:
                 raise TensorError(f"input '{t.name}': binary_data_size must be a count of bytes")
+            if t.data is not None:  # the binary extension: one or the other; the JSON was
+                # dropped silently, and the client never learnt which values were scored
+                raise TensorError(
+                    f"input '{t.name}' has both 'data' and binary data (binary_data_size): "
+                    "send its values one way only"
+                )
             if offset + length > len(binary):
                 raise TensorError(f"input '{t.name}': the body ends before its binary data")
             values = _from_bytes(t, binary[offset : offset + length])
