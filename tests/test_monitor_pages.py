@@ -124,9 +124,10 @@ def test_two_versions_of_one_partition_in_one_flush_keep_one_drift_row(tmp_path:
 @pytest.mark.parametrize("sort", pages.PAGED_SORTS)
 def test_every_page_after_a_key_is_the_rest_of_the_whole_ranking(registry: Path, sort: str) -> None:
     """Keyset paging (``keys_after``): the page after any partition is what follows it in the
-    whole-pass ranking — through the scored rows, across into the unscored, and past the end;
-    a key no longer in production (the fallback, an unknown one) is ``PartitionNotFound``."""
-    from manymodels.exceptions import PartitionNotFound
+    whole-pass ranking — through the scored rows, across into the unscored, and past the end.
+    By key any text is a position (the partitions after it); in a ranking, a key the monitor
+    does not list (the fallback, an unknown one) is a ``DataError`` saying what after= is."""
+    from manymodels.exceptions import DataError
 
     with Registry.open(registry) as reg:
         engine = reg.store.engine
@@ -136,8 +137,49 @@ def test_every_page_after_a_key_is_the_rest_of_the_whole_ranking(registry: Path,
                 got = pages.keys_after(engine, sort, limit, after)
                 assert got == whole[i + 1 : i + 1 + limit], (sort, limit, after)
         for gone in (FALLBACK_KEY, "pid=nope"):
-            with pytest.raises(PartitionNotFound, match="start again"):
+            if sort == "key":
+                assert pages.keys_after(engine, sort, 5, gone) == [k for k in whole if k > gone][:5]
+                continue
+            with pytest.raises(DataError, match="is not a partition key in the monitor"):
                 pages.keys_after(engine, sort, 5, gone)
+
+
+def test_after_a_key_that_never_existed_is_a_position_by_key_and_a_422_in_a_ranking(
+    registry: Path, tmp_path: Path
+) -> None:
+    """``GET /v1/monitor?after=`` of a key that never existed answered 404 "partition … has
+    no production version any more: the monitor moved since the last page" — of a key that
+    never had one. By key it is a cursor like any text: the page of the partitions after it.
+    In the rankings (drift, age, error, naive) it has no place: a 422 saying what after= is.
+    A partition of the registry that is not in production is still the 404 "start again"
+    (it left the monitor since the page that showed it)."""
+    root = tmp_path / "r"
+    shutil.copytree(registry, root)
+    from sqlalchemy import delete
+
+    from manymodels.registry import schema as t
+
+    with Registry.open(root) as reg:
+        whole = sorted(r.key for r in report.health(reg.store.engine))
+        unpromoted = whole.pop()  # a partition whose production alias is gone (no API removes
+        a = t.aliases.c  # one; another tool, an older registry): in the registry, not listed
+        with reg.store.engine.begin() as conn:
+            conn.execute(delete(t.aliases).where(a.key == unpromoted, a.alias == "production"))
+    never = "pid=50%off"
+    with running_server(Settings(registry=root)) as url:
+        by_key = httpx.get(f"{url}/v1/monitor", params={"sort": "key", "after": never, "limit": 3})
+        ranked = {
+            sort: httpx.get(f"{url}/v1/monitor", params={"sort": sort, "after": never})
+            for sort in ("drift", "age", "error", "naive")
+        }
+        left = httpx.get(f"{url}/v1/monitor", params={"sort": "drift", "after": unpromoted})
+    assert by_key.status_code == 200, by_key.text
+    assert [p["key"] for p in by_key.json()["partitions"]] == [k for k in whole if k > never][:3]
+    for sort, got in ranked.items():
+        assert got.status_code == 422, (sort, got.text)
+        said = got.json()["detail"]
+        assert f"after='{never}' is not a partition key" in said and "moved" not in said, said
+    assert left.status_code == 404 and "start again" in left.json()["detail"], left.text
 
 
 @pytest.mark.slow  # a real router (~5-12 s on a busy machine)
@@ -186,7 +228,7 @@ def test_the_monitor_pages_after_the_last_key_and_rows_do_not_repeat_as_drift_mo
     assert by_offset["partitions"][0]["key"] == keys[-1]  # what paging by offset showed twice
     shown = [p["key"] for p in by_key["partitions"]]
     assert shown == wholes["drift"][5:10] and not set(shown) & set(keys)
-    assert gone.status_code == 404 and "start again" in gone.json()["detail"]
+    assert gone.status_code == 422 and "not a partition key" in gone.json()["detail"]
     assert both.status_code == 422
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, select, tuple_
 
-from manymodels.exceptions import PartitionNotFound
+from manymodels.exceptions import DataError, ManyModelsError, PartitionNotFound
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry import schema as t
 
@@ -139,11 +139,25 @@ def total(engine: Engine) -> int:
     return counted
 
 
-def moved(after: str) -> PartitionNotFound:
-    """The error of a page asked after a partition no longer in production (a 404)."""
-    return PartitionNotFound(
-        f"partition '{after}' has no production version any more: the monitor moved since "
-        "the last page, start again"
+def not_listed(engine: Engine, after: str, sort: str) -> ManyModelsError:
+    """The error of a page asked after a key that is not in the monitor, in an order that
+    ranks partitions (a key order takes any text as a position: ``keys_after``). A partition
+    of the registry that is not in production (any more) is a 404 — the pages moved since it
+    was shown; start again. Any other text (a key that never existed, the fallback's, which
+    the monitor never lists) is a 422 saying what ``after=`` is: every such key was a 404
+    "has no production version any more: the monitor moved", of a key that never had one.
+    One primary-key probe."""
+    if after != FALLBACK_KEY:
+        with engine.connect() as conn:
+            known = conn.execute(select(t.partitions.c.key).where(t.partitions.c.key == after))
+            if known.first() is not None:
+                return PartitionNotFound(
+                    f"partition '{after}' has no production version any more: it left the "
+                    "monitor since the page that showed it, start again"
+                )
+    return DataError(
+        f"after={after!r} is not a partition key in the monitor: by {sort}, after= resumes "
+        "after a partition the previous page showed (its next_after)"
     )
 
 
@@ -153,18 +167,21 @@ def keys_after(engine: Engine, sort: str, limit: int, after: str) -> list[str]:
     in the order is read back and the walk resumes from it along the same index, so a page
     costs O(limit) wherever it is and rows do not shift or repeat as others come and go
     (``OFFSET`` walked past every row before it, and a partition that left the production
-    aliases moved every later row one place up: one was never shown). ``moved(after)`` when
-    ``after`` is no longer in production."""
+    aliases moved every later row one place up: one was never shown). By key, ``after`` is a
+    position in key order, whatever its text (the partitions after it); in the other orders,
+    ``not_listed(after)`` when it is not in production."""
     if sort not in PAGED_SORTS:
         raise ValueError(f"a page in SQL sorts by one of {', '.join(PAGED_SORTS)}, not {sort!r}")
     a, v, d = t.aliases.c, t.model_versions.c, t.monitor_drift.c
     production = and_(a.alias == "production", a.key != FALLBACK_KEY)
+    if sort == "key":
+        with engine.connect() as conn:
+            return list(conn.execute(by_key(after).limit(limit)).scalars())
     with engine.connect() as conn:
-        if conn.execute(select(a.key).where(production, a.key == after)).first() is None:
-            raise moved(after)
-        if sort == "key":
-            q = by_key(after).limit(limit)
-            return list(conn.execute(q).scalars())
+        listed = conn.execute(select(a.key).where(production, a.key == after)).first()
+    if listed is None:
+        raise not_listed(engine, after, sort)
+    with engine.connect() as conn:
         if sort == "age":  # along ix_aliases_age, from after's (created, key)
             has_version = select(v.id).where(v.key == a.key, v.version == a.version).exists()
             start = conn.execute(

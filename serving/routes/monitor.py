@@ -172,7 +172,9 @@ async def get_monitor(
             description="The last key of the previous page (its `next_after`): the page that "
             "follows it in this order, resumed from its current place (keyset paging: rows do "
             "not shift or repeat as the registry changes, and a deep page costs what the first "
-            "does). A 404 when it has no production version any more: start again.",
+            "does). By key, any text is a position: the partitions after it. In the other "
+            "orders, a 404 when that partition has no production version any more (start "
+            "again), a 422 when it is no partition of the monitor.",
         ),
     ] = None,
     key: Annotated[
@@ -236,7 +238,7 @@ def _page(
         if after is not None:  # resume from after's current place in the whole pass
             offset = next((i + 1 for i, r in enumerate(rows) if r.key == after), -1)
             if offset < 0:
-                raise pages.moved(after)
+                raise pages.not_listed(engine, after, sort)
         page = report.with_data_age(engine, rows[offset : offset + limit])
         more = offset + len(page) < total
     shown = [{**r.to_dict(), "flags": r.flags(limits), "note": r.note(limits)} for r in page]
