@@ -75,9 +75,12 @@ def view(base: str, **params: str) -> str:
 class Driven:
     """One headless Chromium driven over the DevTools protocol (its pipe-free websocket), for
     what ``browse`` cannot do: click a button, let the test change the registry between two
-    clicks, and read the page again. Close it (a context manager)."""
+    clicks, and read the page again. ``flags`` are Chromium's own (``--window-size=780,900``:
+    a narrow window). Close it (a context manager)."""
 
-    def __init__(self, chromium: str, url: str, tmp_path: Path) -> None:
+    def __init__(
+        self, chromium: str, url: str, tmp_path: Path, *, flags: tuple[str, ...] = ()
+    ) -> None:
         import json
         import time
         import urllib.request
@@ -89,7 +92,7 @@ class Driven:
         self._browser = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-extensions", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             url],
+             *flags, url],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
