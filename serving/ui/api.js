@@ -88,17 +88,32 @@ function quote(text) {
     .replace(/%3A/g, ":");
 }
 
-/** A search as the canonical key text it must prefix: "store=1,brand=dominick's" as typed
- * becomes "store=1,brand=dominick%27s" (each column and value encoded as the registry does,
- * character by character, so a partial value still matches). Text with a "%" is taken as
- * already canonical (copied from a key). */
-export function canonicalPrefix(text) {
-  if (text.includes("%")) return text;
+/** Each column and value of `text` ("col=value,col=value") passed through `each`. */
+function byPart(text, each) {
   return text
     .split(",")
     .map((part) => {
       const at = part.indexOf("=");
-      return at < 0 ? quote(part) : `${quote(part.slice(0, at))}=${quote(part.slice(at + 1))}`;
+      return at < 0 ? each(part) : `${each(part.slice(0, at))}=${each(part.slice(at + 1))}`;
     })
     .join(",");
+}
+
+/** A search as the canonical key text it must prefix: "store=1,brand=dominick's" as typed
+ * becomes "store=1,brand=dominick%27s" (each column and value encoded as the registry does,
+ * character by character, so a partial value still matches). Text that is already canonical
+ * (copied from a key: each "%" starts an escape, and it is its own decoding encoded again;
+ * a copy may end inside an escape, "%2") is kept as it is. Any other "%" is a character of
+ * the key: "promo=50%off" searches "promo=50%25off" — taken as canonical, it matched
+ * nothing. */
+export function canonicalPrefix(text) {
+  const typed = byPart(text, quote);
+  if (!text.includes("%")) return typed;
+  const whole = text.replace(/%[0-9A-Fa-f]$/, ""); // a copy cut inside an escape
+  try {
+    if (byPart(whole, (part) => quote(decodeURIComponent(part))) === whole) return text;
+  } catch {
+    // "%" not followed by two hex digits (or not UTF-8): not canonical text
+  }
+  return typed;
 }
