@@ -40,21 +40,26 @@ def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
 
 def checked_cells(
     df: pd.DataFrame, read: Iterable[Any], numbers: Iterable[Any], *, source: str
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[Any, str]]:
     """``df``, unless a column among ``read`` holds a list, a struct or a map in a cell: a
     ``DataError`` naming the column, the cell and its row (``train`` ended in pandas'
     "TypeError: unhashable type: 'numpy.ndarray'" traceback, hashing the rows). The columns
     among ``numbers`` (the features and the target) holding decimals are read as
     floats: they were taken for text and one-hot encoded ("holds numbers in 100% of its rows
     and text in the rest"). Only object columns are looked at, each by pandas'
-    ``infer_dtype`` first (one pass in C); cells one by one only for a mixed column."""
+    ``infer_dtype`` first (one pass in C); cells one by one only for a mixed column.
+
+    Returns the rows and the kind ``infer_dtype`` found of each object column left as it was
+    (``{column: kind}``), for ``stray_values.numbers_as_floats`` to read rather than look at
+    every cell of a million-row column again."""
     numeric = set(numbers)
     decimals: dict[Any, pd.Series] = {}
+    kinds: dict[Any, str] = {}
     for column in dict.fromkeys(read):
         if column not in df.columns or df[column].dtype != object:
             continue
         s = df[column]
-        kind = ptypes.infer_dtype(s, skipna=True)
+        kind = kinds[column] = ptypes.infer_dtype(s, skipna=True)
         if kind in ("decimal", "mixed", "mixed-integer") and column in numeric:
             # decimals alone, or beside floats: a retrain's posted decimals appended to the
             # rows its version kept (floats) are "mixed", and were trained on as text; beside
@@ -62,6 +67,7 @@ def checked_cells(
             floats = _decimal_numbers(s.tolist())
             if floats is not None:
                 decimals[column] = pd.Series(floats, index=s.index, dtype=np.float64)
+                del kinds[column]  # floats now: no object column
                 continue
         if kind in ("mixed", "unknown-array"):
             at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, _NESTED)), None)
@@ -74,7 +80,7 @@ def checked_cells(
                     "a cell must hold one number, text or time; give each value a column of "
                     "its own"
                 )
-    return df.assign(**decimals) if decimals else df
+    return (df.assign(**decimals) if decimals else df), kinds
 
 
 def _decimal_numbers(cells: list[Any]) -> list[float] | None:

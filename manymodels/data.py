@@ -180,14 +180,16 @@ def checked(
     included) and the dropped counts; errors name ``source``."""
     refuse_repeated_columns(df, source, _read_by_role(df, spec))
     numbers = [c for c in numbers_of(df, spec) if c not in categories]  # an append's learnt
-    df = checked_cells(df, _read_by_role(df, spec), numbers, source=source)
+    df, kinds = checked_cells(df, _read_by_role(df, spec), numbers, source=source)
     bad_rows: dict[str, int] = {}
     kept_bad = None
     if spec.bad_rows == "drop":
         df, bad_rows = drop_bad_rows(df, spec, source=source)
+        if bad_rows:  # rows left out or cells emptied: their columns' kinds are looked at anew
+            kinds = {}
         if BAD_ROW in df.columns:  # rows kept in place for the lags (``drop_bad_rows``)
             kept_bad = df.pop(BAD_ROW).to_numpy(dtype=bool)
-    df = numbers_as_floats(df, spec, source=source, categories=categories)
+    df = numbers_as_floats(df, spec, source=source, categories=categories, kinds=kinds)
     cols = resolve_columns(df, spec, source=source, categories=categories)
     if spec.task == "classification":
         refuse_unlabelled(df[spec.target], source=source)

@@ -7,7 +7,7 @@ Kept apart from ``data`` (reading and checking a table), which calls it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -38,7 +38,12 @@ beside ``None``, a JSON null), and booleans beside numbers, are "boolean", "mixe
 
 
 def numbers_as_floats(
-    df: pd.DataFrame, spec: Spec, *, source: str, categories: Sequence[Any] = ()
+    df: pd.DataFrame,
+    spec: Spec,
+    *,
+    source: str,
+    categories: Sequence[Any] = (),
+    kinds: Mapping[Any, str] | None = None,
 ) -> pd.DataFrame:
     """``df`` with its object columns that hold nothing but numbers (and missing values) as
     float64, but for the key and time columns, a classifier's target (its labels are
@@ -58,7 +63,11 @@ def numbers_as_floats(
 
     ``categories`` are left as they are: an append's columns its kept version learnt as
     categories (a version trained before these columns were read as numbers: its schema
-    would say categorical beside a float64 dtype, and scoring it was refused)."""
+    would say categorical beside a float64 dtype, and scoring it was refused).
+
+    ``kinds``: ``infer_dtype``'s kind of the object columns of these very rows, where known
+    (``cell_kinds.checked_cells`` found them): a column is looked at once, not twice."""
+    kinds = kinds or {}
     label = [spec.target] if spec.task == "classification" else []
     skip = {*spec.partition_by, *label, spec.time_column, *(spec.categorical or ()), *categories}
     found: dict[str, np.ndarray] = {}
@@ -66,7 +75,7 @@ def numbers_as_floats(
         s = df[column]
         if column in skip or s.dtype != object:
             continue
-        kind = ptypes.infer_dtype(s, skipna=True)
+        kind = kinds.get(column) or ptypes.infer_dtype(s, skipna=True)
         if kind not in _NUMBER_KINDS:
             continue
         role = "target" if column == spec.target else "feature"

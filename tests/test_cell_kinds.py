@@ -151,3 +151,33 @@ def test_a_frame_with_multiindex_columns_is_refused_saying_so(tmp_path: Path) ->
     with pytest.raises(DataError) as info:
         mm.score(df, registry=tmp_path / "reg")
     assert str(info.value) == said
+
+
+def test_the_kinds_checked_cells_found_read_each_column_as_a_second_look_would() -> None:
+    from manymodels.cell_kinds import checked_cells
+    from manymodels.spec import Spec
+    from manymodels.stray_values import numbers_as_floats
+
+    n = 6
+    df = pd.DataFrame(
+        {
+            "pid": ["a"] * n,
+            "y": pd.Series([1, 2.5, 3, 4, 5, 6], dtype=object),
+            "ints_floats": pd.Series([1, 2.5, None, 4, 5, 6.5], dtype=object),
+            "flags": pd.Series([True, False, None, True, True, False], dtype=object),
+            "text": ["p", "q", None, "p", "q", "p"],
+            "money": [decimal.Decimal("1.5")] * n,
+        }
+    )
+    spec = Spec.coerce(spec_dict(time_column=None))
+    cells, kinds = checked_cells(df, df.columns, ["ints_floats", "flags", "money", "y"], source="s")
+    assert kinds == {
+        "y": "mixed-integer-float",
+        "ints_floats": "mixed-integer-float",
+        "flags": "boolean",
+    }  # the decimals are floats already, and text is pandas' str: no kind kept for them
+    told = numbers_as_floats(cells, spec, source="s", kinds=kinds)
+    looked = numbers_as_floats(cells, spec, source="s")
+    pd.testing.assert_frame_equal(told, looked)
+    numbers = ["y", "ints_floats", "flags", "money"]
+    assert (told.dtypes[numbers] == np.float64).all(), told.dtypes
