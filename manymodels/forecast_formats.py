@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.feature_schema import FeatureSchema
+from manymodels.label_matching import is_bool
 from manymodels.weekdays import offset_of
 
 
@@ -64,23 +65,19 @@ def second_digits(schema: FeatureSchema) -> int:
     return 6 if any(nanos) else 0
 
 
-def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool | np.bool_)
-
-
 def _is_int(v: Any) -> bool:
-    return isinstance(v, int | np.integer) and not _is_bool(v)
+    return isinstance(v, int | np.integer) and not is_bool(v)
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float | np.number) and not _is_bool(v)
+    return isinstance(v, int | float | np.number) and not is_bool(v)
 
 
 # A label type and what belongs to it, narrowest first: ``label_dtype`` takes the first that
 # both classes fit, ``label_fits`` checks a label against it - one table, so the two cannot
 # disagree (an int label is an Int64 before it is a Float64, and never a boolean).
 _LABEL_TYPES: tuple[tuple[str, Callable[[Any], bool]], ...] = (
-    ("boolean", _is_bool),
+    ("boolean", is_bool),
     ("Int64", _is_int),
     ("Float64", _is_number),
     ("string", lambda v: isinstance(v, str)),

@@ -30,21 +30,24 @@ def same_label(predicted: Any, actual: Any) -> bool:
     ``True``/``False``, "not one of the table's classes (False, True)"."""
     if isinstance(predicted, str) and isinstance(actual, str):
         return predicted == actual
-    if _is_bool(predicted) != _is_bool(actual):
-        flag, other = (predicted, actual) if _is_bool(predicted) else (actual, predicted)
+    if is_bool(predicted) != is_bool(actual):
+        flag, other = (predicted, actual) if is_bool(predicted) else (actual, predicted)
         if isinstance(other, int | float | np.number):
             return bool(float(other) == float(flag))
     return bool(label(predicted) == label(actual))
 
 
-def _is_bool(value: Any) -> bool:
+def is_bool(value: Any) -> bool:
+    """Whether a cell is a boolean, Python's or numpy's: the one rule for every reader of
+    cells (a label, a regression's target, a feature), since ``True`` is an ``int`` to
+    Python and would pass for the number 1."""
     return isinstance(value, bool | np.bool_)
 
 
 def label(value: Any) -> Any:
     """A class label by value: a number (or text holding one) as an int when whole, else a
     float; anything else as its text."""
-    if isinstance(value, bool | np.bool_):
+    if is_bool(value):
         return str(value)
     if isinstance(value, int | float | np.number):
         number = float(value)

@@ -18,6 +18,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
+from manymodels.label_matching import is_bool
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.row_numbers import data_row, row_number
 from manymodels.spec import Spec
@@ -94,7 +95,7 @@ def numbers_as_floats(
 
 def _holds_bool(s: pd.Series) -> bool:
     """Whether an object column holds a ``True`` or ``False`` cell."""
-    return any(isinstance(v, bool | np.bool_) for v in s.tolist())
+    return any(is_bool(v) for v in s.tolist())
 
 
 def numeric_share(s: pd.Series) -> float:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from manymodels.exceptions import InvalidRows
-from manymodels.label_matching import KnownClasses
+from manymodels.label_matching import KnownClasses, is_bool
 from manymodels.monitoring.live import targets
 
 
@@ -47,3 +47,14 @@ def test_posted_actuals_refuse_a_label_two_classes_match() -> None:
     (only,) = caught.value.errors
     assert only["loc"][-2] == 1
     assert "is 1, more than one of the classes the version knows ('01', '1')" in only["msg"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "flag"),
+    [(True, True), (np.bool_(False), True), (1, False), (np.int64(0), False), ("True", False)],
+    ids=["bool", "numpy-bool", "int", "numpy-int", "text"],
+)
+def test_a_boolean_cell_is_a_bool_of_python_or_numpy_never_a_number(
+    cell: object, flag: bool
+) -> None:
+    assert is_bool(cell) is flag
