@@ -23,6 +23,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.huge_numbers import coerced_numbers, shown, too_large
+from manymodels.label_matching import is_bool
 from manymodels.row_numbers import row_number
 
 
@@ -95,13 +96,20 @@ def python_numbers(
     object column (a CSV's or JSON's ``123456789012345678901234567890``), so ``score``
     refused the column that ``/v1/predict`` scores as 1.2e29 and ``train`` trains on.
     ``None`` when a cell is anything else (the caller's error names it); an integer past
-    float64 is a ``DataError`` naming it and its row."""
+    float64 is a ``DataError`` naming it and its row.
+
+    A feature's ``True`` and ``False`` are 1 and 0, as a ``bool`` column's are; a target's
+    are no numbers (``None``): ``true`` is no regression target, and ``/actuals`` refuses it."""
     if column.dtype != object:
         return None
     cells = column.tolist()
     # a Parquet file's decimal128 (money from a database) is a number, as training reads it
     kinds = int | float | np.number | decimal.Decimal
-    if not all(v is None or v is pd.NA or isinstance(v, kinds) for v in cells):
+    flags = role == "feature"
+    if not all(
+        v is None or v is pd.NA or (isinstance(v, kinds) and (flags or not is_bool(v)))
+        for v in cells
+    ):
         return None
     out = np.empty(len(cells), dtype=np.float64)
     for i, v in enumerate(cells):

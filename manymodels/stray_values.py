@@ -18,7 +18,6 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
-from manymodels.label_matching import is_bool
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.row_numbers import data_row, row_number
 from manymodels.spec import Spec
@@ -60,7 +59,8 @@ def numbers_as_floats(
     (``True``, ``False`` and ``None``; or beside numbers) were one-hot encoded too, with a
     warning that the column "holds numbers in 100% of its rows and text in the rest", and
     scoring the very frame trained on was refused ("must be text …"): they are 1 and 0, as
-    a ``bool`` column and the router read them.
+    a ``bool`` column and the router read them; a regression target's are not
+    (``python_numbers``), refused as ``/actuals`` refuses ``true``.
 
     ``categories`` are left as they are: an append's columns its kept version learnt as
     categories (a version trained before these columns were read as numbers: its schema
@@ -80,8 +80,6 @@ def numbers_as_floats(
         if kind not in _NUMBER_KINDS:
             continue
         role = "target" if column == spec.target else "feature"
-        if role == "target" and kind != "mixed-integer-float" and _holds_bool(s):
-            continue  # ``true`` is no regression target: refused as ``/actuals`` refuses it
         numbers = python_numbers(s, str(column), source, role=role)
         if numbers is not None:
             found[column] = numbers
@@ -91,11 +89,6 @@ def numbers_as_floats(
     for column, numbers in found.items():
         out[column] = numbers
     return out
-
-
-def _holds_bool(s: pd.Series) -> bool:
-    """Whether an object column holds a ``True`` or ``False`` cell."""
-    return any(is_bool(v) for v in s.tolist())
 
 
 def numeric_share(s: pd.Series) -> float:
