@@ -24,6 +24,7 @@ from manymodels.cell_kinds import checked_cells, numbers_of
 from manymodels.classes import class_prior
 from manymodels.csvkeys import keys_as_recorded, literal_labels, padded_codes
 from manymodels.exceptions import DataError
+from manymodels.features import refuse_complex
 from manymodels.label_checks import refuse_unlabelled
 from manymodels.lag_gaps import lag_gaps
 from manymodels.lagfeatures import LagPlan, fit_transforms, table_features
@@ -141,10 +142,13 @@ def resolve_columns(
                 "list them in 'categorical' or drop them from 'features'"
             )
     for col in features:
+        refuse_complex(df[col], str(col), source=source)
         if ptypes.is_datetime64_any_dtype(df[col]):
             raise DataError(
                 f"{source}: feature '{col}' is a datetime; name it as time_column instead"
             )
+    if spec.task == "regression":
+        refuse_complex(df[spec.target], spec.target, source=source, role="target")
     if spec.task == "regression" and not is_numeric(df[spec.target]):
         if len(df) and df[spec.target].isna().all():  # JSON nulls: no numbers, no dtype either
             raise DataError(

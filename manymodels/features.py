@@ -65,6 +65,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     None, a column missing in every row too, whatever its dtype), checked for the whole
     column at once. ``DataError`` names the column and source."""
     if numeric:
+        refuse_complex(column, name, source=source)
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
             numbers = python_numbers(column, name, source)
             if numbers is not None:
@@ -86,6 +87,18 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
             f"(found {kind} values, dtype {column.dtype})"
         )
     return column.to_numpy(dtype=object, na_value=None)
+
+
+def refuse_complex(column: pd.Series, name: str, *, source: str, role: str = "feature") -> None:
+    """A ``DataError`` for a column of complex numbers: pandas counts them as numeric, and
+    numpy kept their real part alone with a ``ComplexWarning`` a user rarely sees, so a model
+    trained and scored on half of each value."""
+    if ptypes.is_complex_dtype(column):
+        raise DataError(
+            f"{source}: {role} '{name}' holds complex numbers (dtype {column.dtype}): a model "
+            "reads real numbers; give the real and imaginary parts (or the magnitude) as "
+            "columns of their own"
+        )
 
 
 def python_numbers(

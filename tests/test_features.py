@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
 
+import manymodels as mm
+from manymodels.exceptions import DataError, InvalidRows
 from manymodels.features import python_numbers
+from manymodels.registry import Registry
 
 
 def test_booleans_are_numbers_in_a_feature_and_not_in_a_target() -> None:
@@ -19,3 +27,27 @@ def test_booleans_are_numbers_in_a_feature_and_not_in_a_target() -> None:
         python_numbers(pd.Series([1, 2.5, None], dtype=object), "y", "s", role="target"),
         [1.0, 2.5, np.nan],
     )
+
+
+def test_complex_features_are_refused_naming_the_column_in_train_score_and_predict(
+    tmp_path: Path,
+) -> None:
+    df = linear_frame(2, 30)
+    waved = df.assign(x1=df["x1"] + 1j)  # numpy kept the real part, with a ComplexWarning
+    said = "feature 'x1' holds complex numbers (dtype complex128): a model reads real numbers"
+    with pytest.raises(DataError, match=re.escape(f"<DataFrame>: {said}")):
+        mm.train(spec_dict(), waved, registry=tmp_path / "waved", backend="local")
+    assert not (tmp_path / "waved" / "registry.db").exists()
+    mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    with pytest.raises(DataError, match=re.escape(said)):
+        mm.score(waved, registry=tmp_path / "reg")
+    with Registry.open(tmp_path / "reg") as reg:
+        model = reg.load_model({"pid": 0})
+        with pytest.raises(InvalidRows, match="feature 'x1' must be a number, not complex"):
+            model.predict(waved[waved["pid"] == 0])
+
+
+def test_a_complex_regression_target_is_refused_naming_it(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    with pytest.raises(DataError, match="target 'y' holds complex numbers"):
+        mm.train(spec_dict(), df.assign(y=df["y"] + 1j), registry=tmp_path, backend="local")
