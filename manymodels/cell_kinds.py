@@ -39,7 +39,12 @@ def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
 
 
 def checked_cells(
-    df: pd.DataFrame, read: Iterable[Any], numbers: Iterable[Any], *, source: str
+    df: pd.DataFrame,
+    read: Iterable[Any],
+    numbers: Iterable[Any],
+    *,
+    source: str,
+    keys: Iterable[Any] = (),
 ) -> tuple[pd.DataFrame, dict[Any, str]]:
     """``df``, unless a column among ``read`` holds a list, a struct or a map in a cell: a
     ``DataError`` naming the column, the cell and its row (``train`` ended in pandas'
@@ -51,14 +56,29 @@ def checked_cells(
 
     Returns the rows and the kind ``infer_dtype`` found of each object column left as it was
     (``{column: kind}``), for ``stray_values.numbers_as_floats`` to read rather than look at
-    every cell of a million-row column again."""
+    every cell of a million-row column again.
+
+    A column among ``read`` but for the ``keys`` (whose values only name a partition: a
+    Parquet file's binary key is one) holding durations or bytes is refused too: durations
+    were one-hot encoded as text (with a warning that they "hold numbers in 100% of its
+    rows and text in the rest") and every later ``score`` of them refused; bytes were text
+    to training and no text to ``score``."""
     numeric = set(numbers)
+    named = set(keys)
     decimals: dict[Any, pd.Series] = {}
     kinds: dict[Any, str] = {}
     for column in dict.fromkeys(read):
-        if column not in df.columns or df[column].dtype != object:
+        if column not in df.columns:
             continue
         s = df[column]
+        if ptypes.is_timedelta64_dtype(s) and column not in named:
+            raise DataError(
+                f"{source}: column '{column}' holds durations (dtype {s.dtype}): a model reads "
+                "numbers or text; give them as numbers, such as seconds "
+                f"(df['{column}'].dt.total_seconds())"
+            )
+        if s.dtype != object:
+            continue
         kind = kinds[column] = ptypes.infer_dtype(s, skipna=True)
         if kind in ("decimal", "mixed", "mixed-integer") and column in numeric:
             # decimals alone, or beside floats: a retrain's posted decimals appended to the
@@ -79,6 +99,14 @@ def checked_cells(
                     f"{source}: column '{column}' holds {held} ({cell}) in {data_row(at)}: "
                     "a cell must hold one number, text or time; give each value a column of "
                     "its own"
+                )
+        if kind in ("bytes", "mixed", "mixed-integer") and column not in named:
+            at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, bytes)), None)
+            if at is not None:
+                raise DataError(
+                    f"{source}: column '{column}' holds bytes ({shown(s.iloc[at])}) in "
+                    f"{data_row(at)}: a cell must hold one number, text or time; decode "
+                    f"them to text first (df['{column}'].str.decode('utf-8'))"
                 )
     return (df.assign(**decimals) if decimals else df), kinds
 

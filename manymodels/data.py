@@ -184,7 +184,8 @@ def checked(
     included) and the dropped counts; errors name ``source``."""
     refuse_repeated_columns(df, source, _read_by_role(df, spec))
     numbers = [c for c in numbers_of(df, spec) if c not in categories]  # an append's learnt
-    df, kinds = checked_cells(df, _read_by_role(df, spec), numbers, source=source)
+    read, keys = _read_by_role(df, spec), spec.partition_by
+    df, kinds = checked_cells(df, read, numbers, source=source, keys=keys)
     bad_rows: dict[str, int] = {}
     kept_bad = None
     if spec.bad_rows == "drop":

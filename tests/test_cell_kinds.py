@@ -5,6 +5,7 @@ one-hot encoded as text, and ``score`` refused it as "must be numeric"."""
 from __future__ import annotations
 
 import decimal
+import re
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,54 @@ def test_the_kinds_checked_cells_found_read_each_column_as_a_second_look_would()
     pd.testing.assert_frame_equal(told, looked)
     numbers = ["y", "ints_floats", "flags", "money"]
     assert (told.dtypes[numbers] == np.float64).all(), told.dtypes
+
+
+SPEC_TOML = (
+    'name = "t"\npartition_by = ["pid"]\ntarget = "y"\ntime_column = "t"\n'
+    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("cells", "said"),
+    [
+        (
+            lambda x: pd.to_timedelta(x.abs(), unit="s"),
+            "holds durations (dtype timedelta64[ns]): a model reads numbers or text; give them "
+            "as numbers, such as seconds (df['x1'].dt.total_seconds())",
+        ),
+        (
+            lambda x: [b"ab"] * len(x),  # a Parquet file's binary column
+            "holds bytes (b'ab') in data row 1 (counting from 1): a cell must hold one number, "
+            "text or time; decode them to text first (df['x1'].str.decode('utf-8'))",
+        ),
+    ],
+    ids=["durations", "bytes"],
+)
+def test_durations_and_bytes_in_a_feature_are_one_error_line_naming_it(
+    tmp_path: Path, cells: Any, said: str
+) -> None:
+    df = linear_frame(2, 30)
+    df["x1"] = pd.Series(cells(df["x1"]), index=df.index)
+    data = tmp_path / "rows.parquet"
+    df.to_parquet(data)
+    (tmp_path / "spec.toml").write_text(SPEC_TOML)
+    res = cli("train", tmp_path / "spec.toml", data, "--registry", tmp_path / "reg")
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().splitlines() == [f"error: {data}: column 'x1' {said}"]
+    assert not (tmp_path / "reg" / "registry.db").exists()
+
+
+def test_a_key_of_bytes_still_names_its_partitions(tmp_path: Path) -> None:
+    df = linear_frame(2, 30)
+    df["pid"] = df["pid"].map({0: b"a", 1: b"b"}).astype(object)
+    summary = mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert summary.run.n_trained == 2
+
+
+def test_a_bytes_cell_among_text_is_named_with_its_row(tmp_path: Path) -> None:
+    df = linear_frame(1, 30)
+    df["x1"] = ["p", "q", b"r"] * 10
+    spec = spec_dict(categorical=["x1"])
+    with pytest.raises(DataError, match=re.escape("column 'x1' holds bytes (b'r') in data row 3")):
+        mm.train(spec, df, registry=tmp_path / "reg", backend="local")
