@@ -116,6 +116,8 @@ def read_given(source: DataSource) -> pd.DataFrame:
         raise
     except UnicodeDecodeError as e:
         raise DataError(not_utf8(path, e)) from None
+    except pd.errors.EmptyDataError:  # pandas said "No columns to parse from file"
+        raise DataError(f"{path}: the file is empty (no header, no rows)") from None
     except (OSError, ValueError, EOFError, zlib.error) as e:
         # EOFError: a .csv.gz cut short; zlib.error: one damaged inside (a bad copy)
         twice = repeated_field(path) if suffix in {".parquet", ".pq"} else None

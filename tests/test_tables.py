@@ -477,3 +477,20 @@ print(not_utf8(Path({str(path)!r}), UnicodeDecodeError("utf-8", b"\\xf6", 0, 1, 
         f"{path}: is not UTF-8 text (byte 0xf6 in line 2, counting the header as line 1): "
         "save it as UTF-8, or as Parquet\n"
     )
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz"])
+def test_an_empty_csv_is_one_error_line_saying_so(tmp_path: Path, name: str) -> None:
+    """A CSV of no bytes at all (a failed export) was refused in pandas' words, "cannot read
+    table (EmptyDataError: No columns to parse from file)"; a header alone says it has no rows."""
+    data = tmp_path / name
+    data.write_bytes(gzip.compress(b"") if name.endswith(".gz") else b"")
+    result = train_on(tmp_path, data)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {data}: the file is empty (no header, no rows)\n"
+    header = tmp_path / "header.csv"
+    header.write_text("store,x,y\n")
+    result = train_on(tmp_path, header)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {header}: the table has no rows (only a header?)\n"
+    assert not (tmp_path / "r" / "registry.db").exists()
