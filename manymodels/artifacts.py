@@ -33,7 +33,7 @@ from manymodels.durable_files import (
 )
 from manymodels.exceptions import ArtifactCorrupted, ArtifactError, ArtifactNotFound
 from manymodels.serialization import ALL_FORMATS, Format, dumps, loads
-from manymodels.store_urls import local_file_url, refuse_mistyped_url
+from manymodels.store_urls import store_url
 from manymodels.tempnames import aside_digest, writer_alive
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -395,8 +395,7 @@ def open_store(url: str | Path) -> ArtifactStore:
     ``s3://bucket/prefix`` (``manymodels.artifact_stores``, imported only then)."""
     text = str(url)
     if not isinstance(url, Path):
-        text = local_file_url(text)
-        refuse_mistyped_url(text)
+        text = store_url(text)
     if "://" in text and not text.startswith("file://"):
         from manymodels.artifact_stores import FsspecArtifactStore
 

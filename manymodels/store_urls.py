@@ -43,6 +43,38 @@ def refuse_mistyped_url(text: str) -> None:
         )
 
 
+def store_url(text: str) -> str:
+    """``text`` as the URL (or local path) ``open_store`` opens, or an ``ArtifactError`` in
+    one line: its scheme in lower case (RFC 3986: ``S3://b/p`` is ``s3://b/p``; it was refused
+    as "unknown scheme 'S3://'", ``FILE:///srv`` made the relative directory ``FILE:``), a
+    ``file`` URL's host read as RFC 8089 says (``localhost`` is this machine:
+    ``file://localhost/tmp/x`` made the relative directory ``./localhost/tmp/x``; another host
+    is refused, not written under ``./otherhost``), and a mistyped URL refused."""
+    found = _SCHEME.fullmatch(text)
+    if found is not None and found.group(2).startswith("//"):
+        text = found.group(1).lower() + ":" + found.group(2)
+    text = _local_host(local_file_url(text))
+    refuse_mistyped_url(text)
+    return text
+
+
+def _local_host(text: str) -> str:
+    """A ``file://host/path`` URL as ``file:///path`` when ``host`` is this machine
+    (``localhost``, any case); any other host refused."""
+    if not text.startswith("file://") or text[7:8] in ("/", ""):
+        return text
+    host, _, path = text[7:].partition("/")
+    if host.lower() == "localhost":
+        if not path.strip("/"):
+            raise ArtifactError(f"artifact store URL '{text}' names no path (file:///path)")
+        return "file:///" + path
+    raise ArtifactError(
+        f"artifact store URL '{text}' names the host '{host}': a file URL names a path on "
+        f"this machine (file:///{path} or file://localhost/{path}); mount the other "
+        "machine's directory, or give its URL (sftp://, s3://…)"
+    )
+
+
 def local_file_url(text: str) -> str:
     """``file:/srv/models`` (RFC 8089's form with one slash, as Spark and Hadoop print it) as
     ``file:///srv/models``: it was refused as "neither a local path nor a URL", told to write
