@@ -45,3 +45,17 @@ def test_an_index_named_like_a_column_keeps_its_name(sales: tuple[Path, pd.DataF
     out = mm.score(given, root, backend="local")
     assert out.index.name == "store" and out.index.equals(given.index)
     assert out.prediction.tolist() == mm.score(df, root, backend="local").prediction.tolist()
+
+
+def test_model_version_is_nullable_integers_whatever_the_rows(
+    sales: tuple[Path, pd.DataFrame],
+) -> None:
+    """``model_version`` was ``int64`` when every row was scored (an empty table too) and
+    ``Int64`` when a row went unscored: the column's type hung on the rows, so an empty
+    result, or one batch of a job, did not match another. It is ``Int64`` always."""
+    root, df = sales
+    for given in (df, df.iloc[:0], df.head(3)):
+        out = mm.score(given, root, backend="local")
+        assert out["model_version"].dtype == "Int64", len(given)
+        assert out["model_version"].notna().all()
+    assert mm.score(df.head(3), root, backend="local")["model_version"].tolist() == [1, 1, 1]

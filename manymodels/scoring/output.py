@@ -65,7 +65,7 @@ def scored_frame(
             else {}
         ),
         **_bands(predictions, plan, counts, levels),
-        model_version=_with_missing(versions, plan),
+        model_version=_versions(versions, plan),
         partition=pd.Categorical.from_codes(plan.key_codes, categories=plan.keys),
         served_by=pd.Categorical.from_codes(codes, categories=names),
         fallback=fallback,
@@ -146,6 +146,15 @@ def _predictions(n: int, plan: Plan, done: Sequence[tuple[int, list[np.ndarray]]
             out[plan.positions[start : start + len(p)]] = p
             start += len(p)
     return _with_missing(out, plan) if dtype.kind in "iub" else out
+
+
+def _versions(values: np.ndarray, plan: Plan) -> pd.arrays.IntegerArray:
+    """The ``model_version`` column: ``Int64`` whether or not a row went unscored (``<NA>``),
+    so its dtype does not hang on the rows: it was ``int64`` when every row was scored (an
+    empty table too) and ``Int64`` when one was not, so batches of one job disagreed."""
+    mask = np.ones(len(values), dtype=bool)
+    mask[plan.positions] = False
+    return pd.arrays.IntegerArray(values, mask)
 
 
 def _with_missing(values: np.ndarray, plan: Plan) -> Any:
