@@ -9,6 +9,7 @@ started (registry open, alias table loaded), and shuts down gracefully on exit.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -34,16 +35,28 @@ def running_server(
 
     application = app if app is not None else create_app(settings)
     failed: list[BaseException] = []  # what the app's startup raised: its real reason
+    said: list[str] = []  # the traceback the app sent as it failed to start
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
         """The app, with what its lifespan raises kept: uvicorn logs it and exits with
         ``SystemExit(3)``, which alone said "the router failed to start: SystemExit: 3" where
-        the registry was missing (``NoRegistry``)."""
+        the registry was missing (``NoRegistry``). The traceback the app sends with
+        ``lifespan.startup.failed`` is kept here, not given to uvicorn to print: the caller
+        gets that error raised, and printed as well it put a traceback on the terminal of a
+        caller who caught it."""
+        if scope.get("type") != "lifespan":
+            return await application(scope, receive, send)
+
+        async def quiet(message: Any) -> None:
+            if message.get("type") == "lifespan.startup.failed":
+                said.append(message.get("message") or "")
+                message = {"type": message["type"]}
+            await send(message)
+
         try:
-            await application(scope, receive, send)
+            await application(scope, receive, quiet)
         except Exception as e:
-            if scope.get("type") == "lifespan":
-                failed.append(e)
+            failed.append(e)
             raise
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -63,6 +76,14 @@ def running_server(
             errors.append(e)
 
     thread = threading.Thread(target=run, name=f"router-{port}", daemon=True)
+
+    def unsaid(record: logging.LogRecord) -> bool:
+        """uvicorn's "Application startup failed. Exiting." once the app has failed to start:
+        the error is raised to the caller instead (this server's thread only)."""
+        return not (said and record.thread == thread.ident)
+
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(unsaid)
     thread.start()
     try:
         deadline = time.monotonic() + timeout
@@ -70,10 +91,10 @@ def running_server(
             if failed:  # the app's own error (NoRegistry, …), as Registry.open raises it
                 raise failed[0]
             if not thread.is_alive() or errors:
-                raise RuntimeError(
-                    "the router failed to start"
-                    + (f": {type(errors[0]).__name__}: {errors[0]}" if errors else "")
-                )
+                reason = f": {type(errors[0]).__name__}: {errors[0]}" if errors else ""
+                if said and said[0].strip():  # the app failed on a BaseException: its last line
+                    reason = f": {said[0].strip().splitlines()[-1]}"
+                raise RuntimeError("the router failed to start" + reason)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the router did not start within {timeout} s")
             time.sleep(0.01)
@@ -81,4 +102,5 @@ def running_server(
     finally:
         server.should_exit = True
         thread.join(timeout)
+        uvicorn_log.removeFilter(unsaid)
         sock.close()

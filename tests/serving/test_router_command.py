@@ -95,6 +95,19 @@ def test_running_server_raises_the_reason_it_failed_to_start(tmp_path: Path) -> 
     assert str(caught.value) == f"no registry at {tmp_path / 'nope'} (train something first)"
 
 
+def test_running_server_prints_nothing_of_a_failure_it_raises(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """uvicorn printed the app's start-up traceback and "Application startup failed.
+    Exiting." before ``running_server`` raised the same error typed (``NoRegistry``): a
+    caller who catches it, as the demo does, still had a traceback on the terminal."""
+    capfd.readouterr()
+    with pytest.raises(NoRegistry), running_server(Settings(registry=tmp_path / "nope")):
+        pass
+    printed = capfd.readouterr()
+    assert printed.err == "" and printed.out == ""
+
+
 def test_one_json_log_line_per_request(client: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="manymodels.serving.access"):
         client.post(f"/v1/partitions/{KEY}/predict", json={"rows": feature_rows(2)})
