@@ -36,7 +36,8 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
     the rows' text, or a crash ("quote_from_bytes() expected bytes"). A column of one of
     several key columns is refused naming the frame's key columns to pass. On a registry
     keyed by one column, a value of it given alone is a selection of one, as a key's text
-    is."""
+    is. A numpy array is its values (1-D, one key column) or rows (2-D, ``_array_keys``), and
+    a row of ``df.itertuples()`` is a key by its fields' names (``_named_row``)."""
     if isinstance(keys, str):
         return [keys]
     if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
@@ -54,6 +55,10 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
                 f"nothing on this registry keyed by {', '.join(columns)}: pass the frame's key "
                 f"columns, df[[{', '.join(map(repr, columns))}]]"
             )
+    if _is_array(keys):
+        return _array_keys(keys, what, columns)
+    if _is_named_row(keys):  # one row of ``df.itertuples()``
+        return [_named_row(keys, what, columns)]
     if columns and len(columns) == 1 and is_scalar(keys):
         return [keys]  # one value of the one key column, given alone
     if hasattr(keys, "ngroups") and hasattr(keys, "groups"):  # a GroupBy: its keys
@@ -67,7 +72,74 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
             f"{reprlib.repr(keys)}"
         )
-    return list(keys)
+    return [_named_row(k, what, columns) if _is_named_row(k) else k for k in keys]
+
+
+def _is_array(keys: Any) -> bool:
+    """Whether ``keys`` is a numpy (or pandas extension) array of one dimension or more:
+    ``df["pid"].values``, ``df[["store", "brand"]].to_numpy()``."""
+    return (
+        hasattr(keys, "dtype")
+        and getattr(keys, "ndim", 0) >= 1
+        and not hasattr(keys, "index")  # a Series or frame: their own forms above
+    )
+
+
+def _array_keys(keys: Any, what: str, columns: Sequence[str] | None) -> list[Any]:
+    """The keys of an array: of a registry keyed by one column, a 1-D array is that column's
+    values (``df["pid"].values``; a value that is text was read as a key's text, "'a' is not a
+    partition key"), unless every item reads ``col=value`` (an array of keys' text, as a list
+    of them is); a 2-D array's rows are the key columns' values in order (``df[["store",
+    "brand"]].values``: it was refused as "not ndarray")."""
+    if keys.ndim == 1:
+        items = _distinct(keys)  # in order: a table's column repeats them
+        texts = all(isinstance(k, str) and "=" in k for k in items)
+        if columns and len(columns) == 1 and not texts:
+            return [{columns[0]: k} for k in items]
+        return items
+    if keys.ndim == 2 and columns and keys.shape[1] == len(columns):
+        return [dict(zip(columns, row, strict=True)) for row in _distinct(map(tuple, keys))]
+    of = f"{len(columns)} key column(s) {', '.join(columns)}" if columns else "no key columns yet"
+    raise DataError(
+        f"{what}: an array of shape {tuple(keys.shape)} is no selection of keys: a 1-D array "
+        f"holds the values of a registry keyed by one column, a 2-D one a key per row, its "
+        f"columns the key columns in order (this registry has {of})"
+    )
+
+
+def _distinct(items: Iterable[Any]) -> list[Any]:
+    """``items`` once each, in order (all of them when one is unhashable: a mapping)."""
+    given = list(items)
+    try:
+        return list(dict.fromkeys(given))
+    except TypeError:
+        return given
+
+
+def _is_named_row(key: Any) -> bool:
+    """Whether ``key`` is a row of ``df.itertuples()``: a namedtuple, ``Index`` first unless
+    ``index=False``."""
+    return isinstance(key, tuple) and isinstance(getattr(key, "_fields", None), tuple)
+
+
+def _named_row(row: Any, what: str, columns: Sequence[str] | None) -> dict[str, Any]:
+    """A row of ``df.itertuples()`` as its key: the key columns' values by field name, the
+    ``Index`` field (``index=True``, the default) no key value. Read as a tuple it was
+    refused ("not Pandas Pandas(Index=0, …)"), or, with exactly as many fields as key
+    columns in another order (``df[["brand", "store"]].itertuples(index=False)``), read in
+    the wrong order: a key naming no partition."""
+    fields = dict(row._asdict())
+    if not columns:
+        return {f: v for f, v in fields.items() if f != "Index"}
+    missing = [c for c in columns if c not in fields]
+    if missing:
+        raise DataError(
+            f"{what}: a row of df.itertuples() has no field(s) {', '.join(map(repr, missing))} "
+            f"(its fields: {', '.join(fields)}): this registry's partitions are keyed by "
+            f"{', '.join(columns)}; itertuples renames a column that is no Python name, so "
+            f"pass the frame's key columns, df[[{', '.join(map(repr, columns))}]]"
+        )
+    return {c: fields[c] for c in columns}
 
 
 def _one_tuple_key(keys: Any, columns: Sequence[str] | None) -> bool:

@@ -1,0 +1,72 @@
+"""A selection of keys (``forecast``'s ``keys=``, ``train``'s ``only=``) given as numpy arrays
+and ``df.itertuples()`` rows, as pandas hands them out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from factories import linear_frame, spec_dict
+
+from manymodels.exceptions import DataError
+from manymodels.forecasting import forecast
+from manymodels.pipeline import train
+
+
+@pytest.fixture(scope="module")
+def by_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A registry keyed by one text column (``pid`` = p0, p1, p2)."""
+    root = tmp_path_factory.mktemp("keys") / "text"
+    df = linear_frame(3).assign(pid=lambda d: "p" + d["pid"].astype(str))
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    return root, df
+
+
+@pytest.fixture(scope="module")
+def by_two(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
+    """A registry keyed by ``pid`` and ``g``."""
+    root = tmp_path_factory.mktemp("keys") / "two"
+    df = linear_frame(3).assign(g="a")
+    train(spec_dict(features=["x0", "x1"], partition_by=["pid", "g"]), df, root, backend="local")
+    return root, df
+
+
+def test_a_1d_array_is_the_one_key_columns_values(by_text: tuple[Path, pd.DataFrame]) -> None:
+    """``keys=df["pid"].values`` of text values read each as a key's text ("'p0' is not a
+    partition key of the form col=value"); an array of keys' text still is keys' text."""
+    root, df = by_text
+    for keys in (df["pid"].values, df["pid"].to_numpy(dtype=str), np.array(["pid=p1"])):
+        found = forecast(root, keys=keys, horizon=1)["pid"]
+        assert sorted(found) == (["p1"] if len(keys) == 1 else ["p0", "p1", "p2"]), keys
+    summary = train(
+        spec_dict(features=["x0", "x1"]), df, root, backend="local", only=np.array(["p2"])
+    )
+    assert summary.run.n_trained == 1
+
+
+def test_a_2d_array_is_a_key_per_row(by_two: tuple[Path, pd.DataFrame]) -> None:
+    """``keys=df[["pid", "g"]].values`` was refused as "not ndarray"."""
+    root, df = by_two
+    assert sorted(forecast(root, keys=df[["pid", "g"]].values, horizon=1)["pid"]) == [0, 1, 2]
+    with pytest.raises(DataError, match=r"an array of shape \(90, 3\) is no selection of keys"):
+        forecast(root, keys=df[["pid", "g", "t"]].values, horizon=1)
+
+
+def test_itertuples_rows_are_keys_by_field_name(by_two: tuple[Path, pd.DataFrame]) -> None:
+    """``keys=df.itertuples()`` was refused ("not Pandas Pandas(Index=0, …)"), and
+    ``df[["g", "pid"]].itertuples(index=False)`` read its values in the registry's column
+    order, naming no partition ('pid=a,g=0'). The ``Index`` field is no key value; the
+    other fields are matched by name."""
+    root, df = by_two
+    for keys in (
+        df.itertuples(),
+        list(df[["pid", "g"]].itertuples(index=True)),
+        list(df[["g", "pid"]].itertuples(index=False)),
+    ):
+        assert sorted(forecast(root, keys=keys, horizon=1)["pid"]) == [0, 1, 2]
+    one = next(df[df["pid"] == 1].itertuples())
+    assert forecast(root, keys=one, horizon=1)["pid"].tolist() == [1]
+    with pytest.raises(DataError, match=r"a row of df.itertuples\(\) has no field\(s\) 'g'"):
+        forecast(root, keys=df[["pid"]].itertuples(), horizon=1)
