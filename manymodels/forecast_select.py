@@ -11,7 +11,7 @@ layout, without a level asked for); the forecast then reads them again a chunk a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from manymodels.exceptions import (
 from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import key_kind, label_dtype, on_midnights, second_digits
-from manymodels.key_selection import key_list
+from manymodels.key_selection import KeySelection, key_list
 from manymodels.keys import trained_forms
 from manymodels.labels import threshold_classes
 from manymodels.partition import FALLBACK_KEY
@@ -85,7 +85,7 @@ class Selection:
 
 def select(
     reg: Registry,
-    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None,
+    keys: KeySelection | None,
     alias: str,
     levels: Sequence[float] | None,
     threshold: float | None = None,

@@ -38,7 +38,7 @@ they come: ``manymodels.table_output.write_tables``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from manymodels.forecast_select import unforecastable as unforecastable  # the r
 from manymodels.forecast_steps import build_steps
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
+from manymodels.key_selection import KeySelection
 from manymodels.labels import check_threshold, threshold_classes
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import ModelVersion
@@ -87,7 +88,7 @@ def check_horizon(horizon: Any) -> int:
 # --------------------------------------------------------------------------------------------
 def forecast(
     registry: Registry | str | Path = "./mmregistry",
-    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    keys: KeySelection | None = None,
     *,
     horizon: int,
     future: DataSource | None = None,
@@ -151,7 +152,7 @@ def forecast(
 
 def forecast_chunks(
     registry: Registry | str | Path = "./mmregistry",
-    keys: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    keys: KeySelection | None = None,
     *,
     horizon: int,
     future: DataSource | None = None,

@@ -8,10 +8,38 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from manymodels.exceptions import DataError
 from manymodels.keys import FALLBACK_KEY, is_scalar
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+    from pandas.api.typing import DataFrameGroupBy
+
+KeyLike: TypeAlias = (
+    "str | Mapping[str, Any] | tuple[Any, ...] | pd.Series | int | float | dt.date | np.generic"
+)
+"""One partition key, as ``Registry.load_model``, ``get_version``, ``promote``… take it: its
+text (``"store=2,brand=tropicana"``), a mapping of column to value (``{"store": 2, …}``), a
+row of the table (``df.iloc[0]``, other columns ignored), a tuple of the key columns' values
+in order (a ``df.groupby`` key), a row of ``df.itertuples()`` (matched by field name), or, on
+a registry keyed by one column, a value of it (``2``, ``numpy.int64(2)``, a date). A string
+type for the checker only: nothing here imports pandas or numpy."""
+
+KeySelection: TypeAlias = (
+    "KeyLike | Iterable[KeyLike] | pd.DataFrame | pd.Series | np.ndarray[Any, Any] "
+    "| DataFrameGroupBy"
+)
+"""Partition keys, as ``mm.forecast(keys=)``, ``forecast_chunks(keys=)`` and ``mm.train(only=)``
+take them (``key_list`` reads them): one ``KeyLike`` alone (a selection of one), an iterable
+of them (a list, a set, ``df.itertuples()``, a ``{key: …}`` mapping's keys' text), a frame
+of key columns or the whole table (its distinct key columns' rows), a Series of the one key
+column's values, a numpy array (1-D: the one key column's values; 2-D: a key per row), or a
+``df.groupby(key_columns)`` and its ``groups``."""
 
 
 def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None) -> list[Any]:

@@ -123,7 +123,7 @@ def decode_key(key: str) -> dict[str, str]:
     return out
 
 
-def normalize_key(key: str | Mapping[str, Any], columns: Sequence[str] | None = None) -> str:
+def normalize_key(key: object, columns: Sequence[str] | None = None) -> str:
     """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered.
     Anything else (``123``, ``None``) is a ``DataError``."""
     key = _row_as_mapping(key, columns)
@@ -218,7 +218,7 @@ def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
 
 
 def lookup_key(
-    key: str | Mapping[str, Any],
+    key: object,
     columns: Sequence[str] | None,
     present: Callable[[str], bool] | None,
 ) -> str:

@@ -12,7 +12,7 @@ run can then be resumed.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from manymodels.execution import Backend, backend_name, choose_backend, known, m
 from manymodels.feature_schema import FeatureSchema
 from manymodels.flags import require_callable, require_flags, require_mapping
 from manymodels.heartbeat import Heartbeat
+from manymodels.key_selection import KeySelection
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
@@ -56,7 +57,7 @@ def train(
     strict: bool = False,
     progress: ProgressCallback | None = None,
     resume: str | None = None,
-    only: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    only: KeySelection | None = None,
     changed_only: bool = False,
     spec_edits: bool = False,
     source: str | None = None,

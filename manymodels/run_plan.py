@@ -22,7 +22,7 @@ from manymodels.exceptions import (
 )
 from manymodels.feature_schema import transform_kind_json
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.key_selection import key_list
+from manymodels.key_selection import KeySelection, key_list
 from manymodels.keys import as_trained
 from manymodels.partition import FALLBACK_KEY, PartitionedTable, normalize_key
 from manymodels.registry.client import Registry
@@ -76,7 +76,7 @@ def _champion(reg: Registry, key: str, ref: ProductionRef) -> Champion:
 
 def wanted_keys(
     table: PartitionedTable,
-    only: Iterable[str | Mapping[str, Any]] | Mapping[str, Any] | None,
+    only: KeySelection | None,
     columns: list[str],
     *,
     skip_absent: bool = False,

@@ -70,3 +70,34 @@ def test_itertuples_rows_are_keys_by_field_name(by_two: tuple[Path, pd.DataFrame
     assert forecast(root, keys=one, horizon=1)["pid"].tolist() == [1]
     with pytest.raises(DataError, match=r"a row of df.itertuples\(\) has no field\(s\) 'g'"):
         forecast(root, keys=df[["pid"]].itertuples(), horizon=1)
+
+
+@pytest.mark.slow
+def test_the_api_type_hints_take_every_key_form(tmp_path: Path) -> None:
+    """``load_model``, ``forecast(keys=)`` and ``train(only=)`` were typed ``str | Mapping``:
+    mypy refused a user's ``reg.load_model(2)``, a groupby tuple, a list of values, all of
+    which work. They take ``KeyLike`` / ``KeySelection`` now (mypy over this repository's
+    source: the package ships no ``py.typed``)."""
+    import subprocess
+    import sys
+
+    snippet = tmp_path / "uses_keys.py"
+    snippet.write_text(
+        "import numpy as np\n"
+        "import manymodels as mm\n"
+        "from manymodels.registry import Registry\n"
+        "def use(reg: Registry) -> None:\n"
+        "    reg.load_model(2)\n"
+        "    reg.load_model(np.int64(2))\n"
+        "    reg.load_model((2, 'tropicana'))\n"
+        "    reg.get_version({'store': 2, 'brand': 'x'}, 1)\n"
+        "    mm.forecast(reg, keys=[(2, 'tropicana'), {'store': 3, 'brand': 'x'}], horizon=1)\n"
+        "    mm.forecast(reg, keys=np.array([1, 2]), horizon=1)\n"
+        "    mm.train('spec.toml', 'data.csv', only=[1, 2])\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--follow-imports=silent", str(snippet)],
+        cwd=repo, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

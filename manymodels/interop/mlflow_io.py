@@ -35,7 +35,7 @@ import pickle
 import pickletools
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from manymodels.durable_files import fsync_dir, fsync_tree
 from manymodels.exceptions import DataError, ManyModelsError
 from manymodels.feature_schema import FeatureSchema
+from manymodels.key_selection import KeyLike
 from manymodels.registry.entities import ModelVersion
 from manymodels.tempnames import remove_dead_leftovers, writer_tag
 
@@ -103,7 +104,7 @@ def require_mlflow() -> Any:
 # ---------------------------------------------------------------------------------- export
 def export_mlflow(
     reg: Registry,
-    key: str | Mapping[str, Any],
+    key: KeyLike,
     path: Path,
     *,
     version: int | None = None,

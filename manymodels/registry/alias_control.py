@@ -8,10 +8,10 @@ one write transaction (``registry.alias_moves``). ``Registry`` takes these metho
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, SupportsIndex
+from typing import TYPE_CHECKING, SupportsIndex
 
 from manymodels.exceptions import DataError
+from manymodels.key_selection import KeyLike
 from manymodels.registry.entities import AliasMove
 from manymodels.registry.model_access import ModelAccess, version_number
 
@@ -21,15 +21,13 @@ class AliasControl(ModelAccess):
 
     if TYPE_CHECKING:  # ``Registry``'s own
 
-        def key(self, key: str | Mapping[str, Any]) -> str: ...
+        def key(self, key: KeyLike) -> str: ...
 
-        def alias_history(
-            self, key: str | Mapping[str, Any], alias: str | None = None
-        ) -> list[AliasMove]: ...
+        def alias_history(self, key: KeyLike, alias: str | None = None) -> list[AliasMove]: ...
 
     def promote(
         self,
-        key: str | Mapping[str, Any],
+        key: KeyLike,
         version: SupportsIndex,
         *,
         reason: str = "manual promotion",
@@ -52,7 +50,7 @@ class AliasControl(ModelAccess):
             canonical, "production", number, reason=reason, action="promote", idempotent=True
         )
 
-    def rollback(self, key: str | Mapping[str, Any], *, reason: str | None = None) -> AliasMove:
+    def rollback(self, key: KeyLike, *, reason: str | None = None) -> AliasMove:
         """Move ``production`` back to the version before its latest forward move; rolling
         back twice goes two versions back; versions deleted by ``gc``, and versions no reader
         could load (``_require_servable``: an artifact gone, a format no longer trusted), are
@@ -67,7 +65,7 @@ class AliasControl(ModelAccess):
         return self.store.rollback_alias(canonical, reason=reason, skip=skip)
 
     def set_alias(
-        self, key: str | Mapping[str, Any], alias: str, version: SupportsIndex, *, reason: str
+        self, key: KeyLike, alias: str, version: SupportsIndex, *, reason: str
     ) -> AliasMove:
         """Point ``alias`` (a non-empty name) at ``version``, kept in the alias history."""
         if not isinstance(alias, str) or not alias:  # None was a "write conflict" (NOT NULL)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import platform
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container
 from functools import cache
 from pathlib import Path
 from typing import Any, SupportsIndex
@@ -22,6 +22,7 @@ from typing import Any, SupportsIndex
 from manymodels.artifacts import ArtifactStore, LocalArtifactStore, open_store
 from manymodels.exceptions import DataError, NoRegistry
 from manymodels.flags import require_flags
+from manymodels.key_selection import KeyLike
 from manymodels.keys import FALLBACK_KEY, decode_key, lookup_key
 from manymodels.registry.alias_control import AliasControl
 from manymodels.registry.checks import VersionDigests
@@ -246,15 +247,15 @@ class Registry(AliasControl, RunViews):
         over the whole registry, a page after the key ``after`` (along an index: O(page))."""
         return self.store.ranked_partitions(by, limit=limit, after=after, prefix=prefix)
 
-    def get_partition(self, key: str | Mapping[str, Any]) -> PartitionSummary:
+    def get_partition(self, key: KeyLike) -> PartitionSummary:
         return self.store.get_partition(self.key(key))
 
-    def list_versions(self, key: str | Mapping[str, Any]) -> list[ModelVersion]:
+    def list_versions(self, key: KeyLike) -> list[ModelVersion]:
         return self.store.list_versions(self.key(key))
 
     def get_version(
         self,
-        key: str | Mapping[str, Any],
+        key: KeyLike,
         version: SupportsIndex | None = None,
         *,
         alias: str | None = "production",
@@ -266,9 +267,7 @@ class Registry(AliasControl, RunViews):
             return self.store.get_version(k, version_number(version))
         return self.store.resolve_alias(k, alias_name(alias))
 
-    def alias_history(
-        self, key: str | Mapping[str, Any], alias: str | None = None
-    ) -> list[AliasMove]:
+    def alias_history(self, key: KeyLike, alias: str | None = None) -> list[AliasMove]:
         return self.store.alias_history(self.key(key), alias)
 
     # ---------------------------------------------------------------------------- checks
@@ -289,7 +288,7 @@ class Registry(AliasControl, RunViews):
 
     def key(
         self,
-        key: str | Mapping[str, Any],
+        key: KeyLike,
         *,
         known: Container[str] | None = None,
         as_trained: bool = True,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import operator
 import reprlib
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from manymodels.artifacts import ArtifactStore, deserialize
@@ -25,6 +25,7 @@ from manymodels.exceptions import (
     VersionNotFound,
 )
 from manymodels.global_members import GlobalModels, linked
+from manymodels.key_selection import KeyLike
 from manymodels.registry.entities import ModelVersion
 from manymodels.registry.loaded import LoadedModel
 from manymodels.registry.store import SqlStore
@@ -95,7 +96,7 @@ class ModelAccess:
 
         def get_version(
             self,
-            key: str | Mapping[str, Any],
+            key: KeyLike,
             version: SupportsIndex | None = None,
             *,
             alias: str | None = "production",
@@ -103,7 +104,7 @@ class ModelAccess:
 
     def load_model(
         self,
-        key: str | Mapping[str, Any],
+        key: KeyLike,
         version: SupportsIndex | None = None,
         *,
         alias: str | None = "production",
@@ -114,7 +115,7 @@ class ModelAccess:
 
     def training_rows(
         self,
-        key: str | Mapping[str, Any],
+        key: KeyLike,
         version: SupportsIndex | None = None,
         *,
         alias: str | None = "production",
