@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from manymodels.exceptions import DataError
-from manymodels.keys import FALLBACK_KEY, is_scalar
+from manymodels.key_forms import is_named_row, is_scalar, named_row
+from manymodels.keys import FALLBACK_KEY
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -65,7 +66,7 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
     several key columns is refused naming the frame's key columns to pass. On a registry
     keyed by one column, a value of it given alone is a selection of one, as a key's text
     is. A numpy array is its values (1-D, one key column) or rows (2-D, ``_array_keys``), and
-    a row of ``df.itertuples()`` is a key by its fields' names (``_named_row``)."""
+    a row of ``df.itertuples()`` is a key by its fields' names (``key_forms.named_row``)."""
     if isinstance(keys, str):
         return [keys]
     if hasattr(keys, "drop_duplicates") and hasattr(keys, "columns"):  # a DataFrame
@@ -85,8 +86,8 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             )
     if _is_array(keys):
         return _array_keys(keys, what, columns)
-    if _is_named_row(keys):  # one row of ``df.itertuples()``
-        return [_named_row(keys, what, columns)]
+    if is_named_row(keys):  # one row of ``df.itertuples()``
+        return [named_row(keys, what, columns)]
     if columns and len(columns) == 1 and is_scalar(keys):
         return [keys]  # one value of the one key column, given alone
     if hasattr(keys, "ngroups") and hasattr(keys, "groups"):  # a GroupBy: its keys
@@ -100,7 +101,7 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
             f"{reprlib.repr(keys)}"
         )
-    return [_named_row(k, what, columns) if _is_named_row(k) else k for k in keys]
+    return [named_row(k, what, columns) if is_named_row(k) else k for k in keys]
 
 
 def _is_array(keys: Any) -> bool:
@@ -142,32 +143,6 @@ def _distinct(items: Iterable[Any]) -> list[Any]:
         return list(dict.fromkeys(given))
     except TypeError:
         return given
-
-
-def _is_named_row(key: Any) -> bool:
-    """Whether ``key`` is a row of ``df.itertuples()``: a namedtuple, ``Index`` first unless
-    ``index=False``."""
-    return isinstance(key, tuple) and isinstance(getattr(key, "_fields", None), tuple)
-
-
-def _named_row(row: Any, what: str, columns: Sequence[str] | None) -> dict[str, Any]:
-    """A row of ``df.itertuples()`` as its key: the key columns' values by field name, the
-    ``Index`` field (``index=True``, the default) no key value. Read as a tuple it was
-    refused ("not Pandas Pandas(Index=0, …)"), or, with exactly as many fields as key
-    columns in another order (``df[["brand", "store"]].itertuples(index=False)``), read in
-    the wrong order: a key naming no partition."""
-    fields = dict(row._asdict())
-    if not columns:
-        return {f: v for f, v in fields.items() if f != "Index"}
-    missing = [c for c in columns if c not in fields]
-    if missing:
-        raise DataError(
-            f"{what}: a row of df.itertuples() has no field(s) {', '.join(map(repr, missing))} "
-            f"(its fields: {', '.join(fields)}): this registry's partitions are keyed by "
-            f"{', '.join(columns)}; itertuples renames a column that is no Python name, so "
-            f"pass the frame's key columns, df[[{', '.join(map(repr, columns))}]]"
-        )
-    return {c: fields[c] for c in columns}
 
 
 def _one_tuple_key(keys: Any, columns: Sequence[str] | None) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.key_forms import is_scalar, row_as_mapping
 
 FALLBACK_KEY = "__fallback__"
 """Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
@@ -126,7 +127,7 @@ def decode_key(key: str) -> dict[str, str]:
 def normalize_key(key: object, columns: Sequence[str] | None = None) -> str:
     """Canonicalise user input: a mapping, or a key string that may be unencoded or reordered.
     Anything else (``123``, ``None``) is a ``DataError``."""
-    key = _row_as_mapping(key, columns)
+    key = row_as_mapping(key, columns)
     if not isinstance(key, str | Mapping):
         raise DataError(_not_a_key(key, columns))
     if isinstance(key, Mapping):
@@ -176,47 +177,6 @@ def _not_a_key(key: Any, columns: Sequence[str] | None) -> str:
     return f"{text}{_keyed_by(columns)}"
 
 
-def is_scalar(value: Any) -> bool:
-    """Whether ``value`` is one non-text value a key column holds (a number, a date, a numpy
-    or pandas scalar): of a registry keyed by one column, it is that column's value."""
-    if isinstance(value, bool | int | float | dt.date):
-        return True
-    return (
-        type(value).__module__.split(".")[0] in ("numpy", "pandas")
-        and getattr(value, "ndim", None) == 0
-        and not isinstance(value, str | bytes)
-    )
-
-
-def _row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
-    """A pandas Series (a frame's row, ``df.iloc[0][["store", "brand"]]``) as the mapping of
-    column to value it is; anything else as it is. It was refused as no key, quoting its
-    repr across lines. A whole row (``df.iloc[0]``, features and all) holding every key
-    column of ``columns`` is its key columns' mapping: it was "no partition {'asset': …,
-    'temperature': …}". A tuple of as many values as ``columns`` (a groupby's key) maps them
-    in order: it was "not tuple (1, 'dominicks')". Duck-typed: this module does not import
-    pandas."""
-    if hasattr(key, "to_dict") and hasattr(key, "index") and not hasattr(key, "columns"):
-        row = dict(key.to_dict())
-        if columns and all(c in row for c in columns):
-            return {c: row[c] for c in columns}
-        return row
-    if (
-        isinstance(key, tuple)
-        and columns
-        and len(key) == len(columns)
-        and not any(hasattr(v, "shape") and getattr(v, "ndim", 1) != 0 for v in key)
-    ):  # not a groupby's (key, rows) pair: its rows' text was read as a key value
-        # a groupby's key, ``for (store, brand), rows in df.groupby(["store", "brand"])``:
-        # the key columns' values in their order
-        return dict(zip(columns, key, strict=True))
-    if columns and len(columns) == 1 and is_scalar(key):
-        # a value of the one key column, as ``df.groupby("pid")`` gives it: it was refused
-        # as "not int 0" where its one-tuple ``(0,)`` was a key
-        return {columns[0]: key}
-    return key
-
-
 def lookup_key(
     key: object,
     columns: Sequence[str] | None,
@@ -234,7 +194,7 @@ def lookup_key(
     column or value, is still looked up as given (a registry trained before its keys were one
     way may hold another spec's partitions); absent, it is a ``PartitionNotFound`` naming the
     key columns."""
-    key = _row_as_mapping(key, columns)
+    key = row_as_mapping(key, columns)
     if isinstance(key, str) and key == FALLBACK_KEY:
         return normalize_key(key)
     if not isinstance(key, str | Mapping):
