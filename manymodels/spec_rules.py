@@ -24,15 +24,28 @@ DEFAULT_METRIC: dict[str, str] = {
 
 
 def iso_date(value: Any) -> str:
-    """A holiday as ISO text (``2024-12-25``): from such text or a TOML date, not a time of
-    day, a number or a misspelt date (``ValueError`` naming it)."""
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+    """A holiday as ISO text (``2024-12-25``): from such text or a TOML date, or either at
+    midnight (``2024-12-25 00:00:00``: a database's or a spreadsheet's export of a date
+    column writes its cells so, and a holidays CSV is such an export); not another time of
+    day (which day would it close?), a number or a misspelt date (``ValueError`` naming it)."""
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0):
+            return value.date().isoformat()
+    elif isinstance(value, datetime.date):
         return value.isoformat()
-    if isinstance(value, str):
+    elif isinstance(value, str):
+        text = value.strip()
         try:
-            return datetime.date.fromisoformat(value.strip()).isoformat()
+            return datetime.date.fromisoformat(text).isoformat()
         except ValueError:
             pass
+        try:
+            stamp = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if stamp.time() == datetime.time(0):  # its zone, if any, is its own clock
+                return stamp.date().isoformat()
     raise ValueError(f'{value!r} is not a date; write YYYY-MM-DD, e.g. "2024-12-25"')
 
 

@@ -118,3 +118,15 @@ def test_a_missing_file_or_bad_date_fails_the_cli_in_one_line(
 def test_one_date_as_text_is_told_to_be_a_list(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"""'2024-12-25' is one date.*write \["2024-12-25"\]"""):
         Spec.from_toml(spec_file(tmp_path, '"2024-12-25"', None))
+
+
+def test_dates_exported_with_a_midnight_time_read_as_those_dates(tmp_path: Path) -> None:
+    """A database's or a spreadsheet's export of a date column writes ``2024-12-25 00:00:00``:
+    such a file was refused row by row ("is not a date"); it names the dates it means, in a
+    file as inline. Another time of day names no one day and is still refused (above)."""
+    csv = "date,name\n2024-12-25 00:00:00,Christmas Day\n2025-01-01T00:00+01:00,New Year\n"
+    by_file = Spec.from_toml(spec_file(tmp_path / "a", '"closed.csv"', csv))
+    inline = '[2024-12-25T00:00:00, "2025-01-01 00:00"]'  # a TOML datetime, and text
+    listed = Spec.from_toml(spec_file(tmp_path / "b", inline, None))
+    assert by_file.holidays == listed.holidays == HOLIDAYS
+    assert by_file.spec_hash == Spec.from_toml(spec_file(tmp_path / "c", '"closed.csv"')).spec_hash
