@@ -341,7 +341,9 @@ def _add_time_series(table: PartitionedTable, spec: Spec, *, source: str) -> Par
     extra = {**table.extra, "frequency": frequency}
     odd = timefeatures.off_frequency(
         table.time, table.offsets, frequency, table.keys
-    ) or off_calendar(table.time, table.offsets, frequency, table.keys)  # one cause: one line
+    ) or off_calendar(
+        table.time, table.offsets, frequency, table.keys, spec.holidays or ()
+    )  # one cause: one line
     if lags and not odd:  # lags count rows: a skipped period shifts them
         odd = lag_gaps(table.time, table.offsets, frequency, table.keys, spec.holidays or ())
     unused = unused_holidays(frequency) if spec.holidays else None

@@ -33,11 +33,16 @@ _ADVICE = "correct such times, or train a table per calendar"
 
 
 def off_calendar(
-    time: Any, offsets: np.ndarray, frequency: Frequency | None, keys: Sequence[str]
+    time: Any,
+    offsets: np.ndarray,
+    frequency: Frequency | None,
+    keys: Sequence[str],
+    holidays: Sequence[str] = (),
 ) -> str | None:
     """A warning naming where the table's dates keep a calendar that ``frequency`` (a fixed
     step: ``31D``, or ``2196h`` between quarter starts and ends, ``44610min`` between a zone's
-    month starts and ends) does not, or ``None``."""
+    month starts and ends) does not, or ``None``. A period's first or last business day (less
+    the spec's ``holidays``) is no odd time to name."""
     if isinstance(frequency, str) and frequency.startswith("C-") and is_datetime(time):
         return _fewer_open_days(pd.DatetimeIndex(time), offsets, keys, frequency)
     days = _fixed_days(frequency)
@@ -54,7 +59,8 @@ def off_calendar(
             part = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
             starts = np.asarray(getattr(local, is_start))
             ends = np.asarray(getattr(local, is_end))
-            return _mixed_anchors(index, part, keys, str(frequency), name, starts, ends)
+            business = _business_anchors(local, high, holidays)
+            return _mixed_anchors(index, part, keys, str(frequency), name, starts, ends, business)
     return None
 
 
@@ -80,11 +86,15 @@ def _mixed_anchors(
     period: str,
     starts: np.ndarray,
     ends: np.ndarray,
+    business: np.ndarray,
 ) -> str | None:
     """Times a ``period`` apart, most of them its starts or ends, yet not all one of them.
     Series every 30 days exactly meet a month's start or end now and then: those are no
     calendar, and mostly neither. ``index`` is shown as given; ``starts`` and ``ends`` were read
-    on its own clocks."""
+    on its own clocks. Among times neither, those that are no ``business`` anchor either are
+    named: business month starts with one day a closure moved (2022-01-04 after an unlisted
+    2022-01-03) were "36 time(s)", shown at 2021-05-03, a Monday that is May's first business
+    day, not the one odd date."""
     anchored = starts | ends
     if starts.all() or ends.all():  # one calendar (the frequency would be anchored)
         return None
@@ -99,13 +109,37 @@ def _mixed_anchors(
         )
     if anchored.mean() < 0.5:
         return None
-    first = int(np.flatnonzero(~anchored)[0])
+    odd = ~anchored
+    moved = bool((odd & ~business).any() and (odd & business).any())
+    if moved:  # business anchors beside the odd ones: those are no calendar's
+        odd &= ~business
+    first = int(np.flatnonzero(odd)[0])
+    hint = " (nor its first or last business day, less the spec's holidays)" if moved else ""
     return (
-        f"{int((~anchored).sum())} time(s) are neither a {period}'s start nor its end, among "
+        f"{int(odd.sum())} time(s) are neither a {period}'s start nor its end{hint}, among "
         f"times that are (e.g. '{keys[part[first]]}' at {_day(index, first)}): the table's "
         f"one frequency is {frequency}, so forecasts step off the calendar and calendar "
         f"features are read from those dates; {_ADVICE}"
     )
+
+
+def _business_anchors(local: pd.DatetimeIndex, days: int, holidays: Sequence[str]) -> np.ndarray:
+    """Which of ``local`` are their month's first or last business day, less ``holidays``, in
+    a month that starts or ends a period of ``days`` (a quarter's: January, April…; a year's:
+    January or December). numpy's ``busday_offset`` over the table's distinct dates (a few
+    hundred months however many partitions), where pandas' ``CustomBusinessMonthBegin``
+    steps one date per call."""
+    codes, distinct = pd.factorize(local.normalize().to_numpy().astype("datetime64[D]"))
+    day = np.asarray(distinct, dtype="datetime64[D]")
+    month = day.astype("datetime64[M]")
+    listed = np.array(list(holidays), dtype="datetime64[D]")
+    first = np.busday_offset(month.astype("datetime64[D]"), 0, "forward", holidays=listed)
+    last_day = (month + 1).astype("datetime64[D]") - 1
+    last = np.busday_offset(last_day, 0, "backward", holidays=listed)
+    cycle = 1 if days <= 31 else 3 if days <= 92 else 12
+    number = month.astype(np.int64) % cycle  # months since 1970-01: January is 0
+    on = ((first == day) & (number == 0)) | ((last == day) & (number == cycle - 1))
+    return np.asarray(on[codes])
 
 
 def _weekdays_only(index: pd.DatetimeIndex, offsets: np.ndarray, keys: Sequence[str]) -> str | None:

@@ -18,9 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from manymodels.cli import app
+from manymodels.data import prepare
 from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
+from manymodels.spec import Spec
 from manymodels.timefeatures import advance, retreat
 from serving.app import create_app
 from serving.settings import Settings
@@ -145,3 +147,21 @@ def test_month_starts_without_holidays_forecast_as_before(tmp_path: Path) -> Non
     trained(tmp_path / "r", pd.date_range("2022-02-01", "2024-11-01", freq="BMS"))
     got = forecast(tmp_path / "r", ["shop=s0"], horizon=2)
     assert [str(t.date()) for t in got["t"]] == ["2024-12-02", "2025-01-01"]
+
+
+def test_a_closure_left_out_of_holidays_is_the_one_date_named() -> None:
+    """Month starts whose Januaries 2022 and 2023 a closure moved (2022-01-04 after
+    2022-01-03), with only 2024's and 2025's New Year listed: no ``BMS``, and the warning said
+    "36 time(s) are neither a month's start nor its end", shown at 2021-05-03 - May's first
+    business day, fine - not at the dates the missing closures moved."""
+    closed = ["2022-01-03", "2023-01-02", "2024-01-01", "2025-01-01"]
+    days = pd.date_range("2021-01-01", "2024-12-01", freq=pd.offsets.CustomBusinessMonthBegin(
+        holidays=closed))  # fmt: skip
+    table = prepare(Spec.from_dict(spec(holidays=closed[2:])), panel(days))[0]
+    (warning,) = [w for w in table.extra["warnings"] if "start nor its end" in w]
+    assert warning.startswith(
+        "6 time(s) are neither a month's start nor its end (nor its first or last business "
+        "day, less the spec's holidays), among times that are (e.g. 'shop=s0' at 2022-01-04"
+    ), warning
+    assert prepare(Spec.from_dict(spec(holidays=closed)), panel(days))[0].extra.get(
+        "frequency") == "BMS"  # fmt: skip
