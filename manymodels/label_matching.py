@@ -7,15 +7,19 @@ cell makes pandas read the labels ``0`` and ``1`` as ``0.0`` and ``1.0``, and JS
 ``"1"``). A label that is no class (a typo: ``"Yes"`` beside ``"yes"``) is refused rather than
 counted as the model's mistake or trained as a class of its own, and so is a label that two
 classes match by value (``1`` beside the classes ``"01"`` and ``"1"``): nothing can tell which
-one it means.
+one it means. Dates are one class however they are written: ``"2024-01-01"``,
+``"2024-01-01 00:00:00"`` and a TOML date are the class ``"2024-01-01T00:00:00"`` (the ISO text
+date classes are kept as, ``manymodels.classes.as_labels``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 SHOWN_CLASSES = 10
 """Classes named in a refusal; the rest are left out (a table may have hundreds)."""
@@ -28,13 +32,45 @@ def same_label(predicted: Any, actual: Any) -> bool:
     and they were counted wrong). A bool beside a number is one class with ``1``/``0`` (as
     numpy and pandas compare them): ``[decision] positive = 1`` was refused on labels
     ``True``/``False``, "not one of the table's classes (False, True)"."""
+    predicted, actual = _as_text(predicted), _as_text(actual)
     if isinstance(predicted, str) and isinstance(actual, str):
-        return predicted == actual
+        return predicted == actual or _same_time(predicted, actual)
     if is_bool(predicted) != is_bool(actual):
         flag, other = (predicted, actual) if is_bool(predicted) else (actual, predicted)
         if isinstance(other, int | float | np.number):
             return bool(float(other) == float(flag))
     return bool(label(predicted) == label(actual))
+
+
+def _as_text(value: Any) -> Any:
+    """A date or time (``datetime.date``, a ``Timestamp``, ``numpy.datetime64``) as its ISO
+    text, the form date classes take; anything else as it is."""
+    if isinstance(value, np.datetime64):
+        return value if np.isnat(value) else pd.Timestamp(value).isoformat()
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _same_time(a: str, b: str) -> bool:
+    """Whether two texts are one date or time: ``"2024-01-01"`` is ``"2024-01-01T00:00:00"``
+    and ``"2024-01-01 00:00:00"`` (``[decision] positive = "2024-01-01"`` was refused on the
+    classes date labels are kept as). Two zoned times are one instant; where one text has
+    no zone, the clock times are compared (a plain date names a zoned class's day)."""
+    x, y = _time_of(a), _time_of(b)
+    if x is None or y is None:
+        return False
+    if (x.tzinfo is None) != (y.tzinfo is None):
+        x, y = x.replace(tzinfo=None), y.replace(tzinfo=None)
+    return x == y
+
+
+def _time_of(text: str) -> datetime | None:
+    """``text`` read as an ISO date or time (``YYYY-MM-DD`` first: not every text is tried)."""
+    if len(text) < 10 or text[4] != "-" or text[7] != "-" or not text[:4].isdigit():
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def is_bool(value: Any) -> bool:

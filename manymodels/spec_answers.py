@@ -8,6 +8,7 @@ Apart from ``spec_sections`` because each is read by one part of training and se
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -51,6 +52,14 @@ class Decision(_Frozen):
     cost: Cost = Field(default_factory=Cost)
     min_positives: Annotated[int, Field(ge=1)] = 5
     positive: StrictBool | StrictInt | StrictFloat | StrictStr | None = None
+
+    @field_validator("positive", mode="before")
+    @classmethod
+    def _dates_as_text(cls, v: object) -> object:
+        """A TOML date or time (``positive = 2024-01-01``: ``tomllib`` gives a
+        ``datetime.date``) as its ISO text, which is matched to the date classes by value
+        (``manymodels.label_matching``); it was refused as "not true or false … or text"."""
+        return v.isoformat() if isinstance(v, date) else v
 
 
 class Calibration(_Frozen):

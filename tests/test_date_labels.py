@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import tomllib
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import manymodels as mm
+from manymodels.exceptions import SpecError
 from serving.app import create_app
 from serving.settings import Settings
 
@@ -78,3 +82,36 @@ def test_zoned_date_classes_keep_their_offset(tmp_path: Path) -> None:
             "2024-01-01T00:00:00+01:00",
             "2024-02-01T06:30:00+01:00",
         ]
+
+
+@pytest.mark.parametrize(
+    "positive",
+    ["2024-01-01", "2024-01-01 00:00:00", "2024-01-01T00:00:00", "toml date 2024-01-01"],
+)
+def test_a_date_positive_class_is_matched_however_it_is_written(
+    tmp_path: Path, positive: str
+) -> None:
+    """Before: ``[decision] positive = "2024-01-01"`` (or with a space, or the TOML date
+    ``2024-01-01``) was refused, only the ISO text the classes are kept as was taken."""
+    if positive.startswith("toml"):
+        decision = tomllib.loads('[decision]\nthreshold = "f1"\npositive = 2024-01-01\n')
+        decision = decision["decision"]  # positive: a datetime.date
+    else:
+        decision = {"threshold": "f1", "positive": positive}
+    mm.train({**SPEC, "decision": decision}, dated(), registry=tmp_path / "r", backend="local")
+    with mm.Registry.open(tmp_path / "r") as reg:
+        recorded = reg.get_version({"user": "u0"}).feature_schema["decision"]
+    assert recorded["positive"] == "2024-01-01T00:00:00"
+
+
+@pytest.mark.parametrize("positive", ["2024-03-01", "2024-01-01T06:30:00", dt.date(2024, 3, 1)])
+def test_a_date_that_is_no_class_is_refused_naming_the_classes(
+    tmp_path: Path, positive: object
+) -> None:
+    with pytest.raises(SpecError, match=r"is not one of the table's classes \('2024-01-01T00"):
+        mm.train(
+            {**SPEC, "decision": {"threshold": "f1", "positive": positive}},
+            dated(),
+            registry=tmp_path / "r",
+            backend="local",
+        )

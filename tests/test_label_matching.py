@@ -3,7 +3,10 @@ the one rule behind ``/actuals``, ``monitor --actuals``, an HTTP retrain and ``t
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
+import pandas as pd
 import pytest
 
 from manymodels.exceptions import InvalidRows
@@ -58,3 +61,23 @@ def test_a_boolean_cell_is_a_bool_of_python_or_numpy_never_a_number(
     cell: object, flag: bool
 ) -> None:
     assert is_bool(cell) is flag
+
+
+def test_a_date_is_the_class_of_the_same_date_however_written() -> None:
+    """Date classes are ISO text; ``"2024-01-01"``, a space for the ``T``, a ``datetime.date``
+    or a ``Timestamp`` is the same class, a zoned class's day is named without its zone, and
+    another date or a text that only starts like one is no class."""
+    known = KnownClasses(["2024-01-01T00:00:00", "2024-02-01T06:30:00"])
+    for same in [
+        "2024-01-01",
+        "2024-01-01 00:00:00",
+        dt.date(2024, 1, 1),
+        pd.Timestamp("2024-01-01"),
+    ]:
+        assert known.matching(same) == ["2024-01-01T00:00:00"], same
+    assert known.matching(np.datetime64("2024-02-01T06:30")) == ["2024-02-01T06:30:00"]
+    for other in ["2024-02-01", "2024-01-01T00:00:01", "2024-01-01x", "20240101"]:
+        assert known.matching(other) == [], other
+    zoned = KnownClasses(["2024-01-01T00:00:00+01:00", "2024-07-01T00:00:00+02:00"])
+    assert zoned.matching("2024-07-01") == ["2024-07-01T00:00:00+02:00"]
+    assert zoned.matching("2023-12-31T23:00:00+00:00") == ["2024-01-01T00:00:00+01:00"]
