@@ -42,7 +42,7 @@ from manymodels.spec import Spec
 from manymodels.tables import DataSource, describe_source, require_table
 from manymodels.training.classify import refuse_unscorable_metric
 from manymodels.training.global_fit import global_candidates
-from manymodels.training.positive_class import absent_positive
+from manymodels.training.positive_class import positive_warnings
 
 __all__ = ["Progress", "ProgressCallback", "RunSummary", "SkillSummary", "train"]
 
@@ -161,9 +161,9 @@ def train(
             refuse_unscorable_metric(spec, table.extra["class_prior"], *rows, source=named)
         found = table_notes(table)
         if spec.task == "classification" and "class_prior" in table.extra:
-            lacked = absent_positive(spec, table.extra["class_prior"])  # said, not refused
-            if lacked:
-                found["warnings"] = [*found.get("warnings", []), lacked]
+            said = positive_warnings(spec, table.extra["class_prior"])  # said, not refused
+            if said:
+                found["warnings"] = [*found.get("warnings", []), *said]
         if append and merged.warnings:  # the append's first: they explain the rows trained on
             found["warnings"] = [*merged.warnings, *found.get("warnings", [])]
         if (notes or {}).get("warnings"):  # the caller's (the router's reading of an upload)

@@ -138,6 +138,60 @@ def test_a_named_positive_a_one_class_table_lacks_is_a_warning(tmp_path: Path) -
     ]
 
 
+def test_text_labels_without_a_named_positive_warn_which_is_taken(tmp_path: Path) -> None:
+    """``[decision]`` without ``positive`` on "churn"/"stay": "stay" (the greater) was
+    thresholded as the positive class without a word. Now the run says which, and how to
+    choose; naming it says nothing more."""
+    unnamed = spec("accuracy", decision={"threshold": "f1"})
+    summary = mm.train(unnamed, churn_frame(), registry=tmp_path / "reg", backend="local")
+    assert summary.run.options.get("warnings") == [
+        "[decision] names no positive class: 'stay' (the greater of 'churn', 'stay') is taken "
+        "as positive, its probability thresholded; to choose, set [decision] positive = 'stay' "
+        "(or 'churn')"
+    ]
+    named = spec("accuracy", decision={"threshold": "f1", "positive": "stay"})
+    summary = mm.train(named, churn_frame(), registry=tmp_path / "named", backend="local")
+    assert "warnings" not in summary.run.options
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [(0, 1), (0.0, 1.0), (False, True), ("0", "1")],
+    ids=["ints", "floats", "bools", "text"],
+)
+def test_labels_0_1_or_false_true_take_1_without_a_warning(
+    tmp_path: Path, labels: tuple[Any, Any]
+) -> None:
+    df = churn_frame()
+    df["label"] = np.where(df["label"] == "churn", labels[1], labels[0]).astype(
+        object if isinstance(labels[0], str) else type(labels[0])
+    )
+    unnamed = spec("accuracy", decision={"threshold": "f1"})
+    summary = mm.train(unnamed, df, registry=tmp_path / "reg", backend="local")
+    assert "warnings" not in summary.run.options
+
+
+def test_the_taken_positive_is_printed_by_train(tmp_path: Path) -> None:
+    """The warning reaches the user of the CLI, as the run's other warnings do."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    data = tmp_path / "churn.csv"
+    churn_frame().to_csv(data, index=False)
+    toml = tmp_path / "spec.toml"
+    toml.write_text(
+        'name = "churn"\ntask = "classification"\npartition_by = ["user"]\ntarget = "label"\n'
+        'features = ["x1", "x2"]\nmetric = "accuracy"\nmin_rows = 20\n'
+        '[[candidates]]\nestimator = "sklearn.linear_model.LogisticRegression"\n'
+        '[decision]\nthreshold = "f1"\n'
+    )
+    registry = tmp_path / "reg"
+    result = CliRunner().invoke(app, ["train", str(toml), str(data), "--registry", str(registry)])
+    assert result.exit_code == 0, result.output
+    assert "set [decision] positive = 'stay' (or 'churn')" in result.output
+
+
 def test_three_classes_warn_once_that_the_decision_is_ignored(tmp_path: Path) -> None:
     """More than two classes already warn that no threshold applies: one line, not a second
     about the positive class."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from manymodels.classes import ClassPrior
 from manymodels.exceptions import SpecError
-from manymodels.label_matching import KnownClasses
+from manymodels.label_matching import KnownClasses, label
 from manymodels.spec import Decision, Spec
 
 POSITIVE_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "average_precision"})
@@ -73,3 +73,28 @@ def absent_positive(spec: Spec, prior: ClassPrior) -> str | None:
         f"[decision] positive = {decision.positive!r} is not one of the table's classes "
         f"({known.shown}): no version of this run is labelled by a threshold"
     )
+
+
+def implied_positive(spec: Spec, prior: ClassPrior) -> str | None:
+    """A warning when a binary table's ``[decision]`` names no ``positive`` and its labels
+    have no natural one: the greater label was thresholded as the positive class without a
+    word (``"stay"`` over ``"churn"``, the later of two dates), where the user meant the
+    other as often as not. Labels 0/1 and False/True take 1/True, as everyone reads them."""
+    decision = spec.decision
+    if decision is None or decision.positive is not None or not prior.binary:
+        return None
+    labels = prior.labels
+    if all(isinstance(c, bool) for c in labels) or {label(c) for c in labels} == {0, 1}:
+        return None
+    other, taken = (repr(c) for c in labels)
+    return (
+        f"[decision] names no positive class: {taken} (the greater of {other}, {taken}) is "
+        f"taken as positive, its probability thresholded; to choose, set [decision] "
+        f"positive = {taken} (or {other})"
+    )
+
+
+def positive_warnings(spec: Spec, prior: ClassPrior) -> list[str]:
+    """What a run says, without refusing it, of the ``[decision]``'s positive class."""
+    said = (absent_positive(spec, prior), implied_positive(spec, prior))
+    return [warning for warning in said if warning]
