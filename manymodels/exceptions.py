@@ -50,6 +50,8 @@ import errno
 from collections.abc import Iterator
 from typing import Any
 
+from manymodels.row_numbers import data_row
+
 # a disk, or a quota, is full; EDQUOT is not defined everywhere
 FULL_ERRNOS = frozenset(n for n in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if n)
 POSTGRESQL_DISK_FULL = "53100"  # SQLSTATE disk_full
@@ -184,10 +186,19 @@ MAX_REPORTED = 20  # problems listed in one 422; the rest are counted
 class InvalidRows(DataError):
     """Rows that do not fit the model's feature schema; ``errors`` name row and column."""
 
-    def __init__(self, errors: list[dict[str, Any]], total: int | None = None) -> None:
+    def __init__(
+        self, errors: list[dict[str, Any]], total: int | None = None, *, data_rows: bool = False
+    ) -> None:
+        """``data_rows``: the message names the first row as a table's (``data row 3
+        (counting from 1)``, ``LoadedModel.predict``), not as a request's (``row 2``, its
+        index in ``rows``, as the router's ``loc``)."""
         self.errors = errors[:MAX_REPORTED]
         self.total = len(errors) if total is None else total
-        super().__init__(_summary(self.errors, self.total))
+        super().__init__(_summary(self.errors, self.total, data_rows))
+
+    def as_data_rows(self) -> InvalidRows:
+        """The same problems, the message counting data rows from 1."""
+        return InvalidRows(self.errors, self.total, data_rows=True)
 
     def detail(self) -> list[dict[str, Any]]:
         out = list(self.errors)
@@ -202,14 +213,17 @@ class InvalidRows(DataError):
         return out
 
 
-def _summary(errors: list[dict[str, Any]], total: int) -> str:
-    """``row 3: feature 'price' must be a number, not text 'abc' (and 2 more problems)``."""
+def _summary(errors: list[dict[str, Any]], total: int, data_rows: bool = False) -> str:
+    """``row 3: feature 'price' must be a number, not text 'abc' (and 2 more problems)``;
+    ``data row 4 (counting from 1): …`` with ``data_rows``."""
     if not errors:
         return "invalid rows"
     first = errors[0]
     where = [x for x in first["loc"][2:3] if isinstance(x, int)]
     more = f" (and {total - 1} more problem{'s' if total > 2 else ''})" if total > 1 else ""
-    return (f"row {where[0]}: " if where else "") + first["msg"] + more
+    if not where:
+        return first["msg"] + more
+    return f"{data_row(where[0]) if data_rows else f'row {where[0]}'}: " + first["msg"] + more
 
 
 class RegistryError(ManyModelsError):

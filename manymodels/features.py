@@ -24,7 +24,7 @@ from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.huge_numbers import coerced_numbers, shown, too_large
 from manymodels.label_matching import is_bool
-from manymodels.row_numbers import row_number
+from manymodels.row_numbers import data_row, row_number
 
 
 @lru_cache(maxsize=256)
@@ -70,10 +70,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
             numbers = python_numbers(column, name, source)
             if numbers is not None:
                 return numbers
-            raise DataError(
-                f"{source}: feature '{name}' must be numeric, as the model was trained on "
-                f"(found dtype {column.dtype}{_first_text(column)})"
-            )
+            raise DataError(f"{source}: {_not_numbers(column, name)}")
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
     if isinstance(column.dtype, pd.CategoricalDtype):
         kind = ptypes.infer_dtype(column.cat.categories, skipna=True)
@@ -134,25 +131,64 @@ def python_numbers(
     return out
 
 
-def _first_text(column: pd.Series) -> str:
-    """Where a column that should hold numbers holds something else: its first such value
-    and row, counting data rows from 1 (a stray "abc" among numbers made the whole column
-    text, and the message named only its dtype, the cell left to find)."""
+def _not_numbers(column: pd.Series, name: str) -> str:
+    """Why a column that should hold numbers is refused: its first value that is none and
+    its row, worded as ``LoadedModel.predict`` and the router word that cell
+    (``wrong_kind``), data rows counted from 1 (``score`` said "must be numeric, as the model
+    was trained on (found dtype object: 'abc' in data row 3 …)", ``predict`` "row 2: feature
+    'x0' must be a number, not text 'abc'"). The dtype alone where every value reads as a
+    finite number."""
     parsed = coerced_numbers(column)
-    stray = np.flatnonzero((column.notna() & parsed.isna()).to_numpy())
+    stray = np.flatnonzero((column.notna() & ~np.isfinite(parsed.astype(float))).to_numpy())
     if not len(stray):
-        return ""
-    value = shown(column.iloc[int(stray[0])])
-    row = row_number(int(stray[0]))
-    return f": {value} in data row {row} (counting from 1), {len(stray)} such value(s)"
+        return (
+            f"feature '{name}' must be numeric, as the model was trained on (found dtype "
+            f"{column.dtype})"
+        )
+    at, value = int(stray[0]), column.iloc[int(stray[0])]
+    number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    said = (
+        too_large(f"feature '{name}'", value) if number else wrong_kind(name, value, numeric=True)
+    )
+    more = f" (and {len(stray) - 1} more such value(s))" if len(stray) > 1 else ""
+    return f"{data_row(at)}: {said}{more}"
 
 
-def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: bool = True) -> str:
+def wrong_kind(name: str, value: Any, *, numeric: bool) -> str:
+    """A feature's cell of the wrong kind, as every door words it: "feature 'x0' must be a
+    number, not text 'abc'"."""
+    wanted = "a number" if numeric else "text"
+    return f"feature '{name}' must be {wanted}, not {_kind(value)} {shown(value)}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def missing_value(
+    X: Any,
+    schema: FeatureSchema,
+    rows: Any = None,
+    *,
+    numbered: bool = True,
+    data_rows: bool = False,
+) -> str:
     """Where a model input that a model refused holds no value (NaN, None), as a clause to
     append to its error — `` (row 3: no value of feature 'price' …)`` — or ``""``: a model
     that takes no missing values answered scikit-learn's "Input X contains NaN", which named
     neither the row nor the feature. ``rows``: the rows' own numbers (a request's), else
-    their positions in ``X``."""
+    their positions in ``X``. ``data_rows``: named as a table's, from 1 (``data row 3
+    (counting from 1)``)."""
     if isinstance(X, pd.DataFrame):
         missing = X.isna().to_numpy()
     else:
@@ -167,7 +203,8 @@ def missing_value(X: Any, schema: FeatureSchema, rows: Any = None, *, numbered: 
     n_rows = int(missing.any(axis=1).sum())
     if numbered:  # rows a caller can count (a request's, a frame's): the first one named
         others = f", and {n_rows - 1} more row(s) with a missing value" if n_rows > 1 else ""
-        where = f"row {row}: no value of feature '{name}'{others}"
+        at = data_row(row) if data_rows else f"row {row}"  # a table's rows, a request's
+        where = f"{at}: no value of feature '{name}'{others}"
     else:  # a partition's slice of a sorted table, whose positions no caller knows
         where = f"no value of feature '{name}' in {n_rows} of them"
     return (

@@ -21,8 +21,7 @@ import pandas as pd
 
 from manymodels.exceptions import MAX_REPORTED, DataError, InvalidRows, problem
 from manymodels.feature_schema import FeatureSchema
-from manymodels.features import assemble, column_values, feature_kinds
-from manymodels.huge_numbers import shown as shown_value
+from manymodels.features import assemble, column_values, feature_kinds, wrong_kind
 from manymodels.huge_numbers import too_large
 from manymodels.rowlags import derived_missing, fill_rows
 from manymodels.tables import refuse_repeated_columns
@@ -117,31 +116,8 @@ def _too_large(row: int, column: str, value: float) -> dict[str, Any]:
 def _describe(row: int, column: str, value: Any, numeric: bool) -> dict[str, Any]:
     if value is _MISSING:
         return problem(row, column, f"feature '{column}' is missing", "missing")
-    shown = shown_value(value)
-    if numeric:
-        return problem(
-            row,
-            column,
-            f"feature '{column}' must be a number, not {_json_type(value)} {shown}",
-            "number_type",
-        )
-    return problem(
-        row, column, f"feature '{column}' must be text, not {_json_type(value)} {shown}", "str_type"
-    )
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    kind = "number_type" if numeric else "str_type"
+    return problem(row, column, wrong_kind(column, value, numeric=numeric), kind)
 
 
 def from_frame(df: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:

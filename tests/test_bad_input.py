@@ -522,7 +522,7 @@ def test_retrain_with_an_integer_past_float_is_422_naming_it(router: Any) -> Non
 @pytest.mark.parametrize(
     ("column", "value", "expected"),
     [
-        ("x0", "cheap", "feature 'x0' must be numeric"),
+        ("x0", "cheap", "feature 'x0' must be a number, not text 'cheap'"),
         ("x1", 1e300, "feature 'x1' is 1e+300 in row 2: too large to train on"),
         ("y", 1e200, "target 'y' is 1e+200 in row 2: too large to train on"),
     ],

@@ -163,7 +163,10 @@ def test_future_file_and_extra_rows(registry: Path, tmp_path: Path) -> None:
         (future_rows(KEY, FUTURE_WEEKS[:2]), "has rows for some forecast steps but not for"),
         (future_rows(KEY, FUTURE_WEEKS).drop(columns="deal"), "missing column(s) 'deal'"),
         (future_rows(KEY, [FUTURE_WEEKS[0]] * 2 + [FUTURE_WEEKS[1]]), "more than one row"),
-        (future_rows(KEY, FUTURE_WEEKS).assign(price="cheap"), "'price' must be numeric"),
+        (
+            future_rows(KEY, FUTURE_WEEKS).assign(price="cheap"),
+            "'price' must be a number, not text 'cheap'",
+        ),
         (future_rows(KEY, ["2025-02-24", "soon", "later"]), "must hold dates"),
         # numbers where the version's times are dates: pandas read 20250224 as "20250224"
         # with a Pandas4Warning (an error under -W error; pandas 4 reads them as epochs)
@@ -415,7 +418,12 @@ def test_route_future_rows_by_position_or_time(client: Any, registry: Path) -> N
         (KEY, {"horizon": 0}, 422, "greater than or equal to 1"),
         (KEY, {"horizon": 1001}, 422, "less than or equal to 1000"),
         (KEY, {"horizon": 3, "future": [{"price": 2.0, "deal": 0, "feat": 0}]}, 422, "1 row(s)"),
-        (KEY, {"horizon": 1, "future": [{"price": "x", "deal": 0, "feat": 0}]}, 422, "numeric"),
+        (
+            KEY,
+            {"horizon": 1, "future": [{"price": "x", "deal": 0, "feat": 0}]},
+            422,
+            "must be a number, not text 'x'",
+        ),
         (
             KEY,
             {"horizon": 1, "future": [{"week": 20250224, "price": 9.9, "deal": 1, "feat": 1}]},

@@ -167,7 +167,10 @@ def test_a_stray_word_in_a_future_number_column_is_named(registry: Path, tmp_pat
     future = common([30, 31, 32], (0, 1)).astype({"x0": object})
     future.loc[4, "x0"] = "abc"
     future.to_csv(tmp_path / "future.csv", index=False)
-    with pytest.raises(DataError, match=r"'x0' must be numeric.*'abc' in data row 5 \("):
+    with pytest.raises(
+        DataError,
+        match=r"data row 5 \(counting from 1\): feature 'x0' must be a number, not text 'abc'",
+    ):
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=tmp_path / "future.csv")
 
 

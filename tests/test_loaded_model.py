@@ -193,8 +193,9 @@ def test_a_bad_cell_is_the_routers_422_message(tmp_path: Path) -> None:
         r = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
     assert r.status_code == 422
     assert [e["msg"] for e in r.json()["detail"]] == [e["msg"] for e in raised.value.errors]
-    assert str(raised.value) == (
-        "row 1: feature 'price' must be a number, not text 'cheap' (and 1 more problem)"
+    assert str(raised.value) == (  # counted as a table's rows, not a request's: from 1
+        "data row 2 (counting from 1): feature 'price' must be a number, not text 'cheap' "
+        "(and 1 more problem)"
     )
     # a frame whose column does not fit is checked cell by cell, for the same messages
     with pytest.raises(InvalidRows) as from_frame:

@@ -251,7 +251,7 @@ def test_missing_column_is_an_error_and_writes_nothing(
 
 def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> None:
     df = sales["df"]
-    with pytest.raises(DataError, match="feature 'price' must be numeric"):
+    with pytest.raises(DataError, match="feature 'price' must be a number, not text 'cheap'"):
         score(df.assign(price="cheap"), sales["root"], backend="local")
     with pytest.raises(DataError, match="'prediction'"):
         score(df.assign(prediction=1.0), sales["root"], backend="local")
@@ -264,6 +264,26 @@ def test_wrong_feature_type_and_taken_output_column(sales: dict[str, Any]) -> No
     with pytest.raises(DataError, match="partition column 'store' has 1 missing"):
         score(df.astype({"store": float}).assign(store=lambda d: d.store.where(d.index > 0)),
               sales["root"], backend="local")  # fmt: skip
+
+
+def test_score_and_predict_word_a_stray_word_alike(sales: dict[str, Any]) -> None:
+    """Before, one cell "cheap" among a partition's prices: ``score`` said "feature 'price'
+    must be numeric, as the model was trained on (found dtype object: 'cheap' in data row 3
+    (counting from 1), 1 such value(s))" and ``LoadedModel.predict`` "row 2: feature 'price'
+    must be a number, not text 'cheap'" (counting from 0). Now both say the same, from 1."""
+    key = sorted(sales["trained"])[0]
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    df = sales["df"]
+    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
+    rows = rows.astype({"price": object}).reset_index(drop=True)
+    rows.loc[2, "price"] = "cheap"
+    said = "data row 3 (counting from 1): feature 'price' must be a number, not text 'cheap'"
+    with pytest.raises(DataError) as scored:
+        score(rows, sales["root"], backend="local")
+    assert str(scored.value) == f"<DataFrame>: {said}"
+    with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
+        reg.load_model(key).predict(rows)
+    assert str(predicted.value) == said
 
 
 def test_an_integer_past_int64_is_scored_as_the_router_scores_it(

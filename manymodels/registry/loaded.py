@@ -46,7 +46,8 @@ class LoadedModel:
 
         schema = self.version.schema
         data = one_row(data, schema)  # df.iloc[i]: one row
-        X = model_input(data, schema)
+        with _data_rows():
+            X = model_input(data, schema)
         if len(X) == 0:  # an empty filter's frame: scikit-learn refuses 0 samples, mm.score not
             return self._no_rows()
         with self._refusals(X):
@@ -72,7 +73,8 @@ class LoadedModel:
                 f"({type(self.model).__name__}) has no predict_proba"
             )
         schema = self.version.schema
-        X = model_input(one_row(data, schema), schema)
+        with _data_rows():
+            X = model_input(one_row(data, schema), schema)
         if len(X) == 0:
             return np.zeros((0, len(self.classes)))
         with self._refusals(X):
@@ -100,7 +102,7 @@ class LoadedModel:
             yield
         except (ValueError, TypeError) as e:
             where = f"partition '{self.version.key}' v{self.version.version}"
-            why = first_line(e) + missing_value(X, self.version.schema)
+            why = first_line(e) + missing_value(X, self.version.schema, data_rows=True)
             raise DataError(f"{where} could not score the rows: {why}") from e
 
     @property
@@ -111,3 +113,16 @@ class LoadedModel:
 
         table = self.version.schema.classes
         return list(answered_classes(getattr(self.model, "classes_", []), table))
+
+
+@contextmanager
+def _data_rows() -> Iterator[None]:
+    """Rows refused by the schema named as the rest of the library names a table's rows,
+    data rows from 1 (``score``: "data row 3 (counting from 1)"), where ``predict`` said
+    "row 2" (the router's count of a request's rows, from 0)."""
+    from manymodels.exceptions import InvalidRows
+
+    try:
+        yield
+    except InvalidRows as e:
+        raise e.as_data_rows() from None
