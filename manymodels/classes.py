@@ -99,6 +99,45 @@ def _iso_times(y: np.ndarray) -> np.ndarray:
     return text[which.reshape(-1)]
 
 
+def dates_as_text_classes(model: Any) -> bool:
+    """Turn a loaded model's date classes (``datetime64``, or datetimes: a version trained
+    before dates were text classes, or imported) into the ISO text new versions' classes
+    are (``as_labels``), in place, once per load; whether it did.
+
+    Such a version answered its probabilities under ``'2024-01-01 00:00:00'`` (its schema's
+    ``str(datetime)``), or under nanosecond counts (``'1704067200000000000'``: the
+    ``tolist()`` of ``datetime64[ns]``), where a retrained one answers
+    ``'2024-01-01T00:00:00'``. Its ``predict`` reads the same ``classes_`` (scikit-learn's
+    classifiers index them), so its predictions are that text too. A Pipeline's classes
+    are its last step's; a model whose ``classes_`` is computed (no attribute of its own) is
+    left as it is."""
+    final = model
+    while hasattr(final, "steps") and isinstance(final.steps, list) and final.steps:
+        final = final.steps[-1][1]  # a Pipeline's classes_ are its last step's
+    classes = vars(final).get("classes_") if hasattr(final, "__dict__") else None
+    if classes is None or not isinstance(classes, np.ndarray) or not len(classes):
+        return False
+    dated = classes.dtype == object and isinstance(classes[0], datetime)
+    if classes.dtype.kind != "M" and not dated:
+        return False
+    final.classes_ = as_labels(classes)
+    return True
+
+
+def iso_class_texts(classes: list[Any] | None) -> list[Any] | None:
+    """A schema's ``classes`` of a model ``dates_as_text_classes`` turned: its
+    ``str(datetime)`` texts (``'2024-01-01 00:00:00'``) as ISO text, as the model's now are."""
+    if not classes:
+        return classes
+    out = []
+    for c in classes:
+        try:
+            out.append(pd.Timestamp(c).isoformat() if isinstance(c, str) else c)
+        except ValueError:
+            out.append(c)
+    return out
+
+
 def class_prior(y: np.ndarray, offsets: np.ndarray | None = None) -> ClassPrior:
     """The classes of ``y`` and their rates, leaving out missing targets; with the table's
     partition ``offsets``, also the prior's ``strength`` (``prior_strength``)."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from manymodels.exceptions import DataError
+from manymodels.label_matching import same_label
 
 
 def threshold_classes(
@@ -52,8 +53,12 @@ def check_threshold(threshold: float | None, name: str = "threshold") -> float |
 
 def sides(decision: Mapping[str, Any], classes: Sequence[Any]) -> tuple[Any, Any]:
     """The positive and negative class of two: the decision's ``positive``, by default the
-    greater (``1``, ``True``, ``"yes"`` over ``"no"``)."""
+    greater (``1``, ``True``, ``"yes"`` over ``"no"``), as ``classes`` spell it: a version
+    recorded before date classes were ISO text names ``'2024-01-01 00:00:00'``, which its
+    loaded model answers as ``'2024-01-01T00:00:00'`` (``classes.dates_as_text_classes``)."""
     positive = decision.get("positive", classes[-1])
+    if positive not in list(classes):
+        positive = next((c for c in classes if same_label(c, positive)), positive)
     return positive, classes[0] if positive == classes[-1] else classes[-1]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from manymodels.artifacts import deserialize
+from manymodels.classes import dates_as_text_classes, iso_class_texts
 from manymodels.exceptions import ArtifactUnreadable, ManyModelsError, first_line
 from manymodels.feature_schema import FeatureSchema, History
 from manymodels.features import is_numeric
@@ -240,6 +241,8 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
         else:
             data = registry.artifacts.get(sha)
             model = deserialize(data, registry.trusted_formats, what=what)
+            if dates_as_text_classes(model):  # trained before dates were text classes
+                schema = iso_dated_schema(schema)
             names = member_names(model)
             model = linked(model, shared)
             fmt = joined_formats(format_of(data), *(_FORMATS[n] for n in names))
@@ -252,6 +255,18 @@ def load_served(registry: Registry, key: str, version: int) -> ServedModel:
     except Exception as e:  # a model that loaded but cannot be bound to its key
         raise _not_served(key, version, f"{type(e).__name__}: {first_line(e)}") from None
     return serve(model, key, version, schema, profile_json, fmt)
+
+
+def iso_dated_schema(schema: FeatureSchema) -> FeatureSchema:
+    """The schema of a version whose model's date classes were turned into ISO text at load
+    (``classes.dates_as_text_classes``): its ``classes`` and ``[decision]`` positive as that
+    text too, so its probabilities keep a key per class of its table and its labels the
+    recorded positive class."""
+    decision = schema.decision
+    if decision is not None and isinstance(decision.get("positive"), str):
+        (positive,) = iso_class_texts([decision["positive"]]) or [decision["positive"]]
+        decision = {**decision, "positive": positive}
+    return replace(schema, classes=iso_class_texts(schema.classes), decision=decision)
 
 
 def _not_served(key: str, version: int, why: str) -> ModelNotServed:

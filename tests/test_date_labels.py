@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import tomllib
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
 import manymodels as mm
+from manymodels.artifacts import serialize
 from manymodels.exceptions import SpecError
 from serving.app import create_app
 from serving.settings import Settings
+from tests.factories import make_run, new_version
 
 
 def dated(zone: str | None = None) -> pd.DataFrame:
@@ -115,3 +119,50 @@ def test_a_date_that_is_no_class_is_refused_naming_the_classes(
             registry=tmp_path / "r",
             backend="local",
         )
+
+
+def test_a_version_from_before_dates_were_text_answers_iso_text(tmp_path: Path) -> None:
+    """A version trained before date classes were ISO text: its model's classes are
+    ``datetime64`` and its schema lists ``'2024-01-01 00:00:00'`` (``str(datetime)``, its
+    ``[decision]`` positive too). Its probabilities were keyed by nanosecond counts
+    (``'1704067200000000000'``), or by the spaced text, beside a retrained version's ISO
+    keys. Now, turned once as it loads, every surface answers ISO text for it."""
+    root = tmp_path / "r"
+    df = dated()
+    decided = {"threshold": "f1", "positive": "2024-01-01"}
+    mm.train({**SPEC, "decision": decided}, df, registry=root, backend="local")
+    old = LogisticRegression().fit(df[["x1"]].to_numpy(), df["label"].to_numpy())
+    assert old.classes_.dtype.kind == "M"  # as fitted before dates were text classes
+    with mm.Registry(root) as reg:
+        schema = dict(reg.get_version({"user": "u0"}).feature_schema)
+        schema["classes"] = ["2024-01-01 00:00:00", "2024-02-01 06:30:00"]
+        schema["decision"] = {**schema["decision"], "positive": "2024-01-01 00:00:00"}
+        sha, size = reg.artifacts.put(serialize(old))
+        reg.store.create_run(make_run("old", n_partitions=1))
+        recorded = replace(
+            new_version("user=u1", sha, size, key_values={"user": "u1"}),
+            feature_schema=schema,
+            metric="accuracy",
+        )
+        reg.store.record("old", [recorded], [], libraries={})
+    iso = ["2024-01-01T00:00:00", "2024-02-01T06:30:00"]
+    rows = df.assign(user="u1").drop(columns="label").head(6)
+    p_first = old.predict_proba(rows[["x1"]].to_numpy())[:, 0]
+    threshold = schema["decision"]["threshold"]
+    labels = np.where(p_first >= threshold, iso[0], iso[1]).tolist()
+    with mm.Registry.open(root) as reg:
+        loaded = reg.load_model({"user": "u1"})
+        assert loaded.classes == iso
+        assert set(loaded.predict(rows[["x1"]]).tolist()) <= set(iso)
+    scored = mm.score(rows, root, backend="local", probabilities=True)
+    assert [c for c in scored.columns if c.startswith("proba-")] == [f"proba-{c}" for c in iso]
+    assert scored["decision_label"].tolist() == labels
+    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    with TestClient(create_app(Settings(registry=root))) as client:
+        body = {"rows": rows[["x1"]].to_dict("records")}
+        r = client.post("/v1/partitions/user=u1/predict?probabilities=true", json=body)
+    assert r.status_code == 200, r.text
+    assert [list(p) for p in r.json()["probabilities"]] == [iso] * len(rows)
+    assert r.json()["labels"] == labels

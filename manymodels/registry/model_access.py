@@ -147,6 +147,9 @@ class ModelAccess:
         what = f"partition '{record.key}' v{record.version}"
         data = self.artifacts.get(record.artifact_sha256)
         model = deserialize(data, self.trusted_formats, what=what)
+        from manymodels.classes import dates_as_text_classes
+
+        dates_as_text_classes(model)  # a version from before dates were text classes
         members = GlobalModels(self.artifacts.get, self.trusted_formats, shared, owner=what)
         model = linked(model, members)
         if record.schema.bound is not None:  # a global model: bound to this partition's key

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from manymodels.artifacts import ArtifactStore, deserialize
-from manymodels.classes import require_probabilities
+from manymodels.classes import dates_as_text_classes, require_probabilities
 from manymodels.exceptions import (
     ArtifactError,
     ArtifactUnreadable,
@@ -123,6 +123,7 @@ def _load(ref: ModelRef, store: ArtifactStore, shared: dict[str, GlobalModel]) -
         raise type(e)(f"cannot score {what}: {e}") from None
     try:
         model = deserialize(data, store.formats, what=what)
+        dates_as_text_classes(model)  # a version from before dates were text classes
         return linked(model, GlobalModels(store.get, store.formats, shared, owner=what))
     except UntrustedArtifact:
         raise  # names the partition (or the member and its partition) and the policy already
