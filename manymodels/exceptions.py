@@ -32,7 +32,8 @@ a worker process (multiprocessing, a Ray task) reaches the caller as itself::
     │           │                        missing or does not vouch for its digests
     │           └── UnsignedVersion      … missing: registered without the key
     ├── TrainingError(RuntimeError)      a run could not proceed (not: one partition failed)
-    │   └── RunFailed                    a run finished, but failed as a whole (see its summary)
+    │   ├── RunFailed                    a run finished, but failed as a whole (see its summary)
+    │   └── RunBusy                      another run of the spec is training on the registry
     ├── NothingToTrain                   a changed-only run found nothing changed, and was not
     │                                    recorded (``train(record_nothing=False)``: the CLI's)
     └── ScoringError(RuntimeError)       a batch-scoring task died (worker crash, lost node)
@@ -377,6 +378,15 @@ class RunFailed(TrainingError):
     def __init__(self, message: str, summary: Any) -> None:
         super().__init__(message)
         self.summary = summary
+
+
+class RunBusy(TrainingError):
+    """A run refused before it was recorded: run ``run_id`` of the same spec is training on
+    the registry (``manymodels.run_busy``); two at once trained the same partitions twice."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class RunInterrupted(KeyboardInterrupt):

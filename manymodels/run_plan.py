@@ -29,6 +29,7 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import claim_store
 from manymodels.registry.store import ProductionRef, now
+from manymodels.run_busy import refuse_beside_a_run
 from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tempnames import owner_pid, writer_tag
@@ -117,8 +118,12 @@ def plan_run(
     partition.
 
     ``record_nothing=False``: a changed-only run that finds nothing to train (no partition
-    changed, the fallback's table neither) raises ``NothingToTrain`` and records no run."""
+    changed, the fallback's table neither) raises ``NothingToTrain`` and records no run.
+
+    A new run while another run of the spec trains raises ``RunBusy`` (``run_busy``)."""
     require_same_keys(reg, spec)
+    if resume is None:  # a resume's own checks say whether its run still trains
+        refuse_beside_a_run(reg.store, spec.name)
     if resume is not None and changed_only and not spec_edits:  # as the run started: `train
         # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
         spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))

@@ -8,8 +8,10 @@
     │   ├── …NotFound(LookupError)      404
     │   ├── NothingToRollBack           409: production has no earlier version to go back to
     │   └── VersionConflict             409
-    └── ArtifactError
-        └── ModelNotServed              409: the artifact failed its sha256 check (or is missing)
+    ├── ArtifactError
+    │   └── ModelNotServed              409: the artifact failed its sha256 check (or is missing)
+    └── TrainingError
+        └── RunBusy                     409: a run of the spec is training (manymodels.run_busy)
 
 The registry being unreachable is a 503. Its storage full (a disk or a quota: an artifact or
 the database could not be written) is a 507 Insufficient Storage, whatever error carried it —
@@ -48,6 +50,7 @@ from manymodels.exceptions import (
     ManyModelsError,
     NothingToRollBack,
     RegistryError,
+    RunBusy,
     SpecError,
     VersionConflict,
     database_away,
@@ -100,7 +103,7 @@ def status_for(error: ManyModelsError) -> int:
         return 422
     if isinstance(error, ArtifactStoreUnavailable):  # an outage to retry, not a bad artifact
         return 503
-    if isinstance(error, ArtifactError | VersionConflict | NothingToRollBack):
+    if isinstance(error, ArtifactError | VersionConflict | NothingToRollBack | RunBusy):
         return 409
     if isinstance(error, LookupError):
         return 404

@@ -582,3 +582,27 @@ def firing_lines(out: str) -> list[str]:
     """The scheduler's stdout, one line per firing run, less those of firings skipped while the
     previous run still went (a slow run on a loaded machine): those are said on stdout too."""
     return [line for line in out.strip().splitlines() if "previous run is still going" not in line]
+
+
+def ago(seconds: float) -> str:
+    """A registry timestamp ``seconds`` before now (a heartbeat that old)."""
+    from datetime import UTC, datetime, timedelta
+
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+
+
+def mark_running(reg: Any, run_id: str, owner: str, heartbeat_at: str | None) -> None:
+    """The run ``run_id`` of ``reg`` (a ``Registry``) as its store holds it while its process
+    (``owner``: ``other_machine_tag``, ``dead_process_tag``) trains it, its last heartbeat at
+    ``heartbeat_at``."""
+    from sqlalchemy import update
+
+    from manymodels.registry import schema as t
+
+    reg.store.record_run_options(run_id, {"owner": owner})
+    with reg.store.engine.begin() as conn:
+        conn.execute(
+            update(t.runs)
+            .where(t.runs.c.run_id == run_id)
+            .values(status="running", ended_at=None, heartbeat_at=heartbeat_at)
+        )

@@ -21,6 +21,7 @@ ARGUMENTS: dict[type[BaseException], tuple[Any, ...]] = {
     ex.InvalidRows: ([ex.problem(i, "price", f"bad price {i}") for i in range(25)], 30),
     ex.RunFailed: ("no partition trained", {"run": "abc123"}),
     ex.RunInterrupted: ("abc123",),
+    ex.RunBusy: ("run abc123 is still training", "abc123"),
     ex.ArtifactNotFound: ("artifact gone", "deadbeef"),
 }
 

@@ -12,30 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import linear_frame, make_run, other_machine_tag, spec_dict
-from sqlalchemy import update
+from factories import ago, linear_frame, make_run, mark_running, other_machine_tag, spec_dict
 
 from manymodels.doctor import check
 from manymodels.exceptions import RunTakenOver, TrainingError
 from manymodels.heartbeat import SILENT_AFTER, Heartbeat, silent_for, spoken
 from manymodels.pipeline import train
 from manymodels.registry import Registry
-from manymodels.registry import schema as t
-
-
-def ago(seconds: float) -> str:
-    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
-
-
-def mark_running(reg: Registry, run_id: str, owner: str, heartbeat_at: str | None) -> None:
-    """The run as its store holds it while its process (``owner``) trains it."""
-    reg.store.record_run_options(run_id, {"owner": owner})
-    with reg.store.engine.begin() as conn:
-        conn.execute(
-            update(t.runs)
-            .where(t.runs.c.run_id == run_id)
-            .values(status="running", ended_at=None, heartbeat_at=heartbeat_at)
-        )
 
 
 def test_silence_is_counted_only_past_the_limit_and_only_for_running_runs() -> None:

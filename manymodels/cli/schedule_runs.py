@@ -116,27 +116,14 @@ def flagged(
 def training_now(
     registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
 ) -> Run | None:
-    """A run of ``spec_name`` training now on the registry (its process alive on this
-    machine, or beating elsewhere): a `manymodels train` started by hand, another schedule's
-    firing. A firing beside it trained the same partitions twice at once — those the run had
-    not reached yet: each a second version of the same rows, and the run's own versions of
-    them left unpromoted ("production moved during the run"). Not a router's retrain job (one
-    partition, short), nor a run killed in it (resumed, not waited for). One query of the
-    runs marked running: runs, not partitions."""
-    from sqlalchemy import select
-
+    """A run of ``spec_name`` training now on the registry (``run_busy.training_run``): a
+    `manymodels train` started by hand, another schedule's firing. A firing beside it trained
+    the same partitions twice at once."""
     from manymodels.cli.options import open_registry
-    from manymodels.registry import schema as t
-    from manymodels.registry.job_outcomes import JOB_NOTE
-    from manymodels.registry.rows import run_entity
+    from manymodels.run_busy import training_run
 
-    c = t.runs.c
-    q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
-    with open_registry(registry, db_url, artifacts) as reg, reg.store.engine.connect() as conn:
-        runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
-    return next(
-        (r for r in runs if JOB_NOTE not in r.options and (r.owner_alive or r.beating)), None
-    )
+    with open_registry(registry, db_url, artifacts) as reg:
+        return training_run(reg.store, spec_name)
 
 
 def not_beside_a_run(

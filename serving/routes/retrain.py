@@ -31,6 +31,7 @@ from serving.keys import path_key
 from serving.middleware import log_fields
 from serving.query import QueryCheckedRoute
 from serving.retrain import Retrainer, RetrainMode
+from serving.retrain_rows import RetrainTarget
 from serving.routes import starting_up
 from serving.routes.admin import AUTH_ERRORS
 from serving.routes.options import single_options
@@ -92,7 +93,11 @@ _BODY: dict[str, Any] = {
     response_model=JobAccepted,
     responses={
         **AUTH_ERRORS,
-        409: {"model": ErrorOut, "description": "A retrain of this partition is in progress."},
+        409: {
+            "model": ErrorOut,
+            "description": "A retrain of this partition is in progress, or a run of its spec "
+            "is training.",
+        },
         415: {"model": ErrorOut, "description": "Neither JSON nor a multipart upload."},
         422: {
             "model": ErrorOut,
@@ -141,7 +146,8 @@ async def retrain(
     frame, fmt, filename, said = await _read_table(request, classes, target.key_values)
     plan = await run_in_threadpool(
         retrainer.prepare, target, frame, fmt=fmt, filename=filename, mode=mode,
-        warnings=(said,) if said else (), before_store=lambda: _refuse_if_busy(jobs, target.key),
+        warnings=(said,) if said else (),
+        before_store=lambda: _refuse_if_busy(jobs, target, retrainer),
     )  # fmt: skip
     job_id = new_job_id()
     try:
@@ -199,12 +205,19 @@ async def list_jobs(
     return JobList(jobs=[JobOut.of(j) for j in await run_in_threadpool(jobs.recent, limit=limit)])
 
 
-def _refuse_if_busy(jobs: JobManager, key: str) -> None:
+def _refuse_if_busy(jobs: JobManager, target: RetrainTarget, retrainer: Retrainer) -> None:
     """409 once the rows are read and checked, before they are stored; ``submit`` checks
-    again, atomically."""
-    busy = jobs.active(key)
+    again, atomically. Also while a run of the partition's spec trains (``manymodels train``,
+    a scheduler's firing): the job would train the partition beside it, as a manual train
+    beside a firing is refused (``manymodels.run_busy``); its own run checks again."""
+    from manymodels.run_busy import busy_message, training_run
+
+    busy = jobs.active(target.key)
     if busy is not None:
         raise HTTPException(409, str(JobConflict(busy)))
+    running = training_run(retrainer.service.registry.store, target.spec.name)
+    if running is not None:
+        raise HTTPException(409, busy_message(running))
 
 
 async def _read_table(

@@ -1,0 +1,64 @@
+"""One run of a spec trains at a time: a run started while another run of the same spec is
+training on the registry (``manymodels train`` by hand, a scheduler's firing, ``retrain``)
+trained the partitions that run had not reached yet at the same time — a second version of
+the same rows each, and the first run's own versions of them left unpromoted ("production
+moved during the run"). It is refused now (``RunBusy``), naming the run it would race.
+
+Training is told as ``--resume`` tells it (``registry.entities.Run``): its process alive on
+this machine, or beating elsewhere within ``heartbeat.SILENT_AFTER``. A run killed in it, or
+silent past that, blocks nothing: it is left to be resumed or abandoned. A router's retrain
+job (one partition, seconds) blocks no run; it is itself refused beside a run of its spec.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from manymodels.exceptions import RunBusy
+from manymodels.tempnames import owner_pid
+
+if TYPE_CHECKING:
+    from manymodels.registry.entities import Run
+    from manymodels.registry.store import SqlStore
+
+
+def training_run(store: SqlStore, spec_name: str) -> Run | None:
+    """The newest run of ``spec_name`` training now, not a router's retrain job; ``None``.
+    One query of the runs marked running of that spec (``ix_runs_status``): runs, not
+    partitions, and none of the runs that ended."""
+    from sqlalchemy import select
+
+    from manymodels.registry import schema as t
+    from manymodels.registry.job_outcomes import JOB_NOTE
+    from manymodels.registry.rows import run_entity
+
+    c = t.runs.c
+    q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
+    with store.engine.connect() as conn:
+        runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
+    return next(
+        (r for r in runs if JOB_NOTE not in r.options and (r.owner_alive or r.beating)), None
+    )
+
+
+def busy_message(run: Run) -> str:
+    """One line: which run trains the spec, since when, where, and how to go on."""
+    pid = owner_pid(run.options.get("owner"))
+    if run.owner_alive:
+        where = f"process {pid} on this machine" if pid else "a process on this machine"
+    else:
+        who = f"process {pid}" if pid else "its process"
+        where = f"{who} on another machine, heartbeat at {(run.heartbeat_at or '')[:19]}"
+    return (
+        f"run {run.run_id} ({run.kind}, started {run.started_at[:19]}, {where}) is still "
+        f"training spec '{run.spec_name}' on this registry: wait for it to end, or stop it "
+        f"(a run whose process is gone does not block: `manymodels runs abandon {run.run_id}` "
+        f"gives it up, `train --resume {run.run_id}` finishes it)"
+    )
+
+
+def refuse_beside_a_run(store: SqlStore, spec_name: str) -> None:
+    """``RunBusy`` while a run of ``spec_name`` trains (``training_run``)."""
+    busy = training_run(store, spec_name)
+    if busy is not None:
+        raise RunBusy(busy_message(busy), busy.run_id)

@@ -1,0 +1,114 @@
+"""A run started while another run of the same spec trains on the registry (``run_busy``):
+a `manymodels train` by hand beside a scheduler's firing, or beside another `train`, trained
+the partitions the first had not reached yet at the same time — a second version of the same
+rows each, the first run's own left unpromoted. It is refused now, before it records a run,
+naming the run that trains; a run whose process is gone, or silent past the heartbeat limit,
+blocks nothing. Runs on "another machine" are real runs whose recorded owner names a machine
+id that is not this one (``factories.other_machine_tag``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from factories import (
+    ago,
+    dead_process_tag,
+    linear_frame,
+    mark_running,
+    other_machine_tag,
+    sales_toml,
+    slowfit_env,
+    spec_dict,
+)
+
+from manymodels.exceptions import RunBusy, TrainingError
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.registry.job_outcomes import JOB_NOTE
+from manymodels.samples import store_sales
+
+BIN = Path(sys.executable).parent
+
+
+def test_a_run_beside_a_beating_run_of_its_spec_is_refused_until_it_goes_silent(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "reg"
+    spec, df = spec_dict(), linear_frame(3, 30)
+    first = train(spec, df, root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, other_machine_tag(), ago(5))
+    with pytest.raises(RunBusy) as refused:
+        train(spec, linear_frame(3, 31), root, backend="local")
+    said = str(refused.value)
+    assert refused.value.run_id == first
+    assert isinstance(refused.value, TrainingError)  # as a resume's refusal: one line, exit 1
+    assert said.startswith(f"run {first} (train, started "), said
+    assert "process 4242 on another machine, heartbeat at " in said, said
+    assert f"`manymodels runs abandon {first}`" in said, said
+    assert "\n" not in said
+    with Registry(root) as reg:  # nothing recorded beside it
+        assert [r.run_id for r in reg.list_runs(limit=5)] == [first]
+        mark_running(reg, first, other_machine_tag(), ago(2 * 3600))  # silent: gone
+    second = train(spec, linear_frame(3, 31), root, backend="local").run
+    assert second.status == "completed" and second.run_id != first
+
+
+def test_a_killed_run_or_a_router_job_blocks_no_run(tmp_path: Path) -> None:
+    root = tmp_path / "reg"
+    spec, df = spec_dict(), linear_frame(3, 30)
+    first = train(spec, df, root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, dead_process_tag(), ago(5))  # kill -9: left to --resume
+    second = train(spec, linear_frame(3, 31), root, backend="local").run
+    assert second.status == "completed"
+    with Registry(root) as reg:  # a router's retrain job: one partition, seconds
+        mark_running(reg, first, other_machine_tag(), ago(5))
+        reg.store.record_run_options(first, {JOB_NOTE: "job1"})
+    assert train(spec, linear_frame(3, 32), root, backend="local").run.status == "completed"
+    other = {**spec, "name": "another-spec"}  # another spec's run trains other models
+    with Registry(root) as reg:
+        mark_running(reg, second.run_id, other_machine_tag(), ago(5))
+    with pytest.raises(RunBusy):
+        train(spec, linear_frame(3, 33), root, backend="local")
+    assert train(other, linear_frame(3, 33), root, backend="local").run.status == "completed"
+
+
+@pytest.mark.slow
+def test_train_by_hand_beside_a_run_of_the_spec_exits_1_naming_it(tmp_path: Path) -> None:
+    env = slowfit_env(tmp_path)
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    spec.write_text(sales_toml("busy").replace("sklearn.linear_model.Ridge", "slowfit:make"))
+    store_sales(n_stores=2).to_csv(data, index=False)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    command = [BIN / "manymodels", "train", spec, data, "--registry", root, "--backend", "local"]
+    first = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (blocked / "fitting").exists():  # its run recorded, held in its second fit
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        with Registry.open(root) as reg:
+            (run,) = reg.list_runs(limit=5)
+        second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert second.returncode == 1, second.stdout + second.stderr
+        (line,) = second.stderr.strip().splitlines()
+        assert f"run {run.run_id} (train, started {run.started_at[:19]}, process " in line, line
+        assert f"{first.pid} on this machine) is still training spec 'busy'" in line, line
+        assert f"`manymodels runs abandon {run.run_id}`" in line, line
+        with Registry.open(root) as reg:  # nothing recorded beside it
+            assert [r.run_id for r in reg.list_runs(limit=5)] == [run.run_id]
+    finally:
+        first.kill()
+        first.wait(30)
+    # killed in its fit: no longer training, so it holds no run back
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
