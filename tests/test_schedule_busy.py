@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import slowfit_env
+from factories import ago, firing_lines, mark_running, other_machine_tag, sales_toml, slowfit_env
 
+from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
+from manymodels.spec import Spec
 
 BIN = Path(sys.executable).parent
 SPEC = """
@@ -74,3 +76,40 @@ def test_a_firing_while_a_train_of_the_spec_runs_is_skipped_and_said(tmp_path: P
     fired = subprocess.run(scheduler, capture_output=True, text=True, env=env, timeout=120)
     assert fired.returncode == 0, fired.stderr
     assert " 4 trained · 2 skipped · 0 failed" in fired.stdout, fired.stdout
+
+
+@pytest.mark.slow
+def test_a_firing_after_the_spec_was_renamed_looks_for_runs_under_its_new_name(
+    tmp_path: Path,
+) -> None:
+    """The spec renamed while the scheduler runs: a firing trains it under its new name (it
+    reads the file at each firing), so the run it must not go beside is one of that name. It
+    looked under the name read at start, found none, and trained beside it."""
+    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
+    every = '[schedule]\ncron = "*/5 * * * * *"\n'
+    spec.write_text(sales_toml("before", every))
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(sales_toml("after", every))
+    store_sales(n_stores=2).to_csv(data, index=False)
+    with Registry(root) as reg:  # a run of the new name, training on another machine
+        run = train(Spec.from_toml(renamed), data, reg, backend="local").run
+        mark_running(reg, run.run_id, other_machine_tag(), ago(5))
+    scheduler = subprocess.Popen(
+        [BIN / "manymodels", "scheduler", spec, data, "--registry", root, "--backend", "local",
+         "--max-runs", "1", "--no-catch-up"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert scheduler.stderr is not None
+    try:
+        started = scheduler.stderr.readline()  # said once it runs, before its first firing
+        assert started.startswith("scheduler: before on "), started
+        spec.write_text(renamed.read_text())
+        out, err = scheduler.communicate(timeout=120)
+    finally:
+        scheduler.kill()
+        scheduler.wait(30)
+    assert scheduler.returncode == 0, out + err
+    (line,) = firing_lines(out)
+    assert f" skipped: run {run.run_id} (train, started " in line, line
+    with Registry.open(root) as reg:  # the firing recorded no run beside it
+        assert [r.run_id for r in reg.list_runs(limit=5)] == [run.run_id]

@@ -131,11 +131,12 @@ def scheduler(
         from manymodels.exceptions import ManyModelsError
         from manymodels.pipeline import train
 
-        not_beside_a_run(registry, registry_db, artifacts, parsed.name)
+        current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
+        # under its name now: renamed since the start, its runs are recorded under the new one
+        not_beside_a_run(registry, registry_db, artifacts, current.name)
         only = flagged(registry, registry_db, artifacts, plan.when)
         if only == []:
             return None  # nothing drifted, stale or degraded: no run
-        current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
         # opened at each firing, as `train` does: a database restarted between firings is
         # reached again, and nothing is held open while the scheduler waits
         target: Any = (
