@@ -18,6 +18,14 @@ def print_json(value: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
+def print_json_line(value: Any) -> None:
+    """One JSON object on one line, flushed: a stream of events (``scheduler --json``) that
+    a pipe's reader takes line by line as each happens, not when the buffer fills."""
+    text = json.dumps(finite(value), default=_fallback, allow_nan=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
 def finite(value: Any) -> Any:
     """``value`` with every non-finite float, however deeply nested, as ``None``."""
     if isinstance(value, float):

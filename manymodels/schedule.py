@@ -200,6 +200,7 @@ class Firing:
     given_up: bool = False  # ``error`` says why: its attempts used up (``FiringGivenUp``)
     nothing: str | None = None  # nothing had changed: why no run was recorded (``NothingToTrain``)
     said: tuple[str, ...] = ()  # … and the data's warnings that run would have said
+    unchanged: int = 0  # … and how many partitions it left as they were
 
 
 class FiringGivenUp(ManyModelsError):
@@ -216,6 +217,7 @@ def run_schedule(
     started: Callable[[datetime | None], None] = lambda missed: None,
     claim: Callable[[datetime], bool] = lambda due: True,
     missed: Callable[[datetime], bool | datetime] = lambda due: False,
+    overlap: Callable[[datetime], None] | None = None,
 ) -> list[Firing]:
     """Fire ``fire(due)`` on the spec's schedule until stopped; returns the firings.
 
@@ -228,7 +230,8 @@ def run_schedule(
     answers (a firing another scheduler may still run, looked at again then). SIGTERM or
     Ctrl-C stops the scheduler after the current run; a second one stops at once (the run
     stays resumable, as any interrupted run). ``max_runs`` stops after that many firings (for
-    tests, and for a one-off "at the next 03:00")."""
+    tests, and for a one-off "at the next 03:00"). ``overlap(at)`` says a firing skipped
+    while the previous run went (default: its line on stdout)."""
     from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_SCHEDULER_STARTED
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -265,7 +268,8 @@ def run_schedule(
         except FiringGivenUp as e:
             firing = Firing(at, error=first_line(e), given_up=True)
         except NothingToTrain as e:  # not a failure: the firing found nothing changed
-            firing = Firing(at, nothing=first_line(e), caught_up=late, said=tuple(e.said()))
+            firing = Firing(at, nothing=first_line(e), caught_up=late, said=tuple(e.said()),
+                            unchanged=e.unchanged)  # fmt: skip
         except Exception as e:  # a firing's failure is reported; the schedule goes on
             run = getattr(getattr(e, "summary", None), "run", None)  # RunFailed keeps its run
             run_id = run.run_id if run is not None else None
@@ -293,6 +297,9 @@ def run_schedule(
     def overlapped(event: Any) -> None:  # APScheduler would log its own multi-line warning
         # a firing's line, on stdout with the others (a log of stdout missed every skipped
         # firing), and flushed now: a pipe's buffer held it until the run ended
+        if overlap is not None:
+            overlap(event.scheduled_run_times[0])
+            return
         late = event.scheduled_run_times[0].isoformat(timespec="seconds")
         print(f"{late} skipped: the previous run is still going", flush=True)
 

@@ -6,6 +6,7 @@ The firing tests run the installed command on a six-field cron (seconds first) w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -333,3 +334,33 @@ def test_a_year_last_cron_is_one_error_line_naming_it(tmp_path: Path) -> None:
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), lines
         assert "six fields are read seconds first" in lines[0] or "by name" in lines[0]
+
+
+@pytest.mark.slow
+def test_json_is_one_object_a_line_per_firing_with_retrains_members(tmp_path: Path) -> None:
+    """``--json``: a script reading the scheduler's stdout gets each firing as it happens, as
+    ``retrain --json`` says a run (``run``, ``decisions``, ``warnings`` …) or a run of
+    nothing (``run`` null, ``reason``, ``unchanged``), with the schedule and the time."""
+    spec = tmp_path / "spec.toml"  # no features list: the CSV's row labels are said, not used
+    spec.write_text(SPEC.format(cron="*/2 * * * * *").replace('features = ["price", "deal", '
+                                                              '"feat"]\n', ""))  # fmt: skip
+    data, root = tmp_path / "sales.csv", tmp_path / "registry"
+    store_sales(n_stores=2).to_csv(data)  # with its index: a warning at every firing
+    proc = _scheduler(spec, data, root, "--max-runs", "2", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.strip().splitlines()]  # each line is JSON
+    trained, nothing = [e for e in events if e["event"] != "overlap"]
+    with Registry.open(root) as reg:
+        (run,) = reg.list_runs()
+    assert trained["event"] == "trained" and trained["trained"] is True
+    assert trained["run"]["run_id"] == run.run_id and trained["run"]["n_trained"] == 4
+    assert {"decisions", "chosen", "failures", "seconds", "registry"} <= set(trained)
+    assert (trained["schedule"], trained["cron"]) == ("scheduled", "*/2 * * * * *")
+    assert datetime.fromisoformat(trained["at"]) < datetime.fromisoformat(trained["next"])
+    (warning,) = trained["warnings"]
+    assert "column 'Unnamed: 0' has no name in the header" in warning
+    assert nothing["event"] == "nothing" and nothing["run"] is None
+    assert nothing["unchanged"] == 6 and nothing["reason"].startswith("nothing to train: all 6")
+    assert nothing["warnings"] == [warning] and nothing["next"] is None  # the last one
+    assert "warning:" not in err  # said in the JSON, not again on stderr

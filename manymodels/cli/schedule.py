@@ -23,6 +23,7 @@ from manymodels.cli.options import (
     refuse_moot_registry,
     signer,
 )
+from manymodels.cli.schedule_lines import overlap_json, report_json
 from manymodels.cli.schedule_lines import report as _report
 from manymodels.cli.schedule_lines import when as _when
 from manymodels.cli.schedule_state import CatchUp, start_line
@@ -56,6 +57,14 @@ def scheduler(
     ] = True,
     registry_db: RegistryDbOpt = None,
     artifacts: ArtifactsOpt = None,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object a line per firing (or skip): the members 'retrain --json' "
+            "prints, with schedule, cron, event and at.",
+        ),
+    ] = False,
 ) -> None:
     """Retrain on the spec's cron schedule.
 
@@ -331,13 +340,20 @@ def scheduler(
         return last is not None and last < due
 
     def report(firing: Any, following: datetime | None) -> None:
+        if json_out:
+            report_json(firing, following, spec_name=parsed.name, cron=plan.cron,
+                        registry=registry, db_url=registry_db)  # fmt: skip
+            return
         why = state.caught.get(firing.caught_up) if firing.caught_up is not None else None
         _report(firing, following, why or "missed")
+
+    def overlap(at: datetime) -> None:
+        overlap_json(at, spec_name=parsed.name, cron=plan.cron)
 
     firings = run_schedule(
         spec, fire, max_runs=max_runs, started=started, claim=claim,
         report=report,
-        missed=missed,
+        missed=missed, overlap=overlap if json_out else None,
     )  # fmt: skip
     if firings and firings[-1].error is not None:
         raise typer.Exit(1)  # a script's "retrain at the next 03:00" learns that it failed

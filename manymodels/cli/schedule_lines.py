@@ -1,8 +1,10 @@
-"""The lines ``manymodels scheduler`` prints (``cli.schedule``): one per firing, on stdout."""
+"""The lines ``manymodels scheduler`` prints (``cli.schedule``): one per firing, on stdout (one
+JSON object a line with ``--json``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from manymodels.cli.lines import echo
@@ -44,3 +46,57 @@ def report(firing: Any, following: datetime | None, why: str = "missed") -> None
 
 def when(at: datetime | None) -> str:
     return at.isoformat(timespec="seconds") if at is not None else "never"
+
+
+def report_json(
+    firing: Any,
+    following: datetime | None,
+    *,
+    spec_name: str,
+    cron: str,
+    registry: Path,
+    db_url: str | None = None,
+) -> None:
+    """``scheduler --json``: one JSON object a line per firing, flushed as it happens. A
+    firing that trained has the members ``retrain --json`` prints (``cli.train.summary_json``);
+    one that did not, those of ``retrain --json``'s run of nothing (``run`` null, ``reason``,
+    ``unchanged``, ``warnings``), or its ``error``. Each names its schedule (``schedule``: the
+    spec's name, ``cron``), ``event``, the firing's time (``at``), the missed firing it stood
+    for (``caught_up``) and the next one (``next``)."""
+    from manymodels.jsonout import print_json_line
+
+    head: dict[str, Any] = {
+        "schedule": spec_name, "cron": cron, "at": when(firing.at),
+        "caught_up": when(firing.caught_up) if firing.caught_up else None,
+        "next": when(following) if following is not None else None,
+    }  # fmt: skip
+    none: dict[str, Any] = {"run": None, "trained": False, "warnings": []}
+    if firing.taken is not None:
+        reason = f"another scheduler of this schedule ran the {when(firing.taken)} firing"
+        body = {"event": "taken", **none, "reason": reason, "taken": when(firing.taken)}
+    elif firing.error is not None:
+        event = "given_up" if firing.given_up else "error"
+        body = {"event": event, **none, "run_id": firing.run_id, "error": firing.error}
+    elif firing.nothing is not None:
+        body = {"event": "nothing", **none, "unchanged": firing.unchanged,
+                "reason": firing.nothing, "warnings": list(firing.said)}  # fmt: skip
+    elif firing.summary is None:
+        reason = "nothing to retrain: no partition is flagged"
+        body = {"event": "nothing", **none, "unchanged": 0, "reason": reason, "selected": []}
+    else:
+        from manymodels.cli.train import summary_json
+
+        body = {"event": "trained", "trained": True,
+                **summary_json(firing.summary, registry, db_url=db_url)}  # fmt: skip
+    print_json_line({**head, **body})
+
+
+def overlap_json(at: datetime, *, spec_name: str, cron: str) -> None:
+    """``scheduler --json``'s line for a firing skipped while the previous run still went."""
+    from manymodels.jsonout import print_json_line
+
+    print_json_line({
+        "schedule": spec_name, "cron": cron, "at": when(at), "event": "overlap",
+        "run": None, "trained": False, "reason": "skipped: the previous run is still going",
+        "warnings": [],
+    })  # fmt: skip

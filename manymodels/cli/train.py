@@ -226,53 +226,61 @@ def _report(
 ) -> None:
     """The run's summary, or with ``--json`` its members, and the caller's (``more``:
     ``retrain``'s ``selected`` and ``when``, which its run of nothing has too)."""
+    from manymodels import console
+    from manymodels.registry.store import describe_url
+
+    location = describe_url(db_url) if db_url is not None else None
+    if json_out:
+        console.print_json(summary_json(summary, registry, db_url=db_url, more=more))
+    else:
+        flags = repeated_flags(registry, db_url, artifacts)
+        console.run_summary(summary, flags, location or str(registry))
+
+
+def summary_json(
+    summary: Any, registry: Path, *, db_url: str | None = None, more: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The members ``--json`` prints of a run that was recorded: ``train``'s, ``retrain``'s,
+    and each firing of ``scheduler --json`` that trained."""
     from dataclasses import asdict
 
-    from manymodels import console
     from manymodels.exceptions import data_warnings
     from manymodels.registry.store import describe_url
 
     location = describe_url(db_url) if db_url is not None else None
-
-    if json_out:
-        console.print_json(
-            {
-                "run": summary.run.to_dict(),
-                "decisions": summary.decisions,
-                "chosen": summary.chosen,
-                "global_members": summary.global_members,
-                "rows_dropped": summary.rows_dropped,
-                "fallback": summary.fallback,
-                "failures": [f.to_dict() for f in summary.failures],
-                "lost": summary.lost,  # of run's n_failed: infrastructure's, not the data's
-                "seconds": summary.seconds,
-                "startup_seconds": summary.startup_seconds,
-                "backend": summary.backend,
-                "backend_reason": summary.backend_reason,
-                "skill": asdict(summary.skill) if summary.skill else None,
-                "short_intervals": [
-                    {"level": level, **asdict(short)}
-                    for level, short in sorted(summary.short_intervals.items())
-                ],
-                "candidate_failures": [
-                    {"candidate": label, **asdict(failed)}
-                    for label, failed in sorted(summary.candidate_failures.items())
-                ],
-                "global_unjudged": [
-                    {"candidate": label, **asdict(failed)}
-                    for label, failed in sorted(summary.global_unjudged.items())
-                ],
-                # as a run of nothing has them (``nothing``): a script reading `warnings`
-                # met a KeyError exactly when a run was recorded
-                "warnings": data_warnings(summary.run.options),
-                "registry": str(registry),
-                **({"registry_db": location} if location is not None else {}),
-                **(more or {}),
-            }
-        )
-    else:
-        flags = repeated_flags(registry, db_url, artifacts)
-        console.run_summary(summary, flags, location or str(registry))
+    return {
+        "run": summary.run.to_dict(),
+        "decisions": summary.decisions,
+        "chosen": summary.chosen,
+        "global_members": summary.global_members,
+        "rows_dropped": summary.rows_dropped,
+        "fallback": summary.fallback,
+        "failures": [f.to_dict() for f in summary.failures],
+        "lost": summary.lost,  # of run's n_failed: infrastructure's, not the data's
+        "seconds": summary.seconds,
+        "startup_seconds": summary.startup_seconds,
+        "backend": summary.backend,
+        "backend_reason": summary.backend_reason,
+        "skill": asdict(summary.skill) if summary.skill else None,
+        "short_intervals": [
+            {"level": level, **asdict(short)}
+            for level, short in sorted(summary.short_intervals.items())
+        ],
+        "candidate_failures": [
+            {"candidate": label, **asdict(failed)}
+            for label, failed in sorted(summary.candidate_failures.items())
+        ],
+        "global_unjudged": [
+            {"candidate": label, **asdict(failed)}
+            for label, failed in sorted(summary.global_unjudged.items())
+        ],
+        # as a run of nothing has them (``nothing``): a script reading `warnings`
+        # met a KeyError exactly when a run was recorded
+        "warnings": data_warnings(summary.run.options),
+        "registry": str(registry),
+        **({"registry_db": location} if location is not None else {}),
+        **(more or {}),
+    }
 
 
 def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
