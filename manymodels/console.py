@@ -88,7 +88,9 @@ def progress_bar(label: str, *, enabled: bool = True) -> Iterator[Any]:
 
 def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> None:
     """Failures first: a run whose partitions failed must not read like a success. The last
-    line is the one a person reads first (``verdict_line``)."""
+    line is the one a person reads first (``verdict_line``). Its ``warning:`` lines go to
+    stderr, as a run of nothing says them (``cli.train.nothing``) and as Unix tools do: the
+    summary on stdout is what a pipe keeps; ``--json`` has them as ``warnings``."""
     run = summary.run
     n_failed = run.n_failed - summary.lost  # the row counts lost partitions as failed
     failed = f"[bold red]{n_failed} failed[/]" if n_failed else "0 failed"
@@ -133,11 +135,11 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         label = model.get("label", "?")
         if model.get("error"):
             why = one_line(f"warning: global model {label} failed: {model['error']}")
-            out.print(why, markup=False, soft_wrap=True, style="yellow")
+            err.print(why, markup=False, soft_wrap=True, style="yellow")
     # the command to copy names this registry, as the verdict's "next:" does
     named = "".join(f" {shlex.quote(word)}" for word in flags)
     for label, fault in sorted(summary.candidate_failures.items()):  # local candidates'
-        out.print(
+        err.print(
             one_line(
                 f"warning: candidate {label} failed on {counted(fault.partitions, 'partition')}"
                 f" (chosen among the other options there; the first, {fault.key}: "
@@ -148,7 +150,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
             markup=False, soft_wrap=True, style="yellow",
         )  # fmt: skip
     for label, fault in sorted(summary.global_unjudged.items()):
-        out.print(
+        err.print(
             one_line(
                 f"warning: global model {label} was not judged on "
                 f"{counted(fault.partitions, 'partition')} (they chose among the local "
@@ -167,7 +169,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
         )
     for warning in run.options.get("warnings", []):
         # a warning's text may hold "[intervals]" or a column's name: text, never Rich tags
-        out.print(one_line(f"warning: {warning}"), soft_wrap=True, style="yellow")
+        err.print(one_line(f"warning: {warning}"), soft_wrap=True, style="yellow")
     pool = run.options.get("interval_pool")  # [intervals] pool_partitions
     pooling = bool((run.spec.get("intervals") or {}).get("pool_partitions"))
     if isinstance(pool, dict):
@@ -179,7 +181,7 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
             markup=False, soft_wrap=True,
         )  # fmt: skip
     for level, short in sorted(summary.short_intervals.items()):
-        out.print(
+        err.print(
             f"warning: {short.partitions} partition(s) have {level:g}% intervals from fewer "
             f"than {short.needed} validation errors (as few as {short.fewest}): such a band is "
             f"the largest error and covers less than {level:g}%; more folds or validation rows "
@@ -189,7 +191,10 @@ def run_summary(summary: RunSummary, flags: Sequence[str], location: str) -> Non
     if run.options.get("bad_rows_dropped"):
         bad = run.options["bad_rows_dropped"]
         why = ", ".join(f"{n:,} in '{column}'" for column, n in bad.items())
-        out.print(one_line(f"rows with a stray word in a numeric column left out: {why}"))
+        err.print(
+            one_line(f"warning: rows with a stray word in a numeric column left out: {why}"),
+            soft_wrap=True, style="yellow",
+        )  # fmt: skip
     if summary.rows_dropped:
         why = ", ".join(
             f"{n:,} {reason.replace('_', ' ')}" for reason, n in summary.rows_dropped.items()

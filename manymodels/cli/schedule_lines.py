@@ -35,6 +35,8 @@ def report(firing: Any, following: datetime | None, why: str = "missed") -> None
     if firing.summary is None:
         echo(f"{when(firing.at)} nothing to retrain: no partition is flagged{after}")
         return
+    from manymodels.exceptions import data_warnings
+
     r = firing.summary.run
     absent = r.options.get("not_in_data")
     left = f" · {absent['count']} flagged without rows in the data" if absent else ""
@@ -42,6 +44,8 @@ def report(firing: Any, following: datetime | None, why: str = "missed") -> None
         f"{when(firing.at)} run {r.run_id}{late}: {r.n_trained} trained · {r.n_skipped} skipped · "
         f"{r.n_failed} failed{left}{after}"
     )
+    for line in data_warnings(r.options):  # as a run of nothing's, and train's: on stderr
+        echo(f"warning: {line}", err=True)
 
 
 def when(at: datetime | None) -> str:
