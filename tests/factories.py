@@ -553,9 +553,10 @@ class Tripwire:
 
 
 @contextmanager
-def executed(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+def executed(engine: Engine | type[Engine]) -> Iterator[list[tuple[str, Any]]]:
     """The statements ``engine`` runs inside the block, with their parameters: what a test of
-    a query's plan reads (``sqlite_plan``) rather than trusting how the query was written."""
+    a query's plan reads (``sqlite_plan``) rather than trusting how the query was written.
+    ``Engine`` itself hears every engine's, those of a registry a command opens on its own."""
     from sqlalchemy import event
 
     seen: list[tuple[str, Any]] = []

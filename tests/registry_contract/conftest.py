@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pgcluster import CONNECT, SILENCE, PostgresServer, find_bin_dir, find_icu_bin_dir, own_server
@@ -18,6 +19,8 @@ from pgcluster import CONNECT, SILENCE, PostgresServer, find_bin_dir, find_icu_b
 from manymodels.registry import Registry, pg_connect, pg_silence
 
 DATABASES = ["sqlite", "postgresql"]
+
+Plans = Callable[[Registry, Iterable[tuple[str, Any]]], list[tuple[str, str]]]
 
 
 def _unavailable(reason: str) -> None:
@@ -93,3 +96,26 @@ def reg(db_url: str, tmp_path: Path) -> Iterator[Registry]:
     """A new registry on ``db_url``, its artifacts in a local directory."""
     with Registry(tmp_path / "registry", db_url=db_url) as registry:
         yield registry
+
+
+def _plans(reg: Registry, statements: Iterable[tuple[str, Any]]) -> list[tuple[str, str]]:
+    """Each of ``statements`` (text, parameters) with its plan on ``reg``'s database, the steps
+    joined by `` | ``: SQLite's ``EXPLAIN QUERY PLAN``, PostgreSQL's ``EXPLAIN`` with sequential
+    scans off — a test's few rows would be scanned, index or not, and the question is whether
+    the query *can* walk the index at 100,000 partitions."""
+    with reg.store.engine.connect() as conn:
+        postgres = reg.store.engine.dialect.name == "postgresql"
+        if postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+        explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+        found = []
+        for statement, parameters in statements:
+            rows = conn.exec_driver_sql(f"{explain} {statement}", parameters)
+            found.append((statement, " | ".join(str(r[-1]) for r in rows)))
+        return found
+
+
+@pytest.fixture
+def plans() -> Plans:
+    """``_plans``: the query plans of the statements a test captured, on either database."""
+    return _plans

@@ -7,12 +7,11 @@ it again. It is judged now by the outcome recorded when it was skipped, found by
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from factories import linear_frame, spec_dict
-from sqlalchemy import event
+from factories import executed, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -66,33 +65,19 @@ def test_a_skipped_fallback_is_not_due_again_on_the_same_table(reg: Registry) ->
     assert outcomes(reg, again.run.run_id) == {}
 
 
-def test_the_skipped_partitions_are_looked_up_by_key(db_url: str, tmp_path: Path) -> None:
+def test_the_skipped_partitions_are_looked_up_by_key(
+    db_url: str, tmp_path: Path, plans: Callable[..., list[tuple[str, str]]]
+) -> None:
     """The lookup walks ``ix_run_partitions_key`` (key, status), never every outcome of every
     run: 100,000 partitions × every run's rows is what a full run leaves."""
     with Registry(tmp_path / "registry", db_url=db_url) as reg:
         train(spec_dict(min_rows=10), frame(), reg, backend="local")
-        seen: list[tuple[str, Any]] = []
-
-        def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-            if "FROM run_partitions JOIN runs" in statement:
-                seen.append((statement, parameters))
-
-        event.listen(reg.store.engine, "before_cursor_execute", record)
-        try:
+        with executed(reg.store.engine) as ran:
             train(spec_dict(min_rows=10), frame(), reg, backend="local", changed_only=True)
-        finally:
-            event.remove(reg.store.engine, "before_cursor_execute", record)
+        seen = [(text, params) for text, params in ran if "FROM run_partitions JOIN runs" in text]
         assert seen
-        postgres = reg.store.engine.dialect.name == "postgresql"
-        with reg.store.engine.connect() as conn:
-            if postgres:  # a few rows: the planner would scan them, index or not
-                conn.exec_driver_sql("SET enable_seqscan = off")
-            for statement, parameters in seen:
-                explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
-                plan = " | ".join(
-                    str(r[-1]) for r in conn.exec_driver_sql(f"{explain} {statement}", parameters)
-                )
-                assert "ix_run_partitions_key" in plan, plan
+        for _, plan in plans(reg, seen):
+            assert "ix_run_partitions_key" in plan, plan
 
 
 def test_a_changed_only_run_of_nothing_changed_records_no_run(db_url: str, tmp_path: Path) -> None:

@@ -8,12 +8,13 @@ reads scanned every run ever recorded (0.6-1.3 s a firing at 300,000 runs). They
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from factories import make_run
-from sqlalchemy import event, inspect, update
+from factories import executed, make_run
+from sqlalchemy import inspect, update
 from sqlalchemy.engine import Engine
 
 from manymodels.cli.schedule_runs import training_now
@@ -25,14 +26,7 @@ from manymodels.registry import schema as t
 def runs_by_status(root: Path, db_url: str) -> list[tuple[str, Any]]:
     """Every statement that reads ``runs`` by status while the three readers run, on any
     engine (``training_now`` opens its own registry)."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "runs.status =" in statement:
-            seen.append((statement, parameters))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
+    with executed(Engine) as ran:
         with Registry(root, db_url=db_url) as reg:
             keyed = make_run("r1")
             reg.store.create_run(dataclasses.replace(keyed, spec={"partition_by": ["k"]}))
@@ -41,23 +35,21 @@ def runs_by_status(root: Path, db_url: str) -> list[tuple[str, Any]]:
                 reg.store.create_run(other)
             reg.store.live_runs_since()
         training_now(root, db_url, None, "test")
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    return seen
+    return [
+        (text, params)
+        for text, params in ran
+        if text.lstrip().upper().startswith("SELECT") and "runs.status =" in text
+    ]
 
 
-def test_the_running_runs_are_an_index_range(db_url: str, tmp_path: Path) -> None:
+def test_the_running_runs_are_an_index_range(
+    db_url: str, tmp_path: Path, plans: Callable[..., list[tuple[str, str]]]
+) -> None:
     root = tmp_path / "registry"
     seen = runs_by_status(root, db_url)
     assert len(seen) >= 3  # training_now, live_runs_since, _refuse_keys_in_training
-    with Registry(root, db_url=db_url) as reg, reg.store.engine.connect() as conn:
-        postgres = reg.store.engine.dialect.name == "postgresql"
-        if postgres:  # a few rows: the planner would scan them, index or not
-            conn.exec_driver_sql("SET enable_seqscan = off")
-        explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
-        for statement, parameters in seen:
-            rows = conn.exec_driver_sql(f"{explain} {statement}", parameters)
-            plan = " | ".join(str(r[-1]) for r in rows)
+    with Registry(root, db_url=db_url) as reg:
+        for statement, plan in plans(reg, seen):
             assert "ix_runs_status" in plan, (statement, plan)
             assert "SCAN runs" not in plan, (statement, plan)
 

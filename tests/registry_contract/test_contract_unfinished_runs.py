@@ -9,12 +9,13 @@ lost partitions."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_run
-from sqlalchemy import event, insert, inspect, update
+from factories import executed, make_run
+from sqlalchemy import insert, inspect, update
 from sqlalchemy.engine import Engine
 
 from manymodels.registry import Registry
@@ -73,23 +74,14 @@ def test_unfinished_runs_are_those_a_resume_would_finish(db_url: str, tmp_path: 
 
 def captured(reg: Registry) -> list[tuple[str, Any]]:
     """The statements ``unfinished_runs`` executes, with their parameters."""
-    seen: list[tuple[str, Any]] = []
-
-    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append((statement, parameters))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
+    with executed(Engine) as ran:
         reg.unfinished_runs()
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    return seen
+    return [(text, params) for text, params in ran if text.lstrip().upper().startswith("SELECT")]
 
 
 @pytest.mark.parametrize("analyzed", [False, True])
 def test_unfinished_runs_read_index_ranges_not_every_run(
-    db_url: str, tmp_path: Path, analyzed: bool
+    db_url: str, tmp_path: Path, analyzed: bool, plans: Callable[..., list[tuple[str, str]]]
 ) -> None:
     """Also once statistics say most runs have one of the statuses read (``ANALYZE``, which a
     user may run): SQLite would then scan every run rather than take the index."""
@@ -105,18 +97,11 @@ def test_unfinished_runs_read_index_ranges_not_every_run(
                 conn.exec_driver_sql("ANALYZE")
         seen = captured(reg)
         assert seen
-        with reg.store.engine.connect() as conn:
-            postgres = reg.store.engine.dialect.name == "postgresql"
-            if postgres:  # a few rows: the planner would scan them, index or not
-                conn.exec_driver_sql("SET enable_seqscan = off")
-            explain = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
-            for statement, parameters in seen:
-                rows = conn.exec_driver_sql(f"{explain} {statement}", parameters)
-                plan = " | ".join(str(r[-1]) for r in rows)
-                for scan in ("SCAN runs", "SCAN run_partitions", "Seq Scan", "Full Scan"):
-                    assert scan not in plan, (statement, plan)
-                assert "ix_runs_status" in plan, (statement, plan)
-                assert "ix_run_partitions_lost" in plan, (statement, plan)
+        for statement, plan in plans(reg, seen):
+            for scan in ("SCAN runs", "SCAN run_partitions", "Seq Scan", "Full Scan"):
+                assert scan not in plan, (statement, plan)
+            assert "ix_runs_status" in plan, (statement, plan)
+            assert "ix_run_partitions_lost" in plan, (statement, plan)
 
 
 def test_a_schema_11_registry_gets_the_lost_index_on_open(db_url: str, tmp_path: Path) -> None:
