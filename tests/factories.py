@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -124,24 +124,38 @@ params = {{ alpha = [0.1, 1.0, 10.0] }}
 """
 
 
-def sales_toml(name: str, more: str = "") -> str:
+def sales_toml(
+    name: str,
+    more: str = "",
+    *,
+    estimator: str = RIDGE,
+    features: Sequence[str] | None = ("price", "deal", "feat"),
+    **top: str | float,
+) -> str:
     """A spec file's text over ``samples.store_sales()`` columns, as ``SALES_SPEC`` (a Ridge per
     store and brand, the last 8 weeks validate) without its scaling and grid; ``more`` follows
     the candidate's ``estimator`` line: its ``params``, then further tables (``[promotion]``,
-    ``[schedule]`` …). Has no braces, so a caller may ``.format`` its own into ``more``."""
+    ``[schedule]`` …). ``features=None`` writes no features list (every other column is one);
+    ``top`` adds top-level keys (``bad_rows="drop"``). Has no braces, so a caller may
+    ``.format`` its own into ``more``."""
+    listed = f"features = {json.dumps(list(features))}\n" if features is not None else ""
+    keys = "".join(f"{key} = {json.dumps(value)}\n" for key, value in top.items())
     return (
         f'\nname = "{name}"\n'
         """partition_by = ["store", "brand"]
 target = "units"
 time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-[validation]
+"""
+        + listed
+        + "min_rows = 20\n"
+        + keys
+        + f"""[validation]
 strategy = "last"
 size = 8
 [[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-""" + more
+estimator = "{estimator}"
+"""
+        + more
     )
 
 

@@ -15,26 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.samples import store_sales
 
 BIN = Path(sys.executable).parent
-SPEC = """
-name = "indexed"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-min_rows = 20
-
-[validation]
-strategy = "last"
-size = 8
-
-[[candidates]]
-estimator = "sklearn.linear_model.Ridge"
-"""
 UNNAMED = "column 'Unnamed: 0' has no name in the header"
 
 
@@ -42,7 +29,7 @@ def _setup(tmp_path: Path, schedule: str = "") -> tuple[Path, Path, Path]:
     """A spec without a features list, and data written with its index: every read of it
     warns of the unnamed column (not used as a feature)."""
     spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC + schedule)
+    spec.write_text(sales_toml("indexed", schedule, features=None))
     data = tmp_path / "sales.csv"
     store_sales(n_stores=2).to_csv(data, index=True)
     return spec, data, tmp_path / "registry"
@@ -137,7 +124,7 @@ def test_a_run_that_trained_has_the_json_warnings_of_one_that_trained_nothing(
     left out); of a run that trained it had none at the top: a script reading `["warnings"]`
     met a KeyError exactly when a run was recorded. Both lists are now the same."""
     spec, data, root = _setup(tmp_path)
-    spec.write_text(SPEC.replace("min_rows = 20", 'min_rows = 20\nbad_rows = "drop"'))
+    spec.write_text(sales_toml("indexed", features=None, bad_rows="drop"))
     sales = store_sales(n_stores=2)
     sales["price"] = sales["price"].astype(object)
     sales.loc[sales.index[3], "price"] = "oops"  # a stray word: its row left out

@@ -20,24 +20,7 @@ from manymodels.samples import store_sales
 from manymodels.spec import Spec
 
 BIN = Path(sys.executable).parent
-SPEC = """
-name = "busy"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-
-[validation]
-strategy = "last"
-size = 8
-
-[[candidates]]
-estimator = "slowfit:make"
-
-[schedule]
-cron = "*/2 * * * * *"
-"""
+SPEC = sales_toml("busy", '[schedule]\ncron = "*/2 * * * * *"\n', estimator="slowfit:make")
 
 
 @pytest.mark.slow

@@ -10,30 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import slowfit_env
+from factories import sales_toml, slowfit_env
 
 from manymodels.samples import store_sales
 
 BIN = Path(sys.executable).parent
-SPEC = """
-name = "overlap"
-partition_by = ["store", "brand"]
-target = "units"
-time_column = "week"
-features = ["price", "deal", "feat"]
-min_rows = 20
-
-[validation]
-strategy = "last"
-size = 8
-
-[[candidates]]
-estimator = "slowfit:make"
-
-[schedule]
-cron = "* * * * * *"
-when = ["all"]
-"""
+SPEC = sales_toml(
+    "overlap", '[schedule]\ncron = "* * * * * *"\nwhen = ["all"]\n', estimator="slowfit:make"
+)
 
 
 @pytest.mark.slow
