@@ -216,6 +216,52 @@ def labels_spec(
     }
 
 
+def churn_frame(
+    *,
+    seed: int,
+    noise: float,
+    users: int = 2,
+    rows: int = 60,
+    cut: float = 0.0,
+    labels: Literal["text", "bool"] = "text",
+) -> pd.DataFrame:
+    """Users ``u0``, ``u1`` … of ``rows`` rows whose churn follows ``x1`` (where ``x1`` plus
+    ``noise`` times a normal draw is above ``cut``), ``x2`` beside it: both labels throughout
+    each user's rows, for a classifier per user. ``labels="text"``: a column ``label`` of
+    "churn" / "stay"; ``"bool"``: a column ``churn`` of booleans, for a test to make labels of."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for u in range(users):
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        churn = x1 + noise * rng.normal(size=rows) > cut
+        if labels == "text":
+            label = {"label": np.where(churn, "churn", "stay")}
+        else:
+            label = {"churn": churn}
+        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, **label}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def churn_spec(**overrides: Any) -> dict[str, Any]:
+    """A LogisticRegression per user of ``churn_frame``'s ``label`` from ``x1`` and ``x2``,
+    scored by accuracy on 30% held out (seed 0)."""
+    return {
+        "name": "churn",
+        "task": "classification",
+        "partition_by": ["user"],
+        "target": "label",
+        "features": ["x1", "x2"],
+        "metric": "accuracy",
+        "min_rows": 20,
+        "seed": 0,
+        "validation": {"strategy": "holdout", "size": 0.3},
+        "candidates": [
+            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
+        ],
+        **overrides,
+    }
+
+
 # every numeric reading of the ``sensor_readings`` sample, for a pumps spec that uses them all
 SENSORS = ["temperature", "vibration", "pressure", "rpm", "hours_since_service"]
 

@@ -9,19 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import churn_frame, churn_spec
 
 import manymodels as mm
 from manymodels.exceptions import DataError
 
 
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(1)
-    parts = []
-    for u in range(2):
-        x1, x2 = rng.normal(size=60), rng.normal(size=60)
-        label = np.where(x1 + 0.3 * rng.normal(size=60) > 0, "churn", "stay")
-        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, "label": label}))
-    return pd.concat(parts, ignore_index=True)
+    return churn_frame(seed=1, noise=0.3)
 
 
 def mixed(df: pd.DataFrame) -> pd.DataFrame:
@@ -34,20 +29,7 @@ def mixed(df: pd.DataFrame) -> pd.DataFrame:
 
 HGB = "sklearn.ensemble.HistGradientBoostingClassifier"
 
-SPEC: dict[str, Any] = {
-    "name": "churn",
-    "task": "classification",
-    "partition_by": ["user"],
-    "target": "label",
-    "features": ["x1", "x2"],
-    "metric": "accuracy",
-    "min_rows": 20,
-    "seed": 0,
-    "validation": {"strategy": "holdout", "size": 0.3},
-    "candidates": [
-        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
-    ],
-}
+SPEC = churn_spec()
 
 
 def test_mixed_ints_and_floats_train_score_and_predict_as_numbers(tmp_path: Path) -> None:

@@ -9,34 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import churn_frame, churn_spec
 
 import manymodels as mm
 
 
 def frame() -> pd.DataFrame:
-    rng = np.random.default_rng(2)
-    parts = []
-    for u in range(2):
-        x1, x2 = rng.normal(size=60), rng.normal(size=60)
-        churn = x1 + 0.4 * rng.normal(size=60) > 0
-        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, "churn": churn}))
-    return pd.concat(parts, ignore_index=True)
+    return churn_frame(seed=2, noise=0.4, labels="bool")
 
 
-SPEC: dict[str, Any] = {
-    "name": "churn",
-    "task": "classification",
-    "partition_by": ["user"],
-    "target": "label",
-    "features": ["x1", "x2"],
-    "metric": "roc_auc",
-    "min_rows": 20,
-    "seed": 0,
-    "validation": {"strategy": "holdout", "size": 0.3},
-    "candidates": [
-        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
-    ],
-}
+SPEC = churn_spec(metric="roc_auc")
 
 
 @pytest.mark.parametrize(

@@ -10,40 +10,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from factories import churn_frame, churn_spec
 
 import manymodels as mm
 from manymodels.exceptions import DataError, SpecError
 
 
-def churn_frame(users: int = 3, rows: int = 60) -> pd.DataFrame:
-    """Users whose churn follows ``x1``, both labels throughout each user's rows."""
-    rng = np.random.default_rng(0)
-    parts = []
-    for u in range(users):
-        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
-        churn = x1 + 0.5 * rng.normal(size=rows) > 0.3
-        label = np.where(churn, "churn", "stay")
-        parts.append(pd.DataFrame({"user": f"u{u}", "x1": x1, "x2": x2, "label": label}))
-    return pd.concat(parts, ignore_index=True)
+def frame(users: int = 3, rows: int = 60) -> pd.DataFrame:
+    return churn_frame(seed=0, noise=0.5, users=users, rows=rows, cut=0.3)
 
 
 def spec(metric: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "name": "churn",
-        "task": "classification",
-        "partition_by": ["user"],
-        "target": "label",
-        "features": ["x1", "x2"],
-        "metric": metric,
-        "min_rows": 20,
-        "seed": 0,
-        "validation": {"strategy": "holdout", "size": 0.5},
-        "selection": {"min_class_rows": 1},
-        "candidates": [
-            {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
-        ],
-        **extra,
-    }
+    held = {"validation": {"strategy": "holdout", "size": 0.5}, "selection": {"min_class_rows": 1}}
+    return churn_spec(metric=metric, **held, **extra)
 
 
 @pytest.mark.parametrize("metric", ["f1", "precision", "recall", "average_precision"])
@@ -54,7 +33,7 @@ def test_text_labels_train_by_a_positive_class_metric_when_positive_is_named(
     valid label``, whatever the spec said. Now ``[decision] positive`` names the class, and the
     version records it with its threshold: its labels count the class its metric counted."""
     named = spec(metric, decision={"threshold": "f1", "positive": "churn"})
-    summary = mm.train(named, churn_frame(), registry=tmp_path / "reg", backend="local")
+    summary = mm.train(named, frame(), registry=tmp_path / "reg", backend="local")
     assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
     with mm.Registry.open(tmp_path / "reg") as reg:
         loaded = reg.load_model({"user": "u0"})
@@ -66,7 +45,7 @@ def test_text_labels_train_by_a_positive_class_metric_when_positive_is_named(
 def test_the_score_counts_the_named_class_as_positive(tmp_path: Path) -> None:
     """The recorded validation score is scikit-learn's with ``pos_label`` the named class:
     ``positive = "stay"`` and ``positive = "churn"`` score the same fit differently."""
-    df = churn_frame(users=1, rows=80)
+    df = frame(users=1, rows=80)
     scores = {}
     for positive in ("churn", "stay"):
         named = spec("f1", decision={"threshold": "f1", "positive": positive})
@@ -79,7 +58,7 @@ def test_the_score_counts_the_named_class_as_positive(tmp_path: Path) -> None:
 
 def test_without_a_named_positive_the_error_says_what_to_set(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as e:
-        mm.train(spec("f1"), churn_frame(), registry=tmp_path / "reg", backend="local")
+        mm.train(spec("f1"), frame(), registry=tmp_path / "reg", backend="local")
     message = str(e.value)
     assert "\n" not in message
     assert "[decision] positive = 'churn' (or 'stay') beside threshold = \"f1\"" in message
@@ -88,7 +67,7 @@ def test_without_a_named_positive_the_error_says_what_to_set(tmp_path: Path) -> 
 
 def test_a_named_positive_also_counts_for_number_labels(tmp_path: Path) -> None:
     """Labels 0/1 with ``positive = 0``: precision of the 0 class, not of the 1 class."""
-    df = churn_frame(users=1, rows=80)
+    df = frame(users=1, rows=80)
     df["label"] = (df["label"] == "churn").astype(int)
     scores = {}
     for positive in (0, 1):
@@ -104,7 +83,7 @@ def test_labels_1_and_2_count_the_decisions_positive_class(tmp_path: Path) -> No
     is on 2 (the greater), but the ``f1`` that chose and scored the model counted 1
     (scikit-learn's ``pos_label``). Now the recorded score is the F1 of class 2, as with
     ``positive = 2`` named."""
-    df = churn_frame(users=1, rows=80)
+    df = frame(users=1, rows=80)
     df["label"] = np.where(df["label"] == "churn", 2, 1)
     scores = {}
     for name, decision in {
@@ -127,7 +106,7 @@ def test_a_named_positive_a_one_class_table_lacks_is_a_warning(tmp_path: Path) -
     was accepted without a word (with two classes it is refused), so a misspelt class went
     unnoticed. Now the run trains (a month without churners is plausible data) and warns,
     naming the spec key and the class."""
-    df = churn_frame(users=2, rows=60)
+    df = frame(users=2, rows=60)
     df["label"] = "stay"
     named = spec("accuracy", decision={"threshold": "f1", "positive": "churn"})
     summary = mm.train(named, df, registry=tmp_path / "reg", backend="local")
@@ -195,7 +174,7 @@ def test_the_taken_positive_is_printed_by_train(tmp_path: Path) -> None:
 def test_three_classes_warn_once_that_the_decision_is_ignored(tmp_path: Path) -> None:
     """More than two classes already warn that no threshold applies: one line, not a second
     about the positive class."""
-    df = churn_frame(users=2, rows=60)
+    df = frame(users=2, rows=60)
     df["label"] = np.array(["stay", "leave", "pause"])[np.arange(len(df)) % 3]
     named = spec("accuracy", decision={"threshold": "f1", "positive": "churn"})
     summary = mm.train(named, df, registry=tmp_path / "reg", backend="local")
@@ -205,7 +184,7 @@ def test_three_classes_warn_once_that_the_decision_is_ignored(tmp_path: Path) ->
 
 def test_a_threshold_on_a_one_class_version_says_1_class(tmp_path: Path) -> None:
     """A threshold asked of a version of one class said "has 1 classes"."""
-    df = churn_frame(users=1, rows=40)
+    df = frame(users=1, rows=40)
     df["label"] = "stay"
     mm.train(spec("accuracy"), df, registry=tmp_path / "reg", backend="local")
     with pytest.raises(DataError) as e:
@@ -220,9 +199,9 @@ def test_text_labels_train_by_neg_brier_score(tmp_path: Path) -> None:
     own scorer, where training scores the Brier score over the table's classes, which takes
     text labels. Now the check tries what training uses, and the run trains, its versions'
     scores those of the same labels as 0/1."""
-    summary = mm.train(spec("neg_brier_score"), churn_frame(), registry=tmp_path / "t")
+    summary = mm.train(spec("neg_brier_score"), frame(), registry=tmp_path / "t")
     assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
-    ones = churn_frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
+    ones = frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
     mm.train(spec("neg_brier_score"), ones, registry=tmp_path / "n")
     with mm.Registry.open(tmp_path / "t") as text, mm.Registry.open(tmp_path / "n") as numbers:
         got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
@@ -237,9 +216,9 @@ def test_text_labels_train_by_a_d2_skill_score(tmp_path: Path, metric: str) -> N
     the skill scores are scored over the table's classes as the losses are: the run trains,
     each version's score that of the same labels as 0/1, and positive (better than the
     class rates)."""
-    summary = mm.train(spec(metric), churn_frame(), registry=tmp_path / "t")
+    summary = mm.train(spec(metric), frame(), registry=tmp_path / "t")
     assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
-    ones = churn_frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
+    ones = frame().assign(label=lambda d: (d["label"] == "churn").astype(int))
     mm.train(spec(metric), ones, registry=tmp_path / "n")
     with mm.Registry.open(tmp_path / "t") as text, mm.Registry.open(tmp_path / "n") as numbers:
         got, expected = text.get_version("user=u0"), numbers.get_version("user=u0")
@@ -253,7 +232,7 @@ def test_bool_labels_take_a_positive_of_1_or_0(tmp_path: Path, given: Any, expec
     of the table's classes (False, True)", where ``1`` is ``1.0`` for number labels and numpy
     and pandas count ``True == 1``. Now 1 (or 1.0) is ``True`` and 0 ``False``, and the
     version records the class itself, as ``positive = true`` records it."""
-    df = churn_frame().assign(label=lambda d: d["label"] == "churn")
+    df = frame().assign(label=lambda d: d["label"] == "churn")
     named = spec("f1", decision={"threshold": "f1", "positive": given})
     summary = mm.train(named, df, registry=tmp_path / "reg", backend="local")
     assert (summary.run.n_trained, summary.run.n_failed) == (3, 0)
