@@ -7,11 +7,11 @@ import tomllib
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import churn_spec, make_run, new_version
 from sklearn.linear_model import LogisticRegression
 
 import manymodels as mm
@@ -19,7 +19,6 @@ from manymodels.artifacts import serialize
 from manymodels.exceptions import SpecError
 from serving.app import create_app
 from serving.settings import Settings
-from tests.factories import make_run, new_version
 
 
 def dated(zone: str | None = None) -> pd.DataFrame:
@@ -31,20 +30,7 @@ def dated(zone: str | None = None) -> pd.DataFrame:
     return pd.DataFrame({"user": "u0", "x1": x, "label": label})
 
 
-SPEC: dict[str, Any] = {
-    "name": "d",
-    "task": "classification",
-    "partition_by": ["user"],
-    "target": "label",
-    "features": ["x1"],
-    "metric": "accuracy",
-    "min_rows": 20,
-    "seed": 0,
-    "validation": {"strategy": "holdout", "size": 0.5},
-    "candidates": [
-        {"estimator": "sklearn.linear_model.LogisticRegression", "params": {"C": [1.0]}}
-    ],
-}
+SPEC = churn_spec(name="d", features=["x1"], validation={"strategy": "holdout", "size": 0.5})
 
 
 def test_date_classes_are_iso_text_in_classes_predict_score_and_the_router(
