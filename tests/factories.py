@@ -301,6 +301,30 @@ def linear_frame(
     return df
 
 
+LATER_STEPS_UNDONE = (
+    "ALTER TABLE model_versions DROP COLUMN members_json",  # schema 6's
+    "ALTER TABLE runs DROP COLUMN heartbeat_at",  # schema 7's
+    "DROP INDEX ix_aliases_age",  # schema 8's
+    "DROP INDEX ix_run_partitions_key",  # schema 10's
+    "DROP INDEX ix_runs_status",  # schema 11's
+    "DROP INDEX ix_run_partitions_lost",  # schema 12's
+    "ALTER TABLE aliases DROP COLUMN version_created_at",  # schema 8's
+)
+"""What undoes the schema steps after 5 (``schema.SCHEMA_VERSION``'s list), in SQL SQLite and
+PostgreSQL both run: a schema step adds its undoing here, once, for every test of an older
+registry."""
+
+
+def as_older_schema(execute: Callable[[str], object], version: str) -> None:
+    """Make a registry's database one an older manymodels wrote: ``LATER_STEPS_UNDONE`` run by
+    ``execute`` (``sqlite3.Connection.execute``, ``Connection.exec_driver_sql``), then
+    ``meta.schema_version`` set to ``version``. The caller first undoes the steps after
+    ``version`` up to 5 that its test is about (a column, the monitoring tables)."""
+    for statement in LATER_STEPS_UNDONE:
+        execute(statement)
+    execute(f"UPDATE meta SET value = '{version}' WHERE name = 'schema_version'")
+
+
 def make_run(run_id: str = "run1", *, spec_hash: str = "0" * 64, n_partitions: int = 0) -> Run:
     return Run(
         run_id=run_id,

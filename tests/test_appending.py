@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_frame, spec_dict
+from factories import as_older_schema, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels import appending
@@ -197,14 +197,7 @@ def test_a_schema_1_registry_is_upgraded_in_place(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:  # what manymodels 0.1 wrote
         conn.execute("ALTER TABLE model_versions DROP COLUMN data_sha256")
         conn.execute("ALTER TABLE model_versions DROP COLUMN signature")
-        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")
-        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
-        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
-        conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
-        conn.execute("DROP INDEX ix_runs_status")  # schema 11's
-        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
-        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
-        conn.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
+        as_older_schema(conn.execute, "1")
     with Registry.open(tmp_path / "reg") as reg:
         assert reg.get_version("pid=0").data_sha256 is None
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION

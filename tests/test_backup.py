@@ -24,7 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import directories_refuse_fsync, linear_frame, spec_dict, wait_ready
+from factories import (
+    as_older_schema,
+    directories_refuse_fsync,
+    linear_frame,
+    spec_dict,
+    wait_ready,
+)
 from typer.testing import CliRunner
 
 from manymodels.backup import MANIFEST, export_registry
@@ -380,14 +386,7 @@ def test_an_older_schema_is_upgraded_on_import(backup_tar: Path, tmp_path: Path)
     with sqlite3.connect(old) as conn:
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
-        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")  # schema 6's
-        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
-        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
-        conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
-        conn.execute("DROP INDEX ix_runs_status")  # schema 11's
-        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
-        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
-        conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
+        as_older_schema(conn.execute, "3")
     conn.close()
     import hashlib
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import RIDGE
+from factories import RIDGE, as_older_schema
 from typer.testing import CliRunner
 
 from manymodels.cli import app as cli_app
@@ -660,14 +660,7 @@ def test_a_schema_3_registry_gets_the_monitoring_tables(registry: Path) -> None:
     with sqlite3.connect(registry / "registry.db") as conn:
         conn.execute("DROP TABLE monitor_drift")
         conn.execute("DROP TABLE monitor_actuals")
-        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")  # schema 6's
-        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
-        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
-        conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
-        conn.execute("DROP INDEX ix_runs_status")  # schema 11's
-        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
-        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
-        conn.execute("UPDATE meta SET value = '3' WHERE name = 'schema_version'")
+        as_older_schema(conn.execute, "3")
     with Registry.open(registry) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "12"
         assert report.health(reg.store.engine)[0].live_rows == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
-from factories import linear_frame, spec_dict
+from factories import as_older_schema, linear_frame, spec_dict
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -50,15 +50,8 @@ def test_only_an_upgrade_imports_alembic(tmp_path: Path) -> None:
     assert open_in_a_new_process() == ["3", t.SCHEMA_VERSION, "False"]
     with sqlite3.connect(root / "registry.db") as conn:  # as manymodels wrote schema 4
         conn.execute("DROP TABLE jobs")
-        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")
-        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
-        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
-        conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
-        conn.execute("DROP INDEX ix_runs_status")  # schema 11's
-        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
-        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
         conn.execute("DROP TABLE alembic_version")
-        conn.execute("UPDATE meta SET value = '4' WHERE name = 'schema_version'")
+        as_older_schema(conn.execute, "4")
     conn.close()
     assert open_in_a_new_process() == ["3", t.SCHEMA_VERSION, "True"]
     with Registry.open(root) as reg:

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from factories import Tripwire, linear_frame, spec_dict
+from factories import Tripwire, as_older_schema, linear_frame, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -287,14 +287,7 @@ def test_a_schema_2_registry_is_upgraded_and_its_versions_signed(tmp_path: Path)
     train(SPEC, linear_frame(3, 30), root, backend="local")
     with sqlite3.connect(root / "registry.db") as conn:  # what manymodels wrote before signing
         conn.execute("ALTER TABLE model_versions DROP COLUMN signature")
-        conn.execute("ALTER TABLE model_versions DROP COLUMN members_json")
-        conn.execute("ALTER TABLE runs DROP COLUMN heartbeat_at")  # schema 7's
-        conn.execute("DROP INDEX ix_aliases_age")  # schema 8's
-        conn.execute("DROP INDEX ix_run_partitions_key")  # schema 10's
-        conn.execute("DROP INDEX ix_runs_status")  # schema 11's
-        conn.execute("DROP INDEX ix_run_partitions_lost")  # schema 12's
-        conn.execute("ALTER TABLE aliases DROP COLUMN version_created_at")
-        conn.execute("UPDATE meta SET value = '2' WHERE name = 'schema_version'")
+        as_older_schema(conn.execute, "2")
     with Registry.open(root, signer=SIGNER) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION == "12"
         assert reg.count_partitions() == 3

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import make_run, new_version
-from sqlalchemy import inspect, update
+from factories import as_older_schema, make_run, new_version
+from sqlalchemy import inspect
 
 from manymodels.exceptions import (
     AliasNotFound,
@@ -181,15 +181,9 @@ def test_an_older_schema_is_upgraded_on_open(db_url: str, tmp_path: Path) -> Non
         with reg.store.engine.begin() as conn:
             for table in (t.monitor_drift, t.monitor_actuals):
                 table.drop(conn)
-            for column in ("data_sha256", "signature", "members_json"):
+            for column in ("data_sha256", "signature"):
                 conn.exec_driver_sql(f"ALTER TABLE model_versions DROP COLUMN {column}")
-            conn.exec_driver_sql("ALTER TABLE runs DROP COLUMN heartbeat_at")
-            conn.exec_driver_sql("DROP INDEX ix_aliases_age")  # schema 8's
-            conn.exec_driver_sql("DROP INDEX ix_run_partitions_key")  # schema 10's
-            conn.exec_driver_sql("DROP INDEX ix_runs_status")  # schema 11's
-            conn.exec_driver_sql("DROP INDEX ix_run_partitions_lost")  # schema 12's
-            conn.exec_driver_sql("ALTER TABLE aliases DROP COLUMN version_created_at")
-            conn.execute(update(t.meta).where(t.meta.c.name == "schema_version").values(value="1"))
+            as_older_schema(conn.exec_driver_sql, "1")
     with Registry.open(root, db_url=db_url) as reg:
         assert reg.store.get_meta("schema_version") == t.SCHEMA_VERSION
         assert reg.get_version("k=a").version == 1
