@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,28 +41,36 @@ def claimed(store: Any, name: str) -> FailedFiring | None:
 SCHEDULERS = 4
 
 
+def at_once(root: Path, db_url: str, attempt: Callable[[Registry], bool]) -> list[bool]:
+    """What each of ``SCHEDULERS`` registries opened on ``root`` got from ``attempt``, each in
+    a thread of its own (its own connection), all let go together: schedulers starting at
+    once."""
+    opened = [Registry.open(root, db_url=db_url) for _ in range(SCHEDULERS)]
+    try:
+        start = threading.Barrier(SCHEDULERS)
+        got: list[bool] = []
+
+        def one(other: Registry) -> None:
+            start.wait()
+            got.append(attempt(other))
+
+        threads = [threading.Thread(target=one, args=(r,)) for r in opened]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(60)
+    finally:
+        for r in opened:
+            r.close()
+    return got
+
+
 def test_one_of_several_schedulers_claims_a_firing(db_url: str, tmp_path: Path) -> None:
     name = schedule_id("s", "0 3 * * 1", "UTC", ["changed"], "sales.csv")
     due = datetime(2026, 12, 7, 3, tzinfo=UTC)
     with Registry(tmp_path / "registry", db_url=db_url) as reg:
         assert last_claimed(reg.store, name) is None
-        opened = [Registry.open(tmp_path / "registry", db_url=db_url) for _ in range(SCHEDULERS)]
-        try:
-            start = threading.Barrier(SCHEDULERS)
-            got: list[bool] = []
-
-            def one(other: Registry) -> None:
-                start.wait()
-                got.append(claim(other.store, name, due))
-
-            threads = [threading.Thread(target=one, args=(r,)) for r in opened]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join(60)
-        finally:
-            for r in opened:
-                r.close()
+        got = at_once(tmp_path / "registry", db_url, lambda other: claim(other.store, name, due))
         assert sorted(got) == [False] * (SCHEDULERS - 1) + [True]
         assert last_claimed(reg.store, name) == due
         assert claim(reg.store, name, due + timedelta(days=7))
@@ -80,23 +89,11 @@ def test_one_of_several_schedulers_runs_a_failed_firing_again(db_url: str, tmp_p
         record_failure(reg.store, name, due, 1, "data.csv: no such file")
         failed = failed_firing(reg.store, name)
         assert failed == FailedFiring(due, 1, "data.csv: no such file")
-        opened = [Registry.open(tmp_path / "registry", db_url=db_url) for _ in range(SCHEDULERS)]
-        try:
-            start = threading.Barrier(SCHEDULERS)
-            got: list[bool] = []
-
-            def one(other: Registry) -> None:
-                start.wait()
-                got.append(claim_retry(other.store, name, failed, owner="3-4-0123456789ab"))
-
-            threads = [threading.Thread(target=one, args=(r,)) for r in opened]
-            for th in threads:
-                th.start()
-            for th in threads:
-                th.join(60)
-        finally:
-            for r in opened:
-                r.close()
+        got = at_once(
+            tmp_path / "registry",
+            db_url,
+            lambda other: claim_retry(other.store, name, failed, owner="3-4-0123456789ab"),
+        )
         assert sorted(got) == [False] * (SCHEDULERS - 1) + [True]
         assert claimed(reg.store, name) == FailedFiring(due, 2, KILLED, "3-4-0123456789ab", *here)
         clear_failure(reg.store, name, due)
