@@ -159,6 +159,20 @@ estimator = "{estimator}"
     )
 
 
+def sales_files(
+    tmp_path: Path, spec_text: str, *, n_stores: int = 2, index: bool = False
+) -> tuple[Path, Path, Path]:
+    """``tmp_path``'s ``spec.toml`` (``spec_text``, a ``sales_toml``), ``sales.csv`` (the
+    ``store_sales`` sample of ``n_stores`` stores; ``index=True`` writes pandas' index as an
+    unnamed first column) and ``registry`` (not made): what a command-line run is given."""
+    from manymodels.samples import store_sales
+
+    spec, data = tmp_path / "spec.toml", tmp_path / "sales.csv"
+    spec.write_text(spec_text)
+    store_sales(n_stores=n_stores).to_csv(data, index=index)
+    return spec, data, tmp_path / "registry"
+
+
 def spec_dict(**overrides: Any) -> dict[str, Any]:
     """A minimal, valid regression spec over ``synthetic()`` columns, Ridge only."""
     spec: dict[str, Any] = {

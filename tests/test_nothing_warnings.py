@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import sales_toml
+from factories import sales_files, sales_toml
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -28,11 +28,7 @@ UNNAMED = "column 'Unnamed: 0' has no name in the header"
 def _setup(tmp_path: Path, schedule: str = "") -> tuple[Path, Path, Path]:
     """A spec without a features list, and data written with its index: every read of it
     warns of the unnamed column (not used as a feature)."""
-    spec = tmp_path / "spec.toml"
-    spec.write_text(sales_toml("indexed", schedule, features=None))
-    data = tmp_path / "sales.csv"
-    store_sales(n_stores=2).to_csv(data, index=True)
-    return spec, data, tmp_path / "registry"
+    return sales_files(tmp_path, sales_toml("indexed", schedule, features=None), index=True)
 
 
 def _cli(*args: str | Path) -> Any:

@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import ago, firing_lines, mark_running, other_machine_tag, sales_toml, slowfit_env
+from factories import (
+    ago,
+    firing_lines,
+    mark_running,
+    other_machine_tag,
+    sales_files,
+    sales_toml,
+    slowfit_env,
+)
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -26,9 +34,7 @@ SPEC = sales_toml("busy", '[schedule]\ncron = "*/2 * * * * *"\n', estimator="slo
 @pytest.mark.slow
 def test_a_firing_while_a_train_of_the_spec_runs_is_skipped_and_said(tmp_path: Path) -> None:
     env = slowfit_env(tmp_path)
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(SPEC)
-    store_sales(n_stores=2).to_csv(data, index=False)
+    spec, data, root = sales_files(tmp_path, SPEC)
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     by_hand = subprocess.Popen(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import firing_lines, make_run, sales_toml, slowfit_env
+from factories import firing_lines, make_run, sales_files, sales_toml, slowfit_env
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -42,11 +42,7 @@ def test_two_schedulers_of_one_schedule_train_each_firing_once(tmp_path: Path) -
     """Both started together, two firings each, every 5 s: they share at least one firing,
     which one of them trains and the other says it skipped. Before, both trained every
     firing: four runs, each partition trained twice at the shared firings."""
-    spec = tmp_path / "spec.toml"
-    spec.write_text(SPEC)
-    data = tmp_path / "sales.csv"
-    store_sales(n_stores=2).to_csv(data, index=False)
-    root = tmp_path / "registry"
+    spec, data, root = sales_files(tmp_path, SPEC)
     with Registry(root) as reg:  # the registry exists before either starts
         train(Spec.from_dict(tomllib.loads(SPEC)), data, reg, backend="local")
     cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
@@ -110,11 +106,7 @@ WEEKLY = SPEC.replace('cron = "*/5 * * * * *"', 'cron = "0 3 * * 1"')  # Mondays
 
 def _weekly_registry(tmp_path: Path, claimed: datetime | None) -> tuple[Path, Path, Path]:
     """A registry trained once, its weekly schedule's newest firing claimed at ``claimed``."""
-    spec = tmp_path / "spec.toml"
-    spec.write_text(WEEKLY)
-    data = tmp_path / "sales.csv"
-    store_sales(n_stores=2).to_csv(data, index=False)
-    root = tmp_path / "registry"
+    spec, data, root = sales_files(tmp_path, WEEKLY)
     parsed = Spec.from_dict(tomllib.loads(WEEKLY))
     with Registry(root) as reg:
         train(parsed, data, reg, backend="local")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import sales_files
 from test_schedule_claims import BIN
 from test_schedule_failures import _missed, _scheduled_runs
 
@@ -267,12 +268,9 @@ def test_an_edited_schedules_firing_that_ran_is_not_run_again_in_any_timezone(
     from test_schedule_failures import KILLED_AFTER_RUN, _scheduler
 
     from manymodels.pipeline import train
-    from manymodels.samples import store_sales
 
     text = WEEKLY.replace('cron = "0 3 * * 1"', 'cron = "0 3 * * 1"\ntimezone = "Europe/Paris"')
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(text)
-    store_sales(n_stores=2).to_csv(data, index=False)
+    spec, data, root = sales_files(tmp_path, text)
     newest = due_time(trigger("0 3 * * 1", "Europe/Paris"), datetime.now(UTC))
     assert newest is not None
     with Registry(root) as reg:

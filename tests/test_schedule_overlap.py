@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from factories import sales_toml, slowfit_env
-
-from manymodels.samples import store_sales
+from factories import sales_files, sales_toml, slowfit_env
 
 BIN = Path(sys.executable).parent
 SPEC = sales_toml(
@@ -23,9 +21,7 @@ SPEC = sales_toml(
 @pytest.mark.slow
 def test_a_firing_skipped_while_the_run_goes_is_a_line_on_stdout(tmp_path: Path) -> None:
     env = slowfit_env(tmp_path)
-    spec, data, root = tmp_path / "spec.toml", tmp_path / "sales.csv", tmp_path / "registry"
-    spec.write_text(SPEC)
-    store_sales(n_stores=2).to_csv(data, index=False)
+    spec, data, root = sales_files(tmp_path, SPEC)
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     out, err = tmp_path / "out.txt", tmp_path / "err.txt"
