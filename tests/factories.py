@@ -467,6 +467,20 @@ def dead_process_tag() -> str:
     return out.stdout.strip()
 
 
+def open_client(settings: Any, **kwargs: Any) -> Any:
+    """A ``fastapi.testclient.TestClient`` over a new router app of ``settings`` (use it as a
+    context manager so the lifespan runs). Imported here without Starlette's notice that it
+    prefers ``httpx2`` to ``httpx``: warnings are errors in this suite."""
+    import warnings
+
+    from serving.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings), **kwargs)
+
+
 def wait_ready(
     url: str, server: subprocess.Popen[Any], *, timeout: float = 120, log: Path | None = None
 ) -> None:

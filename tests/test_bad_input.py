@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import stat
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from factories import job_ended, linear_frame
+from factories import job_ended, linear_frame, open_client
 from typer.testing import CliRunner
 
 from manymodels import console
@@ -34,7 +33,6 @@ from manymodels.registry import Registry
 from manymodels.scoring import score_table
 from manymodels.spec import Spec
 from manymodels.timecolumn import parse_time
-from serving.app import create_app
 from serving.settings import Settings
 
 runner = CliRunner()
@@ -101,16 +99,6 @@ def nothing_registered(root: Path) -> bool:
         return reg.list_runs() == [] and reg.count_partitions() == 0
 
 
-def test_client(settings: Settings) -> Any:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    return TestClient(create_app(settings))
-
-
-test_client.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three partitions ``pid`` over features x0, x1 (time ``t``), plus the fallback."""
@@ -135,7 +123,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def router(trained: Path, tmp_path: Path) -> Any:
     copy = Path(shutil.copytree(trained, tmp_path / "copy"))
     settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
-    with test_client(settings) as client:
+    with open_client(settings) as client:
         yield client, copy
 
 
@@ -577,7 +565,7 @@ def test_retrain_rows_without_target_values_are_422_when_the_spec_says_error(
 ) -> None:
     copy = Path(shutil.copytree(trained_strict, tmp_path / "copy"))
     settings = Settings(registry=copy, admin_token=TOKEN, retrain_backend="local")
-    with test_client(settings) as client:
+    with open_client(settings) as client:
         before = snapshot(copy)
         rows = retrain_rows()
         for i in range(len(rows)) if missing == "all" else missing:

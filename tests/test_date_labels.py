@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import churn_spec, make_run, new_version
+from factories import churn_spec, make_run, new_version, open_client
 from sklearn.linear_model import LogisticRegression
 
 import manymodels as mm
@@ -52,10 +52,7 @@ def test_date_classes_are_iso_text_in_classes_predict_score_and_the_router(
     assert np.mean(np.asarray(predicted) == np.asarray(expected)) > 0.8
     scored = mm.score(df.drop(columns="label"), tmp_path / "r", backend="local")
     assert scored["prediction"].tolist() == predicted
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    with TestClient(create_app(Settings(registry=tmp_path / "r"))) as client:
+    with open_client(Settings(registry=tmp_path / "r")) as client:
         rows = [{"user": "u0", "x1": v} for v in df["x1"].head(5)]
         r = client.post("/v1/predict?probabilities=true", json={"rows": rows})
     assert r.status_code == 200, r.text

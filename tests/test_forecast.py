@@ -4,7 +4,6 @@ on the per-store sales sample with its forecasting spec (calendar parts and targ
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import DECIDED, linear_frame, pumps_spec, spec_dict
+from factories import DECIDED, linear_frame, open_client, pumps_spec, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -22,7 +21,6 @@ from manymodels.partition import FALLBACK_KEY
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import sensor_readings
-from serving.app import create_app
 from serving.settings import Settings
 
 KEY = "store=2,brand=tropicana"
@@ -287,10 +285,6 @@ def test_a_classifier_with_a_decision_forecasts_its_labels_as_the_router_labels_
     the most probable class. Now each step's label and the threshold, the router's labels of
     the same rows (the last row's features carried forward) and the model's probabilities at
     the threshold, directly and recursively (a lag of the target)."""
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-
     spec = pumps_spec(decision=DECIDED)
     data = sensor_readings(n_assets=3, readings=120)
     for lags in ([], [1]):
@@ -305,7 +299,7 @@ def test_a_classifier_with_a_decision_forecasts_its_labels_as_the_router_labels_
         assert result.exit_code == 0, result.output
         listed = json.loads(result.stdout)["forecast"]
         assert [r["decision_label"] for r in listed] == frame["decision_label"].tolist()
-        with Registry.open(root) as reg, TestClient(create_app(Settings(registry=root))) as c:
+        with Registry.open(root) as reg, open_client(Settings(registry=root)) as c:
             for asset, steps in frame.groupby("asset"):
                 key = f"asset={asset}"
                 r = c.post(f"/v1/partitions/{key}/forecast", json={"horizon": 3})
@@ -380,10 +374,7 @@ def test_cli_forecast_errors_are_one_line(registry: Path) -> None:
 # ------------------------------------------------------------------------------ the router
 @pytest.fixture(scope="module")
 def client(registry: Path) -> Iterator[Any]:
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    with TestClient(create_app(Settings(registry=registry))) as c:
+    with open_client(Settings(registry=registry)) as c:
         yield c
 
 

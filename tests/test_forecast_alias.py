@@ -5,12 +5,12 @@ beside the champion's before it is promoted, as scoring already allows."""
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import open_client
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -19,7 +19,6 @@ from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
-from serving.app import create_app
 from serving.settings import Settings
 
 KEY = "store=1,brand=tropicana"
@@ -129,10 +128,7 @@ def test_cli_forecast_of_an_alias_nothing_has_is_a_bad_name(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def client(root: Path) -> Iterator[Any]:
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    with TestClient(create_app(Settings(registry=root))) as c:
+    with open_client(Settings(registry=root)) as c:
         yield c
 
 

@@ -5,12 +5,12 @@ wrote and would search their file for in vain; a zone-aware time keeps its offse
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import open_client
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -67,14 +67,10 @@ def test_a_missing_step_of_a_table_of_dates_is_named_as_a_date(tmp_path: Path) -
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert "but not for 2025-03-16 (" in lines[0], lines[0]
 
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    from serving.app import create_app
     from serving.settings import Settings
 
     posted = [{"day": d, "price": p} for d, p in rows]
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         r = client.post(
             "/v1/partitions/store=2,brand=tropicana/forecast",
             json={"horizon": 4, "future": posted},

@@ -8,13 +8,13 @@ model fitted on everyone's noise beats it).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import open_client
 
 from manymodels.exceptions import RunFailed, SpecError, TrainingError
 from manymodels.forecasting import forecast
@@ -150,19 +150,13 @@ def test_load_score_and_forecast_a_partition_that_chose_global(trained: Path) ->
 
 
 def test_router_predicts_for_a_partition_that_chose_global(trained: Path) -> None:
-    with warnings.catch_warnings():  # Starlette's notice that it prefers httpx2
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-
-    from serving.app import create_app
     from serving.settings import Settings
 
     with Registry(trained) as reg:
         key, key2 = [k for k, v in chosen(reg).items() if v == "global"][:2]
         expected = np.asarray(reg.load_model(key).predict(pd.DataFrame({"x": [20.0]})))
         expected2 = np.asarray(reg.load_model(key2).predict(pd.DataFrame({"x": [20.0]})))
-    app = create_app(Settings(registry=trained))
-    with TestClient(app) as client:
+    with open_client(Settings(registry=trained)) as client:
         r = client.post(f"/v1/partitions/{key}/predict", json={"rows": [{"x": 20.0}]})
         assert r.status_code == 200, r.text
         assert np.allclose(r.json()["predictions"], expected)

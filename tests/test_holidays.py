@@ -8,13 +8,13 @@ lag-gap check; a version trained before forecasts as it did."""
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import open_client
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -24,7 +24,6 @@ from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
 from manymodels.timefeatures import advance, retreat
-from serving.app import create_app
 from serving.settings import Settings
 
 HOLIDAYS = ["2024-12-25", "2025-01-01"]
@@ -81,10 +80,7 @@ def test_cli_forecast_skips_the_listed_holidays(root: Path, tmp_path: Path) -> N
 def test_library_and_router_forecasts_skip_them_too(root: Path) -> None:
     frame = forecast(root, horizon=10)
     assert list(frame[frame["shop"] == "s0"]["t"]) == list(EXPECTED)
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         r = client.post("/v1/partitions/shop=s1/forecast", json={"horizon": 10})
         assert r.status_code == 200, r.text
         times = [step["time"] for step in r.json()["forecast"]]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import SENSORS, pumps_spec, users_spec
+from factories import SENSORS, open_client, pumps_spec, users_spec
 
 from manymodels.exceptions import DataError, InvalidRows
 from manymodels.feature_schema import FeatureSchema
@@ -169,12 +169,6 @@ def test_the_fallback_scores_the_same_way(
 
 def test_a_bad_cell_is_the_routers_422_message(tmp_path: Path) -> None:
     """The same rows sent to the router and to ``LoadedModel.predict``: the same problems."""
-    with warnings.catch_warnings():  # Starlette's notice that it prefers httpx2
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-
-    from serving.app import create_app
-
     spec, data = SPECS["ridge, numpy"]
     df = data()
     root = tmp_path / "registry"
@@ -189,7 +183,7 @@ def test_a_bad_cell_is_the_routers_422_message(tmp_path: Path) -> None:
     ]
     with pytest.raises(InvalidRows) as raised:
         loaded.predict(rows)
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         r = client.post(f"/v1/partitions/{key}/predict", json={"rows": rows})
     assert r.status_code == 422
     assert [e["msg"] for e in r.json()["detail"]] == [e["msg"] for e in raised.value.errors]
@@ -267,12 +261,7 @@ def test_probabilities_have_a_column_for_every_class_of_the_table(tmp_path: Path
         own = q.model.predict_proba(np.array([[0.3]]))[0]
         assert q.predict_proba(row).tolist() == [[0.0, *own.tolist()]]
         assert p.predict_proba(row).shape == (1, 3)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    from serving.app import create_app
-
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         for path, body in [
             ("/v1/partitions/pid=q/predict", {"rows": row}),
             ("/v1/predict", {"rows": [{"pid": "q", **row[0]}]}),

@@ -6,12 +6,12 @@ a fixed number of elapsed hours apart (UTC readings shown in the zone) keep thei
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import open_client
 
 from manymodels import local_hours
 from manymodels.forecasting import forecast
@@ -148,13 +148,9 @@ def test_the_router_and_a_future_table_take_the_local_clocks_steps(tmp_path: Pat
     out = forecast(root, horizon=2, future=future)
     assert [t.isoformat() for t in out["t"]] == steps
 
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    from serving.app import create_app
     from serving.settings import Settings
 
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         r = client.post("/v1/partitions/store=1/forecast", json={"horizon": 2})
     assert r.status_code == 200, r.text
     assert [s["t"] if "t" in s else s["time"] for s in r.json()["forecast"]] == steps, r.text

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import SENSORS, pumps_spec, users_spec
+from factories import SENSORS, open_client, pumps_spec, users_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -201,16 +201,10 @@ def _frame_model(
 
 
 def _client(root: Path) -> Any:
-    """A router over ``root`` (Starlette's notice about httpx2 is not ours to fix)."""
-    import warnings
-
-    from serving.app import create_app
+    """A router over ``root``."""
     from serving.settings import Settings
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    return TestClient(create_app(Settings(registry=root)))
+    return open_client(Settings(registry=root))
 
 
 def test_an_imported_model_is_recorded_as_imported_and_served_by_the_router(
@@ -341,20 +335,14 @@ def test_a_router_retrain_of_an_imported_partition_says_it_has_no_spec(
 ) -> None:
     """The import run records no spec: the retrain answered 422 with the spec parser's list
     of what the import's record lacks ("name: required key is missing; …")."""
-    import warnings
-
-    from serving.app import create_app
     from serving.settings import Settings
 
     _frame_model(mlflow, tmp_path / "m")
     root = tmp_path / "registry"
     assert invoke("import", tmp_path / "m", "--key", "shop=1", "--registry", root).exit_code == 0
     row = {"price": 2.0, "deal": 1, "feat": 0.0, "units": 3.0}
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     settings = Settings(registry=root, admin_token="imported-retrain-token")
-    with TestClient(create_app(settings)) as client:
+    with open_client(settings) as client:
         r = client.post(
             "/v1/partitions/shop=1/retrain", json={"rows": [row] * 30},
             headers={"Authorization": "Bearer imported-retrain-token"},

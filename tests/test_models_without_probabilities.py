@@ -5,11 +5,10 @@ plain sentence naming the partition once."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
-from factories import pumps_spec
+from factories import open_client, pumps_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -18,12 +17,7 @@ from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.samples import sensor_readings
 from manymodels.scoring import score
-from serving.app import create_app
 from serving.settings import Settings
-
-with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-    warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-    from fastapi.testclient import TestClient
 
 SPEC = pumps_spec(
     name="ridge-pumps",
@@ -57,7 +51,7 @@ def test_score_refuses_a_threshold_its_model_cannot_label_at(ridge: tuple[Path, 
     assert result.exit_code == 2, result.output  # a DataError's, as forecast's
     assert result.output.splitlines() == [f"error: {WORDS}"]
     assert not out.exists()
-    with TestClient(create_app(Settings(registry=root))) as client:
+    with open_client(Settings(registry=root)) as client:
         answer = client.post(
             "/v1/partitions/asset=pump-001/predict?threshold=0.3",
             json={"rows": [{"temperature": 70.0, "vibration": 0.2}]},

@@ -4,11 +4,10 @@ more than 500 characters while ``promote --reason`` / ``rollback --reason`` / ``
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, open_client, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -16,7 +15,6 @@ from manymodels.exceptions import DataError
 from manymodels.pipeline import train
 from manymodels.reasons import MAX_REASON, MAX_RECORDED
 from manymodels.registry import Registry
-from serving.app import create_app
 from serving.settings import Settings
 
 
@@ -49,11 +47,8 @@ def test_a_reason_at_the_cap_is_recorded_as_the_router_records_it(root: Path) ->
     args = ["promote", "pid=0", "2", "--registry", str(root), "--reason", reason]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    with warnings.catch_warnings():  # Starlette prefers httpx2; warnings are errors here
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
     auth = {"Authorization": "Bearer t0ken"}
-    with TestClient(create_app(Settings(registry=root, admin_token="t0ken"))) as c:
+    with open_client(Settings(registry=root, admin_token="t0ken")) as c:
         url = "/v1/partitions/pid=0/rollback"
         over = c.post(url, json={"reason": reason + "y"}, headers=auth)
         assert over.status_code == 422, over.text

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import Tripwire, make_run
+from factories import Tripwire, make_run, open_client
 from sklearn.linear_model import Ridge
 from typer.testing import CliRunner
 
@@ -106,15 +106,9 @@ def _rows(data: Path, key: str = KEY) -> pd.DataFrame:
 
 
 def _client(registry: Path, **settings: Any) -> Any:
-    import warnings
-
-    from serving.app import create_app
     from serving.settings import Settings
 
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    return TestClient(create_app(Settings(registry=registry, admin_token=ADMIN, **settings)))
+    return open_client(Settings(registry=registry, admin_token=ADMIN, **settings))
 
 
 def _plant_pickle(registry: Path, marker: Path) -> int:

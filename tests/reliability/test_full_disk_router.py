@@ -11,18 +11,16 @@ that a file then fills (root only; a user's machine without root skips, CI — w
 from __future__ import annotations
 
 import errno
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, open_client, spec_dict
 from tmpfs import mounted
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
-from serving.app import create_app
 from serving.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -65,10 +63,7 @@ def test_a_full_disk_under_the_router_is_a_507_then_writes_work_again(disk: Path
         train(spec, linear_frame(3, 30), reg, backend="local")
         train(spec, linear_frame(3, 30, seed=1), reg, backend="local")
     settings = Settings(registry=root, admin_token=TOKEN, retrain_backend="local")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    with TestClient(create_app(settings)) as client:
+    with open_client(settings) as client:
         _fill(disk / "filler")
         retrain = client.post("/v1/partitions/pid=0/retrain", json={"rows": _rows()},
                               headers=ADMIN)  # fmt: skip

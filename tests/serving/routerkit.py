@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,10 @@ import numpy as np
 import pandas as pd
 from factories import SALES_SPEC as SALES_SPEC  # re-exported: the router tests import it from here
 from factories import job_ended as job_ended  # re-exported, as SALES_SPEC
+from factories import open_client as open_client  # re-exported, as SALES_SPEC
 
 from manymodels.registry import Registry
 from manymodels.samples import store_sales
-from serving.app import create_app
-from serving.settings import Settings
 
 TOKEN = "s3cret-admin-token"
 SLASH_BRAND = "dominick's/own label"  # a key value with '/', an apostrophe and a space
@@ -30,16 +28,6 @@ def sales() -> pd.DataFrame:
     df = store_sales(n_stores=4)
     df["brand"] = df["brand"].replace({"dominicks": SLASH_BRAND})
     return df
-
-
-def open_client(settings: Settings, **kwargs: Any) -> Any:
-    """A ``fastapi.testclient.TestClient`` over a new app (use it as a context manager so the
-    lifespan runs). Imported here without Starlette's notice that it prefers ``httpx2`` to
-    ``httpx``: warnings are errors in this suite."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
-        from fastapi.testclient import TestClient
-    return TestClient(create_app(settings), **kwargs)
 
 
 def admin() -> dict[str, str]:
