@@ -249,26 +249,27 @@ def test_every_third_day_is_a_step_not_days_of_the_week() -> None:
     assert list(tf.advance([times[5].isoformat()], frequency, 3)) == list(times[6:])
 
 
-def test_a_forecast_of_a_shop_closed_on_sundays_skips_them(tmp_path: Path) -> None:
-    df = linear_frame(2, 30)
-    days = pd.bdate_range("2024-01-01", periods=30, freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
-    df["t"] = np.tile(days.to_numpy(), 2)  # ends on Saturday 2024-02-03
-    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
+def forecast_days(tmp_path: Path, times: pd.DatetimeIndex, horizon: int, fmt: str) -> list[str]:
+    """The times (as ``fmt``) a lag-1 Ridge forecasts ``horizon`` steps ahead, trained on two
+    partitions of ``linear_frame`` whose rows stand at ``times``: the calendar it learnt."""
     from manymodels.forecasting import forecast
 
-    ahead = forecast(tmp_path / "reg", horizon=2)
-    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == ["Mon 05", "Tue 06"]
+    df = linear_frame(2, len(times))
+    df["t"] = np.tile(times.to_numpy(), 2)
+    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
+    ahead = forecast(tmp_path / "reg", horizon=horizon)
+    return sorted(set(pd.to_datetime(ahead["t"]).dt.strftime(fmt)))
+
+
+def test_a_forecast_of_a_shop_closed_on_sundays_skips_them(tmp_path: Path) -> None:
+    days = pd.bdate_range("2024-01-01", periods=30, freq="C", weekmask="Mon Tue Wed Thu Fri Sat")
+    # ends on Saturday 2024-02-03
+    assert forecast_days(tmp_path, days, 2, "%a %d") == ["Mon 05", "Tue 06"]
 
 
 def test_a_forecast_of_half_years_stays_on_the_calendar(tmp_path: Path) -> None:
-    df = linear_frame(2, 20)
     halves = pd.date_range("2015-01-01", periods=20, freq="6MS")  # ends 2024-07-01
-    df["t"] = np.tile(halves.to_numpy(), 2)
-    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
-    from manymodels.forecasting import forecast
-
-    ahead = forecast(tmp_path / "reg", horizon=3)
-    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%Y-%m-%d"))) == [
+    assert forecast_days(tmp_path, halves, 3, "%Y-%m-%d") == [
         "2025-01-01", "2025-07-01", "2026-01-01"
     ]  # fmt: skip
 
@@ -441,16 +442,8 @@ def test_repeated_times_compare_exact_values() -> None:
 
 
 def test_a_forecast_of_weekday_data_skips_the_weekend(tmp_path: Path) -> None:
-    df = linear_frame(2, 30)
     days = pd.bdate_range("2024-01-01", periods=30)  # ends on Friday 2024-02-09
-    df["t"] = np.tile(days.to_numpy(), 2)
-    train(spec_dict(lags=[1]), df, tmp_path / "reg", backend="local")
-    from manymodels.forecasting import forecast
-
-    ahead = forecast(tmp_path / "reg", horizon=3)
-    assert sorted(set(pd.to_datetime(ahead["t"]).dt.strftime("%a %d"))) == [
-        "Mon 12", "Tue 13", "Wed 14"
-    ]  # fmt: skip
+    assert forecast_days(tmp_path, days, 3, "%a %d") == ["Mon 12", "Tue 13", "Wed 14"]
 
 
 @pytest.mark.parametrize(
