@@ -50,6 +50,12 @@ SPEC: dict[str, Any] = {
     "fallback": {"enabled": False},
     "promotion": {"policy": "always"},
 }
+SPEC_TOML = (  # SPEC as a spec file, for the command-line runs
+    'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
+    '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
+    '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
+    '[promotion]\npolicy = "always"\n'
+)
 runner = CliRunner()
 
 
@@ -840,12 +846,7 @@ def test_retrain_leaves_out_flagged_partitions_the_data_no_longer_holds(
     path = tmp_path / "data.csv"
     df[df.pid != 3].to_csv(path, index=False)
     spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
-        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
-        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
-        '[promotion]\npolicy = "always"\n'
-    )
+    spec.write_text(SPEC_TOML)
     result = runner.invoke(
         cli_app,
         ["retrain", str(spec), str(path), "--when", "stale", "--max-age-days", "0",
@@ -1013,12 +1014,7 @@ def test_retrain_when_degraded_adds_no_version_while_the_data_is_unchanged(
     out what did not change; a new row of it retrains it."""
     _degrade_pid_11(registry, tmp_path)
     spec = tmp_path / "spec.toml"
-    spec.write_text(
-        'name = "drift"\npartition_by = ["pid"]\ntarget = "y"\nfeatures = ["x0", "x1"]\n'
-        '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
-        '[validation]\nstrategy = "holdout"\nsize = 0.2\n[fallback]\nenabled = false\n'
-        '[promotion]\npolicy = "always"\n'
-    )
+    spec.write_text(SPEC_TOML)
     data = tmp_path / "data.parquet"
     frame().to_parquet(data)  # the rows the registry was trained from
     args = ["retrain", str(spec), str(data), "--when", "degraded", "--error-ratio", "3",
