@@ -168,10 +168,11 @@ def test_a_forecast_file_holds_every_chunk_in_the_type_of_the_whole(
 
 
 def forecast_csv_a_chunk_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freqs: tuple[str, ...]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, freqs: tuple[str, ...], *, dates: bool = False
 ) -> tuple[Path, Path]:
     """A registry of partitions ``a``, ``b`` … (one per frequency in ``freqs``: 30 times
-    each) and the CSV ``manymodels forecast --horizon 3`` wrote of them a partition a chunk."""
+    each) and the CSV ``manymodels forecast --horizon 3`` wrote of them a partition a chunk.
+    ``dates``: each partition trained from a CSV file of its times as dates (``2024-01-01``)."""
     from typer.testing import CliRunner
 
     from manymodels.cli import app
@@ -181,9 +182,14 @@ def forecast_csv_a_chunk_at_a_time(
     for pid, freq in zip("ab", freqs, strict=False):
         t = pd.date_range("2024-01-01", periods=30, freq=freq)
         x = [float(i % 5) for i in range(30)]
-        data = pd.DataFrame(
-            {"pid": pid, "t": t, "x": x, "y": [2 * v + 0.1 * i for i, v in enumerate(x)]}
+        y = [2 * v + 0.1 * i for i, v in enumerate(x)]
+        frame = pd.DataFrame(
+            {"pid": pid, "t": t.strftime("%Y-%m-%d") if dates else t, "x": x, "y": y}
         )
+        data: pd.DataFrame | Path = frame
+        if dates:
+            data = tmp_path / f"{pid}.csv"
+            frame.to_csv(data, index=False)
         assert train(spec, data, root, backend="local").run.n_trained == 1
     monkeypatch.setattr(forecast_select, "CHUNK", 1)
     out = tmp_path / "forecast.csv"
@@ -219,27 +225,15 @@ def test_a_forecast_csv_writes_dates_as_dates_in_every_chunk(
 
     from manymodels.cli import app
 
-    spec = {**SPEC, "features": ["x"], "validation": {"strategy": "last", "size": 4}}
-    root = tmp_path / "registry"
-    for pid, freq in (("a", "D"), ("b", "7D")):
-        t = pd.date_range("2024-01-01", periods=30, freq=freq).strftime("%Y-%m-%d")
-        x = [float(i % 5) for i in range(30)]
-        y = [2 * v + 0.1 * i for i, v in enumerate(x)]
-        data = tmp_path / f"{pid}.csv"
-        pd.DataFrame({"pid": pid, "t": t, "x": x, "y": y}).to_csv(data, index=False)
-        assert train(spec, data, root, backend="local").run.n_trained == 1
-    monkeypatch.setattr(forecast_select, "CHUNK", 1)
-    out = tmp_path / "forecast.csv"
-    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(out)]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
+    root, out = forecast_csv_a_chunk_at_a_time(tmp_path, monkeypatch, ("D", "7D"), dates=True)
     times = pd.read_csv(out)["t"].tolist()
     daily, weekly = ["2024-01-31", "2024-02-01", "2024-02-02"], ["2024-07-29", "2024-08-05"]
     assert times == [*daily, *weekly, "2024-08-12"], times
     whole = forecast(root, horizon=3)
     pd.testing.assert_frame_equal(pd.read_csv(out, parse_dates=["t"]), whole, check_dtype=False)
     parquet = tmp_path / "forecast.parquet"
-    result = CliRunner().invoke(app, [*args[:-1], str(parquet)])
+    args = ["forecast", "--registry", str(root), "--horizon", "3", "--out", str(parquet)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(parquet)["t"].dtype.kind == "M"
 
