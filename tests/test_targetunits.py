@@ -185,17 +185,25 @@ def test_a_list_of_transforms_keeps_each_partitions_best(tmp_path: Path) -> None
     )  # one change less
 
 
+class Ones:
+    """A model of changes that answers 1 for every row, whatever its features."""
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.ones(len(X))
+
+
+def rising() -> tuple[np.ndarray, np.ndarray]:
+    """A target that rises by 1, 2, 3 and 4, and each row's previous target (none for the
+    first): new arrays at each call."""
+    return np.array([10.0, 11.0, 13.0, 16.0, 20.0]), np.array([np.nan, 10.0, 11.0, 13.0, 16.0])
+
+
 def test_a_fold_is_judged_as_a_forecast_only_when_its_rows_follow_in_time() -> None:
     """A differenced fold is summed from its origin when its rows are consecutive periods of
     folds ordered in time; a row dropped inside it, or folds not in time order (a holdout),
     leave each row turned back on its own previous target."""
     changes = TargetTransform("difference")
-    y = np.array([10.0, 11.0, 13.0, 16.0, 20.0])
-    before = np.array([np.nan, 10.0, 11.0, 13.0, 16.0])
-
-    class Ones:
-        def predict(self, X: Any) -> np.ndarray:
-            return np.ones(len(X))
+    y, before = rising()
 
     def judged(periods: np.ndarray | None) -> list[float]:
         raw = RawTarget(y, before, changes, periods)
@@ -213,13 +221,7 @@ def test_a_folds_forecast_answer_is_kept_for_its_own_rows_only() -> None:
     judged on it); rows that are not a fold's own shared, read-only rows — a writeable
     array, changed between calls — are worked out each time, as before."""
     changes = TargetTransform("difference")
-    y = np.array([10.0, 11.0, 13.0, 16.0, 20.0])
-    before = np.array([np.nan, 10.0, 11.0, 13.0, 16.0])
-
-    class Ones:
-        def predict(self, X: Any) -> np.ndarray:
-            return np.ones(len(X))
-
+    y, before = rising()
     raw = RawTarget(y, before, changes, np.array([0, 1, 2, 3, 5]))  # a period missing at 4
 
     def answer(rows: Any) -> list[float]:
