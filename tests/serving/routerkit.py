@@ -34,9 +34,22 @@ def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKEN}"}
 
 
+FEATURES = ["price", "deal", "feat"]  # feature_rows' columns, in the sales models' order
+
+
 def feature_rows(n: int = 3, offset: float = 0.0) -> list[dict[str, Any]]:
     return [
         {"price": 2.0 + 0.25 * i + offset, "deal": i % 2, "feat": int(i % 3 == 0)} for i in range(n)
+    ]
+
+
+def matrix(rows: list[dict[str, Any]], *, nested: bool = False) -> list[dict[str, Any]]:
+    """``rows`` as the V2 protocol's one 2-D tensor in ``FEATURES`` order, flat row-major (or
+    nested)."""
+    data = [[float(r[f]) for f in FEATURES] for r in rows]
+    flat = [v for row in data for v in row]
+    return [
+        {"name": "X", "datatype": "FP64", "shape": [len(rows), 3], "data": data if nested else flat}
     ]
 
 

@@ -10,18 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from routerkit import KEY, feature_rows, open_client
+from routerkit import KEY, feature_rows, matrix, open_client
 
 from serving.local import running_server
 from serving.settings import Settings
 from serving.v2_binary import tensor_bytes
-
-FEATURES = ["price", "deal", "feat"]
-
-
-def _inputs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    data = [float(r[f]) for r in rows for f in FEATURES]
-    return [{"name": "X", "datatype": "FP64", "shape": [len(rows), 3], "data": data}]
 
 
 def test_an_output_asked_as_binary_data_comes_as_bytes_after_the_header(
@@ -30,18 +23,18 @@ def test_an_output_asked_as_binary_data_comes_as_bytes_after_the_header(
     rows = feature_rows(3)
     url = f"/v2/models/{KEY}/infer"
     with open_client(Settings(registry=registry_path)) as client:
-        plain = client.post(url, json={"inputs": _inputs(rows)}).json()
-        asked = {"inputs": _inputs(rows), "outputs": [
+        plain = client.post(url, json={"inputs": matrix(rows)}).json()
+        asked = {"inputs": matrix(rows), "outputs": [
             {"name": "predict", "parameters": {"binary_data": True}}]}  # fmt: skip
         r = client.post(url, json=asked)
         every = client.post(
-            url, json={"inputs": _inputs(rows), "parameters": {"binary_data_output": True}}
+            url, json={"inputs": matrix(rows), "parameters": {"binary_data_output": True}}
         )
         own_wins = client.post(url, json={
-            "inputs": _inputs(rows), "parameters": {"binary_data_output": True},
+            "inputs": matrix(rows), "parameters": {"binary_data_output": True},
             "outputs": [{"name": "predict", "parameters": {"binary_data": False}}]})  # fmt: skip
         bad = client.post(
-            url, json={"inputs": _inputs(rows), "parameters": {"binary_data_output": "yes"}}
+            url, json={"inputs": matrix(rows), "parameters": {"binary_data_output": "yes"}}
         )
     assert r.status_code == 200, r.text
     length = int(r.headers["inference-header-content-length"])

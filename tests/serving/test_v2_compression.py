@@ -12,11 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from routerkit import KEY, expected, feature_rows, open_client
+from routerkit import FEATURES, KEY, expected, feature_rows, matrix, open_client
 
 from serving.settings import Settings
-
-FEATURES = ["price", "deal", "feat"]
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
@@ -44,14 +42,7 @@ def test_a_compressed_body_is_held_to_the_body_limit_and_to_its_encoding(
     registry_path: Path,
 ) -> None:
     rows = feature_rows(2)
-    body = json.dumps(
-        {
-            "inputs": [
-                {"name": "X", "datatype": "FP64", "shape": [2, 3],
-                 "data": [float(r[f]) for r in rows for f in FEATURES]}
-            ]
-        }
-    ).encode()  # fmt: skip
+    body = json.dumps({"inputs": matrix(rows)}).encode()
     url = f"/v2/models/{KEY}/infer"
     with open_client(Settings(registry=registry_path, max_body_bytes=10_000)) as client:
 
@@ -87,14 +78,7 @@ def test_a_gzip_body_is_read_whole_and_bytes_after_it_are_a_400(
     import httpx
 
     rows = feature_rows(2)
-    body = json.dumps(
-        {
-            "inputs": [
-                {"name": "X", "datatype": "FP64", "shape": [2, 3],
-                 "data": [float(r[f]) for r in rows for f in FEATURES]}
-            ]
-        }
-    ).encode()  # fmt: skip
+    body = json.dumps({"inputs": matrix(rows)}).encode()
     want = pytest.approx(expected(registry_path, KEY, rows))
     half = len(body) // 2
 

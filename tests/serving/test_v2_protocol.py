@@ -22,7 +22,16 @@ import jsonschema
 import numpy as np
 import pytest
 import yaml
-from routerkit import KEY, SLASH_KEY, TWO_VERSIONS, expected, feature_rows, open_client
+from routerkit import (
+    FEATURES,
+    KEY,
+    SLASH_KEY,
+    TWO_VERSIONS,
+    expected,
+    feature_rows,
+    matrix,
+    open_client,
+)
 
 from serving.local import running_server
 from serving.settings import Settings
@@ -31,7 +40,6 @@ from serving.v2_inputs import RowInputs
 DOCUMENT = yaml.safe_load(
     (Path(__file__).parents[1] / "data" / "kserve_rest_predict_v2.yaml").read_text()
 )
-FEATURES = ["price", "deal", "feat"]
 
 
 def conforms(body: Any, schema: str) -> None:
@@ -51,15 +59,6 @@ def columnar(rows: list[dict[str, Any]], *, column: bool = False) -> list[dict[s
             "data": [r[f] for r in rows],
         }
         for f in FEATURES
-    ]
-
-
-def matrix(rows: list[dict[str, Any]], *, nested: bool = False) -> list[dict[str, Any]]:
-    """One 2-D tensor in feature order, flat row-major (or nested)."""
-    data = [[float(r[f]) for f in FEATURES] for r in rows]
-    flat = [v for row in data for v in row]
-    return [
-        {"name": "X", "datatype": "FP64", "shape": [len(rows), 3], "data": data if nested else flat}
     ]
 
 
