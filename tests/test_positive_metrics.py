@@ -122,14 +122,14 @@ def test_text_labels_without_a_named_positive_warn_which_is_taken(tmp_path: Path
     thresholded as the positive class without a word. Now the run says which, and how to
     choose; naming it says nothing more."""
     unnamed = spec("accuracy", decision={"threshold": "f1"})
-    summary = mm.train(unnamed, churn_frame(), registry=tmp_path / "reg", backend="local")
+    summary = mm.train(unnamed, frame(), registry=tmp_path / "reg", backend="local")
     assert summary.run.options.get("warnings") == [
         "[decision] names no positive class: 'stay' (the greater of 'churn', 'stay') is taken "
         "as positive, its probability thresholded; to choose, set [decision] positive = 'stay' "
         "(or 'churn')"
     ]
     named = spec("accuracy", decision={"threshold": "f1", "positive": "stay"})
-    summary = mm.train(named, churn_frame(), registry=tmp_path / "named", backend="local")
+    summary = mm.train(named, frame(), registry=tmp_path / "named", backend="local")
     assert "warnings" not in summary.run.options
 
 
@@ -141,7 +141,7 @@ def test_text_labels_without_a_named_positive_warn_which_is_taken(tmp_path: Path
 def test_labels_0_1_or_false_true_take_1_without_a_warning(
     tmp_path: Path, labels: tuple[Any, Any]
 ) -> None:
-    df = churn_frame()
+    df = frame()
     df["label"] = np.where(df["label"] == "churn", labels[1], labels[0]).astype(
         object if isinstance(labels[0], str) else type(labels[0])
     )
@@ -157,7 +157,7 @@ def test_the_taken_positive_is_printed_by_train(tmp_path: Path) -> None:
     from manymodels.cli import app
 
     data = tmp_path / "churn.csv"
-    churn_frame().to_csv(data, index=False)
+    frame().to_csv(data, index=False)
     toml = tmp_path / "spec.toml"
     toml.write_text(
         'name = "churn"\ntask = "classification"\npartition_by = ["user"]\ntarget = "label"\n'
