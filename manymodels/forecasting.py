@@ -207,10 +207,20 @@ def forecast_chunks(
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
+            frame.attrs["carried"] = [] if fut is not None else carried_features(chosen)
             yield frame
     finally:
         if own_registry:
             reg.close()
+
+
+def carried_features(chosen: Selection) -> list[str]:
+    """The exogenous features a forecast without a ``future`` table holds at each partition's
+    last known value for every step: said by the CLI's summary, since a flat forecast of a
+    model that reads prices or promotions surprised a user who expected, as statsforecast's
+    ``X_df``, to be asked for their future values."""
+    names = (f for s in chosen.schemas if s.forecast is not None for f in s.forecast.exogenous)
+    return list(dict.fromkeys(names))
 
 
 def _forecast_chunk(

@@ -79,6 +79,32 @@ def test_a_missing_value_is_named_by_partition_time_and_column(
     assert "partition 'pid=1' has no value of 'x1' at 31" in r.json()["detail"]
 
 
+def test_a_forecast_without_a_future_table_says_which_features_it_held(
+    registry: Path, tmp_path: Path
+) -> None:
+    """Before: ``manymodels forecast --horizon 3`` of models that read x0 and x1 printed a
+    flat forecast and only "forecast 3 period(s) …": nothing said the features were held at
+    their last values, where statsforecast asks for ``X_df``. With ``--future`` it says none."""
+    out = tmp_path / "next.csv"
+    args = ["forecast", "--registry", str(registry), "--horizon", "3", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        "note: no --future table: each partition's last known x0, x1 carried forward to all "
+        "3 step(s) (give their future values with --future FILE)"
+    ]
+    assert result.stdout.startswith("forecast 3 period(s) of 3 partition(s)")
+
+    path = tmp_path / "future.csv"
+    common([30, 31, 32]).to_csv(path, index=False)
+    result = runner.invoke(app, [*args, "--future", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+    result = runner.invoke(app, [*args, "--json"])  # the JSON summary alone on stdout
+    assert result.exit_code == 0 and result.stderr == "", result.output
+
+
 @pytest.mark.parametrize("times", [[30, 31, 32], [28, 29, 30, 31, 32]])
 def test_common_dates_need_not_cover_a_partition_whose_model_reads_no_feature(
     registry: Path, times: list[int]

@@ -115,6 +115,7 @@ def forecast(
     with open_checked(registry, registry_db, artifacts, models=True) as reg:
         left_out: list[list[str]] = []
         without: list[int] = []
+        carried: list[str] = []
         chunks = _noting_left_out(
             out,
             forecast_chunks(
@@ -130,6 +131,7 @@ def forecast(
             ),
             left_out,
             without,
+            carried,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
@@ -147,6 +149,13 @@ def forecast(
         echo(f"note: {_left_out(left)}", err=True)
     if missing and not json_out:  # a candidate only some partitions have: say of the others
         echo(f"note: left out {missing:,} partition(s) with no '{alias}' version", err=True)
+    if carried and not json_out:  # a flat forecast of a price-driven model: say why
+        echo(
+            f"note: no --future table: each partition's last known {', '.join(carried)} "
+            f"carried forward to all {horizon} step(s) (give their future values with "
+            "--future FILE)",
+            err=True,
+        )
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
@@ -169,10 +178,15 @@ def forecast(
 
 
 def _noting_left_out(
-    out: Path | None, chunks: Iterator[Any], left_out: list[list[str]], without: list[int]
+    out: Path | None,
+    chunks: Iterator[Any],
+    left_out: list[list[str]],
+    without: list[int],
+    carried: list[str],
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
-    put in ``left_out``, and how many have no version at its alias in ``without``. A Parquet
+    put in ``left_out``, how many have no version at its alias in ``without``, and the
+    exogenous features held at their last values (no future table) in ``carried``. A Parquet
     ``out`` whose key column would hold numbers for some partitions and text for others (two
     specs' partitions) is refused before anything is written, saying so: pyarrow's "Could not
     convert '005' … to int64" did not."""
@@ -180,6 +194,7 @@ def _noting_left_out(
         if not left_out:
             left_out.append(list(frame.attrs.get("left_out", [])))
             without.append(int(frame.attrs.get("without_alias", 0)))
+            carried.extend(frame.attrs.get("carried", []))
             mixed = frame.attrs.get("mixed_keys")
             # by the writer's own reading of the name: x.csv.gz is a CSV too
             if mixed and out is not None and not out.name.lower().endswith((".csv", ".csv.gz")):
