@@ -560,12 +560,16 @@ def test_a_group_without_a_command_shows_its_help_not_an_error(args: list[str]) 
     assert "error:" not in result.output
 
 
-def test_version() -> None:
-    result = invoke("version")
-    assert result.exit_code == 0
+@pytest.mark.parametrize("args", [["version"], ["--version"]])
+def test_version(args: list[str]) -> None:
+    """``manymodels --version``, which pip and MLflow answer, was "error: no such option:
+    --version" (exit 2); now it prints the version as ``manymodels version`` does."""
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
     from manymodels import __version__
 
     assert result.stdout.strip() == __version__
+    assert result.stderr == ""
 
 
 # ------------------------------------------------------------------------------ start-up

@@ -26,6 +26,7 @@ app = typer.Typer(
     # and kept each docstring line break, so every paragraph wrapped raggedly at 80 columns
     rich_markup_mode=None,
 )
+app.callback()(intro.root)
 app.add_typer(registry.models_app, name="models")
 app.add_typer(runs.runs_app, name="runs")
 app.command()(train.train)

@@ -35,3 +35,25 @@ def demo(
 def version() -> None:
     """Print the manymodels version."""
     typer.echo(__version__)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the manymodels version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The options before a command: ``--version``, which pip, MLflow and most other tools
+    answer, so that ``manymodels --version`` is not "no such option" (``manymodels version``
+    stays)."""
