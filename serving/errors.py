@@ -213,6 +213,8 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     for raw, error in zip(every[:MAX_REPORTED], errors, strict=True):
         if isinstance(raw.get("input"), bytes | bytearray):  # FastAPI read no JSON: say why
             error["msg"] = _not_json(request.headers.get("content-type"))
+        elif raw.get("type") == "missing" and tuple(raw.get("loc", ())) == ("body",):
+            error["msg"] = _no_body(request)
     if len(every) > MAX_REPORTED:  # one per bad row: 20,000 rows of ``5`` answered 2 MB
         errors.append(
             {
@@ -263,6 +265,21 @@ def _not_json(content_type: str | None) -> str:
     return (
         f"the body was sent {sent}, not as JSON: send a JSON object with the header "
         "Content-Type: application/json (curl: -H 'content-type: application/json')"
+    )
+
+
+def _no_body(request: Request) -> str:
+    """A POST without a body (``curl -X POST …/promote``) was FastAPI's bare "Field
+    required" at ``["body"]``, naming neither that a JSON object was expected nor its fields."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", {})
+    required = [name for name, info in fields.items() if info.is_required()]
+    wanted = f" holding {', '.join(repr(n) for n in required)}" if required else ""
+    return (
+        f"the request has no body: send a JSON object{wanted}, with the header "
+        "Content-Type: application/json (its fields: /docs)"
     )
 
 

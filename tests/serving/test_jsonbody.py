@@ -163,6 +163,31 @@ def test_json_posted_without_its_content_type_says_which_header_to_send(client: 
     assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/predict", "'rows'"),
+        ("/v1/partitions/pid=1/predict", "'rows'"),
+        ("/v1/partitions/pid=1/forecast", "'horizon'"),
+    ],
+)
+def test_a_post_without_a_body_says_a_json_object_is_wanted_and_its_fields(
+    client: Any, path: str, field: str
+) -> None:
+    """``curl -X POST …/predict`` with no ``-d`` was FastAPI's bare "Field required" at
+    ``["body"]``: nothing said a JSON object was expected, nor which fields it needs."""
+    r = client.post(path)
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["body"] and error["type"] == "missing", error
+    assert error["msg"] == (
+        f"the request has no body: send a JSON object holding {field}, with the header "
+        "Content-Type: application/json (its fields: /docs)"
+    )
+    r = client.post(path, json={})  # a body without the field: FastAPI's message, as before
+    assert r.json()["detail"][0]["loc"] == ["body", field.strip("'")], r.text
+
+
 def test_a_422_echoes_a_big_input_cut_short_or_not_at_all(client: Any) -> None:
     """FastAPI's 422 echoes the bad input; for a missing field that is the whole object that
     lacks it: a 5 MB forecast body without its ``horizon`` was answered with 5 MB, a promote
