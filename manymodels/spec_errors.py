@@ -10,6 +10,7 @@ the key takes.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -63,6 +64,8 @@ def message(err: Any) -> str:
         return "unknown key (not part of the spec format)"
     if err["type"] == "missing":
         return "required key is missing"
+    if err["type"] == "list_type" and isinstance(err["input"], str):  # partition_by = "store"
+        return f"{_shown(err['input'])} is not a list: write {_as_list(err['input'])}"
     if err["type"] == "literal_error":
         expected = err["ctx"]["expected"]
         if " or " not in expected:
@@ -164,6 +167,16 @@ def _member_name(member: str) -> str:
         inner = _member_name(found.group(1)).removeprefix("one of ")
         return f"a list of {inner}" if inner != found.group(1) else "a list"
     return member
+
+
+def _as_list(text: str) -> str:
+    """The TOML list a lone value meant: ``["store"]`` for a column, ``[80]`` for a number
+    written as text (``levels = "80"``)."""
+    try:
+        float(text)
+    except ValueError:
+        return f"[{json.dumps(text)}]"
+    return f"[{text.strip()}]"
 
 
 def _shown(value: Any) -> str:

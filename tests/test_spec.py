@@ -350,9 +350,26 @@ def test_two_unknown_keys_are_each_named_however_they_are_spelt() -> None:
 
 def test_text_for_a_list_is_not_said_to_be_a_number_it_should_be() -> None:
     """``levels = "80"`` read "must be a number, not the text '80'": written as one, it is
-    still refused, for it is a list the key takes."""
-    with pytest.raises(SpecError, match=r"intervals\.levels: Input should be a valid list$"):
+    still refused, for it is a list the key takes, and the list meant is shown."""
+    with pytest.raises(SpecError, match=r"intervals\.levels: '80' is not a list: write \[80\]$"):
         Spec.from_dict(spec_dict(intervals={"levels": "80"}))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("partition_by", "store", """partition_by: 'store' is not a list: write ["store"]"""),
+        ("features", "x0", """features: 'x0' is not a list: write ["x0"]"""),
+    ],
+)
+def test_one_column_written_without_brackets_shows_the_list_meant(
+    key: str, value: str, said: str
+) -> None:
+    """``partition_by = "store"``, as pandas' ``groupby("store")`` takes it, read
+    "partition_by: Input should be a valid list": pydantic's words, and no fix shown."""
+    with pytest.raises(SpecError) as caught:
+        Spec.from_dict(spec_dict(**{key: value}))
+    assert str(caught.value) == f"<spec>: {said}"
 
 
 def test_a_notebooks_numbers_and_tuples_are_welcome() -> None:
