@@ -69,7 +69,9 @@ def column_hint(missing: Sequence[str], columns: Iterable[Any]) -> str:
     """What a table's header most likely got wrong, for the "missing column(s)" error: a
     column that matches a missing one but for spaces or case (a header written ``store,
     date`` reads as ' date'), or one header cell holding several names (a file separated by
-    ``;`` or tabs, which the CSV reader takes as one column). ``""`` when neither."""
+    ``;`` or tabs, which the CSV reader takes as one column), or one a letter or two off
+    (``'unit'`` for ``'units'``: a typo in the spec or the header, which the table's list of
+    columns left to spot by eye). ``""`` when none."""
     columns = [str(c) for c in columns]
     loose = {c.strip().casefold(): c for c in columns}
     near = [(m, loose[m.strip().casefold()]) for m in missing if m.strip().casefold() in loose]
@@ -79,6 +81,16 @@ def column_hint(missing: Sequence[str], columns: Iterable[Any]) -> str:
     for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
         if len(columns) == 1 and sep in columns[0]:
             return f"; its header is one column holding {name}: give the table comma-separated"
+    import difflib  # a misspelt name in the spec or the header: 'unit' for 'units'
+
+    close = [(m, difflib.get_close_matches(m, columns, n=1, cutoff=0.8)) for m in missing]
+    typos = [(wanted, found[0]) for wanted, found in close if found]
+    if typos:
+        return (
+            "; did you mean "
+            + ", ".join(f"{found!r} for {wanted!r}" for wanted, found in typos[:5])
+            + "?"
+        )
     return ""
 
 

@@ -466,6 +466,20 @@ def test_plain_keeps_what_a_model_can_hold_of_every_kind_of_category() -> None:
     assert read_table(twice) is twice
 
 
+def test_a_spec_name_a_letter_off_a_tables_column_is_pointed_out() -> None:
+    """``target = "unit"`` over a table of ``units`` (or ``feature = ["price"]`` over
+    ``prices``) said only "missing column(s) 'unit' … (table has: …, units)", the typo left
+    to spot by eye in a list of every column."""
+    frame = linear_frame(1, 5).rename(columns={"y": "units", "x0": "price"})
+    spec = Spec.model_validate(spec_dict(target="unit", features=["prices", "x1"]))
+    with pytest.raises(DataError) as caught:
+        prepare(spec, frame)
+    assert str(caught.value) == (
+        "<DataFrame>: missing column(s) 'unit', 'prices' required by spec 'test' (table has: "
+        "pid, t, price, x1, units); did you mean 'units' for 'unit', 'price' for 'prices'?"
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "sep", "hint"),
     [
