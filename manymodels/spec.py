@@ -309,11 +309,11 @@ class Spec(_Frozen):
         except FileNotFoundError:
             raise SpecError(f"{path}: spec file not found") from None
         except (OSError, UnicodeDecodeError) as e:
-            raise SpecError(f"{path}: cannot read spec file ({e})") from None
+            raise SpecError(f"{path}: cannot read spec file ({e}){_data_hint(path)}") from None
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            raise SpecError(f"{path}: not valid TOML: {e}") from None
+            raise SpecError(f"{path}: not valid TOML: {e}{_data_hint(path)}") from None
         listed = data.get("holidays")
         if isinstance(listed, str) and holiday_file.one_date_hint(listed) is None:
             # a CSV beside the spec: relative to the spec file, not to where one runs it
@@ -337,3 +337,14 @@ class Spec(_Frozen):
                 f"{type(spec).__name__}{hint}"
             )
         return cls.from_toml(spec)
+
+
+DATA_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".pq", ".gz"})
+
+
+def _data_hint(path: Path) -> str:
+    """What a table given where the spec goes is: ``manymodels train sales.csv spec.toml``
+    said "not valid TOML: Expected '=' after a key …", which read as a broken spec."""
+    if path.suffix.lower() not in DATA_SUFFIXES:
+        return ""
+    return "; it looks like a data file: the spec (TOML) comes first, then the data"

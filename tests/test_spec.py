@@ -210,6 +210,25 @@ def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
     assert "line 1" in message
 
 
+def test_a_data_file_given_as_the_spec_says_the_arguments_are_swapped(tmp_path: Path) -> None:
+    """``manymodels train sales.csv spec.toml`` said "sales.csv: not valid TOML: Expected '='
+    after a key …" (a Parquet file: "cannot read spec file (… codec can't decode …)"), which
+    read as a broken file, not as the two arguments swapped."""
+    from factories import linear_frame
+
+    csv, parquet = tmp_path / "sales.csv", tmp_path / "sales.parquet"
+    linear_frame(1, 3).to_csv(csv, index=False)
+    linear_frame(1, 3).to_parquet(parquet)
+    hint = "; it looks like a data file: the spec (TOML) comes first, then the data"
+    assert spec_error(csv).startswith(f"{csv}: not valid TOML: ")
+    assert spec_error(csv).endswith(hint)
+    assert spec_error(parquet).startswith(f"{parquet}: cannot read spec file (")
+    assert spec_error(parquet).endswith(hint)
+    broken = tmp_path / "broken.toml"  # a spec's own syntax error gets no such hint
+    broken.write_text('name = "s\n', encoding="utf-8")
+    assert "data file" not in spec_error(broken)
+
+
 def test_missing_spec_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.toml"
     assert spec_error(path) == f"{path}: spec file not found"
