@@ -18,6 +18,8 @@ from manymodels.exceptions import RunBusy
 from manymodels.tempnames import owner_pid
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from manymodels.registry.entities import Run
     from manymodels.registry.store import SqlStore
 
@@ -26,6 +28,14 @@ def training_run(store: SqlStore, spec_name: str) -> Run | None:
     """The newest run of ``spec_name`` training now, not a router's retrain job; ``None``.
     One query of the runs marked running of that spec (``ix_runs_status``): runs, not
     partitions, and none of the runs that ended."""
+    with store.engine.connect() as conn:
+        return training_run_in(conn, spec_name)
+
+
+def training_run_in(conn: Connection, spec_name: str) -> Run | None:
+    """``training_run`` read on ``conn``: under ``create_run``'s write lock, so two runs
+    started at the same instant cannot both find none (one is recorded first, the other
+    sees it)."""
     from sqlalchemy import select
 
     from manymodels.registry import schema as t
@@ -34,8 +44,7 @@ def training_run(store: SqlStore, spec_name: str) -> Run | None:
 
     c = t.runs.c
     q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
-    with store.engine.connect() as conn:
-        runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
+    runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
     return next(
         (r for r in runs if JOB_NOTE not in r.options and (r.owner_alive or r.beating)), None
     )
@@ -59,6 +68,10 @@ def busy_message(run: Run) -> str:
 
 def refuse_beside_a_run(store: SqlStore, spec_name: str) -> None:
     """``RunBusy`` while a run of ``spec_name`` trains (``training_run``)."""
-    busy = training_run(store, spec_name)
+    refuse_if_busy(training_run(store, spec_name))
+
+
+def refuse_if_busy(busy: Run | None) -> None:
+    """``RunBusy`` naming ``busy``, a run found training (``training_run``); nothing if none."""
     if busy is not None:
         raise RunBusy(busy_message(busy), busy.run_id)

@@ -233,7 +233,7 @@ def plan_run(
         options={**options, "owner": me},  # which process runs it: Run.killed
     )
     claim_store(reg)  # gc of another registry on this store now refuses
-    reg.store.create_run(run)
+    reg.store.create_run(run, alone=True)  # checked again under the lock: the race
     reg._partition_by = None  # read again: a registry of no partition takes this run's keys
     return RunPlan(run.run_id, todo, champions, fallback, fallback_due, only is not None, me)
 

@@ -20,6 +20,7 @@ from manymodels.registry.entities import PartitionOutcome, Run
 from manymodels.registry.firing_runs import note_firing_run
 from manymodels.registry.rows import run_entity
 from manymodels.registry.run_takeover import refuse_if_taken, stored_options, taken_from
+from manymodels.run_busy import refuse_if_busy, training_run_in
 from manymodels.stamps import seconds_between
 
 
@@ -27,16 +28,23 @@ class RunsMixin(StoreBase):
     """``SqlStore``'s runs: one row per run, one ``run_partitions`` row per outcome."""
 
     # ---------------------------------------------------------------------------- runs
-    def create_run(self, run: Run) -> None:
+    def create_run(self, run: Run, *, alone: bool = False) -> None:
         """Insert the run; the first run also records the key columns (``partition_by``) so
         keys given as mappings can be put in canonical column order. So does a run into a
         registry that holds no partition yet (its first runs trained nothing: every partition
         failed, or it was stopped first): the keys recorded are no partition's, and kept they
         refused every spec keyed otherwise ("holds partitions keyed by …") and made ``score``
         and ``POST /v1/predict`` ask for the wrong columns. Not while a run that keyed it so
-        is still training (``_refuse_keys_in_training``)."""
+        is still training (``_refuse_keys_in_training``).
+
+        ``alone``: ``RunBusy`` if a run of the spec is training (``run_busy``), read under
+        the write lock that covers the insert (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+        advisory lock): two runs started at the same instant both passed a check made
+        before it, and trained the same partitions twice."""
         keys = run.spec.get("partition_by")
         with self._begin() as conn:
+            if alone:
+                refuse_if_busy(training_run_in(conn, run.spec_name))
             known = meta_value(conn, "partition_by")
             stale = (
                 known is not None
