@@ -33,6 +33,7 @@ from manymodels.key_selection import KeySelection
 from manymodels.partition import FALLBACK_KEY, PartitionedTable
 from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
+from manymodels.run_busy import refuse_before_reading
 from manymodels.run_chunks import Progress, ProgressCallback, Tally, execute
 from manymodels.run_plan import RunPlan, plan_run, table_notes, wanted_keys
 from manymodels.run_summary import RunSummary, SkillSummary
@@ -134,6 +135,8 @@ def train(
     own_registry = not isinstance(registry, Registry)
     reg: Registry | None = registry if isinstance(registry, Registry) else None
     try:
+        if resume is None:  # before the data is read: a run of the spec training refuses it
+            refuse_before_reading(registry, spec.name)
         if append:
             from manymodels.appending import with_training_rows
 

@@ -12,7 +12,7 @@ job (one partition, seconds) blocks no run; it is itself refused beside a run of
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import RunBusy
 from manymodels.tempnames import owner_pid
@@ -75,3 +75,22 @@ def refuse_if_busy(busy: Run | None) -> None:
     """``RunBusy`` naming ``busy``, a run found training (``training_run``); nothing if none."""
     if busy is not None:
         raise RunBusy(busy_message(busy), busy.run_id)
+
+
+def refuse_before_reading(registry: Any, spec_name: str) -> None:
+    """``refuse_beside_a_run`` before a run reads its data (``pipeline.train``): refused only
+    once the whole table was read and prepared, a run of a big table waited minutes for its
+    "no". ``registry`` a ``Registry``, or where one is (opened, nothing created: none there
+    holds no run). ``create_run`` checks again under its lock, for two runs at once."""
+    from manymodels.exceptions import NoRegistry
+    from manymodels.registry.client import Registry
+
+    if isinstance(registry, Registry):
+        refuse_beside_a_run(registry.store, spec_name)
+        return
+    try:
+        reg = Registry.open(registry)
+    except NoRegistry:
+        return
+    with reg:
+        refuse_beside_a_run(reg.store, spec_name)

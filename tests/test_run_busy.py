@@ -78,6 +78,24 @@ def test_a_killed_run_or_a_router_job_blocks_no_run(tmp_path: Path) -> None:
     assert train(other, linear_frame(3, 33), root, backend="local").run.status == "completed"
 
 
+def test_a_run_beside_a_training_run_is_refused_before_its_data_is_read(tmp_path: Path) -> None:
+    """The refusal came only once the whole table was read and prepared (minutes for a big
+    one); a table it cannot even read shows it: the busy run is named, not the table."""
+    root = tmp_path / "reg"
+    spec = spec_dict()
+    first = train(spec, linear_frame(3, 30), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, other_machine_tag(), ago(5))
+    unreadable = tmp_path / "broken.csv"
+    unreadable.write_text("not,the,columns\n1,2,3\n")
+    for registry in (root, Registry(root)):  # where it is, or the registry opened
+        with pytest.raises(RunBusy) as refused:
+            train(spec, unreadable, registry, backend="local")
+        assert refused.value.run_id == first
+        if isinstance(registry, Registry):
+            registry.close()
+
+
 @pytest.mark.slow
 def test_train_by_hand_beside_a_run_of_the_spec_exits_1_naming_it(tmp_path: Path) -> None:
     env = slowfit_env(tmp_path)
