@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from manymodels.exceptions import ManyModelsError, RegistryError
+from manymodels.exceptions import ManyModelsError, RegistryError, RunBusy
 from manymodels.registry.entities import ModelVersion
 from manymodels.version_records import Outcome
 
@@ -101,6 +101,15 @@ class JobFailed(ManyModelsError):
     def __init__(self, message: str, result: RetrainResult | None = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+def busy_error(e: RunBusy) -> str:
+    """A job's error when a run of its spec trains as it starts: said as the job's, "busy"
+    first and the run's id, not as the CLI's advice on that run (``runs abandon``)."""
+    return (
+        f"busy: run {e.run_id} of this partition's spec started training after the job was "
+        "accepted; nothing was retrained: post the retrain again once that run has ended"
+    )
 
 
 def job_view(record: JobRecord, registry: Registry | None) -> Job:

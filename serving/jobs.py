@@ -38,7 +38,7 @@ from concurrent.futures import Future, wait
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from manymodels.exceptions import ManyModelsError, RegistryError, first_line
+from manymodels.exceptions import ManyModelsError, RegistryError, RunBusy, first_line
 from manymodels.registry.jobs import JobBusy, JobRecord, JobTable, router_id
 from manymodels.registry.pg_silence import answered_by
 from manymodels.registry.store import now
@@ -52,6 +52,7 @@ from serving.job_records import (
     JobStatus,
     RetrainResult,
     UploadedData,
+    busy_error,
     job_view,
 )
 from serving.job_retries import retried, transient
@@ -292,6 +293,8 @@ class JobManager:
             result = work()
         except JobFailed as e:
             self._finish(job_id, "failed", error=str(e), result=e.result)
+        except RunBusy as e:  # a run of the spec started after the job was accepted (409 then)
+            self._finish(job_id, "failed", error=busy_error(e))
         except ManyModelsError as e:
             self._finish(job_id, "failed", error=str(e))
         except Exception as e:
