@@ -135,8 +135,8 @@ def train(
     own_registry = not isinstance(registry, Registry)
     reg: Registry | None = registry if isinstance(registry, Registry) else None
     try:
-        if resume is None:  # before the data is read: a run of the spec training refuses it
-            refuse_before_reading(registry, spec.name)
+        # before the data is read: another run of the spec training refuses it
+        refuse_before_reading(registry, spec.name, besides=resume)
         if append:
             from manymodels.appending import with_training_rows
 

@@ -24,15 +24,15 @@ if TYPE_CHECKING:
     from manymodels.registry.store import SqlStore
 
 
-def training_run(store: SqlStore, spec_name: str) -> Run | None:
-    """The newest run of ``spec_name`` training now, not a router's retrain job; ``None``.
-    One query of the runs marked running of that spec (``ix_runs_status``): runs, not
-    partitions, and none of the runs that ended."""
+def training_run(store: SqlStore, spec_name: str, *, besides: str | None = None) -> Run | None:
+    """The newest run of ``spec_name`` training now, not a router's retrain job nor run
+    ``besides`` (the one being resumed); ``None``. One query of the runs marked running of
+    that spec (``ix_runs_status``): runs, not partitions, and none of the runs that ended."""
     with store.engine.connect() as conn:
-        return training_run_in(conn, spec_name)
+        return training_run_in(conn, spec_name, besides=besides)
 
 
-def training_run_in(conn: Connection, spec_name: str) -> Run | None:
+def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = None) -> Run | None:
     """``training_run`` read on ``conn``: under ``create_run``'s write lock, so two runs
     started at the same instant cannot both find none (one is recorded first, the other
     sees it)."""
@@ -46,7 +46,12 @@ def training_run_in(conn: Connection, spec_name: str) -> Run | None:
     q = select(t.runs).where(c.status == "running", c.spec_name == spec_name)
     runs = [run_entity(row) for row in conn.execute(q.order_by(c.started_at.desc()))]
     return next(
-        (r for r in runs if JOB_NOTE not in r.options and (r.owner_alive or r.beating)), None
+        (
+            r
+            for r in runs
+            if JOB_NOTE not in r.options and r.run_id != besides and (r.owner_alive or r.beating)
+        ),
+        None,
     )
 
 
@@ -66,9 +71,10 @@ def busy_message(run: Run) -> str:
     )
 
 
-def refuse_beside_a_run(store: SqlStore, spec_name: str) -> None:
-    """``RunBusy`` while a run of ``spec_name`` trains (``training_run``)."""
-    refuse_if_busy(training_run(store, spec_name))
+def refuse_beside_a_run(store: SqlStore, spec_name: str, *, besides: str | None = None) -> None:
+    """``RunBusy`` while a run of ``spec_name`` other than ``besides`` trains
+    (``training_run``)."""
+    refuse_if_busy(training_run(store, spec_name, besides=besides))
 
 
 def refuse_if_busy(busy: Run | None) -> None:
@@ -77,7 +83,7 @@ def refuse_if_busy(busy: Run | None) -> None:
         raise RunBusy(busy_message(busy), busy.run_id)
 
 
-def refuse_before_reading(registry: Any, spec_name: str) -> None:
+def refuse_before_reading(registry: Any, spec_name: str, *, besides: str | None = None) -> None:
     """``refuse_beside_a_run`` before a run reads its data (``pipeline.train``): refused only
     once the whole table was read and prepared, a run of a big table waited minutes for its
     "no". ``registry`` a ``Registry``, or where one is (opened, nothing created: none there
@@ -86,11 +92,11 @@ def refuse_before_reading(registry: Any, spec_name: str) -> None:
     from manymodels.registry.client import Registry
 
     if isinstance(registry, Registry):
-        refuse_beside_a_run(registry.store, spec_name)
+        refuse_beside_a_run(registry.store, spec_name, besides=besides)
         return
     try:
         reg = Registry.open(registry)
     except NoRegistry:
         return
     with reg:
-        refuse_beside_a_run(reg.store, spec_name)
+        refuse_beside_a_run(reg.store, spec_name, besides=besides)

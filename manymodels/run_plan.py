@@ -122,8 +122,9 @@ def plan_run(
 
     A new run while another run of the spec trains raises ``RunBusy`` (``run_busy``)."""
     require_same_keys(reg, spec)
-    if resume is None:  # a resume's own checks say whether its run still trains
-        refuse_beside_a_run(reg.store, spec.name)
+    # a resume's own checks say whether its run still trains; another run of the spec
+    # training refuses it as it refuses a new run (both would train the same partitions)
+    refuse_beside_a_run(reg.store, spec.name, besides=resume)
     if resume is not None and changed_only and not spec_edits:  # as the run started: `train
         # --resume` of a flagged retrain (doctor's advice) knows no spec_edits of its own
         spec_edits = bool(reg.get_run(resume).options.get("spec_edits"))

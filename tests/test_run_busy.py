@@ -96,6 +96,26 @@ def test_a_run_beside_a_training_run_is_refused_before_its_data_is_read(tmp_path
             registry.close()
 
 
+def test_a_resume_beside_another_run_of_its_spec_training_is_refused(tmp_path: Path) -> None:
+    """`train --resume` of a killed run skipped the busy check (its own checks look at that
+    run only) and resumed beside another run of the spec training: the same partitions
+    twice. Refused now, naming the other run; the killed run itself blocks nothing."""
+    root = tmp_path / "reg"
+    spec, df = spec_dict(), linear_frame(3, 30)
+    killed = train(spec, df, root, backend="local").run.run_id
+    other = train(spec, linear_frame(3, 31), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, killed, dead_process_tag(), ago(5))  # kill -9: left to --resume
+        mark_running(reg, other, other_machine_tag(), ago(5))  # training elsewhere
+    with pytest.raises(RunBusy) as refused:
+        train(spec, df, root, backend="local", resume=killed)
+    assert refused.value.run_id == other
+    with Registry(root) as reg:
+        mark_running(reg, other, other_machine_tag(), ago(2 * 3600))  # gone silent
+    resumed = train(spec, df, root, backend="local", resume=killed).run
+    assert resumed.run_id == killed and resumed.status == "completed"
+
+
 @pytest.mark.slow
 def test_train_by_hand_beside_a_run_of_the_spec_exits_1_naming_it(tmp_path: Path) -> None:
     env = slowfit_env(tmp_path)
