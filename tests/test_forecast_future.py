@@ -4,6 +4,7 @@ ended earlier when that partition's model reads none of its columns."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -280,3 +281,21 @@ def test_a_future_rows_missing_key_is_named_by_column_and_row(registry: Path) ->
         DataError, match=r"key column 'pid' has missing values, the first in row 5 "
     ):
         forecast(registry, ["pid=0", "pid=1"], horizon=3, future=future)
+
+
+def test_a_json_forecast_names_the_features_it_held(registry: Path, tmp_path: Path) -> None:
+    """``--json`` prints no note: line (stdout is the JSON, stderr stays empty), so the held
+    features are its ``carried`` member, as the left-out partitions are ``left_out``. Before,
+    a script reading the JSON never learnt that x0 and x1 were frozen; empty with --future."""
+    args = ["forecast", "--registry", str(registry), "--horizon", "3", "--json"]
+    out = tmp_path / "next.csv"
+    for extra in ([], ["--out", str(out)]):
+        result = runner.invoke(app, [*args, *extra])
+        assert result.exit_code == 0 and result.stderr == "", result.output
+        assert json.loads(result.stdout)["carried"] == ["x0", "x1"]
+
+    path = tmp_path / "future.csv"
+    common([30, 31, 32]).to_csv(path, index=False)
+    result = runner.invoke(app, [*args, "--future", str(path)])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert json.loads(result.stdout)["carried"] == []

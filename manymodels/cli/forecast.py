@@ -149,7 +149,8 @@ def forecast(
         echo(f"note: {_left_out(left)}", err=True)
     if missing and not json_out:  # a candidate only some partitions have: say of the others
         echo(f"note: left out {missing:,} partition(s) with no '{alias}' version", err=True)
-    if carried and not json_out:  # a flat forecast of a price-driven model: say why
+    if carried and not json_out:  # a flat forecast of a price-driven model: say why (--json:
+        # its "carried" member, as "left_out" and "without_alias" are theirs)
         echo(
             f"note: no --future table: each partition's last known {', '.join(carried)} "
             f"carried forward to all {horizon} step(s) (give their future values with "
@@ -160,7 +161,7 @@ def forecast(
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
                                 "out": str(out), "left_out": left,
-                                "without_alias": missing})  # fmt: skip
+                                "without_alias": missing, "carried": carried})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
             at = at if version is None else f" at v{version}"
@@ -172,7 +173,8 @@ def forecast(
         for row in rows:
             row[time_column] = shown_time(row[time_column], dates)  # as the CSV writes it
         console.print_json({"horizon": horizon, "partitions": n, "left_out": left,
-                            "without_alias": missing, "forecast": rows})  # fmt: skip
+                            "without_alias": missing, "carried": carried,
+                            "forecast": rows})  # fmt: skip
     else:
         console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
 
