@@ -171,12 +171,20 @@ def _member_name(member: str) -> str:
 
 def _as_list(text: str) -> str:
     """The TOML list a lone value meant: ``["store"]`` for a column, ``[80]`` for a number
-    written as text (``levels = "80"``)."""
+    written as text (``levels = "80"``), and one item per comma-separated part, as a command
+    line's ``--by store,brand`` is written: ``partition_by = "store,brand"`` was told to
+    write ``["store,brand"]``, a column no table has."""
+    parts = [part.strip() for part in text.split(",") if part.strip()] or [text]
+    return f"[{', '.join(_item(part) for part in parts)}]"
+
+
+def _item(text: str) -> str:
+    """One value of ``_as_list``: a number as it is, text quoted as TOML (JSON's quoting)."""
     try:
         float(text)
     except ValueError:
-        return f"[{json.dumps(text)}]"
-    return f"[{text.strip()}]"
+        return json.dumps(text)
+    return text.strip()
 
 
 def _shown(value: Any) -> str:

@@ -379,10 +379,21 @@ def test_text_for_a_list_is_not_said_to_be_a_number_it_should_be() -> None:
     [
         ("partition_by", "store", """partition_by: 'store' is not a list: write ["store"]"""),
         ("features", "x0", """features: 'x0' is not a list: write ["x0"]"""),
+        # a command line's comma-separated list: was told to write ["store,brand"]
+        (
+            "partition_by",
+            "store, brand",
+            """partition_by: 'store, brand' is not a list: write ["store", "brand"]""",
+        ),
+        (
+            "intervals",
+            {"levels": "80,95"},
+            "intervals.levels: '80,95' is not a list: write [80, 95]",
+        ),
     ],
 )
 def test_one_column_written_without_brackets_shows_the_list_meant(
-    key: str, value: str, said: str
+    key: str, value: object, said: str
 ) -> None:
     """``partition_by = "store"``, as pandas' ``groupby("store")`` takes it, read
     "partition_by: Input should be a valid list": pydantic's words, and no fix shown."""
