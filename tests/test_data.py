@@ -480,6 +480,20 @@ def test_a_spec_name_a_letter_off_a_tables_column_is_pointed_out() -> None:
     )
 
 
+def test_a_name_a_letter_and_a_case_off_is_pointed_out() -> None:
+    """``target = "unit"`` over a spreadsheet's ``Units`` (and ``Prices`` for ``price``):
+    the did-you-mean compared names as written, where one letter and a capital scored under
+    its cutoff, so the error listed every column and suggested nothing."""
+    frame = linear_frame(1, 5).rename(columns={"y": "Units", "x0": "Prices"})
+    spec = Spec.model_validate(spec_dict(target="unit", features=["price", "x1"]))
+    with pytest.raises(DataError) as caught:
+        prepare(spec, frame)
+    assert str(caught.value).endswith(
+        "(table has: pid, t, Prices, x1, Units); did you mean 'Units' for 'unit', "
+        "'Prices' for 'price'?"
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "sep", "hint"),
     [
