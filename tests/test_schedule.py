@@ -116,6 +116,23 @@ def test_next_prints_the_coming_firings_and_writes_nothing(tmp_path: Path) -> No
     assert not (tmp_path / "r").exists()
 
 
+def test_next_with_json_prints_one_json_line(tmp_path: Path) -> None:
+    """``--next 2 --json`` printed the two bare times (``2026-12-12T04:30:00+00:00``: not
+    JSON), where --json promises one JSON object a line; a script reading the schedule's
+    next firings as JSON failed on the first line."""
+    spec = _spec(tmp_path, "30 4 * * sat")
+    args = ["scheduler", str(spec), str(tmp_path / "absent.csv"), "--registry",
+            str(tmp_path / "r"), "--next", "2", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    (line,) = result.stdout.splitlines()
+    said = json.loads(line)
+    assert said["cron"] == "30 4 * * sat" and said["schedule"] == _parse(spec.read_text()).name
+    times = [datetime.fromisoformat(t) for t in said["next"]]
+    assert len(times) == 2 and all(t.strftime("%a %H:%M") == "Sat 04:30" for t in times)
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_spec_without_a_schedule_is_one_error_line(tmp_path: Path) -> None:
     spec = tmp_path / "plain.toml"
     spec.write_text(SPEC.split("[schedule]")[0])

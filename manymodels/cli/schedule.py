@@ -62,7 +62,8 @@ def scheduler(
         typer.Option(
             "--json",
             help="One JSON object a line per firing (or skip): the members 'retrain --json' "
-            "prints, with schedule, cron, event and at.",
+            "prints, with schedule, cron, event and at; with --next, one line of the "
+            "coming times (next).",
         ),
     ] = False,
 ) -> None:
@@ -86,8 +87,15 @@ def scheduler(
     if not next_times(plan.cron, plan.timezone, 1):  # "0 3 31 2 *": it would wait for ever
         raise SpecError(f"{spec}: schedule: cron '{plan.cron}' never fires")
     if next_ is not None:
-        for when in next_times(plan.cron, plan.timezone, next_):
-            echo(when.isoformat())
+        coming = [when.isoformat() for when in next_times(plan.cron, plan.timezone, next_)]
+        if json_out:  # one JSON line, as each firing's: the bare times were not JSON
+            from manymodels.jsonout import print_json_line
+
+            print_json_line({"schedule": parsed.name, "cron": plan.cron,
+                             "timezone": plan.timezone, "next": coming})  # fmt: skip
+            return
+        for when in coming:
+            echo(when)
         return
     refuse_moot_registry(registry, registry_db, artifacts)  # now, not at the first firing
     elsewhere = registry_db is not None or artifacts is not None
