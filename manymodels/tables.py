@@ -75,27 +75,26 @@ def column_hint(missing: Sequence[str], columns: Iterable[Any]) -> str:
     columns = [str(c) for c in columns]
     loose = {c.strip().casefold(): c for c in columns}
     near = [(m, loose[m.strip().casefold()]) for m in missing if m.strip().casefold() in loose]
-    if near:
-        shown = ", ".join(f"{found!r} for {wanted!r}" for wanted, found in near[:5])
-        return f"; the table has {shown}: names differ in spaces or case"
     for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
-        if len(columns) == 1 and sep in columns[0]:
+        if not near and len(columns) == 1 and sep in columns[0]:
             return f"; its header is one column holding {name}: give the table comma-separated"
     import difflib  # a misspelt name in the spec or the header: 'unit' for 'units'
 
     # compared case-blind, as the check above: 'unit' for 'Units' (a letter and a case off)
     # scored 0.67 as written, under the cutoff, and was not suggested
-    names = list(loose)
+    names, cased = list(loose), {wanted for wanted, _ in near}
     close = [(m, difflib.get_close_matches(m.strip().casefold(), names, n=1, cutoff=0.8))
-             for m in missing]  # fmt: skip
+             for m in missing if m not in cased]  # fmt: skip
     typos = [(wanted, loose[found[0]]) for wanted, found in close if found]
-    if typos:
-        return (
-            "; did you mean "
-            + ", ".join(f"{found!r} for {wanted!r}" for wanted, found in typos[:5])
-            + "?"
-        )
-    return ""
+    # both said: a case slip beside a typo hid the typo until the next run
+    said = [f"the table has {_pairs(near)}: names differ in spaces or case"] if near else []
+    said += [f"did you mean {_pairs(typos)}?"] if typos else []
+    return "".join(f"; {part}" for part in said)
+
+
+def _pairs(found: list[tuple[str, str]]) -> str:
+    """``'units' for 'unit', …``: the first five of a hint's (wanted, found) pairs."""
+    return ", ".join(f"{column!r} for {wanted!r}" for wanted, column in found[:5])
 
 
 def read_table(source: DataSource) -> pd.DataFrame:

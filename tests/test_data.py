@@ -494,6 +494,19 @@ def test_a_name_a_letter_and_a_case_off_is_pointed_out() -> None:
     )
 
 
+def test_a_case_slip_and_a_typo_are_both_pointed_out() -> None:
+    """``target = "Units"`` over ``units`` beside ``features = ["prices"]`` over ``price``:
+    the case hint was the only one said, the typo left for the next run to find."""
+    frame = linear_frame(1, 5).rename(columns={"y": "units", "x0": "price"})
+    spec = Spec.model_validate(spec_dict(target="Units", features=["prices", "x1"]))
+    with pytest.raises(DataError) as caught:
+        prepare(spec, frame)
+    assert str(caught.value).endswith(
+        "(table has: pid, t, price, x1, units); the table has 'units' for 'Units': names "
+        "differ in spaces or case; did you mean 'price' for 'prices'?"
+    )
+
+
 @pytest.mark.parametrize(
     ("header", "sep", "hint"),
     [
