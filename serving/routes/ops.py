@@ -31,7 +31,8 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
     }
 }
 """Declared so a client generated from the OpenAPI document expects the 503 a probe acts on."""
-WAIT = {"Retry-After": RETRY_AFTER_SECONDS}  # starting up ends by itself (serving.errors)
+WAIT = {"Retry-After": RETRY_AFTER_SECONDS}  # starting up, or the registry away: an outage
+# that ends by itself, as every other 503 of the router says (serving.errors)
 
 
 @router.get(
@@ -46,11 +47,11 @@ async def readyz(request: Request) -> JSONResponse:
     why = await request.app.state.registry_ping.why_not()
     if why is not None:
         if not may_read(request):  # the driver's reason can name the database's host;
-            return JSONResponse({"detail": "registry unreachable"}, status_code=503)  # a probe
+            return JSONResponse({"detail": "registry unreachable"}, 503, headers=WAIT)  # a probe
             # acts on the status alone
         if not carries_admin_token(request):
             why = redact_text(why, local_roots(service.registry))
-        return JSONResponse({"detail": f"registry unreachable: {why}"}, status_code=503)
+        return JSONResponse({"detail": f"registry unreachable: {why}"}, 503, headers=WAIT)
     if not may_read(request):  # a probe needs no token; the registry's size is data
         return JSONResponse({"status": "ready"})  # (``/metrics``, which has it, needs one)
     return JSONResponse(
