@@ -138,8 +138,13 @@ def _not_numbers(column: pd.Series, name: str) -> str:
     was trained on (found dtype object: 'abc' in data row 3 …)", ``predict`` "row 2: feature
     'x0' must be a number, not text 'abc'"). The dtype alone where every value reads as a
     finite number."""
-    parsed = coerced_numbers(column)
-    stray = np.flatnonzero((column.notna() & ~np.isfinite(parsed.astype(float))).to_numpy())
+    if column.dtype == object:
+        kinds = np.array([_stray_cell(v) for v in column.tolist()], dtype=np.int8)
+        worst = int(kinds.max(initial=0))  # garbage named first, text numbers else
+        stray = np.flatnonzero(kinds == worst) if worst else np.array([], dtype=np.intp)
+    else:
+        parsed = coerced_numbers(column)
+        stray = np.flatnonzero((column.notna() & ~np.isfinite(parsed.astype(float))).to_numpy())
     if not len(stray):
         return (
             f"feature '{name}' must be numeric, as the model was trained on (found dtype "
@@ -152,6 +157,31 @@ def _not_numbers(column: pd.Series, name: str) -> str:
     )
     more = f" (and {len(stray) - 1} more such value(s))" if len(stray) > 1 else ""
     return f"{data_row(at)}: {said}{more}"
+
+
+def _stray_cell(value: Any) -> int:
+    """How far one cell of an object column is from a number a model reads: 0 a number (or
+    missing), 1 text of a finite number ("1.5", which ``predict`` refuses too), 2 anything
+    else (other text, a complex number, bytes, a duration, a number past float64). Read by
+    its type, on the error path only: parsing the column whole read ``b"12"`` as 12 and a
+    complex cell as its real part (numpy's ``ComplexWarning`` printed), so ``score`` named no
+    cell where ``predict`` named it."""
+    if value is None or value is pd.NA:
+        return 0
+    if isinstance(value, str):
+        try:
+            return 1 if math.isfinite(float(value)) else 2
+        except ValueError:
+            return 2
+    if isinstance(value, np.complexfloating) or not isinstance(
+        value, int | float | np.number | decimal.Decimal
+    ):
+        return 2
+    try:
+        number = float(value)
+    except OverflowError:
+        return 2
+    return 2 if math.isinf(number) else 0
 
 
 def wrong_kind(name: str, value: Any, *, numeric: bool) -> str:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,34 @@ def test_score_and_predict_word_a_stray_word_alike(sales: dict[str, Any]) -> Non
     with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
         reg.load_model(key).predict(rows)
     assert str(predicted.value) == said
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [("1.5", "text '1.5'"), (1 + 2j, "complex (1+2j)"), (b"12", "bytes b'12'")],
+)
+def test_score_names_a_cell_that_parses_as_a_number_as_predict_does(
+    sales: dict[str, Any], cell: Any, shown: str
+) -> None:
+    """Before: the text "1.5", a complex cell or bytes among a partition's prices parsed as
+    numbers when ``score`` looked for the stray cell (a complex one with numpy's
+    ComplexWarning), so it named none: "feature 'price' must be numeric, as the model was
+    trained on (found dtype object)", where ``predict`` named the row and the cell."""
+    key = sorted(sales["trained"])[0]
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    df = sales["df"]
+    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
+    rows = rows.astype({"price": object}).reset_index(drop=True)
+    rows.loc[2, "price"] = cell
+    said = f"data row 3 (counting from 1): feature 'price' must be a number, not {shown}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's ComplexWarning is not the message
+        with pytest.raises(DataError) as scored:
+            score(rows, sales["root"], backend="local")
+    assert str(scored.value) == f"<DataFrame>: {said}"
+    with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
+        reg.load_model(key).predict(rows)
+    assert str(predicted.value).startswith(said)
 
 
 def test_an_integer_past_int64_is_scored_as_the_router_scores_it(
