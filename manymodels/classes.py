@@ -8,7 +8,7 @@ partition whose rows hold one class can borrow the table's class rates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,12 @@ def as_labels(y: Any) -> np.ndarray:
         and all(isinstance(v, datetime) for v in y.tolist())
     ):
         return _iso_times(y)
+    if (
+        y.dtype == object
+        and isinstance(y[0], date)
+        and all(isinstance(v, date) and not isinstance(v, datetime) for v in y.tolist())
+    ):  # a Parquet date32 column, read as datetime.date: "Unknown label type" before
+        return _iso_times(y.astype("datetime64[D]"))
     if y.dtype.kind == "f":
         with np.errstate(invalid="ignore"):
             whole = np.isfinite(y).all() and bool((y % 1 == 0).all())

@@ -71,6 +71,25 @@ def test_zoned_date_classes_keep_their_offset(tmp_path: Path) -> None:
         ]
 
 
+def test_a_parquet_file_of_date32_labels_trains_on_iso_date_classes(tmp_path: Path) -> None:
+    """A Parquet date column (``date32``, a due date from a database) reaches pandas as
+    ``datetime.date`` objects. Before: refused as "target 'label' holds labels no classifier
+    takes (…): Unknown label type: unknown" where the same dates as ``datetime64`` (a CSV's)
+    trained. Now its classes are the ISO text those are, and score answers them."""
+    df = dated()
+    df["label"] = df["label"].dt.normalize().dt.date  # 2024-01-01, 2024-02-01
+    df.to_parquet(tmp_path / "due.parquet")
+    assert pd.read_parquet(tmp_path / "due.parquet")["label"].dtype == object
+    decision = {"threshold": "f1", "positive": dt.date(2024, 1, 1)}
+    mm.train({**SPEC, "decision": decision}, tmp_path / "due.parquet", registry=tmp_path / "r",
+             backend="local")  # fmt: skip
+    iso = ["2024-01-01T00:00:00", "2024-02-01T00:00:00"]
+    with mm.Registry.open(tmp_path / "r") as reg:
+        assert reg.load_model({"user": "u0"}).classes == iso
+    scored = mm.score(df.drop(columns="label"), tmp_path / "r", backend="local")
+    assert set(scored["prediction"]) == set(iso)
+
+
 @pytest.mark.parametrize(
     "positive",
     ["2024-01-01", "2024-01-01 00:00:00", "2024-01-01T00:00:00", "toml date 2024-01-01"],
