@@ -135,8 +135,8 @@ def test_text_labels_without_a_named_positive_warn_which_is_taken(tmp_path: Path
 
 @pytest.mark.parametrize(
     "labels",
-    [(0, 1), (0.0, 1.0), (False, True), ("0", "1")],
-    ids=["ints", "floats", "bools", "text"],
+    [(0, 1), (0.0, 1.0), (False, True), ("0", "1"), (-1, 1), (-1.0, 1.0)],
+    ids=["ints", "floats", "bools", "text", "minus-one", "minus-one-floats"],
 )
 def test_labels_0_1_or_false_true_take_1_without_a_warning(
     tmp_path: Path, labels: tuple[Any, Any]
@@ -148,6 +148,17 @@ def test_labels_0_1_or_false_true_take_1_without_a_warning(
     unnamed = spec("accuracy", decision={"threshold": "f1"})
     summary = mm.train(unnamed, df, registry=tmp_path / "reg", backend="local")
     assert "warnings" not in summary.run.options
+
+
+def test_text_labels_minus_1_and_plus_1_warn_that_minus_1_is_taken(tmp_path: Path) -> None:
+    """Text "+1" sorts before "-1", so "-1" is the greater and is thresholded: no natural
+    choice, unlike the numbers -1/1 (silent above), and said."""
+    df = frame()
+    df["label"] = np.where(df["label"] == "churn", "+1", "-1")
+    unnamed = spec("accuracy", decision={"threshold": "f1"})
+    summary = mm.train(unnamed, df, registry=tmp_path / "reg", backend="local")
+    (warning,) = summary.run.options["warnings"]
+    assert warning.startswith("[decision] names no positive class: '-1' (the greater of '+1'")
 
 
 def test_the_taken_positive_is_printed_by_train(tmp_path: Path) -> None:

@@ -19,6 +19,10 @@ POSITIVE_METRICS = frozenset({"f1", "precision", "recall", "jaccard", "average_p
 told): on ``"churn"``/``"stay"`` they refused the table."""
 
 
+_NATURAL = ({0, 1}, {-1, 1})
+"""Two labels by value whose positive class (1) goes without saying."""
+
+
 def metric_positive(spec: Spec, prior: ClassPrior) -> Any:
     """The class the spec's metric counts as positive (scikit-learn's ``pos_label``): the
     ``[decision]``'s positive class, named or by default the greater; ``None``
@@ -79,12 +83,14 @@ def implied_positive(spec: Spec, prior: ClassPrior) -> str | None:
     """A warning when a binary table's ``[decision]`` names no ``positive`` and its labels
     have no natural one: the greater label was thresholded as the positive class without a
     word (``"stay"`` over ``"churn"``, the later of two dates), where the user meant the
-    other as often as not. Labels 0/1 and False/True take 1/True, as everyone reads them."""
+    other as often as not. Labels 0/1, -1/1 (a margin classifier's, libsvm's files) and
+    False/True take 1/True, as everyone reads them: -1/1 warned at every run of its spec."""
     decision = spec.decision
     if decision is None or decision.positive is not None or not prior.binary:
         return None
     labels = prior.labels
-    if all(isinstance(c, bool) for c in labels) or {label(c) for c in labels} == {0, 1}:
+    natural = label(labels[-1]) == 1 and {label(c) for c in labels} in _NATURAL
+    if all(isinstance(c, bool) for c in labels) or natural:  # text "+1" sorts before "-1"
         return None
     other, taken = (repr(c) for c in labels)
     return (
