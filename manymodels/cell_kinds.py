@@ -71,12 +71,8 @@ def checked_cells(
         if column not in df.columns:
             continue
         s = df[column]
-        if ptypes.is_timedelta64_dtype(s) and column not in named:
-            raise DataError(
-                f"{source}: column '{column}' holds durations (dtype {s.dtype}): a model reads "
-                "numbers or text; give them as numbers, such as seconds "
-                f"(df['{column}'].dt.total_seconds())"
-            )
+        if column not in named:
+            refuse_durations(s, column, source=source)
         if s.dtype != object:
             continue
         kind = kinds[column] = ptypes.infer_dtype(s, skipna=True)
@@ -125,3 +121,15 @@ def _decimal_numbers(cells: list[Any]) -> list[float] | None:
         else:
             return None
     return out
+
+
+def refuse_durations(column: pd.Series, name: Any, *, source: str, role: str = "column") -> None:
+    """A ``DataError`` for a column of durations (``timedelta64``), as train and score word
+    it: ``score`` of a feature trained as numbers said only "must be numeric, as the model
+    was trained on (found dtype timedelta64[ns])", not how to give them."""
+    if ptypes.is_timedelta64_dtype(column):
+        raise DataError(
+            f"{source}: {role} '{name}' holds durations (dtype {column.dtype}): a model reads "
+            "numbers or text; give them as numbers, such as seconds "
+            f"(df['{name}'].dt.total_seconds())"
+        )

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from manymodels.cell_kinds import refuse_durations
 from manymodels.exceptions import DataError
 from manymodels.feature_schema import FeatureSchema
 from manymodels.huge_numbers import coerced_numbers, shown, too_large
@@ -66,6 +67,7 @@ def column_values(column: pd.Series, *, numeric: bool, name: str, source: str) -
     column at once. ``DataError`` names the column and source."""
     if numeric:
         refuse_complex(column, name, source=source)
+        refuse_durations(column, name, source=source, role="feature")
         if not (ptypes.is_numeric_dtype(column) or ptypes.is_bool_dtype(column)):
             numbers = python_numbers(column, name, source)
             if numbers is not None:

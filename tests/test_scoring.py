@@ -315,6 +315,22 @@ def test_score_names_a_cell_that_parses_as_a_number_as_predict_does(
     assert str(predicted.value).startswith(said)
 
 
+def test_score_of_durations_in_a_number_feature_says_how_train_does(
+    sales: dict[str, Any],
+) -> None:
+    """Before: "feature 'price' must be numeric, as the model was trained on (found dtype
+    timedelta64[ns])", where train names durations and says how to give them."""
+    rows = sales["df"].head(5).copy()
+    rows["price"] = pd.to_timedelta(rows["price"], unit="s")
+    with pytest.raises(DataError) as scored:
+        score(rows, sales["root"], backend="local")
+    assert str(scored.value) == (
+        "<DataFrame>: feature 'price' holds durations (dtype timedelta64[ns]): a model reads "
+        "numbers or text; give them as numbers, such as seconds "
+        "(df['price'].dt.total_seconds())"
+    )
+
+
 def test_an_integer_past_int64_is_scored_as_the_router_scores_it(
     sales: dict[str, Any], tmp_path: Path
 ) -> None:
