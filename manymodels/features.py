@@ -10,6 +10,7 @@ numeric features as float64 (missing → NaN), text features as Python objects (
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import math
 from collections.abc import Mapping
@@ -204,6 +205,8 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "an object"
+    if isinstance(value, dt.timedelta | np.timedelta64):  # "not Timedelta Timedelta('1 days')"
+        return "a duration"
     return type(value).__name__
 
 

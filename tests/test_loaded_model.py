@@ -199,6 +199,22 @@ def test_a_bad_cell_is_the_routers_422_message(tmp_path: Path) -> None:
         loaded.predict(pd.DataFrame({"price": [1.0], "feat": [0]}))
 
 
+def test_a_duration_cell_is_named_a_duration(tmp_path: Path) -> None:
+    """Before: "feature 'price' must be a number, not Timedelta Timedelta('0 days 00:00:02')",
+    the type's name said twice."""
+    spec, data = SPECS["ridge, numpy"]
+    with Registry(tmp_path / "registry") as reg:
+        train(spec, data(), reg, backend="local")
+        loaded = reg.load_model(reg.list_partitions()[0].key)
+    rows = pd.DataFrame({"price": pd.to_timedelta([2], unit="s"), "deal": [1], "feat": [0]})
+    with pytest.raises(InvalidRows) as raised:
+        loaded.predict(rows)
+    assert str(raised.value) == (
+        "data row 1 (counting from 1): feature 'price' must be a number, not a duration "
+        "Timedelta('0 days 00:00:02')"
+    )
+
+
 @pytest.mark.parametrize("data", ["price=2", 3.5, [1, 2], None])
 def test_what_is_neither_a_frame_nor_rows_is_a_data_error(tmp_path: Path, data: Any) -> None:
     spec, make = SPECS["ridge, numpy"]
