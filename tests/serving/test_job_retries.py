@@ -93,7 +93,11 @@ def test_the_heartbeat_outlives_an_error_that_is_not_transient(
     with Registry(tmp_path / "reg") as reg:
         jobs.attach(reg)
         try:
-            jobs.submit("pid=0", lambda: gate.wait(30), backend="local")
+            job = jobs.submit("pid=0", lambda: gate.wait(30), backend="local")
+            deadline = time.monotonic() + 10
+            while jobs.get(job.job_id).status != "running":  # started before its table goes
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
             with sqlite3.connect(tmp_path / "reg" / "registry.db") as conn:
                 conn.execute("ALTER TABLE jobs RENAME TO jobs_away")
             deadline = time.monotonic() + 10
