@@ -23,6 +23,7 @@ from starlette.datastructures import UploadFile
 from manymodels.exceptions import DataError, first_line, storage_full
 from serving import jsonbody
 from serving.auth import Admin
+from serving.errors import RETRY_AFTER_SECONDS
 from serving.job_retries import transient
 from serving.job_schemas import JobAccepted, JobList, JobOut, RetrainRequest, UploadedDataOut
 from serving.jobs import JobConflict, JobManager, JobQueueFull, new_job_id
@@ -170,7 +171,7 @@ async def retrain(
             503,
             f"the retrain job could not be recorded in the registry database ({first_line(e)}); "
             "nothing was queued: post the rows again",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from None
     log_fields(request.scope, partition=target.key, admin="retrain", job=job.job_id)
     link = f"/v1/jobs/{job.job_id}"
