@@ -6,9 +6,14 @@ said; a run killed in it (its process gone) stops no firing."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -100,5 +105,69 @@ def test_a_firing_after_the_spec_was_renamed_looks_for_runs_under_its_new_name(
     assert scheduler.returncode == 0, out + err
     (line,) = firing_lines(out)
     assert f" skipped: run {run.run_id} (train, started " in line, line
+    with Registry.open(root) as reg:  # the firing recorded no run beside it
+        assert [r.run_id for r in reg.list_runs(limit=5)] == [run.run_id]
+
+
+def _feed(fifo: Path, data: bytes, stop: threading.Event, first: Callable[[], None]) -> None:
+    """Each time a reader opens ``fifo``, ``data`` written to it (a file read whole each time
+    it is opened); ``first()`` runs once the
+    first reader has opened it and before anything is written: a point the firing reaches
+    only after its own checks for a run of its spec, while it reads its data."""
+    opened = 0
+    while not stop.is_set():
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            if e.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            time.sleep(0.01)
+            continue
+        if opened == 0:
+            first()
+        opened += 1
+        os.set_blocking(fd, True)
+        with contextlib.suppress(BrokenPipeError), os.fdopen(fd, "wb") as out:
+            out.write(data)
+        time.sleep(0.5)  # the reader reads to the end and closes before a writer comes again
+
+
+@pytest.mark.slow
+def test_a_firing_beaten_to_its_run_by_a_train_started_while_it_read_is_skipped(
+    tmp_path: Path,
+) -> None:
+    """A `manymodels train` started by hand while a firing reads its data (after the firing
+    found no run training) records its run first; the firing's run is then refused under the
+    registry's lock. That refusal was the firing's error — exit 1, a failure recorded for the
+    firing, and advice to abandon a live run — where the same run found a moment earlier is
+    a skip; it is that skip now, whichever check finds it."""
+    spec, data, root = sales_files(
+        tmp_path, sales_toml("busy", '[schedule]\ncron = "*/2 * * * * *"\n')
+    )
+    with Registry(root) as reg:
+        run = train(Spec.from_toml(spec), data, reg, backend="local").run
+    fifo = tmp_path / "feed.csv"
+    os.mkfifo(fifo)
+
+    def by_hand() -> None:  # its run recorded and training, on another machine
+        with Registry.open(root) as reg:
+            mark_running(reg, run.run_id, other_machine_tag(), ago(1))
+
+    stop = threading.Event()
+    feeder = threading.Thread(target=_feed, args=(fifo, data.read_bytes(), stop, by_hand))
+    feeder.start()
+    try:
+        fired = subprocess.run(
+            [BIN / "manymodels", "scheduler", spec, fifo, "--registry", root, "--backend",
+             "local", "--max-runs", "1", "--no-catch-up"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        feeder.join(30)
+    assert fired.returncode == 0, fired.stdout + fired.stderr
+    (line,) = firing_lines(fired.stdout)
+    assert f" skipped: run {run.run_id} (train, started " in line, line
+    assert "is still training this spec on the registry" in line, line
     with Registry.open(root) as reg:  # the firing recorded no run beside it
         assert [r.run_id for r in reg.list_runs(limit=5)] == [run.run_id]

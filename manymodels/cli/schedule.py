@@ -144,8 +144,8 @@ def scheduler(
             write(reg)
 
     def fire_once(due: datetime, beating: Any) -> Any:
-        from manymodels.cli.schedule_runs import flagged, not_beside_a_run
-        from manymodels.exceptions import ManyModelsError
+        from manymodels.cli.schedule_runs import beaten_by, flagged, not_beside_a_run
+        from manymodels.exceptions import ManyModelsError, RunBusy
         from manymodels.pipeline import train
 
         current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
@@ -168,15 +168,18 @@ def scheduler(
                         f"the {_when(due)} firing was taken over by another scheduler while "
                         "this one did not refresh its mark (suspended?): not run here"
                     )
-                return train(
-                    current, data, target, backend=backend,
-                    signer=target.signer if elsewhere else signing, only=keys,
-                    changed_only="all" not in plan.when, spec_edits=only is not None,
-                    skip_absent=only is not None,
-                    resume=resume, record_nothing=False,
-                    notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
-                           "due": _when(due), "schedule": name},
-                )  # fmt: skip
+                try:
+                    return train(
+                        current, data, target, backend=backend,
+                        signer=target.signer if elsewhere else signing, only=keys,
+                        changed_only="all" not in plan.when, spec_edits=only is not None,
+                        skip_absent=only is not None,
+                        resume=resume, record_nothing=False,
+                        notes={"trigger": "schedule", "cron": plan.cron, "when": plan.when,
+                               "due": _when(due), "schedule": name},
+                    )  # fmt: skip
+                except RunBusy as e:  # a run recorded since not_beside_a_run: the same skip
+                    raise beaten_by(registry, registry_db, artifacts, current.name, e) from None
 
             if resume is None:
                 return run(None, only)

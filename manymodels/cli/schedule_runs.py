@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from manymodels.exceptions import NothingToTrain, RunBusy
     from manymodels.registry import Registry
     from manymodels.registry.entities import Run
     from manymodels.registry.firings import FailedFiring
@@ -140,3 +141,22 @@ def not_beside_a_run(
             "still training this spec on the registry; the next firing trains what it leaves "
             "to do"
         )
+
+
+def beaten_by(
+    registry: Path, db_url: str | None, artifacts: str | None, spec_name: str, busy: RunBusy
+) -> NothingToTrain:
+    """The skip of a firing whose own run was refused (``busy``): a run of the spec recorded
+    after ``not_beside_a_run`` found none (a `train` by hand started while the firing read its
+    data). It is the skip that check says, not the firing's error: that was an exit 1, a
+    failure recorded for the firing to be tried again, and the advice to abandon a live run."""
+    from manymodels.exceptions import NothingToTrain
+
+    try:
+        not_beside_a_run(registry, db_url, artifacts, spec_name)
+    except NothingToTrain as skipped:
+        return skipped
+    return NothingToTrain(  # it ended in the meantime
+        f"skipped: run {busy.run_id} was training this spec on the registry as this firing's "
+        "run began; the next firing trains what it leaves to do"
+    )
