@@ -56,7 +56,7 @@ from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
-from manymodels.forecast_steps import build_steps
+from manymodels.forecast_steps import build_steps, reads_future
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
@@ -207,20 +207,27 @@ def forecast_chunks(
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
-            frame.attrs["carried"] = [] if fut is not None else carried_features(chosen)
+            frame.attrs["carried"] = [] if fut is not None else carried_features(records)
             yield frame
     finally:
         if own_registry:
             reg.close()
 
 
-def carried_features(chosen: Selection) -> list[str]:
+def carried_features(records: Sequence[ModelVersion]) -> list[str]:
     """The exogenous features a forecast without a ``future`` table holds at each partition's
     last known value for every step: said by the CLI's summary, since a flat forecast of a
     model that reads prices or promotions surprised a user who expected, as statsforecast's
-    ``X_df``, to be asked for their future values."""
-    names = (f for s in chosen.schemas if s.forecast is not None for f in s.forecast.exogenous)
+    ``X_df``, to be asked for their future values. Only those the versions of ``records`` (a
+    chunk's) read (``reads_future``): a naive baseline's schema names its spec's features,
+    which no future table changes, and it was said to hold them."""
+    names = (f for r in records if reads_future(r) for f in _exogenous_of(r))
     return list(dict.fromkeys(names))
+
+
+def _exogenous_of(record: ModelVersion) -> list[str]:
+    plan = record.schema.forecast
+    return list(plan.exogenous) if plan is not None else []
 
 
 def _forecast_chunk(

@@ -299,3 +299,19 @@ def test_a_json_forecast_names_the_features_it_held(registry: Path, tmp_path: Pa
     result = runner.invoke(app, [*args, "--future", str(path)])
     assert result.exit_code == 0 and result.stderr == "", result.output
     assert json.loads(result.stdout)["carried"] == []
+
+
+def test_a_forecast_of_a_naive_partition_says_no_feature_was_held(registry: Path) -> None:
+    """pid 2's naive model reads neither x0 nor x1 (its schema names them, as its spec did):
+    "each partition's last known x0, x1 carried forward … give their future values with
+    --future FILE" was said of its forecast, which no future table changes. Only features a
+    partition's model reads are said to be held."""
+    args = ["forecast", "--registry", str(registry), "--horizon", "3", "--partitions"]
+    result = runner.invoke(app, [*args, "pid=2"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    result = runner.invoke(app, [*args, "pid=2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["carried"] == []
+    result = runner.invoke(app, [*args, "pid=2", "--partitions", "pid=0", "--json"])
+    assert json.loads(result.stdout)["carried"] == ["x0", "x1"]

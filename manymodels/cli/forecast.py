@@ -188,15 +188,15 @@ def _noting_left_out(
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
     put in ``left_out``, how many have no version at its alias in ``without``, and the
-    exogenous features held at their last values (no future table) in ``carried``. A Parquet
-    ``out`` whose key column would hold numbers for some partitions and text for others (two
-    specs' partitions) is refused before anything is written, saying so: pyarrow's "Could not
-    convert '005' … to int64" did not."""
+    exogenous features held at their last values (no future table) in ``carried``, those of
+    every chunk (each says those its versions read: a chunk of naive baselines reads none).
+    A Parquet ``out`` whose key column would hold numbers for some partitions and text for
+    others (two specs' partitions) is refused before anything is written, saying so:
+    pyarrow's "Could not convert '005' … to int64" did not."""
     for frame in chunks:
         if not left_out:
             left_out.append(list(frame.attrs.get("left_out", [])))
             without.append(int(frame.attrs.get("without_alias", 0)))
-            carried.extend(frame.attrs.get("carried", []))
             mixed = frame.attrs.get("mixed_keys")
             # by the writer's own reading of the name: x.csv.gz is a CSV too
             if mixed and out is not None and not out.name.lower().endswith((".csv", ".csv.gz")):
@@ -206,6 +206,7 @@ def _noting_left_out(
                     f"{out}: the forecast's {mixed}, and a Parquet column holds one type: "
                     "forecast them apart (--partitions) or write a .csv"
                 )
+        carried.extend(c for c in frame.attrs.get("carried", []) if c not in carried)
         yield frame
 
 
