@@ -17,6 +17,9 @@ from pathlib import Path
 
 from manymodels.spec_rules import iso_date
 
+EMPTY = 'is empty: write a list of dates, ["2024-12-25"], or the path of a CSV file of them'
+"""``holidays = ""``: which, as a path, was the spec's own folder."""
+
 
 def read_holidays(path: Path) -> list[str]:
     """The dates of a holidays CSV as sorted ISO text; ``ValueError`` in one line naming
@@ -28,6 +31,8 @@ def read_holidays(path: Path) -> list[str]:
         raise ValueError(
             f"{path}: no such file (a CSV of dates, one a row, or write a list of dates)"
         ) from None
+    except IsADirectoryError:  # not "cannot read it (IsADirectoryError: [Errno 21] …)"
+        raise ValueError(f"{path} is a folder, not a CSV file of dates") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
     dates: set[str] = set()

@@ -198,6 +198,8 @@ class Spec(_Frozen):
         if v is None:
             return v
         if isinstance(v, str | os.PathLike):
+            if not str(v).strip():  # read as the spec's own folder
+                raise ValueError(holiday_file.EMPTY)
             if (hint := holiday_file.one_date_hint(str(v))) is not None:
                 raise ValueError(hint)
             return holiday_file.read_holidays(Path(v).expanduser())
@@ -315,7 +317,11 @@ class Spec(_Frozen):
         except tomllib.TOMLDecodeError as e:
             raise SpecError(f"{path}: not valid TOML: {e}{_data_hint(path)}") from None
         listed = data.get("holidays")
-        if isinstance(listed, str) and holiday_file.one_date_hint(listed) is None:
+        if (
+            isinstance(listed, str)
+            and listed.strip()
+            and holiday_file.one_date_hint(listed) is None
+        ):
             # a CSV beside the spec: relative to the spec file, not to where one runs it
             data["holidays"] = str(path.parent / Path(listed).expanduser())
         return cls.from_dict(data, source=str(path))

@@ -130,3 +130,23 @@ def test_dates_exported_with_a_midnight_time_read_as_those_dates(tmp_path: Path)
     listed = Spec.from_toml(spec_file(tmp_path / "b", inline, None))
     assert by_file.holidays == listed.holidays == HOLIDAYS
     assert by_file.spec_hash == Spec.from_toml(spec_file(tmp_path / "c", '"closed.csv"')).spec_hash
+
+
+@pytest.mark.parametrize(
+    ("holidays", "shown"),
+    [
+        ('""', "holidays: is empty: write a list of dates"),
+        ('"  "', "holidays: is empty: write a list of dates"),
+        ('"."', "is a folder, not a CSV file of dates"),
+    ],
+)
+def test_an_empty_path_or_a_folder_is_said_as_such(
+    tmp_path: Path, holidays: str, shown: str
+) -> None:
+    """``holidays = ""`` was read as the spec's own folder: "holidays: .: cannot read it
+    (IsADirectoryError: [Errno 21] Is a directory: '.')", naming neither the empty text nor
+    what to write."""
+    with pytest.raises(SpecError) as refused:
+        Spec.from_toml(spec_file(tmp_path, holidays, None))
+    said = str(refused.value)
+    assert shown in said and "Errno" not in said and "\n" not in said, said
