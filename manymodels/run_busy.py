@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import RunBusy
+from manymodels.heartbeat import SILENT_AFTER, spoken
 from manymodels.tempnames import owner_pid
 
 if TYPE_CHECKING:
@@ -56,18 +57,29 @@ def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = N
 
 
 def busy_message(run: Run) -> str:
-    """One line: which run trains the spec, since when, where, and how to go on."""
+    """One line: which run trains the spec, since when, where, and how to go on. ``runs
+    abandon`` is named only as what follows stopping a process on this machine: it refuses a
+    run still training (``run_abandon``), and a run beating elsewhere, stopped there, goes on
+    refusing it until its heartbeat falls silent — it blocks nothing from then on anyway."""
     pid = owner_pid(run.options.get("owner"))
     if run.owner_alive:
         where = f"process {pid} on this machine" if pid else "a process on this machine"
+        stop = f"`kill {pid}`" if pid else "stop it"
+        advice = (
+            f"wait for it to end, or stop it ({stop}): once its process is gone "
+            f"`manymodels runs abandon {run.run_id}` gives it up, `train --resume {run.run_id}` "
+            "finishes it"
+        )
     else:
         who = f"process {pid}" if pid else "its process"
         where = f"{who} on another machine, heartbeat at {(run.heartbeat_at or '')[:19]}"
+        advice = (
+            f"wait for it to end, or stop {who} on the machine it runs on: it blocks no run "
+            f"once its heartbeat has been silent for {spoken(SILENT_AFTER)}"
+        )
     return (
         f"run {run.run_id} ({run.kind}, started {run.started_at[:19]}, {where}) is still "
-        f"training spec '{run.spec_name}' on this registry: wait for it to end, or stop it "
-        f"(a run whose process is gone does not block: `manymodels runs abandon {run.run_id}` "
-        f"gives it up, `train --resume {run.run_id}` finishes it)"
+        f"training spec '{run.spec_name}' on this registry: {advice}"
     )
 
 

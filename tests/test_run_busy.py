@@ -8,6 +8,7 @@ id that is not this one (``factories.other_machine_tag``)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -25,11 +26,13 @@ from factories import (
     spec_dict,
 )
 
-from manymodels.exceptions import RunBusy, TrainingError
+from manymodels.exceptions import DataError, RunBusy, TrainingError
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.registry.job_outcomes import JOB_NOTE
+from manymodels.run_abandon import abandon_run
 from manymodels.samples import store_sales
+from manymodels.tempnames import writer_tag
 
 BIN = Path(sys.executable).parent
 
@@ -49,13 +52,40 @@ def test_a_run_beside_a_beating_run_of_its_spec_is_refused_until_it_goes_silent(
     assert isinstance(refused.value, TrainingError)  # as a resume's refusal: one line, exit 1
     assert said.startswith(f"run {first} (train, started "), said
     assert "process 4242 on another machine, heartbeat at " in said, said
-    assert f"`manymodels runs abandon {first}`" in said, said
+    assert said.endswith(
+        "wait for it to end, or stop process 4242 on the machine it runs on: it blocks no run "
+        "once its heartbeat has been silent for 2 min"
+    ), said
+    assert "abandon" not in said, said  # it refuses a run beating elsewhere:
+    with Registry(root) as reg, pytest.raises(DataError, match="still training"):
+        abandon_run(reg, first)
     assert "\n" not in said
     with Registry(root) as reg:  # nothing recorded beside it
         assert [r.run_id for r in reg.list_runs(limit=5)] == [first]
         mark_running(reg, first, other_machine_tag(), ago(2 * 3600))  # silent: gone
     second = train(spec, linear_frame(3, 31), root, backend="local").run
     assert second.status == "completed" and second.run_id != first
+
+
+def test_a_run_of_a_process_on_this_machine_is_named_with_how_to_stop_it(tmp_path: Path) -> None:
+    """Its process alive here: stopped (``kill``), it is abandoned or resumed — what the line
+    says to do, unlike for a run beating elsewhere, which `runs abandon` goes on refusing."""
+    root = tmp_path / "reg"
+    spec = spec_dict()
+    first = train(spec, linear_frame(3, 30), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, writer_tag(), ago(5))  # this test's process: alive
+    with pytest.raises(RunBusy) as refused:
+        train(spec, linear_frame(3, 31), root, backend="local")
+    said = str(refused.value)
+    assert f"process {os.getpid()} on this machine) is still training spec 'test'" in said, said
+    assert said.endswith(
+        f"wait for it to end, or stop it (`kill {os.getpid()}`): once its process is gone "
+        f"`manymodels runs abandon {first}` gives it up, `train --resume {first}` finishes it"
+    ), said
+    with Registry(root) as reg:
+        mark_running(reg, first, dead_process_tag(), ago(5))  # killed: as the line said
+        assert abandon_run(reg, first).status == "failed"
 
 
 def test_a_killed_run_or_a_router_job_blocks_no_run(tmp_path: Path) -> None:
