@@ -103,17 +103,34 @@ function byPart(text, each) {
  * becomes "store=1,brand=dominick%27s" (each column and value encoded as the registry does,
  * character by character, so a partial value still matches). Text that is already canonical
  * (copied from a key: each "%" starts an escape, and it is its own decoding encoded again;
- * a copy may end inside an escape, "%2") is kept as it is. Any other "%" is a character of
- * the key: "promo=50%off" searches "promo=50%25off" — taken as canonical, it matched
- * nothing. */
+ * a copy may end inside an escape, "%2", or inside a character of several bytes, "caf%C3"
+ * of "caf%C3%A9") is kept as it is. Any other "%" is a character of the key:
+ * "promo=50%off" searches "promo=50%25off" — taken as canonical, it matched nothing. */
 export function canonicalPrefix(text) {
   const typed = byPart(text, quote);
   if (!text.includes("%")) return typed;
-  const whole = text.replace(/%[0-9A-Fa-f]$/, ""); // a copy cut inside an escape
+  const whole = withoutCutCharacter(text.replace(/%[0-9A-Fa-f]$/, "")); // a copy cut short
   try {
     if (byPart(whole, (part) => quote(decodeURIComponent(part))) === whole) return text;
   } catch {
     // "%" not followed by two hex digits (or not UTF-8): not canonical text
   }
   return typed;
+}
+
+/** ``text`` less the escapes of a UTF-8 character it ends inside: "caf%C3" (é is "%C3%A9")
+ * is "caf", whose decoding can be checked; it did not decode, and the copy was taken for
+ * typed text ("caf%25C3"), finding nothing. A lead byte with fewer continuation bytes after
+ * it than it announces; anything else is left as it is. */
+function withoutCutCharacter(text) {
+  const tail = text.match(/(?:%[0-9A-Fa-f]{2}){1,3}$/);
+  if (!tail) return text;
+  const bytes = tail[0].slice(1).split("%").map((hex) => parseInt(hex, 16));
+  let lead = bytes.length - 1;
+  while (lead >= 0 && bytes[lead] >= 0x80 && bytes[lead] < 0xc0) lead -= 1;
+  if (lead < 0) return text;
+  const b = bytes[lead];
+  const needs = b >= 0xf5 ? 0 : b >= 0xf0 ? 3 : b >= 0xe0 ? 2 : b >= 0xc2 ? 1 : 0;
+  const cut = needs > bytes.length - 1 - lead;
+  return cut ? text.slice(0, text.length - 3 * (bytes.length - lead)) : text;
 }
