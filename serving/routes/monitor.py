@@ -218,6 +218,10 @@ def _page(
 ) -> MonitorPage:
     limits = limits or report.Thresholds()
     engine = service.registry.store.engine
+    if after is not None and sort != "key":  # a ranking's place is a partition's: its key in
+        canonical = service.canonical(after)  # any column order, as the key routes take it
+        if canonical is not None and canonical in service.aliases:  # else said as given
+            after = canonical
     one = None
     if key is not None:
         one = service.canonical(key)
