@@ -1,7 +1,7 @@
 """The forms one partition key takes from Python besides its text and a mapping: a row of
 the table (a Series), a row of ``df.itertuples()``, a tuple of the key columns' values (a
-groupby key), a value of a registry's one key column. ``keys`` reads a key through
-``row_as_mapping``, ``key_selection`` reads each key of a selection so.
+groupby key), a value of a registry's one key column (a number, a date or text). ``keys``
+reads a key through ``row_as_mapping``, ``key_selection`` reads each key of a selection so.
 
 Duck-typed, as ``keys`` is: this module does not import pandas or numpy.
 """
@@ -51,11 +51,21 @@ def row_as_mapping(key: Any, columns: Sequence[str] | None = None) -> Any:
         # a groupby's key, ``for (store, brand), rows in df.groupby(["store", "brand"])``:
         # the key columns' values in their order
         return dict(zip(columns, key, strict=True))
-    if columns and len(columns) == 1 and is_scalar(key):
+    if columns and len(columns) == 1 and (is_scalar(key) or is_bare_text(key)):
         # a value of the one key column, as ``df.groupby("pid")`` gives it: it was refused
-        # as "not int 0" where its one-tuple ``(0,)`` was a key
+        # as "not int 0" where its one-tuple ``(0,)`` was a key, and text ("u0") as "not a
+        # partition key of the form col=value"
         return {columns[0]: key}
     return key
+
+
+def is_bare_text(key: Any) -> bool:
+    """Whether ``key`` is text that is no key's text (it holds no ``=``, and is not the
+    fallback's key): of a registry keyed by one column, that column's value (``"u0"``). A
+    value holding ``=`` reads as a key's text, so it is given as a mapping."""
+    from manymodels.keys import FALLBACK_KEY  # keys imports this module
+
+    return isinstance(key, str) and "=" not in key and key != FALLBACK_KEY
 
 
 def is_named_row(key: Any) -> bool:

@@ -28,8 +28,9 @@ KeyLike: TypeAlias = (
 text (``"store=2,brand=tropicana"``), a mapping of column to value (``{"store": 2, …}``), a
 row of the table (``df.iloc[0]``, other columns ignored), a tuple of the key columns' values
 in order (a ``df.groupby`` key), a row of ``df.itertuples()`` (matched by field name), or, on
-a registry keyed by one column, a value of it (``2``, ``numpy.int64(2)``, a date). A string
-type for the checker only: nothing here imports pandas or numpy."""
+a registry keyed by one column, a value of it (``2``, ``numpy.int64(2)``, a date, text
+without ``=`` such as ``"u0"``). A string type for the checker only: nothing here imports
+pandas or numpy."""
 
 KeySelection: TypeAlias = (
     "KeyLike | Iterable[KeyLike] | pd.DataFrame | pd.Series | np.ndarray[Any, Any] "
