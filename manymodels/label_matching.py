@@ -31,7 +31,9 @@ def same_label(predicted: Any, actual: Any) -> bool:
     a blank cell makes pandas read a column of labels ``0`` and ``1`` as ``0.0`` and ``1.0``,
     and they were counted wrong). A bool beside a number is one class with ``1``/``0`` (as
     numpy and pandas compare them): ``[decision] positive = 1`` was refused on labels
-    ``True``/``False``, "not one of the table's classes (False, True)"."""
+    ``True``/``False``, "not one of the table's classes (False, True)". A bool beside text
+    is the class that text names in any case (``"true"``, ``"FALSE"``): TOML and JSON write
+    ``true``, and ``positive = "true"`` was refused where ``"True"`` was taken."""
     predicted, actual = _as_text(predicted), _as_text(actual)
     if isinstance(predicted, str) and isinstance(actual, str):
         return predicted == actual or _same_time(predicted, actual)
@@ -39,6 +41,8 @@ def same_label(predicted: Any, actual: Any) -> bool:
         flag, other = (predicted, actual) if is_bool(predicted) else (actual, predicted)
         if isinstance(other, int | float | np.number):
             return bool(float(other) == float(flag))
+        if isinstance(other, str):
+            return other.strip().lower() == str(bool(flag)).lower()
     return bool(label(predicted) == label(actual))
 
 

@@ -111,3 +111,20 @@ def test_a_positive_class_is_matched_by_value_and_leaves_old_hashes_alone() -> N
     plain = Spec.from_dict(spec())
     assert plain.spec_hash == Spec.from_dict(spec(positive=None)).spec_hash
     assert plain.spec_hash != Spec.from_dict(spec(positive="fraud")).spec_hash
+
+
+@pytest.mark.parametrize(("positive", "expected"), [("true", True), ("FALSE", False)])
+def test_a_positive_class_of_booleans_is_named_in_any_case(
+    tmp_path: Path, positive: str, expected: bool
+) -> None:
+    """``positive = "true"`` on labels True/False was refused ("not one of the table's
+    classes (False, True)") where ``"True"`` was taken: TOML and JSON spell it ``true``."""
+    from factories import churn_frame, churn_spec
+
+    root = tmp_path / "registry"
+    rule = {"threshold": "f1", "positive": positive}
+    train(churn_spec(target="churn", decision=rule), churn_frame(seed=0, noise=0.5, labels="bool"),
+          root, backend="local")  # fmt: skip
+    with Registry.open(root) as reg:
+        decision = reg.get_version("user=u0").feature_schema["decision"]
+    assert decision["positive"] is expected
