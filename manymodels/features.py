@@ -108,8 +108,10 @@ def python_numbers(
     router reads a row's cells: pandas keeps an integer past int64 as a Python ``int`` in an
     object column (a CSV's or JSON's ``123456789012345678901234567890``), so ``score``
     refused the column that ``/v1/predict`` scores as 1.2e29 and ``train`` trains on.
-    ``None`` when a cell is anything else (the caller's error names it); an integer past
-    float64 is a ``DataError`` naming it and its row.
+    ``None`` when a cell is anything else (the caller's error names it): a numpy complex
+    cell too, which ``float`` cast to its real part with numpy's ``ComplexWarning``, so
+    ``predict`` scored ``np.complex128(1+2j)`` as 1; an integer past float64 is a
+    ``DataError`` naming it and its row.
 
     A feature's ``True`` and ``False`` are 1 and 0, as a ``bool`` column's are; a target's
     are no numbers (``None``): ``true`` is no regression target, and ``/actuals`` refuses it."""
@@ -120,7 +122,13 @@ def python_numbers(
     kinds = int | float | np.number | decimal.Decimal
     flags = role == "feature"
     if not all(
-        v is None or v is pd.NA or (isinstance(v, kinds) and (flags or not is_bool(v)))
+        v is None
+        or v is pd.NA
+        or (
+            isinstance(v, kinds)
+            and not isinstance(v, np.complexfloating)  # a numpy complex is an np.number
+            and (flags or not is_bool(v))
+        )
         for v in cells
     ):
         return None
@@ -154,7 +162,10 @@ def _not_numbers(column: pd.Series, name: str) -> str:
             f"{column.dtype})"
         )
     at, value = int(stray[0]), column.iloc[int(stray[0])]
-    number = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+    number = isinstance(value, int | float | np.number) and not isinstance(
+        value,
+        bool | np.complexfloating,  # a numpy complex: "not complex128", not "too large"
+    )
     said = (
         too_large(f"feature '{name}'", value) if number else wrong_kind(name, value, numeric=True)
     )

@@ -51,3 +51,26 @@ def test_a_complex_regression_target_is_refused_naming_it(tmp_path: Path) -> Non
     df = linear_frame(2, 30)
     with pytest.raises(DataError, match="target 'y' holds complex numbers"):
         mm.train(spec_dict(), df.assign(y=df["y"] + 1j), registry=tmp_path, backend="local")
+
+
+def test_a_numpy_complex_cell_is_refused_by_predict_and_score_without_a_complex_warning(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A cell ``np.complex128(1+2j)`` in an object column was scored as its real part, 1
+    (``python_numbers`` took it for a number: numpy's are ``np.number``), with numpy's
+    ``ComplexWarning`` the only word of it; a complex column is refused as before, and no
+    ``ComplexWarning`` escapes either."""
+    df = linear_frame(2, 30)
+    mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    rows = df[df["pid"] == 0].head(3).astype({"x1": object}).reset_index(drop=True)
+    rows.loc[1, "x1"] = np.complex128(1 + 2j)
+    said = "data row 2 (counting from 1): feature 'x1' must be a number, not complex128"
+    with Registry.open(tmp_path / "reg") as reg:
+        model = reg.load_model({"pid": 0})
+        with pytest.raises(InvalidRows, match=re.escape(said)):
+            model.predict(rows)
+        with pytest.raises(InvalidRows, match="feature 'x1' must be a number, not complex"):
+            model.predict(rows.astype({"x1": complex}))
+    with pytest.raises(DataError, match=re.escape(said)):
+        mm.score(rows, registry=tmp_path / "reg", backend="local")
+    assert not [w for w in recwarn if issubclass(w.category, np.exceptions.ComplexWarning)]
