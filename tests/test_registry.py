@@ -92,6 +92,22 @@ def test_first_version_is_production_later_ones_are_candidates(reg: Registry) ->
     assert [v.aliases for v in reg.list_versions("k=a")] == [("candidate",), (), ("production",)]
 
 
+def test_a_version_s_repr_is_one_short_line_and_its_fields_stay(reg: Registry) -> None:
+    """``repr(reg.get_version(…))`` was the dataclass's: the whole feature schema, the
+    candidates and the libraries, a wall of text in a notebook (and in a ``PartitionSummary``
+    or ``LoadedModel`` holding it). Now one line naming the model, as MLflow's does."""
+    record(reg, "k=a")
+    v = reg.get_version("k=a")
+    shown = repr(v)
+    assert shown == (
+        f"ModelVersion(key='k=a', version=1, estimator={v.estimator!r}, metric={v.metric!r}, "
+        f"score={v.score:.6g}, aliases=['production'], created_at={v.created_at!r})"
+    )
+    assert "feature_schema" not in shown and len(shown) < 200
+    assert shown in repr(reg.get_partition("k=a"))
+    assert v.feature_schema and v.libraries == LIBS and v.to_dict()["feature_schema"]
+
+
 def test_promote_callback_moves_production(reg: Registry) -> None:
     record(reg, "k=a")
     record(reg, "k=a", promote=lambda v: "policy 'always'")

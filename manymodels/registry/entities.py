@@ -103,9 +103,10 @@ class PartitionOutcome:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ModelVersion(_Records):
-    """An immutable, registered model of one partition."""
+    """An immutable, registered model of one partition. Its repr is short (``__repr__``);
+    every field is an attribute, ``to_dict()`` holds them all."""
 
     key: str
     version: int
@@ -153,6 +154,18 @@ class ModelVersion(_Records):
         out["aliases"] = list(self.aliases)
         out["skill"] = self.skill
         return out
+
+    def __repr__(self) -> str:
+        """Which model this is, in one line, as MLflow's ``ModelVersion`` shows one: the
+        dataclass's repr held the whole feature schema, candidates and libraries, a wall of
+        text in a notebook for each version (and in ``LoadedModel``'s and
+        ``PartitionSummary``'s reprs)."""
+        score = f"{self.score:.6g}" if isinstance(self.score, int | float) else repr(self.score)
+        return (
+            f"ModelVersion(key={self.key!r}, version={self.version}, "
+            f"estimator={self.estimator!r}, metric={self.metric!r}, score={score}, "
+            f"aliases={list(self.aliases)!r}, created_at={self.created_at!r})"
+        )
 
 
 @dataclass(frozen=True)
