@@ -7,11 +7,16 @@ provides (the demo once imported httpx that way and failed on a fresh install).
 from __future__ import annotations
 
 import ast
+import fnmatch
+import os
 import re
+import subprocess
 import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = {"manymodels", "serving"}
@@ -78,3 +83,43 @@ def test_every_runtime_import_is_a_runtime_dependency() -> None:
         if not dists & closure:
             missing[module] = (where, sorted(dists))
     assert not missing, f"imported but not installed by the runtime dependencies: {missing}"
+
+
+def test_the_package_ships_its_py_typed_marker() -> None:
+    """PEP 561: without ``manymodels/py.typed`` a user's mypy skipped the package ("module is
+    installed, but missing library stubs or py.typed marker"), so ``KeyLike``,
+    ``KeySelection`` and every signature were ``Any``. The wheel (hatch's ``packages``) holds
+    every file of the package that git does not ignore and no ``exclude`` names."""
+    assert (ROOT / "manymodels" / "py.typed").is_file()
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    wheel = wheel["targets"]["wheel"]
+    assert "manymodels" in wheel["packages"]
+    dropped = [*wheel.get("exclude", []), *(ROOT / ".gitignore").read_text().split()]
+    for pattern in dropped:
+        for name in ("py.typed", "manymodels/py.typed"):
+            assert not fnmatch.fnmatch(name, pattern.strip("/")), (pattern, name)
+
+
+USER_CODE = """
+from manymodels.key_selection import KeyLike, KeySelection
+
+
+def first(keys: KeySelection, key: KeyLike) -> None: ...
+
+
+reveal_type(first)
+"""
+
+
+@pytest.mark.slow  # mypy reads numpy's and pandas' types: ~15 s of CPU
+def test_a_user_s_mypy_sees_the_key_types(tmp_path: Path) -> None:
+    """A user's mypy, in a directory of their own, checks against our annotations."""
+    (tmp_path / "user.py").write_text(USER_CODE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this tree, as an installed package
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", os.devnull, "user.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert "py.typed" not in checked.stdout, checked.stdout
+    assert "key: str | typing.Mapping[str, Any] | tuple[Any, ...]" in checked.stdout
+    assert checked.returncode == 0, checked.stdout
