@@ -187,8 +187,10 @@ def _key_columns(given: list[Any], columns: Sequence[str], what: str) -> list[st
 
 
 def _identity(key: Any) -> Any:
-    """What tells two keys of a selection apart: a mapping's values with their types (1,
-    1.0 and True are equal in Python, and may be three partitions of a mixed column)."""
+    """What tells two keys of a selection apart: a mapping's columns and values with their
+    types (1, 1.0 and True are equal in Python, and may be three partitions of a mixed
+    column), in any order: its values alone made ``{"pid": 0, "g": 1}`` and ``{"g": 0,
+    "pid": 1}`` one key, and the second partition was dropped."""
     if isinstance(key, dict):
-        return tuple((type(v), v) for v in key.values())
+        return frozenset((k, type(v), v) for k, v in key.items())
     return (type(key), key)

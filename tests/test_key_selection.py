@@ -114,3 +114,15 @@ def test_the_api_type_hints_take_every_key_form(tmp_path: Path) -> None:
         cwd=repo, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mappings_of_the_same_values_under_other_columns_are_two_keys(tmp_path: Path) -> None:
+    """``keys=[{"pid": 0, "g": 1}, {"g": 0, "pid": 1}]`` (mappings built in another column
+    order) named two partitions and forecast one: the selection told keys apart by their
+    values in the order given, (0, 1) both, and dropped the second as a repeat."""
+    df = linear_frame(2).assign(g=lambda d: 1 - d["pid"])
+    spec = spec_dict(features=["x0", "x1"], partition_by=["pid", "g"])
+    train(spec, df, tmp_path, backend="local")
+    keys = [{"pid": 0, "g": 1}, {"g": 0, "pid": 1}]
+    assert sorted(forecast(tmp_path, keys=keys, horizon=1)["pid"]) == [0, 1]
+    assert key_list([*keys, {"g": 1, "pid": 0}], columns=["pid", "g"]) == keys
