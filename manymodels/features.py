@@ -206,6 +206,8 @@ def wrong_kind(name: str, value: Any, *, numeric: bool) -> str:
 
 
 def _kind(value: Any) -> str:
+    """A cell's kind in a user's words, JSON's where it has one ("text", "an object"): the
+    type's name alone read "not Timedelta Timedelta(…)", "not str 'abc'"."""
     if isinstance(value, str):
         return "text"
     if isinstance(value, bool):
