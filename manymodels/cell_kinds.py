@@ -9,6 +9,7 @@ checks, in memory or a Parquet directory's batch at a time.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,8 @@ from manymodels.row_numbers import data_row
 from manymodels.spec import Spec
 
 _NESTED = (list, tuple, dict, set, np.ndarray)
+_UNREAD_KINDS = ("bytes", "timedelta", "mixed", "mixed-integer")
+"""``infer_dtype``'s kinds of an object column that may hold bytes or durations."""
 
 
 def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
@@ -96,14 +99,8 @@ def checked_cells(
                     "a cell must hold one number, text or time; give each value a column of "
                     "its own"
                 )
-        if kind in ("bytes", "mixed", "mixed-integer") and column not in named:
-            at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, bytes)), None)
-            if at is not None:
-                raise DataError(
-                    f"{source}: column '{column}' holds bytes ({shown(s.iloc[at])}) in "
-                    f"{data_row(at)}: a cell must hold one number, text or time; decode "
-                    f"them to text first (df['{column}'].str.decode('utf-8'))"
-                )
+        if kind in _UNREAD_KINDS and column not in named:
+            _refuse_unread_cells(s, column, source=source)
     return (df.assign(**decimals) if decimals else df), kinds
 
 
@@ -121,6 +118,30 @@ def _decimal_numbers(cells: list[Any]) -> list[float] | None:
         else:
             return None
     return out
+
+
+def _refuse_unread_cells(s: pd.Series, column: Any, *, source: str) -> None:
+    """A ``DataError`` naming the first cell of bytes or of a duration in an object column:
+    only a ``timedelta64`` column was refused as durations (``refuse_durations``), so an
+    object column of ``datetime.timedelta`` cells (``df.astype(object)``, a frame built by
+    ``apply``) trained as categories of text, and every ``score`` of the very frame was
+    refused ("must be text, as the model was trained on")."""
+    unread = bytes | dt.timedelta | np.timedelta64
+    at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, unread)), None)
+    if at is None:
+        return
+    value = s.iloc[at]
+    if isinstance(value, bytes):
+        raise DataError(
+            f"{source}: column '{column}' holds bytes ({shown(value)}) in {data_row(at)}: a "
+            "cell must hold one number, text or time; decode them to text first "
+            f"(df['{column}'].str.decode('utf-8'))"
+        )
+    raise DataError(
+        f"{source}: column '{column}' holds durations ({shown(value)}) in {data_row(at)}: a "
+        "model reads numbers or text; give them as numbers, such as seconds "
+        f"(pd.to_timedelta(df['{column}']).dt.total_seconds())"
+    )
 
 
 def refuse_durations(column: pd.Series, name: Any, *, source: str, role: str = "column") -> None:

@@ -233,3 +233,29 @@ def test_a_bytes_cell_among_text_is_named_with_its_row(tmp_path: Path) -> None:
     spec = spec_dict(categorical=["x1"])
     with pytest.raises(DataError, match=re.escape("column 'x1' holds bytes (b'r') in data row 3")):
         mm.train(spec, df, registry=tmp_path / "reg", backend="local")
+
+
+@pytest.mark.parametrize("among", [None, 1.5], ids=["alone", "beside-numbers"])
+def test_an_object_column_of_durations_is_refused_as_a_duration_column_is(
+    tmp_path: Path, among: Any
+) -> None:
+    """A feature of ``datetime.timedelta`` cells in an object column (``df.astype(object)``,
+    a frame built by ``apply``) trained as categories of text and every ``score`` of the
+    very frame was refused ("must be text, as the model was trained on (found timedelta
+    values)"): only a ``timedelta64`` column was refused as durations. Refused alike now,
+    naming the cell and its row, alone or beside numbers."""
+    df = linear_frame(2, 30)
+    cells = [pd.Timedelta(seconds=i) for i in range(len(df))]
+    if among is not None:
+        cells[0] = among
+    df["x1"] = pd.Series(cells, index=df.index, dtype=object)
+    shown = "Timedelta('0 days 00:00:01')" if among is not None else "Timedelta('0 days 00:00:00')"
+    at = 2 if among is not None else 1
+    said = (
+        f"column 'x1' holds durations ({shown}) in data row {at} (counting from 1): a model "
+        "reads numbers or text; give them as numbers, such as seconds "
+        "(pd.to_timedelta(df['x1']).dt.total_seconds())"
+    )
+    with pytest.raises(DataError, match=re.escape(said)):
+        mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert not (tmp_path / "reg" / "registry.db").exists()
