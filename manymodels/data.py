@@ -40,6 +40,7 @@ from manymodels.stray_values import (
     leave_out_bad_rows,
     numbers_as_floats,
     numeric_share,
+    refuse_boolean_target,
 )
 from manymodels.tables import (  # noqa: F401 (re-exported: callers imported them from here)
     DataSource,
@@ -155,6 +156,7 @@ def resolve_columns(
                 f"{source}: target '{spec.target}' is missing in every one of the {len(df)} row(s)"
             )
         check_not_stray_text(df[spec.target], spec.target, role="target", source=source)
+        refuse_boolean_target(df[spec.target], spec.target, source=source)
         raise DataError(
             f"{source}: target '{spec.target}' must be numeric for a regression "
             f"(found dtype {df[spec.target].dtype})"

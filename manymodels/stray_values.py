@@ -18,6 +18,7 @@ from pandas.api import types as ptypes
 from manymodels.exceptions import DataError
 from manymodels.features import python_numbers
 from manymodels.huge_numbers import is_too_large, shown, too_large
+from manymodels.label_matching import is_bool
 from manymodels.partition import PartitionedTable, group_rows
 from manymodels.row_numbers import data_row, row_number
 from manymodels.spec import Spec
@@ -211,6 +212,22 @@ def check_not_stray_text(s: pd.Series, column: str, *, role: str, source: str) -
         f"{value}{where} (counting data rows from 1): fix or remove those rows "
         f'(bad_rows = "drop" in the spec leaves them out){listed}'
     )
+
+
+def refuse_boolean_target(s: pd.Series, column: str, *, source: str) -> None:
+    """A ``DataError`` naming the first ``True``/``False`` among a regression target's cells
+    (an object column: a JSON ``true``, two frames merged): ``python_numbers`` reads no
+    target's boolean as 1 or 0, as ``/actuals`` refuses ``true``, and the refusal said only
+    "must be numeric for a regression (found dtype object)", naming no cell."""
+    if s.dtype != object:
+        return
+    at = next((i for i, v in enumerate(s.tolist()) if is_bool(v)), None)
+    if at is not None:
+        raise DataError(
+            f"{source}: target '{column}' holds a boolean ({bool(s.iloc[at])}) in "
+            f"{data_row(at)}: a regression's target is a number; give 1 or 0, or train a "
+            'classifier (task = "classification")'
+        )
 
 
 def is_numeric(s: pd.Series) -> bool:

@@ -532,3 +532,20 @@ def test_a_header_that_nearly_names_the_columns_says_how(
         prepare(Spec.model_validate(spec_dict(features=["x0", "x1"])),
                 linear_frame(1, 5).drop(columns="x1"))  # fmt: skip
     assert str(plain.value).endswith("(table has: pid, t, x0, y)")
+
+
+@pytest.mark.parametrize("flag", [True, np.True_], ids=["bool", "numpy-bool"])
+def test_a_boolean_among_a_regression_target_s_numbers_is_named_with_its_row(flag: object) -> None:
+    """A ``True`` among a regression target's numbers (an object column: a JSON ``true``, a
+    merge of two frames) was refused as "target 'y' must be numeric for a regression (found
+    dtype object)", naming neither the cell nor its row, where a stray word is named."""
+    df = linear_frame(2)
+    y = df["y"].astype(object)
+    y.iloc[4] = flag
+    said = (
+        "<DataFrame>: target 'y' holds a boolean (True) in data row 5 (counting from 1): a "
+        "regression's target is a number; give 1 or 0, or train a classifier "
+        '(task = "classification")'
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(said)}$"):
+        prepare(Spec.from_dict(spec_dict(features=["x0", "x1"])), df.assign(y=y))
