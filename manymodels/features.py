@@ -148,8 +148,9 @@ def _not_numbers(column: pd.Series, name: str) -> str:
     (``wrong_kind``), data rows counted from 1 (``score`` said "must be numeric, as the model
     was trained on (found dtype object: 'abc' in data row 3 …)", ``predict`` "row 2: feature
     'x0' must be a number, not text 'abc'"). The dtype alone where every value reads as a
-    finite number."""
-    if column.dtype == object:
+    finite number. A text column (pandas' ``str`` dtype) is read cell by cell as an object
+    one is: parsed whole, its text numbers were numbers and no cell was named."""
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
         kinds = np.array([_stray_cell(v) for v in column.tolist()], dtype=np.int8)
         worst = int(kinds.max(initial=0))  # garbage named first, text numbers else
         stray = np.flatnonzero(kinds == worst) if worst else np.array([], dtype=np.intp)

@@ -315,6 +315,28 @@ def test_score_names_a_cell_that_parses_as_a_number_as_predict_does(
     assert str(predicted.value).startswith(said)
 
 
+def test_score_names_a_text_column_of_numbers_as_predict_does(sales: dict[str, Any]) -> None:
+    """A number feature given whole as text (pandas' ``str`` dtype: ``astype(str)``, JSON
+    strings): ``score`` said only "feature 'price' must be numeric, as the model was trained
+    on (found dtype str)", where ``predict`` named the first cell and its row, as ``score``
+    does for the same cells in an object column."""
+    key = sorted(sales["trained"])[0]
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    df = sales["df"]
+    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
+    rows = rows.reset_index(drop=True).astype({"price": "str"})
+    said = (
+        "data row 1 (counting from 1): feature 'price' must be a number, not text "
+        f"{rows.loc[0, 'price']!r}"
+    )
+    with pytest.raises(DataError) as scored:
+        score(rows, sales["root"], backend="local")
+    assert str(scored.value) == f"<DataFrame>: {said} (and 4 more such value(s))"
+    with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
+        reg.load_model(key).predict(rows)
+    assert str(predicted.value).startswith(said)
+
+
 def test_score_of_durations_in_a_number_feature_says_how_train_does(
     sales: dict[str, Any],
 ) -> None:
