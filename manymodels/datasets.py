@@ -60,6 +60,7 @@ from manymodels.partition import (
 from manymodels.row_numbers import rows_after
 from manymodels.shuffle import BUCKET
 from manymodels.spec import Spec
+from manymodels.store_urls import data_path
 from manymodels.tables import column_hint
 
 BATCH_ROWS = 65_536
@@ -68,13 +69,14 @@ BATCH_ROWS = 65_536
 
 def is_dataset(source: object) -> bool:
     """A directory, or an fsspec URL (``s3://…``) other than a CSV file: read as a Parquet
-    dataset. A single local file and a DataFrame keep the in-memory path."""
-    if isinstance(source, pd.DataFrame):
+    dataset. A single local file and a DataFrame keep the in-memory path. A ``file`` URL is
+    its local path, a scheme's case no matter (``store_urls.data_path``)."""
+    if not isinstance(source, str | Path):
         return False
-    text = str(source)
-    if "://" in text and not text.startswith("file://"):
+    text = str(data_path(source))
+    if "://" in text:
         return not text.lower().endswith((".csv", ".csv.gz", ".txt"))
-    return Path(text.removeprefix("file://")).is_dir()
+    return Path(text).is_dir()
 
 
 def streams(spec: Spec) -> bool:
@@ -93,10 +95,10 @@ def open_dataset(source: str | Path, schema: Any = None) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    text = str(source)
+    text = str(data_path(source))  # file://localhost/x is /x; S3://b/x is s3://b/x
     try:
-        fs, path = None, text.removeprefix("file://")
-        if "://" in text and not text.startswith("file://"):
+        fs, path = None, text
+        if "://" in text:
             from fsspec.core import url_to_fs
 
             fs, path = url_to_fs(text)

@@ -170,7 +170,8 @@ def forecast_chunks(
     horizon = check_horizon(horizon)
     require_flags(probabilities=probabilities)
     if future is not None:
-        require_table(future, "future")  # not "data must be …": the argument is future
+        # not "data must be …": the argument is future; file:///x.csv is /x.csv
+        future = require_table(future, "future")
     threshold = check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's
     alias = alias_name(alias)  # None: production, as ``score`` and the router take it

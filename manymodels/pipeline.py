@@ -118,7 +118,8 @@ def train(
     started = time.perf_counter()
     spec = Spec.coerce(spec)
     require_backend(backend)  # before the run is recorded: a typo left it 'running'
-    require_table(data)  # a list of dicts was taken for a file name, quoting every row
+    given = describe_source(data)  # the run records the data as given (a schedule's text)
+    data = require_table(data)  # a list of dicts was taken for a file name, quoting every row
     require_flags(
         strict=strict, changed_only=changed_only, spec_edits=spec_edits, append=append,
         skip_absent=skip_absent, record_nothing=record_nothing,
@@ -178,7 +179,7 @@ def train(
         if reg is None:
             reg = Registry(registry, signer=signer)  # type: ignore[arg-type]
         require_trusted_format(spec.artifacts.format, reg.trusted_formats)
-        plan = plan_run(reg, spec, table, source or describe_source(data), resume=resume,
+        plan = plan_run(reg, spec, table, source or given, resume=resume,
                          only=wanted, changed_only=changed_only, notes=notes or {},
                          spec_edits=spec_edits, record_nothing=record_nothing)  # fmt: skip
         return _run(reg, spec, table, plan, started, backend=backend, ray_address=ray_address,

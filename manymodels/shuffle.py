@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels.exceptions import DataError
+from manymodels.store_urls import data_path
 
 BUCKET = "__manymodels_bucket"
 PREFIX = "manymodels-shuffle-"
@@ -71,6 +72,7 @@ def new_root(base: str | None) -> str:
     or a new local temporary directory."""
     if base is None:
         return tempfile.mkdtemp(prefix=PREFIX)
+    base = str(data_path(base))  # file://localhost/tmp is /tmp, as a data path is read
     root = f"{base.rstrip('/')}/{PREFIX}{uuid.uuid4().hex[:16]}"
     fs, path = _fs(root)
     fs.makedirs(path, exist_ok=True)  # a no-op on object stores, a directory on disk

@@ -16,6 +16,7 @@ This module holds the fields and what they derive; the sections (``[validation]`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import reprlib
 import tomllib
@@ -32,7 +33,7 @@ from pydantic import (
 )
 
 from manymodels import holiday_file, spec_rules
-from manymodels.exceptions import SpecError
+from manymodels.exceptions import DataError, SpecError
 from manymodels.feature_schema import TransformKind
 from manymodels.spec_errors import describe
 from manymodels.spec_hash import canonical_hash
@@ -54,6 +55,7 @@ from manymodels.spec_sections import (  # noqa: F401 (re-exported: manymodels.sp
     _Frozen,
     _one_line,
 )
+from manymodels.store_urls import data_path
 
 Task = Literal["regression", "classification"]
 CalendarPart = Literal["year", "month", "week", "day_of_week", "day_of_year", "quarter"]
@@ -202,7 +204,11 @@ class Spec(_Frozen):
                 raise ValueError(holiday_file.EMPTY)
             if (hint := holiday_file.one_date_hint(str(v))) is not None:
                 raise ValueError(hint)
-            return holiday_file.read_holidays(Path(v).expanduser())
+            # file:///x.csv is /x.csv, as a data path; file://otherhost/x refused, naming it
+            where = data_path(v if isinstance(v, str | Path) else Path(v))
+            if "://" in str(where):  # read where the spec is read: it was the file './s3:'
+                raise ValueError(f"'{v}' is a URL: a holidays file is read from a local path")
+            return holiday_file.read_holidays(Path(where).expanduser())
         if not isinstance(v, list | tuple):
             raise ValueError(
                 'is not a list of dates; write e.g. ["2024-12-25", "2025-01-01"], or the '
@@ -322,8 +328,12 @@ class Spec(_Frozen):
             and listed.strip()
             and holiday_file.one_date_hint(listed) is None
         ):
-            # a CSV beside the spec: relative to the spec file, not to where one runs it
-            data["holidays"] = str(path.parent / Path(listed).expanduser())
+            # a CSV beside the spec: relative to the spec file, not to where one runs it;
+            # a URL (file:///x.csv is /x.csv) left whole, to be read or refused as it is
+            with contextlib.suppress(DataError):
+                where = str(data_path(listed))
+                if "://" not in where:
+                    data["holidays"] = str(path.parent / Path(where).expanduser())
         return cls.from_dict(data, source=str(path))
 
     @classmethod

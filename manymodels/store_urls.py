@@ -1,12 +1,14 @@
-"""What an artifact store's location must look like before it is opened: a local path, or a URL
-whose scheme is followed by ``://`` and something to name. Kept out of ``artifacts`` (its own
-job, and no import of fsspec to answer it)."""
+"""What an artifact store's location, or a data path, must look like before it is opened: a
+local path, or a URL whose scheme is followed by ``://`` and something to name. Kept out of
+``artifacts`` and ``tables`` (its own job, and no import of fsspec to answer it): both read a
+``file`` URL and a scheme's case the same way, here."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from manymodels.exceptions import ArtifactError
+from manymodels.exceptions import ArtifactError, DataError, ManyModelsError
 
 # a URL's scheme (RFC 3986: a letter, then letters, digits, "+", "-", "."), two characters at
 # least: one is a Windows drive ("C:/models")
@@ -50,26 +52,52 @@ def store_url(text: str) -> str:
     ``file`` URL's host read as RFC 8089 says (``localhost`` is this machine:
     ``file://localhost/tmp/x`` made the relative directory ``./localhost/tmp/x``; another host
     is refused, not written under ``./otherhost``), and a mistyped URL refused."""
-    found = _SCHEME.fullmatch(text)
-    if found is not None and found.group(2).startswith("//"):
-        text = found.group(1).lower() + ":" + found.group(2)
-    text = _local_host(local_file_url(text))
+    text = _local_host(local_file_url(_lower_scheme(text)))
     refuse_mistyped_url(text)
     return text
 
 
-def _local_host(text: str) -> str:
+def data_path(source: str | Path) -> str | Path:
+    """A data path (a table, a Parquet directory, a ``--future`` table, a shuffle directory)
+    as the readers open it: a ``file`` URL as its local path (``file:///srv/x.csv``,
+    ``file://localhost/srv/x.csv``, ``FILE:///srv/x.csv`` and ``file:/srv/x.csv`` are
+    ``/srv/x.csv``: each was read as the relative path ``file:/srv/x.csv``, "data file not
+    found"), another URL with its scheme in lower case (``S3://b/x`` is ``s3://b/x``), any
+    other path as given. A ``file`` URL naming another host is a ``DataError`` in one line
+    naming it. Text only: no filesystem call, so it costs nothing per request."""
+    text = str(source)
+    if not _SCHEME.fullmatch(text):  # a plain path ('sales.csv', '/srv/x', 'C:/x'): as given
+        return source
+    text = _local_host(local_file_url(_lower_scheme(text)), "data path", DataError)
+    if text.startswith("file://"):
+        if not text.removeprefix("file://"):
+            raise DataError(f"data path '{source}' names no path (file:///path)")
+        return text.removeprefix("file://")
+    return text if "://" in text else source  # 'sales:v2.csv' is a file's name
+
+
+def _lower_scheme(text: str) -> str:
+    """``text`` with the scheme of a ``scheme://`` URL in lower case (RFC 3986)."""
+    found = _SCHEME.fullmatch(text)
+    if found is not None and found.group(2).startswith("//"):
+        return found.group(1).lower() + ":" + found.group(2)
+    return text
+
+
+def _local_host(
+    text: str, what: str = "artifact store URL", error: type[ManyModelsError] = ArtifactError
+) -> str:
     """A ``file://host/path`` URL as ``file:///path`` when ``host`` is this machine
-    (``localhost``, any case); any other host refused."""
+    (``localhost``, any case); any other host refused, the message calling ``text`` ``what``."""
     if not text.startswith("file://") or text[7:8] in ("/", ""):
         return text
     host, _, path = text[7:].partition("/")
     if host.lower() == "localhost":
         if not path.strip("/"):
-            raise ArtifactError(f"artifact store URL '{text}' names no path (file:///path)")
+            raise error(f"{what} '{text}' names no path (file:///path)")
         return "file:///" + path
-    raise ArtifactError(
-        f"artifact store URL '{text}' names the host '{host}': a file URL names a path on "
+    raise error(
+        f"{what} '{text}' names the host '{host}': a file URL names a path on "
         f"this machine (file:///{path} or file://localhost/{path}); mount the other "
         "machine's directory, or give its URL (sftp://, s3://…)"
     )

@@ -23,6 +23,7 @@ from manymodels.argument_order import refuse_registry_as_data, swapped_hint
 from manymodels.csv_rows import not_utf8, refuse_overflowed, refuse_shifted
 from manymodels.exceptions import DataError, pandas_first_line
 from manymodels.parquet_schema import repeated_field
+from manymodels.store_urls import data_path
 
 # the writers, re-exported: callers import them from here (table_output imports nothing from
 # this module at run time: no cycle)
@@ -39,12 +40,20 @@ def describe_source(source: DataSource) -> str:
     return "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
 
 
-def require_table(source: object, what: str = "data") -> None:
-    """``DataError`` unless ``source`` is a DataFrame or a path: a list of dicts was read as
-    a file name ("File name too long", quoting every row), ``None`` failed in ``pathlib``.
-    ``what``: the argument, as the caller named it (``future``)."""
-    if isinstance(source, pd.DataFrame | str | os.PathLike):
-        return refuse_registry_as_data(source)  # score(registry, frame): arguments swapped
+def require_table(source: object, what: str = "data") -> DataSource:
+    """``source`` as the readers open it, or ``DataError`` unless it is a DataFrame or a
+    path: a list of dicts was read as a file name ("File name too long", quoting every row),
+    ``None`` failed in ``pathlib``. ``what``: the argument, as the caller named it
+    (``future``). A path is read as ``--artifacts`` is (``store_urls.data_path``: a ``file``
+    URL is its local path, a scheme's case does not matter); a caller that goes on to look
+    at the path itself keeps what this returns."""
+    if isinstance(source, pd.DataFrame):
+        refuse_registry_as_data(source)
+        return source
+    if isinstance(source, str | os.PathLike):
+        source = data_path(source if isinstance(source, str | Path) else Path(source))
+        refuse_registry_as_data(source)  # score(registry, frame): arguments swapped
+        return source
     rows = isinstance(source, list | tuple | dict) or hasattr(source, "shape")  # an array
     hint = " (pandas.DataFrame(…) makes one)" if rows else swapped_hint(source)
     raise DataError(
@@ -108,7 +117,7 @@ def read_given(source: DataSource) -> pd.DataFrame:
     """``read_table`` before ``plain``: the frame as the caller gave it (or as pandas reads
     the file), its ``category`` columns and index names kept, for an output that returns
     the caller's columns as they were (``score``'s)."""
-    require_table(source)
+    source = require_table(source)
     if isinstance(source, pd.DataFrame):
         if source.columns.nlevels > 1:  # a pivot's or a groupby().agg()'s: a raw KeyError
             raise DataError(

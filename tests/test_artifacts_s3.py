@@ -436,3 +436,27 @@ def test_the_router_answers_503_while_its_object_store_is_down(
         assert "cannot read artifact" in r.json()["detail"], r.text
     finally:
         server.stop()
+
+
+def test_a_parquet_directory_in_the_bucket_is_read_whatever_the_schemes_case(
+    url: str, samples_dir: Path, tmp_path: Path
+) -> None:
+    """A data path by S3 URL trains as before, and `S3://bucket/sales/` (upper case, as
+    `--artifacts` takes it) is the same directory: it was "Protocol not known: S3"."""
+    import s3fs
+
+    from manymodels.pipeline import train
+
+    df = store_sales(n_stores=2)
+    fs = s3fs.S3FileSystem()
+    for i, part in enumerate((df.iloc[::2], df.iloc[1::2])):
+        with fs.open(f"{url.removeprefix('s3://')}/sales/part-{i}.parquet", "wb") as f:
+            part.to_parquet(f, index=False)
+    spec = samples_dir / "store_sales.toml"
+    local = tmp_path / "sales.csv"
+    df.to_csv(local, index=False)
+    want = train(spec, local, tmp_path / "reg-local", backend="local").run
+    for i, where in enumerate([f"{url}/sales/", f"S3{url.removeprefix('s3')}/sales/"]):
+        got = train(spec, where, tmp_path / f"reg-{i}", backend="local").run
+        assert got.data_fingerprint == want.data_fingerprint, where
+        assert (got.n_trained, got.n_skipped) == (want.n_trained, want.n_skipped), where

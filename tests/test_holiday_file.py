@@ -84,6 +84,25 @@ def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
     assert by_file.spec_hash == inline.spec_hash
 
 
+def test_a_file_url_is_its_local_path_and_another_host_one_line(tmp_path: Path) -> None:
+    """`holidays = "file:///x/closed.csv"` was joined to the spec's folder as
+    `<folder>/file:/x/closed.csv` ("no such file"), `FILE://localhost/…` likewise: each is
+    the local file, as a data path; another host is one line naming it."""
+    closed = tmp_path / "a" / "closed.csv"
+    spec_file(tmp_path / "a", '"closed.csv"')
+    for i, url in enumerate([f"file://{closed}", f"FILE://localhost{closed}"]):
+        assert Spec.from_toml(spec_file(tmp_path / f"{i}", f'"{url}"', None)).holidays == HOLIDAYS
+        assert Spec.from_dict(spec(holidays=url)).holidays == HOLIDAYS
+    path = spec_file(tmp_path / "b", f'"file://otherhost{closed}"', None)
+    with pytest.raises(SpecError) as caught:
+        Spec.from_toml(path)
+    said = str(caught.value)
+    assert said.startswith(f"{path}: holidays: ") and "names the host 'otherhost'" in said
+    assert len(said.splitlines()) == 1
+    with pytest.raises(SpecError, match="is a URL: a holidays file is read from a local path"):
+        Spec.from_toml(spec_file(tmp_path / "c", '"S3://bucket/closed.csv"', None))
+
+
 def test_a_dict_spec_reads_a_path_from_where_one_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,3 +56,21 @@ def test_urls_without_fsspec_are_one_line_naming_the_extra(tmp_path: Path) -> No
         train(spec_dict(), data, tmp_path / "reg", backend="local", shuffle_dir="s3://b/tmp")
     with pytest.raises(ArtifactError, match=r"needs a package that is missing.*manymodels\[s3\]"):
         open_store("s3://bucket/prefix")
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_a_shuffle_dir_given_as_a_file_url_is_that_local_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--shuffle-dir file://localhost/x` made the relative `./localhost/x`, and
+    `FILE:///x` was taken for a remote URL (here: "needs fsspec"): both are the directory
+    `/x`, as `--artifacts` and the data path read them, and the copy goes when trained."""
+    monkeypatch.chdir(tmp_path)
+    data = _dataset(tmp_path / "sales")
+    shuffles = tmp_path / "shuffles"
+    shuffles.mkdir()
+    for i, url in enumerate([f"file://localhost{shuffles}", f"FILE://{shuffles}"]):
+        summary = train(spec_dict(), data, tmp_path / f"reg{i}", backend="local", shuffle_dir=url)
+        assert summary.run.n_trained == 4, url
+    assert list(shuffles.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reg0", "reg1", "sales", "shuffles"]

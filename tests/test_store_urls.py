@@ -1,15 +1,18 @@
-"""An artifact store's URL read as RFC 3986 and RFC 8089 read it: a scheme in any case, and a
-``file`` URL's host (``localhost`` is this machine; another is no directory here)."""
+"""An artifact store's URL, and a data path, read as RFC 3986 and RFC 8089 read them: a scheme
+in any case, and a ``file`` URL's host (``localhost`` is this machine; another is no directory
+here)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from manymodels.artifact_stores import FsspecArtifactStore
 from manymodels.artifacts import LocalArtifactStore, open_store
-from manymodels.exceptions import ArtifactError
+from manymodels.exceptions import ArtifactError, DataError
+from tests.factories import linear_frame, spec_dict, synthetic_ridge_toml
 
 
 def test_a_file_url_naming_localhost_is_that_absolute_path(
@@ -60,3 +63,121 @@ def test_a_schemes_case_does_not_matter(url: str, opened: str) -> None:
     assert isinstance(store, FsspecArtifactStore) and store.url == opened
     with pytest.raises(ArtifactError, match="names no bucket"):
         open_store("S3:///models")  # an unset $BUCKET, whatever the case
+
+
+# --------------------------------------------------------------------------------------------
+# data paths: read as the artifact store's URL is (store_urls.data_path)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture
+def rows_on_disk(tmp_path: Path) -> tuple[Path, Path]:
+    """``rows.csv`` and the same rows as a Parquet directory ``rows/`` (two files)."""
+    df = linear_frame(3, 30)
+    csv = tmp_path / "rows.csv"
+    df.to_csv(csv, index=False)
+    folder = tmp_path / "rows"
+    folder.mkdir()
+    df.iloc[:45].to_parquet(folder / "part-0.parquet", index=False)
+    df.iloc[45:].to_parquet(folder / "part-1.parquet", index=False)
+    return csv, folder
+
+
+def test_train_and_score_read_file_urls_as_their_local_paths(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`train(spec, "file:///x.csv")` said "file:/x.csv: data file not found" (the URL read
+    as a relative path), `file://localhost/dir` was no directory, `FILE:///x.csv` neither:
+    each is now the local file or Parquet directory, and trains what the plain path does."""
+    import manymodels as mm
+
+    monkeypatch.chdir(tmp_path)
+    csv, folder = rows_on_disk
+    plain = mm.train(spec_dict(), csv, tmp_path / "reg-plain", backend="local").run
+    assert plain.n_trained == 3
+    for i, url in enumerate([f"file://{csv}", f"FILE://{csv}", f"file://localhost{folder}"]):
+        got = mm.train(spec_dict(), url, tmp_path / f"reg-{i}", backend="local").run
+        assert got.n_trained == 3, url
+        assert got.data_fingerprint == plain.data_fingerprint, url
+        assert got.data_source == url  # recorded as given: a schedule finds its runs by it
+    for url in (f"file://localhost{csv}", f"File:{csv}"):
+        scored = mm.score(url, tmp_path / "reg-plain", backend="local")
+        assert len(scored) == 90 and scored["prediction"].notna().all(), url
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "reg-0", "reg-1", "reg-2", "reg-plain", "rows", "rows.csv"
+    ]  # fmt: skip  # no ./file:, ./FILE:, ./localhost
+
+
+def test_the_cli_reads_file_urls_for_train_score_and_the_future_table(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`manymodels score file:///x.csv` (a `Path` argument) read `file:/x.csv`, and
+    `file://localhost/x.csv` as `file:/localhost/x.csv`: not found; `--future` likewise."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, folder = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls").replace('"t"', '"t"\nfeatures = ["x0", "x1"]'))
+    cli = CliRunner()
+    done = cli.invoke(app, ["train", str(spec), f"file://localhost{folder}", "--registry", "r"])
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "scores.csv"
+    done = cli.invoke(app, ["score", f"FILE://{csv}", "--registry", "r", "-o", str(out)])
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_csv(out)) == 90
+    future = tmp_path / "future.csv"
+    pd.DataFrame({"pid": [0, 0], "t": [30, 31], "x0": [1.0, 2.0], "x1": [0.5, 0.5]}).to_csv(
+        future, index=False
+    )
+    ahead = tmp_path / "ahead.csv"
+    args = ["forecast", "--registry", "r", "--horizon", "2", "--partitions", "pid=0"]
+    done = cli.invoke(app, [*args, "--future", f"file://{future}", "-o", str(ahead)])
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(ahead)["t"].tolist() == [30, 31]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ahead.csv", "future.csv", "r", "rows", "rows.csv", "scores.csv", "spec.toml"
+    ]  # fmt: skip
+
+
+def test_a_data_url_naming_another_host_is_one_line_naming_it(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`file://otherhost/x.csv` was "file:/otherhost/x.csv: data file not found", a path that
+    was not given: now one line naming the URL and its host, and nothing is made."""
+    from typer.testing import CliRunner
+
+    import manymodels as mm
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    url = f"file://otherhost{csv}"
+    said = (
+        f"data path '{url}' names the host 'otherhost': a file URL names a path on this "
+        f"machine (file://{csv} or file://localhost{csv}); mount the other machine's "
+        "directory, or give its URL (sftp://, s3://…)"
+    )
+    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"]):
+        done = CliRunner().invoke(app, [*args, "--registry", "r"])
+        assert done.exit_code == 2, done.output  # bad input, as a data file not found
+        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    with pytest.raises(DataError) as caught:
+        mm.train(spec_dict(), url, tmp_path / "r", backend="local")
+    assert str(caught.value) == said
+    with pytest.raises(DataError, match="names no path"):
+        mm.score("file://", tmp_path / "r")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows", "rows.csv", "spec.toml"]
+
+
+def test_a_local_file_with_a_colon_in_its_name_is_still_that_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only `scheme://` (and `file:/`) is a URL: `sales:v2.csv` stays the file of that name."""
+    from manymodels.tables import read_table
+
+    monkeypatch.chdir(tmp_path)
+    linear_frame(1, 3).to_csv("sales:v2.csv", index=False)
+    assert len(read_table("sales:v2.csv")) == 3

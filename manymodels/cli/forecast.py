@@ -31,8 +31,8 @@ def forecast(
         list[str] | None,
         typer.Option("--partitions", help="Forecast only these keys (repeat the option)."),
     ] = None,
-    future: Annotated[
-        Path | None,
+    future: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
+        str | None,
         typer.Option(
             help="Exogenous features of future periods (.csv or .parquet) with the key and time "
             "columns. Partitions without rows in it carry their last known values forward; "
@@ -107,7 +107,10 @@ def forecast(
             "forecast with --partitions, or forecast every partition at an --alias"
         )
     alias = alias or "production"
+    if future is not None:  # file:///x.csv is /x.csv, as --artifacts reads it
+        from manymodels.tables import require_table
 
+        future = str(require_table(future, "--future"))
     if out is not None:
         from manymodels.tables import output_format, write_tables
 

@@ -153,9 +153,13 @@ def _ratio(x: float | None) -> str:
 
 
 def actuals(
-    data: Annotated[
-        Path,
-        typer.Argument(help="Observed values (.csv or .parquet): key columns, features, target."),
+    observed: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
+        str,
+        typer.Argument(
+            metavar="data",
+            help="Observed values (.csv or .parquet): key columns, features, target.",
+            show_default=False,
+        ),
     ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     json_out: JsonOpt = False,
@@ -187,8 +191,9 @@ def actuals(
     from manymodels.features import feature_kinds
     from manymodels.monitoring.actuals import Measured, measure, save_all, target_of
     from manymodels.monitoring.feed import CHUNK, FeedReads
-    from manymodels.tables import read_table
+    from manymodels.tables import read_table, require_table
 
+    data = Path(str(require_table(observed)))  # file:///x.csv is /x.csv, as --artifacts reads it
     df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
     named = "version" in df.columns
     if named:

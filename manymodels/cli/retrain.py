@@ -40,7 +40,8 @@ Trigger = Literal["drifted", "stale", "degraded", "changed"]
 
 def retrain(
     spec: Annotated[Path, typer.Argument(help="Spec file (TOML).")],
-    data: Annotated[Path, typer.Argument(help="Data file: .csv or .parquet.")],
+    # text: a Path made file://localhost/x the relative file:/localhost/x
+    data: Annotated[str, typer.Argument(help="Data file: .csv or .parquet.")],
     when: Annotated[
         list[str],
         typer.Option(
@@ -172,7 +173,7 @@ def retrain(
     )
 
 
-def warn_not_in_data(options: dict[str, Any], data: Path) -> None:
+def warn_not_in_data(options: dict[str, Any], data: str | Path) -> None:
     """One ``warning:`` line for the flagged partitions ``data`` holds no row of: they were
     left out (a store that closed stays flagged; it no longer stops the others' retrain)."""
     absent = options.get("not_in_data")

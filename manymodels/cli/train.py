@@ -300,8 +300,8 @@ def _keys_from(keys: list[str] | None, path: Path | None) -> list[str] | None:
 
 
 def score(
-    data: Annotated[
-        Path, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
+    data: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
+        str, typer.Argument(help="Table to score (.csv or .parquet) with key and feature columns.")
     ],
     out: Annotated[
         Path,

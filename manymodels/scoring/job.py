@@ -34,12 +34,14 @@ from manymodels.scoring.probabilities import (
 )
 from manymodels.scoring.worker import score_chunk, task_error
 from manymodels.signing import Signer
+from manymodels.store_urls import data_path
 from manymodels.tables import (
     DataSource,
     describe_source,
     output_format,
     plain,
     read_given,
+    require_table,
     write_table,
 )
 from manymodels.targetunits import apply_inverses, plan_inverses
@@ -136,6 +138,7 @@ def score_table(
     check_threshold(threshold)
     levels = parse_levels(levels)  # levels=80 or "80,95" from Python, as the CLI's --levels
     source = describe_source(data)
+    data = require_table(data)  # file:///x.csv is /x.csv: the key checks below read it too
     given = read_given(data)
     df = plain(given)  # category columns as their values: the models were trained on those
     reg = registry if isinstance(registry, Registry) else Registry.open(registry, signer=signer)
@@ -241,7 +244,8 @@ def score_file(
     """Score ``data`` into ``out`` (Parquet or CSV, by its extension). The file appears only
     when everything succeeded: it is written under a temporary name, then renamed."""
     out = Path(out)
-    output_format(out, reads=data)  # a bad extension or directory fails before any work
+    # a bad extension or directory fails before any work; file:///x.csv is /x.csv
+    output_format(out, reads=data_path(data) if isinstance(data, str | Path) else data)
     result = score_table(
         data, registry, alias=alias, backend=backend, ray_address=ray_address,
         skip_unknown=skip_unknown, signer=signer, levels=levels, threshold=threshold,
