@@ -205,7 +205,7 @@ def test_a_flagged_partition_gone_from_the_data_does_not_stop_the_others(tmp_pat
         assert [v.version for v in reg.list_versions("store=1,brand=tropicana")] == [1]
 
 
-def _scheduler(spec: Path, data: Path, root: Path, *extra: str) -> subprocess.Popen[str]:
+def _scheduler(spec: Path, data: Path | str, root: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [str(BIN / "manymodels"), "scheduler", str(spec), str(data), "--registry", str(root),
            "--backend", "local", *extra]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -233,6 +233,24 @@ def test_each_firing_is_a_recorded_run_of_the_changed_partitions(tmp_path: Path)
     assert all(r.options.get("trigger") == "schedule" for r in runs)
     assert all(r.options.get("cron") == "*/2 * * * * *" for r in runs)
     assert {r.run_id for r in runs} == {lines[0].split(" run ")[1].split(":")[0]}
+
+
+@pytest.mark.slow
+def test_a_file_url_is_the_schedule_of_its_local_path(tmp_path: Path) -> None:
+    """`scheduler spec.toml file://localhost/x/sales.csv` read the relative
+    `file:/localhost/x/sales.csv` at every firing (a `Path` argument): each firing failed,
+    "data file not found". Now the local file, recorded as the plain path is (one schedule,
+    whichever way it is written)."""
+    data = tmp_path / "sales.csv"
+    store_sales(n_stores=2).to_csv(data, index=False)
+    root = tmp_path / "registry"
+    spec = _spec(tmp_path, "*/2 * * * * *")
+    proc = _scheduler(spec, f"file://localhost{data}", root, "--max-runs", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert " 4 trained" in firing_lines(out)[0], out
+    with Registry.open(root) as reg:
+        assert [r.data_source for r in reg.list_runs()] == [str(data)]
 
 
 @pytest.mark.slow

@@ -35,7 +35,12 @@ if TYPE_CHECKING:  # read-only commands import none of these
 
 def scheduler(
     spec: Annotated[Path, typer.Argument(help="Spec file (TOML) with a schedule (cron = …).")],
-    data: Annotated[Path, typer.Argument(help="Data file, read again at every firing.")],
+    given: Annotated[  # text: a Path made file://localhost/x the relative file:/localhost/x
+        str,
+        typer.Argument(
+            metavar="data", help="Data file, read again at every firing.", show_default=False
+        ),
+    ],
     registry: RegistryOpt = DEFAULT_REGISTRY,
     backend: Annotated[Backend, typer.Option(help="As for 'manymodels train'.")] = "auto",
     max_runs: Annotated[
@@ -79,7 +84,10 @@ def scheduler(
     from manymodels.exceptions import SpecError, TrainingError, first_line
     from manymodels.schedule import next_times, run_schedule
     from manymodels.spec import Spec
+    from manymodels.store_urls import data_path
 
+    where = data_path(given)  # file:///x.csv is /x.csv: the same schedule as /x.csv given
+    data = where if "://" in str(where) else Path(where)  # a path as before: its id kept
     parsed = Spec.from_toml(spec)
     if parsed.schedule is None:
         raise SpecError(f'{spec}: no [schedule] table (e.g. cron = "0 3 * * mon")')
