@@ -110,7 +110,8 @@ def test_the_cli_reads_file_urls_for_train_score_and_the_future_table(
     tmp_path: Path, rows_on_disk: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`manymodels score file:///x.csv` (a `Path` argument) read `file:/x.csv`, and
-    `file://localhost/x.csv` as `file:/localhost/x.csv`: not found; `--future` likewise."""
+    `file://localhost/x.csv` as `file:/localhost/x.csv`: not found; `--future`, `actuals`
+    and `retrain` likewise."""
     from typer.testing import CliRunner
 
     from manymodels.cli import app
@@ -135,6 +136,11 @@ def test_the_cli_reads_file_urls_for_train_score_and_the_future_table(
     done = cli.invoke(app, [*args, "--future", f"file://{future}", "-o", str(ahead)])
     assert done.exit_code == 0, done.output
     assert pd.read_csv(ahead)["t"].tolist() == [30, 31]
+    done = cli.invoke(app, ["actuals", f"file://localhost{csv}", "--registry", "r"])
+    assert done.exit_code == 0 and "90" in done.output, done.output
+    done = cli.invoke(app, ["retrain", str(spec), f"file://localhost{csv}", "--when", "changed",
+                            "--registry", "r"])  # fmt: skip
+    assert done.exit_code == 0 and "nothing to train" in done.output, done.output
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ahead.csv", "future.csv", "r", "rows", "rows.csv", "scores.csv", "spec.toml"
     ]  # fmt: skip
