@@ -270,16 +270,25 @@ def _not_json(content_type: str | None) -> str:
 
 def _no_body(request: Request) -> str:
     """A POST without a body (``curl -X POST …/promote``) was FastAPI's bare "Field
-    required" at ``["body"]``, naming neither that a JSON object was expected nor its fields."""
+    required" at ``["body"]``, naming neither that a JSON object was expected nor its fields.
+    The header is named only when it is missing or not JSON's."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
     model = getattr(getattr(field, "field_info", None), "annotation", None)
     fields = getattr(model, "model_fields", {})
     required = [name for name, info in fields.items() if info.is_required()]
     wanted = f" holding {', '.join(repr(n) for n in required)}" if required else ""
-    return (
-        f"the request has no body: send a JSON object{wanted}, with the header "
-        "Content-Type: application/json (its fields: /docs)"
+    sent = request.headers.get("content-type", "")
+    header = "" if _json_type(sent) else ", with the header Content-Type: application/json"
+    return f"the request has no body: send a JSON object{wanted}{header} (its fields: /docs)"
+
+
+def _json_type(content_type: str) -> bool:
+    """Whether a ``Content-Type`` is JSON's (``application/json; charset=utf-8`` too): a
+    request that sent it was told to send it all the same, as if the header were its fault."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
     )
 
 

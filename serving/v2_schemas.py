@@ -146,9 +146,20 @@ def row_problem(err: Any) -> str:
     return f"{where}: {err.get('msg', '')}" if where else str(err.get("msg", ""))
 
 
+# A POST without a body was "invalid inference request: Field required", naming neither the
+# body nor its form (``/v1`` says both: ``serving.errors``). Any Content-Type is read as JSON.
+NO_BODY = (
+    'the request has no body: send a JSON object {"inputs": [{"name", "shape", "datatype", '
+    '"data"}, …]}, one tensor per feature or one [n, features] tensor (the inputs: GET '
+    "/v2/models/{name})"
+)
+
+
 def invalid_request(errors: Sequence[Any]) -> str:
     """FastAPI's or pydantic's validation errors as one line: ``inputs.0.shape: …``."""
     for err in errors:
+        if err.get("type") == "missing" and tuple(err.get("loc", ())) == ("body",):
+            return NO_BODY
         if err.get("type") == "json_invalid":  # the body is not JSON (or not UTF-8)
             why = (err.get("ctx") or {}).get("error", err.get("msg", ""))
             return f"the request body cannot be read: it is not JSON ({why})"

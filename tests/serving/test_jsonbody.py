@@ -188,6 +188,22 @@ def test_a_post_without_a_body_says_a_json_object_is_wanted_and_its_fields(
     assert r.json()["detail"][0]["loc"] == ["body", field.strip("'")], r.text
 
 
+@pytest.mark.parametrize("sent", ["application/json", "application/json; charset=utf-8"])
+def test_a_post_without_a_body_but_with_jsons_content_type_is_not_told_to_send_it(
+    client: Any, sent: str
+) -> None:
+    """A request that sent ``Content-Type: application/json`` and no body was told to send
+    that header: only the body is missing, and only the body is named."""
+    r = client.post("/v1/partitions/pid=1/predict", headers={"content-type": sent})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["msg"] == (
+        "the request has no body: send a JSON object holding 'rows' (its fields: /docs)"
+    )
+    r = client.post("/v1/predict", headers={"content-type": "text/plain"})  # wrong: named
+    assert "with the header Content-Type: application/json" in r.json()["detail"][0]["msg"]
+
+
 def test_a_422_echoes_a_big_input_cut_short_or_not_at_all(client: Any) -> None:
     """FastAPI's 422 echoes the bad input; for a missing field that is the whole object that
     lacks it: a 5 MB forecast body without its ``horizon`` was answered with 5 MB, a promote

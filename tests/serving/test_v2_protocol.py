@@ -332,6 +332,19 @@ def test_unreadable_body_is_a_400_error(client: Any) -> None:
     assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
+def test_infer_without_a_body_says_what_body_v2_wants(client: Any) -> None:
+    """A V2 infer without a body was "invalid inference request: Field required": now it
+    says the request has no body and what one holds, whatever its Content-Type."""
+    for headers in ({}, {"content-type": "application/json"}):
+        r = client.post(f"/v2/models/{KEY}/infer", headers=headers)
+        assert r.status_code == 400, r.text
+        conforms(r.json(), "inference_error_response")
+        message = r.json()["error"]
+        assert message.startswith("the request has no body: send a JSON object"), message
+        assert '{"inputs": [{"name", "shape", "datatype", "data"}' in message, message
+        assert "Content-Type" not in message, message
+
+
 def test_classifier_outputs(trained_classifier: Path) -> None:
     rows = [
         {"temperature": 70.0 + i, "vibration": 0.5, "pressure": 30.0, "rpm": 1500.0,
