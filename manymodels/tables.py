@@ -87,18 +87,31 @@ def column_hint(missing: Sequence[str], columns: Iterable[Any]) -> str:
     for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
         if not near and len(columns) == 1 and sep in columns[0]:
             return f"; its header is one column holding {name}: give the table comma-separated"
-    import difflib  # a misspelt name in the spec or the header: 'unit' for 'units'
-
-    # compared case-blind, as the check above: 'unit' for 'Units' (a letter and a case off)
-    # scored 0.67 as written, under the cutoff, and was not suggested
-    names, cased = list(loose), {wanted for wanted, _ in near}
-    close = [(m, difflib.get_close_matches(m.strip().casefold(), names, n=1, cutoff=0.8))
-             for m in missing if m not in cased]  # fmt: skip
-    typos = [(wanted, loose[found[0]]) for wanted, found in close if found]
+    cased = {wanted for wanted, _ in near}
+    typos = close_names([m for m in missing if m not in cased], columns)
     # both said: a case slip beside a typo hid the typo until the next run
     said = [f"the table has {_pairs(near)}: names differ in spaces or case"] if near else []
-    said += [f"did you mean {_pairs(typos)}?"] if typos else []
+    said += [did_you_mean(typos)] if typos else []
     return "".join(f"; {part}" for part in said)
+
+
+def close_names(wanted: Sequence[str], names: Iterable[str]) -> list[tuple[str, str]]:
+    """``(wanted, name)`` for each wanted name that one of ``names`` is a letter or two off
+    (``'unit'`` for ``'units'``), compared case-blind: 'unit' for 'Units' (a letter and a case
+    off) scored 0.67 as written, under the cutoff, and was not suggested. One did-you-mean for
+    a table's header and a router's key columns alike."""
+    import difflib
+
+    loose = {str(c).strip().casefold(): str(c) for c in names}
+    close = [(m, difflib.get_close_matches(m.strip().casefold(), list(loose), n=1, cutoff=0.8))
+             for m in wanted]  # fmt: skip
+    return [(m, loose[found[0]]) for m, found in close if found]
+
+
+def did_you_mean(found: list[tuple[str, str]]) -> str:
+    """``did you mean 'store' for 'stor'?`` (each pair's name for its wanted one) of
+    ``close_names``' pairs, or nothing."""
+    return f"did you mean {_pairs(found)}?" if found else ""
 
 
 def _pairs(found: list[tuple[str, str]]) -> str:

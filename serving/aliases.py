@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ logger = logging.getLogger("manymodels.serving.aliases")
 DEFAULT_OVERLAP_SECONDS = 4 * BUSY_TIMEOUT_SECONDS  # safely above the busy timeout
 RECENT_SECONDS = 10.0  # what most refreshes look back (see the module's docstring)
 DEEP_EVERY_SECONDS = 30.0  # how often a refresh looks back the whole overlap
+_VALUES = re.compile(r"=[^,]*")  # a canonical key's values (their ',' and '=' are encoded)
 
 
 class AliasSource(Protocol):
@@ -74,6 +76,9 @@ class AliasTable:
         # compared item by item: a third of the cache lookup of a 100-partition batch)
         self._pairs: dict[str, tuple[str, int]] = {}
         self._stamps: dict[str, str] = {}
+        # each set of key columns a key in the table has, as its keys write it ("store,brand",
+        # values dropped), → one key of them: a handful (one per spec), grown as keys arrive
+        self.shapes: dict[str, str] = {}
         self._newest: str | None = None
         self._read_started: datetime | None = None  # start of the last successful read
         self._deep_started: datetime | None = None  # … of the last one looking back the overlap
@@ -193,6 +198,8 @@ class AliasTable:
                 self._stamps[key] = at
                 if self._newest is None or at > self._newest:
                     self._newest = at
+                if key not in self._versions and "=" in key:  # a new key: its columns
+                    self.shapes.setdefault(_VALUES.sub("", key), key)
                 if self._versions.get(key) != version:
                     self._versions[key] = version
                     self._pairs[key] = (key, version)

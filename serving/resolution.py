@@ -15,12 +15,13 @@ loads, caches and scores models.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from manymodels.exceptions import DataError, PartitionNotFound
+from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
 from manymodels.keys import absent, as_trained
 from manymodels.partition import FALLBACK_KEY, decode_key, normalize_key
 from manymodels.registry.client import Registry
@@ -76,6 +77,10 @@ class Resolver:
         self.registry = registry
         self.aliases = AliasTable(registry.store, PRODUCTION)
         self._partition_by: list[str] | None = None
+        # the key columns of each spec with a partition in production (a set → its order),
+        # read again only when the alias table has met new ones (``AliasTable.shapes``)
+        self._column_sets: dict[frozenset[str], tuple[str, ...]] = {}
+        self._shapes_seen = -1
 
     def partition_by(self) -> list[str] | None:
         """The key columns, from any key in the table (or the fallback's schema)."""
@@ -90,6 +95,37 @@ class Resolver:
                     record = self.registry.store.get_version(FALLBACK_KEY, version)
                     self._partition_by = list(record.schema.partition_by)
         return self._partition_by or None
+
+    def key_columns(self) -> dict[frozenset[str], tuple[str, ...]]:
+        """Each set of key columns a served key has (the fallback's schema's when no key is in
+        production): one per spec, so a handful; rebuilt only when a refresh brought a key of
+        new columns, otherwise one ``len`` of a small dict."""
+        shapes = self.aliases.shapes
+        if len(shapes) != self._shapes_seen:
+            seen = len(shapes)
+            found = {}
+            for key in list(shapes.values()):
+                columns = tuple(decode_key(key))
+                found[frozenset(columns)] = columns
+            if not found and (fallback := self.partition_by()):
+                found[frozenset(fallback)] = tuple(fallback)
+            self._column_sets, self._shapes_seen = found, seen if found else -1
+        return self._column_sets
+
+    def refuse_other_columns(self, text: str) -> None:
+        """A 422 (``InvalidRows`` at the path's key) for a key whose columns are no spec's:
+        ``stor=2,brand=x`` (a misspelt column) or ``store=2`` (a registry keyed by store and
+        brand) was answered by the fallback model, a 200 that hid the client's mistake. A key
+        of a spec's columns without a partition is still the fallback's; text that is no
+        ``col=value`` key at all too. One decode and one set lookup."""
+        try:
+            named = tuple(decode_key(text))
+        except DataError:
+            return
+        known = self.key_columns()
+        if not known or frozenset(named) in known:
+            return
+        raise InvalidRows([other_columns(text, named, list(known.values()))])
 
     def missing(self, text: str, key: str | None, where: str, why: str = "") -> PartitionNotFound:
         """The 404 of ``text`` (canonical: ``key``), saying which it is: a key of other
@@ -164,6 +200,7 @@ class Resolver:
         if version is None:
             no_fallback = ", and the registry has no fallback model"
             raise self.missing(text, key, "in production", no_fallback)
+        self.refuse_other_columns(text)  # the fallback would answer: not for a mistake
         return Target(key or text, FALLBACK_KEY, version, True, from_alias=True)
 
     def resolve_canonical(self, key: str, *, fallback: bool = True) -> Target:
@@ -179,3 +216,35 @@ class Resolver:
         if key is None:
             raise self.missing(text, None, "in the registry")
         return key
+
+
+SHOWN_SPECS = 5  # key column sets a 422 lists; a registry holds one or a few
+
+
+def other_columns(
+    text: str, named: Sequence[str], known: Sequence[Sequence[str]]
+) -> dict[str, Any]:
+    """The 422's problem for ``text``, a key naming the columns ``named`` where the registry's
+    specs key by ``known``: both listed (``known`` cut to ``SHOWN_SPECS``), and a column a
+    letter or two off one of the nearest spec's is ``did you mean``'d (the CLI's hint for a
+    table's header, ``manymodels.tables.close_names``)."""
+    from manymodels.tables import close_names, did_you_mean  # an error's path only: pandas
+
+    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+    nearest = max(expected, key=lambda c: len(set(c) & set(named)))
+    unknown = [c for c in named if c not in nearest]
+    hint = did_you_mean(close_names(unknown, [c for c in nearest if c not in named]))
+    specs = " or ".join(", ".join(c) for c in expected)
+    more = f" (and {len(known) - SHOWN_SPECS} more)" if len(known) > SHOWN_SPECS else ""
+    msg = (
+        f"the key '{text}' names the columns {', '.join(named)}, which no model in this "
+        f"registry is keyed by: its keys name {specs}{more}{f'; {hint}' if hint else ''}"
+    )
+    return {
+        "loc": ["path", "key"],
+        "msg": msg,
+        "type": "key_columns",
+        "input": text,
+        "given": list(named),
+        "expected": expected,
+    }

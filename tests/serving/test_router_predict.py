@@ -80,7 +80,6 @@ def test_a_number_written_as_a_decimal_reaches_its_partition(
         "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",  # ../../etc/passwd
         "store=..%2F..%2Fetc,brand=x",
         "not-a-key",
-        "store=2",  # wrong columns
     ],
 )
 def test_unknown_keys_are_served_by_the_fallback(
@@ -93,6 +92,38 @@ def test_unknown_keys_are_served_by_the_fallback(
     assert body["fallback"] is True and body["served_by"] == "__fallback__"
     assert body["partition"] != "__fallback__"  # what was asked for, not who answered
     assert body["predictions"] == pytest.approx(expected(registry_path, "__fallback__", rows))
+
+
+@pytest.mark.parametrize(
+    ("key", "given", "hint"),
+    [
+        ("stor=2,brand=x", ["stor", "brand"], "; did you mean 'store' for 'stor'?"),
+        ("store=2", ["store"], ""),  # a column short of the spec's two
+        ("brand=x,store=2,aisle=4", ["brand", "store", "aisle"], ""),
+    ],
+)
+def test_a_key_of_no_specs_columns_is_a_422_not_the_fallbacks_answer(
+    client: Any, key: str, given: list[str], hint: str
+) -> None:
+    """A key whose columns are no spec's (a misspelt column, one missing) was answered by the
+    fallback model, a 200 that hid the client's mistake; now a 422 names the columns given and
+    those the registry keys by, with a did-you-mean for a misspelt one. Nothing is scored."""
+    fallback_rows = metric(client, "manymodels_fallback_rows_total")
+    r = predict(client, key, feature_rows(2))
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
+    assert (error["given"], error["expected"]) == (given, [["store", "brand"]])
+    assert error["msg"] == (
+        f"the key '{key}' names the columns {', '.join(given)}, which no model in this "
+        f"registry is keyed by: its keys name store, brand{hint}"
+    )
+    v2 = client.get(f"/v2/models/{key}")  # V2 says the same
+    assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
+    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
+    # the spec's columns, in any order, without a partition: the fallback's, as before
+    r = predict(client, "brand=x,store=2", feature_rows(2))
+    assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
 
 def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
