@@ -147,6 +147,29 @@ def test_the_router_holds_a_naive_partitions_rows_to_no_steps(registry: Path) ->
         assert r.status_code == 422 and "rows for some forecast steps" in r.text, r.text
 
 
+def test_the_routers_forecast_names_the_features_it_held(registry: Path) -> None:
+    """The router's forecast held x0 and x1 at their last values without a word, where the
+    CLI notes them (``carried`` in its --json): the answer now has the same ``carried``,
+    empty with future rows and for a naive model, which reads none; its other fields as
+    they were."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    rows = [{"t": t, "x0": 0.5, "x1": -0.25} for t in (30, 31, 32)]
+    with TestClient(create_app(Settings(registry=registry))) as client:
+        held = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3})
+        given = client.post("/v1/partitions/pid=0/forecast", json={"horizon": 3, "future": rows})
+        naive = client.post("/v1/partitions/pid=2/forecast", json={"horizon": 3})
+    assert held.status_code == given.status_code == naive.status_code == 200, held.text
+    answer = held.json()
+    assert answer["carried"] == ["x0", "x1"]
+    assert (given.json()["carried"], naive.json()["carried"]) == ([], [])
+    assert set(answer) == {"partition", "served_by", "version", "fallback", "threshold",
+                           "forecast", "carried"}  # fmt: skip
+    flat = forecast(registry, ["pid=0"], horizon=3)["prediction"].tolist()
+    assert [p["prediction"] for p in answer["forecast"]] == pytest.approx(flat)
+
+
 def test_a_partition_whose_model_reads_the_table_keeps_the_clear_error(
     tmp_path: Path,
 ) -> None:
