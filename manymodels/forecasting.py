@@ -56,7 +56,7 @@ from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
-from manymodels.forecast_steps import build_steps, reads_future
+from manymodels.forecast_steps import _KEY, build_steps, reads_future
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
@@ -201,6 +201,7 @@ def forecast_chunks(
             # a key of another type: none known (the alias table select read, not again)
             refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
         shared: dict[str, GlobalModel] = {}
+        given = None if fut is None else set(pd.unique(fut[_KEY]))
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk
@@ -208,22 +209,32 @@ def forecast_chunks(
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
-            frame.attrs["carried"] = [] if fut is not None else carried_features(records)
+            held = held_partitions(records, given)
+            frame.attrs["held"] = [r.key for r in held]  # said by the summary, over chunks
+            frame.attrs["carried"] = carried_features(held)
             yield frame
     finally:
         if own_registry:
             reg.close()
 
 
-def carried_features(records: Sequence[ModelVersion]) -> list[str]:
-    """The exogenous features a forecast without a ``future`` table holds at each partition's
-    last known value for every step: said by the CLI's summary, since a flat forecast of a
-    model that reads prices or promotions surprised a user who expected, as statsforecast's
-    ``X_df``, to be asked for their future values. Only those the versions of ``records`` (a
-    chunk's) read (``reads_future``): a naive baseline's schema names its spec's features,
-    which no future table changes, and it was said to hold them."""
-    names = (f for r in records if reads_future(r) for f in _exogenous_of(r))
+def carried_features(held: Sequence[ModelVersion]) -> list[str]:
+    """The exogenous features a forecast holds at each partition's last known value for every
+    step (of the versions ``held_partitions`` gave): said by the CLI's summary and the router's
+    answer, since a flat forecast of a model that reads prices or promotions surprised a user
+    who expected, as statsforecast's ``X_df``, to be asked for their future values."""
+    names = (f for r in held for f in _exogenous_of(r))
     return list(dict.fromkeys(names))
+
+
+def held_partitions(records: Sequence[ModelVersion], given: set[str] | None) -> list[ModelVersion]:
+    """The versions of ``records`` whose exogenous features the forecast holds at their last
+    values: those whose model reads them (``reads_future``: a naive baseline's schema names
+    its spec's features, which no future table changes) and that have no row in the future
+    table (every one without a table). A ``--future`` file covering only some partitions held
+    the others silently; a partition with only some of its steps there is an error
+    (``build_steps``), so it is not among them."""
+    return [r for r in records if (given is None or r.key not in given) and reads_future(r)]
 
 
 def _exogenous_of(record: ModelVersion) -> list[str]:

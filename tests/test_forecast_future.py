@@ -106,6 +106,33 @@ def test_a_forecast_without_a_future_table_says_which_features_it_held(
     assert result.exit_code == 0 and result.stderr == "", result.output
 
 
+def test_a_future_table_of_some_partitions_names_the_partitions_it_held(
+    registry: Path, tmp_path: Path
+) -> None:
+    """``--future`` with rows of pid 0 alone held pid 1's x0 and x1 at their last values
+    without a word (the note and ``carried`` spoke only of a forecast without a table); now
+    the note and --json say how many partitions were held, and name the first. pid 2's model
+    reads no feature: nothing of it is held."""
+    path = tmp_path / "future.csv"
+    common([30, 31, 32], (0,)).to_csv(path, index=False)
+    args = ["forecast", "--registry", str(registry), "--horizon", "3", "--future", str(path)]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "next.csv")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        "note: --future has no rows of 1 partition(s) (pid=1): their last known x0, x1 "
+        "carried forward to all 3 step(s) (give them rows in --future)"
+    ]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    answer = json.loads(result.stdout)
+    assert (answer["carried"], answer["held_partitions"], answer["held_keys"]) == (
+        ["x0", "x1"], 1, ["pid=1"]
+    )  # fmt: skip
+    common([30, 31, 32], (0, 1)).to_csv(path, index=False)  # every partition that reads them
+    answer = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert (answer["carried"], answer["held_partitions"], answer["held_keys"]) == ([], 0, [])
+
+
 @pytest.mark.parametrize("times", [[30, 31, 32], [28, 29, 30, 31, 32]])
 def test_common_dates_need_not_cover_a_partition_whose_model_reads_no_feature(
     registry: Path, times: list[int]

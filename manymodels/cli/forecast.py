@@ -84,7 +84,9 @@ def forecast(
     another note: line counts the partitions with no version at ALIAS, left out too).
     Steps continue each partition's last training time at the data's frequency. Exogenous
     features come from --future when given, else each partition's last known values are carried
-    forward; with target lags in the spec, each step's prediction feeds the next step's lags.
+    forward (a note: line names them, and counts the partitions --future has no rows of;
+    --json: carried, held_partitions, held_keys); with target lags in the spec, each step's
+    prediction feeds the next step's lags.
     Models trained with [intervals] add lo-<level>/hi-<level> columns (--levels to choose).
     A binary classifier trained with [decision] (or asked --threshold) labels each step.
     --probabilities adds a classifier's proba-<class> columns.
@@ -119,6 +121,7 @@ def forecast(
         left_out: list[list[str]] = []
         without: list[int] = []
         carried: list[str] = []
+        held = Held()
         chunks = _noting_left_out(
             out,
             forecast_chunks(
@@ -135,6 +138,7 @@ def forecast(
             left_out,
             without,
             carried,
+            held,
         )
         if out is not None:  # written a chunk of partitions at a time
             rows = write_tables(chunks, out)
@@ -152,19 +156,27 @@ def forecast(
         echo(f"note: {_left_out(left)}", err=True)
     if missing and not json_out:  # a candidate only some partitions have: say of the others
         echo(f"note: left out {missing:,} partition(s) with no '{alias}' version", err=True)
-    if carried and not json_out:  # a flat forecast of a price-driven model: say why (--json:
-        # its "carried" member, as "left_out" and "without_alias" are theirs)
+    if carried and not json_out and future is None:  # a flat forecast of a price-driven
+        # model: say why (--json: its "carried" member, as "left_out" is theirs)
         echo(
             f"note: no --future table: each partition's last known {', '.join(carried)} "
             f"carried forward to all {horizon} step(s) (give their future values with "
             "--future FILE)",
             err=True,
         )
+    elif carried and not json_out:  # a --future that covers only some partitions
+        echo(
+            f"note: --future has no rows of {held.count:,} partition(s) "
+            f"({held.shown()}): their last known {', '.join(carried)} carried forward to all "
+            f"{horizon} step(s) (give them rows in --future)",
+            err=True,
+        )
+    summary = {"carried": carried, "held_partitions": held.count, "held_keys": held.keys}
     if out is not None:
         if json_out:
             console.print_json({"horizon": horizon, "partitions": n, "rows": rows,
                                 "out": str(out), "left_out": left,
-                                "without_alias": missing, "carried": carried})  # fmt: skip
+                                "without_alias": missing, **summary})  # fmt: skip
         else:
             at = "" if alias == "production" else f" at '{alias}'"  # others may lack it
             at = at if version is None else f" at v{version}"
@@ -176,7 +188,7 @@ def forecast(
         for row in rows:
             row[time_column] = shown_time(row[time_column], dates)  # as the CSV writes it
         console.print_json({"horizon": horizon, "partitions": n, "left_out": left,
-                            "without_alias": missing, "carried": carried,
+                            "without_alias": missing, **summary,
                             "forecast": rows})  # fmt: skip
     else:
         console.out.print(_literal(frame).to_string(index=False), soft_wrap=True)
@@ -188,12 +200,14 @@ def _noting_left_out(
     left_out: list[list[str]],
     without: list[int],
     carried: list[str],
+    held: Held,
 ) -> Iterator[Any]:
     """``chunks`` as they come, the partitions the forecast left out (the first frame says)
     put in ``left_out``, how many have no version at its alias in ``without``, and the
-    exogenous features held at their last values (no future table) in ``carried``, those of
-    every chunk (each says those its versions read: a chunk of naive baselines reads none).
-    A Parquet ``out`` whose key column would hold numbers for some partitions and text for
+    exogenous features held at their last values (no future table, or one without rows of
+    some partitions) in ``carried``, those of every chunk (each says those its versions read:
+    a chunk of naive baselines reads none), and the partitions held so counted in ``held``. A
+    Parquet ``out`` whose key column would hold numbers for some partitions and text for
     others (two specs' partitions) is refused before anything is written, saying so:
     pyarrow's "Could not convert '005' … to int64" did not."""
     for frame in chunks:
@@ -209,8 +223,29 @@ def _noting_left_out(
                     f"{out}: the forecast's {mixed}, and a Parquet column holds one type: "
                     "forecast them apart (--partitions) or write a .csv"
                 )
-        carried.extend(c for c in frame.attrs.get("carried", []) if c not in carried)
+        carried.extend(f for f in frame.attrs.get("carried", []) if f not in carried)
+        held.add(frame.attrs.get("held", []))
         yield frame
+
+
+SHOWN_KEYS = 3  # keys a note (and --json's held_keys) names of the partitions held
+
+
+class Held:
+    """How many partitions a forecast held at their last feature values, and the first few:
+    counted over every chunk, which the CLI reads one at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.keys: list[str] = []
+
+    def add(self, keys: list[str]) -> None:
+        self.count += len(keys)
+        self.keys.extend(keys[: SHOWN_KEYS - len(self.keys)])
+
+    def shown(self) -> str:
+        more = ", …" if self.count > len(self.keys) else ""
+        return ", ".join(self.keys) + more
 
 
 def _left_out(keys: list[str]) -> str:
