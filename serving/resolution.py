@@ -6,7 +6,9 @@ else (a partition trained after the last refresh excepted) — an unknown key, t
 ``col=value`` at all, ``../../etc`` — is served by the ``__fallback__`` model if the registry has
 one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
 does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
-instead of a plausible answer from the fallback model.
+instead of a plausible answer from the fallback model. A key whose columns are no served
+spec's (``stor=2,brand=x``) is never the fallback's: a 422 names its columns and the specs'
+(``refuse_other_columns``).
 
 Memory only on the request path (a dict lookup), except an explicit non-production alias,
 which reads the registry. ``ModelService`` (``serving.service``) is a ``Resolver`` that also
