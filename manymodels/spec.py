@@ -196,9 +196,10 @@ class Spec(_Frozen):
         """Business days' closed dates, as ``CustomBusinessDay(holidays=...)`` takes them:
         ISO text or TOML dates, or the path of a CSV of them (``holiday_file``; relative to
         the spec file, ``from_toml``), kept as sorted ISO text (what the version's plan
-        records, not the path)."""
-        if v is None:
-            return v
+        records, not the path). An empty list closes no day: it is no holidays (``None``),
+        so the spec hashes as one without them and a run of it resumes under either."""
+        if v is None or (isinstance(v, list | tuple) and not v):
+            return None
         if isinstance(v, str | os.PathLike):
             if not str(v).strip():  # read as the spec's own folder
                 raise ValueError(holiday_file.EMPTY)

@@ -201,6 +201,16 @@ def test_a_spec_without_holidays_keeps_its_hash() -> None:
     assert json.dumps(Spec.from_dict(spec()).to_dict()).find("holidays") == -1
 
 
+def test_an_empty_list_of_holidays_is_none() -> None:
+    """``holidays = []`` closes no day: the spec hashes as one without holidays (a run of
+    either resumes under the other), and it needs no time column."""
+    empty = Spec.from_dict(spec(holidays=[]))
+    assert empty.holidays is None
+    assert empty.spec_hash == Spec.from_dict(spec()).spec_hash
+    untimed = spec(holidays=(), time_column=None, lags=None, validation={"strategy": "holdout"})
+    assert Spec.from_dict(untimed).holidays is None
+
+
 def test_partitions_of_two_specs_step_by_their_own_holidays(tmp_path: Path) -> None:
     """One forecast of a registry holding versions with holidays and versions without: each
     partition's steps are its own plan's, not the first partition's of the batch."""
