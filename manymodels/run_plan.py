@@ -34,6 +34,7 @@ from manymodels.signing import verify
 from manymodels.spec import Spec
 from manymodels.tempnames import owner_pid, writer_tag
 from manymodels.training import Champion, pooled_fingerprint
+from manymodels.weekdays import takes_holidays
 
 
 def table_notes(table: PartitionedTable) -> dict[str, Any]:
@@ -148,6 +149,12 @@ def plan_run(
         if spec_edits:  # the same rows under another spec: not the same model again
             made_under = reg.store.latest_spec_hashes([k for k in todo.keys if k not in changed])
             changed |= {k for k, h in made_under.items() if h != spec.spec_hash}
+        elif takes_holidays(table.extra.get("frequency")):  # business days: other holidays,
+            # another calendar (the steps, the lags): an edited holidays CSV retrains
+            made_with = reg.store.latest_holidays([k for k in todo.keys if k not in changed])
+            moved = {k for k, days in made_with.items() if days != (spec.holidays or [])}
+            changed |= moved
+            options |= {"holidays_changed": len(moved)} if moved else {}
         options |= {"changed_only": True, "unchanged": len(todo) - len(changed)}
         if skipped_alike - {FALLBACK_KEY}:  # no models: a run of the rest still pools them all
             options["unchanged_skipped"] = len(skipped_alike - {FALLBACK_KEY})

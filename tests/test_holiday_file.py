@@ -169,3 +169,29 @@ def test_an_empty_path_or_a_folder_is_said_as_such(
         Spec.from_toml(spec_file(tmp_path, holidays, None))
     said = str(refused.value)
     assert shown in said and "Errno" not in said and "\n" not in said, said
+
+
+def test_changed_only_retrains_after_the_csv_is_edited_not_after_it_is_reordered(
+    tmp_path: Path,
+) -> None:
+    """The holidays are the business days' calendar: a date added to the CSV retrains every
+    partition under ``--changed-only`` (its data unchanged), the same dates in another order
+    and with a header retrain nothing."""
+    path = spec_file(tmp_path, '"closed.csv"', "2024-12-25\n2025-01-01\n")
+    data = tmp_path / "shops.csv"
+    panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
+    registry = str(tmp_path / "r")
+    assert cli("train", str(path), str(data), "--registry", registry)[0] == 0
+    (tmp_path / "closed.csv").write_text("date\n2025-01-01\n2024-12-25\n", encoding="utf-8")
+    code, lines = cli("train", str(path), str(data), "--registry", registry, "--changed-only")
+    assert code == 0 and any("nothing to train" in line for line in lines), lines
+    (tmp_path / "closed.csv").write_text("2024-12-25\n2024-12-26\n2025-01-01\n", "utf-8")
+    code, lines = cli("train", str(path), str(data), "--registry", registry, "--changed-only")
+    assert code == 0, lines
+    with Registry.open(tmp_path / "r") as reg:
+        run = reg.list_runs()[0]
+        plan = reg.get_version("shop=s0", 2).schema.forecast
+    assert run.n_trained == 3 and run.options["holidays_changed"] == 3, run.options
+    assert plan is not None and "2024-12-26" in plan.holidays
+    code, lines = cli("train", str(path), str(data), "--registry", registry, "--changed-only")
+    assert code == 0 and any("nothing to train" in line for line in lines), lines

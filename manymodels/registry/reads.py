@@ -200,6 +200,21 @@ class ReadsMixin(StoreBase):
                 out.update({key: spec_hash for key, spec_hash in conn.execute(q)})
         return out
 
+    def latest_holidays(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        """``{key: the holidays of the spec its newest version was trained under}`` (``[]``
+        for none): business days closed on other dates step and lag otherwise, so an edited
+        holidays CSV is a change for ``--changed-only``. A batched join for the keys' runs,
+        then each distinct run's spec read once (runs are few, keys up to 100,000)."""
+        made_by = self._latest(keys, t.model_versions.c.run_id)
+        r = t.runs.c
+        closed: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for batch in batches(sorted(set(made_by.values()))):
+                q = select(r.run_id, r.spec_json).where(r.run_id.in_(batch))
+                for run_id, spec_json in conn.execute(q):
+                    closed[run_id] = list(json.loads(spec_json).get("holidays") or [])
+        return {key: closed.get(run_id, []) for key, run_id in made_by.items()}
+
     def latest_data(self, keys: Sequence[str]) -> dict[str, VersionDigests]:
         """``{key: digests of its newest version that kept its training rows}``: they are the
         rows known so far, promoted or not, which appending new rows builds on; its signature

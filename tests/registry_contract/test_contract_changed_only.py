@@ -108,3 +108,22 @@ def test_a_changed_only_run_of_nothing_changed_records_no_run(db_url: str, tmp_p
             )
     with Registry(db_url=db_url, artifacts=str(tmp_path / "artifacts")) as reg:
         assert len(reg.list_runs()) == 1
+
+
+def test_other_holidays_retrain_business_days_on_the_same_data(reg: Registry) -> None:
+    """A business-day table's holidays are its calendar (steps, lags): the newest versions'
+    runs' holidays read back on either database, and only a change of dates retrains."""
+    days = pd.bdate_range("2024-01-02", "2024-12-20")
+    df = pd.concat(
+        [pd.DataFrame({"shop": f"s{i}", "t": days, "y": 100.0 + i + days.day}) for i in range(3)],
+        ignore_index=True,
+    )
+    closed = ["2024-12-25", "2025-01-01"]
+    spec = spec_dict(partition_by=["shop"], target="y", time_column="t", lags=[1])
+    train({**spec, "holidays": closed}, df, reg, backend="local")
+    same = train({**spec, "holidays": closed[::-1]}, df, reg, backend="local", changed_only=True)
+    assert same.run.n_partitions == 0 and "holidays_changed" not in same.run.options
+    more = train(
+        {**spec, "holidays": [*closed, "2024-12-26"]}, df, reg, backend="local", changed_only=True
+    )
+    assert more.run.n_partitions == 3 and more.run.options["holidays_changed"] == 3
