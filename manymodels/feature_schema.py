@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
+from manymodels import holiday_sets
+
 TransformKind = Literal["none", "difference", "scale", "auto_difference"]
 """A spec's ``target_transform`` (a version records what ``auto_difference`` resolved to)."""
 
@@ -55,7 +57,7 @@ class ForecastPlan:
             changes=_dict(doc.get("changes")),
             timezone=doc.get("timezone"),
             transform=cast(TransformKind, _kind(transform)),
-            holidays=[str(d) for d in _list(doc.get("holidays"))],
+            holidays=list(holiday_sets.plan_dates(doc)),  # inline, or the registry's by hash
         )
 
     @property

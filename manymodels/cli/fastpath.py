@@ -108,6 +108,7 @@ def answer(argv: Sequence[str]) -> int | None:
     parsed = parse(argv)
     if parsed is None:
         return None
+    from manymodels.exceptions import RegistryError
     from manymodels.registry.browse import Unsure, open_browser
 
     browser = open_browser(parsed.registry)
@@ -116,8 +117,8 @@ def answer(argv: Sequence[str]) -> int | None:
     try:
         with browser:
             show = _READ[parsed.command](browser, parsed)
-    except (Unsure, ValueError):  # ValueError: a row's JSON unreadable: Registry says so
-        return None
+    except (Unsure, ValueError, RegistryError):  # a row's JSON unreadable, a holiday set
+        return None  # missing or altered: Registry says so
     show()
     return 0
 

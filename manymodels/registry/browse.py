@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from manymodels import holiday_sets
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -31,7 +32,7 @@ from manymodels.registry.entities import (
 )
 from manymodels.registry.rows import move_entity, run_entity, summary_entity, version_entity
 
-READABLE_SCHEMAS = ("4", "5", "6", "7", "8", "9", "10", "11", "12")
+READABLE_SCHEMAS = ("4", "5", "6", "7", "8", "9", "10", "11", "12", "13")
 """Schema versions these queries were checked against (a registry of an older one goes through
 ``Registry``, which upgrades it). Whoever adds a version adds it here after checking them:
 ``tests/test_cli_browse.py`` holds ``schema.SCHEMA_VERSION`` to this tuple."""
@@ -66,6 +67,16 @@ class Browser:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        holiday_sets.watch(self.holiday_set)  # a version naming its holidays by hash
+
+    def holiday_set(self, sha256: str) -> str | None:
+        """``SqlStore.holiday_set``: one stored set of holidays by its hash (schema 13; an
+        older registry's versions hold theirs inline, and never ask)."""
+        try:
+            rows = self._all("SELECT dates_json FROM holiday_sets WHERE sha256 = ?", (sha256,))
+        except Unsure:
+            return None
+        return str(rows[0].dates_json) if rows else None
 
     def close(self) -> None:
         self.conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from manymodels import holiday_sets
 from manymodels.registry.entities import (
     AliasMove,
     ModelVersion,
@@ -117,7 +118,8 @@ def version_entity(r: Row[Any], names: dict[str, int]) -> ModelVersion:
         naive_score=r.naive_score,
         n_rows=r.n_rows,
         data_fingerprint=r.data_fingerprint,
-        feature_schema=json.loads(r.feature_schema_json),
+        # the dates, as before the sets were stored once: what users and exports read
+        feature_schema=dict(holiday_sets.inline(json.loads(r.feature_schema_json))),
         artifact_sha256=r.artifact_sha256,
         artifact_size=r.artifact_size,
         libraries=json.loads(r.libraries_json),

@@ -27,15 +27,15 @@ from manymodels.keys import MAX_KEY_CHARS
 
 FEATURE_CHARS = 256  # a drift row's feature name (``monitoring.store`` cuts a longer one)
 
-SCHEMA_VERSION = "12"
+SCHEMA_VERSION = "13"
 """1 → 2: ``model_versions.data_sha256``; 2 → 3: ``model_versions.signature``; 3 → 4: the
 monitoring tables ``monitor_drift`` and ``monitor_actuals``; 4 → 5: ``jobs``; 5 → 6:
 ``model_versions.members_json``; 6 → 7: ``runs.heartbeat_at``; 7 → 8:
 ``aliases.version_created_at`` and ``ix_aliases_age``; 8 → 9: the key columns in code-point
 order on PostgreSQL (``KEY``; SQLite's already are); 9 → 10: ``ix_run_partitions_key``; 10 → 11:
-``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``. Each step is an alembic revision of
-that number (``manymodels/registry/alembic/versions``): a change here needs one (see
-``manymodels.registry.migrations``)."""
+``ix_runs_status``; 11 → 12: ``ix_run_partitions_lost``; 12 → 13: ``holiday_sets``. Each step
+is an alembic revision of that number (``manymodels/registry/alembic/versions``): a change here
+needs one (see ``manymodels.registry.migrations``)."""
 
 KEY = String(MAX_KEY_CHARS).with_variant(String(MAX_KEY_CHARS, collation="C"), "postgresql")
 """A partition key column. Its order is code-point order on every database, Python's own
@@ -127,6 +127,15 @@ model_versions = Table(
     UniqueConstraint("key", "version", name="uq_model_versions_key_version"),
     Index("ix_model_versions_run", "run_id"),
     Index("ix_model_versions_sha", "artifact_sha256"),
+)
+
+# A business-day calendar's holidays, once per distinct set: a version's plan names its set by
+# ``sha256`` (``manymodels.holiday_sets``) rather than holding 5 kB of dates (schema 13)
+holiday_sets = Table(
+    "holiday_sets",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("dates_json", Text, nullable=False),  # sorted ISO dates, compact JSON: its hash's
 )
 
 aliases = Table(

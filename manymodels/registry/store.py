@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import URL, insert, inspect, make_url, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from manymodels import holiday_sets
 from manymodels.exceptions import NoRegistry, RegistryError, first_line
 from manymodels.registry import pg_silence
 from manymodels.registry import schema as t
@@ -30,6 +31,7 @@ from manymodels.registry.engine import (
     now,
     read_only_error,
 )
+from manymodels.registry.holiday_rows import HolidaySetsMixin
 from manymodels.registry.jobs import JobTable
 from manymodels.registry.listing import ListingMixin
 from manymodels.registry.migrations import check_version, record_new, upgrade
@@ -56,6 +58,7 @@ class SqlStore(
     ModelRowsMixin,
     NamedReadsMixin,
     ReferencesMixin,
+    HolidaySetsMixin,
 ):
     """The registry's metadata in a SQL database.
 
@@ -91,6 +94,7 @@ class SqlStore(
         except BaseException:
             self.engine.dispose()
             raise
+        holiday_sets.watch(self.holiday_set)  # sets its versions name, asked for by hash
 
     def _open(self, where: str, *, create: bool) -> None:
         found = self._schema_version(where)

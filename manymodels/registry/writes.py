@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RegistryError
+from manymodels.registry import holiday_rows
 from manymodels.registry import schema as t
 from manymodels.registry.alias_moves import AliasMovesMixin
 from manymodels.registry.base import put_meta
@@ -130,6 +131,9 @@ class WritesMixin(AliasMovesMixin):
                     moves.append((v.key, candidate_alias, new_numbers[v.key], "new version", "new"))
                 written.append(v)
             if written:
+                written, sets = holiday_rows.by_hash(written)  # each set once, by its hash
+                if sets:
+                    holiday_rows.keep(conn, sets)
                 if self.signer is not None:
                     _mark_signed(conn, self.signer)
                 libraries_json, memo = encode_json(libraries), JsonMemo()

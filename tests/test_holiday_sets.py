@@ -1,0 +1,143 @@
+"""A spec's holidays stored once per distinct set (``holiday_sets``, schema 13), not in every
+version: 405 dates were 5.3 kB of each version's feature schema, gigabytes at 100,000
+partitions. A version names its set by sha256; one written before holds its dates inline and
+still forecasts; the router loads a set once by hash; ``gc`` deletes none."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from factories import open_client
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from manymodels import holiday_sets
+from manymodels.cli import app
+from manymodels.cli.fastpath import answer
+from manymodels.exceptions import RegistryError
+from manymodels.forecasting import forecast
+from manymodels.gc import collect
+from manymodels.registry import Registry
+from manymodels.registry import schema as t
+from serving.settings import Settings
+from tests.test_holidays import EXPECTED, HOLIDAYS, trained
+
+DAYS = pd.bdate_range("2024-01-02", "2024-12-20")
+MANY = [d.date().isoformat() for d in pd.bdate_range("2030-01-01", periods=403)] + HOLIDAYS
+
+
+def stored(root: Path) -> dict[tuple[str, int], str]:
+    """``{(key, version): feature_schema_json}`` as the registry holds it."""
+    v = t.model_versions.c
+    with Registry.open(root) as reg, reg.store.engine.connect() as conn:
+        q = select(v.key, v.version, v.feature_schema_json)
+        return {(key, n): text for key, n, text in conn.execute(q)}
+
+
+def sets(root: Path) -> dict[str, list[str]]:
+    h = t.holiday_sets.c
+    with Registry.open(root) as reg, reg.store.engine.connect() as conn:
+        return {sha: json.loads(text) for sha, text in conn.execute(select(h.sha256, h.dates_json))}
+
+
+def forecast_steps(root: Path) -> tuple[list[pd.Timestamp], list[pd.Timestamp]]:
+    """The steps of shop s0 by the library and of shop s1 by the router."""
+    frame = forecast(root, horizon=10)
+    with open_client(Settings(registry=root)) as client:
+        r = client.post("/v1/partitions/shop=s1/forecast", json={"horizon": 10})
+        assert r.status_code == 200, r.text
+    routed = pd.to_datetime([step["time"] for step in r.json()["forecast"]]).tolist()
+    return list(frame[frame["shop"] == "s0"]["t"]), routed
+
+
+def test_versions_name_one_stored_set_by_hash_and_forecast_past_it(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    trained(root, DAYS, holidays=MANY)
+    trained(root, DAYS, holidays=list(reversed(MANY)))  # the same set: stored once
+    (sha, dates), *others = sets(root).items()
+    assert not others and dates == sorted(MANY)
+    texts = stored(root)
+    assert len(texts) == 6  # 3 shops × 2 versions
+    for text in texts.values():
+        plan = json.loads(text)["forecast"]
+        assert plan["holidays_sha256"] == sha and "holidays" not in plan
+    inline = (
+        len(text)
+        - len('"holidays_sha256":"",')
+        - 64
+        + len('"holidays":,')
+        + len(json.dumps(sorted(MANY), separators=(",", ":")))
+    )
+    print(f"feature schema with 405 dates: {inline} B inline → {len(text)} B by hash")
+    assert len(text) < inline - 5000
+    holiday_sets._KNOWN.clear()  # as a router just started: the set read from the registry
+    assert forecast_steps(root) == (list(EXPECTED), list(EXPECTED))
+    with Registry.open(root) as reg:
+        assert reg.get_version("shop=s0").feature_schema["forecast"]["holidays"] == sorted(MANY)
+
+
+def test_a_version_holding_its_dates_inline_still_forecasts(tmp_path: Path) -> None:
+    """Versions written before schema 13 keep the dates in their own schema."""
+    root = tmp_path / "r"
+    trained(root, DAYS, holidays=HOLIDAYS)
+    v = t.model_versions.c
+    with Registry.open(root) as reg, reg.store.engine.begin() as conn:
+        for (key, _), text in stored(root).items():
+            doc = json.loads(text)
+            del doc["forecast"]["holidays_sha256"]
+            doc["forecast"]["holidays"] = HOLIDAYS  # as an older manymodels wrote it
+            conn.execute(
+                update(t.model_versions)
+                .where(v.key == key)
+                .values(feature_schema_json=json.dumps(doc))
+            )
+        conn.execute(t.holiday_sets.delete())
+    holiday_sets._KNOWN.clear()
+    assert forecast_steps(root) == (list(EXPECTED), list(EXPECTED))
+    with Registry.open(root) as reg:
+        assert reg.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+
+
+def test_gc_keeps_the_sets_versions_name(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    trained(root, DAYS, holidays=HOLIDAYS)
+    trained(root, DAYS, holidays=[*HOLIDAYS, "2025-01-02"])  # a second set; v1 names the first
+    with Registry.open(root) as reg:
+        collect(reg, keep=1, grace_seconds=0)
+    assert len(sets(root)) == 2
+    holiday_sets._KNOWN.clear()
+    with Registry.open(root) as reg:
+        assert reg.get_version("shop=s0", 1).schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+
+
+def test_a_set_missing_or_altered_in_the_registry_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    trained(root, DAYS, holidays=HOLIDAYS)
+    with Registry.open(root) as reg, reg.store.engine.begin() as conn:
+        conn.execute(update(t.holiday_sets).values(dates_json='["2024-12-25"]'))
+    holiday_sets._KNOWN.clear()
+    with Registry.open(root) as reg, pytest.raises(RegistryError, match="does not match"):
+        reg.get_version("shop=s0")
+    with Registry.open(root) as reg, reg.store.engine.begin() as conn:
+        conn.execute(t.holiday_sets.delete())
+    with Registry.open(root) as reg, pytest.raises(RegistryError, match="is not in the registry"):
+        reg.get_version("shop=s0")
+
+
+def test_the_cli_fast_path_reads_a_set_by_hash_as_the_typer_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``models show`` answered over ``sqlite3`` alone (``cli.fastpath``) reads the set from
+    the database as ``Registry`` does: the same output, no traceback."""
+    root = tmp_path / "r"
+    trained(root, DAYS, holidays=HOLIDAYS)
+    holiday_sets._KNOWN.clear()  # a new CLI process: only the browser to ask
+    argv = ["models", "show", "shop=s0", "--json", "--registry", str(root)]
+    assert answer(argv) == 0
+    fast = capsys.readouterr()
+    typer_run = CliRunner().invoke(app, argv)
+    assert typer_run.exit_code == 0, typer_run.output
+    assert fast.out == typer_run.stdout and fast.err == ""
