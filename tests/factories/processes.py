@@ -1,0 +1,118 @@
+"""Other processes and servers a test starts or waits on: a fresh interpreter, a router's
+client, a job or a server that becomes ready, a child that takes Ctrl-C, a scheduler's output.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+
+def imported_by(statement: str, modules: Iterable[str]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``statement``:
+    what keeps a light command light is asserted in a process of its own."""
+    wanted = json.dumps(sorted(modules))
+    found = f"sorted(set({wanted}) & set(sys.modules))"
+    code = f"import json, sys\n{statement}\nprint(json.dumps({found}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def job_ended(client: Any, location: str, headers: dict[str, str], timeout: float = 60) -> Any:
+    """The job at ``location`` (a retrain's 202 ``Location``; ``client`` a router's
+    ``TestClient`` or an ``httpx.Client`` on a running one) once it has succeeded or failed,
+    polled until ``timeout`` seconds pass ("does not hang", not a timing)."""
+    deadline = time.monotonic() + timeout
+    while (job := client.get(location, headers=headers).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
+
+
+def open_client(settings: Any, **kwargs: Any) -> Any:
+    """A ``fastapi.testclient.TestClient`` over a new router app of ``settings`` (use it as a
+    context manager so the lifespan runs). Imported here without Starlette's notice that it
+    prefers ``httpx2`` to ``httpx``: warnings are errors in this suite."""
+    import warnings
+
+    from serving.app import create_app
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*httpx2")
+        from fastapi.testclient import TestClient
+    return TestClient(create_app(settings), **kwargs)
+
+
+def wait_ready(
+    url: str, server: subprocess.Popen[Any], *, timeout: float = 120, log: Path | None = None
+) -> None:
+    """Until ``manymodels serve`` at ``url`` answers ``/readyz`` 200; fails at once if its
+    process ``server`` exits (with the end of its ``log`` if given), or after ``timeout``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, log.read_text()[-2000:] if log else "the router exited"
+        assert time.monotonic() < deadline, "the router never became ready"
+        time.sleep(0.1)
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """A child started inside takes Ctrl-C as a terminal would deliver it: SIGINT neither
+    ignored nor blocked in this thread, which a child would inherit across exec (a test
+    worker's libraries may have left either; CI once saw the child ignore the interrupt and
+    finish its run)."""
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    handler = signal.getsignal(signal.SIGINT)
+    if handler == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if handler == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, handler)
+
+
+def forked_child_tag() -> tuple[int, str]:
+    """A forked child's pid and the writer tag its temp files carry
+    (``durable_files._TMP_TAG``), read from the child, which then leaves without any cleanup
+    (``os._exit``); it has ended when this returns."""
+    import os
+
+    from manymodels import durable_files
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its tag, leave without running any cleanup
+        try:
+            os.write(write, durable_files._TMP_TAG.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        child_tag = f.read()
+    os.waitpid(pid, 0)
+    return pid, child_tag
+
+
+def firing_lines(out: str) -> list[str]:
+    """The scheduler's stdout, one line per firing run, less those of firings skipped while the
+    previous run still went (a slow run on a loaded machine): those are said on stdout too."""
+    return [line for line in out.strip().splitlines() if "previous run is still going" not in line]
