@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,27 +75,32 @@ def test_missing_column_in_a_dataframe(store_spec: Spec, samples_dir: Path) -> N
         prepare(store_spec, df)
 
 
-def test_missing_categorical_column_is_a_data_error() -> None:
-    df = user_activity(n_users=3, days=25).drop(columns=["plan"])
-    spec = Spec.from_dict(
-        spec_dict(
-            partition_by=["user_id"], target="minutes_active", time_column="day",
-            categorical=["plan"],
-        )
-    )  # fmt: skip
-    with pytest.raises(DataError, match="'plan'"):
-        prepare(spec, df)
-
-
-def test_text_feature_must_be_declared_categorical() -> None:
-    df = user_activity(n_users=3, days=25)
-    spec = Spec.from_dict(
-        spec_dict(
-            partition_by=["user_id"], target="minutes_active", time_column="day",
-            features=["plan", "sessions"], categorical=[],
-        )
-    )  # fmt: skip
-    with pytest.raises(DataError, match=r"'plan' hold text; list them in 'categorical'"):
+@pytest.mark.parametrize(
+    ("dropped", "overrides", "message"),
+    [
+        pytest.param(
+            ["plan"], {"target": "minutes_active", "categorical": ["plan"]}, "'plan'",
+            id="categorical-column-missing",
+        ),
+        pytest.param(
+            [], {"target": "minutes_active", "features": ["plan", "sessions"], "categorical": []},
+            r"'plan' hold text; list them in 'categorical'", id="text-feature-not-categorical",
+        ),
+        pytest.param(
+            [], {"target": "plan", "features": ["sessions", "pages"]},
+            r"<DataFrame>: target 'plan' must be numeric", id="regression-target-text",
+        ),
+    ],
+)  # fmt: skip
+def test_a_column_the_spec_cannot_use_is_a_data_error_naming_it(
+    dropped: list[str], overrides: dict[str, Any], message: str
+) -> None:
+    """``user_activity``'s ``plan`` (text) where the spec needs it otherwise: absent though
+    listed categorical, a feature not listed categorical, a regression target. Each is the
+    user's data or spec at fault, so a ``DataError`` that names the column, not a crash."""
+    df = user_activity(n_users=3, days=25).drop(columns=dropped)
+    spec = Spec.from_dict(spec_dict(partition_by=["user_id"], time_column="day", **overrides))
+    with pytest.raises(DataError, match=message):
         prepare(spec, df)
 
 
@@ -107,18 +113,6 @@ def test_text_features_are_categorical_when_not_declared() -> None:
     assert table.categorical == ["plan"]
     assert table.features == ["plan", "sessions", "pages", "notifications", "weekend"]
     assert isinstance(table.X, pd.DataFrame)
-
-
-def test_regression_target_must_be_numeric() -> None:
-    df = user_activity(n_users=3, days=25)
-    spec = Spec.from_dict(
-        spec_dict(
-            partition_by=["user_id"], target="plan", time_column="day",
-            features=["sessions", "pages"],
-        )
-    )  # fmt: skip
-    with pytest.raises(DataError, match=r"<DataFrame>: target 'plan' must be numeric"):
-        prepare(spec, df)
 
 
 def test_classification_accepts_a_text_target() -> None:
