@@ -5,12 +5,12 @@
 Times ``timefeatures.advance`` (ISO text in, the forecast's times out) for ``--partitions``
 partitions in Europe/Berlin, each ``--horizon`` steps: ``3h`` (elapsed hours, pandas'
 ``date_range``), ``3h-local`` as committed, and ``3h-local`` before (every partition's every
-wall time placed in the zone on its own, ``stepped_each`` below). Two tables of last times:
-``together``, every partition ends at the same time (the usual forecast: all read up to the
-same hour), ``apart``, a last time drawn for each from 2019–2024 on the 3-hour grid, and
-``one`` partition (a router's request; ms, the mean of ``--calls`` calls).
-Rounds alternate the order; figures are process CPU seconds (the machine may be shared),
-median of the rounds. Checks that before and after give the same times.
+wall time placed in the zone on its own, ``_local_hours_before.stepped_each``, the copy the
+tests check against too). Two tables of last times: ``together``, every partition ends at the
+same time (the usual forecast: all read up to the same hour), ``apart``, a last time drawn for
+each from 2019–2024 on the 3-hour grid, and ``one`` partition (a router's request; ms, the
+mean of ``--calls`` calls). Rounds alternate the order; figures are process CPU seconds (the
+machine may be shared), median of the rounds. Checks that before and after give the same times.
 ``--smoke`` runs it in a second (1,000 partitions, one round).
 """
 
@@ -24,36 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from _common import header, ratio_line
+from _local_hours_before import stepped_each
 
 from manymodels import local_hours, timefeatures
 
 ZONE = "Europe/Berlin"
 committed = local_hours.advance
-
-
-def stepped_each(base: pd.DatetimeIndex, step: pd.DateOffset, horizon: int) -> pd.DatetimeIndex:
-    """``local_hours.advance`` before: ``tz_localize`` of every partition at every step."""
-    hours = int(step.kwds["hours"])
-    spare = 2 + (horizon * hours) // (365 * 24)
-    wall = base.tz_localize(None)
-    first = np.ones(len(base), dtype=bool)
-    steps = [
-        (wall + pd.Timedelta(hours=hours * k)).tz_localize(
-            base.tz, nonexistent="NaT", ambiguous=first
-        )
-        for k in range(1, horizon + spare + 1)
-    ]
-    grid = steps[0].append(steps[1:])
-    order = np.arange(len(grid)).reshape(horizon + spare, len(base)).T
-    exists = ~np.asarray(grid.isna())[order]
-    keep = exists & (np.cumsum(exists, axis=1) <= horizon)
-    stamps = grid.as_unit("ns").asi8[order[keep]]
-    return (
-        pd.DatetimeIndex(stamps.astype("datetime64[ns]"))
-        .tz_localize("UTC")
-        .tz_convert(base.tz)
-        .as_unit(base.unit)
-    )
 
 
 def last_times(partitions: int, together: bool) -> list[str]:

@@ -6,7 +6,9 @@ a fixed number of elapsed hours apart (UTC readings shown in the zone) keep thei
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -243,25 +245,25 @@ def test_a_date_alone_among_times_with_offsets_is_no_time_with_an_offset(alone: 
     ]
 
 
+def _load_before() -> Any:
+    """The oracle, ``local_hours.advance`` before each distinct wall time was placed once: the
+    benchmark's copy (``benchmarks/_local_hours_before.py``, loaded by its path, as
+    ``benchmarks/`` is no package), so that the old stepping the benchmark times and the one
+    these times are checked against are one."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "_local_hours_before.py"
+    spec = importlib.util.spec_from_file_location("_local_hours_before", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BEFORE = _load_before()
+
+
 def _stepped_each(base: pd.DatetimeIndex, hours: int, horizon: int) -> pd.DatetimeIndex:
-    """``local_hours.advance`` before each distinct wall time was placed once: every
-    partition's wall time at every step placed in the zone on its own (``tz_localize``)."""
-    spare = 2 + (horizon * hours) // (365 * 24)
-    wall = base.tz_localize(None)
-    first = np.ones(len(base), dtype=bool)
-    steps = [
-        (wall + pd.Timedelta(hours=hours * k)).tz_localize(
-            base.tz, nonexistent="NaT", ambiguous=first
-        )
-        for k in range(1, horizon + spare + 1)
-    ]
-    grid = steps[0].append(steps[1:])
-    order = np.arange(len(grid)).reshape(horizon + spare, len(base)).T
-    exists = ~np.asarray(grid.isna())[order]
-    keep = exists & (np.cumsum(exists, axis=1) <= horizon)
-    stamps = grid.as_unit("ns").asi8[order[keep]]
-    utc = pd.DatetimeIndex(stamps.astype("datetime64[ns]")).tz_localize("UTC")
-    return utc.tz_convert(base.tz).as_unit(base.unit)
+    """Every partition's wall time at every step placed in the zone on its own."""
+    return BEFORE.stepped_each(base, pd.DateOffset(hours=hours), horizon)
 
 
 def _clock_grid(zone: str, hours: int, phase: str, start: str, end: str) -> pd.DatetimeIndex:
