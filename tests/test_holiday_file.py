@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from factories import shops_panel, shops_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -17,7 +18,7 @@ from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
-from tests.test_holidays import EXPECTED, HOLIDAYS, panel, spec
+from tests.test_holidays import EXPECTED, HOLIDAYS
 
 SPEC = (
     'name = "shops"\npartition_by = ["shop"]\ntarget = "y"\ntime_column = "t"\nlags = [1, 2]\n'
@@ -50,7 +51,7 @@ def test_cli_trains_with_a_csv_beside_the_spec_and_forecasts_past_its_dates(
 ) -> None:
     path = spec_file(tmp_path / "specs", '"closed.csv"')
     data = tmp_path / "shops.csv"
-    panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
+    shops_panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
     monkeypatch.chdir(tmp_path)  # elsewhere than the spec: the path is the spec file's
     code, lines = cli("train", str(path), str(data), "--registry", "r")
     assert code == 0, lines
@@ -69,7 +70,7 @@ def test_cli_trains_with_a_csv_beside_the_spec_and_forecasts_past_its_dates(
 
 def test_library_train_and_forecast_read_it_too(tmp_path: Path) -> None:
     path = spec_file(tmp_path, '"closed.csv"', "2025-01-01\n2024-12-25\n")  # no header
-    summary = train(path, panel(pd.bdate_range("2024-01-02", "2024-12-20")), tmp_path / "r")
+    summary = train(path, shops_panel(pd.bdate_range("2024-01-02", "2024-12-20")), tmp_path / "r")
     assert summary.run.n_trained == 3, summary.failures
     got = forecast(tmp_path / "r", ["shop=s1"], horizon=10)
     assert list(got["t"]) == list(EXPECTED)
@@ -108,7 +109,7 @@ def test_a_dict_spec_reads_a_path_from_where_one_runs(
 ) -> None:
     (tmp_path / "closed.csv").write_text("\ufeffDate\n2024-12-25\n2025-01-01\n", "utf-8")
     monkeypatch.chdir(tmp_path)
-    assert Spec.from_dict(spec(holidays="closed.csv")).holidays == HOLIDAYS
+    assert Spec.from_dict(shops_spec(holidays="closed.csv")).holidays == HOLIDAYS
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,7 @@ def test_a_missing_file_or_bad_date_fails_the_cli_in_one_line(
 ) -> None:
     path = spec_file(tmp_path, '"closed.csv"', csv)
     data = tmp_path / "d.csv"
-    panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
+    shops_panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
     code, lines = cli("train", str(path), str(data), "--registry", str(tmp_path / "r"))
     assert code != 0
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: holidays: "), lines

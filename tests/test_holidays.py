@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import open_client
+from factories import open_client, shops_panel, shops_spec, trained_shops
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -30,38 +30,10 @@ HOLIDAYS = ["2024-12-25", "2025-01-01"]
 EXPECTED = pd.bdate_range("2024-12-23", periods=10, freq="C", holidays=HOLIDAYS)
 
 
-def panel(days: pd.DatetimeIndex, shops: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    return pd.concat(
-        [
-            pd.DataFrame({"shop": f"s{i}", "t": days, "y": 100 + rng.normal(size=len(days))})
-            for i in range(shops)
-        ],
-        ignore_index=True,
-    )
-
-
-def spec(**overrides: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": "shops", "partition_by": ["shop"], "target": "y", "time_column": "t",
-        "lags": [1, 2], "validation": {"strategy": "last", "size": 4},
-        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
-        "fallback": {"enabled": False},
-    }  # fmt: skip
-    out.update(overrides)
-    return out
-
-
-def trained(root: Path, days: pd.DatetimeIndex, **overrides: Any) -> Any:
-    summary = train(spec(**overrides), panel(days), root, backend="local")
-    assert summary.run.n_trained == 3, summary.failures
-    return summary
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("holidays") / "registry"
-    trained(root, pd.bdate_range("2024-01-02", "2024-12-20"), holidays=HOLIDAYS)
+    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-20"), holidays=HOLIDAYS)
     return root
 
 
@@ -98,7 +70,7 @@ def test_the_version_records_them_with_its_forecast_plan(root: Path) -> None:
 def test_a_version_trained_without_holidays_forecasts_onto_them_as_before(
     tmp_path: Path,
 ) -> None:
-    trained(tmp_path / "r", pd.bdate_range("2024-01-02", "2024-12-20"))
+    trained_shops(tmp_path / "r", pd.bdate_range("2024-01-02", "2024-12-20"))
     times = forecast(tmp_path / "r", horizon=10)["t"]
     assert pd.Timestamp("2024-12-25") in set(times)
 
@@ -113,12 +85,12 @@ def test_custom_weekdays_skip_holidays_and_missing_rows_on_them_are_no_gap(
     closed = ["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-04", "2024-05-06",
               "2024-12-25", "2024-12-26", "2025-01-01"]  # fmt: skip
     days = pd.bdate_range("2024-01-02", "2024-12-21", freq="C", weekmask=mask, holidays=closed)
-    summary = trained(tmp_path / "r", days, holidays=closed)
+    summary = trained_shops(tmp_path / "r", days, holidays=closed)
     assert not [w for w in summary.run.options.get("warnings", []) if "skip periods" in w]
     got = forecast(tmp_path / "r", horizon=8)
     want = pd.bdate_range("2024-12-23", periods=8, freq="C", weekmask=mask, holidays=closed)
     assert list(got[got["shop"] == "s2"]["t"]) == list(want)
-    summary = trained(tmp_path / "before", days)  # the same table without the spec's list
+    summary = trained_shops(tmp_path / "before", days)  # the same table without the spec's list
     assert [w for w in summary.run.options.get("warnings", []) if "skip periods" in w]
 
 
@@ -148,7 +120,7 @@ def test_steps_back_and_forth_skip_holidays_vectorised() -> None:
 )
 def test_a_bad_date_is_one_line_naming_the_key(holidays: Any, shown: str) -> None:
     with pytest.raises(SpecError, match=shown) as e:
-        Spec.from_dict(spec(holidays=holidays))
+        Spec.from_dict(shops_spec(holidays=holidays))
     assert "\n" not in str(e.value)
 
 
@@ -160,7 +132,7 @@ def test_a_bad_date_in_a_toml_spec_fails_the_cli_in_one_line(tmp_path: Path) -> 
         '[[candidates]]\nestimator = "sklearn.linear_model.Ridge"\n'
     )
     data = tmp_path / "d.csv"
-    panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
+    shops_panel(pd.bdate_range("2024-01-02", periods=30)).to_csv(data, index=False)
     result = CliRunner().invoke(app, ["train", str(path), str(data), "--registry", "r"])
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
@@ -172,17 +144,17 @@ def test_toml_dates_read_as_iso_dates() -> None:
     import tomllib
 
     doc = tomllib.loads('holidays = [2025-01-01, "2024-12-25", 2024-12-25]')
-    assert Spec.from_dict(spec(**doc)).holidays == HOLIDAYS
+    assert Spec.from_dict(shops_spec(**doc)).holidays == HOLIDAYS
 
 
 def test_holidays_need_a_time_column() -> None:
     with pytest.raises(SpecError, match="holidays needs a time_column"):
-        Spec.from_dict(spec(holidays=HOLIDAYS, time_column=None, lags=None, validation={}))
+        Spec.from_dict(shops_spec(holidays=HOLIDAYS, time_column=None, lags=None, validation={}))
 
 
 def test_holidays_of_daily_data_are_not_used_and_said_so(tmp_path: Path) -> None:
     days = pd.date_range("2024-10-01", "2024-12-20", freq="D")
-    summary = trained(tmp_path / "r", days, holidays=HOLIDAYS)
+    summary = trained_shops(tmp_path / "r", days, holidays=HOLIDAYS)
     said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
     assert said == [
         "holidays are not used: the table's frequency is 1D, not business days (B, or "
@@ -196,9 +168,15 @@ def test_holidays_of_daily_data_are_not_used_and_said_so(tmp_path: Path) -> None
 
 
 def test_a_spec_without_holidays_keeps_its_hash() -> None:
-    assert Spec.from_dict(spec()).spec_hash == Spec.from_dict(spec(holidays=None)).spec_hash
-    assert Spec.from_dict(spec()).spec_hash != Spec.from_dict(spec(holidays=HOLIDAYS)).spec_hash
-    assert json.dumps(Spec.from_dict(spec()).to_dict()).find("holidays") == -1
+    assert (
+        Spec.from_dict(shops_spec()).spec_hash
+        == Spec.from_dict(shops_spec(holidays=None)).spec_hash
+    )
+    assert (
+        Spec.from_dict(shops_spec()).spec_hash
+        != Spec.from_dict(shops_spec(holidays=HOLIDAYS)).spec_hash
+    )
+    assert json.dumps(Spec.from_dict(shops_spec()).to_dict()).find("holidays") == -1
 
 
 def test_an_empty_list_of_holidays_is_none() -> None:
@@ -216,9 +194,9 @@ def test_partitions_of_two_specs_step_by_their_own_holidays(tmp_path: Path) -> N
     partition's steps are its own plan's, not the first partition's of the batch."""
     days = pd.bdate_range("2024-01-02", "2024-12-20")
     root = tmp_path / "r"
-    trained(root, days, holidays=HOLIDAYS)
-    other = panel(days).assign(shop=lambda f: "t" + f["shop"])
-    assert train(spec(name="others"), other, root, backend="local").run.n_trained == 3
+    trained_shops(root, days, holidays=HOLIDAYS)
+    other = shops_panel(days).assign(shop=lambda f: "t" + f["shop"])
+    assert train(shops_spec(name="others"), other, root, backend="local").run.n_trained == 3
     got = forecast(root, horizon=10)
     for shop, rows in got.groupby("shop"):
         has = pd.Timestamp("2024-12-25") in set(rows["t"])
@@ -229,14 +207,16 @@ def test_rows_on_a_listed_holiday_are_warned_of(tmp_path: Path) -> None:
     """Lags count a row on a listed holiday as a period where forecasts skip the date: the
     run says so, naming the first such row."""
     days = pd.bdate_range("2024-01-02", "2024-12-20")
-    summary = trained(tmp_path / "r", days, holidays=["2024-07-04", *HOLIDAYS])
+    summary = trained_shops(tmp_path / "r", days, holidays=["2024-07-04", *HOLIDAYS])
     said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
     assert said == [
         "3 partition(s) have rows on dates the spec lists as holidays, e.g. 'shop=s0' on "
         "2024-07-04: lags count them as periods, forecasts skip them; drop those rows or "
         "the dates from holidays"
     ]
-    quiet = trained(tmp_path / "q", days.drop(pd.Timestamp("2024-07-04")), holidays=["2024-07-04"])
+    quiet = trained_shops(
+        tmp_path / "q", days.drop(pd.Timestamp("2024-07-04")), holidays=["2024-07-04"]
+    )
     assert not [w for w in quiet.run.options.get("warnings", []) if "holidays" in w]
 
 
@@ -245,9 +225,11 @@ def test_a_rows_period_before_skips_holidays_for_its_change(tmp_path: Path) -> N
     2024-12-26 that is 2024-12-24 (the version's last row) when 12-25 is a holiday, where
     12-25 was looked for and the row was refused as having no previous period."""
     days = pd.bdate_range("2024-01-02", "2024-12-24")
-    data = panel(days).assign(price=lambda f: 1.0 + (f.index % 7))
+    data = shops_panel(days).assign(price=lambda f: 1.0 + (f.index % 7))
     overrides = {"features": ["price"], "changes": ["price"], "lags": None}
-    summary = train(spec(**overrides, holidays=HOLIDAYS), data, tmp_path / "r", backend="local")
+    summary = train(
+        shops_spec(**overrides, holidays=HOLIDAYS), data, tmp_path / "r", backend="local"
+    )
     assert summary.run.n_trained == 3, summary.failures
     with Registry.open(tmp_path / "r") as reg:
         loaded = reg.load_model("shop=s0")
@@ -262,7 +244,7 @@ def test_a_row_given_by_its_time_reads_its_lags_across_a_holiday(tmp_path: Path)
     (12-24) when 12-25 is a holiday: its lags come from the history, as the forecast's do.
     It was the second period, whose lag 1 (12-25's target) no one had posted."""
     root = tmp_path / "r"
-    trained(root, pd.bdate_range("2024-01-02", "2024-12-24"), holidays=HOLIDAYS)
+    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-24"), holidays=HOLIDAYS)
     with Registry.open(root) as reg:
         loaded = reg.load_model("shop=s0")
         got = float(np.asarray(loaded.predict([{"t": "2024-12-26"}]))[0])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from factories import shops_panel, shops_spec, trained_shops
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -26,7 +26,6 @@ from manymodels.spec import Spec
 from manymodels.timefeatures import advance, retreat
 from serving.app import create_app
 from serving.settings import Settings
-from tests.test_holidays import panel, spec
 
 HOLIDAYS = ["2024-01-01", "2024-12-31", "2025-01-01"]
 STARTS = pd.offsets.CustomBusinessMonthBegin(holidays=HOLIDAYS)
@@ -36,16 +35,10 @@ MONTH_STARTS = pd.date_range("2022-01-03", "2024-11-01", freq=STARTS)
 NEXT_STARTS = pd.date_range("2024-12-01", periods=4, freq=STARTS)
 
 
-def trained(root: Path, days: pd.DatetimeIndex, **overrides: Any) -> Any:
-    summary = train(spec(**overrides), panel(days), root, backend="local")
-    assert summary.run.n_trained == 3, summary.failures
-    return summary
-
-
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bms") / "registry"
-    summary = trained(root, MONTH_STARTS, holidays=HOLIDAYS)
+    summary = trained_shops(root, MONTH_STARTS, holidays=HOLIDAYS)
     assert summary.run.options.get("warnings", []) == []  # no gap, no unused holidays
     return root
 
@@ -95,10 +88,10 @@ def test_a_row_given_by_its_time_reads_its_lags_across_the_holiday(root: Path) -
 
 
 def test_a_future_table_at_the_moved_dates_gives_the_features(tmp_path: Path) -> None:
-    data = panel(MONTH_STARTS).assign(price=lambda f: 1.0 + (f.index % 5))
+    data = shops_panel(MONTH_STARTS).assign(price=lambda f: 1.0 + (f.index % 5))
     data["y"] = 10 * data["price"]
     overrides = {"features": ["price"], "lags": None, "holidays": HOLIDAYS}
-    summary = train(spec(**overrides), data, tmp_path / "r", backend="local")
+    summary = train(shops_spec(**overrides), data, tmp_path / "r", backend="local")
     assert summary.run.n_trained == 3, summary.failures
     future = pd.DataFrame(
         {"shop": "s0", "t": NEXT_STARTS[:2], "price": [7.0, 9.0]}
@@ -126,7 +119,7 @@ def test_month_ends_and_quarter_starts_move_back_and_forth() -> None:
 def test_month_ends_moved_by_a_holiday_train_as_bme(tmp_path: Path) -> None:
     days = pd.date_range("2022-01-31", "2025-01-31", freq=ENDS)
     assert pd.Timestamp("2024-12-30") in set(days)
-    trained(tmp_path / "r", days, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "r", days, holidays=HOLIDAYS)
     with Registry.open(tmp_path / "r") as reg:
         plan = reg.get_version("shop=s0").schema.forecast
     assert plan is not None and plan.frequency == "BME" and plan.holidays == HOLIDAYS
@@ -138,13 +131,13 @@ def test_month_ends_moved_by_a_holiday_train_as_bme(tmp_path: Path) -> None:
 def test_quarter_starts_moved_by_a_holiday_train_as_3bms(tmp_path: Path) -> None:
     days = pd.date_range("2021-01-01", "2024-10-01", freq=STARTS)[::3]
     assert pd.Timestamp("2024-01-02") in set(days)
-    trained(tmp_path / "r", days, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "r", days, holidays=HOLIDAYS)
     got = forecast(tmp_path / "r", ["shop=s0"], horizon=2)
     assert [str(t.date()) for t in got["t"]] == ["2025-01-02", "2025-04-01"]
 
 
 def test_month_starts_without_holidays_forecast_as_before(tmp_path: Path) -> None:
-    trained(tmp_path / "r", pd.date_range("2022-02-01", "2024-11-01", freq="BMS"))
+    trained_shops(tmp_path / "r", pd.date_range("2022-02-01", "2024-11-01", freq="BMS"))
     got = forecast(tmp_path / "r", ["shop=s0"], horizon=2)
     assert [str(t.date()) for t in got["t"]] == ["2024-12-02", "2025-01-01"]
 
@@ -157,11 +150,11 @@ def test_a_closure_left_out_of_holidays_is_the_one_date_named() -> None:
     closed = ["2022-01-03", "2023-01-02", "2024-01-01", "2025-01-01"]
     days = pd.date_range("2021-01-01", "2024-12-01", freq=pd.offsets.CustomBusinessMonthBegin(
         holidays=closed))  # fmt: skip
-    table = prepare(Spec.from_dict(spec(holidays=closed[2:])), panel(days))[0]
+    table = prepare(Spec.from_dict(shops_spec(holidays=closed[2:])), shops_panel(days))[0]
     (warning,) = [w for w in table.extra["warnings"] if "start nor its end" in w]
     assert warning.startswith(
         "6 time(s) are neither a month's start nor its end (nor its first or last business "
         "day, less the spec's holidays), among times that are (e.g. 'shop=s0' at 2022-01-04"
     ), warning
-    assert prepare(Spec.from_dict(spec(holidays=closed)), panel(days))[0].extra.get(
+    assert prepare(Spec.from_dict(shops_spec(holidays=closed)), shops_panel(days))[0].extra.get(
         "frequency") == "BMS"  # fmt: skip

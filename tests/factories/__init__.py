@@ -29,6 +29,9 @@ from .frames import (
     linear_series,
     noisy_panel,
     retrained_to_a_tie,
+    shops_panel,
+    shops_spec,
+    trained_shops,
 )
 from .processes import (
     firing_lines,
@@ -108,11 +111,14 @@ __all__ = [
     "sales_files",
     "sales_toml",
     "scaled_ridge",
+    "shops_panel",
+    "shops_spec",
     "slowfit_env",
     "small_backup",
     "spec_dict",
     "sqlite_plan",
     "synthetic_ridge_toml",
+    "trained_shops",
     "users_spec",
     "wait_ready",
 ]

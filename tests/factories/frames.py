@@ -14,7 +14,7 @@ import pandas as pd
 from manymodels.registry.entities import ModelVersion
 
 if TYPE_CHECKING:
-    pass
+    from manymodels.run_summary import RunSummary
 
 
 def churn_frame(
@@ -111,3 +111,39 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
         assert ev["basis"] == "refit" and ev["challenger_score"] == ev["champion_score"], ev
         assert not ev["promote"] and ev["reason"].startswith("identical to champion v1")
     return second
+
+
+def shops_panel(days: pd.DatetimeIndex, shops: int = 3) -> pd.DataFrame:
+    """Shops ``s0``, ``s1`` … with a level near 100 on every one of ``days`` (time ``t``,
+    target ``y``): business-day data for the holiday tests, whose dates are the point."""
+    rng = np.random.default_rng(0)
+    return pd.concat(
+        [
+            pd.DataFrame({"shop": f"s{i}", "t": days, "y": 100 + rng.normal(size=len(days))})
+            for i in range(shops)
+        ],
+        ignore_index=True,
+    )
+
+
+def shops_spec(**overrides: Any) -> dict[str, Any]:
+    """A LinearRegression per shop of ``shops_panel`` on lags 1 and 2, the last 4 rows
+    validate, no fallback: what every holiday test trains, ``holidays`` given by ``overrides``."""
+    out: dict[str, Any] = {
+        "name": "shops", "partition_by": ["shop"], "target": "y", "time_column": "t",
+        "lags": [1, 2], "validation": {"strategy": "last", "size": 4},
+        "candidates": [{"estimator": "sklearn.linear_model.LinearRegression"}],
+        "fallback": {"enabled": False},
+    }  # fmt: skip
+    out.update(overrides)
+    return out
+
+
+def trained_shops(root: Path, days: pd.DatetimeIndex, **overrides: Any) -> RunSummary:
+    """``shops_spec(**overrides)`` trained on ``shops_panel(days)`` into ``root``, every shop
+    trained (checked here): the registry a holiday test forecasts from."""
+    from manymodels.pipeline import train
+
+    summary = train(shops_spec(**overrides), shops_panel(days), root, backend="local")
+    assert summary.run.n_trained == 3, summary.failures
+    return summary
