@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import ago, linear_frame, make_run, mark_running, other_machine_tag, spec_dict
+from factories import (
+    ago,
+    linear_frame,
+    make_run,
+    mark_running,
+    other_machine_tag,
+    spec_dict,
+    wait_for,
+)
 
 from manymodels.doctor import check
 from manymodels.exceptions import RunTakenOver, TrainingError
@@ -38,9 +46,10 @@ def test_a_heartbeat_beats_until_its_block_ends(tmp_path: Path) -> None:
         first = reg.get_run("r1").heartbeat_at
         assert first == reg.get_run("r1").started_at  # a new run has just shown it is alive
         with Heartbeat(reg.store, "r1", every=0.02):
-            deadline = time.monotonic() + 10
-            while reg.get_run("r1").heartbeat_at == first and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_for(
+                lambda: reg.get_run("r1").heartbeat_at != first,
+                "a beat after the run's first", timeout=10, every=0.01,
+            )  # fmt: skip
         last = reg.get_run("r1").heartbeat_at
         assert last is not None and first is not None and last > first
         time.sleep(0.1)
@@ -100,10 +109,10 @@ def test_the_first_beat_is_at_once(tmp_path: Path) -> None:
         reg.store.create_run(make_run("r1"))
         first = reg.get_run("r1").heartbeat_at
         with Heartbeat(reg.store, "r1", every=3600):
-            deadline = time.monotonic() + 10
-            while reg.get_run("r1").heartbeat_at == first and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert reg.get_run("r1").heartbeat_at != first
+            wait_for(
+                lambda: reg.get_run("r1").heartbeat_at != first,
+                "a beat long before the hour's interval", timeout=10, every=0.01,
+            )  # fmt: skip
 
 
 UNREACHABLE = """

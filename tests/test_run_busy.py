@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from factories import (
     sales_toml,
     slowfit_env,
     spec_dict,
+    wait_for,
 )
 
 from manymodels.exceptions import DataError, RunBusy, TrainingError
@@ -160,10 +160,7 @@ def test_train_by_hand_beside_a_run_of_the_spec_exits_1_naming_it(tmp_path: Path
         env={**env, "SLOWFIT_DIR": str(blocked), "SLOWFIT_AFTER": "1"},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # its run recorded, held in its second fit
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(blocked / "fitting", "the train held in its second fit", process=first)
         with Registry.open(root) as reg:
             (run,) = reg.list_runs(limit=5)
         second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)

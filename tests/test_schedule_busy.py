@@ -25,6 +25,7 @@ from factories import (
     sales_files,
     sales_toml,
     slowfit_env,
+    wait_for,
 )
 
 from manymodels.pipeline import train
@@ -50,10 +51,7 @@ def test_a_firing_while_a_train_of_the_spec_runs_is_skipped_and_said(tmp_path: P
     scheduler = [BIN / "manymodels", "scheduler", spec, data, "--registry", root,
                  "--backend", "local", "--max-runs", "1", "--no-catch-up"]  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # its run recorded, held in its second fit
-            assert by_hand.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(blocked / "fitting", "the train held in its second fit", process=by_hand)
         with Registry.open(root) as reg:
             (run,) = reg.list_runs(limit=5)
         fired = subprocess.run(scheduler, capture_output=True, text=True, env=env, timeout=120)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from factories import firing_lines, make_run, sales_files, sales_toml, slowfit_env
+from factories import firing_lines, make_run, sales_files, sales_toml, slowfit_env, wait_for
 
 from manymodels.pipeline import train
 from manymodels.registry import Registry
@@ -177,10 +177,7 @@ def _held_in_fit(weekly: SlowWeekly, blocked: Path, *, after: int = 0) -> subpro
     proc = subprocess.Popen(weekly.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             text=True, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 120
-        while not (blocked / "fitting").exists():  # its firing is claimed, its run training
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(blocked / "fitting", "the firing claimed, its run held in a fit", process=proc)
     except BaseException:
         proc.kill()
         proc.wait(30)

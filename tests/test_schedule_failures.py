@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import wait_for
 from test_schedule_claims import BIN, _held_in_fit, _slow_weekly, _weekly_registry
 
 from manymodels.registry import Registry
@@ -142,10 +143,7 @@ def test_a_firing_whose_scheduler_was_killed_before_its_run_began_runs_again(
     stuck = subprocess.Popen(cmd, env={**os.environ, "STUCK_AT": str(stuck_at)},
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while not stuck_at.exists():
-            assert stuck.poll() is None and time.monotonic() < deadline, "never claimed"
-            time.sleep(0.05)
+        wait_for(stuck_at, "the firing claimed", timeout=90, process=stuck)
         code, out, err = _scheduler(spec, data, root, runs=False)  # its firing is under way
         assert code == 0 and out == "" and "now: the" not in err, (out, err)
     finally:

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from factories import sales_files, sales_toml, slowfit_env
+from factories import sales_files, sales_toml, slowfit_env, wait_for
 
 BIN = Path(sys.executable).parent
 SPEC = sales_toml(
@@ -32,13 +31,13 @@ def test_a_firing_skipped_while_the_run_goes_is_a_line_on_stdout(tmp_path: Path)
             stdout=stdout, stderr=stderr, env={**env, "SLOWFIT_DIR": str(blocked)},
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 60
             # its first firing held in a fit, and a later one skipped: the skip may come
             # before the fit (the first run still reading its data a second later)
-            while not (blocked / "fitting").exists() or "skipped" not in out.read_text():
-                assert proc.poll() is None, err.read_text()
-                assert time.monotonic() < deadline, (out.read_text(), err.read_text())
-                time.sleep(0.1)
+            wait_for(
+                lambda: (blocked / "fitting").exists() and "skipped" in out.read_text(),
+                "the first firing held in a fit and a later one skipped",
+                timeout=60, process=proc, output=lambda: out.read_text() + err.read_text(),
+            )  # fmt: skip
         finally:
             proc.kill()
             proc.wait(30)

@@ -40,6 +40,7 @@ from .processes import (
     interruptible,
     job_ended,
     open_client,
+    wait_for,
     wait_ready,
 )
 from .registry import (
@@ -120,5 +121,6 @@ __all__ = [
     "synthetic_ridge_toml",
     "trained_shops",
     "users_spec",
+    "wait_for",
     "wait_ready",
 ]

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,3 +116,30 @@ def firing_lines(out: str) -> list[str]:
     """The scheduler's stdout, one line per firing run, less those of firings skipped while the
     previous run still went (a slow run on a loaded machine): those are said on stdout too."""
     return [line for line in out.strip().splitlines() if "previous run is still going" not in line]
+
+
+def wait_for(
+    done: Path | Callable[[], object],
+    what: str,
+    *,
+    timeout: float = 120,
+    process: subprocess.Popen[Any] | None = None,
+    output: Callable[[], str] | None = None,
+    every: float = 0.05,
+) -> None:
+    """Until ``done`` holds: a file that exists (``SLOW_FIT_MODULE``'s ``fitting``) or a
+    predicate that returns true, polled every ``every`` seconds, so that a test goes on from a
+    state reached rather than from a sleep. Fails with an ``AssertionError`` naming ``what``
+    (and ``output()``, a log's end, if given) once ``process`` has exited without it, or after
+    ``timeout`` seconds: a bound for "does not hang", not a timing."""
+    holds = done.exists if isinstance(done, Path) else done
+    shown = (lambda: "\n" + output()) if output is not None else (lambda: "")
+    deadline = time.monotonic() + timeout
+    while not holds():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(
+                f"the process exited ({process.returncode}) before {what}{shown()}"
+            )
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:g} s in vain for {what}{shown()}")
+        time.sleep(every)

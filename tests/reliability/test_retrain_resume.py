@@ -17,12 +17,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from factories import interruptible, slowfit_env
+from factories import interruptible, slowfit_env, wait_for
 
 from manymodels.samples import synthetic
 
@@ -98,10 +97,7 @@ def test_a_killed_retrain_of_flagged_partitions_is_finished_as_doctor_says(
         env=slow,
     )
     try:
-        deadline = time.monotonic() + 300
-        while not (blocked / "fitting").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(blocked / "fitting", "the retrain held in a fit", timeout=300, process=proc)
     finally:
         proc.kill()
         proc.wait(30)
@@ -139,10 +135,7 @@ def test_ctrl_c_of_a_retrain_prints_the_command_that_finishes_it(tmp_path: Path)
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=slow,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
-        while not (blocked / "fitting").exists():
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(blocked / "fitting", "the retrain held in a fit", timeout=300, process=proc)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:

@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from factories import slowfit_env, wait_ready
+from factories import slowfit_env, wait_for, wait_ready
 
 from manymodels.samples import synthetic
 
@@ -134,11 +133,8 @@ def retrain_until_fitting(
         headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30,
     )  # fmt: skip
     assert posted.status_code == 202, posted.text
-    deadline = time.monotonic() + 120
-    while not (blocked / "fitting").exists():
-        assert server.poll() is None, log.read_text()[-2000:]
-        assert time.monotonic() < deadline, "the retrain never started fitting"
-        time.sleep(0.05)
+    wait_for(blocked / "fitting", "the retrain's fit", process=server,
+             output=lambda: log.read_text()[-2000:])  # fmt: skip
     return str(posted.json()["job_id"])
 
 

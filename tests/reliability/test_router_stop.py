@@ -15,12 +15,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from factories import wait_ready
+from factories import wait_for, wait_ready
 from test_router_kill import _port, _trained, ended_by_restart, retrain_until_fitting
 
 from manymodels.monitoring import store
@@ -76,13 +75,11 @@ def test_a_router_stopped_mid_retrain_flushes_its_drift_sample_at_once(tmp_path:
         assert "pid=1" not in _drift_keys(reg)  # held in the router until a flush
 
         server.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 60  # generous: a flush takes milliseconds
-        while "pid=1" not in _drift_keys(reg):
-            assert time.monotonic() < deadline, (
-                "the sample was not flushed while the router waited for the fit: "
-                + log.read_text()[-2000:]
-            )
-            time.sleep(0.2)
+        wait_for(  # generous: a flush takes milliseconds
+            lambda: "pid=1" in _drift_keys(reg),
+            "the sample flushed while the router waited for the fit",
+            timeout=60, output=lambda: log.read_text()[-2000:], every=0.2,
+        )  # fmt: skip
         assert server.poll() is None  # still waiting for the fit, its sample already stored
     finally:
         server.send_signal(signal.SIGKILL)  # the supervisor's, once its grace is over
