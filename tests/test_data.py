@@ -474,31 +474,37 @@ def test_a_spec_name_a_letter_off_a_tables_column_is_pointed_out() -> None:
     )
 
 
-def test_a_name_a_letter_and_a_case_off_is_pointed_out() -> None:
-    """``target = "unit"`` over a spreadsheet's ``Units`` (and ``Prices`` for ``price``):
-    the did-you-mean compared names as written, where one letter and a capital scored under
-    its cutoff, so the error listed every column and suggested nothing."""
-    frame = linear_frame(1, 5).rename(columns={"y": "Units", "x0": "Prices"})
-    spec = Spec.model_validate(spec_dict(target="unit", features=["price", "x1"]))
+@pytest.mark.parametrize(
+    ("renamed", "target", "feature", "hint"),
+    [
+        pytest.param(
+            {"y": "Units", "x0": "Prices"}, "unit", "price",
+            "(table has: pid, t, Prices, x1, Units); did you mean 'Units' for 'unit', "
+            "'Prices' for 'price'?",
+            id="a-letter-and-a-case-off",
+        ),
+        pytest.param(
+            {"y": "units", "x0": "price"}, "Units", "prices",
+            "(table has: pid, t, price, x1, units); the table has 'units' for 'Units': names "
+            "differ in spaces or case; did you mean 'price' for 'prices'?",
+            id="a-case-slip-and-a-typo",
+        ),
+    ],
+)  # fmt: skip
+def test_every_misspelt_name_is_pointed_out(
+    renamed: dict[str, str], target: str, feature: str, hint: str
+) -> None:
+    """A spec's names a letter, a case or both off the table's. ``target = "unit"`` over a
+    spreadsheet's ``Units`` (``Prices`` for ``price``): the did-you-mean compared names as
+    written, where one letter and a capital scored under its cutoff, so the error listed
+    every column and suggested nothing. ``target = "Units"`` over ``units`` beside
+    ``features = ["prices"]`` over ``price``: the case hint was the only one said, the typo
+    left for the next run to find."""
+    frame = linear_frame(1, 5).rename(columns=renamed)
+    spec = Spec.model_validate(spec_dict(target=target, features=[feature, "x1"]))
     with pytest.raises(DataError) as caught:
         prepare(spec, frame)
-    assert str(caught.value).endswith(
-        "(table has: pid, t, Prices, x1, Units); did you mean 'Units' for 'unit', "
-        "'Prices' for 'price'?"
-    )
-
-
-def test_a_case_slip_and_a_typo_are_both_pointed_out() -> None:
-    """``target = "Units"`` over ``units`` beside ``features = ["prices"]`` over ``price``:
-    the case hint was the only one said, the typo left for the next run to find."""
-    frame = linear_frame(1, 5).rename(columns={"y": "units", "x0": "price"})
-    spec = Spec.model_validate(spec_dict(target="Units", features=["prices", "x1"]))
-    with pytest.raises(DataError) as caught:
-        prepare(spec, frame)
-    assert str(caught.value).endswith(
-        "(table has: pid, t, price, x1, units); the table has 'units' for 'Units': names "
-        "differ in spaces or case; did you mean 'price' for 'prices'?"
-    )
+    assert str(caught.value).endswith(hint)
 
 
 @pytest.mark.parametrize(
