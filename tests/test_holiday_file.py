@@ -93,7 +93,7 @@ def test_a_file_url_is_its_local_path_and_another_host_one_line(tmp_path: Path) 
     spec_file(tmp_path / "a", '"closed.csv"')
     for i, url in enumerate([f"file://{closed}", f"FILE://localhost{closed}"]):
         assert Spec.from_toml(spec_file(tmp_path / f"{i}", f'"{url}"', None)).holidays == HOLIDAYS
-        assert Spec.from_dict(spec(holidays=url)).holidays == HOLIDAYS
+        assert Spec.from_dict(shops_spec(holidays=url)).holidays == HOLIDAYS
     path = spec_file(tmp_path / "b", f'"file://otherhost{closed}"', None)
     with pytest.raises(SpecError) as caught:
         Spec.from_toml(path)
@@ -180,7 +180,7 @@ def test_changed_only_retrains_after_the_csv_is_edited_not_after_it_is_reordered
     and with a header retrain nothing."""
     path = spec_file(tmp_path, '"closed.csv"', "2024-12-25\n2025-01-01\n")
     data = tmp_path / "shops.csv"
-    panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
+    shops_panel(pd.bdate_range("2024-01-02", "2024-12-20")).to_csv(data, index=False)
     registry = str(tmp_path / "r")
     assert cli("train", str(path), str(data), "--registry", registry)[0] == 0
     (tmp_path / "closed.csv").write_text("date\n2025-01-01\n2024-12-25\n", encoding="utf-8")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import open_client
+from factories import open_client, trained_shops
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -23,7 +23,7 @@ from manymodels.gc import collect
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
 from serving.settings import Settings
-from tests.test_holidays import EXPECTED, HOLIDAYS, trained
+from tests.test_holidays import EXPECTED, HOLIDAYS
 
 DAYS = pd.bdate_range("2024-01-02", "2024-12-20")
 MANY = [d.date().isoformat() for d in pd.bdate_range("2030-01-01", periods=403)] + HOLIDAYS
@@ -55,8 +55,8 @@ def forecast_steps(root: Path) -> tuple[list[pd.Timestamp], list[pd.Timestamp]]:
 
 def test_versions_name_one_stored_set_by_hash_and_forecast_past_it(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    trained(root, DAYS, holidays=MANY)
-    trained(root, DAYS, holidays=list(reversed(MANY)))  # the same set: stored once
+    trained_shops(root, DAYS, holidays=MANY)
+    trained_shops(root, DAYS, holidays=list(reversed(MANY)))  # the same set: stored once
     (sha, dates), *others = sets(root).items()
     assert not others and dates == sorted(MANY)
     texts = stored(root)
@@ -82,7 +82,7 @@ def test_versions_name_one_stored_set_by_hash_and_forecast_past_it(tmp_path: Pat
 def test_a_version_holding_its_dates_inline_still_forecasts(tmp_path: Path) -> None:
     """Versions written before schema 13 keep the dates in their own schema."""
     root = tmp_path / "r"
-    trained(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=HOLIDAYS)
     v = t.model_versions.c
     with Registry.open(root) as reg, reg.store.engine.begin() as conn:
         for (key, _), text in stored(root).items():
@@ -103,8 +103,8 @@ def test_a_version_holding_its_dates_inline_still_forecasts(tmp_path: Path) -> N
 
 def test_gc_keeps_the_sets_versions_name(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    trained(root, DAYS, holidays=HOLIDAYS)
-    trained(root, DAYS, holidays=[*HOLIDAYS, "2025-01-02"])  # a second set; v1 names the first
+    trained_shops(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=[*HOLIDAYS, "2025-01-02"])  # a 2nd set; v1 names the 1st
     with Registry.open(root) as reg:
         collect(reg, keep=1, grace_seconds=0)
     assert len(sets(root)) == 2
@@ -115,7 +115,7 @@ def test_gc_keeps_the_sets_versions_name(tmp_path: Path) -> None:
 
 def test_a_set_missing_or_altered_in_the_registry_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    trained(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=HOLIDAYS)
     with Registry.open(root) as reg, reg.store.engine.begin() as conn:
         conn.execute(update(t.holiday_sets).values(dates_json='["2024-12-25"]'))
     holiday_sets._KNOWN.clear()
@@ -133,7 +133,7 @@ def test_the_cli_fast_path_reads_a_set_by_hash_as_the_typer_command(
     """``models show`` answered over ``sqlite3`` alone (``cli.fastpath``) reads the set from
     the database as ``Registry`` does: the same output, no traceback."""
     root = tmp_path / "r"
-    trained(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=HOLIDAYS)
     holiday_sets._KNOWN.clear()  # a new CLI process: only the browser to ask
     argv = ["models", "show", "shop=s0", "--json", "--registry", str(root)]
     assert answer(argv) == 0

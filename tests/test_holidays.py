@@ -182,10 +182,12 @@ def test_a_spec_without_holidays_keeps_its_hash() -> None:
 def test_an_empty_list_of_holidays_is_none() -> None:
     """``holidays = []`` closes no day: the spec hashes as one without holidays (a run of
     either resumes under the other), and it needs no time column."""
-    empty = Spec.from_dict(spec(holidays=[]))
+    empty = Spec.from_dict(shops_spec(holidays=[]))
     assert empty.holidays is None
-    assert empty.spec_hash == Spec.from_dict(spec()).spec_hash
-    untimed = spec(holidays=(), time_column=None, lags=None, validation={"strategy": "holdout"})
+    assert empty.spec_hash == Spec.from_dict(shops_spec()).spec_hash
+    untimed = shops_spec(
+        holidays=(), time_column=None, lags=None, validation={"strategy": "holdout"}
+    )
     assert Spec.from_dict(untimed).holidays is None
 
 

@@ -56,7 +56,7 @@ def test_a_firing_while_a_train_of_the_spec_runs_is_skipped_and_said(tmp_path: P
             (run,) = reg.list_runs(limit=5)
         fired = subprocess.run(scheduler, capture_output=True, text=True, env=env, timeout=120)
         assert fired.returncode == 0, fired.stderr
-        (line,) = fired.stdout.strip().splitlines()
+        (line,) = firing_lines(fired.stdout)
         assert f" skipped: run {run.run_id} (train, started " in line, line
         assert "is still training this spec on the registry" in line, line
         with Registry.open(root) as reg:  # the firing recorded no run beside it
