@@ -272,11 +272,8 @@ def test_score_and_predict_word_a_stray_word_alike(sales: dict[str, Any]) -> Non
     must be numeric, as the model was trained on (found dtype object: 'cheap' in data row 3
     (counting from 1), 1 such value(s))" and ``LoadedModel.predict`` "row 2: feature 'price'
     must be a number, not text 'cheap'" (counting from 0). Now both say the same, from 1."""
-    key = sorted(sales["trained"])[0]
-    store, brand = (part.split("=")[1] for part in key.split(","))
-    df = sales["df"]
-    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
-    rows = rows.astype({"price": object}).reset_index(drop=True)
+    key, rows = _first_partition_rows(sales)
+    rows = rows.astype({"price": object})
     rows.loc[2, "price"] = "cheap"
     said = "data row 3 (counting from 1): feature 'price' must be a number, not text 'cheap'"
     with pytest.raises(DataError) as scored:
@@ -298,11 +295,8 @@ def test_score_names_a_cell_that_parses_as_a_number_as_predict_does(
     numbers when ``score`` looked for the stray cell (a complex one with numpy's
     ComplexWarning), so it named none: "feature 'price' must be numeric, as the model was
     trained on (found dtype object)", where ``predict`` named the row and the cell."""
-    key = sorted(sales["trained"])[0]
-    store, brand = (part.split("=")[1] for part in key.split(","))
-    df = sales["df"]
-    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
-    rows = rows.astype({"price": object}).reset_index(drop=True)
+    key, rows = _first_partition_rows(sales)
+    rows = rows.astype({"price": object})
     rows.loc[2, "price"] = cell
     said = f"data row 3 (counting from 1): feature 'price' must be a number, not {shown}"
     with warnings.catch_warnings():
@@ -320,11 +314,8 @@ def test_score_names_a_text_column_of_numbers_as_predict_does(sales: dict[str, A
     strings): ``score`` said only "feature 'price' must be numeric, as the model was trained
     on (found dtype str)", where ``predict`` named the first cell and its row, as ``score``
     does for the same cells in an object column."""
-    key = sorted(sales["trained"])[0]
-    store, brand = (part.split("=")[1] for part in key.split(","))
-    df = sales["df"]
-    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
-    rows = rows.reset_index(drop=True).astype({"price": "str"})
+    key, rows = _first_partition_rows(sales)
+    rows = rows.astype({"price": "str"})
     said = (
         "data row 1 (counting from 1): feature 'price' must be a number, not text "
         f"{rows.loc[0, 'price']!r}"
@@ -591,3 +582,13 @@ def test_calendar_parts_of_a_time_in_another_offset_are_the_series_zones(tmp_pat
         routed = model.predict([{"x0": 0.5, "x1": -1.0, "t": "2024-04-10T23:30:00+00:00"}])[0]
     assert thursday != pytest.approx(wednesday)
     assert scored["prediction"].iloc[0] == pytest.approx(thursday) == routed
+
+
+def _first_partition_rows(sales: dict[str, Any]) -> tuple[str, pd.DataFrame]:
+    """The first trained partition's key and 5 of its rows, indexed from 0: what a test of
+    how ``score`` and ``predict`` name a bad cell alters."""
+    key = sorted(sales["trained"])[0]
+    store, brand = (part.split("=")[1] for part in key.split(","))
+    df = sales["df"]
+    rows = df[(df["store"].astype(str) == store) & (df["brand"] == brand)].head(5)
+    return key, rows.reset_index(drop=True)
