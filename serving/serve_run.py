@@ -228,6 +228,11 @@ def run(
     # read by processes Ray starts from here (an embedded cluster's proxy); a user's wins
     os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    # Serve's controller kills a proxy not ready 5 s after it starts (its ready check), and
+    # serve.start then fails with "ActorDiedError … killed by ray.kill": on a loaded machine a
+    # proxy's worker takes longer to import and start (seen in CI at load 16). A minute, as
+    # the proxies' own start timeout (HTTP_PROXY_TIMEOUT) is.
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     # replicas do not share the command's working directory
     settings = replace(settings, registry=settings.registry.resolve())
     # A replica asks Ray for one CPU (Serve's default, what a cluster's autoscaler plans by):
