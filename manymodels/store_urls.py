@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 from manymodels.exceptions import ArtifactError, DataError, ManyModelsError
 
@@ -62,9 +63,10 @@ def data_path(source: str | Path) -> str | Path:
     as the readers open it: a ``file`` URL as its local path (``file:///srv/x.csv``,
     ``file://localhost/srv/x.csv``, ``FILE:///srv/x.csv`` and ``file:/srv/x.csv`` are
     ``/srv/x.csv``: each was read as the relative path ``file:/srv/x.csv``, "data file not
-    found"), another URL with its scheme in lower case (``S3://b/x`` is ``s3://b/x``), any
-    other path as given. A ``file`` URL naming another host is a ``DataError`` in one line
-    naming it. Text only: no filesystem call, so it costs nothing per request."""
+    found"; its %-escapes decoded: ``file:///srv/my%20data`` is ``/srv/my data``), another
+    URL with its scheme in lower case (``S3://b/x`` is ``s3://b/x``), any other path as given.
+    A ``file`` URL naming another host is a ``DataError`` in one line naming it. Text
+    only: no filesystem call, so it costs nothing per request."""
     text = str(source)
     if not _SCHEME.fullmatch(text):  # a plain path ('sales.csv', '/srv/x', 'C:/x'): as given
         return source
@@ -72,7 +74,8 @@ def data_path(source: str | Path) -> str | Path:
     if text.startswith("file://"):
         if not text.removeprefix("file://"):
             raise DataError(f"data path '{source}' names no path (file:///path)")
-        return text.removeprefix("file://")
+        # RFC 8089 escapes as any URL does: Path.as_uri() writes "my data" as my%20data
+        return unquote(text.removeprefix("file://"))
     return text if "://" in text else source  # 'sales:v2.csv' is a file's name
 
 

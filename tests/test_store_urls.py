@@ -187,3 +187,28 @@ def test_a_local_file_with_a_colon_in_its_name_is_still_that_file(
     monkeypatch.chdir(tmp_path)
     linear_frame(1, 3).to_csv("sales:v2.csv", index=False)
     assert len(read_table("sales:v2.csv")) == 3
+
+
+def test_a_file_url_of_a_path_with_a_space_or_accent_is_that_path_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`Path("/x/my data/café.csv").as_uri()` is `file:///x/my%20data/caf%C3%A9.csv` (RFC 8089
+    escapes a space and non-ASCII bytes): train, score and the CLI read it as the path
+    `/x/my%20data/caf%C3%A9.csv`, "data file not found"; now as the file it names."""
+    from typer.testing import CliRunner
+
+    import manymodels as mm
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "my data"
+    folder.mkdir()
+    csv = folder / "café.csv"
+    linear_frame(3, 30).to_csv(csv, index=False)
+    url = csv.as_uri()
+    assert "%20" in url and "%C3%A9" in url
+    assert mm.train(spec_dict(), url, tmp_path / "r", backend="local").run.n_trained == 3
+    assert len(mm.score(url, tmp_path / "r", backend="local")) == 90
+    done = CliRunner().invoke(app, ["score", url, "--registry", "r", "-o", "out.csv"])
+    assert done.exit_code == 0, done.output
+    assert len(pd.read_csv("out.csv")) == 90
