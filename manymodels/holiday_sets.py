@@ -81,6 +81,14 @@ def watch(source: Callable[[str], str | None]) -> None:
         _SOURCES.append(weakref.WeakMethod(source))
 
 
+def unwatch(source: Callable[[str], str | None]) -> None:
+    """Stop asking ``source``: its store is closed (asked, a closed SQLite store reopened its
+    file, and one whose files were removed raised "unable to open database file" in the
+    read of another registry's set)."""
+    with _LOCK:
+        _SOURCES[:] = [w for w in _SOURCES if w() is not None and w() != source]
+
+
 def dates(sha: str) -> list[str]:
     """The dates of the set ``sha``: this process's copy, or read from an open registry;
     ``RegistryError`` when none holds it."""

@@ -141,3 +141,21 @@ def test_the_cli_fast_path_reads_a_set_by_hash_as_the_typer_command(
     typer_run = CliRunner().invoke(app, argv)
     assert typer_run.exit_code == 0, typer_run.output
     assert fast.out == typer_run.stdout and fast.err == ""
+
+
+def test_a_closed_registry_is_not_asked_for_another_ones_set(tmp_path: Path) -> None:
+    """Registry A open, then B opened (the newest store, asked first), closed, its files
+    removed: ``a.get_version`` raised SQLAlchemy's "unable to open database file" (B, closed,
+    was still asked, reopened). Now a closed registry is no longer asked."""
+    import shutil
+
+    trained_shops(tmp_path / "a", DAYS, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "b", DAYS)
+    with Registry.open(tmp_path / "a") as a:
+        b = Registry.open(tmp_path / "b")
+        b.close()
+        shutil.rmtree(tmp_path / "b")
+        holiday_sets._KNOWN.clear()  # as a process that never read the set
+        assert a.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    del b

@@ -79,6 +79,7 @@ class Browser:
         return str(rows[0].dates_json) if rows else None
 
     def close(self) -> None:
+        holiday_sets.unwatch(self.holiday_set)
         self.conn.close()
 
     def __enter__(self) -> Browser:

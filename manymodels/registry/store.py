@@ -142,6 +142,7 @@ class SqlStore(
         return JobTable(self.engine)
 
     def close(self) -> None:
+        holiday_sets.unwatch(self.holiday_set)  # another registry's set is not asked of it
         self.engine.dispose()
 
     def ping(self) -> None:
