@@ -131,6 +131,13 @@ def read_given(source: DataSource) -> pd.DataFrame:
     the file), its ``category`` columns and index names kept, for an output that returns
     the caller's columns as they were (``score``'s)."""
     source = require_table(source)
+    if not isinstance(source, pd.DataFrame) and "://" in str(source):
+        # data_path leaves only another machine's URL (s3://b/x.csv): read as a local path, it
+        # was "s3:/b/x.csv: data file not found"
+        raise DataError(
+            f"{source}: a single table file is read from a path on this machine, not a URL: "
+            "copy it here (train and score read a Parquet file or directory by URL)"
+        )
     if isinstance(source, pd.DataFrame):
         if source.columns.nlevels > 1:  # a pivot's or a groupby().agg()'s: a raw KeyError
             raise DataError(

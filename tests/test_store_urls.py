@@ -212,3 +212,32 @@ def test_a_file_url_of_a_path_with_a_space_or_accent_is_that_path_decoded(
     done = CliRunner().invoke(app, ["score", url, "--registry", "r", "-o", "out.csv"])
     assert done.exit_code == 0, done.output
     assert len(pd.read_csv("out.csv")) == 90
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/sales.csv", "S3://bucket/sales.csv.gz"])
+def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """`train spec.toml s3://bucket/sales.csv` said "s3:/bucket/sales.csv: data file not
+    found": a URL read as a local path, named as no one wrote it. A CSV file is read from
+    this machine only (a Parquet file or directory may be a URL): one line says so."""
+    from typer.testing import CliRunner
+
+    import manymodels as mm
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    said = (  # the scheme in lower case, as it is read
+        f"{url.replace('S3:', 's3:')}: a single table file is read from a path on this "
+        "machine, not a URL: copy it here (train and score read a Parquet file or directory by URL)"
+    )
+    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"]):
+        done = CliRunner().invoke(app, [*args, "--registry", "r"])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    with pytest.raises(DataError) as caught:
+        mm.train(spec_dict(), url, tmp_path / "r", backend="local")
+    assert str(caught.value) == said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
