@@ -97,9 +97,19 @@ def dates(sha: str) -> list[str]:
         sources = [w() for w in _SOURCES]
     if known is not None:
         return list(known)
+    failed: Exception | None = None
     for source in reversed(sources):  # the newest store first
-        if source is not None and (text := source(sha)) is not None:
+        if source is None:
+            continue
+        try:
+            text = source(sha)
+        except Exception as e:  # one registry that cannot answer (its database down) ended
+            failed = failed or e  # the search before one holding the set was asked
+            continue
+        if text is not None:
             return list(remember(sha, text))
+    if failed is not None:  # maybe the one holding it: its error, as any read of it says
+        raise failed
     raise RegistryError(f"holiday set {sha[:12]}… is not in the registry (its versions name it)")
 
 

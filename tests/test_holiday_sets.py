@@ -159,3 +159,23 @@ def test_a_closed_registry_is_not_asked_for_another_ones_set(tmp_path: Path) -> 
         assert a.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
     del b
+
+
+def test_a_registry_that_cannot_answer_does_not_stop_the_search(tmp_path: Path) -> None:
+    """Registry A open, then B (the newest store, asked first) whose ``holiday_sets`` cannot
+    be read: ``a.get_version`` raised B's "no such table" though A holds the set. Now B's
+    failure is passed over for A; with no registry holding it, B's error is what is raised."""
+    from sqlalchemy.exc import OperationalError
+
+    trained_shops(tmp_path / "a", DAYS, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "b", DAYS)
+    with Registry.open(tmp_path / "a") as a, Registry.open(tmp_path / "b") as b:
+        with b.store.engine.begin() as conn:
+            t.holiday_sets.drop(conn)
+        holiday_sets._KNOWN.clear()  # as a process that never read the set
+        assert a.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+        with a.store.engine.begin() as conn:
+            conn.execute(t.holiday_sets.delete())
+        holiday_sets._KNOWN.clear()
+        with pytest.raises(OperationalError, match="no such table"):
+            a.get_version("shop=s1")
