@@ -55,7 +55,7 @@ def group(rows: Sequence[Row], columns: Sequence[str]) -> dict[str, list[int]]:
         except (KeyError, TypeError):  # a missing column, or an unhashable value
             key = None
         if key is None:
-            found = _key_of(i, row, columns)
+            found = _key_of(i, row, columns, hint=len(errors) < 20)
             if isinstance(found, dict):
                 n_errors += 1
                 if len(errors) < 20:
@@ -143,14 +143,20 @@ def _one_row_each(values: list[Any], memo: dict[Any, str]) -> dict[str, list[int
 _ONE_ROW: list[list[int]] = [[i] for i in range(4096)]
 
 
-def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:
-    """The canonical key of one row, or the problem that prevents it."""
+def _key_of(
+    i: int, row: Row, columns: Sequence[str], *, hint: bool = False
+) -> str | dict[str, Any]:
+    """The canonical key of one row, or the problem that prevents it; ``hint``: a missing key
+    column's did-you-mean too (only for the problems a 422 lists: it compares the row's
+    column names, so not for each of a batch of thousands of bad rows)."""
     values = []
     for c in columns:
         v = row.get(c)
         if v is None:
             what = "missing" if c not in row else "null"
             msg = f"key column '{c}' is {what} (rows carry {', '.join(columns)})"
+            if hint and what == "missing":
+                msg += _misspelt(c, [k for k in row if k not in columns])
             return problem(i, c, msg, "missing")
         if not isinstance(v, str | int | float):
             return problem(i, c, f"key column '{c}' must be text or a number", "value_error")
@@ -159,3 +165,14 @@ def _key_of(i: int, row: Row, columns: Sequence[str]) -> str | dict[str, Any]:
         return encode_key(values, columns)
     except DataError as e:
         return problem(i, None, str(e), "value_error")
+
+
+def _misspelt(column: str, others: Sequence[str]) -> str:
+    """``; did you mean 'store' for 'stor'?`` of a row that lacks the key column ``column``
+    and names one a letter or two off it among ``others`` (its columns that are no key's),
+    else nothing: a path key's 422 said so (``serving.resolution.other_columns``), a batch
+    row's only that the column was missing. An error's path only (it imports pandas)."""
+    from manymodels.tables import close_names, did_you_mean
+
+    hint = did_you_mean(close_names([str(o) for o in others], [column]))
+    return f"; {hint}" if hint else ""

@@ -298,6 +298,23 @@ def test_batch_rows_need_their_key_columns(client: Any) -> None:
     assert r.json()["detail"][0]["loc"] == ["body", "rows", 1, "brand"]
 
 
+def test_a_batch_row_with_a_misspelt_key_column_is_told_the_column_it_meant(client: Any) -> None:
+    """A row of ``/v1/predict`` naming ``stor`` for the key column ``store`` was told only
+    "key column 'store' is missing", where ``/v1/partitions/stor=2,…`` says "did you mean
+    'store' for 'stor'?": the batch's 422 now says the same of each such row."""
+    rows = [{"stor": 2, "brand": "tropicana", **feature_rows(1)[0]}, {"Brand": "x", "store": 1}]
+    r = client.post("/v1/predict", json={"rows": rows})
+    assert r.status_code == 422, r.text
+    first, second = r.json()["detail"]
+    assert first["loc"] == ["body", "rows", 0, "store"]
+    assert second["loc"] == ["body", "rows", 1, "brand"]
+    assert first["msg"].endswith("; did you mean 'store' for 'stor'?"), first
+    assert second["msg"].endswith("; did you mean 'brand' for 'Brand'?"), second
+    # a row that has no column close to the missing one is told no more than before
+    r = client.post("/v1/predict", json={"rows": [{"store": 2, "price": 1.0}]})
+    assert r.json()["detail"][0]["msg"] == "key column 'brand' is missing (rows carry store, brand)"
+
+
 def test_batch_row_limit(registry_path: Path) -> None:
     settings = Settings(registry=registry_path, max_batch_rows=3)
     with open_client(settings) as client:
