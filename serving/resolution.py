@@ -7,8 +7,8 @@ else (a partition trained after the last refresh excepted) — an unknown key, t
 one, and is a 404 otherwise. An explicit ``version`` or ``alias`` never falls back, and neither
 does a request that refuses the fallback (``?fallback=false``): a misspelt key is then a 404
 instead of a plausible answer from the fallback model. A key whose columns are no served
-spec's (``stor=2,brand=x``) is never the fallback's: a 422 names its columns and the specs'
-(``refuse_other_columns``).
+spec's (``stor=2,brand=x``), or that names one twice (``store=2,brand=x,store=3``), is never
+the fallback's: a 422 names its columns and the specs' (``refuse_other_columns``).
 
 Memory only on the request path (a dict lookup), except an explicit non-production alias,
 which reads the registry. ``ModelService`` (``serving.service``) is a ``Resolver`` that also
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from manymodels.exceptions import DataError, InvalidRows, PartitionNotFound
 from manymodels.keys import absent, as_trained
@@ -117,12 +118,15 @@ class Resolver:
     def refuse_other_columns(self, text: str) -> None:
         """A 422 (``InvalidRows`` at the path's key) for a key whose columns are no spec's:
         ``stor=2,brand=x`` (a misspelt column) or ``store=2`` (a registry keyed by store and
-        brand) was answered by the fallback model, a 200 that hid the client's mistake. A key
-        of a spec's columns without a partition is still the fallback's; text that is no
-        ``col=value`` key at all too. One decode and one set lookup."""
+        brand) was answered by the fallback model, a 200 that hid the client's mistake; so was
+        ``store=2,brand=x,store=3`` (which store?). A key of a spec's columns without a
+        partition is still the fallback's; text that is no ``col=value`` key at all too. One
+        decode and one set lookup."""
         try:
             named = tuple(decode_key(text))
         except DataError:
+            if (twice := _repeated_column(text)) is not None and (known := self.key_columns()):
+                raise InvalidRows([repeated_column(text, twice, list(known.values()))]) from None
             return
         known = self.key_columns()
         if not known or frozenset(named) in known:
@@ -248,5 +252,36 @@ def other_columns(
         "type": "key_columns",
         "input": text,
         "given": list(named),
+        "expected": expected,
+    }
+
+
+def _repeated_column(text: str) -> str | None:
+    """The first column ``text`` names twice when it is otherwise ``col=value,…`` (which
+    ``decode_key`` refuses as no key at all, so the fallback answered it); ``None`` for
+    anything else."""
+    seen: set[str] = set()
+    for part in text.split(","):
+        col, sep, _ = part.partition("=")
+        if not sep or not col:
+            return None
+        column = unquote(col)
+        if column in seen:
+            return column
+        seen.add(column)
+    return None
+
+
+def repeated_column(text: str, column: str, known: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """The 422's problem for ``text``, a key naming ``column`` twice; the key columns of the
+    registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key names once."""
+    expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
+    specs = " or ".join(", ".join(c) for c in expected)
+    return {
+        "loc": ["path", "key"],
+        "msg": f"the key '{text}' names the column {column} twice: a key names each of {specs} "
+        "once",
+        "type": "key_columns",
+        "input": text,
         "expected": expected,
     }

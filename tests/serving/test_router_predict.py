@@ -126,6 +126,29 @@ def test_a_key_of_no_specs_columns_is_a_422_not_the_fallbacks_answer(
     assert r.status_code == 200 and r.json()["served_by"] == "__fallback__", r.text
 
 
+@pytest.mark.parametrize(
+    ("key", "twice"),
+    [("store=2,brand=tropicana,store=3", "store"), ("brand=x,store=2,brand=y", "brand")],
+)
+def test_a_key_naming_a_column_twice_is_a_422_not_the_fallbacks_answer(
+    client: Any, key: str, twice: str
+) -> None:
+    """A key naming one column twice (which store: 2 or 3?) was answered by the fallback
+    model, a 200 hiding the client's mistake as a misspelt column's was before 4287b14: now a
+    422 at the path's key saying which column, as V2 says it too. Nothing is scored."""
+    fallback_rows = metric(client, "manymodels_fallback_rows_total")
+    r = predict(client, key, feature_rows(2))
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"] == ["path", "key"] and error["type"] == "key_columns", error
+    assert error["msg"] == (
+        f"the key '{key}' names the column {twice} twice: a key names each of store, brand once"
+    )
+    v2 = client.get(f"/v2/models/{key}")
+    assert v2.status_code == 400 and error["msg"] in v2.json()["error"], v2.text
+    assert metric(client, "manymodels_fallback_rows_total") == fallback_rows
+
+
 def test_unknown_key_without_fallback_is_404(trained_no_fallback: Path) -> None:
     settings = Settings(registry=trained_no_fallback)
     with open_client(settings) as client:
