@@ -24,8 +24,9 @@ from manymodels.row_numbers import data_row
 from manymodels.spec import Spec
 
 _NESTED = (list, tuple, dict, set, np.ndarray)
-_UNREAD_KINDS = ("bytes", "timedelta", "mixed", "mixed-integer")
-"""``infer_dtype``'s kinds of an object column that may hold bytes or durations."""
+_UNREAD_KINDS = ("bytes", "timedelta", "complex", "mixed", "mixed-integer")
+"""``infer_dtype``'s kinds of an object column that may hold bytes, durations or complex
+numbers."""
 
 
 def numbers_of(df: pd.DataFrame, spec: Spec) -> list[Any]:
@@ -121,12 +122,14 @@ def _decimal_numbers(cells: list[Any]) -> list[float] | None:
 
 
 def _refuse_unread_cells(s: pd.Series, column: Any, *, source: str) -> None:
-    """A ``DataError`` naming the first cell of bytes or of a duration in an object column:
+    """A ``DataError`` naming the first cell of bytes, of a duration or of a complex number in
+    an object column (a complex cell among numbers trained as text likewise, where a
+    ``complex128`` column is refused):
     only a ``timedelta64`` column was refused as durations (``refuse_durations``), so an
     object column of ``datetime.timedelta`` cells (``df.astype(object)``, a frame built by
     ``apply``) trained as categories of text, and every ``score`` of the very frame was
     refused ("must be text, as the model was trained on")."""
-    unread = bytes | dt.timedelta | np.timedelta64
+    unread = bytes | dt.timedelta | np.timedelta64 | complex | np.complexfloating
     at = next((i for i, v in enumerate(s.tolist()) if isinstance(v, unread)), None)
     if at is None:
         return
@@ -136,6 +139,12 @@ def _refuse_unread_cells(s: pd.Series, column: Any, *, source: str) -> None:
             f"{source}: column '{column}' holds bytes ({shown(value)}) in {data_row(at)}: a "
             "cell must hold one number, text or time; decode them to text first "
             f"(df['{column}'].str.decode('utf-8'))"
+        )
+    if isinstance(value, complex | np.complexfloating):
+        raise DataError(
+            f"{source}: column '{column}' holds a complex number ({shown(value)}) in "
+            f"{data_row(at)}: a model reads real numbers; give the real and imaginary parts "
+            "(or the magnitude) as columns of their own"
         )
     raise DataError(
         f"{source}: column '{column}' holds durations ({shown(value)}) in {data_row(at)}: a "

@@ -259,3 +259,29 @@ def test_an_object_column_of_durations_is_refused_as_a_duration_column_is(
     with pytest.raises(DataError, match=re.escape(said)):
         mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
     assert not (tmp_path / "reg" / "registry.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("cell", "shown"),
+    [(np.complex128(1 + 2j), "np.complex128(1+2j)"), (1 + 2j, "(1+2j)")],
+    ids=["numpy", "python"],
+)
+def test_a_complex_cell_among_numbers_is_refused_as_a_complex_column_is(
+    tmp_path: Path, cell: Any, shown: str
+) -> None:
+    """An object column of numbers holding one complex cell (inferred "mixed") trained as
+    categories of text, with the warning "holds numbers in 100% of its rows and text in the
+    rest", and every ``score`` of the very frame was refused ("must be text, as the model
+    was trained on (found mixed values)"), where a complex128 column is refused at train.
+    Refused alike now, naming the cell and its row, before any registry is written."""
+    df = linear_frame(2, 30)
+    df["x1"] = df["x1"].astype(object)
+    df.loc[2, "x1"] = cell
+    said = (
+        f"column 'x1' holds a complex number ({shown}) in data row 3 (counting from 1): a "
+        "model reads real numbers; give the real and imaginary parts (or the magnitude) as "
+        "columns of their own"
+    )
+    with pytest.raises(DataError, match=re.escape(said)):
+        mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
+    assert not (tmp_path / "reg" / "registry.db").exists()
