@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["CandidateFailures", "RunSummary", "SkillSummary"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RunSummary:
-    """The outcome of ``train``: the run record, its failures, and where time went."""
+    """The outcome of ``train``: the run record, its failures, and where time went. Its repr
+    is short (``__repr__``); every field is an attribute."""
 
     run: Run
     failures: list[PartitionOutcome]
@@ -74,6 +75,15 @@ class RunSummary:
         """Partitions per second, excluding backend start-up."""
         work = max(self.seconds - self.startup_seconds, 1e-9)
         return self.run.n_done / work
+
+    def __repr__(self) -> str:
+        """The run in one line, its failures counted: the dataclass's repr held the whole
+        spec and every failure's outcome (thousands at 100,000 partitions), a wall of text
+        in a notebook cell ending in ``mm.train(…)``."""
+        return (
+            f"RunSummary(run={self.run!r}, failures={len(self.failures)}, "
+            f"seconds={self.seconds:.3g}, fallback={self.fallback!r})"
+        )
 
 
 @dataclass(frozen=True)

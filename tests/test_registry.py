@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from factories import make_run, new_version, spec_dict
+from factories import linear_frame, make_run, new_version, spec_dict
 from sklearn.linear_model import Ridge
 from sqlalchemy import update
 
@@ -457,3 +457,24 @@ def test_schema_version_mismatch_is_refused(tmp_path: Path) -> None:
 def test_library_versions_are_recorded() -> None:
     libs = library_versions()
     assert {"python", "manymodels", "scikit-learn", "numpy", "pandas", "joblib"} <= set(libs)
+
+
+def test_a_run_s_and_a_summary_s_repr_are_one_short_line(tmp_path: Path) -> None:
+    """``repr(mm.train(…))`` and ``repr(reg.get_run(…))`` were the dataclasses': the whole
+    spec, the options and every failure's outcome, a wall of text in a notebook (as a
+    version's was before 522f65f). Now one line naming the run and its counts; every field
+    stays an attribute."""
+    summary = train(spec_dict(features=["x0", "x1"]), linear_frame(3), tmp_path / "reg",
+                    backend="local")  # fmt: skip
+    run = summary.run
+    shown = repr(run)
+    assert shown == (
+        f"Run(run_id={run.run_id!r}, kind='train', status='completed', spec_name='test', "
+        f"n_partitions=3, n_trained=3, n_skipped=0, n_failed=0, "
+        f"started_at={run.started_at!r}, ended_at={run.ended_at!r})"
+    )
+    assert "candidates" not in shown and run.spec["candidates"] and run.options["owner"]
+    assert repr(summary) == (
+        f"RunSummary(run={shown}, failures={len(summary.failures)}, "
+        f"seconds={summary.seconds:.3g}, fallback='trained')"
+    )

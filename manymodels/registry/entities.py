@@ -211,9 +211,10 @@ class AliasMove:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Run:
-    """One training or retraining job and its counts."""
+    """One training or retraining job and its counts. Its repr is short (``__repr__``);
+    every field is an attribute."""
 
     run_id: str
     kind: str
@@ -237,6 +238,19 @@ class Run:
     @property
     def n_done(self) -> int:
         return self.n_trained + self.n_skipped + self.n_failed
+
+    def __repr__(self) -> str:
+        """Which run this is and its counts, in one line: the dataclass's repr held the
+        whole spec and options, a wall of text in a notebook for each run (and in
+        ``RunSummary``'s repr), as a version's was."""
+        error = f", error={self.error!r:.200}" if self.error else ""
+        return (
+            f"Run(run_id={self.run_id!r}, kind={self.kind!r}, status={self.status!r}, "
+            f"spec_name={self.spec_name!r}, n_partitions={self.n_partitions}, "
+            f"n_trained={self.n_trained}, n_skipped={self.n_skipped}, "
+            f"n_failed={self.n_failed}, started_at={self.started_at!r}, "
+            f"ended_at={self.ended_at!r}{error})"
+        )
 
     @property
     def owner_alive(self) -> bool | None:
