@@ -203,6 +203,24 @@ def _typed(value: Any) -> str:
     return f"{v!r} ({type(v).__name__})"
 
 
+def _missing_text_as_none(X: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """``X`` with each text categorical column holding ``pd.NA`` (the ``string`` dtype of
+    ``convert_dtypes()``, an object column of them) as objects, missing cells ``None``: the
+    one-hot encoder refuses ``pd.NA`` beside text ("Got ['NAType', 'str']"), which failed
+    every fit of such a column, the fallback's too, and ``None`` is what scoring reads a
+    missing text cell as (``features.column_values``). Other columns stay as given."""
+    for c in (c for c in categorical if c in X.columns):
+        s = X[c]
+        nullable = isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is pd.NA
+        if not (nullable or s.dtype == object) or not s.isna().any():
+            continue
+        cells = s.to_numpy(dtype=object)
+        if nullable or any(v is pd.NA for v in cells):
+            missing = s.isna().to_numpy()
+            X[c] = pd.Series(np.where(missing, None, cells), index=X.index, dtype=object)
+    return X
+
+
 def split(
     df: pd.DataFrame,
     *,
@@ -227,7 +245,7 @@ def split(
     ordered = df.iloc[order]
     X: np.ndarray | pd.DataFrame
     if categorical:
-        X = ordered[list(features)].reset_index(drop=True)
+        X = _missing_text_as_none(ordered[list(features)].reset_index(drop=True), categorical)
     else:
         X = ordered[list(features)].to_numpy(dtype=np.float64)
     return PartitionedTable(

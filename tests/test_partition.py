@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from factories import linear_frame, spec_dict
 
 from manymodels.exceptions import DataError
 from manymodels.partition import (
@@ -18,6 +21,9 @@ from manymodels.partition import (
     numbers_as_trained,
     split,
 )
+from manymodels.pipeline import train
+from manymodels.registry import Registry
+from manymodels.scoring import score
 
 
 # ------------------------------------------------------------------------------ keys
@@ -317,3 +323,23 @@ def test_as_trained_tries_each_form_only_for_a_key_not_present() -> None:
     asked: list[str] = []
     as_trained("store=7", lambda k: bool(asked.append(k)))  # nothing to rewrite
     assert asked == []
+
+
+@pytest.mark.parametrize("dtype", ["string", "object"])
+def test_a_missing_text_category_as_pd_na_trains_and_scores(tmp_path: Path, dtype: str) -> None:
+    """A text categorical feature whose missing cells are ``pd.NA`` (the ``string`` dtype of
+    ``df.convert_dtypes()`` or a nullable-dtype reader) failed every fit, the fallback's
+    too, so the whole run: "Encoders require their input argument must be uniformly
+    strings or numbers. Got ['NAType', 'str']", where the same cells as ``None`` or NaN
+    trained. Its missing cells are one category now, the one ``score`` and
+    ``LoadedModel.predict`` read a missing text cell as."""
+    df = linear_frame(3)
+    df["c"] = pd.Series(np.where(df["x0"] > 0, "hi", "lo"), dtype=dtype)
+    df.loc[[3, 40], "c"] = pd.NA
+    spec = spec_dict(features=["x0", "x1", "c"], categorical=["c"])
+    summary = train(spec, df, tmp_path / "reg", backend="local")
+    assert (summary.run.n_trained, summary.run.n_failed, summary.fallback) == (3, 0, "trained")
+    scored = score(df, tmp_path / "reg")
+    with Registry.open(tmp_path / "reg") as reg:
+        row = {"x0": df.loc[3, "x0"], "x1": df.loc[3, "x1"], "c": None}
+        assert reg.load_model(0).predict(row)[0] == pytest.approx(scored["prediction"][3])
