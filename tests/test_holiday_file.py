@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import shops_panel, shops_spec
+from factories import SHOPS_EXPECTED, SHOPS_HOLIDAYS, shops_panel, shops_spec
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -18,7 +18,6 @@ from manymodels.forecasting import forecast
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from manymodels.spec import Spec
-from tests.test_holidays import EXPECTED, HOLIDAYS
 
 SPEC = (
     'name = "shops"\npartition_by = ["shop"]\ntarget = "y"\ntime_column = "t"\nlags = [1, 2]\n'
@@ -60,12 +59,12 @@ def test_cli_trains_with_a_csv_beside_the_spec_and_forecasts_past_its_dates(
     assert code == 0, lines
     table = pd.read_csv(out, parse_dates=["t"])
     for _, rows in table.groupby("shop"):
-        assert list(rows["t"]) == list(EXPECTED)
+        assert list(rows["t"]) == list(SHOPS_EXPECTED)
     with Registry.open(tmp_path / "r") as reg:
         plan = reg.get_version("shop=s0").schema.forecast
         run = reg.list_runs()[0]
-    assert plan is not None and plan.holidays == HOLIDAYS
-    assert run.spec["holidays"] == HOLIDAYS  # the dates, not the path: read once
+    assert plan is not None and plan.holidays == SHOPS_HOLIDAYS
+    assert run.spec["holidays"] == SHOPS_HOLIDAYS  # the dates, not the path: read once
 
 
 def test_library_train_and_forecast_read_it_too(tmp_path: Path) -> None:
@@ -73,7 +72,7 @@ def test_library_train_and_forecast_read_it_too(tmp_path: Path) -> None:
     summary = train(path, shops_panel(pd.bdate_range("2024-01-02", "2024-12-20")), tmp_path / "r")
     assert summary.run.n_trained == 3, summary.failures
     got = forecast(tmp_path / "r", ["shop=s1"], horizon=10)
-    assert list(got["t"]) == list(EXPECTED)
+    assert list(got["t"]) == list(SHOPS_EXPECTED)
 
 
 def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
@@ -81,7 +80,7 @@ def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
     by_file = Spec.from_toml(spec_file(tmp_path / "a", '"closed.csv"'))
     absolute = Spec.from_toml(spec_file(tmp_path / "b", f'"{tmp_path / "a" / "closed.csv"}"'))
     inline = Spec.from_toml(spec_file(tmp_path / "c", '["2024-12-25", 2025-01-01]', None))
-    assert by_file.holidays == absolute.holidays == inline.holidays == HOLIDAYS
+    assert by_file.holidays == absolute.holidays == inline.holidays == SHOPS_HOLIDAYS
     assert by_file.spec_hash == inline.spec_hash
 
 
@@ -92,8 +91,11 @@ def test_a_file_url_is_its_local_path_and_another_host_one_line(tmp_path: Path) 
     closed = tmp_path / "a" / "closed.csv"
     spec_file(tmp_path / "a", '"closed.csv"')
     for i, url in enumerate([f"file://{closed}", f"FILE://localhost{closed}"]):
-        assert Spec.from_toml(spec_file(tmp_path / f"{i}", f'"{url}"', None)).holidays == HOLIDAYS
-        assert Spec.from_dict(shops_spec(holidays=url)).holidays == HOLIDAYS
+        assert (
+            Spec.from_toml(spec_file(tmp_path / f"{i}", f'"{url}"', None)).holidays
+            == SHOPS_HOLIDAYS
+        )
+        assert Spec.from_dict(shops_spec(holidays=url)).holidays == SHOPS_HOLIDAYS
     path = spec_file(tmp_path / "b", f'"file://otherhost{closed}"', None)
     with pytest.raises(SpecError) as caught:
         Spec.from_toml(path)
@@ -109,7 +111,7 @@ def test_a_dict_spec_reads_a_path_from_where_one_runs(
 ) -> None:
     (tmp_path / "closed.csv").write_text("\ufeffDate\n2024-12-25\n2025-01-01\n", "utf-8")
     monkeypatch.chdir(tmp_path)
-    assert Spec.from_dict(shops_spec(holidays="closed.csv")).holidays == HOLIDAYS
+    assert Spec.from_dict(shops_spec(holidays="closed.csv")).holidays == SHOPS_HOLIDAYS
 
 
 @pytest.mark.parametrize(
@@ -148,7 +150,7 @@ def test_dates_exported_with_a_midnight_time_read_as_those_dates(tmp_path: Path)
     by_file = Spec.from_toml(spec_file(tmp_path / "a", '"closed.csv"', csv))
     inline = '[2024-12-25T00:00:00, "2025-01-01 00:00"]'  # a TOML datetime, and text
     listed = Spec.from_toml(spec_file(tmp_path / "b", inline, None))
-    assert by_file.holidays == listed.holidays == HOLIDAYS
+    assert by_file.holidays == listed.holidays == SHOPS_HOLIDAYS
     assert by_file.spec_hash == Spec.from_toml(spec_file(tmp_path / "c", '"closed.csv"')).spec_hash
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from factories import open_client, trained_shops
+from factories import SHOPS_EXPECTED, SHOPS_HOLIDAYS, open_client, trained_shops
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
@@ -23,10 +23,9 @@ from manymodels.gc import collect
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
 from serving.settings import Settings
-from tests.test_holidays import EXPECTED, HOLIDAYS
 
 DAYS = pd.bdate_range("2024-01-02", "2024-12-20")
-MANY = [d.date().isoformat() for d in pd.bdate_range("2030-01-01", periods=403)] + HOLIDAYS
+MANY = [d.date().isoformat() for d in pd.bdate_range("2030-01-01", periods=403)] + SHOPS_HOLIDAYS
 
 
 def stored(root: Path) -> dict[tuple[str, int], str]:
@@ -74,7 +73,7 @@ def test_versions_name_one_stored_set_by_hash_and_forecast_past_it(tmp_path: Pat
     print(f"feature schema with 405 dates: {inline} B inline → {len(text)} B by hash")
     assert len(text) < inline - 5000
     holiday_sets._KNOWN.clear()  # as a router just started: the set read from the registry
-    assert forecast_steps(root) == (list(EXPECTED), list(EXPECTED))
+    assert forecast_steps(root) == (list(SHOPS_EXPECTED), list(SHOPS_EXPECTED))
     with Registry.open(root) as reg:
         assert reg.get_version("shop=s0").feature_schema["forecast"]["holidays"] == sorted(MANY)
 
@@ -82,13 +81,13 @@ def test_versions_name_one_stored_set_by_hash_and_forecast_past_it(tmp_path: Pat
 def test_a_version_holding_its_dates_inline_still_forecasts(tmp_path: Path) -> None:
     """Versions written before schema 13 keep the dates in their own schema."""
     root = tmp_path / "r"
-    trained_shops(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
     v = t.model_versions.c
     with Registry.open(root) as reg, reg.store.engine.begin() as conn:
         for (key, _), text in stored(root).items():
             doc = json.loads(text)
             del doc["forecast"]["holidays_sha256"]
-            doc["forecast"]["holidays"] = HOLIDAYS  # as an older manymodels wrote it
+            doc["forecast"]["holidays"] = SHOPS_HOLIDAYS  # as an older manymodels wrote it
             conn.execute(
                 update(t.model_versions)
                 .where(v.key == key)
@@ -96,26 +95,26 @@ def test_a_version_holding_its_dates_inline_still_forecasts(tmp_path: Path) -> N
             )
         conn.execute(t.holiday_sets.delete())
     holiday_sets._KNOWN.clear()
-    assert forecast_steps(root) == (list(EXPECTED), list(EXPECTED))
+    assert forecast_steps(root) == (list(SHOPS_EXPECTED), list(SHOPS_EXPECTED))
     with Registry.open(root) as reg:
-        assert reg.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+        assert reg.get_version("shop=s0").schema.forecast.holidays == SHOPS_HOLIDAYS  # type: ignore[union-attr]
 
 
 def test_gc_keeps_the_sets_versions_name(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    trained_shops(root, DAYS, holidays=HOLIDAYS)
-    trained_shops(root, DAYS, holidays=[*HOLIDAYS, "2025-01-02"])  # a 2nd set; v1 names the 1st
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
+    trained_shops(root, DAYS, holidays=[*SHOPS_HOLIDAYS, "2025-01-02"])  # a 2nd set
     with Registry.open(root) as reg:
         collect(reg, keep=1, grace_seconds=0)
     assert len(sets(root)) == 2
     holiday_sets._KNOWN.clear()
     with Registry.open(root) as reg:
-        assert reg.get_version("shop=s0", 1).schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+        assert reg.get_version("shop=s0", 1).schema.forecast.holidays == SHOPS_HOLIDAYS  # type: ignore[union-attr]
 
 
 def test_a_set_missing_or_altered_in_the_registry_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "r"
-    trained_shops(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
     with Registry.open(root) as reg, reg.store.engine.begin() as conn:
         conn.execute(update(t.holiday_sets).values(dates_json='["2024-12-25"]'))
     holiday_sets._KNOWN.clear()
@@ -133,7 +132,7 @@ def test_the_cli_fast_path_reads_a_set_by_hash_as_the_typer_command(
     """``models show`` answered over ``sqlite3`` alone (``cli.fastpath``) reads the set from
     the database as ``Registry`` does: the same output, no traceback."""
     root = tmp_path / "r"
-    trained_shops(root, DAYS, holidays=HOLIDAYS)
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
     holiday_sets._KNOWN.clear()  # a new CLI process: only the browser to ask
     argv = ["models", "show", "shop=s0", "--json", "--registry", str(root)]
     assert answer(argv) == 0
@@ -149,14 +148,14 @@ def test_a_closed_registry_is_not_asked_for_another_ones_set(tmp_path: Path) -> 
     was still asked, reopened). Now a closed registry is no longer asked."""
     import shutil
 
-    trained_shops(tmp_path / "a", DAYS, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "a", DAYS, holidays=SHOPS_HOLIDAYS)
     trained_shops(tmp_path / "b", DAYS)
     with Registry.open(tmp_path / "a") as a:
         b = Registry.open(tmp_path / "b")
         b.close()
         shutil.rmtree(tmp_path / "b")
         holiday_sets._KNOWN.clear()  # as a process that never read the set
-        assert a.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+        assert a.get_version("shop=s0").schema.forecast.holidays == SHOPS_HOLIDAYS  # type: ignore[union-attr]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
     del b
 
@@ -167,13 +166,13 @@ def test_a_registry_that_cannot_answer_does_not_stop_the_search(tmp_path: Path) 
     failure is passed over for A; with no registry holding it, B's error is what is raised."""
     from sqlalchemy.exc import OperationalError
 
-    trained_shops(tmp_path / "a", DAYS, holidays=HOLIDAYS)
+    trained_shops(tmp_path / "a", DAYS, holidays=SHOPS_HOLIDAYS)
     trained_shops(tmp_path / "b", DAYS)
     with Registry.open(tmp_path / "a") as a, Registry.open(tmp_path / "b") as b:
         with b.store.engine.begin() as conn:
             t.holiday_sets.drop(conn)
         holiday_sets._KNOWN.clear()  # as a process that never read the set
-        assert a.get_version("shop=s0").schema.forecast.holidays == HOLIDAYS  # type: ignore[union-attr]
+        assert a.get_version("shop=s0").schema.forecast.holidays == SHOPS_HOLIDAYS  # type: ignore[union-attr]
         with a.store.engine.begin() as conn:
             conn.execute(t.holiday_sets.delete())
         holiday_sets._KNOWN.clear()

@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from factories import open_client, shops_panel, shops_spec, trained_shops
+from factories import (
+    SHOPS_EXPECTED,
+    SHOPS_HOLIDAYS,
+    open_client,
+    shops_panel,
+    shops_spec,
+    trained_shops,
+)
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -26,14 +33,11 @@ from manymodels.spec import Spec
 from manymodels.timefeatures import advance, retreat
 from serving.settings import Settings
 
-HOLIDAYS = ["2024-12-25", "2025-01-01"]
-EXPECTED = pd.bdate_range("2024-12-23", periods=10, freq="C", holidays=HOLIDAYS)
-
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("holidays") / "registry"
-    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-20"), holidays=HOLIDAYS)
+    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-20"), holidays=SHOPS_HOLIDAYS)
     return root
 
 
@@ -44,26 +48,26 @@ def test_cli_forecast_skips_the_listed_holidays(root: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out, parse_dates=["t"])
     for _, rows in table.groupby("shop"):
-        assert list(rows["t"]) == list(EXPECTED)
-    assert not table["t"].isin(pd.to_datetime(HOLIDAYS)).any()
+        assert list(rows["t"]) == list(SHOPS_EXPECTED)
+    assert not table["t"].isin(pd.to_datetime(SHOPS_HOLIDAYS)).any()
     assert np.isfinite(table["prediction"]).all()
 
 
 def test_library_and_router_forecasts_skip_them_too(root: Path) -> None:
     frame = forecast(root, horizon=10)
-    assert list(frame[frame["shop"] == "s0"]["t"]) == list(EXPECTED)
+    assert list(frame[frame["shop"] == "s0"]["t"]) == list(SHOPS_EXPECTED)
     with open_client(Settings(registry=root)) as client:
         r = client.post("/v1/partitions/shop=s1/forecast", json={"horizon": 10})
         assert r.status_code == 200, r.text
         times = [step["time"] for step in r.json()["forecast"]]
-        assert pd.to_datetime(times).tolist() == list(EXPECTED), times
+        assert pd.to_datetime(times).tolist() == list(SHOPS_EXPECTED), times
 
 
 def test_the_version_records_them_with_its_forecast_plan(root: Path) -> None:
     with Registry.open(root) as reg:
         version = reg.get_version("shop=s0")
     assert version.schema.forecast is not None
-    assert version.schema.forecast.holidays == HOLIDAYS
+    assert version.schema.forecast.holidays == SHOPS_HOLIDAYS
     assert version.schema.forecast.frequency == "B"
 
 
@@ -96,15 +100,15 @@ def test_custom_weekdays_skip_holidays_and_missing_rows_on_them_are_no_gap(
 
 def test_steps_back_and_forth_skip_holidays_vectorised() -> None:
     last = ["2024-12-24", "2024-12-31", "2024-12-20"]
-    steps = advance(last, "B", 2, None, HOLIDAYS)
+    steps = advance(last, "B", 2, None, SHOPS_HOLIDAYS)
     assert [str(t.date()) for t in steps] == [
         "2024-12-26", "2024-12-27", "2025-01-02", "2025-01-03", "2024-12-23", "2024-12-24",
     ]  # fmt: skip
-    back = retreat(["2024-12-26", "2025-01-02", "2024-12-25"], "B", None, HOLIDAYS)
+    back = retreat(["2024-12-26", "2025-01-02", "2024-12-25"], "B", None, SHOPS_HOLIDAYS)
     assert [str(t.date()) if not pd.isna(t) else None for t in back] == [
         "2024-12-24", "2024-12-31", None,
     ]  # fmt: skip
-    zoned = advance(["2024-12-24T00:00:00+01:00"], "B", 1, "Europe/Berlin", HOLIDAYS)
+    zoned = advance(["2024-12-24T00:00:00+01:00"], "B", 1, "Europe/Berlin", SHOPS_HOLIDAYS)
     assert str(zoned[0]) == "2024-12-26 00:00:00+01:00"
 
 
@@ -144,17 +148,19 @@ def test_toml_dates_read_as_iso_dates() -> None:
     import tomllib
 
     doc = tomllib.loads('holidays = [2025-01-01, "2024-12-25", 2024-12-25]')
-    assert Spec.from_dict(shops_spec(**doc)).holidays == HOLIDAYS
+    assert Spec.from_dict(shops_spec(**doc)).holidays == SHOPS_HOLIDAYS
 
 
 def test_holidays_need_a_time_column() -> None:
     with pytest.raises(SpecError, match="holidays needs a time_column"):
-        Spec.from_dict(shops_spec(holidays=HOLIDAYS, time_column=None, lags=None, validation={}))
+        Spec.from_dict(
+            shops_spec(holidays=SHOPS_HOLIDAYS, time_column=None, lags=None, validation={})
+        )
 
 
 def test_holidays_of_daily_data_are_not_used_and_said_so(tmp_path: Path) -> None:
     days = pd.date_range("2024-10-01", "2024-12-20", freq="D")
-    summary = trained_shops(tmp_path / "r", days, holidays=HOLIDAYS)
+    summary = trained_shops(tmp_path / "r", days, holidays=SHOPS_HOLIDAYS)
     said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
     assert said == [
         "holidays are not used: the table's frequency is 1D, not business days (B, or "
@@ -174,7 +180,7 @@ def test_a_spec_without_holidays_keeps_its_hash() -> None:
     )
     assert (
         Spec.from_dict(shops_spec()).spec_hash
-        != Spec.from_dict(shops_spec(holidays=HOLIDAYS)).spec_hash
+        != Spec.from_dict(shops_spec(holidays=SHOPS_HOLIDAYS)).spec_hash
     )
     assert json.dumps(Spec.from_dict(shops_spec()).to_dict()).find("holidays") == -1
 
@@ -196,7 +202,7 @@ def test_partitions_of_two_specs_step_by_their_own_holidays(tmp_path: Path) -> N
     partition's steps are its own plan's, not the first partition's of the batch."""
     days = pd.bdate_range("2024-01-02", "2024-12-20")
     root = tmp_path / "r"
-    trained_shops(root, days, holidays=HOLIDAYS)
+    trained_shops(root, days, holidays=SHOPS_HOLIDAYS)
     other = shops_panel(days).assign(shop=lambda f: "t" + f["shop"])
     assert train(shops_spec(name="others"), other, root, backend="local").run.n_trained == 3
     got = forecast(root, horizon=10)
@@ -209,7 +215,7 @@ def test_rows_on_a_listed_holiday_are_warned_of(tmp_path: Path) -> None:
     """Lags count a row on a listed holiday as a period where forecasts skip the date: the
     run says so, naming the first such row."""
     days = pd.bdate_range("2024-01-02", "2024-12-20")
-    summary = trained_shops(tmp_path / "r", days, holidays=["2024-07-04", *HOLIDAYS])
+    summary = trained_shops(tmp_path / "r", days, holidays=["2024-07-04", *SHOPS_HOLIDAYS])
     said = [w for w in summary.run.options.get("warnings", []) if "holidays" in w]
     assert said == [
         "3 partition(s) have rows on dates the spec lists as holidays, e.g. 'shop=s0' on "
@@ -230,7 +236,7 @@ def test_a_rows_period_before_skips_holidays_for_its_change(tmp_path: Path) -> N
     data = shops_panel(days).assign(price=lambda f: 1.0 + (f.index % 7))
     overrides = {"features": ["price"], "changes": ["price"], "lags": None}
     summary = train(
-        shops_spec(**overrides, holidays=HOLIDAYS), data, tmp_path / "r", backend="local"
+        shops_spec(**overrides, holidays=SHOPS_HOLIDAYS), data, tmp_path / "r", backend="local"
     )
     assert summary.run.n_trained == 3, summary.failures
     with Registry.open(tmp_path / "r") as reg:
@@ -246,7 +252,7 @@ def test_a_row_given_by_its_time_reads_its_lags_across_a_holiday(tmp_path: Path)
     (12-24) when 12-25 is a holiday: its lags come from the history, as the forecast's do.
     It was the second period, whose lag 1 (12-25's target) no one had posted."""
     root = tmp_path / "r"
-    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-24"), holidays=HOLIDAYS)
+    trained_shops(root, pd.bdate_range("2024-01-02", "2024-12-24"), holidays=SHOPS_HOLIDAYS)
     with Registry.open(root) as reg:
         loaded = reg.load_model("shop=s0")
         got = float(np.asarray(loaded.predict([{"t": "2024-12-26"}]))[0])

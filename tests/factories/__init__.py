@@ -24,6 +24,8 @@ from .files import (
     small_backup,
 )
 from .frames import (
+    SHOPS_EXPECTED,
+    SHOPS_HOLIDAYS,
     churn_frame,
     linear_frame,
     linear_series,
@@ -78,6 +80,8 @@ __all__ = [
     "RIDGE",
     "SALES_SPEC",
     "SENSORS",
+    "SHOPS_EXPECTED",
+    "SHOPS_HOLIDAYS",
     "SLOW_FIT_MODULE",
     "Float32Ridge",
     "RowCountingRidge",

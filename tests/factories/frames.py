@@ -113,6 +113,13 @@ def retrained_to_a_tie(spec: dict[str, Any], df: pd.DataFrame, root: Path) -> li
     return second
 
 
+SHOPS_HOLIDAYS = ["2024-12-25", "2025-01-01"]
+"""The holidays a shops test lists (``shops_spec(holidays=SHOPS_HOLIDAYS)``)."""
+SHOPS_EXPECTED = pd.bdate_range("2024-12-23", periods=10, freq="C", holidays=SHOPS_HOLIDAYS)
+"""The ten business days after Friday 2024-12-20 skipping ``SHOPS_HOLIDAYS``: what a shops
+registry trained to 2024-12-20 forecasts."""
+
+
 def shops_panel(days: pd.DatetimeIndex, shops: int = 3) -> pd.DataFrame:
     """Shops ``s0``, ``s1`` … with a level near 100 on every one of ``days`` (time ``t``,
     target ``y``): business-day data for the holiday tests, whose dates are the point."""
