@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,6 +69,7 @@ __all__ = [
     "ScoringFailed",
     "install_handlers",
     "retry_after",
+    "unusable_body",
 ]
 
 # the end of a 404 for a key a request would not let the fallback answer
@@ -215,6 +217,10 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
             error["msg"] = _not_json(request.headers.get("content-type"))
         elif raw.get("type") == "missing" and tuple(raw.get("loc", ())) == ("body",):
             error["msg"] = _no_body(request)
+        elif what := unusable_body(raw, exc.body):  # whitespace, ``null``, ``[]``: no object
+            error.update(loc=["body"], msg=_no_body(request, f"body {what}"))
+            error.pop("input", None)
+            error.pop("ctx", None)
     if len(every) > MAX_REPORTED:  # one per bad row: 20,000 rows of ``5`` answered 2 MB
         errors.append(
             {
@@ -268,10 +274,11 @@ def _not_json(content_type: str | None) -> str:
     )
 
 
-def _no_body(request: Request) -> str:
+def _no_body(request: Request, why: str = "has no body") -> str:
     """A POST without a body (``curl -X POST …/promote``) was FastAPI's bare "Field
-    required" at ``["body"]``, naming neither that a JSON object was expected nor its fields.
-    The header is named only when it is missing or not JSON's."""
+    required" at ``["body"]``, naming neither that a JSON object was expected nor its fields;
+    a body of whitespace, ``null`` or ``[]`` (``unusable_body``) is told the same. The header
+    is named only when it is missing or not JSON's."""
     route = request.scope.get("route")
     field = getattr(route, "body_field", None)
     model = getattr(getattr(field, "field_info", None), "annotation", None)
@@ -280,7 +287,30 @@ def _no_body(request: Request) -> str:
     wanted = f" holding {', '.join(repr(n) for n in required)}" if required else ""
     sent = request.headers.get("content-type", "")
     header = "" if _json_type(sent) else ", with the header Content-Type: application/json"
-    return f"the request has no body: send a JSON object{wanted}{header} (its fields: /docs)"
+    return f"the request {why}: send a JSON object{wanted}{header} (its fields: /docs)"
+
+
+def unusable_body(error: Mapping[str, Any], body: Any) -> str | None:
+    """What a JSON body that holds no object is ("is null, not a JSON object"), from one of
+    FastAPI's validation errors and the body it read (``RequestValidationError.body``), or
+    ``None`` for any other error. A body of only whitespace was FastAPI's bare "JSON decode
+    error" at ``["body", 3]``, and ``null`` or ``[]`` pydantic's "Input should be a valid
+    dictionary or object to extract fields from": neither said a JSON object was wanted."""
+    if error.get("type") == "json_invalid":
+        # ``jsonbody.parse``'s own refusals carry no body (``""``); an empty one is "missing"
+        blank = isinstance(body, str | bytes | bytearray) and body and not body.strip()
+        return "is empty (only whitespace)" if blank else None
+    if tuple(error.get("loc", ())) != ("body",) or error.get("type") == "missing":
+        return None
+    value = error.get("input", {})
+    if isinstance(value, dict | bytes | bytearray):  # an object, or no JSON at all
+        return None
+    if value is None or isinstance(value, bool):
+        kind = json.dumps(value)
+    else:
+        kind = "a list" if isinstance(value, list) else ("a string" if isinstance(value, str)
+                                                         else "a number")  # fmt: skip
+    return f"is {kind}, not a JSON object"
 
 
 def _json_type(content_type: str) -> bool:

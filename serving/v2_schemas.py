@@ -148,11 +148,11 @@ def row_problem(err: Any) -> str:
 
 # A POST without a body was "invalid inference request: Field required", naming neither the
 # body nor its form (``/v1`` says both: ``serving.errors``). Any Content-Type is read as JSON.
-NO_BODY = (
-    'the request has no body: send a JSON object {"inputs": [{"name", "shape", "datatype", '
-    '"data"}, …]}, one tensor per feature or one [n, features] tensor (the inputs: GET '
-    "/v2/models/{name})"
+WANTED = (
+    'send a JSON object {"inputs": [{"name", "shape", "datatype", "data"}, …]}, one tensor '
+    "per feature or one [n, features] tensor (the inputs: GET /v2/models/{name})"
 )
+NO_BODY = f"the request has no body: {WANTED}"
 
 
 def invalid_request(errors: Sequence[Any]) -> str:

@@ -5,7 +5,7 @@ the protocol's ``{"error": "..."}`` with ``/v1``'s statuses, a 422 answered as 4
 from the routes themselves, which only say what each answers."""
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request, Response
@@ -17,12 +17,12 @@ from starlette.types import Scope
 
 from manymodels.exceptions import InvalidRows, ManyModelsError
 from serving.auth import carries_admin_token
-from serving.errors import detail_for, retry_after, status_for, unreadable_body
+from serving.errors import detail_for, retry_after, status_for, unreadable_body, unusable_body
 from serving.jsonbody import FastJSONRequest
 from serving.jsonhead import Head, buried
 from serving.query import QueryCheckedRoute
 from serving.redact import local_roots, redact_text
-from serving.v2_schemas import TensorError, invalid_request, row_problem
+from serving.v2_schemas import WANTED, TensorError, invalid_request, row_problem
 from serving.v2_tensors import refuse_tall_inputs, split_binary
 
 logger = logging.getLogger("manymodels.serving")
@@ -66,9 +66,9 @@ class V2Route(QueryCheckedRoute):
             try:
                 return await handler(V2Request(_as_json(request.scope), request.receive))
             except RequestValidationError as e:
-                return error(400, invalid_request(e.errors()))
+                return error(400, _invalid(e.errors(), e.body))
             except (TensorError, ValidationError) as e:
-                text = invalid_request(e.errors()) if isinstance(e, ValidationError) else str(e)
+                text = _invalid(e.errors(), None) if isinstance(e, ValidationError) else str(e)
                 return error(400, text)
             except StarletteHTTPException as e:
                 if isinstance(e.__cause__, TensorError):  # from V2Request.json, wrapped
@@ -94,6 +94,13 @@ def _as_json(scope: Scope) -> Scope:
         return scope
     kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
     return {**scope, "headers": [*kept, (b"content-type", b"application/json")]}
+
+
+def _invalid(errors: Sequence[Any], body: Any) -> str:
+    """``invalid_request``'s line, but for a body of whitespace, ``null`` or ``[]``: what it is
+    and what body is wanted, as for no body (``errors.unusable_body``)."""
+    what = next((w for err in errors[:1] if (w := unusable_body(err, body))), None)
+    return f"the request body {what}: {WANTED}" if what else invalid_request(errors)
 
 
 def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

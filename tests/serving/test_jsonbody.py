@@ -18,6 +18,7 @@ from manymodels.registry import Registry
 from manymodels.samples import synthetic
 from serving.jsonbody import LONE_SURROGATE, parse
 from serving.settings import Settings
+from serving.v2_schemas import WANTED
 
 ACCEPTED = [
     b'{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400}',
@@ -282,3 +283,36 @@ def test_an_integer_past_pythons_digit_limit_is_a_422_in_our_words(client: Any) 
         assert 400 <= r.status_code < 500, (path, r.text)
         assert "a number of more than 4,300 digits" in r.text, (path, r.text)
         assert "set_int_max_str_digits" not in r.text, (path, r.text)
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"   ", "is empty (only whitespace)"),
+        (b"\r\n", "is empty (only whitespace)"),
+        (b"null", "is null, not a JSON object"),
+        (b"[]", "is a list, not a JSON object"),
+        (b"5", "is a number, not a JSON object"),
+    ],
+)
+def test_a_body_of_whitespace_null_or_a_list_says_a_json_object_is_wanted(
+    client: Any, body: bytes, what: str
+) -> None:
+    """A body of only whitespace was FastAPI's bare "JSON decode error" at ``["body", 3]``;
+    ``null`` or ``[]`` pydantic's "Input should be a valid dictionary or object to extract
+    fields from": neither said what the route wants. Now the no-body message, saying what the
+    body is; V2 infer's 400 likewise, and a good body is answered as before."""
+    headers = {"content-type": "application/json"}
+    for path, field in (("/v1/predict", "'rows'"), ("/v1/partitions/pid=1/forecast", "'horizon'")):
+        r = client.post(path, content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"] == ["body"] and "input" not in error, error
+        assert error["msg"] == (
+            f"the request body {what}: send a JSON object holding {field} (its fields: /docs)"
+        )
+    r = client.post("/v2/models/pid=1/infer", content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": f"the request body {what}: {WANTED}"}
+    ok = client.post("/v1/partitions/pid=1/predict", json={"rows": [{"x0": 0.5, "x1": -1.0}]})
+    assert ok.status_code == 200, ok.text

@@ -252,7 +252,7 @@ def test_keys_versions_and_fallback(client: Any, registry_path: Path) -> None:
 
 
 BAD: list[tuple[str, Any, str]] = [
-    ("not an object", [1, 2], "invalid inference request"),
+    ("not an object", [1, 2], "the request body is a list, not a JSON object: send a JSON object"),
     ("no inputs", {"inputs": []}, "inputs"),
     ("unknown input", {"inputs": [*columnar(feature_rows(2)), {
         "name": "colour", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]},
