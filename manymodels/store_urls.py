@@ -5,6 +5,7 @@ local path, or a URL whose scheme is followed by ``://`` and something to name. 
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,6 +17,8 @@ from manymodels.exceptions import ArtifactError, DataError, ManyModelsError
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):(.*)", re.DOTALL)
 # object stores whose URL's first part is a bucket (or container): never empty
 _BUCKETS = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"}
+
+logger = logging.getLogger(__name__)
 
 
 def refuse_mistyped_url(text: str) -> None:
@@ -52,10 +55,34 @@ def store_url(text: str) -> str:
     as "unknown scheme 'S3://'", ``FILE:///srv`` made the relative directory ``FILE:``), a
     ``file`` URL's host read as RFC 8089 says (``localhost`` is this machine:
     ``file://localhost/tmp/x`` made the relative directory ``./localhost/tmp/x``; another host
-    is refused, not written under ``./otherhost``), and a mistyped URL refused."""
+    is refused, not written under ``./otherhost``), its %-escapes decoded (``_decoded_store``),
+    and a mistyped URL refused."""
     text = _local_host(local_file_url(_lower_scheme(text)))
     refuse_mistyped_url(text)
-    return text
+    return _decoded_store(text) if text.startswith("file://") else text
+
+
+def _decoded_store(url: str) -> str:
+    """A ``file`` URL with its %-escapes decoded, as ``data_path`` decodes one
+    (``file:///tmp/my%20store`` is ``/tmp/my store``: it made the directory ``my%20store``).
+    A store that already is at the undecoded path, where none is at the decoded one, is kept,
+    with a ``warning:`` line: decoding must not take a registry's models from it. Looked at
+    (two ``stat``) only for a URL holding an escape, once per store opened."""
+    literal = url.removeprefix("file://")
+    path = unquote(literal)
+    if path == literal:
+        return url
+    if "\x00" in path:
+        raise ArtifactError(f"artifact store URL '{url}' names a path holding a NUL byte (%00)")
+    if Path(literal).exists() and not Path(path).exists():
+        logger.warning(
+            "warning: artifact store URL '%s': the store already at %s is used, not the "
+            "decoded path %s (file URLs are %%-decoded: move the store there, or give %s "
+            "as a plain path)",
+            url, literal, path, literal,
+        )  # fmt: skip
+        return url
+    return "file://" + path
 
 
 def data_path(source: str | Path) -> str | Path:

@@ -65,6 +65,60 @@ def test_a_schemes_case_does_not_matter(url: str, opened: str) -> None:
         open_store("S3:///models")  # an unset $BUCKET, whatever the case
 
 
+def test_a_file_url_of_a_store_with_a_space_is_its_path_decoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--artifacts file:///tmp/my%20store` (Path.as_uri() of "my store") made the directory
+    `my%20store`, where a data path's file URL is decoded (`data_path`): now the store is
+    `my store`, and its models are scored from the same URL."""
+    import manymodels as mm
+    from manymodels.registry import Registry
+
+    monkeypatch.chdir(tmp_path)
+    where = tmp_path / "my store é"
+    url = where.as_uri()
+    assert "%20" in url and "%C3%A9" in url
+    store = open_store(url)
+    assert isinstance(store, LocalArtifactStore) and store.url == str(where)
+    with Registry(tmp_path / "reg", artifacts=url) as reg:
+        assert mm.train(spec_dict(), linear_frame(2, 30), reg, backend="local").run.n_trained == 2
+    assert any(p.is_file() for p in where.rglob("*"))  # the models, at the decoded path
+    with Registry(tmp_path / "reg", artifacts=url, create=False) as reg:
+        assert mm.score(linear_frame(2, 30), reg, backend="local")["prediction"].notna().all()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my store é", "reg"]
+    with pytest.raises(ArtifactError, match="NUL byte"):
+        open_store("file:///tmp/a%00b")
+
+
+def test_a_store_already_at_the_undecoded_path_is_kept_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A registry whose store was made at `my%20store` from `file:///…/my%20store`, before
+    file URLs were decoded, keeps its models: the same URL opens that store (a `warning:` line
+    says so) while nothing is at the decoded path; once something is, the decoded one."""
+    import manymodels as mm
+    from manymodels.registry import Registry
+
+    literal = tmp_path / "my%20store"
+    with Registry(tmp_path / "reg", artifacts=literal) as reg:  # as the old code made it
+        mm.train(spec_dict(), linear_frame(2, 30), reg, backend="local")
+    url = f"file://{literal}"
+    caplog.set_level("WARNING", logger="manymodels.store_urls")
+    with Registry(tmp_path / "reg", artifacts=url, create=False) as reg:
+        assert reg.artifacts.url == str(literal)
+        scored = mm.score(linear_frame(2, 30), reg, backend="local")
+    assert scored["prediction"].notna().all()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"warning: artifact store URL '{url}': the store already at {literal} is used, not the "
+        f"decoded path {tmp_path / 'my store'} (file URLs are %-decoded: move the store there, "
+        f"or give {literal} as a plain path)"
+    ]
+    assert not (tmp_path / "my store").exists()
+    (tmp_path / "my store").mkdir()  # moved there: the decoded path, and no warning
+    caplog.clear()
+    assert open_store(url).url == str(tmp_path / "my store") and not caplog.records
+
+
 # --------------------------------------------------------------------------------------------
 # data paths: read as the artifact store's URL is (store_urls.data_path)
 # --------------------------------------------------------------------------------------------
