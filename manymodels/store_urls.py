@@ -102,7 +102,10 @@ def data_path(source: str | Path) -> str | Path:
         if not text.removeprefix("file://"):
             raise DataError(f"data path '{source}' names no path (file:///path)")
         # RFC 8089 escapes as any URL does: Path.as_uri() writes "my data" as my%20data
-        return unquote(text.removeprefix("file://"))
+        path = unquote(text.removeprefix("file://"))
+        if "\x00" in path:  # no file has one; the readers named the decoded path, not found
+            raise DataError(f"data path '{source}' names a path holding a NUL byte (%00)")
+        return path
     return text if "://" in text else source  # 'sales:v2.csv' is a file's name
 
 

@@ -295,3 +295,22 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
         mm.train(spec_dict(), url, tmp_path / "r", backend="local")
     assert str(caught.value) == said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+def test_a_data_url_escaping_a_nul_byte_is_one_line_naming_it(tmp_path: Path) -> None:
+    """``file:///x%00y.csv`` decoded to a path holding a NUL byte, said as "<the decoded
+    path, \\x00 and all>: data file not found", a path no one typed; now one line naming the
+    URL and the byte, as an artifact store's URL is refused."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    url = f"file://{tmp_path}/x%00y.csv"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    done = CliRunner().invoke(app, ["train", str(spec), url, "--registry", str(tmp_path / "r")])
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"error: data path '{url}' names a path holding a NUL byte (%00)"
+    ], done.output
+    assert not (tmp_path / "r").exists()
