@@ -240,11 +240,11 @@ def other_columns(
     nearest = max(expected, key=lambda c: len(set(c) & set(named)))
     unknown = [c for c in named if c not in nearest]
     hint = did_you_mean(close_names(unknown, [c for c in nearest if c not in named]))
-    specs = " or ".join(", ".join(c) for c in expected)
     more = f" (and {len(known) - SHOWN_SPECS} more)" if len(known) > SHOWN_SPECS else ""
+    given = f"column{'s' if len(named) > 1 else ''} {quoted(named)}"
     msg = (
-        f"the key '{text}' names the columns {', '.join(named)}, which no model in this "
-        f"registry is keyed by: its keys name {specs}{more}{f'; {hint}' if hint else ''}"
+        f"the key '{text}' names the {given}, which no model in this registry is keyed by: "
+        f"its keys name {_specs(expected)}{more}{f'; {hint}' if hint else ''}"
     )
     return {
         "loc": ["path", "key"],
@@ -276,12 +276,23 @@ def repeated_column(text: str, column: str, known: Sequence[Sequence[str]]) -> d
     """The 422's problem for ``text``, a key naming ``column`` twice; the key columns of the
     registry's specs (``known``, cut to ``SHOWN_SPECS``) say what a key names once."""
     expected = sorted([list(c) for c in known], key=lambda c: (len(c), c))[:SHOWN_SPECS]
-    specs = " or ".join(", ".join(c) for c in expected)
     return {
         "loc": ["path", "key"],
-        "msg": f"the key '{text}' names the column {column} twice: a key names each of {specs} "
-        "once",
+        "msg": f"the key '{text}' names the column {column!r} twice: a key names each of "
+        f"{_specs(expected)} once",
         "type": "key_columns",
         "input": text,
         "expected": expected,
     }
+
+
+def quoted(columns: Sequence[str]) -> str:
+    """``'store' and 'brand'``: column names quoted as the did-you-mean hint and the 404's
+    parenthesis quote them (``repr``), so a name with a space or a comma reads as one."""
+    names = [repr(c) for c in columns]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _specs(expected: Sequence[Sequence[str]]) -> str:
+    """Each spec's key columns, ``quoted``: ``'shop', or 'store' and 'brand'``."""
+    return ", or ".join(quoted(c) for c in expected)
