@@ -48,7 +48,8 @@ class ForecastRequest(BaseModel):
         Field(
             description="Exogenous features of the future periods, one object per step: with "
             "the time column to match steps by time, or without it for exactly `horizon` rows "
-            "in step order. Omitted: the partition's last known values are carried forward."
+            "in step order. Omitted, or `[]` (as a `--future` table with no rows for the "
+            "partition): the partition's last known values are carried forward."
         ),
     ] = None
 
@@ -110,7 +111,7 @@ class PartitionForecast(BaseModel):
         default_factory=list,
         description="The exogenous features held at the partition's last known values for "
         "every step, as the CLI's `forecast` notes them: all the version reads when the "
-        "request gave no `future` (a flat forecast of a price-driven model says why), none "
+        "request gave no `future` rows (a flat forecast of a price-driven model says why), none "
         "when it did.",
     )
 
@@ -199,8 +200,12 @@ def _forecast(
     else:  # another version of a known partition: its own 404 when it has none such
         asked = service.resolve(text, version=chosen.version, alias=chosen.alias, fallback=False)
         key = asked.key
-    if body.future is not None:
-        refuse_other_keys(body.future, key, "future")
+    # [] is a future table with no rows for the partition: its last values are carried
+    # forward, as the library and --future do with one (it was "0 row(s) without 'week' for
+    # a horizon of 2", as if the rows had lost their times)
+    rows = body.future or None
+    if rows is not None:
+        refuse_other_keys(rows, key, "future")
     target, loaded = service.load(asked)
     version = target.version
     schema = loaded.schema
@@ -212,7 +217,7 @@ def _forecast(
         conformal.check_levels(schema, levels, what=what)
     if threshold is not None:  # the 422 /v1/predict answers: not a binary classifier
         binary_classes(loaded)
-    future = None if body.future is None else _future(body.future, schema, key, body.horizon)
+    future = None if rows is None else _future(rows, schema, key, body.horizon)
     steps = build_steps([schema], body.horizon, future, models=[loaded.model])
     inputs: list[Any] = []  # each step's model input, for its probabilities
     proba: list[dict[str, float] | None] = [None] * body.horizon
