@@ -136,15 +136,25 @@ class Resolver:
     def missing(self, text: str, key: str | None, where: str, why: str = "") -> PartitionNotFound:
         """The 404 of ``text`` (canonical: ``key``), saying which it is: a key of other
         columns than the registry's, or of its columns with no version ``where``."""
-        detail = absent(text, self.partition_by()) if len(text) <= MAX_KEY_LENGTH else ""
+        detail = absent(text, self._spec_columns(text)) if len(text) <= MAX_KEY_LENGTH else ""
         return PartitionNotFound(f"no partition '{key or text}' {where}{detail}{why}")
+
+    def _spec_columns(self, text: str) -> list[str] | None:
+        """The key columns, in order, of the spec whose columns ``text`` names (any order),
+        else ``partition_by``: one decode and one lookup in ``key_columns``."""
+        try:
+            order = self.key_columns().get(frozenset(decode_key(text)))
+        except DataError:
+            order = None
+        return list(order) if order is not None else self.partition_by()
 
     def canonical(self, text: str) -> str | None:
         """The canonical form of a key given as text, or ``None`` if it cannot be one.
 
-        Values are re-encoded canonically; columns given out of order are put in
-        ``partition_by`` order unless the key as given is already known (a registry holding
-        partitions of more than one spec keeps working); a number written as a float
+        Values are re-encoded canonically; columns given out of order are put in the order
+        of the spec keyed by those columns (``key_columns``: a registry may hold partitions
+        of specs keyed differently, and ``partition_by`` is only the first's, whose order
+        sent a reordered key of another spec to the fallback); a number written as a float
         (``store=2.0``) is the integer key training wrote, when that one is in production —
         on every route, where only scoring followed it (``GET`` answered 404).
         """
@@ -154,14 +164,11 @@ class Resolver:
             key = normalize_key(text)
         except DataError:
             return None
-        columns = self.partition_by()
         if key in self.aliases or key == FALLBACK_KEY:
             return key
-        if columns is not None:
-            try:
-                key = normalize_key(text, columns)
-            except DataError:
-                return key
+        order = self.key_columns().get(frozenset(decode_key(key)))
+        if order is not None:
+            key = normalize_key(text, order)  # the same columns: never refused
         return as_trained(key, self.aliases.__contains__)  # "store=2.0" for "store=2"
 
     def resolve(
