@@ -79,6 +79,13 @@ def reads_future(item: ModelVersion | FeatureSchema) -> bool:
     return not (isinstance(item, ModelVersion) and item.estimator in FEATURELESS)
 
 
+def future_keys(future: pd.DataFrame) -> set[str]:
+    """The partitions (canonical keys) a ``future_rows.future_table`` has rows of: which of a
+    forecast's partitions it covers, the others carrying their last values forward. Its key
+    column is this module's to name, so the forecast asks here rather than reading it."""
+    return set(pd.unique(future[_KEY]))
+
+
 def build_steps(
     schemas: Sequence[ModelVersion | FeatureSchema],
     horizon: int,

@@ -56,7 +56,7 @@ from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
-from manymodels.forecast_steps import _KEY, build_steps, reads_future
+from manymodels.forecast_steps import build_steps, future_keys, reads_future
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
@@ -201,7 +201,7 @@ def forecast_chunks(
             # a key of another type: none known (the alias table select read, not again)
             refuse_unmatched(fut, partial(chosen.known_of, reg), chosen.pairs[0][0])
         shared: dict[str, GlobalModel] = {}
-        given = None if fut is None else set(pd.unique(fut[_KEY]))
+        given = None if fut is None else future_keys(fut)
         for records in chosen.chunks(reg):  # the rest of the forecast is its output
             frame = _forecast_chunk(reg, records, chosen, horizon, fut, shared)
             frame.attrs["second_digits"] = chosen.second_digits  # one CSV format in every chunk

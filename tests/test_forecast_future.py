@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from manymodels.cli import app
 from manymodels.exceptions import DataError
+from manymodels.forecast_steps import future_keys
 from manymodels.forecasting import forecast
+from manymodels.future_rows import future_table
 from manymodels.pipeline import train
 from manymodels.registry import Registry
 from serving.app import create_app
@@ -131,6 +133,16 @@ def test_a_future_table_of_some_partitions_names_the_partitions_it_held(
     common([30, 31, 32], (0, 1)).to_csv(path, index=False)  # every partition that reads them
     answer = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
     assert (answer["carried"], answer["held_partitions"], answer["held_keys"]) == ([], 0, [])
+
+
+def test_future_keys_are_the_partitions_a_future_table_has_rows_of(registry: Path) -> None:
+    """What the forecast asks of a --future table to know which partitions it holds: before,
+    ``forecasting`` read the table's key column by ``forecast_steps``' private name for it."""
+    with Registry.open(registry) as reg:
+        schemas = [reg.get_version(f"pid={p}") for p in (0, 1, 2)]
+    table = future_table(common([30, 31], (0, 2)), schemas, key_columns=["pid"], time_column="t")
+    assert future_keys(table) == {"pid=0", "pid=2"}
+    assert future_keys(table.iloc[:0]) == set()
 
 
 @pytest.mark.parametrize("times", [[30, 31, 32], [28, 29, 30, 31, 32]])
