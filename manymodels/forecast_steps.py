@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from manymodels import changes, timefeatures
 from manymodels.exceptions import DataError, pandas_first_line
@@ -23,6 +24,7 @@ from manymodels.features import feature_kinds
 from manymodels.forecast_formats import on_midnights
 from manymodels.partition import encode_key
 from manymodels.registry.entities import ModelVersion
+from manymodels.training.global_fit import GlobalModel, KeyBound
 from manymodels.training.select import estimator_path
 
 _KEY, _TIME = "__key__", "__time__"
@@ -66,17 +68,49 @@ FEATURELESS = frozenset(
 baselines and a one-class partition's constant probabilities."""
 
 
-def reads_future(item: ModelVersion | FeatureSchema) -> bool:
+def reads_future(item: ModelVersion | FeatureSchema, model: Any = None) -> bool:
     """Whether a partition's model reads exogenous features, which a future table's rows
     feed: not when its spec has none (lags and calendar parts only), nor when its version is
     a naive baseline (the last value, a mean, a class), whatever features its spec named. A
     future table of common dates has no rows at the steps of a partition that ended earlier;
     such a partition needs none when its model reads nothing from them. The router knows a
-    partition's schema and loaded model, not its record: ``build_steps(models=...)``."""
+    partition's schema and loaded ``model``, not its record (``recorded_estimator``)."""
     schema = item.schema if isinstance(item, ModelVersion) else item
     if not _plan(schema).exogenous:
         return False
-    return not (isinstance(item, ModelVersion) and item.estimator in FEATURELESS)
+    if isinstance(item, ModelVersion):
+        return item.estimator not in FEATURELESS
+    return model is None or recorded_estimator(model) not in FEATURELESS
+
+
+def recorded_estimator(model: Any) -> str:
+    """The estimator a loaded model's version records, as ``FEATURELESS`` names them: a
+    global model bound to the partition's key is its inner estimator's, and a pipeline (the
+    one-hot encoding of keys or categories before it) its last step's, as training records
+    them — ``estimator_path`` of the binding said a global DummyRegressor read x0 and x1."""
+    if isinstance(model, KeyBound):
+        model = model.model
+    if isinstance(model, GlobalModel):
+        model = model.estimator
+    if isinstance(model, Pipeline):
+        model = model.steps[-1][1]
+    return estimator_path(model)
+
+
+def held_features(
+    item: ModelVersion | FeatureSchema, given: set[str] | None, model: Any = None
+) -> list[str]:
+    """The exogenous features a forecast of one partition holds at their last known values
+    for every step: all its model reads (``reads_future``) when there is no future table
+    (``given`` None) or the table has no rows of it (``given``: ``future_keys``); none
+    otherwise, as a table with only some of its steps is refused (``build_steps``). The one
+    answer of the CLI's note, the library's ``attrs["carried"]`` and the router's
+    ``carried``, which had worked it out apart: a user who expected, as statsforecast's
+    ``X_df``, to be asked for future prices learns why a forecast is flat."""
+    schema = item.schema if isinstance(item, ModelVersion) else item
+    if not reads_future(item, model) or (given is not None and _key_of(schema) in given):
+        return []
+    return list(dict.fromkeys(_plan(schema).exogenous))
 
 
 def future_keys(future: pd.DataFrame) -> set[str]:
@@ -124,9 +158,11 @@ def build_steps(
     given = None
     if future is not None and exogenous:
         keys = np.repeat(np.array([_key_of(s) for s in fs], dtype=object), horizon)
-        reads = np.array([reads_future(s) for s in schemas], dtype=bool)
-        if models:  # a naive model reads no feature whatever its schema names
-            reads &= np.array([estimator_path(m) not in FEATURELESS for m in models], dtype=bool)
+        # a naive model reads no feature whatever its schema names
+        loaded = models or [None] * len(schemas)
+        reads = np.array(
+            [reads_future(s, m) for s, m in zip(schemas, loaded, strict=True)], dtype=bool
+        )
         given, matched = _match_future(future, keys, times, exogenous, horizon, reads, dates)
         for name in exogenous:
             columns[name] = np.where(given, matched[name], columns[name])

@@ -15,7 +15,8 @@ of that frequency after the previous one; its features are
 * exogenous features, from ``future`` rows matched by key and time when given, otherwise the
   partition's last known values carried forward (a partition absent from ``future`` carries
   forward too; one with only some of its steps there is an error, unless its model reads
-  no feature: ``forecast_steps.reads_future``);
+  no feature: ``forecast_steps.reads_future``; which features were held,
+  ``forecast_steps.held_features``, is said by the CLI's note and the router's ``carried``);
 * target lags and rolling statistics (``manymodels.lagfeatures``), from the recorded targets
   and then from the forecast itself: step 2's ``lag1`` is step 1's prediction (so a lag
   shorter than the horizon makes the forecast recursive, one ``predict`` per step; when every
@@ -56,7 +57,7 @@ from manymodels.forecast_output import Labels, output, refuse_overwritten
 from manymodels.forecast_partition import labelled_steps as labelled_steps  # the router's
 from manymodels.forecast_select import PRODUCTION, Selection, select
 from manymodels.forecast_select import unforecastable as unforecastable  # the router's check
-from manymodels.forecast_steps import build_steps, future_keys, reads_future
+from manymodels.forecast_steps import build_steps, future_keys, held_features
 from manymodels.future_rows import future_table, refuse_unmatched
 from manymodels.intervals import parse_levels
 from manymodels.key_selection import KeySelection
@@ -209,37 +210,15 @@ def forecast_chunks(
             frame.attrs["left_out"] = chosen.left_out  # said by the forecast's summary
             frame.attrs["without_alias"] = chosen.without_alias  # likewise, as a count
             frame.attrs["mixed_keys"] = chosen.mixed_keys  # a file of one type a column says so
-            held = held_partitions(records, given)
-            frame.attrs["held"] = [r.key for r in held]  # said by the summary, over chunks
-            frame.attrs["carried"] = carried_features(held)
+            # the partitions held at their last feature values, and the features: said by the
+            # summary, over chunks, as the router's ``carried`` (one answer: held_features)
+            held = {r.key: held_features(r, given) for r in records}
+            frame.attrs["held"] = [k for k, names in held.items() if names]
+            frame.attrs["carried"] = list(dict.fromkeys(n for ns in held.values() for n in ns))
             yield frame
     finally:
         if own_registry:
             reg.close()
-
-
-def carried_features(held: Sequence[ModelVersion]) -> list[str]:
-    """The exogenous features a forecast holds at each partition's last known value for every
-    step (of the versions ``held_partitions`` gave): said by the CLI's summary and the router's
-    answer, since a flat forecast of a model that reads prices or promotions surprised a user
-    who expected, as statsforecast's ``X_df``, to be asked for their future values."""
-    names = (f for r in held for f in _exogenous_of(r))
-    return list(dict.fromkeys(names))
-
-
-def held_partitions(records: Sequence[ModelVersion], given: set[str] | None) -> list[ModelVersion]:
-    """The versions of ``records`` whose exogenous features the forecast holds at their last
-    values: those whose model reads them (``reads_future``: a naive baseline's schema names
-    its spec's features, which no future table changes) and that have no row in the future
-    table (every one without a table). A ``--future`` file covering only some partitions held
-    the others silently; a partition with only some of its steps there is an error
-    (``build_steps``), so it is not among them."""
-    return [r for r in records if (given is None or r.key not in given) and reads_future(r)]
-
-
-def _exogenous_of(record: ModelVersion) -> list[str]:
-    plan = record.schema.forecast
-    return list(plan.exogenous) if plan is not None else []
 
 
 def _forecast_chunk(

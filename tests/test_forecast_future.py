@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from factories import linear_frame, spec_dict
+from factories import linear_frame, open_client, spec_dict
 from typer.testing import CliRunner
 
 from manymodels.cli import app
@@ -377,3 +378,65 @@ def test_a_forecast_of_a_naive_partition_says_no_feature_was_held(registry: Path
     assert json.loads(result.stdout)["carried"] == []
     result = runner.invoke(app, [*args, "pid=2", "--partitions", "pid=0", "--json"])
     assert json.loads(result.stdout)["carried"] == ["x0", "x1"]
+
+
+@pytest.fixture(scope="module")
+def unread(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Models that read no exogenous feature other than a naive baseline: a DummyRegressor
+    over x0 and x1 (the spec's only candidate), global or local behind a StandardScaler
+    (both stored inside other estimators), and a spec of lags alone."""
+    df = linear_frame(2, 30)
+    base = tmp_path_factory.mktemp("unread")
+    dummy = {"estimator": "sklearn.dummy.DummyRegressor"}
+    for name, extra in (("global", {"scope": "global"}), ("scaled", {"scale": True})):
+        alone = spec_dict(features=["x0", "x1"], candidates=[{**dummy, **extra}],
+                          selection={"naive_candidate": False})  # fmt: skip
+        train(alone, df, base / name, backend="local")
+    train(spec_dict(lags=[1]), df[["pid", "t", "y"]], base / "lags", backend="local")
+    with Registry.open(base / "global") as reg:
+        assert reg.get_version("pid=0").validation["chosen"] == "global"
+    return {name: base / name for name in ("global", "scaled", "lags")}
+
+
+@pytest.mark.parametrize(
+    ("trained", "key", "times", "carried"),
+    [
+        pytest.param("ridge", "pid=0", None, ["x0", "x1"], id="ridge-no-future"),
+        pytest.param("ridge", "pid=0", [30, 31, 32], [], id="ridge-every-step-given"),
+        pytest.param("ridge", "pid=2", None, [], id="naive-no-future"),
+        pytest.param("ridge", "pid=2", [28], [], id="naive-one-step-given"),
+        pytest.param("global", "pid=0", None, [], id="global-dummy-no-future"),
+        pytest.param("global", "pid=0", [30], [], id="global-dummy-one-step-given"),
+        pytest.param("scaled", "pid=0", None, [], id="scaled-dummy-no-future"),
+        pytest.param("lags", "pid=0", None, [], id="lags-only"),
+    ],
+)
+def test_the_router_and_the_cli_say_the_same_features_were_held(
+    registry: Path,
+    unread: dict[str, Path],
+    tmp_path: Path,
+    trained: str,
+    key: str,
+    times: list[int] | None,
+    carried: list[str],
+) -> None:
+    """One partition forecast by the CLI (--json's ``carried``, the library's) and by the
+    router (its answer's ``carried``), with the same future rows or none: the same features
+    held. Each worked it out itself, and for a DummyRegressor stored inside another estimator
+    (a global model's key binding, a local one's scaling Pipeline) the router said x0 and x1
+    were held (it asked the loaded model, where the CLI asked the record) and refused rows
+    of one of its steps with a 422 the CLI did not."""
+    root = registry if trained == "ridge" else unread[trained]
+    args = ["forecast", "--registry", str(root), "--horizon", "3", "--partitions", key, "--json"]
+    body: dict[str, Any] = {"horizon": 3}
+    if times is not None:
+        rows = common(times, (int(key.removeprefix("pid=")),))
+        rows.to_csv(tmp_path / "future.csv", index=False)
+        args += ["--future", str(tmp_path / "future.csv")]
+        body["future"] = rows.drop(columns="pid").to_dict(orient="records")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    with open_client(Settings(registry=root)) as client:
+        answer = client.post(f"/v1/partitions/{key}/forecast", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["carried"] == json.loads(result.stdout)["carried"] == carried

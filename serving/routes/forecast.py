@@ -17,13 +17,12 @@ from manymodels.feature_schema import FeatureSchema
 from manymodels.features import feature_kinds
 from manymodels.forecast_formats import on_midnights
 from manymodels.forecast_partition import labelled_steps
-from manymodels.forecast_steps import FEATURELESS, build_steps, shown_time
+from manymodels.forecast_steps import build_steps, future_keys, held_features, shown_time
 from manymodels.forecasting import MAX_HORIZON, step_probabilities, unforecastable
 from manymodels.future_rows import future_table
 from manymodels.inputs import as_floats
 from manymodels.partition import FALLBACK_KEY
 from manymodels.registry.model_access import one_version_choice
-from manymodels.training.select import estimator_path
 from serving.decision import binary_classes
 from serving.errors import MODEL_REFUSALS
 from serving.jsonbody import FastJSONRoute
@@ -253,18 +252,10 @@ def _forecast(
             ForecastPoint(time=t, prediction=p, label=lab, intervals=b, probabilities=pr)
             for t, p, lab, b, pr in zip(times, answers, labels, bands, proba, strict=True)
         ],
-        carried=_carried(schema, loaded.model, future),
+        carried=held_features(
+            schema, None if future is None else future_keys(future), loaded.model
+        ),
     )
-
-
-def _carried(schema: FeatureSchema, model: Any, future: pd.DataFrame | None) -> list[str]:
-    """The exogenous features this forecast held at their last values: every one the
-    version reads when the request gave no future rows (a naive baseline reads none). A
-    future that leaves steps out is refused (``build_steps``), so with one nothing is held."""
-    if future is not None or estimator_path(model) in FEATURELESS:
-        return []
-    assert schema.forecast is not None  # unforecastable refused a schema without a plan
-    return list(dict.fromkeys(schema.forecast.exogenous))
 
 
 def _future(
