@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import decimal
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -235,53 +236,61 @@ def test_a_bytes_cell_among_text_is_named_with_its_row(tmp_path: Path) -> None:
         mm.train(spec, df, registry=tmp_path / "reg", backend="local")
 
 
-@pytest.mark.parametrize("among", [None, 1.5], ids=["alone", "beside-numbers"])
-def test_an_object_column_of_durations_is_refused_as_a_duration_column_is(
-    tmp_path: Path, among: Any
-) -> None:
-    """A feature of ``datetime.timedelta`` cells in an object column (``df.astype(object)``,
-    a frame built by ``apply``) trained as categories of text and every ``score`` of the
-    very frame was refused ("must be text, as the model was trained on (found timedelta
-    values)"): only a ``timedelta64`` column was refused as durations. Refused alike now,
-    naming the cell and its row, alone or beside numbers."""
-    df = linear_frame(2, 30)
-    cells = [pd.Timedelta(seconds=i) for i in range(len(df))]
-    if among is not None:
-        cells[0] = among
-    df["x1"] = pd.Series(cells, index=df.index, dtype=object)
-    shown = "Timedelta('0 days 00:00:01')" if among is not None else "Timedelta('0 days 00:00:00')"
-    at = 2 if among is not None else 1
-    said = (
-        f"column 'x1' holds durations ({shown}) in data row {at} (counting from 1): a model "
-        "reads numbers or text; give them as numbers, such as seconds "
-        "(pd.to_timedelta(df['x1']).dt.total_seconds())"
-    )
-    with pytest.raises(DataError, match=re.escape(said)):
-        mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
-    assert not (tmp_path / "reg" / "registry.db").exists()
+DURATIONS = (
+    "a model reads numbers or text; give them as numbers, such as seconds "
+    "(pd.to_timedelta(df['x1']).dt.total_seconds())"
+)
+COMPLEX = (
+    "a model reads real numbers; give the real and imaginary parts (or the magnitude) as "
+    "columns of their own"
+)
+
+
+def _durations(df: pd.DataFrame) -> pd.Series:
+    """x1 as ``datetime.timedelta`` cells in an object column (``df.astype(object)``, a
+    frame built by ``apply``)."""
+    return pd.Series([pd.Timedelta(seconds=i) for i in range(len(df))], index=df.index,
+                     dtype=object)  # fmt: skip
+
+
+def _numbers(df: pd.DataFrame) -> pd.Series:
+    return df["x1"].astype(object)
 
 
 @pytest.mark.parametrize(
-    ("cell", "shown"),
-    [(np.complex128(1 + 2j), "np.complex128(1+2j)"), (1 + 2j, "(1+2j)")],
-    ids=["numpy", "python"],
-)
-def test_a_complex_cell_among_numbers_is_refused_as_a_complex_column_is(
-    tmp_path: Path, cell: Any, shown: str
+    ("column", "put", "said"),
+    [
+        pytest.param(_durations, None,
+                     f"durations (Timedelta('0 days 00:00:00')) in data row 1 (counting from 1): "
+                     f"{DURATIONS}", id="durations-alone"),
+        pytest.param(_durations, (0, 1.5),
+                     f"durations (Timedelta('0 days 00:00:01')) in data row 2 (counting from 1): "
+                     f"{DURATIONS}", id="durations-beside-numbers"),
+        pytest.param(_numbers, (2, np.complex128(1 + 2j)),
+                     f"a complex number (np.complex128(1+2j)) in data row 3 (counting from 1): "
+                     f"{COMPLEX}", id="numpy-complex-among-numbers"),
+        pytest.param(_numbers, (2, 1 + 2j),
+                     f"a complex number ((1+2j)) in data row 3 (counting from 1): {COMPLEX}",
+                     id="python-complex-among-numbers"),
+    ],
+)  # fmt: skip
+def test_an_object_column_of_cells_no_model_reads_is_refused_as_such_a_column_is(
+    tmp_path: Path,
+    column: Callable[[pd.DataFrame], pd.Series],
+    put: tuple[int, Any] | None,
+    said: str,
 ) -> None:
-    """An object column of numbers holding one complex cell (inferred "mixed") trained as
-    categories of text, with the warning "holds numbers in 100% of its rows and text in the
-    rest", and every ``score`` of the very frame was refused ("must be text, as the model
-    was trained on (found mixed values)"), where a complex128 column is refused at train.
-    Refused alike now, naming the cell and its row, before any registry is written."""
+    """Cells no model reads, in an object column, trained as categories of text and every
+    ``score`` of the very frame was refused ("must be text, as the model was trained on
+    (found timedelta values)" / "(found mixed values)"), where a ``timedelta64`` or a
+    complex128 column is refused at train: ``datetime.timedelta`` cells, alone or beside a
+    number, and one complex cell among numbers (inferred "mixed", with the warning "holds
+    numbers in 100% of its rows and text in the rest"). Refused alike now, naming the cell
+    and its row and what to give instead, before any registry is written."""
     df = linear_frame(2, 30)
-    df["x1"] = df["x1"].astype(object)
-    df.loc[2, "x1"] = cell
-    said = (
-        f"column 'x1' holds a complex number ({shown}) in data row 3 (counting from 1): a "
-        "model reads real numbers; give the real and imaginary parts (or the magnitude) as "
-        "columns of their own"
-    )
-    with pytest.raises(DataError, match=re.escape(said)):
+    df["x1"] = column(df)
+    if put is not None:
+        df.loc[put[0], "x1"] = put[1]
+    with pytest.raises(DataError, match=re.escape(f"column 'x1' holds {said}")):
         mm.train(spec_dict(), df, registry=tmp_path / "reg", backend="local")
     assert not (tmp_path / "reg" / "registry.db").exists()
