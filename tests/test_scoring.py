@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -284,45 +285,53 @@ def test_score_and_predict_word_a_stray_word_alike(sales: dict[str, Any]) -> Non
     assert str(predicted.value) == said
 
 
+def _one_cell(cell: Any) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The rows with ``cell`` as the third price, in an object column of numbers."""
+
+    def put(rows: pd.DataFrame) -> pd.DataFrame:
+        rows = rows.astype({"price": object})
+        rows.loc[2, "price"] = cell
+        return rows
+
+    return put
+
+
+def _as_text(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with every price as text: pandas' ``str`` dtype (``astype(str)``, JSON
+    strings)."""
+    return rows.astype({"price": "str"})
+
+
 @pytest.mark.parametrize(
-    ("cell", "shown"),
-    [("1.5", "text '1.5'"), (1 + 2j, "complex (1+2j)"), (b"12", "bytes b'12'")],
-)
-def test_score_names_a_cell_that_parses_as_a_number_as_predict_does(
-    sales: dict[str, Any], cell: Any, shown: str
+    ("given", "said", "more"),
+    [
+        pytest.param(_one_cell("1.5"), "data row 3 (counting from 1): feature 'price' must be "
+                     "a number, not text '1.5'", "", id="text-cell"),
+        pytest.param(_one_cell(1 + 2j), "data row 3 (counting from 1): feature 'price' must "
+                     "be a number, not complex (1+2j)", "", id="complex-cell"),
+        pytest.param(_one_cell(b"12"), "data row 3 (counting from 1): feature 'price' must be "
+                     "a number, not bytes b'12'", "", id="bytes-cell"),
+        pytest.param(_as_text, "data row 1 (counting from 1): feature 'price' must be a "
+                     "number, not text {first!r}", " (and 4 more such value(s))",
+                     id="text-column"),
+    ],
+)  # fmt: skip
+def test_score_names_a_number_features_first_cell_that_is_not_one_as_predict_does(
+    sales: dict[str, Any], given: Callable[[pd.DataFrame], pd.DataFrame], said: str, more: str
 ) -> None:
-    """Before: the text "1.5", a complex cell or bytes among a partition's prices parsed as
-    numbers when ``score`` looked for the stray cell (a complex one with numpy's
-    ComplexWarning), so it named none: "feature 'price' must be numeric, as the model was
-    trained on (found dtype object)", where ``predict`` named the row and the cell."""
+    """Before, ``predict`` named the row and the cell where ``score`` said only "feature
+    'price' must be numeric, as the model was trained on (found dtype …)": for the text
+    "1.5", a complex cell or bytes among a partition's prices (which parsed as numbers when
+    ``score`` looked for the stray cell, a complex one with numpy's ComplexWarning: ``dtype
+    object``), and for a column of numbers given whole as text (``dtype str``)."""
     key, rows = _first_partition_rows(sales)
-    rows = rows.astype({"price": object})
-    rows.loc[2, "price"] = cell
-    said = f"data row 3 (counting from 1): feature 'price' must be a number, not {shown}"
+    rows = given(rows)
+    said = said.format(first=rows.loc[0, "price"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's ComplexWarning is not the message
         with pytest.raises(DataError) as scored:
             score(rows, sales["root"], backend="local")
-    assert str(scored.value) == f"<DataFrame>: {said}"
-    with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
-        reg.load_model(key).predict(rows)
-    assert str(predicted.value).startswith(said)
-
-
-def test_score_names_a_text_column_of_numbers_as_predict_does(sales: dict[str, Any]) -> None:
-    """A number feature given whole as text (pandas' ``str`` dtype: ``astype(str)``, JSON
-    strings): ``score`` said only "feature 'price' must be numeric, as the model was trained
-    on (found dtype str)", where ``predict`` named the first cell and its row, as ``score``
-    does for the same cells in an object column."""
-    key, rows = _first_partition_rows(sales)
-    rows = rows.astype({"price": "str"})
-    said = (
-        "data row 1 (counting from 1): feature 'price' must be a number, not text "
-        f"{rows.loc[0, 'price']!r}"
-    )
-    with pytest.raises(DataError) as scored:
-        score(rows, sales["root"], backend="local")
-    assert str(scored.value) == f"<DataFrame>: {said} (and 4 more such value(s))"
+    assert str(scored.value) == f"<DataFrame>: {said}{more}"
     with Registry.open(sales["root"]) as reg, pytest.raises(DataError) as predicted:
         reg.load_model(key).predict(rows)
     assert str(predicted.value).startswith(said)
