@@ -22,6 +22,7 @@ from manymodels.forecasting import forecast
 from manymodels.gc import collect
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
+from manymodels.signing import Signer
 from serving.settings import Settings
 
 DAYS = pd.bdate_range("2024-01-02", "2024-12-20")
@@ -178,3 +179,43 @@ def test_a_registry_that_cannot_answer_does_not_stop_the_search(tmp_path: Path) 
         holiday_sets._KNOWN.clear()
         with pytest.raises(OperationalError, match="no such table"):
             a.get_version("shop=s1")
+
+
+def test_a_signed_registry_loads_promotes_and_forecasts_versions_naming_a_set(
+    tmp_path: Path,
+) -> None:
+    """A version's row is signed with its holidays by hash, as stored, while
+    ``feature_schema`` shows them inline: checked as shown, ``forecast``, ``promote`` and
+    ``load_artifact`` of every such version of a signed registry raised "its registry row was
+    altered". A version written before schema 13, signed with its dates inline, still
+    verifies; a set's dates altered in the registry are still refused."""
+    signer = Signer(b"a signing key of 16+ bytes")
+    root = tmp_path / "r"
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
+    trained_shops(root, DAYS, holidays=SHOPS_HOLIDAYS)
+    v = t.model_versions.c
+    with Registry.open(root) as reg, reg.store.engine.begin() as conn:
+        text = stored(root)["shop=s1", 1]
+        doc = json.loads(text)
+        del doc["forecast"]["holidays_sha256"]
+        doc["forecast"]["holidays"] = SHOPS_HOLIDAYS  # as an older manymodels wrote and signed it
+        conn.execute(
+            update(t.model_versions)
+            .where(v.key == "shop=s1", v.version == 1)
+            .values(feature_schema_json=json.dumps(doc))
+        )
+    with Registry.open(root, signer=signer) as reg:
+        assert len(reg.sign_unsigned()) == 6
+        frame = forecast(reg, horizon=10)
+        assert list(frame[frame["shop"] == "s0"]["t"]) == list(SHOPS_EXPECTED)
+        reg.load_artifact(reg.get_version("shop=s1", 1))  # inline, signed so
+        reg.promote("shop=s2", 2)
+        assert reg.get_version("shop=s2").version == 2
+    holiday_sets._KNOWN.clear()
+    with Registry.open(root) as reg, reg.store.engine.begin() as conn:
+        conn.execute(update(t.holiday_sets).values(dates_json='["2024-12-25"]'))
+    with (
+        Registry.open(root, signer=signer) as reg,
+        pytest.raises(RegistryError, match="does not match its sha256"),
+    ):
+        forecast(reg, horizon=10)

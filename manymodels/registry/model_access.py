@@ -16,10 +16,12 @@ import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
+from manymodels import holiday_sets
 from manymodels.artifacts import ArtifactStore, deserialize
 from manymodels.exceptions import (
     ArtifactError,
     ArtifactStoreUnavailable,
+    BadSignature,
     DataError,
     RegistryError,
     VersionNotFound,
@@ -36,7 +38,7 @@ from manymodels.serialization import (
     parse_formats,
     require_loadable,
 )
-from manymodels.signing import SIGNED_META, Signer, verify
+from manymodels.signing import SIGNED_META, Signer
 
 FORMATS_TTL = 1.0
 """Seconds a registry's trusted formats are remembered before they are read again."""
@@ -187,11 +189,22 @@ class ModelAccess:
 
     def verify(self, record: ModelVersion) -> None:
         """Raise ``BadSignature`` unless the signing key vouches for ``record``'s digests; a
-        no-op without a key."""
-        verify(
-            self.signer, record.signature, record.key, record.version, record.artifact_sha256,
-            record.data_sha256, record.feature_schema,
-        )  # fmt: skip
+        no-op without a key. A version written since schema 13 was signed with its holidays
+        named by hash, as its row holds them (``holiday_sets``), while ``feature_schema``
+        shows them inline: checked as shown, every such version of a signed registry was
+        "altered" (forecast, promote, ``load_artifact`` refused). The stored form is checked
+        first, the inline one (a version written before) where it fails: the hash vouches
+        for the very dates shown, as ``holiday_sets.remember`` checks them."""
+        if self.signer is None:
+            return
+        stored, named = holiday_sets.stored_form(record.feature_schema)
+        digests = (record.key, record.version, record.artifact_sha256, record.data_sha256)
+        try:
+            self.signer.verify(record.signature, *digests, stored)
+        except BadSignature:
+            if named is None:  # no holidays: one form only
+                raise
+            self.signer.verify(record.signature, *digests, record.feature_schema)
 
     @property
     def signed_by(self) -> str | None:
