@@ -133,10 +133,12 @@ def read_given(source: DataSource) -> pd.DataFrame:
     source = require_table(source)
     if not isinstance(source, pd.DataFrame) and "://" in str(source):
         # data_path leaves only another machine's URL (s3://b/x.csv): read as a local path, it
-        # was "s3:/b/x.csv: data file not found"
+        # was "s3:/b/x.csv: data file not found". Only train's batches read one (datasets): a
+        # CSV, a score's table and a global spec's data are read whole, here
         raise DataError(
-            f"{source}: a single table file is read from a path on this machine, not a URL: "
-            "copy it here (train and score read a Parquet file or directory by URL)"
+            f"{source}: a table read whole comes from a path on this machine, not a URL: copy "
+            "it here (only train reads a Parquet file or directory by URL, for a spec without "
+            "global candidates)"
         )
     if isinstance(source, pd.DataFrame):
         if source.columns.nlevels > 1:  # a pivot's or a groupby().agg()'s: a raw KeyError

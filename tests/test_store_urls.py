@@ -268,6 +268,13 @@ def test_a_file_url_of_a_path_with_a_space_or_accent_is_that_path_decoded(
     assert len(pd.read_csv("out.csv")) == 90
 
 
+WHOLE_FROM_HERE = (
+    "a table read whole comes from a path on this machine, not a URL: copy it here (only "
+    "train reads a Parquet file or directory by URL, for a spec without global candidates)"
+)
+"""What a URL that only ``train``'s batches read is told elsewhere (``tables.read_given``)."""
+
+
 @pytest.mark.parametrize("url", ["s3://bucket/sales.csv", "S3://bucket/sales.csv.gz"])
 def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
@@ -284,8 +291,7 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     spec = tmp_path / "spec.toml"
     spec.write_text(synthetic_ridge_toml("urls"))
     said = (  # the scheme in lower case, as it is read
-        f"{url.replace('S3:', 's3:')}: a single table file is read from a path on this "
-        "machine, not a URL: copy it here (train and score read a Parquet file or directory by URL)"
+        f"{url.replace('S3:', 's3:')}: {WHOLE_FROM_HERE}"
     )
     for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"]):
         done = CliRunner().invoke(app, [*args, "--registry", "r"])
@@ -314,3 +320,22 @@ def test_a_data_url_escaping_a_nul_byte_is_one_line_naming_it(tmp_path: Path) ->
         f"error: data path '{url}' names a path holding a NUL byte (%00)"
     ], done.output
     assert not (tmp_path / "r").exists()
+
+
+def test_a_parquet_url_read_whole_is_not_told_it_is_read_by_url(tmp_path: Path) -> None:
+    """``score s3://bucket/sales.parquet`` and a spec with global candidates (both read their
+    table whole, from this machine) were refused with "(train and score read a Parquet file
+    or directory by URL)": score reads none, and such a train neither. One line now says
+    which reads a URL; nothing is written, no network asked."""
+    import manymodels as mm
+
+    url = "s3://bucket/sales.parquet"
+    said = f"{url}: {WHOLE_FROM_HERE}"
+    with pytest.raises(DataError) as caught:
+        mm.score(url, tmp_path / "r", backend="local")
+    assert str(caught.value) == said
+    pooled = spec_dict(candidates=[{"estimator": "sklearn.linear_model.Ridge", "scope": "global"}])
+    with pytest.raises(DataError) as caught:
+        mm.train(pooled, url, tmp_path / "r", backend="local")
+    assert str(caught.value) == said
+    assert list(tmp_path.iterdir()) == []
