@@ -92,21 +92,53 @@ def data_path(source: str | Path) -> str | Path:
     ``/srv/x.csv``: each was read as the relative path ``file:/srv/x.csv``, "data file not
     found"; its %-escapes decoded: ``file:///srv/my%20data`` is ``/srv/my data``), another
     URL with its scheme in lower case (``S3://b/x`` is ``s3://b/x``), any other path as given.
-    A ``file`` URL naming another host is a ``DataError`` in one line naming it. Text
-    only: no filesystem call, so it costs nothing per request."""
+    A ``file`` URL naming another host, or holding a query or fragment, and the filesystem
+    root in either form, are a ``DataError`` in one line naming them. Text only: no
+    filesystem call, so it costs nothing per request."""
     text = str(source)
     if not _SCHEME.fullmatch(text):  # a plain path ('sales.csv', '/srv/x', 'C:/x'): as given
+        _refuse_root(text, source)
         return source
     text = _local_host(local_file_url(_lower_scheme(text)), "data path", DataError)
     if text.startswith("file://"):
         if not text.removeprefix("file://"):
             raise DataError(f"data path '{source}' names no path (file:///path)")
+        _refuse_query(text.removeprefix("file://"), source)
         # RFC 8089 escapes as any URL does: Path.as_uri() writes "my data" as my%20data
         path = unquote(text.removeprefix("file://"))
         if "\x00" in path:  # no file has one; the readers named the decoded path, not found
             raise DataError(f"data path '{source}' names a path holding a NUL byte (%00)")
+        _refuse_root(path, source)
         return path
     return text if "://" in text else source  # 'sales:v2.csv' is a file's name
+
+
+def _refuse_root(path: str, source: object) -> None:
+    """Refuse the filesystem root (``/``, ``file:///``, ``/./..``) as a data path: read as a
+    Parquet directory it walked the whole disk, ``/proc`` and all, to fail on a line of
+    ``/proc/self/task/…/root/proc/…`` (no one keeps one table at the root)."""
+    if path.startswith("/") and all(part in ("", ".", "..") for part in path.split("/")):
+        raise DataError(
+            f"data path '{source}' is the filesystem root '/': give the data file or the "
+            "directory that holds it (/srv/sales/ or file:///srv/sales/)"
+        )
+
+
+def _refuse_query(path: str, source: object) -> None:
+    """Refuse a ``file`` URL's ``?query`` or ``#fragment``: no file reader has a use for one,
+    and they were kept in the path ("…/x.csv?v=2: data file not found", a file no one
+    named). A ``?`` or ``#`` in a file's name is escaped (``%3F``, ``%23``), as
+    ``Path.as_uri()`` writes it."""
+    before, hashed, fragment = path.partition("#")
+    asked, query = before.partition("?")[1:]
+    if asked or hashed:
+        what, part, mark, escape = (
+            ("query", query, "?", "%3F") if asked else ("fragment", fragment, "#", "%23")
+        )
+        raise DataError(
+            f"data path '{source}' holds the {what} '{mark}{part}': a file URL names a path "
+            f"only; drop it, or write a '{mark}' in a file's name as {escape}"
+        )
 
 
 def _lower_scheme(text: str) -> str:

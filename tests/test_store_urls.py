@@ -339,3 +339,71 @@ def test_a_parquet_url_read_whole_is_not_told_it_is_read_by_url(tmp_path: Path) 
         mm.train(pooled, url, tmp_path / "r", backend="local")
     assert str(caught.value) == said
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", ["file:///", "FILE:///./", "file://localhost//..", "/", "//."])
+def test_the_filesystem_root_as_a_data_path_is_one_line(tmp_path: Path, given: str) -> None:
+    """`train spec.toml file:///` (or `/`) read the root as a Parquet directory: it walked the
+    whole disk, /proc and all, to fail on "/: cannot read a Parquet dataset ([Errno 13] Cannot
+    list directory '/proc/self/task/…/root/proc/self/task/…"; now one line, exit 2, before
+    anything is read or made."""
+    from typer.testing import CliRunner
+
+    import manymodels as mm
+    from manymodels.cli import app
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    said = (
+        f"data path '{given}' is the filesystem root '/': give the data file or the "
+        "directory that holds it (/srv/sales/ or file:///srv/sales/)"
+    )
+    registry = str(tmp_path / "r")
+    for args in (["train", str(spec), given], ["score", given, "-o", str(tmp_path / "o.csv")]):
+        done = CliRunner().invoke(app, [*args, "--registry", registry])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [f"error: {said}"], args
+    with pytest.raises(DataError) as caught:
+        mm.train(spec_dict(), given, tmp_path / "r", backend="local")
+    assert str(caught.value) == said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+@pytest.mark.parametrize(
+    ("tail", "named"),
+    [
+        ("?v=2", "the query '?v=2'"),
+        ("?v=2#top", "the query '?v=2'"),
+        ("#top", "the fragment '#top'"),
+    ],
+)
+def test_a_data_url_with_a_query_or_fragment_is_one_line_naming_it(
+    tmp_path: Path, rows_on_disk: tuple[Path, Path], tail: str, named: str
+) -> None:
+    """`file:///x.csv?v=2` kept its query in the path: "/x.csv?v=2: data file not found", a
+    file no one named (`#top` likewise); now one line naming the part, exit 2. A `?` escaped
+    as %3F (`Path.as_uri()` of a name holding one) is still part of the file's name."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    csv, _ = rows_on_disk
+    spec = tmp_path / "spec.toml"
+    spec.write_text(synthetic_ridge_toml("urls"))
+    url = f"file://{csv}{tail}"
+    mark = tail[0] if tail[0] == "#" else "?"
+    said = (
+        f"data path '{url}' holds {named}: a file URL names a path only; drop it, or write a "
+        f"'{mark}' in a file's name as {'%3F' if mark == '?' else '%23'}"
+    )
+    done = CliRunner().invoke(app, ["train", str(spec), url, "--registry", str(tmp_path / "r")])
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [f"error: {said}"]
+    assert not (tmp_path / "r").exists()
+    odd = csv.with_name("rows?v=2.csv")
+    csv.rename(odd)
+    assert odd.as_uri().endswith("rows%3Fv%3D2.csv")
+    done = CliRunner().invoke(
+        app, ["train", str(spec), odd.as_uri(), "--registry", str(tmp_path / "r2")]
+    )
+    assert done.exit_code == 0, done.output
