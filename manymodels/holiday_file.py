@@ -5,20 +5,25 @@ copied into every spec by hand.
 
 The file is a CSV whose first column holds the dates (``2024-12-25``), one a row; a first
 line naming the column (``date``) is a header, further columns (a holiday's name) are left
-alone, blank lines are skipped. It is read once, where the spec is read: the version records
-the dates, not the path, so a registry never reads it again.
+alone, blank lines are skipped (leading ones too: the header is the first row holding
+anything), and Excel's ``sep=,`` first line names the delimiter. It is read once, where the
+spec is read: the version records the dates, not the path, so a registry never reads it
+again.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import re
 from pathlib import Path
 
 from manymodels.spec_rules import iso_date
 
 EMPTY = 'is empty: write a list of dates, ["2024-12-25"], or the path of a CSV file of them'
 """``holidays = ""``: which, as a path, was the spec's own folder."""
+
+_SEP = re.compile(r"sep=([^\"\r\n])", re.IGNORECASE)
 
 
 def read_holidays(path: Path) -> list[str]:
@@ -35,14 +40,19 @@ def read_holidays(path: Path) -> list[str]:
         raise ValueError(f"{path} is a folder, not a CSV file of dates") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
+    lines = text.splitlines()
+    sep_row, delimiter = _sep_line(lines)
     dates: set[str] = set()
+    header_may_come = True  # the first row holding anything (after ``sep=``) may be a header
     try:
-        for row, cells in enumerate(csv.reader(text.splitlines()), start=1):
+        for row, cells in enumerate(csv.reader(lines, delimiter=delimiter), start=1):
             first = cells[0].strip() if cells else ""
-            if not any(c.strip() for c in cells):
+            if row == sep_row or not any(c.strip() for c in cells):
                 continue
-            if row == 1 and first and not any(ch.isdigit() for ch in first):
-                continue  # a header: "date", "Holiday"
+            if header_may_come:
+                header_may_come = False
+                if first and not any(ch.isdigit() for ch in first):
+                    continue  # a header: "date", "Holiday"
             if not first:
                 raise ValueError(f"{path} row {row}: no date in its first column")
             try:
@@ -54,6 +64,18 @@ def read_holidays(path: Path) -> list[str]:
     if not dates:
         raise ValueError(f"{path} holds no dates")
     return sorted(dates)
+
+
+def _sep_line(lines: list[str]) -> tuple[int, str]:
+    """The row of Excel's ``sep=,`` line (``sep=;`` where a comma is the decimal mark) and
+    the delimiter it names: the first line holding anything, saved as a spreadsheet does for
+    Excel to split the file; it was taken for the header, and the real header under it was
+    "row 2: 'date' is not a date". ``(0, ",")`` when there is none."""
+    for row, line in enumerate(lines, start=1):
+        if line.strip():
+            found = _SEP.fullmatch(line.strip(" "))
+            return (row, found.group(1)) if found else (0, ",")
+    return 0, ","
 
 
 def one_date_hint(value: str) -> str | None:

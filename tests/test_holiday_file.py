@@ -84,6 +84,32 @@ def test_the_file_lists_what_the_inline_list_does(tmp_path: Path) -> None:
     assert by_file.spec_hash == inline.spec_hash
 
 
+@pytest.mark.parametrize(
+    "csv",
+    [
+        "\n" + CSV,  # a leading blank line
+        " \r\n\r\n" + CSV.replace("\n", "\r\n"),  # blank lines, as a spreadsheet writes them
+        "sep=,\r\n" + CSV.replace("\n", "\r\n"),  # Excel's first line naming the delimiter
+        "\ufeffsep=;\nDate;Name\n2024-12-25;Christmas Day\n2025-01-01\n",  # ';', a BOM
+    ],
+)
+def test_a_header_under_blank_lines_or_a_sep_line_is_the_header(tmp_path: Path, csv: str) -> None:
+    """A header not on line 1 (a blank line before it, or Excel's `sep=,` line) failed
+    the spec: "closed.csv row 2: 'date' is not a date". The header is the first row holding
+    anything; a `sep=` first line names the delimiter and is no row of dates."""
+    path = spec_file(tmp_path, '"closed.csv"', None)
+    (tmp_path / "closed.csv").write_text(csv, encoding="utf-8", newline="")
+    assert Spec.from_toml(path).holidays == SHOPS_HOLIDAYS
+
+
+def test_a_bad_date_under_leading_lines_is_said_at_its_line(tmp_path: Path) -> None:
+    """A bad row's number counts the blank and `sep=` lines above it, as the editor does;
+    a second header-like row is a bad date, not a header."""
+    path = spec_file(tmp_path, '"closed.csv"', "\nsep=,\ndate\n2024-12-25\nholiday\n")
+    with pytest.raises(SpecError, match=r"closed.csv row 5: 'holiday' is not a date"):
+        Spec.from_toml(path)
+
+
 def test_a_file_url_is_its_local_path_and_another_host_one_line(tmp_path: Path) -> None:
     """`holidays = "file:///x/closed.csv"` was joined to the spec's folder as
     `<folder>/file:/x/closed.csv` ("no such file"), `FILE://localhost/…` likewise: each is
