@@ -17,7 +17,8 @@ With a grace under a second, an upload in the instant before its job is queued c
 (the job then fails, saying its rows are missing). And gc deletes
 nothing when the registry references none of the artifacts its store holds: that is a lost or
 mismatched database, not a store full of garbage; nor when another registry marked the store
-as its own (``registry.ownership``).
+as its own (``registry.ownership``). Holiday sets no version names any more go too
+(``registry.holiday_rows``: checked again under a lock every writer of sets holds).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class GcReport:
     temp_files_deleted: int = 0  # half-written artifacts of killed writers
     artifacts_put_back: int = 0  # whole ones a gc killed mid-way had left moved aside
     kept_for_run: str | None = None  # a run still training: nothing since it started goes
+    holiday_sets_deleted: int = 0  # sets of holidays no version names any more
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +138,10 @@ def collect(
             continue
         deleted += 1
         freed += freed_now
+    # holiday sets (rows, not files): deleted where no writer can name one at once, so no
+    # grace; a dry run counts those unused now, not as if its versions were gone
+    unused = registry.store.unused_holiday_sets()
+    sets_deleted = len(unused) if dry_run else registry.store.delete_holiday_sets(unused)
     store = registry.artifacts
     put_back = len(store.moved_aside(cutoff)) if isinstance(store, LocalArtifactStore) else 0
     temp_files, temp_bytes = store.sweep_temporaries(cutoff, dry_run=dry_run)
@@ -149,4 +155,5 @@ def collect(
         temp_files_deleted=max(temp_files - put_back, 0),
         artifacts_put_back=put_back,
         kept_for_run=training[0] if training is not None and cutoff < grace_cutoff else None,
+        holiday_sets_deleted=sets_deleted,
     )

@@ -186,6 +186,8 @@ def gc(
     temps = f" and {report.temp_files_deleted} leftover temp file(s)" * bool(
         report.temp_files_deleted
     )
+    sets = report.holiday_sets_deleted
+    temps += f" and {sets} holiday set(s) no version names" * bool(sets)
     back = report.artifacts_put_back
     verb_back = "would put" if dry_run else "put"
     aside = f"; {verb_back} back {back} artifact(s) a gc killed mid-way had left moved aside"

@@ -1,14 +1,20 @@
 """The ``holiday_sets`` table (schema 13): each distinct set of a spec's holidays once, which
 versions name by hash (``manymodels.holiday_sets``). Written in the transaction that writes
-the versions naming them; never deleted (a set is a few kB, one per calendar: ``gc`` leaves
-them all, so no version can lose its own)."""
+the versions naming them; deleted by ``gc`` once no version names one (``unused_holiday_sets``,
+``delete_holiday_sets``): a calendar edited every year left every former set behind.
+
+A set is deleted only under the registry's write lock (``WriteTransaction``: SQLite's
+``BEGIN IMMEDIATE``, PostgreSQL's advisory lock at READ COMMITTED), which every writer of
+versions holds from its first statement to its commit: the deletion sees the versions of every
+writer before it, and a writer after it finds no set to conflict with and stores it again."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, exists, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -59,3 +65,36 @@ class HolidaySetsMixin(StoreBase):
         q = select(t.holiday_sets.c.dates_json).where(t.holiday_sets.c.sha256 == sha256)
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
+
+    def unused_holiday_sets(self) -> list[str]:
+        """The hashes of the sets no version names: a read, once per ``gc``. Each set is
+        looked for from the newest version back, to the first that names it (a set in use:
+        at once); only a set none names reads every plan (SQLite: 0.45 s at 300,000 versions)."""
+        v = t.model_versions.c
+        with self.engine.connect() as conn:
+            held = conn.execute(select(t.holiday_sets.c.sha256)).scalars().all()
+            newest = select(v.id).order_by(v.id.desc()).limit(1)
+            return [
+                sha
+                for sha in held
+                if conn.execute(newest.where(v.feature_schema_json.like(f"%{sha}%"))).first()
+                is None
+            ]
+
+    def delete_holiday_sets(self, shas: Sequence[str]) -> int:
+        """Delete those of ``shas`` that no version names, checked again where no writer can
+        be naming one at once (the module's docstring); how many went."""
+        if not shas:
+            return 0
+        gone = delete(t.holiday_sets).where(
+            t.holiday_sets.c.sha256.in_(list(shas)), ~_named(t.holiday_sets.c.sha256)
+        )
+        with self._begin() as conn:  # under the write lock every writer of versions holds
+            return int(conn.execute(gone).rowcount)
+
+
+def _named(sha: Any) -> Any:
+    """Whether a version's plan names the set whose hash is ``sha`` (a column): its JSON
+    holds the hash (64 hex digits, elsewhere only by chance, which keeps a set: safe)."""
+    plan = t.model_versions.c.feature_schema_json
+    return exists().where(plan.like(literal("%").concat(sha).concat("%")))
