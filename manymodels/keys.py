@@ -20,6 +20,9 @@ from urllib.parse import quote, unquote
 
 from manymodels.exceptions import DataError, PartitionNotFound
 from manymodels.key_forms import is_scalar, row_as_mapping
+from manymodels.value_spellings import boolean, maybe_boolean, time_spellings
+from manymodels.value_spellings import integral as _integral
+from manymodels.value_spellings import other_day as _other_day
 
 FALLBACK_KEY = "__fallback__"
 """Registry key of the global fallback model; it has no ``=`` so no real key can collide."""
@@ -275,19 +278,13 @@ def _padded(text: str) -> bool:
     return any(part != part.strip() for pair in decode_key(text).items() for part in pair)
 
 
-_INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
-
-
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-_MIDNIGHT = "T00:00:00"
-
-
 def as_trained(key: str, present: Callable[[str], bool]) -> str:
     """``key``, or the form training wrote it in when ``key`` is not ``present`` and that
     form is: ``store=2`` for ``store=2.0`` (``numbers_as_trained``), ``day=2024-01-01T00:00:00``
-    for ``day=2024-01-01`` or the other way (``dates_as_trained``), or both. ``present`` is
-    asked only for a key with an integral decimal or a day: the router's alias table, the
-    registry, the data."""
+    for ``day=2024-01-01`` or the other way (``dates_as_trained``), a timestamp's ``T`` or
+    space spelling, a boolean's ``true`` for ``True`` or ``1`` (``trained_forms``), or several
+    at once. ``present`` is asked only for a key with another form: the router's alias table,
+    the registry, the data."""
     found = trained_forms(key)
     if not found or present(key):
         return key
@@ -296,12 +293,53 @@ def as_trained(key: str, present: Callable[[str], bool]) -> str:
 
 def trained_forms(key: str) -> list[str]:
     """The other forms ``as_trained`` tries for ``key``, in its order: a caller that reads
-    the registry for a few named keys reads these with them, in one batched query."""
-    numbers = numbers_as_trained(key) if "." in key else None  # no parse without the sign
-    variants = [numbers]
-    if "-" in key:
-        variants += [dates_as_trained(numbers) if numbers else None, dates_as_trained(key)]
-    return [v for v in variants if v is not None]
+    the registry for a few named keys reads these with them, in one batched query.
+
+    A bounded few whatever the key (each rewrite applies to every value at once: one table
+    writes its timestamps one way), found from the key's text alone: ``ts=2024-01-05 10:30``
+    was "no partition" for the ``ts=2024-01-05T10:30:00`` a DataFrame trained (a CSV's
+    ``2024-01-05 10:30:00`` for it the other way), ``flag=True`` or ``flag=1`` for
+    ``flag=true``."""
+    number, stamp, flag = "." in key, "-" in key, maybe_boolean(key)  # no parse without a sign
+    if not (number or stamp or flag):
+        return []
+    try:
+        parsed = decode_key(key)
+    except DataError:
+        return []
+    forms = [list(parsed.values())]  # the key's values, then each other spelling of them
+    if number:
+        forms += _spelt(forms, lambda v: (_integral(v),))
+    if stamp:
+        forms += _spelt(forms, time_spellings)
+    if flag:
+        forms += _spelt(forms, lambda v: (boolean(v),))
+    given = forms[0]
+    written = [_quote(c) + "=" for c in parsed]  # each value's text: quoted once, if changed
+    quoted = [w + _quote(v) for w, v in zip(written, given, strict=True)]
+    keys = (
+        ",".join(
+            q if v is g else w + _quote(v)
+            for w, q, v, g in zip(written, quoted, f, given, strict=True)
+        )
+        for f in forms[1:]
+    )
+    return [k for k in dict.fromkeys(keys) if k != key]
+
+
+def _spelt(
+    forms: list[list[str]], spell: Callable[[str], tuple[str | None, ...]]
+) -> list[list[str]]:
+    """Each of ``forms`` (a key's values) with every value that ``spell`` writes otherwise
+    written so, for each of its ways (``time_spellings``' three; one table writes all its
+    timestamps one way): the forms that differ from the one they come from."""
+    out = []
+    for values in forms:
+        ways = list(zip(*map(spell, values), strict=True))
+        for way in ways:
+            if any(o is not None for o in way):
+                out.append([o if o is not None else v for v, o in zip(values, way, strict=True)])
+    return out
 
 
 def dates_as_trained(key: str) -> str | None:
@@ -341,19 +379,3 @@ def _rewritten(key: str, rewrite: Callable[[str], str | None]) -> str | None:
             parsed[column] = other
             changed = True
     return ",".join(f"{_quote(c)}={_quote(v)}" for c, v in parsed.items()) if changed else None
-
-
-def _integral(value: str) -> str | None:
-    match = _INTEGRAL_DECIMAL.fullmatch(value)
-    if match is None:
-        return None
-    sign, digits = match.groups()
-    return f"{sign}{digits}" if digits != "0" else "0"
-
-
-def _other_day(value: str) -> str | None:
-    if _DAY.fullmatch(value):
-        return value + _MIDNIGHT
-    if value.endswith(_MIDNIGHT) and _DAY.fullmatch(value[: -len(_MIDNIGHT)]):
-        return value[: -len(_MIDNIGHT)]
-    return None

@@ -90,7 +90,8 @@ def wanted_keys(
         return None, []
     present = set(table.keys)
     chosen = key_list(only, "only", columns)
-    wanted = {as_trained(normalize_key(k, columns), present.__contains__) for k in chosen}
+    named = (normalize_key(k, columns) for k in chosen)
+    wanted = {k if k in present else as_trained(k, present.__contains__) for k in named}
     missing = sorted(wanted - present)
     if missing and (not skip_absent or len(missing) == len(wanted)):
         shown = ", ".join(missing[:10]) + (" …" if len(missing) > 10 else "")

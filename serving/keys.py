@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from manymodels.exceptions import DataError, InvalidRows
 from manymodels.keys import decode_key, format_value
+from manymodels.value_spellings import same_value
 
 PREFIX = "/v1/partitions/"
 
@@ -144,7 +145,8 @@ def refuse_other_keys(
     the row (a global model bound to the URL's key never even reads them), so the client's
     mistake would come back as another partition's prediction, or land in its monitoring.
     Only the columns that key names are compared (a registry may hold specs keyed
-    differently), as the batch endpoint reads them (``1`` and ``1.0`` are one value); a key
+    differently), as the batch endpoint reads them (``1`` and ``1.0`` are one value, and so are
+    ``2024-01-05 10:30`` and ``2024-01-05T10:30:00``, ``True`` and ``true``); a key
     that is not ``col=value`` (the fallback's) names none. Rows without key columns, the
     usual body, cost one C-level scan per key column."""
     named = _named(partition)
@@ -159,7 +161,7 @@ def refuse_other_keys(
                 value: str | None = format_value(row[column])
             except DataError:
                 value = None
-            if value != wanted:
+            if value is None or not same_value(value, wanted):
                 msg = (
                     f"'{column}' is {_json(row[column])}, but the URL names partition "
                     f"'{partition}': send the row to its own partition's URL, or to /v1/predict"

@@ -312,3 +312,66 @@ def test_a_groupby_and_its_groups_select_their_keys(tmp_path: Path) -> None:
             reg.load_model(next(iter(grouped)))  # a (key, rows) pair: no key
         with pytest.raises(DataError, match=r"a mapping's keys are column names, not \{0: 1\}$"):
             reg.load_model({0: 1})  # type: ignore[dict-item]
+
+
+def test_a_timestamp_key_names_its_partition_however_it_is_typed(tmp_path: Path) -> None:
+    """A timestamp key column trained from a DataFrame is written ``2024-01-05T10:30:00``,
+    from a CSV ``2024-01-05 10:30:00``: ``ts=2024-01-05 10:30`` (as a user types it) was "no
+    partition" in either, and the ``T`` form in the CSV's. Each spelling names the partition
+    training wrote, in ``Registry``, the CLI and scoring; one of another time stays absent."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    df = linear_frame(2)
+    df["ts"] = pd.Timestamp("2024-01-05 10:30") + pd.to_timedelta(df.pop("pid"), unit="D")
+    spec = spec_dict(partition_by=["ts"], features=["x0", "x1"])
+    frame, csv = tmp_path / "frame", tmp_path / "csv"
+    train(spec, df, frame, backend="local")
+    data = tmp_path / "rows.csv"
+    df.to_csv(data, index=False)
+    train(spec, pd.read_csv(data), csv, backend="local")  # the column as the CSV's text
+    typed = ["ts=2024-01-05 10:30", "ts=2024-01-05T10:30", "ts=2024-01-05 10:30:00"]
+    for root, written in ((frame, "ts=2024-01-05T10:30:00"), (csv, "ts=2024-01-05%2010:30:00")):
+        with Registry.open(root) as reg:
+            for key in [*typed, "ts=2024-01-05T10:30:00", {"ts": "2024-01-05 10:30"}]:
+                assert reg.key(key) == written and reg.load_model(key).version.key == written, key
+            with pytest.raises(PartitionNotFound):
+                reg.load_model("ts=2024-01-05 10:31")
+        shown = CliRunner().invoke(app, ["models", "show", typed[0], "--registry", str(root)])
+        assert shown.exit_code == 0 and f"versions of {written}" in shown.output, shown.output
+    scored = CliRunner().invoke(
+        app, ["score", str(data), "--out", str(tmp_path / "out.csv"), "--registry", str(frame)]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert not pd.read_csv(tmp_path / "out.csv")["fallback"].any()
+
+
+def test_a_midnight_typed_with_its_time_names_a_day_key(tmp_path: Path) -> None:
+    """A day column: ``2024-01-05 00:00:00`` (or ``00:00``) named no partition, where
+    ``2024-01-05`` named ``ts=2024-01-05T00:00:00``."""
+    root = tmp_path / "reg"
+    df = linear_frame(2)
+    df["ts"] = pd.Timestamp("2024-01-05") + pd.to_timedelta(df.pop("pid"), unit="D")
+    train(spec_dict(partition_by=["ts"], features=["x0", "x1"]), df, root, backend="local")
+    with Registry.open(root) as reg:
+        for key in ("ts=2024-01-05 00:00:00", "ts=2024-01-05 00:00", "ts=2024-01-05T00:00"):
+            assert reg.load_model(key).version.key == "ts=2024-01-05T00:00:00", key
+
+
+def test_a_boolean_key_names_its_partition_as_true_or_1(tmp_path: Path) -> None:
+    """A boolean key column is written ``true``/``false``: ``flag=True``, ``TRUE`` and
+    ``1`` were "no partition". A text column that holds ``True`` keeps its own key, and an
+    integer one its ``1``."""
+    root, text = tmp_path / "reg", tmp_path / "text"
+    df = linear_frame(2)
+    df["flag"] = df.pop("pid").astype(bool)
+    spec = spec_dict(partition_by=["flag"], features=["x0", "x1"])
+    train(spec, df, root, backend="local")
+    with Registry.open(root) as reg:
+        for key, written in [("flag=True", "true"), ("flag=1", "true"), ("flag=FALSE", "false"),
+                             ("flag=0", "false"), ({"flag": "True"}, "true")]:  # fmt: skip
+            assert reg.load_model(key).version.key == f"flag={written}", key
+    train(spec, df.assign(flag=df["flag"].map({True: "True", False: "1"})), text, backend="local")
+    with Registry.open(text) as reg:
+        assert reg.key("flag=True") == "flag=True" and reg.key("flag=1") == "flag=1"

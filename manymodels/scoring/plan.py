@@ -105,10 +105,13 @@ def make_plan(
     _check_columns(df, key_columns, source=source)
     keys, order, offsets = _group(df, key_columns, source=source)
 
-    # the data's keys' rows (and their other trained forms', the fallback's): O(keys in the
-    # data), where the whole alias table was read to score one partition's rows
-    forms = [f for k in keys for f in (k, *trained_forms(k))]
-    table = reg.store.alias_versions([*forms, FALLBACK_KEY], alias)
+    # the data's keys' rows (the fallback's, and the other trained forms' of those absent, in
+    # a second read only when one is): O(keys in the data), where the whole alias table was
+    # read to score one partition's rows; a key found as written is never respelt
+    table = reg.store.alias_versions([*keys, FALLBACK_KEY], alias)
+    forms = [f for k in keys if k not in table for f in trained_forms(k)]
+    if forms:
+        table.update(reg.store.alias_versions(forms, alias))
     if (
         alias != "production"
         and not any(k != FALLBACK_KEY for k in table)

@@ -4,10 +4,18 @@ resolves to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import pandas as pd
 import pytest
+from factories import linear_frame, open_client, spec_dict
 from routerkit import KEY, SLASH_BRAND, SLASH_KEY, feature_rows
+
+from manymodels.pipeline import train
+from serving.settings import Settings
 
 
 def predict(client: Any, key: str, rows: list[dict[str, Any]], **params: Any) -> Any:
@@ -124,3 +132,58 @@ def test_an_unknown_keys_404_says_which_it_is_for_a_version_or_alias(client: Any
             assert why in r.json()["detail"], (key, params, r.json())
     missing = predict(client, KEY, [row], version=999)  # a known partition's: its own words
     assert missing.status_code == 404 and "has no version 999" in missing.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def stamped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A router over partitions keyed by a timestamp and a boolean, trained from a DataFrame
+    (``ts=2024-01-05T10:30:00,flag=false`` …)."""
+    root: Path = tmp_path_factory.mktemp("stamped") / "registry"
+    df = linear_frame(4)
+    pid = df.pop("pid")
+    df["ts"] = pd.Timestamp("2024-01-05 10:30") + pd.to_timedelta(pid % 2, unit="D")
+    df["flag"] = pid >= 2
+    train(spec_dict(partition_by=["ts", "flag"], features=["x0", "x1"]), df, root, backend="local")
+    with open_client(Settings(registry=root)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "ts=2024-01-05 10:30,flag=True",
+        "ts=2024-01-05T10:30,flag=1",
+        "ts=2024-01-05 10:30:00,flag=true",
+        "flag=TRUE,ts=2024-01-05 10:30",
+    ],
+)
+def test_a_timestamp_or_boolean_key_as_typed_reaches_its_partition(
+    stamped: Any, typed: str
+) -> None:
+    """``ts=2024-01-05 10:30`` (the space a user types) and ``flag=True`` or ``1`` were 404s
+    ("no version served") for the partition trained as ``ts=2024-01-05T10:30:00,flag=true``,
+    on the URL and in a batch's rows; rows on the URL that spell its key the other way are
+    its own, not another partition's (422)."""
+    trained = "ts=2024-01-05T10:30:00,flag=true"
+    row = {"x0": 0.5, "x1": -1.0}
+    own = predict(stamped, quote(trained, safe="=,:"), [row], fallback="false").json()
+    url = predict(stamped, quote(typed, safe="=,:"), [row], fallback="false")
+    assert url.status_code == 200, url.text
+    assert url.json()["partition"] == trained and url.json()["predictions"] == own["predictions"]
+    named = dict(pair.split("=") for pair in typed.split(","))
+    batch = stamped.post(
+        "/v1/predict", json={"rows": [{**row, **named}]}, params={"fallback": "false"}
+    )
+    assert batch.status_code == 200, batch.text
+    (answer,) = batch.json()["predictions"]
+    assert answer["partition"] == trained and answer["prediction"] == own["predictions"][0]
+    spelt = predict(stamped, quote(trained, safe="=,:"), [{**row, **named}])
+    assert spelt.status_code == 200, spelt.text
+
+
+def test_a_timestamp_of_another_time_is_still_no_partition(stamped: Any) -> None:
+    row = {"x0": 0.5, "x1": -1.0}
+    other = predict(stamped, "ts=2024-01-05%2010:31,flag=True", [row], fallback="false")
+    assert other.status_code == 404, other.text
+    wrong = predict(stamped, "ts=2024-01-05T10:30:00,flag=true", [{**row, "flag": "0"}])
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][-1] == "flag"

@@ -1,0 +1,112 @@
+"""The other spellings of one key value that name the same partition: a number, a timestamp
+or a boolean as a user types it against the form training wrote (``keys.trained_forms``).
+
+Training writes a value as its table holds it: a DataFrame's timestamp by ``isoformat``
+(``2024-01-05T10:30:00``), the same column read from a CSV as its text (``2024-01-05
+10:30:00``, a midnight-only column ``2024-01-05``), a boolean as ``true``/``false``. A user
+types ``ts=2024-01-05 10:30`` or ``flag=True``: each was "no partition". Each rewrite here is
+textual and constant-time (one regular expression per value, never a scan of the keys), and
+callers try its forms only when the key as given is absent.
+
+Pure Python on purpose, as ``keys`` is: no numpy, no pandas.
+"""
+
+from __future__ import annotations
+
+import re
+
+INTEGRAL_DECIMAL = re.compile(r"(-?)(0|[1-9][0-9]*)\.0+", re.ASCII)
+DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+MIDNIGHT = "T00:00:00"
+
+_TIMESTAMP = re.compile(
+    r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})"
+    r"(?:[T ](?P<h>[0-9]{2}):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2})(?:\.(?P<frac>[0-9]{1,6}))?)?)?"
+    r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
+_BOOLS = {"true": "true", "1": "true", "false": "false", "0": "false"}
+_BOOLISH = re.compile(r"=(?:true|false|1|0)(?:,|$)", re.ASCII | re.IGNORECASE)
+
+
+def maybe_boolean(key: str) -> bool:
+    """Whether canonical ``key`` has a value that may be a boolean as a user types it
+    (``flag=True``, ``flag=1``): the cheap test before any parse, a substring scan first."""
+    return any(s in key for s in ("=1", "=0", "=t", "=T", "=f", "=F")) and bool(
+        _BOOLISH.search(key)
+    )
+
+
+def integral(value: str) -> str | None:
+    """``2.0`` → ``2`` (``format_value``'s integral number), or ``None`` if not one."""
+    match = INTEGRAL_DECIMAL.fullmatch(value)
+    if match is None:
+        return None
+    sign, digits = match.groups()
+    return f"{sign}{digits}" if digits != "0" else "0"
+
+
+def other_day(value: str) -> str | None:
+    """``2024-01-01`` ↔ ``2024-01-01T00:00:00``, or ``None`` if ``value`` is neither."""
+    if DAY.fullmatch(value):
+        return value + MIDNIGHT
+    if value.endswith(MIDNIGHT) and DAY.fullmatch(value[: -len(MIDNIGHT)]):
+        return value[: -len(MIDNIGHT)]
+    return None
+
+
+def time_spellings(value: str) -> tuple[str | None, str | None, str | None]:
+    """``value``, a date or date-time in any ISO spelling (``T`` or a space, with or without
+    seconds, ``Z`` for UTC), as a DataFrame's timestamp is written (``isoformat``:
+    ``2024-01-05T10:30:00``), as a CSV's day (``2024-01-05``, a midnight without a zone only)
+    and as a CSV's timestamp (``2024-01-05 10:30:00``), each ``None`` where it is written so
+    already or cannot be. One match for the three: a key tries them on every miss."""
+    match = _TIMESTAMP.fullmatch(value) if value[4:5] == "-" else None
+    if match is None:
+        return (None, None, None)
+    day, h, m, s, frac, tz = match.group("day", "h", "m", "s", "frac", "tz")
+    micro = (frac or "").ljust(6, "0")
+    fraction = f".{micro}" if micro.strip("0") else ""
+    zone = "+00:00" if tz == "Z" else (tz or "")
+    clock = f"{h or '00'}:{m or '00'}:{s or '00'}{fraction}{zone}"
+    iso, csv = f"{day}T{clock}", f"{day} {clock}"
+    midnight = clock == "00:00:00" and day != value
+    return (
+        iso if iso != value else None,
+        day if midnight else None,
+        csv if csv != value else None,
+    )
+
+
+def iso_time(value: str) -> str | None:
+    """``2024-01-05 10:30`` → ``2024-01-05T10:30:00``: a DataFrame's timestamp, as written."""
+    return time_spellings(value)[0]
+
+
+def day_only(value: str) -> str | None:
+    """``2024-01-05 00:00`` → ``2024-01-05``: a midnight without a zone, as a column of days
+    is written in a CSV (``None`` for any other time, or a day already)."""
+    return time_spellings(value)[1]
+
+
+def csv_time(value: str) -> str | None:
+    """``2024-01-05T10:30`` → ``2024-01-05 10:30:00``: the timestamp a CSV's text holds."""
+    return time_spellings(value)[2]
+
+
+def boolean(value: str) -> str | None:
+    """``True``, ``TRUE``, ``1`` → ``true`` (``0`` and the falses → ``false``): a boolean key
+    column as ``format_value`` writes it, or ``None`` if not one or written so already."""
+    text = _BOOLS.get(value.lower())
+    return text if text is not None and text != value else None
+
+
+def same_value(given: str, trained: str) -> bool:
+    """Whether the key value text ``given`` names the value training wrote as ``trained``:
+    the same text, or one of its other spellings (a row's ``"2024-01-05 10:30"`` for the
+    URL's ``2024-01-05T10:30:00``). Constant time."""
+    if given == trained:
+        return True
+    if trained in time_spellings(given):
+        return True
+    return any(rewrite(given) == trained for rewrite in (integral, boolean))
