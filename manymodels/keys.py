@@ -11,6 +11,7 @@ the router) needs keys, and none of them should pay for importing numpy and pand
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 import reprlib
@@ -205,7 +206,7 @@ def lookup_key(
     try:
         named = list(key) if isinstance(key, Mapping) else list(decode_key(key))
     except DataError as e:
-        raise DataError(f"{e}{_keyed_by(columns)}") from e
+        raise DataError(f"{e}{_keyed_by(columns)}{one_value(key, columns)}") from e
     same = columns is not None and set(named) == set(columns)
     canonical = normalize_key(key, columns if same else None)
     if present is None:
@@ -216,9 +217,10 @@ def lookup_key(
         return canonical
     names = "" if same else f": it names {', '.join(repr(c) for c in named)}"
     space = " without spaces around '=' and ','" if padded else ""
+    value = one_value(key, columns) if not same and not padded else ""
     raise PartitionNotFound(
         f"no partition {key if isinstance(key, str) else dict(key)!r} in the registry{names}"
-        f"{_keyed_by(columns)}{space}"
+        f"{_keyed_by(columns)}{space}{value}"
     )
 
 
@@ -256,11 +258,12 @@ def absent(text: str, columns: Sequence[str] | None) -> str:
     try:
         named = list(decode_key(text))
     except DataError:
-        return f" (not a key{_keyed_by(columns)})"
+        return f" (not a key{_keyed_by(columns)}{one_value(text, columns)})"
     if _padded(text):
         return f" (write it without spaces around '=' and ','{_keyed_by(columns)})"
     if set(named) != set(columns):
-        return f" (it names {', '.join(repr(c) for c in named)}{_keyed_by(columns)})"
+        names = ", ".join(repr(c) for c in named)
+        return f" (it names {names}{_keyed_by(columns)}{one_value(text, columns)})"
     return f" (a key of this registry's columns, {', '.join(columns)}, with no version served)"
 
 
@@ -271,6 +274,24 @@ def _keyed_by(columns: Sequence[str] | None) -> str:
         return ""
     form = ",".join(f"{c}=…" for c in columns)
     return f"; this registry's key columns are {', '.join(columns)}: a key reads '{form}'"
+
+
+def one_value(key: object, columns: Sequence[str] | None) -> str:
+    """For text refused as a key of a registry keyed by one column that holds ``=`` or
+    ``,``: ``; if 'x=y' is a value of pid, write 'pid=x%3Dy' (from Python or in a JSON body,
+    {"pid": "x=y"})``, else nothing. ``x=y`` reads as the column ``x``, and ``pid=a,b`` as
+    two pairs: the refusal named the key columns, not how to write such a value."""
+    if not isinstance(key, str) or not columns or len(columns) != 1:
+        return ""
+    (column,) = columns
+    value = key.removeprefix(f"{column}=")
+    if "=" not in value and "," not in value:
+        return ""
+    mapping = json.dumps({column: value}, ensure_ascii=False)
+    return (
+        f"; if {value!r} is a value of {column}, write '{encode_key([value], columns)}' (from "
+        f"Python or in a JSON body, {mapping})"
+    )
 
 
 def _padded(text: str) -> bool:

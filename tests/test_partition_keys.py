@@ -375,3 +375,31 @@ def test_a_boolean_key_names_its_partition_as_true_or_1(tmp_path: Path) -> None:
     train(spec, df.assign(flag=df["flag"].map({True: "True", False: "1"})), text, backend="local")
     with Registry.open(text) as reg:
         assert reg.key("flag=True") == "flag=True" and reg.key("flag=1") == "flag=1"
+
+
+def test_a_refused_value_holding_equals_or_a_comma_says_how_to_write_it(tmp_path: Path) -> None:
+    """Of a registry keyed by ``pid``, ``load_model("x=y")`` for the value ``x=y`` read the
+    column ``x`` and ``pid=a,b`` two pairs; the refusal (the CLI's one line too) named the
+    key columns, not the unambiguous forms, which find the partition."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    root = tmp_path / "reg"
+    df = linear_frame(2)
+    df["pid"] = df["pid"].map({0: "x=y", 1: "a,b"})
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    hint = "; if 'x=y' is a value of pid, write 'pid=x%3Dy' (from Python or in a JSON body, "
+    with Registry.open(root) as reg:
+        with pytest.raises(PartitionNotFound) as caught:
+            reg.load_model("x=y")
+        assert str(caught.value).endswith(f'{hint}{{"pid": "x=y"}})'), caught.value
+        with pytest.raises(DataError, match=r"write 'pid=a%2Cb' \(.*\{\"pid\": \"a,b\"\}\)$"):
+            reg.load_model("pid=a,b")
+        for key in ("pid=x%3Dy", {"pid": "x=y"}, "pid=x=y"):
+            assert reg.load_model(key).version.key == "pid=x%3Dy"
+        assert reg.load_model("pid=a%2Cb").version.key == "pid=a%2Cb"
+    said = CliRunner().invoke(app, ["models", "show", "x=y", "--registry", str(root)])
+    assert said.exit_code == 2, said.output
+    (line,) = said.stderr.strip().splitlines()
+    assert line.startswith("error: no partition 'x=y'") and hint in line, line

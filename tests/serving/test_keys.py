@@ -187,3 +187,35 @@ def test_a_timestamp_of_another_time_is_still_no_partition(stamped: Any) -> None
     assert other.status_code == 404, other.text
     wrong = predict(stamped, "ts=2024-01-05T10:30:00,flag=true", [{**row, "flag": "0"}])
     assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][-1] == "flag"
+
+
+@pytest.fixture(scope="module")
+def punctuated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A router over partitions keyed by one column whose values hold ``=`` and ``,``."""
+    root: Path = tmp_path_factory.mktemp("punctuated") / "registry"
+    df = linear_frame(2)
+    df["pid"] = df["pid"].map({0: "x=y", 1: "a,b"})
+    train(spec_dict(features=["x0", "x1"]), df, root, backend="local")
+    with open_client(Settings(registry=root)) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("typed", "value", "written"), [("x=y", "x=y", "pid=x%3Dy"), ("pid=a,b", "a,b", "pid=a%2Cb")]
+)
+def test_a_value_holding_equals_or_a_comma_is_told_how_to_write_it(
+    punctuated: Any, typed: str, value: str, written: str
+) -> None:
+    """``x=y`` for the value ``x=y`` of a registry keyed by ``pid`` names the column ``x``,
+    ``pid=a,b`` two pairs: the 404 said only what a key of this registry reads like. It now
+    also gives the form that names the value, and that form (and the JSON row) reaches it."""
+    row = {"x0": 0.5, "x1": -1.0}
+    refused = predict(punctuated, quote(typed, safe="=,"), [row], fallback="false")
+    assert refused.status_code == 404, refused.text
+    detail = refused.json()["detail"]
+    hint = f"if '{value}' is a value of pid, write '{written}' (from Python or in a JSON body, "
+    assert f'{hint}{{"pid": "{value}"}})' in detail, detail
+    url = predict(punctuated, written, [row], fallback="false")  # its text, as given
+    assert url.status_code == 200 and url.json()["partition"] == written, url.text
+    body = punctuated.post("/v1/predict", json={"rows": [{**row, "pid": value}]})
+    assert body.status_code == 200 and body.json()["predictions"][0]["partition"] == written
