@@ -24,12 +24,13 @@ from manymodels.huge_numbers import is_too_large, too_large
 from manymodels.huge_numbers import shown as shown_value
 from manymodels.inputs import as_floats
 from manymodels.label_matching import KnownClasses
-from manymodels.partition import format_value
+from manymodels.partition import decode_key, format_value
 from manymodels.registry.entities import ModelVersion
 from manymodels.spec import Spec
 from manymodels.tables import describe_source
 from manymodels.timecolumn import parse_time, refuse_other_times
 from manymodels.training.rows import HUGE
+from manymodels.value_spellings import same_value
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,12 @@ def training_frame(
     spec = target.spec
     if len(frame) == 0:
         raise DataError("no rows to train on")
+    keyed = key_values(target)
     for col in spec.partition_by:
         if col not in frame.columns:
             continue
-        expected = format_value(target.key_values[col])
-        others = [v for v in frame[col].unique() if _formatted(v) != expected]
+        expected = format_value(keyed[col])
+        others = [v for v in frame[col].unique() if not same_value(_formatted(v), expected)]
         if others:
             shown = ", ".join(shown_value(_formatted(v)) for v in others[:5])  # cut short
             raise DataError(
@@ -69,7 +71,7 @@ def training_frame(
                 f"posted to partition '{target.key}' ({col}={expected}); omit the key columns "
                 "or post each partition's rows to its own URL"
             )
-    frame = frame.assign(**{c: target.key_values[c] for c in spec.partition_by})
+    frame = frame.assign(**{c: keyed[c] for c in spec.partition_by})
     needed = [(spec.target, "target")]
     needed += [(spec.time_column, "time column")] if spec.time_column else []
     features = [*(spec.features or []), *(spec.categorical or [])]
@@ -250,6 +252,24 @@ def _refuse_unusable(values: np.ndarray, what: str) -> None:
             f"{what} is {values[bad[0]]:g} in row {int(bad[0])}: too large to train on "
             f"(|x| > {HUGE:g}); {len(bad)} row(s) in all"
         )
+
+
+def key_values(target: RetrainTarget) -> dict[str, Any]:
+    """The partition's key values, each as its key writes it where the record's value would
+    be written otherwise: a timestamp column trained from a DataFrame is keyed
+    ``ts=2024-01-05T10:30:00`` but recorded as the text ``2024-01-05 10:30:00``, and rows
+    given that text trained the new partition ``ts=2024-01-05%2010:30:00`` (the job: "the run
+    produced no version"). Other values keep their type (an integer key stays a number)."""
+    try:
+        named = decode_key(target.key)
+    except DataError:
+        return dict(target.key_values)
+    out = dict(target.key_values)
+    for col, value in target.key_values.items():
+        text = named.get(col)
+        if text is not None and _formatted(value) != text:
+            out[col] = text
+    return out
 
 
 def _formatted(value: Any) -> str:

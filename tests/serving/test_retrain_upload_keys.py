@@ -44,3 +44,34 @@ def test_a_csv_of_padded_codes_retrains_its_partition(registry: tuple[Path, Any]
         assert [p.key for p in reg.list_partitions()][-2:] == ["pid=007", "pid=008"]
         assert len(reg.list_partitions()) == 3  # and the fallback: no partition pid=7
         assert reg.get_version("pid=007", 2).n_rows == 60  # the kept 30 and the posted 30
+
+
+def test_rows_of_a_timestamp_partition_retrain_it_as_posted(tmp_path: Path) -> None:
+    """A timestamp key trained from a DataFrame is ``ts=2024-01-05T10:30:00``, its record's
+    value the text ``2024-01-05 10:30:00``. Before: its CSV retrained a new partition
+    ``ts=2024-01-05%2010:30:00`` (the job failed: "the run produced no version"), and JSON rows
+    holding ``2024-01-05 10:30`` were a 422 "rows of another partition". Now both are new
+    versions of the partition posted to, and no other partition appears."""
+    import pandas as pd
+
+    root = tmp_path / "registry"
+    df = linear_frame(2, 30)
+    df["ts"] = pd.Timestamp("2024-01-05 10:30") + pd.to_timedelta(df.pop("pid"), unit="D")
+    train(spec_dict(partition_by=["ts"], features=["x0", "x1"]), df, root, backend="local")
+    key = "ts=2024-01-05T10:30:00"
+    rows = df[df["ts"] == pd.Timestamp("2024-01-05 10:30")].assign(t=lambda d: d["t"] + 30)
+    csv = rows.to_csv(index=False).encode()
+    typed = rows.assign(ts="2024-01-05 10:30").to_dict(orient="records")
+    with open_client(Settings(registry=root, admin_token=TOKEN)) as client:
+        for sent in ({"files": {"file": ("new.csv", csv, "text/csv")}}, {"json": {"rows": typed}}):
+            r = client.post(f"/v1/partitions/{key}/retrain", headers=admin(), **sent)
+            assert r.status_code == 202, r.text
+            job = job_ended(client, r.headers["Location"], admin())
+            assert job["status"] == "succeeded", job
+    with Registry.open(root) as reg:
+        assert reg.get_partition(key).latest_version == 3
+        assert [p.key for p in reg.list_partitions()] == [
+            "__fallback__",
+            key,
+            "ts=2024-01-06T10:30:00",
+        ]
