@@ -112,6 +112,9 @@ def scheduler(
     signing = signer() if elsewhere else signer(registry)
 
     state = CatchUp()  # what the catch-up at start found, and the marks this scheduler holds
+    # the spec's name as the newest firing read it (``fire_once``), which its run is recorded
+    # under: --json lines named the start's for ever, the spec renamed since
+    ran_as = parsed.name
 
     def started(missed: datetime | None) -> None:
         echo(start_line(parsed.name, plan, missed, state), err=True)
@@ -156,7 +159,9 @@ def scheduler(
         from manymodels.exceptions import ManyModelsError, RunBusy
         from manymodels.pipeline import train
 
+        nonlocal ran_as
         current = Spec.from_toml(spec)  # edits to the spec apply from the next firing
+        ran_as = current.name
         # under its name now: renamed since the start, its runs are recorded under the new one
         not_beside_a_run(registry, registry_db, artifacts, current.name)
         only = flagged(registry, registry_db, artifacts, plan.when)
@@ -360,14 +365,14 @@ def scheduler(
 
     def report(firing: Any, following: datetime | None) -> None:
         if json_out:
-            report_json(firing, following, spec_name=parsed.name, cron=plan.cron,
+            report_json(firing, following, spec_name=ran_as, cron=plan.cron,
                         registry=registry, db_url=registry_db)  # fmt: skip
             return
         why = state.caught.get(firing.caught_up) if firing.caught_up is not None else None
         _report(firing, following, why or "missed")
 
     def overlap(at: datetime) -> None:
-        overlap_json(at, spec_name=parsed.name, cron=plan.cron)
+        overlap_json(at, spec_name=ran_as, cron=plan.cron)  # the name of the run going on
 
     firings = run_schedule(
         spec, fire, max_runs=max_runs, started=started, claim=claim,

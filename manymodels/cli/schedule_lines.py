@@ -65,8 +65,10 @@ def report_json(
     firing that trained has the members ``retrain --json`` prints (``cli.train.summary_json``);
     one that did not, those of ``retrain --json``'s run of nothing (``run`` null, ``reason``,
     ``unchanged``, ``warnings``), or its ``error``. Each names its schedule (``schedule``: the
-    spec's name, ``cron``), ``event``, the firing's time (``at``), the missed firing it stood
-    for (``caught_up``) and the next one (``next``)."""
+    spec's name as the firing read it, which its run is recorded under — the spec renamed
+    while the scheduler runs, the new one; a firing not run here, the newest read — and
+    ``cron``), ``event``, the firing's time (``at``), the missed firing it stood for
+    (``caught_up``) and the next one (``next``)."""
     from manymodels.jsonout import print_json_line
 
     head: dict[str, Any] = {
