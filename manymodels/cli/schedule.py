@@ -67,8 +67,9 @@ def scheduler(
         typer.Option(
             "--json",
             help="One JSON object a line per firing (or skip): the members 'retrain --json' "
-            "prints, with schedule, cron, event and at; with --next, one line of the "
-            "coming times (next).",
+            "prints, with schedule, cron, event and at (event 'nothing': run null, trained "
+            "false, unchanged, reason, warnings); with --next, one line of the coming times "
+            "(next).",
         ),
     ] = False,
 ) -> None:

@@ -63,8 +63,9 @@ def report_json(
 ) -> None:
     """``scheduler --json``: one JSON object a line per firing, flushed as it happens. A
     firing that trained has the members ``retrain --json`` prints (``cli.train.summary_json``);
-    one that did not, those of ``retrain --json``'s run of nothing (``run`` null, ``reason``,
-    ``unchanged``, ``warnings``), or its ``error``. Each names its schedule (``schedule``: the
+    one that did not, those of ``retrain --json``'s run of nothing (``run`` null, ``trained``
+    false, ``reason``, ``unchanged``, ``warnings``: the same whether nothing was flagged or
+    nothing flagged had changed), or its ``error``. Each names its schedule (``schedule``: the
     spec's name as the firing read it, which its run is recorded under — the spec renamed
     while the scheduler runs, the new one; a firing not run here, the newest read — and
     ``cron``), ``event``, the firing's time (``at``), the missed firing it stood for
@@ -86,9 +87,9 @@ def report_json(
     elif firing.nothing is not None:
         body = {"event": "nothing", **none, "unchanged": firing.unchanged,
                 "reason": firing.nothing, "warnings": list(firing.said)}  # fmt: skip
-    elif firing.summary is None:
+    elif firing.summary is None:  # the members of the "nothing" above (this had "selected": [])
         reason = "nothing to retrain: no partition is flagged"
-        body = {"event": "nothing", **none, "unchanged": 0, "reason": reason, "selected": []}
+        body = {"event": "nothing", **none, "unchanged": 0, "reason": reason}
     else:
         from manymodels.cli.train import summary_json
 
