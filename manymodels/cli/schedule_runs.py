@@ -114,27 +114,19 @@ def flagged(
     return flagged_keys(registry, db_url, artifacts, set(when), Thresholds())
 
 
-def training_now(
-    registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
-) -> Run | None:
-    """A run of ``spec_name`` training now on the registry (``run_busy.training_run``): a
-    `manymodels train` started by hand, another schedule's firing. A firing beside it trained
-    the same partitions twice at once."""
-    from manymodels.cli.options import open_registry
-    from manymodels.run_busy import training_run
-
-    with open_registry(registry, db_url, artifacts) as reg:
-        return training_run(reg.store, spec_name)
-
-
 def not_beside_a_run(
     registry: Path, db_url: str | None, artifacts: str | None, spec_name: str
 ) -> None:
     """``NothingToTrain`` saying which run a firing is skipped for: one of the spec training
-    now (``training_now``): the same partitions twice at once. The next firing follows it."""
+    now on the registry (``run_busy.training_run``): a `manymodels train` started by hand,
+    another schedule's firing. A firing beside it trained the same partitions twice at once.
+    The next firing follows it."""
+    from manymodels.cli.options import open_registry
     from manymodels.exceptions import NothingToTrain
+    from manymodels.run_busy import training_run
 
-    busy = training_now(registry, db_url, artifacts, spec_name)
+    with open_registry(registry, db_url, artifacts) as reg:
+        busy = training_run(reg.store, spec_name)
     if busy is not None:
         raise NothingToTrain(
             f"skipped: run {busy.run_id} ({busy.kind}, started {busy.started_at[:19]}) is "

@@ -78,7 +78,7 @@ runs = Table(
     Column("heartbeat_at", String(32)),  # the running process's last sign of life
     Index("ix_runs_started", "started_at"),
     # the runs still marked running (of a spec): read by every schedule firing
-    # (``training_now``), by ``gc`` (``live_runs_since``) and by a run's start
+    # (``run_busy.training_run``), by ``gc`` (``live_runs_since``) and by a run's start
     # (``_refuse_keys_in_training``); an index range, not a scan of every run (schema 11)
     Index("ix_runs_status", "status", "spec_name"),
 )

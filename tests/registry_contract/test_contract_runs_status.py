@@ -1,6 +1,6 @@
 """The runs still marked running, on every database: every schedule firing asks for those of
-its spec (``training_now``), ``gc`` for all of them (``live_runs_since``), and a run's start
-for those keying the registry otherwise (``_refuse_keys_in_training``). Each router retrain
+its spec (``run_busy.training_run``), ``gc`` for all of them (``live_runs_since``), and a run's
+start for those keying the registry otherwise (``_refuse_keys_in_training``). Each router retrain
 job records a run, so ``runs`` grows without end while the running ones stay few; the three
 reads scanned every run ever recorded (0.6-1.3 s a firing at 300,000 runs). They walk
 ``ix_runs_status`` (status, spec_name) now: schema 11."""
@@ -17,15 +17,15 @@ from factories import executed, make_run
 from sqlalchemy import inspect, update
 from sqlalchemy.engine import Engine
 
-from manymodels.cli.schedule_runs import training_now
-from manymodels.exceptions import DataError
+from manymodels.cli.schedule_runs import not_beside_a_run
+from manymodels.exceptions import DataError, NothingToTrain
 from manymodels.registry import Registry
 from manymodels.registry import schema as t
 
 
 def runs_by_status(root: Path, db_url: str) -> list[tuple[str, Any]]:
     """Every statement that reads ``runs`` by status while the three readers run, on any
-    engine (``training_now`` opens its own registry)."""
+    engine (a firing's ``not_beside_a_run`` opens its own registry)."""
     with executed(Engine) as ran:
         with Registry(root, db_url=db_url) as reg:
             keyed = make_run("r1")
@@ -34,7 +34,8 @@ def runs_by_status(root: Path, db_url: str) -> list[tuple[str, Any]]:
             with suppress(DataError):  # r1 keys the registry and is beating: refused or not
                 reg.store.create_run(other)
             reg.store.live_runs_since()
-        training_now(root, db_url, None, "test")
+        with suppress(NothingToTrain):  # a run of "test" found training: skipped, or not
+            not_beside_a_run(root, db_url, None, "test")
     return [
         (text, params)
         for text, params in ran
@@ -47,7 +48,7 @@ def test_the_running_runs_are_an_index_range(
 ) -> None:
     root = tmp_path / "registry"
     seen = runs_by_status(root, db_url)
-    assert len(seen) >= 3  # training_now, live_runs_since, _refuse_keys_in_training
+    assert len(seen) >= 3  # not_beside_a_run, live_runs_since, _refuse_keys_in_training
     with Registry(root, db_url=db_url) as reg:
         for statement, plan in plans(reg, seen):
             assert "ix_runs_status" in plan, (statement, plan)
