@@ -16,7 +16,7 @@ from manymodels.reasons import check_reason
 from manymodels.registry.client import Registry
 from manymodels.registry.engine import now
 from manymodels.registry.entities import Run
-from manymodels.tempnames import owner_pid, writer_tag
+from manymodels.tempnames import host_boot, owner_pid, writer_tag
 
 
 def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
@@ -44,7 +44,8 @@ def abandon_run(reg: Registry, run_id: str, reason: str | None = None) -> Run:
     # The run becomes this process's: one silent but alive elsewhere (paused, cut off from
     # the database) that wakes is refused its next write (``RunTakenOver``), as after a
     # resume, rather than recording versions into the abandoned run and closing it completed.
-    gave_up = {"abandoned": {"at": now(), "reason": why}, "owner": writer_tag()}
+    gave_up = {"abandoned": {"at": now(), "reason": why}, "owner": writer_tag(),
+               "host": host_boot()[0]}  # fmt: skip
     return reg.store.finish_run(
         run_id, status, error=error, options=gave_up, seen=(run.status, run.heartbeat_at)
     )

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from manymodels.exceptions import RunBusy
 from manymodels.heartbeat import SILENT_AFTER, spoken
-from manymodels.tempnames import owner_pid
+from manymodels.oneline import one_line
+from manymodels.tempnames import host_boot, owner_here, owner_pid
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -57,30 +58,65 @@ def training_run_in(conn: Connection, spec_name: str, *, besides: str | None = N
 
 
 def busy_message(run: Run) -> str:
-    """One line: which run trains the spec, since when, where, and how to go on. ``runs
-    abandon`` is named only as what follows stopping a process on this machine: it refuses a
-    run still training (``run_abandon``), and a run beating elsewhere, stopped there, goes on
-    refusing it until its heartbeat falls silent — it blocks nothing from then on anyway."""
+    """One line: which run trains the spec, since when, where (``whereabouts``), and how to go
+    on. ``runs abandon`` is named only as what follows stopping a process on this machine: it
+    refuses a run still training (``run_abandon``), and a run beating elsewhere, stopped
+    there, goes on refusing it until its heartbeat falls silent — it blocks nothing from then
+    on anyway."""
     pid = owner_pid(run.options.get("owner"))
+    where = whereabouts(run)
+    stop = f"`kill {pid}`" if pid else "stop it"
     if run.owner_alive:
-        where = f"process {pid} on this machine" if pid else "a process on this machine"
-        stop = f"`kill {pid}`" if pid else "stop it"
         advice = (
             f"wait for it to end, or stop it ({stop}): once its process is gone "
             f"`manymodels runs abandon {run.run_id}` gives it up, `train --resume {run.run_id}` "
             "finishes it"
         )
+    elif owner_here(run.options.get("owner")):  # not looked up: told dead when gone, or not
+        advice = (
+            f"wait for it to end, or stop it ({stop}): it blocks no run once its process is "
+            f"gone or its heartbeat has been silent for {spoken(SILENT_AFTER)}"
+        )
     else:
         who = f"process {pid}" if pid else "its process"
-        where = f"{who} on another machine, heartbeat at {(run.heartbeat_at or '')[:19]}"
+        host = recorded_host(run)
+        there = f"on {host}" if host else "on the machine it runs on"
+        where += f", heartbeat at {(run.heartbeat_at or '')[:19]}"
         advice = (
-            f"wait for it to end, or stop {who} on the machine it runs on: it blocks no run "
-            f"once its heartbeat has been silent for {spoken(SILENT_AFTER)}"
+            f"wait for it to end, or stop {who} {there}: it blocks no run once its heartbeat "
+            f"has been silent for {spoken(SILENT_AFTER)}"
         )
     return (
         f"run {run.run_id} ({run.kind}, started {run.started_at[:19]}, {where}) is still "
         f"training spec '{run.spec_name}' on this registry: {advice}"
     )
+
+
+def whereabouts(run: Run) -> str:
+    """Where the process running ``run`` is, for a line: on this machine (looked up, or
+    hidden by ``/proc``'s ``hidepid``: it said "another machine"), or on the host the run
+    recorded when it started or was resumed (``options["host"]``), or, for a run recorded
+    before hosts were, on another machine."""
+    owner = run.options.get("owner")
+    pid = owner_pid(owner)
+    who = f"process {pid}" if pid else "a process" if run.owner_alive else "its process"
+    if run.owner_alive:
+        return f"{who} on this machine"
+    if owner_here(owner):
+        return f"{who} on this machine, which /proc does not show here (hidepid?)"
+    host = recorded_host(run)
+    if host is None:
+        return f"{who} on another machine"
+    if host == host_boot()[0]:  # the same name, another pid namespace or boot
+        return f"{who} on host {host} (another container, or a machine of this one's name)"
+    return f"{who} on host {host}"
+
+
+def recorded_host(run: Run) -> str | None:
+    """The host name the run recorded (``options["host"]``), as one line; ``None`` when it
+    recorded none (a run started before hosts were recorded)."""
+    host = run.options.get("host")
+    return one_line(host) if isinstance(host, str) and host else None
 
 
 def refuse_beside_a_run(store: SqlStore, spec_name: str, *, besides: str | None = None) -> None:

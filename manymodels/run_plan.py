@@ -29,10 +29,10 @@ from manymodels.registry.client import Registry
 from manymodels.registry.entities import Run
 from manymodels.registry.ownership import claim_store
 from manymodels.registry.store import ProductionRef, now
-from manymodels.run_busy import refuse_beside_a_run
+from manymodels.run_busy import refuse_beside_a_run, whereabouts
 from manymodels.signing import verify
 from manymodels.spec import Spec
-from manymodels.tempnames import owner_pid, writer_tag
+from manymodels.tempnames import host_boot, owner_pid, writer_tag
 from manymodels.training import Champion, pooled_fingerprint
 from manymodels.weekdays import takes_holidays
 
@@ -194,11 +194,9 @@ def plan_run(
                 "wait for it to end, or stop it, before resuming it"
             )
         if previous.beating and not mine:
-            pid = owner_pid(owner)
-            who = f"process {pid}" if pid else "its process"
             raise TrainingError(
-                f"run {resume} is still running elsewhere ({who} on another machine; heartbeat "
-                f"at {previous.heartbeat_at}): wait for it to end, or stop it; a run silent for "
+                f"run {resume} is still running ({whereabouts(previous)}; heartbeat at "
+                f"{previous.heartbeat_at}): wait for it to end, or stop it; a run silent for "
                 f"{spoken(SILENT_AFTER)} can be resumed"
             )
         _same_partitions(previous, only, changed_only)
@@ -239,7 +237,8 @@ def plan_run(
         n_trained=0,
         n_skipped=0,
         n_failed=0,
-        options={**options, "owner": me},  # which process runs it: Run.killed
+        # which process runs it (Run.killed), and on which host (for people: ``run_busy``)
+        options={**options, "owner": me, "host": host_boot()[0]},
     )
     claim_store(reg)  # gc of another registry on this store now refuses
     reg.store.create_run(run, alone=True)  # checked again under the lock: the race

@@ -156,6 +156,14 @@ def remove_dead_leftovers(directory: Path, prefix: str) -> int:
     return removed
 
 
+def owner_here(tag: object) -> bool:
+    """Whether a ``writer_tag`` (a run's ``owner``) names a process of this machine — this
+    host, boot and pid namespace — whether or not its pid can be looked up: one ``/proc``
+    hides from this process (``hidepid``) is here all the same, not on another machine."""
+    match = OWNER.fullmatch(tag) if isinstance(tag, str) else None
+    return match is not None and match["machine"] == MACHINE
+
+
 def owner_pid(tag: object) -> int | None:
     """The pid in a ``writer_tag`` (a run's ``owner``), for messages; ``None`` for anything
     else."""

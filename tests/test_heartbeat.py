@@ -77,7 +77,7 @@ def test_a_run_beating_on_another_machine_is_not_resumed_here(tmp_path: Path) ->
         assert run.state == "running" and run.silence is None and not run.killed
         (problem,) = [p for p in check(reg).problems if p.kind == "unfinished_run"]
         assert "is running (its process elsewhere sent a heartbeat at" in problem.message
-    with pytest.raises(TrainingError, match="still running elsewhere \\(process 4242 on another"):
+    with pytest.raises(TrainingError, match="still running \\(process 4242 on another machine"):
         train(spec, df, root, backend="local", resume=run_id)
     with Registry(root) as reg:
         mark_running(reg, run_id, other_machine_tag(), ago(2 * 3600 + 30))

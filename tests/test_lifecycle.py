@@ -68,6 +68,7 @@ def test_changed_only_touches_exactly_the_changed_partitions(tmp_path: Path) -> 
     assert summary.run.n_partitions == 2
     options = dict(summary.run.options)
     assert options.pop("owner") == writer_tag()  # the process that ran it
+    assert options.pop("host") == os.uname().nodename  # … and its host
     assert options == {"changed_only": True, "unchanged": 5, "backend": "local"}
     with Registry.open(tmp_path / "reg") as reg:
         after = versions(reg)

@@ -88,6 +88,51 @@ def test_a_run_of_a_process_on_this_machine_is_named_with_how_to_stop_it(tmp_pat
         assert abandon_run(reg, first).status == "failed"
 
 
+def test_a_run_records_its_host_and_one_beating_on_another_host_is_named_by_it(
+    tmp_path: Path,
+) -> None:
+    """A run recorded no host name, so a run refused beside one training elsewhere was told
+    "process 4242 on another machine" — which of the machines sharing the registry, it did
+    not say. Each run records its host as it starts (``options["host"]``, no new column) and
+    the refusal names it."""
+    root = tmp_path / "reg"
+    spec = spec_dict()
+    first = train(spec, linear_frame(3, 30), root, backend="local").run
+    assert first.options["host"] == os.uname().nodename
+    with Registry(root) as reg:  # as a process on the host build-7 records it, training
+        mark_running(reg, first.run_id, other_machine_tag(), ago(5), host="build-7")
+    with pytest.raises(RunBusy) as refused:
+        train(spec, linear_frame(3, 31), root, backend="local")
+    said = str(refused.value)
+    assert "process 4242 on host build-7, heartbeat at " in said, said
+    assert "stop process 4242 on build-7: it blocks no run once its heartbeat" in said, said
+    assert "another machine" not in said and "\n" not in said, said
+
+
+def test_a_run_of_this_machine_whose_process_cannot_be_looked_up_is_not_another_machines(
+    tmp_path: Path,
+) -> None:
+    """A run whose process this machine cannot look up (``/proc`` mounted ``hidepid``, or
+    unreadable when the run started: its start time ``x``) was said to train "on another
+    machine", and to be stopped there; its owner's machine id is this one's."""
+    from manymodels.tempnames import MACHINE
+
+    root = tmp_path / "reg"
+    spec = spec_dict()
+    first = train(spec, linear_frame(3, 30), root, backend="local").run.run_id
+    with Registry(root) as reg:
+        mark_running(reg, first, f"4242-x-{MACHINE}", ago(5), host=os.uname().nodename)
+    with pytest.raises(RunBusy) as refused:
+        train(spec, linear_frame(3, 31), root, backend="local")
+    said = str(refused.value)
+    assert "process 4242 on this machine, which /proc does not show here (hidepid?)" in said
+    assert "another machine" not in said and "another container" not in said, said
+    assert said.endswith(
+        "wait for it to end, or stop it (`kill 4242`): it blocks no run once its process is "
+        "gone or its heartbeat has been silent for 2 min"
+    ), said
+
+
 def test_a_killed_run_or_a_router_job_blocks_no_run(tmp_path: Path) -> None:
     root = tmp_path / "reg"
     spec, df = spec_dict(), linear_frame(3, 30)

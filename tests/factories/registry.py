@@ -135,15 +135,17 @@ def ago(seconds: float) -> str:
     return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
-def mark_running(reg: Any, run_id: str, owner: str, heartbeat_at: str | None) -> None:
+def mark_running(
+    reg: Any, run_id: str, owner: str, heartbeat_at: str | None, host: str | None = None
+) -> None:
     """The run ``run_id`` of ``reg`` (a ``Registry``) as its store holds it while its process
     (``owner``: ``other_machine_tag``, ``dead_process_tag``) trains it, its last heartbeat at
-    ``heartbeat_at``."""
+    ``heartbeat_at``, on ``host`` (``None``: none recorded, as a run of an older release)."""
     from sqlalchemy import update
 
     from manymodels.registry import schema as t
 
-    reg.store.record_run_options(run_id, {"owner": owner})
+    reg.store.record_run_options(run_id, {"owner": owner, "host": host})
     with reg.store.engine.begin() as conn:
         conn.execute(
             update(t.runs)
