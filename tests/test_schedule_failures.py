@@ -228,7 +228,7 @@ def test_a_firing_whose_scheduler_a_reboot_killed_before_its_run_began_runs_agai
     assert code == 0 and out == "" and "now: the" not in err, (out, err)
     assert (
         f"the {stamp} firing is marked under way by a scheduler this machine cannot look up "
-        "(pid 4242 on another machine or in another container): left to it"
+        "(pid 4242 on host another-host): left to it"  # the host its mark records
     ) in err, err
     assert _scheduled_runs(root) == []
 

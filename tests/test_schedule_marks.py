@@ -115,9 +115,10 @@ def test_a_beating_mark_is_left_to_its_scheduler_and_taken_over_once_silent(
         assert f"the {stamp} firing is marked under way by a scheduler this machine cannot " in (
             banner
         )
-        assert "(pid 4242 on another machine or in another container), its mark refreshed " in (
-            banner
-        )
+        # the host its mark records, this one's: another container here, not "another
+        # machine or container" (it did not say which)
+        here = f"(pid 4242 in another container of this host, {host_boot()[0]}), its mark "
+        assert here in banner, banner
         assert "unless refreshed by then" in banner, banner
         if refreshed:
             with Registry.open(root) as reg:

@@ -53,7 +53,6 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
     and the next firing."""
     from manymodels.registry.firings import FIRING_ATTEMPTS, silent_at
     from manymodels.schedule import next_times
-    from manymodels.tempnames import owner_pid
 
     first = next_times(plan.cron, plan.timezone, 1)
     late = f"; now: the {_when(missed)} firing, missed" if missed is not None else ""
@@ -63,8 +62,7 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
         mark = state.watched[missed]
         late = (
             f"; the {_when(missed)} firing is marked under way by a scheduler this machine "
-            f"cannot look up (pid {owner_pid(mark.owner)} on another machine or in another "
-            f"container), its mark refreshed {_when(mark.beat)}: taken over at "
+            f"cannot look up ({whose(mark)}), its mark refreshed {_when(mark.beat)}: taken over at "
             f"{_when(silent_at(mark))} unless refreshed by then"
         )
         state.caught[missed] = "its scheduler gone silent: taken over"
@@ -99,11 +97,26 @@ def start_line(spec_name: str, plan: Schedule, missed: datetime | None, state: C
     for mark in state.elsewhere_marks:
         late += (
             f"; the {_when(mark.due)} firing is marked under way by a scheduler this "
-            f"machine cannot look up (pid {owner_pid(mark.owner)} on another machine or in "
-            "another container): left to it"
+            f"machine cannot look up ({whose(mark)}): left to it"
         )
     return (
         f"scheduler: {spec_name} on '{plan.cron}' ({plan.timezone}), "
         f"retraining {' or '.join(plan.when)} partitions{late}; "
         f"next {_when(first[0] if first else None)}"
     )
+
+
+def whose(mark: FailedFiring) -> str:
+    """The scheduler of a firing's mark it cannot look up, as the mark records it: its pid
+    and host, this one's name meaning another container of this host (the same boot: a mark
+    of an earlier one is no firing under way); "another machine or container" for a mark
+    written before marks named their host."""
+    from manymodels.oneline import one_line
+    from manymodels.tempnames import host_boot, owner_pid
+
+    pid = owner_pid(mark.owner)
+    if not mark.host:
+        return f"pid {pid} on another machine or in another container"
+    if mark.host == host_boot()[0]:
+        return f"pid {pid} in another container of this host, {one_line(mark.host)}"
+    return f"pid {pid} on host {one_line(mark.host)}"
