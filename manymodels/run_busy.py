@@ -104,12 +104,18 @@ def whereabouts(run: Run) -> str:
         return f"{who} on this machine"
     if owner_here(owner):
         return f"{who} on this machine, which /proc does not show here (hidepid?)"
-    host = recorded_host(run)
-    if host is None:
-        return f"{who} on another machine"
-    if host == host_boot()[0]:  # the same name, another pid namespace or boot
-        return f"{who} on host {host} (another container, or a machine of this one's name)"
-    return f"{who} on host {host}"
+    return f"{who} {on_host(run.options.get('host'))}"
+
+
+def on_host(host: object) -> str:
+    """``on host X``, a run's recorded host (``options["host"]``) as one line, for a process
+    this machine cannot look up: one of this host's name is in another container (or on a
+    machine so named); none recorded (an older release's run), ``on another machine``."""
+    if not isinstance(host, str) or not host:
+        return "on another machine"
+    if host == host_boot()[0]:  # the same name, another pid namespace
+        return f"on host {one_line(host)} (another container, or a machine of this one's name)"
+    return f"on host {one_line(host)}"
 
 
 def recorded_host(run: Run) -> str | None:

@@ -40,8 +40,7 @@ def still_ours(reg: Registry, plan: RunPlan, taken_over: threading.Event | None)
     """``RunTakenOver`` once the heartbeat found the run resumed by another process (the
     pipeline then cancels the backend's rest, as for a refused commit)."""
     if taken_over is not None and taken_over.is_set():
-        other = reg.store.get_run(plan.run_id).options.get("owner")
-        raise RunTakenOver(taken_over_message(plan.run_id, other))
+        raise RunTakenOver(taken_over_message(plan.run_id, reg.store.get_run(plan.run_id).options))
 
 
 def global_phase(

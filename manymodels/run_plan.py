@@ -213,7 +213,9 @@ def plan_run(
             )
         seen = (previous.status, previous.heartbeat_at)
         try:  # what it recorded, read as it is reopened: nothing can be recorded after that
-            done = reg.store.reopen_run(resume, previous.n_partitions, owner=me, seen=seen)
+            done = reg.store.reopen_run(
+                resume, previous.n_partitions, owner=me, seen=seen, host=host_boot()[0]
+            )
         except RunTakenOver as e:
             raise TrainingError(str(e)) from None
         remaining = todo.select({k for k in todo.keys if k not in done})

@@ -10,6 +10,7 @@ write to a run and said by the process that lost it (``run_globals``), not by th
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from manymodels.exceptions import RunTakenOver
 from manymodels.registry import schema as t
+from manymodels.run_busy import on_host
 from manymodels.tempnames import MACHINE, owner_pid
 
 
@@ -39,21 +41,26 @@ def taken_from(conn: Connection, run_id: str, owner: str | None) -> str | None:
 
 def refuse_if_taken(conn: Connection, run_id: str, owner: str | None) -> None:
     """``RunTakenOver`` when another process now owns the run (``taken_from``)."""
-    if (other := taken_from(conn, run_id, owner)) is not None:
-        if stored_options(conn, run_id).get("abandoned"):
+    if taken_from(conn, run_id, owner) is not None:
+        options = stored_options(conn, run_id)
+        if options.get("abandoned"):
             raise RunTakenOver(
                 f"run {run_id} was abandoned (`manymodels runs abandon`) while this process "
                 "ran it: this process stopped and wrote nothing more to it"
             )
-        raise RunTakenOver(taken_over_message(run_id, other))
+        raise RunTakenOver(taken_over_message(run_id, options))
 
 
-def taken_over_message(run_id: str, other: object) -> str:
-    """What a process whose run another one resumed says as it stops: one line."""
+def taken_over_message(run_id: str, options: Mapping[str, Any]) -> str:
+    """What a process whose run another one resumed says as it stops: one line naming the
+    process that now owns it (``options``, the run's: its ``owner`` and ``host``)."""
+    other = options.get("owner")
     pid = owner_pid(other)
     here = isinstance(other, str) and other.endswith(MACHINE)
     who = "another process" if pid is None else f"process {pid}"
-    where = "" if pid is None else " on this machine" if here else " on another machine"
+    where = (
+        "" if pid is None else " on this machine" if here else f" {on_host(options.get('host'))}"
+    )
     return (
         f"run {run_id} was resumed by {who}{where} while this one ran it: this process "
         f"stopped and wrote nothing more to it; see `manymodels runs show {run_id}`"

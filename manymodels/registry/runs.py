@@ -22,7 +22,6 @@ from manymodels.registry.rows import run_entity
 from manymodels.registry.run_takeover import refuse_if_taken, stored_options, taken_from
 from manymodels.run_busy import refuse_if_busy, training_run_in
 from manymodels.stamps import seconds_between
-from manymodels.tempnames import host_boot
 
 
 class RunsMixin(StoreBase):
@@ -143,6 +142,7 @@ class RunsMixin(StoreBase):
         owner: str | None = None,
         *,
         seen: tuple[str, str | None] | None = None,
+        host: str | None = None,
     ) -> set[str]:
         """Mark an interrupted run as running again, for resume; its ``lost`` partitions are
         forgotten (and uncounted) so they can be trained and recorded again (an outcome is one
@@ -151,7 +151,7 @@ class RunsMixin(StoreBase):
         The options record when the run was resumed and how many partitions were settled then
         (``resumed_at``, ``done_at_resume``): the rate and ETA of a resumed run are measured
         from there, not across the pause; and the process that runs it now (``owner``) and
-        its host (``host``, named by ``RunBusy``).
+        its host (``host``: ``None`` for unknown; named by ``RunBusy`` and a takeover).
         ``seen`` — the status and heartbeat the caller judged the run by — makes the reopen
         conditional: two processes resuming one silent run at once, one is refused
         (``RunTakenOver``), as the writes are serialised. Returns the keys the run has
@@ -174,7 +174,7 @@ class RunsMixin(StoreBase):
             if row is not None:
                 settled = row.n_trained + row.n_skipped + row.n_failed - n_lost
                 options |= {"resumed_at": now(), "done_at_resume": settled}
-                options |= {"owner": owner, "host": host_boot()[0]} if owner else {}
+                options |= {"owner": owner, "host": host} if owner else {}
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
