@@ -220,7 +220,7 @@ def test_a_data_url_naming_another_host_is_one_line_naming_it(
         f"machine (file://{csv} or file://localhost{csv}); mount the other machine's "
         "directory, or give its URL (sftp://, s3://…)"
     )
-    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"]):
+    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]):
         done = CliRunner().invoke(app, [*args, "--registry", "r"])
         assert done.exit_code == 2, done.output  # bad input, as a data file not found
         assert done.output.strip().splitlines() == [f"error: {said}"], args
@@ -279,9 +279,10 @@ WHOLE_FROM_HERE = (
 def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
-    """`train spec.toml s3://bucket/sales.csv` said "s3:/bucket/sales.csv: data file not
-    found": a URL read as a local path, named as no one wrote it. A CSV file is read from
-    this machine only (a Parquet file or directory may be a URL): one line says so."""
+    """`train spec.toml s3://bucket/sales.csv` (and `actuals s3://…`, after train's and
+    score's were fixed) said "s3:/bucket/sales.csv: data file not found": a URL read as a
+    local path, named as no one wrote it. A CSV file is read from this machine only (a
+    Parquet file or directory may be a URL): one line says so."""
     from typer.testing import CliRunner
 
     import manymodels as mm
@@ -293,7 +294,7 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     said = (  # the scheme in lower case, as it is read
         f"{url.replace('S3:', 's3:')}: {WHOLE_FROM_HERE}"
     )
-    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"]):
+    for args in (["train", str(spec), url], ["score", url, "-o", "out.csv"], ["actuals", url]):
         done = CliRunner().invoke(app, [*args, "--registry", "r"])
         assert done.exit_code == 2, done.output
         assert done.output.strip().splitlines() == [f"error: {said}"], args

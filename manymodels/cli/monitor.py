@@ -193,8 +193,10 @@ def actuals(
     from manymodels.monitoring.feed import CHUNK, FeedReads
     from manymodels.tables import read_table, require_table
 
-    data = Path(str(require_table(observed)))  # file:///x.csv is /x.csv, as --artifacts reads it
-    df = read_table(data).reset_index(drop=True)  # row labels: the file's rows, from 0
+    source = require_table(observed)  # file:///x.csv is /x.csv, as --artifacts reads it
+    # read as text: a Path of s3://b/x.csv is s3:/b/x.csv, "data file not found" (no URL said)
+    df = read_table(source).reset_index(drop=True)  # row labels: the file's rows, from 0
+    data = Path(str(source))
     named = "version" in df.columns
     if named:
         df["version"] = _versions(df["version"], data)
