@@ -304,6 +304,27 @@ def test_a_csv_file_by_object_store_url_is_one_line_naming_the_url(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
 
 
+@pytest.mark.parametrize("url", ["s3://bucket/sales.parquet", "s3://bucket/sales/"])
+def test_a_parquet_url_to_score_or_actuals_is_not_told_score_reads_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """`score s3://bucket/sales.parquet` was refused with "… copy it here (train and score
+    read a Parquet file or directory by URL)": a Parquet URL, refused by score, with the
+    advice to give score a Parquet URL. Only training data is read by URL (a Parquet file or
+    directory, streamed); score and actuals read a path on this machine, and say so."""
+    from typer.testing import CliRunner
+
+    from manymodels.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    said = f"error: {url}: {WHOLE_FROM_HERE}"
+    for args in (["score", url, "-o", "out.csv"], ["actuals", url]):
+        done = CliRunner().invoke(app, [*args, "--registry", "r"])
+        assert done.exit_code == 2, done.output
+        assert done.output.strip().splitlines() == [said], args
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_data_url_escaping_a_nul_byte_is_one_line_naming_it(tmp_path: Path) -> None:
     """``file:///x%00y.csv`` decoded to a path holding a NUL byte, said as "<the decoded
     path, \\x00 and all>: data file not found", a path no one typed; now one line naming the
